@@ -1,0 +1,70 @@
+/* lienthong: the multi-call command-line program. `lienthong CMD --help`
+ * describes each command. */
+#include "lt_cli.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef struct {
+    const char *name;
+    int (*run)(int, char **);
+    const char *summary;
+} command_t;
+
+static const command_t s_commands[] = {
+    {"keygen", lt_cmd_keygen, "generate a member's transport (X25519) and signing (Ed25519) keys"},
+    {"authority-keygen", lt_cmd_authority_keygen, "generate a directory authority's signing key"},
+    {"pubkey", lt_cmd_pubkey, "print the public keys of a secret key file"},
+    {"directory", lt_cmd_directory, "sign, show or verify a federation directory"},
+    {"gateway", lt_cmd_gateway, "run a member's gateway in the foreground"},
+    {"status", lt_cmd_status, "show the state of the local gateway"},
+    {NULL, NULL, NULL},
+};
+
+int lt_cli_fail(int code, const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "lienthong %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return code;
+}
+
+int lt_cli_bad_arg(const char *cmd, const char *arg, const char *usage)
+{
+    fprintf(stderr, "lienthong %s: unexpected argument '%s'\nusage: %s\n", cmd, arg, usage);
+    return 2;
+}
+
+static void s_usage(FILE *f)
+{
+    fprintf(f, "usage: lienthong COMMAND [ARGS]\n\n"
+               "lienthong connects an agency to the federation: signed feeds, lookups and\n"
+               "verifications between government agencies over CURVE-encrypted ZeroMQ.\n\n"
+               "commands:\n");
+    for (int i = 0; s_commands[i].name; i++)
+        fprintf(f, "  %-18s %s\n", s_commands[i].name, s_commands[i].summary);
+    fprintf(f, "\nrun 'lienthong COMMAND --help' for the options of a command.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        s_usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("lienthong %s\n", LT_VERSION);
+        return 0;
+    }
+    for (int i = 0; s_commands[i].name; i++)
+        if (strcmp(argv[1], s_commands[i].name) == 0)
+            return s_commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "lienthong: unknown command '%s'\n\n", argv[1]);
+    s_usage(stderr);
+    return 2;
+}

@@ -1,0 +1,19 @@
+/* lt_cli: the subcommands of the multi-call `lienthong` program. Each takes
+ * argc/argv starting at its own name and returns the process exit code:
+ * 0 success, 1 failure, 2 usage error. */
+#ifndef LT_CLI_H
+#define LT_CLI_H
+
+int lt_cmd_keygen(int argc, char **argv);
+int lt_cmd_authority_keygen(int argc, char **argv);
+int lt_cmd_pubkey(int argc, char **argv);
+int lt_cmd_directory(int argc, char **argv);
+int lt_cmd_gateway(int argc, char **argv);
+int lt_cmd_status(int argc, char **argv);
+
+/* Prints "lienthong CMD: " and the message to stderr; returns code. */
+int lt_cli_fail(int code, const char *cmd, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Reports an unknown option or stray argument, quoting it. Returns 2. */
+int lt_cli_bad_arg(const char *cmd, const char *arg, const char *usage);
+
+#endif

@@ -1,0 +1,105 @@
+/* lt_crypto: BLAKE2b-256 and the Merkle tree construction of PROTOCOL.md:
+ * leaf = H(0x00 || data), parent = H(0x01 || left || right), and a level
+ * with an odd count carries its last node up unchanged. */
+#include "lt_crypto.h"
+
+#include <sodium.h>
+#include <string.h>
+
+void lt_hash(const uint8_t *buf, size_t len, uint8_t out[LT_HASH_BYTES])
+{
+    crypto_generichash(out, LT_HASH_BYTES, buf, len, NULL, 0);
+}
+
+void lt_merkle_leaf(const uint8_t *data, size_t len, uint8_t out[LT_HASH_BYTES])
+{
+    crypto_generichash_state st;
+    const uint8_t tag = 0x00;
+    crypto_generichash_init(&st, NULL, 0, LT_HASH_BYTES);
+    crypto_generichash_update(&st, &tag, 1);
+    crypto_generichash_update(&st, data, len);
+    crypto_generichash_final(&st, out, LT_HASH_BYTES);
+}
+
+static void s_parent(const uint8_t *l, const uint8_t *r, uint8_t *out)
+{
+    uint8_t buf[1 + 2 * LT_HASH_BYTES];
+    buf[0] = 0x01;
+    memcpy(buf + 1, l, LT_HASH_BYTES);
+    memcpy(buf + 1 + LT_HASH_BYTES, r, LT_HASH_BYTES);
+    lt_hash(buf, sizeof buf, out);
+}
+
+/* Reduces one level in place; returns the new count. */
+static size_t s_level(uint8_t *nodes, size_t count)
+{
+    size_t out = 0;
+    for (size_t i = 0; i + 1 < count; i += 2, out++)
+        s_parent(nodes + i * 32, nodes + (i + 1) * 32, nodes + out * 32);
+    if (count & 1) {
+        memmove(nodes + out * 32, nodes + (count - 1) * 32, 32);
+        out++;
+    }
+    return out;
+}
+
+int lt_merkle_root(const uint8_t *leaves, size_t count, uint8_t *scratch,
+                   uint8_t root[LT_HASH_BYTES])
+{
+    if (count == 0)
+        return -1;
+    memcpy(scratch, leaves, count * 32);
+    while (count > 1)
+        count = s_level(scratch, count);
+    memcpy(root, scratch, 32);
+    return 0;
+}
+
+int lt_merkle_path(const uint8_t *leaves, size_t count, size_t index, uint8_t *scratch,
+                   uint8_t path[][LT_HASH_BYTES], size_t *path_len)
+{
+    if (count == 0 || index >= count)
+        return -1;
+    memcpy(scratch, leaves, count * 32);
+    size_t n = 0;
+    while (count > 1) {
+        size_t sib = index ^ 1;
+        if (sib < count) {
+            if (n >= 64)
+                return -1;
+            memcpy(path[n++], scratch + sib * 32, 32);
+        }
+        count = s_level(scratch, count);
+        index /= 2;
+    }
+    *path_len = n;
+    return 0;
+}
+
+int lt_merkle_check(const uint8_t leaf[LT_HASH_BYTES], size_t index, size_t count,
+                    const uint8_t (*path)[LT_HASH_BYTES], size_t path_len,
+                    const uint8_t root[LT_HASH_BYTES])
+{
+    if (count == 0 || index >= count)
+        return -1;
+    uint8_t cur[32];
+    memcpy(cur, leaf, 32);
+    size_t used = 0;
+    while (count > 1) {
+        size_t sib = index ^ 1;
+        if (sib < count) {
+            if (used >= path_len)
+                return -1;
+            if (index & 1)
+                s_parent(path[used], cur, cur);
+            else
+                s_parent(cur, path[used], cur);
+            used++;
+        }
+        count = (count + 1) / 2;
+        index /= 2;
+    }
+    if (used != path_len)
+        return -1;
+    return sodium_memcmp(cur, root, 32) == 0 ? 0 : -1;
+}

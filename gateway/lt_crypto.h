@@ -1,0 +1,34 @@
+/* lt_crypto: hashing and Merkle trees (BLAKE2b-256) used to sign batches of
+ * records and of answers. See PROTOCOL.md for the exact construction. */
+#ifndef LT_CRYPTO_H
+#define LT_CRYPTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define LT_HASH_BYTES 32
+
+/* BLAKE2b-256 of buf. */
+void lt_hash(const uint8_t *buf, size_t len, uint8_t out[LT_HASH_BYTES]);
+
+/* Merkle leaf: BLAKE2b-256(0x00 || data). */
+void lt_merkle_leaf(const uint8_t *data, size_t len, uint8_t out[LT_HASH_BYTES]);
+
+/* Root over `count` leaf hashes (count >= 1). Uses `scratch` of count*32
+ * bytes, which may alias nothing else. Returns 0, or -1 when count is 0. */
+int lt_merkle_root(const uint8_t *leaves, size_t count, uint8_t *scratch,
+                   uint8_t root[LT_HASH_BYTES]) __attribute__((warn_unused_result));
+
+/* Audit path for leaf `index`: writes up to 64 sibling hashes into path
+ * and their number into *path_len. A level where the node has no sibling
+ * (odd count, last node carried up) contributes nothing. */
+int lt_merkle_path(const uint8_t *leaves, size_t count, size_t index, uint8_t *scratch,
+                   uint8_t path[][LT_HASH_BYTES], size_t *path_len)
+    __attribute__((warn_unused_result));
+
+/* Recomputes the root from a leaf and its path; returns 0 if it equals root. */
+int lt_merkle_check(const uint8_t leaf[LT_HASH_BYTES], size_t index, size_t count,
+                    const uint8_t (*path)[LT_HASH_BYTES], size_t path_len,
+                    const uint8_t root[LT_HASH_BYTES]) __attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,839 @@
+/* lt_dir: compile, sign, verify and query the federation directory.
+ *
+ * Messages built here are allocated with malloc/strdup in the same shape
+ * protobuf-c's unpacker produces, so protobuf_c_message_free_unpacked()
+ * frees them either way. */
+#include "lt_dir.h"
+#include "lt_file.h"
+#include "lt_schema.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <libconfig.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct _lt_dir_t {
+    Lienthong__Directory *dir;
+    uint8_t *signed_bytes;
+    size_t signed_len;
+};
+
+/* ---- semantic validation ------------------------------------------------ */
+
+static int s_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int s_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* INSTANCE/CLASS/CODE: three non-empty parts of [A-Z0-9_-]. */
+static int s_member_id_ok(const char *id)
+{
+    int parts = 1, len = 0;
+    for (const char *p = id; *p; p++) {
+        if (*p == '/') {
+            if (len == 0)
+                return 0;
+            parts++;
+            len = 0;
+        } else if (isupper((unsigned char)*p) || isdigit((unsigned char)*p) || *p == '_' ||
+                   *p == '-') {
+            len++;
+        } else {
+            return 0;
+        }
+    }
+    return parts == 3 && len > 0 && strlen(id) < 128;
+}
+
+static const Lienthong__Member *s_member(const Lienthong__Directory *d, const char *id)
+{
+    for (size_t i = 0; i < d->n_members; i++)
+        if (strcmp(d->members[i]->id, id) == 0)
+            return d->members[i];
+    return NULL;
+}
+
+static const Lienthong__Dataset *s_dataset(const Lienthong__Directory *d, const char *id)
+{
+    for (size_t i = 0; i < d->n_datasets; i++)
+        if (strcmp(d->datasets[i]->id, id) == 0)
+            return d->datasets[i];
+    return NULL;
+}
+
+static const Lienthong__View *s_view(const Lienthong__Directory *d, const char *id)
+{
+    for (size_t i = 0; i < d->n_views; i++)
+        if (strcmp(d->views[i]->id, id) == 0)
+            return d->views[i];
+    return NULL;
+}
+
+/* Record type behind a dataset or view id, or NULL. */
+static const ProtobufCMessageDescriptor *s_target_type(const Lienthong__Directory *d,
+                                                       const char *target)
+{
+    const Lienthong__View *v = s_view(d, target);
+    const Lienthong__Dataset *ds = s_dataset(d, v ? v->dataset : target);
+    return ds ? lt_schema_find(ds->record_type) : NULL;
+}
+
+static int s_check_member(const Lienthong__Directory *d, size_t i, char *err, size_t errlen)
+{
+    const Lienthong__Member *m = d->members[i];
+    if (!s_member_id_ok(m->id))
+        return s_fail(err, errlen, "member id '%s' is not of the form INSTANCE/CLASS/CODE "
+                      "(upper-case letters, digits, '_' or '-')", m->id);
+    for (size_t j = 0; j < i; j++) {
+        if (strcmp(d->members[j]->id, m->id) == 0)
+            return s_fail(err, errlen, "member '%s' is listed twice", m->id);
+        if (m->transport_key.len == 32 && d->members[j]->transport_key.len == 32 &&
+            memcmp(d->members[j]->transport_key.data, m->transport_key.data, 32) == 0)
+            return s_fail(err, errlen, "member '%s' has the same transport key as '%s'", m->id,
+                          d->members[j]->id);
+    }
+    if (m->transport_key.len != 32)
+        return s_fail(err, errlen, "member '%s': transport key must be 32 bytes", m->id);
+    if (m->signing_key.len != 32)
+        return s_fail(err, errlen, "member '%s': signing key must be 32 bytes", m->id);
+    if (m->status == LIENTHONG__MEMBER_STATUS__MEMBER_UNKNOWN)
+        return s_fail(err, errlen, "member '%s': status must be active, suspended or revoked",
+                      m->id);
+    for (size_t e = 0; e < m->n_endpoints; e++)
+        if (strncmp(m->endpoints[e], "tcp://", 6) != 0 || strlen(m->endpoints[e]) < 8)
+            return s_fail(err, errlen, "member '%s': endpoint '%s' is not tcp://HOST:PORT", m->id,
+                          m->endpoints[e]);
+    return 0;
+}
+
+static int s_check_dataset(const Lienthong__Directory *d, size_t i, char *err, size_t errlen)
+{
+    const Lienthong__Dataset *ds = d->datasets[i];
+    if (!s_member(d, ds->owner))
+        return s_fail(err, errlen, "dataset '%s': owner '%s' is not a listed member", ds->id,
+                      ds->owner);
+    size_t ol = strlen(ds->owner);
+    if (strncmp(ds->id, ds->owner, ol) != 0 || ds->id[ol] != '/' || !ds->id[ol + 1] ||
+        strchr(ds->id + ol + 1, '/'))
+        return s_fail(err, errlen, "dataset id '%s' must be OWNER/NAME with owner '%s'", ds->id,
+                      ds->owner);
+    for (size_t j = 0; j < i; j++)
+        if (strcmp(d->datasets[j]->id, ds->id) == 0)
+            return s_fail(err, errlen, "dataset '%s' is listed twice", ds->id);
+    const ProtobufCMessageDescriptor *t = lt_schema_find(ds->record_type);
+    if (!t)
+        return s_fail(err, errlen, "dataset '%s': unknown record type '%s'", ds->id,
+                      ds->record_type);
+    const ProtobufCFieldDescriptor *k = lt_schema_field(t, ds->key_field);
+    if (!k || k->type != PROTOBUF_C_TYPE_STRING || k->label == PROTOBUF_C_LABEL_REPEATED)
+        return s_fail(err, errlen, "dataset '%s': key '%s' is not a string field of %s", ds->id,
+                      ds->key_field, ds->record_type);
+    return 0;
+}
+
+static int s_check_fields(const ProtobufCMessageDescriptor *t, char **fields, size_t n,
+                          const char *what, const char *id, char *err, size_t errlen)
+{
+    for (size_t f = 0; f < n; f++)
+        if (!lt_schema_field(t, fields[f]))
+            return s_fail(err, errlen, "%s '%s': '%s' is not a field of %s", what, id, fields[f],
+                          t->name);
+    return 0;
+}
+
+static int s_check_view(const Lienthong__Directory *d, size_t i, char *err, size_t errlen)
+{
+    const Lienthong__View *v = d->views[i];
+    const Lienthong__Dataset *ds = s_dataset(d, v->dataset);
+    if (!ds)
+        return s_fail(err, errlen, "view '%s': dataset '%s' is not listed", v->id, v->dataset);
+    size_t dl = strlen(ds->id);
+    if (strncmp(v->id, ds->id, dl) != 0 || v->id[dl] != '.' || !v->id[dl + 1])
+        return s_fail(err, errlen, "view id '%s' must be DATASET.NAME with dataset '%s'", v->id,
+                      ds->id);
+    for (size_t j = 0; j < i; j++)
+        if (strcmp(d->views[j]->id, v->id) == 0)
+            return s_fail(err, errlen, "view '%s' is listed twice", v->id);
+    const ProtobufCMessageDescriptor *t = lt_schema_find(ds->record_type);
+    if (v->n_fields == 0)
+        return s_fail(err, errlen, "view '%s': lists no fields", v->id);
+    if (s_check_fields(t, v->fields, v->n_fields, "view", v->id, err, errlen) != 0)
+        return -1;
+    for (size_t w = 0; w < v->n_where; w++)
+        if (!lt_schema_field(t, v->where[w]->field))
+            return s_fail(err, errlen, "view '%s': predicate field '%s' is not a field of %s",
+                          v->id, v->where[w]->field, t->name);
+    return 0;
+}
+
+static int s_check_policy(const Lienthong__Directory *d, size_t i, char *err, size_t errlen)
+{
+    const Lienthong__Policy *p = d->policies[i];
+    if (!s_member(d, p->consumer))
+        return s_fail(err, errlen, "policy: consumer '%s' is not a listed member", p->consumer);
+    const ProtobufCMessageDescriptor *t = s_target_type(d, p->target);
+    if (!t)
+        return s_fail(err, errlen, "policy for '%s': target '%s' is not a listed dataset or view",
+                      p->consumer, p->target);
+    if (p->n_operations == 0)
+        return s_fail(err, errlen, "policy for '%s' on '%s': allows no operation", p->consumer,
+                      p->target);
+    for (size_t j = 0; j < i; j++)
+        if (strcmp(d->policies[j]->consumer, p->consumer) == 0 &&
+            strcmp(d->policies[j]->target, p->target) == 0)
+            return s_fail(err, errlen, "policy for '%s' on '%s' is listed twice", p->consumer,
+                          p->target);
+    for (size_t o = 0; o < p->n_operations; o++) {
+        Lienthong__Operation op = p->operations[o];
+        if (op == LIENTHONG__OPERATION__OP_SUBSCRIBE && !s_view(d, p->target) &&
+            !s_dataset(d, p->target))
+            return s_fail(err, errlen, "policy: subscribe target '%s' unknown", p->target);
+        if ((op == LIENTHONG__OPERATION__OP_LOOKUP || op == LIENTHONG__OPERATION__OP_VERIFY) &&
+            !s_dataset(d, p->target))
+            return s_fail(err, errlen, "policy for '%s': %s is granted on datasets, and '%s' is a "
+                          "view", p->consumer, lt_dir_op_name(op), p->target);
+    }
+    return s_check_fields(t, p->fields, p->n_fields, "policy on", p->target, err, errlen);
+}
+
+int lt_dir_validate(const Lienthong__Directory *d, const char **section, size_t *index, char *err,
+                    size_t errlen)
+{
+    *section = NULL;
+    *index = 0;
+    if (d->format != 1)
+        return s_fail(err, errlen, "unsupported directory format %u", d->format);
+    if (!d->federation[0])
+        return s_fail(err, errlen, "federation is empty");
+    if (d->version == 0)
+        return s_fail(err, errlen, "version must be at least 1");
+    if (d->expires_at <= d->issued_at)
+        return s_fail(err, errlen, "expires before it is issued");
+    struct {
+        const char *name;
+        size_t n;
+        int (*check)(const Lienthong__Directory *, size_t, char *, size_t);
+    } parts[] = {
+        {"members", d->n_members, s_check_member},
+        {"datasets", d->n_datasets, s_check_dataset},
+        {"views", d->n_views, s_check_view},
+        {"policies", d->n_policies, s_check_policy},
+    };
+    for (size_t p = 0; p < 4; p++)
+        for (size_t i = 0; i < parts[p].n; i++)
+            if (parts[p].check(d, i, err, errlen) != 0) {
+                *section = parts[p].name;
+                *index = i;
+                return -1;
+            }
+    for (size_t i = 0; i < d->n_views; i++)
+        if (s_dataset(d, d->views[i]->id))
+            return s_fail(err, errlen, "'%s' is both a dataset and a view", d->views[i]->id);
+    return 0;
+}
+
+/* ---- compiling the source file -------------------------------------------- */
+
+/* Where in the source file an error is: "FILE:LINE: ". */
+static int s_src_fail(const config_setting_t *s, char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int s_src_fail(const config_setting_t *s, char *err, size_t errlen, const char *fmt, ...)
+{
+    const char *file = s ? config_setting_source_file(s) : NULL;
+    int n = snprintf(err, errlen, "%s:%u: ", file ? file : "?",
+                     s ? config_setting_source_line(s) : 0);
+    if (n < 0 || (size_t)n >= errlen)
+        return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* Required (or optional, when dflt is given) string member of a group. */
+static int s_str(const config_setting_t *g, const char *name, const char *dflt, char **out,
+                 char *err, size_t errlen)
+{
+    const config_setting_t *s = config_setting_get_member(g, name);
+    const char *v = dflt;
+    if (s) {
+        v = config_setting_get_string(s);
+        if (!v)
+            return s_src_fail(s, err, errlen, "'%s' must be a string in double quotes", name);
+    } else if (!dflt) {
+        return s_src_fail(g, err, errlen, "missing '%s'", name);
+    }
+    *out = strdup(v);
+    return *out ? 0 : s_src_fail(g, err, errlen, "out of memory");
+}
+
+/* Optional array of strings. */
+static int s_strs(const config_setting_t *g, const char *name, char ***out, size_t *n, char *err,
+                  size_t errlen)
+{
+    const config_setting_t *a = config_setting_get_member(g, name);
+    *n = 0;
+    *out = NULL;
+    if (!a)
+        return 0;
+    if (!config_setting_is_array(a) && !config_setting_is_list(a))
+        return s_src_fail(a, err, errlen, "'%s' must be a list of strings, e.g. [\"a\", \"b\"]",
+                          name);
+    int len = config_setting_length(a);
+    if (len == 0)
+        return 0;
+    *out = calloc((size_t)len, sizeof(char *));
+    if (!*out)
+        return s_src_fail(a, err, errlen, "out of memory");
+    for (int i = 0; i < len; i++) {
+        const char *v = config_setting_get_string_elem(a, i);
+        if (!v)
+            return s_src_fail(a, err, errlen, "'%s' item %d must be a string", name, i + 1);
+        (*out)[i] = strdup(v);
+        if (!(*out)[i])
+            return s_src_fail(a, err, errlen, "out of memory");
+        (*n)++;
+    }
+    return 0;
+}
+
+static int s_key(const config_setting_t *g, const char *name, ProtobufCBinaryData *out, char *err,
+                 size_t errlen)
+{
+    const config_setting_t *s = config_setting_get_member(g, name);
+    if (!s)
+        return s_src_fail(g, err, errlen, "missing '%s'", name);
+    const char *v = config_setting_get_string(s);
+    out->data = malloc(LT_KEY_BYTES);
+    if (!out->data)
+        return s_src_fail(s, err, errlen, "out of memory");
+    out->len = LT_KEY_BYTES;
+    if (!v || lt_z85_decode_key(v, out->data) != 0)
+        return s_src_fail(s, err, errlen,
+                          "'%s' must be a 40-character Z85 public key, got \"%s\"", name,
+                          v ? v : "(not a string)");
+    return 0;
+}
+
+static int s_status(const config_setting_t *g, Lienthong__MemberStatus *out, char *err,
+                    size_t errlen)
+{
+    const config_setting_t *s = config_setting_get_member(g, "status");
+    const char *v = s ? config_setting_get_string(s) : "active";
+    static const struct {
+        const char *name;
+        Lienthong__MemberStatus st;
+    } map[] = {{"active", LIENTHONG__MEMBER_STATUS__MEMBER_ACTIVE},
+               {"suspended", LIENTHONG__MEMBER_STATUS__MEMBER_SUSPENDED},
+               {"revoked", LIENTHONG__MEMBER_STATUS__MEMBER_REVOKED}};
+    for (size_t i = 0; v && i < 3; i++)
+        if (strcmp(v, map[i].name) == 0) {
+            *out = map[i].st;
+            return 0;
+        }
+    return s_src_fail(s, err, errlen, "status must be \"active\", \"suspended\" or \"revoked\", "
+                      "got \"%s\"", v ? v : "(not a string)");
+}
+
+static int s_ops(const config_setting_t *g, Lienthong__Policy *p, char *err, size_t errlen)
+{
+    char **names = NULL;
+    size_t n = 0;
+    int rc = s_strs(g, "allow", &names, &n, err, errlen);
+    if (rc == 0 && n == 0)
+        rc = s_src_fail(g, err, errlen, "missing 'allow' (subscribe, lookup, verify)");
+    if (rc == 0 && !(p->operations = calloc(n, sizeof *p->operations)))
+        rc = s_src_fail(g, err, errlen, "out of memory");
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        Lienthong__Operation op = LIENTHONG__OPERATION__OP_NONE;
+        for (int o = 1; o <= 3; o++)
+            if (strcmp(names[i], lt_dir_op_name((Lienthong__Operation)o)) == 0)
+                op = (Lienthong__Operation)o;
+        if (op == LIENTHONG__OPERATION__OP_NONE)
+            rc = s_src_fail(config_setting_get_member(g, "allow"), err, errlen,
+                            "unknown operation \"%s\" (expected subscribe, lookup or verify)",
+                            names[i]);
+        else
+            p->operations[p->n_operations++] = op;
+    }
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    return rc;
+}
+
+/* Reads one list-of-groups section, calling `item` for each entry. */
+typedef int (*s_item_fn)(const config_setting_t *g, Lienthong__Directory *d, char *err,
+                         size_t errlen);
+
+static int s_section(const config_t *cfg, const char *name, s_item_fn item,
+                     Lienthong__Directory *d, char *err, size_t errlen)
+{
+    const config_setting_t *list = config_lookup(cfg, name);
+    if (!list)
+        return 0;
+    if (!config_setting_is_list(list))
+        return s_src_fail(list, err, errlen, "'%s' must be a list: %s = ( {...}, {...} );", name,
+                          name);
+    for (int i = 0; i < config_setting_length(list); i++) {
+        const config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
+        if (!config_setting_is_group(g))
+            return s_src_fail(g, err, errlen, "each entry of '%s' must be a group { ... }", name);
+        if (item(g, d, err, errlen) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+#define GROW(arr, n)                                                                               \
+    (((arr) = realloc((arr), ((n) + 1) * sizeof *(arr))) != NULL)
+
+static int s_member_item(const config_setting_t *g, Lienthong__Directory *d, char *err,
+                         size_t errlen)
+{
+    Lienthong__Member *m = malloc(sizeof *m);
+    if (!m || !GROW(d->members, d->n_members)) {
+        free(m);
+        return s_src_fail(g, err, errlen, "out of memory");
+    }
+    lienthong__member__init(m);
+    d->members[d->n_members++] = m;
+    if (s_str(g, "id", NULL, &m->id, err, errlen) || s_str(g, "name", NULL, &m->name, err, errlen) ||
+        s_strs(g, "endpoints", &m->endpoints, &m->n_endpoints, err, errlen) ||
+        s_key(g, "transport_key", &m->transport_key, err, errlen) ||
+        s_key(g, "signing_key", &m->signing_key, err, errlen) || s_status(g, &m->status, err, errlen))
+        return -1;
+    return 0;
+}
+
+static int s_dataset_item(const config_setting_t *g, Lienthong__Directory *d, char *err,
+                          size_t errlen)
+{
+    Lienthong__Dataset *ds = malloc(sizeof *ds);
+    if (!ds || !GROW(d->datasets, d->n_datasets)) {
+        free(ds);
+        return s_src_fail(g, err, errlen, "out of memory");
+    }
+    lienthong__dataset__init(ds);
+    d->datasets[d->n_datasets++] = ds;
+    if (s_str(g, "id", NULL, &ds->id, err, errlen) || s_str(g, "owner", NULL, &ds->owner, err, errlen) ||
+        s_str(g, "type", NULL, &ds->record_type, err, errlen) ||
+        s_str(g, "key", NULL, &ds->key_field, err, errlen) ||
+        s_str(g, "description", "", &ds->description, err, errlen))
+        return -1;
+    return 0;
+}
+
+static int s_where(const config_setting_t *g, Lienthong__View *v, char *err, size_t errlen)
+{
+    const config_setting_t *w = config_setting_get_member(g, "where");
+    if (!w)
+        return 0;
+    if (!config_setting_is_group(w))
+        return s_src_fail(w, err, errlen, "'where' must be a group of field = \"value\" pairs");
+    int n = config_setting_length(w);
+    v->where = calloc((size_t)(n ? n : 1), sizeof *v->where);
+    if (!v->where)
+        return s_src_fail(w, err, errlen, "out of memory");
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *c = config_setting_get_elem(w, (unsigned)i);
+        const char *val = config_setting_get_string(c);
+        if (!val)
+            return s_src_fail(c, err, errlen, "predicate '%s' must be a string value",
+                              config_setting_name(c));
+        Lienthong__Predicate *p = malloc(sizeof *p);
+        if (!p)
+            return s_src_fail(c, err, errlen, "out of memory");
+        lienthong__predicate__init(p);
+        v->where[v->n_where++] = p;
+        p->field = strdup(config_setting_name(c));
+        p->equals = strdup(val);
+        if (!p->field || !p->equals)
+            return s_src_fail(c, err, errlen, "out of memory");
+    }
+    return 0;
+}
+
+static int s_view_item(const config_setting_t *g, Lienthong__Directory *d, char *err,
+                       size_t errlen)
+{
+    Lienthong__View *v = malloc(sizeof *v);
+    if (!v || !GROW(d->views, d->n_views)) {
+        free(v);
+        return s_src_fail(g, err, errlen, "out of memory");
+    }
+    lienthong__view__init(v);
+    d->views[d->n_views++] = v;
+    if (s_str(g, "id", NULL, &v->id, err, errlen) || s_str(g, "dataset", NULL, &v->dataset, err, errlen) ||
+        s_strs(g, "fields", &v->fields, &v->n_fields, err, errlen) || s_where(g, v, err, errlen))
+        return -1;
+    return 0;
+}
+
+static int s_policy_item(const config_setting_t *g, Lienthong__Directory *d, char *err,
+                         size_t errlen)
+{
+    Lienthong__Policy *p = malloc(sizeof *p);
+    if (!p || !GROW(d->policies, d->n_policies)) {
+        free(p);
+        return s_src_fail(g, err, errlen, "out of memory");
+    }
+    lienthong__policy__init(p);
+    d->policies[d->n_policies++] = p;
+    if (s_str(g, "consumer", NULL, &p->consumer, err, errlen) ||
+        s_str(g, "target", NULL, &p->target, err, errlen) || s_ops(g, p, err, errlen) ||
+        s_strs(g, "fields", &p->fields, &p->n_fields, err, errlen) ||
+        s_strs(g, "purposes", &p->purposes, &p->n_purposes, err, errlen))
+        return -1;
+    return 0;
+}
+
+/* Maps a validation failure back to the source line of the offending entry. */
+static void s_locate(const config_t *cfg, const char *section, size_t index, char *err,
+                     size_t errlen)
+{
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", err);
+    const config_setting_t *list = section ? config_lookup(cfg, section) : config_root_setting(cfg);
+    const config_setting_t *g = list && section ? config_setting_get_elem(list, (unsigned)index) : list;
+    s_src_fail(g, err, errlen, "%s", msg);
+}
+
+static int s_header(const config_t *cfg, Lienthong__Directory *d, char *err, size_t errlen)
+{
+    const config_setting_t *root = config_root_setting(cfg);
+    long long ll = 0;
+    int days = 0;
+    if (s_str(root, "federation", NULL, &d->federation, err, errlen))
+        return -1;
+    if (config_lookup_int64(cfg, "version", &ll) == CONFIG_TRUE && ll > 0)
+        d->version = (uint64_t)ll;
+    if (config_lookup_int(cfg, "valid_days", &days) != CONFIG_TRUE)
+        days = 30;
+    if (days <= 0 || days > 3650)
+        return s_src_fail(config_lookup(cfg, "valid_days"), err, errlen,
+                          "valid_days must be between 1 and 3650, got %d", days);
+    d->issued_at = (int64_t)time(NULL);
+    d->expires_at = d->issued_at + (int64_t)days * 86400;
+    return 0;
+}
+
+int lt_dir_compile(const char *path, uint64_t version, int64_t issued_at, int64_t expires_at,
+                   uint8_t **out, size_t *out_len, char *err, size_t errlen)
+{
+    int rc = -1;
+    config_t cfg;
+    config_init(&cfg);
+    Lienthong__Directory *d = malloc(sizeof *d);
+    if (!d) {
+        s_fail(err, errlen, "out of memory");
+        goto out;
+    }
+    lienthong__directory__init(d);
+    d->format = 1;
+    if (config_read_file(&cfg, path) != CONFIG_TRUE) {
+        if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO)
+            s_fail(err, errlen, "%s: cannot read file: %s", path, strerror(errno));
+        else
+            s_fail(err, errlen, "%s:%d: %s", config_error_file(&cfg) ? config_error_file(&cfg) : path,
+                   config_error_line(&cfg), config_error_text(&cfg));
+        goto out;
+    }
+    if (s_header(&cfg, d, err, errlen) || s_section(&cfg, "members", s_member_item, d, err, errlen) ||
+        s_section(&cfg, "datasets", s_dataset_item, d, err, errlen) ||
+        s_section(&cfg, "views", s_view_item, d, err, errlen) ||
+        s_section(&cfg, "policies", s_policy_item, d, err, errlen))
+        goto out;
+    if (version)
+        d->version = version;
+    if (issued_at)
+        d->issued_at = issued_at;
+    if (expires_at)
+        d->expires_at = expires_at;
+    const char *section;
+    size_t index;
+    if (lt_dir_validate(d, &section, &index, err, errlen) != 0) {
+        s_locate(&cfg, section, index, err, errlen);
+        goto out;
+    }
+    *out_len = lienthong__directory__get_packed_size(d);
+    *out = malloc(*out_len ? *out_len : 1);
+    if (!*out) {
+        s_fail(err, errlen, "out of memory");
+        goto out;
+    }
+    lienthong__directory__pack(d, *out);
+    rc = 0;
+out:
+    if (d)
+        lienthong__directory__free_unpacked(d, NULL);
+    config_destroy(&cfg);
+    return rc;
+}
+
+/* ---- signing and opening ------------------------------------------------- */
+
+int lt_dir_sign(const uint8_t *dir, size_t len, const lt_keys_t *authority, uint8_t **out,
+                size_t *out_len)
+{
+    uint8_t sig[LT_SIG_BYTES];
+    if (lt_keys_sign(authority, LT_DIR_DOMAIN, dir, len, sig) != 0)
+        return -1;
+    Lienthong__DirectorySignature ds = LIENTHONG__DIRECTORY_SIGNATURE__INIT;
+    ds.authority_key.data = (uint8_t *)lt_keys_signing_public(authority);
+    ds.authority_key.len = LT_KEY_BYTES;
+    ds.signature.data = sig;
+    ds.signature.len = sizeof sig;
+    Lienthong__DirectorySignature *sigs[1] = {&ds};
+    Lienthong__SignedDirectory sd = LIENTHONG__SIGNED_DIRECTORY__INIT;
+    sd.directory.data = (uint8_t *)dir;
+    sd.directory.len = len;
+    sd.n_signatures = 1;
+    sd.signatures = sigs;
+    *out_len = lienthong__signed_directory__get_packed_size(&sd);
+    *out = malloc(*out_len);
+    if (!*out)
+        return -1;
+    lienthong__signed_directory__pack(&sd, *out);
+    return 0;
+}
+
+/* 0 if any signature verifies under any pinned key. The key carried in the
+ * message is never trusted: it only tells which pin to try first. */
+static int s_check_signatures(const Lienthong__SignedDirectory *sd, const lt_pins_t *pins)
+{
+    for (size_t s = 0; s < sd->n_signatures; s++) {
+        const Lienthong__DirectorySignature *sig = sd->signatures[s];
+        if (sig->signature.len != LT_SIG_BYTES)
+            continue;
+        for (size_t p = 0; p < pins->count; p++)
+            if (lt_sig_verify(pins->keys[p], LT_DIR_DOMAIN, sd->directory.data, sd->directory.len,
+                              sig->signature.data) == 0)
+                return 0;
+    }
+    return -1;
+}
+
+static void s_fmt_time(int64_t t, char *buf, size_t len)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+lt_dir_t *lt_dir_open(const uint8_t *signed_bytes, size_t len, const lt_pins_t *pins,
+                      const char *federation, int64_t now, char *err, size_t errlen)
+{
+    lt_dir_t *self = NULL;
+    Lienthong__Directory *d = NULL;
+    if (len > LT_DIR_MAX_BYTES) {
+        s_fail(err, errlen, "signed directory of %zu bytes exceeds the %u-byte cap", len,
+               LT_DIR_MAX_BYTES);
+        return NULL;
+    }
+    /* The envelope of signatures is decoded first (it must be, to find the
+     * signed bytes); the directory itself only after a signature verifies. */
+    Lienthong__SignedDirectory *sd = lienthong__signed_directory__unpack(NULL, len, signed_bytes);
+    if (!sd) {
+        s_fail(err, errlen, "not a signed directory (cannot decode)");
+        return NULL;
+    }
+    if (pins->count == 0) {
+        s_fail(err, errlen, "no authority key is pinned");
+        goto out;
+    }
+    if (s_check_signatures(sd, pins) != 0) {
+        s_fail(err, errlen, "no valid signature from a pinned authority key");
+        goto out;
+    }
+    d = lienthong__directory__unpack(NULL, sd->directory.len, sd->directory.data);
+    if (!d) {
+        s_fail(err, errlen, "signed directory body cannot be decoded");
+        goto out;
+    }
+    const char *section;
+    size_t index;
+    char why[400];
+    if (lt_dir_validate(d, &section, &index, why, sizeof why) != 0) {
+        s_fail(err, errlen, "invalid directory version %llu: %s", (unsigned long long)d->version,
+               why);
+        goto out;
+    }
+    if (federation && strcmp(federation, d->federation) != 0) {
+        s_fail(err, errlen, "directory is for federation '%s', this gateway is in '%s'",
+               d->federation, federation);
+        goto out;
+    }
+    if (now) {
+        char ts[32];
+        if (now >= d->expires_at) {
+            s_fmt_time(d->expires_at, ts, sizeof ts);
+            s_fail(err, errlen, "directory version %llu expired at %s",
+                   (unsigned long long)d->version, ts);
+            goto out;
+        }
+        if (d->issued_at > now + 300) {
+            s_fmt_time(d->issued_at, ts, sizeof ts);
+            s_fail(err, errlen, "directory version %llu is issued in the future (%s); check the "
+                   "clock", (unsigned long long)d->version, ts);
+            goto out;
+        }
+    }
+    self = calloc(1, sizeof *self);
+    if (!self || !(self->signed_bytes = malloc(len))) {
+        free(self);
+        self = NULL;
+        s_fail(err, errlen, "out of memory");
+        goto out;
+    }
+    memcpy(self->signed_bytes, signed_bytes, len);
+    self->signed_len = len;
+    self->dir = d;
+    d = NULL;
+out:
+    if (d)
+        lienthong__directory__free_unpacked(d, NULL);
+    lienthong__signed_directory__free_unpacked(sd, NULL);
+    return self;
+}
+
+lt_dir_t *lt_dir_load(const char *path, const lt_pins_t *pins, const char *federation,
+                      int64_t now, char *err, size_t errlen)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (lt_file_read(path, LT_DIR_MAX_BYTES, &buf, &len) != 0) {
+        s_fail(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+        return NULL;
+    }
+    char why[512];
+    lt_dir_t *self = lt_dir_open(buf, len, pins, federation, now, why, sizeof why);
+    if (!self)
+        s_fail(err, errlen, "%s: %s", path, why);
+    free(buf);
+    return self;
+}
+
+void lt_dir_destroy(lt_dir_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    lt_dir_t *self = *self_p;
+    lienthong__directory__free_unpacked(self->dir, NULL);
+    free(self->signed_bytes);
+    free(self);
+    *self_p = NULL;
+}
+
+/* ---- queries --------------------------------------------------------------- */
+
+const Lienthong__Directory *lt_dir_get(const lt_dir_t *self)
+{
+    return self->dir;
+}
+
+uint64_t lt_dir_version(const lt_dir_t *self)
+{
+    return self ? self->dir->version : 0;
+}
+
+int64_t lt_dir_expires(const lt_dir_t *self)
+{
+    return self->dir->expires_at;
+}
+
+const uint8_t *lt_dir_signed_bytes(const lt_dir_t *self, size_t *len)
+{
+    *len = self->signed_len;
+    return self->signed_bytes;
+}
+
+const Lienthong__Member *lt_dir_member(const lt_dir_t *self, const char *id)
+{
+    return id ? s_member(self->dir, id) : NULL;
+}
+
+const Lienthong__Member *lt_dir_member_by_transport(const lt_dir_t *self,
+                                                    const uint8_t key[LT_KEY_BYTES])
+{
+    for (size_t i = 0; i < self->dir->n_members; i++) {
+        const Lienthong__Member *m = self->dir->members[i];
+        if (m->transport_key.len == LT_KEY_BYTES &&
+            sodium_memcmp(m->transport_key.data, key, LT_KEY_BYTES) == 0)
+            return m;
+    }
+    return NULL;
+}
+
+const Lienthong__Dataset *lt_dir_dataset(const lt_dir_t *self, const char *id)
+{
+    return s_dataset(self->dir, id);
+}
+
+const Lienthong__View *lt_dir_view(const lt_dir_t *self, const char *id)
+{
+    return s_view(self->dir, id);
+}
+
+const Lienthong__Policy *lt_dir_policy(const lt_dir_t *self, const char *consumer,
+                                       const char *target)
+{
+    for (size_t i = 0; i < self->dir->n_policies; i++) {
+        const Lienthong__Policy *p = self->dir->policies[i];
+        if (strcmp(p->consumer, consumer) == 0 && strcmp(p->target, target) == 0)
+            return p;
+    }
+    return NULL;
+}
+
+int lt_dir_policy_allows(const Lienthong__Policy *policy, Lienthong__Operation op)
+{
+    if (!policy)
+        return 0;
+    for (size_t i = 0; i < policy->n_operations; i++)
+        if (policy->operations[i] == op)
+            return 1;
+    return 0;
+}
+
+const char *lt_dir_status_name(Lienthong__MemberStatus s)
+{
+    switch (s) {
+    case LIENTHONG__MEMBER_STATUS__MEMBER_ACTIVE: return "active";
+    case LIENTHONG__MEMBER_STATUS__MEMBER_SUSPENDED: return "suspended";
+    case LIENTHONG__MEMBER_STATUS__MEMBER_REVOKED: return "revoked";
+    default: return "unknown";
+    }
+}
+
+const char *lt_dir_op_name(Lienthong__Operation op)
+{
+    switch (op) {
+    case LIENTHONG__OPERATION__OP_SUBSCRIBE: return "subscribe";
+    case LIENTHONG__OPERATION__OP_LOOKUP: return "lookup";
+    case LIENTHONG__OPERATION__OP_VERIFY: return "verify";
+    default: return "none";
+    }
+}
+
+int lt_pins_add(lt_pins_t *pins, const char *z85)
+{
+    if (pins->count >= sizeof pins->keys / sizeof pins->keys[0])
+        return -1;
+    if (lt_z85_decode_key(z85, pins->keys[pins->count]) != 0)
+        return -1;
+    pins->count++;
+    return 0;
+}

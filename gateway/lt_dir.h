@@ -1,0 +1,81 @@
+/* lt_dir: the federation's signed directory.
+ *
+ * Three jobs: compile a human-editable source file (libconfig syntax) into a
+ * Directory message; sign it with an authority key; and open a signed
+ * directory received from disk or a peer, checking the signature against the
+ * pinned authority keys BEFORE decoding anything, then its age and its
+ * semantic validity. An opened directory answers the questions the gateway
+ * asks: who owns this key, may this member do that. */
+#ifndef LT_DIR_H
+#define LT_DIR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "directory.pb-c.h"
+#include "lt_keys.h"
+
+#define LT_DIR_DOMAIN "lienthong/1 directory"
+#define LT_DIR_MAX_BYTES (16u * 1024 * 1024)
+
+typedef struct _lt_dir_t lt_dir_t;
+
+/* Pinned authority public keys. */
+typedef struct {
+    uint8_t keys[8][LT_KEY_BYTES];
+    size_t count;
+} lt_pins_t;
+
+/* Compiles a directory source file into serialised Directory bytes.
+ * `version` and `issued_at`/`expires_at` override the file when non-zero.
+ * Errors are "FILE:LINE: problem". Returns 0 or -1. */
+int lt_dir_compile(const char *path, uint64_t version, int64_t issued_at, int64_t expires_at,
+                   uint8_t **out, size_t *out_len, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* Wraps Directory bytes into SignedDirectory bytes signed by `authority`. */
+int lt_dir_sign(const uint8_t *dir, size_t len, const lt_keys_t *authority, uint8_t **out,
+                size_t *out_len) __attribute__((warn_unused_result));
+
+/* Verifies and decodes a signed directory. `now` is unix seconds; pass 0
+ * to skip the expiry check (inspection only). `federation` may be NULL.
+ * Returns NULL with the reason in err. */
+lt_dir_t *lt_dir_open(const uint8_t *signed_bytes, size_t len, const lt_pins_t *pins,
+                      const char *federation, int64_t now, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+/* Reads a signed directory file and opens it. */
+lt_dir_t *lt_dir_load(const char *path, const lt_pins_t *pins, const char *federation,
+                      int64_t now, char *err, size_t errlen) __attribute__((warn_unused_result));
+void lt_dir_destroy(lt_dir_t **self_p);
+
+/* Semantic checks shared by compile and open. On failure names the item:
+ * *section is "members", "datasets", "views" or "policies" and *index its
+ * position, or *section is NULL for a top-level problem. */
+int lt_dir_validate(const Lienthong__Directory *d, const char **section, size_t *index, char *err,
+                    size_t errlen) __attribute__((warn_unused_result));
+
+const Lienthong__Directory *lt_dir_get(const lt_dir_t *self);
+uint64_t lt_dir_version(const lt_dir_t *self);
+int64_t lt_dir_expires(const lt_dir_t *self);
+/* The exact signed bytes, for persisting and offering to peers. */
+const uint8_t *lt_dir_signed_bytes(const lt_dir_t *self, size_t *len);
+
+const Lienthong__Member *lt_dir_member(const lt_dir_t *self, const char *id);
+const Lienthong__Member *lt_dir_member_by_transport(const lt_dir_t *self,
+                                                    const uint8_t key[LT_KEY_BYTES]);
+const Lienthong__Dataset *lt_dir_dataset(const lt_dir_t *self, const char *id);
+const Lienthong__View *lt_dir_view(const lt_dir_t *self, const char *id);
+/* Policy of consumer on target (dataset or view), or NULL. */
+const Lienthong__Policy *lt_dir_policy(const lt_dir_t *self, const char *consumer,
+                                       const char *target);
+/* 1 if policy allows op, 0 otherwise (NULL policy allows nothing). */
+int lt_dir_policy_allows(const Lienthong__Policy *policy, Lienthong__Operation op);
+
+/* Words for enums, e.g. "active", "revoked"; "subscribe". */
+const char *lt_dir_status_name(Lienthong__MemberStatus s);
+const char *lt_dir_op_name(Lienthong__Operation op);
+
+/* Parses a Z85 authority key and adds it to pins; returns 0 or -1. */
+int lt_pins_add(lt_pins_t *pins, const char *z85) __attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,31 @@
+/* lt_file: small, careful file helpers shared by every module:
+ * bounded whole-file reads and atomic, durable writes with a given mode. */
+#ifndef LT_FILE_H
+#define LT_FILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Reads at most `cap` bytes of `path` into a malloc'd buffer (NUL-terminated
+ * for convenience). Returns 0, or -1 with errno set (EFBIG when over cap). */
+int lt_file_read(const char *path, size_t cap, uint8_t **data, size_t *size)
+    __attribute__((warn_unused_result));
+
+/* Writes `size` bytes to `path` atomically: temp file with `mode`, fsync,
+ * rename, fsync of the directory. Returns 0 or -1 with errno set. */
+int lt_file_write_atomic(const char *path, const void *data, size_t size, mode_t mode)
+    __attribute__((warn_unused_result));
+
+/* Resolves `name` relative to the directory of `base_file` unless absolute.
+ * Writes into out[cap]; returns 0, or -1 if it does not fit. */
+int lt_file_resolve(const char *base_file, const char *name, char *out, size_t cap);
+
+/* Creates a directory (and its parents) with `mode` if missing. */
+int lt_file_mkdirs(const char *path, mode_t mode);
+
+/* Unix time in milliseconds (wall clock) and a monotonic clock in ms. */
+int64_t lt_now_ms(void);
+int64_t lt_mono_ms(void);
+
+#endif

@@ -1,0 +1,679 @@
+/* lt_gateway: lifecycle, poll loop and message dispatch of the daemon. */
+#include "lt_gateway.h"
+#include "lt_file.h"
+#include "lt_log.h"
+#include "lt_sock.h"
+#include "lt_wire.h"
+#include "lt_zap.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <pthread.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#define MAX_LINKS 256
+#define MAX_INBOUND 512
+#define HELLO_RETRY_MS 2000
+#define POLL_MS 100
+
+/* An outgoing connection to one peer member. */
+typedef struct {
+    char member[LT_ID_MAX];
+    void *sock;
+    int greeted;           /* the peer answered our Hello */
+    uint64_t peer_version; /* its directory version */
+    int64_t hello_at;      /* monotonic ms of the last Hello sent */
+} link_t;
+
+/* An incoming connection we have seen a Hello on. */
+typedef struct {
+    char member[LT_ID_MAX];
+    uint8_t rid[256];
+    size_t rid_len;
+} inbound_t;
+
+struct _lt_gateway_t {
+    lt_cfg_t cfg;
+    lt_sock_opts_t so;
+    lt_keys_t *keys;
+    lt_dir_t *dir;
+    void *ctx;
+    lt_zap_t *zap;
+    void *peer;
+    void *local;
+    link_t links[MAX_LINKS];
+    size_t n_links;
+    inbound_t inbound[MAX_INBOUND];
+    size_t n_inbound;
+    int sigfd;
+    int stopping;
+    uint64_t refused;
+    char adopted_path[PATH_MAX + 32];
+};
+
+static void s_init_env(Lienthong__Envelope *env)
+{
+    lienthong__envelope__init(env);
+    env->version = LT_PROTO_VERSION;
+}
+
+/* ---- directory ------------------------------------------------------------ */
+
+/* Our own entry must exist, be active and carry exactly our public keys. */
+static int s_check_self(const lt_gateway_t *self, const lt_dir_t *dir, char *err, size_t errlen)
+{
+    const Lienthong__Member *me = lt_dir_member(dir, self->cfg.member);
+    if (!me) {
+        snprintf(err, errlen, "member '%s' is not in directory version %llu", self->cfg.member,
+                 (unsigned long long)lt_dir_version(dir));
+        return -1;
+    }
+    if (memcmp(me->transport_key.data, lt_keys_transport_public(self->keys), LT_KEY_BYTES) != 0 ||
+        memcmp(me->signing_key.data, lt_keys_signing_public(self->keys), LT_KEY_BYTES) != 0) {
+        snprintf(err, errlen, "key file %s does not hold the keys the directory lists for '%s'",
+                 self->cfg.key_file, self->cfg.member);
+        return -1;
+    }
+    if (me->status != LIENTHONG__MEMBER_STATUS__MEMBER_ACTIVE) {
+        snprintf(err, errlen, "member '%s' is %s in directory version %llu", self->cfg.member,
+                 lt_dir_status_name(me->status), (unsigned long long)lt_dir_version(dir));
+        return -1;
+    }
+    return 0;
+}
+
+/* Loads the configured directory and the newest one adopted from peers,
+ * keeping whichever valid one is newer. */
+static int s_load_dir(lt_gateway_t *self, char *err, size_t errlen)
+{
+    char why[512];
+    int64_t now = (int64_t)time(NULL);
+    lt_dir_t *conf = lt_dir_load(self->cfg.directory_file, &self->cfg.pins, self->cfg.federation,
+                                 now, err, errlen);
+    lt_dir_t *adopted = NULL;
+    if (access(self->adopted_path, F_OK) == 0) {
+        adopted = lt_dir_load(self->adopted_path, &self->cfg.pins, self->cfg.federation, now, why,
+                              sizeof why);
+        if (!adopted)
+            lt_warn("directory", "ignoring previously adopted directory: %s", why);
+    }
+    if (adopted && (!conf || lt_dir_version(adopted) > lt_dir_version(conf))) {
+        lt_dir_destroy(&conf);
+        conf = adopted;
+        adopted = NULL;
+    }
+    lt_dir_destroy(&adopted);
+    if (!conf)
+        return -1;
+    self->dir = conf;
+    return 0;
+}
+
+/* ---- links to peers ------------------------------------------------------- */
+
+static link_t *s_link_find(lt_gateway_t *self, const char *member)
+{
+    for (size_t i = 0; i < self->n_links; i++)
+        if (strcmp(self->links[i].member, member) == 0)
+            return &self->links[i];
+    return NULL;
+}
+
+static int s_send_hello(lt_gateway_t *self, void *sock, const uint8_t *rid, size_t rid_len)
+{
+    Lienthong__Hello h = LIENTHONG__HELLO__INIT;
+    h.member = self->cfg.member;
+    h.directory_version = lt_dir_version(self->dir);
+    h.software = "lienthong " LT_VERSION;
+    Lienthong__Envelope env;
+    s_init_env(&env);
+    env.body_case = LIENTHONG__ENVELOPE__BODY_HELLO;
+    env.hello = &h;
+    return lt_wire_send(sock, rid, rid_len, &env);
+}
+
+static int s_send_offer(lt_gateway_t *self, void *sock, const uint8_t *rid, size_t rid_len)
+{
+    Lienthong__DirectoryOffer o = LIENTHONG__DIRECTORY_OFFER__INIT;
+    const uint8_t *bytes = lt_dir_signed_bytes(self->dir, &o.signed_directory.len);
+    o.signed_directory.data = (uint8_t *)bytes;
+    Lienthong__Envelope env;
+    s_init_env(&env);
+    env.body_case = LIENTHONG__ENVELOPE__BODY_DIRECTORY_OFFER;
+    env.directory_offer = &o;
+    return lt_wire_send(sock, rid, rid_len, &env);
+}
+
+/* Opens (or returns) the link to member; NULL when the member is unknown,
+ * not active, or lists no endpoint. */
+static link_t *s_link_open(lt_gateway_t *self, const char *member)
+{
+    link_t *l = s_link_find(self, member);
+    if (l)
+        return l;
+    const Lienthong__Member *m = lt_dir_member(self->dir, member);
+    if (!m || m->status != LIENTHONG__MEMBER_STATUS__MEMBER_ACTIVE || m->n_endpoints == 0) {
+        lt_warn("link", "cannot connect to '%s': %s", member,
+                !m ? "not in the directory" : m->n_endpoints == 0 ? "no endpoint listed"
+                                                                 : lt_dir_status_name(m->status));
+        return NULL;
+    }
+    if (self->n_links >= MAX_LINKS)
+        return NULL;
+    char err[512];
+    void *s = lt_sock_client(self->ctx, self->keys, m->transport_key.data, m->endpoints[0],
+                             &self->so, err, sizeof err);
+    if (!s) {
+        lt_error("link", "%s", err);
+        return NULL;
+    }
+    l = &self->links[self->n_links++];
+    memset(l, 0, sizeof *l);
+    snprintf(l->member, sizeof l->member, "%s", member);
+    l->sock = s;
+    l->hello_at = -HELLO_RETRY_MS;
+    lt_info("link", "connecting to %s at %s", member, m->endpoints[0]);
+    return l;
+}
+
+static void s_link_close(lt_gateway_t *self, size_t i)
+{
+    zmq_close(self->links[i].sock);
+    self->links[i] = self->links[--self->n_links];
+}
+
+/* Re-sends Hello on links that have not been answered yet. */
+static void s_links_tick(lt_gateway_t *self)
+{
+    int64_t now = lt_mono_ms();
+    for (size_t i = 0; i < self->n_links; i++) {
+        link_t *l = &self->links[i];
+        if (l->greeted || now - l->hello_at < HELLO_RETRY_MS)
+            continue;
+        /* With ZMQ_IMMEDIATE the send fails until the handshake is done;
+         * then we try again on the next tick rather than after the full wait. */
+        if (s_send_hello(self, l->sock, NULL, 0) == 0)
+            l->hello_at = now;
+        else if (zmq_errno() != EAGAIN)
+            lt_warn("link", "hello to %s failed: %s", l->member, zmq_strerror(zmq_errno()));
+    }
+}
+
+/* ---- incoming peers ------------------------------------------------------- */
+
+static void s_inbound_note(lt_gateway_t *self, const char *member, const lt_wire_in_t *in)
+{
+    inbound_t *slot = NULL;
+    for (size_t i = 0; i < self->n_inbound && !slot; i++)
+        if (strcmp(self->inbound[i].member, member) == 0)
+            slot = &self->inbound[i];
+    if (!slot && self->n_inbound < MAX_INBOUND)
+        slot = &self->inbound[self->n_inbound++];
+    if (!slot)
+        return;
+    snprintf(slot->member, sizeof slot->member, "%s", member);
+    memcpy(slot->rid, in->rid, in->rid_len);
+    slot->rid_len = in->rid_len;
+}
+
+/* Closes and rebinds the peer socket so that every session must pass the
+ * ZAP handler again: the way to cut off a member revoked while connected. */
+static int s_rebind_peer(lt_gateway_t *self)
+{
+    char err[512];
+    zmq_close(self->peer);
+    self->peer = NULL;
+    self->n_inbound = 0;
+    for (int attempt = 0; attempt < 50 && !self->peer; attempt++) {
+        self->peer = lt_sock_server(self->ctx, self->keys, self->cfg.listen, &self->so, err,
+                                    sizeof err);
+        if (!self->peer)
+            usleep(20000); /* the old listener is released asynchronously */
+    }
+    if (!self->peer) {
+        lt_error("gateway", "cannot rebind peer socket: %s", err);
+        return -1;
+    }
+    lt_info("gateway", "peer socket rebound; every peer re-authenticates");
+    return 0;
+}
+
+/* 1 if some member active in old is no longer active in new. */
+static int s_lost_members(const lt_dir_t *old, const lt_dir_t *new)
+{
+    const Lienthong__Directory *o = lt_dir_get(old);
+    for (size_t i = 0; i < o->n_members; i++) {
+        if (o->members[i]->status != LIENTHONG__MEMBER_STATUS__MEMBER_ACTIVE)
+            continue;
+        const Lienthong__Member *m = lt_dir_member_by_transport(new, o->members[i]->transport_key.data);
+        if (!m || m->status != LIENTHONG__MEMBER_STATUS__MEMBER_ACTIVE)
+            return 1;
+    }
+    return 0;
+}
+
+static void s_offer_all(lt_gateway_t *self)
+{
+    for (size_t i = 0; i < self->n_links; i++)
+        if (self->links[i].greeted && self->links[i].peer_version < lt_dir_version(self->dir))
+            (void)s_send_offer(self, self->links[i].sock, NULL, 0);
+    for (size_t i = 0; i < self->n_inbound; i++)
+        (void)s_send_offer(self, self->peer, self->inbound[i].rid, self->inbound[i].rid_len);
+}
+
+int lt_gateway_adopt(lt_gateway_t *self, const uint8_t *bytes, size_t len, const char *source,
+                     char *err, size_t errlen)
+{
+    char why[512];
+    lt_dir_t *d = lt_dir_open(bytes, len, &self->cfg.pins, self->cfg.federation,
+                              (int64_t)time(NULL), why, sizeof why);
+    if (!d) {
+        snprintf(err, errlen, "%s", why);
+        goto refused;
+    }
+    if (lt_dir_version(d) <= lt_dir_version(self->dir)) {
+        snprintf(err, errlen, "older or same version %llu <= current %llu",
+                 (unsigned long long)lt_dir_version(d), (unsigned long long)lt_dir_version(self->dir));
+        goto refused;
+    }
+    if (s_check_self(self, d, why, sizeof why) != 0) {
+        snprintf(err, errlen, "would cut this gateway off: %s", why);
+        goto refused;
+    }
+    if (lt_file_write_atomic(self->adopted_path, bytes, len, 0644) != 0) {
+        snprintf(err, errlen, "cannot persist %s: %s", self->adopted_path, strerror(errno));
+        goto refused;
+    }
+    int lost = s_lost_members(self->dir, d);
+    lt_info("directory", "adopted version %llu from %s (was %llu)",
+            (unsigned long long)lt_dir_version(d), source, (unsigned long long)lt_dir_version(self->dir));
+    lt_dir_destroy(&self->dir);
+    self->dir = d;
+    if (lost)
+        (void)s_rebind_peer(self);
+    s_offer_all(self);
+    return 0;
+refused:
+    lt_dir_destroy(&d);
+    lt_warn("directory", "refused directory from %s: %s", source, err);
+    return -1;
+}
+
+/* ---- peer messages (our ROUTER) -------------------------------------------- */
+
+static void s_peer_refuse(lt_gateway_t *self, const lt_wire_in_t *in, Lienthong__ErrorCode code,
+                          const char *who, const char *why)
+{
+    self->refused++;
+    lt_warn("peer", "refused message from %s: %s (%s)", who, why, lt_wire_error_name(code));
+    if (lt_wire_send_error(self->peer, in->rid, in->rid_len, code, 0, "%s", why) != 0)
+        lt_debug("peer", "error reply to %s not sent: %s", who, zmq_strerror(zmq_errno()));
+}
+
+/* Authorises by the connection's ZAP User-Id, never by message content. */
+static int s_peer_authorised(lt_gateway_t *self, const lt_wire_in_t *in)
+{
+    const Lienthong__Member *m = lt_dir_member(self->dir, in->user_id);
+    if (!m) {
+        s_peer_refuse(self, in, LIENTHONG__ERROR_CODE__ERR_UNKNOWN_MEMBER, in->user_id[0] ? in->user_id : "?",
+                      "sender is not in the current directory");
+        return 0;
+    }
+    if (m->status != LIENTHONG__MEMBER_STATUS__MEMBER_ACTIVE) {
+        s_peer_refuse(self, in, LIENTHONG__ERROR_CODE__ERR_REVOKED, m->id,
+                      m->status == LIENTHONG__MEMBER_STATUS__MEMBER_REVOKED ? "sender is revoked"
+                                                                            : "sender is suspended");
+        return 0;
+    }
+    return 1;
+}
+
+static void s_peer_dispatch(lt_gateway_t *self, const lt_wire_in_t *in, Lienthong__Envelope *env)
+{
+    char err[512];
+    switch (env->body_case) {
+    case LIENTHONG__ENVELOPE__BODY_HELLO:
+        lt_info("peer", "hello from %s (directory v%llu, %s)", in->user_id,
+                (unsigned long long)env->hello->directory_version, env->hello->software);
+        s_inbound_note(self, in->user_id, in);
+        (void)s_send_hello(self, self->peer, in->rid, in->rid_len);
+        if (env->hello->directory_version < lt_dir_version(self->dir))
+            (void)s_send_offer(self, self->peer, in->rid, in->rid_len);
+        break;
+    case LIENTHONG__ENVELOPE__BODY_DIRECTORY_OFFER:
+        if (lt_gateway_adopt(self, env->directory_offer->signed_directory.data,
+                             env->directory_offer->signed_directory.len, in->user_id, err,
+                             sizeof err) == 0) {
+            if (self->peer)
+                (void)s_send_hello(self, self->peer, in->rid, in->rid_len);
+        } else {
+            self->refused++;
+            (void)lt_wire_send_error(self->peer, in->rid, in->rid_len,
+                                     LIENTHONG__ERROR_CODE__ERR_DIRECTORY, 0, "directory refused: %s", err);
+        }
+        break;
+    case LIENTHONG__ENVELOPE__BODY_DIRECTORY_REQUEST:
+        if (env->directory_request->have_version < lt_dir_version(self->dir))
+            (void)s_send_offer(self, self->peer, in->rid, in->rid_len);
+        break;
+    case LIENTHONG__ENVELOPE__BODY_ERROR:
+        lt_warn("peer", "%s reports %s: %s", in->user_id, lt_wire_error_name(env->error->code),
+                env->error->message);
+        break;
+    default:
+        s_peer_refuse(self, in, LIENTHONG__ERROR_CODE__ERR_UNSUPPORTED, in->user_id,
+                      "message type not handled on the peer socket");
+        break;
+    }
+}
+
+static void s_on_peer(lt_gateway_t *self)
+{
+    lt_wire_in_t in;
+    if (lt_wire_recv(self->peer, 1, ZMQ_DONTWAIT, &in) != 0) {
+        lt_wire_in_close(&in);
+        return;
+    }
+    char err[256];
+    Lienthong__ErrorCode code;
+    Lienthong__Envelope *env = NULL;
+    if (!s_peer_authorised(self, &in))
+        goto out;
+    if (in.frames != 1) {
+        snprintf(err, sizeof err, "expected exactly one frame, got %d", in.frames);
+        s_peer_refuse(self, &in, LIENTHONG__ERROR_CODE__ERR_MALFORMED, in.user_id, err);
+        goto out;
+    }
+    env = lt_wire_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body), self->cfg.max_message,
+                         &code, err, sizeof err);
+    if (!env) {
+        s_peer_refuse(self, &in, code, in.user_id, err);
+        goto out;
+    }
+    s_peer_dispatch(self, &in, env);
+out:
+    lt_wire_free(&env);
+    lt_wire_in_close(&in);
+}
+
+/* ---- replies on our links -------------------------------------------------- */
+
+static void s_link_dispatch(lt_gateway_t *self, link_t *l, Lienthong__Envelope *env)
+{
+    char err[512];
+    switch (env->body_case) {
+    case LIENTHONG__ENVELOPE__BODY_HELLO:
+        if (!l->greeted)
+            lt_info("link", "greeted by %s (directory v%llu)", l->member,
+                    (unsigned long long)env->hello->directory_version);
+        l->greeted = 1;
+        l->peer_version = env->hello->directory_version;
+        if (l->peer_version < lt_dir_version(self->dir))
+            (void)s_send_offer(self, l->sock, NULL, 0);
+        break;
+    case LIENTHONG__ENVELOPE__BODY_DIRECTORY_OFFER:
+        (void)lt_gateway_adopt(self, env->directory_offer->signed_directory.data,
+                               env->directory_offer->signed_directory.len, l->member, err,
+                               sizeof err);
+        break;
+    case LIENTHONG__ENVELOPE__BODY_ERROR:
+        lt_warn("link", "%s reports %s: %s", l->member, lt_wire_error_name(env->error->code),
+                env->error->message);
+        break;
+    default:
+        lt_warn("link", "unexpected %s from %s ignored", lt_wire_body_name(env->body_case),
+                l->member);
+        break;
+    }
+}
+
+static void s_on_link(lt_gateway_t *self, link_t *l)
+{
+    lt_wire_in_t in;
+    if (lt_wire_recv(l->sock, 0, ZMQ_DONTWAIT, &in) != 0) {
+        lt_wire_in_close(&in);
+        return;
+    }
+    char err[256];
+    Lienthong__ErrorCode code;
+    Lienthong__Envelope *env = NULL;
+    if (in.frames != 1) {
+        self->refused++;
+        lt_warn("link", "dropped %d-frame message from %s", in.frames, l->member);
+    } else if (!(env = lt_wire_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body),
+                                      self->cfg.max_message, &code, err, sizeof err))) {
+        self->refused++;
+        lt_warn("link", "dropped message from %s: %s", l->member, err);
+    } else {
+        s_link_dispatch(self, l, env);
+    }
+    lt_wire_free(&env);
+    lt_wire_in_close(&in);
+}
+
+/* ---- local socket (adapters, applications, the CLI) ------------------------ */
+
+static void s_local_status(lt_gateway_t *self, const lt_wire_in_t *in)
+{
+    Lienthong__StatusReply r = LIENTHONG__STATUS_REPLY__INIT;
+    r.member = self->cfg.member;
+    r.directory_version = lt_dir_version(self->dir);
+    r.refused = self->refused + lt_zap_refused(self->zap);
+    char *peers[MAX_LINKS + MAX_INBOUND];
+    for (size_t i = 0; i < self->n_links; i++)
+        if (self->links[i].greeted)
+            peers[r.n_peers_connected++] = self->links[i].member;
+    for (size_t i = 0; i < self->n_inbound; i++) {
+        size_t j = 0;
+        while (j < r.n_peers_connected && strcmp(peers[j], self->inbound[i].member) != 0)
+            j++;
+        if (j == r.n_peers_connected)
+            peers[r.n_peers_connected++] = self->inbound[i].member;
+    }
+    r.peers_connected = peers;
+    Lienthong__Envelope env;
+    s_init_env(&env);
+    env.body_case = LIENTHONG__ENVELOPE__BODY_STATUS_REPLY;
+    env.status_reply = &r;
+    (void)lt_wire_send(self->local, in->rid, in->rid_len, &env);
+}
+
+static void s_on_local(lt_gateway_t *self)
+{
+    lt_wire_in_t in;
+    if (lt_wire_recv(self->local, 1, ZMQ_DONTWAIT, &in) != 0) {
+        lt_wire_in_close(&in);
+        return;
+    }
+    char err[256];
+    Lienthong__ErrorCode code = LIENTHONG__ERROR_CODE__ERR_MALFORMED;
+    Lienthong__Envelope *env = NULL;
+    if (in.frames == 1)
+        env = lt_wire_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body),
+                             self->cfg.max_message, &code, err, sizeof err);
+    else
+        snprintf(err, sizeof err, "expected exactly one frame, got %d", in.frames);
+    if (!env) {
+        lt_warn("local", "refused local message: %s", err);
+        (void)lt_wire_send_error(self->local, in.rid, in.rid_len, code, 0, "%s", err);
+    } else if (env->body_case == LIENTHONG__ENVELOPE__BODY_STATUS_REQUEST) {
+        s_local_status(self, &in);
+    } else {
+        (void)lt_wire_send_error(self->local, in.rid, in.rid_len,
+                                 LIENTHONG__ERROR_CODE__ERR_UNSUPPORTED, 0,
+                                 "%s is not handled on the local socket",
+                                 lt_wire_body_name(env->body_case));
+    }
+    lt_wire_free(&env);
+    lt_wire_in_close(&in);
+}
+
+/* ---- signals and the loop --------------------------------------------------- */
+
+static void s_reload(lt_gateway_t *self)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    char err[512];
+    lt_info("gateway", "SIGHUP: reloading directory %s", self->cfg.directory_file);
+    if (lt_file_read(self->cfg.directory_file, LT_DIR_MAX_BYTES, &buf, &len) != 0) {
+        lt_warn("directory", "cannot read %s: %s", self->cfg.directory_file, strerror(errno));
+        return;
+    }
+    (void)lt_gateway_adopt(self, buf, len, self->cfg.directory_file, err, sizeof err);
+    free(buf);
+}
+
+static void s_on_signal(lt_gateway_t *self)
+{
+    struct signalfd_siginfo si;
+    while (read(self->sigfd, &si, sizeof si) == sizeof si) {
+        if (si.ssi_signo == SIGHUP) {
+            s_reload(self);
+        } else {
+            lt_info("gateway", "%s: draining and stopping", strsignal((int)si.ssi_signo));
+            self->stopping = 1;
+        }
+    }
+}
+
+int lt_gateway_run(lt_gateway_t *self)
+{
+    lt_info("gateway", "serving %s on %s (directory v%llu, local %s)", self->cfg.member,
+            self->cfg.listen, (unsigned long long)lt_dir_version(self->dir),
+            self->cfg.local_socket);
+    zmq_pollitem_t items[4 + MAX_LINKS];
+    while (!self->stopping) {
+        s_links_tick(self);
+        items[0] = (zmq_pollitem_t){lt_zap_socket(self->zap), 0, ZMQ_POLLIN, 0};
+        items[1] = (zmq_pollitem_t){self->peer, 0, ZMQ_POLLIN, 0};
+        items[2] = (zmq_pollitem_t){self->local, 0, ZMQ_POLLIN, 0};
+        items[3] = (zmq_pollitem_t){NULL, self->sigfd, ZMQ_POLLIN, 0};
+        size_t n = 4, n_links = self->n_links;
+        for (size_t i = 0; i < n_links; i++)
+            items[n++] = (zmq_pollitem_t){self->links[i].sock, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(items, (int)n, POLL_MS) < 0) {
+            if (zmq_errno() == EINTR)
+                continue;
+            lt_error("gateway", "poll failed: %s", zmq_strerror(zmq_errno()));
+            return -1;
+        }
+        /* ZAP first: a pending handshake holds a peer up. */
+        if (items[0].revents & ZMQ_POLLIN)
+            (void)lt_zap_handle(self->zap, self->dir);
+        if (items[3].revents & ZMQ_POLLIN)
+            s_on_signal(self);
+        if (items[1].revents & ZMQ_POLLIN)
+            s_on_peer(self);
+        if (items[2].revents & ZMQ_POLLIN)
+            s_on_local(self);
+        for (size_t i = 0; i < n_links && i < self->n_links; i++)
+            if ((items[4 + i].revents & ZMQ_POLLIN) && items[4 + i].socket == self->links[i].sock)
+                s_on_link(self, &self->links[i]);
+    }
+    lt_info("gateway", "stopped cleanly");
+    return 0;
+}
+
+/* ---- construction ------------------------------------------------------------ */
+
+static int s_signals(lt_gateway_t *self)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    /* Blocked before the ZeroMQ context exists, so its threads inherit the
+     * mask and signals are only ever seen through the signalfd. */
+    if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
+        return -1;
+    signal(SIGPIPE, SIG_IGN);
+    self->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    return self->sigfd < 0 ? -1 : 0;
+}
+
+static int s_open_sockets(lt_gateway_t *self, char *err, size_t errlen)
+{
+    self->ctx = zmq_ctx_new();
+    if (!self->ctx) {
+        snprintf(err, errlen, "cannot create ZeroMQ context");
+        return -1;
+    }
+    /* The ZAP handler before any bind: libzmq admits everyone otherwise. */
+    self->zap = lt_zap_new(self->ctx);
+    if (!self->zap) {
+        snprintf(err, errlen, "cannot start the ZAP handler");
+        return -1;
+    }
+    self->peer = lt_sock_server(self->ctx, self->keys, self->cfg.listen, &self->so, err, errlen);
+    if (!self->peer)
+        return -1;
+    self->local = lt_sock_local(self->ctx, self->cfg.local_socket, &self->so, err, errlen);
+    return self->local ? 0 : -1;
+}
+
+lt_gateway_t *lt_gateway_new(const lt_cfg_t *cfg, char *err, size_t errlen)
+{
+    lt_gateway_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    self->cfg = *cfg;
+    self->sigfd = -1;
+    lt_sock_opts_default(&self->so);
+    self->so.max_message = cfg->max_message;
+    self->so.heartbeat_ms = cfg->heartbeat_ms;
+    snprintf(self->adopted_path, sizeof self->adopted_path, "%s/directory.signed", cfg->data_dir);
+    if (lt_file_mkdirs(cfg->data_dir, 0700) != 0) {
+        snprintf(err, errlen, "cannot create data_dir %s: %s", cfg->data_dir, strerror(errno));
+        goto fail;
+    }
+    if (!(self->keys = lt_keys_load(cfg->key_file, err, errlen)))
+        goto fail;
+    if (s_load_dir(self, err, errlen) != 0 || s_check_self(self, self->dir, err, errlen) != 0)
+        goto fail;
+    if (s_signals(self) != 0) {
+        snprintf(err, errlen, "cannot set up signal handling: %s", strerror(errno));
+        goto fail;
+    }
+    if (s_open_sockets(self, err, errlen) != 0)
+        goto fail;
+    for (size_t i = 0; i < cfg->n_peers; i++)
+        (void)s_link_open(self, cfg->peers[i]);
+    return self;
+fail:
+    lt_gateway_destroy(&self);
+    return NULL;
+}
+
+void lt_gateway_destroy(lt_gateway_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    lt_gateway_t *self = *self_p;
+    while (self->n_links)
+        s_link_close(self, self->n_links - 1);
+    if (self->peer)
+        zmq_close(self->peer);
+    if (self->local) {
+        zmq_close(self->local);
+        unlink(self->cfg.local_socket);
+    }
+    lt_zap_destroy(&self->zap);
+    if (self->ctx)
+        zmq_ctx_term(self->ctx);
+    lt_dir_destroy(&self->dir);
+    lt_keys_destroy(&self->keys);
+    if (self->sigfd >= 0)
+        close(self->sigfd);
+    free(self);
+    *self_p = NULL;
+}

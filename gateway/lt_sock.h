@@ -1,0 +1,39 @@
+/* lt_sock: creation of the gateway's ZeroMQ sockets with the options the
+ * protocol requires (CURVE, ZAP domain, heartbeats, size cap, back-off), so
+ * that no socket is ever created with a forgotten setting. */
+#ifndef LT_SOCK_H
+#define LT_SOCK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lt_keys.h"
+
+typedef struct {
+    size_t max_message;  /* ZMQ_MAXMSGSIZE */
+    int heartbeat_ms;    /* ZMQ_HEARTBEAT_IVL; timeout 5x, ttl 10x */
+    int hwm;             /* send and receive high-water marks */
+} lt_sock_opts_t;
+
+/* CURVE server ROUTER bound to endpoint, ZAP domain enforced. The ZAP
+ * handler must already be bound in ctx. NULL on failure with err set. */
+void *lt_sock_server(void *ctx, const lt_keys_t *keys, const char *endpoint,
+                     const lt_sock_opts_t *o, char *err, size_t errlen);
+
+/* CURVE client DEALER connected to endpoint, authenticating the server by
+ * server_key. NULL on failure with err set. */
+void *lt_sock_client(void *ctx, const lt_keys_t *keys, const uint8_t server_key[LT_KEY_BYTES],
+                     const char *endpoint, const lt_sock_opts_t *o, char *err, size_t errlen);
+
+/* ROUTER bound on an ipc socket at path; the parent directory is created
+ * with mode 0700 so only the gateway's user can reach it. */
+void *lt_sock_local(void *ctx, const char *path, const lt_sock_opts_t *o, char *err,
+                    size_t errlen);
+
+/* DEALER connected to a gateway's local ipc socket (adapters, CLI). */
+void *lt_sock_local_client(void *ctx, const char *path, const lt_sock_opts_t *o, char *err,
+                           size_t errlen);
+
+void lt_sock_opts_default(lt_sock_opts_t *o);
+
+#endif

@@ -1,0 +1,152 @@
+/* lt_wire: envelope codec and framing. */
+#include "lt_wire.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+Lienthong__Envelope *lt_wire_decode(const uint8_t *buf, size_t len, size_t cap,
+                                    Lienthong__ErrorCode *code, char *err, size_t errlen)
+{
+    /* Our own cap, independent of ZMQ_MAXMSGSIZE, so that a misconfigured
+     * socket can never hand the unpacker an unbounded buffer. */
+    if (len > cap) {
+        *code = LIENTHONG__ERROR_CODE__ERR_TOO_LARGE;
+        snprintf(err, errlen, "frame of %zu bytes exceeds the %zu-byte cap", len, cap);
+        return NULL;
+    }
+    Lienthong__Envelope *env = lienthong__envelope__unpack(NULL, len, buf);
+    if (!env) {
+        *code = LIENTHONG__ERROR_CODE__ERR_MALFORMED;
+        snprintf(err, errlen, "frame of %zu bytes is not a valid envelope", len);
+        return NULL;
+    }
+    if (env->version != LT_PROTO_VERSION) {
+        *code = LIENTHONG__ERROR_CODE__ERR_VERSION;
+        snprintf(err, errlen, "protocol version %u is not supported (this gateway speaks %d)",
+                 env->version, LT_PROTO_VERSION);
+        lienthong__envelope__free_unpacked(env, NULL);
+        return NULL;
+    }
+    if (env->body_case == LIENTHONG__ENVELOPE__BODY__NOT_SET) {
+        *code = LIENTHONG__ERROR_CODE__ERR_MALFORMED;
+        snprintf(err, errlen, "envelope carries no message");
+        lienthong__envelope__free_unpacked(env, NULL);
+        return NULL;
+    }
+    return env;
+}
+
+void lt_wire_free(Lienthong__Envelope **env_p)
+{
+    if (env_p && *env_p) {
+        lienthong__envelope__free_unpacked(*env_p, NULL);
+        *env_p = NULL;
+    }
+}
+
+static void s_drain(void *sock, lt_wire_in_t *in)
+{
+    int more = 0;
+    size_t sz = sizeof more;
+    while (zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &sz) == 0 && more) {
+        zmq_msg_t extra;
+        zmq_msg_init(&extra);
+        if (zmq_msg_recv(&extra, sock, 0) < 0) {
+            zmq_msg_close(&extra);
+            break;
+        }
+        in->frames++;
+        zmq_msg_close(&extra);
+    }
+}
+
+int lt_wire_recv(void *sock, int is_router, int flags, lt_wire_in_t *in)
+{
+    in->rid_len = 0;
+    in->user_id[0] = 0;
+    in->frames = 0;
+    zmq_msg_init(&in->body);
+    if (is_router) {
+        zmq_msg_t rid;
+        zmq_msg_init(&rid);
+        if (zmq_msg_recv(&rid, sock, flags) < 0) {
+            zmq_msg_close(&rid);
+            return -1;
+        }
+        size_t n = zmq_msg_size(&rid);
+        in->rid_len = n < sizeof in->rid ? n : sizeof in->rid;
+        memcpy(in->rid, zmq_msg_data(&rid), in->rid_len);
+        int more = zmq_msg_more(&rid);
+        zmq_msg_close(&rid);
+        if (!more)
+            return 0; /* routing id alone: frames == 0, caller treats as malformed */
+        flags &= ~ZMQ_DONTWAIT; /* the rest of a multipart message is already here */
+    }
+    if (zmq_msg_recv(&in->body, sock, flags) < 0)
+        return -1;
+    in->frames = 1;
+    const char *uid = zmq_msg_gets(&in->body, "User-Id");
+    if (uid)
+        snprintf(in->user_id, sizeof in->user_id, "%s", uid);
+    if (zmq_msg_more(&in->body))
+        s_drain(sock, in);
+    return 0;
+}
+
+void lt_wire_in_close(lt_wire_in_t *in)
+{
+    zmq_msg_close(&in->body);
+}
+
+int lt_wire_send(void *sock, const uint8_t *rid, size_t rid_len, const Lienthong__Envelope *env)
+{
+    size_t len = lienthong__envelope__get_packed_size(env);
+    zmq_msg_t msg;
+    if (zmq_msg_init_size(&msg, len) != 0)
+        return -1;
+    lienthong__envelope__pack(env, zmq_msg_data(&msg));
+    if (rid_len > 0 && zmq_send(sock, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&msg);
+        return -1;
+    }
+    if (zmq_msg_send(&msg, sock, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&msg);
+        return -1;
+    }
+    return 0;
+}
+
+int lt_wire_send_error(void *sock, const uint8_t *rid, size_t rid_len, Lienthong__ErrorCode code,
+                       uint64_t request_id, const char *fmt, ...)
+{
+    char text[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    Lienthong__Error e = LIENTHONG__ERROR__INIT;
+    e.code = code;
+    e.message = text;
+    e.request_id = request_id;
+    Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
+    env.version = LT_PROTO_VERSION;
+    env.body_case = LIENTHONG__ENVELOPE__BODY_ERROR;
+    env.error = &e;
+    return lt_wire_send(sock, rid, rid_len, &env);
+}
+
+const char *lt_wire_body_name(Lienthong__Envelope__BodyCase c)
+{
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field(&lienthong__envelope__descriptor, (unsigned)c);
+    return f ? f->name : "none";
+}
+
+const char *lt_wire_error_name(Lienthong__ErrorCode code)
+{
+    const ProtobufCEnumValue *v =
+        protobuf_c_enum_descriptor_get_value(&lienthong__error_code__descriptor, (int)code);
+    return v ? v->name : "ERR_UNKNOWN";
+}

@@ -1,0 +1,51 @@
+/* lt_wire: the envelope codec and framed send/receive on ZeroMQ sockets.
+ *
+ * Every message is one frame holding one Envelope (after the routing-id
+ * frame on a ROUTER). Decoding checks the size cap before unpacking, then the
+ * protocol version, then that a body is present. */
+#ifndef LT_WIRE_H
+#define LT_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <zmq.h>
+
+#include "lienthong.pb-c.h"
+
+#define LT_PROTO_VERSION 1
+#define LT_WIRE_DEFAULT_CAP (4u * 1024 * 1024)
+
+/* One received message. */
+typedef struct {
+    uint8_t rid[256];   /* routing id (ROUTER only) */
+    size_t rid_len;
+    char user_id[128];  /* ZAP User-Id of the connection; empty when none */
+    zmq_msg_t body;
+    int frames;         /* frames after the routing id; 1 when well formed */
+} lt_wire_in_t;
+
+/* Decodes an envelope. On failure returns NULL and sets *code and err. */
+Lienthong__Envelope *lt_wire_decode(const uint8_t *buf, size_t len, size_t cap,
+                                    Lienthong__ErrorCode *code, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+void lt_wire_free(Lienthong__Envelope **env_p);
+
+/* Receives one message (non-blocking when flags has ZMQ_DONTWAIT). Reads
+ * and discards any surplus frames, counting them in in->frames. Returns 0,
+ * or -1 with errno (EAGAIN when nothing is waiting). Close with
+ * lt_wire_in_close even on success. */
+int lt_wire_recv(void *sock, int is_router, int flags, lt_wire_in_t *in);
+void lt_wire_in_close(lt_wire_in_t *in);
+
+/* Packs and sends env, preceded by the routing id when rid_len > 0.
+ * Non-blocking: returns -1 with errno EAGAIN when the peer's pipe is full. */
+int lt_wire_send(void *sock, const uint8_t *rid, size_t rid_len, const Lienthong__Envelope *env);
+/* Sends an Error envelope. */
+int lt_wire_send_error(void *sock, const uint8_t *rid, size_t rid_len, Lienthong__ErrorCode code,
+                       uint64_t request_id, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+/* Human names: "hello", "batch", ...; "ERR_FORBIDDEN" as "forbidden". */
+const char *lt_wire_body_name(Lienthong__Envelope__BodyCase c);
+const char *lt_wire_error_name(Lienthong__ErrorCode code);
+
+#endif

@@ -1,0 +1,160 @@
+/* lt_zap: ZAP handler. Request frames (RFC 27): version, request id, domain,
+ * address, identity, mechanism, credentials...; reply: version, request id,
+ * status code, status text, user id, metadata. */
+#include "lt_zap.h"
+#include "lt_log.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#define ZAP_FRAMES_MAX 8
+
+struct _lt_zap_t {
+    void *sock;
+    uint64_t admitted;
+    uint64_t refused;
+};
+
+lt_zap_t *lt_zap_new(void *ctx)
+{
+    lt_zap_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->sock = zmq_socket(ctx, ZMQ_REP);
+    int linger = 0;
+    if (!self->sock || zmq_setsockopt(self->sock, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
+        zmq_bind(self->sock, LT_ZAP_ENDPOINT) != 0) {
+        lt_error("zap", "cannot bind the ZAP handler at %s: %s", LT_ZAP_ENDPOINT,
+                 zmq_strerror(zmq_errno()));
+        lt_zap_destroy(&self);
+    }
+    return self;
+}
+
+void lt_zap_destroy(lt_zap_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    if ((*self_p)->sock)
+        zmq_close((*self_p)->sock);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+void *lt_zap_socket(lt_zap_t *self)
+{
+    return self->sock;
+}
+
+uint64_t lt_zap_admitted(const lt_zap_t *self)
+{
+    return self->admitted;
+}
+
+uint64_t lt_zap_refused(const lt_zap_t *self)
+{
+    return self->refused;
+}
+
+static int s_reply(void *sock, zmq_msg_t *req_id, const char *code, const char *text,
+                   const char *user)
+{
+    int rc = 0;
+    rc |= zmq_send(sock, "1.0", 3, ZMQ_SNDMORE) < 0;
+    rc |= zmq_msg_send(req_id, sock, ZMQ_SNDMORE) < 0;
+    rc |= zmq_send(sock, code, strlen(code), ZMQ_SNDMORE) < 0;
+    rc |= zmq_send(sock, text, strlen(text), ZMQ_SNDMORE) < 0;
+    rc |= zmq_send(sock, user, strlen(user), ZMQ_SNDMORE) < 0;
+    rc |= zmq_send(sock, "", 0, 0) < 0;
+    return rc ? -1 : 0;
+}
+
+/* Decides on a request; returns the member id to admit, or NULL with why. */
+static const char *s_decide(zmq_msg_t *f, int n, const lt_dir_t *dir, const char **why)
+{
+    if (n < 7 || zmq_msg_size(&f[0]) != 3 || memcmp(zmq_msg_data(&f[0]), "1.0", 3) != 0) {
+        *why = "malformed ZAP request";
+        return NULL;
+    }
+    if (zmq_msg_size(&f[2]) != strlen(LT_ZAP_DOMAIN) ||
+        memcmp(zmq_msg_data(&f[2]), LT_ZAP_DOMAIN, strlen(LT_ZAP_DOMAIN)) != 0) {
+        *why = "wrong ZAP domain";
+        return NULL;
+    }
+    if (zmq_msg_size(&f[5]) != 5 || memcmp(zmq_msg_data(&f[5]), "CURVE", 5) != 0) {
+        *why = "mechanism is not CURVE";
+        return NULL;
+    }
+    if (zmq_msg_size(&f[6]) != LT_KEY_BYTES) {
+        *why = "CURVE key of wrong size";
+        return NULL;
+    }
+    if (!dir) {
+        *why = "no directory loaded";
+        return NULL;
+    }
+    const Lienthong__Member *m = lt_dir_member_by_transport(dir, zmq_msg_data(&f[6]));
+    if (!m) {
+        *why = "key is not in the directory";
+        return NULL;
+    }
+    if (m->status != LIENTHONG__MEMBER_STATUS__MEMBER_ACTIVE) {
+        *why = m->status == LIENTHONG__MEMBER_STATUS__MEMBER_REVOKED ? "member is revoked"
+                                                                     : "member is suspended";
+        return m->id; /* returned for the log line only; refused below */
+    }
+    *why = NULL;
+    return m->id;
+}
+
+int lt_zap_handle(lt_zap_t *self, const lt_dir_t *dir)
+{
+    zmq_msg_t f[ZAP_FRAMES_MAX];
+    int n = 0, more = 1, rc = -1;
+    while (more) {
+        zmq_msg_t tmp;
+        zmq_msg_init(&tmp);
+        if (zmq_msg_recv(&tmp, self->sock, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
+            zmq_msg_close(&tmp);
+            goto out;
+        }
+        more = zmq_msg_more(&tmp);
+        if (n < ZAP_FRAMES_MAX)
+            f[n++] = tmp; /* ownership moves into f */
+        else
+            zmq_msg_close(&tmp);
+    }
+    const char *why = NULL;
+    const char *member = s_decide(f, n, dir, &why);
+    char addr[64] = "?";
+    if (n > 3)
+        snprintf(addr, sizeof addr, "%.*s", (int)zmq_msg_size(&f[3]), (char *)zmq_msg_data(&f[3]));
+    if (n < 2) {
+        /* Still answer, or the REP socket would stay stuck awaiting a send. */
+        lt_warn("zap", "refused connection from %s: malformed ZAP request", addr);
+        self->refused++;
+        zmq_msg_t empty;
+        zmq_msg_init(&empty);
+        rc = s_reply(self->sock, &empty, "400", "malformed ZAP request", "");
+        zmq_msg_close(&empty);
+        goto out;
+    }
+    if (why) {
+        char key[LT_Z85_KEY_LEN + 1] = "?";
+        if (n > 6 && zmq_msg_size(&f[6]) == LT_KEY_BYTES)
+            lt_z85_encode_key(zmq_msg_data(&f[6]), key);
+        lt_warn("zap", "refused connection from %s key=%s member=%s: %s", addr, key,
+                member ? member : "-", why);
+        self->refused++;
+        rc = s_reply(self->sock, &f[1], "400", why, "");
+    } else {
+        lt_debug("zap", "admitted %s from %s", member, addr);
+        self->admitted++;
+        rc = s_reply(self->sock, &f[1], "200", "OK", member);
+    }
+out:
+    for (int i = 0; i < n; i++)
+        zmq_msg_close(&f[i]);
+    return rc;
+}

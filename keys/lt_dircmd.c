@@ -1,0 +1,214 @@
+/* lt_dircmd: `lienthong directory sign | show | verify`. */
+#include "lt_cli.h"
+#include "lt_dir.h"
+#include "lt_file.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char *USAGE =
+    "lienthong directory sign --authority KEYFILE --in SOURCE --out SIGNED\n"
+    "                         [--version N] [--issued-at UNIX] [--expires-at UNIX]\n"
+    "       lienthong directory show [--authority-key Z85]... SIGNED\n"
+    "       lienthong directory verify --authority-key Z85 [--authority-key Z85]... SIGNED";
+
+static int s_help(void)
+{
+    printf("usage: %s\n\n"
+           "sign    compile a directory source file (libconfig syntax) and sign it\n"
+           "show    print a signed directory; verified when authority keys are given\n"
+           "verify  check signature, expiry and contents; exit 0 only when valid\n",
+           USAGE);
+    return 0;
+}
+
+static int s_parse_u64(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end || s[0] == '-')
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int s_sign(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"authority", required_argument, 0, 'a'}, {"in", required_argument, 0, 'i'},
+        {"out", required_argument, 0, 'o'},       {"version", required_argument, 0, 'v'},
+        {"issued-at", required_argument, 0, 's'}, {"expires-at", required_argument, 0, 'e'},
+        {0, 0, 0, 0},
+    };
+    const char *auth = NULL, *in = NULL, *out = NULL;
+    uint64_t version = 0, issued = 0, expires = 0;
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        uint64_t *num = c == 'v' ? &version : c == 's' ? &issued : c == 'e' ? &expires : NULL;
+        if (c == 'a')
+            auth = optarg;
+        else if (c == 'i')
+            in = optarg;
+        else if (c == 'o')
+            out = optarg;
+        else if (num && s_parse_u64(optarg, num) == 0)
+            continue;
+        else
+            return lt_cli_bad_arg("directory sign", num ? optarg : argv[optind - 1], USAGE);
+    }
+    if (optind < argc)
+        return lt_cli_bad_arg("directory sign", argv[optind], USAGE);
+    if (!auth || !in || !out)
+        return lt_cli_fail(2, "directory sign", "needs --authority, --in and --out\nusage: %s", USAGE);
+
+    char err[1024];
+    uint8_t *dir = NULL, *signed_bytes = NULL;
+    size_t dir_len = 0, signed_len = 0;
+    int rc = 1;
+    lt_keys_t *k = lt_keys_load(auth, err, sizeof err);
+    if (!k) {
+        lt_cli_fail(1, "directory sign", "%s", err);
+        goto out;
+    }
+    if (lt_keys_kind(k) != LT_KEYS_AUTHORITY) {
+        lt_cli_fail(1, "directory sign", "%s is a member key, not an authority key", auth);
+        goto out;
+    }
+    if (lt_dir_compile(in, version, (int64_t)issued, (int64_t)expires, &dir, &dir_len, err,
+                       sizeof err) != 0) {
+        lt_cli_fail(1, "directory sign", "%s", err);
+        goto out;
+    }
+    if (lt_dir_sign(dir, dir_len, k, &signed_bytes, &signed_len) != 0 ||
+        lt_file_write_atomic(out, signed_bytes, signed_len, 0644) != 0) {
+        lt_cli_fail(1, "directory sign", "cannot sign or write %s: %s", out, strerror(errno));
+        goto out;
+    }
+    Lienthong__Directory *d = lienthong__directory__unpack(NULL, dir_len, dir);
+    if (d) {
+        printf("signed directory version %" PRIu64 " of federation %s: %zu members, %zu datasets, "
+               "%zu views, %zu policies -> %s\n", d->version, d->federation, d->n_members,
+               d->n_datasets, d->n_views, d->n_policies, out);
+        lienthong__directory__free_unpacked(d, NULL);
+    }
+    rc = 0;
+out:
+    free(dir);
+    free(signed_bytes);
+    lt_keys_destroy(&k);
+    return rc;
+}
+
+static void s_time(int64_t t, char *buf, size_t len)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm);
+}
+
+static void s_print(const Lienthong__Directory *d, int verified)
+{
+    char is[40], ex[40], z[LT_Z85_KEY_LEN + 1];
+    s_time(d->issued_at, is, sizeof is);
+    s_time(d->expires_at, ex, sizeof ex);
+    printf("directory of federation %s, version %" PRIu64 " (%s)\n", d->federation, d->version,
+           verified ? "signature verified" : "NOT VERIFIED: no authority key given");
+    printf("  issued  %s\n  expires %s\n\nmembers:\n", is, ex);
+    for (size_t i = 0; i < d->n_members; i++) {
+        const Lienthong__Member *m = d->members[i];
+        lt_z85_encode_key(m->transport_key.data, z);
+        printf("  %-20s %-9s %s\n      %s  transport %s\n", m->id, lt_dir_status_name(m->status),
+               m->name, m->n_endpoints ? m->endpoints[0] : "(no endpoint)", z);
+    }
+    printf("\ndatasets:\n");
+    for (size_t i = 0; i < d->n_datasets; i++)
+        printf("  %-36s %s, key %s\n", d->datasets[i]->id, d->datasets[i]->record_type,
+               d->datasets[i]->key_field);
+    printf("\nviews:\n");
+    for (size_t i = 0; i < d->n_views; i++) {
+        printf("  %-36s %zu fields", d->views[i]->id, d->views[i]->n_fields);
+        for (size_t w = 0; w < d->views[i]->n_where; w++)
+            printf(", where %s = %s", d->views[i]->where[w]->field, d->views[i]->where[w]->equals);
+        printf("\n");
+    }
+    printf("\npolicies:\n");
+    for (size_t i = 0; i < d->n_policies; i++) {
+        const Lienthong__Policy *p = d->policies[i];
+        printf("  %-16s on %-36s", p->consumer, p->target);
+        for (size_t o = 0; o < p->n_operations; o++)
+            printf(" %s", lt_dir_op_name(p->operations[o]));
+        printf(" (%zu fields, %zu purposes)\n", p->n_fields, p->n_purposes);
+    }
+}
+
+/* show and verify share option parsing: repeated --authority-key, one file. */
+static int s_show(int argc, char **argv, int must_verify)
+{
+    const char *cmd = must_verify ? "directory verify" : "directory show";
+    static const struct option opts[] = {{"authority-key", required_argument, 0, 'k'}, {0, 0, 0, 0}};
+    lt_pins_t pins = {.count = 0};
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c != 'k')
+            return lt_cli_bad_arg(cmd, argv[optind - 1], USAGE);
+        if (lt_pins_add(&pins, optarg) != 0)
+            return lt_cli_fail(2, cmd, "'%s' is not a 40-character Z85 key", optarg);
+    }
+    if (optind != argc - 1)
+        return lt_cli_fail(2, cmd, "expected one signed directory file\nusage: %s", USAGE);
+    if (must_verify && pins.count == 0)
+        return lt_cli_fail(2, cmd, "needs at least one --authority-key");
+    char err[1024];
+    const char *path = argv[optind];
+    if (pins.count > 0) {
+        lt_dir_t *dir = lt_dir_load(path, &pins, NULL, (int64_t)time(NULL), err, sizeof err);
+        if (!dir)
+            return lt_cli_fail(1, cmd, "%s", err);
+        if (must_verify)
+            printf("%s: valid, version %" PRIu64 "\n", path, lt_dir_version(dir));
+        else
+            s_print(lt_dir_get(dir), 1);
+        lt_dir_destroy(&dir);
+        return 0;
+    }
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (lt_file_read(path, LT_DIR_MAX_BYTES, &buf, &len) != 0)
+        return lt_cli_fail(1, cmd, "%s: cannot read: %s", path, strerror(errno));
+    Lienthong__SignedDirectory *sd = lienthong__signed_directory__unpack(NULL, len, buf);
+    Lienthong__Directory *d =
+        sd ? lienthong__directory__unpack(NULL, sd->directory.len, sd->directory.data) : NULL;
+    int rc = d ? 0 : lt_cli_fail(1, cmd, "%s: not a signed directory", path);
+    if (d) {
+        s_print(d, 0);
+        lienthong__directory__free_unpacked(d, NULL);
+    }
+    if (sd)
+        lienthong__signed_directory__free_unpacked(sd, NULL);
+    free(buf);
+    return rc;
+}
+
+int lt_cmd_directory(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0)
+        return argc < 2 ? lt_cli_fail(2, "directory", "usage: %s", USAGE) : s_help();
+    if (strcmp(argv[1], "sign") == 0)
+        return s_sign(argc - 1, argv + 1);
+    if (strcmp(argv[1], "show") == 0)
+        return s_show(argc - 1, argv + 1, 0);
+    if (strcmp(argv[1], "verify") == 0)
+        return s_show(argc - 1, argv + 1, 1);
+    return lt_cli_bad_arg("directory", argv[1], USAGE);
+}
