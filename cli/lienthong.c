@@ -19,6 +19,7 @@ static const command_t s_commands[] = {
     {"directory", lt_cmd_directory, "sign, show or verify a federation directory"},
     {"gateway", lt_cmd_gateway, "run a member's gateway in the foreground"},
     {"status", lt_cmd_status, "show the state of the local gateway"},
+    {"ping", lt_cmd_ping, "check that a gateway admits a member key (CURVE + Hello)"},
     {NULL, NULL, NULL},
 };
 

@@ -20,6 +20,9 @@
 #define MAX_LINKS 256
 #define MAX_INBOUND 512
 #define HELLO_RETRY_MS 2000
+/* A greeted link says Hello again this often: it is how a peer learns that
+ * our directory is older than its own, even after it rebound its socket. */
+#define HELLO_REFRESH_MS 3000
 #define POLL_MS 100
 
 /* An outgoing connection to one peer member. */
@@ -194,7 +197,7 @@ static void s_links_tick(lt_gateway_t *self)
     int64_t now = lt_mono_ms();
     for (size_t i = 0; i < self->n_links; i++) {
         link_t *l = &self->links[i];
-        if (l->greeted || now - l->hello_at < HELLO_RETRY_MS)
+        if (now - l->hello_at < (l->greeted ? HELLO_REFRESH_MS : HELLO_RETRY_MS))
             continue;
         /* With ZMQ_IMMEDIATE the send fails until the handshake is done;
          * then we try again on the next tick rather than after the full wait. */

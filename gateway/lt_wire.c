@@ -30,8 +30,9 @@ Lienthong__Envelope *lt_wire_decode(const uint8_t *buf, size_t len, size_t cap,
         return NULL;
     }
     if (env->body_case == LIENTHONG__ENVELOPE__BODY__NOT_SET) {
-        *code = LIENTHONG__ERROR_CODE__ERR_MALFORMED;
-        snprintf(err, errlen, "envelope carries no message");
+        /* A body type from a later protocol version decodes as "none". */
+        *code = LIENTHONG__ERROR_CODE__ERR_UNSUPPORTED;
+        snprintf(err, errlen, "envelope carries no message this gateway knows");
         lienthong__envelope__free_unpacked(env, NULL);
         return NULL;
     }

@@ -1,0 +1,126 @@
+/* cmd_ping: `lienthong ping` checks that a gateway admits a key: it opens a
+ * CURVE connection with the given member key file, sends Hello and reports
+ * the answer. Operators use it to test connectivity and firewalls; since a
+ * refused CURVE client simply gets no answer, "no answer" is the outcome an
+ * outsider's key must produce. */
+#include "lt_cli.h"
+#include "lt_keys.h"
+#include "lt_sock.h"
+#include "lt_wire.h"
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <zmq.h>
+
+static const char *USAGE = "lienthong ping --key KEYFILE --server-key Z85 --endpoint tcp://HOST:PORT "
+                           "[--timeout MS]";
+
+static int s_args(int argc, char **argv, const char **key, const char **server, const char **ep,
+                  int *timeout)
+{
+    static const struct option opts[] = {{"key", required_argument, 0, 'k'},
+                                         {"server-key", required_argument, 0, 's'},
+                                         {"endpoint", required_argument, 0, 'e'},
+                                         {"timeout", required_argument, 0, 't'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    int c;
+    char *end;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c == 'k')
+            *key = optarg;
+        else if (c == 's')
+            *server = optarg;
+        else if (c == 'e')
+            *ep = optarg;
+        else if (c == 't' && (*timeout = (int)strtol(optarg, &end, 10)) > 0 && !*end)
+            continue;
+        else if (c == 'h') {
+            printf("usage: %s\n", USAGE);
+            return 0;
+        } else
+            return lt_cli_bad_arg("ping", c == 't' ? optarg : argv[optind - 1], USAGE);
+    }
+    if (optind < argc)
+        return lt_cli_bad_arg("ping", argv[optind], USAGE);
+    if (!*key || !*server || !*ep)
+        return lt_cli_fail(2, "ping", "needs --key, --server-key and --endpoint\nusage: %s", USAGE);
+    return -1;
+}
+
+static int s_exchange(void *s, int timeout)
+{
+    Lienthong__Hello h = LIENTHONG__HELLO__INIT;
+    h.member = "";
+    h.software = "lienthong " LT_VERSION " ping";
+    Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
+    env.version = LT_PROTO_VERSION;
+    env.body_case = LIENTHONG__ENVELOPE__BODY_HELLO;
+    env.hello = &h;
+    /* ZMQ_IMMEDIATE: retry the send until the handshake completes. */
+    zmq_pollitem_t out = {s, 0, ZMQ_POLLOUT, 0};
+    if (zmq_poll(&out, 1, timeout) <= 0 || lt_wire_send(s, NULL, 0, &env) != 0) {
+        printf("no answer within %d ms: the gateway refused this key, or is unreachable\n", timeout);
+        return 1;
+    }
+    zmq_pollitem_t in = {s, 0, ZMQ_POLLIN, 0};
+    if (zmq_poll(&in, 1, timeout) <= 0) {
+        printf("no answer within %d ms after connecting\n", timeout);
+        return 1;
+    }
+    lt_wire_in_t msg;
+    char err[256];
+    Lienthong__ErrorCode code;
+    Lienthong__Envelope *rep = NULL;
+    if (lt_wire_recv(s, 0, 0, &msg) == 0)
+        rep = lt_wire_decode(zmq_msg_data(&msg.body), zmq_msg_size(&msg.body), 4u << 20, &code,
+                             err, sizeof err);
+    lt_wire_in_close(&msg);
+    int rc = 1;
+    if (rep && rep->body_case == LIENTHONG__ENVELOPE__BODY_HELLO) {
+        printf("answered by %s (directory version %" PRIu64 ", %s)\n", rep->hello->member,
+               rep->hello->directory_version, rep->hello->software);
+        rc = 0;
+    } else if (rep && rep->body_case == LIENTHONG__ENVELOPE__BODY_ERROR) {
+        printf("refused: %s: %s\n", lt_wire_error_name(rep->error->code), rep->error->message);
+    } else {
+        printf("unexpected answer\n");
+    }
+    lt_wire_free(&rep);
+    return rc;
+}
+
+int lt_cmd_ping(int argc, char **argv)
+{
+    const char *key = NULL, *server = NULL, *ep = NULL;
+    int timeout = 2000;
+    int rc = s_args(argc, argv, &key, &server, &ep, &timeout);
+    if (rc >= 0)
+        return rc;
+    uint8_t server_key[LT_KEY_BYTES];
+    if (lt_z85_decode_key(server, server_key) != 0)
+        return lt_cli_fail(2, "ping", "'%s' is not a 40-character Z85 key", server);
+    char err[512];
+    lt_keys_t *k = lt_keys_load(key, err, sizeof err);
+    if (!k)
+        return lt_cli_fail(1, "ping", "%s", err);
+    if (lt_keys_kind(k) != LT_KEYS_MEMBER) {
+        lt_keys_destroy(&k);
+        return lt_cli_fail(1, "ping", "%s is not a member key", key);
+    }
+    lt_sock_opts_t o;
+    lt_sock_opts_default(&o);
+    void *ctx = zmq_ctx_new();
+    void *s = ctx ? lt_sock_client(ctx, k, server_key, ep, &o, err, sizeof err) : NULL;
+    rc = s ? s_exchange(s, timeout) : lt_cli_fail(1, "ping", "%s", err);
+    if (s)
+        zmq_close(s);
+    if (ctx)
+        zmq_ctx_term(ctx);
+    lt_keys_destroy(&k);
+    return rc;
+}

@@ -1,0 +1,36 @@
+# scripts/lib.sh: shared by scripts/demo, scripts/test and scripts/bench.
+# Installs missing Debian packages and builds the project.
+
+LT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+# Debian packages the build and the tests need.
+LT_PACKAGES="build-essential cmake pkg-config libzmq3-dev libprotobuf-c-dev protobuf-c-compiler \
+libsodium-dev libcunit1-dev libsqlite3-dev libpq-dev libconfig-dev libjansson-dev sqlite3 \
+clang libclang-rt-14-dev"
+
+lt_say() { printf '\n== %s\n' "$*"; }
+
+# Installs whatever of $LT_PACKAGES (plus any arguments) is missing.
+lt_deps() {
+    local missing=() p
+    for p in $LT_PACKAGES "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    lt_say "installing Debian packages: ${missing[*]}"
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update -qq
+    $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# lt_build DIR [cmake args...]: configures and builds into DIR.
+lt_build() {
+    local dir="$1"
+    shift
+    cmake -S "$LT_ROOT" -B "$dir" -DLT_WERROR=ON "$@" >"$dir.configure.log" 2>&1 ||
+        { cat "$dir.configure.log"; return 1; }
+    cmake --build "$dir" -j"$(nproc)" 2>&1 | grep -Ev '^\[ *[0-9]+%\]|^-- ' || true
+    [ "${PIPESTATUS[0]}" -eq 0 ] || return 1
+}
