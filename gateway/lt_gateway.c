@@ -1,7 +1,9 @@
 /* lt_gateway: lifecycle, poll loop and message dispatch of the daemon. */
 #include "lt_gateway.h"
+#include "lt_feed.h"
 #include "lt_file.h"
 #include "lt_log.h"
+#include "lt_publish.h"
 #include "lt_sock.h"
 #include "lt_wire.h"
 #include "lt_zap.h"
@@ -24,6 +26,8 @@
  * our directory is older than its own, even after it rebound its socket. */
 #define HELLO_REFRESH_MS 3000
 #define POLL_MS 100
+/* Group commit: at most this many Publish messages share one transaction. */
+#define PUBLISH_GROUP 64
 
 /* An outgoing connection to one peer member. */
 typedef struct {
@@ -50,6 +54,8 @@ struct _lt_gateway_t {
     lt_zap_t *zap;
     void *peer;
     void *local;
+    lt_store_t *store;
+    lt_feed_t *feed;
     link_t links[MAX_LINKS];
     size_t n_links;
     inbound_t inbound[MAX_INBOUND];
@@ -185,6 +191,13 @@ static link_t *s_link_open(lt_gateway_t *self, const char *member)
     return l;
 }
 
+/* For lt_feed: the socket to an owner, opening the link on first use. */
+static void *s_link_socket(void *arg, const char *member)
+{
+    link_t *l = s_link_open(arg, member);
+    return l ? l->sock : NULL;
+}
+
 static void s_link_close(lt_gateway_t *self, size_t i)
 {
     zmq_close(self->links[i].sock);
@@ -243,6 +256,7 @@ static int s_rebind_peer(lt_gateway_t *self)
         lt_error("gateway", "cannot rebind peer socket: %s", err);
         return -1;
     }
+    lt_feed_drop_peers(self->feed);
     lt_info("gateway", "peer socket rebound; every peer re-authenticates");
     return 0;
 }
@@ -300,6 +314,7 @@ int lt_gateway_adopt(lt_gateway_t *self, const uint8_t *bytes, size_t len, const
     self->dir = d;
     if (lost)
         (void)s_rebind_peer(self);
+    lt_feed_set_dir(self->feed, self->dir, self->peer);
     s_offer_all(self);
     return 0;
 refused:
@@ -365,6 +380,15 @@ static void s_peer_dispatch(lt_gateway_t *self, const lt_wire_in_t *in, Lienthon
         if (env->directory_request->have_version < lt_dir_version(self->dir))
             (void)s_send_offer(self, self->peer, in->rid, in->rid_len);
         break;
+    case LIENTHONG__ENVELOPE__BODY_SUBSCRIBE:
+        lt_feed_on_subscribe(self->feed, self->peer, in, env->subscribe);
+        break;
+    case LIENTHONG__ENVELOPE__BODY_CREDIT:
+        lt_feed_on_credit(self->feed, self->peer, in, env->credit);
+        break;
+    case LIENTHONG__ENVELOPE__BODY_UNSUBSCRIBE:
+        lt_feed_on_unsubscribe(self->feed, self->peer, in, env->unsubscribe);
+        break;
     case LIENTHONG__ENVELOPE__BODY_ERROR:
         lt_warn("peer", "%s reports %s: %s", in->user_id, lt_wire_error_name(env->error->code),
                 env->error->message);
@@ -425,9 +449,13 @@ static void s_link_dispatch(lt_gateway_t *self, link_t *l, Lienthong__Envelope *
                                env->directory_offer->signed_directory.len, l->member, err,
                                sizeof err);
         break;
+    case LIENTHONG__ENVELOPE__BODY_BATCH:
+        lt_feed_on_batch(self->feed, l->member, l->sock, env->batch);
+        break;
     case LIENTHONG__ENVELOPE__BODY_ERROR:
         lt_warn("link", "%s reports %s: %s", l->member, lt_wire_error_name(env->error->code),
                 env->error->message);
+        lt_feed_on_error(self->feed, l->member, env->error);
         break;
     default:
         lt_warn("link", "unexpected %s from %s ignored", lt_wire_body_name(env->body_case),
@@ -480,41 +508,131 @@ static void s_local_status(lt_gateway_t *self, const lt_wire_in_t *in)
             peers[r.n_peers_connected++] = self->inbound[i].member;
     }
     r.peers_connected = peers;
+    lt_feed_status(self->feed, &r);
     Lienthong__Envelope env;
     s_init_env(&env);
     env.body_case = LIENTHONG__ENVELOPE__BODY_STATUS_REPLY;
     env.status_reply = &r;
     (void)lt_wire_send(self->local, in->rid, in->rid_len, &env);
+    lt_feed_status_free(&r);
 }
 
-static void s_on_local(lt_gateway_t *self)
-{
+/* A Publish waiting for the group's transaction. */
+typedef struct {
     lt_wire_in_t in;
-    if (lt_wire_recv(self->local, 1, ZMQ_DONTWAIT, &in) != 0) {
-        lt_wire_in_close(&in);
+    Lienthong__Envelope *env;
+} pending_t;
+
+static void s_publish_ack(lt_gateway_t *self, pending_t *p, const lt_publish_result_t *r)
+{
+    const Lienthong__Publish *pub = p->env->publish;
+    if (r->code != LIENTHONG__ERROR_CODE__ERR_NONE) {
+        lt_warn("local", "refused publish %llu to %s: %s", (unsigned long long)pub->request_id,
+                pub->dataset, r->err);
+        (void)lt_wire_send_error(self->local, p->in.rid, p->in.rid_len, r->code, pub->request_id,
+                                 "%s", r->err);
         return;
     }
-    char err[256];
-    Lienthong__ErrorCode code = LIENTHONG__ERROR_CODE__ERR_MALFORMED;
-    Lienthong__Envelope *env = NULL;
-    if (in.frames == 1)
-        env = lt_wire_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body),
-                             self->cfg.max_message, &code, err, sizeof err);
-    else
-        snprintf(err, sizeof err, "expected exactly one frame, got %d", in.frames);
-    if (!env) {
-        lt_warn("local", "refused local message: %s", err);
-        (void)lt_wire_send_error(self->local, in.rid, in.rid_len, code, 0, "%s", err);
-    } else if (env->body_case == LIENTHONG__ENVELOPE__BODY_STATUS_REQUEST) {
-        s_local_status(self, &in);
-    } else {
-        (void)lt_wire_send_error(self->local, in.rid, in.rid_len,
+    Lienthong__PublishAck ack = LIENTHONG__PUBLISH_ACK__INIT;
+    char cursor[24];
+    snprintf(cursor, sizeof cursor, "%llu", (unsigned long long)r->source_cursor);
+    ack.request_id = pub->request_id;
+    ack.first_seq = r->first_seq;
+    ack.last_seq = r->last_seq;
+    ack.source_cursor = cursor;
+    Lienthong__Envelope env;
+    s_init_env(&env);
+    env.body_case = LIENTHONG__ENVELOPE__BODY_PUBLISH_ACK;
+    env.publish_ack = &ack;
+    (void)lt_wire_send(self->local, p->in.rid, p->in.rid_len, &env);
+}
+
+/* Commits a group of publishes in one transaction, then acknowledges:
+ * an ack is only ever sent for records already durable. */
+static void s_publish_group(lt_gateway_t *self, pending_t *group, size_t n)
+{
+    Lienthong__Publish *pubs[PUBLISH_GROUP];
+    lt_publish_result_t res[PUBLISH_GROUP];
+    memset(res, 0, sizeof res);
+    for (size_t i = 0; i < n; i++)
+        pubs[i] = group[i].env->publish;
+    if (lt_publish_apply(self->store, self->dir, self->cfg.member, pubs, n, res) != 0)
+        lt_warn("local", "a group of %zu publishes was not stored; adapters will resend", n);
+    for (size_t i = 0; i < n; i++)
+        s_publish_ack(self, &group[i], &res[i]);
+    lt_feed_refresh(self->feed);
+}
+
+/* Handles one decoded local message other than Publish. */
+static void s_local_dispatch(lt_gateway_t *self, const lt_wire_in_t *in, Lienthong__Envelope *env)
+{
+    switch (env->body_case) {
+    case LIENTHONG__ENVELOPE__BODY_STATUS_REQUEST:
+        s_local_status(self, in);
+        break;
+    case LIENTHONG__ENVELOPE__BODY_SINK_ATTACH:
+        lt_feed_on_sink_attach(self->feed, self->local, in, env->sink_attach);
+        break;
+    case LIENTHONG__ENVELOPE__BODY_DELIVER_ACK:
+        lt_feed_on_deliver_ack(self->feed, self->local, in, env->deliver_ack);
+        break;
+    default:
+        (void)lt_wire_send_error(self->local, in->rid, in->rid_len,
                                  LIENTHONG__ERROR_CODE__ERR_UNSUPPORTED, 0,
                                  "%s is not handled on the local socket",
                                  lt_wire_body_name(env->body_case));
+        break;
     }
-    lt_wire_free(&env);
-    lt_wire_in_close(&in);
+}
+
+/* Receives and decodes one local message; NULL env when refused. */
+static int s_local_recv(lt_gateway_t *self, lt_wire_in_t *in, Lienthong__Envelope **env)
+{
+    *env = NULL;
+    if (lt_wire_recv(self->local, 1, ZMQ_DONTWAIT, in) != 0) {
+        lt_wire_in_close(in);
+        return -1;
+    }
+    char err[256];
+    Lienthong__ErrorCode code = LIENTHONG__ERROR_CODE__ERR_MALFORMED;
+    if (in->frames == 1)
+        *env = lt_wire_decode(zmq_msg_data(&in->body), zmq_msg_size(&in->body),
+                              self->cfg.max_message, &code, err, sizeof err);
+    else
+        snprintf(err, sizeof err, "expected exactly one frame, got %d", in->frames);
+    if (!*env) {
+        lt_warn("local", "refused local message: %s", err);
+        (void)lt_wire_send_error(self->local, in->rid, in->rid_len, code, 0, "%s", err);
+    }
+    return 0;
+}
+
+/* Drains the local socket: Publish messages are grouped into one commit,
+ * everything else is handled as it comes. */
+static void s_on_local(lt_gateway_t *self)
+{
+    pending_t group[PUBLISH_GROUP];
+    size_t n = 0, changes = 0;
+    while (n < PUBLISH_GROUP && changes < 16384) {
+        pending_t *p = &group[n];
+        if (s_local_recv(self, &p->in, &p->env) != 0)
+            break;
+        if (p->env && p->env->body_case == LIENTHONG__ENVELOPE__BODY_PUBLISH) {
+            changes += p->env->publish->n_changes;
+            n++;
+            continue; /* keeps in and env until the group commits */
+        }
+        if (p->env)
+            s_local_dispatch(self, &p->in, p->env);
+        lt_wire_free(&p->env);
+        lt_wire_in_close(&p->in);
+    }
+    if (n)
+        s_publish_group(self, group, n);
+    for (size_t i = 0; i < n; i++) {
+        lt_wire_free(&group[i].env);
+        lt_wire_in_close(&group[i].in);
+    }
 }
 
 /* ---- signals and the loop --------------------------------------------------- */
@@ -552,8 +670,10 @@ int lt_gateway_run(lt_gateway_t *self)
             self->cfg.listen, (unsigned long long)lt_dir_version(self->dir),
             self->cfg.local_socket);
     zmq_pollitem_t items[4 + MAX_LINKS];
+    int busy = 0;
     while (!self->stopping) {
         s_links_tick(self);
+        lt_feed_tick(self->feed);
         items[0] = (zmq_pollitem_t){lt_zap_socket(self->zap), 0, ZMQ_POLLIN, 0};
         items[1] = (zmq_pollitem_t){self->peer, 0, ZMQ_POLLIN, 0};
         items[2] = (zmq_pollitem_t){self->local, 0, ZMQ_POLLIN, 0};
@@ -561,7 +681,8 @@ int lt_gateway_run(lt_gateway_t *self)
         size_t n = 4, n_links = self->n_links;
         for (size_t i = 0; i < n_links; i++)
             items[n++] = (zmq_pollitem_t){self->links[i].sock, 0, ZMQ_POLLIN, 0};
-        if (zmq_poll(items, (int)n, POLL_MS) < 0) {
+        /* While the pump still has batches to send, only peek at sockets. */
+        if (zmq_poll(items, (int)n, busy ? 0 : POLL_MS) < 0) {
             if (zmq_errno() == EINTR)
                 continue;
             lt_error("gateway", "poll failed: %s", zmq_strerror(zmq_errno()));
@@ -579,6 +700,7 @@ int lt_gateway_run(lt_gateway_t *self)
         for (size_t i = 0; i < n_links && i < self->n_links; i++)
             if ((items[4 + i].revents & ZMQ_POLLIN) && items[4 + i].socket == self->links[i].sock)
                 s_on_link(self, &self->links[i]);
+        busy = lt_feed_pump(self->feed, self->peer, self->local) > 0;
     }
     lt_info("gateway", "stopped cleanly");
     return 0;
@@ -647,6 +769,16 @@ lt_gateway_t *lt_gateway_new(const lt_cfg_t *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "cannot set up signal handling: %s", strerror(errno));
         goto fail;
     }
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/store.db", cfg->data_dir);
+    if (!(self->store = lt_store_open(path, err, errlen)))
+        goto fail;
+    /* The feed keeps a pointer to self->cfg, which lives as long as self. */
+    if (!(self->feed = lt_feed_new(self->store, self->keys, &self->cfg, s_link_socket, self))) {
+        snprintf(err, errlen, "cannot set up feeds (too many streams, or store failure)");
+        goto fail;
+    }
+    lt_feed_set_dir(self->feed, self->dir, NULL);
     if (s_open_sockets(self, err, errlen) != 0)
         goto fail;
     for (size_t i = 0; i < cfg->n_peers; i++)
@@ -673,6 +805,8 @@ void lt_gateway_destroy(lt_gateway_t **self_p)
     lt_zap_destroy(&self->zap);
     if (self->ctx)
         zmq_ctx_term(self->ctx);
+    lt_feed_destroy(&self->feed);
+    lt_store_destroy(&self->store);
     lt_dir_destroy(&self->dir);
     lt_keys_destroy(&self->keys);
     if (self->sigfd >= 0)

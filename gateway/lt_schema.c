@@ -5,6 +5,8 @@
 #include "records/population.pb-c.h"
 #include "records/subscriber.pb-c.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const ProtobufCMessageDescriptor *s_types[] = {
@@ -40,4 +42,97 @@ const ProtobufCFieldDescriptor *lt_schema_field(const ProtobufCMessageDescriptor
 const char *const *lt_schema_names(void)
 {
     return s_names;
+}
+
+const char *lt_schema_text(const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *fd,
+                           char *buf, size_t len)
+{
+    const char *base = (const char *)msg + fd->offset;
+    if (fd->label == PROTOBUF_C_LABEL_REPEATED)
+        return NULL;
+    switch (fd->type) {
+    case PROTOBUF_C_TYPE_STRING:
+        snprintf(buf, len, "%s", *(char *const *)base ? *(char *const *)base : "");
+        return buf;
+    case PROTOBUF_C_TYPE_ENUM: {
+        const ProtobufCEnumValue *v =
+            protobuf_c_enum_descriptor_get_value(fd->descriptor, *(const int *)base);
+        if (v)
+            snprintf(buf, len, "%s", v->name);
+        else
+            snprintf(buf, len, "%d", *(const int *)base);
+        return buf;
+    }
+    case PROTOBUF_C_TYPE_INT32: case PROTOBUF_C_TYPE_SINT32: case PROTOBUF_C_TYPE_SFIXED32:
+        snprintf(buf, len, "%d", *(const int32_t *)base);
+        return buf;
+    case PROTOBUF_C_TYPE_UINT32: case PROTOBUF_C_TYPE_FIXED32:
+        snprintf(buf, len, "%u", *(const uint32_t *)base);
+        return buf;
+    case PROTOBUF_C_TYPE_INT64: case PROTOBUF_C_TYPE_SINT64: case PROTOBUF_C_TYPE_SFIXED64:
+        snprintf(buf, len, "%lld", (long long)*(const int64_t *)base);
+        return buf;
+    case PROTOBUF_C_TYPE_UINT64: case PROTOBUF_C_TYPE_FIXED64:
+        snprintf(buf, len, "%llu", (unsigned long long)*(const uint64_t *)base);
+        return buf;
+    case PROTOBUF_C_TYPE_BOOL:
+        snprintf(buf, len, "%s", *(const protobuf_c_boolean *)base ? "true" : "false");
+        return buf;
+    default:
+        return NULL;
+    }
+}
+
+/* Size in the struct of a singular field of type t. */
+static size_t s_field_size(const ProtobufCFieldDescriptor *fd)
+{
+    switch (fd->type) {
+    case PROTOBUF_C_TYPE_STRING: case PROTOBUF_C_TYPE_MESSAGE: return sizeof(void *);
+    case PROTOBUF_C_TYPE_BYTES: return sizeof(ProtobufCBinaryData);
+    case PROTOBUF_C_TYPE_INT64: case PROTOBUF_C_TYPE_SINT64: case PROTOBUF_C_TYPE_SFIXED64:
+    case PROTOBUF_C_TYPE_UINT64: case PROTOBUF_C_TYPE_FIXED64: case PROTOBUF_C_TYPE_DOUBLE:
+        return 8;
+    case PROTOBUF_C_TYPE_BOOL: return sizeof(protobuf_c_boolean);
+    default: return 4;
+    }
+}
+
+static int s_wanted(const char *name, char *const *fields, size_t n, const char *also)
+{
+    if (also && strcmp(name, also) == 0)
+        return 1;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(name, fields[i]) == 0)
+            return 1;
+    return 0;
+}
+
+int lt_schema_project(const ProtobufCMessage *msg, char *const *fields, size_t n_fields,
+                      const char *also, uint8_t **out, size_t *out_len)
+{
+    const ProtobufCMessageDescriptor *d = msg->descriptor;
+    /* A shallow copy: a fresh message whose kept fields point into msg.
+     * It is freed with free(), never with free_unpacked. */
+    ProtobufCMessage *copy = malloc(d->sizeof_message);
+    if (!copy)
+        return -1;
+    d->message_init(copy);
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *fd = &d->fields[i];
+        if (!s_wanted(fd->name, fields, n_fields, also))
+            continue;
+        size_t sz = fd->label == PROTOBUF_C_LABEL_REPEATED ? sizeof(void *) : s_field_size(fd);
+        memcpy((char *)copy + fd->offset, (const char *)msg + fd->offset, sz);
+        if (fd->label == PROTOBUF_C_LABEL_REPEATED ||
+            (fd->quantifier_offset && fd->label != PROTOBUF_C_LABEL_REQUIRED))
+            memcpy((char *)copy + fd->quantifier_offset, (const char *)msg + fd->quantifier_offset,
+                   fd->label == PROTOBUF_C_LABEL_REPEATED ? sizeof(size_t)
+                                                          : sizeof(protobuf_c_boolean));
+    }
+    *out_len = protobuf_c_message_get_packed_size(copy);
+    *out = malloc(*out_len ? *out_len : 1);
+    if (*out)
+        protobuf_c_message_pack(copy, *out);
+    free(copy);
+    return *out ? 0 : -1;
 }

@@ -5,6 +5,8 @@
 #define LT_SCHEMA_H
 
 #include <protobuf-c/protobuf-c.h>
+#include <stddef.h>
+#include <stdint.h>
 
 /* Descriptor of a record type by full name, e.g. "lienthong.records.Population". */
 const ProtobufCMessageDescriptor *lt_schema_find(const char *full_name);
@@ -13,5 +15,19 @@ const ProtobufCFieldDescriptor *lt_schema_field(const ProtobufCMessageDescriptor
                                                 const char *name);
 /* Names of all registered record types, NULL-terminated. */
 const char *const *lt_schema_names(void);
+
+
+/* The value of field fd in msg as text (strings as-is, enums by value name,
+ * numbers in decimal, bools as "true"/"false") into buf. Returns buf, or
+ * NULL for repeated or message fields. */
+const char *lt_schema_text(const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *fd,
+                           char *buf, size_t len);
+
+/* Serialises a copy of msg keeping only the named fields (unknown names are
+ * ignored; callers validated them against the directory). The result is
+ * malloc'd. Returns 0 or -1. */
+int lt_schema_project(const ProtobufCMessage *msg, char *const *fields, size_t n_fields,
+                      const char *also, uint8_t **out, size_t *out_len)
+    __attribute__((warn_unused_result));
 
 #endif

@@ -1,0 +1,239 @@
+/* bench_feed: end-to-end feed throughput and catch-up, beside raw CURVE
+ * PUSH->PULL measured in the same run.
+ *
+ * A source (this program, speaking the adapter protocol on the owner's ipc
+ * socket) publishes N population records of about 256 bytes to the owner
+ * gateway, which logs them durably and streams signed batches over CURVE to
+ * a consumer gateway, which verifies and applies them durably. The figure is
+ * N divided by the time from the first publish to the consumer's durable
+ * last seq reaching N. Then a fresh consumer replays all N (catch-up).
+ *
+ * usage: bench_feed LIENTHONG_BINARY [RECORDS] [--fanout K] */
+#include "lt_itest.h"
+#include "lt_raw.h"
+#include "lt_sock.h"
+#include "records/population.pb-c.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <zmq.h>
+
+#define DATASET "VN/GOV/BCA/population"
+#define PER_PUBLISH 1000
+#define IN_FLIGHT 8
+
+static const char *s_datasets =
+    "datasets = ( { id = \"" DATASET "\"; owner = \"VN/GOV/BCA\";\n"
+    "  type = \"lienthong.records.Population\"; key = \"personal_id\"; } );\n";
+
+/* Policies letting every consumer subscribe to the dataset. */
+static char *s_policies(int consumers)
+{
+    static char buf[8192];
+    size_t n = (size_t)snprintf(buf, sizeof buf, "%s policies = (", s_datasets);
+    for (int i = 0; i < consumers; i++)
+        n += (size_t)snprintf(buf + n, sizeof buf - n,
+                              "%s { consumer = \"VN/PROV/%02d\"; target = \"" DATASET "\"; "
+                              "allow = [\"subscribe\"]; }", i ? "," : "", i + 1);
+    snprintf(buf + n, sizeof buf - n, ");\n");
+    return buf;
+}
+
+/* A ~256-byte population record for citizen i. */
+static size_t s_record(long i, uint8_t *out, char *key)
+{
+    Lienthong__Records__Population p = LIENTHONG__RECORDS__POPULATION__INIT;
+    char dob[16], addr[128];
+    snprintf(key, 24, "%012ld", 38000000000L + i);
+    snprintf(dob, sizeof dob, "19%02ld-%02ld-%02ld", 40 + i % 60, 1 + i % 12, 1 + i % 28);
+    snprintf(addr, sizeof addr, "Số %ld, đường Lê Lợi, phường Điện Biên, thành phố Thanh Hóa", i % 500);
+    p.personal_id = key;
+    p.full_name = "Nguyễn Thị Thanh Hương";
+    p.date_of_birth = dob;
+    p.sex = LIENTHONG__RECORDS__SEX__SEX_FEMALE;
+    p.place_of_birth = "Thanh Hóa";
+    p.home_town = "Hoằng Hóa, Thanh Hóa";
+    p.ethnicity = "Kinh";
+    p.nationality = "VN";
+    p.permanent_province = "38";
+    p.current_province = "38";
+    p.current_address = addr;
+    p.id_card_number = key;
+    p.id_card_issued = "2021-06-01";
+    p.status = LIENTHONG__RECORDS__CITIZEN_STATUS__CITIZEN_ALIVE;
+    lienthong__records__population__pack(&p, out);
+    return lienthong__records__population__get_packed_size(&p);
+}
+
+/* Publishes n records in Publish messages of PER_PUBLISH, IN_FLIGHT at a
+ * time; returns 0 when every one was acknowledged. */
+static int s_publish(const char *sock_path, long n)
+{
+    char err[256];
+    lt_sock_opts_t o;
+    lt_sock_opts_default(&o);
+    void *s = lt_sock_local_client(lt_it_ctx(), sock_path, &o, err, sizeof err);
+    if (!s)
+        return -1;
+    static uint8_t payloads[PER_PUBLISH][512];
+    static char keys[PER_PUBLISH][24], cursors[PER_PUBLISH][24];
+    static Lienthong__Change changes[PER_PUBLISH], *ptrs[PER_PUBLISH];
+    long sent = 0, acked = 0;
+    int rc = 0;
+    while (acked < n && rc == 0) {
+        while (sent < n && sent - acked < (long)IN_FLIGHT * PER_PUBLISH) {
+            Lienthong__Publish p = LIENTHONG__PUBLISH__INIT;
+            p.request_id = (uint64_t)sent + 1;
+            p.dataset = DATASET;
+            for (int k = 0; k < PER_PUBLISH && sent < n; k++, sent++) {
+                lienthong__change__init(&changes[k]);
+                changes[k].payload.len = s_record(sent, payloads[k], keys[k]);
+                changes[k].payload.data = payloads[k];
+                changes[k].key = keys[k];
+                snprintf(cursors[k], sizeof cursors[k], "%ld", sent + 1);
+                changes[k].source_cursor = cursors[k];
+                ptrs[k] = &changes[k];
+                p.n_changes++;
+            }
+            p.changes = ptrs;
+            Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
+            env.version = LT_PROTO_VERSION;
+            env.body_case = LIENTHONG__ENVELOPE__BODY_PUBLISH;
+            env.publish = &p;
+            if (lt_wire_send(s, NULL, 0, &env) != 0) {
+                zmq_pollitem_t it = {s, 0, ZMQ_POLLOUT, 0};
+                zmq_poll(&it, 1, 100);
+                sent -= (long)p.n_changes;
+                break;
+            }
+        }
+        zmq_pollitem_t it = {s, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&it, 1, 30000) <= 0) {
+            rc = -1;
+            break;
+        }
+        lt_wire_in_t in;
+        Lienthong__ErrorCode code;
+        Lienthong__Envelope *rep = NULL;
+        if (lt_wire_recv(s, 0, 0, &in) == 0)
+            rep = lt_wire_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body), 64u << 20, &code,
+                                 err, sizeof err);
+        lt_wire_in_close(&in);
+        if (rep && rep->body_case == LIENTHONG__ENVELOPE__BODY_PUBLISH_ACK)
+            acked += (long)(rep->publish_ack->last_seq - rep->publish_ack->first_seq + 1);
+        else {
+            fprintf(stderr, "bench_feed: publish refused: %s\n",
+                    rep && rep->body_case == LIENTHONG__ENVELOPE__BODY_ERROR ? rep->error->message : "?");
+            rc = -1;
+        }
+        lt_wire_free(&rep);
+    }
+    zmq_close(s);
+    return rc;
+}
+
+/* last_seq of the dataset as the gateway reports it; 0 if unknown. */
+static uint64_t s_last_seq(lt_it_gw_t *g)
+{
+    uint64_t last = 0;
+    Lienthong__Envelope *env = lt_it_gw_status(g, 2000);
+    for (size_t i = 0; env && i < env->status_reply->n_streams; i++)
+        if (strcmp(env->status_reply->streams[i]->stream, DATASET) == 0)
+            last = env->status_reply->streams[i]->last_seq;
+    lt_wire_free(&env);
+    return last;
+}
+
+/* Waits until every gateway in gws reports last_seq >= n. */
+static int s_wait_all(lt_it_gw_t **gws, int k, uint64_t n, int timeout_ms)
+{
+    int64_t end = lt_it_ms() + timeout_ms;
+    for (int i = 0; i < k; i++)
+        while (s_last_seq(gws[i]) < n) {
+            if (lt_it_ms() > end)
+                return -1;
+            struct timespec ts = {0, 20 * 1000000};
+            nanosleep(&ts, NULL);
+        }
+    return 0;
+}
+
+static lt_it_gw_t *s_consumer(lt_it_fed_t *f, int i)
+{
+    static const char *peers[] = {"VN/GOV/BCA", NULL};
+    char extra[256];
+    snprintf(extra, sizeof extra, "subscribe = ( { stream = \"%s\"; } );\ncredit = 65536;", DATASET);
+    return lt_it_gw_new(f, &f->members[i + 1], 1, peers, extra);
+}
+
+static long s_peak_rss_mb(lt_it_gw_t *g)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)g->pid);
+    FILE *fp = fopen(path, "r");
+    long kb = 0;
+    while (fp && fgets(line, sizeof line, fp))
+        if (strncmp(line, "VmHWM:", 6) == 0)
+            kb = atol(line + 6);
+    if (fp)
+        fclose(fp);
+    return kb / 1024;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: bench_feed LIENTHONG_BINARY [RECORDS] [--fanout K]\n");
+        return 2;
+    }
+    lt_it_set_binary(argv[1]);
+    long n = argc > 2 ? atol(argv[2]) : 1000000;
+    int fanout = argc > 4 && strcmp(argv[3], "--fanout") == 0 ? atoi(argv[4]) : 0;
+    int consumers = fanout ? fanout : 2;
+    lt_it_fed_t f;
+    int rc = 1;
+    if (lt_it_fed_init(&f, "VN") != 0 || !lt_it_member_add(&f, "VN/GOV/BCA", 1))
+        return 1;
+    char id[32];
+    for (int i = 0; i < consumers; i++) {
+        snprintf(id, sizeof id, "VN/PROV/%02d", i + 1);
+        if (!lt_it_member_add(&f, id, 1))
+            goto out;
+    }
+    f.extra_source = s_policies(consumers);
+    lt_it_gw_t *owner = lt_it_gw_new(&f, &f.members[0], 1, NULL, "credit = 65536;");
+    lt_it_gw_t *cons[32];
+    int live = fanout ? fanout : 1;
+    for (int i = 0; i < live; i++)
+        if (!(cons[i] = s_consumer(&f, i)) || lt_it_gw_run(cons[i], 10000) != 0)
+            goto out;
+    if (!owner || lt_it_gw_run(owner, 10000) != 0)
+        goto out;
+    double raw = lt_raw_push_pull(256, n);
+    int64_t t0 = lt_it_ms();
+    if (s_publish(owner->sock_path, n) != 0 || s_wait_all(cons, live, (uint64_t)n, 600000) != 0)
+        goto out;
+    double secs = (double)(lt_it_ms() - t0) / 1000.0;
+    lt_raw_report(fanout ? "feed-fanout" : "feed-throughput", (double)n * live / secs, "records/s",
+                  raw, "msg/s", 0);
+    if (!fanout) {
+        printf("bench: gateway-rss %ld MB | raw n/a | ratio 1\n", s_peak_rss_mb(owner));
+        lt_it_gw_t *late = s_consumer(&f, 1);
+        t0 = lt_it_ms();
+        if (!late || lt_it_gw_run(late, 10000) != 0 || s_wait_all(&late, 1, (uint64_t)n, 600000) != 0)
+            goto out;
+        secs = (double)(lt_it_ms() - t0) / 1000.0;
+        lt_raw_report("feed-catchup", (double)n / secs, "records/s", raw, "msg/s", 0);
+    }
+    rc = 0;
+out:
+    if (rc)
+        for (size_t i = 0; i < f.n_gateways; i++)
+            lt_it_log_dump(&f.gateways[i]);
+    lt_it_fed_cleanup(&f);
+    lt_it_shutdown();
+    return rc;
+}

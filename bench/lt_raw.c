@@ -1,0 +1,190 @@
+/* lt_raw: the raw libzmq baselines. The server side runs in a thread of its
+ * own, so both ends use a core each, like two gateway processes would. */
+#include "lt_raw.h"
+
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+typedef struct {
+    void *ctx;
+    int type;
+    uint8_t pk[32], sk[32];
+    char endpoint[64];
+    long count;
+    size_t size;
+    int ready;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+} server_t;
+
+static double s_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void *s_server(void *arg)
+{
+    server_t *s = arg;
+    void *sock = zmq_socket(s->ctx, s->type);
+    int one = 1, zero = 0, hwm = 100000;
+    zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &one, sizeof one);
+    zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, s->sk, 32);
+    zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    int rc = zmq_bind(sock, "tcp://127.0.0.1:*");
+    size_t len = sizeof s->endpoint;
+    zmq_getsockopt(sock, ZMQ_LAST_ENDPOINT, s->endpoint, &len);
+    pthread_mutex_lock(&s->mu);
+    s->ready = rc == 0 ? 1 : -1;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    char *buf = malloc(s->size + 256);
+    for (long i = 0; rc == 0 && i < s->count; i++) {
+        if (s->type == ZMQ_PULL) {
+            if (zmq_recv(sock, buf, s->size, 0) < 0)
+                break;
+        } else { /* ROUTER echo: [id][payload] */
+            int idn = zmq_recv(sock, buf + s->size, 255, 0);
+            int n = zmq_recv(sock, buf, s->size, 0);
+            if (idn < 0 || n < 0 || zmq_send(sock, buf + s->size, (size_t)idn, ZMQ_SNDMORE) < 0 ||
+                zmq_send(sock, buf, (size_t)n, 0) < 0)
+                break;
+        }
+    }
+    free(buf);
+    zmq_close(sock);
+    return NULL;
+}
+
+static int s_setup(server_t *s, int server_type)
+{
+    if (sodium_init() < 0)
+        return -1;
+    memset(s, 0, sizeof *s);
+    s->type = server_type;
+    s->ctx = zmq_ctx_new();
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    crypto_box_keypair(s->pk, s->sk);
+    return s->ctx ? 0 : -1;
+}
+
+static void *s_client(server_t *s, int type)
+{
+    uint8_t cpk[32], csk[32];
+    crypto_box_keypair(cpk, csk);
+    void *c = zmq_socket(s->ctx, type);
+    int zero = 0, hwm = 100000;
+    zmq_setsockopt(c, ZMQ_CURVE_SERVERKEY, s->pk, 32);
+    zmq_setsockopt(c, ZMQ_CURVE_PUBLICKEY, cpk, 32);
+    zmq_setsockopt(c, ZMQ_CURVE_SECRETKEY, csk, 32);
+    zmq_setsockopt(c, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(c, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(c, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    if (zmq_connect(c, s->endpoint) != 0) {
+        zmq_close(c);
+        return NULL;
+    }
+    return c;
+}
+
+static int s_start(server_t *s, pthread_t *th, long count, size_t size)
+{
+    s->count = count;
+    s->size = size;
+    if (pthread_create(th, NULL, s_server, s) != 0)
+        return -1;
+    pthread_mutex_lock(&s->mu);
+    while (!s->ready)
+        pthread_cond_wait(&s->cv, &s->mu);
+    pthread_mutex_unlock(&s->mu);
+    return s->ready == 1 ? 0 : -1;
+}
+
+static void s_finish(server_t *s, pthread_t th, void *client)
+{
+    if (client)
+        zmq_close(client);
+    pthread_join(th, NULL);
+    zmq_ctx_term(s->ctx);
+}
+
+double lt_raw_push_pull(size_t msg_size, long count)
+{
+    server_t s;
+    pthread_t th;
+    if (s_setup(&s, ZMQ_PULL) != 0 || s_start(&s, &th, count, msg_size) != 0)
+        return -1;
+    void *c = s_client(&s, ZMQ_PUSH);
+    char *buf = calloc(1, msg_size);
+    double t0 = s_now();
+    for (long i = 0; c && buf && i < count; i++)
+        zmq_send(c, buf, msg_size, 0);
+    /* The rate counts until the last message is received. */
+    pthread_join(th, NULL);
+    double t = s_now() - t0;
+    free(buf);
+    if (c)
+        zmq_close(c);
+    zmq_ctx_term(s.ctx);
+    return (double)count / t;
+}
+
+static int s_cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+double lt_raw_dealer_router(size_t msg_size, long count, int inflight, double *p50_us,
+                            double *p99_us)
+{
+    server_t s;
+    pthread_t th;
+    if (s_setup(&s, ZMQ_ROUTER) != 0 || s_start(&s, &th, count, msg_size) != 0)
+        return -1;
+    void *c = s_client(&s, ZMQ_DEALER);
+    char *buf = calloc(1, msg_size);
+    double *lat = inflight == 1 ? calloc((size_t)count, sizeof *lat) : NULL;
+    long sent = 0, got = 0;
+    double t0 = s_now();
+    while (c && buf && got < count) {
+        while (sent < count && sent - got < inflight) {
+            if (lat)
+                lat[sent] = s_now();
+            zmq_send(c, buf, msg_size, 0);
+            sent++;
+        }
+        if (zmq_recv(c, buf, msg_size, 0) < 0)
+            break;
+        if (lat)
+            lat[got] = (s_now() - lat[got]) * 1e6;
+        got++;
+    }
+    double t = s_now() - t0;
+    if (lat) {
+        qsort(lat, (size_t)got, sizeof *lat, s_cmp);
+        *p50_us = lat[got / 2];
+        *p99_us = lat[(got * 99) / 100];
+        free(lat);
+    }
+    free(buf);
+    s_finish(&s, th, c);
+    return (double)got / t;
+}
+
+void lt_raw_report(const char *name, double value, const char *unit, double raw,
+                   const char *raw_unit, int lower_is_better)
+{
+    double ratio = raw <= 0 || value <= 0 ? 0 : lower_is_better ? raw / value : value / raw;
+    printf("bench: %s %.0f %s | raw %.0f %s | ratio %.2f\n", name, value, unit, raw, raw_unit, ratio);
+    fflush(stdout);
+}

@@ -1,0 +1,239 @@
+/* lt_publish: owner write path (log, state, views) in one transaction. */
+#include "lt_publish.h"
+#include "lt_file.h"
+#include "lt_log.h"
+#include "lt_schema.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* One stream touched by the group, with its cursor kept in memory until
+ * the group commits. */
+typedef struct {
+    const char *name;
+    lt_stream_t st;
+    int dirty;
+} slot_t;
+
+typedef struct {
+    lt_store_t *store;
+    const lt_dir_t *dir;
+    slot_t slots[512];
+    size_t n_slots;
+    int64_t now_ms;
+} group_t;
+
+static slot_t *s_slot(group_t *g, const char *name)
+{
+    for (size_t i = 0; i < g->n_slots; i++)
+        if (strcmp(g->slots[i].name, name) == 0)
+            return &g->slots[i];
+    if (g->n_slots >= sizeof g->slots / sizeof g->slots[0])
+        return NULL;
+    slot_t *s = &g->slots[g->n_slots];
+    memset(s, 0, sizeof *s);
+    s->name = name;
+    if (lt_store_stream(g->store, name, &s->st) != 0)
+        return NULL;
+    g->n_slots++;
+    return s;
+}
+
+/* Appends one record to a stream: log + state. */
+static int s_emit(group_t *g, slot_t *s, const char *key, int deleted, const uint8_t *payload,
+                  size_t len)
+{
+    Lienthong__Record r = LIENTHONG__RECORD__INIT;
+    r.seq = s->st.last_seq + 1;
+    r.key = (char *)key;
+    r.deleted = deleted;
+    r.payload.data = (uint8_t *)payload;
+    r.payload.len = deleted ? 0 : len;
+    r.changed_at_ms = g->now_ms;
+    uint8_t stack[2048], *buf = stack;
+    size_t n = lienthong__record__get_packed_size(&r);
+    if (n > sizeof stack && !(buf = malloc(n)))
+        return -1;
+    lienthong__record__pack(&r, buf);
+    int rc = lt_store_append(g->store, s->st.id, r.seq, buf, n) ||
+             lt_store_state_put(g->store, s->st.id, key, r.seq, deleted);
+    if (buf != stack)
+        free(buf);
+    if (rc)
+        return -1;
+    s->st.last_seq = r.seq;
+    s->dirty = 1;
+    return 0;
+}
+
+int lt_publish_view_match(const Lienthong__View *v, const ProtobufCMessage *msg)
+{
+    char buf[256];
+    for (size_t i = 0; i < v->n_where; i++) {
+        const ProtobufCFieldDescriptor *fd = lt_schema_field(msg->descriptor, v->where[i]->field);
+        const char *val = fd ? lt_schema_text(msg, fd, buf, sizeof buf) : NULL;
+        if (!val || strcmp(val, v->where[i]->equals) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+/* Derives one dataset change into view v. */
+static int s_view(group_t *g, const Lienthong__Dataset *ds, const Lienthong__View *v,
+                  const char *key, const ProtobufCMessage *msg)
+{
+    slot_t *s = s_slot(g, v->id);
+    if (!s)
+        return -1;
+    if (msg && lt_publish_view_match(v, msg)) {
+        uint8_t *proj = NULL;
+        size_t len = 0;
+        if (lt_schema_project(msg, v->fields, v->n_fields, ds->key_field, &proj, &len) != 0)
+            return -1;
+        int rc = s_emit(g, s, key, 0, proj, len);
+        free(proj);
+        return rc;
+    }
+    uint64_t seq;
+    int deleted, found = lt_store_state_get(g->store, s->st.id, key, &seq, &deleted);
+    if (found < 0)
+        return -1;
+    /* The key leaves the view (or is deleted): a tombstone, once. */
+    return found && !deleted ? s_emit(g, s, key, 1, NULL, 0) : 0;
+}
+
+/* Checks one change; returns its decoded payload (NULL for a tombstone). */
+static int s_check_change(const Lienthong__Dataset *ds, const ProtobufCMessageDescriptor *t,
+                          const Lienthong__Change *c, ProtobufCMessage **msg, char *err,
+                          size_t errlen)
+{
+    *msg = NULL;
+    if (!c->key[0] || strlen(c->key) > 256) {
+        snprintf(err, errlen, "change with an empty or over-long key");
+        return -1;
+    }
+    if (c->deleted)
+        return 0;
+    if (c->payload.len > LT_PUBLISH_MAX_RECORD) {
+        snprintf(err, errlen, "record for key %s is %zu bytes, over the limit", c->key,
+                 c->payload.len);
+        return -1;
+    }
+    *msg = protobuf_c_message_unpack(t, NULL, c->payload.len, c->payload.data);
+    if (!*msg) {
+        snprintf(err, errlen, "payload for key %s is not a valid %s", c->key, t->name);
+        return -1;
+    }
+    char buf[300];
+    const char *k = lt_schema_text(*msg, lt_schema_field(t, ds->key_field), buf, sizeof buf);
+    if (!k || strcmp(k, c->key) != 0) {
+        snprintf(err, errlen, "change key %s differs from the record's %s", c->key, ds->key_field);
+        protobuf_c_message_free_unpacked(*msg, NULL);
+        *msg = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+static uint64_t s_cursor(const char *text)
+{
+    char *end;
+    unsigned long long v = text && *text ? strtoull(text, &end, 10) : 0;
+    return text && *text && !*end ? v : 0;
+}
+
+/* Writes one checked change into its dataset and every view. */
+static int s_apply_change(group_t *g, slot_t *ds_slot, const Lienthong__Dataset *ds,
+                          const Lienthong__Change *c, const ProtobufCMessage *msg)
+{
+    if (s_emit(g, ds_slot, c->key, c->deleted, c->payload.data, c->payload.len) != 0)
+        return -1;
+    const Lienthong__Directory *d = lt_dir_get(g->dir);
+    for (size_t v = 0; v < d->n_views; v++)
+        if (strcmp(d->views[v]->dataset, ds->id) == 0 &&
+            s_view(g, ds, d->views[v], c->key, msg) != 0)
+            return -1;
+    return 0;
+}
+
+static void s_free_msgs(ProtobufCMessage **msgs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (msgs[i])
+            protobuf_c_message_free_unpacked(msgs[i], NULL);
+    free(msgs);
+}
+
+/* Checks then applies one Publish. Returns -1 only on a store failure;
+ * a refused publish returns 0 with res->code set. */
+static int s_apply_publish(group_t *g, const char *member, const Lienthong__Publish *p,
+                           lt_publish_result_t *res)
+{
+    const Lienthong__Dataset *ds = lt_dir_dataset(g->dir, p->dataset);
+    res->code = LIENTHONG__ERROR_CODE__ERR_MALFORMED;
+    if (!ds || strcmp(ds->owner, member) != 0) {
+        res->code = ds ? LIENTHONG__ERROR_CODE__ERR_FORBIDDEN : LIENTHONG__ERROR_CODE__ERR_NOT_FOUND;
+        snprintf(res->err, sizeof res->err, "dataset '%s' is %s", p->dataset,
+                 ds ? "owned by another member" : "not in the directory");
+        return 0;
+    }
+    if (p->n_changes == 0) {
+        snprintf(res->err, sizeof res->err, "publish carries no change");
+        return 0;
+    }
+    const ProtobufCMessageDescriptor *t = lt_schema_find(ds->record_type);
+    ProtobufCMessage **msgs = calloc(p->n_changes, sizeof *msgs);
+    if (!msgs)
+        return -1;
+    for (size_t i = 0; i < p->n_changes; i++)
+        if (s_check_change(ds, t, p->changes[i], &msgs[i], res->err, sizeof res->err) != 0) {
+            s_free_msgs(msgs, p->n_changes);
+            return 0;
+        }
+    slot_t *slot = s_slot(g, ds->id);
+    int rc = slot ? 0 : -1;
+    res->first_seq = res->last_seq = 0;
+    for (size_t i = 0; rc == 0 && i < p->n_changes; i++) {
+        uint64_t cur = s_cursor(p->changes[i]->source_cursor);
+        if (cur && cur <= slot->st.source_cursor)
+            continue; /* already durable: a resend after a lost ack */
+        rc = s_apply_change(g, slot, ds, p->changes[i], msgs[i]);
+        if (cur)
+            slot->st.source_cursor = cur;
+        if (!res->first_seq)
+            res->first_seq = slot->st.last_seq;
+        res->last_seq = slot->st.last_seq;
+    }
+    s_free_msgs(msgs, p->n_changes);
+    if (rc == 0) {
+        res->code = LIENTHONG__ERROR_CODE__ERR_NONE;
+        res->source_cursor = slot->st.source_cursor;
+    }
+    return rc;
+}
+
+int lt_publish_apply(lt_store_t *store, const lt_dir_t *dir, const char *member,
+                     Lienthong__Publish *const *pubs, size_t n, lt_publish_result_t *res)
+{
+    group_t g = {.store = store, .dir = dir, .n_slots = 0, .now_ms = lt_now_ms()};
+    if (lt_store_begin(store) != 0)
+        goto fail;
+    for (size_t i = 0; i < n; i++)
+        if (s_apply_publish(&g, member, pubs[i], &res[i]) != 0)
+            goto fail;
+    for (size_t i = 0; i < g.n_slots; i++)
+        if (g.slots[i].dirty && lt_store_stream_save(store, &g.slots[i].st) != 0)
+            goto fail;
+    if (lt_store_commit(store) != 0)
+        goto fail;
+    return 0;
+fail:
+    lt_error("publish", "store failure, nothing acknowledged: %s", lt_store_error(store));
+    lt_store_rollback(store);
+    for (size_t i = 0; i < n; i++) {
+        res[i].code = LIENTHONG__ERROR_CODE__ERR_INTERNAL;
+        snprintf(res[i].err, sizeof res[i].err, "store failure; retry");
+    }
+    return -1;
+}

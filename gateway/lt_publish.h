@@ -1,0 +1,34 @@
+/* lt_publish: the owner's write path. A group of Publish messages from
+ * source adapters is applied in ONE transaction: each change gets the next
+ * sequence number of its dataset, goes into the log and the current state,
+ * and is derived into every view of the dataset (projected fields; a key
+ * that stops matching the view's predicate becomes a tombstone there).
+ * Changes whose source cursor is already durable are skipped, so an adapter
+ * that resends after a lost acknowledgement never duplicates a change. */
+#ifndef LT_PUBLISH_H
+#define LT_PUBLISH_H
+
+#include "lienthong.pb-c.h"
+#include "lt_dir.h"
+#include "lt_store.h"
+
+#define LT_PUBLISH_MAX_RECORD (1u << 20)
+
+typedef struct {
+    Lienthong__ErrorCode code; /* ERR_NONE when acknowledged */
+    char err[256];
+    uint64_t first_seq, last_seq; /* dataset seqs assigned; 0,0 when all were known */
+    uint64_t source_cursor;       /* last durable source cursor of the dataset */
+} lt_publish_result_t;
+
+/* Applies pubs[0..n) for owner `member`. Fills res[i] for each. Returns 0
+ * when the transaction committed (individual publishes may still have been
+ * refused, see res), -1 when it failed and nothing was stored. */
+int lt_publish_apply(lt_store_t *store, const lt_dir_t *dir, const char *member,
+                     Lienthong__Publish *const *pubs, size_t n, lt_publish_result_t *res)
+    __attribute__((warn_unused_result));
+
+/* 1 if msg satisfies every predicate of view v. */
+int lt_publish_view_match(const Lienthong__View *v, const ProtobufCMessage *msg);
+
+#endif

@@ -1,0 +1,261 @@
+/* lt_store: SQLite schema and prepared statements.
+ *
+ * The log is a rowid table keyed by stream_id * 2^40 + seq: appends within a
+ * stream go to the end of one key range of the B-tree, and a range read is a
+ * single index walk. 2^40 sequence numbers per stream is ample. */
+#include "lt_store.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SEQ_BITS 40
+#define LOG_ID(stream, seq) (((int64_t)(stream) << SEQ_BITS) | (int64_t)(seq))
+
+enum {
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_STREAM_GET,
+    ST_STREAM_ADD,
+    ST_STREAM_SAVE,
+    ST_APPEND,
+    ST_STATE_PUT,
+    ST_STATE_GET,
+    ST_READ,
+    ST_GET,
+    ST_COUNT
+};
+
+static const char *s_sql[ST_COUNT] = {
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_STREAM_GET] = "SELECT id, last_seq, last_hash, source_cursor FROM streams WHERE name = ?1",
+    [ST_STREAM_ADD] = "INSERT INTO streams(name) VALUES (?1)",
+    [ST_STREAM_SAVE] = "UPDATE streams SET last_seq = ?2, last_hash = ?3, source_cursor = ?4 "
+                       "WHERE id = ?1",
+    [ST_APPEND] = "INSERT INTO log(id, record) VALUES (?1, ?2)",
+    [ST_STATE_PUT] = "INSERT INTO state(stream, key, seq, deleted) VALUES (?1, ?2, ?3, ?4) "
+                     "ON CONFLICT(stream, key) DO UPDATE SET seq = excluded.seq, "
+                     "deleted = excluded.deleted",
+    [ST_STATE_GET] = "SELECT seq, deleted FROM state WHERE stream = ?1 AND key = ?2",
+    [ST_READ] = "SELECT id, record FROM log WHERE id >= ?1 AND id < ?2 ORDER BY id",
+    [ST_GET] = "SELECT record FROM log WHERE id = ?1",
+};
+
+static const char *s_schema =
+    "PRAGMA journal_mode = WAL;"
+    "PRAGMA synchronous = FULL;"
+    "PRAGMA foreign_keys = OFF;"
+    "PRAGMA cache_size = -65536;"
+    "PRAGMA temp_store = MEMORY;"
+    "CREATE TABLE IF NOT EXISTS streams ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT UNIQUE NOT NULL,"
+    "  last_seq INTEGER NOT NULL DEFAULT 0,"
+    "  last_hash BLOB,"
+    "  source_cursor INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE IF NOT EXISTS log (id INTEGER PRIMARY KEY, record BLOB NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS state ("
+    "  stream INTEGER NOT NULL, key TEXT NOT NULL, seq INTEGER NOT NULL,"
+    "  deleted INTEGER NOT NULL, PRIMARY KEY (stream, key)) WITHOUT ROWID;";
+
+struct _lt_store_t {
+    sqlite3 *db;
+    sqlite3_stmt *st[ST_COUNT];
+};
+
+lt_store_t *lt_store_open(const char *path, char *err, size_t errlen)
+{
+    lt_store_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    char *msg = NULL;
+    if (sqlite3_open_v2(path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+            SQLITE_OK ||
+        sqlite3_busy_timeout(self->db, 5000) != SQLITE_OK ||
+        sqlite3_exec(self->db, s_schema, NULL, NULL, &msg) != SQLITE_OK) {
+        snprintf(err, errlen, "store %s: %s", path, msg ? msg : sqlite3_errmsg(self->db));
+        goto fail;
+    }
+    for (int i = 0; i < ST_COUNT; i++)
+        if (sqlite3_prepare_v3(self->db, s_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &self->st[i],
+                               NULL) != SQLITE_OK) {
+            snprintf(err, errlen, "store %s: %s", path, sqlite3_errmsg(self->db));
+            goto fail;
+        }
+    return self;
+fail:
+    sqlite3_free(msg);
+    lt_store_destroy(&self);
+    return NULL;
+}
+
+void lt_store_destroy(lt_store_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    lt_store_t *self = *self_p;
+    for (int i = 0; i < ST_COUNT; i++)
+        sqlite3_finalize(self->st[i]);
+    sqlite3_close(self->db);
+    free(self);
+    *self_p = NULL;
+}
+
+const char *lt_store_error(lt_store_t *self)
+{
+    return sqlite3_errmsg(self->db);
+}
+
+/* Runs a statement that returns no rows, then resets it. */
+static int s_run(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int lt_store_begin(lt_store_t *self)
+{
+    return s_run(self->st[ST_BEGIN]);
+}
+
+int lt_store_commit(lt_store_t *self)
+{
+    return s_run(self->st[ST_COMMIT]);
+}
+
+void lt_store_rollback(lt_store_t *self)
+{
+    if (!sqlite3_get_autocommit(self->db))
+        (void)s_run(self->st[ST_ROLLBACK]);
+}
+
+static int s_stream_load(lt_store_t *self, const char *name, lt_stream_t *out)
+{
+    sqlite3_stmt *st = self->st[ST_STREAM_GET];
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        memset(out, 0, sizeof *out);
+        out->id = sqlite3_column_int64(st, 0);
+        out->last_seq = (uint64_t)sqlite3_column_int64(st, 1);
+        if (sqlite3_column_bytes(st, 2) == 32)
+            memcpy(out->last_hash, sqlite3_column_blob(st, 2), 32);
+        out->source_cursor = (uint64_t)sqlite3_column_int64(st, 3);
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int lt_store_stream(lt_store_t *self, const char *name, lt_stream_t *out)
+{
+    int rc = s_stream_load(self, name, out);
+    if (rc != 0)
+        return rc == 1 ? 0 : -1;
+    sqlite3_stmt *add = self->st[ST_STREAM_ADD];
+    sqlite3_bind_text(add, 1, name, -1, SQLITE_STATIC);
+    if (s_run(add) != 0)
+        return -1;
+    return s_stream_load(self, name, out) == 1 ? 0 : -1;
+}
+
+int lt_store_stream_save(lt_store_t *self, const lt_stream_t *s)
+{
+    sqlite3_stmt *st = self->st[ST_STREAM_SAVE];
+    sqlite3_bind_int64(st, 1, s->id);
+    sqlite3_bind_int64(st, 2, (int64_t)s->last_seq);
+    sqlite3_bind_blob(st, 3, s->last_hash, 32, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, (int64_t)s->source_cursor);
+    return s_run(st);
+}
+
+int lt_store_append(lt_store_t *self, int64_t stream, uint64_t seq, const void *rec, size_t len)
+{
+    sqlite3_stmt *st = self->st[ST_APPEND];
+    sqlite3_bind_int64(st, 1, LOG_ID(stream, seq));
+    sqlite3_bind_blob(st, 2, rec, (int)len, SQLITE_STATIC);
+    return s_run(st);
+}
+
+int lt_store_state_put(lt_store_t *self, int64_t stream, const char *key, uint64_t seq,
+                       int deleted)
+{
+    sqlite3_stmt *st = self->st[ST_STATE_PUT];
+    sqlite3_bind_int64(st, 1, stream);
+    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, (int64_t)seq);
+    sqlite3_bind_int(st, 4, deleted ? 1 : 0);
+    return s_run(st);
+}
+
+int lt_store_state_get(lt_store_t *self, int64_t stream, const char *key, uint64_t *seq,
+                       int *deleted)
+{
+    sqlite3_stmt *st = self->st[ST_STATE_GET];
+    sqlite3_bind_int64(st, 1, stream);
+    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *seq = (uint64_t)sqlite3_column_int64(st, 0);
+        *deleted = sqlite3_column_int(st, 1);
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int lt_store_read(lt_store_t *self, int64_t stream, uint64_t from_seq, size_t max_n,
+                  size_t max_bytes, lt_store_rec_fn fn, void *arg)
+{
+    sqlite3_stmt *st = self->st[ST_READ];
+    sqlite3_bind_int64(st, 1, LOG_ID(stream, from_seq));
+    sqlite3_bind_int64(st, 2, LOG_ID(stream, from_seq + max_n));
+    int n = 0, rc;
+    size_t bytes = 0;
+    uint64_t expect = from_seq;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        uint64_t seq = (uint64_t)(sqlite3_column_int64(st, 0) & ((1LL << SEQ_BITS) - 1));
+        size_t len = (size_t)sqlite3_column_bytes(st, 1);
+        if (seq != expect || (n > 0 && bytes + len > max_bytes))
+            break; /* stop at a hole (never expected) or at the byte budget */
+        if (fn(arg, seq, sqlite3_column_blob(st, 1), len) != 0) {
+            n = -1;
+            break;
+        }
+        bytes += len;
+        expect++;
+        n++;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        n = -1;
+    sqlite3_reset(st);
+    return n;
+}
+
+int lt_store_get(lt_store_t *self, int64_t stream, uint64_t seq, uint8_t **rec, size_t *len)
+{
+    sqlite3_stmt *st = self->st[ST_GET];
+    sqlite3_bind_int64(st, 1, LOG_ID(stream, seq));
+    int rc = sqlite3_step(st), found = 0;
+    if (rc == SQLITE_ROW) {
+        *len = (size_t)sqlite3_column_bytes(st, 0);
+        *rec = malloc(*len ? *len : 1);
+        if (*rec) {
+            memcpy(*rec, sqlite3_column_blob(st, 0), *len);
+            found = 1;
+        } else {
+            found = -1;
+        }
+    } else if (rc != SQLITE_DONE) {
+        found = -1;
+    }
+    sqlite3_reset(st);
+    return found;
+}

@@ -1,0 +1,61 @@
+/* lt_store: the gateway's embedded store (SQLite, WAL, fully synced).
+ *
+ * It holds, per stream (dataset or view, owned or replicated): the log of
+ * exact record bytes by sequence number, the current state (latest seq per
+ * key, tombstones included), and the stream's cursor (last seq, hash of the
+ * last applied batch, the source adapter's durable change cursor). Callers
+ * group many writes into one transaction; nothing commits per record. */
+#ifndef LT_STORE_H
+#define LT_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct _lt_store_t lt_store_t;
+
+typedef struct {
+    int64_t id;              /* small integer id of the stream in this store */
+    uint64_t last_seq;       /* last durable sequence number, 0 when empty */
+    uint8_t last_hash[32];   /* batch_hash of the last applied batch (consumer) */
+    uint64_t source_cursor;  /* last durable source change id (owner) */
+} lt_stream_t;
+
+/* Opens (creating if needed) the store at path. NULL with err on failure. */
+lt_store_t *lt_store_open(const char *path, char *err, size_t errlen);
+void lt_store_destroy(lt_store_t **self_p);
+/* Last SQLite error message, for logs. */
+const char *lt_store_error(lt_store_t *self);
+
+int lt_store_begin(lt_store_t *self) __attribute__((warn_unused_result));
+int lt_store_commit(lt_store_t *self) __attribute__((warn_unused_result));
+void lt_store_rollback(lt_store_t *self);
+
+/* Loads the stream's row, creating it (empty) if absent. */
+int lt_store_stream(lt_store_t *self, const char *name, lt_stream_t *out)
+    __attribute__((warn_unused_result));
+/* Writes last_seq, last_hash and source_cursor back. */
+int lt_store_stream_save(lt_store_t *self, const lt_stream_t *st)
+    __attribute__((warn_unused_result));
+
+/* Appends one record's exact bytes at seq. */
+int lt_store_append(lt_store_t *self, int64_t stream, uint64_t seq, const void *rec, size_t len)
+    __attribute__((warn_unused_result));
+/* Sets the state of key in stream to (seq, deleted). */
+int lt_store_state_put(lt_store_t *self, int64_t stream, const char *key, uint64_t seq,
+                       int deleted) __attribute__((warn_unused_result));
+/* 1 (filling seq and deleted) when key has a state, 0 when not, -1 on error. */
+int lt_store_state_get(lt_store_t *self, int64_t stream, const char *key, uint64_t *seq,
+                       int *deleted) __attribute__((warn_unused_result));
+
+/* Reads consecutive records from from_seq: at most max_n records and
+ * max_bytes bytes (at least one record if any exists). Calls fn per record;
+ * fn's pointer is valid only during the call. Returns the count, or -1. */
+typedef int (*lt_store_rec_fn)(void *arg, uint64_t seq, const void *rec, size_t len);
+int lt_store_read(lt_store_t *self, int64_t stream, uint64_t from_seq, size_t max_n,
+                  size_t max_bytes, lt_store_rec_fn fn, void *arg);
+
+/* Copies the record at seq into a malloc'd buffer. 1 found, 0 not, -1 error. */
+int lt_store_get(lt_store_t *self, int64_t stream, uint64_t seq, uint8_t **rec, size_t *len)
+    __attribute__((warn_unused_result));
+
+#endif
