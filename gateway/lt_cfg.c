@@ -13,7 +13,9 @@ static int s_err(const config_setting_t *s, const char *file, char *err, size_t 
 static int s_err(const config_setting_t *s, const char *file, char *err, size_t errlen,
                  const char *fmt, ...)
 {
-    int n = snprintf(err, errlen, "%s:%u: ", file, s ? config_setting_source_line(s) : 0);
+    /* A missing setting has no line of its own: name the file only. */
+    unsigned line = s ? config_setting_source_line(s) : 0;
+    int n = line ? snprintf(err, errlen, "%s:%u: ", file, line) : snprintf(err, errlen, "%s: ", file);
     va_list ap;
     va_start(ap, fmt);
     if (n > 0 && (size_t)n < errlen)

@@ -62,6 +62,7 @@ struct _lt_gateway_t {
     size_t n_inbound;
     int sigfd;
     int stopping;
+    int failed;
     uint64_t refused;
     char adopted_path[PATH_MAX + 32];
 };
@@ -253,7 +254,11 @@ static int s_rebind_peer(lt_gateway_t *self)
             usleep(20000); /* the old listener is released asynchronously */
     }
     if (!self->peer) {
-        lt_error("gateway", "cannot rebind peer socket: %s", err);
+        /* Without a peer socket the gateway serves no one: stop with an error
+         * so the service manager restarts it, rather than spin. */
+        lt_error("gateway", "cannot rebind peer socket, stopping: %s", err);
+        self->stopping = 1;
+        self->failed = 1;
         return -1;
     }
     lt_feed_drop_peers(self->feed);
@@ -675,6 +680,8 @@ int lt_gateway_run(lt_gateway_t *self)
         s_links_tick(self);
         lt_feed_tick(self->feed);
         items[0] = (zmq_pollitem_t){lt_zap_socket(self->zap), 0, ZMQ_POLLIN, 0};
+        if (!self->peer)
+            break;
         items[1] = (zmq_pollitem_t){self->peer, 0, ZMQ_POLLIN, 0};
         items[2] = (zmq_pollitem_t){self->local, 0, ZMQ_POLLIN, 0};
         items[3] = (zmq_pollitem_t){NULL, self->sigfd, ZMQ_POLLIN, 0};
@@ -702,6 +709,8 @@ int lt_gateway_run(lt_gateway_t *self)
                 s_on_link(self, &self->links[i]);
         busy = lt_feed_pump(self->feed, self->peer, self->local) > 0;
     }
+    if (self->failed)
+        return -1;
     lt_info("gateway", "stopped cleanly");
     return 0;
 }

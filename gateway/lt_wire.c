@@ -29,6 +29,15 @@ Lienthong__Envelope *lt_wire_decode(const uint8_t *buf, size_t len, size_t cap,
         lienthong__envelope__free_unpacked(env, NULL);
         return NULL;
     }
+    const uint8_t *body;
+    size_t body_len;
+    if (env->body_case != LIENTHONG__ENVELOPE__BODY__NOT_SET &&
+        lt_wire_body_bytes(buf, len, &body, &body_len) != 0) {
+        *code = LIENTHONG__ERROR_CODE__ERR_MALFORMED;
+        snprintf(err, errlen, "envelope must carry exactly one message");
+        lienthong__envelope__free_unpacked(env, NULL);
+        return NULL;
+    }
     if (env->body_case == LIENTHONG__ENVELOPE__BODY__NOT_SET) {
         /* A body type from a later protocol version decodes as "none". */
         *code = LIENTHONG__ERROR_CODE__ERR_UNSUPPORTED;
@@ -37,6 +46,58 @@ Lienthong__Envelope *lt_wire_decode(const uint8_t *buf, size_t len, size_t cap,
         return NULL;
     }
     return env;
+}
+
+/* Reads a base-128 varint; returns bytes used, 0 when malformed. */
+static size_t s_varint(const uint8_t *p, size_t len, uint64_t *v)
+{
+    *v = 0;
+    for (size_t i = 0; i < len && i < 10; i++) {
+        *v |= (uint64_t)(p[i] & 0x7f) << (7 * i);
+        if (!(p[i] & 0x80))
+            return i + 1;
+    }
+    return 0;
+}
+
+int lt_wire_body_bytes(const uint8_t *buf, size_t len, const uint8_t **body, size_t *body_len)
+{
+    size_t off = 0;
+    int bodies = 0;
+    while (off < len) {
+        uint64_t key, v;
+        size_t n = s_varint(buf + off, len - off, &key);
+        if (!n || (key >> 3) == 0)
+            return -1;
+        off += n;
+        switch (key & 7) {
+        case 0: /* varint */
+            if (!(n = s_varint(buf + off, len - off, &v)))
+                return -1;
+            off += n;
+            break;
+        case 1: /* 64-bit */
+        case 5: /* 32-bit */
+            if (len - off < ((key & 7) == 1 ? 8u : 4u))
+                return -1;
+            off += (key & 7) == 1 ? 8 : 4;
+            break;
+        case 2: /* length-delimited */
+            if (!(n = s_varint(buf + off, len - off, &v)) || v > len - off - n)
+                return -1;
+            off += n;
+            if ((key >> 3) >= 10) {
+                bodies++;
+                *body = buf + off;
+                *body_len = (size_t)v;
+            }
+            off += (size_t)v;
+            break;
+        default:
+            return -1;
+        }
+    }
+    return bodies == 1 ? 0 : -1;
 }
 
 void lt_wire_free(Lienthong__Envelope **env_p)

@@ -30,6 +30,14 @@ Lienthong__Envelope *lt_wire_decode(const uint8_t *buf, size_t len, size_t cap,
     __attribute__((warn_unused_result));
 void lt_wire_free(Lienthong__Envelope **env_p);
 
+/* Finds the exact bytes of the envelope's body (its one field numbered 10 or
+ * more) in an encoded envelope, without decoding it. Fails (-1) on a
+ * malformed encoding, a field number 0, or more or fewer than one body.
+ * Used to hash requests over the exact bytes received (PROTOCOL.md 7.1) and
+ * to enforce "exactly one body" (4.2). */
+int lt_wire_body_bytes(const uint8_t *buf, size_t len, const uint8_t **body, size_t *body_len)
+    __attribute__((warn_unused_result));
+
 /* Receives one message (non-blocking when flags has ZMQ_DONTWAIT). Reads
  * and discards any surplus frames, counting them in in->frames. Returns 0,
  * or -1 with errno (EAGAIN when nothing is waiting). Close with
@@ -44,7 +52,8 @@ int lt_wire_send(void *sock, const uint8_t *rid, size_t rid_len, const Lienthong
 int lt_wire_send_error(void *sock, const uint8_t *rid, size_t rid_len, Lienthong__ErrorCode code,
                        uint64_t request_id, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
-/* Human names: "hello", "batch", ...; "ERR_FORBIDDEN" as "forbidden". */
+/* Names for logs: the body field name ("hello", "batch", ...) and the
+ * error code's enum name ("ERR_FORBIDDEN"). */
 const char *lt_wire_body_name(Lienthong__Envelope__BodyCase c);
 const char *lt_wire_error_name(Lienthong__ErrorCode code);
 

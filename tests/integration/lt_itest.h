@@ -16,6 +16,7 @@
 #ifndef LT_ITEST_H
 #define LT_ITEST_H
 
+#include <CUnit/CUnit.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -24,8 +25,9 @@
 #include "lt_keys.h"
 #include "lt_wire.h"
 
-#define LT_IT_MAX_MEMBERS 16
+#define LT_IT_MAX_MEMBERS  16
 #define LT_IT_MAX_GATEWAYS 8
+#define LT_IT_ID_MAX       128
 
 /* Fails the current CUnit test and jumps to the test's `out:` label, where
  * it cleans up; unlike CU_ASSERT_FATAL this never skips the cleanup. */
@@ -36,8 +38,182 @@
             goto out;                                                                              \
     } while (0)
 
+/* One member of the test federation. */
 typedef struct {
-    char id[LT_ID_MAX_IT];
-} lt_it_unused_t;
+    char id[LT_IT_ID_MAX];
+    char slug[16];   /* short name for files: "m0", "m1", ... */
+    char status[16]; /* "active", "suspended" or "revoked" */
+    lt_keys_t *keys;
+    char key_path[PATH_MAX]; /* secret key file, mode 0600 */
+    int port;                /* 0: no endpoint listed */
+    char endpoint[64];       /* "tcp://127.0.0.1:PORT" or "" */
+} lt_it_member_t;
+
+typedef struct lt_it_fed lt_it_fed_t;
+
+/* One gateway process and its files. */
+typedef struct {
+    lt_it_fed_t *fed;
+    lt_it_member_t *member;
+    char conf_path[PATH_MAX];
+    char dir_path[PATH_MAX]; /* the signed directory its config points to */
+    char data_dir[PATH_MAX];
+    char sock_path[PATH_MAX]; /* local ipc socket */
+    char log_path[PATH_MAX];  /* stdout and stderr of every run, appended */
+    pid_t pid;                /* 0 when not running */
+    int wstatus;              /* wait status of the last run that ended */
+} lt_it_gw_t;
+
+struct lt_it_fed {
+    char dir[PATH_MAX]; /* temporary directory, removed by cleanup */
+    char federation[32];
+    lt_keys_t *authority;
+    char authority_z85[LT_Z85_KEY_LEN + 1];
+    lt_it_member_t members[LT_IT_MAX_MEMBERS];
+    size_t n_members;
+    lt_it_gw_t gateways[LT_IT_MAX_GATEWAYS];
+    size_t n_gateways;
+    const char *extra_source; /* appended to the directory source (datasets...) */
+};
+
+/* ---- process-wide ------------------------------------------------------- */
+
+void lt_it_set_binary(const char *path);
+/* The lienthong binary, or NULL when neither set nor in LIENTHONG_BIN. */
+const char *lt_it_binary(void);
+/* The ZeroMQ context shared by test peers (created on first use). */
+void *lt_it_ctx(void);
+/* SIGKILLs every registered child still running and removes every temporary
+ * directory still registered; safe to call from a CUnit teardown. */
+void lt_it_cleanup_all(void);
+/* cleanup_all, then terminates the shared context. */
+void lt_it_shutdown(void);
+/* Monotonic milliseconds. */
+int64_t lt_it_ms(void);
+/* A TCP port on 127.0.0.1 that accepted a test bind just now. */
+int lt_it_free_port(void);
+
+/* ---- federation --------------------------------------------------------- */
+
+/* Creates the temporary directory and the authority key. 0 or -1. */
+int lt_it_fed_init(lt_it_fed_t *f, const char *federation);
+/* Stops (SIGKILL) its gateways, frees keys, removes the directory. */
+void lt_it_fed_cleanup(lt_it_fed_t *f);
+/* Adds a member with fresh keys saved under the temp dir; with_endpoint
+ * allocates a free port. NULL on failure. */
+lt_it_member_t *lt_it_member_add(lt_it_fed_t *f, const char *id, int with_endpoint);
+/* Writes the directory source for the current members to path. */
+int lt_it_dir_source(const lt_it_fed_t *f, uint64_t version, const char *path);
+/* Compiles and signs the current members as `version` into out_path.
+ * authority NULL means the federation's; issued_at/expires_at 0 mean now and
+ * the default validity. */
+int lt_it_dir_sign(const lt_it_fed_t *f, uint64_t version, int64_t issued_at, int64_t expires_at,
+                   const lt_keys_t *authority, const char *out_path);
+/* Signed bytes of the same, in a malloc'd buffer. */
+int lt_it_dir_bytes(const lt_it_fed_t *f, uint64_t version, int64_t issued_at, int64_t expires_at,
+                    const lt_keys_t *authority, uint8_t **out, size_t *out_len);
+
+/* ---- gateways ----------------------------------------------------------- */
+
+/* Writes the config (and signs `version` of the directory as its directory
+ * file) for member m. peers: NULL-terminated member ids or NULL. extra:
+ * more config lines or NULL. */
+lt_it_gw_t *lt_it_gw_new(lt_it_fed_t *f, lt_it_member_t *m, uint64_t version,
+                         const char *const *peers, const char *extra);
+/* Spawns `lienthong gateway --config` with output appended to the log. */
+int lt_it_gw_start(lt_it_gw_t *g);
+/* Waits until the local socket answers StatusRequest; -1 when the process
+ * exited first or the time ran out. */
+int lt_it_gw_wait_ready(lt_it_gw_t *g, int timeout_ms);
+/* start + wait_ready. */
+int lt_it_gw_run(lt_it_gw_t *g, int timeout_ms);
+/* Waits for the process to exit; returns its wait status in *status. 0 when
+ * it exited within the time, -1 otherwise. */
+int lt_it_gw_wait_exit(lt_it_gw_t *g, int timeout_ms, int *status);
+/* SIGTERM and wait: returns the exit code (0..255), -1 on timeout (then
+ * SIGKILLed) or -2 when killed by a signal. */
+int lt_it_gw_stop(lt_it_gw_t *g, int timeout_ms);
+void lt_it_gw_kill(lt_it_gw_t *g);
+/* 1 if the process is still running. */
+int lt_it_gw_alive(lt_it_gw_t *g);
+int lt_it_gw_signal(lt_it_gw_t *g, int sig);
+/* Atomically replaces the directory file the config points to. */
+int lt_it_gw_put_directory(lt_it_gw_t *g, const uint8_t *bytes, size_t len);
+/* Server public key of the gateway's member. */
+const uint8_t *lt_it_gw_key(const lt_it_gw_t *g);
+
+/* Asks the local socket for status; returns the StatusReply envelope (free
+ * with lt_wire_free) or NULL. */
+Lienthong__Envelope *lt_it_gw_status(lt_it_gw_t *g, int timeout_ms);
+/* Polls status until `member` is in peers_connected. 0 or -1. */
+int lt_it_gw_wait_peer(lt_it_gw_t *g, const char *member, int timeout_ms);
+/* Polls status until directory_version == version. 0 or -1. */
+int lt_it_gw_wait_version(lt_it_gw_t *g, uint64_t version, int timeout_ms);
+/* directory_version from one status call, 0 when no answer. */
+uint64_t lt_it_gw_version(lt_it_gw_t *g);
+
+/* ---- logs --------------------------------------------------------------- */
+
+/* Current size of the log: later waits look only after this mark. */
+long lt_it_log_mark(const lt_it_gw_t *g);
+/* 1 if a line after mark contains a and (when non-NULL) b, 0 otherwise. */
+int lt_it_log_has(const lt_it_gw_t *g, long mark, const char *a, const char *b);
+/* Polls lt_it_log_has until it holds; 0 or -1 after timeout. */
+int lt_it_log_wait(const lt_it_gw_t *g, long mark, const char *a, const char *b, int timeout_ms);
+/* Copies the log (tail) to stderr, for diagnosis of a failed test. */
+void lt_it_log_dump(const lt_it_gw_t *g);
+
+/* ---- test peers ----------------------------------------------------------- */
+
+typedef struct {
+    void *sock;
+    const lt_it_member_t *member;
+} lt_it_peer_t;
+
+/* CURVE DEALER with member's keys to endpoint, expecting server_key. */
+int lt_it_peer_open(lt_it_peer_t *p, const lt_it_member_t *member, const uint8_t *server_key,
+                    const char *endpoint);
+/* Same with a gateway's key and endpoint. */
+int lt_it_peer_open_gw(lt_it_peer_t *p, const lt_it_member_t *member, const lt_it_gw_t *g);
+void lt_it_peer_close(lt_it_peer_t *p);
+/* Sends n frames, waiting up to timeout_ms for the connection to be ready
+ * (ZMQ_IMMEDIATE). 0, or -1 when it never became writable. */
+int lt_it_peer_send_frames(lt_it_peer_t *p, const void *const *data, const size_t *len, int n,
+                           int timeout_ms);
+int lt_it_peer_send_raw(lt_it_peer_t *p, const void *data, size_t len, int timeout_ms);
+int lt_it_peer_send_env(lt_it_peer_t *p, const Lienthong__Envelope *env, int timeout_ms);
+/* Receives one decoded envelope within timeout_ms, or NULL. */
+Lienthong__Envelope *lt_it_peer_recv(lt_it_peer_t *p, int timeout_ms);
+/* Receives until an envelope whose body case is in `mask` (a set of
+ * LT_IT_BODY bits) arrives, dropping others, or the time runs out. */
+#define LT_IT_BODY(c) (1ull << (unsigned)(c))
+Lienthong__Envelope *lt_it_peer_expect_any(lt_it_peer_t *p, uint64_t mask, int timeout_ms);
+Lienthong__Envelope *lt_it_peer_expect(lt_it_peer_t *p, Lienthong__Envelope__BodyCase want,
+                                       int timeout_ms);
+/* Sends Hello claiming dir_version and waits for the reply: a Hello or an
+ * Error envelope, or NULL when none came. */
+Lienthong__Envelope *lt_it_peer_hello(lt_it_peer_t *p, uint64_t dir_version, int timeout_ms);
+/* Sends Hello until a Hello reply comes (the connection may be re-forming),
+ * each attempt waiting attempt_ms. */
+Lienthong__Envelope *lt_it_peer_hello_retry(lt_it_peer_t *p, uint64_t dir_version, int attempt_ms,
+                                            int timeout_ms);
+/* Sends DirectoryOffer with bytes and waits for an Error or Hello reply
+ * (a DirectoryOffer the gateway sends on adoption is skipped). */
+Lienthong__Envelope *lt_it_peer_offer(lt_it_peer_t *p, const uint8_t *bytes, size_t len,
+                                      int timeout_ms);
+/* Envelope bytes of a Hello (for corrupting), malloc'd. */
+uint8_t *lt_it_hello_bytes(const char *member, uint32_t proto_version, uint64_t dir_version,
+                           size_t *len);
+
+/* ---- files and commands --------------------------------------------------- */
+
+/* Runs the binary with args (NULL-terminated, without argv[0]) in dir cwd,
+ * stdout+stderr to out_path. Returns the exit code, or -1. */
+int lt_it_run_cli(const char *cwd, const char *out_path, const char *const *args, int timeout_ms);
+/* 1 if the file contains s. */
+int lt_it_file_contains(const char *path, const char *s);
+/* Permission bits of path, or -1. */
+int lt_it_mode(const char *path);
+int lt_it_write_file(const char *path, const char *text);
 
 #endif

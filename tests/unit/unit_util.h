@@ -3,7 +3,9 @@
 #ifndef LT_UNIT_UTIL_H
 #define LT_UNIT_UTIL_H
 
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <CUnit/Basic.h>
 #include <CUnit/CUnit.h>
 #include <fcntl.h>

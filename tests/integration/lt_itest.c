@@ -1,0 +1,859 @@
+/* lt_itest: temporary federations, gateway processes, log checks and CURVE
+ * test peers for the integration tests. See lt_itest.h. */
+#define _GNU_SOURCE
+#include "lt_itest.h"
+#include "lt_dir.h"
+#include "lt_file.h"
+#include "lt_sock.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#define MAX_CHILDREN 64
+#define MAX_SOCKS    64
+#define MAX_DIRS     32
+#define RECV_CAP     (64u << 20)
+
+static char s_bin[PATH_MAX];
+static void *s_ctx;
+static pid_t s_children[MAX_CHILDREN];
+static void *s_socks[MAX_SOCKS];
+static char s_dirs[MAX_DIRS][PATH_MAX];
+static int s_atexit_done;
+
+/* ---- registries: whatever a failed test leaves behind is cleaned up ------ */
+
+static void s_reg_add(void **slots, size_t n, void *v)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!slots[i]) {
+            slots[i] = v;
+            return;
+        }
+}
+
+static void s_reg_del(void **slots, size_t n, void *v)
+{
+    for (size_t i = 0; i < n; i++)
+        if (slots[i] == v)
+            slots[i] = NULL;
+}
+
+static void s_child_add(pid_t pid)
+{
+    for (size_t i = 0; i < MAX_CHILDREN; i++)
+        if (!s_children[i]) {
+            s_children[i] = pid;
+            return;
+        }
+}
+
+static void s_child_del(pid_t pid)
+{
+    for (size_t i = 0; i < MAX_CHILDREN; i++)
+        if (s_children[i] == pid)
+            s_children[i] = 0;
+}
+
+static int s_rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path) == 0 || errno == ENOENT ? 0 : -1;
+}
+
+static void s_rm_rf(const char *dir)
+{
+    if (dir[0] && nftw(dir, s_rm_one, 16, FTW_DEPTH | FTW_PHYS) != 0 && errno != ENOENT)
+        fprintf(stderr, "itest: cannot remove %s: %s\n", dir, strerror(errno));
+}
+
+static void s_dir_del(const char *dir)
+{
+    for (size_t i = 0; i < MAX_DIRS; i++)
+        if (strcmp(s_dirs[i], dir) == 0)
+            s_dirs[i][0] = 0;
+}
+
+void lt_it_cleanup_all(void)
+{
+    for (size_t i = 0; i < MAX_CHILDREN; i++)
+        if (s_children[i]) {
+            kill(s_children[i], SIGKILL);
+            (void)waitpid(s_children[i], NULL, 0);
+            s_children[i] = 0;
+        }
+    for (size_t i = 0; i < MAX_SOCKS; i++)
+        if (s_socks[i]) {
+            zmq_close(s_socks[i]);
+            s_socks[i] = NULL;
+        }
+    for (size_t i = 0; i < MAX_DIRS; i++)
+        if (s_dirs[i][0]) {
+            s_rm_rf(s_dirs[i]);
+            s_dirs[i][0] = 0;
+        }
+}
+
+void lt_it_shutdown(void)
+{
+    lt_it_cleanup_all();
+    if (s_ctx) {
+        zmq_ctx_term(s_ctx);
+        s_ctx = NULL;
+    }
+}
+
+/* ---- process-wide ---------------------------------------------------------- */
+
+/* Made absolute: the CLI helper runs commands in other directories. */
+void lt_it_set_binary(const char *path)
+{
+    char abs[PATH_MAX];
+    if (path && realpath(path, abs))
+        path = abs;
+    snprintf(s_bin, sizeof s_bin, "%s", path ? path : "");
+}
+
+const char *lt_it_binary(void)
+{
+    if (!s_bin[0] && getenv("LIENTHONG_BIN"))
+        lt_it_set_binary(getenv("LIENTHONG_BIN"));
+    return s_bin[0] ? s_bin : NULL;
+}
+
+void *lt_it_ctx(void)
+{
+    if (!s_ctx)
+        s_ctx = zmq_ctx_new();
+    if (!s_atexit_done) {
+        s_atexit_done = 1;
+        atexit(lt_it_cleanup_all);
+    }
+    return s_ctx;
+}
+
+int64_t lt_it_ms(void)
+{
+    return lt_mono_ms();
+}
+
+static void s_sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+static int s_left(int64_t deadline)
+{
+    int64_t left = deadline - lt_it_ms();
+    return left > 0 ? (int)left : 0;
+}
+
+static int s_port_free(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int ok = bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    close(fd);
+    return ok;
+}
+
+/* Below the usual ephemeral range, so outgoing connections do not take
+ * them; the start depends on the pid so parallel test programs differ. */
+int lt_it_free_port(void)
+{
+    static int next;
+    if (!next)
+        next = 20000 + (int)(getpid() % 500) * 20;
+    for (int tries = 0; tries < 12000; tries++) {
+        int port = next++;
+        if (next >= 32000)
+            next = 20000;
+        if (s_port_free(port))
+            return port;
+    }
+    return -1;
+}
+
+/* ---- files ------------------------------------------------------------------ */
+
+int lt_it_write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    int rc = fputs(text, f) < 0 ? -1 : 0;
+    if (fclose(f) != 0)
+        rc = -1;
+    return rc;
+}
+
+int lt_it_file_contains(const char *path, const char *s)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (lt_file_read(path, 64u << 20, &buf, &len) != 0)
+        return 0;
+    int found = memmem(buf, len, s, strlen(s)) != NULL;
+    free(buf);
+    return found;
+}
+
+int lt_it_mode(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (int)(st.st_mode & 07777) : -1;
+}
+
+/* ---- federation ------------------------------------------------------------ */
+
+int lt_it_fed_init(lt_it_fed_t *f, const char *federation)
+{
+    memset(f, 0, sizeof *f);
+    (void)lt_it_ctx();
+    snprintf(f->federation, sizeof f->federation, "%s", federation);
+    snprintf(f->dir, sizeof f->dir, "/tmp/ltit-XXXXXX");
+    if (!mkdtemp(f->dir)) {
+        f->dir[0] = 0;
+        return -1;
+    }
+    for (size_t i = 0; i < MAX_DIRS; i++)
+        if (!s_dirs[i][0]) {
+            snprintf(s_dirs[i], PATH_MAX, "%s", f->dir);
+            break;
+        }
+    f->authority = lt_keys_new(LT_KEYS_AUTHORITY);
+    if (!f->authority)
+        return -1;
+    lt_z85_encode_key(lt_keys_signing_public(f->authority), f->authority_z85);
+    return 0;
+}
+
+void lt_it_fed_cleanup(lt_it_fed_t *f)
+{
+    for (size_t i = 0; i < f->n_gateways; i++)
+        lt_it_gw_kill(&f->gateways[i]);
+    for (size_t i = 0; i < f->n_members; i++)
+        lt_keys_destroy(&f->members[i].keys);
+    lt_keys_destroy(&f->authority);
+    if (f->dir[0]) {
+        s_rm_rf(f->dir);
+        s_dir_del(f->dir);
+    }
+    memset(f, 0, sizeof *f);
+}
+
+lt_it_member_t *lt_it_member_add(lt_it_fed_t *f, const char *id, int with_endpoint)
+{
+    if (f->n_members >= LT_IT_MAX_MEMBERS)
+        return NULL;
+    lt_it_member_t *m = &f->members[f->n_members];
+    memset(m, 0, sizeof *m);
+    snprintf(m->id, sizeof m->id, "%s", id);
+    snprintf(m->slug, sizeof m->slug, "m%zu", f->n_members);
+    snprintf(m->status, sizeof m->status, "active");
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%.4000s/m%zu.key", f->dir, f->n_members);
+    memcpy(m->key_path, path, sizeof m->key_path);
+    m->keys = lt_keys_new(LT_KEYS_MEMBER);
+    if (!m->keys || lt_keys_save(m->keys, m->key_path) != 0) {
+        lt_keys_destroy(&m->keys);
+        return NULL;
+    }
+    if (with_endpoint) {
+        m->port = lt_it_free_port();
+        if (m->port < 0) {
+            lt_keys_destroy(&m->keys);
+            return NULL;
+        }
+        snprintf(m->endpoint, sizeof m->endpoint, "tcp://127.0.0.1:%d", m->port);
+    }
+    f->n_members++;
+    return m;
+}
+
+static void s_member_source(FILE *out, const lt_it_member_t *m, int last)
+{
+    char tk[LT_Z85_KEY_LEN + 1], sk[LT_Z85_KEY_LEN + 1];
+    lt_z85_encode_key(lt_keys_transport_public(m->keys), tk);
+    lt_z85_encode_key(lt_keys_signing_public(m->keys), sk);
+    fprintf(out, "  { id = \"%s\"; name = \"test member %s\";\n", m->id, m->slug);
+    if (m->endpoint[0])
+        fprintf(out, "    endpoints = [\"%s\"];\n", m->endpoint);
+    fprintf(out, "    transport_key = \"%s\"; signing_key = \"%s\"; status = \"%s\"; }%s\n", tk, sk,
+            m->status, last ? "" : ",");
+}
+
+int lt_it_dir_source(const lt_it_fed_t *f, uint64_t version, const char *path)
+{
+    FILE *out = fopen(path, "w");
+    if (!out)
+        return -1;
+    fprintf(out, "# directory source written by lt_itest\nfederation = \"%s\";\nversion = %llu;\n",
+            f->federation, (unsigned long long)version);
+    fprintf(out, "members = (\n");
+    for (size_t i = 0; i < f->n_members; i++)
+        s_member_source(out, &f->members[i], i + 1 == f->n_members);
+    fprintf(out, ");\n%s\n", f->extra_source ? f->extra_source : "");
+    return fclose(out) == 0 ? 0 : -1;
+}
+
+int lt_it_dir_bytes(const lt_it_fed_t *f, uint64_t version, int64_t issued_at, int64_t expires_at,
+                    const lt_keys_t *authority, uint8_t **out, size_t *out_len)
+{
+    static unsigned serial;
+    char src[PATH_MAX + 64], err[1024];
+    snprintf(src, sizeof src, "%s/dir-src-%u.conf", f->dir, serial++);
+    if (lt_it_dir_source(f, version, src) != 0)
+        return -1;
+    uint8_t *raw = NULL;
+    size_t raw_len = 0;
+    if (lt_dir_compile(src, version, issued_at, expires_at, &raw, &raw_len, err, sizeof err) != 0) {
+        fprintf(stderr, "itest: directory compile failed: %s\n", err);
+        return -1;
+    }
+    int rc = lt_dir_sign(raw, raw_len, authority ? authority : f->authority, out, out_len);
+    free(raw);
+    return rc;
+}
+
+int lt_it_dir_sign(const lt_it_fed_t *f, uint64_t version, int64_t issued_at, int64_t expires_at,
+                   const lt_keys_t *authority, const char *out_path)
+{
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    if (lt_it_dir_bytes(f, version, issued_at, expires_at, authority, &bytes, &len) != 0)
+        return -1;
+    int rc = lt_file_write_atomic(out_path, bytes, len, 0644);
+    free(bytes);
+    return rc;
+}
+
+/* ---- gateways -------------------------------------------------------------- */
+
+static int s_gw_config(const lt_it_gw_t *g, const char *const *peers, const char *extra)
+{
+    FILE *out = fopen(g->conf_path, "w");
+    if (!out)
+        return -1;
+    const lt_it_member_t *m = g->member;
+    fprintf(out, "# gateway config written by lt_itest\nmember = \"%s\";\n", m->id);
+    fprintf(out, "listen = \"%s\";\nkey_file = \"%s\";\n", m->endpoint, m->key_path);
+    fprintf(out, "directory = \"%s\";\nauthority_keys = [\"%s\"];\n", g->dir_path,
+            g->fed->authority_z85);
+    fprintf(out, "data_dir = \"%s\";\nlocal_socket = \"%s\";\n", g->data_dir, g->sock_path);
+    if (peers && peers[0]) {
+        fprintf(out, "peers = [");
+        for (size_t i = 0; peers[i]; i++)
+            fprintf(out, "%s\"%s\"", i ? ", " : "", peers[i]);
+        fprintf(out, "];\n");
+    }
+    fprintf(out, "heartbeat_ms = 500;\n%s\n", extra ? extra : "");
+    return fclose(out) == 0 ? 0 : -1;
+}
+
+lt_it_gw_t *lt_it_gw_new(lt_it_fed_t *f, lt_it_member_t *m, uint64_t version,
+                         const char *const *peers, const char *extra)
+{
+    if (!m || !m->endpoint[0] || f->n_gateways >= LT_IT_MAX_GATEWAYS)
+        return NULL;
+    lt_it_gw_t *g = &f->gateways[f->n_gateways];
+    memset(g, 0, sizeof *g);
+    g->fed = f;
+    g->member = m;
+    char home[PATH_MAX];
+    snprintf(home, sizeof home, "%.4000s/%.15s", f->dir, m->slug);
+    if (mkdir(home, 0700) != 0 && errno != EEXIST)
+        return NULL;
+    snprintf(g->conf_path, sizeof g->conf_path, "%.4000s/gw.conf", home);
+    snprintf(g->dir_path, sizeof g->dir_path, "%.4000s/dir.signed", home);
+    snprintf(g->data_dir, sizeof g->data_dir, "%.4000s/data", home);
+    snprintf(g->sock_path, sizeof g->sock_path, "%.4000s/run/gw.sock", home);
+    snprintf(g->log_path, sizeof g->log_path, "%.4000s.log", home);
+    if (lt_it_dir_sign(f, version, 0, 0, NULL, g->dir_path) != 0 ||
+        s_gw_config(g, peers, extra) != 0)
+        return NULL;
+    f->n_gateways++;
+    return g;
+}
+
+const uint8_t *lt_it_gw_key(const lt_it_gw_t *g)
+{
+    return lt_keys_transport_public(g->member->keys);
+}
+
+/* In the child: die with the parent, output to fd, stdin from /dev/null. */
+static void s_child_exec(int out_fd, const char *cwd, char *const argv[])
+{
+    (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+    int null_fd = open("/dev/null", O_RDONLY);
+    if (null_fd < 0 || dup2(null_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(out_fd, 2) < 0)
+        _exit(126);
+    if (cwd && chdir(cwd) != 0)
+        _exit(126);
+    execv(argv[0], argv);
+    _exit(127);
+}
+
+static pid_t s_spawn(const char *log_path, int append, const char *cwd, char *const argv[])
+{
+    int fd = open(log_path, O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0600);
+    if (fd < 0)
+        return -1;
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (getppid() != parent)
+            _exit(125);
+        s_child_exec(fd, cwd, argv);
+    }
+    close(fd);
+    if (pid > 0)
+        s_child_add(pid);
+    return pid;
+}
+
+int lt_it_gw_start(lt_it_gw_t *g)
+{
+    const char *bin = lt_it_binary();
+    if (!bin || g->pid > 0)
+        return -1;
+    char *argv[] = {(char *)bin, "gateway", "--config", g->conf_path, NULL};
+    pid_t pid = s_spawn(g->log_path, 1, NULL, argv);
+    if (pid < 0)
+        return -1;
+    g->pid = pid;
+    return 0;
+}
+
+/* Reaps the child if it has exited; 1 if it is still running. */
+int lt_it_gw_alive(lt_it_gw_t *g)
+{
+    if (g->pid <= 0)
+        return 0;
+    int st = 0;
+    pid_t r = waitpid(g->pid, &st, WNOHANG);
+    if (r == 0)
+        return 1;
+    if (r == g->pid)
+        g->wstatus = st;
+    s_child_del(g->pid);
+    g->pid = 0;
+    return 0;
+}
+
+int lt_it_gw_wait_exit(lt_it_gw_t *g, int timeout_ms, int *status)
+{
+    int64_t deadline = lt_it_ms() + timeout_ms;
+    for (;;) {
+        if (!lt_it_gw_alive(g)) {
+            if (status)
+                *status = g->wstatus;
+            return 0;
+        }
+        if (lt_it_ms() >= deadline)
+            return -1;
+        s_sleep_ms(10);
+    }
+}
+
+void lt_it_gw_kill(lt_it_gw_t *g)
+{
+    if (g->pid <= 0)
+        return;
+    kill(g->pid, SIGKILL);
+    int st = 0;
+    if (waitpid(g->pid, &st, 0) == g->pid)
+        g->wstatus = st;
+    s_child_del(g->pid);
+    g->pid = 0;
+}
+
+int lt_it_gw_signal(lt_it_gw_t *g, int sig)
+{
+    return g->pid > 0 ? kill(g->pid, sig) : -1;
+}
+
+int lt_it_gw_stop(lt_it_gw_t *g, int timeout_ms)
+{
+    int st = 0;
+    if (g->pid <= 0)
+        return -1;
+    if (kill(g->pid, SIGTERM) != 0 || lt_it_gw_wait_exit(g, timeout_ms, &st) != 0) {
+        lt_it_gw_kill(g);
+        return -1;
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -2;
+}
+
+int lt_it_gw_put_directory(lt_it_gw_t *g, const uint8_t *bytes, size_t len)
+{
+    return lt_file_write_atomic(g->dir_path, bytes, len, 0644);
+}
+
+/* ---- status over the local socket ------------------------------------------ */
+
+static Lienthong__Envelope *s_recv_env(void *sock, int timeout_ms)
+{
+    zmq_pollitem_t item = {sock, 0, ZMQ_POLLIN, 0};
+    if (zmq_poll(&item, 1, timeout_ms) <= 0)
+        return NULL;
+    lt_wire_in_t in;
+    char err[256];
+    Lienthong__ErrorCode code;
+    Lienthong__Envelope *env = NULL;
+    if (lt_wire_recv(sock, 0, ZMQ_DONTWAIT, &in) == 0 && in.frames == 1)
+        env = lt_wire_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body), RECV_CAP, &code, err,
+                             sizeof err);
+    lt_wire_in_close(&in);
+    return env;
+}
+
+Lienthong__Envelope *lt_it_gw_status(lt_it_gw_t *g, int timeout_ms)
+{
+    char err[512];
+    lt_sock_opts_t o;
+    lt_sock_opts_default(&o);
+    void *s = lt_sock_local_client(lt_it_ctx(), g->sock_path, &o, err, sizeof err);
+    if (!s)
+        return NULL;
+    Lienthong__StatusRequest req = LIENTHONG__STATUS_REQUEST__INIT;
+    Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
+    env.version = LT_PROTO_VERSION;
+    env.body_case = LIENTHONG__ENVELOPE__BODY_STATUS_REQUEST;
+    env.status_request = &req;
+    Lienthong__Envelope *rep = NULL;
+    if (lt_wire_send(s, NULL, 0, &env) == 0)
+        rep = s_recv_env(s, timeout_ms);
+    zmq_close(s);
+    if (rep && rep->body_case != LIENTHONG__ENVELOPE__BODY_STATUS_REPLY)
+        lt_wire_free(&rep);
+    return rep;
+}
+
+int lt_it_gw_wait_ready(lt_it_gw_t *g, int timeout_ms)
+{
+    int64_t deadline = lt_it_ms() + timeout_ms;
+    while (lt_it_gw_alive(g)) {
+        int left = s_left(deadline);
+        Lienthong__Envelope *rep = lt_it_gw_status(g, left < 300 ? left : 300);
+        if (rep) {
+            lt_wire_free(&rep);
+            return 0;
+        }
+        if (lt_it_ms() >= deadline)
+            return -1;
+        s_sleep_ms(20);
+    }
+    return -1;
+}
+
+int lt_it_gw_run(lt_it_gw_t *g, int timeout_ms)
+{
+    if (lt_it_gw_start(g) != 0)
+        return -1;
+    if (lt_it_gw_wait_ready(g, timeout_ms) != 0) {
+        fprintf(stderr, "itest: gateway %s did not become ready (%s, wait status 0x%x)\n",
+                g->member->id, g->pid > 0 ? "still running" : "exited", (unsigned)g->wstatus);
+        lt_it_log_dump(g);
+        return -1;
+    }
+    return 0;
+}
+
+static int s_has_peer(const Lienthong__StatusReply *r, const char *member)
+{
+    for (size_t i = 0; i < r->n_peers_connected; i++)
+        if (strcmp(r->peers_connected[i], member) == 0)
+            return 1;
+    return 0;
+}
+
+int lt_it_gw_wait_peer(lt_it_gw_t *g, const char *member, int timeout_ms)
+{
+    int64_t deadline = lt_it_ms() + timeout_ms;
+    do {
+        Lienthong__Envelope *rep = lt_it_gw_status(g, 500);
+        int ok = rep && s_has_peer(rep->status_reply, member);
+        lt_wire_free(&rep);
+        if (ok)
+            return 0;
+        s_sleep_ms(50);
+    } while (lt_it_ms() < deadline);
+    return -1;
+}
+
+uint64_t lt_it_gw_version(lt_it_gw_t *g)
+{
+    Lienthong__Envelope *rep = lt_it_gw_status(g, 1000);
+    uint64_t v = rep ? rep->status_reply->directory_version : 0;
+    lt_wire_free(&rep);
+    return v;
+}
+
+int lt_it_gw_wait_version(lt_it_gw_t *g, uint64_t version, int timeout_ms)
+{
+    int64_t deadline = lt_it_ms() + timeout_ms;
+    do {
+        if (lt_it_gw_version(g) == version)
+            return 0;
+        s_sleep_ms(50);
+    } while (lt_it_ms() < deadline);
+    return -1;
+}
+
+/* ---- logs -------------------------------------------------------------------- */
+
+long lt_it_log_mark(const lt_it_gw_t *g)
+{
+    struct stat st;
+    return stat(g->log_path, &st) == 0 ? (long)st.st_size : 0;
+}
+
+int lt_it_log_has(const lt_it_gw_t *g, long mark, const char *a, const char *b)
+{
+    FILE *f = fopen(g->log_path, "r");
+    if (!f)
+        return 0;
+    int found = 0;
+    char *line = NULL;
+    size_t cap = 0;
+    if (fseek(f, mark, SEEK_SET) == 0)
+        while (!found && getline(&line, &cap, f) >= 0)
+            found = strstr(line, a) && (!b || strstr(line, b));
+    free(line);
+    fclose(f);
+    return found;
+}
+
+int lt_it_log_wait(const lt_it_gw_t *g, long mark, const char *a, const char *b, int timeout_ms)
+{
+    int64_t deadline = lt_it_ms() + timeout_ms;
+    do {
+        if (lt_it_log_has(g, mark, a, b))
+            return 0;
+        s_sleep_ms(20);
+    } while (lt_it_ms() < deadline);
+    return lt_it_log_has(g, mark, a, b) ? 0 : -1;
+}
+
+void lt_it_log_dump(const lt_it_gw_t *g)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (lt_file_read(g->log_path, 64u << 20, &buf, &len) != 0)
+        return;
+    size_t from = len > 6000 ? len - 6000 : 0;
+    fprintf(stderr, "---- %s (last %zu bytes) ----\n%s---- end ----\n", g->log_path, len - from,
+            (char *)buf + from);
+    free(buf);
+}
+
+/* ---- test peers ------------------------------------------------------------ */
+
+int lt_it_peer_open(lt_it_peer_t *p, const lt_it_member_t *member, const uint8_t *server_key,
+                    const char *endpoint)
+{
+    char err[512];
+    lt_sock_opts_t o;
+    lt_sock_opts_default(&o);
+    p->member = member;
+    p->sock = lt_sock_client(lt_it_ctx(), member->keys, server_key, endpoint, &o, err, sizeof err);
+    if (!p->sock) {
+        fprintf(stderr, "itest: test peer: %s\n", err);
+        return -1;
+    }
+    s_reg_add(s_socks, MAX_SOCKS, p->sock);
+    return 0;
+}
+
+int lt_it_peer_open_gw(lt_it_peer_t *p, const lt_it_member_t *member, const lt_it_gw_t *g)
+{
+    return lt_it_peer_open(p, member, lt_it_gw_key(g), g->member->endpoint);
+}
+
+void lt_it_peer_close(lt_it_peer_t *p)
+{
+    if (p->sock) {
+        s_reg_del(s_socks, MAX_SOCKS, p->sock);
+        zmq_close(p->sock);
+        p->sock = NULL;
+    }
+}
+
+int lt_it_peer_send_frames(lt_it_peer_t *p, const void *const *data, const size_t *len, int n,
+                           int timeout_ms)
+{
+    int64_t deadline = lt_it_ms() + timeout_ms;
+    do {
+        zmq_pollitem_t item = {p->sock, 0, ZMQ_POLLOUT, 0};
+        if (zmq_poll(&item, 1, s_left(deadline)) <= 0)
+            continue;
+        /* The first frame decides: once it is in, the rest follow. */
+        if (zmq_send(p->sock, data[0], len[0], ZMQ_DONTWAIT | (n > 1 ? ZMQ_SNDMORE : 0)) < 0) {
+            s_sleep_ms(5); /* the connection went away between poll and send */
+            continue;
+        }
+        for (int i = 1; i < n; i++)
+            if (zmq_send(p->sock, data[i], len[i], i + 1 < n ? ZMQ_SNDMORE : 0) < 0)
+                return -1;
+        return 0;
+    } while (lt_it_ms() < deadline);
+    return -1;
+}
+
+int lt_it_peer_send_raw(lt_it_peer_t *p, const void *data, size_t len, int timeout_ms)
+{
+    const void *d[1] = {data};
+    size_t l[1] = {len};
+    return lt_it_peer_send_frames(p, d, l, 1, timeout_ms);
+}
+
+int lt_it_peer_send_env(lt_it_peer_t *p, const Lienthong__Envelope *env, int timeout_ms)
+{
+    size_t len = lienthong__envelope__get_packed_size(env);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (!buf)
+        return -1;
+    lienthong__envelope__pack(env, buf);
+    int rc = lt_it_peer_send_raw(p, buf, len, timeout_ms);
+    free(buf);
+    return rc;
+}
+
+Lienthong__Envelope *lt_it_peer_recv(lt_it_peer_t *p, int timeout_ms)
+{
+    return s_recv_env(p->sock, timeout_ms);
+}
+
+Lienthong__Envelope *lt_it_peer_expect_any(lt_it_peer_t *p, uint64_t mask, int timeout_ms)
+{
+    int64_t deadline = lt_it_ms() + timeout_ms;
+    do {
+        Lienthong__Envelope *env = s_recv_env(p->sock, s_left(deadline));
+        if (env && (mask & LT_IT_BODY(env->body_case)))
+            return env;
+        lt_wire_free(&env);
+    } while (lt_it_ms() < deadline);
+    return NULL;
+}
+
+Lienthong__Envelope *lt_it_peer_expect(lt_it_peer_t *p, Lienthong__Envelope__BodyCase want,
+                                       int timeout_ms)
+{
+    return lt_it_peer_expect_any(p, LT_IT_BODY(want), timeout_ms);
+}
+
+uint8_t *lt_it_hello_bytes(const char *member, uint32_t proto_version, uint64_t dir_version,
+                           size_t *len)
+{
+    Lienthong__Hello h = LIENTHONG__HELLO__INIT;
+    h.member = (char *)member;
+    h.directory_version = dir_version;
+    h.software = "lienthong integration test peer";
+    Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
+    env.version = proto_version;
+    env.body_case = LIENTHONG__ENVELOPE__BODY_HELLO;
+    env.hello = &h;
+    *len = lienthong__envelope__get_packed_size(&env);
+    uint8_t *buf = malloc(*len);
+    if (buf)
+        lienthong__envelope__pack(&env, buf);
+    return buf;
+}
+
+Lienthong__Envelope *lt_it_peer_hello(lt_it_peer_t *p, uint64_t dir_version, int timeout_ms)
+{
+    int64_t deadline = lt_it_ms() + timeout_ms;
+    size_t len = 0;
+    uint8_t *buf = lt_it_hello_bytes(p->member->id, LT_PROTO_VERSION, dir_version, &len);
+    int sent = buf && lt_it_peer_send_raw(p, buf, len, timeout_ms) == 0;
+    free(buf);
+    if (!sent)
+        return NULL;
+    return lt_it_peer_expect_any(p,
+                                 LT_IT_BODY(LIENTHONG__ENVELOPE__BODY_HELLO) |
+                                     LT_IT_BODY(LIENTHONG__ENVELOPE__BODY_ERROR),
+                                 s_left(deadline));
+}
+
+Lienthong__Envelope *lt_it_peer_hello_retry(lt_it_peer_t *p, uint64_t dir_version, int attempt_ms,
+                                            int timeout_ms)
+{
+    int64_t deadline = lt_it_ms() + timeout_ms;
+    do {
+        int left = s_left(deadline);
+        Lienthong__Envelope *env =
+            lt_it_peer_hello(p, dir_version, left < attempt_ms ? left : attempt_ms);
+        if (env && env->body_case == LIENTHONG__ENVELOPE__BODY_HELLO)
+            return env;
+        lt_wire_free(&env);
+    } while (lt_it_ms() < deadline);
+    return NULL;
+}
+
+Lienthong__Envelope *lt_it_peer_offer(lt_it_peer_t *p, const uint8_t *bytes, size_t len,
+                                      int timeout_ms)
+{
+    int64_t deadline = lt_it_ms() + timeout_ms;
+    Lienthong__DirectoryOffer o = LIENTHONG__DIRECTORY_OFFER__INIT;
+    o.signed_directory.data = (uint8_t *)bytes;
+    o.signed_directory.len = len;
+    Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
+    env.version = LT_PROTO_VERSION;
+    env.body_case = LIENTHONG__ENVELOPE__BODY_DIRECTORY_OFFER;
+    env.directory_offer = &o;
+    if (lt_it_peer_send_env(p, &env, timeout_ms) != 0)
+        return NULL;
+    return lt_it_peer_expect_any(p,
+                                 LT_IT_BODY(LIENTHONG__ENVELOPE__BODY_HELLO) |
+                                     LT_IT_BODY(LIENTHONG__ENVELOPE__BODY_ERROR),
+                                 s_left(deadline));
+}
+
+/* ---- running the CLI ---------------------------------------------------------- */
+
+int lt_it_run_cli(const char *cwd, const char *out_path, const char *const *args, int timeout_ms)
+{
+    const char *bin = lt_it_binary();
+    char *argv[32];
+    int n = 0;
+    if (!bin)
+        return -1;
+    argv[n++] = (char *)bin;
+    for (size_t i = 0; args[i] && n < 31; i++)
+        argv[n++] = (char *)args[i];
+    argv[n] = NULL;
+    pid_t pid = s_spawn(out_path, 0, cwd, argv);
+    if (pid < 0)
+        return -1;
+    int64_t deadline = lt_it_ms() + timeout_ms;
+    int st = 0;
+    pid_t r;
+    while ((r = waitpid(pid, &st, WNOHANG)) == 0 && lt_it_ms() < deadline)
+        s_sleep_ms(10);
+    if (r == 0) {
+        kill(pid, SIGKILL);
+        (void)waitpid(pid, &st, 0);
+    }
+    s_child_del(pid);
+    return r == pid && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}

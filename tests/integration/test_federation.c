@@ -1,0 +1,668 @@
+/* test_federation: integration tests of federation membership with real
+ * `lienthong gateway` processes on 127.0.0.1.
+ *
+ * Proves: two listed members connect and exchange Hello; an unlisted CURVE
+ * key is refused by the ZAP handler; a member revoked by a new directory
+ * (SIGHUP) is refused on fresh connections and cut off on open ones; a
+ * directory offered by a peer is adopted, persisted and propagated; wrongly
+ * signed, expired and older directories are refused at run time and at
+ * start; malformed frames get typed errors and never take the gateway down;
+ * SIGTERM drains and exits 0; key files are 0600 and the ipc directory 0700.
+ *
+ * Usage: test_federation /path/to/lienthong (or LIENTHONG_BIN=...). */
+#define _GNU_SOURCE
+#include "lt_itest.h"
+#include "lt_file.h"
+
+#include <CUnit/Basic.h>
+#include <libgen.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define FED  "VN"
+#define ID_A "VN/GOV/BCA"
+#define ID_B "VN/PROV/38"
+#define ID_P "VN/TEST/PEER1"
+#define ID_Q "VN/TEST/PEER2"
+#define ID_T "VN/TEST/TARGET"
+#define ID_X "VN/TEST/OUTSIDER"
+
+#define READY_MS   10000 /* a gateway answers status (generous for ASan) */
+#define REPLY_MS   3000  /* a reply that must come */
+#define SILENCE_MS 1500  /* a reply that must not come */
+#define STOP_MS    3000  /* SIGTERM to exit */
+#define DAY        86400
+
+/* ---- small shared steps ---------------------------------------------------- */
+
+static int s_is_hello(const Lienthong__Envelope *e)
+{
+    return e && e->body_case == LIENTHONG__ENVELOPE__BODY_HELLO;
+}
+
+static int s_is_error(const Lienthong__Envelope *e, Lienthong__ErrorCode code)
+{
+    return e && e->body_case == LIENTHONG__ENVELOPE__BODY_ERROR && e->error->code == code;
+}
+
+/* A Hello answered by the gateway member `id` at directory version v. */
+static int s_hello_ok(lt_it_peer_t *p, const char *id, uint64_t v)
+{
+    Lienthong__Envelope *e = lt_it_peer_hello(p, v, REPLY_MS);
+    int ok = s_is_hello(e) && strcmp(e->hello->member, id) == 0 && e->hello->directory_version == v;
+    lt_wire_free(&e);
+    return ok;
+}
+
+/* No reply at all (or, when allow_revoked, only an ERR_REVOKED error). */
+static int s_hello_unanswered(lt_it_peer_t *p, int allow_revoked)
+{
+    Lienthong__Envelope *e = lt_it_peer_hello(p, 1, SILENCE_MS);
+    int ok = !e || (allow_revoked && s_is_error(e, LIENTHONG__ERROR_CODE__ERR_REVOKED));
+    if (!ok)
+        fprintf(stderr, "unexpected reply: %s\n", lt_wire_body_name(e->body_case));
+    lt_wire_free(&e);
+    return ok;
+}
+
+static int s_stop_ok(lt_it_gw_t *g)
+{
+    int rc = lt_it_gw_stop(g, STOP_MS);
+    if (rc != 0) {
+        fprintf(stderr, "gateway %s stopped with %d\n", g->member->id, rc);
+        lt_it_log_dump(g);
+    }
+    return rc == 0;
+}
+
+static char *s_dirname(const char *path, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s", path);
+    return dirname(buf);
+}
+
+/* An offered directory is refused with ERR_DIRECTORY mentioning `why`. */
+static int s_offer_refused(lt_it_peer_t *p, const uint8_t *bytes, size_t len, const char *why)
+{
+    Lienthong__Envelope *e = lt_it_peer_offer(p, bytes, len, REPLY_MS);
+    int ok = s_is_error(e, LIENTHONG__ERROR_CODE__ERR_DIRECTORY) && strstr(e->error->message, why);
+    if (!ok)
+        fprintf(stderr, "offer: expected ERR_DIRECTORY with \"%s\", got %s: %s\n", why,
+                e ? lt_wire_body_name(e->body_case) : "nothing",
+                e && e->body_case == LIENTHONG__ENVELOPE__BODY_ERROR ? e->error->message : "");
+    lt_wire_free(&e);
+    return ok;
+}
+
+/* The same directory delivered by file + SIGHUP is refused with `why`. */
+static int s_hup_refused(lt_it_gw_t *g, const uint8_t *bytes, size_t len, const char *why)
+{
+    long mark = lt_it_log_mark(g);
+    if (lt_it_gw_put_directory(g, bytes, len) != 0 || lt_it_gw_signal(g, SIGHUP) != 0)
+        return 0;
+    return lt_it_log_wait(g, mark, "refused directory", why, REPLY_MS) == 0;
+}
+
+/* ---- (0) keys and the CLI ---------------------------------------------------- */
+
+static void test_cli_keys_and_signing(void)
+{
+    lt_it_fed_t fed;
+    char path[PATH_MAX + 64], out[PATH_MAX + 64], src[PATH_MAX + 64];
+    lt_keys_t *auth = NULL;
+    LT_IT_REQUIRE(lt_it_fed_init(&fed, FED) == 0);
+    LT_IT_REQUIRE(lt_it_member_add(&fed, ID_A, 1) != NULL);
+    snprintf(out, sizeof out, "%s/cli.out", fed.dir);
+
+    const char *keygen[] = {"keygen", "--out", "bca", NULL};
+    const char *authgen[] = {"authority-keygen", "--out", "auth", NULL};
+    LT_IT_REQUIRE(lt_it_run_cli(fed.dir, out, keygen, 10000) == 0);
+    LT_IT_REQUIRE(lt_it_run_cli(fed.dir, out, authgen, 10000) == 0);
+    snprintf(path, sizeof path, "%s/bca.key", fed.dir);
+    CU_ASSERT_EQUAL(lt_it_mode(path), 0600);
+    snprintf(path, sizeof path, "%s/auth.key", fed.dir);
+    CU_ASSERT_EQUAL(lt_it_mode(path), 0600);
+    CU_ASSERT_EQUAL(lt_it_mode(fed.members[0].key_path), 0600); /* written by lt_keys_save */
+    snprintf(path, sizeof path, "%s/bca.pub", fed.dir);
+    CU_ASSERT(lt_it_file_contains(path, "transport_key = \""));
+    CU_ASSERT(lt_it_file_contains(path, "signing_key = \""));
+
+    /* directory sign through the CLI, verified with the right and a wrong key */
+    char err[512], z[LT_Z85_KEY_LEN + 1], arg_key[64];
+    snprintf(path, sizeof path, "%s/auth.key", fed.dir);
+    auth = lt_keys_load(path, err, sizeof err);
+    LT_IT_REQUIRE(auth != NULL);
+    lt_z85_encode_key(lt_keys_signing_public(auth), z);
+    snprintf(src, sizeof src, "%s/dir.conf", fed.dir);
+    LT_IT_REQUIRE(lt_it_dir_source(&fed, 1, src) == 0);
+    const char *sign[] = {"directory", "sign",       "--authority", "auth.key", "--in", "dir.conf",
+                          "--out",     "dir.signed", "--version",   "7",        NULL};
+    LT_IT_REQUIRE(lt_it_run_cli(fed.dir, out, sign, 10000) == 0);
+    CU_ASSERT(lt_it_file_contains(out, "version 7"));
+    snprintf(arg_key, sizeof arg_key, "%s", z);
+    const char *verify[] = {"directory", "verify", "--authority-key", arg_key, "dir.signed", NULL};
+    CU_ASSERT_EQUAL(lt_it_run_cli(fed.dir, out, verify, 10000), 0);
+    snprintf(arg_key, sizeof arg_key, "%s", fed.authority_z85);
+    CU_ASSERT_NOT_EQUAL(lt_it_run_cli(fed.dir, out, verify, 10000), 0);
+    CU_ASSERT(lt_it_file_contains(out, "no valid signature"));
+
+    /* --issued-at / --expires-at in the past: signs, but does not verify */
+    char issued[32], expires[32];
+    snprintf(issued, sizeof issued, "%lld", (long long)time(NULL) - 2 * DAY);
+    snprintf(expires, sizeof expires, "%lld", (long long)time(NULL) - DAY);
+    const char *sign_old[] = {"directory",    "sign",  "--authority", "auth.key",    "--in",
+                              "dir.conf",     "--out", "old.signed",  "--issued-at", issued,
+                              "--expires-at", expires, NULL};
+    LT_IT_REQUIRE(lt_it_run_cli(fed.dir, out, sign_old, 10000) == 0);
+    snprintf(arg_key, sizeof arg_key, "%s", z);
+    const char *verify_old[] = {"directory", "verify",     "--authority-key",
+                                arg_key,     "old.signed", NULL};
+    CU_ASSERT_NOT_EQUAL(lt_it_run_cli(fed.dir, out, verify_old, 10000), 0);
+    CU_ASSERT(lt_it_file_contains(out, "expired"));
+out:
+    lt_keys_destroy(&auth);
+    lt_it_fed_cleanup(&fed);
+}
+
+/* ---- (a) two members connect and exchange Hello ------------------------------ */
+
+static void test_two_gateways_hello(void)
+{
+    lt_it_fed_t fed;
+    lt_it_peer_t p = {0};
+    char out[PATH_MAX + 64], buf[PATH_MAX];
+    Lienthong__Envelope *e = NULL;
+    LT_IT_REQUIRE(lt_it_fed_init(&fed, FED) == 0);
+    lt_it_member_t *a = lt_it_member_add(&fed, ID_A, 1);
+    lt_it_member_t *b = lt_it_member_add(&fed, ID_B, 1);
+    lt_it_member_t *pm = lt_it_member_add(&fed, ID_P, 0);
+    LT_IT_REQUIRE(a && b && pm);
+    const char *peers_a[] = {ID_B, NULL};
+    lt_it_gw_t *ga = lt_it_gw_new(&fed, a, 1, peers_a, NULL);
+    lt_it_gw_t *gb = lt_it_gw_new(&fed, b, 1, NULL, NULL);
+    LT_IT_REQUIRE(ga && gb);
+    LT_IT_REQUIRE(lt_it_gw_run(ga, READY_MS) == 0);
+    LT_IT_REQUIRE(lt_it_gw_run(gb, READY_MS) == 0);
+
+    /* A dials B (retrying its Hello until B is up); both see each other */
+    CU_ASSERT_EQUAL(lt_it_gw_wait_peer(ga, ID_B, 8000), 0);
+    CU_ASSERT_EQUAL(lt_it_gw_wait_peer(gb, ID_A, 8000), 0);
+    CU_ASSERT(lt_it_log_has(ga, 0, "greeted by", ID_B));
+    CU_ASSERT(lt_it_log_has(gb, 0, "hello from", ID_A));
+
+    /* the same through `lienthong status` */
+    snprintf(out, sizeof out, "%s/status.out", fed.dir);
+    const char *status[] = {"status", "--config", ga->conf_path, NULL};
+    CU_ASSERT_EQUAL(lt_it_run_cli(NULL, out, status, 10000), 0);
+    CU_ASSERT(lt_it_file_contains(out, "directory version 1"));
+    CU_ASSERT(lt_it_file_contains(out, ID_B));
+
+    /* a test peer holding a listed member's keys is answered */
+    LT_IT_REQUIRE(lt_it_peer_open_gw(&p, pm, ga) == 0);
+    CU_ASSERT(s_hello_ok(&p, ID_A, 1));
+    CU_ASSERT_EQUAL(lt_it_gw_wait_peer(ga, ID_P, 3000), 0);
+    /* claiming an older directory earns a DirectoryOffer of A's exact bytes */
+    lt_wire_free(&e);
+    e = lt_it_peer_hello(&p, 0, REPLY_MS);
+    CU_ASSERT(s_is_hello(e));
+    lt_wire_free(&e);
+    e = lt_it_peer_expect(&p, LIENTHONG__ENVELOPE__BODY_DIRECTORY_OFFER, REPLY_MS);
+    LT_IT_REQUIRE(e != NULL);
+    uint8_t *disk = NULL;
+    size_t disk_len = 0;
+    LT_IT_REQUIRE(lt_file_read(ga->dir_path, 1u << 20, &disk, &disk_len) == 0);
+    CU_ASSERT(disk_len == e->directory_offer->signed_directory.len &&
+              memcmp(disk, e->directory_offer->signed_directory.data, disk_len) == 0);
+    free(disk);
+
+    /* the ipc socket's directory is private */
+    CU_ASSERT_EQUAL(lt_it_mode(s_dirname(ga->sock_path, buf, sizeof buf)), 0700);
+    CU_ASSERT(s_stop_ok(ga));
+    CU_ASSERT(s_stop_ok(gb));
+out:
+    lt_wire_free(&e);
+    lt_it_peer_close(&p);
+    lt_it_fed_cleanup(&fed);
+}
+
+/* ---- (b) a key that is not in the directory is refused ----------------------- */
+
+static void test_unlisted_key_refused(void)
+{
+    lt_it_fed_t fed;
+    lt_it_peer_t x = {0}, wrong = {0}, p = {0};
+    Lienthong__Envelope *st = NULL;
+    LT_IT_REQUIRE(lt_it_fed_init(&fed, FED) == 0);
+    lt_it_member_t *a = lt_it_member_add(&fed, ID_A, 1);
+    lt_it_member_t *pm = lt_it_member_add(&fed, ID_P, 0);
+    LT_IT_REQUIRE(a && pm);
+    lt_it_gw_t *ga = lt_it_gw_new(&fed, a, 1, NULL, NULL);
+    LT_IT_REQUIRE(ga != NULL);
+    /* added after the directory was signed: its key is not listed */
+    lt_it_member_t *xm = lt_it_member_add(&fed, ID_X, 0);
+    LT_IT_REQUIRE(xm != NULL);
+    LT_IT_REQUIRE(lt_it_gw_run(ga, READY_MS) == 0);
+
+    long mark = lt_it_log_mark(ga);
+    LT_IT_REQUIRE(lt_it_peer_open_gw(&x, xm, ga) == 0);
+    CU_ASSERT(s_hello_unanswered(&x, 0));
+    CU_ASSERT_EQUAL(
+        lt_it_log_wait(ga, mark, "refused connection", "key is not in the directory", REPLY_MS), 0);
+
+    /* a listed member expecting the wrong server key never completes CURVE */
+    LT_IT_REQUIRE(lt_it_peer_open(&wrong, pm, lt_keys_transport_public(xm->keys), a->endpoint) ==
+                  0);
+    CU_ASSERT(s_hello_unanswered(&wrong, 0));
+
+    /* control: the same member with the right server key is answered */
+    LT_IT_REQUIRE(lt_it_peer_open_gw(&p, pm, ga) == 0);
+    CU_ASSERT(s_hello_ok(&p, ID_A, 1));
+    st = lt_it_gw_status(ga, REPLY_MS);
+    LT_IT_REQUIRE(st != NULL);
+    CU_ASSERT(st->status_reply->refused >= 1);
+    CU_ASSERT(lt_it_gw_alive(ga));
+    CU_ASSERT(s_stop_ok(ga));
+out:
+    lt_wire_free(&st);
+    lt_it_peer_close(&x);
+    lt_it_peer_close(&wrong);
+    lt_it_peer_close(&p);
+    lt_it_fed_cleanup(&fed);
+}
+
+/* ---- (c) revocation by SIGHUP cuts a member off -------------------------------- */
+
+static void test_revoked_member_cut_off(void)
+{
+    lt_it_fed_t fed;
+    lt_it_peer_t told = {0}, tnew = {0}, u = {0};
+    uint8_t *v2 = NULL;
+    size_t v2_len = 0;
+    LT_IT_REQUIRE(lt_it_fed_init(&fed, FED) == 0);
+    lt_it_member_t *a = lt_it_member_add(&fed, ID_A, 1);
+    lt_it_member_t *t = lt_it_member_add(&fed, ID_T, 0);
+    lt_it_member_t *um = lt_it_member_add(&fed, ID_Q, 0);
+    LT_IT_REQUIRE(a && t && um);
+    lt_it_gw_t *ga = lt_it_gw_new(&fed, a, 1, NULL, NULL);
+    LT_IT_REQUIRE(ga != NULL);
+    LT_IT_REQUIRE(lt_it_gw_run(ga, READY_MS) == 0);
+
+    /* T and U are served on connections opened under version 1 */
+    LT_IT_REQUIRE(lt_it_peer_open_gw(&told, t, ga) == 0);
+    LT_IT_REQUIRE(lt_it_peer_open_gw(&u, um, ga) == 0);
+    LT_IT_REQUIRE(s_hello_ok(&told, ID_A, 1));
+    LT_IT_REQUIRE(s_hello_ok(&u, ID_A, 1));
+
+    /* version 2 revokes T: delivered as the config's file plus SIGHUP */
+    snprintf(t->status, sizeof t->status, "revoked");
+    LT_IT_REQUIRE(lt_it_dir_bytes(&fed, 2, 0, 0, NULL, &v2, &v2_len) == 0);
+    long mark = lt_it_log_mark(ga);
+    LT_IT_REQUIRE(lt_it_gw_put_directory(ga, v2, v2_len) == 0);
+    LT_IT_REQUIRE(lt_it_gw_signal(ga, SIGHUP) == 0);
+    CU_ASSERT_EQUAL(lt_it_log_wait(ga, mark, "adopted version 2", NULL, REPLY_MS), 0);
+    CU_ASSERT_EQUAL(lt_it_log_wait(ga, mark, "peer socket rebound", NULL, REPLY_MS), 0);
+    CU_ASSERT_EQUAL(lt_it_gw_wait_version(ga, 2, REPLY_MS), 0);
+
+    /* the connection T opened before is no longer served */
+    CU_ASSERT(s_hello_unanswered(&told, 1));
+    /* a fresh connection with T's keys is refused by the ZAP handler */
+    LT_IT_REQUIRE(lt_it_peer_open_gw(&tnew, t, ga) == 0);
+    CU_ASSERT(s_hello_unanswered(&tnew, 0));
+    CU_ASSERT_EQUAL(lt_it_log_wait(ga, mark, "refused connection", "member is revoked", REPLY_MS),
+                    0);
+    CU_ASSERT(lt_it_log_has(ga, mark, "refused connection", ID_T));
+
+    /* U, still active, reconnects by itself and is served again */
+    Lienthong__Envelope *e = lt_it_peer_hello_retry(&u, 2, 500, 8000);
+    CU_ASSERT(s_is_hello(e));
+    lt_wire_free(&e);
+    CU_ASSERT(s_stop_ok(ga));
+out:
+    free(v2);
+    lt_it_peer_close(&told);
+    lt_it_peer_close(&tnew);
+    lt_it_peer_close(&u);
+    lt_it_fed_cleanup(&fed);
+}
+
+/* ---- (c) a DirectoryOffer from a member is adopted, persisted, propagated ----- */
+
+static void test_offer_adopted_and_persisted(void)
+{
+    lt_it_fed_t fed;
+    lt_it_peer_t p = {0};
+    uint8_t *v3 = NULL, *disk = NULL;
+    size_t v3_len = 0, disk_len = 0;
+    Lienthong__Envelope *e = NULL;
+    char adopted[PATH_MAX + 32];
+    LT_IT_REQUIRE(lt_it_fed_init(&fed, FED) == 0);
+    lt_it_member_t *a = lt_it_member_add(&fed, ID_A, 1);
+    lt_it_member_t *b = lt_it_member_add(&fed, ID_B, 1);
+    lt_it_member_t *pm = lt_it_member_add(&fed, ID_P, 0);
+    LT_IT_REQUIRE(a && b && pm);
+    const char *peers_a[] = {ID_B, NULL};
+    lt_it_gw_t *ga = lt_it_gw_new(&fed, a, 1, peers_a, NULL);
+    lt_it_gw_t *gb = lt_it_gw_new(&fed, b, 1, NULL, NULL);
+    LT_IT_REQUIRE(ga && gb);
+    LT_IT_REQUIRE(lt_it_gw_run(gb, READY_MS) == 0);
+    LT_IT_REQUIRE(lt_it_gw_run(ga, READY_MS) == 0);
+    LT_IT_REQUIRE(lt_it_gw_wait_peer(ga, ID_B, 8000) == 0);
+
+    LT_IT_REQUIRE(lt_it_dir_bytes(&fed, 3, 0, 0, NULL, &v3, &v3_len) == 0);
+    LT_IT_REQUIRE(lt_it_peer_open_gw(&p, pm, ga) == 0);
+    LT_IT_REQUIRE(s_hello_ok(&p, ID_A, 1));
+    long mark = lt_it_log_mark(ga);
+    e = lt_it_peer_offer(&p, v3, v3_len, REPLY_MS);
+    CU_ASSERT(s_is_hello(e) && e->hello->directory_version == 3);
+    CU_ASSERT_EQUAL(lt_it_gw_wait_version(ga, 3, REPLY_MS), 0);
+    CU_ASSERT(lt_it_log_has(ga, mark, "adopted version 3", ID_P));
+
+    /* A offers it on to B over its link */
+    CU_ASSERT_EQUAL(lt_it_gw_wait_version(gb, 3, 8000), 0);
+
+    /* persisted byte for byte, and still in force after a restart although
+     * the config still points at version 1 */
+    snprintf(adopted, sizeof adopted, "%s/directory.signed", ga->data_dir);
+    LT_IT_REQUIRE(lt_file_read(adopted, 1u << 20, &disk, &disk_len) == 0);
+    CU_ASSERT(disk_len == v3_len && memcmp(disk, v3, v3_len) == 0);
+    CU_ASSERT(s_stop_ok(ga));
+    LT_IT_REQUIRE(lt_it_gw_run(ga, READY_MS) == 0);
+    CU_ASSERT_EQUAL(lt_it_gw_version(ga), 3);
+    CU_ASSERT(s_stop_ok(ga));
+    CU_ASSERT(s_stop_ok(gb));
+out:
+    lt_wire_free(&e);
+    free(v3);
+    free(disk);
+    lt_it_peer_close(&p);
+    lt_it_fed_cleanup(&fed);
+}
+
+/* ---- (d) bad directories are refused, by offer and by SIGHUP -------------------- */
+
+static void test_bad_directories_refused(void)
+{
+    lt_it_fed_t fed;
+    lt_it_peer_t p = {0};
+    lt_keys_t *rogue = NULL;
+    uint8_t *forged = NULL, *expired = NULL, *older = NULL;
+    size_t forged_len = 0, expired_len = 0, older_len = 0;
+    int64_t now = (int64_t)time(NULL);
+    LT_IT_REQUIRE(lt_it_fed_init(&fed, FED) == 0);
+    lt_it_member_t *a = lt_it_member_add(&fed, ID_A, 1);
+    lt_it_member_t *pm = lt_it_member_add(&fed, ID_P, 0);
+    LT_IT_REQUIRE(a && pm);
+    lt_it_gw_t *ga = lt_it_gw_new(&fed, a, 2, NULL, NULL);
+    LT_IT_REQUIRE(ga != NULL);
+    rogue = lt_keys_new(LT_KEYS_AUTHORITY);
+    LT_IT_REQUIRE(rogue != NULL);
+    LT_IT_REQUIRE(lt_it_dir_bytes(&fed, 3, 0, 0, rogue, &forged, &forged_len) == 0);
+    LT_IT_REQUIRE(
+        lt_it_dir_bytes(&fed, 4, now - 2 * DAY, now - DAY, NULL, &expired, &expired_len) == 0);
+    LT_IT_REQUIRE(lt_it_dir_bytes(&fed, 1, 0, 0, NULL, &older, &older_len) == 0);
+    LT_IT_REQUIRE(lt_it_gw_run(ga, READY_MS) == 0);
+    LT_IT_REQUIRE(lt_it_peer_open_gw(&p, pm, ga) == 0);
+    LT_IT_REQUIRE(s_hello_ok(&p, ID_A, 2));
+
+    CU_ASSERT(s_offer_refused(&p, forged, forged_len, "no valid signature"));
+    CU_ASSERT(s_offer_refused(&p, expired, expired_len, "expired"));
+    CU_ASSERT(s_offer_refused(&p, older, older_len, "older"));
+    CU_ASSERT_EQUAL(lt_it_gw_version(ga), 2);
+
+    CU_ASSERT(s_hup_refused(ga, forged, forged_len, "no valid signature"));
+    CU_ASSERT(s_hup_refused(ga, expired, expired_len, "expired"));
+    CU_ASSERT(s_hup_refused(ga, older, older_len, "older"));
+    CU_ASSERT_EQUAL(lt_it_gw_version(ga), 2);
+    CU_ASSERT(s_hello_ok(&p, ID_A, 2));
+    CU_ASSERT(s_stop_ok(ga));
+out:
+    free(forged);
+    free(expired);
+    free(older);
+    lt_keys_destroy(&rogue);
+    lt_it_peer_close(&p);
+    lt_it_fed_cleanup(&fed);
+}
+
+/* Starts g on bytes; 1 when it exits non-zero promptly naming `why`. */
+static int s_start_refused(lt_it_gw_t *g, const uint8_t *bytes, size_t len, const char *why)
+{
+    int st = 0;
+    long mark = lt_it_log_mark(g);
+    if (lt_it_gw_put_directory(g, bytes, len) != 0 || lt_it_gw_start(g) != 0)
+        return 0;
+    if (lt_it_gw_wait_exit(g, READY_MS, &st) != 0) {
+        fprintf(stderr, "gateway started on a bad directory (%s)\n", why);
+        lt_it_gw_kill(g);
+        return 0;
+    }
+    return WIFEXITED(st) && WEXITSTATUS(st) != 0 && lt_it_log_has(g, mark, "cannot start", why);
+}
+
+static void test_bad_directory_at_start(void)
+{
+    lt_it_fed_t fed;
+    lt_keys_t *rogue = NULL;
+    uint8_t *forged = NULL, *expired = NULL, *good = NULL;
+    size_t forged_len = 0, expired_len = 0, good_len = 0;
+    int64_t now = (int64_t)time(NULL);
+    LT_IT_REQUIRE(lt_it_fed_init(&fed, FED) == 0);
+    lt_it_member_t *a = lt_it_member_add(&fed, ID_A, 1);
+    LT_IT_REQUIRE(a != NULL);
+    lt_it_gw_t *ga = lt_it_gw_new(&fed, a, 1, NULL, NULL);
+    LT_IT_REQUIRE(ga != NULL);
+    rogue = lt_keys_new(LT_KEYS_AUTHORITY);
+    LT_IT_REQUIRE(rogue != NULL);
+    LT_IT_REQUIRE(lt_it_dir_bytes(&fed, 1, 0, 0, rogue, &forged, &forged_len) == 0);
+    LT_IT_REQUIRE(
+        lt_it_dir_bytes(&fed, 1, now - 2 * DAY, now - DAY, NULL, &expired, &expired_len) == 0);
+    LT_IT_REQUIRE(lt_it_dir_bytes(&fed, 1, 0, 0, NULL, &good, &good_len) == 0);
+
+    CU_ASSERT(s_start_refused(ga, expired, expired_len, "expired"));
+    CU_ASSERT(s_start_refused(ga, forged, forged_len, "no valid signature"));
+    /* control: the same config starts on a good directory */
+    LT_IT_REQUIRE(lt_it_gw_put_directory(ga, good, good_len) == 0);
+    LT_IT_REQUIRE(lt_it_gw_run(ga, READY_MS) == 0);
+    CU_ASSERT(s_stop_ok(ga));
+out:
+    free(forged);
+    free(expired);
+    free(good);
+    lt_keys_destroy(&rogue);
+    lt_it_fed_cleanup(&fed);
+}
+
+/* ---- (e) malformed frames ----------------------------------------------------- */
+
+/* Sends frames and expects an Error with `code`. */
+static int s_frames_refused(lt_it_peer_t *p, const void *const *data, const size_t *len, int n,
+                            Lienthong__ErrorCode code)
+{
+    if (lt_it_peer_send_frames(p, data, len, n, REPLY_MS) != 0)
+        return 0;
+    Lienthong__Envelope *e = lt_it_peer_expect(p, LIENTHONG__ENVELOPE__BODY_ERROR, REPLY_MS);
+    int ok = s_is_error(e, code);
+    if (!ok)
+        fprintf(stderr, "expected %s, got %s\n", lt_wire_error_name(code),
+                e ? lt_wire_error_name(e->error->code) : "no error reply");
+    lt_wire_free(&e);
+    return ok;
+}
+
+/* Random bytes that our own decoder rejects as malformed (checked here, so
+ * the test does not depend on luck). */
+static int s_garbage(uint8_t *buf, size_t len)
+{
+    char err[256];
+    Lienthong__ErrorCode code;
+    for (int tries = 0; tries < 1000; tries++) {
+        randombytes_buf(buf, len);
+        Lienthong__Envelope *e = lt_wire_decode(buf, len, 1u << 20, &code, err, sizeof err);
+        if (!e && code == LIENTHONG__ERROR_CODE__ERR_MALFORMED)
+            return 0;
+        lt_wire_free(&e);
+    }
+    return -1;
+}
+
+static void test_malformed_frames(void)
+{
+    lt_it_fed_t fed;
+    lt_it_peer_t p = {0}, q = {0};
+    uint8_t garbage[200], *hello = NULL, *hello_v2 = NULL, *huge = NULL;
+    size_t hello_len = 0, hello_v2_len = 0, huge_len = 70000;
+    Lienthong__Envelope *e = NULL, *st = NULL;
+    char err[256];
+    Lienthong__ErrorCode code;
+    LT_IT_REQUIRE(sodium_init() >= 0);
+    LT_IT_REQUIRE(lt_it_fed_init(&fed, FED) == 0);
+    lt_it_member_t *a = lt_it_member_add(&fed, ID_A, 1);
+    lt_it_member_t *pm = lt_it_member_add(&fed, ID_P, 0);
+    lt_it_member_t *qm = lt_it_member_add(&fed, ID_Q, 0);
+    LT_IT_REQUIRE(a && pm && qm);
+    lt_it_gw_t *ga = lt_it_gw_new(&fed, a, 1, NULL, "max_message = 65536;");
+    LT_IT_REQUIRE(ga != NULL);
+    LT_IT_REQUIRE(lt_it_gw_run(ga, READY_MS) == 0);
+    LT_IT_REQUIRE(lt_it_peer_open_gw(&p, pm, ga) == 0);
+    LT_IT_REQUIRE(s_hello_ok(&p, ID_A, 1));
+
+    hello = lt_it_hello_bytes(ID_P, LT_PROTO_VERSION, 1, &hello_len);
+    hello_v2 = lt_it_hello_bytes(ID_P, 2, 1, &hello_v2_len);
+    huge = calloc(1, huge_len);
+    LT_IT_REQUIRE(hello && hello_v2 && huge && hello_len > 8);
+    LT_IT_REQUIRE(s_garbage(garbage, sizeof garbage) == 0);
+    /* a truncated envelope must not decode (precondition of the test) */
+    e = lt_wire_decode(hello, hello_len - 5, 1u << 20, &code, err, sizeof err);
+    LT_IT_REQUIRE(e == NULL && code == LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+
+    const void *d1[] = {garbage};
+    size_t l1[] = {sizeof garbage};
+    CU_ASSERT(s_frames_refused(&p, d1, l1, 1, LIENTHONG__ERROR_CODE__ERR_MALFORMED));
+    const void *d2[] = {hello};
+    size_t l2[] = {hello_len - 5};
+    CU_ASSERT(s_frames_refused(&p, d2, l2, 1, LIENTHONG__ERROR_CODE__ERR_MALFORMED));
+    const void *d3[] = {hello, hello, hello};
+    size_t l3[] = {hello_len, hello_len, hello_len};
+    CU_ASSERT(s_frames_refused(&p, d3, l3, 3, LIENTHONG__ERROR_CODE__ERR_MALFORMED));
+    const void *d4[] = {hello_v2};
+    size_t l4[] = {hello_v2_len};
+    CU_ASSERT(s_frames_refused(&p, d4, l4, 1, LIENTHONG__ERROR_CODE__ERR_VERSION));
+    /* version 1 and no body: a message type this gateway does not know */
+    const void *d0[] = {"\x08\x01"};
+    size_t l0[] = {2};
+    CU_ASSERT(s_frames_refused(&p, d0, l0, 1, LIENTHONG__ERROR_CODE__ERR_UNSUPPORTED));
+    CU_ASSERT(s_hello_ok(&p, ID_A, 1)); /* the connection is still fine */
+
+    /* over max_message: libzmq drops the connection; nothing comes back */
+    CU_ASSERT_EQUAL(lt_it_peer_send_raw(&p, huge, huge_len, REPLY_MS), 0);
+    e = lt_it_peer_recv(&p, SILENCE_MS);
+    CU_ASSERT(e == NULL);
+    lt_wire_free(&e);
+    /* the same peer reconnects, another legitimate peer is served */
+    e = lt_it_peer_hello_retry(&p, 1, 500, 8000);
+    CU_ASSERT(s_is_hello(e));
+    lt_wire_free(&e);
+    LT_IT_REQUIRE(lt_it_peer_open_gw(&q, qm, ga) == 0);
+    CU_ASSERT(s_hello_ok(&q, ID_A, 1));
+    CU_ASSERT(lt_it_gw_alive(ga));
+    st = lt_it_gw_status(ga, REPLY_MS);
+    LT_IT_REQUIRE(st != NULL);
+    CU_ASSERT(st->status_reply->refused >= 5);
+    CU_ASSERT(s_stop_ok(ga));
+out:
+    lt_wire_free(&e);
+    lt_wire_free(&st);
+    free(hello);
+    free(hello_v2);
+    free(huge);
+    lt_it_peer_close(&p);
+    lt_it_peer_close(&q);
+    lt_it_fed_cleanup(&fed);
+}
+
+/* ---- SIGTERM drains promptly, even with live connections ------------------------ */
+
+static void test_sigterm_drains(void)
+{
+    lt_it_fed_t fed;
+    lt_it_peer_t p = {0};
+    char buf[PATH_MAX];
+    LT_IT_REQUIRE(lt_it_fed_init(&fed, FED) == 0);
+    lt_it_member_t *a = lt_it_member_add(&fed, ID_A, 1);
+    lt_it_member_t *b = lt_it_member_add(&fed, ID_B, 1);
+    lt_it_member_t *pm = lt_it_member_add(&fed, ID_P, 0);
+    LT_IT_REQUIRE(a && b && pm);
+    const char *peers_a[] = {ID_B, NULL};
+    lt_it_gw_t *ga = lt_it_gw_new(&fed, a, 1, peers_a, NULL);
+    lt_it_gw_t *gb = lt_it_gw_new(&fed, b, 1, NULL, NULL);
+    LT_IT_REQUIRE(ga && gb);
+    LT_IT_REQUIRE(lt_it_gw_run(ga, READY_MS) == 0);
+    LT_IT_REQUIRE(lt_it_gw_run(gb, READY_MS) == 0);
+    LT_IT_REQUIRE(lt_it_gw_wait_peer(ga, ID_B, 8000) == 0);
+    LT_IT_REQUIRE(lt_it_peer_open_gw(&p, pm, ga) == 0);
+    LT_IT_REQUIRE(s_hello_ok(&p, ID_A, 1));
+    CU_ASSERT_EQUAL(lt_it_mode(s_dirname(ga->sock_path, buf, sizeof buf)), 0700);
+    CU_ASSERT_EQUAL(lt_it_mode(ga->sock_path) >= 0, 1);
+
+    int64_t t0 = lt_it_ms();
+    CU_ASSERT(s_stop_ok(ga));
+    CU_ASSERT(lt_it_ms() - t0 < 2000);
+    CU_ASSERT(lt_it_log_has(ga, 0, "draining and stopping", NULL));
+    CU_ASSERT(lt_it_log_has(ga, 0, "stopped cleanly", NULL));
+    CU_ASSERT_EQUAL(lt_it_mode(ga->sock_path), -1); /* the ipc socket is removed */
+    /* B notices nothing bad and stops the same way */
+    CU_ASSERT(lt_it_gw_alive(gb));
+    CU_ASSERT(s_stop_ok(gb));
+out:
+    lt_it_peer_close(&p);
+    lt_it_fed_cleanup(&fed);
+}
+
+/* ---- runner ------------------------------------------------------------------------ */
+
+static void s_teardown(void)
+{
+    lt_it_cleanup_all();
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1)
+        lt_it_set_binary(argv[1]);
+    const char *bin = lt_it_binary();
+    if (!bin || access(bin, X_OK) != 0) {
+        fprintf(stderr, "usage: %s /path/to/lienthong (or set LIENTHONG_BIN)\n", argv[0]);
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        return 1;
+    CU_pSuite s = CU_add_suite_with_setup_and_teardown("federation", NULL, NULL, NULL, s_teardown);
+    if (!s ||
+        !CU_add_test(s, "CLI keygen 0600, directory sign and verify", test_cli_keys_and_signing) ||
+        !CU_add_test(s, "(a) two members connect and exchange Hello", test_two_gateways_hello) ||
+        !CU_add_test(s, "(b) unlisted key refused", test_unlisted_key_refused) ||
+        !CU_add_test(s, "(c) revoked member cut off after SIGHUP", test_revoked_member_cut_off) ||
+        !CU_add_test(s, "(c) offered directory adopted, persisted, propagated",
+                     test_offer_adopted_and_persisted) ||
+        !CU_add_test(s, "(d) bad directories refused by offer and SIGHUP",
+                     test_bad_directories_refused) ||
+        !CU_add_test(s, "(d) bad directory refused at start", test_bad_directory_at_start) ||
+        !CU_add_test(s, "(e) malformed frames answered, gateway survives", test_malformed_frames) ||
+        !CU_add_test(s, "SIGTERM drains and exits 0", test_sigterm_drains)) {
+        CU_cleanup_registry();
+        return 1;
+    }
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    unsigned failed = CU_get_number_of_failures();
+    CU_cleanup_registry();
+    lt_it_shutdown();
+    return failed ? 1 : 0;
+}

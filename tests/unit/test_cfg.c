@@ -1,0 +1,221 @@
+/* test_cfg: CUnit suite for gateway/lt_cfg: a valid configuration with
+ * defaults and paths resolved against the file's directory, and strict
+ * errors carrying the right FILE:LINE. */
+#include "unit_util.h"
+
+#include "lt_cfg.h"
+
+static char g_dir[512];
+static char g_pin[LT_Z85_KEY_LEN + 1];
+static uint8_t g_pin_raw[32];
+
+static int suite_init(void)
+{
+    for (int i = 0; i < 32; i++)
+        g_pin_raw[i] = (uint8_t)(i * 11 + 3);
+    lt_z85_encode_key(g_pin_raw, g_pin);
+    return ut_mkdtemp(g_dir, sizeof g_dir, "cfg");
+}
+
+static int suite_clean(void)
+{
+    return ut_rmrf(g_dir);
+}
+
+/* The lines of a minimal valid file; "@PIN" stands for the authority key. */
+static const char *BASE[] = {
+    "# gateway of the Ministry of Public Security",      /* 1 */
+    "member = \"VN/GOV/BCA\";",                          /* 2 */
+    "listen = \"tcp://0.0.0.0:7400\";",                  /* 3 */
+    "key_file = \"keys/member.key\";",                   /* 4 */
+    "directory = \"directory.signed\";",                 /* 5 */
+    "authority_keys = [ \"@PIN\" ];",                    /* 6 */
+    NULL,
+};
+
+/* Writes BASE with line `replace` (1-based, 0 for none) replaced by `with`
+ * (NULL deletes it), and `extra` appended; the result goes to name. */
+static void write_cfg(char *path, size_t cap, const char *name, int replace, const char *with,
+                      const char *extra)
+{
+    snprintf(path, cap, "%s/%s", g_dir, name);
+    char text[4096] = "";
+    for (int i = 0; BASE[i]; i++) {
+        const char *line = (i + 1 == replace) ? with : BASE[i];
+        if (!line)
+            line = "";
+        char buf[512];
+        const char *at = strstr(line, "@PIN");
+        if (at)
+            snprintf(buf, sizeof buf, "%.*s%s%s", (int)(at - line), line, g_pin, at + 4);
+        else
+            snprintf(buf, sizeof buf, "%s", line);
+        strncat(text, buf, sizeof text - strlen(text) - 2);
+        strcat(text, "\n");
+    }
+    if (extra)
+        strncat(text, extra, sizeof text - strlen(text) - 1);
+    CU_ASSERT_FATAL(ut_write_text(path, text) == 0);
+}
+
+static void join(char *out, size_t cap, const char *name)
+{
+    snprintf(out, cap, "%s/%s", g_dir, name);
+}
+
+static void test_valid_defaults(void)
+{
+    char path[600], err[512] = "", want[700];
+    static lt_cfg_t cfg;
+    write_cfg(path, sizeof path, "ok.cfg", 0, NULL, NULL);
+    CU_ASSERT_FATAL(lt_cfg_load(path, &cfg, err, sizeof err) == 0);
+    CU_ASSERT_STRING_EQUAL(cfg.path, path);
+    CU_ASSERT_STRING_EQUAL(cfg.member, "VN/GOV/BCA");
+    CU_ASSERT_STRING_EQUAL(cfg.federation, "VN");
+    CU_ASSERT_STRING_EQUAL(cfg.listen, "tcp://0.0.0.0:7400");
+    join(want, sizeof want, "keys/member.key");
+    CU_ASSERT_STRING_EQUAL(cfg.key_file, want);
+    join(want, sizeof want, "directory.signed");
+    CU_ASSERT_STRING_EQUAL(cfg.directory_file, want);
+    join(want, sizeof want, "run/gateway.sock");
+    CU_ASSERT_STRING_EQUAL(cfg.local_socket, want);
+    join(want, sizeof want, "data");
+    CU_ASSERT_STRING_EQUAL(cfg.data_dir, want);
+    CU_ASSERT(cfg.pins.count == 1);
+    CU_ASSERT(memcmp(cfg.pins.keys[0], g_pin_raw, 32) == 0);
+    CU_ASSERT(cfg.n_peers == 0);
+    CU_ASSERT(cfg.n_subs == 0);
+    CU_ASSERT(cfg.max_message == 4u * 1024 * 1024);
+    CU_ASSERT(cfg.heartbeat_ms == 1000);
+    CU_ASSERT(cfg.batch_max == 1024);
+    CU_ASSERT(cfg.credit == 16384);
+    CU_ASSERT(cfg.log_level == LT_LOG_INFO);
+}
+
+static void test_valid_overrides(void)
+{
+    char path[600], err[512] = "", want[700];
+    static lt_cfg_t cfg;
+    const char *extra = "federation = \"LAB\";\n"
+                        "data_dir = \"/var/lib/lienthong\";\n"
+                        "local_socket = \"../sock/gw.sock\";\n"
+                        "peers = [ \"VN/PROV/38\", \"VN/COM/VIETTEL\" ];\n"
+                        "subscribe = ( { stream = \"VN/GOV/BCA/population.basic\"; },\n"
+                        "              { stream = \"VN/COM/VIETTEL/subscriber\"; } );\n"
+                        "max_message = 1048576;\n"
+                        "heartbeat_ms = 250;\n"
+                        "batch_max = 64;\n"
+                        "credit = 500;\n"
+                        "log_level = \"debug\";\n";
+    write_cfg(path, sizeof path, "over.cfg", 0, NULL, extra);
+    CU_ASSERT_FATAL(lt_cfg_load(path, &cfg, err, sizeof err) == 0);
+    CU_ASSERT_STRING_EQUAL(cfg.federation, "LAB");
+    CU_ASSERT_STRING_EQUAL(cfg.data_dir, "/var/lib/lienthong");
+    join(want, sizeof want, "../sock/gw.sock");
+    CU_ASSERT_STRING_EQUAL(cfg.local_socket, want);
+    CU_ASSERT_FATAL(cfg.n_peers == 2);
+    CU_ASSERT_STRING_EQUAL(cfg.peers[1], "VN/COM/VIETTEL");
+    CU_ASSERT_FATAL(cfg.n_subs == 2);
+    CU_ASSERT_STRING_EQUAL(cfg.subs[0].stream, "VN/GOV/BCA/population.basic");
+    CU_ASSERT(cfg.max_message == 1048576);
+    CU_ASSERT(cfg.heartbeat_ms == 250);
+    CU_ASSERT(cfg.batch_max == 64);
+    CU_ASSERT(cfg.credit == 500);
+    CU_ASSERT(cfg.log_level == LT_LOG_DEBUG);
+}
+
+/* Expects lt_cfg_load to fail with "path:line:" and `needle` in the message. */
+static void expect_error(const char *name, int replace, const char *with, const char *extra,
+                         int line, const char *needle)
+{
+    char path[600], err[512] = "";
+    static lt_cfg_t cfg;
+    write_cfg(path, sizeof path, name, replace, with, extra);
+    CU_ASSERT_FATAL(lt_cfg_load(path, &cfg, err, sizeof err) == -1);
+    if (line > 0 && !ut_has_loc(err, path, line))
+        fprintf(stderr, "\n    want %s:%d:, got: %s\n", path, line, err);
+    if (line > 0)
+        CU_ASSERT(ut_has_loc(err, path, line));
+    if (!strstr(err, needle))
+        fprintf(stderr, "\n    want '%s' in: %s\n", needle, err);
+    CU_ASSERT(strstr(err, needle) != NULL);
+}
+
+static void test_unknown_setting(void)
+{
+    expect_error("unknown.cfg", 4, "keyfile = \"keys/member.key\";", NULL, 4,
+                 "unknown setting 'keyfile'");
+    expect_error("unknown2.cfg", 0, NULL, "\n\nheartbeat = 5;\n", 9, "unknown setting 'heartbeat'");
+}
+
+static void test_missing_member(void)
+{
+    char path[600], err[512] = "";
+    static lt_cfg_t cfg;
+    write_cfg(path, sizeof path, "nomember.cfg", 2, NULL, NULL);
+    CU_ASSERT_FATAL(lt_cfg_load(path, &cfg, err, sizeof err) == -1);
+    char prefix[700];
+    snprintf(prefix, sizeof prefix, "%s:", path);
+    CU_ASSERT(strncmp(err, prefix, strlen(prefix)) == 0);
+    CU_ASSERT(strstr(err, "'member'") != NULL);
+    CU_ASSERT(strstr(err, "missing") != NULL);
+}
+
+static void test_bad_authority_key(void)
+{
+    expect_error("auth.cfg", 6, "authority_keys = [ \"tooShort\" ];", NULL, 6, "authority key 1");
+    expect_error("auth2.cfg", 6, "authority_keys = [ ];", NULL, 6, "authority_keys");
+    expect_error("auth3.cfg", 6, "authority_keys = [ \"@PIN\", \"0000000000000000000000000000000000000 \" ];",
+                 NULL, 6, "authority key 2");
+    expect_error("auth4.cfg", 6, NULL, NULL, 0, "authority_keys");
+}
+
+static void test_listen_not_tcp(void)
+{
+    expect_error("listen.cfg", 3, "listen = \"ipc:///tmp/gw.sock\";", NULL, 3, "tcp://");
+    expect_error("listen2.cfg", 3, "listen = \"\";", NULL, 3, "must not be empty");
+}
+
+static void test_heartbeat_range(void)
+{
+    expect_error("hb.cfg", 0, NULL, "heartbeat_ms = 99;\n", 7, "heartbeat_ms");
+    expect_error("hb2.cfg", 0, NULL, "\nheartbeat_ms = 60001;\n", 8, "between 100 and 60000");
+    expect_error("mm.cfg", 0, NULL, "max_message = 1024;\n", 7, "max_message");
+}
+
+static void test_wrong_type(void)
+{
+    expect_error("type.cfg", 0, NULL, "heartbeat_ms = \"fast\";\n", 7, "whole number");
+    expect_error("type2.cfg", 0, NULL, "heartbeat_ms = 1.5;\n", 7, "whole number");
+    expect_error("type3.cfg", 2, "member = 42;", NULL, 2, "must be a string");
+    expect_error("type4.cfg", 5, "directory = [\"a\"];", NULL, 5, "must be a string");
+    expect_error("type5.cfg", 0, NULL, "subscribe = [ \"x\" ];\n", 7, "subscribe");
+    expect_error("type6.cfg", 0, NULL, "log_level = \"loud\";\n", 7, "log_level");
+}
+
+static void test_syntax_error(void)
+{
+    expect_error("syntax.cfg", 3, "listen = = \"tcp://0.0.0.0:7400\";", NULL, 3, "syntax");
+    char err[512] = "", path[600];
+    static lt_cfg_t cfg;
+    join(path, sizeof path, "missing.cfg");
+    CU_ASSERT(lt_cfg_load(path, &cfg, err, sizeof err) == -1);
+    CU_ASSERT(strstr(err, "cannot read") != NULL);
+}
+
+int main(void)
+{
+    static const ut_test_t tests[] = {
+        {"valid file: defaults and resolved paths", test_valid_defaults},
+        {"valid file: every optional setting", test_valid_overrides},
+        {"unknown setting, with line", test_unknown_setting},
+        {"missing member", test_missing_member},
+        {"bad authority key, with line", test_bad_authority_key},
+        {"listen must be tcp://", test_listen_not_tcp},
+        {"out-of-range numbers", test_heartbeat_range},
+        {"wrong types, with line", test_wrong_type},
+        {"syntax error and missing file", test_syntax_error},
+        {NULL, NULL},
+    };
+    return ut_main("lt_cfg", suite_init, suite_clean, tests);
+}

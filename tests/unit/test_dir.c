@@ -1,0 +1,765 @@
+/* test_dir: CUnit suite for gateway/lt_dir: compiling a directory source
+ * file, signing, opening (signature, age, federation, tampering), queries,
+ * FILE:LINE compile errors, and lt_dir_validate on its own. */
+#include "unit_util.h"
+
+#include "lt_dir.h"
+
+#include <sodium.h>
+#include <time.h>
+
+#define ERRLEN 1024
+
+static char g_dir[512];
+static lt_keys_t *g_auth, *g_other_auth, *g_members[3];
+static lt_pins_t g_pins;
+
+/* The source file, one entry per line; @T<n> and @S<n> are member n's
+ * transport and signing keys in Z85. Line numbers are 1-based indices. */
+static const char *SRC[] = {
+    "# lienthong directory source used by test_dir",                                   /* 1 */
+    "federation = \"VN\";",                                                             /* 2 */
+    "version = 7;",                                                                     /* 3 */
+    "valid_days = 30;",                                                                 /* 4 */
+    "members = (",                                                                      /* 5 */
+    "  { id = \"VN/GOV/BCA\"; name = \"Bo Cong an\"; endpoints = [ \"tcp://10.0.0.1:7400\" ];", /* 6 */
+    "    transport_key = \"@T0\";",                                                     /* 7 */
+    "    signing_key = \"@S0\"; status = \"active\"; },",                              /* 8 */
+    "  { id = \"VN/PROV/38\"; name = \"Thanh Hoa\"; endpoints = [ \"tcp://10.0.0.2:7400\" ];", /* 9 */
+    "    transport_key = \"@T1\";",                                                     /* 10 */
+    "    signing_key = \"@S1\"; },",                                                    /* 11 */
+    "  { id = \"VN/COM/VIETTEL\"; name = \"Viettel\";",                                 /* 12 */
+    "    endpoints = [ \"tcp://10.0.0.3:7400\", \"tcp://10.0.0.4:7400\" ];",            /* 13 */
+    "    transport_key = \"@T2\"; signing_key = \"@S2\"; status = \"suspended\"; }",    /* 14 */
+    ");",                                                                               /* 15 */
+    "datasets = (",                                                                     /* 16 */
+    "  { id = \"VN/GOV/BCA/population\"; owner = \"VN/GOV/BCA\";",                     /* 17 */
+    "    type = \"lienthong.records.Population\"; key = \"personal_id\"; description = \"Population\"; },", /* 18 */
+    "  { id = \"VN/COM/VIETTEL/subscriber\"; owner = \"VN/COM/VIETTEL\"; type = \"lienthong.records.Subscriber\";", /* 19 */
+    "    key = \"phone_number\"; }",                                                    /* 20 */
+    ");",                                                                               /* 21 */
+    "views = (",                                                                        /* 22 */
+    "  { id = \"VN/GOV/BCA/population.basic\"; dataset = \"VN/GOV/BCA/population\";",  /* 23 */
+    "    fields = [ \"personal_id\", \"full_name\", \"date_of_birth\" ];",              /* 24 */
+    "    where = { current_province = \"38\"; }; }",                                    /* 25 */
+    ");",                                                                               /* 26 */
+    "policies = (",                                                                     /* 27 */
+    "  { consumer = \"VN/PROV/38\"; target = \"VN/GOV/BCA/population.basic\";",         /* 28 */
+    "    allow = [ \"subscribe\" ]; },",                                                /* 29 */
+    "  { consumer = \"VN/COM/VIETTEL\"; target = \"VN/GOV/BCA/population\";",          /* 30 */
+    "    allow = [ \"verify\", \"lookup\" ]; fields = [ \"full_name\", \"date_of_birth\" ]; purposes = [ \"KYC\" ]; },", /* 31 */
+    "  { consumer = \"VN/GOV/BCA\"; target = \"VN/COM/VIETTEL/subscriber\";",          /* 32 */
+    "    allow = [ \"subscribe\", \"lookup\" ]; fields = [ \"owner_name\" ]; purposes = [ \"INVESTIGATION\" ]; }", /* 33 */
+    ");",                                                                               /* 34 */
+    NULL,
+};
+
+static int suite_init(void)
+{
+    if (sodium_init() < 0 || ut_mkdtemp(g_dir, sizeof g_dir, "dir") != 0)
+        return -1;
+    g_auth = lt_keys_new(LT_KEYS_AUTHORITY);
+    g_other_auth = lt_keys_new(LT_KEYS_AUTHORITY);
+    for (int i = 0; i < 3; i++)
+        if (!(g_members[i] = lt_keys_new(LT_KEYS_MEMBER)))
+            return -1;
+    if (!g_auth || !g_other_auth)
+        return -1;
+    char z[LT_Z85_KEY_LEN + 1];
+    lt_z85_encode_key(lt_keys_signing_public(g_auth), z);
+    return lt_pins_add(&g_pins, z);
+}
+
+static int suite_clean(void)
+{
+    lt_keys_destroy(&g_auth);
+    lt_keys_destroy(&g_other_auth);
+    for (int i = 0; i < 3; i++)
+        lt_keys_destroy(&g_members[i]);
+    return ut_rmrf(g_dir);
+}
+
+/* Copies line into out, replacing @Tn / @Sn by member n's Z85 keys. */
+static void expand(const char *line, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (const char *p = line; *p && o + 41 < cap;) {
+        if (p[0] == '@' && (p[1] == 'T' || p[1] == 'S') && p[2] >= '0' && p[2] <= '2') {
+            const lt_keys_t *k = g_members[p[2] - '0'];
+            lt_z85_encode_key(p[1] == 'T' ? lt_keys_transport_public(k) : lt_keys_signing_public(k),
+                              out + o);
+            o += LT_Z85_KEY_LEN;
+            p += 3;
+        } else {
+            out[o++] = *p++;
+        }
+    }
+    out[o] = 0;
+}
+
+/* Writes SRC with line `replace` (1-based; 0 for none) replaced by `with`. */
+static void write_src(char *path, size_t cap, const char *name, int replace, const char *with)
+{
+    snprintf(path, cap, "%s/%s", g_dir, name);
+    static char text[16384];
+    text[0] = 0;
+    for (int i = 0; SRC[i]; i++) {
+        char buf[1024];
+        expand(i + 1 == replace ? with : SRC[i], buf, sizeof buf);
+        strncat(text, buf, sizeof text - strlen(text) - 2);
+        strcat(text, "\n");
+    }
+    CU_ASSERT_FATAL(ut_write_text(path, text) == 0);
+}
+
+/* Compiles the (possibly modified) source and signs it with `auth`. */
+static int build_signed(int replace, const char *with, int64_t issued, int64_t expires,
+                        const lt_keys_t *auth, uint8_t **dir, size_t *dir_len, uint8_t **sig,
+                        size_t *sig_len)
+{
+    char path[700], err[ERRLEN] = "";
+    write_src(path, sizeof path, "dir.src", replace, with);
+    if (lt_dir_compile(path, 0, issued, expires, dir, dir_len, err, sizeof err) != 0) {
+        fprintf(stderr, "\n    compile: %s\n", err);
+        return -1;
+    }
+    return lt_dir_sign(*dir, *dir_len, auth, sig, sig_len);
+}
+
+static lt_dir_t *open_good(uint8_t **sig, size_t *sig_len)
+{
+    uint8_t *dir = NULL;
+    char err[ERRLEN] = "";
+    if (build_signed(0, NULL, 0, 0, g_auth, &dir, &(size_t){0}, sig, sig_len) != 0)
+        return NULL;
+    free(dir);
+    lt_dir_t *d = lt_dir_open(*sig, *sig_len, &g_pins, "VN", (int64_t)time(NULL), err, sizeof err);
+    if (!d)
+        fprintf(stderr, "\n    open: %s\n", err);
+    return d;
+}
+
+/* ---- compile, sign, open ------------------------------------------------------ */
+
+static void test_round_trip(void)
+{
+    uint8_t *dir = NULL, *sig = NULL;
+    size_t dir_len = 0, sig_len = 0;
+    char err[ERRLEN] = "";
+    int64_t now = (int64_t)time(NULL);
+    CU_ASSERT_FATAL(build_signed(0, NULL, 0, 0, g_auth, &dir, &dir_len, &sig, &sig_len) == 0);
+    lt_dir_t *d = lt_dir_open(sig, sig_len, &g_pins, "VN", now, err, sizeof err);
+    CU_ASSERT_FATAL(d != NULL);
+    const Lienthong__Directory *m = lt_dir_get(d);
+    CU_ASSERT(m->format == 1);
+    CU_ASSERT_STRING_EQUAL(m->federation, "VN");
+    CU_ASSERT(lt_dir_version(d) == 7);
+    CU_ASSERT(m->issued_at >= now - 5 && m->issued_at <= now + 5);
+    CU_ASSERT(lt_dir_expires(d) == m->issued_at + 30 * 86400);
+    CU_ASSERT(m->n_members == 3 && m->n_datasets == 2 && m->n_views == 1 && m->n_policies == 3);
+    size_t len = 0;
+    const uint8_t *sb = lt_dir_signed_bytes(d, &len);
+    CU_ASSERT(len == sig_len && memcmp(sb, sig, len) == 0);
+    /* The signature is Ed25519 over domain || 0 || exact Directory bytes. */
+    Lienthong__SignedDirectory *sd = lienthong__signed_directory__unpack(NULL, sig_len, sig);
+    CU_ASSERT_FATAL(sd != NULL && sd->n_signatures == 1);
+    CU_ASSERT(sd->directory.len == dir_len && memcmp(sd->directory.data, dir, dir_len) == 0);
+    CU_ASSERT(lt_sig_verify(lt_keys_signing_public(g_auth), LT_DIR_DOMAIN, dir, dir_len,
+                            sd->signatures[0]->signature.data) == 0);
+    lienthong__signed_directory__free_unpacked(sd, NULL);
+    lt_dir_destroy(&d);
+    CU_ASSERT(d == NULL);
+    lt_dir_destroy(&d);
+    /* now = 0 skips the age check; federation NULL skips that check. */
+    d = lt_dir_open(sig, sig_len, &g_pins, NULL, 0, err, sizeof err);
+    CU_ASSERT(d != NULL);
+    lt_dir_destroy(&d);
+    free(dir);
+    free(sig);
+}
+
+static void test_compile_overrides(void)
+{
+    char path[700], err[ERRLEN] = "";
+    uint8_t *dir = NULL;
+    size_t len = 0;
+    write_src(path, sizeof path, "over.src", 0, NULL);
+    CU_ASSERT_FATAL(lt_dir_compile(path, 99, 1000, 2000, &dir, &len, err, sizeof err) == 0);
+    Lienthong__Directory *m = lienthong__directory__unpack(NULL, len, dir);
+    CU_ASSERT_FATAL(m != NULL);
+    CU_ASSERT(m->version == 99 && m->issued_at == 1000 && m->expires_at == 2000);
+    lienthong__directory__free_unpacked(m, NULL);
+    free(dir);
+}
+
+static void test_load_from_file(void)
+{
+    uint8_t *dir = NULL, *sig = NULL;
+    size_t dir_len = 0, sig_len = 0;
+    char path[700], err[ERRLEN] = "";
+    CU_ASSERT_FATAL(build_signed(0, NULL, 0, 0, g_auth, &dir, &dir_len, &sig, &sig_len) == 0);
+    snprintf(path, sizeof path, "%s/directory.signed", g_dir);
+    CU_ASSERT_FATAL(ut_write_file(path, sig, sig_len, 0644) == 0);
+    lt_dir_t *d = lt_dir_load(path, &g_pins, "VN", (int64_t)time(NULL), err, sizeof err);
+    CU_ASSERT(d != NULL);
+    lt_dir_destroy(&d);
+    snprintf(path, sizeof path, "%s/absent.signed", g_dir);
+    CU_ASSERT(lt_dir_load(path, &g_pins, "VN", (int64_t)time(NULL), err, sizeof err) == NULL);
+    CU_ASSERT(strstr(err, path) != NULL);
+    free(dir);
+    free(sig);
+}
+
+static void test_queries(void)
+{
+    uint8_t *sig = NULL;
+    size_t sig_len = 0;
+    lt_dir_t *d = open_good(&sig, &sig_len);
+    CU_ASSERT_FATAL(d != NULL);
+    const Lienthong__Member *m = lt_dir_member(d, "VN/PROV/38");
+    CU_ASSERT_FATAL(m != NULL);
+    CU_ASSERT_STRING_EQUAL(m->name, "Thanh Hoa");
+    CU_ASSERT(m->status == LIENTHONG__MEMBER_STATUS__MEMBER_ACTIVE); /* the default */
+    CU_ASSERT(m->n_endpoints == 1 && strcmp(m->endpoints[0], "tcp://10.0.0.2:7400") == 0);
+    CU_ASSERT(memcmp(m->transport_key.data, lt_keys_transport_public(g_members[1]), 32) == 0);
+    CU_ASSERT(memcmp(m->signing_key.data, lt_keys_signing_public(g_members[1]), 32) == 0);
+    m = lt_dir_member(d, "VN/COM/VIETTEL");
+    CU_ASSERT_FATAL(m != NULL);
+    CU_ASSERT(m->status == LIENTHONG__MEMBER_STATUS__MEMBER_SUSPENDED);
+    CU_ASSERT(m->n_endpoints == 2);
+    CU_ASSERT(lt_dir_member(d, "VN/GOV/XYZ") == NULL);
+    CU_ASSERT(lt_dir_member(d, NULL) == NULL);
+    m = lt_dir_member_by_transport(d, lt_keys_transport_public(g_members[2]));
+    CU_ASSERT(m != NULL && strcmp(m->id, "VN/COM/VIETTEL") == 0);
+    CU_ASSERT(lt_dir_member_by_transport(d, lt_keys_signing_public(g_members[2])) == NULL);
+    uint8_t zero[32] = {0};
+    CU_ASSERT(lt_dir_member_by_transport(d, zero) == NULL);
+
+    const Lienthong__Dataset *ds = lt_dir_dataset(d, "VN/GOV/BCA/population");
+    CU_ASSERT_FATAL(ds != NULL);
+    CU_ASSERT_STRING_EQUAL(ds->record_type, "lienthong.records.Population");
+    CU_ASSERT_STRING_EQUAL(ds->key_field, "personal_id");
+    CU_ASSERT_STRING_EQUAL(ds->description, "Population");
+    ds = lt_dir_dataset(d, "VN/COM/VIETTEL/subscriber");
+    CU_ASSERT(ds != NULL && strcmp(ds->description, "") == 0);
+    CU_ASSERT(lt_dir_dataset(d, "VN/GOV/BCA/population.basic") == NULL);
+
+    const Lienthong__View *v = lt_dir_view(d, "VN/GOV/BCA/population.basic");
+    CU_ASSERT_FATAL(v != NULL);
+    CU_ASSERT_STRING_EQUAL(v->dataset, "VN/GOV/BCA/population");
+    CU_ASSERT(v->n_fields == 3 && strcmp(v->fields[2], "date_of_birth") == 0);
+    CU_ASSERT_FATAL(v->n_where == 1);
+    CU_ASSERT_STRING_EQUAL(v->where[0]->field, "current_province");
+    CU_ASSERT_STRING_EQUAL(v->where[0]->equals, "38");
+    CU_ASSERT(lt_dir_view(d, "VN/GOV/BCA/population") == NULL);
+
+    const Lienthong__Policy *p = lt_dir_policy(d, "VN/PROV/38", "VN/GOV/BCA/population.basic");
+    CU_ASSERT_FATAL(p != NULL);
+    CU_ASSERT(lt_dir_policy_allows(p, LIENTHONG__OPERATION__OP_SUBSCRIBE) == 1);
+    CU_ASSERT(lt_dir_policy_allows(p, LIENTHONG__OPERATION__OP_LOOKUP) == 0);
+    CU_ASSERT(lt_dir_policy_allows(p, LIENTHONG__OPERATION__OP_VERIFY) == 0);
+    CU_ASSERT(lt_dir_policy(d, "VN/PROV/38", "VN/GOV/BCA/population") == NULL);
+    CU_ASSERT(lt_dir_policy(d, "VN/GOV/BCA/population.basic", "VN/PROV/38") == NULL);
+    p = lt_dir_policy(d, "VN/COM/VIETTEL", "VN/GOV/BCA/population");
+    CU_ASSERT_FATAL(p != NULL);
+    CU_ASSERT(lt_dir_policy_allows(p, LIENTHONG__OPERATION__OP_VERIFY) == 1);
+    CU_ASSERT(lt_dir_policy_allows(p, LIENTHONG__OPERATION__OP_LOOKUP) == 1);
+    CU_ASSERT(lt_dir_policy_allows(p, LIENTHONG__OPERATION__OP_SUBSCRIBE) == 0);
+    CU_ASSERT(lt_dir_policy_allows(p, LIENTHONG__OPERATION__OP_NONE) == 0);
+    CU_ASSERT(p->n_fields == 2 && p->n_purposes == 1 && strcmp(p->purposes[0], "KYC") == 0);
+    CU_ASSERT(lt_dir_policy_allows(NULL, LIENTHONG__OPERATION__OP_SUBSCRIBE) == 0);
+    lt_dir_destroy(&d);
+    free(sig);
+}
+
+static void test_names_and_pins(void)
+{
+    CU_ASSERT_STRING_EQUAL(lt_dir_status_name(LIENTHONG__MEMBER_STATUS__MEMBER_REVOKED), "revoked");
+    CU_ASSERT_STRING_EQUAL(lt_dir_status_name(LIENTHONG__MEMBER_STATUS__MEMBER_ACTIVE), "active");
+    CU_ASSERT_STRING_EQUAL(lt_dir_op_name(LIENTHONG__OPERATION__OP_VERIFY), "verify");
+    CU_ASSERT_STRING_EQUAL(lt_dir_op_name((Lienthong__Operation)42), "none");
+    lt_pins_t pins;
+    memset(&pins, 0, sizeof pins);
+    char z[LT_Z85_KEY_LEN + 1];
+    lt_z85_encode_key(lt_keys_signing_public(g_auth), z);
+    CU_ASSERT(lt_pins_add(&pins, "not a key") == -1);
+    CU_ASSERT(pins.count == 0);
+    for (int i = 0; i < 8; i++)
+        CU_ASSERT(lt_pins_add(&pins, z) == 0);
+    CU_ASSERT(lt_pins_add(&pins, z) == -1);
+    CU_ASSERT(pins.count == 8);
+}
+
+/* ---- open rejects ----------------------------------------------------------- */
+
+static void expect_open_fails(const uint8_t *buf, size_t len, const lt_pins_t *pins,
+                              const char *fed, int64_t now, const char *needle)
+{
+    char err[ERRLEN] = "";
+    lt_dir_t *d = lt_dir_open(buf, len, pins, fed, now, err, sizeof err);
+    CU_ASSERT(d == NULL);
+    if (needle && !strstr(err, needle))
+        fprintf(stderr, "\n    want '%s' in: %s\n", needle, err);
+    if (needle)
+        CU_ASSERT(strstr(err, needle) != NULL);
+    lt_dir_destroy(&d);
+}
+
+static void test_wrong_pin(void)
+{
+    uint8_t *dir = NULL, *sig = NULL;
+    size_t dir_len = 0, sig_len = 0;
+    int64_t now = (int64_t)time(NULL);
+    CU_ASSERT_FATAL(build_signed(0, NULL, 0, 0, g_other_auth, &dir, &dir_len, &sig, &sig_len) == 0);
+    expect_open_fails(sig, sig_len, &g_pins, "VN", now, "no valid signature");
+    /* A second pin that matches is enough. */
+    lt_pins_t two = g_pins;
+    memcpy(two.keys[0], lt_keys_signing_public(g_members[0]), 32);
+    memcpy(two.keys[1], lt_keys_signing_public(g_other_auth), 32);
+    two.count = 2;
+    char err[ERRLEN] = "";
+    lt_dir_t *d = lt_dir_open(sig, sig_len, &two, "VN", now, err, sizeof err);
+    CU_ASSERT(d != NULL);
+    lt_dir_destroy(&d);
+    lt_pins_t none;
+    memset(&none, 0, sizeof none);
+    expect_open_fails(sig, sig_len, &none, "VN", now, "pinned");
+    free(sig);
+    /* Signed by a member's key, which is not an authority. */
+    CU_ASSERT_FATAL(lt_dir_sign(dir, dir_len, g_members[0], &sig, &sig_len) == 0);
+    expect_open_fails(sig, sig_len, &g_pins, "VN", now, "no valid signature");
+    free(sig);
+    free(dir);
+}
+
+static void test_expired_and_future(void)
+{
+    uint8_t *dir = NULL, *sig = NULL;
+    size_t dir_len = 0, sig_len = 0;
+    int64_t now = (int64_t)time(NULL);
+    CU_ASSERT_FATAL(build_signed(0, NULL, now - 10 * 86400, now - 60, g_auth, &dir, &dir_len, &sig,
+                                 &sig_len) == 0);
+    expect_open_fails(sig, sig_len, &g_pins, "VN", now, "expired");
+    char err[ERRLEN] = "";
+    lt_dir_t *d = lt_dir_open(sig, sig_len, &g_pins, "VN", 0, err, sizeof err);
+    CU_ASSERT(d != NULL); /* inspection only */
+    lt_dir_destroy(&d);
+    free(dir);
+    free(sig);
+    CU_ASSERT_FATAL(build_signed(0, NULL, now + 3600, now + 86400, g_auth, &dir, &dir_len, &sig,
+                                 &sig_len) == 0);
+    expect_open_fails(sig, sig_len, &g_pins, "VN", now, "future");
+    free(dir);
+    free(sig);
+    /* A little clock skew is tolerated. */
+    CU_ASSERT_FATAL(build_signed(0, NULL, now + 60, now + 86400, g_auth, &dir, &dir_len, &sig,
+                                 &sig_len) == 0);
+    d = lt_dir_open(sig, sig_len, &g_pins, "VN", now, err, sizeof err);
+    CU_ASSERT(d != NULL);
+    lt_dir_destroy(&d);
+    free(dir);
+    free(sig);
+}
+
+static void test_federation_mismatch(void)
+{
+    uint8_t *sig = NULL;
+    size_t sig_len = 0;
+    lt_dir_t *d = open_good(&sig, &sig_len);
+    CU_ASSERT_FATAL(d != NULL);
+    lt_dir_destroy(&d);
+    expect_open_fails(sig, sig_len, &g_pins, "LA", (int64_t)time(NULL), "federation");
+    expect_open_fails(sig, sig_len, &g_pins, "", (int64_t)time(NULL), "federation");
+    free(sig);
+}
+
+static const uint8_t *find(const uint8_t *hay, size_t hlen, const uint8_t *needle, size_t nlen)
+{
+    return memmem(hay, hlen, needle, nlen);
+}
+
+static void test_any_flipped_signed_byte(void)
+{
+    uint8_t *dir = NULL, *sig = NULL;
+    size_t dir_len = 0, sig_len = 0;
+    int64_t now = (int64_t)time(NULL);
+    CU_ASSERT_FATAL(build_signed(0, NULL, 0, 0, g_auth, &dir, &dir_len, &sig, &sig_len) == 0);
+    Lienthong__SignedDirectory *sd = lienthong__signed_directory__unpack(NULL, sig_len, sig);
+    CU_ASSERT_FATAL(sd != NULL);
+    const uint8_t *d0 = find(sig, sig_len, dir, dir_len);
+    const uint8_t *s0 = find(sig, sig_len, sd->signatures[0]->signature.data, 64);
+    CU_ASSERT_FATAL(d0 && s0);
+    size_t ranges[2][2] = {{(size_t)(d0 - sig), dir_len}, {(size_t)(s0 - sig), 64}};
+    size_t tried = 0, refused = 0;
+    for (int r = 0; r < 2; r++)
+        for (size_t i = ranges[r][0]; i < ranges[r][0] + ranges[r][1]; i++) {
+            char err[ERRLEN] = "";
+            uint8_t bit = (uint8_t)(1u << (i % 8));
+            sig[i] ^= bit;
+            lt_dir_t *d = lt_dir_open(sig, sig_len, &g_pins, "VN", now, err, sizeof err);
+            sig[i] ^= bit;
+            tried++;
+            refused += d == NULL;
+            if (d)
+                fprintf(stderr, "\n    flip at %zu accepted\n", i);
+            lt_dir_destroy(&d);
+        }
+    CU_ASSERT(tried == dir_len + 64);
+    CU_ASSERT(refused == tried);
+    lienthong__signed_directory__free_unpacked(sd, NULL);
+    /* Unchanged, it still opens. */
+    char err[ERRLEN] = "";
+    lt_dir_t *d = lt_dir_open(sig, sig_len, &g_pins, "VN", now, err, sizeof err);
+    CU_ASSERT(d != NULL);
+    lt_dir_destroy(&d);
+    free(dir);
+    free(sig);
+}
+
+static void test_garbage(void)
+{
+    int64_t now = (int64_t)time(NULL);
+    uint8_t junk[512];
+    for (int round = 0; round < 50; round++) {
+        randombytes_buf(junk, sizeof junk);
+        expect_open_fails(junk, (size_t)(round * 10 + 1), &g_pins, "VN", now, NULL);
+    }
+    static const uint8_t empty[1] = {0};
+    expect_open_fails(empty, 0, &g_pins, "VN", now, "no valid signature");
+    /* Over the cap: refused before any decoding (NULL would crash otherwise). */
+    expect_open_fails(NULL, (size_t)LT_DIR_MAX_BYTES + 1, &g_pins, "VN", now, "cap");
+    /* A valid signature over bytes that are not a Directory. */
+    uint8_t *sig = NULL;
+    size_t sig_len = 0;
+    static const uint8_t notdir[] = {0xff, 0xff, 0xff, 0xff};
+    CU_ASSERT_FATAL(lt_dir_sign(notdir, sizeof notdir, g_auth, &sig, &sig_len) == 0);
+    expect_open_fails(sig, sig_len, &g_pins, "VN", now, "cannot be decoded");
+    free(sig);
+}
+
+/* A correctly signed directory that fails semantic validation. */
+static void test_signed_but_invalid(void)
+{
+    char path[700], err[ERRLEN] = "";
+    uint8_t *dir = NULL, *sig = NULL;
+    size_t len = 0, sig_len = 0;
+    write_src(path, sizeof path, "inv.src", 0, NULL);
+    CU_ASSERT_FATAL(lt_dir_compile(path, 0, 0, 0, &dir, &len, err, sizeof err) == 0);
+    Lienthong__Directory *m = lienthong__directory__unpack(NULL, len, dir);
+    CU_ASSERT_FATAL(m != NULL);
+    m->members[1]->status = LIENTHONG__MEMBER_STATUS__MEMBER_UNKNOWN;
+    size_t n = lienthong__directory__get_packed_size(m);
+    uint8_t *bad = malloc(n);
+    CU_ASSERT_FATAL(bad != NULL);
+    lienthong__directory__pack(m, bad);
+    CU_ASSERT_FATAL(lt_dir_sign(bad, n, g_auth, &sig, &sig_len) == 0);
+    expect_open_fails(sig, sig_len, &g_pins, "VN", (int64_t)time(NULL), "invalid directory");
+    lienthong__directory__free_unpacked(m, NULL);
+    free(bad);
+    free(sig);
+    free(dir);
+}
+
+/* The key carried beside the signature is a hint only: changing it does
+ * not matter, the pinned keys decide. */
+static void test_authority_hint_untrusted(void)
+{
+    uint8_t *sig = NULL;
+    size_t sig_len = 0;
+    lt_dir_t *d = open_good(&sig, &sig_len);
+    CU_ASSERT_FATAL(d != NULL);
+    lt_dir_destroy(&d);
+    uint8_t *hint = (uint8_t *)find(sig, sig_len, lt_keys_signing_public(g_auth), 32);
+    CU_ASSERT_FATAL(hint != NULL);
+    memcpy(hint, lt_keys_signing_public(g_other_auth), 32);
+    char err[ERRLEN] = "";
+    d = lt_dir_open(sig, sig_len, &g_pins, "VN", (int64_t)time(NULL), err, sizeof err);
+    CU_ASSERT(d != NULL);
+    lt_dir_destroy(&d);
+    lt_pins_t other;
+    memset(&other, 0, sizeof other);
+    memcpy(other.keys[0], lt_keys_signing_public(g_other_auth), 32);
+    other.count = 1;
+    expect_open_fails(sig, sig_len, &other, "VN", (int64_t)time(NULL), "no valid signature");
+    free(sig);
+}
+
+/* ---- compile errors ----------------------------------------------------------- */
+
+static void expect_compile_error(int replace, const char *with, int line, const char *needle)
+{
+    char path[700], err[ERRLEN] = "";
+    uint8_t *dir = NULL;
+    size_t len = 0;
+    write_src(path, sizeof path, "bad.src", replace, with);
+    int rc = lt_dir_compile(path, 0, 0, 0, &dir, &len, err, sizeof err);
+    CU_ASSERT(rc == -1);
+    if (rc == 0)
+        free(dir);
+    if (!ut_has_loc(err, path, line) || !strstr(err, needle))
+        fprintf(stderr, "\n    want %s:%d: ...%s..., got: %s\n", path, line, needle, err);
+    CU_ASSERT(ut_has_loc(err, path, line));
+    CU_ASSERT(strstr(err, needle) != NULL);
+}
+
+static void test_compile_syntax_error(void)
+{
+    expect_compile_error(3, "version = = 7;", 3, "syntax");
+    expect_compile_error(24, "    fields = [ \"personal_id\", ];", 24, "syntax");
+}
+
+static void test_compile_bad_key(void)
+{
+    expect_compile_error(10, "    transport_key = \"tooShort\";", 10, "transport_key");
+    expect_compile_error(10, "    transport_key = \"000000000000000000000000000000000000000~\";", 10,
+                         "Z85");
+    expect_compile_error(10, "    transport_key = 12345;", 10, "Z85");
+    expect_compile_error(11, "    signing_key = \"@S1x\"; },", 11, "signing_key");
+}
+
+static void test_compile_unknown_record_type(void)
+{
+    expect_compile_error(19,
+                         "  { id = \"VN/COM/VIETTEL/subscriber\"; owner = \"VN/COM/VIETTEL\"; "
+                         "type = \"lienthong.records.Shoe\";",
+                         19, "unknown record type");
+}
+
+static void test_compile_view_unknown_field(void)
+{
+    expect_compile_error(24, "    fields = [ \"personal_id\", \"shoe_size\" ];", 23, "shoe_size");
+    expect_compile_error(25, "    where = { shoe_size = \"42\"; }; }", 23, "shoe_size");
+}
+
+static void test_compile_policy_unknown_member(void)
+{
+    expect_compile_error(30, "  { consumer = \"VN/GOV/XYZ\"; target = \"VN/GOV/BCA/population\";",
+                         30, "VN/GOV/XYZ");
+}
+
+static void test_compile_duplicate_member(void)
+{
+    expect_compile_error(9,
+                         "  { id = \"VN/GOV/BCA\"; name = \"Thanh Hoa\"; endpoints = "
+                         "[ \"tcp://10.0.0.2:7400\" ];",
+                         9, "listed twice");
+}
+
+static void test_compile_bad_member_id(void)
+{
+    expect_compile_error(12, "  { id = \"vn/com/viettel\"; name = \"Viettel\";", 12,
+                         "INSTANCE/CLASS/CODE");
+    expect_compile_error(12, "  { id = \"VN/COM\"; name = \"Viettel\";", 12, "INSTANCE/CLASS/CODE");
+}
+
+static void test_compile_unknown_operation(void)
+{
+    expect_compile_error(29, "    allow = [ \"subscribe\", \"delete\" ]; },", 29, "delete");
+}
+
+static void test_compile_other_errors(void)
+{
+    expect_compile_error(4, "valid_days = 0;", 4, "valid_days");
+    expect_compile_error(11, "    signing_key = \"@S1\"; status = \"retired\"; },", 11, "status");
+    expect_compile_error(14, "    transport_key = \"@T0\"; signing_key = \"@S2\"; }", 12,
+                         "same transport key");
+    expect_compile_error(29, "    allow = [ \"lookup\" ]; },", 28, "view");
+    char err[ERRLEN] = "", path[700];
+    uint8_t *dir = NULL;
+    size_t len = 0;
+    snprintf(path, sizeof path, "%s/absent.src", g_dir);
+    CU_ASSERT(lt_dir_compile(path, 0, 0, 0, &dir, &len, err, sizeof err) == -1);
+    CU_ASSERT(strstr(err, "cannot read") != NULL);
+}
+
+/* ---- lt_dir_validate on its own -------------------------------------------------- */
+
+static Lienthong__Directory *good_message(void)
+{
+    char path[700], err[ERRLEN] = "";
+    uint8_t *dir = NULL;
+    size_t len = 0;
+    write_src(path, sizeof path, "val.src", 0, NULL);
+    if (lt_dir_compile(path, 0, 0, 0, &dir, &len, err, sizeof err) != 0)
+        return NULL;
+    Lienthong__Directory *m = lienthong__directory__unpack(NULL, len, dir);
+    free(dir);
+    return m;
+}
+
+/* Runs lt_dir_validate, expecting failure at (section, index) with needle. */
+static void expect_invalid(const Lienthong__Directory *m, const char *section, size_t index,
+                           const char *needle)
+{
+    const char *sec = "unset";
+    size_t idx = 999;
+    char err[ERRLEN] = "";
+    CU_ASSERT(lt_dir_validate(m, &sec, &idx, err, sizeof err) == -1);
+    if (section) {
+        CU_ASSERT(sec != NULL && strcmp(sec, section) == 0);
+        CU_ASSERT(idx == index);
+    } else {
+        CU_ASSERT(sec == NULL);
+    }
+    if (!strstr(err, needle))
+        fprintf(stderr, "\n    want '%s' in: %s\n", needle, err);
+    CU_ASSERT(strstr(err, needle) != NULL);
+}
+
+static void test_validate_top_level(void)
+{
+    Lienthong__Directory *m = good_message();
+    CU_ASSERT_FATAL(m != NULL);
+    const char *sec = "unset";
+    size_t idx = 5;
+    char err[ERRLEN] = "";
+    CU_ASSERT(lt_dir_validate(m, &sec, &idx, err, sizeof err) == 0);
+    CU_ASSERT(sec == NULL && idx == 0);
+    m->format = 2;
+    expect_invalid(m, NULL, 0, "format");
+    m->format = 1;
+    m->version = 0;
+    expect_invalid(m, NULL, 0, "version");
+    m->version = 7;
+    int64_t exp = m->expires_at;
+    m->expires_at = m->issued_at;
+    expect_invalid(m, NULL, 0, "expires");
+    m->expires_at = exp;
+    char *fed = m->federation;
+    m->federation = (char *)"";
+    expect_invalid(m, NULL, 0, "federation");
+    m->federation = fed;
+    CU_ASSERT(lt_dir_validate(m, &sec, &idx, err, sizeof err) == 0);
+    lienthong__directory__free_unpacked(m, NULL);
+}
+
+static void test_validate_members(void)
+{
+    Lienthong__Directory *m = good_message();
+    CU_ASSERT_FATAL(m != NULL);
+    m->members[1]->transport_key.len = 31;
+    expect_invalid(m, "members", 1, "transport key");
+    m->members[1]->transport_key.len = 32;
+    m->members[2]->signing_key.len = 0;
+    expect_invalid(m, "members", 2, "signing key");
+    m->members[2]->signing_key.len = 32;
+    uint8_t *t2 = m->members[2]->transport_key.data;
+    m->members[2]->transport_key.data = m->members[0]->transport_key.data;
+    expect_invalid(m, "members", 2, "same transport key");
+    m->members[2]->transport_key.data = t2;
+    m->members[1]->status = LIENTHONG__MEMBER_STATUS__MEMBER_UNKNOWN;
+    expect_invalid(m, "members", 1, "status");
+    m->members[1]->status = LIENTHONG__MEMBER_STATUS__MEMBER_REVOKED;
+    char *ep = m->members[0]->endpoints[0];
+    m->members[0]->endpoints[0] = (char *)"udp://10.0.0.1:7400";
+    expect_invalid(m, "members", 0, "endpoint");
+    m->members[0]->endpoints[0] = ep;
+    char *id = m->members[1]->id;
+    m->members[1]->id = (char *)"VN//38";
+    expect_invalid(m, "members", 1, "INSTANCE/CLASS/CODE");
+    m->members[1]->id = id;
+    const char *sec;
+    size_t idx;
+    char err[ERRLEN];
+    CU_ASSERT(lt_dir_validate(m, &sec, &idx, err, sizeof err) == 0);
+    lienthong__directory__free_unpacked(m, NULL);
+}
+
+static void test_validate_datasets_views(void)
+{
+    Lienthong__Directory *m = good_message();
+    CU_ASSERT_FATAL(m != NULL);
+    char *owner = m->datasets[1]->owner;
+    m->datasets[1]->owner = (char *)"VN/GOV/NOPE";
+    expect_invalid(m, "datasets", 1, "owner");
+    m->datasets[1]->owner = owner;
+    char *key = m->datasets[0]->key_field;
+    m->datasets[0]->key_field = (char *)"sex"; /* an enum, not a string */
+    expect_invalid(m, "datasets", 0, "key");
+    m->datasets[0]->key_field = key;
+    char *dsid = m->datasets[0]->id;
+    m->datasets[0]->id = (char *)"VN/GOV/BCA/a/b";
+    expect_invalid(m, "datasets", 0, "OWNER/NAME");
+    m->datasets[0]->id = dsid;
+    size_t nf = m->views[0]->n_fields;
+    m->views[0]->n_fields = 0;
+    expect_invalid(m, "views", 0, "no fields");
+    m->views[0]->n_fields = nf;
+    char *wf = m->views[0]->where[0]->field;
+    m->views[0]->where[0]->field = (char *)"shoe_size";
+    expect_invalid(m, "views", 0, "shoe_size");
+    m->views[0]->where[0]->field = wf;
+    char *vid = m->views[0]->id;
+    m->views[0]->id = (char *)"VN/COM/VIETTEL/subscriber.x";
+    expect_invalid(m, "views", 0, "DATASET.NAME");
+    m->views[0]->id = vid;
+    const char *sec;
+    size_t idx;
+    char err[ERRLEN];
+    CU_ASSERT(lt_dir_validate(m, &sec, &idx, err, sizeof err) == 0);
+    lienthong__directory__free_unpacked(m, NULL);
+}
+
+static void test_validate_policies(void)
+{
+    Lienthong__Directory *m = good_message();
+    CU_ASSERT_FATAL(m != NULL);
+    Lienthong__Policy *p0 = m->policies[0], *p2 = m->policies[2];
+    p0->operations[0] = LIENTHONG__OPERATION__OP_LOOKUP; /* on a view */
+    expect_invalid(m, "policies", 0, "view");
+    p0->operations[0] = LIENTHONG__OPERATION__OP_SUBSCRIBE;
+    size_t nops = p2->n_operations;
+    p2->n_operations = 0;
+    expect_invalid(m, "policies", 2, "no operation");
+    p2->n_operations = nops;
+    char *c = p2->consumer, *t = p2->target;
+    p2->consumer = m->policies[1]->consumer;
+    p2->target = m->policies[1]->target;
+    expect_invalid(m, "policies", 2, "twice");
+    p2->target = (char *)"VN/GOV/BCA/nothing";
+    expect_invalid(m, "policies", 2, "not a listed dataset or view");
+    p2->consumer = c;
+    p2->target = t;
+    char *f = m->policies[1]->fields[1];
+    m->policies[1]->fields[1] = (char *)"shoe_size";
+    expect_invalid(m, "policies", 1, "shoe_size");
+    m->policies[1]->fields[1] = f;
+    const char *sec;
+    size_t idx;
+    char err[ERRLEN];
+    CU_ASSERT(lt_dir_validate(m, &sec, &idx, err, sizeof err) == 0);
+    lienthong__directory__free_unpacked(m, NULL);
+}
+
+int main(void)
+{
+    static const ut_test_t tests[] = {
+        {"compile + sign + open round trip", test_round_trip},
+        {"compile overrides version and times", test_compile_overrides},
+        {"load from file", test_load_from_file},
+        {"queries", test_queries},
+        {"names and pins", test_names_and_pins},
+        {"open refuses a wrong pinned key", test_wrong_pin},
+        {"open refuses expired and future directories", test_expired_and_future},
+        {"open refuses another federation", test_federation_mismatch},
+        {"open refuses any flipped signed byte", test_any_flipped_signed_byte},
+        {"open refuses garbage", test_garbage},
+        {"open refuses a signed but invalid directory", test_signed_but_invalid},
+        {"authority key hint is not trusted", test_authority_hint_untrusted},
+        {"compile: syntax error line", test_compile_syntax_error},
+        {"compile: bad Z85 key line", test_compile_bad_key},
+        {"compile: unknown record type line", test_compile_unknown_record_type},
+        {"compile: view with unknown field line", test_compile_view_unknown_field},
+        {"compile: policy naming unknown member line", test_compile_policy_unknown_member},
+        {"compile: duplicate member id line", test_compile_duplicate_member},
+        {"compile: bad member id line", test_compile_bad_member_id},
+        {"compile: unknown operation line", test_compile_unknown_operation},
+        {"compile: other errors", test_compile_other_errors},
+        {"validate: top level", test_validate_top_level},
+        {"validate: members", test_validate_members},
+        {"validate: datasets and views", test_validate_datasets_views},
+        {"validate: policies", test_validate_policies},
+        {NULL, NULL},
+    };
+    return ut_main("lt_dir", suite_init, suite_clean, tests);
+}

@@ -1,0 +1,351 @@
+/* test_keys: CUnit suite for keys/lt_keys: generation, key separation, the
+ * 73-byte secret file (mode, size, magic, known answers), Ed25519 signing with
+ * domain separation, and strict Z85 decoding. */
+#include "unit_util.h"
+
+#include "lt_keys.h"
+
+#include <sodium.h>
+
+static char g_dir[512];
+
+static int suite_init(void)
+{
+    if (sodium_init() < 0)
+        return -1;
+    umask(022); /* the save test must prove the mode is exact despite a umask */
+    return ut_mkdtemp(g_dir, sizeof g_dir, "keys");
+}
+
+static int suite_clean(void)
+{
+    return ut_rmrf(g_dir);
+}
+
+static void path_of(char *out, size_t cap, const char *name)
+{
+    snprintf(out, cap, "%s/%s", g_dir, name);
+}
+
+/* Writes a key file by hand in the documented 73-byte layout. */
+static int write_key_file(const char *path, uint8_t kind, const uint8_t xsk[32],
+                          const uint8_t seed[32], mode_t mode)
+{
+    uint8_t file[73];
+    memcpy(file, "LTKEY1\0\0", 8);
+    file[8] = kind;
+    memcpy(file + 9, xsk, 32);
+    memcpy(file + 41, seed, 32);
+    return ut_write_file(path, file, sizeof file, mode);
+}
+
+static void test_new_member_keys(void)
+{
+    lt_keys_t *k = lt_keys_new(LT_KEYS_MEMBER);
+    CU_ASSERT_FATAL(k != NULL);
+    CU_ASSERT(lt_keys_kind(k) == LT_KEYS_MEMBER);
+    const uint8_t *tp = lt_keys_transport_public(k), *sp = lt_keys_signing_public(k);
+    CU_ASSERT_FATAL(tp != NULL && sp != NULL);
+    CU_ASSERT(memcmp(tp, sp, 32) != 0);
+    CU_ASSERT_FATAL(lt_keys_transport_secret(k) != NULL);
+    uint8_t derived[32];
+    CU_ASSERT(crypto_scalarmult_base(derived, lt_keys_transport_secret(k)) == 0);
+    CU_ASSERT(memcmp(derived, tp, 32) == 0);
+    /* The signing key is not the Ed25519 image of the transport secret. */
+    uint8_t pk[32], sk[64];
+    CU_ASSERT(crypto_sign_seed_keypair(pk, sk, lt_keys_transport_secret(k)) == 0);
+    CU_ASSERT(memcmp(pk, sp, 32) != 0);
+    CU_ASSERT(memcmp(lt_keys_transport_secret(k), sp, 32) != 0);
+    lt_keys_destroy(&k);
+    CU_ASSERT(k == NULL);
+    lt_keys_destroy(&k); /* idempotent */
+    lt_keys_destroy(NULL);
+}
+
+static void test_two_sets_differ(void)
+{
+    lt_keys_t *a = lt_keys_new(LT_KEYS_MEMBER), *b = lt_keys_new(LT_KEYS_MEMBER);
+    CU_ASSERT_FATAL(a && b);
+    CU_ASSERT(memcmp(lt_keys_transport_public(a), lt_keys_transport_public(b), 32) != 0);
+    CU_ASSERT(memcmp(lt_keys_signing_public(a), lt_keys_signing_public(b), 32) != 0);
+    CU_ASSERT(memcmp(lt_keys_transport_public(a), lt_keys_signing_public(b), 32) != 0);
+    lt_keys_destroy(&a);
+    lt_keys_destroy(&b);
+}
+
+static void test_authority_has_no_transport(void)
+{
+    lt_keys_t *k = lt_keys_new(LT_KEYS_AUTHORITY);
+    CU_ASSERT_FATAL(k != NULL);
+    CU_ASSERT(lt_keys_kind(k) == LT_KEYS_AUTHORITY);
+    CU_ASSERT(lt_keys_transport_public(k) == NULL);
+    CU_ASSERT(lt_keys_transport_secret(k) == NULL);
+    CU_ASSERT(lt_keys_signing_public(k) != NULL);
+    char path[600], err[512] = "";
+    path_of(path, sizeof path, "authority.key");
+    CU_ASSERT_FATAL(lt_keys_save(k, path) == 0);
+    lt_keys_t *l = lt_keys_load(path, err, sizeof err);
+    CU_ASSERT_FATAL(l != NULL);
+    CU_ASSERT(lt_keys_kind(l) == LT_KEYS_AUTHORITY);
+    CU_ASSERT(lt_keys_transport_public(l) == NULL);
+    CU_ASSERT(memcmp(lt_keys_signing_public(k), lt_keys_signing_public(l), 32) == 0);
+    lt_keys_destroy(&k);
+    lt_keys_destroy(&l);
+}
+
+static void test_save_mode_and_round_trip(void)
+{
+    char path[600], err[512] = "";
+    path_of(path, sizeof path, "member.key");
+    /* An existing, looser file must end up 0600 too. */
+    CU_ASSERT_FATAL(ut_write_file(path, "x", 1, 0644) == 0);
+    lt_keys_t *k = lt_keys_new(LT_KEYS_MEMBER);
+    CU_ASSERT_FATAL(k != NULL);
+    CU_ASSERT_FATAL(lt_keys_save(k, path) == 0);
+    struct stat st;
+    CU_ASSERT_FATAL(stat(path, &st) == 0);
+    CU_ASSERT((st.st_mode & 07777) == 0600);
+    CU_ASSERT(st.st_size == 73);
+    lt_keys_t *l = lt_keys_load(path, err, sizeof err);
+    CU_ASSERT_FATAL(l != NULL);
+    CU_ASSERT(lt_keys_kind(l) == LT_KEYS_MEMBER);
+    CU_ASSERT(memcmp(lt_keys_transport_public(k), lt_keys_transport_public(l), 32) == 0);
+    CU_ASSERT(memcmp(lt_keys_signing_public(k), lt_keys_signing_public(l), 32) == 0);
+    CU_ASSERT(memcmp(lt_keys_transport_secret(k), lt_keys_transport_secret(l), 32) == 0);
+    /* A signature made by the loaded keys verifies under the original public key. */
+    uint8_t sig[64];
+    CU_ASSERT(lt_keys_sign(l, "test", (const uint8_t *)"m", 1, sig) == 0);
+    CU_ASSERT(lt_sig_verify(lt_keys_signing_public(k), "test", (const uint8_t *)"m", 1, sig) == 0);
+    lt_keys_destroy(&k);
+    lt_keys_destroy(&l);
+}
+
+static void test_load_refuses_loose_mode(void)
+{
+    static const mode_t modes[] = {0644, 0640, 0604, 0660};
+    uint8_t xsk[32] = {1}, seed[32] = {2};
+    for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+        char path[600], err[512] = "";
+        path_of(path, sizeof path, "loose.key");
+        CU_ASSERT_FATAL(write_key_file(path, 1, xsk, seed, modes[i]) == 0);
+        lt_keys_t *k = lt_keys_load(path, err, sizeof err);
+        CU_ASSERT(k == NULL);
+        CU_ASSERT(strstr(err, "chmod") != NULL);
+        CU_ASSERT(strstr(err, path) != NULL);
+        lt_keys_destroy(&k);
+    }
+    /* The same bytes at 0600 (and 0400) load. */
+    for (int m = 0; m < 2; m++) {
+        char path[600], err[512] = "";
+        path_of(path, sizeof path, "tight.key");
+        CU_ASSERT_FATAL(write_key_file(path, 1, xsk, seed, m ? 0400 : 0600) == 0);
+        lt_keys_t *k = lt_keys_load(path, err, sizeof err);
+        CU_ASSERT(k != NULL);
+        lt_keys_destroy(&k);
+        CU_ASSERT(unlink(path) == 0);
+    }
+}
+
+static void expect_load_fails(const char *name, const void *data, size_t len, const char *needle)
+{
+    char path[600], err[512] = "";
+    path_of(path, sizeof path, name);
+    CU_ASSERT_FATAL(ut_write_file(path, data, len, 0600) == 0);
+    lt_keys_t *k = lt_keys_load(path, err, sizeof err);
+    CU_ASSERT(k == NULL);
+    CU_ASSERT(err[0] != 0);
+    if (needle)
+        CU_ASSERT(strstr(err, needle) != NULL);
+    lt_keys_destroy(&k);
+}
+
+static void test_load_refuses_bad_files(void)
+{
+    uint8_t file[80];
+    memset(file, 0, sizeof file);
+    memcpy(file, "LTKEY1\0\0", 8);
+    file[8] = 1;
+    expect_load_fails("short.key", file, 72, "73 bytes");
+    expect_load_fails("long.key", file, 74, "73 bytes");
+    expect_load_fails("empty.key", file, 0, "73 bytes");
+    file[0] = 'X';
+    expect_load_fails("magic.key", file, 73, "magic");
+    file[0] = 'L';
+    file[7] = 1;
+    expect_load_fails("magic2.key", file, 73, "magic");
+    file[7] = 0;
+    file[8] = 3;
+    expect_load_fails("kind3.key", file, 73, "kind");
+    file[8] = 0;
+    expect_load_fails("kind0.key", file, 73, "kind");
+    char err[512] = "", path[600];
+    path_of(path, sizeof path, "does-not-exist.key");
+    CU_ASSERT(lt_keys_load(path, err, sizeof err) == NULL);
+    CU_ASSERT(strstr(err, "cannot open") != NULL);
+}
+
+static void test_known_answer_from_libsodium(void)
+{
+    uint8_t seed[32], xsk[32], want_sp[32], want_sk[64], want_tp[32];
+    for (int i = 0; i < 32; i++) {
+        seed[i] = (uint8_t)i;
+        xsk[i] = (uint8_t)(0x40 + i);
+    }
+    CU_ASSERT_FATAL(crypto_sign_seed_keypair(want_sp, want_sk, seed) == 0);
+    CU_ASSERT_FATAL(crypto_scalarmult_base(want_tp, xsk) == 0);
+    char path[600], err[512] = "";
+    path_of(path, sizeof path, "kat.key");
+    CU_ASSERT_FATAL(write_key_file(path, 1, xsk, seed, 0600) == 0);
+    lt_keys_t *k = lt_keys_load(path, err, sizeof err);
+    CU_ASSERT_FATAL(k != NULL);
+    CU_ASSERT(memcmp(lt_keys_signing_public(k), want_sp, 32) == 0);
+    CU_ASSERT(memcmp(lt_keys_transport_public(k), want_tp, 32) == 0);
+    CU_ASSERT(memcmp(lt_keys_transport_secret(k), xsk, 32) == 0);
+    /* Save must write back the very same 73 bytes. */
+    char again[600];
+    path_of(again, sizeof again, "kat-again.key");
+    CU_ASSERT_FATAL(lt_keys_save(k, again) == 0);
+    uint8_t a[73], b[73];
+    FILE *fa = fopen(path, "rb"), *fb = fopen(again, "rb");
+    CU_ASSERT_FATAL(fa && fb);
+    CU_ASSERT(fread(a, 1, 73, fa) == 73 && fread(b, 1, 73, fb) == 73);
+    fclose(fa);
+    fclose(fb);
+    CU_ASSERT(memcmp(a, b, 73) == 0);
+    lt_keys_destroy(&k);
+}
+
+static void test_known_answer_rfc_vectors(void)
+{
+    /* RFC 8032 7.1 TEST 1 (Ed25519) and RFC 7748 6.1 Alice (X25519). */
+    uint8_t seed[32], want_sp[32], xsk[32], want_tp[32], want_sig[64];
+    CU_ASSERT_FATAL(ut_unhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+                             seed, 32) == 0);
+    CU_ASSERT_FATAL(ut_unhex("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+                             want_sp, 32) == 0);
+    CU_ASSERT_FATAL(ut_unhex("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a",
+                             xsk, 32) == 0);
+    CU_ASSERT_FATAL(ut_unhex("8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a",
+                             want_tp, 32) == 0);
+    CU_ASSERT_FATAL(ut_unhex("e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e06522490155"
+                             "5fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b",
+                             want_sig, 64) == 0);
+    char path[600], err[512] = "";
+    path_of(path, sizeof path, "rfc.key");
+    CU_ASSERT_FATAL(write_key_file(path, 1, xsk, seed, 0600) == 0);
+    lt_keys_t *k = lt_keys_load(path, err, sizeof err);
+    CU_ASSERT_FATAL(k != NULL);
+    CU_ASSERT(memcmp(lt_keys_signing_public(k), want_sp, 32) == 0);
+    CU_ASSERT(memcmp(lt_keys_transport_public(k), want_tp, 32) == 0);
+    /* RFC 8032 TEST 1 signs the empty message; ours signs domain || 0x00 || msg,
+     * so the plain RFC signature must NOT verify under our scheme. */
+    CU_ASSERT(crypto_sign_verify_detached(want_sig, (const uint8_t *)"", 0, want_sp) == 0);
+    CU_ASSERT(lt_sig_verify(want_sp, "", (const uint8_t *)"", 0, want_sig) != 0);
+    lt_keys_destroy(&k);
+}
+
+static void test_sign_verify(void)
+{
+    lt_keys_t *k = lt_keys_new(LT_KEYS_MEMBER), *other = lt_keys_new(LT_KEYS_MEMBER);
+    CU_ASSERT_FATAL(k && other);
+    uint8_t msg[100], sig[64];
+    for (size_t i = 0; i < sizeof msg; i++)
+        msg[i] = (uint8_t)(i * 7);
+    const uint8_t *pk = lt_keys_signing_public(k);
+    CU_ASSERT_FATAL(lt_keys_sign(k, "lienthong/1 test", msg, sizeof msg, sig) == 0);
+    CU_ASSERT(lt_sig_verify(pk, "lienthong/1 test", msg, sizeof msg, sig) == 0);
+    /* The construction is exactly Ed25519 over domain || 0x00 || msg. */
+    uint8_t buf[16 + 1 + 100];
+    memcpy(buf, "lienthong/1 test", 16);
+    buf[16] = 0;
+    memcpy(buf + 17, msg, sizeof msg);
+    CU_ASSERT(crypto_sign_verify_detached(sig, buf, sizeof buf, pk) == 0);
+    for (size_t bit = 0; bit < sizeof msg * 8; bit += 13) {
+        msg[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+        CU_ASSERT(lt_sig_verify(pk, "lienthong/1 test", msg, sizeof msg, sig) != 0);
+        msg[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+    }
+    for (size_t bit = 0; bit < 64 * 8; bit += 5) {
+        sig[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+        CU_ASSERT(lt_sig_verify(pk, "lienthong/1 test", msg, sizeof msg, sig) != 0);
+        sig[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+    }
+    CU_ASSERT(lt_sig_verify(pk, "lienthong/1 tesT", msg, sizeof msg, sig) != 0);
+    CU_ASSERT(lt_sig_verify(pk, "lienthong/1 test ", msg, sizeof msg, sig) != 0);
+    CU_ASSERT(lt_sig_verify(pk, "", msg, sizeof msg, sig) != 0);
+    CU_ASSERT(lt_sig_verify(pk, "lienthong/1 test", msg, sizeof msg - 1, sig) != 0);
+    CU_ASSERT(lt_sig_verify(lt_keys_signing_public(other), "lienthong/1 test", msg, sizeof msg,
+                            sig) != 0);
+    CU_ASSERT(lt_sig_verify(lt_keys_transport_public(k), "lienthong/1 test", msg, sizeof msg,
+                            sig) != 0);
+    CU_ASSERT(lt_sig_verify(pk, "lienthong/1 test", msg, sizeof msg, sig) == 0);
+    lt_keys_destroy(&k);
+    lt_keys_destroy(&other);
+}
+
+static void test_sign_domain_boundary(void)
+{
+    /* "ab" || 0 || "c" must differ from "a" || 0 || "bc". */
+    lt_keys_t *k = lt_keys_new(LT_KEYS_AUTHORITY);
+    CU_ASSERT_FATAL(k != NULL);
+    uint8_t sig[64];
+    CU_ASSERT_FATAL(lt_keys_sign(k, "ab", (const uint8_t *)"c", 1, sig) == 0);
+    CU_ASSERT(lt_sig_verify(lt_keys_signing_public(k), "ab", (const uint8_t *)"c", 1, sig) == 0);
+    CU_ASSERT(lt_sig_verify(lt_keys_signing_public(k), "a", (const uint8_t *)"bc", 2, sig) != 0);
+    CU_ASSERT_FATAL(lt_keys_sign(k, "d", NULL, 0, sig) == 0);
+    CU_ASSERT(lt_sig_verify(lt_keys_signing_public(k), "d", NULL, 0, sig) == 0);
+    CU_ASSERT(lt_sig_verify(lt_keys_signing_public(k), "d", (const uint8_t *)"", 1, sig) != 0);
+    lt_keys_destroy(&k);
+}
+
+static void test_z85(void)
+{
+    uint8_t key[32], back[32];
+    char text[LT_Z85_KEY_LEN + 1];
+    for (int i = 0; i < 32; i++)
+        key[i] = (uint8_t)(255 - i * 3);
+    lt_z85_encode_key(key, text);
+    CU_ASSERT(strlen(text) == 40);
+    CU_ASSERT_FATAL(lt_z85_decode_key(text, back) == 0);
+    CU_ASSERT(memcmp(key, back, 32) == 0);
+    /* The all-zero key encodes as forty '0' characters. */
+    memset(key, 0, 32);
+    lt_z85_encode_key(key, text);
+    CU_ASSERT_STRING_EQUAL(text, "0000000000000000000000000000000000000000");
+    char t39[40], t41[42];
+    memcpy(t39, text, 39);
+    t39[39] = 0;
+    memcpy(t41, text, 40);
+    t41[40] = '0';
+    t41[41] = 0;
+    CU_ASSERT(lt_z85_decode_key(t39, back) == -1);
+    CU_ASSERT(lt_z85_decode_key(t41, back) == -1);
+    CU_ASSERT(lt_z85_decode_key("", back) == -1);
+    CU_ASSERT(lt_z85_decode_key(NULL, back) == -1);
+    static const char bad[] = " \"',;\\_`|~\x7f\x80";
+    for (const char *b = bad; *b; b++) {
+        char t[41];
+        memcpy(t, text, 41);
+        t[17] = *b;
+        CU_ASSERT(lt_z85_decode_key(t, back) == -1);
+    }
+}
+
+int main(void)
+{
+    static const ut_test_t tests[] = {
+        {"new member keys: two independent pairs", test_new_member_keys},
+        {"two fresh key sets differ", test_two_sets_differ},
+        {"authority keys have no transport pair", test_authority_has_no_transport},
+        {"save gives mode 0600; load round trip", test_save_mode_and_round_trip},
+        {"load refuses group/other-accessible files", test_load_refuses_loose_mode},
+        {"load refuses wrong size, magic, kind", test_load_refuses_bad_files},
+        {"known answer: hand-written file vs libsodium", test_known_answer_from_libsodium},
+        {"known answer: RFC 8032 / RFC 7748 vectors", test_known_answer_rfc_vectors},
+        {"sign/verify and every kind of tampering", test_sign_verify},
+        {"domain separator boundary, empty message", test_sign_domain_boundary},
+        {"Z85 strict decoding", test_z85},
+        {NULL, NULL},
+    };
+    return ut_main("lt_keys", suite_init, suite_clean, tests);
+}
