@@ -11,6 +11,11 @@ int lt_cmd_directory(int argc, char **argv);
 int lt_cmd_gateway(int argc, char **argv);
 int lt_cmd_status(int argc, char **argv);
 int lt_cmd_ping(int argc, char **argv);
+int lt_cmd_lookup(int argc, char **argv);
+int lt_cmd_verify(int argc, char **argv);
+int lt_cmd_source(int argc, char **argv);
+int lt_cmd_sink(int argc, char **argv);
+int lt_cmd_popgen(int argc, char **argv);
 
 /* Prints "lienthong CMD: " and the message to stderr; returns code. */
 int lt_cli_fail(int code, const char *cmd, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -103,3 +103,53 @@ int lt_merkle_check(const uint8_t leaf[LT_HASH_BYTES], size_t index, size_t coun
         return -1;
     return sodium_memcmp(cur, root, 32) == 0 ? 0 : -1;
 }
+
+int lt_merkle_tree(const uint8_t *leaves, size_t count, uint8_t *tree)
+{
+    if (count == 0)
+        return -1;
+    memcpy(tree, leaves, count * 32);
+    uint8_t *level = tree;
+    while (count > 1) {
+        uint8_t *next = level + count * 32;
+        size_t out = 0;
+        for (size_t i = 0; i + 1 < count; i += 2, out++)
+            s_parent(level + i * 32, level + (i + 1) * 32, next + out * 32);
+        if (count & 1)
+            memcpy(next + (out++) * 32, level + (count - 1) * 32, 32);
+        level = next;
+        count = out;
+    }
+    return 0;
+}
+
+const uint8_t *lt_merkle_tree_root(const uint8_t *tree, size_t count)
+{
+    size_t off = 0;
+    while (count > 1) {
+        off += count;
+        count = (count + 1) / 2;
+    }
+    return tree + off * 32;
+}
+
+int lt_merkle_tree_path(const uint8_t *tree, size_t count, size_t index,
+                        uint8_t path[][LT_HASH_BYTES], size_t *path_len)
+{
+    if (count == 0 || index >= count)
+        return -1;
+    size_t off = 0, n = 0;
+    while (count > 1) {
+        size_t sib = index ^ 1;
+        if (sib < count) {
+            if (n >= 64)
+                return -1;
+            memcpy(path[n++], tree + (off + sib) * 32, 32);
+        }
+        off += count;
+        count = (count + 1) / 2;
+        index /= 2;
+    }
+    *path_len = n;
+    return 0;
+}

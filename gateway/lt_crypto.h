@@ -31,4 +31,16 @@ int lt_merkle_check(const uint8_t leaf[LT_HASH_BYTES], size_t index, size_t coun
                     const uint8_t (*path)[LT_HASH_BYTES], size_t path_len,
                     const uint8_t root[LT_HASH_BYTES]) __attribute__((warn_unused_result));
 
+/* Builds the whole tree once so that many paths can be taken from it:
+ * level 0 (the leaves), then each level up to the root, stored one after
+ * another in tree, which must hold 2 * count hashes. Returns 0 or -1. */
+int lt_merkle_tree(const uint8_t *leaves, size_t count, uint8_t *tree)
+    __attribute__((warn_unused_result));
+/* Root of a tree built by lt_merkle_tree. */
+const uint8_t *lt_merkle_tree_root(const uint8_t *tree, size_t count);
+/* Path of leaf index from a built tree, as lt_merkle_path gives it. */
+int lt_merkle_tree_path(const uint8_t *tree, size_t count, size_t index,
+                        uint8_t path[][LT_HASH_BYTES], size_t *path_len)
+    __attribute__((warn_unused_result));
+
 #endif

@@ -4,6 +4,7 @@
 #include "lt_file.h"
 #include "lt_log.h"
 #include "lt_publish.h"
+#include "lt_query.h"
 #include "lt_sock.h"
 #include "lt_wire.h"
 #include "lt_zap.h"
@@ -36,6 +37,7 @@ typedef struct {
     int greeted;           /* the peer answered our Hello */
     uint64_t peer_version; /* its directory version */
     int64_t hello_at;      /* monotonic ms of the last Hello sent */
+    size_t endpoint;       /* index into the member's endpoints */
 } link_t;
 
 /* An incoming connection we have seen a Hello on. */
@@ -56,6 +58,7 @@ struct _lt_gateway_t {
     void *local;
     lt_store_t *store;
     lt_feed_t *feed;
+    lt_query_t *query;
     link_t links[MAX_LINKS];
     size_t n_links;
     inbound_t inbound[MAX_INBOUND];
@@ -199,6 +202,30 @@ static void *s_link_socket(void *arg, const char *member)
     return l ? l->sock : NULL;
 }
 
+/* For lt_query: moves the link to member on to its next endpoint. A member
+ * with a single endpoint keeps its connection (reconnects are libzmq's). */
+static void s_link_rotate(void *arg, const char *member)
+{
+    lt_gateway_t *self = arg;
+    link_t *l = s_link_find(self, member);
+    const Lienthong__Member *m = lt_dir_member(self->dir, member);
+    if (!l || !m || m->n_endpoints < 2)
+        return;
+    char err[512];
+    size_t next = (l->endpoint + 1) % m->n_endpoints;
+    void *s = lt_sock_client(self->ctx, self->keys, m->transport_key.data, m->endpoints[next],
+                             &self->so, err, sizeof err);
+    if (!s) {
+        lt_warn("link", "%s", err);
+        return;
+    }
+    zmq_close(l->sock);
+    l->sock = s;
+    l->endpoint = next;
+    l->greeted = 0;
+    lt_info("link", "%s did not answer; trying its endpoint %s", member, m->endpoints[next]);
+}
+
 static void s_link_close(lt_gateway_t *self, size_t i)
 {
     zmq_close(self->links[i].sock);
@@ -320,6 +347,7 @@ int lt_gateway_adopt(lt_gateway_t *self, const uint8_t *bytes, size_t len, const
     if (lost)
         (void)s_rebind_peer(self);
     lt_feed_set_dir(self->feed, self->dir, self->peer);
+    lt_query_set_dir(self->query, self->dir);
     s_offer_all(self);
     return 0;
 refused:
@@ -385,6 +413,10 @@ static void s_peer_dispatch(lt_gateway_t *self, const lt_wire_in_t *in, Lienthon
         if (env->directory_request->have_version < lt_dir_version(self->dir))
             (void)s_send_offer(self, self->peer, in->rid, in->rid_len);
         break;
+    case LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST:
+    case LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST:
+        lt_query_on_request(self->query, self->peer, in, env);
+        break;
     case LIENTHONG__ENVELOPE__BODY_SUBSCRIBE:
         lt_feed_on_subscribe(self->feed, self->peer, in, env->subscribe);
         break;
@@ -405,12 +437,13 @@ static void s_peer_dispatch(lt_gateway_t *self, const lt_wire_in_t *in, Lienthon
     }
 }
 
-static void s_on_peer(lt_gateway_t *self)
+/* Handles one message from the peer socket; -1 when none was waiting. */
+static int s_peer_one(lt_gateway_t *self)
 {
     lt_wire_in_t in;
     if (lt_wire_recv(self->peer, 1, ZMQ_DONTWAIT, &in) != 0) {
         lt_wire_in_close(&in);
-        return;
+        return -1;
     }
     char err[256];
     Lienthong__ErrorCode code;
@@ -432,11 +465,24 @@ static void s_on_peer(lt_gateway_t *self)
 out:
     lt_wire_free(&env);
     lt_wire_in_close(&in);
+    return 0;
+}
+
+/* Drains what is waiting (bounded), then signs the answers it produced in
+ * one batch: under load many answers share a signature, and a lone request
+ * is answered at once, never held back for a timer. */
+static void s_on_peer(lt_gateway_t *self)
+{
+    for (int i = 0; i < 256 && self->peer && s_peer_one(self) == 0; i++)
+        ;
+    if (self->peer)
+        lt_query_flush(self->query, self->peer);
 }
 
 /* ---- replies on our links -------------------------------------------------- */
 
-static void s_link_dispatch(lt_gateway_t *self, link_t *l, Lienthong__Envelope *env)
+static void s_link_dispatch(lt_gateway_t *self, link_t *l, Lienthong__Envelope *env,
+                            const zmq_msg_t *frame)
 {
     char err[512];
     switch (env->body_case) {
@@ -457,10 +503,15 @@ static void s_link_dispatch(lt_gateway_t *self, link_t *l, Lienthong__Envelope *
     case LIENTHONG__ENVELOPE__BODY_BATCH:
         lt_feed_on_batch(self->feed, l->member, l->sock, env->batch);
         break;
+    case LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY:
+    case LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY:
+        lt_query_on_answer(self->query, self->local, l->member, env, frame);
+        break;
     case LIENTHONG__ENVELOPE__BODY_ERROR:
         lt_warn("link", "%s reports %s: %s", l->member, lt_wire_error_name(env->error->code),
                 env->error->message);
         lt_feed_on_error(self->feed, l->member, env->error);
+        lt_query_on_error(self->query, self->local, l->member, env->error);
         break;
     default:
         lt_warn("link", "unexpected %s from %s ignored", lt_wire_body_name(env->body_case),
@@ -487,7 +538,7 @@ static void s_on_link(lt_gateway_t *self, link_t *l)
         self->refused++;
         lt_warn("link", "dropped message from %s: %s", l->member, err);
     } else {
-        s_link_dispatch(self, l, env);
+        s_link_dispatch(self, l, env, &in.body);
     }
     lt_wire_free(&env);
     lt_wire_in_close(&in);
@@ -574,6 +625,10 @@ static void s_local_dispatch(lt_gateway_t *self, const lt_wire_in_t *in, Lientho
     switch (env->body_case) {
     case LIENTHONG__ENVELOPE__BODY_STATUS_REQUEST:
         s_local_status(self, in);
+        break;
+    case LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST:
+    case LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST:
+        lt_query_on_local(self->query, self->local, in, env);
         break;
     case LIENTHONG__ENVELOPE__BODY_SINK_ATTACH:
         lt_feed_on_sink_attach(self->feed, self->local, in, env->sink_attach);
@@ -679,6 +734,7 @@ int lt_gateway_run(lt_gateway_t *self)
     while (!self->stopping) {
         s_links_tick(self);
         lt_feed_tick(self->feed);
+        lt_query_tick(self->query, self->local);
         items[0] = (zmq_pollitem_t){lt_zap_socket(self->zap), 0, ZMQ_POLLIN, 0};
         if (!self->peer)
             break;
@@ -788,6 +844,12 @@ lt_gateway_t *lt_gateway_new(const lt_cfg_t *cfg, char *err, size_t errlen)
         goto fail;
     }
     lt_feed_set_dir(self->feed, self->dir, NULL);
+    if (!(self->query = lt_query_new(self->store, self->keys, &self->cfg, s_link_socket,
+                                     s_link_rotate, self))) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    lt_query_set_dir(self->query, self->dir);
     if (s_open_sockets(self, err, errlen) != 0)
         goto fail;
     for (size_t i = 0; i < cfg->n_peers; i++)
@@ -814,6 +876,7 @@ void lt_gateway_destroy(lt_gateway_t **self_p)
     lt_zap_destroy(&self->zap);
     if (self->ctx)
         zmq_ctx_term(self->ctx);
+    lt_query_destroy(&self->query);
     lt_feed_destroy(&self->feed);
     lt_store_destroy(&self->store);
     lt_dir_destroy(&self->dir);

@@ -116,19 +116,19 @@ static int s_check_change(const Lienthong__Dataset *ds, const ProtobufCMessageDe
     if (c->deleted)
         return 0;
     if (c->payload.len > LT_PUBLISH_MAX_RECORD) {
-        snprintf(err, errlen, "record for key %s is %zu bytes, over the limit", c->key,
+        snprintf(err, errlen, "record for key %.64s is %zu bytes, over the limit", c->key,
                  c->payload.len);
         return -1;
     }
     *msg = protobuf_c_message_unpack(t, NULL, c->payload.len, c->payload.data);
     if (!*msg) {
-        snprintf(err, errlen, "payload for key %s is not a valid %s", c->key, t->name);
+        snprintf(err, errlen, "payload for key %.64s is not a valid %.64s", c->key, t->name);
         return -1;
     }
     char buf[300];
     const char *k = lt_schema_text(*msg, lt_schema_field(t, ds->key_field), buf, sizeof buf);
     if (!k || strcmp(k, c->key) != 0) {
-        snprintf(err, errlen, "change key %s differs from the record's %s", c->key, ds->key_field);
+        snprintf(err, errlen, "change key %.64s differs from the record's %.64s", c->key, ds->key_field);
         protobuf_c_message_free_unpacked(*msg, NULL);
         *msg = NULL;
         return -1;

@@ -32,6 +32,9 @@ lt_build() {
     shift
     cmake -S "$LT_ROOT" -B "$dir" -DLT_WERROR=ON "$@" >"$dir.configure.log" 2>&1 ||
         { cat "$dir.configure.log"; return 1; }
-    cmake --build "$dir" -j"$(nproc)" 2>&1 | grep -Ev '^\[ *[0-9]+%\]|^-- ' || true
-    [ "${PIPESTATUS[0]}" -eq 0 ] || return 1
+    if ! cmake --build "$dir" -j"$(nproc)" >"$dir.build.log" 2>&1; then
+        grep -Ev '^\[ *[0-9]+%\]' "$dir.build.log" | tail -60
+        echo "build failed: see $dir.build.log"
+        return 1
+    fi
 }

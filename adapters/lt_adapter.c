@@ -1,0 +1,297 @@
+/* lt_adapter: shared plumbing of the source and sink adapters. */
+#include "lt_adapter.h"
+#include "lt_file.h"
+#include "lt_log.h"
+#include "lt_sock.h"
+#include "lt_wire.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <zmq.h>
+
+/* ---- configuration -------------------------------------------------- */
+
+int lt_ad_err(const config_setting_t *s, const char *file, char *err, size_t errlen,
+              const char *fmt, ...)
+{
+    int n = snprintf(err, errlen, "%s:%u: ", file, s ? config_setting_source_line(s) : 0);
+    va_list ap;
+    va_start(ap, fmt);
+    if (n > 0 && (size_t)n < errlen)
+        vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+void lt_ad_fmt(char *out, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(out, cap, fmt, ap);
+    va_end(ap);
+}
+
+int lt_ad_read(config_t *c, const char *path, char *err, size_t errlen)
+{
+    if (config_read_file(c, path) == CONFIG_TRUE)
+        return 0;
+    if (config_error_type(c) == CONFIG_ERR_FILE_IO)
+        lt_ad_fmt(err, errlen, "%s: cannot read file: %s", path, strerror(errno));
+    else
+        lt_ad_fmt(err, errlen, "%s:%d: %s", path, config_error_line(c), config_error_text(c));
+    return -1;
+}
+
+int lt_ad_unknown(const config_t *c, const char *file, const char *const *known, char *err,
+                  size_t errlen)
+{
+    const config_setting_t *root = config_root_setting(c);
+    for (int i = 0; i < config_setting_length(root); i++) {
+        const config_setting_t *s = config_setting_get_elem(root, (unsigned)i);
+        int ok = 0;
+        for (int k = 0; known[k]; k++)
+            ok |= strcmp(config_setting_name(s), known[k]) == 0;
+        if (!ok)
+            return lt_ad_err(s, file, err, errlen, "unknown setting '%s'", config_setting_name(s));
+    }
+    return 0;
+}
+
+int lt_ad_string(const config_t *c, const char *file, const char *name, const char *dflt,
+                 int is_path, char *out, size_t cap, char *err, size_t errlen)
+{
+    const config_setting_t *s = config_lookup(c, name);
+    const char *v = dflt;
+    if (s && !(v = config_setting_get_string(s)))
+        return lt_ad_err(s, file, err, errlen, "'%s' must be a string in double quotes", name);
+    if (!v)
+        return lt_ad_err(config_root_setting(c), file, err, errlen,
+                         "missing required setting '%s'", name);
+    if (!v[0])
+        return lt_ad_err(s, file, err, errlen, "'%s' must not be empty", name);
+    int rc = is_path ? lt_file_resolve(file, v, out, cap)
+                     : (snprintf(out, cap, "%s", v) >= (int)cap ? -1 : 0);
+    if (rc != 0)
+        return lt_ad_err(s, file, err, errlen, "'%s' is too long", name);
+    return 0;
+}
+
+int lt_ad_int(const config_t *c, const char *file, const char *name, long long dflt, long long lo,
+              long long hi, long long *out, char *err, size_t errlen)
+{
+    const config_setting_t *s = config_lookup(c, name);
+    *out = dflt;
+    if (!s)
+        return 0;
+    int type = config_setting_type(s);
+    if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64)
+        return lt_ad_err(s, file, err, errlen, "'%s' must be a whole number", name);
+    *out = config_setting_get_int64(s);
+    if (*out < lo || *out > hi)
+        return lt_ad_err(s, file, err, errlen, "'%s' must be between %lld and %lld, got %lld",
+                         name, lo, hi, *out);
+    return 0;
+}
+
+int lt_ad_bool(const config_t *c, const char *file, const char *name, int dflt, int *out, char *err,
+               size_t errlen)
+{
+    const config_setting_t *s = config_lookup(c, name);
+    *out = dflt;
+    if (!s)
+        return 0;
+    if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+        return lt_ad_err(s, file, err, errlen, "'%s' must be true or false", name);
+    *out = config_setting_get_bool(s);
+    return 0;
+}
+
+/* ---- SQLite --------------------------------------------------------- */
+
+int lt_ad_exec(sqlite3 *db, const char *sql, const char *what, char *err, size_t errlen)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK)
+        return 0;
+    lt_ad_fmt(err, errlen, "%s: %s", what, msg ? msg : sqlite3_errmsg(db));
+    sqlite3_free(msg);
+    return -1;
+}
+
+int lt_ad_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, char *err, size_t errlen)
+{
+    if (!sql) {
+        lt_ad_fmt(err, errlen, "out of memory");
+        return -1;
+    }
+    if (sqlite3_prepare_v2(db, sql, -1, st, NULL) == SQLITE_OK)
+        return 0;
+    lt_ad_fmt(err, errlen, "%s (in: %.200s)", sqlite3_errmsg(db), sql);
+    *st = NULL;
+    return -1;
+}
+
+static int s_check_wal(sqlite3 *db, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+    if (lt_ad_prepare(db, "PRAGMA journal_mode=WAL", &st, err, errlen))
+        return -1;
+    if (sqlite3_step(st) == SQLITE_ROW &&
+        strcmp((const char *)sqlite3_column_text(st, 0), "wal") == 0)
+        rc = 0;
+    else
+        lt_ad_fmt(err, errlen, "cannot switch to WAL mode: %s", sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int s_pragmas(sqlite3 *db, int wal, char *why, size_t cap)
+{
+    if (sqlite3_busy_timeout(db, 5000) != SQLITE_OK) {
+        lt_ad_fmt(why, cap, "cannot set busy_timeout: %s", sqlite3_errmsg(db));
+        return -1;
+    }
+    if (wal && s_check_wal(db, why, cap) != 0)
+        return -1;
+    return lt_ad_exec(db, "PRAGMA synchronous=FULL", "cannot set synchronous=FULL", why, cap);
+}
+
+sqlite3 *lt_ad_db_open(const char *path, int wal, char *err, size_t errlen)
+{
+    sqlite3 *db = NULL;
+    char why[512] = "";
+    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    if (rc != SQLITE_OK) {
+        lt_ad_fmt(err, errlen, "cannot open database %s: %s", path,
+                 db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+        goto fail;
+    }
+    if (s_pragmas(db, wal, why, sizeof why) == 0)
+        return db;
+    lt_ad_fmt(err, errlen, "database %s: %s", path, why);
+fail:
+    sqlite3_close(db);
+    return NULL;
+}
+
+/* ---- gateway connection --------------------------------------------- */
+
+int lt_ad_connect(lt_ad_conn_t *conn, const char *path, char *err, size_t errlen)
+{
+    lt_sock_opts_t o;
+    lt_sock_opts_default(&o);
+    o.max_message = LT_AD_MAX_MESSAGE;
+    conn->sock = NULL;
+    conn->ctx = zmq_ctx_new();
+    if (!conn->ctx) {
+        lt_ad_fmt(err, errlen, "cannot create a ZeroMQ context: %s", zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    conn->sock = lt_sock_local_client(conn->ctx, path, &o, err, errlen);
+    if (!conn->sock) {
+        lt_ad_disconnect(conn);
+        return -1;
+    }
+    return 0;
+}
+
+void lt_ad_disconnect(lt_ad_conn_t *conn)
+{
+    if (conn->sock)
+        zmq_close(conn->sock);
+    if (conn->ctx)
+        zmq_ctx_term(conn->ctx);
+    conn->sock = conn->ctx = NULL;
+}
+
+int lt_ad_recv(lt_ad_conn_t *conn, int timeout_ms, Lienthong__Envelope **env)
+{
+    *env = NULL;
+    zmq_pollitem_t item = {conn->sock, 0, ZMQ_POLLIN, 0};
+    int n = zmq_poll(&item, 1, timeout_ms);
+    if (n < 0)
+        return errno == EINTR ? 0 : -1;
+    if (n == 0)
+        return 0;
+    lt_wire_in_t in;
+    if (lt_wire_recv(conn->sock, 0, ZMQ_DONTWAIT, &in) != 0) {
+        int e = errno;
+        lt_wire_in_close(&in);
+        return e == EAGAIN || e == EINTR ? 0 : -1;
+    }
+    char err[256];
+    Lienthong__ErrorCode code;
+    if (in.frames != 1)
+        lt_warn("adapter", "dropped a message of %d frames from the gateway", in.frames);
+    else
+        *env = lt_wire_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body), LT_AD_MAX_MESSAGE, &code,
+                              err, sizeof err);
+    if (in.frames == 1 && !*env)
+        lt_warn("adapter", "dropped an undecodable message from the gateway: %s", err);
+    lt_wire_in_close(&in);
+    return *env ? 1 : 0;
+}
+
+int lt_ad_send(lt_ad_conn_t *conn, Lienthong__Envelope__BodyCase body_case, void *body)
+{
+    Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
+    env.version = LT_PROTO_VERSION;
+    env.body_case = body_case;
+    switch (body_case) {
+    case LIENTHONG__ENVELOPE__BODY_PUBLISH:
+        env.publish = body;
+        break;
+    case LIENTHONG__ENVELOPE__BODY_SINK_ATTACH:
+        env.sink_attach = body;
+        break;
+    case LIENTHONG__ENVELOPE__BODY_DELIVER_ACK:
+        env.deliver_ack = body;
+        break;
+    default:
+        errno = EINVAL;
+        return -1;
+    }
+    return lt_wire_send(conn->sock, NULL, 0, &env);
+}
+
+/* ---- signals -------------------------------------------------------- */
+
+static volatile sig_atomic_t s_stop;
+
+static void s_on_signal(int sig)
+{
+    (void)sig;
+    s_stop = 1;
+}
+
+int lt_ad_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = s_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0; /* no SA_RESTART: zmq_poll returns EINTR */
+    if (sigaction(SIGTERM, &sa, NULL) != 0 || sigaction(SIGINT, &sa, NULL) != 0)
+        return -1;
+    return 0;
+}
+
+int lt_ad_stopping(void)
+{
+    return s_stop != 0;
+}
+
+uint64_t lt_ad_random64(void)
+{
+    uint64_t v = 0;
+    if (sodium_init() < 0)
+        return (uint64_t)lt_mono_ms() | 1; /* cannot happen on a sane system */
+    while (v == 0)
+        randombytes_buf(&v, sizeof v);
+    return v;
+}

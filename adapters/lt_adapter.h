@@ -1,0 +1,80 @@
+/* lt_adapter: plumbing shared by the source and sink adapters: strict
+ * libconfig helpers (errors "FILE:LINE: problem"), opening the agency's
+ * SQLite database, the local ZeroMQ connection to the gateway, receiving
+ * one decoded envelope with a timeout, and SIGTERM/SIGINT handling. */
+#ifndef LT_ADAPTER_H
+#define LT_ADAPTER_H
+
+#include <libconfig.h>
+#include <sqlite3.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lienthong.pb-c.h"
+
+/* ---- configuration ---- */
+
+/* Formats "FILE:LINE: message" (line of setting s, 0 when s is NULL). Returns -1. */
+int lt_ad_err(const config_setting_t *s, const char *file, char *err, size_t errlen,
+              const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* snprintf into out[cap] that may truncate on purpose (messages). */
+void lt_ad_fmt(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Reads a libconfig file. Returns 0, or -1 with err set. */
+int lt_ad_read(config_t *c, const char *path, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+/* Refuses any top-level setting not in the NULL-terminated `known`. */
+int lt_ad_unknown(const config_t *c, const char *file, const char *const *known, char *err,
+                  size_t errlen);
+/* A string setting into out[cap]; required when dflt is NULL; resolved
+ * against the configuration file's directory when is_path. */
+int lt_ad_string(const config_t *c, const char *file, const char *name, const char *dflt,
+                 int is_path, char *out, size_t cap, char *err, size_t errlen);
+/* A whole number within [lo, hi], dflt when absent. */
+int lt_ad_int(const config_t *c, const char *file, const char *name, long long dflt, long long lo,
+              long long hi, long long *out, char *err, size_t errlen);
+/* A boolean (true/false), dflt when absent. */
+int lt_ad_bool(const config_t *c, const char *file, const char *name, int dflt, int *out, char *err,
+               size_t errlen);
+
+/* ---- SQLite ---- */
+
+/* Opens (creating if missing) the database with busy_timeout 5000 and
+ * synchronous=FULL; also journal_mode=WAL when `wal`. NULL with err. */
+sqlite3 *lt_ad_db_open(const char *path, int wal, char *err, size_t errlen);
+/* Runs SQL without results. Returns 0, or -1 with err "what: sqlite message". */
+int lt_ad_exec(sqlite3 *db, const char *sql, const char *what, char *err, size_t errlen);
+/* Prepares a statement. Returns 0, or -1 with err set. */
+int lt_ad_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, char *err, size_t errlen);
+
+/* ---- gateway connection ---- */
+
+/* Largest frame accepted from, or sent to, the gateway. */
+#define LT_AD_MAX_MESSAGE (64u << 20)
+
+/* ZeroMQ context and DEALER connected to the gateway's ipc socket. */
+typedef struct {
+    void *ctx;
+    void *sock;
+} lt_ad_conn_t;
+
+int lt_ad_connect(lt_ad_conn_t *conn, const char *path, char *err, size_t errlen);
+void lt_ad_disconnect(lt_ad_conn_t *conn);
+/* Waits up to timeout_ms for one envelope. Returns 1 with *env set (free
+ * with lt_wire_free), 0 on timeout, on a signal, or after logging an
+ * undecodable frame, -1 on a socket error. */
+int lt_ad_recv(lt_ad_conn_t *conn, int timeout_ms, Lienthong__Envelope **env);
+/* Sends one envelope carrying `body` of type `body_case` (the pointer is put
+ * in the oneof). Returns 0 or -1 (errno from libzmq). */
+int lt_ad_send(lt_ad_conn_t *conn, Lienthong__Envelope__BodyCase body_case, void *body);
+
+/* ---- signals ---- */
+
+/* Installs SIGTERM/SIGINT handlers (without SA_RESTART, so polls return). */
+int lt_ad_signals(void);
+/* 1 once SIGTERM or SIGINT arrived. */
+int lt_ad_stopping(void);
+
+/* A 64-bit random, non-zero number (request ids). */
+uint64_t lt_ad_random64(void);
+
+#endif

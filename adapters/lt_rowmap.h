@@ -1,0 +1,82 @@
+/* lt_rowmap: a generic mapping between rows of an agency's SQLite table and
+ * protobuf records, driven by protobuf-c descriptors, so that connecting a
+ * new dataset needs a configuration group and no C code:
+ *
+ *     columns = { personal_id = "personal_id"; full_name = "ho_ten"; ... };
+ *
+ * Each entry maps a field of the record type to a column of the table. The
+ * mapping is used in both directions: row -> packed record (source adapter)
+ * and packed record -> bound INSERT ... ON CONFLICT DO UPDATE (sink adapter).
+ *
+ * Conversions (row -> record): TEXT and INTEGER columns fill string fields;
+ * INTEGER fills integer, bool and enum fields; TEXT is accepted for an enum
+ * as a value name ("CITIZEN_DECEASED") or a decimal number, and for integer
+ * and bool fields as a decimal number; REAL fills float/double; BLOB fills
+ * bytes; NULL leaves the field at its default. Conversions (record -> row):
+ * empty strings and empty bytes become NULL, enums are stored as integers,
+ * uint64 values above INT64_MAX as decimal TEXT. Repeated, message and oneof
+ * fields cannot be mapped. */
+#ifndef LT_ROWMAP_H
+#define LT_ROWMAP_H
+
+#include <libconfig.h>
+#include <protobuf-c/protobuf-c.h>
+#include <sqlite3.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct lt_rowmap_t lt_rowmap_t;
+
+/* Builds a mapping for record type `desc` from the libconfig group `columns`
+ * read from `file` (used in messages only). `key_column` must be one of the
+ * mapped columns; `key_field`, when not NULL, must be the field mapped to
+ * it. Returns NULL on failure with err "FILE:LINE: problem". */
+lt_rowmap_t *lt_rowmap_new(const ProtobufCMessageDescriptor *desc,
+                           const config_setting_t *columns, const char *file,
+                           const char *key_column, const char *key_field, char *err,
+                           size_t errlen);
+/* Frees the mapping and sets *self_p to NULL; safe on NULL or *NULL. */
+void lt_rowmap_destroy(lt_rowmap_t **self_p);
+
+size_t lt_rowmap_size(const lt_rowmap_t *self);
+const char *lt_rowmap_field_name(const lt_rowmap_t *self, size_t i);
+const char *lt_rowmap_column_name(const lt_rowmap_t *self, size_t i);
+const char *lt_rowmap_key_field(const lt_rowmap_t *self);
+const char *lt_rowmap_key_column(const lt_rowmap_t *self);
+const ProtobufCMessageDescriptor *lt_rowmap_descriptor(const lt_rowmap_t *self);
+
+/* The SELECT column list in mapping order, identifiers quoted:
+ * "\"personal_id\", \"full_name\", ...". Owned by the mapping. */
+const char *lt_rowmap_select_list(const lt_rowmap_t *self);
+
+/* SQL text for `table` (a plain identifier; it is quoted). Each returns a
+ * malloc'd string the caller frees, or NULL when out of memory.
+ *   select: SELECT <list> FROM t WHERE key = ?1
+ *   upsert: INSERT INTO t (<list>) VALUES (?1..?n)
+ *           ON CONFLICT(key) DO UPDATE SET c = excluded.c, ...
+ *   delete: DELETE FROM t WHERE key = ?1
+ *   create: CREATE TABLE IF NOT EXISTS t (key ... PRIMARY KEY, ...) with TEXT
+ *           for strings, REAL for float/double, BLOB for bytes, INTEGER else. */
+char *lt_rowmap_sql_select(const lt_rowmap_t *self, const char *table);
+char *lt_rowmap_sql_upsert(const lt_rowmap_t *self, const char *table);
+char *lt_rowmap_sql_delete(const lt_rowmap_t *self, const char *table);
+char *lt_rowmap_sql_create(const lt_rowmap_t *self, const char *table);
+
+/* Fills a freshly initialised record from the current row of `stmt`, whose
+ * columns first_col .. first_col+n-1 are the mapped columns in mapping order
+ * (as produced by lt_rowmap_select_list), and packs it. On success *buf is a
+ * malloc'd buffer of *len bytes (the caller frees it) and 0 is returned;
+ * otherwise -1 with err naming the column (never its value). */
+int lt_rowmap_pack_row(const lt_rowmap_t *self, sqlite3_stmt *stmt, int first_col, uint8_t **buf,
+                       size_t *len, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* Unpacks a record and binds each mapped field to parameter i+1 of `stmt`
+ * (an upsert from lt_rowmap_sql_upsert). When `key` is not NULL it is bound
+ * for the key column instead of the record's key field. Values are copied
+ * (SQLITE_TRANSIENT); the caller steps and resets. Returns 0, or -1 with err. */
+int lt_rowmap_bind_record(const lt_rowmap_t *self, sqlite3_stmt *stmt, const uint8_t *payload,
+                          size_t len, const char *key, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+#endif

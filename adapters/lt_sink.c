@@ -1,0 +1,442 @@
+/* lt_sink: the sink adapter (see lt_sink.h and adapters/README.md).
+ *
+ * Exactly-once effect without distributed transactions: the records of a
+ * Deliver and the new cursor are committed together, and the ack is sent
+ * after the commit. A crash before the commit loses nothing (the gateway
+ * delivers again from the old cursor); a crash after it, before the ack,
+ * makes the gateway deliver records again that are then skipped because
+ * their seq is at or below the cursor. */
+#include "lt_sink.h"
+#include "lt_adapter.h"
+#include "lt_file.h"
+#include "lt_log.h"
+#include "lt_rowmap.h"
+#include "lt_schema.h"
+#include "lt_wire.h"
+
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#define SILENCE_MS 5000   /* attach again after this long without a message */
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+#define REPORT_MS 10000
+
+struct lt_sink_t {
+    char path[PATH_MAX];
+    char socket[PATH_MAX];
+    char stream[256];
+    char record_type[256];
+    char database[PATH_MAX];
+    char table[256];
+    char key_column[256];
+    int credit;
+    int create_table;
+    lt_rowmap_t *map;
+    sqlite3 *db;
+    sqlite3_stmt *st_upsert, *st_delete, *st_cursor;
+    lt_ad_conn_t conn;
+    uint64_t cursor;     /* last seq applied, durable */
+    int64_t last_rx;     /* when the gateway last sent something */
+    int64_t hold_until;  /* after an error: ignore deliveries, then attach */
+    int backoff_ms;
+    uint64_t applied_since;
+    int64_t report_at;
+};
+
+static const char *const s_known[] = {"gateway_socket", "stream", "record_type", "database",
+                                      "table", "key_column", "columns", "credit",
+                                      "create_table", NULL};
+
+/* ---- configuration -------------------------------------------------- */
+
+static int s_settings(lt_sink_t *self, const config_t *c, char *err, size_t errlen)
+{
+    const char *f = self->path;
+    long long credit;
+    if (lt_ad_string(c, f, "gateway_socket", NULL, 1, self->socket, sizeof self->socket, err,
+                     errlen) ||
+        lt_ad_string(c, f, "stream", NULL, 0, self->stream, sizeof self->stream, err, errlen) ||
+        lt_ad_string(c, f, "record_type", NULL, 0, self->record_type, sizeof self->record_type,
+                     err, errlen) ||
+        lt_ad_string(c, f, "database", NULL, 1, self->database, sizeof self->database, err,
+                     errlen) ||
+        lt_ad_string(c, f, "table", NULL, 0, self->table, sizeof self->table, err, errlen) ||
+        lt_ad_string(c, f, "key_column", NULL, 0, self->key_column, sizeof self->key_column, err,
+                     errlen) ||
+        lt_ad_int(c, f, "credit", 4096, 1, 1 << 22, &credit, err, errlen) ||
+        lt_ad_bool(c, f, "create_table", 0, &self->create_table, err, errlen))
+        return -1;
+    self->credit = (int)credit;
+    return 0;
+}
+
+static int s_load(lt_sink_t *self, const char *path, char *err, size_t errlen)
+{
+    config_t c;
+    config_init(&c);
+    int rc = -1;
+    snprintf(self->path, sizeof self->path, "%s", path);
+    if (lt_ad_read(&c, path, err, errlen) || lt_ad_unknown(&c, path, s_known, err, errlen) ||
+        s_settings(self, &c, err, errlen))
+        goto out;
+    const ProtobufCMessageDescriptor *desc = lt_schema_find(self->record_type);
+    if (!desc) {
+        lt_ad_err(config_lookup(&c, "record_type"), path, err, errlen,
+                  "unknown record type '%s' (e.g. \"lienthong.records.Population\")",
+                  self->record_type);
+        goto out;
+    }
+    const config_setting_t *cols = config_lookup(&c, "columns");
+    if (!cols) {
+        lt_ad_err(config_root_setting(&c), path, err, errlen,
+                  "missing required group 'columns = { field = \"column\"; ... };'");
+        goto out;
+    }
+    self->map = lt_rowmap_new(desc, cols, path, self->key_column, NULL, err, errlen);
+    rc = self->map ? 0 : -1;
+out:
+    config_destroy(&c);
+    return rc;
+}
+
+/* ---- database ------------------------------------------------------- */
+
+static int s_load_cursor(lt_sink_t *self, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+    if (lt_ad_prepare(self->db, "SELECT seq FROM lt_sink_cursor WHERE stream = ?1", &st, err,
+                      errlen))
+        return -1;
+    int step = sqlite3_bind_text(st, 1, self->stream, -1, SQLITE_STATIC) == SQLITE_OK
+                   ? sqlite3_step(st)
+                   : SQLITE_ERROR;
+    if (step == SQLITE_ROW && sqlite3_column_int64(st, 0) < 0)
+        lt_ad_fmt(err, errlen, "lt_sink_cursor holds a negative seq for %s", self->stream);
+    else if (step == SQLITE_ROW || step == SQLITE_DONE) {
+        self->cursor = step == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
+        rc = 0;
+    } else
+        lt_ad_fmt(err, errlen, "cannot read lt_sink_cursor: %s", sqlite3_errmsg(self->db));
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int s_prepare(lt_sink_t *self, char *err, size_t errlen)
+{
+    char *create = self->create_table ? lt_rowmap_sql_create(self->map, self->table) : NULL;
+    char *upsert = lt_rowmap_sql_upsert(self->map, self->table);
+    char *del = lt_rowmap_sql_delete(self->map, self->table);
+    char why[768];
+    int rc = -1;
+    if (self->create_table &&
+        lt_ad_exec(self->db, create ? create : "", "cannot create the table", err, errlen))
+        goto out;
+    if (lt_ad_exec(self->db,
+                   "CREATE TABLE IF NOT EXISTS lt_sink_cursor("
+                   "stream TEXT PRIMARY KEY, seq INTEGER NOT NULL)",
+                   "cannot create lt_sink_cursor", err, errlen) ||
+        lt_ad_prepare(self->db,
+                      "INSERT INTO lt_sink_cursor(stream, seq) VALUES (?1, ?2) "
+                      "ON CONFLICT(stream) DO UPDATE SET seq = excluded.seq",
+                      &self->st_cursor, err, errlen) ||
+        s_load_cursor(self, err, errlen))
+        goto out;
+    if (lt_ad_prepare(self->db, upsert, &self->st_upsert, why, sizeof why) ||
+        lt_ad_prepare(self->db, del, &self->st_delete, why, sizeof why)) {
+        lt_ad_fmt(err, errlen, "table %s cannot take the mapped columns (it needs each column and "
+                 "a PRIMARY KEY or UNIQUE key_column, or create_table = true): %s", self->table,
+                 why);
+        goto out;
+    }
+    rc = 0;
+out:
+    free(create);
+    free(upsert);
+    free(del);
+    return rc;
+}
+
+lt_sink_t *lt_sink_new(const char *config_path, char *err, size_t errlen)
+{
+    lt_sink_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        lt_ad_fmt(err, errlen, "out of memory");
+        return NULL;
+    }
+    self->backoff_ms = BACKOFF_MIN_MS;
+    if (s_load(self, config_path, err, errlen))
+        goto fail;
+    self->db = lt_ad_db_open(self->database, 1, err, errlen);
+    if (!self->db || s_prepare(self, err, errlen))
+        goto fail;
+    return self;
+fail:
+    lt_sink_destroy(&self);
+    return NULL;
+}
+
+void lt_sink_destroy(lt_sink_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    lt_sink_t *self = *self_p;
+    sqlite3_finalize(self->st_upsert);
+    sqlite3_finalize(self->st_delete);
+    sqlite3_finalize(self->st_cursor);
+    sqlite3_close(self->db);
+    lt_ad_disconnect(&self->conn);
+    lt_rowmap_destroy(&self->map);
+    free(self);
+    *self_p = NULL;
+}
+
+uint64_t lt_sink_cursor(const lt_sink_t *self)
+{
+    return self->cursor;
+}
+
+/* ---- applying ------------------------------------------------------- */
+
+static int s_step(sqlite3 *db, sqlite3_stmt *st, char *err, size_t errlen)
+{
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE)
+        lt_ad_fmt(err, errlen, "%s", sqlite3_errmsg(db));
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Upsert or delete one record. */
+static int s_apply_record(lt_sink_t *self, const Lienthong__Record *r, char *err, size_t errlen)
+{
+    if (!r->key || !r->key[0]) {
+        lt_ad_fmt(err, errlen, "record %" PRIu64 " has no key", r->seq);
+        return -1;
+    }
+    if (r->deleted) {
+        if (sqlite3_bind_text(self->st_delete, 1, r->key, -1, SQLITE_STATIC) != SQLITE_OK) {
+            lt_ad_fmt(err, errlen, "%s", sqlite3_errmsg(self->db));
+            return -1;
+        }
+        return s_step(self->db, self->st_delete, err, errlen);
+    }
+    if (lt_rowmap_bind_record(self->map, self->st_upsert, r->payload.data, r->payload.len, r->key,
+                              err, errlen) != 0) {
+        sqlite3_clear_bindings(self->st_upsert);
+        return -1;
+    }
+    return s_step(self->db, self->st_upsert, err, errlen);
+}
+
+static int s_store_cursor(lt_sink_t *self, uint64_t seq, char *err, size_t errlen)
+{
+    if (sqlite3_bind_text(self->st_cursor, 1, self->stream, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_int64(self->st_cursor, 2, (sqlite3_int64)seq) != SQLITE_OK) {
+        lt_ad_fmt(err, errlen, "%s", sqlite3_errmsg(self->db));
+        return -1;
+    }
+    return s_step(self->db, self->st_cursor, err, errlen);
+}
+
+/* Applies the new records of a Deliver in the open transaction. Returns the
+ * last seq applied (== cursor when nothing was new), or 0 with *gap or err. */
+static uint64_t s_apply_records(lt_sink_t *self, const Lienthong__Deliver *d, int *gap, char *err,
+                                size_t errlen)
+{
+    uint64_t cur = self->cursor;
+    for (size_t i = 0; i < d->n_records; i++) {
+        const Lienthong__Record *r = d->records[i];
+        if (r->seq <= cur)
+            continue; /* already applied */
+        if (r->seq != cur + 1) {
+            lt_ad_fmt(err, errlen, "sequence gap: expected %" PRIu64 ", got %" PRIu64, cur + 1,
+                     r->seq);
+            *gap = 1;
+            return 0;
+        }
+        char why[512];
+        if (s_apply_record(self, r, why, sizeof why) != 0) {
+            lt_ad_fmt(err, errlen, "cannot apply record %" PRIu64 ": %s", r->seq, why);
+            return 0;
+        }
+        cur = r->seq;
+    }
+    return cur;
+}
+
+/* 1 when the Deliver holds a record after the cursor. */
+static int s_has_new(const lt_sink_t *self, const Lienthong__Deliver *d)
+{
+    for (size_t i = 0; i < d->n_records; i++)
+        if (d->records[i]->seq > self->cursor)
+            return 1;
+    return 0;
+}
+
+/* Applies a Deliver in one transaction with the cursor. Returns 0 (applied
+ * or nothing new), 1 on a gap, -1 on an error; rolled back unless 0. */
+static int s_apply(lt_sink_t *self, const Lienthong__Deliver *d)
+{
+    char err[768], ignore[64];
+    int gap = 0;
+    if (!s_has_new(self, d))
+        return 0;
+    if (lt_ad_exec(self->db, "BEGIN IMMEDIATE", "cannot begin", err, sizeof err))
+        goto fail;
+    uint64_t last = s_apply_records(self, d, &gap, err, sizeof err);
+    if (last == 0 || s_store_cursor(self, last, err, sizeof err) != 0 ||
+        lt_ad_exec(self->db, "COMMIT", "cannot commit", err, sizeof err) != 0) {
+        lt_ad_exec(self->db, "ROLLBACK", "rollback", ignore, sizeof ignore);
+        goto fail;
+    }
+    self->applied_since += last - self->cursor;
+    self->cursor = last;
+    return 0;
+fail:
+    if (gap)
+        lt_warn("sink", "stream=%s %s; rolled back, attaching again from %" PRIu64, self->stream,
+                err, self->cursor + 1);
+    else
+        lt_error("sink", "stream=%s %s; rolled back, retrying from %" PRIu64, self->stream, err,
+                 self->cursor + 1);
+    return gap ? 1 : -1;
+}
+
+/* ---- talking to the gateway ----------------------------------------- */
+
+static int s_attach(lt_sink_t *self, int64_t now, int loud)
+{
+    Lienthong__SinkAttach a = LIENTHONG__SINK_ATTACH__INIT;
+    a.stream = self->stream;
+    a.from_seq = self->cursor + 1;
+    a.credit = (uint32_t)self->credit;
+    self->last_rx = now;
+    if (lt_ad_send(&self->conn, LIENTHONG__ENVELOPE__BODY_SINK_ATTACH, &a) != 0) {
+        lt_warn("sink", "cannot send SinkAttach to the gateway: %s", zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    if (loud)
+        lt_info("sink", "attached stream=%s from_seq=%" PRIu64 " credit=%d", self->stream,
+                a.from_seq, self->credit);
+    else
+        lt_debug("sink", "attached again stream=%s from_seq=%" PRIu64, self->stream, a.from_seq);
+    return 0;
+}
+
+static void s_ack(lt_sink_t *self)
+{
+    Lienthong__DeliverAck a = LIENTHONG__DELIVER_ACK__INIT;
+    a.stream = self->stream;
+    a.through_seq = self->cursor;
+    if (lt_ad_send(&self->conn, LIENTHONG__ENVELOPE__BODY_DELIVER_ACK, &a) != 0)
+        lt_warn("sink", "cannot send DeliverAck through %" PRIu64 ": %s (attaching again later)",
+                self->cursor, zmq_strerror(zmq_errno()));
+}
+
+/* After an error: drop deliveries for a while, then attach again. */
+static void s_hold(lt_sink_t *self, int64_t now)
+{
+    self->hold_until = now + self->backoff_ms;
+    self->backoff_ms = self->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : self->backoff_ms * 2;
+}
+
+static void s_on_deliver(lt_sink_t *self, const Lienthong__Deliver *d, int64_t now)
+{
+    if (!d->stream || strcmp(d->stream, self->stream) != 0) {
+        lt_warn("sink", "ignored a Deliver for stream %s", d->stream ? d->stream : "");
+        return;
+    }
+    if (self->hold_until)
+        return;
+    uint64_t before = self->cursor;
+    int r = s_apply(self, d);
+    if (r == 1)
+        s_attach(self, now, 1);
+    else if (r < 0)
+        s_hold(self, now);
+    else if (self->cursor > before) {
+        s_ack(self);
+        self->backoff_ms = BACKOFF_MIN_MS;
+    }
+}
+
+static void s_on_error(lt_sink_t *self, const Lienthong__Error *e, int64_t now)
+{
+    lt_warn("sink", "gateway error for stream=%s code=%s: %s; attaching again in %d ms",
+            self->stream, lt_wire_error_name(e->code), e->message ? e->message : "",
+            self->backoff_ms);
+    s_hold(self, now);
+}
+
+static void s_handle(lt_sink_t *self, const Lienthong__Envelope *env, int64_t now)
+{
+    if (env->body_case == LIENTHONG__ENVELOPE__BODY_DELIVER)
+        s_on_deliver(self, env->deliver, now);
+    else if (env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR)
+        s_on_error(self, env->error, now);
+    else
+        lt_warn("sink", "ignored an unexpected %s from the gateway",
+                lt_wire_body_name(env->body_case));
+}
+
+static void s_report(lt_sink_t *self, int64_t now, int force)
+{
+    if (now < self->report_at && !force)
+        return;
+    if (self->applied_since > 0 || force)
+        lt_info("sink", "stream=%s cursor=%" PRIu64 " applied=%" PRIu64, self->stream,
+                self->cursor, self->applied_since);
+    self->applied_since = 0;
+    self->report_at = now + REPORT_MS;
+}
+
+/* Timers: end of a hold, or silence. */
+static void s_timers(lt_sink_t *self, int64_t now)
+{
+    if (self->hold_until && now >= self->hold_until) {
+        self->hold_until = 0;
+        s_attach(self, now, 1);
+    } else if (!self->hold_until && now - self->last_rx >= SILENCE_MS)
+        s_attach(self, now, 0);
+}
+
+int lt_sink_run(lt_sink_t *self, int once, uint64_t through)
+{
+    char err[1024];
+    if (lt_ad_signals() != 0 || lt_ad_connect(&self->conn, self->socket, err, sizeof err) != 0) {
+        lt_error("sink", "cannot start: %s", err);
+        return 1;
+    }
+    lt_info("sink", "started stream=%s table=%s cursor=%" PRIu64 " gateway=%s", self->stream,
+            self->table, self->cursor, self->socket);
+    int64_t now = lt_mono_ms();
+    self->report_at = now + REPORT_MS;
+    s_attach(self, now, 1);
+    int rc = 0;
+    while (!lt_ad_stopping() && !(once && self->cursor >= through)) {
+        Lienthong__Envelope *env = NULL;
+        int r = lt_ad_recv(&self->conn, 1000, &env);
+        if (r < 0) {
+            lt_error("sink", "gateway socket failed: %s", zmq_strerror(zmq_errno()));
+            rc = 1;
+            break;
+        }
+        now = lt_mono_ms();
+        if (r > 0) {
+            self->last_rx = now;
+            s_handle(self, env, now);
+        }
+        lt_wire_free(&env);
+        s_timers(self, now);
+        s_report(self, now, 0);
+    }
+    s_report(self, lt_mono_ms(), 1);
+    return rc;
+}

@@ -1,0 +1,31 @@
+/* lt_sink: the sink adapter. It attaches to a stream (dataset or view) of
+ * the member's gateway and writes every delivered record into a table of
+ * the agency's SQLite database: an upsert of the mapped columns, or a
+ * DELETE by key for a tombstone. Each Deliver is applied in ONE transaction
+ * that also advances the durable cursor lt_sink_cursor(stream, seq), and
+ * only then acknowledged with DeliverAck. Sequence numbers must follow on
+ * exactly; on a gap the transaction is rolled back and the sink attaches
+ * again from its cursor + 1. See adapters/README.md. */
+#ifndef LT_SINK_H
+#define LT_SINK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct lt_sink_t lt_sink_t;
+
+/* Loads and checks the configuration (strict, errors "FILE:LINE: ..."),
+ * opens the database (WAL, synchronous=FULL, busy_timeout 5000), creates
+ * the cursor table and, with create_table, the data table. NULL on failure
+ * with err set. */
+lt_sink_t *lt_sink_new(const char *config_path, char *err, size_t errlen);
+void lt_sink_destroy(lt_sink_t **self_p);
+
+/* The durable cursor: the last sequence number applied. */
+uint64_t lt_sink_cursor(const lt_sink_t *self);
+
+/* Runs until SIGTERM/SIGINT or, when `once`, until the cursor reaches
+ * `through`. Returns the exit code: 0, or 1 on a fatal error. */
+int lt_sink_run(lt_sink_t *self, int once, uint64_t through);
+
+#endif

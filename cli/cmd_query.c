@@ -1,0 +1,388 @@
+/* cmd_query: `lienthong lookup` and `lienthong verify` for operators. They
+ * ask the local gateway, which forwards to the dataset's owner and hands back
+ * only answers whose owner signature and request binding it has verified.
+ * Output is plain text, or JSON with --json (jansson). */
+#include "lt_cli.h"
+#include "lt_cfg.h"
+#include "lt_dir.h"
+#include "lt_file.h"
+#include "lt_schema.h"
+#include "lt_sock.h"
+#include "lt_wire.h"
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+#define MAX_ITEMS 1024
+
+static const char *USAGE_LOOKUP =
+    "lienthong lookup --config FILE --dataset ID --key KEY --purpose CODE\n"
+    "                 [--field NAME]... [--case REF] [--timeout MS] [--json]";
+static const char *USAGE_VERIFY =
+    "lienthong verify --config FILE --dataset ID (--key KEY... | --keys-file FILE) --purpose CODE\n"
+    "                 --claim FIELD=VALUE... [--case REF] [--timeout MS] [--json]";
+
+typedef struct {
+    const char *config, *dataset, *purpose, *case_ref, *keys_file;
+    char *keys[MAX_ITEMS], *fields[64];
+    Lienthong__Claim claims[64], *claim_ptrs[64];
+    size_t n_keys, n_fields, n_claims;
+    int timeout, json;
+    lt_cfg_t cfg;
+    lt_dir_t *dir;
+} args_t;
+
+static int s_parse(int argc, char **argv, args_t *a, int verify)
+{
+    static const struct option opts[] = {
+        {"config", 1, 0, 'c'}, {"dataset", 1, 0, 'd'},  {"key", 1, 0, 'k'},
+        {"keys-file", 1, 0, 'K'}, {"field", 1, 0, 'f'},  {"claim", 1, 0, 'l'},
+        {"purpose", 1, 0, 'p'}, {"case", 1, 0, 'r'},    {"timeout", 1, 0, 't'},
+        {"json", 0, 0, 'j'},    {"help", 0, 0, 'h'},     {0, 0, 0, 0}};
+    const char *usage = verify ? USAGE_VERIFY : USAGE_LOOKUP;
+    int c;
+    optind = 1;
+    opterr = 0;
+    a->timeout = 5000;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        char *eq, *end;
+        if (c == 'c') a->config = optarg;
+        else if (c == 'd') a->dataset = optarg;
+        else if (c == 'p') a->purpose = optarg;
+        else if (c == 'r') a->case_ref = optarg;
+        else if (c == 'j') a->json = 1;
+        else if (c == 'K' && verify) a->keys_file = optarg;
+        else if (c == 'k' && a->n_keys < MAX_ITEMS && (verify || a->n_keys == 0))
+            a->keys[a->n_keys++] = optarg;
+        else if (c == 'f' && !verify && a->n_fields < 64) a->fields[a->n_fields++] = optarg;
+        else if (c == 'l' && verify && a->n_claims < 64 && (eq = strchr(optarg, '=')) && eq > optarg) {
+            *eq = 0;
+            lienthong__claim__init(&a->claims[a->n_claims]);
+            a->claims[a->n_claims].field = optarg;
+            a->claims[a->n_claims].value = eq + 1;
+            a->claim_ptrs[a->n_claims] = &a->claims[a->n_claims];
+            a->n_claims++;
+        } else if (c == 't' && (a->timeout = (int)strtol(optarg, &end, 10)) > 0 && !*end) {
+        } else if (c == 'h') {
+            printf("usage: %s\n", usage);
+            return 0;
+        } else
+            return lt_cli_bad_arg(argv[0], (c == 'l' || c == 't') ? optarg : argv[optind - 1], usage);
+    }
+    if (optind < argc)
+        return lt_cli_bad_arg(argv[0], argv[optind], usage);
+    if (!a->config || !a->dataset || !a->purpose || (!a->n_keys && !a->keys_file) ||
+        (verify && !a->n_claims))
+        return lt_cli_fail(2, argv[0], "missing a required option\nusage: %s", usage);
+    return -1;
+}
+
+/* Reads one key per line (blank lines and # comments skipped). */
+static int s_keys_file(args_t *a)
+{
+    uint8_t *buf;
+    size_t len;
+    if (lt_file_read(a->keys_file, 16u << 20, &buf, &len) != 0)
+        return lt_cli_fail(1, "verify", "cannot read %s", a->keys_file);
+    for (char *save = NULL, *line = strtok_r((char *)buf, "\r\n", &save); line;
+         line = strtok_r(NULL, "\r\n", &save)) {
+        while (*line == ' ' || *line == '\t')
+            line++;
+        if (!*line || *line == '#')
+            continue;
+        if (a->n_keys >= MAX_ITEMS)
+            return lt_cli_fail(1, "verify", "%s: more than %d keys", a->keys_file, MAX_ITEMS);
+        a->keys[a->n_keys++] = line; /* buf lives until exit */
+    }
+    return 0;
+}
+
+/* The newest valid directory: the configured one or one adopted since. */
+static lt_dir_t *s_directory(const lt_cfg_t *cfg)
+{
+    char err[512], adopted[PATH_MAX + 32];
+    int64_t now = (int64_t)time(NULL);
+    snprintf(adopted, sizeof adopted, "%s/directory.signed", cfg->data_dir);
+    lt_dir_t *a = lt_dir_load(cfg->directory_file, &cfg->pins, cfg->federation, now, err, sizeof err);
+    lt_dir_t *b = lt_dir_load(adopted, &cfg->pins, cfg->federation, now, err, sizeof err);
+    if (b && (!a || lt_dir_version(b) > lt_dir_version(a))) {
+        lt_dir_destroy(&a);
+        return b;
+    }
+    lt_dir_destroy(&b);
+    return a;
+}
+
+/* Receives one decoded envelope within ms, or NULL. */
+static Lienthong__Envelope *s_recv(void *s, int ms)
+{
+    zmq_pollitem_t it = {s, 0, ZMQ_POLLIN, 0};
+    if (zmq_poll(&it, 1, ms) <= 0)
+        return NULL;
+    lt_wire_in_t in;
+    char err[256];
+    Lienthong__ErrorCode code;
+    Lienthong__Envelope *env = NULL;
+    if (lt_wire_recv(s, 0, 0, &in) == 0)
+        env = lt_wire_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body), 64u << 20, &code, err,
+                             sizeof err);
+    lt_wire_in_close(&in);
+    return env;
+}
+
+static const char *s_code(Lienthong__ErrorCode c)
+{
+    return c == LIENTHONG__ERROR_CODE__ERR_NONE ? "OK" : lt_wire_error_name(c);
+}
+
+static int s_print_lookup(const args_t *a, const Lienthong__LookupAnswer *ans)
+{
+    const Lienthong__View *v = lt_dir_view(a->dir, a->dataset);
+    const Lienthong__Dataset *ds = lt_dir_dataset(a->dir, v ? v->dataset : a->dataset);
+    const ProtobufCMessageDescriptor *t = ds ? lt_schema_find(ds->record_type) : NULL;
+    ProtobufCMessage *rec = t && ans->payload.len
+                                ? protobuf_c_message_unpack(t, NULL, ans->payload.len, ans->payload.data)
+                                : NULL;
+    json_t *j = json_object(), *fields = json_object(), *wh = json_array();
+    char buf[512];
+    if (!a->json)
+        printf("lookup %s key %s for purpose %s: %s (record seq %" PRIu64 ")\n", a->dataset,
+               a->keys[0], a->purpose, s_code(ans->code), ans->record_seq);
+    for (size_t i = 0; rec && i < ans->n_released; i++) {
+        const ProtobufCFieldDescriptor *fd = lt_schema_field(t, ans->released[i]);
+        const char *val = fd ? lt_schema_text(rec, fd, buf, sizeof buf) : NULL;
+        if (a->json)
+            json_object_set_new(fields, ans->released[i], json_string(val ? val : ""));
+        else
+            printf("  %-20s %s\n", ans->released[i], val ? val : "");
+    }
+    for (size_t i = 0; i < ans->n_withheld; i++) {
+        if (a->json)
+            json_array_append_new(wh, json_pack("{s:s,s:s}", "field", ans->withheld[i]->field,
+                                                "reason", ans->withheld[i]->reason));
+        else
+            printf("  %-20s withheld: %s\n", ans->withheld[i]->field, ans->withheld[i]->reason);
+    }
+    if (a->json) {
+        json_object_set_new(j, "dataset", json_string(a->dataset));
+        json_object_set_new(j, "key", json_string(a->keys[0]));
+        json_object_set_new(j, "owner", json_string(ans->owner));
+        json_object_set_new(j, "code", json_string(s_code(ans->code)));
+        json_object_set_new(j, "record_seq", json_integer((json_int_t)ans->record_seq));
+        json_object_set_new(j, "fields", fields);
+        json_object_set_new(j, "withheld", wh);
+        json_object_set_new(j, "signature", json_string("verified"));
+        json_dumpf(j, stdout, JSON_INDENT(2));
+        printf("\n");
+    } else {
+        printf("answer signed by %s; signature and request binding verified by this gateway\n",
+               ans->owner);
+        json_decref(fields);
+        json_decref(wh);
+    }
+    json_decref(j);
+    if (rec)
+        protobuf_c_message_free_unpacked(rec, NULL);
+    return ans->code == LIENTHONG__ERROR_CODE__ERR_NONE ? 0 : 1;
+}
+
+static const char *s_claim_word(Lienthong__ClaimResult r)
+{
+    switch (r) {
+    case LIENTHONG__CLAIM_RESULT__CLAIM_MATCH: return "match";
+    case LIENTHONG__CLAIM_RESULT__CLAIM_NO_MATCH: return "no-match";
+    case LIENTHONG__CLAIM_RESULT__CLAIM_NOT_ALLOWED: return "not-allowed";
+    default: return "unknown";
+    }
+}
+
+static void s_print_verify(const args_t *a, const Lienthong__VerifyAnswer *v, json_t *arr)
+{
+    const char *key = v->key[0] ? v->key : "(whole request)";
+    json_t *j = arr ? json_pack("{s:s,s:s,s:o}", "key", key, "code", s_code(v->code), "claims",
+                                json_object())
+                    : NULL;
+    if (!arr)
+        printf("  %-14s %s", key, s_code(v->code));
+    for (size_t c = 0; c < v->n_results && c < a->n_claims; c++) {
+        if (j)
+            json_object_set_new(json_object_get(j, "claims"), a->claims[c].field,
+                                json_string(s_claim_word(v->results[c])));
+        else
+            printf("  %s %s", a->claims[c].field, s_claim_word(v->results[c]));
+    }
+    if (j)
+        json_array_append_new(arr, j);
+    else
+        printf("\n");
+}
+
+/* Loads config and directory and connects to the local gateway. */
+static void *s_connect(args_t *a, void *ctx, const char *cmd)
+{
+    char err[1024];
+    if (lt_cfg_load(a->config, &a->cfg, err, sizeof err) != 0) {
+        lt_cli_fail(2, cmd, "%s", err);
+        return NULL;
+    }
+    if (!(a->dir = s_directory(&a->cfg))) {
+        lt_cli_fail(1, cmd, "no valid directory for %s", a->cfg.member);
+        return NULL;
+    }
+    lt_sock_opts_t o;
+    lt_sock_opts_default(&o);
+    o.max_message = 64u << 20;
+    void *s = lt_sock_local_client(ctx, a->cfg.local_socket, &o, err, sizeof err);
+    if (!s)
+        lt_cli_fail(1, cmd, "%s", err);
+    return s;
+}
+
+static uint64_t s_request_id(void)
+{
+    uint64_t id = 0;
+    while (!id)
+        randombytes_buf(&id, sizeof id);
+    return id;
+}
+
+static int s_send(void *s, Lienthong__Envelope *env, const char *cmd)
+{
+    env->version = LT_PROTO_VERSION;
+    if (lt_wire_send(s, NULL, 0, env) != 0)
+        return lt_cli_fail(1, cmd, "cannot reach the local gateway");
+    return 0;
+}
+
+/* Prints an Error answer; returns 1. */
+static int s_error(const args_t *a, const Lienthong__Error *e, const char *cmd)
+{
+    if (a->json)
+        printf("{\"code\": \"%s\", \"error\": \"%s\"}\n", lt_wire_error_name(e->code), e->message);
+    return lt_cli_fail(1, cmd, "%s: %s", lt_wire_error_name(e->code), e->message);
+}
+
+static int s_lookup(args_t *a, void *s)
+{
+    Lienthong__LookupRequest q = LIENTHONG__LOOKUP_REQUEST__INIT;
+    q.request_id = s_request_id();
+    q.dataset = (char *)a->dataset;
+    q.key = a->keys[0];
+    q.fields = a->fields;
+    q.n_fields = a->n_fields;
+    q.purpose = (char *)a->purpose;
+    q.case_ref = (char *)(a->case_ref ? a->case_ref : "");
+    q.deadline_ms = lt_now_ms() + a->timeout;
+    Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
+    env.body_case = LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST;
+    env.lookup_request = &q;
+    if (s_send(s, &env, "lookup") != 0)
+        return 1;
+    Lienthong__Envelope *rep = s_recv(s, a->timeout + 2000);
+    int rc = 1;
+    if (!rep)
+        rc = lt_cli_fail(1, "lookup", "no answer from the local gateway");
+    else if (rep->body_case == LIENTHONG__ENVELOPE__BODY_ERROR)
+        rc = s_error(a, rep->error, "lookup");
+    else if (rep->body_case == LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY) {
+        Lienthong__LookupAnswer *ans = lienthong__lookup_answer__unpack(
+            NULL, rep->lookup_reply->answer.len, rep->lookup_reply->answer.data);
+        rc = ans ? s_print_lookup(a, ans) : lt_cli_fail(1, "lookup", "answer does not decode");
+        if (ans)
+            lienthong__lookup_answer__free_unpacked(ans, NULL);
+    }
+    lt_wire_free(&rep);
+    return rc;
+}
+
+static int s_verify(args_t *a, void *s)
+{
+    Lienthong__VerifyRequest q = LIENTHONG__VERIFY_REQUEST__INIT;
+    q.request_id = s_request_id();
+    q.dataset = (char *)a->dataset;
+    q.keys = a->keys;
+    q.n_keys = a->n_keys;
+    q.claims = a->claim_ptrs;
+    q.n_claims = a->n_claims;
+    q.purpose = (char *)a->purpose;
+    q.case_ref = (char *)(a->case_ref ? a->case_ref : "");
+    q.deadline_ms = lt_now_ms() + a->timeout;
+    Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
+    env.body_case = LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST;
+    env.verify_request = &q;
+    if (s_send(s, &env, "verify") != 0)
+        return 1;
+    json_t *arr = a->json ? json_array() : NULL;
+    if (!a->json)
+        printf("verify %zu key(s) of %s for purpose %s:\n", a->n_keys, a->dataset, a->purpose);
+    int rc = 0, done = 0;
+    size_t mismatches = 0;
+    while (!done) {
+        Lienthong__Envelope *rep = s_recv(s, a->timeout + 2000);
+        if (!rep || rep->body_case == LIENTHONG__ENVELOPE__BODY_ERROR) {
+            rc = rep ? s_error(a, rep->error, "verify") : lt_cli_fail(1, "verify", "no answer");
+            lt_wire_free(&rep);
+            break;
+        }
+        Lienthong__VerifyAnswer *v = rep->body_case == LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY
+            ? lienthong__verify_answer__unpack(NULL, rep->verify_reply->answer.len,
+                                               rep->verify_reply->answer.data)
+            : NULL;
+        if (v) {
+            s_print_verify(a, v, arr);
+            for (size_t c = 0; c < v->n_results; c++)
+                mismatches += v->results[c] != LIENTHONG__CLAIM_RESULT__CLAIM_MATCH;
+            done = v->last;
+            lienthong__verify_answer__free_unpacked(v, NULL);
+        }
+        lt_wire_free(&rep);
+    }
+    if (arr) {
+        json_dumpf(arr, stdout, JSON_INDENT(2));
+        printf("\n");
+        json_decref(arr);
+    } else if (done) {
+        printf("%zu claim(s) did not match; every answer signed by the owner and verified by this "
+               "gateway\n", mismatches);
+    }
+    return rc;
+}
+
+static int s_run(int argc, char **argv, int verify)
+{
+    static args_t a;
+    memset(&a, 0, sizeof a);
+    int rc = s_parse(argc, argv, &a, verify);
+    if (rc >= 0)
+        return rc;
+    if (a.keys_file && s_keys_file(&a) != 0)
+        return 1;
+    if (sodium_init() < 0)
+        return lt_cli_fail(1, argv[0], "libsodium unavailable");
+    void *ctx = zmq_ctx_new();
+    void *s = ctx ? s_connect(&a, ctx, argv[0]) : NULL;
+    rc = !s ? 1 : verify ? s_verify(&a, s) : s_lookup(&a, s);
+    if (s)
+        zmq_close(s);
+    if (ctx)
+        zmq_ctx_term(ctx);
+    lt_dir_destroy(&a.dir);
+    return rc;
+}
+
+int lt_cmd_lookup(int argc, char **argv)
+{
+    return s_run(argc, argv, 0);
+}
+
+int lt_cmd_verify(int argc, char **argv)
+{
+    return s_run(argc, argv, 1);
+}

@@ -1,0 +1,22 @@
+/* lt_norm: normalisation of claim values for verification without
+ * disclosure (PROTOCOL.md 7.6). Text is compared after Unicode NFC, full case
+ * folding, trimming and collapsing of white space, so "NGUYỄN  văn An" (with
+ * combining or precomposed diacritics) matches "Nguyễn Văn An". Dates are
+ * compared as calendar dates. libunistring does the Unicode work. */
+#ifndef LT_NORM_H
+#define LT_NORM_H
+
+#include <stddef.h>
+
+/* Normalises UTF-8 text into a malloc'd string. NULL on invalid UTF-8 or
+ * out of memory. */
+char *lt_norm_text(const char *in) __attribute__((warn_unused_result));
+
+/* Parses YYYY-MM-DD or YYYYMMDD (a real calendar date, surrounding white
+ * space allowed) into *ymd = year*10000 + month*100 + day. 0 or -1. */
+int lt_norm_date(const char *in, long *ymd) __attribute__((warn_unused_result));
+
+/* 1 when claim matches stored, 0 when not. `is_date` compares as dates. */
+int lt_norm_match(const char *stored, const char *claim, int is_date);
+
+#endif

@@ -1,0 +1,844 @@
+/* lt_query: owner execution, answer signing, caller forwarding and checks. */
+#include "lt_query.h"
+#include "lt_crypto.h"
+#include "lt_file.h"
+#include "lt_log.h"
+#include "lt_norm.h"
+#include "lt_publish.h"
+#include "lt_schema.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uthash.h>
+#include <zmq.h>
+
+#define SIGN_BATCH 256
+#define DEDUP_MAX 200000
+#define DEDUP_MS LT_QUERY_MAX_AHEAD_MS
+#define ATTEMPT_MS 1000
+#define ROOT_CACHE 16
+
+/* Owner: what one (caller, request_id) produced, kept for retries. */
+typedef struct {
+    char member[LT_ID_MAX];
+    uint64_t id;
+} dedup_key_t;
+
+typedef struct {
+    dedup_key_t key;
+    int64_t at;            /* monotonic ms when first seen */
+    int complete;          /* all answers signed and stored */
+    zmq_msg_t *frames;     /* stored SignedAnswer envelopes */
+    size_t n_frames;
+    UT_hash_handle hh;
+} dedup_t;
+
+/* Owner: an answer awaiting the batch signature. */
+typedef struct {
+    uint8_t rid[256];
+    size_t rid_len;
+    dedup_t *entry;
+    int is_verify;
+    int last;              /* the request's final answer */
+    uint8_t *bytes;
+    size_t len;
+} pending_t;
+
+/* Caller: a request forwarded to an owner. */
+typedef struct {
+    uint64_t id;
+    uint8_t rid[256];      /* the application's routing id */
+    size_t rid_len;
+    char owner[LT_ID_MAX];
+    zmq_msg_t frame;       /* exact bytes to (re)send */
+    uint8_t hash[LT_HASH_BYTES];
+    int is_verify;
+    size_t n_keys;
+    char **keys;
+    uint8_t *seen;         /* verify: answered indexes */
+    size_t n_seen;
+    int64_t deadline;      /* monotonic ms */
+    int64_t next_at;
+    int64_t attempt_ms;
+    int attempts;
+    UT_hash_handle hh;
+} outstanding_t;
+
+struct _lt_query_t {
+    lt_store_t *store;
+    const lt_keys_t *keys;
+    const lt_cfg_t *cfg;
+    const lt_dir_t *dir;
+    lt_query_link_fn link;
+    lt_query_rotate_fn rotate;
+    void *arg;
+    dedup_t *dedup;
+    size_t n_dedup;
+    pending_t pending[SIGN_BATCH];
+    size_t n_pending;
+    outstanding_t *out;
+    struct {
+        char owner[LT_ID_MAX];
+        uint8_t root[LT_HASH_BYTES];
+        uint8_t sig[LT_SIG_BYTES];
+    } roots[ROOT_CACHE];
+    size_t next_root;
+    lt_query_stats_t stats;
+};
+
+static void s_init_env(Lienthong__Envelope *env)
+{
+    lienthong__envelope__init(env);
+    env->version = LT_PROTO_VERSION;
+}
+
+lt_query_t *lt_query_new(lt_store_t *store, const lt_keys_t *keys, const lt_cfg_t *cfg,
+                         lt_query_link_fn link, lt_query_rotate_fn rotate, void *arg)
+{
+    lt_query_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->store = store;
+    self->keys = keys;
+    self->cfg = cfg;
+    self->link = link;
+    self->rotate = rotate;
+    self->arg = arg;
+    return self;
+}
+
+static void s_dedup_free(lt_query_t *self, dedup_t *d)
+{
+    HASH_DEL(self->dedup, d);
+    for (size_t i = 0; i < d->n_frames; i++)
+        zmq_msg_close(&d->frames[i]);
+    free(d->frames);
+    free(d);
+    self->n_dedup--;
+}
+
+static void s_out_free(lt_query_t *self, outstanding_t *o)
+{
+    HASH_DEL(self->out, o);
+    zmq_msg_close(&o->frame);
+    for (size_t i = 0; i < o->n_keys; i++)
+        free(o->keys[i]);
+    free(o->keys);
+    free(o->seen);
+    free(o);
+}
+
+void lt_query_destroy(lt_query_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    lt_query_t *self = *self_p;
+    for (size_t i = 0; i < self->n_pending; i++)
+        free(self->pending[i].bytes);
+    dedup_t *d, *dt;
+    HASH_ITER(hh, self->dedup, d, dt)
+        s_dedup_free(self, d);
+    outstanding_t *o, *ot;
+    HASH_ITER(hh, self->out, o, ot)
+        s_out_free(self, o);
+    free(self);
+    *self_p = NULL;
+}
+
+void lt_query_set_dir(lt_query_t *self, const lt_dir_t *dir)
+{
+    self->dir = dir;
+}
+
+void lt_query_stats(const lt_query_t *self, lt_query_stats_t *out)
+{
+    *out = self->stats;
+}
+
+/* ---- owner: reading the current state --------------------------------------- */
+
+/* The target's dataset and, for a view id, the view. */
+static const Lienthong__Dataset *s_target(const lt_dir_t *dir, const char *target,
+                                          const Lienthong__View **view)
+{
+    *view = lt_dir_view(dir, target);
+    return lt_dir_dataset(dir, *view ? (*view)->dataset : target);
+}
+
+/* Decoded current record of key, or NULL (not found, deleted, outside the
+ * view, or store failure: *failed tells the last apart). */
+static ProtobufCMessage *s_current(lt_query_t *self, const Lienthong__Dataset *ds,
+                                   const Lienthong__View *view, const char *key,
+                                   uint64_t *seq, int *failed)
+{
+    lt_stream_t st;
+    int deleted = 0, found;
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    ProtobufCMessage *msg = NULL;
+    *failed = 0;
+    if (lt_store_stream(self->store, ds->id, &st) != 0 ||
+        (found = lt_store_state_get(self->store, st.id, key, seq, &deleted)) < 0) {
+        *failed = 1;
+        return NULL;
+    }
+    if (!found || deleted)
+        return NULL;
+    if (lt_store_get(self->store, st.id, *seq, &bytes, &len) != 1) {
+        *failed = 1;
+        return NULL;
+    }
+    Lienthong__Record *r = lienthong__record__unpack(NULL, len, bytes);
+    if (r)
+        msg = protobuf_c_message_unpack(lt_schema_find(ds->record_type), NULL, r->payload.len,
+                                        r->payload.data);
+    if (r)
+        lienthong__record__free_unpacked(r, NULL);
+    free(bytes);
+    if (!msg)
+        *failed = 1;
+    else if (view && !lt_publish_view_match(view, msg)) {
+        protobuf_c_message_free_unpacked(msg, NULL);
+        msg = NULL;
+    }
+    return msg;
+}
+
+static int s_in_list(const char *name, char *const *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(list[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+/* Why field may not be released to policy p over view v; NULL if it may. */
+static const char *s_withhold(const ProtobufCMessageDescriptor *t, const Lienthong__Policy *p,
+                              const Lienthong__View *v, const char *field)
+{
+    if (!lt_schema_field(t, field))
+        return "unknown field";
+    if (v && !s_in_list(field, v->fields, v->n_fields))
+        return "not in view";
+    if (!s_in_list(field, p->fields, p->n_fields))
+        return "not allowed by policy";
+    return NULL;
+}
+
+/* ---- owner: answers --------------------------------------------------------- */
+
+/* Queues packed answer bytes for the next signature. */
+static int s_queue(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_t *d, int is_verify,
+                   int last, const ProtobufCMessage *answer)
+{
+    if (self->n_pending == SIGN_BATCH)
+        lt_query_flush(self, peer);
+    pending_t *p = &self->pending[self->n_pending];
+    p->len = protobuf_c_message_get_packed_size(answer);
+    p->bytes = malloc(p->len ? p->len : 1);
+    if (!p->bytes)
+        return -1;
+    protobuf_c_message_pack(answer, p->bytes);
+    memcpy(p->rid, in->rid, in->rid_len);
+    p->rid_len = in->rid_len;
+    p->entry = d;
+    p->is_verify = is_verify;
+    p->last = last;
+    self->n_pending++;
+    return 0;
+}
+
+typedef struct {
+    uint64_t id;
+    uint8_t hash[LT_HASH_BYTES];
+    const char *caller;
+    const Lienthong__Dataset *ds;
+    const Lienthong__View *view;
+    const Lienthong__Policy *policy;
+    Lienthong__ErrorCode refusal; /* ERR_NONE when the request may run */
+} req_t;
+
+/* Policy, purpose and ownership checks common to lookup and verify. */
+static void s_authorise(lt_query_t *self, req_t *r, const char *target, const char *purpose,
+                        Lienthong__Operation op)
+{
+    r->ds = s_target(self->dir, target, &r->view);
+    r->policy = lt_dir_policy(self->dir, r->caller, target);
+    if (!r->ds || strcmp(r->ds->owner, self->cfg->member) != 0)
+        r->refusal = LIENTHONG__ERROR_CODE__ERR_NOT_FOUND;
+    else if (!lt_dir_policy_allows(r->policy, op))
+        r->refusal = LIENTHONG__ERROR_CODE__ERR_FORBIDDEN;
+    else if (!s_in_list(purpose, r->policy->purposes, r->policy->n_purposes))
+        r->refusal = LIENTHONG__ERROR_CODE__ERR_PURPOSE;
+    else
+        r->refusal = LIENTHONG__ERROR_CODE__ERR_NONE;
+    if (r->refusal)
+        lt_warn("query", "refused %s of %s by %s: %s (purpose \"%s\")", lt_dir_op_name(op), target,
+                r->caller, lt_wire_error_name(r->refusal), purpose);
+}
+
+static int s_lookup(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_t *d, req_t *r,
+                    const Lienthong__LookupRequest *q)
+{
+    Lienthong__LookupAnswer a = LIENTHONG__LOOKUP_ANSWER__INIT;
+    a.request_id = r->id;
+    a.request_hash.data = r->hash;
+    a.request_hash.len = LT_HASH_BYTES;
+    a.answered_at_ms = lt_now_ms();
+    a.owner = (char *)self->cfg->member;
+    a.code = r->refusal;
+    ProtobufCMessage *msg = NULL;
+    int failed = 0, rc = -1;
+    const ProtobufCMessageDescriptor *t = r->ds ? lt_schema_find(r->ds->record_type) : NULL;
+    char *released[64];
+    Lienthong__Withheld wh[64], *whp[64];
+    if (!a.code && !(msg = s_current(self, r->ds, r->view, q->key, &a.record_seq, &failed)))
+        a.code = failed ? LIENTHONG__ERROR_CODE__ERR_INTERNAL : LIENTHONG__ERROR_CODE__ERR_NOT_FOUND;
+    if (failed)
+        goto out; /* a store failure is not an answer: the caller retries */
+    size_t n_ask = msg ? (q->n_fields ? q->n_fields : t->n_fields) : 0;
+    for (size_t i = 0; i < n_ask && i < 64; i++) {
+        const char *f = q->n_fields ? q->fields[i] : t->fields[i].name;
+        const char *why = s_withhold(t, r->policy, r->view, f);
+        if (!why) {
+            released[a.n_released++] = (char *)f;
+            continue;
+        }
+        lienthong__withheld__init(&wh[a.n_withheld]);
+        wh[a.n_withheld].field = (char *)f;
+        wh[a.n_withheld].reason = (char *)why;
+        whp[a.n_withheld] = &wh[a.n_withheld];
+        a.n_withheld++;
+    }
+    a.released = released;
+    a.withheld = whp;
+    if (msg && a.n_released &&
+        lt_schema_project(msg, released, a.n_released, NULL, &a.payload.data, &a.payload.len) != 0)
+        goto out;
+    rc = s_queue(self, peer, in, d, 0, 1, &a.base);
+out:
+    free(a.payload.data);
+    if (msg)
+        protobuf_c_message_free_unpacked(msg, NULL);
+    return rc;
+}
+
+/* Results of every claim against one record (NULL msg: key not found). */
+static void s_claims(const req_t *r, const ProtobufCMessage *msg, const Lienthong__VerifyRequest *q,
+                     Lienthong__ClaimResult *out)
+{
+    const ProtobufCMessageDescriptor *t = msg->descriptor;
+    char stored[512];
+    for (size_t c = 0; c < q->n_claims; c++) {
+        const char *f = q->claims[c]->field;
+        const ProtobufCFieldDescriptor *fd = lt_schema_field(t, f);
+        const char *v = !s_withhold(t, r->policy, r->view, f) && fd
+                            ? lt_schema_text(msg, fd, stored, sizeof stored)
+                            : NULL;
+        long ymd;
+        if (!v)
+            out[c] = LIENTHONG__CLAIM_RESULT__CLAIM_NOT_ALLOWED;
+        else
+            out[c] = lt_norm_match(v, q->claims[c]->value, lt_norm_date(v, &ymd) == 0)
+                         ? LIENTHONG__CLAIM_RESULT__CLAIM_MATCH
+                         : LIENTHONG__CLAIM_RESULT__CLAIM_NO_MATCH;
+    }
+}
+
+static int s_verify(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_t *d, req_t *r,
+                    const Lienthong__VerifyRequest *q)
+{
+    Lienthong__ClaimResult results[64];
+    size_t n_keys = r->refusal ? 1 : q->n_keys;
+    for (size_t k = 0; k < n_keys; k++) {
+        Lienthong__VerifyAnswer a = LIENTHONG__VERIFY_ANSWER__INIT;
+        a.request_id = r->id;
+        a.request_hash.data = r->hash;
+        a.request_hash.len = LT_HASH_BYTES;
+        a.answered_at_ms = lt_now_ms();
+        a.owner = (char *)self->cfg->member;
+        a.index = (uint32_t)k;
+        a.last = k + 1 == n_keys;
+        a.code = r->refusal;
+        ProtobufCMessage *msg = NULL;
+        if (!r->refusal) {
+            uint64_t seq;
+            int failed;
+            a.key = q->keys[k];
+            msg = s_current(self, r->ds, r->view, q->keys[k], &seq, &failed);
+            a.code = msg ? LIENTHONG__ERROR_CODE__ERR_NONE
+                         : failed ? LIENTHONG__ERROR_CODE__ERR_INTERNAL
+                                  : LIENTHONG__ERROR_CODE__ERR_NOT_FOUND;
+        }
+        if (msg) {
+            s_claims(r, msg, q, results);
+            a.results = results;
+            a.n_results = q->n_claims;
+        }
+        int rc = s_queue(self, peer, in, d, 1, a.last, &a.base);
+        if (msg)
+            protobuf_c_message_free_unpacked(msg, NULL);
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Replays what a (caller, id) pair already produced. */
+static void s_replay(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_t *d)
+{
+    self->stats.replayed++;
+    for (size_t i = 0; d->complete && i < d->n_frames; i++) {
+        zmq_msg_t copy;
+        zmq_msg_init(&copy);
+        zmq_msg_copy(&copy, &d->frames[i]);
+        if (zmq_send(peer, in->rid, in->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+            zmq_msg_send(&copy, peer, ZMQ_DONTWAIT) < 0)
+            zmq_msg_close(&copy);
+    }
+}
+
+/* Drops entries past the retention time, or the oldest beyond the cap. */
+static void s_dedup_expire(lt_query_t *self)
+{
+    int64_t now = lt_mono_ms();
+    dedup_t *d, *t;
+    HASH_ITER(hh, self->dedup, d, t) {
+        /* Insertion order: the head is the oldest. Keep pending ones. */
+        if ((now - d->at < DEDUP_MS && self->n_dedup < DEDUP_MAX) || !d->complete)
+            break;
+        s_dedup_free(self, d);
+    }
+}
+
+/* Checks a request's id and deadline; returns the dedup entry to fill, or
+ * NULL when it was answered here (error, replay). */
+static dedup_t *s_admit(lt_query_t *self, void *peer, const lt_wire_in_t *in, uint64_t id,
+                        int64_t deadline)
+{
+    int64_t now = lt_now_ms();
+    const char *why = NULL;
+    Lienthong__ErrorCode code = LIENTHONG__ERROR_CODE__ERR_MALFORMED;
+    if (id == 0)
+        why = "request_id must not be 0";
+    else if (deadline > now + LT_QUERY_MAX_AHEAD_MS)
+        why = "deadline more than 10 minutes ahead";
+    dedup_key_t key;
+    memset(&key, 0, sizeof key);
+    snprintf(key.member, sizeof key.member, "%s", in->user_id);
+    key.id = id;
+    dedup_t *d = NULL;
+    if (!why)
+        HASH_FIND(hh, self->dedup, &key, sizeof key, d);
+    if (d) {
+        s_replay(self, peer, in, d);
+        return NULL;
+    }
+    if (!why && deadline < now) {
+        why = "deadline passed before execution";
+        code = LIENTHONG__ERROR_CODE__ERR_TIMEOUT;
+    }
+    if (why || !(d = calloc(1, sizeof *d))) {
+        (void)lt_wire_send_error(peer, in->rid, in->rid_len,
+                                 why ? code : LIENTHONG__ERROR_CODE__ERR_INTERNAL, id, "%s",
+                                 why ? why : "out of memory");
+        return NULL;
+    }
+    d->key = key;
+    d->at = lt_mono_ms();
+    HASH_ADD(hh, self->dedup, key, sizeof key, d);
+    self->n_dedup++;
+    return d;
+}
+
+void lt_query_on_request(lt_query_t *self, void *peer, const lt_wire_in_t *in,
+                         const Lienthong__Envelope *env)
+{
+    int is_verify = env->body_case == LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST;
+    const Lienthong__LookupRequest *lq = env->lookup_request;
+    const Lienthong__VerifyRequest *vq = env->verify_request;
+    req_t r = {.id = is_verify ? vq->request_id : lq->request_id, .caller = in->user_id};
+    const uint8_t *body;
+    size_t body_len;
+    s_dedup_expire(self);
+    if (is_verify && (vq->n_keys == 0 || vq->n_keys > LT_QUERY_MAX_KEYS || vq->n_claims == 0 ||
+                      vq->n_claims > 64)) {
+        (void)lt_wire_send_error(peer, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_TOO_LARGE,
+                                 r.id, "verify needs 1..%d keys and 1..64 claims", LT_QUERY_MAX_KEYS);
+        return;
+    }
+    if (lt_wire_body_bytes(zmq_msg_data((zmq_msg_t *)&in->body), zmq_msg_size((zmq_msg_t *)&in->body),
+                           &body, &body_len) != 0)
+        return; /* lt_wire_decode already checked this; never happens */
+    dedup_t *d = s_admit(self, peer, in, r.id, is_verify ? vq->deadline_ms : lq->deadline_ms);
+    if (!d)
+        return;
+    lt_hash(body, body_len, r.hash);
+    s_authorise(self, &r, is_verify ? vq->dataset : lq->dataset, is_verify ? vq->purpose : lq->purpose,
+                is_verify ? LIENTHONG__OPERATION__OP_VERIFY : LIENTHONG__OPERATION__OP_LOOKUP);
+    int rc = is_verify ? s_verify(self, peer, in, d, &r, vq) : s_lookup(self, peer, in, d, &r, lq);
+    self->stats.executed++;
+    if (rc != 0) {
+        /* Nothing was answered: forget it, so that a retry runs again. */
+        for (size_t i = 0; i < self->n_pending; i++)
+            if (self->pending[i].entry == d)
+                self->pending[i].entry = NULL;
+        s_dedup_free(self, d);
+        (void)lt_wire_send_error(peer, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_INTERNAL,
+                                 r.id, "the owner could not read its store; retry");
+    }
+}
+
+/* ---- owner: batched signing ------------------------------------------------------ */
+
+/* Sends one signed answer and keeps a copy for retries. */
+static void s_send_answer(lt_query_t *self, void *peer, pending_t *p, const uint8_t *sig,
+                          const uint8_t *tree, size_t n, size_t index)
+{
+    uint8_t path[64][LT_HASH_BYTES];
+    ProtobufCBinaryData proof[64];
+    size_t path_len = 0;
+    if (lt_merkle_tree_path(tree, n, index, path, &path_len) != 0)
+        return;
+    for (size_t i = 0; i < path_len; i++)
+        proof[i] = (ProtobufCBinaryData){.len = LT_HASH_BYTES, .data = path[i]};
+    Lienthong__SignedAnswer sa = LIENTHONG__SIGNED_ANSWER__INIT;
+    sa.answer.data = p->bytes;
+    sa.answer.len = p->len;
+    sa.root_signature.data = (uint8_t *)sig;
+    sa.root_signature.len = LT_SIG_BYTES;
+    sa.proof = proof;
+    sa.n_proof = path_len;
+    sa.proof_index = (uint32_t)index;
+    sa.proof_count = (uint32_t)n;
+    Lienthong__Envelope env;
+    s_init_env(&env);
+    env.body_case = p->is_verify ? LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY
+                                 : LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY;
+    if (p->is_verify)
+        env.verify_reply = &sa;
+    else
+        env.lookup_reply = &sa;
+    zmq_msg_t msg;
+    size_t len = lienthong__envelope__get_packed_size(&env);
+    if (zmq_msg_init_size(&msg, len) != 0)
+        return;
+    lienthong__envelope__pack(&env, zmq_msg_data(&msg));
+    dedup_t *d = p->entry;
+    zmq_msg_t *grown = d ? realloc(d->frames, (d->n_frames + 1) * sizeof *grown) : NULL;
+    if (grown) {
+        d->frames = grown;
+        zmq_msg_init(&d->frames[d->n_frames]);
+        if (zmq_msg_copy(&d->frames[d->n_frames], &msg) == 0)
+            d->n_frames++;
+    }
+    if (zmq_send(peer, p->rid, p->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+        zmq_msg_send(&msg, peer, ZMQ_DONTWAIT) < 0)
+        zmq_msg_close(&msg); /* the caller retries and gets the stored copy */
+}
+
+void lt_query_flush(lt_query_t *self, void *peer)
+{
+    size_t n = self->n_pending;
+    if (n == 0)
+        return;
+    uint8_t leaves[SIGN_BATCH * LT_HASH_BYTES], tree[2 * SIGN_BATCH * LT_HASH_BYTES];
+    uint8_t sig[LT_SIG_BYTES];
+    for (size_t i = 0; i < n; i++)
+        lt_merkle_leaf(self->pending[i].bytes, self->pending[i].len, leaves + i * LT_HASH_BYTES);
+    int ok = lt_merkle_tree(leaves, n, tree) == 0 &&
+             lt_keys_sign(self->keys, LT_ANSWERS_DOMAIN, lt_merkle_tree_root(tree, n),
+                          LT_HASH_BYTES, sig) == 0;
+    for (size_t i = 0; i < n; i++) {
+        pending_t *p = &self->pending[i];
+        if (ok)
+            s_send_answer(self, peer, p, sig, tree, n, i);
+        else
+            lt_error("query", "cannot sign answers");
+        free(p->bytes);
+    }
+    /* An entry is complete once its last answer is stored. */
+    for (size_t i = 0; i < n; i++)
+        if (self->pending[i].entry && self->pending[i].last)
+            self->pending[i].entry->complete = 1;
+    self->n_pending = 0;
+}
+
+/* ---- caller ------------------------------------------------------------------------ */
+
+static void s_local_error(void *local, const uint8_t *rid, size_t rid_len, Lienthong__ErrorCode code,
+                          uint64_t id, const char *why)
+{
+    (void)lt_wire_send_error(local, rid, rid_len, code, id, "%s", why);
+}
+
+/* Sends the request's exact frame to its owner; 0 sent, -1 not now. */
+static int s_out_send(lt_query_t *self, outstanding_t *o)
+{
+    void *sock = self->link(self->arg, o->owner);
+    zmq_msg_t copy;
+    zmq_msg_init(&copy);
+    if (!sock || zmq_msg_copy(&copy, &o->frame) != 0 || zmq_msg_send(&copy, sock, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&copy);
+        return -1;
+    }
+    return 0;
+}
+
+/* Registers an application's request; NULL when refused (answered). */
+static outstanding_t *s_out_new(lt_query_t *self, void *local, const lt_wire_in_t *in, uint64_t id,
+                                const char *dataset, int64_t deadline_ms, const uint8_t *body,
+                                size_t body_len)
+{
+    const Lienthong__View *view;
+    const Lienthong__Dataset *ds = self->dir ? s_target(self->dir, dataset, &view) : NULL;
+    const Lienthong__Member *m = ds ? lt_dir_member(self->dir, ds->owner) : NULL;
+    const char *why = !id ? "request_id must not be 0"
+                      : !ds ? "no such dataset or view in the directory"
+                      : m->status != LIENTHONG__MEMBER_STATUS__MEMBER_ACTIVE ? "owner is not active"
+                      : strcmp(ds->owner, self->cfg->member) == 0
+                          ? "this gateway owns the dataset: query its own store"
+                          : NULL;
+    outstanding_t *o = NULL;
+    if (!why)
+        HASH_FIND(hh, self->out, &id, sizeof id, o);
+    if (o) {
+        why = "request_id is already outstanding";
+        o = NULL;
+    }
+    if (!why && !(o = calloc(1, sizeof *o)))
+        why = "out of memory";
+    if (why) {
+        Lienthong__ErrorCode code = !ds ? LIENTHONG__ERROR_CODE__ERR_NOT_FOUND
+                                    : !id || why[0] == 'r' ? LIENTHONG__ERROR_CODE__ERR_MALFORMED
+                                                           : LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE;
+        s_local_error(local, in->rid, in->rid_len, code, id, why);
+        return NULL;
+    }
+    o->id = id;
+    memcpy(o->rid, in->rid, in->rid_len);
+    o->rid_len = in->rid_len;
+    snprintf(o->owner, sizeof o->owner, "%s", ds->owner);
+    zmq_msg_init(&o->frame);
+    zmq_msg_copy(&o->frame, (zmq_msg_t *)&in->body);
+    lt_hash(body, body_len, o->hash);
+    int64_t now_wall = lt_now_ms(), now = lt_mono_ms();
+    int64_t left = deadline_ms - now_wall;
+    o->deadline = now + (left < 0 ? 0 : left > LT_QUERY_MAX_AHEAD_MS ? LT_QUERY_MAX_AHEAD_MS : left);
+    o->attempt_ms = ATTEMPT_MS;
+    o->next_at = now; /* sent on the spot below, or by the next tick */
+    HASH_ADD(hh, self->out, id, sizeof o->id, o);
+    return o;
+}
+
+void lt_query_on_local(lt_query_t *self, void *local, const lt_wire_in_t *in,
+                       const Lienthong__Envelope *env)
+{
+    const uint8_t *body;
+    size_t body_len;
+    int is_verify = env->body_case == LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST;
+    const Lienthong__VerifyRequest *vq = env->verify_request;
+    const Lienthong__LookupRequest *lq = env->lookup_request;
+    if (lt_wire_body_bytes(zmq_msg_data((zmq_msg_t *)&in->body), zmq_msg_size((zmq_msg_t *)&in->body),
+                           &body, &body_len) != 0)
+        return;
+    outstanding_t *o = s_out_new(self, local, in, is_verify ? vq->request_id : lq->request_id,
+                                 is_verify ? vq->dataset : lq->dataset,
+                                 is_verify ? vq->deadline_ms : lq->deadline_ms, body, body_len);
+    if (!o)
+        return;
+    o->is_verify = is_verify;
+    if (is_verify) {
+        o->n_keys = vq->n_keys;
+        o->keys = calloc(vq->n_keys ? vq->n_keys : 1, sizeof *o->keys);
+        o->seen = calloc(vq->n_keys ? vq->n_keys : 1, 1);
+        for (size_t i = 0; o->keys && i < vq->n_keys; i++)
+            o->keys[i] = strdup(vq->keys[i]);
+    }
+    if (s_out_send(self, o) == 0) {
+        o->attempts = 1;
+        o->next_at = lt_mono_ms() + o->attempt_ms;
+    }
+}
+
+/* Verifies the Merkle path and the root signature of sa from owner. */
+static int s_check_signature(lt_query_t *self, const char *owner, const Lienthong__SignedAnswer *sa)
+{
+    const Lienthong__Member *m = lt_dir_member(self->dir, owner);
+    if (!m || sa->root_signature.len != LT_SIG_BYTES || sa->n_proof > 64 || sa->proof_count == 0 ||
+        sa->proof_count > SIGN_BATCH)
+        return -1;
+    uint8_t leaf[LT_HASH_BYTES], path[64][LT_HASH_BYTES], root[LT_HASH_BYTES];
+    for (size_t i = 0; i < sa->n_proof; i++) {
+        if (sa->proof[i].len != LT_HASH_BYTES)
+            return -1;
+        memcpy(path[i], sa->proof[i].data, LT_HASH_BYTES);
+    }
+    lt_merkle_leaf(sa->answer.data, sa->answer.len, leaf);
+    /* Walk up to the root the path implies, then check it is signed. */
+    size_t idx = sa->proof_index, n = sa->proof_count, k = 0;
+    memcpy(root, leaf, LT_HASH_BYTES);
+    if (idx >= n)
+        return -1;
+    while (n > 1) {
+        uint8_t buf[1 + 2 * LT_HASH_BYTES];
+        int has = (idx & 1) || idx + 1 < n;
+        if (has) {
+            if (k >= sa->n_proof)
+                return -1;
+            buf[0] = 0x01;
+            memcpy(buf + 1, (idx & 1) ? path[k] : root, LT_HASH_BYTES);
+            memcpy(buf + 1 + LT_HASH_BYTES, (idx & 1) ? root : path[k], LT_HASH_BYTES);
+            lt_hash(buf, sizeof buf, root);
+            k++;
+        }
+        idx /= 2;
+        n = (n + 1) / 2;
+    }
+    if (k != sa->n_proof)
+        return -1;
+    for (size_t i = 0; i < ROOT_CACHE; i++)
+        if (strcmp(self->roots[i].owner, owner) == 0 && memcmp(self->roots[i].root, root, 32) == 0 &&
+            memcmp(self->roots[i].sig, sa->root_signature.data, LT_SIG_BYTES) == 0)
+            return 0; /* this signing batch was verified already */
+    if (lt_sig_verify(m->signing_key.data, LT_ANSWERS_DOMAIN, root, LT_HASH_BYTES,
+                      sa->root_signature.data) != 0)
+        return -1;
+    size_t slot = self->next_root++ % ROOT_CACHE;
+    snprintf(self->roots[slot].owner, sizeof self->roots[slot].owner, "%s", owner);
+    memcpy(self->roots[slot].root, root, LT_HASH_BYTES);
+    memcpy(self->roots[slot].sig, sa->root_signature.data, LT_SIG_BYTES);
+    return 0;
+}
+
+static void s_reject(lt_query_t *self, const char *owner, const char *why)
+{
+    self->stats.rejected++;
+    lt_warn("query", "dropped an answer from %s: %s", owner, why);
+}
+
+/* Binds a decoded answer to its outstanding request; NULL if it is not one. */
+static outstanding_t *s_bind(lt_query_t *self, const char *owner, uint64_t id,
+                             const ProtobufCBinaryData *hash, int is_verify, const char **why)
+{
+    outstanding_t *o = NULL;
+    HASH_FIND(hh, self->out, &id, sizeof id, o);
+    *why = !o ? "no outstanding request with that id (late or replayed)"
+           : strcmp(o->owner, owner) != 0 ? "answer from a member the request was not sent to"
+           : o->is_verify != is_verify ? "answer of the wrong kind"
+           : hash->len != LT_HASH_BYTES || memcmp(hash->data, o->hash, LT_HASH_BYTES) != 0
+               ? "answer bound to a different request (hash mismatch)"
+               : NULL;
+    return *why ? NULL : o;
+}
+
+static void s_forward(void *local, outstanding_t *o, const zmq_msg_t *frame)
+{
+    zmq_msg_t copy;
+    zmq_msg_init(&copy);
+    if (zmq_msg_copy(&copy, (zmq_msg_t *)frame) != 0 ||
+        zmq_send(local, o->rid, o->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+        zmq_msg_send(&copy, local, ZMQ_DONTWAIT) < 0)
+        zmq_msg_close(&copy);
+}
+
+void lt_query_on_answer(lt_query_t *self, void *local, const char *owner,
+                        const Lienthong__Envelope *env, const zmq_msg_t *frame)
+{
+    int is_verify = env->body_case == LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY;
+    const Lienthong__SignedAnswer *sa = is_verify ? env->verify_reply : env->lookup_reply;
+    const char *why = NULL;
+    if (s_check_signature(self, owner, sa) != 0) {
+        s_reject(self, owner, "bad Merkle path or signature");
+        return;
+    }
+    outstanding_t *o = NULL;
+    if (!is_verify) {
+        Lienthong__LookupAnswer *a = lienthong__lookup_answer__unpack(NULL, sa->answer.len, sa->answer.data);
+        if (a)
+            o = s_bind(self, owner, a->request_id, &a->request_hash, 0, &why);
+        if (a)
+            lienthong__lookup_answer__free_unpacked(a, NULL);
+        if (!o) {
+            s_reject(self, owner, a ? why : "answer does not decode");
+            return;
+        }
+        s_forward(local, o, frame);
+        s_out_free(self, o);
+        return;
+    }
+    Lienthong__VerifyAnswer *a = lienthong__verify_answer__unpack(NULL, sa->answer.len, sa->answer.data);
+    if (a)
+        o = s_bind(self, owner, a->request_id, &a->request_hash, 1, &why);
+    /* A per-key answer names keys[index]; only a whole-request refusal
+     * (forbidden, purpose, unknown dataset) has no key. */
+    if (o && (a->index >= o->n_keys ||
+              (a->key[0] ? !o->keys[a->index] || strcmp(o->keys[a->index], a->key) != 0
+                         : a->code == LIENTHONG__ERROR_CODE__ERR_NONE))) {
+        why = "answer names a key that was not asked";
+        o = NULL;
+    }
+    if (!o) {
+        s_reject(self, owner, a ? why : "answer does not decode");
+    } else if (!o->seen[a->index] || a->last) {
+        if (!o->seen[a->index]) {
+            o->seen[a->index] = 1;
+            o->n_seen++;
+            s_forward(local, o, frame);
+        }
+        o->next_at = lt_mono_ms() + o->attempt_ms; /* progress: restart the attempt timer */
+        if (a->last)
+            s_out_free(self, o);
+    }
+    if (a)
+        lienthong__verify_answer__free_unpacked(a, NULL);
+}
+
+void lt_query_on_error(lt_query_t *self, void *local, const char *owner, const Lienthong__Error *e)
+{
+    outstanding_t *o = NULL;
+    uint64_t id = e->request_id;
+    if (id)
+        HASH_FIND(hh, self->out, &id, sizeof id, o);
+    if (!o || strcmp(o->owner, owner) != 0)
+        return;
+    if (e->code == LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE || e->code == LIENTHONG__ERROR_CODE__ERR_INTERNAL)
+        return; /* transient: the attempt timer resends */
+    s_local_error(local, o->rid, o->rid_len, e->code, id, e->message);
+    s_out_free(self, o);
+}
+
+void lt_query_tick(lt_query_t *self, void *local)
+{
+    int64_t now = lt_mono_ms();
+    outstanding_t *o, *t;
+    HASH_ITER(hh, self->out, o, t) {
+        if (now >= o->deadline) {
+            self->stats.timeouts++;
+            lt_warn("query", "request %llu to %s timed out after %d attempt(s)",
+                    (unsigned long long)o->id, o->owner, o->attempts);
+            s_local_error(local, o->rid, o->rid_len, LIENTHONG__ERROR_CODE__ERR_TIMEOUT, o->id,
+                          "no verified answer from the owner before the deadline");
+            s_out_free(self, o);
+            continue;
+        }
+        if (now < o->next_at)
+            continue;
+        /* Lazy Pirate: resend the same bytes; after two silent attempts try
+         * the owner's next endpoint. */
+        if (o->attempts >= 2 && o->attempts % 2 == 0 && self->rotate)
+            self->rotate(self->arg, o->owner);
+        if (s_out_send(self, o) == 0) {
+            if (o->attempts)
+                o->attempt_ms = o->attempt_ms * 2 > 8000 ? 8000 : o->attempt_ms * 2;
+            o->attempts++;
+            o->next_at = now + o->attempt_ms;
+        } else {
+            o->next_at = now + 50; /* not connected: try again shortly */
+            if (++o->attempts % 20 == 0 && self->rotate)
+                self->rotate(self->arg, o->owner);
+        }
+    }
+}

@@ -1,0 +1,506 @@
+/* test_rowmap: CUnit suite for the adapters' building blocks:
+ * adapters/lt_rowmap (row -> Population record -> row round trip with enum
+ * fields given as integers, names and numeric text; config errors naming
+ * file:line), the source adapter's change-tracking triggers and strict
+ * configuration, and adapters/lt_popgen (same seed -> same table digest,
+ * 12-digit personal ids, NFC names). */
+#include "unit_util.h"
+
+#include "lt_popgen.h"
+#include "lt_rowmap.h"
+#include "lt_schema.h"
+#include "lt_sink.h"
+#include "lt_source.h"
+#include "records/population.pb-c.h"
+
+#include <libconfig.h>
+#include <sodium.h>
+#include <sqlite3.h>
+
+static char g_dir[512];
+
+static int suite_init(void)
+{
+    return ut_mkdtemp(g_dir, sizeof g_dir, "rowmap") == 0 && sodium_init() >= 0 ? 0 : -1;
+}
+
+static int suite_clean(void)
+{
+    return ut_rmrf(g_dir);
+}
+
+static void path_of(char *out, size_t cap, const char *name)
+{
+    snprintf(out, cap, "%s/%s", g_dir, name);
+}
+
+/* Every Population field mapped to a column of the same name. */
+static const char *ALL_COLUMNS =
+    "columns = {\n"
+    "  personal_id = \"personal_id\"; full_name = \"full_name\";\n"
+    "  date_of_birth = \"date_of_birth\"; sex = \"sex\"; place_of_birth = \"place_of_birth\";\n"
+    "  home_town = \"home_town\"; ethnicity = \"ethnicity\"; nationality = \"nationality\";\n"
+    "  permanent_province = \"permanent_province\"; permanent_address = \"permanent_address\";\n"
+    "  current_province = \"current_province\"; current_address = \"current_address\";\n"
+    "  id_card_number = \"id_card_number\"; id_card_issued = \"id_card_issued\";\n"
+    "  status = \"status\"; date_of_death = \"date_of_death\";\n"
+    "};\n";
+
+/* Loads `text` as a config file and builds a Population mapping. */
+static lt_rowmap_t *load_map(const char *name, const char *text, const char *key_column,
+                             const char *key_field, char *err, size_t errlen)
+{
+    char path[600];
+    path_of(path, sizeof path, name);
+    CU_ASSERT_FATAL(ut_write_text(path, text) == 0);
+    config_t c;
+    config_init(&c);
+    lt_rowmap_t *m = NULL;
+    if (config_read_file(&c, path) == CONFIG_TRUE)
+        m = lt_rowmap_new(lt_schema_find("lienthong.records.Population"),
+                          config_lookup(&c, "columns"), path, key_column, key_field, err, errlen);
+    else
+        snprintf(err, errlen, "%s:%d: %s", path, config_error_line(&c), config_error_text(&c));
+    config_destroy(&c);
+    return m;
+}
+
+static sqlite3 *open_db(const char *name)
+{
+    char path[600];
+    path_of(path, sizeof path, name);
+    sqlite3 *db = NULL;
+    CU_ASSERT_FATAL(sqlite3_open(path, &db) == SQLITE_OK);
+    return db;
+}
+
+static void exec_ok(sqlite3 *db, const char *sql)
+{
+    char *msg = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK)
+        fprintf(stderr, "sql failed: %s: %s\n", sql, msg ? msg : "");
+    sqlite3_free(msg);
+    CU_ASSERT_FATAL(rc == SQLITE_OK);
+}
+
+static sqlite3_stmt *prepare_owned(sqlite3 *db, char *sql)
+{
+    CU_ASSERT_FATAL(sql != NULL);
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        fprintf(stderr, "prepare failed: %s: %s\n", sql, sqlite3_errmsg(db));
+    free(sql);
+    CU_ASSERT_FATAL(rc == SQLITE_OK);
+    return st;
+}
+
+/* Packs the row with key `id` of table `t`; returns the packed length or -1. */
+static long pack_row(lt_rowmap_t *m, sqlite3 *db, const char *t, const char *id, uint8_t **buf,
+                     char *err, size_t errlen)
+{
+    sqlite3_stmt *st = prepare_owned(db, lt_rowmap_sql_select(m, t));
+    CU_ASSERT_FATAL(sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC) == SQLITE_OK);
+    CU_ASSERT_FATAL(sqlite3_step(st) == SQLITE_ROW);
+    size_t len = 0;
+    int rc = lt_rowmap_pack_row(m, st, 0, buf, &len, err, errlen);
+    sqlite3_finalize(st);
+    return rc == 0 ? (long)len : -1;
+}
+
+static void upsert(lt_rowmap_t *m, sqlite3 *db, const char *t, const uint8_t *buf, size_t len)
+{
+    char err[256] = "";
+    sqlite3_stmt *st = prepare_owned(db, lt_rowmap_sql_upsert(m, t));
+    CU_ASSERT_FATAL(lt_rowmap_bind_record(m, st, buf, len, NULL, err, sizeof err) == 0);
+    CU_ASSERT(sqlite3_step(st) == SQLITE_DONE);
+    sqlite3_finalize(st);
+}
+
+static void test_round_trip_population(void)
+{
+    char err[512] = "";
+    lt_rowmap_t *m = load_map("all.conf", ALL_COLUMNS, "personal_id", "personal_id", err,
+                              sizeof err);
+    if (!m)
+        fprintf(stderr, "%s\n", err);
+    CU_ASSERT_FATAL(m != NULL);
+    CU_ASSERT(lt_rowmap_size(m) == 16);
+    CU_ASSERT_STRING_EQUAL(lt_rowmap_key_field(m), "personal_id");
+    sqlite3 *db = open_db("round.db");
+    char *create = lt_rowmap_sql_create(m, "src");
+    CU_ASSERT_FATAL(create != NULL);
+    exec_ok(db, create);
+    free(create);
+    create = lt_rowmap_sql_create(m, "dst");
+    exec_ok(db, create);
+    free(create);
+    /* status given as an enum value name in TEXT, sex as an INTEGER,
+     * home_town NULL (-> default -> NULL again). */
+    exec_ok(db, "INSERT INTO src VALUES ('038090001234', 'Nguyễn Văn An', '1990-05-17', 1, "
+                "'Thanh Hóa', NULL, 'Kinh', 'VN', '38', 'Thôn 3, xã Thiệu Đô, Thanh Hóa', '01', "
+                "'Số 12 Lê Lợi, phường Cửa Nam, Hà Nội', '038090001234', '2021-06-01', "
+                "'CITIZEN_DECEASED', '2024-02-29')");
+    uint8_t *buf = NULL;
+    long len = pack_row(m, db, "src", "038090001234", &buf, err, sizeof err);
+    CU_ASSERT_FATAL(len > 0);
+    Lienthong__Records__Population *p =
+        lienthong__records__population__unpack(NULL, (size_t)len, buf);
+    CU_ASSERT_FATAL(p != NULL);
+    CU_ASSERT_STRING_EQUAL(p->personal_id, "038090001234");
+    CU_ASSERT_STRING_EQUAL(p->full_name, "Nguyễn Văn An");
+    CU_ASSERT(p->sex == LIENTHONG__RECORDS__SEX__SEX_MALE);
+    CU_ASSERT(p->status == LIENTHONG__RECORDS__CITIZEN_STATUS__CITIZEN_DECEASED);
+    CU_ASSERT_STRING_EQUAL(p->home_town, "");
+    CU_ASSERT_STRING_EQUAL(p->date_of_death, "2024-02-29");
+    lienthong__records__population__free_unpacked(p, NULL);
+
+    upsert(m, db, "dst", buf, (size_t)len);
+    upsert(m, db, "dst", buf, (size_t)len); /* idempotent */
+    sqlite3_stmt *st = NULL;
+    CU_ASSERT_FATAL(sqlite3_prepare_v2(db,
+                                       "SELECT COUNT(*), typeof(status), status, sex, home_town "
+                                       "IS NULL, full_name, date_of_death FROM dst",
+                                       -1, &st, NULL) == SQLITE_OK);
+    CU_ASSERT_FATAL(sqlite3_step(st) == SQLITE_ROW);
+    CU_ASSERT(sqlite3_column_int(st, 0) == 1);
+    CU_ASSERT_STRING_EQUAL((const char *)sqlite3_column_text(st, 1), "integer");
+    CU_ASSERT(sqlite3_column_int(st, 2) == 2);
+    CU_ASSERT(sqlite3_column_int(st, 3) == 1);
+    CU_ASSERT(sqlite3_column_int(st, 4) == 1);
+    CU_ASSERT_STRING_EQUAL((const char *)sqlite3_column_text(st, 5), "Nguyễn Văn An");
+    CU_ASSERT_STRING_EQUAL((const char *)sqlite3_column_text(st, 6), "2024-02-29");
+    sqlite3_finalize(st);
+
+    /* Back again: dst -> record gives the same bytes (status now INTEGER). */
+    uint8_t *again = NULL;
+    long len2 = pack_row(m, db, "dst", "038090001234", &again, err, sizeof err);
+    CU_ASSERT(len2 == len && again && memcmp(again, buf, (size_t)len) == 0);
+    free(again);
+    free(buf);
+    sqlite3_close(db);
+    lt_rowmap_destroy(&m);
+    CU_ASSERT(m == NULL);
+    lt_rowmap_destroy(&m);
+}
+
+static void test_enum_text_forms(void)
+{
+    char err[512] = "";
+    lt_rowmap_t *m = load_map("all2.conf", ALL_COLUMNS, "personal_id", NULL, err, sizeof err);
+    CU_ASSERT_FATAL(m != NULL);
+    sqlite3 *db = open_db("enum.db");
+    char *create = lt_rowmap_sql_create(m, "t");
+    exec_ok(db, create);
+    free(create);
+    exec_ok(db, "INSERT INTO t(personal_id, sex, status) VALUES ('1', '2', 'CITIZEN_MISSING'), "
+                "('2', 'SEX_FEMALE', 7), ('3', 1, 'CITIZEN_ZOMBIE'), ('4', 'x1', 1), "
+                "('5', 1, 4294967296)");
+    uint8_t *buf = NULL;
+    long len = pack_row(m, db, "t", "1", &buf, err, sizeof err);
+    CU_ASSERT_FATAL(len > 0);
+    Lienthong__Records__Population *p =
+        lienthong__records__population__unpack(NULL, (size_t)len, buf);
+    CU_ASSERT_FATAL(p != NULL);
+    CU_ASSERT(p->sex == LIENTHONG__RECORDS__SEX__SEX_FEMALE);
+    CU_ASSERT(p->status == LIENTHONG__RECORDS__CITIZEN_STATUS__CITIZEN_MISSING);
+    lienthong__records__population__free_unpacked(p, NULL);
+    free(buf);
+    /* An unknown integer is kept (open enums); a wrong name is refused,
+     * naming the column but not the value. */
+    CU_ASSERT(pack_row(m, db, "t", "2", &buf, err, sizeof err) > 0);
+    free(buf);
+    buf = NULL;
+    CU_ASSERT(pack_row(m, db, "t", "3", &buf, err, sizeof err) == -1);
+    CU_ASSERT(strstr(err, "column 'status'") != NULL);
+    CU_ASSERT(strstr(err, "ZOMBIE") == NULL);
+    CU_ASSERT(pack_row(m, db, "t", "4", &buf, err, sizeof err) == -1);
+    CU_ASSERT(strstr(err, "column 'sex'") != NULL);
+    CU_ASSERT(pack_row(m, db, "t", "5", &buf, err, sizeof err) == -1); /* over int32 */
+    CU_ASSERT(buf == NULL);
+    sqlite3_close(db);
+    lt_rowmap_destroy(&m);
+}
+
+/* A record with the key overridden at bind time, and a tombstone delete. */
+static void test_key_override_and_delete(void)
+{
+    char err[512] = "";
+    lt_rowmap_t *m = load_map("kd.conf",
+                              "columns = { personal_id = \"id\"; full_name = \"ho ten\"; "
+                              "status = \"trang_thai\"; };\n",
+                              "ID", NULL, err, sizeof err);
+    CU_ASSERT_FATAL(m != NULL);
+    CU_ASSERT_STRING_EQUAL(lt_rowmap_select_list(m), "\"id\", \"ho ten\", \"trang_thai\"");
+    sqlite3 *db = open_db("kd.db");
+    char *create = lt_rowmap_sql_create(m, "bảng");
+    exec_ok(db, create);
+    free(create);
+    Lienthong__Records__Population p = LIENTHONG__RECORDS__POPULATION__INIT;
+    p.personal_id = (char *)"111";
+    p.full_name = (char *)"Trần Thị Hà";
+    p.status = LIENTHONG__RECORDS__CITIZEN_STATUS__CITIZEN_ALIVE;
+    uint8_t buf[256];
+    size_t len = lienthong__records__population__pack(&p, buf);
+    sqlite3_stmt *st = prepare_owned(db, lt_rowmap_sql_upsert(m, "bảng"));
+    CU_ASSERT(lt_rowmap_bind_record(m, st, buf, len, "222", err, sizeof err) == 0);
+    CU_ASSERT(sqlite3_step(st) == SQLITE_DONE);
+    sqlite3_finalize(st);
+    /* Not a Population at all. */
+    st = prepare_owned(db, lt_rowmap_sql_upsert(m, "bảng"));
+    static const uint8_t junk[] = {0x0a, 0xff, 0xff};
+    CU_ASSERT(lt_rowmap_bind_record(m, st, junk, sizeof junk, NULL, err, sizeof err) == -1);
+    CU_ASSERT(strstr(err, "not a valid lienthong.records.Population") != NULL);
+    sqlite3_finalize(st);
+    st = prepare_owned(db, lt_rowmap_sql_delete(m, "bảng"));
+    CU_ASSERT(sqlite3_bind_text(st, 1, "222", -1, SQLITE_STATIC) == SQLITE_OK);
+    CU_ASSERT(sqlite3_step(st) == SQLITE_DONE);
+    CU_ASSERT(sqlite3_changes(db) == 1);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    lt_rowmap_destroy(&m);
+}
+
+/* Each bad mapping is refused with "FILE:LINE:" of the offending setting. */
+static void test_config_errors(void)
+{
+    static const struct {
+        const char *text, *key_field, *want;
+        int line;
+    } cases[] = {
+        {"# unknown field\ncolumns = {\n  personal_id = \"id\";\n  nickname = \"nick\";\n};\n",
+         "personal_id", "field 'nickname' does not exist in record type "
+                        "lienthong.records.Population", 4},
+        {"columns = {\n  full_name = \"name\";\n};\n", "personal_id",
+         "the key field is not mapped", 1},
+        {"\n\ncolumns = { personal_id = \"pid\"; full_name = \"id\"; };\n", "personal_id",
+         "key_field 'personal_id' must be the field mapped to key column 'id'", 3},
+        {"columns = {\n  personal_id = \"id\";\n  full_name = 5;\n};\n", NULL,
+         "'full_name' must be a column name", 3},
+        {"columns = {\n  personal_id = \"id\";\n  full_name = \"ID\";\n};\n", NULL,
+         "column 'ID' is mapped twice", 3},
+        {"\ncolumns = {};\n", NULL, "must be a non-empty group", 2},
+        {"\ncolumns = [\"id\"];\n", NULL, "must be a non-empty group", 2},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char err[512] = "", name[32], path[600];
+        snprintf(name, sizeof name, "bad%zu.conf", i);
+        path_of(path, sizeof path, name);
+        lt_rowmap_t *m = load_map(name, cases[i].text, "id", cases[i].key_field, err, sizeof err);
+        CU_ASSERT(m == NULL);
+        if (!ut_has_loc(err, path, cases[i].line) || !strstr(err, cases[i].want))
+            fprintf(stderr, "case %zu: got \"%s\"\n", i, err);
+        CU_ASSERT(ut_has_loc(err, path, cases[i].line));
+        CU_ASSERT(strstr(err, cases[i].want) != NULL);
+        lt_rowmap_destroy(&m);
+    }
+}
+
+/* A source configuration: database, columns group, extra settings. */
+#define SOURCE_CONF_FMT                                                                        \
+    "gateway_socket = \"run/gw.sock\";\n"                                                      \
+    "dataset = \"VN/GOV/BCA/population\";\n"                                                   \
+    "record_type = \"lienthong.records.Population\";\n"                                        \
+    "database = \"%s\";\n"                                                                     \
+    "table = \"citizens\";\n"                                                                  \
+    "key_column = \"personal_id\";\n"                                                          \
+    "key_field = \"personal_id\";\n"                                                           \
+    "%s"                                                                                       \
+    "%s"
+
+/* The adapters' configuration files are strict too. */
+static void test_adapter_config_errors(void)
+{
+    char path[600], text[4096], err[1024] = "";
+    path_of(path, sizeof path, "src-bad.conf");
+    snprintf(text, sizeof text, SOURCE_CONF_FMT, "agency.db", ALL_COLUMNS, "colour = \"red\";\n");
+    CU_ASSERT_FATAL(ut_write_text(path, text) == 0);
+    lt_source_t *s = lt_source_new(path, err, sizeof err);
+    CU_ASSERT(s == NULL);
+    CU_ASSERT(ut_has_loc(err, path, 17));
+    CU_ASSERT(strstr(err, "unknown setting 'colour'") != NULL);
+
+    snprintf(text, sizeof text, SOURCE_CONF_FMT, "agency.db", "", "batch = 0;\n");
+    CU_ASSERT_FATAL(ut_write_text(path, text) == 0);
+    s = lt_source_new(path, err, sizeof err);
+    CU_ASSERT(s == NULL);
+    CU_ASSERT(ut_has_loc(err, path, 8));
+    CU_ASSERT(strstr(err, "'batch' must be between 1 and") != NULL);
+
+    snprintf(text, sizeof text, SOURCE_CONF_FMT, "agency.db", "", "");
+    CU_ASSERT_FATAL(ut_write_text(path, text) == 0);
+    s = lt_source_new(path, err, sizeof err);
+    CU_ASSERT(s == NULL);
+    CU_ASSERT(strstr(err, "missing required group 'columns") != NULL);
+
+    path_of(path, sizeof path, "sink-bad.conf");
+    CU_ASSERT_FATAL(ut_write_text(path, "gateway_socket = \"gw.sock\";\nstream = \"x\";\n"
+                                        "record_type = \"lienthong.records.Nope\";\n") == 0);
+    lt_sink_t *k = lt_sink_new(path, err, sizeof err);
+    CU_ASSERT(k == NULL);
+    CU_ASSERT(strstr(err, "missing required setting 'database'") != NULL);
+    CU_ASSERT_FATAL(ut_write_text(path, "gateway_socket = \"gw.sock\";\nstream = \"x\";\n"
+                                        "record_type = \"lienthong.records.Nope\";\n"
+                                        "database = \"s.db\"; table = \"t\";\n"
+                                        "key_column = \"id\"; create_table = 1;\n") == 0);
+    k = lt_sink_new(path, err, sizeof err);
+    CU_ASSERT(k == NULL);
+    CU_ASSERT(ut_has_loc(err, path, 5));
+    CU_ASSERT(strstr(err, "'create_table' must be true or false") != NULL);
+}
+
+static int64_t count_rows(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    CU_ASSERT_FATAL(sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK);
+    CU_ASSERT_FATAL(sqlite3_step(st) == SQLITE_ROW);
+    int64_t n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return n;
+}
+
+/* --install lists existing rows once; triggers record every change. */
+static void test_source_triggers(void)
+{
+    char path[600], db_path[600], text[4096], err[1024] = "";
+    path_of(db_path, sizeof db_path, "agency.db");
+    CU_ASSERT_FATAL(lt_popgen_citizens(db_path, 50, 1, err, sizeof err) == 0);
+    path_of(path, sizeof path, "source.conf");
+    snprintf(text, sizeof text, SOURCE_CONF_FMT, "agency.db", ALL_COLUMNS, "");
+    CU_ASSERT_FATAL(ut_write_text(path, text) == 0);
+    lt_source_t *s = lt_source_new(path, err, sizeof err);
+    if (!s)
+        fprintf(stderr, "%s\n", err);
+    CU_ASSERT_FATAL(s != NULL);
+    CU_ASSERT(lt_source_install(s, err, sizeof err) == 0);
+    CU_ASSERT(lt_source_install(s, err, sizeof err) == 0); /* idempotent */
+    sqlite3 *db = open_db("agency.db");
+    CU_ASSERT(count_rows(db, "SELECT COUNT(*) FROM lt_changes") == 50);
+    exec_ok(db, "UPDATE citizens SET status = 2 WHERE rowid = 1");
+    exec_ok(db, "UPDATE citizens SET personal_id = '099999999999' WHERE rowid = 2");
+    exec_ok(db, "DELETE FROM citizens WHERE rowid = 3");
+    exec_ok(db, "INSERT INTO citizens(personal_id, full_name) VALUES ('001190000001', 'Lê Lan')");
+    /* 1 update, key change (old + new), delete, insert. */
+    CU_ASSERT(count_rows(db, "SELECT COUNT(*) FROM lt_changes") == 55);
+    CU_ASSERT(count_rows(db, "SELECT COUNT(*) FROM lt_changes WHERE id > 50 AND row_key IN "
+                             "('099999999999', '001190000001')") == 2);
+    CU_ASSERT(count_rows(db, "SELECT COUNT(*) FROM lt_source_cursor") == 0);
+    sqlite3_close(db);
+    lt_source_destroy(&s);
+    CU_ASSERT(s == NULL);
+}
+
+/* BLAKE2b over every column of every row in key order. */
+static void table_digest(const char *db_path, const char *sql, uint8_t out[32])
+{
+    sqlite3 *db = NULL;
+    CU_ASSERT_FATAL(sqlite3_open(db_path, &db) == SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    CU_ASSERT_FATAL(sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK);
+    crypto_generichash_state h;
+    crypto_generichash_init(&h, NULL, 0, 32);
+    while (sqlite3_step(st) == SQLITE_ROW)
+        for (int c = 0; c < sqlite3_column_count(st); c++) {
+            const unsigned char *v = sqlite3_column_text(st, c);
+            int n = sqlite3_column_bytes(st, c);
+            crypto_generichash_update(&h, v ? v : (const unsigned char *)"\x01NULL", v ? (size_t)n : 5);
+            crypto_generichash_update(&h, (const unsigned char *)"", 1);
+        }
+    crypto_generichash_final(&h, out, 32);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+/* 1 when s is valid UTF-8 without combining marks (U+0300..U+036F): for
+ * Vietnamese, every letter then is a precomposed NFC code point. */
+static int is_nfc_vietnamese(const unsigned char *s, int *non_ascii)
+{
+    while (*s) {
+        uint32_t cp;
+        int n = *s < 0x80 ? 1 : (*s >> 5) == 6 ? 2 : (*s >> 4) == 14 ? 3 : (*s >> 3) == 30 ? 4 : 0;
+        if (!n)
+            return 0;
+        cp = n == 1 ? *s : (uint32_t)(*s & (0x7f >> n));
+        for (int i = 1; i < n; i++) {
+            if ((s[i] & 0xc0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (s[i] & 0x3f);
+        }
+        if (cp >= 0x300 && cp <= 0x36f)
+            return 0;
+        *non_ascii |= n > 1;
+        s += n;
+    }
+    return 1;
+}
+
+static void test_popgen_determinism(void)
+{
+    static const char *ALL = "SELECT * FROM citizens ORDER BY personal_id";
+    char a[600], b[600], c[600], err[512] = "";
+    path_of(a, sizeof a, "pop-a.db");
+    path_of(b, sizeof b, "pop-b.db");
+    path_of(c, sizeof c, "pop-c.db");
+    CU_ASSERT_FATAL(lt_popgen_citizens(a, 2000, 42, err, sizeof err) == 0);
+    CU_ASSERT_FATAL(lt_popgen_citizens(b, 2000, 42, err, sizeof err) == 0);
+    CU_ASSERT_FATAL(lt_popgen_citizens(c, 2000, 43, err, sizeof err) == 0);
+    uint8_t da[32], db_[32], dc[32];
+    table_digest(a, ALL, da);
+    table_digest(b, ALL, db_);
+    table_digest(c, ALL, dc);
+    CU_ASSERT(memcmp(da, db_, 32) == 0);
+    CU_ASSERT(memcmp(da, dc, 32) != 0);
+
+    lt_popgen_changes_t ca, cb;
+    CU_ASSERT_FATAL(lt_popgen_changes(a, 700, 5, &ca, err, sizeof err) == 0);
+    CU_ASSERT_FATAL(lt_popgen_changes(b, 700, 5, &cb, err, sizeof err) == 0);
+    CU_ASSERT(memcmp(&ca, &cb, sizeof ca) == 0);
+    CU_ASSERT(ca.moves + ca.deaths + ca.name_fixes + ca.birth_fixes == 700);
+    CU_ASSERT(ca.moves_into_38 > 0 && ca.moves_out_of_38 > 0 && ca.deaths > 0);
+    table_digest(a, ALL, da);
+    table_digest(b, ALL, db_);
+    CU_ASSERT(memcmp(da, db_, 32) == 0);
+
+    sqlite3 *db = NULL;
+    CU_ASSERT_FATAL(sqlite3_open(a, &db) == SQLITE_OK);
+    CU_ASSERT(count_rows(db, "SELECT COUNT(*) FROM citizens") == 2000);
+    CU_ASSERT(count_rows(db, "SELECT COUNT(*) FROM citizens WHERE length(personal_id) <> 12 "
+                             "OR personal_id GLOB '*[^0-9]*' OR id_card_number <> personal_id")
+              == 0);
+    /* The year of birth is digits 5-6 of the id; province codes are real. */
+    CU_ASSERT(count_rows(db, "SELECT COUNT(*) FROM citizens WHERE substr(personal_id, 5, 2) <> "
+                             "substr(date_of_birth, 3, 2)") == 0);
+    CU_ASSERT(count_rows(db, "SELECT COUNT(*) FROM citizens WHERE status = 2 AND "
+                             "date_of_death IS NULL") == 0);
+    CU_ASSERT(count_rows(db, "SELECT COUNT(DISTINCT permanent_province) FROM citizens") > 40);
+    sqlite3_stmt *st = NULL;
+    CU_ASSERT_FATAL(sqlite3_prepare_v2(db, "SELECT full_name FROM citizens", -1, &st, NULL) ==
+                    SQLITE_OK);
+    int all_nfc = 1, non_ascii = 0;
+    while (sqlite3_step(st) == SQLITE_ROW)
+        all_nfc &= is_nfc_vietnamese(sqlite3_column_text(st, 0), &non_ascii);
+    CU_ASSERT(all_nfc);
+    CU_ASSERT(non_ascii);
+    sqlite3_finalize(st);
+    /* Nguyễn is about 38% (precomposed ễ: U+1EC5). */
+    int64_t nguyen = count_rows(db, "SELECT COUNT(*) FROM citizens WHERE full_name LIKE "
+                                    "'Nguy\xe1\xbb\x85n %'");
+    CU_ASSERT(nguyen > 600 && nguyen < 900);
+    sqlite3_close(db);
+}
+
+int main(void)
+{
+    static const ut_test_t tests[] = {
+        {"row -> Population -> row round trip", test_round_trip_population},
+        {"enum columns as integers, names and numeric text", test_enum_text_forms},
+        {"key override, quoted identifiers, delete", test_key_override_and_delete},
+        {"mapping errors name file:line", test_config_errors},
+        {"adapter configuration is strict", test_adapter_config_errors},
+        {"source --install: seeded change table and triggers", test_source_triggers},
+        {"popgen: deterministic, 12-digit ids, NFC names", test_popgen_determinism},
+        {NULL, NULL},
+    };
+    return ut_main("rowmap", suite_init, suite_clean, tests);
+}
