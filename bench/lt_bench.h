@@ -1,0 +1,16 @@
+/* lt_bench: shared pieces of the benchmarks (see lt_bench.c). */
+#ifndef LT_BENCH_H
+#define LT_BENCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Packs a ~256-byte population record for citizen i into out (>= 512
+ * bytes); writes its 12-digit key into key (>= 24 bytes). Returns the size. */
+size_t lt_bench_record(long i, uint8_t *out, char *key);
+
+/* Publishes records 0..n-1 to dataset through the owner's local socket,
+ * several Publish messages in flight; 0 when all were acknowledged. */
+int lt_bench_publish(const char *sock_path, const char *dataset, long n);
+
+#endif
