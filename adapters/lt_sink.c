@@ -43,6 +43,7 @@ struct lt_sink_t {
     uint64_t cursor;     /* last seq applied, durable */
     int64_t last_rx;     /* when the gateway last sent something */
     int64_t hold_until;  /* after an error: ignore deliveries, then attach */
+    int resync;          /* attached: drop deliveries of the replaced attachment */
     int backoff_ms;
     uint64_t applied_since;
     int64_t report_at;
@@ -318,6 +319,7 @@ static int s_attach(lt_sink_t *self, int64_t now, int loud)
     a.from_seq = self->cursor + 1;
     a.credit = (uint32_t)self->credit;
     self->last_rx = now;
+    self->resync = 1;
     if (lt_ad_send(&self->conn, LIENTHONG__ENVELOPE__BODY_SINK_ATTACH, &a) != 0) {
         lt_warn("sink", "cannot send SinkAttach to the gateway: %s", zmq_strerror(zmq_errno()));
         return -1;
@@ -355,6 +357,14 @@ static void s_on_deliver(lt_sink_t *self, const Lienthong__Deliver *d, int64_t n
     }
     if (self->hold_until)
         return;
+    if (d->n_records > 0 && d->records[0]->seq > self->cursor + 1 && self->resync) {
+        lt_debug("sink", "dropped a Deliver from %" PRIu64 " sent before the last attach",
+                 d->records[0]->seq);
+        return;
+    }
+    if (d->n_records > 0 && d->records[0]->seq <= self->cursor + 1 &&
+        d->records[d->n_records - 1]->seq > self->cursor)
+        self->resync = 0; /* the new attachment's first records */
     uint64_t before = self->cursor;
     int r = s_apply(self, d);
     if (r == 1)

@@ -44,7 +44,9 @@ typedef struct {
     uint8_t *frame;            /* the packed Envelope, resent as is */
     size_t frame_len;
     int64_t sent_ms;
-    int acked;
+    int acked;                 /* stored by the gateway, or queued again */
+    int failed;                /* waiting to be sent again (retry_at) */
+    int requeued;              /* done because its keys were queued again */
 } s_flight_t;
 
 /* One change read from the database, before packing. */
@@ -76,11 +78,12 @@ struct lt_source_t {
     int64_t next;              /* last change id put into a Publish */
     s_flight_t flights[MAX_FLIGHT];
     size_t n_flight;
+    size_t max_flight;         /* MAX_FLIGHT, or 1 after a failure until an ack */
     uint64_t req_base, req_count;
     int backoff_ms;
-    int64_t retry_at;          /* resend unacked flights then (0: none) */
+    int64_t retry_at;          /* resend failed flights then (0: none) */
     int64_t read_at;           /* earliest next read of lt_changes */
-    uint64_t acked_total, acked_since;
+    uint64_t acked_total, acked_since, requeued;
     int64_t report_at;
 };
 
@@ -180,6 +183,7 @@ lt_source_t *lt_source_new(const char *config_path, char *err, size_t errlen)
         return NULL;
     }
     self->backoff_ms = BACKOFF_MIN_MS;
+    self->max_flight = MAX_FLIGHT;
     if (s_load(self, config_path, err, errlen))
         goto fail;
     self->db = lt_ad_db_open(self->database, 0, err, errlen);
@@ -521,25 +525,74 @@ static int s_read_batch(lt_source_t *self, s_flight_t *fl)
     return r;
 }
 
-/* ---- the pipeline --------------------------------------------------- */
+/* ---- the pipeline --------------------------------------------------- *
+ *
+ * Retrying safely. The gateway skips a change whose source_cursor is at or
+ * below its durable one. With several Publish in flight, publish k may fail
+ * (Error, or no ack in time) while a later one is stored: resending k would
+ * then be skipped as "already stored" and k's changes lost. So when k fails
+ * and a later Publish was sent, k's keys are queued again in lt_changes
+ * under new (higher) change ids, in the agency database, and k counts as
+ * done; when k is the newest Publish, nothing can hide it and the same
+ * bytes are sent again after a back-off. After any failure one Publish at a
+ * time is sent until the next ack. Either way a change is never skipped; at
+ * worst a row version is published twice, and applying is idempotent. */
 
-static void s_fail(lt_source_t *self, int64_t now)
+static void s_backoff_up(lt_source_t *self)
 {
-    if (self->retry_at)
-        return;
-    self->retry_at = now + self->backoff_ms;
-    lt_info("source", "resending %zu publish(es) in %d ms", self->n_flight, self->backoff_ms);
     self->backoff_ms = self->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : self->backoff_ms * 2;
 }
 
-static int s_send(lt_source_t *self, s_flight_t *fl, int64_t now)
+/* Queues the keys of a failed Publish again under new change ids. */
+static int s_requeue(lt_source_t *self, const s_flight_t *fl)
 {
+    char err[512], *sql = sqlite3_mprintf(
+        "BEGIN IMMEDIATE;"
+        "INSERT INTO lt_changes(row_key) SELECT row_key FROM lt_changes"
+        " WHERE id BETWEEN %lld AND %lld GROUP BY row_key ORDER BY MAX(id);"
+        "COMMIT;", (long long)fl->first_id, (long long)fl->last_id);
+    int rc = lt_ad_exec(self->db, sql ? sql : "", "cannot queue the changes again", err,
+                        sizeof err);
+    sqlite3_free(sql);
+    if (rc == 0) {
+        lt_info("source", "changes %" PRId64 "..%" PRId64 " queued again under new change ids "
+                "(a later publish may already be stored)", fl->first_id, fl->last_id);
+        return 0;
+    }
+    char ignore[64];
+    lt_ad_exec(self->db, "ROLLBACK", "rollback", ignore, sizeof ignore);
+    lt_error("source", "%s", err);
+    return -1;
+}
+
+/* Publish i failed: queue its keys again, or resend it after a back-off. */
+static void s_fail(lt_source_t *self, size_t i, int64_t now)
+{
+    s_flight_t *fl = &self->flights[i];
+    self->max_flight = 1;
+    if (i + 1 < self->n_flight && s_requeue(self, fl) == 0) {
+        fl->acked = fl->requeued = 1; /* done: its keys are in lt_changes again */
+        return;
+    }
+    fl->failed = 1;
+    if (self->retry_at)
+        return;
+    self->retry_at = now + self->backoff_ms;
+    lt_info("source", "resending request_id=%016" PRIx64 " in %d ms", fl->request_id,
+            self->backoff_ms);
+    s_backoff_up(self);
+}
+
+static int s_send(lt_source_t *self, size_t i, int64_t now)
+{
+    s_flight_t *fl = &self->flights[i];
+    fl->sent_ms = now;
+    fl->failed = 0;
     if (zmq_send(self->conn.sock, fl->frame, fl->frame_len, ZMQ_DONTWAIT) != (int)fl->frame_len) {
         lt_warn("source", "cannot send a publish to the gateway: %s", zmq_strerror(zmq_errno()));
-        s_fail(self, now);
+        s_fail(self, i, now);
         return -1;
     }
-    fl->sent_ms = now;
     return 0;
 }
 
@@ -547,7 +600,7 @@ static void s_resend(lt_source_t *self, int64_t now)
 {
     self->retry_at = 0;
     for (size_t i = 0; i < self->n_flight; i++)
-        if (!self->flights[i].acked && s_send(self, &self->flights[i], now) != 0)
+        if (self->flights[i].failed && !self->flights[i].acked && s_send(self, i, now) != 0)
             return;
 }
 
@@ -555,21 +608,20 @@ static void s_resend(lt_source_t *self, int64_t now)
  * left to read now), 1 when the pipeline is full, -1 after a read error. */
 static int s_fill(lt_source_t *self, int64_t now)
 {
-    while (self->n_flight < MAX_FLIGHT) {
+    while (self->n_flight < self->max_flight) {
         s_flight_t *fl = &self->flights[self->n_flight];
         int r = s_read_batch(self, fl);
         if (r <= 0) {
             self->read_at = now + (r < 0 ? self->backoff_ms : self->poll_ms);
             if (r < 0)
-                self->backoff_ms = self->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
-                                                                        : self->backoff_ms * 2;
+                s_backoff_up(self);
             return r;
         }
         self->n_flight++;
         self->next = fl->last_id;
         lt_debug("source", "publish request_id=%016" PRIx64 " changes=%zu ids=%" PRId64
                  "..%" PRId64, fl->request_id, fl->n_changes, fl->first_id, fl->last_id);
-        if (s_send(self, fl, now) != 0)
+        if (s_send(self, self->n_flight - 1, now) != 0)
             return 1;
     }
     return 1;
@@ -604,7 +656,10 @@ static int s_commit_acked(lt_source_t *self)
         lt_ad_exec(self->db, "COMMIT", "cannot commit the cursor", err, sizeof err))
         goto rollback;
     for (size_t i = 0; i < k; i++) {
-        self->acked_since += self->flights[i].n_changes;
+        if (self->flights[i].requeued)
+            self->requeued += self->flights[i].n_changes;
+        else
+            self->acked_since += self->flights[i].n_changes;
         s_flight_free(&self->flights[i]);
     }
     memmove(self->flights, self->flights + k, (self->n_flight - k) * sizeof self->flights[0]);
@@ -620,21 +675,23 @@ fail:
     return -1;
 }
 
-static s_flight_t *s_find(lt_source_t *self, uint64_t request_id)
+/* Index of the in-flight Publish with this request id, or -1. */
+static long s_find(const lt_source_t *self, uint64_t request_id)
 {
     for (size_t i = 0; i < self->n_flight; i++)
         if (self->flights[i].request_id == request_id)
-            return &self->flights[i];
-    return NULL;
+            return (long)i;
+    return -1;
 }
 
 static void s_on_ack(lt_source_t *self, const Lienthong__PublishAck *a)
 {
-    s_flight_t *fl = s_find(self, a->request_id);
-    if (!fl || fl->acked) {
+    long i = s_find(self, a->request_id);
+    if (i < 0 || self->flights[i].acked) {
         lt_debug("source", "ignored a stale PublishAck request_id=%016" PRIx64, a->request_id);
         return;
     }
+    s_flight_t *fl = &self->flights[i];
     char *end = NULL;
     unsigned long long durable =
         a->source_cursor && a->source_cursor[0] ? strtoull(a->source_cursor, &end, 10) : 0;
@@ -645,18 +702,24 @@ static void s_on_ack(lt_source_t *self, const Lienthong__PublishAck *a)
     lt_debug("source", "ack request_id=%016" PRIx64 " seq=%" PRIu64 "..%" PRIu64, a->request_id,
              a->first_seq, a->last_seq);
     fl->acked = 1;
+    fl->failed = 0;
+    self->max_flight = MAX_FLIGHT;
     self->backoff_ms = BACKOFF_MIN_MS;
 }
 
 static void s_on_error(lt_source_t *self, const Lienthong__Error *e, int64_t now)
 {
-    if (e->request_id && !s_find(self, e->request_id)) {
-        lt_debug("source", "ignored an Error for an old request %016" PRIx64, e->request_id);
+    long i = s_find(self, e->request_id);
+    if (i < 0 || self->flights[i].acked || self->flights[i].failed) {
+        /* Not attributable, or about an old attempt: the ack timeout
+         * decides for the Publish in flight. */
+        lt_warn("source", "gateway error request_id=%016" PRIx64 " code=%s: %s", e->request_id,
+                lt_wire_error_name(e->code), e->message ? e->message : "");
         return;
     }
     lt_warn("source", "gateway refused a publish request_id=%016" PRIx64 " code=%s: %s",
             e->request_id, lt_wire_error_name(e->code), e->message ? e->message : "");
-    s_fail(self, now);
+    s_fail(self, (size_t)i, now);
 }
 
 static void s_handle(lt_source_t *self, const Lienthong__Envelope *env, int64_t now)
@@ -670,20 +733,23 @@ static void s_handle(lt_source_t *self, const Lienthong__Envelope *env, int64_t 
                 lt_wire_body_name(env->body_case));
 }
 
-/* Resends when the oldest unacked Publish has waited too long. */
+/* 1 when flight i waits for an ack (sent, neither acked nor failed). */
+static int s_waiting(const lt_source_t *self, size_t i)
+{
+    return !self->flights[i].acked && !self->flights[i].failed;
+}
+
+/* Fails every Publish that has waited too long for its ack. */
 static void s_check_timeout(lt_source_t *self, int64_t now)
 {
-    for (size_t i = 0; i < self->n_flight && !self->retry_at; i++) {
+    for (size_t i = 0; i < self->n_flight; i++) {
         const s_flight_t *fl = &self->flights[i];
-        if (fl->acked)
+        if (!s_waiting(self, i) || now - fl->sent_ms < ACK_TIMEOUT_MS)
             continue;
-        if (now - fl->sent_ms >= ACK_TIMEOUT_MS) {
-            lt_warn("source", "no PublishAck within %d ms for request_id=%016" PRIx64
-                    " (changes %" PRId64 "..%" PRId64 ")", ACK_TIMEOUT_MS, fl->request_id,
-                    fl->first_id, fl->last_id);
-            s_fail(self, now);
-        }
-        break;
+        lt_warn("source", "no PublishAck within %d ms for request_id=%016" PRIx64
+                " (changes %" PRId64 "..%" PRId64 ")", ACK_TIMEOUT_MS, fl->request_id,
+                fl->first_id, fl->last_id);
+        s_fail(self, i, now);
     }
 }
 
@@ -691,16 +757,14 @@ static void s_check_timeout(lt_source_t *self, int64_t now)
 static int s_timeout(const lt_source_t *self, int64_t now, int64_t stop_at)
 {
     int64_t until = now + 1000;
-    if (!stop_at && !self->retry_at && self->n_flight < MAX_FLIGHT && self->read_at < until)
+    if (!stop_at && !self->retry_at && self->n_flight < self->max_flight &&
+        self->read_at < until)
         until = self->read_at;
     if (self->retry_at && self->retry_at < until)
         until = self->retry_at;
     for (size_t i = 0; i < self->n_flight; i++)
-        if (!self->flights[i].acked) {
-            if (self->flights[i].sent_ms + ACK_TIMEOUT_MS < until)
-                until = self->flights[i].sent_ms + ACK_TIMEOUT_MS;
-            break;
-        }
+        if (s_waiting(self, i) && self->flights[i].sent_ms + ACK_TIMEOUT_MS < until)
+            until = self->flights[i].sent_ms + ACK_TIMEOUT_MS;
     if (stop_at && stop_at < until)
         until = stop_at;
     return until <= now ? 0 : (int)(until - now);
@@ -711,9 +775,9 @@ static void s_report(lt_source_t *self, int64_t now, int force)
     if (now < self->report_at && !force)
         return;
     if (self->acked_since > 0 || force)
-        lt_info("source", "dataset=%s cursor=%" PRId64 " published=%" PRIu64 " in_flight=%zu",
-                self->dataset, self->cursor, self->acked_total + self->acked_since,
-                self->n_flight);
+        lt_info("source", "dataset=%s cursor=%" PRId64 " published=%" PRIu64 " requeued=%" PRIu64
+                " in_flight=%zu", self->dataset, self->cursor,
+                self->acked_total + self->acked_since, self->requeued, self->n_flight);
     self->acked_total += self->acked_since;
     self->acked_since = 0;
     self->report_at = now + REPORT_MS;

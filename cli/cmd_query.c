@@ -26,11 +26,16 @@ static const char *USAGE_LOOKUP =
     "lienthong lookup --config FILE --dataset ID --key KEY --purpose CODE\n"
     "                 [--field NAME]... [--case REF] [--timeout MS] [--json]";
 static const char *USAGE_VERIFY =
-    "lienthong verify --config FILE --dataset ID (--key KEY... | --keys-file FILE) --purpose CODE\n"
-    "                 --claim FIELD=VALUE... [--case REF] [--timeout MS] [--json]";
+    "lienthong verify --config FILE --dataset ID --purpose CODE [--case REF] [--timeout MS] [--json]\n"
+    "                 ( (--key KEY... | --keys-file FILE) --claim FIELD=VALUE...\n"
+    "                 | --subjects-file FILE )\n"
+    "  keys file: one key per line; subjects file: KEY<TAB>FIELD=VALUE<TAB>... per line";
 
 typedef struct {
-    const char *config, *dataset, *purpose, *case_ref, *keys_file;
+    const char *config, *dataset, *purpose, *case_ref, *keys_file, *subjects_file;
+    Lienthong__Subject *subjects[MAX_ITEMS];
+    size_t n_subjects;
+    uint8_t *files[2]; /* keys and subjects files: the strings point into them */
     char *keys[MAX_ITEMS], *fields[64];
     Lienthong__Claim claims[64], *claim_ptrs[64];
     size_t n_keys, n_fields, n_claims;
@@ -44,6 +49,7 @@ static int s_parse(int argc, char **argv, args_t *a, int verify)
     static const struct option opts[] = {
         {"config", 1, 0, 'c'}, {"dataset", 1, 0, 'd'},  {"key", 1, 0, 'k'},
         {"keys-file", 1, 0, 'K'}, {"field", 1, 0, 'f'},  {"claim", 1, 0, 'l'},
+        {"subjects-file", 1, 0, 'S'},
         {"purpose", 1, 0, 'p'}, {"case", 1, 0, 'r'},    {"timeout", 1, 0, 't'},
         {"json", 0, 0, 'j'},    {"help", 0, 0, 'h'},     {0, 0, 0, 0}};
     const char *usage = verify ? USAGE_VERIFY : USAGE_LOOKUP;
@@ -59,6 +65,7 @@ static int s_parse(int argc, char **argv, args_t *a, int verify)
         else if (c == 'r') a->case_ref = optarg;
         else if (c == 'j') a->json = 1;
         else if (c == 'K' && verify) a->keys_file = optarg;
+        else if (c == 'S' && verify) a->subjects_file = optarg;
         else if (c == 'k' && a->n_keys < MAX_ITEMS && (verify || a->n_keys == 0))
             a->keys[a->n_keys++] = optarg;
         else if (c == 'f' && !verify && a->n_fields < 64) a->fields[a->n_fields++] = optarg;
@@ -78,8 +85,8 @@ static int s_parse(int argc, char **argv, args_t *a, int verify)
     }
     if (optind < argc)
         return lt_cli_bad_arg(argv[0], argv[optind], usage);
-    if (!a->config || !a->dataset || !a->purpose || (!a->n_keys && !a->keys_file) ||
-        (verify && !a->n_claims))
+    int keyed = (a->n_keys || a->keys_file) && (!verify || a->n_claims);
+    if (!a->config || !a->dataset || !a->purpose || keyed == !!a->subjects_file)
         return lt_cli_fail(2, argv[0], "missing a required option\nusage: %s", usage);
     return -1;
 }
@@ -91,6 +98,7 @@ static int s_keys_file(args_t *a)
     size_t len;
     if (lt_file_read(a->keys_file, 16u << 20, &buf, &len) != 0)
         return lt_cli_fail(1, "verify", "cannot read %s", a->keys_file);
+    a->files[0] = buf;
     for (char *save = NULL, *line = strtok_r((char *)buf, "\r\n", &save); line;
          line = strtok_r(NULL, "\r\n", &save)) {
         while (*line == ' ' || *line == '\t')
@@ -99,7 +107,60 @@ static int s_keys_file(args_t *a)
             continue;
         if (a->n_keys >= MAX_ITEMS)
             return lt_cli_fail(1, "verify", "%s: more than %d keys", a->keys_file, MAX_ITEMS);
-        a->keys[a->n_keys++] = line; /* buf lives until exit */
+        a->keys[a->n_keys++] = line;
+    }
+    return 0;
+}
+
+/* Parses one subjects line: KEY<TAB>FIELD=VALUE<TAB>...; NULL when bad. */
+static Lienthong__Subject *s_subject(char *line)
+{
+    Lienthong__Subject *sj = calloc(1, sizeof *sj);
+    Lienthong__Claim **claims = calloc(64, sizeof *claims);
+    if (!sj || !claims)
+        goto bad;
+    lienthong__subject__init(sj);
+    char *save = NULL, *tok = strtok_r(line, "\t", &save);
+    sj->key = tok;
+    sj->claims = claims;
+    while (tok && (tok = strtok_r(NULL, "\t", &save)) && sj->n_claims < 64) {
+        char *eq = strchr(tok, '=');
+        Lienthong__Claim *c = eq && eq > tok ? calloc(1, sizeof *c) : NULL;
+        if (!c)
+            goto bad;
+        lienthong__claim__init(c);
+        *eq = 0;
+        c->field = tok;
+        c->value = eq + 1;
+        claims[sj->n_claims++] = c;
+    }
+    if (sj->key && sj->n_claims)
+        return sj;
+bad:
+    free(claims);
+    free(sj);
+    return NULL;
+}
+
+static int s_subjects_file(args_t *a)
+{
+    uint8_t *buf;
+    size_t len;
+    int lineno = 0;
+    if (lt_file_read(a->subjects_file, 64u << 20, &buf, &len) != 0)
+        return lt_cli_fail(1, "verify", "cannot read %s", a->subjects_file);
+    a->files[1] = buf;
+    for (char *save = NULL, *line = strtok_r((char *)buf, "\r\n", &save); line;
+         line = strtok_r(NULL, "\r\n", &save)) {
+        lineno++;
+        if (!*line || *line == '#')
+            continue;
+        if (a->n_subjects >= MAX_ITEMS)
+            return lt_cli_fail(1, "verify", "%s: more than %d subjects", a->subjects_file, MAX_ITEMS);
+        if (!(a->subjects[a->n_subjects] = s_subject(line)))
+            return lt_cli_fail(1, "verify", "%s:%d: expected KEY<TAB>FIELD=VALUE...",
+                               a->subjects_file, lineno);
+        a->n_subjects++;
     }
     return 0;
 }
@@ -203,6 +264,13 @@ static const char *s_claim_word(Lienthong__ClaimResult r)
     }
 }
 
+static const char *s_claim_field(const args_t *a, const Lienthong__VerifyAnswer *v, size_t c)
+{
+    if (a->n_subjects && v->index < a->n_subjects && c < a->subjects[v->index]->n_claims)
+        return a->subjects[v->index]->claims[c]->field;
+    return c < a->n_claims ? a->claims[c].field : "?";
+}
+
 static void s_print_verify(const args_t *a, const Lienthong__VerifyAnswer *v, json_t *arr)
 {
     const char *key = v->key[0] ? v->key : "(whole request)";
@@ -211,12 +279,12 @@ static void s_print_verify(const args_t *a, const Lienthong__VerifyAnswer *v, js
                     : NULL;
     if (!arr)
         printf("  %-14s %s", key, s_code(v->code));
-    for (size_t c = 0; c < v->n_results && c < a->n_claims; c++) {
+    for (size_t c = 0; c < v->n_results; c++) {
         if (j)
-            json_object_set_new(json_object_get(j, "claims"), a->claims[c].field,
+            json_object_set_new(json_object_get(j, "claims"), s_claim_field(a, v, c),
                                 json_string(s_claim_word(v->results[c])));
         else
-            printf("  %s %s", a->claims[c].field, s_claim_word(v->results[c]));
+            printf("  %s %s", s_claim_field(a, v, c), s_claim_word(v->results[c]));
     }
     if (j)
         json_array_append_new(arr, j);
@@ -311,6 +379,8 @@ static int s_verify(args_t *a, void *s)
     q.n_keys = a->n_keys;
     q.claims = a->claim_ptrs;
     q.n_claims = a->n_claims;
+    q.subjects = a->subjects;
+    q.n_subjects = a->n_subjects;
     q.purpose = (char *)a->purpose;
     q.case_ref = (char *)(a->case_ref ? a->case_ref : "");
     q.deadline_ms = lt_now_ms() + a->timeout;
@@ -321,7 +391,8 @@ static int s_verify(args_t *a, void *s)
         return 1;
     json_t *arr = a->json ? json_array() : NULL;
     if (!a->json)
-        printf("verify %zu key(s) of %s for purpose %s:\n", a->n_keys, a->dataset, a->purpose);
+        printf("verify %zu key(s) of %s for purpose %s:\n", a->n_keys + a->n_subjects, a->dataset,
+               a->purpose);
     int rc = 0, done = 0;
     size_t mismatches = 0;
     while (!done) {
@@ -355,6 +426,19 @@ static int s_verify(args_t *a, void *s)
     return rc;
 }
 
+static void s_args_free(args_t *a)
+{
+    lt_dir_destroy(&a->dir);
+    for (size_t i = 0; i < a->n_subjects; i++) {
+        for (size_t c = 0; c < a->subjects[i]->n_claims; c++)
+            free(a->subjects[i]->claims[c]);
+        free(a->subjects[i]->claims);
+        free(a->subjects[i]);
+    }
+    free(a->files[0]);
+    free(a->files[1]);
+}
+
 static int s_run(int argc, char **argv, int verify)
 {
     static args_t a;
@@ -362,18 +446,24 @@ static int s_run(int argc, char **argv, int verify)
     int rc = s_parse(argc, argv, &a, verify);
     if (rc >= 0)
         return rc;
-    if (a.keys_file && s_keys_file(&a) != 0)
-        return 1;
-    if (sodium_init() < 0)
-        return lt_cli_fail(1, argv[0], "libsodium unavailable");
-    void *ctx = zmq_ctx_new();
-    void *s = ctx ? s_connect(&a, ctx, argv[0]) : NULL;
-    rc = !s ? 1 : verify ? s_verify(&a, s) : s_lookup(&a, s);
+    void *ctx = NULL, *s = NULL;
+    rc = 1;
+    if ((a.keys_file && s_keys_file(&a) != 0) || (a.subjects_file && s_subjects_file(&a) != 0))
+        goto out;
+    if (sodium_init() < 0) {
+        lt_cli_fail(1, argv[0], "libsodium unavailable");
+        goto out;
+    }
+    ctx = zmq_ctx_new();
+    s = ctx ? s_connect(&a, ctx, argv[0]) : NULL;
+    if (s)
+        rc = verify ? s_verify(&a, s) : s_lookup(&a, s);
+out:
     if (s)
         zmq_close(s);
     if (ctx)
         zmq_ctx_term(ctx);
-    lt_dir_destroy(&a.dir);
+    s_args_free(&a);
     return rc;
 }
 

@@ -325,14 +325,43 @@ out:
     return rc;
 }
 
-/* Results of every claim against one record (NULL msg: key not found). */
-static void s_claims(const req_t *r, const ProtobufCMessage *msg, const Lienthong__VerifyRequest *q,
-                     Lienthong__ClaimResult *out)
+/* A verify request names keys with shared claims, or subjects with their own. */
+static size_t s_vcount(const Lienthong__VerifyRequest *q)
+{
+    return q->n_subjects ? q->n_subjects : q->n_keys;
+}
+
+static const char *s_vkey(const Lienthong__VerifyRequest *q, size_t k)
+{
+    return q->n_subjects ? q->subjects[k]->key : q->keys[k];
+}
+
+static Lienthong__Claim **s_vclaims(const Lienthong__VerifyRequest *q, size_t k, size_t *n)
+{
+    *n = q->n_subjects ? q->subjects[k]->n_claims : q->n_claims;
+    return q->n_subjects ? q->subjects[k]->claims : q->claims;
+}
+
+/* 0 when the request's shape is acceptable. */
+static int s_vshape(const Lienthong__VerifyRequest *q)
+{
+    size_t n = s_vcount(q), c;
+    if ((q->n_subjects && (q->n_keys || q->n_claims)) || n == 0 || n > LT_QUERY_MAX_KEYS)
+        return -1;
+    for (size_t k = 0; k < n; k++)
+        if (!s_vclaims(q, k, &c) || c == 0 || c > 64)
+            return -1;
+    return 0;
+}
+
+/* Results of every claim against one record. */
+static void s_claims(const req_t *r, const ProtobufCMessage *msg, Lienthong__Claim **claims,
+                     size_t n_claims, Lienthong__ClaimResult *out)
 {
     const ProtobufCMessageDescriptor *t = msg->descriptor;
     char stored[512];
-    for (size_t c = 0; c < q->n_claims; c++) {
-        const char *f = q->claims[c]->field;
+    for (size_t c = 0; c < n_claims; c++) {
+        const char *f = claims[c]->field;
         const ProtobufCFieldDescriptor *fd = lt_schema_field(t, f);
         const char *v = !s_withhold(t, r->policy, r->view, f) && fd
                             ? lt_schema_text(msg, fd, stored, sizeof stored)
@@ -341,7 +370,7 @@ static void s_claims(const req_t *r, const ProtobufCMessage *msg, const Lienthon
         if (!v)
             out[c] = LIENTHONG__CLAIM_RESULT__CLAIM_NOT_ALLOWED;
         else
-            out[c] = lt_norm_match(v, q->claims[c]->value, lt_norm_date(v, &ymd) == 0)
+            out[c] = lt_norm_match(v, claims[c]->value, lt_norm_date(v, &ymd) == 0)
                          ? LIENTHONG__CLAIM_RESULT__CLAIM_MATCH
                          : LIENTHONG__CLAIM_RESULT__CLAIM_NO_MATCH;
     }
@@ -351,7 +380,7 @@ static int s_verify(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_
                     const Lienthong__VerifyRequest *q)
 {
     Lienthong__ClaimResult results[64];
-    size_t n_keys = r->refusal ? 1 : q->n_keys;
+    size_t n_keys = r->refusal ? 1 : s_vcount(q);
     for (size_t k = 0; k < n_keys; k++) {
         Lienthong__VerifyAnswer a = LIENTHONG__VERIFY_ANSWER__INIT;
         a.request_id = r->id;
@@ -366,16 +395,18 @@ static int s_verify(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_
         if (!r->refusal) {
             uint64_t seq;
             int failed;
-            a.key = q->keys[k];
-            msg = s_current(self, r->ds, r->view, q->keys[k], &seq, &failed);
+            a.key = (char *)s_vkey(q, k);
+            msg = s_current(self, r->ds, r->view, a.key, &seq, &failed);
             a.code = msg ? LIENTHONG__ERROR_CODE__ERR_NONE
                          : failed ? LIENTHONG__ERROR_CODE__ERR_INTERNAL
                                   : LIENTHONG__ERROR_CODE__ERR_NOT_FOUND;
         }
         if (msg) {
-            s_claims(r, msg, q, results);
+            size_t n_claims;
+            Lienthong__Claim **claims = s_vclaims(q, k, &n_claims);
+            s_claims(r, msg, claims, n_claims, results);
             a.results = results;
-            a.n_results = q->n_claims;
+            a.n_results = n_claims;
         }
         int rc = s_queue(self, peer, in, d, 1, a.last, &a.base);
         if (msg)
@@ -463,10 +494,10 @@ void lt_query_on_request(lt_query_t *self, void *peer, const lt_wire_in_t *in,
     const uint8_t *body;
     size_t body_len;
     s_dedup_expire(self);
-    if (is_verify && (vq->n_keys == 0 || vq->n_keys > LT_QUERY_MAX_KEYS || vq->n_claims == 0 ||
-                      vq->n_claims > 64)) {
+    if (is_verify && s_vshape(vq) != 0) {
         (void)lt_wire_send_error(peer, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_TOO_LARGE,
-                                 r.id, "verify needs 1..%d keys and 1..64 claims", LT_QUERY_MAX_KEYS);
+                                 r.id, "verify needs 1..%d keys (or subjects) with 1..64 claims each",
+                                 LT_QUERY_MAX_KEYS);
         return;
     }
     if (lt_wire_body_bytes(zmq_msg_data((zmq_msg_t *)&in->body), zmq_msg_size((zmq_msg_t *)&in->body),
@@ -651,11 +682,11 @@ void lt_query_on_local(lt_query_t *self, void *local, const lt_wire_in_t *in,
         return;
     o->is_verify = is_verify;
     if (is_verify) {
-        o->n_keys = vq->n_keys;
-        o->keys = calloc(vq->n_keys ? vq->n_keys : 1, sizeof *o->keys);
-        o->seen = calloc(vq->n_keys ? vq->n_keys : 1, 1);
-        for (size_t i = 0; o->keys && i < vq->n_keys; i++)
-            o->keys[i] = strdup(vq->keys[i]);
+        o->n_keys = s_vcount(vq);
+        o->keys = calloc(o->n_keys ? o->n_keys : 1, sizeof *o->keys);
+        o->seen = calloc(o->n_keys ? o->n_keys : 1, 1);
+        for (size_t i = 0; o->keys && i < o->n_keys; i++)
+            o->keys[i] = strdup(s_vkey(vq, i));
     }
     if (s_out_send(self, o) == 0) {
         o->attempts = 1;

@@ -60,7 +60,7 @@ static lt_rowmap_t *load_map(const char *name, const char *text, const char *key
         m = lt_rowmap_new(lt_schema_find("lienthong.records.Population"),
                           config_lookup(&c, "columns"), path, key_column, key_field, err, errlen);
     else
-        snprintf(err, errlen, "%s:%d: %s", path, config_error_line(&c), config_error_text(&c));
+        snprintf(err, errlen, "%.200s:%d: %.200s", path, config_error_line(&c), config_error_text(&c));
     config_destroy(&c);
     return m;
 }

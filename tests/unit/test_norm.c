@@ -1,0 +1,383 @@
+/* test_norm: CUnit suite for gateway/lt_norm (the claim normaliser of
+ * PROTOCOL.md 7.6) with Vietnamese known-answer vectors, and for
+ * lt_wire_body_bytes (the exact request body that 7.1 hashes).
+ *
+ * Text: precomposed and combining diacritics, upper and lower case, đ/Đ,
+ * white space of every kind the normaliser collapses, differences that must
+ * stay differences, invalid UTF-8. Dates: both ISO forms, leap years, bad
+ * months and days, surrounding white space, unpadded fields, unparsable
+ * claims. All strings are spelled as UTF-8 bytes so that the editor cannot
+ * normalise the vectors away. */
+#include "unit_util.h"
+
+#include "lt_norm.h"
+#include "lt_wire.h"
+
+/* ---- Vietnamese spellings, byte for byte ----------------------------------- */
+
+/* "Nguyễn" with U+1EC5 (precomposed e, circumflex and tilde). */
+#define NGUYEN_NFC "Nguy\xe1\xbb\x85n"
+/* "Nguyễn" as e + U+0302 COMBINING CIRCUMFLEX + U+0303 COMBINING TILDE. */
+#define NGUYEN_NFD "Nguye\xcc\x82\xcc\x83n"
+/* e + U+0303 + U+0302: tilde first, a different letter (ẽ with a hat). */
+#define NGUYEN_SWAPPED "Nguye\xcc\x83\xcc\x82n"
+/* "NGUYỄN VĂN AN" (U+1EC4, U+0102) and "nguyễn văn an" (U+1EC5, U+0103). */
+#define NAME_UPPER "NGUY\xe1\xbb\x84N V\xc4\x82N AN"
+#define NAME_LOWER "nguy\xe1\xbb\x85n v\xc4\x83n an"
+/* "Nguyễn Văn An" in NFC, and with Ă/ă decomposed (A + U+0306 BREVE). */
+#define NAME_MIXED "Nguy\xe1\xbb\x85n V\xc4\x83n An"
+#define NAME_UPPER_NFD "NGUYE\xcc\x82\xcc\x83N VA\xcc\x86N AN"
+/* "Đặng" (U+0110, U+1EB7), "đặng" (U+0111), "Dặng", "dặng". */
+#define DANG_UPPER "\xc4\x90\xe1\xba\xb7ng"
+#define DANG_LOWER "\xc4\x91\xe1\xba\xb7ng"
+#define DANG_D_UP "D\xe1\xba\xb7ng"
+#define DANG_D_LOW "d\xe1\xba\xb7ng"
+/* "Lê" / "Le", "Hà" (U+00E0) / "Hạ" (U+1EA1) / "Ha". */
+#define LE_HAT "L\xc3\xaa"
+#define HA_GRAVE "H\xc3\xa0"
+#define HA_DOT "H\xe1\xba\xa1"
+/* U+00A0 NO-BREAK SPACE, U+3000 IDEOGRAPHIC SPACE, U+2003 EM SPACE. */
+#define NBSP "\xc2\xa0"
+#define IDEO "\xe3\x80\x80"
+#define EMSP "\xe2\x80\x83"
+
+static void s_expect_norm(const char *in, const char *want)
+{
+    char *got = lt_norm_text(in);
+    CU_ASSERT_PTR_NOT_NULL(got);
+    if (got && strcmp(got, want) != 0)
+        fprintf(stderr, "\n  lt_norm_text(\"%s\") = \"%s\", want \"%s\"\n", in, got, want);
+    if (got)
+        CU_ASSERT_STRING_EQUAL(got, want);
+    free(got);
+}
+
+static void test_precomposed_and_combining(void)
+{
+    s_expect_norm(NGUYEN_NFC, "nguy\xe1\xbb\x85n");
+    s_expect_norm(NGUYEN_NFD, "nguy\xe1\xbb\x85n");
+    CU_ASSERT(lt_norm_match(NGUYEN_NFC, NGUYEN_NFD, 0) == 1);
+    CU_ASSERT(lt_norm_match(NGUYEN_NFD, NGUYEN_NFC, 0) == 1);
+    CU_ASSERT(lt_norm_match(NAME_MIXED, NAME_UPPER_NFD, 0) == 1);
+    /* The order of two marks of the same class is significant: not ễ. */
+    CU_ASSERT(lt_norm_match(NGUYEN_NFC, NGUYEN_SWAPPED, 0) == 0);
+    /* Stripping the marks is not normalisation. */
+    CU_ASSERT(lt_norm_match(NGUYEN_NFC, "Nguyen", 0) == 0);
+}
+
+static void test_case_folding(void)
+{
+    s_expect_norm(NAME_UPPER, NAME_LOWER);
+    CU_ASSERT(lt_norm_match(NAME_UPPER, NAME_LOWER, 0) == 1);
+    CU_ASSERT(lt_norm_match(NAME_LOWER, NAME_MIXED, 0) == 1);
+    CU_ASSERT(lt_norm_match(NAME_MIXED, NAME_UPPER_NFD, 0) == 1);
+    /* Full case folding: ß folds to "ss". */
+    CU_ASSERT(lt_norm_match("Stra\xc3\x9f" "e", "STRASSE", 0) == 1);
+}
+
+static void test_d_with_stroke(void)
+{
+    s_expect_norm(DANG_UPPER, DANG_LOWER);
+    CU_ASSERT(lt_norm_match(DANG_UPPER, DANG_LOWER, 0) == 1);
+    CU_ASSERT(lt_norm_match(DANG_LOWER, DANG_UPPER, 0) == 1);
+    /* đ is a letter of its own, never a d. */
+    CU_ASSERT(lt_norm_match(DANG_UPPER, DANG_D_UP, 0) == 0);
+    CU_ASSERT(lt_norm_match(DANG_LOWER, DANG_D_LOW, 0) == 0);
+    CU_ASSERT(lt_norm_match(DANG_UPPER, DANG_D_LOW, 0) == 0);
+    CU_ASSERT(lt_norm_match("\xc4\x90", "D", 0) == 0);
+}
+
+static void test_white_space(void)
+{
+    s_expect_norm("  " NAME_MIXED "  ", NAME_LOWER);
+    s_expect_norm("\t" NAME_UPPER "\n", NAME_LOWER);
+    s_expect_norm("Nguy\xe1\xbb\x85n  \t V\xc4\x83n\t\tAn", NAME_LOWER);
+    s_expect_norm(NBSP "Nguy\xe1\xbb\x85n" NBSP "V\xc4\x83n" IDEO "An" IDEO, NAME_LOWER);
+    s_expect_norm(IDEO IDEO "Nguy\xe1\xbb\x85n" EMSP NBSP " V\xc4\x83n\r\nAn" NBSP, NAME_LOWER);
+    s_expect_norm("   ", "");
+    s_expect_norm("", "");
+    CU_ASSERT(lt_norm_match(" \t" NAME_UPPER_NFD NBSP, NAME_MIXED, 0) == 1);
+    /* Removing the space is not collapsing it. */
+    CU_ASSERT(lt_norm_match("Nguy\xe1\xbb\x85nV\xc4\x83n An", NAME_MIXED, 0) == 0);
+}
+
+static void test_differences_stay(void)
+{
+    CU_ASSERT(lt_norm_match(LE_HAT, "Le", 0) == 0);
+    CU_ASSERT(lt_norm_match("Le", LE_HAT, 0) == 0);
+    CU_ASSERT(lt_norm_match(HA_GRAVE, HA_DOT, 0) == 0);
+    CU_ASSERT(lt_norm_match(HA_GRAVE, "Ha", 0) == 0);
+    CU_ASSERT(lt_norm_match(HA_DOT, "Ha", 0) == 0);
+    CU_ASSERT(lt_norm_match(NAME_MIXED, "Nguy\xe1\xbb\x85n V\xc4\x83n Anh", 0) == 0);
+    CU_ASSERT(lt_norm_match(NAME_MIXED, "", 0) == 0);
+    /* The same strings do match themselves. */
+    CU_ASSERT(lt_norm_match(LE_HAT, LE_HAT, 0) == 1);
+    CU_ASSERT(lt_norm_match(HA_DOT, "h\xe1\xba\xa1", 0) == 1);
+}
+
+static void test_invalid_utf8(void)
+{
+    static const char *const bad[] = {
+        "\xc3\x28",                 /* bad continuation */
+        "Nguy\xe1\xbb",             /* truncated sequence at the end */
+        "\xff",                     /* never valid */
+        "\xc0\xaf",                 /* overlong '/' */
+        "\xe0\x80\xaf",             /* overlong, three bytes */
+        "\xed\xa0\x80",             /* UTF-16 surrogate */
+        "\xf4\x90\x80\x80",         /* beyond U+10FFFF */
+        "Nguy\xe1\xbb\x85n \x80",   /* lone continuation byte */
+        NULL};
+    for (size_t i = 0; bad[i]; i++) {
+        char *n = lt_norm_text(bad[i]);
+        CU_ASSERT_PTR_NULL(n);
+        free(n);
+        CU_ASSERT(lt_norm_match(bad[i], bad[i], 0) == 0);
+        CU_ASSERT(lt_norm_match(NAME_MIXED, bad[i], 0) == 0);
+        CU_ASSERT(lt_norm_match(bad[i], NAME_MIXED, 0) == 0);
+    }
+    /* Latin-1 "Hà" is not UTF-8: refused rather than guessed at. */
+    CU_ASSERT(lt_norm_match(HA_GRAVE, "H\xe0", 0) == 0);
+}
+
+static void s_expect_date(const char *in, long want)
+{
+    long ymd = -7;
+    int rc = lt_norm_date(in, &ymd);
+    if (want < 0) {
+        if (rc != -1)
+            fprintf(stderr, "\n  lt_norm_date(\"%s\") accepted (%ld), want refusal\n", in, ymd);
+        CU_ASSERT(rc == -1);
+    } else {
+        if (rc != 0 || ymd != want)
+            fprintf(stderr, "\n  lt_norm_date(\"%s\") = %d/%ld, want %ld\n", in, rc, ymd, want);
+        CU_ASSERT(rc == 0);
+        CU_ASSERT(ymd == want);
+    }
+}
+
+static void test_dates(void)
+{
+    s_expect_date("1980-02-29", 19800229);
+    s_expect_date("19800229", 19800229);
+    s_expect_date(" 1990-01-02 ", 19900102);
+    s_expect_date("\t1990-01-02\n", 19900102);
+    s_expect_date("2000-02-29", 20000229); /* divisible by 400 */
+    s_expect_date("2024-12-31", 20241231);
+    s_expect_date("1981-02-29", -1);       /* not a leap year */
+    s_expect_date("1900-02-29", -1);       /* century, not a leap year */
+    s_expect_date("2000-13-01", -1);
+    s_expect_date("2000-00-10", -1);
+    s_expect_date("2000-01-00", -1);
+    s_expect_date("2000-01-32", -1);
+    s_expect_date("2000-04-31", -1);
+    s_expect_date("0000-01-01", -1);
+    s_expect_date("1990-1-2", -1);
+    s_expect_date("1990-01-2", -1);
+    s_expect_date("1990-0102", -1);
+    s_expect_date("199001-02", -1);
+    s_expect_date("1990/01/02", -1);
+    s_expect_date("1990-01-02x", -1);
+    s_expect_date("1990-01-02 x", -1);
+    s_expect_date("1990 -01-02", -1);
+    s_expect_date("199001020", -1);
+    s_expect_date("1990010", -1);
+    s_expect_date("02/01/1990", -1);
+    s_expect_date("", -1);
+    s_expect_date("   ", -1);
+    s_expect_date("-1990-01-02", -1);
+}
+
+static void test_date_match(void)
+{
+    CU_ASSERT(lt_norm_match("1980-02-29", "19800229", 1) == 1);
+    CU_ASSERT(lt_norm_match("19800229", "1980-02-29", 1) == 1);
+    CU_ASSERT(lt_norm_match("1990-01-02", " 1990-01-02 ", 1) == 1);
+    CU_ASSERT(lt_norm_match("1990-01-02", "1990-01-03", 1) == 0);
+    CU_ASSERT(lt_norm_match("1990-01-02", "1990-02-01", 1) == 0);
+    /* An unparsable claim never matches, even one that reads the same. */
+    CU_ASSERT(lt_norm_match("1990-01-02", "1990-1-2", 1) == 0);
+    CU_ASSERT(lt_norm_match("1990-01-02", "2 Jan 1990", 1) == 0);
+    CU_ASSERT(lt_norm_match("1990-01-02", "02/01/1990", 1) == 0);
+    CU_ASSERT(lt_norm_match("1990-01-02", "", 1) == 0);
+    CU_ASSERT(lt_norm_match("1981-02-29", "1981-02-29", 1) == 0);
+    CU_ASSERT(lt_norm_match("1981-03-01", "1981-02-29", 1) == 0);
+}
+
+/* ---- lt_wire_body_bytes ------------------------------------------------------ */
+
+static uint8_t *s_pack_env(const Lienthong__Envelope *env, size_t *len)
+{
+    *len = lienthong__envelope__get_packed_size(env);
+    uint8_t *buf = malloc(*len ? *len : 1);
+    if (buf)
+        lienthong__envelope__pack(env, buf);
+    return buf;
+}
+
+static void s_lookup(Lienthong__LookupRequest *q, char **fields)
+{
+    lienthong__lookup_request__init(q);
+    q->request_id = 0x1122334455667788ull;
+    q->dataset = "VN/GOV/BCA/population";
+    q->key = "001099012345";
+    q->fields = fields;
+    q->n_fields = 2;
+    q->purpose = "KYC";
+    q->case_ref = "HS-2024-" NGUYEN_NFC;
+    q->deadline_ms = 1700000000000;
+}
+
+static void test_body_bytes_exact(void)
+{
+    char *fields[] = {"full_name", "date_of_birth"};
+    Lienthong__LookupRequest q;
+    s_lookup(&q, fields);
+    Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
+    env.version = 1;
+    env.body_case = LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST;
+    env.lookup_request = &q;
+    size_t len, want_len = lienthong__lookup_request__get_packed_size(&q);
+    uint8_t *buf = s_pack_env(&env, &len), *want = malloc(want_len);
+    CU_ASSERT_FATAL(buf != NULL && want != NULL);
+    lienthong__lookup_request__pack(&q, want);
+    const uint8_t *body = NULL;
+    size_t body_len = 0;
+    CU_ASSERT_FATAL(lt_wire_body_bytes(buf, len, &body, &body_len) == 0);
+    CU_ASSERT(body_len == want_len);
+    CU_ASSERT(body >= buf && body + body_len == buf + len); /* inside, at the end */
+    CU_ASSERT(memcmp(body, want, want_len) == 0);
+
+    /* The same body placed before the version field, and an unknown
+     * non-body field (number 5) in between, change nothing. */
+    uint8_t *moved = malloc(len + 4);
+    CU_ASSERT_FATAL(moved != NULL);
+    size_t hdr = len - want_len; /* "08 01" + tag + length of the body */
+    CU_ASSERT_FATAL(hdr > 2 && buf[0] == 0x08 && buf[1] == 0x01);
+    memcpy(moved, buf + 2, len - 2);             /* tag, length, body */
+    memcpy(moved + len - 2, "\x2a\x02hi", 4);    /* field 5, "hi" */
+    memcpy(moved + len + 2, "\x08\x01", 2);      /* version last */
+    body = NULL;
+    CU_ASSERT_FATAL(lt_wire_body_bytes(moved, len + 4, &body, &body_len) == 0);
+    CU_ASSERT(body == moved + hdr - 2);
+    CU_ASSERT(body_len == want_len);
+    CU_ASSERT(memcmp(body, want, want_len) == 0);
+
+    /* A verify request is field 32: a two-byte tag. */
+    Lienthong__VerifyRequest v = LIENTHONG__VERIFY_REQUEST__INIT;
+    char *keys[] = {"001099012345"};
+    Lienthong__Claim c = LIENTHONG__CLAIM__INIT, *cp[] = {&c};
+    c.field = "full_name";
+    c.value = NAME_UPPER;
+    v.request_id = 9;
+    v.dataset = "VN/GOV/BCA/population";
+    v.keys = keys;
+    v.n_keys = 1;
+    v.claims = cp;
+    v.n_claims = 1;
+    env.body_case = LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST;
+    env.verify_request = &v;
+    size_t vlen, vwant_len = lienthong__verify_request__get_packed_size(&v);
+    uint8_t *vbuf = s_pack_env(&env, &vlen), *vwant = malloc(vwant_len);
+    CU_ASSERT_FATAL(vbuf != NULL && vwant != NULL);
+    lienthong__verify_request__pack(&v, vwant);
+    CU_ASSERT_FATAL(lt_wire_body_bytes(vbuf, vlen, &body, &body_len) == 0);
+    CU_ASSERT(body_len == vwant_len && memcmp(body, vwant, vwant_len) == 0);
+    /* An empty body (a StatusRequest) is one body of zero bytes. */
+    Lienthong__StatusRequest sr = LIENTHONG__STATUS_REQUEST__INIT;
+    env.body_case = LIENTHONG__ENVELOPE__BODY_STATUS_REQUEST;
+    env.status_request = &sr;
+    size_t slen;
+    uint8_t *sbuf = s_pack_env(&env, &slen);
+    CU_ASSERT_FATAL(sbuf != NULL);
+    CU_ASSERT(lt_wire_body_bytes(sbuf, slen, &body, &body_len) == 0);
+    CU_ASSERT(body_len == 0);
+    free(sbuf);
+    free(vbuf);
+    free(vwant);
+    free(moved);
+    free(buf);
+    free(want);
+}
+
+static void test_body_bytes_refused(void)
+{
+    char *fields[] = {"full_name", "date_of_birth"};
+    Lienthong__LookupRequest q;
+    s_lookup(&q, fields);
+    Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
+    env.version = 1;
+    env.body_case = LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST;
+    env.lookup_request = &q;
+    size_t len;
+    uint8_t *buf = s_pack_env(&env, &len);
+    CU_ASSERT_FATAL(buf != NULL);
+    const uint8_t *body;
+    size_t body_len;
+    uint8_t *two = malloc(2 * len + 8);
+    CU_ASSERT_FATAL(two != NULL);
+
+    /* Two bodies: the same field twice (protobuf would merge them). */
+    memcpy(two, buf, len);
+    memcpy(two + len, buf + 2, len - 2);
+    CU_ASSERT(lt_wire_body_bytes(two, 2 * len - 2, &body, &body_len) == -1);
+    /* Two different body fields (a oneof would keep the last). */
+    memcpy(two, buf, len);
+    memcpy(two + len, "\x5a\x00", 2); /* field 11 (hello), empty */
+    CU_ASSERT(lt_wire_body_bytes(two, len + 2, &body, &body_len) == -1);
+    /* No body at all: just the version, or nothing. */
+    CU_ASSERT(lt_wire_body_bytes((const uint8_t *)"\x08\x01", 2, &body, &body_len) == -1);
+    CU_ASSERT(lt_wire_body_bytes(buf, 0, &body, &body_len) == -1);
+
+    /* Field number 0, as a varint field, as bytes, and with an overlong tag. */
+    memcpy(two, "\x00\x00", 2);
+    memcpy(two + 2, buf, len);
+    CU_ASSERT(lt_wire_body_bytes(two, len + 2, &body, &body_len) == -1);
+    memcpy(two, buf, len);
+    memcpy(two + len, "\x02\x00", 2);
+    CU_ASSERT(lt_wire_body_bytes(two, len + 2, &body, &body_len) == -1);
+    memcpy(two, buf, len);
+    memcpy(two + len, "\x82\x00\x00", 3);
+    CU_ASSERT(lt_wire_body_bytes(two, len + 3, &body, &body_len) == -1);
+
+    /* Truncated: every proper prefix of a valid envelope is refused. */
+    size_t accepted = 0;
+    for (size_t cut = 0; cut < len; cut++)
+        accepted += lt_wire_body_bytes(buf, cut, &body, &body_len) == 0;
+    CU_ASSERT(accepted == 0);
+    /* A length that runs past the end; an unfinished varint; a tag alone. */
+    CU_ASSERT(lt_wire_body_bytes((const uint8_t *)"\xf2\x01\x05\x08", 4, &body, &body_len) == -1);
+    CU_ASSERT(lt_wire_body_bytes((const uint8_t *)"\x08\x81", 2, &body, &body_len) == -1);
+    CU_ASSERT(lt_wire_body_bytes((const uint8_t *)"\xf2\x01", 2, &body, &body_len) == -1);
+    /* A varint longer than 10 bytes. */
+    CU_ASSERT(lt_wire_body_bytes((const uint8_t *)"\x08\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01"
+                                 "\x5a\x00", 14, &body, &body_len) == -1);
+    /* Fixed-width fields cut short. */
+    CU_ASSERT(lt_wire_body_bytes((const uint8_t *)"\x5a\x00\x09\x01\x02", 5, &body, &body_len) == -1);
+    CU_ASSERT(lt_wire_body_bytes((const uint8_t *)"\x5a\x00\x0d\x01\x02", 5, &body, &body_len) == -1);
+    /* ... and whole ones accepted. */
+    CU_ASSERT(lt_wire_body_bytes((const uint8_t *)"\x5a\x00\x0d\x01\x02\x03\x04", 7, &body,
+                                 &body_len) == 0);
+    /* Groups (wire types 3 and 4) and the unused types 6 and 7. */
+    CU_ASSERT(lt_wire_body_bytes((const uint8_t *)"\x5a\x00\x0b\x0c", 4, &body, &body_len) == -1);
+    CU_ASSERT(lt_wire_body_bytes((const uint8_t *)"\x5a\x00\x0e", 3, &body, &body_len) == -1);
+    CU_ASSERT(lt_wire_body_bytes((const uint8_t *)"\x5a\x00\x0f", 3, &body, &body_len) == -1);
+    free(two);
+    free(buf);
+}
+
+int main(void)
+{
+    static const ut_test_t tests[] = {
+        {"precomposed and combining diacritics", test_precomposed_and_combining},
+        {"upper and lower case", test_case_folding},
+        {"d with stroke", test_d_with_stroke},
+        {"inner and outer white space", test_white_space},
+        {"differences that must stay", test_differences_stay},
+        {"invalid UTF-8 refused", test_invalid_utf8},
+        {"dates parsed as calendar dates", test_dates},
+        {"dates compared as dates", test_date_match},
+        {"body bytes are the exact packed body", test_body_bytes_exact},
+        {"body bytes refused", test_body_bytes_refused},
+        {NULL, NULL}};
+    return ut_main("lt_norm", NULL, NULL, tests);
+}
