@@ -123,8 +123,9 @@ int main(int argc, char **argv)
     if (lt_bench_publish(owner->sock_path, DATASET, n) != 0 || s_wait_all(cons, live, (uint64_t)n, 600000) != 0)
         goto out;
     double secs = (double)(lt_it_ms() - t0) / 1000.0;
-    lt_raw_report(fanout ? "feed-fanout" : "feed-throughput", (double)n * live / secs, "records/s",
-                  raw, "msg/s", 0);
+    char name[32];
+    snprintf(name, sizeof name, fanout ? "feed-fanout-%d" : "feed-throughput", fanout);
+    lt_raw_report(name, (double)n * live / secs, "records/s", raw, "msg/s", 0);
     if (!fanout) {
         printf("bench: gateway-rss %ld MB | raw n/a | ratio 1\n", s_peak_rss_mb(owner));
         lt_it_gw_t *late = s_consumer(&f, 1);

@@ -332,8 +332,15 @@ static int s_send(void *s, Lienthong__Envelope *env, const char *cmd)
 /* Prints an Error answer; returns 1. */
 static int s_error(const args_t *a, const Lienthong__Error *e, const char *cmd)
 {
-    if (a->json)
-        printf("{\"code\": \"%s\", \"error\": \"%s\"}\n", lt_wire_error_name(e->code), e->message);
+    if (a->json) {
+        /* Built by jansson: the message comes from another member. */
+        json_t *j = json_pack("{s:s,s:s}", "code", lt_wire_error_name(e->code), "error", e->message);
+        if (j) {
+            json_dumpf(j, stdout, JSON_INDENT(2));
+            printf("\n");
+            json_decref(j);
+        }
+    }
     return lt_cli_fail(1, cmd, "%s: %s", lt_wire_error_name(e->code), e->message);
 }
 
@@ -415,14 +422,14 @@ static int s_verify(args_t *a, void *s)
         }
         lt_wire_free(&rep);
     }
-    if (arr) {
+    if (arr && rc == 0) {
         json_dumpf(arr, stdout, JSON_INDENT(2));
         printf("\n");
-        json_decref(arr);
-    } else if (done) {
+    } else if (!arr && done) {
         printf("%zu claim(s) did not match; every answer signed by the owner and verified by this "
                "gateway\n", mismatches);
     }
+    json_decref(arr);
     return rc;
 }
 

@@ -16,6 +16,10 @@ char *lt_norm_text(const char *in) __attribute__((warn_unused_result));
  * space allowed) into *ymd = year*10000 + month*100 + day. 0 or -1. */
 int lt_norm_date(const char *in, long *ymd) __attribute__((warn_unused_result));
 
+/* 1 when stored holds an ISO date (YYYY-MM-DD): such values are compared as
+ * dates. A bare 8-digit text is not taken for a date on the stored side. */
+int lt_norm_is_date(const char *stored);
+
 /* 1 when claim matches stored, 0 when not. `is_date` compares as dates. */
 int lt_norm_match(const char *stored, const char *claim, int is_date);
 

@@ -366,11 +366,10 @@ static void s_claims(const req_t *r, const ProtobufCMessage *msg, Lienthong__Cla
         const char *v = !s_withhold(t, r->policy, r->view, f) && fd
                             ? lt_schema_text(msg, fd, stored, sizeof stored)
                             : NULL;
-        long ymd;
         if (!v)
             out[c] = LIENTHONG__CLAIM_RESULT__CLAIM_NOT_ALLOWED;
         else
-            out[c] = lt_norm_match(v, claims[c]->value, lt_norm_date(v, &ymd) == 0)
+            out[c] = lt_norm_match(v, claims[c]->value, lt_norm_is_date(v))
                          ? LIENTHONG__CLAIM_RESULT__CLAIM_MATCH
                          : LIENTHONG__CLAIM_RESULT__CLAIM_NO_MATCH;
     }
@@ -494,6 +493,11 @@ void lt_query_on_request(lt_query_t *self, void *peer, const lt_wire_in_t *in,
     const uint8_t *body;
     size_t body_len;
     s_dedup_expire(self);
+    if (!is_verify && lq->n_fields > 64) {
+        (void)lt_wire_send_error(peer, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_TOO_LARGE,
+                                 r.id, "a lookup may name at most 64 fields");
+        return;
+    }
     if (is_verify && s_vshape(vq) != 0) {
         (void)lt_wire_send_error(peer, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_TOO_LARGE,
                                  r.id, "verify needs 1..%d keys (or subjects) with 1..64 claims each",

@@ -52,8 +52,9 @@ const char *lt_schema_text(const ProtobufCMessage *msg, const ProtobufCFieldDesc
         return NULL;
     switch (fd->type) {
     case PROTOBUF_C_TYPE_STRING:
-        snprintf(buf, len, "%s", *(char *const *)base ? *(char *const *)base : "");
-        return buf;
+        /* The field's own string, never a truncated copy: verification must
+         * compare whole values. */
+        return *(char *const *)base ? *(char *const *)base : "";
     case PROTOBUF_C_TYPE_ENUM: {
         const ProtobufCEnumValue *v =
             protobuf_c_enum_descriptor_get_value(fd->descriptor, *(const int *)base);

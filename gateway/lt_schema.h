@@ -17,9 +17,10 @@ const ProtobufCFieldDescriptor *lt_schema_field(const ProtobufCMessageDescriptor
 const char *const *lt_schema_names(void);
 
 
-/* The value of field fd in msg as text (strings as-is, enums by value name,
- * numbers in decimal, bools as "true"/"false") into buf. Returns buf, or
- * NULL for repeated or message fields. */
+/* The value of field fd in msg as text: a string field's own string (not
+ * copied, never truncated), or enums by value name, numbers in decimal and
+ * bools as "true"/"false" written into buf. NULL for repeated or message
+ * fields. The result lives as long as msg and buf. */
 const char *lt_schema_text(const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *fd,
                            char *buf, size_t len);
 

@@ -48,7 +48,8 @@ typedef struct {
 
 typedef struct {
     lt_ft_citizen_t *c;
-    size_t n;
+    size_t n;                /* citizens, including keys only ever deleted */
+    size_t cap;
     lt_ft_view_t views[LT_FT_MAX_VIEWS];
     size_t n_views;
     uint64_t cursor;         /* source cursor of the last change made */

@@ -1,0 +1,378 @@
+/* fuzz_publish: libFuzzer target for the owner's write path (PROTOCOL.md
+ * 6.1 and 8.1): lt_publish_apply on a real store.
+ *
+ * Set-up (once): a directory compiled, signed and opened in process with
+ * two datasets of VN/GOV/BCA (population, with views selecting province 38
+ * and living citizens; phones, of another record type, with a view), and a
+ * dataset of another member; a store in a temporary directory (on /dev/shm
+ * when available), recreated every few thousand inputs.
+ *
+ * Each input is unpacked as a Publish and applied as it is; then with its
+ * dataset replaced by each owned dataset (so that fuzzed changes reach the
+ * record checks and the view derivation); then twice in one group.
+ * Invariants (abort): a refused publish stores nothing (the dataset's last
+ * sequence number is unchanged); an accepted one advances it by the number
+ * of changes applied, and afterwards, for every key it touched (when no
+ * change carries a numeric source cursor, which could make it skip), the
+ * current state is its last change, the logged record holds that key, seq,
+ * tombstone flag and exact payload, and each view of the dataset holds the
+ * key live exactly when the record is live and satisfies the view's
+ * predicate.
+ *
+ * FUZZ_WRITE_SEEDS=DIR makes the first run write seed inputs into DIR. */
+#define _GNU_SOURCE
+#include "fuzz_common.h"
+#include "lt_dir.h"
+#include "lt_log.h"
+#include "lt_publish.h"
+#include "lt_schema.h"
+#include "lt_store.h"
+#include "records/population.pb-c.h"
+#include "records/subscriber.pb-c.h"
+
+#include <fcntl.h>
+#include <ftw.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define OWNER "VN/GOV/BCA"
+#define POP "VN/GOV/BCA/population"
+#define PHONES "VN/GOV/BCA/phones"
+#define FOREIGN "VN/COM/VIETTEL/subscribers"
+#define RESET_EVERY 4096
+
+static struct {
+    int ready;
+    char tmp[256];
+    lt_dir_t *dir;
+    lt_store_t *store;
+    unsigned runs;
+} G;
+
+static int s_rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+static void s_cleanup(void)
+{
+    lt_store_destroy(&G.store);
+    if (G.tmp[0])
+        (void)nftw(G.tmp, s_rm_one, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+static void s_store_reset(void)
+{
+    char path[512], err[512];
+    lt_store_destroy(&G.store);
+    snprintf(path, sizeof path, "%s/store.db", G.tmp);
+    static const char *const suffix[] = {"", "-wal", "-shm", "-journal"};
+    for (int i = 0; i < 4; i++) {
+        char p[600];
+        snprintf(p, sizeof p, "%s%s", path, suffix[i]);
+        (void)unlink(p);
+    }
+    if (!(G.store = lt_store_open(path, err, sizeof err))) {
+        fprintf(stderr, "fuzz_publish: %s\n", err);
+        abort();
+    }
+}
+
+static lt_dir_t *s_directory(void)
+{
+    char path[512], err[1024];
+    snprintf(path, sizeof path, "%s/dir.src", G.tmp);
+    FILE *f = fopen(path, "w");
+    lt_keys_t *a = lt_keys_new(LT_KEYS_MEMBER), *b = lt_keys_new(LT_KEYS_MEMBER),
+              *auth = lt_keys_new(LT_KEYS_AUTHORITY);
+    if (!f || !a || !b || !auth)
+        abort();
+    char z[4][LT_Z85_KEY_LEN + 1];
+    lt_z85_encode_key(lt_keys_transport_public(a), z[0]);
+    lt_z85_encode_key(lt_keys_signing_public(a), z[1]);
+    lt_z85_encode_key(lt_keys_transport_public(b), z[2]);
+    lt_z85_encode_key(lt_keys_signing_public(b), z[3]);
+    fprintf(f,
+            "federation = \"VN\";\nversion = 2;\n"
+            "members = (\n"
+            "  { id = \"" OWNER "\"; name = \"BCA\"; endpoints = [\"tcp://127.0.0.1:7400\"];\n"
+            "    transport_key = \"%s\"; signing_key = \"%s\"; },\n"
+            "  { id = \"VN/COM/VIETTEL\"; name = \"Viettel\";\n"
+            "    transport_key = \"%s\"; signing_key = \"%s\"; } );\n"
+            "datasets = (\n"
+            "  { id = \"" POP "\"; owner = \"" OWNER "\";\n"
+            "    type = \"lienthong.records.Population\"; key = \"personal_id\"; },\n"
+            "  { id = \"" PHONES "\"; owner = \"" OWNER "\";\n"
+            "    type = \"lienthong.records.Subscriber\"; key = \"phone_number\"; },\n"
+            "  { id = \"" FOREIGN "\"; owner = \"VN/COM/VIETTEL\";\n"
+            "    type = \"lienthong.records.Subscriber\"; key = \"phone_number\"; } );\n"
+            "views = (\n"
+            "  { id = \"" POP ".p38\"; dataset = \"" POP "\";\n"
+            "    fields = [\"personal_id\", \"full_name\"]; where = { current_province = \"38\"; }; },\n"
+            "  { id = \"" POP ".alive38\"; dataset = \"" POP "\"; fields = [\"full_name\"];\n"
+            "    where = { status = \"CITIZEN_ALIVE\"; current_province = \"38\"; }; },\n"
+            "  { id = \"" PHONES ".active\"; dataset = \"" PHONES "\";\n"
+            "    fields = [\"phone_number\", \"owner_personal_id\"];\n"
+            "    where = { status = \"SUBSCRIBER_ACTIVE\"; }; } );\n",
+            z[0], z[1], z[2], z[3]);
+    if (fclose(f) != 0)
+        abort();
+    uint8_t *raw = NULL, *sig = NULL;
+    size_t raw_len = 0, sig_len = 0;
+    lt_pins_t pins = {.count = 1};
+    memcpy(pins.keys[0], lt_keys_signing_public(auth), LT_KEY_BYTES);
+    lt_dir_t *d = NULL;
+    if (lt_dir_compile(path, 0, 0, 0, &raw, &raw_len, err, sizeof err) == 0 &&
+        lt_dir_sign(raw, raw_len, auth, &sig, &sig_len) == 0)
+        d = lt_dir_open(sig, sig_len, &pins, "VN", 0, err, sizeof err);
+    if (!d)
+        fprintf(stderr, "fuzz_publish: directory: %s\n", err);
+    free(raw);
+    free(sig);
+    unlink(path);
+    lt_keys_destroy(&a);
+    lt_keys_destroy(&b);
+    lt_keys_destroy(&auth);
+    return d;
+}
+
+static void s_write_seeds(const char *dir);
+
+static void s_init(void)
+{
+    if (G.ready)
+        return;
+    G.ready = 1;
+    if (sodium_init() < 0)
+        abort();
+    lt_log_set_level(LT_LOG_ERROR);
+    const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+    snprintf(G.tmp, sizeof G.tmp, "%s/fuzz-publish-XXXXXX", base);
+    if (!mkdtemp(G.tmp))
+        abort();
+    atexit(s_cleanup);
+    if (!(G.dir = s_directory()))
+        abort();
+    s_store_reset();
+    const char *seeds = getenv("FUZZ_WRITE_SEEDS");
+    if (seeds && seeds[0])
+        s_write_seeds(seeds);
+}
+
+static uint64_t s_last_seq(const char *stream)
+{
+    lt_stream_t st;
+    if (lt_store_stream(G.store, stream, &st) != 0)
+        abort();
+    return st.last_seq;
+}
+
+/* 1 if some change carries a source cursor lt_publish would honour. */
+static int s_has_cursor(const Lienthong__Publish *p)
+{
+    for (size_t i = 0; i < p->n_changes; i++) {
+        const char *c = p->changes[i]->source_cursor;
+        char *end;
+        if (c && *c && strtoull(c, &end, 10) != 0 && !*end)
+            return 1;
+    }
+    return 0;
+}
+
+/* The state of key in stream: 1 live, 0 tombstone or absent; record bytes
+ * at its seq unpacked into *rec when asked. */
+static int s_state(const char *stream, const char *key, uint64_t *seq, Lienthong__Record **rec)
+{
+    lt_stream_t st;
+    int deleted = 0;
+    if (lt_store_stream(G.store, stream, &st) != 0)
+        abort();
+    int found = lt_store_state_get(G.store, st.id, key, seq, &deleted);
+    if (found < 0)
+        abort();
+    if (rec) {
+        *rec = NULL;
+        uint8_t *bytes = NULL;
+        size_t len = 0;
+        if (found && lt_store_get(G.store, st.id, *seq, &bytes, &len) != 1)
+            abort(); /* the state points at a record that is not logged */
+        if (found && !(*rec = lienthong__record__unpack(NULL, len, bytes)))
+            abort();
+        free(bytes);
+    }
+    return found ? (deleted ? 0 : 1) : -1;
+}
+
+/* Checks the store against an accepted publish p of dataset ds. */
+static void s_check_applied(const Lienthong__Dataset *ds, const Lienthong__Publish *p,
+                            uint64_t before, const lt_publish_result_t *res)
+{
+    uint64_t after = s_last_seq(ds->id);
+    /* first..last were assigned, or 0,0 when every change was already known. */
+    if (res->first_seq ? res->first_seq != before + 1 || res->last_seq != after
+                       : res->last_seq != 0 || after != before)
+        abort();
+    if (s_has_cursor(p))
+        return;
+    if (after - before != p->n_changes)
+        abort(); /* without cursors nothing is skipped */
+    const ProtobufCMessageDescriptor *t = lt_schema_find(ds->record_type);
+    const Lienthong__Directory *d = lt_dir_get(G.dir);
+    for (size_t i = 0; i < p->n_changes; i++) {
+        const Lienthong__Change *c = p->changes[i];
+        int is_last = 1;
+        for (size_t j = i + 1; j < p->n_changes; j++)
+            is_last &= strcmp(p->changes[j]->key, c->key) != 0;
+        if (!is_last)
+            continue;
+        uint64_t seq = 0;
+        Lienthong__Record *r = NULL;
+        int live = s_state(ds->id, c->key, &seq, &r);
+        if (live != !c->deleted || !r || seq != before + i + 1 || r->seq != seq ||
+            strcmp(r->key, c->key) != 0 || r->deleted != c->deleted ||
+            (!c->deleted && (r->payload.len != c->payload.len ||
+                             (c->payload.len && memcmp(r->payload.data, c->payload.data, c->payload.len)))))
+            abort();
+        lienthong__record__free_unpacked(r, NULL);
+        ProtobufCMessage *msg =
+            c->deleted ? NULL : protobuf_c_message_unpack(t, NULL, c->payload.len, c->payload.data);
+        if (!c->deleted && !msg)
+            abort(); /* accepted a payload that does not decode */
+        for (size_t v = 0; v < d->n_views; v++) {
+            if (strcmp(d->views[v]->dataset, ds->id) != 0)
+                continue;
+            int in_view = msg && lt_publish_view_match(d->views[v], msg);
+            if ((s_state(d->views[v]->id, c->key, &seq, NULL) == 1) != in_view)
+                abort();
+        }
+        if (msg)
+            protobuf_c_message_free_unpacked(msg, NULL);
+    }
+}
+
+/* Applies pubs (all of dataset ds when ds is set) and checks the outcome. */
+static void s_apply(Lienthong__Publish **pubs, size_t n, const Lienthong__Dataset *ds)
+{
+    lt_publish_result_t res[2];
+    uint64_t before = ds ? s_last_seq(ds->id) : 0;
+    memset(res, 0, sizeof res);
+    int rc = lt_publish_apply(G.store, G.dir, OWNER, pubs, n, res);
+    for (size_t i = 0; i < n; i++) {
+        if (res[i].code != LIENTHONG__ERROR_CODE__ERR_NONE && !res[i].err[0])
+            abort(); /* every refusal says why */
+        if (rc == 0 && res[i].code == LIENTHONG__ERROR_CODE__ERR_INTERNAL)
+            abort();
+    }
+    if (!ds || rc != 0)
+        return;
+    if (n == 1 && res[0].code != LIENTHONG__ERROR_CODE__ERR_NONE) {
+        if (s_last_seq(ds->id) != before)
+            abort(); /* a refused publish stored something */
+        return;
+    }
+    if (n == 1)
+        s_check_applied(ds, pubs[0], before, &res[0]);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    s_init();
+    if (++G.runs % RESET_EVERY == 0)
+        s_store_reset();
+    Lienthong__Publish *p = lienthong__publish__unpack(NULL, size, data);
+    if (!p)
+        return 0;
+    const Lienthong__Dataset *own = lt_dir_dataset(G.dir, p->dataset);
+    if (own && strcmp(own->owner, OWNER) != 0)
+        own = NULL;
+    s_apply(&p, 1, own);
+    /* The same changes for each dataset this member owns. */
+    char *saved = p->dataset;
+    static char *const owned[] = {POP, PHONES};
+    for (size_t i = 0; i < 2; i++) {
+        if (strcmp(saved, owned[i]) == 0)
+            continue;
+        p->dataset = owned[i];
+        s_apply(&p, 1, lt_dir_dataset(G.dir, owned[i]));
+    }
+    p->dataset = saved;
+    /* Twice in one group: one transaction, sequence numbers run on. */
+    Lienthong__Publish *two[2] = {p, p};
+    s_apply(two, 2, own);
+    lienthong__publish__free_unpacked(p, NULL);
+    return 0;
+}
+
+/* ---- seeds ------------------------------------------------------------------------------ */
+
+static void s_seed(const char *dir, const char *name, const Lienthong__Publish *p)
+{
+    size_t len = lienthong__publish__get_packed_size(p);
+    uint8_t *buf = malloc(len ? len : 1);
+    char path[1024];
+    if (!buf)
+        return;
+    lienthong__publish__pack(p, buf);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(buf, 1, len, f) != len || fclose(f) != 0)
+        fprintf(stderr, "fuzz_publish: cannot write %s\n", path);
+    free(buf);
+}
+
+static void s_write_seeds(const char *dir)
+{
+    (void)mkdir(dir, 0755);
+    uint8_t pay[3][256];
+    Lienthong__Change c[4], *cp[4];
+    static const char *const keys[] = {"001080000001", "038090000002", "038090000003"};
+    static const char *const prov[] = {"01", "38", "38"};
+    for (int i = 0; i < 3; i++) {
+        Lienthong__Records__Population p = LIENTHONG__RECORDS__POPULATION__INIT;
+        p.personal_id = (char *)keys[i];
+        p.full_name = "Nguy\xe1\xbb\x85n V\xc4\x83n An";
+        p.date_of_birth = "1980-02-29";
+        p.current_province = (char *)prov[i];
+        p.status = LIENTHONG__RECORDS__CITIZEN_STATUS__CITIZEN_ALIVE;
+        lienthong__change__init(&c[i]);
+        c[i].key = (char *)keys[i];
+        c[i].payload.data = pay[i];
+        c[i].payload.len = lienthong__records__population__pack(&p, pay[i]);
+        cp[i] = &c[i];
+    }
+    lienthong__change__init(&c[3]);
+    c[3].key = (char *)keys[1];
+    c[3].deleted = 1;
+    cp[3] = &c[3];
+    Lienthong__Publish p = LIENTHONG__PUBLISH__INIT;
+    p.request_id = 1;
+    p.dataset = POP;
+    p.changes = cp;
+    p.n_changes = 4;
+    s_seed(dir, "population", &p);
+    c[0].source_cursor = "17";
+    c[1].source_cursor = "18";
+    c[2].source_cursor = "19";
+    c[3].source_cursor = "20";
+    s_seed(dir, "population-cursors", &p);
+    uint8_t sp[128];
+    Lienthong__Records__Subscriber s = LIENTHONG__RECORDS__SUBSCRIBER__INIT;
+    s.phone_number = "84912345678";
+    s.owner_personal_id = "001080000001";
+    s.owner_name = "Nguy\xe1\xbb\x85n V\xc4\x83n An";
+    s.status = LIENTHONG__RECORDS__SUBSCRIBER_STATUS__SUBSCRIBER_ACTIVE;
+    lienthong__change__init(&c[0]);
+    c[0].key = "84912345678";
+    c[0].payload.data = sp;
+    c[0].payload.len = lienthong__records__subscriber__pack(&s, sp);
+    p.dataset = PHONES;
+    p.n_changes = 1;
+    s_seed(dir, "phones", &p);
+    p.dataset = FOREIGN;
+    s_seed(dir, "foreign", &p);
+}

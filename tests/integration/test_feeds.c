@@ -1,0 +1,763 @@
+/* test_feeds: integration tests of feeds (PROTOCOL.md 6 and 8.1) with real
+ * `lienthong gateway` processes on 127.0.0.1.
+ *
+ * Proves: an owner's dataset and its views converge on their consumers with
+ * byte-identical logs and state, and each view replica holds exactly the
+ * projection and rows the published data implies; a row that leaves a view
+ * becomes a tombstone there and appears in the other view; subscriptions
+ * without a policy are refused (ERR_FORBIDDEN, ERR_NOT_FOUND, the stream id
+ * first) and the refused replica stays empty; a man in the middle holding
+ * the owner's transport key cannot get a flipped, re-signed or dropped batch
+ * applied: the consumer rejects, backs off, re-subscribes and converges; a
+ * restarted consumer resumes from its durable cursor, and a late joiner
+ * catches up from seq 1 and follows live with no gap.
+ *
+ * Usage: test_feeds /path/to/lienthong (or LIENTHONG_BIN=...). */
+#define _GNU_SOURCE
+#include "lt_feedtest.h"
+#include "lt_batch.h"
+#include "lt_itest.h"
+#include "records/population.pb-c.h"
+
+#include <CUnit/Basic.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define FED "VN"
+#define ID_OWNER "VN/GOV/BCA"
+#define ID_P38 "VN/PROV/38"
+#define ID_P01 "VN/PROV/01"
+#define ID_BHXH "VN/GOV/BHXH"
+#define ID_BHYT "VN/GOV/BHYT"
+#define ID_NOPOL "VN/TEST/NOPOLICY"
+#define DS "VN/GOV/BCA/population"
+#define V38 DS ".p38"
+#define V01 DS ".p01"
+
+#define READY_MS 10000     /* a gateway answers status (generous for ASan) */
+#define PUBLISH_MS 10000   /* a PublishAck */
+#define CONVERGE_MS 30000  /* a replica catches up */
+#define REPLY_MS 3000      /* a reply that must come */
+#define STOP_MS 5000       /* SIGTERM to exit */
+
+#define ALIVE LIENTHONG__RECORDS__CITIZEN_STATUS__CITIZEN_ALIVE
+#define DECEASED LIENTHONG__RECORDS__CITIZEN_STATUS__CITIZEN_DECEASED
+
+#define VIEW_FIELDS "fields = [\"personal_id\", \"full_name\", \"date_of_birth\", " \
+                    "\"current_province\", \"status\"]; "
+
+static const char *s_source =
+    "datasets = ( { id = \"" DS "\"; owner = \"" ID_OWNER "\";\n"
+    "  type = \"lienthong.records.Population\"; key = \"personal_id\"; } );\n"
+    "views = (\n"
+    "  { id = \"" V38 "\"; dataset = \"" DS "\"; " VIEW_FIELDS
+    "where = { current_province = \"38\"; }; },\n"
+    "  { id = \"" V01 "\"; dataset = \"" DS "\"; " VIEW_FIELDS
+    "where = { current_province = \"01\"; }; } );\n"
+    "policies = (\n"
+    "  { consumer = \"" ID_P38 "\"; target = \"" V38 "\"; allow = [\"subscribe\"]; },\n"
+    "  { consumer = \"" ID_P01 "\"; target = \"" V01 "\"; allow = [\"subscribe\"]; },\n"
+    "  { consumer = \"" ID_BHXH "\"; target = \"" DS "\"; allow = [\"subscribe\"]; },\n"
+    "  { consumer = \"" ID_BHYT "\"; target = \"" DS "\"; allow = [\"subscribe\"]; } );\n";
+
+static const char *const s_names[] = {
+    "Nguyễn Văn An", "Trần Thị Bình", "Lê Hoàng Cường", "Phạm Thị Dung", "Hoàng Văn Em",
+    "Vũ Thị Giang", "Đặng Quốc Huy", "Bùi Thị Lan", "Đỗ Minh Khoa", "Ngô Thị Mai",
+};
+static const char *const s_provinces[] = {"38", "01", "79"};
+
+/* ---- shared steps ------------------------------------------------------------------ */
+
+typedef struct {
+    lt_it_fed_t f;
+    lt_it_member_t *owner, *p38, *p01, *bhxh, *bhyt, *nopol;
+} fed_t;
+
+/* The federation every test uses: the owner, four consumers with policies
+ * and one member without any. */
+static int s_fed(fed_t *x)
+{
+    memset(x, 0, sizeof *x);
+    if (lt_it_fed_init(&x->f, FED) != 0)
+        return -1;
+    x->f.extra_source = s_source;
+    x->owner = lt_it_member_add(&x->f, ID_OWNER, 1);
+    x->p38 = lt_it_member_add(&x->f, ID_P38, 1);
+    x->p01 = lt_it_member_add(&x->f, ID_P01, 1);
+    x->bhxh = lt_it_member_add(&x->f, ID_BHXH, 1);
+    x->bhyt = lt_it_member_add(&x->f, ID_BHYT, 1);
+    x->nopol = lt_it_member_add(&x->f, ID_NOPOL, 0);
+    return x->owner && x->p38 && x->p01 && x->bhxh && x->bhyt && x->nopol ? 0 : -1;
+}
+
+/* A consumer gateway replicating the given streams (NULL-terminated). */
+static lt_it_gw_t *s_consumer(fed_t *x, lt_it_member_t *m, const char *const *streams,
+                              const char *extra)
+{
+    static const char *peers[] = {ID_OWNER, NULL};
+    char conf[2048];
+    size_t n = (size_t)snprintf(conf, sizeof conf, "subscribe = (");
+    for (size_t i = 0; streams[i]; i++)
+        n += (size_t)snprintf(conf + n, sizeof conf - n, "%s { stream = \"%s\"; }", i ? "," : "",
+                              streams[i]);
+    snprintf(conf + n, sizeof conf - n, " );\n%s", extra ? extra : "");
+    return lt_it_gw_new(&x->f, m, 1, peers, conf);
+}
+
+static void s_model(lt_ft_model_t *m, size_t n)
+{
+    (void)lt_ft_model_init(m, n, 38000000000ULL);
+    lt_ft_model_add_view(m, V38, "38");
+    lt_ft_model_add_view(m, V01, "01");
+}
+
+static const char *s_name(size_t i, const char *suffix)
+{
+    static char buf[128];
+    snprintf(buf, sizeof buf, "%s%s", s_names[i % 10], suffix ? suffix : "");
+    return buf;
+}
+
+/* Upserts citizens [from, to) in Publish messages of `per` changes. */
+static int s_publish_range(lt_it_gw_t *owner, lt_ft_model_t *m, size_t from, size_t to, size_t per,
+                           const char *suffix)
+{
+    lt_ft_pub_t *p = malloc(sizeof *p);
+    int rc = p ? 0 : -1;
+    if (p)
+        lt_ft_pub_init(p, DS);
+    for (size_t i = from; rc == 0 && i < to; i++) {
+        rc = lt_ft_put(p, m, i, s_name(i, suffix), s_provinces[i % 3], ALIVE);
+        if (rc == 0 && (p->n == per || i + 1 == to))
+            rc = lt_ft_pub_send(p, owner, NULL, NULL, PUBLISH_MS);
+    }
+    if (p)
+        lt_ft_pub_clear(p);
+    free(p);
+    return rc;
+}
+
+static void s_dump_all(fed_t *x)
+{
+    for (size_t i = 0; i < x->f.n_gateways; i++)
+        lt_it_log_dump(&x->f.gateways[i]);
+}
+
+/* Reports a failed check with its reason. */
+static int s_ok(int rc, const char *what, const char *err)
+{
+    if (rc != 0)
+        fprintf(stderr, "\n  %s: %s\n", what, err);
+    return rc == 0;
+}
+
+#define CHECK(call) CU_ASSERT(s_ok((call), #call, err))
+
+/* Failures of the running test only (CUnit counts for the whole run). */
+static unsigned s_failures0;
+static void s_test_start(void)
+{
+    s_failures0 = CU_get_number_of_failures();
+}
+static int s_test_failed(void)
+{
+    return CU_get_number_of_failures() != s_failures0;
+}
+
+static int s_stop_ok(lt_it_gw_t *g)
+{
+    int rc = lt_it_gw_stop(g, STOP_MS);
+    if (rc != 0)
+        fprintf(stderr, "gateway %s stopped with %d\n", g->member->id, rc);
+    return rc == 0;
+}
+
+/* ---- 1. convergence ------------------------------------------------------------------ */
+
+static void test_convergence(void)
+{
+    fed_t x;
+    lt_ft_model_t m = {0};
+    lt_ft_pub_t *p = calloc(1, sizeof *p);
+    char err[1024] = "";
+    int ok = 0;
+    LT_IT_REQUIRE(p && s_fed(&x) == 0);
+    s_model(&m, 3000);
+    lt_ft_pub_init(p, DS);
+    lt_it_gw_t *owner = lt_it_gw_new(&x.f, x.owner, 1, NULL, "batch_max = 256;");
+    const char *s38[] = {V38, NULL}, *s01[] = {V01, NULL}, *sds[] = {DS, NULL};
+    /* Small credit on one consumer: the owner must wait for Credit messages. */
+    lt_it_gw_t *g38 = s_consumer(&x, x.p38, s38, "credit = 300;");
+    lt_it_gw_t *g01 = s_consumer(&x, x.p01, s01, NULL);
+    lt_it_gw_t *gbh = s_consumer(&x, x.bhxh, sds, "credit = 2000;");
+    LT_IT_REQUIRE(owner && g38 && g01 && gbh);
+    LT_IT_REQUIRE(lt_it_gw_run(owner, READY_MS) == 0);
+    LT_IT_REQUIRE(lt_it_gw_run(g38, READY_MS) == 0);
+    LT_IT_REQUIRE(lt_it_gw_run(g01, READY_MS) == 0);
+    LT_IT_REQUIRE(lt_it_gw_run(gbh, READY_MS) == 0);
+
+    /* A: 3000 citizens in provinces 38, 01 and 79, six Publish messages. */
+    LT_IT_REQUIRE(s_publish_range(owner, &m, 0, 3000, 500, NULL) == 0);
+    /* B: every fifth citizen moves province and is renamed; citizen 3 moves
+     * out of p38 and back within one Publish. */
+    for (size_t i = 0; i < 3000; i += 5) {
+        LT_IT_REQUIRE(lt_ft_put(p, &m, i, s_name(i, " (đã cập nhật)"), s_provinces[(i + 1) % 3],
+                                ALIVE) == 0);
+        if (i == 1500) {
+            LT_IT_REQUIRE(lt_ft_put(p, &m, 3, s_name(3, " tạm"), "01", ALIVE) == 0);
+            LT_IT_REQUIRE(lt_ft_put(p, &m, 3, s_name(3, " về"), "38", ALIVE) == 0);
+        }
+        if (p->n >= 300)
+            LT_IT_REQUIRE(lt_ft_pub_send(p, owner, NULL, NULL, PUBLISH_MS) == 0);
+    }
+    if (p->n)
+        LT_IT_REQUIRE(lt_ft_pub_send(p, owner, NULL, NULL, PUBLISH_MS) == 0);
+    /* C: tombstones for every seventh citizen. */
+    for (size_t i = 0; i < 3000; i += 7)
+        LT_IT_REQUIRE(lt_ft_del(p, &m, i) == 0);
+    LT_IT_REQUIRE(lt_ft_pub_send(p, owner, NULL, NULL, PUBLISH_MS) == 0);
+    /* D: some come back (in p38), some die (status is in the views), one is
+     * deleted twice, and a key never published is deleted. */
+    for (size_t i = 0; i < 3000; i += 49)
+        LT_IT_REQUIRE(lt_ft_put(p, &m, i, s_name(i, " (khôi phục)"), "38", ALIVE) == 0);
+    for (size_t i = 1; i < 3000; i += 11)
+        if (m.c[i].live)
+            LT_IT_REQUIRE(lt_ft_put(p, &m, i, m.c[i].name, m.c[i].province, DECEASED) == 0);
+    LT_IT_REQUIRE(lt_ft_del(p, &m, 14) == 0);
+    LT_IT_REQUIRE(lt_ft_del_unknown(p, &m, "000000000001") == 0);
+    uint64_t first = 0, last = 0;
+    LT_IT_REQUIRE(lt_ft_pub_send(p, owner, &first, &last, PUBLISH_MS) == 0);
+    CU_ASSERT(last > 4000);
+
+    LT_IT_REQUIRE(lt_ft_wait_same(owner, gbh, DS, CONVERGE_MS) == 0);
+    LT_IT_REQUIRE(lt_ft_wait_same(owner, g38, V38, CONVERGE_MS) == 0);
+    LT_IT_REQUIRE(lt_ft_wait_same(owner, g01, V01, CONVERGE_MS) == 0);
+    CU_ASSERT_EQUAL(lt_ft_last_seq(gbh, DS), last);
+
+    /* The owner's own streams: no gaps, state = fold of the log, and equal
+     * to what the test published. */
+    CHECK(lt_ft_check_log(owner, DS, err, sizeof err));
+    CHECK(lt_ft_check_log(owner, V38, err, sizeof err));
+    CHECK(lt_ft_check_log(owner, V01, err, sizeof err));
+    CHECK(lt_ft_check_dataset(owner, DS, &m, err, sizeof err));
+    CHECK(lt_ft_check_view(owner, &m, 0, err, sizeof err));
+    CHECK(lt_ft_check_view(owner, &m, 1, err, sizeof err));
+    /* Each replica: byte-identical to the owner, and independently right. */
+    CHECK(lt_ft_compare(owner, gbh, DS, err, sizeof err));
+    CHECK(lt_ft_check_log(gbh, DS, err, sizeof err));
+    CHECK(lt_ft_check_dataset(gbh, DS, &m, err, sizeof err));
+    CHECK(lt_ft_compare(owner, g38, V38, err, sizeof err));
+    CHECK(lt_ft_check_log(g38, V38, err, sizeof err));
+    CHECK(lt_ft_check_view(g38, &m, 0, err, sizeof err));
+    CHECK(lt_ft_compare(owner, g01, V01, err, sizeof err));
+    CHECK(lt_ft_check_log(g01, V01, err, sizeof err));
+    CHECK(lt_ft_check_view(g01, &m, 1, err, sizeof err));
+    /* A consumer holds only what it subscribed to. */
+    CU_ASSERT_EQUAL(lt_ft_log_count(g38, DS), 0);
+    CU_ASSERT_EQUAL(lt_ft_log_count(g38, V01), 0);
+    CU_ASSERT_EQUAL(lt_ft_log_count(g01, V38), 0);
+    /* The data did exercise tombstones in both views and citizen 3's round
+     * trip (p38 live, p01 tombstone). */
+    uint64_t seq;
+    int del = -1;
+    CU_ASSERT(lt_ft_state(g38, V38, m.c[3].key, &seq, &del) == 1 && del == 0);
+    CU_ASSERT(lt_ft_state(g01, V01, m.c[3].key, &seq, &del) == 1 && del == 1);
+    size_t gone = 0; /* a citizen that left p38 by a tombstone */
+    while (gone < m.n && !(m.c[gone].ever[0] && !m.c[gone].live))
+        gone++;
+    LT_IT_REQUIRE(gone < m.n);
+    CU_ASSERT(lt_ft_state(g38, V38, m.c[gone].key, &seq, &del) == 1 && del == 1);
+    CU_ASSERT(lt_ft_state(gbh, DS, "000000000001", &seq, &del) == 1 && del == 1);
+    CU_ASSERT(lt_ft_state(g38, V38, "000000000001", &seq, &del) == 0);
+
+    CU_ASSERT(s_stop_ok(g38));
+    CU_ASSERT(s_stop_ok(g01));
+    CU_ASSERT(s_stop_ok(gbh));
+    CU_ASSERT(s_stop_ok(owner));
+    ok = 1;
+out:
+    if (!ok || s_test_failed())
+        s_dump_all(&x);
+    if (p)
+        lt_ft_pub_clear(p);
+    free(p);
+    lt_ft_model_free(&m);
+    lt_it_fed_cleanup(&x.f);
+}
+
+/* ---- 2. row predicate ------------------------------------------------------------------ */
+
+/* Polls until key's state in stream at g has the wanted deleted flag. */
+static int s_wait_state(lt_it_gw_t *g, const char *stream, const char *key, int deleted,
+                        int timeout_ms)
+{
+    int64_t deadline = lt_it_ms() + timeout_ms;
+    do {
+        uint64_t seq;
+        int d;
+        if (lt_ft_state(g, stream, key, &seq, &d) == 1 && d == deleted)
+            return 0;
+        usleep(20000);
+    } while (lt_it_ms() < deadline);
+    fprintf(stderr, "%s: %s never became %s in %s\n", g->member->id, key,
+            deleted ? "a tombstone" : "live", stream);
+    return -1;
+}
+
+/* The record key's state points to at g, decoded (free with
+ * lienthong__record__free_unpacked). */
+static Lienthong__Record *s_current(lt_it_gw_t *g, const char *stream, const char *key)
+{
+    uint64_t seq;
+    int d;
+    uint8_t *rec = NULL;
+    size_t len = 0;
+    if (lt_ft_state(g, stream, key, &seq, &d) != 1 || lt_ft_record(g, stream, seq, &rec, &len) != 1)
+        return NULL;
+    Lienthong__Record *r = lienthong__record__unpack(NULL, len, rec);
+    free(rec);
+    return r;
+}
+
+static void test_row_predicate(void)
+{
+    fed_t x;
+    lt_ft_model_t m = {0};
+    lt_ft_pub_t *p = calloc(1, sizeof *p);
+    Lienthong__Record *r = NULL;
+    Lienthong__Records__Population *pop = NULL;
+    char err[1024] = "";
+    LT_IT_REQUIRE(p && s_fed(&x) == 0);
+    s_model(&m, 4);
+    lt_ft_pub_init(p, DS);
+    lt_it_gw_t *owner = lt_it_gw_new(&x.f, x.owner, 1, NULL, NULL);
+    const char *s38[] = {V38, NULL}, *s01[] = {V01, NULL};
+    lt_it_gw_t *g38 = s_consumer(&x, x.p38, s38, NULL);
+    lt_it_gw_t *g01 = s_consumer(&x, x.p01, s01, NULL);
+    LT_IT_REQUIRE(owner && g38 && g01);
+    LT_IT_REQUIRE(lt_it_gw_run(owner, READY_MS) == 0);
+    LT_IT_REQUIRE(lt_it_gw_run(g38, READY_MS) == 0);
+    LT_IT_REQUIRE(lt_it_gw_run(g01, READY_MS) == 0);
+    const char *key = m.c[0].key;
+
+    /* In Thanh Hóa (38): live in p38, absent from p01. */
+    LT_IT_REQUIRE(lt_ft_put(p, &m, 0, "Nguyễn Văn An", "38", ALIVE) == 0);
+    LT_IT_REQUIRE(lt_ft_put(p, &m, 1, "Lê Thị Hoa", "01", ALIVE) == 0);
+    LT_IT_REQUIRE(lt_ft_pub_send(p, owner, NULL, NULL, PUBLISH_MS) == 0);
+    LT_IT_REQUIRE(s_wait_state(g38, V38, key, 0, CONVERGE_MS) == 0);
+    LT_IT_REQUIRE(s_wait_state(g01, V01, m.c[1].key, 0, CONVERGE_MS) == 0);
+    uint64_t seq;
+    int del;
+    CU_ASSERT_EQUAL(lt_ft_state(g01, V01, key, &seq, &del), 0);
+
+    /* Moves to Hà Nội (01): a tombstone in p38, live with new fields in p01. */
+    LT_IT_REQUIRE(lt_ft_put(p, &m, 0, "Nguyễn Văn An (Hà Nội)", "01", ALIVE) == 0);
+    LT_IT_REQUIRE(lt_ft_pub_send(p, owner, NULL, NULL, PUBLISH_MS) == 0);
+    LT_IT_REQUIRE(s_wait_state(g38, V38, key, 1, CONVERGE_MS) == 0);
+    LT_IT_REQUIRE(s_wait_state(g01, V01, key, 0, CONVERGE_MS) == 0);
+    r = s_current(g38, V38, key);
+    CU_ASSERT(r && r->deleted && strcmp(r->key, key) == 0 && r->payload.len == 0);
+    if (r)
+        lienthong__record__free_unpacked(r, NULL);
+    r = s_current(g01, V01, key);
+    LT_IT_REQUIRE(r && !r->deleted && strcmp(r->key, key) == 0);
+    pop = lienthong__records__population__unpack(NULL, r->payload.len, r->payload.data);
+    LT_IT_REQUIRE(pop);
+    CU_ASSERT_STRING_EQUAL(pop->personal_id, key);
+    CU_ASSERT_STRING_EQUAL(pop->full_name, "Nguyễn Văn An (Hà Nội)");
+    CU_ASSERT_STRING_EQUAL(pop->current_province, "01");
+    CU_ASSERT_STRING_EQUAL(pop->date_of_birth, m.c[0].dob);
+    CU_ASSERT_EQUAL(pop->status, ALIVE);
+    CU_ASSERT_STRING_EQUAL(pop->current_address, ""); /* not a view field */
+    CHECK(lt_ft_check_view(g38, &m, 0, err, sizeof err));
+    CHECK(lt_ft_check_view(g01, &m, 1, err, sizeof err));
+
+    /* And back to 38: live again in p38 (latest fields), tombstone in p01. */
+    LT_IT_REQUIRE(lt_ft_put(p, &m, 0, "Nguyễn Văn An (về quê)", "38", ALIVE) == 0);
+    LT_IT_REQUIRE(lt_ft_pub_send(p, owner, NULL, NULL, PUBLISH_MS) == 0);
+    LT_IT_REQUIRE(s_wait_state(g38, V38, key, 0, CONVERGE_MS) == 0);
+    LT_IT_REQUIRE(s_wait_state(g01, V01, key, 1, CONVERGE_MS) == 0);
+    LT_IT_REQUIRE(lt_ft_wait_same(owner, g38, V38, CONVERGE_MS) == 0);
+    LT_IT_REQUIRE(lt_ft_wait_same(owner, g01, V01, CONVERGE_MS) == 0);
+    CHECK(lt_ft_check_view(g38, &m, 0, err, sizeof err));
+    CHECK(lt_ft_check_view(g01, &m, 1, err, sizeof err));
+    CHECK(lt_ft_compare(owner, g38, V38, err, sizeof err));
+    CHECK(lt_ft_compare(owner, g01, V01, err, sizeof err));
+    /* p38: An in, An out, An in; p01: Hoa in, An in, An out. */
+    CU_ASSERT_EQUAL(lt_ft_last_seq(g38, V38), 3);
+    CU_ASSERT_EQUAL(lt_ft_last_seq(g01, V01), 3);
+out:
+    if (s_test_failed())
+        s_dump_all(&x);
+    if (pop)
+        lienthong__records__population__free_unpacked(pop, NULL);
+    if (r)
+        lienthong__record__free_unpacked(r, NULL);
+    if (p)
+        lt_ft_pub_clear(p);
+    free(p);
+    lt_ft_model_free(&m);
+    lt_it_fed_cleanup(&x.f);
+}
+
+/* ---- 3. unauthorised subscriptions -------------------------------------------------------- */
+
+static int s_send_subscribe(lt_it_peer_t *peer, const char *stream, uint64_t from, uint32_t credit)
+{
+    Lienthong__Subscribe s = LIENTHONG__SUBSCRIBE__INIT;
+    s.stream = (char *)stream;
+    s.from_seq = from;
+    s.credit = credit;
+    Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
+    env.version = LT_PROTO_VERSION;
+    env.body_case = LIENTHONG__ENVELOPE__BODY_SUBSCRIBE;
+    env.subscribe = &s;
+    return lt_it_peer_send_env(peer, &env, REPLY_MS);
+}
+
+/* Subscribe must be refused with code, the message starting "STREAM: ",
+ * and no batch may come first. */
+static int s_refused(lt_it_peer_t *peer, const char *stream, Lienthong__ErrorCode code)
+{
+    if (s_send_subscribe(peer, stream, 1, 1000) != 0)
+        return 0;
+    Lienthong__Envelope *e = lt_it_peer_expect_any(peer,
+                                                   LT_IT_BODY(LIENTHONG__ENVELOPE__BODY_ERROR) |
+                                                       LT_IT_BODY(LIENTHONG__ENVELOPE__BODY_BATCH),
+                                                   REPLY_MS);
+    size_t sl = strlen(stream);
+    int ok = e && e->body_case == LIENTHONG__ENVELOPE__BODY_ERROR && e->error->code == code &&
+             strncmp(e->error->message, stream, sl) == 0 && strncmp(e->error->message + sl, ": ", 2) == 0;
+    if (!ok)
+        fprintf(stderr, "subscribe %s: expected %s, got %s%s%s\n", stream, lt_wire_error_name(code),
+                e ? lt_wire_body_name(e->body_case) : "nothing",
+                e && e->body_case == LIENTHONG__ENVELOPE__BODY_ERROR ? " " : "",
+                e && e->body_case == LIENTHONG__ENVELOPE__BODY_ERROR ? e->error->message : "");
+    lt_wire_free(&e);
+    return ok;
+}
+
+static void test_unauthorised(void)
+{
+    fed_t x;
+    lt_ft_model_t m = {0};
+    lt_it_peer_t outsider = {0}, allowed = {0};
+    Lienthong__Envelope *e = NULL;
+    char err[1024] = "";
+    LT_IT_REQUIRE(s_fed(&x) == 0);
+    s_model(&m, 300);
+    lt_it_gw_t *owner = lt_it_gw_new(&x.f, x.owner, 1, NULL, NULL);
+    /* VN/PROV/38 may subscribe to p38 only, but asks for the dataset too. */
+    const char *both[] = {V38, DS, NULL};
+    lt_it_gw_t *g38 = s_consumer(&x, x.p38, both, NULL);
+    LT_IT_REQUIRE(owner && g38);
+    LT_IT_REQUIRE(lt_it_gw_run(owner, READY_MS) == 0);
+    LT_IT_REQUIRE(s_publish_range(owner, &m, 0, 300, 300, NULL) == 0);
+    long mark = lt_it_log_mark(g38), omark = lt_it_log_mark(owner);
+    LT_IT_REQUIRE(lt_it_gw_run(g38, READY_MS) == 0);
+
+    /* A listed member with no policy at all. */
+    LT_IT_REQUIRE(lt_it_peer_open_gw(&outsider, x.nopol, owner) == 0);
+    CU_ASSERT(s_refused(&outsider, DS, LIENTHONG__ERROR_CODE__ERR_FORBIDDEN));
+    CU_ASSERT(s_refused(&outsider, V38, LIENTHONG__ERROR_CODE__ERR_FORBIDDEN));
+    CU_ASSERT(s_refused(&outsider, "VN/GOV/BCA/nosuch", LIENTHONG__ERROR_CODE__ERR_NOT_FOUND));
+    CU_ASSERT(s_refused(&outsider, "VN/GOV/BHXH/claims", LIENTHONG__ERROR_CODE__ERR_NOT_FOUND));
+    /* Credit without a subscription is not a way in either. */
+    Lienthong__Credit c = LIENTHONG__CREDIT__INIT;
+    c.stream = DS;
+    c.credit = 1000;
+    Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
+    env.version = LT_PROTO_VERSION;
+    env.body_case = LIENTHONG__ENVELOPE__BODY_CREDIT;
+    env.credit = &c;
+    LT_IT_REQUIRE(lt_it_peer_send_env(&outsider, &env, REPLY_MS) == 0);
+    e = lt_it_peer_expect_any(&outsider, LT_IT_BODY(LIENTHONG__ENVELOPE__BODY_ERROR) |
+                                             LT_IT_BODY(LIENTHONG__ENVELOPE__BODY_BATCH), REPLY_MS);
+    CU_ASSERT(e && e->body_case == LIENTHONG__ENVELOPE__BODY_ERROR &&
+              e->error->code == LIENTHONG__ERROR_CODE__ERR_NOT_FOUND);
+    lt_wire_free(&e);
+    /* Nothing ever streams to the outsider. */
+    e = lt_it_peer_expect(&outsider, LIENTHONG__ENVELOPE__BODY_BATCH, 1000);
+    CU_ASSERT_PTR_NULL(e);
+    lt_wire_free(&e);
+    CU_ASSERT(lt_it_log_has(owner, omark, "refused subscribe from " ID_NOPOL, DS));
+
+    /* Control: the same request with an allowed member's key is served, and
+     * the batch verifies under the owner's signing key. */
+    LT_IT_REQUIRE(lt_it_peer_open_gw(&allowed, x.bhxh, owner) == 0);
+    LT_IT_REQUIRE(s_send_subscribe(&allowed, DS, 1, 1000) == 0);
+    e = lt_it_peer_expect_any(&allowed, LT_IT_BODY(LIENTHONG__ENVELOPE__BODY_ERROR) |
+                                            LT_IT_BODY(LIENTHONG__ENVELOPE__BODY_BATCH), REPLY_MS);
+    LT_IT_REQUIRE(e && e->body_case == LIENTHONG__ENVELOPE__BODY_BATCH);
+    uint8_t zero[LT_HASH_BYTES] = {0}, hash[LT_HASH_BYTES];
+    CU_ASSERT_EQUAL(e->batch->first_seq, 1);
+    CU_ASSERT_EQUAL(lt_batch_verify(e->batch, DS, 1, zero, lt_keys_signing_public(x.owner->keys),
+                                    hash, err, sizeof err), 0);
+    lt_wire_free(&e);
+
+    /* The consumer gateway: p38 converges, the dataset is refused and empty. */
+    CU_ASSERT(lt_it_log_wait(g38, mark, "owner refused", DS, CONVERGE_MS) == 0);
+    CU_ASSERT(lt_it_log_has(g38, mark, "owner refused (ERR_FORBIDDEN): " DS ": ", NULL));
+    LT_IT_REQUIRE(lt_ft_wait_same(owner, g38, V38, CONVERGE_MS) == 0);
+    CHECK(lt_ft_compare(owner, g38, V38, err, sizeof err));
+    CHECK(lt_ft_check_view(g38, &m, 0, err, sizeof err));
+    LT_IT_REQUIRE(s_publish_range(owner, &m, 0, 30, 30, " (2)") == 0);
+    LT_IT_REQUIRE(lt_ft_wait_same(owner, g38, V38, CONVERGE_MS) == 0);
+    usleep(500000);
+    CU_ASSERT(lt_ft_last_seq(owner, DS) == 330);
+    CU_ASSERT_EQUAL(lt_ft_last_seq(g38, DS), 0);
+    CU_ASSERT_EQUAL(lt_ft_log_count(g38, DS), 0);
+    CU_ASSERT(lt_it_log_has(owner, omark, "refused subscribe from " ID_P38, DS));
+    CU_ASSERT(lt_it_gw_alive(owner));
+out:
+    if (s_test_failed())
+        s_dump_all(&x);
+    lt_wire_free(&e);
+    lt_it_peer_close(&outsider);
+    lt_it_peer_close(&allowed);
+    lt_ft_model_free(&m);
+    lt_it_fed_cleanup(&x.f);
+}
+
+/* ---- 4. tampering in transit ----------------------------------------------------------- */
+
+/* Points the owner's config at another port than the one its directory
+ * entry lists (where the proxy listens). */
+static int s_move_listen(lt_it_gw_t *g, int port)
+{
+    FILE *f = fopen(g->conf_path, "r");
+    if (!f)
+        return -1;
+    char text[16384], line[4096], from[96];
+    size_t n = 0;
+    int found = 0;
+    snprintf(from, sizeof from, "listen = \"%s\";", g->member->endpoint);
+    text[0] = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, from, strlen(from)) == 0) {
+            snprintf(line, sizeof line, "listen = \"tcp://127.0.0.1:%d\";\n", port);
+            found = 1;
+        }
+        n += (size_t)snprintf(text + n, sizeof text - n, "%s", line);
+    }
+    fclose(f);
+    return found && n < sizeof text ? lt_it_write_file(g->conf_path, text) : -1;
+}
+
+static void s_mitm_case(lt_ft_mitm_mode_t mode, int k)
+{
+    fed_t x;
+    lt_ft_model_t m = {0};
+    lt_ft_mitm_t *mitm = NULL;
+    lt_ft_mitm_stats_t st = {0};
+    char err[1024] = "", back[64];
+    LT_IT_REQUIRE(s_fed(&x) == 0);
+    s_model(&m, 1500);
+    int port = lt_it_free_port();
+    LT_IT_REQUIRE(port > 0);
+    snprintf(back, sizeof back, "tcp://127.0.0.1:%d", port);
+    lt_it_gw_t *owner = lt_it_gw_new(&x.f, x.owner, 1, NULL, "batch_max = 100;");
+    const char *sds[] = {DS, NULL};
+    lt_it_gw_t *gbh = s_consumer(&x, x.bhxh, sds, NULL);
+    LT_IT_REQUIRE(owner && gbh && s_move_listen(owner, port) == 0);
+    LT_IT_REQUIRE(lt_it_gw_run(owner, READY_MS) == 0);
+    mitm = lt_ft_mitm_start(x.owner->endpoint, x.owner->keys, back, x.bhxh->keys, mode, k);
+    LT_IT_REQUIRE(mitm);
+    LT_IT_REQUIRE(s_publish_range(owner, &m, 0, 1000, 500, NULL) == 0);
+    long mark = lt_it_log_mark(gbh);
+    LT_IT_REQUIRE(lt_it_gw_run(gbh, READY_MS) == 0);
+
+    if (mode == LT_FT_MITM_DROP) {
+        /* A batch lost mid-stream: the next one does not follow on. */
+        LT_IT_REQUIRE(lt_ft_wait_same(owner, gbh, DS, CONVERGE_MS) == 0);
+        CU_ASSERT(lt_ft_log_count_lines(gbh, mark, "does not follow on", NULL) >= 1);
+        /* The last batch lost: only the idle re-subscribe can notice. */
+        lt_ft_mitm_drop_next(mitm);
+        LT_IT_REQUIRE(s_publish_range(owner, &m, 1000, 1050, 50, " (mới)") == 0);
+        LT_IT_REQUIRE(lt_ft_wait_same(owner, gbh, DS, CONVERGE_MS) == 0);
+        lt_ft_mitm_stats(mitm, &st);
+        CU_ASSERT_EQUAL(st.dropped, 2);
+    } else {
+        int64_t deadline = lt_it_ms() + CONVERGE_MS;
+        do {
+            lt_ft_mitm_stats(mitm, &st);
+            usleep(20000);
+        } while (st.tampered < k && lt_it_ms() < deadline);
+        CU_ASSERT_EQUAL(st.tampered, k);
+        LT_IT_REQUIRE(lt_ft_wait_same(owner, gbh, DS, CONVERGE_MS) == 0);
+        CU_ASSERT(lt_ft_log_count_lines(gbh, mark, "bad signature", NULL) >= k);
+        /* The tampered record never reached the replica. */
+        for (int i = 0; i < st.tampered; i++) {
+            char stream[256];
+            uint64_t first = 0;
+            uint8_t *bad = NULL, *rec = NULL;
+            size_t bad_len = 0, len = 0;
+            CU_ASSERT_EQUAL(lt_ft_mitm_tampered(mitm, i, stream, sizeof stream, &first, &bad,
+                                                &bad_len), 0);
+            if (!bad)
+                continue;
+            CU_ASSERT_STRING_EQUAL(stream, DS);
+            CU_ASSERT_EQUAL(lt_ft_record(gbh, DS, first, &rec, &len), 1);
+            if (mode == LT_FT_MITM_FLIP)
+                CU_ASSERT(rec && (len != bad_len || memcmp(rec, bad, len) != 0));
+            free(bad);
+            free(rec);
+        }
+    }
+    /* Each rejected batch backs off and re-subscribes (the batch lost last
+     * is recovered by the idle re-subscribe of a live feed, which backs off
+     * nothing). */
+    int backoffs = mode == LT_FT_MITM_DROP ? 1 : k;
+    CU_ASSERT(lt_ft_log_count_lines(gbh, mark, "re-subscribing in", NULL) >= backoffs);
+    CU_ASSERT(lt_ft_log_count_lines(gbh, mark, "subscribing to " DS, NULL) >= backoffs + 1);
+    CHECK(lt_ft_compare(owner, gbh, DS, err, sizeof err));
+    CHECK(lt_ft_check_log(gbh, DS, err, sizeof err));
+    CHECK(lt_ft_check_dataset(gbh, DS, &m, err, sizeof err));
+
+    /* After the attack the feed is healthy: live records flow. */
+    LT_IT_REQUIRE(s_publish_range(owner, &m, 1050, 1500, 150, NULL) == 0);
+    LT_IT_REQUIRE(lt_ft_wait_same(owner, gbh, DS, CONVERGE_MS) == 0);
+    CHECK(lt_ft_compare(owner, gbh, DS, err, sizeof err));
+    CHECK(lt_ft_check_dataset(gbh, DS, &m, err, sizeof err));
+    lt_ft_mitm_stats(mitm, &st);
+    CU_ASSERT(st.batches > 10);
+    if (mode != LT_FT_MITM_DROP)
+        CU_ASSERT_EQUAL(st.tampered, k);
+out:
+    if (s_test_failed())
+        s_dump_all(&x);
+    lt_it_fed_cleanup(&x.f);
+    lt_ft_mitm_stop(&mitm);
+    lt_ft_model_free(&m);
+}
+
+static void test_mitm_flip(void)
+{
+    s_mitm_case(LT_FT_MITM_FLIP, 3);
+}
+
+static void test_mitm_resign(void)
+{
+    s_mitm_case(LT_FT_MITM_RESIGN, 2);
+}
+
+static void test_mitm_drop(void)
+{
+    s_mitm_case(LT_FT_MITM_DROP, 2);
+}
+
+/* ---- 5. restart, resume, late joiner ---------------------------------------------------- */
+
+static void test_restart_and_late_joiner(void)
+{
+    fed_t x;
+    lt_ft_model_t m = {0};
+    char err[1024] = "", line[256];
+    LT_IT_REQUIRE(s_fed(&x) == 0);
+    s_model(&m, 6000);
+    lt_it_gw_t *owner = lt_it_gw_new(&x.f, x.owner, 1, NULL, "batch_max = 50;");
+    const char *sds[] = {DS, NULL};
+    lt_it_gw_t *gbh = s_consumer(&x, x.bhxh, sds, "credit = 200;");
+    lt_it_gw_t *late = s_consumer(&x, x.bhyt, sds, NULL);
+    LT_IT_REQUIRE(owner && gbh && late);
+    LT_IT_REQUIRE(lt_it_gw_run(owner, READY_MS) == 0);
+    LT_IT_REQUIRE(s_publish_range(owner, &m, 0, 2000, 500, NULL) == 0);
+    long mark = lt_it_log_mark(gbh);
+    LT_IT_REQUIRE(lt_it_gw_run(gbh, READY_MS) == 0);
+    CU_ASSERT(lt_it_log_wait(gbh, mark, "subscribing to " DS " from " ID_OWNER " at seq 1", NULL,
+                             REPLY_MS) == 0);
+
+    /* Stopped midway (as soon as it holds anything). */
+    LT_IT_REQUIRE(lt_ft_wait_seq(gbh, DS, 1, CONVERGE_MS) == 0);
+    CU_ASSERT(s_stop_ok(gbh));
+    uint64_t n = lt_ft_last_seq(gbh, DS);
+    fprintf(stderr, "[consumer stopped at seq %llu of 2000] ", (unsigned long long)n);
+    LT_IT_REQUIRE(n > 0 && n <= 2000);
+    CHECK(lt_ft_compare_prefix(owner, gbh, DS, n, err, sizeof err));
+    CHECK(lt_ft_check_log(gbh, DS, err, sizeof err));
+
+    /* More data while it is down; it resumes from its durable cursor. */
+    LT_IT_REQUIRE(s_publish_range(owner, &m, 2000, 4000, 500, NULL) == 0);
+    LT_IT_REQUIRE(s_publish_range(owner, &m, 0, 500, 500, " (sửa)") == 0);
+    mark = lt_it_log_mark(gbh);
+    LT_IT_REQUIRE(lt_it_gw_run(gbh, READY_MS) == 0);
+    snprintf(line, sizeof line, "subscribing to " DS " from " ID_OWNER " at seq %llu\n",
+             (unsigned long long)(n + 1));
+    CU_ASSERT(lt_it_log_wait(gbh, mark, line, NULL, REPLY_MS) == 0);
+    CU_ASSERT_EQUAL(lt_ft_log_count_lines(gbh, mark, "at seq 1\n", NULL), 0);
+    LT_IT_REQUIRE(lt_ft_wait_same(owner, gbh, DS, CONVERGE_MS) == 0);
+    CU_ASSERT_EQUAL(lt_ft_last_seq(gbh, DS), 4500);
+    CHECK(lt_ft_compare(owner, gbh, DS, err, sizeof err));
+    CHECK(lt_ft_check_log(gbh, DS, err, sizeof err));
+    CHECK(lt_ft_check_dataset(gbh, DS, &m, err, sizeof err));
+
+    /* A late joiner after 5000 records: from seq 1, then live. */
+    LT_IT_REQUIRE(s_publish_range(owner, &m, 4000, 4500, 500, NULL) == 0);
+    CU_ASSERT_EQUAL(lt_ft_last_seq(owner, DS), 5000);
+    long lmark = lt_it_log_mark(late);
+    LT_IT_REQUIRE(lt_it_gw_run(late, READY_MS) == 0);
+    CU_ASSERT(lt_it_log_wait(late, lmark, "subscribing to " DS " from " ID_OWNER " at seq 1\n",
+                             NULL, REPLY_MS) == 0);
+    for (size_t i = 4500; i < 6000; i += 150) {
+        LT_IT_REQUIRE(s_publish_range(owner, &m, i, i + 150, 150, NULL) == 0);
+        usleep(20000);
+    }
+    LT_IT_REQUIRE(lt_ft_wait_same(owner, late, DS, CONVERGE_MS) == 0);
+    LT_IT_REQUIRE(lt_ft_wait_same(owner, gbh, DS, CONVERGE_MS) == 0);
+    CU_ASSERT_EQUAL(lt_ft_last_seq(late, DS), 6500);
+    CHECK(lt_ft_compare(owner, late, DS, err, sizeof err));
+    CHECK(lt_ft_check_log(late, DS, err, sizeof err));
+    CHECK(lt_ft_check_dataset(late, DS, &m, err, sizeof err));
+    CHECK(lt_ft_compare(owner, gbh, DS, err, sizeof err));
+    CU_ASSERT_EQUAL(lt_ft_log_count_lines(late, lmark, "stopped at seq", NULL), 0);
+    CU_ASSERT(s_stop_ok(late));
+    CU_ASSERT(s_stop_ok(gbh));
+    CU_ASSERT(s_stop_ok(owner));
+out:
+    if (s_test_failed())
+        s_dump_all(&x);
+    lt_ft_model_free(&m);
+    lt_it_fed_cleanup(&x.f);
+}
+
+/* ---- runner ----------------------------------------------------------------------------- */
+
+static void s_teardown(void)
+{
+    lt_it_cleanup_all();
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1)
+        lt_it_set_binary(argv[1]);
+    const char *bin = lt_it_binary();
+    if (!bin || access(bin, X_OK) != 0) {
+        fprintf(stderr, "usage: %s /path/to/lienthong (or set LIENTHONG_BIN)\n", argv[0]);
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        return 1;
+    CU_pSuite s = CU_add_suite_with_setup_and_teardown("feeds", NULL, NULL, s_test_start, s_teardown);
+    if (!s || !CU_add_test(s, "1 dataset and views converge, full contents", test_convergence) ||
+        !CU_add_test(s, "2 row predicate: leaving a view is a tombstone", test_row_predicate) ||
+        !CU_add_test(s, "3 subscriptions without a policy are refused", test_unauthorised) ||
+        !CU_add_test(s, "4 MITM: flipped byte rejected, then converges", test_mitm_flip) ||
+        !CU_add_test(s, "4 MITM: wrong signing key rejected, then converges", test_mitm_resign) ||
+        !CU_add_test(s, "4 MITM: dropped batches detected, never skipped", test_mitm_drop) ||
+        !CU_add_test(s, "5 restart resumes from cursor; late joiner catches up",
+                     test_restart_and_late_joiner)) {
+        CU_cleanup_registry();
+        return 1;
+    }
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    unsigned failed = CU_get_number_of_failures();
+    CU_cleanup_registry();
+    lt_it_shutdown();
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,1645 @@
+/* test_query: integration tests of lookup and verify (PROTOCOL.md 7, 8.3)
+ * with real `lienthong gateway` processes on 127.0.0.1.
+ *
+ * The federation: owner VN/GOV/BCA (population dataset and a view of
+ * province 38), caller VN/COM/VIETTEL (lookup + verify on the dataset,
+ * subscribe on the view), VN/COM/MOBI (lookup only) and VN/PROV/38 (no policy).
+ * An "application" is a DEALER on the caller's local socket; "direct peers"
+ * are CURVE DEALERs holding a member's keys, talking to the owner itself.
+ *
+ * Proves: field-level policy (withheld fields never leave the owner, reasons
+ * listed); purpose enforcement; verify never returns data and normalises
+ * Vietnamese claims; batch verify streams one answer per key with exactly one
+ * `last`; members without a policy or without the operation are refused;
+ * the caller's gateway drops answers that are wrongly signed, bound to
+ * another request, or replayed (a fake owner holding the owner's transport
+ * key sends them), and delivers a correct one; a retry is executed once (the
+ * stored answer comes back byte for byte after the record changed); an owner
+ * started late still answers once; a dead owner yields ERR_TIMEOUT at the
+ * deadline; `lookup --json` and `verify --json` print valid JSON.
+ *
+ * Usage: test_query /path/to/lienthong (or LIENTHONG_BIN=...). */
+#define _GNU_SOURCE
+#include "lt_itest.h"
+#include "lt_crypto.h"
+#include "lt_file.h"
+#include "lt_query.h"
+#include "lt_sock.h"
+#include "records/population.pb-c.h"
+
+#include <CUnit/Basic.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#define ID_OWNER    "VN/GOV/BCA"
+#define ID_CALLER   "VN/COM/VIETTEL"
+#define ID_LOOKONLY "VN/COM/MOBI"
+#define ID_NOPOLICY "VN/PROV/38"
+#define DS          "VN/GOV/BCA/population"
+#define VIEW        DS ".p38"
+
+#define READY_MS 15000 /* a gateway answers status (generous for ASan) */
+#define REPLY_MS 5000  /* an answer that must come */
+#define QUIET_MS 700   /* an answer that must not come */
+
+/* Citizens. K1 lives in province 01 (outside the view), K2 and K3 in 38. */
+#define K1 "001080000001"
+#define K2 "038090000002"
+#define K3 "038075000003"
+#define KX "099999999999" /* never published */
+#define BULK_KEYS 2000
+
+/* Stored values, NFC. "Nguyễn Văn An", "Đặng Thị Hạ", "Lê Thị Hà". */
+#define NAME1 "Nguy\xe1\xbb\x85n V\xc4\x83n An"
+#define NAME2 "\xc4\x90\xe1\xba\xb7ng Th\xe1\xbb\x8b H\xe1\xba\xa1"
+#define NAME3 "L\xc3\xaa Th\xe1\xbb\x8b H\xc3\xa0"
+#define NAME3_NEW "L\xc3\xaa Th\xe1\xbb\x8b H\xc3\xa0 Ph\xc6\xb0\xc6\xa1ng"
+#define DOB1 "1980-02-29"
+#define DOB2 "1990-01-02"
+#define ADDR1 "S\xe1\xbb\x91 12 ph\xe1\xbb\x91 H\xc3\xa0ng B\xe1\xba\xa1" "c, H\xc3\xa0 N\xe1\xbb\x99i"
+#define ADDR2 "Th\xc3\xb4n \xc4\x90\xc3\xb4ng, Ho\xe1\xba\xb1ng H\xc3\xb3" "a, Thanh H\xc3\xb3" "a"
+/* Claims: NAME1 in upper case with combining marks and odd spacing
+ * ("  NGUYỄN \t VĂN AN "), NAME2 in upper case ("ĐẶNG THỊ HẠ"), and the
+ * same with a plain D (which must not match). */
+#define CLAIM1_UPPER_NFD "  NGUYE\xcc\x82\xcc\x83N \t VA\xcc\x86N\xc2\xa0" "AN "
+#define CLAIM2_UPPER "\xc4\x90\xe1\xba\xb6NG TH\xe1\xbb\x8a H\xe1\xba\xa0"
+#define CLAIM2_PLAIN_D "D\xe1\xba\xb7ng Th\xe1\xbb\x8b H\xe1\xba\xa1"
+
+static const char *s_source =
+    "datasets = ( { id = \"" DS "\"; owner = \"" ID_OWNER "\";\n"
+    "  type = \"lienthong.records.Population\"; key = \"personal_id\"; } );\n"
+    "views = ( { id = \"" VIEW "\"; dataset = \"" DS "\";\n"
+    "  fields = [\"personal_id\", \"full_name\", \"date_of_birth\"];\n"
+    "  where = { current_province = \"38\"; }; } );\n"
+    "policies = (\n"
+    "  { consumer = \"" ID_CALLER "\"; target = \"" DS "\"; allow = [\"lookup\", \"verify\"];\n"
+    "    fields = [\"full_name\", \"date_of_birth\", \"sex\"]; purposes = [\"KYC\", \"AUDIT\"]; },\n"
+    "  { consumer = \"" ID_CALLER "\"; target = \"" VIEW "\"; allow = [\"subscribe\"]; },\n"
+    "  { consumer = \"" ID_LOOKONLY "\"; target = \"" DS "\"; allow = [\"lookup\"];\n"
+    "    fields = [\"full_name\"]; purposes = [\"KYC\"]; } );\n";
+
+static lt_it_fed_t g_fed;
+static lt_it_gw_t *g_owner, *g_caller;
+static lt_it_member_t *g_m_owner, *g_m_caller, *g_m_lookonly, *g_m_nopolicy;
+static lt_it_peer_t g_app; /* DEALER on the caller's local socket */
+static uint8_t *g_genuine;  /* a genuine owner answer, replayed later */
+static size_t g_genuine_len;
+
+/* ---- small helpers ------------------------------------------------------------ */
+
+static uint64_t s_id(void)
+{
+    uint64_t id = 0;
+    while (!id)
+        randombytes_buf(&id, sizeof id);
+    return id;
+}
+
+static uint8_t *s_dup(const void *p, size_t len)
+{
+    uint8_t *c = malloc(len ? len : 1);
+    if (c && len)
+        memcpy(c, p, len);
+    return c;
+}
+
+static uint8_t *s_pack_env(const Lienthong__Envelope *env, size_t *len)
+{
+    *len = lienthong__envelope__get_packed_size(env);
+    uint8_t *buf = malloc(*len ? *len : 1);
+    if (buf)
+        lienthong__envelope__pack(env, buf);
+    return buf;
+}
+
+static int s_contains(const uint8_t *hay, size_t len, const char *needle)
+{
+    return memmem(hay, len, needle, strlen(needle)) != NULL;
+}
+
+/* H32 of the exact body bytes of a packed request envelope. */
+static int s_request_hash(const uint8_t *env, size_t len, uint8_t out[LT_HASH_BYTES])
+{
+    const uint8_t *body;
+    size_t body_len;
+    if (lt_wire_body_bytes(env, len, &body, &body_len) != 0)
+        return -1;
+    lt_hash(body, body_len, out);
+    return 0;
+}
+
+/* A Population record, packed. */
+static uint8_t *s_person(const char *key, const char *name, const char *dob, int sex,
+                         const char *province, const char *address, size_t *len)
+{
+    Lienthong__Records__Population p = LIENTHONG__RECORDS__POPULATION__INIT;
+    p.personal_id = (char *)key;
+    p.full_name = (char *)name;
+    p.date_of_birth = (char *)dob;
+    p.sex = (Lienthong__Records__Sex)sex;
+    p.place_of_birth = "Thanh H\xc3\xb3" "a";
+    p.ethnicity = "Kinh";
+    p.nationality = "VN";
+    p.permanent_province = (char *)province;
+    p.current_province = (char *)province;
+    p.current_address = (char *)address;
+    p.id_card_number = (char *)key;
+    p.id_card_issued = "2021-06-01";
+    p.status = LIENTHONG__RECORDS__CITIZEN_STATUS__CITIZEN_ALIVE;
+    *len = lienthong__records__population__get_packed_size(&p);
+    uint8_t *buf = malloc(*len);
+    if (buf)
+        lienthong__records__population__pack(&p, buf);
+    return buf;
+}
+
+/* ---- receiving ----------------------------------------------------------------- */
+
+typedef struct {
+    uint8_t *frame; /* exact bytes received */
+    size_t len;
+    Lienthong__Envelope *env;
+} msg_t;
+
+static void s_msg_free(msg_t *m)
+{
+    free(m->frame);
+    lt_wire_free(&m->env);
+    memset(m, 0, sizeof *m);
+}
+
+/* One single-frame message from a DEALER within timeout_ms. */
+static int s_recv(void *sock, int timeout_ms, msg_t *m)
+{
+    memset(m, 0, sizeof *m);
+    zmq_pollitem_t it = {sock, 0, ZMQ_POLLIN, 0};
+    if (zmq_poll(&it, 1, timeout_ms) <= 0)
+        return -1;
+    zmq_msg_t z;
+    zmq_msg_init(&z);
+    if (zmq_msg_recv(&z, sock, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&z);
+        return -1;
+    }
+    int more = zmq_msg_more(&z);
+    m->len = zmq_msg_size(&z);
+    m->frame = s_dup(zmq_msg_data(&z), m->len);
+    zmq_msg_close(&z);
+    while (more) { /* never expected: drained, then refused below */
+        zmq_msg_init(&z);
+        (void)zmq_msg_recv(&z, sock, 0);
+        more = zmq_msg_more(&z);
+        zmq_msg_close(&z);
+        free(m->frame);
+        m->frame = NULL;
+    }
+    Lienthong__ErrorCode code;
+    char err[256];
+    if (m->frame)
+        m->env = lt_wire_decode(m->frame, m->len, 64u << 20, &code, err, sizeof err);
+    if (!m->env) {
+        fprintf(stderr, "test_query: undecodable message of %zu bytes\n", m->len);
+        s_msg_free(m);
+        return -1;
+    }
+    return 0;
+}
+
+/* request_id a reply is about (0 when it has none). */
+static uint64_t s_msg_id(const msg_t *m)
+{
+    const Lienthong__Envelope *e = m->env;
+    uint64_t id = 0;
+    if (e->body_case == LIENTHONG__ENVELOPE__BODY_ERROR)
+        return e->error->request_id;
+    if (e->body_case == LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY) {
+        Lienthong__LookupAnswer *a = lienthong__lookup_answer__unpack(
+            NULL, e->lookup_reply->answer.len, e->lookup_reply->answer.data);
+        id = a ? a->request_id : 0;
+        if (a)
+            lienthong__lookup_answer__free_unpacked(a, NULL);
+    } else if (e->body_case == LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY) {
+        Lienthong__VerifyAnswer *a = lienthong__verify_answer__unpack(
+            NULL, e->verify_reply->answer.len, e->verify_reply->answer.data);
+        id = a ? a->request_id : 0;
+        if (a)
+            lienthong__verify_answer__free_unpacked(a, NULL);
+    }
+    return id;
+}
+
+/* The next message about request id; others are dropped (and reported). */
+static int s_await(void *sock, uint64_t id, int timeout_ms, msg_t *m)
+{
+    int64_t deadline = lt_it_ms() + timeout_ms;
+    for (;;) {
+        int64_t left = deadline - lt_it_ms();
+        if (left <= 0 || s_recv(sock, (int)left, m) != 0)
+            return -1;
+        if (s_msg_id(m) == id)
+            return 0;
+        fprintf(stderr, "test_query: stray %s for request %llu dropped\n",
+                lt_wire_body_name(m->env->body_case), (unsigned long long)s_msg_id(m));
+        s_msg_free(m);
+    }
+}
+
+/* 1 when nothing about request id arrives within ms. */
+static int s_quiet(void *sock, uint64_t id, int ms)
+{
+    msg_t m;
+    if (s_await(sock, id, ms, &m) != 0)
+        return 1;
+    fprintf(stderr, "test_query: unexpected %s for request %llu\n",
+            lt_wire_body_name(m.env->body_case), (unsigned long long)id);
+    s_msg_free(&m);
+    return 0;
+}
+
+/* Independent check of a SignedAnswer (PROTOCOL.md 6.4, 7.3): the Merkle
+ * path from leaf(answer) and the root signature under pk. 0 when valid. */
+static int s_answer_signed_by(const Lienthong__SignedAnswer *sa, const uint8_t pk[LT_KEY_BYTES])
+{
+    if (sa->root_signature.len != LT_SIG_BYTES || sa->proof_count == 0 ||
+        sa->proof_index >= sa->proof_count)
+        return -1;
+    uint8_t h[LT_HASH_BYTES], buf[1 + 2 * LT_HASH_BYTES];
+    lt_merkle_leaf(sa->answer.data, sa->answer.len, h);
+    size_t i = sa->proof_index, n = sa->proof_count, k = 0;
+    while (n > 1) {
+        if ((i & 1) || i + 1 < n) {
+            if (k >= sa->n_proof || sa->proof[k].len != LT_HASH_BYTES)
+                return -1;
+            buf[0] = 0x01;
+            memcpy(buf + 1, (i & 1) ? sa->proof[k].data : h, LT_HASH_BYTES);
+            memcpy(buf + 1 + LT_HASH_BYTES, (i & 1) ? h : sa->proof[k].data, LT_HASH_BYTES);
+            lt_hash(buf, sizeof buf, h);
+            k++;
+        }
+        i /= 2;
+        n = (n + 1) / 2;
+    }
+    if (k != sa->n_proof)
+        return -1;
+    return lt_sig_verify(pk, LT_ANSWERS_DOMAIN, h, LT_HASH_BYTES, sa->root_signature.data);
+}
+
+static const uint8_t *s_owner_pk(void)
+{
+    return lt_keys_signing_public(g_m_owner->keys);
+}
+
+/* ---- requests -------------------------------------------------------------------- */
+
+typedef struct {
+    uint8_t *bytes; /* exact envelope sent */
+    size_t len;
+    uint8_t hash[LT_HASH_BYTES];
+} sent_t;
+
+static void s_sent_free(sent_t *s)
+{
+    free(s->bytes);
+    memset(s, 0, sizeof *s);
+}
+
+static int s_send_env(lt_it_peer_t *p, const Lienthong__Envelope *env, sent_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->bytes = s_pack_env(env, &out->len);
+    if (!out->bytes || s_request_hash(out->bytes, out->len, out->hash) != 0)
+        return -1;
+    return lt_it_peer_send_raw(p, out->bytes, out->len, REPLY_MS);
+}
+
+static int s_send_lookup(lt_it_peer_t *p, uint64_t id, const char *target, const char *key,
+                         char **fields, size_t n_fields, const char *purpose, int ahead_ms,
+                         sent_t *out)
+{
+    Lienthong__LookupRequest q = LIENTHONG__LOOKUP_REQUEST__INIT;
+    q.request_id = id;
+    q.dataset = (char *)target;
+    q.key = (char *)key;
+    q.fields = fields;
+    q.n_fields = n_fields;
+    q.purpose = (char *)purpose;
+    q.case_ref = "HS-2025-0042";
+    q.deadline_ms = lt_now_ms() + ahead_ms;
+    Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
+    env.version = LT_PROTO_VERSION;
+    env.body_case = LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST;
+    env.lookup_request = &q;
+    return s_send_env(p, &env, out);
+}
+
+static int s_send_verify(lt_it_peer_t *p, uint64_t id, const char *target, char **keys,
+                         size_t n_keys, Lienthong__Claim **claims, size_t n_claims,
+                         Lienthong__Subject **subjects, size_t n_subjects, const char *purpose,
+                         int ahead_ms, sent_t *out)
+{
+    Lienthong__VerifyRequest q = LIENTHONG__VERIFY_REQUEST__INIT;
+    q.request_id = id;
+    q.dataset = (char *)target;
+    q.keys = keys;
+    q.n_keys = n_keys;
+    q.claims = claims;
+    q.n_claims = n_claims;
+    q.subjects = subjects;
+    q.n_subjects = n_subjects;
+    q.purpose = (char *)purpose;
+    q.case_ref = "HS-2025-0043";
+    q.deadline_ms = lt_now_ms() + ahead_ms;
+    Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
+    env.version = LT_PROTO_VERSION;
+    env.body_case = LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST;
+    env.verify_request = &q;
+    return s_send_env(p, &env, out);
+}
+
+/* Checks a lookup reply's signature and binding; returns the decoded answer. */
+static Lienthong__LookupAnswer *s_lookup_answer(const msg_t *m, uint64_t id, const sent_t *sent)
+{
+    if (m->env->body_case != LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY) {
+        fprintf(stderr, "test_query: expected a lookup_reply, got %s", lt_wire_body_name(m->env->body_case));
+        if (m->env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR)
+            fprintf(stderr, " %s: %s", lt_wire_error_name(m->env->error->code), m->env->error->message);
+        fprintf(stderr, "\n");
+        return NULL;
+    }
+    const Lienthong__SignedAnswer *sa = m->env->lookup_reply;
+    if (s_answer_signed_by(sa, s_owner_pk()) != 0) {
+        fprintf(stderr, "test_query: lookup answer not signed by the owner\n");
+        return NULL;
+    }
+    Lienthong__LookupAnswer *a = lienthong__lookup_answer__unpack(NULL, sa->answer.len, sa->answer.data);
+    if (!a || a->request_id != id || a->request_hash.len != LT_HASH_BYTES ||
+        memcmp(a->request_hash.data, sent->hash, LT_HASH_BYTES) != 0 || strcmp(a->owner, ID_OWNER) != 0) {
+        fprintf(stderr, "test_query: lookup answer not bound to request %llu\n", (unsigned long long)id);
+        if (a)
+            lienthong__lookup_answer__free_unpacked(a, NULL);
+        return NULL;
+    }
+    return a;
+}
+
+/* Same for one verify reply. */
+static Lienthong__VerifyAnswer *s_verify_answer(const msg_t *m, uint64_t id, const sent_t *sent)
+{
+    if (m->env->body_case != LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY) {
+        fprintf(stderr, "test_query: expected a verify_reply, got %s\n",
+                lt_wire_body_name(m->env->body_case));
+        return NULL;
+    }
+    const Lienthong__SignedAnswer *sa = m->env->verify_reply;
+    if (s_answer_signed_by(sa, s_owner_pk()) != 0)
+        return NULL;
+    Lienthong__VerifyAnswer *a = lienthong__verify_answer__unpack(NULL, sa->answer.len, sa->answer.data);
+    if (!a || a->request_id != id || a->request_hash.len != LT_HASH_BYTES ||
+        memcmp(a->request_hash.data, sent->hash, LT_HASH_BYTES) != 0 || strcmp(a->owner, ID_OWNER) != 0) {
+        if (a)
+            lienthong__verify_answer__free_unpacked(a, NULL);
+        return NULL;
+    }
+    return a;
+}
+
+/* A lookup through p (application or direct peer) answered within REPLY_MS. */
+static Lienthong__LookupAnswer *s_lookup(lt_it_peer_t *p, const char *target, const char *key,
+                                         char **fields, size_t n_fields, const char *purpose,
+                                         msg_t *m)
+{
+    uint64_t id = s_id();
+    sent_t sent;
+    Lienthong__LookupAnswer *a = NULL;
+    memset(m, 0, sizeof *m);
+    if (s_send_lookup(p, id, target, key, fields, n_fields, purpose, 10000, &sent) == 0 &&
+        s_await(p->sock, id, REPLY_MS, m) == 0)
+        a = s_lookup_answer(m, id, &sent);
+    s_sent_free(&sent);
+    return a;
+}
+
+/* Verify answers of one request: every one received until `last` or the
+ * time runs out; n_after_last counts messages after the `last` one.
+ * s_collect_verify returns 0 when a `last` came, 1 when an Error came
+ * instead (kept in err), -1 otherwise. */
+typedef struct {
+    Lienthong__VerifyAnswer **a;
+    size_t n, cap;
+    size_t n_last, n_bad, n_after_last;
+    msg_t err; /* an Error instead of answers */
+    int leaked; /* some answer's bytes held a stored value */
+} vresult_t;
+
+static void s_vresult_free(vresult_t *r)
+{
+    for (size_t i = 0; i < r->n; i++)
+        lienthong__verify_answer__free_unpacked(r->a[i], NULL);
+    free(r->a);
+    s_msg_free(&r->err);
+    memset(r, 0, sizeof *r);
+}
+
+static const char *const s_stored_values[] = {NAME1, NAME2, NAME3, NAME3_NEW, ADDR1, ADDR2,
+                                               "nguy\xe1\xbb\x85n v\xc4\x83n an", NULL};
+
+static int s_collect_verify(lt_it_peer_t *p, uint64_t id, const sent_t *sent, int timeout_ms,
+                            vresult_t *r)
+{
+    memset(r, 0, sizeof *r);
+    int64_t deadline = lt_it_ms() + timeout_ms;
+    while (lt_it_ms() < deadline) {
+        msg_t m;
+        int left = (int)(deadline - lt_it_ms());
+        if (r->n_last)
+            left = left < QUIET_MS ? left : QUIET_MS; /* nothing may follow `last` */
+        if (left <= 0 || s_await(p->sock, id, left, &m) != 0)
+            break;
+        if (r->n_last) {
+            r->n_after_last++;
+            s_msg_free(&m);
+            continue;
+        }
+        if (m.env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR) {
+            r->err = m;
+            return 1; /* an Error instead of answers */
+        }
+        for (size_t i = 0; s_stored_values[i]; i++)
+            r->leaked |= s_contains(m.frame, m.len, s_stored_values[i]);
+        Lienthong__VerifyAnswer *a = s_verify_answer(&m, id, sent);
+        s_msg_free(&m);
+        if (!a) {
+            r->n_bad++;
+            continue;
+        }
+        if (r->n == r->cap) {
+            size_t cap = r->cap ? 2 * r->cap : 64;
+            Lienthong__VerifyAnswer **grown = realloc(r->a, cap * sizeof *grown);
+            if (!grown) {
+                lienthong__verify_answer__free_unpacked(a, NULL);
+                return -1;
+            }
+            r->a = grown;
+            r->cap = cap;
+        }
+        r->a[r->n++] = a;
+        r->n_last += a->last;
+    }
+    return r->n_last ? 0 : -1;
+}
+
+/* The answer for index i, or NULL. */
+static const Lienthong__VerifyAnswer *s_vindex(const vresult_t *r, uint32_t i)
+{
+    for (size_t k = 0; k < r->n; k++)
+        if (r->a[k]->index == i)
+            return r->a[k];
+    return NULL;
+}
+
+static int s_released(const Lienthong__LookupAnswer *a, const char *field)
+{
+    for (size_t i = 0; i < a->n_released; i++)
+        if (strcmp(a->released[i], field) == 0)
+            return 1;
+    return 0;
+}
+
+/* The reason field was withheld for, or NULL. */
+static const char *s_withheld(const Lienthong__LookupAnswer *a, const char *field)
+{
+    for (size_t i = 0; i < a->n_withheld; i++)
+        if (strcmp(a->withheld[i]->field, field) == 0)
+            return a->withheld[i]->reason;
+    return NULL;
+}
+
+static int s_reason_is(const Lienthong__LookupAnswer *a, const char *field, const char *reason)
+{
+    const char *r = s_withheld(a, field);
+    if (!r || strcmp(r, reason) != 0) {
+        fprintf(stderr, "test_query: %s withheld as \"%s\", want \"%s\"\n", field, r ? r : "(not)",
+                reason);
+        return 0;
+    }
+    return 1;
+}
+
+static Lienthong__Records__Population *s_payload(const Lienthong__LookupAnswer *a)
+{
+    return lienthong__records__population__unpack(NULL, a->payload.len, a->payload.data);
+}
+
+/* ---- publishing on the owner ------------------------------------------------------ */
+
+/* Publishes n changes through the owner's local socket and waits for the ack. */
+static int s_publish(Lienthong__Change **changes, size_t n)
+{
+    char err[256];
+    lt_sock_opts_t o;
+    lt_sock_opts_default(&o);
+    lt_it_peer_t p = {lt_sock_local_client(lt_it_ctx(), g_owner->sock_path, &o, err, sizeof err), NULL};
+    if (!p.sock)
+        return -1;
+    Lienthong__Publish pub = LIENTHONG__PUBLISH__INIT;
+    pub.request_id = s_id();
+    pub.dataset = DS;
+    pub.changes = changes;
+    pub.n_changes = n;
+    Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
+    env.version = LT_PROTO_VERSION;
+    env.body_case = LIENTHONG__ENVELOPE__BODY_PUBLISH;
+    env.publish = &pub;
+    size_t len;
+    uint8_t *buf = s_pack_env(&env, &len);
+    int rc = -1;
+    msg_t m = {0};
+    if (buf && lt_it_peer_send_raw(&p, buf, len, REPLY_MS) == 0 && s_recv(p.sock, 30000, &m) == 0) {
+        if (m.env->body_case == LIENTHONG__ENVELOPE__BODY_PUBLISH_ACK &&
+            m.env->publish_ack->request_id == pub.request_id)
+            rc = 0;
+        else if (m.env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR)
+            fprintf(stderr, "test_query: publish refused: %s\n", m.env->error->message);
+    }
+    s_msg_free(&m);
+    free(buf);
+    zmq_close(p.sock);
+    return rc;
+}
+
+static int s_publish_one(const char *key, const char *name, const char *dob, int sex,
+                         const char *province, const char *address)
+{
+    Lienthong__Change c = LIENTHONG__CHANGE__INIT, *cp = &c;
+    c.key = (char *)key;
+    c.payload.data = s_person(key, name, dob, sex, province, address, &c.payload.len);
+    int rc = c.payload.data ? s_publish(&cp, 1) : -1;
+    free(c.payload.data);
+    return rc;
+}
+
+static void s_bulk_key(size_t i, char out[16])
+{
+    snprintf(out, 16, "0770%08zu", i);
+}
+
+static int s_publish_bulk(void)
+{
+    static Lienthong__Change changes[BULK_KEYS], *ptrs[BULK_KEYS];
+    static char keys[BULK_KEYS][16];
+    int rc = 0;
+    for (size_t i = 0; i < BULK_KEYS; i++) {
+        lienthong__change__init(&changes[i]);
+        s_bulk_key(i, keys[i]);
+        changes[i].key = keys[i];
+        changes[i].payload.data = s_person(keys[i], NAME2, DOB2, 2, "38", ADDR2, &changes[i].payload.len);
+        if (!changes[i].payload.data)
+            rc = -1;
+        ptrs[i] = &changes[i];
+    }
+    if (rc == 0)
+        rc = s_publish(ptrs, BULK_KEYS);
+    for (size_t i = 0; i < BULK_KEYS; i++)
+        free(changes[i].payload.data);
+    return rc;
+}
+
+/* ---- the suite's federation ----------------------------------------------------------- */
+
+static int s_open_app(void)
+{
+    char err[256];
+    lt_sock_opts_t o;
+    lt_sock_opts_default(&o);
+    g_app.sock = lt_sock_local_client(lt_it_ctx(), g_caller->sock_path, &o, err, sizeof err);
+    g_app.member = g_m_caller;
+    if (!g_app.sock)
+        fprintf(stderr, "test_query: application socket: %s\n", err);
+    return g_app.sock ? 0 : -1;
+}
+
+static int suite_init(void)
+{
+    static const char *peers[] = {ID_OWNER, NULL};
+    if (lt_it_fed_init(&g_fed, "VN") != 0 || !(g_m_owner = lt_it_member_add(&g_fed, ID_OWNER, 1)) ||
+        !(g_m_caller = lt_it_member_add(&g_fed, ID_CALLER, 1)) ||
+        !(g_m_lookonly = lt_it_member_add(&g_fed, ID_LOOKONLY, 0)) ||
+        !(g_m_nopolicy = lt_it_member_add(&g_fed, ID_NOPOLICY, 0)))
+        return -1;
+    g_fed.extra_source = s_source;
+    g_owner = lt_it_gw_new(&g_fed, g_m_owner, 1, NULL, NULL);
+    g_caller = lt_it_gw_new(&g_fed, g_m_caller, 1, peers, NULL);
+    if (!g_owner || !g_caller || lt_it_gw_run(g_owner, READY_MS) != 0 ||
+        lt_it_gw_run(g_caller, READY_MS) != 0)
+        return -1;
+    if (s_publish_one(K1, NAME1, DOB1, 1, "01", ADDR1) != 0 ||
+        s_publish_one(K2, NAME2, DOB2, 2, "38", ADDR2) != 0 ||
+        s_publish_one(K3, NAME3, DOB2, 2, "38", ADDR2) != 0 || s_publish_bulk() != 0) {
+        fprintf(stderr, "test_query: publishing the test records failed\n");
+        lt_it_log_dump(g_owner);
+        return -1;
+    }
+    if (lt_it_gw_wait_peer(g_caller, ID_OWNER, READY_MS) != 0 || s_open_app() != 0) {
+        lt_it_log_dump(g_caller);
+        return -1;
+    }
+    return 0;
+}
+
+static int suite_clean(void)
+{
+    if (g_app.sock)
+        zmq_close(g_app.sock);
+    g_app.sock = NULL;
+    free(g_genuine);
+    g_genuine = NULL;
+    lt_it_fed_cleanup(&g_fed);
+    return 0;
+}
+
+static void s_dump_logs(void)
+{
+    if (CU_get_number_of_failures() == 0)
+        return;
+    lt_it_log_dump(g_owner);
+    lt_it_log_dump(g_caller);
+}
+
+/* ---- field-level policy ------------------------------------------------------------------ */
+
+static void test_lookup_fields(void)
+{
+    msg_t m = {0};
+    Lienthong__LookupAnswer *a = NULL;
+    Lienthong__Records__Population *p = NULL;
+
+    /* Asked: two allowed fields, two outside the policy, one unknown. */
+    char *ask[] = {"full_name", "date_of_birth", "current_address", "personal_id", "no_such_field"};
+    a = s_lookup(&g_app, DS, K1, ask, 5, "KYC", &m);
+    LT_IT_REQUIRE(a != NULL);
+    CU_ASSERT(a->code == LIENTHONG__ERROR_CODE__ERR_NONE);
+    CU_ASSERT(a->record_seq >= 1);
+    CU_ASSERT(a->n_released == 2 && s_released(a, "full_name") && s_released(a, "date_of_birth"));
+    CU_ASSERT(a->n_withheld == 3);
+    CU_ASSERT(s_reason_is(a, "current_address", "not allowed by policy"));
+    CU_ASSERT(s_reason_is(a, "personal_id", "not allowed by policy"));
+    CU_ASSERT(s_reason_is(a, "no_such_field", "unknown field"));
+    LT_IT_REQUIRE((p = s_payload(a)) != NULL);
+    CU_ASSERT_STRING_EQUAL(p->full_name, NAME1);
+    CU_ASSERT_STRING_EQUAL(p->date_of_birth, DOB1);
+    CU_ASSERT_STRING_EQUAL(p->current_address, "");
+    CU_ASSERT_STRING_EQUAL(p->personal_id, "");
+    CU_ASSERT_STRING_EQUAL(p->id_card_number, "");
+    CU_ASSERT(p->sex == 0 && p->status == 0);
+    CU_ASSERT(p->base.n_unknown_fields == 0);
+    /* Not in the payload, nor anywhere else in the frame. */
+    CU_ASSERT(!s_contains(m.frame, m.len, ADDR1));
+    CU_ASSERT(!s_contains(m.frame, m.len, "Thanh H"));
+    CU_ASSERT(s_contains(m.frame, m.len, NAME1));
+    lienthong__records__population__free_unpacked(p, NULL);
+    p = NULL;
+    lienthong__lookup_answer__free_unpacked(a, NULL);
+    s_msg_free(&m);
+
+    /* Only refused fields: nothing released, no payload. */
+    char *refused[] = {"current_address", "home_town"};
+    a = s_lookup(&g_app, DS, K1, refused, 2, "KYC", &m);
+    LT_IT_REQUIRE(a != NULL);
+    CU_ASSERT(a->code == LIENTHONG__ERROR_CODE__ERR_NONE);
+    CU_ASSERT(a->n_released == 0 && a->payload.len == 0 && a->n_withheld == 2);
+    CU_ASSERT(!s_contains(m.frame, m.len, ADDR1));
+    lienthong__lookup_answer__free_unpacked(a, NULL);
+    s_msg_free(&m);
+
+    /* No field asked: exactly the policy's fields, every other withheld. */
+    a = s_lookup(&g_app, DS, K1, NULL, 0, "AUDIT", &m);
+    LT_IT_REQUIRE(a != NULL);
+    CU_ASSERT(a->code == LIENTHONG__ERROR_CODE__ERR_NONE);
+    CU_ASSERT(a->n_released == 3 && s_released(a, "full_name") && s_released(a, "date_of_birth") &&
+              s_released(a, "sex"));
+    CU_ASSERT(a->n_withheld == lienthong__records__population__descriptor.n_fields - 3);
+    for (size_t i = 0; i < a->n_withheld; i++)
+        CU_ASSERT_STRING_EQUAL(a->withheld[i]->reason, "not allowed by policy");
+    LT_IT_REQUIRE((p = s_payload(a)) != NULL);
+    CU_ASSERT_STRING_EQUAL(p->full_name, NAME1);
+    CU_ASSERT_STRING_EQUAL(p->date_of_birth, DOB1);
+    CU_ASSERT(p->sex == LIENTHONG__RECORDS__SEX__SEX_MALE);
+    CU_ASSERT_STRING_EQUAL(p->personal_id, "");
+    CU_ASSERT_STRING_EQUAL(p->current_address, "");
+    CU_ASSERT_STRING_EQUAL(p->nationality, "");
+    CU_ASSERT(!s_contains(m.frame, m.len, ADDR1));
+    lienthong__records__population__free_unpacked(p, NULL);
+    p = NULL;
+    lienthong__lookup_answer__free_unpacked(a, NULL);
+    s_msg_free(&m);
+
+    /* A view: the directory grants lookup and verify on datasets only, so
+     * the caller's subscribe-only policy on the view refuses a lookup. */
+    a = s_lookup(&g_app, VIEW, K2, NULL, 0, "KYC", &m);
+    LT_IT_REQUIRE(a != NULL);
+    CU_ASSERT(a->code == LIENTHONG__ERROR_CODE__ERR_FORBIDDEN);
+    CU_ASSERT(a->payload.len == 0 && a->n_released == 0);
+    CU_ASSERT(!s_contains(m.frame, m.len, NAME2));
+    lienthong__lookup_answer__free_unpacked(a, NULL);
+    s_msg_free(&m);
+
+    /* An unknown key: a signed ERR_NOT_FOUND without data. */
+    a = s_lookup(&g_app, DS, KX, ask, 2, "KYC", &m);
+    LT_IT_REQUIRE(a != NULL);
+    CU_ASSERT(a->code == LIENTHONG__ERROR_CODE__ERR_NOT_FOUND);
+    CU_ASSERT(a->payload.len == 0 && a->n_released == 0);
+out:
+    if (p)
+        lienthong__records__population__free_unpacked(p, NULL);
+    if (a)
+        lienthong__lookup_answer__free_unpacked(a, NULL);
+    s_msg_free(&m);
+    s_dump_logs();
+}
+
+/* ---- purpose ------------------------------------------------------------------------------ */
+
+static void test_purpose(void)
+{
+    msg_t m = {0};
+    sent_t sent = {0};
+    vresult_t r = {0};
+    char *ask[] = {"full_name"};
+    Lienthong__LookupAnswer *a = s_lookup(&g_app, DS, K1, ask, 1, "MARKETING", &m);
+    LT_IT_REQUIRE(a != NULL);
+    CU_ASSERT(a->code == LIENTHONG__ERROR_CODE__ERR_PURPOSE);
+    CU_ASSERT(a->payload.len == 0 && a->n_released == 0 && a->record_seq == 0);
+    CU_ASSERT(!s_contains(m.frame, m.len, NAME1));
+    lienthong__lookup_answer__free_unpacked(a, NULL);
+    a = NULL;
+    s_msg_free(&m);
+    /* Purpose codes are compared exactly. */
+    a = s_lookup(&g_app, DS, K1, ask, 1, "kyc", &m);
+    LT_IT_REQUIRE(a != NULL);
+    CU_ASSERT(a->code == LIENTHONG__ERROR_CODE__ERR_PURPOSE && a->payload.len == 0);
+    lienthong__lookup_answer__free_unpacked(a, NULL);
+    a = NULL;
+    s_msg_free(&m);
+
+    /* Verify with a wrong purpose: one refusal, last, no key, no results. */
+    char *keys[] = {K1, K2};
+    Lienthong__Claim c = LIENTHONG__CLAIM__INIT, *cp[] = {&c};
+    c.field = "full_name";
+    c.value = NAME1;
+    uint64_t id = s_id();
+    LT_IT_REQUIRE(s_send_verify(&g_app, id, DS, keys, 2, cp, 1, NULL, 0, "MARKETING", 10000, &sent) == 0);
+    LT_IT_REQUIRE(s_collect_verify(&g_app, id, &sent, REPLY_MS, &r) == 0);
+    CU_ASSERT(r.n == 1 && r.n_bad == 0 && r.n_after_last == 0);
+    CU_ASSERT(r.a[0]->code == LIENTHONG__ERROR_CODE__ERR_PURPOSE);
+    CU_ASSERT(r.a[0]->last && r.a[0]->index == 0 && r.a[0]->key[0] == 0 && r.a[0]->n_results == 0);
+out:
+    if (a)
+        lienthong__lookup_answer__free_unpacked(a, NULL);
+    s_msg_free(&m);
+    s_sent_free(&sent);
+    s_vresult_free(&r);
+    s_dump_logs();
+}
+
+/* ---- verify -------------------------------------------------------------------------------- */
+
+static void test_verify(void)
+{
+    sent_t sent = {0};
+    vresult_t r = {0};
+    /* VerifyAnswer has no field that could carry a record. */
+    CU_ASSERT(protobuf_c_message_descriptor_get_field_by_name(&lienthong__verify_answer__descriptor,
+                                                              "payload") == NULL);
+    char *keys[] = {K1, K2, KX};
+    Lienthong__Claim c[6], *cp[6];
+    static const char *const claims[6][2] = {
+        {"full_name", CLAIM1_UPPER_NFD},  /* K1: match (case, NFD, spaces) */
+        {"date_of_birth", "19800229"},    /* K1: match (as a date) */
+        {"current_address", "x"},         /* outside the policy */
+        {"sex", "sex_male"},              /* enums by value name */
+        {"full_name", "Nguyen Van An"},   /* no diacritics: no match */
+        {"date_of_birth", "1980-2-29"}};  /* unparsable: no match */
+    for (size_t i = 0; i < 6; i++) {
+        lienthong__claim__init(&c[i]);
+        c[i].field = (char *)claims[i][0];
+        c[i].value = (char *)claims[i][1];
+        cp[i] = &c[i];
+    }
+    uint64_t id = s_id();
+    LT_IT_REQUIRE(s_send_verify(&g_app, id, DS, keys, 3, cp, 6, NULL, 0, "KYC", 10000, &sent) == 0);
+    LT_IT_REQUIRE(s_collect_verify(&g_app, id, &sent, REPLY_MS, &r) == 0);
+    CU_ASSERT(r.n == 3 && r.n_last == 1 && r.n_bad == 0 && r.n_after_last == 0 && !r.leaked);
+    CU_ASSERT(r.n >= 1 && r.a[r.n - 1]->last); /* the final one */
+    const Lienthong__VerifyAnswer *v1 = s_vindex(&r, 0), *v2 = s_vindex(&r, 1), *vx = s_vindex(&r, 2);
+    LT_IT_REQUIRE(v1 && v2 && vx);
+    CU_ASSERT_STRING_EQUAL(v1->key, K1);
+    CU_ASSERT(v1->code == LIENTHONG__ERROR_CODE__ERR_NONE);
+    LT_IT_REQUIRE(v1->n_results == 6 && v2->n_results == 6);
+    CU_ASSERT(v1->results[0] == LIENTHONG__CLAIM_RESULT__CLAIM_MATCH);
+    CU_ASSERT(v1->results[1] == LIENTHONG__CLAIM_RESULT__CLAIM_MATCH);
+    CU_ASSERT(v1->results[2] == LIENTHONG__CLAIM_RESULT__CLAIM_NOT_ALLOWED);
+    CU_ASSERT(v1->results[3] == LIENTHONG__CLAIM_RESULT__CLAIM_MATCH);
+    CU_ASSERT(v1->results[4] == LIENTHONG__CLAIM_RESULT__CLAIM_NO_MATCH);
+    CU_ASSERT(v1->results[5] == LIENTHONG__CLAIM_RESULT__CLAIM_NO_MATCH);
+    CU_ASSERT_STRING_EQUAL(v2->key, K2);
+    CU_ASSERT(v2->results[0] == LIENTHONG__CLAIM_RESULT__CLAIM_NO_MATCH);
+    CU_ASSERT(v2->results[1] == LIENTHONG__CLAIM_RESULT__CLAIM_NO_MATCH);
+    CU_ASSERT(v2->results[2] == LIENTHONG__CLAIM_RESULT__CLAIM_NOT_ALLOWED);
+    CU_ASSERT(v2->results[3] == LIENTHONG__CLAIM_RESULT__CLAIM_NO_MATCH);
+    CU_ASSERT_STRING_EQUAL(vx->key, KX);
+    CU_ASSERT(vx->code == LIENTHONG__ERROR_CODE__ERR_NOT_FOUND && vx->n_results == 0);
+    for (size_t i = 0; i < r.n; i++)
+        CU_ASSERT(r.a[i]->base.n_unknown_fields == 0);
+    s_vresult_free(&r);
+    s_sent_free(&sent);
+
+    /* Subjects, each with its own claims: đ matches Đ, never D. */
+    Lienthong__Claim s1c = LIENTHONG__CLAIM__INIT, s2c = LIENTHONG__CLAIM__INIT,
+                     s3c = LIENTHONG__CLAIM__INIT, s3d = LIENTHONG__CLAIM__INIT;
+    Lienthong__Claim *s1cp[] = {&s1c}, *s2cp[] = {&s2c}, *s3cp[] = {&s3c, &s3d};
+    s1c.field = "full_name";
+    s1c.value = "nguy\xe1\xbb\x85n v\xc4\x83n an";
+    s2c.field = "full_name";
+    s2c.value = CLAIM2_UPPER;
+    s3c.field = "full_name";
+    s3c.value = CLAIM2_PLAIN_D;
+    s3d.field = "date_of_birth";
+    s3d.value = " 1990-01-02 ";
+    Lienthong__Subject sj[3], *sjp[3];
+    for (size_t i = 0; i < 3; i++) {
+        lienthong__subject__init(&sj[i]);
+        sjp[i] = &sj[i];
+    }
+    sj[0].key = K1, sj[0].claims = s1cp, sj[0].n_claims = 1;
+    sj[1].key = K2, sj[1].claims = s2cp, sj[1].n_claims = 1;
+    sj[2].key = K2, sj[2].claims = s3cp, sj[2].n_claims = 2;
+    id = s_id();
+    LT_IT_REQUIRE(s_send_verify(&g_app, id, DS, NULL, 0, NULL, 0, sjp, 3, "KYC", 10000, &sent) == 0);
+    LT_IT_REQUIRE(s_collect_verify(&g_app, id, &sent, REPLY_MS, &r) == 0);
+    CU_ASSERT(r.n == 3 && r.n_last == 1 && r.n_bad == 0 && !r.leaked);
+    v1 = s_vindex(&r, 0), v2 = s_vindex(&r, 1), vx = s_vindex(&r, 2);
+    LT_IT_REQUIRE(v1 && v2 && vx && v1->n_results == 1 && v2->n_results == 1 && vx->n_results == 2);
+    CU_ASSERT(v1->results[0] == LIENTHONG__CLAIM_RESULT__CLAIM_MATCH);
+    CU_ASSERT(v2->results[0] == LIENTHONG__CLAIM_RESULT__CLAIM_MATCH);
+    CU_ASSERT(vx->results[0] == LIENTHONG__CLAIM_RESULT__CLAIM_NO_MATCH);
+    CU_ASSERT(vx->results[1] == LIENTHONG__CLAIM_RESULT__CLAIM_MATCH);
+out:
+    s_vresult_free(&r);
+    s_sent_free(&sent);
+    s_dump_logs();
+}
+
+/* n keys of the bulk set with one shared claim; every answer checked. */
+static void s_batch(size_t n, int expect_refusal)
+{
+    static char keys[BULK_KEYS][16];
+    static char *kp[BULK_KEYS];
+    sent_t sent = {0};
+    vresult_t r = {0};
+    uint8_t *seen = calloc(n, 1);
+    LT_IT_REQUIRE(seen != NULL && n <= BULK_KEYS);
+    for (size_t i = 0; i < n; i++) {
+        s_bulk_key(i, keys[i]);
+        kp[i] = keys[i];
+    }
+    Lienthong__Claim c = LIENTHONG__CLAIM__INIT, *cp[] = {&c};
+    c.field = "full_name";
+    c.value = CLAIM2_UPPER;
+    uint64_t id = s_id();
+    int64_t t0 = lt_it_ms();
+    LT_IT_REQUIRE(s_send_verify(&g_app, id, DS, kp, n, cp, 1, NULL, 0, "KYC", 20000, &sent) == 0);
+    int rc = s_collect_verify(&g_app, id, &sent, 20000, &r);
+    if (expect_refusal) {
+        /* Over the owner's cap: an unsigned ERR_TOO_LARGE, passed on. */
+        CU_ASSERT(rc == 1 && r.n == 0);
+        CU_ASSERT(r.err.env && r.err.env->error->code == LIENTHONG__ERROR_CODE__ERR_TOO_LARGE);
+        goto out;
+    }
+    LT_IT_REQUIRE(rc == 0);
+    fprintf(stderr, "test_query: %zu verify answers in %lld ms\n", r.n, (long long)(lt_it_ms() - t0));
+    CU_ASSERT(r.n == n && r.n_last == 1 && r.n_bad == 0 && r.n_after_last == 0 && !r.leaked);
+    CU_ASSERT(r.n > 0 && r.a[r.n - 1]->last);
+    size_t distinct = 0, match = 0, key_ok = 0;
+    for (size_t i = 0; i < r.n; i++) {
+        const Lienthong__VerifyAnswer *a = r.a[i];
+        if (a->index < n && !seen[a->index]) {
+            seen[a->index] = 1;
+            distinct++;
+            key_ok += strcmp(a->key, keys[a->index]) == 0;
+        }
+        match += a->code == 0 && a->n_results == 1 && a->results[0] == LIENTHONG__CLAIM_RESULT__CLAIM_MATCH;
+    }
+    CU_ASSERT(distinct == n);
+    CU_ASSERT(key_ok == n);
+    CU_ASSERT(match == n);
+out:
+    free(seen);
+    s_vresult_free(&r);
+    s_sent_free(&sent);
+}
+
+static void test_verify_batch(void)
+{
+    /* 2000 keys in one request. The owner streams them if its cap allows;
+     * the protocol lets it refuse more than 1024 (7.6), and this one does
+     * (LT_QUERY_MAX_KEYS): then the largest allowed batch must stream. */
+    s_batch(BULK_KEYS, LT_QUERY_MAX_KEYS < BULK_KEYS);
+    if (LT_QUERY_MAX_KEYS < BULK_KEYS)
+        s_batch(LT_QUERY_MAX_KEYS, 0);
+    s_dump_logs();
+}
+
+/* ---- who may ask ---------------------------------------------------------------------------- */
+
+static void test_forbidden(void)
+{
+    lt_it_peer_t nopol = {0}, lookonly = {0};
+    msg_t m = {0};
+    sent_t sent = {0};
+    vresult_t r = {0};
+    Lienthong__LookupAnswer *a = NULL;
+    char *ask[] = {"full_name"};
+    char *keys[] = {K1};
+    Lienthong__Claim c = LIENTHONG__CLAIM__INIT, *cp[] = {&c};
+    c.field = "full_name";
+    c.value = NAME1;
+    LT_IT_REQUIRE(lt_it_peer_open_gw(&nopol, g_m_nopolicy, g_owner) == 0);
+    LT_IT_REQUIRE(lt_it_peer_open_gw(&lookonly, g_m_lookonly, g_owner) == 0);
+
+    /* No policy at all: lookup and verify refused, signed, no data. */
+    a = s_lookup(&nopol, DS, K1, ask, 1, "KYC", &m);
+    LT_IT_REQUIRE(a != NULL);
+    CU_ASSERT(a->code == LIENTHONG__ERROR_CODE__ERR_FORBIDDEN);
+    CU_ASSERT(a->payload.len == 0 && a->n_released == 0);
+    CU_ASSERT(!s_contains(m.frame, m.len, NAME1));
+    lienthong__lookup_answer__free_unpacked(a, NULL);
+    a = NULL;
+    s_msg_free(&m);
+    uint64_t id = s_id();
+    LT_IT_REQUIRE(s_send_verify(&nopol, id, DS, keys, 1, cp, 1, NULL, 0, "KYC", 10000, &sent) == 0);
+    LT_IT_REQUIRE(s_collect_verify(&nopol, id, &sent, REPLY_MS, &r) == 0);
+    CU_ASSERT(r.n == 1 && r.a[0]->code == LIENTHONG__ERROR_CODE__ERR_FORBIDDEN && r.a[0]->last &&
+              r.a[0]->n_results == 0 && r.a[0]->key[0] == 0);
+    s_vresult_free(&r);
+    s_sent_free(&sent);
+
+    /* Lookup only: lookup works, verify is refused. */
+    a = s_lookup(&lookonly, DS, K1, ask, 1, "KYC", &m);
+    LT_IT_REQUIRE(a != NULL);
+    CU_ASSERT(a->code == LIENTHONG__ERROR_CODE__ERR_NONE && s_released(a, "full_name"));
+    lienthong__lookup_answer__free_unpacked(a, NULL);
+    a = NULL;
+    s_msg_free(&m);
+    id = s_id();
+    LT_IT_REQUIRE(s_send_verify(&lookonly, id, DS, keys, 1, cp, 1, NULL, 0, "KYC", 10000, &sent) == 0);
+    LT_IT_REQUIRE(s_collect_verify(&lookonly, id, &sent, REPLY_MS, &r) == 0);
+    CU_ASSERT(r.n == 1 && r.a[0]->code == LIENTHONG__ERROR_CODE__ERR_FORBIDDEN && r.a[0]->last &&
+              r.a[0]->n_results == 0);
+    s_vresult_free(&r);
+    s_sent_free(&sent);
+
+    /* Through the caller's gateway: its policy on the view has no verify. */
+    id = s_id();
+    LT_IT_REQUIRE(s_send_verify(&g_app, id, VIEW, keys, 1, cp, 1, NULL, 0, "KYC", 10000, &sent) == 0);
+    LT_IT_REQUIRE(s_collect_verify(&g_app, id, &sent, REPLY_MS, &r) == 0);
+    CU_ASSERT(r.n == 1 && r.a[0]->code == LIENTHONG__ERROR_CODE__ERR_FORBIDDEN && r.a[0]->last);
+out:
+    if (a)
+        lienthong__lookup_answer__free_unpacked(a, NULL);
+    s_msg_free(&m);
+    s_vresult_free(&r);
+    s_sent_free(&sent);
+    lt_it_peer_close(&nopol);
+    lt_it_peer_close(&lookonly);
+    s_dump_logs();
+}
+
+/* ---- executed once ----------------------------------------------------------------------------- */
+
+static void test_retry_executed_once(void)
+{
+    lt_it_peer_t peer = {0};
+    msg_t m1 = {0}, m2 = {0}, m3 = {0};
+    sent_t sent = {0}, other = {0};
+    uint8_t *first[3] = {0}; /* a verify's answers, as first received */
+    size_t first_len[3] = {0};
+    Lienthong__LookupAnswer *a = NULL;
+    Lienthong__Records__Population *p = NULL;
+    char *ask[] = {"full_name"};
+    /* The caller's keys, straight to the owner. */
+    LT_IT_REQUIRE(lt_it_peer_open_gw(&peer, g_m_caller, g_owner) == 0);
+    uint64_t id = s_id();
+    LT_IT_REQUIRE(s_send_lookup(&peer, id, DS, K3, ask, 1, "KYC", 60000, &sent) == 0);
+    LT_IT_REQUIRE(s_await(peer.sock, id, REPLY_MS, &m1) == 0);
+    LT_IT_REQUIRE((a = s_lookup_answer(&m1, id, &sent)) != NULL);
+    LT_IT_REQUIRE((p = s_payload(a)) != NULL);
+    CU_ASSERT_STRING_EQUAL(p->full_name, NAME3);
+    uint64_t seq = a->record_seq;
+    lienthong__records__population__free_unpacked(p, NULL);
+    p = NULL;
+    lienthong__lookup_answer__free_unpacked(a, NULL);
+    a = NULL;
+
+    /* The owner's state changes... */
+    LT_IT_REQUIRE(s_publish_one(K3, NAME3_NEW, DOB2, 2, "38", ADDR2) == 0);
+    /* ...and the same bytes again get the stored answer, byte for byte. */
+    LT_IT_REQUIRE(lt_it_peer_send_raw(&peer, sent.bytes, sent.len, REPLY_MS) == 0);
+    LT_IT_REQUIRE(s_await(peer.sock, id, REPLY_MS, &m2) == 0);
+    CU_ASSERT(m2.len == m1.len && memcmp(m2.frame, m1.frame, m1.len) == 0);
+    CU_ASSERT(s_contains(m2.frame, m2.len, NAME3) && !s_contains(m2.frame, m2.len, NAME3_NEW));
+    CU_ASSERT(s_quiet(peer.sock, id, 300)); /* one answer per retry */
+
+    /* The same id with other bytes also gets the stored answer (which a
+     * caller would reject: its hash is not of these bytes). */
+    LT_IT_REQUIRE(s_send_lookup(&peer, id, DS, K1, ask, 1, "KYC", 60000, &other) == 0);
+    LT_IT_REQUIRE(s_await(peer.sock, id, REPLY_MS, &m3) == 0);
+    CU_ASSERT(m3.len == m1.len && memcmp(m3.frame, m1.frame, m1.len) == 0);
+    s_msg_free(&m3);
+
+    /* A new request sees the new state. */
+    a = s_lookup(&peer, DS, K3, ask, 1, "KYC", &m3);
+    LT_IT_REQUIRE(a != NULL && (p = s_payload(a)) != NULL);
+    CU_ASSERT_STRING_EQUAL(p->full_name, NAME3_NEW);
+    CU_ASSERT(a->record_seq > seq);
+
+    /* Kept for the replay test below: a genuine answer for another id. */
+    free(g_genuine);
+    g_genuine = s_dup(m1.frame, m1.len);
+    g_genuine_len = m1.len;
+
+    /* A verify retry replays all its answers, identical and in order. */
+    s_msg_free(&m1);
+    s_msg_free(&m2);
+    s_sent_free(&sent);
+    char *keys[] = {K1, K2, KX};
+    Lienthong__Claim c = LIENTHONG__CLAIM__INIT, *cp[] = {&c};
+    c.field = "full_name";
+    c.value = NAME1;
+    id = s_id();
+    LT_IT_REQUIRE(s_send_verify(&peer, id, DS, keys, 3, cp, 1, NULL, 0, "KYC", 60000, &sent) == 0);
+    int same = 1;
+    for (int round = 0; round < 2; round++) {
+        if (round)
+            LT_IT_REQUIRE(lt_it_peer_send_raw(&peer, sent.bytes, sent.len, REPLY_MS) == 0);
+        for (int k = 0; k < 3; k++) {
+            msg_t v;
+            LT_IT_REQUIRE(s_await(peer.sock, id, REPLY_MS, &v) == 0);
+            if (!round) {
+                first[k] = s_dup(v.frame, v.len);
+                first_len[k] = v.len;
+            } else {
+                same &= v.len == first_len[k] && memcmp(v.frame, first[k], v.len) == 0;
+            }
+            s_msg_free(&v);
+        }
+    }
+    CU_ASSERT(same);
+    CU_ASSERT(s_quiet(peer.sock, id, 300));
+out:
+    for (int k = 0; k < 3; k++)
+        free(first[k]);
+    if (p)
+        lienthong__records__population__free_unpacked(p, NULL);
+    if (a)
+        lienthong__lookup_answer__free_unpacked(a, NULL);
+    s_msg_free(&m1);
+    s_msg_free(&m2);
+    s_msg_free(&m3);
+    s_sent_free(&sent);
+    s_sent_free(&other);
+    lt_it_peer_close(&peer);
+    s_dump_logs();
+}
+
+/* ---- the CLI's JSON --------------------------------------------------------------------------- */
+
+/* Runs the binary with stdout and stderr to separate strings. Exit code or -1. */
+static int s_cli(const char *const *args, char **out, char **err)
+{
+    char out_path[PATH_MAX], err_path[PATH_MAX];
+    snprintf(out_path, sizeof out_path, "%.4000s/cli.out", g_fed.dir);
+    snprintf(err_path, sizeof err_path, "%.4000s/cli.err", g_fed.dir);
+    char *argv[32];
+    int n = 0;
+    argv[n++] = (char *)lt_it_binary();
+    for (size_t i = 0; args[i] && n < 31; i++)
+        argv[n++] = (char *)args[i];
+    argv[n] = NULL;
+    pid_t pid = fork();
+    if (pid == 0) {
+        (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (o < 0 || e < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0)
+            _exit(126);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    if (pid < 0)
+        return -1;
+    int64_t deadline = lt_it_ms() + 20000;
+    int st = 0;
+    pid_t r;
+    while ((r = waitpid(pid, &st, WNOHANG)) == 0 && lt_it_ms() < deadline)
+        usleep(10000);
+    if (r == 0) {
+        kill(pid, SIGKILL);
+        (void)waitpid(pid, &st, 0);
+    }
+    size_t len;
+    *out = *err = NULL;
+    if (lt_file_read(out_path, 16u << 20, (uint8_t **)out, &len) != 0)
+        *out = strdup("");
+    if (lt_file_read(err_path, 16u << 20, (uint8_t **)err, &len) != 0)
+        *err = strdup("");
+    return r == pid && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static json_t *s_json(const char *text)
+{
+    json_error_t e;
+    json_t *j = json_loads(text, 0, &e);
+    if (!j)
+        fprintf(stderr, "test_query: not JSON (%s at line %d): %s\n", e.text, e.line, text);
+    return j;
+}
+
+static const char *s_jstr(json_t *o, const char *k)
+{
+    json_t *v = json_object_get(o, k);
+    return json_is_string(v) ? json_string_value(v) : "";
+}
+
+static void test_cli_json(void)
+{
+    char *out = NULL, *err = NULL;
+    json_t *j = NULL;
+    const char *lookup[] = {"lookup", "--config", g_caller->conf_path, "--dataset", DS, "--key", K1,
+                            "--purpose", "KYC", "--field", "full_name", "--field", "date_of_birth",
+                            "--field", "current_address", "--case", "HS-1", "--json", NULL};
+    int rc = s_cli(lookup, &out, &err);
+    CU_ASSERT(rc == 0);
+    LT_IT_REQUIRE((j = s_json(out)) != NULL && json_is_object(j));
+    CU_ASSERT_STRING_EQUAL(s_jstr(j, "code"), "OK");
+    CU_ASSERT_STRING_EQUAL(s_jstr(j, "dataset"), DS);
+    CU_ASSERT_STRING_EQUAL(s_jstr(j, "key"), K1);
+    CU_ASSERT_STRING_EQUAL(s_jstr(j, "owner"), ID_OWNER);
+    CU_ASSERT_STRING_EQUAL(s_jstr(j, "signature"), "verified");
+    CU_ASSERT(json_is_integer(json_object_get(j, "record_seq")) &&
+              json_integer_value(json_object_get(j, "record_seq")) >= 1);
+    json_t *fields = json_object_get(j, "fields"), *wh = json_object_get(j, "withheld");
+    LT_IT_REQUIRE(json_is_object(fields) && json_is_array(wh));
+    CU_ASSERT(json_object_size(fields) == 2);
+    CU_ASSERT_STRING_EQUAL(s_jstr(fields, "full_name"), NAME1);
+    CU_ASSERT_STRING_EQUAL(s_jstr(fields, "date_of_birth"), DOB1);
+    CU_ASSERT(json_object_get(fields, "current_address") == NULL);
+    LT_IT_REQUIRE(json_array_size(wh) == 1);
+    CU_ASSERT_STRING_EQUAL(s_jstr(json_array_get(wh, 0), "field"), "current_address");
+    CU_ASSERT_STRING_EQUAL(s_jstr(json_array_get(wh, 0), "reason"), "not allowed by policy");
+    CU_ASSERT(strstr(out, "S\xe1\xbb\x91 12") == NULL);
+    json_decref(j);
+    j = NULL;
+    free(out);
+    free(err);
+    out = err = NULL;
+
+    const char *verify[] = {"verify", "--config", g_caller->conf_path, "--dataset", DS, "--key", K1,
+                            "--key", KX, "--claim", "full_name=" CLAIM1_UPPER_NFD,
+                            "--claim", "date_of_birth=19800229", "--claim", "current_address=x",
+                            "--purpose", "KYC", "--json", NULL};
+    rc = s_cli(verify, &out, &err);
+    CU_ASSERT(rc == 0);
+    LT_IT_REQUIRE((j = s_json(out)) != NULL && json_is_array(j));
+    CU_ASSERT(json_array_size(j) == 2);
+    int seen_k1 = 0, seen_kx = 0;
+    for (size_t i = 0; i < json_array_size(j); i++) {
+        json_t *o = json_array_get(j, i), *cl = json_object_get(o, "claims");
+        LT_IT_REQUIRE(json_is_object(o) && json_is_object(cl));
+        if (strcmp(s_jstr(o, "key"), K1) == 0) {
+            seen_k1++;
+            CU_ASSERT_STRING_EQUAL(s_jstr(o, "code"), "OK");
+            CU_ASSERT_STRING_EQUAL(s_jstr(cl, "full_name"), "match");
+            CU_ASSERT_STRING_EQUAL(s_jstr(cl, "date_of_birth"), "match");
+            CU_ASSERT_STRING_EQUAL(s_jstr(cl, "current_address"), "not-allowed");
+        } else if (strcmp(s_jstr(o, "key"), KX) == 0) {
+            seen_kx++;
+            CU_ASSERT_STRING_EQUAL(s_jstr(o, "code"), "ERR_NOT_FOUND");
+            CU_ASSERT(json_object_size(cl) == 0);
+        }
+    }
+    CU_ASSERT(seen_k1 == 1 && seen_kx == 1);
+    CU_ASSERT(strstr(out, NAME1) == NULL);
+    json_decref(j);
+    j = NULL;
+    free(out);
+    free(err);
+    out = err = NULL;
+
+    /* A refusal with --json is still JSON on stdout. */
+    const char *bad[] = {"lookup", "--config", g_caller->conf_path, "--dataset", "VN/GOV/BCA/nothing",
+                         "--key", K1, "--purpose", "KYC", "--json", NULL};
+    rc = s_cli(bad, &out, &err);
+    CU_ASSERT(rc == 1);
+    LT_IT_REQUIRE((j = s_json(out)) != NULL && json_is_object(j));
+    CU_ASSERT_STRING_EQUAL(s_jstr(j, "code"), "ERR_NOT_FOUND");
+out:
+    json_decref(j);
+    free(out);
+    free(err);
+    s_dump_logs();
+}
+
+/* ---- a dead owner ------------------------------------------------------------------------------ */
+
+static void test_dead_owner_timeout(void)
+{
+    msg_t m = {0};
+    sent_t sent = {0};
+    char *ask[] = {"full_name"};
+    LT_IT_REQUIRE(lt_it_gw_stop(g_owner, 5000) == 0);
+    uint64_t id = s_id();
+    int64_t t0 = lt_it_ms();
+    LT_IT_REQUIRE(s_send_lookup(&g_app, id, DS, K1, ask, 1, "KYC", 1500, &sent) == 0);
+    LT_IT_REQUIRE(s_await(g_app.sock, id, 6000, &m) == 0);
+    int64_t took = lt_it_ms() - t0;
+    fprintf(stderr, "test_query: dead owner: ERR_TIMEOUT after %lld ms\n", (long long)took);
+    LT_IT_REQUIRE(m.env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR);
+    CU_ASSERT(m.env->error->code == LIENTHONG__ERROR_CODE__ERR_TIMEOUT);
+    CU_ASSERT(took >= 1200 && took <= 3000);
+    CU_ASSERT(s_quiet(g_app.sock, id, 300));
+out:
+    s_msg_free(&m);
+    s_sent_free(&sent);
+    s_dump_logs();
+}
+
+/* ---- a fake owner: forged and replayed answers ---------------------------------------------------- */
+
+typedef struct {
+    void *ctx, *sock;
+    uint8_t rid[256];
+    size_t rid_len;
+} fake_t;
+
+static void s_fake_close(fake_t *f)
+{
+    if (f->sock)
+        zmq_close(f->sock);
+    if (f->ctx)
+        zmq_ctx_term(f->ctx);
+    memset(f, 0, sizeof *f);
+}
+
+/* A ROUTER at the owner's endpoint with the owner's transport key, in a
+ * context of its own (no ZAP handler: it admits the caller). */
+static int s_fake_open(fake_t *f)
+{
+    int zero = 0, one = 1;
+    memset(f, 0, sizeof *f);
+    f->ctx = zmq_ctx_new();
+    f->sock = f->ctx ? zmq_socket(f->ctx, ZMQ_ROUTER) : NULL;
+    if (!f->sock || zmq_setsockopt(f->sock, ZMQ_LINGER, &zero, sizeof zero) ||
+        zmq_setsockopt(f->sock, ZMQ_CURVE_SERVER, &one, sizeof one) ||
+        zmq_setsockopt(f->sock, ZMQ_CURVE_SECRETKEY, lt_keys_transport_secret(g_m_owner->keys),
+                       LT_KEY_BYTES))
+        return -1;
+    int64_t deadline = lt_it_ms() + 5000;
+    while (zmq_bind(f->sock, g_m_owner->endpoint) != 0) {
+        if (zmq_errno() != EADDRINUSE || lt_it_ms() > deadline) {
+            fprintf(stderr, "test_query: fake owner cannot bind %s: %s\n", g_m_owner->endpoint,
+                    zmq_strerror(zmq_errno()));
+            return -1;
+        }
+        usleep(50000);
+    }
+    return 0;
+}
+
+/* Receives one message on the fake owner: 0 with the routing id kept. */
+static int s_fake_recv(fake_t *f, int timeout_ms, msg_t *m)
+{
+    memset(m, 0, sizeof *m);
+    zmq_pollitem_t it = {f->sock, 0, ZMQ_POLLIN, 0};
+    if (zmq_poll(&it, 1, timeout_ms) <= 0)
+        return -1;
+    int n = zmq_recv(f->sock, f->rid, sizeof f->rid, ZMQ_DONTWAIT);
+    if (n < 0)
+        return -1;
+    f->rid_len = (size_t)n < sizeof f->rid ? (size_t)n : sizeof f->rid;
+    return s_recv(f->sock, 1000, m);
+}
+
+static int s_fake_send(fake_t *f, const uint8_t *bytes, size_t len)
+{
+    if (zmq_send(f->sock, f->rid, f->rid_len, ZMQ_SNDMORE) < 0 || zmq_send(f->sock, bytes, len, 0) < 0)
+        return -1;
+    return 0;
+}
+
+static int s_fake_hello(fake_t *f)
+{
+    Lienthong__Hello h = LIENTHONG__HELLO__INIT;
+    h.member = ID_OWNER;
+    h.directory_version = 1;
+    h.software = "fake owner";
+    Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
+    env.version = LT_PROTO_VERSION;
+    env.body_case = LIENTHONG__ENVELOPE__BODY_HELLO;
+    env.hello = &h;
+    size_t len;
+    uint8_t *buf = s_pack_env(&env, &len);
+    int rc = buf ? s_fake_send(f, buf, len) : -1;
+    free(buf);
+    return rc;
+}
+
+/* A LookupAnswer releasing full_name = name, bound to (id, hash). */
+static uint8_t *s_answer_bytes(uint64_t id, const uint8_t hash[LT_HASH_BYTES], const char *name,
+                               size_t *len)
+{
+    size_t plen;
+    uint8_t *payload = s_person("", name, "", 0, "", "", &plen);
+    char *released[] = {"full_name"};
+    Lienthong__LookupAnswer a = LIENTHONG__LOOKUP_ANSWER__INIT;
+    a.request_id = id;
+    a.request_hash.data = (uint8_t *)hash;
+    a.request_hash.len = LT_HASH_BYTES;
+    a.payload.data = payload;
+    a.payload.len = payload ? plen : 0;
+    a.released = released;
+    a.n_released = 1;
+    a.record_seq = 1;
+    a.answered_at_ms = lt_now_ms();
+    a.owner = ID_OWNER;
+    *len = lienthong__lookup_answer__get_packed_size(&a);
+    uint8_t *buf = malloc(*len);
+    if (buf)
+        lienthong__lookup_answer__pack(&a, buf);
+    free(payload);
+    return buf;
+}
+
+/* A lookup_reply envelope carrying answer `index` of a signing batch of n
+ * answers, its Merkle root signed by `signer`. */
+static uint8_t *s_signed_reply(uint8_t *const *answers, const size_t *lens, size_t n, size_t index,
+                               const lt_keys_t *signer, size_t *len)
+{
+    uint8_t leaves[8 * LT_HASH_BYTES], tree[16 * LT_HASH_BYTES], sig[LT_SIG_BYTES];
+    uint8_t path[64][LT_HASH_BYTES];
+    size_t path_len = 0;
+    ProtobufCBinaryData proof[64];
+    if (n == 0 || n > 8 || index >= n)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        lt_merkle_leaf(answers[i], lens[i], leaves + i * LT_HASH_BYTES);
+    if (lt_merkle_tree(leaves, n, tree) != 0 ||
+        lt_keys_sign(signer, LT_ANSWERS_DOMAIN, lt_merkle_tree_root(tree, n), LT_HASH_BYTES, sig) != 0 ||
+        lt_merkle_tree_path(tree, n, index, path, &path_len) != 0)
+        return NULL;
+    for (size_t i = 0; i < path_len; i++)
+        proof[i] = (ProtobufCBinaryData){LT_HASH_BYTES, path[i]};
+    Lienthong__SignedAnswer sa = LIENTHONG__SIGNED_ANSWER__INIT;
+    sa.answer.data = answers[index];
+    sa.answer.len = lens[index];
+    sa.root_signature.data = sig;
+    sa.root_signature.len = LT_SIG_BYTES;
+    sa.proof = proof;
+    sa.n_proof = path_len;
+    sa.proof_index = (uint32_t)index;
+    sa.proof_count = (uint32_t)n;
+    Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
+    env.version = LT_PROTO_VERSION;
+    env.body_case = LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY;
+    env.lookup_reply = &sa;
+    return s_pack_env(&env, len);
+}
+
+/* One answer alone in its signing batch. */
+static uint8_t *s_signed_one(uint64_t id, const uint8_t hash[LT_HASH_BYTES], const char *name,
+                             const lt_keys_t *signer, size_t *len)
+{
+    size_t alen;
+    uint8_t *ans = s_answer_bytes(id, hash, name, &alen);
+    uint8_t *out = ans ? s_signed_reply(&ans, &alen, 1, 0, signer, len) : NULL;
+    free(ans);
+    return out;
+}
+
+#define FORGED_NAME "Gi\xe1\xba\xa3 M\xe1\xba\xa1o" /* "Giả Mạo" */
+
+static void test_forged_answers(void)
+{
+    fake_t f = {0};
+    lt_keys_t *real = NULL, *wrong = NULL;
+    sent_t sent[3] = {{0}}, sd = {0};
+    msg_t m = {0};
+    uint8_t *good = NULL;
+    size_t good_len = 0;
+    char err[256];
+    char *ask[] = {"full_name"};
+    uint64_t ids[3] = {s_id(), s_id(), s_id()};
+    int64_t timed_out[3] = {0, 0, 0};
+    int exact[3] = {0, 0, 0}, answered[3] = {0, 0, 0}, delivered = 0;
+
+    if (g_owner->pid > 0)
+        LT_IT_REQUIRE(lt_it_gw_stop(g_owner, 5000) == 0);
+    LT_IT_REQUIRE(g_genuine != NULL);
+    LT_IT_REQUIRE((real = lt_keys_load(g_m_owner->key_path, err, sizeof err)) != NULL);
+    LT_IT_REQUIRE((wrong = lt_keys_new(LT_KEYS_MEMBER)) != NULL);
+    LT_IT_REQUIRE(s_fake_open(&f) == 0);
+    /* The caller reconnects (back-off) and greets the "owner". */
+    int64_t until = lt_it_ms() + 20000;
+    int greeted = 0;
+    while (!greeted && lt_it_ms() < until) {
+        if (s_fake_recv(&f, 200, &m) != 0)
+            continue;
+        if (m.env->body_case == LIENTHONG__ENVELOPE__BODY_HELLO) {
+            greeted = 1;
+            (void)s_fake_hello(&f);
+        }
+        s_msg_free(&m);
+    }
+    LT_IT_REQUIRE(greeted);
+    long mark = lt_it_log_mark(g_caller);
+
+    /* (a) wrong key, (b) another request's hash, (c) replays. */
+    int64_t t0 = lt_it_ms();
+    for (int i = 0; i < 3; i++)
+        LT_IT_REQUIRE(s_send_lookup(&g_app, ids[i], DS, K1, ask, 1, "KYC", 1500, &sent[i]) == 0);
+    while (lt_it_ms() - t0 < 4000 && !(timed_out[0] && timed_out[1] && timed_out[2])) {
+        if (s_fake_recv(&f, 20, &m) == 0) {
+            Lienthong__Envelope *e = m.env;
+            if (e->body_case == LIENTHONG__ENVELOPE__BODY_HELLO)
+                (void)s_fake_hello(&f);
+            for (int i = 0; i < 3 && e->body_case == LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST; i++) {
+                if (e->lookup_request->request_id != ids[i])
+                    continue;
+                /* The caller forwards the application's exact frame. */
+                exact[i] = m.len == sent[i].len && memcmp(m.frame, sent[i].bytes, m.len) == 0;
+                size_t len = 0;
+                uint8_t *fr = NULL;
+                if (i == 0) {
+                    fr = s_signed_one(ids[0], sent[0].hash, FORGED_NAME, wrong, &len);
+                } else if (i == 1) {
+                    fr = s_signed_one(ids[1], sent[0].hash, FORGED_NAME, real, &len);
+                } else {
+                    /* A genuine answer to another request, then a freshly
+                     * signed one for an id that is not outstanding. */
+                    (void)s_fake_send(&f, g_genuine, g_genuine_len);
+                    fr = s_signed_one(ids[2] ^ 0x5a5a5a5aull, sent[2].hash, FORGED_NAME, real, &len);
+                }
+                answered[i] += fr && s_fake_send(&f, fr, len) == 0;
+                free(fr);
+            }
+            s_msg_free(&m);
+        }
+        if (s_recv(g_app.sock, 0, &m) == 0) {
+            uint64_t id = s_msg_id(&m);
+            for (int i = 0; i < 3; i++)
+                if (id == ids[i] && m.env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR &&
+                    m.env->error->code == LIENTHONG__ERROR_CODE__ERR_TIMEOUT)
+                    timed_out[i] = lt_it_ms() - t0;
+            delivered += m.env->body_case == LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY;
+            s_msg_free(&m);
+        }
+    }
+    fprintf(stderr, "test_query: forged answers: ERR_TIMEOUT after %lld, %lld, %lld ms\n",
+            (long long)timed_out[0], (long long)timed_out[1], (long long)timed_out[2]);
+    CU_ASSERT(delivered == 0);
+    for (int i = 0; i < 3; i++) {
+        CU_ASSERT(exact[i]);
+        CU_ASSERT(answered[i] >= 1);
+        CU_ASSERT(timed_out[i] >= 1200 && timed_out[i] <= 3000);
+    }
+    CU_ASSERT(lt_it_log_wait(g_caller, mark, "dropped an answer", "signature", 2000) == 0);
+    CU_ASSERT(lt_it_log_has(g_caller, mark, "dropped an answer", "hash mismatch"));
+    CU_ASSERT(lt_it_log_has(g_caller, mark, "dropped an answer", "no outstanding request"));
+
+    /* (d) a correct answer, second of a signing batch of three, is
+     * delivered unchanged; a duplicate of it afterwards is not. */
+    uint64_t idd = s_id();
+    mark = lt_it_log_mark(g_caller);
+    LT_IT_REQUIRE(s_send_lookup(&g_app, idd, DS, K1, ask, 1, "KYC", 5000, &sd) == 0);
+    int64_t until_d = lt_it_ms() + 4000;
+    int sent_good = 0;
+    while (!sent_good && lt_it_ms() < until_d) {
+        if (s_fake_recv(&f, 100, &m) != 0)
+            continue;
+        if (m.env->body_case == LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST &&
+            m.env->lookup_request->request_id == idd) {
+            uint8_t *ans[3];
+            size_t lens[3];
+            uint8_t other_hash[LT_HASH_BYTES] = {7};
+            ans[0] = s_answer_bytes(11, other_hash, "A", &lens[0]);
+            ans[1] = s_answer_bytes(idd, sd.hash, FORGED_NAME, &lens[1]);
+            ans[2] = s_answer_bytes(12, other_hash, "B", &lens[2]);
+            if (ans[0] && ans[1] && ans[2])
+                good = s_signed_reply(ans, lens, 3, 1, real, &good_len);
+            for (int i = 0; i < 3; i++)
+                free(ans[i]);
+            sent_good = good && s_fake_send(&f, good, good_len) == 0 &&
+                        s_fake_send(&f, good, good_len) == 0;
+        } else if (m.env->body_case == LIENTHONG__ENVELOPE__BODY_HELLO) {
+            (void)s_fake_hello(&f);
+        }
+        s_msg_free(&m);
+    }
+    LT_IT_REQUIRE(sent_good);
+    LT_IT_REQUIRE(s_await(g_app.sock, idd, REPLY_MS, &m) == 0);
+    LT_IT_REQUIRE(m.env->body_case == LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY);
+    CU_ASSERT(m.len == good_len && memcmp(m.frame, good, good_len) == 0);
+    CU_ASSERT(s_contains(m.frame, m.len, FORGED_NAME));
+    s_msg_free(&m);
+    CU_ASSERT(s_quiet(g_app.sock, idd, QUIET_MS));
+    CU_ASSERT(lt_it_log_wait(g_caller, mark, "dropped an answer", "no outstanding request", 2000) == 0);
+out:
+    free(good);
+    s_msg_free(&m);
+    for (int i = 0; i < 3; i++)
+        s_sent_free(&sent[i]);
+    s_sent_free(&sd);
+    lt_keys_destroy(&real);
+    lt_keys_destroy(&wrong);
+    s_fake_close(&f);
+    s_dump_logs();
+}
+
+/* ---- an owner that starts late ------------------------------------------------------------------- */
+
+static void test_owner_starts_late(void)
+{
+    msg_t m = {0};
+    sent_t sent = {0};
+    Lienthong__LookupAnswer *a = NULL;
+    Lienthong__Records__Population *p = NULL;
+    char *ask[] = {"full_name"};
+    LT_IT_REQUIRE(g_owner->pid <= 0); /* stopped by the tests above */
+    uint64_t id = s_id();
+    int64_t t0 = lt_it_ms();
+    LT_IT_REQUIRE(s_send_lookup(&g_app, id, DS, K1, ask, 1, "KYC", 10000, &sent) == 0);
+    CU_ASSERT(s_quiet(g_app.sock, id, 800)); /* the caller keeps trying */
+    LT_IT_REQUIRE(lt_it_gw_run(g_owner, READY_MS) == 0);
+    int64_t left = 10000 - (lt_it_ms() - t0);
+    LT_IT_REQUIRE(left > 0 && s_await(g_app.sock, id, (int)left, &m) == 0);
+    fprintf(stderr, "test_query: late owner: answered after %lld ms\n", (long long)(lt_it_ms() - t0));
+    LT_IT_REQUIRE((a = s_lookup_answer(&m, id, &sent)) != NULL);
+    CU_ASSERT(a->code == LIENTHONG__ERROR_CODE__ERR_NONE);
+    LT_IT_REQUIRE((p = s_payload(a)) != NULL);
+    CU_ASSERT_STRING_EQUAL(p->full_name, NAME1);
+    /* Exactly one: retries are deduplicated and late copies dropped. */
+    CU_ASSERT(s_quiet(g_app.sock, id, 1500));
+out:
+    if (p)
+        lienthong__records__population__free_unpacked(p, NULL);
+    if (a)
+        lienthong__lookup_answer__free_unpacked(a, NULL);
+    s_msg_free(&m);
+    s_sent_free(&sent);
+    s_dump_logs();
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1)
+        lt_it_set_binary(argv[1]);
+    const char *bin = lt_it_binary();
+    if (!bin || access(bin, X_OK) != 0) {
+        fprintf(stderr, "usage: %s /path/to/lienthong (or set LIENTHONG_BIN)\n", argv[0]);
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    if (sodium_init() < 0 || CU_initialize_registry() != CUE_SUCCESS)
+        return 1;
+    CU_pSuite s = CU_add_suite("query", suite_init, suite_clean);
+    if (!s || !CU_add_test(s, "lookup: field-level policy", test_lookup_fields) ||
+        !CU_add_test(s, "lookup and verify: purpose", test_purpose) ||
+        !CU_add_test(s, "verify: no data, Vietnamese normalisation", test_verify) ||
+        !CU_add_test(s, "verify: batch streams one answer per key", test_verify_batch) ||
+        !CU_add_test(s, "no policy / no verify op: ERR_FORBIDDEN", test_forbidden) ||
+        !CU_add_test(s, "a retried request is executed once", test_retry_executed_once) ||
+        !CU_add_test(s, "lookup --json and verify --json", test_cli_json) ||
+        !CU_add_test(s, "dead owner: ERR_TIMEOUT at the deadline", test_dead_owner_timeout) ||
+        !CU_add_test(s, "forged and replayed answers dropped", test_forged_answers) ||
+        !CU_add_test(s, "owner started late answers once", test_owner_starts_late)) {
+        CU_cleanup_registry();
+        return 1;
+    }
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    unsigned failed = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
+    unsigned run = CU_get_number_of_tests_run();
+    CU_cleanup_registry();
+    lt_it_shutdown();
+    return failed || run == 0 ? 1 : 0;
+}
