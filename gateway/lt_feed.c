@@ -79,7 +79,13 @@ struct _lt_feed_t {
     feed_t feeds[LT_CFG_MAX_SUBS];
     size_t n_feeds;
     size_t batch_bytes;
+    lt_audit_t *audit;
 };
+
+void lt_feed_set_audit(lt_feed_t *self, lt_audit_t *audit)
+{
+    self->audit = audit;
+}
 
 static void s_init_env(Lienthong__Envelope *env)
 {
@@ -182,6 +188,11 @@ static void s_sub_drop(lt_feed_t *self, sub_t *s, const char *why)
 {
     lt_info("feed", "feed %s to %s stopped at seq %llu: %s", s->stream->name, s->member,
             (unsigned long long)(s->next - 1), why);
+    char detail[400];
+    snprintf(detail, sizeof detail, "delivered through seq %llu; %s",
+             (unsigned long long)(s->next - 1), why);
+    lt_audit_add(self->audit, &(lt_audit_entry_t){.event = "feed-stop", .peer = s->member,
+                                                  .target = s->stream->name, .detail = detail});
     *s = self->subs[--self->n_subs];
 }
 
@@ -220,6 +231,8 @@ void lt_feed_on_subscribe(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
     }
     if (code) {
         lt_warn("feed", "refused subscribe from %s: %s", in->user_id, why);
+        lt_audit_add(self->audit, &(lt_audit_entry_t){.event = "refused", .peer = in->user_id,
+                                                      .target = m->stream, .detail = why});
         (void)lt_wire_send_error(sock, in->rid, in->rid_len, code, 0, "%s", why);
         return;
     }
@@ -233,6 +246,10 @@ void lt_feed_on_subscribe(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
         s = &self->subs[self->n_subs++];
         lt_info("feed", "feed %s to %s starts at seq %llu (last %llu)", m->stream, in->user_id,
                 (unsigned long long)m->from_seq, (unsigned long long)st->last_seq);
+        char detail[64];
+        snprintf(detail, sizeof detail, "from seq %llu", (unsigned long long)m->from_seq);
+        lt_audit_add(self->audit, &(lt_audit_entry_t){.event = "feed-start", .peer = in->user_id,
+                                                      .target = m->stream, .detail = detail});
     }
     memset(s, 0, sizeof *s);
     memcpy(s->rid, in->rid, in->rid_len);
@@ -419,6 +436,8 @@ static void s_feed_backoff(lt_feed_t *self, feed_t *f, const char *why, int64_t 
     f->next_at = lt_mono_ms() + f->backoff;
     lt_warn("feed", "replica of %s stopped at seq %llu: %s; re-subscribing in %lld ms",
             f->stream->name, (unsigned long long)f->cursor.last_seq, why, (long long)f->backoff);
+    lt_audit_add(self->audit, &(lt_audit_entry_t){.event = "replica-stop", .peer = f->owner,
+                                                  .target = f->stream->name, .detail = why});
     void *sock = self->link(self->link_arg, f->owner);
     if (sock) {
         Lienthong__Unsubscribe u = LIENTHONG__UNSUBSCRIBE__INIT;

@@ -10,6 +10,7 @@
 #define LT_FEED_H
 
 #include "lienthong.pb-c.h"
+#include "lt_audit.h"
 #include "lt_cfg.h"
 #include "lt_dir.h"
 #include "lt_keys.h"
@@ -25,6 +26,9 @@ typedef void *(*lt_feed_link_fn)(void *arg, const char *member);
 lt_feed_t *lt_feed_new(lt_store_t *store, const lt_keys_t *keys, const lt_cfg_t *cfg,
                        lt_feed_link_fn link, void *link_arg);
 void lt_feed_destroy(lt_feed_t **self_p);
+
+/* Feed starts, stops and refusals are also written here (may be NULL). */
+void lt_feed_set_audit(lt_feed_t *self, lt_audit_t *audit);
 
 /* The directory changed: re-checks subscriptions against policies. */
 void lt_feed_set_dir(lt_feed_t *self, const lt_dir_t *dir, void *peer_sock);

@@ -1,5 +1,6 @@
 /* lt_gateway: lifecycle, poll loop and message dispatch of the daemon. */
 #include "lt_gateway.h"
+#include "lt_audit.h"
 #include "lt_feed.h"
 #include "lt_file.h"
 #include "lt_log.h"
@@ -59,6 +60,7 @@ struct _lt_gateway_t {
     lt_store_t *store;
     lt_feed_t *feed;
     lt_query_t *query;
+    lt_audit_t *audit;
     link_t links[MAX_LINKS];
     size_t n_links;
     inbound_t inbound[MAX_INBOUND];
@@ -342,6 +344,10 @@ int lt_gateway_adopt(lt_gateway_t *self, const uint8_t *bytes, size_t len, const
     int lost = s_lost_members(self->dir, d);
     lt_info("directory", "adopted version %llu from %s (was %llu)",
             (unsigned long long)lt_dir_version(d), source, (unsigned long long)lt_dir_version(self->dir));
+    char detail[64];
+    snprintf(detail, sizeof detail, "version %llu", (unsigned long long)lt_dir_version(d));
+    lt_audit_add(self->audit, &(lt_audit_entry_t){.event = "directory-adopted", .peer = source,
+                                                  .detail = detail});
     lt_dir_destroy(&self->dir);
     self->dir = d;
     if (lost)
@@ -353,6 +359,8 @@ int lt_gateway_adopt(lt_gateway_t *self, const uint8_t *bytes, size_t len, const
 refused:
     lt_dir_destroy(&d);
     lt_warn("directory", "refused directory from %s: %s", source, err);
+    lt_audit_add(self->audit, &(lt_audit_entry_t){.event = "directory-refused", .peer = source,
+                                                  .detail = err});
     return -1;
 }
 
@@ -363,6 +371,8 @@ static void s_peer_refuse(lt_gateway_t *self, const lt_wire_in_t *in, Lienthong_
 {
     self->refused++;
     lt_warn("peer", "refused message from %s: %s (%s)", who, why, lt_wire_error_name(code));
+    lt_audit_add(self->audit, &(lt_audit_entry_t){.event = "refused", .peer = who,
+                                                  .detail = why});
     if (lt_wire_send_error(self->peer, in->rid, in->rid_len, code, 0, "%s", why) != 0)
         lt_debug("peer", "error reply to %s not sent: %s", who, zmq_strerror(zmq_errno()));
 }
@@ -764,6 +774,7 @@ int lt_gateway_run(lt_gateway_t *self)
             if ((items[4 + i].revents & ZMQ_POLLIN) && items[4 + i].socket == self->links[i].sock)
                 s_on_link(self, &self->links[i]);
         busy = lt_feed_pump(self->feed, self->peer, self->local) > 0;
+        (void)lt_audit_flush(self->audit, 0);
     }
     if (self->failed)
         return -1;
@@ -802,6 +813,7 @@ static int s_open_sockets(lt_gateway_t *self, char *err, size_t errlen)
         snprintf(err, errlen, "cannot start the ZAP handler");
         return -1;
     }
+    lt_zap_set_audit(self->zap, self->audit);
     self->peer = lt_sock_server(self->ctx, self->keys, self->cfg.listen, &self->so, err, errlen);
     if (!self->peer)
         return -1;
@@ -843,6 +855,10 @@ lt_gateway_t *lt_gateway_new(const lt_cfg_t *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "cannot set up feeds (too many streams, or store failure)");
         goto fail;
     }
+    snprintf(path, sizeof path, "%s/audit.db", cfg->data_dir);
+    if (!(self->audit = lt_audit_open(path, self->keys, err, errlen)))
+        goto fail;
+    lt_feed_set_audit(self->feed, self->audit);
     lt_feed_set_dir(self->feed, self->dir, NULL);
     if (!(self->query = lt_query_new(self->store, self->keys, &self->cfg, s_link_socket,
                                      s_link_rotate, self))) {
@@ -850,6 +866,7 @@ lt_gateway_t *lt_gateway_new(const lt_cfg_t *cfg, char *err, size_t errlen)
         goto fail;
     }
     lt_query_set_dir(self->query, self->dir);
+    lt_query_set_audit(self->query, self->audit);
     if (s_open_sockets(self, err, errlen) != 0)
         goto fail;
     for (size_t i = 0; i < cfg->n_peers; i++)
@@ -874,6 +891,7 @@ void lt_gateway_destroy(lt_gateway_t **self_p)
         unlink(self->cfg.local_socket);
     }
     lt_zap_destroy(&self->zap);
+    lt_audit_destroy(&self->audit);
     if (self->ctx)
         zmq_ctx_term(self->ctx);
     lt_query_destroy(&self->query);

@@ -86,7 +86,23 @@ struct _lt_query_t {
     } roots[ROOT_CACHE];
     size_t next_root;
     lt_query_stats_t stats;
+    lt_audit_t *audit;
 };
+
+void lt_query_set_audit(lt_query_t *self, lt_audit_t *audit)
+{
+    self->audit = audit;
+}
+
+/* Joins names with commas into buf. */
+static const char *s_join(char *const *names, size_t n, char *buf, size_t len)
+{
+    size_t o = 0;
+    buf[0] = 0;
+    for (size_t i = 0; i < n && o < len; i++)
+        o += (size_t)snprintf(buf + o, len - o, "%s%s", i ? "," : "", names[i]);
+    return buf;
+}
 
 static void s_init_env(Lienthong__Envelope *env)
 {
@@ -258,7 +274,17 @@ typedef struct {
     const Lienthong__View *view;
     const Lienthong__Policy *policy;
     Lienthong__ErrorCode refusal; /* ERR_NONE when the request may run */
+    const char *target, *purpose, *case_ref;
 } req_t;
+
+static void s_audit(lt_query_t *self, const req_t *r, const char *event, const char *subject,
+                    const char *fields, const char *detail)
+{
+    lt_audit_add(self->audit, &(lt_audit_entry_t){.event = event, .peer = r->caller,
+                                                  .target = r->target, .subject = subject,
+                                                  .fields = fields, .purpose = r->purpose,
+                                                  .case_ref = r->case_ref, .detail = detail});
+}
 
 /* Policy, purpose and ownership checks common to lookup and verify. */
 static void s_authorise(lt_query_t *self, req_t *r, const char *target, const char *purpose,
@@ -318,6 +344,10 @@ static int s_lookup(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_
         lt_schema_project(msg, released, a.n_released, NULL, &a.payload.data, &a.payload.len) != 0)
         goto out;
     rc = s_queue(self, peer, in, d, 0, 1, &a.base);
+    char fields[1024];
+    s_audit(self, r, a.code == LIENTHONG__ERROR_CODE__ERR_FORBIDDEN || a.code == LIENTHONG__ERROR_CODE__ERR_PURPOSE
+                         ? "refused" : "lookup",
+            q->key, s_join(released, a.n_released, fields, sizeof fields), lt_wire_error_name(a.code));
 out:
     free(a.payload.data);
     if (msg)
@@ -400,13 +430,24 @@ static int s_verify(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_
                          : failed ? LIENTHONG__ERROR_CODE__ERR_INTERNAL
                                   : LIENTHONG__ERROR_CODE__ERR_NOT_FOUND;
         }
+        char fields[512] = "", detail[600];
+        size_t n_claims = 0;
+        Lienthong__Claim **claims = r->refusal ? NULL : s_vclaims(q, k, &n_claims);
+        size_t o = (size_t)snprintf(detail, sizeof detail, "%s", lt_wire_error_name(a.code));
         if (msg) {
-            size_t n_claims;
-            Lienthong__Claim **claims = s_vclaims(q, k, &n_claims);
             s_claims(r, msg, claims, n_claims, results);
             a.results = results;
             a.n_results = n_claims;
         }
+        for (size_t c = 0; c < n_claims && o < sizeof detail; c++) {
+            size_t fl = strlen(fields);
+            snprintf(fields + fl, sizeof fields - fl, "%s%s", c ? "," : "", claims[c]->field);
+            o += (size_t)snprintf(detail + o, sizeof detail - o, " %s",
+                                  !msg ? "-" : results[c] == LIENTHONG__CLAIM_RESULT__CLAIM_MATCH ? "match"
+                                  : results[c] == LIENTHONG__CLAIM_RESULT__CLAIM_NO_MATCH ? "no-match"
+                                                                                        : "not-allowed");
+        }
+        s_audit(self, r, r->refusal ? "refused" : "verify", a.key ? a.key : "", fields, detail);
         int rc = s_queue(self, peer, in, d, 1, a.last, &a.base);
         if (msg)
             protobuf_c_message_free_unpacked(msg, NULL);
@@ -489,7 +530,10 @@ void lt_query_on_request(lt_query_t *self, void *peer, const lt_wire_in_t *in,
     int is_verify = env->body_case == LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST;
     const Lienthong__LookupRequest *lq = env->lookup_request;
     const Lienthong__VerifyRequest *vq = env->verify_request;
-    req_t r = {.id = is_verify ? vq->request_id : lq->request_id, .caller = in->user_id};
+    req_t r = {.id = is_verify ? vq->request_id : lq->request_id, .caller = in->user_id,
+               .target = is_verify ? vq->dataset : lq->dataset,
+               .purpose = is_verify ? vq->purpose : lq->purpose,
+               .case_ref = is_verify ? vq->case_ref : lq->case_ref};
     const uint8_t *body;
     size_t body_len;
     s_dedup_expire(self);
@@ -692,6 +736,15 @@ void lt_query_on_local(lt_query_t *self, void *local, const lt_wire_in_t *in,
         for (size_t i = 0; o->keys && i < o->n_keys; i++)
             o->keys[i] = strdup(s_vkey(vq, i));
     }
+    char subject[64];
+    snprintf(subject, sizeof subject, "%s", is_verify ? "" : lq->key);
+    if (is_verify)
+        snprintf(subject, sizeof subject, "%zu subject(s)", o->n_keys);
+    lt_audit_add(self->audit, &(lt_audit_entry_t){
+                                  .event = is_verify ? "verify-made" : "lookup-made", .peer = o->owner,
+                                  .target = is_verify ? vq->dataset : lq->dataset, .subject = subject,
+                                  .purpose = is_verify ? vq->purpose : lq->purpose,
+                                  .case_ref = is_verify ? vq->case_ref : lq->case_ref});
     if (s_out_send(self, o) == 0) {
         o->attempts = 1;
         o->next_at = lt_mono_ms() + o->attempt_ms;

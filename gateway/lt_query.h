@@ -17,6 +17,7 @@
 #define LT_QUERY_H
 
 #include "lienthong.pb-c.h"
+#include "lt_audit.h"
 #include "lt_cfg.h"
 #include "lt_dir.h"
 #include "lt_keys.h"
@@ -38,6 +39,8 @@ lt_query_t *lt_query_new(lt_store_t *store, const lt_keys_t *keys, const lt_cfg_
                          lt_query_link_fn link, lt_query_rotate_fn rotate, void *arg);
 void lt_query_destroy(lt_query_t **self_p);
 void lt_query_set_dir(lt_query_t *self, const lt_dir_t *dir);
+/* Requests served, made and refused are written here (may be NULL). */
+void lt_query_set_audit(lt_query_t *self, lt_audit_t *audit);
 
 /* Owner: a LookupRequest or VerifyRequest from a peer. */
 void lt_query_on_request(lt_query_t *self, void *peer, const lt_wire_in_t *in,

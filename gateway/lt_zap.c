@@ -14,7 +14,13 @@ struct _lt_zap_t {
     void *sock;
     uint64_t admitted;
     uint64_t refused;
+    lt_audit_t *audit;
 };
+
+void lt_zap_set_audit(lt_zap_t *self, lt_audit_t *audit)
+{
+    self->audit = audit;
+}
 
 lt_zap_t *lt_zap_new(void *ctx)
 {
@@ -147,6 +153,10 @@ int lt_zap_handle(lt_zap_t *self, const lt_dir_t *dir)
         lt_warn("zap", "refused connection from %s key=%s member=%s: %s", addr, key,
                 member ? member : "-", why);
         self->refused++;
+        char detail[160];
+        snprintf(detail, sizeof detail, "connection refused: %s (key %s)", why, key);
+        lt_audit_add(self->audit, &(lt_audit_entry_t){.event = "refused", .peer = member ? member : addr,
+                                                      .detail = detail});
         rc = s_reply(self->sock, &f[1], "400", why, "");
     } else {
         lt_debug("zap", "admitted %s from %s", member, addr);

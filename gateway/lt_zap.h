@@ -12,6 +12,7 @@
 
 #include <stdint.h>
 
+#include "lt_audit.h"
 #include "lt_dir.h"
 
 #define LT_ZAP_DOMAIN "lienthong"
@@ -31,6 +32,9 @@ void *lt_zap_socket(lt_zap_t *self);
  * for an active member's transport key, 400 otherwise. Logs every refusal
  * with its reason. Returns 0, or -1 if nothing could be read. */
 int lt_zap_handle(lt_zap_t *self, const lt_dir_t *dir);
+
+/* Refusals are also written to this audit log (may be NULL). */
+void lt_zap_set_audit(lt_zap_t *self, lt_audit_t *audit);
 
 uint64_t lt_zap_admitted(const lt_zap_t *self);
 uint64_t lt_zap_refused(const lt_zap_t *self);

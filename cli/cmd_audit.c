@@ -1,0 +1,134 @@
+/* cmd_audit: `lienthong audit` reads the gateway's audit log: the
+ * subject-access report ("who has accessed the record of ID X, and why"),
+ * recent entries, and a check of the hash chain and its signed checkpoints. */
+#include "lt_audit.h"
+#include "lt_cfg.h"
+#include "lt_cli.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char *USAGE = "lienthong audit --config FILE [--subject KEY | --last N] [--verify] [--json]";
+
+static void s_time(int64_t ms, char *buf, size_t len)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+/* Prints the entries the statement yields, as text or a JSON array. */
+static int s_print(sqlite3_stmt *st, int json)
+{
+    static const char *cols[] = {"seq", "at", "event", "peer", "target", "subject",
+                                 "fields", "purpose", "case_ref", "detail"};
+    json_t *arr = json ? json_array() : NULL;
+    int n = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        char at[32];
+        s_time(sqlite3_column_int64(st, 1), at, sizeof at);
+        const char *v[10];
+        for (int i = 2; i < 10; i++)
+            v[i] = (const char *)sqlite3_column_text(st, i);
+        if (arr) {
+            json_t *o = json_pack("{s:I,s:s}", cols[0], (json_int_t)sqlite3_column_int64(st, 0),
+                                  cols[1], at);
+            for (int i = 2; o && i < 10; i++)
+                json_object_set_new(o, cols[i], json_string(v[i] ? v[i] : ""));
+            json_array_append_new(arr, o);
+        } else {
+            printf("%s UTC  %-12s %-16s %s %s\n    fields: %s  purpose: %s  case: %s  -> %s\n", at,
+                   v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9]);
+        }
+        n++;
+    }
+    if (arr) {
+        json_dumpf(arr, stdout, JSON_INDENT(2));
+        printf("\n");
+        json_decref(arr);
+    } else {
+        printf("%d entr%s\n", n, n == 1 ? "y" : "ies");
+    }
+    return rc == SQLITE_DONE ? 0 : 1;
+}
+
+static int s_report(const char *path, const char *subject, int last, int json)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = 1;
+    const char *sql = subject
+        ? "SELECT seq, at_ms, event, peer, target, subject, fields, purpose, case_ref, detail "
+          "FROM audit WHERE subject = ?1 ORDER BY seq"
+        : "SELECT * FROM (SELECT seq, at_ms, event, peer, target, subject, fields, purpose, "
+          "case_ref, detail FROM audit ORDER BY seq DESC LIMIT ?1) ORDER BY seq";
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        lt_cli_fail(1, "audit", "%s: %s", path, db ? sqlite3_errmsg(db) : "cannot open");
+        goto out;
+    }
+    if (subject)
+        sqlite3_bind_text(st, 1, subject, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_int(st, 1, last);
+    if (subject && !json)
+        printf("who has accessed the record %s, and why:\n", subject);
+    rc = s_print(st, json);
+out:
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return rc;
+}
+
+int lt_cmd_audit(int argc, char **argv)
+{
+    static const struct option opts[] = {{"config", 1, 0, 'c'}, {"subject", 1, 0, 's'},
+                                         {"last", 1, 0, 'n'},   {"verify", 0, 0, 'v'},
+                                         {"json", 0, 0, 'j'},   {"help", 0, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    const char *config = NULL, *subject = NULL;
+    int last = 50, verify = 0, json = 0, c;
+    char *end;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c == 'c') config = optarg;
+        else if (c == 's') subject = optarg;
+        else if (c == 'v') verify = 1;
+        else if (c == 'j') json = 1;
+        else if (c == 'n' && (last = (int)strtol(optarg, &end, 10)) > 0 && !*end) continue;
+        else if (c == 'h') {
+            printf("usage: %s\n", USAGE);
+            return 0;
+        } else
+            return lt_cli_bad_arg("audit", c == 'n' ? optarg : argv[optind - 1], USAGE);
+    }
+    if (optind < argc)
+        return lt_cli_bad_arg("audit", argv[optind], USAGE);
+    if (!config)
+        return lt_cli_fail(2, "audit", "missing --config FILE\nusage: %s", USAGE);
+    static lt_cfg_t cfg;
+    char err[1024], path[PATH_MAX + 32];
+    if (lt_cfg_load(config, &cfg, err, sizeof err) != 0)
+        return lt_cli_fail(2, "audit", "%s", err);
+    snprintf(path, sizeof path, "%s/audit.db", cfg.data_dir);
+    if (verify) {
+        lt_keys_t *k = lt_keys_load(cfg.key_file, err, sizeof err);
+        if (!k)
+            return lt_cli_fail(1, "audit", "%s", err);
+        long n = lt_audit_verify(path, lt_keys_signing_public(k), err, sizeof err);
+        lt_keys_destroy(&k);
+        if (n < 0)
+            return lt_cli_fail(1, "audit", "%s", err);
+        printf("audit log intact: %ld entries, hash chain and signed checkpoints verified\n", n);
+        if (!subject)
+            return 0;
+    }
+    return s_report(path, subject, last, json);
+}
