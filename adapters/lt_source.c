@@ -331,6 +331,62 @@ static int s_load_cursor(lt_source_t *self, char *err, size_t errlen)
     return rc;
 }
 
+/* Crash recovery, before the first Publish of a run. The previous run may
+ * have had several Publish messages in flight when it stopped (kill -9, or
+ * SIGTERM with acks outstanding), and the gateway may have stored a later
+ * one but not an earlier one (lost with a crashed gateway). The gateway
+ * skips a change at or below its durable source_cursor, so sending the
+ * earlier changes again under their old ids would skip them for good. So,
+ * in one transaction, every key changed after the durable cursor is queued
+ * again under new ids, above every id ever sent, and the cursor moves past
+ * the old ones. At worst a row version is published twice; applying is
+ * idempotent. */
+static int s_recover(lt_source_t *self, char *err, size_t errlen)
+{
+    int64_t last = self->cursor;
+    sqlite3_stmt *st = NULL;
+    char ignore[64];
+    if (lt_ad_exec(self->db, "BEGIN IMMEDIATE", "cannot begin the recovery", err, errlen))
+        return -1;
+    if (lt_ad_prepare(self->db, "SELECT COALESCE(MAX(id), 0) FROM lt_changes", &st, err, errlen))
+        goto fail;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        last = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    if (last <= self->cursor) {
+        lt_ad_exec(self->db, "COMMIT", "end of recovery", ignore, sizeof ignore);
+        return 0;
+    }
+    char *sql = sqlite3_mprintf(
+        "INSERT INTO lt_changes(row_key) SELECT row_key FROM lt_changes"
+        " WHERE id > %lld AND id <= %lld GROUP BY row_key ORDER BY MAX(id);",
+        (long long)self->cursor, (long long)last);
+    int rc = lt_ad_exec(self->db, sql ? sql : "", "cannot queue the pending changes again", err,
+                        errlen);
+    sqlite3_free(sql);
+    sqlite3_stmt *cur = self->st_cursor;
+    if (rc || sqlite3_bind_text(cur, 1, self->dataset, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_int64(cur, 2, last) != SQLITE_OK || sqlite3_step(cur) != SQLITE_DONE) {
+        if (!rc)
+            lt_ad_fmt(err, errlen, "cannot update lt_source_cursor: %s", sqlite3_errmsg(self->db));
+        sqlite3_reset(cur);
+        goto fail;
+    }
+    sqlite3_reset(cur);
+    if (lt_ad_exec(self->db, "DELETE FROM lt_changes WHERE id <= "
+                   "(SELECT MIN(change_id) FROM lt_source_cursor)",
+                   "cannot prune lt_changes", err, errlen) ||
+        lt_ad_exec(self->db, "COMMIT", "cannot commit the recovery", err, errlen))
+        goto fail;
+    lt_info("source", "changes %" PRId64 "..%" PRId64 " queued again under new change ids "
+            "(the previous run may have left publishes unacknowledged)", self->cursor + 1, last);
+    self->cursor = self->next = last;
+    return 0;
+fail:
+    lt_ad_exec(self->db, "ROLLBACK", "rollback", ignore, sizeof ignore);
+    return -1;
+}
+
 static int s_start(lt_source_t *self, char *err, size_t errlen)
 {
     int exists = 0;
@@ -346,7 +402,8 @@ static int s_start(lt_source_t *self, char *err, size_t errlen)
                       "ORDER BY id LIMIT ?2) "
                       "SELECT MAX(id), row_key FROM b GROUP BY row_key ORDER BY 1",
                       &self->st_changes, err, errlen) ||
-        s_load_cursor(self, err, errlen) || lt_ad_connect(&self->conn, self->socket, err, errlen))
+        s_load_cursor(self, err, errlen) || s_recover(self, err, errlen) ||
+        lt_ad_connect(&self->conn, self->socket, err, errlen))
         return -1;
     self->req_base = lt_ad_random64();
     return 0;

@@ -374,6 +374,12 @@ static int s_send_batch(lt_feed_t *self, void *sock, sub_t *s, chunk_t *c)
     int n = s_chunk_read(self, c, s->stream, s->next, s->credit);
     if (n <= 0)
         return n;
+    if (c->used + 4096 > self->cfg->max_message) {
+        /* Only a record stored before the cap was lowered can do this. */
+        lt_error("feed", "%s: record %llu does not fit in a %zu-byte frame; feed to %s stalls",
+                 s->stream->name, (unsigned long long)s->next, self->cfg->max_message, s->member);
+        return 0;
+    }
     uint8_t sig[LT_SIG_BYTES], hash[LT_HASH_BYTES];
     if (lt_batch_sign(self->keys, s->stream->name, s->next, c->recs, c->n, s->prev, sig, hash) != 0)
         return -1;

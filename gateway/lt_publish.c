@@ -22,7 +22,15 @@ typedef struct {
     slot_t slots[512];
     size_t n_slots;
     int64_t now_ms;
+    size_t max_record;
 } group_t;
+
+size_t lt_publish_max_record(size_t max_message)
+{
+    /* Room for the Record, Batch and Envelope framing and a 256-byte key. */
+    size_t cap = max_message / 2 > 1024 ? max_message / 2 - 1024 : 0;
+    return cap < LT_PUBLISH_MAX_RECORD ? cap : LT_PUBLISH_MAX_RECORD;
+}
 
 static slot_t *s_slot(group_t *g, const char *name)
 {
@@ -105,8 +113,8 @@ static int s_view(group_t *g, const Lienthong__Dataset *ds, const Lienthong__Vie
 
 /* Checks one change; returns its decoded payload (NULL for a tombstone). */
 static int s_check_change(const Lienthong__Dataset *ds, const ProtobufCMessageDescriptor *t,
-                          const Lienthong__Change *c, ProtobufCMessage **msg, char *err,
-                          size_t errlen)
+                          const Lienthong__Change *c, size_t max_record, ProtobufCMessage **msg,
+                          char *err, size_t errlen)
 {
     *msg = NULL;
     if (!c->key[0] || strlen(c->key) > 256) {
@@ -115,7 +123,7 @@ static int s_check_change(const Lienthong__Dataset *ds, const ProtobufCMessageDe
     }
     if (c->deleted)
         return 0;
-    if (c->payload.len > LT_PUBLISH_MAX_RECORD) {
+    if (c->payload.len > max_record) {
         snprintf(err, errlen, "record for key %.64s is %zu bytes, over the limit", c->key,
                  c->payload.len);
         return -1;
@@ -187,7 +195,10 @@ static int s_apply_publish(group_t *g, const char *member, const Lienthong__Publ
     if (!msgs)
         return -1;
     for (size_t i = 0; i < p->n_changes; i++)
-        if (s_check_change(ds, t, p->changes[i], &msgs[i], res->err, sizeof res->err) != 0) {
+        if (s_check_change(ds, t, p->changes[i], g->max_record, &msgs[i], res->err,
+                           sizeof res->err) != 0) {
+            if (p->changes[i]->payload.len > g->max_record)
+                res->code = LIENTHONG__ERROR_CODE__ERR_TOO_LARGE;
             s_free_msgs(msgs, p->n_changes);
             return 0;
         }
@@ -214,9 +225,11 @@ static int s_apply_publish(group_t *g, const char *member, const Lienthong__Publ
 }
 
 int lt_publish_apply(lt_store_t *store, const lt_dir_t *dir, const char *member,
-                     Lienthong__Publish *const *pubs, size_t n, lt_publish_result_t *res)
+                     Lienthong__Publish *const *pubs, size_t n, size_t max_record,
+                     lt_publish_result_t *res)
 {
-    group_t g = {.store = store, .dir = dir, .n_slots = 0, .now_ms = lt_now_ms()};
+    group_t g = {.store = store, .dir = dir, .n_slots = 0, .now_ms = lt_now_ms(),
+                 .max_record = max_record};
     if (lt_store_begin(store) != 0)
         goto fail;
     for (size_t i = 0; i < n; i++)

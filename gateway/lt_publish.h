@@ -21,12 +21,19 @@ typedef struct {
     uint64_t source_cursor;       /* last durable source cursor of the dataset */
 } lt_publish_result_t;
 
-/* Applies pubs[0..n) for owner `member`. Fills res[i] for each. Returns 0
+/* Applies pubs[0..n) for owner `member`. A record whose payload exceeds
+ * max_record is refused (ERR_TOO_LARGE): it could never be sent in a batch
+ * (see lt_publish_max_record). Fills res[i] for each. Returns 0
  * when the transaction committed (individual publishes may still have been
  * refused, see res), -1 when it failed and nothing was stored. */
 int lt_publish_apply(lt_store_t *store, const lt_dir_t *dir, const char *member,
-                     Lienthong__Publish *const *pubs, size_t n, lt_publish_result_t *res)
+                     Lienthong__Publish *const *pubs, size_t n, size_t max_record,
+                     lt_publish_result_t *res)
     __attribute__((warn_unused_result));
+
+/* The largest payload a gateway with frame cap max_message accepts: a batch
+ * of one such record, with its envelope, must fit in half the cap. */
+size_t lt_publish_max_record(size_t max_message);
 
 /* 1 if msg satisfies every predicate of view v. */
 int lt_publish_view_match(const Lienthong__View *v, const ProtobufCMessage *msg);

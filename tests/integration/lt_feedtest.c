@@ -68,14 +68,6 @@ void lt_ft_model_free(lt_ft_model_t *m)
     memset(m, 0, sizeof *m);
 }
 
-size_t lt_ft_model_live(const lt_ft_model_t *m)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < m->n; i++)
-        n += m->c[i].live != 0;
-    return n;
-}
-
 static int s_in_view(const lt_ft_model_t *m, const lt_ft_citizen_t *c, size_t v)
 {
     return c->live && strcmp(c->province, m->views[v].province) == 0;

@@ -59,9 +59,6 @@ typedef struct {
 int lt_ft_model_init(lt_ft_model_t *m, size_t n, uint64_t key_base);
 void lt_ft_model_add_view(lt_ft_model_t *m, const char *id, const char *province);
 void lt_ft_model_free(lt_ft_model_t *m);
-/* Number of records the model expects in view v's log at least; for
- * information only (the gateway may emit an update that changes nothing). */
-size_t lt_ft_model_live(const lt_ft_model_t *m);
 
 /* ---- publishing --------------------------------------------------------- */
 

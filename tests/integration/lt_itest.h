@@ -25,8 +25,8 @@
 #include "lt_keys.h"
 #include "lt_wire.h"
 
-#define LT_IT_MAX_MEMBERS  16
-#define LT_IT_MAX_GATEWAYS 8
+#define LT_IT_MAX_MEMBERS  128
+#define LT_IT_MAX_GATEWAYS 128
 #define LT_IT_ID_MAX       128
 
 /* Fails the current CUnit test and jumps to the test's `out:` label, where

@@ -167,6 +167,23 @@ static int s_test_failed(void)
     return CU_get_number_of_failures() != s_failures0;
 }
 
+/* Stops every gateway still running with SIGTERM (each must exit 0), and
+ * checks that no sanitizer report reached any gateway log. */
+static void s_finish(fed_t *x)
+{
+    for (size_t i = 0; i < x->f.n_gateways; i++) {
+        lt_it_gw_t *g = &x->f.gateways[i];
+        if (g->pid > 0) {
+            int rc = lt_it_gw_stop(g, STOP_MS);
+            if (rc != 0)
+                fprintf(stderr, "gateway %s stopped with %d\n", g->member->id, rc);
+            CU_ASSERT_EQUAL(rc, 0);
+        }
+        CU_ASSERT(!lt_it_file_contains(g->log_path, "Sanitizer"));
+        CU_ASSERT(!lt_it_file_contains(g->log_path, "runtime error:"));
+    }
+}
+
 static int s_stop_ok(lt_it_gw_t *g)
 {
     int rc = lt_it_gw_stop(g, STOP_MS);
@@ -180,6 +197,7 @@ static int s_stop_ok(lt_it_gw_t *g)
 static void test_convergence(void)
 {
     fed_t x;
+    memset(&x, 0, sizeof x);
     lt_ft_model_t m = {0};
     lt_ft_pub_t *p = calloc(1, sizeof *p);
     char err[1024] = "";
@@ -278,6 +296,7 @@ static void test_convergence(void)
     CU_ASSERT(s_stop_ok(gbh));
     CU_ASSERT(s_stop_ok(owner));
     ok = 1;
+    s_finish(&x);
 out:
     if (!ok || s_test_failed())
         s_dump_all(&x);
@@ -325,6 +344,7 @@ static Lienthong__Record *s_current(lt_it_gw_t *g, const char *stream, const cha
 static void test_row_predicate(void)
 {
     fed_t x;
+    memset(&x, 0, sizeof x);
     lt_ft_model_t m = {0};
     lt_ft_pub_t *p = calloc(1, sizeof *p);
     Lienthong__Record *r = NULL;
@@ -389,6 +409,7 @@ static void test_row_predicate(void)
     /* p38: An in, An out, An in; p01: Hoa in, An in, An out. */
     CU_ASSERT_EQUAL(lt_ft_last_seq(g38, V38), 3);
     CU_ASSERT_EQUAL(lt_ft_last_seq(g01, V01), 3);
+    s_finish(&x);
 out:
     if (s_test_failed())
         s_dump_all(&x);
@@ -443,6 +464,7 @@ static int s_refused(lt_it_peer_t *peer, const char *stream, Lienthong__ErrorCod
 static void test_unauthorised(void)
 {
     fed_t x;
+    memset(&x, 0, sizeof x);
     lt_ft_model_t m = {0};
     lt_it_peer_t outsider = {0}, allowed = {0};
     Lienthong__Envelope *e = NULL;
@@ -512,6 +534,7 @@ static void test_unauthorised(void)
     CU_ASSERT_EQUAL(lt_ft_log_count(g38, DS), 0);
     CU_ASSERT(lt_it_log_has(owner, omark, "refused subscribe from " ID_P38, DS));
     CU_ASSERT(lt_it_gw_alive(owner));
+    s_finish(&x);
 out:
     if (s_test_failed())
         s_dump_all(&x);
@@ -550,6 +573,7 @@ static int s_move_listen(lt_it_gw_t *g, int port)
 static void s_mitm_case(lt_ft_mitm_mode_t mode, int k)
 {
     fed_t x;
+    memset(&x, 0, sizeof x);
     lt_ft_model_t m = {0};
     lt_ft_mitm_t *mitm = NULL;
     lt_ft_mitm_stats_t st = {0};
@@ -626,6 +650,7 @@ static void s_mitm_case(lt_ft_mitm_mode_t mode, int k)
     CU_ASSERT(st.batches > 10);
     if (mode != LT_FT_MITM_DROP)
         CU_ASSERT_EQUAL(st.tampered, k);
+    s_finish(&x);
 out:
     if (s_test_failed())
         s_dump_all(&x);
@@ -654,6 +679,7 @@ static void test_mitm_drop(void)
 static void test_restart_and_late_joiner(void)
 {
     fed_t x;
+    memset(&x, 0, sizeof x);
     lt_ft_model_t m = {0};
     char err[1024] = "", line[256];
     LT_IT_REQUIRE(s_fed(&x) == 0);
@@ -716,6 +742,7 @@ static void test_restart_and_late_joiner(void)
     CU_ASSERT(s_stop_ok(late));
     CU_ASSERT(s_stop_ok(gbh));
     CU_ASSERT(s_stop_ok(owner));
+    s_finish(&x);
 out:
     if (s_test_failed())
         s_dump_all(&x);
