@@ -30,6 +30,7 @@ lt_deps() {
 lt_build() {
     local dir="$1"
     shift
+    mkdir -p "$(dirname "$dir")"
     cmake -S "$LT_ROOT" -B "$dir" -DLT_WERROR=ON "$@" >"$dir.configure.log" 2>&1 ||
         { cat "$dir.configure.log"; return 1; }
     if ! cmake --build "$dir" -j"$(nproc)" >"$dir.build.log" 2>&1; then
