@@ -202,12 +202,12 @@ static Lienthong__ErrorCode s_may_subscribe(lt_feed_t *self, const char *member,
 {
     const char *owner = s_owner(self->dir, stream);
     if (!owner || strcmp(owner, self->cfg->member) != 0) {
-        snprintf(why, len, "%s: not a stream owned by %s", stream, self->cfg->member);
+        snprintf(why, len, "%.200s: not a stream owned by %.80s", stream, self->cfg->member);
         return LIENTHONG__ERROR_CODE__ERR_NOT_FOUND;
     }
     if (!lt_dir_policy_allows(lt_dir_policy(self->dir, member, stream),
                               LIENTHONG__OPERATION__OP_SUBSCRIBE)) {
-        snprintf(why, len, "%s: %s may not subscribe to it", stream, member);
+        snprintf(why, len, "%.200s: %.80s may not subscribe to it", stream, member);
         return LIENTHONG__ERROR_CODE__ERR_FORBIDDEN;
     }
     return LIENTHONG__ERROR_CODE__ERR_NONE;
@@ -216,7 +216,7 @@ static Lienthong__ErrorCode s_may_subscribe(lt_feed_t *self, const char *member,
 void lt_feed_on_subscribe(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
                           const Lienthong__Subscribe *m)
 {
-    char why[300];
+    char why[512];
     Lienthong__ErrorCode code = s_may_subscribe(self, in->user_id, m->stream, why, sizeof why);
     stream_t *st = code ? NULL : s_stream(self, m->stream);
     if (!code && !st) {
@@ -296,7 +296,7 @@ void lt_feed_drop_peers(lt_feed_t *self)
 void lt_feed_set_dir(lt_feed_t *self, const lt_dir_t *dir, void *peer_sock)
 {
     self->dir = dir;
-    char why[300];
+    char why[512];
     for (size_t i = 0; i < self->n_subs;) {
         sub_t *s = &self->subs[i];
         Lienthong__ErrorCode code = s_may_subscribe(self, s->member, s->stream->name, why, sizeof why);
