@@ -13,19 +13,6 @@
 #include <string.h>
 #include <zmq.h>
 
-/* ---- configuration -------------------------------------------------- */
-
-int lt_ad_err(const config_setting_t *s, const char *file, char *err, size_t errlen,
-              const char *fmt, ...)
-{
-    int n = snprintf(err, errlen, "%s:%u: ", file, s ? config_setting_source_line(s) : 0);
-    va_list ap;
-    va_start(ap, fmt);
-    if (n > 0 && (size_t)n < errlen)
-        vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 void lt_ad_fmt(char *out, size_t cap, const char *fmt, ...)
 {
@@ -35,80 +22,10 @@ void lt_ad_fmt(char *out, size_t cap, const char *fmt, ...)
     va_end(ap);
 }
 
-int lt_ad_read(config_t *c, const char *path, char *err, size_t errlen)
-{
-    if (config_read_file(c, path) == CONFIG_TRUE)
-        return 0;
-    if (config_error_type(c) == CONFIG_ERR_FILE_IO)
-        lt_ad_fmt(err, errlen, "%s: cannot read file: %s", path, strerror(errno));
-    else
-        lt_ad_fmt(err, errlen, "%s:%d: %s", path, config_error_line(c), config_error_text(c));
-    return -1;
-}
 
-int lt_ad_unknown(const config_t *c, const char *file, const char *const *known, char *err,
-                  size_t errlen)
-{
-    const config_setting_t *root = config_root_setting(c);
-    for (int i = 0; i < config_setting_length(root); i++) {
-        const config_setting_t *s = config_setting_get_elem(root, (unsigned)i);
-        int ok = 0;
-        for (int k = 0; known[k]; k++)
-            ok |= strcmp(config_setting_name(s), known[k]) == 0;
-        if (!ok)
-            return lt_ad_err(s, file, err, errlen, "unknown setting '%s'", config_setting_name(s));
-    }
-    return 0;
-}
 
-int lt_ad_string(const config_t *c, const char *file, const char *name, const char *dflt,
-                 int is_path, char *out, size_t cap, char *err, size_t errlen)
-{
-    const config_setting_t *s = config_lookup(c, name);
-    const char *v = dflt;
-    if (s && !(v = config_setting_get_string(s)))
-        return lt_ad_err(s, file, err, errlen, "'%s' must be a string in double quotes", name);
-    if (!v)
-        return lt_ad_err(config_root_setting(c), file, err, errlen,
-                         "missing required setting '%s'", name);
-    if (!v[0])
-        return lt_ad_err(s, file, err, errlen, "'%s' must not be empty", name);
-    int rc = is_path ? lt_file_resolve(file, v, out, cap)
-                     : (snprintf(out, cap, "%s", v) >= (int)cap ? -1 : 0);
-    if (rc != 0)
-        return lt_ad_err(s, file, err, errlen, "'%s' is too long", name);
-    return 0;
-}
 
-int lt_ad_int(const config_t *c, const char *file, const char *name, long long dflt, long long lo,
-              long long hi, long long *out, char *err, size_t errlen)
-{
-    const config_setting_t *s = config_lookup(c, name);
-    *out = dflt;
-    if (!s)
-        return 0;
-    int type = config_setting_type(s);
-    if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64)
-        return lt_ad_err(s, file, err, errlen, "'%s' must be a whole number", name);
-    *out = config_setting_get_int64(s);
-    if (*out < lo || *out > hi)
-        return lt_ad_err(s, file, err, errlen, "'%s' must be between %lld and %lld, got %lld",
-                         name, lo, hi, *out);
-    return 0;
-}
 
-int lt_ad_bool(const config_t *c, const char *file, const char *name, int dflt, int *out, char *err,
-               size_t errlen)
-{
-    const config_setting_t *s = config_lookup(c, name);
-    *out = dflt;
-    if (!s)
-        return 0;
-    if (config_setting_type(s) != CONFIG_TYPE_BOOL)
-        return lt_ad_err(s, file, err, errlen, "'%s' must be true or false", name);
-    *out = config_setting_get_bool(s);
-    return 0;
-}
 
 /* ---- SQLite --------------------------------------------------------- */
 

@@ -1,5 +1,5 @@
-/* lt_adapter: plumbing shared by the source and sink adapters: strict
- * libconfig helpers (errors "FILE:LINE: problem"), opening the agency's
+/* lt_adapter: plumbing shared by the source and sink adapters (their
+ * configuration goes through lt_conf): opening the agency's
  * SQLite database, the local ZeroMQ connection to the gateway, receiving
  * one decoded envelope with a timeout, and SIGTERM/SIGINT handling. */
 #ifndef LT_ADAPTER_H
@@ -11,30 +11,10 @@
 #include <stdint.h>
 
 #include "lienthong.pb-c.h"
+#include "lt_conf.h"
 
-/* ---- configuration ---- */
-
-/* Formats "FILE:LINE: message" (line of setting s, 0 when s is NULL). Returns -1. */
-int lt_ad_err(const config_setting_t *s, const char *file, char *err, size_t errlen,
-              const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* snprintf into out[cap] that may truncate on purpose (messages). */
 void lt_ad_fmt(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* Reads a libconfig file. Returns 0, or -1 with err set. */
-int lt_ad_read(config_t *c, const char *path, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
-/* Refuses any top-level setting not in the NULL-terminated `known`. */
-int lt_ad_unknown(const config_t *c, const char *file, const char *const *known, char *err,
-                  size_t errlen);
-/* A string setting into out[cap]; required when dflt is NULL; resolved
- * against the configuration file's directory when is_path. */
-int lt_ad_string(const config_t *c, const char *file, const char *name, const char *dflt,
-                 int is_path, char *out, size_t cap, char *err, size_t errlen);
-/* A whole number within [lo, hi], dflt when absent. */
-int lt_ad_int(const config_t *c, const char *file, const char *name, long long dflt, long long lo,
-              long long hi, long long *out, char *err, size_t errlen);
-/* A boolean (true/false), dflt when absent. */
-int lt_ad_bool(const config_t *c, const char *file, const char *name, int dflt, int *out, char *err,
-               size_t errlen);
 
 /* ---- SQLite ---- */
 

@@ -59,18 +59,18 @@ static int s_settings(lt_sink_t *self, const config_t *c, char *err, size_t errl
 {
     const char *f = self->path;
     long long credit;
-    if (lt_ad_string(c, f, "gateway_socket", NULL, 1, self->socket, sizeof self->socket, err,
+    if (lt_conf_string(c, f, "gateway_socket", NULL, 1, self->socket, sizeof self->socket, err,
                      errlen) ||
-        lt_ad_string(c, f, "stream", NULL, 0, self->stream, sizeof self->stream, err, errlen) ||
-        lt_ad_string(c, f, "record_type", NULL, 0, self->record_type, sizeof self->record_type,
+        lt_conf_string(c, f, "stream", NULL, 0, self->stream, sizeof self->stream, err, errlen) ||
+        lt_conf_string(c, f, "record_type", NULL, 0, self->record_type, sizeof self->record_type,
                      err, errlen) ||
-        lt_ad_string(c, f, "database", NULL, 1, self->database, sizeof self->database, err,
+        lt_conf_string(c, f, "database", NULL, 1, self->database, sizeof self->database, err,
                      errlen) ||
-        lt_ad_string(c, f, "table", NULL, 0, self->table, sizeof self->table, err, errlen) ||
-        lt_ad_string(c, f, "key_column", NULL, 0, self->key_column, sizeof self->key_column, err,
+        lt_conf_string(c, f, "table", NULL, 0, self->table, sizeof self->table, err, errlen) ||
+        lt_conf_string(c, f, "key_column", NULL, 0, self->key_column, sizeof self->key_column, err,
                      errlen) ||
-        lt_ad_int(c, f, "credit", 4096, 1, 1 << 22, &credit, err, errlen) ||
-        lt_ad_bool(c, f, "create_table", 0, &self->create_table, err, errlen))
+        lt_conf_int(c, f, "credit", 4096, 1, 1 << 22, &credit, err, errlen) ||
+        lt_conf_bool(c, f, "create_table", 0, &self->create_table, err, errlen))
         return -1;
     self->credit = (int)credit;
     return 0;
@@ -82,19 +82,19 @@ static int s_load(lt_sink_t *self, const char *path, char *err, size_t errlen)
     config_init(&c);
     int rc = -1;
     snprintf(self->path, sizeof self->path, "%s", path);
-    if (lt_ad_read(&c, path, err, errlen) || lt_ad_unknown(&c, path, s_known, err, errlen) ||
+    if (lt_conf_read(&c, path, err, errlen) || lt_conf_unknown(&c, path, s_known, err, errlen) ||
         s_settings(self, &c, err, errlen))
         goto out;
     const ProtobufCMessageDescriptor *desc = lt_schema_find(self->record_type);
     if (!desc) {
-        lt_ad_err(config_lookup(&c, "record_type"), path, err, errlen,
+        lt_conf_err(config_lookup(&c, "record_type"), path, err, errlen,
                   "unknown record type '%s' (e.g. \"lienthong.records.Population\")",
                   self->record_type);
         goto out;
     }
     const config_setting_t *cols = config_lookup(&c, "columns");
     if (!cols) {
-        lt_ad_err(config_root_setting(&c), path, err, errlen,
+        lt_conf_err(config_root_setting(&c), path, err, errlen,
                   "missing required group 'columns = { field = \"column\"; ... };'");
         goto out;
     }

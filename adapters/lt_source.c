@@ -96,17 +96,17 @@ static const char *const s_known[] = {"gateway_socket", "dataset", "record_type"
 static int s_strings(lt_source_t *self, const config_t *c, char *err, size_t errlen)
 {
     const char *f = self->path;
-    if (lt_ad_string(c, f, "gateway_socket", NULL, 1, self->socket, sizeof self->socket, err,
+    if (lt_conf_string(c, f, "gateway_socket", NULL, 1, self->socket, sizeof self->socket, err,
                      errlen) ||
-        lt_ad_string(c, f, "dataset", NULL, 0, self->dataset, sizeof self->dataset, err, errlen) ||
-        lt_ad_string(c, f, "record_type", NULL, 0, self->record_type, sizeof self->record_type,
+        lt_conf_string(c, f, "dataset", NULL, 0, self->dataset, sizeof self->dataset, err, errlen) ||
+        lt_conf_string(c, f, "record_type", NULL, 0, self->record_type, sizeof self->record_type,
                      err, errlen) ||
-        lt_ad_string(c, f, "database", NULL, 1, self->database, sizeof self->database, err,
+        lt_conf_string(c, f, "database", NULL, 1, self->database, sizeof self->database, err,
                      errlen) ||
-        lt_ad_string(c, f, "table", NULL, 0, self->table, sizeof self->table, err, errlen) ||
-        lt_ad_string(c, f, "key_column", NULL, 0, self->key_column, sizeof self->key_column, err,
+        lt_conf_string(c, f, "table", NULL, 0, self->table, sizeof self->table, err, errlen) ||
+        lt_conf_string(c, f, "key_column", NULL, 0, self->key_column, sizeof self->key_column, err,
                      errlen) ||
-        lt_ad_string(c, f, "key_field", NULL, 0, self->key_field, sizeof self->key_field, err,
+        lt_conf_string(c, f, "key_field", NULL, 0, self->key_field, sizeof self->key_field, err,
                      errlen))
         return -1;
     return 0;
@@ -115,10 +115,10 @@ static int s_strings(lt_source_t *self, const config_t *c, char *err, size_t err
 static int s_numbers(lt_source_t *self, const config_t *c, char *err, size_t errlen)
 {
     long long v;
-    if (lt_ad_int(c, self->path, "batch", 1000, 1, 100000, &v, err, errlen))
+    if (lt_conf_int(c, self->path, "batch", 1000, 1, 100000, &v, err, errlen))
         return -1;
     self->batch = self->limit = (int)v;
-    if (lt_ad_int(c, self->path, "poll_ms", 100, 1, 60000, &v, err, errlen))
+    if (lt_conf_int(c, self->path, "poll_ms", 100, 1, 60000, &v, err, errlen))
         return -1;
     self->poll_ms = (int)v;
     return 0;
@@ -130,19 +130,19 @@ static int s_load(lt_source_t *self, const char *path, char *err, size_t errlen)
     config_init(&c);
     int rc = -1;
     snprintf(self->path, sizeof self->path, "%s", path);
-    if (lt_ad_read(&c, path, err, errlen) || lt_ad_unknown(&c, path, s_known, err, errlen) ||
+    if (lt_conf_read(&c, path, err, errlen) || lt_conf_unknown(&c, path, s_known, err, errlen) ||
         s_strings(self, &c, err, errlen) || s_numbers(self, &c, err, errlen))
         goto out;
     const ProtobufCMessageDescriptor *desc = lt_schema_find(self->record_type);
     if (!desc) {
-        lt_ad_err(config_lookup(&c, "record_type"), path, err, errlen,
+        lt_conf_err(config_lookup(&c, "record_type"), path, err, errlen,
                   "unknown record type '%s' (e.g. \"lienthong.records.Population\")",
                   self->record_type);
         goto out;
     }
     const config_setting_t *cols = config_lookup(&c, "columns");
     if (!cols) {
-        lt_ad_err(config_root_setting(&c), path, err, errlen,
+        lt_conf_err(config_root_setting(&c), path, err, errlen,
                   "missing required group 'columns = { field = \"column\"; ... };'");
         goto out;
     }

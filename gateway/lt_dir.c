@@ -4,6 +4,7 @@
  * protobuf-c's unpacker produces, so protobuf_c_message_free_unpacked()
  * frees them either way. */
 #include "lt_dir.h"
+#include "lt_conf.h"
 #include "lt_file.h"
 #include "lt_schema.h"
 
@@ -244,23 +245,6 @@ int lt_dir_validate(const Lienthong__Directory *d, const char **section, size_t 
 
 /* ---- compiling the source file -------------------------------------------- */
 
-/* Where in the source file an error is: "FILE:LINE: ". */
-static int s_src_fail(const config_setting_t *s, char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int s_src_fail(const config_setting_t *s, char *err, size_t errlen, const char *fmt, ...)
-{
-    const char *file = s ? config_setting_source_file(s) : NULL;
-    int n = snprintf(err, errlen, "%s:%u: ", file ? file : "?",
-                     s ? config_setting_source_line(s) : 0);
-    if (n < 0 || (size_t)n >= errlen)
-        return -1;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 /* Required (or optional, when dflt is given) string member of a group. */
 static int s_str(const config_setting_t *g, const char *name, const char *dflt, char **out,
                  char *err, size_t errlen)
@@ -270,12 +254,12 @@ static int s_str(const config_setting_t *g, const char *name, const char *dflt, 
     if (s) {
         v = config_setting_get_string(s);
         if (!v)
-            return s_src_fail(s, err, errlen, "'%s' must be a string in double quotes", name);
+            return lt_conf_err(s, NULL, err, errlen, "'%s' must be a string in double quotes", name);
     } else if (!dflt) {
-        return s_src_fail(g, err, errlen, "missing '%s'", name);
+        return lt_conf_err(g, NULL, err, errlen, "missing '%s'", name);
     }
     *out = strdup(v);
-    return *out ? 0 : s_src_fail(g, err, errlen, "out of memory");
+    return *out ? 0 : lt_conf_err(g, NULL, err, errlen, "out of memory");
 }
 
 /* Optional array of strings. */
@@ -288,21 +272,21 @@ static int s_strs(const config_setting_t *g, const char *name, char ***out, size
     if (!a)
         return 0;
     if (!config_setting_is_array(a) && !config_setting_is_list(a))
-        return s_src_fail(a, err, errlen, "'%s' must be a list of strings, e.g. [\"a\", \"b\"]",
+        return lt_conf_err(a, NULL, err, errlen, "'%s' must be a list of strings, e.g. [\"a\", \"b\"]",
                           name);
     int len = config_setting_length(a);
     if (len == 0)
         return 0;
     *out = calloc((size_t)len, sizeof(char *));
     if (!*out)
-        return s_src_fail(a, err, errlen, "out of memory");
+        return lt_conf_err(a, NULL, err, errlen, "out of memory");
     for (int i = 0; i < len; i++) {
         const char *v = config_setting_get_string_elem(a, i);
         if (!v)
-            return s_src_fail(a, err, errlen, "'%s' item %d must be a string", name, i + 1);
+            return lt_conf_err(a, NULL, err, errlen, "'%s' item %d must be a string", name, i + 1);
         (*out)[i] = strdup(v);
         if (!(*out)[i])
-            return s_src_fail(a, err, errlen, "out of memory");
+            return lt_conf_err(a, NULL, err, errlen, "out of memory");
         (*n)++;
     }
     return 0;
@@ -313,14 +297,14 @@ static int s_key(const config_setting_t *g, const char *name, ProtobufCBinaryDat
 {
     const config_setting_t *s = config_setting_get_member(g, name);
     if (!s)
-        return s_src_fail(g, err, errlen, "missing '%s'", name);
+        return lt_conf_err(g, NULL, err, errlen, "missing '%s'", name);
     const char *v = config_setting_get_string(s);
     out->data = malloc(LT_KEY_BYTES);
     if (!out->data)
-        return s_src_fail(s, err, errlen, "out of memory");
+        return lt_conf_err(s, NULL, err, errlen, "out of memory");
     out->len = LT_KEY_BYTES;
     if (!v || lt_z85_decode_key(v, out->data) != 0)
-        return s_src_fail(s, err, errlen,
+        return lt_conf_err(s, NULL, err, errlen,
                           "'%s' must be a 40-character Z85 public key, got \"%s\"", name,
                           v ? v : "(not a string)");
     return 0;
@@ -342,7 +326,7 @@ static int s_status(const config_setting_t *g, Lienthong__MemberStatus *out, cha
             *out = map[i].st;
             return 0;
         }
-    return s_src_fail(s, err, errlen, "status must be \"active\", \"suspended\" or \"revoked\", "
+    return lt_conf_err(s, NULL, err, errlen, "status must be \"active\", \"suspended\" or \"revoked\", "
                       "got \"%s\"", v ? v : "(not a string)");
 }
 
@@ -352,16 +336,16 @@ static int s_ops(const config_setting_t *g, Lienthong__Policy *p, char *err, siz
     size_t n = 0;
     int rc = s_strs(g, "allow", &names, &n, err, errlen);
     if (rc == 0 && n == 0)
-        rc = s_src_fail(g, err, errlen, "missing 'allow' (subscribe, lookup, verify)");
+        rc = lt_conf_err(g, NULL, err, errlen, "missing 'allow' (subscribe, lookup, verify)");
     if (rc == 0 && !(p->operations = calloc(n, sizeof *p->operations)))
-        rc = s_src_fail(g, err, errlen, "out of memory");
+        rc = lt_conf_err(g, NULL, err, errlen, "out of memory");
     for (size_t i = 0; rc == 0 && i < n; i++) {
         Lienthong__Operation op = LIENTHONG__OPERATION__OP_NONE;
         for (int o = 1; o <= 3; o++)
             if (strcmp(names[i], lt_dir_op_name((Lienthong__Operation)o)) == 0)
                 op = (Lienthong__Operation)o;
         if (op == LIENTHONG__OPERATION__OP_NONE)
-            rc = s_src_fail(config_setting_get_member(g, "allow"), err, errlen,
+            rc = lt_conf_err(config_setting_get_member(g, "allow"), NULL, err, errlen,
                             "unknown operation \"%s\" (expected subscribe, lookup or verify)",
                             names[i]);
         else
@@ -384,12 +368,12 @@ static int s_section(const config_t *cfg, const char *name, s_item_fn item,
     if (!list)
         return 0;
     if (!config_setting_is_list(list))
-        return s_src_fail(list, err, errlen, "'%s' must be a list: %s = ( {...}, {...} );", name,
+        return lt_conf_err(list, NULL, err, errlen, "'%s' must be a list: %s = ( {...}, {...} );", name,
                           name);
     for (int i = 0; i < config_setting_length(list); i++) {
         const config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
         if (!config_setting_is_group(g))
-            return s_src_fail(g, err, errlen, "each entry of '%s' must be a group { ... }", name);
+            return lt_conf_err(g, NULL, err, errlen, "each entry of '%s' must be a group { ... }", name);
         if (item(g, d, err, errlen) != 0)
             return -1;
     }
@@ -405,7 +389,7 @@ static int s_member_item(const config_setting_t *g, Lienthong__Directory *d, cha
     Lienthong__Member *m = malloc(sizeof *m);
     if (!m || !GROW(d->members, d->n_members)) {
         free(m);
-        return s_src_fail(g, err, errlen, "out of memory");
+        return lt_conf_err(g, NULL, err, errlen, "out of memory");
     }
     lienthong__member__init(m);
     d->members[d->n_members++] = m;
@@ -423,7 +407,7 @@ static int s_dataset_item(const config_setting_t *g, Lienthong__Directory *d, ch
     Lienthong__Dataset *ds = malloc(sizeof *ds);
     if (!ds || !GROW(d->datasets, d->n_datasets)) {
         free(ds);
-        return s_src_fail(g, err, errlen, "out of memory");
+        return lt_conf_err(g, NULL, err, errlen, "out of memory");
     }
     lienthong__dataset__init(ds);
     d->datasets[d->n_datasets++] = ds;
@@ -441,26 +425,26 @@ static int s_where(const config_setting_t *g, Lienthong__View *v, char *err, siz
     if (!w)
         return 0;
     if (!config_setting_is_group(w))
-        return s_src_fail(w, err, errlen, "'where' must be a group of field = \"value\" pairs");
+        return lt_conf_err(w, NULL, err, errlen, "'where' must be a group of field = \"value\" pairs");
     int n = config_setting_length(w);
     v->where = calloc((size_t)(n ? n : 1), sizeof *v->where);
     if (!v->where)
-        return s_src_fail(w, err, errlen, "out of memory");
+        return lt_conf_err(w, NULL, err, errlen, "out of memory");
     for (int i = 0; i < n; i++) {
         const config_setting_t *c = config_setting_get_elem(w, (unsigned)i);
         const char *val = config_setting_get_string(c);
         if (!val)
-            return s_src_fail(c, err, errlen, "predicate '%s' must be a string value",
+            return lt_conf_err(c, NULL, err, errlen, "predicate '%s' must be a string value",
                               config_setting_name(c));
         Lienthong__Predicate *p = malloc(sizeof *p);
         if (!p)
-            return s_src_fail(c, err, errlen, "out of memory");
+            return lt_conf_err(c, NULL, err, errlen, "out of memory");
         lienthong__predicate__init(p);
         v->where[v->n_where++] = p;
         p->field = strdup(config_setting_name(c));
         p->equals = strdup(val);
         if (!p->field || !p->equals)
-            return s_src_fail(c, err, errlen, "out of memory");
+            return lt_conf_err(c, NULL, err, errlen, "out of memory");
     }
     return 0;
 }
@@ -471,7 +455,7 @@ static int s_view_item(const config_setting_t *g, Lienthong__Directory *d, char 
     Lienthong__View *v = malloc(sizeof *v);
     if (!v || !GROW(d->views, d->n_views)) {
         free(v);
-        return s_src_fail(g, err, errlen, "out of memory");
+        return lt_conf_err(g, NULL, err, errlen, "out of memory");
     }
     lienthong__view__init(v);
     d->views[d->n_views++] = v;
@@ -487,7 +471,7 @@ static int s_policy_item(const config_setting_t *g, Lienthong__Directory *d, cha
     Lienthong__Policy *p = malloc(sizeof *p);
     if (!p || !GROW(d->policies, d->n_policies)) {
         free(p);
-        return s_src_fail(g, err, errlen, "out of memory");
+        return lt_conf_err(g, NULL, err, errlen, "out of memory");
     }
     lienthong__policy__init(p);
     d->policies[d->n_policies++] = p;
@@ -507,7 +491,7 @@ static void s_locate(const config_t *cfg, const char *section, size_t index, cha
     snprintf(msg, sizeof msg, "%s", err);
     const config_setting_t *list = section ? config_lookup(cfg, section) : config_root_setting(cfg);
     const config_setting_t *g = list && section ? config_setting_get_elem(list, (unsigned)index) : list;
-    s_src_fail(g, err, errlen, "%s", msg);
+    lt_conf_err(g, NULL, err, errlen, "%s", msg);
 }
 
 static int s_header(const config_t *cfg, Lienthong__Directory *d, char *err, size_t errlen)
@@ -522,7 +506,7 @@ static int s_header(const config_t *cfg, Lienthong__Directory *d, char *err, siz
     if (config_lookup_int(cfg, "valid_days", &days) != CONFIG_TRUE)
         days = 30;
     if (days <= 0 || days > 3650)
-        return s_src_fail(config_lookup(cfg, "valid_days"), err, errlen,
+        return lt_conf_err(config_lookup(cfg, "valid_days"), NULL, err, errlen,
                           "valid_days must be between 1 and 3650, got %d", days);
     d->issued_at = (int64_t)time(NULL);
     d->expires_at = d->issued_at + (int64_t)days * 86400;
@@ -542,14 +526,8 @@ int lt_dir_compile(const char *path, uint64_t version, int64_t issued_at, int64_
     }
     lienthong__directory__init(d);
     d->format = 1;
-    if (config_read_file(&cfg, path) != CONFIG_TRUE) {
-        if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO)
-            s_fail(err, errlen, "%s: cannot read file: %s", path, strerror(errno));
-        else
-            s_fail(err, errlen, "%s:%d: %s", config_error_file(&cfg) ? config_error_file(&cfg) : path,
-                   config_error_line(&cfg), config_error_text(&cfg));
+    if (lt_conf_read(&cfg, path, err, errlen) != 0)
         goto out;
-    }
     if (s_header(&cfg, d, err, errlen) || s_section(&cfg, "members", s_member_item, d, err, errlen) ||
         s_section(&cfg, "datasets", s_dataset_item, d, err, errlen) ||
         s_section(&cfg, "views", s_view_item, d, err, errlen) ||
