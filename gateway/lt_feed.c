@@ -116,13 +116,11 @@ static stream_t *s_stream(lt_feed_t *self, const char *name)
     return s;
 }
 
-void lt_feed_refresh(lt_feed_t *self)
+void lt_feed_advanced(void *arg, const char *stream, uint64_t last_seq)
 {
-    for (size_t i = 0; i < self->n_streams; i++) {
-        lt_stream_t st;
-        if (lt_store_stream(self->store, self->streams[i].name, &st) == 0)
-            self->streams[i].last_seq = st.last_seq;
-    }
+    stream_t *s = s_stream(arg, stream);
+    if (s)
+        s->last_seq = last_seq;
 }
 
 /* Owner of a dataset or view id, or NULL. */
@@ -375,10 +373,14 @@ static int s_send_batch(lt_feed_t *self, void *sock, sub_t *s, chunk_t *c)
     if (n <= 0)
         return n;
     if (c->used + 4096 > self->cfg->max_message) {
-        /* Only a record stored before the cap was lowered can do this. */
+        /* Only a record stored before the cap was lowered can do this. The
+         * consumer is told and backs off; nothing is skipped. */
         lt_error("feed", "%s: record %llu does not fit in a %zu-byte frame; feed to %s stalls",
                  s->stream->name, (unsigned long long)s->next, self->cfg->max_message, s->member);
-        return 0;
+        (void)lt_wire_send_error(sock, s->rid, s->rid_len, LIENTHONG__ERROR_CODE__ERR_TOO_LARGE, 0,
+                                 "%s: record %llu is larger than the owner can send",
+                                 s->stream->name, (unsigned long long)s->next);
+        return -1;
     }
     uint8_t sig[LT_SIG_BYTES], hash[LT_HASH_BYTES];
     if (lt_batch_sign(self->keys, s->stream->name, s->next, c->recs, c->n, s->prev, sig, hash) != 0)
@@ -431,7 +433,10 @@ static feed_t *s_feed_find(lt_feed_t *self, const char *stream)
     return NULL;
 }
 
-static void s_feed_backoff(lt_feed_t *self, feed_t *f, const char *why, int64_t min_ms)
+/* Stops a feed and schedules the re-subscribe. `unsubscribe` tells the owner,
+ * unless the owner is the one that refused the subscription. */
+static void s_feed_backoff(lt_feed_t *self, feed_t *f, const char *why, int64_t min_ms,
+                           int unsubscribe)
 {
     f->backoff = f->backoff ? f->backoff * 2 : BACKOFF_MIN_MS;
     if (f->backoff < min_ms)
@@ -444,7 +449,7 @@ static void s_feed_backoff(lt_feed_t *self, feed_t *f, const char *why, int64_t 
             f->stream->name, (unsigned long long)f->cursor.last_seq, why, (long long)f->backoff);
     lt_audit_add(self->audit, &(lt_audit_entry_t){.event = "replica-stop", .peer = f->owner,
                                                   .target = f->stream->name, .detail = why});
-    void *sock = self->link(self->link_arg, f->owner);
+    void *sock = unsubscribe ? self->link(self->link_arg, f->owner) : NULL;
     if (sock) {
         Lienthong__Unsubscribe u = LIENTHONG__UNSUBSCRIBE__INIT;
         u.stream = f->stream->name;
@@ -581,16 +586,16 @@ void lt_feed_on_batch(lt_feed_t *self, const char *owner, void *link_sock,
     const Lienthong__Member *m = lt_dir_member(self->dir, owner);
     uint8_t hash[LT_HASH_BYTES];
     if ((int64_t)b->n_records > f->outstanding) {
-        s_feed_backoff(self, f, "owner sent more records than our credit", 0);
+        s_feed_backoff(self, f, "owner sent more records than our credit", 0, 1);
         return;
     }
     if (!m || lt_batch_verify(b, f->stream->name, f->cursor.last_seq + 1, f->cursor.last_hash,
                               m->signing_key.data, hash, err, sizeof err) != 0) {
-        s_feed_backoff(self, f, m ? err : "owner not in directory", 0);
+        s_feed_backoff(self, f, m ? err : "owner not in directory", 0, 1);
         return;
     }
     if (s_feed_apply(self, f, b, hash, err, sizeof err) != 0) {
-        s_feed_backoff(self, f, err, 0);
+        s_feed_backoff(self, f, err, 0, 1);
         return;
     }
     f->outstanding -= (int64_t)b->n_records;
@@ -612,7 +617,7 @@ void lt_feed_on_error(lt_feed_t *self, const char *owner, const Lienthong__Error
             char why[400];
             snprintf(why, sizeof why, "owner refused (%s): %s", lt_wire_error_name(e->code),
                      e->message);
-            s_feed_backoff(self, f, why, hard ? 30000 : 0);
+            s_feed_backoff(self, f, why, hard ? 30000 : 0, 0);
         }
     }
 }
@@ -650,8 +655,11 @@ void lt_feed_on_sink_attach(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
             self->sinks[i] = self->sinks[--self->n_sinks];
             break;
         }
-    if (self->n_sinks >= MAX_SINKS)
+    if (self->n_sinks >= MAX_SINKS) {
+        (void)lt_wire_send_error(sock, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE,
+                                 0, "%s: too many sinks attached", m->stream);
         return;
+    }
     sink_t *k = &self->sinks[self->n_sinks++];
     memset(k, 0, sizeof *k);
     memcpy(k->rid, in->rid, in->rid_len);

@@ -54,8 +54,8 @@ void lt_feed_on_sink_attach(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
 void lt_feed_on_deliver_ack(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
                             const Lienthong__DeliverAck *m);
 
-/* Reloads cached last sequence numbers after the owner's log grew. */
-void lt_feed_refresh(lt_feed_t *self);
+/* The owner's log of stream grew to last_seq (an lt_publish_advanced_fn). */
+void lt_feed_advanced(void *self, const char *stream, uint64_t last_seq);
 /* Sends what credit allows; returns the number of messages sent. */
 int lt_feed_pump(lt_feed_t *self, void *peer_sock, void *local_sock);
 /* Subscribes, refreshes and backs off consumer feeds. */

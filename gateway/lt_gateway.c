@@ -623,11 +623,11 @@ static void s_publish_group(lt_gateway_t *self, pending_t *group, size_t n)
     for (size_t i = 0; i < n; i++)
         pubs[i] = group[i].env->publish;
     if (lt_publish_apply(self->store, self->dir, self->cfg.member, pubs, n,
-                         lt_publish_max_record(self->cfg.max_message), res) != 0)
+                         lt_publish_max_record(self->cfg.max_message), res, lt_feed_advanced,
+                         self->feed) != 0)
         lt_warn("local", "a group of %zu publishes was not stored; adapters will resend", n);
     for (size_t i = 0; i < n; i++)
         s_publish_ack(self, &group[i], &res[i]);
-    lt_feed_refresh(self->feed);
 }
 
 /* Handles one decoded local message other than Publish. */

@@ -226,7 +226,7 @@ static int s_apply_publish(group_t *g, const char *member, const Lienthong__Publ
 
 int lt_publish_apply(lt_store_t *store, const lt_dir_t *dir, const char *member,
                      Lienthong__Publish *const *pubs, size_t n, size_t max_record,
-                     lt_publish_result_t *res)
+                     lt_publish_result_t *res, lt_publish_advanced_fn advanced, void *arg)
 {
     group_t g = {.store = store, .dir = dir, .n_slots = 0, .now_ms = lt_now_ms(),
                  .max_record = max_record};
@@ -240,6 +240,9 @@ int lt_publish_apply(lt_store_t *store, const lt_dir_t *dir, const char *member,
             goto fail;
     if (lt_store_commit(store) != 0)
         goto fail;
+    for (size_t i = 0; advanced && i < g.n_slots; i++)
+        if (g.slots[i].dirty)
+            advanced(arg, g.slots[i].name, g.slots[i].st.last_seq);
     return 0;
 fail:
     lt_error("publish", "store failure, nothing acknowledged: %s", lt_store_error(store));

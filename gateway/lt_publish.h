@@ -14,6 +14,9 @@
 
 #define LT_PUBLISH_MAX_RECORD (1u << 20)
 
+/* Called after the commit for each stream the group advanced. */
+typedef void (*lt_publish_advanced_fn)(void *arg, const char *stream, uint64_t last_seq);
+
 typedef struct {
     Lienthong__ErrorCode code; /* ERR_NONE when acknowledged */
     char err[256];
@@ -23,12 +26,13 @@ typedef struct {
 
 /* Applies pubs[0..n) for owner `member`. A record whose payload exceeds
  * max_record is refused (ERR_TOO_LARGE): it could never be sent in a batch
- * (see lt_publish_max_record). Fills res[i] for each. Returns 0
+ * (see lt_publish_max_record). Fills res[i] for each, and reports each
+ * stream it advanced through `advanced` (may be NULL). Returns 0
  * when the transaction committed (individual publishes may still have been
  * refused, see res), -1 when it failed and nothing was stored. */
 int lt_publish_apply(lt_store_t *store, const lt_dir_t *dir, const char *member,
                      Lienthong__Publish *const *pubs, size_t n, size_t max_record,
-                     lt_publish_result_t *res)
+                     lt_publish_result_t *res, lt_publish_advanced_fn advanced, void *arg)
     __attribute__((warn_unused_result));
 
 /* The largest payload a gateway with frame cap max_message accepts: a batch

@@ -183,35 +183,51 @@ static const Lienthong__Dataset *s_target(const lt_dir_t *dir, const char *targe
     return lt_dir_dataset(dir, *view ? (*view)->dataset : target);
 }
 
-/* Decoded current record of key, or NULL (not found, deleted, outside the
- * view, or store failure: *failed tells the last apart). */
-static ProtobufCMessage *s_current(lt_query_t *self, const Lienthong__Dataset *ds,
-                                   const Lienthong__View *view, const char *key,
+/* One request being executed by this owner. */
+typedef struct {
+    uint64_t id;
+    uint8_t hash[LT_HASH_BYTES];
+    const char *caller;
+    const Lienthong__Dataset *ds;
+    const Lienthong__View *view;
+    const Lienthong__Policy *policy;
+    Lienthong__ErrorCode refusal; /* ERR_NONE when the request may run */
+    const char *target, *purpose, *case_ref;
+    int64_t stream;               /* store id of the dataset, -1 when nothing was published */
+    int store_failed;
+} req_t;
+
+/* Decoded current record of key in the request's dataset, or NULL (not
+ * found, deleted, outside the view, or store failure: *failed tells the
+ * last apart). */
+static ProtobufCMessage *s_current(lt_query_t *self, const req_t *r, const char *key,
                                    uint64_t *seq, int *failed)
 {
-    lt_stream_t st;
     int deleted = 0, found;
     uint8_t *bytes = NULL;
     size_t len = 0;
     ProtobufCMessage *msg = NULL;
-    *failed = 0;
-    if (lt_store_stream(self->store, ds->id, &st) != 0 ||
-        (found = lt_store_state_get(self->store, st.id, key, seq, &deleted)) < 0) {
+    const Lienthong__Dataset *ds = r->ds;
+    const Lienthong__View *view = r->view;
+    *failed = r->store_failed;
+    if (r->store_failed || r->stream < 0)
+        return NULL;
+    if ((found = lt_store_state_get(self->store, r->stream, key, seq, &deleted)) < 0) {
         *failed = 1;
         return NULL;
     }
     if (!found || deleted)
         return NULL;
-    if (lt_store_get(self->store, st.id, *seq, &bytes, &len) != 1) {
+    if (lt_store_get(self->store, r->stream, *seq, &bytes, &len) != 1) {
         *failed = 1;
         return NULL;
     }
-    Lienthong__Record *r = lienthong__record__unpack(NULL, len, bytes);
-    if (r)
-        msg = protobuf_c_message_unpack(lt_schema_find(ds->record_type), NULL, r->payload.len,
-                                        r->payload.data);
-    if (r)
-        lienthong__record__free_unpacked(r, NULL);
+    Lienthong__Record *rec = lienthong__record__unpack(NULL, len, bytes);
+    if (rec) {
+        msg = protobuf_c_message_unpack(lt_schema_find(ds->record_type), NULL, rec->payload.len,
+                                        rec->payload.data);
+        lienthong__record__free_unpacked(rec, NULL);
+    }
     free(bytes);
     if (!msg)
         *failed = 1;
@@ -266,16 +282,6 @@ static int s_queue(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_t
     return 0;
 }
 
-typedef struct {
-    uint64_t id;
-    uint8_t hash[LT_HASH_BYTES];
-    const char *caller;
-    const Lienthong__Dataset *ds;
-    const Lienthong__View *view;
-    const Lienthong__Policy *policy;
-    Lienthong__ErrorCode refusal; /* ERR_NONE when the request may run */
-    const char *target, *purpose, *case_ref;
-} req_t;
 
 static void s_audit(lt_query_t *self, const req_t *r, const char *event, const char *subject,
                     const char *fields, const char *detail)
@@ -300,6 +306,11 @@ static void s_authorise(lt_query_t *self, req_t *r, const char *target, const ch
         r->refusal = LIENTHONG__ERROR_CODE__ERR_PURPOSE;
     else
         r->refusal = LIENTHONG__ERROR_CODE__ERR_NONE;
+    /* The dataset's stream, once per request and without ever creating it. */
+    lt_stream_t st;
+    int found = r->refusal ? 0 : lt_store_stream_find(self->store, r->ds->id, &st);
+    r->stream = found == 1 ? st.id : -1;
+    r->store_failed = found < 0;
     if (r->refusal)
         lt_warn("query", "refused %s of %s by %s: %s (purpose \"%s\")", lt_dir_op_name(op), target,
                 r->caller, lt_wire_error_name(r->refusal), purpose);
@@ -320,7 +331,7 @@ static int s_lookup(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_
     const ProtobufCMessageDescriptor *t = r->ds ? lt_schema_find(r->ds->record_type) : NULL;
     char *released[64];
     Lienthong__Withheld wh[64], *whp[64];
-    if (!a.code && !(msg = s_current(self, r->ds, r->view, q->key, &a.record_seq, &failed)))
+    if (!a.code && !(msg = s_current(self, r, q->key, &a.record_seq, &failed)))
         a.code = failed ? LIENTHONG__ERROR_CODE__ERR_INTERNAL : LIENTHONG__ERROR_CODE__ERR_NOT_FOUND;
     if (failed)
         goto out; /* a store failure is not an answer: the caller retries */
@@ -425,7 +436,7 @@ static int s_verify(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_
             uint64_t seq;
             int failed;
             a.key = (char *)s_vkey(q, k);
-            msg = s_current(self, r->ds, r->view, a.key, &seq, &failed);
+            msg = s_current(self, r, a.key, &seq, &failed);
             a.code = msg ? LIENTHONG__ERROR_CODE__ERR_NONE
                          : failed ? LIENTHONG__ERROR_CODE__ERR_INTERNAL
                                   : LIENTHONG__ERROR_CODE__ERR_NOT_FOUND;
@@ -630,18 +641,30 @@ void lt_query_flush(lt_query_t *self, void *peer)
     int ok = lt_merkle_tree(leaves, n, tree) == 0 &&
              lt_keys_sign(self->keys, LT_ANSWERS_DOMAIN, lt_merkle_tree_root(tree, n),
                           LT_HASH_BYTES, sig) == 0;
+    if (!ok)
+        lt_error("query", "cannot sign %zu answers; their requests will run again on retry", n);
     for (size_t i = 0; i < n; i++) {
         pending_t *p = &self->pending[i];
         if (ok)
             s_send_answer(self, peer, p, sig, tree, n, i);
-        else
-            lt_error("query", "cannot sign answers");
         free(p->bytes);
     }
-    /* An entry is complete once its last answer is stored. */
-    for (size_t i = 0; i < n; i++)
-        if (self->pending[i].entry && self->pending[i].last)
-            self->pending[i].entry->complete = 1;
+    for (size_t i = 0; i < n; i++) {
+        dedup_t *d = self->pending[i].entry;
+        if (!d)
+            continue;
+        if (ok) {
+            /* An entry is complete once its last answer is stored. */
+            d->complete |= self->pending[i].last;
+            continue;
+        }
+        /* Nothing was sent: forget the request so a retry executes it,
+         * rather than replaying an empty answer forever. */
+        for (size_t j = i; j < n; j++)
+            if (self->pending[j].entry == d)
+                self->pending[j].entry = NULL;
+        s_dedup_free(self, d);
+    }
     self->n_pending = 0;
 }
 

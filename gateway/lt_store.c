@@ -155,6 +155,11 @@ static int s_stream_load(lt_store_t *self, const char *name, lt_stream_t *out)
     return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
+int lt_store_stream_find(lt_store_t *self, const char *name, lt_stream_t *out)
+{
+    return s_stream_load(self, name, out);
+}
+
 int lt_store_stream(lt_store_t *self, const char *name, lt_stream_t *out)
 {
     int rc = s_stream_load(self, name, out);

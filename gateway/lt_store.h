@@ -33,6 +33,10 @@ void lt_store_rollback(lt_store_t *self);
 /* Loads the stream's row, creating it (empty) if absent. */
 int lt_store_stream(lt_store_t *self, const char *name, lt_stream_t *out)
     __attribute__((warn_unused_result));
+/* Loads the stream's row without creating it: 1 found, 0 absent, -1 error.
+ * For read paths, which must never write. */
+int lt_store_stream_find(lt_store_t *self, const char *name, lt_stream_t *out)
+    __attribute__((warn_unused_result));
 /* Writes last_seq, last_hash and source_cursor back. */
 int lt_store_stream_save(lt_store_t *self, const lt_stream_t *st)
     __attribute__((warn_unused_result));

@@ -261,7 +261,7 @@ static void s_apply(Lienthong__Publish **pubs, size_t n, const Lienthong__Datase
     lt_publish_result_t res[2];
     uint64_t before = ds ? s_last_seq(ds->id) : 0;
     memset(res, 0, sizeof res);
-    int rc = lt_publish_apply(G.store, G.dir, OWNER, pubs, n, LT_PUBLISH_MAX_RECORD, res);
+    int rc = lt_publish_apply(G.store, G.dir, OWNER, pubs, n, LT_PUBLISH_MAX_RECORD, res, NULL, NULL);
     for (size_t i = 0; i < n; i++) {
         if (res[i].code != LIENTHONG__ERROR_CODE__ERR_NONE && !res[i].err[0])
             abort(); /* every refusal says why */

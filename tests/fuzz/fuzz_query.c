@@ -243,7 +243,7 @@ static int s_seed_store(void)
     p.changes = cp;
     p.n_changes = N;
     lt_publish_result_t res;
-    int rc = lt_publish_apply(G.store, G.dir, OWNER, &pp, 1, LT_PUBLISH_MAX_RECORD, &res) == 0 &&
+    int rc = lt_publish_apply(G.store, G.dir, OWNER, &pp, 1, LT_PUBLISH_MAX_RECORD, &res, NULL, NULL) == 0 &&
                      res.code == LIENTHONG__ERROR_CODE__ERR_NONE
                  ? 0
                  : -1;
