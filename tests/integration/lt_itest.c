@@ -2,6 +2,8 @@
  * test peers for the integration tests. See lt_itest.h. */
 #define _GNU_SOURCE
 #include "lt_itest.h"
+
+#include <CUnit/Basic.h>
 #include "lt_dir.h"
 #include "lt_file.h"
 #include "lt_sock.h"
@@ -12,6 +14,7 @@
 #include <ftw.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -856,4 +859,42 @@ int lt_it_run_cli(const char *cwd, const char *out_path, const char *const *args
     }
     s_child_del(pid);
     return r == pid && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* ---- the runner ---------------------------------------------------------------- */
+
+static void s_default_teardown(void)
+{
+    lt_it_cleanup_all();
+}
+
+int lt_it_main(int argc, char **argv, const lt_it_suite_t *suite)
+{
+    if (argc > 1)
+        lt_it_set_binary(argv[1]);
+    const char *bin = lt_it_binary();
+    if (!bin || access(bin, X_OK) != 0) {
+        fprintf(stderr, "usage: %s /path/to/lienthong (or set LIENTHONG_BIN)\n", argv[0]);
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    if (sodium_init() < 0 || CU_initialize_registry() != CUE_SUCCESS)
+        return 1;
+    CU_pSuite s = CU_add_suite_with_setup_and_teardown(
+        suite->name, suite->init, suite->clean, suite->setup,
+        suite->teardown ? suite->teardown : s_default_teardown);
+    for (const lt_it_test_t *t = suite->tests; s && t->name; t++)
+        if (!CU_add_test(s, t->name, t->fn))
+            s = NULL;
+    if (!s) {
+        CU_cleanup_registry();
+        return 1;
+    }
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    unsigned failed = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
+    unsigned run = CU_get_number_of_tests_run();
+    CU_cleanup_registry();
+    lt_it_shutdown();
+    return failed || run == 0 ? 1 : 0;
 }

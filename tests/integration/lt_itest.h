@@ -205,6 +205,27 @@ Lienthong__Envelope *lt_it_peer_offer(lt_it_peer_t *p, const uint8_t *bytes, siz
 uint8_t *lt_it_hello_bytes(const char *member, uint32_t proto_version, uint64_t dir_version,
                            size_t *len);
 
+/* ---- the runner ----------------------------------------------------------- */
+
+typedef struct {
+    const char *name;
+    CU_TestFunc fn;
+} lt_it_test_t;
+
+typedef struct {
+    const char *name;
+    CU_InitializeFunc init;   /* may be NULL */
+    CU_CleanupFunc clean;     /* may be NULL */
+    CU_SetUpFunc setup;       /* before each test, may be NULL */
+    CU_TearDownFunc teardown; /* after each test; NULL means lt_it_cleanup_all */
+    const lt_it_test_t *tests; /* ends with {NULL, NULL} */
+} lt_it_suite_t;
+
+/* The main() of an integration test program: takes the binary from argv[1]
+ * or LIENTHONG_BIN, runs the suite verbosely, shuts the helpers down. Exit 0
+ * only when tests ran and none failed; 2 on a usage error. */
+int lt_it_main(int argc, char **argv, const lt_it_suite_t *suite);
+
 /* ---- files and commands --------------------------------------------------- */
 
 /* Runs the binary with args (NULL-terminated, without argv[0]) in dir cwd,

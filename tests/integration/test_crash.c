@@ -1768,26 +1768,10 @@ static void s_teardown(void)
 
 int main(int argc, char **argv)
 {
-    if (argc > 1)
-        lt_it_set_binary(argv[1]);
-    const char *bin = lt_it_binary();
-    if (!bin || access(bin, X_OK) != 0) {
-        fprintf(stderr, "usage: %s /path/to/lienthong (or set LIENTHONG_BIN)\n", argv[0]);
-        return 2;
-    }
-    signal(SIGPIPE, SIG_IGN);
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 1;
-    CU_pSuite s = CU_add_suite_with_setup_and_teardown("crash", NULL, NULL, NULL, s_teardown);
-    if (!s || !CU_add_test(s, "kill -9 of any process at any moment loses nothing acknowledged",
-                           test_crash_rule)) {
-        CU_cleanup_registry();
-        return 1;
-    }
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failed = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    lt_it_shutdown();
-    return failed ? 1 : 0;
+    static const lt_it_test_t tests[] = {
+        {"kill -9 of any process at any moment loses nothing acknowledged", test_crash_rule},
+        {NULL, NULL},
+    };
+    static const lt_it_suite_t suite = {"crash", NULL, NULL, NULL, s_teardown, tests};
+    return lt_it_main(argc, argv, &suite);
 }

@@ -633,36 +633,18 @@ static void s_teardown(void)
 
 int main(int argc, char **argv)
 {
-    if (argc > 1)
-        lt_it_set_binary(argv[1]);
-    const char *bin = lt_it_binary();
-    if (!bin || access(bin, X_OK) != 0) {
-        fprintf(stderr, "usage: %s /path/to/lienthong (or set LIENTHONG_BIN)\n", argv[0]);
-        return 2;
-    }
-    signal(SIGPIPE, SIG_IGN);
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 1;
-    CU_pSuite s = CU_add_suite_with_setup_and_teardown("federation", NULL, NULL, NULL, s_teardown);
-    if (!s ||
-        !CU_add_test(s, "CLI keygen 0600, directory sign and verify", test_cli_keys_and_signing) ||
-        !CU_add_test(s, "(a) two members connect and exchange Hello", test_two_gateways_hello) ||
-        !CU_add_test(s, "(b) unlisted key refused", test_unlisted_key_refused) ||
-        !CU_add_test(s, "(c) revoked member cut off after SIGHUP", test_revoked_member_cut_off) ||
-        !CU_add_test(s, "(c) offered directory adopted, persisted, propagated",
-                     test_offer_adopted_and_persisted) ||
-        !CU_add_test(s, "(d) bad directories refused by offer and SIGHUP",
-                     test_bad_directories_refused) ||
-        !CU_add_test(s, "(d) bad directory refused at start", test_bad_directory_at_start) ||
-        !CU_add_test(s, "(e) malformed frames answered, gateway survives", test_malformed_frames) ||
-        !CU_add_test(s, "SIGTERM drains and exits 0", test_sigterm_drains)) {
-        CU_cleanup_registry();
-        return 1;
-    }
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failed = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    lt_it_shutdown();
-    return failed ? 1 : 0;
+    static const lt_it_test_t tests[] = {
+        {"CLI keygen 0600, directory sign and verify", test_cli_keys_and_signing},
+        {"(a) two members connect and exchange Hello", test_two_gateways_hello},
+        {"(b) unlisted key refused", test_unlisted_key_refused},
+        {"(c) revoked member cut off after SIGHUP", test_revoked_member_cut_off},
+        {"(c) offered directory adopted, persisted, propagated", test_offer_adopted_and_persisted},
+        {"(d) bad directories refused by offer and SIGHUP", test_bad_directories_refused},
+        {"(d) bad directory refused at start", test_bad_directory_at_start},
+        {"(e) malformed frames answered, gateway survives", test_malformed_frames},
+        {"SIGTERM drains and exits 0", test_sigterm_drains},
+        {NULL, NULL},
+    };
+    static const lt_it_suite_t suite = {"federation", NULL, NULL, NULL, s_teardown, tests};
+    return lt_it_main(argc, argv, &suite);
 }

@@ -759,32 +759,16 @@ static void s_teardown(void)
 
 int main(int argc, char **argv)
 {
-    if (argc > 1)
-        lt_it_set_binary(argv[1]);
-    const char *bin = lt_it_binary();
-    if (!bin || access(bin, X_OK) != 0) {
-        fprintf(stderr, "usage: %s /path/to/lienthong (or set LIENTHONG_BIN)\n", argv[0]);
-        return 2;
-    }
-    signal(SIGPIPE, SIG_IGN);
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 1;
-    CU_pSuite s = CU_add_suite_with_setup_and_teardown("feeds", NULL, NULL, s_test_start, s_teardown);
-    if (!s || !CU_add_test(s, "1 dataset and views converge, full contents", test_convergence) ||
-        !CU_add_test(s, "2 row predicate: leaving a view is a tombstone", test_row_predicate) ||
-        !CU_add_test(s, "3 subscriptions without a policy are refused", test_unauthorised) ||
-        !CU_add_test(s, "4 MITM: flipped byte rejected, then converges", test_mitm_flip) ||
-        !CU_add_test(s, "4 MITM: wrong signing key rejected, then converges", test_mitm_resign) ||
-        !CU_add_test(s, "4 MITM: dropped batches detected, never skipped", test_mitm_drop) ||
-        !CU_add_test(s, "5 restart resumes from cursor; late joiner catches up",
-                     test_restart_and_late_joiner)) {
-        CU_cleanup_registry();
-        return 1;
-    }
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failed = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    lt_it_shutdown();
-    return failed ? 1 : 0;
+    static const lt_it_test_t tests[] = {
+        {"1 dataset and views converge, full contents", test_convergence},
+        {"2 row predicate: leaving a view is a tombstone", test_row_predicate},
+        {"3 subscriptions without a policy are refused", test_unauthorised},
+        {"4 MITM: flipped byte rejected, then converges", test_mitm_flip},
+        {"4 MITM: wrong signing key rejected, then converges", test_mitm_resign},
+        {"4 MITM: dropped batches detected, never skipped", test_mitm_drop},
+        {"5 restart resumes from cursor; late joiner catches up", test_restart_and_late_joiner},
+        {NULL, NULL},
+    };
+    static const lt_it_suite_t suite = {"feeds", NULL, NULL, s_test_start, s_teardown, tests};
+    return lt_it_main(argc, argv, &suite);
 }

@@ -1609,37 +1609,27 @@ out:
     s_dump_logs();
 }
 
+/* The suite's gateways live from suite_init to suite_clean: nothing to do
+ * between tests. */
+static void s_keep_gateways(void)
+{
+}
+
 int main(int argc, char **argv)
 {
-    if (argc > 1)
-        lt_it_set_binary(argv[1]);
-    const char *bin = lt_it_binary();
-    if (!bin || access(bin, X_OK) != 0) {
-        fprintf(stderr, "usage: %s /path/to/lienthong (or set LIENTHONG_BIN)\n", argv[0]);
-        return 2;
-    }
-    signal(SIGPIPE, SIG_IGN);
-    if (sodium_init() < 0 || CU_initialize_registry() != CUE_SUCCESS)
-        return 1;
-    CU_pSuite s = CU_add_suite("query", suite_init, suite_clean);
-    if (!s || !CU_add_test(s, "lookup: field-level policy", test_lookup_fields) ||
-        !CU_add_test(s, "lookup and verify: purpose", test_purpose) ||
-        !CU_add_test(s, "verify: no data, Vietnamese normalisation", test_verify) ||
-        !CU_add_test(s, "verify: batch streams one answer per key", test_verify_batch) ||
-        !CU_add_test(s, "no policy / no verify op: ERR_FORBIDDEN", test_forbidden) ||
-        !CU_add_test(s, "a retried request is executed once", test_retry_executed_once) ||
-        !CU_add_test(s, "lookup --json and verify --json", test_cli_json) ||
-        !CU_add_test(s, "dead owner: ERR_TIMEOUT at the deadline", test_dead_owner_timeout) ||
-        !CU_add_test(s, "forged and replayed answers dropped", test_forged_answers) ||
-        !CU_add_test(s, "owner started late answers once", test_owner_starts_late)) {
-        CU_cleanup_registry();
-        return 1;
-    }
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failed = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
-    unsigned run = CU_get_number_of_tests_run();
-    CU_cleanup_registry();
-    lt_it_shutdown();
-    return failed || run == 0 ? 1 : 0;
+    static const lt_it_test_t tests[] = {
+        {"lookup: field-level policy", test_lookup_fields},
+        {"lookup and verify: purpose", test_purpose},
+        {"verify: no data, Vietnamese normalisation", test_verify},
+        {"verify: batch streams one answer per key", test_verify_batch},
+        {"no policy / no verify op: ERR_FORBIDDEN", test_forbidden},
+        {"a retried request is executed once", test_retry_executed_once},
+        {"lookup --json and verify --json", test_cli_json},
+        {"dead owner: ERR_TIMEOUT at the deadline", test_dead_owner_timeout},
+        {"forged and replayed answers dropped", test_forged_answers},
+        {"owner started late answers once", test_owner_starts_late},
+        {NULL, NULL},
+    };
+    static const lt_it_suite_t suite = {"query", suite_init, suite_clean, NULL, s_keep_gateways, tests};
+    return lt_it_main(argc, argv, &suite);
 }
