@@ -128,30 +128,11 @@ void lt_ad_disconnect(lt_ad_conn_t *conn)
 
 int lt_ad_recv(lt_ad_conn_t *conn, int timeout_ms, Lienthong__Envelope **env)
 {
-    *env = NULL;
-    zmq_pollitem_t item = {conn->sock, 0, ZMQ_POLLIN, 0};
-    int n = zmq_poll(&item, 1, timeout_ms);
-    if (n < 0)
-        return errno == EINTR ? 0 : -1;
-    if (n == 0)
-        return 0;
-    lt_wire_in_t in;
-    if (lt_wire_recv(conn->sock, 0, ZMQ_DONTWAIT, &in) != 0) {
-        int e = errno;
-        lt_wire_in_close(&in);
-        return e == EAGAIN || e == EINTR ? 0 : -1;
-    }
     char err[256];
-    Lienthong__ErrorCode code;
-    if (in.frames != 1)
-        lt_warn("adapter", "dropped a message of %d frames from the gateway", in.frames);
-    else
-        *env = lt_wire_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body), LT_AD_MAX_MESSAGE, &code,
-                              err, sizeof err);
-    if (in.frames == 1 && !*env)
-        lt_warn("adapter", "dropped an undecodable message from the gateway: %s", err);
-    lt_wire_in_close(&in);
-    return *env ? 1 : 0;
+    int rc = lt_wire_recv_env(conn->sock, timeout_ms, LT_AD_MAX_MESSAGE, env, err, sizeof err);
+    if (rc == 0 && err[0])
+        lt_warn("adapter", "from the gateway: %s", err);
+    return rc;
 }
 
 int lt_ad_send(lt_ad_conn_t *conn, Lienthong__Envelope__BodyCase body_case, void *body)

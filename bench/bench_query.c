@@ -73,17 +73,10 @@ static int s_send(void *app, int verify, long i)
 /* Receives one answer; 1 for a good (signed, found) answer, 0 otherwise. */
 static int s_recv(void *app)
 {
-    zmq_pollitem_t it = {app, 0, ZMQ_POLLIN, 0};
-    if (zmq_poll(&it, 1, 15000) <= 0)
-        return -1;
-    lt_wire_in_t in;
     char err[256];
-    Lienthong__ErrorCode code;
     Lienthong__Envelope *env = NULL;
-    if (lt_wire_recv(app, 0, 0, &in) == 0)
-        env = lt_wire_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body), 64u << 20, &code, err,
-                             sizeof err);
-    lt_wire_in_close(&in);
+    if (lt_wire_recv_env(app, 15000, 64u << 20, &env, err, sizeof err) != 1)
+        return -1;
     int ok = env && (env->body_case == LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY ||
                      env->body_case == LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY);
     if (env && env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR)

@@ -80,18 +80,11 @@ int lt_bench_publish(const char *sock_path, const char *dataset, long n)
                 break;
             }
         }
-        zmq_pollitem_t it = {s, 0, ZMQ_POLLIN, 0};
-        if (zmq_poll(&it, 1, 30000) <= 0) {
+        Lienthong__Envelope *rep = NULL;
+        if (lt_wire_recv_env(s, 30000, 64u << 20, &rep, err, sizeof err) != 1) {
             rc = -1;
             break;
         }
-        lt_wire_in_t in;
-        Lienthong__ErrorCode code;
-        Lienthong__Envelope *rep = NULL;
-        if (lt_wire_recv(s, 0, 0, &in) == 0)
-            rep = lt_wire_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body), 64u << 20, &code,
-                                 err, sizeof err);
-        lt_wire_in_close(&in);
         if (rep && rep->body_case == LIENTHONG__ENVELOPE__BODY_PUBLISH_ACK)
             acked += (long)(rep->publish_ack->last_seq - rep->publish_ack->first_seq + 1);
         else {

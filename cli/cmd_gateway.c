@@ -109,22 +109,15 @@ int lt_cmd_status(int argc, char **argv)
         goto out;
     }
     Lienthong__StatusRequest req = LIENTHONG__STATUS_REQUEST__INIT;
-    Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
-    env.version = LT_PROTO_VERSION;
+    Lienthong__Envelope env, *rep = NULL;
+    lt_wire_env_init(&env);
     env.body_case = LIENTHONG__ENVELOPE__BODY_STATUS_REQUEST;
     env.status_request = &req;
-    zmq_pollitem_t item = {s, 0, ZMQ_POLLIN, 0};
-    if (lt_wire_send(s, NULL, 0, &env) != 0 || zmq_poll(&item, 1, 3000) <= 0) {
+    if (lt_wire_send(s, NULL, 0, &env) != 0 ||
+        lt_wire_recv_env(s, 3000, 64u << 20, &rep, err, sizeof err) != 1) {
         lt_cli_fail(1, "status", "no answer from the gateway at %s", cfg.local_socket);
         goto out;
     }
-    lt_wire_in_t in;
-    Lienthong__ErrorCode code;
-    Lienthong__Envelope *rep = NULL;
-    if (lt_wire_recv(s, 0, 0, &in) == 0)
-        rep = lt_wire_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body), 64u << 20, &code, err,
-                             sizeof err);
-    lt_wire_in_close(&in);
     if (rep && rep->body_case == LIENTHONG__ENVELOPE__BODY_STATUS_REPLY)
         rc = s_print_status(rep->status_reply);
     else

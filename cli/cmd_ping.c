@@ -57,8 +57,8 @@ static int s_exchange(void *s, int timeout)
     Lienthong__Hello h = LIENTHONG__HELLO__INIT;
     h.member = "";
     h.software = "lienthong " LT_VERSION " ping";
-    Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
-    env.version = LT_PROTO_VERSION;
+    Lienthong__Envelope env;
+    lt_wire_env_init(&env);
     env.body_case = LIENTHONG__ENVELOPE__BODY_HELLO;
     env.hello = &h;
     /* ZMQ_IMMEDIATE: retry the send until the handshake completes. */
@@ -67,19 +67,12 @@ static int s_exchange(void *s, int timeout)
         printf("no answer within %d ms: the gateway refused this key, or is unreachable\n", timeout);
         return 1;
     }
-    zmq_pollitem_t in = {s, 0, ZMQ_POLLIN, 0};
-    if (zmq_poll(&in, 1, timeout) <= 0) {
-        printf("no answer within %d ms after connecting\n", timeout);
+    char err[256];
+    Lienthong__Envelope *rep = NULL;
+    if (lt_wire_recv_env(s, timeout, 4u << 20, &rep, err, sizeof err) != 1) {
+        printf("no answer within %d ms after connecting%s%s\n", timeout, err[0] ? ": " : "", err);
         return 1;
     }
-    lt_wire_in_t msg;
-    char err[256];
-    Lienthong__ErrorCode code;
-    Lienthong__Envelope *rep = NULL;
-    if (lt_wire_recv(s, 0, 0, &msg) == 0)
-        rep = lt_wire_decode(zmq_msg_data(&msg.body), zmq_msg_size(&msg.body), 4u << 20, &code,
-                             err, sizeof err);
-    lt_wire_in_close(&msg);
     int rc = 1;
     if (rep && rep->body_case == LIENTHONG__ENVELOPE__BODY_HELLO) {
         printf("answered by %s (directory version %" PRIu64 ", %s)\n", rep->hello->member,

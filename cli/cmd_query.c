@@ -184,17 +184,10 @@ static lt_dir_t *s_directory(const lt_cfg_t *cfg)
 /* Receives one decoded envelope within ms, or NULL. */
 static Lienthong__Envelope *s_recv(void *s, int ms)
 {
-    zmq_pollitem_t it = {s, 0, ZMQ_POLLIN, 0};
-    if (zmq_poll(&it, 1, ms) <= 0)
-        return NULL;
-    lt_wire_in_t in;
     char err[256];
-    Lienthong__ErrorCode code;
     Lienthong__Envelope *env = NULL;
-    if (lt_wire_recv(s, 0, 0, &in) == 0)
-        env = lt_wire_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body), 64u << 20, &code, err,
-                             sizeof err);
-    lt_wire_in_close(&in);
+    if (lt_wire_recv_env(s, ms, 64u << 20, &env, err, sizeof err) == 0 && err[0])
+        fprintf(stderr, "lienthong: dropped a message from the gateway: %s\n", err);
     return env;
 }
 

@@ -87,12 +87,6 @@ void lt_feed_set_audit(lt_feed_t *self, lt_audit_t *audit)
     self->audit = audit;
 }
 
-static void s_init_env(Lienthong__Envelope *env)
-{
-    lienthong__envelope__init(env);
-    env->version = LT_PROTO_VERSION;
-}
-
 /* ---- streams -------------------------------------------------------------- */
 
 static stream_t *s_stream(lt_feed_t *self, const char *name)
@@ -394,7 +388,7 @@ static int s_send_batch(lt_feed_t *self, void *sock, sub_t *s, chunk_t *c)
     b.signature.len = sizeof sig;
     b.signed_at_ms = lt_now_ms();
     Lienthong__Envelope env;
-    s_init_env(&env);
+    lt_wire_env_init(&env);
     env.body_case = LIENTHONG__ENVELOPE__BODY_BATCH;
     env.batch = &b;
     if (lt_wire_send(sock, s->rid, s->rid_len, &env) != 0)
@@ -454,7 +448,7 @@ static void s_feed_backoff(lt_feed_t *self, feed_t *f, const char *why, int64_t 
         Lienthong__Unsubscribe u = LIENTHONG__UNSUBSCRIBE__INIT;
         u.stream = f->stream->name;
         Lienthong__Envelope env;
-        s_init_env(&env);
+        lt_wire_env_init(&env);
         env.body_case = LIENTHONG__ENVELOPE__BODY_UNSUBSCRIBE;
         env.unsubscribe = &u;
         (void)lt_wire_send(sock, NULL, 0, &env);
@@ -480,7 +474,7 @@ static void s_feed_subscribe(lt_feed_t *self, feed_t *f)
         m.prev_hash.len = LT_HASH_BYTES;
     }
     Lienthong__Envelope env;
-    s_init_env(&env);
+    lt_wire_env_init(&env);
     env.body_case = LIENTHONG__ENVELOPE__BODY_SUBSCRIBE;
     env.subscribe = &m;
     int64_t now = lt_mono_ms();
@@ -565,7 +559,7 @@ static void s_feed_credit(feed_t *f, void *sock, size_t n)
     c.stream = f->stream->name;
     c.credit = (uint32_t)n;
     Lienthong__Envelope env;
-    s_init_env(&env);
+    lt_wire_env_init(&env);
     env.body_case = LIENTHONG__ENVELOPE__BODY_CREDIT;
     env.credit = &c;
     if (lt_wire_send(sock, NULL, 0, &env) == 0)
@@ -701,7 +695,7 @@ static int s_deliver(lt_feed_t *self, void *sock, sink_t *k, chunk_t *c)
     d.n_records = c->n;
     d.records = recs;
     Lienthong__Envelope env;
-    s_init_env(&env);
+    lt_wire_env_init(&env);
     env.body_case = LIENTHONG__ENVELOPE__BODY_DELIVER;
     env.deliver = &d;
     if (rc == 1 && lt_wire_send(sock, k->rid, k->rid_len, &env) != 0)

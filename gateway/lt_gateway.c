@@ -72,12 +72,6 @@ struct _lt_gateway_t {
     char adopted_path[PATH_MAX + 32];
 };
 
-static void s_init_env(Lienthong__Envelope *env)
-{
-    lienthong__envelope__init(env);
-    env->version = LT_PROTO_VERSION;
-}
-
 /* ---- directory ------------------------------------------------------------ */
 
 /* Our own entry must exist, be active and carry exactly our public keys. */
@@ -147,7 +141,7 @@ static int s_send_hello(lt_gateway_t *self, void *sock, const uint8_t *rid, size
     h.directory_version = lt_dir_version(self->dir);
     h.software = "lienthong " LT_VERSION;
     Lienthong__Envelope env;
-    s_init_env(&env);
+    lt_wire_env_init(&env);
     env.body_case = LIENTHONG__ENVELOPE__BODY_HELLO;
     env.hello = &h;
     return lt_wire_send(sock, rid, rid_len, &env);
@@ -159,7 +153,7 @@ static int s_send_offer(lt_gateway_t *self, void *sock, const uint8_t *rid, size
     const uint8_t *bytes = lt_dir_signed_bytes(self->dir, &o.signed_directory.len);
     o.signed_directory.data = (uint8_t *)bytes;
     Lienthong__Envelope env;
-    s_init_env(&env);
+    lt_wire_env_init(&env);
     env.body_case = LIENTHONG__ENVELOPE__BODY_DIRECTORY_OFFER;
     env.directory_offer = &o;
     return lt_wire_send(sock, rid, rid_len, &env);
@@ -576,7 +570,7 @@ static void s_local_status(lt_gateway_t *self, const lt_wire_in_t *in)
     r.peers_connected = peers;
     lt_feed_status(self->feed, &r);
     Lienthong__Envelope env;
-    s_init_env(&env);
+    lt_wire_env_init(&env);
     env.body_case = LIENTHONG__ENVELOPE__BODY_STATUS_REPLY;
     env.status_reply = &r;
     (void)lt_wire_send(self->local, in->rid, in->rid_len, &env);
@@ -607,7 +601,7 @@ static void s_publish_ack(lt_gateway_t *self, pending_t *p, const lt_publish_res
     ack.last_seq = r->last_seq;
     ack.source_cursor = cursor;
     Lienthong__Envelope env;
-    s_init_env(&env);
+    lt_wire_env_init(&env);
     env.body_case = LIENTHONG__ENVELOPE__BODY_PUBLISH_ACK;
     env.publish_ack = &ack;
     (void)lt_wire_send(self->local, p->in.rid, p->in.rid_len, &env);

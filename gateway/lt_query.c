@@ -104,12 +104,6 @@ static const char *s_join(char *const *names, size_t n, char *buf, size_t len)
     return buf;
 }
 
-static void s_init_env(Lienthong__Envelope *env)
-{
-    lienthong__envelope__init(env);
-    env->version = LT_PROTO_VERSION;
-}
-
 lt_query_t *lt_query_new(lt_store_t *store, const lt_keys_t *keys, const lt_cfg_t *cfg,
                          lt_query_link_fn link, lt_query_rotate_fn rotate, void *arg)
 {
@@ -604,7 +598,7 @@ static void s_send_answer(lt_query_t *self, void *peer, pending_t *p, const uint
     sa.proof_index = (uint32_t)index;
     sa.proof_count = (uint32_t)n;
     Lienthong__Envelope env;
-    s_init_env(&env);
+    lt_wire_env_init(&env);
     env.body_case = p->is_verify ? LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY
                                  : LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY;
     if (p->is_verify)

@@ -162,6 +162,37 @@ void lt_wire_in_close(lt_wire_in_t *in)
     zmq_msg_close(&in->body);
 }
 
+void lt_wire_env_init(Lienthong__Envelope *env)
+{
+    lienthong__envelope__init(env);
+    env->version = LT_PROTO_VERSION;
+}
+
+int lt_wire_recv_env(void *sock, int timeout_ms, size_t cap, Lienthong__Envelope **env, char *err,
+                     size_t errlen)
+{
+    *env = NULL;
+    err[0] = 0;
+    zmq_pollitem_t item = {sock, 0, ZMQ_POLLIN, 0};
+    int n = zmq_poll(&item, 1, timeout_ms);
+    if (n <= 0)
+        return n < 0 && zmq_errno() != EINTR ? -1 : 0;
+    lt_wire_in_t in;
+    if (lt_wire_recv(sock, 0, ZMQ_DONTWAIT, &in) != 0) {
+        int e = zmq_errno();
+        lt_wire_in_close(&in);
+        return e == EAGAIN || e == EINTR ? 0 : -1;
+    }
+    Lienthong__ErrorCode code;
+    if (in.frames != 1)
+        snprintf(err, errlen, "dropped a message of %d frames", in.frames);
+    else
+        *env = lt_wire_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body), cap, &code, err,
+                              errlen);
+    lt_wire_in_close(&in);
+    return *env ? 1 : 0;
+}
+
 int lt_wire_send(void *sock, const uint8_t *rid, size_t rid_len, const Lienthong__Envelope *env)
 {
     size_t len = lienthong__envelope__get_packed_size(env);

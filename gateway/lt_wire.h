@@ -45,6 +45,16 @@ int lt_wire_body_bytes(const uint8_t *buf, size_t len, const uint8_t **body, siz
 int lt_wire_recv(void *sock, int is_router, int flags, lt_wire_in_t *in);
 void lt_wire_in_close(lt_wire_in_t *in);
 
+/* Initialises env as an empty envelope of this protocol version. */
+void lt_wire_env_init(Lienthong__Envelope *env);
+
+/* Waits up to timeout_ms for one message on a DEALER and decodes it.
+ * Returns 1 with *env (free with lt_wire_free); 0 when nothing came in time,
+ * or when a malformed message was dropped (err then says why); -1 when the
+ * socket failed. */
+int lt_wire_recv_env(void *sock, int timeout_ms, size_t cap, Lienthong__Envelope **env, char *err,
+                     size_t errlen) __attribute__((warn_unused_result));
+
 /* Packs and sends env, preceded by the routing id when rid_len > 0.
  * Non-blocking: returns -1 with errno EAGAIN when the peer's pipe is full. */
 int lt_wire_send(void *sock, const uint8_t *rid, size_t rid_len, const Lienthong__Envelope *env);
