@@ -6,7 +6,7 @@
  * plain free(): nothing inside it was allocated by us. Record -> row unpacks
  * with protobuf-c (free_unpacked) and binds with SQLITE_TRANSIENT copies. */
 #include "lt_rowmap.h"
-#include "lt_conf.h"
+#include "lt_cfgfile.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -119,18 +119,18 @@ static int s_load_entry(lt_rowmap_t *self, const config_setting_t *s, const char
     const char *name = config_setting_name(s);
     const char *col = config_setting_get_string(s);
     if (!col || !col[0])
-        return lt_conf_err(s, file, err, errlen, "'%s' must be a column name in double quotes", name);
+        return lt_cfgfile_err(s, file, err, errlen, "'%s' must be a column name in double quotes", name);
     const ProtobufCFieldDescriptor *f =
         protobuf_c_message_descriptor_get_field_by_name(self->desc, name);
     if (!f)
-        return lt_conf_err(s, file, err, errlen, "field '%s' does not exist in record type %s", name,
+        return lt_cfgfile_err(s, file, err, errlen, "field '%s' does not exist in record type %s", name,
                      self->desc->name);
     const char *why = s_unsupported(f);
     if (why)
-        return lt_conf_err(s, file, err, errlen, "field '%s' %s", name, why);
+        return lt_cfgfile_err(s, file, err, errlen, "field '%s' %s", name, why);
     for (size_t i = 0; i < self->n; i++)
         if (strcasecmp(self->entries[i].column, col) == 0)
-            return lt_conf_err(s, file, err, errlen, "column '%s' is mapped twice (fields '%s' and '%s')",
+            return lt_cfgfile_err(s, file, err, errlen, "column '%s' is mapped twice (fields '%s' and '%s')",
                          col, self->entries[i].field->name, name);
     s_entry_t *e = &self->entries[self->n];
     e->field = f;
@@ -138,7 +138,7 @@ static int s_load_entry(lt_rowmap_t *self, const config_setting_t *s, const char
     e->quoted = s_quote(col);
     self->n++; /* counted first, so destroy frees a half-built entry */
     if (!e->column || !e->quoted)
-        return lt_conf_err(s, file, err, errlen, "out of memory");
+        return lt_cfgfile_err(s, file, err, errlen, "out of memory");
     return 0;
 }
 
@@ -146,22 +146,22 @@ static int s_find_key(lt_rowmap_t *self, const config_setting_t *columns, const 
                       const char *key_column, const char *key_field, char *err, size_t errlen)
 {
     if (!key_column || !key_column[0])
-        return lt_conf_err(columns, file, err, errlen, "no key column given");
+        return lt_cfgfile_err(columns, file, err, errlen, "no key column given");
     for (size_t i = 0; i < self->n; i++)
         if (strcasecmp(self->entries[i].column, key_column) == 0) {
             self->key = i;
             if (key_field && strcmp(self->entries[i].field->name, key_field) != 0)
-                return lt_conf_err(columns, file, err, errlen,
+                return lt_cfgfile_err(columns, file, err, errlen,
                              "key_field '%s' must be the field mapped to key column '%s', "
                              "but 'columns' maps '%s' to it",
                              key_field, key_column, self->entries[i].field->name);
             return 0;
         }
     if (key_field)
-        return lt_conf_err(columns, file, err, errlen,
+        return lt_cfgfile_err(columns, file, err, errlen,
                      "the key field is not mapped: add %s = \"%s\"; to 'columns'", key_field,
                      key_column);
-    return lt_conf_err(columns, file, err, errlen,
+    return lt_cfgfile_err(columns, file, err, errlen,
                  "key column '%s' is not mapped to any field in 'columns'", key_column);
 }
 
@@ -189,7 +189,7 @@ lt_rowmap_t *lt_rowmap_new(const ProtobufCMessageDescriptor *desc,
         return NULL;
     }
     if (!config_setting_is_group(columns) || config_setting_length(columns) == 0) {
-        lt_conf_err(columns, file, err, errlen,
+        lt_cfgfile_err(columns, file, err, errlen,
               "'columns' must be a non-empty group: columns = { field = \"column\"; ... };");
         return NULL;
     }
@@ -202,7 +202,7 @@ lt_rowmap_t *lt_rowmap_new(const ProtobufCMessageDescriptor *desc,
     int count = config_setting_length(columns);
     self->entries = calloc((size_t)count, sizeof *self->entries);
     if (!self->entries) {
-        lt_conf_err(columns, file, err, errlen, "out of memory");
+        lt_cfgfile_err(columns, file, err, errlen, "out of memory");
         goto fail;
     }
     for (int i = 0; i < count; i++)
@@ -211,7 +211,7 @@ lt_rowmap_t *lt_rowmap_new(const ProtobufCMessageDescriptor *desc,
     if (s_find_key(self, columns, file, key_column, key_field, err, errlen))
         goto fail;
     if (s_build_select_list(self)) {
-        lt_conf_err(columns, file, err, errlen, "out of memory");
+        lt_cfgfile_err(columns, file, err, errlen, "out of memory");
         goto fail;
     }
     return self;

@@ -39,7 +39,7 @@ struct lt_sink_t {
     lt_rowmap_t *map;
     sqlite3 *db;
     sqlite3_stmt *st_upsert, *st_delete, *st_cursor;
-    lt_ad_conn_t conn;
+    lt_adapter_conn_t conn;
     uint64_t cursor;     /* last seq applied, durable */
     int64_t last_rx;     /* when the gateway last sent something */
     int64_t hold_until;  /* after an error: ignore deliveries, then attach */
@@ -59,18 +59,18 @@ static int s_settings(lt_sink_t *self, const config_t *c, char *err, size_t errl
 {
     const char *f = self->path;
     long long credit;
-    if (lt_conf_string(c, f, "gateway_socket", NULL, 1, self->socket, sizeof self->socket, err,
+    if (lt_cfgfile_string(c, f, "gateway_socket", NULL, 1, self->socket, sizeof self->socket, err,
                      errlen) ||
-        lt_conf_string(c, f, "stream", NULL, 0, self->stream, sizeof self->stream, err, errlen) ||
-        lt_conf_string(c, f, "record_type", NULL, 0, self->record_type, sizeof self->record_type,
+        lt_cfgfile_string(c, f, "stream", NULL, 0, self->stream, sizeof self->stream, err, errlen) ||
+        lt_cfgfile_string(c, f, "record_type", NULL, 0, self->record_type, sizeof self->record_type,
                      err, errlen) ||
-        lt_conf_string(c, f, "database", NULL, 1, self->database, sizeof self->database, err,
+        lt_cfgfile_string(c, f, "database", NULL, 1, self->database, sizeof self->database, err,
                      errlen) ||
-        lt_conf_string(c, f, "table", NULL, 0, self->table, sizeof self->table, err, errlen) ||
-        lt_conf_string(c, f, "key_column", NULL, 0, self->key_column, sizeof self->key_column, err,
+        lt_cfgfile_string(c, f, "table", NULL, 0, self->table, sizeof self->table, err, errlen) ||
+        lt_cfgfile_string(c, f, "key_column", NULL, 0, self->key_column, sizeof self->key_column, err,
                      errlen) ||
-        lt_conf_int(c, f, "credit", 4096, 1, 1 << 22, &credit, err, errlen) ||
-        lt_conf_bool(c, f, "create_table", 0, &self->create_table, err, errlen))
+        lt_cfgfile_int(c, f, "credit", 4096, 1, 1 << 22, &credit, err, errlen) ||
+        lt_cfgfile_bool(c, f, "create_table", 0, &self->create_table, err, errlen))
         return -1;
     self->credit = (int)credit;
     return 0;
@@ -82,19 +82,19 @@ static int s_load(lt_sink_t *self, const char *path, char *err, size_t errlen)
     config_init(&c);
     int rc = -1;
     snprintf(self->path, sizeof self->path, "%s", path);
-    if (lt_conf_read(&c, path, err, errlen) || lt_conf_unknown(&c, path, s_known, err, errlen) ||
+    if (lt_cfgfile_read(&c, path, err, errlen) || lt_cfgfile_unknown(&c, path, s_known, err, errlen) ||
         s_settings(self, &c, err, errlen))
         goto out;
     const ProtobufCMessageDescriptor *desc = lt_schema_find(self->record_type);
     if (!desc) {
-        lt_conf_err(config_lookup(&c, "record_type"), path, err, errlen,
+        lt_cfgfile_err(config_lookup(&c, "record_type"), path, err, errlen,
                   "unknown record type '%s' (e.g. \"lienthong.records.Population\")",
                   self->record_type);
         goto out;
     }
     const config_setting_t *cols = config_lookup(&c, "columns");
     if (!cols) {
-        lt_conf_err(config_root_setting(&c), path, err, errlen,
+        lt_cfgfile_err(config_root_setting(&c), path, err, errlen,
                   "missing required group 'columns = { field = \"column\"; ... };'");
         goto out;
     }
@@ -111,19 +111,19 @@ static int s_load_cursor(lt_sink_t *self, char *err, size_t errlen)
 {
     sqlite3_stmt *st = NULL;
     int rc = -1;
-    if (lt_ad_prepare(self->db, "SELECT seq FROM lt_sink_cursor WHERE stream = ?1", &st, err,
+    if (lt_adapter_prepare(self->db, "SELECT seq FROM lt_sink_cursor WHERE stream = ?1", &st, err,
                       errlen))
         return -1;
     int step = sqlite3_bind_text(st, 1, self->stream, -1, SQLITE_STATIC) == SQLITE_OK
                    ? sqlite3_step(st)
                    : SQLITE_ERROR;
     if (step == SQLITE_ROW && sqlite3_column_int64(st, 0) < 0)
-        lt_ad_fmt(err, errlen, "lt_sink_cursor holds a negative seq for %s", self->stream);
+        lt_adapter_fmt(err, errlen, "lt_sink_cursor holds a negative seq for %s", self->stream);
     else if (step == SQLITE_ROW || step == SQLITE_DONE) {
         self->cursor = step == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
         rc = 0;
     } else
-        lt_ad_fmt(err, errlen, "cannot read lt_sink_cursor: %s", sqlite3_errmsg(self->db));
+        lt_adapter_fmt(err, errlen, "cannot read lt_sink_cursor: %s", sqlite3_errmsg(self->db));
     sqlite3_finalize(st);
     return rc;
 }
@@ -136,21 +136,21 @@ static int s_prepare(lt_sink_t *self, char *err, size_t errlen)
     char why[768];
     int rc = -1;
     if (self->create_table &&
-        lt_ad_exec(self->db, create ? create : "", "cannot create the table", err, errlen))
+        lt_adapter_exec(self->db, create ? create : "", "cannot create the table", err, errlen))
         goto out;
-    if (lt_ad_exec(self->db,
+    if (lt_adapter_exec(self->db,
                    "CREATE TABLE IF NOT EXISTS lt_sink_cursor("
                    "stream TEXT PRIMARY KEY, seq INTEGER NOT NULL)",
                    "cannot create lt_sink_cursor", err, errlen) ||
-        lt_ad_prepare(self->db,
+        lt_adapter_prepare(self->db,
                       "INSERT INTO lt_sink_cursor(stream, seq) VALUES (?1, ?2) "
                       "ON CONFLICT(stream) DO UPDATE SET seq = excluded.seq",
                       &self->st_cursor, err, errlen) ||
         s_load_cursor(self, err, errlen))
         goto out;
-    if (lt_ad_prepare(self->db, upsert, &self->st_upsert, why, sizeof why) ||
-        lt_ad_prepare(self->db, del, &self->st_delete, why, sizeof why)) {
-        lt_ad_fmt(err, errlen, "table %s cannot take the mapped columns (it needs each column and "
+    if (lt_adapter_prepare(self->db, upsert, &self->st_upsert, why, sizeof why) ||
+        lt_adapter_prepare(self->db, del, &self->st_delete, why, sizeof why)) {
+        lt_adapter_fmt(err, errlen, "table %s cannot take the mapped columns (it needs each column and "
                  "a PRIMARY KEY or UNIQUE key_column, or create_table = true): %s", self->table,
                  why);
         goto out;
@@ -167,13 +167,13 @@ lt_sink_t *lt_sink_new(const char *config_path, char *err, size_t errlen)
 {
     lt_sink_t *self = calloc(1, sizeof *self);
     if (!self) {
-        lt_ad_fmt(err, errlen, "out of memory");
+        lt_adapter_fmt(err, errlen, "out of memory");
         return NULL;
     }
     self->backoff_ms = BACKOFF_MIN_MS;
     if (s_load(self, config_path, err, errlen))
         goto fail;
-    self->db = lt_ad_db_open(self->database, 1, err, errlen);
+    self->db = lt_adapter_db_open(self->database, 1, err, errlen);
     if (!self->db || s_prepare(self, err, errlen))
         goto fail;
     return self;
@@ -191,7 +191,7 @@ void lt_sink_destroy(lt_sink_t **self_p)
     sqlite3_finalize(self->st_delete);
     sqlite3_finalize(self->st_cursor);
     sqlite3_close(self->db);
-    lt_ad_disconnect(&self->conn);
+    lt_adapter_disconnect(&self->conn);
     lt_rowmap_destroy(&self->map);
     free(self);
     *self_p = NULL;
@@ -208,7 +208,7 @@ static int s_step(sqlite3 *db, sqlite3_stmt *st, char *err, size_t errlen)
 {
     int rc = sqlite3_step(st);
     if (rc != SQLITE_DONE)
-        lt_ad_fmt(err, errlen, "%s", sqlite3_errmsg(db));
+        lt_adapter_fmt(err, errlen, "%s", sqlite3_errmsg(db));
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     return rc == SQLITE_DONE ? 0 : -1;
@@ -218,12 +218,12 @@ static int s_step(sqlite3 *db, sqlite3_stmt *st, char *err, size_t errlen)
 static int s_apply_record(lt_sink_t *self, const Lienthong__Record *r, char *err, size_t errlen)
 {
     if (!r->key || !r->key[0]) {
-        lt_ad_fmt(err, errlen, "record %" PRIu64 " has no key", r->seq);
+        lt_adapter_fmt(err, errlen, "record %" PRIu64 " has no key", r->seq);
         return -1;
     }
     if (r->deleted) {
         if (sqlite3_bind_text(self->st_delete, 1, r->key, -1, SQLITE_STATIC) != SQLITE_OK) {
-            lt_ad_fmt(err, errlen, "%s", sqlite3_errmsg(self->db));
+            lt_adapter_fmt(err, errlen, "%s", sqlite3_errmsg(self->db));
             return -1;
         }
         return s_step(self->db, self->st_delete, err, errlen);
@@ -240,7 +240,7 @@ static int s_store_cursor(lt_sink_t *self, uint64_t seq, char *err, size_t errle
 {
     if (sqlite3_bind_text(self->st_cursor, 1, self->stream, -1, SQLITE_STATIC) != SQLITE_OK ||
         sqlite3_bind_int64(self->st_cursor, 2, (sqlite3_int64)seq) != SQLITE_OK) {
-        lt_ad_fmt(err, errlen, "%s", sqlite3_errmsg(self->db));
+        lt_adapter_fmt(err, errlen, "%s", sqlite3_errmsg(self->db));
         return -1;
     }
     return s_step(self->db, self->st_cursor, err, errlen);
@@ -257,14 +257,14 @@ static uint64_t s_apply_records(lt_sink_t *self, const Lienthong__Deliver *d, in
         if (r->seq <= cur)
             continue; /* already applied */
         if (r->seq != cur + 1) {
-            lt_ad_fmt(err, errlen, "sequence gap: expected %" PRIu64 ", got %" PRIu64, cur + 1,
+            lt_adapter_fmt(err, errlen, "sequence gap: expected %" PRIu64 ", got %" PRIu64, cur + 1,
                      r->seq);
             *gap = 1;
             return 0;
         }
         char why[512];
         if (s_apply_record(self, r, why, sizeof why) != 0) {
-            lt_ad_fmt(err, errlen, "cannot apply record %" PRIu64 ": %s", r->seq, why);
+            lt_adapter_fmt(err, errlen, "cannot apply record %" PRIu64 ": %s", r->seq, why);
             return 0;
         }
         cur = r->seq;
@@ -289,12 +289,12 @@ static int s_apply(lt_sink_t *self, const Lienthong__Deliver *d)
     int gap = 0;
     if (!s_has_new(self, d))
         return 0;
-    if (lt_ad_exec(self->db, "BEGIN IMMEDIATE", "cannot begin", err, sizeof err))
+    if (lt_adapter_exec(self->db, "BEGIN IMMEDIATE", "cannot begin", err, sizeof err))
         goto fail;
     uint64_t last = s_apply_records(self, d, &gap, err, sizeof err);
     if (last == 0 || s_store_cursor(self, last, err, sizeof err) != 0 ||
-        lt_ad_exec(self->db, "COMMIT", "cannot commit", err, sizeof err) != 0) {
-        lt_ad_exec(self->db, "ROLLBACK", "rollback", ignore, sizeof ignore);
+        lt_adapter_exec(self->db, "COMMIT", "cannot commit", err, sizeof err) != 0) {
+        lt_adapter_exec(self->db, "ROLLBACK", "rollback", ignore, sizeof ignore);
         goto fail;
     }
     self->applied_since += last - self->cursor;
@@ -320,7 +320,7 @@ static int s_attach(lt_sink_t *self, int64_t now, int loud)
     a.credit = (uint32_t)self->credit;
     self->last_rx = now;
     self->resync = 1;
-    if (lt_ad_send(&self->conn, LIENTHONG__ENVELOPE__BODY_SINK_ATTACH, &a) != 0) {
+    if (lt_adapter_send(&self->conn, LIENTHONG__ENVELOPE__BODY_SINK_ATTACH, &a) != 0) {
         lt_warn("sink", "cannot send SinkAttach to the gateway: %s", zmq_strerror(zmq_errno()));
         return -1;
     }
@@ -337,7 +337,7 @@ static void s_ack(lt_sink_t *self)
     Lienthong__DeliverAck a = LIENTHONG__DELIVER_ACK__INIT;
     a.stream = self->stream;
     a.through_seq = self->cursor;
-    if (lt_ad_send(&self->conn, LIENTHONG__ENVELOPE__BODY_DELIVER_ACK, &a) != 0)
+    if (lt_adapter_send(&self->conn, LIENTHONG__ENVELOPE__BODY_DELIVER_ACK, &a) != 0)
         lt_warn("sink", "cannot send DeliverAck through %" PRIu64 ": %s (attaching again later)",
                 self->cursor, zmq_strerror(zmq_errno()));
 }
@@ -420,25 +420,25 @@ static void s_timers(lt_sink_t *self, int64_t now)
 int lt_sink_run(lt_sink_t *self, int once, uint64_t through)
 {
     char err[1024];
-    if (lt_ad_signals() != 0 || lt_ad_connect(&self->conn, self->socket, err, sizeof err) != 0) {
+    if (lt_adapter_signals() != 0 || lt_adapter_connect(&self->conn, self->socket, err, sizeof err) != 0) {
         lt_error("sink", "cannot start: %s", err);
         return 1;
     }
     lt_info("sink", "started stream=%s table=%s cursor=%" PRIu64 " gateway=%s", self->stream,
             self->table, self->cursor, self->socket);
-    int64_t now = lt_mono_ms();
+    int64_t now = lt_clock_mono_ms();
     self->report_at = now + REPORT_MS;
     s_attach(self, now, 1);
     int rc = 0;
-    while (!lt_ad_stopping() && !(once && self->cursor >= through)) {
+    while (!lt_adapter_stopping() && !(once && self->cursor >= through)) {
         Lienthong__Envelope *env = NULL;
-        int r = lt_ad_recv(&self->conn, 1000, &env);
+        int r = lt_adapter_recv(&self->conn, 1000, &env);
         if (r < 0) {
             lt_error("sink", "gateway socket failed: %s", zmq_strerror(zmq_errno()));
             rc = 1;
             break;
         }
-        now = lt_mono_ms();
+        now = lt_clock_mono_ms();
         if (r > 0) {
             self->last_rx = now;
             s_handle(self, env, now);
@@ -447,6 +447,6 @@ int lt_sink_run(lt_sink_t *self, int once, uint64_t through)
         s_timers(self, now);
         s_report(self, now, 0);
     }
-    s_report(self, lt_mono_ms(), 1);
+    s_report(self, lt_clock_mono_ms(), 1);
     return rc;
 }

@@ -73,7 +73,7 @@ struct lt_source_t {
     lt_rowmap_t *map;
     sqlite3 *db;
     sqlite3_stmt *st_changes, *st_row, *st_cursor;
-    lt_ad_conn_t conn;
+    lt_adapter_conn_t conn;
     int64_t cursor;            /* last acknowledged change id, durable */
     int64_t next;              /* last change id put into a Publish */
     s_flight_t flights[MAX_FLIGHT];
@@ -96,17 +96,17 @@ static const char *const s_known[] = {"gateway_socket", "dataset", "record_type"
 static int s_strings(lt_source_t *self, const config_t *c, char *err, size_t errlen)
 {
     const char *f = self->path;
-    if (lt_conf_string(c, f, "gateway_socket", NULL, 1, self->socket, sizeof self->socket, err,
+    if (lt_cfgfile_string(c, f, "gateway_socket", NULL, 1, self->socket, sizeof self->socket, err,
                      errlen) ||
-        lt_conf_string(c, f, "dataset", NULL, 0, self->dataset, sizeof self->dataset, err, errlen) ||
-        lt_conf_string(c, f, "record_type", NULL, 0, self->record_type, sizeof self->record_type,
+        lt_cfgfile_string(c, f, "dataset", NULL, 0, self->dataset, sizeof self->dataset, err, errlen) ||
+        lt_cfgfile_string(c, f, "record_type", NULL, 0, self->record_type, sizeof self->record_type,
                      err, errlen) ||
-        lt_conf_string(c, f, "database", NULL, 1, self->database, sizeof self->database, err,
+        lt_cfgfile_string(c, f, "database", NULL, 1, self->database, sizeof self->database, err,
                      errlen) ||
-        lt_conf_string(c, f, "table", NULL, 0, self->table, sizeof self->table, err, errlen) ||
-        lt_conf_string(c, f, "key_column", NULL, 0, self->key_column, sizeof self->key_column, err,
+        lt_cfgfile_string(c, f, "table", NULL, 0, self->table, sizeof self->table, err, errlen) ||
+        lt_cfgfile_string(c, f, "key_column", NULL, 0, self->key_column, sizeof self->key_column, err,
                      errlen) ||
-        lt_conf_string(c, f, "key_field", NULL, 0, self->key_field, sizeof self->key_field, err,
+        lt_cfgfile_string(c, f, "key_field", NULL, 0, self->key_field, sizeof self->key_field, err,
                      errlen))
         return -1;
     return 0;
@@ -115,10 +115,10 @@ static int s_strings(lt_source_t *self, const config_t *c, char *err, size_t err
 static int s_numbers(lt_source_t *self, const config_t *c, char *err, size_t errlen)
 {
     long long v;
-    if (lt_conf_int(c, self->path, "batch", 1000, 1, 100000, &v, err, errlen))
+    if (lt_cfgfile_int(c, self->path, "batch", 1000, 1, 100000, &v, err, errlen))
         return -1;
     self->batch = self->limit = (int)v;
-    if (lt_conf_int(c, self->path, "poll_ms", 100, 1, 60000, &v, err, errlen))
+    if (lt_cfgfile_int(c, self->path, "poll_ms", 100, 1, 60000, &v, err, errlen))
         return -1;
     self->poll_ms = (int)v;
     return 0;
@@ -130,19 +130,19 @@ static int s_load(lt_source_t *self, const char *path, char *err, size_t errlen)
     config_init(&c);
     int rc = -1;
     snprintf(self->path, sizeof self->path, "%s", path);
-    if (lt_conf_read(&c, path, err, errlen) || lt_conf_unknown(&c, path, s_known, err, errlen) ||
+    if (lt_cfgfile_read(&c, path, err, errlen) || lt_cfgfile_unknown(&c, path, s_known, err, errlen) ||
         s_strings(self, &c, err, errlen) || s_numbers(self, &c, err, errlen))
         goto out;
     const ProtobufCMessageDescriptor *desc = lt_schema_find(self->record_type);
     if (!desc) {
-        lt_conf_err(config_lookup(&c, "record_type"), path, err, errlen,
+        lt_cfgfile_err(config_lookup(&c, "record_type"), path, err, errlen,
                   "unknown record type '%s' (e.g. \"lienthong.records.Population\")",
                   self->record_type);
         goto out;
     }
     const config_setting_t *cols = config_lookup(&c, "columns");
     if (!cols) {
-        lt_conf_err(config_root_setting(&c), path, err, errlen,
+        lt_cfgfile_err(config_root_setting(&c), path, err, errlen,
                   "missing required group 'columns = { field = \"column\"; ... };'");
         goto out;
     }
@@ -159,12 +159,12 @@ static int s_prepare(lt_source_t *self, char *err, size_t errlen)
 {
     char *row = lt_rowmap_sql_select(self->map, self->table);
     int rc = -1;
-    if (lt_ad_exec(self->db,
+    if (lt_adapter_exec(self->db,
                    "CREATE TABLE IF NOT EXISTS lt_source_cursor("
                    "dataset TEXT PRIMARY KEY, change_id INTEGER NOT NULL)",
                    "cannot create lt_source_cursor", err, errlen) ||
-        lt_ad_prepare(self->db, row, &self->st_row, err, errlen) ||
-        lt_ad_prepare(self->db,
+        lt_adapter_prepare(self->db, row, &self->st_row, err, errlen) ||
+        lt_adapter_prepare(self->db,
                       "INSERT INTO lt_source_cursor(dataset, change_id) VALUES (?1, ?2) "
                       "ON CONFLICT(dataset) DO UPDATE SET change_id = excluded.change_id",
                       &self->st_cursor, err, errlen))
@@ -179,14 +179,14 @@ lt_source_t *lt_source_new(const char *config_path, char *err, size_t errlen)
 {
     lt_source_t *self = calloc(1, sizeof *self);
     if (!self) {
-        lt_ad_fmt(err, errlen, "out of memory");
+        lt_adapter_fmt(err, errlen, "out of memory");
         return NULL;
     }
     self->backoff_ms = BACKOFF_MIN_MS;
     self->max_flight = MAX_FLIGHT;
     if (s_load(self, config_path, err, errlen))
         goto fail;
-    self->db = lt_ad_db_open(self->database, 0, err, errlen);
+    self->db = lt_adapter_db_open(self->database, 0, err, errlen);
     if (!self->db || s_prepare(self, err, errlen))
         goto fail;
     return self;
@@ -212,7 +212,7 @@ void lt_source_destroy(lt_source_t **self_p)
     sqlite3_finalize(self->st_row);
     sqlite3_finalize(self->st_cursor);
     sqlite3_close(self->db);
-    lt_ad_disconnect(&self->conn);
+    lt_adapter_disconnect(&self->conn);
     lt_rowmap_destroy(&self->map);
     free(self);
     *self_p = NULL;
@@ -221,14 +221,14 @@ void lt_source_destroy(lt_source_t **self_p)
 static int s_table_exists(sqlite3 *db, const char *name, int *exists, char *err, size_t errlen)
 {
     sqlite3_stmt *st = NULL;
-    if (lt_ad_prepare(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1", &st,
+    if (lt_adapter_prepare(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1", &st,
                       err, errlen))
         return -1;
     int rc = sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) == SQLITE_OK ? sqlite3_step(st)
                                                                            : SQLITE_ERROR;
     *exists = rc == SQLITE_ROW;
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        lt_ad_fmt(err, errlen, "cannot read the schema: %s", sqlite3_errmsg(db));
+        lt_adapter_fmt(err, errlen, "cannot read the schema: %s", sqlite3_errmsg(db));
     sqlite3_finalize(st);
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
@@ -285,21 +285,21 @@ int lt_source_install(lt_source_t *self, char *err, size_t errlen)
     int existed = 0, rc = -1;
     char *triggers = s_trigger_sql(self), *seed = s_seed_sql(self);
     if (!triggers || !seed) {
-        lt_ad_fmt(err, errlen, "out of memory");
+        lt_adapter_fmt(err, errlen, "out of memory");
         goto out;
     }
-    if (lt_ad_exec(self->db, "BEGIN IMMEDIATE", "cannot begin the installation", err, errlen))
+    if (lt_adapter_exec(self->db, "BEGIN IMMEDIATE", "cannot begin the installation", err, errlen))
         goto out;
     if (s_table_exists(self->db, "lt_changes", &existed, err, errlen) ||
-        lt_ad_exec(self->db,
+        lt_adapter_exec(self->db,
                    "CREATE TABLE IF NOT EXISTS lt_changes("
                    "id INTEGER PRIMARY KEY AUTOINCREMENT, row_key TEXT NOT NULL)",
                    "cannot create lt_changes", err, errlen) ||
-        lt_ad_exec(self->db, triggers, "cannot create the triggers", err, errlen) ||
-        (!existed && lt_ad_exec(self->db, seed, "cannot list the existing rows", err, errlen)) ||
-        lt_ad_exec(self->db, "COMMIT", "cannot commit the installation", err, errlen)) {
+        lt_adapter_exec(self->db, triggers, "cannot create the triggers", err, errlen) ||
+        (!existed && lt_adapter_exec(self->db, seed, "cannot list the existing rows", err, errlen)) ||
+        lt_adapter_exec(self->db, "COMMIT", "cannot commit the installation", err, errlen)) {
         char ignore[64];
-        lt_ad_exec(self->db, "ROLLBACK", "rollback", ignore, sizeof ignore);
+        lt_adapter_exec(self->db, "ROLLBACK", "rollback", ignore, sizeof ignore);
         goto out;
     }
     lt_info("source", "installed change tracking on table %s%s", self->table,
@@ -315,7 +315,7 @@ static int s_load_cursor(lt_source_t *self, char *err, size_t errlen)
 {
     sqlite3_stmt *st = NULL;
     int rc = -1;
-    if (lt_ad_prepare(self->db, "SELECT change_id FROM lt_source_cursor WHERE dataset = ?1", &st,
+    if (lt_adapter_prepare(self->db, "SELECT change_id FROM lt_source_cursor WHERE dataset = ?1", &st,
                       err, errlen))
         return -1;
     int step = sqlite3_bind_text(st, 1, self->dataset, -1, SQLITE_STATIC) == SQLITE_OK
@@ -326,7 +326,7 @@ static int s_load_cursor(lt_source_t *self, char *err, size_t errlen)
         self->next = self->cursor;
         rc = 0;
     } else
-        lt_ad_fmt(err, errlen, "cannot read lt_source_cursor: %s", sqlite3_errmsg(self->db));
+        lt_adapter_fmt(err, errlen, "cannot read lt_source_cursor: %s", sqlite3_errmsg(self->db));
     sqlite3_finalize(st);
     return rc;
 }
@@ -346,44 +346,44 @@ static int s_recover(lt_source_t *self, char *err, size_t errlen)
     int64_t last = self->cursor;
     sqlite3_stmt *st = NULL;
     char ignore[64];
-    if (lt_ad_exec(self->db, "BEGIN IMMEDIATE", "cannot begin the recovery", err, errlen))
+    if (lt_adapter_exec(self->db, "BEGIN IMMEDIATE", "cannot begin the recovery", err, errlen))
         return -1;
-    if (lt_ad_prepare(self->db, "SELECT COALESCE(MAX(id), 0) FROM lt_changes", &st, err, errlen))
+    if (lt_adapter_prepare(self->db, "SELECT COALESCE(MAX(id), 0) FROM lt_changes", &st, err, errlen))
         goto fail;
     if (sqlite3_step(st) == SQLITE_ROW)
         last = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
     if (last <= self->cursor) {
-        lt_ad_exec(self->db, "COMMIT", "end of recovery", ignore, sizeof ignore);
+        lt_adapter_exec(self->db, "COMMIT", "end of recovery", ignore, sizeof ignore);
         return 0;
     }
     char *sql = sqlite3_mprintf(
         "INSERT INTO lt_changes(row_key) SELECT row_key FROM lt_changes"
         " WHERE id > %lld AND id <= %lld GROUP BY row_key ORDER BY MAX(id);",
         (long long)self->cursor, (long long)last);
-    int rc = lt_ad_exec(self->db, sql ? sql : "", "cannot queue the pending changes again", err,
+    int rc = lt_adapter_exec(self->db, sql ? sql : "", "cannot queue the pending changes again", err,
                         errlen);
     sqlite3_free(sql);
     sqlite3_stmt *cur = self->st_cursor;
     if (rc || sqlite3_bind_text(cur, 1, self->dataset, -1, SQLITE_STATIC) != SQLITE_OK ||
         sqlite3_bind_int64(cur, 2, last) != SQLITE_OK || sqlite3_step(cur) != SQLITE_DONE) {
         if (!rc)
-            lt_ad_fmt(err, errlen, "cannot update lt_source_cursor: %s", sqlite3_errmsg(self->db));
+            lt_adapter_fmt(err, errlen, "cannot update lt_source_cursor: %s", sqlite3_errmsg(self->db));
         sqlite3_reset(cur);
         goto fail;
     }
     sqlite3_reset(cur);
-    if (lt_ad_exec(self->db, "DELETE FROM lt_changes WHERE id <= "
+    if (lt_adapter_exec(self->db, "DELETE FROM lt_changes WHERE id <= "
                    "(SELECT MIN(change_id) FROM lt_source_cursor)",
                    "cannot prune lt_changes", err, errlen) ||
-        lt_ad_exec(self->db, "COMMIT", "cannot commit the recovery", err, errlen))
+        lt_adapter_exec(self->db, "COMMIT", "cannot commit the recovery", err, errlen))
         goto fail;
     lt_info("source", "changes %" PRId64 "..%" PRId64 " queued again under new change ids "
             "(the previous run may have left publishes unacknowledged)", self->cursor + 1, last);
     self->cursor = self->next = last;
     return 0;
 fail:
-    lt_ad_exec(self->db, "ROLLBACK", "rollback", ignore, sizeof ignore);
+    lt_adapter_exec(self->db, "ROLLBACK", "rollback", ignore, sizeof ignore);
     return -1;
 }
 
@@ -393,17 +393,17 @@ static int s_start(lt_source_t *self, char *err, size_t errlen)
     if (s_table_exists(self->db, "lt_changes", &exists, err, errlen))
         return -1;
     if (!exists) {
-        lt_ad_fmt(err, errlen, "%s has no change table lt_changes: run 'lienthong source --config "
+        lt_adapter_fmt(err, errlen, "%s has no change table lt_changes: run 'lienthong source --config "
                  "%s --install' once", self->database, self->path);
         return -1;
     }
-    if (lt_ad_prepare(self->db,
+    if (lt_adapter_prepare(self->db,
                       "WITH b AS (SELECT id, row_key FROM lt_changes WHERE id > ?1 "
                       "ORDER BY id LIMIT ?2) "
                       "SELECT MAX(id), row_key FROM b GROUP BY row_key ORDER BY 1",
                       &self->st_changes, err, errlen) ||
         s_load_cursor(self, err, errlen) || s_recover(self, err, errlen) ||
-        lt_ad_connect(&self->conn, self->socket, err, errlen))
+        lt_adapter_connect(&self->conn, self->socket, err, errlen))
         return -1;
     self->req_base = lt_ad_random64();
     return 0;
@@ -426,7 +426,7 @@ static int s_read_row(lt_source_t *self, s_change_t *c, char *err, size_t errlen
     sqlite3_stmt *st = self->st_row;
     int rc = -1;
     if (sqlite3_bind_text(st, 1, c->key, -1, SQLITE_STATIC) != SQLITE_OK) {
-        lt_ad_fmt(err, errlen, "cannot bind the key: %s", sqlite3_errmsg(self->db));
+        lt_adapter_fmt(err, errlen, "cannot bind the key: %s", sqlite3_errmsg(self->db));
         goto out;
     }
     int step = sqlite3_step(st);
@@ -437,9 +437,9 @@ static int s_read_row(lt_source_t *self, s_change_t *c, char *err, size_t errlen
         char why[256];
         rc = lt_rowmap_pack_row(self->map, st, 0, &c->payload, &c->len, why, sizeof why);
         if (rc)
-            lt_ad_fmt(err, errlen, "change %" PRId64 " (table %s): %s", c->id, self->table, why);
+            lt_adapter_fmt(err, errlen, "change %" PRId64 " (table %s): %s", c->id, self->table, why);
     } else
-        lt_ad_fmt(err, errlen, "cannot read table %s: %s", self->table, sqlite3_errmsg(self->db));
+        lt_adapter_fmt(err, errlen, "cannot read table %s: %s", self->table, sqlite3_errmsg(self->db));
 out:
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
@@ -461,7 +461,7 @@ static int s_collect(lt_source_t *self, s_change_t *ch, size_t *n, char *err, si
         ch[*n].id = sqlite3_column_int64(st, 0);
         ch[*n].key = key ? strdup(key) : NULL;
         if (!ch[*n].key) {
-            lt_ad_fmt(err, errlen, "out of memory");
+            lt_adapter_fmt(err, errlen, "out of memory");
             sqlite3_reset(st);
             return -1;
         }
@@ -469,7 +469,7 @@ static int s_collect(lt_source_t *self, s_change_t *ch, size_t *n, char *err, si
     }
 out:
     if (step != SQLITE_DONE) {
-        lt_ad_fmt(err, errlen, "cannot read lt_changes: %s", sqlite3_errmsg(self->db));
+        lt_adapter_fmt(err, errlen, "cannot read lt_changes: %s", sqlite3_errmsg(self->db));
         sqlite3_reset(st);
         return -1;
     }
@@ -490,7 +490,7 @@ static int s_pack(lt_source_t *self, const s_change_t *ch, size_t n, s_flight_t 
     Lienthong__Change **pp = calloc(n, sizeof *pp);
     char(*cur)[CURSOR_LEN] = calloc(n, sizeof *cur);
     if (!cs || !pp || !cur) {
-        lt_ad_fmt(err, errlen, "out of memory");
+        lt_adapter_fmt(err, errlen, "out of memory");
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
@@ -521,7 +521,7 @@ static int s_pack(lt_source_t *self, const s_change_t *ch, size_t n, s_flight_t 
     }
     fl->frame = malloc(size);
     if (!fl->frame) {
-        lt_ad_fmt(err, errlen, "out of memory");
+        lt_adapter_fmt(err, errlen, "out of memory");
         goto out;
     }
     fl->frame_len = lienthong__envelope__pack(&env, fl->frame);
@@ -546,18 +546,18 @@ static int s_try_batch(lt_source_t *self, s_flight_t *fl, char *err, size_t errl
     int rc = -1;
     s_change_t *ch = calloc((size_t)self->limit, sizeof *ch);
     if (!ch) {
-        lt_ad_fmt(err, errlen, "out of memory reading a batch of %d changes", self->limit);
+        lt_adapter_fmt(err, errlen, "out of memory reading a batch of %d changes", self->limit);
         return -1;
     }
-    if (lt_ad_exec(self->db, "BEGIN", "cannot begin a read", err, errlen) == 0) {
+    if (lt_adapter_exec(self->db, "BEGIN", "cannot begin a read", err, errlen) == 0) {
         rc = s_collect(self, ch, &n, err, errlen);
         char ignore[64];
-        lt_ad_exec(self->db, "COMMIT", "end of read", ignore, sizeof ignore);
+        lt_adapter_exec(self->db, "COMMIT", "end of read", ignore, sizeof ignore);
     }
     if (rc == 0 && n > 0)
         rc = s_pack(self, ch, n, fl, err, errlen);
     if (rc == -2 && n == 1)
-        lt_ad_fmt(err, errlen, "change %" PRId64 " alone exceeds %u bytes", ch[0].id,
+        lt_adapter_fmt(err, errlen, "change %" PRId64 " alone exceeds %u bytes", ch[0].id,
                  LT_WIRE_DEFAULT_CAP);
     s_changes_free(ch, (size_t)self->limit);
     if (rc == -2)
@@ -608,7 +608,7 @@ static int s_requeue(lt_source_t *self, const s_flight_t *fl)
         "INSERT INTO lt_changes(row_key) SELECT row_key FROM lt_changes"
         " WHERE id BETWEEN %lld AND %lld GROUP BY row_key ORDER BY MAX(id);"
         "COMMIT;", (long long)fl->first_id, (long long)fl->last_id);
-    int rc = lt_ad_exec(self->db, sql ? sql : "", "cannot queue the changes again", err,
+    int rc = lt_adapter_exec(self->db, sql ? sql : "", "cannot queue the changes again", err,
                         sizeof err);
     sqlite3_free(sql);
     if (rc == 0) {
@@ -617,7 +617,7 @@ static int s_requeue(lt_source_t *self, const s_flight_t *fl)
         return 0;
     }
     char ignore[64];
-    lt_ad_exec(self->db, "ROLLBACK", "rollback", ignore, sizeof ignore);
+    lt_adapter_exec(self->db, "ROLLBACK", "rollback", ignore, sizeof ignore);
     lt_error("source", "%s", err);
     return -1;
 }
@@ -697,20 +697,20 @@ static int s_commit_acked(lt_source_t *self)
     char err[512];
     sqlite3_stmt *st = self->st_cursor;
     int step = SQLITE_ERROR;
-    if (lt_ad_exec(self->db, "BEGIN IMMEDIATE", "cannot begin", err, sizeof err))
+    if (lt_adapter_exec(self->db, "BEGIN IMMEDIATE", "cannot begin", err, sizeof err))
         goto fail;
     if (sqlite3_bind_text(st, 1, self->dataset, -1, SQLITE_STATIC) == SQLITE_OK &&
         sqlite3_bind_int64(st, 2, last) == SQLITE_OK)
         step = sqlite3_step(st);
     sqlite3_reset(st);
     if (step != SQLITE_DONE) {
-        lt_ad_fmt(err, sizeof err, "cannot update lt_source_cursor: %s", sqlite3_errmsg(self->db));
+        lt_adapter_fmt(err, sizeof err, "cannot update lt_source_cursor: %s", sqlite3_errmsg(self->db));
         goto rollback;
     }
-    if (lt_ad_exec(self->db, "DELETE FROM lt_changes WHERE id <= "
+    if (lt_adapter_exec(self->db, "DELETE FROM lt_changes WHERE id <= "
                    "(SELECT MIN(change_id) FROM lt_source_cursor)",
                    "cannot prune lt_changes", err, sizeof err) ||
-        lt_ad_exec(self->db, "COMMIT", "cannot commit the cursor", err, sizeof err))
+        lt_adapter_exec(self->db, "COMMIT", "cannot commit the cursor", err, sizeof err))
         goto rollback;
     for (size_t i = 0; i < k; i++) {
         if (self->flights[i].requeued)
@@ -726,7 +726,7 @@ static int s_commit_acked(lt_source_t *self)
     return 0;
 rollback:;
     char ignore[64];
-    lt_ad_exec(self->db, "ROLLBACK", "rollback", ignore, sizeof ignore);
+    lt_adapter_exec(self->db, "ROLLBACK", "rollback", ignore, sizeof ignore);
 fail:
     lt_error("source", "%s", err);
     return -1;
@@ -843,8 +843,8 @@ static void s_report(lt_source_t *self, int64_t now, int force)
 /* One turn of the loop. Returns 1 to go on, 0 when done, -1 on error. */
 static int s_turn(lt_source_t *self, int once, int64_t *stop_at)
 {
-    int64_t now = lt_mono_ms();
-    if (lt_ad_stopping() && !*stop_at) {
+    int64_t now = lt_clock_mono_ms();
+    if (lt_adapter_stopping() && !*stop_at) {
         *stop_at = now + STOP_WAIT_MS;
         lt_info("source", "stopping: waiting up to %d ms for %zu publish(es) in flight",
                 STOP_WAIT_MS, self->n_flight);
@@ -863,17 +863,17 @@ static int s_turn(lt_source_t *self, int once, int64_t *stop_at)
     int timeout = s_timeout(self, now, *stop_at);
     for (int i = 0; i < 2 * MAX_FLIGHT; i++, timeout = 0) {
         Lienthong__Envelope *env = NULL;
-        int r = lt_ad_recv(&self->conn, timeout, &env);
+        int r = lt_adapter_recv(&self->conn, timeout, &env);
         if (r < 0) {
             lt_error("source", "gateway socket failed: %s", zmq_strerror(zmq_errno()));
             return -1;
         }
         if (r == 0)
             break;
-        s_handle(self, env, lt_mono_ms());
+        s_handle(self, env, lt_clock_mono_ms());
         lt_wire_free(&env);
     }
-    now = lt_mono_ms();
+    now = lt_clock_mono_ms();
     s_check_timeout(self, now);
     if (s_commit_acked(self) != 0)
         return -1;
@@ -884,18 +884,18 @@ static int s_turn(lt_source_t *self, int once, int64_t *stop_at)
 int lt_source_run(lt_source_t *self, int once)
 {
     char err[1024];
-    if (lt_ad_signals() != 0 || s_start(self, err, sizeof err) != 0) {
+    if (lt_adapter_signals() != 0 || s_start(self, err, sizeof err) != 0) {
         lt_error("source", "cannot start: %s", err);
         return 1;
     }
     lt_info("source", "started dataset=%s table=%s cursor=%" PRId64 " gateway=%s", self->dataset,
             self->table, self->cursor, self->socket);
-    self->report_at = lt_mono_ms() + REPORT_MS;
+    self->report_at = lt_clock_mono_ms() + REPORT_MS;
     int64_t stop_at = 0;
     int r;
     while ((r = s_turn(self, once, &stop_at)) > 0)
         ;
-    s_report(self, lt_mono_ms(), 1);
+    s_report(self, lt_clock_mono_ms(), 1);
     if (r == 0 && self->n_flight > 0)
         lt_warn("source", "stopped with %zu publish(es) unacknowledged; they are sent again at "
                 "the next start", self->n_flight);

@@ -369,7 +369,7 @@ static int s_probe(const int *idx, int n, int timeout_ms)
             if (rep && rep->body_case == LIENTHONG__ENVELOPE__BODY_STATUS_REPLY) {
                 p->rep = rep;
                 p->at_ns = s_ns();
-                p->at_wall_ms = lt_now_ms();
+                p->at_wall_ms = lt_clock_now_ms();
                 p->waiting = 0;
                 got++;
             } else {
@@ -772,7 +772,7 @@ static int s_request(qry_t *q, uint64_t k)
     Lienthong__VerifyRequest vq = LIENTHONG__VERIFY_REQUEST__INIT;
     Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
     env.version = LT_PROTO_VERSION;
-    int64_t deadline = lt_now_ms() + REQ_DEADLINE_MS;
+    int64_t deadline = lt_clock_now_ms() + REQ_DEADLINE_MS;
     if (cls == Q_MIN_LOOKUP) {
         lq.request_id = id;
         lq.dataset = DS;

@@ -44,7 +44,7 @@ static int s_send(void *app, int verify, long i)
     c1.value = "NGUYỄN thị thanh hương";
     c2.field = "date_of_birth";
     c2.value = "1950-01-01";
-    int64_t deadline = lt_now_ms() + 10000;
+    int64_t deadline = lt_clock_now_ms() + 10000;
     if (verify) {
         vq.request_id = s_next_id++;
         vq.dataset = DATASET;

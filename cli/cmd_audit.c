@@ -2,7 +2,7 @@
  * subject-access report ("who has accessed the record of ID X, and why"),
  * recent entries, and a check of the hash chain and its signed checkpoints. */
 #include "lt_audit.h"
-#include "lt_cfg.h"
+#include "lt_gwcfg.h"
 #include "lt_cli.h"
 
 #include <getopt.h>
@@ -113,9 +113,9 @@ int lt_cmd_audit(int argc, char **argv)
         return lt_cli_bad_arg("audit", argv[optind], USAGE);
     if (!config)
         return lt_cli_fail(2, "audit", "missing --config FILE\nusage: %s", USAGE);
-    static lt_cfg_t cfg;
+    static lt_gwcfg_t cfg;
     char err[1024], path[PATH_MAX + 32];
-    if (lt_cfg_load(config, &cfg, err, sizeof err) != 0)
+    if (lt_gwcfg_load(config, &cfg, err, sizeof err) != 0)
         return lt_cli_fail(2, "audit", "%s", err);
     snprintf(path, sizeof path, "%s/audit.db", cfg.data_dir);
     if (verify) {

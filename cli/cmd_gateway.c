@@ -1,7 +1,7 @@
 /* cmd_gateway: `lienthong gateway` runs the daemon; `lienthong status`
  * asks the local gateway over its ipc socket. */
 #include "lt_cli.h"
-#include "lt_cfg.h"
+#include "lt_gwcfg.h"
 #include "lt_gateway.h"
 #include "lt_log.h"
 #include "lt_sock.h"
@@ -51,9 +51,9 @@ int lt_cmd_gateway(int argc, char **argv)
     int rc = s_config_arg(argc, argv, USAGE_GW, &config, &check);
     if (rc >= 0)
         return rc;
-    static lt_cfg_t cfg; /* large: keep it off the stack */
+    static lt_gwcfg_t cfg; /* large: keep it off the stack */
     char err[1024];
-    if (lt_cfg_load(config, &cfg, err, sizeof err) != 0)
+    if (lt_gwcfg_load(config, &cfg, err, sizeof err) != 0)
         return lt_cli_fail(2, "gateway", "%s", err);
     lt_log_set_ident(cfg.member);
     lt_log_set_level(cfg.log_level);
@@ -95,9 +95,9 @@ int lt_cmd_status(int argc, char **argv)
     int rc = s_config_arg(argc, argv, USAGE_ST, &config, NULL);
     if (rc >= 0)
         return rc;
-    static lt_cfg_t cfg;
+    static lt_gwcfg_t cfg;
     char err[1024];
-    if (lt_cfg_load(config, &cfg, err, sizeof err) != 0)
+    if (lt_gwcfg_load(config, &cfg, err, sizeof err) != 0)
         return lt_cli_fail(2, "status", "%s", err);
     lt_sock_opts_t o;
     lt_sock_opts_default(&o);

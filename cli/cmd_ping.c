@@ -95,7 +95,7 @@ int lt_cmd_ping(int argc, char **argv)
     if (rc >= 0)
         return rc;
     uint8_t server_key[LT_KEY_BYTES];
-    if (lt_z85_decode_key(server, server_key) != 0)
+    if (lt_keys_z85_decode(server, server_key) != 0)
         return lt_cli_fail(2, "ping", "'%s' is not a 40-character Z85 key", server);
     char err[512];
     lt_keys_t *k = lt_keys_load(key, err, sizeof err);

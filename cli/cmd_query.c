@@ -3,7 +3,7 @@
  * only answers whose owner signature and request binding it has verified.
  * Output is plain text, or JSON with --json (jansson). */
 #include "lt_cli.h"
-#include "lt_cfg.h"
+#include "lt_gwcfg.h"
 #include "lt_dir.h"
 #include "lt_file.h"
 #include "lt_schema.h"
@@ -40,7 +40,7 @@ typedef struct {
     Lienthong__Claim claims[64], *claim_ptrs[64];
     size_t n_keys, n_fields, n_claims;
     int timeout, json;
-    lt_cfg_t cfg;
+    lt_gwcfg_t cfg;
     lt_dir_t *dir;
 } args_t;
 
@@ -166,7 +166,7 @@ static int s_subjects_file(args_t *a)
 }
 
 /* The newest valid directory: the configured one or one adopted since. */
-static lt_dir_t *s_directory(const lt_cfg_t *cfg)
+static lt_dir_t *s_directory(const lt_gwcfg_t *cfg)
 {
     char err[512], adopted[PATH_MAX + 32];
     int64_t now = (int64_t)time(NULL);
@@ -289,7 +289,7 @@ static void s_print_verify(const args_t *a, const Lienthong__VerifyAnswer *v, js
 static void *s_connect(args_t *a, void *ctx, const char *cmd)
 {
     char err[1024];
-    if (lt_cfg_load(a->config, &a->cfg, err, sizeof err) != 0) {
+    if (lt_gwcfg_load(a->config, &a->cfg, err, sizeof err) != 0) {
         lt_cli_fail(2, cmd, "%s", err);
         return NULL;
     }
@@ -347,7 +347,7 @@ static int s_lookup(args_t *a, void *s)
     q.n_fields = a->n_fields;
     q.purpose = (char *)a->purpose;
     q.case_ref = (char *)(a->case_ref ? a->case_ref : "");
-    q.deadline_ms = lt_now_ms() + a->timeout;
+    q.deadline_ms = lt_clock_now_ms() + a->timeout;
     Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
     env.body_case = LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST;
     env.lookup_request = &q;
@@ -383,7 +383,7 @@ static int s_verify(args_t *a, void *s)
     q.n_subjects = a->n_subjects;
     q.purpose = (char *)a->purpose;
     q.case_ref = (char *)(a->case_ref ? a->case_ref : "");
-    q.deadline_ms = lt_now_ms() + a->timeout;
+    q.deadline_ms = lt_clock_now_ms() + a->timeout;
     Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
     env.body_case = LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST;
     env.verify_request = &q;

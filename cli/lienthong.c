@@ -25,7 +25,6 @@ static const command_t s_commands[] = {
     {"ping", lt_cmd_ping, "check that a gateway admits a member key (CURVE + Hello)"},
     {"source", lt_cmd_source, "publish the changes of an agency table to the local gateway"},
     {"sink", lt_cmd_sink, "write a stream from the local gateway into an agency table"},
-    {"popgen", lt_cmd_popgen, "generate demo citizens, changes and mobile subscribers"},
     {NULL, NULL, NULL},
 };
 

@@ -70,7 +70,7 @@ static void s_chain(const uint8_t prev[LT_HASH_BYTES], uint64_t seq, int64_t at_
         memcpy(p + 4, text[i] ? text[i] : "", l);
         p += 4 + l;
     }
-    lt_hash(m, total, out);
+    lt_crypto_hash(m, total, out);
     free(m);
 }
 
@@ -97,7 +97,7 @@ lt_audit_t *lt_audit_open(const char *path, const lt_keys_t *keys, char *err, si
         return NULL;
     }
     self->keys = keys;
-    self->last_flush = lt_mono_ms();
+    self->last_flush = lt_clock_mono_ms();
     if (sqlite3_open_v2(path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK ||
         sqlite3_busy_timeout(self->db, 5000) != SQLITE_OK ||
@@ -154,7 +154,7 @@ void lt_audit_add(lt_audit_t *self, const lt_audit_entry_t *e)
     buffered_t *b = &self->buf[self->n++];
     const char *src[N_TEXT] = {e->event, e->peer, e->target, e->subject,
                                e->fields, e->purpose, e->case_ref, e->detail};
-    b->at_ms = lt_now_ms();
+    b->at_ms = lt_clock_now_ms();
     for (int t = 0; t < N_TEXT; t++)
         b->text[t] = strdup(src[t] ? src[t] : "");
     if (self->n >= FLUSH_ENTRIES)
@@ -185,7 +185,7 @@ static int s_checkpoint(lt_audit_t *self, uint64_t seq, const uint8_t *hash)
     sqlite3_bind_int64(st, 1, (int64_t)seq);
     sqlite3_bind_blob(st, 2, hash, LT_HASH_BYTES, SQLITE_STATIC);
     sqlite3_bind_blob(st, 3, sig, LT_SIG_BYTES, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, lt_now_ms());
+    sqlite3_bind_int64(st, 4, lt_clock_now_ms());
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? 0 : -1;
@@ -193,9 +193,9 @@ static int s_checkpoint(lt_audit_t *self, uint64_t seq, const uint8_t *hash)
 
 int lt_audit_flush(lt_audit_t *self, int force)
 {
-    if (!self || self->n == 0 || (!force && lt_mono_ms() - self->last_flush < FLUSH_MS))
+    if (!self || self->n == 0 || (!force && lt_clock_mono_ms() - self->last_flush < FLUSH_MS))
         return 0;
-    self->last_flush = lt_mono_ms();
+    self->last_flush = lt_clock_mono_ms();
     uint64_t seq = self->seq;
     uint8_t head[LT_HASH_BYTES];
     memcpy(head, self->head, LT_HASH_BYTES);
@@ -237,7 +237,7 @@ static int s_check_point(sqlite3 *db, const uint8_t pk[LT_KEY_BYTES], uint64_t s
         ok = sqlite3_column_bytes(st, 0) == LT_HASH_BYTES &&
              memcmp(sqlite3_column_blob(st, 0), hash, LT_HASH_BYTES) == 0 &&
              sqlite3_column_bytes(st, 1) == LT_SIG_BYTES &&
-             lt_sig_verify(pk, AUDIT_DOMAIN, msg, sizeof msg, sqlite3_column_blob(st, 1)) == 0;
+             lt_keys_verify(pk, AUDIT_DOMAIN, msg, sizeof msg, sqlite3_column_blob(st, 1)) == 0;
     }
     sqlite3_finalize(st);
     return ok;

@@ -66,7 +66,7 @@ typedef struct {
 struct _lt_feed_t {
     lt_store_t *store;
     const lt_keys_t *keys;
-    const lt_cfg_t *cfg;
+    const lt_gwcfg_t *cfg;
     const lt_dir_t *dir;
     lt_feed_link_fn link;
     void *link_arg;
@@ -76,7 +76,7 @@ struct _lt_feed_t {
     size_t n_subs;
     sink_t sinks[MAX_SINKS];
     size_t n_sinks;
-    feed_t feeds[LT_CFG_MAX_SUBS];
+    feed_t feeds[LT_GWCFG_MAX_SUBS];
     size_t n_feeds;
     size_t batch_bytes;
     lt_audit_t *audit;
@@ -106,7 +106,7 @@ static stream_t *s_stream(lt_feed_t *self, const char *name)
     snprintf(s->name, sizeof s->name, "%s", name);
     s->id = st.id;
     s->last_seq = s->rate_seq = st.last_seq;
-    s->rate_at = lt_mono_ms();
+    s->rate_at = lt_clock_mono_ms();
     return s;
 }
 
@@ -127,7 +127,7 @@ static const char *s_owner(const lt_dir_t *dir, const char *stream)
 
 /* ---- construction ---------------------------------------------------------- */
 
-lt_feed_t *lt_feed_new(lt_store_t *store, const lt_keys_t *keys, const lt_cfg_t *cfg,
+lt_feed_t *lt_feed_new(lt_store_t *store, const lt_keys_t *keys, const lt_gwcfg_t *cfg,
                        lt_feed_link_fn link, void *link_arg)
 {
     lt_feed_t *self = calloc(1, sizeof *self);
@@ -386,7 +386,7 @@ static int s_send_batch(lt_feed_t *self, void *sock, sub_t *s, chunk_t *c)
     b.records = c->recs;
     b.signature.data = sig;
     b.signature.len = sizeof sig;
-    b.signed_at_ms = lt_now_ms();
+    b.signed_at_ms = lt_clock_now_ms();
     Lienthong__Envelope env;
     lt_wire_env_init(&env);
     env.body_case = LIENTHONG__ENVELOPE__BODY_BATCH;
@@ -438,7 +438,7 @@ static void s_feed_backoff(lt_feed_t *self, feed_t *f, const char *why, int64_t 
     if (f->backoff > BACKOFF_MAX_MS)
         f->backoff = BACKOFF_MAX_MS;
     f->state = FEED_BACKOFF;
-    f->next_at = lt_mono_ms() + f->backoff;
+    f->next_at = lt_clock_mono_ms() + f->backoff;
     lt_warn("feed", "replica of %s stopped at seq %llu: %s; re-subscribing in %lld ms",
             f->stream->name, (unsigned long long)f->cursor.last_seq, why, (long long)f->backoff);
     lt_audit_add(self->audit, &(lt_audit_entry_t){.event = "replica-stop", .peer = f->owner,
@@ -459,7 +459,7 @@ static void s_feed_subscribe(lt_feed_t *self, feed_t *f)
 {
     const char *owner = self->dir ? s_owner(self->dir, f->stream->name) : NULL;
     if (!owner) {
-        f->next_at = lt_mono_ms() + BACKOFF_MAX_MS;
+        f->next_at = lt_clock_mono_ms() + BACKOFF_MAX_MS;
         lt_warn("feed", "cannot replicate %s: not a dataset or view of the directory", f->stream->name);
         return;
     }
@@ -477,7 +477,7 @@ static void s_feed_subscribe(lt_feed_t *self, feed_t *f)
     lt_wire_env_init(&env);
     env.body_case = LIENTHONG__ENVELOPE__BODY_SUBSCRIBE;
     env.subscribe = &m;
-    int64_t now = lt_mono_ms();
+    int64_t now = lt_clock_mono_ms();
     if (!sock || lt_wire_send(sock, NULL, 0, &env) != 0) {
         f->next_at = now + 200; /* not connected yet: try again soon */
         return;
@@ -492,7 +492,7 @@ static void s_feed_subscribe(lt_feed_t *self, feed_t *f)
 
 void lt_feed_tick(lt_feed_t *self)
 {
-    int64_t now = lt_mono_ms();
+    int64_t now = lt_clock_mono_ms();
     for (size_t i = 0; i < self->n_feeds; i++) {
         feed_t *f = &self->feeds[i];
         /* A live feed with no batch for a while re-subscribes: cheap, and it
@@ -594,7 +594,7 @@ void lt_feed_on_batch(lt_feed_t *self, const char *owner, void *link_sock,
     }
     f->outstanding -= (int64_t)b->n_records;
     f->backoff = 0;
-    f->last_batch_at = lt_mono_ms();
+    f->last_batch_at = lt_clock_mono_ms();
     s_feed_credit(f, link_sock, b->n_records);
 }
 

@@ -11,7 +11,7 @@
 
 #include "lienthong.pb-c.h"
 #include "lt_audit.h"
-#include "lt_cfg.h"
+#include "lt_gwcfg.h"
 #include "lt_dir.h"
 #include "lt_keys.h"
 #include "lt_store.h"
@@ -23,7 +23,7 @@ typedef struct _lt_feed_t lt_feed_t;
  * while it cannot be reached. */
 typedef void *(*lt_feed_link_fn)(void *arg, const char *member);
 
-lt_feed_t *lt_feed_new(lt_store_t *store, const lt_keys_t *keys, const lt_cfg_t *cfg,
+lt_feed_t *lt_feed_new(lt_store_t *store, const lt_keys_t *keys, const lt_gwcfg_t *cfg,
                        lt_feed_link_fn link, void *link_arg);
 void lt_feed_destroy(lt_feed_t **self_p);
 

@@ -49,7 +49,7 @@ typedef struct {
 } inbound_t;
 
 struct _lt_gateway_t {
-    lt_cfg_t cfg;
+    lt_gwcfg_t cfg;
     lt_sock_opts_t so;
     lt_keys_t *keys;
     lt_dir_t *dir;
@@ -231,7 +231,7 @@ static void s_link_close(lt_gateway_t *self, size_t i)
 /* Re-sends Hello on links that have not been answered yet. */
 static void s_links_tick(lt_gateway_t *self)
 {
-    int64_t now = lt_mono_ms();
+    int64_t now = lt_clock_mono_ms();
     for (size_t i = 0; i < self->n_links; i++) {
         link_t *l = &self->links[i];
         if (now - l->hello_at < (l->greeted ? HELLO_REFRESH_MS : HELLO_RETRY_MS))
@@ -816,7 +816,7 @@ static int s_open_sockets(lt_gateway_t *self, char *err, size_t errlen)
     return self->local ? 0 : -1;
 }
 
-lt_gateway_t *lt_gateway_new(const lt_cfg_t *cfg, char *err, size_t errlen)
+lt_gateway_t *lt_gateway_new(const lt_gwcfg_t *cfg, char *err, size_t errlen)
 {
     lt_gateway_t *self = calloc(1, sizeof *self);
     if (!self) {

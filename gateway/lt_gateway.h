@@ -5,13 +5,13 @@
 #ifndef LT_GATEWAY_H
 #define LT_GATEWAY_H
 
-#include "lt_cfg.h"
+#include "lt_gwcfg.h"
 
 typedef struct _lt_gateway_t lt_gateway_t;
 
 /* Loads keys and directory, then binds: ZAP handler first, then the peer
  * and local sockets. NULL on failure with the reason in err. */
-lt_gateway_t *lt_gateway_new(const lt_cfg_t *cfg, char *err, size_t errlen);
+lt_gateway_t *lt_gateway_new(const lt_gwcfg_t *cfg, char *err, size_t errlen);
 void lt_gateway_destroy(lt_gateway_t **self_p);
 
 /* Serves until SIGTERM or SIGINT. Returns 0 on a clean drain. */

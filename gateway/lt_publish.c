@@ -228,7 +228,7 @@ int lt_publish_apply(lt_store_t *store, const lt_dir_t *dir, const char *member,
                      Lienthong__Publish *const *pubs, size_t n, size_t max_record,
                      lt_publish_result_t *res, lt_publish_advanced_fn advanced, void *arg)
 {
-    group_t g = {.store = store, .dir = dir, .n_slots = 0, .now_ms = lt_now_ms(),
+    group_t g = {.store = store, .dir = dir, .n_slots = 0, .now_ms = lt_clock_now_ms(),
                  .max_record = max_record};
     if (lt_store_begin(store) != 0)
         goto fail;

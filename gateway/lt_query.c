@@ -69,7 +69,7 @@ typedef struct {
 struct _lt_query_t {
     lt_store_t *store;
     const lt_keys_t *keys;
-    const lt_cfg_t *cfg;
+    const lt_gwcfg_t *cfg;
     const lt_dir_t *dir;
     lt_query_link_fn link;
     lt_query_rotate_fn rotate;
@@ -104,7 +104,7 @@ static const char *s_join(char *const *names, size_t n, char *buf, size_t len)
     return buf;
 }
 
-lt_query_t *lt_query_new(lt_store_t *store, const lt_keys_t *keys, const lt_cfg_t *cfg,
+lt_query_t *lt_query_new(lt_store_t *store, const lt_keys_t *keys, const lt_gwcfg_t *cfg,
                          lt_query_link_fn link, lt_query_rotate_fn rotate, void *arg)
 {
     lt_query_t *self = calloc(1, sizeof *self);
@@ -317,7 +317,7 @@ static int s_lookup(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_
     a.request_id = r->id;
     a.request_hash.data = r->hash;
     a.request_hash.len = LT_HASH_BYTES;
-    a.answered_at_ms = lt_now_ms();
+    a.answered_at_ms = lt_clock_now_ms();
     a.owner = (char *)self->cfg->member;
     a.code = r->refusal;
     ProtobufCMessage *msg = NULL;
@@ -420,7 +420,7 @@ static int s_verify(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_
         a.request_id = r->id;
         a.request_hash.data = r->hash;
         a.request_hash.len = LT_HASH_BYTES;
-        a.answered_at_ms = lt_now_ms();
+        a.answered_at_ms = lt_clock_now_ms();
         a.owner = (char *)self->cfg->member;
         a.index = (uint32_t)k;
         a.last = k + 1 == n_keys;
@@ -479,7 +479,7 @@ static void s_replay(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup
 /* Drops entries past the retention time, or the oldest beyond the cap. */
 static void s_dedup_expire(lt_query_t *self)
 {
-    int64_t now = lt_mono_ms();
+    int64_t now = lt_clock_mono_ms();
     dedup_t *d, *t;
     HASH_ITER(hh, self->dedup, d, t) {
         /* Insertion order: the head is the oldest. Keep pending ones. */
@@ -494,7 +494,7 @@ static void s_dedup_expire(lt_query_t *self)
 static dedup_t *s_admit(lt_query_t *self, void *peer, const lt_wire_in_t *in, uint64_t id,
                         int64_t deadline)
 {
-    int64_t now = lt_now_ms();
+    int64_t now = lt_clock_now_ms();
     const char *why = NULL;
     Lienthong__ErrorCode code = LIENTHONG__ERROR_CODE__ERR_MALFORMED;
     if (id == 0)
@@ -523,7 +523,7 @@ static dedup_t *s_admit(lt_query_t *self, void *peer, const lt_wire_in_t *in, ui
         return NULL;
     }
     d->key = key;
-    d->at = lt_mono_ms();
+    d->at = lt_clock_mono_ms();
     HASH_ADD(hh, self->dedup, key, sizeof key, d);
     self->n_dedup++;
     return d;
@@ -559,7 +559,7 @@ void lt_query_on_request(lt_query_t *self, void *peer, const lt_wire_in_t *in,
     dedup_t *d = s_admit(self, peer, in, r.id, is_verify ? vq->deadline_ms : lq->deadline_ms);
     if (!d)
         return;
-    lt_hash(body, body_len, r.hash);
+    lt_crypto_hash(body, body_len, r.hash);
     s_authorise(self, &r, is_verify ? vq->dataset : lq->dataset, is_verify ? vq->purpose : lq->purpose,
                 is_verify ? LIENTHONG__OPERATION__OP_VERIFY : LIENTHONG__OPERATION__OP_LOOKUP);
     int rc = is_verify ? s_verify(self, peer, in, d, &r, vq) : s_lookup(self, peer, in, d, &r, lq);
@@ -584,7 +584,7 @@ static void s_send_answer(lt_query_t *self, void *peer, pending_t *p, const uint
     uint8_t path[64][LT_HASH_BYTES];
     ProtobufCBinaryData proof[64];
     size_t path_len = 0;
-    if (lt_merkle_tree_path(tree, n, index, path, &path_len) != 0)
+    if (lt_crypto_merkle_tree_path(tree, n, index, path, &path_len) != 0)
         return;
     for (size_t i = 0; i < path_len; i++)
         proof[i] = (ProtobufCBinaryData){.len = LT_HASH_BYTES, .data = path[i]};
@@ -631,9 +631,9 @@ void lt_query_flush(lt_query_t *self, void *peer)
     uint8_t leaves[SIGN_BATCH * LT_HASH_BYTES], tree[2 * SIGN_BATCH * LT_HASH_BYTES];
     uint8_t sig[LT_SIG_BYTES];
     for (size_t i = 0; i < n; i++)
-        lt_merkle_leaf(self->pending[i].bytes, self->pending[i].len, leaves + i * LT_HASH_BYTES);
-    int ok = lt_merkle_tree(leaves, n, tree) == 0 &&
-             lt_keys_sign(self->keys, LT_ANSWERS_DOMAIN, lt_merkle_tree_root(tree, n),
+        lt_crypto_merkle_leaf(self->pending[i].bytes, self->pending[i].len, leaves + i * LT_HASH_BYTES);
+    int ok = lt_crypto_merkle_tree(leaves, n, tree) == 0 &&
+             lt_keys_sign(self->keys, LT_ANSWERS_DOMAIN, lt_crypto_merkle_tree_root(tree, n),
                           LT_HASH_BYTES, sig) == 0;
     if (!ok)
         lt_error("query", "cannot sign %zu answers; their requests will run again on retry", n);
@@ -719,8 +719,8 @@ static outstanding_t *s_out_new(lt_query_t *self, void *local, const lt_wire_in_
     snprintf(o->owner, sizeof o->owner, "%s", ds->owner);
     zmq_msg_init(&o->frame);
     zmq_msg_copy(&o->frame, (zmq_msg_t *)&in->body);
-    lt_hash(body, body_len, o->hash);
-    int64_t now_wall = lt_now_ms(), now = lt_mono_ms();
+    lt_crypto_hash(body, body_len, o->hash);
+    int64_t now_wall = lt_clock_now_ms(), now = lt_clock_mono_ms();
     int64_t left = deadline_ms - now_wall;
     o->deadline = now + (left < 0 ? 0 : left > LT_QUERY_MAX_AHEAD_MS ? LT_QUERY_MAX_AHEAD_MS : left);
     o->attempt_ms = ATTEMPT_MS;
@@ -764,7 +764,7 @@ void lt_query_on_local(lt_query_t *self, void *local, const lt_wire_in_t *in,
                                   .case_ref = is_verify ? vq->case_ref : lq->case_ref});
     if (s_out_send(self, o) == 0) {
         o->attempts = 1;
-        o->next_at = lt_mono_ms() + o->attempt_ms;
+        o->next_at = lt_clock_mono_ms() + o->attempt_ms;
     }
 }
 
@@ -781,7 +781,7 @@ static int s_check_signature(lt_query_t *self, const char *owner, const Lienthon
             return -1;
         memcpy(path[i], sa->proof[i].data, LT_HASH_BYTES);
     }
-    lt_merkle_leaf(sa->answer.data, sa->answer.len, leaf);
+    lt_crypto_merkle_leaf(sa->answer.data, sa->answer.len, leaf);
     /* Walk up to the root the path implies, then check it is signed. */
     size_t idx = sa->proof_index, n = sa->proof_count, k = 0;
     memcpy(root, leaf, LT_HASH_BYTES);
@@ -796,7 +796,7 @@ static int s_check_signature(lt_query_t *self, const char *owner, const Lienthon
             buf[0] = 0x01;
             memcpy(buf + 1, (idx & 1) ? path[k] : root, LT_HASH_BYTES);
             memcpy(buf + 1 + LT_HASH_BYTES, (idx & 1) ? root : path[k], LT_HASH_BYTES);
-            lt_hash(buf, sizeof buf, root);
+            lt_crypto_hash(buf, sizeof buf, root);
             k++;
         }
         idx /= 2;
@@ -808,7 +808,7 @@ static int s_check_signature(lt_query_t *self, const char *owner, const Lienthon
         if (strcmp(self->roots[i].owner, owner) == 0 && memcmp(self->roots[i].root, root, 32) == 0 &&
             memcmp(self->roots[i].sig, sa->root_signature.data, LT_SIG_BYTES) == 0)
             return 0; /* this signing batch was verified already */
-    if (lt_sig_verify(m->signing_key.data, LT_ANSWERS_DOMAIN, root, LT_HASH_BYTES,
+    if (lt_keys_verify(m->signing_key.data, LT_ANSWERS_DOMAIN, root, LT_HASH_BYTES,
                       sa->root_signature.data) != 0)
         return -1;
     size_t slot = self->next_root++ % ROOT_CACHE;
@@ -893,7 +893,7 @@ void lt_query_on_answer(lt_query_t *self, void *local, const char *owner,
             o->n_seen++;
             s_forward(local, o, frame);
         }
-        o->next_at = lt_mono_ms() + o->attempt_ms; /* progress: restart the attempt timer */
+        o->next_at = lt_clock_mono_ms() + o->attempt_ms; /* progress: restart the attempt timer */
         if (a->last)
             s_out_free(self, o);
     }
@@ -917,7 +917,7 @@ void lt_query_on_error(lt_query_t *self, void *local, const char *owner, const L
 
 void lt_query_tick(lt_query_t *self, void *local)
 {
-    int64_t now = lt_mono_ms();
+    int64_t now = lt_clock_mono_ms();
     outstanding_t *o, *t;
     HASH_ITER(hh, self->out, o, t) {
         if (now >= o->deadline) {

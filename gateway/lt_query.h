@@ -18,7 +18,7 @@
 
 #include "lienthong.pb-c.h"
 #include "lt_audit.h"
-#include "lt_cfg.h"
+#include "lt_gwcfg.h"
 #include "lt_dir.h"
 #include "lt_keys.h"
 #include "lt_store.h"
@@ -35,7 +35,7 @@ typedef void *(*lt_query_link_fn)(void *arg, const char *member);
 /* Moves the link to member on to its next listed endpoint. */
 typedef void (*lt_query_rotate_fn)(void *arg, const char *member);
 
-lt_query_t *lt_query_new(lt_store_t *store, const lt_keys_t *keys, const lt_cfg_t *cfg,
+lt_query_t *lt_query_new(lt_store_t *store, const lt_keys_t *keys, const lt_gwcfg_t *cfg,
                          lt_query_link_fn link, lt_query_rotate_fn rotate, void *arg);
 void lt_query_destroy(lt_query_t **self_p);
 void lt_query_set_dir(lt_query_t *self, const lt_dir_t *dir);

@@ -149,7 +149,7 @@ int lt_zap_handle(lt_zap_t *self, const lt_dir_t *dir)
     if (why) {
         char key[LT_Z85_KEY_LEN + 1] = "?";
         if (n > 6 && zmq_msg_size(&f[6]) == LT_KEY_BYTES)
-            lt_z85_encode_key(zmq_msg_data(&f[6]), key);
+            lt_keys_z85_encode(zmq_msg_data(&f[6]), key);
         lt_warn("zap", "refused connection from %s key=%s member=%s: %s", addr, key,
                 member ? member : "-", why);
         self->refused++;

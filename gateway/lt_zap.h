@@ -14,8 +14,8 @@
 
 #include "lt_audit.h"
 #include "lt_dir.h"
+#include "lt_sock.h"
 
-#define LT_ZAP_DOMAIN "lienthong"
 #define LT_ZAP_ENDPOINT "inproc://zeromq.zap.01"
 
 typedef struct _lt_zap_t lt_zap_t;

@@ -8,9 +8,10 @@
  * The file is read straight into sodium_malloc'd memory so the secret never
  * passes through ordinary heap buffers. */
 #include "lt_keys.h"
-#include "lt_file.h"
 
 #include <errno.h>
+#include <libgen.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -150,6 +151,39 @@ out:
     return self;
 }
 
+/* Writes a secret key file: a fresh temporary file (O_EXCL and O_NOFOLLOW,
+ * so a file or link planted at that name is never written through), mode
+ * 0600 whatever the umask, fsync'd, renamed over path, and the directory
+ * fsync'd so the new key survives a crash. This library stands below every
+ * other one (docs/ARCHITECTURE.md), so it does its own file writing. */
+static int s_write_secret(const char *path, const uint8_t *data, size_t len)
+{
+    char tmp[4096], dir[4096];
+    int dfd = -1, rc = -1;
+    if (snprintf(tmp, sizeof tmp, "%s.new", path) >= (int)sizeof tmp)
+        return errno = ENAMETOOLONG, -1;
+    (void)unlink(tmp);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -1;
+    if (fchmod(fd, 0600) != 0 || write(fd, data, len) != (ssize_t)len || fsync(fd) != 0)
+        goto out;
+    if (rename(tmp, path) != 0)
+        goto out;
+    snprintf(dir, sizeof dir, "%s", path);
+    dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    rc = dfd >= 0 && fsync(dfd) == 0 ? 0 : -1;
+out:;
+    int saved = errno;
+    close(fd);
+    if (dfd >= 0)
+        close(dfd);
+    if (rc != 0)
+        (void)unlink(tmp);
+    errno = saved;
+    return rc;
+}
+
 int lt_keys_save(const lt_keys_t *self, const char *path)
 {
     uint8_t *file = sodium_malloc(FILE_BYTES);
@@ -160,7 +194,7 @@ int lt_keys_save(const lt_keys_t *self, const char *path)
     memcpy(file + 9, TRANSPORT_SK(self), 32);
     /* libsodium's Ed25519 secret key is seed || public key. */
     memcpy(file + 41, SIGNING_SK(self), 32);
-    int rc = lt_file_write_atomic(path, file, FILE_BYTES, 0600);
+    int rc = s_write_secret(path, file, FILE_BYTES);
     sodium_free(file);
     return rc;
 }
@@ -213,7 +247,7 @@ int lt_keys_sign(const lt_keys_t *self, const char *domain, const uint8_t *msg, 
     return rc;
 }
 
-int lt_sig_verify(const uint8_t pk[LT_KEY_BYTES], const char *domain, const uint8_t *msg,
+int lt_keys_verify(const uint8_t pk[LT_KEY_BYTES], const char *domain, const uint8_t *msg,
                   size_t len, const uint8_t sig[LT_SIG_BYTES])
 {
     size_t n;
@@ -225,12 +259,12 @@ int lt_sig_verify(const uint8_t pk[LT_KEY_BYTES], const char *domain, const uint
     return rc == 0 ? 0 : -1;
 }
 
-void lt_z85_encode_key(const uint8_t key[LT_KEY_BYTES], char out[LT_Z85_KEY_LEN + 1])
+void lt_keys_z85_encode(const uint8_t key[LT_KEY_BYTES], char out[LT_Z85_KEY_LEN + 1])
 {
     zmq_z85_encode(out, key, LT_KEY_BYTES);
 }
 
-int lt_z85_decode_key(const char *text, uint8_t key[LT_KEY_BYTES])
+int lt_keys_z85_decode(const char *text, uint8_t key[LT_KEY_BYTES])
 {
     if (!text || strlen(text) != LT_Z85_KEY_LEN)
         return -1;

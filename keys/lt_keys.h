@@ -43,12 +43,12 @@ int lt_keys_sign(const lt_keys_t *self, const char *domain, const uint8_t *msg, 
 
 /* Verifies a signature made by lt_keys_sign under public key pk.
  * Returns 0 when valid, -1 otherwise. */
-int lt_sig_verify(const uint8_t pk[LT_KEY_BYTES], const char *domain, const uint8_t *msg,
+int lt_keys_verify(const uint8_t pk[LT_KEY_BYTES], const char *domain, const uint8_t *msg,
                   size_t len, const uint8_t sig[LT_SIG_BYTES]) __attribute__((warn_unused_result));
 
 /* Z85 text form of a 32-byte public key: out must hold 41 bytes. */
-void lt_z85_encode_key(const uint8_t key[LT_KEY_BYTES], char out[LT_Z85_KEY_LEN + 1]);
+void lt_keys_z85_encode(const uint8_t key[LT_KEY_BYTES], char out[LT_Z85_KEY_LEN + 1]);
 /* Strict decode: exactly 40 Z85 characters. Returns 0 or -1. */
-int lt_z85_decode_key(const char *text, uint8_t key[LT_KEY_BYTES]) __attribute__((warn_unused_result));
+int lt_keys_z85_decode(const char *text, uint8_t key[LT_KEY_BYTES]) __attribute__((warn_unused_result));
 
 #endif

@@ -129,7 +129,7 @@ static void s_resigned(Lienthong__Batch *b)
         b->first_seq > UINT64_MAX - b->n_records || strlen(b->stream) > 0xffff)
         return;
     uint8_t prev[LT_HASH_BYTES], sig[LT_SIG_BYTES], hash[LT_HASH_BYTES];
-    lt_hash((const uint8_t *)b->stream, strlen(b->stream), prev);
+    lt_crypto_hash((const uint8_t *)b->stream, strlen(b->stream), prev);
     if (lt_batch_sign(g_owner, b->stream, b->first_seq, b->records, b->n_records, prev, sig, hash) != 0)
         abort();
     ProtobufCBinaryData saved = b->signature;

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static lt_pins_t g_pins;
+static lt_dir_pins_t g_pins;
 
 static void s_init(void)
 {

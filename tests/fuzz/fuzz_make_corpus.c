@@ -88,10 +88,10 @@ static int s_directory(const char *dir, uint8_t **out, size_t *len)
     if (!a || !b)
         return -1;
     char z[4][LT_Z85_KEY_LEN + 1], path[4096], err[1024];
-    lt_z85_encode_key(lt_keys_transport_public(a), z[0]);
-    lt_z85_encode_key(lt_keys_signing_public(a), z[1]);
-    lt_z85_encode_key(lt_keys_transport_public(b), z[2]);
-    lt_z85_encode_key(lt_keys_signing_public(b), z[3]);
+    lt_keys_z85_encode(lt_keys_transport_public(a), z[0]);
+    lt_keys_z85_encode(lt_keys_signing_public(a), z[1]);
+    lt_keys_z85_encode(lt_keys_transport_public(b), z[2]);
+    lt_keys_z85_encode(lt_keys_signing_public(b), z[3]);
     lt_keys_destroy(&a);
     lt_keys_destroy(&b);
     snprintf(path, sizeof path, "%s/dir.src", dir);
@@ -119,7 +119,7 @@ static int s_directories(const char *tmp, uint8_t **signed_out, size_t *signed_l
         return -1;
     lt_keys_destroy(&auth);
     /* Self-check: the fuzz target's pin and clock accept this seed. */
-    lt_pins_t pins = {.count = 1};
+    lt_dir_pins_t pins = {.count = 1};
     uint8_t sk[64];
     char err[1024];
     if (crypto_sign_seed_keypair(pins.keys[0], sk, seed) != 0)

@@ -93,10 +93,10 @@ static lt_dir_t *s_directory(void)
     if (!f || !a || !b || !auth)
         abort();
     char z[4][LT_Z85_KEY_LEN + 1];
-    lt_z85_encode_key(lt_keys_transport_public(a), z[0]);
-    lt_z85_encode_key(lt_keys_signing_public(a), z[1]);
-    lt_z85_encode_key(lt_keys_transport_public(b), z[2]);
-    lt_z85_encode_key(lt_keys_signing_public(b), z[3]);
+    lt_keys_z85_encode(lt_keys_transport_public(a), z[0]);
+    lt_keys_z85_encode(lt_keys_signing_public(a), z[1]);
+    lt_keys_z85_encode(lt_keys_transport_public(b), z[2]);
+    lt_keys_z85_encode(lt_keys_signing_public(b), z[3]);
     fprintf(f,
             "federation = \"VN\";\nversion = 2;\n"
             "members = (\n"
@@ -124,7 +124,7 @@ static lt_dir_t *s_directory(void)
         abort();
     uint8_t *raw = NULL, *sig = NULL;
     size_t raw_len = 0, sig_len = 0;
-    lt_pins_t pins = {.count = 1};
+    lt_dir_pins_t pins = {.count = 1};
     memcpy(pins.keys[0], lt_keys_signing_public(auth), LT_KEY_BYTES);
     lt_dir_t *d = NULL;
     if (lt_dir_compile(path, 0, 0, 0, &raw, &raw_len, err, sizeof err) == 0 &&

@@ -79,7 +79,7 @@ static struct {
     lt_keys_t *owner_keys, *caller_keys, *other_keys, *old_keys, *auth;
     lt_dir_t *dir;
     lt_store_t *store;
-    lt_cfg_t owner_cfg, caller_cfg;
+    lt_gwcfg_t owner_cfg, caller_cfg;
     void *ctx, *peer, *link, *local, *app;
     /* the fixed outstanding requests of step 2 */
     uint8_t *fixed[2];
@@ -134,8 +134,8 @@ static lt_keys_t *s_fixed_keys(uint8_t kind, uint8_t base)
 static void s_member_src(FILE *f, const char *id, const lt_keys_t *k, const char *status, int ep)
 {
     char tk[LT_Z85_KEY_LEN + 1], sk[LT_Z85_KEY_LEN + 1];
-    lt_z85_encode_key(lt_keys_transport_public(k), tk);
-    lt_z85_encode_key(lt_keys_signing_public(k), sk);
+    lt_keys_z85_encode(lt_keys_transport_public(k), tk);
+    lt_keys_z85_encode(lt_keys_signing_public(k), sk);
     fprintf(f, "  { id = \"%s\"; name = \"%s\";%s transport_key = \"%s\"; signing_key = \"%s\";"
                " status = \"%s\"; }",
             id, id, ep ? " endpoints = [\"tcp://127.0.0.1:7400\"];" : "", tk, sk, status);
@@ -181,7 +181,7 @@ static lt_dir_t *s_directory(void)
     uint8_t *raw = NULL, *sig = NULL;
     size_t raw_len = 0, sig_len = 0;
     lt_dir_t *d = NULL;
-    lt_pins_t pins = {.count = 1};
+    lt_dir_pins_t pins = {.count = 1};
     memcpy(pins.keys[0], lt_keys_signing_public(G.auth), LT_KEY_BYTES);
     if (lt_dir_compile(path, 0, 0, 0, &raw, &raw_len, err, sizeof err) == 0 &&
         lt_dir_sign(raw, raw_len, G.auth, &sig, &sig_len) == 0)
@@ -282,7 +282,7 @@ static void s_body_hash(const uint8_t *env, size_t len, uint8_t out[LT_HASH_BYTE
     size_t body_len;
     if (lt_wire_body_bytes(env, len, &body, &body_len) != 0)
         abort();
-    lt_hash(body, body_len, out);
+    lt_crypto_hash(body, body_len, out);
 }
 
 static char *s_fixed_keys_list[] = {K1, K2, KX};
@@ -518,7 +518,7 @@ static int s_verify_path(const Lienthong__SignedAnswer *sa, const uint8_t pk[LT_
         sa->proof_index >= sa->proof_count)
         return -1;
     uint8_t h[LT_HASH_BYTES], buf[1 + 2 * LT_HASH_BYTES];
-    lt_merkle_leaf(sa->answer.data, sa->answer.len, h);
+    lt_crypto_merkle_leaf(sa->answer.data, sa->answer.len, h);
     size_t i = sa->proof_index, n = sa->proof_count, k = 0;
     while (n > 1) {
         if ((i & 1) || i + 1 < n) {
@@ -527,7 +527,7 @@ static int s_verify_path(const Lienthong__SignedAnswer *sa, const uint8_t pk[LT_
             buf[0] = 0x01;
             memcpy(buf + 1, (i & 1) ? sa->proof[k].data : h, LT_HASH_BYTES);
             memcpy(buf + 1 + LT_HASH_BYTES, (i & 1) ? h : sa->proof[k].data, LT_HASH_BYTES);
-            lt_hash(buf, sizeof buf, h);
+            lt_crypto_hash(buf, sizeof buf, h);
             k++;
         }
         i /= 2;
@@ -535,7 +535,7 @@ static int s_verify_path(const Lienthong__SignedAnswer *sa, const uint8_t pk[LT_
     }
     if (k != sa->n_proof)
         return -1;
-    return lt_sig_verify(pk, LT_ANSWERS_DOMAIN, h, LT_HASH_BYTES, sa->root_signature.data);
+    return lt_keys_verify(pk, LT_ANSWERS_DOMAIN, h, LT_HASH_BYTES, sa->root_signature.data);
 }
 
 /* A released lookup never holds more than the policy allows. */
@@ -666,7 +666,7 @@ static uint8_t *s_fresh_copy(Lienthong__Envelope *env, size_t *len)
                             ? &env->lookup_request->deadline_ms
                             : &env->verify_request->deadline_ms;
     int64_t saved = *deadline;
-    *deadline = lt_now_ms() + 60000;
+    *deadline = lt_clock_now_ms() + 60000;
     uint8_t *buf = s_pack(env, len);
     *deadline = saved;
     return buf;
@@ -792,14 +792,14 @@ static uint8_t *s_sign_answer(const uint8_t *answer, size_t len, size_t n, size_
     size_t path_len = 0;
     for (size_t i = 0; i < n; i++) {
         if (i == index)
-            lt_merkle_leaf(answer, len, leaves + i * LT_HASH_BYTES);
+            lt_crypto_merkle_leaf(answer, len, leaves + i * LT_HASH_BYTES);
         else
-            lt_merkle_leaf((const uint8_t *)"filler", 6, leaves + i * LT_HASH_BYTES);
+            lt_crypto_merkle_leaf((const uint8_t *)"filler", 6, leaves + i * LT_HASH_BYTES);
     }
-    if (lt_merkle_tree(leaves, n, tree) != 0 ||
-        lt_keys_sign(G.owner_keys, LT_ANSWERS_DOMAIN, lt_merkle_tree_root(tree, n), LT_HASH_BYTES,
+    if (lt_crypto_merkle_tree(leaves, n, tree) != 0 ||
+        lt_keys_sign(G.owner_keys, LT_ANSWERS_DOMAIN, lt_crypto_merkle_tree_root(tree, n), LT_HASH_BYTES,
                      sig) != 0 ||
-        lt_merkle_tree_path(tree, n, index, path, &path_len) != 0)
+        lt_crypto_merkle_tree_path(tree, n, index, path, &path_len) != 0)
         abort();
     ProtobufCBinaryData proof[64];
     for (size_t i = 0; i < path_len; i++)

@@ -6,8 +6,8 @@
 # be gapless and byte-identical to the owner's. Included from
 # tests/integration/CMakeLists.txt (which defines lt_itest).
 add_executable(test_crash ${CMAKE_CURRENT_LIST_DIR}/test_crash.c)
-target_link_libraries(test_crash PRIVATE lt_itest lienthong_core PkgConfig::CUNIT)
-add_dependencies(test_crash lienthong)
+target_link_libraries(test_crash PRIVATE lt_itest lienthong_gateway lienthong_adapters PkgConfig::CUNIT)
+add_dependencies(test_crash lienthong lienthong-popgen)
 
 add_test(NAME integration_crash COMMAND test_crash $<TARGET_FILE:lienthong>)
 set_tests_properties(integration_crash PROPERTIES

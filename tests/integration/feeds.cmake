@@ -5,7 +5,7 @@
 find_package(Threads REQUIRED)
 
 add_executable(test_feeds test_feeds.c lt_feedtest.c)
-target_link_libraries(test_feeds PRIVATE lt_itest lienthong_core PkgConfig::CUNIT Threads::Threads)
+target_link_libraries(test_feeds PRIVATE lt_itest lienthong_gateway lienthong_adapters PkgConfig::CUNIT Threads::Threads)
 add_dependencies(test_feeds lienthong)
 
 add_test(NAME integration_feeds COMMAND test_feeds $<TARGET_FILE:lienthong>)

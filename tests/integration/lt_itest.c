@@ -151,7 +151,7 @@ void *lt_it_ctx(void)
 
 int64_t lt_it_ms(void)
 {
-    return lt_mono_ms();
+    return lt_clock_mono_ms();
 }
 
 static void s_sleep_ms(int ms)
@@ -246,7 +246,7 @@ int lt_it_fed_init(lt_it_fed_t *f, const char *federation)
     f->authority = lt_keys_new(LT_KEYS_AUTHORITY);
     if (!f->authority)
         return -1;
-    lt_z85_encode_key(lt_keys_signing_public(f->authority), f->authority_z85);
+    lt_keys_z85_encode(lt_keys_signing_public(f->authority), f->authority_z85);
     return 0;
 }
 
@@ -296,8 +296,8 @@ lt_it_member_t *lt_it_member_add(lt_it_fed_t *f, const char *id, int with_endpoi
 static void s_member_source(FILE *out, const lt_it_member_t *m, int last)
 {
     char tk[LT_Z85_KEY_LEN + 1], sk[LT_Z85_KEY_LEN + 1];
-    lt_z85_encode_key(lt_keys_transport_public(m->keys), tk);
-    lt_z85_encode_key(lt_keys_signing_public(m->keys), sk);
+    lt_keys_z85_encode(lt_keys_transport_public(m->keys), tk);
+    lt_keys_z85_encode(lt_keys_signing_public(m->keys), sk);
     fprintf(out, "  { id = \"%s\"; name = \"test member %s\";\n", m->id, m->slug);
     if (m->endpoint[0])
         fprintf(out, "    endpoints = [\"%s\"];\n", m->endpoint);
@@ -834,9 +834,25 @@ Lienthong__Envelope *lt_it_peer_offer(lt_it_peer_t *p, const uint8_t *bytes, siz
 
 /* ---- running the CLI ---------------------------------------------------------- */
 
+const char *lt_it_popgen_binary(void)
+{
+    static char path[PATH_MAX];
+    const char *bin = lt_it_binary();
+    if (!bin)
+        return NULL;
+    if (!path[0])
+        snprintf(path, sizeof path, "%.4000s-popgen", bin);
+    return path;
+}
+
 int lt_it_run_cli(const char *cwd, const char *out_path, const char *const *args, int timeout_ms)
 {
-    const char *bin = lt_it_binary();
+    return lt_it_run_prog(lt_it_binary(), cwd, out_path, args, timeout_ms);
+}
+
+int lt_it_run_prog(const char *bin, const char *cwd, const char *out_path,
+                   const char *const *args, int timeout_ms)
+{
     char *argv[32];
     int n = 0;
     if (!bin)

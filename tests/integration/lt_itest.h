@@ -231,6 +231,11 @@ int lt_it_main(int argc, char **argv, const lt_it_suite_t *suite);
 /* Runs the binary with args (NULL-terminated, without argv[0]) in dir cwd,
  * stdout+stderr to out_path. Returns the exit code, or -1. */
 int lt_it_run_cli(const char *cwd, const char *out_path, const char *const *args, int timeout_ms);
+/* The same with another program of the build, e.g. lt_it_popgen_binary(). */
+int lt_it_run_prog(const char *bin, const char *cwd, const char *out_path,
+                   const char *const *args, int timeout_ms);
+/* The demo-data generator built beside the binary under test. */
+const char *lt_it_popgen_binary(void);
 /* 1 if the file contains s. */
 int lt_it_file_contains(const char *path, const char *s);
 /* Permission bits of path, or -1. */

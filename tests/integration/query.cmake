@@ -4,7 +4,7 @@
 # jansson). Included from tests/integration/CMakeLists.txt (which defines
 # lt_itest).
 add_executable(test_query ${CMAKE_CURRENT_LIST_DIR}/test_query.c)
-target_link_libraries(test_query PRIVATE lt_itest lienthong_core PkgConfig::CUNIT)
+target_link_libraries(test_query PRIVATE lt_itest lienthong_gateway lienthong_adapters PkgConfig::CUNIT)
 add_dependencies(test_query lienthong)
 
 add_test(NAME integration_query COMMAND test_query $<TARGET_FILE:lienthong>)

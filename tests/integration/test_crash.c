@@ -1,7 +1,7 @@
 /* test_crash: the crash rule of DESIGN.md 5 with real processes on 127.0.0.1.
  *
  * The owner VN/GOV/BCA publishes VN/GOV/BCA/population from its agency
- * database (`lienthong popgen --citizens 20000`, tracked by `lienthong source
+ * database (`lienthong-popgen --citizens 20000`, tracked by `lienthong source
  * --install`) and derives the view population.p38 (personal_id, full_name,
  * date_of_birth, current_province, status where current_province = "38").
  * VN/PROV/38 replicates the view and its sink writes it into a table of its
@@ -1316,20 +1316,19 @@ static int s_change_txn(changer_t *c)
 
 static void s_popgen_start(world_t *w)
 {
-    const char *bin = lt_it_binary();
+    const char *bin = lt_it_popgen_binary();
     snprintf(w->popgen_seed, sizeof w->popgen_seed, "%" PRIu64, s_next(&s_rng_change) % 1000000);
     int n = s_between(&s_rng_change, 50, 250);
     snprintf(w->popgen_n, sizeof w->popgen_n, "%d", n);
     char **a = w->popgen_argv;
     a[0] = (char *)bin;
-    a[1] = "popgen";
-    a[2] = "--db";
-    a[3] = w->agency_db;
-    a[4] = "--changes";
-    a[5] = w->popgen_n;
-    a[6] = "--seed";
-    a[7] = w->popgen_seed;
-    a[8] = NULL;
+    a[1] = "--db";
+    a[2] = w->agency_db;
+    a[3] = "--changes";
+    a[4] = w->popgen_n;
+    a[5] = "--seed";
+    a[6] = w->popgen_seed;
+    a[7] = NULL;
     w->popgen = s_spawn(w->popgen_log, a);
     if (w->popgen > 0) {
         w->ch.popgen_rounds++;
@@ -1498,9 +1497,8 @@ static int s_setup(world_t *w, uint64_t seed)
     char seed_s[32], out[PATH_MAX + 32];
     snprintf(seed_s, sizeof seed_s, "%" PRIu64, (uint64_t)(seed % 1000000007ULL));
     snprintf(out, sizeof out, "%s/popgen-citizens.log", d);
-    const char *gen[] = {"popgen", "--db",   w->agency_db, "--citizens",
-                         CITIZENS, "--seed", seed_s,       NULL};
-    if (lt_it_run_cli(d, out, gen, 120000) != 0) {
+    const char *gen[] = {"--db", w->agency_db, "--citizens", CITIZENS, "--seed", seed_s, NULL};
+    if (lt_it_run_prog(lt_it_popgen_binary(), d, out, gen, 120000) != 0) {
         s_tail(out, 2000);
         return -1;
     }

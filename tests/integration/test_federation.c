@@ -138,7 +138,7 @@ static void test_cli_keys_and_signing(void)
     snprintf(path, sizeof path, "%s/auth.key", fed.dir);
     auth = lt_keys_load(path, err, sizeof err);
     LT_IT_REQUIRE(auth != NULL);
-    lt_z85_encode_key(lt_keys_signing_public(auth), z);
+    lt_keys_z85_encode(lt_keys_signing_public(auth), z);
     snprintf(src, sizeof src, "%s/dir.conf", fed.dir);
     LT_IT_REQUIRE(lt_it_dir_source(&fed, 1, src) == 0);
     const char *sign[] = {"directory", "sign",       "--authority", "auth.key", "--in", "dir.conf",

@@ -135,7 +135,7 @@ static int s_request_hash(const uint8_t *env, size_t len, uint8_t out[LT_HASH_BY
     size_t body_len;
     if (lt_wire_body_bytes(env, len, &body, &body_len) != 0)
         return -1;
-    lt_hash(body, body_len, out);
+    lt_crypto_hash(body, body_len, out);
     return 0;
 }
 
@@ -275,7 +275,7 @@ static int s_answer_signed_by(const Lienthong__SignedAnswer *sa, const uint8_t p
         sa->proof_index >= sa->proof_count)
         return -1;
     uint8_t h[LT_HASH_BYTES], buf[1 + 2 * LT_HASH_BYTES];
-    lt_merkle_leaf(sa->answer.data, sa->answer.len, h);
+    lt_crypto_merkle_leaf(sa->answer.data, sa->answer.len, h);
     size_t i = sa->proof_index, n = sa->proof_count, k = 0;
     while (n > 1) {
         if ((i & 1) || i + 1 < n) {
@@ -284,7 +284,7 @@ static int s_answer_signed_by(const Lienthong__SignedAnswer *sa, const uint8_t p
             buf[0] = 0x01;
             memcpy(buf + 1, (i & 1) ? sa->proof[k].data : h, LT_HASH_BYTES);
             memcpy(buf + 1 + LT_HASH_BYTES, (i & 1) ? h : sa->proof[k].data, LT_HASH_BYTES);
-            lt_hash(buf, sizeof buf, h);
+            lt_crypto_hash(buf, sizeof buf, h);
             k++;
         }
         i /= 2;
@@ -292,7 +292,7 @@ static int s_answer_signed_by(const Lienthong__SignedAnswer *sa, const uint8_t p
     }
     if (k != sa->n_proof)
         return -1;
-    return lt_sig_verify(pk, LT_ANSWERS_DOMAIN, h, LT_HASH_BYTES, sa->root_signature.data);
+    return lt_keys_verify(pk, LT_ANSWERS_DOMAIN, h, LT_HASH_BYTES, sa->root_signature.data);
 }
 
 static const uint8_t *s_owner_pk(void)
@@ -335,7 +335,7 @@ static int s_send_lookup(lt_it_peer_t *p, uint64_t id, const char *target, const
     q.n_fields = n_fields;
     q.purpose = (char *)purpose;
     q.case_ref = "HS-2025-0042";
-    q.deadline_ms = lt_now_ms() + ahead_ms;
+    q.deadline_ms = lt_clock_now_ms() + ahead_ms;
     Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
     env.version = LT_PROTO_VERSION;
     env.body_case = LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST;
@@ -359,7 +359,7 @@ static int s_send_verify(lt_it_peer_t *p, uint64_t id, const char *target, char 
     q.n_subjects = n_subjects;
     q.purpose = (char *)purpose;
     q.case_ref = "HS-2025-0043";
-    q.deadline_ms = lt_now_ms() + ahead_ms;
+    q.deadline_ms = lt_clock_now_ms() + ahead_ms;
     Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
     env.version = LT_PROTO_VERSION;
     env.body_case = LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST;
@@ -1380,7 +1380,7 @@ static uint8_t *s_answer_bytes(uint64_t id, const uint8_t hash[LT_HASH_BYTES], c
     a.released = released;
     a.n_released = 1;
     a.record_seq = 1;
-    a.answered_at_ms = lt_now_ms();
+    a.answered_at_ms = lt_clock_now_ms();
     a.owner = ID_OWNER;
     *len = lienthong__lookup_answer__get_packed_size(&a);
     uint8_t *buf = malloc(*len);
@@ -1402,10 +1402,10 @@ static uint8_t *s_signed_reply(uint8_t *const *answers, const size_t *lens, size
     if (n == 0 || n > 8 || index >= n)
         return NULL;
     for (size_t i = 0; i < n; i++)
-        lt_merkle_leaf(answers[i], lens[i], leaves + i * LT_HASH_BYTES);
-    if (lt_merkle_tree(leaves, n, tree) != 0 ||
-        lt_keys_sign(signer, LT_ANSWERS_DOMAIN, lt_merkle_tree_root(tree, n), LT_HASH_BYTES, sig) != 0 ||
-        lt_merkle_tree_path(tree, n, index, path, &path_len) != 0)
+        lt_crypto_merkle_leaf(answers[i], lens[i], leaves + i * LT_HASH_BYTES);
+    if (lt_crypto_merkle_tree(leaves, n, tree) != 0 ||
+        lt_keys_sign(signer, LT_ANSWERS_DOMAIN, lt_crypto_merkle_tree_root(tree, n), LT_HASH_BYTES, sig) != 0 ||
+        lt_crypto_merkle_tree_path(tree, n, index, path, &path_len) != 0)
         return NULL;
     for (size_t i = 0; i < path_len; i++)
         proof[i] = (ProtobufCBinaryData){LT_HASH_BYTES, path[i]};

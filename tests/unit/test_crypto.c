@@ -105,27 +105,27 @@ static void test_hash_kat_abc(void)
     uint8_t want[32], got[32];
     CU_ASSERT_FATAL(ut_unhex("bddd813c634239723171ef3fee98579b94964e3bb1cb3e427262c8c068d52319",
                              want, 32) == 0);
-    lt_hash((const uint8_t *)"abc", 3, got);
+    lt_crypto_hash((const uint8_t *)"abc", 3, got);
     CU_ASSERT(memcmp(got, want, 32) == 0);
 }
 
 static void test_hash_empty_and_distinct(void)
 {
     uint8_t a[32], b[32], ref[32];
-    lt_hash((const uint8_t *)"", 0, a);
+    lt_crypto_hash((const uint8_t *)"", 0, a);
     crypto_generichash(ref, 32, NULL, 0, NULL, 0);
     CU_ASSERT(memcmp(a, ref, 32) == 0);
-    lt_hash((const uint8_t *)"abd", 3, b);
-    lt_hash((const uint8_t *)"abc", 3, a);
+    lt_crypto_hash((const uint8_t *)"abd", 3, b);
+    lt_crypto_hash((const uint8_t *)"abc", 3, a);
     CU_ASSERT(memcmp(a, b, 32) != 0);
 }
 
 static void test_leaf_is_prefixed(void)
 {
     uint8_t leaf[32], ref[32], plain[32];
-    lt_merkle_leaf((const uint8_t *)"hello", 5, leaf);
+    lt_crypto_merkle_leaf((const uint8_t *)"hello", 5, leaf);
     ref_leaf((const uint8_t *)"hello", 5, ref);
-    lt_hash((const uint8_t *)"hello", 5, plain);
+    lt_crypto_hash((const uint8_t *)"hello", 5, plain);
     CU_ASSERT(memcmp(leaf, ref, 32) == 0);
     CU_ASSERT(memcmp(leaf, plain, 32) != 0);
 }
@@ -137,12 +137,12 @@ static void test_root_matches_reference(void)
     for (size_t s = 0; s < N_SIZES; s++) {
         uint8_t got[32], want[32];
         size_t n = SIZES[s];
-        CU_ASSERT_FATAL(lt_merkle_root(&leaves[0][0], n, scratch, got) == 0);
+        CU_ASSERT_FATAL(lt_crypto_merkle_root(&leaves[0][0], n, scratch, got) == 0);
         ref_root(leaves, n, want);
         CU_ASSERT(memcmp(got, want, 32) == 0);
         /* The leaves must be left untouched. */
         uint8_t again[32];
-        CU_ASSERT(lt_merkle_root(&leaves[0][0], n, scratch, again) == 0);
+        CU_ASSERT(lt_crypto_merkle_root(&leaves[0][0], n, scratch, again) == 0);
         CU_ASSERT(memcmp(again, got, 32) == 0);
     }
 }
@@ -152,20 +152,20 @@ static void test_root_small_by_hand(void)
     static uint8_t leaves[3][32], scratch[3 * 32];
     uint8_t root[32], p01[32], want[32];
     make_leaves(leaves, 3);
-    CU_ASSERT(lt_merkle_root(&leaves[0][0], 1, scratch, root) == 0);
+    CU_ASSERT(lt_crypto_merkle_root(&leaves[0][0], 1, scratch, root) == 0);
     CU_ASSERT(memcmp(root, leaves[0], 32) == 0);
     ref_parent(leaves[0], leaves[1], p01);
-    CU_ASSERT(lt_merkle_root(&leaves[0][0], 2, scratch, root) == 0);
+    CU_ASSERT(lt_crypto_merkle_root(&leaves[0][0], 2, scratch, root) == 0);
     CU_ASSERT(memcmp(root, p01, 32) == 0);
     ref_parent(p01, leaves[2], want);
-    CU_ASSERT(lt_merkle_root(&leaves[0][0], 3, scratch, root) == 0);
+    CU_ASSERT(lt_crypto_merkle_root(&leaves[0][0], 3, scratch, root) == 0);
     CU_ASSERT(memcmp(root, want, 32) == 0);
 }
 
 static void test_root_rejects_zero(void)
 {
     uint8_t leaf[32] = {0}, scratch[32], root[32];
-    CU_ASSERT(lt_merkle_root(leaf, 0, scratch, root) == -1);
+    CU_ASSERT(lt_crypto_merkle_root(leaf, 0, scratch, root) == -1);
 }
 
 static void test_root_order_matters(void)
@@ -173,11 +173,11 @@ static void test_root_order_matters(void)
     static uint8_t leaves[5][32], scratch[5 * 32];
     uint8_t a[32], b[32], tmp[32];
     make_leaves(leaves, 5);
-    CU_ASSERT_FATAL(lt_merkle_root(&leaves[0][0], 5, scratch, a) == 0);
+    CU_ASSERT_FATAL(lt_crypto_merkle_root(&leaves[0][0], 5, scratch, a) == 0);
     memcpy(tmp, leaves[1], 32);
     memcpy(leaves[1], leaves[2], 32);
     memcpy(leaves[2], tmp, 32);
-    CU_ASSERT_FATAL(lt_merkle_root(&leaves[0][0], 5, scratch, b) == 0);
+    CU_ASSERT_FATAL(lt_crypto_merkle_root(&leaves[0][0], 5, scratch, b) == 0);
     CU_ASSERT(memcmp(a, b, 32) != 0);
 }
 
@@ -185,27 +185,27 @@ static void test_root_order_matters(void)
 static void check_paths(uint8_t (*leaves)[32], size_t n, uint8_t *scratch)
 {
     uint8_t root[32], path[65][32];
-    CU_ASSERT_FATAL(lt_merkle_root(&leaves[0][0], n, scratch, root) == 0);
+    CU_ASSERT_FATAL(lt_crypto_merkle_root(&leaves[0][0], n, scratch, root) == 0);
     for (size_t i = 0; i < n; i++) {
         size_t plen = 99;
-        CU_ASSERT_FATAL(lt_merkle_path(&leaves[0][0], n, i, scratch, path, &plen) == 0);
+        CU_ASSERT_FATAL(lt_crypto_merkle_path(&leaves[0][0], n, i, scratch, path, &plen) == 0);
         CU_ASSERT(plen <= ceil_log2(n));
-        CU_ASSERT(lt_merkle_check(leaves[i], i, n, (const uint8_t(*)[32])path, plen, root) == 0);
+        CU_ASSERT(lt_crypto_merkle_check(leaves[i], i, n, (const uint8_t(*)[32])path, plen, root) == 0);
         CU_ASSERT(ref_check(leaves[i], i, n, path, plen, root) == 0);
         size_t wrong = n > 1 ? (i + 1) % n : 1;
-        CU_ASSERT(lt_merkle_check(leaves[i], wrong, n, (const uint8_t(*)[32])path, plen, root) != 0);
+        CU_ASSERT(lt_crypto_merkle_check(leaves[i], wrong, n, (const uint8_t(*)[32])path, plen, root) != 0);
         uint8_t bad[32];
         memcpy(bad, leaves[i], 32);
         bad[i % 32] ^= 0x01;
-        CU_ASSERT(lt_merkle_check(bad, i, n, (const uint8_t(*)[32])path, plen, root) != 0);
+        CU_ASSERT(lt_crypto_merkle_check(bad, i, n, (const uint8_t(*)[32])path, plen, root) != 0);
         if (plen > 0) {
-            CU_ASSERT(lt_merkle_check(leaves[i], i, n, (const uint8_t(*)[32])path, plen - 1, root) != 0);
+            CU_ASSERT(lt_crypto_merkle_check(leaves[i], i, n, (const uint8_t(*)[32])path, plen - 1, root) != 0);
             path[plen - 1][0] ^= 0x80;
-            CU_ASSERT(lt_merkle_check(leaves[i], i, n, (const uint8_t(*)[32])path, plen, root) != 0);
+            CU_ASSERT(lt_crypto_merkle_check(leaves[i], i, n, (const uint8_t(*)[32])path, plen, root) != 0);
             path[plen - 1][0] ^= 0x80;
         }
         memset(path[plen], 0xab, 32);
-        CU_ASSERT(lt_merkle_check(leaves[i], i, n, (const uint8_t(*)[32])path, plen + 1, root) != 0);
+        CU_ASSERT(lt_crypto_merkle_check(leaves[i], i, n, (const uint8_t(*)[32])path, plen + 1, root) != 0);
     }
 }
 
@@ -223,12 +223,12 @@ static void test_path_lengths(void)
     uint8_t path[64][32];
     size_t plen = 0;
     make_leaves(leaves, 8);
-    CU_ASSERT(lt_merkle_path(&leaves[0][0], 8, 5, scratch, path, &plen) == 0);
+    CU_ASSERT(lt_crypto_merkle_path(&leaves[0][0], 8, 5, scratch, path, &plen) == 0);
     CU_ASSERT(plen == 3);
-    CU_ASSERT(lt_merkle_path(&leaves[0][0], 1, 0, scratch, path, &plen) == 0);
+    CU_ASSERT(lt_crypto_merkle_path(&leaves[0][0], 1, 0, scratch, path, &plen) == 0);
     CU_ASSERT(plen == 0);
     /* Five leaves: the last one is carried up twice and has one sibling. */
-    CU_ASSERT(lt_merkle_path(&leaves[0][0], 5, 4, scratch, path, &plen) == 0);
+    CU_ASSERT(lt_crypto_merkle_path(&leaves[0][0], 5, 4, scratch, path, &plen) == 0);
     CU_ASSERT(plen == 1);
 }
 
@@ -238,10 +238,10 @@ static void test_path_rejects_bad_args(void)
     uint8_t path[64][32], root[32] = {0};
     size_t plen = 0;
     make_leaves(leaves, 3);
-    CU_ASSERT(lt_merkle_path(&leaves[0][0], 3, 3, scratch, path, &plen) == -1);
-    CU_ASSERT(lt_merkle_path(&leaves[0][0], 0, 0, scratch, path, &plen) == -1);
-    CU_ASSERT(lt_merkle_check(leaves[0], 0, 0, (const uint8_t(*)[32])path, 0, root) == -1);
-    CU_ASSERT(lt_merkle_check(leaves[0], 3, 3, (const uint8_t(*)[32])path, 0, root) == -1);
+    CU_ASSERT(lt_crypto_merkle_path(&leaves[0][0], 3, 3, scratch, path, &plen) == -1);
+    CU_ASSERT(lt_crypto_merkle_path(&leaves[0][0], 0, 0, scratch, path, &plen) == -1);
+    CU_ASSERT(lt_crypto_merkle_check(leaves[0], 0, 0, (const uint8_t(*)[32])path, 0, root) == -1);
+    CU_ASSERT(lt_crypto_merkle_check(leaves[0], 3, 3, (const uint8_t(*)[32])path, 0, root) == -1);
 }
 
 int main(void)

@@ -12,7 +12,7 @@
 
 static char g_dir[512];
 static lt_keys_t *g_auth, *g_other_auth, *g_members[3];
-static lt_pins_t g_pins;
+static lt_dir_pins_t g_pins;
 
 /* The source file, one entry per line; @T<n> and @S<n> are member n's
  * transport and signing keys in Z85. Line numbers are 1-based indices. */
@@ -66,8 +66,8 @@ static int suite_init(void)
     if (!g_auth || !g_other_auth)
         return -1;
     char z[LT_Z85_KEY_LEN + 1];
-    lt_z85_encode_key(lt_keys_signing_public(g_auth), z);
-    return lt_pins_add(&g_pins, z);
+    lt_keys_z85_encode(lt_keys_signing_public(g_auth), z);
+    return lt_dir_pins_add(&g_pins, z);
 }
 
 static int suite_clean(void)
@@ -86,7 +86,7 @@ static void expand(const char *line, char *out, size_t cap)
     for (const char *p = line; *p && o + 41 < cap;) {
         if (p[0] == '@' && (p[1] == 'T' || p[1] == 'S') && p[2] >= '0' && p[2] <= '2') {
             const lt_keys_t *k = g_members[p[2] - '0'];
-            lt_z85_encode_key(p[1] == 'T' ? lt_keys_transport_public(k) : lt_keys_signing_public(k),
+            lt_keys_z85_encode(p[1] == 'T' ? lt_keys_transport_public(k) : lt_keys_signing_public(k),
                               out + o);
             o += LT_Z85_KEY_LEN;
             p += 3;
@@ -164,7 +164,7 @@ static void test_round_trip(void)
     Lienthong__SignedDirectory *sd = lienthong__signed_directory__unpack(NULL, sig_len, sig);
     CU_ASSERT_FATAL(sd != NULL && sd->n_signatures == 1);
     CU_ASSERT(sd->directory.len == dir_len && memcmp(sd->directory.data, dir, dir_len) == 0);
-    CU_ASSERT(lt_sig_verify(lt_keys_signing_public(g_auth), LT_DIR_DOMAIN, dir, dir_len,
+    CU_ASSERT(lt_keys_verify(lt_keys_signing_public(g_auth), LT_DIR_DOMAIN, dir, dir_len,
                             sd->signatures[0]->signature.data) == 0);
     lienthong__signed_directory__free_unpacked(sd, NULL);
     lt_dir_destroy(&d);
@@ -278,21 +278,21 @@ static void test_names_and_pins(void)
     CU_ASSERT_STRING_EQUAL(lt_dir_status_name(LIENTHONG__MEMBER_STATUS__MEMBER_ACTIVE), "active");
     CU_ASSERT_STRING_EQUAL(lt_dir_op_name(LIENTHONG__OPERATION__OP_VERIFY), "verify");
     CU_ASSERT_STRING_EQUAL(lt_dir_op_name((Lienthong__Operation)42), "none");
-    lt_pins_t pins;
+    lt_dir_pins_t pins;
     memset(&pins, 0, sizeof pins);
     char z[LT_Z85_KEY_LEN + 1];
-    lt_z85_encode_key(lt_keys_signing_public(g_auth), z);
-    CU_ASSERT(lt_pins_add(&pins, "not a key") == -1);
+    lt_keys_z85_encode(lt_keys_signing_public(g_auth), z);
+    CU_ASSERT(lt_dir_pins_add(&pins, "not a key") == -1);
     CU_ASSERT(pins.count == 0);
     for (int i = 0; i < 8; i++)
-        CU_ASSERT(lt_pins_add(&pins, z) == 0);
-    CU_ASSERT(lt_pins_add(&pins, z) == -1);
+        CU_ASSERT(lt_dir_pins_add(&pins, z) == 0);
+    CU_ASSERT(lt_dir_pins_add(&pins, z) == -1);
     CU_ASSERT(pins.count == 8);
 }
 
 /* ---- open rejects ----------------------------------------------------------- */
 
-static void expect_open_fails(const uint8_t *buf, size_t len, const lt_pins_t *pins,
+static void expect_open_fails(const uint8_t *buf, size_t len, const lt_dir_pins_t *pins,
                               const char *fed, int64_t now, const char *needle)
 {
     char err[ERRLEN] = "";
@@ -313,7 +313,7 @@ static void test_wrong_pin(void)
     CU_ASSERT_FATAL(build_signed(0, NULL, 0, 0, g_other_auth, &dir, &dir_len, &sig, &sig_len) == 0);
     expect_open_fails(sig, sig_len, &g_pins, "VN", now, "no valid signature");
     /* A second pin that matches is enough. */
-    lt_pins_t two = g_pins;
+    lt_dir_pins_t two = g_pins;
     memcpy(two.keys[0], lt_keys_signing_public(g_members[0]), 32);
     memcpy(two.keys[1], lt_keys_signing_public(g_other_auth), 32);
     two.count = 2;
@@ -321,7 +321,7 @@ static void test_wrong_pin(void)
     lt_dir_t *d = lt_dir_open(sig, sig_len, &two, "VN", now, err, sizeof err);
     CU_ASSERT(d != NULL);
     lt_dir_destroy(&d);
-    lt_pins_t none;
+    lt_dir_pins_t none;
     memset(&none, 0, sizeof none);
     expect_open_fails(sig, sig_len, &none, "VN", now, "pinned");
     free(sig);
@@ -476,7 +476,7 @@ static void test_authority_hint_untrusted(void)
     d = lt_dir_open(sig, sig_len, &g_pins, "VN", (int64_t)time(NULL), err, sizeof err);
     CU_ASSERT(d != NULL);
     lt_dir_destroy(&d);
-    lt_pins_t other;
+    lt_dir_pins_t other;
     memset(&other, 0, sizeof other);
     memcpy(other.keys[0], lt_keys_signing_public(g_other_auth), 32);
     other.count = 1;

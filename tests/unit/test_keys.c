@@ -115,7 +115,7 @@ static void test_save_mode_and_round_trip(void)
     /* A signature made by the loaded keys verifies under the original public key. */
     uint8_t sig[64];
     CU_ASSERT(lt_keys_sign(l, "test", (const uint8_t *)"m", 1, sig) == 0);
-    CU_ASSERT(lt_sig_verify(lt_keys_signing_public(k), "test", (const uint8_t *)"m", 1, sig) == 0);
+    CU_ASSERT(lt_keys_verify(lt_keys_signing_public(k), "test", (const uint8_t *)"m", 1, sig) == 0);
     lt_keys_destroy(&k);
     lt_keys_destroy(&l);
 }
@@ -240,7 +240,7 @@ static void test_known_answer_rfc_vectors(void)
     /* RFC 8032 TEST 1 signs the empty message; ours signs domain || 0x00 || msg,
      * so the plain RFC signature must NOT verify under our scheme. */
     CU_ASSERT(crypto_sign_verify_detached(want_sig, (const uint8_t *)"", 0, want_sp) == 0);
-    CU_ASSERT(lt_sig_verify(want_sp, "", (const uint8_t *)"", 0, want_sig) != 0);
+    CU_ASSERT(lt_keys_verify(want_sp, "", (const uint8_t *)"", 0, want_sig) != 0);
     lt_keys_destroy(&k);
 }
 
@@ -253,7 +253,7 @@ static void test_sign_verify(void)
         msg[i] = (uint8_t)(i * 7);
     const uint8_t *pk = lt_keys_signing_public(k);
     CU_ASSERT_FATAL(lt_keys_sign(k, "lienthong/1 test", msg, sizeof msg, sig) == 0);
-    CU_ASSERT(lt_sig_verify(pk, "lienthong/1 test", msg, sizeof msg, sig) == 0);
+    CU_ASSERT(lt_keys_verify(pk, "lienthong/1 test", msg, sizeof msg, sig) == 0);
     /* The construction is exactly Ed25519 over domain || 0x00 || msg. */
     uint8_t buf[16 + 1 + 100];
     memcpy(buf, "lienthong/1 test", 16);
@@ -262,23 +262,23 @@ static void test_sign_verify(void)
     CU_ASSERT(crypto_sign_verify_detached(sig, buf, sizeof buf, pk) == 0);
     for (size_t bit = 0; bit < sizeof msg * 8; bit += 13) {
         msg[bit / 8] ^= (uint8_t)(1u << (bit % 8));
-        CU_ASSERT(lt_sig_verify(pk, "lienthong/1 test", msg, sizeof msg, sig) != 0);
+        CU_ASSERT(lt_keys_verify(pk, "lienthong/1 test", msg, sizeof msg, sig) != 0);
         msg[bit / 8] ^= (uint8_t)(1u << (bit % 8));
     }
     for (size_t bit = 0; bit < 64 * 8; bit += 5) {
         sig[bit / 8] ^= (uint8_t)(1u << (bit % 8));
-        CU_ASSERT(lt_sig_verify(pk, "lienthong/1 test", msg, sizeof msg, sig) != 0);
+        CU_ASSERT(lt_keys_verify(pk, "lienthong/1 test", msg, sizeof msg, sig) != 0);
         sig[bit / 8] ^= (uint8_t)(1u << (bit % 8));
     }
-    CU_ASSERT(lt_sig_verify(pk, "lienthong/1 tesT", msg, sizeof msg, sig) != 0);
-    CU_ASSERT(lt_sig_verify(pk, "lienthong/1 test ", msg, sizeof msg, sig) != 0);
-    CU_ASSERT(lt_sig_verify(pk, "", msg, sizeof msg, sig) != 0);
-    CU_ASSERT(lt_sig_verify(pk, "lienthong/1 test", msg, sizeof msg - 1, sig) != 0);
-    CU_ASSERT(lt_sig_verify(lt_keys_signing_public(other), "lienthong/1 test", msg, sizeof msg,
+    CU_ASSERT(lt_keys_verify(pk, "lienthong/1 tesT", msg, sizeof msg, sig) != 0);
+    CU_ASSERT(lt_keys_verify(pk, "lienthong/1 test ", msg, sizeof msg, sig) != 0);
+    CU_ASSERT(lt_keys_verify(pk, "", msg, sizeof msg, sig) != 0);
+    CU_ASSERT(lt_keys_verify(pk, "lienthong/1 test", msg, sizeof msg - 1, sig) != 0);
+    CU_ASSERT(lt_keys_verify(lt_keys_signing_public(other), "lienthong/1 test", msg, sizeof msg,
                             sig) != 0);
-    CU_ASSERT(lt_sig_verify(lt_keys_transport_public(k), "lienthong/1 test", msg, sizeof msg,
+    CU_ASSERT(lt_keys_verify(lt_keys_transport_public(k), "lienthong/1 test", msg, sizeof msg,
                             sig) != 0);
-    CU_ASSERT(lt_sig_verify(pk, "lienthong/1 test", msg, sizeof msg, sig) == 0);
+    CU_ASSERT(lt_keys_verify(pk, "lienthong/1 test", msg, sizeof msg, sig) == 0);
     lt_keys_destroy(&k);
     lt_keys_destroy(&other);
 }
@@ -290,11 +290,11 @@ static void test_sign_domain_boundary(void)
     CU_ASSERT_FATAL(k != NULL);
     uint8_t sig[64];
     CU_ASSERT_FATAL(lt_keys_sign(k, "ab", (const uint8_t *)"c", 1, sig) == 0);
-    CU_ASSERT(lt_sig_verify(lt_keys_signing_public(k), "ab", (const uint8_t *)"c", 1, sig) == 0);
-    CU_ASSERT(lt_sig_verify(lt_keys_signing_public(k), "a", (const uint8_t *)"bc", 2, sig) != 0);
+    CU_ASSERT(lt_keys_verify(lt_keys_signing_public(k), "ab", (const uint8_t *)"c", 1, sig) == 0);
+    CU_ASSERT(lt_keys_verify(lt_keys_signing_public(k), "a", (const uint8_t *)"bc", 2, sig) != 0);
     CU_ASSERT_FATAL(lt_keys_sign(k, "d", NULL, 0, sig) == 0);
-    CU_ASSERT(lt_sig_verify(lt_keys_signing_public(k), "d", NULL, 0, sig) == 0);
-    CU_ASSERT(lt_sig_verify(lt_keys_signing_public(k), "d", (const uint8_t *)"", 1, sig) != 0);
+    CU_ASSERT(lt_keys_verify(lt_keys_signing_public(k), "d", NULL, 0, sig) == 0);
+    CU_ASSERT(lt_keys_verify(lt_keys_signing_public(k), "d", (const uint8_t *)"", 1, sig) != 0);
     lt_keys_destroy(&k);
 }
 
@@ -304,13 +304,13 @@ static void test_z85(void)
     char text[LT_Z85_KEY_LEN + 1];
     for (int i = 0; i < 32; i++)
         key[i] = (uint8_t)(255 - i * 3);
-    lt_z85_encode_key(key, text);
+    lt_keys_z85_encode(key, text);
     CU_ASSERT(strlen(text) == 40);
-    CU_ASSERT_FATAL(lt_z85_decode_key(text, back) == 0);
+    CU_ASSERT_FATAL(lt_keys_z85_decode(text, back) == 0);
     CU_ASSERT(memcmp(key, back, 32) == 0);
     /* The all-zero key encodes as forty '0' characters. */
     memset(key, 0, 32);
-    lt_z85_encode_key(key, text);
+    lt_keys_z85_encode(key, text);
     CU_ASSERT_STRING_EQUAL(text, "0000000000000000000000000000000000000000");
     char t39[40], t41[42];
     memcpy(t39, text, 39);
@@ -318,16 +318,16 @@ static void test_z85(void)
     memcpy(t41, text, 40);
     t41[40] = '0';
     t41[41] = 0;
-    CU_ASSERT(lt_z85_decode_key(t39, back) == -1);
-    CU_ASSERT(lt_z85_decode_key(t41, back) == -1);
-    CU_ASSERT(lt_z85_decode_key("", back) == -1);
-    CU_ASSERT(lt_z85_decode_key(NULL, back) == -1);
+    CU_ASSERT(lt_keys_z85_decode(t39, back) == -1);
+    CU_ASSERT(lt_keys_z85_decode(t41, back) == -1);
+    CU_ASSERT(lt_keys_z85_decode("", back) == -1);
+    CU_ASSERT(lt_keys_z85_decode(NULL, back) == -1);
     static const char bad[] = " \"',;\\_`|~\x7f\x80";
     for (const char *b = bad; *b; b++) {
         char t[41];
         memcpy(t, text, 41);
         t[17] = *b;
-        CU_ASSERT(lt_z85_decode_key(t, back) == -1);
+        CU_ASSERT(lt_keys_z85_decode(t, back) == -1);
     }
 }
 

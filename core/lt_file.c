@@ -136,14 +136,14 @@ int lt_file_mkdirs(const char *path, mode_t mode)
     return 0;
 }
 
-int64_t lt_now_ms(void)
+int64_t lt_clock_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int64_t lt_mono_ms(void)
+int64_t lt_clock_mono_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

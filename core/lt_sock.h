@@ -9,6 +9,9 @@
 
 #include "lt_keys.h"
 
+/* ZAP domain of every CURVE server socket (PROTOCOL.md 3). */
+#define LT_ZAP_DOMAIN "lienthong"
+
 typedef struct {
     size_t max_message;  /* ZMQ_MAXMSGSIZE */
     int heartbeat_ms;    /* ZMQ_HEARTBEAT_IVL; timeout 5x, ttl 10x */

@@ -4,7 +4,7 @@
  * protobuf-c's unpacker produces, so protobuf_c_message_free_unpacked()
  * frees them either way. */
 #include "lt_dir.h"
-#include "lt_conf.h"
+#include "lt_cfgfile.h"
 #include "lt_file.h"
 #include "lt_schema.h"
 
@@ -254,12 +254,12 @@ static int s_str(const config_setting_t *g, const char *name, const char *dflt, 
     if (s) {
         v = config_setting_get_string(s);
         if (!v)
-            return lt_conf_err(s, NULL, err, errlen, "'%s' must be a string in double quotes", name);
+            return lt_cfgfile_err(s, NULL, err, errlen, "'%s' must be a string in double quotes", name);
     } else if (!dflt) {
-        return lt_conf_err(g, NULL, err, errlen, "missing '%s'", name);
+        return lt_cfgfile_err(g, NULL, err, errlen, "missing '%s'", name);
     }
     *out = strdup(v);
-    return *out ? 0 : lt_conf_err(g, NULL, err, errlen, "out of memory");
+    return *out ? 0 : lt_cfgfile_err(g, NULL, err, errlen, "out of memory");
 }
 
 /* Optional array of strings. */
@@ -272,21 +272,21 @@ static int s_strs(const config_setting_t *g, const char *name, char ***out, size
     if (!a)
         return 0;
     if (!config_setting_is_array(a) && !config_setting_is_list(a))
-        return lt_conf_err(a, NULL, err, errlen, "'%s' must be a list of strings, e.g. [\"a\", \"b\"]",
+        return lt_cfgfile_err(a, NULL, err, errlen, "'%s' must be a list of strings, e.g. [\"a\", \"b\"]",
                           name);
     int len = config_setting_length(a);
     if (len == 0)
         return 0;
     *out = calloc((size_t)len, sizeof(char *));
     if (!*out)
-        return lt_conf_err(a, NULL, err, errlen, "out of memory");
+        return lt_cfgfile_err(a, NULL, err, errlen, "out of memory");
     for (int i = 0; i < len; i++) {
         const char *v = config_setting_get_string_elem(a, i);
         if (!v)
-            return lt_conf_err(a, NULL, err, errlen, "'%s' item %d must be a string", name, i + 1);
+            return lt_cfgfile_err(a, NULL, err, errlen, "'%s' item %d must be a string", name, i + 1);
         (*out)[i] = strdup(v);
         if (!(*out)[i])
-            return lt_conf_err(a, NULL, err, errlen, "out of memory");
+            return lt_cfgfile_err(a, NULL, err, errlen, "out of memory");
         (*n)++;
     }
     return 0;
@@ -297,14 +297,14 @@ static int s_key(const config_setting_t *g, const char *name, ProtobufCBinaryDat
 {
     const config_setting_t *s = config_setting_get_member(g, name);
     if (!s)
-        return lt_conf_err(g, NULL, err, errlen, "missing '%s'", name);
+        return lt_cfgfile_err(g, NULL, err, errlen, "missing '%s'", name);
     const char *v = config_setting_get_string(s);
     out->data = malloc(LT_KEY_BYTES);
     if (!out->data)
-        return lt_conf_err(s, NULL, err, errlen, "out of memory");
+        return lt_cfgfile_err(s, NULL, err, errlen, "out of memory");
     out->len = LT_KEY_BYTES;
-    if (!v || lt_z85_decode_key(v, out->data) != 0)
-        return lt_conf_err(s, NULL, err, errlen,
+    if (!v || lt_keys_z85_decode(v, out->data) != 0)
+        return lt_cfgfile_err(s, NULL, err, errlen,
                           "'%s' must be a 40-character Z85 public key, got \"%s\"", name,
                           v ? v : "(not a string)");
     return 0;
@@ -326,7 +326,7 @@ static int s_status(const config_setting_t *g, Lienthong__MemberStatus *out, cha
             *out = map[i].st;
             return 0;
         }
-    return lt_conf_err(s, NULL, err, errlen, "status must be \"active\", \"suspended\" or \"revoked\", "
+    return lt_cfgfile_err(s, NULL, err, errlen, "status must be \"active\", \"suspended\" or \"revoked\", "
                       "got \"%s\"", v ? v : "(not a string)");
 }
 
@@ -336,16 +336,16 @@ static int s_ops(const config_setting_t *g, Lienthong__Policy *p, char *err, siz
     size_t n = 0;
     int rc = s_strs(g, "allow", &names, &n, err, errlen);
     if (rc == 0 && n == 0)
-        rc = lt_conf_err(g, NULL, err, errlen, "missing 'allow' (subscribe, lookup, verify)");
+        rc = lt_cfgfile_err(g, NULL, err, errlen, "missing 'allow' (subscribe, lookup, verify)");
     if (rc == 0 && !(p->operations = calloc(n, sizeof *p->operations)))
-        rc = lt_conf_err(g, NULL, err, errlen, "out of memory");
+        rc = lt_cfgfile_err(g, NULL, err, errlen, "out of memory");
     for (size_t i = 0; rc == 0 && i < n; i++) {
         Lienthong__Operation op = LIENTHONG__OPERATION__OP_NONE;
         for (int o = 1; o <= 3; o++)
             if (strcmp(names[i], lt_dir_op_name((Lienthong__Operation)o)) == 0)
                 op = (Lienthong__Operation)o;
         if (op == LIENTHONG__OPERATION__OP_NONE)
-            rc = lt_conf_err(config_setting_get_member(g, "allow"), NULL, err, errlen,
+            rc = lt_cfgfile_err(config_setting_get_member(g, "allow"), NULL, err, errlen,
                             "unknown operation \"%s\" (expected subscribe, lookup or verify)",
                             names[i]);
         else
@@ -368,12 +368,12 @@ static int s_section(const config_t *cfg, const char *name, s_item_fn item,
     if (!list)
         return 0;
     if (!config_setting_is_list(list))
-        return lt_conf_err(list, NULL, err, errlen, "'%s' must be a list: %s = ( {...}, {...} );", name,
+        return lt_cfgfile_err(list, NULL, err, errlen, "'%s' must be a list: %s = ( {...}, {...} );", name,
                           name);
     for (int i = 0; i < config_setting_length(list); i++) {
         const config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
         if (!config_setting_is_group(g))
-            return lt_conf_err(g, NULL, err, errlen, "each entry of '%s' must be a group { ... }", name);
+            return lt_cfgfile_err(g, NULL, err, errlen, "each entry of '%s' must be a group { ... }", name);
         if (item(g, d, err, errlen) != 0)
             return -1;
     }
@@ -389,7 +389,7 @@ static int s_member_item(const config_setting_t *g, Lienthong__Directory *d, cha
     Lienthong__Member *m = malloc(sizeof *m);
     if (!m || !GROW(d->members, d->n_members)) {
         free(m);
-        return lt_conf_err(g, NULL, err, errlen, "out of memory");
+        return lt_cfgfile_err(g, NULL, err, errlen, "out of memory");
     }
     lienthong__member__init(m);
     d->members[d->n_members++] = m;
@@ -407,7 +407,7 @@ static int s_dataset_item(const config_setting_t *g, Lienthong__Directory *d, ch
     Lienthong__Dataset *ds = malloc(sizeof *ds);
     if (!ds || !GROW(d->datasets, d->n_datasets)) {
         free(ds);
-        return lt_conf_err(g, NULL, err, errlen, "out of memory");
+        return lt_cfgfile_err(g, NULL, err, errlen, "out of memory");
     }
     lienthong__dataset__init(ds);
     d->datasets[d->n_datasets++] = ds;
@@ -425,26 +425,26 @@ static int s_where(const config_setting_t *g, Lienthong__View *v, char *err, siz
     if (!w)
         return 0;
     if (!config_setting_is_group(w))
-        return lt_conf_err(w, NULL, err, errlen, "'where' must be a group of field = \"value\" pairs");
+        return lt_cfgfile_err(w, NULL, err, errlen, "'where' must be a group of field = \"value\" pairs");
     int n = config_setting_length(w);
     v->where = calloc((size_t)(n ? n : 1), sizeof *v->where);
     if (!v->where)
-        return lt_conf_err(w, NULL, err, errlen, "out of memory");
+        return lt_cfgfile_err(w, NULL, err, errlen, "out of memory");
     for (int i = 0; i < n; i++) {
         const config_setting_t *c = config_setting_get_elem(w, (unsigned)i);
         const char *val = config_setting_get_string(c);
         if (!val)
-            return lt_conf_err(c, NULL, err, errlen, "predicate '%s' must be a string value",
+            return lt_cfgfile_err(c, NULL, err, errlen, "predicate '%s' must be a string value",
                               config_setting_name(c));
         Lienthong__Predicate *p = malloc(sizeof *p);
         if (!p)
-            return lt_conf_err(c, NULL, err, errlen, "out of memory");
+            return lt_cfgfile_err(c, NULL, err, errlen, "out of memory");
         lienthong__predicate__init(p);
         v->where[v->n_where++] = p;
         p->field = strdup(config_setting_name(c));
         p->equals = strdup(val);
         if (!p->field || !p->equals)
-            return lt_conf_err(c, NULL, err, errlen, "out of memory");
+            return lt_cfgfile_err(c, NULL, err, errlen, "out of memory");
     }
     return 0;
 }
@@ -455,7 +455,7 @@ static int s_view_item(const config_setting_t *g, Lienthong__Directory *d, char 
     Lienthong__View *v = malloc(sizeof *v);
     if (!v || !GROW(d->views, d->n_views)) {
         free(v);
-        return lt_conf_err(g, NULL, err, errlen, "out of memory");
+        return lt_cfgfile_err(g, NULL, err, errlen, "out of memory");
     }
     lienthong__view__init(v);
     d->views[d->n_views++] = v;
@@ -471,7 +471,7 @@ static int s_policy_item(const config_setting_t *g, Lienthong__Directory *d, cha
     Lienthong__Policy *p = malloc(sizeof *p);
     if (!p || !GROW(d->policies, d->n_policies)) {
         free(p);
-        return lt_conf_err(g, NULL, err, errlen, "out of memory");
+        return lt_cfgfile_err(g, NULL, err, errlen, "out of memory");
     }
     lienthong__policy__init(p);
     d->policies[d->n_policies++] = p;
@@ -491,7 +491,7 @@ static void s_locate(const config_t *cfg, const char *section, size_t index, cha
     snprintf(msg, sizeof msg, "%s", err);
     const config_setting_t *list = section ? config_lookup(cfg, section) : config_root_setting(cfg);
     const config_setting_t *g = list && section ? config_setting_get_elem(list, (unsigned)index) : list;
-    lt_conf_err(g, NULL, err, errlen, "%s", msg);
+    lt_cfgfile_err(g, NULL, err, errlen, "%s", msg);
 }
 
 static int s_header(const config_t *cfg, Lienthong__Directory *d, char *err, size_t errlen)
@@ -506,7 +506,7 @@ static int s_header(const config_t *cfg, Lienthong__Directory *d, char *err, siz
     if (config_lookup_int(cfg, "valid_days", &days) != CONFIG_TRUE)
         days = 30;
     if (days <= 0 || days > 3650)
-        return lt_conf_err(config_lookup(cfg, "valid_days"), NULL, err, errlen,
+        return lt_cfgfile_err(config_lookup(cfg, "valid_days"), NULL, err, errlen,
                           "valid_days must be between 1 and 3650, got %d", days);
     d->issued_at = (int64_t)time(NULL);
     d->expires_at = d->issued_at + (int64_t)days * 86400;
@@ -526,7 +526,7 @@ int lt_dir_compile(const char *path, uint64_t version, int64_t issued_at, int64_
     }
     lienthong__directory__init(d);
     d->format = 1;
-    if (lt_conf_read(&cfg, path, err, errlen) != 0)
+    if (lt_cfgfile_read(&cfg, path, err, errlen) != 0)
         goto out;
     if (s_header(&cfg, d, err, errlen) || s_section(&cfg, "members", s_member_item, d, err, errlen) ||
         s_section(&cfg, "datasets", s_dataset_item, d, err, errlen) ||
@@ -589,14 +589,14 @@ int lt_dir_sign(const uint8_t *dir, size_t len, const lt_keys_t *authority, uint
 
 /* 0 if any signature verifies under any pinned key. The key carried in the
  * message is never trusted: it only tells which pin to try first. */
-static int s_check_signatures(const Lienthong__SignedDirectory *sd, const lt_pins_t *pins)
+static int s_check_signatures(const Lienthong__SignedDirectory *sd, const lt_dir_pins_t *pins)
 {
     for (size_t s = 0; s < sd->n_signatures; s++) {
         const Lienthong__DirectorySignature *sig = sd->signatures[s];
         if (sig->signature.len != LT_SIG_BYTES)
             continue;
         for (size_t p = 0; p < pins->count; p++)
-            if (lt_sig_verify(pins->keys[p], LT_DIR_DOMAIN, sd->directory.data, sd->directory.len,
+            if (lt_keys_verify(pins->keys[p], LT_DIR_DOMAIN, sd->directory.data, sd->directory.len,
                               sig->signature.data) == 0)
                 return 0;
     }
@@ -611,7 +611,7 @@ static void s_fmt_time(int64_t t, char *buf, size_t len)
     strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-lt_dir_t *lt_dir_open(const uint8_t *signed_bytes, size_t len, const lt_pins_t *pins,
+lt_dir_t *lt_dir_open(const uint8_t *signed_bytes, size_t len, const lt_dir_pins_t *pins,
                       const char *federation, int64_t now, char *err, size_t errlen)
 {
     lt_dir_t *self = NULL;
@@ -687,7 +687,7 @@ out:
     return self;
 }
 
-lt_dir_t *lt_dir_load(const char *path, const lt_pins_t *pins, const char *federation,
+lt_dir_t *lt_dir_load(const char *path, const lt_dir_pins_t *pins, const char *federation,
                       int64_t now, char *err, size_t errlen)
 {
     uint8_t *buf = NULL;
@@ -806,11 +806,11 @@ const char *lt_dir_op_name(Lienthong__Operation op)
     }
 }
 
-int lt_pins_add(lt_pins_t *pins, const char *z85)
+int lt_dir_pins_add(lt_dir_pins_t *pins, const char *z85)
 {
     if (pins->count >= sizeof pins->keys / sizeof pins->keys[0])
         return -1;
-    if (lt_z85_decode_key(z85, pins->keys[pins->count]) != 0)
+    if (lt_keys_z85_decode(z85, pins->keys[pins->count]) != 0)
         return -1;
     pins->count++;
     return 0;

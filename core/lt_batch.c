@@ -14,8 +14,8 @@ int lt_batch_root(const ProtobufCBinaryData *records, size_t n, uint8_t root[LT_
     if (!leaves)
         return -1;
     for (size_t i = 0; i < n; i++)
-        lt_merkle_leaf(records[i].data, records[i].len, leaves + i * LT_HASH_BYTES);
-    int rc = lt_merkle_root(leaves, n, leaves + n * LT_HASH_BYTES, root);
+        lt_crypto_merkle_leaf(records[i].data, records[i].len, leaves + i * LT_HASH_BYTES);
+    int rc = lt_crypto_merkle_root(leaves, n, leaves + n * LT_HASH_BYTES, root);
     free(leaves);
     return rc;
 }
@@ -66,7 +66,7 @@ int lt_batch_sign(const lt_keys_t *owner, const char *stream, uint64_t first,
     /* lt_keys_sign signs domain || 0x00 || msg, which is exactly H. */
     size_t dl = sizeof LT_BATCH_DOMAIN;
     int rc = lt_keys_sign(owner, LT_BATCH_DOMAIN, h + dl, len - dl, sig);
-    lt_hash(h, len, hash);
+    lt_crypto_hash(h, len, hash);
     free(h);
     return rc;
 }
@@ -97,13 +97,13 @@ int lt_batch_verify(const Lienthong__Batch *b, const char *stream, uint64_t firs
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    int rc = lt_sig_verify(owner_pk, LT_BATCH_DOMAIN, h + dl, len - dl, b->signature.data);
+    int rc = lt_keys_verify(owner_pk, LT_BATCH_DOMAIN, h + dl, len - dl, b->signature.data);
     if (rc != 0)
         snprintf(err, errlen, "bad signature on batch %s %llu..%llu (tampered, wrong key, or "
                  "broken chain)", stream, (unsigned long long)first,
                  (unsigned long long)(first + b->n_records - 1));
     else
-        lt_hash(h, len, hash);
+        lt_crypto_hash(h, len, hash);
     free(h);
     return rc;
 }

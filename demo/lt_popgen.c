@@ -382,24 +382,24 @@ static int s_insert_citizen(sqlite3 *db, sqlite3_stmt *st, s_rng_t *r, char *err
         if (rc == SQLITE_DONE)
             return 0;
         if (rc != SQLITE_CONSTRAINT) {
-            lt_ad_fmt(err, errlen, "cannot insert a citizen: %s", sqlite3_errmsg(db));
+            lt_adapter_fmt(err, errlen, "cannot insert a citizen: %s", sqlite3_errmsg(db));
             return -1;
         }
         snprintf(c.personal_id + 6, sizeof c.personal_id - 6, "%06u", s_below(r, 1000000));
     }
-    lt_ad_fmt(err, errlen, "cannot find a free personal id");
+    lt_adapter_fmt(err, errlen, "cannot find a free personal id");
     return -1;
 }
 
 static int s_count(sqlite3 *db, const char *sql, int64_t *out, char *err, size_t errlen)
 {
     sqlite3_stmt *st = NULL;
-    if (lt_ad_prepare(db, sql, &st, err, errlen))
+    if (lt_adapter_prepare(db, sql, &st, err, errlen))
         return -1;
     int rc = sqlite3_step(st);
     *out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
     if (rc != SQLITE_ROW)
-        lt_ad_fmt(err, errlen, "%s", sqlite3_errmsg(db));
+        lt_adapter_fmt(err, errlen, "%s", sqlite3_errmsg(db));
     sqlite3_finalize(st);
     return rc == SQLITE_ROW ? 0 : -1;
 }
@@ -407,7 +407,7 @@ static int s_count(sqlite3 *db, const char *sql, int64_t *out, char *err, size_t
 static void s_rollback(sqlite3 *db)
 {
     char ignore[64];
-    lt_ad_exec(db, "ROLLBACK", "rollback", ignore, sizeof ignore);
+    lt_adapter_exec(db, "ROLLBACK", "rollback", ignore, sizeof ignore);
 }
 
 int lt_popgen_citizens(const char *db_path, uint64_t n, uint64_t seed, char *err, size_t errlen)
@@ -415,14 +415,14 @@ int lt_popgen_citizens(const char *db_path, uint64_t n, uint64_t seed, char *err
     int rc = -1;
     int64_t existing = 0;
     sqlite3_stmt *st = NULL;
-    sqlite3 *db = lt_ad_db_open(db_path, 1, err, errlen);
+    sqlite3 *db = lt_adapter_db_open(db_path, 1, err, errlen);
     if (!db)
         return -1;
-    if (lt_ad_exec(db, LT_POPGEN_CITIZENS_SQL, "cannot create citizens", err, errlen) ||
+    if (lt_adapter_exec(db, LT_POPGEN_CITIZENS_SQL, "cannot create citizens", err, errlen) ||
         s_count(db, "SELECT COUNT(*) FROM citizens", &existing, err, errlen) ||
-        lt_ad_prepare(db, "INSERT INTO citizens VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+        lt_adapter_prepare(db, "INSERT INTO citizens VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
                       "?11, ?12, ?13, ?14, ?15, ?16)", &st, err, errlen) ||
-        lt_ad_exec(db, "BEGIN IMMEDIATE", "cannot begin", err, errlen))
+        lt_adapter_exec(db, "BEGIN IMMEDIATE", "cannot begin", err, errlen))
         goto out;
     s_rng_t r;
     s_seed(&r, seed, 0x636974697a656e73ULL ^ (uint64_t)existing);
@@ -431,7 +431,7 @@ int lt_popgen_citizens(const char *db_path, uint64_t n, uint64_t seed, char *err
             s_rollback(db);
             goto out;
         }
-    if (lt_ad_exec(db, "COMMIT", "cannot commit", err, errlen))
+    if (lt_adapter_exec(db, "COMMIT", "cannot commit", err, errlen))
         goto out;
     rc = 0;
 out:
@@ -470,16 +470,16 @@ static int s_changer_prepare(s_changer_t *c, char *err, size_t errlen)
         snprintf(sql, sizeof sql, "SELECT personal_id, full_name, date_of_birth, current_province,"
                  " sex FROM citizens WHERE rowid >= ?1 AND status = 1 %s ORDER BY rowid LIMIT 1",
                  where[k]);
-        if (lt_ad_prepare(c->db, sql, &c->pick[k], err, errlen))
+        if (lt_adapter_prepare(c->db, sql, &c->pick[k], err, errlen))
             return -1;
     }
-    return lt_ad_prepare(c->db, "UPDATE citizens SET current_province = ?2, current_address = ?3 "
+    return lt_adapter_prepare(c->db, "UPDATE citizens SET current_province = ?2, current_address = ?3 "
                          "WHERE personal_id = ?1", &c->move, err, errlen) ||
-           lt_ad_prepare(c->db, "UPDATE citizens SET status = 2, date_of_death = ?2 "
+           lt_adapter_prepare(c->db, "UPDATE citizens SET status = 2, date_of_death = ?2 "
                          "WHERE personal_id = ?1", &c->death, err, errlen) ||
-           lt_ad_prepare(c->db, "UPDATE citizens SET full_name = ?2 WHERE personal_id = ?1",
+           lt_adapter_prepare(c->db, "UPDATE citizens SET full_name = ?2 WHERE personal_id = ?1",
                          &c->rename, err, errlen) ||
-           lt_ad_prepare(c->db, "UPDATE citizens SET date_of_birth = ?2 WHERE personal_id = ?1",
+           lt_adapter_prepare(c->db, "UPDATE citizens SET date_of_birth = ?2 WHERE personal_id = ?1",
                          &c->rebirth, err, errlen);
 }
 
@@ -626,19 +626,19 @@ static int s_changes_loop(s_changer_t *c, uint64_t n, lt_popgen_changes_t *done,
                           size_t errlen)
 {
     for (uint64_t i = 0; i < n;) {
-        if (lt_ad_exec(c->db, "BEGIN IMMEDIATE", "cannot begin", err, errlen))
+        if (lt_adapter_exec(c->db, "BEGIN IMMEDIATE", "cannot begin", err, errlen))
             return -1;
         uint64_t end = i + 500 < n ? i + 500 : n;
         for (; i < end; i++) {
             int r = s_change(c, done);
             if (r <= 0) {
-                lt_ad_fmt(err, errlen, "%s", r == 0 ? "no living citizen left to change"
+                lt_adapter_fmt(err, errlen, "%s", r == 0 ? "no living citizen left to change"
                                                    : sqlite3_errmsg(c->db));
                 s_rollback(c->db);
                 return -1;
             }
         }
-        if (lt_ad_exec(c->db, "COMMIT", "cannot commit", err, errlen))
+        if (lt_adapter_exec(c->db, "COMMIT", "cannot commit", err, errlen))
             return -1;
     }
     return 0;
@@ -652,7 +652,7 @@ int lt_popgen_changes(const char *db_path, uint64_t n, uint64_t seed, lt_popgen_
     memset(done, 0, sizeof *done);
     int64_t deceased = 0;
     int rc = -1;
-    c.db = lt_ad_db_open(db_path, 1, err, errlen);
+    c.db = lt_adapter_db_open(db_path, 1, err, errlen);
     if (!c.db)
         return -1;
     if (s_count(c.db, "SELECT COALESCE(MAX(rowid), 0) FROM citizens", &c.max_rowid, err, errlen) ||
@@ -660,7 +660,7 @@ int lt_popgen_changes(const char *db_path, uint64_t n, uint64_t seed, lt_popgen_
         s_changer_prepare(&c, err, errlen))
         goto out;
     if (c.max_rowid == 0) {
-        lt_ad_fmt(err, errlen, "%s has no citizens: run popgen --citizens N first", db_path);
+        lt_adapter_fmt(err, errlen, "%s has no citizens: run popgen --citizens N first", db_path);
         goto out;
     }
     /* The state mixes into the stream, so repeated runs differ. */
@@ -688,29 +688,29 @@ typedef struct {
 static int s_subgen_open(s_subgen_t *g, const char *db_path, const char *population, char *err,
                          size_t errlen)
 {
-    g->db = lt_ad_db_open(db_path, 1, err, errlen);
+    g->db = lt_adapter_db_open(db_path, 1, err, errlen);
     if (!g->db)
         return -1;
     sqlite3_stmt *st = NULL;
-    int rc = lt_ad_prepare(g->db, "ATTACH DATABASE ?1 AS pop", &st, err, errlen);
+    int rc = lt_adapter_prepare(g->db, "ATTACH DATABASE ?1 AS pop", &st, err, errlen);
     if (rc == 0 && (sqlite3_bind_text(st, 1, population, -1, SQLITE_STATIC) != SQLITE_OK ||
                     sqlite3_step(st) != SQLITE_DONE)) {
-        lt_ad_fmt(err, errlen, "cannot open %s: %s", population, sqlite3_errmsg(g->db));
+        lt_adapter_fmt(err, errlen, "cannot open %s: %s", population, sqlite3_errmsg(g->db));
         rc = -1;
     }
     sqlite3_finalize(st);
-    if (rc || lt_ad_exec(g->db, s_subscribers_sql, "cannot create subscribers", err, errlen) ||
+    if (rc || lt_adapter_exec(g->db, s_subscribers_sql, "cannot create subscribers", err, errlen) ||
         s_count(g->db, "SELECT COALESCE(MAX(rowid), 0) FROM pop.citizens", &g->max_rowid, err,
                 errlen) ||
-        lt_ad_prepare(g->db, "SELECT personal_id, full_name, date_of_birth, sex "
+        lt_adapter_prepare(g->db, "SELECT personal_id, full_name, date_of_birth, sex "
                       "FROM pop.citizens WHERE rowid >= ?1 AND status = 1 "
                       "AND date_of_birth <= '2008-12-31' ORDER BY rowid LIMIT 1",
                       &g->owner, err, errlen) ||
-        lt_ad_prepare(g->db, "INSERT INTO subscribers VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        lt_adapter_prepare(g->db, "INSERT INTO subscribers VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                       &g->insert, err, errlen))
         return -1;
     if (g->max_rowid == 0) {
-        lt_ad_fmt(err, errlen, "%s has no citizens: run popgen --citizens N first", population);
+        lt_adapter_fmt(err, errlen, "%s has no citizens: run popgen --citizens N first", population);
         return -1;
     }
     return 0;
@@ -811,19 +811,19 @@ int lt_popgen_subscribers(const char *db_path, const char *population_path, uint
     int rc = -1;
     if (s_subgen_open(&g, db_path, population_path, err, errlen) ||
         s_count(g.db, "SELECT COUNT(*) FROM subscribers", &existing, err, errlen) ||
-        lt_ad_exec(g.db, "BEGIN IMMEDIATE", "cannot begin", err, errlen))
+        lt_adapter_exec(g.db, "BEGIN IMMEDIATE", "cannot begin", err, errlen))
         goto out;
     s_seed(&g.r, seed, 0x7375627363726962ULL ^ (uint64_t)existing);
     for (uint64_t i = 0; i < n; i++) {
         int r = s_insert_subscriber(&g, done);
         if (r <= 0) {
-            lt_ad_fmt(err, errlen, "%s", r == 0 ? "no adult living citizen to draw an owner from"
+            lt_adapter_fmt(err, errlen, "%s", r == 0 ? "no adult living citizen to draw an owner from"
                                                : sqlite3_errmsg(g.db));
             s_rollback(g.db);
             goto out;
         }
     }
-    if (lt_ad_exec(g.db, "COMMIT", "cannot commit", err, errlen))
+    if (lt_adapter_exec(g.db, "COMMIT", "cannot commit", err, errlen))
         goto out;
     rc = 0;
 out:

@@ -25,7 +25,7 @@ int lt_file_resolve(const char *base_file, const char *name, char *out, size_t c
 int lt_file_mkdirs(const char *path, mode_t mode);
 
 /* Unix time in milliseconds (wall clock) and a monotonic clock in ms. */
-int64_t lt_now_ms(void);
-int64_t lt_mono_ms(void);
+int64_t lt_clock_now_ms(void);
+int64_t lt_clock_mono_ms(void);
 
 #endif

@@ -1,6 +1,6 @@
-/* lt_cfg: strict loading of the gateway configuration. */
-#include "lt_cfg.h"
-#include "lt_conf.h"
+/* lt_gwcfg: strict loading of the gateway configuration. */
+#include "lt_gwcfg.h"
+#include "lt_cfgfile.h"
 #include "lt_file.h"
 
 #include <errno.h>
@@ -9,55 +9,55 @@
 #include <stdio.h>
 #include <string.h>
 
-static int s_pins(const config_t *c, lt_cfg_t *cfg, char *err, size_t errlen)
+static int s_pins(const config_t *c, lt_gwcfg_t *cfg, char *err, size_t errlen)
 {
     const config_setting_t *a = config_lookup(c, "authority_keys");
     if (!a)
-        return lt_conf_err(config_root_setting(c), cfg->path, err, errlen,
+        return lt_cfgfile_err(config_root_setting(c), cfg->path, err, errlen,
                      "missing required setting 'authority_keys' (Z85 public keys of the "
                      "directory authority)");
     if (!config_setting_is_array(a) || config_setting_length(a) == 0)
-        return lt_conf_err(a, cfg->path, err, errlen, "'authority_keys' must be a non-empty list of "
+        return lt_cfgfile_err(a, cfg->path, err, errlen, "'authority_keys' must be a non-empty list of "
                      "strings, e.g. [\"Z85...\"]");
     for (int i = 0; i < config_setting_length(a); i++) {
         const char *k = config_setting_get_string_elem(a, i);
-        if (!k || lt_pins_add(&cfg->pins, k) != 0)
-            return lt_conf_err(a, cfg->path, err, errlen, "authority key %d \"%s\" is not a "
+        if (!k || lt_dir_pins_add(&cfg->pins, k) != 0)
+            return lt_cfgfile_err(a, cfg->path, err, errlen, "authority key %d \"%s\" is not a "
                          "40-character Z85 key (or more than 8 keys)", i + 1, k ? k : "");
     }
     return 0;
 }
 
-static int s_peers(const config_t *c, lt_cfg_t *cfg, char *err, size_t errlen)
+static int s_peers(const config_t *c, lt_gwcfg_t *cfg, char *err, size_t errlen)
 {
     const config_setting_t *a = config_lookup(c, "peers");
     if (!a)
         return 0;
     if (!config_setting_is_array(a) && !config_setting_is_list(a))
-        return lt_conf_err(a, cfg->path, err, errlen, "'peers' must be a list of member ids");
+        return lt_cfgfile_err(a, cfg->path, err, errlen, "'peers' must be a list of member ids");
     for (int i = 0; i < config_setting_length(a); i++) {
         const char *p = config_setting_get_string_elem(a, i);
-        if (!p || !p[0] || strlen(p) >= LT_ID_MAX || cfg->n_peers >= LT_CFG_MAX_PEERS)
-            return lt_conf_err(a, cfg->path, err, errlen, "peer %d must be a member id string", i + 1);
+        if (!p || !p[0] || strlen(p) >= LT_ID_MAX || cfg->n_peers >= LT_GWCFG_MAX_PEERS)
+            return lt_cfgfile_err(a, cfg->path, err, errlen, "peer %d must be a member id string", i + 1);
         snprintf(cfg->peers[cfg->n_peers++], LT_ID_MAX, "%s", p);
     }
     return 0;
 }
 
-static int s_subs(const config_t *c, lt_cfg_t *cfg, char *err, size_t errlen)
+static int s_subs(const config_t *c, lt_gwcfg_t *cfg, char *err, size_t errlen)
 {
     const config_setting_t *l = config_lookup(c, "subscribe");
     if (!l)
         return 0;
     if (!config_setting_is_list(l))
-        return lt_conf_err(l, cfg->path, err, errlen,
+        return lt_cfgfile_err(l, cfg->path, err, errlen,
                      "'subscribe' must be a list of groups: ( { stream = \"...\"; } )");
     for (int i = 0; i < config_setting_length(l); i++) {
         const config_setting_t *g = config_setting_get_elem(l, (unsigned)i);
         const char *st = NULL;
         if (!config_setting_is_group(g) || !config_setting_lookup_string(g, "stream", &st) ||
-            strlen(st) >= sizeof cfg->subs[0].stream || cfg->n_subs >= LT_CFG_MAX_SUBS)
-            return lt_conf_err(g, cfg->path, err, errlen, "each subscription needs stream = \"DATASET or "
+            strlen(st) >= sizeof cfg->subs[0].stream || cfg->n_subs >= LT_GWCFG_MAX_SUBS)
+            return lt_cfgfile_err(g, cfg->path, err, errlen, "each subscription needs stream = \"DATASET or "
                          "VIEW id\";");
         snprintf(cfg->subs[cfg->n_subs++].stream, sizeof cfg->subs[0].stream, "%s", st);
     }
@@ -69,66 +69,66 @@ static const char *const s_known[] = {"member", "federation", "listen", "local_s
                                 "max_message", "heartbeat_ms", "batch_max", "credit", "log_level",
                                 NULL};
 
-static int s_numbers(const config_t *c, lt_cfg_t *cfg, char *err, size_t errlen)
+static int s_numbers(const config_t *c, lt_gwcfg_t *cfg, char *err, size_t errlen)
 {
     long long v;
-    if (lt_conf_int(c, cfg->path, "max_message", (4LL << 20), 65536, 256LL << 20, &v, err, errlen))
+    if (lt_cfgfile_int(c, cfg->path, "max_message", (4LL << 20), 65536, 256LL << 20, &v, err, errlen))
         return -1;
     cfg->max_message = (size_t)v;
-    if (lt_conf_int(c, cfg->path, "heartbeat_ms", 1000, 100, 60000, &v, err, errlen))
+    if (lt_cfgfile_int(c, cfg->path, "heartbeat_ms", 1000, 100, 60000, &v, err, errlen))
         return -1;
     cfg->heartbeat_ms = (int)v;
-    if (lt_conf_int(c, cfg->path, "batch_max", 1024, 1, 65536, &v, err, errlen))
+    if (lt_cfgfile_int(c, cfg->path, "batch_max", 1024, 1, 65536, &v, err, errlen))
         return -1;
     cfg->batch_max = (int)v;
-    if (lt_conf_int(c, cfg->path, "credit", 16384, 1, 1 << 22, &v, err, errlen))
+    if (lt_cfgfile_int(c, cfg->path, "credit", 16384, 1, 1 << 22, &v, err, errlen))
         return -1;
     cfg->credit = (int)v;
     return 0;
 }
 
-static int s_log_level(const config_t *c, lt_cfg_t *cfg, char *err, size_t errlen)
+static int s_log_level(const config_t *c, lt_gwcfg_t *cfg, char *err, size_t errlen)
 {
     char lvl[16];
-    if (lt_conf_string(c, cfg->path, "log_level", "info", 0, lvl, sizeof lvl, err, errlen))
+    if (lt_cfgfile_string(c, cfg->path, "log_level", "info", 0, lvl, sizeof lvl, err, errlen))
         return -1;
     if (lt_log_parse_level(lvl, &cfg->log_level) != 0)
-        return lt_conf_err(config_lookup(c, "log_level"), cfg->path, err, errlen,
+        return lt_cfgfile_err(config_lookup(c, "log_level"), cfg->path, err, errlen,
                      "log_level must be debug, info, warn or error, got \"%s\"", lvl);
     return 0;
 }
 
-int lt_cfg_load(const char *path, lt_cfg_t *cfg, char *err, size_t errlen)
+int lt_gwcfg_load(const char *path, lt_gwcfg_t *cfg, char *err, size_t errlen)
 {
     memset(cfg, 0, sizeof *cfg);
     snprintf(cfg->path, sizeof cfg->path, "%s", path);
     config_t c;
     config_init(&c);
     int rc = -1;
-    if (lt_conf_read(&c, path, err, errlen) != 0)
+    if (lt_cfgfile_read(&c, path, err, errlen) != 0)
         goto out;
-    if (lt_conf_unknown(&c, cfg->path, s_known, err, errlen) ||
-        lt_conf_string(&c, cfg->path, "member", NULL, 0, cfg->member, sizeof cfg->member, err, errlen) ||
-        lt_conf_string(&c, cfg->path, "listen", NULL, 0, cfg->listen, sizeof cfg->listen, err, errlen) ||
-        lt_conf_string(&c, cfg->path, "local_socket", "run/gateway.sock", 1, cfg->local_socket,
+    if (lt_cfgfile_unknown(&c, cfg->path, s_known, err, errlen) ||
+        lt_cfgfile_string(&c, cfg->path, "member", NULL, 0, cfg->member, sizeof cfg->member, err, errlen) ||
+        lt_cfgfile_string(&c, cfg->path, "listen", NULL, 0, cfg->listen, sizeof cfg->listen, err, errlen) ||
+        lt_cfgfile_string(&c, cfg->path, "local_socket", "run/gateway.sock", 1, cfg->local_socket,
                  sizeof cfg->local_socket, err, errlen) ||
-        lt_conf_string(&c, cfg->path, "data_dir", "data", 1, cfg->data_dir, sizeof cfg->data_dir, err, errlen) ||
-        lt_conf_string(&c, cfg->path, "key_file", NULL, 1, cfg->key_file, sizeof cfg->key_file, err, errlen) ||
-        lt_conf_string(&c, cfg->path, "directory", NULL, 1, cfg->directory_file, sizeof cfg->directory_file,
+        lt_cfgfile_string(&c, cfg->path, "data_dir", "data", 1, cfg->data_dir, sizeof cfg->data_dir, err, errlen) ||
+        lt_cfgfile_string(&c, cfg->path, "key_file", NULL, 1, cfg->key_file, sizeof cfg->key_file, err, errlen) ||
+        lt_cfgfile_string(&c, cfg->path, "directory", NULL, 1, cfg->directory_file, sizeof cfg->directory_file,
                  err, errlen) ||
         s_pins(&c, cfg, err, errlen) || s_peers(&c, cfg, err, errlen) ||
         s_subs(&c, cfg, err, errlen) || s_numbers(&c, cfg, err, errlen) ||
         s_log_level(&c, cfg, err, errlen))
         goto out;
     if (strncmp(cfg->listen, "tcp://", 6) != 0) {
-        lt_conf_err(config_lookup(&c, "listen"), path, err, errlen,
+        lt_cfgfile_err(config_lookup(&c, "listen"), path, err, errlen,
               "'listen' must be a tcp:// endpoint, got \"%s\"", cfg->listen);
         goto out;
     }
     char dflt_fed[32] = {0};
     const char *slash = strchr(cfg->member, '/');
     snprintf(dflt_fed, sizeof dflt_fed, "%.*s", slash ? (int)(slash - cfg->member) : 0, cfg->member);
-    if (lt_conf_string(&c, cfg->path, "federation", dflt_fed[0] ? dflt_fed : NULL, 0, cfg->federation,
+    if (lt_cfgfile_string(&c, cfg->path, "federation", dflt_fed[0] ? dflt_fed : NULL, 0, cfg->federation,
                  sizeof cfg->federation, err, errlen))
         goto out;
     rc = 0;

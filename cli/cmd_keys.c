@@ -16,12 +16,12 @@ static void s_print_public(FILE *f, const lt_keys_t *k, const char *member)
     if (lt_keys_kind(k) == LT_KEYS_MEMBER) {
         fprintf(f, "# public keys of %s; paste into the directory source\n",
                 member ? member : "this member");
-        lt_z85_encode_key(lt_keys_transport_public(k), z);
+        lt_keys_z85_encode(lt_keys_transport_public(k), z);
         fprintf(f, "transport_key = \"%s\";\n", z);
-        lt_z85_encode_key(lt_keys_signing_public(k), z);
+        lt_keys_z85_encode(lt_keys_signing_public(k), z);
         fprintf(f, "signing_key = \"%s\";\n", z);
     } else {
-        lt_z85_encode_key(lt_keys_signing_public(k), z);
+        lt_keys_z85_encode(lt_keys_signing_public(k), z);
         fprintf(f, "# authority public key; pin it in every gateway's authority_keys\n");
         fprintf(f, "authority_key = \"%s\";\n", z);
     }

@@ -1,9 +1,9 @@
-/* lt_conf: strict libconfig helpers shared by every configuration reader
+/* lt_cfgfile: strict libconfig helpers shared by every configuration reader
  * (gateway config, directory source, adapters): errors read
  * "FILE:LINE: problem", unknown settings are refused, relative paths are
  * resolved against the file's directory. */
-#ifndef LT_CONF_H
-#define LT_CONF_H
+#ifndef LT_CFGFILE_H
+#define LT_CFGFILE_H
 
 #include <libconfig.h>
 #include <stddef.h>
@@ -11,25 +11,25 @@
 /* Formats "FILE:LINE: message" for setting s into err; "FILE: message" when
  * s is NULL or has no line (a missing setting). file NULL takes the file the
  * setting was read from. Returns -1. */
-int lt_conf_err(const config_setting_t *s, const char *file, char *err, size_t errlen,
+int lt_cfgfile_err(const config_setting_t *s, const char *file, char *err, size_t errlen,
                 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* Reads a libconfig file. Returns 0, or -1 with err set. */
-int lt_conf_read(config_t *c, const char *path, char *err, size_t errlen)
+int lt_cfgfile_read(config_t *c, const char *path, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 /* Refuses any top-level setting not in the NULL-terminated `known`. */
-int lt_conf_unknown(const config_t *c, const char *file, const char *const *known, char *err,
+int lt_cfgfile_unknown(const config_t *c, const char *file, const char *const *known, char *err,
                     size_t errlen) __attribute__((warn_unused_result));
 /* A string setting into out[cap]; required when dflt is NULL; resolved
  * against the configuration file's directory when is_path. */
-int lt_conf_string(const config_t *c, const char *file, const char *name, const char *dflt,
+int lt_cfgfile_string(const config_t *c, const char *file, const char *name, const char *dflt,
                    int is_path, char *out, size_t cap, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 /* A whole number within [lo, hi], dflt when absent. */
-int lt_conf_int(const config_t *c, const char *file, const char *name, long long dflt,
+int lt_cfgfile_int(const config_t *c, const char *file, const char *name, long long dflt,
                 long long lo, long long hi, long long *out, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 /* A boolean (true/false), dflt when absent. */
-int lt_conf_bool(const config_t *c, const char *file, const char *name, int dflt, int *out,
+int lt_cfgfile_bool(const config_t *c, const char *file, const char *name, int dflt, int *out,
                  char *err, size_t errlen) __attribute__((warn_unused_result));
 
 #endif

@@ -1,9 +1,9 @@
-/* test_cfg: CUnit suite for gateway/lt_cfg: a valid configuration with
+/* test_cfg: CUnit suite for gateway/lt_gwcfg: a valid configuration with
  * defaults and paths resolved against the file's directory, and strict
  * errors carrying the right FILE:LINE. */
 #include "unit_util.h"
 
-#include "lt_cfg.h"
+#include "lt_gwcfg.h"
 
 static char g_dir[512];
 static char g_pin[LT_Z85_KEY_LEN + 1];
@@ -13,7 +13,7 @@ static int suite_init(void)
 {
     for (int i = 0; i < 32; i++)
         g_pin_raw[i] = (uint8_t)(i * 11 + 3);
-    lt_z85_encode_key(g_pin_raw, g_pin);
+    lt_keys_z85_encode(g_pin_raw, g_pin);
     return ut_mkdtemp(g_dir, sizeof g_dir, "cfg");
 }
 
@@ -66,9 +66,9 @@ static void join(char *out, size_t cap, const char *name)
 static void test_valid_defaults(void)
 {
     char path[600], err[512] = "", want[700];
-    static lt_cfg_t cfg;
+    static lt_gwcfg_t cfg;
     write_cfg(path, sizeof path, "ok.cfg", 0, NULL, NULL);
-    CU_ASSERT_FATAL(lt_cfg_load(path, &cfg, err, sizeof err) == 0);
+    CU_ASSERT_FATAL(lt_gwcfg_load(path, &cfg, err, sizeof err) == 0);
     CU_ASSERT_STRING_EQUAL(cfg.path, path);
     CU_ASSERT_STRING_EQUAL(cfg.member, "VN/GOV/BCA");
     CU_ASSERT_STRING_EQUAL(cfg.federation, "VN");
@@ -95,7 +95,7 @@ static void test_valid_defaults(void)
 static void test_valid_overrides(void)
 {
     char path[600], err[512] = "", want[700];
-    static lt_cfg_t cfg;
+    static lt_gwcfg_t cfg;
     const char *extra = "federation = \"LAB\";\n"
                         "data_dir = \"/var/lib/lienthong\";\n"
                         "local_socket = \"../sock/gw.sock\";\n"
@@ -108,7 +108,7 @@ static void test_valid_overrides(void)
                         "credit = 500;\n"
                         "log_level = \"debug\";\n";
     write_cfg(path, sizeof path, "over.cfg", 0, NULL, extra);
-    CU_ASSERT_FATAL(lt_cfg_load(path, &cfg, err, sizeof err) == 0);
+    CU_ASSERT_FATAL(lt_gwcfg_load(path, &cfg, err, sizeof err) == 0);
     CU_ASSERT_STRING_EQUAL(cfg.federation, "LAB");
     CU_ASSERT_STRING_EQUAL(cfg.data_dir, "/var/lib/lienthong");
     join(want, sizeof want, "../sock/gw.sock");
@@ -124,14 +124,14 @@ static void test_valid_overrides(void)
     CU_ASSERT(cfg.log_level == LT_LOG_DEBUG);
 }
 
-/* Expects lt_cfg_load to fail with "path:line:" and `needle` in the message. */
+/* Expects lt_gwcfg_load to fail with "path:line:" and `needle` in the message. */
 static void expect_error(const char *name, int replace, const char *with, const char *extra,
                          int line, const char *needle)
 {
     char path[600], err[512] = "";
-    static lt_cfg_t cfg;
+    static lt_gwcfg_t cfg;
     write_cfg(path, sizeof path, name, replace, with, extra);
-    CU_ASSERT_FATAL(lt_cfg_load(path, &cfg, err, sizeof err) == -1);
+    CU_ASSERT_FATAL(lt_gwcfg_load(path, &cfg, err, sizeof err) == -1);
     if (line > 0 && !ut_has_loc(err, path, line))
         fprintf(stderr, "\n    want %s:%d:, got: %s\n", path, line, err);
     if (line > 0)
@@ -151,9 +151,9 @@ static void test_unknown_setting(void)
 static void test_missing_member(void)
 {
     char path[600], err[512] = "";
-    static lt_cfg_t cfg;
+    static lt_gwcfg_t cfg;
     write_cfg(path, sizeof path, "nomember.cfg", 2, NULL, NULL);
-    CU_ASSERT_FATAL(lt_cfg_load(path, &cfg, err, sizeof err) == -1);
+    CU_ASSERT_FATAL(lt_gwcfg_load(path, &cfg, err, sizeof err) == -1);
     char prefix[700];
     snprintf(prefix, sizeof prefix, "%s:", path);
     CU_ASSERT(strncmp(err, prefix, strlen(prefix)) == 0);
@@ -197,9 +197,9 @@ static void test_syntax_error(void)
 {
     expect_error("syntax.cfg", 3, "listen = = \"tcp://0.0.0.0:7400\";", NULL, 3, "syntax");
     char err[512] = "", path[600];
-    static lt_cfg_t cfg;
+    static lt_gwcfg_t cfg;
     join(path, sizeof path, "missing.cfg");
-    CU_ASSERT(lt_cfg_load(path, &cfg, err, sizeof err) == -1);
+    CU_ASSERT(lt_gwcfg_load(path, &cfg, err, sizeof err) == -1);
     CU_ASSERT(strstr(err, "cannot read") != NULL);
 }
 
@@ -217,5 +217,5 @@ int main(void)
         {"syntax error and missing file", test_syntax_error},
         {NULL, NULL},
     };
-    return ut_main("lt_cfg", suite_init, suite_clean, tests);
+    return ut_main("lt_gwcfg", suite_init, suite_clean, tests);
 }

@@ -6,12 +6,12 @@
 #include <sodium.h>
 #include <string.h>
 
-void lt_hash(const uint8_t *buf, size_t len, uint8_t out[LT_HASH_BYTES])
+void lt_crypto_hash(const uint8_t *buf, size_t len, uint8_t out[LT_HASH_BYTES])
 {
     crypto_generichash(out, LT_HASH_BYTES, buf, len, NULL, 0);
 }
 
-void lt_merkle_leaf(const uint8_t *data, size_t len, uint8_t out[LT_HASH_BYTES])
+void lt_crypto_merkle_leaf(const uint8_t *data, size_t len, uint8_t out[LT_HASH_BYTES])
 {
     crypto_generichash_state st;
     const uint8_t tag = 0x00;
@@ -27,7 +27,7 @@ static void s_parent(const uint8_t *l, const uint8_t *r, uint8_t *out)
     buf[0] = 0x01;
     memcpy(buf + 1, l, LT_HASH_BYTES);
     memcpy(buf + 1 + LT_HASH_BYTES, r, LT_HASH_BYTES);
-    lt_hash(buf, sizeof buf, out);
+    lt_crypto_hash(buf, sizeof buf, out);
 }
 
 /* Reduces one level in place; returns the new count. */
@@ -43,7 +43,7 @@ static size_t s_level(uint8_t *nodes, size_t count)
     return out;
 }
 
-int lt_merkle_root(const uint8_t *leaves, size_t count, uint8_t *scratch,
+int lt_crypto_merkle_root(const uint8_t *leaves, size_t count, uint8_t *scratch,
                    uint8_t root[LT_HASH_BYTES])
 {
     if (count == 0)
@@ -55,7 +55,7 @@ int lt_merkle_root(const uint8_t *leaves, size_t count, uint8_t *scratch,
     return 0;
 }
 
-int lt_merkle_path(const uint8_t *leaves, size_t count, size_t index, uint8_t *scratch,
+int lt_crypto_merkle_path(const uint8_t *leaves, size_t count, size_t index, uint8_t *scratch,
                    uint8_t path[][LT_HASH_BYTES], size_t *path_len)
 {
     if (count == 0 || index >= count)
@@ -76,7 +76,7 @@ int lt_merkle_path(const uint8_t *leaves, size_t count, size_t index, uint8_t *s
     return 0;
 }
 
-int lt_merkle_check(const uint8_t leaf[LT_HASH_BYTES], size_t index, size_t count,
+int lt_crypto_merkle_check(const uint8_t leaf[LT_HASH_BYTES], size_t index, size_t count,
                     const uint8_t (*path)[LT_HASH_BYTES], size_t path_len,
                     const uint8_t root[LT_HASH_BYTES])
 {
@@ -104,7 +104,7 @@ int lt_merkle_check(const uint8_t leaf[LT_HASH_BYTES], size_t index, size_t coun
     return sodium_memcmp(cur, root, 32) == 0 ? 0 : -1;
 }
 
-int lt_merkle_tree(const uint8_t *leaves, size_t count, uint8_t *tree)
+int lt_crypto_merkle_tree(const uint8_t *leaves, size_t count, uint8_t *tree)
 {
     if (count == 0)
         return -1;
@@ -123,7 +123,7 @@ int lt_merkle_tree(const uint8_t *leaves, size_t count, uint8_t *tree)
     return 0;
 }
 
-const uint8_t *lt_merkle_tree_root(const uint8_t *tree, size_t count)
+const uint8_t *lt_crypto_merkle_tree_root(const uint8_t *tree, size_t count)
 {
     size_t off = 0;
     while (count > 1) {
@@ -133,7 +133,7 @@ const uint8_t *lt_merkle_tree_root(const uint8_t *tree, size_t count)
     return tree + off * 32;
 }
 
-int lt_merkle_tree_path(const uint8_t *tree, size_t count, size_t index,
+int lt_crypto_merkle_tree_path(const uint8_t *tree, size_t count, size_t index,
                         uint8_t path[][LT_HASH_BYTES], size_t *path_len)
 {
     if (count == 0 || index >= count)

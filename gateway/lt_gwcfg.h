@@ -1,10 +1,10 @@
-/* lt_cfg: the gateway's configuration file (libconfig syntax).
+/* lt_gwcfg: the gateway's configuration file (libconfig syntax).
  *
  * Parsing is strict: unknown settings, wrong types and out-of-range values
  * are errors of the form "FILE:LINE: problem". Relative paths are resolved
  * against the directory of the configuration file. */
-#ifndef LT_CFG_H
-#define LT_CFG_H
+#ifndef LT_GWCFG_H
+#define LT_GWCFG_H
 
 #include <limits.h>
 #include <stddef.h>
@@ -12,13 +12,13 @@
 #include "lt_dir.h"
 #include "lt_log.h"
 
-#define LT_CFG_MAX_PEERS 128
-#define LT_CFG_MAX_SUBS 64
+#define LT_GWCFG_MAX_PEERS 128
+#define LT_GWCFG_MAX_SUBS 64
 #define LT_ID_MAX 128
 
 typedef struct {
     char stream[LT_ID_MAX * 2]; /* dataset or view id to replicate */
-} lt_cfg_sub_t;
+} lt_gwcfg_sub_t;
 
 typedef struct {
     char path[PATH_MAX];           /* the file this came from */
@@ -29,20 +29,20 @@ typedef struct {
     char data_dir[PATH_MAX];       /* store, audit log, adopted directory */
     char key_file[PATH_MAX];       /* member secret keys, mode 0600 */
     char directory_file[PATH_MAX]; /* signed directory to start from */
-    lt_pins_t pins;                /* pinned authority keys */
-    char peers[LT_CFG_MAX_PEERS][LT_ID_MAX]; /* members to greet at start */
+    lt_dir_pins_t pins;                /* pinned authority keys */
+    char peers[LT_GWCFG_MAX_PEERS][LT_ID_MAX]; /* members to greet at start */
     size_t n_peers;
-    lt_cfg_sub_t subs[LT_CFG_MAX_SUBS];      /* feeds to replicate */
+    lt_gwcfg_sub_t subs[LT_GWCFG_MAX_SUBS];      /* feeds to replicate */
     size_t n_subs;
     size_t max_message;            /* bytes, ZMQ_MAXMSGSIZE and our own cap */
     int heartbeat_ms;
     int batch_max;                 /* records per signed batch */
     int credit;                    /* records of credit a consumer grants */
     lt_log_level_t log_level;
-} lt_cfg_t;
+} lt_gwcfg_t;
 
 /* Loads and checks a configuration file. Returns 0, or -1 with err set. */
-int lt_cfg_load(const char *path, lt_cfg_t *cfg, char *err, size_t errlen)
+int lt_gwcfg_load(const char *path, lt_gwcfg_t *cfg, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
 #endif

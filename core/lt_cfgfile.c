@@ -1,5 +1,5 @@
-/* lt_conf: strict libconfig helpers (see lt_conf.h). */
-#include "lt_conf.h"
+/* lt_cfgfile: strict libconfig helpers (see lt_cfgfile.h). */
+#include "lt_cfgfile.h"
 #include "lt_file.h"
 
 #include <errno.h>
@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-int lt_conf_err(const config_setting_t *s, const char *file, char *err, size_t errlen,
+int lt_cfgfile_err(const config_setting_t *s, const char *file, char *err, size_t errlen,
                 const char *fmt, ...)
 {
     if (!file)
@@ -22,7 +22,7 @@ int lt_conf_err(const config_setting_t *s, const char *file, char *err, size_t e
     return -1;
 }
 
-int lt_conf_read(config_t *c, const char *path, char *err, size_t errlen)
+int lt_cfgfile_read(config_t *c, const char *path, char *err, size_t errlen)
 {
     if (config_read_file(c, path) == CONFIG_TRUE)
         return 0;
@@ -34,7 +34,7 @@ int lt_conf_read(config_t *c, const char *path, char *err, size_t errlen)
     return -1;
 }
 
-int lt_conf_unknown(const config_t *c, const char *file, const char *const *known, char *err,
+int lt_cfgfile_unknown(const config_t *c, const char *file, const char *const *known, char *err,
                     size_t errlen)
 {
     const config_setting_t *root = config_root_setting(c);
@@ -44,30 +44,30 @@ int lt_conf_unknown(const config_t *c, const char *file, const char *const *know
         for (int k = 0; known[k]; k++)
             ok |= strcmp(config_setting_name(s), known[k]) == 0;
         if (!ok)
-            return lt_conf_err(s, file, err, errlen, "unknown setting '%s'", config_setting_name(s));
+            return lt_cfgfile_err(s, file, err, errlen, "unknown setting '%s'", config_setting_name(s));
     }
     return 0;
 }
 
-int lt_conf_string(const config_t *c, const char *file, const char *name, const char *dflt,
+int lt_cfgfile_string(const config_t *c, const char *file, const char *name, const char *dflt,
                    int is_path, char *out, size_t cap, char *err, size_t errlen)
 {
     const config_setting_t *s = config_lookup(c, name);
     const char *v = dflt;
     if (s && !(v = config_setting_get_string(s)))
-        return lt_conf_err(s, file, err, errlen, "'%s' must be a string in double quotes", name);
+        return lt_cfgfile_err(s, file, err, errlen, "'%s' must be a string in double quotes", name);
     if (!v)
-        return lt_conf_err(NULL, file, err, errlen, "missing required setting '%s'", name);
+        return lt_cfgfile_err(NULL, file, err, errlen, "missing required setting '%s'", name);
     if (!v[0])
-        return lt_conf_err(s, file, err, errlen, "'%s' must not be empty", name);
+        return lt_cfgfile_err(s, file, err, errlen, "'%s' must not be empty", name);
     int rc = is_path ? lt_file_resolve(file, v, out, cap)
                      : (snprintf(out, cap, "%s", v) >= (int)cap ? -1 : 0);
     if (rc != 0)
-        return lt_conf_err(s, file, err, errlen, "'%s' is too long", name);
+        return lt_cfgfile_err(s, file, err, errlen, "'%s' is too long", name);
     return 0;
 }
 
-int lt_conf_int(const config_t *c, const char *file, const char *name, long long dflt,
+int lt_cfgfile_int(const config_t *c, const char *file, const char *name, long long dflt,
                 long long lo, long long hi, long long *out, char *err, size_t errlen)
 {
     const config_setting_t *s = config_lookup(c, name);
@@ -76,15 +76,15 @@ int lt_conf_int(const config_t *c, const char *file, const char *name, long long
         return 0;
     int type = config_setting_type(s);
     if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64)
-        return lt_conf_err(s, file, err, errlen, "'%s' must be a whole number", name);
+        return lt_cfgfile_err(s, file, err, errlen, "'%s' must be a whole number", name);
     *out = config_setting_get_int64(s);
     if (*out < lo || *out > hi)
-        return lt_conf_err(s, file, err, errlen, "'%s' must be between %lld and %lld, got %lld",
+        return lt_cfgfile_err(s, file, err, errlen, "'%s' must be between %lld and %lld, got %lld",
                            name, lo, hi, *out);
     return 0;
 }
 
-int lt_conf_bool(const config_t *c, const char *file, const char *name, int dflt, int *out,
+int lt_cfgfile_bool(const config_t *c, const char *file, const char *name, int dflt, int *out,
                  char *err, size_t errlen)
 {
     const config_setting_t *s = config_lookup(c, name);
@@ -92,7 +92,7 @@ int lt_conf_bool(const config_t *c, const char *file, const char *name, int dflt
     if (!s)
         return 0;
     if (config_setting_type(s) != CONFIG_TYPE_BOOL)
-        return lt_conf_err(s, file, err, errlen, "'%s' must be true or false", name);
+        return lt_cfgfile_err(s, file, err, errlen, "'%s' must be true or false", name);
     *out = config_setting_get_bool(s);
     return 0;
 }

@@ -125,7 +125,7 @@ static void s_print(const Lienthong__Directory *d, int verified)
     printf("  issued  %s\n  expires %s\n\nmembers:\n", is, ex);
     for (size_t i = 0; i < d->n_members; i++) {
         const Lienthong__Member *m = d->members[i];
-        lt_z85_encode_key(m->transport_key.data, z);
+        lt_keys_z85_encode(m->transport_key.data, z);
         printf("  %-20s %-9s %s\n      %s  transport %s\n", m->id, lt_dir_status_name(m->status),
                m->name, m->n_endpoints ? m->endpoints[0] : "(no endpoint)", z);
     }
@@ -155,14 +155,14 @@ static int s_show(int argc, char **argv, int must_verify)
 {
     const char *cmd = must_verify ? "directory verify" : "directory show";
     static const struct option opts[] = {{"authority-key", required_argument, 0, 'k'}, {0, 0, 0, 0}};
-    lt_pins_t pins = {.count = 0};
+    lt_dir_pins_t pins = {.count = 0};
     int c;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         if (c != 'k')
             return lt_cli_bad_arg(cmd, argv[optind - 1], USAGE);
-        if (lt_pins_add(&pins, optarg) != 0)
+        if (lt_dir_pins_add(&pins, optarg) != 0)
             return lt_cli_fail(2, cmd, "'%s' is not a 40-character Z85 key", optarg);
     }
     if (optind != argc - 1)

@@ -2,7 +2,6 @@
  * missing security option must never be used. */
 #include "lt_sock.h"
 #include "lt_file.h"
-#include "lt_zap.h"
 
 #include <errno.h>
 #include <libgen.h>

@@ -24,7 +24,7 @@ typedef struct _lt_dir_t lt_dir_t;
 typedef struct {
     uint8_t keys[8][LT_KEY_BYTES];
     size_t count;
-} lt_pins_t;
+} lt_dir_pins_t;
 
 /* Compiles a directory source file into serialised Directory bytes.
  * `version` and `issued_at`/`expires_at` override the file when non-zero.
@@ -40,11 +40,11 @@ int lt_dir_sign(const uint8_t *dir, size_t len, const lt_keys_t *authority, uint
 /* Verifies and decodes a signed directory. `now` is unix seconds; pass 0
  * to skip the expiry check (inspection only). `federation` may be NULL.
  * Returns NULL with the reason in err. */
-lt_dir_t *lt_dir_open(const uint8_t *signed_bytes, size_t len, const lt_pins_t *pins,
+lt_dir_t *lt_dir_open(const uint8_t *signed_bytes, size_t len, const lt_dir_pins_t *pins,
                       const char *federation, int64_t now, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 /* Reads a signed directory file and opens it. */
-lt_dir_t *lt_dir_load(const char *path, const lt_pins_t *pins, const char *federation,
+lt_dir_t *lt_dir_load(const char *path, const lt_dir_pins_t *pins, const char *federation,
                       int64_t now, char *err, size_t errlen) __attribute__((warn_unused_result));
 void lt_dir_destroy(lt_dir_t **self_p);
 
@@ -76,6 +76,6 @@ const char *lt_dir_status_name(Lienthong__MemberStatus s);
 const char *lt_dir_op_name(Lienthong__Operation op);
 
 /* Parses a Z85 authority key and adds it to pins; returns 0 or -1. */
-int lt_pins_add(lt_pins_t *pins, const char *z85) __attribute__((warn_unused_result));
+int lt_dir_pins_add(lt_dir_pins_t *pins, const char *z85) __attribute__((warn_unused_result));
 
 #endif
