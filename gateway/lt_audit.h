@@ -1,4 +1,5 @@
-/* lt_audit: the gateway's append-only, hash-chained audit log (DESIGN 6).
+/* lt_audit: the gateway's append-only, hash-chained audit log
+ * (docs/ARCHITECTURE.md, "Audit log").
  *
  * Every lookup or verify served or refused, every feed started or stopped
  * and every rejected input becomes one entry: when, which event, which peer,

@@ -1,4 +1,4 @@
-/* test_crash: the crash rule of DESIGN.md 5 with real processes on 127.0.0.1.
+/* test_crash: the crash rule of docs/ARCHITECTURE.md ("Durability") with real processes on 127.0.0.1.
  *
  * The owner VN/GOV/BCA publishes VN/GOV/BCA/population from its agency
  * database (`lienthong-popgen --citizens 20000`, tracked by `lienthong source
@@ -767,8 +767,8 @@ static void *s_find(const char *key, void *base, size_t n, size_t size)
     return n ? bsearch(key, base, n, size, s_cmp_str) : NULL;
 }
 
-/* The owner's store against its agency database (PROTOCOL.md 8.1, DESIGN.md
- * 5): for every agency row whose changes are all acknowledged by the source
+/* The owner's store against its agency database (PROTOCOL.md 8.1, docs/ARCHITECTURE.md
+ * "Durability"): for every agency row whose changes are all acknowledged by the source
  * (no change after lt_source_cursor pending), the dataset and the view hold
  * its current values; keys live in the store are rows of the agency or
  * pending. Final: nothing may be pending. Only call while the owner's
