@@ -1,4 +1,6 @@
-/* lt_norm: claim normaliser built on libunistring (u8_casefold with NFC). */
+/* lt_norm: claim normaliser built on libunistring: case folding to NFD,
+ * one tone-mark placement for the Vietnamese clusters that have two in
+ * common use, then NFC and white-space collapsing. */
 #include "lt_norm.h"
 
 #include <ctype.h>
@@ -6,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unicase.h>
+#include <unictype.h>
 #include <uninorm.h>
 #include <unistr.h>
 
@@ -38,17 +41,61 @@ static char *s_spaces(const uint8_t *s, size_t n)
     return out;
 }
 
+/* 1 when s[0..1] is a Vietnamese tone mark in NFD: grave (huyền), acute
+ * (sắc), tilde (ngã), hook above (hỏi) or dot below (nặng). */
+static int s_is_tone(const uint8_t *s, size_t left)
+{
+    return left >= 2 && s[0] == 0xcc &&
+           (s[1] == 0x80 || s[1] == 0x81 || s[1] == 0x83 || s[1] == 0x89 || s[1] == 0xa3);
+}
+
+/* 1 when a syllable ends at s[i]: the text ends, or the next character is
+ * neither a letter nor a combining mark. */
+static int s_syllable_ends(const uint8_t *s, size_t i, size_t n)
+{
+    if (i >= n)
+        return 1;
+    ucs4_t uc;
+    u8_mbtouc(&uc, s + i, n - i);
+    return !uc_is_alpha(uc) && !uc_is_general_category(uc, UC_CATEGORY_M);
+}
+
+/* Vietnamese writes the open syllables ending in oa, oe and uy with the tone
+ * on either vowel: "hòa" / "hoà", "khỏe" / "khoẻ", "thủy" / "thuỷ" (old and
+ * new placement, both valid and both in registers). In case-folded NFD text
+ * this moves such a tone to the second vowel, so both spellings normalise
+ * alike. Only plain o/u + tone + plain a/e/y at the end of a syllable is
+ * touched: with a final consonant ("hoàng") both styles already agree. */
+static void s_tone_placement(uint8_t *s, size_t n)
+{
+    for (size_t i = 1; i + 3 <= n; i++) {
+        uint8_t v1 = s[i - 1], v2 = s[i + 2];
+        int cluster = (v1 == 'o' && (v2 == 'a' || v2 == 'e')) || (v1 == 'u' && v2 == 'y');
+        if (!cluster || !s_is_tone(s + i, n - i) || !s_syllable_ends(s, i + 3, n))
+            continue;
+        uint8_t mark = s[i + 1];
+        s[i] = v2;
+        s[i + 1] = 0xcc;
+        s[i + 2] = mark;
+    }
+}
+
 char *lt_norm_text(const char *in)
 {
     size_t n = strlen(in);
     if (u8_check((const uint8_t *)in, n) != NULL)
         return NULL;
-    size_t folded_len = 0;
-    uint8_t *folded = u8_casefold((const uint8_t *)in, n, NULL, UNINORM_NFC, NULL, &folded_len);
+    size_t folded_len = 0, nfc_len = 0;
+    uint8_t *folded = u8_casefold((const uint8_t *)in, n, NULL, UNINORM_NFD, NULL, &folded_len);
     if (!folded)
         return NULL;
-    char *out = s_spaces(folded, folded_len);
+    s_tone_placement(folded, folded_len);
+    uint8_t *nfc = u8_normalize(UNINORM_NFC, folded, folded_len, NULL, &nfc_len);
     free(folded);
+    if (!nfc)
+        return NULL;
+    char *out = s_spaces(nfc, nfc_len);
+    free(nfc);
     return out;
 }
 

@@ -1,10 +1,10 @@
-/* test_norm: CUnit suite for gateway/lt_norm (the claim normaliser of
+/* test_norm: CUnit suite for core/lt_norm (the claim normaliser of
  * PROTOCOL.md 7.6) with Vietnamese known-answer vectors, and for
  * lt_wire_body_bytes (the exact request body that 7.1 hashes).
  *
  * Text: precomposed and combining diacritics, upper and lower case, đ/Đ,
  * white space of every kind the normaliser collapses, differences that must
- * stay differences, invalid UTF-8. Dates: both ISO forms, leap years, bad
+ * stay differences, old and new tone placement, invalid UTF-8. Dates: both ISO forms, leap years, bad
  * months and days, surrounding white space, unpadded fields, unparsable
  * claims. All strings are spelled as UTF-8 bytes so that the editor cannot
  * normalise the vectors away. */
@@ -113,6 +113,59 @@ static void test_differences_stay(void)
     /* The same strings do match themselves. */
     CU_ASSERT(lt_norm_match(LE_HAT, LE_HAT, 0) == 1);
     CU_ASSERT(lt_norm_match(HA_DOT, "h\xe1\xba\xa1", 0) == 1);
+}
+
+/* Old and new tone placement in the open syllables ending in oa, oe and uy:
+ * every cluster with each of the five tone marks, {old, new}, NFC. */
+static const char *const s_tone_pairs[][2] = {
+        {"h\xc3\xb2" "a", "ho\xc3\xa0"}, /* hòa / hoà (huyen) */
+        {"h\xc3\xb3" "a", "ho\xc3\xa1"}, /* hóa / hoá (sac) */
+        {"h\xc3\xb5" "a", "ho\xc3\xa3"}, /* hõa / hoã (nga) */
+        {"h\xe1\xbb\x8f" "a", "ho\xe1\xba\xa3"}, /* hỏa / hoả (hoi) */
+        {"h\xe1\xbb\x8d" "a", "ho\xe1\xba\xa1"}, /* họa / hoạ (nang) */
+        {"kh\xc3\xb2" "e", "kho\xc3\xa8"}, /* khòe / khoè (huyen) */
+        {"kh\xc3\xb3" "e", "kho\xc3\xa9"}, /* khóe / khoé (sac) */
+        {"kh\xc3\xb5" "e", "kho\xe1\xba\xbd"}, /* khõe / khoẽ (nga) */
+        {"kh\xe1\xbb\x8f" "e", "kho\xe1\xba\xbb"}, /* khỏe / khoẻ (hoi) */
+        {"kh\xe1\xbb\x8d" "e", "kho\xe1\xba\xb9"}, /* khọe / khoẹ (nang) */
+        {"th\xc3\xb9y", "thu\xe1\xbb\xb3"}, /* thùy / thuỳ (huyen) */
+        {"th\xc3\xbay", "thu\xc3\xbd"}, /* thúy / thuý (sac) */
+        {"th\xc5\xa9y", "thu\xe1\xbb\xb9"}, /* thũy / thuỹ (nga) */
+        {"th\xe1\xbb\xa7y", "thu\xe1\xbb\xb7"}, /* thủy / thuỷ (hoi) */
+        {"th\xe1\xbb\xa5y", "thu\xe1\xbb\xb5"}, /* thụy / thuỵ (nang) */
+};
+
+static void test_tone_placement(void)
+{
+    size_t n = sizeof s_tone_pairs / sizeof s_tone_pairs[0];
+    for (size_t i = 0; i < n; i++) {
+        const char *old = s_tone_pairs[i][0], *new = s_tone_pairs[i][1];
+        /* Both spellings normalise to the new placement, in NFC. */
+        s_expect_norm(old, new);
+        s_expect_norm(new, new);
+        CU_ASSERT(lt_norm_match(old, new, 0) == 1);
+        CU_ASSERT(lt_norm_match(new, old, 0) == 1);
+        /* A different tone, or none, still differs. */
+        const char *other = s_tone_pairs[(i / 5) * 5 + (i + 1) % 5][1];
+        CU_ASSERT(lt_norm_match(old, other, 0) == 0);
+    }
+    /* In names, upper case and decomposed input: "Nguyễn Thị Thủy" (old,
+     * combining hook above on u) and "NGUYỄN THỊ THUỶ" (new, precomposed). */
+    CU_ASSERT(lt_norm_match("Nguy\xe1\xbb\x85n Th\xe1\xbb\x8b Thu\xcc\x89y",
+                            "NGUY\xe1\xbb\x84N TH\xe1\xbb\x8a THU\xe1\xbb\xb6", 0) == 1);
+    /* "Hòa Bình" / "Hoà Bình" and "Khỏe" / "KHOẺ". */
+    CU_ASSERT(lt_norm_match("H\xc3\xb2" "a B\xc3\xacnh", "Ho\xc3\xa0 B\xc3\xacnh", 0) == 1);
+    CU_ASSERT(lt_norm_match("Kh\xe1\xbb\x8f" "e", "KHO\xe1\xba\xba", 0) == 1);
+    /* With a final consonant both styles agree, and a misplaced tone is not
+     * moved: "hoàng" against "hòang". */
+    s_expect_norm("Ho\xc3\xa0ng", "ho\xc3\xa0ng");
+    CU_ASSERT(lt_norm_match("Ho\xc3\xa0ng", "H\xc3\xb2" "ang", 0) == 0);
+    /* "quý" keeps its tone on y; "Thúy" is not "Thủy"; "Hoa" has no tone. */
+    s_expect_norm("qu\xc3\xbd", "qu\xc3\xbd");
+    CU_ASSERT(lt_norm_match("Th\xc3\xba" "y", "Th\xe1\xbb\xa7y", 0) == 0);
+    CU_ASSERT(lt_norm_match("Hoa", "H\xc3\xb2" "a", 0) == 0);
+    /* A mark other than a tone on the first vowel (ơ, horn) is left alone. */
+    CU_ASSERT(lt_norm_match("h\xe1\xbb\x9d" "a", "h\xc6\xa1\xc3\xa0", 0) == 0);
 }
 
 static void test_invalid_utf8(void)
@@ -373,6 +426,7 @@ int main(void)
         {"d with stroke", test_d_with_stroke},
         {"inner and outer white space", test_white_space},
         {"differences that must stay", test_differences_stay},
+        {"old and new tone placement (oa, oe, uy)", test_tone_placement},
         {"invalid UTF-8 refused", test_invalid_utf8},
         {"dates parsed as calendar dates", test_dates},
         {"dates compared as dates", test_date_match},
