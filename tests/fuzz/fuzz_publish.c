@@ -1,8 +1,8 @@
 /* fuzz_publish: libFuzzer target for the owner's write path (PROTOCOL.md
  * 6.1 and 8.1): lt_publish_apply on a real store.
  *
- * Set-up (once): a directory compiled, signed and opened in process with
- * two datasets of VN/GOV/BCA (population, with views selecting province 38
+ * Set-up (once): a directory compiled, signed and opened in process
+ * (tests/owner_directory.h) with two datasets of VN/GOV/BCA (population, with views selecting province 38
  * and living citizens; phones, of another record type, with a view), and a
  * dataset of another member; a store in a temporary directory (on /dev/shm
  * when available), recreated every few thousand inputs.
@@ -27,6 +27,7 @@
 #include "lt_publish.h"
 #include "lt_schema.h"
 #include "lt_store.h"
+#include "owner_directory.h"
 #include "records/population.pb-c.h"
 #include "records/subscriber.pb-c.h"
 
@@ -39,10 +40,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define OWNER "VN/GOV/BCA"
-#define POP "VN/GOV/BCA/population"
-#define PHONES "VN/GOV/BCA/phones"
-#define FOREIGN "VN/COM/VIETTEL/subscribers"
+#define OWNER OD_OWNER
+#define POP OD_POP
+#define PHONES OD_PHONES
+#define FOREIGN OD_FOREIGN
 #define RESET_EVERY 4096
 
 static struct {
@@ -83,64 +84,6 @@ static void s_store_reset(void)
     }
 }
 
-static lt_dir_t *s_directory(void)
-{
-    char path[512], err[1024];
-    snprintf(path, sizeof path, "%s/dir.src", G.tmp);
-    FILE *f = fopen(path, "w");
-    lt_keys_t *a = lt_keys_new(LT_KEYS_MEMBER), *b = lt_keys_new(LT_KEYS_MEMBER),
-              *auth = lt_keys_new(LT_KEYS_AUTHORITY);
-    if (!f || !a || !b || !auth)
-        abort();
-    char z[4][LT_Z85_KEY_LEN + 1];
-    lt_keys_z85_encode(lt_keys_transport_public(a), z[0]);
-    lt_keys_z85_encode(lt_keys_signing_public(a), z[1]);
-    lt_keys_z85_encode(lt_keys_transport_public(b), z[2]);
-    lt_keys_z85_encode(lt_keys_signing_public(b), z[3]);
-    fprintf(f,
-            "federation = \"VN\";\nversion = 2;\n"
-            "members = (\n"
-            "  { id = \"" OWNER "\"; name = \"BCA\"; endpoints = [\"tcp://127.0.0.1:7400\"];\n"
-            "    transport_key = \"%s\"; signing_key = \"%s\"; },\n"
-            "  { id = \"VN/COM/VIETTEL\"; name = \"Viettel\";\n"
-            "    transport_key = \"%s\"; signing_key = \"%s\"; } );\n"
-            "datasets = (\n"
-            "  { id = \"" POP "\"; owner = \"" OWNER "\";\n"
-            "    type = \"lienthong.records.Population\"; key = \"personal_id\"; },\n"
-            "  { id = \"" PHONES "\"; owner = \"" OWNER "\";\n"
-            "    type = \"lienthong.records.Subscriber\"; key = \"phone_number\"; },\n"
-            "  { id = \"" FOREIGN "\"; owner = \"VN/COM/VIETTEL\";\n"
-            "    type = \"lienthong.records.Subscriber\"; key = \"phone_number\"; } );\n"
-            "views = (\n"
-            "  { id = \"" POP ".p38\"; dataset = \"" POP "\";\n"
-            "    fields = [\"personal_id\", \"full_name\"]; where = { current_province = \"38\"; }; },\n"
-            "  { id = \"" POP ".alive38\"; dataset = \"" POP "\"; fields = [\"full_name\"];\n"
-            "    where = { status = \"CITIZEN_ALIVE\"; current_province = \"38\"; }; },\n"
-            "  { id = \"" PHONES ".active\"; dataset = \"" PHONES "\";\n"
-            "    fields = [\"phone_number\", \"owner_personal_id\"];\n"
-            "    where = { status = \"SUBSCRIBER_ACTIVE\"; }; } );\n",
-            z[0], z[1], z[2], z[3]);
-    if (fclose(f) != 0)
-        abort();
-    uint8_t *raw = NULL, *sig = NULL;
-    size_t raw_len = 0, sig_len = 0;
-    lt_dir_pins_t pins = {.count = 1};
-    memcpy(pins.keys[0], lt_keys_signing_public(auth), LT_KEY_BYTES);
-    lt_dir_t *d = NULL;
-    if (lt_dir_compile(path, 0, 0, 0, &raw, &raw_len, err, sizeof err) == 0 &&
-        lt_dir_sign(raw, raw_len, auth, &sig, &sig_len) == 0)
-        d = lt_dir_open(sig, sig_len, &pins, "VN", 0, err, sizeof err);
-    if (!d)
-        fprintf(stderr, "fuzz_publish: directory: %s\n", err);
-    free(raw);
-    free(sig);
-    unlink(path);
-    lt_keys_destroy(&a);
-    lt_keys_destroy(&b);
-    lt_keys_destroy(&auth);
-    return d;
-}
-
 static void s_write_seeds(const char *dir);
 
 static void s_init(void)
@@ -156,8 +99,11 @@ static void s_init(void)
     if (!mkdtemp(G.tmp))
         abort();
     atexit(s_cleanup);
-    if (!(G.dir = s_directory()))
+    char err[1024];
+    if (!(G.dir = od_directory(G.tmp, err, sizeof err))) {
+        fprintf(stderr, "fuzz_publish: directory: %s\n", err);
         abort();
+    }
     s_store_reset();
     const char *seeds = getenv("FUZZ_WRITE_SEEDS");
     if (seeds && seeds[0])

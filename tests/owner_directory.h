@@ -1,0 +1,95 @@
+/* owner_directory.h: the small federation on which the owner's write path
+ * (gateway/lt_publish, PROTOCOL.md 6.1 and 8.1) is tested, shared by the
+ * unit suite (tests/unit/test_publish.c) and the fuzz target
+ * (tests/fuzz/fuzz_publish.c).
+ *
+ * VN/GOV/BCA owns two datasets: population (views: residents of province
+ * 38 with two fields; living residents of 38 with one) and phones (view:
+ * active subscribers); VN/COM/VIETTEL owns subscribers. The directory is
+ * compiled from source, signed by a throwaway authority and opened in
+ * process (expiry not checked). */
+#ifndef LT_OWNER_DIRECTORY_H
+#define LT_OWNER_DIRECTORY_H
+
+#include "lt_dir.h"
+#include "lt_keys.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define OD_OWNER   "VN/GOV/BCA"
+#define OD_POP     "VN/GOV/BCA/population"
+#define OD_P38     OD_POP ".p38"
+#define OD_ALIVE38 OD_POP ".alive38"
+#define OD_PHONES  "VN/GOV/BCA/phones"
+#define OD_ACTIVE  OD_PHONES ".active"
+#define OD_FOREIGN "VN/COM/VIETTEL/subscribers"
+
+/* Writes the source with the members' keys to path; 0 or -1. */
+static inline int od_write_source(const char *path, const lt_keys_t *owner, const lt_keys_t *other)
+{
+    char z[4][LT_Z85_KEY_LEN + 1];
+    lt_keys_z85_encode(lt_keys_transport_public(owner), z[0]);
+    lt_keys_z85_encode(lt_keys_signing_public(owner), z[1]);
+    lt_keys_z85_encode(lt_keys_transport_public(other), z[2]);
+    lt_keys_z85_encode(lt_keys_signing_public(other), z[3]);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    fprintf(f,
+            "federation = \"VN\";\nversion = 2;\n"
+            "members = (\n"
+            "  { id = \"" OD_OWNER "\"; name = \"BCA\"; endpoints = [\"tcp://127.0.0.1:7400\"];\n"
+            "    transport_key = \"%s\"; signing_key = \"%s\"; },\n"
+            "  { id = \"VN/COM/VIETTEL\"; name = \"Viettel\";\n"
+            "    transport_key = \"%s\"; signing_key = \"%s\"; } );\n"
+            "datasets = (\n"
+            "  { id = \"" OD_POP "\"; owner = \"" OD_OWNER "\";\n"
+            "    type = \"lienthong.records.Population\"; key = \"personal_id\"; },\n"
+            "  { id = \"" OD_PHONES "\"; owner = \"" OD_OWNER "\";\n"
+            "    type = \"lienthong.records.Subscriber\"; key = \"phone_number\"; },\n"
+            "  { id = \"" OD_FOREIGN "\"; owner = \"VN/COM/VIETTEL\";\n"
+            "    type = \"lienthong.records.Subscriber\"; key = \"phone_number\"; } );\n"
+            "views = (\n"
+            "  { id = \"" OD_P38 "\"; dataset = \"" OD_POP "\";\n"
+            "    fields = [\"personal_id\", \"full_name\"]; where = { current_province = \"38\"; }; },\n"
+            "  { id = \"" OD_ALIVE38 "\"; dataset = \"" OD_POP "\"; fields = [\"full_name\"];\n"
+            "    where = { status = \"CITIZEN_ALIVE\"; current_province = \"38\"; }; },\n"
+            "  { id = \"" OD_ACTIVE "\"; dataset = \"" OD_PHONES "\";\n"
+            "    fields = [\"phone_number\", \"owner_personal_id\"];\n"
+            "    where = { status = \"SUBSCRIBER_ACTIVE\"; }; } );\n",
+            z[0], z[1], z[2], z[3]);
+    return fclose(f) == 0 ? 0 : -1;
+}
+
+/* Builds the directory, using tmpdir for its source file (removed
+ * afterwards). NULL with the reason in err. */
+static inline lt_dir_t *od_directory(const char *tmpdir, char *err, size_t errlen)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/owner-directory.src", tmpdir);
+    lt_keys_t *a = lt_keys_new(LT_KEYS_MEMBER), *b = lt_keys_new(LT_KEYS_MEMBER),
+              *auth = lt_keys_new(LT_KEYS_AUTHORITY);
+    uint8_t *raw = NULL, *sig = NULL;
+    size_t raw_len = 0, sig_len = 0;
+    lt_dir_pins_t pins = {.count = 1};
+    lt_dir_t *d = NULL;
+    snprintf(err, errlen, "cannot write %s", path);
+    if (a && b && auth && od_write_source(path, a, b) == 0 &&
+        lt_dir_compile(path, 0, 0, 0, &raw, &raw_len, err, errlen) == 0 &&
+        lt_dir_sign(raw, raw_len, auth, &sig, &sig_len) == 0) {
+        memcpy(pins.keys[0], lt_keys_signing_public(auth), LT_KEY_BYTES);
+        d = lt_dir_open(sig, sig_len, &pins, "VN", 0, err, errlen);
+    }
+    free(raw);
+    free(sig);
+    (void)unlink(path);
+    lt_keys_destroy(&a);
+    lt_keys_destroy(&b);
+    lt_keys_destroy(&auth);
+    return d;
+}
+
+#endif

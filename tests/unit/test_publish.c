@@ -1,0 +1,701 @@
+/* test_publish: CUnit suite for gateway/lt_publish, the owner's write path
+ * (PROTOCOL.md 6.1 and 8.1), on a real store in a temporary directory:
+ * a group of Publish messages commits log, state and views in one
+ * transaction (or nothing, when the store fails part way); view records
+ * keep the view's fields, and a key that leaves a view becomes one
+ * tombstone there; durable source cursors make resends no-ops; refused
+ * and too-large publishes store nothing; reopening the store continues
+ * every stream where it was. */
+#include "unit_util.h"
+
+#include "lt_dir.h"
+#include "lt_file.h"
+#include "lt_log.h"
+#include "lt_publish.h"
+#include "lt_store.h"
+#include "owner_directory.h"
+#include "records/population.pb-c.h"
+#include "records/subscriber.pb-c.h"
+
+#include <sodium.h>
+#include <sqlite3.h>
+
+#define OWNER   OD_OWNER
+#define POP     OD_POP
+#define P38     OD_P38
+#define ALIVE38 OD_ALIVE38
+#define PHONES  OD_PHONES
+#define ACTIVE  OD_ACTIVE
+#define FOREIGN OD_FOREIGN
+
+#define ALIVE LIENTHONG__RECORDS__CITIZEN_STATUS__CITIZEN_ALIVE
+#define DEAD  LIENTHONG__RECORDS__CITIZEN_STATUS__CITIZEN_DECEASED
+
+static char g_tmp[256], g_path[300];
+static lt_dir_t *g_dir;
+static lt_store_t *g_store;
+
+static int suite_init(void)
+{
+    if (sodium_init() < 0 || ut_mkdtemp(g_tmp, sizeof g_tmp, "publish") != 0)
+        return -1;
+    snprintf(g_path, sizeof g_path, "%s/store.db", g_tmp);
+    lt_log_set_level(LT_LOG_ERROR);
+    char err[1024] = "";
+    if (!(g_dir = od_directory(g_tmp, err, sizeof err)))
+        fprintf(stderr, "test_publish: directory: %s\n", err);
+    return g_dir ? 0 : -1;
+}
+
+static int suite_clean(void)
+{
+    lt_store_destroy(&g_store);
+    lt_dir_destroy(&g_dir);
+    return g_tmp[0] ? ut_rmrf(g_tmp) : 0;
+}
+
+static void s_reopen(void)
+{
+    char err[512] = "";
+    lt_store_destroy(&g_store);
+    g_store = lt_store_open(g_path, err, sizeof err);
+    if (!g_store)
+        fprintf(stderr, "\n    store: %s\n", err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(g_store);
+}
+
+/* A new, empty store for each test. */
+static void s_fresh(void)
+{
+    lt_store_destroy(&g_store);
+    static const char *const suffix[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        char p[400];
+        snprintf(p, sizeof p, "%s%s", g_path, suffix[i]);
+        (void)unlink(p);
+    }
+    s_reopen();
+}
+
+/* ---- building publishes ------------------------------------------------------------------ */
+
+typedef struct {
+    Lienthong__Change c;
+    uint8_t payload[2048];
+    char key[64], cursor[24];
+} change_t;
+
+/* A Population change; name may be NULL for a default. */
+static void s_citizen(change_t *ch, const char *id, const char *province, int status,
+                      const char *name, const char *cursor)
+{
+    Lienthong__Records__Population p = LIENTHONG__RECORDS__POPULATION__INIT;
+    snprintf(ch->key, sizeof ch->key, "%s", id);
+    p.personal_id = ch->key;
+    p.full_name = (char *)(name ? name : "Nguy\xe1\xbb\x85n V\xc4\x83n An");
+    p.date_of_birth = "1980-02-29";
+    p.current_province = (char *)province;
+    p.status = (Lienthong__Records__CitizenStatus)status;
+    lienthong__change__init(&ch->c);
+    ch->c.key = ch->key;
+    ch->c.payload.len = lienthong__records__population__get_packed_size(&p);
+    CU_ASSERT_FATAL(ch->c.payload.len <= sizeof ch->payload);
+    ch->c.payload.data = ch->payload;
+    lienthong__records__population__pack(&p, ch->payload);
+    snprintf(ch->cursor, sizeof ch->cursor, "%s", cursor ? cursor : "");
+    ch->c.source_cursor = ch->cursor;
+}
+
+static void s_tombstone(change_t *ch, const char *id, const char *cursor)
+{
+    lienthong__change__init(&ch->c);
+    snprintf(ch->key, sizeof ch->key, "%s", id);
+    snprintf(ch->cursor, sizeof ch->cursor, "%s", cursor ? cursor : "");
+    ch->c.key = ch->key;
+    ch->c.deleted = 1;
+    ch->c.source_cursor = ch->cursor;
+}
+
+static void s_phone(change_t *ch, const char *number, const char *cursor)
+{
+    Lienthong__Records__Subscriber s = LIENTHONG__RECORDS__SUBSCRIBER__INIT;
+    snprintf(ch->key, sizeof ch->key, "%s", number);
+    s.phone_number = ch->key;
+    s.owner_personal_id = "001080000001";
+    s.status = LIENTHONG__RECORDS__SUBSCRIBER_STATUS__SUBSCRIBER_ACTIVE;
+    lienthong__change__init(&ch->c);
+    ch->c.key = ch->key;
+    ch->c.payload.data = ch->payload;
+    ch->c.payload.len = lienthong__records__subscriber__pack(&s, ch->payload);
+    snprintf(ch->cursor, sizeof ch->cursor, "%s", cursor ? cursor : "");
+    ch->c.source_cursor = ch->cursor;
+}
+
+/* A Publish of dataset over chs[0..n); ptrs must hold n pointers. */
+static Lienthong__Publish s_pub(const char *dataset, change_t *chs, size_t n,
+                                Lienthong__Change **ptrs)
+{
+    Lienthong__Publish p = LIENTHONG__PUBLISH__INIT;
+    for (size_t i = 0; i < n; i++)
+        ptrs[i] = &chs[i].c;
+    p.request_id = 1;
+    p.dataset = (char *)dataset;
+    p.changes = ptrs;
+    p.n_changes = n;
+    return p;
+}
+
+/* What the advanced callback saw; checked against a second connection. */
+typedef struct {
+    char stream[8][80];
+    uint64_t last[8];
+    int n;
+    lt_store_t *other;
+} advanced_t;
+
+static advanced_t g_adv;
+
+static void s_on_advanced(void *arg, const char *stream, uint64_t last_seq)
+{
+    advanced_t *a = arg;
+    CU_ASSERT_FATAL(a->n < 8);
+    snprintf(a->stream[a->n], sizeof a->stream[0], "%s", stream);
+    a->last[a->n++] = last_seq;
+    /* Called after the commit: another connection already sees it. */
+    lt_stream_t st;
+    if (a->other) {
+        CU_ASSERT_EQUAL(lt_store_stream_find(a->other, stream, &st), 1);
+        CU_ASSERT_EQUAL(st.last_seq, last_seq);
+    }
+}
+
+/* Last seq the callback reported for stream, or 0 if it did not. */
+static uint64_t s_adv(const char *stream)
+{
+    for (int i = 0; i < g_adv.n; i++)
+        if (strcmp(g_adv.stream[i], stream) == 0)
+            return g_adv.last[i];
+    return 0;
+}
+
+static int s_apply_max(Lienthong__Publish *const *pubs, size_t n, size_t max_record,
+                       lt_publish_result_t *res)
+{
+    lt_store_t *other = g_adv.other;
+    memset(&g_adv, 0, sizeof g_adv);
+    g_adv.other = other;
+    memset(res, 0, n * sizeof *res);
+    return lt_publish_apply(g_store, g_dir, OWNER, pubs, n, max_record, res, s_on_advanced, &g_adv);
+}
+
+static int s_apply(Lienthong__Publish *const *pubs, size_t n, lt_publish_result_t *res)
+{
+    return s_apply_max(pubs, n, LT_PUBLISH_MAX_RECORD, res);
+}
+
+/* One Publish of dataset; asserts it is acknowledged. */
+static lt_publish_result_t s_publish_ok(const char *dataset, change_t *chs, size_t n)
+{
+    Lienthong__Change *ptrs[16];
+    CU_ASSERT_FATAL(n <= 16);
+    Lienthong__Publish p = s_pub(dataset, chs, n, ptrs), *pp = &p;
+    lt_publish_result_t res;
+    CU_ASSERT_EQUAL(s_apply(&pp, 1, &res), 0);
+    CU_ASSERT_EQUAL(res.code, LIENTHONG__ERROR_CODE__ERR_NONE);
+    return res;
+}
+
+/* ---- reading the store back -------------------------------------------------------------- */
+
+static uint64_t s_last_seq(const char *stream)
+{
+    lt_stream_t st;
+    int rc = lt_store_stream_find(g_store, stream, &st);
+    CU_ASSERT(rc >= 0);
+    return rc == 1 ? st.last_seq : 0;
+}
+
+static uint64_t s_cursor_of(const char *stream)
+{
+    lt_stream_t st;
+    return lt_store_stream_find(g_store, stream, &st) == 1 ? st.source_cursor : 0;
+}
+
+/* The logged record at seq of stream, or NULL. */
+static Lienthong__Record *s_record(const char *stream, uint64_t seq)
+{
+    lt_stream_t st;
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    if (lt_store_stream_find(g_store, stream, &st) != 1 ||
+        lt_store_get(g_store, st.id, seq, &bytes, &len) != 1)
+        return NULL;
+    Lienthong__Record *r = lienthong__record__unpack(NULL, len, bytes);
+    free(bytes);
+    CU_ASSERT_PTR_NOT_NULL(r);
+    return r;
+}
+
+/* State of key in stream: 1 live, 0 tombstone, -1 absent; *seq filled. */
+static int s_state(const char *stream, const char *key, uint64_t *seq)
+{
+    lt_stream_t st;
+    int deleted = 0;
+    *seq = 0;
+    if (lt_store_stream_find(g_store, stream, &st) != 1)
+        return -1;
+    int rc = lt_store_state_get(g_store, st.id, key, seq, &deleted);
+    CU_ASSERT(rc >= 0);
+    return rc == 1 ? !deleted : -1;
+}
+
+/* Asserts that the record at seq of stream is key, live or not, and
+ * (for a live dataset record) holds exactly payload. */
+static void s_expect_record(const char *stream, uint64_t seq, const char *key, int deleted,
+                            const ProtobufCBinaryData *payload)
+{
+    Lienthong__Record *r = s_record(stream, seq);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    CU_ASSERT_EQUAL(r->seq, seq);
+    CU_ASSERT_STRING_EQUAL(r->key, key);
+    CU_ASSERT_EQUAL(r->deleted, deleted);
+    if (deleted)
+        CU_ASSERT_EQUAL(r->payload.len, 0);
+    if (payload)
+        CU_ASSERT(r->payload.len == payload->len &&
+                  memcmp(r->payload.data, payload->data, payload->len) == 0);
+    lienthong__record__free_unpacked(r, NULL);
+}
+
+/* The Population in the view record at seq of stream (caller frees). */
+static Lienthong__Records__Population *s_view_citizen(const char *stream, uint64_t seq)
+{
+    Lienthong__Record *r = s_record(stream, seq);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    Lienthong__Records__Population *p =
+        lienthong__records__population__unpack(NULL, r->payload.len, r->payload.data);
+    lienthong__record__free_unpacked(r, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    return p;
+}
+
+/* ---- tests ------------------------------------------------------------------------------- */
+
+static void test_group_writes_log_state_views(void)
+{
+    s_fresh();
+    change_t ch[3];
+    s_citizen(&ch[0], "038090000001", "38", ALIVE, NULL, NULL);
+    s_citizen(&ch[1], "001080000002", "01", ALIVE, NULL, NULL);
+    s_citizen(&ch[2], "038090000003", "38", DEAD, "L\xc3\xaa Th\xe1\xbb\x8b Hoa", NULL);
+    char err[512] = "";
+    g_adv.other = lt_store_open(g_path, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(g_adv.other);
+    int64_t before = lt_clock_now_ms();
+    lt_publish_result_t res = s_publish_ok(POP, ch, 3);
+    int64_t after = lt_clock_now_ms();
+    lt_store_destroy(&g_adv.other);
+    CU_ASSERT(res.first_seq == 1 && res.last_seq == 3 && res.source_cursor == 0);
+
+    /* The dataset log holds the exact payloads in order, the state points
+     * at them. */
+    uint64_t seq;
+    for (uint64_t i = 0; i < 3; i++) {
+        s_expect_record(POP, i + 1, ch[i].key, 0, &ch[i].c.payload);
+        CU_ASSERT_EQUAL(s_state(POP, ch[i].key, &seq), 1);
+        CU_ASSERT_EQUAL(seq, i + 1);
+        Lienthong__Record *r = s_record(POP, i + 1);
+        CU_ASSERT(r && r->changed_at_ms >= before && r->changed_at_ms <= after);
+        lienthong__record__free_unpacked(r, NULL);
+    }
+    CU_ASSERT_EQUAL(s_last_seq(POP), 3);
+
+    /* Views: own sequence numbers, only matching keys, only their fields
+     * (and the key field). */
+    CU_ASSERT_EQUAL(s_last_seq(P38), 2);
+    CU_ASSERT_EQUAL(s_last_seq(ALIVE38), 1);
+    s_expect_record(P38, 1, "038090000001", 0, NULL);
+    s_expect_record(P38, 2, "038090000003", 0, NULL);
+    s_expect_record(ALIVE38, 1, "038090000001", 0, NULL);
+    CU_ASSERT_EQUAL(s_state(P38, "001080000002", &seq), -1);
+    CU_ASSERT_EQUAL(s_state(ALIVE38, "038090000003", &seq), -1);
+    Lienthong__Records__Population *p = s_view_citizen(P38, 2);
+    CU_ASSERT_STRING_EQUAL(p->personal_id, "038090000003");
+    CU_ASSERT_STRING_EQUAL(p->full_name, "L\xc3\xaa Th\xe1\xbb\x8b Hoa");
+    CU_ASSERT_STRING_EQUAL(p->date_of_birth, "");
+    CU_ASSERT_STRING_EQUAL(p->current_province, "");
+    CU_ASSERT_EQUAL(p->status, 0);
+    lienthong__records__population__free_unpacked(p, NULL);
+
+    /* Each advanced stream reported once, with its last seq. */
+    CU_ASSERT_EQUAL(g_adv.n, 3);
+    CU_ASSERT_EQUAL(s_adv(POP), 3);
+    CU_ASSERT_EQUAL(s_adv(P38), 2);
+    CU_ASSERT_EQUAL(s_adv(ALIVE38), 1);
+}
+
+/* Runs sql on the store file through a connection of its own. */
+static void s_sql(const char *sql)
+{
+    sqlite3 *db = NULL;
+    char *msg = NULL;
+    CU_ASSERT_EQUAL_FATAL(sqlite3_open(g_path, &db), SQLITE_OK);
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK)
+        fprintf(stderr, "\n    sql: %s\n", msg ? msg : "?");
+    sqlite3_free(msg);
+    sqlite3_close(db);
+    CU_ASSERT_EQUAL_FATAL(rc, SQLITE_OK);
+}
+
+static void test_group_is_one_transaction(void)
+{
+    s_fresh();
+    /* The store fails when the group's last change reaches the state
+     * table: everything before it in the group must go too. */
+    s_sql("CREATE TRIGGER fail_inject BEFORE INSERT ON state WHEN NEW.key = '038090000009' "
+          "BEGIN SELECT RAISE(ABORT, 'injected failure'); END;");
+    change_t a[2], b[2], c[1];
+    s_citizen(&a[0], "038090000001", "38", ALIVE, NULL, "10");
+    s_citizen(&a[1], "038090000002", "38", ALIVE, NULL, "11");
+    s_phone(&b[0], "84912345678", "5");
+    s_phone(&b[1], "84912345679", "6");
+    s_citizen(&c[0], "038090000009", "38", ALIVE, NULL, "12");
+    Lienthong__Change *pa[2], *pb[2], *pc[1];
+    Lienthong__Publish p[3] = {s_pub(POP, a, 2, pa), s_pub(PHONES, b, 2, pb), s_pub(POP, c, 1, pc)};
+    Lienthong__Publish *pp[3] = {&p[0], &p[1], &p[2]};
+    lt_publish_result_t res[3];
+    CU_ASSERT_EQUAL(s_apply(pp, 3, res), -1);
+    for (int i = 0; i < 3; i++) {
+        CU_ASSERT_EQUAL(res[i].code, LIENTHONG__ERROR_CODE__ERR_INTERNAL);
+        CU_ASSERT(res[i].err[0] != 0);
+    }
+    CU_ASSERT_EQUAL(g_adv.n, 0);
+    static const char *const streams[] = {POP, P38, ALIVE38, PHONES, ACTIVE};
+    for (int i = 0; i < 5; i++) {
+        CU_ASSERT_EQUAL(s_last_seq(streams[i]), 0);
+        CU_ASSERT_PTR_NULL(s_record(streams[i], 1));
+        CU_ASSERT_EQUAL(s_cursor_of(streams[i]), 0);
+    }
+    uint64_t seq;
+    CU_ASSERT_EQUAL(s_state(POP, "038090000001", &seq), -1);
+    CU_ASSERT_EQUAL(s_state(P38, "038090000001", &seq), -1);
+
+    /* Once the store works again the same group goes through with the same
+     * sequence numbers: none were used up, no cursor was advanced. */
+    s_sql("DROP TRIGGER fail_inject;");
+    CU_ASSERT_EQUAL(s_apply(pp, 3, res), 0);
+    CU_ASSERT(res[0].code == LIENTHONG__ERROR_CODE__ERR_NONE && res[0].first_seq == 1 &&
+              res[0].last_seq == 2 && res[0].source_cursor == 11);
+    CU_ASSERT(res[1].code == LIENTHONG__ERROR_CODE__ERR_NONE && res[1].first_seq == 1 &&
+              res[1].last_seq == 2 && res[1].source_cursor == 6);
+    /* Later publishes of a dataset in the group run on its numbers. */
+    CU_ASSERT(res[2].code == LIENTHONG__ERROR_CODE__ERR_NONE && res[2].first_seq == 3 &&
+              res[2].last_seq == 3 && res[2].source_cursor == 12);
+    CU_ASSERT_EQUAL(s_last_seq(P38), 3);
+    CU_ASSERT_EQUAL(s_last_seq(PHONES), 2);
+    CU_ASSERT_EQUAL(s_last_seq(ACTIVE), 2);
+    CU_ASSERT_EQUAL(g_adv.n, 5);
+    CU_ASSERT(s_adv(POP) == 3 && s_adv(P38) == 3 && s_adv(ALIVE38) == 3 && s_adv(PHONES) == 2 &&
+              s_adv(ACTIVE) == 2);
+}
+
+static void test_refusals_store_nothing(void)
+{
+    s_fresh();
+    change_t good[2], foreign[1], empty_key[1], bad[2], mismatch[1], more[1];
+    s_citizen(&good[0], "038090000001", "38", ALIVE, NULL, NULL);
+    s_citizen(&good[1], "038090000002", "01", ALIVE, NULL, NULL);
+    s_phone(&foreign[0], "84912345678", NULL);
+    s_citizen(&empty_key[0], "", "38", ALIVE, NULL, NULL);
+    /* A good change then an undecodable one: the whole Publish is refused. */
+    s_citizen(&bad[0], "038090000007", "38", ALIVE, NULL, NULL);
+    s_citizen(&bad[1], "038090000008", "38", ALIVE, NULL, NULL);
+    bad[1].payload[0] = 0xff;
+    bad[1].payload[1] = 0xff;
+    s_citizen(&mismatch[0], "038090000004", "38", ALIVE, NULL, NULL);
+    mismatch[0].c.key = "038090000005";
+    s_citizen(&more[0], "038090000006", "38", ALIVE, NULL, NULL);
+    Lienthong__Change *p0[2], *p1[1], *p2[1], *p3[1], *p4[2], *p5[1], *p6[1];
+    Lienthong__Publish p[7] = {
+        s_pub(POP, good, 2, p0),
+        s_pub(FOREIGN, foreign, 1, p1),
+        s_pub("VN/GOV/XX/none", good, 1, p2),
+        s_pub(POP, empty_key, 1, p3),
+        s_pub(POP, bad, 2, p4),
+        s_pub(POP, mismatch, 1, p5),
+        s_pub(POP, more, 1, p6),
+    };
+    Lienthong__Publish nothing = LIENTHONG__PUBLISH__INIT;
+    nothing.dataset = POP;
+    Lienthong__Publish *pp[8] = {&p[0], &p[1], &p[2], &p[3], &p[4], &p[5], &nothing, &p[6]};
+    lt_publish_result_t res[8];
+    CU_ASSERT_EQUAL_FATAL(s_apply(pp, 8, res), 0);
+    CU_ASSERT(res[0].code == LIENTHONG__ERROR_CODE__ERR_NONE && res[0].first_seq == 1 &&
+              res[0].last_seq == 2);
+    /* Each refusal has its code and says what was wrong. */
+    static const struct {
+        Lienthong__ErrorCode code;
+        const char *says;
+    } refused[] = {
+        {LIENTHONG__ERROR_CODE__ERR_FORBIDDEN, "another member"},
+        {LIENTHONG__ERROR_CODE__ERR_NOT_FOUND, "VN/GOV/XX/none"},
+        {LIENTHONG__ERROR_CODE__ERR_MALFORMED, "key"},
+        {LIENTHONG__ERROR_CODE__ERR_MALFORMED, "038090000008"},
+        {LIENTHONG__ERROR_CODE__ERR_MALFORMED, "038090000005"},
+        {LIENTHONG__ERROR_CODE__ERR_MALFORMED, "no change"},
+    };
+    for (size_t i = 0; i < 6; i++) {
+        CU_ASSERT_EQUAL(res[i + 1].code, refused[i].code);
+        CU_ASSERT_PTR_NOT_NULL(strstr(res[i + 1].err, refused[i].says));
+    }
+    /* The refused ones used no sequence number. */
+    CU_ASSERT(res[7].code == LIENTHONG__ERROR_CODE__ERR_NONE && res[7].first_seq == 3 &&
+              res[7].last_seq == 3);
+    CU_ASSERT_EQUAL(s_last_seq(POP), 3);
+    CU_ASSERT_EQUAL(s_last_seq(FOREIGN), 0);
+    uint64_t seq;
+    CU_ASSERT_EQUAL(s_state(POP, "038090000007", &seq), -1);
+    CU_ASSERT_EQUAL(s_state(POP, "038090000004", &seq), -1);
+    CU_ASSERT_EQUAL(s_state(POP, "038090000005", &seq), -1);
+    CU_ASSERT_EQUAL(s_state(P38, "038090000007", &seq), -1);
+    CU_ASSERT_EQUAL(s_last_seq(P38), 2); /* 038090000001 and 038090000006 */
+
+    /* The owner is the only member that may publish its datasets. */
+    Lienthong__Publish *own = &p[6];
+    CU_ASSERT_EQUAL(lt_publish_apply(g_store, g_dir, "VN/COM/VIETTEL", &own, 1,
+                                     LT_PUBLISH_MAX_RECORD, res, NULL, NULL),
+                    0);
+    CU_ASSERT_EQUAL(res[0].code, LIENTHONG__ERROR_CODE__ERR_FORBIDDEN);
+    CU_ASSERT_EQUAL(s_last_seq(POP), 3);
+}
+
+static void test_too_large(void)
+{
+    s_fresh();
+    char name[600];
+    change_t ch[1];
+    /* A record of at least 400 bytes; its exact size is the limit below. */
+    size_t n = 380;
+    memset(name, 'A', sizeof name);
+    do {
+        name[n] = 0;
+        s_citizen(&ch[0], "038090000001", "38", ALIVE, name, NULL);
+        name[n] = 'A';
+    } while (ch[0].c.payload.len < 400 && ++n < sizeof name - 1);
+    size_t len = ch[0].c.payload.len;
+    CU_ASSERT_FATAL(len >= 400 && len < 420);
+    Lienthong__Change *ptr[1];
+    Lienthong__Publish p = s_pub(POP, ch, 1, ptr), *pp = &p;
+    lt_publish_result_t res;
+    CU_ASSERT_EQUAL(s_apply_max(&pp, 1, len - 1, &res), 0);
+    CU_ASSERT_EQUAL(res.code, LIENTHONG__ERROR_CODE__ERR_TOO_LARGE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(res.err, "038090000001"));
+    CU_ASSERT_EQUAL(s_last_seq(POP), 0);
+    CU_ASSERT_EQUAL(g_adv.n, 0);
+    /* At the limit it is accepted; a tombstone carries no payload. */
+    CU_ASSERT_EQUAL(s_apply_max(&pp, 1, len, &res), 0);
+    CU_ASSERT(res.code == LIENTHONG__ERROR_CODE__ERR_NONE && res.last_seq == 1);
+    s_tombstone(&ch[0], "038090000001", NULL);
+    CU_ASSERT_EQUAL(s_apply_max(&pp, 1, 1, &res), 0);
+    CU_ASSERT(res.code == LIENTHONG__ERROR_CODE__ERR_NONE && res.last_seq == 2);
+
+    /* The limit follows the frame cap: a batch of one record must fit in
+     * half of it (PROTOCOL.md 8.1), and never exceeds 1 MiB (6.2). */
+    CU_ASSERT_EQUAL(lt_publish_max_record(4u << 20), LT_PUBLISH_MAX_RECORD);
+    CU_ASSERT_EQUAL(lt_publish_max_record(2u << 20), LT_PUBLISH_MAX_RECORD - 1024);
+    CU_ASSERT_EQUAL(lt_publish_max_record(1u << 20), (512u << 10) - 1024);
+    CU_ASSERT_EQUAL(lt_publish_max_record(4096), 1024);
+    CU_ASSERT_EQUAL(lt_publish_max_record(2048), 0);
+    CU_ASSERT_EQUAL(lt_publish_max_record(0), 0);
+}
+
+static void test_source_cursors(void)
+{
+    s_fresh();
+    change_t ch[3];
+    s_citizen(&ch[0], "038090000001", "38", ALIVE, NULL, "1");
+    s_citizen(&ch[1], "038090000002", "38", ALIVE, NULL, "2");
+    s_citizen(&ch[2], "038090000003", "38", ALIVE, NULL, "3");
+    lt_publish_result_t r = s_publish_ok(POP, ch, 3);
+    CU_ASSERT(r.first_seq == 1 && r.last_seq == 3 && r.source_cursor == 3);
+    CU_ASSERT_EQUAL(s_cursor_of(POP), 3);
+
+    /* A resend after a lost acknowledgement stores nothing, says so, and
+     * advances no stream. */
+    r = s_publish_ok(POP, ch, 3);
+    CU_ASSERT(r.first_seq == 0 && r.last_seq == 0 && r.source_cursor == 3);
+    CU_ASSERT_EQUAL(s_last_seq(POP), 3);
+    CU_ASSERT_EQUAL(s_last_seq(P38), 3);
+    CU_ASSERT_EQUAL(g_adv.n, 0);
+
+    /* Overlapping: only the change above the durable cursor is stored. */
+    s_citizen(&ch[0], "038090000002", "38", ALIVE, NULL, "2");
+    s_citizen(&ch[1], "038090000003", "38", ALIVE, NULL, "3");
+    s_citizen(&ch[2], "038090000004", "38", ALIVE, NULL, "4");
+    r = s_publish_ok(POP, ch, 3);
+    CU_ASSERT(r.first_seq == 4 && r.last_seq == 4 && r.source_cursor == 4);
+    s_expect_record(POP, 4, "038090000004", 0, &ch[2].c.payload);
+
+    /* A change without a (numeric) cursor is always stored and leaves the
+     * cursor where it was. */
+    s_citizen(&ch[0], "038090000001", "38", ALIVE, NULL, "");
+    s_citizen(&ch[1], "038090000001", "38", ALIVE, NULL, "x7");
+    r = s_publish_ok(POP, ch, 2);
+    CU_ASSERT(r.first_seq == 5 && r.last_seq == 6 && r.source_cursor == 4);
+    r = s_publish_ok(POP, ch, 1);
+    CU_ASSERT(r.first_seq == 7 && r.last_seq == 7 && r.source_cursor == 4);
+
+    /* The same Publish twice in one group: the second is a resend. */
+    s_citizen(&ch[0], "038090000005", "38", ALIVE, NULL, "5");
+    s_citizen(&ch[1], "038090000006", "38", ALIVE, NULL, "6");
+    Lienthong__Change *ptrs[2];
+    Lienthong__Publish p = s_pub(POP, ch, 2, ptrs);
+    Lienthong__Publish *twice[2] = {&p, &p};
+    lt_publish_result_t res[2];
+    CU_ASSERT_EQUAL(s_apply(twice, 2, res), 0);
+    CU_ASSERT(res[0].first_seq == 8 && res[0].last_seq == 9 && res[0].source_cursor == 6);
+    CU_ASSERT(res[1].code == LIENTHONG__ERROR_CODE__ERR_NONE && res[1].first_seq == 0 &&
+              res[1].source_cursor == 6);
+    CU_ASSERT_EQUAL(s_last_seq(POP), 9);
+
+    /* Cursors are per dataset. */
+    change_t ph[1];
+    s_phone(&ph[0], "84912345678", "1");
+    r = s_publish_ok(PHONES, ph, 1);
+    CU_ASSERT(r.first_seq == 1 && r.source_cursor == 1);
+
+    /* The cursor is durable: after reopening, the resend is still known. */
+    s_reopen();
+    CU_ASSERT_EQUAL(s_cursor_of(POP), 6);
+    r = s_publish_ok(POP, ch, 2);
+    CU_ASSERT(r.first_seq == 0 && r.last_seq == 0 && r.source_cursor == 6);
+    CU_ASSERT_EQUAL(s_last_seq(POP), 9);
+}
+
+/* Asserts the last records of P38 and ALIVE38 and the key's state there
+ * (1 live, 0 tombstone, -1 never). */
+static void s_expect_views(const char *key, uint64_t p38_last, int p38_state, uint64_t alive_last,
+                           int alive_state)
+{
+    uint64_t seq;
+    CU_ASSERT_EQUAL(s_last_seq(P38), p38_last);
+    CU_ASSERT_EQUAL(s_last_seq(ALIVE38), alive_last);
+    CU_ASSERT_EQUAL(s_state(P38, key, &seq), p38_state);
+    if (p38_state >= 0)
+        s_expect_record(P38, seq, key, !p38_state, NULL);
+    CU_ASSERT_EQUAL(s_state(ALIVE38, key, &seq), alive_state);
+    if (alive_state >= 0)
+        s_expect_record(ALIVE38, seq, key, !alive_state, NULL);
+}
+
+static void test_tombstones_when_leaving_a_view(void)
+{
+    s_fresh();
+    const char *k = "038090000001";
+    change_t ch[1];
+    s_citizen(&ch[0], k, "38", ALIVE, NULL, NULL);
+    s_publish_ok(POP, ch, 1);
+    s_expect_views(k, 1, 1, 1, 1);
+    /* Dies: stays in p38 (updated), leaves alive38 (one tombstone). */
+    s_citizen(&ch[0], k, "38", DEAD, NULL, NULL);
+    s_publish_ok(POP, ch, 1);
+    s_expect_views(k, 2, 1, 2, 0);
+    CU_ASSERT_EQUAL(s_adv(ALIVE38), 2);
+    /* Moves away: leaves p38; alive38 gets no second tombstone. */
+    s_citizen(&ch[0], k, "01", DEAD, NULL, NULL);
+    s_publish_ok(POP, ch, 1);
+    s_expect_views(k, 3, 0, 2, 0);
+    CU_ASSERT_EQUAL(s_adv(ALIVE38), 0);
+    /* Changes outside both views add nothing to them. */
+    s_citizen(&ch[0], k, "01", ALIVE, "Nguy\xe1\xbb\x85n V\xc4\x83n B", NULL);
+    s_publish_ok(POP, ch, 1);
+    s_expect_views(k, 3, 0, 2, 0);
+    CU_ASSERT_EQUAL(g_adv.n, 1); /* only the dataset advanced */
+    /* Comes back: live again in both. */
+    s_citizen(&ch[0], k, "38", ALIVE, NULL, NULL);
+    s_publish_ok(POP, ch, 1);
+    s_expect_views(k, 4, 1, 3, 1);
+    /* Deleted from the dataset: a tombstone in the dataset and each view. */
+    s_tombstone(&ch[0], k, NULL);
+    lt_publish_result_t r = s_publish_ok(POP, ch, 1);
+    CU_ASSERT_EQUAL(r.last_seq, 6);
+    s_expect_record(POP, 6, k, 1, NULL);
+    uint64_t seq;
+    CU_ASSERT_EQUAL(s_state(POP, k, &seq), 0);
+    CU_ASSERT_EQUAL(seq, 6);
+    s_expect_views(k, 5, 0, 4, 0);
+    /* Deleting a key that was never in a view touches no view. */
+    s_citizen(&ch[0], "001080000002", "01", ALIVE, NULL, NULL);
+    s_publish_ok(POP, ch, 1);
+    s_tombstone(&ch[0], "001080000002", NULL);
+    s_publish_ok(POP, ch, 1);
+    s_expect_views("001080000002", 5, -1, 4, -1);
+    /* Deleting again adds a dataset tombstone but no view tombstone. */
+    s_tombstone(&ch[0], k, NULL);
+    s_publish_ok(POP, ch, 1);
+    s_expect_views(k, 5, 0, 4, 0);
+}
+
+static void test_reopen_continues(void)
+{
+    s_fresh();
+    change_t ch[2];
+    s_citizen(&ch[0], "038090000001", "38", ALIVE, NULL, "100");
+    s_citizen(&ch[1], "038090000002", "38", ALIVE, NULL, "101");
+    s_publish_ok(POP, ch, 2);
+    s_reopen();
+    CU_ASSERT_EQUAL(s_last_seq(POP), 2);
+    CU_ASSERT_EQUAL(s_last_seq(P38), 2);
+    s_expect_record(POP, 1, "038090000001", 0, &ch[0].c.payload);
+    s_expect_record(POP, 2, "038090000002", 0, &ch[1].c.payload);
+    /* Numbers run on, and the persisted view state still drives the
+     * tombstone of a key that leaves. */
+    s_citizen(&ch[0], "038090000002", "01", ALIVE, NULL, "102");
+    lt_publish_result_t r = s_publish_ok(POP, ch, 1);
+    CU_ASSERT(r.first_seq == 3 && r.last_seq == 3 && r.source_cursor == 102);
+    s_expect_views("038090000002", 3, 0, 3, 0);
+    s_reopen();
+    s_expect_views("038090000002", 3, 0, 3, 0);
+    s_expect_views("038090000001", 3, 1, 3, 1);
+    CU_ASSERT_EQUAL(s_cursor_of(POP), 102);
+}
+
+static void test_view_match(void)
+{
+    const Lienthong__View *p38 = lt_dir_view(g_dir, P38), *alive = lt_dir_view(g_dir, ALIVE38);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p38);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(alive);
+    Lienthong__Records__Population p = LIENTHONG__RECORDS__POPULATION__INIT;
+    p.personal_id = "038090000001";
+    p.current_province = "38";
+    p.status = ALIVE;
+    CU_ASSERT_EQUAL(lt_publish_view_match(p38, &p.base), 1);
+    CU_ASSERT_EQUAL(lt_publish_view_match(alive, &p.base), 1);
+    p.status = DEAD; /* every predicate must hold */
+    CU_ASSERT_EQUAL(lt_publish_view_match(p38, &p.base), 1);
+    CU_ASSERT_EQUAL(lt_publish_view_match(alive, &p.base), 0);
+    p.current_province = "380"; /* whole values, not prefixes */
+    CU_ASSERT_EQUAL(lt_publish_view_match(p38, &p.base), 0);
+    p.current_province = "";
+    CU_ASSERT_EQUAL(lt_publish_view_match(p38, &p.base), 0);
+}
+
+int main(void)
+{
+    static const ut_test_t tests[] = {
+        {"a group writes log, state and views, then reports each stream",
+         test_group_writes_log_state_views},
+        {"a group is one transaction: a store failure leaves nothing",
+         test_group_is_one_transaction},
+        {"refused publishes store nothing and use no sequence number", test_refusals_store_nothing},
+        {"a record over the limit is refused; the limit follows the frame cap", test_too_large},
+        {"durable source cursors make resends store nothing", test_source_cursors},
+        {"a key that leaves a view becomes one tombstone there",
+         test_tombstones_when_leaving_a_view},
+        {"reopening the store continues every stream", test_reopen_continues},
+        {"view predicates all hold, on whole values", test_view_match},
+        {NULL, NULL},
+    };
+    return ut_main("lt_publish", suite_init, suite_clean, tests);
+}

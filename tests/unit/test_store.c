@@ -1,0 +1,372 @@
+/* test_store: CUnit suite for gateway/lt_store, the gateway's SQLite store
+ * (log of exact record bytes per stream, current state per key, stream
+ * cursors): streams are created only on the write path, reads follow
+ * sequence order within their stream and their budgets, the log never
+ * overwrites, nothing is visible before commit and a rollback leaves
+ * nothing, and reopening keeps everything. */
+#include "unit_util.h"
+
+#include "lt_store.h"
+
+#include <sqlite3.h>
+
+static char g_dir[256], g_path[300];
+
+static void s_fresh(void)
+{
+    if (g_dir[0])
+        ut_rmrf(g_dir);
+    CU_ASSERT_FATAL(ut_mkdtemp(g_dir, sizeof g_dir, "store") == 0);
+    snprintf(g_path, sizeof g_path, "%s/store.db", g_dir);
+}
+
+static lt_store_t *s_open(void)
+{
+    char err[512] = "";
+    lt_store_t *s = lt_store_open(g_path, err, sizeof err);
+    if (!s)
+        fprintf(stderr, "\n    open: %s\n", err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    return s;
+}
+
+static lt_stream_t s_stream(lt_store_t *s, const char *name)
+{
+    lt_stream_t st;
+    memset(&st, 0xaa, sizeof st);
+    CU_ASSERT_EQUAL_FATAL(lt_store_stream(s, name, &st), 0);
+    return st;
+}
+
+/* Record bytes for (stream, seq): distinct per record, len varies. */
+static size_t s_rec(char *buf, size_t cap, const char *stream, uint64_t seq, size_t len)
+{
+    size_t n = (size_t)snprintf(buf, cap, "%s#%llu:", stream, (unsigned long long)seq);
+    for (; n < len && n < cap; n++)
+        buf[n] = (char)('a' + (seq + n) % 26);
+    return n;
+}
+
+static void s_append(lt_store_t *s, const lt_stream_t *st, const char *name, uint64_t seq,
+                     size_t len)
+{
+    char buf[4096];
+    size_t n = s_rec(buf, sizeof buf, name, seq, len);
+    CU_ASSERT_EQUAL(lt_store_append(s, st->id, seq, buf, n), 0);
+}
+
+/* Collects what lt_store_read hands out and checks the bytes. */
+typedef struct {
+    const char *name;
+    size_t len;
+    uint64_t seqs[64];
+    int n, fail_at;
+} reads_t;
+
+static int s_on_rec(void *arg, uint64_t seq, const void *rec, size_t len)
+{
+    reads_t *r = arg;
+    char want[4096];
+    size_t n = s_rec(want, sizeof want, r->name, seq, r->len);
+    CU_ASSERT(len == n && memcmp(rec, want, n) == 0);
+    if (r->n < 64)
+        r->seqs[r->n] = seq;
+    r->n++;
+    return r->n == r->fail_at ? -1 : 0;
+}
+
+static int s_read(lt_store_t *s, const lt_stream_t *st, const char *name, size_t len, uint64_t from,
+                  size_t max_n, size_t max_bytes, reads_t *r)
+{
+    memset(r, 0, sizeof *r);
+    r->name = name;
+    r->len = len;
+    return lt_store_read(s, st->id, from, max_n, max_bytes, s_on_rec, r);
+}
+
+static void test_streams(void)
+{
+    s_fresh();
+    lt_store_t *s = s_open();
+    lt_stream_t st;
+    /* The read path never creates a stream. */
+    CU_ASSERT_EQUAL(lt_store_stream_find(s, "VN/GOV/BCA/population", &st), 0);
+    CU_ASSERT_EQUAL(lt_store_stream_find(s, "VN/GOV/BCA/population", &st), 0);
+    lt_stream_t a = s_stream(s, "VN/GOV/BCA/population");
+    static const uint8_t zero[32];
+    CU_ASSERT(a.id > 0);
+    CU_ASSERT_EQUAL(a.last_seq, 0);
+    CU_ASSERT_EQUAL(a.source_cursor, 0);
+    CU_ASSERT(memcmp(a.last_hash, zero, 32) == 0);
+    lt_stream_t again = s_stream(s, "VN/GOV/BCA/population");
+    CU_ASSERT_EQUAL(again.id, a.id);
+    CU_ASSERT_EQUAL(lt_store_stream_find(s, "VN/GOV/BCA/population", &st), 1);
+    CU_ASSERT_EQUAL(st.id, a.id);
+    lt_stream_t b = s_stream(s, "VN/GOV/BCA/population.basic");
+    CU_ASSERT(b.id > 0 && b.id != a.id);
+
+    a.last_seq = 17;
+    a.source_cursor = 4242;
+    for (int i = 0; i < 32; i++)
+        a.last_hash[i] = (uint8_t)(i * 7 + 1);
+    CU_ASSERT_EQUAL(lt_store_stream_save(s, &a), 0);
+    CU_ASSERT_EQUAL(lt_store_stream_find(s, "VN/GOV/BCA/population", &st), 1);
+    CU_ASSERT(st.id == a.id && st.last_seq == 17 && st.source_cursor == 4242);
+    CU_ASSERT(memcmp(st.last_hash, a.last_hash, 32) == 0);
+    /* Saving one stream leaves the other alone. */
+    CU_ASSERT_EQUAL(lt_store_stream_find(s, "VN/GOV/BCA/population.basic", &st), 1);
+    CU_ASSERT(st.last_seq == 0 && st.source_cursor == 0);
+    lt_store_destroy(&s);
+    CU_ASSERT_PTR_NULL(s);
+    lt_store_destroy(&s); /* idempotent */
+}
+
+static void test_read_order_and_budgets(void)
+{
+    s_fresh();
+    lt_store_t *s = s_open();
+    lt_stream_t a = s_stream(s, "A"), b = s_stream(s, "B");
+    /* Interleaved appends of two streams; 100-byte records. */
+    for (uint64_t seq = 1; seq <= 10; seq++) {
+        s_append(s, &a, "A", seq, 100);
+        s_append(s, &b, "B", seq, 100);
+    }
+    reads_t r;
+    CU_ASSERT_EQUAL(s_read(s, &a, "A", 100, 1, 100, 1 << 20, &r), 10);
+    for (int i = 0; i < 10; i++)
+        CU_ASSERT_EQUAL(r.seqs[i], (uint64_t)i + 1);
+    CU_ASSERT_EQUAL(s_read(s, &b, "B", 100, 4, 3, 1 << 20, &r), 3);
+    CU_ASSERT(r.seqs[0] == 4 && r.seqs[1] == 5 && r.seqs[2] == 6);
+    /* The byte budget stops before the record that would exceed it. */
+    CU_ASSERT_EQUAL(s_read(s, &a, "A", 100, 2, 100, 250, &r), 2);
+    CU_ASSERT_EQUAL(s_read(s, &a, "A", 100, 2, 100, 300, &r), 3);
+    /* ... but at least one record is handed out. */
+    CU_ASSERT_EQUAL(s_read(s, &a, "A", 100, 7, 100, 10, &r), 1);
+    CU_ASSERT_EQUAL(r.seqs[0], 7);
+    /* From the end, and beyond it. */
+    CU_ASSERT_EQUAL(s_read(s, &a, "A", 100, 10, 100, 1 << 20, &r), 1);
+    CU_ASSERT_EQUAL(s_read(s, &a, "A", 100, 11, 100, 1 << 20, &r), 0);
+    CU_ASSERT_EQUAL(r.n, 0);
+    /* A callback failure stops the read and is reported. */
+    memset(&r, 0, sizeof r);
+    r.name = "A";
+    r.len = 100;
+    r.fail_at = 3;
+    CU_ASSERT_EQUAL(lt_store_read(s, a.id, 1, 100, 1 << 20, s_on_rec, &r), -1);
+    CU_ASSERT_EQUAL(r.n, 3);
+    lt_store_destroy(&s);
+}
+
+static void test_high_sequence_numbers(void)
+{
+    s_fresh();
+    lt_store_t *s = s_open();
+    lt_stream_t a = s_stream(s, "A"), b = s_stream(s, "B");
+    /* Sequence numbers up to 2^40 - 1 fit in a stream's key range
+     * without touching the next stream's records. */
+    uint64_t last = (UINT64_C(1) << 40) - 1;
+    s_append(s, &a, "A", last - 2, 50);
+    s_append(s, &a, "A", last - 1, 50);
+    s_append(s, &a, "A", last, 50);
+    for (uint64_t seq = 1; seq <= 3; seq++)
+        s_append(s, &b, "B", seq, 50);
+    reads_t r;
+    CU_ASSERT_EQUAL(s_read(s, &a, "A", 50, last - 2, 2, 1 << 20, &r), 2);
+    CU_ASSERT(r.seqs[0] == last - 2 && r.seqs[1] == last - 1);
+    CU_ASSERT_EQUAL(s_read(s, &b, "B", 50, 1, 10, 1 << 20, &r), 3);
+    CU_ASSERT(r.seqs[0] == 1 && r.seqs[2] == 3);
+    uint8_t *rec = NULL;
+    size_t len = 0;
+    char want[128];
+    size_t n = s_rec(want, sizeof want, "A", last, 50);
+    CU_ASSERT_EQUAL_FATAL(lt_store_get(s, a.id, last, &rec, &len), 1);
+    CU_ASSERT(len == n && memcmp(rec, want, n) == 0);
+    free(rec);
+    lt_store_destroy(&s);
+}
+
+static void test_get_and_no_overwrite(void)
+{
+    s_fresh();
+    lt_store_t *s = s_open();
+    lt_stream_t a = s_stream(s, "A"), b = s_stream(s, "B");
+    s_append(s, &a, "A", 1, 300);
+    s_append(s, &b, "B", 1, 20);
+    uint8_t *rec = NULL;
+    size_t len = 0;
+    char want[512];
+    size_t n = s_rec(want, sizeof want, "A", 1, 300);
+    CU_ASSERT_EQUAL_FATAL(lt_store_get(s, a.id, 1, &rec, &len), 1);
+    CU_ASSERT(len == n && memcmp(rec, want, n) == 0);
+    free(rec);
+    rec = NULL;
+    n = s_rec(want, sizeof want, "B", 1, 20);
+    CU_ASSERT_EQUAL_FATAL(lt_store_get(s, b.id, 1, &rec, &len), 1);
+    CU_ASSERT(len == n && memcmp(rec, want, n) == 0);
+    free(rec);
+    rec = NULL;
+    CU_ASSERT_EQUAL(lt_store_get(s, a.id, 2, &rec, &len), 0);
+    CU_ASSERT_PTR_NULL(rec);
+    /* The log is append-only: a second record at a used seq is refused and
+     * the first stays as it was. */
+    CU_ASSERT_EQUAL(lt_store_append(s, a.id, 1, "other bytes", 11), -1);
+    n = s_rec(want, sizeof want, "A", 1, 300);
+    CU_ASSERT_EQUAL_FATAL(lt_store_get(s, a.id, 1, &rec, &len), 1);
+    CU_ASSERT(len == n && memcmp(rec, want, n) == 0);
+    free(rec);
+    CU_ASSERT_PTR_NOT_NULL(lt_store_error(s));
+    lt_store_destroy(&s);
+}
+
+static void test_state(void)
+{
+    s_fresh();
+    lt_store_t *s = s_open();
+    lt_stream_t a = s_stream(s, "A"), b = s_stream(s, "B");
+    uint64_t seq = 99;
+    int deleted = 99;
+    CU_ASSERT_EQUAL(lt_store_state_get(s, a.id, "038090000002", &seq, &deleted), 0);
+    CU_ASSERT_EQUAL(lt_store_state_put(s, a.id, "038090000002", 3, 0), 0);
+    CU_ASSERT_EQUAL(lt_store_state_get(s, a.id, "038090000002", &seq, &deleted), 1);
+    CU_ASSERT(seq == 3 && deleted == 0);
+    /* The latest state wins, tombstones included. */
+    CU_ASSERT_EQUAL(lt_store_state_put(s, a.id, "038090000002", 5, 1), 0);
+    CU_ASSERT_EQUAL(lt_store_state_get(s, a.id, "038090000002", &seq, &deleted), 1);
+    CU_ASSERT(seq == 5 && deleted == 1);
+    /* Keys are per stream. */
+    CU_ASSERT_EQUAL(lt_store_state_get(s, b.id, "038090000002", &seq, &deleted), 0);
+    CU_ASSERT_EQUAL(lt_store_state_put(s, b.id, "038090000002", 1, 0), 0);
+    CU_ASSERT_EQUAL(lt_store_state_get(s, a.id, "038090000002", &seq, &deleted), 1);
+    CU_ASSERT(seq == 5 && deleted == 1);
+    lt_store_destroy(&s);
+}
+
+/* 1 if the record at (stream, seq) exists, seen through store s. */
+static int s_has(lt_store_t *s, int64_t stream, uint64_t seq)
+{
+    uint8_t *rec = NULL;
+    size_t len;
+    int rc = lt_store_get(s, stream, seq, &rec, &len);
+    free(rec);
+    return rc;
+}
+
+static void test_transactions(void)
+{
+    s_fresh();
+    lt_store_t *s = s_open();
+    lt_stream_t a = s_stream(s, "A");
+    /* A rolled-back group leaves nothing: log, state or cursor. */
+    CU_ASSERT_EQUAL_FATAL(lt_store_begin(s), 0);
+    s_append(s, &a, "A", 1, 40);
+    CU_ASSERT_EQUAL(lt_store_state_put(s, a.id, "k", 1, 0), 0);
+    a.last_seq = 1;
+    CU_ASSERT_EQUAL(lt_store_stream_save(s, &a), 0);
+    lt_store_rollback(s);
+    uint64_t seq;
+    int deleted;
+    CU_ASSERT_EQUAL(s_has(s, a.id, 1), 0);
+    CU_ASSERT_EQUAL(lt_store_state_get(s, a.id, "k", &seq, &deleted), 0);
+    a = s_stream(s, "A");
+    CU_ASSERT_EQUAL(a.last_seq, 0);
+    lt_store_rollback(s);                    /* outside a transaction: harmless */
+    CU_ASSERT_EQUAL(lt_store_commit(s), -1); /* nothing to commit */
+
+    /* Another connection (another process) sees a group only once it has
+     * committed. */
+    lt_store_t *other = s_open();
+    CU_ASSERT_EQUAL_FATAL(lt_store_begin(s), 0);
+    s_append(s, &a, "A", 1, 40);
+    s_append(s, &a, "A", 2, 40);
+    CU_ASSERT_EQUAL(lt_store_state_put(s, a.id, "k", 2, 0), 0);
+    CU_ASSERT_EQUAL(s_has(s, a.id, 2), 1);
+    CU_ASSERT_EQUAL(s_has(other, a.id, 1), 0);
+    CU_ASSERT_EQUAL(lt_store_state_get(other, a.id, "k", &seq, &deleted), 0);
+    CU_ASSERT_EQUAL(lt_store_commit(s), 0);
+    CU_ASSERT_EQUAL(s_has(other, a.id, 1), 1);
+    CU_ASSERT_EQUAL(s_has(other, a.id, 2), 1);
+    CU_ASSERT_EQUAL(lt_store_state_get(other, a.id, "k", &seq, &deleted), 1);
+    CU_ASSERT_EQUAL(seq, 2);
+    lt_store_destroy(&other);
+    lt_store_destroy(&s);
+}
+
+static void test_reopen_keeps_everything(void)
+{
+    s_fresh();
+    lt_store_t *s = s_open();
+    lt_stream_t a = s_stream(s, "VN/GOV/BCA/population");
+    CU_ASSERT_EQUAL_FATAL(lt_store_begin(s), 0);
+    for (uint64_t seq = 1; seq <= 5; seq++)
+        s_append(s, &a, "VN/GOV/BCA/population", seq, 200);
+    CU_ASSERT_EQUAL(lt_store_state_put(s, a.id, "001080000001", 4, 0), 0);
+    CU_ASSERT_EQUAL(lt_store_state_put(s, a.id, "038090000002", 5, 1), 0);
+    a.last_seq = 5;
+    a.source_cursor = 77;
+    memset(a.last_hash, 0x5c, 32);
+    CU_ASSERT_EQUAL(lt_store_stream_save(s, &a), 0);
+    CU_ASSERT_EQUAL(lt_store_commit(s), 0);
+    lt_store_destroy(&s);
+
+    s = s_open();
+    lt_stream_t st;
+    CU_ASSERT_EQUAL_FATAL(lt_store_stream_find(s, "VN/GOV/BCA/population", &st), 1);
+    uint8_t hash[32];
+    memset(hash, 0x5c, 32);
+    CU_ASSERT(st.id == a.id && st.last_seq == 5 && st.source_cursor == 77);
+    CU_ASSERT(memcmp(st.last_hash, hash, 32) == 0);
+    reads_t r;
+    CU_ASSERT_EQUAL(s_read(s, &st, "VN/GOV/BCA/population", 200, 1, 100, 1 << 20, &r), 5);
+    uint64_t seq;
+    int deleted;
+    CU_ASSERT_EQUAL(lt_store_state_get(s, st.id, "001080000001", &seq, &deleted), 1);
+    CU_ASSERT(seq == 4 && !deleted);
+    CU_ASSERT_EQUAL(lt_store_state_get(s, st.id, "038090000002", &seq, &deleted), 1);
+    CU_ASSERT(seq == 5 && deleted);
+    lt_store_destroy(&s);
+
+    /* The file is in WAL mode (durable across a crash between groups). */
+    sqlite3 *db = NULL;
+    sqlite3_stmt *q = NULL;
+    CU_ASSERT_EQUAL_FATAL(sqlite3_open_v2(g_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    CU_ASSERT_EQUAL_FATAL(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &q, NULL), SQLITE_OK);
+    CU_ASSERT_EQUAL(sqlite3_step(q), SQLITE_ROW);
+    CU_ASSERT_STRING_EQUAL((const char *)sqlite3_column_text(q, 0), "wal");
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+}
+
+static void test_open_errors(void)
+{
+    s_fresh();
+    char path[400], err[512] = "";
+    snprintf(path, sizeof path, "%s/missing/store.db", g_dir);
+    CU_ASSERT_PTR_NULL(lt_store_open(path, err, sizeof err));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, path));
+    /* A file that is not a database is refused, not overwritten. */
+    snprintf(path, sizeof path, "%s/not-a-db", g_dir);
+    CU_ASSERT_FATAL(ut_write_text(path, "this is a lienthong gateway config, not a store\n") == 0);
+    err[0] = 0;
+    CU_ASSERT_PTR_NULL(lt_store_open(path, err, sizeof err));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, path));
+}
+
+int main(void)
+{
+    static const ut_test_t tests[] = {
+        {"streams are created on the write path only, and keep their cursors", test_streams},
+        {"reads follow sequence order within a stream and their budgets",
+         test_read_order_and_budgets},
+        {"sequence numbers up to 2^40 - 1 stay within their stream", test_high_sequence_numbers},
+        {"records read back byte for byte; the log never overwrites", test_get_and_no_overwrite},
+        {"the state holds the latest seq and tombstone per key and stream", test_state},
+        {"nothing is visible before commit; a rollback leaves nothing", test_transactions},
+        {"reopening the store keeps log, state and cursors", test_reopen_keeps_everything},
+        {"a missing directory or a non-database file is refused with its path", test_open_errors},
+        {NULL, NULL},
+    };
+    int rc = ut_main("lt_store", NULL, NULL, tests);
+    if (g_dir[0])
+        ut_rmrf(g_dir);
+    return rc;
+}
