@@ -10,7 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A log row's id is the stream id above SEQ_BITS bits of sequence number, so
+ * one B-tree range scan reads a stream in order. Sequence numbers therefore
+ * stop at SEQ_MAX (about 10^12 records per stream); past it an append is
+ * refused rather than spilling into the next stream's range. */
 #define SEQ_BITS 40
+#define SEQ_MAX ((1ULL << SEQ_BITS) - 1)
 #define LOG_ID(stream, seq) (((int64_t)(stream) << SEQ_BITS) | (int64_t)(seq))
 
 enum {
@@ -185,6 +190,8 @@ int lt_store_stream_save(lt_store_t *self, const lt_stream_t *s)
 int lt_store_append(lt_store_t *self, int64_t stream, uint64_t seq, const void *rec, size_t len)
 {
     sqlite3_stmt *st = self->st[ST_APPEND];
+    if (seq == 0 || seq > SEQ_MAX)
+        return -1;
     sqlite3_bind_int64(st, 1, LOG_ID(stream, seq));
     sqlite3_bind_blob(st, 2, rec, (int)len, SQLITE_STATIC);
     return s_run(st);
@@ -221,8 +228,12 @@ int lt_store_read(lt_store_t *self, int64_t stream, uint64_t from_seq, size_t ma
                   size_t max_bytes, lt_store_rec_fn fn, void *arg)
 {
     sqlite3_stmt *st = self->st[ST_READ];
+    if (from_seq > SEQ_MAX)
+        return 0;
+    /* The exclusive end stops at the stream's last possible id + 1. */
+    uint64_t end = max_n > SEQ_MAX + 1 - from_seq ? SEQ_MAX + 1 : from_seq + max_n;
     sqlite3_bind_int64(st, 1, LOG_ID(stream, from_seq));
-    sqlite3_bind_int64(st, 2, LOG_ID(stream, from_seq + max_n));
+    sqlite3_bind_int64(st, 2, LOG_ID(stream, 0) + (int64_t)end);
     int n = 0, rc;
     size_t bytes = 0;
     uint64_t expect = from_seq;

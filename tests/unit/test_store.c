@@ -175,6 +175,16 @@ static void test_high_sequence_numbers(void)
     CU_ASSERT(r.seqs[0] == last - 2 && r.seqs[1] == last - 1);
     CU_ASSERT_EQUAL(s_read(s, &b, "B", 50, 1, 10, 1 << 20, &r), 3);
     CU_ASSERT(r.seqs[0] == 1 && r.seqs[2] == 3);
+    /* A read asking for more than is left before 2^40 still gets the last
+     * records, never an empty range or the next stream's. */
+    CU_ASSERT_EQUAL(s_read(s, &a, "A", 50, last - 1, 10, 1 << 20, &r), 2);
+    CU_ASSERT(r.seqs[0] == last - 1 && r.seqs[1] == last);
+    /* Past the range an append is refused and a read finds nothing. */
+    char big[64];
+    size_t big_len = s_rec(big, sizeof big, "A", last + 1, 50);
+    CU_ASSERT(lt_store_append(s, a.id, last + 1, big, big_len) == -1);
+    CU_ASSERT(lt_store_append(s, a.id, 0, big, big_len) == -1);
+    CU_ASSERT_EQUAL(s_read(s, &a, "A", 50, last + 1, 10, 1 << 20, &r), 0);
     uint8_t *rec = NULL;
     size_t len = 0;
     char want[128];
