@@ -1,12 +1,11 @@
 /* lt_adapter: plumbing shared by the source and sink adapters (their
- * configuration goes through lt_cfgfile): opening the agency's
- * SQLite database, the local ZeroMQ connection to the gateway, receiving
- * one decoded envelope with a timeout, and SIGTERM/SIGINT handling. */
+ * configuration goes through lt_cfgfile, their database through lt_db):
+ * the local ZeroMQ connection to the gateway, receiving one decoded
+ * envelope with a timeout, and SIGTERM/SIGINT handling. */
 #ifndef LT_ADAPTER_H
 #define LT_ADAPTER_H
 
 #include <libconfig.h>
-#include <sqlite3.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -15,16 +14,6 @@
 
 /* snprintf into out[cap] that may truncate on purpose (messages). */
 void lt_adapter_fmt(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-/* ---- SQLite ---- */
-
-/* Opens (creating if missing) the database with busy_timeout 5000 and
- * synchronous=FULL; also journal_mode=WAL when `wal`. NULL with err. */
-sqlite3 *lt_adapter_db_open(const char *path, int wal, char *err, size_t errlen);
-/* Runs SQL without results. Returns 0, or -1 with err "what: sqlite message". */
-int lt_adapter_exec(sqlite3 *db, const char *sql, const char *what, char *err, size_t errlen);
-/* Prepares a statement. Returns 0, or -1 with err set. */
-int lt_adapter_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, char *err, size_t errlen);
 
 /* ---- gateway connection ---- */
 

@@ -1,10 +1,10 @@
 /* lt_rowmap: generic row <-> record mapping through protobuf-c descriptors.
  *
  * Row -> record fills a calloc'd, initialised message whose string and bytes
- * fields point straight into the SQLite statement's column buffers; the
- * message is packed before the statement moves on and then freed with a
- * plain free(): nothing inside it was allocated by us. Record -> row unpacks
- * with protobuf-c (free_unpacked) and binds with SQLITE_TRANSIENT copies. */
+ * fields point straight into the row's values (lt_db_row_*); the message is
+ * packed while the row is valid and then freed with a plain free(): nothing
+ * inside it was allocated by us. Record -> row unpacks with protobuf-c
+ * (free_unpacked) and sets the upsert's values (lt_db_param_*, which copy). */
 #include "lt_rowmap.h"
 #include "lt_cfgfile.h"
 
@@ -19,7 +19,6 @@
 typedef struct {
     const ProtobufCFieldDescriptor *field;
     char *column; /* as configured */
-    char *quoted; /* "column", ready for SQL */
 } s_entry_t;
 
 struct lt_rowmap_t {
@@ -27,7 +26,9 @@ struct lt_rowmap_t {
     s_entry_t *entries;
     size_t n;
     size_t key; /* index of the key entry */
-    char *select_list;
+    /* The table's columns for lt_db (lt_rowmap_table), in mapping order. */
+    const char **columns;
+    lt_db_type_t *types;
 };
 
 /* ---- small helpers -------------------------------------------------- */
@@ -40,63 +41,6 @@ static void s_msg(char *err, size_t errlen, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
-}
-
-/* A growable string; `oom` sticks once an allocation failed. */
-typedef struct {
-    char *p;
-    size_t len, cap;
-    int oom;
-} s_buf_t;
-
-static void s_add(s_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void s_add(s_buf_t *b, const char *fmt, ...)
-{
-    if (b->oom)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0 || b->len + (size_t)n + 1 > b->cap) {
-        size_t cap = (b->cap ? b->cap * 2 : 256) + (n > 0 ? (size_t)n : 0);
-        char *p = n < 0 ? NULL : realloc(b->p, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    va_start(ap, fmt);
-    vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
-
-/* Ownership of the text passes to the caller; NULL when out of memory. */
-static char *s_done(s_buf_t *b)
-{
-    if (b->oom) {
-        free(b->p);
-        return NULL;
-    }
-    return b->p;
-}
-
-/* SQL identifier in double quotes, inner quotes doubled; malloc'd. */
-static char *s_quote(const char *name)
-{
-    s_buf_t b = {0};
-    s_add(&b, "\"");
-    for (const char *c = name; *c; c++) {
-        if (*c == '"')
-            s_add(&b, "\"\"");
-        else
-            s_add(&b, "%c", *c);
-    }
-    s_add(&b, "\"");
-    return s_done(&b);
 }
 
 /* ---- loading -------------------------------------------------------- */
@@ -135,9 +79,8 @@ static int s_load_entry(lt_rowmap_t *self, const config_setting_t *s, const char
     s_entry_t *e = &self->entries[self->n];
     e->field = f;
     e->column = strdup(col);
-    e->quoted = s_quote(col);
     self->n++; /* counted first, so destroy frees a half-built entry */
-    if (!e->column || !e->quoted)
+    if (!e->column)
         return lt_cfgfile_err(s, file, err, errlen, "out of memory");
     return 0;
 }
@@ -165,13 +108,33 @@ static int s_find_key(lt_rowmap_t *self, const config_setting_t *columns, const 
                  "key column '%s' is not mapped to any field in 'columns'", key_column);
 }
 
-static int s_build_select_list(lt_rowmap_t *self)
+/* The column type create_table gives a field. */
+static lt_db_type_t s_db_type(const ProtobufCFieldDescriptor *f)
 {
-    s_buf_t b = {0};
-    for (size_t i = 0; i < self->n; i++)
-        s_add(&b, "%s%s", i ? ", " : "", self->entries[i].quoted);
-    self->select_list = s_done(&b);
-    return self->select_list ? 0 : -1;
+    switch (f->type) {
+    case PROTOBUF_C_TYPE_STRING:
+        return LT_DB_TEXT;
+    case PROTOBUF_C_TYPE_BYTES:
+        return LT_DB_BLOB;
+    case PROTOBUF_C_TYPE_FLOAT:
+    case PROTOBUF_C_TYPE_DOUBLE:
+        return LT_DB_REAL;
+    default:
+        return LT_DB_INTEGER;
+    }
+}
+
+static int s_build_table(lt_rowmap_t *self)
+{
+    self->columns = calloc(self->n, sizeof *self->columns);
+    self->types = calloc(self->n, sizeof *self->types);
+    if (!self->columns || !self->types)
+        return -1;
+    for (size_t i = 0; i < self->n; i++) {
+        self->columns[i] = self->entries[i].column;
+        self->types[i] = s_db_type(self->entries[i].field);
+    }
+    return 0;
 }
 
 lt_rowmap_t *lt_rowmap_new(const ProtobufCMessageDescriptor *desc,
@@ -210,7 +173,7 @@ lt_rowmap_t *lt_rowmap_new(const ProtobufCMessageDescriptor *desc,
             goto fail;
     if (s_find_key(self, columns, file, key_column, key_field, err, errlen))
         goto fail;
-    if (s_build_select_list(self)) {
+    if (s_build_table(self)) {
         lt_cfgfile_err(columns, file, err, errlen, "out of memory");
         goto fail;
     }
@@ -225,12 +188,11 @@ void lt_rowmap_destroy(lt_rowmap_t **self_p)
     if (!self_p || !*self_p)
         return;
     lt_rowmap_t *self = *self_p;
-    for (size_t i = 0; i < self->n; i++) {
+    for (size_t i = 0; i < self->n; i++)
         free(self->entries[i].column);
-        free(self->entries[i].quoted);
-    }
     free(self->entries);
-    free(self->select_list);
+    free(self->columns);
+    free(self->types);
     free(self);
     *self_p = NULL;
 }
@@ -265,87 +227,13 @@ const ProtobufCMessageDescriptor *lt_rowmap_descriptor(const lt_rowmap_t *self)
     return self->desc;
 }
 
-const char *lt_rowmap_select_list(const lt_rowmap_t *self)
+void lt_rowmap_table(const lt_rowmap_t *self, const char *table, lt_db_table_t *out)
 {
-    return self->select_list;
-}
-
-/* ---- SQL text ------------------------------------------------------- */
-
-char *lt_rowmap_sql_select(const lt_rowmap_t *self, const char *table)
-{
-    char *t = s_quote(table);
-    if (!t)
-        return NULL;
-    s_buf_t b = {0};
-    s_add(&b, "SELECT %s FROM %s WHERE %s = ?1", self->select_list, t,
-          self->entries[self->key].quoted);
-    free(t);
-    return s_done(&b);
-}
-
-char *lt_rowmap_sql_upsert(const lt_rowmap_t *self, const char *table)
-{
-    char *t = s_quote(table);
-    if (!t)
-        return NULL;
-    s_buf_t b = {0};
-    s_add(&b, "INSERT INTO %s (%s) VALUES (", t, self->select_list);
-    for (size_t i = 0; i < self->n; i++)
-        s_add(&b, "%s?%zu", i ? ", " : "", i + 1);
-    s_add(&b, ") ON CONFLICT(%s) DO ", self->entries[self->key].quoted);
-    if (self->n == 1)
-        s_add(&b, "NOTHING");
-    for (size_t i = 0, first = 1; i < self->n; i++) {
-        if (i == self->key)
-            continue;
-        s_add(&b, "%s%s = excluded.%s", first ? "UPDATE SET " : ", ", self->entries[i].quoted,
-              self->entries[i].quoted);
-        first = 0;
-    }
-    free(t);
-    return s_done(&b);
-}
-
-char *lt_rowmap_sql_delete(const lt_rowmap_t *self, const char *table)
-{
-    char *t = s_quote(table);
-    if (!t)
-        return NULL;
-    s_buf_t b = {0};
-    s_add(&b, "DELETE FROM %s WHERE %s = ?1", t, self->entries[self->key].quoted);
-    free(t);
-    return s_done(&b);
-}
-
-static const char *s_sql_type(const ProtobufCFieldDescriptor *f)
-{
-    switch (f->type) {
-    case PROTOBUF_C_TYPE_STRING:
-        return "TEXT";
-    case PROTOBUF_C_TYPE_BYTES:
-        return "BLOB";
-    case PROTOBUF_C_TYPE_FLOAT:
-    case PROTOBUF_C_TYPE_DOUBLE:
-        return "REAL";
-    default:
-        return "INTEGER";
-    }
-}
-
-char *lt_rowmap_sql_create(const lt_rowmap_t *self, const char *table)
-{
-    char *t = s_quote(table);
-    if (!t)
-        return NULL;
-    s_buf_t b = {0};
-    s_add(&b, "CREATE TABLE IF NOT EXISTS %s (", t);
-    for (size_t i = 0; i < self->n; i++)
-        s_add(&b, "%s%s %s%s", i ? ", " : "", self->entries[i].quoted,
-              s_sql_type(self->entries[i].field), i == self->key ? " PRIMARY KEY NOT NULL" : "");
-    s_add(&b, ")");
-    free(t);
-    return s_done(&b);
+    out->name = table;
+    out->n_columns = self->n;
+    out->columns = self->columns;
+    out->types = self->types;
+    out->key = self->key;
 }
 
 /* ---- row -> record -------------------------------------------------- */
@@ -379,16 +267,17 @@ static int s_parse_u64(const char *s, uint64_t *v)
 
 /* Signed integer from an INTEGER column, or TEXT holding a decimal number
  * (or, for an enum, a value name). */
-static int s_col_i64(sqlite3_stmt *st, int c, const ProtobufCFieldDescriptor *f, int64_t *v)
+static int s_col_i64(const lt_db_row_t *row, size_t c, const ProtobufCFieldDescriptor *f,
+                     int64_t *v)
 {
-    int type = sqlite3_column_type(st, c);
-    if (type == SQLITE_INTEGER) {
-        *v = sqlite3_column_int64(st, c);
+    lt_db_type_t type = lt_db_row_type(row, c);
+    if (type == LT_DB_INTEGER) {
+        *v = lt_db_row_int(row, c);
         return 0;
     }
-    if (type != SQLITE_TEXT)
+    if (type != LT_DB_TEXT)
         return -1;
-    const char *text = (const char *)sqlite3_column_text(st, c);
+    const char *text = lt_db_row_text(row, c);
     if (f->type == PROTOBUF_C_TYPE_ENUM && text) {
         const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value_by_name(
             (const ProtobufCEnumDescriptor *)f->descriptor, text);
@@ -405,30 +294,30 @@ static int s_col_i64(sqlite3_stmt *st, int c, const ProtobufCFieldDescriptor *f,
     return s_parse_i64(text, v);
 }
 
-static int s_col_u64(sqlite3_stmt *st, int c, uint64_t *v)
+static int s_col_u64(const lt_db_row_t *row, size_t c, uint64_t *v)
 {
-    int type = sqlite3_column_type(st, c);
-    if (type == SQLITE_INTEGER) {
-        int64_t x = sqlite3_column_int64(st, c);
+    lt_db_type_t type = lt_db_row_type(row, c);
+    if (type == LT_DB_INTEGER) {
+        int64_t x = lt_db_row_int(row, c);
         if (x < 0)
             return -1;
         *v = (uint64_t)x;
         return 0;
     }
-    if (type != SQLITE_TEXT)
+    if (type != LT_DB_TEXT)
         return -1;
-    return s_parse_u64((const char *)sqlite3_column_text(st, c), v);
+    return s_parse_u64(lt_db_row_text(row, c), v);
 }
 
-static int s_col_double(sqlite3_stmt *st, int c, double *v)
+static int s_col_double(const lt_db_row_t *row, size_t c, double *v)
 {
-    int type = sqlite3_column_type(st, c);
-    if (type == SQLITE_INTEGER || type == SQLITE_FLOAT) {
-        *v = sqlite3_column_double(st, c);
+    lt_db_type_t type = lt_db_row_type(row, c);
+    if (type == LT_DB_INTEGER || type == LT_DB_REAL) {
+        *v = lt_db_row_double(row, c);
         return 0;
     }
-    const char *s = (const char *)sqlite3_column_text(st, c);
-    if (type != SQLITE_TEXT || !s || !*s)
+    const char *s = lt_db_row_text(row, c);
+    if (type != LT_DB_TEXT || !s || !*s)
         return -1;
     char *end;
     errno = 0;
@@ -437,7 +326,7 @@ static int s_col_double(sqlite3_stmt *st, int c, double *v)
 }
 
 /* Sets an integer-like field; checks the range of 32-bit types. */
-static int s_set_int(void *p, const ProtobufCFieldDescriptor *f, sqlite3_stmt *st, int c)
+static int s_set_int(void *p, const ProtobufCFieldDescriptor *f, const lt_db_row_t *row, size_t c)
 {
     int64_t v = 0;
     uint64_t u = 0;
@@ -446,31 +335,31 @@ static int s_set_int(void *p, const ProtobufCFieldDescriptor *f, sqlite3_stmt *s
     case PROTOBUF_C_TYPE_SINT32:
     case PROTOBUF_C_TYPE_SFIXED32:
     case PROTOBUF_C_TYPE_ENUM:
-        if (s_col_i64(st, c, f, &v) || v < INT32_MIN || v > INT32_MAX)
+        if (s_col_i64(row, c, f, &v) || v < INT32_MIN || v > INT32_MAX)
             return -1;
         *(int32_t *)p = (int32_t)v;
         return 0;
     case PROTOBUF_C_TYPE_INT64:
     case PROTOBUF_C_TYPE_SINT64:
     case PROTOBUF_C_TYPE_SFIXED64:
-        if (s_col_i64(st, c, f, &v))
+        if (s_col_i64(row, c, f, &v))
             return -1;
         *(int64_t *)p = v;
         return 0;
     case PROTOBUF_C_TYPE_UINT32:
     case PROTOBUF_C_TYPE_FIXED32:
-        if (s_col_u64(st, c, &u) || u > UINT32_MAX)
+        if (s_col_u64(row, c, &u) || u > UINT32_MAX)
             return -1;
         *(uint32_t *)p = (uint32_t)u;
         return 0;
     case PROTOBUF_C_TYPE_UINT64:
     case PROTOBUF_C_TYPE_FIXED64:
-        if (s_col_u64(st, c, &u))
+        if (s_col_u64(row, c, &u))
             return -1;
         *(uint64_t *)p = u;
         return 0;
     case PROTOBUF_C_TYPE_BOOL:
-        if (s_col_i64(st, c, f, &v))
+        if (s_col_i64(row, c, f, &v))
             return -1;
         *(protobuf_c_boolean *)p = v != 0;
         return 0;
@@ -480,31 +369,31 @@ static int s_set_int(void *p, const ProtobufCFieldDescriptor *f, sqlite3_stmt *s
 }
 
 /* Sets one field from column c; the column is not NULL. */
-static int s_set_field(void *msg, const ProtobufCFieldDescriptor *f, sqlite3_stmt *st, int c)
+static int s_set_field(void *msg, const ProtobufCFieldDescriptor *f, const lt_db_row_t *row,
+                       size_t c)
 {
     void *p = (uint8_t *)msg + f->offset;
-    int type = sqlite3_column_type(st, c);
+    lt_db_type_t type = lt_db_row_type(row, c);
     double d;
     switch (f->type) {
     case PROTOBUF_C_TYPE_STRING:
-        if (type == SQLITE_BLOB || !(*(const unsigned char **)p = sqlite3_column_text(st, c)))
+        if (type == LT_DB_BLOB || !(*(const char **)p = lt_db_row_text(row, c)))
             return -1;
         return 0;
     case PROTOBUF_C_TYPE_BYTES: {
         ProtobufCBinaryData *b = p;
-        b->data = (uint8_t *)sqlite3_column_blob(st, c);
-        b->len = (size_t)sqlite3_column_bytes(st, c);
+        b->data = (uint8_t *)lt_db_row_blob(row, c, &b->len);
         return b->len > 0 && !b->data ? -1 : 0;
     }
     case PROTOBUF_C_TYPE_FLOAT:
-        if (s_col_double(st, c, &d))
+        if (s_col_double(row, c, &d))
             return -1;
         *(float *)p = (float)d;
         return 0;
     case PROTOBUF_C_TYPE_DOUBLE:
-        return s_col_double(st, c, (double *)p);
+        return s_col_double(row, c, (double *)p);
     default:
-        return s_set_int(p, f, st, c);
+        return s_set_int(p, f, row, c);
     }
 }
 
@@ -533,10 +422,15 @@ static const char *s_expected(const ProtobufCFieldDescriptor *f)
     }
 }
 
-int lt_rowmap_pack_row(const lt_rowmap_t *self, sqlite3_stmt *stmt, int first_col, uint8_t **buf,
-                       size_t *len, char *err, size_t errlen)
+int lt_rowmap_pack_row(const lt_rowmap_t *self, const lt_db_row_t *row, uint8_t **buf, size_t *len,
+                       char *err, size_t errlen)
 {
     int rc = -1;
+    if (lt_db_row_count(row) < self->n) {
+        s_msg(err, errlen, "the row has %zu columns, the mapping %zu", lt_db_row_count(row),
+              self->n);
+        return -1;
+    }
     ProtobufCMessage *msg = calloc(1, self->desc->sizeof_message);
     if (!msg) {
         s_msg(err, errlen, "out of memory");
@@ -545,10 +439,9 @@ int lt_rowmap_pack_row(const lt_rowmap_t *self, sqlite3_stmt *stmt, int first_co
     self->desc->message_init(msg);
     for (size_t i = 0; i < self->n; i++) {
         const s_entry_t *e = &self->entries[i];
-        int c = first_col + (int)i;
-        if (sqlite3_column_type(stmt, c) == SQLITE_NULL)
+        if (lt_db_row_null(row, i))
             continue;
-        if (s_set_field(msg, e->field, stmt, c) != 0) {
+        if (s_set_field(msg, e->field, row, i) != 0) {
             s_msg(err, errlen, "column '%s' cannot fill field %s.%s: expected %s", e->column,
                   self->desc->name, e->field->name, s_expected(e->field));
             goto out;
@@ -565,63 +458,64 @@ int lt_rowmap_pack_row(const lt_rowmap_t *self, sqlite3_stmt *stmt, int first_co
     *buf = out;
     rc = 0;
 out:
-    free(msg); /* every pointer inside belongs to the statement */
+    free(msg); /* every pointer inside belongs to the row */
     return rc;
 }
 
 /* ---- record -> row -------------------------------------------------- */
 
-static int s_bind_field(sqlite3_stmt *st, int i, const ProtobufCMessage *msg,
+/* Sets column i from field f of msg. Returns 0, or -1 (reason in p). */
+static int s_bind_field(lt_db_params_t *p, size_t i, const ProtobufCMessage *msg,
                         const ProtobufCFieldDescriptor *f)
 {
-    const void *p = (const uint8_t *)msg + f->offset;
+    const void *v = (const uint8_t *)msg + f->offset;
     if (f->label == PROTOBUF_C_LABEL_OPTIONAL && f->quantifier_offset &&
         f->type != PROTOBUF_C_TYPE_STRING &&
         !*(const protobuf_c_boolean *)((const uint8_t *)msg + f->quantifier_offset))
-        return sqlite3_bind_null(st, i);
+        return lt_db_param_null(p, i);
     switch (f->type) {
     case PROTOBUF_C_TYPE_STRING: {
-        const char *s = *(char *const *)p;
-        return s && *s ? sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, i);
+        const char *s = *(char *const *)v;
+        return s && *s ? lt_db_param_text(p, i, s) : lt_db_param_null(p, i);
     }
     case PROTOBUF_C_TYPE_BYTES: {
-        const ProtobufCBinaryData *b = p;
-        return b->len ? sqlite3_bind_blob64(st, i, b->data, b->len, SQLITE_TRANSIENT)
-                      : sqlite3_bind_null(st, i);
+        const ProtobufCBinaryData *b = v;
+        return b->len ? lt_db_param_blob(p, i, b->data, b->len) : lt_db_param_null(p, i);
     }
     case PROTOBUF_C_TYPE_BOOL:
-        return sqlite3_bind_int(st, i, *(const protobuf_c_boolean *)p ? 1 : 0);
+        return lt_db_param_int(p, i, *(const protobuf_c_boolean *)v ? 1 : 0);
     case PROTOBUF_C_TYPE_INT32:
     case PROTOBUF_C_TYPE_SINT32:
     case PROTOBUF_C_TYPE_SFIXED32:
     case PROTOBUF_C_TYPE_ENUM:
-        return sqlite3_bind_int64(st, i, *(const int32_t *)p);
+        return lt_db_param_int(p, i, *(const int32_t *)v);
     case PROTOBUF_C_TYPE_UINT32:
     case PROTOBUF_C_TYPE_FIXED32:
-        return sqlite3_bind_int64(st, i, *(const uint32_t *)p);
+        return lt_db_param_int(p, i, *(const uint32_t *)v);
     case PROTOBUF_C_TYPE_INT64:
     case PROTOBUF_C_TYPE_SINT64:
     case PROTOBUF_C_TYPE_SFIXED64:
-        return sqlite3_bind_int64(st, i, *(const int64_t *)p);
+        return lt_db_param_int(p, i, *(const int64_t *)v);
     case PROTOBUF_C_TYPE_UINT64:
     case PROTOBUF_C_TYPE_FIXED64: {
-        uint64_t u = *(const uint64_t *)p;
+        uint64_t u = *(const uint64_t *)v;
         if (u <= INT64_MAX)
-            return sqlite3_bind_int64(st, i, (int64_t)u);
+            return lt_db_param_int(p, i, (int64_t)u);
         char text[24];
         snprintf(text, sizeof text, "%" PRIu64, u);
-        return sqlite3_bind_text(st, i, text, -1, SQLITE_TRANSIENT);
+        return lt_db_param_text(p, i, text);
     }
     case PROTOBUF_C_TYPE_FLOAT:
-        return sqlite3_bind_double(st, i, *(const float *)p);
+        return lt_db_param_double(p, i, *(const float *)v);
     case PROTOBUF_C_TYPE_DOUBLE:
-        return sqlite3_bind_double(st, i, *(const double *)p);
+        return lt_db_param_double(p, i, *(const double *)v);
     default:
-        return SQLITE_MISUSE;
+        /* s_unsupported refuses every other type when the mapping is built. */
+        return -1;
     }
 }
 
-int lt_rowmap_bind_record(const lt_rowmap_t *self, sqlite3_stmt *stmt, const uint8_t *payload,
+int lt_rowmap_bind_record(const lt_rowmap_t *self, lt_db_params_t *params, const uint8_t *payload,
                           size_t len, const char *key, char *err, size_t errlen)
 {
     ProtobufCMessage *msg = protobuf_c_message_unpack(self->desc, NULL, len, payload);
@@ -631,13 +525,11 @@ int lt_rowmap_bind_record(const lt_rowmap_t *self, sqlite3_stmt *stmt, const uin
     }
     int rc = 0;
     for (size_t i = 0; i < self->n && rc == 0; i++) {
-        int param = (int)i + 1;
-        int src = (i == self->key && key)
-                      ? sqlite3_bind_text(stmt, param, key, -1, SQLITE_TRANSIENT)
-                      : s_bind_field(stmt, param, msg, self->entries[i].field);
-        if (src != SQLITE_OK) {
+        int set = (i == self->key && key) ? lt_db_param_text(params, i, key)
+                                          : s_bind_field(params, i, msg, self->entries[i].field);
+        if (set != 0) {
             s_msg(err, errlen, "cannot bind column '%s': %s", self->entries[i].column,
-                  sqlite3_errstr(src));
+                  lt_db_params_error(params));
             rc = -1;
         }
     }

@@ -1,4 +1,4 @@
-/* lt_rowmap: a generic mapping between rows of an agency's SQLite table and
+/* lt_rowmap: a generic mapping between rows of an agency's table and
  * protobuf records, driven by protobuf-c descriptors, so that connecting a
  * new dataset needs a configuration group and no C code:
  *
@@ -6,7 +6,8 @@
  *
  * Each entry maps a field of the record type to a column of the table. The
  * mapping is used in both directions: row -> packed record (source adapter)
- * and packed record -> bound INSERT ... ON CONFLICT DO UPDATE (sink adapter).
+ * and packed record -> the values of an upsert (sink adapter). Rows are read
+ * and written through the database seam (lt_db.h), never a backend's API.
  *
  * Conversions (row -> record): TEXT and INTEGER columns fill string fields;
  * INTEGER fills integer, bool and enum fields; TEXT is accepted for an enum
@@ -19,9 +20,10 @@
 #ifndef LT_ROWMAP_H
 #define LT_ROWMAP_H
 
+#include "lt_db.h"
+
 #include <libconfig.h>
 #include <protobuf-c/protobuf-c.h>
-#include <sqlite3.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -45,37 +47,25 @@ const char *lt_rowmap_key_field(const lt_rowmap_t *self);
 const char *lt_rowmap_key_column(const lt_rowmap_t *self);
 const ProtobufCMessageDescriptor *lt_rowmap_descriptor(const lt_rowmap_t *self);
 
-/* The SELECT column list in mapping order, identifiers quoted:
- * "\"personal_id\", \"full_name\", ...". Owned by the mapping. */
-const char *lt_rowmap_select_list(const lt_rowmap_t *self);
+/* Describes `table` for the database seam: the mapped columns in mapping
+ * order, the key column, and the type create_table gives each column (TEXT
+ * for strings, BLOB for bytes, REAL for float and double, INTEGER else).
+ * The description borrows from the mapping and from `table`. */
+void lt_rowmap_table(const lt_rowmap_t *self, const char *table, lt_db_table_t *out);
 
-/* SQL text for `table` (a plain identifier; it is quoted). Each returns a
- * malloc'd string the caller frees, or NULL when out of memory.
- *   select: SELECT <list> FROM t WHERE key = ?1
- *   upsert: INSERT INTO t (<list>) VALUES (?1..?n)
- *           ON CONFLICT(key) DO UPDATE SET c = excluded.c, ...
- *   delete: DELETE FROM t WHERE key = ?1
- *   create: CREATE TABLE IF NOT EXISTS t (key ... PRIMARY KEY, ...) with TEXT
- *           for strings, REAL for float/double, BLOB for bytes, INTEGER else. */
-char *lt_rowmap_sql_select(const lt_rowmap_t *self, const char *table);
-char *lt_rowmap_sql_upsert(const lt_rowmap_t *self, const char *table);
-char *lt_rowmap_sql_delete(const lt_rowmap_t *self, const char *table);
-char *lt_rowmap_sql_create(const lt_rowmap_t *self, const char *table);
+/* Fills a freshly initialised record from `row`, whose columns are the
+ * mapped columns in mapping order (as lt_db_read_row gives them), and packs
+ * it. On success *buf is a malloc'd buffer of *len bytes (the caller frees
+ * it) and 0 is returned; otherwise -1 with err naming the column (never its
+ * value). */
+int lt_rowmap_pack_row(const lt_rowmap_t *self, const lt_db_row_t *row, uint8_t **buf, size_t *len,
+                       char *err, size_t errlen) __attribute__((warn_unused_result));
 
-/* Fills a freshly initialised record from the current row of `stmt`, whose
- * columns first_col .. first_col+n-1 are the mapped columns in mapping order
- * (as produced by lt_rowmap_select_list), and packs it. On success *buf is a
- * malloc'd buffer of *len bytes (the caller frees it) and 0 is returned;
- * otherwise -1 with err naming the column (never its value). */
-int lt_rowmap_pack_row(const lt_rowmap_t *self, sqlite3_stmt *stmt, int first_col, uint8_t **buf,
-                       size_t *len, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
-
-/* Unpacks a record and binds each mapped field to parameter i+1 of `stmt`
- * (an upsert from lt_rowmap_sql_upsert). When `key` is not NULL it is bound
- * for the key column instead of the record's key field. Values are copied
- * (SQLITE_TRANSIENT); the caller steps and resets. Returns 0, or -1 with err. */
-int lt_rowmap_bind_record(const lt_rowmap_t *self, sqlite3_stmt *stmt, const uint8_t *payload,
+/* Unpacks a record and sets each mapped field as column i of `params` (an
+ * upsert's values, in an lt_db_fill_fn). When `key` is not NULL it is set
+ * for the key column instead of the record's key field. Values are copied.
+ * Returns 0, or -1 with err. */
+int lt_rowmap_bind_record(const lt_rowmap_t *self, lt_db_params_t *params, const uint8_t *payload,
                           size_t len, const char *key, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 

@@ -8,6 +8,7 @@
  * their seq is at or below the cursor. */
 #include "lt_sink.h"
 #include "lt_adapter.h"
+#include "lt_db.h"
 #include "lt_file.h"
 #include "lt_log.h"
 #include "lt_rowmap.h"
@@ -37,8 +38,7 @@ struct lt_sink_t {
     int credit;
     int create_table;
     lt_rowmap_t *map;
-    sqlite3 *db;
-    sqlite3_stmt *st_upsert, *st_delete, *st_cursor;
+    lt_db_t *db;
     lt_adapter_conn_t conn;
     uint64_t cursor;     /* last seq applied, durable */
     int64_t last_rx;     /* when the gateway last sent something */
@@ -60,15 +60,16 @@ static int s_settings(lt_sink_t *self, const config_t *c, char *err, size_t errl
     const char *f = self->path;
     long long credit;
     if (lt_cfgfile_string(c, f, "gateway_socket", NULL, 1, self->socket, sizeof self->socket, err,
-                     errlen) ||
-        lt_cfgfile_string(c, f, "stream", NULL, 0, self->stream, sizeof self->stream, err, errlen) ||
+                          errlen) ||
+        lt_cfgfile_string(c, f, "stream", NULL, 0, self->stream, sizeof self->stream, err,
+                          errlen) ||
         lt_cfgfile_string(c, f, "record_type", NULL, 0, self->record_type, sizeof self->record_type,
-                     err, errlen) ||
-        lt_cfgfile_string(c, f, "database", NULL, 1, self->database, sizeof self->database, err,
-                     errlen) ||
+                          err, errlen) ||
+        lt_cfgfile_string(c, f, "database", NULL, 0, self->database, sizeof self->database, err,
+                          errlen) ||
         lt_cfgfile_string(c, f, "table", NULL, 0, self->table, sizeof self->table, err, errlen) ||
-        lt_cfgfile_string(c, f, "key_column", NULL, 0, self->key_column, sizeof self->key_column, err,
-                     errlen) ||
+        lt_cfgfile_string(c, f, "key_column", NULL, 0, self->key_column, sizeof self->key_column,
+                          err, errlen) ||
         lt_cfgfile_int(c, f, "credit", 4096, 1, 1 << 22, &credit, err, errlen) ||
         lt_cfgfile_bool(c, f, "create_table", 0, &self->create_table, err, errlen))
         return -1;
@@ -109,62 +110,20 @@ out:
 
 static int s_load_cursor(lt_sink_t *self, char *err, size_t errlen)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = -1;
-    if (lt_adapter_prepare(self->db, "SELECT seq FROM lt_sink_cursor WHERE stream = ?1", &st, err,
-                      errlen))
+    int64_t seq = 0;
+    if (lt_db_cursor_load(self->db, self->stream, &seq, err, errlen))
         return -1;
-    int step = sqlite3_bind_text(st, 1, self->stream, -1, SQLITE_STATIC) == SQLITE_OK
-                   ? sqlite3_step(st)
-                   : SQLITE_ERROR;
-    if (step == SQLITE_ROW && sqlite3_column_int64(st, 0) < 0)
+    if (seq < 0) {
         lt_adapter_fmt(err, errlen, "lt_sink_cursor holds a negative seq for %s", self->stream);
-    else if (step == SQLITE_ROW || step == SQLITE_DONE) {
-        self->cursor = step == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
-        rc = 0;
-    } else
-        lt_adapter_fmt(err, errlen, "cannot read lt_sink_cursor: %s", sqlite3_errmsg(self->db));
-    sqlite3_finalize(st);
-    return rc;
-}
-
-static int s_prepare(lt_sink_t *self, char *err, size_t errlen)
-{
-    char *create = self->create_table ? lt_rowmap_sql_create(self->map, self->table) : NULL;
-    char *upsert = lt_rowmap_sql_upsert(self->map, self->table);
-    char *del = lt_rowmap_sql_delete(self->map, self->table);
-    char why[768];
-    int rc = -1;
-    if (self->create_table &&
-        lt_adapter_exec(self->db, create ? create : "", "cannot create the table", err, errlen))
-        goto out;
-    if (lt_adapter_exec(self->db,
-                   "CREATE TABLE IF NOT EXISTS lt_sink_cursor("
-                   "stream TEXT PRIMARY KEY, seq INTEGER NOT NULL)",
-                   "cannot create lt_sink_cursor", err, errlen) ||
-        lt_adapter_prepare(self->db,
-                      "INSERT INTO lt_sink_cursor(stream, seq) VALUES (?1, ?2) "
-                      "ON CONFLICT(stream) DO UPDATE SET seq = excluded.seq",
-                      &self->st_cursor, err, errlen) ||
-        s_load_cursor(self, err, errlen))
-        goto out;
-    if (lt_adapter_prepare(self->db, upsert, &self->st_upsert, why, sizeof why) ||
-        lt_adapter_prepare(self->db, del, &self->st_delete, why, sizeof why)) {
-        lt_adapter_fmt(err, errlen, "table %s cannot take the mapped columns (it needs each column and "
-                 "a PRIMARY KEY or UNIQUE key_column, or create_table = true): %s", self->table,
-                 why);
-        goto out;
+        return -1;
     }
-    rc = 0;
-out:
-    free(create);
-    free(upsert);
-    free(del);
-    return rc;
+    self->cursor = (uint64_t)seq;
+    return 0;
 }
 
 lt_sink_t *lt_sink_new(const char *config_path, char *err, size_t errlen)
 {
+    lt_db_table_t table;
     lt_sink_t *self = calloc(1, sizeof *self);
     if (!self) {
         lt_adapter_fmt(err, errlen, "out of memory");
@@ -173,8 +132,12 @@ lt_sink_t *lt_sink_new(const char *config_path, char *err, size_t errlen)
     self->backoff_ms = BACKOFF_MIN_MS;
     if (s_load(self, config_path, err, errlen))
         goto fail;
-    self->db = lt_adapter_db_open(self->database, 1, err, errlen);
-    if (!self->db || s_prepare(self, err, errlen))
+    /* Also creates the cursor table (and with create_table the table) and
+     * checks that the table can take the mapped columns. */
+    lt_rowmap_table(self->map, self->table, &table);
+    self->db = lt_db_connect(self->database, self->path, LT_DB_SINK, &table, self->create_table,
+                             err, errlen);
+    if (!self->db || s_load_cursor(self, err, errlen))
         goto fail;
     return self;
 fail:
@@ -187,10 +150,7 @@ void lt_sink_destroy(lt_sink_t **self_p)
     if (!self_p || !*self_p)
         return;
     lt_sink_t *self = *self_p;
-    sqlite3_finalize(self->st_upsert);
-    sqlite3_finalize(self->st_delete);
-    sqlite3_finalize(self->st_cursor);
-    sqlite3_close(self->db);
+    lt_db_destroy(&self->db);
     lt_adapter_disconnect(&self->conn);
     lt_rowmap_destroy(&self->map);
     free(self);
@@ -204,110 +164,92 @@ uint64_t lt_sink_cursor(const lt_sink_t *self)
 
 /* ---- applying ------------------------------------------------------- */
 
-static int s_step(sqlite3 *db, sqlite3_stmt *st, char *err, size_t errlen)
+/* Sets the values of one record's upsert (lt_db_fill_fn). */
+static int s_fill(void *ctx, const lt_db_write_t *w, lt_db_params_t *params, char *err,
+                  size_t errlen)
 {
-    int rc = sqlite3_step(st);
-    if (rc != SQLITE_DONE)
-        lt_adapter_fmt(err, errlen, "%s", sqlite3_errmsg(db));
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    return rc == SQLITE_DONE ? 0 : -1;
+    const lt_sink_t *self = ctx;
+    const Lienthong__Record *r = w->arg;
+    return lt_rowmap_bind_record(self->map, params, r->payload.data, r->payload.len, r->key, err,
+                                 errlen);
 }
 
-/* Upsert or delete one record. */
-static int s_apply_record(lt_sink_t *self, const Lienthong__Record *r, char *err, size_t errlen)
-{
-    if (!r->key || !r->key[0]) {
-        lt_adapter_fmt(err, errlen, "record %" PRIu64 " has no key", r->seq);
-        return -1;
-    }
-    if (r->deleted) {
-        if (sqlite3_bind_text(self->st_delete, 1, r->key, -1, SQLITE_STATIC) != SQLITE_OK) {
-            lt_adapter_fmt(err, errlen, "%s", sqlite3_errmsg(self->db));
-            return -1;
-        }
-        return s_step(self->db, self->st_delete, err, errlen);
-    }
-    if (lt_rowmap_bind_record(self->map, self->st_upsert, r->payload.data, r->payload.len, r->key,
-                              err, errlen) != 0) {
-        sqlite3_clear_bindings(self->st_upsert);
-        return -1;
-    }
-    return s_step(self->db, self->st_upsert, err, errlen);
-}
-
-static int s_store_cursor(lt_sink_t *self, uint64_t seq, char *err, size_t errlen)
-{
-    if (sqlite3_bind_text(self->st_cursor, 1, self->stream, -1, SQLITE_STATIC) != SQLITE_OK ||
-        sqlite3_bind_int64(self->st_cursor, 2, (sqlite3_int64)seq) != SQLITE_OK) {
-        lt_adapter_fmt(err, errlen, "%s", sqlite3_errmsg(self->db));
-        return -1;
-    }
-    return s_step(self->db, self->st_cursor, err, errlen);
-}
-
-/* Applies the new records of a Deliver in the open transaction. Returns the
- * last seq applied (== cursor when nothing was new), or 0 with *gap or err. */
-static uint64_t s_apply_records(lt_sink_t *self, const Lienthong__Deliver *d, int *gap, char *err,
-                                size_t errlen)
+/* Lists the new records of a Deliver as writes, in order: those after the
+ * cursor, which must follow on exactly. Returns the count, or -1 with *gap
+ * or err (naming the record). */
+static long s_writes(const lt_sink_t *self, const Lienthong__Deliver *d, lt_db_write_t *w, int *gap,
+                     char *err, size_t errlen)
 {
     uint64_t cur = self->cursor;
+    long n = 0;
     for (size_t i = 0; i < d->n_records; i++) {
         const Lienthong__Record *r = d->records[i];
         if (r->seq <= cur)
             continue; /* already applied */
         if (r->seq != cur + 1) {
             lt_adapter_fmt(err, errlen, "sequence gap: expected %" PRIu64 ", got %" PRIu64, cur + 1,
-                     r->seq);
+                           r->seq);
             *gap = 1;
-            return 0;
+            return -1;
         }
-        char why[512];
-        if (s_apply_record(self, r, why, sizeof why) != 0) {
-            lt_adapter_fmt(err, errlen, "cannot apply record %" PRIu64 ": %s", r->seq, why);
-            return 0;
+        if (!r->key || !r->key[0]) {
+            lt_adapter_fmt(err, errlen,
+                           "cannot apply record %" PRIu64 ": record %" PRIu64 " has no key", r->seq,
+                           r->seq);
+            return -1;
         }
+        w[n++] = (lt_db_write_t){r->key, r->deleted, r};
         cur = r->seq;
     }
-    return cur;
+    return n;
 }
 
-/* 1 when the Deliver holds a record after the cursor. */
-static int s_has_new(const lt_sink_t *self, const Lienthong__Deliver *d)
+/* Writes the records listed in w[0..n-1] (n > 0) and the cursor in one
+ * transaction. Returns 0, or -1 with err naming the record that failed. */
+static int s_write(lt_sink_t *self, const lt_db_write_t *w, size_t n, char *err, size_t errlen)
 {
-    for (size_t i = 0; i < d->n_records; i++)
-        if (d->records[i]->seq > self->cursor)
-            return 1;
-    return 0;
+    const Lienthong__Record *end = w[n - 1].arg;
+    size_t failed = 0;
+    char why[768];
+    if (lt_db_apply(self->db, w, n, s_fill, self, self->stream, (int64_t)end->seq, &failed, why,
+                    sizeof why) == 0)
+        return 0;
+    if (failed < n)
+        lt_adapter_fmt(err, errlen, "cannot apply record %" PRIu64 ": %s",
+                       ((const Lienthong__Record *)w[failed].arg)->seq, why);
+    else
+        lt_adapter_fmt(err, errlen, "%s", why);
+    return -1;
 }
 
 /* Applies a Deliver in one transaction with the cursor. Returns 0 (applied
  * or nothing new), 1 on a gap, -1 on an error; rolled back unless 0. */
 static int s_apply(lt_sink_t *self, const Lienthong__Deliver *d)
 {
-    char err[768], ignore[64];
-    int gap = 0;
-    if (!s_has_new(self, d))
-        return 0;
-    if (lt_adapter_exec(self->db, "BEGIN IMMEDIATE", "cannot begin", err, sizeof err))
-        goto fail;
-    uint64_t last = s_apply_records(self, d, &gap, err, sizeof err);
-    if (last == 0 || s_store_cursor(self, last, err, sizeof err) != 0 ||
-        lt_adapter_exec(self->db, "COMMIT", "cannot commit", err, sizeof err) != 0) {
-        lt_adapter_exec(self->db, "ROLLBACK", "rollback", ignore, sizeof ignore);
-        goto fail;
+    char err[1024];
+    int gap = 0, rc = -1;
+    lt_db_write_t *w = calloc(d->n_records ? d->n_records : 1, sizeof *w);
+    if (!w) {
+        lt_error("sink", "stream=%s out of memory for %zu records", self->stream, d->n_records);
+        return -1;
     }
-    self->applied_since += last - self->cursor;
-    self->cursor = last;
-    return 0;
-fail:
-    if (gap)
+    long n = s_writes(self, d, w, &gap, err, sizeof err);
+    if (n == 0)
+        rc = 0; /* nothing new */
+    else if (n > 0 && s_write(self, w, (size_t)n, err, sizeof err) == 0) {
+        uint64_t last = ((const Lienthong__Record *)w[n - 1].arg)->seq;
+        self->applied_since += last - self->cursor;
+        self->cursor = last;
+        rc = 0;
+    } else if (gap) {
         lt_warn("sink", "stream=%s %s; rolled back, attaching again from %" PRIu64, self->stream,
                 err, self->cursor + 1);
-    else
+        rc = 1;
+    } else
         lt_error("sink", "stream=%s %s; rolled back, retrying from %" PRIu64, self->stream, err,
                  self->cursor + 1);
-    return gap ? 1 : -1;
+    free(w);
+    return rc;
 }
 
 /* ---- talking to the gateway ----------------------------------------- */

@@ -1,20 +1,22 @@
 /* lt_source: the source adapter (see lt_source.h and adapters/README.md).
  *
- * Change tracking is trigger-based: AFTER INSERT/UPDATE/DELETE triggers
- * append the row's key to lt_changes in the agency's own transaction, so a
- * change is recorded if and only if the agency's write commits, and no
- * application has to be modified. We chose this over timestamp columns
- * (which miss deletes and depend on clocks) and over reading the WAL (an
- * internal format). The adapter publishes the CURRENT row of each changed
- * key, so several changes of one key collapse into its latest version and
- * resending after a crash or lost ack is harmless: the gateway treats a
- * source_cursor at or below its durable one as already stored, and applying
- * a row version twice gives the same state.
+ * The agency database is reached through the database seam (lt_db.h). Its
+ * change capture appends the key of every changed row to a change list in
+ * the agency's own transaction, so a change is recorded if and only if the
+ * agency's write commits, and no application has to be modified (for
+ * SQLite: triggers, see lt_db_sqlite.c). We chose this over timestamp
+ * columns (which miss deletes and depend on clocks) and over reading the
+ * write-ahead log (an internal format). The adapter publishes the CURRENT
+ * row of each changed key, so several changes of one key collapse into its
+ * latest version and resending after a crash or lost ack is harmless: the
+ * gateway treats a source_cursor at or below its durable one as already
+ * stored, and applying a row version twice gives the same state.
  *
  * source_cursor is the change id in decimal; the gateway compares it as a
  * number and echoes its durable one in the PublishAck. */
 #include "lt_source.h"
 #include "lt_adapter.h"
+#include "lt_db.h"
 #include "lt_file.h"
 #include "lt_log.h"
 #include "lt_rowmap.h"
@@ -58,6 +60,12 @@ typedef struct {
     int deleted;
 } s_change_t;
 
+/* The changes of one batch, as lt_db_read_changes hands them over. */
+typedef struct {
+    s_change_t *ch;
+    size_t n, cap;
+} s_batch_t;
+
 struct lt_source_t {
     char path[PATH_MAX];
     char socket[PATH_MAX];
@@ -71,8 +79,7 @@ struct lt_source_t {
     int poll_ms;
     int limit;                 /* changes per Publish now (halved if a frame is too big) */
     lt_rowmap_t *map;
-    sqlite3 *db;
-    sqlite3_stmt *st_changes, *st_row, *st_cursor;
+    lt_db_t *db;
     lt_adapter_conn_t conn;
     int64_t cursor;            /* last acknowledged change id, durable */
     int64_t next;              /* last change id put into a Publish */
@@ -87,6 +94,12 @@ struct lt_source_t {
     int64_t report_at;
 };
 
+/* One change whose current row is being read. */
+typedef struct {
+    const lt_source_t *self;
+    s_change_t *c;
+} s_read_t;
+
 static const char *const s_known[] = {"gateway_socket", "dataset", "record_type", "database",
                                       "table", "key_column", "key_field", "columns", "batch",
                                       "poll_ms", NULL};
@@ -97,17 +110,18 @@ static int s_strings(lt_source_t *self, const config_t *c, char *err, size_t err
 {
     const char *f = self->path;
     if (lt_cfgfile_string(c, f, "gateway_socket", NULL, 1, self->socket, sizeof self->socket, err,
-                     errlen) ||
-        lt_cfgfile_string(c, f, "dataset", NULL, 0, self->dataset, sizeof self->dataset, err, errlen) ||
+                          errlen) ||
+        lt_cfgfile_string(c, f, "dataset", NULL, 0, self->dataset, sizeof self->dataset, err,
+                          errlen) ||
         lt_cfgfile_string(c, f, "record_type", NULL, 0, self->record_type, sizeof self->record_type,
-                     err, errlen) ||
-        lt_cfgfile_string(c, f, "database", NULL, 1, self->database, sizeof self->database, err,
-                     errlen) ||
+                          err, errlen) ||
+        lt_cfgfile_string(c, f, "database", NULL, 0, self->database, sizeof self->database, err,
+                          errlen) ||
         lt_cfgfile_string(c, f, "table", NULL, 0, self->table, sizeof self->table, err, errlen) ||
-        lt_cfgfile_string(c, f, "key_column", NULL, 0, self->key_column, sizeof self->key_column, err,
-                     errlen) ||
+        lt_cfgfile_string(c, f, "key_column", NULL, 0, self->key_column, sizeof self->key_column,
+                          err, errlen) ||
         lt_cfgfile_string(c, f, "key_field", NULL, 0, self->key_field, sizeof self->key_field, err,
-                     errlen))
+                          errlen))
         return -1;
     return 0;
 }
@@ -155,28 +169,9 @@ out:
 
 /* ---- database ------------------------------------------------------- */
 
-static int s_prepare(lt_source_t *self, char *err, size_t errlen)
-{
-    char *row = lt_rowmap_sql_select(self->map, self->table);
-    int rc = -1;
-    if (lt_adapter_exec(self->db,
-                   "CREATE TABLE IF NOT EXISTS lt_source_cursor("
-                   "dataset TEXT PRIMARY KEY, change_id INTEGER NOT NULL)",
-                   "cannot create lt_source_cursor", err, errlen) ||
-        lt_adapter_prepare(self->db, row, &self->st_row, err, errlen) ||
-        lt_adapter_prepare(self->db,
-                      "INSERT INTO lt_source_cursor(dataset, change_id) VALUES (?1, ?2) "
-                      "ON CONFLICT(dataset) DO UPDATE SET change_id = excluded.change_id",
-                      &self->st_cursor, err, errlen))
-        goto out;
-    rc = 0;
-out:
-    free(row);
-    return rc;
-}
-
 lt_source_t *lt_source_new(const char *config_path, char *err, size_t errlen)
 {
+    lt_db_table_t table;
     lt_source_t *self = calloc(1, sizeof *self);
     if (!self) {
         lt_adapter_fmt(err, errlen, "out of memory");
@@ -186,8 +181,9 @@ lt_source_t *lt_source_new(const char *config_path, char *err, size_t errlen)
     self->max_flight = MAX_FLIGHT;
     if (s_load(self, config_path, err, errlen))
         goto fail;
-    self->db = lt_adapter_db_open(self->database, 0, err, errlen);
-    if (!self->db || s_prepare(self, err, errlen))
+    lt_rowmap_table(self->map, self->table, &table);
+    self->db = lt_db_connect(self->database, self->path, LT_DB_SOURCE, &table, 0, err, errlen);
+    if (!self->db)
         goto fail;
     return self;
 fail:
@@ -208,127 +204,29 @@ void lt_source_destroy(lt_source_t **self_p)
     lt_source_t *self = *self_p;
     for (size_t i = 0; i < self->n_flight; i++)
         s_flight_free(&self->flights[i]);
-    sqlite3_finalize(self->st_changes);
-    sqlite3_finalize(self->st_row);
-    sqlite3_finalize(self->st_cursor);
-    sqlite3_close(self->db);
+    lt_db_destroy(&self->db);
     lt_adapter_disconnect(&self->conn);
     lt_rowmap_destroy(&self->map);
     free(self);
     *self_p = NULL;
 }
 
-static int s_table_exists(sqlite3 *db, const char *name, int *exists, char *err, size_t errlen)
-{
-    sqlite3_stmt *st = NULL;
-    if (lt_adapter_prepare(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1", &st,
-                      err, errlen))
-        return -1;
-    int rc = sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) == SQLITE_OK ? sqlite3_step(st)
-                                                                           : SQLITE_ERROR;
-    *exists = rc == SQLITE_ROW;
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        lt_adapter_fmt(err, errlen, "cannot read the schema: %s", sqlite3_errmsg(db));
-    sqlite3_finalize(st);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
-}
-
-/* The column list for UPDATE OF: every mapped column. */
-static char *s_update_of(const lt_source_t *self)
-{
-    char *list = sqlite3_mprintf("%s", "");
-    for (size_t i = 0; list && i < lt_rowmap_size(self->map); i++) {
-        char *next = sqlite3_mprintf("%s%s\"%w\"", list, i ? ", " : "",
-                                     lt_rowmap_column_name(self->map, i));
-        sqlite3_free(list);
-        list = next;
-    }
-    return list;
-}
-
-/* DROP + CREATE of the three triggers; new changes go to lt_changes. */
-static char *s_trigger_sql(const lt_source_t *self)
-{
-    char *cols = s_update_of(self);
-    if (!cols)
-        return NULL;
-    const char *t = self->table, *k = self->key_column;
-    char *sql = sqlite3_mprintf(
-        "DROP TRIGGER IF EXISTS \"lt_%w_insert\";"
-        "DROP TRIGGER IF EXISTS \"lt_%w_update\";"
-        "DROP TRIGGER IF EXISTS \"lt_%w_delete\";"
-        "CREATE TRIGGER \"lt_%w_insert\" AFTER INSERT ON \"%w\" BEGIN "
-        " INSERT INTO lt_changes(row_key) SELECT NEW.\"%w\" WHERE NEW.\"%w\" IS NOT NULL; END;"
-        "CREATE TRIGGER \"lt_%w_update\" AFTER UPDATE OF %s ON \"%w\" BEGIN "
-        " INSERT INTO lt_changes(row_key) SELECT OLD.\"%w\""
-        "  WHERE OLD.\"%w\" IS NOT NULL AND OLD.\"%w\" IS NOT NEW.\"%w\";"
-        " INSERT INTO lt_changes(row_key) SELECT NEW.\"%w\" WHERE NEW.\"%w\" IS NOT NULL; END;"
-        "CREATE TRIGGER \"lt_%w_delete\" AFTER DELETE ON \"%w\" BEGIN "
-        " INSERT INTO lt_changes(row_key) SELECT OLD.\"%w\" WHERE OLD.\"%w\" IS NOT NULL; END;",
-        t, t, t, t, t, k, k, t, cols, t, k, k, k, k, k, k, t, t, k, k);
-    sqlite3_free(cols);
-    return sql;
-}
-
-/* A new change table starts every cursor again and lists every existing
- * row, so that the first run publishes the whole table. */
-static char *s_seed_sql(const lt_source_t *self)
-{
-    return sqlite3_mprintf("UPDATE lt_source_cursor SET change_id = 0;"
-                           "INSERT INTO lt_changes(row_key) SELECT \"%w\" FROM \"%w\""
-                           " WHERE \"%w\" IS NOT NULL ORDER BY \"%w\";",
-                           self->key_column, self->table, self->key_column, self->key_column);
-}
-
 int lt_source_install(lt_source_t *self, char *err, size_t errlen)
 {
-    int existed = 0, rc = -1;
-    char *triggers = s_trigger_sql(self), *seed = s_seed_sql(self);
-    if (!triggers || !seed) {
-        lt_adapter_fmt(err, errlen, "out of memory");
-        goto out;
-    }
-    if (lt_adapter_exec(self->db, "BEGIN IMMEDIATE", "cannot begin the installation", err, errlen))
-        goto out;
-    if (s_table_exists(self->db, "lt_changes", &existed, err, errlen) ||
-        lt_adapter_exec(self->db,
-                   "CREATE TABLE IF NOT EXISTS lt_changes("
-                   "id INTEGER PRIMARY KEY AUTOINCREMENT, row_key TEXT NOT NULL)",
-                   "cannot create lt_changes", err, errlen) ||
-        lt_adapter_exec(self->db, triggers, "cannot create the triggers", err, errlen) ||
-        (!existed && lt_adapter_exec(self->db, seed, "cannot list the existing rows", err, errlen)) ||
-        lt_adapter_exec(self->db, "COMMIT", "cannot commit the installation", err, errlen)) {
-        char ignore[64];
-        lt_adapter_exec(self->db, "ROLLBACK", "rollback", ignore, sizeof ignore);
-        goto out;
-    }
+    int created = 0;
+    if (lt_db_capture_install(self->db, &created, err, errlen))
+        return -1;
     lt_info("source", "installed change tracking on table %s%s", self->table,
-            existed ? "" : " (new change table, existing rows listed)");
-    rc = 0;
-out:
-    sqlite3_free(triggers);
-    sqlite3_free(seed);
-    return rc;
+            created ? " (new change table, existing rows listed)" : "");
+    return 0;
 }
 
 static int s_load_cursor(lt_source_t *self, char *err, size_t errlen)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = -1;
-    if (lt_adapter_prepare(self->db, "SELECT change_id FROM lt_source_cursor WHERE dataset = ?1", &st,
-                      err, errlen))
+    if (lt_db_cursor_load(self->db, self->dataset, &self->cursor, err, errlen))
         return -1;
-    int step = sqlite3_bind_text(st, 1, self->dataset, -1, SQLITE_STATIC) == SQLITE_OK
-                   ? sqlite3_step(st)
-                   : SQLITE_ERROR;
-    if (step == SQLITE_ROW || step == SQLITE_DONE) {
-        self->cursor = step == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-        self->next = self->cursor;
-        rc = 0;
-    } else
-        lt_adapter_fmt(err, errlen, "cannot read lt_source_cursor: %s", sqlite3_errmsg(self->db));
-    sqlite3_finalize(st);
-    return rc;
+    self->next = self->cursor;
+    return 0;
 }
 
 /* Crash recovery, before the first Publish of a run. The previous run may
@@ -343,66 +241,42 @@ static int s_load_cursor(lt_source_t *self, char *err, size_t errlen)
  * idempotent. */
 static int s_recover(lt_source_t *self, char *err, size_t errlen)
 {
-    int64_t last = self->cursor;
-    sqlite3_stmt *st = NULL;
-    char ignore[64];
-    if (lt_adapter_exec(self->db, "BEGIN IMMEDIATE", "cannot begin the recovery", err, errlen))
+    int64_t last = 0;
+    if (lt_db_begin(self->db, 1, err, errlen))
         return -1;
-    if (lt_adapter_prepare(self->db, "SELECT COALESCE(MAX(id), 0) FROM lt_changes", &st, err, errlen))
+    if (lt_db_last_change(self->db, &last, err, errlen))
         goto fail;
-    if (sqlite3_step(st) == SQLITE_ROW)
-        last = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
     if (last <= self->cursor) {
-        lt_adapter_exec(self->db, "COMMIT", "end of recovery", ignore, sizeof ignore);
+        if (lt_db_commit(self->db, err, errlen))
+            goto fail;
         return 0;
     }
-    char *sql = sqlite3_mprintf(
-        "INSERT INTO lt_changes(row_key) SELECT row_key FROM lt_changes"
-        " WHERE id > %lld AND id <= %lld GROUP BY row_key ORDER BY MAX(id);",
-        (long long)self->cursor, (long long)last);
-    int rc = lt_adapter_exec(self->db, sql ? sql : "", "cannot queue the pending changes again", err,
-                        errlen);
-    sqlite3_free(sql);
-    sqlite3_stmt *cur = self->st_cursor;
-    if (rc || sqlite3_bind_text(cur, 1, self->dataset, -1, SQLITE_STATIC) != SQLITE_OK ||
-        sqlite3_bind_int64(cur, 2, last) != SQLITE_OK || sqlite3_step(cur) != SQLITE_DONE) {
-        if (!rc)
-            lt_adapter_fmt(err, errlen, "cannot update lt_source_cursor: %s", sqlite3_errmsg(self->db));
-        sqlite3_reset(cur);
-        goto fail;
-    }
-    sqlite3_reset(cur);
-    if (lt_adapter_exec(self->db, "DELETE FROM lt_changes WHERE id <= "
-                   "(SELECT MIN(change_id) FROM lt_source_cursor)",
-                   "cannot prune lt_changes", err, errlen) ||
-        lt_adapter_exec(self->db, "COMMIT", "cannot commit the recovery", err, errlen))
+    if (lt_db_requeue(self->db, self->cursor, last, err, errlen) ||
+        lt_db_cursor_store(self->db, self->dataset, last, err, errlen) ||
+        lt_db_commit(self->db, err, errlen))
         goto fail;
     lt_info("source", "changes %" PRId64 "..%" PRId64 " queued again under new change ids "
             "(the previous run may have left publishes unacknowledged)", self->cursor + 1, last);
     self->cursor = self->next = last;
     return 0;
 fail:
-    lt_adapter_exec(self->db, "ROLLBACK", "rollback", ignore, sizeof ignore);
+    lt_db_rollback(self->db);
     return -1;
 }
 
 static int s_start(lt_source_t *self, char *err, size_t errlen)
 {
     int exists = 0;
-    if (s_table_exists(self->db, "lt_changes", &exists, err, errlen))
+    if (lt_db_capture_present(self->db, &exists, err, errlen))
         return -1;
     if (!exists) {
-        lt_adapter_fmt(err, errlen, "%s has no change table lt_changes: run 'lienthong source --config "
-                 "%s --install' once", self->database, self->path);
+        lt_adapter_fmt(err, errlen,
+                       "%s has no change table lt_changes: run 'lienthong source --config "
+                       "%s --install' once",
+                       lt_db_name(self->db), self->path);
         return -1;
     }
-    if (lt_adapter_prepare(self->db,
-                      "WITH b AS (SELECT id, row_key FROM lt_changes WHERE id > ?1 "
-                      "ORDER BY id LIMIT ?2) "
-                      "SELECT MAX(id), row_key FROM b GROUP BY row_key ORDER BY 1",
-                      &self->st_changes, err, errlen) ||
-        s_load_cursor(self, err, errlen) || s_recover(self, err, errlen) ||
+    if (s_load_cursor(self, err, errlen) || s_recover(self, err, errlen) ||
         lt_adapter_connect(&self->conn, self->socket, err, errlen))
         return -1;
     self->req_base = lt_ad_random64();
@@ -420,60 +294,54 @@ static void s_changes_free(s_change_t *ch, size_t n)
     free(ch);
 }
 
+/* Packs the current row of change c (lt_db_row_fn). */
+static int s_on_row(void *arg, const lt_db_row_t *row, char *err, size_t errlen)
+{
+    s_read_t *r = arg;
+    char why[256];
+    if (lt_rowmap_pack_row(r->self->map, row, &r->c->payload, &r->c->len, why, sizeof why) == 0)
+        return 0;
+    lt_adapter_fmt(err, errlen, "change %" PRId64 " (table %s): %s", r->c->id, r->self->table, why);
+    return -1;
+}
+
 /* Reads the current row for one change: payload, or a tombstone. */
 static int s_read_row(lt_source_t *self, s_change_t *c, char *err, size_t errlen)
 {
-    sqlite3_stmt *st = self->st_row;
-    int rc = -1;
-    if (sqlite3_bind_text(st, 1, c->key, -1, SQLITE_STATIC) != SQLITE_OK) {
-        lt_adapter_fmt(err, errlen, "cannot bind the key: %s", sqlite3_errmsg(self->db));
-        goto out;
+    s_read_t r = {self, c};
+    int found = lt_db_read_row(self->db, c->key, s_on_row, &r, err, errlen);
+    c->deleted = found == 0;
+    return found < 0 ? -1 : 0;
+}
+
+/* Takes one change into the batch (lt_db_change_fn). */
+static int s_on_change(void *arg, int64_t id, const char *key, char *err, size_t errlen)
+{
+    s_batch_t *b = arg;
+    if (b->n >= b->cap) {
+        lt_adapter_fmt(err, errlen, "the database returned more than %zu changes", b->cap);
+        return -1;
     }
-    int step = sqlite3_step(st);
-    if (step == SQLITE_DONE) {
-        c->deleted = 1;
-        rc = 0;
-    } else if (step == SQLITE_ROW) {
-        char why[256];
-        rc = lt_rowmap_pack_row(self->map, st, 0, &c->payload, &c->len, why, sizeof why);
-        if (rc)
-            lt_adapter_fmt(err, errlen, "change %" PRId64 " (table %s): %s", c->id, self->table, why);
-    } else
-        lt_adapter_fmt(err, errlen, "cannot read table %s: %s", self->table, sqlite3_errmsg(self->db));
-out:
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    return rc;
+    s_change_t *c = &b->ch[b->n];
+    c->id = id;
+    if (!(c->key = strdup(key))) {
+        lt_adapter_fmt(err, errlen, "out of memory");
+        return -1;
+    }
+    b->n++;
+    return 0;
 }
 
 /* Reads up to `limit` changes after `self->next` (latest per key) and
  * their current rows. Call inside a read transaction. */
 static int s_collect(lt_source_t *self, s_change_t *ch, size_t *n, char *err, size_t errlen)
 {
-    sqlite3_stmt *st = self->st_changes;
-    int step = SQLITE_ERROR;
-    *n = 0;
-    if (sqlite3_bind_int64(st, 1, self->next) != SQLITE_OK ||
-        sqlite3_bind_int(st, 2, self->limit) != SQLITE_OK)
-        goto out;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *key = (const char *)sqlite3_column_text(st, 1);
-        ch[*n].id = sqlite3_column_int64(st, 0);
-        ch[*n].key = key ? strdup(key) : NULL;
-        if (!ch[*n].key) {
-            lt_adapter_fmt(err, errlen, "out of memory");
-            sqlite3_reset(st);
-            return -1;
-        }
-        (*n)++;
-    }
-out:
-    if (step != SQLITE_DONE) {
-        lt_adapter_fmt(err, errlen, "cannot read lt_changes: %s", sqlite3_errmsg(self->db));
-        sqlite3_reset(st);
+    s_batch_t b = {ch, 0, (size_t)self->limit};
+    long got =
+        lt_db_read_changes(self->db, self->next, (size_t)self->limit, s_on_change, &b, err, errlen);
+    *n = b.n;
+    if (got < 0)
         return -1;
-    }
-    sqlite3_reset(st);
     for (size_t i = 0; i < *n; i++)
         if (s_read_row(self, &ch[i], err, errlen))
             return -1;
@@ -549,10 +417,11 @@ static int s_try_batch(lt_source_t *self, s_flight_t *fl, char *err, size_t errl
         lt_adapter_fmt(err, errlen, "out of memory reading a batch of %d changes", self->limit);
         return -1;
     }
-    if (lt_adapter_exec(self->db, "BEGIN", "cannot begin a read", err, errlen) == 0) {
+    if (lt_db_begin(self->db, 0, err, errlen) == 0) {
         rc = s_collect(self, ch, &n, err, errlen);
         char ignore[64];
-        lt_adapter_exec(self->db, "COMMIT", "end of read", ignore, sizeof ignore);
+        if (lt_db_commit(self->db, ignore, sizeof ignore) != 0)
+            lt_db_rollback(self->db); /* a read: nothing to lose */
     }
     if (rc == 0 && n > 0)
         rc = s_pack(self, ch, n, fl, err, errlen);
@@ -603,21 +472,18 @@ static void s_backoff_up(lt_source_t *self)
 /* Queues the keys of a failed Publish again under new change ids. */
 static int s_requeue(lt_source_t *self, const s_flight_t *fl)
 {
-    char err[512], *sql = sqlite3_mprintf(
-        "BEGIN IMMEDIATE;"
-        "INSERT INTO lt_changes(row_key) SELECT row_key FROM lt_changes"
-        " WHERE id BETWEEN %lld AND %lld GROUP BY row_key ORDER BY MAX(id);"
-        "COMMIT;", (long long)fl->first_id, (long long)fl->last_id);
-    int rc = lt_adapter_exec(self->db, sql ? sql : "", "cannot queue the changes again", err,
-                        sizeof err);
-    sqlite3_free(sql);
-    if (rc == 0) {
-        lt_info("source", "changes %" PRId64 "..%" PRId64 " queued again under new change ids "
-                "(a later publish may already be stored)", fl->first_id, fl->last_id);
-        return 0;
+    char err[512];
+    if (lt_db_begin(self->db, 1, err, sizeof err) == 0) {
+        if (lt_db_requeue(self->db, fl->first_id - 1, fl->last_id, err, sizeof err) == 0 &&
+            lt_db_commit(self->db, err, sizeof err) == 0) {
+            lt_info("source",
+                    "changes %" PRId64 "..%" PRId64 " queued again under new change ids "
+                    "(a later publish may already be stored)",
+                    fl->first_id, fl->last_id);
+            return 0;
+        }
+        lt_db_rollback(self->db);
     }
-    char ignore[64];
-    lt_adapter_exec(self->db, "ROLLBACK", "rollback", ignore, sizeof ignore);
     lt_error("source", "%s", err);
     return -1;
 }
@@ -695,22 +561,11 @@ static int s_commit_acked(lt_source_t *self)
         return 0;
     int64_t last = self->flights[k - 1].last_id;
     char err[512];
-    sqlite3_stmt *st = self->st_cursor;
-    int step = SQLITE_ERROR;
-    if (lt_adapter_exec(self->db, "BEGIN IMMEDIATE", "cannot begin", err, sizeof err))
+    if (lt_db_begin(self->db, 1, err, sizeof err))
         goto fail;
-    if (sqlite3_bind_text(st, 1, self->dataset, -1, SQLITE_STATIC) == SQLITE_OK &&
-        sqlite3_bind_int64(st, 2, last) == SQLITE_OK)
-        step = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (step != SQLITE_DONE) {
-        lt_adapter_fmt(err, sizeof err, "cannot update lt_source_cursor: %s", sqlite3_errmsg(self->db));
-        goto rollback;
-    }
-    if (lt_adapter_exec(self->db, "DELETE FROM lt_changes WHERE id <= "
-                   "(SELECT MIN(change_id) FROM lt_source_cursor)",
-                   "cannot prune lt_changes", err, sizeof err) ||
-        lt_adapter_exec(self->db, "COMMIT", "cannot commit the cursor", err, sizeof err))
+    /* Storing the cursor also prunes the changes every dataset passed. */
+    if (lt_db_cursor_store(self->db, self->dataset, last, err, sizeof err) ||
+        lt_db_commit(self->db, err, sizeof err))
         goto rollback;
     for (size_t i = 0; i < k; i++) {
         if (self->flights[i].requeued)
@@ -724,9 +579,8 @@ static int s_commit_acked(lt_source_t *self)
     self->n_flight -= k;
     self->cursor = last;
     return 0;
-rollback:;
-    char ignore[64];
-    lt_adapter_exec(self->db, "ROLLBACK", "rollback", ignore, sizeof ignore);
+rollback:
+    lt_db_rollback(self->db);
 fail:
     lt_error("source", "%s", err);
     return -1;

@@ -1,8 +1,10 @@
 /* lt_source: the source adapter. It publishes every change of one table of
- * an agency's SQLite database to the member's gateway as a dataset:
+ * an agency's database (through the seam lt_db.h) to the member's gateway as
+ * a dataset:
  *
- *   triggers on the table append the key of every inserted, updated or
- *   deleted row to lt_changes(id AUTOINCREMENT, row_key); the adapter reads
+ *   change capture (for SQLite, triggers on the table) appends the key of
+ *   every inserted, updated or deleted row to lt_changes(id AUTOINCREMENT,
+ *   row_key); the adapter reads
  *   changes after its durable cursor (lt_source_cursor), reads the CURRENT
  *   row of each key (absent: a tombstone), sends Publish with up to
  *   `batch` changes (up to 4 Publish in flight), and advances the cursor

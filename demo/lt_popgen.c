@@ -5,6 +5,7 @@
  * what the record types require. */
 #include "lt_popgen.h"
 #include "lt_adapter.h"
+#include "lt_db_sqlite.h"
 
 #include <inttypes.h>
 #include <sqlite3.h>
@@ -394,7 +395,7 @@ static int s_insert_citizen(sqlite3 *db, sqlite3_stmt *st, s_rng_t *r, char *err
 static int s_count(sqlite3 *db, const char *sql, int64_t *out, char *err, size_t errlen)
 {
     sqlite3_stmt *st = NULL;
-    if (lt_adapter_prepare(db, sql, &st, err, errlen))
+    if (lt_db_sqlite_prepare(db, sql, &st, err, errlen))
         return -1;
     int rc = sqlite3_step(st);
     *out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
@@ -407,7 +408,7 @@ static int s_count(sqlite3 *db, const char *sql, int64_t *out, char *err, size_t
 static void s_rollback(sqlite3 *db)
 {
     char ignore[64];
-    lt_adapter_exec(db, "ROLLBACK", "rollback", ignore, sizeof ignore);
+    lt_db_sqlite_exec(db, "ROLLBACK", "rollback", ignore, sizeof ignore);
 }
 
 int lt_popgen_citizens(const char *db_path, uint64_t n, uint64_t seed, char *err, size_t errlen)
@@ -415,14 +416,17 @@ int lt_popgen_citizens(const char *db_path, uint64_t n, uint64_t seed, char *err
     int rc = -1;
     int64_t existing = 0;
     sqlite3_stmt *st = NULL;
-    sqlite3 *db = lt_adapter_db_open(db_path, 1, err, errlen);
+    sqlite3 *db = lt_db_sqlite_open(db_path, 1, err, errlen);
     if (!db)
         return -1;
-    if (lt_adapter_exec(db, LT_POPGEN_CITIZENS_SQL, "cannot create citizens", err, errlen) ||
+    if (lt_db_sqlite_exec(db, LT_POPGEN_CITIZENS_SQL, "cannot create citizens", err, errlen) ||
         s_count(db, "SELECT COUNT(*) FROM citizens", &existing, err, errlen) ||
-        lt_adapter_prepare(db, "INSERT INTO citizens VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
-                      "?11, ?12, ?13, ?14, ?15, ?16)", &st, err, errlen) ||
-        lt_adapter_exec(db, "BEGIN IMMEDIATE", "cannot begin", err, errlen))
+        lt_db_sqlite_prepare(
+            db,
+            "INSERT INTO citizens VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+            "?11, ?12, ?13, ?14, ?15, ?16)",
+            &st, err, errlen) ||
+        lt_db_sqlite_exec(db, "BEGIN IMMEDIATE", "cannot begin", err, errlen))
         goto out;
     s_rng_t r;
     s_seed(&r, seed, 0x636974697a656e73ULL ^ (uint64_t)existing);
@@ -431,7 +435,7 @@ int lt_popgen_citizens(const char *db_path, uint64_t n, uint64_t seed, char *err
             s_rollback(db);
             goto out;
         }
-    if (lt_adapter_exec(db, "COMMIT", "cannot commit", err, errlen))
+    if (lt_db_sqlite_exec(db, "COMMIT", "cannot commit", err, errlen))
         goto out;
     rc = 0;
 out:
@@ -470,17 +474,22 @@ static int s_changer_prepare(s_changer_t *c, char *err, size_t errlen)
         snprintf(sql, sizeof sql, "SELECT personal_id, full_name, date_of_birth, current_province,"
                  " sex FROM citizens WHERE rowid >= ?1 AND status = 1 %s ORDER BY rowid LIMIT 1",
                  where[k]);
-        if (lt_adapter_prepare(c->db, sql, &c->pick[k], err, errlen))
+        if (lt_db_sqlite_prepare(c->db, sql, &c->pick[k], err, errlen))
             return -1;
     }
-    return lt_adapter_prepare(c->db, "UPDATE citizens SET current_province = ?2, current_address = ?3 "
-                         "WHERE personal_id = ?1", &c->move, err, errlen) ||
-           lt_adapter_prepare(c->db, "UPDATE citizens SET status = 2, date_of_death = ?2 "
-                         "WHERE personal_id = ?1", &c->death, err, errlen) ||
-           lt_adapter_prepare(c->db, "UPDATE citizens SET full_name = ?2 WHERE personal_id = ?1",
-                         &c->rename, err, errlen) ||
-           lt_adapter_prepare(c->db, "UPDATE citizens SET date_of_birth = ?2 WHERE personal_id = ?1",
-                         &c->rebirth, err, errlen);
+    return lt_db_sqlite_prepare(c->db,
+                                "UPDATE citizens SET current_province = ?2, current_address = ?3 "
+                                "WHERE personal_id = ?1",
+                                &c->move, err, errlen) ||
+           lt_db_sqlite_prepare(c->db,
+                                "UPDATE citizens SET status = 2, date_of_death = ?2 "
+                                "WHERE personal_id = ?1",
+                                &c->death, err, errlen) ||
+           lt_db_sqlite_prepare(c->db, "UPDATE citizens SET full_name = ?2 WHERE personal_id = ?1",
+                                &c->rename, err, errlen) ||
+           lt_db_sqlite_prepare(c->db,
+                                "UPDATE citizens SET date_of_birth = ?2 WHERE personal_id = ?1",
+                                &c->rebirth, err, errlen);
 }
 
 static void s_changer_close(s_changer_t *c)
@@ -626,7 +635,7 @@ static int s_changes_loop(s_changer_t *c, uint64_t n, lt_popgen_changes_t *done,
                           size_t errlen)
 {
     for (uint64_t i = 0; i < n;) {
-        if (lt_adapter_exec(c->db, "BEGIN IMMEDIATE", "cannot begin", err, errlen))
+        if (lt_db_sqlite_exec(c->db, "BEGIN IMMEDIATE", "cannot begin", err, errlen))
             return -1;
         uint64_t end = i + 500 < n ? i + 500 : n;
         for (; i < end; i++) {
@@ -638,7 +647,7 @@ static int s_changes_loop(s_changer_t *c, uint64_t n, lt_popgen_changes_t *done,
                 return -1;
             }
         }
-        if (lt_adapter_exec(c->db, "COMMIT", "cannot commit", err, errlen))
+        if (lt_db_sqlite_exec(c->db, "COMMIT", "cannot commit", err, errlen))
             return -1;
     }
     return 0;
@@ -652,7 +661,7 @@ int lt_popgen_changes(const char *db_path, uint64_t n, uint64_t seed, lt_popgen_
     memset(done, 0, sizeof *done);
     int64_t deceased = 0;
     int rc = -1;
-    c.db = lt_adapter_db_open(db_path, 1, err, errlen);
+    c.db = lt_db_sqlite_open(db_path, 1, err, errlen);
     if (!c.db)
         return -1;
     if (s_count(c.db, "SELECT COALESCE(MAX(rowid), 0) FROM citizens", &c.max_rowid, err, errlen) ||
@@ -688,26 +697,28 @@ typedef struct {
 static int s_subgen_open(s_subgen_t *g, const char *db_path, const char *population, char *err,
                          size_t errlen)
 {
-    g->db = lt_adapter_db_open(db_path, 1, err, errlen);
+    g->db = lt_db_sqlite_open(db_path, 1, err, errlen);
     if (!g->db)
         return -1;
     sqlite3_stmt *st = NULL;
-    int rc = lt_adapter_prepare(g->db, "ATTACH DATABASE ?1 AS pop", &st, err, errlen);
+    int rc = lt_db_sqlite_prepare(g->db, "ATTACH DATABASE ?1 AS pop", &st, err, errlen);
     if (rc == 0 && (sqlite3_bind_text(st, 1, population, -1, SQLITE_STATIC) != SQLITE_OK ||
                     sqlite3_step(st) != SQLITE_DONE)) {
         lt_adapter_fmt(err, errlen, "cannot open %s: %s", population, sqlite3_errmsg(g->db));
         rc = -1;
     }
     sqlite3_finalize(st);
-    if (rc || lt_adapter_exec(g->db, s_subscribers_sql, "cannot create subscribers", err, errlen) ||
+    if (rc ||
+        lt_db_sqlite_exec(g->db, s_subscribers_sql, "cannot create subscribers", err, errlen) ||
         s_count(g->db, "SELECT COALESCE(MAX(rowid), 0) FROM pop.citizens", &g->max_rowid, err,
                 errlen) ||
-        lt_adapter_prepare(g->db, "SELECT personal_id, full_name, date_of_birth, sex "
-                      "FROM pop.citizens WHERE rowid >= ?1 AND status = 1 "
-                      "AND date_of_birth <= '2008-12-31' ORDER BY rowid LIMIT 1",
-                      &g->owner, err, errlen) ||
-        lt_adapter_prepare(g->db, "INSERT INTO subscribers VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                      &g->insert, err, errlen))
+        lt_db_sqlite_prepare(g->db,
+                             "SELECT personal_id, full_name, date_of_birth, sex "
+                             "FROM pop.citizens WHERE rowid >= ?1 AND status = 1 "
+                             "AND date_of_birth <= '2008-12-31' ORDER BY rowid LIMIT 1",
+                             &g->owner, err, errlen) ||
+        lt_db_sqlite_prepare(g->db, "INSERT INTO subscribers VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                             &g->insert, err, errlen))
         return -1;
     if (g->max_rowid == 0) {
         lt_adapter_fmt(err, errlen, "%s has no citizens: run popgen --citizens N first", population);
@@ -811,7 +822,7 @@ int lt_popgen_subscribers(const char *db_path, const char *population_path, uint
     int rc = -1;
     if (s_subgen_open(&g, db_path, population_path, err, errlen) ||
         s_count(g.db, "SELECT COUNT(*) FROM subscribers", &existing, err, errlen) ||
-        lt_adapter_exec(g.db, "BEGIN IMMEDIATE", "cannot begin", err, errlen))
+        lt_db_sqlite_exec(g.db, "BEGIN IMMEDIATE", "cannot begin", err, errlen))
         goto out;
     s_seed(&g.r, seed, 0x7375627363726962ULL ^ (uint64_t)existing);
     for (uint64_t i = 0; i < n; i++) {
@@ -823,7 +834,7 @@ int lt_popgen_subscribers(const char *db_path, const char *population_path, uint
             goto out;
         }
     }
-    if (lt_adapter_exec(g.db, "COMMIT", "cannot commit", err, errlen))
+    if (lt_db_sqlite_exec(g.db, "COMMIT", "cannot commit", err, errlen))
         goto out;
     rc = 0;
 out:

@@ -1,11 +1,12 @@
 /* test_rowmap: CUnit suite for the adapters' building blocks:
- * adapters/lt_rowmap (row -> Population record -> row round trip with enum
- * fields given as integers, names and numeric text; config errors naming
- * file:line), the source adapter's change-tracking triggers and strict
- * configuration, and adapters/lt_popgen (same seed -> same table digest,
- * 12-digit personal ids, NFC names). */
-#include "unit_util.h"
+ * adapters/lt_rowmap (row -> Population record -> row round trip through
+ * the database seam, with enum fields given as integers, names and numeric
+ * text; config errors naming file:line), the source adapter's
+ * change-tracking triggers and strict configuration, and demo/lt_popgen
+ * (same seed -> same table digest, 12-digit personal ids, NFC names). */
+#include "unit_sqlite.h"
 
+#include "lt_db.h"
 #include "lt_popgen.h"
 #include "lt_rowmap.h"
 #include "lt_schema.h"
@@ -15,7 +16,6 @@
 
 #include <libconfig.h>
 #include <sodium.h>
-#include <sqlite3.h>
 
 static char g_dir[512];
 
@@ -74,48 +74,84 @@ static sqlite3 *open_db(const char *name)
     return db;
 }
 
-static void exec_ok(sqlite3 *db, const char *sql)
+/* The mapping's table `t` in database `name`, through the seam as a sink
+ * with create_table. */
+static lt_db_t *open_table(lt_rowmap_t *m, const char *name, const char *t)
 {
-    char *msg = NULL;
-    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
-    if (rc != SQLITE_OK)
-        fprintf(stderr, "sql failed: %s: %s\n", sql, msg ? msg : "");
-    sqlite3_free(msg);
-    CU_ASSERT_FATAL(rc == SQLITE_OK);
+    char path[600], err[512] = "";
+    path_of(path, sizeof path, name);
+    lt_db_table_t table;
+    lt_rowmap_table(m, t, &table);
+    lt_db_t *d = lt_db_connect(path, NULL, LT_DB_SINK, &table, 1, err, sizeof err);
+    if (!d)
+        fprintf(stderr, "%s\n", err);
+    CU_ASSERT_FATAL(d != NULL);
+    return d;
 }
 
-static sqlite3_stmt *prepare_owned(sqlite3 *db, char *sql)
+typedef struct {
+    const lt_rowmap_t *m;
+    uint8_t **buf;
+    size_t len;
+    int called, rc;
+} pack_ctx_t;
+
+static int on_row(void *arg, const lt_db_row_t *row, char *err, size_t errlen)
 {
-    CU_ASSERT_FATAL(sql != NULL);
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
-    if (rc != SQLITE_OK)
-        fprintf(stderr, "prepare failed: %s: %s\n", sql, sqlite3_errmsg(db));
-    free(sql);
-    CU_ASSERT_FATAL(rc == SQLITE_OK);
-    return st;
+    pack_ctx_t *c = arg;
+    c->called = 1;
+    c->rc = lt_rowmap_pack_row(c->m, row, c->buf, &c->len, err, errlen);
+    return c->rc;
 }
 
-/* Packs the row with key `id` of table `t`; returns the packed length or -1. */
-static long pack_row(lt_rowmap_t *m, sqlite3 *db, const char *t, const char *id, uint8_t **buf,
-                     char *err, size_t errlen)
+/* Packs the row with key `id` of the table of d; returns the packed length or -1. */
+static long pack_row(lt_rowmap_t *m, lt_db_t *d, const char *id, uint8_t **buf, char *err,
+                     size_t errlen)
 {
-    sqlite3_stmt *st = prepare_owned(db, lt_rowmap_sql_select(m, t));
-    CU_ASSERT_FATAL(sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC) == SQLITE_OK);
-    CU_ASSERT_FATAL(sqlite3_step(st) == SQLITE_ROW);
-    size_t len = 0;
-    int rc = lt_rowmap_pack_row(m, st, 0, buf, &len, err, errlen);
-    sqlite3_finalize(st);
-    return rc == 0 ? (long)len : -1;
+    pack_ctx_t c = {m, buf, 0, 0, -1};
+    int found = lt_db_read_row(d, id, on_row, &c, err, errlen);
+    CU_ASSERT_FATAL(c.called); /* the row exists */
+    CU_ASSERT(found == (c.rc == 0 ? 1 : -1));
+    return c.rc == 0 ? (long)c.len : -1;
 }
 
-static void upsert(lt_rowmap_t *m, sqlite3 *db, const char *t, const uint8_t *buf, size_t len)
+typedef struct {
+    const lt_rowmap_t *m;
+    const uint8_t *buf;
+    size_t len;
+    const char *key;
+    int rc;
+} bind_ctx_t;
+
+static int fill(void *ctx, const lt_db_write_t *w, lt_db_params_t *params, char *err, size_t errlen)
+{
+    bind_ctx_t *c = ctx;
+    (void)w;
+    c->rc = lt_rowmap_bind_record(c->m, params, c->buf, c->len, c->key, err, errlen);
+    return c->rc;
+}
+
+/* Writes one record (or, with `deleted`, deletes `key`) through the seam.
+ * Returns lt_db_apply's result; *bound is lt_rowmap_bind_record's. */
+static int write_record(lt_rowmap_t *m, lt_db_t *d, const uint8_t *buf, size_t len, const char *key,
+                        int deleted, int *bound, char *err, size_t errlen)
+{
+    static int64_t seq;
+    bind_ctx_t c = {m, buf, len, key, 0};
+    lt_db_write_t w = {key ? key : "", deleted, NULL};
+    size_t failed = 0;
+    int rc = lt_db_apply(d, &w, 1, fill, &c, "test", ++seq, &failed, err, errlen);
+    *bound = c.rc;
+    return rc;
+}
+
+static void upsert(lt_rowmap_t *m, lt_db_t *d, const uint8_t *buf, size_t len)
 {
     char err[256] = "";
-    sqlite3_stmt *st = prepare_owned(db, lt_rowmap_sql_upsert(m, t));
-    CU_ASSERT_FATAL(lt_rowmap_bind_record(m, st, buf, len, NULL, err, sizeof err) == 0);
-    CU_ASSERT(sqlite3_step(st) == SQLITE_DONE);
-    sqlite3_finalize(st);
+    int bound = -1;
+    int rc = write_record(m, d, buf, len, NULL, 0, &bound, err, sizeof err);
+    CU_ASSERT_FATAL(bound == 0);
+    CU_ASSERT(rc == 0);
 }
 
 static void test_round_trip_population(void)
@@ -128,22 +164,18 @@ static void test_round_trip_population(void)
     CU_ASSERT_FATAL(m != NULL);
     CU_ASSERT(lt_rowmap_size(m) == 16);
     CU_ASSERT_STRING_EQUAL(lt_rowmap_key_field(m), "personal_id");
+    lt_db_t *src = open_table(m, "round.db", "src");
+    lt_db_t *dst = open_table(m, "round.db", "dst");
     sqlite3 *db = open_db("round.db");
-    char *create = lt_rowmap_sql_create(m, "src");
-    CU_ASSERT_FATAL(create != NULL);
-    exec_ok(db, create);
-    free(create);
-    create = lt_rowmap_sql_create(m, "dst");
-    exec_ok(db, create);
-    free(create);
     /* status given as an enum value name in TEXT, sex as an INTEGER,
      * home_town NULL (-> default -> NULL again). */
-    exec_ok(db, "INSERT INTO src VALUES ('038090001234', 'Nguyễn Văn An', '1990-05-17', 1, "
+    ut_sql_exec(db,
+                "INSERT INTO src VALUES ('038090001234', 'Nguyễn Văn An', '1990-05-17', 1, "
                 "'Thanh Hóa', NULL, 'Kinh', 'VN', '38', 'Thôn 3, xã Thiệu Đô, Thanh Hóa', '01', "
                 "'Số 12 Lê Lợi, phường Cửa Nam, Hà Nội', '038090001234', '2021-06-01', "
                 "'CITIZEN_DECEASED', '2024-02-29')");
     uint8_t *buf = NULL;
-    long len = pack_row(m, db, "src", "038090001234", &buf, err, sizeof err);
+    long len = pack_row(m, src, "038090001234", &buf, err, sizeof err);
     CU_ASSERT_FATAL(len > 0);
     Lienthong__Records__Population *p =
         lienthong__records__population__unpack(NULL, (size_t)len, buf);
@@ -156,8 +188,8 @@ static void test_round_trip_population(void)
     CU_ASSERT_STRING_EQUAL(p->date_of_death, "2024-02-29");
     lienthong__records__population__free_unpacked(p, NULL);
 
-    upsert(m, db, "dst", buf, (size_t)len);
-    upsert(m, db, "dst", buf, (size_t)len); /* idempotent */
+    upsert(m, dst, buf, (size_t)len);
+    upsert(m, dst, buf, (size_t)len); /* idempotent */
     sqlite3_stmt *st = NULL;
     CU_ASSERT_FATAL(sqlite3_prepare_v2(db,
                                        "SELECT COUNT(*), typeof(status), status, sex, home_town "
@@ -175,11 +207,13 @@ static void test_round_trip_population(void)
 
     /* Back again: dst -> record gives the same bytes (status now INTEGER). */
     uint8_t *again = NULL;
-    long len2 = pack_row(m, db, "dst", "038090001234", &again, err, sizeof err);
+    long len2 = pack_row(m, dst, "038090001234", &again, err, sizeof err);
     CU_ASSERT(len2 == len && again && memcmp(again, buf, (size_t)len) == 0);
     free(again);
     free(buf);
     sqlite3_close(db);
+    lt_db_destroy(&src);
+    lt_db_destroy(&dst);
     lt_rowmap_destroy(&m);
     CU_ASSERT(m == NULL);
     lt_rowmap_destroy(&m);
@@ -190,15 +224,13 @@ static void test_enum_text_forms(void)
     char err[512] = "";
     lt_rowmap_t *m = load_map("all2.conf", ALL_COLUMNS, "personal_id", NULL, err, sizeof err);
     CU_ASSERT_FATAL(m != NULL);
+    lt_db_t *t = open_table(m, "enum.db", "t");
     sqlite3 *db = open_db("enum.db");
-    char *create = lt_rowmap_sql_create(m, "t");
-    exec_ok(db, create);
-    free(create);
-    exec_ok(db, "INSERT INTO t(personal_id, sex, status) VALUES ('1', '2', 'CITIZEN_MISSING'), "
-                "('2', 'SEX_FEMALE', 7), ('3', 1, 'CITIZEN_ZOMBIE'), ('4', 'x1', 1), "
-                "('5', 1, 4294967296)");
+    ut_sql_exec(db, "INSERT INTO t(personal_id, sex, status) VALUES ('1', '2', 'CITIZEN_MISSING'), "
+                    "('2', 'SEX_FEMALE', 7), ('3', 1, 'CITIZEN_ZOMBIE'), ('4', 'x1', 1), "
+                    "('5', 1, 4294967296)");
     uint8_t *buf = NULL;
-    long len = pack_row(m, db, "t", "1", &buf, err, sizeof err);
+    long len = pack_row(m, t, "1", &buf, err, sizeof err);
     CU_ASSERT_FATAL(len > 0);
     Lienthong__Records__Population *p =
         lienthong__records__population__unpack(NULL, (size_t)len, buf);
@@ -209,17 +241,18 @@ static void test_enum_text_forms(void)
     free(buf);
     /* An unknown integer is kept (open enums); a wrong name is refused,
      * naming the column but not the value. */
-    CU_ASSERT(pack_row(m, db, "t", "2", &buf, err, sizeof err) > 0);
+    CU_ASSERT(pack_row(m, t, "2", &buf, err, sizeof err) > 0);
     free(buf);
     buf = NULL;
-    CU_ASSERT(pack_row(m, db, "t", "3", &buf, err, sizeof err) == -1);
+    CU_ASSERT(pack_row(m, t, "3", &buf, err, sizeof err) == -1);
     CU_ASSERT(strstr(err, "column 'status'") != NULL);
     CU_ASSERT(strstr(err, "ZOMBIE") == NULL);
-    CU_ASSERT(pack_row(m, db, "t", "4", &buf, err, sizeof err) == -1);
+    CU_ASSERT(pack_row(m, t, "4", &buf, err, sizeof err) == -1);
     CU_ASSERT(strstr(err, "column 'sex'") != NULL);
-    CU_ASSERT(pack_row(m, db, "t", "5", &buf, err, sizeof err) == -1); /* over int32 */
+    CU_ASSERT(pack_row(m, t, "5", &buf, err, sizeof err) == -1); /* over int32 */
     CU_ASSERT(buf == NULL);
     sqlite3_close(db);
+    lt_db_destroy(&t);
     lt_rowmap_destroy(&m);
 }
 
@@ -232,33 +265,36 @@ static void test_key_override_and_delete(void)
                               "status = \"trang_thai\"; };\n",
                               "ID", NULL, err, sizeof err);
     CU_ASSERT_FATAL(m != NULL);
-    CU_ASSERT_STRING_EQUAL(lt_rowmap_select_list(m), "\"id\", \"ho ten\", \"trang_thai\"");
+    lt_db_t *d = open_table(m, "kd.db", "bảng");
     sqlite3 *db = open_db("kd.db");
-    char *create = lt_rowmap_sql_create(m, "bảng");
-    exec_ok(db, create);
-    free(create);
+    /* The seam quotes every identifier: the table has the mapped columns, in
+     * mapping order. */
+    char cols[256];
+    ut_sql_text(db,
+                "SELECT group_concat(q, ', ') FROM (SELECT '\"' || name || '\"' AS q "
+                "FROM pragma_table_info('bảng') ORDER BY cid)",
+                cols, sizeof cols);
+    CU_ASSERT_STRING_EQUAL(cols, "\"id\", \"ho ten\", \"trang_thai\"");
     Lienthong__Records__Population p = LIENTHONG__RECORDS__POPULATION__INIT;
     p.personal_id = (char *)"111";
     p.full_name = (char *)"Trần Thị Hà";
     p.status = LIENTHONG__RECORDS__CITIZEN_STATUS__CITIZEN_ALIVE;
     uint8_t buf[256];
     size_t len = lienthong__records__population__pack(&p, buf);
-    sqlite3_stmt *st = prepare_owned(db, lt_rowmap_sql_upsert(m, "bảng"));
-    CU_ASSERT(lt_rowmap_bind_record(m, st, buf, len, "222", err, sizeof err) == 0);
-    CU_ASSERT(sqlite3_step(st) == SQLITE_DONE);
-    sqlite3_finalize(st);
+    int bound = -1;
+    CU_ASSERT(write_record(m, d, buf, len, "222", 0, &bound, err, sizeof err) == 0);
+    CU_ASSERT(bound == 0);
     /* Not a Population at all. */
-    st = prepare_owned(db, lt_rowmap_sql_upsert(m, "bảng"));
     static const uint8_t junk[] = {0x0a, 0xff, 0xff};
-    CU_ASSERT(lt_rowmap_bind_record(m, st, junk, sizeof junk, NULL, err, sizeof err) == -1);
+    CU_ASSERT(write_record(m, d, junk, sizeof junk, NULL, 0, &bound, err, sizeof err) == -1);
+    CU_ASSERT(bound == -1);
     CU_ASSERT(strstr(err, "not a valid lienthong.records.Population") != NULL);
-    sqlite3_finalize(st);
-    st = prepare_owned(db, lt_rowmap_sql_delete(m, "bảng"));
-    CU_ASSERT(sqlite3_bind_text(st, 1, "222", -1, SQLITE_STATIC) == SQLITE_OK);
-    CU_ASSERT(sqlite3_step(st) == SQLITE_DONE);
-    CU_ASSERT(sqlite3_changes(db) == 1);
-    sqlite3_finalize(st);
+    /* The tombstone deletes exactly the row stored under the overriding key. */
+    CU_ASSERT(ut_sql_count(db, "SELECT COUNT(*) FROM \"bảng\" WHERE id = '222'") == 1);
+    CU_ASSERT(write_record(m, d, NULL, 0, "222", 1, &bound, err, sizeof err) == 0);
+    CU_ASSERT(ut_sql_count(db, "SELECT COUNT(*) FROM \"bảng\"") == 0);
     sqlite3_close(db);
+    lt_db_destroy(&d);
     lt_rowmap_destroy(&m);
 }
 
@@ -350,16 +386,6 @@ static void test_adapter_config_errors(void)
     CU_ASSERT(strstr(err, "'create_table' must be true or false") != NULL);
 }
 
-static int64_t count_rows(sqlite3 *db, const char *sql)
-{
-    sqlite3_stmt *st = NULL;
-    CU_ASSERT_FATAL(sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK);
-    CU_ASSERT_FATAL(sqlite3_step(st) == SQLITE_ROW);
-    int64_t n = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return n;
-}
-
 /* --install lists existing rows once; triggers record every change. */
 static void test_source_triggers(void)
 {
@@ -376,16 +402,17 @@ static void test_source_triggers(void)
     CU_ASSERT(lt_source_install(s, err, sizeof err) == 0);
     CU_ASSERT(lt_source_install(s, err, sizeof err) == 0); /* idempotent */
     sqlite3 *db = open_db("agency.db");
-    CU_ASSERT(count_rows(db, "SELECT COUNT(*) FROM lt_changes") == 50);
-    exec_ok(db, "UPDATE citizens SET status = 2 WHERE rowid = 1");
-    exec_ok(db, "UPDATE citizens SET personal_id = '099999999999' WHERE rowid = 2");
-    exec_ok(db, "DELETE FROM citizens WHERE rowid = 3");
-    exec_ok(db, "INSERT INTO citizens(personal_id, full_name) VALUES ('001190000001', 'Lê Lan')");
+    CU_ASSERT(ut_sql_count(db, "SELECT COUNT(*) FROM lt_changes") == 50);
+    ut_sql_exec(db, "UPDATE citizens SET status = 2 WHERE rowid = 1");
+    ut_sql_exec(db, "UPDATE citizens SET personal_id = '099999999999' WHERE rowid = 2");
+    ut_sql_exec(db, "DELETE FROM citizens WHERE rowid = 3");
+    ut_sql_exec(db,
+                "INSERT INTO citizens(personal_id, full_name) VALUES ('001190000001', 'Lê Lan')");
     /* 1 update, key change (old + new), delete, insert. */
-    CU_ASSERT(count_rows(db, "SELECT COUNT(*) FROM lt_changes") == 55);
-    CU_ASSERT(count_rows(db, "SELECT COUNT(*) FROM lt_changes WHERE id > 50 AND row_key IN "
-                             "('099999999999', '001190000001')") == 2);
-    CU_ASSERT(count_rows(db, "SELECT COUNT(*) FROM lt_source_cursor") == 0);
+    CU_ASSERT(ut_sql_count(db, "SELECT COUNT(*) FROM lt_changes") == 55);
+    CU_ASSERT(ut_sql_count(db, "SELECT COUNT(*) FROM lt_changes WHERE id > 50 AND row_key IN "
+                               "('099999999999', '001190000001')") == 2);
+    CU_ASSERT(ut_sql_count(db, "SELECT COUNT(*) FROM lt_source_cursor") == 0);
     sqlite3_close(db);
     lt_source_destroy(&s);
     CU_ASSERT(s == NULL);
@@ -464,16 +491,16 @@ static void test_popgen_determinism(void)
 
     sqlite3 *db = NULL;
     CU_ASSERT_FATAL(sqlite3_open(a, &db) == SQLITE_OK);
-    CU_ASSERT(count_rows(db, "SELECT COUNT(*) FROM citizens") == 2000);
-    CU_ASSERT(count_rows(db, "SELECT COUNT(*) FROM citizens WHERE length(personal_id) <> 12 "
-                             "OR personal_id GLOB '*[^0-9]*' OR id_card_number <> personal_id")
-              == 0);
+    CU_ASSERT(ut_sql_count(db, "SELECT COUNT(*) FROM citizens") == 2000);
+    CU_ASSERT(ut_sql_count(db,
+                           "SELECT COUNT(*) FROM citizens WHERE length(personal_id) <> 12 "
+                           "OR personal_id GLOB '*[^0-9]*' OR id_card_number <> personal_id") == 0);
     /* The year of birth is digits 5-6 of the id; province codes are real. */
-    CU_ASSERT(count_rows(db, "SELECT COUNT(*) FROM citizens WHERE substr(personal_id, 5, 2) <> "
-                             "substr(date_of_birth, 3, 2)") == 0);
-    CU_ASSERT(count_rows(db, "SELECT COUNT(*) FROM citizens WHERE status = 2 AND "
-                             "date_of_death IS NULL") == 0);
-    CU_ASSERT(count_rows(db, "SELECT COUNT(DISTINCT permanent_province) FROM citizens") > 40);
+    CU_ASSERT(ut_sql_count(db, "SELECT COUNT(*) FROM citizens WHERE substr(personal_id, 5, 2) <> "
+                               "substr(date_of_birth, 3, 2)") == 0);
+    CU_ASSERT(ut_sql_count(db, "SELECT COUNT(*) FROM citizens WHERE status = 2 AND "
+                               "date_of_death IS NULL") == 0);
+    CU_ASSERT(ut_sql_count(db, "SELECT COUNT(DISTINCT permanent_province) FROM citizens") > 40);
     sqlite3_stmt *st = NULL;
     CU_ASSERT_FATAL(sqlite3_prepare_v2(db, "SELECT full_name FROM citizens", -1, &st, NULL) ==
                     SQLITE_OK);
@@ -484,8 +511,8 @@ static void test_popgen_determinism(void)
     CU_ASSERT(non_ascii);
     sqlite3_finalize(st);
     /* Nguyễn is about 38% (precomposed ễ: U+1EC5). */
-    int64_t nguyen = count_rows(db, "SELECT COUNT(*) FROM citizens WHERE full_name LIKE "
-                                    "'Nguy\xe1\xbb\x85n %'");
+    int64_t nguyen = ut_sql_count(db, "SELECT COUNT(*) FROM citizens WHERE full_name LIKE "
+                                      "'Nguy\xe1\xbb\x85n %'");
     CU_ASSERT(nguyen > 600 && nguyen < 900);
     sqlite3_close(db);
 }

@@ -1,0 +1,283 @@
+/* lt_db: the database seam's dispatch (see lt_db.h and lt_db_backend.h):
+ * chooses a backend from the form of the `database` setting, keeps the
+ * adapter's table, and forwards every call to the backend's table of
+ * operations. lt_db_apply is built here once from the backend's
+ * primitives, so every backend gets the same all-or-nothing rule. */
+#include "lt_db.h"
+#include "lt_db_backend.h"
+#include "lt_file.h"
+
+#include <ctype.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+struct lt_db_t {
+    const lt_db_ops_t *ops;
+    void *impl;
+    char name[PATH_MAX];
+    /* The adapter's table, owned (lt_db_connect copies it). */
+    lt_db_table_t table;
+    char *table_name;
+    char **columns;
+    lt_db_type_t *types;
+};
+
+/* ---- choosing a backend ---------------------------------------------- */
+
+/* 1 when the setting names a PostgreSQL database: libpq's URI schemes, or
+ * a connection string that starts with "keyword=". */
+static int s_is_postgresql(const char *database)
+{
+    if (strncasecmp(database, "postgresql://", 13) == 0 ||
+        strncasecmp(database, "postgres://", 11) == 0)
+        return 1;
+    const char *c = database;
+    while (*c == ' ' || *c == '\t')
+        c++;
+    const char *word = c;
+    while (isalpha((unsigned char)*c) || *c == '_')
+        c++;
+    if (c == word)
+        return 0;
+    while (*c == ' ' || *c == '\t')
+        c++;
+    return *c == '=';
+}
+
+/* ---- connection ------------------------------------------------------- */
+
+/* Copies the table, so the backend may keep pointers into it. */
+static int s_table_copy(lt_db_t *self, const lt_db_table_t *t)
+{
+    size_t n = t->n_columns;
+    self->table = *t;
+    self->table_name = strdup(t->name);
+    self->columns = calloc(n ? n : 1, sizeof *self->columns);
+    self->types = calloc(n ? n : 1, sizeof *self->types);
+    if (!self->table_name || !self->columns || !self->types)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        self->types[i] = t->types[i];
+        if (!(self->columns[i] = strdup(t->columns[i])))
+            return -1;
+    }
+    self->table.name = self->table_name;
+    self->table.columns = (const char *const *)self->columns;
+    self->table.types = self->types;
+    return 0;
+}
+
+lt_db_t *lt_db_connect(const char *database, const char *config_file, lt_db_role_t role,
+                       const lt_db_table_t *table, int create, char *err, size_t errlen)
+{
+    if (s_is_postgresql(database)) {
+        /* The setting is not repeated: a connection string may hold a
+         * password. */
+        snprintf(err, errlen,
+                 "%s%s'database' names a PostgreSQL database, but the PostgreSQL backend is not "
+                 "built in this lienthong; give the path of a SQLite database file",
+                 config_file ? config_file : "", config_file ? ": " : "");
+        return NULL;
+    }
+    if (table->key >= table->n_columns) {
+        snprintf(err, errlen, "table %s: the key is not one of its %zu columns", table->name,
+                 table->n_columns);
+        return NULL;
+    }
+    lt_db_t *self = calloc(1, sizeof *self);
+    if (!self || s_table_copy(self, table) != 0) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    if (lt_file_resolve(config_file, database, self->name, sizeof self->name) != 0) {
+        snprintf(err, errlen, "database path too long: %.200s...", database);
+        goto fail;
+    }
+    self->ops = &lt_db_sqlite_ops;
+    self->impl = self->ops->open(self->name, role, &self->table, create, err, errlen);
+    if (self->impl)
+        return self;
+fail:
+    lt_db_destroy(&self);
+    return NULL;
+}
+
+void lt_db_destroy(lt_db_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    lt_db_t *self = *self_p;
+    if (self->impl)
+        self->ops->close(self->impl);
+    for (size_t i = 0; self->columns && i < self->table.n_columns; i++)
+        free(self->columns[i]);
+    free(self->columns);
+    free(self->types);
+    free(self->table_name);
+    free(self);
+    *self_p = NULL;
+}
+
+const char *lt_db_name(const lt_db_t *self)
+{
+    return self->name;
+}
+
+/* ---- forwarded operations --------------------------------------------- */
+
+int lt_db_begin(lt_db_t *self, int write, char *err, size_t errlen)
+{
+    return self->ops->begin(self->impl, write, err, errlen);
+}
+
+int lt_db_commit(lt_db_t *self, char *err, size_t errlen)
+{
+    return self->ops->commit(self->impl, err, errlen);
+}
+
+void lt_db_rollback(lt_db_t *self)
+{
+    self->ops->rollback(self->impl);
+}
+
+int lt_db_capture_install(lt_db_t *self, int *created, char *err, size_t errlen)
+{
+    return self->ops->capture_install(self->impl, created, err, errlen);
+}
+
+int lt_db_capture_present(lt_db_t *self, int *present, char *err, size_t errlen)
+{
+    return self->ops->capture_present(self->impl, present, err, errlen);
+}
+
+long lt_db_read_changes(lt_db_t *self, int64_t after, size_t limit, lt_db_change_fn fn, void *arg,
+                        char *err, size_t errlen)
+{
+    return self->ops->read_changes(self->impl, after, limit, fn, arg, err, errlen);
+}
+
+int lt_db_last_change(lt_db_t *self, int64_t *id, char *err, size_t errlen)
+{
+    return self->ops->last_change(self->impl, id, err, errlen);
+}
+
+int lt_db_requeue(lt_db_t *self, int64_t after, int64_t through, char *err, size_t errlen)
+{
+    return self->ops->requeue(self->impl, after, through, err, errlen);
+}
+
+int lt_db_read_row(lt_db_t *self, const char *key, lt_db_row_fn fn, void *arg, char *err,
+                   size_t errlen)
+{
+    return self->ops->read_row(self->impl, key, fn, arg, err, errlen);
+}
+
+int lt_db_cursor_load(lt_db_t *self, const char *name, int64_t *value, char *err, size_t errlen)
+{
+    return self->ops->cursor_load(self->impl, name, value, err, errlen);
+}
+
+int lt_db_cursor_store(lt_db_t *self, const char *name, int64_t value, char *err, size_t errlen)
+{
+    return self->ops->cursor_store(self->impl, name, value, err, errlen);
+}
+
+/* ---- applying a batch ------------------------------------------------- */
+
+int lt_db_apply(lt_db_t *self, const lt_db_write_t *w, size_t n, lt_db_fill_fn fill, void *ctx,
+                const char *name, int64_t value, size_t *failed, char *err, size_t errlen)
+{
+    const lt_db_ops_t *ops = self->ops;
+    *failed = n;
+    if (ops->begin(self->impl, 1, err, errlen) != 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        int rc = w[i].deleted ? ops->remove(self->impl, w[i].key, err, errlen)
+                              : ops->upsert(self->impl, &w[i], fill, ctx, err, errlen);
+        if (rc != 0) {
+            *failed = i;
+            goto rollback;
+        }
+    }
+    if (ops->cursor_store(self->impl, name, value, err, errlen) == 0 &&
+        ops->commit(self->impl, err, errlen) == 0)
+        return 0;
+rollback:
+    ops->rollback(self->impl);
+    return -1;
+}
+
+/* ---- rows and parameters ---------------------------------------------- */
+
+size_t lt_db_row_count(const lt_db_row_t *row)
+{
+    return row->ops->row_count(row);
+}
+
+const char *lt_db_row_name(const lt_db_row_t *row, size_t i)
+{
+    return row->ops->row_name(row, i);
+}
+
+lt_db_type_t lt_db_row_type(const lt_db_row_t *row, size_t i)
+{
+    return row->ops->row_type(row, i);
+}
+
+int lt_db_row_null(const lt_db_row_t *row, size_t i)
+{
+    return row->ops->row_type(row, i) == LT_DB_NULL;
+}
+
+int64_t lt_db_row_int(const lt_db_row_t *row, size_t i)
+{
+    return row->ops->row_int(row, i);
+}
+
+double lt_db_row_double(const lt_db_row_t *row, size_t i)
+{
+    return row->ops->row_double(row, i);
+}
+
+const char *lt_db_row_text(const lt_db_row_t *row, size_t i)
+{
+    return row->ops->row_text(row, i);
+}
+
+const void *lt_db_row_blob(const lt_db_row_t *row, size_t i, size_t *len)
+{
+    return row->ops->row_blob(row, i, len);
+}
+
+int lt_db_param_null(lt_db_params_t *p, size_t i)
+{
+    return p->ops->param_null(p, i);
+}
+
+int lt_db_param_int(lt_db_params_t *p, size_t i, int64_t v)
+{
+    return p->ops->param_int(p, i, v);
+}
+
+int lt_db_param_double(lt_db_params_t *p, size_t i, double v)
+{
+    return p->ops->param_double(p, i, v);
+}
+
+int lt_db_param_text(lt_db_params_t *p, size_t i, const char *s)
+{
+    return p->ops->param_text(p, i, s);
+}
+
+int lt_db_param_blob(lt_db_params_t *p, size_t i, const void *data, size_t len)
+{
+    return p->ops->param_blob(p, i, data, len);
+}
+
+const char *lt_db_params_error(const lt_db_params_t *p)
+{
+    return p->why ? p->why : "no reason given";
+}

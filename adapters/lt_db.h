@@ -1,0 +1,179 @@
+/* lt_db: the adapters' database seam. The source and sink adapters and the
+ * row mapping reach an agency database only through this interface; each
+ * backend is one file that fills a table of operations (lt_db_backend.h):
+ * lt_db_sqlite.c today, a PostgreSQL backend later.
+ *
+ * The backend is chosen by the form of the adapter's `database` setting:
+ *   - a file path is a SQLite database (relative to the configuration
+ *     file's directory);
+ *   - a URI "postgresql://..." or "postgres://...", or a keyword=value
+ *     connection string ("host=... dbname=..."), names a PostgreSQL
+ *     database; it is refused with a "not built" error until that backend
+ *     exists. (A SQLite file whose name looks like keyword=value can be
+ *     written "./name".)
+ *
+ * Rows are read through an accessor (lt_db_row_*) and written through
+ * parameter setters (lt_db_param_*), so the row mapping never sees a
+ * backend's statement type. Each value has one of five types; a backend
+ * that returns text-format values (libpq) maps its column types onto them
+ * and converts the text on access.
+ *
+ * Functions that can fail return 0 (or a count) on success and -1 with
+ * err set to a message that names what failed, never a row's values. */
+#ifndef LT_DB_H
+#define LT_DB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct lt_db_t lt_db_t;
+/* One row being read (valid only inside the callback that receives it). */
+typedef struct lt_db_row_t lt_db_row_t;
+/* The values of one row being written (inside the fill callback). */
+typedef struct lt_db_params_t lt_db_params_t;
+
+/* What the adapter does with the database: it decides the cursor table
+ * (lt_source_cursor or lt_sink_cursor) and the connection settings (a SQLite
+ * sink switches to WAL; a source leaves the agency's journal mode alone). */
+typedef enum { LT_DB_SOURCE, LT_DB_SINK } lt_db_role_t;
+
+/* The type of a value (SQLite's storage classes). */
+typedef enum { LT_DB_NULL, LT_DB_INTEGER, LT_DB_REAL, LT_DB_TEXT, LT_DB_BLOB } lt_db_type_t;
+
+/* The adapter's table: its mapped columns in mapping order, which of them
+ * is the key (PRIMARY KEY or UNIQUE), and the type each column gets when
+ * the sink creates the table. */
+typedef struct {
+    const char *name;
+    size_t n_columns;
+    const char *const *columns;
+    const lt_db_type_t *types;
+    size_t key; /* index into columns */
+} lt_db_table_t;
+
+/* ---- connection ---- */
+
+/* Connects to the database named by `database` (the setting as written;
+ * see above), relative to the directory of `config_file` (NULL: the
+ * working directory), and declares the adapter's table (copied). Prepares
+ * what the role needs: creates the role's cursor table; for a sink, creates
+ * the table first when `create` is set, and checks that the table can take
+ * upserts by key. NULL on failure with err set. */
+lt_db_t *lt_db_connect(const char *database, const char *config_file, lt_db_role_t role,
+                       const lt_db_table_t *table, int create, char *err, size_t errlen);
+/* Closes the connection and sets *self_p to NULL; safe on NULL or *NULL. */
+void lt_db_destroy(lt_db_t **self_p);
+/* The database for messages (a SQLite file's resolved path). */
+const char *lt_db_name(const lt_db_t *self);
+
+/* ---- transactions ---- */
+
+/* Begins a read transaction, or a write transaction that takes the write
+ * lock at once (so it cannot fail half-way for a lock). */
+int lt_db_begin(lt_db_t *self, int write, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+int lt_db_commit(lt_db_t *self, char *err, size_t errlen) __attribute__((warn_unused_result));
+/* Rolls back the open transaction, if any. */
+void lt_db_rollback(lt_db_t *self);
+
+/* ---- change capture (source) ---- *
+ * Every insert, update or delete of a mapped column of the table appends
+ * the row's key to a change list under a new, never reused change id, in
+ * the agency's own transaction (adapters/README.md, "Change tracking"). */
+
+/* Installs change capture for the table in one transaction. Idempotent:
+ * running it again re-creates the capture for the current columns. When
+ * the change list is new, every existing key is listed in it and every
+ * stored cursor starts again from 0; *created tells which happened. */
+int lt_db_capture_install(lt_db_t *self, int *created, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+/* *present = 1 when change capture is installed. */
+int lt_db_capture_present(lt_db_t *self, int *present, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* Called for each change read; returns 0, or -1 with err to stop. */
+typedef int (*lt_db_change_fn)(void *arg, int64_t id, const char *key, char *err, size_t errlen);
+/* Reads the first `limit` changes with an id above `after` and calls fn for
+ * the latest change of each key among them, in id order. Returns the number
+ * of calls, or -1. */
+long lt_db_read_changes(lt_db_t *self, int64_t after, size_t limit, lt_db_change_fn fn, void *arg,
+                        char *err, size_t errlen) __attribute__((warn_unused_result));
+/* The highest change id in the list (0 when empty). */
+int lt_db_last_change(lt_db_t *self, int64_t *id, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+/* Lists again, under new change ids, the key of every change with an id in
+ * (after, through], once per key, in the order of their latest change.
+ * Runs in the caller's transaction. */
+int lt_db_requeue(lt_db_t *self, int64_t after, int64_t through, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* Called with the current row; returns 0, or -1 with err. */
+typedef int (*lt_db_row_fn)(void *arg, const lt_db_row_t *row, char *err, size_t errlen);
+/* Reads the current row with this key: its mapped columns in mapping order.
+ * Returns 1 after fn returned 0, 0 when there is no such row (fn not
+ * called), -1 when reading failed or fn failed. */
+int lt_db_read_row(lt_db_t *self, const char *key, lt_db_row_fn fn, void *arg, char *err,
+                   size_t errlen) __attribute__((warn_unused_result));
+
+/* ---- cursors ---- */
+
+/* The stored cursor of a dataset (source) or stream (sink); 0 when none. */
+int lt_db_cursor_load(lt_db_t *self, const char *name, int64_t *value, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+/* Stores the cursor in the caller's transaction. For a source it also
+ * deletes the changes that every dataset's cursor has passed. */
+int lt_db_cursor_store(lt_db_t *self, const char *name, int64_t value, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* ---- writing (sink) ---- */
+
+/* One row to write: the row with this key is deleted, or upserted with the
+ * values that the fill callback sets from `arg`. */
+typedef struct {
+    const char *key;
+    int deleted;
+    const void *arg;
+} lt_db_write_t;
+
+/* Sets every column of one upsert (lt_db_param_*, column i in table
+ * order). Returns 0, or -1 with err. */
+typedef int (*lt_db_fill_fn)(void *ctx, const lt_db_write_t *w, lt_db_params_t *params, char *err,
+                             size_t errlen);
+
+/* In ONE write transaction: writes w[0..n-1] in order, then stores cursor
+ * `name` = `value`, and commits; on any failure nothing is kept. *failed is
+ * the index of the write that failed, or n when the failure was not a
+ * write's (begin, cursor, commit). */
+int lt_db_apply(lt_db_t *self, const lt_db_write_t *w, size_t n, lt_db_fill_fn fill, void *ctx,
+                const char *name, int64_t value, size_t *failed, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* ---- reading a row ---- *
+ * Columns are numbered from 0. Call lt_db_row_type before the other
+ * accessors of a column: they may convert the value. Text and blob
+ * pointers are valid until the callback returns. */
+
+size_t lt_db_row_count(const lt_db_row_t *row);
+const char *lt_db_row_name(const lt_db_row_t *row, size_t i);
+lt_db_type_t lt_db_row_type(const lt_db_row_t *row, size_t i);
+int lt_db_row_null(const lt_db_row_t *row, size_t i);
+int64_t lt_db_row_int(const lt_db_row_t *row, size_t i);
+double lt_db_row_double(const lt_db_row_t *row, size_t i);
+/* NUL-terminated text; NULL for a NULL value or when out of memory. */
+const char *lt_db_row_text(const lt_db_row_t *row, size_t i);
+/* The bytes of a BLOB (or TEXT) value; NULL with *len 0 when empty. */
+const void *lt_db_row_blob(const lt_db_row_t *row, size_t i, size_t *len);
+
+/* ---- writing a row ---- *
+ * Each setter copies its value and returns 0, or -1 (the reason is then
+ * lt_db_params_error). */
+
+int lt_db_param_null(lt_db_params_t *p, size_t i);
+int lt_db_param_int(lt_db_params_t *p, size_t i, int64_t v);
+int lt_db_param_double(lt_db_params_t *p, size_t i, double v);
+int lt_db_param_text(lt_db_params_t *p, size_t i, const char *s);
+int lt_db_param_blob(lt_db_params_t *p, size_t i, const void *data, size_t len);
+/* Why the last setter failed. */
+const char *lt_db_params_error(const lt_db_params_t *p);
+
+#endif

@@ -1,0 +1,76 @@
+/* lt_db_backend: the contract between the database seam (lt_db.c) and
+ * its backends. A backend is one file that defines one lt_db_ops_t; lt_db.c
+ * picks it from the form of the `database` setting and calls it through
+ * this table only. Adapters include lt_db.h, never this header.
+ *
+ * Every operation gets the backend's own connection (`impl`, returned by
+ * open) and follows lt_db.h's contract for the function of the same name;
+ * lt_db.c adds nothing but the choice of backend, the copy of the table
+ * and lt_db_apply, which it builds from begin, upsert, remove,
+ * cursor_store, commit and rollback. */
+#ifndef LT_DB_BACKEND_H
+#define LT_DB_BACKEND_H
+
+#include "lt_db.h"
+
+typedef struct lt_db_ops_t lt_db_ops_t;
+
+/* A backend's row and parameter objects start with these, so that the
+ * accessors in lt_db.c find the backend's functions. */
+struct lt_db_row_t {
+    const lt_db_ops_t *ops;
+};
+struct lt_db_params_t {
+    const lt_db_ops_t *ops;
+    const char *why; /* static text: why the last setter failed */
+};
+
+struct lt_db_ops_t {
+    const char *name;
+    /* `target` is the resolved setting (a SQLite file's path); `table`
+     * (lt_db's copy) stays valid until close. */
+    void *(*open)(const char *target, lt_db_role_t role, const lt_db_table_t *table, int create,
+                  char *err, size_t errlen);
+    void (*close)(void *impl);
+
+    int (*begin)(void *impl, int write, char *err, size_t errlen);
+    int (*commit)(void *impl, char *err, size_t errlen);
+    void (*rollback)(void *impl);
+
+    int (*capture_install)(void *impl, int *created, char *err, size_t errlen);
+    int (*capture_present)(void *impl, int *present, char *err, size_t errlen);
+    long (*read_changes)(void *impl, int64_t after, size_t limit, lt_db_change_fn fn, void *arg,
+                         char *err, size_t errlen);
+    int (*last_change)(void *impl, int64_t *id, char *err, size_t errlen);
+    int (*requeue)(void *impl, int64_t after, int64_t through, char *err, size_t errlen);
+    int (*read_row)(void *impl, const char *key, lt_db_row_fn fn, void *arg, char *err,
+                    size_t errlen);
+
+    int (*cursor_load)(void *impl, const char *name, int64_t *value, char *err, size_t errlen);
+    int (*cursor_store)(void *impl, const char *name, int64_t value, char *err, size_t errlen);
+
+    /* One upsert (fill sets the values) or one delete by key, in the
+     * caller's write transaction. */
+    int (*upsert)(void *impl, const lt_db_write_t *w, lt_db_fill_fn fill, void *ctx, char *err,
+                  size_t errlen);
+    int (*remove)(void *impl, const char *key, char *err, size_t errlen);
+
+    size_t (*row_count)(const lt_db_row_t *row);
+    const char *(*row_name)(const lt_db_row_t *row, size_t i);
+    lt_db_type_t (*row_type)(const lt_db_row_t *row, size_t i);
+    int64_t (*row_int)(const lt_db_row_t *row, size_t i);
+    double (*row_double)(const lt_db_row_t *row, size_t i);
+    const char *(*row_text)(const lt_db_row_t *row, size_t i);
+    const void *(*row_blob)(const lt_db_row_t *row, size_t i, size_t *len);
+
+    int (*param_null)(lt_db_params_t *p, size_t i);
+    int (*param_int)(lt_db_params_t *p, size_t i, int64_t v);
+    int (*param_double)(lt_db_params_t *p, size_t i, double v);
+    int (*param_text)(lt_db_params_t *p, size_t i, const char *s);
+    int (*param_blob)(lt_db_params_t *p, size_t i, const void *data, size_t len);
+};
+
+/* The backends built in. */
+extern const lt_db_ops_t lt_db_sqlite_ops;
+
+#endif

@@ -1,0 +1,464 @@
+/* test_db: CUnit suite for the adapters' database seam (adapters/lt_db.h)
+ * against its SQLite backend: the backend chosen by the form of the
+ * `database` setting (PostgreSQL refused as not built), change capture
+ * installed twice, changes after a cursor (latest per key, in id order),
+ * requeue and pruning, the row accessor, and lt_db_apply writing a batch
+ * and the sink's cursor all or nothing. The database is checked directly
+ * with SQLite beside the seam. */
+#include "unit_sqlite.h"
+
+#include "lt_db.h"
+
+static char g_dir[512];
+
+static int suite_init(void)
+{
+    return ut_mkdtemp(g_dir, sizeof g_dir, "db");
+}
+
+static int suite_clean(void)
+{
+    return ut_rmrf(g_dir);
+}
+
+static void path_of(char *out, size_t cap, const char *name)
+{
+    snprintf(out, cap, "%s/%s", g_dir, name);
+}
+
+/* A direct connection to `name`, after running `schema` (NULL: none). */
+static sqlite3 *open_raw(const char *name, const char *schema)
+{
+    char path[600];
+    path_of(path, sizeof path, name);
+    sqlite3 *db = NULL;
+    CU_ASSERT_FATAL(sqlite3_open(path, &db) == SQLITE_OK);
+    CU_ASSERT_FATAL(sqlite3_busy_timeout(db, 5000) == SQLITE_OK);
+    if (schema)
+        ut_sql_exec(db, schema);
+    return db;
+}
+
+/* Two columns: a TEXT key and an INTEGER. */
+static const lt_db_type_t TYPES2[] = {LT_DB_TEXT, LT_DB_INTEGER};
+
+/* Connects to `name` (a setting relative to the suite's directory) with
+ * the table `t` of two columns. */
+static lt_db_t *open_seam(const char *name, lt_db_role_t role, const char *t,
+                          const char *const cols[2], int create)
+{
+    char conf[600], err[512] = "";
+    path_of(conf, sizeof conf, "adapter.conf");
+    lt_db_table_t table = {t, 2, cols, TYPES2, 0};
+    lt_db_t *d = lt_db_connect(name, conf, role, &table, create, err, sizeof err);
+    if (!d)
+        fprintf(stderr, "%s\n", err);
+    CU_ASSERT_FATAL(d != NULL);
+    return d;
+}
+
+static const char *const CITIZEN_COLS[] = {"id", "name"};
+
+/* ---- choosing the backend --------------------------------------------- */
+
+static void test_postgresql_refused(void)
+{
+    static const char *const pg[] = {
+        "postgresql://lienthong:s3cret@db.bca.gov.vn/npd",
+        "postgres://lienthong:s3cret@localhost:5432/npd",
+        "POSTGRESQL://lienthong:s3cret@localhost/npd",
+        "host=db.bca.gov.vn dbname=npd password=s3cret",
+        "  dbname = npd password=s3cret",
+    };
+    char conf[600], err[512];
+    path_of(conf, sizeof conf, "source.conf");
+    lt_db_table_t table = {"citizens", 2, CITIZEN_COLS, TYPES2, 0};
+    for (size_t i = 0; i < sizeof pg / sizeof pg[0]; i++) {
+        err[0] = 0;
+        lt_db_t *d = lt_db_connect(pg[i], conf, LT_DB_SOURCE, &table, 0, err, sizeof err);
+        CU_ASSERT(d == NULL);
+        if (!strstr(err, "PostgreSQL backend is not built"))
+            fprintf(stderr, "case %zu: \"%s\"\n", i, err);
+        CU_ASSERT(strstr(err, "PostgreSQL backend is not built") != NULL);
+        CU_ASSERT(strncmp(err, conf, strlen(conf)) == 0); /* names the file */
+        CU_ASSERT(strstr(err, "s3cret") == NULL);         /* never the password */
+        lt_db_destroy(&d);
+    }
+    /* Nothing was created as if the setting were a file name. */
+    char dir[600];
+    path_of(dir, sizeof dir, "postgresql:");
+    CU_ASSERT(access(dir, F_OK) != 0);
+    path_of(dir, sizeof dir, "host=db.bca.gov.vn dbname=npd password=s3cret");
+    CU_ASSERT(access(dir, F_OK) != 0);
+}
+
+static void test_sqlite_path_resolved(void)
+{
+    char conf[600], want[600], err[512] = "";
+    path_of(conf, sizeof conf, "sink.conf");
+    lt_db_table_t table = {"citizens", 2, CITIZEN_COLS, TYPES2, 0};
+    static const char *const names[] = {"postgresql.db", "./host=x.db", "dbname"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        lt_db_t *d = lt_db_connect(names[i], conf, LT_DB_SINK, &table, 1, err, sizeof err);
+        if (!d)
+            fprintf(stderr, "%s\n", err);
+        CU_ASSERT_FATAL(d != NULL);
+        path_of(want, sizeof want, names[i]);
+        CU_ASSERT_STRING_EQUAL(lt_db_name(d), want);
+        CU_ASSERT(access(want, F_OK) == 0);
+        lt_db_destroy(&d);
+        CU_ASSERT(d == NULL);
+        lt_db_destroy(&d);
+    }
+    lt_db_t *d = lt_db_connect("no/such/dir/x.db", conf, LT_DB_SINK, &table, 1, err, sizeof err);
+    CU_ASSERT(d == NULL);
+    CU_ASSERT(strstr(err, "cannot open database") != NULL);
+}
+
+/* ---- change capture --------------------------------------------------- */
+
+/* Records each change read. */
+typedef struct {
+    int64_t id[16];
+    char key[16][16];
+    size_t n;
+} changes_t;
+
+static int on_change(void *arg, int64_t id, const char *key, char *err, size_t errlen)
+{
+    changes_t *c = arg;
+    if (c->n >= 16) {
+        snprintf(err, errlen, "too many changes");
+        return -1;
+    }
+    c->id[c->n] = id;
+    snprintf(c->key[c->n], sizeof c->key[c->n], "%s", key);
+    c->n++;
+    return 0;
+}
+
+/* Reads the changes after `after` into c inside a read transaction. */
+static long read_changes(lt_db_t *d, int64_t after, size_t limit, changes_t *c)
+{
+    char err[512] = "";
+    memset(c, 0, sizeof *c);
+    CU_ASSERT_FATAL(lt_db_begin(d, 0, err, sizeof err) == 0);
+    long n = lt_db_read_changes(d, after, limit, on_change, c, err, sizeof err);
+    CU_ASSERT(lt_db_commit(d, err, sizeof err) == 0);
+    CU_ASSERT(n == (long)c->n);
+    return n;
+}
+
+static void expect_change(const changes_t *c, size_t i, int64_t id, const char *key)
+{
+    CU_ASSERT_FATAL(i < c->n);
+    CU_ASSERT(c->id[i] == id);
+    CU_ASSERT_STRING_EQUAL(c->key[i], key);
+}
+
+static void test_capture_install_twice(void)
+{
+    char err[512] = "";
+    sqlite3 *raw =
+        open_raw("capture.db", "CREATE TABLE citizens(id TEXT PRIMARY KEY, name TEXT, note TEXT);"
+                               "INSERT INTO citizens VALUES ('c', 'Chi', NULL), ('a', 'An', NULL),"
+                               " ('b', 'Bình', NULL)");
+    lt_db_t *d = open_seam("capture.db", LT_DB_SOURCE, "citizens", CITIZEN_COLS, 0);
+    int present = -1, created = -1;
+    CU_ASSERT(lt_db_capture_present(d, &present, err, sizeof err) == 0);
+    CU_ASSERT(present == 0);
+    CU_ASSERT(lt_db_capture_install(d, &created, err, sizeof err) == 0);
+    CU_ASSERT(created == 1);
+    CU_ASSERT(ut_sql_count(raw, "SELECT COUNT(*) FROM lt_changes") == 3);
+    /* Again: the triggers are re-created, nothing is listed twice. */
+    CU_ASSERT(lt_db_capture_install(d, &created, err, sizeof err) == 0);
+    CU_ASSERT(created == 0);
+    CU_ASSERT(ut_sql_count(raw, "SELECT COUNT(*) FROM lt_changes") == 3);
+    CU_ASSERT(ut_sql_count(raw, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' "
+                                "AND tbl_name = 'citizens'") == 3);
+    CU_ASSERT(lt_db_capture_present(d, &present, err, sizeof err) == 0);
+    CU_ASSERT(present == 1);
+    /* An unmapped column is not a change; a mapped one is. */
+    ut_sql_exec(raw, "UPDATE citizens SET note = 'x' WHERE id = 'a'");
+    CU_ASSERT(ut_sql_count(raw, "SELECT COUNT(*) FROM lt_changes") == 3);
+    ut_sql_exec(raw, "UPDATE citizens SET name = 'Ân' WHERE id = 'a'");
+    CU_ASSERT(ut_sql_count(raw, "SELECT COUNT(*) FROM lt_changes") == 4);
+    /* Seeded in key order, then the update. */
+    changes_t c;
+    CU_ASSERT(read_changes(d, 0, 100, &c) == 3);
+    expect_change(&c, 0, 2, "b");
+    expect_change(&c, 1, 3, "c");
+    expect_change(&c, 2, 4, "a");
+    sqlite3_close(raw);
+    lt_db_destroy(&d);
+}
+
+static void test_changes_after_cursor(void)
+{
+    char err[512] = "";
+    sqlite3 *raw = open_raw("changes.db", "CREATE TABLE citizens(id TEXT PRIMARY KEY, name TEXT)");
+    lt_db_t *d = open_seam("changes.db", LT_DB_SOURCE, "citizens", CITIZEN_COLS, 0);
+    int created = 0;
+    CU_ASSERT_FATAL(lt_db_capture_install(d, &created, err, sizeof err) == 0);
+    /* Changes 1:a 2:b 3:c 4:b 5:d 6:a 7:b. */
+    ut_sql_exec(raw, "INSERT INTO citizens VALUES ('a', '1'), ('b', '1'), ('c', '1');"
+                     "UPDATE citizens SET name = '2' WHERE id = 'b';"
+                     "INSERT INTO citizens VALUES ('d', '1');"
+                     "UPDATE citizens SET name = '2' WHERE id = 'a';"
+                     "UPDATE citizens SET name = '3' WHERE id = 'b';");
+    changes_t c;
+    CU_ASSERT(read_changes(d, 3, 100, &c) == 3);
+    expect_change(&c, 0, 5, "d");
+    expect_change(&c, 1, 6, "a");
+    expect_change(&c, 2, 7, "b");
+    /* The first 4 changes only; b's latest among them is 4. */
+    CU_ASSERT(read_changes(d, 0, 4, &c) == 3);
+    expect_change(&c, 0, 1, "a");
+    expect_change(&c, 1, 3, "c");
+    expect_change(&c, 2, 4, "b");
+    CU_ASSERT(read_changes(d, 7, 100, &c) == 0);
+    int64_t last = 0;
+    CU_ASSERT(lt_db_last_change(d, &last, err, sizeof err) == 0);
+    CU_ASSERT(last == 7);
+
+    /* Requeue (4, 6]: d and a again, in the order of their latest change. */
+    CU_ASSERT_FATAL(lt_db_begin(d, 1, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_requeue(d, 4, 6, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_commit(d, err, sizeof err) == 0);
+    CU_ASSERT(read_changes(d, 7, 100, &c) == 2);
+    expect_change(&c, 0, 8, "d");
+    expect_change(&c, 1, 9, "a");
+
+    /* Storing a source cursor prunes what every dataset's cursor passed. */
+    int64_t cur = -1;
+    CU_ASSERT(lt_db_cursor_load(d, "VN/GOV/BCA/population", &cur, err, sizeof err) == 0);
+    CU_ASSERT(cur == 0);
+    CU_ASSERT_FATAL(lt_db_begin(d, 1, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_cursor_store(d, "VN/GOV/BCA/population", 5, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_commit(d, err, sizeof err) == 0);
+    CU_ASSERT(ut_sql_count(raw, "SELECT MIN(id) FROM lt_changes") == 6);
+    CU_ASSERT_FATAL(lt_db_begin(d, 1, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_cursor_store(d, "VN/GOV/BCA/population.p38", 3, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_cursor_store(d, "VN/GOV/BCA/population", 8, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_commit(d, err, sizeof err) == 0);
+    CU_ASSERT(ut_sql_count(raw, "SELECT MIN(id) FROM lt_changes") == 6); /* the slower one */
+    CU_ASSERT(lt_db_cursor_load(d, "VN/GOV/BCA/population", &cur, err, sizeof err) == 0);
+    CU_ASSERT(cur == 8);
+    /* A rolled back cursor is not stored. */
+    CU_ASSERT_FATAL(lt_db_begin(d, 1, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_cursor_store(d, "VN/GOV/BCA/population", 9, err, sizeof err) == 0);
+    lt_db_rollback(d);
+    CU_ASSERT(lt_db_cursor_load(d, "VN/GOV/BCA/population", &cur, err, sizeof err) == 0);
+    CU_ASSERT(cur == 8);
+    sqlite3_close(raw);
+    lt_db_destroy(&d);
+}
+
+/* ---- the row accessor ------------------------------------------------- */
+
+typedef struct {
+    int called;
+    lt_db_type_t type[6];
+    const char *name[6];
+    int null[6];
+    size_t count;
+} row_seen_t;
+
+static int on_typed_row(void *arg, const lt_db_row_t *row, char *err, size_t errlen)
+{
+    row_seen_t *s = arg;
+    s->called++;
+    s->count = lt_db_row_count(row);
+    CU_ASSERT_FATAL(s->count == 6);
+    for (size_t i = 0; i < 6; i++) {
+        s->type[i] = lt_db_row_type(row, i);
+        s->null[i] = lt_db_row_null(row, i);
+    }
+    CU_ASSERT_STRING_EQUAL(lt_db_row_name(row, 1), "n i");
+    CU_ASSERT(lt_db_row_int(row, 1) == -9007199254740993LL);
+    CU_ASSERT(lt_db_row_double(row, 2) == 0.1 + 0.2); /* all 17 digits */
+    CU_ASSERT_STRING_EQUAL(lt_db_row_text(row, 3), "Nguyễn");
+    size_t len = 0;
+    const uint8_t *b = lt_db_row_blob(row, 4, &len);
+    CU_ASSERT(len == 3 && b && b[0] == 0 && b[1] == 0xff && b[2] == 'x');
+    CU_ASSERT(lt_db_row_text(row, 5) == NULL);
+    (void)err;
+    (void)errlen;
+    return 0;
+}
+
+static int on_refused_row(void *arg, const lt_db_row_t *row, char *err, size_t errlen)
+{
+    (void)arg;
+    (void)row;
+    snprintf(err, errlen, "refused by the test");
+    return -1;
+}
+
+static void test_row_accessor(void)
+{
+    char err[512] = "";
+    sqlite3 *raw =
+        open_raw("rows.db", "CREATE TABLE \"t\"\"x\"(k TEXT PRIMARY KEY, \"n i\", r, t, b, z);"
+                            "INSERT INTO \"t\"\"x\" VALUES ('k1', -9007199254740993, 0.1 + 0.2, "
+                            "'Nguyễn', x'00ff78', NULL)");
+    static const char *const cols[] = {"k", "n i", "r", "t", "b", "z"};
+    lt_db_type_t types[6] = {LT_DB_TEXT, LT_DB_INTEGER, LT_DB_REAL,
+                             LT_DB_TEXT, LT_DB_BLOB,    LT_DB_TEXT};
+    lt_db_table_t table = {"t\"x", 6, cols, types, 0};
+    char conf[600];
+    path_of(conf, sizeof conf, "a.conf");
+    lt_db_t *d = lt_db_connect("rows.db", conf, LT_DB_SOURCE, &table, 0, err, sizeof err);
+    CU_ASSERT_FATAL(d != NULL);
+    row_seen_t s = {0};
+    CU_ASSERT(lt_db_read_row(d, "k1", on_typed_row, &s, err, sizeof err) == 1);
+    CU_ASSERT(s.called == 1);
+    static const lt_db_type_t want[6] = {LT_DB_TEXT, LT_DB_INTEGER, LT_DB_REAL,
+                                         LT_DB_TEXT, LT_DB_BLOB,    LT_DB_NULL};
+    for (size_t i = 0; i < 6; i++) {
+        CU_ASSERT(s.type[i] == want[i]);
+        CU_ASSERT(s.null[i] == (i == 5));
+    }
+    /* No row: the callback is not called. */
+    CU_ASSERT(lt_db_read_row(d, "k2", on_typed_row, &s, err, sizeof err) == 0);
+    CU_ASSERT(s.called == 1);
+    /* The callback's failure is the read's, with its message. */
+    CU_ASSERT(lt_db_read_row(d, "k1", on_refused_row, NULL, err, sizeof err) == -1);
+    CU_ASSERT_STRING_EQUAL(err, "refused by the test");
+    /* The statement was reset: the row can be read again. */
+    CU_ASSERT(lt_db_read_row(d, "k1", on_typed_row, &s, err, sizeof err) == 1);
+    CU_ASSERT(s.called == 2);
+    sqlite3_close(raw);
+    lt_db_destroy(&d);
+}
+
+/* ---- applying a batch with the cursor ----------------------------------- */
+
+/* One upsert's values; fail makes the fill callback refuse it. */
+typedef struct {
+    const char *key; /* NULL: a NULL key, which the table refuses */
+    int64_t v;
+    int fail;
+} row_t;
+
+static int fill_row(void *ctx, const lt_db_write_t *w, lt_db_params_t *p, char *err, size_t errlen)
+{
+    const row_t *r = w->arg;
+    (void)ctx;
+    if (r->fail) {
+        snprintf(err, errlen, "refused by the test");
+        return -1;
+    }
+    int rc = r->key ? lt_db_param_text(p, 0, r->key) : lt_db_param_null(p, 0);
+    if (rc == 0)
+        rc = lt_db_param_int(p, 1, r->v);
+    if (rc != 0)
+        snprintf(err, errlen, "%s", lt_db_params_error(p));
+    return rc;
+}
+
+static int apply(lt_db_t *d, const lt_db_write_t *w, size_t n, int64_t cursor, size_t *failed,
+                 char *err, size_t errlen)
+{
+    return lt_db_apply(d, w, n, fill_row, NULL, "VN/GOV/BCA/population.p38", cursor, failed, err,
+                       errlen);
+}
+
+/* The table as "k=v,k=v" in key order, and the stored cursor. */
+static void state(sqlite3 *raw, char *out, size_t cap, int64_t *cursor)
+{
+    ut_sql_text(raw, "SELECT group_concat(k || '=' || v, ',') FROM (SELECT * FROM t ORDER BY k)",
+                out, cap);
+    *cursor = ut_sql_count(raw, "SELECT COALESCE(MAX(seq), 0) FROM lt_sink_cursor");
+}
+
+static void test_apply_all_or_nothing(void)
+{
+    char err[512] = "", rows[256];
+    int64_t cur = -1;
+    size_t failed = 99;
+    static const char *const cols[] = {"k", "v"};
+    lt_db_t *d = open_seam("sink.db", LT_DB_SINK, "t", cols, 1);
+    sqlite3 *raw = open_raw("sink.db", NULL);
+    CU_ASSERT(ut_sql_count(raw, "SELECT COUNT(*) FROM t") == 0); /* created */
+
+    row_t a = {"a", 1, 0}, b = {"b", 2, 0}, c = {"c", 3, 0};
+    lt_db_write_t first[] = {{"a", 0, &a}, {"b", 0, &b}, {"c", 0, &c}};
+    CU_ASSERT(apply(d, first, 3, 3, &failed, err, sizeof err) == 0);
+    state(raw, rows, sizeof rows, &cur);
+    CU_ASSERT_STRING_EQUAL(rows, "a=1,b=2,c=3");
+    CU_ASSERT(cur == 3);
+
+    /* The fill of the third write fails: the delete and the upsert before
+     * it and the cursor are all rolled back. */
+    row_t b20 = {"b", 20, 0}, bad = {"d", 4, 1};
+    lt_db_write_t second[] = {{"a", 1, NULL}, {"b", 0, &b20}, {"d", 0, &bad}};
+    CU_ASSERT(apply(d, second, 3, 6, &failed, err, sizeof err) == -1);
+    CU_ASSERT(failed == 2);
+    CU_ASSERT_STRING_EQUAL(err, "refused by the test");
+    state(raw, rows, sizeof rows, &cur);
+    CU_ASSERT_STRING_EQUAL(rows, "a=1,b=2,c=3");
+    CU_ASSERT(cur == 3);
+
+    /* The database refuses the second write (NULL key): same. */
+    row_t e = {"e", 5, 0}, nokey = {NULL, 6, 0};
+    lt_db_write_t third[] = {{"e", 0, &e}, {"", 0, &nokey}};
+    CU_ASSERT(apply(d, third, 2, 5, &failed, err, sizeof err) == -1);
+    CU_ASSERT(failed == 1);
+    CU_ASSERT(strstr(err, "NOT NULL") != NULL);
+    state(raw, rows, sizeof rows, &cur);
+    CU_ASSERT_STRING_EQUAL(rows, "a=1,b=2,c=3");
+    CU_ASSERT(cur == 3);
+
+    /* The writes succeed: delete, update and the cursor together. */
+    lt_db_write_t fourth[] = {{"a", 1, NULL}, {"b", 0, &b20}};
+    CU_ASSERT(apply(d, fourth, 2, 5, &failed, err, sizeof err) == 0);
+    state(raw, rows, sizeof rows, &cur);
+    CU_ASSERT_STRING_EQUAL(rows, "b=20,c=3");
+    CU_ASSERT(cur == 5);
+    int64_t loaded = -1;
+    CU_ASSERT(lt_db_cursor_load(d, "VN/GOV/BCA/population.p38", &loaded, err, sizeof err) == 0);
+    CU_ASSERT(loaded == 5);
+
+    /* Storing the cursor fails (its table is gone): the writes are undone. */
+    ut_sql_exec(raw, "DROP TABLE lt_sink_cursor");
+    lt_db_write_t fifth[] = {{"e", 0, &e}};
+    CU_ASSERT(apply(d, fifth, 1, 6, &failed, err, sizeof err) == -1);
+    CU_ASSERT(failed == 1);
+    CU_ASSERT(strstr(err, "lt_sink_cursor") != NULL);
+    CU_ASSERT(ut_sql_count(raw, "SELECT COUNT(*) FROM t WHERE k = 'e'") == 0);
+    sqlite3_close(raw);
+    lt_db_destroy(&d);
+}
+
+static void test_sink_table_must_fit(void)
+{
+    char err[512] = "", conf[600];
+    /* No PRIMARY KEY or UNIQUE constraint on k. */
+    sqlite3_close(open_raw("nokey.db", "CREATE TABLE t(k TEXT, v INTEGER)"));
+    path_of(conf, sizeof conf, "sink.conf");
+    static const char *const cols[] = {"k", "v"};
+    lt_db_table_t table = {"t", 2, cols, TYPES2, 0};
+    lt_db_t *d = lt_db_connect("nokey.db", conf, LT_DB_SINK, &table, 0, err, sizeof err);
+    CU_ASSERT(d == NULL);
+    CU_ASSERT(strstr(err, "table t cannot take the mapped columns") != NULL);
+    table.key = 2;
+    d = lt_db_connect("nokey.db", conf, LT_DB_SINK, &table, 0, err, sizeof err);
+    CU_ASSERT(d == NULL);
+    CU_ASSERT(strstr(err, "the key is not one of its 2 columns") != NULL);
+}
+
+int main(void)
+{
+    static const ut_test_t tests[] = {
+        {"postgresql:// and conninfo settings: not built", test_postgresql_refused},
+        {"a SQLite path is resolved against the config file", test_sqlite_path_resolved},
+        {"change capture installed twice", test_capture_install_twice},
+        {"changes after a cursor, requeue, cursor and pruning", test_changes_after_cursor},
+        {"row accessor: names, types, values", test_row_accessor},
+        {"apply: batch and cursor all or nothing", test_apply_all_or_nothing},
+        {"a sink table must take upserts by key", test_sink_table_must_fit},
+        {NULL, NULL},
+    };
+    return ut_main("db", suite_init, suite_clean, tests);
+}
