@@ -2,16 +2,13 @@
 #include "lt_adapter.h"
 #include "lt_file.h"
 #include "lt_log.h"
-#include "lt_sock.h"
 #include "lt_wire.h"
 
-#include <errno.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <zmq.h>
 
 
 void lt_adapter_fmt(char *out, size_t cap, const char *fmt, ...)
@@ -31,61 +28,46 @@ void lt_adapter_fmt(char *out, size_t cap, const char *fmt, ...)
 
 int lt_adapter_connect(lt_adapter_conn_t *conn, const char *path, char *err, size_t errlen)
 {
-    lt_sock_opts_t o;
-    lt_sock_opts_default(&o);
+    lt_client_opts_t o;
+    lt_client_opts_default(&o);
     o.max_message = LT_AD_MAX_MESSAGE;
-    conn->sock = NULL;
-    conn->ctx = zmq_ctx_new();
-    if (!conn->ctx) {
-        lt_adapter_fmt(err, errlen, "cannot create a ZeroMQ context: %s", zmq_strerror(zmq_errno()));
+    /* An adapter may start before its gateway (or outlive a restart of
+     * it): its messages wait in the queue until the gateway listens. */
+    o.wait_for_gateway = 1;
+    conn->client = lt_client_new(path, &o, err, errlen);
+    if (!conn->client)
         return -1;
-    }
-    conn->sock = lt_sock_local_client(conn->ctx, path, &o, err, errlen);
-    if (!conn->sock) {
-        lt_adapter_disconnect(conn);
-        return -1;
-    }
+    if (err[0])
+        lt_warn("adapter", "%s; waiting for it", err);
     return 0;
 }
 
 void lt_adapter_disconnect(lt_adapter_conn_t *conn)
 {
-    if (conn->sock)
-        zmq_close(conn->sock);
-    if (conn->ctx)
-        zmq_ctx_term(conn->ctx);
-    conn->sock = conn->ctx = NULL;
+    lt_client_destroy(&conn->client);
 }
 
 int lt_adapter_recv(lt_adapter_conn_t *conn, int timeout_ms, Lienthong__Envelope **env)
 {
-    char err[256];
-    int rc = lt_wire_recv_env(conn->sock, timeout_ms, LT_AD_MAX_MESSAGE, env, err, sizeof err);
-    if (rc == 0 && err[0])
-        lt_warn("adapter", "from the gateway: %s", err);
-    return rc;
+    char err[512];
+    int rc = lt_client_recv(conn->client, timeout_ms, env, err, sizeof err);
+    if (rc == LT_CLIENT_ERR_MALFORMED)
+        lt_warn("adapter", "%s", err);
+    if (rc == LT_CLIENT_OK)
+        return 1;
+    return rc == LT_CLIENT_ERR_SOCKET ? -1 : 0;
 }
 
 int lt_adapter_send(lt_adapter_conn_t *conn, Lienthong__Envelope__BodyCase body_case, void *body)
 {
-    Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
-    env.version = LT_PROTO_VERSION;
-    env.body_case = body_case;
-    switch (body_case) {
-    case LIENTHONG__ENVELOPE__BODY_PUBLISH:
-        env.publish = body;
-        break;
-    case LIENTHONG__ENVELOPE__BODY_SINK_ATTACH:
-        env.sink_attach = body;
-        break;
-    case LIENTHONG__ENVELOPE__BODY_DELIVER_ACK:
-        env.deliver_ack = body;
-        break;
-    default:
-        errno = EINVAL;
-        return -1;
-    }
-    return lt_wire_send(conn->sock, NULL, 0, &env);
+    char err[512];
+    return lt_client_send(conn->client, body_case, body, 0, err, sizeof err) == 0 ? 0 : -1;
+}
+
+int lt_adapter_send_frame(lt_adapter_conn_t *conn, const uint8_t *frame, size_t len)
+{
+    char err[512];
+    return lt_client_send_frame(conn->client, frame, len, 0, err, sizeof err) == 0 ? 0 : -1;
 }
 
 /* ---- signals -------------------------------------------------------- */

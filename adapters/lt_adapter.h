@@ -1,6 +1,6 @@
 /* lt_adapter: plumbing shared by the source and sink adapters (their
  * configuration goes through lt_cfgfile, their database through lt_db):
- * the local ZeroMQ connection to the gateway, receiving one decoded
+ * the connection to the gateway (through lt_client), receiving one decoded
  * envelope with a timeout, and SIGTERM/SIGINT handling. */
 #ifndef LT_ADAPTER_H
 #define LT_ADAPTER_H
@@ -11,6 +11,7 @@
 
 #include "lienthong.pb-c.h"
 #include "lt_cfgfile.h"
+#include "lt_client.h"
 
 /* snprintf into out[cap] that may truncate on purpose (messages). */
 void lt_adapter_fmt(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -20,21 +21,25 @@ void lt_adapter_fmt(char *out, size_t cap, const char *fmt, ...) __attribute__((
 /* Largest frame accepted from, or sent to, the gateway. */
 #define LT_AD_MAX_MESSAGE (64u << 20)
 
-/* ZeroMQ context and DEALER connected to the gateway's ipc socket. */
+/* The adapter's connection to its gateway (lt_client). */
 typedef struct {
-    void *ctx;
-    void *sock;
+    lt_client_t *client;
 } lt_adapter_conn_t;
 
+/* Connects; a gateway not running yet is logged, not an error (messages
+ * wait until it starts). -1 with err when the socket cannot be reached
+ * (no permission, not a socket). */
 int lt_adapter_connect(lt_adapter_conn_t *conn, const char *path, char *err, size_t errlen);
 void lt_adapter_disconnect(lt_adapter_conn_t *conn);
 /* Waits up to timeout_ms for one envelope. Returns 1 with *env set (free
  * with lt_wire_free), 0 on timeout, on a signal, or after logging an
  * undecodable frame, -1 on a socket error. */
 int lt_adapter_recv(lt_adapter_conn_t *conn, int timeout_ms, Lienthong__Envelope **env);
-/* Sends one envelope carrying `body` of type `body_case` (the pointer is put
- * in the oneof). Returns 0 or -1 (errno from libzmq). */
+/* Sends one envelope carrying `body` of type `body_case` without waiting.
+ * Returns 0 or -1 (errno from libzmq: EAGAIN while the queue is full). */
 int lt_adapter_send(lt_adapter_conn_t *conn, Lienthong__Envelope__BodyCase body_case, void *body);
+/* Sends an already packed envelope as is, without waiting. Same results. */
+int lt_adapter_send_frame(lt_adapter_conn_t *conn, const uint8_t *frame, size_t len);
 
 /* ---- signals ---- */
 

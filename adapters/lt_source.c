@@ -511,7 +511,7 @@ static int s_send(lt_source_t *self, size_t i, int64_t now)
     s_flight_t *fl = &self->flights[i];
     fl->sent_ms = now;
     fl->failed = 0;
-    if (zmq_send(self->conn.sock, fl->frame, fl->frame_len, ZMQ_DONTWAIT) != (int)fl->frame_len) {
+    if (lt_adapter_send_frame(&self->conn, fl->frame, fl->frame_len) != 0) {
         lt_warn("source", "cannot send a publish to the gateway: %s", zmq_strerror(zmq_errno()));
         s_fail(self, i, now);
         return -1;

@@ -1,13 +1,13 @@
 /* lt_bench: what the benchmarks share: synthetic population records and a
- * source that publishes them to an owner gateway over its ipc socket. */
+ * source that publishes them to an owner gateway over its ipc socket
+ * (lt_client). */
 #include "lt_bench.h"
-#include "lt_itest.h"
-#include "lt_sock.h"
+#include "lt_client.h"
+#include "lt_wire.h"
 #include "records/population.pb-c.h"
 
 #include <stdio.h>
 #include <string.h>
-#include <zmq.h>
 
 #define PER_PUBLISH 1000
 #define IN_FLIGHT 8
@@ -42,12 +42,12 @@ size_t lt_bench_record(long i, uint8_t *out, char *key)
  * time; returns 0 when every one was acknowledged. */
 int lt_bench_publish(const char *sock_path, const char *dataset, long n)
 {
-    char err[256];
-    lt_sock_opts_t o;
-    lt_sock_opts_default(&o);
-    void *s = lt_sock_local_client(lt_it_ctx(), sock_path, &o, err, sizeof err);
-    if (!s)
+    char err[1024];
+    lt_client_t *c = lt_client_new(sock_path, NULL, err, sizeof err);
+    if (!c) {
+        fprintf(stderr, "bench: %s\n", err);
         return -1;
+    }
     static uint8_t payloads[PER_PUBLISH][512];
     static char keys[PER_PUBLISH][24], cursors[PER_PUBLISH][24];
     static Lienthong__Change changes[PER_PUBLISH], *ptrs[PER_PUBLISH];
@@ -69,32 +69,28 @@ int lt_bench_publish(const char *sock_path, const char *dataset, long n)
                 p.n_changes++;
             }
             p.changes = ptrs;
-            Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
-            env.version = LT_PROTO_VERSION;
-            env.body_case = LIENTHONG__ENVELOPE__BODY_PUBLISH;
-            env.publish = &p;
-            if (lt_wire_send(s, NULL, 0, &env) != 0) {
-                zmq_pollitem_t it = {s, 0, ZMQ_POLLOUT, 0};
-                zmq_poll(&it, 1, 100);
-                sent -= (long)p.n_changes;
+            int r = lt_client_send(c, LIENTHONG__ENVELOPE__BODY_PUBLISH, &p, 100, err, sizeof err);
+            if (r != 0) {
+                sent -= (long)p.n_changes; /* sent again once acks made room */
+                rc = r == LT_CLIENT_ERR_TIMEOUT ? 0 : -1;
                 break;
             }
         }
         Lienthong__Envelope *rep = NULL;
-        if (lt_wire_recv_env(s, 30000, 64u << 20, &rep, err, sizeof err) != 1) {
+        if (rc != 0 || lt_client_recv(c, 30000, &rep, err, sizeof err) != 0) {
+            fprintf(stderr, "bench: %s\n", err);
             rc = -1;
             break;
         }
-        if (rep && rep->body_case == LIENTHONG__ENVELOPE__BODY_PUBLISH_ACK)
+        if (rep->body_case == LIENTHONG__ENVELOPE__BODY_PUBLISH_ACK)
             acked += (long)(rep->publish_ack->last_seq - rep->publish_ack->first_seq + 1);
         else {
             fprintf(stderr, "bench_feed: publish refused: %s\n",
-                    rep && rep->body_case == LIENTHONG__ENVELOPE__BODY_ERROR ? rep->error->message : "?");
+                    rep->body_case == LIENTHONG__ENVELOPE__BODY_ERROR ? rep->error->message : "?");
             rc = -1;
         }
         lt_wire_free(&rep);
     }
-    zmq_close(s);
+    lt_client_destroy(&c);
     return rc;
 }
-

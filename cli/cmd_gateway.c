@@ -1,17 +1,16 @@
 /* cmd_gateway: `lienthong gateway` runs the daemon; `lienthong status`
- * asks the local gateway over its ipc socket. */
+ * asks the local gateway over its ipc socket (lt_client). */
 #include "lt_cli.h"
+#include "lt_client.h"
 #include "lt_gwcfg.h"
 #include "lt_gateway.h"
 #include "lt_log.h"
-#include "lt_sock.h"
 #include "lt_wire.h"
 
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-#include <zmq.h>
 
 static const char *USAGE_GW = "lienthong gateway --config FILE [--check]";
 static const char *USAGE_ST = "lienthong status --config FILE";
@@ -99,34 +98,19 @@ int lt_cmd_status(int argc, char **argv)
     char err[1024];
     if (lt_gwcfg_load(config, &cfg, err, sizeof err) != 0)
         return lt_cli_fail(2, "status", "%s", err);
-    lt_sock_opts_t o;
-    lt_sock_opts_default(&o);
-    void *ctx = zmq_ctx_new();
-    void *s = ctx ? lt_sock_local_client(ctx, cfg.local_socket, &o, err, sizeof err) : NULL;
-    rc = 1;
-    if (!s) {
-        lt_cli_fail(1, "status", "%s", ctx ? err : "cannot create ZeroMQ context");
-        goto out;
-    }
+    lt_client_t *c = lt_client_new(cfg.local_socket, NULL, err, sizeof err);
     Lienthong__StatusRequest req = LIENTHONG__STATUS_REQUEST__INIT;
-    Lienthong__Envelope env, *rep = NULL;
-    lt_wire_env_init(&env);
-    env.body_case = LIENTHONG__ENVELOPE__BODY_STATUS_REQUEST;
-    env.status_request = &req;
-    if (lt_wire_send(s, NULL, 0, &env) != 0 ||
-        lt_wire_recv_env(s, 3000, 64u << 20, &rep, err, sizeof err) != 1) {
-        lt_cli_fail(1, "status", "no answer from the gateway at %s", cfg.local_socket);
-        goto out;
-    }
-    if (rep && rep->body_case == LIENTHONG__ENVELOPE__BODY_STATUS_REPLY)
+    Lienthong__Envelope *rep = NULL;
+    rc = 1;
+    if (!c || lt_client_send(c, LIENTHONG__ENVELOPE__BODY_STATUS_REQUEST, &req, 3000, err,
+                             sizeof err) != 0 ||
+        lt_client_recv(c, 3000, &rep, err, sizeof err) != 0)
+        lt_cli_fail(1, "status", "%s", err);
+    else if (rep->body_case == LIENTHONG__ENVELOPE__BODY_STATUS_REPLY)
         rc = s_print_status(rep->status_reply);
     else
-        lt_cli_fail(1, "status", "unexpected answer from the gateway");
+        lt_cli_fail(1, "status", "unexpected %s from the gateway", lt_wire_body_name(rep->body_case));
     lt_wire_free(&rep);
-out:
-    if (s)
-        zmq_close(s);
-    if (ctx)
-        zmq_ctx_term(ctx);
+    lt_client_destroy(&c);
     return rc;
 }

@@ -1,13 +1,13 @@
 /* cmd_query: `lienthong lookup` and `lienthong verify` for operators. They
- * ask the local gateway, which forwards to the dataset's owner and hands back
- * only answers whose owner signature and request binding it has verified.
- * Output is plain text, or JSON with --json (jansson). */
+ * ask the local gateway (lt_client), which forwards to the dataset's owner
+ * and hands back only answers whose owner signature and request binding it
+ * has verified, with the record type it knows from its directory
+ * (PROTOCOL.md 8.4). Output is plain text, or JSON with --json (jansson). */
 #include "lt_cli.h"
+#include "lt_client.h"
 #include "lt_gwcfg.h"
-#include "lt_dir.h"
 #include "lt_file.h"
 #include "lt_schema.h"
-#include "lt_sock.h"
 #include "lt_wire.h"
 
 #include <getopt.h>
@@ -17,8 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <zmq.h>
 
 #define MAX_ITEMS 1024
 
@@ -41,7 +39,7 @@ typedef struct {
     size_t n_keys, n_fields, n_claims;
     int timeout, json;
     lt_gwcfg_t cfg;
-    lt_dir_t *dir;
+    lt_client_t *client;
 } args_t;
 
 static int s_parse(int argc, char **argv, args_t *a, int verify)
@@ -165,29 +163,13 @@ static int s_subjects_file(args_t *a)
     return 0;
 }
 
-/* The newest valid directory: the configured one or one adopted since. */
-static lt_dir_t *s_directory(const lt_gwcfg_t *cfg)
+/* Receives one envelope within ms; NULL after printing why not. */
+static Lienthong__Envelope *s_recv(args_t *a, int ms, const char *cmd)
 {
-    char err[512], adopted[PATH_MAX + 32];
-    int64_t now = (int64_t)time(NULL);
-    snprintf(adopted, sizeof adopted, "%s/directory.signed", cfg->data_dir);
-    lt_dir_t *a = lt_dir_load(cfg->directory_file, &cfg->pins, cfg->federation, now, err, sizeof err);
-    lt_dir_t *b = lt_dir_load(adopted, &cfg->pins, cfg->federation, now, err, sizeof err);
-    if (b && (!a || lt_dir_version(b) > lt_dir_version(a))) {
-        lt_dir_destroy(&a);
-        return b;
-    }
-    lt_dir_destroy(&b);
-    return a;
-}
-
-/* Receives one decoded envelope within ms, or NULL. */
-static Lienthong__Envelope *s_recv(void *s, int ms)
-{
-    char err[256];
+    char err[1024];
     Lienthong__Envelope *env = NULL;
-    if (lt_wire_recv_env(s, ms, 64u << 20, &env, err, sizeof err) == 0 && err[0])
-        fprintf(stderr, "lienthong: dropped a message from the gateway: %s\n", err);
+    if (lt_client_recv(a->client, ms, &env, err, sizeof err) != 0)
+        lt_cli_fail(1, cmd, "%s", err);
     return env;
 }
 
@@ -196,11 +178,13 @@ static const char *s_code(Lienthong__ErrorCode c)
     return c == LIENTHONG__ERROR_CODE__ERR_NONE ? "OK" : lt_wire_error_name(c);
 }
 
-static int s_print_lookup(const args_t *a, const Lienthong__LookupAnswer *ans)
+static int s_print_lookup(const args_t *a, const Lienthong__LookupAnswer *ans,
+                          const Lienthong__AnswerContext *ctx)
 {
-    const Lienthong__View *v = lt_dir_view(a->dir, a->dataset);
-    const Lienthong__Dataset *ds = lt_dir_dataset(a->dir, v ? v->dataset : a->dataset);
-    const ProtobufCMessageDescriptor *t = ds ? lt_schema_find(ds->record_type) : NULL;
+    const ProtobufCMessageDescriptor *t = ctx ? lt_schema_find(ctx->record_type) : NULL;
+    if (ans->payload.len && !t)
+        fprintf(stderr, "lienthong lookup: the gateway named no record type this program knows "
+                "(%s): field values not shown\n", ctx ? ctx->record_type : "none");
     ProtobufCMessage *rec = t && ans->payload.len
                                 ? protobuf_c_message_unpack(t, NULL, ans->payload.len, ans->payload.data)
                                 : NULL;
@@ -285,25 +269,15 @@ static void s_print_verify(const args_t *a, const Lienthong__VerifyAnswer *v, js
         printf("\n");
 }
 
-/* Loads config and directory and connects to the local gateway. */
-static void *s_connect(args_t *a, void *ctx, const char *cmd)
+/* Loads the gateway's config (for its socket path) and connects to it. */
+static int s_connect(args_t *a, const char *cmd)
 {
     char err[1024];
-    if (lt_gwcfg_load(a->config, &a->cfg, err, sizeof err) != 0) {
-        lt_cli_fail(2, cmd, "%s", err);
-        return NULL;
-    }
-    if (!(a->dir = s_directory(&a->cfg))) {
-        lt_cli_fail(1, cmd, "no valid directory for %s", a->cfg.member);
-        return NULL;
-    }
-    lt_sock_opts_t o;
-    lt_sock_opts_default(&o);
-    o.max_message = 64u << 20;
-    void *s = lt_sock_local_client(ctx, a->cfg.local_socket, &o, err, sizeof err);
-    if (!s)
-        lt_cli_fail(1, cmd, "%s", err);
-    return s;
+    if (lt_gwcfg_load(a->config, &a->cfg, err, sizeof err) != 0)
+        return lt_cli_fail(2, cmd, "%s", err);
+    if (!(a->client = lt_client_new(a->cfg.local_socket, NULL, err, sizeof err)))
+        return lt_cli_fail(1, cmd, "%s", err);
+    return 0;
 }
 
 static uint64_t s_request_id(void)
@@ -314,11 +288,11 @@ static uint64_t s_request_id(void)
     return id;
 }
 
-static int s_send(void *s, Lienthong__Envelope *env, const char *cmd)
+static int s_send(args_t *a, Lienthong__Envelope__BodyCase body_case, void *body, const char *cmd)
 {
-    env->version = LT_PROTO_VERSION;
-    if (lt_wire_send(s, NULL, 0, env) != 0)
-        return lt_cli_fail(1, cmd, "cannot reach the local gateway");
+    char err[1024];
+    if (lt_client_send(a->client, body_case, body, a->timeout, err, sizeof err) != 0)
+        return lt_cli_fail(1, cmd, "%s", err);
     return 0;
 }
 
@@ -337,7 +311,7 @@ static int s_error(const args_t *a, const Lienthong__Error *e, const char *cmd)
     return lt_cli_fail(1, cmd, "%s: %s", lt_wire_error_name(e->code), e->message);
 }
 
-static int s_lookup(args_t *a, void *s)
+static int s_lookup(args_t *a)
 {
     Lienthong__LookupRequest q = LIENTHONG__LOOKUP_REQUEST__INIT;
     q.request_id = s_request_id();
@@ -348,29 +322,28 @@ static int s_lookup(args_t *a, void *s)
     q.purpose = (char *)a->purpose;
     q.case_ref = (char *)(a->case_ref ? a->case_ref : "");
     q.deadline_ms = lt_clock_now_ms() + a->timeout;
-    Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
-    env.body_case = LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST;
-    env.lookup_request = &q;
-    if (s_send(s, &env, "lookup") != 0)
+    if (s_send(a, LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST, &q, "lookup") != 0)
         return 1;
-    Lienthong__Envelope *rep = s_recv(s, a->timeout + 2000);
+    Lienthong__Envelope *rep = s_recv(a, a->timeout + 2000, "lookup");
     int rc = 1;
     if (!rep)
-        rc = lt_cli_fail(1, "lookup", "no answer from the local gateway");
-    else if (rep->body_case == LIENTHONG__ENVELOPE__BODY_ERROR)
+        return 1;
+    if (rep->body_case == LIENTHONG__ENVELOPE__BODY_ERROR)
         rc = s_error(a, rep->error, "lookup");
     else if (rep->body_case == LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY) {
         Lienthong__LookupAnswer *ans = lienthong__lookup_answer__unpack(
             NULL, rep->lookup_reply->answer.len, rep->lookup_reply->answer.data);
-        rc = ans ? s_print_lookup(a, ans) : lt_cli_fail(1, "lookup", "answer does not decode");
+        rc = ans ? s_print_lookup(a, ans, rep->context)
+                 : lt_cli_fail(1, "lookup", "answer does not decode");
         if (ans)
             lienthong__lookup_answer__free_unpacked(ans, NULL);
-    }
+    } else
+        lt_cli_fail(1, "lookup", "unexpected %s from the gateway", lt_wire_body_name(rep->body_case));
     lt_wire_free(&rep);
     return rc;
 }
 
-static int s_verify(args_t *a, void *s)
+static int s_verify(args_t *a)
 {
     Lienthong__VerifyRequest q = LIENTHONG__VERIFY_REQUEST__INIT;
     q.request_id = s_request_id();
@@ -384,10 +357,7 @@ static int s_verify(args_t *a, void *s)
     q.purpose = (char *)a->purpose;
     q.case_ref = (char *)(a->case_ref ? a->case_ref : "");
     q.deadline_ms = lt_clock_now_ms() + a->timeout;
-    Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
-    env.body_case = LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST;
-    env.verify_request = &q;
-    if (s_send(s, &env, "verify") != 0)
+    if (s_send(a, LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST, &q, "verify") != 0)
         return 1;
     json_t *arr = a->json ? json_array() : NULL;
     if (!a->json)
@@ -396,9 +366,9 @@ static int s_verify(args_t *a, void *s)
     int rc = 0, done = 0;
     size_t mismatches = 0;
     while (!done) {
-        Lienthong__Envelope *rep = s_recv(s, a->timeout + 2000);
+        Lienthong__Envelope *rep = s_recv(a, a->timeout + 2000, "verify");
         if (!rep || rep->body_case == LIENTHONG__ENVELOPE__BODY_ERROR) {
-            rc = rep ? s_error(a, rep->error, "verify") : lt_cli_fail(1, "verify", "no answer");
+            rc = rep ? s_error(a, rep->error, "verify") : 1;
             lt_wire_free(&rep);
             break;
         }
@@ -428,7 +398,7 @@ static int s_verify(args_t *a, void *s)
 
 static void s_args_free(args_t *a)
 {
-    lt_dir_destroy(&a->dir);
+    lt_client_destroy(&a->client);
     for (size_t i = 0; i < a->n_subjects; i++) {
         for (size_t c = 0; c < a->subjects[i]->n_claims; c++)
             free(a->subjects[i]->claims[c]);
@@ -446,7 +416,6 @@ static int s_run(int argc, char **argv, int verify)
     int rc = s_parse(argc, argv, &a, verify);
     if (rc >= 0)
         return rc;
-    void *ctx = NULL, *s = NULL;
     rc = 1;
     if ((a.keys_file && s_keys_file(&a) != 0) || (a.subjects_file && s_subjects_file(&a) != 0))
         goto out;
@@ -454,15 +423,10 @@ static int s_run(int argc, char **argv, int verify)
         lt_cli_fail(1, argv[0], "libsodium unavailable");
         goto out;
     }
-    ctx = zmq_ctx_new();
-    s = ctx ? s_connect(&a, ctx, argv[0]) : NULL;
-    if (s)
-        rc = verify ? s_verify(&a, s) : s_lookup(&a, s);
+    rc = s_connect(&a, argv[0]);
+    if (rc == 0)
+        rc = verify ? s_verify(&a) : s_lookup(&a);
 out:
-    if (s)
-        zmq_close(s);
-    if (ctx)
-        zmq_ctx_term(ctx);
     s_args_free(&a);
     return rc;
 }

@@ -60,7 +60,9 @@ static size_t s_varint(const uint8_t *p, size_t len, uint64_t *v)
     return 0;
 }
 
-int lt_wire_body_bytes(const uint8_t *buf, size_t len, const uint8_t **body, size_t *body_len)
+/* The one body field of an encoded envelope: its bytes and field number. */
+static int s_find_body(const uint8_t *buf, size_t len, const uint8_t **body, size_t *body_len,
+                       uint32_t *field)
 {
     size_t off = 0;
     int bodies = 0;
@@ -90,6 +92,7 @@ int lt_wire_body_bytes(const uint8_t *buf, size_t len, const uint8_t **body, siz
                 bodies++;
                 *body = buf + off;
                 *body_len = (size_t)v;
+                *field = (uint32_t)(key >> 3);
             }
             off += (size_t)v;
             break;
@@ -98,6 +101,57 @@ int lt_wire_body_bytes(const uint8_t *buf, size_t len, const uint8_t **body, siz
         }
     }
     return bodies == 1 ? 0 : -1;
+}
+
+int lt_wire_body_bytes(const uint8_t *buf, size_t len, const uint8_t **body, size_t *body_len)
+{
+    uint32_t field;
+    return s_find_body(buf, len, body, body_len, &field);
+}
+
+/* Writes v as a base-128 varint at out (when not NULL); returns its size. */
+static size_t s_put_varint(uint8_t *out, uint64_t v)
+{
+    size_t n = 0;
+    do {
+        uint8_t b = (uint8_t)(v & 0x7f);
+        v >>= 7;
+        if (out)
+            out[n] = (uint8_t)(b | (v ? 0x80 : 0));
+        n++;
+    } while (v);
+    return n;
+}
+
+int lt_wire_reframe(const uint8_t *frame, size_t len, const Lienthong__AnswerContext *ctx,
+                    zmq_msg_t *out)
+{
+    const uint8_t *body;
+    size_t body_len;
+    uint32_t field;
+    if (s_find_body(frame, len, &body, &body_len, &field) != 0) {
+        zmq_msg_init(out);
+        return -1;
+    }
+    /* The head is version and context, packed by protobuf-c; the body
+     * follows as the exact bytes received, so that signatures and request
+     * hashes over them still hold (PROTOCOL.md 7.1, 8.4). */
+    Lienthong__Envelope head;
+    lt_wire_env_init(&head);
+    head.context = (Lienthong__AnswerContext *)ctx;
+    uint64_t tag = ((uint64_t)field << 3) | 2;
+    size_t head_len = lienthong__envelope__get_packed_size(&head);
+    size_t total = head_len + s_put_varint(NULL, tag) + s_put_varint(NULL, body_len) + body_len;
+    if (zmq_msg_init_size(out, total) != 0) {
+        zmq_msg_init(out);
+        return -1;
+    }
+    uint8_t *p = zmq_msg_data(out);
+    p += lienthong__envelope__pack(&head, p);
+    p += s_put_varint(p, tag);
+    p += s_put_varint(p, body_len);
+    memcpy(p, body, body_len);
+    return 0;
 }
 
 void lt_wire_free(Lienthong__Envelope **env_p)

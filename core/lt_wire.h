@@ -38,6 +38,15 @@ void lt_wire_free(Lienthong__Envelope **env_p);
 int lt_wire_body_bytes(const uint8_t *buf, size_t len, const uint8_t **body, size_t *body_len)
     __attribute__((warn_unused_result));
 
+/* Builds in *out an envelope of this protocol version holding ctx (when not
+ * NULL) and the exact body bytes of the encoded envelope frame, and nothing
+ * else frame carried. A caller's gateway forwards local requests without
+ * their local-only context, and annotates the owner's answers with it
+ * (PROTOCOL.md 8.4). Returns 0 with *out to send or close, or -1 (frame
+ * has not exactly one body, or out of memory) with *out empty. */
+int lt_wire_reframe(const uint8_t *frame, size_t len, const Lienthong__AnswerContext *ctx,
+                    zmq_msg_t *out) __attribute__((warn_unused_result));
+
 /* Receives one message (non-blocking when flags has ZMQ_DONTWAIT). Reads
  * and discards any surplus frames, counting them in in->frames. Returns 0,
  * or -1 with errno (EAGAIN when nothing is waiting). Close with

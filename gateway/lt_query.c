@@ -63,6 +63,7 @@ typedef struct {
     int64_t next_at;
     int64_t attempt_ms;
     int attempts;
+    char *record_type;     /* the application asked for answer context (8.4) */
     UT_hash_handle hh;
 } outstanding_t;
 
@@ -137,6 +138,7 @@ static void s_out_free(lt_query_t *self, outstanding_t *o)
         free(o->keys[i]);
     free(o->keys);
     free(o->seen);
+    free(o->record_type);
     free(o);
 }
 
@@ -729,6 +731,23 @@ static outstanding_t *s_out_new(lt_query_t *self, void *local, const lt_wire_in_
     return o;
 }
 
+/* The application asked for answer context (PROTOCOL.md 8.4): remember the
+ * dataset's record type for its answers, and forward the request without
+ * the context, so that the owner sees only the exact request body. */
+static int s_want_context(lt_query_t *self, outstanding_t *o, const char *dataset)
+{
+    const Lienthong__View *view;
+    const Lienthong__Dataset *ds = s_target(self->dir, dataset, &view);
+    zmq_msg_t bare;
+    if (!ds || !(o->record_type = strdup(ds->record_type)))
+        return -1;
+    if (lt_wire_reframe(zmq_msg_data(&o->frame), zmq_msg_size(&o->frame), NULL, &bare) != 0)
+        return -1;
+    int rc = zmq_msg_move(&o->frame, &bare); /* releases the frame as received */
+    zmq_msg_close(&bare);
+    return rc;
+}
+
 void lt_query_on_local(lt_query_t *self, void *local, const lt_wire_in_t *in,
                        const Lienthong__Envelope *env)
 {
@@ -745,6 +764,12 @@ void lt_query_on_local(lt_query_t *self, void *local, const lt_wire_in_t *in,
                                  is_verify ? vq->deadline_ms : lq->deadline_ms, body, body_len);
     if (!o)
         return;
+    if (env->context && s_want_context(self, o, is_verify ? vq->dataset : lq->dataset) != 0) {
+        s_local_error(local, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_INTERNAL, o->id,
+                      "out of memory");
+        s_out_free(self, o);
+        return;
+    }
     o->is_verify = is_verify;
     if (is_verify) {
         o->n_keys = s_vcount(vq);
@@ -839,12 +864,22 @@ static outstanding_t *s_bind(lt_query_t *self, const char *owner, uint64_t id,
     return *why ? NULL : o;
 }
 
+/* Hands an accepted answer to the application: the owner's exact frame, or,
+ * when it asked for context, the exact SignedAnswer with the context added. */
 static void s_forward(void *local, outstanding_t *o, const zmq_msg_t *frame)
 {
     zmq_msg_t copy;
-    zmq_msg_init(&copy);
-    if (zmq_msg_copy(&copy, (zmq_msg_t *)frame) != 0 ||
-        zmq_send(local, o->rid, o->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+    int rc;
+    if (o->record_type) {
+        Lienthong__AnswerContext ctx = LIENTHONG__ANSWER_CONTEXT__INIT;
+        ctx.record_type = o->record_type;
+        rc = lt_wire_reframe(zmq_msg_data((zmq_msg_t *)frame), zmq_msg_size((zmq_msg_t *)frame),
+                             &ctx, &copy);
+    } else {
+        zmq_msg_init(&copy);
+        rc = zmq_msg_copy(&copy, (zmq_msg_t *)frame);
+    }
+    if (rc != 0 || zmq_send(local, o->rid, o->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
         zmq_msg_send(&copy, local, ZMQ_DONTWAIT) < 0)
         zmq_msg_close(&copy);
 }

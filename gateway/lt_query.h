@@ -12,7 +12,10 @@
  * the exact frame to the owner, retries on timeout (Lazy Pirate), moves to
  * the owner's next endpoint after repeated timeouts, checks every answer
  * (Merkle path, signature under the owner's directory key, request id and
- * hash) before handing it on, and ends with ERR_TIMEOUT at the deadline. */
+ * hash) before handing it on, and ends with ERR_TIMEOUT at the deadline.
+ * An application that asks for the answer context gets each answer with
+ * the dataset's record type beside it, and its request goes to the owner
+ * without the context (PROTOCOL.md 8.4). */
 #ifndef LT_QUERY_H
 #define LT_QUERY_H
 

@@ -905,6 +905,15 @@ static void s_write_seeds(const char *dir)
     /* Requests: the fixed ones, whose deadlines the harness refreshes. */
     s_seed(dir, "lookup-request", G.fixed[0], G.fixed_len[0]);
     s_seed(dir, "verify-request", G.fixed[1], G.fixed_len[1]);
+    /* The lookup asking for the answer context (PROTOCOL.md 8.4): an empty
+     * Envelope.context (field 2) after the body. */
+    uint8_t with_ctx[4096];
+    if (G.fixed_len[0] + 2 <= sizeof with_ctx) {
+        memcpy(with_ctx, G.fixed[0], G.fixed_len[0]);
+        with_ctx[G.fixed_len[0]] = 0x12;
+        with_ctx[G.fixed_len[0] + 1] = 0x00;
+        s_seed(dir, "lookup-request-context", with_ctx, G.fixed_len[0] + 2);
+    }
     Lienthong__Claim c1 = LIENTHONG__CLAIM__INIT, c2 = LIENTHONG__CLAIM__INIT, c3 = LIENTHONG__CLAIM__INIT;
     Lienthong__Claim *s1[] = {&c1}, *s2[] = {&c2, &c3};
     c1.field = "full_name";

@@ -21,6 +21,7 @@
  * Usage: test_query /path/to/lienthong (or LIENTHONG_BIN=...). */
 #define _GNU_SOURCE
 #include "lt_itest.h"
+#include "lt_client.h"
 #include "lt_crypto.h"
 #include "lt_file.h"
 #include "lt_query.h"
@@ -1575,6 +1576,89 @@ out:
     s_dump_logs();
 }
 
+/* ---- answer context (PROTOCOL.md 8.4) ------------------------------------------------------------- */
+
+/* A client that asks for the answer context: the owner receives the request
+ * exactly as if it had not asked, and the client receives the owner's
+ * SignedAnswer unchanged, with the dataset's record type beside it. */
+static void test_answer_context(void)
+{
+    fake_t f = {0};
+    lt_keys_t *real = NULL;
+    lt_client_t *c = NULL;
+    msg_t m = {0};
+    Lienthong__Envelope *env = NULL;
+    Lienthong__SignedAnswer *owner_sa = NULL;
+    uint8_t *good = NULL, *plain = NULL;
+    size_t good_len = 0, plain_len = 0;
+    char err[1024];
+    char *ask[] = {"full_name"};
+    int answered = 0;
+
+    LT_IT_REQUIRE(g_owner->pid <= 0); /* stopped by the tests above */
+    LT_IT_REQUIRE((real = lt_keys_load(g_m_owner->key_path, err, sizeof err)) != NULL);
+    LT_IT_REQUIRE(s_fake_open(&f) == 0);
+    Lienthong__LookupRequest q = LIENTHONG__LOOKUP_REQUEST__INIT;
+    q.request_id = s_id();
+    q.dataset = DS;
+    q.key = K1;
+    q.fields = ask;
+    q.n_fields = 1;
+    q.purpose = "KYC";
+    q.case_ref = "HS-2025-0044";
+    q.deadline_ms = lt_clock_now_ms() + 15000;
+    Lienthong__Envelope bare = LIENTHONG__ENVELOPE__INIT;
+    bare.version = LT_PROTO_VERSION;
+    bare.body_case = LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST;
+    bare.lookup_request = &q;
+    LT_IT_REQUIRE((plain = s_pack_env(&bare, &plain_len)) != NULL);
+    LT_IT_REQUIRE((c = lt_client_new(g_caller->sock_path, NULL, err, sizeof err)) != NULL);
+    LT_IT_REQUIRE(lt_client_send(c, LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST, &q, REPLY_MS, err,
+                                 sizeof err) == 0);
+    int64_t until = lt_it_ms() + 20000;
+    while (!answered && lt_it_ms() < until) {
+        if (s_fake_recv(&f, 100, &m) != 0)
+            continue;
+        if (m.env->body_case == LIENTHONG__ENVELOPE__BODY_HELLO) {
+            (void)s_fake_hello(&f);
+        } else if (m.env->body_case == LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST &&
+                   m.env->lookup_request->request_id == q.request_id) {
+            CU_ASSERT(m.env->context == NULL);
+            CU_ASSERT(m.len == plain_len && memcmp(m.frame, plain, plain_len) == 0);
+            uint8_t hash[LT_HASH_BYTES];
+            good = s_request_hash(m.frame, m.len, hash) == 0
+                       ? s_signed_one(q.request_id, hash, NAME1, real, &good_len)
+                       : NULL;
+            answered = good && s_fake_send(&f, good, good_len) == 0;
+        }
+        s_msg_free(&m);
+    }
+    LT_IT_REQUIRE(answered);
+    LT_IT_REQUIRE(lt_client_recv(c, REPLY_MS, &env, err, sizeof err) == 0);
+    LT_IT_REQUIRE(env->body_case == LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY);
+    CU_ASSERT(env->context != NULL &&
+              strcmp(env->context->record_type, "lienthong.records.Population") == 0);
+    Lienthong__Envelope *owner_env = lienthong__envelope__unpack(NULL, good_len, good);
+    LT_IT_REQUIRE(owner_env != NULL);
+    owner_sa = owner_env->lookup_reply;
+    const Lienthong__SignedAnswer *sa = env->lookup_reply;
+    CU_ASSERT(sa->answer.len == owner_sa->answer.len &&
+              memcmp(sa->answer.data, owner_sa->answer.data, sa->answer.len) == 0);
+    CU_ASSERT(sa->root_signature.len == LT_SIG_BYTES &&
+              memcmp(sa->root_signature.data, owner_sa->root_signature.data, LT_SIG_BYTES) == 0);
+    CU_ASSERT(s_answer_signed_by(sa, s_owner_pk()) == 0);
+    lienthong__envelope__free_unpacked(owner_env, NULL);
+out:
+    lt_wire_free(&env);
+    lt_client_destroy(&c);
+    s_msg_free(&m);
+    free(good);
+    free(plain);
+    lt_keys_destroy(&real);
+    s_fake_close(&f);
+    s_dump_logs();
+}
+
 /* ---- an owner that starts late ------------------------------------------------------------------- */
 
 static void test_owner_starts_late(void)
@@ -1627,6 +1711,7 @@ int main(int argc, char **argv)
         {"lookup --json and verify --json", test_cli_json},
         {"dead owner: ERR_TIMEOUT at the deadline", test_dead_owner_timeout},
         {"forged and replayed answers dropped", test_forged_answers},
+        {"answer context: record type for the client only", test_answer_context},
         {"owner started late answers once", test_owner_starts_late},
         {NULL, NULL},
     };

@@ -283,6 +283,76 @@ static void test_dealer_router(void)
     zmq_close(d);
 }
 
+/* Packs a lookup_request envelope, with an empty context when ask. */
+static uint8_t *pack_lookup(int ask, size_t *len)
+{
+    Lienthong__LookupRequest q = LIENTHONG__LOOKUP_REQUEST__INIT;
+    Lienthong__AnswerContext ctx = LIENTHONG__ANSWER_CONTEXT__INIT;
+    q.request_id = 77;
+    q.dataset = (char *)"VN/GOV/BCA/population";
+    q.key = (char *)"038084915725";
+    q.purpose = (char *)"KYC";
+    Lienthong__Envelope env;
+    lt_wire_env_init(&env);
+    env.body_case = LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST;
+    env.lookup_request = &q;
+    env.context = ask ? &ctx : NULL;
+    *len = lienthong__envelope__get_packed_size(&env);
+    uint8_t *buf = malloc(*len);
+    if (buf)
+        lienthong__envelope__pack(&env, buf);
+    return buf;
+}
+
+/* The body's exact bytes survive; the context is dropped or replaced. */
+static void test_reframe(void)
+{
+    size_t len, plain_len, blen, rlen;
+    uint8_t *asked = pack_lookup(1, &len), *plain = pack_lookup(0, &plain_len);
+    CU_ASSERT_FATAL(asked != NULL && plain != NULL);
+    CU_ASSERT(len > plain_len); /* the empty context is on the wire */
+    const uint8_t *body, *rbody;
+    CU_ASSERT_FATAL(lt_wire_body_bytes(asked, len, &body, &blen) == 0);
+
+    zmq_msg_t out;
+    CU_ASSERT_FATAL(lt_wire_reframe(asked, len, NULL, &out) == 0);
+    /* Without context: what the application would have sent without asking. */
+    CU_ASSERT(zmq_msg_size(&out) == plain_len &&
+              memcmp(zmq_msg_data(&out), plain, plain_len) == 0);
+    zmq_msg_close(&out);
+
+    Lienthong__AnswerContext ctx = LIENTHONG__ANSWER_CONTEXT__INIT;
+    ctx.record_type = (char *)"lienthong.records.Population";
+    CU_ASSERT_FATAL(lt_wire_reframe(asked, len, &ctx, &out) == 0);
+    Lienthong__ErrorCode code;
+    char err[256];
+    Lienthong__Envelope *env =
+        lt_wire_decode(zmq_msg_data(&out), zmq_msg_size(&out), CAP, &code, err, sizeof err);
+    CU_ASSERT_FATAL(env != NULL);
+    CU_ASSERT(env->body_case == LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST);
+    CU_ASSERT(env->lookup_request->request_id == 77);
+    CU_ASSERT_FATAL(env->context != NULL);
+    CU_ASSERT_STRING_EQUAL(env->context->record_type, "lienthong.records.Population");
+    CU_ASSERT(lt_wire_body_bytes(zmq_msg_data(&out), zmq_msg_size(&out), &rbody, &rlen) == 0);
+    CU_ASSERT(rlen == blen && memcmp(rbody, body, blen) == 0);
+    lt_wire_free(&env);
+    zmq_msg_close(&out);
+
+    /* No body, or two: refused, and *out is still safe to close. */
+    static const uint8_t none[] = {0x08, 0x01};
+    CU_ASSERT(lt_wire_reframe(none, sizeof none, &ctx, &out) == -1);
+    CU_ASSERT(zmq_msg_size(&out) == 0);
+    zmq_msg_close(&out);
+    uint8_t twice[512];
+    CU_ASSERT_FATAL(plain_len + (plain_len - 2) <= sizeof twice);
+    memcpy(twice, plain, plain_len);
+    memcpy(twice + plain_len, plain + 2, plain_len - 2); /* the body field again */
+    CU_ASSERT(lt_wire_reframe(twice, 2 * plain_len - 2, NULL, &out) == -1);
+    zmq_msg_close(&out);
+    free(asked);
+    free(plain);
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -294,6 +364,7 @@ int main(void)
         {"body and error names", test_names},
         {"inproc PAIR send/recv", test_pair_send_recv},
         {"inproc DEALER/ROUTER, error reply, 3 frames", test_dealer_router},
+        {"reframe keeps exact body bytes, sets or drops the context", test_reframe},
         {NULL, NULL},
     };
     return ut_main("lt_wire", suite_init, suite_clean, tests);
