@@ -2,6 +2,7 @@
 #include "lt_adapter.h"
 #include "lt_file.h"
 #include "lt_log.h"
+#include "lt_notify.h"
 #include "lt_sock.h"
 #include "lt_wire.h"
 
@@ -22,10 +23,31 @@ void lt_adapter_fmt(char *out, size_t cap, const char *fmt, ...)
     va_end(ap);
 }
 
+/* ---- logging -------------------------------------------------------- */
 
-
-
-
+int lt_adapter_log_setup(const config_t *c, const char *file, const char *program,
+                         const char *dataset, int owned, char *err, size_t errlen)
+{
+    lt_log_level_t level;
+    lt_log_format_t format;
+    if (lt_cfgfile_log(c, file, &level, &format, err, errlen) != 0)
+        return -1;
+    lt_log_set_level(level);
+    lt_log_set_format(format);
+    lt_log_set_program(program);
+    lt_log_set_dataset(dataset);
+    /* A dataset id is OWNER/NAME and a member id INSTANCE/CLASS/CODE
+     * (proto/PROTOCOL.md 2): the owner is the first three parts. */
+    const char *p = dataset;
+    for (int parts = 0; owned && p && parts < 3; parts++)
+        p = strchr(p + (parts > 0), '/');
+    if (owned && p) {
+        char member[128];
+        snprintf(member, sizeof member, "%.*s", (int)(p - dataset), dataset);
+        lt_log_set_member(member);
+    }
+    return 0;
+}
 
 /* ---- SQLite --------------------------------------------------------- */
 
@@ -114,6 +136,11 @@ int lt_adapter_connect(lt_adapter_conn_t *conn, const char *path, char *err, siz
         lt_adapter_disconnect(conn);
         return -1;
     }
+    /* Queued until the gateway is there; the reply names our member. */
+    Lienthong__StatusRequest req = LIENTHONG__STATUS_REQUEST__INIT;
+    if (lt_adapter_send(conn, LIENTHONG__ENVELOPE__BODY_STATUS_REQUEST, &req) != 0)
+        lt_debug("adapter", "cannot ask the gateway for its status: %s", zmq_strerror(zmq_errno()));
+    lt_notify_ready(NULL);
     return 0;
 }
 
@@ -129,9 +156,16 @@ void lt_adapter_disconnect(lt_adapter_conn_t *conn)
 int lt_adapter_recv(lt_adapter_conn_t *conn, int timeout_ms, Lienthong__Envelope **env)
 {
     char err[256];
+    lt_notify_watchdog();
     int rc = lt_wire_recv_env(conn->sock, timeout_ms, LT_AD_MAX_MESSAGE, env, err, sizeof err);
     if (rc == 0 && err[0])
         lt_warn("adapter", "from the gateway: %s", err);
+    if (rc == 1 && (*env)->body_case == LIENTHONG__ENVELOPE__BODY_STATUS_REPLY) {
+        lt_log_set_member((*env)->status_reply->member);
+        lt_debug("adapter", "the gateway serves member %s", (*env)->status_reply->member);
+        lt_wire_free(env);
+        rc = 0;
+    }
     return rc;
 }
 
@@ -149,6 +183,9 @@ int lt_adapter_send(lt_adapter_conn_t *conn, Lienthong__Envelope__BodyCase body_
         break;
     case LIENTHONG__ENVELOPE__BODY_DELIVER_ACK:
         env.deliver_ack = body;
+        break;
+    case LIENTHONG__ENVELOPE__BODY_STATUS_REQUEST:
+        env.status_request = body;
         break;
     default:
         errno = EINVAL;
@@ -181,6 +218,11 @@ int lt_adapter_signals(void)
 
 int lt_adapter_stopping(void)
 {
+    static int told;
+    if (s_stop && !told) {
+        told = 1;
+        lt_notify_stopping();
+    }
     return s_stop != 0;
 }
 

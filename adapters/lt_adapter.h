@@ -16,6 +16,17 @@
 /* snprintf into out[cap] that may truncate on purpose (messages). */
 void lt_adapter_fmt(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* ---- logging ---- */
+
+/* Applies log_level and log_format of an adapter's configuration and tags
+ * every log line with `program` and `dataset` (the dataset or stream). The
+ * member is the owner part of `dataset` when `owned` (a source publishes
+ * only its own member's datasets); otherwise it is learned from the gateway
+ * once connected (lt_adapter_connect asks for its status). */
+int lt_adapter_log_setup(const config_t *c, const char *file, const char *program,
+                         const char *dataset, int owned, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
 /* ---- SQLite ---- */
 
 /* Opens (creating if missing) the database with busy_timeout 5000 and
@@ -37,11 +48,15 @@ typedef struct {
     void *sock;
 } lt_adapter_conn_t;
 
+/* Connects (ZeroMQ connects in the background, so the gateway may start
+ * later), asks the gateway for its status to learn the member for the log,
+ * and tells systemd the adapter is ready. */
 int lt_adapter_connect(lt_adapter_conn_t *conn, const char *path, char *err, size_t errlen);
 void lt_adapter_disconnect(lt_adapter_conn_t *conn);
 /* Waits up to timeout_ms for one envelope. Returns 1 with *env set (free
- * with lt_wire_free), 0 on timeout, on a signal, or after logging an
- * undecodable frame, -1 on a socket error. */
+ * with lt_wire_free), 0 on timeout, on a signal, after logging an
+ * undecodable frame, or after taking the gateway's status reply, -1 on a
+ * socket error. Keeps the systemd watchdog fed. */
 int lt_adapter_recv(lt_adapter_conn_t *conn, int timeout_ms, Lienthong__Envelope **env);
 /* Sends one envelope carrying `body` of type `body_case` (the pointer is put
  * in the oneof). Returns 0 or -1 (errno from libzmq). */
@@ -51,7 +66,7 @@ int lt_adapter_send(lt_adapter_conn_t *conn, Lienthong__Envelope__BodyCase body_
 
 /* Installs SIGTERM/SIGINT handlers (without SA_RESTART, so polls return). */
 int lt_adapter_signals(void);
-/* 1 once SIGTERM or SIGINT arrived. */
+/* 1 once SIGTERM or SIGINT arrived (then tells systemd it is stopping). */
 int lt_adapter_stopping(void);
 
 /* A 64-bit random, non-zero number (request ids). */

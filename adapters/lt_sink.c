@@ -51,7 +51,7 @@ struct lt_sink_t {
 
 static const char *const s_known[] = {"gateway_socket", "stream", "record_type", "database",
                                       "table", "key_column", "columns", "credit",
-                                      "create_table", NULL};
+                                      "create_table", "log_level", "log_format", NULL};
 
 /* ---- configuration -------------------------------------------------- */
 
@@ -83,7 +83,8 @@ static int s_load(lt_sink_t *self, const char *path, char *err, size_t errlen)
     int rc = -1;
     snprintf(self->path, sizeof self->path, "%s", path);
     if (lt_cfgfile_read(&c, path, err, errlen) || lt_cfgfile_unknown(&c, path, s_known, err, errlen) ||
-        s_settings(self, &c, err, errlen))
+        s_settings(self, &c, err, errlen) ||
+        lt_adapter_log_setup(&c, path, "lienthong-sink", self->stream, 0, err, errlen))
         goto out;
     const ProtobufCMessageDescriptor *desc = lt_schema_find(self->record_type);
     if (!desc) {

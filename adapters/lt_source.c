@@ -89,7 +89,7 @@ struct lt_source_t {
 
 static const char *const s_known[] = {"gateway_socket", "dataset", "record_type", "database",
                                       "table", "key_column", "key_field", "columns", "batch",
-                                      "poll_ms", NULL};
+                                      "poll_ms", "log_level", "log_format", NULL};
 
 /* ---- configuration -------------------------------------------------- */
 
@@ -131,7 +131,8 @@ static int s_load(lt_source_t *self, const char *path, char *err, size_t errlen)
     int rc = -1;
     snprintf(self->path, sizeof self->path, "%s", path);
     if (lt_cfgfile_read(&c, path, err, errlen) || lt_cfgfile_unknown(&c, path, s_known, err, errlen) ||
-        s_strings(self, &c, err, errlen) || s_numbers(self, &c, err, errlen))
+        s_strings(self, &c, err, errlen) || s_numbers(self, &c, err, errlen) ||
+        lt_adapter_log_setup(&c, path, "lienthong-source", self->dataset, 1, err, errlen))
         goto out;
     const ProtobufCMessageDescriptor *desc = lt_schema_find(self->record_type);
     if (!desc) {

@@ -55,8 +55,10 @@ int lt_cmd_gateway(int argc, char **argv)
     char err[1024];
     if (lt_gwcfg_load(config, &cfg, err, sizeof err) != 0)
         return lt_cli_fail(2, "gateway", "%s", err);
-    lt_log_set_ident(cfg.member);
+    lt_log_set_program("lienthong-gateway");
+    lt_log_set_member(cfg.member);
     lt_log_set_level(cfg.log_level);
+    lt_log_set_format(cfg.log_format);
     if (check) {
         printf("%s: configuration is valid\n", config);
         return 0;
