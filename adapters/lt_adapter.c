@@ -7,11 +7,13 @@
 #include "lt_wire.h"
 
 #include <errno.h>
+#include <libgen.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <zmq.h>
 
 
@@ -116,6 +118,54 @@ sqlite3 *lt_adapter_db_open(const char *path, int wal, char *err, size_t errlen)
 fail:
     sqlite3_close(db);
     return NULL;
+}
+
+/* ---- --check ------------------------------------------------------- */
+
+int lt_adapter_check_db(lt_check_t *c, const char *path, int must_exist)
+{
+    char dir[4096], why[4600], me[64];
+    lt_file_whoami(me, sizeof me);
+    if (access(path, F_OK) != 0 && must_exist) {
+        lt_check_error(c, "database", "correct 'database', or create the table first",
+                       "%s does not exist", path);
+        return -1;
+    }
+    lt_file_explain(access(path, F_OK) == 0 ? path : ".", R_OK | W_OK, why, sizeof why);
+    if (access(path, F_OK) == 0 && why[0]) {
+        lt_check_error(c, "database", "run the adapter as a user that may read and write the "
+                       "database, or grant it (group membership and mode g+rw)",
+                       "cannot open %s for reading and writing: %s", path, why);
+        return -1;
+    }
+    snprintf(dir, sizeof dir, "%s", path);
+    lt_file_explain(dirname(dir), W_OK | X_OK, why, sizeof why);
+    if (why[0]) {
+        lt_check_error(c, "database", "SQLite writes its journal beside the database: the "
+                       "directory must be writable by this user",
+                       "the directory of %s is not writable: %s", path, why);
+        return -1;
+    }
+    lt_check_ok(c, "database", "%s%s", path, access(path, F_OK) == 0 ? "" : " (will be created)");
+    return 0;
+}
+
+void lt_adapter_check_gateway(lt_check_t *c, const char *path)
+{
+    char why[4600];
+    if (access(path, F_OK) != 0) {
+        lt_check_warn(c, "gateway_socket", "start the gateway first (the adapter waits for it "
+                      "meanwhile), or set gateway_socket to the gateway's local_socket",
+                      "no gateway socket at %s", path);
+        return;
+    }
+    lt_file_explain(path, W_OK, why, sizeof why);
+    if (why[0])
+        lt_check_error(c, "gateway_socket", "run the adapter as the gateway's user (the "
+                       "packaged units run both as lienthong)",
+                       "cannot connect to %s: %s", path, why);
+    else
+        lt_check_ok(c, "gateway_socket", "%s", path);
 }
 
 /* ---- gateway connection --------------------------------------------- */

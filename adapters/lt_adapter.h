@@ -12,6 +12,7 @@
 
 #include "lienthong.pb-c.h"
 #include "lt_cfgfile.h"
+#include "lt_check.h"
 
 /* snprintf into out[cap] that may truncate on purpose (messages). */
 void lt_adapter_fmt(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -36,6 +37,18 @@ sqlite3 *lt_adapter_db_open(const char *path, int wal, char *err, size_t errlen)
 int lt_adapter_exec(sqlite3 *db, const char *sql, const char *what, char *err, size_t errlen);
 /* Prepares a statement. Returns 0, or -1 with err set. */
 int lt_adapter_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, char *err, size_t errlen);
+
+/* ---- --check ---- */
+
+/* The agency database: reachable for reading and writing by this user,
+ * with a writable directory (journal and WAL files); a missing file is an
+ * error when must_exist, else its directory must allow creating it.
+ * Returns 0 when the database can be opened. */
+int lt_adapter_check_db(lt_check_t *c, const char *path, int must_exist);
+/* The gateway's local socket: present (a warning when not: the gateway is
+ * not running, or gateway_socket differs from its local_socket) and
+ * writable by this user. */
+void lt_adapter_check_gateway(lt_check_t *c, const char *path);
 
 /* ---- gateway connection ---- */
 

@@ -183,6 +183,30 @@ fail:
     return NULL;
 }
 
+int lt_sink_check(const char *config_path, FILE *out)
+{
+    lt_check_t r = {.out = out};
+    char err[1024];
+    lt_sink_t *self = calloc(1, sizeof *self);
+    if (!self || s_load(self, config_path, err, sizeof err) != 0) {
+        lt_check_error(&r, "configuration", NULL, "%s", self ? err : "out of memory");
+        goto out;
+    }
+    lt_check_ok(&r, "configuration", "stream %s into table %s", self->stream, self->table);
+    if (lt_adapter_check_db(&r, self->database, !self->create_table) == 0) {
+        self->db = lt_adapter_db_open(self->database, 1, err, sizeof err);
+        if (!self->db || s_prepare(self, err, sizeof err))
+            lt_check_error(&r, "table", "the table needs every mapped column and key_column as "
+                           "its PRIMARY KEY or UNIQUE (or set create_table = true)", "%s", err);
+        else
+            lt_check_ok(&r, "table", "%s", self->table);
+    }
+    lt_adapter_check_gateway(&r, self->socket);
+out:
+    lt_sink_destroy(&self);
+    return lt_check_summary(&r, config_path, "sink adapter");
+}
+
 void lt_sink_destroy(lt_sink_t **self_p)
 {
     if (!self_p || !*self_p)

@@ -388,6 +388,35 @@ fail:
     return -1;
 }
 
+int lt_source_check(const char *config_path, FILE *out)
+{
+    lt_check_t r = {.out = out};
+    char err[1024];
+    int exists = 0;
+    lt_source_t *self = calloc(1, sizeof *self);
+    if (!self || s_load(self, config_path, err, sizeof err) != 0) {
+        lt_check_error(&r, "configuration", NULL, "%s", self ? err : "out of memory");
+        goto out;
+    }
+    lt_check_ok(&r, "configuration", "dataset %s from table %s", self->dataset, self->table);
+    if (lt_adapter_check_db(&r, self->database, 1) != 0)
+        goto socket;
+    self->db = lt_adapter_db_open(self->database, 0, err, sizeof err);
+    if (!self->db || s_prepare(self, err, sizeof err) ||
+        s_table_exists(self->db, "lt_changes", &exists, err, sizeof err))
+        lt_check_error(&r, "table", "the table and every mapped column must exist", "%s", err);
+    else if (!exists)
+        lt_check_error(&r, "change tracking", "run once: lienthong source --config FILE --install",
+                       "%s has no change table lt_changes", self->database);
+    else
+        lt_check_ok(&r, "table", "%s, change tracking installed", self->table);
+socket:
+    lt_adapter_check_gateway(&r, self->socket);
+out:
+    lt_source_destroy(&self);
+    return lt_check_summary(&r, config_path, "source adapter");
+}
+
 static int s_start(lt_source_t *self, char *err, size_t errlen)
 {
     int exists = 0;

@@ -3,6 +3,7 @@
 #include "lt_cli.h"
 #include "lt_gwcfg.h"
 #include "lt_gateway.h"
+#include "lt_gwcheck.h"
 #include "lt_log.h"
 #include "lt_sock.h"
 #include "lt_wire.h"
@@ -59,10 +60,8 @@ int lt_cmd_gateway(int argc, char **argv)
     lt_log_set_member(cfg.member);
     lt_log_set_level(cfg.log_level);
     lt_log_set_format(cfg.log_format);
-    if (check) {
-        printf("%s: configuration is valid\n", config);
-        return 0;
-    }
+    if (check)
+        return lt_gwcheck_run(&cfg, stdout);
     lt_gateway_t *gw = lt_gateway_new(&cfg, err, sizeof err);
     if (!gw) {
         lt_error("gateway", "cannot start: %s", err);

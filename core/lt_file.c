@@ -229,14 +229,16 @@ int lt_file_dir_usable(const char *path, mode_t mode, char *err, size_t errlen)
      * writable by us. */
     char buf[4096];
     snprintf(buf, sizeof buf, "%s", path);
-    char *slash;
-    while ((slash = strrchr(buf, '/')) && slash != buf) {
+    for (;;) {
+        char *slash = strrchr(buf, '/');
+        if (!slash || slash == buf) {
+            snprintf(buf, sizeof buf, "%s", slash ? "/" : ".");
+            break;
+        }
         *slash = '\0';
         if (stat(buf, &st) == 0)
             break;
     }
-    if (slash == buf)
-        snprintf(buf, sizeof buf, "/");
     if (access(buf, W_OK | X_OK) == 0)
         return 0;
     lt_file_explain(buf, W_OK | X_OK, why, sizeof why);

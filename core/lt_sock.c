@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zmq.h>
 
 /* A draft option in libzmq 4.3.4's header, but built into Debian's library.
@@ -101,7 +102,14 @@ void *lt_sock_local(void *ctx, const char *path, const lt_sock_opts_t *o, char *
     snprintf(dir, sizeof dir, "%s", path);
     char *parent = dirname(dir);
     if (lt_file_mkdirs(parent, 0700) != 0 || chmod(parent, 0700) != 0) {
-        snprintf(err, errlen, "cannot create %s with mode 0700: %s", parent, strerror(errno));
+        char why[4600], me[64];
+        int e = errno;
+        lt_file_explain(parent, W_OK | X_OK, why, sizeof why);
+        lt_file_whoami(me, sizeof me);
+        snprintf(err, errlen, "cannot create %s with mode 0700: %s%s%s%s; it must be a directory "
+                 "of %s: under systemd the unit's RuntimeDirectory= creates it (the packaged "
+                 "units do), otherwise run: install -d -o %s -m 0700 %s", parent, strerror(e),
+                 why[0] ? " (" : "", why, why[0] ? ")" : "", me, me, parent);
         return NULL;
     }
     snprintf(ep, sizeof ep, "ipc://%s", path);

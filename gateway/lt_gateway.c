@@ -3,6 +3,7 @@
 #include "lt_audit.h"
 #include "lt_feed.h"
 #include "lt_file.h"
+#include "lt_gwcheck.h"
 #include "lt_log.h"
 #include "lt_notify.h"
 #include "lt_publish.h"
@@ -85,24 +86,7 @@ struct _lt_gateway_t {
 /* Our own entry must exist, be active and carry exactly our public keys. */
 static int s_check_self(const lt_gateway_t *self, const lt_dir_t *dir, char *err, size_t errlen)
 {
-    const Lienthong__Member *me = lt_dir_member(dir, self->cfg.member);
-    if (!me) {
-        snprintf(err, errlen, "member '%s' is not in directory version %llu", self->cfg.member,
-                 (unsigned long long)lt_dir_version(dir));
-        return -1;
-    }
-    if (memcmp(me->transport_key.data, lt_keys_transport_public(self->keys), LT_KEY_BYTES) != 0 ||
-        memcmp(me->signing_key.data, lt_keys_signing_public(self->keys), LT_KEY_BYTES) != 0) {
-        snprintf(err, errlen, "key file %s does not hold the keys the directory lists for '%s'",
-                 self->cfg.key_file, self->cfg.member);
-        return -1;
-    }
-    if (me->status != LIENTHONG__MEMBER_STATUS__MEMBER_ACTIVE) {
-        snprintf(err, errlen, "member '%s' is %s in directory version %llu", self->cfg.member,
-                 lt_dir_status_name(me->status), (unsigned long long)lt_dir_version(dir));
-        return -1;
-    }
-    return 0;
+    return lt_gwcheck_self(&self->cfg, self->keys, dir, err, errlen);
 }
 
 /* Loads the configured directory and the newest one adopted from peers,
@@ -911,10 +895,14 @@ lt_gateway_t *lt_gateway_new(const lt_gwcfg_t *cfg, char *err, size_t errlen)
     self->so.heartbeat_ms = cfg->heartbeat_ms;
     snprintf(self->adopted_path, sizeof self->adopted_path, "%s/directory.signed", cfg->data_dir);
     if (lt_file_mkdirs(cfg->data_dir, 0700) != 0) {
-        snprintf(err, errlen, "cannot create data_dir %s: %s", cfg->data_dir, strerror(errno));
+        char why[4800];
+        int e = errno;
+        if (lt_file_dir_usable(cfg->data_dir, 0700, why, sizeof why) == 0)
+            snprintf(why, sizeof why, "%s", strerror(e));
+        snprintf(err, errlen, "cannot create data_dir %s: %s", cfg->data_dir, why);
         goto fail;
     }
-    if (!(self->keys = lt_keys_load(cfg->key_file, err, errlen)))
+    if (!(self->keys = lt_gwcheck_keys(cfg, err, errlen)))
         goto fail;
     if (s_load_dir(self, err, errlen) != 0 || s_check_self(self, self->dir, err, errlen) != 0)
         goto fail;
