@@ -170,6 +170,9 @@ void lt_adapter_check_gateway(lt_check_t *c, const char *path)
 
 /* ---- gateway connection --------------------------------------------- */
 
+/* How long connecting waits for the gateway's status (the member's name). */
+#define STATUS_WAIT_MS 1000
+
 int lt_adapter_connect(lt_adapter_conn_t *conn, const char *path, char *err, size_t errlen)
 {
     lt_sock_opts_t o;
@@ -186,10 +189,16 @@ int lt_adapter_connect(lt_adapter_conn_t *conn, const char *path, char *err, siz
         lt_adapter_disconnect(conn);
         return -1;
     }
-    /* Queued until the gateway is there; the reply names our member. */
+    /* Queued until the gateway is there; the reply names our member. A
+     * running gateway answers at once, so wait a little for it: then even
+     * the first lines carry the member. A gateway not yet up answers later
+     * (lt_adapter_recv takes the reply whenever it comes). */
     Lienthong__StatusRequest req = LIENTHONG__STATUS_REQUEST__INIT;
+    Lienthong__Envelope *env = NULL;
     if (lt_adapter_send(conn, LIENTHONG__ENVELOPE__BODY_STATUS_REQUEST, &req) != 0)
         lt_debug("adapter", "cannot ask the gateway for its status: %s", zmq_strerror(zmq_errno()));
+    else if (lt_adapter_recv(conn, STATUS_WAIT_MS, &env) == 1)
+        lt_wire_free(&env); /* nothing else is due before we ask for it */
     lt_notify_ready(NULL);
     return 0;
 }

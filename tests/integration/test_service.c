@@ -9,12 +9,15 @@
  *   WATCHDOG, RELOADING then READY on SIGHUP, STOPPING on SIGTERM;
  *   a healthy federation rolling out a directory logs nothing at WARN, one
  *   line per state change at INFO, and with log_format = "json" every line
- *   is one JSON object tagged with program and member. */
+ *   is one JSON object tagged with program and member;
+ *   source and sink adapters tag every line with their program, member and
+ *   dataset (the sink learns its member from the gateway). */
 #define _GNU_SOURCE
 #include "lt_itest.h"
 
 #include <jansson.h>
 #include <poll.h>
+#include <sqlite3.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -260,6 +263,111 @@ out:
     lt_it_fed_cleanup(&fed);
 }
 
+/* ---- adapters' log lines ---------------------------------------------------------- */
+
+#define DS "VN/GOV/BCA/population"
+
+static const char *s_dataset =
+    "datasets = ( { id = \"" DS "\"; owner = \"" ID_A "\";\n"
+    "  type = \"lienthong.records.Population\"; key = \"personal_id\"; } );\n"
+    "policies = ( { consumer = \"" ID_B "\"; target = \"" DS "\"; allow = [\"subscribe\"]; } );\n";
+
+/* Counts lines of a JSON log; `tagged` those with program, member and
+ * dataset exactly as given. */
+static void s_tagged(const char *path, const char *program, const char *member, int *lines,
+                     int *tagged)
+{
+    *lines = *tagged = 0;
+    FILE *f = fopen(path, "r");
+    char *line = NULL;
+    size_t cap = 0;
+    while (f && getline(&line, &cap, f) > 0) {
+        json_error_t e;
+        json_t *o = json_loads(line, 0, &e);
+        const char *p = json_string_value(json_object_get(o, "program"));
+        const char *m = json_string_value(json_object_get(o, "member"));
+        const char *d = json_string_value(json_object_get(o, "dataset"));
+        int ok = p && m && d && !strcmp(p, program) && !strcmp(m, member) && !strcmp(d, DS);
+        if (!ok)
+            fprintf(stderr, "untagged: %s", line);
+        *lines += 1;
+        *tagged += ok;
+        json_decref(o);
+    }
+    free(line);
+    if (f)
+        fclose(f);
+}
+
+/* Runs `lienthong ARGS` with stderr to log; returns the exit code. */
+static int s_run(const char *args, const char *log)
+{
+    char cmd[PATH_MAX * 3];
+    snprintf(cmd, sizeof cmd, "timeout 60 '%s' %s 2>'%s'", lt_it_binary(), args, log);
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_adapter_log_tags(void)
+{
+    static lt_it_fed_t fed;
+    char path[PATH_MAX], conf[PATH_MAX * 2 + 1024], args[PATH_MAX + 64], log[PATH_MAX];
+    sqlite3 *db = NULL;
+    int lines, tagged;
+    LT_IT_REQUIRE(lt_it_fed_init(&fed, FED) == 0);
+    fed.extra_source = s_dataset;
+    lt_it_member_t *a = lt_it_member_add(&fed, ID_A, 1);
+    lt_it_member_t *b = lt_it_member_add(&fed, ID_B, 1);
+    LT_IT_REQUIRE(a && b);
+    const char *peers_b[] = {ID_A, NULL};
+    lt_it_gw_t *ga = lt_it_gw_new(&fed, a, 1, NULL, NULL);
+    lt_it_gw_t *gb = lt_it_gw_new(&fed, b, 1, peers_b, "subscribe = ( { stream = \"" DS "\"; } );");
+    LT_IT_REQUIRE(ga && gb);
+    LT_IT_REQUIRE(lt_it_gw_run(ga, READY_MS) == 0 && lt_it_gw_run(gb, READY_MS) == 0);
+
+    snprintf(path, sizeof path, "%.4000s/agency.db", fed.dir);
+    LT_IT_REQUIRE(sqlite3_open(path, &db) == SQLITE_OK);
+    LT_IT_REQUIRE(sqlite3_exec(db, "CREATE TABLE citizens(personal_id TEXT PRIMARY KEY, "
+                                   "full_name TEXT); INSERT INTO citizens VALUES "
+                                   "('038084000001', 'Nguyễn Văn An'), ('038190000002', 'Lê Thị Bình')",
+                               NULL, NULL, NULL) == SQLITE_OK);
+    snprintf(conf, sizeof conf,
+             "gateway_socket = \"%s\"; dataset = \"" DS "\";\n"
+             "record_type = \"lienthong.records.Population\"; database = \"%s\";\n"
+             "table = \"citizens\"; key_column = \"personal_id\"; key_field = \"personal_id\";\n"
+             "columns = { personal_id = \"personal_id\"; full_name = \"full_name\"; };\n"
+             "log_format = \"json\"; log_level = \"debug\";\n",
+             ga->sock_path, path);
+    snprintf(path, sizeof path, "%.4000s/source.conf", fed.dir);
+    LT_IT_REQUIRE(lt_it_write_file(path, conf) == 0);
+    snprintf(args, sizeof args, "source --config '%s' --install --once", path);
+    snprintf(log, sizeof log, "%.4000s/source.log", fed.dir);
+    CU_ASSERT_EQUAL(s_run(args, log), 0);
+    s_tagged(log, "lienthong-source", ID_A, &lines, &tagged);
+    CU_ASSERT(lines >= 3);
+    CU_ASSERT_EQUAL(tagged, lines);
+
+    snprintf(path, sizeof path, "%.4000s/residents.db", fed.dir);
+    snprintf(conf, sizeof conf,
+             "gateway_socket = \"%s\"; stream = \"" DS "\";\n"
+             "record_type = \"lienthong.records.Population\"; database = \"%s\";\n"
+             "table = \"residents\"; key_column = \"personal_id\"; create_table = true;\n"
+             "columns = { personal_id = \"personal_id\"; full_name = \"full_name\"; };\n"
+             "log_format = \"json\"; log_level = \"debug\";\n",
+             gb->sock_path, path);
+    snprintf(path, sizeof path, "%.4000s/sink.conf", fed.dir);
+    LT_IT_REQUIRE(lt_it_write_file(path, conf) == 0);
+    snprintf(args, sizeof args, "sink --config '%s' --once-through 2", path);
+    snprintf(log, sizeof log, "%.4000s/sink.log", fed.dir);
+    CU_ASSERT_EQUAL(s_run(args, log), 0);
+    s_tagged(log, "lienthong-sink", ID_B, &lines, &tagged);
+    CU_ASSERT(lines >= 2);
+    CU_ASSERT_EQUAL(tagged, lines);
+out:
+    sqlite3_close(db);
+    lt_it_fed_cleanup(&fed);
+}
+
 static void s_teardown(void)
 {
     lt_it_cleanup_all();
@@ -271,6 +379,7 @@ int main(int argc, char **argv)
         {"--check reports each problem with its fix", test_check_reports_fixes},
         {"sd_notify: READY, WATCHDOG, RELOADING, STOPPING", test_sd_notify},
         {"healthy federation: no WARN, state changes once, JSON", test_healthy_federation_logs},
+        {"adapters tag every line with program, member, dataset", test_adapter_log_tags},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {"service", NULL, NULL, NULL, s_teardown, tests};

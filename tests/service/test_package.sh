@@ -29,6 +29,7 @@ exec 9>/run/lock/lienthong-package-test.lock
 flock -w 900 9 || skip "another package test holds the lock"
 
 T=$(mktemp -d /tmp/lienthong-pkgtest.XXXXXX)
+chmod 0711 "$T" # the lienthong user runs commands on files inside
 MARK=/var/lib/lienthong-package-test.installed
 fail=0
 made_backups=0
