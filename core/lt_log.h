@@ -45,8 +45,8 @@ void lt_log(lt_log_level_t level, const char *component, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 #define lt_debug(c, ...) lt_log(LT_LOG_DEBUG, c, __VA_ARGS__)
-#define lt_info(c, ...) lt_log(LT_LOG_INFO, c, __VA_ARGS__)
-#define lt_warn(c, ...) lt_log(LT_LOG_WARN, c, __VA_ARGS__)
+#define lt_info(c, ...)  lt_log(LT_LOG_INFO, c, __VA_ARGS__)
+#define lt_warn(c, ...)  lt_log(LT_LOG_WARN, c, __VA_ARGS__)
 #define lt_error(c, ...) lt_log(LT_LOG_ERROR, c, __VA_ARGS__)
 
 #endif

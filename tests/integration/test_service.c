@@ -28,11 +28,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define FED "VN"
-#define ID_A "VN/GOV/BCA"
-#define ID_B "VN/PROV/38"
+#define FED      "VN"
+#define ID_A     "VN/GOV/BCA"
+#define ID_B     "VN/PROV/38"
 #define READY_MS 8000
-#define DAY 86400
+#define DAY      86400
 
 /* Runs `lienthong gateway --config CONF --check`; output into out[cap].
  * Returns the exit code, -1 when it could not run. */
@@ -61,8 +61,8 @@ static void test_check_reports_fixes(void)
     lt_it_member_t *b = lt_it_member_add(&fed, ID_B, 1);
     LT_IT_REQUIRE(a && b);
     const char *peers[] = {ID_B, "VN/GOV/NOBODY", NULL};
-    lt_it_gw_t *bad = lt_it_gw_new(&fed, b, 1, peers,
-                                   "subscribe = ( { stream = \"VN/GOV/BCA/nothing\"; } );");
+    lt_it_gw_t *bad =
+        lt_it_gw_new(&fed, b, 1, peers, "subscribe = ( { stream = \"VN/GOV/BCA/nothing\"; } );");
     lt_it_gw_t *ga = lt_it_gw_new(&fed, a, 1, NULL, NULL);
     LT_IT_REQUIRE(bad && ga);
 
@@ -75,7 +75,8 @@ static void test_check_reports_fixes(void)
 
     /* peers and streams missing from the directory */
     CU_ASSERT_EQUAL(s_check(bad->conf_path, out, sizeof out), 1);
-    CU_ASSERT(strstr(out, "error    peer: VN/GOV/NOBODY is not in the directory\n         fix: ") != NULL);
+    CU_ASSERT(strstr(out, "error    peer: VN/GOV/NOBODY is not in the directory\n         fix: ") !=
+              NULL);
     CU_ASSERT(strstr(out, "error    subscribe: stream VN/GOV/BCA/nothing is neither") != NULL);
     CU_ASSERT(strstr(out, "ok       peer: " ID_B " at tcp://127.0.0.1:") != NULL);
     CU_ASSERT(strstr(out, "2 problems to fix before starting the gateway") != NULL);
@@ -84,7 +85,8 @@ static void test_check_reports_fixes(void)
     rogue = lt_keys_new(LT_KEYS_AUTHORITY);
     LT_IT_REQUIRE(rogue && lt_it_dir_sign(&fed, 2, 0, 0, rogue, ga->dir_path) == 0);
     CU_ASSERT_EQUAL(s_check(ga->conf_path, out, sizeof out), 1);
-    CU_ASSERT(strstr(out, "no valid signature from a pinned authority key (it is signed by ") != NULL);
+    CU_ASSERT(strstr(out, "no valid signature from a pinned authority key (it is signed by ") !=
+              NULL);
     CU_ASSERT(strstr(out, fed.authority_z85) != NULL); /* the pin is named */
     CU_ASSERT(strstr(out, "fix: authority_keys must pin the key that signed") != NULL);
 
@@ -299,21 +301,40 @@ static void s_tagged(const char *path, const char *program, const char *member, 
         fclose(f);
 }
 
-/* Runs `lienthong ARGS` with stderr to log; returns the exit code. */
-static int s_run(const char *args, const char *log)
+/* Writes KIND.conf (the gateway socket, the database DB in the federation's
+ * directory, then `settings`), runs `lienthong KIND --config FILE OPTIONS`
+ * with its log in JSON, and checks that it exits 0 and that each of its (at
+ * least min_lines) lines carries `member` and the dataset. */
+static void s_adapter(const lt_it_fed_t *fed, const char *kind, const lt_it_gw_t *g, const char *db,
+                      const char *settings, const char *options, const char *member, int min_lines)
 {
-    char cmd[PATH_MAX * 3];
-    snprintf(cmd, sizeof cmd, "timeout 60 '%s' %s 2>'%s'", lt_it_binary(), args, log);
+    char conf[PATH_MAX * 3], path[PATH_MAX], log[PATH_MAX], cmd[PATH_MAX * 3 + 256];
+    int lines, tagged;
+    snprintf(conf, sizeof conf,
+             "gateway_socket = \"%s\"; database = \"%.4000s/%s\";\n%s"
+             "record_type = \"lienthong.records.Population\";\n"
+             "columns = { personal_id = \"personal_id\"; full_name = \"full_name\"; };\n"
+             "log_format = \"json\"; log_level = \"debug\";\n",
+             g->sock_path, fed->dir, db, settings);
+    snprintf(path, sizeof path, "%.4000s/%s.conf", fed->dir, kind);
+    snprintf(log, sizeof log, "%.4000s/%s.log", fed->dir, kind);
+    CU_ASSERT_FATAL(lt_it_write_file(path, conf) == 0);
+    snprintf(cmd, sizeof cmd, "timeout 60 '%s' %s --config '%s' %s 2>'%s'", lt_it_binary(), kind,
+             path, options, log);
     int st = system(cmd);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    char program[64];
+    snprintf(program, sizeof program, "lienthong-%s", kind);
+    s_tagged(log, program, member, &lines, &tagged);
+    CU_ASSERT(lines >= min_lines);
+    CU_ASSERT_EQUAL(tagged, lines);
 }
 
 static void test_adapter_log_tags(void)
 {
     static lt_it_fed_t fed;
-    char path[PATH_MAX], conf[PATH_MAX * 2 + 1024], args[PATH_MAX + 64], log[PATH_MAX];
+    char path[PATH_MAX];
     sqlite3 *db = NULL;
-    int lines, tagged;
     LT_IT_REQUIRE(lt_it_fed_init(&fed, FED) == 0);
     fed.extra_source = s_dataset;
     lt_it_member_t *a = lt_it_member_add(&fed, ID_A, 1);
@@ -327,42 +348,19 @@ static void test_adapter_log_tags(void)
 
     snprintf(path, sizeof path, "%.4000s/agency.db", fed.dir);
     LT_IT_REQUIRE(sqlite3_open(path, &db) == SQLITE_OK);
-    LT_IT_REQUIRE(sqlite3_exec(db, "CREATE TABLE citizens(personal_id TEXT PRIMARY KEY, "
-                                   "full_name TEXT); INSERT INTO citizens VALUES "
-                                   "('038084000001', 'Nguyễn Văn An'), ('038190000002', 'Lê Thị Bình')",
+    LT_IT_REQUIRE(sqlite3_exec(db,
+                               "CREATE TABLE citizens(personal_id TEXT PRIMARY KEY, "
+                               "full_name TEXT); INSERT INTO citizens VALUES "
+                               "('038084000001', 'Nguyễn Văn An'), ('038190000002', 'Lê Thị Bình')",
                                NULL, NULL, NULL) == SQLITE_OK);
-    snprintf(conf, sizeof conf,
-             "gateway_socket = \"%s\"; dataset = \"" DS "\";\n"
-             "record_type = \"lienthong.records.Population\"; database = \"%s\";\n"
-             "table = \"citizens\"; key_column = \"personal_id\"; key_field = \"personal_id\";\n"
-             "columns = { personal_id = \"personal_id\"; full_name = \"full_name\"; };\n"
-             "log_format = \"json\"; log_level = \"debug\";\n",
-             ga->sock_path, path);
-    snprintf(path, sizeof path, "%.4000s/source.conf", fed.dir);
-    LT_IT_REQUIRE(lt_it_write_file(path, conf) == 0);
-    snprintf(args, sizeof args, "source --config '%s' --install --once", path);
-    snprintf(log, sizeof log, "%.4000s/source.log", fed.dir);
-    CU_ASSERT_EQUAL(s_run(args, log), 0);
-    s_tagged(log, "lienthong-source", ID_A, &lines, &tagged);
-    CU_ASSERT(lines >= 3);
-    CU_ASSERT_EQUAL(tagged, lines);
-
-    snprintf(path, sizeof path, "%.4000s/residents.db", fed.dir);
-    snprintf(conf, sizeof conf,
-             "gateway_socket = \"%s\"; stream = \"" DS "\";\n"
-             "record_type = \"lienthong.records.Population\"; database = \"%s\";\n"
-             "table = \"residents\"; key_column = \"personal_id\"; create_table = true;\n"
-             "columns = { personal_id = \"personal_id\"; full_name = \"full_name\"; };\n"
-             "log_format = \"json\"; log_level = \"debug\";\n",
-             gb->sock_path, path);
-    snprintf(path, sizeof path, "%.4000s/sink.conf", fed.dir);
-    LT_IT_REQUIRE(lt_it_write_file(path, conf) == 0);
-    snprintf(args, sizeof args, "sink --config '%s' --once-through 2", path);
-    snprintf(log, sizeof log, "%.4000s/sink.log", fed.dir);
-    CU_ASSERT_EQUAL(s_run(args, log), 0);
-    s_tagged(log, "lienthong-sink", ID_B, &lines, &tagged);
-    CU_ASSERT(lines >= 2);
-    CU_ASSERT_EQUAL(tagged, lines);
+    s_adapter(&fed, "source", ga, "agency.db",
+              "dataset = \"" DS "\"; table = \"citizens\"; key_column = \"personal_id\";\n"
+              "key_field = \"personal_id\";\n",
+              "--install --once", ID_A, 3);
+    s_adapter(&fed, "sink", gb, "residents.db",
+              "stream = \"" DS "\"; table = \"residents\"; key_column = \"personal_id\";\n"
+              "create_table = true;\n",
+              "--once-through 2", ID_B, 2);
 out:
     sqlite3_close(db);
     lt_it_fed_cleanup(&fed);

@@ -81,7 +81,9 @@ static void test_text_tags_and_levels(void)
     lt_warn("link", "two\nlines");
     captured(out, sizeof out);
     CU_ASSERT(strstr(out, "hidden") == NULL);
-    CU_ASSERT(strstr(out, " INFO lienthong-gateway member=VN/PROV/38 peer: hello from VN/GOV/BCA\n") != NULL);
+    CU_ASSERT(
+        strstr(out, " INFO lienthong-gateway member=VN/PROV/38 peer: hello from VN/GOV/BCA\n") !=
+        NULL);
     CU_ASSERT(strstr(out, " WARN lienthong-gateway member=VN/PROV/38 link: two lines\n") != NULL);
     CU_ASSERT_EQUAL(count_lines(out), 2);
     CU_ASSERT(out[0] >= '2' && out[0] <= '9' && strstr(out, "Z INFO") != NULL);
@@ -136,7 +138,8 @@ static void test_json_lines(void)
     lt_log_set_format(LT_LOG_JSON);
     lt_log_set_dataset("VN/GOV/BCA/population.p38");
     capture(js, sizeof js);
-    lt_info("sink", "quote \" backslash \\ tab \t newline \n bad utf8 \xff\xfe end Nguy\xe1\xbb\x85n");
+    lt_info("sink",
+            "quote \" backslash \\ tab \t newline \n bad utf8 \xff\xfe end Nguy\xe1\xbb\x85n");
     lt_warn("sink", "second");
     captured(out, sizeof out);
     CU_ASSERT_EQUAL_FATAL(count_lines(out), 2);
@@ -152,9 +155,10 @@ static void test_json_lines(void)
                            "VN/GOV/BCA/population.p38");
     CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(o, "component")), "sink");
     CU_ASSERT(json_string_value(json_object_get(o, "time"))[4] == '-');
-    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(o, "message")),
-                           "quote \" backslash \\ tab \t newline   bad utf8 \xef\xbf\xbd\xef\xbf\xbd"
-                           " end Nguy\xe1\xbb\x85n");
+    CU_ASSERT_STRING_EQUAL(
+        json_string_value(json_object_get(o, "message")),
+        "quote \" backslash \\ tab \t newline   bad utf8 \xef\xbf\xbd\xef\xbf\xbd"
+        " end Nguy\xe1\xbb\x85n");
     json_decref(o);
     o = json_loads(nl + 1, 0, &e);
     CU_ASSERT_FATAL(o != NULL);
