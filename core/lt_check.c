@@ -3,8 +3,9 @@
 
 #include <stdarg.h>
 
-static void s_line(lt_check_t *c, const char *tag, const char *what, const char *fix,
-                   const char *fmt, va_list ap)
+__attribute__((format(printf, 5, 0))) static void s_line(lt_check_t *c, const char *tag,
+                                                         const char *what, const char *fix,
+                                                         const char *fmt, va_list ap)
 {
     fprintf(c->out, "%-8s %s: ", tag, what);
     vfprintf(c->out, fmt, ap);
