@@ -10,6 +10,8 @@
  *   a healthy federation rolling out a directory logs nothing at WARN, one
  *   line per state change at INFO, and with log_format = "json" every line
  *   is one JSON object tagged with program and member;
+ *   a peer that never answers is reported once, with what to check; a
+ *   connection and its loss are one line each;
  *   source and sink adapters tag every line with their program, member and
  *   dataset (the sink learns its member from the gateway). */
 #define _GNU_SOURCE
@@ -265,6 +267,54 @@ out:
     lt_it_fed_cleanup(&fed);
 }
 
+/* ---- a peer that does not answer, then answers, then goes ------------------------ */
+
+static int s_count(const lt_it_gw_t *g, const char *a, const char *b)
+{
+    int n = 0;
+    FILE *f = fopen(g->log_path, "r");
+    char *line = NULL;
+    size_t cap = 0;
+    while (f && getline(&line, &cap, f) > 0)
+        n += strstr(line, a) && (!b || strstr(line, b));
+    free(line);
+    if (f)
+        fclose(f);
+    return n;
+}
+
+static void test_unreachable_and_lost_peer(void)
+{
+    static lt_it_fed_t fed;
+    LT_IT_REQUIRE(lt_it_fed_init(&fed, FED) == 0);
+    lt_it_member_t *a = lt_it_member_add(&fed, ID_A, 1);
+    lt_it_member_t *b = lt_it_member_add(&fed, ID_B, 1);
+    LT_IT_REQUIRE(a && b);
+    const char *peers_a[] = {ID_B, NULL};
+    lt_it_gw_t *ga = lt_it_gw_new(&fed, a, 1, peers_a, NULL);
+    lt_it_gw_t *gb = lt_it_gw_new(&fed, b, 1, NULL, NULL);
+    LT_IT_REQUIRE(ga && gb);
+    LT_IT_REQUIRE(lt_it_gw_run(ga, READY_MS) == 0);
+    /* B is down: one warning after 10 s, naming the endpoint and what to check */
+    CU_ASSERT_EQUAL(lt_it_log_wait(ga, 0, "no answer from " ID_B " at tcp://127.0.0.1:",
+                                   "lienthong ping", 14000),
+                    0);
+    usleep(3500 * 1000); /* more Hello retries: no second warning */
+    CU_ASSERT_EQUAL(s_count(ga, "no answer from ", NULL), 1);
+    /* B comes: one line; B is killed: one line, after 10 s */
+    LT_IT_REQUIRE(lt_it_gw_run(gb, READY_MS) == 0);
+    /* (after failed attempts libzmq waits up to 10 s before reconnecting) */
+    CU_ASSERT_EQUAL(lt_it_gw_wait_peer(ga, ID_B, 15000), 0);
+    CU_ASSERT_EQUAL(lt_it_log_wait(ga, 0, "greeted by " ID_B, NULL, 3000), 0);
+    lt_it_gw_kill(gb);
+    CU_ASSERT_EQUAL(lt_it_log_wait(ga, 0, "peer " ID_B " lost: no answer at", NULL, 15000), 0);
+    CU_ASSERT_EQUAL(s_count(ga, " WARN ", NULL), 1);
+    CU_ASSERT_EQUAL(s_count(ga, "greeted by ", NULL), 1);
+    CU_ASSERT_EQUAL(lt_it_gw_stop(ga, 5000), 0);
+out:
+    lt_it_fed_cleanup(&fed);
+}
+
 /* ---- adapters' log lines ---------------------------------------------------------- */
 
 #define DS "VN/GOV/BCA/population"
@@ -378,6 +428,8 @@ int main(int argc, char **argv)
         {"sd_notify: READY, WATCHDOG, RELOADING, STOPPING", test_sd_notify},
         {"healthy federation: no WARN, state changes once, JSON", test_healthy_federation_logs},
         {"adapters tag every line with program, member, dataset", test_adapter_log_tags},
+        {"a peer not answering warns once; connected and lost once",
+         test_unreachable_and_lost_peer},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {"service", NULL, NULL, NULL, s_teardown, tests};
