@@ -2,13 +2,16 @@
 #include "lt_adapter.h"
 #include "lt_file.h"
 #include "lt_log.h"
+#include "lt_notify.h"
 #include "lt_wire.h"
 
+#include <libgen.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 
 void lt_adapter_fmt(char *out, size_t cap, const char *fmt, ...)
@@ -19,12 +22,84 @@ void lt_adapter_fmt(char *out, size_t cap, const char *fmt, ...)
     va_end(ap);
 }
 
+/* ---- logging -------------------------------------------------------- */
 
+int lt_adapter_log_setup(const config_t *c, const char *file, const char *program,
+                         const char *dataset, int owned, char *err, size_t errlen)
+{
+    lt_log_level_t level;
+    lt_log_format_t format;
+    if (lt_cfgfile_log(c, file, &level, &format, err, errlen) != 0)
+        return -1;
+    lt_log_set_level(level);
+    lt_log_set_format(format);
+    lt_log_set_program(program);
+    lt_log_set_dataset(dataset);
+    /* A dataset id is OWNER/NAME and a member id INSTANCE/CLASS/CODE
+     * (proto/PROTOCOL.md 2): the owner is the first three parts. */
+    const char *p = dataset;
+    for (int parts = 0; owned && p && parts < 3; parts++)
+        p = strchr(p + (parts > 0), '/');
+    if (owned && p) {
+        char member[128];
+        snprintf(member, sizeof member, "%.*s", (int)(p - dataset), dataset);
+        lt_log_set_member(member);
+    }
+    return 0;
+}
 
+/* ---- --check ------------------------------------------------------- */
 
+int lt_adapter_check_db(lt_check_t *c, const char *path, int must_exist)
+{
+    char dir[4096], why[4600], me[64];
+    lt_file_whoami(me, sizeof me);
+    if (access(path, F_OK) != 0 && must_exist) {
+        lt_check_error(c, "database", "correct 'database', or create the table first",
+                       "%s does not exist", path);
+        return -1;
+    }
+    lt_file_explain(access(path, F_OK) == 0 ? path : ".", R_OK | W_OK, why, sizeof why);
+    if (access(path, F_OK) == 0 && why[0]) {
+        lt_check_error(c, "database", "run the adapter as a user that may read and write the "
+                       "database, or grant it (group membership and mode g+rw)",
+                       "cannot open %s for reading and writing: %s", path, why);
+        return -1;
+    }
+    snprintf(dir, sizeof dir, "%s", path);
+    lt_file_explain(dirname(dir), W_OK | X_OK, why, sizeof why);
+    if (why[0]) {
+        lt_check_error(c, "database", "SQLite writes its journal beside the database: the "
+                       "directory must be writable by this user",
+                       "the directory of %s is not writable: %s", path, why);
+        return -1;
+    }
+    lt_check_ok(c, "database", "%s%s", path, access(path, F_OK) == 0 ? "" : " (will be created)");
+    return 0;
+}
 
+void lt_adapter_check_gateway(lt_check_t *c, const char *path)
+{
+    char why[4600];
+    if (access(path, F_OK) != 0) {
+        lt_check_warn(c, "gateway_socket", "start the gateway first (the adapter waits for it "
+                      "meanwhile), or set gateway_socket to the gateway's local_socket",
+                      "no gateway socket at %s", path);
+        return;
+    }
+    lt_file_explain(path, W_OK, why, sizeof why);
+    if (why[0])
+        lt_check_error(c, "gateway_socket", "run the adapter as the gateway's user (the "
+                       "packaged units run both as lienthong)",
+                       "cannot connect to %s: %s", path, why);
+    else
+        lt_check_ok(c, "gateway_socket", "%s", path);
+}
 
 /* ---- gateway connection --------------------------------------------- */
+
+/* How long connecting waits for the gateway's status (the member's name). */
+#define STATUS_WAIT_MS 1000
 
 int lt_adapter_connect(lt_adapter_conn_t *conn, const char *path, char *err, size_t errlen)
 {
@@ -39,6 +114,17 @@ int lt_adapter_connect(lt_adapter_conn_t *conn, const char *path, char *err, siz
         return -1;
     if (err[0])
         lt_warn("adapter", "%s; waiting for it", err);
+    /* Queued until the gateway is there; the reply names our member. A
+     * running gateway answers at once, so wait a little for it: then even
+     * the first lines carry the member. A gateway not yet up answers later
+     * (lt_adapter_recv takes the reply whenever it comes). */
+    Lienthong__StatusRequest req = LIENTHONG__STATUS_REQUEST__INIT;
+    Lienthong__Envelope *env = NULL;
+    if (lt_adapter_send(conn, LIENTHONG__ENVELOPE__BODY_STATUS_REQUEST, &req) != 0)
+        lt_debug("adapter", "cannot ask the gateway for its status");
+    else if (lt_adapter_recv(conn, STATUS_WAIT_MS, &env) == 1)
+        lt_wire_free(&env); /* nothing else is due before we ask for it */
+    lt_notify_ready(NULL);
     return 0;
 }
 
@@ -50,12 +136,19 @@ void lt_adapter_disconnect(lt_adapter_conn_t *conn)
 int lt_adapter_recv(lt_adapter_conn_t *conn, int timeout_ms, Lienthong__Envelope **env)
 {
     char err[512];
+    lt_notify_watchdog();
     int rc = lt_client_recv(conn->client, timeout_ms, env, err, sizeof err);
     if (rc == LT_CLIENT_ERR_MALFORMED)
-        lt_warn("adapter", "%s", err);
-    if (rc == LT_CLIENT_OK)
-        return 1;
-    return rc == LT_CLIENT_ERR_SOCKET ? -1 : 0;
+        lt_warn("adapter", "from the gateway: %s", err);
+    if (rc != LT_CLIENT_OK)
+        return rc == LT_CLIENT_ERR_SOCKET ? -1 : 0;
+    if ((*env)->body_case == LIENTHONG__ENVELOPE__BODY_STATUS_REPLY) {
+        lt_log_set_member((*env)->status_reply->member);
+        lt_debug("adapter", "the gateway serves member %s", (*env)->status_reply->member);
+        lt_wire_free(env);
+        return 0;
+    }
+    return 1;
 }
 
 int lt_adapter_send(lt_adapter_conn_t *conn, Lienthong__Envelope__BodyCase body_case, void *body)
@@ -94,6 +187,11 @@ int lt_adapter_signals(void)
 
 int lt_adapter_stopping(void)
 {
+    static int told;
+    if (s_stop && !told) {
+        told = 1;
+        lt_notify_stopping();
+    }
     return s_stop != 0;
 }
 

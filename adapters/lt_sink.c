@@ -51,7 +51,7 @@ struct lt_sink_t {
 
 static const char *const s_known[] = {"gateway_socket", "stream", "record_type", "database",
                                       "table", "key_column", "columns", "credit",
-                                      "create_table", NULL};
+                                      "create_table", "log_level", "log_format", NULL};
 
 /* ---- configuration -------------------------------------------------- */
 
@@ -84,7 +84,8 @@ static int s_load(lt_sink_t *self, const char *path, char *err, size_t errlen)
     int rc = -1;
     snprintf(self->path, sizeof self->path, "%s", path);
     if (lt_cfgfile_read(&c, path, err, errlen) || lt_cfgfile_unknown(&c, path, s_known, err, errlen) ||
-        s_settings(self, &c, err, errlen))
+        s_settings(self, &c, err, errlen) ||
+        lt_adapter_log_setup(&c, path, "lienthong-sink", self->stream, 0, err, errlen))
         goto out;
     const ProtobufCMessageDescriptor *desc = lt_schema_find(self->record_type);
     if (!desc) {
@@ -143,6 +144,36 @@ lt_sink_t *lt_sink_new(const char *config_path, char *err, size_t errlen)
 fail:
     lt_sink_destroy(&self);
     return NULL;
+}
+
+int lt_sink_check(const char *config_path, FILE *out)
+{
+    lt_check_t r = {.out = out};
+    char err[1024];
+    lt_sink_t *self = calloc(1, sizeof *self);
+    if (!self || s_load(self, config_path, err, sizeof err) != 0) {
+        lt_check_error(&r, "configuration", NULL, "%s", self ? err : "out of memory");
+        goto out;
+    }
+    lt_check_ok(&r, "configuration", "stream %s into table %s", self->stream, self->table);
+    char path[4096];
+    if (lt_file_resolve(self->path, self->database, path, sizeof path) != 0)
+        lt_check_error(&r, "database", NULL, "database path too long");
+    else if (lt_adapter_check_db(&r, path, !self->create_table) == 0) {
+        lt_db_table_t table;
+        lt_rowmap_table(self->map, self->table, &table);
+        self->db = lt_db_connect(self->database, self->path, LT_DB_SINK, &table,
+                                 self->create_table, err, sizeof err);
+        if (!self->db)
+            lt_check_error(&r, "table", "the table needs every mapped column and key_column as "
+                           "its PRIMARY KEY or UNIQUE (or set create_table = true)", "%s", err);
+        else
+            lt_check_ok(&r, "table", "%s", self->table);
+    }
+    lt_adapter_check_gateway(&r, self->socket);
+out:
+    lt_sink_destroy(&self);
+    return lt_check_summary(&r, config_path, "sink adapter");
 }
 
 void lt_sink_destroy(lt_sink_t **self_p)

@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 typedef struct lt_sink_t lt_sink_t;
 
@@ -20,6 +21,11 @@ typedef struct lt_sink_t lt_sink_t;
  * with err set. */
 lt_sink_t *lt_sink_new(const char *config_path, char *err, size_t errlen);
 void lt_sink_destroy(lt_sink_t **self_p);
+
+/* `lienthong sink --check`: the configuration, the database and its
+ * table, and the gateway socket, one line each to out with what to do.
+ * Returns the exit code: 0 when the sink can start. */
+int lt_sink_check(const char *config_path, FILE *out);
 
 /* The durable cursor: the last sequence number applied. */
 uint64_t lt_sink_cursor(const lt_sink_t *self);

@@ -102,7 +102,7 @@ typedef struct {
 
 static const char *const s_known[] = {"gateway_socket", "dataset", "record_type", "database",
                                       "table", "key_column", "key_field", "columns", "batch",
-                                      "poll_ms", NULL};
+                                      "poll_ms", "log_level", "log_format", NULL};
 
 /* ---- configuration -------------------------------------------------- */
 
@@ -145,7 +145,8 @@ static int s_load(lt_source_t *self, const char *path, char *err, size_t errlen)
     int rc = -1;
     snprintf(self->path, sizeof self->path, "%s", path);
     if (lt_cfgfile_read(&c, path, err, errlen) || lt_cfgfile_unknown(&c, path, s_known, err, errlen) ||
-        s_strings(self, &c, err, errlen) || s_numbers(self, &c, err, errlen))
+        s_strings(self, &c, err, errlen) || s_numbers(self, &c, err, errlen) ||
+        lt_adapter_log_setup(&c, path, "lienthong-source", self->dataset, 1, err, errlen))
         goto out;
     const ProtobufCMessageDescriptor *desc = lt_schema_find(self->record_type);
     if (!desc) {
@@ -262,6 +263,48 @@ static int s_recover(lt_source_t *self, char *err, size_t errlen)
 fail:
     lt_db_rollback(self->db);
     return -1;
+}
+
+/* The database setting is resolved against the configuration file, as
+ * lt_db_connect does. */
+static int s_check_db(lt_check_t *r, const lt_source_t *self, int must_exist)
+{
+    char path[4096];
+    if (lt_file_resolve(self->path, self->database, path, sizeof path) != 0) {
+        lt_check_error(r, "database", NULL, "database path too long");
+        return -1;
+    }
+    return lt_adapter_check_db(r, path, must_exist);
+}
+
+int lt_source_check(const char *config_path, FILE *out)
+{
+    lt_check_t r = {.out = out};
+    char err[1024];
+    int exists = 0;
+    lt_source_t *self = calloc(1, sizeof *self);
+    if (!self || s_load(self, config_path, err, sizeof err) != 0) {
+        lt_check_error(&r, "configuration", NULL, "%s", self ? err : "out of memory");
+        goto out;
+    }
+    lt_check_ok(&r, "configuration", "dataset %s from table %s", self->dataset, self->table);
+    if (s_check_db(&r, self, 1) != 0)
+        goto socket;
+    lt_db_table_t table;
+    lt_rowmap_table(self->map, self->table, &table);
+    self->db = lt_db_connect(self->database, self->path, LT_DB_SOURCE, &table, 0, err, sizeof err);
+    if (!self->db || lt_db_capture_present(self->db, &exists, err, sizeof err))
+        lt_check_error(&r, "table", "the table and every mapped column must exist", "%s", err);
+    else if (!exists)
+        lt_check_error(&r, "change tracking", "run once: lienthong source --config FILE --install",
+                       "%s has no change table lt_changes", lt_db_name(self->db));
+    else
+        lt_check_ok(&r, "table", "%s, change tracking installed", self->table);
+socket:
+    lt_adapter_check_gateway(&r, self->socket);
+out:
+    lt_source_destroy(&self);
+    return lt_check_summary(&r, config_path, "source adapter");
 }
 
 static int s_start(lt_source_t *self, char *err, size_t errlen)

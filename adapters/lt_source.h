@@ -16,6 +16,7 @@
 #define LT_SOURCE_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 typedef struct lt_source_t lt_source_t;
 
@@ -29,6 +30,11 @@ void lt_source_destroy(lt_source_t **self_p);
  * change table is new it is seeded with every existing key, so the first
  * run publishes the whole table. Returns 0, or -1 with err set. */
 int lt_source_install(lt_source_t *self, char *err, size_t errlen);
+
+/* `lienthong source --check`: the configuration, the database and its
+ * table, change tracking, and the gateway socket, one line each to out
+ * with what to do. Returns the exit code: 0 when the source can start. */
+int lt_source_check(const char *config_path, FILE *out);
 
 /* Runs the publish loop until SIGTERM/SIGINT (after a bounded wait for the
  * acks in flight) or, with `once`, until no change is left and all are

@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *USAGE_SOURCE = "lienthong source --config FILE [--install] [--once]";
-static const char *USAGE_SINK = "lienthong sink --config FILE [--once-through SEQ]";
+static const char *USAGE_SOURCE = "lienthong source --config FILE [--install] [--once] [--check]";
+static const char *USAGE_SINK = "lienthong sink --config FILE [--once-through SEQ] [--check]";
 
 /* Strict whole number: digits only, no sign, no trailing text. */
 static int s_number(const char *cmd, const char *opt, const char *text, uint64_t *out)
@@ -31,10 +31,11 @@ int lt_cmd_source(int argc, char **argv)
     static const struct option opts[] = {{"config", required_argument, 0, 'c'},
                                          {"install", no_argument, 0, 'i'},
                                          {"once", no_argument, 0, 'o'},
+                                         {"check", no_argument, 0, 'k'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *config = NULL;
-    int install = 0, once = 0, c;
+    int install = 0, once = 0, check = 0, c;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
@@ -44,6 +45,8 @@ int lt_cmd_source(int argc, char **argv)
             install = 1;
         else if (c == 'o')
             once = 1;
+        else if (c == 'k')
+            check = 1;
         else if (c == 'h') {
             printf("usage: %s\n", USAGE_SOURCE);
             return 0;
@@ -54,6 +57,8 @@ int lt_cmd_source(int argc, char **argv)
         return lt_cli_bad_arg(argv[0], argv[optind], USAGE_SOURCE);
     if (!config)
         return lt_cli_fail(2, argv[0], "missing --config FILE\nusage: %s", USAGE_SOURCE);
+    if (check)
+        return lt_source_check(config, stdout);
     char err[1024];
     lt_source_t *src = lt_source_new(config, err, sizeof err);
     if (!src)
@@ -71,10 +76,11 @@ int lt_cmd_sink(int argc, char **argv)
 {
     static const struct option opts[] = {{"config", required_argument, 0, 'c'},
                                          {"once-through", required_argument, 0, 't'},
+                                         {"check", no_argument, 0, 'k'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *config = NULL;
-    int once = 0, c;
+    int once = 0, check = 0, c;
     uint64_t through = 0;
     optind = 1;
     opterr = 0;
@@ -85,6 +91,8 @@ int lt_cmd_sink(int argc, char **argv)
             if (s_number(argv[0], "--once-through", optarg, &through))
                 return 2;
             once = 1;
+        } else if (c == 'k') {
+            check = 1;
         } else if (c == 'h') {
             printf("usage: %s\n", USAGE_SINK);
             return 0;
@@ -95,6 +103,8 @@ int lt_cmd_sink(int argc, char **argv)
         return lt_cli_bad_arg(argv[0], argv[optind], USAGE_SINK);
     if (!config)
         return lt_cli_fail(2, argv[0], "missing --config FILE\nusage: %s", USAGE_SINK);
+    if (check)
+        return lt_sink_check(config, stdout);
     char err[1024];
     lt_sink_t *sink = lt_sink_new(config, err, sizeof err);
     if (!sink)

@@ -4,6 +4,7 @@
 #include "lt_client.h"
 #include "lt_gwcfg.h"
 #include "lt_gateway.h"
+#include "lt_gwcheck.h"
 #include "lt_log.h"
 #include "lt_wire.h"
 
@@ -54,12 +55,12 @@ int lt_cmd_gateway(int argc, char **argv)
     char err[1024];
     if (lt_gwcfg_load(config, &cfg, err, sizeof err) != 0)
         return lt_cli_fail(2, "gateway", "%s", err);
-    lt_log_set_ident(cfg.member);
+    lt_log_set_program("lienthong-gateway");
+    lt_log_set_member(cfg.member);
     lt_log_set_level(cfg.log_level);
-    if (check) {
-        printf("%s: configuration is valid\n", config);
-        return 0;
-    }
+    lt_log_set_format(cfg.log_format);
+    if (check)
+        return lt_gwcheck_run(&cfg, stdout);
     lt_gateway_t *gw = lt_gateway_new(&cfg, err, sizeof err);
     if (!gw) {
         lt_error("gateway", "cannot start: %s", err);

@@ -1,10 +1,14 @@
 /* lt_keycmd: `lienthong keygen`, `authority-keygen` and `pubkey`. */
 #include "lt_cli.h"
+#include "lt_file.h"
 #include "lt_keys.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char *USAGE_KEYGEN = "lienthong keygen --out PREFIX [--member ID]";
 static const char *USAGE_AUTH = "lienthong authority-keygen --out PREFIX";
@@ -27,6 +31,23 @@ static void s_print_public(FILE *f, const lt_keys_t *k, const char *member)
     }
 }
 
+/* Reports a file that cannot be written, with why and what to do. */
+static int s_cannot_write(const char *cmd, const char *path)
+{
+    char dir[4096], why[4600], me[64];
+    int e = errno;
+    snprintf(dir, sizeof dir, "%s", path);
+    lt_file_explain(dirname(dir), W_OK | X_OK, why, sizeof why);
+    lt_file_whoami(me, sizeof me);
+    snprintf(dir, sizeof dir, "%s", path);
+    if (!why[0])
+        return lt_cli_fail(1, cmd, "cannot write %s: %s", path, strerror(e));
+    return lt_cli_fail(1, cmd, "cannot write %s: %s (%s); the directory must be writable by "
+                       "the user that runs the gateway: install -d -o %s -m 0750 %s (the package "
+                       "creates /etc/lienthong for the lienthong user)", path, strerror(e), why,
+                       me, dirname(dir));
+}
+
 /* Writes PREFIX.key (0600) and PREFIX.pub, then prints the public keys. */
 static int s_generate(const char *cmd, lt_keys_kind_t kind, const char *prefix,
                       const char *member)
@@ -38,13 +59,13 @@ static int s_generate(const char *cmd, lt_keys_kind_t kind, const char *prefix,
     int rc = 0;
     snprintf(path, sizeof path, "%s.key", prefix);
     if (lt_keys_save(k, path) != 0) {
-        rc = lt_cli_fail(1, cmd, "cannot write %s", path);
+        rc = s_cannot_write(cmd, path);
         goto out;
     }
     snprintf(path, sizeof path, "%s.pub", prefix);
     FILE *f = fopen(path, "w");
     if (!f) {
-        rc = lt_cli_fail(1, cmd, "cannot write %s", path);
+        rc = s_cannot_write(cmd, path);
         goto out;
     }
     s_print_public(f, k, member);

@@ -61,10 +61,13 @@ static int s_exchange(void *s, int timeout)
     lt_wire_env_init(&env);
     env.body_case = LIENTHONG__ENVELOPE__BODY_HELLO;
     env.hello = &h;
-    /* ZMQ_IMMEDIATE: retry the send until the handshake completes. */
+    /* ZMQ_IMMEDIATE: retry the send until the handshake completes. The
+     * endpoint answered TCP (s_reachable), so no handshake means refused. */
     zmq_pollitem_t out = {s, 0, ZMQ_POLLOUT, 0};
     if (zmq_poll(&out, 1, timeout) <= 0 || lt_wire_send(s, NULL, 0, &env) != 0) {
-        printf("no answer within %d ms: the gateway refused this key, or is unreachable\n", timeout);
+        printf("no answer within %d ms: the endpoint accepts connections, but the CURVE "
+               "handshake did not complete: the gateway does not admit this key (not in its "
+               "directory, or not active), or --server-key is not its key\n", timeout);
         return 1;
     }
     char err[256];
@@ -104,6 +107,12 @@ int lt_cmd_ping(int argc, char **argv)
     if (lt_keys_kind(k) != LT_KEYS_MEMBER) {
         lt_keys_destroy(&k);
         return lt_cli_fail(1, "ping", "%s is not a member key", key);
+    }
+    if (lt_sock_tcp_probe(ep, timeout, err, sizeof err) != 0) {
+        lt_keys_destroy(&k);
+        printf("unreachable: %s: is the gateway running, is the endpoint in the directory right, "
+               "and is the port open to this host?\n", err);
+        return 1;
     }
     lt_sock_opts_t o;
     lt_sock_opts_default(&o);

@@ -96,3 +96,20 @@ int lt_cfgfile_bool(const config_t *c, const char *file, const char *name, int d
     *out = config_setting_get_bool(s);
     return 0;
 }
+
+int lt_cfgfile_log(const config_t *c, const char *file, lt_log_level_t *level,
+                   lt_log_format_t *format, char *err, size_t errlen)
+{
+    char v[16];
+    if (lt_cfgfile_string(c, file, "log_level", "info", 0, v, sizeof v, err, errlen) != 0)
+        return -1;
+    if (lt_log_parse_level(v, level) != 0)
+        return lt_cfgfile_err(config_lookup(c, "log_level"), file, err, errlen,
+                              "log_level must be debug, info, warn or error, got \"%s\"", v);
+    if (lt_cfgfile_string(c, file, "log_format", "text", 0, v, sizeof v, err, errlen) != 0)
+        return -1;
+    if (lt_log_parse_format(v, format) != 0)
+        return lt_cfgfile_err(config_lookup(c, "log_format"), file, err, errlen,
+                              "log_format must be \"text\" or \"json\", got \"%s\"", v);
+    return 0;
+}

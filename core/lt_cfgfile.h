@@ -8,6 +8,8 @@
 #include <libconfig.h>
 #include <stddef.h>
 
+#include "lt_log.h"
+
 /* Formats "FILE:LINE: message" for setting s into err; "FILE: message" when
  * s is NULL or has no line (a missing setting). file NULL takes the file the
  * setting was read from. Returns -1. */
@@ -31,5 +33,12 @@ int lt_cfgfile_int(const config_t *c, const char *file, const char *name, long l
 /* A boolean (true/false), dflt when absent. */
 int lt_cfgfile_bool(const config_t *c, const char *file, const char *name, int dflt, int *out,
                  char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* log_level ("debug", "info", "warn", "error"; default "info") and
+ * log_format ("text", "json"; default "text"), shared by every program's
+ * configuration. */
+int lt_cfgfile_log(const config_t *c, const char *file, lt_log_level_t *level,
+                   lt_log_format_t *format, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 
 #endif

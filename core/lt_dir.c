@@ -603,6 +603,29 @@ static int s_check_signatures(const Lienthong__SignedDirectory *sd, const lt_dir
     return -1;
 }
 
+/* Names the keys involved when no signature verifies, so that an operator
+ * can see a wrong pin at once: the signers' keys (hints) and the pins. */
+static void s_signers(const Lienthong__SignedDirectory *sd, const lt_dir_pins_t *pins, char *out,
+                      size_t cap)
+{
+    char z[LT_Z85_KEY_LEN + 1];
+    size_t n = (size_t)snprintf(out, cap, "it is signed by");
+    for (size_t s = 0; s < sd->n_signatures && s < 4 && n < cap; s++) {
+        const ProtobufCBinaryData *k = &sd->signatures[s]->authority_key;
+        if (k->len == LT_KEY_BYTES)
+            lt_keys_z85_encode(k->data, z);
+        else
+            snprintf(z, sizeof z, "(no key named)");
+        n += (size_t)snprintf(out + n, cap - n, "%s %s", s ? "," : "", z);
+    }
+    if (sd->n_signatures == 0 && n < cap)
+        n += (size_t)snprintf(out + n, cap - n, " nobody");
+    for (size_t p = 0; p < pins->count && n < cap; p++) {
+        lt_keys_z85_encode(pins->keys[p], z);
+        n += (size_t)snprintf(out + n, cap - n, "%s %s", p ? "," : "; authority_keys pins", z);
+    }
+}
+
 static void s_fmt_time(int64_t t, char *buf, size_t len)
 {
     time_t tt = (time_t)t;
@@ -633,7 +656,9 @@ lt_dir_t *lt_dir_open(const uint8_t *signed_bytes, size_t len, const lt_dir_pins
         goto out;
     }
     if (s_check_signatures(sd, pins) != 0) {
-        s_fail(err, errlen, "no valid signature from a pinned authority key");
+        char who[512];
+        s_signers(sd, pins, who, sizeof who);
+        s_fail(err, errlen, "no valid signature from a pinned authority key (%s)", who);
         goto out;
     }
     d = lienthong__directory__unpack(NULL, sd->directory.len, sd->directory.data);

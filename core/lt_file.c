@@ -3,7 +3,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <libgen.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,6 +136,115 @@ int lt_file_mkdirs(const char *path, mode_t mode)
     if (mkdir(buf, mode) != 0 && errno != EEXIST)
         return -1;
     return 0;
+}
+
+void lt_file_whoami(char *out, size_t cap)
+{
+    const struct passwd *pw = getpwuid(geteuid());
+    if (pw)
+        snprintf(out, cap, "%s", pw->pw_name);
+    else
+        snprintf(out, cap, "uid %u", (unsigned)geteuid());
+}
+
+/* "PATH is owned by USER:GROUP with mode 0MMM" */
+static void s_describe(const char *path, const struct stat *st, char *out, size_t cap)
+{
+    const struct passwd *pw = getpwuid(st->st_uid);
+    const struct group *gr = getgrgid(st->st_gid);
+    char u[64], g[64];
+    snprintf(u, sizeof u, "%s", pw ? pw->pw_name : "?");
+    snprintf(g, sizeof g, "%s", gr ? gr->gr_name : "?");
+    if (!pw)
+        snprintf(u, sizeof u, "%u", (unsigned)st->st_uid);
+    if (!gr)
+        snprintf(g, sizeof g, "%u", (unsigned)st->st_gid);
+    snprintf(out, cap, "%s is owned by %s:%s with mode %04o", path, u, g,
+             (unsigned)(st->st_mode & 07777));
+}
+
+void lt_file_explain(const char *path, int want, char *out, size_t cap)
+{
+    char buf[4096], me[64], what[4400];
+    struct stat st;
+    out[0] = '\0';
+    if (access(path, want) == 0)
+        return;
+    int why = errno;
+    lt_file_whoami(me, sizeof me);
+    snprintf(buf, sizeof buf, "%s", path);
+    /* The first directory on the way that this user may not search is
+     * what stops us; a missing one ends the walk. */
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        int exists = stat(buf, &st) == 0;
+        if (exists && access(buf, X_OK) != 0) {
+            s_describe(buf, &st, what, sizeof what);
+            snprintf(out, cap, "%s and this process runs as %s", what, me);
+            return;
+        }
+        *p = '/';
+        if (!exists)
+            break;
+    }
+    if (stat(path, &st) == 0) {
+        s_describe(path, &st, what, sizeof what);
+        snprintf(out, cap, "%s and this process runs as %s", what, me);
+        return;
+    }
+    /* Missing: describe the nearest existing parent, where it would go. */
+    char *slash;
+    while ((slash = strrchr(buf, '/')) && slash != buf) {
+        *slash = '\0';
+        if (stat(buf, &st) == 0) {
+            s_describe(buf, &st, what, sizeof what);
+            snprintf(out, cap, "%s does not exist; %s and this process runs as %s", path, what, me);
+            return;
+        }
+    }
+    snprintf(out, cap, "%s: %s", path, strerror(why));
+}
+
+int lt_file_dir_usable(const char *path, mode_t mode, char *err, size_t errlen)
+{
+    struct stat st;
+    char me[64], why[4600];
+    lt_file_whoami(me, sizeof me);
+    if (stat(path, &st) == 0) {
+        if (!S_ISDIR(st.st_mode)) {
+            snprintf(err, errlen, "%s is not a directory", path);
+            return -1;
+        }
+        if (st.st_uid == geteuid() && access(path, R_OK | W_OK | X_OK) == 0)
+            return 0;
+        lt_file_explain(path, R_OK | W_OK | X_OK, why, sizeof why);
+        if (!why[0])
+            s_describe(path, &st, why, sizeof why);
+        snprintf(err, errlen, "%s, and it must belong to %s; run: chown %s %s", why, me, me, path);
+        return -1;
+    }
+    /* Missing: it can be created when its nearest existing parent is
+     * writable by us. */
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (;;) {
+        char *slash = strrchr(buf, '/');
+        if (!slash || slash == buf) {
+            snprintf(buf, sizeof buf, "%s", slash ? "/" : ".");
+            break;
+        }
+        *slash = '\0';
+        if (stat(buf, &st) == 0)
+            break;
+    }
+    if (access(buf, W_OK | X_OK) == 0)
+        return 0;
+    lt_file_explain(buf, W_OK | X_OK, why, sizeof why);
+    snprintf(err, errlen, "%s does not exist and cannot be created (%s); create it: "
+             "install -d -o %s -m %04o %s", path, why, me, (unsigned)mode, path);
+    return -1;
 }
 
 int64_t lt_clock_now_ms(void)

@@ -24,6 +24,20 @@ int lt_file_resolve(const char *base_file, const char *name, char *out, size_t c
 /* Creates a directory (and its parents) with `mode` if missing. */
 int lt_file_mkdirs(const char *path, mode_t mode);
 
+/* Explains why this process cannot have `want` access (R_OK, W_OK, X_OK,
+ * or-ed) to path: the owner and mode of the path, or of the directory in
+ * the way, and the user this process runs as. Writes "" when access(2)
+ * allows it. For error messages that say what to do. */
+void lt_file_explain(const char *path, int want, char *out, size_t cap);
+
+/* The user name this process runs as ("uid N" when it has none). */
+void lt_file_whoami(char *out, size_t cap);
+
+/* Whether a directory the program creates itself with `mode` is usable:
+ * it exists owned by this user (then its mode is reset) or can be created.
+ * Returns 0, or -1 with what is wrong and what to do in err. */
+int lt_file_dir_usable(const char *path, mode_t mode, char *err, size_t errlen);
+
 /* Unix time in milliseconds (wall clock) and a monotonic clock in ms. */
 int64_t lt_clock_now_ms(void);
 int64_t lt_clock_mono_ms(void);

@@ -1,18 +1,53 @@
-/* lt_log: one event per line on stderr; newlines inside messages are
- * replaced so a hostile string can never forge a second log line. */
+/* lt_log: one event per line on stderr, as text or JSON, with syslog
+ * priorities when stderr is the journal. Newlines inside messages are
+ * replaced and JSON strings are escaped (invalid UTF-8 becomes U+FFFD), so a
+ * hostile string can never forge a second log line or break a shipper. */
 #include "lt_log.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <sys/time.h>
+#include <unistr.h>
+
+#define TAG_MAX 128
 
 static lt_log_level_t s_level = LT_LOG_INFO;
-static char s_ident[64] = "lienthong";
+static lt_log_format_t s_format = LT_LOG_TEXT;
+static char s_program[TAG_MAX] = "lienthong";
+static char s_member[TAG_MAX];
+static char s_dataset[TAG_MAX * 2];
+
+static const char *const s_names[] = {"debug", "info", "warn", "error"};
+static const char *const s_tags[] = {"DEBUG", "INFO", "WARN", "ERROR"};
+/* syslog(3) priorities: LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERR. */
+static const int s_priority[] = {7, 6, 4, 3};
+
+static void s_copy(char *dst, size_t cap, const char *src)
+{
+    snprintf(dst, cap, "%s", src ? src : "");
+}
+
+void lt_log_set_program(const char *program)
+{
+    s_copy(s_program, sizeof s_program, program && program[0] ? program : "lienthong");
+}
+
+void lt_log_set_member(const char *member)
+{
+    s_copy(s_member, sizeof s_member, member);
+}
+
+void lt_log_set_dataset(const char *dataset)
+{
+    s_copy(s_dataset, sizeof s_dataset, dataset);
+}
 
 void lt_log_set_ident(const char *ident)
 {
-    snprintf(s_ident, sizeof s_ident, "%s", ident ? ident : "lienthong");
+    lt_log_set_member(ident);
 }
 
 void lt_log_set_level(lt_log_level_t level)
@@ -20,20 +55,110 @@ void lt_log_set_level(lt_log_level_t level)
     s_level = level;
 }
 
+void lt_log_set_format(lt_log_format_t format)
+{
+    s_format = format;
+}
+
 int lt_log_parse_level(const char *name, lt_log_level_t *level)
 {
-    static const char *names[] = {"debug", "info", "warn", "error"};
     for (int i = 0; i < 4; i++)
-        if (strcmp(name, names[i]) == 0) {
+        if (strcmp(name, s_names[i]) == 0) {
             *level = (lt_log_level_t)i;
             return 0;
         }
     return -1;
 }
 
+int lt_log_parse_format(const char *name, lt_log_format_t *format)
+{
+    if (strcmp(name, "text") == 0 || strcmp(name, "json") == 0) {
+        *format = name[0] == 't' ? LT_LOG_TEXT : LT_LOG_JSON;
+        return 0;
+    }
+    return -1;
+}
+
+int lt_log_to_journal(void)
+{
+    /* systemd sets JOURNAL_STREAM for stdout/stderr connected to journald;
+     * it is inherited, so it is only believed when it names our stderr. */
+    const char *js = getenv("JOURNAL_STREAM");
+    unsigned long long dev, ino;
+    struct stat st;
+    if (!js || sscanf(js, "%llu:%llu", &dev, &ino) != 2 || fstat(2, &st) != 0)
+        return 0;
+    return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
+/* Appends s to out[cap] as the inside of a JSON string. */
+static size_t s_json_escape(char *out, size_t cap, size_t n, const char *s)
+{
+    const uint8_t *p = (const uint8_t *)s;
+    while (*p && n + 8 < cap) {
+        if (*p == '"' || *p == '\\') {
+            out[n++] = '\\';
+            out[n++] = (char)*p++;
+        } else if (*p < 0x20) {
+            n += (size_t)snprintf(out + n, cap - n, "\\u%04x", *p++);
+        } else if (*p < 0x80) {
+            out[n++] = (char)*p++;
+        } else {
+            ucs4_t uc;
+            int len = u8_mbtoucr(&uc, p, strnlen((const char *)p, 4));
+            if (len <= 0) {
+                n += (size_t)snprintf(out + n, cap - n, "\\ufffd");
+                p++;
+            } else {
+                memcpy(out + n, p, (size_t)len);
+                n += (size_t)len;
+                p += len;
+            }
+        }
+    }
+    out[n] = '\0';
+    return n;
+}
+
+static size_t s_json_field(char *out, size_t cap, size_t n, const char *name, const char *value)
+{
+    if (!value[0])
+        return n;
+    n += (size_t)snprintf(out + n, cap - n, "%s\"%s\":\"", n > 1 ? "," : "", name);
+    if (n >= cap)
+        return cap - 1;
+    n = s_json_escape(out, cap, n, value);
+    if (n + 1 < cap)
+        out[n++] = '"';
+    out[n] = '\0';
+    return n;
+}
+
+static void s_json_line(char *out, size_t cap, const char *ts, lt_log_level_t level,
+                        const char *component, const char *msg)
+{
+    size_t n = 0;
+    out[n++] = '{';
+    n = s_json_field(out, cap, n, "time", ts);
+    n = s_json_field(out, cap, n, "level", s_names[level]);
+    n = s_json_field(out, cap, n, "program", s_program);
+    n = s_json_field(out, cap, n, "member", s_member);
+    n = s_json_field(out, cap, n, "dataset", s_dataset);
+    n = s_json_field(out, cap, n, "component", component);
+    n = s_json_field(out, cap, n, "message", msg);
+    snprintf(out + n, cap - n, "}");
+}
+
+static void s_text_line(char *out, size_t cap, const char *ts, lt_log_level_t level,
+                        const char *component, const char *msg)
+{
+    snprintf(out, cap, "%s%s%s %s%s%s%s%s %s: %s", ts, ts[0] ? " " : "", s_tags[level], s_program,
+             s_member[0] ? " member=" : "", s_member, s_dataset[0] ? " dataset=" : "", s_dataset,
+             component, msg);
+}
+
 void lt_log(lt_log_level_t level, const char *component, const char *fmt, ...)
 {
-    static const char *tags[] = {"DEBUG", "INFO", "WARN", "ERROR"};
     if (level < s_level)
         return;
     char msg[1024];
@@ -45,13 +170,26 @@ void lt_log(lt_log_level_t level, const char *component, const char *fmt, ...)
         if (*p == '\n' || *p == '\r')
             *p = ' ';
 
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    struct tm tm;
-    gmtime_r(&tv.tv_sec, &tm);
-    char ts[32];
-    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
-    fprintf(stderr, "%s.%03ldZ %s [%s] %s: %s\n", ts, (long)(tv.tv_usec / 1000), tags[level],
-            s_ident, component, msg);
+    int journal = lt_log_to_journal();
+    char ts[48] = "";
+    /* The journal stamps every line itself; JSON keeps its time field. */
+    if (!journal || s_format == LT_LOG_JSON) {
+        struct timeval tv;
+        gettimeofday(&tv, NULL);
+        struct tm tm;
+        gmtime_r(&tv.tv_sec, &tm);
+        char sec[24];
+        strftime(sec, sizeof sec, "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(ts, sizeof ts, "%.24s.%03dZ", sec, (int)(tv.tv_usec / 1000) % 1000);
+    }
+    char line[16384]; /* room for every byte of msg escaped as \uXXXX */
+    if (s_format == LT_LOG_JSON)
+        s_json_line(line, sizeof line, ts, level, component, msg);
+    else
+        s_text_line(line, sizeof line, ts, level, component, msg);
+    if (journal)
+        fprintf(stderr, "<%d>%s\n", s_priority[level], line);
+    else
+        fprintf(stderr, "%s\n", line);
     fflush(stderr);
 }

@@ -4,10 +4,15 @@
 #include "lt_file.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
+#include <netdb.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zmq.h>
 
 /* A draft option in libzmq 4.3.4's header, but built into Debian's library.
@@ -101,7 +106,14 @@ void *lt_sock_local(void *ctx, const char *path, const lt_sock_opts_t *o, char *
     snprintf(dir, sizeof dir, "%s", path);
     char *parent = dirname(dir);
     if (lt_file_mkdirs(parent, 0700) != 0 || chmod(parent, 0700) != 0) {
-        snprintf(err, errlen, "cannot create %s with mode 0700: %s", parent, strerror(errno));
+        char why[4600], me[64];
+        int e = errno;
+        lt_file_explain(parent, W_OK | X_OK, why, sizeof why);
+        lt_file_whoami(me, sizeof me);
+        snprintf(err, errlen, "cannot create %s with mode 0700: %s%s%s%s; it must be a directory "
+                 "of %s: under systemd the unit's RuntimeDirectory= creates it (the packaged "
+                 "units do), otherwise run: install -d -o %s -m 0700 %s", parent, strerror(e),
+                 why[0] ? " (" : "", why, why[0] ? ")" : "", me, me, parent);
         return NULL;
     }
     snprintf(ep, sizeof ep, "ipc://%s", path);
@@ -129,4 +141,51 @@ void *lt_sock_local_client(void *ctx, const char *path, const lt_sock_opts_t *o,
     if (zmq_connect(s, ep) != 0)
         return s_fail(s, err, errlen, "cannot connect to", ep);
     return s;
+}
+
+/* One non-blocking connect to ai, waiting up to timeout_ms. 0 or an errno. */
+static int s_connect_one(const struct addrinfo *ai, int timeout_ms)
+{
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+    if (fd < 0)
+        return errno;
+    int e = 0;
+    if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+        e = errno;
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        socklen_t len = sizeof e;
+        if (e == EINPROGRESS)
+            e = poll(&p, 1, timeout_ms) == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) == 0
+                    ? e
+                    : ETIMEDOUT;
+    }
+    close(fd);
+    return e;
+}
+
+int lt_sock_tcp_probe(const char *endpoint, int timeout_ms, char *err, size_t errlen)
+{
+    char host[256], port[16];
+    const char *hp = strncmp(endpoint, "tcp://", 6) == 0 ? endpoint + 6 : NULL;
+    const char *colon = hp ? strrchr(hp, ':') : NULL;
+    if (!colon || colon == hp || (size_t)(colon - hp) >= sizeof host ||
+        strlen(colon + 1) >= sizeof port) {
+        snprintf(err, errlen, "'%s' is not tcp://HOST:PORT", endpoint);
+        return -1;
+    }
+    snprintf(host, sizeof host, "%.*s", (int)(colon - hp), hp);
+    snprintf(port, sizeof port, "%s", colon + 1);
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+    int rc = getaddrinfo(host, port, &hints, &res);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot resolve %s: %s", host, gai_strerror(rc));
+        return -1;
+    }
+    int e = ENOENT;
+    for (const struct addrinfo *ai = res; ai && e; ai = ai->ai_next)
+        e = s_connect_one(ai, timeout_ms);
+    freeaddrinfo(res);
+    if (e)
+        snprintf(err, errlen, "cannot open a TCP connection to %s:%s: %s", host, port, strerror(e));
+    return e ? -1 : 0;
 }

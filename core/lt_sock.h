@@ -39,4 +39,9 @@ void *lt_sock_local_client(void *ctx, const char *path, const lt_sock_opts_t *o,
 
 void lt_sock_opts_default(lt_sock_opts_t *o);
 
+/* Opens and closes a plain TCP connection to a tcp://HOST:PORT endpoint
+ * within timeout_ms: tells "nothing listens there" (or a firewall) apart
+ * from a gateway that does not admit a key. Returns 0, or -1 with err. */
+int lt_sock_tcp_probe(const char *endpoint, int timeout_ms, char *err, size_t errlen);
+
 #endif

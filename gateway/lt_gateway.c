@@ -3,7 +3,9 @@
 #include "lt_audit.h"
 #include "lt_feed.h"
 #include "lt_file.h"
+#include "lt_gwcheck.h"
 #include "lt_log.h"
+#include "lt_notify.h"
 #include "lt_publish.h"
 #include "lt_query.h"
 #include "lt_sock.h"
@@ -27,6 +29,9 @@
 /* A greeted link says Hello again this often: it is how a peer learns that
  * our directory is older than its own, even after it rebound its socket. */
 #define HELLO_REFRESH_MS 3000
+/* A peer that has not answered (or said) Hello for this long is lost; the
+ * first Hello after that is a reconnection. Logged once per change. */
+#define PEER_LOST_MS 10000
 #define POLL_MS 100
 /* Group commit: at most this many Publish messages share one transaction. */
 #define PUBLISH_GROUP 64
@@ -38,6 +43,8 @@ typedef struct {
     int greeted;           /* the peer answered our Hello */
     uint64_t peer_version; /* its directory version */
     int64_t hello_at;      /* monotonic ms of the last Hello sent */
+    int64_t heard_at;      /* monotonic ms of the last Hello answered, or the link's start */
+    int unreachable;       /* logged as not answering; cleared by a Hello */
     size_t endpoint;       /* index into the member's endpoints */
 } link_t;
 
@@ -46,6 +53,8 @@ typedef struct {
     char member[LT_ID_MAX];
     uint8_t rid[256];
     size_t rid_len;
+    int64_t heard_at; /* monotonic ms of its last Hello */
+    int lost;         /* logged as lost; its next Hello is logged again */
 } inbound_t;
 
 struct _lt_gateway_t {
@@ -77,24 +86,7 @@ struct _lt_gateway_t {
 /* Our own entry must exist, be active and carry exactly our public keys. */
 static int s_check_self(const lt_gateway_t *self, const lt_dir_t *dir, char *err, size_t errlen)
 {
-    const Lienthong__Member *me = lt_dir_member(dir, self->cfg.member);
-    if (!me) {
-        snprintf(err, errlen, "member '%s' is not in directory version %llu", self->cfg.member,
-                 (unsigned long long)lt_dir_version(dir));
-        return -1;
-    }
-    if (memcmp(me->transport_key.data, lt_keys_transport_public(self->keys), LT_KEY_BYTES) != 0 ||
-        memcmp(me->signing_key.data, lt_keys_signing_public(self->keys), LT_KEY_BYTES) != 0) {
-        snprintf(err, errlen, "key file %s does not hold the keys the directory lists for '%s'",
-                 self->cfg.key_file, self->cfg.member);
-        return -1;
-    }
-    if (me->status != LIENTHONG__MEMBER_STATUS__MEMBER_ACTIVE) {
-        snprintf(err, errlen, "member '%s' is %s in directory version %llu", self->cfg.member,
-                 lt_dir_status_name(me->status), (unsigned long long)lt_dir_version(dir));
-        return -1;
-    }
-    return 0;
+    return lt_gwcheck_self(&self->cfg, self->keys, dir, err, errlen);
 }
 
 /* Loads the configured directory and the newest one adopted from peers,
@@ -187,6 +179,7 @@ static link_t *s_link_open(lt_gateway_t *self, const char *member)
     snprintf(l->member, sizeof l->member, "%s", member);
     l->sock = s;
     l->hello_at = -HELLO_RETRY_MS;
+    l->heard_at = lt_clock_mono_ms();
     lt_info("link", "connecting to %s at %s", member, m->endpoints[0]);
     return l;
 }
@@ -228,12 +221,33 @@ static void s_link_close(lt_gateway_t *self, size_t i)
     self->links[i] = self->links[--self->n_links];
 }
 
+/* One line per change: a greeted peer that stops answering is lost (info);
+ * one never answering says so once, with what to check (warn). */
+static void s_link_silence(lt_gateway_t *self, link_t *l, int64_t now)
+{
+    if (now - l->heard_at < PEER_LOST_MS)
+        return;
+    const Lienthong__Member *m = lt_dir_member(self->dir, l->member);
+    const char *ep = m && l->endpoint < m->n_endpoints ? m->endpoints[l->endpoint] : "?";
+    if (l->greeted) {
+        l->greeted = 0;
+        lt_info("link", "peer %s lost: no answer at %s for %d s", l->member, ep,
+                PEER_LOST_MS / 1000);
+    } else if (!l->unreachable) {
+        l->unreachable = 1;
+        lt_warn("link", "no answer from %s at %s for %d s: check that its gateway runs, that "
+                "the endpoint in the directory is right and that the port is open to this "
+                "host (test with: lienthong ping)", l->member, ep, PEER_LOST_MS / 1000);
+    }
+}
+
 /* Re-sends Hello on links that have not been answered yet. */
 static void s_links_tick(lt_gateway_t *self)
 {
     int64_t now = lt_clock_mono_ms();
     for (size_t i = 0; i < self->n_links; i++) {
         link_t *l = &self->links[i];
+        s_link_silence(self, l, now);
         if (now - l->hello_at < (l->greeted ? HELLO_REFRESH_MS : HELLO_RETRY_MS))
             continue;
         /* With ZMQ_IMMEDIATE the send fails until the handshake is done;
@@ -247,19 +261,42 @@ static void s_links_tick(lt_gateway_t *self)
 
 /* ---- incoming peers ------------------------------------------------------- */
 
-static void s_inbound_note(lt_gateway_t *self, const char *member, const lt_wire_in_t *in)
+/* Notes the Hello of an incoming peer. Returns 1 when that is news worth a
+ * line (first Hello, or the first after it was lost), 0 for a refresh. */
+static int s_inbound_note(lt_gateway_t *self, const char *member, const lt_wire_in_t *in)
 {
     inbound_t *slot = NULL;
+    int news = 0;
     for (size_t i = 0; i < self->n_inbound && !slot; i++)
         if (strcmp(self->inbound[i].member, member) == 0)
             slot = &self->inbound[i];
-    if (!slot && self->n_inbound < MAX_INBOUND)
+    if (!slot && self->n_inbound < MAX_INBOUND) {
         slot = &self->inbound[self->n_inbound++];
+        memset(slot, 0, sizeof *slot);
+        news = 1;
+    }
     if (!slot)
-        return;
+        return 1;
+    news |= slot->lost;
     snprintf(slot->member, sizeof slot->member, "%s", member);
     memcpy(slot->rid, in->rid, in->rid_len);
     slot->rid_len = in->rid_len;
+    slot->heard_at = lt_clock_mono_ms();
+    slot->lost = 0;
+    return news;
+}
+
+/* An incoming peer whose Hellos stopped is logged as lost, once. */
+static void s_inbound_tick(lt_gateway_t *self)
+{
+    int64_t now = lt_clock_mono_ms();
+    for (size_t i = 0; i < self->n_inbound; i++) {
+        inbound_t *p = &self->inbound[i];
+        if (!p->lost && now - p->heard_at >= PEER_LOST_MS) {
+            p->lost = 1;
+            lt_info("peer", "peer %s lost: no Hello for %d s", p->member, PEER_LOST_MS / 1000);
+        }
+    }
 }
 
 /* Closes and rebinds the peer socket so that every session must pass the
@@ -316,6 +353,17 @@ int lt_gateway_adopt(lt_gateway_t *self, const uint8_t *bytes, size_t len, const
                      char *err, size_t errlen)
 {
     char why[512];
+    lt_log_level_t level = LT_LOG_WARN;
+    size_t have_len;
+    const uint8_t *have = lt_dir_signed_bytes(self->dir, &have_len);
+    if (len == have_len && memcmp(bytes, have, len) == 0) {
+        /* Peers offer what they adopt to everyone: during a roll-out the
+         * same directory comes back from each of them. Nothing to refuse. */
+        lt_debug("directory", "version %llu from %s is the one we hold",
+                 (unsigned long long)lt_dir_version(self->dir), source);
+        snprintf(err, errlen, "already held");
+        return 1;
+    }
     lt_dir_t *d = lt_dir_open(bytes, len, &self->cfg.pins, self->cfg.federation,
                               (int64_t)time(NULL), why, sizeof why);
     if (!d) {
@@ -323,6 +371,10 @@ int lt_gateway_adopt(lt_gateway_t *self, const uint8_t *bytes, size_t len, const
         goto refused;
     }
     if (lt_dir_version(d) <= lt_dir_version(self->dir)) {
+        /* An older one is a peer behind us (it gets ours in return); the
+         * same version with other bytes means two signed variants: warn. */
+        if (lt_dir_version(d) < lt_dir_version(self->dir))
+            level = LT_LOG_INFO;
         snprintf(err, errlen, "older or same version %llu <= current %llu",
                  (unsigned long long)lt_dir_version(d), (unsigned long long)lt_dir_version(self->dir));
         goto refused;
@@ -352,7 +404,7 @@ int lt_gateway_adopt(lt_gateway_t *self, const uint8_t *bytes, size_t len, const
     return 0;
 refused:
     lt_dir_destroy(&d);
-    lt_warn("directory", "refused directory from %s: %s", source, err);
+    lt_log(level, "directory", "refused directory from %s: %s", source, err);
     lt_audit_add(self->audit, &(lt_audit_entry_t){.event = "directory-refused", .peer = source,
                                                   .detail = err});
     return -1;
@@ -392,22 +444,25 @@ static int s_peer_authorised(lt_gateway_t *self, const lt_wire_in_t *in)
 static void s_peer_dispatch(lt_gateway_t *self, const lt_wire_in_t *in, Lienthong__Envelope *env)
 {
     char err[512];
+    int rc;
     switch (env->body_case) {
     case LIENTHONG__ENVELOPE__BODY_HELLO:
-        lt_info("peer", "hello from %s (directory v%llu, %s)", in->user_id,
-                (unsigned long long)env->hello->directory_version, env->hello->software);
-        s_inbound_note(self, in->user_id, in);
+        /* Peers repeat Hello every few seconds: only a (re)connection is news. */
+        lt_log(s_inbound_note(self, in->user_id, in) ? LT_LOG_INFO : LT_LOG_DEBUG, "peer",
+               "hello from %s (directory v%llu, %s)", in->user_id,
+               (unsigned long long)env->hello->directory_version, env->hello->software);
         (void)s_send_hello(self, self->peer, in->rid, in->rid_len);
         if (env->hello->directory_version < lt_dir_version(self->dir))
             (void)s_send_offer(self, self->peer, in->rid, in->rid_len);
         break;
     case LIENTHONG__ENVELOPE__BODY_DIRECTORY_OFFER:
-        if (lt_gateway_adopt(self, env->directory_offer->signed_directory.data,
-                             env->directory_offer->signed_directory.len, in->user_id, err,
-                             sizeof err) == 0) {
+        rc = lt_gateway_adopt(self, env->directory_offer->signed_directory.data,
+                              env->directory_offer->signed_directory.len, in->user_id, err,
+                              sizeof err);
+        if (rc == 0) {
             if (self->peer)
                 (void)s_send_hello(self, self->peer, in->rid, in->rid_len);
-        } else {
+        } else if (rc < 0) {
             self->refused++;
             (void)lt_wire_send_error(self->peer, in->rid, in->rid_len,
                                      LIENTHONG__ERROR_CODE__ERR_DIRECTORY, 0, "directory refused: %s", err);
@@ -491,10 +546,11 @@ static void s_link_dispatch(lt_gateway_t *self, link_t *l, Lienthong__Envelope *
     char err[512];
     switch (env->body_case) {
     case LIENTHONG__ENVELOPE__BODY_HELLO:
-        if (!l->greeted)
-            lt_info("link", "greeted by %s (directory v%llu)", l->member,
-                    (unsigned long long)env->hello->directory_version);
+        lt_log(l->greeted ? LT_LOG_DEBUG : LT_LOG_INFO, "link", "greeted by %s (directory v%llu)",
+               l->member, (unsigned long long)env->hello->directory_version);
         l->greeted = 1;
+        l->unreachable = 0;
+        l->heard_at = lt_clock_mono_ms();
         l->peer_version = env->hello->directory_version;
         if (l->peer_version < lt_dir_version(self->dir))
             (void)s_send_offer(self, l->sock, NULL, 0);
@@ -708,12 +764,15 @@ static void s_reload(lt_gateway_t *self)
     size_t len = 0;
     char err[512];
     lt_info("gateway", "SIGHUP: reloading directory %s", self->cfg.directory_file);
+    lt_notify_reloading();
     if (lt_file_read(self->cfg.directory_file, LT_DIR_MAX_BYTES, &buf, &len) != 0) {
         lt_warn("directory", "cannot read %s: %s", self->cfg.directory_file, strerror(errno));
-        return;
+    } else if (lt_gateway_adopt(self, buf, len, self->cfg.directory_file, err, sizeof err) > 0) {
+        lt_info("directory", "%s holds version %llu, the one in use", self->cfg.directory_file,
+                (unsigned long long)lt_dir_version(self->dir));
     }
-    (void)lt_gateway_adopt(self, buf, len, self->cfg.directory_file, err, sizeof err);
     free(buf);
+    lt_notify_ready(NULL);
 }
 
 static void s_on_signal(lt_gateway_t *self)
@@ -724,6 +783,7 @@ static void s_on_signal(lt_gateway_t *self)
             s_reload(self);
         } else {
             lt_info("gateway", "%s: draining and stopping", strsignal((int)si.ssi_signo));
+            lt_notify_stopping();
             self->stopping = 1;
         }
     }
@@ -734,10 +794,15 @@ int lt_gateway_run(lt_gateway_t *self)
     lt_info("gateway", "serving %s on %s (directory v%llu, local %s)", self->cfg.member,
             self->cfg.listen, (unsigned long long)lt_dir_version(self->dir),
             self->cfg.local_socket);
+    char status[512];
+    snprintf(status, sizeof status, "serving %s on %s", self->cfg.member, self->cfg.listen);
+    lt_notify_ready(status);
     zmq_pollitem_t items[4 + MAX_LINKS];
     int busy = 0;
     while (!self->stopping) {
+        lt_notify_watchdog();
         s_links_tick(self);
+        s_inbound_tick(self);
         lt_feed_tick(self->feed);
         lt_query_tick(self->query, self->local);
         items[0] = (zmq_pollitem_t){lt_zap_socket(self->zap), 0, ZMQ_POLLIN, 0};
@@ -830,10 +895,14 @@ lt_gateway_t *lt_gateway_new(const lt_gwcfg_t *cfg, char *err, size_t errlen)
     self->so.heartbeat_ms = cfg->heartbeat_ms;
     snprintf(self->adopted_path, sizeof self->adopted_path, "%s/directory.signed", cfg->data_dir);
     if (lt_file_mkdirs(cfg->data_dir, 0700) != 0) {
-        snprintf(err, errlen, "cannot create data_dir %s: %s", cfg->data_dir, strerror(errno));
+        char why[4800];
+        int e = errno;
+        if (lt_file_dir_usable(cfg->data_dir, 0700, why, sizeof why) == 0)
+            snprintf(why, sizeof why, "%s", strerror(e));
+        snprintf(err, errlen, "cannot create data_dir %s: %s", cfg->data_dir, why);
         goto fail;
     }
-    if (!(self->keys = lt_keys_load(cfg->key_file, err, errlen)))
+    if (!(self->keys = lt_gwcheck_keys(cfg, err, errlen)))
         goto fail;
     if (s_load_dir(self, err, errlen) != 0 || s_check_self(self, self->dir, err, errlen) != 0)
         goto fail;

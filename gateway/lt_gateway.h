@@ -18,7 +18,9 @@ void lt_gateway_destroy(lt_gateway_t **self_p);
 int lt_gateway_run(lt_gateway_t *self);
 
 /* Offers signed directory bytes as if received from `source`; adopts them
- * when valid and newer. Returns 0 when adopted, -1 with the reason. */
+ * when valid and newer. Returns 0 when adopted, 1 when they are exactly the
+ * directory already held (nothing to do, nothing refused), -1 when refused
+ * with the reason. */
 int lt_gateway_adopt(lt_gateway_t *self, const uint8_t *bytes, size_t len, const char *source,
                      char *err, size_t errlen);
 

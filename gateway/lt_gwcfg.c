@@ -67,7 +67,7 @@ static int s_subs(const config_t *c, lt_gwcfg_t *cfg, char *err, size_t errlen)
 static const char *const s_known[] = {"member", "federation", "listen", "local_socket", "data_dir",
                                 "key_file", "directory", "authority_keys", "peers", "subscribe",
                                 "max_message", "heartbeat_ms", "batch_max", "credit", "log_level",
-                                NULL};
+                                "log_format", NULL};
 
 static int s_numbers(const config_t *c, lt_gwcfg_t *cfg, char *err, size_t errlen)
 {
@@ -84,17 +84,6 @@ static int s_numbers(const config_t *c, lt_gwcfg_t *cfg, char *err, size_t errle
     if (lt_cfgfile_int(c, cfg->path, "credit", 16384, 1, 1 << 22, &v, err, errlen))
         return -1;
     cfg->credit = (int)v;
-    return 0;
-}
-
-static int s_log_level(const config_t *c, lt_gwcfg_t *cfg, char *err, size_t errlen)
-{
-    char lvl[16];
-    if (lt_cfgfile_string(c, cfg->path, "log_level", "info", 0, lvl, sizeof lvl, err, errlen))
-        return -1;
-    if (lt_log_parse_level(lvl, &cfg->log_level) != 0)
-        return lt_cfgfile_err(config_lookup(c, "log_level"), cfg->path, err, errlen,
-                     "log_level must be debug, info, warn or error, got \"%s\"", lvl);
     return 0;
 }
 
@@ -118,7 +107,7 @@ int lt_gwcfg_load(const char *path, lt_gwcfg_t *cfg, char *err, size_t errlen)
                  err, errlen) ||
         s_pins(&c, cfg, err, errlen) || s_peers(&c, cfg, err, errlen) ||
         s_subs(&c, cfg, err, errlen) || s_numbers(&c, cfg, err, errlen) ||
-        s_log_level(&c, cfg, err, errlen))
+        lt_cfgfile_log(&c, cfg->path, &cfg->log_level, &cfg->log_format, err, errlen))
         goto out;
     if (strncmp(cfg->listen, "tcp://", 6) != 0) {
         lt_cfgfile_err(config_lookup(&c, "listen"), path, err, errlen,

@@ -39,6 +39,7 @@ typedef struct {
     int batch_max;                 /* records per signed batch */
     int credit;                    /* records of credit a consumer grants */
     lt_log_level_t log_level;
+    lt_log_format_t log_format;    /* text, or json: one object per line */
 } lt_gwcfg_t;
 
 /* Loads and checks a configuration file. Returns 0, or -1 with err set. */

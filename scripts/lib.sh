@@ -6,8 +6,9 @@ LT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # Debian packages the build and the tests need.
 LT_PACKAGES="build-essential cmake pkg-config libzmq3-dev libprotobuf-c-dev protobuf-c-compiler \
 libsodium-dev libcunit1-dev libsqlite3-dev libpq-dev libconfig-dev libjansson-dev sqlite3 \
-libunistring-dev uthash-dev \
-clang libclang-rt-14-dev"
+libunistring-dev uthash-dev libsystemd-dev \
+clang libclang-rt-14-dev \
+scdoc debhelper dpkg-dev lintian systemd"
 
 lt_say() { printf '\n== %s\n' "$*"; }
 

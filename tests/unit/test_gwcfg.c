@@ -203,6 +203,19 @@ static void test_syntax_error(void)
     CU_ASSERT(strstr(err, "cannot read") != NULL);
 }
 
+static void test_log_format(void)
+{
+    char err[512] = "", path[600];
+    static lt_gwcfg_t cfg;
+    write_cfg(path, sizeof path, "json.cfg", 0, NULL, "log_format = \"json\";\n");
+    CU_ASSERT_FATAL(lt_gwcfg_load(path, &cfg, err, sizeof err) == 0);
+    CU_ASSERT(cfg.log_format == LT_LOG_JSON);
+    write_cfg(path, sizeof path, "text.cfg", 0, NULL, NULL);
+    CU_ASSERT_FATAL(lt_gwcfg_load(path, &cfg, err, sizeof err) == 0);
+    CU_ASSERT(cfg.log_format == LT_LOG_TEXT);
+    expect_error("fmt.cfg", 0, NULL, "log_format = \"xml\";\n", 7, "log_format must be");
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -215,6 +228,7 @@ int main(void)
         {"out-of-range numbers", test_heartbeat_range},
         {"wrong types, with line", test_wrong_type},
         {"syntax error and missing file", test_syntax_error},
+        {"log_format text (default) or json", test_log_format},
         {NULL, NULL},
     };
     return ut_main("lt_gwcfg", suite_init, suite_clean, tests);

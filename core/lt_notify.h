@@ -1,0 +1,22 @@
+/* lt_notify: the systemd service protocol for Type=notify units (see
+ * docs/operations.md, "Running under systemd"): READY once serving,
+ * RELOADING while re-reading on SIGHUP, STOPPING while draining, a
+ * one-line STATUS, and WATCHDOG keep-alives when the unit sets WatchdogSec=.
+ * Every function is a no-op when $NOTIFY_SOCKET is not set (started by hand,
+ * by a test, or by another supervisor). */
+#ifndef LT_NOTIFY_H
+#define LT_NOTIFY_H
+
+/* READY=1, with STATUS=status when not NULL. */
+void lt_notify_ready(const char *status);
+/* RELOADING=1; call lt_notify_ready when done. */
+void lt_notify_reloading(void);
+/* STOPPING=1. */
+void lt_notify_stopping(void);
+/* STATUS=text, shown by `systemctl status`. */
+void lt_notify_status(const char *text);
+/* WATCHDOG=1 when the watchdog is enabled and a quarter of its interval has
+ * passed since the last one; cheap enough to call on every loop turn. */
+void lt_notify_watchdog(void);
+
+#endif

@@ -1,0 +1,261 @@
+/* lt_gwcheck: start-up checks with a fix for every problem (see the
+ * header). Nothing here changes the system: directories are not created,
+ * the listen address is bound and released at once. */
+#include "lt_gwcheck.h"
+#include "lt_check.h"
+#include "lt_file.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#define EXPIRY_WARN_S (7 * 86400)
+
+lt_keys_t *lt_gwcheck_keys(const lt_gwcfg_t *cfg, char *err, size_t errlen)
+{
+    char why[4600], me[64], load[1024];
+    lt_file_whoami(me, sizeof me);
+    if (access(cfg->key_file, F_OK) != 0) {
+        snprintf(err, errlen,
+                 "key file %s does not exist; generate it as %s: lienthong keygen "
+                 "--out %.*s --member %s",
+                 cfg->key_file, me,
+                 (int)(strlen(cfg->key_file) > 4 ? strlen(cfg->key_file) - 4 : 0), cfg->key_file,
+                 cfg->member);
+        return NULL;
+    }
+    lt_file_explain(cfg->key_file, R_OK, why, sizeof why);
+    if (why[0]) {
+        snprintf(err, errlen,
+                 "cannot read key file %s: %s; the key file must belong to the "
+                 "gateway's user and keep mode 0600: chown %s %s",
+                 cfg->key_file, why, me, cfg->key_file);
+        return NULL;
+    }
+    lt_keys_t *k = lt_keys_load(cfg->key_file, load, sizeof load);
+    if (!k) {
+        snprintf(err, errlen, "%s", load);
+        return NULL;
+    }
+    if (lt_keys_kind(k) != LT_KEYS_MEMBER) {
+        snprintf(err, errlen,
+                 "%s is an authority key; key_file must be this member's key "
+                 "(lienthong keygen --member %s)",
+                 cfg->key_file, cfg->member);
+        lt_keys_destroy(&k);
+    }
+    return k;
+}
+
+int lt_gwcheck_self(const lt_gwcfg_t *cfg, const lt_keys_t *keys, const lt_dir_t *dir, char *err,
+                    size_t errlen)
+{
+    const Lienthong__Member *me = lt_dir_member(dir, cfg->member);
+    if (!me) {
+        snprintf(err, errlen, "member '%s' is not in directory version %llu", cfg->member,
+                 (unsigned long long)lt_dir_version(dir));
+        return -1;
+    }
+    if (memcmp(me->transport_key.data, lt_keys_transport_public(keys), LT_KEY_BYTES) != 0 ||
+        memcmp(me->signing_key.data, lt_keys_signing_public(keys), LT_KEY_BYTES) != 0) {
+        snprintf(err, errlen, "key file %s does not hold the keys the directory lists for '%s'",
+                 cfg->key_file, cfg->member);
+        return -1;
+    }
+    if (me->status != LIENTHONG__MEMBER_STATUS__MEMBER_ACTIVE) {
+        snprintf(err, errlen, "member '%s' is %s in directory version %llu", cfg->member,
+                 lt_dir_status_name(me->status), (unsigned long long)lt_dir_version(dir));
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- the checks of --check ------------------------------------------------ */
+
+static lt_keys_t *s_check_keys(lt_check_t *r, const lt_gwcfg_t *cfg)
+{
+    char err[4600];
+    lt_keys_t *k = lt_gwcheck_keys(cfg, err, sizeof err);
+    if (k)
+        lt_check_ok(r, "key_file", "%s", cfg->key_file);
+    else
+        lt_check_error(r, "key_file", NULL, "%s", err);
+    return k;
+}
+
+static void s_check_dir(lt_check_t *r, const char *what, const char *path, const char *fix)
+{
+    char err[5000];
+    if (lt_file_dir_usable(path, 0700, err, sizeof err) == 0)
+        lt_check_ok(r, what, "%s", path);
+    else
+        lt_check_error(r, what, fix, "%s", err);
+}
+
+static void s_check_listen(lt_check_t *r, const lt_gwcfg_t *cfg)
+{
+    char detail[600];
+    void *ctx = zmq_ctx_new();
+    void *s = ctx ? zmq_socket(ctx, ZMQ_ROUTER) : NULL;
+    int linger = 0;
+    if (s && zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger) == 0 &&
+        zmq_bind(s, cfg->listen) == 0) {
+        lt_check_ok(r, "listen", "%s", cfg->listen);
+    } else {
+        int e = zmq_errno();
+        snprintf(detail, sizeof detail, "cannot bind %s: %s", cfg->listen, zmq_strerror(e));
+        lt_check_error(
+            r, "listen",
+            e == EADDRINUSE
+                ? "another process listens there: is this gateway already running (lienthong "
+                  "status --config FILE)? otherwise choose another port, here and in the directory"
+                : "listen must name an address of this host (or 0.0.0.0) and a free port; ports "
+                  "below 1024 need privileges the service does not have",
+            "%s", detail);
+    }
+    if (s)
+        zmq_close(s);
+    if (ctx)
+        zmq_ctx_term(ctx);
+}
+
+/* The fix for a directory that cannot be used, by its reason. */
+static const char *s_dir_fix(const char *err)
+{
+    if (strstr(err, "no valid signature"))
+        return "authority_keys must pin the key that signed the directory: compare the keys "
+               "above with the authority's public key (lienthong pubkey authority.key on the "
+               "authority's host) and correct authority_keys, or ask the authority to sign again";
+    if (strstr(err, "expired"))
+        return "ask the authority for a renewed directory (docs/operations.md, \"Renewing the "
+               "directory\"), put it in place, then start (or reload) the gateway";
+    if (strstr(err, "cannot read"))
+        return "put the signed directory the authority sent you at this path, readable by the "
+               "gateway's user";
+    return "ask the authority for a valid signed directory";
+}
+
+static lt_dir_t *s_check_directory(lt_check_t *r, const lt_gwcfg_t *cfg)
+{
+    char err[1200], detail[1400], ts[32], adopted[PATH_MAX + 32];
+    int64_t now = (int64_t)time(NULL);
+    lt_dir_t *d =
+        lt_dir_load(cfg->directory_file, &cfg->pins, cfg->federation, now, err, sizeof err);
+    if (!d) {
+        lt_check_error(r, "directory", s_dir_fix(err), "%s", err);
+        return NULL;
+    }
+    /* A newer one adopted from peers wins at start, as in the gateway. */
+    snprintf(adopted, sizeof adopted, "%s/directory.signed", cfg->data_dir);
+    lt_dir_t *a = access(adopted, F_OK) == 0
+                      ? lt_dir_load(adopted, &cfg->pins, cfg->federation, now, err, sizeof err)
+                      : NULL;
+    if (a && lt_dir_version(a) > lt_dir_version(d)) {
+        lt_dir_destroy(&d);
+        d = a;
+    } else {
+        lt_dir_destroy(&a);
+    }
+    time_t exp = (time_t)lt_dir_expires(d);
+    struct tm tm;
+    gmtime_r(&exp, &tm);
+    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    snprintf(detail, sizeof detail, "version %llu, expires %s",
+             (unsigned long long)lt_dir_version(d), ts);
+    if (lt_dir_expires(d) - now < EXPIRY_WARN_S)
+        lt_check_warn(r, "directory",
+                      "it expires within 7 days: ask the authority for a renewed directory "
+                      "(docs/operations.md, \"Renewing the directory\")",
+                      "%s", detail);
+    else
+        lt_check_ok(r, "directory", "%s", detail);
+    return d;
+}
+
+static void s_check_member(lt_check_t *r, const lt_gwcfg_t *cfg, const lt_keys_t *k,
+                           const lt_dir_t *d)
+{
+    char err[800];
+    if (lt_gwcheck_self(cfg, k, d, err, sizeof err) == 0)
+        lt_check_ok(r, "member", "%s", cfg->member);
+    else
+        lt_check_error(r, "member",
+                       "send this member's public keys (lienthong pubkey KEY_FILE) to the "
+                       "authority, and use the directory it signs with them",
+                       "%s", err);
+}
+
+static void s_check_peers(lt_check_t *r, const lt_gwcfg_t *cfg, const lt_dir_t *d)
+{
+    char detail[400];
+    for (size_t i = 0; i < cfg->n_peers; i++) {
+        const Lienthong__Member *m = lt_dir_member(d, cfg->peers[i]);
+        const char *bad = !m ? "is not in the directory"
+                          : m->status != LIENTHONG__MEMBER_STATUS__MEMBER_ACTIVE
+                              ? lt_dir_status_name(m->status)
+                          : m->n_endpoints == 0 ? "lists no endpoint"
+                                                : NULL;
+        if (!bad) {
+            snprintf(detail, sizeof detail, "%s at %s", cfg->peers[i], m->endpoints[0]);
+            lt_check_ok(r, "peer", "%s", detail);
+            continue;
+        }
+        snprintf(detail, sizeof detail, "%s %s%s", cfg->peers[i],
+                 m && m->status != LIENTHONG__MEMBER_STATUS__MEMBER_ACTIVE ? "is " : "", bad);
+        lt_check_error(r, "peer", "remove it from peers, or ask the authority to list it", "%s",
+                       detail);
+    }
+}
+
+static void s_check_subs(lt_check_t *r, const lt_gwcfg_t *cfg, const lt_dir_t *d)
+{
+    char detail[600];
+    for (size_t i = 0; i < cfg->n_subs; i++) {
+        const char *st = cfg->subs[i].stream;
+        const Lienthong__Policy *p = lt_dir_policy(d, cfg->member, st);
+        if (!lt_dir_dataset(d, st) && !lt_dir_view(d, st)) {
+            snprintf(detail, sizeof detail,
+                     "stream %s is neither a dataset nor a view of the "
+                     "directory",
+                     st);
+            lt_check_error(r, "subscribe",
+                           "check the id (lienthong directory show), or remove the subscription",
+                           "%s", detail);
+        } else if (!lt_dir_policy_allows(p, LIENTHONG__OPERATION__OP_SUBSCRIBE)) {
+            snprintf(detail, sizeof detail, "no policy lets %s subscribe to %s", cfg->member, st);
+            lt_check_error(r, "subscribe",
+                           "ask the authority for a subscribe policy, or remove the subscription",
+                           "%s", detail);
+        } else {
+            lt_check_ok(r, "subscribe", "%s", st);
+        }
+    }
+}
+
+int lt_gwcheck_run(const lt_gwcfg_t *cfg, FILE *out)
+{
+    lt_check_t r = {.out = out};
+    char sockdir[PATH_MAX];
+    lt_keys_t *k = s_check_keys(&r, cfg);
+    s_check_dir(&r, "data_dir", cfg->data_dir,
+                "the gateway creates data_dir itself (mode 0700) when its parent is writable; "
+                "the package and the unit's StateDirectory= provide /var/lib/lienthong");
+    snprintf(sockdir, sizeof sockdir, "%s", cfg->local_socket);
+    s_check_dir(&r, "local_socket directory", dirname(sockdir),
+                "under systemd the unit's RuntimeDirectory= creates it for the service's user "
+                "(the packaged units do; so does the packaged tmpfiles.d entry at boot)");
+    s_check_listen(&r, cfg);
+    lt_dir_t *d = s_check_directory(&r, cfg);
+    if (d && k)
+        s_check_member(&r, cfg, k, d);
+    if (d) {
+        s_check_peers(&r, cfg, d);
+        s_check_subs(&r, cfg, d);
+    }
+    lt_dir_destroy(&d);
+    lt_keys_destroy(&k);
+    return lt_check_summary(&r, cfg->path, "gateway");
+}

@@ -1,0 +1,38 @@
+/* lt_gwcheck: what the gateway needs to start, checked without starting it
+ * (`lienthong gateway --check`), and the checks the start itself shares:
+ *
+ *   key file     readable by this user, a member key, mode 0600
+ *   data_dir     exists owned by this user, or can be created (mode 0700)
+ *   local socket its directory likewise (mode 0700, proto/PROTOCOL.md 3.1)
+ *   listen       the address can be bound
+ *   directory    signed by a pinned authority key, of this federation, not
+ *                expired (a warning when it expires within 7 days), listing
+ *                this member, active, with the keys of the key file
+ *   peers        each listed, active, with an endpoint
+ *   subscribe    each stream listed, and a policy grants us subscribe
+ *
+ * Every problem is reported with what to do about it. */
+#ifndef LT_GWCHECK_H
+#define LT_GWCHECK_H
+
+#include <stdio.h>
+
+#include "lt_dir.h"
+#include "lt_gwcfg.h"
+#include "lt_keys.h"
+
+/* Runs every check, printing one line per check to out ("ok", "warning" or
+ * "error" with a "fix:" line) and a summary. Returns the exit code: 0 when
+ * the gateway can start, 1 otherwise. */
+int lt_gwcheck_run(const lt_gwcfg_t *cfg, FILE *out);
+
+/* Loads the member key file; on failure err says why (owner, mode, user)
+ * and what to do. NULL on failure. */
+lt_keys_t *lt_gwcheck_keys(const lt_gwcfg_t *cfg, char *err, size_t errlen);
+
+/* Our own entry must exist, be active and carry exactly the public keys of
+ * `keys`. Returns 0, or -1 with the reason in err. */
+int lt_gwcheck_self(const lt_gwcfg_t *cfg, const lt_keys_t *keys, const lt_dir_t *dir, char *err,
+                    size_t errlen);
+
+#endif
