@@ -4,6 +4,7 @@
 #include "lt_feed.h"
 #include "lt_file.h"
 #include "lt_log.h"
+#include "lt_peers.h"
 #include "lt_publish.h"
 #include "lt_query.h"
 #include "lt_sock.h"
@@ -21,32 +22,9 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#define MAX_LINKS 256
-#define MAX_INBOUND 512
-#define HELLO_RETRY_MS 2000
-/* A greeted link says Hello again this often: it is how a peer learns that
- * our directory is older than its own, even after it rebound its socket. */
-#define HELLO_REFRESH_MS 3000
 #define POLL_MS 100
 /* Group commit: at most this many Publish messages share one transaction. */
 #define PUBLISH_GROUP 64
-
-/* An outgoing connection to one peer member. */
-typedef struct {
-    char member[LT_ID_MAX];
-    void *sock;
-    int greeted;           /* the peer answered our Hello */
-    uint64_t peer_version; /* its directory version */
-    int64_t hello_at;      /* monotonic ms of the last Hello sent */
-    size_t endpoint;       /* index into the member's endpoints */
-} link_t;
-
-/* An incoming connection we have seen a Hello on. */
-typedef struct {
-    char member[LT_ID_MAX];
-    uint8_t rid[256];
-    size_t rid_len;
-} inbound_t;
 
 struct _lt_gateway_t {
     lt_gwcfg_t cfg;
@@ -61,10 +39,7 @@ struct _lt_gateway_t {
     lt_feed_t *feed;
     lt_query_t *query;
     lt_audit_t *audit;
-    link_t links[MAX_LINKS];
-    size_t n_links;
-    inbound_t inbound[MAX_INBOUND];
-    size_t n_inbound;
+    lt_peers_t *peers;
     int sigfd;
     int stopping;
     int failed;
@@ -124,143 +99,7 @@ static int s_load_dir(lt_gateway_t *self, char *err, size_t errlen)
     return 0;
 }
 
-/* ---- links to peers ------------------------------------------------------- */
-
-static link_t *s_link_find(lt_gateway_t *self, const char *member)
-{
-    for (size_t i = 0; i < self->n_links; i++)
-        if (strcmp(self->links[i].member, member) == 0)
-            return &self->links[i];
-    return NULL;
-}
-
-static int s_send_hello(lt_gateway_t *self, void *sock, const uint8_t *rid, size_t rid_len)
-{
-    Lienthong__Hello h = LIENTHONG__HELLO__INIT;
-    h.member = self->cfg.member;
-    h.directory_version = lt_dir_version(self->dir);
-    h.software = "lienthong " LT_VERSION;
-    Lienthong__Envelope env;
-    lt_wire_env_init(&env);
-    env.body_case = LIENTHONG__ENVELOPE__BODY_HELLO;
-    env.hello = &h;
-    return lt_wire_send(sock, rid, rid_len, &env);
-}
-
-static int s_send_offer(lt_gateway_t *self, void *sock, const uint8_t *rid, size_t rid_len)
-{
-    Lienthong__DirectoryOffer o = LIENTHONG__DIRECTORY_OFFER__INIT;
-    const uint8_t *bytes = lt_dir_signed_bytes(self->dir, &o.signed_directory.len);
-    o.signed_directory.data = (uint8_t *)bytes;
-    Lienthong__Envelope env;
-    lt_wire_env_init(&env);
-    env.body_case = LIENTHONG__ENVELOPE__BODY_DIRECTORY_OFFER;
-    env.directory_offer = &o;
-    return lt_wire_send(sock, rid, rid_len, &env);
-}
-
-/* Opens (or returns) the link to member; NULL when the member is unknown,
- * not active, or lists no endpoint. */
-static link_t *s_link_open(lt_gateway_t *self, const char *member)
-{
-    link_t *l = s_link_find(self, member);
-    if (l)
-        return l;
-    const Lienthong__Member *m = lt_dir_member(self->dir, member);
-    if (!m || m->status != LIENTHONG__MEMBER_STATUS__MEMBER_ACTIVE || m->n_endpoints == 0) {
-        lt_warn("link", "cannot connect to '%s': %s", member,
-                !m ? "not in the directory" : m->n_endpoints == 0 ? "no endpoint listed"
-                                                                 : lt_dir_status_name(m->status));
-        return NULL;
-    }
-    if (self->n_links >= MAX_LINKS)
-        return NULL;
-    char err[512];
-    void *s = lt_sock_client(self->ctx, self->keys, m->transport_key.data, m->endpoints[0],
-                             &self->so, err, sizeof err);
-    if (!s) {
-        lt_error("link", "%s", err);
-        return NULL;
-    }
-    l = &self->links[self->n_links++];
-    memset(l, 0, sizeof *l);
-    snprintf(l->member, sizeof l->member, "%s", member);
-    l->sock = s;
-    l->hello_at = -HELLO_RETRY_MS;
-    lt_info("link", "connecting to %s at %s", member, m->endpoints[0]);
-    return l;
-}
-
-/* For lt_feed: the socket to an owner, opening the link on first use. */
-static void *s_link_socket(void *arg, const char *member)
-{
-    link_t *l = s_link_open(arg, member);
-    return l ? l->sock : NULL;
-}
-
-/* For lt_query: moves the link to member on to its next endpoint. A member
- * with a single endpoint keeps its connection (reconnects are libzmq's). */
-static void s_link_rotate(void *arg, const char *member)
-{
-    lt_gateway_t *self = arg;
-    link_t *l = s_link_find(self, member);
-    const Lienthong__Member *m = lt_dir_member(self->dir, member);
-    if (!l || !m || m->n_endpoints < 2)
-        return;
-    char err[512];
-    size_t next = (l->endpoint + 1) % m->n_endpoints;
-    void *s = lt_sock_client(self->ctx, self->keys, m->transport_key.data, m->endpoints[next],
-                             &self->so, err, sizeof err);
-    if (!s) {
-        lt_warn("link", "%s", err);
-        return;
-    }
-    zmq_close(l->sock);
-    l->sock = s;
-    l->endpoint = next;
-    l->greeted = 0;
-    lt_info("link", "%s did not answer; trying its endpoint %s", member, m->endpoints[next]);
-}
-
-static void s_link_close(lt_gateway_t *self, size_t i)
-{
-    zmq_close(self->links[i].sock);
-    self->links[i] = self->links[--self->n_links];
-}
-
-/* Re-sends Hello on links that have not been answered yet. */
-static void s_links_tick(lt_gateway_t *self)
-{
-    int64_t now = lt_clock_mono_ms();
-    for (size_t i = 0; i < self->n_links; i++) {
-        link_t *l = &self->links[i];
-        if (now - l->hello_at < (l->greeted ? HELLO_REFRESH_MS : HELLO_RETRY_MS))
-            continue;
-        /* With ZMQ_IMMEDIATE the send fails until the handshake is done;
-         * then we try again on the next tick rather than after the full wait. */
-        if (s_send_hello(self, l->sock, NULL, 0) == 0)
-            l->hello_at = now;
-        else if (zmq_errno() != EAGAIN)
-            lt_warn("link", "hello to %s failed: %s", l->member, zmq_strerror(zmq_errno()));
-    }
-}
-
-/* ---- incoming peers ------------------------------------------------------- */
-
-static void s_inbound_note(lt_gateway_t *self, const char *member, const lt_wire_in_t *in)
-{
-    inbound_t *slot = NULL;
-    for (size_t i = 0; i < self->n_inbound && !slot; i++)
-        if (strcmp(self->inbound[i].member, member) == 0)
-            slot = &self->inbound[i];
-    if (!slot && self->n_inbound < MAX_INBOUND)
-        slot = &self->inbound[self->n_inbound++];
-    if (!slot)
-        return;
-    snprintf(slot->member, sizeof slot->member, "%s", member);
-    memcpy(slot->rid, in->rid, in->rid_len);
-    slot->rid_len = in->rid_len;
-}
+/* ---- adoption -------------------------------------------------------------- */
 
 /* Closes and rebinds the peer socket so that every session must pass the
  * ZAP handler again: the way to cut off a member revoked while connected. */
@@ -269,7 +108,7 @@ static int s_rebind_peer(lt_gateway_t *self)
     char err[512];
     zmq_close(self->peer);
     self->peer = NULL;
-    self->n_inbound = 0;
+    lt_peers_forget_inbound(self->peers);
     for (int attempt = 0; attempt < 50 && !self->peer; attempt++) {
         self->peer = lt_sock_server(self->ctx, self->keys, self->cfg.listen, &self->so, err,
                                     sizeof err);
@@ -301,15 +140,6 @@ static int s_lost_members(const lt_dir_t *old, const lt_dir_t *new)
             return 1;
     }
     return 0;
-}
-
-static void s_offer_all(lt_gateway_t *self)
-{
-    for (size_t i = 0; i < self->n_links; i++)
-        if (self->links[i].greeted && self->links[i].peer_version < lt_dir_version(self->dir))
-            (void)s_send_offer(self, self->links[i].sock, NULL, 0);
-    for (size_t i = 0; i < self->n_inbound; i++)
-        (void)s_send_offer(self, self->peer, self->inbound[i].rid, self->inbound[i].rid_len);
 }
 
 int lt_gateway_adopt(lt_gateway_t *self, const uint8_t *bytes, size_t len, const char *source,
@@ -348,7 +178,8 @@ int lt_gateway_adopt(lt_gateway_t *self, const uint8_t *bytes, size_t len, const
         (void)s_rebind_peer(self);
     lt_feed_set_dir(self->feed, self->dir, self->peer);
     lt_query_set_dir(self->query, self->dir);
-    s_offer_all(self);
+    lt_peers_set_dir(self->peers, self->dir);
+    lt_peers_offer_all(self->peers, self->peer);
     return 0;
 refused:
     lt_dir_destroy(&d);
@@ -389,33 +220,34 @@ static int s_peer_authorised(lt_gateway_t *self, const lt_wire_in_t *in)
     return 1;
 }
 
-static void s_peer_dispatch(lt_gateway_t *self, const lt_wire_in_t *in, Lienthong__Envelope *env)
+/* A peer offered its directory: adopt it and say Hello with the new
+ * version, or tell the peer why not (PROTOCOL.md 5.1). */
+static void s_peer_offer(lt_gateway_t *self, const lt_wire_in_t *in,
+                         const Lienthong__DirectoryOffer *o)
 {
     char err[512];
+    if (lt_gateway_adopt(self, o->signed_directory.data, o->signed_directory.len, in->user_id, err,
+                         sizeof err) == 0) {
+        if (self->peer)
+            (void)lt_peers_hello(self->peers, self->peer, in->rid, in->rid_len);
+        return;
+    }
+    self->refused++;
+    (void)lt_wire_send_error(self->peer, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_DIRECTORY,
+                             0, "directory refused: %s", err);
+}
+
+static void s_peer_dispatch(lt_gateway_t *self, const lt_wire_in_t *in, Lienthong__Envelope *env)
+{
     switch (env->body_case) {
     case LIENTHONG__ENVELOPE__BODY_HELLO:
-        lt_info("peer", "hello from %s (directory v%llu, %s)", in->user_id,
-                (unsigned long long)env->hello->directory_version, env->hello->software);
-        s_inbound_note(self, in->user_id, in);
-        (void)s_send_hello(self, self->peer, in->rid, in->rid_len);
-        if (env->hello->directory_version < lt_dir_version(self->dir))
-            (void)s_send_offer(self, self->peer, in->rid, in->rid_len);
+        lt_peers_on_hello(self->peers, self->peer, in, env->hello);
         break;
     case LIENTHONG__ENVELOPE__BODY_DIRECTORY_OFFER:
-        if (lt_gateway_adopt(self, env->directory_offer->signed_directory.data,
-                             env->directory_offer->signed_directory.len, in->user_id, err,
-                             sizeof err) == 0) {
-            if (self->peer)
-                (void)s_send_hello(self, self->peer, in->rid, in->rid_len);
-        } else {
-            self->refused++;
-            (void)lt_wire_send_error(self->peer, in->rid, in->rid_len,
-                                     LIENTHONG__ERROR_CODE__ERR_DIRECTORY, 0, "directory refused: %s", err);
-        }
+        s_peer_offer(self, in, env->directory_offer);
         break;
     case LIENTHONG__ENVELOPE__BODY_DIRECTORY_REQUEST:
-        if (env->directory_request->have_version < lt_dir_version(self->dir))
-            (void)s_send_offer(self, self->peer, in->rid, in->rid_len);
+        lt_peers_on_dir_request(self->peers, self->peer, in, env->directory_request);
         break;
     case LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST:
     case LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST:
@@ -485,49 +317,45 @@ static void s_on_peer(lt_gateway_t *self)
 
 /* ---- replies on our links -------------------------------------------------- */
 
-static void s_link_dispatch(lt_gateway_t *self, link_t *l, Lienthong__Envelope *env,
+static void s_link_dispatch(lt_gateway_t *self, size_t i, Lienthong__Envelope *env,
                             const zmq_msg_t *frame)
 {
     char err[512];
+    const char *member = lt_peers_link_member(self->peers, i);
     switch (env->body_case) {
     case LIENTHONG__ENVELOPE__BODY_HELLO:
-        if (!l->greeted)
-            lt_info("link", "greeted by %s (directory v%llu)", l->member,
-                    (unsigned long long)env->hello->directory_version);
-        l->greeted = 1;
-        l->peer_version = env->hello->directory_version;
-        if (l->peer_version < lt_dir_version(self->dir))
-            (void)s_send_offer(self, l->sock, NULL, 0);
+        lt_peers_on_link_hello(self->peers, i, env->hello);
         break;
     case LIENTHONG__ENVELOPE__BODY_DIRECTORY_OFFER:
         (void)lt_gateway_adopt(self, env->directory_offer->signed_directory.data,
-                               env->directory_offer->signed_directory.len, l->member, err,
+                               env->directory_offer->signed_directory.len, member, err,
                                sizeof err);
         break;
     case LIENTHONG__ENVELOPE__BODY_BATCH:
-        lt_feed_on_batch(self->feed, l->member, l->sock, env->batch);
+        lt_feed_on_batch(self->feed, member, lt_peers_link_socket(self->peers, i), env->batch);
         break;
     case LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY:
     case LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY:
-        lt_query_on_answer(self->query, self->local, l->member, env, frame);
+        lt_query_on_answer(self->query, self->local, member, env, frame);
         break;
     case LIENTHONG__ENVELOPE__BODY_ERROR:
-        lt_warn("link", "%s reports %s: %s", l->member, lt_wire_error_name(env->error->code),
+        lt_warn("link", "%s reports %s: %s", member, lt_wire_error_name(env->error->code),
                 env->error->message);
-        lt_feed_on_error(self->feed, l->member, env->error);
-        lt_query_on_error(self->query, self->local, l->member, env->error);
+        lt_feed_on_error(self->feed, member, env->error);
+        lt_query_on_error(self->query, self->local, member, env->error);
         break;
     default:
-        lt_warn("link", "unexpected %s from %s ignored", lt_wire_body_name(env->body_case),
-                l->member);
+        lt_warn("link", "unexpected %s from %s ignored", lt_wire_body_name(env->body_case), member);
         break;
     }
 }
 
-static void s_on_link(lt_gateway_t *self, link_t *l)
+/* Handles one message waiting on link i. */
+static void s_on_link(lt_gateway_t *self, size_t i)
 {
     lt_wire_in_t in;
-    if (lt_wire_recv(l->sock, 0, ZMQ_DONTWAIT, &in) != 0) {
+    const char *member = lt_peers_link_member(self->peers, i);
+    if (lt_wire_recv(lt_peers_link_socket(self->peers, i), 0, ZMQ_DONTWAIT, &in) != 0) {
         lt_wire_in_close(&in);
         return;
     }
@@ -536,13 +364,13 @@ static void s_on_link(lt_gateway_t *self, link_t *l)
     Lienthong__Envelope *env = NULL;
     if (in.frames != 1) {
         self->refused++;
-        lt_warn("link", "dropped %d-frame message from %s", in.frames, l->member);
+        lt_warn("link", "dropped %d-frame message from %s", in.frames, member);
     } else if (!(env = lt_wire_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body),
                                       self->cfg.max_message, &code, err, sizeof err))) {
         self->refused++;
-        lt_warn("link", "dropped message from %s: %s", l->member, err);
+        lt_warn("link", "dropped message from %s: %s", member, err);
     } else {
-        s_link_dispatch(self, l, env, &in.body);
+        s_link_dispatch(self, i, env, &in.body);
     }
     lt_wire_free(&env);
     lt_wire_in_close(&in);
@@ -556,24 +384,15 @@ static void s_local_status(lt_gateway_t *self, const lt_wire_in_t *in)
     r.member = self->cfg.member;
     r.directory_version = lt_dir_version(self->dir);
     r.refused = self->refused + lt_zap_refused(self->zap);
-    char *peers[MAX_LINKS + MAX_INBOUND];
-    for (size_t i = 0; i < self->n_links; i++)
-        if (self->links[i].greeted)
-            peers[r.n_peers_connected++] = self->links[i].member;
-    for (size_t i = 0; i < self->n_inbound; i++) {
-        size_t j = 0;
-        while (j < r.n_peers_connected && strcmp(peers[j], self->inbound[i].member) != 0)
-            j++;
-        if (j == r.n_peers_connected)
-            peers[r.n_peers_connected++] = self->inbound[i].member;
-    }
-    r.peers_connected = peers;
+    if (lt_peers_status(self->peers, &r) != 0)
+        lt_warn("local", "status reply without its peer list: out of memory");
     lt_feed_status(self->feed, &r);
     Lienthong__Envelope env;
     lt_wire_env_init(&env);
     env.body_case = LIENTHONG__ENVELOPE__BODY_STATUS_REPLY;
     env.status_reply = &r;
     (void)lt_wire_send(self->local, in->rid, in->rid_len, &env);
+    lt_peers_status_free(&r);
     lt_feed_status_free(&r);
 }
 
@@ -734,10 +553,10 @@ int lt_gateway_run(lt_gateway_t *self)
     lt_info("gateway", "serving %s on %s (directory v%llu, local %s)", self->cfg.member,
             self->cfg.listen, (unsigned long long)lt_dir_version(self->dir),
             self->cfg.local_socket);
-    zmq_pollitem_t items[4 + MAX_LINKS];
+    zmq_pollitem_t items[4 + LT_PEERS_MAX_LINKS];
     int busy = 0;
     while (!self->stopping) {
-        s_links_tick(self);
+        lt_peers_tick(self->peers);
         lt_feed_tick(self->feed);
         lt_query_tick(self->query, self->local);
         items[0] = (zmq_pollitem_t){lt_zap_socket(self->zap), 0, ZMQ_POLLIN, 0};
@@ -746,9 +565,9 @@ int lt_gateway_run(lt_gateway_t *self)
         items[1] = (zmq_pollitem_t){self->peer, 0, ZMQ_POLLIN, 0};
         items[2] = (zmq_pollitem_t){self->local, 0, ZMQ_POLLIN, 0};
         items[3] = (zmq_pollitem_t){NULL, self->sigfd, ZMQ_POLLIN, 0};
-        size_t n = 4, n_links = self->n_links;
+        size_t n = 4, n_links = lt_peers_links(self->peers);
         for (size_t i = 0; i < n_links; i++)
-            items[n++] = (zmq_pollitem_t){self->links[i].sock, 0, ZMQ_POLLIN, 0};
+            items[n++] = (zmq_pollitem_t){lt_peers_link_socket(self->peers, i), 0, ZMQ_POLLIN, 0};
         /* While the pump still has batches to send, only peek at sockets. */
         if (zmq_poll(items, (int)n, busy ? 0 : POLL_MS) < 0) {
             if (zmq_errno() == EINTR)
@@ -765,9 +584,11 @@ int lt_gateway_run(lt_gateway_t *self)
             s_on_peer(self);
         if (items[2].revents & ZMQ_POLLIN)
             s_on_local(self);
-        for (size_t i = 0; i < n_links && i < self->n_links; i++)
-            if ((items[4 + i].revents & ZMQ_POLLIN) && items[4 + i].socket == self->links[i].sock)
-                s_on_link(self, &self->links[i]);
+        /* A link rotated meanwhile has a new socket: not polled this round. */
+        for (size_t i = 0; i < n_links; i++)
+            if ((items[4 + i].revents & ZMQ_POLLIN) &&
+                items[4 + i].socket == lt_peers_link_socket(self->peers, i))
+                s_on_link(self, i);
         busy = lt_feed_pump(self->feed, self->peer, self->local) > 0;
         (void)lt_audit_flush(self->audit, 0);
     }
@@ -775,6 +596,18 @@ int lt_gateway_run(lt_gateway_t *self)
         return -1;
     lt_info("gateway", "stopped cleanly");
     return 0;
+}
+
+/* For lt_feed and lt_query: the link to member, opened on first use. */
+static void *s_link_socket(void *arg, const char *member)
+{
+    return lt_peers_link(((lt_gateway_t *)arg)->peers, member);
+}
+
+/* For lt_query: moves the link to member on to its next endpoint. */
+static void s_link_rotate(void *arg, const char *member)
+{
+    lt_peers_rotate(((lt_gateway_t *)arg)->peers, member);
 }
 
 /* ---- construction ------------------------------------------------------------ */
@@ -864,8 +697,13 @@ lt_gateway_t *lt_gateway_new(const lt_gwcfg_t *cfg, char *err, size_t errlen)
     lt_query_set_audit(self->query, self->audit);
     if (s_open_sockets(self, err, errlen) != 0)
         goto fail;
+    if (!(self->peers = lt_peers_new(&self->cfg, self->keys, self->ctx, &self->so))) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    lt_peers_set_dir(self->peers, self->dir);
     for (size_t i = 0; i < cfg->n_peers; i++)
-        (void)s_link_open(self, cfg->peers[i]);
+        (void)lt_peers_link(self->peers, cfg->peers[i]);
     return self;
 fail:
     lt_gateway_destroy(&self);
@@ -877,8 +715,7 @@ void lt_gateway_destroy(lt_gateway_t **self_p)
     if (!self_p || !*self_p)
         return;
     lt_gateway_t *self = *self_p;
-    while (self->n_links)
-        s_link_close(self, self->n_links - 1);
+    lt_peers_destroy(&self->peers);
     if (self->peer)
         zmq_close(self->peer);
     if (self->local) {
