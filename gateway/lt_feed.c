@@ -3,6 +3,7 @@
 #include "lt_batch.h"
 #include "lt_file.h"
 #include "lt_log.h"
+#include "lt_peers.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -64,12 +65,7 @@ typedef struct {
 } feed_t;
 
 struct _lt_feed_t {
-    lt_store_t *store;
-    const lt_keys_t *keys;
-    const lt_gwcfg_t *cfg;
-    const lt_dir_t *dir;
-    lt_feed_link_fn link;
-    void *link_arg;
+    const lt_gwctx_t *ctx;
     stream_t streams[MAX_STREAMS];
     size_t n_streams;
     sub_t subs[MAX_SUBS];
@@ -79,13 +75,7 @@ struct _lt_feed_t {
     feed_t feeds[LT_GWCFG_MAX_SUBS];
     size_t n_feeds;
     size_t batch_bytes;
-    lt_audit_t *audit;
 };
-
-void lt_feed_set_audit(lt_feed_t *self, lt_audit_t *audit)
-{
-    self->audit = audit;
-}
 
 /* ---- streams -------------------------------------------------------------- */
 
@@ -97,8 +87,8 @@ static stream_t *s_stream(lt_feed_t *self, const char *name)
     if (self->n_streams >= MAX_STREAMS || strlen(name) >= sizeof self->streams[0].name)
         return NULL;
     lt_stream_t st;
-    if (lt_store_stream(self->store, name, &st) != 0) {
-        lt_error("feed", "store: cannot open stream %s: %s", name, lt_store_error(self->store));
+    if (lt_store_stream(self->ctx->store, name, &st) != 0) {
+        lt_error("feed", "store: cannot open stream %s: %s", name, lt_store_error(self->ctx->store));
         return NULL;
     }
     stream_t *s = &self->streams[self->n_streams++];
@@ -127,17 +117,13 @@ static const char *s_owner(const lt_dir_t *dir, const char *stream)
 
 /* ---- construction ---------------------------------------------------------- */
 
-lt_feed_t *lt_feed_new(lt_store_t *store, const lt_keys_t *keys, const lt_gwcfg_t *cfg,
-                       lt_feed_link_fn link, void *link_arg)
+lt_feed_t *lt_feed_new(const lt_gwctx_t *ctx)
 {
+    const lt_gwcfg_t *cfg = ctx->cfg;
     lt_feed_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
-    self->store = store;
-    self->keys = keys;
-    self->cfg = cfg;
-    self->link = link;
-    self->link_arg = link_arg;
+    self->ctx = ctx;
     /* Half the frame cap, so that a full batch with its envelope always fits. */
     self->batch_bytes = cfg->max_message / 2 < LT_BATCH_MAX_BYTES ? cfg->max_message / 2
                                                                     : LT_BATCH_MAX_BYTES;
@@ -145,7 +131,7 @@ lt_feed_t *lt_feed_new(lt_store_t *store, const lt_keys_t *keys, const lt_gwcfg_
         feed_t *f = &self->feeds[self->n_feeds];
         memset(f, 0, sizeof *f);
         f->stream = s_stream(self, cfg->subs[i].stream);
-        if (!f->stream || lt_store_stream(store, cfg->subs[i].stream, &f->cursor) != 0) {
+        if (!f->stream || lt_store_stream(ctx->store, cfg->subs[i].stream, &f->cursor) != 0) {
             lt_feed_destroy(&self);
             return NULL;
         }
@@ -183,7 +169,7 @@ static void s_sub_drop(lt_feed_t *self, sub_t *s, const char *why)
     char detail[400];
     snprintf(detail, sizeof detail, "delivered through seq %llu; %s",
              (unsigned long long)(s->next - 1), why);
-    lt_audit_add(self->audit, &(lt_audit_entry_t){.event = "feed-stop", .peer = s->member,
+    lt_audit_add(self->ctx->audit, &(lt_audit_entry_t){.event = "feed-stop", .peer = s->member,
                                                   .target = s->stream->name, .detail = detail});
     *s = self->subs[--self->n_subs];
 }
@@ -192,12 +178,12 @@ static void s_sub_drop(lt_feed_t *self, sub_t *s, const char *why)
 static Lienthong__ErrorCode s_may_subscribe(lt_feed_t *self, const char *member,
                                             const char *stream, char *why, size_t len)
 {
-    const char *owner = s_owner(self->dir, stream);
-    if (!owner || strcmp(owner, self->cfg->member) != 0) {
-        snprintf(why, len, "%.200s: not a stream owned by %.80s", stream, self->cfg->member);
+    const char *owner = s_owner(self->ctx->dir, stream);
+    if (!owner || strcmp(owner, self->ctx->cfg->member) != 0) {
+        snprintf(why, len, "%.200s: not a stream owned by %.80s", stream, self->ctx->cfg->member);
         return LIENTHONG__ERROR_CODE__ERR_NOT_FOUND;
     }
-    if (!lt_dir_policy_allows(lt_dir_policy(self->dir, member, stream),
+    if (!lt_dir_policy_allows(lt_dir_policy(self->ctx->dir, member, stream),
                               LIENTHONG__OPERATION__OP_SUBSCRIBE)) {
         snprintf(why, len, "%.200s: %.80s may not subscribe to it", stream, member);
         return LIENTHONG__ERROR_CODE__ERR_FORBIDDEN;
@@ -223,7 +209,7 @@ void lt_feed_on_subscribe(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
     }
     if (code) {
         lt_warn("feed", "refused subscribe from %s: %s", in->user_id, why);
-        lt_audit_add(self->audit, &(lt_audit_entry_t){.event = "refused", .peer = in->user_id,
+        lt_audit_add(self->ctx->audit, &(lt_audit_entry_t){.event = "refused", .peer = in->user_id,
                                                       .target = m->stream, .detail = why});
         (void)lt_wire_send_error(sock, in->rid, in->rid_len, code, 0, "%s", why);
         return;
@@ -240,7 +226,7 @@ void lt_feed_on_subscribe(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
                 (unsigned long long)m->from_seq, (unsigned long long)st->last_seq);
         char detail[64];
         snprintf(detail, sizeof detail, "from seq %llu", (unsigned long long)m->from_seq);
-        lt_audit_add(self->audit, &(lt_audit_entry_t){.event = "feed-start", .peer = in->user_id,
+        lt_audit_add(self->ctx->audit, &(lt_audit_entry_t){.event = "feed-start", .peer = in->user_id,
                                                       .target = m->stream, .detail = detail});
     }
     memset(s, 0, sizeof *s);
@@ -285,9 +271,9 @@ void lt_feed_drop_peers(lt_feed_t *self)
         s_sub_drop(self, &self->subs[self->n_subs - 1], "peer socket rebound");
 }
 
-void lt_feed_set_dir(lt_feed_t *self, const lt_dir_t *dir, void *peer_sock)
+void lt_feed_dir_changed(lt_feed_t *self, void *peer_sock)
 {
-    self->dir = dir;
+    const lt_dir_t *dir = self->ctx->dir;
     char why[512];
     for (size_t i = 0; i < self->n_subs;) {
         sub_t *s = &self->subs[i];
@@ -344,16 +330,16 @@ static int s_chunk_read(lt_feed_t *self, chunk_t *c, stream_t *st, uint64_t seq,
     c->n = c->used = 0;
     if (max > LT_BATCH_MAX_RECORDS)
         max = LT_BATCH_MAX_RECORDS;
-    if (max > self->cfg->batch_max)
-        max = self->cfg->batch_max;
+    if (max > self->ctx->cfg->batch_max)
+        max = self->ctx->cfg->batch_max;
     if (seq + (uint64_t)max - 1 > st->last_seq)
         max = (int64_t)(st->last_seq - seq + 1);
     if (max <= 0)
         return 0;
-    int n = lt_store_read(self->store, st->id, seq, (size_t)max, self->batch_bytes, s_chunk_add, c);
+    int n = lt_store_read(self->ctx->store, st->id, seq, (size_t)max, self->batch_bytes, s_chunk_add, c);
     if (n < 0)
         lt_error("feed", "store: cannot read %s from %llu: %s", st->name, (unsigned long long)seq,
-                 lt_store_error(self->store));
+                 lt_store_error(self->ctx->store));
     return n;
 }
 
@@ -366,18 +352,18 @@ static int s_send_batch(lt_feed_t *self, void *sock, sub_t *s, chunk_t *c)
     int n = s_chunk_read(self, c, s->stream, s->next, s->credit);
     if (n <= 0)
         return n;
-    if (c->used + 4096 > self->cfg->max_message) {
+    if (c->used + 4096 > self->ctx->cfg->max_message) {
         /* Only a record stored before the cap was lowered can do this. The
          * consumer is told and backs off; nothing is skipped. */
         lt_error("feed", "%s: record %llu does not fit in a %zu-byte frame; feed to %s stalls",
-                 s->stream->name, (unsigned long long)s->next, self->cfg->max_message, s->member);
+                 s->stream->name, (unsigned long long)s->next, self->ctx->cfg->max_message, s->member);
         (void)lt_wire_send_error(sock, s->rid, s->rid_len, LIENTHONG__ERROR_CODE__ERR_TOO_LARGE, 0,
                                  "%s: record %llu is larger than the owner can send",
                                  s->stream->name, (unsigned long long)s->next);
         return -1;
     }
     uint8_t sig[LT_SIG_BYTES], hash[LT_HASH_BYTES];
-    if (lt_batch_sign(self->keys, s->stream->name, s->next, c->recs, c->n, s->prev, sig, hash) != 0)
+    if (lt_batch_sign(self->ctx->keys, s->stream->name, s->next, c->recs, c->n, s->prev, sig, hash) != 0)
         return -1;
     Lienthong__Batch b = LIENTHONG__BATCH__INIT;
     b.stream = s->stream->name;
@@ -441,9 +427,9 @@ static void s_feed_backoff(lt_feed_t *self, feed_t *f, const char *why, int64_t 
     f->next_at = lt_clock_mono_ms() + f->backoff;
     lt_warn("feed", "replica of %s stopped at seq %llu: %s; re-subscribing in %lld ms",
             f->stream->name, (unsigned long long)f->cursor.last_seq, why, (long long)f->backoff);
-    lt_audit_add(self->audit, &(lt_audit_entry_t){.event = "replica-stop", .peer = f->owner,
+    lt_audit_add(self->ctx->audit, &(lt_audit_entry_t){.event = "replica-stop", .peer = f->owner,
                                                   .target = f->stream->name, .detail = why});
-    void *sock = unsubscribe ? self->link(self->link_arg, f->owner) : NULL;
+    void *sock = unsubscribe ? lt_peers_link(self->ctx->peers, f->owner) : NULL;
     if (sock) {
         Lienthong__Unsubscribe u = LIENTHONG__UNSUBSCRIBE__INIT;
         u.stream = f->stream->name;
@@ -457,18 +443,18 @@ static void s_feed_backoff(lt_feed_t *self, feed_t *f, const char *why, int64_t 
 
 static void s_feed_subscribe(lt_feed_t *self, feed_t *f)
 {
-    const char *owner = self->dir ? s_owner(self->dir, f->stream->name) : NULL;
+    const char *owner = self->ctx->dir ? s_owner(self->ctx->dir, f->stream->name) : NULL;
     if (!owner) {
         f->next_at = lt_clock_mono_ms() + BACKOFF_MAX_MS;
         lt_warn("feed", "cannot replicate %s: not a dataset or view of the directory", f->stream->name);
         return;
     }
     snprintf(f->owner, sizeof f->owner, "%s", owner);
-    void *sock = self->link(self->link_arg, owner);
+    void *sock = lt_peers_link(self->ctx->peers, owner);
     Lienthong__Subscribe m = LIENTHONG__SUBSCRIBE__INIT;
     m.stream = f->stream->name;
     m.from_seq = f->cursor.last_seq + 1;
-    m.credit = (uint32_t)self->cfg->credit;
+    m.credit = (uint32_t)self->ctx->cfg->credit;
     if (f->cursor.last_seq > 0) {
         m.prev_hash.data = f->cursor.last_hash;
         m.prev_hash.len = LT_HASH_BYTES;
@@ -486,7 +472,7 @@ static void s_feed_subscribe(lt_feed_t *self, feed_t *f)
         lt_info("feed", "subscribing to %s from %s at seq %llu", f->stream->name, owner,
                 (unsigned long long)m.from_seq);
     f->state = FEED_LIVE;
-    f->outstanding = self->cfg->credit;
+    f->outstanding = self->ctx->cfg->credit;
     f->last_batch_at = now;
 }
 
@@ -516,8 +502,8 @@ void lt_feed_tick(lt_feed_t *self)
 static int s_feed_apply(lt_feed_t *self, feed_t *f, const Lienthong__Batch *b,
                         const uint8_t hash[LT_HASH_BYTES], char *err, size_t errlen)
 {
-    if (lt_store_begin(self->store) != 0) {
-        snprintf(err, errlen, "store: %s", lt_store_error(self->store));
+    if (lt_store_begin(self->ctx->store) != 0) {
+        snprintf(err, errlen, "store: %s", lt_store_error(self->ctx->store));
         return -1;
     }
     uint64_t expect = f->cursor.last_seq + 1;
@@ -527,25 +513,25 @@ static int s_feed_apply(lt_feed_t *self, feed_t *f, const Lienthong__Batch *b,
         if (bad)
             snprintf(err, errlen, "record %zu of the batch is %s", i,
                      !r ? "malformed" : r->seq != expect ? "out of sequence" : "without a key");
-        else if (lt_store_append(self->store, f->stream->id, r->seq, b->records[i].data,
+        else if (lt_store_append(self->ctx->store, f->stream->id, r->seq, b->records[i].data,
                                  b->records[i].len) != 0 ||
-                 lt_store_state_put(self->store, f->stream->id, r->key, r->seq, r->deleted) != 0) {
-            snprintf(err, errlen, "store: %s", lt_store_error(self->store));
+                 lt_store_state_put(self->ctx->store, f->stream->id, r->key, r->seq, r->deleted) != 0) {
+            snprintf(err, errlen, "store: %s", lt_store_error(self->ctx->store));
             bad = 1;
         }
         if (r)
             lienthong__record__free_unpacked(r, NULL);
         if (bad) {
-            lt_store_rollback(self->store);
+            lt_store_rollback(self->ctx->store);
             return -1;
         }
     }
     lt_stream_t next = f->cursor;
     next.last_seq = expect - 1;
     memcpy(next.last_hash, hash, LT_HASH_BYTES);
-    if (lt_store_stream_save(self->store, &next) != 0 || lt_store_commit(self->store) != 0) {
-        snprintf(err, errlen, "store: %s", lt_store_error(self->store));
-        lt_store_rollback(self->store);
+    if (lt_store_stream_save(self->ctx->store, &next) != 0 || lt_store_commit(self->ctx->store) != 0) {
+        snprintf(err, errlen, "store: %s", lt_store_error(self->ctx->store));
+        lt_store_rollback(self->ctx->store);
         return -1;
     }
     f->cursor = next;
@@ -577,7 +563,7 @@ void lt_feed_on_batch(lt_feed_t *self, const char *owner, void *link_sock,
             f->discarded++; /* stale: from before a re-subscribe, or a duplicate */
         return;
     }
-    const Lienthong__Member *m = lt_dir_member(self->dir, owner);
+    const Lienthong__Member *m = lt_dir_member(self->ctx->dir, owner);
     uint8_t hash[LT_HASH_BYTES];
     if ((int64_t)b->n_records > f->outstanding) {
         s_feed_backoff(self, f, "owner sent more records than our credit", 0, 1);
@@ -632,8 +618,8 @@ static sink_t *s_sink_find(lt_feed_t *self, const uint8_t *rid, size_t rid_len, 
 void lt_feed_on_sink_attach(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
                             const Lienthong__SinkAttach *m)
 {
-    const char *owner = self->dir ? s_owner(self->dir, m->stream) : NULL;
-    int ours = owner && strcmp(owner, self->cfg->member) == 0;
+    const char *owner = self->ctx->dir ? s_owner(self->ctx->dir, m->stream) : NULL;
+    int ours = owner && strcmp(owner, self->ctx->cfg->member) == 0;
     stream_t *st = (ours || s_feed_find(self, m->stream)) ? s_stream(self, m->stream) : NULL;
     if (!st || m->from_seq == 0 || m->from_seq > st->last_seq + 1) {
         lt_warn("local", "refused sink for %s from seq %llu", m->stream, (unsigned long long)m->from_seq);

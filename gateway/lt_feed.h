@@ -10,28 +10,22 @@
 #define LT_FEED_H
 
 #include "lienthong.pb-c.h"
-#include "lt_audit.h"
-#include "lt_gwcfg.h"
-#include "lt_dir.h"
-#include "lt_keys.h"
-#include "lt_store.h"
+#include "lt_gwctx.h"
 #include "lt_wire.h"
 
 typedef struct _lt_feed_t lt_feed_t;
 
-/* Returns the DEALER socket to member, opening the link if needed, or NULL
- * while it cannot be reached. */
-typedef void *(*lt_feed_link_fn)(void *arg, const char *member);
-
-lt_feed_t *lt_feed_new(lt_store_t *store, const lt_keys_t *keys, const lt_gwcfg_t *cfg,
-                       lt_feed_link_fn link, void *link_arg);
+/* Opens the replicas ctx->cfg lists (their streams and cursors in
+ * ctx->store); links to owners come from ctx->peers, feed starts, stops and
+ * refusals go to ctx->audit. ctx must outlive the object. NULL when out of
+ * memory, with too many streams, or on a store failure. */
+lt_feed_t *lt_feed_new(const lt_gwctx_t *ctx);
 void lt_feed_destroy(lt_feed_t **self_p);
 
-/* Feed starts, stops and refusals are also written here (may be NULL). */
-void lt_feed_set_audit(lt_feed_t *self, lt_audit_t *audit);
-
-/* The directory changed: re-checks subscriptions against policies. */
-void lt_feed_set_dir(lt_feed_t *self, const lt_dir_t *dir, void *peer_sock);
+/* ctx->dir changed: re-checks every subscription against the policies and
+ * drops (telling the consumer on peer_sock, if not NULL) those no longer
+ * allowed or whose member is no longer active (PROTOCOL.md 6.6). */
+void lt_feed_dir_changed(lt_feed_t *self, void *peer_sock);
 
 /* Owner: messages on the peer ROUTER, authorised by in->user_id. */
 void lt_feed_on_subscribe(lt_feed_t *self, void *sock, const lt_wire_in_t *in,

@@ -23,23 +23,17 @@
 #include <zmq.h>
 
 #define POLL_MS 100
-/* Group commit: at most this many Publish messages share one transaction. */
-#define PUBLISH_GROUP 64
 
 struct _lt_gateway_t {
     lt_gwcfg_t cfg;
     lt_sock_opts_t so;
-    lt_keys_t *keys;
-    lt_dir_t *dir;
-    void *ctx;
+    lt_gwctx_t shared; /* keys, directory, store, audit and peers, owned here */
+    void *zctx;        /* the ZeroMQ context */
     lt_zap_t *zap;
     void *peer;
     void *local;
-    lt_store_t *store;
     lt_feed_t *feed;
     lt_query_t *query;
-    lt_audit_t *audit;
-    lt_peers_t *peers;
     int sigfd;
     int stopping;
     int failed;
@@ -58,8 +52,9 @@ static int s_check_self(const lt_gateway_t *self, const lt_dir_t *dir, char *err
                  (unsigned long long)lt_dir_version(dir));
         return -1;
     }
-    if (memcmp(me->transport_key.data, lt_keys_transport_public(self->keys), LT_KEY_BYTES) != 0 ||
-        memcmp(me->signing_key.data, lt_keys_signing_public(self->keys), LT_KEY_BYTES) != 0) {
+    const lt_keys_t *keys = self->shared.keys;
+    if (memcmp(me->transport_key.data, lt_keys_transport_public(keys), LT_KEY_BYTES) != 0 ||
+        memcmp(me->signing_key.data, lt_keys_signing_public(keys), LT_KEY_BYTES) != 0) {
         snprintf(err, errlen, "key file %s does not hold the keys the directory lists for '%s'",
                  self->cfg.key_file, self->cfg.member);
         return -1;
@@ -95,7 +90,7 @@ static int s_load_dir(lt_gateway_t *self, char *err, size_t errlen)
     lt_dir_destroy(&adopted);
     if (!conf)
         return -1;
-    self->dir = conf;
+    self->shared.dir = conf;
     return 0;
 }
 
@@ -108,9 +103,9 @@ static int s_rebind_peer(lt_gateway_t *self)
     char err[512];
     zmq_close(self->peer);
     self->peer = NULL;
-    lt_peers_forget_inbound(self->peers);
+    lt_peers_forget_inbound(self->shared.peers);
     for (int attempt = 0; attempt < 50 && !self->peer; attempt++) {
-        self->peer = lt_sock_server(self->ctx, self->keys, self->cfg.listen, &self->so, err,
+        self->peer = lt_sock_server(self->zctx, self->shared.keys, self->cfg.listen, &self->so, err,
                                     sizeof err);
         if (!self->peer)
             usleep(20000); /* the old listener is released asynchronously */
@@ -152,9 +147,10 @@ int lt_gateway_adopt(lt_gateway_t *self, const uint8_t *bytes, size_t len, const
         snprintf(err, errlen, "%s", why);
         goto refused;
     }
-    if (lt_dir_version(d) <= lt_dir_version(self->dir)) {
+    if (lt_dir_version(d) <= lt_dir_version(self->shared.dir)) {
         snprintf(err, errlen, "older or same version %llu <= current %llu",
-                 (unsigned long long)lt_dir_version(d), (unsigned long long)lt_dir_version(self->dir));
+                 (unsigned long long)lt_dir_version(d),
+                 (unsigned long long)lt_dir_version(self->shared.dir));
         goto refused;
     }
     if (s_check_self(self, d, why, sizeof why) != 0) {
@@ -165,27 +161,27 @@ int lt_gateway_adopt(lt_gateway_t *self, const uint8_t *bytes, size_t len, const
         snprintf(err, errlen, "cannot persist %s: %s", self->adopted_path, strerror(errno));
         goto refused;
     }
-    int lost = s_lost_members(self->dir, d);
+    int lost = s_lost_members(self->shared.dir, d);
     lt_info("directory", "adopted version %llu from %s (was %llu)",
-            (unsigned long long)lt_dir_version(d), source, (unsigned long long)lt_dir_version(self->dir));
+            (unsigned long long)lt_dir_version(d), source,
+            (unsigned long long)lt_dir_version(self->shared.dir));
     char detail[64];
     snprintf(detail, sizeof detail, "version %llu", (unsigned long long)lt_dir_version(d));
-    lt_audit_add(self->audit, &(lt_audit_entry_t){.event = "directory-adopted", .peer = source,
-                                                  .detail = detail});
-    lt_dir_destroy(&self->dir);
-    self->dir = d;
+    lt_audit_add(
+        self->shared.audit,
+        &(lt_audit_entry_t){.event = "directory-adopted", .peer = source, .detail = detail});
+    lt_dir_destroy(&self->shared.dir);
+    self->shared.dir = d;
     if (lost)
         (void)s_rebind_peer(self);
-    lt_feed_set_dir(self->feed, self->dir, self->peer);
-    lt_query_set_dir(self->query, self->dir);
-    lt_peers_set_dir(self->peers, self->dir);
-    lt_peers_offer_all(self->peers, self->peer);
+    lt_feed_dir_changed(self->feed, self->peer);
+    lt_peers_offer_all(self->shared.peers, self->peer);
     return 0;
 refused:
     lt_dir_destroy(&d);
     lt_warn("directory", "refused directory from %s: %s", source, err);
-    lt_audit_add(self->audit, &(lt_audit_entry_t){.event = "directory-refused", .peer = source,
-                                                  .detail = err});
+    lt_audit_add(self->shared.audit,
+                 &(lt_audit_entry_t){.event = "directory-refused", .peer = source, .detail = err});
     return -1;
 }
 
@@ -196,8 +192,8 @@ static void s_peer_refuse(lt_gateway_t *self, const lt_wire_in_t *in, Lienthong_
 {
     self->refused++;
     lt_warn("peer", "refused message from %s: %s (%s)", who, why, lt_wire_error_name(code));
-    lt_audit_add(self->audit, &(lt_audit_entry_t){.event = "refused", .peer = who,
-                                                  .detail = why});
+    lt_audit_add(self->shared.audit,
+                 &(lt_audit_entry_t){.event = "refused", .peer = who, .detail = why});
     if (lt_wire_send_error(self->peer, in->rid, in->rid_len, code, 0, "%s", why) != 0)
         lt_debug("peer", "error reply to %s not sent: %s", who, zmq_strerror(zmq_errno()));
 }
@@ -205,7 +201,7 @@ static void s_peer_refuse(lt_gateway_t *self, const lt_wire_in_t *in, Lienthong_
 /* Authorises by the connection's ZAP User-Id, never by message content. */
 static int s_peer_authorised(lt_gateway_t *self, const lt_wire_in_t *in)
 {
-    const Lienthong__Member *m = lt_dir_member(self->dir, in->user_id);
+    const Lienthong__Member *m = lt_dir_member(self->shared.dir, in->user_id);
     if (!m) {
         s_peer_refuse(self, in, LIENTHONG__ERROR_CODE__ERR_UNKNOWN_MEMBER, in->user_id[0] ? in->user_id : "?",
                       "sender is not in the current directory");
@@ -229,7 +225,7 @@ static void s_peer_offer(lt_gateway_t *self, const lt_wire_in_t *in,
     if (lt_gateway_adopt(self, o->signed_directory.data, o->signed_directory.len, in->user_id, err,
                          sizeof err) == 0) {
         if (self->peer)
-            (void)lt_peers_hello(self->peers, self->peer, in->rid, in->rid_len);
+            (void)lt_peers_hello(self->shared.peers, self->peer, in->rid, in->rid_len);
         return;
     }
     self->refused++;
@@ -241,13 +237,13 @@ static void s_peer_dispatch(lt_gateway_t *self, const lt_wire_in_t *in, Lienthon
 {
     switch (env->body_case) {
     case LIENTHONG__ENVELOPE__BODY_HELLO:
-        lt_peers_on_hello(self->peers, self->peer, in, env->hello);
+        lt_peers_on_hello(self->shared.peers, self->peer, in, env->hello);
         break;
     case LIENTHONG__ENVELOPE__BODY_DIRECTORY_OFFER:
         s_peer_offer(self, in, env->directory_offer);
         break;
     case LIENTHONG__ENVELOPE__BODY_DIRECTORY_REQUEST:
-        lt_peers_on_dir_request(self->peers, self->peer, in, env->directory_request);
+        lt_peers_on_dir_request(self->shared.peers, self->peer, in, env->directory_request);
         break;
     case LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST:
     case LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST:
@@ -321,10 +317,10 @@ static void s_link_dispatch(lt_gateway_t *self, size_t i, Lienthong__Envelope *e
                             const zmq_msg_t *frame)
 {
     char err[512];
-    const char *member = lt_peers_link_member(self->peers, i);
+    const char *member = lt_peers_link_member(self->shared.peers, i);
     switch (env->body_case) {
     case LIENTHONG__ENVELOPE__BODY_HELLO:
-        lt_peers_on_link_hello(self->peers, i, env->hello);
+        lt_peers_on_link_hello(self->shared.peers, i, env->hello);
         break;
     case LIENTHONG__ENVELOPE__BODY_DIRECTORY_OFFER:
         (void)lt_gateway_adopt(self, env->directory_offer->signed_directory.data,
@@ -332,7 +328,8 @@ static void s_link_dispatch(lt_gateway_t *self, size_t i, Lienthong__Envelope *e
                                sizeof err);
         break;
     case LIENTHONG__ENVELOPE__BODY_BATCH:
-        lt_feed_on_batch(self->feed, member, lt_peers_link_socket(self->peers, i), env->batch);
+        lt_feed_on_batch(self->feed, member, lt_peers_link_socket(self->shared.peers, i),
+                         env->batch);
         break;
     case LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY:
     case LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY:
@@ -354,8 +351,8 @@ static void s_link_dispatch(lt_gateway_t *self, size_t i, Lienthong__Envelope *e
 static void s_on_link(lt_gateway_t *self, size_t i)
 {
     lt_wire_in_t in;
-    const char *member = lt_peers_link_member(self->peers, i);
-    if (lt_wire_recv(lt_peers_link_socket(self->peers, i), 0, ZMQ_DONTWAIT, &in) != 0) {
+    const char *member = lt_peers_link_member(self->shared.peers, i);
+    if (lt_wire_recv(lt_peers_link_socket(self->shared.peers, i), 0, ZMQ_DONTWAIT, &in) != 0) {
         lt_wire_in_close(&in);
         return;
     }
@@ -382,9 +379,9 @@ static void s_local_status(lt_gateway_t *self, const lt_wire_in_t *in)
 {
     Lienthong__StatusReply r = LIENTHONG__STATUS_REPLY__INIT;
     r.member = self->cfg.member;
-    r.directory_version = lt_dir_version(self->dir);
+    r.directory_version = lt_dir_version(self->shared.dir);
     r.refused = self->refused + lt_zap_refused(self->zap);
-    if (lt_peers_status(self->peers, &r) != 0)
+    if (lt_peers_status(self->shared.peers, &r) != 0)
         lt_warn("local", "status reply without its peer list: out of memory");
     lt_feed_status(self->feed, &r);
     Lienthong__Envelope env;
@@ -394,53 +391,6 @@ static void s_local_status(lt_gateway_t *self, const lt_wire_in_t *in)
     (void)lt_wire_send(self->local, in->rid, in->rid_len, &env);
     lt_peers_status_free(&r);
     lt_feed_status_free(&r);
-}
-
-/* A Publish waiting for the group's transaction. */
-typedef struct {
-    lt_wire_in_t in;
-    Lienthong__Envelope *env;
-} pending_t;
-
-static void s_publish_ack(lt_gateway_t *self, pending_t *p, const lt_publish_result_t *r)
-{
-    const Lienthong__Publish *pub = p->env->publish;
-    if (r->code != LIENTHONG__ERROR_CODE__ERR_NONE) {
-        lt_warn("local", "refused publish %llu to %s: %s", (unsigned long long)pub->request_id,
-                pub->dataset, r->err);
-        (void)lt_wire_send_error(self->local, p->in.rid, p->in.rid_len, r->code, pub->request_id,
-                                 "%s", r->err);
-        return;
-    }
-    Lienthong__PublishAck ack = LIENTHONG__PUBLISH_ACK__INIT;
-    char cursor[24];
-    snprintf(cursor, sizeof cursor, "%llu", (unsigned long long)r->source_cursor);
-    ack.request_id = pub->request_id;
-    ack.first_seq = r->first_seq;
-    ack.last_seq = r->last_seq;
-    ack.source_cursor = cursor;
-    Lienthong__Envelope env;
-    lt_wire_env_init(&env);
-    env.body_case = LIENTHONG__ENVELOPE__BODY_PUBLISH_ACK;
-    env.publish_ack = &ack;
-    (void)lt_wire_send(self->local, p->in.rid, p->in.rid_len, &env);
-}
-
-/* Commits a group of publishes in one transaction, then acknowledges:
- * an ack is only ever sent for records already durable. */
-static void s_publish_group(lt_gateway_t *self, pending_t *group, size_t n)
-{
-    Lienthong__Publish *pubs[PUBLISH_GROUP];
-    lt_publish_result_t res[PUBLISH_GROUP];
-    memset(res, 0, sizeof res);
-    for (size_t i = 0; i < n; i++)
-        pubs[i] = group[i].env->publish;
-    if (lt_publish_apply(self->store, self->dir, self->cfg.member, pubs, n,
-                         lt_publish_max_record(self->cfg.max_message), res, lt_feed_advanced,
-                         self->feed) != 0)
-        lt_warn("local", "a group of %zu publishes was not stored; adapters will resend", n);
-    for (size_t i = 0; i < n; i++)
-        s_publish_ack(self, &group[i], &res[i]);
 }
 
 /* Handles one decoded local message other than Publish. */
@@ -495,10 +445,10 @@ static int s_local_recv(lt_gateway_t *self, lt_wire_in_t *in, Lienthong__Envelop
  * everything else is handled as it comes. */
 static void s_on_local(lt_gateway_t *self)
 {
-    pending_t group[PUBLISH_GROUP];
+    lt_publish_pending_t group[LT_PUBLISH_GROUP];
     size_t n = 0, changes = 0;
-    while (n < PUBLISH_GROUP && changes < 16384) {
-        pending_t *p = &group[n];
+    while (n < LT_PUBLISH_GROUP && changes < 16384) {
+        lt_publish_pending_t *p = &group[n];
         if (s_local_recv(self, &p->in, &p->env) != 0)
             break;
         if (p->env && p->env->body_case == LIENTHONG__ENVELOPE__BODY_PUBLISH) {
@@ -512,7 +462,7 @@ static void s_on_local(lt_gateway_t *self)
         lt_wire_in_close(&p->in);
     }
     if (n)
-        s_publish_group(self, group, n);
+        lt_publish_commit(&self->shared, self->local, group, n, lt_feed_advanced, self->feed);
     for (size_t i = 0; i < n; i++) {
         lt_wire_free(&group[i].env);
         lt_wire_in_close(&group[i].in);
@@ -551,12 +501,12 @@ static void s_on_signal(lt_gateway_t *self)
 int lt_gateway_run(lt_gateway_t *self)
 {
     lt_info("gateway", "serving %s on %s (directory v%llu, local %s)", self->cfg.member,
-            self->cfg.listen, (unsigned long long)lt_dir_version(self->dir),
+            self->cfg.listen, (unsigned long long)lt_dir_version(self->shared.dir),
             self->cfg.local_socket);
     zmq_pollitem_t items[4 + LT_PEERS_MAX_LINKS];
     int busy = 0;
     while (!self->stopping) {
-        lt_peers_tick(self->peers);
+        lt_peers_tick(self->shared.peers);
         lt_feed_tick(self->feed);
         lt_query_tick(self->query, self->local);
         items[0] = (zmq_pollitem_t){lt_zap_socket(self->zap), 0, ZMQ_POLLIN, 0};
@@ -565,9 +515,10 @@ int lt_gateway_run(lt_gateway_t *self)
         items[1] = (zmq_pollitem_t){self->peer, 0, ZMQ_POLLIN, 0};
         items[2] = (zmq_pollitem_t){self->local, 0, ZMQ_POLLIN, 0};
         items[3] = (zmq_pollitem_t){NULL, self->sigfd, ZMQ_POLLIN, 0};
-        size_t n = 4, n_links = lt_peers_links(self->peers);
+        size_t n = 4, n_links = lt_peers_links(self->shared.peers);
         for (size_t i = 0; i < n_links; i++)
-            items[n++] = (zmq_pollitem_t){lt_peers_link_socket(self->peers, i), 0, ZMQ_POLLIN, 0};
+            items[n++] =
+                (zmq_pollitem_t){lt_peers_link_socket(self->shared.peers, i), 0, ZMQ_POLLIN, 0};
         /* While the pump still has batches to send, only peek at sockets. */
         if (zmq_poll(items, (int)n, busy ? 0 : POLL_MS) < 0) {
             if (zmq_errno() == EINTR)
@@ -577,7 +528,7 @@ int lt_gateway_run(lt_gateway_t *self)
         }
         /* ZAP first: a pending handshake holds a peer up. */
         if (items[0].revents & ZMQ_POLLIN)
-            (void)lt_zap_handle(self->zap, self->dir);
+            (void)lt_zap_handle(self->zap, self->shared.dir);
         if (items[3].revents & ZMQ_POLLIN)
             s_on_signal(self);
         if (items[1].revents & ZMQ_POLLIN)
@@ -587,27 +538,15 @@ int lt_gateway_run(lt_gateway_t *self)
         /* A link rotated meanwhile has a new socket: not polled this round. */
         for (size_t i = 0; i < n_links; i++)
             if ((items[4 + i].revents & ZMQ_POLLIN) &&
-                items[4 + i].socket == lt_peers_link_socket(self->peers, i))
+                items[4 + i].socket == lt_peers_link_socket(self->shared.peers, i))
                 s_on_link(self, i);
         busy = lt_feed_pump(self->feed, self->peer, self->local) > 0;
-        (void)lt_audit_flush(self->audit, 0);
+        (void)lt_audit_flush(self->shared.audit, 0);
     }
     if (self->failed)
         return -1;
     lt_info("gateway", "stopped cleanly");
     return 0;
-}
-
-/* For lt_feed and lt_query: the link to member, opened on first use. */
-static void *s_link_socket(void *arg, const char *member)
-{
-    return lt_peers_link(((lt_gateway_t *)arg)->peers, member);
-}
-
-/* For lt_query: moves the link to member on to its next endpoint. */
-static void s_link_rotate(void *arg, const char *member)
-{
-    lt_peers_rotate(((lt_gateway_t *)arg)->peers, member);
 }
 
 /* ---- construction ------------------------------------------------------------ */
@@ -630,23 +569,39 @@ static int s_signals(lt_gateway_t *self)
 
 static int s_open_sockets(lt_gateway_t *self, char *err, size_t errlen)
 {
-    self->ctx = zmq_ctx_new();
-    if (!self->ctx) {
+    self->zctx = zmq_ctx_new();
+    if (!self->zctx) {
         snprintf(err, errlen, "cannot create ZeroMQ context");
         return -1;
     }
     /* The ZAP handler before any bind: libzmq admits everyone otherwise. */
-    self->zap = lt_zap_new(self->ctx);
+    self->zap = lt_zap_new(self->zctx);
     if (!self->zap) {
         snprintf(err, errlen, "cannot start the ZAP handler");
         return -1;
     }
-    lt_zap_set_audit(self->zap, self->audit);
-    self->peer = lt_sock_server(self->ctx, self->keys, self->cfg.listen, &self->so, err, errlen);
+    lt_zap_set_audit(self->zap, self->shared.audit);
+    self->peer =
+        lt_sock_server(self->zctx, self->shared.keys, self->cfg.listen, &self->so, err, errlen);
     if (!self->peer)
         return -1;
-    self->local = lt_sock_local(self->ctx, self->cfg.local_socket, &self->so, err, errlen);
+    self->local = lt_sock_local(self->zctx, self->cfg.local_socket, &self->so, err, errlen);
     return self->local ? 0 : -1;
+}
+
+/* Peers, feed and query share self->shared, which lives as long as self. */
+static int s_open_modules(lt_gateway_t *self, char *err, size_t errlen)
+{
+    if (!(self->shared.peers = lt_peers_new(&self->shared, self->zctx, &self->so)) ||
+        !(self->query = lt_query_new(&self->shared))) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (!(self->feed = lt_feed_new(&self->shared))) {
+        snprintf(err, errlen, "cannot set up feeds (too many streams, or store failure)");
+        return -1;
+    }
+    return 0;
 }
 
 lt_gateway_t *lt_gateway_new(const lt_gwcfg_t *cfg, char *err, size_t errlen)
@@ -657,6 +612,7 @@ lt_gateway_t *lt_gateway_new(const lt_gwcfg_t *cfg, char *err, size_t errlen)
         return NULL;
     }
     self->cfg = *cfg;
+    self->shared.cfg = &self->cfg;
     self->sigfd = -1;
     lt_sock_opts_default(&self->so);
     self->so.max_message = cfg->max_message;
@@ -666,9 +622,10 @@ lt_gateway_t *lt_gateway_new(const lt_gwcfg_t *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "cannot create data_dir %s: %s", cfg->data_dir, strerror(errno));
         goto fail;
     }
-    if (!(self->keys = lt_keys_load(cfg->key_file, err, errlen)))
+    if (!(self->shared.keys = lt_keys_load(cfg->key_file, err, errlen)))
         goto fail;
-    if (s_load_dir(self, err, errlen) != 0 || s_check_self(self, self->dir, err, errlen) != 0)
+    if (s_load_dir(self, err, errlen) != 0 ||
+        s_check_self(self, self->shared.dir, err, errlen) != 0)
         goto fail;
     if (s_signals(self) != 0) {
         snprintf(err, errlen, "cannot set up signal handling: %s", strerror(errno));
@@ -676,34 +633,15 @@ lt_gateway_t *lt_gateway_new(const lt_gwcfg_t *cfg, char *err, size_t errlen)
     }
     char path[PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/store.db", cfg->data_dir);
-    if (!(self->store = lt_store_open(path, err, errlen)))
+    if (!(self->shared.store = lt_store_open(path, err, errlen)))
         goto fail;
-    /* The feed keeps a pointer to self->cfg, which lives as long as self. */
-    if (!(self->feed = lt_feed_new(self->store, self->keys, &self->cfg, s_link_socket, self))) {
-        snprintf(err, errlen, "cannot set up feeds (too many streams, or store failure)");
-        goto fail;
-    }
     snprintf(path, sizeof path, "%s/audit.db", cfg->data_dir);
-    if (!(self->audit = lt_audit_open(path, self->keys, err, errlen)))
+    if (!(self->shared.audit = lt_audit_open(path, self->shared.keys, err, errlen)))
         goto fail;
-    lt_feed_set_audit(self->feed, self->audit);
-    lt_feed_set_dir(self->feed, self->dir, NULL);
-    if (!(self->query = lt_query_new(self->store, self->keys, &self->cfg, s_link_socket,
-                                     s_link_rotate, self))) {
-        snprintf(err, errlen, "out of memory");
+    if (s_open_sockets(self, err, errlen) != 0 || s_open_modules(self, err, errlen) != 0)
         goto fail;
-    }
-    lt_query_set_dir(self->query, self->dir);
-    lt_query_set_audit(self->query, self->audit);
-    if (s_open_sockets(self, err, errlen) != 0)
-        goto fail;
-    if (!(self->peers = lt_peers_new(&self->cfg, self->keys, self->ctx, &self->so))) {
-        snprintf(err, errlen, "out of memory");
-        goto fail;
-    }
-    lt_peers_set_dir(self->peers, self->dir);
     for (size_t i = 0; i < cfg->n_peers; i++)
-        (void)lt_peers_link(self->peers, cfg->peers[i]);
+        (void)lt_peers_link(self->shared.peers, cfg->peers[i]);
     return self;
 fail:
     lt_gateway_destroy(&self);
@@ -715,7 +653,7 @@ void lt_gateway_destroy(lt_gateway_t **self_p)
     if (!self_p || !*self_p)
         return;
     lt_gateway_t *self = *self_p;
-    lt_peers_destroy(&self->peers);
+    lt_peers_destroy(&self->shared.peers);
     if (self->peer)
         zmq_close(self->peer);
     if (self->local) {
@@ -723,14 +661,14 @@ void lt_gateway_destroy(lt_gateway_t **self_p)
         unlink(self->cfg.local_socket);
     }
     lt_zap_destroy(&self->zap);
-    lt_audit_destroy(&self->audit);
-    if (self->ctx)
-        zmq_ctx_term(self->ctx);
+    lt_audit_destroy(&self->shared.audit);
+    if (self->zctx)
+        zmq_ctx_term(self->zctx);
     lt_query_destroy(&self->query);
     lt_feed_destroy(&self->feed);
-    lt_store_destroy(&self->store);
-    lt_dir_destroy(&self->dir);
-    lt_keys_destroy(&self->keys);
+    lt_store_destroy(&self->shared.store);
+    lt_dir_destroy(&self->shared.dir);
+    lt_keys_destroy(&self->shared.keys);
     if (self->sigfd >= 0)
         close(self->sigfd);
     free(self);

@@ -23,6 +23,7 @@ typedef struct {
     uint64_t peer_version; /* its directory version */
     int64_t hello_at;      /* monotonic ms of the last Hello sent */
     size_t endpoint;       /* index into the member's endpoints */
+    int attached;          /* given by lt_peers_attach: never rotated */
 } link_t;
 
 /* An incoming connection we have seen a Hello on. */
@@ -33,9 +34,7 @@ typedef struct {
 } inbound_t;
 
 struct _lt_peers_t {
-    const lt_gwcfg_t *cfg;
-    const lt_keys_t *keys;
-    const lt_dir_t *dir;
+    const lt_gwctx_t *ctx;
     void *zmq_ctx;
     lt_sock_opts_t so;
     link_t links[LT_PEERS_MAX_LINKS];
@@ -44,14 +43,12 @@ struct _lt_peers_t {
     size_t n_inbound;
 };
 
-lt_peers_t *lt_peers_new(const lt_gwcfg_t *cfg, const lt_keys_t *keys, void *zmq_ctx,
-                         const lt_sock_opts_t *so)
+lt_peers_t *lt_peers_new(const lt_gwctx_t *ctx, void *zmq_ctx, const lt_sock_opts_t *so)
 {
     lt_peers_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
-    self->cfg = cfg;
-    self->keys = keys;
+    self->ctx = ctx;
     self->zmq_ctx = zmq_ctx;
     self->so = *so;
     return self;
@@ -68,18 +65,13 @@ void lt_peers_destroy(lt_peers_t **self_p)
     *self_p = NULL;
 }
 
-void lt_peers_set_dir(lt_peers_t *self, const lt_dir_t *dir)
-{
-    self->dir = dir;
-}
-
 /* ---- messages this module owns ---------------------------------------------- */
 
 int lt_peers_hello(lt_peers_t *self, void *sock, const uint8_t *rid, size_t rid_len)
 {
     Lienthong__Hello h = LIENTHONG__HELLO__INIT;
-    h.member = (char *)self->cfg->member;
-    h.directory_version = lt_dir_version(self->dir);
+    h.member = (char *)self->ctx->cfg->member;
+    h.directory_version = lt_dir_version(self->ctx->dir);
     h.software = "lienthong " LT_VERSION;
     Lienthong__Envelope env;
     lt_wire_env_init(&env);
@@ -91,7 +83,7 @@ int lt_peers_hello(lt_peers_t *self, void *sock, const uint8_t *rid, size_t rid_
 static int s_send_offer(lt_peers_t *self, void *sock, const uint8_t *rid, size_t rid_len)
 {
     Lienthong__DirectoryOffer o = LIENTHONG__DIRECTORY_OFFER__INIT;
-    const uint8_t *bytes = lt_dir_signed_bytes(self->dir, &o.signed_directory.len);
+    const uint8_t *bytes = lt_dir_signed_bytes(self->ctx->dir, &o.signed_directory.len);
     o.signed_directory.data = (uint8_t *)bytes;
     Lienthong__Envelope env;
     lt_wire_env_init(&env);
@@ -113,7 +105,7 @@ static link_t *s_link_find(lt_peers_t *self, const char *member)
 /* The directory entry of a member we may connect to, or NULL (logged). */
 static const Lienthong__Member *s_reachable(lt_peers_t *self, const char *member)
 {
-    const Lienthong__Member *m = lt_dir_member(self->dir, member);
+    const Lienthong__Member *m = lt_dir_member(self->ctx->dir, member);
     if (m && m->status == LIENTHONG__MEMBER_STATUS__MEMBER_ACTIVE && m->n_endpoints > 0)
         return m;
     lt_warn("link", "cannot connect to '%s': %s", member,
@@ -121,6 +113,17 @@ static const Lienthong__Member *s_reachable(lt_peers_t *self, const char *member
             : m->n_endpoints == 0 ? "no endpoint listed"
                                   : lt_dir_status_name(m->status));
     return NULL;
+}
+
+/* A new entry in the table for member's link over sock. */
+static link_t *s_link_add(lt_peers_t *self, const char *member, void *sock)
+{
+    link_t *l = &self->links[self->n_links++];
+    memset(l, 0, sizeof *l);
+    snprintf(l->member, sizeof l->member, "%s", member);
+    l->sock = sock;
+    l->hello_at = -HELLO_RETRY_MS;
+    return l;
 }
 
 /* Opens (or returns) the link to member; NULL when it cannot be opened. */
@@ -133,19 +136,22 @@ static link_t *s_link_open(lt_peers_t *self, const char *member)
     if (!m || self->n_links >= LT_PEERS_MAX_LINKS)
         return NULL;
     char err[512];
-    void *s = lt_sock_client(self->zmq_ctx, self->keys, m->transport_key.data, m->endpoints[0],
+    void *s = lt_sock_client(self->zmq_ctx, self->ctx->keys, m->transport_key.data, m->endpoints[0],
                              &self->so, err, sizeof err);
     if (!s) {
         lt_error("link", "%s", err);
         return NULL;
     }
-    l = &self->links[self->n_links++];
-    memset(l, 0, sizeof *l);
-    snprintf(l->member, sizeof l->member, "%s", member);
-    l->sock = s;
-    l->hello_at = -HELLO_RETRY_MS;
     lt_info("link", "connecting to %s at %s", member, m->endpoints[0]);
-    return l;
+    return s_link_add(self, member, s);
+}
+
+int lt_peers_attach(lt_peers_t *self, const char *member, void *sock)
+{
+    if (s_link_find(self, member) || self->n_links >= LT_PEERS_MAX_LINKS)
+        return -1;
+    s_link_add(self, member, sock)->attached = 1;
+    return 0;
 }
 
 void *lt_peers_link(lt_peers_t *self, const char *member)
@@ -157,13 +163,13 @@ void *lt_peers_link(lt_peers_t *self, const char *member)
 void lt_peers_rotate(lt_peers_t *self, const char *member)
 {
     link_t *l = s_link_find(self, member);
-    const Lienthong__Member *m = lt_dir_member(self->dir, member);
-    if (!l || !m || m->n_endpoints < 2)
+    const Lienthong__Member *m = lt_dir_member(self->ctx->dir, member);
+    if (!l || l->attached || !m || m->n_endpoints < 2)
         return;
     char err[512];
     size_t next = (l->endpoint + 1) % m->n_endpoints;
-    void *s = lt_sock_client(self->zmq_ctx, self->keys, m->transport_key.data, m->endpoints[next],
-                             &self->so, err, sizeof err);
+    void *s = lt_sock_client(self->zmq_ctx, self->ctx->keys, m->transport_key.data,
+                             m->endpoints[next], &self->so, err, sizeof err);
     if (!s) {
         lt_warn("link", "%s", err);
         return;
@@ -216,7 +222,7 @@ void lt_peers_on_link_hello(lt_peers_t *self, size_t i, const Lienthong__Hello *
                 (unsigned long long)h->directory_version);
     l->greeted = 1;
     l->peer_version = h->directory_version;
-    if (l->peer_version < lt_dir_version(self->dir))
+    if (l->peer_version < lt_dir_version(self->ctx->dir))
         (void)s_send_offer(self, l->sock, NULL, 0);
 }
 
@@ -244,14 +250,14 @@ void lt_peers_on_hello(lt_peers_t *self, void *router, const lt_wire_in_t *in,
             (unsigned long long)h->directory_version, h->software);
     s_inbound_note(self, in->user_id, in);
     (void)lt_peers_hello(self, router, in->rid, in->rid_len);
-    if (h->directory_version < lt_dir_version(self->dir))
+    if (h->directory_version < lt_dir_version(self->ctx->dir))
         (void)s_send_offer(self, router, in->rid, in->rid_len);
 }
 
 void lt_peers_on_dir_request(lt_peers_t *self, void *router, const lt_wire_in_t *in,
                              const Lienthong__DirectoryRequest *r)
 {
-    if (r->have_version < lt_dir_version(self->dir))
+    if (r->have_version < lt_dir_version(self->ctx->dir))
         (void)s_send_offer(self, router, in->rid, in->rid_len);
 }
 
@@ -265,7 +271,7 @@ void lt_peers_forget_inbound(lt_peers_t *self)
 void lt_peers_offer_all(lt_peers_t *self, void *router)
 {
     for (size_t i = 0; i < self->n_links; i++)
-        if (self->links[i].greeted && self->links[i].peer_version < lt_dir_version(self->dir))
+        if (self->links[i].greeted && self->links[i].peer_version < lt_dir_version(self->ctx->dir))
             (void)s_send_offer(self, self->links[i].sock, NULL, 0);
     for (size_t i = 0; router && i < self->n_inbound; i++)
         (void)s_send_offer(self, router, self->inbound[i].rid, self->inbound[i].rid_len);

@@ -15,9 +15,7 @@
 #define LT_PEERS_H
 
 #include "lienthong.pb-c.h"
-#include "lt_dir.h"
-#include "lt_gwcfg.h"
-#include "lt_keys.h"
+#include "lt_gwctx.h"
 #include "lt_sock.h"
 #include "lt_wire.h"
 
@@ -25,14 +23,12 @@
 
 typedef struct _lt_peers_t lt_peers_t;
 
-/* Links are opened in zmq_ctx with the socket options so. cfg and keys
- * must outlive the object. NULL when out of memory. */
-lt_peers_t *lt_peers_new(const lt_gwcfg_t *cfg, const lt_keys_t *keys, void *zmq_ctx,
-                         const lt_sock_opts_t *so);
+/* Links are opened in zmq_ctx with the socket options so, towards the
+ * endpoints and keys of ctx->dir; Hello announces ctx->cfg->member and the
+ * version of ctx->dir. ctx must outlive the object. NULL out of memory. */
+lt_peers_t *lt_peers_new(const lt_gwctx_t *ctx, void *zmq_ctx, const lt_sock_opts_t *so);
 /* Closes every link. */
 void lt_peers_destroy(lt_peers_t **self_p);
-/* The current directory: endpoints, keys and the version we announce. */
-void lt_peers_set_dir(lt_peers_t *self, const lt_dir_t *dir);
 
 /* ---- outgoing links ---- */
 
@@ -43,6 +39,12 @@ void *lt_peers_link(lt_peers_t *self, const char *member);
  * PROTOCOL.md 7.4). A member with a single endpoint keeps its connection:
  * reconnecting is libzmq's job. */
 void lt_peers_rotate(lt_peers_t *self, const char *member);
+/* Uses sock, a DEALER already connected to member (for instance one end of
+ * an inproc pair in a test harness), as the link to member; the object
+ * closes it when destroyed. Such a link is never rotated: its endpoint is
+ * not one of the directory's. Returns 0, or -1 when member has a link or
+ * the table is full. */
+int lt_peers_attach(lt_peers_t *self, const char *member, void *sock);
 /* Says Hello again on links due for it. */
 void lt_peers_tick(lt_peers_t *self);
 

@@ -4,6 +4,7 @@
 #include "lt_file.h"
 #include "lt_log.h"
 #include "lt_norm.h"
+#include "lt_peers.h"
 #include "lt_publish.h"
 #include "lt_schema.h"
 
@@ -67,13 +68,7 @@ typedef struct {
 } outstanding_t;
 
 struct _lt_query_t {
-    lt_store_t *store;
-    const lt_keys_t *keys;
-    const lt_gwcfg_t *cfg;
-    const lt_dir_t *dir;
-    lt_query_link_fn link;
-    lt_query_rotate_fn rotate;
-    void *arg;
+    const lt_gwctx_t *ctx;
     dedup_t *dedup;
     size_t n_dedup;
     pending_t pending[SIGN_BATCH];
@@ -86,13 +81,7 @@ struct _lt_query_t {
     } roots[ROOT_CACHE];
     size_t next_root;
     lt_query_stats_t stats;
-    lt_audit_t *audit;
 };
-
-void lt_query_set_audit(lt_query_t *self, lt_audit_t *audit)
-{
-    self->audit = audit;
-}
 
 /* Joins names with commas into buf. */
 static const char *s_join(char *const *names, size_t n, char *buf, size_t len)
@@ -104,18 +93,12 @@ static const char *s_join(char *const *names, size_t n, char *buf, size_t len)
     return buf;
 }
 
-lt_query_t *lt_query_new(lt_store_t *store, const lt_keys_t *keys, const lt_gwcfg_t *cfg,
-                         lt_query_link_fn link, lt_query_rotate_fn rotate, void *arg)
+lt_query_t *lt_query_new(const lt_gwctx_t *ctx)
 {
     lt_query_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
-    self->store = store;
-    self->keys = keys;
-    self->cfg = cfg;
-    self->link = link;
-    self->rotate = rotate;
-    self->arg = arg;
+    self->ctx = ctx;
     return self;
 }
 
@@ -155,11 +138,6 @@ void lt_query_destroy(lt_query_t **self_p)
         s_out_free(self, o);
     free(self);
     *self_p = NULL;
-}
-
-void lt_query_set_dir(lt_query_t *self, const lt_dir_t *dir)
-{
-    self->dir = dir;
 }
 
 void lt_query_stats(const lt_query_t *self, lt_query_stats_t *out)
@@ -206,13 +184,13 @@ static ProtobufCMessage *s_current(lt_query_t *self, const req_t *r, const char 
     *failed = r->store_failed;
     if (r->store_failed || r->stream < 0)
         return NULL;
-    if ((found = lt_store_state_get(self->store, r->stream, key, seq, &deleted)) < 0) {
+    if ((found = lt_store_state_get(self->ctx->store, r->stream, key, seq, &deleted)) < 0) {
         *failed = 1;
         return NULL;
     }
     if (!found || deleted)
         return NULL;
-    if (lt_store_get(self->store, r->stream, *seq, &bytes, &len) != 1) {
+    if (lt_store_get(self->ctx->store, r->stream, *seq, &bytes, &len) != 1) {
         *failed = 1;
         return NULL;
     }
@@ -280,19 +258,23 @@ static int s_queue(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_t
 static void s_audit(lt_query_t *self, const req_t *r, const char *event, const char *subject,
                     const char *fields, const char *detail)
 {
-    lt_audit_add(self->audit, &(lt_audit_entry_t){.event = event, .peer = r->caller,
-                                                  .target = r->target, .subject = subject,
-                                                  .fields = fields, .purpose = r->purpose,
-                                                  .case_ref = r->case_ref, .detail = detail});
+    lt_audit_add(self->ctx->audit, &(lt_audit_entry_t){.event = event,
+                                                       .peer = r->caller,
+                                                       .target = r->target,
+                                                       .subject = subject,
+                                                       .fields = fields,
+                                                       .purpose = r->purpose,
+                                                       .case_ref = r->case_ref,
+                                                       .detail = detail});
 }
 
 /* Policy, purpose and ownership checks common to lookup and verify. */
 static void s_authorise(lt_query_t *self, req_t *r, const char *target, const char *purpose,
                         Lienthong__Operation op)
 {
-    r->ds = s_target(self->dir, target, &r->view);
-    r->policy = lt_dir_policy(self->dir, r->caller, target);
-    if (!r->ds || strcmp(r->ds->owner, self->cfg->member) != 0)
+    r->ds = s_target(self->ctx->dir, target, &r->view);
+    r->policy = lt_dir_policy(self->ctx->dir, r->caller, target);
+    if (!r->ds || strcmp(r->ds->owner, self->ctx->cfg->member) != 0)
         r->refusal = LIENTHONG__ERROR_CODE__ERR_NOT_FOUND;
     else if (!lt_dir_policy_allows(r->policy, op))
         r->refusal = LIENTHONG__ERROR_CODE__ERR_FORBIDDEN;
@@ -302,7 +284,7 @@ static void s_authorise(lt_query_t *self, req_t *r, const char *target, const ch
         r->refusal = LIENTHONG__ERROR_CODE__ERR_NONE;
     /* The dataset's stream, once per request and without ever creating it. */
     lt_stream_t st;
-    int found = r->refusal ? 0 : lt_store_stream_find(self->store, r->ds->id, &st);
+    int found = r->refusal ? 0 : lt_store_stream_find(self->ctx->store, r->ds->id, &st);
     r->stream = found == 1 ? st.id : -1;
     r->store_failed = found < 0;
     if (r->refusal)
@@ -318,7 +300,7 @@ static int s_lookup(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_
     a.request_hash.data = r->hash;
     a.request_hash.len = LT_HASH_BYTES;
     a.answered_at_ms = lt_clock_now_ms();
-    a.owner = (char *)self->cfg->member;
+    a.owner = (char *)self->ctx->cfg->member;
     a.code = r->refusal;
     ProtobufCMessage *msg = NULL;
     int failed = 0, rc = -1;
@@ -421,7 +403,7 @@ static int s_verify(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_
         a.request_hash.data = r->hash;
         a.request_hash.len = LT_HASH_BYTES;
         a.answered_at_ms = lt_clock_now_ms();
-        a.owner = (char *)self->cfg->member;
+        a.owner = (char *)self->ctx->cfg->member;
         a.index = (uint32_t)k;
         a.last = k + 1 == n_keys;
         a.code = r->refusal;
@@ -633,7 +615,7 @@ void lt_query_flush(lt_query_t *self, void *peer)
     for (size_t i = 0; i < n; i++)
         lt_crypto_merkle_leaf(self->pending[i].bytes, self->pending[i].len, leaves + i * LT_HASH_BYTES);
     int ok = lt_crypto_merkle_tree(leaves, n, tree) == 0 &&
-             lt_keys_sign(self->keys, LT_ANSWERS_DOMAIN, lt_crypto_merkle_tree_root(tree, n),
+             lt_keys_sign(self->ctx->keys, LT_ANSWERS_DOMAIN, lt_crypto_merkle_tree_root(tree, n),
                           LT_HASH_BYTES, sig) == 0;
     if (!ok)
         lt_error("query", "cannot sign %zu answers; their requests will run again on retry", n);
@@ -673,7 +655,7 @@ static void s_local_error(void *local, const uint8_t *rid, size_t rid_len, Lient
 /* Sends the request's exact frame to its owner; 0 sent, -1 not now. */
 static int s_out_send(lt_query_t *self, outstanding_t *o)
 {
-    void *sock = self->link(self->arg, o->owner);
+    void *sock = lt_peers_link(self->ctx->peers, o->owner);
     zmq_msg_t copy;
     zmq_msg_init(&copy);
     if (!sock || zmq_msg_copy(&copy, &o->frame) != 0 || zmq_msg_send(&copy, sock, ZMQ_DONTWAIT) < 0) {
@@ -689,12 +671,12 @@ static outstanding_t *s_out_new(lt_query_t *self, void *local, const lt_wire_in_
                                 size_t body_len)
 {
     const Lienthong__View *view;
-    const Lienthong__Dataset *ds = self->dir ? s_target(self->dir, dataset, &view) : NULL;
-    const Lienthong__Member *m = ds ? lt_dir_member(self->dir, ds->owner) : NULL;
-    const char *why = !id ? "request_id must not be 0"
+    const Lienthong__Dataset *ds = self->ctx->dir ? s_target(self->ctx->dir, dataset, &view) : NULL;
+    const Lienthong__Member *m = ds ? lt_dir_member(self->ctx->dir, ds->owner) : NULL;
+    const char *why = !id   ? "request_id must not be 0"
                       : !ds ? "no such dataset or view in the directory"
                       : m->status != LIENTHONG__MEMBER_STATUS__MEMBER_ACTIVE ? "owner is not active"
-                      : strcmp(ds->owner, self->cfg->member) == 0
+                      : strcmp(ds->owner, self->ctx->cfg->member) == 0
                           ? "this gateway owns the dataset: query its own store"
                           : NULL;
     outstanding_t *o = NULL;
@@ -757,11 +739,13 @@ void lt_query_on_local(lt_query_t *self, void *local, const lt_wire_in_t *in,
     snprintf(subject, sizeof subject, "%s", is_verify ? "" : lq->key);
     if (is_verify)
         snprintf(subject, sizeof subject, "%zu subject(s)", o->n_keys);
-    lt_audit_add(self->audit, &(lt_audit_entry_t){
-                                  .event = is_verify ? "verify-made" : "lookup-made", .peer = o->owner,
-                                  .target = is_verify ? vq->dataset : lq->dataset, .subject = subject,
-                                  .purpose = is_verify ? vq->purpose : lq->purpose,
-                                  .case_ref = is_verify ? vq->case_ref : lq->case_ref});
+    lt_audit_add(self->ctx->audit,
+                 &(lt_audit_entry_t){.event = is_verify ? "verify-made" : "lookup-made",
+                                     .peer = o->owner,
+                                     .target = is_verify ? vq->dataset : lq->dataset,
+                                     .subject = subject,
+                                     .purpose = is_verify ? vq->purpose : lq->purpose,
+                                     .case_ref = is_verify ? vq->case_ref : lq->case_ref});
     if (s_out_send(self, o) == 0) {
         o->attempts = 1;
         o->next_at = lt_clock_mono_ms() + o->attempt_ms;
@@ -771,7 +755,7 @@ void lt_query_on_local(lt_query_t *self, void *local, const lt_wire_in_t *in,
 /* Verifies the Merkle path and the root signature of sa from owner. */
 static int s_check_signature(lt_query_t *self, const char *owner, const Lienthong__SignedAnswer *sa)
 {
-    const Lienthong__Member *m = lt_dir_member(self->dir, owner);
+    const Lienthong__Member *m = lt_dir_member(self->ctx->dir, owner);
     if (!m || sa->root_signature.len != LT_SIG_BYTES || sa->n_proof > 64 || sa->proof_count == 0 ||
         sa->proof_count > SIGN_BATCH)
         return -1;
@@ -933,8 +917,8 @@ void lt_query_tick(lt_query_t *self, void *local)
             continue;
         /* Lazy Pirate: resend the same bytes; after two silent attempts try
          * the owner's next endpoint. */
-        if (o->attempts >= 2 && o->attempts % 2 == 0 && self->rotate)
-            self->rotate(self->arg, o->owner);
+        if (o->attempts >= 2 && o->attempts % 2 == 0)
+            lt_peers_rotate(self->ctx->peers, o->owner);
         if (s_out_send(self, o) == 0) {
             if (o->attempts)
                 o->attempt_ms = o->attempt_ms * 2 > 8000 ? 8000 : o->attempt_ms * 2;
@@ -942,8 +926,8 @@ void lt_query_tick(lt_query_t *self, void *local)
             o->next_at = now + o->attempt_ms;
         } else {
             o->next_at = now + 50; /* not connected: try again shortly */
-            if (++o->attempts % 20 == 0 && self->rotate)
-                self->rotate(self->arg, o->owner);
+            if (++o->attempts % 20 == 0)
+                lt_peers_rotate(self->ctx->peers, o->owner);
         }
     }
 }
