@@ -1,11 +1,17 @@
 /* lt_feed: credit-based, signed change feeds (PROTOCOL.md 6 and 8.2).
  *
- * Owner side: subscriptions from peers, each streaming signed batches read
- * from the log while it has credit. Consumer side: the feeds this gateway
- * replicates, verified before anything is unpacked and applied with the
- * cursor in one transaction. Local side: sink adapters attached to a stream,
- * fed from the log with credit. All of it runs in the gateway's poll loop;
- * lt_feed_pump sends whatever credit allows, lt_feed_tick drives timers. */
+ * One module in four files, one per role, sharing the table of streams this
+ * gateway holds (lt_feed_int.h):
+ * - owner (lt_feed_owner.c): subscriptions from peers, each streaming signed
+ *   batches read from the log while it has credit;
+ * - replica (lt_feed_replica.c): the feeds this gateway consumes, verified
+ *   before anything is unpacked and applied with the cursor in one
+ *   transaction;
+ * - sink (lt_feed_sink.c): local sink adapters attached to a stream, fed
+ *   from the log with credit;
+ * - lt_feed.c: the streams, reading the log, and the poll loop's calls.
+ * All of it runs in the gateway's poll loop; lt_feed_pump sends whatever
+ * credit allows, lt_feed_tick drives timers. */
 #ifndef LT_FEED_H
 #define LT_FEED_H
 
@@ -22,31 +28,38 @@ typedef struct _lt_feed_t lt_feed_t;
 lt_feed_t *lt_feed_new(const lt_gwctx_t *ctx);
 void lt_feed_destroy(lt_feed_t **self_p);
 
-/* ctx->dir changed: re-checks every subscription against the policies and
- * drops (telling the consumer on peer_sock, if not NULL) those no longer
- * allowed or whose member is no longer active (PROTOCOL.md 6.6). */
-void lt_feed_dir_changed(lt_feed_t *self, void *peer_sock);
+/* ---- owner ---- */
 
-/* Owner: messages on the peer ROUTER, authorised by in->user_id. */
+/* Messages on the peer ROUTER, authorised by in->user_id. */
 void lt_feed_on_subscribe(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
                           const Lienthong__Subscribe *m);
 void lt_feed_on_credit(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
                        const Lienthong__Credit *m);
 void lt_feed_on_unsubscribe(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
                             const Lienthong__Unsubscribe *m);
-/* Owner: the peer socket was rebound; every subscription is gone. */
+/* The peer socket was rebound; every subscription is gone. */
 void lt_feed_drop_peers(lt_feed_t *self);
+/* ctx->dir changed: re-checks every subscription against the policies and
+ * drops (telling the consumer on peer_sock, if not NULL) those no longer
+ * allowed or whose member is no longer active (PROTOCOL.md 6.6). */
+void lt_feed_dir_changed(lt_feed_t *self, void *peer_sock);
 
-/* Consumer: a batch or an error arrived on the link to owner. */
+/* ---- replica ---- */
+
+/* A batch or an error arrived on the link to owner. */
 void lt_feed_on_batch(lt_feed_t *self, const char *owner, void *link_sock,
                       const Lienthong__Batch *b);
 void lt_feed_on_error(lt_feed_t *self, const char *owner, const Lienthong__Error *e);
 
-/* Local sinks. */
+/* ---- sink ---- */
+
+/* Messages from sink adapters on the local ROUTER. */
 void lt_feed_on_sink_attach(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
                             const Lienthong__SinkAttach *m);
 void lt_feed_on_deliver_ack(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
                             const Lienthong__DeliverAck *m);
+
+/* ---- all roles ---- */
 
 /* The owner's log of stream grew to last_seq (an lt_publish_advanced_fn). */
 void lt_feed_advanced(void *self, const char *stream, uint64_t last_seq);
