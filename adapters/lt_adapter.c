@@ -137,24 +137,7 @@ int lt_adapter_recv(lt_adapter_conn_t *conn, int timeout_ms, Lienthong__Envelope
 
 int lt_adapter_send(lt_adapter_conn_t *conn, Lienthong__Envelope__BodyCase body_case, void *body)
 {
-    Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
-    env.version = LT_PROTO_VERSION;
-    env.body_case = body_case;
-    switch (body_case) {
-    case LIENTHONG__ENVELOPE__BODY_PUBLISH:
-        env.publish = body;
-        break;
-    case LIENTHONG__ENVELOPE__BODY_SINK_ATTACH:
-        env.sink_attach = body;
-        break;
-    case LIENTHONG__ENVELOPE__BODY_DELIVER_ACK:
-        env.deliver_ack = body;
-        break;
-    default:
-        errno = EINVAL;
-        return -1;
-    }
-    return lt_wire_send(conn->sock, NULL, 0, &env);
+    return lt_wire_send_body(conn->sock, NULL, 0, body_case, body);
 }
 
 /* ---- signals -------------------------------------------------------- */

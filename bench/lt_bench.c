@@ -69,11 +69,7 @@ int lt_bench_publish(const char *sock_path, const char *dataset, long n)
                 p.n_changes++;
             }
             p.changes = ptrs;
-            Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
-            env.version = LT_PROTO_VERSION;
-            env.body_case = LIENTHONG__ENVELOPE__BODY_PUBLISH;
-            env.publish = &p;
-            if (lt_wire_send(s, NULL, 0, &env) != 0) {
+            if (lt_wire_send_body(s, NULL, 0, LIENTHONG__ENVELOPE__BODY_PUBLISH, &p) != 0) {
                 zmq_pollitem_t it = {s, 0, ZMQ_POLLOUT, 0};
                 zmq_poll(&it, 1, 100);
                 sent -= (long)p.n_changes;

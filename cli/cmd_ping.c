@@ -57,13 +57,10 @@ static int s_exchange(void *s, int timeout)
     Lienthong__Hello h = LIENTHONG__HELLO__INIT;
     h.member = "";
     h.software = "lienthong " LT_VERSION " ping";
-    Lienthong__Envelope env;
-    lt_wire_env_init(&env);
-    env.body_case = LIENTHONG__ENVELOPE__BODY_HELLO;
-    env.hello = &h;
     /* ZMQ_IMMEDIATE: retry the send until the handshake completes. */
     zmq_pollitem_t out = {s, 0, ZMQ_POLLOUT, 0};
-    if (zmq_poll(&out, 1, timeout) <= 0 || lt_wire_send(s, NULL, 0, &env) != 0) {
+    if (zmq_poll(&out, 1, timeout) <= 0 ||
+        lt_wire_send_body(s, NULL, 0, LIENTHONG__ENVELOPE__BODY_HELLO, &h) != 0) {
         printf("no answer within %d ms: the gateway refused this key, or is unreachable\n", timeout);
         return 1;
     }

@@ -314,10 +314,9 @@ static uint64_t s_request_id(void)
     return id;
 }
 
-static int s_send(void *s, Lienthong__Envelope *env, const char *cmd)
+static int s_send(void *s, Lienthong__Envelope__BodyCase type, const void *body, const char *cmd)
 {
-    env->version = LT_PROTO_VERSION;
-    if (lt_wire_send(s, NULL, 0, env) != 0)
+    if (lt_wire_send_body(s, NULL, 0, type, body) != 0)
         return lt_cli_fail(1, cmd, "cannot reach the local gateway");
     return 0;
 }
@@ -348,10 +347,7 @@ static int s_lookup(args_t *a, void *s)
     q.purpose = (char *)a->purpose;
     q.case_ref = (char *)(a->case_ref ? a->case_ref : "");
     q.deadline_ms = lt_clock_now_ms() + a->timeout;
-    Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
-    env.body_case = LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST;
-    env.lookup_request = &q;
-    if (s_send(s, &env, "lookup") != 0)
+    if (s_send(s, LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST, &q, "lookup") != 0)
         return 1;
     Lienthong__Envelope *rep = s_recv(s, a->timeout + 2000);
     int rc = 1;
@@ -384,10 +380,7 @@ static int s_verify(args_t *a, void *s)
     q.purpose = (char *)a->purpose;
     q.case_ref = (char *)(a->case_ref ? a->case_ref : "");
     q.deadline_ms = lt_clock_now_ms() + a->timeout;
-    Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
-    env.body_case = LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST;
-    env.verify_request = &q;
-    if (s_send(s, &env, "verify") != 0)
+    if (s_send(s, LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST, &q, "verify") != 0)
         return 1;
     json_t *arr = a->json ? json_array() : NULL;
     if (!a->json)

@@ -219,11 +219,7 @@ static int s_send_batch(lt_feed_t *self, void *sock, lt_feed_sub_t *s)
     b.signature.data = sig;
     b.signature.len = sizeof sig;
     b.signed_at_ms = lt_clock_now_ms();
-    Lienthong__Envelope env;
-    lt_wire_env_init(&env);
-    env.body_case = LIENTHONG__ENVELOPE__BODY_BATCH;
-    env.batch = &b;
-    if (lt_wire_send(sock, s->rid, s->rid_len, &env) != 0)
+    if (lt_wire_send_body(sock, s->rid, s->rid_len, LIENTHONG__ENVELOPE__BODY_BATCH, &b) != 0)
         return zmq_errno() == EAGAIN ? 0 : -1;
     s->next += c->n;
     s->credit -= (int64_t)c->n;

@@ -44,11 +44,7 @@ static void s_unsubscribe(void *sock, const lt_feed_replica_t *f)
 {
     Lienthong__Unsubscribe u = LIENTHONG__UNSUBSCRIBE__INIT;
     u.stream = f->stream->name;
-    Lienthong__Envelope env;
-    lt_wire_env_init(&env);
-    env.body_case = LIENTHONG__ENVELOPE__BODY_UNSUBSCRIBE;
-    env.unsubscribe = &u;
-    (void)lt_wire_send(sock, NULL, 0, &env);
+    (void)lt_wire_send_body(sock, NULL, 0, LIENTHONG__ENVELOPE__BODY_UNSUBSCRIBE, &u);
 }
 
 /* Stops a feed and schedules the re-subscribe. `unsubscribe` tells the owner,
@@ -85,11 +81,7 @@ static int s_send_subscribe(lt_feed_t *self, void *sock, const lt_feed_replica_t
         m.prev_hash.data = (uint8_t *)f->cursor.last_hash;
         m.prev_hash.len = LT_HASH_BYTES;
     }
-    Lienthong__Envelope env;
-    lt_wire_env_init(&env);
-    env.body_case = LIENTHONG__ENVELOPE__BODY_SUBSCRIBE;
-    env.subscribe = &m;
-    return sock ? lt_wire_send(sock, NULL, 0, &env) : -1;
+    return sock ? lt_wire_send_body(sock, NULL, 0, LIENTHONG__ENVELOPE__BODY_SUBSCRIBE, &m) : -1;
 }
 
 static void s_subscribe(lt_feed_t *self, lt_feed_replica_t *f)
@@ -185,11 +177,7 @@ static void s_credit(lt_feed_replica_t *f, void *sock, size_t n)
     Lienthong__Credit c = LIENTHONG__CREDIT__INIT;
     c.stream = f->stream->name;
     c.credit = (uint32_t)n;
-    Lienthong__Envelope env;
-    lt_wire_env_init(&env);
-    env.body_case = LIENTHONG__ENVELOPE__BODY_CREDIT;
-    env.credit = &c;
-    if (lt_wire_send(sock, NULL, 0, &env) == 0)
+    if (lt_wire_send_body(sock, NULL, 0, LIENTHONG__ENVELOPE__BODY_CREDIT, &c) == 0)
         f->outstanding += (int64_t)n;
 }
 

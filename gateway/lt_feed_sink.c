@@ -107,11 +107,8 @@ static int s_deliver(lt_feed_t *self, void *sock, lt_feed_sink_t *k)
     d.stream = k->stream->name;
     d.n_records = c->n;
     d.records = recs;
-    Lienthong__Envelope env;
-    lt_wire_env_init(&env);
-    env.body_case = LIENTHONG__ENVELOPE__BODY_DELIVER;
-    env.deliver = &d;
-    if (rc == 1 && lt_wire_send(sock, k->rid, k->rid_len, &env) != 0)
+    if (rc == 1 &&
+        lt_wire_send_body(sock, k->rid, k->rid_len, LIENTHONG__ENVELOPE__BODY_DELIVER, &d) != 0)
         rc = zmq_errno() == EAGAIN ? 0 : -1;
     if (rc == 1) {
         k->next += c->n;

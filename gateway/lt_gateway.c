@@ -384,11 +384,8 @@ static void s_local_status(lt_gateway_t *self, const lt_wire_in_t *in)
     if (lt_peers_status(self->shared.peers, &r) != 0)
         lt_warn("local", "status reply without its peer list: out of memory");
     lt_feed_status(self->feed, &r);
-    Lienthong__Envelope env;
-    lt_wire_env_init(&env);
-    env.body_case = LIENTHONG__ENVELOPE__BODY_STATUS_REPLY;
-    env.status_reply = &r;
-    (void)lt_wire_send(self->local, in->rid, in->rid_len, &env);
+    (void)lt_wire_send_body(self->local, in->rid, in->rid_len,
+                            LIENTHONG__ENVELOPE__BODY_STATUS_REPLY, &r);
     lt_peers_status_free(&r);
     lt_feed_status_free(&r);
 }

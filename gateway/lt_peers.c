@@ -73,11 +73,7 @@ int lt_peers_hello(lt_peers_t *self, void *sock, const uint8_t *rid, size_t rid_
     h.member = (char *)self->ctx->cfg->member;
     h.directory_version = lt_dir_version(self->ctx->dir);
     h.software = "lienthong " LT_VERSION;
-    Lienthong__Envelope env;
-    lt_wire_env_init(&env);
-    env.body_case = LIENTHONG__ENVELOPE__BODY_HELLO;
-    env.hello = &h;
-    return lt_wire_send(sock, rid, rid_len, &env);
+    return lt_wire_send_body(sock, rid, rid_len, LIENTHONG__ENVELOPE__BODY_HELLO, &h);
 }
 
 static int s_send_offer(lt_peers_t *self, void *sock, const uint8_t *rid, size_t rid_len)
@@ -85,11 +81,7 @@ static int s_send_offer(lt_peers_t *self, void *sock, const uint8_t *rid, size_t
     Lienthong__DirectoryOffer o = LIENTHONG__DIRECTORY_OFFER__INIT;
     const uint8_t *bytes = lt_dir_signed_bytes(self->ctx->dir, &o.signed_directory.len);
     o.signed_directory.data = (uint8_t *)bytes;
-    Lienthong__Envelope env;
-    lt_wire_env_init(&env);
-    env.body_case = LIENTHONG__ENVELOPE__BODY_DIRECTORY_OFFER;
-    env.directory_offer = &o;
-    return lt_wire_send(sock, rid, rid_len, &env);
+    return lt_wire_send_body(sock, rid, rid_len, LIENTHONG__ENVELOPE__BODY_DIRECTORY_OFFER, &o);
 }
 
 /* ---- outgoing links ------------------------------------------------------------ */

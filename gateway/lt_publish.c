@@ -273,11 +273,8 @@ static void s_answer(void *sock, const lt_publish_pending_t *p, const lt_publish
     ack.first_seq = r->first_seq;
     ack.last_seq = r->last_seq;
     ack.source_cursor = cursor;
-    Lienthong__Envelope env;
-    lt_wire_env_init(&env);
-    env.body_case = LIENTHONG__ENVELOPE__BODY_PUBLISH_ACK;
-    env.publish_ack = &ack;
-    (void)lt_wire_send(sock, p->in.rid, p->in.rid_len, &env);
+    (void)lt_wire_send_body(sock, p->in.rid, p->in.rid_len, LIENTHONG__ENVELOPE__BODY_PUBLISH_ACK,
+                            &ack);
 }
 
 void lt_publish_commit(const lt_gwctx_t *ctx, void *sock, const lt_publish_pending_t *group,

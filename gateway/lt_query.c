@@ -448,14 +448,8 @@ static int s_verify(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_
 static void s_replay(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_t *d)
 {
     self->stats.replayed++;
-    for (size_t i = 0; d->complete && i < d->n_frames; i++) {
-        zmq_msg_t copy;
-        zmq_msg_init(&copy);
-        zmq_msg_copy(&copy, &d->frames[i]);
-        if (zmq_send(peer, in->rid, in->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-            zmq_msg_send(&copy, peer, ZMQ_DONTWAIT) < 0)
-            zmq_msg_close(&copy);
-    }
+    for (size_t i = 0; d->complete && i < d->n_frames; i++)
+        (void)lt_wire_send_copy(peer, in->rid, in->rid_len, &d->frames[i]);
 }
 
 /* Drops entries past the retention time, or the oldest beyond the cap. */
@@ -559,6 +553,18 @@ void lt_query_on_request(lt_query_t *self, void *peer, const lt_wire_in_t *in,
 
 /* ---- owner: batched signing ------------------------------------------------------ */
 
+/* Stores a copy of an answer frame in d (may be NULL), for retries. */
+static void s_keep(dedup_t *d, zmq_msg_t *msg)
+{
+    zmq_msg_t *grown = d ? realloc(d->frames, (d->n_frames + 1) * sizeof *grown) : NULL;
+    if (!grown)
+        return;
+    d->frames = grown;
+    zmq_msg_init(&d->frames[d->n_frames]);
+    if (zmq_msg_copy(&d->frames[d->n_frames], msg) == 0)
+        d->n_frames++;
+}
+
 /* Sends one signed answer and keeps a copy for retries. */
 static void s_send_answer(lt_query_t *self, void *peer, pending_t *p, const uint8_t *sig,
                           const uint8_t *tree, size_t n, size_t index)
@@ -579,30 +585,15 @@ static void s_send_answer(lt_query_t *self, void *peer, pending_t *p, const uint
     sa.n_proof = path_len;
     sa.proof_index = (uint32_t)index;
     sa.proof_count = (uint32_t)n;
-    Lienthong__Envelope env;
-    lt_wire_env_init(&env);
-    env.body_case = p->is_verify ? LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY
-                                 : LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY;
-    if (p->is_verify)
-        env.verify_reply = &sa;
-    else
-        env.lookup_reply = &sa;
     zmq_msg_t msg;
-    size_t len = lienthong__envelope__get_packed_size(&env);
-    if (zmq_msg_init_size(&msg, len) != 0)
+    if (lt_wire_pack_body(&msg,
+                          p->is_verify ? LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY
+                                       : LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY,
+                          &sa) != 0)
         return;
-    lienthong__envelope__pack(&env, zmq_msg_data(&msg));
-    dedup_t *d = p->entry;
-    zmq_msg_t *grown = d ? realloc(d->frames, (d->n_frames + 1) * sizeof *grown) : NULL;
-    if (grown) {
-        d->frames = grown;
-        zmq_msg_init(&d->frames[d->n_frames]);
-        if (zmq_msg_copy(&d->frames[d->n_frames], &msg) == 0)
-            d->n_frames++;
-    }
-    if (zmq_send(peer, p->rid, p->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-        zmq_msg_send(&msg, peer, ZMQ_DONTWAIT) < 0)
-        zmq_msg_close(&msg); /* the caller retries and gets the stored copy */
+    s_keep(p->entry, &msg);
+    /* When this fails, the caller retries and gets the stored copy. */
+    (void)lt_wire_send_msg(peer, p->rid, p->rid_len, &msg);
 }
 
 void lt_query_flush(lt_query_t *self, void *peer)
@@ -656,13 +647,7 @@ static void s_local_error(void *local, const uint8_t *rid, size_t rid_len, Lient
 static int s_out_send(lt_query_t *self, outstanding_t *o)
 {
     void *sock = lt_peers_link(self->ctx->peers, o->owner);
-    zmq_msg_t copy;
-    zmq_msg_init(&copy);
-    if (!sock || zmq_msg_copy(&copy, &o->frame) != 0 || zmq_msg_send(&copy, sock, ZMQ_DONTWAIT) < 0) {
-        zmq_msg_close(&copy);
-        return -1;
-    }
-    return 0;
+    return sock ? lt_wire_send_copy(sock, NULL, 0, &o->frame) : -1;
 }
 
 /* Registers an application's request; NULL when refused (answered). */
@@ -823,16 +808,6 @@ static outstanding_t *s_bind(lt_query_t *self, const char *owner, uint64_t id,
     return *why ? NULL : o;
 }
 
-static void s_forward(void *local, outstanding_t *o, const zmq_msg_t *frame)
-{
-    zmq_msg_t copy;
-    zmq_msg_init(&copy);
-    if (zmq_msg_copy(&copy, (zmq_msg_t *)frame) != 0 ||
-        zmq_send(local, o->rid, o->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-        zmq_msg_send(&copy, local, ZMQ_DONTWAIT) < 0)
-        zmq_msg_close(&copy);
-}
-
 void lt_query_on_answer(lt_query_t *self, void *local, const char *owner,
                         const Lienthong__Envelope *env, const zmq_msg_t *frame)
 {
@@ -854,7 +829,7 @@ void lt_query_on_answer(lt_query_t *self, void *local, const char *owner,
             s_reject(self, owner, a ? why : "answer does not decode");
             return;
         }
-        s_forward(local, o, frame);
+        (void)lt_wire_send_copy(local, o->rid, o->rid_len, frame);
         s_out_free(self, o);
         return;
     }
@@ -875,7 +850,7 @@ void lt_query_on_answer(lt_query_t *self, void *local, const char *owner,
         if (!o->seen[a->index]) {
             o->seen[a->index] = 1;
             o->n_seen++;
-            s_forward(local, o, frame);
+            (void)lt_wire_send_copy(local, o->rid, o->rid_len, frame);
         }
         o->next_at = lt_clock_mono_ms() + o->attempt_ms; /* progress: restart the attempt timer */
         if (a->last)

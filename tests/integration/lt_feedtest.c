@@ -243,12 +243,8 @@ int lt_ft_pub_send(lt_ft_pub_t *p, lt_it_gw_t *g, uint64_t *first_seq, uint64_t 
     }
     pub.n_changes = p->n;
     pub.changes = ptrs;
-    Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
-    env.version = LT_PROTO_VERSION;
-    env.body_case = LIENTHONG__ENVELOPE__BODY_PUBLISH;
-    env.publish = &pub;
     int rc = -1;
-    if (lt_wire_send(s, NULL, 0, &env) == 0) {
+    if (lt_wire_send_body(s, NULL, 0, LIENTHONG__ENVELOPE__BODY_PUBLISH, &pub) == 0) {
         int64_t deadline = lt_it_ms() + timeout_ms;
         while (rc != 0 && lt_it_ms() < deadline) {
             Lienthong__Envelope *rep = s_recv(s, (int)(deadline - lt_it_ms()));

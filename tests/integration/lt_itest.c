@@ -539,12 +539,8 @@ Lienthong__Envelope *lt_it_gw_status(lt_it_gw_t *g, int timeout_ms)
     if (!s)
         return NULL;
     Lienthong__StatusRequest req = LIENTHONG__STATUS_REQUEST__INIT;
-    Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
-    env.version = LT_PROTO_VERSION;
-    env.body_case = LIENTHONG__ENVELOPE__BODY_STATUS_REQUEST;
-    env.status_request = &req;
     Lienthong__Envelope *rep = NULL;
-    if (lt_wire_send(s, NULL, 0, &env) == 0)
+    if (lt_wire_send_body(s, NULL, 0, LIENTHONG__ENVELOPE__BODY_STATUS_REQUEST, &req) == 0)
         rep = s_recv_env(s, timeout_ms);
     zmq_close(s);
     if (rep && rep->body_case != LIENTHONG__ENVELOPE__BODY_STATUS_REPLY)
