@@ -102,7 +102,7 @@ int lt_adapter_connect(lt_adapter_conn_t *conn, const char *path, char *err, siz
 {
     lt_sock_opts_t o;
     lt_sock_opts_default(&o);
-    o.max_message = LT_AD_MAX_MESSAGE;
+    o.max_message = LT_LOCAL_MAX_MESSAGE;
     conn->sock = NULL;
     conn->ctx = zmq_ctx_new();
     if (!conn->ctx) {
@@ -129,7 +129,7 @@ void lt_adapter_disconnect(lt_adapter_conn_t *conn)
 int lt_adapter_recv(lt_adapter_conn_t *conn, int timeout_ms, Lienthong__Envelope **env)
 {
     char err[256];
-    int rc = lt_wire_recv_env(conn->sock, timeout_ms, LT_AD_MAX_MESSAGE, env, err, sizeof err);
+    int rc = lt_wire_recv_env(conn->sock, timeout_ms, LT_LOCAL_MAX_MESSAGE, env, err, sizeof err);
     if (rc == 0 && err[0])
         lt_warn("adapter", "from the gateway: %s", err);
     return rc;

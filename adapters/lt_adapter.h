@@ -28,9 +28,6 @@ int lt_adapter_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, char *er
 
 /* ---- gateway connection ---- */
 
-/* Largest frame accepted from, or sent to, the gateway. */
-#define LT_AD_MAX_MESSAGE (64u << 20)
-
 /* ZeroMQ context and DEALER connected to the gateway's ipc socket. */
 typedef struct {
     void *ctx;

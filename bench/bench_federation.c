@@ -65,7 +65,6 @@
 #define STEADY_IN_FLIGHT 64
 #define REQ_DEADLINE_MS 10000
 #define MAX_OUT (1u << 18)
-#define RECV_CAP (64u << 20)
 
 #if LT_IT_MAX_GATEWAYS < N_GW || LT_IT_MAX_MEMBERS < N_GW
 #error "bench_federation needs LT_IT_MAX_MEMBERS and LT_IT_MAX_GATEWAYS >= 90 (lt_itest.h)"
@@ -361,8 +360,8 @@ static int s_probe(const int *idx, int n, int timeout_ms)
             Lienthong__ErrorCode code;
             Lienthong__Envelope *rep = NULL;
             if (lt_wire_recv(p->sock, 0, ZMQ_DONTWAIT, &in) == 0 && in.frames == 1)
-                rep = lt_wire_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body), RECV_CAP,
-                                     &code, err, sizeof err);
+                rep = lt_wire_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body),
+                                     LT_LOCAL_MAX_MESSAGE, &code, err, sizeof err);
             lt_wire_in_close(&in);
             if (rep && rep->body_case == LIENTHONG__ENVELOPE__BODY_STATUS_REPLY) {
                 p->rep = rep;
@@ -621,10 +620,10 @@ static int s_acks(pub_t *pb)
             return 0;
         }
         Lienthong__ErrorCode code;
-        Lienthong__Envelope *rep = in.frames == 1
-                                       ? lt_wire_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body),
-                                                        RECV_CAP, &code, err, sizeof err)
-                                       : NULL;
+        Lienthong__Envelope *rep =
+            in.frames == 1 ? lt_wire_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body),
+                                            LT_LOCAL_MAX_MESSAGE, &code, err, sizeof err)
+                           : NULL;
         lt_wire_in_close(&in);
         int ok = rep && rep->body_case == LIENTHONG__ENVELOPE__BODY_PUBLISH_ACK && pb->count &&
                  rep->publish_ack->request_id == pb->fifo[pb->head].id &&
@@ -872,10 +871,10 @@ static void s_drain(qry_t *q, void *sock)
         }
         int64_t t = s_ns();
         Lienthong__ErrorCode code;
-        Lienthong__Envelope *env = in.frames == 1
-                                       ? lt_wire_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body),
-                                                        RECV_CAP, &code, err, sizeof err)
-                                       : NULL;
+        Lienthong__Envelope *env =
+            in.frames == 1 ? lt_wire_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body),
+                                            LT_LOCAL_MAX_MESSAGE, &code, err, sizeof err)
+                           : NULL;
         lt_wire_in_close(&in);
         int good = 0;
         uint64_t id = env ? s_reply(q, env, &good) : 0;

@@ -69,7 +69,7 @@ static int s_recv(void *app)
 {
     char err[256];
     Lienthong__Envelope *env = NULL;
-    if (lt_wire_recv_env(app, 15000, 64u << 20, &env, err, sizeof err) != 1)
+    if (lt_wire_recv_env(app, 15000, LT_LOCAL_MAX_MESSAGE, &env, err, sizeof err) != 1)
         return -1;
     int ok = env && (env->body_case == LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY ||
                      env->body_case == LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY);

@@ -77,7 +77,7 @@ int lt_bench_publish(const char *sock_path, const char *dataset, long n)
             }
         }
         Lienthong__Envelope *rep = NULL;
-        if (lt_wire_recv_env(s, 30000, 64u << 20, &rep, err, sizeof err) != 1) {
+        if (lt_wire_recv_env(s, 30000, LT_LOCAL_MAX_MESSAGE, &rep, err, sizeof err) != 1) {
             rc = -1;
             break;
         }

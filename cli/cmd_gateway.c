@@ -111,7 +111,7 @@ int lt_cmd_status(int argc, char **argv)
     Lienthong__StatusRequest req = LIENTHONG__STATUS_REQUEST__INIT;
     Lienthong__Envelope *rep = NULL;
     if (lt_wire_send_body(s, NULL, 0, LIENTHONG__ENVELOPE__BODY_STATUS_REQUEST, &req) != 0 ||
-        lt_wire_recv_env(s, 3000, 64u << 20, &rep, err, sizeof err) != 1) {
+        lt_wire_recv_env(s, 3000, LT_LOCAL_MAX_MESSAGE, &rep, err, sizeof err) != 1) {
         lt_cli_fail(1, "status", "no answer from the gateway at %s", cfg.local_socket);
         goto out;
     }

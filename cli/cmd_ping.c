@@ -66,7 +66,7 @@ static int s_exchange(void *s, int timeout)
     }
     char err[256];
     Lienthong__Envelope *rep = NULL;
-    if (lt_wire_recv_env(s, timeout, 4u << 20, &rep, err, sizeof err) != 1) {
+    if (lt_wire_recv_env(s, timeout, LT_MAX_MESSAGE_DEFAULT, &rep, err, sizeof err) != 1) {
         printf("no answer within %d ms after connecting%s%s\n", timeout, err[0] ? ": " : "", err);
         return 1;
     }

@@ -20,7 +20,7 @@
 #include <time.h>
 #include <zmq.h>
 
-#define MAX_ITEMS 1024
+#define MAX_ITEMS LT_QUERY_MAX_KEYS
 
 static const char *USAGE_LOOKUP =
     "lienthong lookup --config FILE --dataset ID --key KEY --purpose CODE\n"
@@ -36,7 +36,7 @@ typedef struct {
     Lienthong__Subject *subjects[MAX_ITEMS];
     size_t n_subjects;
     uint8_t *files[2]; /* keys and subjects files: the strings point into them */
-    char *keys[MAX_ITEMS], *fields[64];
+    char *keys[MAX_ITEMS], *fields[LT_QUERY_MAX_FIELDS];
     Lienthong__Claim claims[64], *claim_ptrs[64];
     size_t n_keys, n_fields, n_claims;
     int timeout, json;
@@ -68,7 +68,8 @@ static int s_parse(int argc, char **argv, args_t *a, int verify)
         else if (c == 'S' && verify) a->subjects_file = optarg;
         else if (c == 'k' && a->n_keys < MAX_ITEMS && (verify || a->n_keys == 0))
             a->keys[a->n_keys++] = optarg;
-        else if (c == 'f' && !verify && a->n_fields < 64) a->fields[a->n_fields++] = optarg;
+        else if (c == 'f' && !verify && a->n_fields < LT_QUERY_MAX_FIELDS)
+            a->fields[a->n_fields++] = optarg;
         else if (c == 'l' && verify && a->n_claims < 64 && (eq = strchr(optarg, '=')) && eq > optarg) {
             *eq = 0;
             lienthong__claim__init(&a->claims[a->n_claims]);
@@ -186,7 +187,7 @@ static Lienthong__Envelope *s_recv(void *s, int ms)
 {
     char err[256];
     Lienthong__Envelope *env = NULL;
-    if (lt_wire_recv_env(s, ms, 64u << 20, &env, err, sizeof err) == 0 && err[0])
+    if (lt_wire_recv_env(s, ms, LT_LOCAL_MAX_MESSAGE, &env, err, sizeof err) == 0 && err[0])
         fprintf(stderr, "lienthong: dropped a message from the gateway: %s\n", err);
     return env;
 }
@@ -299,7 +300,7 @@ static void *s_connect(args_t *a, void *ctx, const char *cmd)
     }
     lt_sock_opts_t o;
     lt_sock_opts_default(&o);
-    o.max_message = 64u << 20;
+    o.max_message = LT_LOCAL_MAX_MESSAGE;
     void *s = lt_sock_local_client(ctx, a->cfg.local_socket, &o, err, sizeof err);
     if (!s)
         lt_cli_fail(1, cmd, "%s", err);

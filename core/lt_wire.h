@@ -11,15 +11,15 @@
 #include <zmq.h>
 
 #include "lienthong.pb-c.h"
+#include "lt_limits.h"
 
 #define LT_PROTO_VERSION 1
-#define LT_WIRE_DEFAULT_CAP (4u * 1024 * 1024)
 
 /* One received message. */
 typedef struct {
-    uint8_t rid[256];   /* routing id (ROUTER only) */
+    uint8_t rid[LT_RID_MAX]; /* routing id (ROUTER only) */
     size_t rid_len;
-    char user_id[128];  /* ZAP User-Id of the connection; empty when none */
+    char user_id[LT_ID_MAX]; /* ZAP User-Id of the connection; empty when none */
     zmq_msg_t body;
     int frames;         /* frames after the routing id; 1 when well formed */
 } lt_wire_in_t;

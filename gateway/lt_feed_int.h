@@ -9,15 +9,9 @@
 #include "lt_batch.h"
 #include "lt_feed.h"
 
-#define LT_FEED_MAX_SUBS    1024
-#define LT_FEED_MAX_SINKS   64
-#define LT_FEED_MAX_STREAMS 512
-/* Batches per subscription or sink per pump call, to stay responsive. */
-#define LT_FEED_PUMP_BATCHES 8
-
 /* A stream this gateway holds: its store id and last durable seq. */
 typedef struct {
-    char name[LT_ID_MAX * 2];
+    char name[LT_STREAM_ID_MAX];
     int64_t id;
     uint64_t last_seq;
     uint64_t rate_seq; /* for records/s */
@@ -27,7 +21,7 @@ typedef struct {
 
 /* Owner: one peer's subscription (keyed by routing id and stream). */
 typedef struct {
-    uint8_t rid[256];
+    uint8_t rid[LT_RID_MAX];
     size_t rid_len;
     char member[LT_ID_MAX];
     lt_feed_stream_t *stream;
@@ -38,7 +32,7 @@ typedef struct {
 
 /* Local: a sink adapter attached to a stream. */
 typedef struct {
-    uint8_t rid[256];
+    uint8_t rid[LT_RID_MAX];
     size_t rid_len;
     lt_feed_stream_t *stream;
     uint64_t next, acked;

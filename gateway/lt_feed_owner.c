@@ -139,8 +139,8 @@ void lt_feed_on_credit(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
         return;
     }
     s->credit += m->credit;
-    if (s->credit > 0xffffffffLL)
-        s->credit = 0xffffffffLL;
+    if (s->credit > LT_CREDIT_MAX)
+        s->credit = LT_CREDIT_MAX;
 }
 
 void lt_feed_on_unsubscribe(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
@@ -203,7 +203,7 @@ static int s_send_batch(lt_feed_t *self, void *sock, lt_feed_sub_t *s)
     int n = lt_feed_chunk_read(self, s->stream, s->next, s->credit);
     if (n <= 0)
         return n;
-    if (c->used + 4096 > self->ctx->cfg->max_message) {
+    if (c->used + LT_BATCH_OVERHEAD > self->ctx->cfg->max_message) {
         s_too_large(self, sock, s);
         return -1;
     }

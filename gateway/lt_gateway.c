@@ -305,7 +305,7 @@ out:
  * is answered at once, never held back for a timer. */
 static void s_on_peer(lt_gateway_t *self)
 {
-    for (int i = 0; i < 256 && self->peer && s_peer_one(self) == 0; i++)
+    for (int i = 0; i < LT_PEER_DRAIN && self->peer && s_peer_one(self) == 0; i++)
         ;
     if (self->peer)
         lt_query_flush(self->query, self->peer);
@@ -444,7 +444,7 @@ static void s_on_local(lt_gateway_t *self)
 {
     lt_publish_pending_t group[LT_PUBLISH_GROUP];
     size_t n = 0, changes = 0;
-    while (n < LT_PUBLISH_GROUP && changes < 16384) {
+    while (n < LT_PUBLISH_GROUP && changes < LT_PUBLISH_GROUP_CHANGES) {
         lt_publish_pending_t *p = &group[n];
         if (s_local_recv(self, &p->in, &p->env) != 0)
             break;

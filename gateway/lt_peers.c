@@ -9,7 +9,6 @@
 #include <string.h>
 #include <zmq.h>
 
-#define MAX_INBOUND    512
 #define HELLO_RETRY_MS 2000
 /* A greeted link says Hello again this often: it is how a peer learns that
  * our directory is older than its own, even after it rebound its socket. */
@@ -29,7 +28,7 @@ typedef struct {
 /* An incoming connection we have seen a Hello on. */
 typedef struct {
     char member[LT_ID_MAX];
-    uint8_t rid[256];
+    uint8_t rid[LT_RID_MAX];
     size_t rid_len;
 } inbound_t;
 
@@ -39,7 +38,7 @@ struct _lt_peers_t {
     lt_sock_opts_t so;
     link_t links[LT_PEERS_MAX_LINKS];
     size_t n_links;
-    inbound_t inbound[MAX_INBOUND];
+    inbound_t inbound[LT_PEERS_MAX_INBOUND];
     size_t n_inbound;
 };
 
@@ -226,7 +225,7 @@ static void s_inbound_note(lt_peers_t *self, const char *member, const lt_wire_i
     for (size_t i = 0; i < self->n_inbound && !slot; i++)
         if (strcmp(self->inbound[i].member, member) == 0)
             slot = &self->inbound[i];
-    if (!slot && self->n_inbound < MAX_INBOUND)
+    if (!slot && self->n_inbound < LT_PEERS_MAX_INBOUND)
         slot = &self->inbound[self->n_inbound++];
     if (!slot)
         return;

@@ -19,8 +19,6 @@
 #include "lt_sock.h"
 #include "lt_wire.h"
 
-#define LT_PEERS_MAX_LINKS 256
-
 typedef struct _lt_peers_t lt_peers_t;
 
 /* Links are opened in zmq_ctx with the socket options so, towards the

@@ -20,7 +20,7 @@ typedef struct {
 typedef struct {
     lt_store_t *store;
     const lt_dir_t *dir;
-    slot_t slots[512];
+    slot_t slots[LT_PUBLISH_GROUP_STREAMS];
     size_t n_slots;
     int64_t now_ms;
     size_t max_record;
@@ -28,8 +28,9 @@ typedef struct {
 
 size_t lt_publish_max_record(size_t max_message)
 {
-    /* Room for the Record, Batch and Envelope framing and a 256-byte key. */
-    size_t cap = max_message / 2 > 1024 ? max_message / 2 - 1024 : 0;
+    /* Room for the Record, Batch and Envelope framing and the key. */
+    size_t cap =
+        max_message / 2 > LT_PUBLISH_RECORD_SLACK ? max_message / 2 - LT_PUBLISH_RECORD_SLACK : 0;
     return cap < LT_PUBLISH_MAX_RECORD ? cap : LT_PUBLISH_MAX_RECORD;
 }
 
@@ -118,7 +119,7 @@ static int s_check_change(const Lienthong__Dataset *ds, const ProtobufCMessageDe
                           char *err, size_t errlen)
 {
     *msg = NULL;
-    if (!c->key[0] || strlen(c->key) > 256) {
+    if (!c->key[0] || strlen(c->key) > LT_RECORD_KEY_MAX) {
         snprintf(err, errlen, "change with an empty or over-long key");
         return -1;
     }
@@ -267,7 +268,7 @@ static void s_answer(void *sock, const lt_publish_pending_t *p, const lt_publish
         return;
     }
     Lienthong__PublishAck ack = LIENTHONG__PUBLISH_ACK__INIT;
-    char cursor[24];
+    char cursor[LT_CURSOR_TEXT_MAX];
     snprintf(cursor, sizeof cursor, "%llu", (unsigned long long)r->source_cursor);
     ack.request_id = pub->request_id;
     ack.first_seq = r->first_seq;

@@ -14,10 +14,6 @@
 #include "lt_store.h"
 #include "lt_wire.h"
 
-#define LT_PUBLISH_MAX_RECORD (1u << 20)
-/* Group commit: at most this many Publish messages share one transaction. */
-#define LT_PUBLISH_GROUP 64
-
 /* Called after the commit for each stream the group advanced. */
 typedef void (*lt_publish_advanced_fn)(void *arg, const char *stream, uint64_t last_seq);
 

@@ -15,11 +15,10 @@
 #include <uthash.h>
 #include <zmq.h>
 
-#define SIGN_BATCH 256
-#define DEDUP_MAX 200000
+#define SIGN_BATCH LT_ANSWERS_MAX
+/* Requests are remembered as long as their deadline may be ahead. */
 #define DEDUP_MS LT_QUERY_MAX_AHEAD_MS
 #define ATTEMPT_MS 1000
-#define ROOT_CACHE 16
 
 /* Owner: what one (caller, request_id) produced, kept for retries. */
 typedef struct {
@@ -38,7 +37,7 @@ typedef struct {
 
 /* Owner: an answer awaiting the batch signature. */
 typedef struct {
-    uint8_t rid[256];
+    uint8_t rid[LT_RID_MAX];
     size_t rid_len;
     dedup_t *entry;
     int is_verify;
@@ -50,7 +49,7 @@ typedef struct {
 /* Caller: a request forwarded to an owner. */
 typedef struct {
     uint64_t id;
-    uint8_t rid[256];      /* the application's routing id */
+    uint8_t rid[LT_RID_MAX]; /* the application's routing id */
     size_t rid_len;
     char owner[LT_ID_MAX];
     zmq_msg_t frame;       /* exact bytes to (re)send */
@@ -78,7 +77,7 @@ struct _lt_query_t {
         char owner[LT_ID_MAX];
         uint8_t root[LT_HASH_BYTES];
         uint8_t sig[LT_SIG_BYTES];
-    } roots[ROOT_CACHE];
+    } roots[LT_ANSWERS_ROOT_CACHE];
     size_t next_root;
     lt_query_stats_t stats;
 };
@@ -305,14 +304,14 @@ static int s_lookup(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_
     ProtobufCMessage *msg = NULL;
     int failed = 0, rc = -1;
     const ProtobufCMessageDescriptor *t = r->ds ? lt_schema_find(r->ds->record_type) : NULL;
-    char *released[64];
-    Lienthong__Withheld wh[64], *whp[64];
+    char *released[LT_QUERY_MAX_FIELDS];
+    Lienthong__Withheld wh[LT_QUERY_MAX_FIELDS], *whp[LT_QUERY_MAX_FIELDS];
     if (!a.code && !(msg = s_current(self, r, q->key, &a.record_seq, &failed)))
         a.code = failed ? LIENTHONG__ERROR_CODE__ERR_INTERNAL : LIENTHONG__ERROR_CODE__ERR_NOT_FOUND;
     if (failed)
         goto out; /* a store failure is not an answer: the caller retries */
     size_t n_ask = msg ? (q->n_fields ? q->n_fields : t->n_fields) : 0;
-    for (size_t i = 0; i < n_ask && i < 64; i++) {
+    for (size_t i = 0; i < n_ask && i < LT_QUERY_MAX_FIELDS; i++) {
         const char *f = q->n_fields ? q->fields[i] : t->fields[i].name;
         const char *why = s_withhold(t, r->policy, r->view, f);
         if (!why) {
@@ -366,7 +365,7 @@ static int s_vshape(const Lienthong__VerifyRequest *q)
     if ((q->n_subjects && (q->n_keys || q->n_claims)) || n == 0 || n > LT_QUERY_MAX_KEYS)
         return -1;
     for (size_t k = 0; k < n; k++)
-        if (!s_vclaims(q, k, &c) || c == 0 || c > 64)
+        if (!s_vclaims(q, k, &c) || c == 0 || c > LT_QUERY_MAX_CLAIMS)
             return -1;
     return 0;
 }
@@ -395,7 +394,7 @@ static void s_claims(const req_t *r, const ProtobufCMessage *msg, Lienthong__Cla
 static int s_verify(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_t *d, req_t *r,
                     const Lienthong__VerifyRequest *q)
 {
-    Lienthong__ClaimResult results[64];
+    Lienthong__ClaimResult results[LT_QUERY_MAX_CLAIMS];
     size_t n_keys = r->refusal ? 1 : s_vcount(q);
     for (size_t k = 0; k < n_keys; k++) {
         Lienthong__VerifyAnswer a = LIENTHONG__VERIFY_ANSWER__INIT;
@@ -459,7 +458,7 @@ static void s_dedup_expire(lt_query_t *self)
     dedup_t *d, *t;
     HASH_ITER(hh, self->dedup, d, t) {
         /* Insertion order: the head is the oldest. Keep pending ones. */
-        if ((now - d->at < DEDUP_MS && self->n_dedup < DEDUP_MAX) || !d->complete)
+        if ((now - d->at < DEDUP_MS && self->n_dedup < LT_QUERY_DEDUP_MAX) || !d->complete)
             break;
         s_dedup_free(self, d);
     }
@@ -518,15 +517,16 @@ void lt_query_on_request(lt_query_t *self, void *peer, const lt_wire_in_t *in,
     const uint8_t *body;
     size_t body_len;
     s_dedup_expire(self);
-    if (!is_verify && lq->n_fields > 64) {
+    if (!is_verify && lq->n_fields > LT_QUERY_MAX_FIELDS) {
         (void)lt_wire_send_error(peer, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_TOO_LARGE,
-                                 r.id, "a lookup may name at most 64 fields");
+                                 r.id, "a lookup may name at most %d fields", LT_QUERY_MAX_FIELDS);
         return;
     }
     if (is_verify && s_vshape(vq) != 0) {
         (void)lt_wire_send_error(peer, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_TOO_LARGE,
-                                 r.id, "verify needs 1..%d keys (or subjects) with 1..64 claims each",
-                                 LT_QUERY_MAX_KEYS);
+                                 r.id,
+                                 "verify needs 1..%d keys (or subjects) with 1..%d claims each",
+                                 LT_QUERY_MAX_KEYS, LT_QUERY_MAX_CLAIMS);
         return;
     }
     if (lt_wire_body_bytes(zmq_msg_data((zmq_msg_t *)&in->body), zmq_msg_size((zmq_msg_t *)&in->body),
@@ -569,8 +569,8 @@ static void s_keep(dedup_t *d, zmq_msg_t *msg)
 static void s_send_answer(lt_query_t *self, void *peer, pending_t *p, const uint8_t *sig,
                           const uint8_t *tree, size_t n, size_t index)
 {
-    uint8_t path[64][LT_HASH_BYTES];
-    ProtobufCBinaryData proof[64];
+    uint8_t path[LT_MERKLE_MAX_PATH][LT_HASH_BYTES];
+    ProtobufCBinaryData proof[LT_MERKLE_MAX_PATH];
     size_t path_len = 0;
     if (lt_crypto_merkle_tree_path(tree, n, index, path, &path_len) != 0)
         return;
@@ -741,10 +741,10 @@ void lt_query_on_local(lt_query_t *self, void *local, const lt_wire_in_t *in,
 static int s_check_signature(lt_query_t *self, const char *owner, const Lienthong__SignedAnswer *sa)
 {
     const Lienthong__Member *m = lt_dir_member(self->ctx->dir, owner);
-    if (!m || sa->root_signature.len != LT_SIG_BYTES || sa->n_proof > 64 || sa->proof_count == 0 ||
-        sa->proof_count > SIGN_BATCH)
+    if (!m || sa->root_signature.len != LT_SIG_BYTES || sa->n_proof > LT_MERKLE_MAX_PATH ||
+        sa->proof_count == 0 || sa->proof_count > SIGN_BATCH)
         return -1;
-    uint8_t leaf[LT_HASH_BYTES], path[64][LT_HASH_BYTES], root[LT_HASH_BYTES];
+    uint8_t leaf[LT_HASH_BYTES], path[LT_MERKLE_MAX_PATH][LT_HASH_BYTES], root[LT_HASH_BYTES];
     for (size_t i = 0; i < sa->n_proof; i++) {
         if (sa->proof[i].len != LT_HASH_BYTES)
             return -1;
@@ -773,14 +773,14 @@ static int s_check_signature(lt_query_t *self, const char *owner, const Lienthon
     }
     if (k != sa->n_proof)
         return -1;
-    for (size_t i = 0; i < ROOT_CACHE; i++)
+    for (size_t i = 0; i < LT_ANSWERS_ROOT_CACHE; i++)
         if (strcmp(self->roots[i].owner, owner) == 0 && memcmp(self->roots[i].root, root, 32) == 0 &&
             memcmp(self->roots[i].sig, sa->root_signature.data, LT_SIG_BYTES) == 0)
             return 0; /* this signing batch was verified already */
     if (lt_keys_verify(m->signing_key.data, LT_ANSWERS_DOMAIN, root, LT_HASH_BYTES,
                       sa->root_signature.data) != 0)
         return -1;
-    size_t slot = self->next_root++ % ROOT_CACHE;
+    size_t slot = self->next_root++ % LT_ANSWERS_ROOT_CACHE;
     snprintf(self->roots[slot].owner, sizeof self->roots[slot].owner, "%s", owner);
     memcpy(self->roots[slot].root, root, LT_HASH_BYTES);
     memcpy(self->roots[slot].sig, sa->root_signature.data, LT_SIG_BYTES);

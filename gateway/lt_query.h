@@ -21,8 +21,6 @@
 #include "lt_wire.h"
 
 #define LT_ANSWERS_DOMAIN "lienthong/1 answers"
-#define LT_QUERY_MAX_KEYS 1024
-#define LT_QUERY_MAX_AHEAD_MS (10 * 60 * 1000)
 
 typedef struct _lt_query_t lt_query_t;
 

@@ -208,8 +208,8 @@ static Lienthong__Envelope *s_recv(void *sock, int timeout_ms)
     Lienthong__ErrorCode code;
     Lienthong__Envelope *env = NULL;
     if (lt_wire_recv(sock, 0, ZMQ_DONTWAIT, &in) == 0 && in.frames == 1)
-        env = lt_wire_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body), 64u << 20, &code, err,
-                             sizeof err);
+        env = lt_wire_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body), LT_LOCAL_MAX_MESSAGE,
+                             &code, err, sizeof err);
     lt_wire_in_close(&in);
     return env;
 }
@@ -221,7 +221,7 @@ int lt_ft_pub_send(lt_ft_pub_t *p, lt_it_gw_t *g, uint64_t *first_seq, uint64_t 
     char err[256];
     lt_sock_opts_t o;
     lt_sock_opts_default(&o);
-    o.max_message = 64u << 20;
+    o.max_message = LT_LOCAL_MAX_MESSAGE;
     void *s = lt_sock_local_client(lt_it_ctx(), g->sock_path, &o, err, sizeof err);
     if (!s) {
         fprintf(stderr, "feedtest: %s\n", err);
