@@ -1,4 +1,6 @@
-/* lt_gateway: lifecycle, poll loop and message dispatch of the daemon. */
+/* lt_gateway: the daemon's lifecycle, signals, directory loading and
+ * adoption, and the poll loop, which hands each message to the module that
+ * handles it (lt_peers, lt_feed, lt_query, lt_publish). */
 #include "lt_gateway.h"
 #include "lt_audit.h"
 #include "lt_feed.h"
@@ -137,30 +139,34 @@ static int s_lost_members(const lt_dir_t *old, const lt_dir_t *new)
     return 0;
 }
 
-int lt_gateway_adopt(lt_gateway_t *self, const uint8_t *bytes, size_t len, const char *source,
-                     char *err, size_t errlen)
+/* Checks offered bytes as PROTOCOL.md 5.3 requires, then persists them
+ * before they replace the current directory. Returns the directory, or
+ * NULL with the reason in err. */
+static lt_dir_t *s_adoptable(lt_gateway_t *self, const uint8_t *bytes, size_t len, char *err,
+                             size_t errlen)
 {
     char why[512];
     lt_dir_t *d = lt_dir_open(bytes, len, &self->cfg.pins, self->cfg.federation,
                               (int64_t)time(NULL), why, sizeof why);
-    if (!d) {
+    uint64_t current = lt_dir_version(self->shared.dir);
+    if (!d)
         snprintf(err, errlen, "%s", why);
-        goto refused;
-    }
-    if (lt_dir_version(d) <= lt_dir_version(self->shared.dir)) {
+    else if (lt_dir_version(d) <= current)
         snprintf(err, errlen, "older or same version %llu <= current %llu",
-                 (unsigned long long)lt_dir_version(d),
-                 (unsigned long long)lt_dir_version(self->shared.dir));
-        goto refused;
-    }
-    if (s_check_self(self, d, why, sizeof why) != 0) {
+                 (unsigned long long)lt_dir_version(d), (unsigned long long)current);
+    else if (s_check_self(self, d, why, sizeof why) != 0)
         snprintf(err, errlen, "would cut this gateway off: %s", why);
-        goto refused;
-    }
-    if (lt_file_write_atomic(self->adopted_path, bytes, len, 0644) != 0) {
+    else if (lt_file_write_atomic(self->adopted_path, bytes, len, 0644) != 0)
         snprintf(err, errlen, "cannot persist %s: %s", self->adopted_path, strerror(errno));
-        goto refused;
-    }
+    else
+        return d;
+    lt_dir_destroy(&d);
+    return NULL;
+}
+
+/* Makes d the current directory and tells every module (5.3, 5.4). */
+static void s_adopted(lt_gateway_t *self, lt_dir_t *d, const char *source)
+{
     int lost = s_lost_members(self->shared.dir, d);
     lt_info("directory", "adopted version %llu from %s (was %llu)",
             (unsigned long long)lt_dir_version(d), source,
@@ -176,9 +182,16 @@ int lt_gateway_adopt(lt_gateway_t *self, const uint8_t *bytes, size_t len, const
         (void)s_rebind_peer(self);
     lt_feed_dir_changed(self->feed, self->peer);
     lt_peers_offer_all(self->shared.peers, self->peer);
-    return 0;
-refused:
-    lt_dir_destroy(&d);
+}
+
+int lt_gateway_adopt(lt_gateway_t *self, const uint8_t *bytes, size_t len, const char *source,
+                     char *err, size_t errlen)
+{
+    lt_dir_t *d = s_adoptable(self, bytes, len, err, errlen);
+    if (d) {
+        s_adopted(self, d, source);
+        return 0;
+    }
     lt_warn("directory", "refused directory from %s: %s", source, err);
     lt_audit_add(self->shared.audit,
                  &(lt_audit_entry_t){.event = "directory-refused", .peer = source, .detail = err});
@@ -495,6 +508,39 @@ static void s_on_signal(lt_gateway_t *self)
     }
 }
 
+/* The poll set: ZAP, peer ROUTER, local ROUTER, signals, then one item
+ * per link (link i at 4 + i). Returns the number of items. */
+static size_t s_poll_items(lt_gateway_t *self, zmq_pollitem_t *items)
+{
+    items[0] = (zmq_pollitem_t){lt_zap_socket(self->zap), 0, ZMQ_POLLIN, 0};
+    items[1] = (zmq_pollitem_t){self->peer, 0, ZMQ_POLLIN, 0};
+    items[2] = (zmq_pollitem_t){self->local, 0, ZMQ_POLLIN, 0};
+    items[3] = (zmq_pollitem_t){NULL, self->sigfd, ZMQ_POLLIN, 0};
+    size_t n = 4, n_links = lt_peers_links(self->shared.peers);
+    for (size_t i = 0; i < n_links; i++)
+        items[n++] =
+            (zmq_pollitem_t){lt_peers_link_socket(self->shared.peers, i), 0, ZMQ_POLLIN, 0};
+    return n;
+}
+
+/* Handles every ready item, ZAP first: a pending handshake holds a peer up. */
+static void s_on_ready(lt_gateway_t *self, const zmq_pollitem_t *items, size_t n)
+{
+    if (items[0].revents & ZMQ_POLLIN)
+        (void)lt_zap_handle(self->zap, self->shared.dir);
+    if (items[3].revents & ZMQ_POLLIN)
+        s_on_signal(self);
+    if (items[1].revents & ZMQ_POLLIN)
+        s_on_peer(self);
+    if (items[2].revents & ZMQ_POLLIN)
+        s_on_local(self);
+    /* A link rotated meanwhile has a new socket: not polled this round. */
+    for (size_t i = 0; i + 4 < n; i++)
+        if ((items[4 + i].revents & ZMQ_POLLIN) &&
+            items[4 + i].socket == lt_peers_link_socket(self->shared.peers, i))
+            s_on_link(self, i);
+}
+
 int lt_gateway_run(lt_gateway_t *self)
 {
     lt_info("gateway", "serving %s on %s (directory v%llu, local %s)", self->cfg.member,
@@ -506,16 +552,9 @@ int lt_gateway_run(lt_gateway_t *self)
         lt_peers_tick(self->shared.peers);
         lt_feed_tick(self->feed);
         lt_query_tick(self->query, self->local);
-        items[0] = (zmq_pollitem_t){lt_zap_socket(self->zap), 0, ZMQ_POLLIN, 0};
         if (!self->peer)
             break;
-        items[1] = (zmq_pollitem_t){self->peer, 0, ZMQ_POLLIN, 0};
-        items[2] = (zmq_pollitem_t){self->local, 0, ZMQ_POLLIN, 0};
-        items[3] = (zmq_pollitem_t){NULL, self->sigfd, ZMQ_POLLIN, 0};
-        size_t n = 4, n_links = lt_peers_links(self->shared.peers);
-        for (size_t i = 0; i < n_links; i++)
-            items[n++] =
-                (zmq_pollitem_t){lt_peers_link_socket(self->shared.peers, i), 0, ZMQ_POLLIN, 0};
+        size_t n = s_poll_items(self, items);
         /* While the pump still has batches to send, only peek at sockets. */
         if (zmq_poll(items, (int)n, busy ? 0 : POLL_MS) < 0) {
             if (zmq_errno() == EINTR)
@@ -523,20 +562,7 @@ int lt_gateway_run(lt_gateway_t *self)
             lt_error("gateway", "poll failed: %s", zmq_strerror(zmq_errno()));
             return -1;
         }
-        /* ZAP first: a pending handshake holds a peer up. */
-        if (items[0].revents & ZMQ_POLLIN)
-            (void)lt_zap_handle(self->zap, self->shared.dir);
-        if (items[3].revents & ZMQ_POLLIN)
-            s_on_signal(self);
-        if (items[1].revents & ZMQ_POLLIN)
-            s_on_peer(self);
-        if (items[2].revents & ZMQ_POLLIN)
-            s_on_local(self);
-        /* A link rotated meanwhile has a new socket: not polled this round. */
-        for (size_t i = 0; i < n_links; i++)
-            if ((items[4 + i].revents & ZMQ_POLLIN) &&
-                items[4 + i].socket == lt_peers_link_socket(self->shared.peers, i))
-                s_on_link(self, i);
+        s_on_ready(self, items, n);
         busy = lt_feed_pump(self->feed, self->peer, self->local) > 0;
         (void)lt_audit_flush(self->shared.audit, 0);
     }
@@ -586,6 +612,18 @@ static int s_open_sockets(lt_gateway_t *self, char *err, size_t errlen)
     return self->local ? 0 : -1;
 }
 
+/* The store and the audit log, in data_dir. */
+static int s_open_stores(lt_gateway_t *self, char *err, size_t errlen)
+{
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/store.db", self->cfg.data_dir);
+    if (!(self->shared.store = lt_store_open(path, err, errlen)))
+        return -1;
+    snprintf(path, sizeof path, "%s/audit.db", self->cfg.data_dir);
+    self->shared.audit = lt_audit_open(path, self->shared.keys, err, errlen);
+    return self->shared.audit ? 0 : -1;
+}
+
 /* Peers, feed and query share self->shared, which lives as long as self. */
 static int s_open_modules(lt_gateway_t *self, char *err, size_t errlen)
 {
@@ -628,14 +666,8 @@ lt_gateway_t *lt_gateway_new(const lt_gwcfg_t *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "cannot set up signal handling: %s", strerror(errno));
         goto fail;
     }
-    char path[PATH_MAX + 32];
-    snprintf(path, sizeof path, "%s/store.db", cfg->data_dir);
-    if (!(self->shared.store = lt_store_open(path, err, errlen)))
-        goto fail;
-    snprintf(path, sizeof path, "%s/audit.db", cfg->data_dir);
-    if (!(self->shared.audit = lt_audit_open(path, self->shared.keys, err, errlen)))
-        goto fail;
-    if (s_open_sockets(self, err, errlen) != 0 || s_open_modules(self, err, errlen) != 0)
+    if (s_open_stores(self, err, errlen) != 0 || s_open_sockets(self, err, errlen) != 0 ||
+        s_open_modules(self, err, errlen) != 0)
         goto fail;
     for (size_t i = 0; i < cfg->n_peers; i++)
         (void)lt_peers_link(self->shared.peers, cfg->peers[i]);
