@@ -102,7 +102,7 @@ void lt_feed_owner_status(const lt_feed_t *self, const lt_feed_stream_t *st,
  * cursor. Returns 0, or -1 when the stream cannot be opened. */
 int lt_feed_replica_open(lt_feed_t *self, const char *stream);
 /* The replica of stream, or NULL when this gateway does not replicate it. */
-lt_feed_replica_t *lt_feed_replica_find(const lt_feed_t *self, const char *stream);
+lt_feed_replica_t *lt_feed_replica_find(lt_feed_t *self, const char *stream);
 /* Subscribes, re-subscribes idle feeds, and ends back-offs. */
 void lt_feed_replica_tick(lt_feed_t *self);
 

@@ -30,11 +30,11 @@ int lt_feed_replica_open(lt_feed_t *self, const char *stream)
     return 0;
 }
 
-lt_feed_replica_t *lt_feed_replica_find(const lt_feed_t *self, const char *stream)
+lt_feed_replica_t *lt_feed_replica_find(lt_feed_t *self, const char *stream)
 {
     for (size_t i = 0; i < self->n_replicas; i++)
         if (strcmp(self->replicas[i].stream->name, stream) == 0)
-            return (lt_feed_replica_t *)&self->replicas[i];
+            return &self->replicas[i];
     return NULL;
 }
 
