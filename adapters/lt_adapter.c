@@ -105,7 +105,7 @@ int lt_adapter_connect(lt_adapter_conn_t *conn, const char *path, char *err, siz
 {
     lt_client_opts_t o;
     lt_client_opts_default(&o);
-    o.max_message = LT_AD_MAX_MESSAGE;
+    o.max_message = LT_LOCAL_MAX_MESSAGE;
     /* An adapter may start before its gateway (or outlive a restart of
      * it): its messages wait in the queue until the gateway listens. */
     o.wait_for_gateway = 1;

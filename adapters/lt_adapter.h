@@ -42,9 +42,6 @@ void lt_adapter_check_gateway(lt_check_t *c, const char *path);
 
 /* ---- gateway connection ---- */
 
-/* Largest frame accepted from, or sent to, the gateway. */
-#define LT_AD_MAX_MESSAGE (64u << 20)
-
 /* The adapter's connection to its gateway (lt_client). */
 typedef struct {
     lt_client_t *client;

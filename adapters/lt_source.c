@@ -37,7 +37,7 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 #define REPORT_MS 10000        /* progress line interval */
-#define CURSOR_LEN 24          /* decimal int64 and the NUL */
+#define CURSOR_LEN LT_CURSOR_TEXT_MAX
 
 typedef struct {
     uint64_t request_id;
@@ -426,7 +426,7 @@ static int s_pack(lt_source_t *self, const s_change_t *ch, size_t n, s_flight_t 
     env.body_case = LIENTHONG__ENVELOPE__BODY_PUBLISH;
     env.publish = &pub;
     size_t size = lienthong__envelope__get_packed_size(&env);
-    if (size > LT_WIRE_DEFAULT_CAP) {
+    if (size > LT_MAX_MESSAGE_DEFAULT) {
         rc = -2;
         goto out;
     }
@@ -470,7 +470,7 @@ static int s_try_batch(lt_source_t *self, s_flight_t *fl, char *err, size_t errl
         rc = s_pack(self, ch, n, fl, err, errlen);
     if (rc == -2 && n == 1)
         lt_adapter_fmt(err, errlen, "change %" PRId64 " alone exceeds %u bytes", ch[0].id,
-                 LT_WIRE_DEFAULT_CAP);
+                       LT_MAX_MESSAGE_DEFAULT);
     s_changes_free(ch, (size_t)self->limit);
     if (rc == -2)
         return n == 1 ? -1 : -2;
@@ -487,7 +487,7 @@ static int s_read_batch(lt_source_t *self, s_flight_t *fl)
     while ((r = s_try_batch(self, fl, err, sizeof err)) == -2) {
         self->limit = self->limit > 1 ? self->limit / 2 : 1;
         lt_warn("source", "a Publish would exceed %u bytes; now %d changes per Publish",
-                LT_WIRE_DEFAULT_CAP, self->limit);
+                LT_MAX_MESSAGE_DEFAULT, self->limit);
     }
     if (r < 0)
         lt_error("source", "cannot publish the next changes: %s", err);

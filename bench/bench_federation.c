@@ -65,7 +65,6 @@
 #define STEADY_IN_FLIGHT 64
 #define REQ_DEADLINE_MS 10000
 #define MAX_OUT (1u << 18)
-#define RECV_CAP (64u << 20)
 
 #if LT_IT_MAX_GATEWAYS < N_GW || LT_IT_MAX_MEMBERS < N_GW
 #error "bench_federation needs LT_IT_MAX_MEMBERS and LT_IT_MAX_GATEWAYS >= 90 (lt_itest.h)"
@@ -327,17 +326,15 @@ static int s_probe(const int *idx, int n, int timeout_ms)
     lt_sock_opts_t o;
     lt_sock_opts_default(&o);
     Lienthong__StatusRequest req = LIENTHONG__STATUS_REQUEST__INIT;
-    Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
-    env.version = LT_PROTO_VERSION;
-    env.body_case = LIENTHONG__ENVELOPE__BODY_STATUS_REQUEST;
-    env.status_request = &req;
     for (int k = 0; k < n; k++) {
         probe_t *p = &s_probes[idx[k]];
         p->g = s_gw(idx[k]);
         lt_wire_free(&p->rep);
         if (!p->sock)
             p->sock = lt_sock_local_client(lt_it_ctx(), p->g->sock_path, &o, err, sizeof err);
-        p->waiting = p->sock && lt_wire_send(p->sock, NULL, 0, &env) == 0;
+        p->waiting =
+            p->sock && lt_wire_send_body(p->sock, NULL, 0, LIENTHONG__ENVELOPE__BODY_STATUS_REQUEST,
+                                         &req) == 0;
     }
     int64_t end = s_ns() + (int64_t)timeout_ms * 1000000;
     int got = 0;
@@ -363,8 +360,8 @@ static int s_probe(const int *idx, int n, int timeout_ms)
             Lienthong__ErrorCode code;
             Lienthong__Envelope *rep = NULL;
             if (lt_wire_recv(p->sock, 0, ZMQ_DONTWAIT, &in) == 0 && in.frames == 1)
-                rep = lt_wire_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body), RECV_CAP,
-                                     &code, err, sizeof err);
+                rep = lt_wire_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body),
+                                     LT_LOCAL_MAX_MESSAGE, &code, err, sizeof err);
             lt_wire_in_close(&in);
             if (rep && rep->body_case == LIENTHONG__ENVELOPE__BODY_STATUS_REPLY) {
                 p->rep = rep;
@@ -599,11 +596,7 @@ static int s_publish(pub_t *pb, uint32_t k)
     p.dataset = DS;
     p.n_changes = k;
     p.changes = s_change_ptrs;
-    Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
-    env.version = LT_PROTO_VERSION;
-    env.body_case = LIENTHONG__ENVELOPE__BODY_PUBLISH;
-    env.publish = &p;
-    if (lt_wire_send(pb->sock, NULL, 0, &env) != 0) {
+    if (lt_wire_send_body(pb->sock, NULL, 0, LIENTHONG__ENVELOPE__BODY_PUBLISH, &p) != 0) {
         snprintf(pb->err, sizeof pb->err, "publish send failed: %s", zmq_strerror(zmq_errno()));
         return -1;
     }
@@ -627,10 +620,10 @@ static int s_acks(pub_t *pb)
             return 0;
         }
         Lienthong__ErrorCode code;
-        Lienthong__Envelope *rep = in.frames == 1
-                                       ? lt_wire_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body),
-                                                        RECV_CAP, &code, err, sizeof err)
-                                       : NULL;
+        Lienthong__Envelope *rep =
+            in.frames == 1 ? lt_wire_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body),
+                                            LT_LOCAL_MAX_MESSAGE, &code, err, sizeof err)
+                           : NULL;
         lt_wire_in_close(&in);
         int ok = rep && rep->body_case == LIENTHONG__ENVELOPE__BODY_PUBLISH_ACK && pb->count &&
                  rep->publish_ack->request_id == pb->fifo[pb->head].id &&
@@ -770,8 +763,6 @@ static int s_request(qry_t *q, uint64_t k)
     c2.value = p.date_of_birth;
     Lienthong__LookupRequest lq = LIENTHONG__LOOKUP_REQUEST__INIT;
     Lienthong__VerifyRequest vq = LIENTHONG__VERIFY_REQUEST__INIT;
-    Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
-    env.version = LT_PROTO_VERSION;
     int64_t deadline = lt_clock_now_ms() + REQ_DEADLINE_MS;
     if (cls == Q_MIN_LOOKUP) {
         lq.request_id = id;
@@ -781,8 +772,6 @@ static int s_request(qry_t *q, uint64_t k)
         lq.n_fields = 4;
         lq.purpose = "PUBLIC-SERVICE";
         lq.deadline_ms = deadline;
-        env.body_case = LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST;
-        env.lookup_request = &lq;
     } else {
         vq.request_id = id;
         vq.dataset = DS;
@@ -792,11 +781,13 @@ static int s_request(qry_t *q, uint64_t k)
         vq.n_claims = 2;
         vq.purpose = cls == Q_ENT_VERIFY ? "SUBSCRIBER-KYC" : "PUBLIC-SERVICE";
         vq.deadline_ms = deadline;
-        env.body_case = LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST;
-        env.verify_request = &vq;
     }
+    int is_lookup = cls == Q_MIN_LOOKUP;
     int64_t t = s_ns();
-    if (lt_wire_send(q->sock[c], NULL, 0, &env) != 0) {
+    if (lt_wire_send_body(q->sock[c], NULL, 0,
+                          is_lookup ? LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST
+                                    : LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST,
+                          is_lookup ? (const void *)&lq : (const void *)&vq) != 0) {
         q->send_failed++;
         return -1;
     }
@@ -880,10 +871,10 @@ static void s_drain(qry_t *q, void *sock)
         }
         int64_t t = s_ns();
         Lienthong__ErrorCode code;
-        Lienthong__Envelope *env = in.frames == 1
-                                       ? lt_wire_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body),
-                                                        RECV_CAP, &code, err, sizeof err)
-                                       : NULL;
+        Lienthong__Envelope *env =
+            in.frames == 1 ? lt_wire_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body),
+                                            LT_LOCAL_MAX_MESSAGE, &code, err, sizeof err)
+                           : NULL;
         lt_wire_in_close(&in);
         int good = 0;
         uint64_t id = env ? s_reply(q, env, &good) : 0;

@@ -33,8 +33,6 @@ static int s_send(void *app, int verify, long i)
     char key[24];
     uint8_t tmp[512];
     lt_bench_record(i % RECORDS, tmp, key);
-    Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
-    env.version = LT_PROTO_VERSION;
     Lienthong__LookupRequest lq = LIENTHONG__LOOKUP_REQUEST__INIT;
     Lienthong__VerifyRequest vq = LIENTHONG__VERIFY_REQUEST__INIT;
     char *fields[] = {"full_name", "date_of_birth"}, *keys[] = {key};
@@ -54,20 +52,16 @@ static int s_send(void *app, int verify, long i)
         vq.n_claims = 2;
         vq.purpose = "BENCH";
         vq.deadline_ms = deadline;
-        env.body_case = LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST;
-        env.verify_request = &vq;
-    } else {
-        lq.request_id = s_next_id++;
-        lq.dataset = DATASET;
-        lq.key = key;
-        lq.fields = fields;
-        lq.n_fields = 2;
-        lq.purpose = "BENCH";
-        lq.deadline_ms = deadline;
-        env.body_case = LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST;
-        env.lookup_request = &lq;
+        return lt_wire_send_body(app, NULL, 0, LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST, &vq);
     }
-    return lt_wire_send(app, NULL, 0, &env);
+    lq.request_id = s_next_id++;
+    lq.dataset = DATASET;
+    lq.key = key;
+    lq.fields = fields;
+    lq.n_fields = 2;
+    lq.purpose = "BENCH";
+    lq.deadline_ms = deadline;
+    return lt_wire_send_body(app, NULL, 0, LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST, &lq);
 }
 
 /* Receives one answer; 1 for a good (signed, found) answer, 0 otherwise. */
@@ -75,7 +69,7 @@ static int s_recv(void *app)
 {
     char err[256];
     Lienthong__Envelope *env = NULL;
-    if (lt_wire_recv_env(app, 15000, 64u << 20, &env, err, sizeof err) != 1)
+    if (lt_wire_recv_env(app, 15000, LT_LOCAL_MAX_MESSAGE, &env, err, sizeof err) != 1)
         return -1;
     int ok = env && (env->body_case == LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY ||
                      env->body_case == LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY);

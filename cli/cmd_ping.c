@@ -57,14 +57,10 @@ static int s_exchange(void *s, int timeout)
     Lienthong__Hello h = LIENTHONG__HELLO__INIT;
     h.member = "";
     h.software = "lienthong " LT_VERSION " ping";
-    Lienthong__Envelope env;
-    lt_wire_env_init(&env);
-    env.body_case = LIENTHONG__ENVELOPE__BODY_HELLO;
-    env.hello = &h;
     /* ZMQ_IMMEDIATE: retry the send until the handshake completes. The
      * endpoint answered TCP (s_reachable), so no handshake means refused. */
     zmq_pollitem_t out = {s, 0, ZMQ_POLLOUT, 0};
-    if (zmq_poll(&out, 1, timeout) <= 0 || lt_wire_send(s, NULL, 0, &env) != 0) {
+    if (zmq_poll(&out, 1, timeout) <= 0 || lt_wire_send_body(s, NULL, 0, LIENTHONG__ENVELOPE__BODY_HELLO, &h) != 0) {
         printf("no answer within %d ms: the endpoint accepts connections, but the CURVE "
                "handshake did not complete: the gateway does not admit this key (not in its "
                "directory, or not active), or --server-key is not its key\n", timeout);
@@ -72,7 +68,7 @@ static int s_exchange(void *s, int timeout)
     }
     char err[256];
     Lienthong__Envelope *rep = NULL;
-    if (lt_wire_recv_env(s, timeout, 4u << 20, &rep, err, sizeof err) != 1) {
+    if (lt_wire_recv_env(s, timeout, LT_MAX_MESSAGE_DEFAULT, &rep, err, sizeof err) != 1) {
         printf("no answer within %d ms after connecting%s%s\n", timeout, err[0] ? ": " : "", err);
         return 1;
     }

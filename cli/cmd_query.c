@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_ITEMS 1024
+#define MAX_ITEMS LT_QUERY_MAX_KEYS
 
 static const char *USAGE_LOOKUP =
     "lienthong lookup --config FILE --dataset ID --key KEY --purpose CODE\n"
@@ -34,7 +34,7 @@ typedef struct {
     Lienthong__Subject *subjects[MAX_ITEMS];
     size_t n_subjects;
     uint8_t *files[2]; /* keys and subjects files: the strings point into them */
-    char *keys[MAX_ITEMS], *fields[64];
+    char *keys[MAX_ITEMS], *fields[LT_QUERY_MAX_FIELDS];
     Lienthong__Claim claims[64], *claim_ptrs[64];
     size_t n_keys, n_fields, n_claims;
     int timeout, json;
@@ -66,7 +66,8 @@ static int s_parse(int argc, char **argv, args_t *a, int verify)
         else if (c == 'S' && verify) a->subjects_file = optarg;
         else if (c == 'k' && a->n_keys < MAX_ITEMS && (verify || a->n_keys == 0))
             a->keys[a->n_keys++] = optarg;
-        else if (c == 'f' && !verify && a->n_fields < 64) a->fields[a->n_fields++] = optarg;
+        else if (c == 'f' && !verify && a->n_fields < LT_QUERY_MAX_FIELDS)
+            a->fields[a->n_fields++] = optarg;
         else if (c == 'l' && verify && a->n_claims < 64 && (eq = strchr(optarg, '=')) && eq > optarg) {
             *eq = 0;
             lienthong__claim__init(&a->claims[a->n_claims]);

@@ -15,10 +15,9 @@
 #include "lienthong.pb-c.h"
 #include "lt_crypto.h"
 #include "lt_keys.h"
+#include "lt_limits.h"
 
 #define LT_BATCH_DOMAIN "lienthong/1 batch"
-#define LT_BATCH_MAX_RECORDS 1024
-#define LT_BATCH_MAX_BYTES (1u << 20)
 
 /* Computes the Merkle root over n record byte strings. Returns 0 or -1. */
 int lt_batch_root(const ProtobufCBinaryData *records, size_t n, uint8_t root[LT_HASH_BYTES])

@@ -65,7 +65,7 @@ int lt_crypto_merkle_path(const uint8_t *leaves, size_t count, size_t index, uin
     while (count > 1) {
         size_t sib = index ^ 1;
         if (sib < count) {
-            if (n >= 64)
+            if (n >= LT_MERKLE_MAX_PATH)
                 return -1;
             memcpy(path[n++], scratch + sib * 32, 32);
         }
@@ -142,7 +142,7 @@ int lt_crypto_merkle_tree_path(const uint8_t *tree, size_t count, size_t index,
     while (count > 1) {
         size_t sib = index ^ 1;
         if (sib < count) {
-            if (n >= 64)
+            if (n >= LT_MERKLE_MAX_PATH)
                 return -1;
             memcpy(path[n++], tree + (off + sib) * 32, 32);
         }

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lt_limits.h"
+
 #define LT_HASH_BYTES 32
 
 /* BLAKE2b-256 of buf. */
@@ -19,9 +21,9 @@ void lt_crypto_merkle_leaf(const uint8_t *data, size_t len, uint8_t out[LT_HASH_
 int lt_crypto_merkle_root(const uint8_t *leaves, size_t count, uint8_t *scratch,
                    uint8_t root[LT_HASH_BYTES]) __attribute__((warn_unused_result));
 
-/* Audit path for leaf `index`: writes up to 64 sibling hashes into path
- * and their number into *path_len. A level where the node has no sibling
- * (odd count, last node carried up) contributes nothing. */
+/* Audit path for leaf `index`: writes up to LT_MERKLE_MAX_PATH sibling
+ * hashes into path and their number into *path_len. A level where the node
+ * has no sibling (odd count, last node carried up) contributes nothing. */
 int lt_crypto_merkle_path(const uint8_t *leaves, size_t count, size_t index, uint8_t *scratch,
                    uint8_t path[][LT_HASH_BYTES], size_t *path_len)
     __attribute__((warn_unused_result));

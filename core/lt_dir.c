@@ -687,7 +687,7 @@ lt_dir_t *lt_dir_open(const uint8_t *signed_bytes, size_t len, const lt_dir_pins
                    (unsigned long long)d->version, ts);
             goto out;
         }
-        if (d->issued_at > now + 300) {
+        if (d->issued_at > now + LT_DIR_MAX_AHEAD_S) {
             s_fmt_time(d->issued_at, ts, sizeof ts);
             s_fail(err, errlen, "directory version %llu is issued in the future (%s); check the "
                    "clock", (unsigned long long)d->version, ts);

@@ -14,15 +14,15 @@
 
 #include "directory.pb-c.h"
 #include "lt_keys.h"
+#include "lt_limits.h"
 
 #define LT_DIR_DOMAIN "lienthong/1 directory"
-#define LT_DIR_MAX_BYTES (16u * 1024 * 1024)
 
 typedef struct _lt_dir_t lt_dir_t;
 
 /* Pinned authority public keys. */
 typedef struct {
-    uint8_t keys[8][LT_KEY_BYTES];
+    uint8_t keys[LT_DIR_MAX_PINS][LT_KEY_BYTES];
     size_t count;
 } lt_dir_pins_t;
 

@@ -2,6 +2,7 @@
  * missing security option must never be used. */
 #include "lt_sock.h"
 #include "lt_file.h"
+#include "lt_limits.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,8 +24,8 @@
 
 void lt_sock_opts_default(lt_sock_opts_t *o)
 {
-    o->max_message = 4u << 20;
-    o->heartbeat_ms = 1000;
+    o->max_message = LT_MAX_MESSAGE_DEFAULT;
+    o->heartbeat_ms = LT_HEARTBEAT_MS;
     o->hwm = 10000;
 }
 

@@ -247,22 +247,84 @@ int lt_wire_recv_env(void *sock, int timeout_ms, size_t cap, Lienthong__Envelope
     return *env ? 1 : 0;
 }
 
-int lt_wire_send(void *sock, const uint8_t *rid, size_t rid_len, const Lienthong__Envelope *env)
+static int s_pack(zmq_msg_t *msg, const Lienthong__Envelope *env)
 {
     size_t len = lienthong__envelope__get_packed_size(env);
-    zmq_msg_t msg;
-    if (zmq_msg_init_size(&msg, len) != 0)
+    if (zmq_msg_init_size(msg, len) != 0)
         return -1;
-    lienthong__envelope__pack(env, zmq_msg_data(&msg));
-    if (rid_len > 0 && zmq_send(sock, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
-        zmq_msg_close(&msg);
-        return -1;
-    }
-    if (zmq_msg_send(&msg, sock, ZMQ_DONTWAIT) < 0) {
-        zmq_msg_close(&msg);
+    lienthong__envelope__pack(env, zmq_msg_data(msg));
+    return 0;
+}
+
+int lt_wire_send_msg(void *sock, const uint8_t *rid, size_t rid_len, zmq_msg_t *msg)
+{
+    if ((rid_len > 0 && zmq_send(sock, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) ||
+        zmq_msg_send(msg, sock, ZMQ_DONTWAIT) < 0) {
+        int e = zmq_errno();
+        zmq_msg_close(msg);
+        errno = e;
         return -1;
     }
     return 0;
+}
+
+int lt_wire_send_copy(void *sock, const uint8_t *rid, size_t rid_len, const zmq_msg_t *frame)
+{
+    zmq_msg_t copy;
+    zmq_msg_init(&copy);
+    /* zmq_msg_copy only shares the frame's buffer; it does not change it. */
+    if (zmq_msg_copy(&copy, (zmq_msg_t *)frame) != 0) {
+        int e = zmq_errno();
+        zmq_msg_close(&copy);
+        errno = e;
+        return -1;
+    }
+    return lt_wire_send_msg(sock, rid, rid_len, &copy);
+}
+
+int lt_wire_send(void *sock, const uint8_t *rid, size_t rid_len, const Lienthong__Envelope *env)
+{
+    zmq_msg_t msg;
+    if (s_pack(&msg, env) != 0)
+        return -1;
+    return lt_wire_send_msg(sock, rid, rid_len, &msg);
+}
+
+/* Makes env a version-1 envelope carrying body in the field of type. The
+ * body fields of the envelope form one oneof of message pointers: setting
+ * the field at its descriptor's offset and the case is what the generated
+ * setters would do, for any body type. */
+static int s_envelope(Lienthong__Envelope *env, Lienthong__Envelope__BodyCase type,
+                      const void *body)
+{
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field(&lienthong__envelope__descriptor, (unsigned)type);
+    if (!f || f->type != PROTOBUF_C_TYPE_MESSAGE || !(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) ||
+        !body || ((const ProtobufCMessage *)body)->descriptor != f->descriptor) {
+        errno = EINVAL;
+        return -1;
+    }
+    lt_wire_env_init(env);
+    env->body_case = type;
+    memcpy((char *)env + f->offset, &body, sizeof body);
+    return 0;
+}
+
+int lt_wire_send_body(void *sock, const uint8_t *rid, size_t rid_len,
+                      Lienthong__Envelope__BodyCase type, const void *body)
+{
+    Lienthong__Envelope env;
+    if (s_envelope(&env, type, body) != 0)
+        return -1;
+    return lt_wire_send(sock, rid, rid_len, &env);
+}
+
+int lt_wire_pack_body(zmq_msg_t *msg, Lienthong__Envelope__BodyCase type, const void *body)
+{
+    Lienthong__Envelope env;
+    if (s_envelope(&env, type, body) != 0)
+        return -1;
+    return s_pack(msg, &env);
 }
 
 int lt_wire_send_error(void *sock, const uint8_t *rid, size_t rid_len, Lienthong__ErrorCode code,
@@ -277,11 +339,7 @@ int lt_wire_send_error(void *sock, const uint8_t *rid, size_t rid_len, Lienthong
     e.code = code;
     e.message = text;
     e.request_id = request_id;
-    Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
-    env.version = LT_PROTO_VERSION;
-    env.body_case = LIENTHONG__ENVELOPE__BODY_ERROR;
-    env.error = &e;
-    return lt_wire_send(sock, rid, rid_len, &env);
+    return lt_wire_send_body(sock, rid, rid_len, LIENTHONG__ENVELOPE__BODY_ERROR, &e);
 }
 
 const char *lt_wire_body_name(Lienthong__Envelope__BodyCase c)

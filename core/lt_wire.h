@@ -11,15 +11,15 @@
 #include <zmq.h>
 
 #include "lienthong.pb-c.h"
+#include "lt_limits.h"
 
 #define LT_PROTO_VERSION 1
-#define LT_WIRE_DEFAULT_CAP (4u * 1024 * 1024)
 
 /* One received message. */
 typedef struct {
-    uint8_t rid[256];   /* routing id (ROUTER only) */
+    uint8_t rid[LT_RID_MAX]; /* routing id (ROUTER only) */
     size_t rid_len;
-    char user_id[128];  /* ZAP User-Id of the connection; empty when none */
+    char user_id[LT_ID_MAX]; /* ZAP User-Id of the connection; empty when none */
     zmq_msg_t body;
     int frames;         /* frames after the routing id; 1 when well formed */
 } lt_wire_in_t;
@@ -67,6 +67,21 @@ int lt_wire_recv_env(void *sock, int timeout_ms, size_t cap, Lienthong__Envelope
 /* Packs and sends env, preceded by the routing id when rid_len > 0.
  * Non-blocking: returns -1 with errno EAGAIN when the peer's pipe is full. */
 int lt_wire_send(void *sock, const uint8_t *rid, size_t rid_len, const Lienthong__Envelope *env);
+/* Sends an envelope whose one message is body, of the type the envelope
+ * field `type` holds (e.g. LIENTHONG__ENVELOPE__BODY_BATCH and a
+ * Lienthong__Batch), like lt_wire_send. Returns -1 with errno EINVAL when
+ * type is not a message field of the envelope or body is not of its type. */
+int lt_wire_send_body(void *sock, const uint8_t *rid, size_t rid_len,
+                      Lienthong__Envelope__BodyCase type, const void *body);
+/* Packs such an envelope into msg (initialised here), for a caller that
+ * keeps a copy. Returns 0, or -1 with errno (EINVAL as above, ENOMEM). */
+int lt_wire_pack_body(zmq_msg_t *msg, Lienthong__Envelope__BodyCase type, const void *body);
+/* Sends msg, a packed envelope (e.g. a stored copy), preceded by the
+ * routing id when rid_len > 0, non-blocking. msg is sent or closed either
+ * way. Returns 0, or -1 with errno. */
+int lt_wire_send_msg(void *sock, const uint8_t *rid, size_t rid_len, zmq_msg_t *msg);
+/* Sends a copy of frame (which stays the caller's) the same way. */
+int lt_wire_send_copy(void *sock, const uint8_t *rid, size_t rid_len, const zmq_msg_t *frame);
 /* Sends an Error envelope. */
 int lt_wire_send_error(void *sock, const uint8_t *rid, size_t rid_len, Lienthong__ErrorCode code,
                        uint64_t request_id, const char *fmt, ...) __attribute__((format(printf, 6, 7)));

@@ -1,58 +1,65 @@
 /* lt_feed: credit-based, signed change feeds (PROTOCOL.md 6 and 8.2).
  *
- * Owner side: subscriptions from peers, each streaming signed batches read
- * from the log while it has credit. Consumer side: the feeds this gateway
- * replicates, verified before anything is unpacked and applied with the
- * cursor in one transaction. Local side: sink adapters attached to a stream,
- * fed from the log with credit. All of it runs in the gateway's poll loop;
- * lt_feed_pump sends whatever credit allows, lt_feed_tick drives timers. */
+ * One module in four files, one per role, sharing the table of streams this
+ * gateway holds (lt_feed_int.h):
+ * - owner (lt_feed_owner.c): subscriptions from peers, each streaming signed
+ *   batches read from the log while it has credit;
+ * - replica (lt_feed_replica.c): the feeds this gateway consumes, verified
+ *   before anything is unpacked and applied with the cursor in one
+ *   transaction;
+ * - sink (lt_feed_sink.c): local sink adapters attached to a stream, fed
+ *   from the log with credit;
+ * - lt_feed.c: the streams, reading the log, and the poll loop's calls.
+ * All of it runs in the gateway's poll loop; lt_feed_pump sends whatever
+ * credit allows, lt_feed_tick drives timers. */
 #ifndef LT_FEED_H
 #define LT_FEED_H
 
 #include "lienthong.pb-c.h"
-#include "lt_audit.h"
-#include "lt_gwcfg.h"
-#include "lt_dir.h"
-#include "lt_keys.h"
-#include "lt_store.h"
+#include "lt_gwctx.h"
 #include "lt_wire.h"
 
 typedef struct _lt_feed_t lt_feed_t;
 
-/* Returns the DEALER socket to member, opening the link if needed, or NULL
- * while it cannot be reached. */
-typedef void *(*lt_feed_link_fn)(void *arg, const char *member);
-
-lt_feed_t *lt_feed_new(lt_store_t *store, const lt_keys_t *keys, const lt_gwcfg_t *cfg,
-                       lt_feed_link_fn link, void *link_arg);
+/* Opens the replicas ctx->cfg lists (their streams and cursors in
+ * ctx->store); links to owners come from ctx->peers, feed starts, stops and
+ * refusals go to ctx->audit. ctx must outlive the object. NULL when out of
+ * memory, with too many streams, or on a store failure. */
+lt_feed_t *lt_feed_new(const lt_gwctx_t *ctx);
 void lt_feed_destroy(lt_feed_t **self_p);
 
-/* Feed starts, stops and refusals are also written here (may be NULL). */
-void lt_feed_set_audit(lt_feed_t *self, lt_audit_t *audit);
+/* ---- owner ---- */
 
-/* The directory changed: re-checks subscriptions against policies. */
-void lt_feed_set_dir(lt_feed_t *self, const lt_dir_t *dir, void *peer_sock);
-
-/* Owner: messages on the peer ROUTER, authorised by in->user_id. */
+/* Messages on the peer ROUTER, authorised by in->user_id. */
 void lt_feed_on_subscribe(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
                           const Lienthong__Subscribe *m);
 void lt_feed_on_credit(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
                        const Lienthong__Credit *m);
 void lt_feed_on_unsubscribe(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
                             const Lienthong__Unsubscribe *m);
-/* Owner: the peer socket was rebound; every subscription is gone. */
+/* The peer socket was rebound; every subscription is gone. */
 void lt_feed_drop_peers(lt_feed_t *self);
+/* ctx->dir changed: re-checks every subscription against the policies and
+ * drops (telling the consumer on peer_sock, if not NULL) those no longer
+ * allowed or whose member is no longer active (PROTOCOL.md 6.6). */
+void lt_feed_dir_changed(lt_feed_t *self, void *peer_sock);
 
-/* Consumer: a batch or an error arrived on the link to owner. */
+/* ---- replica ---- */
+
+/* A batch or an error arrived on the link to owner. */
 void lt_feed_on_batch(lt_feed_t *self, const char *owner, void *link_sock,
                       const Lienthong__Batch *b);
 void lt_feed_on_error(lt_feed_t *self, const char *owner, const Lienthong__Error *e);
 
-/* Local sinks. */
+/* ---- sink ---- */
+
+/* Messages from sink adapters on the local ROUTER. */
 void lt_feed_on_sink_attach(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
                             const Lienthong__SinkAttach *m);
 void lt_feed_on_deliver_ack(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
                             const Lienthong__DeliverAck *m);
+
+/* ---- all roles ---- */
 
 /* The owner's log of stream grew to last_seq (an lt_publish_advanced_fn). */
 void lt_feed_advanced(void *self, const char *stream, uint64_t last_seq);

@@ -1,4 +1,6 @@
-/* lt_gateway: lifecycle, poll loop and message dispatch of the daemon. */
+/* lt_gateway: the daemon's lifecycle, signals, directory loading and
+ * adoption, and the poll loop, which hands each message to the module that
+ * handles it (lt_peers, lt_feed, lt_query, lt_publish). */
 #include "lt_gateway.h"
 #include "lt_audit.h"
 #include "lt_feed.h"
@@ -6,6 +8,7 @@
 #include "lt_gwcheck.h"
 #include "lt_log.h"
 #include "lt_notify.h"
+#include "lt_peers.h"
 #include "lt_publish.h"
 #include "lt_query.h"
 #include "lt_sock.h"
@@ -23,57 +26,18 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#define MAX_LINKS 256
-#define MAX_INBOUND 512
-#define HELLO_RETRY_MS 2000
-/* A greeted link says Hello again this often: it is how a peer learns that
- * our directory is older than its own, even after it rebound its socket. */
-#define HELLO_REFRESH_MS 3000
-/* A peer that has not answered (or said) Hello for this long is lost; the
- * first Hello after that is a reconnection. Logged once per change. */
-#define PEER_LOST_MS 10000
 #define POLL_MS 100
-/* Group commit: at most this many Publish messages share one transaction. */
-#define PUBLISH_GROUP 64
-
-/* An outgoing connection to one peer member. */
-typedef struct {
-    char member[LT_ID_MAX];
-    void *sock;
-    int greeted;           /* the peer answered our Hello */
-    uint64_t peer_version; /* its directory version */
-    int64_t hello_at;      /* monotonic ms of the last Hello sent */
-    int64_t heard_at;      /* monotonic ms of the last Hello answered, or the link's start */
-    int unreachable;       /* logged as not answering; cleared by a Hello */
-    size_t endpoint;       /* index into the member's endpoints */
-} link_t;
-
-/* An incoming connection we have seen a Hello on. */
-typedef struct {
-    char member[LT_ID_MAX];
-    uint8_t rid[256];
-    size_t rid_len;
-    int64_t heard_at; /* monotonic ms of its last Hello */
-    int lost;         /* logged as lost; its next Hello is logged again */
-} inbound_t;
 
 struct _lt_gateway_t {
     lt_gwcfg_t cfg;
     lt_sock_opts_t so;
-    lt_keys_t *keys;
-    lt_dir_t *dir;
-    void *ctx;
+    lt_gwctx_t shared; /* keys, directory, store, audit and peers, owned here */
+    void *zctx;        /* the ZeroMQ context */
     lt_zap_t *zap;
     void *peer;
     void *local;
-    lt_store_t *store;
     lt_feed_t *feed;
     lt_query_t *query;
-    lt_audit_t *audit;
-    link_t links[MAX_LINKS];
-    size_t n_links;
-    inbound_t inbound[MAX_INBOUND];
-    size_t n_inbound;
     int sigfd;
     int stopping;
     int failed;
@@ -86,7 +50,7 @@ struct _lt_gateway_t {
 /* Our own entry must exist, be active and carry exactly our public keys. */
 static int s_check_self(const lt_gateway_t *self, const lt_dir_t *dir, char *err, size_t errlen)
 {
-    return lt_gwcheck_self(&self->cfg, self->keys, dir, err, errlen);
+    return lt_gwcheck_self(&self->cfg, self->shared.keys, dir, err, errlen);
 }
 
 /* Loads the configured directory and the newest one adopted from peers,
@@ -112,192 +76,11 @@ static int s_load_dir(lt_gateway_t *self, char *err, size_t errlen)
     lt_dir_destroy(&adopted);
     if (!conf)
         return -1;
-    self->dir = conf;
+    self->shared.dir = conf;
     return 0;
 }
 
-/* ---- links to peers ------------------------------------------------------- */
-
-static link_t *s_link_find(lt_gateway_t *self, const char *member)
-{
-    for (size_t i = 0; i < self->n_links; i++)
-        if (strcmp(self->links[i].member, member) == 0)
-            return &self->links[i];
-    return NULL;
-}
-
-static int s_send_hello(lt_gateway_t *self, void *sock, const uint8_t *rid, size_t rid_len)
-{
-    Lienthong__Hello h = LIENTHONG__HELLO__INIT;
-    h.member = self->cfg.member;
-    h.directory_version = lt_dir_version(self->dir);
-    h.software = "lienthong " LT_VERSION;
-    Lienthong__Envelope env;
-    lt_wire_env_init(&env);
-    env.body_case = LIENTHONG__ENVELOPE__BODY_HELLO;
-    env.hello = &h;
-    return lt_wire_send(sock, rid, rid_len, &env);
-}
-
-static int s_send_offer(lt_gateway_t *self, void *sock, const uint8_t *rid, size_t rid_len)
-{
-    Lienthong__DirectoryOffer o = LIENTHONG__DIRECTORY_OFFER__INIT;
-    const uint8_t *bytes = lt_dir_signed_bytes(self->dir, &o.signed_directory.len);
-    o.signed_directory.data = (uint8_t *)bytes;
-    Lienthong__Envelope env;
-    lt_wire_env_init(&env);
-    env.body_case = LIENTHONG__ENVELOPE__BODY_DIRECTORY_OFFER;
-    env.directory_offer = &o;
-    return lt_wire_send(sock, rid, rid_len, &env);
-}
-
-/* Opens (or returns) the link to member; NULL when the member is unknown,
- * not active, or lists no endpoint. */
-static link_t *s_link_open(lt_gateway_t *self, const char *member)
-{
-    link_t *l = s_link_find(self, member);
-    if (l)
-        return l;
-    const Lienthong__Member *m = lt_dir_member(self->dir, member);
-    if (!m || m->status != LIENTHONG__MEMBER_STATUS__MEMBER_ACTIVE || m->n_endpoints == 0) {
-        lt_warn("link", "cannot connect to '%s': %s", member,
-                !m ? "not in the directory" : m->n_endpoints == 0 ? "no endpoint listed"
-                                                                 : lt_dir_status_name(m->status));
-        return NULL;
-    }
-    if (self->n_links >= MAX_LINKS)
-        return NULL;
-    char err[512];
-    void *s = lt_sock_client(self->ctx, self->keys, m->transport_key.data, m->endpoints[0],
-                             &self->so, err, sizeof err);
-    if (!s) {
-        lt_error("link", "%s", err);
-        return NULL;
-    }
-    l = &self->links[self->n_links++];
-    memset(l, 0, sizeof *l);
-    snprintf(l->member, sizeof l->member, "%s", member);
-    l->sock = s;
-    l->hello_at = -HELLO_RETRY_MS;
-    l->heard_at = lt_clock_mono_ms();
-    lt_info("link", "connecting to %s at %s", member, m->endpoints[0]);
-    return l;
-}
-
-/* For lt_feed: the socket to an owner, opening the link on first use. */
-static void *s_link_socket(void *arg, const char *member)
-{
-    link_t *l = s_link_open(arg, member);
-    return l ? l->sock : NULL;
-}
-
-/* For lt_query: moves the link to member on to its next endpoint. A member
- * with a single endpoint keeps its connection (reconnects are libzmq's). */
-static void s_link_rotate(void *arg, const char *member)
-{
-    lt_gateway_t *self = arg;
-    link_t *l = s_link_find(self, member);
-    const Lienthong__Member *m = lt_dir_member(self->dir, member);
-    if (!l || !m || m->n_endpoints < 2)
-        return;
-    char err[512];
-    size_t next = (l->endpoint + 1) % m->n_endpoints;
-    void *s = lt_sock_client(self->ctx, self->keys, m->transport_key.data, m->endpoints[next],
-                             &self->so, err, sizeof err);
-    if (!s) {
-        lt_warn("link", "%s", err);
-        return;
-    }
-    zmq_close(l->sock);
-    l->sock = s;
-    l->endpoint = next;
-    l->greeted = 0;
-    lt_info("link", "%s did not answer; trying its endpoint %s", member, m->endpoints[next]);
-}
-
-static void s_link_close(lt_gateway_t *self, size_t i)
-{
-    zmq_close(self->links[i].sock);
-    self->links[i] = self->links[--self->n_links];
-}
-
-/* One line per change: a greeted peer that stops answering is lost (info);
- * one never answering says so once, with what to check (warn). */
-static void s_link_silence(lt_gateway_t *self, link_t *l, int64_t now)
-{
-    if (now - l->heard_at < PEER_LOST_MS)
-        return;
-    const Lienthong__Member *m = lt_dir_member(self->dir, l->member);
-    const char *ep = m && l->endpoint < m->n_endpoints ? m->endpoints[l->endpoint] : "?";
-    if (l->greeted) {
-        l->greeted = 0;
-        lt_info("link", "peer %s lost: no answer at %s for %d s", l->member, ep,
-                PEER_LOST_MS / 1000);
-    } else if (!l->unreachable) {
-        l->unreachable = 1;
-        lt_warn("link", "no answer from %s at %s for %d s: check that its gateway runs, that "
-                "the endpoint in the directory is right and that the port is open to this "
-                "host (test with: lienthong ping)", l->member, ep, PEER_LOST_MS / 1000);
-    }
-}
-
-/* Re-sends Hello on links that have not been answered yet. */
-static void s_links_tick(lt_gateway_t *self)
-{
-    int64_t now = lt_clock_mono_ms();
-    for (size_t i = 0; i < self->n_links; i++) {
-        link_t *l = &self->links[i];
-        s_link_silence(self, l, now);
-        if (now - l->hello_at < (l->greeted ? HELLO_REFRESH_MS : HELLO_RETRY_MS))
-            continue;
-        /* With ZMQ_IMMEDIATE the send fails until the handshake is done;
-         * then we try again on the next tick rather than after the full wait. */
-        if (s_send_hello(self, l->sock, NULL, 0) == 0)
-            l->hello_at = now;
-        else if (zmq_errno() != EAGAIN)
-            lt_warn("link", "hello to %s failed: %s", l->member, zmq_strerror(zmq_errno()));
-    }
-}
-
-/* ---- incoming peers ------------------------------------------------------- */
-
-/* Notes the Hello of an incoming peer. Returns 1 when that is news worth a
- * line (first Hello, or the first after it was lost), 0 for a refresh. */
-static int s_inbound_note(lt_gateway_t *self, const char *member, const lt_wire_in_t *in)
-{
-    inbound_t *slot = NULL;
-    int news = 0;
-    for (size_t i = 0; i < self->n_inbound && !slot; i++)
-        if (strcmp(self->inbound[i].member, member) == 0)
-            slot = &self->inbound[i];
-    if (!slot && self->n_inbound < MAX_INBOUND) {
-        slot = &self->inbound[self->n_inbound++];
-        memset(slot, 0, sizeof *slot);
-        news = 1;
-    }
-    if (!slot)
-        return 1;
-    news |= slot->lost;
-    snprintf(slot->member, sizeof slot->member, "%s", member);
-    memcpy(slot->rid, in->rid, in->rid_len);
-    slot->rid_len = in->rid_len;
-    slot->heard_at = lt_clock_mono_ms();
-    slot->lost = 0;
-    return news;
-}
-
-/* An incoming peer whose Hellos stopped is logged as lost, once. */
-static void s_inbound_tick(lt_gateway_t *self)
-{
-    int64_t now = lt_clock_mono_ms();
-    for (size_t i = 0; i < self->n_inbound; i++) {
-        inbound_t *p = &self->inbound[i];
-        if (!p->lost && now - p->heard_at >= PEER_LOST_MS) {
-            p->lost = 1;
-            lt_info("peer", "peer %s lost: no Hello for %d s", p->member, PEER_LOST_MS / 1000);
-        }
-    }
-}
+/* ---- adoption -------------------------------------------------------------- */
 
 /* Closes and rebinds the peer socket so that every session must pass the
  * ZAP handler again: the way to cut off a member revoked while connected. */
@@ -306,9 +89,9 @@ static int s_rebind_peer(lt_gateway_t *self)
     char err[512];
     zmq_close(self->peer);
     self->peer = NULL;
-    self->n_inbound = 0;
+    lt_peers_forget_inbound(self->shared.peers);
     for (int attempt = 0; attempt < 50 && !self->peer; attempt++) {
-        self->peer = lt_sock_server(self->ctx, self->keys, self->cfg.listen, &self->so, err,
+        self->peer = lt_sock_server(self->zctx, self->shared.keys, self->cfg.listen, &self->so, err,
                                     sizeof err);
         if (!self->peer)
             usleep(20000); /* the old listener is released asynchronously */
@@ -340,73 +123,83 @@ static int s_lost_members(const lt_dir_t *old, const lt_dir_t *new)
     return 0;
 }
 
-static void s_offer_all(lt_gateway_t *self)
+/* Checks offered bytes as PROTOCOL.md 5.3 requires, then persists them
+ * before they replace the current directory. Returns the directory, or
+ * NULL with the reason in err (and the offered version, 0 if unreadable). */
+static lt_dir_t *s_adoptable(lt_gateway_t *self, const uint8_t *bytes, size_t len,
+                             uint64_t *offered, char *err, size_t errlen)
 {
-    for (size_t i = 0; i < self->n_links; i++)
-        if (self->links[i].greeted && self->links[i].peer_version < lt_dir_version(self->dir))
-            (void)s_send_offer(self, self->links[i].sock, NULL, 0);
-    for (size_t i = 0; i < self->n_inbound; i++)
-        (void)s_send_offer(self, self->peer, self->inbound[i].rid, self->inbound[i].rid_len);
+    char why[512];
+    lt_dir_t *d = lt_dir_open(bytes, len, &self->cfg.pins, self->cfg.federation,
+                              (int64_t)time(NULL), why, sizeof why);
+    uint64_t current = lt_dir_version(self->shared.dir);
+    *offered = d ? lt_dir_version(d) : 0;
+    if (!d)
+        snprintf(err, errlen, "%s", why);
+    else if (lt_dir_version(d) <= current)
+        snprintf(err, errlen, "older or same version %llu <= current %llu",
+                 (unsigned long long)lt_dir_version(d), (unsigned long long)current);
+    else if (s_check_self(self, d, why, sizeof why) != 0)
+        snprintf(err, errlen, "would cut this gateway off: %s", why);
+    else if (lt_file_write_atomic(self->adopted_path, bytes, len, 0644) != 0)
+        snprintf(err, errlen, "cannot persist %s: %s", self->adopted_path, strerror(errno));
+    else
+        return d;
+    lt_dir_destroy(&d);
+    return NULL;
+}
+
+/* Makes d the current directory and tells every module (5.3, 5.4). */
+static void s_adopted(lt_gateway_t *self, lt_dir_t *d, const char *source)
+{
+    int lost = s_lost_members(self->shared.dir, d);
+    lt_info("directory", "adopted version %llu from %s (was %llu)",
+            (unsigned long long)lt_dir_version(d), source,
+            (unsigned long long)lt_dir_version(self->shared.dir));
+    char detail[64];
+    snprintf(detail, sizeof detail, "version %llu", (unsigned long long)lt_dir_version(d));
+    lt_audit_add(
+        self->shared.audit,
+        &(lt_audit_entry_t){.event = "directory-adopted", .peer = source, .detail = detail});
+    lt_dir_destroy(&self->shared.dir);
+    self->shared.dir = d;
+    if (lost)
+        (void)s_rebind_peer(self);
+    lt_feed_dir_changed(self->feed, self->peer);
+    lt_peers_offer_all(self->shared.peers, self->peer);
+}
+
+/* 1 when bytes are exactly the directory in use. Peers offer what they
+ * adopt to everyone: during a roll-out the same directory comes back from
+ * each of them, which is nothing to refuse (PROTOCOL.md 5.1). */
+static int s_already_held(const lt_gateway_t *self, const uint8_t *bytes, size_t len)
+{
+    size_t have_len;
+    const uint8_t *have = lt_dir_signed_bytes(self->shared.dir, &have_len);
+    return len == have_len && memcmp(bytes, have, len) == 0;
 }
 
 int lt_gateway_adopt(lt_gateway_t *self, const uint8_t *bytes, size_t len, const char *source,
                      char *err, size_t errlen)
 {
-    char why[512];
-    lt_log_level_t level = LT_LOG_WARN;
-    size_t have_len;
-    const uint8_t *have = lt_dir_signed_bytes(self->dir, &have_len);
-    if (len == have_len && memcmp(bytes, have, len) == 0) {
-        /* Peers offer what they adopt to everyone: during a roll-out the
-         * same directory comes back from each of them. Nothing to refuse. */
+    if (s_already_held(self, bytes, len)) {
         lt_debug("directory", "version %llu from %s is the one we hold",
-                 (unsigned long long)lt_dir_version(self->dir), source);
+                 (unsigned long long)lt_dir_version(self->shared.dir), source);
         snprintf(err, errlen, "already held");
         return 1;
     }
-    lt_dir_t *d = lt_dir_open(bytes, len, &self->cfg.pins, self->cfg.federation,
-                              (int64_t)time(NULL), why, sizeof why);
-    if (!d) {
-        snprintf(err, errlen, "%s", why);
-        goto refused;
+    uint64_t offered = 0;
+    lt_dir_t *d = s_adoptable(self, bytes, len, &offered, err, errlen);
+    if (d) {
+        s_adopted(self, d, source);
+        return 0;
     }
-    if (lt_dir_version(d) <= lt_dir_version(self->dir)) {
-        /* An older one is a peer behind us (it gets ours in return); the
-         * same version with other bytes means two signed variants: warn. */
-        if (lt_dir_version(d) < lt_dir_version(self->dir))
-            level = LT_LOG_INFO;
-        snprintf(err, errlen, "older or same version %llu <= current %llu",
-                 (unsigned long long)lt_dir_version(d), (unsigned long long)lt_dir_version(self->dir));
-        goto refused;
-    }
-    if (s_check_self(self, d, why, sizeof why) != 0) {
-        snprintf(err, errlen, "would cut this gateway off: %s", why);
-        goto refused;
-    }
-    if (lt_file_write_atomic(self->adopted_path, bytes, len, 0644) != 0) {
-        snprintf(err, errlen, "cannot persist %s: %s", self->adopted_path, strerror(errno));
-        goto refused;
-    }
-    int lost = s_lost_members(self->dir, d);
-    lt_info("directory", "adopted version %llu from %s (was %llu)",
-            (unsigned long long)lt_dir_version(d), source, (unsigned long long)lt_dir_version(self->dir));
-    char detail[64];
-    snprintf(detail, sizeof detail, "version %llu", (unsigned long long)lt_dir_version(d));
-    lt_audit_add(self->audit, &(lt_audit_entry_t){.event = "directory-adopted", .peer = source,
-                                                  .detail = detail});
-    lt_dir_destroy(&self->dir);
-    self->dir = d;
-    if (lost)
-        (void)s_rebind_peer(self);
-    lt_feed_set_dir(self->feed, self->dir, self->peer);
-    lt_query_set_dir(self->query, self->dir);
-    s_offer_all(self);
-    return 0;
-refused:
-    lt_dir_destroy(&d);
-    lt_log(level, "directory", "refused directory from %s: %s", source, err);
-    lt_audit_add(self->audit, &(lt_audit_entry_t){.event = "directory-refused", .peer = source,
-                                                  .detail = err});
+    /* An older one is a peer behind us (it gets ours in return); the same
+     * version with other bytes means two signed variants: warn. */
+    lt_log(offered && offered < lt_dir_version(self->shared.dir) ? LT_LOG_INFO : LT_LOG_WARN,
+           "directory", "refused directory from %s: %s", source, err);
+    lt_audit_add(self->shared.audit,
+                 &(lt_audit_entry_t){.event = "directory-refused", .peer = source, .detail = err});
     return -1;
 }
 
@@ -417,8 +210,8 @@ static void s_peer_refuse(lt_gateway_t *self, const lt_wire_in_t *in, Lienthong_
 {
     self->refused++;
     lt_warn("peer", "refused message from %s: %s (%s)", who, why, lt_wire_error_name(code));
-    lt_audit_add(self->audit, &(lt_audit_entry_t){.event = "refused", .peer = who,
-                                                  .detail = why});
+    lt_audit_add(self->shared.audit,
+                 &(lt_audit_entry_t){.event = "refused", .peer = who, .detail = why});
     if (lt_wire_send_error(self->peer, in->rid, in->rid_len, code, 0, "%s", why) != 0)
         lt_debug("peer", "error reply to %s not sent: %s", who, zmq_strerror(zmq_errno()));
 }
@@ -426,7 +219,7 @@ static void s_peer_refuse(lt_gateway_t *self, const lt_wire_in_t *in, Lienthong_
 /* Authorises by the connection's ZAP User-Id, never by message content. */
 static int s_peer_authorised(lt_gateway_t *self, const lt_wire_in_t *in)
 {
-    const Lienthong__Member *m = lt_dir_member(self->dir, in->user_id);
+    const Lienthong__Member *m = lt_dir_member(self->shared.dir, in->user_id);
     if (!m) {
         s_peer_refuse(self, in, LIENTHONG__ERROR_CODE__ERR_UNKNOWN_MEMBER, in->user_id[0] ? in->user_id : "?",
                       "sender is not in the current directory");
@@ -441,36 +234,34 @@ static int s_peer_authorised(lt_gateway_t *self, const lt_wire_in_t *in)
     return 1;
 }
 
-static void s_peer_dispatch(lt_gateway_t *self, const lt_wire_in_t *in, Lienthong__Envelope *env)
+/* A peer offered its directory: adopt it and say Hello with the new
+ * version, or tell the peer why not (PROTOCOL.md 5.1). */
+static void s_peer_offer(lt_gateway_t *self, const lt_wire_in_t *in,
+                         const Lienthong__DirectoryOffer *o)
 {
     char err[512];
-    int rc;
+    int rc = lt_gateway_adopt(self, o->signed_directory.data, o->signed_directory.len, in->user_id,
+                              err, sizeof err);
+    if (rc == 0 && self->peer)
+        (void)lt_peers_hello(self->shared.peers, self->peer, in->rid, in->rid_len);
+    if (rc >= 0)
+        return;
+    self->refused++;
+    (void)lt_wire_send_error(self->peer, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_DIRECTORY,
+                             0, "directory refused: %s", err);
+}
+
+static void s_peer_dispatch(lt_gateway_t *self, const lt_wire_in_t *in, Lienthong__Envelope *env)
+{
     switch (env->body_case) {
     case LIENTHONG__ENVELOPE__BODY_HELLO:
-        /* Peers repeat Hello every few seconds: only a (re)connection is news. */
-        lt_log(s_inbound_note(self, in->user_id, in) ? LT_LOG_INFO : LT_LOG_DEBUG, "peer",
-               "hello from %s (directory v%llu, %s)", in->user_id,
-               (unsigned long long)env->hello->directory_version, env->hello->software);
-        (void)s_send_hello(self, self->peer, in->rid, in->rid_len);
-        if (env->hello->directory_version < lt_dir_version(self->dir))
-            (void)s_send_offer(self, self->peer, in->rid, in->rid_len);
+        lt_peers_on_hello(self->shared.peers, self->peer, in, env->hello);
         break;
     case LIENTHONG__ENVELOPE__BODY_DIRECTORY_OFFER:
-        rc = lt_gateway_adopt(self, env->directory_offer->signed_directory.data,
-                              env->directory_offer->signed_directory.len, in->user_id, err,
-                              sizeof err);
-        if (rc == 0) {
-            if (self->peer)
-                (void)s_send_hello(self, self->peer, in->rid, in->rid_len);
-        } else if (rc < 0) {
-            self->refused++;
-            (void)lt_wire_send_error(self->peer, in->rid, in->rid_len,
-                                     LIENTHONG__ERROR_CODE__ERR_DIRECTORY, 0, "directory refused: %s", err);
-        }
+        s_peer_offer(self, in, env->directory_offer);
         break;
     case LIENTHONG__ENVELOPE__BODY_DIRECTORY_REQUEST:
-        if (env->directory_request->have_version < lt_dir_version(self->dir))
-            (void)s_send_offer(self, self->peer, in->rid, in->rid_len);
+        lt_peers_on_dir_request(self->shared.peers, self->peer, in, env->directory_request);
         break;
     case LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST:
     case LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST:
@@ -532,7 +323,7 @@ out:
  * is answered at once, never held back for a timer. */
 static void s_on_peer(lt_gateway_t *self)
 {
-    for (int i = 0; i < 256 && self->peer && s_peer_one(self) == 0; i++)
+    for (int i = 0; i < LT_PEER_DRAIN && self->peer && s_peer_one(self) == 0; i++)
         ;
     if (self->peer)
         lt_query_flush(self->query, self->peer);
@@ -540,50 +331,46 @@ static void s_on_peer(lt_gateway_t *self)
 
 /* ---- replies on our links -------------------------------------------------- */
 
-static void s_link_dispatch(lt_gateway_t *self, link_t *l, Lienthong__Envelope *env,
+static void s_link_dispatch(lt_gateway_t *self, size_t i, Lienthong__Envelope *env,
                             const zmq_msg_t *frame)
 {
     char err[512];
+    const char *member = lt_peers_link_member(self->shared.peers, i);
     switch (env->body_case) {
     case LIENTHONG__ENVELOPE__BODY_HELLO:
-        lt_log(l->greeted ? LT_LOG_DEBUG : LT_LOG_INFO, "link", "greeted by %s (directory v%llu)",
-               l->member, (unsigned long long)env->hello->directory_version);
-        l->greeted = 1;
-        l->unreachable = 0;
-        l->heard_at = lt_clock_mono_ms();
-        l->peer_version = env->hello->directory_version;
-        if (l->peer_version < lt_dir_version(self->dir))
-            (void)s_send_offer(self, l->sock, NULL, 0);
+        lt_peers_on_link_hello(self->shared.peers, i, env->hello);
         break;
     case LIENTHONG__ENVELOPE__BODY_DIRECTORY_OFFER:
         (void)lt_gateway_adopt(self, env->directory_offer->signed_directory.data,
-                               env->directory_offer->signed_directory.len, l->member, err,
+                               env->directory_offer->signed_directory.len, member, err,
                                sizeof err);
         break;
     case LIENTHONG__ENVELOPE__BODY_BATCH:
-        lt_feed_on_batch(self->feed, l->member, l->sock, env->batch);
+        lt_feed_on_batch(self->feed, member, lt_peers_link_socket(self->shared.peers, i),
+                         env->batch);
         break;
     case LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY:
     case LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY:
-        lt_query_on_answer(self->query, self->local, l->member, env, frame);
+        lt_query_on_answer(self->query, self->local, member, env, frame);
         break;
     case LIENTHONG__ENVELOPE__BODY_ERROR:
-        lt_warn("link", "%s reports %s: %s", l->member, lt_wire_error_name(env->error->code),
+        lt_warn("link", "%s reports %s: %s", member, lt_wire_error_name(env->error->code),
                 env->error->message);
-        lt_feed_on_error(self->feed, l->member, env->error);
-        lt_query_on_error(self->query, self->local, l->member, env->error);
+        lt_feed_on_error(self->feed, member, env->error);
+        lt_query_on_error(self->query, self->local, member, env->error);
         break;
     default:
-        lt_warn("link", "unexpected %s from %s ignored", lt_wire_body_name(env->body_case),
-                l->member);
+        lt_warn("link", "unexpected %s from %s ignored", lt_wire_body_name(env->body_case), member);
         break;
     }
 }
 
-static void s_on_link(lt_gateway_t *self, link_t *l)
+/* Handles one message waiting on link i. */
+static void s_on_link(lt_gateway_t *self, size_t i)
 {
     lt_wire_in_t in;
-    if (lt_wire_recv(l->sock, 0, ZMQ_DONTWAIT, &in) != 0) {
+    const char *member = lt_peers_link_member(self->shared.peers, i);
+    if (lt_wire_recv(lt_peers_link_socket(self->shared.peers, i), 0, ZMQ_DONTWAIT, &in) != 0) {
         lt_wire_in_close(&in);
         return;
     }
@@ -592,13 +379,13 @@ static void s_on_link(lt_gateway_t *self, link_t *l)
     Lienthong__Envelope *env = NULL;
     if (in.frames != 1) {
         self->refused++;
-        lt_warn("link", "dropped %d-frame message from %s", in.frames, l->member);
+        lt_warn("link", "dropped %d-frame message from %s", in.frames, member);
     } else if (!(env = lt_wire_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body),
                                       self->cfg.max_message, &code, err, sizeof err))) {
         self->refused++;
-        lt_warn("link", "dropped message from %s: %s", l->member, err);
+        lt_warn("link", "dropped message from %s: %s", member, err);
     } else {
-        s_link_dispatch(self, l, env, &in.body);
+        s_link_dispatch(self, i, env, &in.body);
     }
     lt_wire_free(&env);
     lt_wire_in_close(&in);
@@ -610,74 +397,15 @@ static void s_local_status(lt_gateway_t *self, const lt_wire_in_t *in)
 {
     Lienthong__StatusReply r = LIENTHONG__STATUS_REPLY__INIT;
     r.member = self->cfg.member;
-    r.directory_version = lt_dir_version(self->dir);
+    r.directory_version = lt_dir_version(self->shared.dir);
     r.refused = self->refused + lt_zap_refused(self->zap);
-    char *peers[MAX_LINKS + MAX_INBOUND];
-    for (size_t i = 0; i < self->n_links; i++)
-        if (self->links[i].greeted)
-            peers[r.n_peers_connected++] = self->links[i].member;
-    for (size_t i = 0; i < self->n_inbound; i++) {
-        size_t j = 0;
-        while (j < r.n_peers_connected && strcmp(peers[j], self->inbound[i].member) != 0)
-            j++;
-        if (j == r.n_peers_connected)
-            peers[r.n_peers_connected++] = self->inbound[i].member;
-    }
-    r.peers_connected = peers;
+    if (lt_peers_status(self->shared.peers, &r) != 0)
+        lt_warn("local", "status reply without its peer list: out of memory");
     lt_feed_status(self->feed, &r);
-    Lienthong__Envelope env;
-    lt_wire_env_init(&env);
-    env.body_case = LIENTHONG__ENVELOPE__BODY_STATUS_REPLY;
-    env.status_reply = &r;
-    (void)lt_wire_send(self->local, in->rid, in->rid_len, &env);
+    (void)lt_wire_send_body(self->local, in->rid, in->rid_len,
+                            LIENTHONG__ENVELOPE__BODY_STATUS_REPLY, &r);
+    lt_peers_status_free(&r);
     lt_feed_status_free(&r);
-}
-
-/* A Publish waiting for the group's transaction. */
-typedef struct {
-    lt_wire_in_t in;
-    Lienthong__Envelope *env;
-} pending_t;
-
-static void s_publish_ack(lt_gateway_t *self, pending_t *p, const lt_publish_result_t *r)
-{
-    const Lienthong__Publish *pub = p->env->publish;
-    if (r->code != LIENTHONG__ERROR_CODE__ERR_NONE) {
-        lt_warn("local", "refused publish %llu to %s: %s", (unsigned long long)pub->request_id,
-                pub->dataset, r->err);
-        (void)lt_wire_send_error(self->local, p->in.rid, p->in.rid_len, r->code, pub->request_id,
-                                 "%s", r->err);
-        return;
-    }
-    Lienthong__PublishAck ack = LIENTHONG__PUBLISH_ACK__INIT;
-    char cursor[24];
-    snprintf(cursor, sizeof cursor, "%llu", (unsigned long long)r->source_cursor);
-    ack.request_id = pub->request_id;
-    ack.first_seq = r->first_seq;
-    ack.last_seq = r->last_seq;
-    ack.source_cursor = cursor;
-    Lienthong__Envelope env;
-    lt_wire_env_init(&env);
-    env.body_case = LIENTHONG__ENVELOPE__BODY_PUBLISH_ACK;
-    env.publish_ack = &ack;
-    (void)lt_wire_send(self->local, p->in.rid, p->in.rid_len, &env);
-}
-
-/* Commits a group of publishes in one transaction, then acknowledges:
- * an ack is only ever sent for records already durable. */
-static void s_publish_group(lt_gateway_t *self, pending_t *group, size_t n)
-{
-    Lienthong__Publish *pubs[PUBLISH_GROUP];
-    lt_publish_result_t res[PUBLISH_GROUP];
-    memset(res, 0, sizeof res);
-    for (size_t i = 0; i < n; i++)
-        pubs[i] = group[i].env->publish;
-    if (lt_publish_apply(self->store, self->dir, self->cfg.member, pubs, n,
-                         lt_publish_max_record(self->cfg.max_message), res, lt_feed_advanced,
-                         self->feed) != 0)
-        lt_warn("local", "a group of %zu publishes was not stored; adapters will resend", n);
-    for (size_t i = 0; i < n; i++)
-        s_publish_ack(self, &group[i], &res[i]);
 }
 
 /* Handles one decoded local message other than Publish. */
@@ -732,10 +460,10 @@ static int s_local_recv(lt_gateway_t *self, lt_wire_in_t *in, Lienthong__Envelop
  * everything else is handled as it comes. */
 static void s_on_local(lt_gateway_t *self)
 {
-    pending_t group[PUBLISH_GROUP];
+    lt_publish_pending_t group[LT_PUBLISH_GROUP];
     size_t n = 0, changes = 0;
-    while (n < PUBLISH_GROUP && changes < 16384) {
-        pending_t *p = &group[n];
+    while (n < LT_PUBLISH_GROUP && changes < LT_PUBLISH_GROUP_CHANGES) {
+        lt_publish_pending_t *p = &group[n];
         if (s_local_recv(self, &p->in, &p->env) != 0)
             break;
         if (p->env && p->env->body_case == LIENTHONG__ENVELOPE__BODY_PUBLISH) {
@@ -749,7 +477,7 @@ static void s_on_local(lt_gateway_t *self)
         lt_wire_in_close(&p->in);
     }
     if (n)
-        s_publish_group(self, group, n);
+        lt_publish_commit(&self->shared, self->local, group, n, lt_feed_advanced, self->feed);
     for (size_t i = 0; i < n; i++) {
         lt_wire_free(&group[i].env);
         lt_wire_in_close(&group[i].in);
@@ -769,7 +497,7 @@ static void s_reload(lt_gateway_t *self)
         lt_warn("directory", "cannot read %s: %s", self->cfg.directory_file, strerror(errno));
     } else if (lt_gateway_adopt(self, buf, len, self->cfg.directory_file, err, sizeof err) > 0) {
         lt_info("directory", "%s holds version %llu, the one in use", self->cfg.directory_file,
-                (unsigned long long)lt_dir_version(self->dir));
+                (unsigned long long)lt_dir_version(self->shared.dir));
     }
     free(buf);
     lt_notify_ready(NULL);
@@ -789,31 +517,57 @@ static void s_on_signal(lt_gateway_t *self)
     }
 }
 
+/* The poll set: ZAP, peer ROUTER, local ROUTER, signals, then one item
+ * per link (link i at 4 + i). Returns the number of items. */
+static size_t s_poll_items(lt_gateway_t *self, zmq_pollitem_t *items)
+{
+    items[0] = (zmq_pollitem_t){lt_zap_socket(self->zap), 0, ZMQ_POLLIN, 0};
+    items[1] = (zmq_pollitem_t){self->peer, 0, ZMQ_POLLIN, 0};
+    items[2] = (zmq_pollitem_t){self->local, 0, ZMQ_POLLIN, 0};
+    items[3] = (zmq_pollitem_t){NULL, self->sigfd, ZMQ_POLLIN, 0};
+    size_t n = 4, n_links = lt_peers_links(self->shared.peers);
+    for (size_t i = 0; i < n_links; i++)
+        items[n++] =
+            (zmq_pollitem_t){lt_peers_link_socket(self->shared.peers, i), 0, ZMQ_POLLIN, 0};
+    return n;
+}
+
+/* Handles every ready item, ZAP first: a pending handshake holds a peer up. */
+static void s_on_ready(lt_gateway_t *self, const zmq_pollitem_t *items, size_t n)
+{
+    if (items[0].revents & ZMQ_POLLIN)
+        (void)lt_zap_handle(self->zap, self->shared.dir);
+    if (items[3].revents & ZMQ_POLLIN)
+        s_on_signal(self);
+    if (items[1].revents & ZMQ_POLLIN)
+        s_on_peer(self);
+    if (items[2].revents & ZMQ_POLLIN)
+        s_on_local(self);
+    /* A link rotated meanwhile has a new socket: not polled this round. */
+    for (size_t i = 0; i + 4 < n; i++)
+        if ((items[4 + i].revents & ZMQ_POLLIN) &&
+            items[4 + i].socket == lt_peers_link_socket(self->shared.peers, i))
+            s_on_link(self, i);
+}
+
 int lt_gateway_run(lt_gateway_t *self)
 {
     lt_info("gateway", "serving %s on %s (directory v%llu, local %s)", self->cfg.member,
-            self->cfg.listen, (unsigned long long)lt_dir_version(self->dir),
+            self->cfg.listen, (unsigned long long)lt_dir_version(self->shared.dir),
             self->cfg.local_socket);
     char status[512];
     snprintf(status, sizeof status, "serving %s on %s", self->cfg.member, self->cfg.listen);
     lt_notify_ready(status);
-    zmq_pollitem_t items[4 + MAX_LINKS];
+    zmq_pollitem_t items[4 + LT_PEERS_MAX_LINKS];
     int busy = 0;
     while (!self->stopping) {
         lt_notify_watchdog();
-        s_links_tick(self);
-        s_inbound_tick(self);
+        lt_peers_tick(self->shared.peers);
         lt_feed_tick(self->feed);
         lt_query_tick(self->query, self->local);
-        items[0] = (zmq_pollitem_t){lt_zap_socket(self->zap), 0, ZMQ_POLLIN, 0};
         if (!self->peer)
             break;
-        items[1] = (zmq_pollitem_t){self->peer, 0, ZMQ_POLLIN, 0};
-        items[2] = (zmq_pollitem_t){self->local, 0, ZMQ_POLLIN, 0};
-        items[3] = (zmq_pollitem_t){NULL, self->sigfd, ZMQ_POLLIN, 0};
-        size_t n = 4, n_links = self->n_links;
-        for (size_t i = 0; i < n_links; i++)
-            items[n++] = (zmq_pollitem_t){self->links[i].sock, 0, ZMQ_POLLIN, 0};
+        size_t n = s_poll_items(self, items);
         /* While the pump still has batches to send, only peek at sockets. */
         if (zmq_poll(items, (int)n, busy ? 0 : POLL_MS) < 0) {
             if (zmq_errno() == EINTR)
@@ -821,20 +575,9 @@ int lt_gateway_run(lt_gateway_t *self)
             lt_error("gateway", "poll failed: %s", zmq_strerror(zmq_errno()));
             return -1;
         }
-        /* ZAP first: a pending handshake holds a peer up. */
-        if (items[0].revents & ZMQ_POLLIN)
-            (void)lt_zap_handle(self->zap, self->dir);
-        if (items[3].revents & ZMQ_POLLIN)
-            s_on_signal(self);
-        if (items[1].revents & ZMQ_POLLIN)
-            s_on_peer(self);
-        if (items[2].revents & ZMQ_POLLIN)
-            s_on_local(self);
-        for (size_t i = 0; i < n_links && i < self->n_links; i++)
-            if ((items[4 + i].revents & ZMQ_POLLIN) && items[4 + i].socket == self->links[i].sock)
-                s_on_link(self, &self->links[i]);
+        s_on_ready(self, items, n);
         busy = lt_feed_pump(self->feed, self->peer, self->local) > 0;
-        (void)lt_audit_flush(self->audit, 0);
+        (void)lt_audit_flush(self->shared.audit, 0);
     }
     if (self->failed)
         return -1;
@@ -862,23 +605,51 @@ static int s_signals(lt_gateway_t *self)
 
 static int s_open_sockets(lt_gateway_t *self, char *err, size_t errlen)
 {
-    self->ctx = zmq_ctx_new();
-    if (!self->ctx) {
+    self->zctx = zmq_ctx_new();
+    if (!self->zctx) {
         snprintf(err, errlen, "cannot create ZeroMQ context");
         return -1;
     }
     /* The ZAP handler before any bind: libzmq admits everyone otherwise. */
-    self->zap = lt_zap_new(self->ctx);
+    self->zap = lt_zap_new(self->zctx);
     if (!self->zap) {
         snprintf(err, errlen, "cannot start the ZAP handler");
         return -1;
     }
-    lt_zap_set_audit(self->zap, self->audit);
-    self->peer = lt_sock_server(self->ctx, self->keys, self->cfg.listen, &self->so, err, errlen);
+    lt_zap_set_audit(self->zap, self->shared.audit);
+    self->peer =
+        lt_sock_server(self->zctx, self->shared.keys, self->cfg.listen, &self->so, err, errlen);
     if (!self->peer)
         return -1;
-    self->local = lt_sock_local(self->ctx, self->cfg.local_socket, &self->so, err, errlen);
+    self->local = lt_sock_local(self->zctx, self->cfg.local_socket, &self->so, err, errlen);
     return self->local ? 0 : -1;
+}
+
+/* The store and the audit log, in data_dir. */
+static int s_open_stores(lt_gateway_t *self, char *err, size_t errlen)
+{
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/store.db", self->cfg.data_dir);
+    if (!(self->shared.store = lt_store_open(path, err, errlen)))
+        return -1;
+    snprintf(path, sizeof path, "%s/audit.db", self->cfg.data_dir);
+    self->shared.audit = lt_audit_open(path, self->shared.keys, err, errlen);
+    return self->shared.audit ? 0 : -1;
+}
+
+/* Peers, feed and query share self->shared, which lives as long as self. */
+static int s_open_modules(lt_gateway_t *self, char *err, size_t errlen)
+{
+    if (!(self->shared.peers = lt_peers_new(&self->shared, self->zctx, &self->so)) ||
+        !(self->query = lt_query_new(&self->shared))) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (!(self->feed = lt_feed_new(&self->shared))) {
+        snprintf(err, errlen, "cannot set up feeds (too many streams, or store failure)");
+        return -1;
+    }
+    return 0;
 }
 
 lt_gateway_t *lt_gateway_new(const lt_gwcfg_t *cfg, char *err, size_t errlen)
@@ -889,6 +660,7 @@ lt_gateway_t *lt_gateway_new(const lt_gwcfg_t *cfg, char *err, size_t errlen)
         return NULL;
     }
     self->cfg = *cfg;
+    self->shared.cfg = &self->cfg;
     self->sigfd = -1;
     lt_sock_opts_default(&self->so);
     self->so.max_message = cfg->max_message;
@@ -902,39 +674,20 @@ lt_gateway_t *lt_gateway_new(const lt_gwcfg_t *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "cannot create data_dir %s: %s", cfg->data_dir, why);
         goto fail;
     }
-    if (!(self->keys = lt_gwcheck_keys(cfg, err, errlen)))
+    if (!(self->shared.keys = lt_gwcheck_keys(cfg, err, errlen)))
         goto fail;
-    if (s_load_dir(self, err, errlen) != 0 || s_check_self(self, self->dir, err, errlen) != 0)
+    if (s_load_dir(self, err, errlen) != 0 ||
+        s_check_self(self, self->shared.dir, err, errlen) != 0)
         goto fail;
     if (s_signals(self) != 0) {
         snprintf(err, errlen, "cannot set up signal handling: %s", strerror(errno));
         goto fail;
     }
-    char path[PATH_MAX + 32];
-    snprintf(path, sizeof path, "%s/store.db", cfg->data_dir);
-    if (!(self->store = lt_store_open(path, err, errlen)))
-        goto fail;
-    /* The feed keeps a pointer to self->cfg, which lives as long as self. */
-    if (!(self->feed = lt_feed_new(self->store, self->keys, &self->cfg, s_link_socket, self))) {
-        snprintf(err, errlen, "cannot set up feeds (too many streams, or store failure)");
-        goto fail;
-    }
-    snprintf(path, sizeof path, "%s/audit.db", cfg->data_dir);
-    if (!(self->audit = lt_audit_open(path, self->keys, err, errlen)))
-        goto fail;
-    lt_feed_set_audit(self->feed, self->audit);
-    lt_feed_set_dir(self->feed, self->dir, NULL);
-    if (!(self->query = lt_query_new(self->store, self->keys, &self->cfg, s_link_socket,
-                                     s_link_rotate, self))) {
-        snprintf(err, errlen, "out of memory");
-        goto fail;
-    }
-    lt_query_set_dir(self->query, self->dir);
-    lt_query_set_audit(self->query, self->audit);
-    if (s_open_sockets(self, err, errlen) != 0)
+    if (s_open_stores(self, err, errlen) != 0 || s_open_sockets(self, err, errlen) != 0 ||
+        s_open_modules(self, err, errlen) != 0)
         goto fail;
     for (size_t i = 0; i < cfg->n_peers; i++)
-        (void)s_link_open(self, cfg->peers[i]);
+        (void)lt_peers_link(self->shared.peers, cfg->peers[i]);
     return self;
 fail:
     lt_gateway_destroy(&self);
@@ -946,8 +699,7 @@ void lt_gateway_destroy(lt_gateway_t **self_p)
     if (!self_p || !*self_p)
         return;
     lt_gateway_t *self = *self_p;
-    while (self->n_links)
-        s_link_close(self, self->n_links - 1);
+    lt_peers_destroy(&self->shared.peers);
     if (self->peer)
         zmq_close(self->peer);
     if (self->local) {
@@ -955,14 +707,14 @@ void lt_gateway_destroy(lt_gateway_t **self_p)
         unlink(self->cfg.local_socket);
     }
     lt_zap_destroy(&self->zap);
-    lt_audit_destroy(&self->audit);
-    if (self->ctx)
-        zmq_ctx_term(self->ctx);
+    lt_audit_destroy(&self->shared.audit);
+    if (self->zctx)
+        zmq_ctx_term(self->zctx);
     lt_query_destroy(&self->query);
     lt_feed_destroy(&self->feed);
-    lt_store_destroy(&self->store);
-    lt_dir_destroy(&self->dir);
-    lt_keys_destroy(&self->keys);
+    lt_store_destroy(&self->shared.store);
+    lt_dir_destroy(&self->shared.dir);
+    lt_keys_destroy(&self->shared.keys);
     if (self->sigfd >= 0)
         close(self->sigfd);
     free(self);

@@ -22,8 +22,10 @@ static int s_pins(const config_t *c, lt_gwcfg_t *cfg, char *err, size_t errlen)
     for (int i = 0; i < config_setting_length(a); i++) {
         const char *k = config_setting_get_string_elem(a, i);
         if (!k || lt_dir_pins_add(&cfg->pins, k) != 0)
-            return lt_cfgfile_err(a, cfg->path, err, errlen, "authority key %d \"%s\" is not a "
-                         "40-character Z85 key (or more than 8 keys)", i + 1, k ? k : "");
+            return lt_cfgfile_err(a, cfg->path, err, errlen,
+                                  "authority key %d \"%s\" is not a "
+                                  "40-character Z85 key (or more than %d keys)",
+                                  i + 1, k ? k : "", LT_DIR_MAX_PINS);
     }
     return 0;
 }
@@ -72,16 +74,20 @@ static const char *const s_known[] = {"member", "federation", "listen", "local_s
 static int s_numbers(const config_t *c, lt_gwcfg_t *cfg, char *err, size_t errlen)
 {
     long long v;
-    if (lt_cfgfile_int(c, cfg->path, "max_message", (4LL << 20), 65536, 256LL << 20, &v, err, errlen))
+    if (lt_cfgfile_int(c, cfg->path, "max_message", LT_MAX_MESSAGE_DEFAULT, LT_MAX_MESSAGE_MIN,
+                       LT_MAX_MESSAGE_MAX, &v, err, errlen))
         return -1;
     cfg->max_message = (size_t)v;
-    if (lt_cfgfile_int(c, cfg->path, "heartbeat_ms", 1000, 100, 60000, &v, err, errlen))
+    if (lt_cfgfile_int(c, cfg->path, "heartbeat_ms", LT_HEARTBEAT_MS, LT_HEARTBEAT_MS_MIN,
+                       LT_HEARTBEAT_MS_MAX, &v, err, errlen))
         return -1;
     cfg->heartbeat_ms = (int)v;
-    if (lt_cfgfile_int(c, cfg->path, "batch_max", 1024, 1, 65536, &v, err, errlen))
+    if (lt_cfgfile_int(c, cfg->path, "batch_max", LT_CFG_BATCH_MAX_DEFAULT, 1, LT_CFG_BATCH_MAX_MAX,
+                       &v, err, errlen))
         return -1;
     cfg->batch_max = (int)v;
-    if (lt_cfgfile_int(c, cfg->path, "credit", 16384, 1, 1 << 22, &v, err, errlen))
+    if (lt_cfgfile_int(c, cfg->path, "credit", LT_CFG_CREDIT_DEFAULT, 1, LT_CFG_CREDIT_MAX, &v, err,
+                       errlen))
         return -1;
     cfg->credit = (int)v;
     return 0;

@@ -10,14 +10,11 @@
 #include <stddef.h>
 
 #include "lt_dir.h"
+#include "lt_limits.h"
 #include "lt_log.h"
 
-#define LT_GWCFG_MAX_PEERS 128
-#define LT_GWCFG_MAX_SUBS 64
-#define LT_ID_MAX 128
-
 typedef struct {
-    char stream[LT_ID_MAX * 2]; /* dataset or view id to replicate */
+    char stream[LT_STREAM_ID_MAX]; /* dataset or view id to replicate */
 } lt_gwcfg_sub_t;
 
 typedef struct {

@@ -4,6 +4,7 @@
 #include "lt_log.h"
 #include "lt_schema.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +20,7 @@ typedef struct {
 typedef struct {
     lt_store_t *store;
     const lt_dir_t *dir;
-    slot_t slots[512];
+    slot_t slots[LT_PUBLISH_GROUP_STREAMS];
     size_t n_slots;
     int64_t now_ms;
     size_t max_record;
@@ -27,8 +28,9 @@ typedef struct {
 
 size_t lt_publish_max_record(size_t max_message)
 {
-    /* Room for the Record, Batch and Envelope framing and a 256-byte key. */
-    size_t cap = max_message / 2 > 1024 ? max_message / 2 - 1024 : 0;
+    /* Room for the Record, Batch and Envelope framing and the key. */
+    size_t cap =
+        max_message / 2 > LT_PUBLISH_RECORD_SLACK ? max_message / 2 - LT_PUBLISH_RECORD_SLACK : 0;
     return cap < LT_PUBLISH_MAX_RECORD ? cap : LT_PUBLISH_MAX_RECORD;
 }
 
@@ -117,7 +119,7 @@ static int s_check_change(const Lienthong__Dataset *ds, const ProtobufCMessageDe
                           char *err, size_t errlen)
 {
     *msg = NULL;
-    if (!c->key[0] || strlen(c->key) > 256) {
+    if (!c->key[0] || strlen(c->key) > LT_RECORD_KEY_MAX) {
         snprintf(err, errlen, "change with an empty or over-long key");
         return -1;
     }
@@ -252,4 +254,43 @@ fail:
         snprintf(res[i].err, sizeof res[i].err, "store failure; retry");
     }
     return -1;
+}
+
+/* Acknowledges one Publish of a committed group, or says why not. */
+static void s_answer(void *sock, const lt_publish_pending_t *p, const lt_publish_result_t *r)
+{
+    const Lienthong__Publish *pub = p->env->publish;
+    if (r->code != LIENTHONG__ERROR_CODE__ERR_NONE) {
+        lt_warn("local", "refused publish %llu to %s: %s", (unsigned long long)pub->request_id,
+                pub->dataset, r->err);
+        (void)lt_wire_send_error(sock, p->in.rid, p->in.rid_len, r->code, pub->request_id, "%s",
+                                 r->err);
+        return;
+    }
+    Lienthong__PublishAck ack = LIENTHONG__PUBLISH_ACK__INIT;
+    char cursor[LT_CURSOR_TEXT_MAX];
+    snprintf(cursor, sizeof cursor, "%llu", (unsigned long long)r->source_cursor);
+    ack.request_id = pub->request_id;
+    ack.first_seq = r->first_seq;
+    ack.last_seq = r->last_seq;
+    ack.source_cursor = cursor;
+    (void)lt_wire_send_body(sock, p->in.rid, p->in.rid_len, LIENTHONG__ENVELOPE__BODY_PUBLISH_ACK,
+                            &ack);
+}
+
+void lt_publish_commit(const lt_gwctx_t *ctx, void *sock, const lt_publish_pending_t *group,
+                       size_t n, lt_publish_advanced_fn advanced, void *arg)
+{
+    assert(n <= LT_PUBLISH_GROUP);
+    Lienthong__Publish *pubs[LT_PUBLISH_GROUP];
+    lt_publish_result_t res[LT_PUBLISH_GROUP];
+    memset(res, 0, sizeof res);
+    for (size_t i = 0; i < n; i++)
+        pubs[i] = group[i].env->publish;
+    /* An ack is only ever sent for records already durable. */
+    if (lt_publish_apply(ctx->store, ctx->dir, ctx->cfg->member, pubs, n,
+                         lt_publish_max_record(ctx->cfg->max_message), res, advanced, arg) != 0)
+        lt_warn("local", "a group of %zu publishes was not stored; adapters will resend", n);
+    for (size_t i = 0; i < n; i++)
+        s_answer(sock, &group[i], &res[i]);
 }

@@ -10,9 +10,9 @@
 
 #include "lienthong.pb-c.h"
 #include "lt_dir.h"
+#include "lt_gwctx.h"
 #include "lt_store.h"
-
-#define LT_PUBLISH_MAX_RECORD (1u << 20)
+#include "lt_wire.h"
 
 /* Called after the commit for each stream the group advanced. */
 typedef void (*lt_publish_advanced_fn)(void *arg, const char *stream, uint64_t last_seq);
@@ -38,6 +38,19 @@ int lt_publish_apply(lt_store_t *store, const lt_dir_t *dir, const char *member,
 /* The largest payload a gateway with frame cap max_message accepts: a batch
  * of one such record, with its envelope, must fit in half the cap. */
 size_t lt_publish_max_record(size_t max_message);
+
+/* A Publish from a local client, held until its group commits. */
+typedef struct {
+    lt_wire_in_t in;
+    Lienthong__Envelope *env; /* holds the publish body */
+} lt_publish_pending_t;
+
+/* The local write path (PROTOCOL.md 8.1): applies group[0..n), n at most
+ * LT_PUBLISH_GROUP, for ctx->cfg->member in one transaction, then answers
+ * each on sock (the local ROUTER): PublishAck once its records are durable,
+ * Error with the reason when it was refused or nothing was stored. */
+void lt_publish_commit(const lt_gwctx_t *ctx, void *sock, const lt_publish_pending_t *group,
+                       size_t n, lt_publish_advanced_fn advanced, void *arg);
 
 /* 1 if msg satisfies every predicate of view v. */
 int lt_publish_view_match(const Lienthong__View *v, const ProtobufCMessage *msg);

@@ -4,6 +4,7 @@
 #include "lt_file.h"
 #include "lt_log.h"
 #include "lt_norm.h"
+#include "lt_peers.h"
 #include "lt_publish.h"
 #include "lt_schema.h"
 
@@ -14,11 +15,10 @@
 #include <uthash.h>
 #include <zmq.h>
 
-#define SIGN_BATCH 256
-#define DEDUP_MAX 200000
+#define SIGN_BATCH LT_ANSWERS_MAX
+/* Requests are remembered as long as their deadline may be ahead. */
 #define DEDUP_MS LT_QUERY_MAX_AHEAD_MS
 #define ATTEMPT_MS 1000
-#define ROOT_CACHE 16
 
 /* Owner: what one (caller, request_id) produced, kept for retries. */
 typedef struct {
@@ -37,7 +37,7 @@ typedef struct {
 
 /* Owner: an answer awaiting the batch signature. */
 typedef struct {
-    uint8_t rid[256];
+    uint8_t rid[LT_RID_MAX];
     size_t rid_len;
     dedup_t *entry;
     int is_verify;
@@ -49,7 +49,7 @@ typedef struct {
 /* Caller: a request forwarded to an owner. */
 typedef struct {
     uint64_t id;
-    uint8_t rid[256];      /* the application's routing id */
+    uint8_t rid[LT_RID_MAX]; /* the application's routing id */
     size_t rid_len;
     char owner[LT_ID_MAX];
     zmq_msg_t frame;       /* exact bytes to (re)send */
@@ -68,13 +68,7 @@ typedef struct {
 } outstanding_t;
 
 struct _lt_query_t {
-    lt_store_t *store;
-    const lt_keys_t *keys;
-    const lt_gwcfg_t *cfg;
-    const lt_dir_t *dir;
-    lt_query_link_fn link;
-    lt_query_rotate_fn rotate;
-    void *arg;
+    const lt_gwctx_t *ctx;
     dedup_t *dedup;
     size_t n_dedup;
     pending_t pending[SIGN_BATCH];
@@ -84,16 +78,10 @@ struct _lt_query_t {
         char owner[LT_ID_MAX];
         uint8_t root[LT_HASH_BYTES];
         uint8_t sig[LT_SIG_BYTES];
-    } roots[ROOT_CACHE];
+    } roots[LT_ANSWERS_ROOT_CACHE];
     size_t next_root;
     lt_query_stats_t stats;
-    lt_audit_t *audit;
 };
-
-void lt_query_set_audit(lt_query_t *self, lt_audit_t *audit)
-{
-    self->audit = audit;
-}
 
 /* Joins names with commas into buf. */
 static const char *s_join(char *const *names, size_t n, char *buf, size_t len)
@@ -105,18 +93,12 @@ static const char *s_join(char *const *names, size_t n, char *buf, size_t len)
     return buf;
 }
 
-lt_query_t *lt_query_new(lt_store_t *store, const lt_keys_t *keys, const lt_gwcfg_t *cfg,
-                         lt_query_link_fn link, lt_query_rotate_fn rotate, void *arg)
+lt_query_t *lt_query_new(const lt_gwctx_t *ctx)
 {
     lt_query_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
-    self->store = store;
-    self->keys = keys;
-    self->cfg = cfg;
-    self->link = link;
-    self->rotate = rotate;
-    self->arg = arg;
+    self->ctx = ctx;
     return self;
 }
 
@@ -157,11 +139,6 @@ void lt_query_destroy(lt_query_t **self_p)
         s_out_free(self, o);
     free(self);
     *self_p = NULL;
-}
-
-void lt_query_set_dir(lt_query_t *self, const lt_dir_t *dir)
-{
-    self->dir = dir;
 }
 
 void lt_query_stats(const lt_query_t *self, lt_query_stats_t *out)
@@ -208,13 +185,13 @@ static ProtobufCMessage *s_current(lt_query_t *self, const req_t *r, const char 
     *failed = r->store_failed;
     if (r->store_failed || r->stream < 0)
         return NULL;
-    if ((found = lt_store_state_get(self->store, r->stream, key, seq, &deleted)) < 0) {
+    if ((found = lt_store_state_get(self->ctx->store, r->stream, key, seq, &deleted)) < 0) {
         *failed = 1;
         return NULL;
     }
     if (!found || deleted)
         return NULL;
-    if (lt_store_get(self->store, r->stream, *seq, &bytes, &len) != 1) {
+    if (lt_store_get(self->ctx->store, r->stream, *seq, &bytes, &len) != 1) {
         *failed = 1;
         return NULL;
     }
@@ -282,19 +259,23 @@ static int s_queue(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_t
 static void s_audit(lt_query_t *self, const req_t *r, const char *event, const char *subject,
                     const char *fields, const char *detail)
 {
-    lt_audit_add(self->audit, &(lt_audit_entry_t){.event = event, .peer = r->caller,
-                                                  .target = r->target, .subject = subject,
-                                                  .fields = fields, .purpose = r->purpose,
-                                                  .case_ref = r->case_ref, .detail = detail});
+    lt_audit_add(self->ctx->audit, &(lt_audit_entry_t){.event = event,
+                                                       .peer = r->caller,
+                                                       .target = r->target,
+                                                       .subject = subject,
+                                                       .fields = fields,
+                                                       .purpose = r->purpose,
+                                                       .case_ref = r->case_ref,
+                                                       .detail = detail});
 }
 
 /* Policy, purpose and ownership checks common to lookup and verify. */
 static void s_authorise(lt_query_t *self, req_t *r, const char *target, const char *purpose,
                         Lienthong__Operation op)
 {
-    r->ds = s_target(self->dir, target, &r->view);
-    r->policy = lt_dir_policy(self->dir, r->caller, target);
-    if (!r->ds || strcmp(r->ds->owner, self->cfg->member) != 0)
+    r->ds = s_target(self->ctx->dir, target, &r->view);
+    r->policy = lt_dir_policy(self->ctx->dir, r->caller, target);
+    if (!r->ds || strcmp(r->ds->owner, self->ctx->cfg->member) != 0)
         r->refusal = LIENTHONG__ERROR_CODE__ERR_NOT_FOUND;
     else if (!lt_dir_policy_allows(r->policy, op))
         r->refusal = LIENTHONG__ERROR_CODE__ERR_FORBIDDEN;
@@ -304,7 +285,7 @@ static void s_authorise(lt_query_t *self, req_t *r, const char *target, const ch
         r->refusal = LIENTHONG__ERROR_CODE__ERR_NONE;
     /* The dataset's stream, once per request and without ever creating it. */
     lt_stream_t st;
-    int found = r->refusal ? 0 : lt_store_stream_find(self->store, r->ds->id, &st);
+    int found = r->refusal ? 0 : lt_store_stream_find(self->ctx->store, r->ds->id, &st);
     r->stream = found == 1 ? st.id : -1;
     r->store_failed = found < 0;
     if (r->refusal)
@@ -320,19 +301,19 @@ static int s_lookup(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_
     a.request_hash.data = r->hash;
     a.request_hash.len = LT_HASH_BYTES;
     a.answered_at_ms = lt_clock_now_ms();
-    a.owner = (char *)self->cfg->member;
+    a.owner = (char *)self->ctx->cfg->member;
     a.code = r->refusal;
     ProtobufCMessage *msg = NULL;
     int failed = 0, rc = -1;
     const ProtobufCMessageDescriptor *t = r->ds ? lt_schema_find(r->ds->record_type) : NULL;
-    char *released[64];
-    Lienthong__Withheld wh[64], *whp[64];
+    char *released[LT_QUERY_MAX_FIELDS];
+    Lienthong__Withheld wh[LT_QUERY_MAX_FIELDS], *whp[LT_QUERY_MAX_FIELDS];
     if (!a.code && !(msg = s_current(self, r, q->key, &a.record_seq, &failed)))
         a.code = failed ? LIENTHONG__ERROR_CODE__ERR_INTERNAL : LIENTHONG__ERROR_CODE__ERR_NOT_FOUND;
     if (failed)
         goto out; /* a store failure is not an answer: the caller retries */
     size_t n_ask = msg ? (q->n_fields ? q->n_fields : t->n_fields) : 0;
-    for (size_t i = 0; i < n_ask && i < 64; i++) {
+    for (size_t i = 0; i < n_ask && i < LT_QUERY_MAX_FIELDS; i++) {
         const char *f = q->n_fields ? q->fields[i] : t->fields[i].name;
         const char *why = s_withhold(t, r->policy, r->view, f);
         if (!why) {
@@ -386,7 +367,7 @@ static int s_vshape(const Lienthong__VerifyRequest *q)
     if ((q->n_subjects && (q->n_keys || q->n_claims)) || n == 0 || n > LT_QUERY_MAX_KEYS)
         return -1;
     for (size_t k = 0; k < n; k++)
-        if (!s_vclaims(q, k, &c) || c == 0 || c > 64)
+        if (!s_vclaims(q, k, &c) || c == 0 || c > LT_QUERY_MAX_CLAIMS)
             return -1;
     return 0;
 }
@@ -415,7 +396,7 @@ static void s_claims(const req_t *r, const ProtobufCMessage *msg, Lienthong__Cla
 static int s_verify(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_t *d, req_t *r,
                     const Lienthong__VerifyRequest *q)
 {
-    Lienthong__ClaimResult results[64];
+    Lienthong__ClaimResult results[LT_QUERY_MAX_CLAIMS];
     size_t n_keys = r->refusal ? 1 : s_vcount(q);
     for (size_t k = 0; k < n_keys; k++) {
         Lienthong__VerifyAnswer a = LIENTHONG__VERIFY_ANSWER__INIT;
@@ -423,7 +404,7 @@ static int s_verify(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_
         a.request_hash.data = r->hash;
         a.request_hash.len = LT_HASH_BYTES;
         a.answered_at_ms = lt_clock_now_ms();
-        a.owner = (char *)self->cfg->member;
+        a.owner = (char *)self->ctx->cfg->member;
         a.index = (uint32_t)k;
         a.last = k + 1 == n_keys;
         a.code = r->refusal;
@@ -468,14 +449,8 @@ static int s_verify(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_
 static void s_replay(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_t *d)
 {
     self->stats.replayed++;
-    for (size_t i = 0; d->complete && i < d->n_frames; i++) {
-        zmq_msg_t copy;
-        zmq_msg_init(&copy);
-        zmq_msg_copy(&copy, &d->frames[i]);
-        if (zmq_send(peer, in->rid, in->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-            zmq_msg_send(&copy, peer, ZMQ_DONTWAIT) < 0)
-            zmq_msg_close(&copy);
-    }
+    for (size_t i = 0; d->complete && i < d->n_frames; i++)
+        (void)lt_wire_send_copy(peer, in->rid, in->rid_len, &d->frames[i]);
 }
 
 /* Drops entries past the retention time, or the oldest beyond the cap. */
@@ -485,7 +460,7 @@ static void s_dedup_expire(lt_query_t *self)
     dedup_t *d, *t;
     HASH_ITER(hh, self->dedup, d, t) {
         /* Insertion order: the head is the oldest. Keep pending ones. */
-        if ((now - d->at < DEDUP_MS && self->n_dedup < DEDUP_MAX) || !d->complete)
+        if ((now - d->at < DEDUP_MS && self->n_dedup < LT_QUERY_DEDUP_MAX) || !d->complete)
             break;
         s_dedup_free(self, d);
     }
@@ -544,15 +519,16 @@ void lt_query_on_request(lt_query_t *self, void *peer, const lt_wire_in_t *in,
     const uint8_t *body;
     size_t body_len;
     s_dedup_expire(self);
-    if (!is_verify && lq->n_fields > 64) {
+    if (!is_verify && lq->n_fields > LT_QUERY_MAX_FIELDS) {
         (void)lt_wire_send_error(peer, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_TOO_LARGE,
-                                 r.id, "a lookup may name at most 64 fields");
+                                 r.id, "a lookup may name at most %d fields", LT_QUERY_MAX_FIELDS);
         return;
     }
     if (is_verify && s_vshape(vq) != 0) {
         (void)lt_wire_send_error(peer, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_TOO_LARGE,
-                                 r.id, "verify needs 1..%d keys (or subjects) with 1..64 claims each",
-                                 LT_QUERY_MAX_KEYS);
+                                 r.id,
+                                 "verify needs 1..%d keys (or subjects) with 1..%d claims each",
+                                 LT_QUERY_MAX_KEYS, LT_QUERY_MAX_CLAIMS);
         return;
     }
     if (lt_wire_body_bytes(zmq_msg_data((zmq_msg_t *)&in->body), zmq_msg_size((zmq_msg_t *)&in->body),
@@ -579,12 +555,24 @@ void lt_query_on_request(lt_query_t *self, void *peer, const lt_wire_in_t *in,
 
 /* ---- owner: batched signing ------------------------------------------------------ */
 
+/* Stores a copy of an answer frame in d (may be NULL), for retries. */
+static void s_keep(dedup_t *d, zmq_msg_t *msg)
+{
+    zmq_msg_t *grown = d ? realloc(d->frames, (d->n_frames + 1) * sizeof *grown) : NULL;
+    if (!grown)
+        return;
+    d->frames = grown;
+    zmq_msg_init(&d->frames[d->n_frames]);
+    if (zmq_msg_copy(&d->frames[d->n_frames], msg) == 0)
+        d->n_frames++;
+}
+
 /* Sends one signed answer and keeps a copy for retries. */
 static void s_send_answer(lt_query_t *self, void *peer, pending_t *p, const uint8_t *sig,
                           const uint8_t *tree, size_t n, size_t index)
 {
-    uint8_t path[64][LT_HASH_BYTES];
-    ProtobufCBinaryData proof[64];
+    uint8_t path[LT_MERKLE_MAX_PATH][LT_HASH_BYTES];
+    ProtobufCBinaryData proof[LT_MERKLE_MAX_PATH];
     size_t path_len = 0;
     if (lt_crypto_merkle_tree_path(tree, n, index, path, &path_len) != 0)
         return;
@@ -599,30 +587,15 @@ static void s_send_answer(lt_query_t *self, void *peer, pending_t *p, const uint
     sa.n_proof = path_len;
     sa.proof_index = (uint32_t)index;
     sa.proof_count = (uint32_t)n;
-    Lienthong__Envelope env;
-    lt_wire_env_init(&env);
-    env.body_case = p->is_verify ? LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY
-                                 : LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY;
-    if (p->is_verify)
-        env.verify_reply = &sa;
-    else
-        env.lookup_reply = &sa;
     zmq_msg_t msg;
-    size_t len = lienthong__envelope__get_packed_size(&env);
-    if (zmq_msg_init_size(&msg, len) != 0)
+    if (lt_wire_pack_body(&msg,
+                          p->is_verify ? LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY
+                                       : LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY,
+                          &sa) != 0)
         return;
-    lienthong__envelope__pack(&env, zmq_msg_data(&msg));
-    dedup_t *d = p->entry;
-    zmq_msg_t *grown = d ? realloc(d->frames, (d->n_frames + 1) * sizeof *grown) : NULL;
-    if (grown) {
-        d->frames = grown;
-        zmq_msg_init(&d->frames[d->n_frames]);
-        if (zmq_msg_copy(&d->frames[d->n_frames], &msg) == 0)
-            d->n_frames++;
-    }
-    if (zmq_send(peer, p->rid, p->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-        zmq_msg_send(&msg, peer, ZMQ_DONTWAIT) < 0)
-        zmq_msg_close(&msg); /* the caller retries and gets the stored copy */
+    s_keep(p->entry, &msg);
+    /* When this fails, the caller retries and gets the stored copy. */
+    (void)lt_wire_send_msg(peer, p->rid, p->rid_len, &msg);
 }
 
 void lt_query_flush(lt_query_t *self, void *peer)
@@ -635,7 +608,7 @@ void lt_query_flush(lt_query_t *self, void *peer)
     for (size_t i = 0; i < n; i++)
         lt_crypto_merkle_leaf(self->pending[i].bytes, self->pending[i].len, leaves + i * LT_HASH_BYTES);
     int ok = lt_crypto_merkle_tree(leaves, n, tree) == 0 &&
-             lt_keys_sign(self->keys, LT_ANSWERS_DOMAIN, lt_crypto_merkle_tree_root(tree, n),
+             lt_keys_sign(self->ctx->keys, LT_ANSWERS_DOMAIN, lt_crypto_merkle_tree_root(tree, n),
                           LT_HASH_BYTES, sig) == 0;
     if (!ok)
         lt_error("query", "cannot sign %zu answers; their requests will run again on retry", n);
@@ -675,14 +648,8 @@ static void s_local_error(void *local, const uint8_t *rid, size_t rid_len, Lient
 /* Sends the request's exact frame to its owner; 0 sent, -1 not now. */
 static int s_out_send(lt_query_t *self, outstanding_t *o)
 {
-    void *sock = self->link(self->arg, o->owner);
-    zmq_msg_t copy;
-    zmq_msg_init(&copy);
-    if (!sock || zmq_msg_copy(&copy, &o->frame) != 0 || zmq_msg_send(&copy, sock, ZMQ_DONTWAIT) < 0) {
-        zmq_msg_close(&copy);
-        return -1;
-    }
-    return 0;
+    void *sock = lt_peers_link(self->ctx->peers, o->owner);
+    return sock ? lt_wire_send_copy(sock, NULL, 0, &o->frame) : -1;
 }
 
 /* Registers an application's request; NULL when refused (answered). */
@@ -691,12 +658,12 @@ static outstanding_t *s_out_new(lt_query_t *self, void *local, const lt_wire_in_
                                 size_t body_len)
 {
     const Lienthong__View *view;
-    const Lienthong__Dataset *ds = self->dir ? s_target(self->dir, dataset, &view) : NULL;
-    const Lienthong__Member *m = ds ? lt_dir_member(self->dir, ds->owner) : NULL;
-    const char *why = !id ? "request_id must not be 0"
+    const Lienthong__Dataset *ds = self->ctx->dir ? s_target(self->ctx->dir, dataset, &view) : NULL;
+    const Lienthong__Member *m = ds ? lt_dir_member(self->ctx->dir, ds->owner) : NULL;
+    const char *why = !id   ? "request_id must not be 0"
                       : !ds ? "no such dataset or view in the directory"
                       : m->status != LIENTHONG__MEMBER_STATUS__MEMBER_ACTIVE ? "owner is not active"
-                      : strcmp(ds->owner, self->cfg->member) == 0
+                      : strcmp(ds->owner, self->ctx->cfg->member) == 0
                           ? "this gateway owns the dataset: query its own store"
                           : NULL;
     outstanding_t *o = NULL;
@@ -737,7 +704,7 @@ static outstanding_t *s_out_new(lt_query_t *self, void *local, const lt_wire_in_
 static int s_want_context(lt_query_t *self, outstanding_t *o, const char *dataset)
 {
     const Lienthong__View *view;
-    const Lienthong__Dataset *ds = s_target(self->dir, dataset, &view);
+    const Lienthong__Dataset *ds = s_target(self->ctx->dir, dataset, &view);
     zmq_msg_t bare;
     if (!ds || !(o->record_type = strdup(ds->record_type)))
         return -1;
@@ -782,11 +749,13 @@ void lt_query_on_local(lt_query_t *self, void *local, const lt_wire_in_t *in,
     snprintf(subject, sizeof subject, "%s", is_verify ? "" : lq->key);
     if (is_verify)
         snprintf(subject, sizeof subject, "%zu subject(s)", o->n_keys);
-    lt_audit_add(self->audit, &(lt_audit_entry_t){
-                                  .event = is_verify ? "verify-made" : "lookup-made", .peer = o->owner,
-                                  .target = is_verify ? vq->dataset : lq->dataset, .subject = subject,
-                                  .purpose = is_verify ? vq->purpose : lq->purpose,
-                                  .case_ref = is_verify ? vq->case_ref : lq->case_ref});
+    lt_audit_add(self->ctx->audit,
+                 &(lt_audit_entry_t){.event = is_verify ? "verify-made" : "lookup-made",
+                                     .peer = o->owner,
+                                     .target = is_verify ? vq->dataset : lq->dataset,
+                                     .subject = subject,
+                                     .purpose = is_verify ? vq->purpose : lq->purpose,
+                                     .case_ref = is_verify ? vq->case_ref : lq->case_ref});
     if (s_out_send(self, o) == 0) {
         o->attempts = 1;
         o->next_at = lt_clock_mono_ms() + o->attempt_ms;
@@ -796,11 +765,11 @@ void lt_query_on_local(lt_query_t *self, void *local, const lt_wire_in_t *in,
 /* Verifies the Merkle path and the root signature of sa from owner. */
 static int s_check_signature(lt_query_t *self, const char *owner, const Lienthong__SignedAnswer *sa)
 {
-    const Lienthong__Member *m = lt_dir_member(self->dir, owner);
-    if (!m || sa->root_signature.len != LT_SIG_BYTES || sa->n_proof > 64 || sa->proof_count == 0 ||
-        sa->proof_count > SIGN_BATCH)
+    const Lienthong__Member *m = lt_dir_member(self->ctx->dir, owner);
+    if (!m || sa->root_signature.len != LT_SIG_BYTES || sa->n_proof > LT_MERKLE_MAX_PATH ||
+        sa->proof_count == 0 || sa->proof_count > SIGN_BATCH)
         return -1;
-    uint8_t leaf[LT_HASH_BYTES], path[64][LT_HASH_BYTES], root[LT_HASH_BYTES];
+    uint8_t leaf[LT_HASH_BYTES], path[LT_MERKLE_MAX_PATH][LT_HASH_BYTES], root[LT_HASH_BYTES];
     for (size_t i = 0; i < sa->n_proof; i++) {
         if (sa->proof[i].len != LT_HASH_BYTES)
             return -1;
@@ -829,14 +798,14 @@ static int s_check_signature(lt_query_t *self, const char *owner, const Lienthon
     }
     if (k != sa->n_proof)
         return -1;
-    for (size_t i = 0; i < ROOT_CACHE; i++)
+    for (size_t i = 0; i < LT_ANSWERS_ROOT_CACHE; i++)
         if (strcmp(self->roots[i].owner, owner) == 0 && memcmp(self->roots[i].root, root, 32) == 0 &&
             memcmp(self->roots[i].sig, sa->root_signature.data, LT_SIG_BYTES) == 0)
             return 0; /* this signing batch was verified already */
     if (lt_keys_verify(m->signing_key.data, LT_ANSWERS_DOMAIN, root, LT_HASH_BYTES,
                       sa->root_signature.data) != 0)
         return -1;
-    size_t slot = self->next_root++ % ROOT_CACHE;
+    size_t slot = self->next_root++ % LT_ANSWERS_ROOT_CACHE;
     snprintf(self->roots[slot].owner, sizeof self->roots[slot].owner, "%s", owner);
     memcpy(self->roots[slot].root, root, LT_HASH_BYTES);
     memcpy(self->roots[slot].sig, sa->root_signature.data, LT_SIG_BYTES);
@@ -968,8 +937,8 @@ void lt_query_tick(lt_query_t *self, void *local)
             continue;
         /* Lazy Pirate: resend the same bytes; after two silent attempts try
          * the owner's next endpoint. */
-        if (o->attempts >= 2 && o->attempts % 2 == 0 && self->rotate)
-            self->rotate(self->arg, o->owner);
+        if (o->attempts >= 2 && o->attempts % 2 == 0)
+            lt_peers_rotate(self->ctx->peers, o->owner);
         if (s_out_send(self, o) == 0) {
             if (o->attempts)
                 o->attempt_ms = o->attempt_ms * 2 > 8000 ? 8000 : o->attempt_ms * 2;
@@ -977,8 +946,8 @@ void lt_query_tick(lt_query_t *self, void *local)
             o->next_at = now + o->attempt_ms;
         } else {
             o->next_at = now + 50; /* not connected: try again shortly */
-            if (++o->attempts % 20 == 0 && self->rotate)
-                self->rotate(self->arg, o->owner);
+            if (++o->attempts % 20 == 0)
+                lt_peers_rotate(self->ctx->peers, o->owner);
         }
     }
 }

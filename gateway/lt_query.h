@@ -20,30 +20,19 @@
 #define LT_QUERY_H
 
 #include "lienthong.pb-c.h"
-#include "lt_audit.h"
-#include "lt_gwcfg.h"
-#include "lt_dir.h"
-#include "lt_keys.h"
-#include "lt_store.h"
+#include "lt_gwctx.h"
 #include "lt_wire.h"
 
 #define LT_ANSWERS_DOMAIN "lienthong/1 answers"
-#define LT_QUERY_MAX_KEYS 1024
-#define LT_QUERY_MAX_AHEAD_MS (10 * 60 * 1000)
 
 typedef struct _lt_query_t lt_query_t;
 
-/* The DEALER to member (opened if needed), or NULL while unreachable. */
-typedef void *(*lt_query_link_fn)(void *arg, const char *member);
-/* Moves the link to member on to its next listed endpoint. */
-typedef void (*lt_query_rotate_fn)(void *arg, const char *member);
-
-lt_query_t *lt_query_new(lt_store_t *store, const lt_keys_t *keys, const lt_gwcfg_t *cfg,
-                         lt_query_link_fn link, lt_query_rotate_fn rotate, void *arg);
+/* Answers from ctx->store under the policies of ctx->dir, signed with
+ * ctx->keys; forwards requests over the links of ctx->peers (only a caller
+ * needs them); requests served, made and refused go to ctx->audit. ctx
+ * must outlive the object. NULL when out of memory. */
+lt_query_t *lt_query_new(const lt_gwctx_t *ctx);
 void lt_query_destroy(lt_query_t **self_p);
-void lt_query_set_dir(lt_query_t *self, const lt_dir_t *dir);
-/* Requests served, made and refused are written here (may be NULL). */
-void lt_query_set_audit(lt_query_t *self, lt_audit_t *audit);
 
 /* Owner: a LookupRequest or VerifyRequest from a peer. */
 void lt_query_on_request(lt_query_t *self, void *peer, const lt_wire_in_t *in,

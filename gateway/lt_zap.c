@@ -8,8 +8,6 @@
 #include <string.h>
 #include <zmq.h>
 
-#define ZAP_FRAMES_MAX 8
-
 struct _lt_zap_t {
     void *sock;
     uint64_t admitted;
@@ -116,7 +114,7 @@ static const char *s_decide(zmq_msg_t *f, int n, const lt_dir_t *dir, const char
 
 int lt_zap_handle(lt_zap_t *self, const lt_dir_t *dir)
 {
-    zmq_msg_t f[ZAP_FRAMES_MAX];
+    zmq_msg_t f[LT_ZAP_MAX_FRAMES];
     int n = 0, more = 1, rc = -1;
     while (more) {
         zmq_msg_t tmp;
@@ -126,7 +124,7 @@ int lt_zap_handle(lt_zap_t *self, const lt_dir_t *dir)
             goto out;
         }
         more = zmq_msg_more(&tmp);
-        if (n < ZAP_FRAMES_MAX)
+        if (n < LT_ZAP_MAX_FRAMES)
             f[n++] = tmp; /* ownership moves into f */
         else
             zmq_msg_close(&tmp);

@@ -42,6 +42,7 @@
 #include "lt_dir.h"
 #include "lt_file.h"
 #include "lt_log.h"
+#include "lt_peers.h"
 #include "lt_publish.h"
 #include "lt_query.h"
 #include "lt_schema.h"
@@ -80,6 +81,8 @@ static struct {
     lt_dir_t *dir;
     lt_store_t *store;
     lt_gwcfg_t owner_cfg, caller_cfg;
+    lt_gwctx_t owner, caller; /* what each side's lt_query shares */
+    lt_peers_t *peers;        /* the caller's, holding the link to the owner */
     void *ctx, *peer, *link, *local, *app;
     /* the fixed outstanding requests of step 2 */
     uint8_t *fixed[2];
@@ -339,6 +342,22 @@ static void s_fixed_requests(void)
 
 static void s_write_seeds(const char *dir);
 
+/* Each side's shared objects; the caller's only link is the one DEALER to
+ * the owner. */
+static void s_shared(void)
+{
+    G.owner =
+        (lt_gwctx_t){.cfg = &G.owner_cfg, .keys = G.owner_keys, .dir = G.dir, .store = G.store};
+    G.caller =
+        (lt_gwctx_t){.cfg = &G.caller_cfg, .keys = G.caller_keys, .dir = G.dir, .store = G.store};
+    lt_sock_opts_t so;
+    lt_sock_opts_default(&so);
+    if (!(G.peers = lt_peers_new(&G.caller, G.ctx, &so)) ||
+        lt_peers_attach(G.peers, OWNER, G.link) != 0)
+        abort();
+    G.caller.peers = G.peers;
+}
+
 static void s_init(void)
 {
     if (G.ready)
@@ -374,17 +393,11 @@ static void s_init(void)
     G.link = s_sock(ZMQ_DEALER, "callr", NULL, "inproc://fq-peer");
     G.local = s_sock(ZMQ_ROUTER, NULL, "inproc://fq-local", NULL);
     G.app = s_sock(ZMQ_DEALER, "app", NULL, "inproc://fq-local");
+    s_shared();
     s_fixed_requests();
     const char *seeds = getenv("FUZZ_WRITE_SEEDS");
     if (seeds && seeds[0])
         s_write_seeds(seeds);
-}
-
-/* The caller's link to the owner: always the one DEALER. */
-static void *s_link_fn(void *arg, const char *member)
-{
-    (void)arg;
-    return strcmp(member, OWNER) == 0 ? G.link : NULL;
 }
 
 /* ---- message plumbing ---------------------------------------------------------- */
@@ -674,19 +687,17 @@ static uint8_t *s_fresh_copy(Lienthong__Envelope *env, size_t *len)
 
 static lt_query_t *s_owner_new(void)
 {
-    lt_query_t *q = lt_query_new(G.store, G.owner_keys, &G.owner_cfg, NULL, NULL, NULL);
+    lt_query_t *q = lt_query_new(&G.owner);
     if (!q)
         abort();
-    lt_query_set_dir(q, G.dir);
     return q;
 }
 
 static lt_query_t *s_caller_new(void)
 {
-    lt_query_t *q = lt_query_new(G.store, G.caller_keys, &G.caller_cfg, s_link_fn, NULL, NULL);
+    lt_query_t *q = lt_query_new(&G.caller);
     if (!q)
         abort();
-    lt_query_set_dir(q, G.dir);
     return q;
 }
 

@@ -208,8 +208,8 @@ static Lienthong__Envelope *s_recv(void *sock, int timeout_ms)
     Lienthong__ErrorCode code;
     Lienthong__Envelope *env = NULL;
     if (lt_wire_recv(sock, 0, ZMQ_DONTWAIT, &in) == 0 && in.frames == 1)
-        env = lt_wire_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body), 64u << 20, &code, err,
-                             sizeof err);
+        env = lt_wire_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body), LT_LOCAL_MAX_MESSAGE,
+                             &code, err, sizeof err);
     lt_wire_in_close(&in);
     return env;
 }
@@ -221,7 +221,7 @@ int lt_ft_pub_send(lt_ft_pub_t *p, lt_it_gw_t *g, uint64_t *first_seq, uint64_t 
     char err[256];
     lt_sock_opts_t o;
     lt_sock_opts_default(&o);
-    o.max_message = 64u << 20;
+    o.max_message = LT_LOCAL_MAX_MESSAGE;
     void *s = lt_sock_local_client(lt_it_ctx(), g->sock_path, &o, err, sizeof err);
     if (!s) {
         fprintf(stderr, "feedtest: %s\n", err);
@@ -243,12 +243,8 @@ int lt_ft_pub_send(lt_ft_pub_t *p, lt_it_gw_t *g, uint64_t *first_seq, uint64_t 
     }
     pub.n_changes = p->n;
     pub.changes = ptrs;
-    Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
-    env.version = LT_PROTO_VERSION;
-    env.body_case = LIENTHONG__ENVELOPE__BODY_PUBLISH;
-    env.publish = &pub;
     int rc = -1;
-    if (lt_wire_send(s, NULL, 0, &env) == 0) {
+    if (lt_wire_send_body(s, NULL, 0, LIENTHONG__ENVELOPE__BODY_PUBLISH, &pub) == 0) {
         int64_t deadline = lt_it_ms() + timeout_ms;
         while (rc != 0 && lt_it_ms() < deadline) {
             Lienthong__Envelope *rep = s_recv(s, (int)(deadline - lt_it_ms()));

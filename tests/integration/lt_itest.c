@@ -29,7 +29,6 @@
 #define MAX_CHILDREN 64
 #define MAX_SOCKS    64
 #define MAX_DIRS     32
-#define RECV_CAP     (64u << 20)
 
 static char s_bin[PATH_MAX];
 static void *s_ctx;
@@ -524,8 +523,8 @@ static Lienthong__Envelope *s_recv_env(void *sock, int timeout_ms)
     Lienthong__ErrorCode code;
     Lienthong__Envelope *env = NULL;
     if (lt_wire_recv(sock, 0, ZMQ_DONTWAIT, &in) == 0 && in.frames == 1)
-        env = lt_wire_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body), RECV_CAP, &code, err,
-                             sizeof err);
+        env = lt_wire_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body), LT_LOCAL_MAX_MESSAGE,
+                             &code, err, sizeof err);
     lt_wire_in_close(&in);
     return env;
 }
@@ -539,12 +538,8 @@ Lienthong__Envelope *lt_it_gw_status(lt_it_gw_t *g, int timeout_ms)
     if (!s)
         return NULL;
     Lienthong__StatusRequest req = LIENTHONG__STATUS_REQUEST__INIT;
-    Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
-    env.version = LT_PROTO_VERSION;
-    env.body_case = LIENTHONG__ENVELOPE__BODY_STATUS_REQUEST;
-    env.status_request = &req;
     Lienthong__Envelope *rep = NULL;
-    if (lt_wire_send(s, NULL, 0, &env) == 0)
+    if (lt_wire_send_body(s, NULL, 0, LIENTHONG__ENVELOPE__BODY_STATUS_REQUEST, &req) == 0)
         rep = s_recv_env(s, timeout_ms);
     zmq_close(s);
     if (rep && rep->body_case != LIENTHONG__ENVELOPE__BODY_STATUS_REPLY)

@@ -208,7 +208,7 @@ static int s_recv(void *sock, int timeout_ms, msg_t *m)
     Lienthong__ErrorCode code;
     char err[256];
     if (m->frame)
-        m->env = lt_wire_decode(m->frame, m->len, 64u << 20, &code, err, sizeof err);
+        m->env = lt_wire_decode(m->frame, m->len, LT_LOCAL_MAX_MESSAGE, &code, err, sizeof err);
     if (!m->env) {
         fprintf(stderr, "test_query: undecodable message of %zu bytes\n", m->len);
         s_msg_free(m);

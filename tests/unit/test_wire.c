@@ -1,6 +1,7 @@
-/* test_wire: CUnit suite for gateway/lt_wire: the Envelope codec (size cap
+/* test_wire: CUnit suite for core/lt_wire: the Envelope codec (size cap
  * before unpack, version, body presence), names, and framed send/receive on
- * real inproc ZeroMQ sockets (PAIR and DEALER/ROUTER). */
+ * real inproc ZeroMQ sockets (PAIR and DEALER/ROUTER), including the
+ * envelope-with-body helpers. */
 #include "unit_util.h"
 
 #include "lt_wire.h"
@@ -353,6 +354,65 @@ static void test_reframe(void)
     free(plain);
 }
 
+/* lt_wire_send_body puts the body in the envelope field of its type, on
+ * either side of a DEALER/ROUTER pair; lt_wire_pack_body packs the same
+ * bytes for a stored copy, which lt_wire_send_copy sends again. A type
+ * with no message field, or a body of another type, is EINVAL. */
+static void test_send_body(void)
+{
+    void *r = make_sock(ZMQ_ROUTER), *d = make_sock(ZMQ_DEALER);
+    CU_ASSERT_FATAL(r && d);
+    CU_ASSERT_FATAL(zmq_setsockopt(d, ZMQ_ROUTING_ID, "peer-2", 6) == 0);
+    CU_ASSERT_FATAL(zmq_bind(r, "inproc://wire-body") == 0);
+    CU_ASSERT_FATAL(zmq_connect(d, "inproc://wire-body") == 0);
+    Lienthong__Subscribe m = LIENTHONG__SUBSCRIBE__INIT;
+    m.stream = (char *)"VN/GOV/BCA/population";
+    m.from_seq = 5;
+    m.credit = 64;
+    CU_ASSERT_FATAL(lt_wire_send_body(d, NULL, 0, LIENTHONG__ENVELOPE__BODY_SUBSCRIBE, &m) == 0);
+    lt_wire_in_t in;
+    CU_ASSERT_FATAL(lt_wire_recv(r, 1, 0, &in) == 0);
+    Lienthong__Envelope *got = decode_in(&in);
+    CU_ASSERT_FATAL(got != NULL);
+    CU_ASSERT(got->version == 1);
+    CU_ASSERT_FATAL(got->body_case == LIENTHONG__ENVELOPE__BODY_SUBSCRIBE);
+    CU_ASSERT_STRING_EQUAL(got->subscribe->stream, "VN/GOV/BCA/population");
+    CU_ASSERT(got->subscribe->from_seq == 5 && got->subscribe->credit == 64);
+    lt_wire_free(&got);
+    lt_wire_in_close(&in);
+
+    /* Packed once, sent twice through the routing id. */
+    Lienthong__Credit c = LIENTHONG__CREDIT__INIT;
+    c.stream = (char *)"VN/GOV/BCA/population";
+    c.credit = 9;
+    zmq_msg_t msg;
+    CU_ASSERT_FATAL(lt_wire_pack_body(&msg, LIENTHONG__ENVELOPE__BODY_CREDIT, &c) == 0);
+    CU_ASSERT(lt_wire_send_copy(r, (const uint8_t *)"peer-2", 6, &msg) == 0);
+    CU_ASSERT(lt_wire_send_msg(r, (const uint8_t *)"peer-2", 6, &msg) == 0);
+    for (int i = 0; i < 2; i++) {
+        CU_ASSERT_FATAL(lt_wire_recv(d, 0, 0, &in) == 0);
+        got = decode_in(&in);
+        CU_ASSERT_FATAL(got != NULL);
+        CU_ASSERT(got->body_case == LIENTHONG__ENVELOPE__BODY_CREDIT);
+        CU_ASSERT(got->credit->credit == 9);
+        lt_wire_free(&got);
+        lt_wire_in_close(&in);
+    }
+
+    /* Wrong type for the body, or no body field at all: nothing is sent. */
+    errno = 0;
+    CU_ASSERT(lt_wire_send_body(d, NULL, 0, LIENTHONG__ENVELOPE__BODY_CREDIT, &m) == -1);
+    CU_ASSERT(errno == EINVAL);
+    errno = 0;
+    CU_ASSERT(lt_wire_send_body(d, NULL, 0, LIENTHONG__ENVELOPE__BODY__NOT_SET, &m) == -1);
+    CU_ASSERT(errno == EINVAL);
+    CU_ASSERT(lt_wire_recv(r, 1, ZMQ_DONTWAIT, &in) == -1);
+    CU_ASSERT(errno == EAGAIN);
+    lt_wire_in_close(&in);
+    zmq_close(r);
+    zmq_close(d);
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -365,6 +425,7 @@ int main(void)
         {"inproc PAIR send/recv", test_pair_send_recv},
         {"inproc DEALER/ROUTER, error reply, 3 frames", test_dealer_router},
         {"reframe keeps exact body bytes, sets or drops the context", test_reframe},
+        {"send_body, pack_body, send_copy and send_msg", test_send_body},
         {NULL, NULL},
     };
     return ut_main("lt_wire", suite_init, suite_clean, tests);

@@ -1,0 +1,132 @@
+/* lt_limits: every protocol and implementation limit, each defined once.
+ *
+ * A limit the protocol fixes cites its section of proto/PROTOCOL.md and
+ * changes only with the protocol. An implementation limit (how large this
+ * gateway's tables and buffers are) says so, and cites the section whose
+ * objects it bounds. Everything here is a plain constant, so any module,
+ * program or test may include it. */
+#ifndef LT_LIMITS_H
+#define LT_LIMITS_H
+
+/* ---- frames (3.1, 4.1, 4.2) ------------------------------------------------ */
+
+/* max_message, the frame cap of every socket, when the configuration sets
+ * none (3.1). */
+#define LT_MAX_MESSAGE_DEFAULT (4u << 20)
+/* max_message MUST NOT be below 64 KiB (3.1). */
+#define LT_MAX_MESSAGE_MIN (64u << 10)
+/* The largest max_message a gateway accepts (implementation, 3.1). */
+#define LT_MAX_MESSAGE_MAX (256u << 20)
+/* What local clients (adapters, CLI, applications) accept from their own
+ * gateway: a status reply or a delivery may be larger than the frame cap
+ * between peers (implementation, 8). */
+#define LT_LOCAL_MAX_MESSAGE (64u << 20)
+/* A routing id: ZeroMQ's are 1 to 255 bytes (4.1). */
+#define LT_RID_MAX 256
+/* Frames of a ZAP request read before the rest is discarded (3.2). */
+#define LT_ZAP_MAX_FRAMES 8
+
+/* ---- liveness (3.3) ------------------------------------------------------------ */
+
+/* ZMQ_HEARTBEAT_IVL of every peer socket, and the heartbeat_ms setting's
+ * default and range (3.3). */
+#define LT_HEARTBEAT_MS     1000
+#define LT_HEARTBEAT_MS_MIN 100
+#define LT_HEARTBEAT_MS_MAX 60000
+
+/* ---- ids (2, 5.3) ------------------------------------------------------------------ */
+
+/* A member id, with its terminating NUL (implementation, 5.3). */
+#define LT_ID_MAX 128
+/* A dataset or view id, with its terminating NUL (implementation, 2). */
+#define LT_STREAM_ID_MAX (2 * LT_ID_MAX)
+/* A record key (implementation, 6.1, 8.1). */
+#define LT_RECORD_KEY_MAX 256
+/* A source cursor as decimal text, with its NUL: a uint64 fits (8.1). */
+#define LT_CURSOR_TEXT_MAX 24
+
+/* ---- directory (5) ------------------------------------------------------------------ */
+
+/* A signed directory, on disk or offered by a peer (implementation, 5.3). */
+#define LT_DIR_MAX_BYTES (16u << 20)
+/* Authority keys a gateway pins (implementation, 5.2). */
+#define LT_DIR_MAX_PINS 8
+/* How far in the future a directory's issued_at may be (5.3, check 6). */
+#define LT_DIR_MAX_AHEAD_S 300
+
+/* ---- feeds (6) ------------------------------------------------------------------------ */
+
+/* Records in one batch, and their bytes (6.2). */
+#define LT_BATCH_MAX_RECORDS 1024
+#define LT_BATCH_MAX_BYTES   (1u << 20)
+/* Room a batch needs in its frame besides its record bytes: header,
+ * signature, stream id and per-record framing (implementation, 6.3). */
+#define LT_BATCH_OVERHEAD 4096
+/* Credit adds up, saturating at 2^32-1 (6.2). */
+#define LT_CREDIT_MAX 0xffffffffLL
+/* The batch_max setting: default and largest value (6.2; a batch never
+ * holds more than LT_BATCH_MAX_RECORDS whatever the setting). */
+#define LT_CFG_BATCH_MAX_DEFAULT LT_BATCH_MAX_RECORDS
+#define LT_CFG_BATCH_MAX_MAX     65536
+/* The credit setting: records of credit a consumer grants (6.2). */
+#define LT_CFG_CREDIT_DEFAULT 16384
+#define LT_CFG_CREDIT_MAX     (1 << 22)
+/* Streams the configuration replicates (implementation, 6.2). */
+#define LT_GWCFG_MAX_SUBS 64
+/* Owner: subscriptions served at once (implementation, 6.2). */
+#define LT_FEED_MAX_SUBS 1024
+/* Streams (datasets, views, replicas) one gateway holds (implementation, 6.1). */
+#define LT_FEED_MAX_STREAMS 512
+/* Batches per subscription or sink per pump call, so that the poll loop
+ * stays responsive (implementation, 6.2). */
+#define LT_FEED_PUMP_BATCHES 8
+/* Merkle proof entries: enough for 2^64 leaves (6.4). */
+#define LT_MERKLE_MAX_PATH 64
+
+/* ---- lookup and verify (7) --------------------------------------------------------- */
+
+/* Keys (or subjects) of one verify request (7.6). */
+#define LT_QUERY_MAX_KEYS 1024
+/* Claims per key of a verify request (implementation, 7.6). */
+#define LT_QUERY_MAX_CLAIMS 64
+/* Fields one lookup may name (implementation, 7.5). */
+#define LT_QUERY_MAX_FIELDS 64
+/* A deadline at most 10 minutes ahead (7.1); requests are deduplicated at
+ * least that long (7.2). */
+#define LT_QUERY_MAX_AHEAD_MS (10 * 60 * 1000)
+/* (caller, request_id) pairs an owner remembers (implementation, 7.2). */
+#define LT_QUERY_DEDUP_MAX 200000
+/* Answers under one signature (7.3). */
+#define LT_ANSWERS_MAX 256
+/* Verified (root, signature) pairs a caller caches (implementation, 7.4). */
+#define LT_ANSWERS_ROOT_CACHE 16
+
+/* ---- local API (8) ---------------------------------------------------------------- */
+
+/* A payload of a Publish: the record must fit in a batch (6.2, 8.1). */
+#define LT_PUBLISH_MAX_RECORD (1u << 20)
+/* Room kept around one record for the Record, Batch and Envelope framing
+ * and its key: the payload limit is max_message / 2 minus this (8.1). */
+#define LT_PUBLISH_RECORD_SLACK 1024
+/* Group commit: Publish messages, and their changes, in one transaction,
+ * and the streams (a dataset and its views) it may touch (implementation,
+ * 8.1). */
+#define LT_PUBLISH_GROUP         64
+#define LT_PUBLISH_GROUP_CHANGES 16384
+#define LT_PUBLISH_GROUP_STREAMS 512
+/* Sinks attached at once (implementation, 8.2). */
+#define LT_FEED_MAX_SINKS 64
+
+/* ---- peers (3.1, 5.1) -------------------------------------------------------------------- */
+
+/* Peers the configuration lists to greet at start (implementation, 3.1). */
+#define LT_GWCFG_MAX_PEERS 128
+/* Outgoing links, one per peer member asked (implementation, 3.1). */
+#define LT_PEERS_MAX_LINKS 256
+/* Incoming peers remembered for directory gossip (implementation, 5.1). */
+#define LT_PEERS_MAX_INBOUND 512
+/* Messages taken from the peer socket per poll-loop turn before the
+ * answers they produced are signed together (implementation, 7.3). */
+#define LT_PEER_DRAIN 256
+
+#endif

@@ -1,0 +1,114 @@
+/* lt_feed_int: what the three roles of lt_feed share; included only by
+ * lt_feed.c (streams, reading the log, pump, tick, status),
+ * lt_feed_owner.c (subscriptions served to peers, PROTOCOL.md 6.2, 6.3),
+ * lt_feed_replica.c (feeds this gateway consumes, 6.5) and
+ * lt_feed_sink.c (local sink adapters, 8.2). */
+#ifndef LT_FEED_INT_H
+#define LT_FEED_INT_H
+
+#include "lt_batch.h"
+#include "lt_feed.h"
+
+/* A stream this gateway holds: its store id and last durable seq. */
+typedef struct {
+    char name[LT_STREAM_ID_MAX];
+    int64_t id;
+    uint64_t last_seq;
+    uint64_t rate_seq; /* for records/s */
+    int64_t rate_at;
+    double rate;
+} lt_feed_stream_t;
+
+/* Owner: one peer's subscription (keyed by routing id and stream). */
+typedef struct {
+    uint8_t rid[LT_RID_MAX];
+    size_t rid_len;
+    char member[LT_ID_MAX];
+    lt_feed_stream_t *stream;
+    uint64_t next;
+    uint8_t prev[LT_HASH_BYTES];
+    int64_t credit;
+} lt_feed_sub_t;
+
+/* Local: a sink adapter attached to a stream. */
+typedef struct {
+    uint8_t rid[LT_RID_MAX];
+    size_t rid_len;
+    lt_feed_stream_t *stream;
+    uint64_t next, acked;
+    int64_t credit;
+} lt_feed_sink_t;
+
+typedef enum { LT_FEED_IDLE, LT_FEED_LIVE, LT_FEED_BACKOFF } lt_feed_state_t;
+
+/* Consumer: a stream we replicate from its owner. */
+typedef struct {
+    lt_feed_stream_t *stream;
+    char owner[LT_ID_MAX];
+    lt_stream_t cursor; /* durable cursor: last_seq and last_hash */
+    lt_feed_state_t state;
+    int64_t outstanding; /* credit the owner still holds for us */
+    int64_t next_at;     /* monotonic ms of the next (re)subscribe */
+    int64_t backoff;
+    int64_t last_batch_at;
+    uint64_t discarded;
+} lt_feed_replica_t;
+
+/* Records read from the log for one Batch or Deliver, reused between
+ * reads so that the pump does not allocate per batch. */
+typedef struct {
+    ProtobufCBinaryData recs[LT_BATCH_MAX_RECORDS];
+    uint8_t *buf;
+    size_t used, cap;
+    size_t n;
+} lt_feed_chunk_t;
+
+struct _lt_feed_t {
+    const lt_gwctx_t *ctx;
+    lt_feed_stream_t streams[LT_FEED_MAX_STREAMS];
+    size_t n_streams;
+    lt_feed_sub_t subs[LT_FEED_MAX_SUBS];
+    size_t n_subs;
+    lt_feed_sink_t sinks[LT_FEED_MAX_SINKS];
+    size_t n_sinks;
+    lt_feed_replica_t replicas[LT_GWCFG_MAX_SUBS];
+    size_t n_replicas;
+    size_t batch_bytes; /* record bytes per batch: fits half the frame cap */
+    lt_feed_chunk_t chunk;
+};
+
+/* ---- lt_feed.c ---- */
+
+/* The stream called name, opened in the store on first use; NULL when the
+ * table is full or the store fails (logged). */
+lt_feed_stream_t *lt_feed_stream(lt_feed_t *self, const char *name);
+/* The owner of a dataset or view id in dir, or NULL. */
+const char *lt_feed_owner_of(const lt_dir_t *dir, const char *stream);
+/* Reads up to max records of st from seq into self->chunk (emptied
+ * first), within the batch limits. Returns the count, or -1 (logged). */
+int lt_feed_chunk_read(lt_feed_t *self, lt_feed_stream_t *st, uint64_t seq, int64_t max);
+
+/* ---- lt_feed_owner.c ---- */
+
+/* Sends batches to subscriptions with credit; returns batches sent. */
+int lt_feed_owner_pump(lt_feed_t *self, void *sock);
+/* Adds the subscribers of st to its status entry. */
+void lt_feed_owner_status(const lt_feed_t *self, const lt_feed_stream_t *st,
+                          Lienthong__StreamStatus *ss);
+
+/* ---- lt_feed_replica.c ---- */
+
+/* Sets up the replica of stream (from the configuration), at its durable
+ * cursor. Returns 0, or -1 when the stream cannot be opened. */
+int lt_feed_replica_open(lt_feed_t *self, const char *stream);
+/* The replica of stream, or NULL when this gateway does not replicate it. */
+lt_feed_replica_t *lt_feed_replica_find(lt_feed_t *self, const char *stream);
+/* Subscribes, re-subscribes idle feeds, and ends back-offs. */
+void lt_feed_replica_tick(lt_feed_t *self);
+
+/* ---- lt_feed_sink.c ---- */
+
+/* Sends Deliver messages to sinks with credit; returns messages sent. */
+int lt_feed_sink_pump(lt_feed_t *self, void *sock);
+
+#endif

@@ -1,0 +1,269 @@
+/* lt_feed_owner: the owner's side of a feed (PROTOCOL.md 6.2, 6.3, 6.6):
+ * subscriptions from peers on the peer ROUTER, each streaming signed
+ * batches read from the log while it has credit. */
+#include "lt_feed_int.h"
+#include "lt_file.h"
+#include "lt_log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+static lt_feed_sub_t *s_sub_find(lt_feed_t *self, const uint8_t *rid, size_t rid_len,
+                                 const char *stream)
+{
+    for (size_t i = 0; i < self->n_subs; i++) {
+        lt_feed_sub_t *s = &self->subs[i];
+        if (s->rid_len == rid_len && memcmp(s->rid, rid, rid_len) == 0 &&
+            strcmp(s->stream->name, stream) == 0)
+            return s;
+    }
+    return NULL;
+}
+
+static void s_sub_audit(lt_feed_t *self, const char *event, const char *member, const char *stream,
+                        const char *detail)
+{
+    lt_audit_add(
+        self->ctx->audit,
+        &(lt_audit_entry_t){.event = event, .peer = member, .target = stream, .detail = detail});
+}
+
+static void s_sub_drop(lt_feed_t *self, lt_feed_sub_t *s, const char *why)
+{
+    lt_info("feed", "feed %s to %s stopped at seq %llu: %s", s->stream->name, s->member,
+            (unsigned long long)(s->next - 1), why);
+    char detail[400];
+    snprintf(detail, sizeof detail, "delivered through seq %llu; %s",
+             (unsigned long long)(s->next - 1), why);
+    s_sub_audit(self, "feed-stop", s->member, s->stream->name, detail);
+    *s = self->subs[--self->n_subs];
+}
+
+/* ---- subscribe, credit, unsubscribe ------------------------------------------ */
+
+/* Policy check of PROTOCOL.md 6.2; returns ERR_NONE or the refusal. */
+static Lienthong__ErrorCode s_may_subscribe(lt_feed_t *self, const char *member, const char *stream,
+                                            char *why, size_t len)
+{
+    const char *me = self->ctx->cfg->member;
+    const char *owner = lt_feed_owner_of(self->ctx->dir, stream);
+    if (!owner || strcmp(owner, me) != 0) {
+        snprintf(why, len, "%.200s: not a stream owned by %.80s", stream, me);
+        return LIENTHONG__ERROR_CODE__ERR_NOT_FOUND;
+    }
+    if (!lt_dir_policy_allows(lt_dir_policy(self->ctx->dir, member, stream),
+                              LIENTHONG__OPERATION__OP_SUBSCRIBE)) {
+        snprintf(why, len, "%.200s: %.80s may not subscribe to it", stream, member);
+        return LIENTHONG__ERROR_CODE__ERR_FORBIDDEN;
+    }
+    return LIENTHONG__ERROR_CODE__ERR_NONE;
+}
+
+/* Every check of PROTOCOL.md 6.2, in order; sets *st when they pass. */
+static Lienthong__ErrorCode s_sub_check(lt_feed_t *self, const char *member,
+                                        const Lienthong__Subscribe *m, lt_feed_stream_t **st,
+                                        char *why, size_t len)
+{
+    Lienthong__ErrorCode code = s_may_subscribe(self, member, m->stream, why, len);
+    if (code)
+        return code;
+    if (!(*st = lt_feed_stream(self, m->stream))) {
+        snprintf(why, len, "%s: cannot open stream", m->stream);
+        return LIENTHONG__ERROR_CODE__ERR_INTERNAL;
+    }
+    uint64_t last = (*st)->last_seq;
+    if (m->from_seq == 0 || m->from_seq > last + 1 ||
+        (m->from_seq > 1 && m->prev_hash.len != LT_HASH_BYTES)) {
+        snprintf(why, len, "%s: cannot start at %llu (last is %llu)", m->stream,
+                 (unsigned long long)m->from_seq, (unsigned long long)last);
+        return LIENTHONG__ERROR_CODE__ERR_SEQUENCE;
+    }
+    return LIENTHONG__ERROR_CODE__ERR_NONE;
+}
+
+/* The subscription keyed by (routing id, stream): the existing one, which a
+ * new Subscribe replaces, or a new one (audited). NULL when full. */
+static lt_feed_sub_t *s_sub_slot(lt_feed_t *self, const lt_wire_in_t *in,
+                                 const Lienthong__Subscribe *m, const lt_feed_stream_t *st)
+{
+    lt_feed_sub_t *s = s_sub_find(self, in->rid, in->rid_len, m->stream);
+    if (s || self->n_subs >= LT_FEED_MAX_SUBS)
+        return s;
+    lt_info("feed", "feed %s to %s starts at seq %llu (last %llu)", m->stream, in->user_id,
+            (unsigned long long)m->from_seq, (unsigned long long)st->last_seq);
+    char detail[64];
+    snprintf(detail, sizeof detail, "from seq %llu", (unsigned long long)m->from_seq);
+    s_sub_audit(self, "feed-start", in->user_id, m->stream, detail);
+    return &self->subs[self->n_subs++];
+}
+
+void lt_feed_on_subscribe(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
+                          const Lienthong__Subscribe *m)
+{
+    char why[512];
+    lt_feed_stream_t *st = NULL;
+    Lienthong__ErrorCode code = s_sub_check(self, in->user_id, m, &st, why, sizeof why);
+    if (code) {
+        lt_warn("feed", "refused subscribe from %s: %s", in->user_id, why);
+        s_sub_audit(self, "refused", in->user_id, m->stream, why);
+        (void)lt_wire_send_error(sock, in->rid, in->rid_len, code, 0, "%s", why);
+        return;
+    }
+    lt_feed_sub_t *s = s_sub_slot(self, in, m, st);
+    if (!s) {
+        (void)lt_wire_send_error(sock, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE,
+                                 0, "%s: too many subscriptions", m->stream);
+        return;
+    }
+    memset(s, 0, sizeof *s);
+    memcpy(s->rid, in->rid, in->rid_len);
+    s->rid_len = in->rid_len;
+    snprintf(s->member, sizeof s->member, "%s", in->user_id);
+    s->stream = st;
+    s->next = m->from_seq;
+    if (m->from_seq > 1)
+        memcpy(s->prev, m->prev_hash.data, LT_HASH_BYTES);
+    s->credit = m->credit;
+}
+
+void lt_feed_on_credit(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
+                       const Lienthong__Credit *m)
+{
+    lt_feed_sub_t *s = s_sub_find(self, in->rid, in->rid_len, m->stream);
+    if (!s) {
+        (void)lt_wire_send_error(sock, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_NOT_FOUND,
+                                 0, "%s: no subscription", m->stream);
+        return;
+    }
+    s->credit += m->credit;
+    if (s->credit > LT_CREDIT_MAX)
+        s->credit = LT_CREDIT_MAX;
+}
+
+void lt_feed_on_unsubscribe(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
+                            const Lienthong__Unsubscribe *m)
+{
+    lt_feed_sub_t *s = s_sub_find(self, in->rid, in->rid_len, m->stream);
+    if (s)
+        s_sub_drop(self, s, "unsubscribed");
+    else
+        (void)lt_wire_send_error(sock, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_NOT_FOUND,
+                                 0, "%s: no subscription", m->stream);
+}
+
+void lt_feed_drop_peers(lt_feed_t *self)
+{
+    while (self->n_subs)
+        s_sub_drop(self, &self->subs[self->n_subs - 1], "peer socket rebound");
+}
+
+void lt_feed_dir_changed(lt_feed_t *self, void *peer_sock)
+{
+    char why[512];
+    for (size_t i = 0; i < self->n_subs;) {
+        lt_feed_sub_t *s = &self->subs[i];
+        Lienthong__ErrorCode code =
+            s_may_subscribe(self, s->member, s->stream->name, why, sizeof why);
+        const Lienthong__Member *m = lt_dir_member(self->ctx->dir, s->member);
+        if (!code && m && m->status == LIENTHONG__MEMBER_STATUS__MEMBER_ACTIVE) {
+            i++;
+            continue;
+        }
+        if (peer_sock)
+            (void)lt_wire_send_error(peer_sock, s->rid, s->rid_len,
+                                     code ? code : LIENTHONG__ERROR_CODE__ERR_REVOKED, 0, "%s%s%s",
+                                     code ? why : s->stream->name, code ? "" : ": ",
+                                     code ? "" : "member no longer active");
+        s_sub_drop(self, s, code ? why : "member no longer active");
+    }
+}
+
+/* ---- the pump ----------------------------------------------------------------------- */
+
+/* Tells the consumer its next record can never be sent in a batch. Only a
+ * record stored before the frame cap was lowered can do this: the consumer
+ * backs off, nothing is skipped. */
+static void s_too_large(lt_feed_t *self, void *sock, const lt_feed_sub_t *s)
+{
+    lt_error("feed", "%s: record %llu does not fit in a %zu-byte frame; feed to %s stalls",
+             s->stream->name, (unsigned long long)s->next, self->ctx->cfg->max_message, s->member);
+    (void)lt_wire_send_error(sock, s->rid, s->rid_len, LIENTHONG__ERROR_CODE__ERR_TOO_LARGE, 0,
+                             "%s: record %llu is larger than the owner can send", s->stream->name,
+                             (unsigned long long)s->next);
+}
+
+/* Sends one signed batch to s. Returns 1 sent, 0 nothing to send or
+ * would block, -1 when the subscription must be dropped. */
+static int s_send_batch(lt_feed_t *self, void *sock, lt_feed_sub_t *s)
+{
+    lt_feed_chunk_t *c = &self->chunk;
+    int n = lt_feed_chunk_read(self, s->stream, s->next, s->credit);
+    if (n <= 0)
+        return n;
+    if (c->used + LT_BATCH_OVERHEAD > self->ctx->cfg->max_message) {
+        s_too_large(self, sock, s);
+        return -1;
+    }
+    uint8_t sig[LT_SIG_BYTES], hash[LT_HASH_BYTES];
+    if (lt_batch_sign(self->ctx->keys, s->stream->name, s->next, c->recs, c->n, s->prev, sig,
+                      hash) != 0)
+        return -1;
+    Lienthong__Batch b = LIENTHONG__BATCH__INIT;
+    b.stream = s->stream->name;
+    b.first_seq = s->next;
+    b.n_records = c->n;
+    b.records = c->recs;
+    b.signature.data = sig;
+    b.signature.len = sizeof sig;
+    b.signed_at_ms = lt_clock_now_ms();
+    if (lt_wire_send_body(sock, s->rid, s->rid_len, LIENTHONG__ENVELOPE__BODY_BATCH, &b) != 0)
+        return zmq_errno() == EAGAIN ? 0 : -1;
+    s->next += c->n;
+    s->credit -= (int64_t)c->n;
+    memcpy(s->prev, hash, LT_HASH_BYTES);
+    return 1;
+}
+
+int lt_feed_owner_pump(lt_feed_t *self, void *sock)
+{
+    int sent = 0;
+    for (size_t i = 0; i < self->n_subs;) {
+        lt_feed_sub_t *s = &self->subs[i];
+        int rc = 1;
+        for (int k = 0;
+             k < LT_FEED_PUMP_BATCHES && rc == 1 && s->credit > 0 && s->next <= s->stream->last_seq;
+             k++) {
+            rc = s_send_batch(self, sock, s);
+            sent += rc == 1;
+        }
+        if (rc < 0)
+            s_sub_drop(self, s,
+                       zmq_errno() == EHOSTUNREACH ? "consumer disconnected" : "send failed");
+        else
+            i++;
+    }
+    return sent;
+}
+
+/* ---- status ------------------------------------------------------------------------------ */
+
+void lt_feed_owner_status(const lt_feed_t *self, const lt_feed_stream_t *st,
+                          Lienthong__StreamStatus *ss)
+{
+    ss->subscribers = calloc(self->n_subs + 1, sizeof *ss->subscribers);
+    for (size_t j = 0; ss->subscribers && j < self->n_subs; j++) {
+        if (self->subs[j].stream != st)
+            continue;
+        Lienthong__SubscriberStatus *sub = calloc(1, sizeof *sub);
+        if (!sub)
+            break;
+        lienthong__subscriber_status__init(sub);
+        sub->member = (char *)self->subs[j].member;
+        sub->cursor = self->subs[j].next - 1;
+        sub->lag = st->last_seq - sub->cursor;
+        ss->subscribers[ss->n_subscribers++] = sub;
+    }
+}

@@ -1,0 +1,240 @@
+/* lt_feed_replica: the consumer's side of a feed (PROTOCOL.md 6.5, 6.6):
+ * the streams this gateway replicates from their owners, subscribed over
+ * the links of lt_peers, every batch verified before anything in it is
+ * unpacked, and applied with the cursor in one transaction. */
+#include "lt_feed_int.h"
+#include "lt_file.h"
+#include "lt_log.h"
+#include "lt_peers.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define IDLE_RESUBSCRIBE_MS 2000
+#define BACKOFF_MIN_MS      500
+#define BACKOFF_MAX_MS      60000
+/* The owner refused (forbidden, not found): no point asking again soon. */
+#define REFUSED_BACKOFF_MS 30000
+/* Not connected yet: subscribe again this soon. */
+#define RETRY_MS 200
+
+int lt_feed_replica_open(lt_feed_t *self, const char *stream)
+{
+    lt_feed_replica_t *f = &self->replicas[self->n_replicas];
+    memset(f, 0, sizeof *f);
+    f->stream = lt_feed_stream(self, stream);
+    if (!f->stream || lt_store_stream(self->ctx->store, stream, &f->cursor) != 0)
+        return -1;
+    f->state = LT_FEED_IDLE;
+    self->n_replicas++;
+    return 0;
+}
+
+lt_feed_replica_t *lt_feed_replica_find(lt_feed_t *self, const char *stream)
+{
+    for (size_t i = 0; i < self->n_replicas; i++)
+        if (strcmp(self->replicas[i].stream->name, stream) == 0)
+            return &self->replicas[i];
+    return NULL;
+}
+
+/* ---- subscribing ------------------------------------------------------------- */
+
+static void s_unsubscribe(void *sock, const lt_feed_replica_t *f)
+{
+    Lienthong__Unsubscribe u = LIENTHONG__UNSUBSCRIBE__INIT;
+    u.stream = f->stream->name;
+    (void)lt_wire_send_body(sock, NULL, 0, LIENTHONG__ENVELOPE__BODY_UNSUBSCRIBE, &u);
+}
+
+/* Stops a feed and schedules the re-subscribe. `unsubscribe` tells the owner,
+ * unless the owner is the one that refused the subscription. */
+static void s_backoff(lt_feed_t *self, lt_feed_replica_t *f, const char *why, int64_t min_ms,
+                      int unsubscribe)
+{
+    f->backoff = f->backoff ? f->backoff * 2 : BACKOFF_MIN_MS;
+    if (f->backoff < min_ms)
+        f->backoff = min_ms;
+    if (f->backoff > BACKOFF_MAX_MS)
+        f->backoff = BACKOFF_MAX_MS;
+    f->state = LT_FEED_BACKOFF;
+    f->next_at = lt_clock_mono_ms() + f->backoff;
+    lt_warn("feed", "replica of %s stopped at seq %llu: %s; re-subscribing in %lld ms",
+            f->stream->name, (unsigned long long)f->cursor.last_seq, why, (long long)f->backoff);
+    lt_audit_add(self->ctx->audit, &(lt_audit_entry_t){.event = "replica-stop",
+                                                       .peer = f->owner,
+                                                       .target = f->stream->name,
+                                                       .detail = why});
+    void *sock = unsubscribe ? lt_peers_link(self->ctx->peers, f->owner) : NULL;
+    if (sock)
+        s_unsubscribe(sock, f);
+}
+
+/* Sends Subscribe from the durable cursor; -1 when it could not be sent. */
+static int s_send_subscribe(lt_feed_t *self, void *sock, const lt_feed_replica_t *f)
+{
+    Lienthong__Subscribe m = LIENTHONG__SUBSCRIBE__INIT;
+    m.stream = f->stream->name;
+    m.from_seq = f->cursor.last_seq + 1;
+    m.credit = (uint32_t)self->ctx->cfg->credit;
+    if (f->cursor.last_seq > 0) {
+        m.prev_hash.data = (uint8_t *)f->cursor.last_hash;
+        m.prev_hash.len = LT_HASH_BYTES;
+    }
+    return sock ? lt_wire_send_body(sock, NULL, 0, LIENTHONG__ENVELOPE__BODY_SUBSCRIBE, &m) : -1;
+}
+
+static void s_subscribe(lt_feed_t *self, lt_feed_replica_t *f)
+{
+    const lt_dir_t *dir = self->ctx->dir;
+    const char *owner = dir ? lt_feed_owner_of(dir, f->stream->name) : NULL;
+    if (!owner) {
+        f->next_at = lt_clock_mono_ms() + BACKOFF_MAX_MS;
+        lt_warn("feed", "cannot replicate %s: not a dataset or view of the directory",
+                f->stream->name);
+        return;
+    }
+    snprintf(f->owner, sizeof f->owner, "%s", owner);
+    int64_t now = lt_clock_mono_ms();
+    if (s_send_subscribe(self, lt_peers_link(self->ctx->peers, owner), f) != 0) {
+        f->next_at = now + RETRY_MS;
+        return;
+    }
+    if (f->state != LT_FEED_LIVE)
+        lt_info("feed", "subscribing to %s from %s at seq %llu", f->stream->name, owner,
+                (unsigned long long)f->cursor.last_seq + 1);
+    f->state = LT_FEED_LIVE;
+    f->outstanding = self->ctx->cfg->credit;
+    f->last_batch_at = now;
+}
+
+void lt_feed_replica_tick(lt_feed_t *self)
+{
+    int64_t now = lt_clock_mono_ms();
+    for (size_t i = 0; i < self->n_replicas; i++) {
+        lt_feed_replica_t *f = &self->replicas[i];
+        /* A live feed with no batch for a while re-subscribes: cheap, and it
+         * recovers from a restarted owner or lost credit without guessing. */
+        if ((f->state != LT_FEED_LIVE && now >= f->next_at) ||
+            (f->state == LT_FEED_LIVE && now - f->last_batch_at > IDLE_RESUBSCRIBE_MS))
+            s_subscribe(self, f);
+    }
+}
+
+/* ---- batches ------------------------------------------------------------------------ */
+
+/* Unpacks and checks one (already verified) record expected at seq, and
+ * writes it to the log and the state. */
+static int s_apply_record(lt_feed_t *self, lt_feed_replica_t *f, const ProtobufCBinaryData *rec,
+                          size_t i, uint64_t seq, char *err, size_t errlen)
+{
+    lt_store_t *store = self->ctx->store;
+    Lienthong__Record *r = lienthong__record__unpack(NULL, rec->len, rec->data);
+    int bad = !r || r->seq != seq || !r->key[0];
+    if (bad)
+        snprintf(err, errlen, "record %zu of the batch is %s", i,
+                 !r              ? "malformed"
+                 : r->seq != seq ? "out of sequence"
+                                 : "without a key");
+    else if (lt_store_append(store, f->stream->id, r->seq, rec->data, rec->len) != 0 ||
+             lt_store_state_put(store, f->stream->id, r->key, r->seq, r->deleted) != 0) {
+        snprintf(err, errlen, "store: %s", lt_store_error(store));
+        bad = 1;
+    }
+    if (r)
+        lienthong__record__free_unpacked(r, NULL);
+    return bad ? -1 : 0;
+}
+
+/* Applies the records with the new cursor in one transaction. */
+static int s_apply(lt_feed_t *self, lt_feed_replica_t *f, const Lienthong__Batch *b,
+                   const uint8_t hash[LT_HASH_BYTES], char *err, size_t errlen)
+{
+    lt_store_t *store = self->ctx->store;
+    if (lt_store_begin(store) != 0) {
+        snprintf(err, errlen, "store: %s", lt_store_error(store));
+        return -1;
+    }
+    lt_stream_t next = f->cursor;
+    for (size_t i = 0; i < b->n_records; i++)
+        if (s_apply_record(self, f, &b->records[i], i, ++next.last_seq, err, errlen) != 0) {
+            lt_store_rollback(store);
+            return -1;
+        }
+    memcpy(next.last_hash, hash, LT_HASH_BYTES);
+    if (lt_store_stream_save(store, &next) != 0 || lt_store_commit(store) != 0) {
+        snprintf(err, errlen, "store: %s", lt_store_error(store));
+        lt_store_rollback(store);
+        return -1;
+    }
+    f->cursor = next;
+    f->stream->last_seq = next.last_seq;
+    return 0;
+}
+
+static void s_credit(lt_feed_replica_t *f, void *sock, size_t n)
+{
+    Lienthong__Credit c = LIENTHONG__CREDIT__INIT;
+    c.stream = f->stream->name;
+    c.credit = (uint32_t)n;
+    if (lt_wire_send_body(sock, NULL, 0, LIENTHONG__ENVELOPE__BODY_CREDIT, &c) == 0)
+        f->outstanding += (int64_t)n;
+}
+
+/* Checks of PROTOCOL.md 6.5 steps 1 to 3; writes the new batch hash. */
+static int s_verify(lt_feed_t *self, const lt_feed_replica_t *f, const Lienthong__Batch *b,
+                    uint8_t hash[LT_HASH_BYTES], char *err, size_t errlen)
+{
+    const Lienthong__Member *m = lt_dir_member(self->ctx->dir, f->owner);
+    if ((int64_t)b->n_records > f->outstanding) {
+        snprintf(err, errlen, "owner sent more records than our credit");
+        return -1;
+    }
+    if (!m) {
+        snprintf(err, errlen, "owner not in directory");
+        return -1;
+    }
+    return lt_batch_verify(b, f->stream->name, f->cursor.last_seq + 1, f->cursor.last_hash,
+                           m->signing_key.data, hash, err, errlen);
+}
+
+void lt_feed_on_batch(lt_feed_t *self, const char *owner, void *link_sock,
+                      const Lienthong__Batch *b)
+{
+    lt_feed_replica_t *f = lt_feed_replica_find(self, b->stream);
+    char err[300];
+    uint8_t hash[LT_HASH_BYTES];
+    if (!f || f->state != LT_FEED_LIVE || strcmp(f->owner, owner) != 0 ||
+        b->first_seq <= f->cursor.last_seq) {
+        if (f)
+            f->discarded++; /* stale: from before a re-subscribe, or a duplicate */
+        return;
+    }
+    if (s_verify(self, f, b, hash, err, sizeof err) != 0 ||
+        s_apply(self, f, b, hash, err, sizeof err) != 0) {
+        s_backoff(self, f, err, 0, 1);
+        return;
+    }
+    f->outstanding -= (int64_t)b->n_records;
+    f->backoff = 0;
+    f->last_batch_at = lt_clock_mono_ms();
+    s_credit(f, link_sock, b->n_records);
+}
+
+void lt_feed_on_error(lt_feed_t *self, const char *owner, const Lienthong__Error *e)
+{
+    for (size_t i = 0; i < self->n_replicas; i++) {
+        lt_feed_replica_t *f = &self->replicas[i];
+        size_t sl = strlen(f->stream->name);
+        /* Feed errors name the stream first: "STREAM: why". */
+        if (f->state == LT_FEED_LIVE && strcmp(f->owner, owner) == 0 &&
+            strncmp(e->message, f->stream->name, sl) == 0 && e->message[sl] == ':') {
+            int hard = e->code == LIENTHONG__ERROR_CODE__ERR_FORBIDDEN ||
+                       e->code == LIENTHONG__ERROR_CODE__ERR_NOT_FOUND;
+            char why[400];
+            snprintf(why, sizeof why, "owner refused (%s): %s", lt_wire_error_name(e->code),
+                     e->message);
+            s_backoff(self, f, why, hard ? REFUSED_BACKOFF_MS : 0, 0);
+        }
+    }
+}

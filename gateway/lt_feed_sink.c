@@ -1,0 +1,145 @@
+/* lt_feed_sink: local sink adapters (PROTOCOL.md 8.2): each attached to a
+ * stream this gateway owns or replicates, fed Deliver messages from the
+ * local log while it has credit, and given credit back as it acknowledges
+ * what is durable in its own store. */
+#include "lt_feed_int.h"
+#include "lt_log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+static lt_feed_sink_t *s_sink_find(lt_feed_t *self, const uint8_t *rid, size_t rid_len,
+                                   const char *stream)
+{
+    for (size_t i = 0; i < self->n_sinks; i++) {
+        lt_feed_sink_t *k = &self->sinks[i];
+        if (k->rid_len == rid_len && memcmp(k->rid, rid, rid_len) == 0 &&
+            strcmp(k->stream->name, stream) == 0)
+            return k;
+    }
+    return NULL;
+}
+
+/* The stream a sink may attach to: one this gateway owns or replicates. */
+static lt_feed_stream_t *s_local_stream(lt_feed_t *self, const char *stream)
+{
+    const lt_dir_t *dir = self->ctx->dir;
+    const char *owner = dir ? lt_feed_owner_of(dir, stream) : NULL;
+    int ours = owner && strcmp(owner, self->ctx->cfg->member) == 0;
+    return ours || lt_feed_replica_find(self, stream) ? lt_feed_stream(self, stream) : NULL;
+}
+
+static void s_refuse(void *sock, const lt_wire_in_t *in, const Lienthong__SinkAttach *m,
+                     const lt_feed_stream_t *st)
+{
+    lt_warn("local", "refused sink for %s from seq %llu", m->stream,
+            (unsigned long long)m->from_seq);
+    (void)lt_wire_send_error(
+        sock, in->rid, in->rid_len,
+        st ? LIENTHONG__ERROR_CODE__ERR_SEQUENCE : LIENTHONG__ERROR_CODE__ERR_NOT_FOUND, 0,
+        "%s: %s", m->stream,
+        st ? "from_seq is beyond the local log" : "not replicated or owned here");
+}
+
+void lt_feed_on_sink_attach(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
+                            const Lienthong__SinkAttach *m)
+{
+    lt_feed_stream_t *st = s_local_stream(self, m->stream);
+    if (!st || m->from_seq == 0 || m->from_seq > st->last_seq + 1) {
+        s_refuse(sock, in, m, st);
+        return;
+    }
+    /* One sink per stream: a new attach replaces the previous one. */
+    for (size_t i = 0; i < self->n_sinks; i++)
+        if (self->sinks[i].stream == st) {
+            self->sinks[i] = self->sinks[--self->n_sinks];
+            break;
+        }
+    if (self->n_sinks >= LT_FEED_MAX_SINKS) {
+        (void)lt_wire_send_error(sock, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE,
+                                 0, "%s: too many sinks attached", m->stream);
+        return;
+    }
+    lt_feed_sink_t *k = &self->sinks[self->n_sinks++];
+    memset(k, 0, sizeof *k);
+    memcpy(k->rid, in->rid, in->rid_len);
+    k->rid_len = in->rid_len;
+    k->stream = st;
+    k->next = m->from_seq;
+    k->acked = m->from_seq - 1;
+    k->credit = m->credit;
+    lt_info("local", "sink attached to %s from seq %llu", st->name,
+            (unsigned long long)m->from_seq);
+}
+
+void lt_feed_on_deliver_ack(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
+                            const Lienthong__DeliverAck *m)
+{
+    lt_feed_sink_t *k = s_sink_find(self, in->rid, in->rid_len, m->stream);
+    if (!k || m->through_seq <= k->acked || m->through_seq >= k->next) {
+        (void)lt_wire_send_error(sock, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_SEQUENCE, 0,
+                                 "%s: acknowledgement %llu is out of range", m->stream,
+                                 (unsigned long long)m->through_seq);
+        return;
+    }
+    k->credit += (int64_t)(m->through_seq - k->acked);
+    k->acked = m->through_seq;
+}
+
+/* ---- the pump ------------------------------------------------------------------------ */
+
+/* Sends one Deliver to sink k. Returns 1 sent, 0 nothing, -1 drop. */
+static int s_deliver(lt_feed_t *self, void *sock, lt_feed_sink_t *k)
+{
+    const lt_feed_chunk_t *c = &self->chunk;
+    int n = lt_feed_chunk_read(self, k->stream, k->next, k->credit);
+    if (n <= 0)
+        return n;
+    Lienthong__Record **recs = calloc(c->n, sizeof *recs);
+    int rc = recs ? 1 : -1;
+    for (size_t i = 0; rc == 1 && i < c->n; i++)
+        if (!(recs[i] = lienthong__record__unpack(NULL, c->recs[i].len, c->recs[i].data)))
+            rc = -1;
+    Lienthong__Deliver d = LIENTHONG__DELIVER__INIT;
+    d.stream = k->stream->name;
+    d.n_records = c->n;
+    d.records = recs;
+    if (rc == 1 &&
+        lt_wire_send_body(sock, k->rid, k->rid_len, LIENTHONG__ENVELOPE__BODY_DELIVER, &d) != 0)
+        rc = zmq_errno() == EAGAIN ? 0 : -1;
+    if (rc == 1) {
+        k->next += c->n;
+        k->credit -= (int64_t)c->n;
+    }
+    for (size_t i = 0; recs && i < c->n; i++)
+        if (recs[i])
+            lienthong__record__free_unpacked(recs[i], NULL);
+    free(recs);
+    return rc;
+}
+
+int lt_feed_sink_pump(lt_feed_t *self, void *sock)
+{
+    int sent = 0;
+    for (size_t i = 0; i < self->n_sinks;) {
+        lt_feed_sink_t *k = &self->sinks[i];
+        int rc = 1;
+        for (int b = 0;
+             b < LT_FEED_PUMP_BATCHES && rc == 1 && k->credit > 0 && k->next <= k->stream->last_seq;
+             b++) {
+            rc = s_deliver(self, sock, k);
+            sent += rc == 1;
+        }
+        if (rc < 0) {
+            lt_info("local", "sink of %s detached at seq %llu", k->stream->name,
+                    (unsigned long long)k->acked);
+            *k = self->sinks[--self->n_sinks];
+        } else {
+            i++;
+        }
+    }
+    return sent;
+}

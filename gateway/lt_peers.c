@@ -1,0 +1,356 @@
+/* lt_peers: links to peer members, incoming peers and directory gossip. */
+#include "lt_peers.h"
+#include "lt_file.h"
+#include "lt_log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#define HELLO_RETRY_MS 2000
+/* A greeted link says Hello again this often: it is how a peer learns that
+ * our directory is older than its own, even after it rebound its socket. */
+#define HELLO_REFRESH_MS 3000
+/* A peer that has not answered (or said) Hello for this long is lost; the
+ * first Hello after that is a reconnection. Logged once per change. */
+#define PEER_LOST_MS 10000
+
+/* An outgoing connection to one peer member. */
+typedef struct {
+    char member[LT_ID_MAX];
+    void *sock;
+    int greeted;           /* the peer answered our Hello */
+    uint64_t peer_version; /* its directory version */
+    int64_t hello_at;      /* monotonic ms of the last Hello sent */
+    int64_t heard_at;      /* monotonic ms of the last Hello answered, or the link's start */
+    int unreachable;       /* logged as not answering; cleared by a Hello */
+    size_t endpoint;       /* index into the member's endpoints */
+    int attached;          /* given by lt_peers_attach: never rotated */
+} link_t;
+
+/* An incoming connection we have seen a Hello on. */
+typedef struct {
+    char member[LT_ID_MAX];
+    uint8_t rid[LT_RID_MAX];
+    size_t rid_len;
+    int64_t heard_at; /* monotonic ms of its last Hello */
+    int lost;         /* logged as lost; its next Hello is logged again */
+} inbound_t;
+
+struct _lt_peers_t {
+    const lt_gwctx_t *ctx;
+    void *zmq_ctx;
+    lt_sock_opts_t so;
+    link_t links[LT_PEERS_MAX_LINKS];
+    size_t n_links;
+    inbound_t inbound[LT_PEERS_MAX_INBOUND];
+    size_t n_inbound;
+};
+
+lt_peers_t *lt_peers_new(const lt_gwctx_t *ctx, void *zmq_ctx, const lt_sock_opts_t *so)
+{
+    lt_peers_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->ctx = ctx;
+    self->zmq_ctx = zmq_ctx;
+    self->so = *so;
+    return self;
+}
+
+void lt_peers_destroy(lt_peers_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    lt_peers_t *self = *self_p;
+    for (size_t i = 0; i < self->n_links; i++)
+        zmq_close(self->links[i].sock);
+    free(self);
+    *self_p = NULL;
+}
+
+/* ---- messages this module owns ---------------------------------------------- */
+
+int lt_peers_hello(lt_peers_t *self, void *sock, const uint8_t *rid, size_t rid_len)
+{
+    Lienthong__Hello h = LIENTHONG__HELLO__INIT;
+    h.member = (char *)self->ctx->cfg->member;
+    h.directory_version = lt_dir_version(self->ctx->dir);
+    h.software = "lienthong " LT_VERSION;
+    return lt_wire_send_body(sock, rid, rid_len, LIENTHONG__ENVELOPE__BODY_HELLO, &h);
+}
+
+static int s_send_offer(lt_peers_t *self, void *sock, const uint8_t *rid, size_t rid_len)
+{
+    Lienthong__DirectoryOffer o = LIENTHONG__DIRECTORY_OFFER__INIT;
+    const uint8_t *bytes = lt_dir_signed_bytes(self->ctx->dir, &o.signed_directory.len);
+    o.signed_directory.data = (uint8_t *)bytes;
+    return lt_wire_send_body(sock, rid, rid_len, LIENTHONG__ENVELOPE__BODY_DIRECTORY_OFFER, &o);
+}
+
+/* ---- outgoing links ------------------------------------------------------------ */
+
+static link_t *s_link_find(lt_peers_t *self, const char *member)
+{
+    for (size_t i = 0; i < self->n_links; i++)
+        if (strcmp(self->links[i].member, member) == 0)
+            return &self->links[i];
+    return NULL;
+}
+
+/* The directory entry of a member we may connect to, or NULL (logged). */
+static const Lienthong__Member *s_reachable(lt_peers_t *self, const char *member)
+{
+    const Lienthong__Member *m = lt_dir_member(self->ctx->dir, member);
+    if (m && m->status == LIENTHONG__MEMBER_STATUS__MEMBER_ACTIVE && m->n_endpoints > 0)
+        return m;
+    lt_warn("link", "cannot connect to '%s': %s", member,
+            !m                    ? "not in the directory"
+            : m->n_endpoints == 0 ? "no endpoint listed"
+                                  : lt_dir_status_name(m->status));
+    return NULL;
+}
+
+/* A new entry in the table for member's link over sock. */
+static link_t *s_link_add(lt_peers_t *self, const char *member, void *sock)
+{
+    link_t *l = &self->links[self->n_links++];
+    memset(l, 0, sizeof *l);
+    snprintf(l->member, sizeof l->member, "%s", member);
+    l->sock = sock;
+    l->hello_at = -HELLO_RETRY_MS;
+    l->heard_at = lt_clock_mono_ms();
+    return l;
+}
+
+/* Opens (or returns) the link to member; NULL when it cannot be opened. */
+static link_t *s_link_open(lt_peers_t *self, const char *member)
+{
+    link_t *l = s_link_find(self, member);
+    if (l)
+        return l;
+    const Lienthong__Member *m = s_reachable(self, member);
+    if (!m || self->n_links >= LT_PEERS_MAX_LINKS)
+        return NULL;
+    char err[512];
+    void *s = lt_sock_client(self->zmq_ctx, self->ctx->keys, m->transport_key.data, m->endpoints[0],
+                             &self->so, err, sizeof err);
+    if (!s) {
+        lt_error("link", "%s", err);
+        return NULL;
+    }
+    lt_info("link", "connecting to %s at %s", member, m->endpoints[0]);
+    return s_link_add(self, member, s);
+}
+
+int lt_peers_attach(lt_peers_t *self, const char *member, void *sock)
+{
+    if (s_link_find(self, member) || self->n_links >= LT_PEERS_MAX_LINKS)
+        return -1;
+    s_link_add(self, member, sock)->attached = 1;
+    return 0;
+}
+
+void *lt_peers_link(lt_peers_t *self, const char *member)
+{
+    link_t *l = s_link_open(self, member);
+    return l ? l->sock : NULL;
+}
+
+void lt_peers_rotate(lt_peers_t *self, const char *member)
+{
+    link_t *l = s_link_find(self, member);
+    const Lienthong__Member *m = lt_dir_member(self->ctx->dir, member);
+    if (!l || l->attached || !m || m->n_endpoints < 2)
+        return;
+    char err[512];
+    size_t next = (l->endpoint + 1) % m->n_endpoints;
+    void *s = lt_sock_client(self->zmq_ctx, self->ctx->keys, m->transport_key.data,
+                             m->endpoints[next], &self->so, err, sizeof err);
+    if (!s) {
+        lt_warn("link", "%s", err);
+        return;
+    }
+    zmq_close(l->sock);
+    l->sock = s;
+    l->endpoint = next;
+    l->greeted = 0;
+    lt_info("link", "%s did not answer; trying its endpoint %s", member, m->endpoints[next]);
+}
+
+/* One line per change: a greeted peer that stops answering is lost (info);
+ * one never answering says so once, with what to check (warn). */
+static void s_link_silence(lt_peers_t *self, link_t *l, int64_t now)
+{
+    if (now - l->heard_at < PEER_LOST_MS)
+        return;
+    const Lienthong__Member *m = lt_dir_member(self->ctx->dir, l->member);
+    const char *ep = m && l->endpoint < m->n_endpoints ? m->endpoints[l->endpoint] : "?";
+    if (l->greeted) {
+        l->greeted = 0;
+        lt_info("link", "peer %s lost: no answer at %s for %d s", l->member, ep,
+                PEER_LOST_MS / 1000);
+    } else if (!l->unreachable) {
+        l->unreachable = 1;
+        lt_warn("link", "no answer from %s at %s for %d s: check that its gateway runs, that "
+                "the endpoint in the directory is right and that the port is open to this "
+                "host (test with: lienthong ping)", l->member, ep, PEER_LOST_MS / 1000);
+    }
+}
+
+/* An incoming peer whose Hellos stopped is logged as lost, once. */
+static void s_inbound_tick(lt_peers_t *self, int64_t now)
+{
+    for (size_t i = 0; i < self->n_inbound; i++) {
+        inbound_t *p = &self->inbound[i];
+        if (!p->lost && now - p->heard_at >= PEER_LOST_MS) {
+            p->lost = 1;
+            lt_info("peer", "peer %s lost: no Hello for %d s", p->member, PEER_LOST_MS / 1000);
+        }
+    }
+}
+
+void lt_peers_tick(lt_peers_t *self)
+{
+    int64_t now = lt_clock_mono_ms();
+    s_inbound_tick(self, now);
+    for (size_t i = 0; i < self->n_links; i++) {
+        link_t *l = &self->links[i];
+        s_link_silence(self, l, now);
+        if (now - l->hello_at < (l->greeted ? HELLO_REFRESH_MS : HELLO_RETRY_MS))
+            continue;
+        /* With ZMQ_IMMEDIATE the send fails until the handshake is done;
+         * then we try again on the next tick rather than after the full wait. */
+        if (lt_peers_hello(self, l->sock, NULL, 0) == 0)
+            l->hello_at = now;
+        else if (zmq_errno() != EAGAIN)
+            lt_warn("link", "hello to %s failed: %s", l->member, zmq_strerror(zmq_errno()));
+    }
+}
+
+size_t lt_peers_links(const lt_peers_t *self)
+{
+    return self->n_links;
+}
+
+void *lt_peers_link_socket(const lt_peers_t *self, size_t i)
+{
+    return i < self->n_links ? self->links[i].sock : NULL;
+}
+
+const char *lt_peers_link_member(const lt_peers_t *self, size_t i)
+{
+    return i < self->n_links ? self->links[i].member : NULL;
+}
+
+void lt_peers_on_link_hello(lt_peers_t *self, size_t i, const Lienthong__Hello *h)
+{
+    if (i >= self->n_links)
+        return;
+    link_t *l = &self->links[i];
+    lt_log(l->greeted ? LT_LOG_DEBUG : LT_LOG_INFO, "link", "greeted by %s (directory v%llu)",
+           l->member, (unsigned long long)h->directory_version);
+    l->greeted = 1;
+    l->unreachable = 0;
+    l->heard_at = lt_clock_mono_ms();
+    l->peer_version = h->directory_version;
+    if (l->peer_version < lt_dir_version(self->ctx->dir))
+        (void)s_send_offer(self, l->sock, NULL, 0);
+}
+
+/* ---- incoming peers --------------------------------------------------------------- */
+
+/* Notes the Hello of an incoming peer. Returns 1 when that is news worth a
+ * line (first Hello, or the first after it was lost), 0 for a refresh. */
+static int s_inbound_note(lt_peers_t *self, const char *member, const lt_wire_in_t *in)
+{
+    inbound_t *slot = NULL;
+    int news = 0;
+    for (size_t i = 0; i < self->n_inbound && !slot; i++)
+        if (strcmp(self->inbound[i].member, member) == 0)
+            slot = &self->inbound[i];
+    if (!slot && self->n_inbound < LT_PEERS_MAX_INBOUND) {
+        slot = &self->inbound[self->n_inbound++];
+        memset(slot, 0, sizeof *slot);
+        news = 1;
+    }
+    if (!slot)
+        return 1;
+    news |= slot->lost;
+    snprintf(slot->member, sizeof slot->member, "%s", member);
+    memcpy(slot->rid, in->rid, in->rid_len);
+    slot->rid_len = in->rid_len;
+    slot->heard_at = lt_clock_mono_ms();
+    slot->lost = 0;
+    return news;
+}
+
+void lt_peers_on_hello(lt_peers_t *self, void *router, const lt_wire_in_t *in,
+                       const Lienthong__Hello *h)
+{
+    /* Peers repeat Hello every few seconds: only a (re)connection is news. */
+    lt_log(s_inbound_note(self, in->user_id, in) ? LT_LOG_INFO : LT_LOG_DEBUG, "peer",
+           "hello from %s (directory v%llu, %s)", in->user_id,
+           (unsigned long long)h->directory_version, h->software);
+    (void)lt_peers_hello(self, router, in->rid, in->rid_len);
+    if (h->directory_version < lt_dir_version(self->ctx->dir))
+        (void)s_send_offer(self, router, in->rid, in->rid_len);
+}
+
+void lt_peers_on_dir_request(lt_peers_t *self, void *router, const lt_wire_in_t *in,
+                             const Lienthong__DirectoryRequest *r)
+{
+    if (r->have_version < lt_dir_version(self->ctx->dir))
+        (void)s_send_offer(self, router, in->rid, in->rid_len);
+}
+
+void lt_peers_forget_inbound(lt_peers_t *self)
+{
+    self->n_inbound = 0;
+}
+
+/* ---- gossip and status --------------------------------------------------------------- */
+
+void lt_peers_offer_all(lt_peers_t *self, void *router)
+{
+    for (size_t i = 0; i < self->n_links; i++)
+        if (self->links[i].greeted && self->links[i].peer_version < lt_dir_version(self->ctx->dir))
+            (void)s_send_offer(self, self->links[i].sock, NULL, 0);
+    for (size_t i = 0; router && i < self->n_inbound; i++)
+        (void)s_send_offer(self, router, self->inbound[i].rid, self->inbound[i].rid_len);
+}
+
+/* 1 if member is among names[0..n). */
+static int s_listed(char *const *names, size_t n, const char *member)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(names[i], member) == 0)
+            return 1;
+    return 0;
+}
+
+int lt_peers_status(const lt_peers_t *self, Lienthong__StatusReply *r)
+{
+    char **peers = calloc(self->n_links + self->n_inbound + 1, sizeof *peers);
+    if (!peers)
+        return -1;
+    size_t n = 0;
+    for (size_t i = 0; i < self->n_links; i++)
+        if (self->links[i].greeted)
+            peers[n++] = (char *)self->links[i].member;
+    for (size_t i = 0; i < self->n_inbound; i++)
+        if (!s_listed(peers, n, self->inbound[i].member))
+            peers[n++] = (char *)self->inbound[i].member;
+    r->peers_connected = peers;
+    r->n_peers_connected = n;
+    return 0;
+}
+
+void lt_peers_status_free(Lienthong__StatusReply *r)
+{
+    free(r->peers_connected);
+    r->peers_connected = NULL;
+    r->n_peers_connected = 0;
+}

@@ -1,0 +1,86 @@
+/* lt_peers: the other gateways this one talks to (PROTOCOL.md 3.1, 3.3, 5.1).
+ *
+ * Outgoing links: one DEALER per peer member this gateway asks (feeds,
+ * lookups), opened on first use towards the member's first listed endpoint,
+ * greeted with Hello until the peer answers and then every few seconds
+ * (which is how a peer learns that our directory is older than its own),
+ * and moved to the member's next endpoint when it stops answering.
+ * Incoming peers: the members seen saying Hello on the gateway's peer
+ * ROUTER, with their routing ids. Directory gossip: Hello and
+ * DirectoryOffer are built here; a peer whose Hello shows an older directory
+ * is offered ours, and after an adoption every such peer is offered the new
+ * one. Adopting a directory stays with the gateway (lt_gateway_adopt): it
+ * rebinds the peer ROUTER and tells every module. */
+#ifndef LT_PEERS_H
+#define LT_PEERS_H
+
+#include "lienthong.pb-c.h"
+#include "lt_gwctx.h"
+#include "lt_sock.h"
+#include "lt_wire.h"
+
+typedef struct _lt_peers_t lt_peers_t;
+
+/* Links are opened in zmq_ctx with the socket options so, towards the
+ * endpoints and keys of ctx->dir; Hello announces ctx->cfg->member and the
+ * version of ctx->dir. ctx must outlive the object. NULL out of memory. */
+lt_peers_t *lt_peers_new(const lt_gwctx_t *ctx, void *zmq_ctx, const lt_sock_opts_t *so);
+/* Closes every link. */
+void lt_peers_destroy(lt_peers_t **self_p);
+
+/* ---- outgoing links ---- */
+
+/* The DEALER to member, opening the link on first use; NULL while the
+ * member is unknown, not active, lists no endpoint, or cannot be reached. */
+void *lt_peers_link(lt_peers_t *self, const char *member);
+/* Moves the link to member on to its next listed endpoint (Lazy Pirate,
+ * PROTOCOL.md 7.4). A member with a single endpoint keeps its connection:
+ * reconnecting is libzmq's job. */
+void lt_peers_rotate(lt_peers_t *self, const char *member);
+/* Uses sock, a DEALER already connected to member (for instance one end of
+ * an inproc pair in a test harness), as the link to member; the object
+ * closes it when destroyed. Such a link is never rotated: its endpoint is
+ * not one of the directory's. Returns 0, or -1 when member has a link or
+ * the table is full. */
+int lt_peers_attach(lt_peers_t *self, const char *member, void *sock);
+/* Says Hello again on links due for it. */
+void lt_peers_tick(lt_peers_t *self);
+
+/* The links, for the poll loop: index 0 .. lt_peers_links() - 1. An index
+ * stays valid for the object's life (links are only ever added), but its
+ * socket changes when the link is rotated. */
+size_t lt_peers_links(const lt_peers_t *self);
+void *lt_peers_link_socket(const lt_peers_t *self, size_t i);
+const char *lt_peers_link_member(const lt_peers_t *self, size_t i);
+/* The peer at the far end of link i answered our Hello. */
+void lt_peers_on_link_hello(lt_peers_t *self, size_t i, const Lienthong__Hello *h);
+
+/* ---- incoming peers, on the gateway's peer ROUTER ---- */
+
+/* A Hello from in->user_id: remembered, answered, offered our directory
+ * when the peer's is older. */
+void lt_peers_on_hello(lt_peers_t *self, void *router, const lt_wire_in_t *in,
+                       const Lienthong__Hello *h);
+/* A DirectoryRequest: answered with an offer when ours is newer. */
+void lt_peers_on_dir_request(lt_peers_t *self, void *router, const lt_wire_in_t *in,
+                             const Lienthong__DirectoryRequest *r);
+/* Sends our Hello (e.g. to tell a peer that we adopted what it offered).
+ * Returns 0, or -1 with zmq_errno(). */
+int lt_peers_hello(lt_peers_t *self, void *sock, const uint8_t *rid, size_t rid_len);
+/* The ROUTER was rebound: every incoming peer is gone until it says Hello. */
+void lt_peers_forget_inbound(lt_peers_t *self);
+
+/* ---- gossip ---- */
+
+/* After adopting a directory: offers it to every greeted link whose peer
+ * showed an older one, and to every incoming peer (router may be NULL). */
+void lt_peers_offer_all(lt_peers_t *self, void *router);
+
+/* ---- status ---- */
+
+/* Fills r->peers_connected: greeted links and incoming peers, each member
+ * once. Free with lt_peers_status_free. Returns 0, or -1 out of memory. */
+int lt_peers_status(const lt_peers_t *self, Lienthong__StatusReply *r);
+void lt_peers_status_free(Lienthong__StatusReply *r);
+
+#endif
