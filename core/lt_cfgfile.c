@@ -96,3 +96,15 @@ int lt_cfgfile_bool(const config_t *c, const char *file, const char *name, int d
     *out = config_setting_get_bool(s);
     return 0;
 }
+
+int lt_cfgfile_log_level(const config_t *c, const char *file, lt_log_level_t *out, char *err,
+                         size_t errlen)
+{
+    char lvl[16];
+    if (lt_cfgfile_string(c, file, "log_level", "info", 0, lvl, sizeof lvl, err, errlen))
+        return -1;
+    if (lt_log_parse_level(lvl, out) != 0)
+        return lt_cfgfile_err(config_lookup(c, "log_level"), file, err, errlen,
+                              "log_level must be debug, info, warn or error, got \"%s\"", lvl);
+    return 0;
+}

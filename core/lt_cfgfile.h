@@ -6,6 +6,8 @@
 #define LT_CFGFILE_H
 
 #include <libconfig.h>
+
+#include "lt_log.h"
 #include <stddef.h>
 
 /* Formats "FILE:LINE: message" for setting s into err; "FILE: message" when
@@ -31,5 +33,8 @@ int lt_cfgfile_int(const config_t *c, const char *file, const char *name, long l
 /* A boolean (true/false), dflt when absent. */
 int lt_cfgfile_bool(const config_t *c, const char *file, const char *name, int dflt, int *out,
                  char *err, size_t errlen) __attribute__((warn_unused_result));
+/* log_level: debug, info, warn or error ("info" when absent). */
+int lt_cfgfile_log_level(const config_t *c, const char *file, lt_log_level_t *out, char *err,
+                         size_t errlen) __attribute__((warn_unused_result));
 
 #endif

@@ -87,17 +87,6 @@ static int s_numbers(const config_t *c, lt_gwcfg_t *cfg, char *err, size_t errle
     return 0;
 }
 
-static int s_log_level(const config_t *c, lt_gwcfg_t *cfg, char *err, size_t errlen)
-{
-    char lvl[16];
-    if (lt_cfgfile_string(c, cfg->path, "log_level", "info", 0, lvl, sizeof lvl, err, errlen))
-        return -1;
-    if (lt_log_parse_level(lvl, &cfg->log_level) != 0)
-        return lt_cfgfile_err(config_lookup(c, "log_level"), cfg->path, err, errlen,
-                     "log_level must be debug, info, warn or error, got \"%s\"", lvl);
-    return 0;
-}
-
 int lt_gwcfg_load(const char *path, lt_gwcfg_t *cfg, char *err, size_t errlen)
 {
     memset(cfg, 0, sizeof *cfg);
@@ -118,7 +107,7 @@ int lt_gwcfg_load(const char *path, lt_gwcfg_t *cfg, char *err, size_t errlen)
                  err, errlen) ||
         s_pins(&c, cfg, err, errlen) || s_peers(&c, cfg, err, errlen) ||
         s_subs(&c, cfg, err, errlen) || s_numbers(&c, cfg, err, errlen) ||
-        s_log_level(&c, cfg, err, errlen))
+        lt_cfgfile_log_level(&c, cfg->path, &cfg->log_level, err, errlen))
         goto out;
     if (strncmp(cfg->listen, "tcp://", 6) != 0) {
         lt_cfgfile_err(config_lookup(&c, "listen"), path, err, errlen,

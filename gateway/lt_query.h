@@ -30,6 +30,8 @@
 #define LT_ANSWERS_DOMAIN "lienthong/1 answers"
 #define LT_QUERY_MAX_KEYS 1024
 #define LT_QUERY_MAX_AHEAD_MS (10 * 60 * 1000)
+/* Longest application name or officer id in Envelope.on_behalf (PROTOCOL.md 8.5). */
+#define LT_QUERY_ON_BEHALF_MAX 128
 
 typedef struct _lt_query_t lt_query_t;
 
