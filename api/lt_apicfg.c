@@ -145,6 +145,15 @@ static int s_apps(const config_t *c, lt_apicfg_t *cfg, char *err, size_t errlen)
     return 0;
 }
 
+/* A path setting that may be absent (out stays ""). */
+static int s_optional_path(const config_t *c, const char *file, const char *name, char *out,
+                           size_t cap, char *err, size_t errlen)
+{
+    out[0] = 0;
+    return config_lookup(c, name) ? lt_cfgfile_string(c, file, name, NULL, 1, out, cap, err, errlen)
+                                  : 0;
+}
+
 static int s_http(const config_t *c, lt_apicfg_t *cfg, char *err, size_t errlen)
 {
     long long v[5];
@@ -156,10 +165,9 @@ static int s_http(const config_t *c, lt_apicfg_t *cfg, char *err, size_t errlen)
         lt_cfgfile_int(c, f, "connection_timeout", 30, 1, 3600, &v[2], err, errlen) ||
         lt_cfgfile_int(c, f, "request_timeout_ms", 5000, 100, 600000, &v[3], err, errlen) ||
         lt_cfgfile_int(c, f, "max_connections", 256, 1, 4096, &v[4], err, errlen) ||
-        lt_cfgfile_string(c, f, "tls_cert", "", 1, cfg->tls_cert, sizeof cfg->tls_cert, err, errlen) ||
-        lt_cfgfile_string(c, f, "tls_key", "", 1, cfg->tls_key, sizeof cfg->tls_key, err, errlen) ||
-        lt_cfgfile_string(c, f, "audit_file", "", 1, cfg->audit_file, sizeof cfg->audit_file, err,
-                          errlen) ||
+        s_optional_path(c, f, "tls_cert", cfg->tls_cert, sizeof cfg->tls_cert, err, errlen) ||
+        s_optional_path(c, f, "tls_key", cfg->tls_key, sizeof cfg->tls_key, err, errlen) ||
+        s_optional_path(c, f, "audit_file", cfg->audit_file, sizeof cfg->audit_file, err, errlen) ||
         lt_cfgfile_bool(c, f, "lookup_api", 1, &cfg->lookup_api, err, errlen) ||
         lt_cfgfile_bool(c, f, "metrics", 1, &cfg->metrics, err, errlen) ||
         lt_cfgfile_log_level(c, f, &cfg->log_level, err, errlen))
