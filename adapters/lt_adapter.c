@@ -1,5 +1,6 @@
 /* lt_adapter: shared plumbing of the source and sink adapters. */
 #include "lt_adapter.h"
+#include "lt_clock.h"
 #include "lt_file.h"
 #include "lt_log.h"
 #include "lt_notify.h"

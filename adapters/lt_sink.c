@@ -7,6 +7,7 @@
  * makes the gateway deliver records again that are then skipped because
  * their seq is at or below the cursor. */
 #include "lt_sink.h"
+#include "lt_clock.h"
 #include "lt_adapter.h"
 #include "lt_db.h"
 #include "lt_file.h"

@@ -15,6 +15,7 @@
  * source_cursor is the change id in decimal; the gateway compares it as a
  * number and echoes its durable one in the PublishAck. */
 #include "lt_source.h"
+#include "lt_clock.h"
 #include "lt_adapter.h"
 #include "lt_db.h"
 #include "lt_file.h"

@@ -29,6 +29,7 @@
  * Exit status 0 only when every phase passed and 63/63 replicas equal their
  * views. Every wait is bounded; the whole run is bounded by --timeout. */
 #include "lt_fedsim.h"
+#include "lt_clock.h"
 #include "lt_file.h"
 #include "lt_itest.h"
 #include "lt_raw.h"

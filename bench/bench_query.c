@@ -5,6 +5,7 @@
  *
  * usage: bench_query LIENTHONG_BINARY [REQUESTS] */
 #include "lt_bench.h"
+#include "lt_clock.h"
 #include "lt_itest.h"
 #include "lt_raw.h"
 #include "lt_file.h"

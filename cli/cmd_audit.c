@@ -26,25 +26,29 @@ static void s_time(int64_t ms, char *buf, size_t len)
 /* Prints the entries the statement yields, as text or a JSON array. */
 static int s_print(sqlite3_stmt *st, int json)
 {
-    static const char *cols[] = {"seq", "at", "event", "peer", "target", "subject",
-                                 "fields", "purpose", "case_ref", "detail"};
+    static const char *cols[] = {"seq",     "at",       "event",  "peer",        "target",  "subject",
+                                 "fields",  "purpose",  "case_ref", "detail", "application", "officer"};
     json_t *arr = json ? json_array() : NULL;
     int n = 0, rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         char at[32];
         s_time(sqlite3_column_int64(st, 1), at, sizeof at);
-        const char *v[10];
-        for (int i = 2; i < 10; i++)
+        const char *v[12];
+        for (int i = 2; i < 12; i++)
             v[i] = (const char *)sqlite3_column_text(st, i);
         if (arr) {
             json_t *o = json_pack("{s:I,s:s}", cols[0], (json_int_t)sqlite3_column_int64(st, 0),
                                   cols[1], at);
-            for (int i = 2; o && i < 10; i++)
+            for (int i = 2; o && i < 12; i++)
                 json_object_set_new(o, cols[i], json_string(v[i] ? v[i] : ""));
             json_array_append_new(arr, o);
         } else {
             printf("%s UTC  %-12s %-16s %s %s\n    fields: %s  purpose: %s  case: %s  -> %s\n", at,
                    v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9]);
+            /* Requests an application made through the HTTP API (PROTOCOL.md 8.5). */
+            if ((v[10] && v[10][0]) || (v[11] && v[11][0]))
+                printf("    by application %s, officer %s\n", v[10] ? v[10] : "",
+                       v[11] ? v[11] : "");
         }
         n++;
     }
@@ -63,13 +67,20 @@ static int s_report(const char *path, const char *subject, int last, int json)
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     int rc = 1;
-    const char *sql = subject
-        ? "SELECT seq, at_ms, event, peer, target, subject, fields, purpose, case_ref, detail "
-          "FROM audit WHERE subject = ?1 ORDER BY seq"
-        : "SELECT * FROM (SELECT seq, at_ms, event, peer, target, subject, fields, purpose, "
-          "case_ref, detail FROM audit ORDER BY seq DESC LIMIT ?1) ORDER BY seq";
+    /* The second pair reads a log no gateway has opened since entries named
+     * the application and officer (the columns are missing there). */
+    static const char *sql[2][2] = {
+        {"SELECT * FROM (SELECT seq, at_ms, event, peer, target, subject, fields, purpose, "
+         "case_ref, detail, application, officer FROM audit ORDER BY seq DESC LIMIT ?1) ORDER BY seq",
+         "SELECT seq, at_ms, event, peer, target, subject, fields, purpose, case_ref, detail, "
+         "application, officer FROM audit WHERE subject = ?1 ORDER BY seq"},
+        {"SELECT * FROM (SELECT seq, at_ms, event, peer, target, subject, fields, purpose, "
+         "case_ref, detail, '', '' FROM audit ORDER BY seq DESC LIMIT ?1) ORDER BY seq",
+         "SELECT seq, at_ms, event, peer, target, subject, fields, purpose, case_ref, detail, "
+         "'', '' FROM audit WHERE subject = ?1 ORDER BY seq"}};
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        (sqlite3_prepare_v2(db, sql[0][!!subject], -1, &st, NULL) != SQLITE_OK &&
+         sqlite3_prepare_v2(db, sql[1][!!subject], -1, &st, NULL) != SQLITE_OK)) {
         lt_cli_fail(1, "audit", "%s: %s", path, db ? sqlite3_errmsg(db) : "cannot open");
         goto out;
     }

@@ -4,6 +4,7 @@
  * has verified, with the record type it knows from its directory
  * (PROTOCOL.md 8.4). Output is plain text, or JSON with --json (jansson). */
 #include "lt_cli.h"
+#include "lt_clock.h"
 #include "lt_client.h"
 #include "lt_gwcfg.h"
 #include "lt_file.h"
@@ -232,16 +233,6 @@ static int s_print_lookup(const args_t *a, const Lienthong__LookupAnswer *ans,
     return ans->code == LIENTHONG__ERROR_CODE__ERR_NONE ? 0 : 1;
 }
 
-static const char *s_claim_word(Lienthong__ClaimResult r)
-{
-    switch (r) {
-    case LIENTHONG__CLAIM_RESULT__CLAIM_MATCH: return "match";
-    case LIENTHONG__CLAIM_RESULT__CLAIM_NO_MATCH: return "no-match";
-    case LIENTHONG__CLAIM_RESULT__CLAIM_NOT_ALLOWED: return "not-allowed";
-    default: return "unknown";
-    }
-}
-
 static const char *s_claim_field(const args_t *a, const Lienthong__VerifyAnswer *v, size_t c)
 {
     if (a->n_subjects && v->index < a->n_subjects && c < a->subjects[v->index]->n_claims)
@@ -260,9 +251,9 @@ static void s_print_verify(const args_t *a, const Lienthong__VerifyAnswer *v, js
     for (size_t c = 0; c < v->n_results; c++) {
         if (j)
             json_object_set_new(json_object_get(j, "claims"), s_claim_field(a, v, c),
-                                json_string(s_claim_word(v->results[c])));
+                                json_string(lt_wire_claim_name(v->results[c])));
         else
-            printf("  %s %s", s_claim_field(a, v, c), s_claim_word(v->results[c]));
+            printf("  %s %s", s_claim_field(a, v, c), lt_wire_claim_name(v->results[c]));
     }
     if (j)
         json_array_append_new(arr, j);

@@ -6,6 +6,8 @@
 #define LT_CFGFILE_H
 
 #include <libconfig.h>
+
+#include "lt_log.h"
 #include <stddef.h>
 
 #include "lt_log.h"

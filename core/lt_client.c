@@ -2,6 +2,7 @@
  * with errors that tell "not running", "no permission" and "no answer"
  * apart (PROTOCOL.md 3.1, 8). */
 #include "lt_client.h"
+#include "lt_clock.h"
 #include "lt_file.h"
 #include "lt_sock.h"
 #include "lt_wire.h"
@@ -287,6 +288,12 @@ static int s_set_body(Lienthong__Envelope *env, Lienthong__Envelope__BodyCase c,
 int lt_client_send(lt_client_t *self, Lienthong__Envelope__BodyCase body_case, void *body,
                    int timeout_ms, char *err, size_t errlen)
 {
+    return lt_client_send_for(self, body_case, body, NULL, timeout_ms, err, errlen);
+}
+
+int lt_client_send_for(lt_client_t *self, Lienthong__Envelope__BodyCase body_case, void *body,
+                       const Lienthong__OnBehalf *who, int timeout_ms, char *err, size_t errlen)
+{
     Lienthong__Envelope env;
     Lienthong__AnswerContext ask = LIENTHONG__ANSWER_CONTEXT__INIT;
     zmq_msg_t msg;
@@ -300,6 +307,9 @@ int lt_client_send(lt_client_t *self, Lienthong__Envelope__BodyCase body_case, v
     if (body_case == LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST ||
         body_case == LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST)
         env.context = &ask;
+    /* Who the request is made for, for the gateway's audit (PROTOCOL.md 8.5). */
+    if (env.context)
+        env.on_behalf = (Lienthong__OnBehalf *)who;
     size_t len = lienthong__envelope__get_packed_size(&env);
     if (zmq_msg_init_size(&msg, len) != 0)
         return s_err(err, errlen, LT_CLIENT_ERR_SOCKET, "out of memory for a %zu-byte message",

@@ -65,6 +65,11 @@ void lt_client_destroy(lt_client_t **self_p);
  * Returns 0 or a negative lt_client_err_t with err set. */
 int lt_client_send(lt_client_t *self, Lienthong__Envelope__BodyCase body_case, void *body,
                    int timeout_ms, char *err, size_t errlen);
+/* The same, naming in Envelope.on_behalf the application and officer a
+ * lookup or verify is made for (PROTOCOL.md 8.5; who NULL: nobody named,
+ * ignored for other bodies). */
+int lt_client_send_for(lt_client_t *self, Lienthong__Envelope__BodyCase body_case, void *body,
+                       const Lienthong__OnBehalf *who, int timeout_ms, char *err, size_t errlen);
 /* Sends an already packed envelope as is (an adapter resending the same
  * bytes). Same results as lt_client_send. */
 int lt_client_send_frame(lt_client_t *self, const uint8_t *frame, size_t len, int timeout_ms,

@@ -246,17 +246,3 @@ int lt_file_dir_usable(const char *path, mode_t mode, char *err, size_t errlen)
              "install -d -o %s -m %04o %s", path, why, me, (unsigned)mode, path);
     return -1;
 }
-
-int64_t lt_clock_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t lt_clock_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}

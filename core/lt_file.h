@@ -38,8 +38,5 @@ void lt_file_whoami(char *out, size_t cap);
  * Returns 0, or -1 with what is wrong and what to do in err. */
 int lt_file_dir_usable(const char *path, mode_t mode, char *err, size_t errlen);
 
-/* Unix time in milliseconds (wall clock) and a monotonic clock in ms. */
-int64_t lt_clock_now_ms(void);
-int64_t lt_clock_mono_ms(void);
 
 #endif

@@ -108,6 +108,8 @@
 /* Room kept around one record for the Record, Batch and Envelope framing
  * and its key: the payload limit is max_message / 2 minus this (8.1). */
 #define LT_PUBLISH_RECORD_SLACK 1024
+/* An application name or officer id in Envelope.on_behalf (8.5). */
+#define LT_ON_BEHALF_MAX 128
 /* Group commit: Publish messages, and their changes, in one transaction,
  * and the streams (a dataset and its views) it may touch (implementation,
  * 8.1). */

@@ -1,5 +1,6 @@
 /* lt_notify: sd_notify(3) messages from libsystemd, rate-limited watchdog. */
 #include "lt_notify.h"
+#include "lt_clock.h"
 #include "lt_file.h"
 #include "lt_log.h"
 

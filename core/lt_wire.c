@@ -355,3 +355,13 @@ const char *lt_wire_error_name(Lienthong__ErrorCode code)
         protobuf_c_enum_descriptor_get_value(&lienthong__error_code__descriptor, (int)code);
     return v ? v->name : "ERR_UNKNOWN";
 }
+
+const char *lt_wire_claim_name(Lienthong__ClaimResult r)
+{
+    switch (r) {
+    case LIENTHONG__CLAIM_RESULT__CLAIM_MATCH: return "match";
+    case LIENTHONG__CLAIM_RESULT__CLAIM_NO_MATCH: return "no-match";
+    case LIENTHONG__CLAIM_RESULT__CLAIM_NOT_ALLOWED: return "not-allowed";
+    default: return "unknown";
+    }
+}

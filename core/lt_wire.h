@@ -90,5 +90,7 @@ int lt_wire_send_error(void *sock, const uint8_t *rid, size_t rid_len, Lienthong
  * error code's enum name ("ERR_FORBIDDEN"). */
 const char *lt_wire_body_name(Lienthong__Envelope__BodyCase c);
 const char *lt_wire_error_name(Lienthong__ErrorCode code);
+/* "match", "no-match", "not-allowed" or "unknown" (PROTOCOL.md 7.6). */
+const char *lt_wire_claim_name(Lienthong__ClaimResult r);
 
 #endif

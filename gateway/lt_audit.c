@@ -1,5 +1,6 @@
 /* lt_audit: hash-chained audit entries with signed checkpoints. */
 #include "lt_audit.h"
+#include "lt_clock.h"
 #include "lt_crypto.h"
 #include "lt_file.h"
 #include "lt_log.h"
@@ -12,11 +13,14 @@
 #define AUDIT_DOMAIN "lienthong/1 audit"
 #define FLUSH_MS 200
 #define FLUSH_ENTRIES 10000
-#define N_TEXT 8
+#define N_BASE 8  /* texts every entry's hash covers */
+#define N_TEXT 10 /* plus application and officer, covered only when one is set */
 
 typedef struct {
     int64_t at_ms;
-    char *text[N_TEXT]; /* event, peer, target, subject, fields, purpose, case_ref, detail */
+    /* event, peer, target, subject, fields, purpose, case_ref, detail,
+     * application, officer */
+    char *text[N_TEXT];
 } buffered_t;
 
 struct _lt_audit_t {
@@ -35,7 +39,7 @@ static const char *s_schema =
     "PRAGMA synchronous = FULL;"
     "CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL,"
     "  event TEXT, peer TEXT, target TEXT, subject TEXT, fields TEXT, purpose TEXT,"
-    "  case_ref TEXT, detail TEXT, hash BLOB NOT NULL);"
+    "  case_ref TEXT, detail TEXT, hash BLOB NOT NULL, application TEXT, officer TEXT);"
     "CREATE INDEX IF NOT EXISTS audit_subject ON audit(subject);"
     "CREATE TABLE IF NOT EXISTS checkpoints (seq INTEGER PRIMARY KEY, hash BLOB NOT NULL,"
     "  signature BLOB NOT NULL, at_ms INTEGER NOT NULL);";
@@ -46,7 +50,9 @@ static void s_be64(uint8_t *p, uint64_t v)
         p[i] = (uint8_t)v;
 }
 
-/* hash = H(prev || seq || at_ms || each text as u32be length + bytes). */
+/* hash = H(prev || seq || at_ms || each text as u32be length + bytes); the
+ * texts are the first N_BASE, plus application and officer when either is
+ * non-empty (logs written before they existed still verify). */
 static void s_chain(const uint8_t prev[LT_HASH_BYTES], uint64_t seq, int64_t at_ms,
                     const char *const text[N_TEXT], uint8_t out[LT_HASH_BYTES])
 {
@@ -55,7 +61,8 @@ static void s_chain(const uint8_t prev[LT_HASH_BYTES], uint64_t seq, int64_t at_
     s_be64(hdr + LT_HASH_BYTES, seq);
     s_be64(hdr + LT_HASH_BYTES + 8, (uint64_t)at_ms);
     size_t total = sizeof hdr;
-    for (int i = 0; i < N_TEXT; i++)
+    int n = (text[8] && text[8][0]) || (text[9] && text[9][0]) ? N_TEXT : N_BASE;
+    for (int i = 0; i < n; i++)
         total += 4 + strlen(text[i] ? text[i] : "");
     uint8_t *m = malloc(total), *p = m;
     if (!m) {
@@ -64,7 +71,7 @@ static void s_chain(const uint8_t prev[LT_HASH_BYTES], uint64_t seq, int64_t at_
     }
     memcpy(p, hdr, sizeof hdr);
     p += sizeof hdr;
-    for (int i = 0; i < N_TEXT; i++) {
+    for (int i = 0; i < n; i++) {
         uint32_t l = (uint32_t)strlen(text[i] ? text[i] : "");
         p[0] = (uint8_t)(l >> 24), p[1] = (uint8_t)(l >> 16), p[2] = (uint8_t)(l >> 8), p[3] = (uint8_t)l;
         memcpy(p + 4, text[i] ? text[i] : "", l);
@@ -89,6 +96,24 @@ static int s_load_head(lt_audit_t *self)
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
 
+/* A log created before entries named the application and officer gains
+ * the two columns (empty in its old entries). */
+static int s_add_columns(sqlite3 *db)
+{
+    sqlite3_stmt *st;
+    int found = 0;
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info('audit') WHERE name = 'officer'",
+                           -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    found = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    if (found)
+        return 0;
+    return sqlite3_exec(db, "ALTER TABLE audit ADD COLUMN application TEXT;"
+                            "ALTER TABLE audit ADD COLUMN officer TEXT;", NULL, NULL, NULL) == SQLITE_OK
+               ? 0 : -1;
+}
+
 lt_audit_t *lt_audit_open(const char *path, const lt_keys_t *keys, char *err, size_t errlen)
 {
     lt_audit_t *self = calloc(1, sizeof *self);
@@ -102,7 +127,11 @@ lt_audit_t *lt_audit_open(const char *path, const lt_keys_t *keys, char *err, si
                         NULL) != SQLITE_OK ||
         sqlite3_busy_timeout(self->db, 5000) != SQLITE_OK ||
         sqlite3_exec(self->db, s_schema, NULL, NULL, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(self->db, "INSERT INTO audit VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
+        s_add_columns(self->db) != 0 ||
+        sqlite3_prepare_v2(self->db,
+                           "INSERT INTO audit (seq, at_ms, event, peer, target, subject, fields, "
+                           "purpose, case_ref, detail, application, officer, hash) "
+                           "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)",
                            -1, &self->insert, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(self->db, "INSERT OR REPLACE INTO checkpoints VALUES (?1,?2,?3,?4)", -1,
                            &self->checkpoint, NULL) != SQLITE_OK ||
@@ -152,8 +181,9 @@ void lt_audit_add(lt_audit_t *self, const lt_audit_entry_t *e)
         self->cap = cap;
     }
     buffered_t *b = &self->buf[self->n++];
-    const char *src[N_TEXT] = {e->event, e->peer, e->target, e->subject,
-                               e->fields, e->purpose, e->case_ref, e->detail};
+    const char *src[N_TEXT] = {e->event,   e->peer,     e->target,      e->subject,
+                               e->fields,  e->purpose,  e->case_ref,    e->detail,
+                               e->application, e->officer};
     b->at_ms = lt_clock_now_ms();
     for (int t = 0; t < N_TEXT; t++)
         b->text[t] = strdup(src[t] ? src[t] : "");
@@ -168,7 +198,7 @@ static int s_insert(lt_audit_t *self, const buffered_t *b, uint64_t seq, const u
     sqlite3_bind_int64(st, 2, b->at_ms);
     for (int t = 0; t < N_TEXT; t++)
         sqlite3_bind_text(st, 3 + t, b->text[t] ? b->text[t] : "", -1, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 11, hash, LT_HASH_BYTES, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 13, hash, LT_HASH_BYTES, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? 0 : -1;
@@ -251,8 +281,13 @@ long lt_audit_verify(const char *path, const uint8_t pk[LT_KEY_BYTES], char *err
     uint8_t head[LT_HASH_BYTES] = {0};
     uint64_t expect = 1;
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db, "SELECT seq, at_ms, event, peer, target, subject, fields, purpose, "
-                           "case_ref, detail, hash FROM audit ORDER BY seq", -1, &st, NULL) != SQLITE_OK) {
+        (sqlite3_prepare_v2(db, "SELECT seq, at_ms, event, peer, target, subject, fields, purpose, "
+                            "case_ref, detail, application, officer, hash FROM audit ORDER BY seq",
+                            -1, &st, NULL) != SQLITE_OK &&
+         /* a log no gateway has opened since entries named applications */
+         sqlite3_prepare_v2(db, "SELECT seq, at_ms, event, peer, target, subject, fields, purpose, "
+                            "case_ref, detail, NULL, NULL, hash FROM audit ORDER BY seq",
+                            -1, &st, NULL) != SQLITE_OK)) {
         snprintf(err, errlen, "%s: %s", path, db ? sqlite3_errmsg(db) : "cannot open");
         goto out;
     }
@@ -263,8 +298,8 @@ long lt_audit_verify(const char *path, const uint8_t pk[LT_KEY_BYTES], char *err
         for (int t = 0; t < N_TEXT; t++)
             text[t] = (const char *)sqlite3_column_text(st, 2 + t);
         s_chain(head, seq, sqlite3_column_int64(st, 1), text, head);
-        if (seq != expect || sqlite3_column_bytes(st, 10) != LT_HASH_BYTES ||
-            memcmp(sqlite3_column_blob(st, 10), head, LT_HASH_BYTES) != 0 ||
+        if (seq != expect || sqlite3_column_bytes(st, 12) != LT_HASH_BYTES ||
+            memcmp(sqlite3_column_blob(st, 12), head, LT_HASH_BYTES) != 0 ||
             !s_check_point(db, pk, seq, head)) {
             snprintf(err, errlen, "audit chain broken at entry %llu", (unsigned long long)expect);
             goto out;

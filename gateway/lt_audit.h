@@ -10,7 +10,11 @@
  * detectable too. Entries are buffered and committed together at most every
  * 200 ms: auditing never puts a disk sync on a request's path (a crash may
  * lose the last 200 ms of entries, never the chain's integrity). The log is
- * its own SQLite file beside the store. */
+ * its own SQLite file beside the store.
+ *
+ * Entries of requests an application made through the HTTP API also name the
+ * application and the officer (PROTOCOL.md 8.5). The chain covers these two
+ * only when one is set, so entries without them hash as they always did. */
 #ifndef LT_AUDIT_H
 #define LT_AUDIT_H
 
@@ -30,6 +34,9 @@ typedef struct {
     const char *purpose;
     const char *case_ref;
     const char *detail;  /* outcome or reason */
+    /* Who inside the member made a local request (PROTOCOL.md 8.5), or NULL. */
+    const char *application;
+    const char *officer;
 } lt_audit_entry_t;
 
 /* Opens (creating) the audit log at path. NULL with err on failure. */

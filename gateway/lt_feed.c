@@ -2,6 +2,7 @@
  * what the poll loop calls (pump, tick, status). The three roles live in
  * lt_feed_owner.c, lt_feed_replica.c and lt_feed_sink.c. */
 #include "lt_feed_int.h"
+#include "lt_clock.h"
 #include "lt_file.h"
 #include "lt_log.h"
 

@@ -2,6 +2,7 @@
  * subscriptions from peers on the peer ROUTER, each streaming signed
  * batches read from the log while it has credit. */
 #include "lt_feed_int.h"
+#include "lt_clock.h"
 #include "lt_file.h"
 #include "lt_log.h"
 

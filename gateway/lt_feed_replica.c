@@ -3,6 +3,7 @@
  * the links of lt_peers, every batch verified before anything in it is
  * unpacked, and applied with the cursor in one transaction. */
 #include "lt_feed_int.h"
+#include "lt_clock.h"
 #include "lt_file.h"
 #include "lt_log.h"
 #include "lt_peers.h"

@@ -1,5 +1,6 @@
 /* lt_peers: links to peer members, incoming peers and directory gossip. */
 #include "lt_peers.h"
+#include "lt_clock.h"
 #include "lt_file.h"
 #include "lt_log.h"
 

@@ -1,5 +1,6 @@
 /* lt_publish: owner write path (log, state, views) in one transaction. */
 #include "lt_publish.h"
+#include "lt_clock.h"
 #include "lt_file.h"
 #include "lt_log.h"
 #include "lt_schema.h"

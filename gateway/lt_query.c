@@ -1,5 +1,6 @@
 /* lt_query: owner execution, answer signing, caller forwarding and checks. */
 #include "lt_query.h"
+#include "lt_clock.h"
 #include "lt_crypto.h"
 #include "lt_file.h"
 #include "lt_log.h"
@@ -699,15 +700,19 @@ static outstanding_t *s_out_new(lt_query_t *self, void *local, const lt_wire_in_
 }
 
 /* The application asked for answer context (PROTOCOL.md 8.4): remember the
- * dataset's record type for its answers, and forward the request without
- * the context, so that the owner sees only the exact request body. */
+ * dataset's record type for its answers. */
 static int s_want_context(lt_query_t *self, outstanding_t *o, const char *dataset)
 {
     const Lienthong__View *view;
     const Lienthong__Dataset *ds = s_target(self->ctx->dir, dataset, &view);
+    return ds && (o->record_type = strdup(ds->record_type)) ? 0 : -1;
+}
+
+/* Forwards the request without its local-only fields (context, on_behalf:
+ * PROTOCOL.md 8.4, 8.5), so that the owner sees only the exact request body. */
+static int s_strip_local(outstanding_t *o)
+{
     zmq_msg_t bare;
-    if (!ds || !(o->record_type = strdup(ds->record_type)))
-        return -1;
     if (lt_wire_reframe(zmq_msg_data(&o->frame), zmq_msg_size(&o->frame), NULL, &bare) != 0)
         return -1;
     int rc = zmq_msg_move(&o->frame, &bare); /* releases the frame as received */
@@ -726,12 +731,21 @@ void lt_query_on_local(lt_query_t *self, void *local, const lt_wire_in_t *in,
     if (lt_wire_body_bytes(zmq_msg_data((zmq_msg_t *)&in->body), zmq_msg_size((zmq_msg_t *)&in->body),
                            &body, &body_len) != 0)
         return;
+    const Lienthong__OnBehalf *who = env->on_behalf;
+    if (who && (strlen(who->application) > LT_ON_BEHALF_MAX ||
+                strlen(who->officer) > LT_ON_BEHALF_MAX)) {
+        s_local_error(local, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_MALFORMED,
+                      is_verify ? vq->request_id : lq->request_id,
+                      "on_behalf: application and officer are at most 128 bytes (PROTOCOL.md 8.5)");
+        return;
+    }
     outstanding_t *o = s_out_new(self, local, in, is_verify ? vq->request_id : lq->request_id,
                                  is_verify ? vq->dataset : lq->dataset,
                                  is_verify ? vq->deadline_ms : lq->deadline_ms, body, body_len);
     if (!o)
         return;
-    if (env->context && s_want_context(self, o, is_verify ? vq->dataset : lq->dataset) != 0) {
+    if ((env->context && s_want_context(self, o, is_verify ? vq->dataset : lq->dataset) != 0) ||
+        ((env->context || env->on_behalf) && s_strip_local(o) != 0)) {
         s_local_error(local, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_INTERNAL, o->id,
                       "out of memory");
         s_out_free(self, o);
@@ -745,17 +759,21 @@ void lt_query_on_local(lt_query_t *self, void *local, const lt_wire_in_t *in,
         for (size_t i = 0; o->keys && i < o->n_keys; i++)
             o->keys[i] = strdup(s_vkey(vq, i));
     }
+    /* A verify of one key is audited under that key, so that the
+     * subject-access report finds it like a lookup. */
     char subject[64];
     snprintf(subject, sizeof subject, "%s", is_verify ? "" : lq->key);
-    if (is_verify)
+    if (is_verify && o->n_keys == 1 && o->keys && o->keys[0])
+        snprintf(subject, sizeof subject, "%s", o->keys[0]);
+    else if (is_verify)
         snprintf(subject, sizeof subject, "%zu subject(s)", o->n_keys);
-    lt_audit_add(self->ctx->audit,
-                 &(lt_audit_entry_t){.event = is_verify ? "verify-made" : "lookup-made",
-                                     .peer = o->owner,
-                                     .target = is_verify ? vq->dataset : lq->dataset,
-                                     .subject = subject,
-                                     .purpose = is_verify ? vq->purpose : lq->purpose,
-                                     .case_ref = is_verify ? vq->case_ref : lq->case_ref});
+    lt_audit_add(self->ctx->audit, &(lt_audit_entry_t){
+                                  .event = is_verify ? "verify-made" : "lookup-made", .peer = o->owner,
+                                  .target = is_verify ? vq->dataset : lq->dataset, .subject = subject,
+                                  .purpose = is_verify ? vq->purpose : lq->purpose,
+                                  .case_ref = is_verify ? vq->case_ref : lq->case_ref,
+                                  .application = who ? who->application : NULL,
+                                  .officer = who ? who->officer : NULL});
     if (s_out_send(self, o) == 0) {
         o->attempts = 1;
         o->next_at = lt_clock_mono_ms() + o->attempt_ms;

@@ -38,6 +38,7 @@
  * FUZZ_WRITE_SEEDS=DIR makes the first run write seed inputs into DIR. */
 #define _GNU_SOURCE
 #include "fuzz_common.h"
+#include "lt_clock.h"
 #include "lt_crypto.h"
 #include "lt_dir.h"
 #include "lt_file.h"

@@ -2,6 +2,7 @@
  * test peers for the integration tests. See lt_itest.h. */
 #define _GNU_SOURCE
 #include "lt_itest.h"
+#include "lt_clock.h"
 
 #include <CUnit/Basic.h>
 #include "lt_dir.h"

@@ -21,6 +21,7 @@
  * Usage: test_query /path/to/lienthong (or LIENTHONG_BIN=...). */
 #define _GNU_SOURCE
 #include "lt_itest.h"
+#include "lt_clock.h"
 #include "lt_client.h"
 #include "lt_crypto.h"
 #include "lt_file.h"

@@ -6,6 +6,7 @@
  * trip with a ROUTER that answers (and sees the answer context asked for),
  * and an adapter-style client started before its gateway. */
 #include "unit_util.h"
+#include "lt_clock.h"
 
 #include "lt_client.h"
 #include "lt_file.h"

@@ -7,6 +7,7 @@
  * and too-large publishes store nothing; reopening the store continues
  * every stream where it was. */
 #include "unit_util.h"
+#include "lt_clock.h"
 
 #include "lt_dir.h"
 #include "lt_file.h"

@@ -1,0 +1,622 @@
+/* lt_api: HTTP routing, authentication, grants, limits and metrics of the
+ * HTTP API (see lt_api.h). */
+#include "lt_api.h"
+#include "lt_clock.h"
+#include "lt_apicall.h"
+#include "lt_apireq.h"
+#include "lt_file.h"
+#include "lt_log.h"
+#include "lt_stats.h"
+#include "lt_stats_prom.h"
+#include "lt_wire.h"
+
+#include <arpa/inet.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#define STATUS_MS 3000 /* a local status call */
+
+typedef struct {
+    double tokens;
+    int64_t at_ms;
+} bucket_t;
+
+struct _lt_api_t {
+    const lt_apicfg_t *cfg;
+    struct MHD_Daemon *mhd;
+    lt_apicall_t *call;
+    pthread_mutex_t lock; /* buckets and the audit file */
+    bucket_t *buckets;    /* one per application */
+    FILE *audit;
+    lt_stats_t *stats;
+    lt_stats_family_t *requests, *latency;
+    uint8_t *tls_cert, *tls_key;
+};
+
+/* One HTTP request being received. */
+typedef struct {
+    char *body;
+    size_t len;
+    int too_large;
+    int64_t start_ms;
+} req_t;
+
+/* What a handler answers. */
+typedef struct {
+    int status;
+    const char *reason;  /* for metrics and the audit file */
+    json_t *body;        /* JSON answer, or NULL with text set */
+    char *text;          /* Prometheus text (malloc'd) */
+    const char *text_ptr; /* static text (the OpenAPI document) */
+    size_t text_len;
+    const char *allow;   /* 405: the Allow header */
+    int retry_after;     /* 429: seconds */
+} reply_t;
+
+static void s_error(reply_t *r, int status, const char *reason, const char *code, const char *msg)
+{
+    r->status = status;
+    r->reason = reason;
+    r->body = lt_apicall_error(code, "%s", msg);
+}
+
+/* ---- metrics ---------------------------------------------------------------------- */
+
+static int s_stats_new(lt_api_t *self)
+{
+    static const lt_stats_def_t req = {
+        .name = "lienthong_http_requests", .help = "HTTP API requests by endpoint, outcome and reason",
+        .kind = LT_STATS_COUNTER, .n_labels = 3, .labels = {"endpoint", "outcome", "reason"},
+        .max_series = 512};
+    static const lt_stats_def_t lat = {
+        .name = "lienthong_http_request_latency", .help = "HTTP API request latency by endpoint",
+        .kind = LT_STATS_HISTOGRAM, .unit = LT_STATS_UNIT_SECONDS, .n_labels = 1,
+        .labels = {"endpoint"}, .max_series = 32};
+    return (self->stats = lt_stats_new()) &&
+                   lt_stats_register(self->stats, &req, &self->requests) == 0 &&
+                   lt_stats_register(self->stats, &lat, &self->latency) == 0
+               ? 0 : -1;
+}
+
+static void s_count(lt_api_t *self, const char *endpoint, const reply_t *r, int64_t start_ms)
+{
+    const char *outcome = r->status < 300 ? "ok" : r->status < 500 ? "refused" : "failed";
+    const char *v[3] = {endpoint, outcome, r->reason ? r->reason : "ok"};
+    lt_stats_inc(lt_stats_series(self->requests, v));
+    int64_t ms = lt_clock_mono_ms() - start_ms;
+    lt_stats_observe_us(lt_stats_series(self->latency, v), (uint64_t)(ms < 0 ? 0 : ms) * 1000);
+}
+
+/* ---- the API's own audit file ------------------------------------------------------- */
+
+/* Requests the API refuses never reach the gateway, so they are recorded
+ * here: one JSON object per line (docs/ARCHITECTURE.md, "HTTP API"). */
+static void s_audit(lt_api_t *self, const char *app, const char *officer, const char *case_ref,
+                    const char *endpoint, const char *dataset, const reply_t *r)
+{
+    json_t *j = json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,s:i,s:s}", "at_ms",
+                          (json_int_t)lt_clock_now_ms(), "application", app ? app : "",
+                          "officer", officer ? officer : "", "case_ref", case_ref ? case_ref : "",
+                          "endpoint", endpoint, "dataset", dataset ? dataset : "", "status",
+                          r->status, "reason", r->reason ? r->reason : "");
+    char *line = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    lt_warn("api", "refused %s for application '%s' officer '%s': %d %s", endpoint,
+            app ? app : "", officer ? officer : "", r->status, r->reason ? r->reason : "");
+    pthread_mutex_lock(&self->lock);
+    if (self->audit && line && (fprintf(self->audit, "%s\n", line) < 0 || fflush(self->audit) != 0))
+        lt_error("api", "cannot write the audit file %s", self->cfg->audit_file);
+    pthread_mutex_unlock(&self->lock);
+    free(line);
+    json_decref(j);
+}
+
+/* ---- authentication and rate ------------------------------------------------------------ */
+
+static const lt_apicfg_app_t *s_app(lt_api_t *self, struct MHD_Connection *c)
+{
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!h || strncmp(h, "Bearer ", 7) != 0)
+        return NULL;
+    return lt_apicfg_app_by_token(self->cfg, h + 7);
+}
+
+/* Token bucket of the application: 1 if the request may go now. */
+static int s_rate_ok(lt_api_t *self, const lt_apicfg_app_t *app)
+{
+    bucket_t *b = &self->buckets[app - self->cfg->apps];
+    int64_t now = lt_clock_mono_ms();
+    pthread_mutex_lock(&self->lock);
+    b->tokens += (double)(now - b->at_ms) * app->rate / 1000.0;
+    if (b->tokens > app->rate)
+        b->tokens = app->rate;
+    b->at_ms = now;
+    int ok = b->tokens >= 1.0;
+    if (ok)
+        b->tokens -= 1.0;
+    pthread_mutex_unlock(&self->lock);
+    return ok;
+}
+
+/* ---- lookup and verify ---------------------------------------------------------------- */
+
+static int s_field_granted(void *arg, const char *field)
+{
+    const lt_apicfg_app_t *app = arg;
+    return !lt_apicfg_has(app->fields, app->n_fields, field);
+}
+
+/* Why the request is outside the application's grants, or NULL. */
+static const char *s_outside(const lt_apicfg_app_t *app, lt_apireq_t *q, const char **reason)
+{
+    Lienthong__LookupRequest *lq = lt_apireq_lookup(q);
+    Lienthong__VerifyRequest *vq = lt_apireq_verify(q);
+    const char *ds = lq ? lq->dataset : vq->dataset, *purpose = lq ? lq->purpose : vq->purpose;
+    *reason = "grant_dataset";
+    if (!lt_apicfg_has(app->datasets, app->n_datasets, ds))
+        return "the application may not use this dataset";
+    *reason = "grant_purpose";
+    if (!lt_apicfg_has(app->purposes, app->n_purposes, purpose))
+        return "the application may not use this purpose";
+    *reason = "grant_field";
+    if (lt_apireq_each_field(q, s_field_granted, (void *)app))
+        return "the application may not see or claim one of the fields";
+    return NULL;
+}
+
+static void s_query(lt_api_t *self, const lt_apicfg_app_t *app, const req_t *rq, int is_verify,
+                    reply_t *r)
+{
+    char err[512];
+    const char *endpoint = is_verify ? "verify" : "lookup", *why, *reason;
+    lt_apireq_t *q = lt_apireq_decode(rq->body ? rq->body : "", rq->len, is_verify, err, sizeof err);
+    if (!q) {
+        s_error(r, 400, "bad_request", "BAD_REQUEST", err);
+        return;
+    }
+    Lienthong__LookupRequest *lq = lt_apireq_lookup(q);
+    Lienthong__VerifyRequest *vq = lt_apireq_verify(q);
+    if ((why = s_outside(app, q, &reason))) {
+        s_error(r, 403, reason, "FORBIDDEN", why);
+        s_audit(self, app->name, lt_apireq_officer(q), lq ? lq->case_ref : vq->case_ref, endpoint,
+                lq ? lq->dataset : vq->dataset, r);
+        lt_apireq_destroy(&q);
+        return;
+    }
+    /* No fields asked: the application's fields, not every field the
+     * member may see (the owner would release all the policy allows). */
+    if (lq && !lq->n_fields) {
+        static __thread char *granted[LT_APICFG_MAX_GRANTS];
+        for (size_t i = 0; i < app->n_fields; i++)
+            granted[i] = (char *)app->fields[i];
+        lq->fields = granted;
+        lq->n_fields = app->n_fields;
+    }
+    Lienthong__OnBehalf who = LIENTHONG__ON_BEHALF__INIT;
+    who.application = (char *)app->name;
+    who.officer = (char *)lt_apireq_officer(q);
+    int timeout = lt_apireq_timeout_ms(q) ? lt_apireq_timeout_ms(q) : self->cfg->request_timeout_ms;
+    lt_apicall_out_t out;
+    lt_apicall_query(self->call, q, &who, timeout, &out);
+    r->status = out.status;
+    r->reason = out.reason;
+    r->body = out.body;
+    lt_apireq_destroy(&q);
+}
+
+/* ---- datasets, status, health ------------------------------------------------------------ */
+
+/* The member's current directory: the configured file or the newer one the
+ * gateway adopted from peers (the gateway's own rule). */
+static lt_dir_t *s_directory(lt_api_t *self, char *why, size_t len)
+{
+    char adopted[PATH_MAX + 32];
+    const lt_apicfg_t *cfg = self->cfg;
+    int64_t now = lt_clock_now_ms() / 1000;
+    snprintf(adopted, sizeof adopted, "%s/directory.signed", cfg->data_dir);
+    lt_dir_t *a = lt_dir_load(adopted, &cfg->pins, cfg->federation, now, why, len);
+    lt_dir_t *c = lt_dir_load(cfg->directory_file, &cfg->pins, cfg->federation, now, why, len);
+    if (a && (!c || lt_dir_version(a) > lt_dir_version(c))) {
+        lt_dir_destroy(&c);
+        return a;
+    }
+    lt_dir_destroy(&a);
+    return c;
+}
+
+static json_t *s_names(char **names, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_string(names[i]));
+    return a;
+}
+
+static json_t *s_dataset_item(const lt_dir_t *dir, const Lienthong__Policy *p,
+                              const lt_apicfg_app_t *app)
+{
+    const Lienthong__View *v = lt_dir_view(dir, p->target);
+    const Lienthong__Dataset *d = lt_dir_dataset(dir, v ? v->dataset : p->target);
+    json_t *ops = json_array();
+    for (size_t i = 0; i < p->n_operations; i++)
+        json_array_append_new(ops, json_string(lt_dir_op_name(p->operations[i])));
+    return json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:o,s:b}", "id", p->target, "kind",
+                     v ? "view" : "dataset", "owner", d ? d->owner : "", "record_type",
+                     d ? d->record_type : "", "operations", ops, "fields",
+                     s_names(p->fields, p->n_fields), "purposes",
+                     s_names(p->purposes, p->n_purposes), "granted_to_application",
+                     lt_apicfg_has(app->datasets, app->n_datasets, p->target));
+}
+
+static void s_datasets(lt_api_t *self, const lt_apicfg_app_t *app, reply_t *r)
+{
+    char why[512];
+    lt_dir_t *dir = s_directory(self, why, sizeof why);
+    if (!dir) {
+        s_error(r, 503, "directory", "DIRECTORY_UNAVAILABLE", why);
+        return;
+    }
+    const Lienthong__Directory *d = lt_dir_get(dir);
+    json_t *items = json_array();
+    for (size_t i = 0; i < d->n_policies; i++)
+        if (strcmp(d->policies[i]->consumer, self->cfg->member) == 0)
+            json_array_append_new(items, s_dataset_item(dir, d->policies[i], app));
+    r->status = 200;
+    r->reason = "ok";
+    r->body = json_pack("{s:s,s:I,s:I,s:o}", "member", self->cfg->member, "directory_version",
+                        (json_int_t)lt_dir_version(dir), "directory_expires_at",
+                        (json_int_t)lt_dir_expires(dir), "datasets", items);
+    lt_dir_destroy(&dir);
+}
+
+static void s_status(lt_api_t *self, reply_t *r)
+{
+    lt_apicall_out_t out;
+    Lienthong__Envelope *env = lt_apicall_status(self->call, STATUS_MS, &out);
+    r->status = env ? 200 : out.status;
+    r->reason = env ? "ok" : out.reason;
+    r->body = env ? lt_apicall_status_json(env->status_reply) : out.body;
+    lt_wire_free(&env);
+}
+
+/* Writable by its owner (the gateway's user; a root caller's access()
+ * would say yes to anything). */
+static int s_writable(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && (st.st_mode & S_IWUSR);
+}
+
+static void s_ready(lt_api_t *self, reply_t *r)
+{
+    char why[512], store[PATH_MAX + 16];
+    json_t *checks = json_object();
+    int ok = 1;
+    lt_dir_t *dir = s_directory(self, why, sizeof why);
+    ok &= !!dir;
+    json_object_set_new(checks, "directory", json_string(dir ? "ok" : why));
+    if (dir)
+        json_object_set_new(checks, "directory_expires_in_s",
+                            json_integer(lt_dir_expires(dir) - lt_clock_now_ms() / 1000));
+    lt_dir_destroy(&dir);
+    snprintf(store, sizeof store, "%s/store.db", self->cfg->data_dir);
+    int w = s_writable(self->cfg->data_dir) && s_writable(store);
+    ok &= w;
+    json_object_set_new(checks, "store", json_string(w ? "ok" : "the store is not writable"));
+    lt_apicall_out_t out;
+    Lienthong__Envelope *env = lt_apicall_status(self->call, STATUS_MS, &out);
+    size_t reach = 0;
+    for (size_t i = 0; env && i < env->status_reply->n_peers_connected; i++)
+        reach += lt_apicfg_has(self->cfg->peers, self->cfg->n_peers,
+                               env->status_reply->peers_connected[i]);
+    int peers = env && (self->cfg->n_peers == 0 || reach > 0);
+    ok &= peers;
+    json_object_set_new(checks, "peers", json_string(!env ? "the gateway does not answer"
+                                                     : peers ? "ok" : "no configured peer connected"));
+    json_decref(out.body);
+    lt_wire_free(&env);
+    r->status = ok ? 200 : 503;
+    r->reason = ok ? "ok" : "unready";
+    r->body = json_pack("{s:s,s:o}", "status", ok ? "ready" : "unready", "checks", checks);
+}
+
+static void s_metrics(lt_api_t *self, reply_t *r)
+{
+    size_t len = 0, cap = 0;
+    if (lt_stats_prom_write(self->stats, &r->text, &len, &cap) != 0) {
+        s_error(r, 500, "internal", "INTERNAL", "out of memory");
+        return;
+    }
+    r->status = 200;
+    r->reason = "ok";
+    r->text_len = len;
+}
+
+/* ---- routing ------------------------------------------------------------------------------ */
+
+typedef enum { NEEDS_NOTHING, NEEDS_APP } auth_t;
+
+typedef struct {
+    const char *path, *method, *endpoint;
+    auth_t auth;
+    int lookup_api; /* part of the lookup API (off when lookup_api = false) */
+} route_t;
+
+static const route_t s_routes[] = {
+    {"/v1/lookup", "POST", "lookup", NEEDS_APP, 1},
+    {"/v1/verify", "POST", "verify", NEEDS_APP, 1},
+    {"/v1/datasets", "GET", "datasets", NEEDS_APP, 1},
+    {"/v1/status", "GET", "status", NEEDS_APP, 1},
+    {"/v1/openapi.json", "GET", "openapi", NEEDS_NOTHING, 1},
+    {"/healthz", "GET", "healthz", NEEDS_NOTHING, 0},
+    {"/readyz", "GET", "readyz", NEEDS_NOTHING, 0},
+    {"/metrics", "GET", "metrics", NEEDS_NOTHING, 0},
+    {NULL, NULL, NULL, NEEDS_NOTHING, 0},
+};
+
+static const route_t *s_route(const lt_api_t *self, const char *url)
+{
+    for (const route_t *rt = s_routes; rt->path; rt++)
+        if (strcmp(url, rt->path) == 0 && (rt->lookup_api ? self->cfg->lookup_api : self->cfg->metrics))
+            return rt;
+    return NULL;
+}
+
+static void s_serve(lt_api_t *self, struct MHD_Connection *c, const route_t *rt, const req_t *rq,
+                    reply_t *r)
+{
+    const lt_apicfg_app_t *app = NULL;
+    if (rt->auth == NEEDS_APP && !(app = s_app(self, c))) {
+        s_error(r, 401, "unauthorized", "UNAUTHORIZED",
+                "send the application's token as 'Authorization: Bearer TOKEN'");
+        s_audit(self, NULL, NULL, NULL, rt->endpoint, NULL, r);
+        return;
+    }
+    if (app && !s_rate_ok(self, app)) {
+        s_error(r, 429, "rate_limited", "RATE_LIMITED", "the application's rate limit is exceeded");
+        r->retry_after = 1;
+        s_audit(self, app->name, NULL, NULL, rt->endpoint, NULL, r);
+        return;
+    }
+    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (rt->method[0] == 'P' && (!ct || strncmp(ct, "application/json", 16) != 0)) {
+        s_error(r, 415, "content_type", "UNSUPPORTED_MEDIA_TYPE",
+                "the body must be JSON (Content-Type: application/json)");
+        return;
+    }
+    if (strcmp(rt->endpoint, "lookup") == 0 || strcmp(rt->endpoint, "verify") == 0)
+        s_query(self, app, rq, rt->endpoint[0] == 'v', r);
+    else if (strcmp(rt->endpoint, "datasets") == 0)
+        s_datasets(self, app, r);
+    else if (strcmp(rt->endpoint, "status") == 0)
+        s_status(self, r);
+    else if (strcmp(rt->endpoint, "readyz") == 0)
+        s_ready(self, r);
+    else if (strcmp(rt->endpoint, "metrics") == 0)
+        s_metrics(self, r);
+    else if (strcmp(rt->endpoint, "healthz") == 0) {
+        r->status = 200;
+        r->body = json_pack("{s:s}", "status", "alive");
+    } else {
+        r->status = 200;
+        r->text_ptr = lt_api_openapi;
+        r->text_len = lt_api_openapi_len;
+    }
+}
+
+static enum MHD_Result s_send(struct MHD_Connection *c, reply_t *r)
+{
+    struct MHD_Response *resp;
+    const char *type = "application/json";
+    if (r->body) {
+        char *s = json_dumps(r->body, JSON_COMPACT);
+        resp = s ? MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE) : NULL;
+        if (!resp)
+            free(s);
+    } else if (r->text) {
+        type = "text/plain; version=0.0.4; charset=utf-8";
+        resp = MHD_create_response_from_buffer(r->text_len, r->text, MHD_RESPMEM_MUST_FREE);
+        if (resp)
+            r->text = NULL;
+    } else {
+        resp = MHD_create_response_from_buffer(r->text_len, (void *)r->text_ptr,
+                                               MHD_RESPMEM_PERSISTENT);
+    }
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (r->allow)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+    if (r->retry_after)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    enum MHD_Result ok = MHD_queue_response(c, (unsigned)r->status, resp);
+    MHD_destroy_response(resp);
+    return ok;
+}
+
+/* Accumulates the body; 1 while more is coming. */
+static int s_upload(lt_api_t *self, req_t *rq, const char *data, size_t *size)
+{
+    if (!*size)
+        return 0;
+    if (!rq->too_large && rq->len + *size <= self->cfg->max_body) {
+        char *nb = realloc(rq->body, rq->len + *size + 1);
+        if (nb) {
+            memcpy(nb + rq->len, data, *size);
+            rq->body = nb;
+            rq->len += *size;
+            nb[rq->len] = 0;
+        } else
+            rq->too_large = 1;
+    } else
+        rq->too_large = 1; /* the rest is read and dropped, then refused */
+    *size = 0;
+    return 1;
+}
+
+static enum MHD_Result s_handler(void *cls, struct MHD_Connection *c, const char *url,
+                                 const char *method, const char *version, const char *data,
+                                 size_t *size, void **con_cls)
+{
+    lt_api_t *self = cls;
+    req_t *rq = *con_cls;
+    if (!rq) {
+        if (!(rq = calloc(1, sizeof *rq)))
+            return MHD_NO;
+        rq->start_ms = lt_clock_mono_ms();
+        *con_cls = rq;
+        /* A declared oversize body is refused before it is read. */
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (!cl || strtoull(cl, NULL, 10) <= self->cfg->max_body)
+            return MHD_YES;
+        rq->too_large = 1;
+    } else if (s_upload(self, rq, data, size))
+        return MHD_YES;
+    reply_t r = {0};
+    const route_t *rt = s_route(self, url);
+    if (!rt)
+        s_error(&r, 404, "no_route", "NOT_FOUND", "no such path; see /v1/openapi.json");
+    else if (strcmp(method, rt->method) != 0) {
+        s_error(&r, 405, "method", "METHOD_NOT_ALLOWED", "this path takes another method");
+        r.allow = rt->method;
+    } else if (rq->too_large) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "the body is larger than %zu bytes", self->cfg->max_body);
+        s_error(&r, 413, "too_large", "TOO_LARGE", msg);
+    } else
+        s_serve(self, c, rt, rq, &r);
+    if (!r.body && !r.text && !r.text_ptr)
+        s_error(&r, 500, "internal", "INTERNAL", "out of memory");
+    s_count(self, rt ? rt->endpoint : "other", &r, rq->start_ms);
+    enum MHD_Result ok = s_send(c, &r);
+    json_decref(r.body);
+    free(r.text);
+    return ok;
+}
+
+static void s_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                        enum MHD_RequestTerminationCode toe)
+{
+    req_t *rq = *con_cls;
+    if (rq)
+        free(rq->body);
+    free(rq);
+    *con_cls = NULL;
+}
+
+/* ---- life cycle -------------------------------------------------------------------------- */
+
+static int s_address(const lt_apicfg_t *cfg, struct sockaddr_storage *ss, int *v6)
+{
+    struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+    memset(ss, 0, sizeof *ss);
+    *v6 = 0;
+    if (inet_pton(AF_INET, cfg->listen_address, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)cfg->port);
+        return 0;
+    }
+    if (inet_pton(AF_INET6, cfg->listen_address, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)cfg->port);
+        *v6 = 1;
+        return 0;
+    }
+    return -1;
+}
+
+static int s_tls(lt_api_t *self, char *err, size_t errlen)
+{
+    size_t n;
+    if (!self->cfg->tls_cert[0])
+        return 0;
+    /* lt_file_read NUL-terminates: libmicrohttpd takes PEM strings. */
+    if (lt_file_read(self->cfg->tls_cert, 1 << 20, &self->tls_cert, &n) != 0 ||
+        lt_file_read(self->cfg->tls_key, 1 << 20, &self->tls_key, &n) != 0) {
+        snprintf(err, errlen, "cannot read the TLS certificate %s or key %s", self->cfg->tls_cert,
+                 self->cfg->tls_key);
+        return -1;
+    }
+    return 0;
+}
+
+lt_api_t *lt_api_new(const lt_apicfg_t *cfg, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    int v6;
+    lt_api_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    self->cfg = cfg;
+    if (pthread_mutex_init(&self->lock, NULL) != 0) {
+        free(self);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (s_address(cfg, &ss, &v6) != 0) {
+        snprintf(err, errlen, "%s: listen_address \"%s\" is not a numeric IP address", cfg->path,
+                 cfg->listen_address);
+        goto fail;
+    }
+    if (!(self->buckets = calloc(cfg->n_apps ? cfg->n_apps : 1, sizeof *self->buckets)) ||
+        !(self->call = lt_apicall_new(cfg->local_socket)) || s_stats_new(self) != 0) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < cfg->n_apps; i++)
+        self->buckets[i] = (bucket_t){cfg->apps[i].rate, lt_clock_mono_ms()};
+    if (cfg->audit_file[0] && !(self->audit = fopen(cfg->audit_file, "a"))) {
+        snprintf(err, errlen, "cannot open the audit file %s", cfg->audit_file);
+        goto fail;
+    }
+    if (s_tls(self, err, errlen) != 0)
+        goto fail;
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                     MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0) | (self->tls_cert ? MHD_USE_TLS : 0);
+    self->mhd = MHD_start_daemon(
+        flags, (uint16_t)cfg->port, NULL, NULL, s_handler, self, MHD_OPTION_SOCK_ADDR, &ss,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+        MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
+        self->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, self->tls_cert,
+        MHD_OPTION_HTTPS_MEM_KEY, self->tls_key, MHD_OPTION_END);
+    if (!self->mhd) {
+        snprintf(err, errlen, "cannot listen on %s port %d%s (in use, or a bad TLS certificate)",
+                 cfg->listen_address, cfg->port, self->tls_cert ? " with TLS" : "");
+        goto fail;
+    }
+    return self;
+fail:
+    lt_api_destroy(&self);
+    return NULL;
+}
+
+void lt_api_destroy(lt_api_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    lt_api_t *self = *self_p;
+    if (self->mhd)
+        MHD_stop_daemon(self->mhd);
+    lt_apicall_destroy(&self->call);
+    lt_stats_destroy(&self->stats);
+    if (self->audit)
+        fclose(self->audit);
+    free(self->buckets);
+    free(self->tls_cert);
+    free(self->tls_key);
+    pthread_mutex_destroy(&self->lock);
+    free(self);
+    *self_p = NULL;
+}

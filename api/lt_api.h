@@ -1,0 +1,27 @@
+/* lt_api: the HTTP/JSON API server of `lienthong api` (docs/ARCHITECTURE.md,
+ * "HTTP API"; docs/api/openapi.json).
+ *
+ * libmicrohttpd, one thread per connection (a lookup blocks its thread
+ * while the owner answers), TLS through GnuTLS when configured. Routes:
+ * POST /v1/lookup, POST /v1/verify, GET /v1/datasets, GET /v1/status (with
+ * an application's bearer token, within its grants and rate), and, without
+ * a token, GET /v1/openapi.json, /healthz, /readyz and /metrics. Every
+ * answer is JSON (the metrics are Prometheus text). */
+#ifndef LT_API_H
+#define LT_API_H
+
+#include "lt_apicfg.h"
+
+typedef struct _lt_api_t lt_api_t;
+
+/* Starts serving cfg (which must outlive the server). NULL with err. */
+lt_api_t *lt_api_new(const lt_apicfg_t *cfg, char *err, size_t errlen);
+/* Stops serving: waits for connections' threads to end. */
+void lt_api_destroy(lt_api_t **self_p);
+
+/* The OpenAPI document served at /v1/openapi.json (generated from
+ * docs/api/openapi.json at build time). */
+extern const char lt_api_openapi[];
+extern const unsigned long lt_api_openapi_len;
+
+#endif

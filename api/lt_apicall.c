@@ -1,0 +1,351 @@
+/* lt_apicall: local-API calls of the HTTP API and their JSON (see lt_apicall.h). */
+#include "lt_apicall.h"
+#include "lt_clock.h"
+#include "lt_client.h"
+#include "lt_file.h"
+#include "lt_log.h"
+#include "lt_schema.h"
+#include "lt_wire.h"
+
+#include <pthread.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define POOL_MAX 256
+#define GRACE_MS 2000 /* the gateway answers ERR_TIMEOUT at the deadline; wait a little longer */
+
+struct _lt_apicall_t {
+    char *path;
+    pthread_mutex_t lock;
+    lt_client_t *idle[POOL_MAX];
+    size_t n_idle;
+};
+
+lt_apicall_t *lt_apicall_new(const char *socket_path)
+{
+    lt_apicall_t *self = calloc(1, sizeof *self);
+    if (!self || !(self->path = strdup(socket_path)) ||
+        pthread_mutex_init(&self->lock, NULL) != 0) {
+        if (self)
+            free(self->path);
+        free(self);
+        return NULL;
+    }
+    return self;
+}
+
+void lt_apicall_destroy(lt_apicall_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    lt_apicall_t *self = *self_p;
+    for (size_t i = 0; i < self->n_idle; i++)
+        lt_client_destroy(&self->idle[i]);
+    pthread_mutex_destroy(&self->lock);
+    free(self->path);
+    free(self);
+    *self_p = NULL;
+}
+
+json_t *lt_apicall_error(const char *code, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return json_pack("{s:s,s:s}", "error", code, "message", msg);
+}
+
+static void s_fail(lt_apicall_out_t *out, int status, const char *reason, const char *code,
+                   const char *msg)
+{
+    out->status = status;
+    out->reason = reason;
+    out->body = lt_apicall_error(code, "%s", msg);
+}
+
+/* A client from the pool, or a new one; NULL with out set. */
+static lt_client_t *s_take(lt_apicall_t *self, lt_apicall_out_t *out)
+{
+    lt_client_t *c = NULL;
+    char err[1024];
+    pthread_mutex_lock(&self->lock);
+    if (self->n_idle)
+        c = self->idle[--self->n_idle];
+    pthread_mutex_unlock(&self->lock);
+    if (!c && !(c = lt_client_new(self->path, NULL, err, sizeof err))) {
+        lt_warn("api", "cannot reach the gateway: %s", err);
+        s_fail(out, 503, "gateway_unavailable", "GATEWAY_UNAVAILABLE", err);
+    }
+    return c;
+}
+
+static void s_give(lt_apicall_t *self, lt_client_t *c, int ok)
+{
+    pthread_mutex_lock(&self->lock);
+    if (ok && self->n_idle < POOL_MAX) {
+        self->idle[self->n_idle++] = c;
+        c = NULL;
+    }
+    pthread_mutex_unlock(&self->lock);
+    lt_client_destroy(&c);
+}
+
+static uint64_t s_request_id(void)
+{
+    uint64_t id = 0;
+    while (!id)
+        randombytes_buf(&id, sizeof id);
+    return id;
+}
+
+static const char *s_code(Lienthong__ErrorCode c)
+{
+    return c == LIENTHONG__ERROR_CODE__ERR_NONE ? "OK" : lt_wire_error_name(c);
+}
+
+/* HTTP status and reason of a code from the owner or the gateway. */
+static int s_http_status(Lienthong__ErrorCode c, const char **reason)
+{
+    switch (c) {
+    case LIENTHONG__ERROR_CODE__ERR_NONE: *reason = "ok"; return 200;
+    case LIENTHONG__ERROR_CODE__ERR_NOT_FOUND: *reason = "not_found"; return 404;
+    case LIENTHONG__ERROR_CODE__ERR_FORBIDDEN: *reason = "forbidden_by_owner"; return 403;
+    case LIENTHONG__ERROR_CODE__ERR_PURPOSE: *reason = "purpose_by_owner"; return 403;
+    case LIENTHONG__ERROR_CODE__ERR_MALFORMED: *reason = "malformed"; return 400;
+    case LIENTHONG__ERROR_CODE__ERR_TOO_LARGE: *reason = "too_large"; return 413;
+    case LIENTHONG__ERROR_CODE__ERR_TIMEOUT: *reason = "timeout"; return 504;
+    case LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE: *reason = "unavailable"; return 503;
+    default: *reason = "gateway_error"; return 502;
+    }
+}
+
+/* The request id an envelope from the gateway answers (0 if none). */
+static uint64_t s_answer_id(const Lienthong__Envelope *env, void **answer)
+{
+    const Lienthong__SignedAnswer *sa = NULL;
+    *answer = NULL;
+    if (env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR)
+        return env->error->request_id;
+    if (env->body_case == LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY) {
+        sa = env->lookup_reply;
+        Lienthong__LookupAnswer *a = lienthong__lookup_answer__unpack(NULL, sa->answer.len,
+                                                                      sa->answer.data);
+        *answer = a;
+        return a ? a->request_id : 0;
+    }
+    if (env->body_case == LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY) {
+        sa = env->verify_reply;
+        Lienthong__VerifyAnswer *a = lienthong__verify_answer__unpack(NULL, sa->answer.len,
+                                                                      sa->answer.data);
+        *answer = a;
+        return a ? a->request_id : 0;
+    }
+    return 0;
+}
+
+/* ---- lookup ------------------------------------------------------------------------ */
+
+static json_t *s_lookup_json(const Lienthong__LookupRequest *q, const Lienthong__LookupAnswer *a,
+                             const Lienthong__AnswerContext *ctx)
+{
+    const ProtobufCMessageDescriptor *t = ctx ? lt_schema_find(ctx->record_type) : NULL;
+    ProtobufCMessage *rec = t && a->payload.len
+                                ? protobuf_c_message_unpack(t, NULL, a->payload.len, a->payload.data)
+                                : NULL;
+    json_t *fields = json_object(), *released = json_array(), *wh = json_array();
+    char buf[1024];
+    for (size_t i = 0; i < a->n_released; i++) {
+        const ProtobufCFieldDescriptor *fd = rec ? lt_schema_field(t, a->released[i]) : NULL;
+        const char *val = fd ? lt_schema_text(rec, fd, buf, sizeof buf) : NULL;
+        json_array_append_new(released, json_string(a->released[i]));
+        if (val)
+            json_object_set_new(fields, a->released[i], json_string(val));
+    }
+    for (size_t i = 0; i < a->n_withheld; i++)
+        json_array_append_new(wh, json_pack("{s:s,s:s}", "field", a->withheld[i]->field, "reason",
+                                            a->withheld[i]->reason));
+    if (rec)
+        protobuf_c_message_free_unpacked(rec, NULL);
+    return json_pack("{s:s,s:s,s:s,s:s,s:I,s:o,s:o,s:o,s:s,s:I}", "dataset", q->dataset, "key",
+                     q->key, "owner", a->owner, "code", s_code(a->code), "record_seq",
+                     (json_int_t)a->record_seq, "fields", fields, "released", released,
+                     "withheld", wh, "signature", "verified", "answered_at_ms",
+                     (json_int_t)a->answered_at_ms);
+}
+
+/* ---- verify ------------------------------------------------------------------------ */
+
+static json_t *s_verify_item(const lt_apireq_t *req, const Lienthong__VerifyAnswer *v)
+{
+    json_t *claims = json_array();
+    for (size_t c = 0; c < v->n_results; c++)
+        json_array_append_new(claims, json_pack("{s:s,s:s}", "field",
+                                                lt_apireq_claim_field(req, v->index, c), "result",
+                                                lt_wire_claim_name(v->results[c])));
+    return json_pack("{s:s,s:i,s:s,s:o}", "key", v->key, "index", (int)v->index, "code",
+                     s_code(v->code), "claims", claims);
+}
+
+/* ---- both ---------------------------------------------------------------------------- */
+
+typedef struct {
+    lt_apireq_t *req;
+    json_t *results; /* verify: one item per key */
+    const char *owner_code_reason;
+    int done;
+} collect_t;
+
+/* Handles one envelope of this request; sets out when the call is over. */
+static void s_on_answer(collect_t *k, const Lienthong__Envelope *env, void *answer,
+                        lt_apicall_out_t *out)
+{
+    Lienthong__LookupRequest *lq = lt_apireq_lookup(k->req);
+    Lienthong__VerifyRequest *vq = lt_apireq_verify(k->req);
+    if (env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR) {
+        out->status = s_http_status(env->error->code, &out->reason);
+        out->body = lt_apicall_error(lt_wire_error_name(env->error->code), "%s", env->error->message);
+        k->done = 1;
+    } else if (lq && env->body_case == LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY) {
+        const Lienthong__LookupAnswer *a = answer;
+        out->status = s_http_status(a->code, &out->reason);
+        out->body = s_lookup_json(lq, a, env->context);
+        k->done = 1;
+    } else if (vq && env->body_case == LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY) {
+        const Lienthong__VerifyAnswer *v = answer;
+        /* A whole request refused is one answer with an empty key (7.6). */
+        if (!v->key[0] && v->last && v->code != LIENTHONG__ERROR_CODE__ERR_NONE) {
+            out->status = s_http_status(v->code, &out->reason);
+            out->body = lt_apicall_error(s_code(v->code), "the owner %s refused the whole request",
+                                         v->owner);
+            k->done = 1;
+            return;
+        }
+        json_array_append_new(k->results, s_verify_item(k->req, v));
+        if (v->last) {
+            out->status = 200;
+            out->reason = "ok";
+            out->body = json_pack("{s:s,s:s,s:s,s:O}", "dataset", vq->dataset, "owner", v->owner,
+                                  "signature", "verified", "results", k->results);
+            k->done = 1;
+        }
+    }
+}
+
+static void s_free_answer(const Lienthong__Envelope *env, void *answer)
+{
+    if (!answer)
+        return;
+    if (env->body_case == LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY)
+        lienthong__lookup_answer__free_unpacked(answer, NULL);
+    else
+        lienthong__verify_answer__free_unpacked(answer, NULL);
+}
+
+/* Receives until the request is answered or the time is up; 0, or -1 when
+ * the client failed (out set). */
+static int s_collect(lt_client_t *c, uint64_t id, collect_t *k, int64_t until,
+                     lt_apicall_out_t *out)
+{
+    char err[1024];
+    while (!k->done) {
+        int64_t left = until - lt_clock_mono_ms();
+        Lienthong__Envelope *env = NULL;
+        if (left <= 0) {
+            s_fail(out, 504, "timeout", "ERR_TIMEOUT", "no answer from the gateway in time");
+            return -1;
+        }
+        int rc = lt_client_recv(c, (int)left, &env, err, sizeof err);
+        if (rc != 0) {
+            s_fail(out, rc == LT_CLIENT_ERR_TIMEOUT ? 504 : 503,
+                   rc == LT_CLIENT_ERR_TIMEOUT ? "timeout" : "gateway_unavailable",
+                   rc == LT_CLIENT_ERR_TIMEOUT ? "ERR_TIMEOUT" : "GATEWAY_UNAVAILABLE", err);
+            return -1;
+        }
+        void *answer;
+        /* Answers of an earlier call on this client that gave up are dropped. */
+        if (s_answer_id(env, &answer) == id)
+            s_on_answer(k, env, answer, out);
+        s_free_answer(env, answer);
+        lt_wire_free(&env);
+    }
+    return 0;
+}
+
+void lt_apicall_query(lt_apicall_t *self, lt_apireq_t *req, const Lienthong__OnBehalf *who,
+                      int timeout_ms, lt_apicall_out_t *out)
+{
+    Lienthong__LookupRequest *lq = lt_apireq_lookup(req);
+    Lienthong__VerifyRequest *vq = lt_apireq_verify(req);
+    uint64_t id = s_request_id();
+    int64_t deadline = lt_clock_now_ms() + timeout_ms;
+    char err[1024];
+    collect_t k = {.req = req, .results = vq ? json_array() : NULL};
+    memset(out, 0, sizeof *out);
+    if (lq)
+        lq->request_id = id, lq->deadline_ms = deadline;
+    else
+        vq->request_id = id, vq->deadline_ms = deadline;
+    lt_client_t *c = s_take(self, out);
+    if (!c)
+        goto out;
+    int rc = lt_client_send_for(c, lq ? LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST
+                                      : LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST,
+                                lq ? (void *)lq : (void *)vq, who, timeout_ms, err, sizeof err);
+    if (rc != 0)
+        s_fail(out, 503, "gateway_unavailable", "GATEWAY_UNAVAILABLE", err);
+    else
+        rc = s_collect(c, id, &k, lt_clock_mono_ms() + timeout_ms + GRACE_MS, out);
+    s_give(self, c, rc == 0);
+out:
+    json_decref(k.results);
+    if (!out->body)
+        s_fail(out, 500, "internal", "INTERNAL", "out of memory");
+}
+
+Lienthong__Envelope *lt_apicall_status(lt_apicall_t *self, int timeout_ms, lt_apicall_out_t *out)
+{
+    Lienthong__StatusRequest q = LIENTHONG__STATUS_REQUEST__INIT;
+    Lienthong__Envelope *env = NULL;
+    char err[1024];
+    memset(out, 0, sizeof *out);
+    lt_client_t *c = s_take(self, out);
+    if (!c)
+        return NULL;
+    /* Status replies carry no request id: a fresh client never sees a stale one. */
+    int rc = lt_client_send(c, LIENTHONG__ENVELOPE__BODY_STATUS_REQUEST, &q, timeout_ms, err,
+                            sizeof err);
+    while (rc == 0 && (rc = lt_client_recv(c, timeout_ms, &env, err, sizeof err)) == 0 &&
+           env->body_case != LIENTHONG__ENVELOPE__BODY_STATUS_REPLY)
+        lt_wire_free(&env);
+    if (rc != 0)
+        s_fail(out, 503, "gateway_unavailable", "GATEWAY_UNAVAILABLE", err);
+    s_give(self, c, rc == 0);
+    return env;
+}
+
+json_t *lt_apicall_status_json(const Lienthong__StatusReply *st)
+{
+    json_t *streams = json_array(), *peers = json_array();
+    for (size_t i = 0; i < st->n_peers_connected; i++)
+        json_array_append_new(peers, json_string(st->peers_connected[i]));
+    for (size_t i = 0; i < st->n_streams; i++) {
+        const Lienthong__StreamStatus *s = st->streams[i];
+        json_t *subs = json_array();
+        for (size_t j = 0; j < s->n_subscribers; j++)
+            json_array_append_new(subs, json_pack("{s:s,s:I,s:I}", "member", s->subscribers[j]->member,
+                                                  "cursor", (json_int_t)s->subscribers[j]->cursor,
+                                                  "lag", (json_int_t)s->subscribers[j]->lag));
+        json_array_append_new(streams, json_pack("{s:s,s:s,s:I,s:f,s:o}", "stream", s->stream,
+                                                 "role", s->role, "last_seq", (json_int_t)s->last_seq,
+                                                 "records_per_sec", s->records_per_sec,
+                                                 "subscribers", subs));
+    }
+    return json_pack("{s:s,s:I,s:o,s:I,s:o}", "member", st->member, "directory_version",
+                     (json_int_t)st->directory_version, "peers_connected", peers, "refused",
+                     (json_int_t)st->refused, "streams", streams);
+}

@@ -1,0 +1,47 @@
+/* lt_apicall: the HTTP API's calls to its own gateway over the local API
+ * (PROTOCOL.md 8.3-8.5), and their answers as JSON.
+ *
+ * HTTP requests are served on many threads; a ZeroMQ socket belongs to one
+ * thread at a time. So the module keeps a pool of local-API clients: a call
+ * takes one, sends, waits for the answers with its request_id (dropping late
+ * answers of an earlier call that timed out), and returns it. A client that
+ * failed is closed, not returned. Answers reach this process only after the
+ * gateway has verified the owner's signature and the request binding
+ * (PROTOCOL.md 7.4); the JSON says so with "signature": "verified". */
+#ifndef LT_APICALL_H
+#define LT_APICALL_H
+
+#include <jansson.h>
+
+#include "lt_apireq.h"
+#include "lienthong.pb-c.h"
+
+typedef struct _lt_apicall_t lt_apicall_t;
+
+lt_apicall_t *lt_apicall_new(const char *socket_path);
+void lt_apicall_destroy(lt_apicall_t **self_p);
+
+/* The outcome of a call: the HTTP status, a short reason for metrics and
+ * the audit file ("ok", "not_found", "timeout", ...) and the JSON body. */
+typedef struct {
+    int status;
+    const char *reason;
+    json_t *body;
+} lt_apicall_out_t;
+
+/* A lookup or verify (by the decoded request's kind), made for who, with
+ * a deadline timeout_ms from now. */
+void lt_apicall_query(lt_apicall_t *self, lt_apireq_t *req, const Lienthong__OnBehalf *who,
+                      int timeout_ms, lt_apicall_out_t *out);
+/* The gateway's StatusReply (free with lienthong__status_reply__free_unpacked
+ * via lt_wire_free of its envelope: the envelope is returned), or NULL with
+ * out set to the failure. */
+Lienthong__Envelope *lt_apicall_status(lt_apicall_t *self, int timeout_ms, lt_apicall_out_t *out);
+/* StatusReply as JSON: member, directory_version, peers_connected,
+ * refused, streams (last_seq, role, records_per_sec, subscribers). */
+json_t *lt_apicall_status_json(const Lienthong__StatusReply *st);
+
+/* {"error": code, "message": message} */
+json_t *lt_apicall_error(const char *code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

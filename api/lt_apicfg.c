@@ -1,0 +1,249 @@
+/* lt_apicfg: strict loading of the HTTP API's configuration (see lt_apicfg.h). */
+#include "lt_apicfg.h"
+#include "lt_cfgfile.h"
+
+#include <libconfig.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const s_known[] = {
+    "gateway_config", "listen_address", "port", "tls_cert", "tls_key", "lookup_api", "metrics",
+    "max_body", "connection_timeout", "request_timeout_ms", "max_connections", "audit_file",
+    "log_level", "log_format", "apps", NULL};
+
+/* Reads the string list `name` of group g into out (at most max ids). */
+static int s_ids(const config_setting_t *g, const char *file, const char *name, int required,
+                 lt_apicfg_id_t *out, size_t max, size_t *n, char *err, size_t errlen)
+{
+    const config_setting_t *a = config_setting_get_member(g, name);
+    *n = 0;
+    if (!a)
+        return required ? lt_cfgfile_err(g, file, err, errlen, "missing required list '%s'", name)
+                        : 0;
+    if (!config_setting_is_array(a) && !config_setting_is_list(a))
+        return lt_cfgfile_err(a, file, err, errlen, "'%s' must be a list of strings", name);
+    if ((size_t)config_setting_length(a) > max)
+        return lt_cfgfile_err(a, file, err, errlen, "'%s' has more than %zu entries", name, max);
+    for (int i = 0; i < config_setting_length(a); i++) {
+        const char *s = config_setting_get_string_elem(a, i);
+        if (!s || !s[0] || strlen(s) >= LT_APICFG_ID_MAX)
+            return lt_cfgfile_err(a, file, err, errlen, "entry %d of '%s' must be a non-empty "
+                                  "string of at most %d bytes", i + 1, name, LT_APICFG_ID_MAX - 1);
+        snprintf(out[(*n)++], LT_APICFG_ID_MAX, "%s", s);
+    }
+    return 0;
+}
+
+/* What the API process takes from the gateway's own configuration. */
+static int s_gateway(lt_apicfg_t *cfg, char *err, size_t errlen)
+{
+    config_t c;
+    config_init(&c);
+    const char *f = cfg->gateway_config;
+    lt_apicfg_id_t keys[8];
+    size_t n_keys = 0;
+    int rc = -1;
+    if (lt_cfgfile_read(&c, f, err, errlen) != 0 ||
+        lt_cfgfile_string(&c, f, "member", NULL, 0, cfg->member, sizeof cfg->member, err, errlen) ||
+        lt_cfgfile_string(&c, f, "local_socket", "run/gateway.sock", 1, cfg->local_socket,
+                          sizeof cfg->local_socket, err, errlen) ||
+        lt_cfgfile_string(&c, f, "data_dir", "data", 1, cfg->data_dir, sizeof cfg->data_dir, err,
+                          errlen) ||
+        lt_cfgfile_string(&c, f, "directory", NULL, 1, cfg->directory_file,
+                          sizeof cfg->directory_file, err, errlen) ||
+        s_ids(config_root_setting(&c), f, "authority_keys", 1, keys, 8, &n_keys, err, errlen) ||
+        s_ids(config_root_setting(&c), f, "peers", 0, cfg->peers, LT_APICFG_MAX_PEERS,
+              &cfg->n_peers, err, errlen))
+        goto out;
+    for (size_t i = 0; i < n_keys; i++)
+        if (lt_dir_pins_add(&cfg->pins, keys[i]) != 0) {
+            lt_cfgfile_err(config_lookup(&c, "authority_keys"), f, err, errlen,
+                           "authority key %zu is not a 40-character Z85 key", i + 1);
+            goto out;
+        }
+    const char *slash = strchr(cfg->member, '/');
+    char dflt[32];
+    snprintf(dflt, sizeof dflt, "%.*s", slash ? (int)(slash - cfg->member) : 0, cfg->member);
+    rc = lt_cfgfile_string(&c, f, "federation", dflt, 0, cfg->federation, sizeof cfg->federation,
+                           err, errlen);
+out:
+    config_destroy(&c);
+    return rc;
+}
+
+static int s_hex32(const char *hex, uint8_t out[32])
+{
+    size_t n = 0;
+    return hex && strlen(hex) == 64 &&
+                   sodium_hex2bin(out, 32, hex, 64, NULL, &n, NULL) == 0 && n == 32
+               ? 0 : -1;
+}
+
+static int s_app(const config_setting_t *g, const char *file, lt_apicfg_app_t *app, char *err,
+                 size_t errlen)
+{
+    const char *name = NULL, *hash = NULL;
+    double rate = 0;
+    int irate = 0;
+    if (!config_setting_is_group(g) || !config_setting_lookup_string(g, "name", &name) ||
+        !name[0] || strlen(name) >= LT_APICFG_NAME_MAX)
+        return lt_cfgfile_err(g, file, err, errlen, "each application needs name = \"...\" "
+                              "(at most %d bytes)", LT_APICFG_NAME_MAX - 1);
+    snprintf(app->name, sizeof app->name, "%s", name);
+    if (!config_setting_lookup_string(g, "token_hash", &hash) || s_hex32(hash, app->token_hash))
+        return lt_cfgfile_err(g, file, err, errlen, "application '%s': token_hash must be the 64 "
+                              "hex digits `lienthong api token` printed", name);
+    if (config_setting_lookup_float(g, "rate", &rate) == CONFIG_TRUE) {
+    } else if (config_setting_lookup_int(g, "rate", &irate) == CONFIG_TRUE) {
+        rate = irate;
+    } else
+        rate = 50;
+    if (!(rate > 0 && rate <= 100000))
+        return lt_cfgfile_err(g, file, err, errlen, "application '%s': rate must be between 0 and "
+                              "100000 requests per second", name);
+    app->rate = rate;
+    for (int i = 0; i < config_setting_length(g); i++) {
+        const char *k = config_setting_name(config_setting_get_elem(g, (unsigned)i));
+        if (strcmp(k, "name") && strcmp(k, "token_hash") && strcmp(k, "rate") &&
+            strcmp(k, "datasets") && strcmp(k, "fields") && strcmp(k, "purposes"))
+            return lt_cfgfile_err(config_setting_get_elem(g, (unsigned)i), file, err, errlen,
+                                  "application '%s': unknown setting '%s'", name, k);
+    }
+    return s_ids(g, file, "datasets", 1, app->datasets, LT_APICFG_MAX_GRANTS, &app->n_datasets,
+                 err, errlen) ||
+                   s_ids(g, file, "fields", 1, app->fields, LT_APICFG_MAX_GRANTS, &app->n_fields,
+                         err, errlen) ||
+                   s_ids(g, file, "purposes", 1, app->purposes, LT_APICFG_MAX_GRANTS,
+                         &app->n_purposes, err, errlen)
+               ? -1 : 0;
+}
+
+static int s_apps(const config_t *c, lt_apicfg_t *cfg, char *err, size_t errlen)
+{
+    const config_setting_t *l = config_lookup(c, "apps");
+    if (!l)
+        return 0;
+    if (!config_setting_is_list(l) || config_setting_length(l) > LT_APICFG_MAX_APPS)
+        return lt_cfgfile_err(l, cfg->path, err, errlen, "'apps' must be a list of at most %d "
+                              "groups: ( { name = ...; token_hash = ...; ... } )", LT_APICFG_MAX_APPS);
+    size_t n = (size_t)config_setting_length(l);
+    if (!(cfg->apps = calloc(n ? n : 1, sizeof *cfg->apps)))
+        return lt_cfgfile_err(l, cfg->path, err, errlen, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        if (s_app(config_setting_get_elem(l, (unsigned)i), cfg->path, &cfg->apps[i], err, errlen))
+            return -1;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(cfg->apps[j].name, cfg->apps[i].name) == 0 ||
+                memcmp(cfg->apps[j].token_hash, cfg->apps[i].token_hash, 32) == 0)
+                return lt_cfgfile_err(config_setting_get_elem(l, (unsigned)i), cfg->path, err,
+                                      errlen, "application '%s' repeats the name or token of "
+                                      "another", cfg->apps[i].name);
+        cfg->n_apps++;
+    }
+    return 0;
+}
+
+/* A path setting that may be absent (out stays ""). */
+static int s_optional_path(const config_t *c, const char *file, const char *name, char *out,
+                           size_t cap, char *err, size_t errlen)
+{
+    out[0] = 0;
+    return config_lookup(c, name) ? lt_cfgfile_string(c, file, name, NULL, 1, out, cap, err, errlen)
+                                  : 0;
+}
+
+static int s_http(const config_t *c, lt_apicfg_t *cfg, char *err, size_t errlen)
+{
+    long long v[5];
+    const char *f = cfg->path;
+    if (lt_cfgfile_string(c, f, "listen_address", "127.0.0.1", 0, cfg->listen_address,
+                          sizeof cfg->listen_address, err, errlen) ||
+        lt_cfgfile_int(c, f, "port", 8480, 1, 65535, &v[0], err, errlen) ||
+        lt_cfgfile_int(c, f, "max_body", 65536, 1024, 16 << 20, &v[1], err, errlen) ||
+        lt_cfgfile_int(c, f, "connection_timeout", 30, 1, 3600, &v[2], err, errlen) ||
+        lt_cfgfile_int(c, f, "request_timeout_ms", 5000, 100, 600000, &v[3], err, errlen) ||
+        lt_cfgfile_int(c, f, "max_connections", 256, 1, 4096, &v[4], err, errlen) ||
+        s_optional_path(c, f, "tls_cert", cfg->tls_cert, sizeof cfg->tls_cert, err, errlen) ||
+        s_optional_path(c, f, "tls_key", cfg->tls_key, sizeof cfg->tls_key, err, errlen) ||
+        s_optional_path(c, f, "audit_file", cfg->audit_file, sizeof cfg->audit_file, err, errlen) ||
+        lt_cfgfile_bool(c, f, "lookup_api", 1, &cfg->lookup_api, err, errlen) ||
+        lt_cfgfile_bool(c, f, "metrics", 1, &cfg->metrics, err, errlen) ||
+        lt_cfgfile_log(c, f, &cfg->log_level, &cfg->log_format, err, errlen))
+        return -1;
+    if (!cfg->tls_cert[0] != !cfg->tls_key[0])
+        return lt_cfgfile_err(NULL, f, err, errlen, "set both tls_cert and tls_key, or neither");
+    cfg->port = (int)v[0];
+    cfg->max_body = (size_t)v[1];
+    cfg->connection_timeout = (int)v[2];
+    cfg->request_timeout_ms = (int)v[3];
+    cfg->max_connections = (int)v[4];
+    return 0;
+}
+
+int lt_apicfg_load(const char *path, lt_apicfg_t *cfg, char *err, size_t errlen)
+{
+    memset(cfg, 0, sizeof *cfg);
+    snprintf(cfg->path, sizeof cfg->path, "%s", path);
+    config_t c;
+    config_init(&c);
+    int rc = -1;
+    if (lt_cfgfile_read(&c, path, err, errlen) != 0 ||
+        lt_cfgfile_unknown(&c, path, s_known, err, errlen) ||
+        lt_cfgfile_string(&c, path, "gateway_config", NULL, 1, cfg->gateway_config,
+                          sizeof cfg->gateway_config, err, errlen) ||
+        s_http(&c, cfg, err, errlen) || s_apps(&c, cfg, err, errlen) ||
+        s_gateway(cfg, err, errlen))
+        goto out;
+    rc = 0;
+out:
+    config_destroy(&c);
+    return rc;
+}
+
+void lt_apicfg_free(lt_apicfg_t *cfg)
+{
+    if (!cfg)
+        return;
+    free(cfg->apps);
+    cfg->apps = NULL;
+    cfg->n_apps = 0;
+}
+
+static void s_token_hash(const char *token, uint8_t out[32])
+{
+    crypto_generichash(out, 32, (const unsigned char *)token, strlen(token), NULL, 0);
+}
+
+const lt_apicfg_app_t *lt_apicfg_app_by_token(const lt_apicfg_t *cfg, const char *token)
+{
+    uint8_t h[32];
+    const lt_apicfg_app_t *found = NULL;
+    if (!token || !token[0])
+        return NULL;
+    s_token_hash(token, h);
+    /* Every application is compared, in constant time each. */
+    for (size_t i = 0; i < cfg->n_apps; i++)
+        if (sodium_memcmp(h, cfg->apps[i].token_hash, 32) == 0)
+            found = &cfg->apps[i];
+    return found;
+}
+
+void lt_apicfg_token_new(char out[65], char hash_hex[65])
+{
+    uint8_t raw[32], h[32];
+    randombytes_buf(raw, sizeof raw);
+    sodium_bin2hex(out, 65, raw, sizeof raw);
+    s_token_hash(out, h);
+    sodium_bin2hex(hash_hex, 65, h, sizeof h);
+    sodium_memzero(raw, sizeof raw);
+}
+
+int lt_apicfg_has(const lt_apicfg_id_t *list, size_t n, const char *id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(list[i], id) == 0)
+            return 1;
+    return 0;
+}

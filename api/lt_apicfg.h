@@ -1,0 +1,91 @@
+/* lt_apicfg: the configuration of `lienthong api`, the HTTP/JSON API process
+ * (docs/ARCHITECTURE.md, "HTTP API"), in libconfig syntax.
+ *
+ * It names the gateway's own configuration file, from which it takes only
+ * what the API process needs (member, local socket, data directory,
+ * directory file and pinned authority keys, peers), and lists the
+ * applications: each one's name, the BLAKE2b hash of its token (the token
+ * itself is never stored), and its grants: datasets or views, fields,
+ * purposes, and a rate limit. Parsing is strict, as for every lienthong
+ * configuration file: unknown settings and wrong types are errors of the form
+ * "FILE:LINE: problem". */
+#ifndef LT_APICFG_H
+#define LT_APICFG_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lt_dir.h"
+#include "lt_log.h"
+
+#define LT_APICFG_NAME_MAX 64     /* application names */
+#define LT_APICFG_ID_MAX 128      /* member, dataset, field and purpose ids */
+#define LT_APICFG_MAX_APPS 256
+#define LT_APICFG_MAX_GRANTS 64   /* datasets, fields or purposes of one application */
+#define LT_APICFG_MAX_PEERS 128
+#define LT_APICFG_TOKEN_HASH 32   /* BLAKE2b-256 of the token */
+
+typedef char lt_apicfg_id_t[LT_APICFG_ID_MAX];
+
+/* One application and what it may do. */
+typedef struct {
+    char name[LT_APICFG_NAME_MAX];
+    uint8_t token_hash[LT_APICFG_TOKEN_HASH];
+    lt_apicfg_id_t datasets[LT_APICFG_MAX_GRANTS]; /* dataset or view ids */
+    size_t n_datasets;
+    lt_apicfg_id_t fields[LT_APICFG_MAX_GRANTS];   /* record fields it may see or claim */
+    size_t n_fields;
+    lt_apicfg_id_t purposes[LT_APICFG_MAX_GRANTS];
+    size_t n_purposes;
+    double rate;  /* requests per second (also the burst) */
+} lt_apicfg_app_t;
+
+typedef struct {
+    char path[PATH_MAX];
+    /* from the gateway's configuration */
+    char gateway_config[PATH_MAX];
+    char member[LT_APICFG_ID_MAX];
+    char federation[32];
+    char local_socket[PATH_MAX];
+    char data_dir[PATH_MAX];
+    char directory_file[PATH_MAX];
+    lt_dir_pins_t pins;
+    lt_apicfg_id_t peers[LT_APICFG_MAX_PEERS];
+    size_t n_peers;
+    /* the HTTP side */
+    char listen_address[64];  /* numeric IPv4 or IPv6 address; loopback by default */
+    int port;
+    char tls_cert[PATH_MAX];  /* PEM; TLS is on when both are set */
+    char tls_key[PATH_MAX];
+    int lookup_api;           /* serve /v1/...; false: only metrics and health */
+    int metrics;              /* serve /metrics, /healthz and /readyz */
+    size_t max_body;          /* bytes of a request body */
+    int connection_timeout;   /* seconds a connection may stay idle */
+    int request_timeout_ms;   /* default deadline of a lookup or verify */
+    int max_connections;
+    char audit_file[PATH_MAX]; /* the API's own refusals (JSON lines), or "" */
+    lt_log_level_t log_level;
+    lt_log_format_t log_format;
+    lt_apicfg_app_t *apps;    /* n_apps of them */
+    size_t n_apps;
+} lt_apicfg_t;
+
+/* Loads and checks path (and the gateway configuration it names). Returns
+ * 0, or -1 with err set; free with lt_apicfg_free either way. */
+int lt_apicfg_load(const char *path, lt_apicfg_t *cfg, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+void lt_apicfg_free(lt_apicfg_t *cfg);
+
+/* The application whose token hashes to token's hash (constant-time
+ * comparison), or NULL. */
+const lt_apicfg_app_t *lt_apicfg_app_by_token(const lt_apicfg_t *cfg, const char *token);
+
+/* A new token: 32 random bytes as 64 hex digits into out[65]; its hash as
+ * 64 hex digits into hash_hex[65], for the configuration file. */
+void lt_apicfg_token_new(char out[65], char hash_hex[65]);
+
+/* 1 if id is in the list of n. */
+int lt_apicfg_has(const lt_apicfg_id_t *list, size_t n, const char *id);
+
+#endif

@@ -1,0 +1,128 @@
+/* cmd_api: `lienthong api`, the HTTP/JSON API for agency applications
+ * (docs/ARCHITECTURE.md, "HTTP API"), and `lienthong api token`, which makes
+ * an application's token: shown once, stored only as its hash. */
+#include "lt_api.h"
+#include "lt_apicfg.h"
+#include "lt_cli.h"
+#include "lt_log.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *USAGE = "lienthong api --config FILE [--check]\n"
+                           "       lienthong api token --app NAME";
+
+static volatile sig_atomic_t s_stop;
+
+static void s_on_signal(int sig)
+{
+    s_stop = sig;
+}
+
+static int s_token(int argc, char **argv)
+{
+    static const struct option opts[] = {{"app", 1, 0, 'a'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    const char *app = NULL;
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c == 'a')
+            app = optarg;
+        else if (c == 'h') {
+            printf("usage: %s\n", USAGE);
+            return 0;
+        } else
+            return lt_cli_bad_arg("api token", argv[optind - 1], USAGE);
+    }
+    if (optind < argc)
+        return lt_cli_bad_arg("api token", argv[optind], USAGE);
+    if (!app || !app[0] || strlen(app) >= LT_APICFG_NAME_MAX)
+        return lt_cli_fail(2, "api token", "--app NAME is required (at most %d bytes)\nusage: %s",
+                           LT_APICFG_NAME_MAX - 1, USAGE);
+    if (sodium_init() < 0)
+        return lt_cli_fail(1, "api token", "libsodium unavailable");
+    char token[65], hash[65];
+    lt_apicfg_token_new(token, hash);
+    printf("token for %s (give it to the application; it is not stored and not shown again):\n"
+           "%s\n\nadd to the API configuration's apps:\n"
+           "  { name = \"%s\"; token_hash = \"%s\";\n"
+           "    datasets = [...]; fields = [...]; purposes = [...]; rate = 50; }\n",
+           app, token, app, hash);
+    sodium_memzero(token, sizeof token);
+    return 0;
+}
+
+static int s_run(const char *config, int check)
+{
+    static lt_apicfg_t cfg;
+    char err[1024];
+    int rc = 1;
+    if (sodium_init() < 0)
+        return lt_cli_fail(1, "api", "libsodium unavailable");
+    if (lt_apicfg_load(config, &cfg, err, sizeof err) != 0) {
+        lt_apicfg_free(&cfg);
+        return lt_cli_fail(2, "api", "%s", err);
+    }
+    if (check) {
+        printf("%s: ok (%zu application(s), gateway %s)\n", config, cfg.n_apps, cfg.member);
+        lt_apicfg_free(&cfg);
+        return 0;
+    }
+    lt_log_set_ident("lienthong-api");
+    lt_log_set_level(cfg.log_level);
+    lt_log_set_format(cfg.log_format);
+    lt_log_set_program("lienthong-api");
+    signal(SIGPIPE, SIG_IGN);
+    struct sigaction sa = {.sa_handler = s_on_signal};
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    lt_api_t *api = lt_api_new(&cfg, err, sizeof err);
+    if (!api) {
+        lt_cli_fail(1, "api", "%s", err);
+        goto out;
+    }
+    lt_info("api", "serving %s on %s port %d%s for %zu application(s)",
+            cfg.lookup_api ? "the lookup API" : "metrics and health", cfg.listen_address, cfg.port,
+            cfg.tls_cert[0] ? " (TLS)" : "", cfg.n_apps);
+    while (!s_stop)
+        pause();
+    lt_info("api", "stopping");
+    lt_api_destroy(&api);
+    rc = 0;
+out:
+    lt_apicfg_free(&cfg);
+    return rc;
+}
+
+int lt_cmd_api(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", 1, 0, 'c'}, {"check", 0, 0, 'k'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    const char *config = NULL;
+    int check = 0, c;
+    if (argc > 1 && strcmp(argv[1], "token") == 0)
+        return s_token(argc - 1, argv + 1);
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c == 'c')
+            config = optarg;
+        else if (c == 'k')
+            check = 1;
+        else if (c == 'h') {
+            printf("usage: %s\n", USAGE);
+            return 0;
+        } else
+            return lt_cli_bad_arg("api", argv[optind - 1], USAGE);
+    }
+    if (optind < argc)
+        return lt_cli_bad_arg("api", argv[optind], USAGE);
+    if (!config)
+        return lt_cli_fail(2, "api", "--config FILE is required\nusage: %s", USAGE);
+    return s_run(config, check);
+}

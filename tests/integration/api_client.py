@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""api_client.py: drives a running `lienthong api` with Python's standard
+library only (urllib, json), as an agency application would, and validates
+every response against the OpenAPI document the API serves.
+
+Environment: LT_API_URL, LT_TOKEN_HR (broad grants), LT_TOKEN_SLOW (rate 1/s,
+full_name only), LT_KEY (a published key), LT_DS (the dataset).
+Exits 0 when every check passed, 1 otherwise (each failure printed)."""
+import json, os, re, sys, urllib.request, urllib.error
+
+URL = os.environ["LT_API_URL"]
+HR, SLOW = os.environ["LT_TOKEN_HR"], os.environ["LT_TOKEN_SLOW"]
+KEY, DS = os.environ["LT_KEY"], os.environ["LT_DS"]
+failures = []
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what)
+    if not cond:
+        failures.append(what)
+
+def call(method, path, body=None, token=None, ctype="application/json", raw=None):
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    req = urllib.request.Request(URL + path, data=data, method=method)
+    if token:
+        req.add_header("Authorization", "Bearer " + token)
+    if data is not None and ctype:
+        req.add_header("Content-Type", ctype)
+    try:
+        with urllib.request.urlopen(req, timeout=20) as r:
+            return r.status, r.headers, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read()
+
+# ---- a strict validator for the JSON Schema subset the document uses ----
+def validate(doc, schema, v, where="$"):
+    if "$ref" in schema:
+        node = doc
+        for part in schema["$ref"].lstrip("#/").split("/"):
+            node = node[part]
+        return validate(doc, node, v, where)
+    if "oneOf" in schema:
+        ok = [s for s in schema["oneOf"] if not validate(doc, s, v, where)]
+        return [] if len(ok) == 1 else [f"{where}: matches {len(ok)} of oneOf"]
+    t = schema.get("type")
+    types = {"object": dict, "array": list, "string": str, "boolean": bool, "number": (int, float)}
+    if t == "integer":
+        if not isinstance(v, int) or isinstance(v, bool):
+            return [f"{where}: not an integer"]
+    elif t and (not isinstance(v, types[t]) or (t != "boolean" and isinstance(v, bool))):
+        return [f"{where}: not {t}"]
+    errs = []
+    if "enum" in schema and v not in schema["enum"]:
+        errs.append(f"{where}: {v!r} not in enum")
+    if t == "object":
+        for r in schema.get("required", []):
+            if r not in v:
+                errs.append(f"{where}: missing {r}")
+        props = schema.get("properties", {})
+        for k, x in v.items():
+            if k in props:
+                errs += validate(doc, props[k], x, f"{where}.{k}")
+            elif schema.get("additionalProperties") is False:
+                errs.append(f"{where}: unexpected member {k}")
+            elif isinstance(schema.get("additionalProperties"), dict):
+                errs += validate(doc, schema["additionalProperties"], x, f"{where}.{k}")
+    if t == "array":
+        for i, x in enumerate(v):
+            errs += validate(doc, schema.get("items", {}), x, f"{where}[{i}]")
+    return errs
+
+status, headers, body = call("GET", "/v1/openapi.json")
+check(status == 200, "GET /v1/openapi.json is 200")
+DOC = json.loads(body)
+check(DOC.get("openapi", "").startswith("3.1"), "the document is OpenAPI 3.1")
+
+def conforms(path, method, status, headers, body):
+    op = DOC["paths"][path].get(method.lower())
+    if op is None:  # a method the path does not take: the error body
+        return validate(DOC, DOC["components"]["schemas"]["Error"], json.loads(body))
+    resp = op["responses"].get(str(status))
+    if resp is None:
+        return [f"{method} {path}: status {status} not documented"]
+    content = resp["content"]
+    ctype = headers.get("Content-Type", "")
+    if "application/json" in content:
+        if not ctype.startswith("application/json"):
+            return [f"{method} {path}: Content-Type {ctype}"]
+        return validate(DOC, content["application/json"]["schema"], json.loads(body))
+    return [] if "text/plain" in content and ctype.startswith("text/plain") else [f"bad type {ctype}"]
+
+def expect(method, path, want, body=None, token=None, what="", **kw):
+    status, headers, raw = call(method, path, body, token, **kw)
+    errs = conforms(path, method, status, headers, raw) if path in DOC["paths"] else []
+    check(status == want and not errs,
+          f"{method} {path} {what}: {status} (want {want}) {errs if errs else ''} {raw[:200]!r}")
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw.decode()
+
+# ---- health, readiness, metrics ----
+expect("GET", "/healthz", 200, what="alive")
+r = expect("GET", "/readyz", 200, what="ready")
+metrics_before = expect("GET", "/metrics", 200)
+
+# ---- authentication, routing, request validation ----
+LOOKUP = {"dataset": DS, "key": KEY, "purpose": "KYC", "officer": "officer-17",
+          "case_ref": "CASE-2026-001", "fields": ["full_name", "date_of_birth"]}
+expect("POST", "/v1/lookup", 401, LOOKUP, what="without a token")
+expect("POST", "/v1/lookup", 401, LOOKUP, token="0" * 64, what="with an unknown token")
+expect("GET", "/v1/nothing", 404, token=HR, what="unknown path")
+expect("GET", "/v1/lookup", 405, token=HR, what="wrong method")
+e = expect("POST", "/v1/lookup", 400, token=HR, raw=b'{"dataset": ', what="malformed JSON")
+check("malformed JSON" in e.get("message", ""), "malformed JSON is named")
+e = expect("POST", "/v1/lookup", 400, dict(LOOKUP, key=12), token=HR, what="wrong type")
+check(e.get("message", "").startswith("key:"), "the wrong-typed member is named")
+e = expect("POST", "/v1/lookup", 400, dict(LOOKUP, colour="red"), token=HR, what="unknown member")
+check("colour" in e.get("message", ""), "the unknown member is named")
+e = expect("POST", "/v1/lookup", 400, {k: v for k, v in LOOKUP.items() if k != "officer"},
+           token=HR, what="missing officer")
+check("officer" in e.get("message", ""), "the missing member is named")
+expect("POST", "/v1/lookup", 400, token=HR, raw=b'[1,2]', what="not an object")
+expect("POST", "/v1/lookup", 400, token=HR, raw=b'{"key":"a","key":"b"}', what="duplicate member")
+expect("POST", "/v1/verify", 400, {"dataset": DS, "purpose": "KYC", "officer": "o", "case_ref": "c",
+       "keys": [KEY]}, token=HR, what="keys without claims")
+expect("POST", "/v1/lookup", 413, token=HR, raw=b'{"x":"' + b"a" * 70000 + b'"}', what="oversize body")
+expect("POST", "/v1/lookup", 415, LOOKUP, token=HR, ctype="text/plain", what="not JSON")
+
+# ---- grants ----
+expect("POST", "/v1/lookup", 403, dict(LOOKUP, dataset=DS + ".p38"), token=HR, what="dataset not granted")
+expect("POST", "/v1/lookup", 403, dict(LOOKUP, purpose="AUDIT"), token=HR, what="purpose not granted")
+expect("POST", "/v1/lookup", 403, dict(LOOKUP, fields=["current_address"]), token=HR,
+       what="field not granted")
+expect("POST", "/v1/lookup", 403, LOOKUP, token=SLOW, what="field not granted to the other application")
+
+# ---- lookups and verifies end to end ----
+a = expect("POST", "/v1/lookup", 200, LOOKUP, token=HR, what="lookup")
+check(a.get("fields", {}).get("full_name", "") != "" and a.get("signature") == "verified",
+      "the lookup released full_name, signature verified")
+a = expect("POST", "/v1/lookup", 200, dict(LOOKUP, fields=["full_name", "sex", "date_of_birth"]),
+           token=HR, what="lookup with a field the owner withholds")
+a = expect("POST", "/v1/lookup", 404, dict(LOOKUP, key="099999999999"), token=HR, what="unknown key")
+check(a.get("code") == "ERR_NOT_FOUND", "an unknown key is the owner's signed ERR_NOT_FOUND")
+v = expect("POST", "/v1/verify", 200, {"dataset": DS, "purpose": "KYC", "officer": "officer-17",
+           "case_ref": "CASE-2026-002", "keys": [KEY, "099999999999"],
+           "claims": [{"field": "date_of_birth", "value": os.environ["LT_DOB"]}]}, token=HR,
+           what="batch verify")
+res = {x["key"]: x for x in v.get("results", [])}
+check(res.get(KEY, {}).get("claims", [{}])[0].get("result") == "match", "the true claim matches")
+check(res.get("099999999999", {}).get("code") == "ERR_NOT_FOUND", "the unknown key is not found")
+v = expect("POST", "/v1/verify", 200, {"dataset": DS, "purpose": "KYC", "officer": "officer-17",
+           "case_ref": "CASE-2026-003", "subjects": [{"key": KEY, "claims": [
+               {"field": "date_of_birth", "value": "1900-01-01"}]}]}, token=HR, what="subjects verify")
+check(v.get("results", [{}])[0].get("claims", [{}])[0].get("result") == "no-match",
+      "the false claim does not match")
+d = expect("GET", "/v1/datasets", 200, token=HR, what="datasets")
+check(any(x["id"] == DS and x["granted_to_application"] for x in d.get("datasets", [])),
+      "the dataset is listed and granted")
+s = expect("GET", "/v1/status", 200, token=HR, what="status")
+check(len(s.get("peers_connected", [])) >= 1, "status names the connected owner")
+
+# ---- rate limit ----
+codes = [call("GET", "/v1/status", token=SLOW)[0] for _ in range(4)]
+check(429 in codes, f"a burst over the rate gets 429 ({codes})")
+status, headers, _ = call("GET", "/v1/status", token=SLOW)
+check(status != 429 or headers.get("Retry-After") == "1", "429 says when to retry")
+
+# ---- metrics: strict text format, counters moved ----
+LINE = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\\n]|\\.)*",?)*\})? '
+                  r'(-?[0-9.eE+-]+|\+Inf|-Inf|NaN)$')
+def parse(text):
+    samples, bad = {}, []
+    for ln in text.splitlines():
+        if ln.startswith("# HELP ") or ln.startswith("# TYPE "):
+            continue
+        if not LINE.match(ln):
+            bad.append(ln)
+            continue
+        name, value = ln.rsplit(" ", 1)
+        samples[name] = float(value)
+    return samples, bad
+after = expect("GET", "/metrics", 200)
+s0, bad0 = parse(metrics_before)
+s1, bad1 = parse(after)
+check(not bad0 and not bad1, f"every metrics line parses {bad1[:3]}")
+key = 'lienthong_http_requests_total{endpoint="lookup",outcome="ok",reason="ok"}'
+check(s1.get(key, 0) >= 2 and s1.get(key, 0) > s0.get(key, 0), "the lookup counter moved")
+check(s1.get('lienthong_http_requests_total{endpoint="lookup",outcome="refused",reason="grant_field"}', 0) >= 2,
+      "refusals are counted by reason")
+check(any(k.startswith('lienthong_http_request_latency_seconds_bucket{endpoint="lookup"') for k in s1),
+      "a lookup latency histogram is exported")
+
+print(f"{len(failures)} failure(s)")
+sys.exit(1 if failures else 0)

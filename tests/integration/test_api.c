@@ -1,0 +1,248 @@
+/* test_api: the HTTP API (`lienthong api`) end to end. Real owner and caller
+ * gateways on 127.0.0.1, a real `lienthong api` beside the caller, driven by
+ * real HTTP clients: Python's standard library (api_client.py: validation,
+ * grants, lookups, verifies, rate limit, metrics, OpenAPI conformance) and
+ * curl; then the caller's audit report must name the application, officer
+ * and case, and /readyz must turn unready when the store is not writable. */
+#include "lt_itest.h"
+#include "lt_sock.h"
+#include "lt_wire.h"
+#include "records/population.pb-c.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#define ID_OWNER "VN/GOV/BCA"
+#define ID_CALLER "VN/COM/VIETTEL"
+#define DS "VN/GOV/BCA/population"
+#define KEY "038090000002"
+#define DOB "1990-01-02"
+#define READY_MS 15000
+
+static const char *s_source =
+    "datasets = ( { id = \"" DS "\"; owner = \"" ID_OWNER "\";\n"
+    "  type = \"lienthong.records.Population\"; key = \"personal_id\"; } );\n"
+    "views = ( { id = \"" DS ".p38\"; dataset = \"" DS "\"; fields = [\"personal_id\", \"full_name\"];\n"
+    "  where = { current_province = \"38\"; }; } );\n"
+    "policies = ( { consumer = \"" ID_CALLER "\"; target = \"" DS "\"; allow = [\"lookup\", \"verify\"];\n"
+    "    fields = [\"full_name\", \"date_of_birth\"]; purposes = [\"KYC\", \"AUDIT\"]; } );\n";
+
+static lt_it_fed_t g_fed;
+static lt_it_gw_t *g_owner, *g_caller;
+static pid_t g_api;
+static char g_url[64], g_tokens[2][65];
+
+/* Publishes one citizen through the owner's local socket. */
+static int s_publish(void)
+{
+    char err[256];
+    lt_sock_opts_t o;
+    lt_sock_opts_default(&o);
+    lt_it_peer_t p = {lt_sock_local_client(lt_it_ctx(), g_owner->sock_path, &o, err, sizeof err), NULL};
+    Lienthong__Records__Population rec = LIENTHONG__RECORDS__POPULATION__INIT;
+    rec.personal_id = KEY;
+    rec.full_name = "L\xc3\xaa Th\xe1\xbb\x8b H\xc3\xa0";
+    rec.date_of_birth = DOB;
+    rec.current_province = "38";
+    rec.current_address = "Thanh H\xc3\xb3" "a";
+    uint8_t payload[512];
+    Lienthong__Change c = LIENTHONG__CHANGE__INIT, *cp = &c;
+    c.key = KEY;
+    c.payload.data = payload;
+    c.payload.len = lienthong__records__population__pack(&rec, payload);
+    Lienthong__Publish pub = LIENTHONG__PUBLISH__INIT;
+    pub.request_id = 7;
+    pub.dataset = DS;
+    pub.changes = &cp;
+    pub.n_changes = 1;
+    Lienthong__Envelope env;
+    lt_wire_env_init(&env);
+    env.body_case = LIENTHONG__ENVELOPE__BODY_PUBLISH;
+    env.publish = &pub;
+    Lienthong__Envelope *rep = NULL;
+    int rc = p.sock && lt_it_peer_send_env(&p, &env, 5000) == 0 &&
+                     (rep = lt_it_peer_expect(&p, LIENTHONG__ENVELOPE__BODY_PUBLISH_ACK, 10000))
+                 ? 0 : -1;
+    lt_wire_free(&rep);
+    if (p.sock)
+        zmq_close(p.sock);
+    return rc;
+}
+
+/* Makes a token with `lienthong api token` and returns its hash line. */
+static int s_token(const char *app, char token[65], char hash[65])
+{
+    char out[PATH_MAX + 64];
+    snprintf(out, sizeof out, "%s/token-%s.txt", g_fed.dir, app);
+    const char *args[] = {"api", "token", "--app", app, NULL};
+    if (lt_it_run_cli(g_fed.dir, out, args, 10000) != 0)
+        return -1;
+    FILE *f = fopen(out, "r");
+    char line[256];
+    int rc = -1;
+    while (f && fgets(line, sizeof line, f)) {
+        char *h = strstr(line, "token_hash = \"");
+        if (strlen(line) == 65 && line[64] == '\n')
+            snprintf(token, 65, "%.64s", line);
+        if (h && snprintf(hash, 65, "%.64s", h + 14) == 64)
+            rc = 0;
+    }
+    if (f)
+        fclose(f);
+    return rc;
+}
+
+static int s_write_config(void)
+{
+    char hash[2][65], path[PATH_MAX + 64], text[PATH_MAX + 2048];
+    if (s_token("hr-portal", g_tokens[0], hash[0]) || s_token("slow-app", g_tokens[1], hash[1]))
+        return -1;
+    int port = lt_it_free_port();
+    snprintf(g_url, sizeof g_url, "http://127.0.0.1:%d", port);
+    snprintf(text, sizeof text,
+             "gateway_config = \"%s\";\nport = %d;\naudit_file = \"api-audit.jsonl\";\n"
+             "apps = (\n"
+             "  { name = \"hr-portal\"; token_hash = \"%s\"; datasets = [\"" DS "\"];\n"
+             "    fields = [\"full_name\", \"date_of_birth\", \"sex\"]; purposes = [\"KYC\"]; rate = 200; },\n"
+             "  { name = \"slow-app\"; token_hash = \"%s\"; datasets = [\"" DS "\"];\n"
+             "    fields = [\"full_name\"]; purposes = [\"KYC\"]; rate = 1; } );\n",
+             g_caller->conf_path, port, hash[0], hash[1]);
+    snprintf(path, sizeof path, "%s/api.conf", g_fed.dir);
+    return lt_it_write_file(path, text);
+}
+
+static int s_start_api(void)
+{
+    char conf[PATH_MAX + 64], log[PATH_MAX + 64];
+    snprintf(conf, sizeof conf, "%s/api.conf", g_fed.dir);
+    snprintf(log, sizeof log, "%s/api.log", g_fed.dir);
+    g_api = fork();
+    if (g_api == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        FILE *f = freopen(log, "a", stderr);
+        (void)f;
+        execl(lt_it_binary(), "lienthong", "api", "--config", conf, (char *)NULL);
+        _exit(127);
+    }
+    /* Ready when /healthz answers. */
+    char cmd[PATH_MAX + 128];
+    snprintf(cmd, sizeof cmd, "curl -sf -o /dev/null %s/healthz", g_url);
+    for (int64_t end = lt_it_ms() + READY_MS; lt_it_ms() < end; usleep(100000))
+        if (system(cmd) == 0)
+            return 0;
+    return -1;
+}
+
+static int suite_init(void)
+{
+    static const char *peers[] = {ID_OWNER, NULL};
+    lt_it_member_t *mo, *mc;
+    if (lt_it_fed_init(&g_fed, "VN") != 0 || !(mo = lt_it_member_add(&g_fed, ID_OWNER, 1)) ||
+        !(mc = lt_it_member_add(&g_fed, ID_CALLER, 1)))
+        return -1;
+    g_fed.extra_source = s_source;
+    g_owner = lt_it_gw_new(&g_fed, mo, 1, NULL, NULL);
+    g_caller = lt_it_gw_new(&g_fed, mc, 1, peers, NULL);
+    const char *step = !g_owner || !g_caller ? "gateway configs"
+                       : lt_it_gw_run(g_owner, READY_MS) || lt_it_gw_run(g_caller, READY_MS) ? "gateways"
+                       : s_publish() ? "publish"
+                       : lt_it_gw_wait_peer(g_caller, ID_OWNER, READY_MS) ? "peering"
+                       : s_write_config() ? "api config"
+                       : s_start_api() ? "api start" : NULL;
+    if (step) {
+        char cmd[PATH_MAX + 64];
+        fprintf(stderr, "test_api: set-up failed at: %s\n", step);
+        snprintf(cmd, sizeof cmd, "tail -20 %s/api.log >&2", g_fed.dir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "test_api: no api log\n");
+        return -1;
+    }
+    return 0;
+}
+
+static int suite_clean(void)
+{
+    if (g_api > 0) {
+        kill(g_api, SIGTERM);
+        waitpid(g_api, NULL, 0);
+    }
+    lt_it_fed_cleanup(&g_fed);
+    return 0;
+}
+
+static void test_python_client(void)
+{
+    char cmd[PATH_MAX + 1024];
+    snprintf(cmd, sizeof cmd,
+             "LT_API_URL=%s LT_TOKEN_HR=%s LT_TOKEN_SLOW=%s LT_KEY=" KEY " LT_DS=" DS " LT_DOB=" DOB
+             " python3 %s/api_client.py", g_url, g_tokens[0], g_tokens[1], LT_IT_SRC_DIR);
+    CU_ASSERT_EQUAL(system(cmd), 0);
+}
+
+/* curl, and the audit entry of the caller's gateway naming application,
+ * officer and case (PROTOCOL.md 8.5). */
+static void test_curl_and_audit(void)
+{
+    char cmd[2 * PATH_MAX + 1024], out[PATH_MAX + 64];
+    snprintf(out, sizeof out, "%s/curl.json", g_fed.dir);
+    snprintf(cmd, sizeof cmd,
+             "curl -sS -o %s -w '%%{http_code}' -H 'Authorization: Bearer %s' "
+             "-H 'Content-Type: application/json' -d '{\"dataset\":\"" DS "\",\"key\":\"" KEY
+             "\",\"purpose\":\"KYC\",\"officer\":\"can-bo-42\",\"case_ref\":\"HS-2026-77\"}' "
+             "%s/v1/lookup | grep -qx 200", out, g_tokens[0], g_url);
+    CU_ASSERT_EQUAL(system(cmd), 0);
+    CU_ASSERT(lt_it_file_contains(out, "\"signature\":\"verified\""));
+    CU_ASSERT(lt_it_file_contains(out, "\"full_name\""));
+    snprintf(out, sizeof out, "%s/audit.txt", g_fed.dir);
+    const char *args[] = {"audit", "--config", g_caller->conf_path, "--subject", KEY, NULL};
+    int found = 0;
+    for (int64_t end = lt_it_ms() + 5000; !found && lt_it_ms() < end; usleep(200000))
+        found = lt_it_run_cli(g_fed.dir, out, args, 10000) == 0 &&
+                lt_it_file_contains(out, "by application hr-portal, officer can-bo-42") &&
+                lt_it_file_contains(out, "HS-2026-77");
+    CU_ASSERT(found);
+    const char *verify[] = {"audit", "--config", g_caller->conf_path, "--verify", NULL};
+    CU_ASSERT_EQUAL(lt_it_run_cli(g_fed.dir, out, verify, 10000), 0);
+    snprintf(out, sizeof out, "%s/api-audit.jsonl", g_fed.dir);
+    CU_ASSERT(lt_it_file_contains(out, "\"reason\":\"grant_field\""));
+}
+
+/* /readyz turns unready when the store is not writable, and back. */
+static void test_readyz_store(void)
+{
+    char store[PATH_MAX + 64], cmd[512];
+    snprintf(store, sizeof store, "%s/store.db", g_caller->data_dir);
+    snprintf(cmd, sizeof cmd, "curl -s -o /dev/null -w '%%{http_code}' %s/readyz | grep -qx ", g_url);
+    char want[600];
+    snprintf(want, sizeof want, "%s200", cmd);
+    CU_ASSERT_EQUAL(system(want), 0);
+    CU_ASSERT_EQUAL(chmod(store, 0400), 0);
+    snprintf(want, sizeof want, "%s503", cmd);
+    CU_ASSERT_EQUAL(system(want), 0);
+    CU_ASSERT_EQUAL(chmod(store, 0600), 0);
+    snprintf(want, sizeof want, "%s200", cmd);
+    CU_ASSERT_EQUAL(system(want), 0);
+}
+
+static const lt_it_test_t s_tests[] = {
+    {"python client: validation, grants, lookups, verifies, rate, metrics, OpenAPI", test_python_client},
+    {"curl lookup; the audit names application, officer and case", test_curl_and_audit},
+    {"readyz turns unready when the store is not writable", test_readyz_store},
+    {NULL, NULL}};
+
+static void s_keep(void)
+{
+}
+
+int main(int argc, char **argv)
+{
+    lt_it_suite_t suite = {"http api", suite_init, suite_clean, NULL, s_keep, s_tests};
+    return lt_it_main(argc, argv, &suite);
+}
