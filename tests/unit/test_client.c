@@ -50,7 +50,9 @@ static int unix_at(const char *path, int listening)
     struct sockaddr_un sa;
     memset(&sa, 0, sizeof sa);
     sa.sun_family = AF_UNIX;
-    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+    if (strlen(path) >= sizeof sa.sun_path)
+        return -1;
+    memcpy(sa.sun_path, path, strlen(path) + 1);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
@@ -64,8 +66,9 @@ static int unix_at(const char *path, int listening)
 /* A silent or answering "gateway": a ROUTER bound on path. */
 static void *router_at(void *ctx, const char *path)
 {
-    char ep[600];
-    snprintf(ep, sizeof ep, "ipc://%s", path);
+    char ep[700];
+    if (snprintf(ep, sizeof ep, "ipc://%.600s", path) >= (int)sizeof ep)
+        return NULL;
     void *r = zmq_socket(ctx, ZMQ_ROUTER);
     int zero = 0;
     if (r && (zmq_setsockopt(r, ZMQ_LINGER, &zero, sizeof zero) != 0 || zmq_bind(r, ep) != 0)) {
