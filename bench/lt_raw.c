@@ -10,6 +10,10 @@
 #include <time.h>
 #include <zmq.h>
 
+/* A client waits at most this long for an echo, so that a baseline never
+ * hangs a benchmark run. */
+#define RAW_RECV_TIMEOUT_MS 10000
+
 typedef struct {
     void *ctx;
     int type;
@@ -89,6 +93,8 @@ static void *s_client(server_t *s, int type)
     zmq_setsockopt(c, ZMQ_LINGER, &zero, sizeof zero);
     zmq_setsockopt(c, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(c, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    int timeout = RAW_RECV_TIMEOUT_MS;
+    zmq_setsockopt(c, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
     if (zmq_connect(c, s->endpoint) != 0) {
         zmq_close(c);
         return NULL;
@@ -163,8 +169,12 @@ double lt_raw_dealer_router(size_t msg_size, long count, int inflight, double *p
             zmq_send(c, buf, msg_size, 0);
             sent++;
         }
-        if (zmq_recv(c, buf, msg_size, 0) < 0)
+        if (zmq_recv(c, buf, msg_size, 0) < 0) {
+            /* Bounded: a lost echo ends the run with what was measured. */
+            fprintf(stderr, "raw: no echo within %d ms after %ld of %ld round trips (%s)\n",
+                    RAW_RECV_TIMEOUT_MS, got, count, zmq_strerror(zmq_errno()));
             break;
+        }
         if (lat)
             lat[got] = (s_now() - lat[got]) * 1e6;
         got++;
