@@ -349,10 +349,26 @@ out:
     free(dir);
 }
 
+/* The Python example of docs/api/README.md, run as written but for the
+ * address, the citizen and the purpose of this federation. */
+static void test_doc_example(void)
+{
+    char cmd[3 * PATH_MAX + 1024], out[PATH_MAX + 64];
+    snprintf(out, sizeof out, "%s/doc-example.out", g_fed.dir);
+    snprintf(cmd, sizeof cmd,
+             "awk '/^```python$/ {on = 1; next} /^```$/ {on = 0} on' %s/../../docs/api/README.md "
+             "| sed 's|http://127.0.0.1:8480|%s|; s|038084915725|" KEY "|; s|SOCIAL-INSURANCE|KYC|' "
+             "| LIENTHONG_TOKEN=%s python3 - >%s 2>&1",
+             LT_IT_SRC_DIR, g_url, g_tokens[0], out);
+    CU_ASSERT_EQUAL(system(cmd), 0);
+    CU_ASSERT(lt_it_file_contains(out, "OK verified {'full_name': "));
+}
+
 static const lt_it_test_t s_tests[] = {
     {"python client: validation, grants, lookups, verifies, rate, metrics, OpenAPI", test_python_client},
     {"curl lookup; the audit names application, officer and case", test_curl_and_audit},
     {"readyz turns unready when the store is not writable", test_readyz_store},
+    {"the Python example of docs/api/README.md", test_doc_example},
     {"TLS: curl --cacert and Python's ssl module", test_tls},
     {"readyz turns unready when the directory has expired", test_readyz_expired},
     {NULL, NULL}};

@@ -241,6 +241,42 @@ static void test_gateway_errors(void)
     load_fails(path, "gateway_config = \"absent.conf\";\n", gw, 0, "cannot read file");
 }
 
+/* s with every `from` replaced by `to`, into out. */
+static void replace_all(const char *s, const char *from, const char *to, char *out, size_t cap)
+{
+    size_t at = 0;
+    for (const char *hit; (hit = strstr(s, from)); s = hit + strlen(from))
+        at += (size_t)snprintf(out + at, cap - at, "%.*s%s", (int)(hit - s), s, to);
+    snprintf(out + at, cap - at, "%s", s);
+}
+
+/* The packaged example (dist/examples/api.conf) loads once it names a real
+ * gateway configuration and a real token hash. */
+static void test_packaged_example(void)
+{
+    static char text[16384], once[16384];
+    static lt_apicfg_t cfg;
+    char path[700], err[1024] = "";
+    FILE *f = fopen(LT_SRC_DIR "/dist/examples/api.conf", "r");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = 0;
+    replace_all(text, "/etc/lienthong/gateway.conf", g_gw, once, sizeof once);
+    replace_all(once, "0000000000000000000000000000000000000000000000000000000000000000", g_hash,
+                text, sizeof text);
+    snprintf(path, sizeof path, "%s/example.conf", g_dir);
+    CU_ASSERT_FATAL(ut_write_text(path, text) == 0);
+    int rc = lt_apicfg_load(path, &cfg, err, sizeof err);
+    if (rc != 0)
+        fprintf(stderr, "\n  %s\n", err);
+    CU_ASSERT_FATAL(rc == 0);
+    CU_ASSERT_STRING_EQUAL(cfg.listen_address, "127.0.0.1");
+    CU_ASSERT(cfg.n_apps == 1 && cfg.tls_cert[0] == 0);
+    CU_ASSERT_PTR_NOT_NULL(lt_apicfg_app_by_token(&cfg, g_token));
+    lt_apicfg_free(&cfg);
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -251,6 +287,7 @@ int main(void)
         {"applications: unknown setting, rate, repeats, token hash", test_app_errors},
         {"grants: bad entry and missing list, with line", test_grant_errors},
         {"gateway configuration: missing, wrong, unreadable", test_gateway_errors},
+        {"the packaged example loads", test_packaged_example},
         {NULL, NULL},
     };
     return ut_main("lt_apicfg", suite_init, suite_clean, tests);
