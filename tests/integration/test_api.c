@@ -245,6 +245,28 @@ static void test_readyz_store(void)
     CU_ASSERT_EQUAL(system(want), 0);
 }
 
+/* SIGTERM stops `lienthong api` with status 0 (under the sanitizers: with
+ * nothing leaked); on failure the tail of its log says why. */
+static int s_stop_api(pid_t *pid, const char *name)
+{
+    int st = 0;
+    if (*pid <= 0 || kill(*pid, SIGTERM) != 0 || waitpid(*pid, &st, 0) != *pid)
+        return -1;
+    *pid = 0;
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+        return 0;
+    char cmd[PATH_MAX + 64];
+    snprintf(cmd, sizeof cmd, "tail -40 %s/%s.log >&2", g_fed.dir, name);
+    if (system(cmd) != 0)
+        fprintf(stderr, "test_api: no log of %s\n", name);
+    return -1;
+}
+
+static void test_stop(void)
+{
+    CU_ASSERT_EQUAL(s_stop_api(&g_api, "api"), 0);
+}
+
 /* GET url+path with curl (extra options opts); the body goes to out.
  * Returns the HTTP status, or -1 when curl failed (exit code in *curl_rc). */
 static int s_curl(const char *opts, const char *url, const char *out, int *curl_rc)
@@ -311,6 +333,7 @@ static void test_tls(void)
              " python3 %s/api_tls.py",
              url, tls, g_tokens[0], LT_IT_SRC_DIR);
     CU_ASSERT_EQUAL(system(cmd), 0);
+    CU_ASSERT_EQUAL(s_stop_api(&api, "api-tls"), 0);
 out:
     if (api > 0) {
         kill(api, SIGTERM);
@@ -371,6 +394,7 @@ static const lt_it_test_t s_tests[] = {
     {"the Python example of docs/api/README.md", test_doc_example},
     {"TLS: curl --cacert and Python's ssl module", test_tls},
     {"readyz turns unready when the directory has expired", test_readyz_expired},
+    {"SIGTERM stops the API with status 0", test_stop},
     {NULL, NULL}};
 
 static void s_keep(void)
