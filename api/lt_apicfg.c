@@ -173,7 +173,8 @@ static int s_http(const config_t *c, lt_apicfg_t *cfg, char *err, size_t errlen)
         lt_cfgfile_log(c, f, &cfg->log_level, &cfg->log_format, err, errlen))
         return -1;
     if (!cfg->tls_cert[0] != !cfg->tls_key[0])
-        return lt_cfgfile_err(NULL, f, err, errlen, "set both tls_cert and tls_key, or neither");
+        return lt_cfgfile_err(config_lookup(c, cfg->tls_cert[0] ? "tls_cert" : "tls_key"), f, err,
+                              errlen, "set both tls_cert and tls_key, or neither");
     cfg->port = (int)v[0];
     cfg->max_body = (size_t)v[1];
     cfg->connection_timeout = (int)v[2];

@@ -55,8 +55,11 @@ static int s_known(const json_t *o, const char *const *known, const char *where,
 {
     const char *k;
     const json_t *v;
+    /* where ends in '.' ("claims[1]."); the object itself is named without it. */
+    size_t wl = strlen(where);
     if (!json_is_object(o))
-        return s_err(err, errlen, "%s: must be an object", where[0] ? where : "body");
+        return wl ? s_err(err, errlen, "%.*s: must be an object", (int)(wl - 1), where)
+                  : s_err(err, errlen, "body: must be an object");
     json_object_foreach((json_t *)o, k, v) {
         int ok = 0;
         for (size_t i = 0; known[i] && !ok; i++)
@@ -67,9 +70,10 @@ static int s_known(const json_t *o, const char *const *known, const char *where,
     return 0;
 }
 
-/* An array member of o holding 1..max elements (absent: *n = 0). */
-static const json_t *s_array(const json_t *o, const char *name, size_t max, size_t *n, char *err,
-                             size_t errlen, int *bad)
+/* An array member of o holding 1..max elements (absent: *n = 0); where
+ * prefixes the member's name in the message ("subjects[2]."). */
+static const json_t *s_array(const json_t *o, const char *where, const char *name, size_t max,
+                             size_t *n, char *err, size_t errlen, int *bad)
 {
     const json_t *a = json_object_get(o, name);
     *n = 0;
@@ -77,7 +81,7 @@ static const json_t *s_array(const json_t *o, const char *name, size_t max, size
     if (!a)
         return NULL;
     if (!json_is_array(a) || json_array_size(a) == 0 || json_array_size(a) > max) {
-        *bad = s_err(err, errlen, "%s: must be an array of 1 to %zu elements", name, max);
+        *bad = s_err(err, errlen, "%s%s: must be an array of 1 to %zu elements", where, name, max);
         return NULL;
     }
     *n = json_array_size(a);
@@ -149,7 +153,7 @@ static int s_lookup(lt_apireq_t *r, char *err, size_t errlen)
         s_common(r, &ds, &purpose, &case_ref, err, errlen) ||
         s_string(r->root, "key", "", LT_APIREQ_MAX_TEXT, 1, &key, err, errlen))
         return -1;
-    const json_t *a = s_array(r->root, "fields", LT_APIREQ_MAX_CLAIMS, &n, err, errlen, &bad);
+    const json_t *a = s_array(r->root, "", "fields", LT_APIREQ_MAX_CLAIMS, &n, err, errlen, &bad);
     for (size_t i = 0; !bad && i < n; i++)
         bad = s_elem_string(a, "fields", i, &r->fields[i], err, errlen);
     if (bad)
@@ -198,7 +202,7 @@ static int s_subjects(lt_apireq_t *r, const json_t *a, size_t n, char *err, size
         if (s_known(s, s_subject_members, where, err, errlen) ||
             s_string(s, "key", where, LT_APIREQ_MAX_TEXT, 1, &key, err, errlen))
             return -1;
-        const json_t *ca = s_array(s, "claims", LT_APIREQ_MAX_CLAIMS, &nc, err, errlen, &bad);
+        const json_t *ca = s_array(s, where, "claims", LT_APIREQ_MAX_CLAIMS, &nc, err, errlen, &bad);
         if (bad || !ca)
             return bad ? -1 : s_err(err, errlen, "%sclaims: required", where);
         snprintf(where, sizeof where, "subjects[%zu].claims", i);
@@ -230,9 +234,9 @@ static int s_verify(lt_apireq_t *r, char *err, size_t errlen)
     if (s_known(r->root, s_verify_members, "", err, errlen) ||
         s_common(r, &ds, &purpose, &case_ref, err, errlen))
         return -1;
-    const json_t *ka = s_array(r->root, "keys", LT_APIREQ_MAX_KEYS, &nk, err, errlen, &bk);
-    const json_t *ca = bk ? NULL : s_array(r->root, "claims", LT_APIREQ_MAX_CLAIMS, &nc, err, errlen, &bc);
-    const json_t *sa = bk || bc ? NULL : s_array(r->root, "subjects", LT_APIREQ_MAX_KEYS, &ns, err, errlen, &bs);
+    const json_t *ka = s_array(r->root, "", "keys", LT_APIREQ_MAX_KEYS, &nk, err, errlen, &bk);
+    const json_t *ca = bk ? NULL : s_array(r->root, "", "claims", LT_APIREQ_MAX_CLAIMS, &nc, err, errlen, &bc);
+    const json_t *sa = bk || bc ? NULL : s_array(r->root, "", "subjects", LT_APIREQ_MAX_KEYS, &ns, err, errlen, &bs);
     if (bk || bc || bs)
         return -1;
     if (!sa == !(ka && ca) || (sa && (ka || ca)))

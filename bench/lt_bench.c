@@ -1,13 +1,20 @@
-/* lt_bench: what the benchmarks share: synthetic population records and a
+/* lt_bench: what the benchmarks share: synthetic population records, a
  * source that publishes them to an owner gateway over its ipc socket
- * (lt_client). */
+ * (lt_client), the owner+caller set-up of the query benchmarks, and
+ * lookups and verifies over the local API with their latencies. */
 #include "lt_bench.h"
 #include "lt_client.h"
+#include "lt_sock.h"
 #include "lt_wire.h"
 #include "records/population.pb-c.h"
 
+#include "lt_clock.h"
+#include "lt_limits.h"
+
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define PER_PUBLISH 1000
 #define IN_FLIGHT 8
@@ -93,4 +100,139 @@ int lt_bench_publish(const char *sock_path, const char *dataset, long n)
     }
     lt_client_destroy(&c);
     return rc;
+}
+
+int lt_bench_pair(lt_it_fed_t *f, const char *source, const char *dataset, long records,
+                  lt_it_gw_t **caller, void **app)
+{
+    static const char *peers[] = {"VN/GOV/BCA", NULL};
+    char err[256];
+    lt_sock_opts_t o;
+    *app = NULL;
+    memset(f, 0, sizeof *f); /* lt_it_fed_cleanup is then safe whatever fails */
+    if (lt_it_fed_init(f, "VN") != 0)
+        return -1;
+    f->extra_source = source;
+    if (!lt_it_member_add(f, "VN/GOV/BCA", 1) || !lt_it_member_add(f, "VN/COM/VIETTEL", 1))
+        return -1;
+    lt_it_gw_t *owner = lt_it_gw_new(f, &f->members[0], 1, NULL, NULL);
+    *caller = lt_it_gw_new(f, &f->members[1], 1, peers, NULL);
+    lt_sock_opts_default(&o);
+    if (!owner || !*caller || lt_it_gw_run(owner, 10000) != 0 || lt_it_gw_run(*caller, 10000) != 0 ||
+        lt_bench_publish(owner->sock_path, dataset, records) != 0 ||
+        lt_it_gw_wait_peer(*caller, "VN/GOV/BCA", 10000) != 0)
+        return -1;
+    *app = lt_sock_local_client(lt_it_ctx(), (*caller)->sock_path, &o, err, sizeof err);
+    if (!*app)
+        fprintf(stderr, "bench: %s\n", err);
+    return *app ? 0 : -1;
+}
+
+/* ---- lookups and verifies over the local API ------------------------------------------ */
+
+static uint64_t s_next_id = 1;
+
+static int s_send(void *app, const char *dataset, long records, int verify, long i)
+{
+    char key[24];
+    uint8_t tmp[512];
+    lt_bench_record(i % records, tmp, key);
+    Lienthong__LookupRequest lq = LIENTHONG__LOOKUP_REQUEST__INIT;
+    Lienthong__VerifyRequest vq = LIENTHONG__VERIFY_REQUEST__INIT;
+    char *fields[] = {"full_name", "date_of_birth"}, *keys[] = {key};
+    Lienthong__Claim c1 = LIENTHONG__CLAIM__INIT, c2 = LIENTHONG__CLAIM__INIT;
+    Lienthong__Claim *claims[] = {&c1, &c2};
+    c1.field = "full_name";
+    c1.value = "NGUYỄN thị thanh hương";
+    c2.field = "date_of_birth";
+    c2.value = "1950-01-01";
+    int64_t deadline = lt_clock_now_ms() + 10000;
+    if (verify) {
+        vq.request_id = s_next_id++;
+        vq.dataset = (char *)dataset;
+        vq.keys = keys;
+        vq.n_keys = 1;
+        vq.claims = claims;
+        vq.n_claims = 2;
+        vq.purpose = "BENCH";
+        vq.deadline_ms = deadline;
+        return lt_wire_send_body(app, NULL, 0, LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST, &vq);
+    }
+    lq.request_id = s_next_id++;
+    lq.dataset = (char *)dataset;
+    lq.key = key;
+    lq.fields = fields;
+    lq.n_fields = 2;
+    lq.purpose = "BENCH";
+    lq.deadline_ms = deadline;
+    return lt_wire_send_body(app, NULL, 0, LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST, &lq);
+}
+
+/* Receives one answer; 1 for a good (signed, found) answer, 0 otherwise,
+ * -1 for none in time. */
+static int s_recv(void *app)
+{
+    char err[256];
+    Lienthong__Envelope *env = NULL;
+    if (lt_wire_recv_env(app, 15000, LT_LOCAL_MAX_MESSAGE, &env, err, sizeof err) != 1)
+        return -1;
+    int ok = env && (env->body_case == LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY ||
+                     env->body_case == LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY);
+    if (env && env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR)
+        fprintf(stderr, "bench: error %s: %s\n", lt_wire_error_name(env->error->code),
+                env->error->message);
+    lt_wire_free(&env);
+    return ok;
+}
+
+static int s_cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+void lt_bench_percentiles(double *v, long n, double *p50, double *p99)
+{
+    qsort(v, (size_t)n, sizeof *v, s_cmp);
+    *p50 = v[n / 2];
+    *p99 = v[n * 99 / 100];
+}
+
+double lt_bench_us_since(const struct timespec *start)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - start->tv_sec) * 1e6 +
+           (double)(now.tv_nsec - start->tv_nsec) / 1e3;
+}
+
+double lt_bench_queries(void *app, const char *dataset, long records, int verify, long n,
+                        int inflight, double *p50, double *p99)
+{
+    double *lat = inflight == 1 ? calloc((size_t)n, sizeof *lat) : NULL;
+    long sent = 0, got = 0, good = 0;
+    int64_t t0 = lt_clock_mono_ms();
+    struct timespec a;
+    while (got < n) {
+        for (; sent < n && sent - got < inflight; sent++) {
+            clock_gettime(CLOCK_MONOTONIC, &a);
+            if (s_send(app, dataset, records, verify, sent) != 0)
+                goto out;
+        }
+        int r = s_recv(app);
+        if (r < 0)
+            goto out;
+        if (lat)
+            lat[got] = lt_bench_us_since(&a);
+        good += r;
+        got++;
+    }
+    if (lat)
+        lt_bench_percentiles(lat, n, p50, p99);
+out:
+    free(lat);
+    double secs = (double)(lt_clock_mono_ms() - t0) / 1000.0;
+    if (good != n)
+        fprintf(stderr, "bench: %ld of %ld answers were errors or missing\n", n - good, n);
+    return good == n && secs > 0 ? (double)n / secs : -1;
 }

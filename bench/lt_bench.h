@@ -4,6 +4,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
+
+#include "lt_itest.h"
 
 /* Packs a ~256-byte population record for citizen i into out (>= 512
  * bytes); writes its 12-digit key into key (>= 24 bytes). Returns the size. */
@@ -12,5 +15,25 @@ size_t lt_bench_record(long i, uint8_t *out, char *key);
 /* Publishes records 0..n-1 to dataset through the owner's local socket,
  * several Publish messages in flight; 0 when all were acknowledged. */
 int lt_bench_publish(const char *sock_path, const char *dataset, long n);
+
+/* The set-up of the query benchmarks: in a fresh federation f (whose
+ * directory source gets `source` appended), an owner VN/GOV/BCA holding
+ * `records` records of dataset and a caller VN/COM/VIETTEL peered with it,
+ * both running; then a local-API client of the caller's into *app. 0, or
+ * -1; lt_it_fed_cleanup(f) is due either way. */
+int lt_bench_pair(lt_it_fed_t *f, const char *source, const char *dataset, long records,
+                  lt_it_gw_t **caller, void **app);
+
+/* n lookups (verify 0) or verifies of records 0..records-1 of dataset over
+ * the local API client app, `inflight` outstanding. Returns requests/s, or
+ * -1 when any answer was an error or missing; with inflight 1 also the
+ * median and 99th percentile latency in us. */
+double lt_bench_queries(void *app, const char *dataset, long records, int verify, long n,
+                        int inflight, double *p50, double *p99);
+
+/* Sorts the n values of v and gives their median and 99th percentile. */
+void lt_bench_percentiles(double *v, long n, double *p50, double *p99);
+/* Microseconds of CLOCK_MONOTONIC since start. */
+double lt_bench_us_since(const struct timespec *start);
 
 #endif

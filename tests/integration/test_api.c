@@ -3,7 +3,10 @@
  * real HTTP clients: Python's standard library (api_client.py: validation,
  * grants, lookups, verifies, rate limit, metrics, OpenAPI conformance) and
  * curl; then the caller's audit report must name the application, officer
- * and case, and /readyz must turn unready when the store is not writable. */
+ * and case, and /readyz must turn unready when the store is not writable
+ * and when the directory has expired. A second `lienthong api` serves TLS
+ * with a throwaway self-signed certificate, called by curl --cacert and by
+ * Python's ssl module (api_tls.py). */
 #include "lt_itest.h"
 #include "lt_sock.h"
 #include "lt_wire.h"
@@ -16,6 +19,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -99,45 +103,56 @@ static int s_token(const char *app, char token[65], char hash[65])
     return rc;
 }
 
-static int s_write_config(void)
+/* Writes api config `name` listening on port with `extra` settings (TLS);
+ * the tokens are made once, by the first call. */
+static int s_write_config(const char *name, int port, const char *extra)
 {
-    char hash[2][65], path[PATH_MAX + 64], text[PATH_MAX + 2048];
-    if (s_token("hr-portal", g_tokens[0], hash[0]) || s_token("slow-app", g_tokens[1], hash[1]))
+    static char hash[2][65];
+    char path[PATH_MAX + 64], text[2 * PATH_MAX + 2048];
+    if (!hash[0][0] &&
+        (s_token("hr-portal", g_tokens[0], hash[0]) || s_token("slow-app", g_tokens[1], hash[1])))
         return -1;
-    int port = lt_it_free_port();
-    snprintf(g_url, sizeof g_url, "http://127.0.0.1:%d", port);
     snprintf(text, sizeof text,
-             "gateway_config = \"%s\";\nport = %d;\naudit_file = \"api-audit.jsonl\";\n"
+             "gateway_config = \"%s\";\nport = %d;\naudit_file = \"%s-audit.jsonl\";\n%s"
              "apps = (\n"
              "  { name = \"hr-portal\"; token_hash = \"%s\"; datasets = [\"" DS "\"];\n"
              "    fields = [\"full_name\", \"date_of_birth\", \"sex\"]; purposes = [\"KYC\"]; rate = 200; },\n"
              "  { name = \"slow-app\"; token_hash = \"%s\"; datasets = [\"" DS "\"];\n"
              "    fields = [\"full_name\"]; purposes = [\"KYC\"]; rate = 1; } );\n",
-             g_caller->conf_path, port, hash[0], hash[1]);
-    snprintf(path, sizeof path, "%s/api.conf", g_fed.dir);
+             g_caller->conf_path, port, name, extra, hash[0], hash[1]);
+    snprintf(path, sizeof path, "%s/%s.conf", g_fed.dir, name);
     return lt_it_write_file(path, text);
 }
 
-static int s_start_api(void)
+/* Starts `lienthong api` with config `name`; ready when url/healthz answers
+ * curl with curl_opts (the CA for TLS). */
+static int s_start_api(const char *name, const char *url, const char *curl_opts, pid_t *pid)
 {
     char conf[PATH_MAX + 64], log[PATH_MAX + 64];
-    snprintf(conf, sizeof conf, "%s/api.conf", g_fed.dir);
-    snprintf(log, sizeof log, "%s/api.log", g_fed.dir);
-    g_api = fork();
-    if (g_api == 0) {
+    snprintf(conf, sizeof conf, "%s/%s.conf", g_fed.dir, name);
+    snprintf(log, sizeof log, "%s/%s.log", g_fed.dir, name);
+    *pid = fork();
+    if (*pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         FILE *f = freopen(log, "a", stderr);
         (void)f;
         execl(lt_it_binary(), "lienthong", "api", "--config", conf, (char *)NULL);
         _exit(127);
     }
-    /* Ready when /healthz answers. */
-    char cmd[PATH_MAX + 128];
-    snprintf(cmd, sizeof cmd, "curl -sf -o /dev/null %s/healthz", g_url);
-    for (int64_t end = lt_it_ms() + READY_MS; lt_it_ms() < end; usleep(100000))
+    char cmd[2 * PATH_MAX + 128];
+    snprintf(cmd, sizeof cmd, "curl -sf %s -o /dev/null %s/healthz", curl_opts, url);
+    for (int64_t end = lt_it_ms() + READY_MS; *pid > 0 && lt_it_ms() < end; usleep(100000))
         if (system(cmd) == 0)
             return 0;
     return -1;
+}
+
+/* The plain API for most tests, on a free port. */
+static int s_plain_api(void)
+{
+    int port = lt_it_free_port();
+    snprintf(g_url, sizeof g_url, "http://127.0.0.1:%d", port);
+    return s_write_config("api", port, "") || s_start_api("api", g_url, "", &g_api);
 }
 
 static int suite_init(void)
@@ -154,8 +169,7 @@ static int suite_init(void)
                        : lt_it_gw_run(g_owner, READY_MS) || lt_it_gw_run(g_caller, READY_MS) ? "gateways"
                        : s_publish() ? "publish"
                        : lt_it_gw_wait_peer(g_caller, ID_OWNER, READY_MS) ? "peering"
-                       : s_write_config() ? "api config"
-                       : s_start_api() ? "api start" : NULL;
+                       : s_plain_api() ? "api start" : NULL;
     if (step) {
         char cmd[PATH_MAX + 64];
         fprintf(stderr, "test_api: set-up failed at: %s\n", step);
@@ -231,10 +245,156 @@ static void test_readyz_store(void)
     CU_ASSERT_EQUAL(system(want), 0);
 }
 
+/* SIGTERM stops `lienthong api` with status 0 (under the sanitizers: with
+ * nothing leaked); on failure the tail of its log says why. */
+static int s_stop_api(pid_t *pid, const char *name)
+{
+    int st = 0;
+    if (*pid <= 0 || kill(*pid, SIGTERM) != 0 || waitpid(*pid, &st, 0) != *pid)
+        return -1;
+    *pid = 0;
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+        return 0;
+    char cmd[PATH_MAX + 64];
+    snprintf(cmd, sizeof cmd, "tail -40 %s/%s.log >&2", g_fed.dir, name);
+    if (system(cmd) != 0)
+        fprintf(stderr, "test_api: no log of %s\n", name);
+    return -1;
+}
+
+static void test_stop(void)
+{
+    CU_ASSERT_EQUAL(s_stop_api(&g_api, "api"), 0);
+}
+
+/* GET url+path with curl (extra options opts); the body goes to out.
+ * Returns the HTTP status, or -1 when curl failed (exit code in *curl_rc). */
+static int s_curl(const char *opts, const char *url, const char *out, int *curl_rc)
+{
+    char cmd[3 * PATH_MAX + 256], code[16] = "";
+    snprintf(cmd, sizeof cmd, "curl -sS %s -o %s -w '%%{http_code}' %s", opts, out, url);
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return -1;
+    if (!fgets(code, sizeof code, p))
+        code[0] = 0;
+    int rc = pclose(p);
+    *curl_rc = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+    return *curl_rc == 0 ? atoi(code) : -1;
+}
+
+/* A throwaway self-signed certificate for 127.0.0.1 in dir (cert.pem, key.pem). */
+static int s_make_cert(const char *dir)
+{
+    char cmd[4 * PATH_MAX + 512];
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p %s && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+             "-keyout %s/key.pem -out %s/cert.pem -days 1 -subj /CN=127.0.0.1 "
+             "-addext subjectAltName=IP:127.0.0.1 >%s/openssl.log 2>&1",
+             dir, dir, dir, dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* TLS: a second `lienthong api` with a self-signed certificate, called by
+ * curl --cacert and by Python's ssl module; without the CA, or in plain
+ * HTTP, nothing is answered. */
+static void test_tls(void)
+{
+    char tls[PATH_MAX + 16], url[64], opts[PATH_MAX + 64], out[PATH_MAX + 64];
+    char cmd[4 * PATH_MAX + 1024];
+    pid_t api = 0;
+    int curl_rc;
+    snprintf(tls, sizeof tls, "%s/tls", g_fed.dir);
+    snprintf(opts, sizeof opts, "--cacert %s/cert.pem", tls);
+    snprintf(out, sizeof out, "%s/tls-body.json", g_fed.dir);
+    int port = lt_it_free_port();
+    snprintf(url, sizeof url, "https://127.0.0.1:%d", port);
+    LT_IT_REQUIRE(s_make_cert(tls) == 0);
+    LT_IT_REQUIRE(s_write_config("api-tls", port,
+                                 "tls_cert = \"tls/cert.pem\";\ntls_key = \"tls/key.pem\";\n") == 0);
+    LT_IT_REQUIRE(s_start_api("api-tls", url, opts, &api) == 0);
+    snprintf(cmd, sizeof cmd,
+             "curl -sS %s -o %s -w '%%{http_code}' -H 'Authorization: Bearer %s' "
+             "-H 'Content-Type: application/json' -d '{\"dataset\":\"" DS "\",\"key\":\"" KEY
+             "\",\"purpose\":\"KYC\",\"officer\":\"can-bo-7\",\"case_ref\":\"TLS-1\"}' "
+             "%s/v1/lookup | grep -qx 200", opts, out, g_tokens[0], url);
+    CU_ASSERT_EQUAL(system(cmd), 0);
+    CU_ASSERT(lt_it_file_contains(out, "\"signature\":\"verified\""));
+    CU_ASSERT(lt_it_file_contains(out, "\"full_name\""));
+    /* curl's own CA store does not know the certificate: 60 is "peer
+     * certificate cannot be authenticated". */
+    char health[128];
+    snprintf(health, sizeof health, "%s/healthz", url);
+    CU_ASSERT(s_curl("", health, out, &curl_rc) == -1 && curl_rc == 60);
+    snprintf(health, sizeof health, "http://127.0.0.1:%d/healthz", port);
+    CU_ASSERT(s_curl("--max-time 5", health, out, &curl_rc) != 200);
+    snprintf(cmd, sizeof cmd,
+             "LT_API_URL=%s LT_CA=%s/cert.pem LT_TOKEN_HR=%s LT_KEY=" KEY " LT_DS=" DS
+             " python3 %s/api_tls.py",
+             url, tls, g_tokens[0], LT_IT_SRC_DIR);
+    CU_ASSERT_EQUAL(system(cmd), 0);
+    CU_ASSERT_EQUAL(s_stop_api(&api, "api-tls"), 0);
+out:
+    if (api > 0) {
+        kill(api, SIGTERM);
+        waitpid(api, NULL, 0);
+    }
+}
+
+/* /readyz turns unready, naming the reason, when the directory expires: the
+ * member's directory is replaced by one that expires 4 s from now (both the
+ * configured file and the adopted copy the API also reads). */
+static void test_readyz_expired(void)
+{
+    uint8_t *dir = NULL;
+    size_t len = 0;
+    char adopted[PATH_MAX + 32], out[PATH_MAX + 64], url[128];
+    int curl_rc, code = 0;
+    snprintf(adopted, sizeof adopted, "%s/directory.signed", g_caller->data_dir);
+    snprintf(out, sizeof out, "%s/readyz.json", g_fed.dir);
+    snprintf(url, sizeof url, "%s/readyz", g_url);
+    int64_t expires = (int64_t)time(NULL) + 4;
+    LT_IT_REQUIRE(lt_it_dir_bytes(&g_fed, 2, 0, expires, NULL, &dir, &len) == 0);
+    LT_IT_REQUIRE(lt_it_gw_put_directory(g_caller, dir, len) == 0);
+    FILE *f = fopen(adopted, "wb");
+    LT_IT_REQUIRE(f != NULL);
+    int wrote = fwrite(dir, 1, len, f) == len;
+    LT_IT_REQUIRE(fclose(f) == 0 && wrote);
+    CU_ASSERT_EQUAL(s_curl("", url, out, &curl_rc), 200);
+    CU_ASSERT(lt_it_file_contains(out, "\"directory_expires_in_s\""));
+    for (int64_t end = lt_it_ms() + 10000; code != 503 && lt_it_ms() < end; usleep(250000))
+        code = s_curl("", url, out, &curl_rc);
+    CU_ASSERT_EQUAL(code, 503);
+    CU_ASSERT(lt_it_file_contains(out, "\"status\":\"unready\""));
+    CU_ASSERT(lt_it_file_contains(out, "directory version 2 expired at"));
+    CU_ASSERT(time(NULL) >= expires);
+out:
+    free(dir);
+}
+
+/* The Python example of docs/api/README.md, run as written but for the
+ * address, the citizen and the purpose of this federation. */
+static void test_doc_example(void)
+{
+    char cmd[3 * PATH_MAX + 1024], out[PATH_MAX + 64];
+    snprintf(out, sizeof out, "%s/doc-example.out", g_fed.dir);
+    snprintf(cmd, sizeof cmd,
+             "awk '/^```python$/ {on = 1; next} /^```$/ {on = 0} on' %s/../../docs/api/README.md "
+             "| sed 's|http://127.0.0.1:8480|%s|; s|038084915725|" KEY "|; s|SOCIAL-INSURANCE|KYC|' "
+             "| LIENTHONG_TOKEN=%s python3 - >%s 2>&1",
+             LT_IT_SRC_DIR, g_url, g_tokens[0], out);
+    CU_ASSERT_EQUAL(system(cmd), 0);
+    CU_ASSERT(lt_it_file_contains(out, "OK verified {'full_name': "));
+}
+
 static const lt_it_test_t s_tests[] = {
     {"python client: validation, grants, lookups, verifies, rate, metrics, OpenAPI", test_python_client},
     {"curl lookup; the audit names application, officer and case", test_curl_and_audit},
     {"readyz turns unready when the store is not writable", test_readyz_store},
+    {"the Python example of docs/api/README.md", test_doc_example},
+    {"TLS: curl --cacert and Python's ssl module", test_tls},
+    {"readyz turns unready when the directory has expired", test_readyz_expired},
+    {"SIGTERM stops the API with status 0", test_stop},
     {NULL, NULL}};
 
 static void s_keep(void)

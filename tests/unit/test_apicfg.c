@@ -1,0 +1,294 @@
+/* test_apicfg: CUnit suite for api/lt_apicfg, the configuration of
+ * `lienthong api` (docs/ARCHITECTURE.md, "HTTP API"): defaults, what is
+ * taken from the gateway's file, applications and their tokens, and strict
+ * errors of the form "FILE:LINE: problem" in either file. */
+#include "unit_util.h"
+
+#include "lt_apicfg.h"
+#include "lt_keys.h"
+
+#include <sodium.h>
+
+static char g_dir[512], g_gw[600];
+static char g_pin[LT_Z85_KEY_LEN + 1];
+static char g_token[65], g_hash[65];
+
+static int suite_init(void)
+{
+    uint8_t raw[32];
+    for (int i = 0; i < 32; i++)
+        raw[i] = (uint8_t)(i * 7 + 1);
+    lt_keys_z85_encode(raw, g_pin);
+    if (sodium_init() < 0 || ut_mkdtemp(g_dir, sizeof g_dir, "apicfg") != 0)
+        return -1;
+    lt_apicfg_token_new(g_token, g_hash);
+    char text[1024];
+    snprintf(g_gw, sizeof g_gw, "%s/gateway.conf", g_dir);
+    snprintf(text, sizeof text,
+             "member = \"VN/COM/VIETTEL\";\n"
+             "listen = \"tcp://127.0.0.1:7401\";\n"
+             "key_file = \"member.key\";\n"
+             "directory = \"directory.signed\";\n"
+             "authority_keys = [ \"%s\" ];\n"
+             "peers = [ \"VN/GOV/BCA\" ];\n",
+             g_pin);
+    return ut_write_text(g_gw, text);
+}
+
+static int suite_clean(void)
+{
+    return ut_rmrf(g_dir);
+}
+
+/* Writes an API configuration: line 1 names the gateway file, line 2 is
+ * the application "hr" with the suite's token, then `extra` from line 3. */
+static void write_api(char *path, size_t cap, const char *name, const char *app_extra,
+                      const char *extra)
+{
+    char text[4096];
+    snprintf(path, cap, "%s/%s", g_dir, name);
+    snprintf(
+        text, sizeof text,
+        "gateway_config = \"gateway.conf\";\n"
+        "apps = ( { name = \"hr\"; token_hash = \"%s\"; datasets = [\"VN/GOV/BCA/population\"];"
+        " fields = [\"full_name\"]; purposes = [\"KYC\"]; %s } );\n%s",
+        g_hash, app_extra ? app_extra : "", extra ? extra : "");
+    CU_ASSERT_FATAL(ut_write_text(path, text) == 0);
+}
+
+/* Writes text to path (unless NULL) and loads it: the load must fail with
+ * an error located at errfile:line (line 0: just "errfile") containing want. */
+static void load_fails(const char *path, const char *text, const char *errfile, int line,
+                       const char *want)
+{
+    static lt_apicfg_t cfg;
+    char err[1024] = "";
+    if (text)
+        CU_ASSERT_FATAL(ut_write_text(path, text) == 0);
+    CU_ASSERT(lt_apicfg_load(path, &cfg, err, sizeof err) == -1);
+    lt_apicfg_free(&cfg);
+    int at = line ? ut_has_loc(err, errfile, line) : strncmp(err, errfile, strlen(errfile)) == 0;
+    if (!at || !strstr(err, want))
+        fprintf(stderr, "\n  got \"%s\"\n  want %s:%d: ...%s\n", err, errfile, line, want);
+    CU_ASSERT(at);
+    CU_ASSERT(strstr(err, want) != NULL);
+}
+
+/* The file of write_api with app_extra and extra fails at its line `line`. */
+static void expect_error(const char *app_extra, const char *extra, int line, const char *want)
+{
+    char path[700];
+    write_api(path, sizeof path, "bad.conf", app_extra, extra);
+    load_fails(path, NULL, path, line, want);
+}
+
+static void test_defaults(void)
+{
+    static lt_apicfg_t cfg;
+    char path[700], err[1024] = "", want[700];
+    write_api(path, sizeof path, "api.conf", NULL, NULL);
+    CU_ASSERT_FATAL(lt_apicfg_load(path, &cfg, err, sizeof err) == 0);
+    CU_ASSERT_STRING_EQUAL(cfg.path, path);
+    CU_ASSERT_STRING_EQUAL(cfg.gateway_config, g_gw);
+    CU_ASSERT_STRING_EQUAL(cfg.member, "VN/COM/VIETTEL");
+    CU_ASSERT_STRING_EQUAL(cfg.federation, "VN");
+    snprintf(want, sizeof want, "%s/run/gateway.sock", g_dir);
+    CU_ASSERT_STRING_EQUAL(cfg.local_socket, want);
+    snprintf(want, sizeof want, "%s/directory.signed", g_dir);
+    CU_ASSERT_STRING_EQUAL(cfg.directory_file, want);
+    CU_ASSERT(cfg.pins.count == 1);
+    CU_ASSERT_FATAL(cfg.n_peers == 1);
+    CU_ASSERT_STRING_EQUAL(cfg.peers[0], "VN/GOV/BCA");
+    /* the HTTP side: loopback, no TLS, both halves on */
+    CU_ASSERT_STRING_EQUAL(cfg.listen_address, "127.0.0.1");
+    CU_ASSERT(cfg.port == 8480);
+    CU_ASSERT(cfg.tls_cert[0] == 0 && cfg.tls_key[0] == 0);
+    CU_ASSERT(cfg.lookup_api == 1 && cfg.metrics == 1);
+    CU_ASSERT(cfg.max_body == 65536);
+    CU_ASSERT(cfg.connection_timeout == 30);
+    CU_ASSERT(cfg.request_timeout_ms == 5000);
+    CU_ASSERT(cfg.max_connections == 256);
+    CU_ASSERT(cfg.audit_file[0] == 0);
+    CU_ASSERT_FATAL(cfg.n_apps == 1);
+    const lt_apicfg_app_t *a = &cfg.apps[0];
+    CU_ASSERT_STRING_EQUAL(a->name, "hr");
+    CU_ASSERT(a->rate == 50);
+    CU_ASSERT(a->n_datasets == 1 && a->n_fields == 1 && a->n_purposes == 1);
+    CU_ASSERT(lt_apicfg_has(a->fields, a->n_fields, "full_name"));
+    CU_ASSERT(!lt_apicfg_has(a->fields, a->n_fields, "date_of_birth"));
+    lt_apicfg_free(&cfg);
+    CU_ASSERT_PTR_NULL(cfg.apps);
+    lt_apicfg_free(&cfg);
+}
+
+static void test_overrides(void)
+{
+    static lt_apicfg_t cfg;
+    char path[700], err[1024] = "", want[700];
+    write_api(
+        path, sizeof path, "full.conf", "rate = 2.5;",
+        "listen_address = \"::1\";\nport = 9443;\ntls_cert = \"tls/cert.pem\";\n"
+        "tls_key = \"tls/key.pem\";\nlookup_api = false;\nmax_body = 4096;\n"
+        "connection_timeout = 5;\nrequest_timeout_ms = 750;\nmax_connections = 8;\n"
+        "audit_file = \"api-audit.jsonl\";\nlog_level = \"debug\";\nlog_format = \"json\";\n");
+    CU_ASSERT_FATAL(lt_apicfg_load(path, &cfg, err, sizeof err) == 0);
+    CU_ASSERT_STRING_EQUAL(cfg.listen_address, "::1");
+    CU_ASSERT(cfg.port == 9443);
+    snprintf(want, sizeof want, "%s/tls/cert.pem", g_dir);
+    CU_ASSERT_STRING_EQUAL(cfg.tls_cert, want);
+    snprintf(want, sizeof want, "%s/api-audit.jsonl", g_dir);
+    CU_ASSERT_STRING_EQUAL(cfg.audit_file, want);
+    CU_ASSERT(cfg.lookup_api == 0 && cfg.metrics == 1);
+    CU_ASSERT(cfg.max_body == 4096 && cfg.connection_timeout == 5);
+    CU_ASSERT(cfg.request_timeout_ms == 750 && cfg.max_connections == 8);
+    CU_ASSERT(cfg.log_level == LT_LOG_DEBUG && cfg.log_format == LT_LOG_JSON);
+    CU_ASSERT(cfg.apps[0].rate == 2.5);
+    lt_apicfg_free(&cfg);
+}
+
+static void test_tokens(void)
+{
+    static lt_apicfg_t cfg;
+    char path[700], err[1024] = "", other[65], other_hash[65];
+    write_api(path, sizeof path, "tok.conf", NULL, NULL);
+    CU_ASSERT_FATAL(lt_apicfg_load(path, &cfg, err, sizeof err) == 0);
+    CU_ASSERT(strlen(g_token) == 64 && strlen(g_hash) == 64);
+    CU_ASSERT(strcmp(g_token, g_hash) != 0); /* the file holds the hash, not the token */
+    const lt_apicfg_app_t *a = lt_apicfg_app_by_token(&cfg, g_token);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_STRING_EQUAL(a->name, "hr");
+    CU_ASSERT_PTR_NULL(lt_apicfg_app_by_token(&cfg, g_hash));
+    CU_ASSERT_PTR_NULL(lt_apicfg_app_by_token(&cfg, ""));
+    CU_ASSERT_PTR_NULL(lt_apicfg_app_by_token(&cfg, NULL));
+    lt_apicfg_token_new(other, other_hash);
+    CU_ASSERT(strcmp(other, g_token) != 0);
+    CU_ASSERT_PTR_NULL(lt_apicfg_app_by_token(&cfg, other));
+    lt_apicfg_free(&cfg);
+}
+
+static void test_http_errors(void)
+{
+    expect_error(NULL, "colour = \"red\";\n", 3, "unknown setting 'colour'");
+    expect_error(NULL, "\nport = 70000;\n", 4, "port");
+    expect_error(NULL, "port = \"80\";\n", 3, "port");
+    expect_error(NULL, "max_body = 10;\n", 3, "max_body");
+    expect_error(NULL, "lookup_api = 1;\n", 3, "lookup_api");
+    expect_error(NULL, "listen_address = 127;\n", 3, "listen_address");
+    expect_error(NULL, "tls_key = \"key.pem\";\n", 3, "set both tls_cert and tls_key");
+    expect_error(NULL, "log_format = \"xml\";\n", 3, "log_format");
+    expect_error(NULL, "port = ;\n", 3, "syntax error");
+}
+
+static void test_app_errors(void)
+{
+    expect_error("colour = 1;", NULL, 2, "application 'hr': unknown setting 'colour'");
+    expect_error("rate = 0;", NULL, 2, "application 'hr': rate must be");
+    expect_error("rate = 100001.0;", NULL, 2, "rate must be");
+    expect_error(NULL, "extra = ( { name = \"x\"; } );\n", 3, "unknown setting 'extra'");
+    char path[700], text[2048];
+    snprintf(path, sizeof path, "%s/dup.conf", g_dir);
+    /* the second "hr" repeats the first one's name and token */
+    snprintf(text, sizeof text,
+             "gateway_config = \"gateway.conf\";\napps = (\n"
+             "  { name = \"hr\"; token_hash = \"%s\"; datasets = [\"d\"]; fields = [\"f\"];"
+             " purposes = [\"p\"]; },\n"
+             "  { name = \"hr\"; token_hash = \"%s\"; datasets = [\"d\"]; fields = [\"f\"];"
+             " purposes = [\"p\"]; }\n);\n",
+             g_hash, g_hash);
+    load_fails(path, text, path, 4, "repeats the name or token");
+    load_fails(path,
+               "gateway_config = \"gateway.conf\";\n\napps = (\n"
+               "  { name = \"short\"; token_hash = \"abcd\"; datasets = [\"d\"]; fields = [\"f\"];"
+               " purposes = [\"p\"]; }\n);\n",
+               path, 4, "application 'short': token_hash must be the 64 hex digits");
+    load_fails(path, "gateway_config = \"gateway.conf\";\napps = 1;\n", path, 2,
+               "'apps' must be a list");
+}
+
+static void test_grant_errors(void)
+{
+    char path[700], text[2048];
+    snprintf(path, sizeof path, "%s/grants.conf", g_dir);
+    snprintf(
+        text, sizeof text,
+        "gateway_config = \"gateway.conf\";\napps = (\n  { name = \"hr\"; token_hash = \"%s\";\n"
+        "    datasets = [\"d\"];\n    fields = [\"f\", \"\"];\n    purposes = [\"p\"]; }\n);\n",
+        g_hash);
+    load_fails(path, text, path, 5, "entry 2 of 'fields'");
+    snprintf(
+        text, sizeof text,
+        "gateway_config = \"gateway.conf\";\napps = (\n  { name = \"hr\"; token_hash = \"%s\";\n"
+        "    datasets = [\"d\"];\n    purposes = \"p\"; }\n);\n",
+        g_hash);
+    load_fails(path, text, path, 3, "missing required list 'fields'");
+}
+
+static void test_gateway_errors(void)
+{
+    char path[700], gw[700], text[1024];
+    snprintf(path, sizeof path, "%s/nogw.conf", g_dir);
+    load_fails(path, "port = 8000;\n", path, 0, "missing required setting 'gateway_config'");
+    /* the gateway's own file is wrong: its name and line are given */
+    snprintf(gw, sizeof gw, "%s/badgw.conf", g_dir);
+    CU_ASSERT_FATAL(ut_write_text(gw, "member = \"VN/COM/VIETTEL\";\ndirectory = \"d.signed\";\n"
+                                      "authority_keys = [ \"not-a-key\" ];\n") == 0);
+    load_fails(path, "gateway_config = \"badgw.conf\";\n", gw, 3,
+               "authority key 1 is not a 40-character Z85 key");
+    snprintf(text, sizeof text, "directory = \"d.signed\";\nauthority_keys = [ \"%s\" ];\n", g_pin);
+    CU_ASSERT_FATAL(ut_write_text(gw, text) == 0);
+    load_fails(path, NULL, gw, 0, "missing required setting 'member'");
+    snprintf(gw, sizeof gw, "%s/absent.conf", g_dir);
+    load_fails(path, "gateway_config = \"absent.conf\";\n", gw, 0, "cannot read file");
+}
+
+/* s with every `from` replaced by `to`, into out. */
+static void replace_all(const char *s, const char *from, const char *to, char *out, size_t cap)
+{
+    size_t at = 0;
+    for (const char *hit; (hit = strstr(s, from)); s = hit + strlen(from))
+        at += (size_t)snprintf(out + at, cap - at, "%.*s%s", (int)(hit - s), s, to);
+    snprintf(out + at, cap - at, "%s", s);
+}
+
+/* The packaged example (dist/examples/api.conf) loads once it names a real
+ * gateway configuration and a real token hash. */
+static void test_packaged_example(void)
+{
+    static char text[16384], once[16384];
+    static lt_apicfg_t cfg;
+    char path[700], err[1024] = "";
+    FILE *f = fopen(LT_SRC_DIR "/dist/examples/api.conf", "r");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = 0;
+    replace_all(text, "/etc/lienthong/gateway.conf", g_gw, once, sizeof once);
+    replace_all(once, "0000000000000000000000000000000000000000000000000000000000000000", g_hash,
+                text, sizeof text);
+    snprintf(path, sizeof path, "%s/example.conf", g_dir);
+    CU_ASSERT_FATAL(ut_write_text(path, text) == 0);
+    int rc = lt_apicfg_load(path, &cfg, err, sizeof err);
+    if (rc != 0)
+        fprintf(stderr, "\n  %s\n", err);
+    CU_ASSERT_FATAL(rc == 0);
+    CU_ASSERT_STRING_EQUAL(cfg.listen_address, "127.0.0.1");
+    CU_ASSERT(cfg.n_apps == 1 && cfg.tls_cert[0] == 0);
+    CU_ASSERT_PTR_NOT_NULL(lt_apicfg_app_by_token(&cfg, g_token));
+    lt_apicfg_free(&cfg);
+}
+
+int main(void)
+{
+    static const ut_test_t tests[] = {
+        {"defaults and what comes from the gateway's file", test_defaults},
+        {"every optional setting", test_overrides},
+        {"tokens: stored as hashes, found by token only", test_tokens},
+        {"HTTP settings: unknown, wrong type, out of range, with line", test_http_errors},
+        {"applications: unknown setting, rate, repeats, token hash", test_app_errors},
+        {"grants: bad entry and missing list, with line", test_grant_errors},
+        {"gateway configuration: missing, wrong, unreadable", test_gateway_errors},
+        {"the packaged example loads", test_packaged_example},
+        {NULL, NULL},
+    };
+    return ut_main("lt_apicfg", suite_init, suite_clean, tests);
+}
