@@ -2,6 +2,7 @@
 #include "lt_publish.h"
 #include "lt_clock.h"
 #include "lt_file.h"
+#include "lt_gwstats.h"
 #include "lt_log.h"
 #include "lt_schema.h"
 
@@ -279,8 +280,14 @@ static void s_answer(void *sock, const lt_publish_pending_t *p, const lt_publish
                             &ack);
 }
 
+lt_stats_series_t *lt_publish_stats(lt_stats_t *stats)
+{
+    return lt_gwstats_commit(stats, "publish");
+}
+
 void lt_publish_commit(const lt_gwctx_t *ctx, void *sock, const lt_publish_pending_t *group,
-                       size_t n, lt_publish_advanced_fn advanced, void *arg)
+                       size_t n, lt_stats_series_t *latency, lt_publish_advanced_fn advanced,
+                       void *arg)
 {
     assert(n <= LT_PUBLISH_GROUP);
     Lienthong__Publish *pubs[LT_PUBLISH_GROUP];
@@ -289,9 +296,12 @@ void lt_publish_commit(const lt_gwctx_t *ctx, void *sock, const lt_publish_pendi
     for (size_t i = 0; i < n; i++)
         pubs[i] = group[i].env->publish;
     /* An ack is only ever sent for records already durable. */
+    int64_t t0 = lt_clock_mono_us();
     if (lt_publish_apply(ctx->store, ctx->dir, ctx->cfg->member, pubs, n,
                          lt_publish_max_record(ctx->cfg->max_message), res, advanced, arg) != 0)
         lt_warn("local", "a group of %zu publishes was not stored; adapters will resend", n);
+    else
+        lt_stats_observe_us(latency, lt_gwstats_since_us(t0));
     for (size_t i = 0; i < n; i++)
         s_answer(sock, &group[i], &res[i]);
 }
