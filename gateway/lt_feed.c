@@ -41,10 +41,10 @@ lt_feed_stream_t *lt_feed_stream(lt_feed_t *self, const char *name)
     return s;
 }
 
-void lt_feed_stream_grew(lt_feed_t *self, lt_feed_stream_t *st, uint64_t last_seq)
+void lt_feed_stream_grew(lt_feed_t *self, lt_feed_stream_t *st, uint64_t last_seq,
+                         uint64_t appended)
 {
-    if (last_seq > st->last_seq)
-        lt_stats_add(st->st_appended, last_seq - st->last_seq);
+    lt_stats_add(st->st_appended, appended);
     st->last_seq = last_seq;
     lt_stats_set(st->st_last_seq, (int64_t)last_seq);
     for (size_t i = 0; i < self->n_subs; i++)
@@ -52,11 +52,13 @@ void lt_feed_stream_grew(lt_feed_t *self, lt_feed_stream_t *st, uint64_t last_se
             lt_feed_sub_gauges(&self->subs[i]);
 }
 
-void lt_feed_advanced(void *arg, const char *stream, uint64_t last_seq)
+void lt_feed_advanced(void *arg, const char *stream, uint64_t last_seq, uint64_t appended)
 {
+    /* A stream first opened here already holds the group: appended says
+     * how many records it added. */
     lt_feed_stream_t *s = lt_feed_stream(arg, stream);
     if (s)
-        lt_feed_stream_grew(arg, s, last_seq);
+        lt_feed_stream_grew(arg, s, last_seq, appended);
 }
 
 const char *lt_feed_owner_of(const lt_dir_t *dir, const char *stream)

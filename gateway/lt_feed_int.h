@@ -92,9 +92,10 @@ struct _lt_feed_t {
 /* The stream called name, opened in the store on first use; NULL when the
  * table is full or the store fails (logged). */
 lt_feed_stream_t *lt_feed_stream(lt_feed_t *self, const char *name);
-/* The stream grew to last_seq: its statistics, and the lag of its
- * subscriptions. */
-void lt_feed_stream_grew(lt_feed_t *self, lt_feed_stream_t *st, uint64_t last_seq);
+/* The stream grew to last_seq by appended records: its statistics, and
+ * the lag of its subscriptions. */
+void lt_feed_stream_grew(lt_feed_t *self, lt_feed_stream_t *st, uint64_t last_seq,
+                         uint64_t appended);
 /* The owner of a dataset or view id in dir, or NULL. */
 const char *lt_feed_owner_of(const lt_dir_t *dir, const char *stream);
 /* Reads up to max records of st from seq into self->chunk (emptied

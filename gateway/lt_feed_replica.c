@@ -176,7 +176,7 @@ static int s_apply(lt_feed_t *self, lt_feed_replica_t *f, const Lienthong__Batch
     }
     lt_stats_observe_us(self->st_commit, lt_gwstats_since_us(t0));
     f->cursor = next;
-    lt_feed_stream_grew(self, f->stream, next.last_seq);
+    lt_feed_stream_grew(self, f->stream, next.last_seq, b->n_records);
     lt_stats_set(f->st_cursor, (int64_t)next.last_seq);
     lt_stats_set_double(f->st_lag, (double)(lt_clock_now_ms() - b->signed_at_ms) / 1000.0);
     return 0;

@@ -16,6 +16,7 @@
 typedef struct {
     const char *name;
     lt_stream_t st;
+    uint64_t from_seq; /* last_seq when the group first touched the stream */
     int dirty;
 } slot_t;
 
@@ -48,6 +49,7 @@ static slot_t *s_slot(group_t *g, const char *name)
     s->name = name;
     if (lt_store_stream(g->store, name, &s->st) != 0)
         return NULL;
+    s->from_seq = s->st.last_seq;
     g->n_slots++;
     return s;
 }
@@ -246,7 +248,8 @@ int lt_publish_apply(lt_store_t *store, const lt_dir_t *dir, const char *member,
         goto fail;
     for (size_t i = 0; advanced && i < g.n_slots; i++)
         if (g.slots[i].dirty)
-            advanced(arg, g.slots[i].name, g.slots[i].st.last_seq);
+            advanced(arg, g.slots[i].name, g.slots[i].st.last_seq,
+                     g.slots[i].st.last_seq - g.slots[i].from_seq);
     return 0;
 fail:
     lt_error("publish", "store failure, nothing acknowledged: %s", lt_store_error(store));

@@ -15,8 +15,10 @@
 #include "lt_store.h"
 #include "lt_wire.h"
 
-/* Called after the commit for each stream the group advanced. */
-typedef void (*lt_publish_advanced_fn)(void *arg, const char *stream, uint64_t last_seq);
+/* Called after the commit for each stream the group advanced: its new last
+ * sequence number and the number of records the group appended to it. */
+typedef void (*lt_publish_advanced_fn)(void *arg, const char *stream, uint64_t last_seq,
+                                       uint64_t appended);
 
 typedef struct {
     Lienthong__ErrorCode code; /* ERR_NONE when acknowledged */
