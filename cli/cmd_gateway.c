@@ -1,5 +1,6 @@
 /* cmd_gateway: `lienthong gateway` runs the daemon; `lienthong status`
- * asks the local gateway over its ipc socket (lt_client). */
+ * asks the local gateway over its ipc socket (lt_client) for its status or,
+ * with --metrics, its statistics as Prometheus text (PROTOCOL.md 8.6). */
 #include "lt_cli.h"
 #include "lt_client.h"
 #include "lt_gwcfg.h"
@@ -14,15 +15,16 @@
 #include <string.h>
 
 static const char *USAGE_GW = "lienthong gateway --config FILE [--check]";
-static const char *USAGE_ST = "lienthong status --config FILE";
+static const char *USAGE_ST = "lienthong status --config FILE [--metrics]";
 
-/* Shared: parse --config FILE [--check]. */
-static int s_config_arg(int argc, char **argv, const char *usage, const char **config, int *check)
+/* Shared: parse --config FILE [--FLAG], FLAG being "check" or "metrics". */
+static int s_config_arg(int argc, char **argv, const char *usage, const char **config,
+                        const char *flag, int *check)
 {
-    static const struct option opts[] = {{"config", required_argument, 0, 'c'},
-                                         {"check", no_argument, 0, 'k'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    const struct option opts[] = {{"config", required_argument, 0, 'c'},
+                                  {flag, no_argument, 0, 'k'},
+                                  {"help", no_argument, 0, 'h'},
+                                  {0, 0, 0, 0}};
     int c;
     optind = 1;
     opterr = 0;
@@ -48,7 +50,7 @@ int lt_cmd_gateway(int argc, char **argv)
 {
     const char *config = NULL;
     int check = 0;
-    int rc = s_config_arg(argc, argv, USAGE_GW, &config, &check);
+    int rc = s_config_arg(argc, argv, USAGE_GW, &config, "check", &check);
     if (rc >= 0)
         return rc;
     static lt_gwcfg_t cfg; /* large: keep it off the stack */
@@ -92,7 +94,8 @@ static int s_print_status(const Lienthong__StatusReply *r)
 int lt_cmd_status(int argc, char **argv)
 {
     const char *config = NULL;
-    int rc = s_config_arg(argc, argv, USAGE_ST, &config, NULL);
+    int metrics = 0;
+    int rc = s_config_arg(argc, argv, USAGE_ST, &config, "metrics", &metrics);
     if (rc >= 0)
         return rc;
     static lt_gwcfg_t cfg;
@@ -100,15 +103,24 @@ int lt_cmd_status(int argc, char **argv)
     if (lt_gwcfg_load(config, &cfg, err, sizeof err) != 0)
         return lt_cli_fail(2, "status", "%s", err);
     lt_client_t *c = lt_client_new(cfg.local_socket, NULL, err, sizeof err);
-    Lienthong__StatusRequest req = LIENTHONG__STATUS_REQUEST__INIT;
+    Lienthong__StatusRequest sreq = LIENTHONG__STATUS_REQUEST__INIT;
+    Lienthong__MetricsRequest mreq = LIENTHONG__METRICS_REQUEST__INIT;
     Lienthong__Envelope *rep = NULL;
     rc = 1;
-    if (!c || lt_client_send(c, LIENTHONG__ENVELOPE__BODY_STATUS_REQUEST, &req, 3000, err,
-                             sizeof err) != 0 ||
+    if (!c ||
+        lt_client_send(c,
+                       metrics ? LIENTHONG__ENVELOPE__BODY_METRICS_REQUEST
+                               : LIENTHONG__ENVELOPE__BODY_STATUS_REQUEST,
+                       metrics ? (void *)&mreq : (void *)&sreq, 3000, err, sizeof err) != 0 ||
         lt_client_recv(c, 3000, &rep, err, sizeof err) != 0)
         lt_cli_fail(1, "status", "%s", err);
-    else if (rep->body_case == LIENTHONG__ENVELOPE__BODY_STATUS_REPLY)
+    else if (rep->body_case == LIENTHONG__ENVELOPE__BODY_STATUS_REPLY && !metrics)
         rc = s_print_status(rep->status_reply);
+    else if (rep->body_case == LIENTHONG__ENVELOPE__BODY_METRICS_REPLY && metrics)
+        rc = fputs(rep->metrics_reply->text, stdout) < 0 ? 1 : 0;
+    else if (rep->body_case == LIENTHONG__ENVELOPE__BODY_ERROR)
+        lt_cli_fail(1, "status", "the gateway answered %s: %s",
+                    lt_wire_error_name(rep->error->code), rep->error->message);
     else
         lt_cli_fail(1, "status", "unexpected %s from the gateway", lt_wire_body_name(rep->body_case));
     lt_wire_free(&rep);

@@ -10,5 +10,7 @@
 int64_t lt_clock_now_ms(void);
 /* Milliseconds of a monotonic clock with an arbitrary origin. */
 int64_t lt_clock_mono_ms(void);
+/* Microseconds of the same monotonic clock: for latencies. */
+int64_t lt_clock_mono_us(void);
 
 #endif

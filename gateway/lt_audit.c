@@ -3,6 +3,7 @@
 #include "lt_clock.h"
 #include "lt_crypto.h"
 #include "lt_file.h"
+#include "lt_gwstats.h"
 #include "lt_log.h"
 
 #include <sqlite3.h>
@@ -32,6 +33,7 @@ struct _lt_audit_t {
     buffered_t *buf;
     size_t n, cap;
     int64_t last_flush;
+    lt_stats_series_t *st_entries, *st_commit; /* NULL until lt_audit_set_stats */
 };
 
 static const char *s_schema =
@@ -166,6 +168,26 @@ void lt_audit_destroy(lt_audit_t **self_p)
     *self_p = NULL;
 }
 
+int lt_audit_set_stats(lt_audit_t *self, lt_stats_t *stats)
+{
+    static const lt_stats_def_t entries = {
+        .name = "lienthong_audit_entries",
+        .help = "Entries written (committed) to the audit log",
+        .kind = LT_STATS_COUNTER};
+    self->st_entries = lt_gwstats_series(stats, &entries, NULL);
+    self->st_commit = lt_gwstats_commit(stats, "audit");
+    return self->st_entries && self->st_commit ? 0 : -1;
+}
+
+/* Counts a committed flush of n entries that started at t0 (us). */
+static void s_count(lt_audit_t *self, size_t n, int64_t t0)
+{
+    if (!self->st_entries)
+        return; /* a log opened without statistics (tools, tests) */
+    lt_stats_add(self->st_entries, n);
+    lt_stats_observe_us(self->st_commit, lt_gwstats_since_us(t0));
+}
+
 void lt_audit_add(lt_audit_t *self, const lt_audit_entry_t *e)
 {
     if (!self)
@@ -226,6 +248,7 @@ int lt_audit_flush(lt_audit_t *self, int force)
     if (!self || self->n == 0 || (!force && lt_clock_mono_ms() - self->last_flush < FLUSH_MS))
         return 0;
     self->last_flush = lt_clock_mono_ms();
+    int64_t t0 = lt_clock_mono_us();
     uint64_t seq = self->seq;
     uint8_t head[LT_HASH_BYTES];
     memcpy(head, self->head, LT_HASH_BYTES);
@@ -241,6 +264,7 @@ int lt_audit_flush(lt_audit_t *self, int force)
         goto fail;
     self->seq = seq;
     memcpy(self->head, head, LT_HASH_BYTES);
+    s_count(self, self->n, t0);
     s_free_buffered(self);
     return 0;
 fail:

@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "lt_keys.h"
+#include "lt_stats.h"
 
 typedef struct _lt_audit_t lt_audit_t;
 
@@ -42,6 +43,11 @@ typedef struct {
 /* Opens (creating) the audit log at path. NULL with err on failure. */
 lt_audit_t *lt_audit_open(const char *path, const lt_keys_t *keys, char *err, size_t errlen);
 void lt_audit_destroy(lt_audit_t **self_p);
+
+/* Counts entries written (lienthong_audit_entries) and times each flush
+ * (lienthong_store_commit_latency{what="audit"}) in stats. Returns 0, or
+ * -1 when registration failed. */
+int lt_audit_set_stats(lt_audit_t *self, lt_stats_t *stats);
 
 /* Buffers one entry (strings are copied). */
 void lt_audit_add(lt_audit_t *self, const lt_audit_entry_t *e);

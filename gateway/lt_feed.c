@@ -4,6 +4,7 @@
 #include "lt_feed_int.h"
 #include "lt_clock.h"
 #include "lt_file.h"
+#include "lt_gwstats.h"
 #include "lt_log.h"
 
 #include <stdio.h>
@@ -29,16 +30,35 @@ lt_feed_stream_t *lt_feed_stream(lt_feed_t *self, const char *name)
     memset(s, 0, sizeof *s);
     snprintf(s->name, sizeof s->name, "%s", name);
     s->id = st.id;
-    s->last_seq = s->rate_seq = st.last_seq;
+    s->last_seq = st.last_seq;
     s->rate_at = lt_clock_mono_ms();
+    /* Looked up once here; a stream name over the bound counts as `other`. */
+    const char *label[] = {s->name};
+    s->st_last_seq = lt_stats_series(self->f_last_seq, label);
+    s->st_appended = lt_stats_series(self->f_appended, label);
+    s->rate_seq = lt_gwstats_counter(s->st_appended);
+    lt_stats_set(s->st_last_seq, (int64_t)s->last_seq);
     return s;
 }
 
-void lt_feed_advanced(void *arg, const char *stream, uint64_t last_seq)
+void lt_feed_stream_grew(lt_feed_t *self, lt_feed_stream_t *st, uint64_t last_seq,
+                         uint64_t appended)
 {
+    lt_stats_add(st->st_appended, appended);
+    st->last_seq = last_seq;
+    lt_stats_set(st->st_last_seq, (int64_t)last_seq);
+    for (size_t i = 0; i < self->n_subs; i++)
+        if (self->subs[i].stream == st)
+            lt_feed_sub_gauges(&self->subs[i]);
+}
+
+void lt_feed_advanced(void *arg, const char *stream, uint64_t last_seq, uint64_t appended)
+{
+    /* A stream first opened here already holds the group: appended says
+     * how many records it added. */
     lt_feed_stream_t *s = lt_feed_stream(arg, stream);
     if (s)
-        s->last_seq = last_seq;
+        lt_feed_stream_grew(arg, s, last_seq, appended);
 }
 
 const char *lt_feed_owner_of(const lt_dir_t *dir, const char *stream)
@@ -48,17 +68,57 @@ const char *lt_feed_owner_of(const lt_dir_t *dir, const char *stream)
     return ds ? ds->owner : NULL;
 }
 
-/* Records per second of each stream, over the last second or more. */
+/* Records per second appended to each stream (read from its counter),
+ * over the last second or more. */
 static void s_rates(lt_feed_t *self, int64_t now)
 {
     for (size_t i = 0; i < self->n_streams; i++) {
         lt_feed_stream_t *s = &self->streams[i];
         if (now - s->rate_at >= 1000) {
-            s->rate = (double)(s->last_seq - s->rate_seq) * 1000.0 / (double)(now - s->rate_at);
-            s->rate_seq = s->last_seq;
+            uint64_t appended = lt_gwstats_counter(s->st_appended);
+            s->rate = (double)(appended - s->rate_seq) * 1000.0 / (double)(now - s->rate_at);
+            s->rate_seq = appended;
             s->rate_at = now;
         }
     }
+}
+
+/* A family of this module, labelled by stream and, for subscriptions, by
+ * subscriber. */
+static int s_family(lt_stats_t *stats, lt_stats_family_t **f, const char *name, const char *help,
+                    lt_stats_kind_t kind, int by_subscriber, size_t max_series)
+{
+    lt_stats_def_t def = {.name = name, .help = help, .kind = kind,
+                          .unit = kind == LT_STATS_GAUGE_DOUBLE ? LT_STATS_UNIT_SECONDS
+                                                                : LT_STATS_UNIT_NONE,
+                          .n_labels = by_subscriber ? 2 : 1, .labels = {"stream", "subscriber"},
+                          .max_series = max_series};
+    return lt_stats_register(stats, &def, f) == 0 ? 0 : -1;
+}
+
+static int s_register(lt_feed_t *self, lt_stats_t *st)
+{
+    int rc = 0;
+    rc |= s_family(st, &self->f_last_seq, "lienthong_stream_last_seq",
+                   "Last durable sequence number of a stream held here", LT_STATS_GAUGE, 0,
+                   LT_FEED_MAX_STREAMS);
+    rc |= s_family(st, &self->f_appended, "lienthong_stream_appended",
+                   "Records appended to a stream here (published, or applied from its owner)",
+                   LT_STATS_COUNTER, 0, LT_FEED_MAX_STREAMS);
+    rc |= s_family(st, &self->f_sub_cursor, "lienthong_subscriber_cursor",
+                   "Owner: last sequence number sent to a subscriber", LT_STATS_GAUGE, 1,
+                   LT_FEED_MAX_SUBS);
+    rc |= s_family(st, &self->f_sub_lag, "lienthong_subscriber_lag",
+                   "Owner: records of the stream not yet sent to a subscriber", LT_STATS_GAUGE, 1,
+                   LT_FEED_MAX_SUBS);
+    rc |= s_family(st, &self->f_rep_cursor, "lienthong_replica_cursor",
+                   "Consumer: durable cursor (last applied sequence number) of a replica",
+                   LT_STATS_GAUGE, 0, LT_GWCFG_MAX_SUBS);
+    rc |= s_family(st, &self->f_rep_lag, "lienthong_replica_lag",
+                   "Consumer: age of the last applied batch when applied (now minus the owner's "
+                   "signed_at_ms)", LT_STATS_GAUGE_DOUBLE, 0, LT_GWCFG_MAX_SUBS);
+    self->st_commit = lt_gwstats_commit(st, "replica");
+    return rc || !self->st_commit ? -1 : 0;
 }
 
 /* ---- construction ---------------------------------------------------------- */
@@ -73,6 +133,10 @@ lt_feed_t *lt_feed_new(const lt_gwctx_t *ctx)
     /* Half the frame cap, so that a full batch with its envelope always fits. */
     self->batch_bytes =
         cfg->max_message / 2 < LT_BATCH_MAX_BYTES ? cfg->max_message / 2 : LT_BATCH_MAX_BYTES;
+    if (s_register(self, ctx->stats) != 0) {
+        lt_feed_destroy(&self);
+        return NULL;
+    }
     for (size_t i = 0; i < cfg->n_subs; i++)
         if (lt_feed_replica_open(self, cfg->subs[i].stream) != 0) {
             lt_feed_destroy(&self);
@@ -169,7 +233,7 @@ void lt_feed_status(lt_feed_t *self, Lienthong__StatusReply *r)
         lienthong__stream_status__init(ss);
         r->streams[r->n_streams++] = ss;
         ss->stream = st->name;
-        ss->last_seq = st->last_seq;
+        ss->last_seq = (uint64_t)lt_gwstats_gauge(st->st_last_seq);
         ss->records_per_sec = st->rate;
         ss->role = lt_feed_replica_find(self, st->name) ? "replica" : "owner";
         lt_feed_owner_status(self, st, ss);

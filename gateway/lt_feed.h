@@ -61,8 +61,9 @@ void lt_feed_on_deliver_ack(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
 
 /* ---- all roles ---- */
 
-/* The owner's log of stream grew to last_seq (an lt_publish_advanced_fn). */
-void lt_feed_advanced(void *self, const char *stream, uint64_t last_seq);
+/* The owner's log of stream grew to last_seq by appended records (an
+ * lt_publish_advanced_fn). */
+void lt_feed_advanced(void *self, const char *stream, uint64_t last_seq, uint64_t appended);
 /* Sends what credit allows; returns the number of messages sent. */
 int lt_feed_pump(lt_feed_t *self, void *peer_sock, void *local_sock);
 /* Subscribes, refreshes and backs off consumer feeds. */

@@ -8,15 +8,18 @@
 
 #include "lt_batch.h"
 #include "lt_feed.h"
+#include "lt_stats.h"
 
 /* A stream this gateway holds: its store id and last durable seq. */
 typedef struct {
     char name[LT_STREAM_ID_MAX];
     int64_t id;
     uint64_t last_seq;
-    uint64_t rate_seq; /* for records/s */
+    uint64_t rate_seq; /* appended count at rate_at, for records/s */
     int64_t rate_at;
     double rate;
+    lt_stats_series_t *st_last_seq; /* lienthong_stream_last_seq{stream} */
+    lt_stats_series_t *st_appended; /* lienthong_stream_appended{stream} */
 } lt_feed_stream_t;
 
 /* Owner: one peer's subscription (keyed by routing id and stream). */
@@ -28,6 +31,7 @@ typedef struct {
     uint64_t next;
     uint8_t prev[LT_HASH_BYTES];
     int64_t credit;
+    lt_stats_series_t *st_cursor, *st_lag; /* {stream, subscriber} */
 } lt_feed_sub_t;
 
 /* Local: a sink adapter attached to a stream. */
@@ -52,6 +56,7 @@ typedef struct {
     int64_t backoff;
     int64_t last_batch_at;
     uint64_t discarded;
+    lt_stats_series_t *st_cursor, *st_lag; /* lienthong_replica_*{stream} */
 } lt_feed_replica_t;
 
 /* Records read from the log for one Batch or Deliver, reused between
@@ -75,6 +80,11 @@ struct _lt_feed_t {
     size_t n_replicas;
     size_t batch_bytes; /* record bytes per batch: fits half the frame cap */
     lt_feed_chunk_t chunk;
+    /* Families of the statistics, whose series the streams, subscriptions
+     * and replicas above keep. */
+    lt_stats_family_t *f_last_seq, *f_appended, *f_sub_cursor, *f_sub_lag, *f_rep_cursor,
+        *f_rep_lag;
+    lt_stats_series_t *st_commit; /* store commit latency of replica batches */
 };
 
 /* ---- lt_feed.c ---- */
@@ -82,6 +92,10 @@ struct _lt_feed_t {
 /* The stream called name, opened in the store on first use; NULL when the
  * table is full or the store fails (logged). */
 lt_feed_stream_t *lt_feed_stream(lt_feed_t *self, const char *name);
+/* The stream grew to last_seq by appended records: its statistics, and
+ * the lag of its subscriptions. */
+void lt_feed_stream_grew(lt_feed_t *self, lt_feed_stream_t *st, uint64_t last_seq,
+                         uint64_t appended);
 /* The owner of a dataset or view id in dir, or NULL. */
 const char *lt_feed_owner_of(const lt_dir_t *dir, const char *stream);
 /* Reads up to max records of st from seq into self->chunk (emptied
@@ -90,6 +104,8 @@ int lt_feed_chunk_read(lt_feed_t *self, lt_feed_stream_t *st, uint64_t seq, int6
 
 /* ---- lt_feed_owner.c ---- */
 
+/* Sets the cursor and lag gauges of subscription s. */
+void lt_feed_sub_gauges(lt_feed_sub_t *s);
 /* Sends batches to subscriptions with credit; returns batches sent. */
 int lt_feed_owner_pump(lt_feed_t *self, void *sock);
 /* Adds the subscribers of st to its status entry. */

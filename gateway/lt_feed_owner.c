@@ -4,6 +4,7 @@
 #include "lt_feed_int.h"
 #include "lt_clock.h"
 #include "lt_file.h"
+#include "lt_gwstats.h"
 #include "lt_log.h"
 
 #include <errno.h>
@@ -128,6 +129,16 @@ void lt_feed_on_subscribe(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
     if (m->from_seq > 1)
         memcpy(s->prev, m->prev_hash.data, LT_HASH_BYTES);
     s->credit = m->credit;
+    const char *labels[] = {st->name, s->member};
+    s->st_cursor = lt_stats_series(self->f_sub_cursor, labels);
+    s->st_lag = lt_stats_series(self->f_sub_lag, labels);
+    lt_feed_sub_gauges(s);
+}
+
+void lt_feed_sub_gauges(lt_feed_sub_t *s)
+{
+    lt_stats_set(s->st_cursor, (int64_t)(s->next - 1));
+    lt_stats_set(s->st_lag, (int64_t)(s->stream->last_seq - (s->next - 1)));
 }
 
 void lt_feed_on_credit(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
@@ -225,6 +236,7 @@ static int s_send_batch(lt_feed_t *self, void *sock, lt_feed_sub_t *s)
     s->next += c->n;
     s->credit -= (int64_t)c->n;
     memcpy(s->prev, hash, LT_HASH_BYTES);
+    lt_feed_sub_gauges(s);
     return 1;
 }
 
@@ -263,8 +275,8 @@ void lt_feed_owner_status(const lt_feed_t *self, const lt_feed_stream_t *st,
             break;
         lienthong__subscriber_status__init(sub);
         sub->member = (char *)self->subs[j].member;
-        sub->cursor = self->subs[j].next - 1;
-        sub->lag = st->last_seq - sub->cursor;
+        sub->cursor = (uint64_t)lt_gwstats_gauge(self->subs[j].st_cursor);
+        sub->lag = (uint64_t)lt_gwstats_gauge(self->subs[j].st_lag);
         ss->subscribers[ss->n_subscribers++] = sub;
     }
 }

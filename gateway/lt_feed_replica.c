@@ -5,6 +5,7 @@
 #include "lt_feed_int.h"
 #include "lt_clock.h"
 #include "lt_file.h"
+#include "lt_gwstats.h"
 #include "lt_log.h"
 #include "lt_peers.h"
 
@@ -27,6 +28,10 @@ int lt_feed_replica_open(lt_feed_t *self, const char *stream)
     if (!f->stream || lt_store_stream(self->ctx->store, stream, &f->cursor) != 0)
         return -1;
     f->state = LT_FEED_IDLE;
+    const char *label[] = {f->stream->name};
+    f->st_cursor = lt_stats_series(self->f_rep_cursor, label);
+    f->st_lag = lt_stats_series(self->f_rep_lag, label);
+    lt_stats_set(f->st_cursor, (int64_t)f->cursor.last_seq);
     self->n_replicas++;
     return 0;
 }
@@ -152,6 +157,7 @@ static int s_apply(lt_feed_t *self, lt_feed_replica_t *f, const Lienthong__Batch
                    const uint8_t hash[LT_HASH_BYTES], char *err, size_t errlen)
 {
     lt_store_t *store = self->ctx->store;
+    int64_t t0 = lt_clock_mono_us();
     if (lt_store_begin(store) != 0) {
         snprintf(err, errlen, "store: %s", lt_store_error(store));
         return -1;
@@ -168,8 +174,11 @@ static int s_apply(lt_feed_t *self, lt_feed_replica_t *f, const Lienthong__Batch
         lt_store_rollback(store);
         return -1;
     }
+    lt_stats_observe_us(self->st_commit, lt_gwstats_since_us(t0));
     f->cursor = next;
-    f->stream->last_seq = next.last_seq;
+    lt_feed_stream_grew(self, f->stream, next.last_seq, b->n_records);
+    lt_stats_set(f->st_cursor, (int64_t)next.last_seq);
+    lt_stats_set_double(f->st_lag, (double)(lt_clock_now_ms() - b->signed_at_ms) / 1000.0);
     return 0;
 }
 

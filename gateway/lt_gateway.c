@@ -4,14 +4,17 @@
 #include "lt_gateway.h"
 #include "lt_audit.h"
 #include "lt_feed.h"
+#include "lt_clock.h"
 #include "lt_file.h"
 #include "lt_gwcheck.h"
+#include "lt_gwstats.h"
 #include "lt_log.h"
 #include "lt_notify.h"
 #include "lt_peers.h"
 #include "lt_publish.h"
 #include "lt_query.h"
 #include "lt_sock.h"
+#include "lt_stats_prom.h"
 #include "lt_wire.h"
 #include "lt_zap.h"
 
@@ -41,9 +44,49 @@ struct _lt_gateway_t {
     int sigfd;
     int stopping;
     int failed;
-    uint64_t refused;
+    lt_gwstats_codes_t refused;       /* peer messages refused, by error code */
+    lt_stats_series_t *st_dir_version; /* the directory in use */
+    lt_stats_series_t *st_dir_expiry;  /* seconds until it expires */
+    lt_stats_series_t *st_publish;     /* store commit latency of publish groups */
+    int64_t dir_gauges_at;             /* monotonic ms of the last expiry update */
     char adopted_path[PATH_MAX + 32];
 };
+
+/* ---- statistics -------------------------------------------------------------- */
+
+/* Registers what the gateway itself counts: refused peer messages and the
+ * directory (each module registers its own when created). */
+static int s_register(lt_gateway_t *self)
+{
+    static const lt_stats_def_t refused = {
+        .name = "lienthong_peer_refused",
+        .help = "Messages from peers refused or dropped, by error code (PROTOCOL.md 4.4)",
+        .kind = LT_STATS_COUNTER, .n_labels = 1, .labels = {"reason"}, .max_series = 20};
+    static const lt_stats_def_t version = {
+        .name = "lienthong_directory_version",
+        .help = "Version of the signed directory in use",
+        .kind = LT_STATS_GAUGE};
+    static const lt_stats_def_t expiry = {
+        .name = "lienthong_directory_expires_in",
+        .help = "Time until the directory in use expires (negative once expired)",
+        .kind = LT_STATS_GAUGE, .unit = LT_STATS_UNIT_SECONDS};
+    lt_stats_t *st = self->shared.stats;
+    if (lt_gwstats_codes_init(&self->refused, st, &refused, NULL) != 0 ||
+        !(self->st_dir_version = lt_gwstats_series(st, &version, NULL)) ||
+        !(self->st_dir_expiry = lt_gwstats_series(st, &expiry, NULL)) ||
+        !(self->st_publish = lt_publish_stats(st)))
+        return -1;
+    return 0;
+}
+
+/* The directory gauges: at adoption, and the expiry once a second. */
+static void s_dir_gauges(lt_gateway_t *self)
+{
+    const lt_dir_t *d = self->shared.dir;
+    lt_stats_set(self->st_dir_version, (int64_t)lt_dir_version(d));
+    lt_stats_set(self->st_dir_expiry, lt_dir_expires(d) - lt_clock_now_ms() / 1000);
+    self->dir_gauges_at = lt_clock_mono_ms();
+}
 
 /* ---- directory ------------------------------------------------------------ */
 
@@ -163,6 +206,7 @@ static void s_adopted(lt_gateway_t *self, lt_dir_t *d, const char *source)
         &(lt_audit_entry_t){.event = "directory-adopted", .peer = source, .detail = detail});
     lt_dir_destroy(&self->shared.dir);
     self->shared.dir = d;
+    s_dir_gauges(self);
     if (lost)
         (void)s_rebind_peer(self);
     lt_feed_dir_changed(self->feed, self->peer);
@@ -208,7 +252,7 @@ int lt_gateway_adopt(lt_gateway_t *self, const uint8_t *bytes, size_t len, const
 static void s_peer_refuse(lt_gateway_t *self, const lt_wire_in_t *in, Lienthong__ErrorCode code,
                           const char *who, const char *why)
 {
-    self->refused++;
+    lt_gwstats_codes_inc(&self->refused, code);
     lt_warn("peer", "refused message from %s: %s (%s)", who, why, lt_wire_error_name(code));
     lt_audit_add(self->shared.audit,
                  &(lt_audit_entry_t){.event = "refused", .peer = who, .detail = why});
@@ -246,7 +290,7 @@ static void s_peer_offer(lt_gateway_t *self, const lt_wire_in_t *in,
         (void)lt_peers_hello(self->shared.peers, self->peer, in->rid, in->rid_len);
     if (rc >= 0)
         return;
-    self->refused++;
+    lt_gwstats_codes_inc(&self->refused, LIENTHONG__ERROR_CODE__ERR_DIRECTORY);
     (void)lt_wire_send_error(self->peer, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_DIRECTORY,
                              0, "directory refused: %s", err);
 }
@@ -378,11 +422,11 @@ static void s_on_link(lt_gateway_t *self, size_t i)
     Lienthong__ErrorCode code;
     Lienthong__Envelope *env = NULL;
     if (in.frames != 1) {
-        self->refused++;
+        lt_gwstats_codes_inc(&self->refused, LIENTHONG__ERROR_CODE__ERR_MALFORMED);
         lt_warn("link", "dropped %d-frame message from %s", in.frames, member);
     } else if (!(env = lt_wire_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body),
                                       self->cfg.max_message, &code, err, sizeof err))) {
-        self->refused++;
+        lt_gwstats_codes_inc(&self->refused, code);
         lt_warn("link", "dropped message from %s: %s", member, err);
     } else {
         s_link_dispatch(self, i, env, &in.body);
@@ -397,8 +441,8 @@ static void s_local_status(lt_gateway_t *self, const lt_wire_in_t *in)
 {
     Lienthong__StatusReply r = LIENTHONG__STATUS_REPLY__INIT;
     r.member = self->cfg.member;
-    r.directory_version = lt_dir_version(self->shared.dir);
-    r.refused = self->refused + lt_zap_refused(self->zap);
+    r.directory_version = (uint64_t)lt_gwstats_gauge(self->st_dir_version);
+    r.refused = lt_gwstats_codes_sum(&self->refused) + lt_zap_refused(self->zap);
     if (lt_peers_status(self->shared.peers, &r) != 0)
         lt_warn("local", "status reply without its peer list: out of memory");
     lt_feed_status(self->feed, &r);
@@ -408,12 +452,35 @@ static void s_local_status(lt_gateway_t *self, const lt_wire_in_t *in)
     lt_feed_status_free(&r);
 }
 
+/* The registry as Prometheus text (PROTOCOL.md 8.6). */
+static void s_local_metrics(lt_gateway_t *self, const lt_wire_in_t *in)
+{
+    Lienthong__MetricsReply r = LIENTHONG__METRICS_REPLY__INIT;
+    char *text = NULL;
+    size_t len = 0, cap = 0;
+    s_dir_gauges(self);
+    if (lt_stats_prom_write(self->shared.stats, &text, &len, &cap) != 0) {
+        lt_warn("local", "metrics not sent: out of memory");
+        (void)lt_wire_send_error(self->local, in->rid, in->rid_len,
+                                 LIENTHONG__ERROR_CODE__ERR_INTERNAL, 0, "out of memory");
+        goto out;
+    }
+    r.text = text ? text : "";
+    (void)lt_wire_send_body(self->local, in->rid, in->rid_len,
+                            LIENTHONG__ENVELOPE__BODY_METRICS_REPLY, &r);
+out:
+    free(text);
+}
+
 /* Handles one decoded local message other than Publish. */
 static void s_local_dispatch(lt_gateway_t *self, const lt_wire_in_t *in, Lienthong__Envelope *env)
 {
     switch (env->body_case) {
     case LIENTHONG__ENVELOPE__BODY_STATUS_REQUEST:
         s_local_status(self, in);
+        break;
+    case LIENTHONG__ENVELOPE__BODY_METRICS_REQUEST:
+        s_local_metrics(self, in);
         break;
     case LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST:
     case LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST:
@@ -477,7 +544,8 @@ static void s_on_local(lt_gateway_t *self)
         lt_wire_in_close(&p->in);
     }
     if (n)
-        lt_publish_commit(&self->shared, self->local, group, n, lt_feed_advanced, self->feed);
+        lt_publish_commit(&self->shared, self->local, group, n, self->st_publish, lt_feed_advanced,
+                          self->feed);
     for (size_t i = 0; i < n; i++) {
         lt_wire_free(&group[i].env);
         lt_wire_in_close(&group[i].in);
@@ -578,6 +646,8 @@ int lt_gateway_run(lt_gateway_t *self)
         s_on_ready(self, items, n);
         busy = lt_feed_pump(self->feed, self->peer, self->local) > 0;
         (void)lt_audit_flush(self->shared.audit, 0);
+        if (lt_clock_mono_ms() - self->dir_gauges_at >= 1000)
+            s_dir_gauges(self);
     }
     if (self->failed)
         return -1;
@@ -611,7 +681,7 @@ static int s_open_sockets(lt_gateway_t *self, char *err, size_t errlen)
         return -1;
     }
     /* The ZAP handler before any bind: libzmq admits everyone otherwise. */
-    self->zap = lt_zap_new(self->zctx);
+    self->zap = lt_zap_new(self->zctx, self->shared.stats);
     if (!self->zap) {
         snprintf(err, errlen, "cannot start the ZAP handler");
         return -1;
@@ -634,6 +704,10 @@ static int s_open_stores(lt_gateway_t *self, char *err, size_t errlen)
         return -1;
     snprintf(path, sizeof path, "%s/audit.db", self->cfg.data_dir);
     self->shared.audit = lt_audit_open(path, self->shared.keys, err, errlen);
+    if (self->shared.audit && lt_audit_set_stats(self->shared.audit, self->shared.stats) != 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     return self->shared.audit ? 0 : -1;
 }
 
@@ -676,9 +750,14 @@ lt_gateway_t *lt_gateway_new(const lt_gwcfg_t *cfg, char *err, size_t errlen)
     }
     if (!(self->shared.keys = lt_gwcheck_keys(cfg, err, errlen)))
         goto fail;
+    if (!(self->shared.stats = lt_stats_new()) || s_register(self) != 0) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     if (s_load_dir(self, err, errlen) != 0 ||
         s_check_self(self, self->shared.dir, err, errlen) != 0)
         goto fail;
+    s_dir_gauges(self);
     if (s_signals(self) != 0) {
         snprintf(err, errlen, "cannot set up signal handling: %s", strerror(errno));
         goto fail;
@@ -715,6 +794,8 @@ void lt_gateway_destroy(lt_gateway_t **self_p)
     lt_store_destroy(&self->shared.store);
     lt_dir_destroy(&self->shared.dir);
     lt_keys_destroy(&self->shared.keys);
+    /* Last: every module above kept handles into it. */
+    lt_stats_destroy(&self->shared.stats);
     if (self->sigfd >= 0)
         close(self->sigfd);
     free(self);

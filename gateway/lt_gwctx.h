@@ -1,8 +1,8 @@
 /* lt_gwctx: what the gateway's modules share.
  *
  * One gateway is one member (PROTOCOL.md 2): its configuration, its keys,
- * the current directory, its store and audit log, and its links to other
- * members. The gateway owns each of these objects and keeps them here;
+ * the current directory, its store and audit log, its links to other
+ * members, and the registry of its statistics. The gateway owns each of these objects and keeps them here;
  * peers, feed, query and publish receive a pointer to this struct when they
  * are created and read the fields at the moment of use. So an adopted
  * directory (5.3) is seen by every module at once, and a module that needs
@@ -18,6 +18,7 @@
 #include "lt_dir.h"
 #include "lt_gwcfg.h"
 #include "lt_keys.h"
+#include "lt_stats.h"
 #include "lt_store.h"
 
 typedef struct _lt_peers_t lt_peers_t;
@@ -29,6 +30,7 @@ typedef struct {
     lt_store_t *store;     /* logs, state, replicas and cursors */
     lt_audit_t *audit;     /* the audit log; NULL writes nothing */
     lt_peers_t *peers;     /* links to other members; NULL where no module asks a peer */
+    lt_stats_t *stats;     /* statistics: each module registers its own at creation */
 } lt_gwctx_t;
 
 #endif

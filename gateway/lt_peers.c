@@ -2,6 +2,7 @@
 #include "lt_peers.h"
 #include "lt_clock.h"
 #include "lt_file.h"
+#include "lt_gwstats.h"
 #include "lt_log.h"
 
 #include <errno.h>
@@ -48,6 +49,8 @@ struct _lt_peers_t {
     size_t n_links;
     inbound_t inbound[LT_PEERS_MAX_INBOUND];
     size_t n_inbound;
+    lt_stats_series_t *st_connected; /* lienthong_peers_connected */
+    int changed;                     /* a link or incoming peer came or went since the count */
 };
 
 lt_peers_t *lt_peers_new(const lt_gwctx_t *ctx, void *zmq_ctx, const lt_sock_opts_t *so)
@@ -58,6 +61,14 @@ lt_peers_t *lt_peers_new(const lt_gwctx_t *ctx, void *zmq_ctx, const lt_sock_opt
     self->ctx = ctx;
     self->zmq_ctx = zmq_ctx;
     self->so = *so;
+    static const lt_stats_def_t connected = {
+        .name = "lienthong_peers_connected",
+        .help = "Members connected: links greeted by their peer, and peers that said Hello here",
+        .kind = LT_STATS_GAUGE};
+    if (!(self->st_connected = lt_gwstats_series(ctx->stats, &connected, NULL))) {
+        free(self);
+        return NULL;
+    }
     return self;
 }
 
@@ -177,6 +188,7 @@ void lt_peers_rotate(lt_peers_t *self, const char *member)
     zmq_close(l->sock);
     l->sock = s;
     l->endpoint = next;
+    self->changed |= l->greeted;
     l->greeted = 0;
     lt_info("link", "%s did not answer; trying its endpoint %s", member, m->endpoints[next]);
 }
@@ -191,6 +203,7 @@ static void s_link_silence(lt_peers_t *self, link_t *l, int64_t now)
     const char *ep = m && l->endpoint < m->n_endpoints ? m->endpoints[l->endpoint] : "?";
     if (l->greeted) {
         l->greeted = 0;
+        self->changed = 1;
         lt_info("link", "peer %s lost: no answer at %s for %d s", l->member, ep,
                 PEER_LOST_MS / 1000);
     } else if (!l->unreachable) {
@@ -213,10 +226,20 @@ static void s_inbound_tick(lt_peers_t *self, int64_t now)
     }
 }
 
+/* Members listed as connected in names (room for every link and incoming
+ * peer): greeted links and incoming peers, each member once. Returns the
+ * count. */
+static size_t s_connected(const lt_peers_t *self, char **names);
+
 void lt_peers_tick(lt_peers_t *self)
 {
     int64_t now = lt_clock_mono_ms();
     s_inbound_tick(self, now);
+    if (self->changed) {
+        char *names[LT_PEERS_MAX_LINKS + LT_PEERS_MAX_INBOUND];
+        lt_stats_set(self->st_connected, (int64_t)s_connected(self, names));
+        self->changed = 0;
+    }
     for (size_t i = 0; i < self->n_links; i++) {
         link_t *l = &self->links[i];
         s_link_silence(self, l, now);
@@ -253,6 +276,7 @@ void lt_peers_on_link_hello(lt_peers_t *self, size_t i, const Lienthong__Hello *
     link_t *l = &self->links[i];
     lt_log(l->greeted ? LT_LOG_DEBUG : LT_LOG_INFO, "link", "greeted by %s (directory v%llu)",
            l->member, (unsigned long long)h->directory_version);
+    self->changed |= !l->greeted;
     l->greeted = 1;
     l->unreachable = 0;
     l->heard_at = lt_clock_mono_ms();
@@ -276,6 +300,7 @@ static int s_inbound_note(lt_peers_t *self, const char *member, const lt_wire_in
         slot = &self->inbound[self->n_inbound++];
         memset(slot, 0, sizeof *slot);
         news = 1;
+        self->changed = 1;
     }
     if (!slot)
         return 1;
@@ -309,6 +334,7 @@ void lt_peers_on_dir_request(lt_peers_t *self, void *router, const lt_wire_in_t 
 
 void lt_peers_forget_inbound(lt_peers_t *self)
 {
+    self->changed |= self->n_inbound > 0;
     self->n_inbound = 0;
 }
 
@@ -332,20 +358,25 @@ static int s_listed(char *const *names, size_t n, const char *member)
     return 0;
 }
 
+static size_t s_connected(const lt_peers_t *self, char **names)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < self->n_links; i++)
+        if (self->links[i].greeted)
+            names[n++] = (char *)self->links[i].member;
+    for (size_t i = 0; i < self->n_inbound; i++)
+        if (!s_listed(names, n, self->inbound[i].member))
+            names[n++] = (char *)self->inbound[i].member;
+    return n;
+}
+
 int lt_peers_status(const lt_peers_t *self, Lienthong__StatusReply *r)
 {
     char **peers = calloc(self->n_links + self->n_inbound + 1, sizeof *peers);
     if (!peers)
         return -1;
-    size_t n = 0;
-    for (size_t i = 0; i < self->n_links; i++)
-        if (self->links[i].greeted)
-            peers[n++] = (char *)self->links[i].member;
-    for (size_t i = 0; i < self->n_inbound; i++)
-        if (!s_listed(peers, n, self->inbound[i].member))
-            peers[n++] = (char *)self->inbound[i].member;
     r->peers_connected = peers;
-    r->n_peers_connected = n;
+    r->n_peers_connected = s_connected(self, peers);
     return 0;
 }
 

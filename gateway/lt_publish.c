@@ -2,6 +2,7 @@
 #include "lt_publish.h"
 #include "lt_clock.h"
 #include "lt_file.h"
+#include "lt_gwstats.h"
 #include "lt_log.h"
 #include "lt_schema.h"
 
@@ -15,6 +16,7 @@
 typedef struct {
     const char *name;
     lt_stream_t st;
+    uint64_t from_seq; /* last_seq when the group first touched the stream */
     int dirty;
 } slot_t;
 
@@ -47,6 +49,7 @@ static slot_t *s_slot(group_t *g, const char *name)
     s->name = name;
     if (lt_store_stream(g->store, name, &s->st) != 0)
         return NULL;
+    s->from_seq = s->st.last_seq;
     g->n_slots++;
     return s;
 }
@@ -245,7 +248,8 @@ int lt_publish_apply(lt_store_t *store, const lt_dir_t *dir, const char *member,
         goto fail;
     for (size_t i = 0; advanced && i < g.n_slots; i++)
         if (g.slots[i].dirty)
-            advanced(arg, g.slots[i].name, g.slots[i].st.last_seq);
+            advanced(arg, g.slots[i].name, g.slots[i].st.last_seq,
+                     g.slots[i].st.last_seq - g.slots[i].from_seq);
     return 0;
 fail:
     lt_error("publish", "store failure, nothing acknowledged: %s", lt_store_error(store));
@@ -279,8 +283,14 @@ static void s_answer(void *sock, const lt_publish_pending_t *p, const lt_publish
                             &ack);
 }
 
+lt_stats_series_t *lt_publish_stats(lt_stats_t *stats)
+{
+    return lt_gwstats_commit(stats, "publish");
+}
+
 void lt_publish_commit(const lt_gwctx_t *ctx, void *sock, const lt_publish_pending_t *group,
-                       size_t n, lt_publish_advanced_fn advanced, void *arg)
+                       size_t n, lt_stats_series_t *latency, lt_publish_advanced_fn advanced,
+                       void *arg)
 {
     assert(n <= LT_PUBLISH_GROUP);
     Lienthong__Publish *pubs[LT_PUBLISH_GROUP];
@@ -289,9 +299,12 @@ void lt_publish_commit(const lt_gwctx_t *ctx, void *sock, const lt_publish_pendi
     for (size_t i = 0; i < n; i++)
         pubs[i] = group[i].env->publish;
     /* An ack is only ever sent for records already durable. */
+    int64_t t0 = lt_clock_mono_us();
     if (lt_publish_apply(ctx->store, ctx->dir, ctx->cfg->member, pubs, n,
                          lt_publish_max_record(ctx->cfg->max_message), res, advanced, arg) != 0)
         lt_warn("local", "a group of %zu publishes was not stored; adapters will resend", n);
+    else
+        lt_stats_observe_us(latency, lt_gwstats_since_us(t0));
     for (size_t i = 0; i < n; i++)
         s_answer(sock, &group[i], &res[i]);
 }

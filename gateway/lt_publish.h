@@ -11,11 +11,14 @@
 #include "lienthong.pb-c.h"
 #include "lt_dir.h"
 #include "lt_gwctx.h"
+#include "lt_stats.h"
 #include "lt_store.h"
 #include "lt_wire.h"
 
-/* Called after the commit for each stream the group advanced. */
-typedef void (*lt_publish_advanced_fn)(void *arg, const char *stream, uint64_t last_seq);
+/* Called after the commit for each stream the group advanced: its new last
+ * sequence number and the number of records the group appended to it. */
+typedef void (*lt_publish_advanced_fn)(void *arg, const char *stream, uint64_t last_seq,
+                                       uint64_t appended);
 
 typedef struct {
     Lienthong__ErrorCode code; /* ERR_NONE when acknowledged */
@@ -45,12 +48,19 @@ typedef struct {
     Lienthong__Envelope *env; /* holds the publish body */
 } lt_publish_pending_t;
 
+/* Registers the write path's statistics in stats and returns the handle
+ * lt_publish_commit times its transactions with (the store commit latency,
+ * what="publish"); NULL when registration failed. */
+lt_stats_series_t *lt_publish_stats(lt_stats_t *stats);
+
 /* The local write path (PROTOCOL.md 8.1): applies group[0..n), n at most
- * LT_PUBLISH_GROUP, for ctx->cfg->member in one transaction, then answers
- * each on sock (the local ROUTER): PublishAck once its records are durable,
- * Error with the reason when it was refused or nothing was stored. */
+ * LT_PUBLISH_GROUP, for ctx->cfg->member in one transaction, timed into
+ * latency (from lt_publish_stats), then answers each on sock (the local
+ * ROUTER): PublishAck once its records are durable, Error with the reason
+ * when it was refused or nothing was stored. */
 void lt_publish_commit(const lt_gwctx_t *ctx, void *sock, const lt_publish_pending_t *group,
-                       size_t n, lt_publish_advanced_fn advanced, void *arg);
+                       size_t n, lt_stats_series_t *latency, lt_publish_advanced_fn advanced,
+                       void *arg);
 
 /* 1 if msg satisfies every predicate of view v. */
 int lt_publish_view_match(const Lienthong__View *v, const ProtobufCMessage *msg);

@@ -3,6 +3,7 @@
 #include "lt_clock.h"
 #include "lt_crypto.h"
 #include "lt_file.h"
+#include "lt_gwstats.h"
 #include "lt_log.h"
 #include "lt_norm.h"
 #include "lt_peers.h"
@@ -30,6 +31,7 @@ typedef struct {
 typedef struct {
     dedup_key_t key;
     int64_t at;            /* monotonic ms when first seen */
+    int64_t started_us;    /* monotonic us when first seen, for the latency */
     int complete;          /* all answers signed and stored */
     zmq_msg_t *frames;     /* stored SignedAnswer envelopes */
     size_t n_frames;
@@ -43,6 +45,7 @@ typedef struct {
     dedup_t *entry;
     int is_verify;
     int last;              /* the request's final answer */
+    int64_t started_us;    /* monotonic us when the request arrived */
     uint8_t *bytes;
     size_t len;
 } pending_t;
@@ -65,8 +68,18 @@ typedef struct {
     int64_t attempt_ms;
     int attempts;
     char *record_type;     /* the application asked for answer context (8.4) */
+    int64_t started_us;    /* monotonic us when the application asked */
     UT_hash_handle hh;
 } outstanding_t;
+
+/* The statistics of one operation (lookup or verify), both sides. */
+typedef struct {
+    lt_stats_series_t *executed, *replayed, *latency;          /* owner */
+    lt_stats_series_t *made, *answered, *timeouts, *caller_us; /* caller */
+    lt_gwstats_codes_t refused;                                /* owner, by error code */
+} op_stats_t;
+
+enum { OP_LOOKUP, OP_VERIFY, N_OPS };
 
 struct _lt_query_t {
     const lt_gwctx_t *ctx;
@@ -81,7 +94,8 @@ struct _lt_query_t {
         uint8_t sig[LT_SIG_BYTES];
     } roots[LT_ANSWERS_ROOT_CACHE];
     size_t next_root;
-    lt_query_stats_t stats;
+    op_stats_t ops[N_OPS];
+    lt_stats_series_t *rejected; /* caller: answers dropped as forged or replayed */
 };
 
 /* Joins names with commas into buf. */
@@ -94,12 +108,58 @@ static const char *s_join(char *const *names, size_t n, char *buf, size_t len)
     return buf;
 }
 
+/* A family of this module: counter or latency, labelled by op and, for
+ * served, outcome. */
+static lt_stats_series_t *s_series(lt_stats_t *stats, const char *name, const char *help,
+                                   lt_stats_kind_t kind, const char *op, const char *outcome)
+{
+    lt_stats_def_t def = {.name = name, .help = help, .kind = kind, .n_labels = outcome ? 2 : 1,
+                          .labels = {"op", "outcome"}, .max_series = 8,
+                          .unit = kind == LT_STATS_HISTOGRAM ? LT_STATS_UNIT_SECONDS
+                                                             : LT_STATS_UNIT_NONE};
+    return lt_gwstats_series(stats, &def, (const char *const[]){op, outcome});
+}
+
+static int s_op_stats(lt_stats_t *st, op_stats_t *o, const char *op)
+{
+    static const lt_stats_def_t refused = {
+        .name = "lienthong_query_refused",
+        .help = "Lookup and verify requests from peers refused, by error code",
+        .kind = LT_STATS_COUNTER, .n_labels = 2, .labels = {"op", "reason"}, .max_series = 40};
+    const char *served = "Lookup and verify requests from peers executed, or replayed from the "
+                         "dedup store";
+    o->executed = s_series(st, "lienthong_query_served", served, LT_STATS_COUNTER, op, "executed");
+    o->replayed = s_series(st, "lienthong_query_served", served, LT_STATS_COUNTER, op, "replayed");
+    o->latency = s_series(st, "lienthong_query_latency",
+                          "Owner: time from a request's arrival to its signed answer sent",
+                          LT_STATS_HISTOGRAM, op, NULL);
+    o->made = s_series(st, "lienthong_query_made", "Caller: requests from local applications "
+                       "forwarded to their owner", LT_STATS_COUNTER, op, NULL);
+    o->answered = s_series(st, "lienthong_query_answered", "Caller: requests whose verified "
+                           "answers were handed to the application", LT_STATS_COUNTER, op, NULL);
+    o->timeouts = s_series(st, "lienthong_query_timeouts", "Caller: requests ended with "
+                           "ERR_TIMEOUT at their deadline", LT_STATS_COUNTER, op, NULL);
+    o->caller_us = s_series(st, "lienthong_query_caller_latency", "Caller: time from a local "
+                            "request to its last answer delivered", LT_STATS_HISTOGRAM, op, NULL);
+    int ok = o->executed && o->replayed && o->latency && o->made && o->answered && o->timeouts &&
+             o->caller_us;
+    return ok ? lt_gwstats_codes_init(&o->refused, st, &refused, op) : -1;
+}
+
 lt_query_t *lt_query_new(const lt_gwctx_t *ctx)
 {
+    static const lt_stats_def_t rejected = {
+        .name = "lienthong_query_rejected_answers",
+        .help = "Caller: answers dropped as forged, replayed or not matching a request",
+        .kind = LT_STATS_COUNTER};
     lt_query_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
     self->ctx = ctx;
+    if (s_op_stats(ctx->stats, &self->ops[OP_LOOKUP], "lookup") != 0 ||
+        s_op_stats(ctx->stats, &self->ops[OP_VERIFY], "verify") != 0 ||
+        !(self->rejected = lt_gwstats_series(ctx->stats, &rejected, NULL)))
+        lt_query_destroy(&self);
     return self;
 }
 
@@ -140,11 +200,6 @@ void lt_query_destroy(lt_query_t **self_p)
         s_out_free(self, o);
     free(self);
     *self_p = NULL;
-}
-
-void lt_query_stats(const lt_query_t *self, lt_query_stats_t *out)
-{
-    *out = self->stats;
 }
 
 /* ---- owner: reading the current state --------------------------------------- */
@@ -252,6 +307,7 @@ static int s_queue(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_t
     p->entry = d;
     p->is_verify = is_verify;
     p->last = last;
+    p->started_us = d ? d->started_us : lt_clock_mono_us();
     self->n_pending++;
     return 0;
 }
@@ -447,9 +503,9 @@ static int s_verify(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_
 }
 
 /* Replays what a (caller, id) pair already produced. */
-static void s_replay(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_t *d)
+static void s_replay(op_stats_t *os, void *peer, const lt_wire_in_t *in, dedup_t *d)
 {
-    self->stats.replayed++;
+    lt_stats_inc(os->replayed);
     for (size_t i = 0; d->complete && i < d->n_frames; i++)
         (void)lt_wire_send_copy(peer, in->rid, in->rid_len, &d->frames[i]);
 }
@@ -469,8 +525,8 @@ static void s_dedup_expire(lt_query_t *self)
 
 /* Checks a request's id and deadline; returns the dedup entry to fill, or
  * NULL when it was answered here (error, replay). */
-static dedup_t *s_admit(lt_query_t *self, void *peer, const lt_wire_in_t *in, uint64_t id,
-                        int64_t deadline)
+static dedup_t *s_admit(lt_query_t *self, op_stats_t *os, void *peer, const lt_wire_in_t *in,
+                        uint64_t id, int64_t deadline)
 {
     int64_t now = lt_clock_now_ms();
     const char *why = NULL;
@@ -487,7 +543,7 @@ static dedup_t *s_admit(lt_query_t *self, void *peer, const lt_wire_in_t *in, ui
     if (!why)
         HASH_FIND(hh, self->dedup, &key, sizeof key, d);
     if (d) {
-        s_replay(self, peer, in, d);
+        s_replay(os, peer, in, d);
         return NULL;
     }
     if (!why && deadline < now) {
@@ -495,13 +551,15 @@ static dedup_t *s_admit(lt_query_t *self, void *peer, const lt_wire_in_t *in, ui
         code = LIENTHONG__ERROR_CODE__ERR_TIMEOUT;
     }
     if (why || !(d = calloc(1, sizeof *d))) {
-        (void)lt_wire_send_error(peer, in->rid, in->rid_len,
-                                 why ? code : LIENTHONG__ERROR_CODE__ERR_INTERNAL, id, "%s",
+        code = why ? code : LIENTHONG__ERROR_CODE__ERR_INTERNAL;
+        lt_gwstats_codes_inc(&os->refused, code);
+        (void)lt_wire_send_error(peer, in->rid, in->rid_len, code, id, "%s",
                                  why ? why : "out of memory");
         return NULL;
     }
     d->key = key;
     d->at = lt_clock_mono_ms();
+    d->started_us = lt_clock_mono_us();
     HASH_ADD(hh, self->dedup, key, sizeof key, d);
     self->n_dedup++;
     return d;
@@ -519,7 +577,10 @@ void lt_query_on_request(lt_query_t *self, void *peer, const lt_wire_in_t *in,
                .case_ref = is_verify ? vq->case_ref : lq->case_ref};
     const uint8_t *body;
     size_t body_len;
+    op_stats_t *os = &self->ops[is_verify ? OP_VERIFY : OP_LOOKUP];
     s_dedup_expire(self);
+    if ((!is_verify && lq->n_fields > LT_QUERY_MAX_FIELDS) || (is_verify && s_vshape(vq) != 0))
+        lt_gwstats_codes_inc(&os->refused, LIENTHONG__ERROR_CODE__ERR_TOO_LARGE);
     if (!is_verify && lq->n_fields > LT_QUERY_MAX_FIELDS) {
         (void)lt_wire_send_error(peer, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_TOO_LARGE,
                                  r.id, "a lookup may name at most %d fields", LT_QUERY_MAX_FIELDS);
@@ -535,14 +596,17 @@ void lt_query_on_request(lt_query_t *self, void *peer, const lt_wire_in_t *in,
     if (lt_wire_body_bytes(zmq_msg_data((zmq_msg_t *)&in->body), zmq_msg_size((zmq_msg_t *)&in->body),
                            &body, &body_len) != 0)
         return; /* lt_wire_decode already checked this; never happens */
-    dedup_t *d = s_admit(self, peer, in, r.id, is_verify ? vq->deadline_ms : lq->deadline_ms);
+    dedup_t *d = s_admit(self, os, peer, in, r.id, is_verify ? vq->deadline_ms : lq->deadline_ms);
     if (!d)
         return;
     lt_crypto_hash(body, body_len, r.hash);
     s_authorise(self, &r, is_verify ? vq->dataset : lq->dataset, is_verify ? vq->purpose : lq->purpose,
                 is_verify ? LIENTHONG__OPERATION__OP_VERIFY : LIENTHONG__OPERATION__OP_LOOKUP);
     int rc = is_verify ? s_verify(self, peer, in, d, &r, vq) : s_lookup(self, peer, in, d, &r, lq);
-    self->stats.executed++;
+    if (rc == 0 && r.refusal == LIENTHONG__ERROR_CODE__ERR_NONE)
+        lt_stats_inc(os->executed);
+    else
+        lt_gwstats_codes_inc(&os->refused, rc == 0 ? r.refusal : LIENTHONG__ERROR_CODE__ERR_INTERNAL);
     if (rc != 0) {
         /* Nothing was answered: forget it, so that a retry runs again. */
         for (size_t i = 0; i < self->n_pending; i++)
@@ -597,6 +661,9 @@ static void s_send_answer(lt_query_t *self, void *peer, pending_t *p, const uint
     s_keep(p->entry, &msg);
     /* When this fails, the caller retries and gets the stored copy. */
     (void)lt_wire_send_msg(peer, p->rid, p->rid_len, &msg);
+    if (p->last)
+        lt_stats_observe_us(self->ops[p->is_verify ? OP_VERIFY : OP_LOOKUP].latency,
+                            lt_gwstats_since_us(p->started_us));
 }
 
 void lt_query_flush(lt_query_t *self, void *peer)
@@ -695,6 +762,7 @@ static outstanding_t *s_out_new(lt_query_t *self, void *local, const lt_wire_in_
     o->deadline = now + (left < 0 ? 0 : left > LT_QUERY_MAX_AHEAD_MS ? LT_QUERY_MAX_AHEAD_MS : left);
     o->attempt_ms = ATTEMPT_MS;
     o->next_at = now; /* sent on the spot below, or by the next tick */
+    o->started_us = lt_clock_mono_us();
     HASH_ADD(hh, self->out, id, sizeof o->id, o);
     return o;
 }
@@ -752,6 +820,7 @@ void lt_query_on_local(lt_query_t *self, void *local, const lt_wire_in_t *in,
         return;
     }
     o->is_verify = is_verify;
+    lt_stats_inc(self->ops[is_verify ? OP_VERIFY : OP_LOOKUP].made);
     if (is_verify) {
         o->n_keys = s_vcount(vq);
         o->keys = calloc(o->n_keys ? o->n_keys : 1, sizeof *o->keys);
@@ -832,7 +901,7 @@ static int s_check_signature(lt_query_t *self, const char *owner, const Lienthon
 
 static void s_reject(lt_query_t *self, const char *owner, const char *why)
 {
-    self->stats.rejected++;
+    lt_stats_inc(self->rejected);
     lt_warn("query", "dropped an answer from %s: %s", owner, why);
 }
 
@@ -871,6 +940,15 @@ static void s_forward(void *local, outstanding_t *o, const zmq_msg_t *frame)
         zmq_msg_close(&copy);
 }
 
+/* The request's last answer was handed on: counted, timed and forgotten. */
+static void s_done(lt_query_t *self, outstanding_t *o)
+{
+    op_stats_t *os = &self->ops[o->is_verify ? OP_VERIFY : OP_LOOKUP];
+    lt_stats_inc(os->answered);
+    lt_stats_observe_us(os->caller_us, lt_gwstats_since_us(o->started_us));
+    s_out_free(self, o);
+}
+
 void lt_query_on_answer(lt_query_t *self, void *local, const char *owner,
                         const Lienthong__Envelope *env, const zmq_msg_t *frame)
 {
@@ -893,7 +971,7 @@ void lt_query_on_answer(lt_query_t *self, void *local, const char *owner,
             return;
         }
         s_forward(local, o, frame);
-        s_out_free(self, o);
+        s_done(self, o);
         return;
     }
     Lienthong__VerifyAnswer *a = lienthong__verify_answer__unpack(NULL, sa->answer.len, sa->answer.data);
@@ -917,7 +995,7 @@ void lt_query_on_answer(lt_query_t *self, void *local, const char *owner,
         }
         o->next_at = lt_clock_mono_ms() + o->attempt_ms; /* progress: restart the attempt timer */
         if (a->last)
-            s_out_free(self, o);
+            s_done(self, o);
     }
     if (a)
         lienthong__verify_answer__free_unpacked(a, NULL);
@@ -943,7 +1021,7 @@ void lt_query_tick(lt_query_t *self, void *local)
     outstanding_t *o, *t;
     HASH_ITER(hh, self->out, o, t) {
         if (now >= o->deadline) {
-            self->stats.timeouts++;
+            lt_stats_inc(self->ops[o->is_verify ? OP_VERIFY : OP_LOOKUP].timeouts);
             lt_warn("query", "request %llu to %s timed out after %d attempt(s)",
                     (unsigned long long)o->id, o->owner, o->attempts);
             s_local_error(local, o->rid, o->rid_len, LIENTHONG__ERROR_CODE__ERR_TIMEOUT, o->id,

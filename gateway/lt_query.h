@@ -29,7 +29,14 @@ typedef struct _lt_query_t lt_query_t;
 
 /* Answers from ctx->store under the policies of ctx->dir, signed with
  * ctx->keys; forwards requests over the links of ctx->peers (only a caller
- * needs them); requests served, made and refused go to ctx->audit. ctx
+ * needs them); requests served, made and refused go to ctx->audit. Counts
+ * in ctx->stats, per op ("lookup", "verify"): owner side
+ * lienthong_query_served{op,outcome="executed"|"replayed"},
+ * lienthong_query_refused{op,reason} (reason: error code name) and
+ * lienthong_query_latency{op} (request received to signed answer sent);
+ * caller side lienthong_query_made{op}, lienthong_query_answered{op},
+ * lienthong_query_timeouts{op}, lienthong_query_caller_latency{op} (local
+ * request to answer delivered) and lienthong_query_rejected_answers. ctx
  * must outlive the object. NULL when out of memory. */
 lt_query_t *lt_query_new(const lt_gwctx_t *ctx);
 void lt_query_destroy(lt_query_t **self_p);
@@ -51,14 +58,5 @@ void lt_query_on_error(lt_query_t *self, void *local, const char *owner,
                        const Lienthong__Error *e);
 /* Caller: retries and deadlines. */
 void lt_query_tick(lt_query_t *self, void *local);
-
-/* Counters for status and tests. */
-typedef struct {
-    uint64_t executed;   /* requests executed by this owner */
-    uint64_t replayed;   /* retries answered from the dedup store */
-    uint64_t rejected;   /* answers dropped as forged or replayed (caller) */
-    uint64_t timeouts;   /* requests ended with ERR_TIMEOUT (caller) */
-} lt_query_stats_t;
-void lt_query_stats(const lt_query_t *self, lt_query_stats_t *out);
 
 #endif

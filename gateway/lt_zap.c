@@ -2,6 +2,7 @@
  * address, identity, mechanism, credentials...; reply: version, request id,
  * status code, status text, user id, metadata. */
 #include "lt_zap.h"
+#include "lt_gwstats.h"
 #include "lt_log.h"
 
 #include <stdlib.h>
@@ -10,8 +11,8 @@
 
 struct _lt_zap_t {
     void *sock;
-    uint64_t admitted;
-    uint64_t refused;
+    lt_stats_series_t *admitted;
+    lt_stats_series_t *refused;
     lt_audit_t *audit;
 };
 
@@ -20,11 +21,24 @@ void lt_zap_set_audit(lt_zap_t *self, lt_audit_t *audit)
     self->audit = audit;
 }
 
-lt_zap_t *lt_zap_new(void *ctx)
+lt_zap_t *lt_zap_new(void *ctx, lt_stats_t *stats)
 {
+    static const lt_stats_def_t admitted = {
+        .name = "lienthong_zap_admitted",
+        .help = "CURVE connections admitted by the ZAP handler (active members)",
+        .kind = LT_STATS_COUNTER};
+    static const lt_stats_def_t refused = {
+        .name = "lienthong_zap_refused",
+        .help = "CURVE connections refused by the ZAP handler",
+        .kind = LT_STATS_COUNTER};
     lt_zap_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
+    if (!(self->admitted = lt_gwstats_series(stats, &admitted, NULL)) ||
+        !(self->refused = lt_gwstats_series(stats, &refused, NULL))) {
+        free(self);
+        return NULL;
+    }
     self->sock = zmq_socket(ctx, ZMQ_REP);
     int linger = 0;
     if (!self->sock || zmq_setsockopt(self->sock, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
@@ -51,14 +65,9 @@ void *lt_zap_socket(lt_zap_t *self)
     return self->sock;
 }
 
-uint64_t lt_zap_admitted(const lt_zap_t *self)
-{
-    return self->admitted;
-}
-
 uint64_t lt_zap_refused(const lt_zap_t *self)
 {
-    return self->refused;
+    return lt_gwstats_counter(self->refused);
 }
 
 static int s_reply(void *sock, zmq_msg_t *req_id, const char *code, const char *text,
@@ -137,7 +146,7 @@ int lt_zap_handle(lt_zap_t *self, const lt_dir_t *dir)
     if (n < 2) {
         /* Still answer, or the REP socket would stay stuck awaiting a send. */
         lt_warn("zap", "refused connection from %s: malformed ZAP request", addr);
-        self->refused++;
+        lt_stats_inc(self->refused);
         zmq_msg_t empty;
         zmq_msg_init(&empty);
         rc = s_reply(self->sock, &empty, "400", "malformed ZAP request", "");
@@ -150,7 +159,7 @@ int lt_zap_handle(lt_zap_t *self, const lt_dir_t *dir)
             lt_keys_z85_encode(zmq_msg_data(&f[6]), key);
         lt_warn("zap", "refused connection from %s key=%s member=%s: %s", addr, key,
                 member ? member : "-", why);
-        self->refused++;
+        lt_stats_inc(self->refused);
         char detail[160];
         snprintf(detail, sizeof detail, "connection refused: %s (key %s)", why, key);
         lt_audit_add(self->audit, &(lt_audit_entry_t){.event = "refused", .peer = member ? member : addr,
@@ -158,7 +167,7 @@ int lt_zap_handle(lt_zap_t *self, const lt_dir_t *dir)
         rc = s_reply(self->sock, &f[1], "400", why, "");
     } else {
         lt_debug("zap", "admitted %s from %s", member, addr);
-        self->admitted++;
+        lt_stats_inc(self->admitted);
         rc = s_reply(self->sock, &f[1], "200", "OK", member);
     }
 out:

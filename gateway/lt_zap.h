@@ -15,14 +15,17 @@
 #include "lt_audit.h"
 #include "lt_dir.h"
 #include "lt_sock.h"
+#include "lt_stats.h"
 
 #define LT_ZAP_ENDPOINT "inproc://zeromq.zap.01"
 
 typedef struct _lt_zap_t lt_zap_t;
 
-/* Binds the handler socket in ctx. Returns NULL on failure (for instance
- * when another handler is already bound in this context). */
-lt_zap_t *lt_zap_new(void *ctx);
+/* Binds the handler socket in ctx; counts connections admitted and refused
+ * in stats (lienthong_zap_admitted, lienthong_zap_refused). Returns NULL
+ * on failure (for instance when another handler is already bound in this
+ * context). */
+lt_zap_t *lt_zap_new(void *ctx, lt_stats_t *stats);
 void lt_zap_destroy(lt_zap_t **self_p);
 
 /* The socket to poll for ZMQ_POLLIN. */
@@ -36,7 +39,7 @@ int lt_zap_handle(lt_zap_t *self, const lt_dir_t *dir);
 /* Refusals are also written to this audit log (may be NULL). */
 void lt_zap_set_audit(lt_zap_t *self, lt_audit_t *audit);
 
-uint64_t lt_zap_admitted(const lt_zap_t *self);
+/* Connections refused so far (read from the registry). */
 uint64_t lt_zap_refused(const lt_zap_t *self);
 
 #endif

@@ -5,7 +5,9 @@
  *
  * VN/GOV/BCA owns two datasets: population (views: residents of province
  * 38 with two fields; living residents of 38 with one) and phones (view:
- * active subscribers); VN/COM/VIETTEL owns subscribers. The directory is
+ * active subscribers); VN/COM/VIETTEL owns subscribers and may look up,
+ * verify (full_name, date_of_birth; purpose KYC) and subscribe to
+ * population (tests/unit/test_querymod.c, test_feed.c). The directory is
  * compiled from source, signed by a throwaway authority and opened in
  * process (expiry not checked). */
 #ifndef LT_OWNER_DIRECTORY_H
@@ -59,7 +61,11 @@ static inline int od_write_source(const char *path, const lt_keys_t *owner, cons
             "    where = { status = \"CITIZEN_ALIVE\"; current_province = \"38\"; }; },\n"
             "  { id = \"" OD_ACTIVE "\"; dataset = \"" OD_PHONES "\";\n"
             "    fields = [\"phone_number\", \"owner_personal_id\"];\n"
-            "    where = { status = \"SUBSCRIBER_ACTIVE\"; }; } );\n",
+            "    where = { status = \"SUBSCRIBER_ACTIVE\"; }; } );\n"
+            "policies = (\n"
+            "  { consumer = \"VN/COM/VIETTEL\"; target = \"" OD_POP "\";\n"
+            "    allow = [\"lookup\", \"verify\", \"subscribe\"];\n"
+            "    fields = [\"full_name\", \"date_of_birth\"]; purposes = [\"KYC\"]; } );\n",
             z[0], z[1], z[2], z[3]);
     return fclose(f) == 0 ? 0 : -1;
 }

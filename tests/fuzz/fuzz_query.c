@@ -84,6 +84,7 @@ static struct {
     lt_gwcfg_t owner_cfg, caller_cfg;
     lt_gwctx_t owner, caller; /* what each side's lt_query shares */
     lt_peers_t *peers;        /* the caller's, holding the link to the owner */
+    lt_stats_t *stats;        /* both sides' statistics, kept across inputs */
     void *ctx, *peer, *link, *local, *app;
     /* the fixed outstanding requests of step 2 */
     uint8_t *fixed[2];
@@ -347,10 +348,12 @@ static void s_write_seeds(const char *dir);
  * the owner. */
 static void s_shared(void)
 {
-    G.owner =
-        (lt_gwctx_t){.cfg = &G.owner_cfg, .keys = G.owner_keys, .dir = G.dir, .store = G.store};
-    G.caller =
-        (lt_gwctx_t){.cfg = &G.caller_cfg, .keys = G.caller_keys, .dir = G.dir, .store = G.store};
+    if (!(G.stats = lt_stats_new()))
+        abort();
+    G.owner = (lt_gwctx_t){.cfg = &G.owner_cfg, .keys = G.owner_keys, .dir = G.dir,
+                           .store = G.store, .stats = G.stats};
+    G.caller = (lt_gwctx_t){.cfg = &G.caller_cfg, .keys = G.caller_keys, .dir = G.dir,
+                            .store = G.store, .stats = G.stats};
     lt_sock_opts_t so;
     lt_sock_opts_default(&so);
     if (!(G.peers = lt_peers_new(&G.caller, G.ctx, &so)) ||

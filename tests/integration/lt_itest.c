@@ -10,6 +10,7 @@
 #include "lt_sock.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -530,7 +531,11 @@ static Lienthong__Envelope *s_recv_env(void *sock, int timeout_ms)
     return env;
 }
 
-Lienthong__Envelope *lt_it_gw_status(lt_it_gw_t *g, int timeout_ms)
+/* Sends one local request with body and returns the reply if its body is
+ * `want`, else NULL. */
+static Lienthong__Envelope *s_ask(lt_it_gw_t *g, Lienthong__Envelope__BodyCase body_case,
+                                  const void *body, Lienthong__Envelope__BodyCase want,
+                                  int timeout_ms)
 {
     char err[512];
     lt_sock_opts_t o;
@@ -538,14 +543,102 @@ Lienthong__Envelope *lt_it_gw_status(lt_it_gw_t *g, int timeout_ms)
     void *s = lt_sock_local_client(lt_it_ctx(), g->sock_path, &o, err, sizeof err);
     if (!s)
         return NULL;
-    Lienthong__StatusRequest req = LIENTHONG__STATUS_REQUEST__INIT;
     Lienthong__Envelope *rep = NULL;
-    if (lt_wire_send_body(s, NULL, 0, LIENTHONG__ENVELOPE__BODY_STATUS_REQUEST, &req) == 0)
+    if (lt_wire_send_body(s, NULL, 0, body_case, body) == 0)
         rep = s_recv_env(s, timeout_ms);
     zmq_close(s);
-    if (rep && rep->body_case != LIENTHONG__ENVELOPE__BODY_STATUS_REPLY)
+    if (rep && rep->body_case != want)
         lt_wire_free(&rep);
     return rep;
+}
+
+Lienthong__Envelope *lt_it_gw_status(lt_it_gw_t *g, int timeout_ms)
+{
+    Lienthong__StatusRequest req = LIENTHONG__STATUS_REQUEST__INIT;
+    return s_ask(g, LIENTHONG__ENVELOPE__BODY_STATUS_REQUEST, &req,
+                 LIENTHONG__ENVELOPE__BODY_STATUS_REPLY, timeout_ms);
+}
+
+char *lt_it_gw_metrics(lt_it_gw_t *g, int timeout_ms)
+{
+    Lienthong__MetricsRequest req = LIENTHONG__METRICS_REQUEST__INIT;
+    Lienthong__Envelope *rep = s_ask(g, LIENTHONG__ENVELOPE__BODY_METRICS_REQUEST, &req,
+                                     LIENTHONG__ENVELOPE__BODY_METRICS_REPLY, timeout_ms);
+    char *text = rep ? strdup(rep->metrics_reply->text) : NULL;
+    lt_wire_free(&rep);
+    return text;
+}
+
+double lt_it_metric(const char *text, const char *series)
+{
+    size_t n = strlen(series);
+    for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+        if (strncmp(l, series, n) == 0 && l[n] == ' ')
+            return strtod(l + n + 1, NULL);
+    return -1;
+}
+
+/* Past a metric or label name at p; NULL when there is none. */
+static const char *s_name_end(const char *p)
+{
+    if (!isalpha((unsigned char)*p) && *p != '_' && *p != ':')
+        return NULL;
+    while (isalnum((unsigned char)*p) || *p == '_' || *p == ':')
+        p++;
+    return p;
+}
+
+/* Past {name="value",...} at p (escapes \\ \" \n in values); NULL if bad. */
+static const char *s_labels_end(const char *p)
+{
+    if (*p != '{')
+        return p;
+    p++;
+    while (*p != '}') {
+        if (!(p = s_name_end(p)) || p[0] != '=' || p[1] != '"')
+            return NULL;
+        for (p += 2; *p != '"'; p++)
+            if (!*p || *p == '\n' || (*p == '\\' && !*++p))
+                return NULL;
+        p++;
+        if (*p == ',')
+            p++;
+        else if (*p != '}')
+            return NULL;
+    }
+    return p + 1;
+}
+
+/* 1 if line (up to its newline) is `name{labels} value`. */
+static int s_sample_ok(const char *line, size_t len)
+{
+    char buf[1024], *end;
+    if (len >= sizeof buf)
+        return 0;
+    memcpy(buf, line, len);
+    buf[len] = 0;
+    const char *p = s_name_end(buf);
+    if (!p || !(p = s_labels_end(p)) || *p != ' ')
+        return 0;
+    p++;
+    if (strcmp(p, "+Inf") == 0 || strcmp(p, "-Inf") == 0 || strcmp(p, "NaN") == 0)
+        return 1;
+    (void)strtod(p, &end);
+    return end != p && *end == 0;
+}
+
+int lt_it_metrics_parse(const char *text)
+{
+    while (*text) {
+        const char *nl = strchr(text, '\n');
+        size_t len = nl ? (size_t)(nl - text) : strlen(text);
+        if (text[0] != '#' && !s_sample_ok(text, len)) {
+            fprintf(stderr, "metrics: bad line: %.*s\n", (int)len, text);
+            return 0;
+        }
+        text += len + (nl != NULL);
+    }
+    return 1;
 }
 
 int lt_it_gw_wait_ready(lt_it_gw_t *g, int timeout_ms)

@@ -145,6 +145,15 @@ const uint8_t *lt_it_gw_key(const lt_it_gw_t *g);
 /* Asks the local socket for status; returns the StatusReply envelope (free
  * with lt_wire_free) or NULL. */
 Lienthong__Envelope *lt_it_gw_status(lt_it_gw_t *g, int timeout_ms);
+/* Asks the local socket for the metrics (PROTOCOL.md 8.6); returns the
+ * Prometheus text (free it) or NULL. */
+char *lt_it_gw_metrics(lt_it_gw_t *g, int timeout_ms);
+/* The value of the sample line `series value` (series: name with its
+ * labels exactly as exposed, e.g. name_total{op="lookup"}) in text; -1 when
+ * there is no such line. */
+double lt_it_metric(const char *text, const char *series);
+/* 1 when every line of text is a comment (#) or `name{labels} value`. */
+int lt_it_metrics_parse(const char *text);
 /* Polls status until `member` is in peers_connected. 0 or -1. */
 int lt_it_gw_wait_peer(lt_it_gw_t *g, const char *member, int timeout_ms);
 /* Polls status until directory_version == version. 0 or -1. */

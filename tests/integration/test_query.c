@@ -772,6 +772,51 @@ out:
 
 /* ---- purpose ------------------------------------------------------------------------------ */
 
+/* The metrics of both gateways parse, and their lookup counters moved by
+ * exactly the lookups made (PROTOCOL.md 8.6). */
+#define METRIC_LOOKUPS 5
+static void test_metrics(void)
+{
+    static const char *made = "lienthong_query_made_total{op=\"lookup\"}";
+    static const char *answered = "lienthong_query_answered_total{op=\"lookup\"}";
+    static const char *executed = "lienthong_query_served_total{op=\"lookup\",outcome=\"executed\"}";
+    static const char *refused = "lienthong_query_refused_total{op=\"lookup\",reason=\"ERR_PURPOSE\"}";
+    char *ask[] = {"full_name"};
+    char *c0 = lt_it_gw_metrics(g_caller, REPLY_MS), *o0 = lt_it_gw_metrics(g_owner, REPLY_MS);
+    CU_ASSERT_FATAL(c0 && o0);
+    CU_ASSERT(lt_it_metrics_parse(c0) && lt_it_metrics_parse(o0));
+    for (int i = 0; i < METRIC_LOOKUPS; i++) {
+        msg_t m;
+        Lienthong__LookupAnswer *a = s_lookup(&g_app, DS, K1, ask, 1, "KYC", &m);
+        CU_ASSERT(a && a->code == LIENTHONG__ERROR_CODE__ERR_NONE);
+        if (a)
+            lienthong__lookup_answer__free_unpacked(a, NULL);
+        s_msg_free(&m);
+    }
+    msg_t m; /* one refused for its purpose: counted under its reason only */
+    Lienthong__LookupAnswer *a = s_lookup(&g_app, DS, K1, ask, 1, "MARKETING", &m);
+    CU_ASSERT(a && a->code == LIENTHONG__ERROR_CODE__ERR_PURPOSE);
+    if (a)
+        lienthong__lookup_answer__free_unpacked(a, NULL);
+    s_msg_free(&m);
+    char *c1 = lt_it_gw_metrics(g_caller, REPLY_MS), *o1 = lt_it_gw_metrics(g_owner, REPLY_MS);
+    CU_ASSERT_FATAL(c1 && o1);
+    CU_ASSERT(lt_it_metrics_parse(c1) && lt_it_metrics_parse(o1));
+    CU_ASSERT_EQUAL(lt_it_metric(c1, made) - lt_it_metric(c0, made), METRIC_LOOKUPS + 1);
+    CU_ASSERT_EQUAL(lt_it_metric(c1, answered) - lt_it_metric(c0, answered), METRIC_LOOKUPS + 1);
+    CU_ASSERT_EQUAL(lt_it_metric(o1, executed) - lt_it_metric(o0, executed), METRIC_LOOKUPS);
+    double r0 = lt_it_metric(o0, refused);
+    CU_ASSERT_EQUAL(lt_it_metric(o1, refused) - (r0 < 0 ? 0 : r0), 1);
+    CU_ASSERT(lt_it_metric(o1, "lienthong_query_latency_seconds_count{op=\"lookup\"}") >=
+              METRIC_LOOKUPS + 1);
+    CU_ASSERT(lt_it_metric(c1, "lienthong_peers_connected") >= 1);
+    CU_ASSERT(lt_it_metric(o1, "lienthong_stream_last_seq{stream=\"" DS "\"}") >= 3);
+    free(c0);
+    free(o0);
+    free(c1);
+    free(o1);
+}
+
 static void test_purpose(void)
 {
     msg_t m = {0};
@@ -1705,6 +1750,7 @@ int main(int argc, char **argv)
     static const lt_it_test_t tests[] = {
         {"lookup: field-level policy", test_lookup_fields},
         {"lookup and verify: purpose", test_purpose},
+        {"metrics: text parses, lookup counters move", test_metrics},
         {"verify: no data, Vietnamese normalisation", test_verify},
         {"verify: batch streams one answer per key", test_verify_batch},
         {"no policy / no verify op: ERR_FORBIDDEN", test_forbidden},

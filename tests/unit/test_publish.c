@@ -156,8 +156,9 @@ typedef struct {
 
 static advanced_t g_adv;
 
-static void s_on_advanced(void *arg, const char *stream, uint64_t last_seq)
+static void s_on_advanced(void *arg, const char *stream, uint64_t last_seq, uint64_t appended)
 {
+    (void)appended;
     advanced_t *a = arg;
     CU_ASSERT_FATAL(a->n < 8);
     snprintf(a->stream[a->n], sizeof a->stream[0], "%s", stream);

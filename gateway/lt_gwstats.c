@@ -1,0 +1,86 @@
+/* lt_gwstats: registering and reading the gateway's statistics (see
+ * lt_gwstats.h). */
+#include "lt_gwstats.h"
+#include "lt_clock.h"
+#include "lt_wire.h"
+
+#include <assert.h>
+#include <stdio.h>
+
+lt_stats_series_t *lt_gwstats_series(lt_stats_t *stats, const lt_stats_def_t *def,
+                                     const char *const *values)
+{
+    lt_stats_family_t *f = NULL;
+    if (lt_stats_register(stats, def, &f) != 0)
+        return NULL;
+    return lt_stats_series(f, values);
+}
+
+lt_stats_series_t *lt_gwstats_commit(lt_stats_t *stats, const char *what)
+{
+    static const lt_stats_def_t def = {
+        .name = "lienthong_store_commit_latency",
+        .help = "Time of one transaction of the store or the audit log, from its start to its "
+                "durable commit",
+        .kind = LT_STATS_HISTOGRAM,
+        .unit = LT_STATS_UNIT_SECONDS,
+        .n_labels = 1,
+        .labels = {"what"},
+        .max_series = 8,
+    };
+    return lt_gwstats_series(stats, &def, (const char *const[]){what});
+}
+
+int lt_gwstats_codes_init(lt_gwstats_codes_t *codes, lt_stats_t *stats, const lt_stats_def_t *def,
+                          const char *fixed)
+{
+    *codes = (lt_gwstats_codes_t){.fixed = fixed};
+    return lt_stats_register(stats, def, &codes->family) == 0 ? 0 : -1;
+}
+
+void lt_gwstats_codes_inc(lt_gwstats_codes_t *codes, Lienthong__ErrorCode code)
+{
+    assert((size_t)code < LT_GWSTATS_CODES); /* the gateway's own codes, PROTOCOL.md 9 */
+    size_t i = (size_t)code;
+    if (!codes->by_code[i]) {
+        /* Once per code: the only string work this counter ever does. */
+        const char *name = lt_wire_error_name(code);
+        const char *values[2] = {codes->fixed ? codes->fixed : name, name};
+        codes->by_code[i] = lt_stats_series(codes->family, values);
+    }
+    lt_stats_inc(codes->by_code[i]);
+}
+
+uint64_t lt_gwstats_codes_get(const lt_gwstats_codes_t *codes, Lienthong__ErrorCode code)
+{
+    size_t i = (size_t)code < LT_GWSTATS_CODES ? (size_t)code : 0;
+    return codes->by_code[i] ? lt_gwstats_counter(codes->by_code[i]) : 0;
+}
+
+uint64_t lt_gwstats_codes_sum(const lt_gwstats_codes_t *codes)
+{
+    uint64_t sum = 0;
+    for (size_t i = 0; i < LT_GWSTATS_CODES; i++)
+        sum += codes->by_code[i] ? lt_gwstats_counter(codes->by_code[i]) : 0;
+    return sum;
+}
+
+uint64_t lt_gwstats_counter(const lt_stats_series_t *s)
+{
+    lt_stats_sample_t v;
+    lt_stats_read(s, &v);
+    return v.counter;
+}
+
+int64_t lt_gwstats_gauge(const lt_stats_series_t *s)
+{
+    lt_stats_sample_t v;
+    lt_stats_read(s, &v);
+    return v.gauge;
+}
+
+uint64_t lt_gwstats_since_us(int64_t start_us)
+{
+    int64_t d = lt_clock_mono_us() - start_us;
+    return d > 0 ? (uint64_t)d : 0;
+}

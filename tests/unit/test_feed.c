@@ -1,0 +1,116 @@
+/* test_feed: CUnit suite for gateway/lt_feed on the owner's side
+ * (PROTOCOL.md 6.2, 6.3): subscription checks, credit-bounded signed
+ * batches that verify under the owner's key, and the statistics of streams
+ * and subscribers (last sequence number, records appended, cursor and lag).
+ * The integration suite test_feeds.c covers replicas and sinks. */
+#include "unit_gw.h"
+#include "lt_batch.h"
+#include "lt_feed.h"
+
+static ug_t g;
+static lt_feed_t *g_feed;
+
+static int suite_init(void)
+{
+    if (ug_open(&g, "feed") != 0 || !(g_feed = lt_feed_new(&g.ctx)))
+        return -1;
+    const char *keys[] = {"001", "002", "003", "004", "005"};
+    for (size_t i = 0; i < 5; i++)
+        if (ug_publish(&g, keys[i], "An", lt_feed_advanced, g_feed) != 0)
+            return -1;
+    return 0;
+}
+
+static int suite_clean(void)
+{
+    lt_feed_destroy(&g_feed);
+    ug_close(&g);
+    return 0;
+}
+
+static int64_t s_stat(const char *name, const char *subscriber)
+{
+    const char *v[] = {OD_POP, subscriber};
+    return ug_stat(g.ctx.stats, name, v, subscriber ? 2 : 1);
+}
+
+static void s_subscribe(const char *stream, uint64_t from, uint32_t credit)
+{
+    Lienthong__Subscribe m = LIENTHONG__SUBSCRIBE__INIT;
+    m.stream = (char *)stream;
+    m.from_seq = from;
+    m.credit = credit;
+    lt_wire_in_t in;
+    Lienthong__Envelope *env = NULL;
+    CU_ASSERT_FATAL(ug_send(&g, LIENTHONG__ENVELOPE__BODY_SUBSCRIBE, &m, &in, &env) == 0);
+    lt_feed_on_subscribe(g_feed, g.router, &in, env->subscribe);
+    lt_wire_free(&env);
+    lt_wire_in_close(&in);
+}
+
+static void test_stream_statistics(void)
+{
+    CU_ASSERT_EQUAL(s_stat("lienthong_stream_last_seq", NULL), 5);
+    CU_ASSERT_EQUAL(s_stat("lienthong_stream_appended", NULL), 5);
+    Lienthong__StatusReply r = LIENTHONG__STATUS_REPLY__INIT;
+    lt_feed_status(g_feed, &r);
+    CU_ASSERT(r.n_streams >= 1);
+    for (size_t i = 0; i < r.n_streams; i++)
+        if (strcmp(r.streams[i]->stream, OD_POP) == 0)
+            CU_ASSERT_EQUAL(r.streams[i]->last_seq, 5);
+    lt_feed_status_free(&r);
+}
+
+static void test_unknown_stream_refused(void)
+{
+    s_subscribe("VN/GOV/BCA/nothing", 1, 10);
+    Lienthong__Envelope *env = ug_recv(&g);
+    CU_ASSERT_FATAL(env != NULL);
+    CU_ASSERT(env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR &&
+              env->error->code == LIENTHONG__ERROR_CODE__ERR_NOT_FOUND);
+    lt_wire_free(&env);
+}
+
+/* Credit 2 from seq 1: one batch of records 1-2, signed over the genesis
+ * hash; cursor 2, lag 3. Then publishing one more makes the lag 4. */
+static void test_batches_follow_credit(void)
+{
+    s_subscribe(OD_POP, 1, 2);
+    CU_ASSERT(lt_feed_pump(g_feed, g.router, NULL) == 1);
+    Lienthong__Envelope *env = ug_recv(&g);
+    CU_ASSERT_FATAL(env && env->body_case == LIENTHONG__ENVELOPE__BODY_BATCH);
+    const Lienthong__Batch *b = env->batch;
+    CU_ASSERT_EQUAL(b->first_seq, 1);
+    CU_ASSERT_EQUAL(b->n_records, 2);
+    uint8_t prev[LT_HASH_BYTES] = {0}, hash[LT_HASH_BYTES];
+    char err[256];
+    CU_ASSERT(lt_batch_verify(b, OD_POP, 1, prev, lt_keys_signing_public(g.ctx.keys), hash, err,
+                              sizeof err) == 0);
+    lt_wire_free(&env);
+    CU_ASSERT(lt_feed_pump(g_feed, g.router, NULL) == 0); /* no credit left */
+    CU_ASSERT_EQUAL(s_stat("lienthong_subscriber_cursor", UG_CALLER), 2);
+    CU_ASSERT_EQUAL(s_stat("lienthong_subscriber_lag", UG_CALLER), 3);
+    CU_ASSERT_FATAL(ug_publish(&g, "006", "An", lt_feed_advanced, g_feed) == 0);
+    CU_ASSERT_EQUAL(s_stat("lienthong_subscriber_lag", UG_CALLER), 4);
+    CU_ASSERT_EQUAL(s_stat("lienthong_stream_appended", NULL), 6);
+    Lienthong__StatusReply r = LIENTHONG__STATUS_REPLY__INIT;
+    lt_feed_status(g_feed, &r);
+    for (size_t i = 0; i < r.n_streams; i++)
+        if (strcmp(r.streams[i]->stream, OD_POP) == 0) {
+            CU_ASSERT_FATAL(r.streams[i]->n_subscribers == 1);
+            CU_ASSERT_EQUAL(r.streams[i]->subscribers[0]->cursor, 2);
+            CU_ASSERT_EQUAL(r.streams[i]->subscribers[0]->lag, 4);
+        }
+    lt_feed_status_free(&r);
+}
+
+int main(void)
+{
+    static const ut_test_t tests[] = {
+        {"streams: last seq and records appended", test_stream_statistics},
+        {"subscribe to an unknown stream: ERR_NOT_FOUND", test_unknown_stream_refused},
+        {"batches follow credit; cursor and lag follow", test_batches_follow_credit},
+        {NULL, NULL},
+    };
+    return ut_main("lt_feed", suite_init, suite_clean, tests);
+}

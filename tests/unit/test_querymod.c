@@ -1,0 +1,185 @@
+/* test_querymod: CUnit suite for gateway/lt_query on the owner's side
+ * (PROTOCOL.md 7.2, 7.3, 7.5): policy and purpose checks, field release,
+ * deduplication (a retry is replayed, not executed again), answers signed
+ * in one batch per flush, and the statistics each outcome moves. The
+ * integration suite test_query.c covers both gateways over CURVE. */
+#include "unit_gw.h"
+#include "lt_crypto.h"
+#include "lt_clock.h"
+#include "lt_query.h"
+
+static ug_t g;
+static lt_query_t *g_q;
+static uint64_t g_id = 100;
+
+static int suite_init(void)
+{
+    if (ug_open(&g, "querymod") != 0 || ug_publish(&g, "001", "An", NULL, NULL) != 0 ||
+        ug_publish(&g, "002", "Binh", NULL, NULL) != 0)
+        return -1;
+    return (g_q = lt_query_new(&g.ctx)) ? 0 : -1;
+}
+
+static int suite_clean(void)
+{
+    lt_query_destroy(&g_q);
+    ug_close(&g);
+    return 0;
+}
+
+/* Sends a lookup from UG_CALLER to the owner (id, key, fields, purpose). */
+static void s_lookup(uint64_t id, const char *key, char **fields, size_t n, const char *purpose)
+{
+    Lienthong__LookupRequest q = LIENTHONG__LOOKUP_REQUEST__INIT;
+    q.request_id = id;
+    q.dataset = OD_POP;
+    q.key = (char *)key;
+    q.fields = fields;
+    q.n_fields = n;
+    q.purpose = (char *)purpose;
+    q.deadline_ms = lt_clock_now_ms() + 10000;
+    lt_wire_in_t in;
+    Lienthong__Envelope *env = NULL;
+    CU_ASSERT_FATAL(ug_send(&g, LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST, &q, &in, &env) == 0);
+    lt_query_on_request(g_q, g.router, &in, env);
+    lt_wire_free(&env);
+    lt_wire_in_close(&in);
+}
+
+/* The next answer: its LookupAnswer (free it) and, when sa is given, its
+ * SignedAnswer envelope (free with lt_wire_free). */
+static Lienthong__LookupAnswer *s_answer(Lienthong__Envelope **sa)
+{
+    Lienthong__Envelope *env = ug_recv(&g);
+    Lienthong__LookupAnswer *a = NULL;
+    if (env && env->body_case == LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY)
+        a = lienthong__lookup_answer__unpack(NULL, env->lookup_reply->answer.len,
+                                             env->lookup_reply->answer.data);
+    if (sa)
+        *sa = env;
+    else
+        lt_wire_free(&env);
+    return a;
+}
+
+static int64_t s_stat(const char *name, const char *op, const char *second)
+{
+    const char *v[] = {op, second};
+    return ug_stat(g.ctx.stats, name, v, second ? 2 : 1);
+}
+
+static void test_lookup_releases_policy_fields(void)
+{
+    char *ask[] = {"full_name", "sex"};
+    s_lookup(++g_id, "001", ask, 2, "KYC");
+    lt_query_flush(g_q, g.router);
+    Lienthong__LookupAnswer *a = s_answer(NULL);
+    CU_ASSERT_FATAL(a != NULL);
+    CU_ASSERT_EQUAL(a->code, LIENTHONG__ERROR_CODE__ERR_NONE);
+    CU_ASSERT_EQUAL(a->request_id, g_id);
+    CU_ASSERT(a->n_released == 1 && strcmp(a->released[0], "full_name") == 0);
+    CU_ASSERT(a->n_withheld == 1 && strcmp(a->withheld[0]->field, "sex") == 0);
+    lienthong__lookup_answer__free_unpacked(a, NULL);
+    CU_ASSERT_EQUAL(s_stat("lienthong_query_served", "lookup", "executed"), 1);
+    CU_ASSERT_EQUAL(s_stat("lienthong_query_latency", "lookup", NULL), 1);
+}
+
+static void test_purpose_refused_and_counted(void)
+{
+    char *ask[] = {"full_name"};
+    s_lookup(++g_id, "001", ask, 1, "MARKETING");
+    lt_query_flush(g_q, g.router);
+    Lienthong__LookupAnswer *a = s_answer(NULL);
+    CU_ASSERT_FATAL(a != NULL);
+    CU_ASSERT_EQUAL(a->code, LIENTHONG__ERROR_CODE__ERR_PURPOSE);
+    CU_ASSERT_EQUAL(a->n_released, 0);
+    CU_ASSERT(a->payload.len == 0);
+    lienthong__lookup_answer__free_unpacked(a, NULL);
+    CU_ASSERT_EQUAL(s_stat("lienthong_query_refused", "lookup", "ERR_PURPOSE"), 1);
+    CU_ASSERT_EQUAL(s_stat("lienthong_query_served", "lookup", "executed"), 1);
+}
+
+static void test_retry_is_replayed(void)
+{
+    char *ask[] = {"date_of_birth"};
+    s_lookup(++g_id, "002", ask, 1, "KYC");
+    lt_query_flush(g_q, g.router);
+    Lienthong__Envelope *e1 = NULL, *e2 = NULL;
+    Lienthong__LookupAnswer *a1 = s_answer(&e1);
+    s_lookup(g_id, "002", ask, 1, "KYC"); /* the same (caller, id): a retry */
+    lt_query_flush(g_q, g.router);
+    Lienthong__LookupAnswer *a2 = s_answer(&e2);
+    CU_ASSERT_FATAL(a1 && a2);
+    /* The stored signed answer, byte for byte: executed once. */
+    CU_ASSERT(e1->lookup_reply->answer.len == e2->lookup_reply->answer.len &&
+              memcmp(e1->lookup_reply->answer.data, e2->lookup_reply->answer.data,
+                     e1->lookup_reply->answer.len) == 0);
+    CU_ASSERT(a1->answered_at_ms == a2->answered_at_ms);
+    CU_ASSERT_EQUAL(s_stat("lienthong_query_served", "lookup", "executed"), 2);
+    CU_ASSERT_EQUAL(s_stat("lienthong_query_served", "lookup", "replayed"), 1);
+    lienthong__lookup_answer__free_unpacked(a1, NULL);
+    lienthong__lookup_answer__free_unpacked(a2, NULL);
+    lt_wire_free(&e1);
+    lt_wire_free(&e2);
+}
+
+/* Three requests drained together share one signature over their Merkle
+ * root, which verifies under the owner's signing key. */
+static void test_answers_signed_in_one_batch(void)
+{
+    char *ask[] = {"full_name"};
+    for (int i = 0; i < 3; i++)
+        s_lookup(++g_id, i == 1 ? "002" : "001", ask, 1, "KYC");
+    lt_query_flush(g_q, g.router);
+    Lienthong__Envelope *e[3] = {NULL, NULL, NULL};
+    for (int i = 0; i < 3; i++) {
+        Lienthong__LookupAnswer *a = s_answer(&e[i]);
+        CU_ASSERT_FATAL(a != NULL);
+        lienthong__lookup_answer__free_unpacked(a, NULL);
+        const Lienthong__SignedAnswer *sa = e[i]->lookup_reply;
+        CU_ASSERT_EQUAL(sa->proof_count, 3);
+        CU_ASSERT_EQUAL(sa->proof_index, (uint32_t)i);
+        CU_ASSERT(memcmp(sa->root_signature.data, e[0]->lookup_reply->root_signature.data,
+                         LT_SIG_BYTES) == 0);
+    }
+    /* Rebuild the root from the three leaves and check the signature. */
+    uint8_t leaves[3 * LT_HASH_BYTES], tree[6 * LT_HASH_BYTES];
+    for (int i = 0; i < 3; i++)
+        lt_crypto_merkle_leaf(e[i]->lookup_reply->answer.data, e[i]->lookup_reply->answer.len,
+                              leaves + i * LT_HASH_BYTES);
+    CU_ASSERT_FATAL(lt_crypto_merkle_tree(leaves, 3, tree) == 0);
+    CU_ASSERT(lt_keys_verify(lt_keys_signing_public(g.ctx.keys), LT_ANSWERS_DOMAIN,
+                             lt_crypto_merkle_tree_root(tree, 3), LT_HASH_BYTES,
+                             e[0]->lookup_reply->root_signature.data) == 0);
+    for (int i = 0; i < 3; i++)
+        lt_wire_free(&e[i]);
+    CU_ASSERT_EQUAL(s_stat("lienthong_query_served", "lookup", "executed"), 5);
+}
+
+static void test_too_many_fields_refused(void)
+{
+    char *ask[LT_QUERY_MAX_FIELDS + 1];
+    for (size_t i = 0; i <= LT_QUERY_MAX_FIELDS; i++)
+        ask[i] = "full_name";
+    s_lookup(++g_id, "001", ask, LT_QUERY_MAX_FIELDS + 1, "KYC");
+    Lienthong__Envelope *env = ug_recv(&g);
+    CU_ASSERT_FATAL(env != NULL);
+    CU_ASSERT(env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR &&
+              env->error->code == LIENTHONG__ERROR_CODE__ERR_TOO_LARGE &&
+              env->error->request_id == g_id);
+    lt_wire_free(&env);
+    CU_ASSERT_EQUAL(s_stat("lienthong_query_refused", "lookup", "ERR_TOO_LARGE"), 1);
+}
+
+int main(void)
+{
+    static const ut_test_t tests[] = {
+        {"lookup releases only the policy's fields", test_lookup_releases_policy_fields},
+        {"a purpose outside the policy is refused and counted", test_purpose_refused_and_counted},
+        {"a retried request is replayed, not executed", test_retry_is_replayed},
+        {"answers of one drain share one signature", test_answers_signed_in_one_batch},
+        {"too many fields: ERR_TOO_LARGE, counted", test_too_many_fields_refused},
+        {NULL, NULL},
+    };
+    return ut_main("lt_query", suite_init, suite_clean, tests);
+}
