@@ -326,10 +326,31 @@ static void s_ready(lt_api_t *self, reply_t *r)
     r->body = json_pack("{s:s,s:o}", "status", ok ? "ready" : "unready", "checks", checks);
 }
 
+/* One exposition: this process's HTTP statistics, then the gateway's whole
+ * registry (its families never share a name with lienthong_http_*). When
+ * the gateway does not answer, its part is left out: /readyz says why. */
 static void s_metrics(lt_api_t *self, reply_t *r)
 {
-    size_t len = 0, cap = 0;
-    if (lt_stats_prom_write(self->stats, &r->text, &len, &cap) != 0) {
+    size_t len = 0, cap = 0, glen = 0;
+    char *gw = NULL;
+    lt_apicall_out_t out;
+    if (lt_apicall_metrics(self->call, STATUS_MS, &gw, &glen, &out) != 0) {
+        lt_debug("api", "no gateway metrics: %s", out.reason ? out.reason : "?");
+        json_decref(out.body);
+    }
+    int rc = lt_stats_prom_write(self->stats, &r->text, &len, &cap);
+    if (rc == 0 && gw && len + glen + 1 > cap) {
+        char *bigger = realloc(r->text, len + glen + 1);
+        rc = bigger ? 0 : -1;
+        if (bigger)
+            r->text = bigger;
+    }
+    if (rc == 0 && gw) {
+        memcpy(r->text + len, gw, glen + 1);
+        len += glen;
+    }
+    free(gw);
+    if (rc != 0) {
         s_error(r, 500, "internal", "INTERNAL", "out of memory");
         return;
     }

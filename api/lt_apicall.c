@@ -307,25 +307,51 @@ out:
         s_fail(out, 500, "internal", "INTERNAL", "out of memory");
 }
 
-Lienthong__Envelope *lt_apicall_status(lt_apicall_t *self, int timeout_ms, lt_apicall_out_t *out)
+/* Sends a body-less request and waits for the reply of type want (these
+ * local replies carry no request id: a fresh client never sees a stale one). */
+static Lienthong__Envelope *s_ask(lt_apicall_t *self, Lienthong__Envelope__BodyCase type,
+                                  void *body, Lienthong__Envelope__BodyCase want, int timeout_ms,
+                                  lt_apicall_out_t *out)
 {
-    Lienthong__StatusRequest q = LIENTHONG__STATUS_REQUEST__INIT;
     Lienthong__Envelope *env = NULL;
     char err[1024];
     memset(out, 0, sizeof *out);
     lt_client_t *c = s_take(self, out);
     if (!c)
         return NULL;
-    /* Status replies carry no request id: a fresh client never sees a stale one. */
-    int rc = lt_client_send(c, LIENTHONG__ENVELOPE__BODY_STATUS_REQUEST, &q, timeout_ms, err,
-                            sizeof err);
+    int rc = lt_client_send(c, type, body, timeout_ms, err, sizeof err);
     while (rc == 0 && (rc = lt_client_recv(c, timeout_ms, &env, err, sizeof err)) == 0 &&
-           env->body_case != LIENTHONG__ENVELOPE__BODY_STATUS_REPLY)
+           env->body_case != want)
         lt_wire_free(&env);
     if (rc != 0)
         s_fail(out, 503, "gateway_unavailable", "GATEWAY_UNAVAILABLE", err);
     s_give(self, c, rc == 0);
     return env;
+}
+
+int lt_apicall_metrics(lt_apicall_t *self, int timeout_ms, char **text, size_t *len,
+                       lt_apicall_out_t *out)
+{
+    Lienthong__MetricsRequest q = LIENTHONG__METRICS_REQUEST__INIT;
+    Lienthong__Envelope *env = s_ask(self, LIENTHONG__ENVELOPE__BODY_METRICS_REQUEST, &q,
+                                     LIENTHONG__ENVELOPE__BODY_METRICS_REPLY, timeout_ms, out);
+    if (!env)
+        return -1;
+    *len = strlen(env->metrics_reply->text);
+    *text = strdup(env->metrics_reply->text);
+    lt_wire_free(&env);
+    if (!*text) {
+        s_fail(out, 500, "internal", "INTERNAL", "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+Lienthong__Envelope *lt_apicall_status(lt_apicall_t *self, int timeout_ms, lt_apicall_out_t *out)
+{
+    Lienthong__StatusRequest q = LIENTHONG__STATUS_REQUEST__INIT;
+    return s_ask(self, LIENTHONG__ENVELOPE__BODY_STATUS_REQUEST, &q,
+                 LIENTHONG__ENVELOPE__BODY_STATUS_REPLY, timeout_ms, out);
 }
 
 json_t *lt_apicall_status_json(const Lienthong__StatusReply *st)

@@ -189,6 +189,11 @@ check(s1.get('lienthong_http_requests_total{endpoint="lookup",outcome="refused",
       "refusals are counted by reason")
 check(any(k.startswith('lienthong_http_request_latency_seconds_bucket{endpoint="lookup"') for k in s1),
       "a lookup latency histogram is exported")
+# The gateway's own registry follows the API's: its caller-side counter of
+# lookups made moved with the lookups above.
+made = lambda s: sum(v for k, v in s.items() if k.startswith("lienthong_query_made_total"))
+check(made(s1) > made(s0), "the gateway's statistics are exported and its lookups made moved")
+check(any(k.startswith("lienthong_directory_version") for k in s1), "the gateway's directory version is exported")
 
 print(f"{len(failures)} failure(s)")
 sys.exit(1 if failures else 0)
