@@ -81,6 +81,9 @@ int lt_adapter_send(lt_adapter_conn_t *conn, Lienthong__Envelope__BodyCase body_
     case LIENTHONG__ENVELOPE__BODY_DELIVER_ACK:
         env.deliver_ack = body;
         break;
+    case LIENTHONG__ENVELOPE__BODY_STATUS_REQUEST:
+        env.status_request = body;
+        break;
     default:
         errno = EINVAL;
         return -1;

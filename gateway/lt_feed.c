@@ -26,6 +26,7 @@ typedef struct {
     uint64_t rate_seq;   /* for records/s */
     int64_t rate_at;
     double rate;
+    char source_cursor[24]; /* text for the last status reply */
 } stream_t;
 
 /* Owner: one peer's subscription (keyed by routing id and stream). */
@@ -745,8 +746,38 @@ int lt_feed_pump(lt_feed_t *self, void *peer_sock, void *local_sock)
 
 /* ---- status -------------------------------------------------------------------------- */
 
+/* An owner's durable source cursor, from the store (a status request is
+ * rare; the feed does not keep it): a source adapter checks at start that
+ * its change ids have not been restarted below it (PROTOCOL.md 8.3). */
+static void s_status_cursor(lt_feed_t *self, stream_t *st, Lienthong__StreamStatus *ss)
+{
+    lt_stream_t cur;
+    if (strcmp(ss->role, "owner") != 0 || lt_store_stream_find(self->store, st->name, &cur) != 1 ||
+        cur.source_cursor == 0)
+        return;
+    snprintf(st->source_cursor, sizeof st->source_cursor, "%llu",
+             (unsigned long long)cur.source_cursor);
+    ss->source_cursor = (char *)st->source_cursor;
+}
+
+/* After a restart the feed knows a dataset this member owns only once it is
+ * published, subscribed or attached to; status lists every owned dataset
+ * that has records, so that a starting source adapter finds its cursor. */
+static void s_status_owned(lt_feed_t *self)
+{
+    const Lienthong__Directory *d = self->dir ? lt_dir_get(self->dir) : NULL;
+    for (size_t i = 0; d && i < d->n_datasets; i++) {
+        const Lienthong__Dataset *ds = d->datasets[i];
+        lt_stream_t cur;
+        if (strcmp(ds->owner, self->cfg->member) == 0 &&
+            lt_store_stream_find(self->store, ds->id, &cur) == 1)
+            (void)s_stream(self, ds->id);
+    }
+}
+
 void lt_feed_status(lt_feed_t *self, Lienthong__StatusReply *r)
 {
+    s_status_owned(self);
     r->streams = calloc(self->n_streams ? self->n_streams : 1, sizeof *r->streams);
     if (!r->streams)
         return;
@@ -761,6 +792,7 @@ void lt_feed_status(lt_feed_t *self, Lienthong__StatusReply *r)
         ss->last_seq = st->last_seq;
         ss->records_per_sec = st->rate;
         ss->role = s_feed_find(self, st->name) ? "replica" : "owner";
+        s_status_cursor(self, st, ss);
         ss->subscribers = calloc(self->n_subs + 1, sizeof *ss->subscribers);
         for (size_t j = 0; ss->subscribers && j < self->n_subs; j++) {
             if (self->subs[j].stream != st)

@@ -1,10 +1,13 @@
 /* test_db: CUnit suite for the adapters' database seam (adapters/lt_db.h)
  * against its SQLite backend: the backend chosen by the form of the
- * `database` setting (PostgreSQL refused as not built), change capture
- * installed twice, changes after a cursor (latest per key, in id order),
- * requeue and pruning, the row accessor, and lt_db_apply writing a batch
- * and the sink's cursor all or nothing. The database is checked directly
- * with SQLite beside the seam. */
+ * `database` setting (PostgreSQL settings go to the PostgreSQL backend and
+ * never show a password), change capture installed twice, changes after a
+ * cursor (latest per key, in id order, with their rows), requeue and
+ * pruning per table, two tables in one database, ids moved up for a
+ * restart, a database from before the table column, the row accessor, and
+ * lt_db_apply writing a batch and the sink's cursor all or nothing. The
+ * database is checked directly with SQLite beside the seam. (The
+ * PostgreSQL backend has its own suite, test_db_pg.) */
 #include "unit_sqlite.h"
 
 #include "lt_db.h"
@@ -61,34 +64,53 @@ static const char *const CITIZEN_COLS[] = {"id", "name"};
 
 /* ---- choosing the backend --------------------------------------------- */
 
-static void test_postgresql_refused(void)
+/* PostgreSQL settings reach the PostgreSQL backend: a server that is not
+ * there is waited for (the connection is lost, not refused), a malformed
+ * setting is refused, and no message shows the password. */
+static void test_postgresql_settings(void)
 {
-    static const char *const pg[] = {
-        "postgresql://lienthong:s3cret@db.bca.gov.vn/npd",
-        "postgres://lienthong:s3cret@localhost:5432/npd",
-        "POSTGRESQL://lienthong:s3cret@localhost/npd",
-        "host=db.bca.gov.vn dbname=npd password=s3cret",
-        "  dbname = npd password=s3cret",
+    static const char *const down[] = {
+        "postgresql://lienthong:s3cret@127.0.0.1:1/npd",
+        "postgres://lienthong:s3cret@127.0.0.1:1/npd?connect_timeout=2",
+        "POSTGRESQL://lienthong:s3cret@127.0.0.1:1/npd",
+        "host=127.0.0.1 port=1 dbname=npd user=lienthong password=s3cret",
+        "  dbname = npd password=s3cret host=127.0.0.1 port = 1 user=lienthong",
     };
     char conf[600], err[512];
     path_of(conf, sizeof conf, "source.conf");
     lt_db_table_t table = {"citizens", 2, CITIZEN_COLS, TYPES2, 0};
-    for (size_t i = 0; i < sizeof pg / sizeof pg[0]; i++) {
+    for (size_t i = 0; i < sizeof down / sizeof down[0]; i++) {
         err[0] = 0;
-        lt_db_t *d = lt_db_connect(pg[i], conf, LT_DB_SOURCE, &table, 0, err, sizeof err);
-        CU_ASSERT(d == NULL);
-        if (!strstr(err, "PostgreSQL backend is not built"))
+        lt_db_t *d = lt_db_connect(down[i], conf, LT_DB_SOURCE, &table, 0, err, sizeof err);
+        CU_ASSERT_FATAL(d != NULL);
+        CU_ASSERT(strstr(lt_db_name(d), "PostgreSQL database npd on 127.0.0.1:1") != NULL);
+        int present = -1;
+        CU_ASSERT(lt_db_capture_present(d, &present, err, sizeof err) == -1);
+        CU_ASSERT(lt_db_lost(d) == 1);
+        if (!strstr(err, "cannot connect to PostgreSQL database npd on 127.0.0.1:1 as lienthong"))
             fprintf(stderr, "case %zu: \"%s\"\n", i, err);
-        CU_ASSERT(strstr(err, "PostgreSQL backend is not built") != NULL);
-        CU_ASSERT(strncmp(err, conf, strlen(conf)) == 0); /* names the file */
-        CU_ASSERT(strstr(err, "s3cret") == NULL);         /* never the password */
+        CU_ASSERT(strstr(err, "cannot connect to PostgreSQL database npd on 127.0.0.1:1 as "
+                              "lienthong") != NULL);
+        CU_ASSERT(strstr(err, "s3cret") == NULL);
+        CU_ASSERT(strstr(lt_db_name(d), "s3cret") == NULL);
         lt_db_destroy(&d);
+    }
+    /* Malformed: refused at once, the password masked even where libpq
+     * quotes the setting. */
+    static const char *const bad[] = {"postgresql://lienthong:s3cret@127.0.0.1:1/npd?bogus=1",
+                                      "host=127.0.0.1 password=s3cret bogus=1"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = 0;
+        lt_db_t *d = lt_db_connect(bad[i], conf, LT_DB_SOURCE, &table, 0, err, sizeof err);
+        CU_ASSERT(d == NULL);
+        CU_ASSERT(strstr(err, "not a valid PostgreSQL connection string") != NULL);
+        CU_ASSERT(strstr(err, "s3cret") == NULL);
     }
     /* Nothing was created as if the setting were a file name. */
     char dir[600];
     path_of(dir, sizeof dir, "postgresql:");
     CU_ASSERT(access(dir, F_OK) != 0);
-    path_of(dir, sizeof dir, "host=db.bca.gov.vn dbname=npd password=s3cret");
+    path_of(dir, sizeof dir, "host=127.0.0.1 port=1 dbname=npd user=lienthong password=s3cret");
     CU_ASSERT(access(dir, F_OK) != 0);
 }
 
@@ -124,9 +146,11 @@ typedef struct {
     size_t n;
 } changes_t;
 
-static int on_change(void *arg, int64_t id, const char *key, char *err, size_t errlen)
+static int on_change(void *arg, int64_t id, const char *key, const lt_db_row_t *row, char *err,
+                     size_t errlen)
 {
     changes_t *c = arg;
+    (void)row;
     if (c->n >= 16) {
         snprintf(err, errlen, "too many changes");
         return -1;
@@ -451,7 +475,7 @@ static void test_sink_table_must_fit(void)
 int main(void)
 {
     static const ut_test_t tests[] = {
-        {"postgresql:// and conninfo settings: not built", test_postgresql_refused},
+        {"postgresql:// and conninfo settings: the PostgreSQL backend", test_postgresql_settings},
         {"a SQLite path is resolved against the config file", test_sqlite_path_resolved},
         {"change capture installed twice", test_capture_install_twice},
         {"changes after a cursor, requeue, cursor and pruning", test_changes_after_cursor},
