@@ -348,14 +348,14 @@ static void s_script_function(s_pg_t *self, s_buf_t *b, const char *fn, const ch
           "       AND NOT EXISTS (SELECT 1 FROM lt_new n WHERE n.%s = o.%s);\n"
           "  ELSE\n"
           "    INSERT INTO %s.lt_pending (table_name, row_key)\n"
-          "      SELECT %s, t.%s::text FROM %s t WHERE t.%s IS NOT NULL;\n"
+          "      SELECT %s, t.%s::text FROM %s t WHERE t.%s IS NOT NULL ORDER BY t.%s;\n"
           "  END IF;\n"
           "  IF FOUND THEN\n"
           "    PERFORM pg_notify('lt_changes', %s);\n"
           "  END IF;\n"
           "  RETURN NULL;\n"
           "END $lt$;\n",
-          tname, k, k, k, k, lt, tname, k, self->q_table, k, tname);
+          tname, k, k, k, k, lt, tname, k, self->q_table, k, k, tname);
 }
 
 /* Lists every existing row when the table's triggers are new. */
@@ -707,6 +707,25 @@ static int s_column_types(s_pg_t *self, char *err, size_t errlen)
     return 0;
 }
 
+/* Plans the prepared upsert: PREPARE only parses, and the planner is what
+ * finds (or not) the unique index that ON CONFLICT (key) needs. */
+static int s_explain_upsert(s_pg_t *self, char *err, size_t errlen)
+{
+    s_buf_t b = {0};
+    s_add(&b, "EXPLAIN (COSTS OFF) EXECUTE lt_%d(", ST_UPSERT);
+    for (size_t i = 0; i < self->table->n_columns; i++)
+        s_add(&b, "%sNULL", i ? ", " : "");
+    s_add(&b, ")");
+    PGresult *res = b.s ? s_query(self, b.s, 0, NULL, PGRES_TUPLES_OK, "cannot plan the upsert",
+                                  err, errlen)
+                        : NULL;
+    if (!b.s)
+        lt_adapter_fmt(err, errlen, "out of memory");
+    PQclear(res);
+    free(b.s);
+    return res ? 0 : -1;
+}
+
 /* sink: INSERT ... SELECT FROM unnest(one array per column) ON CONFLICT
  * (key) DO UPDATE: every upsert of a batch in one statement; and DELETE of
  * every key of an array. Preparing them checks that the table fits. */
@@ -740,7 +759,8 @@ static int s_sink_sql(s_pg_t *self, char *err, size_t errlen)
     }
     char why[768];
     if (s_prepare(self, ST_UPSERT, (int)t->n_columns, why, sizeof why) == 0 &&
-        s_prepare(self, ST_DELETE, 1, why, sizeof why) == 0)
+        s_prepare(self, ST_DELETE, 1, why, sizeof why) == 0 &&
+        s_explain_upsert(self, why, sizeof why) == 0)
         return 0;
     lt_adapter_fmt(
         err, errlen,
@@ -954,7 +974,9 @@ static int s_capture_high(void *impl, int64_t *id, char *err, size_t errlen)
 }
 
 /* Numbers up to `limit` committed changes of lt_pending (see the top of
- * this file), in one transaction. */
+ * this file), in one transaction; among them in the order they were
+ * written to lt_pending (its rows' physical order, as it is only appended
+ * to between two numberings). */
 static int s_sync_tx(s_pg_t *self, size_t limit, size_t *moved, char *err, size_t errlen)
 {
     char sql[1024], lim[24], base_s[24];
@@ -967,9 +989,9 @@ static int s_sync_tx(s_pg_t *self, size_t limit, size_t *moved, char *err, size_
     const char *vals[2] = {lim, base_s};
     snprintf(sql, sizeof sql,
              "WITH m AS (DELETE FROM %s.lt_pending WHERE ctid = ANY(ARRAY("
-             "SELECT ctid FROM %s.lt_pending LIMIT $1)) RETURNING table_name, row_key) "
+             "SELECT ctid FROM %s.lt_pending LIMIT $1)) RETURNING ctid AS c, table_name, row_key) "
              "INSERT INTO %s.lt_changes (id, table_name, row_key) "
-             "SELECT $2::bigint + row_number() OVER (), table_name, row_key FROM m",
+             "SELECT $2::bigint + row_number() OVER (ORDER BY c), table_name, row_key FROM m",
              self->q_lt, self->q_lt, self->q_lt);
     PGresult *res =
         s_query(self, sql, 2, vals, PGRES_COMMAND_OK, "cannot number the changes", err, errlen);

@@ -278,6 +278,99 @@ static void test_changes_after_cursor(void)
     lt_db_destroy(&d);
 }
 
+/* Two tables in one database: each reads, requeues and prunes its own
+ * changes; a restart lists a table again above an id. */
+static void test_two_tables(void)
+{
+    char err[512] = "";
+    sqlite3 *raw = open_raw("two.db", "CREATE TABLE citizens(id TEXT PRIMARY KEY, name TEXT);"
+                                      "CREATE TABLE phones(num TEXT PRIMARY KEY, owner TEXT)");
+    static const char *const pcols[] = {"num", "owner"};
+    lt_db_t *c1 = open_seam("two.db", LT_DB_SOURCE, "citizens", CITIZEN_COLS, 0);
+    lt_db_t *p1 = open_seam("two.db", LT_DB_SOURCE, "phones", pcols, 0);
+    int created = 0;
+    CU_ASSERT_FATAL(lt_db_capture_install(c1, &created, err, sizeof err) == 0);
+    CU_ASSERT_FATAL(lt_db_capture_install(p1, &created, err, sizeof err) == 0);
+    CU_ASSERT(created == 1);
+    /* 1:a 2:849 3:b, in one transaction. */
+    ut_sql_exec(raw, "BEGIN; INSERT INTO citizens VALUES ('a', 'An');"
+                     "INSERT INTO phones VALUES ('849', 'a');"
+                     "INSERT INTO citizens VALUES ('b', 'Ba'); COMMIT");
+    changes_t c;
+    CU_ASSERT(read_changes(c1, 0, 100, &c) == 2);
+    expect_change(&c, 0, 1, "a");
+    expect_change(&c, 1, 3, "b");
+    CU_ASSERT(read_changes(p1, 0, 100, &c) == 1);
+    expect_change(&c, 0, 2, "849");
+    int64_t last = 0, high = 0, base = 0;
+    CU_ASSERT(lt_db_last_change(p1, &last, err, sizeof err) == 0);
+    CU_ASSERT(last == 2);
+    /* The citizens' dataset passed everything; the phones' changes stay. */
+    CU_ASSERT_FATAL(lt_db_begin(c1, 1, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_cursor_store(c1, "VN/GOV/BCA/population", 3, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_commit(c1, err, sizeof err) == 0);
+    CU_ASSERT(ut_sql_count(raw, "SELECT COUNT(*) FROM lt_changes WHERE table_name = 'citizens'") ==
+              0);
+    CU_ASSERT(ut_sql_count(raw, "SELECT COUNT(*) FROM lt_changes WHERE table_name = 'phones'") ==
+              1);
+    /* The high-water mark outlives pruning; a restart lists the table above
+     * an id, and ids go on from there. */
+    CU_ASSERT(lt_db_capture_high(c1, &high, err, sizeof err) == 0);
+    CU_ASSERT(high == 3);
+    CU_ASSERT_FATAL(lt_db_begin(c1, 1, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_capture_restart(c1, 500, &base, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_commit(c1, err, sizeof err) == 0);
+    CU_ASSERT(base == 500);
+    CU_ASSERT(read_changes(c1, base, 100, &c) == 2);
+    expect_change(&c, 0, 501, "a");
+    expect_change(&c, 1, 502, "b");
+    ut_sql_exec(raw, "INSERT INTO phones VALUES ('850', 'b')");
+    CU_ASSERT(read_changes(p1, 2, 100, &c) == 1);
+    expect_change(&c, 0, 503, "850");
+    sqlite3_close(raw);
+    lt_db_destroy(&c1);
+    lt_db_destroy(&p1);
+}
+
+/* A database from before the table column: the change list and the
+ * cursors take the name of the table whose triggers they had; the old
+ * triggers do not count as capture until --install re-creates them. */
+static void test_old_change_list(void)
+{
+    char err[512] = "";
+    sqlite3 *raw = open_raw(
+        "old.db",
+        "CREATE TABLE citizens(id TEXT PRIMARY KEY, name TEXT);"
+        "CREATE TABLE lt_changes(id INTEGER PRIMARY KEY AUTOINCREMENT, row_key TEXT NOT NULL);"
+        "CREATE TABLE lt_source_cursor(dataset TEXT PRIMARY KEY, change_id INTEGER NOT NULL);"
+        "CREATE TRIGGER lt_citizens_insert AFTER INSERT ON citizens BEGIN "
+        " INSERT INTO lt_changes(row_key) VALUES (NEW.id); END;"
+        "INSERT INTO citizens VALUES ('a', 'An'), ('b', 'Ba'), ('c', 'Chi');"
+        "INSERT INTO lt_source_cursor VALUES ('VN/GOV/BCA/population', 1)");
+    lt_db_t *d = open_seam("old.db", LT_DB_SOURCE, "citizens", CITIZEN_COLS, 0);
+    CU_ASSERT(ut_sql_count(raw, "SELECT COUNT(*) FROM lt_changes WHERE table_name = 'citizens'") ==
+              3);
+    CU_ASSERT(ut_sql_count(raw, "SELECT COUNT(*) FROM lt_source_cursor "
+                                "WHERE table_name = 'citizens'") == 1);
+    int present = -1, created = -1;
+    CU_ASSERT(lt_db_capture_present(d, &present, err, sizeof err) == 0);
+    CU_ASSERT(present == 0);
+    CU_ASSERT(lt_db_capture_install(d, &created, err, sizeof err) == 0);
+    CU_ASSERT(created == 1); /* lists the rows: the old triggers are not kept */
+    CU_ASSERT(lt_db_capture_present(d, &present, err, sizeof err) == 0);
+    CU_ASSERT(present == 1);
+    int64_t cur = -1;
+    CU_ASSERT(lt_db_cursor_load(d, "VN/GOV/BCA/population", &cur, err, sizeof err) == 0);
+    CU_ASSERT(cur == 1); /* the change list existed: cursors are kept */
+    changes_t c;
+    CU_ASSERT(read_changes(d, 1, 100, &c) == 3);
+    expect_change(&c, 0, 4, "a");
+    expect_change(&c, 1, 5, "b");
+    expect_change(&c, 2, 6, "c");
+    sqlite3_close(raw);
+    lt_db_destroy(&d);
+}
+
 /* ---- the row accessor ------------------------------------------------- */
 
 typedef struct {
@@ -479,6 +572,8 @@ int main(void)
         {"a SQLite path is resolved against the config file", test_sqlite_path_resolved},
         {"change capture installed twice", test_capture_install_twice},
         {"changes after a cursor, requeue, cursor and pruning", test_changes_after_cursor},
+        {"two tables in one database; high-water mark and restart", test_two_tables},
+        {"a change list from before the table column", test_old_change_list},
         {"row accessor: names, types, values", test_row_accessor},
         {"apply: batch and cursor all or nothing", test_apply_all_or_nothing},
         {"a sink table must take upserts by key", test_sink_table_must_fit},
