@@ -417,8 +417,9 @@ static int s_restart_ids(s_feed_t *f, int64_t gw, char *err, size_t errlen)
  * cursor `gw` is an id it received from here. gw > high means this
  * database issues those ids again (its change list was re-created, or it
  * was restored from an older backup), and the gateway would skip the
- * changes under them silently. Returns 0, -1 with err (refused), or -2 when
- * the database is unavailable. */
+ * changes under them silently. Returns 0, 1 when the table was listed again
+ * (--resync), -1 with err (refused), or -2 when the database is
+ * unavailable. */
 static int s_check_ids(s_feed_t *f, int64_t gw, char *err, size_t errlen)
 {
     int64_t high = 0;
@@ -427,7 +428,7 @@ static int s_check_ids(s_feed_t *f, int64_t gw, char *err, size_t errlen)
     if (gw <= high)
         return 0;
     if (f->src->resync)
-        return s_restart_ids(f, gw, err, errlen) == 0 ? 0 : lt_db_lost(f->db) ? -2 : -1;
+        return s_restart_ids(f, gw, err, errlen) == 0 ? 1 : lt_db_lost(f->db) ? -2 : -1;
     lt_adapter_fmt(err, errlen,
                    "dataset %s: the gateway has stored its changes up to change id %" PRId64
                    ", but the change ids of %s end at %" PRId64
@@ -456,10 +457,12 @@ static int s_feed_start(s_feed_t *f, int64_t gw, char *err, size_t errlen)
     if (lt_db_cursor_load(f->db, f->dataset, &f->cursor, err, errlen))
         return lt_db_lost(f->db) ? -2 : -1;
     f->next = f->cursor;
+    /* Listed again above the gateway's cursor, nothing from an earlier run
+     * can be hidden any more: no recovery. */
     int rc = s_check_ids(f, gw, err, errlen);
     if (rc == 0 && s_recover(f, err, errlen))
         rc = lt_db_lost(f->db) ? -2 : -1;
-    return rc;
+    return rc > 0 ? 0 : rc;
 }
 
 /* ---- reading a batch ------------------------------------------------ */

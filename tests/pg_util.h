@@ -117,8 +117,9 @@ static inline int64_t lt_pg_int(PGconn *conn, const char *sql)
     return lt_pg_text(conn, sql, v, sizeof v) == 0 && v[0] ? strtoll(v, NULL, 10) : -1;
 }
 
-/* A fresh database `db` owned by role `owner` (created with `password` if
- * missing; never a superuser), dropped first if it exists. 0 or -1. */
+/* A fresh database `db` owned by role `owner` (created if missing, never a
+ * superuser, its password set to `password`), dropped first if it exists.
+ * 0 or -1. */
 static inline int lt_pg_fresh_db(const lt_pg_t *c, const char *db, const char *owner,
                                  const char *password)
 {
@@ -128,8 +129,9 @@ static inline int lt_pg_fresh_db(const lt_pg_t *c, const char *db, const char *o
     char sql[1024];
     snprintf(sql, sizeof sql,
              "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '%s') THEN "
-             "CREATE ROLE \"%s\" LOGIN NOSUPERUSER PASSWORD '%s'; END IF; END $$",
-             owner, owner, password);
+             "CREATE ROLE \"%s\" LOGIN NOSUPERUSER; END IF; END $$;"
+             "ALTER ROLE \"%s\" PASSWORD '%s'",
+             owner, owner, owner, password);
     int rc = lt_pg_exec(a, sql);
     snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS \"%s\" WITH (FORCE)", db);
     rc = rc ? rc : lt_pg_exec(a, sql);
@@ -154,15 +156,26 @@ static inline void lt_pg_uri(const lt_pg_t *c, const char *db, const char *user,
     snprintf(out, cap, "postgresql://%s:%s@127.0.0.1:%d/%s", user, password, c->port, db);
 }
 
-/* Restarts the server: cleanly, or as after a crash (immediate stop). 0 or
- * -1. */
-static inline int lt_pg_restart(const lt_pg_t *c, int crash)
+/* Runs `tests/pg-cluster WHAT STATE [ARG]`; 0 or -1. */
+static inline int lt_pg_script(const lt_pg_t *c, const char *what, const char *arg)
 {
     char cmd[3 * PATH_MAX];
-    snprintf(cmd, sizeof cmd, "'%s' restart '%s' %s >/dev/null", c->script, c->state,
-             crash ? "--crash" : "");
+    snprintf(cmd, sizeof cmd, "'%s' %s '%s' %s >/dev/null", c->script, what, c->state,
+             arg ? arg : "");
     int st = system(cmd);
     return st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
+/* Restarts the server: cleanly, or as after a crash (immediate stop). */
+static inline int lt_pg_restart(const lt_pg_t *c, int crash)
+{
+    return lt_pg_script(c, "restart", crash ? "--crash" : NULL);
+}
+
+/* Stops the server (down = 1) or starts it again (an outage). */
+static inline int lt_pg_down(const lt_pg_t *c, int down)
+{
+    return lt_pg_script(c, down ? "down" : "up", NULL);
 }
 
 #endif
