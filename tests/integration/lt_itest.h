@@ -267,5 +267,7 @@ int lt_it_file_contains(const char *path, const char *s);
 /* Permission bits of path, or -1. */
 int lt_it_mode(const char *path);
 int lt_it_write_file(const char *path, const char *text);
+/* The same with printf formatting (up to 8 KiB of text). */
+int lt_it_write_fmt(const char *path, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

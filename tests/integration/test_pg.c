@@ -160,16 +160,6 @@ static long s_size(const char *path)
     return stat(path, &st) == 0 ? (long)st.st_size : 0;
 }
 
-__attribute__((format(printf, 2, 3))) static int s_write(const char *path, const char *fmt, ...)
-{
-    char text[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(text, sizeof text, fmt, ap);
-    va_end(ap);
-    return n < 0 || (size_t)n >= sizeof text ? -1 : lt_it_write_file(path, text);
-}
-
 /* ---- the owners' applications ---------------------------------------------- */
 
 /* Runs SQL in the ministry's database; a failure while PostgreSQL restarts
@@ -400,7 +390,7 @@ static int s_configs(world_t *w)
         snprintf(w->conf[i], sizeof w->conf[i], "%.4000s/%s.conf", d, names[i]);
         snprintf(w->procs[i].log_path, sizeof w->procs[i].log_path, "%.4000s/%s.log", d, names[i]);
     }
-    int rc = s_write(
+    int rc = lt_it_write_fmt(
         w->conf[SRC_BCA],
         "gateway_socket = \"%s\";\ndatabase = \"%s\";\nbatch = 100;\npoll_ms = 2000;\n"
         "datasets = (\n"
@@ -411,7 +401,7 @@ static int s_configs(world_t *w)
         " table = \"sims\"; key_column = \"phone\"; key_field = \"phone_number\"; " SUB_COLUMNS
         " } );\n",
         w->bca->sock_path, uri_bca);
-    rc |= s_write(
+    rc |= lt_it_write_fmt(
         w->conf[SRC_VT],
         "gateway_socket = \"%s\";\ndatabase = \"%s\";\nbatch = 100;\npoll_ms = 50;\n"
         "datasets = (\n"
@@ -434,13 +424,13 @@ static int s_configs(world_t *w)
         {SNK_PRE_LITE, DS_PRE, "Subscriber", "prepaid", "phone", SUB_COLUMNS, 0},
     };
     for (size_t i = 0; i < sizeof sinks / sizeof sinks[0]; i++)
-        rc |= s_write(w->conf[sinks[i].id],
-                      "gateway_socket = \"%s\";\nstream = \"%s\";\n"
-                      "record_type = \"lienthong.records.%s\";\ndatabase = \"%s\";\n"
-                      "table = \"%s\";\nkey_column = \"%s\";\ncreate_table = true;\n%s\n",
-                      w->p38->sock_path, sinks[i].stream, sinks[i].type,
-                      sinks[i].pg ? uri_p38 : w->p38_db, sinks[i].table, sinks[i].key,
-                      sinks[i].columns);
+        rc |= lt_it_write_fmt(w->conf[sinks[i].id],
+                              "gateway_socket = \"%s\";\nstream = \"%s\";\n"
+                              "record_type = \"lienthong.records.%s\";\ndatabase = \"%s\";\n"
+                              "table = \"%s\";\nkey_column = \"%s\";\ncreate_table = true;\n%s\n",
+                              w->p38->sock_path, sinks[i].stream, sinks[i].type,
+                              sinks[i].pg ? uri_p38 : w->p38_db, sinks[i].table, sinks[i].key,
+                              sinks[i].columns);
     return rc ? -1 : 0;
 }
 
