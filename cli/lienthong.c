@@ -25,6 +25,7 @@ static const command_t s_commands[] = {
     {"ping", lt_cmd_ping, "check that a gateway admits a member key (CURVE + Hello)"},
     {"source", lt_cmd_source, "publish the changes of an agency table to the local gateway"},
     {"sink", lt_cmd_sink, "write a stream from the local gateway into an agency table"},
+    {"import", lt_cmd_import, "publish a CSV export into a dataset (import csv)"},
     {NULL, NULL, NULL},
 };
 

@@ -2,7 +2,7 @@
 # row mapping, change-tracking triggers, adapter configuration, demo data
 # generator).
 # Included from tests/unit/CMakeLists.txt; registered as unit_<name>, label "unit".
-foreach(m rowmap db)
+foreach(m rowmap db csv)
   add_executable(test_${m} ${CMAKE_CURRENT_LIST_DIR}/test_${m}.c ${CMAKE_SOURCE_DIR}/demo/lt_popgen.c)
   target_include_directories(test_${m} PRIVATE ${CMAKE_SOURCE_DIR}/demo)
   target_link_libraries(test_${m} PRIVATE lienthong_adapters PkgConfig::CUNIT)
