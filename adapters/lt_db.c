@@ -186,9 +186,9 @@ int lt_db_capture_sync(lt_db_t *self, size_t limit, size_t *moved, char *err, si
                                    : 0;
 }
 
-int lt_db_capture_restart(lt_db_t *self, int64_t above, int64_t *base, char *err, size_t errlen)
+int lt_db_capture_relist(lt_db_t *self, int64_t *base, char *err, size_t errlen)
 {
-    return self->ops->capture_restart(self->impl, above, base, err, errlen);
+    return self->ops->capture_relist(self->impl, base, err, errlen);
 }
 
 int lt_db_wait_fd(lt_db_t *self)
@@ -236,6 +236,16 @@ int lt_db_cursor_load(lt_db_t *self, const char *name, int64_t *value, char *err
 int lt_db_cursor_store(lt_db_t *self, const char *name, int64_t value, char *err, size_t errlen)
 {
     return self->ops->cursor_store(self->impl, name, value, err, errlen);
+}
+
+int lt_db_shift_load(lt_db_t *self, const char *name, int64_t *shift, char *err, size_t errlen)
+{
+    return self->ops->shift_load(self->impl, name, shift, err, errlen);
+}
+
+int lt_db_shift_store(lt_db_t *self, const char *name, int64_t shift, char *err, size_t errlen)
+{
+    return self->ops->shift_store(self->impl, name, shift, err, errlen);
 }
 
 /* ---- applying a batch ------------------------------------------------- */

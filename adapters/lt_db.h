@@ -111,11 +111,10 @@ int lt_db_capture_high(lt_db_t *self, int64_t *id, char *err, size_t errlen)
  * once). In its own transaction: call it outside any. */
 int lt_db_capture_sync(lt_db_t *self, size_t limit, size_t *moved, char *err, size_t errlen)
     __attribute__((warn_unused_result));
-/* Lists every row of the table again, under new change ids all above
- * `above` and above every id issued; *base is the id just before the first
- * one listed. Runs in the caller's write transaction. For a dataset whose
- * gateway already holds change ids that this database issues again. */
-int lt_db_capture_restart(lt_db_t *self, int64_t above, int64_t *base, char *err, size_t errlen)
+/* Lists every row of the table again, under new change ids above every id
+ * issued; *base is the id just before the first one listed. Runs in the
+ * caller's write transaction (lienthong source --resync). */
+int lt_db_capture_relist(lt_db_t *self, int64_t *base, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
 /* Called for each change read, with the table's current row for the key
@@ -170,6 +169,13 @@ int lt_db_cursor_load(lt_db_t *self, const char *name, int64_t *value, char *err
  * deletes the table's changes that the cursor of every dataset of the
  * table has passed. */
 int lt_db_cursor_store(lt_db_t *self, const char *name, int64_t value, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+/* Source: the dataset's epoch shift, added to every change id it publishes
+ * (lt_source.c, "Epochs"); 0 when none is stored. */
+int lt_db_shift_load(lt_db_t *self, const char *name, int64_t *shift, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+/* Stores it in the caller's transaction, after the dataset's cursor. */
+int lt_db_shift_store(lt_db_t *self, const char *name, int64_t shift, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
 /* ---- writing (sink) ---- */

@@ -46,7 +46,7 @@ struct lt_db_ops_t {
     int (*capture_high)(void *impl, int64_t *id, char *err, size_t errlen);
     /* NULL: changes are readable under their ids once committed. */
     int (*capture_sync)(void *impl, size_t limit, size_t *moved, char *err, size_t errlen);
-    int (*capture_restart)(void *impl, int64_t above, int64_t *base, char *err, size_t errlen);
+    int (*capture_relist)(void *impl, int64_t *base, char *err, size_t errlen);
     long (*read_changes)(void *impl, int64_t after, size_t limit, lt_db_change_fn fn, void *arg,
                          char *err, size_t errlen);
     int (*last_change)(void *impl, int64_t *id, char *err, size_t errlen);
@@ -61,6 +61,8 @@ struct lt_db_ops_t {
 
     int (*cursor_load)(void *impl, const char *name, int64_t *value, char *err, size_t errlen);
     int (*cursor_store)(void *impl, const char *name, int64_t value, char *err, size_t errlen);
+    int (*shift_load)(void *impl, const char *name, int64_t *shift, char *err, size_t errlen);
+    int (*shift_store)(void *impl, const char *name, int64_t shift, char *err, size_t errlen);
 
     /* One upsert (fill sets the values) or one delete by key, in the
      * caller's write transaction. */

@@ -411,8 +411,8 @@ static char *s_script(s_pg_t *self)
     s_add(&b,
           "-- lienthong: change capture for table %s (adapters/README.md). Idempotent.\n"
           "LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE;\n"
-          "CREATE TABLE IF NOT EXISTS %s.lt_source_cursor (\n"
-          "  dataset text PRIMARY KEY, change_id bigint NOT NULL, table_name text);\n"
+          "CREATE TABLE IF NOT EXISTS %s.lt_source_cursor (dataset text PRIMARY KEY,\n"
+          "  change_id bigint NOT NULL, table_name text, shift bigint NOT NULL DEFAULT 0);\n"
           "DO $lt$ BEGIN\n"
           "  IF to_regclass('%s.lt_capture') IS NULL THEN\n"
           "    CREATE TABLE %s.lt_capture (one boolean PRIMARY KEY DEFAULT true CHECK (one),\n"
@@ -568,7 +568,8 @@ static int s_cursor_table(s_pg_t *self, char *err, size_t errlen)
 {
     const char *name = self->role == LT_DB_SOURCE ? "lt_source_cursor" : "lt_sink_cursor";
     const char *cols = self->role == LT_DB_SOURCE
-                           ? "dataset text PRIMARY KEY, change_id bigint NOT NULL, table_name text"
+                           ? "dataset text PRIMARY KEY, change_id bigint NOT NULL, table_name "
+                             "text, shift bigint NOT NULL DEFAULT 0"
                            : "stream text PRIMARY KEY, seq bigint NOT NULL";
     s_buf_t q = {0}, c = {0};
     s_add(&q, "%s.%s", self->q_lt, name);
@@ -783,8 +784,13 @@ static int s_source_sql(s_pg_t *self, char *err, size_t errlen)
           "SELECT l.id, l.row_key, t.%s IS NOT NULL, ",
           self->q_lt, tname ? tname : "''", self->q_key);
     s_add_columns(self, &r, "t.");
-    s_add(&r, " FROM l LEFT JOIN %s t ON t.%s = l.row_key::%s ORDER BY l.id", self->q_table,
-          self->q_key, self->key_type);
+    /* LATERAL ... LIMIT 1 keeps the row lookup a nested loop of index
+     * probes: a plain join lets the planner hash the whole table for every
+     * batch. */
+    s_add(&r,
+          " FROM l LEFT JOIN LATERAL (SELECT * FROM %s c WHERE c.%s = l.row_key::%s LIMIT 1) t "
+          "ON true ORDER BY l.id",
+          self->q_table, self->q_key, self->key_type);
     s_add(&one, "SELECT ");
     s_add_columns(self, &one, "");
     s_add(&one, " FROM %s WHERE %s = $1::%s", self->q_table, self->q_key, self->key_type);
@@ -1021,16 +1027,12 @@ static int s_capture_sync(void *impl, size_t limit, size_t *moved, char *err, si
     return -1;
 }
 
-static int s_capture_restart(void *impl, int64_t above, int64_t *base, char *err, size_t errlen)
+static int s_capture_relist(void *impl, int64_t *base, char *err, size_t errlen)
 {
     s_pg_t *self = impl;
-    char sql[2048], above_s[24];
-    snprintf(above_s, sizeof above_s, "%" PRId64, above);
-    const char *vals[1] = {above_s};
-    snprintf(sql, sizeof sql,
-             "UPDATE %s.lt_capture SET last_id = greatest(last_id, $1::bigint) RETURNING last_id",
-             self->q_lt);
-    if (s_int(self, sql, 1, vals, base, "cannot move the change ids up", err, errlen))
+    char sql[2048];
+    snprintf(sql, sizeof sql, "SELECT last_id FROM %s.lt_capture FOR UPDATE", self->q_lt);
+    if (s_int(self, sql, 0, NULL, base, "cannot lock lt_capture", err, errlen))
         return -1;
     snprintf(sql, sizeof sql,
              "WITH i AS (INSERT INTO %s.lt_changes (id, table_name, row_key) "
@@ -1040,9 +1042,9 @@ static int s_capture_restart(void *impl, int64_t above, int64_t *base, char *err
              self->q_lt, self->q_key, self->q_key, self->q_table, self->q_key, self->q_lt);
     char base_s[24];
     snprintf(base_s, sizeof base_s, "%" PRId64, *base);
-    const char *v2[2] = {base_s, self->table->name};
+    const char *vals[2] = {base_s, self->table->name};
     PGresult *res =
-        s_query(self, sql, 2, v2, PGRES_COMMAND_OK, "cannot list the rows again", err, errlen);
+        s_query(self, sql, 2, vals, PGRES_COMMAND_OK, "cannot list the rows again", err, errlen);
     PQclear(res);
     return res ? 0 : -1;
 }
@@ -1200,6 +1202,33 @@ static int s_cursor_store(void *impl, const char *name, int64_t value, char *err
              "FROM %s.lt_source_cursor WHERE table_name = $1)",
              self->q_lt, self->q_lt);
     res = s_query(self, sql, 1, vals + 2, PGRES_COMMAND_OK, "cannot prune lt_changes", err, errlen);
+    PQclear(res);
+    return res ? 0 : -1;
+}
+
+static int s_shift_load(void *impl, const char *name, int64_t *shift, char *err, size_t errlen)
+{
+    s_pg_t *self = impl;
+    char sql[700];
+    if (s_ensure(self, err, errlen))
+        return -1;
+    snprintf(sql, sizeof sql,
+             "SELECT COALESCE(max(shift), 0) FROM %s.lt_source_cursor WHERE dataset = $1",
+             self->q_lt);
+    const char *vals[1] = {name};
+    return s_int(self, sql, 1, vals, shift, "cannot read the cursor", err, errlen);
+}
+
+static int s_shift_store(void *impl, const char *name, int64_t shift, char *err, size_t errlen)
+{
+    s_pg_t *self = impl;
+    char sql[700], v[24];
+    snprintf(v, sizeof v, "%" PRId64, shift);
+    snprintf(sql, sizeof sql, "UPDATE %s.lt_source_cursor SET shift = $2 WHERE dataset = $1",
+             self->q_lt);
+    const char *vals[2] = {name, v};
+    PGresult *res =
+        s_query(self, sql, 2, vals, PGRES_COMMAND_OK, "cannot store the cursor", err, errlen);
     PQclear(res);
     return res ? 0 : -1;
 }
@@ -1516,7 +1545,7 @@ const lt_db_ops_t lt_db_pg_ops = {
     .capture_present = s_capture_present,
     .capture_high = s_capture_high,
     .capture_sync = s_capture_sync,
-    .capture_restart = s_capture_restart,
+    .capture_relist = s_capture_relist,
     .read_changes = s_read_changes,
     .last_change = s_last_change,
     .requeue = s_requeue,
@@ -1526,6 +1555,8 @@ const lt_db_ops_t lt_db_pg_ops = {
     .lost = s_lost,
     .cursor_load = s_cursor_load,
     .cursor_store = s_cursor_store,
+    .shift_load = s_shift_load,
+    .shift_store = s_shift_store,
     .upsert = s_upsert,
     .remove = s_remove,
     .write = s_write,

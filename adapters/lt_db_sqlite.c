@@ -50,8 +50,9 @@ static const struct {
     const char *table, *create, *load, *store;
 } s_cursor[] = {
     [LT_DB_SOURCE] = {"lt_source_cursor",
-                      "CREATE TABLE IF NOT EXISTS lt_source_cursor("
-                      "dataset TEXT PRIMARY KEY, change_id INTEGER NOT NULL, table_name TEXT)",
+                      "CREATE TABLE IF NOT EXISTS lt_source_cursor(dataset TEXT PRIMARY KEY, "
+                      "change_id INTEGER NOT NULL, table_name TEXT, shift INTEGER NOT NULL "
+                      "DEFAULT 0)",
                       "SELECT change_id FROM lt_source_cursor WHERE dataset = ?1",
                       "INSERT INTO lt_source_cursor(dataset, change_id, table_name) "
                       "VALUES (?1, ?2, ?3) ON CONFLICT(dataset) DO UPDATE SET "
@@ -355,28 +356,46 @@ static int s_table_exists(s_db_t *self, const char *name, int *exists, char *err
                     exists, err, errlen);
 }
 
+/* Adds `column` (declared `decl`) to `table` when the table exists without
+ * it, then fills it with `fill` (an SQL expression, NULL: the default). */
+static int s_add_column(s_db_t *self, const char *table, const char *column, const char *decl,
+                        const char *fill, char *err, size_t errlen)
+{
+    int exists = 0, has = 0;
+    char *has_col = sqlite3_mprintf("SELECT 1 FROM pragma_table_info(?1) WHERE name = '%q'", column);
+    int rc = has_col ? 0 : -1;
+    if (rc == 0 && (s_table_exists(self, table, &exists, err, errlen) ||
+                    (exists && s_exists(self, has_col, table, &has, err, errlen))))
+        rc = -1;
+    sqlite3_free(has_col);
+    if (rc != 0 || !exists || has)
+        return rc;
+    char *sql = fill ? sqlite3_mprintf("ALTER TABLE %s ADD COLUMN %s %s; UPDATE %s SET %s = %s;",
+                                       table, column, decl, table, column, fill)
+                     : sqlite3_mprintf("ALTER TABLE %s ADD COLUMN %s %s;", table, column, decl);
+    rc = lt_db_sqlite_exec(self->db, sql, "cannot add a column", err, errlen);
+    sqlite3_free(sql);
+    return rc;
+}
+
 /* Databases from before the table column: lt_changes(id, row_key) and
  * lt_source_cursor(dataset, change_id) tracked one table, the one whose
  * lt_<table>_insert trigger exists. The column is added and filled with
  * that table's name (done at open, so that a source can store its cursor;
  * the old triggers stay until --install re-creates them, and until then
- * the capture counts as absent). */
+ * the capture counts as absent). Cursors from before epochs get shift 0. */
 static int s_migrate(s_db_t *self, const char *table, char *err, size_t errlen)
 {
-    static const char *const has_col =
-        "SELECT 1 FROM pragma_table_info(?1) WHERE name = 'table_name'";
-    int exists = 0, has = 0;
-    if (s_table_exists(self, table, &exists, err, errlen) ||
-        (exists && s_exists(self, has_col, table, &has, err, errlen)))
+    static const char *const old_table =
+        "COALESCE((SELECT tbl_name FROM sqlite_master WHERE type = 'trigger' AND "
+        "name = 'lt_' || tbl_name || '_insert' LIMIT 1), '')";
+    int changes = strcmp(table, "lt_changes") == 0;
+    if (s_add_column(self, table, "table_name", changes ? "TEXT NOT NULL DEFAULT ''" : "TEXT",
+                     old_table, err, errlen))
         return -1;
-    if (!exists || has)
-        return 0;
-    char *sql = sqlite3_mprintf(
-        "ALTER TABLE %s ADD COLUMN table_name TEXT %s;"
-        "UPDATE %s SET table_name = COALESCE((SELECT tbl_name FROM sqlite_master WHERE "
-        "type = 'trigger' AND name = 'lt_' || tbl_name || '_insert' LIMIT 1), '');",
-        table, strcmp(table, "lt_changes") == 0 ? "NOT NULL DEFAULT ''" : "", table);
-    return lt_db_sqlite_exec(self->db, sql, "cannot add the table column", err, errlen);
+    return changes ? 0
+                   : s_add_column(self, table, "shift", "INTEGER NOT NULL DEFAULT 0", NULL, err,
+                                  errlen);
 }
 
 /* Prepares what the role needs for the table (see lt_db_connect). */
@@ -641,24 +660,14 @@ static int s_requeue(void *impl, int64_t after, int64_t through, char *err, size
                   after, through, "cannot queue the changes again", err, errlen);
 }
 
-/* Moves AUTOINCREMENT's counter up to `above` (sqlite_sequence is an
- * ordinary table; lt_changes has its row once an id was issued), then lists
- * every row again. */
-static int s_capture_restart(void *impl, int64_t above, int64_t *base, char *err, size_t errlen)
+static int s_capture_relist(void *impl, int64_t *base, char *err, size_t errlen)
 {
     s_db_t *self = impl;
-    int64_t high = 0;
-    if (s_capture_high(self, &high, err, errlen))
-        return -1;
-    if (high < above &&
-        s_done(self,
-               high ? "UPDATE sqlite_sequence SET seq = ?1 WHERE name = 'lt_changes'"
-                    : "INSERT INTO sqlite_sequence(name, seq) VALUES ('lt_changes', ?1)",
-               above, 0, "cannot move the change ids up", err, errlen))
-        return -1;
-    *base = high > above ? high : above;
     char *seed = s_sql_seed(self->table);
-    int rc = lt_db_sqlite_exec(self->db, seed, "cannot list the rows again", err, errlen);
+    int rc = s_capture_high(self, base, err, errlen) ||
+                     lt_db_sqlite_exec(self->db, seed, "cannot list the rows again", err, errlen)
+                 ? -1
+                 : 0;
     sqlite3_free(seed);
     return rc;
 }
@@ -733,6 +742,41 @@ static int s_cursor_store(void *impl, const char *name, int64_t value, char *err
                   "DELETE FROM lt_changes WHERE table_name = ?3 AND id <= "
                   "(SELECT MIN(change_id) FROM lt_source_cursor WHERE table_name = ?3)",
                   0, 0, "cannot prune lt_changes", err, errlen);
+}
+
+static int s_shift_load(void *impl, const char *name, int64_t *shift, char *err, size_t errlen)
+{
+    s_db_t *self = impl;
+    sqlite3_stmt *st = NULL;
+    *shift = 0;
+    if (lt_db_sqlite_prepare(self->db, "SELECT shift FROM lt_source_cursor WHERE dataset = ?1",
+                             &st, err, errlen))
+        return -1;
+    int step = sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) == SQLITE_OK ? sqlite3_step(st)
+                                                                              : SQLITE_ERROR;
+    if (step == SQLITE_ROW)
+        *shift = sqlite3_column_int64(st, 0);
+    else if (step != SQLITE_DONE)
+        snprintf(err, errlen, "cannot read lt_source_cursor: %s", sqlite3_errmsg(self->db));
+    sqlite3_finalize(st);
+    return step == SQLITE_ROW || step == SQLITE_DONE ? 0 : -1;
+}
+
+static int s_shift_store(void *impl, const char *name, int64_t shift, char *err, size_t errlen)
+{
+    s_db_t *self = impl;
+    sqlite3_stmt *st = NULL;
+    if (lt_db_sqlite_prepare(self->db, "UPDATE lt_source_cursor SET shift = ?2 WHERE dataset = ?1",
+                             &st, err, errlen))
+        return -1;
+    int step = sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) == SQLITE_OK &&
+                       sqlite3_bind_int64(st, 2, shift) == SQLITE_OK
+                   ? sqlite3_step(st)
+                   : SQLITE_ERROR;
+    if (step != SQLITE_DONE)
+        snprintf(err, errlen, "cannot update lt_source_cursor: %s", sqlite3_errmsg(self->db));
+    sqlite3_finalize(st);
+    return step == SQLITE_DONE ? 0 : -1;
 }
 
 /* ---- writes ----------------------------------------------------------- */
@@ -872,13 +916,15 @@ const lt_db_ops_t lt_db_sqlite_ops = {
     .capture_install = s_capture_install,
     .capture_present = s_capture_present,
     .capture_high = s_capture_high,
-    .capture_restart = s_capture_restart,
+    .capture_relist = s_capture_relist,
     .read_changes = s_read_changes,
     .last_change = s_last_change,
     .requeue = s_requeue,
     .read_row = s_read_row,
     .cursor_load = s_cursor_load,
     .cursor_store = s_cursor_store,
+    .shift_load = s_shift_load,
+    .shift_store = s_shift_store,
     .upsert = s_upsert,
     .remove = s_remove,
     .row_count = s_row_count,

@@ -95,6 +95,7 @@ struct lt_source_feed {
     lt_db_t *db;
     int started;    /* cursor loaded, checked and recovered */
     int64_t cursor; /* last acknowledged change id, durable */
+    int64_t shift;  /* added to change ids to make source cursors (epochs) */
     int64_t next;   /* last change id put into a Publish */
     int short_read; /* the last read found fewer changes than asked */
     s_flight_t flights[MAX_FLIGHT];
@@ -356,92 +357,80 @@ static void s_db_ok(s_feed_t *f)
     f->backoff_ms = BACKOFF_MIN_MS;
 }
 
-/* ---- starting a dataset ------------------------------------------------ */
+/* ---- starting a dataset: epochs --------------------------------------- *
+ *
+ * The gateway skips a change whose source_cursor is at or below its durable
+ * one. When a run starts, publishes of an earlier run may be beyond the
+ * agency's durable cursor C: sent before a kill -9 or a SIGTERM with acks
+ * outstanding, stored by the gateway, or still queued in it and stored
+ * later, in any order with a failed one (a Publish lost with a crashed
+ * gateway while a later one was stored). Sending those changes again under
+ * their old ids would have them skipped. The change list may also have been
+ * re-created (capture re-installed) or the database restored from an older
+ * backup: its ids then start again below what the gateway holds.
+ *
+ * So each run publishes change id i as source_cursor i + S, with the
+ * dataset's shift S chosen at start above anything the gateway can hold:
+ *   S = max(S_prev, G - C, S_prev + H - C)
+ * where G is the gateway's durable cursor (status), H the highest change id
+ * ever issued in this database and S_prev the previous run's shift. Every
+ * id this run publishes is above C, so its source_cursor is above G and
+ * above H + S_prev, the highest an earlier run can have sent. S is stored
+ * with the cursor before the first Publish. Shifting, rather than listing
+ * every change after C again under new ids, costs nothing however large
+ * the backlog. A source_cursor is never used twice, so a change resent
+ * after a crash is stored again rather than skipped; at worst a row version
+ * is published twice, and applying is idempotent. */
 
-/* Crash recovery, before the first Publish of a run. The previous run may
- * have had several Publish messages in flight when it stopped (kill -9, or
- * SIGTERM with acks outstanding), and the gateway may have stored a later
- * one but not an earlier one (lost with a crashed gateway). The gateway
- * skips a change at or below its durable source_cursor, so sending the
- * earlier changes again under their old ids would skip them for good. So,
- * in one transaction, every key changed after the durable cursor is queued
- * again under new ids, above every id ever sent, and the cursor moves past
- * the old ones. At worst a row version is published twice; applying is
- * idempotent. */
-static int s_recover(s_feed_t *f, char *err, size_t errlen)
-{
-    int64_t last = 0;
-    if (lt_db_begin(f->db, 1, err, errlen))
-        return -1;
-    if (lt_db_last_change(f->db, &last, err, errlen))
-        goto fail;
-    if (last > f->cursor && (lt_db_requeue(f->db, f->cursor, last, err, errlen) ||
-                             lt_db_cursor_store(f->db, f->dataset, last, err, errlen)))
-        goto fail;
-    if (lt_db_commit(f->db, err, errlen))
-        goto fail;
-    if (last > f->cursor)
-        lt_info("source",
-                "dataset=%s changes %" PRId64 "..%" PRId64 " queued again under new "
-                "change ids (the previous run may have left publishes unacknowledged)",
-                f->dataset, f->cursor + 1, last);
-    f->cursor = f->next = last > f->cursor ? last : f->cursor;
-    return 0;
-fail:
-    lt_db_rollback(f->db);
-    return -1;
-}
-
-/* Lists the whole table again above the gateway's cursor (--resync). */
-static int s_restart_ids(s_feed_t *f, int64_t gw, char *err, size_t errlen)
+/* Stores the cursor and the shift (and with --resync lists the table
+ * again) in one transaction. */
+static int s_store_epoch(s_feed_t *f, int64_t shift, char *err, size_t errlen)
 {
     int64_t base = 0;
     if (lt_db_begin(f->db, 1, err, errlen))
         return -1;
-    if (lt_db_capture_restart(f->db, gw, &base, err, errlen) ||
-        lt_db_cursor_store(f->db, f->dataset, base, err, errlen) ||
+    if ((f->src->resync && lt_db_capture_relist(f->db, &base, err, errlen)) ||
+        lt_db_cursor_store(f->db, f->dataset, f->cursor, err, errlen) ||
+        lt_db_shift_store(f->db, f->dataset, shift, err, errlen) ||
         lt_db_commit(f->db, err, errlen)) {
         lt_db_rollback(f->db);
         return -1;
     }
-    lt_info("source",
-            "dataset=%s every row of table %s listed again under change ids above %" PRId64
-            " (--resync)",
-            f->dataset, f->table, base);
-    f->cursor = f->next = base;
+    if (f->src->resync)
+        lt_info("source",
+                "dataset=%s every row of table %s listed again under change ids above %" PRId64
+                " (--resync)",
+                f->dataset, f->table, base);
+    f->shift = shift;
     return 0;
 }
 
-/* Change ids must stay above what the gateway already stored for the
- * dataset: every id ever issued here is at most `high`, and the gateway's
- * cursor `gw` is an id it received from here. gw > high means this
- * database issues those ids again (its change list was re-created, or it
- * was restored from an older backup), and the gateway would skip the
- * changes under them silently. Returns 0, 1 when the table was listed again
- * (--resync), -1 with err (refused), or -2 when the database is
- * unavailable. */
-static int s_check_ids(s_feed_t *f, int64_t gw, char *err, size_t errlen)
+/* The shift of this run (see above); says so when the gateway holds
+ * source cursors this database cannot have published. */
+static int s_epoch(s_feed_t *f, int64_t gw, char *err, size_t errlen)
 {
-    int64_t high = 0;
-    if (lt_db_capture_high(f->db, &high, err, errlen))
-        return lt_db_lost(f->db) ? -2 : -1;
-    if (gw <= high)
-        return 0;
-    if (f->src->resync)
-        return s_restart_ids(f, gw, err, errlen) == 0 ? 1 : lt_db_lost(f->db) ? -2 : -1;
-    lt_adapter_fmt(err, errlen,
-                   "dataset %s: the gateway has stored its changes up to change id %" PRId64
-                   ", but the change ids of %s end at %" PRId64
-                   " (its change capture was re-installed, or the database restored from an "
-                   "older backup): the gateway would skip the next %" PRId64
-                   " changes. Run 'lienthong source --config %s --resync' once to publish "
-                   "table %s again under change ids above %" PRId64,
-                   f->dataset, gw, lt_db_name(f->db), high, gw - high, f->src->path, f->table, gw);
-    return -1;
+    int64_t high = 0, prev = 0;
+    if (lt_db_capture_high(f->db, &high, err, errlen) ||
+        lt_db_shift_load(f->db, f->dataset, &prev, err, errlen))
+        return -1;
+    int64_t shift = prev;
+    if (gw - f->cursor > shift)
+        shift = gw - f->cursor;
+    if (prev + high - f->cursor > shift)
+        shift = prev + high - f->cursor;
+    if (gw > prev + high)
+        lt_warn("source",
+                "dataset=%s the gateway has stored source cursors up to %" PRId64
+                ", above every change id %s has published (up to %" PRId64
+                "): its change capture was re-installed or it was restored from an older "
+                "backup; publishing change %" PRId64 " on under a new epoch (source cursors "
+                "above %" PRId64 ")",
+                f->dataset, gw, lt_db_name(f->db), prev + high, f->cursor + 1, gw);
+    return s_store_epoch(f, shift, err, errlen);
 }
 
-/* Starts one dataset: capture present, cursor, ids above the gateway's,
- * recovery. Returns 0, -1 when fatal (err), -2 to try again later. */
+/* Starts one dataset: capture present, cursor, epoch. Returns 0, -1 when
+ * fatal (err), -2 to try again later (the database is down). */
 static int s_feed_start(s_feed_t *f, int64_t gw, char *err, size_t errlen)
 {
     int present = 0;
@@ -454,15 +443,11 @@ static int s_feed_start(s_feed_t *f, int64_t gw, char *err, size_t errlen)
                        lt_db_name(f->db), f->table, f->src->path);
         return -1;
     }
-    if (lt_db_cursor_load(f->db, f->dataset, &f->cursor, err, errlen))
+    if (lt_db_cursor_load(f->db, f->dataset, &f->cursor, err, errlen) ||
+        s_epoch(f, gw, err, errlen))
         return lt_db_lost(f->db) ? -2 : -1;
     f->next = f->cursor;
-    /* Listed again above the gateway's cursor, nothing from an earlier run
-     * can be hidden any more: no recovery. */
-    int rc = s_check_ids(f, gw, err, errlen);
-    if (rc == 0 && s_recover(f, err, errlen))
-        rc = lt_db_lost(f->db) ? -2 : -1;
-    return rc > 0 ? 0 : rc;
+    return 0;
 }
 
 /* ---- reading a batch ------------------------------------------------ */
@@ -533,7 +518,7 @@ static int s_pack(s_feed_t *f, const s_change_t *ch, size_t n, s_flight_t *fl, c
     }
     for (size_t i = 0; i < n; i++) {
         lienthong__change__init(&cs[i]);
-        snprintf(cur[i], CURSOR_LEN, "%" PRId64, ch[i].id);
+        snprintf(cur[i], CURSOR_LEN, "%" PRId64, ch[i].id + f->shift);
         cs[i].key = ch[i].key;
         cs[i].deleted = ch[i].deleted;
         cs[i].payload.data = ch[i].payload;
@@ -789,11 +774,11 @@ static void s_on_ack(lt_source_t *self, const Lienthong__PublishAck *a)
     char *end = NULL;
     unsigned long long durable =
         a->source_cursor && a->source_cursor[0] ? strtoull(a->source_cursor, &end, 10) : 0;
-    if (!end || *end || durable < (unsigned long long)fl->last_id)
+    if (!end || *end || durable < (unsigned long long)(fl->last_id + f->shift))
         lt_warn("source",
                 "PublishAck request_id=%016" PRIx64 " names source_cursor \"%s\", "
                 "expected %" PRId64,
-                a->request_id, a->source_cursor ? a->source_cursor : "", fl->last_id);
+                a->request_id, a->source_cursor ? a->source_cursor : "", fl->last_id + f->shift);
     lt_debug("source", "ack request_id=%016" PRIx64 " seq=%" PRIu64 "..%" PRIu64, a->request_id,
              a->first_seq, a->last_seq);
     fl->acked = 1;
@@ -862,8 +847,9 @@ static int s_on_status(lt_source_t *self, const Lienthong__StatusReply *r)
         s_db_ok(f);
         f->started = 1;
         f->short_read = 1;
-        lt_info("source", "started dataset=%s table=%s cursor=%" PRId64 " database=%s", f->dataset,
-                f->table, f->cursor, lt_db_name(f->db));
+        lt_info("source",
+                "started dataset=%s table=%s cursor=%" PRId64 " shift=%" PRId64 " database=%s",
+                f->dataset, f->table, f->cursor, f->shift, lt_db_name(f->db));
     }
     return 0;
 }

@@ -36,10 +36,9 @@ int lt_source_install(lt_source_t *self, char *err, size_t errlen);
  * (for a DBA to review and run; PostgreSQL only). Returns 0, or -1. */
 int lt_source_print_install(lt_source_t *self, FILE *out, char *err, size_t errlen);
 
-/* At start, a dataset whose gateway already holds change ids this database
- * will issue again (its change list was re-created, or the database was
- * restored from an older backup) is refused. With resync set it is instead
- * published again whole, under change ids above the gateway's cursor. */
+/* With resync set, every dataset's table is listed again at start: the
+ * whole current table is published again (after the change capture was
+ * re-installed without listing the existing rows, for instance). */
 void lt_source_set_resync(lt_source_t *self, int resync);
 
 /* Runs the publish loop until SIGTERM/SIGINT (after a bounded wait for the

@@ -3,8 +3,8 @@
  * `database` setting (PostgreSQL settings go to the PostgreSQL backend and
  * never show a password), change capture installed twice, changes after a
  * cursor (latest per key, in id order, with their rows), requeue and
- * pruning per table, two tables in one database, ids moved up for a
- * restart, a database from before the table column, the row accessor, and
+ * pruning per table, two tables in one database, a table listed again,
+ * the epoch shift, a database from before the table column, the row accessor, and
  * lt_db_apply writing a batch and the sink's cursor all or nothing. The
  * database is checked directly with SQLite beside the seam. (The
  * PostgreSQL backend has its own suite, test_db_pg.) */
@@ -313,20 +313,29 @@ static void test_two_tables(void)
               0);
     CU_ASSERT(ut_sql_count(raw, "SELECT COUNT(*) FROM lt_changes WHERE table_name = 'phones'") ==
               1);
-    /* The high-water mark outlives pruning; a restart lists the table above
-     * an id, and ids go on from there. */
+    /* The high-water mark outlives pruning; a relist lists the table under
+     * new ids, and ids go on from there. */
     CU_ASSERT(lt_db_capture_high(c1, &high, err, sizeof err) == 0);
     CU_ASSERT(high == 3);
     CU_ASSERT_FATAL(lt_db_begin(c1, 1, err, sizeof err) == 0);
-    CU_ASSERT(lt_db_capture_restart(c1, 500, &base, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_capture_relist(c1, &base, err, sizeof err) == 0);
     CU_ASSERT(lt_db_commit(c1, err, sizeof err) == 0);
-    CU_ASSERT(base == 500);
+    CU_ASSERT(base == 3);
     CU_ASSERT(read_changes(c1, base, 100, &c) == 2);
-    expect_change(&c, 0, 501, "a");
-    expect_change(&c, 1, 502, "b");
+    expect_change(&c, 0, 4, "a");
+    expect_change(&c, 1, 5, "b");
+    /* A dataset's epoch shift is kept with its cursor. */
+    int64_t shift = -1;
+    CU_ASSERT(lt_db_shift_load(c1, "VN/GOV/BCA/population", &shift, err, sizeof err) == 0);
+    CU_ASSERT(shift == 0);
+    CU_ASSERT_FATAL(lt_db_begin(c1, 1, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_shift_store(c1, "VN/GOV/BCA/population", 7000, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_commit(c1, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_shift_load(c1, "VN/GOV/BCA/population", &shift, err, sizeof err) == 0);
+    CU_ASSERT(shift == 7000);
     ut_sql_exec(raw, "INSERT INTO phones VALUES ('850', 'b')");
     CU_ASSERT(read_changes(p1, 2, 100, &c) == 1);
-    expect_change(&c, 0, 503, "850");
+    expect_change(&c, 0, 6, "850");
     sqlite3_close(raw);
     lt_db_destroy(&c1);
     lt_db_destroy(&p1);
@@ -572,7 +581,7 @@ int main(void)
         {"a SQLite path is resolved against the config file", test_sqlite_path_resolved},
         {"change capture installed twice", test_capture_install_twice},
         {"changes after a cursor, requeue, cursor and pruning", test_changes_after_cursor},
-        {"two tables in one database; high-water mark and restart", test_two_tables},
+        {"two tables in one database; high-water mark, relist, shift", test_two_tables},
         {"a change list from before the table column", test_old_change_list},
         {"row accessor: names, types, values", test_row_accessor},
         {"apply: batch and cursor all or nothing", test_apply_all_or_nothing},

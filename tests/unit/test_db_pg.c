@@ -11,7 +11,8 @@
  * an unmapped column, not a rolled-back transaction), commit order with two
  * concurrent transactions (the one that commits last is read after the
  * cursor passed the other, never skipped), two tables in one database (own
- * changes, cursors and pruning), the capture's high-water mark and restart,
+ * changes, cursors and pruning), the capture's high-water mark, a relist
+ * and the epoch shift,
  * NOTIFY waking the reader, types in both directions, the sink's batch
  * (collapsed per key, all or nothing with its cursor), a table that cannot
  * take upserts, a wrong password or database, and a server restart and
@@ -319,9 +320,9 @@ static void test_two_tables(void)
     lt_db_destroy(&p1);
 }
 
-/* The high-water mark survives pruning; a restart lists every row above a
- * given id. */
-static void test_high_and_restart(void)
+/* The high-water mark survives pruning; a relist lists every row again
+ * under new ids; the epoch shift is kept with the cursor. */
+static void test_high_and_relist(void)
 {
     fresh(CITIZENS "INSERT INTO citizens VALUES ('a', 'An', NULL), ('b', 'Ba', NULL)");
     lt_db_t *d = open_seam(LT_DB_SOURCE, "citizens", COLS2, TYPES2, 2, 0);
@@ -329,21 +330,24 @@ static void test_high_and_restart(void)
     char err[1024] = "";
     CU_ASSERT_FATAL(lt_db_begin(d, 1, err, sizeof err) == 0);
     CU_ASSERT(lt_db_cursor_store(d, "ds", 2, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_shift_store(d, "ds", 5000, err, sizeof err) == 0);
     CU_ASSERT(lt_db_commit(d, err, sizeof err) == 0);
-    int64_t high = 0, base = 0;
+    int64_t high = 0, base = 0, shift = 0;
     CU_ASSERT(lt_db_capture_high(d, &high, err, sizeof err) == 0);
     CU_ASSERT(high == 2);
     CU_ASSERT(owner_int("SELECT count(*) FROM lt_changes") == 0);
+    CU_ASSERT(lt_db_shift_load(d, "ds", &shift, err, sizeof err) == 0);
+    CU_ASSERT(shift == 5000);
     CU_ASSERT_FATAL(lt_db_begin(d, 1, err, sizeof err) == 0);
-    CU_ASSERT(lt_db_capture_restart(d, 5000, &base, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_capture_relist(d, &base, err, sizeof err) == 0);
     CU_ASSERT(lt_db_commit(d, err, sizeof err) == 0);
-    CU_ASSERT(base == 5000);
+    CU_ASSERT(base == 2);
     changes_t c;
     CU_ASSERT(read_changes(d, base, 100, &c) == 2);
     CU_ASSERT_STRING_EQUAL(show(&c), "a=An b=Ba");
-    CU_ASSERT(c.id[0] == 5001 && c.id[1] == 5002);
+    CU_ASSERT(c.id[0] == 3 && c.id[1] == 4);
     CU_ASSERT(lt_db_capture_high(d, &high, err, sizeof err) == 0);
-    CU_ASSERT(high == 5002);
+    CU_ASSERT(high == 4);
     lt_db_destroy(&d);
 }
 
@@ -619,7 +623,7 @@ int main(void)
         {"what is a change (and a rollback is not)", test_what_is_a_change},
         {"commit order: two concurrent transactions", test_commit_order},
         {"two tables in one database", test_two_tables},
-        {"high-water mark and restart above an id", test_high_and_restart},
+        {"high-water mark, relist, epoch shift", test_high_and_relist},
         {"NOTIFY wakes the reader of the table", test_notify},
         {"types of a row", test_types},
         {"sink: a batch and its cursor, all or nothing", test_sink_batch},
