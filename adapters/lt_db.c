@@ -287,9 +287,10 @@ static size_t *s_last_per_key(const lt_db_write_t *w, size_t n, size_t *kept)
     return idx;
 }
 
-/* The backend's many-rows write of the last write of each key. */
-static int s_write_collapsed(lt_db_t *self, const lt_db_write_t *w, size_t n, lt_db_fill_fn fill,
-                             void *ctx, size_t *failed, char *err, size_t errlen)
+/* The backend's apply, with the last write of each key. */
+static int s_apply_collapsed(lt_db_t *self, const lt_db_write_t *w, size_t n, lt_db_fill_fn fill,
+                             void *ctx, const char *name, int64_t value, size_t *failed, char *err,
+                             size_t errlen)
 {
     size_t k = 0;
     size_t *idx = s_last_per_key(w, n, &k);
@@ -302,7 +303,7 @@ static int s_write_collapsed(lt_db_t *self, const lt_db_write_t *w, size_t n, lt
     for (size_t i = 0; i < k; i++)
         c[i] = w[idx[i]];
     size_t bad = k;
-    rc = self->ops->write(self->impl, c, k, fill, ctx, &bad, err, errlen);
+    rc = self->ops->apply(self->impl, c, k, fill, ctx, name, value, &bad, err, errlen);
     if (rc != 0 && bad < k)
         *failed = idx[bad];
 out:
@@ -316,20 +317,18 @@ int lt_db_apply(lt_db_t *self, const lt_db_write_t *w, size_t n, lt_db_fill_fn f
 {
     const lt_db_ops_t *ops = self->ops;
     *failed = n;
+    if (ops->apply)
+        return s_apply_collapsed(self, w, n, fill, ctx, name, value, failed, err, errlen);
     if (ops->begin(self->impl, 1, err, errlen) != 0)
         return -1;
-    if (ops->write) {
-        if (s_write_collapsed(self, w, n, fill, ctx, failed, err, errlen) != 0)
+    for (size_t i = 0; i < n; i++) {
+        int rc = w[i].deleted ? ops->remove(self->impl, w[i].key, err, errlen)
+                              : ops->upsert(self->impl, &w[i], fill, ctx, err, errlen);
+        if (rc != 0) {
+            *failed = i;
             goto rollback;
-    } else
-        for (size_t i = 0; i < n; i++) {
-            int rc = w[i].deleted ? ops->remove(self->impl, w[i].key, err, errlen)
-                                  : ops->upsert(self->impl, &w[i], fill, ctx, err, errlen);
-            if (rc != 0) {
-                *failed = i;
-                goto rollback;
-            }
         }
+    }
     if (ops->cursor_store(self->impl, name, value, err, errlen) == 0 &&
         ops->commit(self->impl, err, errlen) == 0)
         return 0;

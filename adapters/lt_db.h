@@ -167,7 +167,8 @@ int lt_db_cursor_load(lt_db_t *self, const char *name, int64_t *value, char *err
     __attribute__((warn_unused_result));
 /* Stores the cursor in the caller's transaction. For a source it also
  * deletes the table's changes that the cursor of every dataset of the
- * table has passed. */
+ * table has passed (PostgreSQL: at the first store of a connection, then
+ * once the cursor moved 20,000 ids on). */
 int lt_db_cursor_store(lt_db_t *self, const char *name, int64_t value, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 /* Source: the dataset's epoch shift, added to every change id it publishes

@@ -6,9 +6,9 @@
  * Every operation gets the backend's own connection (`impl`, returned by
  * open) and follows lt_db.h's contract for the function of the same name;
  * lt_db.c adds nothing but the choice of backend, the copy of the table
- * and lt_db_apply, which it builds from begin, write (or upsert and
- * remove), cursor_store, commit and rollback. Operations a backend does not
- * need may be NULL where noted. */
+ * and lt_db_apply, which it builds from begin, upsert, remove,
+ * cursor_store, commit and rollback, or hands to the backend's apply.
+ * Operations a backend does not need may be NULL where noted. */
 #ifndef LT_DB_BACKEND_H
 #define LT_DB_BACKEND_H
 
@@ -65,15 +65,16 @@ struct lt_db_ops_t {
     int (*shift_store)(void *impl, const char *name, int64_t shift, char *err, size_t errlen);
 
     /* One upsert (fill sets the values) or one delete by key, in the
-     * caller's write transaction. */
+     * caller's write transaction. NULL when apply is given. */
     int (*upsert)(void *impl, const lt_db_write_t *w, lt_db_fill_fn fill, void *ctx, char *err,
                   size_t errlen);
     int (*remove)(void *impl, const char *key, char *err, size_t errlen);
-    /* NULL: lt_db_apply calls upsert and remove once per write. Otherwise
-     * writes all n (at most one per key, see lt_db_apply) in the caller's
-     * write transaction, many rows per statement; *failed as lt_db_apply's. */
-    int (*write)(void *impl, const lt_db_write_t *w, size_t n, lt_db_fill_fn fill, void *ctx,
-                 size_t *failed, char *err, size_t errlen);
+    /* NULL: lt_db_apply runs begin, upsert or remove per write,
+     * cursor_store and commit. Otherwise the whole of lt_db_apply, all or
+     * nothing, for writes of distinct keys (lt_db_apply keeps the last of
+     * each key): many rows per statement; *failed as lt_db_apply's. */
+    int (*apply)(void *impl, const lt_db_write_t *w, size_t n, lt_db_fill_fn fill, void *ctx,
+                 const char *name, int64_t value, size_t *failed, char *err, size_t errlen);
 
     size_t (*row_count)(const lt_db_row_t *row);
     const char *(*row_name)(const lt_db_row_t *row, size_t i);

@@ -53,10 +53,13 @@
 #define OID_FLOAT8 701
 
 #define NAME_MAX_LEN 512
-#define SECRET_MAX   256
+#define PRUNE_EVERY  20000
+/* The advisory lock that serialises creating the lt_ tables ("lienthon"). */
+#define LOCK_KEY   "7811878306212950894"
+#define SECRET_MAX 256
 
 /* Prepared statements, prepared on first use on each connection. */
-enum { ST_READ, ST_ROW, ST_CURSOR_STORE, ST_UPSERT, ST_DELETE, ST_N };
+enum { ST_READ, ST_ROW, ST_CURSOR_STORE, ST_APPLY, ST_N };
 
 typedef struct {
     PGconn *conn;
@@ -66,8 +69,9 @@ typedef struct {
     lt_db_role_t role;
     const lt_db_table_t *table;
     int create;
-    int lost;  /* the last failure was the connection */
-    int ready; /* the connection is set up for the role */
+    int lost;       /* the last failure was the connection */
+    int ready;      /* the connection is set up for the role */
+    int64_t pruned; /* source: the cursor at the last pruning (0: none yet) */
     int prepared[ST_N];
     /* Quoted identifiers, resolved when first connected. */
     char *q_table;    /* "schema"."table" */
@@ -77,6 +81,12 @@ typedef struct {
     char **col_types; /* sink: format_type of each mapped column */
     char *sql[ST_N];  /* SQL of the prepared statements */
 } s_pg_t;
+
+/* A growing string; NULL after an allocation failed (then it stays NULL). */
+typedef struct {
+    char *s;
+    size_t len, cap;
+} s_buf_t;
 
 /* A bytea value unescaped on demand. */
 typedef struct {
@@ -94,12 +104,13 @@ typedef struct {
     s_blob_t *blobs;
 } s_row_t;
 
-/* The text values of the rows of one write, column by column; built as
- * array literals for the one-statement upsert (see s_write). */
+/* The values of a batch's upserts, as one array literal per column being
+ * written (see s_apply): each setter appends the row's element. */
 typedef struct {
     lt_db_params_t base;
-    s_pg_t *self;
-    char **vals; /* [column]: malloc'd text, NULL for NULL */
+    s_buf_t *cols;      /* [column] */
+    unsigned char *set; /* [column]: set for the row being filled */
+    int first;          /* the row is the first (no comma before it) */
 } s_params_t;
 
 /* ---- messages ------------------------------------------------------- */
@@ -250,12 +261,6 @@ static int s_int(s_pg_t *self, const char *sql, int n, const char *const *vals, 
 
 /* ---- SQL text --------------------------------------------------------- */
 
-/* A growing string; NULL after an allocation failed (then it stays NULL). */
-typedef struct {
-    char *s;
-    size_t len, cap;
-} s_buf_t;
-
 static void s_add(s_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void s_add(s_buf_t *b, const char *fmt, ...)
 {
@@ -281,6 +286,28 @@ static void s_add(s_buf_t *b, const char *fmt, ...)
     vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
     va_end(ap);
     b->len += (size_t)n;
+}
+
+/* Appends n raw bytes (the hot path of s_add_element). */
+static void s_cat(s_buf_t *b, const char *p, size_t n)
+{
+    if (b->cap && !b->s)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = (b->len + n + 1) * 2;
+        char *s = realloc(b->s, cap);
+        if (!s) {
+            free(b->s);
+            b->s = NULL;
+            b->cap = 1;
+            return;
+        }
+        b->s = s;
+        b->cap = cap;
+    }
+    memcpy(b->s + b->len, p, n);
+    b->len += n;
+    b->s[b->len] = 0;
 }
 
 /* A quoted identifier (PQescapeIdentifier), as a malloc'd string. */
@@ -410,6 +437,7 @@ static char *s_script(s_pg_t *self)
         goto out;
     s_add(&b,
           "-- lienthong: change capture for table %s (adapters/README.md). Idempotent.\n"
+          "SELECT pg_advisory_xact_lock(" LOCK_KEY ");\n"
           "LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE;\n"
           "CREATE TABLE IF NOT EXISTS %s.lt_source_cursor (dataset text PRIMARY KEY,\n"
           "  change_id bigint NOT NULL, table_name text, shift bigint NOT NULL DEFAULT 0);\n"
@@ -588,6 +616,27 @@ static int s_cursor_table(s_pg_t *self, char *err, size_t errlen)
 }
 
 static int s_role_sql(s_pg_t *self, char *err, size_t errlen);
+static void s_rollback(void *impl);
+
+/* Creates what is missing (the sink's table with `create`, the cursor
+ * table) and resolves the table, under a transaction-wide advisory lock:
+ * CREATE TABLE IF NOT EXISTS is not safe against itself, and adapters of one
+ * database often start together. */
+static int s_prepare_tables(s_pg_t *self, int create, char *err, size_t errlen)
+{
+    const char *key[1] = {LOCK_KEY};
+    if (s_exec(self, "BEGIN", "cannot begin", err, errlen))
+        return -1;
+    PGresult *res = s_query(self, "SELECT pg_advisory_xact_lock($1::bigint)", 1, key,
+                            PGRES_TUPLES_OK, "cannot lock", err, errlen);
+    PQclear(res);
+    if (!res || (create && s_create_table(self, err, errlen)) || s_resolve(self, err, errlen) ||
+        s_cursor_table(self, err, errlen) || s_exec(self, "COMMIT", "cannot commit", err, errlen)) {
+        s_rollback(self);
+        return -1;
+    }
+    return 0;
+}
 
 /* Sets the session up for the role after each (re)connection. */
 static int s_setup(s_pg_t *self, char *err, size_t errlen)
@@ -602,9 +651,7 @@ static int s_setup(s_pg_t *self, char *err, size_t errlen)
                "cannot set the session up", err, errlen))
         return -1;
     int sink = self->role == LT_DB_SINK;
-    if (sink && self->create && s_create_table(self, err, errlen))
-        return -1;
-    if (s_resolve(self, err, errlen) || s_cursor_table(self, err, errlen))
+    if (s_prepare_tables(self, sink && self->create, err, errlen))
         return -1;
     /* The statements' text depends only on the table: built once. */
     if (!self->sql[ST_CURSOR_STORE] && s_role_sql(self, err, errlen))
@@ -708,18 +755,18 @@ static int s_column_types(s_pg_t *self, char *err, size_t errlen)
     return 0;
 }
 
-/* Plans the prepared upsert: PREPARE only parses, and the planner is what
+/* Plans the prepared apply: PREPARE only parses, and the planner is what
  * finds (or not) the unique index that ON CONFLICT (key) needs. */
-static int s_explain_upsert(s_pg_t *self, char *err, size_t errlen)
+static int s_explain_apply(s_pg_t *self, char *err, size_t errlen)
 {
     s_buf_t b = {0};
-    s_add(&b, "EXPLAIN (COSTS OFF) EXECUTE lt_%d(", ST_UPSERT);
-    for (size_t i = 0; i < self->table->n_columns; i++)
+    s_add(&b, "EXPLAIN (COSTS OFF) EXECUTE lt_%d(", ST_APPLY);
+    for (size_t i = 0; i < self->table->n_columns + 3; i++)
         s_add(&b, "%sNULL", i ? ", " : "");
     s_add(&b, ")");
-    PGresult *res = b.s ? s_query(self, b.s, 0, NULL, PGRES_TUPLES_OK, "cannot plan the upsert",
-                                  err, errlen)
-                        : NULL;
+    PGresult *res =
+        b.s ? s_query(self, b.s, 0, NULL, PGRES_TUPLES_OK, "cannot plan the upsert", err, errlen)
+            : NULL;
     if (!b.s)
         lt_adapter_fmt(err, errlen, "out of memory");
     PQclear(res);
@@ -727,22 +774,34 @@ static int s_explain_upsert(s_pg_t *self, char *err, size_t errlen)
     return res ? 0 : -1;
 }
 
-/* sink: INSERT ... SELECT FROM unnest(one array per column) ON CONFLICT
- * (key) DO UPDATE: every upsert of a batch in one statement; and DELETE of
- * every key of an array. Preparing them checks that the table fits. */
+/* sink: a whole batch as ONE statement, atomic without a transaction of
+ * its own: DELETE of every key of an array ($k+1), the cursor ($k+2, $k+3),
+ * and INSERT ... SELECT FROM unnest(one array per column, $1..$k) ON
+ * CONFLICT (key) DO UPDATE. The keys deleted and upserted are distinct (the
+ * last write of each key), so the parts do not touch the same rows. One
+ * round trip and one commit per Deliver, rows parsed in bulk: a catch-up of
+ * a million records is a thousand statements. Preparing and planning it
+ * checks that the table fits. */
 static int s_sink_sql(s_pg_t *self, char *err, size_t errlen)
 {
     const lt_db_table_t *t = self->table;
-    s_buf_t u = {0}, d = {0};
-    s_add(&u, "INSERT INTO %s (", self->q_table);
+    size_t k = t->n_columns;
+    s_buf_t u = {0};
+    s_add(&u,
+          "WITH d AS (DELETE FROM %s WHERE %s = ANY($%zu::%s[])), "
+          "c AS (INSERT INTO %s.lt_sink_cursor (stream, seq) VALUES ($%zu, $%zu::bigint) "
+          "ON CONFLICT (stream) DO UPDATE SET seq = EXCLUDED.seq) "
+          "INSERT INTO %s (",
+          self->q_table, self->q_key, k + 1, self->key_type, self->q_lt, k + 2, k + 3,
+          self->q_table);
     s_add_columns(self, &u, "");
     s_add(&u, ") SELECT * FROM unnest(");
-    for (size_t i = 0; i < t->n_columns; i++)
+    for (size_t i = 0; i < k; i++)
         s_add(&u, "%s$%zu::%s[]", i ? ", " : "", i + 1, self->col_types[i]);
     s_add(&u, ") ON CONFLICT (%s) DO ", self->q_key);
-    if (t->n_columns == 1)
+    if (k == 1)
         s_add(&u, "NOTHING");
-    for (size_t i = 0, first = 1; i < t->n_columns; i++) {
+    for (size_t i = 0, first = 1; i < k; i++) {
         if (i == t->key)
             continue;
         char *q = s_ident(self, t->columns[i]);
@@ -750,18 +809,13 @@ static int s_sink_sql(s_pg_t *self, char *err, size_t errlen)
         free(q);
         first = 0;
     }
-    s_add(&d, "DELETE FROM %s WHERE %s = ANY($1::%s[])", self->q_table, self->q_key,
-          self->key_type);
-    self->sql[ST_UPSERT] = u.s;
-    self->sql[ST_DELETE] = d.s;
-    if (!u.s || !d.s) {
+    if (!(self->sql[ST_APPLY] = u.s)) {
         lt_adapter_fmt(err, errlen, "out of memory");
         return -1;
     }
     char why[768];
-    if (s_prepare(self, ST_UPSERT, (int)t->n_columns, why, sizeof why) == 0 &&
-        s_prepare(self, ST_DELETE, 1, why, sizeof why) == 0 &&
-        s_explain_upsert(self, why, sizeof why) == 0)
+    if (s_prepare(self, ST_APPLY, (int)k + 3, why, sizeof why) == 0 &&
+        s_explain_apply(self, why, sizeof why) == 0)
         return 0;
     lt_adapter_fmt(
         err, errlen,
@@ -1192,10 +1246,14 @@ static int s_cursor_store(void *impl, const char *name, int64_t value, char *err
     PGresult *res = s_run(self, ST_CURSOR_STORE, source ? 3 : 2, vals, PGRES_COMMAND_OK,
                           "cannot store the cursor", err, errlen);
     PQclear(res);
-    if (!res || !source)
+    if (!res || !source ||
+        (self->pruned && value - self->pruned < PRUNE_EVERY && value >= self->pruned))
         return res ? 0 : -1;
+    self->pruned = value ? value : 1;
     /* The table's changes that every dataset of the table has passed are
-     * needed no more; other tables' datasets do not hold them back. */
+     * needed no more; other tables' datasets do not hold them back. Done
+     * every PRUNE_EVERY ids rather than at each cursor: each DELETE leaves
+     * dead rows that the next reads step over until vacuumed. */
     char sql[1024];
     snprintf(sql, sizeof sql,
              "DELETE FROM %s.lt_changes WHERE table_name = $1 AND id <= (SELECT min(change_id) "
@@ -1234,149 +1292,96 @@ static int s_shift_store(void *impl, const char *name, int64_t shift, char *err,
 }
 
 /* ---- writing ---------------------------------------------------------- *
- * A batch is written with two statements: every delete as one array of
- * keys, every upsert as one array per column (unnest), so that catching up
- * a million records is a thousand statements, not a million. Values travel
- * as text inside array literals: each element double-quoted, with '"' and
- * '\' escaped (PostgreSQL's array input), NULL unquoted. */
+ * Values travel as text inside array literals: each element double-quoted,
+ * with '"' and '\\' escaped (PostgreSQL's array input), NULL unquoted. */
 
 static void s_add_element(s_buf_t *b, const char *v, int first)
 {
     if (!first)
-        s_add(b, ",");
+        s_cat(b, ",", 1);
     if (!v) {
-        s_add(b, "NULL");
+        s_cat(b, "NULL", 4);
         return;
     }
-    s_add(b, "\"");
+    s_cat(b, "\"", 1);
     for (const char *c = v; *c;) {
         size_t plain = strcspn(c, "\"\\");
-        s_add(b, "%.*s", (int)plain, c);
+        s_cat(b, c, plain);
         c += plain;
-        if (*c)
-            s_add(b, "\\%c", *c++);
-    }
-    s_add(b, "\"");
-}
-
-/* Sets every upsert's values into vals[row * k + column]. */
-static int s_fill_all(s_pg_t *self, const lt_db_write_t *w, size_t n, const size_t *up, size_t n_up,
-                      char **vals, lt_db_fill_fn fill, void *ctx, size_t *failed, char *err,
-                      size_t errlen)
-{
-    size_t k = self->table->n_columns;
-    for (size_t r = 0; r < n_up; r++) {
-        s_params_t p = {{&lt_db_pg_ops, NULL}, self, vals + r * k};
-        if (fill(ctx, &w[up[r]], &p.base, err, errlen) != 0) {
-            *failed = up[r];
-            return -1;
+        if (*c) {
+            s_cat(b, "\\", 1);
+            s_cat(b, c++, 1);
         }
     }
-    (void)n;
+    s_cat(b, "\"", 1);
+}
+
+/* Fills the upserts into the column arrays and lists the deletes' keys. */
+static int s_fill_batch(s_params_t *p, s_buf_t *del, size_t k, const lt_db_write_t *w, size_t n,
+                        lt_db_fill_fn fill, void *ctx, size_t *failed, char *err, size_t errlen)
+{
+    int first_del = 1;
+    for (size_t r = 0; r < n; r++) {
+        if (w[r].deleted) {
+            s_add_element(del, w[r].key, first_del);
+            first_del = 0;
+            continue;
+        }
+        memset(p->set, 0, k);
+        if (fill(ctx, &w[r], &p->base, err, errlen) != 0) {
+            *failed = r;
+            return -1;
+        }
+        for (size_t c = 0; c < k; c++) /* a column the fill left out is NULL */
+            if (!p->set[c])
+                s_add_element(&p->cols[c], NULL, p->first);
+        p->first = 0;
+    }
     return 0;
 }
 
-/* The array literal of column c of the upserts. */
-static char *s_column_array(char **vals, size_t k, size_t n_up, size_t c)
-{
-    s_buf_t b = {0};
-    s_add(&b, "{");
-    for (size_t r = 0; r < n_up; r++)
-        s_add_element(&b, vals[r * k + c], r == 0);
-    s_add(&b, "}");
-    return b.s;
-}
-
-static int s_write_upserts(s_pg_t *self, char **vals, size_t n_up, char *err, size_t errlen)
-{
-    size_t k = self->table->n_columns;
-    char **arrays = calloc(k, sizeof *arrays);
-    int rc = -1;
-    if (!arrays) {
-        lt_adapter_fmt(err, errlen, "out of memory");
-        return -1;
-    }
-    for (size_t c = 0; c < k; c++)
-        if (!(arrays[c] = s_column_array(vals, k, n_up, c))) {
-            lt_adapter_fmt(err, errlen, "out of memory");
-            goto out;
-        }
-    PGresult *res = s_run(self, ST_UPSERT, (int)k, (const char *const *)arrays, PGRES_COMMAND_OK,
-                          "cannot upsert", err, errlen);
-    PQclear(res);
-    rc = res ? 0 : -1;
-out:
-    for (size_t c = 0; c < k; c++)
-        free(arrays[c]);
-    free(arrays);
-    return rc;
-}
-
-static int s_write_deletes(s_pg_t *self, const lt_db_write_t *w, const size_t *del, size_t n_del,
-                           char *err, size_t errlen)
-{
-    s_buf_t b = {0};
-    s_add(&b, "{");
-    for (size_t i = 0; i < n_del; i++)
-        s_add_element(&b, w[del[i]].key, i == 0);
-    s_add(&b, "}");
-    if (!b.s) {
-        lt_adapter_fmt(err, errlen, "out of memory");
-        return -1;
-    }
-    const char *vals[1] = {b.s};
-    PGresult *res = s_run(self, ST_DELETE, 1, vals, PGRES_COMMAND_OK, "cannot delete", err, errlen);
-    PQclear(res);
-    free(b.s);
-    return res ? 0 : -1;
-}
-
-static int s_write(void *impl, const lt_db_write_t *w, size_t n, lt_db_fill_fn fill, void *ctx,
-                   size_t *failed, char *err, size_t errlen)
+static int s_apply(void *impl, const lt_db_write_t *w, size_t n, lt_db_fill_fn fill, void *ctx,
+                   const char *name, int64_t value, size_t *failed, char *err, size_t errlen)
 {
     s_pg_t *self = impl;
-    size_t k = self->table->n_columns, n_up = 0, n_del = 0;
-    size_t *up = calloc(n ? n : 1, sizeof *up), *del = calloc(n ? n : 1, sizeof *del);
-    char **vals = calloc((n ? n : 1) * k, sizeof *vals);
+    size_t k = self->table->n_columns;
+    s_buf_t *bufs = calloc(k + 1, sizeof *bufs), *del = bufs ? &bufs[k] : NULL;
+    s_params_t p = {{&lt_db_pg_ops, NULL}, bufs, calloc(k, 1), 1};
+    const char **vals = calloc(k + 3, sizeof *vals);
+    char cursor[24];
     int rc = -1;
     *failed = n;
-    if (!up || !del || !vals) {
+    if (s_ensure(self, err, errlen))
+        goto out;
+    if (!bufs || !p.set || !vals) {
         lt_adapter_fmt(err, errlen, "out of memory for %zu writes", n);
         goto out;
     }
-    for (size_t i = 0; i < n; i++) {
-        if (w[i].deleted)
-            del[n_del++] = i;
-        else
-            up[n_up++] = i;
-    }
-    if (s_fill_all(self, w, n, up, n_up, vals, fill, ctx, failed, err, errlen) ||
-        (n_del && s_write_deletes(self, w, del, n_del, err, errlen)) ||
-        (n_up && s_write_upserts(self, vals, n_up, err, errlen)))
+    for (size_t c = 0; c <= k; c++)
+        s_add(&bufs[c], "{");
+    if (s_fill_batch(&p, del, k, w, n, fill, ctx, failed, err, errlen))
         goto out;
-    rc = 0;
+    for (size_t c = 0; c <= k; c++) {
+        s_add(&bufs[c], "}");
+        if (!(vals[c] = bufs[c].s)) {
+            lt_adapter_fmt(err, errlen, "out of memory for %zu writes", n);
+            goto out;
+        }
+    }
+    snprintf(cursor, sizeof cursor, "%" PRId64, value);
+    vals[k + 1] = name;
+    vals[k + 2] = cursor;
+    PGresult *res =
+        s_run(self, ST_APPLY, (int)k + 3, vals, PGRES_COMMAND_OK, "cannot apply", err, errlen);
+    PQclear(res);
+    rc = res ? 0 : -1;
 out:
-    for (size_t i = 0; vals && i < n * k; i++)
-        free(vals[i]);
+    for (size_t c = 0; bufs && c <= k; c++)
+        free(bufs[c].s);
+    free(bufs);
+    free(p.set);
     free(vals);
-    free(up);
-    free(del);
     return rc;
-}
-
-/* One write: the batch path with one element. */
-static int s_upsert(void *impl, const lt_db_write_t *w, lt_db_fill_fn fill, void *ctx, char *err,
-                    size_t errlen)
-{
-    size_t failed;
-    return s_write(impl, w, 1, fill, ctx, &failed, err, errlen);
-}
-
-static int s_remove(void *impl, const char *key, char *err, size_t errlen)
-{
-    lt_db_write_t w = {key, 1, NULL};
-    size_t failed;
-    return s_write(impl, &w, 1, NULL, NULL, &failed, err, errlen);
 }
 
 /* ---- rows ------------------------------------------------------------- */
@@ -1472,30 +1477,30 @@ static const void *s_row_blob(const lt_db_row_t *row, size_t i, size_t *len)
 
 /* ---- parameters ------------------------------------------------------- */
 
-static int s_set(lt_db_params_t *p, size_t i, char *v)
+/* Appends column i's element for the row being filled (text, NULL for
+ * NULL); a column set twice is refused. */
+static int s_set(lt_db_params_t *p, size_t i, const char *v)
 {
     s_params_t *sp = (s_params_t *)p;
-    free(sp->vals[i]);
-    sp->vals[i] = v;
-    if (v)
-        return 0;
-    p->why = "out of memory";
-    return -1;
+    if (sp->set[i]) {
+        p->why = "a column set twice";
+        return -1;
+    }
+    sp->set[i] = 1;
+    s_add_element(&sp->cols[i], v, sp->first);
+    return 0;
 }
 
 static int s_param_null(lt_db_params_t *p, size_t i)
 {
-    s_params_t *sp = (s_params_t *)p;
-    free(sp->vals[i]);
-    sp->vals[i] = NULL;
-    return 0;
+    return s_set(p, i, NULL);
 }
 
 static int s_param_int(lt_db_params_t *p, size_t i, int64_t v)
 {
     char text[24];
     snprintf(text, sizeof text, "%" PRId64, v);
-    return s_set(p, i, strdup(text));
+    return s_set(p, i, text);
 }
 
 static int s_param_double(lt_db_params_t *p, size_t i, double v)
@@ -1507,30 +1512,34 @@ static int s_param_double(lt_db_params_t *p, size_t i, double v)
         snprintf(text, sizeof text, "%sInfinity", v < 0 ? "-" : "");
     else
         snprintf(text, sizeof text, "%.17g", v);
-    return s_set(p, i, strdup(text));
+    return s_set(p, i, text);
 }
 
 static int s_param_text(lt_db_params_t *p, size_t i, const char *text)
 {
-    return s_set(p, i, strdup(text));
+    return s_set(p, i, text);
 }
 
-/* bytea in its hex text form: \x and two digits per byte. */
+/* bytea in its hex text form: \\x and two digits per byte. */
 static int s_param_blob(lt_db_params_t *p, size_t i, const void *data, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
     char *v = len < (SIZE_MAX - 3) / 2 ? malloc(2 * len + 3) : NULL;
-    if (v) {
-        const unsigned char *d = data;
-        v[0] = '\\';
-        v[1] = 'x';
-        for (size_t k = 0; k < len; k++) {
-            v[2 + 2 * k] = hex[d[k] >> 4];
-            v[3 + 2 * k] = hex[d[k] & 15];
-        }
-        v[2 + 2 * len] = 0;
+    if (!v) {
+        p->why = "out of memory";
+        return -1;
     }
-    return s_set(p, i, v);
+    const unsigned char *d = data;
+    v[0] = '\\';
+    v[1] = 'x';
+    for (size_t k = 0; k < len; k++) {
+        v[2 + 2 * k] = hex[d[k] >> 4];
+        v[3 + 2 * k] = hex[d[k] & 15];
+    }
+    v[2 + 2 * len] = 0;
+    int rc = s_set(p, i, v);
+    free(v);
+    return rc;
 }
 
 const lt_db_ops_t lt_db_pg_ops = {
@@ -1557,9 +1566,7 @@ const lt_db_ops_t lt_db_pg_ops = {
     .cursor_store = s_cursor_store,
     .shift_load = s_shift_load,
     .shift_store = s_shift_store,
-    .upsert = s_upsert,
-    .remove = s_remove,
-    .write = s_write,
+    .apply = s_apply,
     .row_count = s_row_count,
     .row_name = s_row_name,
     .row_type = s_row_type,

@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define OWNER    "VN/GOV/BCA"
 #define CONSUMER "VN/PROV/38"
@@ -181,10 +182,45 @@ static long s_cursor_pg(const lt_pg_t *pg)
     return v;
 }
 
+/* CPU seconds a process has used so far (user + system), or -1. */
+static double s_cpu(const char *pid)
+{
+    char path[64], line[1024];
+    unsigned long ut = 0, st = 0;
+    snprintf(path, sizeof path, "/proc/%s/stat", pid);
+    FILE *fp = fopen(path, "r");
+    char *c = fp && fgets(line, sizeof line, fp) ? strrchr(line, ')') : NULL;
+    int ok =
+        c && sscanf(c + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) == 2;
+    if (fp)
+        fclose(fp);
+    return ok ? (double)(ut + st) / (double)sysconf(_SC_CLK_TCK) : -1;
+}
+
 typedef struct {
     lt_it_proc_t source, sink;
     const char *sink_db; /* SQLite: the sink's file; NULL for PostgreSQL */
 } run_t;
+
+/* BENCH_DEBUG: where the CPU went (the adapters and their PostgreSQL
+ * server processes). */
+static void s_cpu_report(const run_t *r, const lt_pg_t *pg)
+{
+    char pid[24];
+    snprintf(pid, sizeof pid, "%d", (int)r->source.pid);
+    fprintf(stderr, "bench_pg: source cpu %.2f s\n", s_cpu(pid));
+    snprintf(pid, sizeof pid, "%d", (int)r->sink.pid);
+    fprintf(stderr, "bench_pg: sink cpu %.2f s\n", s_cpu(pid));
+    PGconn *a = lt_pg_admin(pg, "postgres");
+    PGresult *res = a ? PQexec(a, "SELECT pid, datname FROM pg_stat_activity "
+                                  "WHERE datname LIKE 'bench%'")
+                      : NULL;
+    for (int i = 0; res && PQresultStatus(res) == PGRES_TUPLES_OK && i < PQntuples(res); i++)
+        fprintf(stderr, "bench_pg: server process for %s cpu %.2f s\n", PQgetvalue(res, i, 1),
+                s_cpu(PQgetvalue(res, i, 0)));
+    PQclear(res);
+    PQfinish(a);
+}
 
 /* Starts the source and the sink; records/s until the sink applied n. */
 static double s_run(run_t *r, const lt_pg_t *pg, long n)
@@ -203,39 +239,8 @@ static double s_run(run_t *r, const lt_pg_t *pg, long n)
         s_sleep_ms(50);
     }
     double secs = (double)(lt_it_ms() - t0) / 1000.0;
-    if (getenv("BENCH_DEBUG")) {
-        pid_t pids[2] = {r->source.pid, r->sink.pid};
-        for (int k = 0; k < 2; k++) {
-            char path[64], line[1024];
-            snprintf(path, sizeof path, "/proc/%d/stat", (int)pids[k]);
-            FILE *fp = fopen(path, "r");
-            unsigned long ut = 0, st = 0;
-            if (fp && fgets(line, sizeof line, fp)) {
-                char *c = strrchr(line, ')');
-                sscanf(c + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st);
-            }
-            if (fp)
-                fclose(fp);
-            fprintf(stderr, "%s: cpu %.2f s\n", k ? "sink" : "source", (double)(ut + st) / 100.0);
-        }
-        PGconn *a = lt_pg_admin(pg, "postgres");
-        PGresult *res = a ? PQexec(a, "SELECT pid, datname FROM pg_stat_activity WHERE datname LIKE 'bench%'") : NULL;
-        for (int i = 0; res && i < PQntuples(res); i++) {
-            char path[64], line[1024];
-            snprintf(path, sizeof path, "/proc/%s/stat", PQgetvalue(res, i, 0));
-            FILE *fp = fopen(path, "r");
-            unsigned long ut = 0, st = 0;
-            if (fp && fgets(line, sizeof line, fp)) {
-                char *c = strrchr(line, ')');
-                sscanf(c + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st);
-            }
-            if (fp)
-                fclose(fp);
-            fprintf(stderr, "pg backend %s: cpu %.2f s\n", PQgetvalue(res, i, 1), (double)(ut + st) / 100.0);
-        }
-        PQclear(res);
-        PQfinish(a);
-    }
+    if (getenv("BENCH_DEBUG"))
+        s_cpu_report(r, pg);
     lt_it_proc_stop(&r->source, 10000);
     lt_it_proc_stop(&r->sink, 10000);
     if (at < n) {
