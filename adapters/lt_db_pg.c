@@ -262,25 +262,38 @@ static int s_int(s_pg_t *self, const char *sql, int n, const char *const *vals, 
 /* ---- SQL text --------------------------------------------------------- */
 
 static void s_add(s_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void s_add(s_buf_t *b, const char *fmt, ...)
+/* Room for n more bytes and a NUL; -1 (and the buffer dropped) when out
+ * of memory. */
+static int s_reserve(s_buf_t *b, size_t n)
 {
     if (b->cap && !b->s)
-        return;
+        return -1;
+    if (b->len + n + 1 <= b->cap)
+        return 0;
+    size_t cap = (b->len + n + 1) * 2;
+    char *s = realloc(b->s, cap);
+    if (!s) {
+        free(b->s);
+        b->s = NULL;
+        b->cap = 1;
+        return -1;
+    }
+    b->s = s;
+    b->cap = cap;
+    return 0;
+}
+
+static void s_add(s_buf_t *b, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
-    if (n < 0 || b->len + (size_t)n + 1 > b->cap) {
-        size_t cap = (b->len + (size_t)(n < 0 ? 0 : n) + 1) * 2;
-        char *s = n < 0 ? NULL : realloc(b->s, cap);
-        if (!s) {
-            free(b->s);
-            b->s = NULL;
-            b->cap = 1;
-            return;
-        }
-        b->s = s;
-        b->cap = cap;
+    if (n < 0 || s_reserve(b, (size_t)n) != 0) {
+        free(b->s);
+        b->s = NULL;
+        b->cap = 1;
+        return;
     }
     va_start(ap, fmt);
     vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
@@ -291,20 +304,8 @@ static void s_add(s_buf_t *b, const char *fmt, ...)
 /* Appends n raw bytes (the hot path of s_add_element). */
 static void s_cat(s_buf_t *b, const char *p, size_t n)
 {
-    if (b->cap && !b->s)
+    if (s_reserve(b, n) != 0)
         return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = (b->len + n + 1) * 2;
-        char *s = realloc(b->s, cap);
-        if (!s) {
-            free(b->s);
-            b->s = NULL;
-            b->cap = 1;
-            return;
-        }
-        b->s = s;
-        b->cap = cap;
-    }
     memcpy(b->s + b->len, p, n);
     b->len += n;
     b->s[b->len] = 0;
