@@ -143,11 +143,11 @@ int lt_adapter_recv(lt_adapter_conn_t *conn, int timeout_ms, Lienthong__Envelope
         lt_warn("adapter", "from the gateway: %s", err);
     if (rc != LT_CLIENT_OK)
         return rc == LT_CLIENT_ERR_SOCKET ? -1 : 0;
+    /* Every status reply names the member for the log; it is still handed
+     * on, since a source reads its datasets' cursors from it. */
     if ((*env)->body_case == LIENTHONG__ENVELOPE__BODY_STATUS_REPLY) {
         lt_log_set_member((*env)->status_reply->member);
         lt_debug("adapter", "the gateway serves member %s", (*env)->status_reply->member);
-        lt_wire_free(env);
-        return 0;
     }
     return 1;
 }
@@ -156,6 +156,11 @@ int lt_adapter_send(lt_adapter_conn_t *conn, Lienthong__Envelope__BodyCase body_
 {
     char err[512];
     return lt_client_send(conn->client, body_case, body, 0, err, sizeof err) == 0 ? 0 : -1;
+}
+
+void *lt_adapter_socket(lt_adapter_conn_t *conn)
+{
+    return lt_client_socket(conn->client);
 }
 
 int lt_adapter_send_frame(lt_adapter_conn_t *conn, const uint8_t *frame, size_t len)

@@ -63,6 +63,8 @@ int lt_adapter_recv(lt_adapter_conn_t *conn, int timeout_ms, Lienthong__Envelope
 int lt_adapter_send(lt_adapter_conn_t *conn, Lienthong__Envelope__BodyCase body_case, void *body);
 /* Sends an already packed envelope as is, without waiting. Same results. */
 int lt_adapter_send_frame(lt_adapter_conn_t *conn, const uint8_t *frame, size_t len);
+/* The gateway connection's socket, for zmq_poll only. */
+void *lt_adapter_socket(lt_adapter_conn_t *conn);
 
 /* ---- signals ---- */
 

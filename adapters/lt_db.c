@@ -2,7 +2,9 @@
  * chooses a backend from the form of the `database` setting, keeps the
  * adapter's table, and forwards every call to the backend's table of
  * operations. lt_db_apply is built here once from the backend's
- * primitives, so every backend gets the same all-or-nothing rule. */
+ * primitives, so every backend gets the same all-or-nothing rule and the
+ * same collapse of a batch to the last write of each key. */
+#define _GNU_SOURCE /* qsort_r */
 #include "lt_db.h"
 #include "lt_db_backend.h"
 #include "lt_file.h"
@@ -17,7 +19,7 @@
 struct lt_db_t {
     const lt_db_ops_t *ops;
     void *impl;
-    char name[PATH_MAX];
+    char name[PATH_MAX]; /* for messages (lt_db_name) */
     /* The adapter's table, owned (lt_db_connect copies it). */
     lt_db_table_t table;
     char *table_name;
@@ -47,6 +49,11 @@ static int s_is_postgresql(const char *database)
     return *c == '=';
 }
 
+int lt_db_is_file(const char *database)
+{
+    return !s_is_postgresql(database);
+}
+
 /* ---- connection ------------------------------------------------------- */
 
 /* Copies the table, so the backend may keep pointers into it. */
@@ -73,31 +80,41 @@ static int s_table_copy(lt_db_t *self, const lt_db_table_t *t)
 lt_db_t *lt_db_connect(const char *database, const char *config_file, lt_db_role_t role,
                        const lt_db_table_t *table, int create, char *err, size_t errlen)
 {
-    if (s_is_postgresql(database)) {
-        /* The setting is not repeated: a connection string may hold a
-         * password. */
-        snprintf(err, errlen,
-                 "%s%s'database' names a PostgreSQL database, but the PostgreSQL backend is not "
-                 "built in this lienthong; give the path of a SQLite database file",
-                 config_file ? config_file : "", config_file ? ": " : "");
-        return NULL;
-    }
     if (table->key >= table->n_columns) {
         snprintf(err, errlen, "table %s: the key is not one of its %zu columns", table->name,
                  table->n_columns);
         return NULL;
     }
     lt_db_t *self = calloc(1, sizeof *self);
+    char path[PATH_MAX];
+    const char *target = database;
     if (!self || s_table_copy(self, table) != 0) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    if (lt_file_resolve(config_file, database, self->name, sizeof self->name) != 0) {
-        snprintf(err, errlen, "database path too long: %.200s...", database);
-        goto fail;
+    self->ops = &lt_db_pg_ops;
+    if (s_is_postgresql(database)) {
+        /* libpq knows the URI schemes in lower case only. */
+        if (snprintf(path, sizeof path, "%s", database) >= (int)sizeof path) {
+            snprintf(err, errlen, "'database' is too long");
+            goto fail;
+        }
+        size_t scheme = strncasecmp(path, "postgresql://", 13) == 0 ? 10
+                        : strncasecmp(path, "postgres://", 11) == 0 ? 8
+                                                                    : 0;
+        for (size_t i = 0; i < scheme; i++)
+            path[i] = (char)tolower((unsigned char)path[i]);
+        target = path;
+    } else {
+        if (lt_file_resolve(config_file, database, path, sizeof path) != 0) {
+            snprintf(err, errlen, "database path too long: %.200s...", database);
+            goto fail;
+        }
+        self->ops = &lt_db_sqlite_ops;
+        target = path;
     }
-    self->ops = &lt_db_sqlite_ops;
-    self->impl = self->ops->open(self->name, role, &self->table, create, err, errlen);
+    self->impl = self->ops->open(target, role, &self->table, create, self->name, sizeof self->name,
+                                 err, errlen);
     if (self->impl)
         return self;
 fail:
@@ -148,9 +165,50 @@ int lt_db_capture_install(lt_db_t *self, int *created, char *err, size_t errlen)
     return self->ops->capture_install(self->impl, created, err, errlen);
 }
 
+char *lt_db_capture_script(lt_db_t *self, char *err, size_t errlen)
+{
+    if (self->ops->capture_script)
+        return self->ops->capture_script(self->impl, err, errlen);
+    snprintf(err, errlen, "the %s backend installs change capture itself: run --install",
+             self->ops->name);
+    return NULL;
+}
+
 int lt_db_capture_present(lt_db_t *self, int *present, char *err, size_t errlen)
 {
     return self->ops->capture_present(self->impl, present, err, errlen);
+}
+
+int lt_db_capture_high(lt_db_t *self, int64_t *id, char *err, size_t errlen)
+{
+    return self->ops->capture_high(self->impl, id, err, errlen);
+}
+
+int lt_db_capture_sync(lt_db_t *self, size_t limit, size_t *moved, char *err, size_t errlen)
+{
+    *moved = 0;
+    return self->ops->capture_sync ? self->ops->capture_sync(self->impl, limit, moved, err, errlen)
+                                   : 0;
+}
+
+int lt_db_capture_relist(lt_db_t *self, int64_t *base, char *err, size_t errlen)
+{
+    return self->ops->capture_relist(self->impl, base, err, errlen);
+}
+
+int lt_db_wait_fd(lt_db_t *self)
+{
+    return self->ops->wait_fd ? self->ops->wait_fd(self->impl) : -1;
+}
+
+int lt_db_news(lt_db_t *self)
+{
+    return self->ops->news ? self->ops->news(self->impl) : 0;
+}
+
+int lt_db_lost(const lt_db_t *self)
+{
+    return self->ops->lost ? self->ops->lost(self->impl) : 0;
 }
 
 long lt_db_read_changes(lt_db_t *self, int64_t after, size_t limit, lt_db_change_fn fn, void *arg,
@@ -185,13 +243,87 @@ int lt_db_cursor_store(lt_db_t *self, const char *name, int64_t value, char *err
     return self->ops->cursor_store(self->impl, name, value, err, errlen);
 }
 
+int lt_db_shift_load(lt_db_t *self, const char *name, int64_t *shift, char *err, size_t errlen)
+{
+    return self->ops->shift_load(self->impl, name, shift, err, errlen);
+}
+
+int lt_db_shift_store(lt_db_t *self, const char *name, int64_t shift, char *err, size_t errlen)
+{
+    return self->ops->shift_store(self->impl, name, shift, err, errlen);
+}
+
 /* ---- applying a batch ------------------------------------------------- */
+
+/* Orders write indexes by key, then by position. */
+static int s_cmp_write(const void *a, const void *b, void *arg)
+{
+    const lt_db_write_t *w = arg;
+    size_t i = *(const size_t *)a, j = *(const size_t *)b;
+    int c = strcmp(w[i].key, w[j].key);
+    return c ? c : (i > j) - (i < j);
+}
+
+static int s_cmp_index(const void *a, const void *b)
+{
+    size_t i = *(const size_t *)a, j = *(const size_t *)b;
+    return (i > j) - (i < j);
+}
+
+/* The indexes of the last write of each key, in their order in w: writing
+ * only these gives the same table as writing all of w in order, because each
+ * write replaces or removes the whole row of its key. */
+static size_t *s_last_per_key(const lt_db_write_t *w, size_t n, size_t *kept)
+{
+    size_t *idx = malloc((n ? n : 1) * sizeof *idx);
+    if (!idx)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        idx[i] = i;
+    qsort_r(idx, n, sizeof *idx, s_cmp_write, (void *)w);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i + 1 < n && strcmp(w[idx[i]].key, w[idx[i + 1]].key) == 0)
+            continue;
+        idx[k++] = idx[i];
+    }
+    qsort(idx, k, sizeof *idx, s_cmp_index);
+    *kept = k;
+    return idx;
+}
+
+/* The backend's apply, with the last write of each key. */
+static int s_apply_collapsed(lt_db_t *self, const lt_db_write_t *w, size_t n, lt_db_fill_fn fill,
+                             void *ctx, const char *name, int64_t value, size_t *failed, char *err,
+                             size_t errlen)
+{
+    size_t k = 0;
+    size_t *idx = s_last_per_key(w, n, &k);
+    lt_db_write_t *c = calloc(k ? k : 1, sizeof *c);
+    int rc = -1;
+    if (!idx || !c) {
+        snprintf(err, errlen, "out of memory for a batch of %zu writes", n);
+        goto out;
+    }
+    for (size_t i = 0; i < k; i++)
+        c[i] = w[idx[i]];
+    size_t bad = k;
+    rc = self->ops->apply(self->impl, c, k, fill, ctx, name, value, &bad, err, errlen);
+    if (rc != 0 && bad < k)
+        *failed = idx[bad];
+out:
+    free(idx);
+    free(c);
+    return rc;
+}
 
 int lt_db_apply(lt_db_t *self, const lt_db_write_t *w, size_t n, lt_db_fill_fn fill, void *ctx,
                 const char *name, int64_t value, size_t *failed, char *err, size_t errlen)
 {
     const lt_db_ops_t *ops = self->ops;
     *failed = n;
+    if (ops->apply)
+        return s_apply_collapsed(self, w, n, fill, ctx, name, value, failed, err, errlen);
     if (ops->begin(self->impl, 1, err, errlen) != 0)
         return -1;
     for (size_t i = 0; i < n; i++) {

@@ -1,16 +1,17 @@
 /* lt_db: the adapters' database seam. The source and sink adapters and the
  * row mapping reach an agency database only through this interface; each
  * backend is one file that fills a table of operations (lt_db_backend.h):
- * lt_db_sqlite.c today, a PostgreSQL backend later.
+ * lt_db_sqlite.c and lt_db_pg.c (PostgreSQL, libpq).
  *
  * The backend is chosen by the form of the adapter's `database` setting:
  *   - a file path is a SQLite database (relative to the configuration
  *     file's directory);
  *   - a URI "postgresql://..." or "postgres://...", or a keyword=value
  *     connection string ("host=... dbname=..."), names a PostgreSQL
- *     database; it is refused with a "not built" error until that backend
- *     exists. (A SQLite file whose name looks like keyword=value can be
- *     written "./name".)
+ *     database (libpq also reads the PG* environment variables and
+ *     ~/.pgpass). (A SQLite file whose name looks like keyword=value can be
+ *     written "./name".) The setting is never repeated in a message: it may
+ *     hold a password.
  *
  * Rows are read through an accessor (lt_db_row_*) and written through
  * parameter setters (lt_db_param_*), so the row mapping never sees a
@@ -31,6 +32,10 @@ typedef struct lt_db_t lt_db_t;
 typedef struct lt_db_row_t lt_db_row_t;
 /* The values of one row being written (inside the fill callback). */
 typedef struct lt_db_params_t lt_db_params_t;
+
+/* 1 when `database` names a SQLite file, 0 when a PostgreSQL database
+ * (see above). */
+int lt_db_is_file(const char *database);
 
 /* What the adapter does with the database: it decides the cursor table
  * (lt_source_cursor or lt_sink_cursor) and the connection settings (a SQLite
@@ -63,7 +68,8 @@ lt_db_t *lt_db_connect(const char *database, const char *config_file, lt_db_role
                        const lt_db_table_t *table, int create, char *err, size_t errlen);
 /* Closes the connection and sets *self_p to NULL; safe on NULL or *NULL. */
 void lt_db_destroy(lt_db_t **self_p);
-/* The database for messages (a SQLite file's resolved path). */
+/* The database for messages: a SQLite file's resolved path, or
+ * "PostgreSQL database NAME on HOST:PORT as USER" (never a password). */
 const char *lt_db_name(const lt_db_t *self);
 
 /* ---- transactions ---- */
@@ -78,32 +84,60 @@ void lt_db_rollback(lt_db_t *self);
 
 /* ---- change capture (source) ---- *
  * Every insert, update or delete of a mapped column of the table appends
- * the row's key to a change list under a new, never reused change id, in
- * the agency's own transaction (adapters/README.md, "Change tracking"). */
+ * the row's key, with the table's name, to a change list shared by every
+ * tracked table of the database, in the agency's own transaction
+ * (adapters/README.md, "Change tracking"). Change ids are positive, never
+ * reused, and a reader that has seen id N never sees a smaller id appear
+ * later: ids follow the order in which changes become readable. */
 
 /* Installs change capture for the table in one transaction. Idempotent:
- * running it again re-creates the capture for the current columns. When
- * the change list is new, every existing key is listed in it and every
- * stored cursor starts again from 0; *created tells which happened. */
+ * running it again re-creates the capture for the current columns and
+ * lists nothing again. When the table's capture is new, every existing key
+ * is listed under new ids (*created = 1), so the first run publishes the
+ * whole table; when the change list itself is new, every stored cursor
+ * starts again from 0. */
 int lt_db_capture_install(lt_db_t *self, int *created, char *err, size_t errlen)
     __attribute__((warn_unused_result));
-/* *present = 1 when change capture is installed. */
+/* The installation as one idempotent SQL script, for a DBA to review and run
+ * (malloc'd, the caller frees it); NULL with err when the backend installs
+ * only itself (SQLite). */
+char *lt_db_capture_script(lt_db_t *self, char *err, size_t errlen);
+/* *present = 1 when change capture is installed for the table. */
 int lt_db_capture_present(lt_db_t *self, int *present, char *err, size_t errlen)
     __attribute__((warn_unused_result));
+/* The highest change id ever issued in the database (any table), including
+ * pruned ones; 0 when none. */
+int lt_db_capture_high(lt_db_t *self, int64_t *id, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+/* Makes committed changes readable under their ids when the backend numbers
+ * them after commit (PostgreSQL, see lt_db_pg.c); at most `limit` of them
+ * now. *moved is how many were numbered (0 for SQLite, which numbers them at
+ * once). In its own transaction: call it outside any. */
+int lt_db_capture_sync(lt_db_t *self, size_t limit, size_t *moved, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+/* Lists every row of the table again, under new change ids above every id
+ * issued; *base is the id just before the first one listed. Runs in the
+ * caller's write transaction (lienthong source --resync). */
+int lt_db_capture_relist(lt_db_t *self, int64_t *base, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 
-/* Called for each change read; returns 0, or -1 with err to stop. */
-typedef int (*lt_db_change_fn)(void *arg, int64_t id, const char *key, char *err, size_t errlen);
-/* Reads the first `limit` changes with an id above `after` and calls fn for
- * the latest change of each key among them, in id order. Returns the number
- * of calls, or -1. */
+/* Called for each change read, with the table's current row for the key
+ * (its mapped columns in mapping order), or NULL when there is no such row
+ * (a delete: a tombstone). Returns 0, or -1 with err to stop. */
+typedef int (*lt_db_change_fn)(void *arg, int64_t id, const char *key, const lt_db_row_t *row,
+                               char *err, size_t errlen);
+/* Reads the first `limit` changes of the table with an id above `after` and
+ * calls fn for the latest change of each key among them, in id order, with
+ * the key's current row, all read together (one statement). Returns the
+ * number of calls, or -1. */
 long lt_db_read_changes(lt_db_t *self, int64_t after, size_t limit, lt_db_change_fn fn, void *arg,
                         char *err, size_t errlen) __attribute__((warn_unused_result));
-/* The highest change id in the list (0 when empty). */
+/* The highest change id of the table in the list (0 when empty). */
 int lt_db_last_change(lt_db_t *self, int64_t *id, char *err, size_t errlen)
     __attribute__((warn_unused_result));
-/* Lists again, under new change ids, the key of every change with an id in
- * (after, through], once per key, in the order of their latest change.
- * Runs in the caller's transaction. */
+/* Lists again, under new change ids, the key of every change of the table
+ * with an id in (after, through], once per key. Runs in the caller's
+ * transaction. */
 int lt_db_requeue(lt_db_t *self, int64_t after, int64_t through, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
@@ -115,14 +149,38 @@ typedef int (*lt_db_row_fn)(void *arg, const lt_db_row_t *row, char *err, size_t
 int lt_db_read_row(lt_db_t *self, const char *key, lt_db_row_fn fn, void *arg, char *err,
                    size_t errlen) __attribute__((warn_unused_result));
 
+/* ---- waiting and availability ---- */
+
+/* A file descriptor that becomes readable when the database may have news
+ * for the table (PostgreSQL: a NOTIFY from the change capture), or -1 when
+ * the backend has none (poll instead). It may change after a reconnection:
+ * ask again before each wait. */
+int lt_db_wait_fd(lt_db_t *self);
+/* Takes what made the descriptor readable; 1 when the table may have new
+ * changes (or the connection needs attention), 0 otherwise. */
+int lt_db_news(lt_db_t *self);
+/* 1 when the last failure was the connection to the database (down,
+ * restarting, unreachable): the next call tries to connect again, so the
+ * caller should retry later with a back-off. */
+int lt_db_lost(const lt_db_t *self);
+
 /* ---- cursors ---- */
 
 /* The stored cursor of a dataset (source) or stream (sink); 0 when none. */
 int lt_db_cursor_load(lt_db_t *self, const char *name, int64_t *value, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 /* Stores the cursor in the caller's transaction. For a source it also
- * deletes the changes that every dataset's cursor has passed. */
+ * deletes the table's changes that the cursor of every dataset of the
+ * table has passed (PostgreSQL: at the first store of a connection, then
+ * once the cursor moved 20,000 ids on). */
 int lt_db_cursor_store(lt_db_t *self, const char *name, int64_t value, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+/* Source: the dataset's epoch shift, added to every change id it publishes
+ * (lt_source.c, "Epochs"); 0 when none is stored. */
+int lt_db_shift_load(lt_db_t *self, const char *name, int64_t *shift, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+/* Stores it in the caller's transaction, after the dataset's cursor. */
+int lt_db_shift_store(lt_db_t *self, const char *name, int64_t shift, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
 /* ---- writing (sink) ---- */
@@ -140,10 +198,12 @@ typedef struct {
 typedef int (*lt_db_fill_fn)(void *ctx, const lt_db_write_t *w, lt_db_params_t *params, char *err,
                              size_t errlen);
 
-/* In ONE write transaction: writes w[0..n-1] in order, then stores cursor
+/* In ONE write transaction: writes w[0..n-1] (the result is that of
+ * writing them in order: a backend may collapse several writes of one key
+ * into the last and write many rows per statement), then stores cursor
  * `name` = `value`, and commits; on any failure nothing is kept. *failed is
- * the index of the write that failed, or n when the failure was not a
- * write's (begin, cursor, commit). */
+ * the index of the write that failed, or n when the failure was not one
+ * write's (begin, a statement of several rows, cursor, commit). */
 int lt_db_apply(lt_db_t *self, const lt_db_write_t *w, size_t n, lt_db_fill_fn fill, void *ctx,
                 const char *name, int64_t value, size_t *failed, char *err, size_t errlen)
     __attribute__((warn_unused_result));

@@ -7,7 +7,8 @@
  * open) and follows lt_db.h's contract for the function of the same name;
  * lt_db.c adds nothing but the choice of backend, the copy of the table
  * and lt_db_apply, which it builds from begin, upsert, remove,
- * cursor_store, commit and rollback. */
+ * cursor_store, commit and rollback, or hands to the backend's apply.
+ * Operations a backend does not need may be NULL where noted. */
 #ifndef LT_DB_BACKEND_H
 #define LT_DB_BACKEND_H
 
@@ -27,10 +28,11 @@ struct lt_db_params_t {
 
 struct lt_db_ops_t {
     const char *name;
-    /* `target` is the resolved setting (a SQLite file's path); `table`
-     * (lt_db's copy) stays valid until close. */
+    /* `target` is the resolved setting (a SQLite file's path, a libpq
+     * connection string); `table` (lt_db's copy) stays valid until close.
+     * *name is set to the database's name for messages (lt_db_name). */
     void *(*open)(const char *target, lt_db_role_t role, const lt_db_table_t *table, int create,
-                  char *err, size_t errlen);
+                  char *name, size_t name_cap, char *err, size_t errlen);
     void (*close)(void *impl);
 
     int (*begin)(void *impl, int write, char *err, size_t errlen);
@@ -38,7 +40,13 @@ struct lt_db_ops_t {
     void (*rollback)(void *impl);
 
     int (*capture_install)(void *impl, int *created, char *err, size_t errlen);
+    /* NULL: the backend has no script to print. */
+    char *(*capture_script)(void *impl, char *err, size_t errlen);
     int (*capture_present)(void *impl, int *present, char *err, size_t errlen);
+    int (*capture_high)(void *impl, int64_t *id, char *err, size_t errlen);
+    /* NULL: changes are readable under their ids once committed. */
+    int (*capture_sync)(void *impl, size_t limit, size_t *moved, char *err, size_t errlen);
+    int (*capture_relist)(void *impl, int64_t *base, char *err, size_t errlen);
     long (*read_changes)(void *impl, int64_t after, size_t limit, lt_db_change_fn fn, void *arg,
                          char *err, size_t errlen);
     int (*last_change)(void *impl, int64_t *id, char *err, size_t errlen);
@@ -46,14 +54,27 @@ struct lt_db_ops_t {
     int (*read_row)(void *impl, const char *key, lt_db_row_fn fn, void *arg, char *err,
                     size_t errlen);
 
+    /* NULL: no descriptor, no news (the caller polls), never lost. */
+    int (*wait_fd)(void *impl);
+    int (*news)(void *impl);
+    int (*lost)(const void *impl);
+
     int (*cursor_load)(void *impl, const char *name, int64_t *value, char *err, size_t errlen);
     int (*cursor_store)(void *impl, const char *name, int64_t value, char *err, size_t errlen);
+    int (*shift_load)(void *impl, const char *name, int64_t *shift, char *err, size_t errlen);
+    int (*shift_store)(void *impl, const char *name, int64_t shift, char *err, size_t errlen);
 
     /* One upsert (fill sets the values) or one delete by key, in the
-     * caller's write transaction. */
+     * caller's write transaction. NULL when apply is given. */
     int (*upsert)(void *impl, const lt_db_write_t *w, lt_db_fill_fn fill, void *ctx, char *err,
                   size_t errlen);
     int (*remove)(void *impl, const char *key, char *err, size_t errlen);
+    /* NULL: lt_db_apply runs begin, upsert or remove per write,
+     * cursor_store and commit. Otherwise the whole of lt_db_apply, all or
+     * nothing, for writes of distinct keys (lt_db_apply keeps the last of
+     * each key): many rows per statement; *failed as lt_db_apply's. */
+    int (*apply)(void *impl, const lt_db_write_t *w, size_t n, lt_db_fill_fn fill, void *ctx,
+                 const char *name, int64_t value, size_t *failed, char *err, size_t errlen);
 
     size_t (*row_count)(const lt_db_row_t *row);
     const char *(*row_name)(const lt_db_row_t *row, size_t i);
@@ -72,5 +93,6 @@ struct lt_db_ops_t {
 
 /* The backends built in. */
 extern const lt_db_ops_t lt_db_sqlite_ops;
+extern const lt_db_ops_t lt_db_pg_ops;
 
 #endif

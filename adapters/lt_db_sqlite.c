@@ -2,11 +2,13 @@
  * lt_db_backend.h). The only file of the adapters that speaks SQLite.
  *
  * Change capture is trigger-based (adapters/README.md, "Change tracking"):
- * AFTER INSERT/UPDATE/DELETE triggers on the table append the row's key to
- * lt_changes(id AUTOINCREMENT, row_key) in the agency's own transaction, so
- * a change is recorded if and only if the agency's write commits, deletes
- * are seen, and no application has to change. AUTOINCREMENT keeps a change
- * id from being reused after old changes are pruned.
+ * AFTER INSERT/UPDATE/DELETE triggers on the table append the table's name
+ * and the row's key to lt_changes(id AUTOINCREMENT, row_key, table_name) in
+ * the agency's own transaction, so a change is recorded if and only if the
+ * agency's write commits, deletes are seen, and no application has to
+ * change. AUTOINCREMENT keeps a change id from being reused after old
+ * changes are pruned. SQLite has one writer at a time, so ids are issued in
+ * commit order and readable under them at once.
  *
  * Connections: busy_timeout 5000 and synchronous=FULL; a sink also switches
  * to journal_mode=WAL, while a source leaves the agency's journal mode as
@@ -26,14 +28,16 @@ typedef struct {
     const lt_db_table_t *table; /* lt_db's copy */
     sqlite3_stmt *st_row;       /* current row by key */
     sqlite3_stmt *st_cursor;    /* cursor upsert */
-    sqlite3_stmt *st_changes;   /* changes after a cursor (prepared when first used) */
+    sqlite3_stmt *st_changes;   /* changes after a cursor and their rows (when first used) */
     sqlite3_stmt *st_upsert, *st_delete;
 } s_db_t;
 
-/* A row being read, or the values of a row being written: a statement. */
+/* A row being read: the mapped columns of a statement's current row,
+ * from column `off` on; or the values of a row being written. */
 typedef struct {
     lt_db_row_t base;
     sqlite3_stmt *st;
+    int off;
 } s_row_t;
 
 typedef struct {
@@ -46,11 +50,13 @@ static const struct {
     const char *table, *create, *load, *store;
 } s_cursor[] = {
     [LT_DB_SOURCE] = {"lt_source_cursor",
-                      "CREATE TABLE IF NOT EXISTS lt_source_cursor("
-                      "dataset TEXT PRIMARY KEY, change_id INTEGER NOT NULL)",
+                      "CREATE TABLE IF NOT EXISTS lt_source_cursor(dataset TEXT PRIMARY KEY, "
+                      "change_id INTEGER NOT NULL, table_name TEXT, shift INTEGER NOT NULL "
+                      "DEFAULT 0)",
                       "SELECT change_id FROM lt_source_cursor WHERE dataset = ?1",
-                      "INSERT INTO lt_source_cursor(dataset, change_id) VALUES (?1, ?2) "
-                      "ON CONFLICT(dataset) DO UPDATE SET change_id = excluded.change_id"},
+                      "INSERT INTO lt_source_cursor(dataset, change_id, table_name) "
+                      "VALUES (?1, ?2, ?3) ON CONFLICT(dataset) DO UPDATE SET "
+                      "change_id = excluded.change_id, table_name = excluded.table_name"},
     [LT_DB_SINK] = {"lt_sink_cursor",
                     "CREATE TABLE IF NOT EXISTS lt_sink_cursor("
                     "stream TEXT PRIMARY KEY, seq INTEGER NOT NULL)",
@@ -235,9 +241,10 @@ static char *s_sql_create(sqlite3 *db, const lt_db_table_t *t)
     return s_sql_done(s);
 }
 
-/* DROP + CREATE of the three triggers; new changes go to lt_changes. An
- * update appends the old key when the key changed, and nothing when only
- * unmapped columns changed (UPDATE OF the mapped columns). */
+/* DROP + CREATE of the three triggers; new changes go to lt_changes with
+ * the table's name. An update appends the old key when the key changed, and
+ * nothing when only unmapped columns changed (UPDATE OF the mapped
+ * columns). */
 static char *s_sql_triggers(sqlite3 *db, const lt_db_table_t *t)
 {
     const char *n = t->name, *k = s_key(t);
@@ -247,33 +254,51 @@ static char *s_sql_triggers(sqlite3 *db, const lt_db_table_t *t)
                         "DROP TRIGGER IF EXISTS \"lt_%w_update\";"
                         "DROP TRIGGER IF EXISTS \"lt_%w_delete\";"
                         "CREATE TRIGGER \"lt_%w_insert\" AFTER INSERT ON \"%w\" BEGIN "
-                        " INSERT INTO lt_changes(row_key) SELECT NEW.\"%w\""
+                        " INSERT INTO lt_changes(table_name, row_key) SELECT '%q', NEW.\"%w\""
                         " WHERE NEW.\"%w\" IS NOT NULL; END;"
                         "CREATE TRIGGER \"lt_%w_update\" AFTER UPDATE OF ",
-                        n, n, n, n, n, k, k, n);
+                        n, n, n, n, n, n, k, k, n);
     s_add_columns(s, t);
     sqlite3_str_appendf(s,
                         " ON \"%w\" BEGIN "
-                        " INSERT INTO lt_changes(row_key) SELECT OLD.\"%w\""
+                        " INSERT INTO lt_changes(table_name, row_key) SELECT '%q', OLD.\"%w\""
                         "  WHERE OLD.\"%w\" IS NOT NULL AND OLD.\"%w\" IS NOT NEW.\"%w\";"
-                        " INSERT INTO lt_changes(row_key) SELECT NEW.\"%w\""
+                        " INSERT INTO lt_changes(table_name, row_key) SELECT '%q', NEW.\"%w\""
                         " WHERE NEW.\"%w\" IS NOT NULL; END;"
                         "CREATE TRIGGER \"lt_%w_delete\" AFTER DELETE ON \"%w\" BEGIN "
-                        " INSERT INTO lt_changes(row_key) SELECT OLD.\"%w\""
+                        " INSERT INTO lt_changes(table_name, row_key) SELECT '%q', OLD.\"%w\""
                         " WHERE OLD.\"%w\" IS NOT NULL; END;",
-                        n, k, k, k, k, k, k, n, n, k, k);
+                        n, n, k, k, k, k, n, k, k, n, n, n, k, k);
     return s_sql_done(s);
 }
 
-/* A new change table starts every cursor again and lists every existing
- * row, so that the first run publishes the whole table. */
+/* Lists every row of the table under new change ids, in key order, so that
+ * the next run publishes the whole table. */
 static char *s_sql_seed(const lt_db_table_t *t)
 {
     const char *k = s_key(t);
-    return sqlite3_mprintf("UPDATE lt_source_cursor SET change_id = 0;"
-                           "INSERT INTO lt_changes(row_key) SELECT \"%w\" FROM \"%w\""
-                           " WHERE \"%w\" IS NOT NULL ORDER BY \"%w\";",
-                           k, t->name, k, k);
+    return sqlite3_mprintf("INSERT INTO lt_changes(table_name, row_key) SELECT '%q', \"%w\" "
+                           "FROM \"%w\" WHERE \"%w\" IS NOT NULL ORDER BY \"%w\";",
+                           t->name, k, t->name, k, k);
+}
+
+/* The latest change of each key among the first ?2 changes of the table
+ * after ?1, in id order, with whether its row exists and the row's mapped
+ * columns (from column 3 on). */
+static char *s_sql_changes(sqlite3 *db, const lt_db_table_t *t)
+{
+    sqlite3_str *s = sqlite3_str_new(db);
+    sqlite3_str_appendf(s,
+                        "WITH b AS (SELECT id, row_key FROM lt_changes WHERE table_name = '%q' "
+                        "AND id > ?1 ORDER BY id LIMIT ?2), "
+                        "l AS (SELECT MAX(id) AS id, row_key FROM b GROUP BY row_key) "
+                        "SELECT l.id, l.row_key, t.\"%w\" IS NOT NULL",
+                        t->name, s_key(t));
+    for (size_t i = 0; i < t->n_columns; i++)
+        sqlite3_str_appendf(s, ", t.\"%w\"", t->columns[i]);
+    sqlite3_str_appendf(s, " FROM l LEFT JOIN \"%w\" AS t ON t.\"%w\" = l.row_key ORDER BY l.id",
+                        t->name, s_key(t));
+    return s_sql_done(s);
 }
 
 /* ---- connection ------------------------------------------------------- */
@@ -309,6 +334,70 @@ static int s_prepare_writes(s_db_t *self, char *err, size_t errlen)
     return rc;
 }
 
+/* 1 in *exists when the query `sql` with ?1 = arg returns a row. */
+static int s_exists(s_db_t *self, const char *sql, const char *arg, int *exists, char *err,
+                    size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    if (lt_db_sqlite_prepare(self->db, sql, &st, err, errlen))
+        return -1;
+    int rc = sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC) == SQLITE_OK ? sqlite3_step(st)
+                                                                           : SQLITE_ERROR;
+    *exists = rc == SQLITE_ROW;
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        snprintf(err, errlen, "cannot read the schema: %s", sqlite3_errmsg(self->db));
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int s_table_exists(s_db_t *self, const char *name, int *exists, char *err, size_t errlen)
+{
+    return s_exists(self, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1", name,
+                    exists, err, errlen);
+}
+
+/* Adds `column` (declared `decl`) to `table` when the table exists without
+ * it, then fills it with `fill` (an SQL expression, NULL: the default). */
+static int s_add_column(s_db_t *self, const char *table, const char *column, const char *decl,
+                        const char *fill, char *err, size_t errlen)
+{
+    int exists = 0, has = 0;
+    char *has_col = sqlite3_mprintf("SELECT 1 FROM pragma_table_info(?1) WHERE name = '%q'", column);
+    int rc = has_col ? 0 : -1;
+    if (rc == 0 && (s_table_exists(self, table, &exists, err, errlen) ||
+                    (exists && s_exists(self, has_col, table, &has, err, errlen))))
+        rc = -1;
+    sqlite3_free(has_col);
+    if (rc != 0 || !exists || has)
+        return rc;
+    char *sql = fill ? sqlite3_mprintf("ALTER TABLE %s ADD COLUMN %s %s; UPDATE %s SET %s = %s;",
+                                       table, column, decl, table, column, fill)
+                     : sqlite3_mprintf("ALTER TABLE %s ADD COLUMN %s %s;", table, column, decl);
+    rc = lt_db_sqlite_exec(self->db, sql, "cannot add a column", err, errlen);
+    sqlite3_free(sql);
+    return rc;
+}
+
+/* Databases from before the table column: lt_changes(id, row_key) and
+ * lt_source_cursor(dataset, change_id) tracked one table, the one whose
+ * lt_<table>_insert trigger exists. The column is added and filled with
+ * that table's name (done at open, so that a source can store its cursor;
+ * the old triggers stay until --install re-creates them, and until then
+ * the capture counts as absent). Cursors from before epochs get shift 0. */
+static int s_migrate(s_db_t *self, const char *table, char *err, size_t errlen)
+{
+    static const char *const old_table =
+        "COALESCE((SELECT tbl_name FROM sqlite_master WHERE type = 'trigger' AND "
+        "name = 'lt_' || tbl_name || '_insert' LIMIT 1), '')";
+    int changes = strcmp(table, "lt_changes") == 0;
+    if (s_add_column(self, table, "table_name", changes ? "TEXT NOT NULL DEFAULT ''" : "TEXT",
+                     old_table, err, errlen))
+        return -1;
+    return changes ? 0
+                   : s_add_column(self, table, "shift", "INTEGER NOT NULL DEFAULT 0", NULL, err,
+                                  errlen);
+}
+
 /* Prepares what the role needs for the table (see lt_db_connect). */
 static int s_use_table(s_db_t *self, int create, char *err, size_t errlen)
 {
@@ -321,6 +410,9 @@ static int s_use_table(s_db_t *self, int create, char *err, size_t errlen)
         goto out;
     char what[64];
     snprintf(what, sizeof what, "cannot create %s", s_cursor[self->role].table);
+    if (!sink && (s_migrate(self, "lt_changes", err, errlen) ||
+                  s_migrate(self, "lt_source_cursor", err, errlen)))
+        goto out;
     if (lt_db_sqlite_exec(self->db, s_cursor[self->role].create, what, err, errlen) ||
         lt_db_sqlite_prepare(self->db, s_cursor[self->role].store, &self->st_cursor, err, errlen) ||
         (sink && s_prepare_writes(self, err, errlen)) ||
@@ -334,7 +426,7 @@ out:
 }
 
 static void *s_open(const char *path, lt_db_role_t role, const lt_db_table_t *table, int create,
-                    char *err, size_t errlen)
+                    char *name, size_t name_cap, char *err, size_t errlen)
 {
     s_db_t *self = calloc(1, sizeof *self);
     if (!self) {
@@ -343,6 +435,7 @@ static void *s_open(const char *path, lt_db_role_t role, const lt_db_table_t *ta
     }
     self->role = role;
     self->table = table;
+    snprintf(name, name_cap, "%s", path);
     self->db = lt_db_sqlite_open(path, role == LT_DB_SINK, err, errlen);
     if (self->db && s_use_table(self, create, err, errlen) == 0)
         return self;
@@ -377,41 +470,47 @@ static void s_rollback(void *impl)
 
 /* ---- change capture --------------------------------------------------- */
 
-static int s_table_exists(s_db_t *self, const char *name, int *exists, char *err, size_t errlen)
-{
-    sqlite3_stmt *st = NULL;
-    if (lt_db_sqlite_prepare(self->db,
-                             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1", &st,
-                             err, errlen))
-        return -1;
-    int rc = sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) == SQLITE_OK ? sqlite3_step(st)
-                                                                            : SQLITE_ERROR;
-    *exists = rc == SQLITE_ROW;
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        snprintf(err, errlen, "cannot read the schema: %s", sqlite3_errmsg(self->db));
-    sqlite3_finalize(st);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
-}
-
+/* Present: the change table, and triggers of the table that name it (a
+ * trigger from before the table column does not count). */
 static int s_capture_present(void *impl, int *present, char *err, size_t errlen)
 {
-    return s_table_exists(impl, "lt_changes", present, err, errlen);
+    s_db_t *self = impl;
+    *present = 0;
+    int changes = 0;
+    if (s_table_exists(self, "lt_changes", &changes, err, errlen))
+        return -1;
+    if (!changes)
+        return 0;
+    return s_exists(self,
+                    "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?1 "
+                    "AND name = 'lt_' || tbl_name || '_insert' AND sql LIKE '%table_name%'",
+                    self->table->name, present, err, errlen);
 }
 
-/* Runs the installation in the open transaction; *existed says whether the
- * change table was there before. */
-static int s_install(s_db_t *self, const char *triggers, const char *seed, int *existed, char *err,
+/* Runs the installation in the open transaction: the change table (a new
+ * one starts every cursor again), the triggers, and, when the table's
+ * capture is new, every existing row listed. */
+static int s_install(s_db_t *self, const char *triggers, const char *seed, int *created, char *err,
                      size_t errlen)
 {
-    if (s_table_exists(self, "lt_changes", existed, err, errlen) ||
-        lt_db_sqlite_exec(self->db,
-                          "CREATE TABLE IF NOT EXISTS lt_changes("
-                          "id INTEGER PRIMARY KEY AUTOINCREMENT, row_key TEXT NOT NULL)",
-                          "cannot create lt_changes", err, errlen) ||
+    int existed = 0, present = 0;
+    if (s_table_exists(self, "lt_changes", &existed, err, errlen) ||
+        s_migrate(self, "lt_changes", err, errlen) ||
+        s_capture_present(self, &present, err, errlen) ||
+        lt_db_sqlite_exec(
+            self->db,
+            "CREATE TABLE IF NOT EXISTS lt_changes("
+            "id INTEGER PRIMARY KEY AUTOINCREMENT, row_key TEXT NOT NULL, "
+            "table_name TEXT NOT NULL DEFAULT '');"
+            "CREATE INDEX IF NOT EXISTS lt_changes_table ON lt_changes(table_name, id)",
+            "cannot create lt_changes", err, errlen) ||
         lt_db_sqlite_exec(self->db, triggers, "cannot create the triggers", err, errlen))
         return -1;
-    if (!*existed &&
-        lt_db_sqlite_exec(self->db, seed, "cannot list the existing rows", err, errlen))
+    if (!existed && lt_db_sqlite_exec(self->db, "UPDATE lt_source_cursor SET change_id = 0",
+                                      "cannot reset lt_source_cursor", err, errlen))
+        return -1;
+    *created = !present;
+    if (*created && lt_db_sqlite_exec(self->db, seed, "cannot list the existing rows", err, errlen))
         return -1;
     return 0;
 }
@@ -419,7 +518,7 @@ static int s_install(s_db_t *self, const char *triggers, const char *seed, int *
 static int s_capture_install(void *impl, int *created, char *err, size_t errlen)
 {
     s_db_t *self = impl;
-    int existed = 0, rc = -1;
+    int rc = -1;
     char *triggers = s_sql_triggers(self->db, self->table), *seed = s_sql_seed(self->table);
     if (!triggers || !seed) {
         snprintf(err, errlen, "out of memory");
@@ -428,12 +527,11 @@ static int s_capture_install(void *impl, int *created, char *err, size_t errlen)
     if (lt_db_sqlite_exec(self->db, "BEGIN IMMEDIATE", "cannot begin the installation", err,
                           errlen))
         goto out;
-    if (s_install(self, triggers, seed, &existed, err, errlen) ||
+    if (s_install(self, triggers, seed, created, err, errlen) ||
         lt_db_sqlite_exec(self->db, "COMMIT", "cannot commit the installation", err, errlen)) {
         s_rollback(self);
         goto out;
     }
-    *created = !existed;
     rc = 0;
 out:
     sqlite3_free(triggers);
@@ -441,12 +539,14 @@ out:
     return rc;
 }
 
-/* Calls fn for each row of the stepped statement; returns the count or -1. */
+/* Calls fn for each row of the stepped statement (id, key, found, the
+ * row's columns); returns the count or -1. */
 static long s_each_change(s_db_t *self, sqlite3_stmt *st, lt_db_change_fn fn, void *arg, char *err,
                           size_t errlen)
 {
     long n = 0;
     int step;
+    s_row_t row = {{&lt_db_sqlite_ops}, st, 3};
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         int64_t id = sqlite3_column_int64(st, 0);
         const char *key = (const char *)sqlite3_column_text(st, 1);
@@ -454,7 +554,7 @@ static long s_each_change(s_db_t *self, sqlite3_stmt *st, lt_db_change_fn fn, vo
             snprintf(err, errlen, "out of memory");
             return -1;
         }
-        if (fn(arg, id, key, err, errlen) != 0)
+        if (fn(arg, id, key, sqlite3_column_int(st, 2) ? &row.base : NULL, err, errlen) != 0)
             return -1;
         n++;
     }
@@ -469,13 +569,13 @@ static long s_read_changes(void *impl, int64_t after, size_t limit, lt_db_change
                            char *err, size_t errlen)
 {
     s_db_t *self = impl;
-    if (!self->st_changes &&
-        lt_db_sqlite_prepare(self->db,
-                             "WITH b AS (SELECT id, row_key FROM lt_changes WHERE id > ?1 "
-                             "ORDER BY id LIMIT ?2) "
-                             "SELECT MAX(id), row_key FROM b GROUP BY row_key ORDER BY 1",
-                             &self->st_changes, err, errlen))
-        return -1;
+    if (!self->st_changes) {
+        char *sql = s_sql_changes(self->db, self->table);
+        int rc = lt_db_sqlite_prepare(self->db, sql, &self->st_changes, err, errlen);
+        sqlite3_free(sql);
+        if (rc)
+            return -1;
+    }
     sqlite3_stmt *st = self->st_changes;
     long n = -1;
     if (sqlite3_bind_int64(st, 1, after) != SQLITE_OK ||
@@ -487,8 +587,10 @@ static long s_read_changes(void *impl, int64_t after, size_t limit, lt_db_change
     return n;
 }
 
-/* Prepares sql, binds ?1 = a and ?2 = b when sql has them, and steps once.
- * Returns the step's result code, or SQLITE_ERROR with err set. */
+/* Prepares sql, binds ?1 = a and ?2 = b and ?3 = the table's name when sql
+ * has them (a statement using only ?3 still has slots 1 and 2), and steps
+ * once. Returns the step's result code, or SQLITE_ERROR
+ * with err set. */
 static int s_once(s_db_t *self, const char *sql, int64_t a, int64_t b, sqlite3_stmt **st, char *err,
                   size_t errlen)
 {
@@ -496,36 +598,78 @@ static int s_once(s_db_t *self, const char *sql, int64_t a, int64_t b, sqlite3_s
         return SQLITE_ERROR;
     int params = sqlite3_bind_parameter_count(*st);
     if ((params >= 1 && sqlite3_bind_int64(*st, 1, a) != SQLITE_OK) ||
-        (params >= 2 && sqlite3_bind_int64(*st, 2, b) != SQLITE_OK))
+        (params >= 2 && sqlite3_bind_int64(*st, 2, b) != SQLITE_OK) ||
+        (params >= 3 &&
+         sqlite3_bind_text(*st, 3, self->table->name, -1, SQLITE_STATIC) != SQLITE_OK))
         return SQLITE_ERROR;
     return sqlite3_step(*st);
 }
 
-static int s_last_change(void *impl, int64_t *id, char *err, size_t errlen)
+/* One integer from a query (s_once's parameters); `what` names it in err. */
+static int s_int(s_db_t *self, const char *sql, int64_t a, int64_t b, int64_t *out,
+                 const char *what, char *err, size_t errlen)
 {
-    s_db_t *self = impl;
     sqlite3_stmt *st = NULL;
-    int rc = s_once(self, "SELECT COALESCE(MAX(id), 0) FROM lt_changes", 0, 0, &st, err, errlen);
+    int rc = s_once(self, sql, a, b, &st, err, errlen);
     if (rc == SQLITE_ROW)
-        *id = sqlite3_column_int64(st, 0);
+        *out = sqlite3_column_int64(st, 0);
     else if (st)
-        snprintf(err, errlen, "cannot read lt_changes: %s", sqlite3_errmsg(self->db));
+        snprintf(err, errlen, "cannot read %s: %s", what, sqlite3_errmsg(self->db));
     sqlite3_finalize(st);
     return rc == SQLITE_ROW ? 0 : -1;
 }
 
-static int s_requeue(void *impl, int64_t after, int64_t through, char *err, size_t errlen)
+static int s_last_change(void *impl, int64_t *id, char *err, size_t errlen)
+{
+    return s_int(impl, "SELECT COALESCE(MAX(id), 0) FROM lt_changes WHERE table_name = ?3", 0, 0,
+                 id, "lt_changes", err, errlen);
+}
+
+static int s_capture_high(void *impl, int64_t *id, char *err, size_t errlen)
 {
     s_db_t *self = impl;
+    int exists = 0;
+    *id = 0;
+    if (s_table_exists(self, "sqlite_sequence", &exists, err, errlen))
+        return -1;
+    return exists ? s_int(self,
+                          "SELECT COALESCE(MAX(seq), 0) FROM sqlite_sequence "
+                          "WHERE name = 'lt_changes'",
+                          0, 0, id, "sqlite_sequence", err, errlen)
+                  : 0;
+}
+
+/* Runs a statement of s_once that returns no row. */
+static int s_done(s_db_t *self, const char *sql, int64_t a, int64_t b, const char *what, char *err,
+                  size_t errlen)
+{
     sqlite3_stmt *st = NULL;
-    int rc = s_once(self,
-                    "INSERT INTO lt_changes(row_key) SELECT row_key FROM lt_changes"
-                    " WHERE id > ?1 AND id <= ?2 GROUP BY row_key ORDER BY MAX(id)",
-                    after, through, &st, err, errlen);
+    int rc = s_once(self, sql, a, b, &st, err, errlen);
     if (rc != SQLITE_DONE && st)
-        snprintf(err, errlen, "cannot queue the changes again: %s", sqlite3_errmsg(self->db));
+        snprintf(err, errlen, "%s: %s", what, sqlite3_errmsg(self->db));
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int s_requeue(void *impl, int64_t after, int64_t through, char *err, size_t errlen)
+{
+    return s_done(impl,
+                  "INSERT INTO lt_changes(table_name, row_key) SELECT ?3, row_key FROM lt_changes"
+                  " WHERE id > ?1 AND id <= ?2 AND table_name = ?3 GROUP BY row_key"
+                  " ORDER BY MAX(id)",
+                  after, through, "cannot queue the changes again", err, errlen);
+}
+
+static int s_capture_relist(void *impl, int64_t *base, char *err, size_t errlen)
+{
+    s_db_t *self = impl;
+    char *seed = s_sql_seed(self->table);
+    int rc = s_capture_high(self, base, err, errlen) ||
+                     lt_db_sqlite_exec(self->db, seed, "cannot list the rows again", err, errlen)
+                 ? -1
+                 : 0;
+    sqlite3_free(seed);
+    return rc;
 }
 
 static int s_read_row(void *impl, const char *key, lt_db_row_fn fn, void *arg, char *err,
@@ -542,7 +686,7 @@ static int s_read_row(void *impl, const char *key, lt_db_row_fn fn, void *arg, c
     if (step == SQLITE_DONE) {
         rc = 0;
     } else if (step == SQLITE_ROW) {
-        s_row_t row = {{&lt_db_sqlite_ops}, st};
+        s_row_t row = {{&lt_db_sqlite_ops}, st, 0};
         rc = fn(arg, &row.base, err, errlen) == 0 ? 1 : -1;
     } else
         snprintf(err, errlen, "cannot read table %s: %s", self->table->name,
@@ -578,23 +722,61 @@ static int s_cursor_store(void *impl, const char *name, int64_t value, char *err
 {
     s_db_t *self = impl;
     sqlite3_stmt *st = self->st_cursor;
+    int source = self->role == LT_DB_SOURCE;
     char what[64];
     snprintf(what, sizeof what, "cannot update %s", s_cursor[self->role].table);
     if (sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 2, value) != SQLITE_OK) {
+        sqlite3_bind_int64(st, 2, value) != SQLITE_OK ||
+        (source && sqlite3_bind_text(st, 3, self->table->name, -1, SQLITE_STATIC) != SQLITE_OK)) {
         snprintf(err, errlen, "%s: %s", what, sqlite3_errmsg(self->db));
         sqlite3_clear_bindings(st);
         return -1;
     }
     if (s_step_done(self->db, st, what, err, errlen) != 0)
         return -1;
-    if (self->role != LT_DB_SOURCE)
+    if (!source)
         return 0;
-    /* Changes every dataset's cursor has passed are needed no more. */
-    return lt_db_sqlite_exec(self->db,
-                             "DELETE FROM lt_changes WHERE id <= "
-                             "(SELECT MIN(change_id) FROM lt_source_cursor)",
-                             "cannot prune lt_changes", err, errlen);
+    /* The table's changes that every dataset of the table has passed are
+     * needed no more; other tables' datasets do not hold them back. */
+    return s_done(self,
+                  "DELETE FROM lt_changes WHERE table_name = ?3 AND id <= "
+                  "(SELECT MIN(change_id) FROM lt_source_cursor WHERE table_name = ?3)",
+                  0, 0, "cannot prune lt_changes", err, errlen);
+}
+
+static int s_shift_load(void *impl, const char *name, int64_t *shift, char *err, size_t errlen)
+{
+    s_db_t *self = impl;
+    sqlite3_stmt *st = NULL;
+    *shift = 0;
+    if (lt_db_sqlite_prepare(self->db, "SELECT shift FROM lt_source_cursor WHERE dataset = ?1",
+                             &st, err, errlen))
+        return -1;
+    int step = sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) == SQLITE_OK ? sqlite3_step(st)
+                                                                              : SQLITE_ERROR;
+    if (step == SQLITE_ROW)
+        *shift = sqlite3_column_int64(st, 0);
+    else if (step != SQLITE_DONE)
+        snprintf(err, errlen, "cannot read lt_source_cursor: %s", sqlite3_errmsg(self->db));
+    sqlite3_finalize(st);
+    return step == SQLITE_ROW || step == SQLITE_DONE ? 0 : -1;
+}
+
+static int s_shift_store(void *impl, const char *name, int64_t shift, char *err, size_t errlen)
+{
+    s_db_t *self = impl;
+    sqlite3_stmt *st = NULL;
+    if (lt_db_sqlite_prepare(self->db, "UPDATE lt_source_cursor SET shift = ?2 WHERE dataset = ?1",
+                             &st, err, errlen))
+        return -1;
+    int step = sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) == SQLITE_OK &&
+                       sqlite3_bind_int64(st, 2, shift) == SQLITE_OK
+                   ? sqlite3_step(st)
+                   : SQLITE_ERROR;
+    if (step != SQLITE_DONE)
+        snprintf(err, errlen, "cannot update lt_source_cursor: %s", sqlite3_errmsg(self->db));
+    sqlite3_finalize(st);
+    return step == SQLITE_DONE ? 0 : -1;
 }
 
 /* ---- writes ----------------------------------------------------------- */
@@ -628,19 +810,25 @@ static sqlite3_stmt *s_row_st(const lt_db_row_t *row)
     return ((const s_row_t *)row)->st;
 }
 
+/* Column i of the row is column off + i of the statement. */
+static int s_col(const lt_db_row_t *row, size_t i)
+{
+    return ((const s_row_t *)row)->off + (int)i;
+}
+
 static size_t s_row_count(const lt_db_row_t *row)
 {
-    return (size_t)sqlite3_column_count(s_row_st(row));
+    return (size_t)(sqlite3_column_count(s_row_st(row)) - s_col(row, 0));
 }
 
 static const char *s_row_name(const lt_db_row_t *row, size_t i)
 {
-    return sqlite3_column_name(s_row_st(row), (int)i);
+    return sqlite3_column_name(s_row_st(row), s_col(row, i));
 }
 
 static lt_db_type_t s_row_type(const lt_db_row_t *row, size_t i)
 {
-    switch (sqlite3_column_type(s_row_st(row), (int)i)) {
+    switch (sqlite3_column_type(s_row_st(row), s_col(row, i))) {
     case SQLITE_INTEGER:
         return LT_DB_INTEGER;
     case SQLITE_FLOAT:
@@ -656,24 +844,24 @@ static lt_db_type_t s_row_type(const lt_db_row_t *row, size_t i)
 
 static int64_t s_row_int(const lt_db_row_t *row, size_t i)
 {
-    return sqlite3_column_int64(s_row_st(row), (int)i);
+    return sqlite3_column_int64(s_row_st(row), s_col(row, i));
 }
 
 static double s_row_double(const lt_db_row_t *row, size_t i)
 {
-    return sqlite3_column_double(s_row_st(row), (int)i);
+    return sqlite3_column_double(s_row_st(row), s_col(row, i));
 }
 
 static const char *s_row_text(const lt_db_row_t *row, size_t i)
 {
-    return (const char *)sqlite3_column_text(s_row_st(row), (int)i);
+    return (const char *)sqlite3_column_text(s_row_st(row), s_col(row, i));
 }
 
 static const void *s_row_blob(const lt_db_row_t *row, size_t i, size_t *len)
 {
     /* The pointer first, then its length (SQLite's documented order). */
-    const void *p = sqlite3_column_blob(s_row_st(row), (int)i);
-    *len = (size_t)sqlite3_column_bytes(s_row_st(row), (int)i);
+    const void *p = sqlite3_column_blob(s_row_st(row), s_col(row, i));
+    *len = (size_t)sqlite3_column_bytes(s_row_st(row), s_col(row, i));
     return p;
 }
 
@@ -727,12 +915,16 @@ const lt_db_ops_t lt_db_sqlite_ops = {
     .rollback = s_rollback,
     .capture_install = s_capture_install,
     .capture_present = s_capture_present,
+    .capture_high = s_capture_high,
+    .capture_relist = s_capture_relist,
     .read_changes = s_read_changes,
     .last_change = s_last_change,
     .requeue = s_requeue,
     .read_row = s_read_row,
     .cursor_load = s_cursor_load,
     .cursor_store = s_cursor_store,
+    .shift_load = s_shift_load,
+    .shift_store = s_shift_store,
     .upsert = s_upsert,
     .remove = s_remove,
     .row_count = s_row_count,

@@ -422,10 +422,11 @@ static const char *s_expected(const ProtobufCFieldDescriptor *f)
     }
 }
 
-int lt_rowmap_pack_row(const lt_rowmap_t *self, const lt_db_row_t *row, uint8_t **buf, size_t *len,
-                       char *err, size_t errlen)
+int lt_rowmap_pack(const lt_rowmap_t *self, const lt_db_row_t *row, uint8_t **buf, size_t *len,
+                   size_t *bad, char *err, size_t errlen)
 {
     int rc = -1;
+    *bad = self->n;
     if (lt_db_row_count(row) < self->n) {
         s_msg(err, errlen, "the row has %zu columns, the mapping %zu", lt_db_row_count(row),
               self->n);
@@ -442,8 +443,9 @@ int lt_rowmap_pack_row(const lt_rowmap_t *self, const lt_db_row_t *row, uint8_t 
         if (lt_db_row_null(row, i))
             continue;
         if (s_set_field(msg, e->field, row, i) != 0) {
-            s_msg(err, errlen, "column '%s' cannot fill field %s.%s: expected %s", e->column,
-                  self->desc->name, e->field->name, s_expected(e->field));
+            *bad = i;
+            s_msg(err, errlen, "cannot fill field %s.%s: expected %s", self->desc->name,
+                  e->field->name, s_expected(e->field));
             goto out;
         }
         s_mark_present(msg, e->field);
@@ -460,6 +462,20 @@ int lt_rowmap_pack_row(const lt_rowmap_t *self, const lt_db_row_t *row, uint8_t 
 out:
     free(msg); /* every pointer inside belongs to the row */
     return rc;
+}
+
+int lt_rowmap_pack_row(const lt_rowmap_t *self, const lt_db_row_t *row, uint8_t **buf, size_t *len,
+                       char *err, size_t errlen)
+{
+    size_t bad = self->n;
+    char why[256];
+    if (lt_rowmap_pack(self, row, buf, len, &bad, why, sizeof why) == 0)
+        return 0;
+    if (bad < self->n)
+        s_msg(err, errlen, "column '%s' %s", self->entries[bad].column, why);
+    else
+        s_msg(err, errlen, "%s", why);
+    return -1;
 }
 
 /* ---- record -> row -------------------------------------------------- */

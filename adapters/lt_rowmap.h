@@ -60,6 +60,11 @@ void lt_rowmap_table(const lt_rowmap_t *self, const char *table, lt_db_table_t *
  * value). */
 int lt_rowmap_pack_row(const lt_rowmap_t *self, const lt_db_row_t *row, uint8_t **buf, size_t *len,
                        char *err, size_t errlen) __attribute__((warn_unused_result));
+/* The same, telling which column failed: *bad is its index (or the size of
+ * the mapping when no column is to blame) and err says why, without the
+ * column's name. */
+int lt_rowmap_pack(const lt_rowmap_t *self, const lt_db_row_t *row, uint8_t **buf, size_t *len,
+                   size_t *bad, char *err, size_t errlen) __attribute__((warn_unused_result));
 
 /* Unpacks a record and sets each mapped field as column i of `params` (an
  * upsert's values, in an lt_db_fill_fn). When `key` is not NULL it is set

@@ -42,6 +42,8 @@ struct lt_sink_t {
     lt_db_t *db;
     lt_adapter_conn_t conn;
     uint64_t cursor;     /* last seq applied, durable */
+    int have_cursor;     /* loaded (the database may be down at start) */
+    int db_down;         /* "unavailable" was logged; "again" not yet */
     int64_t last_rx;     /* when the gateway last sent something */
     int64_t hold_until;  /* after an error: ignore deliveries, then attach */
     int resync;          /* attached: drop deliveries of the replaced attachment */
@@ -123,6 +125,26 @@ static int s_load_cursor(lt_sink_t *self, char *err, size_t errlen)
     return 0;
 }
 
+/* A database call failed: while the database is down it says so once (not
+ * once per retry); other failures are errors each time. */
+static void s_db_failed(lt_sink_t *self, const char *err)
+{
+    if (!lt_db_lost(self->db))
+        lt_error("sink", "stream=%s %s; rolled back, retrying from %" PRIu64, self->stream, err,
+                 self->cursor + 1);
+    else if (!self->db_down)
+        lt_warn("sink", "stream=%s %s; retrying with a back-off up to %d ms until it is back",
+                self->stream, err, BACKOFF_MAX_MS);
+    self->db_down |= lt_db_lost(self->db);
+}
+
+static void s_db_ok(lt_sink_t *self)
+{
+    if (self->db_down)
+        lt_info("sink", "stream=%s %s is reachable again", self->stream, lt_db_name(self->db));
+    self->db_down = 0;
+}
+
 lt_sink_t *lt_sink_new(const char *config_path, char *err, size_t errlen)
 {
     lt_db_table_t table;
@@ -139,7 +161,11 @@ lt_sink_t *lt_sink_new(const char *config_path, char *err, size_t errlen)
     lt_rowmap_table(self->map, self->table, &table);
     self->db = lt_db_connect(self->database, self->path, LT_DB_SINK, &table, self->create_table,
                              err, errlen);
-    if (!self->db || s_load_cursor(self, err, errlen))
+    if (!self->db)
+        goto fail;
+    /* A database that is down now is waited for in lt_sink_run. */
+    self->have_cursor = s_load_cursor(self, err, errlen) == 0;
+    if (!self->have_cursor && !lt_db_lost(self->db))
         goto fail;
     return self;
 fail:
@@ -278,8 +304,9 @@ static int s_apply(lt_sink_t *self, const Lienthong__Deliver *d)
                 err, self->cursor + 1);
         rc = 1;
     } else
-        lt_error("sink", "stream=%s %s; rolled back, retrying from %" PRIu64, self->stream, err,
-                 self->cursor + 1);
+        s_db_failed(self, err);
+    if (rc == 0)
+        s_db_ok(self);
     free(w);
     return rc;
 }
@@ -391,6 +418,34 @@ static void s_timers(lt_sink_t *self, int64_t now)
         s_attach(self, now, 0);
 }
 
+/* Loads the cursor once the database is reachable (it may be down when the
+ * sink starts), retrying with a back-off. 0, or -1 when stopped or on an
+ * error that is not the database being down. */
+static int s_wait_cursor(lt_sink_t *self)
+{
+    char err[1024];
+    while (!self->have_cursor && !lt_adapter_stopping()) {
+        if (s_load_cursor(self, err, sizeof err) == 0) {
+            self->have_cursor = 1;
+            s_db_ok(self);
+            break;
+        }
+        if (!lt_db_lost(self->db)) {
+            lt_error("sink", "cannot start: %s", err);
+            return -1;
+        }
+        if (!self->db_down)
+            lt_warn("sink", "stream=%s %s; retrying with a back-off up to %d ms until it is back",
+                    self->stream, err, BACKOFF_MAX_MS);
+        self->db_down = 1;
+        (void)zmq_poll(NULL, 0, self->backoff_ms); /* returns early on a signal */
+        self->backoff_ms = self->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
+                                                                 : self->backoff_ms * 2;
+    }
+    self->backoff_ms = BACKOFF_MIN_MS;
+    return self->have_cursor ? 0 : -1;
+}
+
 int lt_sink_run(lt_sink_t *self, int once, uint64_t through)
 {
     char err[1024];
@@ -398,6 +453,8 @@ int lt_sink_run(lt_sink_t *self, int once, uint64_t through)
         lt_error("sink", "cannot start: %s", err);
         return 1;
     }
+    if (s_wait_cursor(self) != 0)
+        return lt_adapter_stopping() ? 0 : 1;
     lt_info("sink", "started stream=%s table=%s cursor=%" PRIu64 " gateway=%s", self->stream,
             self->table, self->cursor, self->socket);
     int64_t now = lt_clock_mono_ms();

@@ -1,7 +1,7 @@
 /* lt_sink: the sink adapter. It attaches to a stream (dataset or view) of
  * the member's gateway and writes every delivered record into a table of
- * the agency's SQLite database: an upsert of the mapped columns, or a
- * DELETE by key for a tombstone. Each Deliver is applied in ONE transaction
+ * the agency's database (SQLite or PostgreSQL, through lt_db.h): an upsert
+ * of the mapped columns, or a DELETE by key for a tombstone. Each Deliver is applied in ONE transaction
  * that also advances the durable cursor lt_sink_cursor(stream, seq), and
  * only then acknowledged with DeliverAck. Sequence numbers must follow on
  * exactly; on a gap the transaction is rolled back and the sink attaches
@@ -16,9 +16,10 @@
 typedef struct lt_sink_t lt_sink_t;
 
 /* Loads and checks the configuration (strict, errors "FILE:LINE: ..."),
- * opens the database (WAL, synchronous=FULL, busy_timeout 5000), creates
- * the cursor table and, with create_table, the data table. NULL on failure
- * with err set. */
+ * opens the database (SQLite: WAL, synchronous=FULL, busy_timeout 5000),
+ * creates the cursor table and, with create_table, the data table. A
+ * PostgreSQL server that is down is waited for by lt_sink_run. NULL on
+ * failure with err set. */
 lt_sink_t *lt_sink_new(const char *config_path, char *err, size_t errlen);
 void lt_sink_destroy(lt_sink_t **self_p);
 

@@ -3,14 +3,24 @@
  * The agency database is reached through the database seam (lt_db.h). Its
  * change capture appends the key of every changed row to a change list in
  * the agency's own transaction, so a change is recorded if and only if the
- * agency's write commits, and no application has to be modified (for
- * SQLite: triggers, see lt_db_sqlite.c). We chose this over timestamp
- * columns (which miss deletes and depend on clocks) and over reading the
- * write-ahead log (an internal format). The adapter publishes the CURRENT
- * row of each changed key, so several changes of one key collapse into its
- * latest version and resending after a crash or lost ack is harmless: the
- * gateway treats a source_cursor at or below its durable one as already
- * stored, and applying a row version twice gives the same state.
+ * agency's write commits, and no application has to be modified (SQLite:
+ * triggers, see lt_db_sqlite.c; PostgreSQL: triggers and NOTIFY, numbered
+ * in commit order, see lt_db_pg.c). We chose this over timestamp columns
+ * (which miss deletes and depend on clocks) and over reading the
+ * write-ahead log (an internal format, or for PostgreSQL logical decoding,
+ * which needs a replication role and a slot that holds WAL while the
+ * adapter is down). The adapter publishes the CURRENT row of each changed
+ * key, so several changes of one key collapse into its latest version and
+ * resending after a crash or lost ack is harmless: the gateway treats a
+ * source_cursor at or below its durable one as already stored, and
+ * applying a row version twice gives the same state.
+ *
+ * One process publishes several tables as several datasets: each dataset is
+ * a `feed` with its own database connection, cursor and pipeline of
+ * Publish messages; they share the gateway connection (acks are matched by
+ * request id) and one poll, which also waits on each database's
+ * notification descriptor (PostgreSQL), so a change is published as soon as
+ * it is committed rather than at the next poll.
  *
  * source_cursor is the change id in decimal; the gateway compares it as a
  * number and echoes its durable one in the PublishAck. */
@@ -32,24 +42,27 @@
 #include <string.h>
 #include <zmq.h>
 
-#define MAX_FLIGHT 4           /* Publish messages awaiting their ack */
-#define ACK_TIMEOUT_MS 10000   /* resend when the head is not acked by then */
-#define STOP_WAIT_MS 10000     /* bounded wait for acks after SIGTERM */
-#define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 5000
-#define REPORT_MS 10000        /* progress line interval */
-#define CURSOR_LEN LT_CURSOR_TEXT_MAX
+#define MAX_FLIGHT      4     /* Publish messages awaiting their ack, per dataset */
+#define MAX_FEEDS       64    /* datasets per source */
+#define ACK_TIMEOUT_MS  10000 /* resend when the head is not acked by then */
+#define STOP_WAIT_MS    10000 /* bounded wait for acks after SIGTERM */
+#define STATUS_RETRY_MS 2000  /* ask the gateway's status again */
+#define BACKOFF_MIN_MS  100
+#define BACKOFF_MAX_MS  5000
+#define REPORT_MS       10000 /* progress line interval */
+#define CURSOR_LEN      LT_CURSOR_TEXT_MAX
+#define SYNC_CHUNK      50000 /* changes numbered at once (PostgreSQL) */
 
 typedef struct {
     uint64_t request_id;
     int64_t first_id, last_id; /* change ids covered */
     size_t n_changes;
-    uint8_t *frame;            /* the packed Envelope, resent as is */
+    uint8_t *frame; /* the packed Envelope, resent as is */
     size_t frame_len;
     int64_t sent_ms;
-    int acked;                 /* stored by the gateway, or queued again */
-    int failed;                /* waiting to be sent again (retry_at) */
-    int requeued;              /* done because its keys were queued again */
+    int acked;    /* stored by the gateway, or queued again */
+    int failed;   /* waiting to be sent again (retry_at) */
+    int requeued; /* done because its keys were queued again */
 } s_flight_t;
 
 /* One change read from the database, before packing. */
@@ -61,79 +74,159 @@ typedef struct {
     int deleted;
 } s_change_t;
 
+typedef struct lt_source_feed s_feed_t;
+
 /* The changes of one batch, as lt_db_read_changes hands them over. */
 typedef struct {
+    const s_feed_t *feed;
     s_change_t *ch;
     size_t n, cap;
 } s_batch_t;
 
-struct lt_source_t {
-    char path[PATH_MAX];
-    char socket[PATH_MAX];
+/* One dataset: a table, its mapping, connection, cursor and pipeline. */
+struct lt_source_feed {
+    lt_source_t *src;
     char dataset[256];
     char record_type[256];
-    char database[PATH_MAX];
     char table[256];
     char key_column[256];
     char key_field[256];
-    int batch;
-    int poll_ms;
-    int limit;                 /* changes per Publish now (halved if a frame is too big) */
+    int limit; /* changes per Publish now (halved if a frame is too big) */
     lt_rowmap_t *map;
     lt_db_t *db;
-    lt_adapter_conn_t conn;
-    int64_t cursor;            /* last acknowledged change id, durable */
-    int64_t next;              /* last change id put into a Publish */
+    int started;    /* cursor loaded, checked and recovered */
+    int64_t cursor; /* last acknowledged change id, durable */
+    int64_t shift;  /* added to change ids to make source cursors (epochs) */
+    int64_t next;   /* last change id put into a Publish */
+    int short_read; /* the last read found fewer changes than asked */
     s_flight_t flights[MAX_FLIGHT];
     size_t n_flight;
-    size_t max_flight;         /* MAX_FLIGHT, or 1 after a failure until an ack */
-    uint64_t req_base, req_count;
+    size_t max_flight; /* MAX_FLIGHT, or 1 after a failure until an ack */
     int backoff_ms;
-    int64_t retry_at;          /* resend failed flights then (0: none) */
-    int64_t read_at;           /* earliest next read of lt_changes */
+    int64_t retry_at; /* resend failed flights then (0: none) */
+    int64_t read_at;  /* earliest next read of lt_changes */
+    int db_down;      /* "unavailable" was logged; "again" not yet */
     uint64_t acked_total, acked_since, requeued;
+};
+
+struct lt_source_t {
+    char path[PATH_MAX];
+    char socket[PATH_MAX];
+    char database[PATH_MAX];
+    int batch;
+    int poll_ms;
+    int resync;
+    s_feed_t *feeds;
+    size_t n_feeds;
+    lt_adapter_conn_t conn;
+    int have_status; /* every dataset started with the gateway's cursors */
+    uint64_t req_base, req_count;
     int64_t report_at;
 };
 
-/* One change whose current row is being read. */
-typedef struct {
-    const lt_source_t *self;
-    s_change_t *c;
-} s_read_t;
-
-static const char *const s_known[] = {"gateway_socket", "dataset", "record_type", "database",
-                                      "table", "key_column", "key_field", "columns", "batch",
-                                      "poll_ms", "log_level", "log_format", NULL};
+static const char *const s_known[] = {"gateway_socket", "database",  "batch",       "poll_ms",
+                                      "datasets",       "dataset",   "record_type", "table",
+                                      "key_column",     "key_field", "columns",     "log_level",
+                                      "log_format",     NULL};
+static const char *const s_known_feed[] = {"dataset",   "record_type", "table", "key_column",
+                                           "key_field", "columns",     NULL};
 
 /* ---- configuration -------------------------------------------------- */
 
-static int s_strings(lt_source_t *self, const config_t *c, char *err, size_t errlen)
+/* A string setting of a dataset: `prefix` is "" for the single-dataset form
+ * or "datasets.[i]." for an element of the list. */
+static int s_feed_string(const config_t *c, const char *file, const char *prefix, const char *name,
+                         char *out, size_t cap, char *err, size_t errlen)
 {
-    const char *f = self->path;
-    if (lt_cfgfile_string(c, f, "gateway_socket", NULL, 1, self->socket, sizeof self->socket, err,
-                          errlen) ||
-        lt_cfgfile_string(c, f, "dataset", NULL, 0, self->dataset, sizeof self->dataset, err,
-                          errlen) ||
-        lt_cfgfile_string(c, f, "record_type", NULL, 0, self->record_type, sizeof self->record_type,
-                          err, errlen) ||
-        lt_cfgfile_string(c, f, "database", NULL, 0, self->database, sizeof self->database, err,
-                          errlen) ||
-        lt_cfgfile_string(c, f, "table", NULL, 0, self->table, sizeof self->table, err, errlen) ||
-        lt_cfgfile_string(c, f, "key_column", NULL, 0, self->key_column, sizeof self->key_column,
-                          err, errlen) ||
-        lt_cfgfile_string(c, f, "key_field", NULL, 0, self->key_field, sizeof self->key_field, err,
-                          errlen))
+    char path[64];
+    snprintf(path, sizeof path, "%s%s", prefix, name);
+    return lt_cfgfile_string(c, file, path, NULL, 0, out, cap, err, errlen);
+}
+
+static int s_feed_load(s_feed_t *f, const config_t *c, const char *prefix, char *err, size_t errlen)
+{
+    const char *p = f->src->path;
+    if (s_feed_string(c, p, prefix, "dataset", f->dataset, sizeof f->dataset, err, errlen) ||
+        s_feed_string(c, p, prefix, "record_type", f->record_type, sizeof f->record_type, err,
+                      errlen) ||
+        s_feed_string(c, p, prefix, "table", f->table, sizeof f->table, err, errlen) ||
+        s_feed_string(c, p, prefix, "key_column", f->key_column, sizeof f->key_column, err,
+                      errlen) ||
+        s_feed_string(c, p, prefix, "key_field", f->key_field, sizeof f->key_field, err, errlen))
         return -1;
+    char path[64];
+    snprintf(path, sizeof path, "%srecord_type", prefix);
+    const ProtobufCMessageDescriptor *desc = lt_schema_find(f->record_type);
+    if (!desc)
+        return lt_cfgfile_err(config_lookup(c, path), p, err, errlen,
+                              "unknown record type '%s' (e.g. \"lienthong.records.Population\")",
+                              f->record_type);
+    snprintf(path, sizeof path, "%scolumns", prefix);
+    const config_setting_t *cols = config_lookup(c, path);
+    if (!cols)
+        return lt_cfgfile_err(prefix[0] ? config_lookup(c, "datasets") : config_root_setting(c), p,
+                              err, errlen,
+                              "missing required group 'columns = { field = \"column\"; ... };'");
+    f->map = lt_rowmap_new(desc, cols, p, f->key_column, f->key_field, err, errlen);
+    f->limit = f->src->batch;
+    f->max_flight = MAX_FLIGHT;
+    f->backoff_ms = BACKOFF_MIN_MS;
+    return f->map ? 0 : -1;
+}
+
+/* Either the single-dataset settings at the top, or `datasets = ( {...},
+ * ... )`, never both. Two datasets may not share a name. */
+static int s_feeds_load(lt_source_t *self, const config_t *c, char *err, size_t errlen)
+{
+    const config_setting_t *list = config_lookup(c, "datasets");
+    size_t n = list ? (size_t)config_setting_length(list) : 1;
+    if (list && (!config_setting_is_list(list) || n == 0 || n > MAX_FEEDS))
+        return lt_cfgfile_err(list, self->path, err, errlen,
+                              "'datasets' must be a list of 1 to %d groups: datasets = ( { "
+                              "dataset = \"...\"; table = \"...\"; ... }, ... );",
+                              MAX_FEEDS);
+    for (int k = 0; list && s_known_feed[k]; k++)
+        if (config_lookup(c, s_known_feed[k]))
+            return lt_cfgfile_err(config_lookup(c, s_known_feed[k]), self->path, err, errlen,
+                                  "'%s' belongs inside an element of 'datasets' when "
+                                  "'datasets' is given",
+                                  s_known_feed[k]);
+    if (!(self->feeds = calloc(n, sizeof *self->feeds)))
+        return lt_cfgfile_err(NULL, self->path, err, errlen, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        s_feed_t *f = &self->feeds[self->n_feeds++];
+        f->src = self;
+        char prefix[32] = "";
+        const config_setting_t *g = list ? config_setting_get_elem(list, (unsigned)i) : NULL;
+        if (g && !config_setting_is_group(g))
+            return lt_cfgfile_err(g, self->path, err, errlen,
+                                  "each element of 'datasets' must be a group { ... }");
+        if (g && lt_cfgfile_unknown_in(g, self->path, s_known_feed, err, errlen))
+            return -1;
+        if (g)
+            snprintf(prefix, sizeof prefix, "datasets.[%zu].", i);
+        if (s_feed_load(f, c, prefix, err, errlen))
+            return -1;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(self->feeds[j].dataset, f->dataset) == 0)
+                return lt_cfgfile_err(g, self->path, err, errlen, "dataset '%s' is listed twice",
+                                      f->dataset);
+    }
     return 0;
 }
 
-static int s_numbers(lt_source_t *self, const config_t *c, char *err, size_t errlen)
+static int s_settings(lt_source_t *self, const config_t *c, char *err, size_t errlen)
 {
+    const char *f = self->path;
     long long v;
-    if (lt_cfgfile_int(c, self->path, "batch", 1000, 1, 100000, &v, err, errlen))
+    if (lt_cfgfile_string(c, f, "gateway_socket", NULL, 1, self->socket, sizeof self->socket, err,
+                          errlen) ||
+        lt_cfgfile_string(c, f, "database", NULL, 0, self->database, sizeof self->database, err,
+                          errlen) ||
+        lt_cfgfile_int(c, f, "batch", 1000, 1, 100000, &v, err, errlen))
         return -1;
-    self->batch = self->limit = (int)v;
-    if (lt_cfgfile_int(c, self->path, "poll_ms", 100, 1, 60000, &v, err, errlen))
+    self->batch = (int)v;
+    if (lt_cfgfile_int(c, f, "poll_ms", 100, 1, 60000, &v, err, errlen))
         return -1;
     self->poll_ms = (int)v;
     return 0;
@@ -143,50 +236,43 @@ static int s_load(lt_source_t *self, const char *path, char *err, size_t errlen)
 {
     config_t c;
     config_init(&c);
-    int rc = -1;
     snprintf(self->path, sizeof self->path, "%s", path);
-    if (lt_cfgfile_read(&c, path, err, errlen) || lt_cfgfile_unknown(&c, path, s_known, err, errlen) ||
-        s_strings(self, &c, err, errlen) || s_numbers(self, &c, err, errlen) ||
-        lt_adapter_log_setup(&c, path, "lienthong-source", self->dataset, 1, err, errlen))
-        goto out;
-    const ProtobufCMessageDescriptor *desc = lt_schema_find(self->record_type);
-    if (!desc) {
-        lt_cfgfile_err(config_lookup(&c, "record_type"), path, err, errlen,
-                  "unknown record type '%s' (e.g. \"lienthong.records.Population\")",
-                  self->record_type);
-        goto out;
-    }
-    const config_setting_t *cols = config_lookup(&c, "columns");
-    if (!cols) {
-        lt_cfgfile_err(config_root_setting(&c), path, err, errlen,
-                  "missing required group 'columns = { field = \"column\"; ... };'");
-        goto out;
-    }
-    self->map = lt_rowmap_new(desc, cols, path, self->key_column, self->key_field, err, errlen);
-    rc = self->map ? 0 : -1;
-out:
+    int rc = lt_cfgfile_read(&c, path, err, errlen) ||
+                     lt_cfgfile_unknown(&c, path, s_known, err, errlen) ||
+                     s_settings(self, &c, err, errlen) || s_feeds_load(self, &c, err, errlen)
+                 ? -1
+                 : 0;
+    /* Lines are tagged with the member (the owner of every dataset a source
+     * publishes) and, for a single dataset, with it; with several, each
+     * line about one names it itself ("dataset=..."). */
+    if (rc == 0 &&
+        lt_adapter_log_setup(&c, path, "lienthong-source", self->feeds[0].dataset, 1, err, errlen))
+        rc = -1;
+    if (rc == 0 && self->n_feeds > 1)
+        lt_log_set_dataset(NULL);
     config_destroy(&c);
     return rc;
 }
 
-/* ---- database ------------------------------------------------------- */
+/* ---- construction ------------------------------------------------------ */
 
 lt_source_t *lt_source_new(const char *config_path, char *err, size_t errlen)
 {
-    lt_db_table_t table;
     lt_source_t *self = calloc(1, sizeof *self);
     if (!self) {
         lt_adapter_fmt(err, errlen, "out of memory");
         return NULL;
     }
-    self->backoff_ms = BACKOFF_MIN_MS;
-    self->max_flight = MAX_FLIGHT;
     if (s_load(self, config_path, err, errlen))
         goto fail;
-    lt_rowmap_table(self->map, self->table, &table);
-    self->db = lt_db_connect(self->database, self->path, LT_DB_SOURCE, &table, 0, err, errlen);
-    if (!self->db)
-        goto fail;
+    for (size_t i = 0; i < self->n_feeds; i++) {
+        s_feed_t *f = &self->feeds[i];
+        lt_db_table_t table;
+        lt_rowmap_table(f->map, f->table, &table);
+        f->db = lt_db_connect(self->database, self->path, LT_DB_SOURCE, &table, 0, err, errlen);
+        if (!f->db)
+            goto fail;
+    }
     return self;
 fail:
     lt_source_destroy(&self);
@@ -204,126 +290,227 @@ void lt_source_destroy(lt_source_t **self_p)
     if (!self_p || !*self_p)
         return;
     lt_source_t *self = *self_p;
-    for (size_t i = 0; i < self->n_flight; i++)
-        s_flight_free(&self->flights[i]);
-    lt_db_destroy(&self->db);
+    for (size_t i = 0; i < self->n_feeds; i++) {
+        s_feed_t *f = &self->feeds[i];
+        for (size_t k = 0; k < f->n_flight; k++)
+            s_flight_free(&f->flights[k]);
+        lt_db_destroy(&f->db);
+        lt_rowmap_destroy(&f->map);
+    }
+    free(self->feeds);
     lt_adapter_disconnect(&self->conn);
-    lt_rowmap_destroy(&self->map);
     free(self);
     *self_p = NULL;
 }
 
+void lt_source_set_resync(lt_source_t *self, int resync)
+{
+    self->resync = resync;
+}
+
 int lt_source_install(lt_source_t *self, char *err, size_t errlen)
 {
-    int created = 0;
-    if (lt_db_capture_install(self->db, &created, err, errlen))
-        return -1;
-    lt_info("source", "installed change tracking on table %s%s", self->table,
-            created ? " (new change table, existing rows listed)" : "");
-    return 0;
-}
-
-static int s_load_cursor(lt_source_t *self, char *err, size_t errlen)
-{
-    if (lt_db_cursor_load(self->db, self->dataset, &self->cursor, err, errlen))
-        return -1;
-    self->next = self->cursor;
-    return 0;
-}
-
-/* Crash recovery, before the first Publish of a run. The previous run may
- * have had several Publish messages in flight when it stopped (kill -9, or
- * SIGTERM with acks outstanding), and the gateway may have stored a later
- * one but not an earlier one (lost with a crashed gateway). The gateway
- * skips a change at or below its durable source_cursor, so sending the
- * earlier changes again under their old ids would skip them for good. So,
- * in one transaction, every key changed after the durable cursor is queued
- * again under new ids, above every id ever sent, and the cursor moves past
- * the old ones. At worst a row version is published twice; applying is
- * idempotent. */
-static int s_recover(lt_source_t *self, char *err, size_t errlen)
-{
-    int64_t last = 0;
-    if (lt_db_begin(self->db, 1, err, errlen))
-        return -1;
-    if (lt_db_last_change(self->db, &last, err, errlen))
-        goto fail;
-    if (last <= self->cursor) {
-        if (lt_db_commit(self->db, err, errlen))
-            goto fail;
-        return 0;
+    for (size_t i = 0; i < self->n_feeds; i++) {
+        const s_feed_t *f = &self->feeds[i];
+        int created = 0;
+        if (lt_db_capture_install(f->db, &created, err, errlen))
+            return -1;
+        lt_info("source", "installed change tracking on table %s%s", f->table,
+                created ? " (new, existing rows listed)" : "");
     }
-    if (lt_db_requeue(self->db, self->cursor, last, err, errlen) ||
-        lt_db_cursor_store(self->db, self->dataset, last, err, errlen) ||
-        lt_db_commit(self->db, err, errlen))
-        goto fail;
-    lt_info("source", "changes %" PRId64 "..%" PRId64 " queued again under new change ids "
-            "(the previous run may have left publishes unacknowledged)", self->cursor + 1, last);
-    self->cursor = self->next = last;
     return 0;
-fail:
-    lt_db_rollback(self->db);
-    return -1;
 }
 
 /* The database setting is resolved against the configuration file, as
- * lt_db_connect does. */
-static int s_check_db(lt_check_t *r, const lt_source_t *self, int must_exist)
+ * lt_db_connect does. A PostgreSQL connection string is checked by
+ * connecting, not as a file. */
+static int s_check_db(lt_check_t *r, const lt_source_t *self)
 {
     char path[4096];
+    if (lt_db_is_file(self->database) != 1)
+        return 0;
     if (lt_file_resolve(self->path, self->database, path, sizeof path) != 0) {
         lt_check_error(r, "database", NULL, "database path too long");
         return -1;
     }
-    return lt_adapter_check_db(r, path, must_exist);
+    return lt_adapter_check_db(r, path, 1);
+}
+
+/* One dataset's table and change capture. */
+static void s_check_feed(lt_check_t *r, lt_source_t *self, s_feed_t *f)
+{
+    char err[1024];
+    int exists = 0;
+    lt_db_table_t table;
+    lt_rowmap_table(f->map, f->table, &table);
+    f->db = lt_db_connect(self->database, self->path, LT_DB_SOURCE, &table, 0, err, sizeof err);
+    if (!f->db || lt_db_capture_present(f->db, &exists, err, sizeof err))
+        lt_check_error(r, "table", "the table and every mapped column must exist", "%s: %s",
+                       f->table, err);
+    else if (!exists)
+        lt_check_error(r, "change tracking", "run once: lienthong source --config FILE --install",
+                       "%s has no change capture for table %s", lt_db_name(f->db), f->table);
+    else
+        lt_check_ok(r, "table", "%s (dataset %s), change tracking installed", f->table,
+                    f->dataset);
 }
 
 int lt_source_check(const char *config_path, FILE *out)
 {
     lt_check_t r = {.out = out};
     char err[1024];
-    int exists = 0;
     lt_source_t *self = calloc(1, sizeof *self);
     if (!self || s_load(self, config_path, err, sizeof err) != 0) {
         lt_check_error(&r, "configuration", NULL, "%s", self ? err : "out of memory");
         goto out;
     }
-    lt_check_ok(&r, "configuration", "dataset %s from table %s", self->dataset, self->table);
-    if (s_check_db(&r, self, 1) != 0)
-        goto socket;
-    lt_db_table_t table;
-    lt_rowmap_table(self->map, self->table, &table);
-    self->db = lt_db_connect(self->database, self->path, LT_DB_SOURCE, &table, 0, err, sizeof err);
-    if (!self->db || lt_db_capture_present(self->db, &exists, err, sizeof err))
-        lt_check_error(&r, "table", "the table and every mapped column must exist", "%s", err);
-    else if (!exists)
-        lt_check_error(&r, "change tracking", "run once: lienthong source --config FILE --install",
-                       "%s has no change table lt_changes", lt_db_name(self->db));
-    else
-        lt_check_ok(&r, "table", "%s, change tracking installed", self->table);
-socket:
+    lt_check_ok(&r, "configuration", "%zu dataset(s), first %s from table %s", self->n_feeds,
+                self->feeds[0].dataset, self->feeds[0].table);
+    if (s_check_db(&r, self) == 0)
+        for (size_t i = 0; i < self->n_feeds; i++)
+            s_check_feed(&r, self, &self->feeds[i]);
     lt_adapter_check_gateway(&r, self->socket);
 out:
     lt_source_destroy(&self);
     return lt_check_summary(&r, config_path, "source adapter");
 }
 
-static int s_start(lt_source_t *self, char *err, size_t errlen)
+int lt_source_print_install(lt_source_t *self, FILE *out, char *err, size_t errlen)
 {
-    int exists = 0;
-    if (lt_db_capture_present(self->db, &exists, err, errlen))
+    for (size_t i = 0; i < self->n_feeds; i++) {
+        char *sql = lt_db_capture_script(self->feeds[i].db, err, errlen);
+        if (!sql)
+            return -1;
+        int ok = fputs(sql, out) >= 0;
+        free(sql);
+        if (!ok) {
+            lt_adapter_fmt(err, errlen, "cannot write the script: %s", strerror(errno));
+            return -1;
+        }
+    }
+    return fflush(out) == 0 ? 0 : -1;
+}
+
+/* ---- the database: failures and back-off ------------------------------ */
+
+static void s_backoff_up(s_feed_t *f)
+{
+    f->backoff_ms = f->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : f->backoff_ms * 2;
+}
+
+/* A database call of the feed failed: while the database is down it says
+ * so once (not once per retry); other failures are errors each time. */
+static void s_db_failed(s_feed_t *f, const char *what, const char *err)
+{
+    if (!lt_db_lost(f->db))
+        lt_error("source", "dataset=%s %s: %s", f->dataset, what, err);
+    else if (!f->db_down)
+        lt_warn("source",
+                "dataset=%s %s: %s; retrying with a back-off up to %d ms until it is "
+                "back",
+                f->dataset, what, err, BACKOFF_MAX_MS);
+    f->db_down |= lt_db_lost(f->db);
+}
+
+static void s_db_ok(s_feed_t *f)
+{
+    if (!f->db_down)
+        return;
+    lt_info("source", "dataset=%s %s is reachable again", f->dataset, lt_db_name(f->db));
+    f->db_down = 0;
+    f->backoff_ms = BACKOFF_MIN_MS;
+}
+
+/* ---- starting a dataset: epochs --------------------------------------- *
+ *
+ * The gateway skips a change whose source_cursor is at or below its durable
+ * one. When a run starts, publishes of an earlier run may be beyond the
+ * agency's durable cursor C: sent before a kill -9 or a SIGTERM with acks
+ * outstanding, stored by the gateway, or still queued in it and stored
+ * later, in any order with a failed one (a Publish lost with a crashed
+ * gateway while a later one was stored). Sending those changes again under
+ * their old ids would have them skipped. The change list may also have been
+ * re-created (capture re-installed) or the database restored from an older
+ * backup: its ids then start again below what the gateway holds.
+ *
+ * So each run publishes change id i as source_cursor i + S, with the
+ * dataset's shift S chosen at start above anything the gateway can hold:
+ *   S = max(S_prev, G - C, S_prev + H - C)
+ * where G is the gateway's durable cursor (status), H the highest change id
+ * ever issued in this database and S_prev the previous run's shift. Every
+ * id this run publishes is above C, so its source_cursor is above G and
+ * above H + S_prev, the highest an earlier run can have sent. S is stored
+ * with the cursor before the first Publish. Shifting, rather than listing
+ * every change after C again under new ids, costs nothing however large
+ * the backlog. A source_cursor is never used twice, so a change resent
+ * after a crash is stored again rather than skipped; at worst a row version
+ * is published twice, and applying is idempotent. */
+
+/* Stores the cursor and the shift (and with --resync lists the table
+ * again) in one transaction. */
+static int s_store_epoch(s_feed_t *f, int64_t shift, char *err, size_t errlen)
+{
+    int64_t base = 0;
+    if (lt_db_begin(f->db, 1, err, errlen))
         return -1;
-    if (!exists) {
-        lt_adapter_fmt(err, errlen,
-                       "%s has no change table lt_changes: run 'lienthong source --config "
-                       "%s --install' once",
-                       lt_db_name(self->db), self->path);
+    if ((f->src->resync && lt_db_capture_relist(f->db, &base, err, errlen)) ||
+        lt_db_cursor_store(f->db, f->dataset, f->cursor, err, errlen) ||
+        lt_db_shift_store(f->db, f->dataset, shift, err, errlen) ||
+        lt_db_commit(f->db, err, errlen)) {
+        lt_db_rollback(f->db);
         return -1;
     }
-    if (s_load_cursor(self, err, errlen) || s_recover(self, err, errlen) ||
-        lt_adapter_connect(&self->conn, self->socket, err, errlen))
+    if (f->src->resync)
+        lt_info("source",
+                "dataset=%s every row of table %s listed again under change ids above %" PRId64
+                " (--resync)",
+                f->dataset, f->table, base);
+    f->shift = shift;
+    return 0;
+}
+
+/* The shift of this run (see above); says so when the gateway holds
+ * source cursors this database cannot have published. */
+static int s_epoch(s_feed_t *f, int64_t gw, char *err, size_t errlen)
+{
+    int64_t high = 0, prev = 0;
+    if (lt_db_capture_high(f->db, &high, err, errlen) ||
+        lt_db_shift_load(f->db, f->dataset, &prev, err, errlen))
         return -1;
-    self->req_base = lt_ad_random64();
+    int64_t shift = prev;
+    if (gw - f->cursor > shift)
+        shift = gw - f->cursor;
+    if (prev + high - f->cursor > shift)
+        shift = prev + high - f->cursor;
+    if (gw > prev + high)
+        lt_warn("source",
+                "dataset=%s the gateway has stored source cursors up to %" PRId64
+                ", above every change id %s has published (up to %" PRId64
+                "): its change capture was re-installed or it was restored from an older "
+                "backup; publishing change %" PRId64 " on under a new epoch (source cursors "
+                "above %" PRId64 ")",
+                f->dataset, gw, lt_db_name(f->db), prev + high, f->cursor + 1, gw);
+    return s_store_epoch(f, shift, err, errlen);
+}
+
+/* Starts one dataset: capture present, cursor, epoch. Returns 0, -1 when
+ * fatal (err), -2 to try again later (the database is down). */
+static int s_feed_start(s_feed_t *f, int64_t gw, char *err, size_t errlen)
+{
+    int present = 0;
+    if (lt_db_capture_present(f->db, &present, err, errlen))
+        return lt_db_lost(f->db) ? -2 : -1;
+    if (!present) {
+        lt_adapter_fmt(err, errlen,
+                       "%s has no change capture for table %s: run 'lienthong source --config "
+                       "%s --install' once",
+                       lt_db_name(f->db), f->table, f->src->path);
+        return -1;
+    }
+    if (lt_db_cursor_load(f->db, f->dataset, &f->cursor, err, errlen) ||
+        s_epoch(f, gw, err, errlen))
+        return lt_db_lost(f->db) ? -2 : -1;
+    f->next = f->cursor;
     return 0;
 }
 
@@ -338,28 +525,10 @@ static void s_changes_free(s_change_t *ch, size_t n)
     free(ch);
 }
 
-/* Packs the current row of change c (lt_db_row_fn). */
-static int s_on_row(void *arg, const lt_db_row_t *row, char *err, size_t errlen)
-{
-    s_read_t *r = arg;
-    char why[256];
-    if (lt_rowmap_pack_row(r->self->map, row, &r->c->payload, &r->c->len, why, sizeof why) == 0)
-        return 0;
-    lt_adapter_fmt(err, errlen, "change %" PRId64 " (table %s): %s", r->c->id, r->self->table, why);
-    return -1;
-}
-
-/* Reads the current row for one change: payload, or a tombstone. */
-static int s_read_row(lt_source_t *self, s_change_t *c, char *err, size_t errlen)
-{
-    s_read_t r = {self, c};
-    int found = lt_db_read_row(self->db, c->key, s_on_row, &r, err, errlen);
-    c->deleted = found == 0;
-    return found < 0 ? -1 : 0;
-}
-
-/* Takes one change into the batch (lt_db_change_fn). */
-static int s_on_change(void *arg, int64_t id, const char *key, char *err, size_t errlen)
+/* Takes one change and packs its current row, or notes a tombstone
+ * (lt_db_change_fn). */
+static int s_on_change(void *arg, int64_t id, const char *key, const lt_db_row_t *row, char *err,
+                       size_t errlen)
 {
     s_batch_t *b = arg;
     if (b->n >= b->cap) {
@@ -368,35 +537,41 @@ static int s_on_change(void *arg, int64_t id, const char *key, char *err, size_t
     }
     s_change_t *c = &b->ch[b->n];
     c->id = id;
+    c->deleted = row == NULL;
     if (!(c->key = strdup(key))) {
         lt_adapter_fmt(err, errlen, "out of memory");
         return -1;
     }
     b->n++;
+    char why[256];
+    if (row && lt_rowmap_pack_row(b->feed->map, row, &c->payload, &c->len, why, sizeof why)) {
+        lt_adapter_fmt(err, errlen, "change %" PRId64 " (table %s): %s", id, b->feed->table, why);
+        return -1;
+    }
     return 0;
 }
 
-/* Reads up to `limit` changes after `self->next` (latest per key) and
- * their current rows. Call inside a read transaction. */
-static int s_collect(lt_source_t *self, s_change_t *ch, size_t *n, char *err, size_t errlen)
+/* Reads up to `limit` changes after `next` (latest per key) with their
+ * current rows, in one read transaction. */
+static int s_collect(s_feed_t *f, s_change_t *ch, size_t *n, char *err, size_t errlen)
 {
-    s_batch_t b = {ch, 0, (size_t)self->limit};
-    long got =
-        lt_db_read_changes(self->db, self->next, (size_t)self->limit, s_on_change, &b, err, errlen);
-    *n = b.n;
-    if (got < 0)
+    s_batch_t b = {f, ch, 0, (size_t)f->limit};
+    if (lt_db_begin(f->db, 0, err, errlen))
         return -1;
-    for (size_t i = 0; i < *n; i++)
-        if (s_read_row(self, &ch[i], err, errlen))
-            return -1;
-    return 0;
+    long got = lt_db_read_changes(f->db, f->next, (size_t)f->limit, s_on_change, &b, err, errlen);
+    char ignore[64];
+    if (lt_db_commit(f->db, ignore, sizeof ignore) != 0)
+        lt_db_rollback(f->db); /* a read: nothing to lose */
+    *n = b.n;
+    return got < 0 ? -1 : 0;
 }
 
 /* Packs a Publish envelope for the changes into fl. Returns 0, -1 on
  * error, -2 when the frame would exceed the gateway's default cap. */
-static int s_pack(lt_source_t *self, const s_change_t *ch, size_t n, s_flight_t *fl, char *err,
+static int s_pack(s_feed_t *f, const s_change_t *ch, size_t n, s_flight_t *fl, char *err,
                   size_t errlen)
 {
+    lt_source_t *self = f->src;
     int rc = -1;
     Lienthong__Change *cs = calloc(n, sizeof *cs);
     Lienthong__Change **pp = calloc(n, sizeof *pp);
@@ -407,7 +582,7 @@ static int s_pack(lt_source_t *self, const s_change_t *ch, size_t n, s_flight_t 
     }
     for (size_t i = 0; i < n; i++) {
         lienthong__change__init(&cs[i]);
-        snprintf(cur[i], CURSOR_LEN, "%" PRId64, ch[i].id);
+        snprintf(cur[i], CURSOR_LEN, "%" PRId64, ch[i].id + f->shift);
         cs[i].key = ch[i].key;
         cs[i].deleted = ch[i].deleted;
         cs[i].payload.data = ch[i].payload;
@@ -419,7 +594,7 @@ static int s_pack(lt_source_t *self, const s_change_t *ch, size_t n, s_flight_t 
         ++self->req_count; /* request ids are never 0 */
     Lienthong__Publish pub = LIENTHONG__PUBLISH__INIT;
     pub.request_id = self->req_base + self->req_count;
-    pub.dataset = self->dataset;
+    pub.dataset = f->dataset;
     pub.n_changes = n;
     pub.changes = pp;
     Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
@@ -449,49 +624,61 @@ out:
     return rc;
 }
 
-/* One attempt at reading and packing `self->limit` changes: 1 when fl
- * holds a Publish, 0 when no change is waiting, -1 on error, -2 when the
- * Publish would be too big. */
-static int s_try_batch(lt_source_t *self, s_flight_t *fl, char *err, size_t errlen)
+/* One attempt at reading and packing `limit` changes: 1 when fl holds a
+ * Publish, 0 when no change is waiting, -1 on error, -2 when the Publish
+ * would be too big. */
+static int s_try_batch(s_feed_t *f, s_flight_t *fl, char *err, size_t errlen)
 {
     size_t n = 0;
-    int rc = -1;
-    s_change_t *ch = calloc((size_t)self->limit, sizeof *ch);
+    s_change_t *ch = calloc((size_t)f->limit, sizeof *ch);
     if (!ch) {
-        lt_adapter_fmt(err, errlen, "out of memory reading a batch of %d changes", self->limit);
+        lt_adapter_fmt(err, errlen, "out of memory reading a batch of %d changes", f->limit);
         return -1;
     }
-    if (lt_db_begin(self->db, 0, err, errlen) == 0) {
-        rc = s_collect(self, ch, &n, err, errlen);
-        char ignore[64];
-        if (lt_db_commit(self->db, ignore, sizeof ignore) != 0)
-            lt_db_rollback(self->db); /* a read: nothing to lose */
-    }
+    int rc = s_collect(f, ch, &n, err, errlen);
+    f->short_read = rc == 0 && n < (size_t)f->limit;
     if (rc == 0 && n > 0)
-        rc = s_pack(self, ch, n, fl, err, errlen);
+        rc = s_pack(f, ch, n, fl, err, errlen);
     if (rc == -2 && n == 1)
         lt_adapter_fmt(err, errlen, "change %" PRId64 " alone exceeds %u bytes", ch[0].id,
                        LT_MAX_MESSAGE_DEFAULT);
-    s_changes_free(ch, (size_t)self->limit);
+    s_changes_free(ch, (size_t)f->limit);
     if (rc == -2)
         return n == 1 ? -1 : -2;
     return rc < 0 ? -1 : n > 0 ? 1 : 0;
 }
 
+/* Numbers the committed changes that wait to be (PostgreSQL), when the
+ * last read found the list drained or a notification came. */
+static int s_sync(s_feed_t *f, char *err, size_t errlen)
+{
+    size_t moved = 0;
+    if (lt_db_capture_sync(f->db, SYNC_CHUNK, &moved, err, errlen))
+        return -1;
+    if (moved)
+        lt_debug("source", "dataset=%s numbered %zu committed changes", f->dataset, moved);
+    return 0;
+}
+
 /* Reads and packs the next batch, halving the batch while a Publish would
  * exceed the gateway's default frame cap. Returns 1 when fl holds a
  * Publish, 0 when no change is waiting, -1 on error (logged). */
-static int s_read_batch(lt_source_t *self, s_flight_t *fl)
+static int s_read_batch(s_feed_t *f, s_flight_t *fl)
 {
-    char err[512];
-    int r;
-    while ((r = s_try_batch(self, fl, err, sizeof err)) == -2) {
-        self->limit = self->limit > 1 ? self->limit / 2 : 1;
-        lt_warn("source", "a Publish would exceed %u bytes; now %d changes per Publish",
-                LT_MAX_MESSAGE_DEFAULT, self->limit);
+    char err[1024];
+    int r = f->short_read && s_sync(f, err, sizeof err) ? -1 : s_try_batch(f, fl, err, sizeof err);
+    while (r == -2) {
+        f->limit = f->limit > 1 ? f->limit / 2 : 1;
+        lt_warn("source",
+                "dataset=%s a Publish would exceed %u bytes; now %d changes per "
+                "Publish",
+                f->dataset, LT_MAX_MESSAGE_DEFAULT, f->limit);
+        r = s_try_batch(f, fl, err, sizeof err);
     }
     if (r < 0)
-        lt_error("source", "cannot publish the next changes: %s", err);
+        s_db_failed(f, "cannot publish the next changes", err);
+    else
+        s_db_ok(f);
     return r;
 }
 
@@ -508,218 +695,290 @@ static int s_read_batch(lt_source_t *self, s_flight_t *fl)
  * time is sent until the next ack. Either way a change is never skipped; at
  * worst a row version is published twice, and applying is idempotent. */
 
-static void s_backoff_up(lt_source_t *self)
-{
-    self->backoff_ms = self->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : self->backoff_ms * 2;
-}
-
 /* Queues the keys of a failed Publish again under new change ids. */
-static int s_requeue(lt_source_t *self, const s_flight_t *fl)
+static int s_requeue(s_feed_t *f, const s_flight_t *fl)
 {
-    char err[512];
-    if (lt_db_begin(self->db, 1, err, sizeof err) == 0) {
-        if (lt_db_requeue(self->db, fl->first_id - 1, fl->last_id, err, sizeof err) == 0 &&
-            lt_db_commit(self->db, err, sizeof err) == 0) {
+    char err[1024];
+    if (lt_db_begin(f->db, 1, err, sizeof err) == 0) {
+        if (lt_db_requeue(f->db, fl->first_id - 1, fl->last_id, err, sizeof err) == 0 &&
+            lt_db_commit(f->db, err, sizeof err) == 0) {
             lt_info("source",
-                    "changes %" PRId64 "..%" PRId64 " queued again under new change ids "
-                    "(a later publish may already be stored)",
-                    fl->first_id, fl->last_id);
+                    "dataset=%s changes %" PRId64 "..%" PRId64 " queued again under "
+                    "new change ids (a later publish may already be stored)",
+                    f->dataset, fl->first_id, fl->last_id);
+            f->short_read = 1; /* PostgreSQL numbers them at the next read */
             return 0;
         }
-        lt_db_rollback(self->db);
+        lt_db_rollback(f->db);
     }
-    lt_error("source", "%s", err);
+    s_db_failed(f, "cannot queue a failed publish again", err);
     return -1;
 }
 
 /* Publish i failed: queue its keys again, or resend it after a back-off. */
-static void s_fail(lt_source_t *self, size_t i, int64_t now)
+static void s_fail(s_feed_t *f, size_t i, int64_t now)
 {
-    s_flight_t *fl = &self->flights[i];
-    self->max_flight = 1;
-    if (i + 1 < self->n_flight && s_requeue(self, fl) == 0) {
+    s_flight_t *fl = &f->flights[i];
+    f->max_flight = 1;
+    if (i + 1 < f->n_flight && s_requeue(f, fl) == 0) {
         fl->acked = fl->requeued = 1; /* done: its keys are in lt_changes again */
         return;
     }
     fl->failed = 1;
-    if (self->retry_at)
+    if (f->retry_at)
         return;
-    self->retry_at = now + self->backoff_ms;
-    lt_info("source", "resending request_id=%016" PRIx64 " in %d ms", fl->request_id,
-            self->backoff_ms);
-    s_backoff_up(self);
+    f->retry_at = now + f->backoff_ms;
+    lt_info("source", "dataset=%s resending request_id=%016" PRIx64 " in %d ms", f->dataset,
+            fl->request_id, f->backoff_ms);
+    s_backoff_up(f);
 }
 
-static int s_send(lt_source_t *self, size_t i, int64_t now)
+static int s_send(s_feed_t *f, size_t i, int64_t now)
 {
-    s_flight_t *fl = &self->flights[i];
+    s_flight_t *fl = &f->flights[i];
     fl->sent_ms = now;
     fl->failed = 0;
-    if (lt_adapter_send_frame(&self->conn, fl->frame, fl->frame_len) != 0) {
+    if (lt_adapter_send_frame(&f->src->conn, fl->frame, fl->frame_len) != 0) {
         lt_warn("source", "cannot send a publish to the gateway: %s", zmq_strerror(zmq_errno()));
-        s_fail(self, i, now);
+        s_fail(f, i, now);
         return -1;
     }
     return 0;
 }
 
-static void s_resend(lt_source_t *self, int64_t now)
+static void s_resend(s_feed_t *f, int64_t now)
 {
-    self->retry_at = 0;
-    for (size_t i = 0; i < self->n_flight; i++)
-        if (self->flights[i].failed && !self->flights[i].acked && s_send(self, i, now) != 0)
+    f->retry_at = 0;
+    for (size_t i = 0; i < f->n_flight; i++)
+        if (f->flights[i].failed && !f->flights[i].acked && s_send(f, i, now) != 0)
             return;
 }
 
 /* Fills the pipeline. Returns 0 when every change is in flight (nothing
  * left to read now), 1 when the pipeline is full, -1 after a read error. */
-static int s_fill(lt_source_t *self, int64_t now)
+static int s_fill(s_feed_t *f, int64_t now)
 {
-    while (self->n_flight < self->max_flight) {
-        s_flight_t *fl = &self->flights[self->n_flight];
-        int r = s_read_batch(self, fl);
+    while (f->n_flight < f->max_flight) {
+        s_flight_t *fl = &f->flights[f->n_flight];
+        int r = s_read_batch(f, fl);
         if (r <= 0) {
-            self->read_at = now + (r < 0 ? self->backoff_ms : self->poll_ms);
+            f->read_at = now + (r < 0 ? f->backoff_ms : f->src->poll_ms);
             if (r < 0)
-                s_backoff_up(self);
+                s_backoff_up(f);
             return r;
         }
-        self->n_flight++;
-        self->next = fl->last_id;
-        lt_debug("source", "publish request_id=%016" PRIx64 " changes=%zu ids=%" PRId64
-                 "..%" PRId64, fl->request_id, fl->n_changes, fl->first_id, fl->last_id);
-        if (s_send(self, self->n_flight - 1, now) != 0)
+        f->n_flight++;
+        f->next = fl->last_id;
+        lt_debug("source",
+                 "publish request_id=%016" PRIx64 " changes=%zu ids=%" PRId64 "..%" PRId64,
+                 fl->request_id, fl->n_changes, fl->first_id, fl->last_id);
+        if (s_send(f, f->n_flight - 1, now) != 0)
             return 1;
     }
     return 1;
 }
 
 /* Stores the cursor of the acked prefix of the pipeline and prunes the
- * change table below the slowest dataset's cursor, in one transaction. */
-static int s_commit_acked(lt_source_t *self)
+ * change list below the table's slowest dataset, in one transaction. A
+ * failure keeps the acked flights, to be stored at the next turn. */
+static void s_commit_acked(s_feed_t *f)
 {
     size_t k = 0;
-    while (k < self->n_flight && self->flights[k].acked)
+    while (k < f->n_flight && f->flights[k].acked)
         k++;
     if (k == 0)
-        return 0;
-    int64_t last = self->flights[k - 1].last_id;
-    char err[512];
-    if (lt_db_begin(self->db, 1, err, sizeof err))
+        return;
+    int64_t last = f->flights[k - 1].last_id;
+    char err[1024];
+    if (lt_db_begin(f->db, 1, err, sizeof err))
         goto fail;
-    /* Storing the cursor also prunes the changes every dataset passed. */
-    if (lt_db_cursor_store(self->db, self->dataset, last, err, sizeof err) ||
-        lt_db_commit(self->db, err, sizeof err))
-        goto rollback;
-    for (size_t i = 0; i < k; i++) {
-        if (self->flights[i].requeued)
-            self->requeued += self->flights[i].n_changes;
-        else
-            self->acked_since += self->flights[i].n_changes;
-        s_flight_free(&self->flights[i]);
+    if (lt_db_cursor_store(f->db, f->dataset, last, err, sizeof err) ||
+        lt_db_commit(f->db, err, sizeof err)) {
+        lt_db_rollback(f->db);
+        goto fail;
     }
-    memmove(self->flights, self->flights + k, (self->n_flight - k) * sizeof self->flights[0]);
-    memset(self->flights + self->n_flight - k, 0, k * sizeof self->flights[0]);
-    self->n_flight -= k;
-    self->cursor = last;
-    return 0;
-rollback:
-    lt_db_rollback(self->db);
+    s_db_ok(f);
+    for (size_t i = 0; i < k; i++) {
+        if (f->flights[i].requeued)
+            f->requeued += f->flights[i].n_changes;
+        else
+            f->acked_since += f->flights[i].n_changes;
+        s_flight_free(&f->flights[i]);
+    }
+    memmove(f->flights, f->flights + k, (f->n_flight - k) * sizeof f->flights[0]);
+    memset(f->flights + f->n_flight - k, 0, k * sizeof f->flights[0]);
+    f->n_flight -= k;
+    f->cursor = last;
+    return;
 fail:
-    lt_error("source", "%s", err);
-    return -1;
+    s_db_failed(f, "cannot store the cursor", err);
 }
 
-/* Index of the in-flight Publish with this request id, or -1. */
-static long s_find(const lt_source_t *self, uint64_t request_id)
+/* The feed and index of the in-flight Publish with this request id. */
+static s_feed_t *s_find(lt_source_t *self, uint64_t request_id, size_t *index)
 {
-    for (size_t i = 0; i < self->n_flight; i++)
-        if (self->flights[i].request_id == request_id)
-            return (long)i;
-    return -1;
+    for (size_t k = 0; k < self->n_feeds; k++)
+        for (size_t i = 0; i < self->feeds[k].n_flight; i++)
+            if (self->feeds[k].flights[i].request_id == request_id) {
+                *index = i;
+                return &self->feeds[k];
+            }
+    return NULL;
 }
 
 static void s_on_ack(lt_source_t *self, const Lienthong__PublishAck *a)
 {
-    long i = s_find(self, a->request_id);
-    if (i < 0 || self->flights[i].acked) {
+    size_t i = 0;
+    s_feed_t *f = s_find(self, a->request_id, &i);
+    if (!f || f->flights[i].acked) {
         lt_debug("source", "ignored a stale PublishAck request_id=%016" PRIx64, a->request_id);
         return;
     }
-    s_flight_t *fl = &self->flights[i];
+    s_flight_t *fl = &f->flights[i];
     char *end = NULL;
     unsigned long long durable =
         a->source_cursor && a->source_cursor[0] ? strtoull(a->source_cursor, &end, 10) : 0;
-    if (!end || *end || durable < (unsigned long long)fl->last_id)
-        lt_warn("source", "PublishAck request_id=%016" PRIx64 " names source_cursor \"%s\", "
-                "expected %" PRId64, a->request_id, a->source_cursor ? a->source_cursor : "",
-                fl->last_id);
+    if (!end || *end || durable < (unsigned long long)(fl->last_id + f->shift))
+        lt_warn("source",
+                "PublishAck request_id=%016" PRIx64 " names source_cursor \"%s\", "
+                "expected %" PRId64,
+                a->request_id, a->source_cursor ? a->source_cursor : "", fl->last_id + f->shift);
     lt_debug("source", "ack request_id=%016" PRIx64 " seq=%" PRIu64 "..%" PRIu64, a->request_id,
              a->first_seq, a->last_seq);
     fl->acked = 1;
     fl->failed = 0;
-    self->max_flight = MAX_FLIGHT;
-    self->backoff_ms = BACKOFF_MIN_MS;
+    f->max_flight = MAX_FLIGHT;
+    f->backoff_ms = BACKOFF_MIN_MS;
 }
 
 static void s_on_error(lt_source_t *self, const Lienthong__Error *e, int64_t now)
 {
-    long i = s_find(self, e->request_id);
-    if (i < 0 || self->flights[i].acked || self->flights[i].failed) {
+    size_t i = 0;
+    s_feed_t *f = s_find(self, e->request_id, &i);
+    if (!f || f->flights[i].acked || f->flights[i].failed) {
         /* Not attributable, or about an old attempt: the ack timeout
          * decides for the Publish in flight. */
         lt_warn("source", "gateway error request_id=%016" PRIx64 " code=%s: %s", e->request_id,
                 lt_wire_error_name(e->code), e->message ? e->message : "");
         return;
     }
-    lt_warn("source", "gateway refused a publish request_id=%016" PRIx64 " code=%s: %s",
-            e->request_id, lt_wire_error_name(e->code), e->message ? e->message : "");
-    s_fail(self, (size_t)i, now);
+    lt_warn("source",
+            "gateway refused a publish of dataset=%s request_id=%016" PRIx64 " code=%s: %s",
+            f->dataset, e->request_id, lt_wire_error_name(e->code), e->message ? e->message : "");
+    s_fail(f, i, now);
 }
 
-static void s_handle(lt_source_t *self, const Lienthong__Envelope *env, int64_t now)
+/* ---- the gateway's cursors ------------------------------------------- */
+
+static void s_ask_status(lt_source_t *self)
+{
+    Lienthong__StatusRequest r = LIENTHONG__STATUS_REQUEST__INIT;
+    if (lt_adapter_send(&self->conn, LIENTHONG__ENVELOPE__BODY_STATUS_REQUEST, &r) != 0)
+        lt_warn("source", "cannot ask the gateway's status: %s", zmq_strerror(zmq_errno()));
+}
+
+/* The gateway's durable source cursor of a dataset; 0 when it has none. */
+static int64_t s_gateway_cursor(const Lienthong__StatusReply *r, const char *dataset)
+{
+    for (size_t i = 0; i < r->n_streams; i++)
+        if (strcmp(r->streams[i]->stream, dataset) == 0 && r->streams[i]->source_cursor)
+            return strtoll(r->streams[i]->source_cursor, NULL, 10);
+    return 0;
+}
+
+/* Starts every dataset not started yet, with the gateway's cursors. A
+ * dataset whose database is down is tried again with the next status
+ * (asked every STATUS_RETRY_MS until every dataset started). Returns 0, or
+ * -1 after a fatal error (logged). */
+static int s_on_status(lt_source_t *self, const Lienthong__StatusReply *r)
+{
+    char err[2048];
+    self->have_status = 1;
+    for (size_t i = 0; i < self->n_feeds; i++) {
+        s_feed_t *f = &self->feeds[i];
+        if (f->started)
+            continue;
+        int rc = s_feed_start(f, s_gateway_cursor(r, f->dataset), err, sizeof err);
+        if (rc == -1) {
+            lt_error("source", "cannot start: %s", err);
+            return -1;
+        }
+        if (rc == -2) {
+            s_db_failed(f, "cannot start", err);
+            self->have_status = 0;
+            continue;
+        }
+        s_db_ok(f);
+        f->started = 1;
+        f->short_read = 1;
+        lt_info("source",
+                "started dataset=%s table=%s cursor=%" PRId64 " shift=%" PRId64 " database=%s",
+                f->dataset, f->table, f->cursor, f->shift, lt_db_name(f->db));
+    }
+    return 0;
+}
+
+static int s_handle(lt_source_t *self, const Lienthong__Envelope *env, int64_t now)
 {
     if (env->body_case == LIENTHONG__ENVELOPE__BODY_PUBLISH_ACK)
         s_on_ack(self, env->publish_ack);
     else if (env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR)
         s_on_error(self, env->error, now);
+    else if (env->body_case == LIENTHONG__ENVELOPE__BODY_STATUS_REPLY)
+        return self->have_status ? 0 : s_on_status(self, env->status_reply);
     else
         lt_warn("source", "ignored an unexpected %s from the gateway",
                 lt_wire_body_name(env->body_case));
+    return 0;
 }
 
+/* ---- the loop --------------------------------------------------------- */
+
 /* 1 when flight i waits for an ack (sent, neither acked nor failed). */
-static int s_waiting(const lt_source_t *self, size_t i)
+static int s_waiting(const s_feed_t *f, size_t i)
 {
-    return !self->flights[i].acked && !self->flights[i].failed;
+    return !f->flights[i].acked && !f->flights[i].failed;
 }
 
 /* Fails every Publish that has waited too long for its ack. */
-static void s_check_timeout(lt_source_t *self, int64_t now)
+static void s_check_timeout(s_feed_t *f, int64_t now)
 {
-    for (size_t i = 0; i < self->n_flight; i++) {
-        const s_flight_t *fl = &self->flights[i];
-        if (!s_waiting(self, i) || now - fl->sent_ms < ACK_TIMEOUT_MS)
+    for (size_t i = 0; i < f->n_flight; i++) {
+        const s_flight_t *fl = &f->flights[i];
+        if (!s_waiting(f, i) || now - fl->sent_ms < ACK_TIMEOUT_MS)
             continue;
-        lt_warn("source", "no PublishAck within %d ms for request_id=%016" PRIx64
-                " (changes %" PRId64 "..%" PRId64 ")", ACK_TIMEOUT_MS, fl->request_id,
-                fl->first_id, fl->last_id);
-        s_fail(self, i, now);
+        lt_warn("source",
+                "no PublishAck within %d ms for request_id=%016" PRIx64
+                " (dataset %s, changes %" PRId64 "..%" PRId64 ")",
+                ACK_TIMEOUT_MS, fl->request_id, f->dataset, fl->first_id, fl->last_id);
+        s_fail(f, i, now);
     }
 }
 
-/* Milliseconds to wait for the gateway before the next thing to do. */
-static int s_timeout(const lt_source_t *self, int64_t now, int64_t stop_at)
+/* The earliest moment the feed has something to do (a dataset not started
+ * waits for the next status reply). */
+static int64_t s_feed_due(const s_feed_t *f, int64_t until, int stopping)
+{
+    if (!f->started)
+        return until;
+    if (!stopping && !f->retry_at && f->n_flight < f->max_flight && f->read_at < until)
+        until = f->read_at;
+    if (f->retry_at && f->retry_at < until)
+        until = f->retry_at;
+    for (size_t i = 0; i < f->n_flight; i++)
+        if (s_waiting(f, i) && f->flights[i].sent_ms + ACK_TIMEOUT_MS < until)
+            until = f->flights[i].sent_ms + ACK_TIMEOUT_MS;
+    return until;
+}
+
+/* Milliseconds to wait before the next thing to do. */
+static int s_timeout(const lt_source_t *self, int64_t now, int64_t stop_at, int64_t status_at)
 {
     int64_t until = now + 1000;
-    if (!stop_at && !self->retry_at && self->n_flight < self->max_flight &&
-        self->read_at < until)
-        until = self->read_at;
-    if (self->retry_at && self->retry_at < until)
-        until = self->retry_at;
-    for (size_t i = 0; i < self->n_flight; i++)
-        if (s_waiting(self, i) && self->flights[i].sent_ms + ACK_TIMEOUT_MS < until)
-            until = self->flights[i].sent_ms + ACK_TIMEOUT_MS;
+    if (!self->have_status && status_at < until)
+        until = status_at;
+    for (size_t i = 0; i < self->n_feeds; i++)
+        until = s_feed_due(&self->feeds[i], until, stop_at != 0);
     if (stop_at && stop_at < until)
         until = stop_at;
     return until <= now ? 0 : (int)(until - now);
@@ -729,52 +988,119 @@ static void s_report(lt_source_t *self, int64_t now, int force)
 {
     if (now < self->report_at && !force)
         return;
-    if (self->acked_since > 0 || force)
-        lt_info("source", "dataset=%s cursor=%" PRId64 " published=%" PRIu64 " requeued=%" PRIu64
-                " in_flight=%zu", self->dataset, self->cursor,
-                self->acked_total + self->acked_since, self->requeued, self->n_flight);
-    self->acked_total += self->acked_since;
-    self->acked_since = 0;
+    for (size_t i = 0; i < self->n_feeds; i++) {
+        s_feed_t *f = &self->feeds[i];
+        if (f->acked_since > 0 || force)
+            lt_info("source",
+                    "dataset=%s cursor=%" PRId64 " published=%" PRIu64 " requeued=%" PRIu64
+                    " in_flight=%zu",
+                    f->dataset, f->cursor, f->acked_total + f->acked_since, f->requeued,
+                    f->n_flight);
+        f->acked_total += f->acked_since;
+        f->acked_since = 0;
+    }
     self->report_at = now + REPORT_MS;
 }
 
-/* One turn of the loop. Returns 1 to go on, 0 when done, -1 on error. */
-static int s_turn(lt_source_t *self, int once, int64_t *stop_at)
+/* Reads and sends what each started dataset has. Returns 1 while any
+ * dataset has changes waiting or publishes in flight. */
+static int s_work(lt_source_t *self, int once, int64_t now, int stopping)
 {
+    int busy = !self->have_status;
+    for (size_t i = 0; i < self->n_feeds; i++) {
+        s_feed_t *f = &self->feeds[i];
+        if (!f->started) {
+            busy = 1;
+            continue;
+        }
+        if (f->retry_at && now >= f->retry_at)
+            s_resend(f, now);
+        if (!stopping && !f->retry_at && (now >= f->read_at || (once && !f->n_flight))) {
+            int r = s_fill(f, now);
+            busy |= r != 0;
+        }
+        busy |= f->n_flight > 0 || f->retry_at != 0;
+    }
+    return busy;
+}
+
+/* Waits for the gateway and the databases' notifications, then handles
+ * what came. Returns 0, or -1 on a fatal error. */
+static int s_wait(lt_source_t *self, int timeout)
+{
+    zmq_pollitem_t items[1 + MAX_FEEDS];
+    s_feed_t *of[1 + MAX_FEEDS] = {NULL};
+    size_t n = 0;
+    items[n++] = (zmq_pollitem_t){lt_adapter_socket(&self->conn), 0, ZMQ_POLLIN, 0};
+    for (size_t i = 0; i < self->n_feeds; i++) {
+        int fd = self->feeds[i].started ? lt_db_wait_fd(self->feeds[i].db) : -1;
+        if (fd < 0)
+            continue;
+        of[n] = &self->feeds[i];
+        items[n++] = (zmq_pollitem_t){NULL, fd, ZMQ_POLLIN, 0};
+    }
+    if (zmq_poll(items, (int)n, timeout) < 0 && zmq_errno() != EINTR) {
+        lt_error("source", "cannot poll: %s", zmq_strerror(zmq_errno()));
+        return -1;
+    }
     int64_t now = lt_clock_mono_ms();
-    if (lt_adapter_stopping() && !*stop_at) {
-        *stop_at = now + STOP_WAIT_MS;
-        lt_info("source", "stopping: waiting up to %d ms for %zu publish(es) in flight",
-                STOP_WAIT_MS, self->n_flight);
-    }
-    if (*stop_at && (self->n_flight == 0 || now >= *stop_at))
-        return 0;
-    if (self->retry_at && now >= self->retry_at)
-        s_resend(self, now);
-    if (!*stop_at && !self->retry_at && (now >= self->read_at || (once && !self->n_flight))) {
-        int r = s_fill(self, now);
-        if (once && r == 0 && self->n_flight == 0)
-            return 0;
-    }
-    /* Wait for one message, then take what else is already there, so that
-     * several acks are stored in one transaction. */
-    int timeout = s_timeout(self, now, *stop_at);
-    for (int i = 0; i < 2 * MAX_FLIGHT; i++, timeout = 0) {
+    for (size_t i = 1; i < n; i++)
+        if ((items[i].revents & ZMQ_POLLIN) && lt_db_news(of[i]->db)) {
+            of[i]->read_at = now; /* committed changes: publish them now */
+            of[i]->short_read = 1;
+        }
+    /* Take every message already there, so that several acks are stored
+     * in one transaction. */
+    for (int k = 0; k < 2 * MAX_FLIGHT * (int)self->n_feeds + 2; k++) {
         Lienthong__Envelope *env = NULL;
-        int r = lt_adapter_recv(&self->conn, timeout, &env);
+        int r = lt_adapter_recv(&self->conn, 0, &env);
         if (r < 0) {
             lt_error("source", "gateway socket failed: %s", zmq_strerror(zmq_errno()));
             return -1;
         }
         if (r == 0)
             break;
-        s_handle(self, env, lt_clock_mono_ms());
+        r = s_handle(self, env, lt_clock_mono_ms());
         lt_wire_free(&env);
+        if (r < 0)
+            return -1;
     }
-    now = lt_clock_mono_ms();
-    s_check_timeout(self, now);
-    if (s_commit_acked(self) != 0)
+    return 0;
+}
+
+static size_t s_in_flight(const lt_source_t *self)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < self->n_feeds; i++)
+        n += self->feeds[i].n_flight;
+    return n;
+}
+
+/* One turn of the loop. Returns 1 to go on, 0 when done, -1 on error. */
+static int s_turn(lt_source_t *self, int once, int64_t *stop_at, int64_t *status_at)
+{
+    int64_t now = lt_clock_mono_ms();
+    if (lt_adapter_stopping() && !*stop_at) {
+        *stop_at = now + STOP_WAIT_MS;
+        lt_info("source", "stopping: waiting up to %d ms for %zu publish(es) in flight",
+                STOP_WAIT_MS, s_in_flight(self));
+    }
+    if (*stop_at && (s_in_flight(self) == 0 || now >= *stop_at))
+        return 0;
+    if (!self->have_status && now >= *status_at && !*stop_at) {
+        s_ask_status(self);
+        *status_at = now + STATUS_RETRY_MS;
+    }
+    int busy = s_work(self, once, now, *stop_at != 0);
+    if (once && !busy)
+        return 0;
+    if (s_wait(self, s_timeout(self, now, *stop_at, *status_at)) != 0)
         return -1;
+    now = lt_clock_mono_ms();
+    for (size_t i = 0; i < self->n_feeds; i++) {
+        s_check_timeout(&self->feeds[i], now);
+        s_commit_acked(&self->feeds[i]);
+    }
     s_report(self, now, 0);
     return 1;
 }
@@ -782,20 +1108,23 @@ static int s_turn(lt_source_t *self, int once, int64_t *stop_at)
 int lt_source_run(lt_source_t *self, int once)
 {
     char err[1024];
-    if (lt_adapter_signals() != 0 || s_start(self, err, sizeof err) != 0) {
+    if (lt_adapter_signals() != 0 ||
+        lt_adapter_connect(&self->conn, self->socket, err, sizeof err) != 0) {
         lt_error("source", "cannot start: %s", err);
         return 1;
     }
-    lt_info("source", "started dataset=%s table=%s cursor=%" PRId64 " gateway=%s", self->dataset,
-            self->table, self->cursor, self->socket);
+    self->req_base = lt_ad_random64();
+    lt_info("source", "starting %zu dataset(s) gateway=%s", self->n_feeds, self->socket);
     self->report_at = lt_clock_mono_ms() + REPORT_MS;
-    int64_t stop_at = 0;
+    int64_t stop_at = 0, status_at = 0;
     int r;
-    while ((r = s_turn(self, once, &stop_at)) > 0)
+    while ((r = s_turn(self, once, &stop_at, &status_at)) > 0)
         ;
     s_report(self, lt_clock_mono_ms(), 1);
-    if (r == 0 && self->n_flight > 0)
-        lt_warn("source", "stopped with %zu publish(es) unacknowledged; they are sent again at "
-                "the next start", self->n_flight);
+    if (r == 0 && s_in_flight(self) > 0)
+        lt_warn("source",
+                "stopped with %zu publish(es) unacknowledged; they are sent again at "
+                "the next start",
+                s_in_flight(self));
     return r < 0 ? 1 : 0;
 }

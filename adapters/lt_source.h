@@ -1,15 +1,15 @@
-/* lt_source: the source adapter. It publishes every change of one table of
- * an agency's database (through the seam lt_db.h) to the member's gateway as
- * a dataset:
+/* lt_source: the source adapter. It publishes every change of one or more
+ * tables of an agency's database (through the seam lt_db.h: SQLite or
+ * PostgreSQL) to the member's gateway, each table as a dataset:
  *
- *   change capture (for SQLite, triggers on the table) appends the key of
- *   every inserted, updated or deleted row to lt_changes(id AUTOINCREMENT,
- *   row_key); the adapter reads
- *   changes after its durable cursor (lt_source_cursor), reads the CURRENT
- *   row of each key (absent: a tombstone), sends Publish with up to
- *   `batch` changes (up to 4 Publish in flight), and advances the cursor
- *   in the agency database only when the gateway's PublishAck says the
- *   changes are durable, strictly in order.
+ *   change capture appends the key of every inserted, updated or deleted
+ *   row, with the table's name, to lt_changes under a change id; the
+ *   adapter reads each dataset's changes after its durable cursor
+ *   (lt_source_cursor) together with the CURRENT row of each key (absent: a
+ *   tombstone), sends Publish with up to `batch` changes (up to 4 Publish in
+ *   flight per dataset), and advances the cursor in the agency database only
+ *   when the gateway's PublishAck says the changes are durable, strictly in
+ *   order.
  *
  * See adapters/README.md for the configuration and the crash behaviour. */
 #ifndef LT_SOURCE_H
@@ -21,20 +21,30 @@
 typedef struct lt_source_t lt_source_t;
 
 /* Loads and checks the configuration (strict, errors "FILE:LINE: ...") and
- * opens the agency database. NULL on failure with err set. */
+ * opens the agency database (one connection per dataset). NULL on failure
+ * with err set. */
 lt_source_t *lt_source_new(const char *config_path, char *err, size_t errlen);
 void lt_source_destroy(lt_source_t **self_p);
 
-/* Creates the change table and the table's triggers (idempotent: triggers
- * are dropped and re-created for the current column mapping). When the
- * change table is new it is seeded with every existing key, so the first
- * run publishes the whole table. Returns 0, or -1 with err set. */
+/* Installs change capture on every configured table (idempotent: the
+ * capture is re-created for the current column mapping; a table whose
+ * capture is new has every existing row listed, so the first run publishes
+ * it whole). Returns 0, or -1 with err set. */
 int lt_source_install(lt_source_t *self, char *err, size_t errlen);
 
 /* `lienthong source --check`: the configuration, the database and its
  * table, change tracking, and the gateway socket, one line each to out
  * with what to do. Returns the exit code: 0 when the source can start. */
 int lt_source_check(const char *config_path, FILE *out);
+
+/* Writes the installation as one idempotent SQL script per table to `out`
+ * (for a DBA to review and run; PostgreSQL only). Returns 0, or -1. */
+int lt_source_print_install(lt_source_t *self, FILE *out, char *err, size_t errlen);
+
+/* With resync set, every dataset's table is listed again at start: the
+ * whole current table is published again (after the change capture was
+ * re-installed without listing the existing rows, for instance). */
+void lt_source_set_resync(lt_source_t *self, int resync);
 
 /* Runs the publish loop until SIGTERM/SIGINT (after a bounded wait for the
  * acks in flight) or, with `once`, until no change is left and all are

@@ -17,29 +17,55 @@
 #include <time.h>
 
 #define PER_PUBLISH 1000
-#define IN_FLIGHT 8
+#define IN_FLIGHT   8
+
+const char *const lt_bench_columns[LT_BENCH_COLUMNS] = {
+    "personal_id",        "full_name",         "date_of_birth",    "sex",
+    "place_of_birth",     "home_town",         "ethnicity",        "nationality",
+    "permanent_province", "permanent_address", "current_province", "current_address",
+    "id_card_number",     "id_card_issued",    "status",           "date_of_death"};
+
+void lt_bench_citizen(long i, char vals[LT_BENCH_COLUMNS][128], const char *out[LT_BENCH_COLUMNS])
+{
+    static const char *const fixed[LT_BENCH_COLUMNS] = {NULL,        "Nguyễn Thị Thanh Hương",
+                                                        NULL,        "2",
+                                                        "Thanh Hóa", "Hoằng Hóa, Thanh Hóa",
+                                                        "Kinh",      "VN",
+                                                        "38",        NULL,
+                                                        "38",        NULL,
+                                                        NULL,        "2021-06-01",
+                                                        "1",         NULL};
+    snprintf(vals[0], 128, "%012ld", 38000000000L + i);
+    snprintf(vals[2], 128, "19%02ld-%02ld-%02ld", 40 + i % 60, 1 + i % 12, 1 + i % 28);
+    snprintf(vals[11], 128, "Số %ld, đường Lê Lợi, phường Điện Biên, thành phố Thanh Hóa", i % 500);
+    for (int c = 0; c < LT_BENCH_COLUMNS; c++)
+        out[c] = fixed[c];
+    out[0] = out[12] = vals[0];
+    out[2] = vals[2];
+    out[11] = vals[11];
+}
 
 /* A ~256-byte population record for citizen i. */
 size_t lt_bench_record(long i, uint8_t *out, char *key)
 {
+    char vals[LT_BENCH_COLUMNS][128];
+    const char *v[LT_BENCH_COLUMNS];
+    lt_bench_citizen(i, vals, v);
     Lienthong__Records__Population p = LIENTHONG__RECORDS__POPULATION__INIT;
-    char dob[16], addr[128];
-    snprintf(key, 24, "%012ld", 38000000000L + i);
-    snprintf(dob, sizeof dob, "19%02ld-%02ld-%02ld", 40 + i % 60, 1 + i % 12, 1 + i % 28);
-    snprintf(addr, sizeof addr, "Số %ld, đường Lê Lợi, phường Điện Biên, thành phố Thanh Hóa", i % 500);
+    snprintf(key, 24, "%s", v[0]);
     p.personal_id = key;
-    p.full_name = "Nguyễn Thị Thanh Hương";
-    p.date_of_birth = dob;
+    p.full_name = (char *)v[1];
+    p.date_of_birth = (char *)v[2];
     p.sex = LIENTHONG__RECORDS__SEX__SEX_FEMALE;
-    p.place_of_birth = "Thanh Hóa";
-    p.home_town = "Hoằng Hóa, Thanh Hóa";
-    p.ethnicity = "Kinh";
-    p.nationality = "VN";
-    p.permanent_province = "38";
-    p.current_province = "38";
-    p.current_address = addr;
+    p.place_of_birth = (char *)v[4];
+    p.home_town = (char *)v[5];
+    p.ethnicity = (char *)v[6];
+    p.nationality = (char *)v[7];
+    p.permanent_province = (char *)v[8];
+    p.current_province = (char *)v[10];
+    p.current_address = (char *)v[11];
     p.id_card_number = key;
-    p.id_card_issued = "2021-06-01";
+    p.id_card_issued = (char *)v[13];
     p.status = LIENTHONG__RECORDS__CITIZEN_STATUS__CITIZEN_ALIVE;
     lienthong__records__population__pack(&p, out);
     return lienthong__records__population__get_packed_size(&p);
@@ -93,7 +119,8 @@ int lt_bench_publish(const char *sock_path, const char *dataset, long n)
             acked += (long)(rep->publish_ack->last_seq - rep->publish_ack->first_seq + 1);
         else {
             fprintf(stderr, "bench_feed: publish refused: %s\n",
-                    rep->body_case == LIENTHONG__ENVELOPE__BODY_ERROR ? rep->error->message : "?");
+                    rep && rep->body_case == LIENTHONG__ENVELOPE__BODY_ERROR ? rep->error->message
+                                                                             : "?");
             rc = -1;
         }
         lt_wire_free(&rep);

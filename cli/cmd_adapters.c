@@ -11,7 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *USAGE_SOURCE = "lienthong source --config FILE [--install] [--once] [--check]";
+static const char *USAGE_SOURCE = "lienthong source --config FILE [--install | --print-install] "
+                                   "[--resync] [--once] [--check]";
 static const char *USAGE_SINK = "lienthong sink --config FILE [--once-through SEQ] [--check]";
 
 /* Strict whole number: digits only, no sign, no trailing text. */
@@ -30,12 +31,14 @@ int lt_cmd_source(int argc, char **argv)
 {
     static const struct option opts[] = {{"config", required_argument, 0, 'c'},
                                          {"install", no_argument, 0, 'i'},
+                                         {"print-install", no_argument, 0, 'p'},
+                                         {"resync", no_argument, 0, 'r'},
                                          {"once", no_argument, 0, 'o'},
                                          {"check", no_argument, 0, 'k'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *config = NULL;
-    int install = 0, once = 0, check = 0, c;
+    int install = 0, print = 0, resync = 0, once = 0, check = 0, c;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
@@ -43,6 +46,10 @@ int lt_cmd_source(int argc, char **argv)
             config = optarg;
         else if (c == 'i')
             install = 1;
+        else if (c == 'p')
+            print = 1;
+        else if (c == 'r')
+            resync = 1;
         else if (c == 'o')
             once = 1;
         else if (c == 'k')
@@ -59,14 +66,20 @@ int lt_cmd_source(int argc, char **argv)
         return lt_cli_fail(2, argv[0], "missing --config FILE\nusage: %s", USAGE_SOURCE);
     if (check)
         return lt_source_check(config, stdout);
-    char err[1024];
+    if (install && print)
+        return lt_cli_fail(2, argv[0], "--install and --print-install exclude each other");
+    char err[2048];
     lt_source_t *src = lt_source_new(config, err, sizeof err);
     if (!src)
         return lt_cli_fail(2, "source", "%s", err);
     int rc = 0;
-    if (install && lt_source_install(src, err, sizeof err) != 0)
+    lt_source_set_resync(src, resync);
+    /* --print-install only prints: the DBA reviews and runs the script. */
+    if (print && lt_source_print_install(src, stdout, err, sizeof err) != 0)
         rc = lt_cli_fail(1, "source", "%s", err);
-    if (rc == 0)
+    else if (install && lt_source_install(src, err, sizeof err) != 0)
+        rc = lt_cli_fail(1, "source", "%s", err);
+    else if (!print)
         rc = lt_source_run(src, once);
     lt_source_destroy(&src);
     return rc;

@@ -26,6 +26,7 @@ static const command_t s_commands[] = {
     {"source", lt_cmd_source, "publish the changes of an agency table to the local gateway"},
     {"sink", lt_cmd_sink, "write a stream from the local gateway into an agency table"},
     {"api", lt_cmd_api, "serve the HTTP/JSON API for agency applications"},
+    {"import", lt_cmd_import, "publish a CSV export into a dataset (import csv)"},
     {NULL, NULL, NULL},
 };
 

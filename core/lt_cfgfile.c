@@ -37,9 +37,14 @@ int lt_cfgfile_read(config_t *c, const char *path, char *err, size_t errlen)
 int lt_cfgfile_unknown(const config_t *c, const char *file, const char *const *known, char *err,
                     size_t errlen)
 {
-    const config_setting_t *root = config_root_setting(c);
-    for (int i = 0; i < config_setting_length(root); i++) {
-        const config_setting_t *s = config_setting_get_elem(root, (unsigned)i);
+    return lt_cfgfile_unknown_in(config_root_setting(c), file, known, err, errlen);
+}
+
+int lt_cfgfile_unknown_in(const config_setting_t *group, const char *file,
+                          const char *const *known, char *err, size_t errlen)
+{
+    for (int i = 0; i < config_setting_length(group); i++) {
+        const config_setting_t *s = config_setting_get_elem(group, (unsigned)i);
         int ok = 0;
         for (int k = 0; known[k]; k++)
             ok |= strcmp(config_setting_name(s), known[k]) == 0;

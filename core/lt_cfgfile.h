@@ -23,6 +23,10 @@ int lt_cfgfile_read(config_t *c, const char *path, char *err, size_t errlen)
 /* Refuses any top-level setting not in the NULL-terminated `known`. */
 int lt_cfgfile_unknown(const config_t *c, const char *file, const char *const *known, char *err,
                     size_t errlen) __attribute__((warn_unused_result));
+/* The same for the settings of one group (e.g. an element of a list). */
+int lt_cfgfile_unknown_in(const config_setting_t *group, const char *file,
+                          const char *const *known, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 /* A string setting into out[cap]; required when dflt is NULL; resolved
  * against the configuration file's directory when is_path. */
 int lt_cfgfile_string(const config_t *c, const char *file, const char *name, const char *dflt,

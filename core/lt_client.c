@@ -4,6 +4,7 @@
 #include "lt_client.h"
 #include "lt_clock.h"
 #include "lt_file.h"
+#include "lt_limits.h"
 #include "lt_sock.h"
 #include "lt_wire.h"
 
@@ -33,7 +34,7 @@ struct _lt_client_t {
 
 void lt_client_opts_default(lt_client_opts_t *o)
 {
-    o->max_message = 64u << 20;
+    o->max_message = LT_LOCAL_MAX_MESSAGE;
     o->wait_for_gateway = 0;
 }
 
@@ -343,4 +344,9 @@ int lt_client_recv(lt_client_t *self, int timeout_ms, Lienthong__Envelope **env,
         return s_err(err, errlen, LT_CLIENT_ERR_INTERRUPTED,
                      "interrupted while waiting for the gateway at %s", self->path);
     return s_timeout(self, "no answer from", timeout_ms, err, errlen);
+}
+
+void *lt_client_socket(lt_client_t *self)
+{
+    return self->sock;
 }

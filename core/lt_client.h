@@ -81,6 +81,11 @@ int lt_client_send_frame(lt_client_t *self, const uint8_t *frame, size_t len, in
 int lt_client_recv(lt_client_t *self, int timeout_ms, Lienthong__Envelope **env, char *err,
                    size_t errlen);
 
+/* The ZeroMQ socket, only to poll it beside other descriptors (an adapter
+ * also waits for its database's notifications); send and receive through
+ * the functions above. */
+void *lt_client_socket(lt_client_t *self);
+
 /* The socket path this client talks to. */
 const char *lt_client_path(const lt_client_t *self);
 

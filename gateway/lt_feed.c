@@ -220,8 +220,39 @@ void lt_feed_tick(lt_feed_t *self)
 
 /* ---- status ------------------------------------------------------------------------ */
 
+/* An owner's durable source cursor, from the store (a status request is
+ * rare; the feed does not keep it): a source adapter checks at start that
+ * its change ids have not been restarted below it (PROTOCOL.md 8.3). */
+static void s_status_cursor(lt_feed_t *self, lt_feed_stream_t *st, Lienthong__StreamStatus *ss)
+{
+    lt_stream_t cur;
+    if (strcmp(ss->role, "owner") != 0 ||
+        lt_store_stream_find(self->ctx->store, st->name, &cur) != 1 ||
+        cur.source_cursor == 0)
+        return;
+    snprintf(st->source_cursor, sizeof st->source_cursor, "%llu",
+             (unsigned long long)cur.source_cursor);
+    ss->source_cursor = (char *)st->source_cursor;
+}
+
+/* After a restart the feed knows a dataset this member owns only once it is
+ * published, subscribed or attached to; status lists every owned dataset
+ * that has records, so that a starting source adapter finds its cursor. */
+static void s_status_owned(lt_feed_t *self)
+{
+    const Lienthong__Directory *d = self->ctx->dir ? lt_dir_get(self->ctx->dir) : NULL;
+    for (size_t i = 0; d && i < d->n_datasets; i++) {
+        const Lienthong__Dataset *ds = d->datasets[i];
+        lt_stream_t cur;
+        if (strcmp(ds->owner, self->ctx->cfg->member) == 0 &&
+            lt_store_stream_find(self->ctx->store, ds->id, &cur) == 1)
+            (void)lt_feed_stream(self, ds->id);
+    }
+}
+
 void lt_feed_status(lt_feed_t *self, Lienthong__StatusReply *r)
 {
+    s_status_owned(self);
     r->streams = calloc(self->n_streams ? self->n_streams : 1, sizeof *r->streams);
     if (!r->streams)
         return;
@@ -236,6 +267,7 @@ void lt_feed_status(lt_feed_t *self, Lienthong__StatusReply *r)
         ss->last_seq = (uint64_t)lt_gwstats_gauge(st->st_last_seq);
         ss->records_per_sec = st->rate;
         ss->role = lt_feed_replica_find(self, st->name) ? "replica" : "owner";
+        s_status_cursor(self, st, ss);
         lt_feed_owner_status(self, st, ss);
     }
 }

@@ -18,6 +18,7 @@ typedef struct {
     uint64_t rate_seq; /* appended count at rate_at, for records/s */
     int64_t rate_at;
     double rate;
+    char source_cursor[LT_CURSOR_TEXT_MAX]; /* text for the last status reply */
     lt_stats_series_t *st_last_seq; /* lienthong_stream_last_seq{stream} */
     lt_stats_series_t *st_appended; /* lienthong_stream_appended{stream} */
 } lt_feed_stream_t;

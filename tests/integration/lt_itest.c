@@ -17,6 +17,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sodium.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -208,6 +209,16 @@ int lt_it_write_file(const char *path, const char *text)
     if (fclose(f) != 0)
         rc = -1;
     return rc;
+}
+
+int lt_it_write_fmt(const char *path, const char *fmt, ...)
+{
+    char text[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    return n < 0 || (size_t)n >= sizeof text ? -1 : lt_it_write_file(path, text);
 }
 
 int lt_it_file_contains(const char *path, const char *s)
@@ -448,29 +459,31 @@ int lt_it_gw_start(lt_it_gw_t *g)
     return 0;
 }
 
+/* ---- a child's life: shared by gateways and other processes --------------- */
+
 /* Reaps the child if it has exited; 1 if it is still running. */
-int lt_it_gw_alive(lt_it_gw_t *g)
+static int s_alive(pid_t *pid, int *wstatus)
 {
-    if (g->pid <= 0)
+    if (*pid <= 0)
         return 0;
     int st = 0;
-    pid_t r = waitpid(g->pid, &st, WNOHANG);
+    pid_t r = waitpid(*pid, &st, WNOHANG);
     if (r == 0)
         return 1;
-    if (r == g->pid)
-        g->wstatus = st;
-    s_child_del(g->pid);
-    g->pid = 0;
+    if (r == *pid)
+        *wstatus = st;
+    s_child_del(*pid);
+    *pid = 0;
     return 0;
 }
 
-int lt_it_gw_wait_exit(lt_it_gw_t *g, int timeout_ms, int *status)
+static int s_wait_exit(pid_t *pid, int *wstatus, int timeout_ms, int *status)
 {
     int64_t deadline = lt_it_ms() + timeout_ms;
     for (;;) {
-        if (!lt_it_gw_alive(g)) {
+        if (!s_alive(pid, wstatus)) {
             if (status)
-                *status = g->wstatus;
+                *status = *wstatus;
             return 0;
         }
         if (lt_it_ms() >= deadline)
@@ -479,16 +492,43 @@ int lt_it_gw_wait_exit(lt_it_gw_t *g, int timeout_ms, int *status)
     }
 }
 
+static void s_kill(pid_t *pid, int *wstatus)
+{
+    if (*pid <= 0)
+        return;
+    kill(*pid, SIGKILL);
+    int st = 0;
+    if (waitpid(*pid, &st, 0) == *pid)
+        *wstatus = st;
+    s_child_del(*pid);
+    *pid = 0;
+}
+
+static int s_stop(pid_t *pid, int *wstatus, int timeout_ms)
+{
+    int st = 0;
+    if (*pid <= 0)
+        return -1;
+    if (kill(*pid, SIGTERM) != 0 || s_wait_exit(pid, wstatus, timeout_ms, &st) != 0) {
+        s_kill(pid, wstatus);
+        return -1;
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -2;
+}
+
+int lt_it_gw_alive(lt_it_gw_t *g)
+{
+    return s_alive(&g->pid, &g->wstatus);
+}
+
+int lt_it_gw_wait_exit(lt_it_gw_t *g, int timeout_ms, int *status)
+{
+    return s_wait_exit(&g->pid, &g->wstatus, timeout_ms, status);
+}
+
 void lt_it_gw_kill(lt_it_gw_t *g)
 {
-    if (g->pid <= 0)
-        return;
-    kill(g->pid, SIGKILL);
-    int st = 0;
-    if (waitpid(g->pid, &st, 0) == g->pid)
-        g->wstatus = st;
-    s_child_del(g->pid);
-    g->pid = 0;
+    s_kill(&g->pid, &g->wstatus);
 }
 
 int lt_it_gw_signal(lt_it_gw_t *g, int sig)
@@ -498,14 +538,47 @@ int lt_it_gw_signal(lt_it_gw_t *g, int sig)
 
 int lt_it_gw_stop(lt_it_gw_t *g, int timeout_ms)
 {
-    int st = 0;
-    if (g->pid <= 0)
+    return s_stop(&g->pid, &g->wstatus, timeout_ms);
+}
+
+/* ---- other processes of the binary ----------------------------------------- */
+
+int lt_it_proc_start(lt_it_proc_t *p)
+{
+    const char *bin = lt_it_binary();
+    char *argv[LT_IT_PROC_ARGS + 2];
+    size_t n = 0;
+    if (!bin || p->pid > 0)
         return -1;
-    if (kill(g->pid, SIGTERM) != 0 || lt_it_gw_wait_exit(g, timeout_ms, &st) != 0) {
-        lt_it_gw_kill(g);
+    argv[n++] = (char *)bin;
+    for (size_t i = 0; p->args[i] && n < LT_IT_PROC_ARGS + 1; i++)
+        argv[n++] = (char *)p->args[i];
+    argv[n] = NULL;
+    pid_t pid = s_spawn(p->log_path, 1, NULL, argv);
+    if (pid < 0)
         return -1;
-    }
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -2;
+    p->pid = pid;
+    return 0;
+}
+
+int lt_it_proc_alive(lt_it_proc_t *p)
+{
+    return s_alive(&p->pid, &p->wstatus);
+}
+
+int lt_it_proc_wait_exit(lt_it_proc_t *p, int timeout_ms, int *status)
+{
+    return s_wait_exit(&p->pid, &p->wstatus, timeout_ms, status);
+}
+
+void lt_it_proc_kill(lt_it_proc_t *p)
+{
+    s_kill(&p->pid, &p->wstatus);
+}
+
+int lt_it_proc_stop(lt_it_proc_t *p, int timeout_ms)
+{
+    return s_stop(&p->pid, &p->wstatus, timeout_ms);
 }
 
 int lt_it_gw_put_directory(lt_it_gw_t *g, const uint8_t *bytes, size_t len)
@@ -720,20 +793,25 @@ long lt_it_log_mark(const lt_it_gw_t *g)
     return stat(g->log_path, &st) == 0 ? (long)st.st_size : 0;
 }
 
-int lt_it_log_has(const lt_it_gw_t *g, long mark, const char *a, const char *b)
+int lt_it_file_count(const char *path, long mark, const char *a, const char *b)
 {
-    FILE *f = fopen(g->log_path, "r");
+    FILE *f = fopen(path, "r");
     if (!f)
         return 0;
     int found = 0;
     char *line = NULL;
     size_t cap = 0;
     if (fseek(f, mark, SEEK_SET) == 0)
-        while (!found && getline(&line, &cap, f) >= 0)
-            found = strstr(line, a) && (!b || strstr(line, b));
+        while (getline(&line, &cap, f) >= 0)
+            found += strstr(line, a) && (!b || strstr(line, b));
     free(line);
     fclose(f);
     return found;
+}
+
+int lt_it_log_has(const lt_it_gw_t *g, long mark, const char *a, const char *b)
+{
+    return lt_it_file_count(g->log_path, mark, a, b) > 0;
 }
 
 int lt_it_log_wait(const lt_it_gw_t *g, long mark, const char *a, const char *b, int timeout_ms)
@@ -747,16 +825,21 @@ int lt_it_log_wait(const lt_it_gw_t *g, long mark, const char *a, const char *b,
     return lt_it_log_has(g, mark, a, b) ? 0 : -1;
 }
 
-void lt_it_log_dump(const lt_it_gw_t *g)
+void lt_it_file_dump(const char *path)
 {
     uint8_t *buf = NULL;
     size_t len = 0;
-    if (lt_file_read(g->log_path, 64u << 20, &buf, &len) != 0)
+    if (lt_file_read(path, 64u << 20, &buf, &len) != 0)
         return;
     size_t from = len > 6000 ? len - 6000 : 0;
-    fprintf(stderr, "---- %s (last %zu bytes) ----\n%s---- end ----\n", g->log_path, len - from,
+    fprintf(stderr, "---- %s (last %zu bytes) ----\n%s---- end ----\n", path, len - from,
             (char *)buf + from);
     free(buf);
+}
+
+void lt_it_log_dump(const lt_it_gw_t *g)
+{
+    lt_it_file_dump(g->log_path);
 }
 
 /* ---- test peers ------------------------------------------------------------ */

@@ -161,6 +161,28 @@ int lt_it_gw_wait_version(lt_it_gw_t *g, uint64_t version, int timeout_ms);
 /* directory_version from one status call, 0 when no answer. */
 uint64_t lt_it_gw_version(lt_it_gw_t *g);
 
+/* ---- other processes of the binary (adapters, imports) ------------------- */
+
+#define LT_IT_PROC_ARGS 15
+
+/* A background `lienthong ARGS...` whose stdout and stderr are appended to
+ * log_path; registered like a gateway (killed by cleanup, dies with us). */
+typedef struct {
+    char log_path[PATH_MAX];
+    const char *args[LT_IT_PROC_ARGS + 1]; /* NULL-terminated, kept by the caller */
+    pid_t pid;                             /* 0 when not running */
+    int wstatus;                           /* wait status of the last run that ended */
+} lt_it_proc_t;
+
+int lt_it_proc_start(lt_it_proc_t *p);
+/* 1 while running (reaps it once it has exited). */
+int lt_it_proc_alive(lt_it_proc_t *p);
+int lt_it_proc_wait_exit(lt_it_proc_t *p, int timeout_ms, int *status);
+void lt_it_proc_kill(lt_it_proc_t *p);
+/* SIGTERM and wait: the exit code, -1 on timeout (then SIGKILLed), -2 when
+ * killed by a signal. */
+int lt_it_proc_stop(lt_it_proc_t *p, int timeout_ms);
+
 /* ---- logs --------------------------------------------------------------- */
 
 /* Current size of the log: later waits look only after this mark. */
@@ -171,6 +193,10 @@ int lt_it_log_has(const lt_it_gw_t *g, long mark, const char *a, const char *b);
 int lt_it_log_wait(const lt_it_gw_t *g, long mark, const char *a, const char *b, int timeout_ms);
 /* Copies the log (tail) to stderr, for diagnosis of a failed test. */
 void lt_it_log_dump(const lt_it_gw_t *g);
+/* The same for any file: the lines after byte `mark` that contain a and
+ * (when non-NULL) b; the tail of the file to stderr. */
+int lt_it_file_count(const char *path, long mark, const char *a, const char *b);
+void lt_it_file_dump(const char *path);
 
 /* ---- test peers ----------------------------------------------------------- */
 
@@ -250,5 +276,7 @@ int lt_it_file_contains(const char *path, const char *s);
 /* Permission bits of path, or -1. */
 int lt_it_mode(const char *path);
 int lt_it_write_file(const char *path, const char *text);
+/* The same with printf formatting (up to 8 KiB of text). */
+int lt_it_write_fmt(const char *path, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

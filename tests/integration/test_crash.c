@@ -1452,16 +1452,6 @@ static void s_supervise(world_t *w, int64_t now)
     "  date_of_birth = \"date_of_birth\"; current_province = \"current_province\";\n"              \
     "  status = \"status\"; };\n"
 
-__attribute__((format(printf, 2, 3))) static int s_write(const char *path, const char *fmt, ...)
-{
-    char text[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(text, sizeof text, fmt, ap);
-    va_end(ap);
-    return n < 0 || (size_t)n >= sizeof text ? -1 : lt_it_write_file(path, text);
-}
-
 static int s_setup(world_t *w, uint64_t seed)
 {
     memset(w, 0, sizeof *w);
@@ -1490,8 +1480,8 @@ static int s_setup(world_t *w, uint64_t seed)
     snprintf(w->owner_store, sizeof w->owner_store, "%.4000s/store.db", w->owner->data_dir);
     snprintf(w->p38_store, sizeof w->p38_store, "%.4000s/store.db", w->p38->data_dir);
     snprintf(w->bhxh_store, sizeof w->bhxh_store, "%.4000s/store.db", w->bhxh->data_dir);
-    if (s_write(w->source_conf, SOURCE_CONF, w->owner->sock_path, w->agency_db) != 0 ||
-        s_write(w->sink_conf, SINK_CONF, w->p38->sock_path, w->sink_db) != 0)
+    if (lt_it_write_fmt(w->source_conf, SOURCE_CONF, w->owner->sock_path, w->agency_db) != 0 ||
+        lt_it_write_fmt(w->sink_conf, SINK_CONF, w->p38->sock_path, w->sink_db) != 0)
         return -1;
 
     char seed_s[32], out[PATH_MAX + 32];

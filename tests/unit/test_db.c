@@ -1,10 +1,13 @@
 /* test_db: CUnit suite for the adapters' database seam (adapters/lt_db.h)
  * against its SQLite backend: the backend chosen by the form of the
- * `database` setting (PostgreSQL refused as not built), change capture
- * installed twice, changes after a cursor (latest per key, in id order),
- * requeue and pruning, the row accessor, and lt_db_apply writing a batch
- * and the sink's cursor all or nothing. The database is checked directly
- * with SQLite beside the seam. */
+ * `database` setting (PostgreSQL settings go to the PostgreSQL backend and
+ * never show a password), change capture installed twice, changes after a
+ * cursor (latest per key, in id order, with their rows), requeue and
+ * pruning per table, two tables in one database, a table listed again,
+ * the epoch shift, a database from before the table column, the row accessor, and
+ * lt_db_apply writing a batch and the sink's cursor all or nothing. The
+ * database is checked directly with SQLite beside the seam. (The
+ * PostgreSQL backend has its own suite, test_db_pg.) */
 #include "unit_sqlite.h"
 
 #include "lt_db.h"
@@ -61,34 +64,53 @@ static const char *const CITIZEN_COLS[] = {"id", "name"};
 
 /* ---- choosing the backend --------------------------------------------- */
 
-static void test_postgresql_refused(void)
+/* PostgreSQL settings reach the PostgreSQL backend: a server that is not
+ * there is waited for (the connection is lost, not refused), a malformed
+ * setting is refused, and no message shows the password. */
+static void test_postgresql_settings(void)
 {
-    static const char *const pg[] = {
-        "postgresql://lienthong:s3cret@db.bca.gov.vn/npd",
-        "postgres://lienthong:s3cret@localhost:5432/npd",
-        "POSTGRESQL://lienthong:s3cret@localhost/npd",
-        "host=db.bca.gov.vn dbname=npd password=s3cret",
-        "  dbname = npd password=s3cret",
+    static const char *const down[] = {
+        "postgresql://lienthong:s3cret@127.0.0.1:1/npd",
+        "postgres://lienthong:s3cret@127.0.0.1:1/npd?connect_timeout=2",
+        "POSTGRESQL://lienthong:s3cret@127.0.0.1:1/npd",
+        "host=127.0.0.1 port=1 dbname=npd user=lienthong password=s3cret",
+        "  dbname = npd password=s3cret host=127.0.0.1 port = 1 user=lienthong",
     };
     char conf[600], err[512];
     path_of(conf, sizeof conf, "source.conf");
     lt_db_table_t table = {"citizens", 2, CITIZEN_COLS, TYPES2, 0};
-    for (size_t i = 0; i < sizeof pg / sizeof pg[0]; i++) {
+    for (size_t i = 0; i < sizeof down / sizeof down[0]; i++) {
         err[0] = 0;
-        lt_db_t *d = lt_db_connect(pg[i], conf, LT_DB_SOURCE, &table, 0, err, sizeof err);
-        CU_ASSERT(d == NULL);
-        if (!strstr(err, "PostgreSQL backend is not built"))
+        lt_db_t *d = lt_db_connect(down[i], conf, LT_DB_SOURCE, &table, 0, err, sizeof err);
+        CU_ASSERT_FATAL(d != NULL);
+        CU_ASSERT(strstr(lt_db_name(d), "PostgreSQL database npd on 127.0.0.1:1") != NULL);
+        int present = -1;
+        CU_ASSERT(lt_db_capture_present(d, &present, err, sizeof err) == -1);
+        CU_ASSERT(lt_db_lost(d) == 1);
+        if (!strstr(err, "cannot connect to PostgreSQL database npd on 127.0.0.1:1 as lienthong"))
             fprintf(stderr, "case %zu: \"%s\"\n", i, err);
-        CU_ASSERT(strstr(err, "PostgreSQL backend is not built") != NULL);
-        CU_ASSERT(strncmp(err, conf, strlen(conf)) == 0); /* names the file */
-        CU_ASSERT(strstr(err, "s3cret") == NULL);         /* never the password */
+        CU_ASSERT(strstr(err, "cannot connect to PostgreSQL database npd on 127.0.0.1:1 as "
+                              "lienthong") != NULL);
+        CU_ASSERT(strstr(err, "s3cret") == NULL);
+        CU_ASSERT(strstr(lt_db_name(d), "s3cret") == NULL);
         lt_db_destroy(&d);
+    }
+    /* Malformed: refused at once, the password masked even where libpq
+     * quotes the setting. */
+    static const char *const bad[] = {"postgresql://lienthong:s3cret@127.0.0.1:1/npd?bogus=1",
+                                      "host=127.0.0.1 password=s3cret bogus=1"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = 0;
+        lt_db_t *d = lt_db_connect(bad[i], conf, LT_DB_SOURCE, &table, 0, err, sizeof err);
+        CU_ASSERT(d == NULL);
+        CU_ASSERT(strstr(err, "not a valid PostgreSQL connection string") != NULL);
+        CU_ASSERT(strstr(err, "s3cret") == NULL);
     }
     /* Nothing was created as if the setting were a file name. */
     char dir[600];
     path_of(dir, sizeof dir, "postgresql:");
     CU_ASSERT(access(dir, F_OK) != 0);
-    path_of(dir, sizeof dir, "host=db.bca.gov.vn dbname=npd password=s3cret");
+    path_of(dir, sizeof dir, "host=127.0.0.1 port=1 dbname=npd user=lienthong password=s3cret");
     CU_ASSERT(access(dir, F_OK) != 0);
 }
 
@@ -124,9 +146,11 @@ typedef struct {
     size_t n;
 } changes_t;
 
-static int on_change(void *arg, int64_t id, const char *key, char *err, size_t errlen)
+static int on_change(void *arg, int64_t id, const char *key, const lt_db_row_t *row, char *err,
+                     size_t errlen)
 {
     changes_t *c = arg;
+    (void)row;
     if (c->n >= 16) {
         snprintf(err, errlen, "too many changes");
         return -1;
@@ -250,6 +274,108 @@ static void test_changes_after_cursor(void)
     lt_db_rollback(d);
     CU_ASSERT(lt_db_cursor_load(d, "VN/GOV/BCA/population", &cur, err, sizeof err) == 0);
     CU_ASSERT(cur == 8);
+    sqlite3_close(raw);
+    lt_db_destroy(&d);
+}
+
+/* Two tables in one database: each reads, requeues and prunes its own
+ * changes; a restart lists a table again above an id. */
+static void test_two_tables(void)
+{
+    char err[512] = "";
+    sqlite3 *raw = open_raw("two.db", "CREATE TABLE citizens(id TEXT PRIMARY KEY, name TEXT);"
+                                      "CREATE TABLE phones(num TEXT PRIMARY KEY, owner TEXT)");
+    static const char *const pcols[] = {"num", "owner"};
+    lt_db_t *c1 = open_seam("two.db", LT_DB_SOURCE, "citizens", CITIZEN_COLS, 0);
+    lt_db_t *p1 = open_seam("two.db", LT_DB_SOURCE, "phones", pcols, 0);
+    int created = 0;
+    CU_ASSERT_FATAL(lt_db_capture_install(c1, &created, err, sizeof err) == 0);
+    CU_ASSERT_FATAL(lt_db_capture_install(p1, &created, err, sizeof err) == 0);
+    CU_ASSERT(created == 1);
+    /* 1:a 2:849 3:b, in one transaction. */
+    ut_sql_exec(raw, "BEGIN; INSERT INTO citizens VALUES ('a', 'An');"
+                     "INSERT INTO phones VALUES ('849', 'a');"
+                     "INSERT INTO citizens VALUES ('b', 'Ba'); COMMIT");
+    changes_t c;
+    CU_ASSERT(read_changes(c1, 0, 100, &c) == 2);
+    expect_change(&c, 0, 1, "a");
+    expect_change(&c, 1, 3, "b");
+    CU_ASSERT(read_changes(p1, 0, 100, &c) == 1);
+    expect_change(&c, 0, 2, "849");
+    int64_t last = 0, high = 0, base = 0;
+    CU_ASSERT(lt_db_last_change(p1, &last, err, sizeof err) == 0);
+    CU_ASSERT(last == 2);
+    /* The citizens' dataset passed everything; the phones' changes stay. */
+    CU_ASSERT_FATAL(lt_db_begin(c1, 1, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_cursor_store(c1, "VN/GOV/BCA/population", 3, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_commit(c1, err, sizeof err) == 0);
+    CU_ASSERT(ut_sql_count(raw, "SELECT COUNT(*) FROM lt_changes WHERE table_name = 'citizens'") ==
+              0);
+    CU_ASSERT(ut_sql_count(raw, "SELECT COUNT(*) FROM lt_changes WHERE table_name = 'phones'") ==
+              1);
+    /* The high-water mark outlives pruning; a relist lists the table under
+     * new ids, and ids go on from there. */
+    CU_ASSERT(lt_db_capture_high(c1, &high, err, sizeof err) == 0);
+    CU_ASSERT(high == 3);
+    CU_ASSERT_FATAL(lt_db_begin(c1, 1, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_capture_relist(c1, &base, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_commit(c1, err, sizeof err) == 0);
+    CU_ASSERT(base == 3);
+    CU_ASSERT(read_changes(c1, base, 100, &c) == 2);
+    expect_change(&c, 0, 4, "a");
+    expect_change(&c, 1, 5, "b");
+    /* A dataset's epoch shift is kept with its cursor. */
+    int64_t shift = -1;
+    CU_ASSERT(lt_db_shift_load(c1, "VN/GOV/BCA/population", &shift, err, sizeof err) == 0);
+    CU_ASSERT(shift == 0);
+    CU_ASSERT_FATAL(lt_db_begin(c1, 1, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_shift_store(c1, "VN/GOV/BCA/population", 7000, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_commit(c1, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_shift_load(c1, "VN/GOV/BCA/population", &shift, err, sizeof err) == 0);
+    CU_ASSERT(shift == 7000);
+    ut_sql_exec(raw, "INSERT INTO phones VALUES ('850', 'b')");
+    CU_ASSERT(read_changes(p1, 2, 100, &c) == 1);
+    expect_change(&c, 0, 6, "850");
+    sqlite3_close(raw);
+    lt_db_destroy(&c1);
+    lt_db_destroy(&p1);
+}
+
+/* A database from before the table column: the change list and the
+ * cursors take the name of the table whose triggers they had; the old
+ * triggers do not count as capture until --install re-creates them. */
+static void test_old_change_list(void)
+{
+    char err[512] = "";
+    sqlite3 *raw = open_raw(
+        "old.db",
+        "CREATE TABLE citizens(id TEXT PRIMARY KEY, name TEXT);"
+        "CREATE TABLE lt_changes(id INTEGER PRIMARY KEY AUTOINCREMENT, row_key TEXT NOT NULL);"
+        "CREATE TABLE lt_source_cursor(dataset TEXT PRIMARY KEY, change_id INTEGER NOT NULL);"
+        "CREATE TRIGGER lt_citizens_insert AFTER INSERT ON citizens BEGIN "
+        " INSERT INTO lt_changes(row_key) VALUES (NEW.id); END;"
+        "INSERT INTO citizens VALUES ('a', 'An'), ('b', 'Ba'), ('c', 'Chi');"
+        "INSERT INTO lt_source_cursor VALUES ('VN/GOV/BCA/population', 1)");
+    lt_db_t *d = open_seam("old.db", LT_DB_SOURCE, "citizens", CITIZEN_COLS, 0);
+    CU_ASSERT(ut_sql_count(raw, "SELECT COUNT(*) FROM lt_changes WHERE table_name = 'citizens'") ==
+              3);
+    CU_ASSERT(ut_sql_count(raw, "SELECT COUNT(*) FROM lt_source_cursor "
+                                "WHERE table_name = 'citizens'") == 1);
+    int present = -1, created = -1;
+    CU_ASSERT(lt_db_capture_present(d, &present, err, sizeof err) == 0);
+    CU_ASSERT(present == 0);
+    CU_ASSERT(lt_db_capture_install(d, &created, err, sizeof err) == 0);
+    CU_ASSERT(created == 1); /* lists the rows: the old triggers are not kept */
+    CU_ASSERT(lt_db_capture_present(d, &present, err, sizeof err) == 0);
+    CU_ASSERT(present == 1);
+    int64_t cur = -1;
+    CU_ASSERT(lt_db_cursor_load(d, "VN/GOV/BCA/population", &cur, err, sizeof err) == 0);
+    CU_ASSERT(cur == 1); /* the change list existed: cursors are kept */
+    changes_t c;
+    CU_ASSERT(read_changes(d, 1, 100, &c) == 3);
+    expect_change(&c, 0, 4, "a");
+    expect_change(&c, 1, 5, "b");
+    expect_change(&c, 2, 6, "c");
     sqlite3_close(raw);
     lt_db_destroy(&d);
 }
@@ -451,10 +577,12 @@ static void test_sink_table_must_fit(void)
 int main(void)
 {
     static const ut_test_t tests[] = {
-        {"postgresql:// and conninfo settings: not built", test_postgresql_refused},
+        {"postgresql:// and conninfo settings: the PostgreSQL backend", test_postgresql_settings},
         {"a SQLite path is resolved against the config file", test_sqlite_path_resolved},
         {"change capture installed twice", test_capture_install_twice},
         {"changes after a cursor, requeue, cursor and pruning", test_changes_after_cursor},
+        {"two tables in one database; high-water mark, relist, shift", test_two_tables},
+        {"a change list from before the table column", test_old_change_list},
         {"row accessor: names, types, values", test_row_accessor},
         {"apply: batch and cursor all or nothing", test_apply_all_or_nothing},
         {"a sink table must take upserts by key", test_sink_table_must_fit},

@@ -1,0 +1,775 @@
+/* lt_csv: CSV rows to records (see lt_csv.h). libcsv parses (RFC 4180
+ * quoting, any delimiter) and hands over fields and ends of rows through
+ * callbacks; the fields of one row are kept until its end, then the row is
+ * checked and packed through the rows seam (a CSV row is an lt_db_row_t
+ * whose values are all TEXT, or NULL for an empty field), so that the
+ * mapping and its conversions are exactly the adapters' (lt_rowmap).
+ *
+ * Line numbers: the input is fed to libcsv one line at a time, so the line
+ * being fed is known when a row ends; the row started that many lines
+ * earlier as its quoted fields hold newlines. Keys already published are
+ * kept in a compact open-addressing set (SipHash of the key, with a random
+ * key, so that a crafted file cannot make it slow) pointing into an arena
+ * that also holds the line of the first occurrence. */
+#include "lt_csv.h"
+#include "lt_adapter.h"
+#include "lt_db_backend.h"
+#include "lt_rowmap.h"
+#include "lt_schema.h"
+
+#include <csv.h>
+#include <errno.h>
+#include <limits.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistr.h>
+
+/* libcsv's parser states (libcsv.c; the field is public in csv.h). */
+#define CSV_ROW_NOT_BEGUN 0
+#define CSV_FIELD_BEGUN   2
+
+#define CHECK_DATE     1u
+#define CHECK_DIGITS   2u
+#define CHECK_REQUIRED 4u
+#define REASON_MAX     256
+
+/* The fields of the row being read. */
+typedef struct {
+    char *buf; /* each field's bytes and a NUL */
+    size_t len, cap;
+    size_t *off, *flen;
+    unsigned char *null;
+    size_t n, cap_fields;
+    size_t newlines; /* inside the row's quoted fields */
+} s_fields_t;
+
+/* Keys seen: slots hold arena offset + 1 (0: empty). */
+typedef struct {
+    uint64_t *slots;
+    size_t n_slots, used;
+    uint8_t *arena; /* per key: line (8 bytes), length (4), bytes */
+    size_t len, cap;
+    unsigned char sip[crypto_shorthash_KEYBYTES];
+} s_keys_t;
+
+struct lt_csv_t {
+    char path[PATH_MAX];
+    char socket[PATH_MAX];
+    char dataset[256];
+    char record_type[256];
+    char key_field[256];
+    char file[PATH_MAX]; /* the file being read, for messages */
+    int batch;
+    char delimiter;
+    int empty_is_null;
+    lt_rowmap_t *map;
+    unsigned *checks; /* per mapped column */
+    int *digits;      /* per mapped column: the number of digits, 0 any */
+    size_t *col;      /* per mapped column: its index in the header */
+    size_t n_header;
+    char **header;
+    int have_header;
+    struct csv_parser parser;
+    int parser_ready;
+    s_fields_t f;
+    s_keys_t keys;
+    long line;     /* the line being fed (1-based) */
+    long row_line; /* the line the row being read began on */
+    size_t key;    /* the key field's index in the mapping */
+    int at_start;
+    lt_csv_record_fn on_record;
+    lt_csv_reject_fn on_reject;
+    void *arg;
+    char err[1024]; /* a fatal error met inside a callback */
+    int failed;
+    uint64_t rows, good, bad;
+};
+
+/* A row being checked: the mapped columns in mapping order. */
+typedef struct {
+    lt_db_row_t base;
+    const lt_csv_t *self;
+} s_row_t;
+
+/* ---- configuration -------------------------------------------------- */
+
+static const char *const s_known[] = {"gateway_socket", "dataset", "record_type", "key_field",
+                                      "columns",        "checks",  "delimiter",   "empty",
+                                      "batch",          NULL};
+
+/* One check list, e.g. "required, digits:12". */
+static int s_parse_check(lt_csv_t *self, size_t i, const config_setting_t *s, char *err,
+                         size_t errlen)
+{
+    const char *text = config_setting_get_string(s);
+    if (!text)
+        return lt_cfgfile_err(s, self->path, err, errlen, "a check must be a string");
+    char copy[256];
+    snprintf(copy, sizeof copy, "%s", text);
+    for (char *save = NULL, *w = strtok_r(copy, ", ", &save); w; w = strtok_r(NULL, ", ", &save)) {
+        char *end = NULL;
+        if (strcmp(w, "date") == 0)
+            self->checks[i] |= CHECK_DATE;
+        else if (strcmp(w, "required") == 0)
+            self->checks[i] |= CHECK_REQUIRED;
+        else if (strcmp(w, "digits") == 0)
+            self->checks[i] |= CHECK_DIGITS;
+        else if (strncmp(w, "digits:", 7) == 0 &&
+                 (self->digits[i] = (int)strtol(w + 7, &end, 10)) > 0 && *end == 0)
+            self->checks[i] |= CHECK_DIGITS;
+        else
+            return lt_cfgfile_err(s, self->path, err, errlen,
+                                  "unknown check '%s' (date, digits, digits:N, required)", w);
+    }
+    return 0;
+}
+
+static int s_load_checks(lt_csv_t *self, const config_t *c, char *err, size_t errlen)
+{
+    size_t n = lt_rowmap_size(self->map);
+    self->checks = calloc(n, sizeof *self->checks);
+    self->digits = calloc(n, sizeof *self->digits);
+    self->col = calloc(n, sizeof *self->col);
+    if (!self->checks || !self->digits || !self->col)
+        return lt_cfgfile_err(NULL, self->path, err, errlen, "out of memory");
+    const config_setting_t *g = config_lookup(c, "checks");
+    if (!g)
+        return 0;
+    if (!config_setting_is_group(g))
+        return lt_cfgfile_err(g, self->path, err, errlen,
+                              "'checks' must be a group: checks = { field = \"date\"; ... };");
+    for (int k = 0; k < config_setting_length(g); k++) {
+        const config_setting_t *s = config_setting_get_elem(g, (unsigned)k);
+        size_t i = 0;
+        while (i < n && strcmp(lt_rowmap_field_name(self->map, i), config_setting_name(s)) != 0)
+            i++;
+        if (i == n)
+            return lt_cfgfile_err(s, self->path, err, errlen,
+                                  "check of field '%s', which 'columns' does not map",
+                                  config_setting_name(s));
+        if (s_parse_check(self, i, s, err, errlen))
+            return -1;
+    }
+    return 0;
+}
+
+/* delimiter = "," (one character) or "\t". */
+static int s_load_delimiter(lt_csv_t *self, const config_t *c, char *err, size_t errlen)
+{
+    char d[8];
+    if (lt_cfgfile_string(c, self->path, "delimiter", ",", 0, d, sizeof d, err, errlen))
+        return -1;
+    if (strlen(d) != 1 || d[0] == '"' || d[0] == '\n' || d[0] == '\r')
+        return lt_cfgfile_err(config_lookup(c, "delimiter"), self->path, err, errlen,
+                              "'delimiter' must be one character other than '\"' and newlines "
+                              "(\"\\t\" for a tab)");
+    self->delimiter = d[0];
+    char empty[8];
+    if (lt_cfgfile_string(c, self->path, "empty", "null", 0, empty, sizeof empty, err, errlen))
+        return -1;
+    if (strcmp(empty, "null") != 0 && strcmp(empty, "text") != 0)
+        return lt_cfgfile_err(config_lookup(c, "empty"), self->path, err, errlen,
+                              "'empty' must be \"null\" or \"text\"");
+    self->empty_is_null = empty[0] == 'n';
+    return 0;
+}
+
+/* The mapping: `columns` names header columns; the key column is the one
+ * mapped to key_field. */
+static int s_load_map(lt_csv_t *self, const config_t *c, char *err, size_t errlen)
+{
+    const ProtobufCMessageDescriptor *desc = lt_schema_find(self->record_type);
+    if (!desc)
+        return lt_cfgfile_err(config_lookup(c, "record_type"), self->path, err, errlen,
+                              "unknown record type '%s' (e.g. \"lienthong.records.Population\")",
+                              self->record_type);
+    const config_setting_t *cols = config_lookup(c, "columns");
+    const config_setting_t *key = cols ? config_setting_get_member(cols, self->key_field) : NULL;
+    const char *key_column = key ? config_setting_get_string(key) : NULL;
+    if (cols && !key_column)
+        return lt_cfgfile_err(cols, self->path, err, errlen,
+                              "the key field is not mapped: add %s = \"<its CSV column>\"; to "
+                              "'columns'",
+                              self->key_field);
+    self->map = lt_rowmap_new(desc, cols, self->path, key_column, self->key_field, err, errlen);
+    if (!self->map)
+        return -1;
+    while (strcmp(lt_rowmap_field_name(self->map, self->key), self->key_field) != 0)
+        self->key++;
+    return 0;
+}
+
+static int s_load(lt_csv_t *self, const config_t *c, char *err, size_t errlen)
+{
+    const char *p = self->path;
+    long long batch;
+    if (lt_cfgfile_unknown(c, p, s_known, err, errlen) ||
+        lt_cfgfile_string(c, p, "gateway_socket", NULL, 1, self->socket, sizeof self->socket, err,
+                          errlen) ||
+        lt_cfgfile_string(c, p, "dataset", NULL, 0, self->dataset, sizeof self->dataset, err,
+                          errlen) ||
+        lt_cfgfile_string(c, p, "record_type", NULL, 0, self->record_type, sizeof self->record_type,
+                          err, errlen) ||
+        lt_cfgfile_string(c, p, "key_field", NULL, 0, self->key_field, sizeof self->key_field, err,
+                          errlen) ||
+        lt_cfgfile_int(c, p, "batch", 1000, 1, 100000, &batch, err, errlen) ||
+        s_load_delimiter(self, c, err, errlen) || s_load_map(self, c, err, errlen) ||
+        s_load_checks(self, c, err, errlen))
+        return -1;
+    self->batch = (int)batch;
+    return 0;
+}
+
+lt_csv_t *lt_csv_new(const char *config_path, char *err, size_t errlen)
+{
+    lt_csv_t *self = calloc(1, sizeof *self);
+    if (!self || sodium_init() < 0) {
+        lt_adapter_fmt(err, errlen, "out of memory");
+        free(self);
+        return NULL;
+    }
+    snprintf(self->path, sizeof self->path, "%s", config_path);
+    crypto_shorthash_keygen(self->keys.sip);
+    config_t c;
+    config_init(&c);
+    int rc = lt_cfgfile_read(&c, config_path, err, errlen) || s_load(self, &c, err, errlen);
+    config_destroy(&c);
+    if (rc == 0)
+        return self;
+    lt_csv_destroy(&self);
+    return NULL;
+}
+
+static void s_header_free(lt_csv_t *self)
+{
+    for (size_t i = 0; self->header && i < self->n_header; i++)
+        free(self->header[i]);
+    free(self->header);
+    self->header = NULL;
+    self->n_header = 0;
+    self->have_header = 0;
+}
+
+void lt_csv_destroy(lt_csv_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    lt_csv_t *self = *self_p;
+    if (self->parser_ready)
+        csv_free(&self->parser);
+    s_header_free(self);
+    lt_rowmap_destroy(&self->map);
+    free(self->checks);
+    free(self->digits);
+    free(self->col);
+    free(self->f.buf);
+    free(self->f.off);
+    free(self->f.flen);
+    free(self->f.null);
+    free(self->keys.slots);
+    free(self->keys.arena);
+    free(self);
+    *self_p = NULL;
+}
+
+const char *lt_csv_dataset(const lt_csv_t *self)
+{
+    return self->dataset;
+}
+
+const char *lt_csv_socket(const lt_csv_t *self)
+{
+    return self->socket;
+}
+
+int lt_csv_batch(const lt_csv_t *self)
+{
+    return self->batch;
+}
+
+void lt_csv_set_delimiter(lt_csv_t *self, char delimiter)
+{
+    self->delimiter = delimiter;
+}
+
+void lt_csv_counts(const lt_csv_t *self, uint64_t *rows, uint64_t *good, uint64_t *bad)
+{
+    *rows = self->rows;
+    *good = self->good;
+    *bad = self->bad;
+}
+
+/* ---- the row seam: a CSV row ---------------------------------------- */
+
+static const s_fields_t *s_f(const lt_db_row_t *row, size_t i, size_t *k)
+{
+    const lt_csv_t *self = ((const s_row_t *)row)->self;
+    *k = self->col[i];
+    return &self->f;
+}
+
+static size_t s_row_count(const lt_db_row_t *row)
+{
+    return lt_rowmap_size(((const s_row_t *)row)->self->map);
+}
+
+static const char *s_row_name(const lt_db_row_t *row, size_t i)
+{
+    return lt_rowmap_column_name(((const s_row_t *)row)->self->map, i);
+}
+
+static lt_db_type_t s_row_type(const lt_db_row_t *row, size_t i)
+{
+    size_t k;
+    const s_fields_t *f = s_f(row, i, &k);
+    return f->null[k] ? LT_DB_NULL : LT_DB_TEXT;
+}
+
+static const char *s_row_text(const lt_db_row_t *row, size_t i)
+{
+    size_t k;
+    const s_fields_t *f = s_f(row, i, &k);
+    return f->null[k] ? NULL : f->buf + f->off[k];
+}
+
+static int64_t s_row_int(const lt_db_row_t *row, size_t i)
+{
+    const char *t = s_row_text(row, i);
+    return t ? strtoll(t, NULL, 10) : 0;
+}
+
+static double s_row_double(const lt_db_row_t *row, size_t i)
+{
+    const char *t = s_row_text(row, i);
+    return t ? strtod(t, NULL) : 0;
+}
+
+static const void *s_row_blob(const lt_db_row_t *row, size_t i, size_t *len)
+{
+    size_t k;
+    const s_fields_t *f = s_f(row, i, &k);
+    *len = f->null[k] ? 0 : f->flen[k];
+    return *len ? f->buf + f->off[k] : NULL;
+}
+
+static const lt_db_ops_t s_row_ops = {
+    .name = "csv",
+    .row_count = s_row_count,
+    .row_name = s_row_name,
+    .row_type = s_row_type,
+    .row_int = s_row_int,
+    .row_double = s_row_double,
+    .row_text = s_row_text,
+    .row_blob = s_row_blob,
+};
+
+/* ---- keys seen -------------------------------------------------------- */
+
+static uint64_t s_hash(const s_keys_t *k, const char *key, size_t len)
+{
+    uint64_t h;
+    crypto_shorthash((unsigned char *)&h, (const unsigned char *)key, len, k->sip);
+    return h;
+}
+
+static int s_same(const s_keys_t *k, uint64_t slot, const char *key, size_t len, long *line)
+{
+    const uint8_t *e = k->arena + slot - 1;
+    uint32_t elen;
+    int64_t first;
+    memcpy(&first, e, 8);
+    memcpy(&elen, e + 8, 4);
+    *line = (long)first;
+    return elen == len && memcmp(e + 12, key, len) == 0;
+}
+
+static int s_grow_slots(s_keys_t *k)
+{
+    size_t n = k->n_slots ? k->n_slots * 2 : 1024;
+    uint64_t *slots = calloc(n, sizeof *slots);
+    if (!slots)
+        return -1;
+    for (size_t i = 0; i < k->n_slots; i++) {
+        if (!k->slots[i])
+            continue;
+        const uint8_t *e = k->arena + k->slots[i] - 1;
+        uint32_t elen;
+        memcpy(&elen, e + 8, 4);
+        size_t j = s_hash(k, (const char *)e + 12, elen) & (n - 1);
+        while (slots[j])
+            j = (j + 1) & (n - 1);
+        slots[j] = k->slots[i];
+    }
+    free(k->slots);
+    k->slots = slots;
+    k->n_slots = n;
+    return 0;
+}
+
+/* Adds key (first seen on `line`): 1 added, 0 already there (*first set),
+ * -1 out of memory. */
+static int s_key_add(s_keys_t *k, const char *key, long line, long *first)
+{
+    size_t len = strlen(key);
+    if ((k->used + 1) * 2 > k->n_slots && s_grow_slots(k))
+        return -1;
+    size_t j = s_hash(k, key, len) & (k->n_slots - 1);
+    for (; k->slots[j]; j = (j + 1) & (k->n_slots - 1))
+        if (s_same(k, k->slots[j], key, len, first))
+            return 0;
+    if (k->len + 12 + len > k->cap) {
+        size_t cap = (k->len + 12 + len) * 2;
+        uint8_t *a = realloc(k->arena, cap);
+        if (!a)
+            return -1;
+        k->arena = a;
+        k->cap = cap;
+    }
+    int64_t l = line;
+    uint32_t l32 = (uint32_t)len;
+    memcpy(k->arena + k->len, &l, 8);
+    memcpy(k->arena + k->len + 8, &l32, 4);
+    memcpy(k->arena + k->len + 12, key, len);
+    k->slots[j] = k->len + 1;
+    k->len += 12 + len;
+    k->used++;
+    return 1;
+}
+
+/* ---- checks ----------------------------------------------------------- */
+
+/* A calendar date written YYYY-MM-DD. */
+static int s_is_date(const char *s)
+{
+    static const int days[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    for (int i = 0; i < 10; i++)
+        if (i == 4 || i == 7 ? s[i] != '-' : (s[i] < '0' || s[i] > '9'))
+            return 0;
+    if (s[10])
+        return 0;
+    int y = atoi(s), m = atoi(s + 5), d = atoi(s + 8);
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return m >= 1 && m <= 12 && d >= 1 && d <= days[m - 1] && (m != 2 || d <= 28 + leap);
+}
+
+static int s_is_digits(const char *s, int n)
+{
+    size_t len = strspn(s, "0123456789");
+    return s[len] == 0 && len > 0 && (n == 0 || len == (size_t)n);
+}
+
+/* The reason column i of the row fails its checks, or NULL. */
+static const char *s_check(const lt_csv_t *self, size_t i, char *why, size_t cap)
+{
+    size_t k = self->col[i];
+    const char *v = self->f.null[k] ? NULL : self->f.buf + self->f.off[k];
+    size_t len = v ? self->f.flen[k] : 0;
+    const uint8_t *bad = v ? u8_check((const uint8_t *)v, len) : NULL;
+    unsigned c = self->checks[i];
+    if (bad)
+        snprintf(why, cap, "invalid UTF-8 at byte %zu", (size_t)(bad - (const uint8_t *)v) + 1);
+    else if (strlen(v ? v : "") != len)
+        snprintf(why, cap, "contains a NUL byte");
+    else if ((c & CHECK_REQUIRED) && !len)
+        snprintf(why, cap, "required");
+    else if (len && (c & CHECK_DATE) && !s_is_date(v))
+        snprintf(why, cap, "not a date YYYY-MM-DD");
+    else if (len && (c & CHECK_DIGITS) && !s_is_digits(v, self->digits[i])) {
+        if (self->digits[i])
+            snprintf(why, cap, "must be %d digits 0-9", self->digits[i]);
+        else
+            snprintf(why, cap, "must be digits 0-9");
+    } else
+        return NULL;
+    return why;
+}
+
+/* ---- rows ------------------------------------------------------------- */
+
+static void s_reject(lt_csv_t *self, long line, const char *column, const char *reason)
+{
+    if (self->on_reject)
+        self->on_reject(self->arg, line, column, reason);
+}
+
+/* Wrong number of columns: the first missing one, or the first extra. */
+static int s_check_count(lt_csv_t *self, long line)
+{
+    char why[REASON_MAX], col[24];
+    if (self->f.n == self->n_header)
+        return 0;
+    if (self->f.n < self->n_header) {
+        snprintf(why, sizeof why, "missing (the row has %zu of the header's %zu columns)",
+                 self->f.n, self->n_header);
+        s_reject(self, line, self->header[self->f.n], why);
+    } else {
+        snprintf(col, sizeof col, "%zu", self->n_header + 1);
+        snprintf(why, sizeof why, "extra (the row has %zu columns, the header %zu)", self->f.n,
+                 self->n_header);
+        s_reject(self, line, col, why);
+    }
+    return -1;
+}
+
+/* Every check of every mapped column; each failing column is reported. */
+static int s_check_columns(lt_csv_t *self, long line, size_t key)
+{
+    char why[REASON_MAX];
+    int bad = 0;
+    for (size_t i = 0; i < lt_rowmap_size(self->map); i++) {
+        const char *reason = s_check(self, i, why, sizeof why);
+        size_t k = self->col[i];
+        if (!reason && i == key && (self->f.null[k] || !self->f.flen[k]))
+            reason = "empty key";
+        if (reason) {
+            s_reject(self, line, lt_rowmap_column_name(self->map, i), reason);
+            bad = 1;
+        }
+    }
+    return bad ? -1 : 0;
+}
+
+/* Checks, packs and hands over (or rejects) the row that just ended. */
+static int s_row(lt_csv_t *self, long line)
+{
+    size_t key = self->key;
+    self->rows++;
+    if (s_check_count(self, line) || s_check_columns(self, line, key)) {
+        self->bad++;
+        return 0;
+    }
+    s_row_t row = {{&s_row_ops}, self};
+    uint8_t *buf = NULL;
+    size_t len = 0, bad = 0;
+    char why[REASON_MAX];
+    if (lt_rowmap_pack(self->map, &row.base, &buf, &len, &bad, why, sizeof why) != 0) {
+        s_reject(self, line,
+                 bad < lt_rowmap_size(self->map) ? lt_rowmap_column_name(self->map, bad) : "?",
+                 why);
+        self->bad++;
+        return 0;
+    }
+    const char *k = self->f.buf + self->f.off[self->col[key]];
+    long first = 0;
+    int added = s_key_add(&self->keys, k, line, &first);
+    int rc = 0;
+    if (added < 0) {
+        lt_adapter_fmt(self->err, sizeof self->err, "out of memory for the keys seen");
+        rc = -1;
+    } else if (added == 0) {
+        snprintf(why, sizeof why, "duplicate key, first on line %ld", first);
+        s_reject(self, line, lt_rowmap_column_name(self->map, key), why);
+        self->bad++;
+    } else if (self->on_record && self->on_record(self->arg, k, buf, len, line) != 0) {
+        lt_adapter_fmt(self->err, sizeof self->err, "stopped at line %ld", line);
+        rc = -1;
+    } else
+        self->good++;
+    free(buf);
+    return rc;
+}
+
+/* The header: the index of each mapped column in it. */
+static int s_header(lt_csv_t *self)
+{
+    self->header = calloc(self->f.n ? self->f.n : 1, sizeof *self->header);
+    if (!self->header)
+        goto oom;
+    for (size_t i = 0; i < self->f.n; i++) {
+        const char *name = self->f.null[i] ? "" : self->f.buf + self->f.off[i];
+        if (!(self->header[i] = strdup(name)))
+            goto oom;
+        self->n_header++;
+        for (size_t j = 0; j < i; j++)
+            if (name[0] && strcmp(self->header[j], name) == 0) {
+                lt_adapter_fmt(self->err, sizeof self->err,
+                               "%s:1: the header names column '%s' twice", self->file, name);
+                return -1;
+            }
+    }
+    for (size_t i = 0; i < lt_rowmap_size(self->map); i++) {
+        const char *want = lt_rowmap_column_name(self->map, i);
+        size_t k = 0;
+        while (k < self->n_header && strcmp(self->header[k], want) != 0)
+            k++;
+        if (k == self->n_header) {
+            lt_adapter_fmt(self->err, sizeof self->err,
+                           "%s:1: the header has no column '%s' (mapped to field %s in %s)",
+                           self->file, want, lt_rowmap_field_name(self->map, i), self->path);
+            return -1;
+        }
+        self->col[i] = k;
+    }
+    self->have_header = 1;
+    return 0;
+oom:
+    lt_adapter_fmt(self->err, sizeof self->err, "out of memory");
+    return -1;
+}
+
+/* Room for one more field of `len` bytes. */
+static int s_grow_fields(s_fields_t *f, size_t len)
+{
+    if (f->n == f->cap_fields) {
+        size_t cap = f->cap_fields ? f->cap_fields * 2 : 32;
+        size_t *off = realloc(f->off, cap * sizeof *off);
+        if (off)
+            f->off = off;
+        size_t *flen = off ? realloc(f->flen, cap * sizeof *flen) : NULL;
+        if (flen)
+            f->flen = flen;
+        unsigned char *null = flen ? realloc(f->null, cap) : NULL;
+        if (!null)
+            return -1;
+        f->null = null;
+        f->cap_fields = cap;
+    }
+    if (f->len + len + 1 > f->cap) {
+        size_t cap = (f->len + len + 1) * 2;
+        char *buf = realloc(f->buf, cap);
+        if (!buf)
+            return -1;
+        f->buf = buf;
+        f->cap = cap;
+    }
+    return 0;
+}
+
+/* libcsv: one field of the row (NULL for an empty one with
+ * CSV_EMPTY_IS_NULL). */
+static void s_on_field(void *data, size_t len, void *arg)
+{
+    lt_csv_t *self = arg;
+    s_fields_t *f = &self->f;
+    if (!data)
+        len = 0;
+    if (self->failed)
+        return;
+    if (s_grow_fields(f, len) != 0) {
+        lt_adapter_fmt(self->err, sizeof self->err, "out of memory reading a row");
+        self->failed = 1;
+        return;
+    }
+    f->off[f->n] = f->len;
+    f->flen[f->n] = len;
+    f->null[f->n] = data == NULL;
+    if (len)
+        memcpy(f->buf + f->len, data, len);
+    f->buf[f->len + len] = 0;
+    f->len += len + 1;
+    const char *c = data;
+    while (len && (c = memchr(c, '\n', (size_t)((const char *)data + len - c)))) {
+        f->newlines++;
+        c++;
+    }
+    f->n++;
+}
+
+/* libcsv: the end of a row. */
+static void s_on_row(int terminator, void *arg)
+{
+    lt_csv_t *self = arg;
+    (void)terminator;
+    long line = self->line - (long)self->f.newlines;
+    if (!self->failed && (self->have_header ? s_row(self, line) : s_header(self)) != 0)
+        self->failed = 1;
+    self->f.n = self->f.len = self->f.newlines = 0;
+}
+
+/* ---- feeding ---------------------------------------------------------- */
+
+/* RFC 4180: spaces are part of a field. */
+static int s_no_space(unsigned char c)
+{
+    (void)c;
+    return 0;
+}
+
+int lt_csv_begin(lt_csv_t *self, const char *file, lt_csv_record_fn on_record,
+                 lt_csv_reject_fn on_reject, void *arg, char *err, size_t errlen)
+{
+    if (self->parser_ready)
+        csv_free(&self->parser);
+    self->parser_ready = 0;
+    s_header_free(self);
+    unsigned char opts = CSV_APPEND_NULL | (self->empty_is_null ? CSV_EMPTY_IS_NULL : 0);
+    if (csv_init(&self->parser, opts) != 0) {
+        lt_adapter_fmt(err, errlen, "out of memory");
+        return -1;
+    }
+    self->parser_ready = 1;
+    csv_set_delim(&self->parser, (unsigned char)self->delimiter);
+    csv_set_space_func(&self->parser, s_no_space);
+    snprintf(self->file, sizeof self->file, "%s", file);
+    self->on_record = on_record;
+    self->on_reject = on_reject;
+    self->arg = arg;
+    self->line = 1;
+    self->at_start = 1;
+    self->failed = 0;
+    self->f.n = self->f.len = self->f.newlines = 0;
+    return 0;
+}
+
+/* Feeds up to and including the next newline, counting lines. */
+static int s_feed_lines(lt_csv_t *self, const char *p, size_t len)
+{
+    while (len > 0 && !self->failed) {
+        const char *nl = memchr(p, '\n', len);
+        size_t n = nl ? (size_t)(nl - p) + 1 : len;
+        /* A row begins on this line. Only for a row that never ends
+         * (lt_csv_end); a row that ends counts its own lines (s_on_row). */
+        if (self->parser.pstate == CSV_ROW_NOT_BEGUN)
+            self->row_line = self->line;
+        if (csv_parse(&self->parser, p, n, s_on_field, s_on_row, self) != n) {
+            lt_adapter_fmt(self->err, sizeof self->err, "%s:%ld: %s", self->file, self->line,
+                           csv_strerror(csv_error(&self->parser)));
+            self->failed = 1;
+        }
+        self->line += nl != NULL;
+        p += n;
+        len -= n;
+    }
+    return self->failed ? -1 : 0;
+}
+
+int lt_csv_feed(lt_csv_t *self, const void *data, size_t len, char *err, size_t errlen)
+{
+    const char *p = data;
+    /* A UTF-8 byte order mark, as spreadsheets write, is not data. */
+    if (self->at_start && len >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0) {
+        p += 3;
+        len -= 3;
+    }
+    self->at_start = self->at_start && len == 0;
+    if (s_feed_lines(self, p, len) == 0)
+        return 0;
+    lt_adapter_fmt(err, errlen, "%s", self->err);
+    return -1;
+}
+
+int lt_csv_end(lt_csv_t *self, char *err, size_t errlen)
+{
+    if (!self->failed && self->parser.pstate == CSV_FIELD_BEGUN && self->parser.quoted) {
+        /* An open quote ran to the end of the file: that row is bad (libcsv
+         * would end the field there, as if it had been closed). */
+        char col[24];
+        snprintf(col, sizeof col, "%zu", self->f.n + 1);
+        self->rows++;
+        self->bad++;
+        s_reject(self, self->row_line,
+                 self->have_header && self->f.n < self->n_header ? self->header[self->f.n] : col,
+                 "unterminated quoted field (runs to the end of the file)");
+    } else if (!self->failed)
+        (void)csv_fini(&self->parser, s_on_field, s_on_row, self);
+    if (!self->failed && !self->have_header) {
+        lt_adapter_fmt(self->err, sizeof self->err, "%s: no header row", self->file);
+        self->failed = 1;
+    }
+    if (!self->failed)
+        return 0;
+    lt_adapter_fmt(err, errlen, "%s", self->err);
+    return -1;
+}

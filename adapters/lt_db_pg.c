@@ -1,0 +1,1583 @@
+/* lt_db_pg: the PostgreSQL backend of the database seam (lt_db.h,
+ * lt_db_backend.h), over libpq. The only file of the adapters that speaks
+ * PostgreSQL.
+ *
+ * Change capture (adapters/README.md, "PostgreSQL"): statement-level AFTER
+ * triggers with transition tables append the table's name and each changed
+ * key to lt_pending, in the agency's own transaction, and NOTIFY channel
+ * lt_changes with the table's name. They run as their owner (SECURITY
+ * DEFINER), so the agency's applications need no grant and nobody needs to
+ * be a superuser.
+ *
+ * Commit order. Rows appended by concurrent transactions become visible in
+ * commit order, not in the order they were written: a sequence value taken
+ * in the trigger could be committed after a higher one, and a reader whose
+ * cursor passed the higher one would skip it for good. So change ids are
+ * not taken in the trigger. The source numbers committed changes itself
+ * (lt_db_capture_sync): under a row lock on lt_capture, which serialises
+ * every numbering, it moves what lt_pending holds now into lt_changes with
+ * ids above lt_capture.last_id, and commits. A numbering commits before the
+ * next one can start, so a reader sees the ids of each numbering appear at
+ * once and after all lower ids: nothing committed later can get an id below
+ * one already readable. Unlike reading only below the oldest running
+ * transaction's xmin, a long transaction elsewhere never holds the feed up.
+ *
+ * Connection loss: every call first makes sure the connection is up,
+ * connecting again when it is not; a failure caused by the connection sets
+ * `lost`, so that the adapter retries later with a back-off (lt_db_lost).
+ * Messages name the database, host, port and user from libpq, never the
+ * setting (it may hold a password), and any password libpq would echo from
+ * a malformed setting is masked. Values of rows never appear in messages:
+ * for data errors only the kind of error and the column or constraint are
+ * kept. */
+#include "lt_adapter.h"
+#include "lt_db_backend.h"
+#include "lt_log.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Type oids (pg_type.dat; stable since PostgreSQL 7). */
+#define OID_BOOL   16
+#define OID_BYTEA  17
+#define OID_INT8   20
+#define OID_INT2   21
+#define OID_INT4   23
+#define OID_OID    26
+#define OID_FLOAT4 700
+#define OID_FLOAT8 701
+
+#define NAME_MAX_LEN 512
+#define PRUNE_EVERY  20000
+/* The advisory lock that serialises creating the lt_ tables ("lienthon"). */
+#define LOCK_KEY   "7811878306212950894"
+#define SECRET_MAX 256
+
+/* Prepared statements, prepared on first use on each connection. */
+enum { ST_READ, ST_ROW, ST_CURSOR_STORE, ST_APPLY, ST_N };
+
+typedef struct {
+    PGconn *conn;
+    char *conninfo;          /* the setting: never printed */
+    char secret[SECRET_MAX]; /* the password in it, masked in messages */
+    char name[NAME_MAX_LEN]; /* for messages */
+    lt_db_role_t role;
+    const lt_db_table_t *table;
+    int create;
+    int lost;       /* the last failure was the connection */
+    int ready;      /* the connection is set up for the role */
+    int64_t pruned; /* source: the cursor at the last pruning (0: none yet) */
+    int prepared[ST_N];
+    /* Quoted identifiers, resolved when first connected. */
+    char *q_table;    /* "schema"."table" */
+    char *q_lt;       /* "schema" of the lt_ tables (current_schema) */
+    char *q_key;      /* "key" */
+    char *key_type;   /* format_type of the key column */
+    char **col_types; /* sink: format_type of each mapped column */
+    char *sql[ST_N];  /* SQL of the prepared statements */
+} s_pg_t;
+
+/* A growing string; NULL after an allocation failed (then it stays NULL). */
+typedef struct {
+    char *s;
+    size_t len, cap;
+} s_buf_t;
+
+/* A bytea value unescaped on demand. */
+typedef struct {
+    unsigned char *data;
+    size_t len;
+} s_blob_t;
+
+/* A row of a result: the mapped columns from column `off` on. Values of
+ * bytea columns are unescaped on demand into `blobs`, freed once the
+ * callback returned. */
+typedef struct {
+    lt_db_row_t base;
+    PGresult *res;
+    int row, off;
+    s_blob_t *blobs;
+} s_row_t;
+
+/* The values of a batch's upserts, as one array literal per column being
+ * written (see s_apply): each setter appends the row's element. */
+typedef struct {
+    lt_db_params_t base;
+    s_buf_t *cols;      /* [column] */
+    unsigned char *set; /* [column]: set for the row being filled */
+    int first;          /* the row is the first (no comma before it) */
+} s_params_t;
+
+/* ---- messages ------------------------------------------------------- */
+
+/* Masks every occurrence of the password, and turns libpq's multi-line
+ * messages into one line. */
+static void s_clean(const s_pg_t *self, char *msg)
+{
+    size_t n = strlen(msg);
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+        msg[--n] = 0;
+    for (char *c = msg; *c; c++)
+        if (*c == '\n' || *c == '\t')
+            *c = ' ';
+    size_t k = strlen(self->secret);
+    for (char *hit; k > 0 && (hit = strstr(msg, self->secret));)
+        memset(hit, '*', k);
+}
+
+/* err = "what: libpq's message" (cleaned). */
+static void s_conn_err(s_pg_t *self, const char *what, char *err, size_t errlen)
+{
+    lt_adapter_fmt(err, errlen, "%s: %s", what,
+                   self->conn ? PQerrorMessage(self->conn) : "out of memory");
+    s_clean(self, err);
+}
+
+/* A failure of the connection rather than of the statement. */
+static int s_is_lost(const s_pg_t *self, const PGresult *res)
+{
+    if (!self->conn || PQstatus(self->conn) != CONNECTION_OK)
+        return 1;
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    /* 08: connection exception; 57P01..03: shutdown, crash, cannot connect now. */
+    return state && (strncmp(state, "08", 2) == 0 || strncmp(state, "57P0", 4) == 0);
+}
+
+/* err = "what: the server's message". For data and constraint errors the
+ * message may quote a value (e.g. invalid input syntax for type integer:
+ * "..."), so only its first part and the column or constraint are kept. */
+static void s_res_err(s_pg_t *self, const PGresult *res, const char *what, char *err, size_t errlen)
+{
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    if (!primary) {
+        s_conn_err(self, what, err, errlen);
+        return;
+    }
+    if (state && (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0)) {
+        const char *col = PQresultErrorField(res, PG_DIAG_COLUMN_NAME);
+        const char *con = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
+        const char *colon = strchr(primary, ':');
+        int len = colon ? (int)(colon - primary) : (int)strlen(primary);
+        lt_adapter_fmt(err, errlen, "%s: %.*s%s%s%s%s (SQLSTATE %s)", what, len, primary,
+                       col ? ", column " : "", col ? col : "", con ? ", constraint " : "",
+                       con ? con : "", state);
+    } else
+        lt_adapter_fmt(err, errlen, "%s: %s", what, primary);
+    s_clean(self, err);
+}
+
+/* libpq prints notices (e.g. "relation already exists, skipping") on
+ * stderr by default; they go to the debug log instead. */
+static void s_notice(void *arg, const char *message)
+{
+    (void)arg;
+    lt_debug("db", "PostgreSQL: %.*s", (int)strcspn(message, "\n"), message);
+}
+
+/* ---- running statements --------------------------------------------- */
+
+/* Checks a result: returns it when it is `want` (PGRES_COMMAND_OK or
+ * PGRES_TUPLES_OK), else clears it, sets err and `lost`, returns NULL. */
+static PGresult *s_check(s_pg_t *self, PGresult *res, ExecStatusType want, const char *what,
+                         char *err, size_t errlen)
+{
+    if (res && PQresultStatus(res) == want) {
+        self->lost = 0;
+        return res;
+    }
+    self->lost = s_is_lost(self, res);
+    if (res && PQresultStatus(res) != PGRES_FATAL_ERROR && PQresultStatus(res) != want)
+        lt_adapter_fmt(err, errlen, "%s: unexpected result %s", what,
+                       PQresStatus(PQresultStatus(res)));
+    else
+        s_res_err(self, res, what, err, errlen);
+    PQclear(res);
+    return NULL;
+}
+
+/* Runs SQL without parameters that returns no rows. */
+static int s_exec(s_pg_t *self, const char *sql, const char *what, char *err, size_t errlen)
+{
+    PGresult *res = s_check(self, PQexec(self->conn, sql), PGRES_COMMAND_OK, what, err, errlen);
+    PQclear(res);
+    return res ? 0 : -1;
+}
+
+/* Runs SQL with text parameters; returns the result of the wanted status,
+ * or NULL with err. */
+static PGresult *s_query(s_pg_t *self, const char *sql, int n, const char *const *vals,
+                         ExecStatusType want, const char *what, char *err, size_t errlen)
+{
+    PGresult *res = PQexecParams(self->conn, sql, n, NULL, vals, NULL, NULL, 0);
+    return s_check(self, res, want, what, err, errlen);
+}
+
+/* Prepares statement `st` on this connection when it is not yet. */
+static int s_prepare(s_pg_t *self, int st, int n_params, char *err, size_t errlen)
+{
+    if (self->prepared[st])
+        return 0;
+    char name[16];
+    snprintf(name, sizeof name, "lt_%d", st);
+    PGresult *res = s_check(self, PQprepare(self->conn, name, self->sql[st], n_params, NULL),
+                            PGRES_COMMAND_OK, "cannot prepare a statement", err, errlen);
+    PQclear(res);
+    self->prepared[st] = res != NULL;
+    return res ? 0 : -1;
+}
+
+/* Runs prepared statement `st` with text parameters. */
+static PGresult *s_run(s_pg_t *self, int st, int n, const char *const *vals, ExecStatusType want,
+                       const char *what, char *err, size_t errlen)
+{
+    if (s_prepare(self, st, n, err, errlen))
+        return NULL;
+    char name[16];
+    snprintf(name, sizeof name, "lt_%d", st);
+    PGresult *res = PQexecPrepared(self->conn, name, n, vals, NULL, NULL, 0);
+    return s_check(self, res, want, what, err, errlen);
+}
+
+/* One bigint from a query with text parameters. */
+static int s_int(s_pg_t *self, const char *sql, int n, const char *const *vals, int64_t *out,
+                 const char *what, char *err, size_t errlen)
+{
+    PGresult *res = s_query(self, sql, n, vals, PGRES_TUPLES_OK, what, err, errlen);
+    if (!res)
+        return -1;
+    int ok = PQntuples(res) == 1 && PQnfields(res) >= 1;
+    *out = ok && !PQgetisnull(res, 0, 0) ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+    if (!ok)
+        lt_adapter_fmt(err, errlen, "%s: no result", what);
+    PQclear(res);
+    return ok ? 0 : -1;
+}
+
+/* ---- SQL text --------------------------------------------------------- */
+
+static void s_add(s_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Room for n more bytes and a NUL; -1 (and the buffer dropped) when out
+ * of memory. */
+static int s_reserve(s_buf_t *b, size_t n)
+{
+    if (b->cap && !b->s)
+        return -1;
+    if (b->len + n + 1 <= b->cap)
+        return 0;
+    size_t cap = (b->len + n + 1) * 2;
+    char *s = realloc(b->s, cap);
+    if (!s) {
+        free(b->s);
+        b->s = NULL;
+        b->cap = 1;
+        return -1;
+    }
+    b->s = s;
+    b->cap = cap;
+    return 0;
+}
+
+static void s_add(s_buf_t *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || s_reserve(b, (size_t)n) != 0) {
+        free(b->s);
+        b->s = NULL;
+        b->cap = 1;
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+/* Appends n raw bytes (the hot path of s_add_element). */
+static void s_cat(s_buf_t *b, const char *p, size_t n)
+{
+    if (s_reserve(b, n) != 0)
+        return;
+    memcpy(b->s + b->len, p, n);
+    b->len += n;
+    b->s[b->len] = 0;
+}
+
+/* A quoted identifier (PQescapeIdentifier), as a malloc'd string. */
+static char *s_ident(s_pg_t *self, const char *name)
+{
+    char *q = PQescapeIdentifier(self->conn, name, strlen(name));
+    char *copy = q ? strdup(q) : NULL;
+    PQfreemem(q);
+    return copy;
+}
+
+/* A quoted literal, as a malloc'd string. */
+static char *s_literal(s_pg_t *self, const char *text)
+{
+    char *q = PQescapeLiteral(self->conn, text, strlen(text));
+    char *copy = q ? strdup(q) : NULL;
+    PQfreemem(q);
+    return copy;
+}
+
+/* ", t."c1", t."c2"...": the mapped columns, each quoted, prefixed. */
+static int s_add_columns(s_pg_t *self, s_buf_t *b, const char *prefix)
+{
+    for (size_t i = 0; i < self->table->n_columns; i++) {
+        char *q = s_ident(self, self->table->columns[i]);
+        if (!q)
+            return -1;
+        s_add(b, "%s%s%s", i ? ", " : "", prefix, q);
+        free(q);
+    }
+    return 0;
+}
+
+/* ---- the change capture script ---------------------------------------- */
+
+/* The trigger function: one per table, for INSERT, UPDATE, DELETE (from the
+ * transition tables) and TRUNCATE (every key, read before the truncation).
+ * An UPDATE lists a key when a mapped column changed (compared as text, so
+ * that every type compares) or the key itself changed (then both keys). */
+static void s_script_function(s_pg_t *self, s_buf_t *b, const char *fn, const char *tname)
+{
+    const char *k = self->q_key, *lt = self->q_lt;
+    s_add(b,
+          "CREATE OR REPLACE FUNCTION %s.%s() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER\n"
+          "  SET search_path = pg_catalog, pg_temp AS $lt$\n"
+          "BEGIN\n"
+          "  IF TG_OP = 'INSERT' THEN\n"
+          "    INSERT INTO %s.lt_pending (table_name, row_key)\n"
+          "      SELECT %s, n.%s::text FROM lt_new n WHERE n.%s IS NOT NULL;\n"
+          "  ELSIF TG_OP = 'DELETE' THEN\n"
+          "    INSERT INTO %s.lt_pending (table_name, row_key)\n"
+          "      SELECT %s, o.%s::text FROM lt_old o WHERE o.%s IS NOT NULL;\n"
+          "  ELSIF TG_OP = 'UPDATE' THEN\n"
+          "    INSERT INTO %s.lt_pending (table_name, row_key)\n"
+          "      SELECT %s, n.%s::text FROM lt_new n LEFT JOIN lt_old o ON o.%s = n.%s\n"
+          "       WHERE n.%s IS NOT NULL AND (o.%s IS NULL OR ROW(",
+          lt, fn, lt, tname, k, k, lt, tname, k, k, lt, tname, k, k, k, k, k);
+    s_add_columns(self, b, "n.");
+    s_add(b, ")::text IS DISTINCT FROM ROW(");
+    s_add_columns(self, b, "o.");
+    s_add(b,
+          ")::text)\n"
+          "      UNION ALL\n"
+          "      SELECT %s, o.%s::text FROM lt_old o WHERE o.%s IS NOT NULL\n"
+          "       AND NOT EXISTS (SELECT 1 FROM lt_new n WHERE n.%s = o.%s);\n"
+          "  ELSE\n"
+          "    INSERT INTO %s.lt_pending (table_name, row_key)\n"
+          "      SELECT %s, t.%s::text FROM %s t WHERE t.%s IS NOT NULL ORDER BY t.%s;\n"
+          "  END IF;\n"
+          "  IF FOUND THEN\n"
+          "    PERFORM pg_notify('lt_changes', %s);\n"
+          "  END IF;\n"
+          "  RETURN NULL;\n"
+          "END $lt$;\n",
+          tname, k, k, k, k, lt, tname, k, self->q_table, k, k, tname);
+}
+
+/* Lists every existing row when the table's triggers are new. */
+static void s_script_seed(s_pg_t *self, s_buf_t *b, const char *trig_insert, const char *tname)
+{
+    const char *k = self->q_key, *lt = self->q_lt;
+    s_add(b,
+          "DO $lt$ DECLARE base bigint; n bigint; BEGIN\n"
+          "  IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = '%s'::regclass\n"
+          "                 AND tgname = %s) THEN\n"
+          "    SELECT last_id INTO base FROM %s.lt_capture FOR UPDATE;\n"
+          "    INSERT INTO %s.lt_changes (id, table_name, row_key)\n"
+          "      SELECT base + row_number() OVER (ORDER BY t.%s), %s, t.%s::text\n"
+          "      FROM %s t WHERE t.%s IS NOT NULL;\n"
+          "    GET DIAGNOSTICS n = ROW_COUNT;\n"
+          "    UPDATE %s.lt_capture SET last_id = base + n;\n"
+          "  END IF;\n"
+          "END $lt$;\n",
+          self->q_table, trig_insert, lt, lt, k, tname, k, self->q_table, k, lt);
+}
+
+static void s_script_triggers(s_pg_t *self, s_buf_t *b, const char *fn, const char *const trig[4])
+{
+    static const char *const when[4] = {"AFTER INSERT", "AFTER UPDATE", "AFTER DELETE",
+                                        "BEFORE TRUNCATE"};
+    static const char *const ref[4] = {"REFERENCING NEW TABLE AS lt_new ",
+                                       "REFERENCING OLD TABLE AS lt_old NEW TABLE AS lt_new ",
+                                       "REFERENCING OLD TABLE AS lt_old ", ""};
+    for (int i = 0; i < 4; i++)
+        s_add(b,
+              "DROP TRIGGER IF EXISTS %s ON %s;\n"
+              "CREATE TRIGGER %s %s ON %s %sFOR EACH STATEMENT EXECUTE FUNCTION %s.%s();\n",
+              trig[i], self->q_table, trig[i], when[i], self->q_table, ref[i], self->q_lt, fn);
+}
+
+/* The whole installation (without BEGIN/COMMIT). */
+static char *s_script(s_pg_t *self)
+{
+    const char *t = self->table->name, *lt = self->q_lt;
+    char names[5][300];
+    snprintf(names[0], sizeof names[0], "lt_%s_capture", t);
+    snprintf(names[1], sizeof names[1], "lt_%s_insert", t);
+    snprintf(names[2], sizeof names[2], "lt_%s_update", t);
+    snprintf(names[3], sizeof names[3], "lt_%s_delete", t);
+    snprintf(names[4], sizeof names[4], "lt_%s_truncate", t);
+    char *fn = s_ident(self, names[0]), *tname = s_literal(self, t);
+    char *ins = s_literal(self, names[1]);
+    char *trig[4] = {s_ident(self, names[1]), s_ident(self, names[2]), s_ident(self, names[3]),
+                     s_ident(self, names[4])};
+    s_buf_t b = {0};
+    if (!fn || !tname || !ins || !trig[0] || !trig[1] || !trig[2] || !trig[3])
+        goto out;
+    s_add(&b,
+          "-- lienthong: change capture for table %s (adapters/README.md). Idempotent.\n"
+          "SELECT pg_advisory_xact_lock(" LOCK_KEY ");\n"
+          "LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE;\n"
+          "CREATE TABLE IF NOT EXISTS %s.lt_source_cursor (dataset text PRIMARY KEY,\n"
+          "  change_id bigint NOT NULL, table_name text, shift bigint NOT NULL DEFAULT 0);\n"
+          "DO $lt$ BEGIN\n"
+          "  IF to_regclass('%s.lt_capture') IS NULL THEN\n"
+          "    CREATE TABLE %s.lt_capture (one boolean PRIMARY KEY DEFAULT true CHECK (one),\n"
+          "                               last_id bigint NOT NULL DEFAULT 0);\n"
+          "    INSERT INTO %s.lt_capture DEFAULT VALUES;\n"
+          "    -- a new change list numbers from 1 again\n"
+          "    UPDATE %s.lt_source_cursor SET change_id = 0;\n"
+          "  END IF;\n"
+          "END $lt$;\n"
+          "CREATE TABLE IF NOT EXISTS %s.lt_pending (table_name text NOT NULL, row_key text NOT "
+          "NULL);\n"
+          "CREATE TABLE IF NOT EXISTS %s.lt_changes (\n"
+          "  id bigint NOT NULL, table_name text NOT NULL, row_key text NOT NULL);\n"
+          "CREATE INDEX IF NOT EXISTS lt_changes_table_id ON %s.lt_changes (table_name, id);\n",
+          self->q_table, self->q_table, lt, lt, lt, lt, lt, lt, lt, lt);
+    s_script_function(self, &b, fn, tname);
+    s_script_seed(self, &b, ins, tname);
+    s_script_triggers(self, &b, fn, (const char *const *)trig);
+    s_add(&b, "ANALYZE %s.lt_changes;\n", lt);
+out:
+    free(fn);
+    free(tname);
+    free(ins);
+    for (int i = 0; i < 4; i++)
+        free(trig[i]);
+    return b.s;
+}
+
+/* ---- connecting --------------------------------------------------------- */
+
+/* The password of the setting, to mask it in messages. A setting libpq
+ * cannot parse may still hold one: the text between ':' and '@' of a URI's
+ * user part is taken then. */
+static void s_find_secret(s_pg_t *self)
+{
+    PQconninfoOption *opts = PQconninfoParse(self->conninfo, NULL);
+    for (PQconninfoOption *o = opts; o && o->keyword; o++)
+        if (strcmp(o->keyword, "password") == 0 && o->val)
+            snprintf(self->secret, sizeof self->secret, "%s", o->val);
+    PQconninfoFree(opts);
+    const char *scheme = strstr(self->conninfo, "://");
+    const char *at = scheme ? strchr(scheme + 3, '@') : NULL;
+    const char *colon = scheme ? memchr(scheme + 3, ':', at ? (size_t)(at - scheme - 3) : 0) : NULL;
+    if (!self->secret[0] && colon && at > colon + 1)
+        snprintf(self->secret, sizeof self->secret, "%.*s", (int)(at - colon - 1), colon + 1);
+}
+
+static void s_set_name(s_pg_t *self)
+{
+    const char *db = self->conn ? PQdb(self->conn) : NULL;
+    const char *host = self->conn ? PQhost(self->conn) : NULL;
+    const char *port = self->conn ? PQport(self->conn) : NULL;
+    const char *user = self->conn ? PQuser(self->conn) : NULL;
+    lt_adapter_fmt(self->name, sizeof self->name, "PostgreSQL database %s on %s%s%s as %s",
+                   db && *db ? db : "?", host && *host ? host : "localhost",
+                   port && *port ? ":" : "", port ? port : "", user && *user ? user : "?");
+    s_clean(self, self->name);
+}
+
+/* Identifiers and column types of the table, looked up once. */
+static int s_resolve(s_pg_t *self, char *err, size_t errlen)
+{
+    if (self->q_table)
+        return 0;
+    const lt_db_table_t *t = self->table;
+    char *qt = s_ident(self, t->name);
+    if (!qt) {
+        lt_adapter_fmt(err, errlen, "out of memory");
+        return -1;
+    }
+    const char *vals[2] = {qt, t->columns[t->key]};
+    PGresult *res = s_query(self,
+                            "SELECT quote_ident(current_schema()), quote_ident(n.nspname), "
+                            "format_type(a.atttypid, a.atttypmod) FROM pg_class c "
+                            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                            "LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = $2 "
+                            "AND NOT a.attisdropped WHERE c.oid = to_regclass($1)",
+                            2, vals, PGRES_TUPLES_OK, "cannot look the table up", err, errlen);
+    free(qt);
+    if (!res)
+        return -1;
+    int rc = -1;
+    if (PQntuples(res) != 1)
+        lt_adapter_fmt(err, errlen, "%s has no table %s", self->name, t->name);
+    else if (PQgetisnull(res, 0, 2))
+        lt_adapter_fmt(err, errlen, "table %s has no column %s (key_column)", t->name,
+                       t->columns[t->key]);
+    else if (PQgetisnull(res, 0, 0))
+        lt_adapter_fmt(err, errlen, "%s: no schema in the search_path to create the lt_ tables in",
+                       self->name);
+    else
+        rc = 0;
+    if (rc == 0) {
+        char *tq = s_ident(self, t->name);
+        size_t len = strlen(PQgetvalue(res, 0, 1)) + (tq ? strlen(tq) : 0) + 2;
+        self->q_table = tq ? malloc(len) : NULL;
+        if (self->q_table)
+            snprintf(self->q_table, len, "%s.%s", PQgetvalue(res, 0, 1), tq);
+        free(tq);
+        self->q_lt = strdup(PQgetvalue(res, 0, 0));
+        self->key_type = strdup(PQgetvalue(res, 0, 2));
+        self->q_key = s_ident(self, t->columns[t->key]);
+        if (!self->q_table || !self->q_lt || !self->key_type || !self->q_key) {
+            lt_adapter_fmt(err, errlen, "out of memory");
+            rc = -1;
+        }
+    }
+    PQclear(res);
+    return rc;
+}
+
+static const char *s_create_type(lt_db_type_t type)
+{
+    switch (type) {
+    case LT_DB_TEXT:
+        return "text";
+    case LT_DB_BLOB:
+        return "bytea";
+    case LT_DB_REAL:
+        return "double precision";
+    default:
+        return "bigint";
+    }
+}
+
+/* create_table: the mapped columns, the key as PRIMARY KEY. */
+static int s_create_table(s_pg_t *self, char *err, size_t errlen)
+{
+    const lt_db_table_t *t = self->table;
+    s_buf_t b = {0};
+    char *qt = s_ident(self, t->name);
+    s_add(&b, "CREATE TABLE IF NOT EXISTS %s (", qt ? qt : "");
+    for (size_t i = 0; i < t->n_columns; i++) {
+        char *q = s_ident(self, t->columns[i]);
+        s_add(&b, "%s%s %s%s", i ? ", " : "", q ? q : "", s_create_type(t->types[i]),
+              i == t->key ? " PRIMARY KEY" : "");
+        free(q);
+    }
+    s_add(&b, ")");
+    int rc = -1;
+    if (!qt || !b.s)
+        lt_adapter_fmt(err, errlen, "out of memory");
+    else
+        rc = s_exec(self, b.s, "cannot create the table", err, errlen);
+    free(qt);
+    free(b.s);
+    return rc;
+}
+
+/* Creates a cursor table unless it exists (checked first, so that a role
+ * without CREATE on the schema can use one a DBA created). */
+static int s_cursor_table(s_pg_t *self, char *err, size_t errlen)
+{
+    const char *name = self->role == LT_DB_SOURCE ? "lt_source_cursor" : "lt_sink_cursor";
+    const char *cols = self->role == LT_DB_SOURCE
+                           ? "dataset text PRIMARY KEY, change_id bigint NOT NULL, table_name "
+                             "text, shift bigint NOT NULL DEFAULT 0"
+                           : "stream text PRIMARY KEY, seq bigint NOT NULL";
+    s_buf_t q = {0}, c = {0};
+    s_add(&q, "%s.%s", self->q_lt, name);
+    s_add(&c, "CREATE TABLE IF NOT EXISTS %s.%s (%s)", self->q_lt, name, cols);
+    int64_t exists = 0;
+    const char *vals[1] = {q.s};
+    int rc = -1;
+    if (!q.s || !c.s)
+        lt_adapter_fmt(err, errlen, "out of memory");
+    else if (s_int(self, "SELECT (to_regclass($1) IS NOT NULL)::int", 1, vals, &exists,
+                   "cannot look the cursor table up", err, errlen) == 0)
+        rc = exists ? 0 : s_exec(self, c.s, "cannot create the cursor table", err, errlen);
+    free(q.s);
+    free(c.s);
+    return rc;
+}
+
+static int s_role_sql(s_pg_t *self, char *err, size_t errlen);
+static void s_rollback(void *impl);
+
+/* Creates what is missing (the sink's table with `create`, the cursor
+ * table) and resolves the table, under a transaction-wide advisory lock:
+ * CREATE TABLE IF NOT EXISTS is not safe against itself, and adapters of one
+ * database often start together. */
+static int s_prepare_tables(s_pg_t *self, int create, char *err, size_t errlen)
+{
+    const char *key[1] = {LOCK_KEY};
+    if (s_exec(self, "BEGIN", "cannot begin", err, errlen))
+        return -1;
+    PGresult *res = s_query(self, "SELECT pg_advisory_xact_lock($1::bigint)", 1, key,
+                            PGRES_TUPLES_OK, "cannot lock", err, errlen);
+    PQclear(res);
+    if (!res || (create && s_create_table(self, err, errlen)) || s_resolve(self, err, errlen) ||
+        s_cursor_table(self, err, errlen) || s_exec(self, "COMMIT", "cannot commit", err, errlen)) {
+        s_rollback(self);
+        return -1;
+    }
+    return 0;
+}
+
+/* Sets the session up for the role after each (re)connection. */
+static int s_setup(s_pg_t *self, char *err, size_t errlen)
+{
+    memset(self->prepared, 0, sizeof self->prepared);
+    PQsetNoticeProcessor(self->conn, s_notice, NULL);
+    if (PQsetClientEncoding(self->conn, "UTF8") != 0) {
+        s_conn_err(self, "cannot use UTF-8", err, errlen);
+        return -1;
+    }
+    if (s_exec(self, "SET DateStyle = 'ISO, YMD'; SET extra_float_digits = 3",
+               "cannot set the session up", err, errlen))
+        return -1;
+    int sink = self->role == LT_DB_SINK;
+    if (s_prepare_tables(self, sink && self->create, err, errlen))
+        return -1;
+    /* The statements' text depends only on the table: built once. */
+    if (!self->sql[ST_CURSOR_STORE] && s_role_sql(self, err, errlen))
+        return -1;
+    if (!sink)
+        return s_exec(self, "LISTEN lt_changes", "cannot listen for changes", err, errlen);
+    return 0;
+}
+
+/* Connects (again). On failure, `lost` tells whether the server is down
+ * (worth retrying) rather than refusing us or misconfigured. */
+static int s_connect(s_pg_t *self, char *err, size_t errlen)
+{
+    PQfinish(self->conn);
+    self->ready = 0;
+    self->conn = PQconnectdb(self->conninfo);
+    s_set_name(self);
+    if (self->conn && PQstatus(self->conn) == CONNECTION_OK) {
+        self->lost = 0;
+        return 0;
+    }
+    PGPing ping = PQping(self->conninfo);
+    self->lost = ping == PQPING_REJECT || ping == PQPING_NO_RESPONSE;
+    char what[NAME_MAX_LEN + 64];
+    snprintf(what, sizeof what, "cannot connect to %s", self->name);
+    s_conn_err(self, what, err, errlen);
+    return -1;
+}
+
+/* Makes sure the connection is up and set up; connects again if not. */
+static int s_ensure(s_pg_t *self, char *err, size_t errlen)
+{
+    if (self->conn && PQstatus(self->conn) == CONNECTION_OK && self->ready)
+        return 0;
+    if (!self->conn || PQstatus(self->conn) != CONNECTION_OK)
+        if (s_connect(self, err, errlen))
+            return -1;
+    if (s_setup(self, err, errlen)) {
+        self->lost = s_is_lost(self, NULL);
+        return -1;
+    }
+    self->ready = 1;
+    return 0;
+}
+
+/* ---- opening ------------------------------------------------------------ */
+
+static void s_close(void *impl)
+{
+    s_pg_t *self = impl;
+    PQfinish(self->conn);
+    for (size_t i = 0; self->col_types && i < self->table->n_columns; i++)
+        free(self->col_types[i]);
+    free(self->col_types);
+    for (int i = 0; i < ST_N; i++)
+        free(self->sql[i]);
+    free(self->conninfo);
+    free(self->q_table);
+    free(self->q_lt);
+    free(self->q_key);
+    free(self->key_type);
+    free(self);
+}
+
+/* sink: the type of each mapped column (also: each must exist). */
+static int s_column_types(s_pg_t *self, char *err, size_t errlen)
+{
+    const lt_db_table_t *t = self->table;
+    self->col_types = calloc(t->n_columns, sizeof *self->col_types);
+    if (!self->col_types) {
+        lt_adapter_fmt(err, errlen, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < t->n_columns; i++) {
+        const char *vals[2] = {self->q_table, t->columns[i]};
+        PGresult *res =
+            s_query(self,
+                    "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
+                    "WHERE attrelid = to_regclass($1) AND attname = $2 "
+                    "AND NOT attisdropped",
+                    2, vals, PGRES_TUPLES_OK, "cannot read the table's columns", err, errlen);
+        if (!res)
+            return -1;
+        int found = PQntuples(res) == 1;
+        if (found)
+            self->col_types[i] = strdup(PQgetvalue(res, 0, 0));
+        PQclear(res);
+        if (!found) {
+            lt_adapter_fmt(
+                err, errlen,
+                "table %s cannot take the mapped columns: it has no column %s (add it, or "
+                "create_table = true for a new table)",
+                t->name, t->columns[i]);
+            return -1;
+        }
+        if (!self->col_types[i]) {
+            lt_adapter_fmt(err, errlen, "out of memory");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Plans the prepared apply: PREPARE only parses, and the planner is what
+ * finds (or not) the unique index that ON CONFLICT (key) needs. */
+static int s_explain_apply(s_pg_t *self, char *err, size_t errlen)
+{
+    s_buf_t b = {0};
+    s_add(&b, "EXPLAIN (COSTS OFF) EXECUTE lt_%d(", ST_APPLY);
+    for (size_t i = 0; i < self->table->n_columns + 3; i++)
+        s_add(&b, "%sNULL", i ? ", " : "");
+    s_add(&b, ")");
+    PGresult *res =
+        b.s ? s_query(self, b.s, 0, NULL, PGRES_TUPLES_OK, "cannot plan the upsert", err, errlen)
+            : NULL;
+    if (!b.s)
+        lt_adapter_fmt(err, errlen, "out of memory");
+    PQclear(res);
+    free(b.s);
+    return res ? 0 : -1;
+}
+
+/* sink: a whole batch as ONE statement, atomic without a transaction of
+ * its own: DELETE of every key of an array ($k+1), the cursor ($k+2, $k+3),
+ * and INSERT ... SELECT FROM unnest(one array per column, $1..$k) ON
+ * CONFLICT (key) DO UPDATE. The keys deleted and upserted are distinct (the
+ * last write of each key), so the parts do not touch the same rows. One
+ * round trip and one commit per Deliver, rows parsed in bulk: a catch-up of
+ * a million records is a thousand statements. Preparing and planning it
+ * checks that the table fits. */
+static int s_sink_sql(s_pg_t *self, char *err, size_t errlen)
+{
+    const lt_db_table_t *t = self->table;
+    size_t k = t->n_columns;
+    s_buf_t u = {0};
+    s_add(&u,
+          "WITH d AS (DELETE FROM %s WHERE %s = ANY($%zu::%s[])), "
+          "c AS (INSERT INTO %s.lt_sink_cursor (stream, seq) VALUES ($%zu, $%zu::bigint) "
+          "ON CONFLICT (stream) DO UPDATE SET seq = EXCLUDED.seq) "
+          "INSERT INTO %s (",
+          self->q_table, self->q_key, k + 1, self->key_type, self->q_lt, k + 2, k + 3,
+          self->q_table);
+    s_add_columns(self, &u, "");
+    s_add(&u, ") SELECT * FROM unnest(");
+    for (size_t i = 0; i < k; i++)
+        s_add(&u, "%s$%zu::%s[]", i ? ", " : "", i + 1, self->col_types[i]);
+    s_add(&u, ") ON CONFLICT (%s) DO ", self->q_key);
+    if (k == 1)
+        s_add(&u, "NOTHING");
+    for (size_t i = 0, first = 1; i < k; i++) {
+        if (i == t->key)
+            continue;
+        char *q = s_ident(self, t->columns[i]);
+        s_add(&u, "%s%s = EXCLUDED.%s", first ? "UPDATE SET " : ", ", q ? q : "", q ? q : "");
+        free(q);
+        first = 0;
+    }
+    if (!(self->sql[ST_APPLY] = u.s)) {
+        lt_adapter_fmt(err, errlen, "out of memory");
+        return -1;
+    }
+    char why[768];
+    if (s_prepare(self, ST_APPLY, (int)k + 3, why, sizeof why) == 0 &&
+        s_explain_apply(self, why, sizeof why) == 0)
+        return 0;
+    lt_adapter_fmt(
+        err, errlen,
+        "table %s cannot take the mapped columns (it needs each column and a PRIMARY KEY or "
+        "UNIQUE key_column, or create_table = true): %s",
+        t->name, why);
+    return -1;
+}
+
+/* source: the latest change of each key among the first $3 changes of the
+ * table after $2, with whether the row exists and its mapped columns (from
+ * column 3 on); and the row of one key. */
+static int s_source_sql(s_pg_t *self, char *err, size_t errlen)
+{
+    s_buf_t r = {0}, one = {0};
+    char *tname = s_literal(self, self->table->name);
+    s_add(&r,
+          "WITH b AS (SELECT id, row_key FROM %s.lt_changes WHERE table_name = %s AND id > $1 "
+          "ORDER BY id LIMIT $2), l AS (SELECT max(id) AS id, row_key FROM b GROUP BY row_key) "
+          "SELECT l.id, l.row_key, t.%s IS NOT NULL, ",
+          self->q_lt, tname ? tname : "''", self->q_key);
+    s_add_columns(self, &r, "t.");
+    /* LATERAL ... LIMIT 1 keeps the row lookup a nested loop of index
+     * probes: a plain join lets the planner hash the whole table for every
+     * batch. */
+    s_add(&r,
+          " FROM l LEFT JOIN LATERAL (SELECT * FROM %s c WHERE c.%s = l.row_key::%s LIMIT 1) t "
+          "ON true ORDER BY l.id",
+          self->q_table, self->q_key, self->key_type);
+    s_add(&one, "SELECT ");
+    s_add_columns(self, &one, "");
+    s_add(&one, " FROM %s WHERE %s = $1::%s", self->q_table, self->q_key, self->key_type);
+    free(tname);
+    self->sql[ST_READ] = r.s;
+    self->sql[ST_ROW] = one.s;
+    if (r.s && one.s)
+        return 0;
+    lt_adapter_fmt(err, errlen, "out of memory");
+    return -1;
+}
+
+static int s_role_sql(s_pg_t *self, char *err, size_t errlen)
+{
+    s_buf_t c = {0};
+    if (self->role == LT_DB_SOURCE)
+        s_add(&c,
+              "INSERT INTO %s.lt_source_cursor (dataset, change_id, table_name) "
+              "VALUES ($1, $2, $3) ON CONFLICT (dataset) DO UPDATE SET "
+              "change_id = EXCLUDED.change_id, table_name = EXCLUDED.table_name",
+              self->q_lt);
+    else
+        s_add(&c,
+              "INSERT INTO %s.lt_sink_cursor (stream, seq) VALUES ($1, $2) "
+              "ON CONFLICT (stream) DO UPDATE SET seq = EXCLUDED.seq",
+              self->q_lt);
+    if (!(self->sql[ST_CURSOR_STORE] = c.s)) {
+        lt_adapter_fmt(err, errlen, "out of memory");
+        return -1;
+    }
+    if (self->role == LT_DB_SOURCE)
+        return s_source_sql(self, err, errlen);
+    return s_column_types(self, err, errlen) || s_sink_sql(self, err, errlen) ? -1 : 0;
+}
+
+static void *s_open(const char *target, lt_db_role_t role, const lt_db_table_t *table, int create,
+                    char *name, size_t name_cap, char *err, size_t errlen)
+{
+    s_pg_t *self = calloc(1, sizeof *self);
+    if (!self || !(self->conninfo = strdup(target))) {
+        lt_adapter_fmt(err, errlen, "out of memory");
+        free(self);
+        return NULL;
+    }
+    self->role = role;
+    self->table = table;
+    self->create = create;
+    s_find_secret(self);
+    char *why = NULL;
+    PQconninfoOption *opts = PQconninfoParse(target, &why);
+    PQconninfoFree(opts);
+    if (!opts) {
+        lt_adapter_fmt(err, errlen,
+                       "'database' is not a valid PostgreSQL connection string or URI: %s",
+                       why ? why : "out of memory");
+        PQfreemem(why);
+        s_clean(self, err);
+        goto fail;
+    }
+    /* A server that is down is waited for: the adapter's first call fails
+     * with lt_db_lost and it retries. One that refuses us (password,
+     * database, role) or a wrong table is an error now. */
+    if (s_ensure(self, err, errlen) == 0 || self->lost) {
+        snprintf(name, name_cap, "%s", self->name);
+        return self;
+    }
+fail:
+    s_close(self);
+    return NULL;
+}
+
+/* ---- transactions ----------------------------------------------------- */
+
+static int s_begin(void *impl, int write, char *err, size_t errlen)
+{
+    s_pg_t *self = impl;
+    (void)write; /* rows are locked as they are written; nothing to take first */
+    if (s_ensure(self, err, errlen))
+        return -1;
+    return s_exec(self, "BEGIN", "cannot begin", err, errlen);
+}
+
+static int s_commit(void *impl, char *err, size_t errlen)
+{
+    s_pg_t *self = impl;
+    PGresult *res =
+        s_check(self, PQexec(self->conn, "COMMIT"), PGRES_COMMAND_OK, "cannot commit", err, errlen);
+    /* COMMIT of a failed transaction "succeeds" as a ROLLBACK. */
+    int rc = res && strcmp(PQcmdStatus(res), "COMMIT") == 0 ? 0 : -1;
+    if (res && rc)
+        lt_adapter_fmt(err, errlen, "cannot commit: the transaction was rolled back");
+    PQclear(res);
+    return rc;
+}
+
+static void s_rollback(void *impl)
+{
+    s_pg_t *self = impl;
+    if (self->conn && PQstatus(self->conn) == CONNECTION_OK &&
+        PQtransactionStatus(self->conn) != PQTRANS_IDLE)
+        PQclear(PQexec(self->conn, "ROLLBACK"));
+}
+
+/* ---- change capture --------------------------------------------------- */
+
+static char *s_capture_script(void *impl, char *err, size_t errlen)
+{
+    s_pg_t *self = impl;
+    if (s_ensure(self, err, errlen))
+        return NULL;
+    char *body = s_script(self);
+    s_buf_t b = {0};
+    if (body)
+        s_add(&b, "BEGIN;\n%sCOMMIT;\n", body);
+    free(body);
+    if (!b.s)
+        lt_adapter_fmt(err, errlen, "out of memory");
+    return b.s;
+}
+
+static int s_capture_present(void *impl, int *present, char *err, size_t errlen)
+{
+    s_pg_t *self = impl;
+    if (s_ensure(self, err, errlen))
+        return -1;
+    char trig[300], changes[600];
+    snprintf(trig, sizeof trig, "lt_%s_insert", self->table->name);
+    snprintf(changes, sizeof changes, "%s.lt_changes", self->q_lt);
+    const char *vals[3] = {self->q_table, trig, changes};
+    int64_t v = 0;
+    int rc = s_int(self,
+                   "SELECT (to_regclass($3) IS NOT NULL AND EXISTS (SELECT 1 FROM pg_trigger "
+                   "WHERE tgrelid = to_regclass($1) AND tgname = $2))::int",
+                   3, vals, &v, "cannot look for the change capture", err, errlen);
+    *present = v == 1;
+    return rc;
+}
+
+static int s_capture_install(void *impl, int *created, char *err, size_t errlen)
+{
+    s_pg_t *self = impl;
+    int present = 0, rc = -1;
+    char *script = NULL;
+    if (s_begin(self, 1, err, errlen))
+        return -1;
+    s_buf_t lock = {0};
+    s_add(&lock, "LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE", self->q_table);
+    if (!lock.s || !(script = s_script(self))) {
+        lt_adapter_fmt(err, errlen, "out of memory");
+        goto out;
+    }
+    /* Locked first, so that whether the capture is new and the listing of
+     * the existing rows see the same table. */
+    if (s_exec(self, lock.s, "cannot lock the table", err, errlen) ||
+        s_capture_present(self, &present, err, errlen) ||
+        s_exec(self, script, "cannot install the change capture", err, errlen) ||
+        s_commit(self, err, errlen))
+        goto out;
+    *created = !present;
+    rc = 0;
+out:
+    if (rc)
+        s_rollback(self);
+    free(lock.s);
+    free(script);
+    return rc;
+}
+
+static int s_capture_high(void *impl, int64_t *id, char *err, size_t errlen)
+{
+    s_pg_t *self = impl;
+    char capture[600];
+    *id = 0;
+    if (s_ensure(self, err, errlen))
+        return -1;
+    snprintf(capture, sizeof capture, "%s.lt_capture", self->q_lt);
+    const char *vals[1] = {capture};
+    int64_t exists = 0;
+    if (s_int(self, "SELECT (to_regclass($1) IS NOT NULL)::int", 1, vals, &exists,
+              "cannot look for lt_capture", err, errlen))
+        return -1;
+    if (!exists)
+        return 0;
+    char sql[700];
+    snprintf(sql, sizeof sql, "SELECT last_id FROM %s.lt_capture", self->q_lt);
+    return s_int(self, sql, 0, NULL, id, "cannot read lt_capture", err, errlen);
+}
+
+/* Numbers up to `limit` committed changes of lt_pending (see the top of
+ * this file), in one transaction; among them in the order they were
+ * written to lt_pending (its rows' physical order, as it is only appended
+ * to between two numberings). */
+static int s_sync_tx(s_pg_t *self, size_t limit, size_t *moved, char *err, size_t errlen)
+{
+    char sql[1024], lim[24], base_s[24];
+    int64_t base = 0;
+    snprintf(sql, sizeof sql, "SELECT last_id FROM %s.lt_capture FOR UPDATE", self->q_lt);
+    if (s_int(self, sql, 0, NULL, &base, "cannot lock lt_capture", err, errlen))
+        return -1;
+    snprintf(lim, sizeof lim, "%zu", limit);
+    snprintf(base_s, sizeof base_s, "%" PRId64, base);
+    const char *vals[2] = {lim, base_s};
+    snprintf(sql, sizeof sql,
+             "WITH m AS (DELETE FROM %s.lt_pending WHERE ctid = ANY(ARRAY("
+             "SELECT ctid FROM %s.lt_pending LIMIT $1)) RETURNING ctid AS c, table_name, row_key) "
+             "INSERT INTO %s.lt_changes (id, table_name, row_key) "
+             "SELECT $2::bigint + row_number() OVER (ORDER BY c), table_name, row_key FROM m",
+             self->q_lt, self->q_lt, self->q_lt);
+    PGresult *res =
+        s_query(self, sql, 2, vals, PGRES_COMMAND_OK, "cannot number the changes", err, errlen);
+    if (!res)
+        return -1;
+    *moved = (size_t)strtoull(PQcmdTuples(res), NULL, 10);
+    PQclear(res);
+    if (*moved == 0)
+        return 0;
+    snprintf(sql, sizeof sql, "UPDATE %s.lt_capture SET last_id = $2::bigint + $1::bigint",
+             self->q_lt);
+    snprintf(lim, sizeof lim, "%zu", *moved);
+    res = s_query(self, sql, 2, vals, PGRES_COMMAND_OK, "cannot update lt_capture", err, errlen);
+    PQclear(res);
+    return res ? 0 : -1;
+}
+
+static int s_capture_sync(void *impl, size_t limit, size_t *moved, char *err, size_t errlen)
+{
+    s_pg_t *self = impl;
+    if (s_begin(self, 1, err, errlen))
+        return -1;
+    if (s_sync_tx(self, limit, moved, err, errlen) == 0 && s_commit(self, err, errlen) == 0)
+        return 0;
+    s_rollback(self);
+    *moved = 0;
+    return -1;
+}
+
+static int s_capture_relist(void *impl, int64_t *base, char *err, size_t errlen)
+{
+    s_pg_t *self = impl;
+    char sql[2048];
+    snprintf(sql, sizeof sql, "SELECT last_id FROM %s.lt_capture FOR UPDATE", self->q_lt);
+    if (s_int(self, sql, 0, NULL, base, "cannot lock lt_capture", err, errlen))
+        return -1;
+    snprintf(sql, sizeof sql,
+             "WITH i AS (INSERT INTO %s.lt_changes (id, table_name, row_key) "
+             "SELECT $1::bigint + row_number() OVER (ORDER BY t.%s), $2, t.%s::text FROM %s t "
+             "WHERE t.%s IS NOT NULL RETURNING id) "
+             "UPDATE %s.lt_capture SET last_id = $1::bigint + (SELECT count(*) FROM i)",
+             self->q_lt, self->q_key, self->q_key, self->q_table, self->q_key, self->q_lt);
+    char base_s[24];
+    snprintf(base_s, sizeof base_s, "%" PRId64, *base);
+    const char *vals[2] = {base_s, self->table->name};
+    PGresult *res =
+        s_query(self, sql, 2, vals, PGRES_COMMAND_OK, "cannot list the rows again", err, errlen);
+    PQclear(res);
+    return res ? 0 : -1;
+}
+
+/* ---- reading ---------------------------------------------------------- */
+
+static void s_row_free(s_row_t *r)
+{
+    for (int i = 0; r->blobs && r->off + i < PQnfields(r->res); i++)
+        PQfreemem(r->blobs[i].data);
+    free(r->blobs);
+    r->blobs = NULL;
+}
+
+static long s_read_changes(void *impl, int64_t after, size_t limit, lt_db_change_fn fn, void *arg,
+                           char *err, size_t errlen)
+{
+    s_pg_t *self = impl;
+    char a[24], l[24];
+    snprintf(a, sizeof a, "%" PRId64, after);
+    snprintf(l, sizeof l, "%zu", limit);
+    const char *vals[2] = {a, l};
+    if (s_ensure(self, err, errlen))
+        return -1;
+    PGresult *res =
+        s_run(self, ST_READ, 2, vals, PGRES_TUPLES_OK, "cannot read lt_changes", err, errlen);
+    if (!res)
+        return -1;
+    long n = 0;
+    for (int i = 0; i < PQntuples(res) && n >= 0; i++, n++) {
+        s_row_t row = {{&lt_db_pg_ops}, res, i, 3, NULL};
+        int found = PQgetvalue(res, i, 2)[0] == 't';
+        int64_t id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+        if (fn(arg, id, PQgetvalue(res, i, 1), found ? &row.base : NULL, err, errlen) != 0)
+            n = -2;
+        s_row_free(&row);
+    }
+    PQclear(res);
+    return n < 0 ? -1 : n;
+}
+
+static int s_last_change(void *impl, int64_t *id, char *err, size_t errlen)
+{
+    s_pg_t *self = impl;
+    char sql[700];
+    if (s_ensure(self, err, errlen))
+        return -1;
+    snprintf(sql, sizeof sql,
+             "SELECT COALESCE(max(id), 0) FROM %s.lt_changes WHERE table_name = $1", self->q_lt);
+    const char *vals[1] = {self->table->name};
+    return s_int(self, sql, 1, vals, id, "cannot read lt_changes", err, errlen);
+}
+
+static int s_requeue(void *impl, int64_t after, int64_t through, char *err, size_t errlen)
+{
+    s_pg_t *self = impl;
+    char sql[1024], a[24], t[24];
+    snprintf(a, sizeof a, "%" PRId64, after);
+    snprintf(t, sizeof t, "%" PRId64, through);
+    const char *vals[3] = {self->table->name, a, t};
+    snprintf(sql, sizeof sql,
+             "INSERT INTO %s.lt_pending (table_name, row_key) SELECT DISTINCT table_name, row_key "
+             "FROM %s.lt_changes WHERE table_name = $1 AND id > $2::bigint AND id <= $3::bigint",
+             self->q_lt, self->q_lt);
+    PGresult *res = s_query(self, sql, 3, vals, PGRES_COMMAND_OK, "cannot queue the changes again",
+                            err, errlen);
+    PQclear(res);
+    return res ? 0 : -1;
+}
+
+static int s_read_row(void *impl, const char *key, lt_db_row_fn fn, void *arg, char *err,
+                      size_t errlen)
+{
+    s_pg_t *self = impl;
+    const char *vals[1] = {key};
+    if (s_ensure(self, err, errlen))
+        return -1;
+    char what[300];
+    snprintf(what, sizeof what, "cannot read table %s", self->table->name);
+    PGresult *res = s_run(self, ST_ROW, 1, vals, PGRES_TUPLES_OK, what, err, errlen);
+    if (!res)
+        return -1;
+    int rc = 0;
+    if (PQntuples(res) > 0) {
+        s_row_t row = {{&lt_db_pg_ops}, res, 0, 0, NULL};
+        rc = fn(arg, &row.base, err, errlen) == 0 ? 1 : -1;
+        s_row_free(&row);
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* ---- waiting ------------------------------------------------------------ */
+
+static int s_wait_fd(void *impl)
+{
+    s_pg_t *self = impl;
+    return self->conn && PQstatus(self->conn) == CONNECTION_OK ? PQsocket(self->conn) : -1;
+}
+
+static int s_news(void *impl)
+{
+    s_pg_t *self = impl;
+    if (!self->conn || PQstatus(self->conn) != CONNECTION_OK || !PQconsumeInput(self->conn))
+        return 1; /* the next call connects again */
+    int news = 0;
+    PGnotify *n;
+    while ((n = PQnotifies(self->conn))) {
+        news |= strcmp(n->extra, self->table->name) == 0;
+        PQfreemem(n);
+    }
+    return news;
+}
+
+static int s_lost(const void *impl)
+{
+    const s_pg_t *self = impl;
+    return self->lost;
+}
+
+/* ---- cursors ---------------------------------------------------------- */
+
+static int s_cursor_load(void *impl, const char *name, int64_t *value, char *err, size_t errlen)
+{
+    s_pg_t *self = impl;
+    char sql[700];
+    if (s_ensure(self, err, errlen))
+        return -1;
+    snprintf(sql, sizeof sql,
+             self->role == LT_DB_SOURCE
+                 ? "SELECT COALESCE(max(change_id), 0) FROM %s.lt_source_cursor WHERE dataset = $1"
+                 : "SELECT COALESCE(max(seq), 0) FROM %s.lt_sink_cursor WHERE stream = $1",
+             self->q_lt);
+    const char *vals[1] = {name};
+    return s_int(self, sql, 1, vals, value, "cannot read the cursor", err, errlen);
+}
+
+static int s_cursor_store(void *impl, const char *name, int64_t value, char *err, size_t errlen)
+{
+    s_pg_t *self = impl;
+    char v[24];
+    snprintf(v, sizeof v, "%" PRId64, value);
+    int source = self->role == LT_DB_SOURCE;
+    const char *vals[3] = {name, v, self->table->name};
+    PGresult *res = s_run(self, ST_CURSOR_STORE, source ? 3 : 2, vals, PGRES_COMMAND_OK,
+                          "cannot store the cursor", err, errlen);
+    PQclear(res);
+    if (!res || !source ||
+        (self->pruned && value - self->pruned < PRUNE_EVERY && value >= self->pruned))
+        return res ? 0 : -1;
+    self->pruned = value ? value : 1;
+    /* The table's changes that every dataset of the table has passed are
+     * needed no more; other tables' datasets do not hold them back. Done
+     * every PRUNE_EVERY ids rather than at each cursor: each DELETE leaves
+     * dead rows that the next reads step over until vacuumed. */
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "DELETE FROM %s.lt_changes WHERE table_name = $1 AND id <= (SELECT min(change_id) "
+             "FROM %s.lt_source_cursor WHERE table_name = $1)",
+             self->q_lt, self->q_lt);
+    res = s_query(self, sql, 1, vals + 2, PGRES_COMMAND_OK, "cannot prune lt_changes", err, errlen);
+    PQclear(res);
+    return res ? 0 : -1;
+}
+
+static int s_shift_load(void *impl, const char *name, int64_t *shift, char *err, size_t errlen)
+{
+    s_pg_t *self = impl;
+    char sql[700];
+    if (s_ensure(self, err, errlen))
+        return -1;
+    snprintf(sql, sizeof sql,
+             "SELECT COALESCE(max(shift), 0) FROM %s.lt_source_cursor WHERE dataset = $1",
+             self->q_lt);
+    const char *vals[1] = {name};
+    return s_int(self, sql, 1, vals, shift, "cannot read the cursor", err, errlen);
+}
+
+static int s_shift_store(void *impl, const char *name, int64_t shift, char *err, size_t errlen)
+{
+    s_pg_t *self = impl;
+    char sql[700], v[24];
+    snprintf(v, sizeof v, "%" PRId64, shift);
+    snprintf(sql, sizeof sql, "UPDATE %s.lt_source_cursor SET shift = $2 WHERE dataset = $1",
+             self->q_lt);
+    const char *vals[2] = {name, v};
+    PGresult *res =
+        s_query(self, sql, 2, vals, PGRES_COMMAND_OK, "cannot store the cursor", err, errlen);
+    PQclear(res);
+    return res ? 0 : -1;
+}
+
+/* ---- writing ---------------------------------------------------------- *
+ * Values travel as text inside array literals: each element double-quoted,
+ * with '"' and '\\' escaped (PostgreSQL's array input), NULL unquoted. */
+
+static void s_add_element(s_buf_t *b, const char *v, int first)
+{
+    if (!first)
+        s_cat(b, ",", 1);
+    if (!v) {
+        s_cat(b, "NULL", 4);
+        return;
+    }
+    s_cat(b, "\"", 1);
+    for (const char *c = v; *c;) {
+        size_t plain = strcspn(c, "\"\\");
+        s_cat(b, c, plain);
+        c += plain;
+        if (*c) {
+            s_cat(b, "\\", 1);
+            s_cat(b, c++, 1);
+        }
+    }
+    s_cat(b, "\"", 1);
+}
+
+/* Fills the upserts into the column arrays and lists the deletes' keys. */
+static int s_fill_batch(s_params_t *p, s_buf_t *del, size_t k, const lt_db_write_t *w, size_t n,
+                        lt_db_fill_fn fill, void *ctx, size_t *failed, char *err, size_t errlen)
+{
+    int first_del = 1;
+    for (size_t r = 0; r < n; r++) {
+        if (w[r].deleted) {
+            s_add_element(del, w[r].key, first_del);
+            first_del = 0;
+            continue;
+        }
+        memset(p->set, 0, k);
+        if (fill(ctx, &w[r], &p->base, err, errlen) != 0) {
+            *failed = r;
+            return -1;
+        }
+        for (size_t c = 0; c < k; c++) /* a column the fill left out is NULL */
+            if (!p->set[c])
+                s_add_element(&p->cols[c], NULL, p->first);
+        p->first = 0;
+    }
+    return 0;
+}
+
+static int s_apply(void *impl, const lt_db_write_t *w, size_t n, lt_db_fill_fn fill, void *ctx,
+                   const char *name, int64_t value, size_t *failed, char *err, size_t errlen)
+{
+    s_pg_t *self = impl;
+    size_t k = self->table->n_columns;
+    s_buf_t *bufs = calloc(k + 1, sizeof *bufs), *del = bufs ? &bufs[k] : NULL;
+    s_params_t p = {{&lt_db_pg_ops, NULL}, bufs, calloc(k, 1), 1};
+    const char **vals = calloc(k + 3, sizeof *vals);
+    char cursor[24];
+    int rc = -1;
+    *failed = n;
+    if (s_ensure(self, err, errlen))
+        goto out;
+    if (!bufs || !p.set || !vals) {
+        lt_adapter_fmt(err, errlen, "out of memory for %zu writes", n);
+        goto out;
+    }
+    for (size_t c = 0; c <= k; c++)
+        s_add(&bufs[c], "{");
+    if (s_fill_batch(&p, del, k, w, n, fill, ctx, failed, err, errlen))
+        goto out;
+    for (size_t c = 0; c <= k; c++) {
+        s_add(&bufs[c], "}");
+        if (!(vals[c] = bufs[c].s)) {
+            lt_adapter_fmt(err, errlen, "out of memory for %zu writes", n);
+            goto out;
+        }
+    }
+    snprintf(cursor, sizeof cursor, "%" PRId64, value);
+    vals[k + 1] = name;
+    vals[k + 2] = cursor;
+    PGresult *res =
+        s_run(self, ST_APPLY, (int)k + 3, vals, PGRES_COMMAND_OK, "cannot apply", err, errlen);
+    PQclear(res);
+    rc = res ? 0 : -1;
+out:
+    for (size_t c = 0; bufs && c <= k; c++)
+        free(bufs[c].s);
+    free(bufs);
+    free(p.set);
+    free(vals);
+    return rc;
+}
+
+/* ---- rows ------------------------------------------------------------- */
+
+static const s_row_t *s_r(const lt_db_row_t *row)
+{
+    return (const s_row_t *)row;
+}
+
+static size_t s_row_count(const lt_db_row_t *row)
+{
+    return (size_t)(PQnfields(s_r(row)->res) - s_r(row)->off);
+}
+
+static const char *s_row_name(const lt_db_row_t *row, size_t i)
+{
+    return PQfname(s_r(row)->res, s_r(row)->off + (int)i);
+}
+
+static lt_db_type_t s_row_type(const lt_db_row_t *row, size_t i)
+{
+    const s_row_t *r = s_r(row);
+    int c = r->off + (int)i;
+    if (PQgetisnull(r->res, r->row, c))
+        return LT_DB_NULL;
+    switch (PQftype(r->res, c)) {
+    case OID_BOOL:
+    case OID_INT2:
+    case OID_INT4:
+    case OID_INT8:
+    case OID_OID:
+        return LT_DB_INTEGER;
+    case OID_FLOAT4:
+    case OID_FLOAT8:
+        return LT_DB_REAL;
+    case OID_BYTEA:
+        return LT_DB_BLOB;
+    default: /* text, dates, numeric (exact, as text), ... */
+        return LT_DB_TEXT;
+    }
+}
+
+static const char *s_value(const lt_db_row_t *row, size_t i)
+{
+    const s_row_t *r = s_r(row);
+    return PQgetvalue(r->res, r->row, r->off + (int)i);
+}
+
+static int64_t s_row_int(const lt_db_row_t *row, size_t i)
+{
+    const char *v = s_value(row, i);
+    if (PQftype(s_r(row)->res, s_r(row)->off + (int)i) == OID_BOOL)
+        return v[0] == 't';
+    if (PQftype(s_r(row)->res, s_r(row)->off + (int)i) == OID_FLOAT4 ||
+        PQftype(s_r(row)->res, s_r(row)->off + (int)i) == OID_FLOAT8)
+        return (int64_t)strtod(v, NULL);
+    return strtoll(v, NULL, 10);
+}
+
+static double s_row_double(const lt_db_row_t *row, size_t i)
+{
+    if (PQftype(s_r(row)->res, s_r(row)->off + (int)i) == OID_BOOL)
+        return s_value(row, i)[0] == 't';
+    return strtod(s_value(row, i), NULL);
+}
+
+static const char *s_row_text(const lt_db_row_t *row, size_t i)
+{
+    const s_row_t *r = s_r(row);
+    return PQgetisnull(r->res, r->row, r->off + (int)i) ? NULL : s_value(row, i);
+}
+
+static const void *s_row_blob(const lt_db_row_t *row, size_t i, size_t *len)
+{
+    s_row_t *r = (s_row_t *)s_r(row); /* the unescaped copies are the row's cache */
+    int c = r->off + (int)i;
+    *len = 0;
+    if (PQgetisnull(r->res, r->row, c))
+        return NULL;
+    if (PQftype(r->res, c) != OID_BYTEA) {
+        *len = (size_t)PQgetlength(r->res, r->row, c);
+        return *len ? PQgetvalue(r->res, r->row, c) : NULL;
+    }
+    size_t n = (size_t)(PQnfields(r->res) - r->off);
+    if (!r->blobs && !(r->blobs = calloc(n, sizeof *r->blobs)))
+        return NULL;
+    s_blob_t *b = &r->blobs[i];
+    if (!b->data)
+        b->data = PQunescapeBytea((const unsigned char *)PQgetvalue(r->res, r->row, c), &b->len);
+    *len = b->data ? b->len : 0;
+    return *len ? b->data : NULL;
+}
+
+/* ---- parameters ------------------------------------------------------- */
+
+/* Appends column i's element for the row being filled (text, NULL for
+ * NULL); a column set twice is refused. */
+static int s_set(lt_db_params_t *p, size_t i, const char *v)
+{
+    s_params_t *sp = (s_params_t *)p;
+    if (sp->set[i]) {
+        p->why = "a column set twice";
+        return -1;
+    }
+    sp->set[i] = 1;
+    s_add_element(&sp->cols[i], v, sp->first);
+    return 0;
+}
+
+static int s_param_null(lt_db_params_t *p, size_t i)
+{
+    return s_set(p, i, NULL);
+}
+
+static int s_param_int(lt_db_params_t *p, size_t i, int64_t v)
+{
+    char text[24];
+    snprintf(text, sizeof text, "%" PRId64, v);
+    return s_set(p, i, text);
+}
+
+static int s_param_double(lt_db_params_t *p, size_t i, double v)
+{
+    char text[32];
+    if (v != v)
+        snprintf(text, sizeof text, "NaN");
+    else if (v > 1.7976931348623157e308 || v < -1.7976931348623157e308)
+        snprintf(text, sizeof text, "%sInfinity", v < 0 ? "-" : "");
+    else
+        snprintf(text, sizeof text, "%.17g", v);
+    return s_set(p, i, text);
+}
+
+static int s_param_text(lt_db_params_t *p, size_t i, const char *text)
+{
+    return s_set(p, i, text);
+}
+
+/* bytea in its hex text form: \\x and two digits per byte. */
+static int s_param_blob(lt_db_params_t *p, size_t i, const void *data, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    char *v = len < (SIZE_MAX - 3) / 2 ? malloc(2 * len + 3) : NULL;
+    if (!v) {
+        p->why = "out of memory";
+        return -1;
+    }
+    const unsigned char *d = data;
+    v[0] = '\\';
+    v[1] = 'x';
+    for (size_t k = 0; k < len; k++) {
+        v[2 + 2 * k] = hex[d[k] >> 4];
+        v[3 + 2 * k] = hex[d[k] & 15];
+    }
+    v[2 + 2 * len] = 0;
+    int rc = s_set(p, i, v);
+    free(v);
+    return rc;
+}
+
+const lt_db_ops_t lt_db_pg_ops = {
+    .name = "postgresql",
+    .open = s_open,
+    .close = s_close,
+    .begin = s_begin,
+    .commit = s_commit,
+    .rollback = s_rollback,
+    .capture_install = s_capture_install,
+    .capture_script = s_capture_script,
+    .capture_present = s_capture_present,
+    .capture_high = s_capture_high,
+    .capture_sync = s_capture_sync,
+    .capture_relist = s_capture_relist,
+    .read_changes = s_read_changes,
+    .last_change = s_last_change,
+    .requeue = s_requeue,
+    .read_row = s_read_row,
+    .wait_fd = s_wait_fd,
+    .news = s_news,
+    .lost = s_lost,
+    .cursor_load = s_cursor_load,
+    .cursor_store = s_cursor_store,
+    .shift_load = s_shift_load,
+    .shift_store = s_shift_store,
+    .apply = s_apply,
+    .row_count = s_row_count,
+    .row_name = s_row_name,
+    .row_type = s_row_type,
+    .row_int = s_row_int,
+    .row_double = s_row_double,
+    .row_text = s_row_text,
+    .row_blob = s_row_blob,
+    .param_null = s_param_null,
+    .param_int = s_param_int,
+    .param_double = s_param_double,
+    .param_text = s_param_text,
+    .param_blob = s_param_blob,
+};

@@ -1,0 +1,328 @@
+/* test_import: `lienthong import csv` with a real owner gateway on
+ * 127.0.0.1 and a sink attached to the owner's own dataset, which writes
+ * what the gateway stored into a SQLite table.
+ *
+ * Proves: a CSV export with RFC 4180 quoting, Vietnamese text, empty fields
+ * and one row of each kind of fault (too few and too many columns, a bad
+ * date, invalid UTF-8, a letter in a citizen id, a duplicate key, a value
+ * the field cannot take) gives exactly the expected report lines and exit
+ * status 3, and every good row lands (the sink's table is exactly them);
+ * --dry-run reports the same and publishes nothing; importing the file
+ * again leaves the same table; a dataset the member does not own is an
+ * error naming the gateway's refusal; no gateway is an error at once.
+ *
+ * Usage: test_import /path/to/lienthong (or LIENTHONG_BIN=...). */
+#define _GNU_SOURCE
+#include "lt_itest.h"
+
+#include <CUnit/Basic.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define ID_BCA   "VN/GOV/BCA"
+#define DS       "VN/GOV/BCA/population"
+#define READY_MS 30000
+
+static const char *s_dir_extra =
+    "datasets = ( { id = \"" DS "\"; owner = \"" ID_BCA "\";"
+    " type = \"lienthong.records.Population\"; key = \"personal_id\"; },\n"
+    " { id = \"VN/GOV/BHXH/insured\"; owner = \"VN/GOV/BHXH\";"
+    " type = \"lienthong.records.Population\"; key = \"personal_id\"; } );\n";
+
+#define IMPORT_CONF                                                                                \
+    "gateway_socket = \"%s\";\n"                                                                   \
+    "dataset = \"%s\";\n"                                                                          \
+    "record_type = \"lienthong.records.Population\";\n"                                            \
+    "key_field = \"personal_id\";\n"                                                               \
+    "columns = { personal_id = \"so_dinh_danh\"; full_name = \"ho_ten\";"                          \
+    " date_of_birth = \"ngay_sinh\"; sex = \"gioi_tinh\"; current_address = \"dia_chi\";"          \
+    " status = \"trang_thai\"; };\n"                                                               \
+    "checks = { personal_id = \"digits:12\"; date_of_birth = \"date\"; };\n"                       \
+    "batch = 3;\n"
+
+#define SINK_CONF                                                                                  \
+    "gateway_socket = \"%s\";\nstream = \"" DS "\";\n"                                             \
+    "record_type = \"lienthong.records.Population\";\ndatabase = \"%s\";\n"                        \
+    "table = \"citizens\";\nkey_column = \"personal_id\";\ncreate_table = true;\n"                 \
+    "columns = { personal_id = \"personal_id\"; full_name = \"full_name\";"                        \
+    " date_of_birth = \"date_of_birth\"; sex = \"sex\"; current_address = \"current_address\";"    \
+    " status = \"status\"; };\n"
+
+static const char *s_csv =
+    "so_dinh_danh,ho_ten,ngay_sinh,gioi_tinh,dia_chi,trang_thai\n"
+    "038084915725,\"Nguyễn Văn An\",1984-05-02,1,\"Số 5, đường \"\"Lê Lợi\"\"\",1\n"
+    "03808491572A,Trần Thị Bình,1990-01-01,2,Hà Nội,1\n"
+    "038084915726,Lê Văn Cường,1990-02-30,1,Huế,1\n"
+    "038084915727,Phạm Dũng,1991-03-03,1\n"
+    "038084915725,Đỗ Hùng,1984-05-02,1,Hải Phòng,1\n"
+    "038084915728,\"Hoàng\nHuy\",2000-01-01,,,\n"
+    "038084915729,\xc3\x28,2000-01-01,1,Vinh,1\n"
+    "038084915730,Vũ Hà,2000-01-01,NAM,Vinh,1\n"
+    "038084915731,Võ Lan,2000-01-01,1,Vinh,1,thừa\n"
+    "038084915732,\"Bùi Thị Thu\",2000-02-29,SEX_FEMALE,,CITIZEN_DECEASED\n"
+    "038084915733,Đặng Quốc Việt,1975-12-31,1,\"Thanh Hóa\",1\n"
+    "038084915734,Ngô Minh,1980-07-07,1,Thanh Hóa,2\n";
+
+/* The exact report: file:line: column NAME: reason. */
+#define REPORT(f)                                                                                  \
+    f ":3: column so_dinh_danh: must be 12 digits 0-9\n" f                                         \
+      ":4: column ngay_sinh: not a date YYYY-MM-DD\n" f                                            \
+      ":5: column dia_chi: missing (the row has 4 of the header's 6 columns)\n" f                  \
+      ":6: column so_dinh_danh: duplicate key, first on line 2\n" f                                \
+      ":9: column ho_ten: invalid UTF-8 at byte 1\n" f                                             \
+      ":10: column gioi_tinh: cannot fill field lienthong.records.Population.sex: expected an "    \
+      "INTEGER or the TEXT name of a value of the enum\n" f                                        \
+      ":11: column 7: extra (the row has 7 columns, the header 6)\n"
+
+/* What the sink's table must hold: the six good rows. */
+static const char *s_expected = "038084915725|Nguyễn Văn An|1984-05-02|1|Số 5, đường \"Lê Lợi\"|1\n"
+                                "038084915728|Hoàng\nHuy|2000-01-01|0||0\n"
+                                "038084915732|Bùi Thị Thu|2000-02-29|2||2\n"
+                                "038084915733|Đặng Quốc Việt|1975-12-31|1|Thanh Hóa|1\n"
+                                "038084915734|Ngô Minh|1980-07-07|1|Thanh Hóa|2\n";
+
+typedef struct {
+    lt_it_fed_t f;
+    lt_it_gw_t *gw;
+    lt_it_proc_t sink;
+    char csv[PATH_MAX], conf[PATH_MAX], report[PATH_MAX], out[PATH_MAX], db[PATH_MAX];
+    char sink_conf[PATH_MAX];
+    int ready;
+} world_t;
+
+static world_t s_w;
+
+static void s_sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static int s_setup(world_t *w)
+{
+    memset(w, 0, sizeof *w);
+    if (lt_it_fed_init(&w->f, "VN") != 0)
+        return -1;
+    w->f.extra_source = s_dir_extra;
+    lt_it_member_t *m = lt_it_member_add(&w->f, ID_BCA, 1);
+    if (!m || !lt_it_member_add(&w->f, "VN/GOV/BHXH", 1) ||
+        !(w->gw = lt_it_gw_new(&w->f, m, 1, NULL, NULL)))
+        return -1;
+    const char *d = w->f.dir;
+    snprintf(w->csv, sizeof w->csv, "%.4000s/công dân.csv", d);
+    snprintf(w->conf, sizeof w->conf, "%.4000s/import.conf", d);
+    snprintf(w->report, sizeof w->report, "%.4000s/report.txt", d);
+    snprintf(w->out, sizeof w->out, "%.4000s/import.out", d);
+    snprintf(w->db, sizeof w->db, "%.4000s/copy.db", d);
+    snprintf(w->sink_conf, sizeof w->sink_conf, "%.4000s/sink.conf", d);
+    snprintf(w->sink.log_path, sizeof w->sink.log_path, "%.4000s/sink.log", d);
+    w->sink.args[0] = "sink";
+    w->sink.args[1] = "--config";
+    w->sink.args[2] = w->sink_conf;
+    if (lt_it_write_file(w->csv, s_csv) ||
+        lt_it_write_fmt(w->conf, IMPORT_CONF, w->gw->sock_path, DS) ||
+        lt_it_write_fmt(w->sink_conf, SINK_CONF, w->gw->sock_path, w->db) ||
+        lt_it_gw_run(w->gw, READY_MS) || lt_it_proc_start(&w->sink))
+        return -1;
+    return 0;
+}
+
+static int s_init(void)
+{
+    s_w.ready = s_setup(&s_w) == 0;
+    return 0;
+}
+
+static int s_clean(void)
+{
+    lt_it_cleanup_all();
+    lt_it_fed_cleanup(&s_w.f);
+    return 0;
+}
+
+static void s_keep(void)
+{
+}
+
+/* Runs the import, with one or two more options (or NULL); returns its
+ * exit status. */
+static int s_import(world_t *w, const char *a, const char *b)
+{
+    const char *args[10] = {"import", "csv", "--config", w->conf, "--report", w->report};
+    size_t n = 6;
+    if (a)
+        args[n++] = a;
+    if (b)
+        args[n++] = b;
+    args[n++] = w->csv;
+    args[n] = NULL;
+    return lt_it_run_cli(w->f.dir, w->out, args, 60000);
+}
+
+static char *s_read(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char *text = NULL;
+    size_t cap = 0;
+    if (f && getdelim(&text, &cap, 0, f) < 0) {
+        free(text);
+        text = NULL;
+    }
+    if (f)
+        fclose(f);
+    return text ? text : strdup("");
+}
+
+/* The report with the file's path as the import prints it. */
+static void s_check_report(world_t *w)
+{
+    char *got = s_read(w->report), *want = NULL;
+    const char *f = w->csv;
+    CU_ASSERT_FATAL(asprintf(&want, REPORT("%s"), f, f, f, f, f, f, f) > 0);
+    if (strcmp(got, want) != 0)
+        fprintf(stderr, "import: report:\n%s\nexpected:\n%s\n", got, want);
+    CU_ASSERT_STRING_EQUAL(got, want);
+    free(got);
+    free(want);
+}
+
+static uint64_t s_last_seq(world_t *w)
+{
+    uint64_t last = 0;
+    Lienthong__Envelope *env = lt_it_gw_status(w->gw, 5000);
+    for (size_t i = 0; env && i < env->status_reply->n_streams; i++)
+        if (strcmp(env->status_reply->streams[i]->stream, DS) == 0)
+            last = env->status_reply->streams[i]->last_seq;
+    lt_wire_free(&env);
+    return last;
+}
+
+/* The sink's table as "col|col|...\n" in key order. */
+static char *s_table(world_t *w)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    if (sqlite3_open_v2(w->db, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_busy_timeout(db, 5000) == SQLITE_OK &&
+        sqlite3_prepare_v2(db,
+                           "SELECT personal_id || '|' || full_name || '|' || "
+                           "COALESCE(date_of_birth, '') || '|' || sex || '|' || "
+                           "COALESCE(current_address, '') || '|' || status FROM citizens "
+                           "ORDER BY personal_id",
+                           -1, &st, NULL) == SQLITE_OK)
+        while (sqlite3_step(st) == SQLITE_ROW)
+            fprintf(f, "%s\n", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    fclose(f);
+    return out;
+}
+
+static int s_table_is(world_t *w, const char *want, int timeout_ms)
+{
+    int64_t end = lt_it_ms() + timeout_ms;
+    for (;;) {
+        char *t = s_table(w);
+        int same = strcmp(t, want) == 0;
+        if (!same && lt_it_ms() >= end)
+            fprintf(stderr, "import: table:\n%s\nexpected:\n%s\n", t, want);
+        free(t);
+        if (same || lt_it_ms() >= end)
+            return same;
+        s_sleep_ms(100);
+    }
+}
+
+static void test_dry_run(void)
+{
+    world_t *w = &s_w;
+    LT_IT_REQUIRE(w->ready);
+    CU_ASSERT_EQUAL(s_import(w, "--dry-run", NULL), 3);
+    s_check_report(w);
+    CU_ASSERT(lt_it_file_contains(w->out, "12 rows, 5 valid (dry run), 7 rejected"));
+    CU_ASSERT_EQUAL(s_last_seq(w), 0);
+out:
+    return;
+}
+
+static void test_import(void)
+{
+    world_t *w = &s_w;
+    LT_IT_REQUIRE(w->ready);
+    int rc = s_import(w, NULL, NULL);
+    if (rc != 3)
+        CU_ASSERT_EQUAL(rc, 3);
+    s_check_report(w);
+    CU_ASSERT(lt_it_file_contains(w->out, "12 rows, 5 published, 7 rejected"));
+    CU_ASSERT_EQUAL(s_last_seq(w), 5); /* durable at the owner when the import ended */
+    CU_ASSERT(s_table_is(w, s_expected, 20000));
+out:
+    return;
+}
+
+static void test_again(void)
+{
+    world_t *w = &s_w;
+    LT_IT_REQUIRE(w->ready);
+    CU_ASSERT_EQUAL(s_import(w, NULL, NULL), 3);
+    s_check_report(w);
+    CU_ASSERT_EQUAL(s_last_seq(w), 10);
+    s_sleep_ms(500);
+    CU_ASSERT(s_table_is(w, s_expected, 20000));
+    /* A semicolon file, the delimiter from the command line: one row
+     * changes, the others stay. */
+    LT_IT_REQUIRE(lt_it_write_file(w->csv, "so_dinh_danh;ho_ten;ngay_sinh;gioi_tinh;dia_chi;"
+                                           "trang_thai\n038084915733;\"Đặng Quốc Việt; Jr\";"
+                                           "1975-12-31;1;Thanh Hóa, Việt Nam;1\n") == 0);
+    CU_ASSERT_EQUAL(s_import(w, "--delimiter", ";"), 0);
+    char *want = strdup(s_expected);
+    LT_IT_REQUIRE(want != NULL);
+    char *row = strstr(want, "038084915733|");
+    const char *changed = "038084915733|Đặng Quốc Việt; Jr|1975-12-31|1|Thanh Hóa, Việt Nam|1\n";
+    char *expect = NULL;
+    LT_IT_REQUIRE(row && asprintf(&expect, "%.*s%s%s", (int)(row - want), want, changed,
+                                  strchr(row, '\n') + 1) > 0);
+    CU_ASSERT(s_table_is(w, expect, 20000));
+    free(want);
+    free(expect);
+out:
+    return;
+}
+
+static void test_refused(void)
+{
+    world_t *w = &s_w;
+    LT_IT_REQUIRE(w->ready);
+    LT_IT_REQUIRE(lt_it_write_file(w->csv, s_csv) == 0);
+    LT_IT_REQUIRE(lt_it_write_fmt(w->conf, IMPORT_CONF, w->gw->sock_path, "VN/GOV/BHXH/insured") ==
+                  0);
+    CU_ASSERT_EQUAL(s_import(w, NULL, NULL), 1);
+    CU_ASSERT(lt_it_file_contains(w->out, "the gateway refused a publish to VN/GOV/BHXH/insured: "
+                                          "ERR_FORBIDDEN"));
+    char gone[PATH_MAX + 8];
+    snprintf(gone, sizeof gone, "%.4000s.gone", w->gw->sock_path);
+    LT_IT_REQUIRE(lt_it_write_fmt(w->conf, IMPORT_CONF, gone, DS) == 0);
+    CU_ASSERT_EQUAL(s_import(w, NULL, NULL), 1);
+    CU_ASSERT(lt_it_file_contains(w->out, "no gateway socket at"));
+out:
+    return;
+}
+
+int main(int argc, char **argv)
+{
+    static const lt_it_test_t tests[] = {
+        {"--dry-run: the report, nothing published", test_dry_run},
+        {"each kind of bad row reported; the good rows land", test_import},
+        {"importing again leaves the same table; another delimiter", test_again},
+        {"a dataset not owned, and no gateway: errors", test_refused},
+        {NULL, NULL},
+    };
+    static const lt_it_suite_t suite = {"import", s_init, s_clean, NULL, s_keep, tests};
+    return lt_it_main(argc, argv, &suite);
+}

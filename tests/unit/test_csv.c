@@ -1,0 +1,240 @@
+/* test_csv: CUnit suite for CSV rows to records (adapters/lt_csv.c): the
+ * import configuration (strict), RFC 4180 quoting (delimiters, quotes and
+ * newlines inside a field), Vietnamese UTF-8, an empty field as absent or
+ * as text, each kind of bad row with its line, column and reason (wrong
+ * number of columns, bad date, invalid UTF-8, a letter in a citizen id, a
+ * duplicate key, a value the field cannot take, an unterminated quote), the
+ * same results whatever the pieces the file is fed in, a byte order mark,
+ * CRLF and another delimiter, and a header without a mapped column. */
+#include "unit_util.h"
+
+#include "lt_csv.h"
+#include "records/population.pb-c.h"
+
+static char g_dir[512];
+
+static int suite_init(void)
+{
+    return ut_mkdtemp(g_dir, sizeof g_dir, "csv");
+}
+
+static int suite_clean(void)
+{
+    return ut_rmrf(g_dir);
+}
+
+#define CONF_HEAD                                                                                  \
+    "gateway_socket = \"gw.sock\";\n"                                                              \
+    "dataset = \"VN/GOV/BCA/population\";\n"                                                       \
+    "record_type = \"lienthong.records.Population\";\n"                                            \
+    "key_field = \"personal_id\";\n"
+#define CONF_COLUMNS                                                                               \
+    "columns = { personal_id = \"so_dinh_danh\"; full_name = \"ho_ten\";"                          \
+    " date_of_birth = \"ngay_sinh\"; sex = \"gioi_tinh\"; status = \"trang_thai\"; };\n"           \
+    "checks = { personal_id = \"digits:12\"; date_of_birth = \"date\"; };\n"
+
+/* Writes a configuration and loads it; NULL with err when refused. */
+static lt_csv_t *load(const char *text, char *err, size_t errlen)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/import.conf", g_dir);
+    CU_ASSERT_FATAL(ut_write_text(path, text) == 0);
+    return lt_csv_new(path, err, errlen);
+}
+
+/* What an import saw: good rows as "line:key:name|dob|sex|status" and
+ * rejects as "line: column: reason", one per line. */
+typedef struct {
+    char out[8192];
+    size_t len;
+} seen_t;
+
+static int on_record(void *arg, const char *key, const uint8_t *payload, size_t len, long line)
+{
+    seen_t *s = arg;
+    Lienthong__Records__Population *p = lienthong__records__population__unpack(NULL, len, payload);
+    CU_ASSERT_FATAL(p != NULL);
+    CU_ASSERT_STRING_EQUAL(p->personal_id, key);
+    s->len += (size_t)snprintf(s->out + s->len, sizeof s->out - s->len, "%ld:%s:%s|%s|%d|%d\n",
+                               line, key, p->full_name, p->date_of_birth, p->sex, p->status);
+    lienthong__records__population__free_unpacked(p, NULL);
+    return 0;
+}
+
+static void on_reject(void *arg, long line, const char *column, const char *reason)
+{
+    seen_t *s = arg;
+    s->len += (size_t)snprintf(s->out + s->len, sizeof s->out - s->len, "%ld: %s: %s\n", line,
+                               column, reason);
+}
+
+/* Feeds text in pieces of `piece` bytes (0: at once). */
+static int run(lt_csv_t *c, const char *text, size_t piece, seen_t *s, char *err, size_t errlen)
+{
+    memset(s, 0, sizeof *s);
+    if (lt_csv_begin(c, "a.csv", on_record, on_reject, s, err, errlen))
+        return -1;
+    size_t len = strlen(text), step = piece ? piece : len;
+    for (size_t at = 0; at < len; at += step)
+        if (lt_csv_feed(c, text + at, len - at < step ? len - at : step, err, errlen))
+            return -1;
+    return lt_csv_end(c, err, errlen);
+}
+
+static const char *SAMPLE =
+    "so_dinh_danh,ho_ten,ngay_sinh,gioi_tinh,trang_thai,ghi_chu\n"
+    "038084915725,\"Nguyễn Văn An\",1984-05-02,1,1,x\n"        /* 2: good */
+    "03808491572A,Trần Thị Bình,1990-01-01,2,1,\n"             /* 3: a letter */
+    "038084915726,\"Lê, \"\"Văn\"\" Cường\",1990-02-30,1,1,\n" /* 4: no Feb 30 */
+    "038084915727,Phạm Dũng,,SEX_MALE\n"                       /* 5: 4 columns */
+    "038084915725,Đỗ Hùng,1984-05-02,1,1,\n"                   /* 6: duplicate */
+    "038084915728,\"Hoàng\nHuy\",2000-01-01,,,\n"              /* 7-8: good, empty */
+    "038084915729,\xff\xfe,2000-01-01,1,1,\n"                  /* 9: not UTF-8 */
+    "038084915730,Vũ,2000-01-01,NAM,1,\n"                      /* 10: no such enum value */
+    "038084915731,Võ,2000-01-01,1,1,,extra\n"                  /* 11: 7 columns */
+    "\n"                                                       /* 12: blank, skipped */
+    "038084915732,\"Bùi, Thị\",2000-02-29,SEX_FEMALE,CITIZEN_DECEASED,z"; /* 13: good */
+
+static const char *SAMPLE_SEEN =
+    "2:038084915725:Nguyễn Văn An|1984-05-02|1|1\n"
+    "3: so_dinh_danh: must be 12 digits 0-9\n"
+    "4: ngay_sinh: not a date YYYY-MM-DD\n"
+    "5: trang_thai: missing (the row has 4 of the header's 6 columns)\n"
+    "6: so_dinh_danh: duplicate key, first on line 2\n"
+    "7:038084915728:Hoàng\nHuy|2000-01-01|0|0\n"
+    "9: ho_ten: invalid UTF-8 at byte 1\n"
+    "10: gioi_tinh: cannot fill field lienthong.records.Population.sex: expected an INTEGER or "
+    "the TEXT name of a value of the enum\n"
+    "11: 7: extra (the row has 7 columns, the header 6)\n"
+    "13:038084915732:Bùi, Thị|2000-02-29|2|2\n";
+
+static void test_rows(void)
+{
+    char err[1024] = "";
+    lt_csv_t *c = load(CONF_HEAD CONF_COLUMNS, err, sizeof err);
+    if (!c)
+        fprintf(stderr, "%s\n", err);
+    CU_ASSERT_FATAL(c != NULL);
+    CU_ASSERT_STRING_EQUAL(lt_csv_dataset(c), "VN/GOV/BCA/population");
+    CU_ASSERT(strstr(lt_csv_socket(c), "/gw.sock") != NULL); /* resolved */
+    CU_ASSERT(lt_csv_batch(c) == 1000);
+    seen_t s;
+    CU_ASSERT_FATAL(run(c, SAMPLE, 0, &s, err, sizeof err) == 0);
+    if (strcmp(s.out, SAMPLE_SEEN) != 0)
+        fprintf(stderr, "seen:\n%s", s.out);
+    CU_ASSERT_STRING_EQUAL(s.out, SAMPLE_SEEN);
+    uint64_t rows, good, bad;
+    lt_csv_counts(c, &rows, &good, &bad);
+    CU_ASSERT(rows == 10 && good == 3 && bad == 7);
+    /* The same whatever the pieces: one byte at a time, and 7 at a time. A
+     * new file: the keys of the first are still seen. */
+    static const size_t pieces[] = {1, 7};
+    for (size_t i = 0; i < 2; i++) {
+        CU_ASSERT_FATAL(run(c, SAMPLE, pieces[i], &s, err, sizeof err) == 0);
+        CU_ASSERT(strstr(s.out, "2: so_dinh_danh: duplicate key, first on line 2\n") != NULL);
+        CU_ASSERT(strstr(s.out, "9: ho_ten: invalid UTF-8 at byte 1\n") != NULL);
+        CU_ASSERT(strstr(s.out, "11: 7: extra") != NULL);
+        CU_ASSERT(strstr(s.out, "13: so_dinh_danh: duplicate key, first on line 13\n") != NULL);
+    }
+    lt_csv_destroy(&c);
+    CU_ASSERT(c == NULL);
+}
+
+/* empty = "text": an empty field is an empty text, which an enum cannot
+ * take; a quoted "" is always text. A BOM, CRLF and ';'. */
+static void test_empty_text_bom_crlf(void)
+{
+    char err[1024] = "";
+    lt_csv_t *c =
+        load(CONF_HEAD CONF_COLUMNS "empty = \"text\";\ndelimiter = \";\";\n", err, sizeof err);
+    CU_ASSERT_FATAL(c != NULL);
+    seen_t s;
+    CU_ASSERT_FATAL(run(c,
+                        "\xEF\xBB\xBFso_dinh_danh;ho_ten;ngay_sinh;gioi_tinh;trang_thai\r\n"
+                        "038084915725;An;;1;1\r\n"
+                        "038084915726;Bình;1990-01-01;;1\r\n"
+                        "038084915727;\"\";1990-01-01;1;1\r\n",
+                        0, &s, err, sizeof err) == 0);
+    CU_ASSERT_STRING_EQUAL(s.out,
+                           "2:038084915725:An||1|1\n"
+                           "3: gioi_tinh: cannot fill field lienthong.records.Population.sex: "
+                           "expected an INTEGER or the TEXT name of a value of the enum\n"
+                           "4:038084915727:|1990-01-01|1|1\n");
+    lt_csv_destroy(&c);
+    /* The delimiter of the configuration gives way to the command line's. */
+    c = load(CONF_HEAD CONF_COLUMNS "delimiter = \"\\t\";\n", err, sizeof err);
+    CU_ASSERT_FATAL(c != NULL);
+    lt_csv_set_delimiter(c, '|');
+    CU_ASSERT_FATAL(run(c,
+                        "so_dinh_danh|ho_ten|ngay_sinh|gioi_tinh|trang_thai\n"
+                        "038084915725| An |1984-05-02|1|1\n",
+                        0, &s, err, sizeof err) == 0);
+    CU_ASSERT_STRING_EQUAL(s.out, "2:038084915725: An |1984-05-02|1|1\n"); /* spaces kept */
+    lt_csv_destroy(&c);
+}
+
+static void test_file_errors(void)
+{
+    char err[1024] = "";
+    lt_csv_t *c = load(CONF_HEAD CONF_COLUMNS, err, sizeof err);
+    CU_ASSERT_FATAL(c != NULL);
+    seen_t s;
+    /* A header without a mapped column stops the file. */
+    CU_ASSERT(
+        run(c, "so_dinh_danh,ho_ten,ngay_sinh,gioi_tinh\n1,2,3,4\n", 0, &s, err, sizeof err) == -1);
+    CU_ASSERT(strstr(err, "a.csv:1: the header has no column 'trang_thai' (mapped to field status "
+                          "in ") == err);
+    CU_ASSERT(run(c, "so_dinh_danh,ho_ten,ho_ten,ngay_sinh,gioi_tinh,trang_thai\n", 0, &s, err,
+                  sizeof err) == -1);
+    CU_ASSERT_STRING_EQUAL(err, "a.csv:1: the header names column 'ho_ten' twice");
+    CU_ASSERT(run(c, "", 0, &s, err, sizeof err) == -1);
+    CU_ASSERT_STRING_EQUAL(err, "a.csv: no header row");
+    /* An open quote to the end of the file: that row is rejected. */
+    CU_ASSERT(run(c,
+                  "so_dinh_danh,ho_ten,ngay_sinh,gioi_tinh,trang_thai\n"
+                  "038084915799,An,1984-05-02,1,1\n"
+                  "038084915798,\"Bình\n...",
+                  0, &s, err, sizeof err) == 0);
+    CU_ASSERT_STRING_EQUAL(s.out, "2:038084915799:An|1984-05-02|1|1\n"
+                                  "3: ho_ten: unterminated quoted field (runs to the end of the "
+                                  "file)\n");
+    lt_csv_destroy(&c);
+}
+
+static void test_config_refused(void)
+{
+    static const struct {
+        const char *text, *want;
+    } bad[] = {
+        {CONF_HEAD CONF_COLUMNS "checks2 = 1;\n", ":7: unknown setting 'checks2'"},
+        {CONF_HEAD "columns = { full_name = \"ho_ten\"; };\n",
+         "the key field is not mapped: add personal_id"},
+        {CONF_HEAD CONF_COLUMNS "delimiter = \";;\";\n", "'delimiter' must be one character"},
+        {CONF_HEAD CONF_COLUMNS "empty = \"none\";\n", "'empty' must be \"null\" or \"text\""},
+        {CONF_HEAD "columns = { personal_id = \"a\"; };\nchecks = { full_name = \"date\"; };\n",
+         "check of field 'full_name', which 'columns' does not map"},
+        {CONF_HEAD "columns = { personal_id = \"a\"; };\nchecks = { personal_id = \"dgits\"; };\n",
+         "unknown check 'dgits'"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char err[1024] = "";
+        lt_csv_t *c = load(bad[i].text, err, sizeof err);
+        CU_ASSERT(c == NULL);
+        if (!strstr(err, bad[i].want))
+            fprintf(stderr, "case %zu: %s\n", i, err);
+        CU_ASSERT(strstr(err, bad[i].want) != NULL);
+        lt_csv_destroy(&c);
+    }
+}
+
+int main(void)
+{
+    static const ut_test_t tests[] = {
+        {"rows: quoting, UTF-8, each kind of bad row, any pieces", test_rows},
+        {"empty as text, BOM, CRLF, other delimiters", test_empty_text_bom_crlf},
+        {"bad header, empty file, unterminated quote", test_file_errors},
+        {"the configuration is strict", test_config_refused},
+        {NULL, NULL},
+    };
+    return ut_main("csv", suite_init, suite_clean, tests);
+}

@@ -1,0 +1,636 @@
+/* test_db_pg: CUnit suite for the PostgreSQL backend of the adapters'
+ * database seam (adapters/lt_db_pg.c), against the throwaway cluster that
+ * the CTest fixture starts (tests/pg-cluster). Every test gets a fresh
+ * database owned by an ordinary role (no superuser) and connects over TCP
+ * with a password, as an agency would; the agency's own application is
+ * another ordinary role with only the rights to write its table.
+ *
+ * It checks: installing change capture twice (existing rows listed once;
+ * the printed script is the same installation), what is a change (insert,
+ * update of a mapped column, key change, delete, TRUNCATE; not an update of
+ * an unmapped column, not a rolled-back transaction), commit order with two
+ * concurrent transactions (the one that commits last is read after the
+ * cursor passed the other, never skipped), two tables in one database (own
+ * changes, cursors and pruning), the capture's high-water mark, a relist
+ * and the epoch shift,
+ * NOTIFY waking the reader, types in both directions, the sink's batch
+ * (collapsed per key, all or nothing with its cursor), a table that cannot
+ * take upserts, a wrong password or database, and a server restart and
+ * crash in the middle (the connection comes back, nothing is lost). */
+#include "unit_util.h"
+
+#include "lt_db.h"
+#include "pg_util.h"
+
+#include <poll.h>
+
+#define OWNER    "agency"
+#define OWNER_PW "Agency-pw-7q"
+#define APP      "agency_app"
+
+static lt_pg_t g_pg;
+static PGconn *g_app; /* the agency's application, on the current database */
+static char g_db[64];
+static int g_n;
+
+static int suite_init(void)
+{
+    return lt_pg_load(&g_pg);
+}
+
+static int suite_clean(void)
+{
+    PQfinish(g_app);
+    return 0;
+}
+
+/* A fresh database with `schema` created by its owner, and the
+ * application's role allowed to write every table of it. */
+static void fresh(const char *schema)
+{
+    snprintf(g_db, sizeof g_db, "lt_db_pg_%d", ++g_n);
+    PQfinish(g_app);
+    g_app = NULL;
+    CU_ASSERT_FATAL(lt_pg_fresh_db(&g_pg, g_db, OWNER, OWNER_PW) == 0);
+    PGconn *o = lt_pg_as(&g_pg, g_db, OWNER);
+    CU_ASSERT_FATAL(o != NULL);
+    CU_ASSERT_FATAL(lt_pg_exec(o, schema) == 0);
+    PGconn *a = lt_pg_admin(&g_pg, g_db);
+    CU_ASSERT_FATAL(a != NULL);
+    CU_ASSERT_FATAL(lt_pg_exec(a, "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE "
+                                  "rolname = '" APP "') THEN CREATE ROLE " APP
+                                  " LOGIN; END IF; END $$") == 0);
+    PQfinish(a);
+    CU_ASSERT_FATAL(lt_pg_exec(o, "GRANT USAGE ON SCHEMA public TO " APP ";"
+                                  "GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES "
+                                  "IN SCHEMA public TO " APP) == 0);
+    PQfinish(o);
+    g_app = lt_pg_as(&g_pg, g_db, APP);
+    CU_ASSERT_FATAL(g_app != NULL);
+}
+
+static void app(const char *sql)
+{
+    CU_ASSERT_FATAL(lt_pg_exec(g_app, sql) == 0);
+}
+
+/* The owner's view of the database (to look into the lt_ tables). */
+static int64_t owner_int(const char *sql)
+{
+    PGconn *o = lt_pg_as(&g_pg, g_db, OWNER);
+    int64_t v = o ? lt_pg_int(o, sql) : -1;
+    PQfinish(o);
+    return v;
+}
+
+static lt_db_t *open_seam(lt_db_role_t role, const char *t, const char *const *cols,
+                          const lt_db_type_t *types, size_t n, int create)
+{
+    char uri[512], err[1024] = "";
+    lt_pg_uri(&g_pg, g_db, OWNER, OWNER_PW, uri, sizeof uri);
+    lt_db_table_t table = {t, n, cols, types, 0};
+    lt_db_t *d = lt_db_connect(uri, NULL, role, &table, create, err, sizeof err);
+    if (!d)
+        fprintf(stderr, "%s\n", err);
+    CU_ASSERT_FATAL(d != NULL);
+    CU_ASSERT(strstr(lt_db_name(d), OWNER_PW) == NULL);
+    return d;
+}
+
+static const char *const COLS2[] = {"id", "name"};
+static const lt_db_type_t TYPES2[] = {LT_DB_TEXT, LT_DB_TEXT};
+
+#define CITIZENS "CREATE TABLE citizens(id text PRIMARY KEY, name text, note text);"
+
+/* ---- reading changes ---------------------------------------------------- */
+
+typedef struct {
+    int64_t id[32];
+    char key[32][16];
+    char name[32][32]; /* "-" for a tombstone, "" for NULL */
+    size_t n;
+} changes_t;
+
+static int on_change(void *arg, int64_t id, const char *key, const lt_db_row_t *row, char *err,
+                     size_t errlen)
+{
+    changes_t *c = arg;
+    if (c->n >= 32) {
+        snprintf(err, errlen, "too many changes");
+        return -1;
+    }
+    c->id[c->n] = id;
+    snprintf(c->key[c->n], sizeof c->key[c->n], "%s", key);
+    const char *name = row ? lt_db_row_text(row, 1) : "-";
+    snprintf(c->name[c->n], sizeof c->name[c->n], "%s", name ? name : "");
+    c->n++;
+    return 0;
+}
+
+/* Numbers what is committed, then reads the changes after `after`. */
+static long read_changes(lt_db_t *d, int64_t after, size_t limit, changes_t *c)
+{
+    char err[1024] = "";
+    size_t moved = 0;
+    memset(c, 0, sizeof *c);
+    CU_ASSERT_FATAL(lt_db_capture_sync(d, 1000, &moved, err, sizeof err) == 0);
+    CU_ASSERT_FATAL(lt_db_begin(d, 0, err, sizeof err) == 0);
+    long n = lt_db_read_changes(d, after, limit, on_change, c, err, sizeof err);
+    if (n < 0)
+        fprintf(stderr, "%s\n", err);
+    CU_ASSERT(lt_db_commit(d, err, sizeof err) == 0);
+    CU_ASSERT(n == (long)c->n);
+    return n;
+}
+
+/* "key=name key=name ..." of the changes read. */
+static const char *show(const changes_t *c)
+{
+    static char out[1024];
+    size_t len = 0;
+    out[0] = 0;
+    for (size_t i = 0; i < c->n; i++)
+        len += (size_t)snprintf(out + len, sizeof out - len, "%s%s=%s", i ? " " : "", c->key[i],
+                                c->name[i]);
+    return out;
+}
+
+static void install(lt_db_t *d, int want_created)
+{
+    char err[1024] = "";
+    int created = -1;
+    int rc = lt_db_capture_install(d, &created, err, sizeof err);
+    if (rc)
+        fprintf(stderr, "%s\n", err);
+    CU_ASSERT_FATAL(rc == 0);
+    CU_ASSERT(created == want_created);
+}
+
+static void test_install_twice(void)
+{
+    fresh(CITIZENS "INSERT INTO citizens VALUES ('c', 'Chi', NULL), ('a', 'An', NULL),"
+                   " ('b', 'Bình', NULL)");
+    lt_db_t *d = open_seam(LT_DB_SOURCE, "citizens", COLS2, TYPES2, 2, 0);
+    char err[1024] = "";
+    int present = -1;
+    CU_ASSERT(lt_db_capture_present(d, &present, err, sizeof err) == 0);
+    CU_ASSERT(present == 0);
+    install(d, 1);
+    install(d, 0); /* again: nothing listed twice */
+    CU_ASSERT(lt_db_capture_present(d, &present, err, sizeof err) == 0);
+    CU_ASSERT(present == 1);
+    CU_ASSERT(owner_int("SELECT count(*) FROM lt_changes") == 3);
+    CU_ASSERT(owner_int("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'citizens'::regclass "
+                        "AND NOT tgisinternal") == 4);
+    int64_t high = 0;
+    CU_ASSERT(lt_db_capture_high(d, &high, err, sizeof err) == 0);
+    CU_ASSERT(high == 3);
+    /* The application needs no grant on the lt_ tables. */
+    app("UPDATE citizens SET note = 'x' WHERE id = 'a'"); /* unmapped: no change */
+    app("UPDATE citizens SET name = 'Ân' WHERE id = 'a'");
+    changes_t c;
+    CU_ASSERT(read_changes(d, 0, 100, &c) == 3);
+    CU_ASSERT_STRING_EQUAL(show(&c), "b=Bình c=Chi a=Ân");
+    CU_ASSERT(c.id[0] == 2 && c.id[1] == 3 && c.id[2] == 4);
+    /* The printed script is the same installation: run again by the owner,
+     * it lists nothing. */
+    char *sql = lt_db_capture_script(d, err, sizeof err);
+    CU_ASSERT_FATAL(sql != NULL);
+    CU_ASSERT(strstr(sql, "BEGIN;") == sql);
+    CU_ASSERT(strstr(sql, "SECURITY DEFINER") != NULL);
+    CU_ASSERT(strstr(sql, OWNER_PW) == NULL);
+    PGconn *o = lt_pg_as(&g_pg, g_db, OWNER);
+    CU_ASSERT(o && lt_pg_exec(o, sql) == 0);
+    PQfinish(o);
+    free(sql);
+    CU_ASSERT(owner_int("SELECT count(*) FROM lt_changes") == 4);
+    lt_db_destroy(&d);
+}
+
+static void test_what_is_a_change(void)
+{
+    fresh(CITIZENS);
+    lt_db_t *d = open_seam(LT_DB_SOURCE, "citizens", COLS2, TYPES2, 2, 0);
+    install(d, 1);
+    changes_t c;
+    app("INSERT INTO citizens VALUES ('a', '1', NULL), ('b', '1', NULL), ('c', '1', NULL)");
+    CU_ASSERT(read_changes(d, 0, 100, &c) == 3);
+    int64_t cur = c.id[2];
+    /* A rolled-back transaction and a rolled-back savepoint: nothing. */
+    app("BEGIN; INSERT INTO citizens VALUES ('x', '1', NULL); UPDATE citizens SET name = '9'; "
+        "ROLLBACK");
+    app("BEGIN; SAVEPOINT s; DELETE FROM citizens WHERE id = 'a'; ROLLBACK TO s; COMMIT");
+    CU_ASSERT(read_changes(d, cur, 100, &c) == 0);
+    /* A key change lists the old key (gone: a tombstone) and the new one. */
+    app("UPDATE citizens SET id = 'd' WHERE id = 'c'");
+    CU_ASSERT(read_changes(d, cur, 100, &c) == 2);
+    CU_ASSERT(strstr(show(&c), "c=-") != NULL && strstr(show(&c), "d=1") != NULL);
+    cur = c.id[1];
+    app("DELETE FROM citizens WHERE id = 'b'");
+    app("UPDATE citizens SET name = NULL WHERE id = 'a'");
+    CU_ASSERT(read_changes(d, cur, 100, &c) == 2);
+    CU_ASSERT_STRING_EQUAL(show(&c), "b=- a=");
+    cur = c.id[1];
+    /* TRUNCATE: every key, each a tombstone now. */
+    app("TRUNCATE citizens");
+    CU_ASSERT(read_changes(d, cur, 100, &c) == 2);
+    CU_ASSERT_STRING_EQUAL(show(&c), "a=- d=-");
+    lt_db_destroy(&d);
+}
+
+/* Two concurrent transactions commit in the opposite order of their
+ * writes. A change id taken when writing would give the later-committing
+ * one the lower id, and a reader that had passed the other would skip it;
+ * numbered after commit, it comes after. */
+static void test_commit_order(void)
+{
+    fresh(CITIZENS);
+    lt_db_t *d = open_seam(LT_DB_SOURCE, "citizens", COLS2, TYPES2, 2, 0);
+    install(d, 1);
+    PGconn *t1 = lt_pg_as(&g_pg, g_db, APP), *t2 = lt_pg_as(&g_pg, g_db, APP);
+    CU_ASSERT_FATAL(t1 && t2);
+    CU_ASSERT(lt_pg_exec(t1, "BEGIN; INSERT INTO citizens VALUES ('first', 'T1', NULL)") == 0);
+    CU_ASSERT(lt_pg_exec(t2, "BEGIN; INSERT INTO citizens VALUES ('second', 'T2', NULL)") == 0);
+    CU_ASSERT(lt_pg_exec(t2, "COMMIT") == 0);
+    changes_t c;
+    CU_ASSERT(read_changes(d, 0, 100, &c) == 1);
+    CU_ASSERT_STRING_EQUAL(show(&c), "second=T2");
+    int64_t cursor = c.id[0];
+    CU_ASSERT(lt_pg_exec(t1, "COMMIT") == 0);
+    CU_ASSERT(read_changes(d, cursor, 100, &c) == 1);
+    CU_ASSERT_STRING_EQUAL(show(&c), "first=T1");
+    CU_ASSERT(c.id[0] > cursor);
+    /* A transaction still open holds nothing back: T3 commits while T4 is
+     * open, and is read at once. */
+    CU_ASSERT(lt_pg_exec(t1, "BEGIN; UPDATE citizens SET name = 'T4' WHERE id = 'first'") == 0);
+    CU_ASSERT(lt_pg_exec(t2, "UPDATE citizens SET name = 'T3' WHERE id = 'second'") == 0);
+    cursor = c.id[0];
+    CU_ASSERT(read_changes(d, cursor, 100, &c) == 1);
+    CU_ASSERT_STRING_EQUAL(show(&c), "second=T3");
+    CU_ASSERT(lt_pg_exec(t1, "COMMIT") == 0);
+    CU_ASSERT(read_changes(d, c.id[0], 100, &c) == 1);
+    CU_ASSERT_STRING_EQUAL(show(&c), "first=T4");
+    PQfinish(t1);
+    PQfinish(t2);
+    lt_db_destroy(&d);
+}
+
+/* Two tables, one change list: each reads its own, requeues its own, and
+ * prunes only what its own datasets passed. */
+static void test_two_tables(void)
+{
+    fresh(CITIZENS "CREATE TABLE phones(num text PRIMARY KEY, owner text);");
+    static const char *const pcols[] = {"num", "owner"};
+    lt_db_t *c1 = open_seam(LT_DB_SOURCE, "citizens", COLS2, TYPES2, 2, 0);
+    lt_db_t *p1 = open_seam(LT_DB_SOURCE, "phones", pcols, TYPES2, 2, 0);
+    install(c1, 1);
+    install(p1, 1);
+    /* One transaction touching both tables. */
+    app("BEGIN; INSERT INTO citizens VALUES ('a', 'An', NULL);"
+        "INSERT INTO phones VALUES ('849', 'a'); INSERT INTO citizens VALUES ('b', 'Ba', NULL);"
+        "COMMIT");
+    changes_t c, p;
+    CU_ASSERT(read_changes(c1, 0, 100, &c) == 2);
+    CU_ASSERT_STRING_EQUAL(show(&c), "a=An b=Ba");
+    CU_ASSERT(read_changes(p1, 0, 100, &p) == 1);
+    CU_ASSERT_STRING_EQUAL(show(&p), "849=a");
+    char err[1024] = "";
+    int64_t last = 0;
+    CU_ASSERT(lt_db_last_change(p1, &last, err, sizeof err) == 0);
+    CU_ASSERT(last == p.id[0]);
+    /* The citizens' dataset passes everything: only its changes go. */
+    CU_ASSERT_FATAL(lt_db_begin(c1, 1, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_cursor_store(c1, "VN/GOV/BCA/population", c.id[1], err, sizeof err) == 0);
+    CU_ASSERT(lt_db_commit(c1, err, sizeof err) == 0);
+    CU_ASSERT(owner_int("SELECT count(*) FROM lt_changes WHERE table_name = 'citizens'") == 0);
+    CU_ASSERT(owner_int("SELECT count(*) FROM lt_changes WHERE table_name = 'phones'") == 1);
+    int64_t cur = -1;
+    CU_ASSERT(lt_db_cursor_load(c1, "VN/GOV/BCA/population", &cur, err, sizeof err) == 0);
+    CU_ASSERT(cur == c.id[1]);
+    CU_ASSERT(lt_db_cursor_load(p1, "VN/COM/VIETTEL/phones", &cur, err, sizeof err) == 0);
+    CU_ASSERT(cur == 0);
+    /* Requeue the phone under a new id, after every id issued. */
+    CU_ASSERT_FATAL(lt_db_begin(p1, 1, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_requeue(p1, 0, last, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_commit(p1, err, sizeof err) == 0);
+    CU_ASSERT(read_changes(p1, last, 100, &p) == 1);
+    CU_ASSERT(p.id[0] > c.id[1]);
+    CU_ASSERT(read_changes(c1, c.id[1], 100, &c) == 0);
+    lt_db_destroy(&c1);
+    lt_db_destroy(&p1);
+}
+
+/* The high-water mark survives pruning; a relist lists every row again
+ * under new ids; the epoch shift is kept with the cursor. */
+static void test_high_and_relist(void)
+{
+    fresh(CITIZENS "INSERT INTO citizens VALUES ('a', 'An', NULL), ('b', 'Ba', NULL)");
+    lt_db_t *d = open_seam(LT_DB_SOURCE, "citizens", COLS2, TYPES2, 2, 0);
+    install(d, 1);
+    char err[1024] = "";
+    CU_ASSERT_FATAL(lt_db_begin(d, 1, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_cursor_store(d, "ds", 2, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_shift_store(d, "ds", 5000, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_commit(d, err, sizeof err) == 0);
+    int64_t high = 0, base = 0, shift = 0;
+    CU_ASSERT(lt_db_capture_high(d, &high, err, sizeof err) == 0);
+    CU_ASSERT(high == 2);
+    CU_ASSERT(owner_int("SELECT count(*) FROM lt_changes") == 0);
+    CU_ASSERT(lt_db_shift_load(d, "ds", &shift, err, sizeof err) == 0);
+    CU_ASSERT(shift == 5000);
+    CU_ASSERT_FATAL(lt_db_begin(d, 1, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_capture_relist(d, &base, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_commit(d, err, sizeof err) == 0);
+    CU_ASSERT(base == 2);
+    changes_t c;
+    CU_ASSERT(read_changes(d, base, 100, &c) == 2);
+    CU_ASSERT_STRING_EQUAL(show(&c), "a=An b=Ba");
+    CU_ASSERT(c.id[0] == 3 && c.id[1] == 4);
+    CU_ASSERT(lt_db_capture_high(d, &high, err, sizeof err) == 0);
+    CU_ASSERT(high == 4);
+    lt_db_destroy(&d);
+}
+
+/* A commit by the application wakes the reader's descriptor. */
+static void test_notify(void)
+{
+    fresh(CITIZENS "CREATE TABLE other(k text PRIMARY KEY);");
+    lt_db_t *d = open_seam(LT_DB_SOURCE, "citizens", COLS2, TYPES2, 2, 0);
+    static const char *const ocols[] = {"k"};
+    lt_db_t *o = open_seam(LT_DB_SOURCE, "other", ocols, TYPES2, 1, 0);
+    install(d, 1);
+    install(o, 1);
+    int fd = lt_db_wait_fd(d);
+    CU_ASSERT_FATAL(fd >= 0);
+    struct pollfd p = {fd, POLLIN, 0};
+    CU_ASSERT(poll(&p, 1, 0) == 0);
+    app("INSERT INTO other VALUES ('x')"); /* another table's: no news here */
+    CU_ASSERT(poll(&p, 1, 2000) == 1);
+    CU_ASSERT(lt_db_news(d) == 0);
+    app("INSERT INTO citizens VALUES ('a', 'An', NULL)");
+    CU_ASSERT(poll(&p, 1, 2000) == 1);
+    CU_ASSERT(lt_db_news(d) == 1);
+    CU_ASSERT(lt_db_news(d) == 0);
+    lt_db_destroy(&d);
+    lt_db_destroy(&o);
+}
+
+/* ---- types ---------------------------------------------------------------- */
+
+static int on_typed(void *arg, const lt_db_row_t *row, char *err, size_t errlen)
+{
+    int *called = arg;
+    (*called)++;
+    CU_ASSERT_FATAL(lt_db_row_count(row) == 8);
+    static const lt_db_type_t want[8] = {LT_DB_TEXT, LT_DB_INTEGER, LT_DB_REAL, LT_DB_TEXT,
+                                         LT_DB_BLOB, LT_DB_INTEGER, LT_DB_TEXT, LT_DB_NULL};
+    for (size_t i = 0; i < 8; i++)
+        CU_ASSERT(lt_db_row_type(row, i) == want[i]);
+    CU_ASSERT_STRING_EQUAL(lt_db_row_name(row, 1), "n i");
+    CU_ASSERT(lt_db_row_int(row, 1) == -9007199254740993LL);
+    CU_ASSERT(lt_db_row_double(row, 2) == 0.1 + 0.2);
+    CU_ASSERT_STRING_EQUAL(lt_db_row_text(row, 3), "Nguyễn");
+    size_t len = 0;
+    const uint8_t *b = lt_db_row_blob(row, 4, &len);
+    CU_ASSERT(len == 3 && b && b[0] == 0 && b[1] == 0xff && b[2] == 'x');
+    b = lt_db_row_blob(row, 4, &len); /* asked again: the same bytes */
+    CU_ASSERT(len == 3 && b && b[1] == 0xff);
+    CU_ASSERT(lt_db_row_int(row, 5) == 1); /* bool */
+    CU_ASSERT_STRING_EQUAL(lt_db_row_text(row, 6), "1984-05-02");
+    CU_ASSERT(lt_db_row_text(row, 7) == NULL);
+    (void)err;
+    (void)errlen;
+    return 0;
+}
+
+static void test_types(void)
+{
+    fresh("CREATE TABLE \"t\"\"x\"(k text PRIMARY KEY, \"n i\" bigint, r double precision, "
+          "t text, b bytea, ok boolean, born date, z text);"
+          "INSERT INTO \"t\"\"x\" VALUES ('k1', -9007199254740993, 0.1::float8 + 0.2::float8, "
+          "'Nguyễn', '\\x00ff78', true, '1984-05-02', NULL)");
+    static const char *const cols[] = {"k", "n i", "r", "t", "b", "ok", "born", "z"};
+    static const lt_db_type_t types[8] = {LT_DB_TEXT, LT_DB_INTEGER, LT_DB_REAL, LT_DB_TEXT,
+                                          LT_DB_BLOB, LT_DB_INTEGER, LT_DB_TEXT, LT_DB_TEXT};
+    lt_db_t *d = open_seam(LT_DB_SOURCE, "t\"x", cols, types, 8, 0);
+    char err[1024] = "";
+    int called = 0;
+    CU_ASSERT(lt_db_read_row(d, "k1", on_typed, &called, err, sizeof err) == 1);
+    CU_ASSERT(lt_db_read_row(d, "k2", on_typed, &called, err, sizeof err) == 0);
+    CU_ASSERT(called == 1);
+    lt_db_destroy(&d);
+}
+
+/* ---- the sink --------------------------------------------------------- */
+
+typedef struct {
+    const char *key;
+    int64_t v;
+    int fail;
+    const void *blob;
+    size_t blob_len;
+} row_t;
+
+static int fill_row(void *ctx, const lt_db_write_t *w, lt_db_params_t *p, char *err, size_t errlen)
+{
+    const row_t *r = w->arg;
+    (void)ctx;
+    if (r->fail) {
+        snprintf(err, errlen, "refused by the test");
+        return -1;
+    }
+    int rc = r->key ? lt_db_param_text(p, 0, r->key) : lt_db_param_null(p, 0);
+    if (rc == 0)
+        rc = r->v < 0 ? lt_db_param_null(p, 1) : lt_db_param_int(p, 1, r->v);
+    if (rc == 0)
+        rc = r->blob ? lt_db_param_blob(p, 2, r->blob, r->blob_len) : lt_db_param_null(p, 2);
+    if (rc == 0)
+        rc = lt_db_param_double(p, 3, (double)r->v / 3.0);
+    if (rc != 0)
+        snprintf(err, errlen, "%s", lt_db_params_error(p));
+    return rc;
+}
+
+static const char *const SINK_COLS[] = {"k", "v", "b", "r"};
+static const lt_db_type_t SINK_TYPES[] = {LT_DB_TEXT, LT_DB_INTEGER, LT_DB_BLOB, LT_DB_REAL};
+
+static int apply(lt_db_t *d, const lt_db_write_t *w, size_t n, int64_t cursor, size_t *failed,
+                 char *err, size_t errlen)
+{
+    return lt_db_apply(d, w, n, fill_row, NULL, "VN/GOV/BCA/population.p38", cursor, failed, err,
+                       errlen);
+}
+
+/* The table as "k=v,k=v" in key order. */
+static void state(char *out, size_t cap, int64_t *cursor)
+{
+    PGconn *o = lt_pg_as(&g_pg, g_db, OWNER);
+    CU_ASSERT_FATAL(o != NULL);
+    lt_pg_text(o,
+               "SELECT COALESCE(string_agg(k || '=' || COALESCE(v::text, 'null'), ',' "
+               "ORDER BY k), '') FROM t",
+               out, cap);
+    *cursor = lt_pg_int(o, "SELECT COALESCE(max(seq), 0) FROM lt_sink_cursor");
+    PQfinish(o);
+}
+
+static void test_sink_batch(void)
+{
+    fresh("SELECT 1");
+    lt_db_t *d = open_seam(LT_DB_SINK, "t", SINK_COLS, SINK_TYPES, 4, 1);
+    char err[1024] = "", rows[512];
+    int64_t cur = -1;
+    size_t failed = 99;
+    static const uint8_t blob[] = {0, 0xff, '"', '\\', '{', ','};
+    row_t a = {"a", 1, 0, blob, sizeof blob}, b = {"b\"{,}\\ q", 2, 0, NULL, 0},
+          c = {"c", 3, 0, NULL, 0}, a2 = {"a", 10, 0, blob, 1}, cn = {"c", -1, 0, NULL, 0};
+    /* In order: a, b, c, a again, c deleted, c again (NULL v), b deleted:
+     * the last write of each key wins. */
+    lt_db_write_t first[] = {{"a", 0, &a},           {"b\"{,}\\ q", 0, &b}, {"c", 0, &c},
+                             {"a", 0, &a2},          {"c", 1, NULL},        {"c", 0, &cn},
+                             {"b\"{,}\\ q", 1, NULL}};
+    int rc = apply(d, first, 7, 7, &failed, err, sizeof err);
+    if (rc)
+        fprintf(stderr, "%s\n", err);
+    CU_ASSERT(rc == 0);
+    state(rows, sizeof rows, &cur);
+    CU_ASSERT_STRING_EQUAL(rows, "a=10,c=null");
+    CU_ASSERT(cur == 7);
+    CU_ASSERT(owner_int("SELECT get_byte(b, 0) + length(b) * 1000 FROM t WHERE k = 'a'") == 1000);
+    CU_ASSERT(owner_int("SELECT (r * 3)::bigint FROM t WHERE k = 'a'") == 10);
+    /* The same batch again: the same table (idempotent). */
+    CU_ASSERT(apply(d, first, 7, 7, &failed, err, sizeof err) == 0);
+    state(rows, sizeof rows, &cur);
+    CU_ASSERT_STRING_EQUAL(rows, "a=10,c=null");
+
+    /* A fill fails: nothing of the batch, nor the cursor. */
+    row_t bad = {"d", 4, 1, NULL, 0};
+    lt_db_write_t second[] = {{"a", 1, NULL}, {"e", 0, &c}, {"d", 0, &bad}};
+    CU_ASSERT(apply(d, second, 3, 10, &failed, err, sizeof err) == -1);
+    CU_ASSERT(failed == 2);
+    CU_ASSERT_STRING_EQUAL(err, "refused by the test");
+    state(rows, sizeof rows, &cur);
+    CU_ASSERT_STRING_EQUAL(rows, "a=10,c=null");
+    CU_ASSERT(cur == 7);
+    /* The database refuses a row (a NULL key): nothing either, and the
+     * message names no value. */
+    row_t nokey = {NULL, 5, 0, NULL, 0};
+    lt_db_write_t third[] = {{"a", 1, NULL}, {"", 0, &nokey}};
+    CU_ASSERT(apply(d, third, 2, 9, &failed, err, sizeof err) == -1);
+    CU_ASSERT(strstr(err, "null value") != NULL || strstr(err, "not-null") != NULL);
+    state(rows, sizeof rows, &cur);
+    CU_ASSERT_STRING_EQUAL(rows, "a=10,c=null");
+    /* 2,000 rows in one batch, then a cursor in the same transaction. */
+    lt_db_write_t *many = calloc(2000, sizeof *many);
+    row_t *vals = calloc(2000, sizeof *vals);
+    char(*keys)[16] = calloc(2000, sizeof *keys);
+    CU_ASSERT_FATAL(many && vals && keys);
+    for (int i = 0; i < 2000; i++) {
+        snprintf(keys[i], sizeof keys[i], "k%04d", i);
+        vals[i] = (row_t){keys[i], i, 0, NULL, 0};
+        many[i] = (lt_db_write_t){keys[i], 0, &vals[i]};
+    }
+    CU_ASSERT(apply(d, many, 2000, 2007, &failed, err, sizeof err) == 0);
+    CU_ASSERT(owner_int("SELECT count(*) FROM t") == 2002);
+    CU_ASSERT(owner_int("SELECT sum(v) FROM t WHERE k LIKE 'k%'") == 1999 * 1000);
+    int64_t loaded = 0;
+    CU_ASSERT(lt_db_cursor_load(d, "VN/GOV/BCA/population.p38", &loaded, err, sizeof err) == 0);
+    CU_ASSERT(loaded == 2007);
+    free(many);
+    free(vals);
+    free(keys);
+    lt_db_destroy(&d);
+}
+
+static void test_sink_table_must_fit(void)
+{
+    fresh("CREATE TABLE t(k text, v bigint, b bytea, r float8);"
+          "CREATE TABLE u(k text PRIMARY KEY, v bigint);");
+    char uri[512], err[1024] = "";
+    lt_pg_uri(&g_pg, g_db, OWNER, OWNER_PW, uri, sizeof uri);
+    lt_db_table_t table = {"t", 4, SINK_COLS, SINK_TYPES, 0};
+    lt_db_t *d = lt_db_connect(uri, NULL, LT_DB_SINK, &table, 0, err, sizeof err);
+    CU_ASSERT(d == NULL);
+    CU_ASSERT(strstr(err, "table t cannot take the mapped columns") != NULL);
+    table.name = "u"; /* no column b */
+    d = lt_db_connect(uri, NULL, LT_DB_SINK, &table, 0, err, sizeof err);
+    CU_ASSERT(d == NULL);
+    CU_ASSERT(strstr(err, "has no column b") != NULL);
+    table.name = "nope";
+    d = lt_db_connect(uri, NULL, LT_DB_SINK, &table, 0, err, sizeof err);
+    CU_ASSERT(d == NULL);
+    CU_ASSERT(strstr(err, "has no table nope") != NULL);
+}
+
+/* A wrong password or database: one error naming the database, host and
+ * user and the server's message, never the password. */
+static void test_refused(void)
+{
+    fresh("SELECT 1");
+    char uri[512], err[1024] = "";
+    lt_db_table_t table = {"t", 4, SINK_COLS, SINK_TYPES, 0};
+    snprintf(uri, sizeof uri, "postgresql://%s:Wrong-pw-3x@127.0.0.1:%d/%s", OWNER, g_pg.port,
+             g_db);
+    lt_db_t *d = lt_db_connect(uri, NULL, LT_DB_SINK, &table, 1, err, sizeof err);
+    CU_ASSERT(d == NULL);
+    CU_ASSERT(strstr(err, "cannot connect to PostgreSQL database") != NULL);
+    CU_ASSERT(strstr(err, "127.0.0.1") != NULL && strstr(err, g_db) != NULL);
+    CU_ASSERT(strstr(err, "password authentication failed") != NULL);
+    CU_ASSERT(strstr(err, "Wrong-pw-3x") == NULL);
+    snprintf(uri, sizeof uri, "host=127.0.0.1 port=%d dbname=no_such_db user=%s password=%s",
+             g_pg.port, OWNER, OWNER_PW);
+    d = lt_db_connect(uri, NULL, LT_DB_SINK, &table, 1, err, sizeof err);
+    CU_ASSERT(d == NULL);
+    CU_ASSERT(strstr(err, "no_such_db") != NULL && strstr(err, "does not exist") != NULL);
+    CU_ASSERT(strstr(err, OWNER_PW) == NULL);
+}
+
+/* The server restarts (cleanly, then as after a crash) between two calls:
+ * the call in flight fails as "lost", the next one reconnects, and what was
+ * committed is all there. */
+static void test_server_restart(void)
+{
+    fresh(CITIZENS);
+    lt_db_t *d = open_seam(LT_DB_SOURCE, "citizens", COLS2, TYPES2, 2, 0);
+    install(d, 1);
+    for (int crash = 0; crash < 2; crash++) {
+        char sql[128], err[1024] = "";
+        snprintf(sql, sizeof sql, "INSERT INTO citizens VALUES ('k%d', 'v', NULL)", crash);
+        app(sql);
+        PQfinish(g_app);
+        g_app = NULL;
+        CU_ASSERT_FATAL(lt_pg_restart(&g_pg, crash) == 0);
+        int64_t high = 0;
+        int rc = lt_db_capture_high(d, &high, err, sizeof err);
+        CU_ASSERT(rc == -1 && lt_db_lost(d) == 1);
+        CU_ASSERT(strstr(err, OWNER_PW) == NULL);
+        CU_ASSERT(lt_db_capture_high(d, &high, err, sizeof err) == 0);
+        CU_ASSERT(lt_db_lost(d) == 0);
+        CU_ASSERT(lt_db_wait_fd(d) >= 0); /* listening again */
+        changes_t c;
+        CU_ASSERT(read_changes(d, high, 100, &c) == 1);
+        CU_ASSERT_STRING_EQUAL(c.key[0], crash ? "k1" : "k0");
+        g_app = lt_pg_as(&g_pg, g_db, APP);
+        CU_ASSERT_FATAL(g_app != NULL);
+    }
+    lt_db_destroy(&d);
+}
+
+int main(void)
+{
+    static const ut_test_t tests[] = {
+        {"capture installed twice; the printed script is the same", test_install_twice},
+        {"what is a change (and a rollback is not)", test_what_is_a_change},
+        {"commit order: two concurrent transactions", test_commit_order},
+        {"two tables in one database", test_two_tables},
+        {"high-water mark, relist, epoch shift", test_high_and_relist},
+        {"NOTIFY wakes the reader of the table", test_notify},
+        {"types of a row", test_types},
+        {"sink: a batch and its cursor, all or nothing", test_sink_batch},
+        {"sink: the table must take upserts by key", test_sink_table_must_fit},
+        {"wrong password or database", test_refused},
+        {"server restart and crash between calls", test_server_restart},
+        {NULL, NULL},
+    };
+    return ut_main("db_pg", suite_init, suite_clean, tests);
+}
