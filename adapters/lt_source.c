@@ -194,7 +194,7 @@ static int s_feeds_load(lt_source_t *self, const config_t *c, char *err, size_t 
     for (size_t i = 0; i < n; i++) {
         s_feed_t *f = &self->feeds[self->n_feeds++];
         f->src = self;
-        char prefix[32] = "";
+        char prefix[48] = "";
         const config_setting_t *g = list ? config_setting_get_elem(list, (unsigned)i) : NULL;
         if (g && !config_setting_is_group(g))
             return lt_cfgfile_err(g, self->path, err, errlen,
