@@ -93,7 +93,7 @@ struct lt_source_feed {
     int limit; /* changes per Publish now (halved if a frame is too big) */
     lt_rowmap_t *map;
     lt_db_t *db;
-    int started;    /* cursor loaded, checked and recovered */
+    int started;    /* cursor loaded, epoch set */
     int64_t cursor; /* last acknowledged change id, durable */
     int64_t shift;  /* added to change ids to make source cursors (epochs) */
     int64_t next;   /* last change id put into a Publish */
