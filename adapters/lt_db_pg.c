@@ -1073,6 +1073,17 @@ static int s_sync_tx(s_pg_t *self, size_t limit, size_t *moved, char *err, size_
 static int s_capture_sync(void *impl, size_t limit, size_t *moved, char *err, size_t errlen)
 {
     s_pg_t *self = impl;
+    char sql[600];
+    int64_t pending = 0;
+    *moved = 0;
+    /* A read first: an idle source asks often, and locking lt_capture is a
+     * write (a commit to flush) even when there is nothing to number. */
+    snprintf(sql, sizeof sql, "SELECT EXISTS (SELECT 1 FROM %s.lt_pending)::int", self->q_lt);
+    if (s_ensure(self, err, errlen) ||
+        s_int(self, sql, 0, NULL, &pending, "cannot read lt_pending", err, errlen))
+        return -1;
+    if (!pending)
+        return 0;
     if (s_begin(self, 1, err, errlen))
         return -1;
     if (s_sync_tx(self, limit, moved, err, errlen) == 0 && s_commit(self, err, errlen) == 0)

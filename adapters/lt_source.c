@@ -94,7 +94,7 @@ struct lt_source_feed {
     int limit; /* changes per Publish now (halved if a frame is too big) */
     lt_rowmap_t *map;
     lt_db_t *db;
-    int started;    /* cursor loaded, checked and recovered */
+    int started;    /* cursor loaded, epoch set */
     int64_t cursor; /* last acknowledged change id, durable */
     int64_t shift;  /* added to change ids to make source cursors (epochs) */
     int64_t next;   /* last change id put into a Publish */
@@ -196,7 +196,7 @@ static int s_feeds_load(lt_source_t *self, const config_t *c, char *err, size_t 
     for (size_t i = 0; i < n; i++) {
         s_feed_t *f = &self->feeds[self->n_feeds++];
         f->src = self;
-        char prefix[32] = "";
+        char prefix[48] = "";
         const config_setting_t *g = list ? config_setting_get_elem(list, (unsigned)i) : NULL;
         if (g && !config_setting_is_group(g))
             return lt_cfgfile_err(g, self->path, err, errlen,

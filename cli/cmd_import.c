@@ -33,7 +33,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#define MAX_FLIGHT     8
+#define MAX_FLIGHT     32
 #define ACK_TIMEOUT_MS 10000 /* resend a Publish not acknowledged by then */
 #define SILENCE_MS     60000 /* give up when the gateway says nothing for so long */
 #define BACKOFF_MAX_MS 5000

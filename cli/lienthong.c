@@ -23,7 +23,7 @@ static const command_t s_commands[] = {
     {"verify", lt_cmd_verify, "verify claims against records without seeing the data"},
     {"audit", lt_cmd_audit, "who accessed a record and why; check the audit chain"},
     {"ping", lt_cmd_ping, "check that a gateway admits a member key (CURVE + Hello)"},
-    {"source", lt_cmd_source, "publish the changes of an agency table to the local gateway"},
+    {"source", lt_cmd_source, "publish the changes of agency tables to the local gateway"},
     {"sink", lt_cmd_sink, "write a stream from the local gateway into an agency table"},
     {"api", lt_cmd_api, "serve the HTTP/JSON API for agency applications"},
     {"import", lt_cmd_import, "publish a CSV export into a dataset (import csv)"},

@@ -117,24 +117,37 @@ static inline int64_t lt_pg_int(PGconn *conn, const char *sql)
     return lt_pg_text(conn, sql, v, sizeof v) == 0 && v[0] ? strtoll(v, NULL, 10) : -1;
 }
 
-/* A fresh database `db` owned by role `owner` (created if missing, never a
- * superuser, its password set to `password`), dropped first if it exists.
- * 0 or -1. */
+/* Creates login role `role` if missing (never a superuser) and, when
+ * `password` is not NULL, sets its password. 0 or -1. */
+static inline int lt_pg_role(const lt_pg_t *c, const char *role, const char *password)
+{
+    PGconn *a = lt_pg_admin(c, "postgres");
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '%s') THEN "
+             "CREATE ROLE \"%s\" LOGIN NOSUPERUSER; END IF; END $$",
+             role, role);
+    int rc = a ? lt_pg_exec(a, sql) : -1;
+    snprintf(sql, sizeof sql, "ALTER ROLE \"%s\" PASSWORD '%s'", role, password ? password : "");
+    if (rc == 0 && password)
+        rc = lt_pg_exec(a, sql);
+    PQfinish(a);
+    return rc;
+}
+
+/* A fresh database `db` owned by role `owner` (lt_pg_role), dropped first
+ * if it exists. 0 or -1. */
 static inline int lt_pg_fresh_db(const lt_pg_t *c, const char *db, const char *owner,
                                  const char *password)
 {
+    if (lt_pg_role(c, owner, password) != 0)
+        return -1;
     PGconn *a = lt_pg_admin(c, "postgres");
     if (!a)
         return -1;
     char sql[1024];
-    snprintf(sql, sizeof sql,
-             "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '%s') THEN "
-             "CREATE ROLE \"%s\" LOGIN NOSUPERUSER; END IF; END $$;"
-             "ALTER ROLE \"%s\" PASSWORD '%s'",
-             owner, owner, owner, password);
-    int rc = lt_pg_exec(a, sql);
     snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS \"%s\" WITH (FORCE)", db);
-    rc = rc ? rc : lt_pg_exec(a, sql);
+    int rc = lt_pg_exec(a, sql);
     snprintf(sql, sizeof sql, "CREATE DATABASE \"%s\" OWNER \"%s\"", db, owner);
     rc = rc ? rc : lt_pg_exec(a, sql);
     PQfinish(a);

@@ -55,12 +55,7 @@ static void fresh(const char *schema)
     PGconn *o = lt_pg_as(&g_pg, g_db, OWNER);
     CU_ASSERT_FATAL(o != NULL);
     CU_ASSERT_FATAL(lt_pg_exec(o, schema) == 0);
-    PGconn *a = lt_pg_admin(&g_pg, g_db);
-    CU_ASSERT_FATAL(a != NULL);
-    CU_ASSERT_FATAL(lt_pg_exec(a, "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE "
-                                  "rolname = '" APP "') THEN CREATE ROLE " APP
-                                  " LOGIN; END IF; END $$") == 0);
-    PQfinish(a);
+    CU_ASSERT_FATAL(lt_pg_role(&g_pg, APP, NULL) == 0);
     CU_ASSERT_FATAL(lt_pg_exec(o, "GRANT USAGE ON SCHEMA public TO " APP ";"
                                   "GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES "
                                   "IN SCHEMA public TO " APP) == 0);
