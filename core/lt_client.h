@@ -86,7 +86,5 @@ int lt_client_recv(lt_client_t *self, int timeout_ms, Lienthong__Envelope **env,
  * the functions above. */
 void *lt_client_socket(lt_client_t *self);
 
-/* The socket path this client talks to. */
-const char *lt_client_path(const lt_client_t *self);
 
 #endif

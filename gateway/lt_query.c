@@ -924,20 +924,19 @@ static outstanding_t *s_bind(lt_query_t *self, const char *owner, uint64_t id,
  * when it asked for context, the exact SignedAnswer with the context added. */
 static void s_forward(void *local, outstanding_t *o, const zmq_msg_t *frame)
 {
-    zmq_msg_t copy;
-    int rc;
-    if (o->record_type) {
-        Lienthong__AnswerContext ctx = LIENTHONG__ANSWER_CONTEXT__INIT;
-        ctx.record_type = o->record_type;
-        rc = lt_wire_reframe(zmq_msg_data((zmq_msg_t *)frame), zmq_msg_size((zmq_msg_t *)frame),
-                             &ctx, &copy);
-    } else {
-        zmq_msg_init(&copy);
-        rc = zmq_msg_copy(&copy, (zmq_msg_t *)frame);
+    if (!o->record_type) {
+        (void)lt_wire_send_copy(local, o->rid, o->rid_len, frame);
+        return;
     }
-    if (rc != 0 || zmq_send(local, o->rid, o->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-        zmq_msg_send(&copy, local, ZMQ_DONTWAIT) < 0)
+    zmq_msg_t copy;
+    Lienthong__AnswerContext ctx = LIENTHONG__ANSWER_CONTEXT__INIT;
+    ctx.record_type = o->record_type;
+    if (lt_wire_reframe(zmq_msg_data((zmq_msg_t *)frame), zmq_msg_size((zmq_msg_t *)frame), &ctx,
+                        &copy) != 0) {
         zmq_msg_close(&copy);
+        return;
+    }
+    (void)lt_wire_send_msg(local, o->rid, o->rid_len, &copy); /* closes copy on failure */
 }
 
 /* The request's last answer was handed on: counted, timed and forgotten. */

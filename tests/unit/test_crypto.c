@@ -1,4 +1,4 @@
-/* test_crypto: CUnit suite for gateway/lt_crypto (BLAKE2b-256 and the Merkle
+/* test_crypto: CUnit suite for core/lt_crypto (BLAKE2b-256 and the Merkle
  * tree of PROTOCOL.md 6.4). Roots and proofs are checked against an
  * independent, deliberately naive reimplementation written here. */
 #include "unit_util.h"

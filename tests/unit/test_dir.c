@@ -1,4 +1,4 @@
-/* test_dir: CUnit suite for gateway/lt_dir: compiling a directory source
+/* test_dir: CUnit suite for core/lt_dir: compiling a directory source
  * file, signing, opening (signature, age, federation, tampering), queries,
  * FILE:LINE compile errors, and lt_dir_validate on its own. */
 #include "unit_util.h"

@@ -1,4 +1,4 @@
-/* test_cfg: CUnit suite for gateway/lt_gwcfg: a valid configuration with
+/* test_gwcfg: CUnit suite for gateway/lt_gwcfg: a valid configuration with
  * defaults and paths resolved against the file's directory, and strict
  * errors carrying the right FILE:LINE. */
 #include "unit_util.h"
