@@ -446,27 +446,43 @@ static void s_db_ok(s_feed_t *f)
  * after a crash is stored again rather than skipped; at worst a row version
  * is published twice, and applying is idempotent. */
 
-/* Stores the cursor and the shift (and with --resync lists the table
- * again) in one transaction. */
-static int s_store_epoch(s_feed_t *f, int64_t shift, char *err, size_t errlen)
+/* Stores the cursor and the shift (and with relist lists the table again)
+ * in one transaction. */
+static int s_store_epoch(s_feed_t *f, int64_t shift, int relist, char *err, size_t errlen)
 {
     int64_t base = 0;
     if (lt_db_begin(f->db, 1, err, errlen))
         return -1;
-    if ((f->src->resync && lt_db_capture_relist(f->db, &base, err, errlen)) ||
+    if ((relist && lt_db_capture_relist(f->db, &base, err, errlen)) ||
         lt_db_cursor_store(f->db, f->dataset, f->cursor, err, errlen) ||
         lt_db_shift_store(f->db, f->dataset, shift, err, errlen) ||
         lt_db_commit(f->db, err, errlen)) {
         lt_db_rollback(f->db);
         return -1;
     }
-    if (f->src->resync)
+    if (relist)
         lt_info("source",
                 "dataset=%s every row of table %s listed again under change ids above %" PRId64
-                " (--resync)",
-                f->dataset, f->table, base);
+                "%s",
+                f->dataset, f->table, base, f->src->resync ? " (--resync)" : "");
     f->shift = shift;
     return 0;
+}
+
+/* The gateway holds less than it acknowledged to us: its store was
+ * restored from a backup (PROTOCOL.md 6.7). The changes acknowledged since
+ * are pruned from the change list, so the whole table is listed again:
+ * every current row is published again, and the dataset converges. */
+static int s_gateway_behind(const s_feed_t *f, int64_t gw, int64_t prev)
+{
+    if (f->cursor == 0 || gw >= f->cursor + prev)
+        return 0;
+    lt_warn("source",
+            "dataset=%s the gateway's durable source cursor is %" PRId64 ", below %" PRId64
+            " which it acknowledged: its store was restored from a backup; publishing every "
+            "row of table %s again",
+            f->dataset, gw, f->cursor + prev, f->table);
+    return 1;
 }
 
 /* The shift of this run (see above); says so when the gateway holds
@@ -490,7 +506,8 @@ static int s_epoch(s_feed_t *f, int64_t gw, char *err, size_t errlen)
                 "backup; publishing change %" PRId64 " on under a new epoch (source cursors "
                 "above %" PRId64 ")",
                 f->dataset, gw, lt_db_name(f->db), prev + high, f->cursor + 1, gw);
-    return s_store_epoch(f, shift, err, errlen);
+    int relist = f->src->resync || s_gateway_behind(f, gw, prev);
+    return s_store_epoch(f, shift, relist, err, errlen);
 }
 
 /* Starts one dataset: capture present, cursor, epoch. Returns 0, -1 when

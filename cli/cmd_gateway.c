@@ -73,6 +73,20 @@ int lt_cmd_gateway(int argc, char **argv)
     return rc;
 }
 
+/* A stream's history (PROTOCOL.md 6.7) and, when not ok, its feed's state. */
+static void s_print_history(const Lienthong__StreamHistory *h)
+{
+    if (!h)
+        return;
+    printf("    history ");
+    for (size_t i = 0; i < h->id.len; i++)
+        printf("%02x", h->id.data[i]);
+    printf("%s", h->id.len ? "" : "none");
+    if (h->state && h->state[0] && strcmp(h->state, "ok") != 0)
+        printf(" %s: %s", h->state, h->detail ? h->detail : "");
+    printf("\n");
+}
+
 static int s_print_status(const Lienthong__StatusReply *r)
 {
     printf("member %s, directory version %" PRIu64 ", refused messages %" PRIu64 "\n", r->member,
@@ -84,6 +98,7 @@ static int s_print_status(const Lienthong__StatusReply *r)
         const Lienthong__StreamStatus *s = r->streams[i];
         printf("%s %s: last seq %" PRIu64 ", %.0f records/s\n", s->role, s->stream, s->last_seq,
                s->records_per_sec);
+        s_print_history(s->history);
         for (size_t j = 0; j < s->n_subscribers; j++)
             printf("    subscriber %-16s cursor %" PRIu64 " lag %" PRIu64 "\n",
                    s->subscribers[j]->member, s->subscribers[j]->cursor, s->subscribers[j]->lag);

@@ -27,6 +27,9 @@ static const command_t s_commands[] = {
     {"sink", lt_cmd_sink, "write a stream from the local gateway into an agency table"},
     {"api", lt_cmd_api, "serve the HTTP/JSON API for agency applications"},
     {"import", lt_cmd_import, "publish a CSV export into a dataset (import csv)"},
+    {"backup", lt_cmd_backup, "copy the gateway's store and audit log, consistent while it runs"},
+    {"restore", lt_cmd_restore, "restore the store from a backup (gateway stopped; new histories)"},
+    {"resync", lt_cmd_resync, "resynchronise a forked replica from its owner's current history"},
     {NULL, NULL, NULL},
 };
 

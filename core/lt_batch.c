@@ -26,15 +26,16 @@ static void s_be(uint8_t *p, uint64_t v, int bytes)
         p[i] = (uint8_t)v;
 }
 
-uint8_t *lt_batch_header(const char *stream, uint64_t first, uint64_t last,
-                         const uint8_t prev[LT_HASH_BYTES], const uint8_t root[LT_HASH_BYTES],
-                         size_t *len)
+uint8_t *lt_batch_header(const char *stream, const uint8_t *history, uint64_t first,
+                         uint64_t last, const uint8_t prev[LT_HASH_BYTES],
+                         const uint8_t root[LT_HASH_BYTES], size_t *len)
 {
     size_t dl = sizeof LT_BATCH_DOMAIN; /* includes the 0x00 separator */
     size_t sl = strlen(stream);
+    size_t hl = history ? LT_HISTORY_BYTES : 0;
     if (sl > 0xffff)
         return NULL;
-    *len = dl + 2 + sl + 8 + 8 + 2 * LT_HASH_BYTES;
+    *len = dl + 2 + sl + hl + 8 + 8 + 2 * LT_HASH_BYTES;
     uint8_t *h = malloc(*len), *p = h;
     if (!h)
         return NULL;
@@ -44,6 +45,11 @@ uint8_t *lt_batch_header(const char *stream, uint64_t first, uint64_t last,
     p += 2;
     memcpy(p, stream, sl);
     p += sl;
+    /* The length of H tells whether it is there: every other part is of
+     * fixed length or length-prefixed. */
+    if (hl)
+        memcpy(p, history, hl);
+    p += hl;
     s_be(p, first, 8);
     s_be(p + 8, last, 8);
     p += 16;
@@ -56,11 +62,19 @@ int lt_batch_sign(const lt_keys_t *owner, const char *stream, uint64_t first,
                   const ProtobufCBinaryData *records, size_t n, const uint8_t prev[LT_HASH_BYTES],
                   uint8_t sig[LT_SIG_BYTES], uint8_t hash[LT_HASH_BYTES])
 {
+    return lt_batch_sign_history(owner, stream, NULL, first, records, n, prev, sig, hash);
+}
+
+int lt_batch_sign_history(const lt_keys_t *owner, const char *stream, const uint8_t *history,
+                          uint64_t first, const ProtobufCBinaryData *records, size_t n,
+                          const uint8_t prev[LT_HASH_BYTES], uint8_t sig[LT_SIG_BYTES],
+                          uint8_t hash[LT_HASH_BYTES])
+{
     uint8_t root[LT_HASH_BYTES];
     size_t len;
     if (lt_batch_root(records, n, root) != 0)
         return -1;
-    uint8_t *h = lt_batch_header(stream, first, first + n - 1, prev, root, &len);
+    uint8_t *h = lt_batch_header(stream, history, first, first + n - 1, prev, root, &len);
     if (!h)
         return -1;
     /* lt_keys_sign signs domain || 0x00 || msg, which is exactly H. */
@@ -82,9 +96,12 @@ int lt_batch_verify(const Lienthong__Batch *b, const char *stream, uint64_t firs
                  (unsigned long long)b->first_seq, stream, (unsigned long long)first);
         return -1;
     }
-    if (b->n_records == 0 || b->n_records > LT_BATCH_MAX_RECORDS || b->signature.len != LT_SIG_BYTES) {
-        snprintf(err, errlen, "batch with %zu records and a %zu-byte signature is malformed",
-                 b->n_records, b->signature.len);
+    if (b->n_records == 0 || b->n_records > LT_BATCH_MAX_RECORDS || b->signature.len != LT_SIG_BYTES ||
+        (b->history_id.len != 0 && b->history_id.len != LT_HISTORY_BYTES)) {
+        snprintf(err, errlen,
+                 "batch with %zu records, a %zu-byte signature and a %zu-byte history id is "
+                 "malformed",
+                 b->n_records, b->signature.len, b->history_id.len);
         return -1;
     }
     if (lt_batch_root(b->records, b->n_records, root) != 0) {
@@ -92,7 +109,9 @@ int lt_batch_verify(const Lienthong__Batch *b, const char *stream, uint64_t firs
         return -1;
     }
     /* H is rebuilt from our own expectations, never read from the message. */
-    uint8_t *h = lt_batch_header(stream, first, first + b->n_records - 1, prev, root, &len);
+    const uint8_t *history = b->history_id.len ? b->history_id.data : NULL;
+    uint8_t *h =
+        lt_batch_header(stream, history, first, first + b->n_records - 1, prev, root, &len);
     if (!h) {
         snprintf(err, errlen, "out of memory");
         return -1;

@@ -1,7 +1,9 @@
 /* lt_batch: the signed batch of PROTOCOL.md 6.3.
  *
- * H = "lienthong/1 batch" 0x00 u16be(len(stream)) stream u64be(first)
- *     u64be(last) prev_hash[32] merkle_root[32]
+ * H = "lienthong/1 batch" 0x00 u16be(len(stream)) stream [history_id[16]]
+ *     u64be(first) u64be(last) prev_hash[32] merkle_root[32]
+ * The history id (PROTOCOL.md 6.7) is present when the batch carries one:
+ * it binds the chain to one history of the stream.
  * signature = Ed25519(owner, H); batch_hash = BLAKE2b-256(H).
  * The signature is made over H directly (H already begins with the domain
  * string), so the consumer can rebuild H from its own state and verify it
@@ -23,10 +25,11 @@
 int lt_batch_root(const ProtobufCBinaryData *records, size_t n, uint8_t root[LT_HASH_BYTES])
     __attribute__((warn_unused_result));
 
-/* Builds H into a malloc'd buffer. Returns NULL on failure. */
-uint8_t *lt_batch_header(const char *stream, uint64_t first, uint64_t last,
-                         const uint8_t prev[LT_HASH_BYTES], const uint8_t root[LT_HASH_BYTES],
-                         size_t *len);
+/* Builds H into a malloc'd buffer; history is NULL or LT_HISTORY_BYTES
+ * long. Returns NULL on failure. */
+uint8_t *lt_batch_header(const char *stream, const uint8_t *history, uint64_t first,
+                         uint64_t last, const uint8_t prev[LT_HASH_BYTES],
+                         const uint8_t root[LT_HASH_BYTES], size_t *len);
 
 /* Owner: signs the batch of n records; writes the signature and the new
  * batch hash. Returns 0 or -1. */
@@ -34,10 +37,17 @@ int lt_batch_sign(const lt_keys_t *owner, const char *stream, uint64_t first,
                   const ProtobufCBinaryData *records, size_t n, const uint8_t prev[LT_HASH_BYTES],
                   uint8_t sig[LT_SIG_BYTES], uint8_t hash[LT_HASH_BYTES])
     __attribute__((warn_unused_result));
+/* The same, for a stream on history (NULL: none, as lt_batch_sign). */
+int lt_batch_sign_history(const lt_keys_t *owner, const char *stream, const uint8_t *history,
+                          uint64_t first, const ProtobufCBinaryData *records, size_t n,
+                          const uint8_t prev[LT_HASH_BYTES], uint8_t sig[LT_SIG_BYTES],
+                          uint8_t hash[LT_HASH_BYTES]) __attribute__((warn_unused_result));
 
 /* Consumer: verifies b against what it expects (stream, first = cursor+1,
  * its stored prev hash) under the owner's signing key from the directory.
- * On success writes the new batch hash. Returns 0, or -1 with the reason. */
+ * The header binds b->history_id: the caller compares it with the history
+ * it expects (PROTOCOL.md 6.5); a batch whose history id is neither empty
+ * nor LT_HISTORY_BYTES long is refused. On success writes the new batch hash. Returns 0, or -1 with the reason. */
 int lt_batch_verify(const Lienthong__Batch *b, const char *stream, uint64_t first,
                     const uint8_t prev[LT_HASH_BYTES], const uint8_t owner_pk[LT_KEY_BYTES],
                     uint8_t hash[LT_HASH_BYTES], char *err, size_t errlen)

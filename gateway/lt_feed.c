@@ -31,6 +31,8 @@ lt_feed_stream_t *lt_feed_stream(lt_feed_t *self, const char *name)
     snprintf(s->name, sizeof s->name, "%s", name);
     s->id = st.id;
     s->last_seq = st.last_seq;
+    s->has_history = st.has_history;
+    memcpy(s->history, st.history, sizeof s->history);
     s->rate_at = lt_clock_mono_ms();
     /* Looked up once here; a stream name over the bound counts as `other`. */
     const char *label[] = {s->name};
@@ -46,6 +48,7 @@ void lt_feed_stream_grew(lt_feed_t *self, lt_feed_stream_t *st, uint64_t last_se
 {
     lt_stats_add(st->st_appended, appended);
     st->last_seq = last_seq;
+    self->generation++;
     lt_stats_set(st->st_last_seq, (int64_t)last_seq);
     for (size_t i = 0; i < self->n_subs; i++)
         if (self->subs[i].stream == st)
@@ -269,12 +272,19 @@ void lt_feed_status(lt_feed_t *self, Lienthong__StatusReply *r)
         ss->role = lt_feed_replica_find(self, st->name) ? "replica" : "owner";
         s_status_cursor(self, st, ss);
         lt_feed_owner_status(self, st, ss);
+        lt_feed_history_status(self, st, ss);
     }
+}
+
+uint64_t lt_feed_generation(const lt_feed_t *self)
+{
+    return self->generation;
 }
 
 void lt_feed_status_free(Lienthong__StatusReply *r)
 {
     for (size_t i = 0; i < r->n_streams; i++) {
+        free(r->streams[i]->history);
         for (size_t j = 0; j < r->streams[i]->n_subscribers; j++)
             free(r->streams[i]->subscribers[j]);
         free(r->streams[i]->subscribers);

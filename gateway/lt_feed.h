@@ -50,6 +50,14 @@ void lt_feed_dir_changed(lt_feed_t *self, void *peer_sock);
 void lt_feed_on_batch(lt_feed_t *self, const char *owner, void *link_sock,
                       const Lienthong__Batch *b);
 void lt_feed_on_error(lt_feed_t *self, const char *owner, const Lienthong__Error *e);
+/* The owner says our cursor is not on the stream's history (6.7). */
+void lt_feed_on_history_changed(lt_feed_t *self, const char *owner,
+                                const Lienthong__HistoryChanged *m);
+/* Starts resynchronising the replica of stream from its owner's current
+ * history (a Resync on the local socket, 8.3): the replica keeps its
+ * content until a complete copy replaces it in one transaction. Returns
+ * 0, or -1 with the reason (not replicated here, store failure). */
+int lt_feed_resync(lt_feed_t *self, const char *stream, char *err, size_t errlen);
 
 /* ---- sink ---- */
 
@@ -68,6 +76,10 @@ void lt_feed_advanced(void *self, const char *stream, uint64_t last_seq, uint64_
 int lt_feed_pump(lt_feed_t *self, void *peer_sock, void *local_sock);
 /* Subscribes, refreshes and backs off consumer feeds. */
 void lt_feed_tick(lt_feed_t *self);
+
+/* A number that changes whenever some stream grew: the gateway rewrites
+ * its high-water file (lt_history) when it changed. */
+uint64_t lt_feed_generation(const lt_feed_t *self);
 
 /* Adds stream entries to a status reply; free with lt_feed_status_free. */
 void lt_feed_status(lt_feed_t *self, Lienthong__StatusReply *r);

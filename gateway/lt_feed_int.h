@@ -19,6 +19,10 @@ typedef struct {
     int64_t rate_at;
     double rate;
     char source_cursor[LT_CURSOR_TEXT_MAX]; /* text for the last status reply */
+    /* Owner: the history of the stream's log (PROTOCOL.md 6.7), loaded
+     * with the stream, assigned on first use by lt_feed_history_own. */
+    uint8_t history[LT_HISTORY_BYTES];
+    int has_history;
     lt_stats_series_t *st_last_seq; /* lienthong_stream_last_seq{stream} */
     lt_stats_series_t *st_appended; /* lienthong_stream_appended{stream} */
 } lt_feed_stream_t;
@@ -42,15 +46,23 @@ typedef struct {
     lt_feed_stream_t *stream;
     uint64_t next, acked;
     int64_t credit;
+    int replaced; /* the stream's content was replaced: detach (6.7) */
 } lt_feed_sink_t;
 
-typedef enum { LT_FEED_IDLE, LT_FEED_LIVE, LT_FEED_BACKOFF } lt_feed_state_t;
+/* FORKED: the owner's history is not the one of our cursor (PROTOCOL.md
+ * 6.7); the feed stays stopped until a resynchronisation. */
+typedef enum { LT_FEED_IDLE, LT_FEED_LIVE, LT_FEED_BACKOFF, LT_FEED_FORKED } lt_feed_state_t;
 
 /* Consumer: a stream we replicate from its owner. */
 typedef struct {
     lt_feed_stream_t *stream;
     char owner[LT_ID_MAX];
-    lt_stream_t cursor; /* durable cursor: last_seq and last_hash */
+    /* Durable cursor (last_seq, last_hash, history) of the row batches are
+     * applied to: the stream's own, or while resyncing its shadow. */
+    lt_stream_t cursor;
+    int resyncing;          /* applying into the shadow row (6.7) */
+    uint64_t resync_target; /* swap the shadow in at this seq */
+    char fork_detail[256];  /* why the feed forked, for status */
     lt_feed_state_t state;
     int64_t outstanding; /* credit the owner still holds for us */
     int64_t next_at;     /* monotonic ms of the next (re)subscribe */
@@ -86,6 +98,7 @@ struct _lt_feed_t {
     lt_stats_family_t *f_last_seq, *f_appended, *f_sub_cursor, *f_sub_lag, *f_rep_cursor,
         *f_rep_lag;
     lt_stats_series_t *st_commit; /* store commit latency of replica batches */
+    uint64_t generation;          /* streams grown so far (lt_feed_generation) */
 };
 
 /* ---- lt_feed.c ---- */
@@ -123,9 +136,35 @@ lt_feed_replica_t *lt_feed_replica_find(lt_feed_t *self, const char *stream);
 /* Subscribes, re-subscribes idle feeds, and ends back-offs. */
 void lt_feed_replica_tick(lt_feed_t *self);
 
+/* ---- lt_feed_history.c ---- */
+
+/* The owner's history of st, assigned (random, durable) when it has none.
+ * Returns 0, or -1 on a store failure (logged). */
+int lt_feed_history_own(lt_feed_t *self, lt_feed_stream_t *st);
+/* Owner: 1 when Subscribe m names a cursor on another history than st's
+ * (then tells the consumer with HistoryChanged, logs and audits), else 0. */
+int lt_feed_history_refused(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
+                            lt_feed_stream_t *st, const Lienthong__Subscribe *m);
+/* Consumer: the batch's history against the cursor's. 0 when it may be
+ * applied (a cursor without history adopts it), 1 when the owner's history
+ * forked away from ours (the feed is stopped, see lt_feed_history_forked). */
+int lt_feed_history_batch(lt_feed_t *self, lt_feed_replica_t *f, const Lienthong__Batch *b);
+/* Consumer: stops f, whose cursor is not on the owner's history (at
+ * owner_last in it); logs at error level, audits, and resynchronises at
+ * once when the configuration says so. */
+void lt_feed_history_forked(lt_feed_t *self, lt_feed_replica_t *f, const uint8_t *owner_history,
+                            uint64_t owner_last);
+/* Consumer: f's shadow reached its target: swaps it in. */
+void lt_feed_history_applied(lt_feed_t *self, lt_feed_replica_t *f);
+/* Adds the history of st (and for a replica its feed's state). */
+void lt_feed_history_status(lt_feed_t *self, lt_feed_stream_t *st, Lienthong__StreamStatus *ss);
+
 /* ---- lt_feed_sink.c ---- */
 
 /* Sends Deliver messages to sinks with credit; returns messages sent. */
 int lt_feed_sink_pump(lt_feed_t *self, void *sock);
+/* The content of st was replaced (PROTOCOL.md 6.7): its sinks are told
+ * why and detached at the next pump. */
+void lt_feed_sink_replaced(lt_feed_t *self, const lt_feed_stream_t *st);
 
 #endif

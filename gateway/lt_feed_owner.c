@@ -64,19 +64,27 @@ static Lienthong__ErrorCode s_may_subscribe(lt_feed_t *self, const char *member,
     return LIENTHONG__ERROR_CODE__ERR_NONE;
 }
 
-/* Every check of PROTOCOL.md 6.2, in order; sets *st when they pass. */
-static Lienthong__ErrorCode s_sub_check(lt_feed_t *self, const char *member,
-                                        const Lienthong__Subscribe *m, lt_feed_stream_t **st,
-                                        char *why, size_t len)
+/* Checks 1 and 2 of PROTOCOL.md 6.2; sets *st (its history assigned) when
+ * they pass. */
+static Lienthong__ErrorCode s_sub_open(lt_feed_t *self, const char *member,
+                                       const Lienthong__Subscribe *m, lt_feed_stream_t **st,
+                                       char *why, size_t len)
 {
     Lienthong__ErrorCode code = s_may_subscribe(self, member, m->stream, why, len);
     if (code)
         return code;
-    if (!(*st = lt_feed_stream(self, m->stream))) {
+    if (!(*st = lt_feed_stream(self, m->stream)) || lt_feed_history_own(self, *st) != 0) {
         snprintf(why, len, "%s: cannot open stream", m->stream);
         return LIENTHONG__ERROR_CODE__ERR_INTERNAL;
     }
-    uint64_t last = (*st)->last_seq;
+    return LIENTHONG__ERROR_CODE__ERR_NONE;
+}
+
+/* Check 4 of PROTOCOL.md 6.2 (the history, check 3, comes before it). */
+static Lienthong__ErrorCode s_sub_check(const lt_feed_stream_t *st, const Lienthong__Subscribe *m,
+                                        char *why, size_t len)
+{
+    uint64_t last = st->last_seq;
     if (m->from_seq == 0 || m->from_seq > last + 1 ||
         (m->from_seq > 1 && m->prev_hash.len != LT_HASH_BYTES)) {
         snprintf(why, len, "%s: cannot start at %llu (last is %llu)", m->stream,
@@ -107,7 +115,11 @@ void lt_feed_on_subscribe(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
 {
     char why[512];
     lt_feed_stream_t *st = NULL;
-    Lienthong__ErrorCode code = s_sub_check(self, in->user_id, m, &st, why, sizeof why);
+    Lienthong__ErrorCode code = s_sub_open(self, in->user_id, m, &st, why, sizeof why);
+    if (!code && lt_feed_history_refused(self, sock, in, st, m))
+        return;
+    if (!code)
+        code = s_sub_check(st, m, why, sizeof why);
     if (code) {
         lt_warn("feed", "refused subscribe from %s: %s", in->user_id, why);
         s_sub_audit(self, "refused", in->user_id, m->stream, why);
@@ -220,8 +232,8 @@ static int s_send_batch(lt_feed_t *self, void *sock, lt_feed_sub_t *s)
         return -1;
     }
     uint8_t sig[LT_SIG_BYTES], hash[LT_HASH_BYTES];
-    if (lt_batch_sign(self->ctx->keys, s->stream->name, s->next, c->recs, c->n, s->prev, sig,
-                      hash) != 0)
+    if (lt_batch_sign_history(self->ctx->keys, s->stream->name, s->stream->history, s->next,
+                              c->recs, c->n, s->prev, sig, hash) != 0)
         return -1;
     Lienthong__Batch b = LIENTHONG__BATCH__INIT;
     b.stream = s->stream->name;
@@ -231,6 +243,8 @@ static int s_send_batch(lt_feed_t *self, void *sock, lt_feed_sub_t *s)
     b.signature.data = sig;
     b.signature.len = sizeof sig;
     b.signed_at_ms = lt_clock_now_ms();
+    b.history_id.data = s->stream->history;
+    b.history_id.len = LT_HISTORY_BYTES;
     if (lt_wire_send_body(sock, s->rid, s->rid_len, LIENTHONG__ENVELOPE__BODY_BATCH, &b) != 0)
         return zmq_errno() == EAGAIN ? 0 : -1;
     s->next += c->n;

@@ -87,6 +87,12 @@ static int s_send_subscribe(lt_feed_t *self, void *sock, const lt_feed_replica_t
         m.prev_hash.data = (uint8_t *)f->cursor.last_hash;
         m.prev_hash.len = LT_HASH_BYTES;
     }
+    /* The history our cursor is on, so that the owner can tell us when it
+     * is not its own (PROTOCOL.md 6.7). */
+    if (f->cursor.last_seq > 0 && f->cursor.has_history) {
+        m.history_id.data = (uint8_t *)f->cursor.history;
+        m.history_id.len = LT_HISTORY_BYTES;
+    }
     return sock ? lt_wire_send_body(sock, NULL, 0, LIENTHONG__ENVELOPE__BODY_SUBSCRIBE, &m) : -1;
 }
 
@@ -120,7 +126,10 @@ void lt_feed_replica_tick(lt_feed_t *self)
     for (size_t i = 0; i < self->n_replicas; i++) {
         lt_feed_replica_t *f = &self->replicas[i];
         /* A live feed with no batch for a while re-subscribes: cheap, and it
-         * recovers from a restarted owner or lost credit without guessing. */
+         * recovers from a restarted owner or lost credit without guessing.
+         * A forked one waits for a resynchronisation. */
+        if (f->state == LT_FEED_FORKED)
+            continue;
         if ((f->state != LT_FEED_LIVE && now >= f->next_at) ||
             (f->state == LT_FEED_LIVE && now - f->last_batch_at > IDLE_RESUBSCRIBE_MS))
             s_subscribe(self, f);
@@ -142,8 +151,8 @@ static int s_apply_record(lt_feed_t *self, lt_feed_replica_t *f, const ProtobufC
                  !r              ? "malformed"
                  : r->seq != seq ? "out of sequence"
                                  : "without a key");
-    else if (lt_store_append(store, f->stream->id, r->seq, rec->data, rec->len) != 0 ||
-             lt_store_state_put(store, f->stream->id, r->key, r->seq, r->deleted) != 0) {
+    else if (lt_store_append(store, f->cursor.id, r->seq, rec->data, rec->len) != 0 ||
+             lt_store_state_put(store, f->cursor.id, r->key, r->seq, r->deleted) != 0) {
         snprintf(err, errlen, "store: %s", lt_store_error(store));
         bad = 1;
     }
@@ -169,13 +178,24 @@ static int s_apply(lt_feed_t *self, lt_feed_replica_t *f, const Lienthong__Batch
             return -1;
         }
     memcpy(next.last_hash, hash, LT_HASH_BYTES);
-    if (lt_store_stream_save(store, &next) != 0 || lt_store_commit(store) != 0) {
+    /* A cursor without a history takes the batch's, with the records. */
+    int adopt = b->history_id.len == LT_HISTORY_BYTES &&
+                (!next.has_history || memcmp(next.history, b->history_id.data, LT_HISTORY_BYTES));
+    if (lt_store_stream_save(store, &next) != 0 ||
+        (adopt && lt_store_history_set(store, next.id, b->history_id.data, &next) != 0) ||
+        lt_store_commit(store) != 0) {
         snprintf(err, errlen, "store: %s", lt_store_error(store));
         lt_store_rollback(store);
         return -1;
     }
     lt_stats_observe_us(self->st_commit, lt_gwstats_since_us(t0));
     f->cursor = next;
+    if (f->resyncing) {
+        /* The stream shows its old content until the copy is complete. */
+        if (next.last_seq >= f->resync_target)
+            lt_feed_history_applied(self, f);
+        return 0;
+    }
     lt_feed_stream_grew(self, f->stream, next.last_seq, b->n_records);
     lt_stats_set(f->st_cursor, (int64_t)next.last_seq);
     lt_stats_set_double(f->st_lag, (double)(lt_clock_now_ms() - b->signed_at_ms) / 1000.0);
@@ -220,8 +240,13 @@ void lt_feed_on_batch(lt_feed_t *self, const char *owner, void *link_sock,
             f->discarded++; /* stale: from before a re-subscribe, or a duplicate */
         return;
     }
-    if (s_verify(self, f, b, hash, err, sizeof err) != 0 ||
-        s_apply(self, f, b, hash, err, sizeof err) != 0) {
+    if (s_verify(self, f, b, hash, err, sizeof err) != 0) {
+        s_backoff(self, f, err, 0, 1);
+        return;
+    }
+    if (lt_feed_history_batch(self, f, b) != 0)
+        return; /* forked: stopped, nothing applied */
+    if (s_apply(self, f, b, hash, err, sizeof err) != 0) {
         s_backoff(self, f, err, 0, 1);
         return;
     }

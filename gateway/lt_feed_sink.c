@@ -121,12 +121,36 @@ static int s_deliver(lt_feed_t *self, void *sock, lt_feed_sink_t *k)
     return rc;
 }
 
+void lt_feed_sink_replaced(lt_feed_t *self, const lt_feed_stream_t *st)
+{
+    for (size_t i = 0; i < self->n_sinks; i++)
+        if (self->sinks[i].stream == st)
+            self->sinks[i].replaced = 1;
+}
+
+/* What the sink of a replaced stream delivered came from the old history;
+ * it must rebuild its table (PROTOCOL.md 6.7). */
+static void s_replaced(void *sock, const lt_feed_sink_t *k)
+{
+    lt_warn("local", "sink of %s detached at seq %llu: the replica was replaced by a "
+            "resynchronisation", k->stream->name, (unsigned long long)k->acked);
+    (void)lt_wire_send_error(sock, k->rid, k->rid_len, LIENTHONG__ERROR_CODE__ERR_SEQUENCE, 0,
+                             "%s: the replica was replaced by a resynchronisation with its "
+                             "owner's new history; rebuild the sink's table from seq 1",
+                             k->stream->name);
+}
+
 int lt_feed_sink_pump(lt_feed_t *self, void *sock)
 {
     int sent = 0;
     for (size_t i = 0; i < self->n_sinks;) {
         lt_feed_sink_t *k = &self->sinks[i];
         int rc = 1;
+        if (k->replaced) {
+            s_replaced(sock, k);
+            *k = self->sinks[--self->n_sinks];
+            continue;
+        }
         for (int b = 0;
              b < LT_FEED_PUMP_BATCHES && rc == 1 && k->credit > 0 && k->next <= k->stream->last_seq;
              b++) {

@@ -7,6 +7,7 @@
 #include "lt_clock.h"
 #include "lt_file.h"
 #include "lt_gwcheck.h"
+#include "lt_history.h"
 #include "lt_gwstats.h"
 #include "lt_log.h"
 #include "lt_notify.h"
@@ -49,6 +50,8 @@ struct _lt_gateway_t {
     lt_stats_series_t *st_dir_expiry;  /* seconds until it expires */
     lt_stats_series_t *st_publish;     /* store commit latency of publish groups */
     int64_t dir_gauges_at;             /* monotonic ms of the last expiry update */
+    uint64_t history_gen;              /* lt_feed_generation at the last high-water write */
+    int64_t history_at;                /* monotonic ms of that write */
     char adopted_path[PATH_MAX + 32];
 };
 
@@ -393,6 +396,9 @@ static void s_link_dispatch(lt_gateway_t *self, size_t i, Lienthong__Envelope *e
         lt_feed_on_batch(self->feed, member, lt_peers_link_socket(self->shared.peers, i),
                          env->batch);
         break;
+    case LIENTHONG__ENVELOPE__BODY_HISTORY_CHANGED:
+        lt_feed_on_history_changed(self->feed, member, env->history_changed);
+        break;
     case LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY:
     case LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY:
         lt_query_on_answer(self->query, self->local, member, env, frame);
@@ -472,6 +478,24 @@ out:
     free(text);
 }
 
+/* Starts resynchronising a forked replica (PROTOCOL.md 6.7, 8.3); the
+ * reply is the request itself, or an Error. */
+static void s_local_resync(lt_gateway_t *self, const lt_wire_in_t *in, const Lienthong__Resync *m)
+{
+    char why[512];
+    if (lt_feed_resync(self->feed, m->stream, why, sizeof why) != 0) {
+        lt_warn("local", "resync refused: %s", why);
+        (void)lt_wire_send_error(self->local, in->rid, in->rid_len,
+                                 LIENTHONG__ERROR_CODE__ERR_NOT_FOUND, 0, "%s", why);
+        return;
+    }
+    lt_audit_add(self->shared.audit,
+                 &(lt_audit_entry_t){.event = "resync", .peer = "local", .target = m->stream,
+                                     .detail = why});
+    (void)lt_wire_send_body(self->local, in->rid, in->rid_len, LIENTHONG__ENVELOPE__BODY_RESYNC,
+                            m);
+}
+
 /* Handles one decoded local message other than Publish. */
 static void s_local_dispatch(lt_gateway_t *self, const lt_wire_in_t *in, Lienthong__Envelope *env)
 {
@@ -491,6 +515,9 @@ static void s_local_dispatch(lt_gateway_t *self, const lt_wire_in_t *in, Lientho
         break;
     case LIENTHONG__ENVELOPE__BODY_DELIVER_ACK:
         lt_feed_on_deliver_ack(self->feed, self->local, in, env->deliver_ack);
+        break;
+    case LIENTHONG__ENVELOPE__BODY_RESYNC:
+        s_local_resync(self, in, env->resync);
         break;
     default:
         (void)lt_wire_send_error(self->local, in->rid, in->rid_len,
@@ -618,6 +645,21 @@ static void s_on_ready(lt_gateway_t *self, const zmq_pollitem_t *items, size_t n
             s_on_link(self, i);
 }
 
+/* Rewrites the high-water file of the stream histories (lt_history) when
+ * streams grew, at most once a second, and at the end (force). */
+static void s_history_mark(lt_gateway_t *self, int force)
+{
+    uint64_t gen = lt_feed_generation(self->feed);
+    int64_t now = lt_clock_mono_ms();
+    if (gen == self->history_gen || (!force && now - self->history_at < 1000))
+        return;
+    char err[512];
+    if (lt_history_save(self->shared.store, &self->cfg, err, sizeof err) != 0)
+        lt_warn("history", "%s", err);
+    self->history_gen = gen;
+    self->history_at = now;
+}
+
 int lt_gateway_run(lt_gateway_t *self)
 {
     lt_info("gateway", "serving %s on %s (directory v%llu, local %s)", self->cfg.member,
@@ -648,7 +690,9 @@ int lt_gateway_run(lt_gateway_t *self)
         (void)lt_audit_flush(self->shared.audit, 0);
         if (lt_clock_mono_ms() - self->dir_gauges_at >= 1000)
             s_dir_gauges(self);
+        s_history_mark(self, 0);
     }
+    s_history_mark(self, 1);
     if (self->failed)
         return -1;
     lt_info("gateway", "stopped cleanly");
@@ -708,7 +752,11 @@ static int s_open_stores(lt_gateway_t *self, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    return self->shared.audit ? 0 : -1;
+    if (!self->shared.audit)
+        return -1;
+    /* A store behind what this gateway had durable was restored or rolled
+     * back: its streams get new histories before anyone is served. */
+    return lt_history_check(self->shared.store, &self->cfg, self->shared.audit, err, errlen);
 }
 
 /* Peers, feed and query share self->shared, which lives as long as self. */

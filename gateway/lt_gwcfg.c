@@ -46,6 +46,19 @@ static int s_peers(const config_t *c, lt_gwcfg_t *cfg, char *err, size_t errlen)
     return 0;
 }
 
+/* A subscription's resync setting (PROTOCOL.md 6.7): "manual" (the
+ * default: a forked feed waits for `lienthong resync`) or "auto". */
+static int s_sub_resync(const config_setting_t *g, const lt_gwcfg_t *cfg, lt_gwcfg_sub_t *sub,
+                        char *err, size_t errlen)
+{
+    const config_setting_t *r = config_setting_get_member(g, "resync");
+    const char *v = r ? config_setting_get_string(r) : "manual";
+    if (!v || (strcmp(v, "manual") != 0 && strcmp(v, "auto") != 0))
+        return lt_cfgfile_err(r, cfg->path, err, errlen, "resync must be \"manual\" or \"auto\"");
+    sub->resync_auto = strcmp(v, "auto") == 0;
+    return 0;
+}
+
 static int s_subs(const config_t *c, lt_gwcfg_t *cfg, char *err, size_t errlen)
 {
     const config_setting_t *l = config_lookup(c, "subscribe");
@@ -61,7 +74,10 @@ static int s_subs(const config_t *c, lt_gwcfg_t *cfg, char *err, size_t errlen)
             strlen(st) >= sizeof cfg->subs[0].stream || cfg->n_subs >= LT_GWCFG_MAX_SUBS)
             return lt_cfgfile_err(g, cfg->path, err, errlen, "each subscription needs stream = \"DATASET or "
                          "VIEW id\";");
-        snprintf(cfg->subs[cfg->n_subs++].stream, sizeof cfg->subs[0].stream, "%s", st);
+        lt_gwcfg_sub_t *sub = &cfg->subs[cfg->n_subs++];
+        snprintf(sub->stream, sizeof sub->stream, "%s", st);
+        if (s_sub_resync(g, cfg, sub, err, errlen) != 0)
+            return -1;
     }
     return 0;
 }

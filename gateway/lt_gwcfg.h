@@ -15,6 +15,7 @@
 
 typedef struct {
     char stream[LT_STREAM_ID_MAX]; /* dataset or view id to replicate */
+    int resync_auto; /* resync = "auto": resynchronise by itself after a fork */
 } lt_gwcfg_sub_t;
 
 typedef struct {

@@ -30,6 +30,8 @@ enum {
     ST_STATE_GET,
     ST_READ,
     ST_GET,
+    ST_HISTORY_SET,
+    ST_STREAMS,
     ST_COUNT
 };
 
@@ -37,7 +39,8 @@ static const char *s_sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
-    [ST_STREAM_GET] = "SELECT id, last_seq, last_hash, source_cursor FROM streams WHERE name = ?1",
+    [ST_STREAM_GET] = "SELECT id, last_seq, last_hash, source_cursor, history FROM streams "
+                      "WHERE name = ?1",
     [ST_STREAM_ADD] = "INSERT INTO streams(name) VALUES (?1)",
     [ST_STREAM_SAVE] = "UPDATE streams SET last_seq = ?2, last_hash = ?3, source_cursor = ?4 "
                        "WHERE id = ?1",
@@ -48,6 +51,9 @@ static const char *s_sql[ST_COUNT] = {
     [ST_STATE_GET] = "SELECT seq, deleted FROM state WHERE stream = ?1 AND key = ?2",
     [ST_READ] = "SELECT id, record FROM log WHERE id >= ?1 AND id < ?2 ORDER BY id",
     [ST_GET] = "SELECT record FROM log WHERE id = ?1",
+    [ST_HISTORY_SET] = "UPDATE streams SET history = coalesce(?2, randomblob(16)) WHERE id = ?1",
+    [ST_STREAMS] = "SELECT id, last_seq, last_hash, source_cursor, history, name FROM streams "
+                   "ORDER BY id",
 };
 
 static const char *s_schema =
@@ -72,6 +78,20 @@ struct _lt_store_t {
     sqlite3_stmt *st[ST_COUNT];
 };
 
+/* The history column of streams (PROTOCOL.md 6.7), added to a store made
+ * before it; NULL until the stream has a history. Kept in one function so
+ * that it becomes one step of the store's schema migrations. */
+static int s_migrate_history(sqlite3 *db, char **msg)
+{
+    sqlite3_stmt *probe = NULL;
+    int have = sqlite3_prepare_v2(db, "SELECT history FROM streams LIMIT 0", -1, &probe, NULL) ==
+               SQLITE_OK;
+    sqlite3_finalize(probe);
+    if (have)
+        return SQLITE_OK;
+    return sqlite3_exec(db, "ALTER TABLE streams ADD COLUMN history BLOB", NULL, NULL, msg);
+}
+
 lt_store_t *lt_store_open(const char *path, char *err, size_t errlen)
 {
     lt_store_t *self = calloc(1, sizeof *self);
@@ -84,7 +104,8 @@ lt_store_t *lt_store_open(const char *path, char *err, size_t errlen)
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
     if (sqlite3_open_v2(path, &self->db, flags, NULL) != SQLITE_OK ||
         sqlite3_busy_timeout(self->db, 5000) != SQLITE_OK ||
-        sqlite3_exec(self->db, s_schema, NULL, NULL, &msg) != SQLITE_OK) {
+        sqlite3_exec(self->db, s_schema, NULL, NULL, &msg) != SQLITE_OK ||
+        s_migrate_history(self->db, &msg) != SQLITE_OK) {
         snprintf(err, errlen, "store %s: %s", path, msg ? msg : sqlite3_errmsg(self->db));
         goto fail;
     }
@@ -143,19 +164,28 @@ void lt_store_rollback(lt_store_t *self)
         (void)s_run(self->st[ST_ROLLBACK]);
 }
 
+/* Reads columns id, last_seq, last_hash, source_cursor, history of a row. */
+static void s_stream_row(sqlite3_stmt *st, lt_stream_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->id = sqlite3_column_int64(st, 0);
+    out->last_seq = (uint64_t)sqlite3_column_int64(st, 1);
+    if (sqlite3_column_bytes(st, 2) == 32)
+        memcpy(out->last_hash, sqlite3_column_blob(st, 2), 32);
+    out->source_cursor = (uint64_t)sqlite3_column_int64(st, 3);
+    if (sqlite3_column_bytes(st, 4) == (int)sizeof out->history) {
+        memcpy(out->history, sqlite3_column_blob(st, 4), sizeof out->history);
+        out->has_history = 1;
+    }
+}
+
 static int s_stream_load(lt_store_t *self, const char *name, lt_stream_t *out)
 {
     sqlite3_stmt *st = self->st[ST_STREAM_GET];
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        memset(out, 0, sizeof *out);
-        out->id = sqlite3_column_int64(st, 0);
-        out->last_seq = (uint64_t)sqlite3_column_int64(st, 1);
-        if (sqlite3_column_bytes(st, 2) == 32)
-            memcpy(out->last_hash, sqlite3_column_blob(st, 2), 32);
-        out->source_cursor = (uint64_t)sqlite3_column_int64(st, 3);
-    }
+    if (rc == SQLITE_ROW)
+        s_stream_row(st, out);
     sqlite3_reset(st);
     return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
@@ -185,6 +215,98 @@ int lt_store_stream_save(lt_store_t *self, const lt_stream_t *s)
     sqlite3_bind_blob(st, 3, s->last_hash, 32, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, (int64_t)s->source_cursor);
     return s_run(st);
+}
+
+/* ---- histories ---------------------------------------------------------- */
+
+int lt_store_history_set(lt_store_t *self, int64_t id, const uint8_t *history, lt_stream_t *out)
+{
+    sqlite3_stmt *st = self->st[ST_HISTORY_SET];
+    sqlite3_bind_int64(st, 1, id);
+    if (history)
+        sqlite3_bind_blob(st, 2, history, (int)sizeof out->history, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 2);
+    if (s_run(st) != 0)
+        return -1;
+    if (!out)
+        return 0;
+    /* Read back: a new random history is made by SQLite. */
+    sqlite3_stmt *rd = NULL;
+    int rc = sqlite3_prepare_v2(self->db, "SELECT history FROM streams WHERE id = ?1", -1, &rd,
+                                NULL) == SQLITE_OK &&
+                     sqlite3_bind_int64(rd, 1, id) == SQLITE_OK &&
+                     sqlite3_step(rd) == SQLITE_ROW &&
+                     sqlite3_column_bytes(rd, 0) == (int)sizeof out->history
+                 ? 0
+                 : -1;
+    if (rc == 0) {
+        memcpy(out->history, sqlite3_column_blob(rd, 0), sizeof out->history);
+        out->has_history = 1;
+    }
+    sqlite3_finalize(rd);
+    return rc;
+}
+
+int lt_store_streams(lt_store_t *self, lt_store_stream_fn fn, void *arg)
+{
+    sqlite3_stmt *st = self->st[ST_STREAMS];
+    int rc, out = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        lt_stream_t row;
+        s_stream_row(st, &row);
+        if ((out = fn(arg, (const char *)sqlite3_column_text(st, 5), &row)) != 0)
+            break;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        out = -1;
+    sqlite3_reset(st);
+    return out;
+}
+
+/* Runs one statement made of up to three integers (a format that uses
+ * fewer leaves the rest unread); rare operations, not worth a persistent
+ * statement. */
+static int s_exec_fmt(lt_store_t *self, const char *fmt, int64_t a, int64_t b, int64_t c)
+{
+    char *sql = sqlite3_mprintf(fmt, (long long)a, (long long)b, (long long)c);
+    if (!sql)
+        return -1;
+    int rc = sqlite3_exec(self->db, sql, NULL, NULL, NULL);
+    sqlite3_free(sql);
+    return rc == SQLITE_OK ? 0 : -1;
+}
+
+int lt_store_stream_clear(lt_store_t *self, int64_t id)
+{
+    int64_t lo = LOG_ID(id, 0), hi = LOG_ID(id + 1, 0);
+    if (s_exec_fmt(self, "DELETE FROM log WHERE id >= %lld AND id < %lld", lo, hi, 0) != 0 ||
+        s_exec_fmt(self, "DELETE FROM state WHERE stream = %lld", id, 0, 0) != 0)
+        return -1;
+    return s_exec_fmt(self,
+                      "UPDATE streams SET last_seq = 0, last_hash = NULL, source_cursor = 0, "
+                      "history = NULL WHERE id = %lld",
+                      id, 0, 0);
+}
+
+int lt_store_stream_replace(lt_store_t *self, int64_t dst, int64_t src)
+{
+    if (lt_store_stream_clear(self, dst) != 0)
+        return -1;
+    /* Log ids carry the stream id: the rows move to dst's key range. */
+    int64_t shift = LOG_ID(dst, 0) - LOG_ID(src, 0);
+    if (s_exec_fmt(self,
+                   "INSERT INTO log(id, record) SELECT id + %lld, record FROM log "
+                   "WHERE id >= %lld AND id < %lld",
+                   shift, LOG_ID(src, 0), LOG_ID(src + 1, 0)) != 0 ||
+        s_exec_fmt(self, "UPDATE state SET stream = %lld WHERE stream = %lld", dst, src, 0) != 0 ||
+        s_exec_fmt(self,
+                   "UPDATE streams SET (last_seq, last_hash, source_cursor, history) = "
+                   "(SELECT last_seq, last_hash, source_cursor, history FROM streams "
+                   "WHERE id = %lld) WHERE id = %lld",
+                   src, dst, 0) != 0)
+        return -1;
+    return lt_store_stream_clear(self, src);
 }
 
 int lt_store_append(lt_store_t *self, int64_t stream, uint64_t seq, const void *rec, size_t len)

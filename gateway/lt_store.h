@@ -18,6 +18,11 @@ typedef struct {
     uint64_t last_seq;       /* last durable sequence number, 0 when empty */
     uint8_t last_hash[32];   /* batch_hash of the last applied batch (consumer) */
     uint64_t source_cursor;  /* last durable source change id (owner) */
+    /* The history the log is on (PROTOCOL.md 6.7): the owner's own, or for
+     * a replica its owner's; has_history 0 when none yet. Read with the
+     * row; written only by lt_store_history_set. */
+    uint8_t history[16];
+    int has_history;
 } lt_stream_t;
 
 /* Opens (creating if needed) the store at path. NULL with err on failure. */
@@ -39,6 +44,25 @@ int lt_store_stream_find(lt_store_t *self, const char *name, lt_stream_t *out)
     __attribute__((warn_unused_result));
 /* Writes last_seq, last_hash and source_cursor back. */
 int lt_store_stream_save(lt_store_t *self, const lt_stream_t *st)
+    __attribute__((warn_unused_result));
+
+/* ---- histories (PROTOCOL.md 6.7) ---- */
+
+/* Sets the history of stream id: the 16 bytes of history, or with history
+ * NULL a new random one (written back into *st when st is not NULL). */
+int lt_store_history_set(lt_store_t *self, int64_t id, const uint8_t *history, lt_stream_t *st)
+    __attribute__((warn_unused_result));
+/* Calls fn for every stream row, in id order; stops at fn's non-zero. */
+typedef int (*lt_store_stream_fn)(void *arg, const char *name, const lt_stream_t *st);
+int lt_store_streams(lt_store_t *self, lt_store_stream_fn fn, void *arg)
+    __attribute__((warn_unused_result));
+/* Empties stream id: no log, no state, cursor 0, no history. In the
+ * caller's transaction. */
+int lt_store_stream_clear(lt_store_t *self, int64_t id) __attribute__((warn_unused_result));
+/* Replaces stream dst by the contents of stream src (log, state, cursor,
+ * history), leaving src empty. In the caller's transaction, so that a
+ * reader sees either the old stream or the new one, never a mix. */
+int lt_store_stream_replace(lt_store_t *self, int64_t dst, int64_t src)
     __attribute__((warn_unused_result));
 
 /* Appends one record's exact bytes at seq. */

@@ -1,0 +1,239 @@
+/* lt_backup: consistent copies of the store and the audit log, and restoring
+ * a store with new histories (see lt_backup.h). */
+#include "lt_backup.h"
+#include "lt_client.h"
+#include "lt_history.h"
+#include "lt_store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define BUSY_MS      10000 /* a writer holds the database at most this long */
+#define PAGES_AT_ONCE -1   /* the whole copy in one step: one read transaction */
+
+/* fsyncs the directory holding path, so that a rename in it is durable. */
+static int s_sync_dir(const char *path)
+{
+    char dir[PATH_MAX + 64];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash == dir)
+        slash[1] = '\0';
+    else if (slash)
+        *slash = '\0';
+    else
+        snprintf(dir, sizeof dir, ".");
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+/* Removes path and SQLite's -wal and -shm files beside it. */
+static void s_unlink_db(const char *path)
+{
+    char side[PATH_MAX + 64];
+    (void)unlink(path);
+    snprintf(side, sizeof side, "%s-wal", path);
+    (void)unlink(side);
+    snprintf(side, sizeof side, "%s-shm", path);
+    (void)unlink(side);
+}
+
+/* Copies the database src to dst (created 0600, replaced when present)
+ * with the online backup API, in one step, so that one read transaction
+ * of src covers the whole copy. Returns 0, or -1 with err. */
+static int s_copy_db(const char *src, const char *dst, char *err, size_t errlen)
+{
+    sqlite3 *from = NULL, *to = NULL;
+    sqlite3_backup *b = NULL;
+    int rc = -1;
+    s_unlink_db(dst);
+    mode_t old = umask(077);
+    int opened = sqlite3_open_v2(src, &from, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+                 sqlite3_busy_timeout(from, BUSY_MS) == SQLITE_OK;
+    if (!opened) {
+        snprintf(err, errlen, "cannot open %s: %s", src, from ? sqlite3_errmsg(from) : "no memory");
+        goto out;
+    }
+    if (sqlite3_open_v2(dst, &to, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot create %s: %s", dst, to ? sqlite3_errmsg(to) : "no memory");
+        goto out;
+    }
+    if (!(b = sqlite3_backup_init(to, "main", from, "main"))) {
+        snprintf(err, errlen, "cannot copy %s: %s", src, sqlite3_errmsg(to));
+        goto out;
+    }
+    int step;
+    /* BUSY or LOCKED: a writer is checkpointing; the step can be retried. */
+    for (int tries = 0; (step = sqlite3_backup_step(b, PAGES_AT_ONCE)) != SQLITE_DONE; tries++) {
+        if ((step != SQLITE_BUSY && step != SQLITE_LOCKED) || tries * 50 > BUSY_MS)
+            break;
+        sqlite3_sleep(50);
+    }
+    if (sqlite3_backup_finish(b) != SQLITE_OK || step != SQLITE_DONE) {
+        snprintf(err, errlen, "cannot copy %s to %s: %s", src, dst,
+                 step == SQLITE_DONE ? sqlite3_errmsg(to) : sqlite3_errstr(step));
+        goto out;
+    }
+    rc = 0;
+out:
+    umask(old);
+    sqlite3_close(from);
+    /* Closing the copy ends its journal; it is complete and synced on disk
+     * (synchronous = FULL is SQLite's default for a new connection). */
+    if (to && sqlite3_close(to) != SQLITE_OK && rc == 0) {
+        snprintf(err, errlen, "cannot close %s", dst);
+        rc = -1;
+    }
+    if (rc != 0)
+        s_unlink_db(dst);
+    return rc;
+}
+
+/* s_copy_db to a temporary name beside dst, then a durable rename. */
+static int s_copy_replace(const char *src, const char *dst, char *err, size_t errlen)
+{
+    char tmp[PATH_MAX + 16];
+    snprintf(tmp, sizeof tmp, "%s.tmp", dst);
+    if (s_copy_db(src, tmp, err, errlen) != 0)
+        return -1;
+    if (rename(tmp, dst) != 0 || s_sync_dir(dst) != 0) {
+        snprintf(err, errlen, "cannot rename %s to %s: %s", tmp, dst, strerror(errno));
+        s_unlink_db(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+int lt_backup_run(const lt_gwcfg_t *cfg, const char *to, FILE *out, char *err, size_t errlen)
+{
+    char src[PATH_MAX + 16], dst[PATH_MAX + 16];
+    snprintf(src, sizeof src, "%s/store.db", cfg->data_dir);
+    if (access(src, R_OK) != 0) {
+        snprintf(err, errlen, "cannot read %s: %s", src, strerror(errno));
+        return -1;
+    }
+    if (s_copy_replace(src, to, err, errlen) != 0)
+        return -1;
+    fprintf(out, "store %s copied to %s\n", src, to);
+    snprintf(src, sizeof src, "%s/audit.db", cfg->data_dir);
+    snprintf(dst, sizeof dst, "%s" LT_BACKUP_AUDIT_SUFFIX, to);
+    if (access(src, F_OK) != 0) {
+        fprintf(out, "no audit log %s to copy\n", src);
+        return 0;
+    }
+    if (s_copy_replace(src, dst, err, errlen) != 0)
+        return -1;
+    fprintf(out, "audit log %s copied to %s\n", src, dst);
+    return 0;
+}
+
+/* ---- restore ----------------------------------------------------------------- */
+
+/* The backup is a sound SQLite database holding a store. */
+static int s_check_backup(const char *from, char *err, size_t errlen)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+    if (sqlite3_open_v2(from, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open %s: %s", from, db ? sqlite3_errmsg(db) : "no memory");
+        goto out;
+    }
+    if (sqlite3_prepare_v2(db, "PRAGMA quick_check", -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW ||
+        strcmp((const char *)sqlite3_column_text(st, 0), "ok") != 0) {
+        snprintf(err, errlen, "%s is not a sound SQLite database: %s", from,
+                 st && sqlite3_column_text(st, 0) ? (const char *)sqlite3_column_text(st, 0)
+                                                  : sqlite3_errmsg(db));
+        goto out;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT id, name, last_seq FROM streams LIMIT 0", -1, &st, NULL) !=
+        SQLITE_OK) {
+        snprintf(err, errlen, "%s is not a gateway store (no streams table)", from);
+        goto out;
+    }
+    rc = 0;
+out:
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return rc;
+}
+
+static void s_report(void *arg, const char *stream, uint64_t last_seq, const char *old_hex,
+                     const char *new_hex)
+{
+    fprintf(arg, "stream %s: seq %" PRIu64 ", history %s -> %s\n", stream, last_seq, old_hex,
+            new_hex);
+}
+
+/* New histories for the owned streams of the store at path (migrated to
+ * this version first), and the high-water file that goes with them. */
+static int s_rotate(const lt_gwcfg_t *cfg, const char *path, FILE *out, char *err, size_t errlen)
+{
+    lt_store_t *store = lt_store_open(path, err, errlen);
+    if (!store)
+        return -1;
+    int n = lt_history_rotate(store, cfg, s_report, out, err, errlen);
+    int rc = n >= 0 ? lt_history_save(store, cfg, err, errlen) : -1;
+    lt_store_destroy(&store);
+    return rc;
+}
+
+static int s_restore_audit(const lt_gwcfg_t *cfg, const char *from, FILE *out, char *err,
+                           size_t errlen)
+{
+    char src[PATH_MAX + 16], dst[PATH_MAX + 16];
+    snprintf(src, sizeof src, "%s" LT_BACKUP_AUDIT_SUFFIX, from);
+    snprintf(dst, sizeof dst, "%s/audit.db", cfg->data_dir);
+    if (access(src, F_OK) != 0)
+        return 0;
+    if (access(dst, F_OK) == 0) {
+        fprintf(out, "kept %s: it is newer than %s and append-only\n", dst, src);
+        return 0;
+    }
+    if (s_copy_replace(src, dst, err, errlen) != 0)
+        return -1;
+    fprintf(out, "audit log restored from %s\n", src);
+    return 0;
+}
+
+int lt_restore_run(const lt_gwcfg_t *cfg, const char *from, FILE *out, char *err, size_t errlen)
+{
+    char probe[1024], store[PATH_MAX + 16], tmp[PATH_MAX + 32];
+    if (lt_client_probe(cfg->local_socket, probe, sizeof probe) == LT_CLIENT_OK) {
+        snprintf(err, errlen, "the gateway is running (it answers on %s): stop it first",
+                 cfg->local_socket);
+        return -1;
+    }
+    if (s_check_backup(from, err, errlen) != 0)
+        return -1;
+    snprintf(store, sizeof store, "%s/store.db", cfg->data_dir);
+    snprintf(tmp, sizeof tmp, "%s.restore", store);
+    if (s_copy_db(from, tmp, err, errlen) != 0)
+        return -1;
+    if (s_rotate(cfg, tmp, out, err, errlen) != 0) {
+        s_unlink_db(tmp);
+        return -1;
+    }
+    /* The old store's write-ahead log must not be applied to the new file. */
+    s_unlink_db(store);
+    if (rename(tmp, store) != 0 || s_sync_dir(store) != 0) {
+        snprintf(err, errlen, "cannot rename %s to %s: %s", tmp, store, strerror(errno));
+        return -1;
+    }
+    fprintf(out, "store %s restored from %s\n", store, from);
+    return s_restore_audit(cfg, from, out, err, errlen);
+}

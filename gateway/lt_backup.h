@@ -1,0 +1,37 @@
+/* lt_backup: `lienthong backup` and `lienthong restore` of a gateway's data
+ * directory (docs/operations.md, "Backup and restore").
+ *
+ * Backup copies store.db (and audit.db beside it, as FILE.audit) with the
+ * SQLite online backup API from a read connection: one read transaction
+ * covers the whole copy, so it is consistent while the gateway runs and
+ * commits. Restore (gateway stopped) copies a backup over store.db, gives
+ * every stream this gateway owns a new history (PROTOCOL.md 6.7: consumers
+ * past the backup then resynchronise instead of resuming on reused
+ * sequence numbers), and rewrites the high-water file. */
+#ifndef LT_BACKUP_H
+#define LT_BACKUP_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "lt_gwcfg.h"
+
+/* Suffix of the audit log's copy beside a store backup. */
+#define LT_BACKUP_AUDIT_SUFFIX ".audit"
+
+/* Writes consistent copies of cfg's store.db to `to` and of its audit.db
+ * to `to`.audit (each written to a temporary file, synced, then renamed;
+ * mode 0600). Says what it did on out. Returns 0, or -1 with err. */
+int lt_backup_run(const lt_gwcfg_t *cfg, const char *to, FILE *out, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* Restores store.db of cfg's data directory from the backup `from` (which
+ * must pass SQLite's quick check and be a store), with new histories for
+ * every owned stream; audit.db from `from`.audit only when the data
+ * directory has none (an existing audit log is newer and append-only).
+ * Refuses while the gateway answers on its local socket. Says what it did
+ * on out. Returns 0, or -1 with err. */
+int lt_restore_run(const lt_gwcfg_t *cfg, const char *from, FILE *out, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+#endif

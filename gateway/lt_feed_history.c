@@ -1,0 +1,284 @@
+/* lt_feed_history: histories that cannot fork (PROTOCOL.md 6.7).
+ *
+ * Owner: every stream has a history id; a Subscribe whose cursor names
+ * another history is answered with HistoryChanged, never with batches.
+ * Consumer: a cursor on another history than the owner's stops the feed
+ * (FORKED, logged at error level, audited, shown by status) and the
+ * replica keeps its content; a resynchronisation (`lienthong resync`, or
+ * by itself with resync = "auto") copies the owner's current history from
+ * seq 1 into a shadow row of the store and, once the copy reaches the
+ * owner's last seq at the time of the fork, replaces the replica with it
+ * in one transaction. A reader therefore sees the old history or the new
+ * one, never a mix. The copy is a full re-fetch; a snapshot transfer can
+ * replace it behind lt_feed_resync without changing the rest. */
+#include "lt_feed_int.h"
+#include "lt_clock.h"
+#include "lt_history.h"
+#include "lt_log.h"
+#include "lt_peers.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- owner ------------------------------------------------------------------ */
+
+int lt_feed_history_own(lt_feed_t *self, lt_feed_stream_t *st)
+{
+    if (st->has_history)
+        return 0;
+    lt_stream_t row;
+    char hex[LT_HISTORY_HEX];
+    if (lt_store_history_set(self->ctx->store, st->id, NULL, &row) != 0) {
+        lt_error("feed", "store: cannot give %s a history: %s", st->name,
+                 lt_store_error(self->ctx->store));
+        return -1;
+    }
+    memcpy(st->history, row.history, sizeof st->history);
+    st->has_history = 1;
+    lt_info("feed", "stream %s: history %s from seq 1", st->name,
+            lt_history_hex(st->history, 1, hex));
+    return 0;
+}
+
+int lt_feed_history_refused(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
+                            lt_feed_stream_t *st, const Lienthong__Subscribe *m)
+{
+    /* From seq 1 there is no cursor to be on a history; a consumer from
+     * before history ids names none and is served as before. */
+    if (m->from_seq <= 1 || m->history_id.len == 0 ||
+        (m->history_id.len == LT_HISTORY_BYTES &&
+         memcmp(m->history_id.data, st->history, LT_HISTORY_BYTES) == 0))
+        return 0;
+    char theirs[LT_HISTORY_HEX], ours[LT_HISTORY_HEX], why[512];
+    lt_history_hex(m->history_id.data, m->history_id.len == LT_HISTORY_BYTES, theirs);
+    snprintf(why, sizeof why,
+             "%s: cursor %" PRIu64 " is on history %s, the stream is on history %s (last seq "
+             "%" PRIu64 "): the consumer must resynchronise",
+             st->name, m->from_seq - 1, theirs, lt_history_hex(st->history, 1, ours),
+             st->last_seq);
+    lt_warn("feed", "refused subscribe from %s: %s", in->user_id, why);
+    lt_audit_add(self->ctx->audit, &(lt_audit_entry_t){.event = "refused",
+                                                       .peer = in->user_id,
+                                                       .target = st->name,
+                                                       .detail = why});
+    Lienthong__HistoryChanged h = LIENTHONG__HISTORY_CHANGED__INIT;
+    h.stream = st->name;
+    h.history_id.data = st->history;
+    h.history_id.len = LT_HISTORY_BYTES;
+    h.last_seq = st->last_seq;
+    h.cursor_history_id = m->history_id;
+    (void)lt_wire_send_body(sock, in->rid, in->rid_len, LIENTHONG__ENVELOPE__BODY_HISTORY_CHANGED,
+                            &h);
+    return 1;
+}
+
+/* ---- consumer: resynchronising ----------------------------------------------- */
+
+static void s_audit(lt_feed_t *self, const lt_feed_replica_t *f, const char *event,
+                    const char *detail)
+{
+    lt_audit_add(self->ctx->audit, &(lt_audit_entry_t){.event = event,
+                                                       .peer = f->owner,
+                                                       .target = f->stream->name,
+                                                       .detail = detail});
+}
+
+static const lt_gwcfg_sub_t *s_sub_cfg(const lt_feed_t *self, const char *stream)
+{
+    const lt_gwcfg_t *cfg = self->ctx->cfg;
+    for (size_t i = 0; i < cfg->n_subs; i++)
+        if (strcmp(cfg->subs[i].stream, stream) == 0)
+            return &cfg->subs[i];
+    return NULL;
+}
+
+/* Opens f's shadow row empty and makes it the row batches go to; the feed
+ * subscribes from seq 1 at the next tick. Returns 0, or -1 (store). */
+static int s_resync_start(lt_feed_t *self, lt_feed_replica_t *f, uint64_t target)
+{
+    lt_store_t *store = self->ctx->store;
+    char name[LT_STREAM_ID_MAX + sizeof LT_HISTORY_SHADOW_PREFIX];
+    lt_stream_t sh;
+    snprintf(name, sizeof name, LT_HISTORY_SHADOW_PREFIX "%s", f->stream->name);
+    if (lt_store_begin(store) != 0 || lt_store_stream(store, name, &sh) != 0 ||
+        lt_store_stream_clear(store, sh.id) != 0 || lt_store_commit(store) != 0) {
+        lt_error("feed", "replica of %s: cannot start resynchronising: store: %s",
+                 f->stream->name, lt_store_error(store));
+        lt_store_rollback(store);
+        return -1;
+    }
+    memset(&sh, 0, sizeof sh);
+    if (lt_store_stream_find(store, name, &sh) != 1)
+        return -1;
+    f->cursor = sh;
+    f->resyncing = 1;
+    f->resync_target = target;
+    f->state = LT_FEED_IDLE;
+    f->next_at = lt_clock_mono_ms();
+    f->backoff = 0;
+    char detail[160];
+    snprintf(detail, sizeof detail, "copying from seq 1 to %" PRIu64 " before replacing",
+             target);
+    lt_info("feed", "replica of %s: resynchronising from %s: %s; the replica keeps its content "
+            "until then", f->stream->name, f->owner, detail);
+    s_audit(self, f, "replica-resync", detail);
+    /* An empty history is complete at once. */
+    if (target == 0)
+        lt_feed_history_applied(self, f);
+    return 0;
+}
+
+int lt_feed_resync(lt_feed_t *self, const char *stream, char *err, size_t errlen)
+{
+    lt_feed_replica_t *f = lt_feed_replica_find(self, stream);
+    if (!f) {
+        snprintf(err, errlen, "%s: not replicated here", stream);
+        return -1;
+    }
+    if (f->resyncing) {
+        snprintf(err, errlen, "%s: already resynchronising (%" PRIu64 " of %" PRIu64 ")", stream,
+                 f->cursor.last_seq, f->resync_target);
+        return 0;
+    }
+    if (f->state != LT_FEED_FORKED) {
+        snprintf(err, errlen, "%s: the replica is on its owner's history: nothing to resynchronise",
+                 stream);
+        return -1;
+    }
+    if (s_resync_start(self, f, f->resync_target) != 0) {
+        snprintf(err, errlen, "%s: store failure (see the log)", stream);
+        return -1;
+    }
+    snprintf(err, errlen, "%s: resynchronising", stream);
+    return 0;
+}
+
+void lt_feed_history_forked(lt_feed_t *self, lt_feed_replica_t *f, const uint8_t *owner_history,
+                            uint64_t owner_last)
+{
+    char ours[LT_HISTORY_HEX], theirs[LT_HISTORY_HEX];
+    lt_history_hex(owner_history, 1, theirs);
+    if (f->resyncing) {
+        /* The owner's history changed again during the copy: start over. */
+        lt_warn("feed", "replica of %s: %s moved to history %s during the resynchronisation; "
+                "starting it again", f->stream->name, f->owner, theirs);
+        (void)s_resync_start(self, f, owner_last);
+        return;
+    }
+    snprintf(f->fork_detail, sizeof f->fork_detail,
+             "cursor %" PRIu64 " is on history %s, %s is on history %s at seq %" PRIu64,
+             f->cursor.last_seq, lt_history_hex(f->cursor.history, f->cursor.has_history, ours),
+             f->owner, theirs, owner_last);
+    f->state = LT_FEED_FORKED;
+    f->resync_target = owner_last;
+    const lt_gwcfg_sub_t *sub = s_sub_cfg(self, f->stream->name);
+    int autoresync = sub && sub->resync_auto;
+    lt_error("feed",
+             "replica of %s forked: %s (the owner's store was restored or rebuilt); feed stopped, "
+             "replica kept as it was; %s",
+             f->stream->name, f->fork_detail,
+             autoresync ? "resynchronising (resync = \"auto\")"
+                        : "run 'lienthong resync' for this stream to resynchronise");
+    s_audit(self, f, "replica-fork", f->fork_detail);
+    if (autoresync)
+        (void)s_resync_start(self, f, owner_last);
+}
+
+void lt_feed_history_applied(lt_feed_t *self, lt_feed_replica_t *f)
+{
+    lt_store_t *store = self->ctx->store;
+    lt_stream_t old, now;
+    char was[LT_HISTORY_HEX], is[LT_HISTORY_HEX], detail[300];
+    if (lt_store_stream_find(store, f->stream->name, &old) != 1 || lt_store_begin(store) != 0 ||
+        lt_store_stream_replace(store, old.id, f->cursor.id) != 0 || lt_store_commit(store) != 0 ||
+        lt_store_stream_find(store, f->stream->name, &now) != 1) {
+        /* The copy stays; the next batch tries again. */
+        lt_error("feed", "replica of %s: cannot replace it with the resynchronised copy: %s",
+                 f->stream->name, lt_store_error(store));
+        lt_store_rollback(store);
+        return;
+    }
+    f->cursor = now;
+    f->resyncing = 0;
+    f->fork_detail[0] = '\0';
+    snprintf(detail, sizeof detail,
+             "now seq %" PRIu64 " on history %s (replaced seq %" PRIu64 " on history %s)",
+             now.last_seq, lt_history_hex(now.history, now.has_history, is), old.last_seq,
+             lt_history_hex(old.history, old.has_history, was));
+    lt_info("feed", "replica of %s resynchronised from %s: %s", f->stream->name, f->owner, detail);
+    s_audit(self, f, "replica-resynced", detail);
+    lt_feed_stream_grew(self, f->stream, now.last_seq, 0);
+    lt_stats_set(f->st_cursor, (int64_t)now.last_seq);
+    lt_feed_sink_replaced(self, f->stream);
+}
+
+/* ---- consumer: checks ------------------------------------------------------------ */
+
+int lt_feed_history_batch(lt_feed_t *self, lt_feed_replica_t *f, const Lienthong__Batch *b)
+{
+    if (b->history_id.len != LT_HISTORY_BYTES || f->cursor.last_seq == 0 ||
+        !f->cursor.has_history ||
+        memcmp(b->history_id.data, f->cursor.history, LT_HISTORY_BYTES) == 0)
+        return 0;
+    /* The owner has a subscription for us: end it before stopping. */
+    Lienthong__Unsubscribe u = LIENTHONG__UNSUBSCRIBE__INIT;
+    u.stream = f->stream->name;
+    void *sock = lt_peers_link(self->ctx->peers, f->owner);
+    if (sock)
+        (void)lt_wire_send_body(sock, NULL, 0, LIENTHONG__ENVELOPE__BODY_UNSUBSCRIBE, &u);
+    lt_feed_history_forked(self, f, b->history_id.data, b->first_seq + b->n_records - 1);
+    return 1;
+}
+
+void lt_feed_on_history_changed(lt_feed_t *self, const char *owner,
+                                const Lienthong__HistoryChanged *m)
+{
+    lt_feed_replica_t *f = lt_feed_replica_find(self, m->stream);
+    if (!f || strcmp(f->owner, owner) != 0 || f->state == LT_FEED_FORKED ||
+        m->history_id.len != LT_HISTORY_BYTES ||
+        (f->cursor.has_history &&
+         memcmp(m->history_id.data, f->cursor.history, LT_HISTORY_BYTES) == 0)) {
+        lt_debug("feed", "history change of %s from %s ignored", m->stream, owner);
+        return;
+    }
+    lt_feed_history_forked(self, f, m->history_id.data, m->last_seq);
+}
+
+/* ---- status ------------------------------------------------------------------------ */
+
+void lt_feed_history_status(lt_feed_t *self, lt_feed_stream_t *st, Lienthong__StreamStatus *ss)
+{
+    Lienthong__StreamHistory *h = calloc(1, sizeof *h);
+    if (!h)
+        return;
+    lienthong__stream_history__init(h);
+    lt_feed_replica_t *f = lt_feed_replica_find(self, st->name);
+    h->state = "ok";
+    if (f) {
+        /* The history of what the replica shows: its own row, not the
+         * shadow a resynchronisation is filling. */
+        lt_stream_t row;
+        st->has_history = 0;
+        if (lt_store_stream_find(self->ctx->store, st->name, &row) == 1 && row.has_history) {
+            memcpy(st->history, row.history, sizeof st->history);
+            st->has_history = 1;
+        }
+        if (f->state == LT_FEED_FORKED) {
+            h->state = "forked";
+            h->detail = f->fork_detail;
+        } else if (f->resyncing) {
+            h->state = "resyncing";
+            snprintf(f->fork_detail, sizeof f->fork_detail,
+                     "copied %" PRIu64 " of %" PRIu64 " records", f->cursor.last_seq,
+                     f->resync_target);
+            h->detail = f->fork_detail;
+        }
+    }
+    if (st->has_history) {
+        h->id.data = st->history;
+        h->id.len = LT_HISTORY_BYTES;
+    }
+    ss->history = h;
+}

@@ -1,0 +1,296 @@
+/* test_history: histories that cannot fork (PROTOCOL.md 6.7), backup and
+ * restore, with real `lienthong gateway` processes on 127.0.0.1.
+ *
+ * Proves, for the restore scenario of an owner (backup while it runs, more
+ * acknowledged changes, restore, more changes, the lost changes published
+ * again as a source adapter does): the owner's stream gets a new history;
+ * a consumer past the backup logs the fork, stops, keeps its replica as it
+ * was (no mix of the two histories) and shows it in status; `lienthong
+ * resync` brings it to exactly the owner's view; a consumer configured
+ * with resync = "auto" gets there by itself; both follow later changes.
+ * A store copied back by hand (no `lienthong restore`) is caught at start
+ * by the high-water file, and the consumers fork and resynchronise again.
+ * `lienthong restore` refuses while the gateway runs.
+ *
+ * Usage: test_history /path/to/lienthong (or LIENTHONG_BIN=...). */
+#define _GNU_SOURCE
+#include "lt_feedtest.h"
+#include "lt_itest.h"
+#include "records/population.pb-c.h"
+
+#include <CUnit/Basic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define FED "VN"
+#define ID_OWNER "VN/GOV/BCA"
+#define ID_MANUAL "VN/GOV/BHXH"
+#define ID_AUTO "VN/GOV/BHYT"
+#define DS "VN/GOV/BCA/population"
+
+#define READY_MS 10000
+#define PUBLISH_MS 10000
+#define CONVERGE_MS 20000
+#define CLI_MS 15000
+#define STOP_MS 5000
+
+#define ALIVE LIENTHONG__RECORDS__CITIZEN_STATUS__CITIZEN_ALIVE
+
+static const char *s_source =
+    "datasets = ( { id = \"" DS "\"; owner = \"" ID_OWNER "\";\n"
+    "  type = \"lienthong.records.Population\"; key = \"personal_id\"; } );\n"
+    "policies = (\n"
+    "  { consumer = \"" ID_MANUAL "\"; target = \"" DS "\"; allow = [\"subscribe\"]; },\n"
+    "  { consumer = \"" ID_AUTO "\"; target = \"" DS "\"; allow = [\"subscribe\"]; } );\n";
+
+typedef struct {
+    lt_it_fed_t f;
+    lt_it_member_t *owner, *manual, *autom;
+    lt_it_gw_t *go, *gm, *ga;
+    lt_ft_model_t m;
+    char backup[PATH_MAX];
+} fed_t;
+
+static unsigned s_failures0;
+static void s_test_start(void)
+{
+    s_failures0 = CU_get_number_of_failures();
+}
+
+static int s_ok(int rc, const char *what, const char *err)
+{
+    if (rc != 0)
+        fprintf(stderr, "\n  %s: %s\n", what, err);
+    return rc == 0;
+}
+#define CHECK(call) CU_ASSERT(s_ok((call), #call, err))
+
+/* The owner and two consumers of its dataset, running. */
+static int s_fed(fed_t *x)
+{
+    static const char *peers[] = {ID_OWNER, NULL};
+    if (lt_it_fed_init(&x->f, FED) != 0)
+        return -1;
+    x->f.extra_source = s_source;
+    x->owner = lt_it_member_add(&x->f, ID_OWNER, 1);
+    x->manual = lt_it_member_add(&x->f, ID_MANUAL, 1);
+    x->autom = lt_it_member_add(&x->f, ID_AUTO, 1);
+    if (!x->owner || !x->manual || !x->autom ||
+        lt_ft_model_init(&x->m, 400, 1000000000ULL) != 0)
+        return -1;
+    snprintf(x->backup, sizeof x->backup, "%s/store-backup.db", x->f.dir);
+    x->go = lt_it_gw_new(&x->f, x->owner, 1, NULL, "batch_max = 64;");
+    x->gm = lt_it_gw_new(&x->f, x->manual, 1, peers,
+                         "subscribe = ( { stream = \"" DS "\"; } );\ncredit = 100;\n");
+    x->ga = lt_it_gw_new(&x->f, x->autom, 1, peers,
+                         "subscribe = ( { stream = \"" DS "\"; resync = \"auto\"; } );\n");
+    if (!x->go || !x->gm || !x->ga)
+        return -1;
+    return lt_it_gw_run(x->go, READY_MS) == 0 && lt_it_gw_run(x->gm, READY_MS) == 0 &&
+                   lt_it_gw_run(x->ga, READY_MS) == 0
+               ? 0
+               : -1;
+}
+
+/* Upserts citizens [from, to) with the name suffix, 100 per Publish. */
+static int s_publish(fed_t *x, size_t from, size_t to, const char *suffix)
+{
+    lt_ft_pub_t *p = malloc(sizeof *p);
+    int rc = p ? 0 : -1;
+    if (p)
+        lt_ft_pub_init(p, DS);
+    for (size_t i = from; rc == 0 && i < to; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "Công dân %zu%s", i, suffix);
+        rc = lt_ft_put(p, &x->m, i, name, "01", ALIVE);
+        if (rc == 0 && (p->n == 100 || i + 1 == to))
+            rc = lt_ft_pub_send(p, x->go, NULL, NULL, PUBLISH_MS);
+    }
+    if (p)
+        lt_ft_pub_clear(p);
+    free(p);
+    return rc;
+}
+
+/* Runs `lienthong ARGS...` with g's config as --config; the exit code. */
+static int s_cli(fed_t *x, const char *out, const char *cmd, const lt_it_gw_t *g, const char *a,
+                 const char *b)
+{
+    const char *args[] = {cmd, "--config", g->conf_path, a, b, NULL};
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/%s", x->f.dir, out);
+    return lt_it_run_cli(x->f.dir, path, args, CLI_MS);
+}
+
+static int s_cli_says(fed_t *x, const char *out, const char *what)
+{
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/%s", x->f.dir, out);
+    int has = lt_it_file_contains(path, what);
+    if (!has)
+        lt_it_file_dump(path);
+    return has;
+}
+
+/* Both consumers equal the owner and the model. */
+static void s_check_equal(fed_t *x, const char *when)
+{
+    char err[1024] = "";
+    LT_IT_REQUIRE(lt_ft_wait_same(x->go, x->gm, DS, CONVERGE_MS) == 0);
+    LT_IT_REQUIRE(lt_ft_wait_same(x->go, x->ga, DS, CONVERGE_MS) == 0);
+    CHECK(lt_ft_check_dataset(x->go, DS, &x->m, err, sizeof err));
+    CHECK(lt_ft_compare(x->go, x->gm, DS, err, sizeof err));
+    CHECK(lt_ft_compare(x->go, x->ga, DS, err, sizeof err));
+    CHECK(lt_ft_check_log(x->gm, DS, err, sizeof err));
+    CHECK(lt_ft_check_dataset(x->gm, DS, &x->m, err, sizeof err));
+    return;
+out:
+    fprintf(stderr, "\n  consumers did not converge %s\n", when);
+}
+
+static void s_finish(fed_t *x)
+{
+    for (size_t i = 0; i < x->f.n_gateways; i++) {
+        lt_it_gw_t *g = &x->f.gateways[i];
+        if (g->pid > 0)
+            CU_ASSERT_EQUAL(lt_it_gw_stop(g, STOP_MS), 0);
+        CU_ASSERT(!lt_it_file_contains(g->log_path, "Sanitizer"));
+        CU_ASSERT(!lt_it_file_contains(g->log_path, "runtime error:"));
+    }
+}
+
+/* Dumps the logs when the test failed, and removes everything. */
+static void s_cleanup(fed_t *x)
+{
+    if (CU_get_number_of_failures() != s_failures0)
+        for (size_t i = 0; i < x->f.n_gateways; i++)
+            lt_it_log_dump(&x->f.gateways[i]);
+    lt_ft_model_free(&x->m);
+    lt_it_fed_cleanup(&x->f);
+}
+
+/* ---- 1. restore ----------------------------------------------------------------- */
+
+static void test_restore(void)
+{
+    fed_t x;
+    memset(&x, 0, sizeof x);
+    char err[1024] = "";
+    LT_IT_REQUIRE(s_fed(&x) == 0);
+    LT_IT_REQUIRE(s_publish(&x, 0, 300, "") == 0);
+    s_check_equal(&x, "before the backup");
+
+    /* A backup while the owner runs, then 50 acknowledged changes it lacks. */
+    LT_IT_REQUIRE(s_cli(&x, "backup.out", "backup", x.go, "--to", x.backup) == 0);
+    CU_ASSERT(s_cli_says(&x, "backup.out", "copied to"));
+    LT_IT_REQUIRE(s_publish(&x, 300, 350, "") == 0);
+    s_check_equal(&x, "after the backup");
+    CU_ASSERT_EQUAL(lt_ft_last_seq(x.gm, DS), 350);
+
+    /* Restore: refused while the owner runs, done once it is stopped. */
+    CU_ASSERT_EQUAL(s_cli(&x, "restore1.out", "restore", x.go, "--from", x.backup), 1);
+    CU_ASSERT(s_cli_says(&x, "restore1.out", "the gateway is running"));
+    LT_IT_REQUIRE(lt_it_gw_stop(x.go, STOP_MS) == 0);
+    LT_IT_REQUIRE(s_cli(&x, "restore2.out", "restore", x.go, "--from", x.backup) == 0);
+    CU_ASSERT(s_cli_says(&x, "restore2.out", "stream " DS ": seq 300, history "));
+    long om = lt_it_log_mark(x.go), mm = lt_it_log_mark(x.gm), am = lt_it_log_mark(x.ga);
+    LT_IT_REQUIRE(lt_it_gw_run(x.go, READY_MS) == 0);
+    CU_ASSERT_EQUAL(lt_ft_last_seq(x.go, DS), 300);
+
+    /* New changes reuse seq 301.. for other records; the consumers must not
+     * resume on them. */
+    LT_IT_REQUIRE(s_publish(&x, 0, 20, " (sau khôi phục)") == 0);
+    CU_ASSERT(lt_it_log_wait(x.gm, mm, "replica of " DS " forked", "run 'lienthong resync'",
+                             CONVERGE_MS) == 0);
+    CU_ASSERT(lt_it_log_wait(x.go, om, "refused subscribe from " ID_MANUAL, "must resynchronise",
+                             CONVERGE_MS) == 0);
+    /* The manual consumer stopped and kept its replica exactly as it was. */
+    CU_ASSERT_EQUAL(lt_ft_last_seq(x.gm, DS), 350);
+    CHECK(lt_ft_check_log(x.gm, DS, err, sizeof err));
+    CU_ASSERT_EQUAL(s_cli(&x, "status.out", "status", x.gm, NULL, NULL), 0);
+    CU_ASSERT(s_cli_says(&x, "status.out", "forked: cursor 350 is on history"));
+
+    /* The source adapter publishes again what the restore lost. */
+    LT_IT_REQUIRE(s_publish(&x, 300, 350, "") == 0);
+    /* The automatic one resynchronised by itself. */
+    CU_ASSERT(lt_it_log_wait(x.ga, am, "replica of " DS " resynchronised", NULL, CONVERGE_MS) ==
+              0);
+    LT_IT_REQUIRE(lt_ft_wait_same(x.go, x.ga, DS, CONVERGE_MS) == 0);
+    CHECK(lt_ft_compare(x.go, x.ga, DS, err, sizeof err));
+    CU_ASSERT_EQUAL(lt_ft_last_seq(x.gm, DS), 350); /* still waiting for the operator */
+
+    /* The operator resynchronises the manual one. */
+    CU_ASSERT_EQUAL(s_cli(&x, "resync.out", "resync", x.gm, DS, NULL), 0);
+    CU_ASSERT(s_cli_says(&x, "resync.out", "resynchronising"));
+    CU_ASSERT(lt_it_log_wait(x.gm, mm, "replica of " DS " resynchronised", NULL, CONVERGE_MS) ==
+              0);
+    s_check_equal(&x, "after the resync");
+    /* Nothing to resynchronise any more. */
+    CU_ASSERT_EQUAL(s_cli(&x, "resync2.out", "resync", x.gm, DS, NULL), 1);
+    CU_ASSERT(s_cli_says(&x, "resync2.out", "nothing to resynchronise"));
+
+    /* Both follow what comes next. */
+    LT_IT_REQUIRE(s_publish(&x, 350, 400, "") == 0);
+    s_check_equal(&x, "after the restore");
+    s_finish(&x);
+out:
+    s_cleanup(&x);
+}
+
+/* ---- 2. a store copied back by hand ---------------------------------------------- */
+
+/* Copies the backup over the owner's store as an operator would with cp. */
+static int s_copy_back(fed_t *x)
+{
+    char cmd[5 * PATH_MAX];
+    snprintf(cmd, sizeof cmd, "rm -f '%s/store.db-wal' '%s/store.db-shm' && cp '%s' '%s/store.db'",
+             x->go->data_dir, x->go->data_dir, x->backup, x->go->data_dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static void test_copied_back(void)
+{
+    fed_t x;
+    memset(&x, 0, sizeof x);
+    LT_IT_REQUIRE(s_fed(&x) == 0);
+    LT_IT_REQUIRE(s_publish(&x, 0, 200, "") == 0);
+    s_check_equal(&x, "before the backup");
+    LT_IT_REQUIRE(s_cli(&x, "backup.out", "backup", x.go, "--to", x.backup) == 0);
+    LT_IT_REQUIRE(s_publish(&x, 200, 260, "") == 0);
+    s_check_equal(&x, "after the backup");
+
+    LT_IT_REQUIRE(lt_it_gw_stop(x.go, STOP_MS) == 0);
+    LT_IT_REQUIRE(s_copy_back(&x) == 0);
+    long om = lt_it_log_mark(x.go), am = lt_it_log_mark(x.ga), mm = lt_it_log_mark(x.gm);
+    LT_IT_REQUIRE(lt_it_gw_run(x.go, READY_MS) == 0);
+    CU_ASSERT(lt_it_log_has(x.go, om, "stream " DS ": the store was restored or rolled back",
+                            "this gateway had seq 260"));
+    LT_IT_REQUIRE(s_publish(&x, 0, 10, " (bản sao)") == 0);
+    CU_ASSERT(lt_it_log_wait(x.gm, mm, "replica of " DS " forked", NULL, CONVERGE_MS) == 0);
+    CU_ASSERT(lt_it_log_wait(x.ga, am, "replica of " DS " resynchronised", NULL, CONVERGE_MS) ==
+              0);
+    LT_IT_REQUIRE(s_publish(&x, 200, 260, "") == 0);
+    CU_ASSERT_EQUAL(s_cli(&x, "resync.out", "resync", x.gm, DS, NULL), 0);
+    s_check_equal(&x, "after the copy");
+    s_finish(&x);
+out:
+    s_cleanup(&x);
+}
+
+static void s_teardown(void)
+{
+    lt_it_cleanup_all();
+}
+
+int main(int argc, char **argv)
+{
+    static const lt_it_test_t tests[] = {
+        {"1 restore: consumers fork, resync, converge; nothing lost", test_restore},
+        {"2 a store copied back by hand is caught at start", test_copied_back},
+        {NULL, NULL},
+    };
+    static const lt_it_suite_t suite = {"history", NULL, NULL, s_test_start, s_teardown, tests};
+    return lt_it_main(argc, argv, &suite);
+}
