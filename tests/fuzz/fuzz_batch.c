@@ -115,7 +115,10 @@ static int s_verify(const Lienthong__Batch *b, const char *stream, uint64_t firs
         strcmp(b->stream, stream) != 0)
         abort();
     if (pk == lt_keys_signing_public(g_owner)) {
-        if (lt_batch_sign(g_owner, stream, first, b->records, b->n_records, prev, sig, hash2) != 0 ||
+        /* The header binds the batch's history id (PROTOCOL.md 6.3, 6.7). */
+        const uint8_t *history = b->history_id.len ? b->history_id.data : NULL;
+        if (lt_batch_sign_history(g_owner, stream, history, first, b->records, b->n_records, prev,
+                                  sig, hash2) != 0 ||
             memcmp(sig, b->signature.data, LT_SIG_BYTES) != 0 || memcmp(hash, hash2, LT_HASH_BYTES) != 0)
             abort();
     }
@@ -126,11 +129,14 @@ static int s_verify(const Lienthong__Batch *b, const char *stream, uint64_t firs
 static void s_resigned(Lienthong__Batch *b)
 {
     if (b->n_records == 0 || b->n_records > LT_BATCH_MAX_RECORDS || b->first_seq == 0 ||
-        b->first_seq > UINT64_MAX - b->n_records || strlen(b->stream) > 0xffff)
+        b->first_seq > UINT64_MAX - b->n_records || strlen(b->stream) > 0xffff ||
+        (b->history_id.len != 0 && b->history_id.len != LT_HISTORY_BYTES))
         return;
     uint8_t prev[LT_HASH_BYTES], sig[LT_SIG_BYTES], hash[LT_HASH_BYTES];
     lt_crypto_hash((const uint8_t *)b->stream, strlen(b->stream), prev);
-    if (lt_batch_sign(g_owner, b->stream, b->first_seq, b->records, b->n_records, prev, sig, hash) != 0)
+    const uint8_t *history = b->history_id.len ? b->history_id.data : NULL;
+    if (lt_batch_sign_history(g_owner, b->stream, history, b->first_seq, b->records, b->n_records,
+                              prev, sig, hash) != 0)
         abort();
     ProtobufCBinaryData saved = b->signature;
     b->signature.data = sig;

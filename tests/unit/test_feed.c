@@ -34,18 +34,33 @@ static int64_t s_stat(const char *name, const char *subscriber)
     return ug_stat(g.ctx.stats, name, v, subscriber ? 2 : 1);
 }
 
-static void s_subscribe(const char *stream, uint64_t from, uint32_t credit)
+/* Subscribe with a cursor: prev and history NULL when absent. */
+static void s_subscribe_at(const char *stream, uint64_t from, uint32_t credit, const uint8_t *prev,
+                           const uint8_t *history)
 {
     Lienthong__Subscribe m = LIENTHONG__SUBSCRIBE__INIT;
     m.stream = (char *)stream;
     m.from_seq = from;
     m.credit = credit;
+    if (prev) {
+        m.prev_hash.data = (uint8_t *)prev;
+        m.prev_hash.len = LT_HASH_BYTES;
+    }
+    if (history) {
+        m.history_id.data = (uint8_t *)history;
+        m.history_id.len = LT_HISTORY_BYTES;
+    }
     lt_wire_in_t in;
     Lienthong__Envelope *env = NULL;
     CU_ASSERT_FATAL(ug_send(&g, LIENTHONG__ENVELOPE__BODY_SUBSCRIBE, &m, &in, &env) == 0);
     lt_feed_on_subscribe(g_feed, g.router, &in, env->subscribe);
     lt_wire_free(&env);
     lt_wire_in_close(&in);
+}
+
+static void s_subscribe(const char *stream, uint64_t from, uint32_t credit)
+{
+    s_subscribe_at(stream, from, credit, NULL, NULL);
 }
 
 static void test_stream_statistics(void)
@@ -104,12 +119,69 @@ static void test_batches_follow_credit(void)
     lt_feed_status_free(&r);
 }
 
+/* PROTOCOL.md 6.7: batches carry the stream's history id and H binds it;
+ * a Subscribe on another history gets HistoryChanged, never a batch; on
+ * the stream's history it is served. */
+static void test_history(void)
+{
+    s_subscribe(OD_POP, 1, 2);
+    CU_ASSERT(lt_feed_pump(g_feed, g.router, NULL) == 1);
+    Lienthong__Envelope *env = ug_recv(&g);
+    CU_ASSERT_FATAL(env && env->body_case == LIENTHONG__ENVELOPE__BODY_BATCH);
+    Lienthong__Batch *b = env->batch;
+    CU_ASSERT_FATAL(b->history_id.len == LT_HISTORY_BYTES);
+    uint8_t history[LT_HISTORY_BYTES], zero[LT_HASH_BYTES] = {0}, hash[LT_HASH_BYTES];
+    memcpy(history, b->history_id.data, sizeof history);
+    const uint8_t *pk = lt_keys_signing_public(g.ctx.keys);
+    char err[256];
+    CU_ASSERT(lt_batch_verify(b, OD_POP, 1, zero, pk, hash, err, sizeof err) == 0);
+    b->history_id.data[0] ^= 1; /* another history: the signature no longer holds */
+    uint8_t h2[LT_HASH_BYTES];
+    CU_ASSERT(lt_batch_verify(b, OD_POP, 1, zero, pk, h2, err, sizeof err) != 0);
+    b->history_id.len = 5; /* neither empty nor 16 bytes: malformed */
+    CU_ASSERT(lt_batch_verify(b, OD_POP, 1, zero, pk, h2, err, sizeof err) != 0);
+    lt_wire_free(&env);
+
+    uint8_t other[LT_HISTORY_BYTES] = {0};
+    s_subscribe_at(OD_POP, 3, 10, hash, other);
+    CU_ASSERT(lt_feed_pump(g_feed, g.router, NULL) == 0);
+    env = ug_recv(&g);
+    CU_ASSERT_FATAL(env && env->body_case == LIENTHONG__ENVELOPE__BODY_HISTORY_CHANGED);
+    const Lienthong__HistoryChanged *hc = env->history_changed;
+    CU_ASSERT_STRING_EQUAL(hc->stream, OD_POP);
+    CU_ASSERT(hc->history_id.len == LT_HISTORY_BYTES &&
+              memcmp(hc->history_id.data, history, LT_HISTORY_BYTES) == 0);
+    CU_ASSERT(hc->cursor_history_id.len == LT_HISTORY_BYTES &&
+              memcmp(hc->cursor_history_id.data, other, LT_HISTORY_BYTES) == 0);
+    CU_ASSERT_EQUAL(hc->last_seq, 6);
+    lt_wire_free(&env);
+
+    s_subscribe_at(OD_POP, 3, 1, hash, history);
+    CU_ASSERT(lt_feed_pump(g_feed, g.router, NULL) == 1);
+    env = ug_recv(&g);
+    CU_ASSERT_FATAL(env && env->body_case == LIENTHONG__ENVELOPE__BODY_BATCH);
+    CU_ASSERT(lt_batch_verify(env->batch, OD_POP, 3, hash, pk, h2, err, sizeof err) == 0);
+    lt_wire_free(&env);
+    /* Status shows the owner's history. */
+    Lienthong__StatusReply r = LIENTHONG__STATUS_REPLY__INIT;
+    lt_feed_status(g_feed, &r);
+    for (size_t i = 0; i < r.n_streams; i++)
+        if (strcmp(r.streams[i]->stream, OD_POP) == 0) {
+            CU_ASSERT_FATAL(r.streams[i]->history != NULL);
+            CU_ASSERT(r.streams[i]->history->id.len == LT_HISTORY_BYTES &&
+                      memcmp(r.streams[i]->history->id.data, history, LT_HISTORY_BYTES) == 0);
+            CU_ASSERT_STRING_EQUAL(r.streams[i]->history->state, "ok");
+        }
+    lt_feed_status_free(&r);
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
         {"streams: last seq and records appended", test_stream_statistics},
         {"subscribe to an unknown stream: ERR_NOT_FOUND", test_unknown_stream_refused},
         {"batches follow credit; cursor and lag follow", test_batches_follow_credit},
+        {"batches are bound to the history; another history is refused", test_history},
         {NULL, NULL},
     };
     return ut_main("lt_feed", suite_init, suite_clean, tests);

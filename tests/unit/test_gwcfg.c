@@ -216,6 +216,23 @@ static void test_log_format(void)
     expect_error("fmt.cfg", 0, NULL, "log_format = \"xml\";\n", 7, "log_format must be");
 }
 
+/* A subscription's resync setting (PROTOCOL.md 6.7): manual by default. */
+static void test_resync(void)
+{
+    char err[512] = "", path[600];
+    static lt_gwcfg_t cfg;
+    write_cfg(path, sizeof path, "resync.cfg", 0, NULL,
+              "subscribe = ( { stream = \"a\"; }, { stream = \"b\"; resync = \"auto\"; },\n"
+              "              { stream = \"c\"; resync = \"manual\"; } );\n");
+    CU_ASSERT_FATAL(lt_gwcfg_load(path, &cfg, err, sizeof err) == 0);
+    CU_ASSERT_FATAL(cfg.n_subs == 3);
+    CU_ASSERT(!cfg.subs[0].resync_auto && cfg.subs[1].resync_auto && !cfg.subs[2].resync_auto);
+    expect_error("resync2.cfg", 0, NULL, "subscribe = ( { stream = \"a\"; resync = \"often\"; } );\n",
+                 7, "resync must be");
+    expect_error("resync3.cfg", 0, NULL, "subscribe = ( { stream = \"a\"; resync = 1; } );\n", 7,
+                 "resync must be");
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -229,6 +246,7 @@ int main(void)
         {"wrong types, with line", test_wrong_type},
         {"syntax error and missing file", test_syntax_error},
         {"log_format text (default) or json", test_log_format},
+        {"subscription resync: manual (default) or auto", test_resync},
         {NULL, NULL},
     };
     return ut_main("lt_gwcfg", suite_init, suite_clean, tests);

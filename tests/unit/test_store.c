@@ -508,6 +508,144 @@ static void test_damaged_record_never_read(void)
     lt_store_destroy(&s);
 }
 
+/* An lt_store_stream_fn: counts rows and remembers one by name. */
+typedef struct {
+    const char *want;
+    lt_stream_t found;
+    int n, seen;
+} rows_t;
+
+static int s_on_row(void *arg, const char *name, const lt_stream_t *st)
+{
+    rows_t *r = arg;
+    r->n++;
+    if (strcmp(name, r->want) == 0) {
+        r->found = *st;
+        r->seen = 1;
+    }
+    return 0;
+}
+
+/* PROTOCOL.md 6.7: a stream has no history until one is set; a NULL set
+ * draws a new random one; listing streams shows them; saving the cursor
+ * leaves the history alone. */
+static void test_histories(void)
+{
+    s_fresh();
+    lt_store_t *s = s_open();
+    lt_stream_t a = s_stream(s, "VN/GOV/BCA/population");
+    CU_ASSERT_EQUAL(a.has_history, 0);
+    lt_stream_t got, got2;
+    CU_ASSERT_EQUAL(lt_store_history_set(s, a.id, NULL, &got), 0);
+    CU_ASSERT_EQUAL(got.has_history, 1);
+    CU_ASSERT_EQUAL(lt_store_history_set(s, a.id, NULL, &got2), 0);
+    CU_ASSERT(memcmp(got.history, got2.history, 16) != 0); /* a new one each time */
+    uint8_t fixed[16];
+    for (int i = 0; i < 16; i++)
+        fixed[i] = (uint8_t)(0xa0 + i);
+    CU_ASSERT_EQUAL(lt_store_history_set(s, a.id, fixed, NULL), 0);
+    a.last_seq = 3;
+    CU_ASSERT_EQUAL(lt_store_stream_save(s, &a), 0);
+    lt_stream_t st;
+    CU_ASSERT_EQUAL(lt_store_stream_find(s, "VN/GOV/BCA/population", &st), 1);
+    CU_ASSERT(st.has_history && memcmp(st.history, fixed, 16) == 0 && st.last_seq == 3);
+    (void)s_stream(s, "VN/GOV/BCA/population.basic");
+    rows_t r = {.want = "VN/GOV/BCA/population"};
+    CU_ASSERT_EQUAL(lt_store_streams(s, s_on_row, &r), 0);
+    CU_ASSERT(r.n == 2 && r.seen && r.found.id == a.id && r.found.last_seq == 3);
+    CU_ASSERT(r.found.has_history && memcmp(r.found.history, fixed, 16) == 0);
+    lt_store_destroy(&s);
+}
+
+/* Replacing a stream by another moves log, state, cursor and history in
+ * one transaction; the moved records read back (their checksums follow
+ * them); the source is left empty; a rollback leaves the old stream. */
+static void test_replace(void)
+{
+    s_fresh();
+    lt_store_t *s = s_open();
+    const char *dn = "VN/GOV/BCA/population", *sn = "~resync:VN/GOV/BCA/population";
+    lt_stream_t dst = s_stream(s, dn), src = s_stream(s, sn);
+    uint8_t h[16];
+    memset(h, 0x5c, sizeof h);
+    CU_ASSERT_EQUAL_FATAL(lt_store_begin(s), 0);
+    for (uint64_t q = 1; q <= 9; q++)
+        s_append(s, &dst, dn, q, 80);
+    for (uint64_t q = 1; q <= 5; q++)
+        s_append(s, &src, sn, q, 90);
+    CU_ASSERT_EQUAL(lt_store_state_put(s, dst.id, "old", 9, 0), 0);
+    CU_ASSERT_EQUAL(lt_store_state_put(s, src.id, "new", 5, 0), 0);
+    dst.last_seq = 9;
+    src.last_seq = 5;
+    src.last_hash[0] = 0x77;
+    CU_ASSERT_EQUAL(lt_store_stream_save(s, &dst), 0);
+    CU_ASSERT_EQUAL(lt_store_stream_save(s, &src), 0);
+    CU_ASSERT_EQUAL(lt_store_history_set(s, src.id, h, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(lt_store_commit(s), 0);
+
+    /* Rolled back: nothing moved. */
+    CU_ASSERT_EQUAL_FATAL(lt_store_begin(s), 0);
+    CU_ASSERT_EQUAL(lt_store_stream_replace(s, dst.id, src.id), 0);
+    lt_store_rollback(s);
+    reads_t r;
+    CU_ASSERT_EQUAL(s_read(s, &dst, dn, 80, 1, 64, 1 << 20, &r), 9);
+
+    CU_ASSERT_EQUAL_FATAL(lt_store_begin(s), 0);
+    CU_ASSERT_EQUAL(lt_store_stream_replace(s, dst.id, src.id), 0);
+    CU_ASSERT_EQUAL_FATAL(lt_store_commit(s), 0);
+    lt_stream_t st;
+    CU_ASSERT_EQUAL(lt_store_stream_find(s, dn, &st), 1);
+    CU_ASSERT(st.id == dst.id && st.last_seq == 5 && st.last_hash[0] == 0x77);
+    CU_ASSERT(st.has_history && memcmp(st.history, h, 16) == 0);
+    /* The source's records, under the destination, read back checked. */
+    memset(&r, 0, sizeof r);
+    r.name = sn;
+    r.len = 90;
+    CU_ASSERT_EQUAL(lt_store_read(s, dst.id, 1, 64, 1 << 20, s_on_rec, &r), 5);
+    uint8_t *rec = NULL;
+    size_t len = 0;
+    CU_ASSERT_EQUAL(lt_store_get(s, dst.id, 6, &rec, &len), 0); /* old seq 6..9 gone */
+    uint64_t seq = 0;
+    int deleted = 0;
+    CU_ASSERT_EQUAL(lt_store_state_get(s, dst.id, "old", &seq, &deleted), 0);
+    CU_ASSERT_EQUAL(lt_store_state_get(s, dst.id, "new", &seq, &deleted), 1);
+    CU_ASSERT_EQUAL(seq, 5);
+    /* The source is empty, without history. */
+    CU_ASSERT_EQUAL(lt_store_stream_find(s, sn, &st), 1);
+    CU_ASSERT(st.last_seq == 0 && !st.has_history);
+    CU_ASSERT_EQUAL(lt_store_read(s, src.id, 1, 64, 1 << 20, s_on_rec, &r), 0);
+    CU_ASSERT_EQUAL(lt_store_state_get(s, src.id, "new", &seq, &deleted), 0);
+    lt_store_destroy(&s);
+}
+
+/* A store of schema version 2 (before history ids) gets the history
+ * column in step 3, keeping its streams, which have no history yet. */
+static void test_migrates_to_histories(void)
+{
+    s_fresh();
+    lt_store_t *s = s_open();
+    lt_stream_t a = s_stream(s, "VN/GOV/BCA/population");
+    s_append(s, &a, "VN/GOV/BCA/population", 1, 50);
+    a.last_seq = 1;
+    CU_ASSERT_EQUAL(lt_store_stream_save(s, &a), 0);
+    lt_store_destroy(&s);
+    sqlite3 *db = NULL;
+    CU_ASSERT_FATAL(sqlite3_open(g_path, &db) == SQLITE_OK);
+    CU_ASSERT_EQUAL(sqlite3_exec(db, "ALTER TABLE streams DROP COLUMN history; "
+                                     "PRAGMA user_version = 2;", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    s = s_open();
+    lt_stream_t st;
+    CU_ASSERT_EQUAL(lt_store_stream_find(s, "VN/GOV/BCA/population", &st), 1);
+    CU_ASSERT(st.id == a.id && st.last_seq == 1 && !st.has_history);
+    CU_ASSERT_EQUAL(lt_store_history_set(s, st.id, NULL, &st), 0);
+    CU_ASSERT(st.has_history);
+    lt_store_destroy(&s);
+    CU_ASSERT_FATAL(sqlite3_open(g_path, &db) == SQLITE_OK);
+    CU_ASSERT_EQUAL(ut_sql_count(db, "PRAGMA user_version"), 3);
+    sqlite3_close(db);
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -524,6 +662,10 @@ int main(void)
          test_migrates_older_schema},
         {"a store of a newer schema is refused, naming both versions", test_refuses_newer_schema},
         {"a record edited behind the store's back is never read", test_damaged_record_never_read},
+        {"streams get a history, random or given, kept apart from the cursor", test_histories},
+        {"replacing a stream moves log, state, cursor and history in one transaction",
+         test_replace},
+        {"a store of version 2 gets history ids in step 3", test_migrates_to_histories},
         {NULL, NULL},
     };
     int rc = ut_main("lt_store", NULL, NULL, tests);
