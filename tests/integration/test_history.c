@@ -10,7 +10,9 @@
  * with resync = "auto" gets there by itself; both follow later changes.
  * A store copied back by hand (no `lienthong restore`) is caught at start
  * by the high-water file, and the consumers fork and resynchronise again.
- * `lienthong restore` refuses while the gateway runs.
+ * `lienthong restore` refuses while the gateway runs. With a real source
+ * adapter on an SQLite table, every change it had acknowledged after the
+ * backup is in the owner's store again after the restore.
  *
  * Usage: test_history /path/to/lienthong (or LIENTHONG_BIN=...). */
 #define _GNU_SOURCE
@@ -19,6 +21,7 @@
 #include "records/population.pb-c.h"
 
 #include <CUnit/Basic.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -279,6 +282,133 @@ out:
     s_cleanup(&x);
 }
 
+/* ---- 3. the source adapter publishes again what the restore lost ------------------ */
+
+#define SOURCE_CONF                                                                            \
+    "gateway_socket = \"%s\";\n"                                                               \
+    "dataset = \"" DS "\";\n"                                                                  \
+    "record_type = \"lienthong.records.Population\";\n"                                        \
+    "database = \"%s\";\n"                                                                     \
+    "table = \"citizens\";\n"                                                                  \
+    "key_column = \"personal_id\";\n"                                                          \
+    "key_field = \"personal_id\";\n"                                                           \
+    "columns = { personal_id = \"personal_id\"; full_name = \"full_name\"; };\n"
+
+static int s_sql(const char *db_path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open(db_path, &db) == SQLITE_OK &&
+                     sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK
+                 ? 0
+                 : -1;
+    if (rc != 0)
+        fprintf(stderr, "agency: %s: %s\n", sql, sqlite3_errmsg(db));
+    sqlite3_close(db);
+    return rc;
+}
+
+/* Rows [from, to) of the agency table, named with the suffix. */
+static int s_rows(const char *db_path, int from, int to, const char *suffix)
+{
+    char sql[256];
+    for (int i = from; i < to; i++) {
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO citizens VALUES ('%012d', 'Người %d%s') ON CONFLICT(personal_id) "
+                 "DO UPDATE SET full_name = excluded.full_name",
+                 i, i, suffix);
+        if (s_sql(db_path, sql) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* `lienthong source --once`: exits 0 when every change is acknowledged. */
+static int s_source_once(fed_t *x, const char *conf, const char *out, int install)
+{
+    const char *args[] = {"source", "--config", conf, install ? "--install" : "--once",
+                          install ? "--once" : NULL, NULL};
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/%s", x->f.dir, out);
+    int rc = lt_it_run_cli(x->f.dir, path, args, CLI_MS);
+    if (rc != 0)
+        lt_it_file_dump(path);
+    return rc;
+}
+
+/* The owner's live record of key has full_name `want`. */
+static int s_owner_has(const lt_it_gw_t *g, int i, const char *want)
+{
+    char key[16];
+    snprintf(key, sizeof key, "%012d", i);
+    uint64_t seq = 0;
+    int deleted = 1, ok = 0;
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    if (lt_ft_state(g, DS, key, &seq, &deleted) != 1 || deleted ||
+        lt_ft_record(g, DS, seq, &bytes, &len) != 1)
+        return 0;
+    Lienthong__Record *r = lienthong__record__unpack(NULL, len, bytes);
+    Lienthong__Records__Population *p =
+        r ? lienthong__records__population__unpack(NULL, r->payload.len, r->payload.data) : NULL;
+    ok = p && strcmp(p->full_name, want) == 0;
+    if (!ok)
+        fprintf(stderr, "\n  owner: %s is \"%s\", want \"%s\"\n", key, p ? p->full_name : "?",
+                want);
+    if (p)
+        lienthong__records__population__free_unpacked(p, NULL);
+    if (r)
+        lienthong__record__free_unpacked(r, NULL);
+    free(bytes);
+    return ok;
+}
+
+static void test_source_republishes(void)
+{
+    fed_t x;
+    memset(&x, 0, sizeof x);
+    char conf[PATH_MAX + 32], db[PATH_MAX + 32], err[1024] = "", name[64];
+    LT_IT_REQUIRE(s_fed(&x) == 0);
+    snprintf(conf, sizeof conf, "%s/source.conf", x.f.dir);
+    snprintf(db, sizeof db, "%s/agency.db", x.f.dir);
+    LT_IT_REQUIRE(lt_it_write_fmt(conf, SOURCE_CONF, x.go->sock_path, db) == 0);
+    LT_IT_REQUIRE(s_sql(db, "CREATE TABLE citizens (personal_id TEXT PRIMARY KEY, "
+                            "full_name TEXT NOT NULL)") == 0);
+    LT_IT_REQUIRE(s_rows(db, 0, 100, "") == 0);
+    LT_IT_REQUIRE(s_source_once(&x, conf, "src1.out", 1) == 0);
+    LT_IT_REQUIRE(lt_ft_last_seq(x.go, DS) == 100);
+    LT_IT_REQUIRE(s_cli(&x, "backup.out", "backup", x.go, "--to", x.backup) == 0);
+    /* Acknowledged after the backup: 20 new rows, 5 renamed. */
+    LT_IT_REQUIRE(s_rows(db, 100, 120, "") == 0);
+    LT_IT_REQUIRE(s_rows(db, 10, 15, " (mới)") == 0);
+    LT_IT_REQUIRE(s_source_once(&x, conf, "src2.out", 0) == 0);
+    LT_IT_REQUIRE(lt_ft_last_seq(x.go, DS) == 125);
+    LT_IT_REQUIRE(lt_ft_wait_same(x.go, x.ga, DS, CONVERGE_MS) == 0);
+
+    LT_IT_REQUIRE(lt_it_gw_stop(x.go, STOP_MS) == 0);
+    LT_IT_REQUIRE(s_cli(&x, "restore.out", "restore", x.go, "--from", x.backup) == 0);
+    long am = lt_it_log_mark(x.ga);
+    LT_IT_REQUIRE(lt_it_gw_run(x.go, READY_MS) == 0);
+    CU_ASSERT_EQUAL(lt_ft_last_seq(x.go, DS), 100);
+    LT_IT_REQUIRE(s_source_once(&x, conf, "src3.out", 0) == 0);
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/src3.out", x.f.dir);
+    CU_ASSERT(lt_it_file_contains(path, "its store was restored from a backup"));
+    /* Every acknowledged change is in the owner's store again. */
+    for (int i = 0; i < 120; i++) {
+        snprintf(name, sizeof name, "Người %d%s", i, i >= 10 && i < 15 ? " (mới)" : "");
+        CU_ASSERT(s_owner_has(x.go, i, name));
+    }
+    CHECK(lt_ft_check_log(x.go, DS, err, sizeof err));
+    /* And the consumer that had them resynchronised to exactly that. */
+    CU_ASSERT(lt_it_log_wait(x.ga, am, "replica of " DS " resynchronised", NULL, CONVERGE_MS) ==
+              0);
+    LT_IT_REQUIRE(lt_ft_wait_same(x.go, x.ga, DS, CONVERGE_MS) == 0);
+    CHECK(lt_ft_compare(x.go, x.ga, DS, err, sizeof err));
+    s_finish(&x);
+out:
+    s_cleanup(&x);
+}
+
 static void s_teardown(void)
 {
     lt_it_cleanup_all();
@@ -289,6 +419,7 @@ int main(int argc, char **argv)
     static const lt_it_test_t tests[] = {
         {"1 restore: consumers fork, resync, converge; nothing lost", test_restore},
         {"2 a store copied back by hand is caught at start", test_copied_back},
+        {"3 the source adapter publishes again what the restore lost", test_source_republishes},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {"history", NULL, NULL, s_test_start, s_teardown, tests};
