@@ -470,7 +470,7 @@ static int s_store_epoch(s_feed_t *f, int64_t shift, int relist, char *err, size
 }
 
 /* The gateway holds less than it acknowledged to us: its store was
- * restored from a backup (PROTOCOL.md 6.7). The changes acknowledged since
+ * restored from a backup (PROTOCOL.md 6.9). The changes acknowledged since
  * are pruned from the change list, so the whole table is listed again:
  * every current row is published again, and the dataset converges. */
 static int s_gateway_behind(const s_feed_t *f, int64_t gw, int64_t prev)

@@ -1,6 +1,6 @@
 /* cmd_backup: `lienthong backup` and `lienthong restore` of a gateway's
  * store and audit log (lt_backup), and `lienthong resync`, which asks the
- * running gateway to resynchronise a forked replica (PROTOCOL.md 6.7). */
+ * running gateway to resynchronise a forked replica (PROTOCOL.md 6.9). */
 #include "lt_backup.h"
 #include "lt_cli.h"
 #include "lt_client.h"

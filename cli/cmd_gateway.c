@@ -73,7 +73,7 @@ int lt_cmd_gateway(int argc, char **argv)
     return rc;
 }
 
-/* A stream's history (PROTOCOL.md 6.7) and, when not ok, its feed's state. */
+/* A stream's history (PROTOCOL.md 6.9) and, when not ok, its feed's state. */
 static void s_print_history(const Lienthong__StreamHistory *h)
 {
     if (!h)

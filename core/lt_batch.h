@@ -2,7 +2,7 @@
  *
  * H = "lienthong/1 batch" 0x00 u16be(len(stream)) stream [history_id[16]]
  *     u64be(first) u64be(last) prev_hash[32] merkle_root[32]
- * The history id (PROTOCOL.md 6.7) is present when the batch carries one:
+ * The history id (PROTOCOL.md 6.9) is present when the batch carries one:
  * it binds the chain to one history of the stream.
  * signature = Ed25519(owner, H); batch_hash = BLAKE2b-256(H).
  * The signature is made over H directly (H already begins with the domain

@@ -81,7 +81,7 @@
  * stays responsive (implementation, 6.2). */
 #define LT_FEED_PUMP_BATCHES 8
 /* A stream's history id: random bytes that change whenever its log could
- * have been rewritten (6.7). */
+ * have been rewritten (6.9). */
 #define LT_HISTORY_BYTES 16
 /* Merkle proof entries: enough for 2^64 leaves (6.4). */
 #define LT_MERKLE_MAX_PATH 64

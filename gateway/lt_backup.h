@@ -5,7 +5,7 @@
  * SQLite online backup API from a read connection: one read transaction
  * covers the whole copy, so it is consistent while the gateway runs and
  * commits. Restore (gateway stopped) copies a backup over store.db, gives
- * every stream this gateway owns a new history (PROTOCOL.md 6.7: consumers
+ * every stream this gateway owns a new history (PROTOCOL.md 6.9: consumers
  * past the backup then resynchronise instead of resuming on reused
  * sequence numbers), and rewrites the high-water file. */
 #ifndef LT_BACKUP_H

@@ -50,7 +50,7 @@ void lt_feed_dir_changed(lt_feed_t *self, void *peer_sock);
 void lt_feed_on_batch(lt_feed_t *self, const char *owner, void *link_sock,
                       const Lienthong__Batch *b);
 void lt_feed_on_error(lt_feed_t *self, const char *owner, const Lienthong__Error *e);
-/* The owner says our cursor is not on the stream's history (6.7). */
+/* The owner says our cursor is not on the stream's history (6.9). */
 void lt_feed_on_history_changed(lt_feed_t *self, const char *owner,
                                 const Lienthong__HistoryChanged *m);
 /* Starts resynchronising the replica of stream from its owner's current

@@ -1,4 +1,4 @@
-/* lt_feed_history: histories that cannot fork (PROTOCOL.md 6.7).
+/* lt_feed_history: histories that cannot fork (PROTOCOL.md 6.9).
  *
  * Owner: every stream has a history id; a Subscribe whose cursor names
  * another history is answered with HistoryChanged, never with batches.

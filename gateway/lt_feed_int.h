@@ -19,7 +19,7 @@ typedef struct {
     int64_t rate_at;
     double rate;
     char source_cursor[LT_CURSOR_TEXT_MAX]; /* text for the last status reply */
-    /* Owner: the history of the stream's log (PROTOCOL.md 6.7), loaded
+    /* Owner: the history of the stream's log (PROTOCOL.md 6.9), loaded
      * with the stream, assigned on first use by lt_feed_history_own. */
     uint8_t history[LT_HISTORY_BYTES];
     int has_history;
@@ -46,11 +46,11 @@ typedef struct {
     lt_feed_stream_t *stream;
     uint64_t next, acked;
     int64_t credit;
-    int replaced; /* the stream's content was replaced: detach (6.7) */
+    int replaced; /* the stream's content was replaced: detach (6.9) */
 } lt_feed_sink_t;
 
 /* FORKED: the owner's history is not the one of our cursor (PROTOCOL.md
- * 6.7); the feed stays stopped until a resynchronisation. */
+ * 6.9); the feed stays stopped until a resynchronisation. */
 typedef enum { LT_FEED_IDLE, LT_FEED_LIVE, LT_FEED_BACKOFF, LT_FEED_FORKED } lt_feed_state_t;
 
 /* Consumer: a stream we replicate from its owner. */
@@ -60,7 +60,7 @@ typedef struct {
     /* Durable cursor (last_seq, last_hash, history) of the row batches are
      * applied to: the stream's own, or while resyncing its shadow. */
     lt_stream_t cursor;
-    int resyncing;          /* applying into the shadow row (6.7) */
+    int resyncing;          /* applying into the shadow row (6.9) */
     uint64_t resync_target; /* swap the shadow in at this seq */
     char fork_detail[256];  /* why the feed forked, for status */
     lt_feed_state_t state;
@@ -163,7 +163,7 @@ void lt_feed_history_status(lt_feed_t *self, lt_feed_stream_t *st, Lienthong__St
 
 /* Sends Deliver messages to sinks with credit; returns messages sent. */
 int lt_feed_sink_pump(lt_feed_t *self, void *sock);
-/* The content of st was replaced (PROTOCOL.md 6.7): its sinks are told
+/* The content of st was replaced (PROTOCOL.md 6.9): its sinks are told
  * why and detached at the next pump. */
 void lt_feed_sink_replaced(lt_feed_t *self, const lt_feed_stream_t *st);
 

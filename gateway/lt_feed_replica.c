@@ -88,7 +88,7 @@ static int s_send_subscribe(lt_feed_t *self, void *sock, const lt_feed_replica_t
         m.prev_hash.len = LT_HASH_BYTES;
     }
     /* The history our cursor is on, so that the owner can tell us when it
-     * is not its own (PROTOCOL.md 6.7). */
+     * is not its own (PROTOCOL.md 6.9). */
     if (f->cursor.last_seq > 0 && f->cursor.has_history) {
         m.history_id.data = (uint8_t *)f->cursor.history;
         m.history_id.len = LT_HISTORY_BYTES;

@@ -129,7 +129,7 @@ void lt_feed_sink_replaced(lt_feed_t *self, const lt_feed_stream_t *st)
 }
 
 /* What the sink of a replaced stream delivered came from the old history;
- * it must rebuild its table (PROTOCOL.md 6.7). */
+ * it must rebuild its table (PROTOCOL.md 6.9). */
 static void s_replaced(void *sock, const lt_feed_sink_t *k)
 {
     lt_warn("local", "sink of %s detached at seq %llu: the replica was replaced by a "

@@ -478,7 +478,7 @@ out:
     free(text);
 }
 
-/* Starts resynchronising a forked replica (PROTOCOL.md 6.7, 8.3); the
+/* Starts resynchronising a forked replica (PROTOCOL.md 6.9, 8.3); the
  * reply is the request itself, or an Error. */
 static void s_local_resync(lt_gateway_t *self, const lt_wire_in_t *in, const Lienthong__Resync *m)
 {

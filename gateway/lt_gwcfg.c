@@ -46,7 +46,7 @@ static int s_peers(const config_t *c, lt_gwcfg_t *cfg, char *err, size_t errlen)
     return 0;
 }
 
-/* A subscription's resync setting (PROTOCOL.md 6.7): "manual" (the
+/* A subscription's resync setting (PROTOCOL.md 6.9): "manual" (the
  * default: a forked feed waits for `lienthong resync`) or "auto". */
 static int s_sub_resync(const config_setting_t *g, const lt_gwcfg_t *cfg, lt_gwcfg_sub_t *sub,
                         char *err, size_t errlen)

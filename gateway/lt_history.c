@@ -1,5 +1,5 @@
 /* lt_history: history ids of owned streams and the high-water file beside
- * the store (see lt_history.h and PROTOCOL.md 6.7). */
+ * the store (see lt_history.h and PROTOCOL.md 6.9). */
 #include "lt_history.h"
 #include "lt_file.h"
 #include "lt_log.h"

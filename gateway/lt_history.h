@@ -1,5 +1,5 @@
 /* lt_history: what the gateway durably knows of the histories of the
- * streams it owns (PROTOCOL.md 6.7).
+ * streams it owns (PROTOCOL.md 6.9).
  *
  * Each stream's log has a history id (16 random bytes in the store) that
  * changes whenever the log could have been rewritten. Beside the store, a

@@ -94,7 +94,7 @@ static const char *s_steps[] = {
     "  stream INTEGER NOT NULL, last_seq INTEGER NOT NULL, first_seq INTEGER NOT NULL,"
     "  prev_hash BLOB NOT NULL, root BLOB NOT NULL, signature BLOB NOT NULL,"
     "  PRIMARY KEY (stream, last_seq)) WITHOUT ROWID;",
-    /* 3: the history each stream's log is on (PROTOCOL.md 6.7), NULL until
+    /* 3: the history each stream's log is on (PROTOCOL.md 6.9), NULL until
      * the stream has one. */
     "ALTER TABLE streams ADD COLUMN history BLOB;",
 };

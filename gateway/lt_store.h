@@ -27,7 +27,7 @@ typedef struct {
     uint64_t last_seq;       /* last durable sequence number, 0 when empty */
     uint8_t last_hash[32];   /* batch_hash of the last applied batch (consumer) */
     uint64_t source_cursor;  /* last durable source change id (owner) */
-    /* The history the log is on (PROTOCOL.md 6.7): the owner's own, or for
+    /* The history the log is on (PROTOCOL.md 6.9): the owner's own, or for
      * a replica its owner's; has_history 0 when none yet. Read with the
      * row; written only by lt_store_history_set. */
     uint8_t history[16];
@@ -60,7 +60,7 @@ int lt_store_stream_find(lt_store_t *self, const char *name, lt_stream_t *out)
 int lt_store_stream_save(lt_store_t *self, const lt_stream_t *st)
     __attribute__((warn_unused_result));
 
-/* ---- histories (PROTOCOL.md 6.7) ---- */
+/* ---- histories (PROTOCOL.md 6.9) ---- */
 
 /* Sets the history of stream id: the 16 bytes of history, or with history
  * NULL a new random one (written back into *st when st is not NULL). */

@@ -115,7 +115,7 @@ static int s_verify(const Lienthong__Batch *b, const char *stream, uint64_t firs
         strcmp(b->stream, stream) != 0)
         abort();
     if (pk == lt_keys_signing_public(g_owner)) {
-        /* The header binds the batch's history id (PROTOCOL.md 6.3, 6.7). */
+        /* The header binds the batch's history id (PROTOCOL.md 6.3, 6.9). */
         const uint8_t *history = b->history_id.len ? b->history_id.data : NULL;
         if (lt_batch_sign_history(g_owner, stream, history, first, b->records, b->n_records, prev,
                                   sig, hash2) != 0 ||

@@ -1,4 +1,4 @@
-# History integration tests (PROTOCOL.md 6.7): an owner gateway backed up
+# History integration tests (PROTOCOL.md 6.9): an owner gateway backed up
 # while it runs, restored (and copied back by hand), and two consumers that
 # detect the fork and resynchronise (by command, and automatically).
 # Included from tests/integration/CMakeLists.txt (which defines lt_itest).

@@ -1,4 +1,4 @@
-/* test_history: histories that cannot fork (PROTOCOL.md 6.7), backup and
+/* test_history: histories that cannot fork (PROTOCOL.md 6.9), backup and
  * restore, with real `lienthong gateway` processes on 127.0.0.1.
  *
  * Proves, for the restore scenario of an owner (backup while it runs, more

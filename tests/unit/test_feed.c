@@ -119,7 +119,7 @@ static void test_batches_follow_credit(void)
     lt_feed_status_free(&r);
 }
 
-/* PROTOCOL.md 6.7: batches carry the stream's history id and H binds it;
+/* PROTOCOL.md 6.9: batches carry the stream's history id and H binds it;
  * a Subscribe on another history gets HistoryChanged, never a batch; on
  * the stream's history it is served. */
 static void test_history(void)

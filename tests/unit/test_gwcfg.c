@@ -216,7 +216,7 @@ static void test_log_format(void)
     expect_error("fmt.cfg", 0, NULL, "log_format = \"xml\";\n", 7, "log_format must be");
 }
 
-/* A subscription's resync setting (PROTOCOL.md 6.7): manual by default. */
+/* A subscription's resync setting (PROTOCOL.md 6.9): manual by default. */
 static void test_resync(void)
 {
     char err[512] = "", path[600];
