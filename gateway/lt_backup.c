@@ -2,6 +2,7 @@
  * a store with new histories (see lt_backup.h). */
 #include "lt_backup.h"
 #include "lt_client.h"
+#include "lt_file.h"
 #include "lt_history.h"
 #include "lt_store.h"
 
@@ -220,6 +221,11 @@ int lt_restore_run(const lt_gwcfg_t *cfg, const char *from, FILE *out, char *err
     }
     if (s_check_backup(from, err, errlen) != 0)
         return -1;
+    /* A host rebuilt after a loss may not have its data directory yet. */
+    if (lt_file_mkdirs(cfg->data_dir, 0700) != 0) {
+        snprintf(err, errlen, "cannot create %s: %s", cfg->data_dir, strerror(errno));
+        return -1;
+    }
     snprintf(store, sizeof store, "%s/store.db", cfg->data_dir);
     snprintf(tmp, sizeof tmp, "%s.restore", store);
     if (s_copy_db(from, tmp, err, errlen) != 0)

@@ -23,6 +23,9 @@ typedef struct {
      * with the stream, assigned on first use by lt_feed_history_own. */
     uint8_t history[LT_HISTORY_BYTES];
     int has_history;
+    /* Replica: replaced by a resynchronisation since the last sink attached
+     * from seq 1; a sink resuming on its old cursor would mix histories. */
+    int replaced;
     lt_stats_series_t *st_last_seq; /* lienthong_stream_last_seq{stream} */
     lt_stats_series_t *st_appended; /* lienthong_stream_appended{stream} */
 } lt_feed_stream_t;
@@ -164,7 +167,8 @@ void lt_feed_history_status(lt_feed_t *self, lt_feed_stream_t *st, Lienthong__St
 /* Sends Deliver messages to sinks with credit; returns messages sent. */
 int lt_feed_sink_pump(lt_feed_t *self, void *sock);
 /* The content of st was replaced (PROTOCOL.md 6.9): its sinks are told
- * why and detached at the next pump. */
-void lt_feed_sink_replaced(lt_feed_t *self, const lt_feed_stream_t *st);
+ * why and detached at the next pump, and until a sink attaches from seq 1
+ * one attaching further on is refused. */
+void lt_feed_sink_replaced(lt_feed_t *self, lt_feed_stream_t *st);
 
 #endif

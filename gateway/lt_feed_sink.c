@@ -44,6 +44,19 @@ static void s_refuse(void *sock, const lt_wire_in_t *in, const Lienthong__SinkAt
         st ? "from_seq is beyond the local log" : "not replicated or owned here");
 }
 
+/* What a sink of a replaced stream holds came from the old history; it
+ * must rebuild its table from seq 1 (PROTOCOL.md 6.9). */
+static void s_replaced(void *sock, const uint8_t *rid, size_t rid_len, const lt_feed_stream_t *st,
+                       uint64_t at)
+{
+    lt_warn("local", "sink of %s refused at seq %llu: the replica was replaced by a "
+            "resynchronisation", st->name, (unsigned long long)at);
+    (void)lt_wire_send_error(sock, rid, rid_len, LIENTHONG__ERROR_CODE__ERR_SEQUENCE, 0,
+                             "%s: the replica was replaced by a resynchronisation with its "
+                             "owner's new history; rebuild the sink's table from seq 1",
+                             st->name);
+}
+
 void lt_feed_on_sink_attach(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
                             const Lienthong__SinkAttach *m)
 {
@@ -52,6 +65,11 @@ void lt_feed_on_sink_attach(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
         s_refuse(sock, in, m, st);
         return;
     }
+    if (st->replaced && m->from_seq > 1) {
+        s_replaced(sock, in->rid, in->rid_len, st, m->from_seq - 1);
+        return;
+    }
+    st->replaced = 0;
     /* One sink per stream: a new attach replaces the previous one. */
     for (size_t i = 0; i < self->n_sinks; i++)
         if (self->sinks[i].stream == st) {
@@ -121,23 +139,12 @@ static int s_deliver(lt_feed_t *self, void *sock, lt_feed_sink_t *k)
     return rc;
 }
 
-void lt_feed_sink_replaced(lt_feed_t *self, const lt_feed_stream_t *st)
+void lt_feed_sink_replaced(lt_feed_t *self, lt_feed_stream_t *st)
 {
+    st->replaced = 1;
     for (size_t i = 0; i < self->n_sinks; i++)
         if (self->sinks[i].stream == st)
             self->sinks[i].replaced = 1;
-}
-
-/* What the sink of a replaced stream delivered came from the old history;
- * it must rebuild its table (PROTOCOL.md 6.9). */
-static void s_replaced(void *sock, const lt_feed_sink_t *k)
-{
-    lt_warn("local", "sink of %s detached at seq %llu: the replica was replaced by a "
-            "resynchronisation", k->stream->name, (unsigned long long)k->acked);
-    (void)lt_wire_send_error(sock, k->rid, k->rid_len, LIENTHONG__ERROR_CODE__ERR_SEQUENCE, 0,
-                             "%s: the replica was replaced by a resynchronisation with its "
-                             "owner's new history; rebuild the sink's table from seq 1",
-                             k->stream->name);
 }
 
 int lt_feed_sink_pump(lt_feed_t *self, void *sock)
@@ -147,7 +154,7 @@ int lt_feed_sink_pump(lt_feed_t *self, void *sock)
         lt_feed_sink_t *k = &self->sinks[i];
         int rc = 1;
         if (k->replaced) {
-            s_replaced(sock, k);
+            s_replaced(sock, k->rid, k->rid_len, k->stream, k->acked);
             *k = self->sinks[--self->n_sinks];
             continue;
         }

@@ -16,6 +16,7 @@
  *
  * Usage: test_history /path/to/lienthong (or LIENTHONG_BIN=...). */
 #define _GNU_SOURCE
+#include "lt_client.h"
 #include "lt_feedtest.h"
 #include "lt_itest.h"
 #include "records/population.pb-c.h"
@@ -137,6 +138,28 @@ static int s_cli_says(fed_t *x, const char *out, const char *what)
     return has;
 }
 
+/* Attaches a sink to g's replica from seq `from`; the first reply's body
+ * (an Error's code in *code), or 0 when none came. */
+static int s_sink_attach(const lt_it_gw_t *g, uint64_t from, int *code)
+{
+    char err[512];
+    lt_client_t *c = lt_client_new(g->sock_path, NULL, err, sizeof err);
+    Lienthong__SinkAttach a = LIENTHONG__SINK_ATTACH__INIT;
+    a.stream = DS;
+    a.from_seq = from;
+    a.credit = 10;
+    Lienthong__Envelope *env = NULL;
+    int body = 0;
+    if (c && lt_client_send(c, LIENTHONG__ENVELOPE__BODY_SINK_ATTACH, &a, 3000, err, sizeof err) == 0 &&
+        lt_client_recv(c, 3000, &env, err, sizeof err) == 0) {
+        body = (int)env->body_case;
+        *code = body == LIENTHONG__ENVELOPE__BODY_ERROR ? (int)env->error->code : 0;
+    }
+    lt_wire_free(&env);
+    lt_client_destroy(&c);
+    return body;
+}
+
 /* Both consumers equal the owner and the model. */
 static void s_check_equal(fed_t *x, const char *when)
 {
@@ -230,6 +253,12 @@ static void test_restore(void)
     CU_ASSERT(lt_it_log_wait(x.gm, mm, "replica of " DS " resynchronised", NULL, CONVERGE_MS) ==
               0);
     s_check_equal(&x, "after the resync");
+    /* A sink resuming on its old cursor would mix the histories: refused
+     * until one rebuilds from seq 1. */
+    int code = 0;
+    CU_ASSERT_EQUAL(s_sink_attach(x.gm, 301, &code), LIENTHONG__ENVELOPE__BODY_ERROR);
+    CU_ASSERT_EQUAL(code, LIENTHONG__ERROR_CODE__ERR_SEQUENCE);
+    CU_ASSERT_EQUAL(s_sink_attach(x.gm, 1, &code), LIENTHONG__ENVELOPE__BODY_DELIVER);
     /* Nothing to resynchronise any more. */
     CU_ASSERT_EQUAL(s_cli(&x, "resync2.out", "resync", x.gm, DS, NULL), 1);
     CU_ASSERT(s_cli_says(&x, "resync2.out", "nothing to resynchronise"));
