@@ -173,6 +173,7 @@ void lt_feed_history_forked(lt_feed_t *self, lt_feed_replica_t *f, const uint8_t
              f->owner, theirs, owner_last);
     f->state = LT_FEED_FORKED;
     f->resync_target = owner_last;
+    lt_stats_set(f->st_forked, 1);
     const lt_gwcfg_sub_t *sub = s_sub_cfg(self, f->stream->name);
     int autoresync = sub && sub->resync_auto;
     lt_error("feed",
@@ -202,6 +203,7 @@ void lt_feed_history_applied(lt_feed_t *self, lt_feed_replica_t *f)
     }
     f->cursor = now;
     f->resyncing = 0;
+    lt_stats_set(f->st_forked, 0);
     f->fork_detail[0] = '\0';
     snprintf(detail, sizeof detail,
              "now seq %" PRIu64 " on history %s (replaced seq %" PRIu64 " on history %s)",

@@ -73,6 +73,7 @@ typedef struct {
     int64_t last_batch_at;
     uint64_t discarded;
     lt_stats_series_t *st_cursor, *st_lag; /* lienthong_replica_*{stream} */
+    lt_stats_series_t *st_forked;          /* lienthong_replica_forked{stream} */
 } lt_feed_replica_t;
 
 /* Records read from the log for one Batch or Deliver, reused between
@@ -99,7 +100,7 @@ struct _lt_feed_t {
     /* Families of the statistics, whose series the streams, subscriptions
      * and replicas above keep. */
     lt_stats_family_t *f_last_seq, *f_appended, *f_sub_cursor, *f_sub_lag, *f_rep_cursor,
-        *f_rep_lag;
+        *f_rep_lag, *f_rep_forked;
     lt_stats_series_t *st_commit; /* store commit latency of replica batches */
     uint64_t generation;          /* streams grown so far (lt_feed_generation) */
 };

@@ -31,6 +31,7 @@ int lt_feed_replica_open(lt_feed_t *self, const char *stream)
     const char *label[] = {f->stream->name};
     f->st_cursor = lt_stats_series(self->f_rep_cursor, label);
     f->st_lag = lt_stats_series(self->f_rep_lag, label);
+    f->st_forked = lt_stats_series(self->f_rep_forked, label);
     lt_stats_set(f->st_cursor, (int64_t)f->cursor.last_seq);
     self->n_replicas++;
     return 0;

@@ -160,6 +160,15 @@ static int s_sink_attach(const lt_it_gw_t *g, uint64_t from, int *code)
     return body;
 }
 
+/* lienthong_replica_forked of the stream on g; -1 when unreadable. */
+static double s_forked_gauge(lt_it_gw_t *g)
+{
+    char *text = lt_it_gw_metrics(g, 3000);
+    double v = text ? lt_it_metric(text, "lienthong_replica_forked{stream=\"" DS "\"}") : -1;
+    free(text);
+    return v;
+}
+
 /* Both consumers equal the owner and the model. */
 static void s_check_equal(fed_t *x, const char *when)
 {
@@ -237,6 +246,7 @@ static void test_restore(void)
     CHECK(lt_ft_check_log(x.gm, DS, err, sizeof err));
     CU_ASSERT_EQUAL(s_cli(&x, "status.out", "status", x.gm, NULL, NULL), 0);
     CU_ASSERT(s_cli_says(&x, "status.out", "forked: cursor 350 is on history"));
+    CU_ASSERT_EQUAL(s_forked_gauge(x.gm), 1);
 
     /* The source adapter publishes again what the restore lost. */
     LT_IT_REQUIRE(s_publish(&x, 300, 350, "") == 0);
@@ -253,6 +263,7 @@ static void test_restore(void)
     CU_ASSERT(lt_it_log_wait(x.gm, mm, "replica of " DS " resynchronised", NULL, CONVERGE_MS) ==
               0);
     s_check_equal(&x, "after the resync");
+    CU_ASSERT_EQUAL(s_forked_gauge(x.gm), 0);
     /* A sink resuming on its old cursor would mix the histories: refused
      * until one rebuilds from seq 1. */
     int code = 0;
