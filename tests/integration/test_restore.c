@@ -1,4 +1,4 @@
-/* test_history: histories that cannot fork (PROTOCOL.md 6.9), backup and
+/* test_restore: histories that cannot fork (PROTOCOL.md 6.9), backup and
  * restore, with real `lienthong gateway` processes on 127.0.0.1.
  *
  * Proves, for the restore scenario of an owner (backup while it runs, more
@@ -14,7 +14,7 @@
  * adapter on an SQLite table, every change it had acknowledged after the
  * backup is in the owner's store again after the restore.
  *
- * Usage: test_history /path/to/lienthong (or LIENTHONG_BIN=...). */
+ * Usage: test_restore /path/to/lienthong (or LIENTHONG_BIN=...). */
 #define _GNU_SOURCE
 #include "lt_client.h"
 #include "lt_feedtest.h"
@@ -54,7 +54,7 @@ typedef struct {
     lt_it_member_t *owner, *manual, *autom;
     lt_it_gw_t *go, *gm, *ga;
     lt_ft_model_t m;
-    char backup[PATH_MAX];
+    char backup[PATH_MAX + 32];
 } fed_t;
 
 static unsigned s_failures0;
@@ -462,6 +462,6 @@ int main(int argc, char **argv)
         {"3 the source adapter publishes again what the restore lost", test_source_republishes},
         {NULL, NULL},
     };
-    static const lt_it_suite_t suite = {"history", NULL, NULL, s_test_start, s_teardown, tests};
+    static const lt_it_suite_t suite = {"restore", NULL, NULL, s_test_start, s_teardown, tests};
     return lt_it_main(argc, argv, &suite);
 }
