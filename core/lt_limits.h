@@ -51,6 +51,8 @@
 #define LT_DIR_MAX_BYTES (16u << 20)
 /* Authority keys a gateway pins (implementation, 5.2). */
 #define LT_DIR_MAX_PINS 8
+/* Next authority keys one directory may announce (5.5). */
+#define LT_DIR_MAX_NEXT_AUTHORITIES 4
 /* How far in the future a directory's issued_at may be (5.3, check 6). */
 #define LT_DIR_MAX_AHEAD_S 300
 

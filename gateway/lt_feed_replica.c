@@ -204,8 +204,14 @@ static int s_verify(lt_feed_t *self, const lt_feed_replica_t *f, const Lienthong
         snprintf(err, errlen, "owner not in directory");
         return -1;
     }
-    return lt_batch_verify(b, f->stream->name, f->cursor.last_seq + 1, f->cursor.last_hash,
-                           m->signing_key.data, hash, err, errlen);
+    /* Either of the owner's signing keys during a rotation (PROTOCOL.md 5.5). */
+    const uint8_t *keys[2];
+    size_t n = lt_dir_signing_keys(m, keys);
+    int rc = -1;
+    for (size_t i = 0; i < n && rc != 0; i++)
+        rc = lt_batch_verify(b, f->stream->name, f->cursor.last_seq + 1, f->cursor.last_hash,
+                             keys[i], hash, err, errlen);
+    return rc;
 }
 
 void lt_feed_on_batch(lt_feed_t *self, const char *owner, void *link_sock,

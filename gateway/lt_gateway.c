@@ -96,6 +96,20 @@ static int s_check_self(const lt_gateway_t *self, const lt_dir_t *dir, char *err
     return lt_gwcheck_self(&self->cfg, self->shared.keys, dir, err, errlen);
 }
 
+/* The configured directory file once more, trusting the next authority
+ * keys the adopted directory announces: the file may already be signed by
+ * the authority's next key (PROTOCOL.md 5.5). NULL when it still fails. */
+static lt_dir_t *s_load_announced(lt_gateway_t *self, const lt_dir_t *adopted, int64_t now)
+{
+    char why[512];
+    lt_dir_pins_t trust;
+    lt_dir_trust(&self->cfg.pins, adopted, &trust);
+    if (trust.count == self->cfg.pins.count)
+        return NULL;
+    return lt_dir_load(self->cfg.directory_file, &trust, self->cfg.federation, now, why,
+                       sizeof why);
+}
+
 /* Loads the configured directory and the newest one adopted from peers,
  * keeping whichever valid one is newer. */
 static int s_load_dir(lt_gateway_t *self, char *err, size_t errlen)
@@ -106,11 +120,17 @@ static int s_load_dir(lt_gateway_t *self, char *err, size_t errlen)
                                  now, err, errlen);
     lt_dir_t *adopted = NULL;
     if (access(self->adopted_path, F_OK) == 0) {
-        adopted = lt_dir_load(self->adopted_path, &self->cfg.pins, self->cfg.federation, now, why,
+        /* Signed by a pinned key, or by a next authority key the configured
+         * directory announces (PROTOCOL.md 5.5). */
+        lt_dir_pins_t trust;
+        lt_dir_trust(&self->cfg.pins, conf, &trust);
+        adopted = lt_dir_load(self->adopted_path, &trust, self->cfg.federation, now, why,
                               sizeof why);
         if (!adopted)
             lt_warn("directory", "ignoring previously adopted directory: %s", why);
     }
+    if (!conf && adopted)
+        conf = s_load_announced(self, adopted, now);
     if (adopted && (!conf || lt_dir_version(adopted) > lt_dir_version(conf))) {
         lt_dir_destroy(&conf);
         conf = adopted;
@@ -159,9 +179,14 @@ static int s_lost_members(const lt_dir_t *old, const lt_dir_t *new)
     for (size_t i = 0; i < o->n_members; i++) {
         if (o->members[i]->status != LIENTHONG__MEMBER_STATUS__MEMBER_ACTIVE)
             continue;
-        const Lienthong__Member *m = lt_dir_member_by_transport(new, o->members[i]->transport_key.data);
-        if (!m || m->status != LIENTHONG__MEMBER_STATUS__MEMBER_ACTIVE)
-            return 1;
+        /* Each key a session may have been admitted with (5.5). */
+        const uint8_t *keys[2];
+        size_t n = lt_dir_transport_keys(o->members[i], keys);
+        for (size_t k = 0; k < n; k++) {
+            const Lienthong__Member *m = lt_dir_member_by_transport(new, keys[k]);
+            if (!m || m->status != LIENTHONG__MEMBER_STATUS__MEMBER_ACTIVE)
+                return 1;
+        }
     }
     return 0;
 }
@@ -173,8 +198,10 @@ static lt_dir_t *s_adoptable(lt_gateway_t *self, const uint8_t *bytes, size_t le
                              uint64_t *offered, char *err, size_t errlen)
 {
     char why[512];
-    lt_dir_t *d = lt_dir_open(bytes, len, &self->cfg.pins, self->cfg.federation,
-                              (int64_t)time(NULL), why, sizeof why);
+    lt_dir_pins_t trust; /* the pins and the next authority keys announced (5.5) */
+    lt_dir_trust(&self->cfg.pins, self->shared.dir, &trust);
+    lt_dir_t *d = lt_dir_open(bytes, len, &trust, self->cfg.federation, (int64_t)time(NULL), why,
+                              sizeof why);
     uint64_t current = lt_dir_version(self->shared.dir);
     *offered = d ? lt_dir_version(d) : 0;
     if (!d)
@@ -209,6 +236,7 @@ static void s_adopted(lt_gateway_t *self, lt_dir_t *d, const char *source)
     s_dir_gauges(self);
     if (lost)
         (void)s_rebind_peer(self);
+    lt_peers_dir_changed(self->shared.peers);
     lt_feed_dir_changed(self->feed, self->peer);
     lt_peers_offer_all(self->shared.peers, self->peer);
 }
@@ -554,6 +582,52 @@ static void s_on_local(lt_gateway_t *self)
 
 /* ---- signals and the loop --------------------------------------------------- */
 
+/* 1 if a and b hold the same public keys. */
+static int s_same_keys(const lt_keys_t *a, const lt_keys_t *b)
+{
+    return memcmp(lt_keys_transport_public(a), lt_keys_transport_public(b), LT_KEY_BYTES) == 0 &&
+           memcmp(lt_keys_signing_public(a), lt_keys_signing_public(b), LT_KEY_BYTES) == 0;
+}
+
+/* After `lienthong keys promote` the key file holds the member's next keys.
+ * When the directory lists them for this member, the gateway switches in
+ * place (PROTOCOL.md 5.5): what waits on the peer socket is answered first,
+ * then the socket is rebound under the new transport key and every link
+ * reconnects with it. Peers find the new key among the two the directory
+ * lists; requests in flight are resent by their timers and feeds resume
+ * from their cursors. Otherwise the keys in use stay, with an error. */
+static void s_rekey(lt_gateway_t *self)
+{
+    char err[800];
+    lt_keys_t *k = lt_gwcheck_keys(&self->cfg, err, sizeof err);
+    if (!k) {
+        lt_error("keys", "keeping the keys in use: %s", err);
+        return;
+    }
+    if (s_same_keys(k, self->shared.keys))
+        goto out;
+    if (lt_gwcheck_self(&self->cfg, k, self->shared.dir, err, sizeof err) != 0) {
+        lt_error("keys", "not switching to the keys of %s: %s (directory version %llu); the "
+                 "authority must first list them as the member's next keys", self->cfg.key_file,
+                 err, (unsigned long long)lt_dir_version(self->shared.dir));
+        goto out;
+    }
+    s_on_peer(self);
+    if (lt_keys_swap(self->shared.keys, k) != 0)
+        goto out;
+    char z[LT_Z85_KEY_LEN + 1], detail[96];
+    lt_keys_z85_encode(lt_keys_transport_public(self->shared.keys), z);
+    lt_info("keys", "switched to the keys of %s (transport key %s)", self->cfg.key_file, z);
+    snprintf(detail, sizeof detail, "transport key %s", z);
+    lt_audit_add(self->shared.audit,
+                 &(lt_audit_entry_t){.event = "keys-switched", .peer = self->cfg.member,
+                                     .detail = detail});
+    if (s_rebind_peer(self) == 0)
+        lt_peers_relink(self->shared.peers);
+out:
+    lt_keys_destroy(&k);
+}
+
 static void s_reload(lt_gateway_t *self)
 {
     uint8_t *buf = NULL;
@@ -568,6 +642,7 @@ static void s_reload(lt_gateway_t *self)
                 (unsigned long long)lt_dir_version(self->shared.dir));
     }
     free(buf);
+    s_rekey(self);
     lt_notify_ready(NULL);
 }
 

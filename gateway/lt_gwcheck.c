@@ -59,8 +59,8 @@ int lt_gwcheck_self(const lt_gwcfg_t *cfg, const lt_keys_t *keys, const lt_dir_t
                  (unsigned long long)lt_dir_version(dir));
         return -1;
     }
-    if (memcmp(me->transport_key.data, lt_keys_transport_public(keys), LT_KEY_BYTES) != 0 ||
-        memcmp(me->signing_key.data, lt_keys_signing_public(keys), LT_KEY_BYTES) != 0) {
+    /* The current or, during a rotation, the next keys (PROTOCOL.md 5.5). */
+    if (!lt_dir_member_holds(me, lt_keys_transport_public(keys), lt_keys_signing_public(keys))) {
         snprintf(err, errlen, "key file %s does not hold the keys the directory lists for '%s'",
                  cfg->key_file, cfg->member);
         return -1;

@@ -889,8 +889,8 @@ static int s_check_signature(lt_query_t *self, const char *owner, const Lienthon
         if (strcmp(self->roots[i].owner, owner) == 0 && memcmp(self->roots[i].root, root, 32) == 0 &&
             memcmp(self->roots[i].sig, sa->root_signature.data, LT_SIG_BYTES) == 0)
             return 0; /* this signing batch was verified already */
-    if (lt_keys_verify(m->signing_key.data, LT_ANSWERS_DOMAIN, root, LT_HASH_BYTES,
-                      sa->root_signature.data) != 0)
+    if (lt_dir_member_verify(m, LT_ANSWERS_DOMAIN, root, LT_HASH_BYTES,
+                             sa->root_signature.data) != 0) /* either key (5.5) */
         return -1;
     size_t slot = self->next_root++ % LT_ANSWERS_ROOT_CACHE;
     snprintf(self->roots[slot].owner, sizeof self->roots[slot].owner, "%s", owner);
