@@ -260,6 +260,18 @@ static int s_promote(lt_it_fed_t *f, lt_it_member_t *m)
     return rc;
 }
 
+/* `lienthong audit --verify` of g's audit log: its exit code. */
+static int s_audit_verify(lt_it_fed_t *f, lt_it_gw_t *g)
+{
+    char out[PATH_MAX + 32];
+    snprintf(out, sizeof out, "%.4000s/audit-%s.out", f->dir, g->member->slug);
+    const char *args[] = {"audit", "--config", g->conf_path, "--verify", "--last", "1", NULL};
+    int rc = lt_it_run_cli(f->dir, out, args, CLI_MS);
+    if (rc != 0)
+        lt_it_file_dump(out);
+    return rc;
+}
+
 /* ---- the test ------------------------------------------------------------------------------ */
 
 static void s_dump(lt_it_fed_t *f)
@@ -277,8 +289,8 @@ static void test_rotation_under_load(void)
     int started = 0;
     unsigned failures0 = CU_get_number_of_failures();
     lt_keys_t *next_auth = NULL;
-    uint8_t *v4 = NULL; /* version 4, for the restart */
-    size_t v4_len = 0;
+    uint8_t *v6 = NULL; /* version 6, for the restart */
+    size_t v6_len = 0;
     char source[2048], err[512];
     memset(&l, 0, sizeof l);
     memset(&model, 0, sizeof model);
@@ -327,17 +339,33 @@ static void test_rotation_under_load(void)
     LT_IT_REQUIRE(s_roll_out(&f, owner, province, 3, NULL) == 0);
     LT_IT_REQUIRE(s_progress(&l, s_read(&l, &l.lookups_ok), 5, STEP_MS) == 0);
 
-    /* 4. The authority announces its next key (version 4, old key), then
-     * signs version 5 with the next key alone. */
+    /* 4. The province rotates the same way (versions 4 and 5): the ministry
+     * admits its next key, its links reconnect with it. */
+    mark_o = lt_it_log_mark(owner);
+    LT_IT_REQUIRE(s_keygen_next(&f, mp) == 0);
+    LT_IT_REQUIRE(s_roll_out(&f, owner, province, 4, NULL) == 0);
+    LT_IT_REQUIRE(s_promote(&f, mp) == 0);
+    LT_IT_REQUIRE(lt_it_gw_signal(province, SIGHUP) == 0);
+    LT_IT_REQUIRE(lt_it_log_wait(province, mark_p, "switched to the keys", NULL, STEP_MS) == 0);
+    LT_IT_REQUIRE(s_progress(&l, s_read(&l, &l.lookups_ok), 10, STEP_MS) == 0);
+    lt_keys_destroy(&mp->keys);
+    mp->keys = mp->next;
+    mp->next = NULL;
+    LT_IT_REQUIRE(s_roll_out(&f, owner, province, 5, NULL) == 0);
+    LT_IT_REQUIRE(s_progress(&l, s_read(&l, &l.lookups_ok), 5, STEP_MS) == 0);
+    CU_ASSERT(!lt_it_log_has(owner, mark_o, "refused connection", NULL));
+
+    /* 5. The authority announces its next key (version 6, old key), then
+     * signs version 7 with the next key alone. */
     LT_IT_REQUIRE((next_auth = lt_keys_new(LT_KEYS_AUTHORITY)) != NULL);
     char z[LT_Z85_KEY_LEN + 1];
     lt_keys_z85_encode(lt_keys_signing_public(next_auth), z);
     snprintf(source, sizeof source, "%snext_authority_keys = [\"%s\"];\n", s_source, z);
     f.extra_source = source;
-    LT_IT_REQUIRE(s_roll_out(&f, owner, province, 4, NULL) == 0);
-    LT_IT_REQUIRE(lt_it_dir_bytes(&f, 4, 0, 0, NULL, &v4, &v4_len) == 0);
+    LT_IT_REQUIRE(s_roll_out(&f, owner, province, 6, NULL) == 0);
+    LT_IT_REQUIRE(lt_it_dir_bytes(&f, 6, 0, 0, NULL, &v6, &v6_len) == 0);
     f.extra_source = s_source;
-    LT_IT_REQUIRE(s_roll_out(&f, owner, province, 5, next_auth) == 0);
+    LT_IT_REQUIRE(s_roll_out(&f, owner, province, 7, next_auth) == 0);
     LT_IT_REQUIRE(s_progress(&l, s_read(&l, &l.lookups_ok), 10, STEP_MS) == 0);
 
     l.stop = 1;
@@ -357,16 +385,19 @@ static void test_rotation_under_load(void)
     CU_ASSERT(!lt_it_log_has(province, mark_p, "subscribing to " DS, "at seq 0"));
     CU_ASSERT(!lt_it_log_has(province, mark_p, "dropped an answer", NULL));
 
-    /* 5. A restart whose configured directory (version 4) announces the
-     * next authority key starts with version 5, which that key signed. */
+    /* 6. A restart whose configured directory (version 6) announces the
+     * next authority key starts with version 7, which that key signed. */
     CU_ASSERT(lt_it_gw_stop(province, STOP_MS) == 0);
-    LT_IT_REQUIRE(lt_it_gw_put_directory(province, v4, v4_len) == 0);
+    LT_IT_REQUIRE(lt_it_gw_put_directory(province, v6, v6_len) == 0);
     mark_p = lt_it_log_mark(province);
     LT_IT_REQUIRE(lt_it_gw_run(province, READY_MS) == 0);
-    CU_ASSERT(lt_it_log_has(province, mark_p, "serving " ID_P38, "(directory v5"));
+    CU_ASSERT(lt_it_log_has(province, mark_p, "serving " ID_P38, "(directory v7"));
     CU_ASSERT(!lt_it_log_has(province, mark_p, "ignoring previously adopted", NULL));
     CU_ASSERT(lt_it_gw_stop(province, STOP_MS) == 0);
     CU_ASSERT(lt_it_gw_stop(owner, STOP_MS) == 0);
+    /* Each audit log holds checkpoints of the old and the new signing key. */
+    CU_ASSERT(s_audit_verify(&f, owner) == 0);
+    CU_ASSERT(s_audit_verify(&f, province) == 0);
     CU_ASSERT(!lt_it_file_contains(owner->log_path, "runtime error:"));
     CU_ASSERT(!lt_it_file_contains(province->log_path, "runtime error:"));
 out:
@@ -377,7 +408,7 @@ out:
     if (CU_get_number_of_failures() != failures0)
         s_dump(&f);
     lt_keys_destroy(&next_auth);
-    free(v4);
+    free(v6);
     lt_ft_model_free(&model);
     pthread_mutex_destroy(&l.mu);
     lt_it_fed_cleanup(&f);
