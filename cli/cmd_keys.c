@@ -217,7 +217,7 @@ static int s_promote(const char *cmd, const char *key_file)
     }
     s_print_public(stdout, nk, NULL, 0);
     fprintf(stderr, "promoted: %s now holds the next keys (the previous ones are kept in %s); "
-            "reload the gateway (systemctl reload lienthong, or SIGHUP) to switch to them, then "
+            "reload the gateway (systemctl reload lienthong-gateway, or SIGHUP) to switch to them, then "
             "ask the authority to make them the member's current keys\n", key_file, old);
     rc = 0;
 out:
