@@ -219,7 +219,7 @@ void lt_peers_rotate(lt_peers_t *self, const char *member)
     if (m->n_endpoints < 2)
         return;
     size_t next = (l->endpoint + 1) % m->n_endpoints;
-    if (s_link_reopen(self, l, m, next, m->transport_key.data) == 0)
+    if (s_link_reopen(self, l, m, next, l->server_key) == 0) /* the key it expects */
         lt_info("link", "%s did not answer; trying its endpoint %s", member, m->endpoints[next]);
 }
 

@@ -260,6 +260,19 @@ static int s_promote(lt_it_fed_t *f, lt_it_member_t *m)
     return rc;
 }
 
+/* 1 if the output of `lienthong gateway --check` of g holds text (it exits
+ * 1 while g runs: its listen address is taken). */
+static int s_check_says(lt_it_fed_t *f, lt_it_gw_t *g, const char *text)
+{
+    char out[PATH_MAX + 32];
+    snprintf(out, sizeof out, "%.4000s/check-%s.out", f->dir, g->member->slug);
+    const char *args[] = {"gateway", "--config", g->conf_path, "--check", NULL};
+    int ok = lt_it_run_cli(f->dir, out, args, CLI_MS) >= 0 && lt_it_file_contains(out, text);
+    if (!ok)
+        lt_it_file_dump(out);
+    return ok;
+}
+
 /* `lienthong audit --verify` of g's audit log: its exit code. */
 static int s_audit_verify(lt_it_fed_t *f, lt_it_gw_t *g)
 {
@@ -318,9 +331,12 @@ static void test_rotation_under_load(void)
     started = 1;
     LT_IT_REQUIRE(s_progress(&l, 0, 5, STEP_MS) == 0);
 
-    /* 1. The ministry's next keys, listed in directory version 2. */
+    /* 1. The ministry's next keys, listed in directory version 2; --check
+     * tells whether the directory lists them yet. */
     LT_IT_REQUIRE(s_keygen_next(&f, mo) == 0);
+    CU_ASSERT(s_check_says(&f, owner, "is not listed in directory version 1 yet"));
     LT_IT_REQUIRE(s_roll_out(&f, owner, province, 2, NULL) == 0);
+    CU_ASSERT(s_check_says(&f, owner, "is listed in directory version 2"));
     LT_IT_REQUIRE(s_progress(&l, s_read(&l, &l.lookups_ok), 5, STEP_MS) == 0);
 
     /* 2. Promoted and switched to in place: the province finds the new
