@@ -194,16 +194,8 @@ static int s_check_policy(const Lienthong__Directory *d, size_t i, char *err, si
             strcmp(d->policies[j]->target, p->target) == 0)
             return s_fail(err, errlen, "policy for '%s' on '%s' is listed twice", p->consumer,
                           p->target);
-    for (size_t o = 0; o < p->n_operations; o++) {
-        Lienthong__Operation op = p->operations[o];
-        if (op == LIENTHONG__OPERATION__OP_SUBSCRIBE && !s_view(d, p->target) &&
-            !s_dataset(d, p->target))
-            return s_fail(err, errlen, "policy: subscribe target '%s' unknown", p->target);
-        if ((op == LIENTHONG__OPERATION__OP_LOOKUP || op == LIENTHONG__OPERATION__OP_VERIFY) &&
-            !s_dataset(d, p->target))
-            return s_fail(err, errlen, "policy for '%s': %s is granted on datasets, and '%s' is a "
-                          "view", p->consumer, lt_dir_op_name(op), p->target);
-    }
+    /* Every operation may be granted on a dataset or on a view: on a view,
+     * lookup and verify see only its fields and rows (PROTOCOL.md 7.5). */
     return s_check_fields(t, p->fields, p->n_fields, "policy on", p->target, err, errlen);
 }
 

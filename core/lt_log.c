@@ -3,6 +3,7 @@
  * replaced and JSON strings are escaped (invalid UTF-8 becomes U+FFFD), so a
  * hostile string can never forge a second log line or break a shipper. */
 #include "lt_log.h"
+#include "lt_valid.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -169,6 +170,8 @@ void lt_log(lt_log_level_t level, const char *component, const char *fmt, ...)
     for (char *p = msg; *p; p++)
         if (*p == '\n' || *p == '\r')
             *p = ' ';
+    /* Echoed input or text cut at the buffer's end: the line stays UTF-8. */
+    lt_valid_sanitise(msg);
 
     int journal = lt_log_to_journal();
     char ts[48] = "";

@@ -9,6 +9,7 @@
 #include "lt_peers.h"
 #include "lt_publish.h"
 #include "lt_schema.h"
+#include "lt_valid.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -417,18 +418,6 @@ static Lienthong__Claim **s_vclaims(const Lienthong__VerifyRequest *q, size_t k,
     return q->n_subjects ? q->subjects[k]->claims : q->claims;
 }
 
-/* 0 when the request's shape is acceptable. */
-static int s_vshape(const Lienthong__VerifyRequest *q)
-{
-    size_t n = s_vcount(q), c;
-    if ((q->n_subjects && (q->n_keys || q->n_claims)) || n == 0 || n > LT_QUERY_MAX_KEYS)
-        return -1;
-    for (size_t k = 0; k < n; k++)
-        if (!s_vclaims(q, k, &c) || c == 0 || c > LT_QUERY_MAX_CLAIMS)
-            return -1;
-    return 0;
-}
-
 /* Results of every claim against one record. */
 static void s_claims(const req_t *r, const ProtobufCMessage *msg, Lienthong__Claim **claims,
                      size_t n_claims, Lienthong__ClaimResult *out)
@@ -553,8 +542,10 @@ static dedup_t *s_admit(lt_query_t *self, op_stats_t *os, void *peer, const lt_w
     if (why || !(d = calloc(1, sizeof *d))) {
         code = why ? code : LIENTHONG__ERROR_CODE__ERR_INTERNAL;
         lt_gwstats_codes_inc(&os->refused, code);
-        (void)lt_wire_send_error(peer, in->rid, in->rid_len, code, id, "%s",
-                                 why ? why : "out of memory");
+        (void)lt_reject(self->ctx->reject,
+                        &(lt_reject_in_t){.sock = peer, .rid = in->rid, .rid_len = in->rid_len,
+                                          .who = in->user_id, .what = "request", .code = code,
+                                          .request_id = id, .why = why ? why : "out of memory"});
         return NULL;
     }
     d->key = key;
@@ -579,18 +570,17 @@ void lt_query_on_request(lt_query_t *self, void *peer, const lt_wire_in_t *in,
     size_t body_len;
     op_stats_t *os = &self->ops[is_verify ? OP_VERIFY : OP_LOOKUP];
     s_dedup_expire(self);
-    if ((!is_verify && lq->n_fields > LT_QUERY_MAX_FIELDS) || (is_verify && s_vshape(vq) != 0))
-        lt_gwstats_codes_inc(&os->refused, LIENTHONG__ERROR_CODE__ERR_TOO_LARGE);
-    if (!is_verify && lq->n_fields > LT_QUERY_MAX_FIELDS) {
-        (void)lt_wire_send_error(peer, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_TOO_LARGE,
-                                 r.id, "a lookup may name at most %d fields", LT_QUERY_MAX_FIELDS);
-        return;
-    }
-    if (is_verify && s_vshape(vq) != 0) {
-        (void)lt_wire_send_error(peer, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_TOO_LARGE,
-                                 r.id,
-                                 "verify needs 1..%d keys (or subjects) with 1..%d claims each",
-                                 LT_QUERY_MAX_KEYS, LT_QUERY_MAX_CLAIMS);
+    char why[256];
+    Lienthong__ErrorCode bad = is_verify ? lt_valid_verify(vq, why, sizeof why)
+                                         : lt_valid_lookup(lq, why, sizeof why);
+    if (bad) {
+        lt_gwstats_codes_inc(&os->refused, bad);
+        (void)lt_reject(self->ctx->reject,
+                        &(lt_reject_in_t){.sock = peer, .rid = in->rid, .rid_len = in->rid_len,
+                                          .who = in->user_id,
+                                          .what = is_verify ? "verify" : "lookup",
+                                          .target = r.target, .code = bad, .request_id = r.id,
+                                          .why = why});
         return;
     }
     if (lt_wire_body_bytes(zmq_msg_data((zmq_msg_t *)&in->body), zmq_msg_size((zmq_msg_t *)&in->body),
@@ -747,7 +737,11 @@ static outstanding_t *s_out_new(lt_query_t *self, void *local, const lt_wire_in_
         Lienthong__ErrorCode code = !ds ? LIENTHONG__ERROR_CODE__ERR_NOT_FOUND
                                     : !id || why[0] == 'r' ? LIENTHONG__ERROR_CODE__ERR_MALFORMED
                                                            : LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE;
-        s_local_error(local, in->rid, in->rid_len, code, id, why);
+        (void)lt_reject(self->ctx->reject,
+                        &(lt_reject_in_t){.sock = local, .rid = in->rid, .rid_len = in->rid_len,
+                                          .who = "local", .what = "local request",
+                                          .target = dataset, .code = code, .request_id = id,
+                                          .why = why});
         return NULL;
     }
     o->id = id;
@@ -800,11 +794,22 @@ void lt_query_on_local(lt_query_t *self, void *local, const lt_wire_in_t *in,
                            &body, &body_len) != 0)
         return;
     const Lienthong__OnBehalf *who = env->on_behalf;
-    if (who && (strlen(who->application) > LT_ON_BEHALF_MAX ||
-                strlen(who->officer) > LT_ON_BEHALF_MAX)) {
-        s_local_error(local, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_MALFORMED,
-                      is_verify ? vq->request_id : lq->request_id,
-                      "on_behalf: application and officer are at most 128 bytes (PROTOCOL.md 8.5)");
+    char why[256];
+    /* The same field checks as the owner's (4.2 check 8), so that the
+     * application learns of a bad request before it travels. */
+    Lienthong__ErrorCode bad = is_verify ? lt_valid_verify(vq, why, sizeof why)
+                                         : lt_valid_lookup(lq, why, sizeof why);
+    if (!bad)
+        bad = lt_valid_on_behalf(who, why, sizeof why);
+    if (bad) {
+        (void)lt_reject(self->ctx->reject,
+                        &(lt_reject_in_t){.sock = local, .rid = in->rid, .rid_len = in->rid_len,
+                                          .who = "local", .what = "local request",
+                                          .target = is_verify ? vq->dataset : lq->dataset,
+                                          .code = bad,
+                                          .request_id = is_verify ? vq->request_id
+                                                                  : lq->request_id,
+                                          .why = why});
         return;
     }
     outstanding_t *o = s_out_new(self, local, in, is_verify ? vq->request_id : lq->request_id,
@@ -954,8 +959,17 @@ void lt_query_on_answer(lt_query_t *self, void *local, const char *owner,
     int is_verify = env->body_case == LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY;
     const Lienthong__SignedAnswer *sa = is_verify ? env->verify_reply : env->lookup_reply;
     const char *why = NULL;
+    char where[64];
     if (s_check_signature(self, owner, sa) != 0) {
         s_reject(self, owner, "bad Merkle path or signature");
+        return;
+    }
+    /* Signed, but an application's strict decoder could not read it
+     * (PROTOCOL.md 4.5): dropped like a forged one. */
+    if (lt_valid_utf8(is_verify ? &lienthong__verify_answer__descriptor
+                                : &lienthong__lookup_answer__descriptor,
+                      sa->answer.data, sa->answer.len, where, sizeof where) != 0) {
+        s_reject(self, owner, "answer has a string field that is not valid UTF-8");
         return;
     }
     outstanding_t *o = NULL;
