@@ -170,8 +170,6 @@ void lt_log(lt_log_level_t level, const char *component, const char *fmt, ...)
     for (char *p = msg; *p; p++)
         if (*p == '\n' || *p == '\r')
             *p = ' ';
-    /* Echoed input or text cut at the buffer's end: the line stays UTF-8. */
-    lt_valid_sanitise(msg);
 
     int journal = lt_log_to_journal();
     char ts[48] = "";
@@ -188,8 +186,8 @@ void lt_log(lt_log_level_t level, const char *component, const char *fmt, ...)
     char line[16384]; /* room for every byte of msg escaped as \uXXXX */
     if (s_format == LT_LOG_JSON)
         s_json_line(line, sizeof line, ts, level, component, msg);
-    else
-        s_text_line(line, sizeof line, ts, level, component, msg);
+    else /* echoed input or text cut at the buffer's end: the line stays UTF-8 */
+        s_text_line(line, sizeof line, ts, level, component, lt_valid_sanitise(msg));
     if (journal)
         fprintf(stderr, "<%d>%s\n", s_priority[level], line);
     else

@@ -4,6 +4,7 @@
 #include "lt_clock.h"
 #include "lt_limits.h"
 #include "lt_log.h"
+#include "lt_refuse.h"
 #include "lt_wire.h"
 
 #include <stdio.h>
@@ -14,9 +15,12 @@
 typedef struct {
     char who[LT_ID_MAX];
     double tokens;
-    int64_t at_ms;         /* monotonic ms of the last refill */
-    uint64_t suppressed;   /* rejections over the rate since the last report */
+    int64_t at_ms; /* monotonic ms of the last refill */
 } sender_t;
+
+/* Log lines and audit entries go through one aggregator per kind of input
+ * (lt_refuse), keyed by sender and error code; kinds are few and fixed. */
+#define MAX_KINDS 16
 
 struct _lt_reject_t {
     lt_audit_t *audit;
@@ -24,6 +28,11 @@ struct _lt_reject_t {
     uint64_t total;
     sender_t senders[LT_REJECT_MAX_SENDERS];
     size_t n_senders;
+    struct {
+        const char *what; /* a literal of the callers */
+        lt_refuse_t *refuse;
+    } kinds[MAX_KINDS];
+    size_t n_kinds;
 };
 
 lt_reject_t *lt_reject_new(lt_stats_t *stats, lt_audit_t *audit)
@@ -46,8 +55,34 @@ void lt_reject_destroy(lt_reject_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
-    free(*self_p);
+    lt_reject_t *self = *self_p;
+    for (size_t i = 0; i < self->n_kinds; i++) {
+        lt_refuse_flush(self->kinds[i].refuse);
+        lt_refuse_destroy(&self->kinds[i].refuse);
+    }
+    free(self);
     *self_p = NULL;
+}
+
+void lt_reject_tick(lt_reject_t *self)
+{
+    for (size_t i = 0; self && i < self->n_kinds; i++)
+        lt_refuse_tick(self->kinds[i].refuse);
+}
+
+/* The aggregator for inputs of kind what; NULL when none can be made. */
+static lt_refuse_t *s_kind(lt_reject_t *self, const char *what)
+{
+    for (size_t i = 0; i < self->n_kinds; i++)
+        if (strcmp(self->kinds[i].what, what) == 0)
+            return self->kinds[i].refuse;
+    lt_refuse_t *r = self->n_kinds < MAX_KINDS ? lt_refuse_new("reject", what, 0, 0) : NULL;
+    if (!r)
+        return NULL;
+    lt_refuse_set_audit(r, self->audit);
+    self->kinds[self->n_kinds].what = what;
+    self->kinds[self->n_kinds++].refuse = r;
+    return r;
 }
 
 /* The sender's bucket, refilled to now; a new one (replacing the least
@@ -87,34 +122,25 @@ int lt_reject(lt_reject_t *self, const lt_reject_in_t *r)
     const char *name = lt_wire_error_name(r->code);
     const char *who = r->who && r->who[0] ? r->who : "?";
     const char *what = r->what ? r->what : "message";
+    lt_refuse_t *agg = self ? s_kind(self, what) : NULL;
+    /* The reason keys the count: the code, never text from the input,
+     * which goes in the detail (lt_refuse.h). */
+    if (agg)
+        lt_refuse_note(agg, &(lt_refuse_event_t){.source = who, .reason = name, .peer = who,
+                                                 .detail = r->why});
+    else
+        lt_warn("reject", "refused %s from %s %s: %s", what, who, r->why, name);
     if (!self) {
-        lt_warn("reject", "refused %s from %s: %s (%s)", what, who, r->why, name);
         s_answer(r);
         return 1;
     }
     lt_stats_inc(lt_stats_series(self->counted, (const char *const[]){who, name}));
     self->total++;
     sender_t *s = s_sender(self, who);
-    int local = strcmp(who, "local") == 0;
-    if (s->tokens < 1.0) {
-        s->suppressed++;
-        /* A local client acts for the member: it always gets its answer. */
-        if (local)
-            s_answer(r);
-        return local;
-    }
-    s->tokens -= 1.0;
-    char detail[600];
-    snprintf(detail, sizeof detail, "%s: %s: %s", what, name, r->why);
-    if (s->suppressed)
-        snprintf(detail + strlen(detail), sizeof detail - strlen(detail),
-                 " (and %llu more over the rate before this one)",
-                 (unsigned long long)s->suppressed);
-    lt_warn("reject", "refused %s from %s: %s (%s)%s", what, who, r->why, name,
-            s->suppressed ? " (more were over the rate; see the audit log)" : "");
-    s->suppressed = 0;
-    lt_audit_add(self->audit, &(lt_audit_entry_t){.event = "refused", .peer = who,
-                                                  .target = r->target, .detail = detail});
+    /* A local client acts for the member: it always gets its answer. */
+    if (s->tokens < 1.0 && strcmp(who, "local") != 0)
+        return 0;
+    s->tokens = s->tokens < 1.0 ? 0 : s->tokens - 1.0;
     s_answer(r);
     return 1;
 }

@@ -1,15 +1,16 @@
 /* lt_reject: every input the gateway rejects is reported through here
- * (PROTOCOL.md 4.4): counted per sender and reason, logged, audited with
- * the sender and the reason, and answered with an Error where the sender
- * can be addressed, within the sender's Error rate (4.4).
+ * (PROTOCOL.md 4.4): counted per sender and error code
+ * (lienthong_rejected_inputs), logged and audited with the sender and the
+ * reason through the refusal aggregator (lt_refuse: the first of each
+ * sender and code at once, the rest as one line per interval), and
+ * answered with an Error where the sender can be addressed, within the
+ * sender's Error rate.
  *
  * The rate is a token bucket per sender (LT_REJECT_RATE_PER_S, burst
  * LT_REJECT_BURST, at most LT_REJECT_MAX_SENDERS senders remembered, the
  * least recently seen forgotten first). Over its rate a rejection is still
- * counted, but neither answered nor logged one by one: the next one within
- * the rate is logged and audited with how many were suppressed before it.
- * Local clients (sender "local") act for the member and are always
- * answered; only their log lines are limited. */
+ * counted and reported, but not answered. Local clients (sender "local")
+ * act for the member and are always answered. */
 #ifndef LT_REJECT_H
 #define LT_REJECT_H
 
@@ -40,11 +41,14 @@ typedef struct {
     const char *why;      /* the reason: Error.message, log and audit */
 } lt_reject_in_t;
 
-/* Counts, logs ("refused WHAT from WHO: ...") and audits r, and answers it
- * when r->sock is set and the sender's rate allows (self NULL: only logged
- * and answered). Returns 1 when an Error was (or could have been) sent, 0
+/* Counts, logs ("refused WHAT from WHO WHY: CODE") and audits r, and
+ * answers it when r->sock is set and the sender's rate allows (self NULL:
+ * only logged and answered). Returns 1 when an Error was (or could have been) sent, 0
  * when the rate held it back. */
 int lt_reject(lt_reject_t *self, const lt_reject_in_t *r);
+
+/* Writes the aggregated reports that are due: every poll-loop turn. */
+void lt_reject_tick(lt_reject_t *self);
 
 /* Rejections counted so far, every sender and reason. */
 uint64_t lt_reject_count(const lt_reject_t *self);
