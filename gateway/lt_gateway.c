@@ -14,6 +14,7 @@
 #include "lt_publish.h"
 #include "lt_query.h"
 #include "lt_sock.h"
+#include "lt_sockmon.h"
 #include "lt_valid.h"
 #include "lt_stats_prom.h"
 #include "lt_wire.h"
@@ -39,6 +40,7 @@ struct _lt_gateway_t {
     void *zctx;        /* the ZeroMQ context */
     lt_zap_t *zap;
     void *peer;
+    lt_sockmon_t *peer_mon; /* logs connections libzmq closes on its own (4.4) */
     void *local;
     lt_feed_t *feed;
     lt_query_t *query;
@@ -131,6 +133,7 @@ static int s_load_dir(lt_gateway_t *self, char *err, size_t errlen)
 static int s_rebind_peer(lt_gateway_t *self)
 {
     char err[512];
+    lt_sockmon_destroy(&self->peer_mon); /* before the socket it watches */
     zmq_close(self->peer);
     self->peer = NULL;
     lt_peers_forget_inbound(self->shared.peers);
@@ -149,6 +152,9 @@ static int s_rebind_peer(lt_gateway_t *self)
         return -1;
     }
     lt_feed_drop_peers(self->feed);
+    self->peer_mon =
+        lt_sockmon_new(self->zctx, self->peer, self->so.max_message + LT_CURVE_FRAME_SLACK,
+                       self->shared.stats);
     lt_info("gateway", "peer socket rebound; every peer re-authenticates");
     return 0;
 }
@@ -668,6 +674,8 @@ int lt_gateway_run(lt_gateway_t *self)
         busy = lt_feed_pump(self->feed, self->peer, self->local) > 0;
         lt_zap_tick(self->zap);
         lt_reject_tick(self->shared.reject);
+        if (self->peer_mon)
+            lt_sockmon_handle(self->peer_mon);
         (void)lt_audit_flush(self->shared.audit, 0);
         if (lt_clock_mono_ms() - self->dir_gauges_at >= 1000)
             s_dir_gauges(self);
@@ -714,6 +722,9 @@ static int s_open_sockets(lt_gateway_t *self, char *err, size_t errlen)
         lt_sock_server(self->zctx, self->shared.keys, self->cfg.listen, &self->so, err, errlen);
     if (!self->peer)
         return -1;
+    self->peer_mon =
+        lt_sockmon_new(self->zctx, self->peer, self->so.max_message + LT_CURVE_FRAME_SLACK,
+                       self->shared.stats);
     self->local = lt_sock_local(self->zctx, self->cfg.local_socket, &self->so, err, errlen);
     return self->local ? 0 : -1;
 }
@@ -804,6 +815,7 @@ void lt_gateway_destroy(lt_gateway_t **self_p)
         return;
     lt_gateway_t *self = *self_p;
     lt_peers_destroy(&self->shared.peers);
+    lt_sockmon_destroy(&self->peer_mon);
     if (self->peer)
         zmq_close(self->peer);
     if (self->local) {

@@ -1256,6 +1256,67 @@ static void test_8_5_on_behalf_too_long(void)
     zmq_close(local.sock);
 }
 
+/* 8.3: the member's own applications look up and verify its own data
+ * through its own gateway: signed answers, no policy, every field. */
+static void test_8_3_own_dataset(void)
+{
+    lt_it_peer_t local = {s_local(), NULL};
+    CU_ASSERT_FATAL(local.sock != NULL);
+    Lienthong__LookupRequest q;
+    s_lookup_init(&q, DS, K2, "SERVICE");
+    Lienthong__AnswerContext ctx = LIENTHONG__ANSWER_CONTEXT__INIT;
+    Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
+    env.version = 1;
+    env.context = &ctx;
+    env.body_case = LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST;
+    env.lookup_request = &q;
+    size_t len;
+    uint8_t *b = s_pack(&env.base, &len);
+    CU_ASSERT(b && s_send_raw(&local, b, len) == 0);
+    free(b);
+    Lienthong__Envelope *e = s_recv(local.sock, REPLY_MS, NULL, NULL);
+    Lienthong__LookupAnswer *a = NULL;
+    LT_IT_REQUIRE(e && e->body_case == LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY);
+    CU_ASSERT(e->context && strcmp(e->context->record_type, "lienthong.records.Population") == 0);
+    CU_ASSERT(s_answer_signed(e->lookup_reply) == 0);
+    a = lienthong__lookup_answer__unpack(NULL, e->lookup_reply->answer.len,
+                                         e->lookup_reply->answer.data);
+    LT_IT_REQUIRE(a != NULL);
+    CU_ASSERT(a->code == LIENTHONG__ERROR_CODE__ERR_NONE && a->request_id == q.request_id);
+    CU_ASSERT(a->n_withheld == 0 &&
+              a->n_released == lienthong__records__population__descriptor.n_fields);
+    s_free(&e);
+    /* and verify on the view, where the view still bounds fields and rows */
+    Lienthong__Claim c = LIENTHONG__CLAIM__INIT, *cp = &c;
+    c.field = "sex";
+    c.value = "SEX_FEMALE";
+    char *keys[] = {K2};
+    Lienthong__VerifyRequest v = LIENTHONG__VERIFY_REQUEST__INIT;
+    v.request_id = s_id();
+    v.dataset = VIEW;
+    v.keys = keys;
+    v.n_keys = 1;
+    v.claims = &cp;
+    v.n_claims = 1;
+    v.purpose = "SERVICE";
+    v.deadline_ms = s_now_ms() + 10000;
+    CU_ASSERT(s_send(&local, 32, &v.base, NULL, NULL) == 0);
+    e = s_recv(local.sock, REPLY_MS, NULL, NULL);
+    LT_IT_REQUIRE(e && e->body_case == LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY);
+    CU_ASSERT(s_answer_signed(e->verify_reply) == 0);
+    Lienthong__VerifyAnswer *va = lienthong__verify_answer__unpack(
+        NULL, e->verify_reply->answer.len, e->verify_reply->answer.data);
+    CU_ASSERT(va && va->last && va->code == LIENTHONG__ERROR_CODE__ERR_NONE &&
+              va->n_results == 1 && va->results[0] == LIENTHONG__CLAIM_RESULT__CLAIM_NOT_ALLOWED);
+    if (va)
+        lienthong__verify_answer__free_unpacked(va, NULL);
+out:
+    if (a)
+        lienthong__lookup_answer__free_unpacked(a, NULL);
+    s_free(&e);
+    zmq_close(local.sock);
+}
+
 /* ---- the runner ------------------------------------------------------------------------ */
 
 int main(int argc, char **argv)
@@ -1305,6 +1366,7 @@ int main(int argc, char **argv)
         {"7.6 verify on a view: one signed answer per key", test_7_6_verify_on_view},
         {"8.3 local request_id 0: ERR_MALFORMED", test_8_3_local_request_id_zero},
         {"8.5 on_behalf over 128 bytes: ERR_MALFORMED", test_8_5_on_behalf_too_long},
+        {"8.3 the member's own applications query its own data", test_8_3_own_dataset},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {"conformance", suite_init, suite_clean, NULL, s_teardown,
