@@ -7,6 +7,7 @@
 #include "lt_cfgfile.h"
 #include "lt_file.h"
 #include "lt_schema.h"
+#include "lt_valid.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -656,6 +657,13 @@ lt_dir_t *lt_dir_open(const uint8_t *signed_bytes, size_t len, const lt_dir_pins
     d = lienthong__directory__unpack(NULL, sd->directory.len, sd->directory.data);
     if (!d) {
         s_fail(err, errlen, "signed directory body cannot be decoded");
+        goto out;
+    }
+    char where[64];
+    /* Its ids are echoed in Hello, answers and logs: UTF-8 (PROTOCOL.md 4.5). */
+    if (lt_valid_utf8(&lienthong__directory__descriptor, sd->directory.data, sd->directory.len,
+                      where, sizeof where) != 0) {
+        s_fail(err, errlen, "directory: %s is not valid UTF-8 (or holds a NUL)", where);
         goto out;
     }
     const char *section;

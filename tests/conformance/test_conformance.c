@@ -728,6 +728,26 @@ static void test_4_5_nul_in_string(void)
     free(env);
 }
 
+/* A record is served as stored: its strings are checked at Publish (8.1). */
+static void test_4_5_publish_payload_not_utf8(void)
+{
+    lt_it_peer_t local = {s_local(), NULL};
+    CU_ASSERT_FATAL(local.sock != NULL);
+    Lienthong__Change c = LIENTHONG__CHANGE__INIT, *cp = &c;
+    c.key = "038000000009";
+    c.payload.data = s_person(c.key, "Nguy" BAD_UTF8, "38", &c.payload.len);
+    Lienthong__Publish pub = LIENTHONG__PUBLISH__INIT;
+    pub.request_id = s_id();
+    pub.dataset = DS;
+    pub.changes = &cp;
+    pub.n_changes = 1;
+    CU_ASSERT(c.payload.data && s_send(&local, 40, &pub.base, NULL, NULL) == 0);
+    CU_ASSERT(s_expect_error(&local, LIENTHONG__ERROR_CODE__ERR_MALFORMED, pub.request_id,
+                             "full_name"));
+    free(c.payload.data);
+    zmq_close(local.sock);
+}
+
 /* ---- 4.4 rejected input: logged, audited, counted, rate limited ------------------- */
 
 static void test_4_4_rejected_logged_and_audited(void)
@@ -1337,6 +1357,7 @@ int main(int argc, char **argv)
         {"4.5 a lookup field not UTF-8: ERR_MALFORMED, never signed", test_4_5_lookup_field_not_utf8},
         {"4.5 a nested claim value not UTF-8: ERR_MALFORMED", test_4_5_nested_claim_not_utf8},
         {"4.5 a NUL inside a string: ERR_MALFORMED", test_4_5_nul_in_string},
+        {"4.5 a Publish payload string not UTF-8: ERR_MALFORMED", test_4_5_publish_payload_not_utf8},
         {"4.4 rejected input is logged and audited", test_4_4_rejected_logged_and_audited},
         {"4.4 Error replies are rate limited, counting continues", test_4_4_error_rate_limited},
         {"5.1 Hello is answered with Hello", test_5_1_hello_answered},
