@@ -817,6 +817,31 @@ static void test_5_1_hello_answered(void)
     lt_wire_free(&e);
 }
 
+/* 5.1: DirectoryRequest from an older version gets the exact signed
+ * directory; offering those same bytes back is silent; garbage is
+ * ERR_DIRECTORY with the reason. */
+static void test_5_1_directory_exchange(void)
+{
+    Lienthong__DirectoryRequest rq = LIENTHONG__DIRECTORY_REQUEST__INIT;
+    rq.have_version = 0;
+    CU_ASSERT(s_send(&g_conf, 13, &rq.base, NULL, NULL) == 0);
+    Lienthong__Envelope *e = s_recv(g_conf.sock, REPLY_MS, NULL, NULL);
+    LT_IT_REQUIRE(e && e->body_case == LIENTHONG__ENVELOPE__BODY_DIRECTORY_OFFER);
+    Lienthong__DirectoryOffer same = LIENTHONG__DIRECTORY_OFFER__INIT;
+    same.signed_directory = e->directory_offer->signed_directory;
+    CU_ASSERT(s_send(&g_conf, 12, &same.base, NULL, NULL) == 0);
+    Lienthong__Envelope *quiet = s_recv(g_conf.sock, QUIET_MS, NULL, NULL);
+    CU_ASSERT(quiet == NULL);
+    s_free(&quiet);
+    Lienthong__DirectoryOffer junk = LIENTHONG__DIRECTORY_OFFER__INIT;
+    junk.signed_directory.data = (uint8_t *)"\x0a\x03" "abc";
+    junk.signed_directory.len = 5;
+    CU_ASSERT(s_send(&g_conf, 12, &junk.base, NULL, NULL) == 0);
+    CU_ASSERT(s_expect_error(&g_conf, LIENTHONG__ERROR_CODE__ERR_DIRECTORY, 0, "directory"));
+out:
+    s_free(&e);
+}
+
 /* ---- 6.2 Subscribe -------------------------------------------------------------------- */
 
 static int s_subscribe(lt_it_peer_t *p, const char *stream, uint64_t from, const uint8_t *prev,
@@ -1361,6 +1386,8 @@ int main(int argc, char **argv)
         {"4.4 rejected input is logged and audited", test_4_4_rejected_logged_and_audited},
         {"4.4 Error replies are rate limited, counting continues", test_4_4_error_rate_limited},
         {"5.1 Hello is answered with Hello", test_5_1_hello_answered},
+        {"5.1 DirectoryRequest, the same offer back, a bad offer: ERR_DIRECTORY",
+         test_5_1_directory_exchange},
         {"6.2 from_seq 0: ERR_MALFORMED", test_6_2_from_seq_zero},
         {"6.2 prev_hash of the wrong length: ERR_MALFORMED", test_6_2_prev_hash_length},
         {"6.2 an empty stream: ERR_MALFORMED", test_6_2_empty_stream},

@@ -5,6 +5,7 @@
 #include "unit_util.h"
 #include "lt_limits.h"
 #include "lt_valid.h"
+#include "lt_wire.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -250,6 +251,39 @@ static void test_on_behalf_and_request_id(void)
     CU_ASSERT_EQUAL(lt_valid_request_id(&env), 0);
 }
 
+/* lt_wire_decode_id applies the walk to every envelope and keeps the
+ * request_id for the Error (4.4); the version text names what is supported. */
+static void test_decode_applies_it(void)
+{
+    char err[256], *fields[] = {"\xff"};
+    Lienthong__LookupRequest q = LIENTHONG__LOOKUP_REQUEST__INIT;
+    q.request_id = 77;
+    q.dataset = "VN/GOV/BCA/population";
+    q.key = "001";
+    q.fields = fields;
+    q.n_fields = 1;
+    Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
+    env.version = 1;
+    env.body_case = LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST;
+    env.lookup_request = &q;
+    uint8_t buf[256];
+    size_t len = lienthong__envelope__pack(&env, buf);
+    Lienthong__ErrorCode code;
+    uint64_t id = 0;
+    CU_ASSERT(lt_wire_decode_id(buf, len, sizeof buf, &code, &id, err, sizeof err) == NULL);
+    CU_ASSERT(code == LIENTHONG__ERROR_CODE__ERR_MALFORMED && id == 77);
+    CU_ASSERT(strstr(err, "lookup_request.fields") != NULL && !strchr(err, 0xff));
+    fields[0] = "full_name";
+    len = lienthong__envelope__pack(&env, buf);
+    Lienthong__Envelope *ok = lt_wire_decode_id(buf, len, sizeof buf, &code, &id, err, sizeof err);
+    CU_ASSERT(ok != NULL);
+    lt_wire_free(&ok);
+    env.version = 2;
+    len = lienthong__envelope__pack(&env, buf);
+    CU_ASSERT(lt_wire_decode(buf, len, sizeof buf, &code, err, sizeof err) == NULL);
+    CU_ASSERT(code == LIENTHONG__ERROR_CODE__ERR_VERSION && strstr(err, "supported: 1"));
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -263,6 +297,7 @@ int main(void)
         {"lookup: id, dataset, key, at most 64 fields", test_lookup_fields},
         {"verify: keys, claims, subjects, limits", test_verify_fields},
         {"on_behalf lengths; request_id echoed", test_on_behalf_and_request_id},
+        {"lt_wire_decode applies it, keeps the request_id", test_decode_applies_it},
         {NULL, NULL},
     };
     return ut_main("lt_valid", suite_init, suite_clean, tests);
