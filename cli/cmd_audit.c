@@ -4,6 +4,7 @@
 #include "lt_audit.h"
 #include "lt_gwcfg.h"
 #include "lt_cli.h"
+#include "lt_valid.h"
 
 #include <getopt.h>
 #include <jansson.h>
@@ -24,6 +25,19 @@ static void s_time(int64_t ms, char *buf, size_t len)
     strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
 }
 
+/* v as a JSON string. Text that is not UTF-8 (written by an older gateway,
+ * PROTOCOL.md 4.5) is shown with '?' for each bad byte rather than
+ * dropped, which jansson would do. */
+static json_t *s_json_text(const char *v)
+{
+    json_t *j = json_string(v ? v : "");
+    char *copy = j ? NULL : strdup(v);
+    if (copy)
+        j = json_string(lt_valid_sanitise(copy));
+    free(copy);
+    return j;
+}
+
 /* Prints the entries the statement yields, as text or a JSON array. */
 static int s_print(sqlite3_stmt *st, int json)
 {
@@ -41,7 +55,7 @@ static int s_print(sqlite3_stmt *st, int json)
             json_t *o = json_pack("{s:I,s:s}", cols[0], (json_int_t)sqlite3_column_int64(st, 0),
                                   cols[1], at);
             for (int i = 2; o && i < 12; i++)
-                json_object_set_new(o, cols[i], json_string(v[i] ? v[i] : ""));
+                json_object_set_new(o, cols[i], s_json_text(v[i]));
             json_array_append_new(arr, o);
         } else {
             printf("%s UTC  %-12s %-16s %s %s\n    fields: %s  purpose: %s  case: %s  -> %s\n", at,

@@ -7,6 +7,7 @@
 #include "lt_cfgfile.h"
 #include "lt_file.h"
 #include "lt_schema.h"
+#include "lt_valid.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -245,16 +246,8 @@ static int s_check_policy(const Lienthong__Directory *d, size_t i, char *err, si
             strcmp(d->policies[j]->target, p->target) == 0)
             return s_fail(err, errlen, "policy for '%s' on '%s' is listed twice", p->consumer,
                           p->target);
-    for (size_t o = 0; o < p->n_operations; o++) {
-        Lienthong__Operation op = p->operations[o];
-        if (op == LIENTHONG__OPERATION__OP_SUBSCRIBE && !s_view(d, p->target) &&
-            !s_dataset(d, p->target))
-            return s_fail(err, errlen, "policy: subscribe target '%s' unknown", p->target);
-        if ((op == LIENTHONG__OPERATION__OP_LOOKUP || op == LIENTHONG__OPERATION__OP_VERIFY) &&
-            !s_dataset(d, p->target))
-            return s_fail(err, errlen, "policy for '%s': %s is granted on datasets, and '%s' is a "
-                          "view", p->consumer, lt_dir_op_name(op), p->target);
-    }
+    /* Every operation may be granted on a dataset or on a view: on a view,
+     * lookup and verify see only its fields and rows (PROTOCOL.md 7.5). */
     return s_check_fields(t, p->fields, p->n_fields, "policy on", p->target, err, errlen);
 }
 
@@ -757,6 +750,13 @@ lt_dir_t *lt_dir_open(const uint8_t *signed_bytes, size_t len, const lt_dir_pins
     d = lienthong__directory__unpack(NULL, sd->directory.len, sd->directory.data);
     if (!d) {
         s_fail(err, errlen, "signed directory body cannot be decoded");
+        goto out;
+    }
+    char where[64];
+    /* Its ids are echoed in Hello, answers and logs: UTF-8 (PROTOCOL.md 4.5). */
+    if (lt_valid_utf8(&lienthong__directory__descriptor, sd->directory.data, sd->directory.len,
+                      where, sizeof where) != 0) {
+        s_fail(err, errlen, "directory: %s is not valid UTF-8 (or holds a NUL)", where);
         goto out;
     }
     const char *section;

@@ -5,6 +5,7 @@
 #include "lt_file.h"
 #include "lt_gwstats.h"
 #include "lt_log.h"
+#include "lt_valid.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
@@ -207,8 +208,11 @@ void lt_audit_add(lt_audit_t *self, const lt_audit_entry_t *e)
                                e->fields,  e->purpose,  e->case_ref,    e->detail,
                                e->application, e->officer};
     b->at_ms = lt_clock_now_ms();
+    /* The log is read as UTF-8 text (audit --json): whatever a module
+     * passes, what is stored is valid (PROTOCOL.md 4.5). */
     for (int t = 0; t < N_TEXT; t++)
-        b->text[t] = strdup(src[t] ? src[t] : "");
+        if ((b->text[t] = strdup(src[t] ? src[t] : "")))
+            lt_valid_sanitise(b->text[t]);
     if (self->n >= FLUSH_ENTRIES)
         (void)lt_audit_flush(self, 1);
 }

@@ -1094,3 +1094,27 @@ int lt_it_main(int argc, char **argv, const lt_it_suite_t *suite)
     lt_it_shutdown();
     return failed || run == 0 ? 1 : 0;
 }
+
+/* ---- lookup answers ---------------------------------------------------------------- */
+
+int lt_it_released(const Lienthong__LookupAnswer *a, const char *field)
+{
+    for (size_t i = 0; i < a->n_released; i++)
+        if (strcmp(a->released[i], field) == 0)
+            return 1;
+    return 0;
+}
+
+int lt_it_reason_is(const Lienthong__LookupAnswer *a, const char *field, const char *reason)
+{
+    const char *r = NULL;
+    for (size_t i = 0; i < a->n_withheld && !r; i++)
+        if (strcmp(a->withheld[i]->field, field) == 0)
+            r = a->withheld[i]->reason;
+    if (!r || strcmp(r, reason) != 0) {
+        fprintf(stderr, "itest: %s withheld as \"%s\", want \"%s\"\n", field, r ? r : "(not)",
+                reason);
+        return 0;
+    }
+    return 1;
+}

@@ -244,6 +244,14 @@ Lienthong__Envelope *lt_it_peer_offer(lt_it_peer_t *p, const uint8_t *bytes, siz
 uint8_t *lt_it_hello_bytes(const char *member, uint32_t proto_version, uint64_t dir_version,
                            size_t *len);
 
+/* ---- lookup answers (PROTOCOL.md 7.5) ----------------------------------------- */
+
+/* 1 when field is listed in the answer's `released`. */
+int lt_it_released(const Lienthong__LookupAnswer *a, const char *field);
+/* 1 when field is listed in `withheld` with exactly reason (else says why
+ * on stderr). */
+int lt_it_reason_is(const Lienthong__LookupAnswer *a, const char *field, const char *reason);
+
 /* ---- the runner ----------------------------------------------------------- */
 
 typedef struct {

@@ -583,10 +583,16 @@ static void test_compile_other_errors(void)
     expect_compile_error(11, "    signing_key = \"@S1\"; status = \"retired\"; },", 11, "status");
     expect_compile_error(14, "    transport_key = \"@T0\"; signing_key = \"@S2\"; }", 12,
                          "same transport key");
-    expect_compile_error(29, "    allow = [ \"lookup\" ]; },", 28, "view");
     char err[ERRLEN] = "", path[700];
     uint8_t *dir = NULL;
     size_t len = 0;
+    /* A lookup (or verify) policy on a view compiles (issue 15, PROTOCOL.md
+     * 7.5): a province looks up only its own residents, only the view's fields. */
+    write_src(path, sizeof path, "viewlookup.src", 29,
+              "    allow = [ \"lookup\", \"verify\" ]; purposes = [ \"SERVICE\" ]; },");
+    CU_ASSERT(lt_dir_compile(path, 0, 0, 0, &dir, &len, err, sizeof err) == 0);
+    free(dir);
+    dir = NULL;
     snprintf(path, sizeof path, "%s/absent.src", g_dir);
     CU_ASSERT(lt_dir_compile(path, 0, 0, 0, &dir, &len, err, sizeof err) == -1);
     CU_ASSERT(strstr(err, "cannot read") != NULL);
@@ -725,8 +731,13 @@ static void test_validate_policies(void)
     Lienthong__Directory *m = good_message();
     CU_ASSERT_FATAL(m != NULL);
     Lienthong__Policy *p0 = m->policies[0], *p2 = m->policies[2];
-    p0->operations[0] = LIENTHONG__OPERATION__OP_LOOKUP; /* on a view */
-    expect_invalid(m, "policies", 0, "view");
+    /* Lookup on a view is valid (issue 15): the view's fields and rows
+     * bound what the policy releases (PROTOCOL.md 7.5). */
+    p0->operations[0] = LIENTHONG__OPERATION__OP_LOOKUP;
+    const char *vsec;
+    size_t vidx;
+    char verr[ERRLEN];
+    CU_ASSERT(lt_dir_validate(m, &vsec, &vidx, verr, sizeof verr) == 0);
     p0->operations[0] = LIENTHONG__OPERATION__OP_SUBSCRIBE;
     size_t nops = p2->n_operations;
     p2->n_operations = 0;
