@@ -16,6 +16,7 @@
 #include "lt_history.h"
 #include "lt_log.h"
 #include "lt_peers.h"
+#include "lt_reject.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -58,11 +59,11 @@ int lt_feed_history_refused(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
              "%" PRIu64 "): the consumer must resynchronise",
              st->name, m->from_seq - 1, theirs, lt_history_hex(st->history, 1, ours),
              st->last_seq);
-    lt_warn("feed", "refused subscribe from %s: %s", in->user_id, why);
-    lt_audit_add(self->ctx->audit, &(lt_audit_entry_t){.event = "refused",
-                                                       .peer = in->user_id,
-                                                       .target = st->name,
-                                                       .detail = why});
+    /* Counted, logged and audited as a refusal (PROTOCOL.md 4.4); the
+     * answer is HistoryChanged, not an Error. */
+    (void)lt_reject(self->ctx->reject,
+                    &(lt_reject_in_t){.who = in->user_id, .what = "subscribe", .target = st->name,
+                                      .code = LIENTHONG__ERROR_CODE__ERR_SEQUENCE, .why = why});
     Lienthong__HistoryChanged h = LIENTHONG__HISTORY_CHANGED__INIT;
     h.stream = st->name;
     h.history_id.data = st->history;
