@@ -914,7 +914,8 @@ static void test_6_2_credit_without_subscription(void)
 }
 
 /* 6.2, 6.3, 6.4: a batch of credit-bounded size whose header the consumer
- * rebuilds from its own state verifies under the owner's signing key. */
+ * rebuilds from its own state (and the batch's history id, 6.9) verifies
+ * under the owner's signing key. */
 static void test_6_3_batch_signed(void)
 {
     Lienthong__Envelope *e = NULL;
@@ -932,6 +933,12 @@ static void test_6_3_batch_signed(void)
     hdr[o++] = (uint8_t)sl;
     memcpy(hdr + o, DS, sl);
     o += sl;
+    /* 6.3, 6.9: the stream's history id, which the batch carries */
+    CU_ASSERT(b->history_id.len == 16);
+    if (b->history_id.len == 16) {
+        memcpy(hdr + o, b->history_id.data, 16);
+        o += 16;
+    }
     for (int k = 0; k < 2; k++)
         for (int i = 7; i >= 0; i--)
             hdr[o++] = i == 0 ? 1 : 0; /* first = last = 1 */
@@ -959,6 +966,40 @@ static void test_6_3_batch_signed(void)
     e = s_recv(g_conf.sock, REPLY_MS, NULL, NULL);
     CU_ASSERT(e && e->body_case == LIENTHONG__ENVELOPE__BODY_BATCH && e->batch->first_seq == 2);
     CU_ASSERT(s_send(&g_conf, 23, &u.base, NULL, NULL) == 0);
+out:
+    s_free(&e);
+}
+
+/* 6.2 check 3, 6.9: a Subscribe whose cursor names another history gets
+ * HistoryChanged (the stream's history and last seq, the history named),
+ * never a batch; a history id neither empty nor 16 bytes is ERR_MALFORMED. */
+static void test_6_9_history(void)
+{
+    uint8_t prev[32] = {0}, other[16];
+    memset(other, 0xee, sizeof other);
+    Lienthong__Subscribe m = LIENTHONG__SUBSCRIBE__INIT;
+    m.stream = DS;
+    m.from_seq = 2;
+    m.credit = 10;
+    m.prev_hash.data = prev;
+    m.prev_hash.len = sizeof prev;
+    m.history_id.data = other;
+    m.history_id.len = sizeof other;
+    CU_ASSERT(s_send(&g_conf, 20, &m.base, NULL, NULL) == 0);
+    Lienthong__Envelope *e = s_recv(g_conf.sock, REPLY_MS, NULL, NULL);
+    LT_IT_REQUIRE(e && e->body_case == LIENTHONG__ENVELOPE__BODY_HISTORY_CHANGED);
+    const Lienthong__HistoryChanged *h = e->history_changed;
+    CU_ASSERT(strcmp(h->stream, DS) == 0 && h->history_id.len == 16 && h->last_seq >= 1);
+    CU_ASSERT(h->history_id.len == 16 && memcmp(h->history_id.data, other, 16) != 0);
+    CU_ASSERT(h->cursor_history_id.len == 16 &&
+              memcmp(h->cursor_history_id.data, other, 16) == 0);
+    s_free(&e);
+    /* Nothing streams after it. */
+    e = s_recv(g_conf.sock, 500, NULL, NULL);
+    CU_ASSERT_PTR_NULL(e);
+    m.history_id.len = 5;
+    CU_ASSERT(s_send(&g_conf, 20, &m.base, NULL, NULL) == 0);
+    CU_ASSERT(s_expect_error(&g_conf, LIENTHONG__ERROR_CODE__ERR_MALFORMED, 0, DS ": "));
 out:
     s_free(&e);
 }
@@ -1397,6 +1438,7 @@ int main(int argc, char **argv)
         {"6.2 Credit, Unsubscribe without a subscription: ERR_NOT_FOUND",
          test_6_2_credit_without_subscription},
         {"6.3 batches within credit, signed over the rebuilt header", test_6_3_batch_signed},
+        {"6.9 a cursor on another history: HistoryChanged, never a batch", test_6_9_history},
         {"7.1 request_id 0: ERR_MALFORMED", test_7_1_request_id_zero},
         {"7.1 a deadline over 10 minutes ahead: ERR_MALFORMED", test_7_1_deadline_far},
         {"7.1 a deadline passed: ERR_TIMEOUT", test_7_1_deadline_passed},
