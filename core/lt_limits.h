@@ -131,6 +131,19 @@
  * answers they produced are signed together (implementation, 7.3). */
 #define LT_PEER_DRAIN 256
 
+/* ZMQ_HANDSHAKE_IVL of the peer ROUTER: a connection that has not completed
+ * its CURVE handshake by then is closed, so that idle unauthenticated
+ * connections hold no file descriptor for long (3.2). */
+#define LT_HANDSHAKE_MS 5000
+/* File descriptors kept for the local socket and its clients, the stores,
+ * the ZeroMQ context and outgoing links; of the rest of the soft limit,
+ * at most half (and at most LT_GUARD_MAX_PENDING) may be peer connections
+ * that have not yet authenticated: beyond that the oldest are closed
+ * (implementation, 3.2; docs/operations.md, "File descriptors"). */
+#define LT_FD_RESERVE        128
+#define LT_GUARD_MIN_PENDING 8
+#define LT_GUARD_MAX_PENDING 1024
+
 /* Refusals (handshakes, frames) aggregated per source address and reason:
  * sources tracked at once before the rest share one "others" count, and how
  * often each tracked source gets one log line and one audit entry with its

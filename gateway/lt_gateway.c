@@ -7,6 +7,7 @@
 #include "lt_clock.h"
 #include "lt_file.h"
 #include "lt_gwcheck.h"
+#include "lt_guard.h"
 #include "lt_gwstats.h"
 #include "lt_log.h"
 #include "lt_notify.h"
@@ -37,6 +38,7 @@ struct _lt_gateway_t {
     lt_gwctx_t shared; /* keys, directory, store, audit and peers, owned here */
     void *zctx;        /* the ZeroMQ context */
     lt_zap_t *zap;
+    lt_guard_t *guard; /* bounds unauthenticated peer connections */
     void *peer;
     void *local;
     lt_feed_t *feed;
@@ -130,6 +132,7 @@ static int s_load_dir(lt_gateway_t *self, char *err, size_t errlen)
 static int s_rebind_peer(lt_gateway_t *self)
 {
     char err[512];
+    lt_guard_detach(self->guard, self->peer);
     zmq_close(self->peer);
     self->peer = NULL;
     lt_peers_forget_inbound(self->shared.peers);
@@ -147,6 +150,8 @@ static int s_rebind_peer(lt_gateway_t *self)
         self->failed = 1;
         return -1;
     }
+    if (lt_guard_attach(self->guard, self->peer) != 0)
+        lt_warn("gateway", "unauthenticated connections are not bounded until the next rebind");
     lt_feed_drop_peers(self->feed);
     lt_info("gateway", "peer socket rebound; every peer re-authenticates");
     return 0;
@@ -585,26 +590,33 @@ static void s_on_signal(lt_gateway_t *self)
     }
 }
 
-/* The poll set: ZAP, peer ROUTER, local ROUTER, signals, then one item
- * per link (link i at 4 + i). Returns the number of items. */
+/* The poll set: ZAP, peer ROUTER, local ROUTER, signals, the guard's
+ * monitor of the peer ROUTER (no descriptor when not attached), then one
+ * item per link (link i at LT_GW_ITEMS + i). Returns the number of items. */
+#define LT_GW_ITEMS 5
 static size_t s_poll_items(lt_gateway_t *self, zmq_pollitem_t *items)
 {
     items[0] = (zmq_pollitem_t){lt_zap_socket(self->zap), 0, ZMQ_POLLIN, 0};
     items[1] = (zmq_pollitem_t){self->peer, 0, ZMQ_POLLIN, 0};
     items[2] = (zmq_pollitem_t){self->local, 0, ZMQ_POLLIN, 0};
     items[3] = (zmq_pollitem_t){NULL, self->sigfd, ZMQ_POLLIN, 0};
-    size_t n = 4, n_links = lt_peers_links(self->shared.peers);
+    void *mon = lt_guard_socket(self->guard);
+    items[4] = (zmq_pollitem_t){mon, mon ? 0 : -1, ZMQ_POLLIN, 0};
+    size_t n = LT_GW_ITEMS, n_links = lt_peers_links(self->shared.peers);
     for (size_t i = 0; i < n_links; i++)
         items[n++] =
             (zmq_pollitem_t){lt_peers_link_socket(self->shared.peers, i), 0, ZMQ_POLLIN, 0};
     return n;
 }
 
-/* Handles every ready item, ZAP first: a pending handshake holds a peer up. */
+/* Handles every ready item, ZAP first: a pending handshake holds a peer up;
+ * then the guard, which frees descriptors. */
 static void s_on_ready(lt_gateway_t *self, const zmq_pollitem_t *items, size_t n)
 {
     if (items[0].revents & ZMQ_POLLIN)
         (void)lt_zap_handle(self->zap, self->shared.dir);
+    if (items[4].revents & ZMQ_POLLIN)
+        lt_guard_on_events(self->guard);
     if (items[3].revents & ZMQ_POLLIN)
         s_on_signal(self);
     if (items[1].revents & ZMQ_POLLIN)
@@ -612,9 +624,9 @@ static void s_on_ready(lt_gateway_t *self, const zmq_pollitem_t *items, size_t n
     if (items[2].revents & ZMQ_POLLIN)
         s_on_local(self);
     /* A link rotated meanwhile has a new socket: not polled this round. */
-    for (size_t i = 0; i + 4 < n; i++)
-        if ((items[4 + i].revents & ZMQ_POLLIN) &&
-            items[4 + i].socket == lt_peers_link_socket(self->shared.peers, i))
+    for (size_t i = 0; i + LT_GW_ITEMS < n; i++)
+        if ((items[LT_GW_ITEMS + i].revents & ZMQ_POLLIN) &&
+            items[LT_GW_ITEMS + i].socket == lt_peers_link_socket(self->shared.peers, i))
             s_on_link(self, i);
 }
 
@@ -626,7 +638,7 @@ int lt_gateway_run(lt_gateway_t *self)
     char status[512];
     snprintf(status, sizeof status, "serving %s on %s", self->cfg.member, self->cfg.listen);
     lt_notify_ready(status);
-    zmq_pollitem_t items[4 + LT_PEERS_MAX_LINKS];
+    zmq_pollitem_t items[LT_GW_ITEMS + LT_PEERS_MAX_LINKS];
     int busy = 0;
     while (!self->stopping) {
         lt_notify_watchdog();
@@ -646,6 +658,7 @@ int lt_gateway_run(lt_gateway_t *self)
         s_on_ready(self, items, n);
         busy = lt_feed_pump(self->feed, self->peer, self->local) > 0;
         lt_zap_tick(self->zap);
+        lt_guard_tick(self->guard);
         (void)lt_audit_flush(self->shared.audit, 0);
         if (lt_clock_mono_ms() - self->dir_gauges_at >= 1000)
             s_dir_gauges(self);
@@ -688,10 +701,21 @@ static int s_open_sockets(lt_gateway_t *self, char *err, size_t errlen)
         return -1;
     }
     lt_zap_set_audit(self->zap, self->shared.audit);
+    /* Raises the fd limit before the peer port opens, then watches it. */
+    self->guard = lt_guard_new(self->zctx, self->shared.stats, 0);
+    if (!self->guard) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    lt_guard_set_audit(self->guard, self->shared.audit);
     self->peer =
         lt_sock_server(self->zctx, self->shared.keys, self->cfg.listen, &self->so, err, errlen);
     if (!self->peer)
         return -1;
+    if (lt_guard_attach(self->guard, self->peer) != 0) {
+        snprintf(err, errlen, "cannot watch the peer socket's connections");
+        return -1;
+    }
     self->local = lt_sock_local(self->zctx, self->cfg.local_socket, &self->so, err, errlen);
     return self->local ? 0 : -1;
 }
@@ -780,6 +804,8 @@ void lt_gateway_destroy(lt_gateway_t **self_p)
         return;
     lt_gateway_t *self = *self_p;
     lt_peers_destroy(&self->shared.peers);
+    if (self->guard)
+        lt_guard_detach(self->guard, self->peer);
     if (self->peer)
         zmq_close(self->peer);
     if (self->local) {
@@ -787,6 +813,7 @@ void lt_gateway_destroy(lt_gateway_t **self_p)
         unlink(self->cfg.local_socket);
     }
     lt_zap_destroy(&self->zap);
+    lt_guard_destroy(&self->guard);
     lt_audit_destroy(&self->shared.audit);
     if (self->zctx)
         zmq_ctx_term(self->zctx);
