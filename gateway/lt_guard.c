@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include "lt_guard.h"
 #include "lt_clock.h"
+#include "lt_fdspare.h"
 #include "lt_gwstats.h"
 #include "lt_limits.h"
 #include "lt_log.h"
@@ -51,7 +52,10 @@ struct _lt_guard_t {
     int64_t ticked_ms;
     lt_refuse_t *closing;  /* log lines of connections closed, per address */
     lt_refuse_t *failures; /* accepts that failed */
-    lt_stats_series_t *st_soft, *st_hard, *st_open, *st_pending, *st_authed, *st_closed, *st_failed;
+    lt_stats_series_t *st_soft, *st_hard, *st_open, *st_pending, *st_authed, *st_closed, *st_failed,
+        *st_spared, *st_deferred;
+    uint64_t spared, deferred; /* lt_fdspare's counts already added to the counters */
+    int spares;                /* spares held after the last fill */
 };
 
 /* ---- the fd limit ------------------------------------------------------------ */
@@ -134,6 +138,14 @@ static int s_register(lt_guard_t *self, lt_stats_t *st)
         .name = "lienthong_peer_unauthenticated_closed",
         .help = "Unauthenticated peer connections closed, oldest first, over the cap",
         .kind = LT_STATS_COUNTER};
+    static const lt_stats_def_t spared = {
+        .name = "lienthong_local_accept_spared",
+        .help = "Local clients accepted on a spare descriptor when none was free",
+        .kind = LT_STATS_COUNTER};
+    static const lt_stats_def_t deferred = {
+        .name = "lienthong_local_accept_deferred",
+        .help = "Local clients left waiting because no descriptor, not even a spare, was free",
+        .kind = LT_STATS_COUNTER};
     static const lt_stats_def_t failed = {
         .name = "lienthong_peer_accept_failed",
         .help = "Connections to the peer port that could not be accepted",
@@ -146,7 +158,9 @@ static int s_register(lt_guard_t *self, lt_stats_t *st)
                    (self->st_authed =
                         lt_gwstats_series(st, &conns, (const char *[]){"authenticated"})) &&
                    (self->st_closed = lt_gwstats_series(st, &closed, NULL)) &&
-                   (self->st_failed = lt_gwstats_series(st, &failed, NULL))
+                   (self->st_failed = lt_gwstats_series(st, &failed, NULL)) &&
+                   (self->st_spared = lt_gwstats_series(st, &spared, NULL)) &&
+                   (self->st_deferred = lt_gwstats_series(st, &deferred, NULL))
                ? 0
                : -1;
 }
@@ -170,6 +184,8 @@ lt_guard_t *lt_guard_new(void *zctx, lt_stats_t *stats, size_t cap)
         lt_guard_destroy(&self);
         return NULL;
     }
+    if ((self->spares = lt_fdspare_fill()) < LT_FD_SPARE)
+        lt_warn("guard", "fewer than %d spare descriptors for the local socket", LT_FD_SPARE);
     lt_stats_set(self->st_soft, (int64_t)soft);
     lt_stats_set(self->st_hard, (int64_t)hard);
     lt_info("guard",
@@ -196,6 +212,7 @@ void lt_guard_destroy(lt_guard_t **self_p)
         lt_refuse_flush(self->failures);
     lt_refuse_destroy(&self->closing);
     lt_refuse_destroy(&self->failures);
+    lt_fdspare_release();
     free(self->conns);
     free(self);
     *self_p = NULL;
@@ -413,8 +430,22 @@ void lt_guard_on_events(lt_guard_t *self)
     s_enforce(self);
 }
 
+/* Replaces spares used since the last turn and counts their use. */
+static void s_spares(lt_guard_t *self)
+{
+    uint64_t used = lt_fdspare_used(), aborted = lt_fdspare_aborted();
+    if (used == self->spared && aborted == self->deferred && self->spares == LT_FD_SPARE)
+        return;
+    lt_stats_add(self->st_spared, used - self->spared);
+    lt_stats_add(self->st_deferred, aborted - self->deferred);
+    self->spared = used;
+    self->deferred = aborted;
+    self->spares = lt_fdspare_fill();
+}
+
 void lt_guard_tick(lt_guard_t *self)
 {
+    s_spares(self);
     lt_refuse_tick(self->closing);
     lt_refuse_tick(self->failures);
     int64_t now = lt_clock_mono_ms();

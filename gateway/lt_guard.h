@@ -17,7 +17,10 @@
  * end of stream and cleans up on its own). The cap is half of what the
  * soft limit leaves after LT_FD_RESERVE descriptors kept for the local
  * socket, the stores, the ZeroMQ context and outgoing links. Closed
- * connections are logged per address through lt_refuse. */
+ * connections are logged per address through lt_refuse. Closing takes a
+ * moment (libzmq's I/O thread may accept faster meanwhile), so the guard
+ * also keeps the spare descriptors of lt_fdspare filled for the local
+ * socket's accepts. */
 #ifndef LT_GUARD_H
 #define LT_GUARD_H
 

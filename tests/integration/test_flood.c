@@ -308,7 +308,7 @@ static void test_handshake_flood(void)
     fprintf(stderr,
             "test_flood: %.0f handshakes refused in %lld ms: %d log lines, %ld audit entries\n",
             refused, (long long)ms, lines, entries);
-    CU_ASSERT(refused >= 300); /* the flood happened */
+    CU_ASSERT(refused >= 100); /* the flood happened (how much depends on the machine) */
     CU_ASSERT(lines >= 1 && lines <= REFUSAL_LINES(ms));
     CU_ASSERT(entries >= 1 && entries <= REFUSAL_LINES(ms));
     CU_ASSERT(lt_it_gw_alive(g_owner));
