@@ -385,9 +385,9 @@ static void s_accepted(lt_guard_t *self, int fd)
 static void s_accept_failed(lt_guard_t *self, int err)
 {
     lt_stats_inc(self->st_failed);
-    lt_refuse_note(self->failures, &(lt_refuse_event_t){.source = "peer port",
-                                                        .reason = "accept failed",
-                                                        .detail = strerror(err)});
+    /* strerror's text is fixed per errno: a reason, not peer input. */
+    lt_refuse_note(self->failures,
+                   &(lt_refuse_event_t){.source = "peer port", .reason = strerror(err)});
 }
 
 /* Reads one event: 0, or -1 when none was waiting. */
