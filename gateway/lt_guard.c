@@ -52,6 +52,8 @@ struct _lt_guard_t {
     int64_t ticked_ms;
     lt_refuse_t *closing;  /* log lines of connections closed, per address */
     lt_refuse_t *failures; /* accepts that failed */
+    lt_guard_observer_t observer;
+    void *observer_arg;
     lt_stats_series_t *st_soft, *st_hard, *st_open, *st_pending, *st_authed, *st_closed, *st_failed,
         *st_spared, *st_deferred;
     uint64_t spared, deferred; /* lt_fdspare's counts already added to the counters */
@@ -216,6 +218,12 @@ void lt_guard_destroy(lt_guard_t **self_p)
     free(self->conns);
     free(self);
     *self_p = NULL;
+}
+
+void lt_guard_set_observer(lt_guard_t *self, lt_guard_observer_t fn, void *arg)
+{
+    self->observer = fn;
+    self->observer_arg = arg;
 }
 
 void lt_guard_set_audit(lt_guard_t *self, lt_audit_t *audit)
@@ -409,12 +417,17 @@ static int s_event(lt_guard_t *self)
     uint32_t value;
     memcpy(&ev, zmq_msg_data(&head), 2);
     memcpy(&value, (uint8_t *)zmq_msg_data(&head) + 2, 4);
+    /* The end of a connection the guard closed is reported by the guard. */
+    int ours = ev == ZMQ_EVENT_DISCONNECTED && (int)value >= 0 && (int)value < self->size &&
+               self->conns[value].state == S_CLOSING;
     if (ev == ZMQ_EVENT_ACCEPTED)
         s_accepted(self, (int)value);
     else if (ev == ZMQ_EVENT_DISCONNECTED && (int)value < self->size)
         s_set(self, (int)value, S_FREE);
     else if (ev == ZMQ_EVENT_ACCEPT_FAILED)
         s_accept_failed(self, (int)value);
+    if (self->observer && ev != ZMQ_EVENT_ACCEPT_FAILED && !ours)
+        self->observer(self->observer_arg, ev, (int32_t)value);
 out:
     zmq_msg_close(&head);
     zmq_msg_close(&where);
@@ -478,7 +491,8 @@ int lt_guard_attach(lt_guard_t *self, void *peer)
     char ep[64];
     lt_guard_detach(self, self->peer);
     snprintf(ep, sizeof ep, "inproc://lienthong-guard-%p-%u", (void *)self, ++self->attached);
-    const int events = ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_ACCEPT_FAILED | ZMQ_EVENT_DISCONNECTED;
+    const int events = ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_ACCEPT_FAILED | ZMQ_EVENT_DISCONNECTED |
+                       ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL;
     /* No high-water mark: libzmq's I/O thread blocks on a full monitor
      * pipe, and the poll loop drains it every turn. */
     int hwm = 0;

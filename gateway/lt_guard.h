@@ -59,6 +59,13 @@ void lt_guard_on_events(lt_guard_t *self);
  * authenticated; gauges are refreshed. Call every loop turn. */
 void lt_guard_tick(lt_guard_t *self);
 
+/* libzmq allows one monitor per socket: other modules see the peer
+ * ROUTER's events through this observer (ZMQ_EVENT_ACCEPTED, _DISCONNECTED
+ * and _HANDSHAKE_FAILED_PROTOCOL with their values), except the ends of
+ * connections the guard closed itself. */
+typedef void (*lt_guard_observer_t)(void *arg, uint16_t event, int32_t value);
+void lt_guard_set_observer(lt_guard_t *self, lt_guard_observer_t fn, void *arg);
+
 /* Audit entries for connections closed (may be NULL). */
 void lt_guard_set_audit(lt_guard_t *self, lt_audit_t *audit);
 
