@@ -45,7 +45,7 @@ void lt_feed_drop_peers(lt_feed_t *self);
 void lt_feed_dir_changed(lt_feed_t *self, void *peer_sock);
 
 /* The directory in use expired (PROTOCOL.md 5.5): ends every subscription,
- * telling each consumer on peer_sock (ERR_UNAVAILABLE, "STREAM: why"). */
+ * telling each consumer on peer_sock (ERR_DIRECTORY, "STREAM: why"). */
 void lt_feed_stop_serving(lt_feed_t *self, void *peer_sock, const char *why);
 
 /* ---- replica ---- */

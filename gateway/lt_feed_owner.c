@@ -219,7 +219,7 @@ void lt_feed_stop_serving(lt_feed_t *self, void *peer_sock, const char *why)
         lt_feed_sub_t *s = &self->subs[self->n_subs - 1];
         if (peer_sock)
             (void)lt_wire_send_error(peer_sock, s->rid, s->rid_len,
-                                     LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE, 0, "%s: %s",
+                                     LIENTHONG__ERROR_CODE__ERR_DIRECTORY, 0, "%s: %s",
                                      s->stream->name, why);
         s_sub_drop(self, s, why);
     }

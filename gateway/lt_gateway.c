@@ -83,6 +83,15 @@ static int s_register(lt_gateway_t *self)
     return 0;
 }
 
+/* What peers are told while the directory is expired (PROTOCOL.md 5.5). */
+static void s_expired_why(const lt_gateway_t *self, char *buf, size_t len)
+{
+    char what[128];
+    lt_gwdir_expired_text(self->shared.dir, what, sizeof what);
+    snprintf(buf, len, "%s serves no data to peers: its %s, until it adopts a newer one",
+             self->cfg.member, what);
+}
+
 /* The expiry, looked at once a second and at each adoption: at the moment
  * the directory expires every subscription ends (PROTOCOL.md 5.5). */
 static void s_dir_watch(lt_gateway_t *self)
@@ -90,8 +99,8 @@ static void s_dir_watch(lt_gateway_t *self)
     int was = self->expired;
     self->expired = lt_gwdir_watch(&self->dir_watch, self->shared.dir, (int64_t)time(NULL));
     if (self->expired && !was && self->feed) {
-        char why[256];
-        lt_gwdir_expired_text(self->shared.dir, why, sizeof why);
+        char why[512];
+        s_expired_why(self, why, sizeof why);
         lt_feed_stop_serving(self->feed, self->peer, why);
     }
 }
@@ -299,7 +308,7 @@ static void s_peer_offer(lt_gateway_t *self, const lt_wire_in_t *in,
 static int s_peer_expired(lt_gateway_t *self, const lt_wire_in_t *in,
                           const Lienthong__Envelope *env)
 {
-    char why[256];
+    char why[512];
     const char *stream = NULL;
     uint64_t request_id = 0;
     switch (env->body_case) {
@@ -318,13 +327,13 @@ static int s_peer_expired(lt_gateway_t *self, const lt_wire_in_t *in,
     default:
         return 0;
     }
-    lt_gwdir_expired_text(self->shared.dir, why, sizeof why);
-    lt_gwstats_codes_inc(&self->refused, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE);
+    s_expired_why(self, why, sizeof why);
+    /* ERR_DIRECTORY, not a transient code: the caller's application learns
+     * at once why, rather than a timeout after the retries. */
+    lt_gwstats_codes_inc(&self->refused, LIENTHONG__ERROR_CODE__ERR_DIRECTORY);
     lt_debug("peer", "refused %s from %s: %s", lt_wire_body_name(env->body_case), in->user_id, why);
-    (void)lt_wire_send_error(self->peer, in->rid, in->rid_len,
-                             LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE, request_id,
-                             "%s%s%s of %s; no data is served until a newer directory is adopted",
-                             stream ? stream : "", stream ? ": " : "", why, self->cfg.member);
+    (void)lt_wire_send_error(self->peer, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_DIRECTORY,
+                             request_id, "%s%s%s", stream ? stream : "", stream ? ": " : "", why);
     return 1;
 }
 
