@@ -102,12 +102,16 @@ static void s_print_directory(const Lienthong__StatusReply *r)
 static void s_print_peers(const Lienthong__StatusReply *r)
 {
     char when[40];
+    /* The list of connected members keeps its one-name lines: scripts wait
+     * on them (docs/operations.md); the detail of every peer follows. */
     printf("peers connected: %zu\n", r->n_peers_connected);
+    for (size_t i = 0; i < r->n_peers_connected; i++)
+        printf("  %s\n", r->peers_connected[i]);
     for (size_t i = 0; i < r->n_peers; i++) {
         const Lienthong__PeerStatus *p = r->peers[i];
-        printf("  %-24s %s since %s (directory v%" PRIu64 ")\n", p->member,
-               p->connected ? "connected" : "DISCONNECTED, last heard", s_when(p->since_ms, when,
-               sizeof when), p->directory_version);
+        printf("peer %s: %s %s, directory v%" PRIu64 "\n", p->member,
+               p->connected ? "connected since" : "DISCONNECTED, last heard",
+               s_when(p->since_ms, when, sizeof when), p->directory_version);
     }
 }
 

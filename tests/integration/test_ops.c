@@ -394,6 +394,8 @@ static void test_status_after_peer_dies(void)
     const char *args[] = {"status", "--config", owner->conf_path, NULL};
     CU_ASSERT_EQUAL(lt_it_run_cli(x.f.dir, out, args, 10000), 0);
     CU_ASSERT(lt_it_file_contains(out, "DISCONNECTED since"));
+    CU_ASSERT(lt_it_file_contains(out, "peers connected: 0\n"));
+    CU_ASSERT(lt_it_file_contains(out, "peer " ID_BHXH ": DISCONNECTED, last heard"));
     CU_ASSERT(lt_it_file_contains(out, "lag 50"));
 
     /* Back: connected again, and its line follows the new subscription. */
