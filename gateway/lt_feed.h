@@ -44,7 +44,7 @@ void lt_feed_drop_peers(lt_feed_t *self);
  * allowed or whose member is no longer active (PROTOCOL.md 6.6). */
 void lt_feed_dir_changed(lt_feed_t *self, void *peer_sock);
 
-/* The directory in use expired (PROTOCOL.md 5.5): ends every subscription,
+/* The directory in use expired (PROTOCOL.md 5.6): ends every subscription,
  * telling each consumer on peer_sock (ERR_DIRECTORY, "STREAM: why"). */
 void lt_feed_stop_serving(lt_feed_t *self, void *peer_sock, const char *why);
 

@@ -52,7 +52,7 @@ struct _lt_gateway_t {
     lt_stats_series_t *st_publish;     /* store commit latency of publish groups */
     int64_t dir_gauges_at;             /* monotonic ms of the last expiry update */
     lt_gwdir_watch_t dir_watch;        /* warnings before the expiry, errors after */
-    int expired;                       /* the directory expired: no data to peers (5.5) */
+    int expired;                       /* the directory expired: no data to peers (5.6) */
     char adopted_path[PATH_MAX + 32];
 };
 
@@ -83,7 +83,7 @@ static int s_register(lt_gateway_t *self)
     return 0;
 }
 
-/* What peers are told while the directory is expired (PROTOCOL.md 5.5). */
+/* What peers are told while the directory is expired (PROTOCOL.md 5.6). */
 static void s_expired_why(const lt_gateway_t *self, char *buf, size_t len)
 {
     char what[128];
@@ -93,7 +93,7 @@ static void s_expired_why(const lt_gateway_t *self, char *buf, size_t len)
 }
 
 /* The expiry, looked at once a second and at each adoption: at the moment
- * the directory expires every subscription ends (PROTOCOL.md 5.5). */
+ * the directory expires every subscription ends (PROTOCOL.md 5.6). */
 static void s_dir_watch(lt_gateway_t *self)
 {
     int was = self->expired;
@@ -124,7 +124,7 @@ static int s_check_self(const lt_gateway_t *self, const lt_dir_t *dir, char *err
 }
 
 /* The newest of the configured directory and the one adopted from peers,
- * expired or not (PROTOCOL.md 5.5). */
+ * expired or not (PROTOCOL.md 5.6). */
 static int s_load_dir(lt_gateway_t *self, char *err, size_t errlen)
 {
     self->shared.dir = lt_gwdir_load(&self->cfg, self->adopted_path, err, errlen);
@@ -303,7 +303,7 @@ static void s_peer_offer(lt_gateway_t *self, const lt_wire_in_t *in,
                              0, "directory refused: %s", err);
 }
 
-/* While the directory is expired no data goes to peers (PROTOCOL.md 5.5):
+/* While the directory is expired no data goes to peers (PROTOCOL.md 5.6):
  * returns 1 after refusing a request for data, 0 for what may pass. */
 static int s_peer_expired(lt_gateway_t *self, const lt_wire_in_t *in,
                           const Lienthong__Envelope *env)

@@ -1,5 +1,5 @@
 /* lt_gwdir: choosing the directory at start and watching its expiry
- * (PROTOCOL.md 5.3, 5.5). */
+ * (PROTOCOL.md 5.3, 5.6). */
 #include "lt_gwdir.h"
 #include "lt_gwstats.h"
 #include "lt_log.h"
@@ -102,7 +102,7 @@ int lt_gwdir_watch_init(lt_gwdir_watch_t *w, lt_stats_t *stats)
     static const lt_stats_def_t expired = {
         .name = "lienthong_directory_expired",
         .help = "1 while the directory in use has expired and no data is served to peers "
-                "(PROTOCOL.md 5.5)",
+                "(PROTOCOL.md 5.6)",
         .kind = LT_STATS_GAUGE};
     memset(w, 0, sizeof *w);
     w->st_expired = lt_gwstats_series(stats, &expired, NULL);

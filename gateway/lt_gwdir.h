@@ -1,4 +1,4 @@
-/* lt_gwdir: the directory over the gateway's life (PROTOCOL.md 5.3, 5.5):
+/* lt_gwdir: the directory over the gateway's life (PROTOCOL.md 5.3, 5.6):
  * which directory to start from, and what its expiry means.
  *
  * At start the gateway takes the newest directory that opens (signature,

@@ -475,7 +475,7 @@ static void test_bad_directory_at_start(void)
     LT_IT_REQUIRE(lt_it_dir_bytes(&fed, 1, 0, 0, NULL, &good, &good_len) == 0);
 
     /* An expired directory no longer stops the start (issue 14 item 3,
-     * PROTOCOL.md 5.5): the gateway runs, says so, and serves no data. */
+     * PROTOCOL.md 5.6): the gateway runs, says so, and serves no data. */
     LT_IT_REQUIRE(lt_it_gw_put_directory(ga, expired, expired_len) == 0);
     LT_IT_REQUIRE(lt_it_gw_run(ga, READY_MS) == 0);
     CU_ASSERT(lt_it_log_has(ga, 0, "EXPIRED at", NULL));

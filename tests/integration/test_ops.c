@@ -6,7 +6,7 @@
  * expiry, status and metrics show it, the log says so), while both gateways
  * keep running; a newer directory delivered to the owner by SIGHUP reaches
  * the expired consumer from its peer and the feed resumes with no gap
- * (PROTOCOL.md 5.5). A subscription added by a reload starts its feed, an
+ * (PROTOCOL.md 5.6). A subscription added by a reload starts its feed, an
  * invalid file is refused with the old configuration kept, and a removed
  * subscription stops its feed. After a consumer is killed, the owner's
  * status shows it disconnected within the heartbeat timeout (3.3) and keeps

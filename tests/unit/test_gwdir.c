@@ -1,4 +1,4 @@
-/* test_gwdir: CUnit suite for gateway/lt_gwdir (PROTOCOL.md 5.3, 5.5): the
+/* test_gwdir: CUnit suite for gateway/lt_gwdir (PROTOCOL.md 5.3, 5.6): the
  * directory taken at start is the newest that opens among the configured
  * file and the adopted copy, expired or not, and never an older one when
  * the newer is expired; unusable copies are skipped with the reason; the
