@@ -23,10 +23,10 @@ static void s_time(int64_t t, char *buf, size_t len)
 
 /* Opens path with every check of 5.3 but the expiry, which decides how the
  * gateway runs, not whether it starts. NULL with the reason in why. */
-static lt_dir_t *s_open(const lt_gwcfg_t *cfg, const char *path, int64_t now, char *why,
-                        size_t len)
+static lt_dir_t *s_open(const lt_gwcfg_t *cfg, const lt_dir_pins_t *trust, const char *path,
+                        int64_t now, char *why, size_t len)
 {
-    lt_dir_t *d = lt_dir_load(path, &cfg->pins, cfg->federation, 0, why, len);
+    lt_dir_t *d = lt_dir_load(path, trust, cfg->federation, 0, why, len);
     if (d && lt_dir_get(d)->issued_at > now + LT_DIR_MAX_AHEAD_S) {
         char ts[32];
         s_time(lt_dir_get(d)->issued_at, ts, sizeof ts);
@@ -68,12 +68,21 @@ lt_dir_t *lt_gwdir_load(const lt_gwcfg_t *cfg, const char *adopted_path, char *e
 {
     char why_conf[700], why_adopted[700];
     int64_t now = (int64_t)time(NULL);
-    lt_dir_t *conf = s_open(cfg, cfg->directory_file, now, why_conf, sizeof why_conf);
+    lt_dir_pins_t trust;
+    lt_dir_t *conf = s_open(cfg, &cfg->pins, cfg->directory_file, now, why_conf, sizeof why_conf);
     lt_dir_t *adopted = NULL;
     int have_adopted = access(adopted_path, F_OK) == 0;
+    /* The adopted copy may be signed by a next authority key the configured
+     * directory announces (PROTOCOL.md 5.5). */
+    lt_dir_trust(&cfg->pins, conf, &trust);
     if (have_adopted &&
-        !(adopted = s_open(cfg, adopted_path, now, why_adopted, sizeof why_adopted)))
+        !(adopted = s_open(cfg, &trust, adopted_path, now, why_adopted, sizeof why_adopted)))
         lt_warn("directory", "ignoring the directory adopted earlier: %s", why_adopted);
+    /* And the configured file by one the adopted copy announces: the
+     * authority may have signed it with its next key already. */
+    lt_dir_trust(&cfg->pins, adopted, &trust);
+    if (!conf && adopted && trust.count > cfg->pins.count)
+        conf = s_open(cfg, &trust, cfg->directory_file, now, why_conf, sizeof why_conf);
     /* The newest version wins even when expired: an older one may list a
      * member since revoked, and falling back on it silently is how a
      * revocation is undone. */
