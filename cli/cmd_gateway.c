@@ -13,6 +13,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 static const char *USAGE_GW = "lienthong gateway --config FILE [--check]";
 static const char *USAGE_ST = "lienthong status --config FILE [--metrics]";
@@ -73,20 +74,67 @@ int lt_cmd_gateway(int argc, char **argv)
     return rc;
 }
 
-static int s_print_status(const Lienthong__StatusReply *r)
+/* "2026-01-31 00:00:00 UTC" for unix ms, or "never" for 0. */
+static const char *s_when(int64_t ms, char *buf, size_t len)
 {
-    printf("member %s, directory version %" PRIu64 ", refused messages %" PRIu64 "\n", r->member,
-           r->directory_version, r->refused);
+    if (ms <= 0)
+        return "never";
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm);
+    return buf;
+}
+
+static void s_print_directory(const Lienthong__StatusReply *r)
+{
+    char when[40];
+    int64_t left = r->directory_expires_at - (int64_t)time(NULL);
+    s_when(r->directory_expires_at * 1000, when, sizeof when);
+    if (r->directory_expired)
+        printf("directory EXPIRED at %s: no data is served to peers until a newer directory is "
+               "adopted\n", when);
+    else if (r->directory_expires_at)
+        printf("directory expires at %s (in %lld d %lld h)\n", when, (long long)(left / 86400),
+               (long long)(left % 86400 / 3600));
+}
+
+static void s_print_peers(const Lienthong__StatusReply *r)
+{
+    char when[40];
+    /* The list of connected members keeps its one-name lines: scripts wait
+     * on them (docs/operations.md); the detail of every peer follows. */
     printf("peers connected: %zu\n", r->n_peers_connected);
     for (size_t i = 0; i < r->n_peers_connected; i++)
         printf("  %s\n", r->peers_connected[i]);
+    for (size_t i = 0; i < r->n_peers; i++) {
+        const Lienthong__PeerStatus *p = r->peers[i];
+        printf("peer %s: %s %s, directory v%" PRIu64 "\n", p->member,
+               p->connected ? "connected since" : "DISCONNECTED, last heard",
+               s_when(p->since_ms, when, sizeof when), p->directory_version);
+    }
+}
+
+static int s_print_status(const Lienthong__StatusReply *r)
+{
+    char when[40];
+    printf("member %s, directory version %" PRIu64 ", refused messages %" PRIu64 "\n", r->member,
+           r->directory_version, r->refused);
+    s_print_directory(r);
+    s_print_peers(r);
     for (size_t i = 0; i < r->n_streams; i++) {
         const Lienthong__StreamStatus *s = r->streams[i];
         printf("%s %s: last seq %" PRIu64 ", %.0f records/s\n", s->role, s->stream, s->last_seq,
                s->records_per_sec);
-        for (size_t j = 0; j < s->n_subscribers; j++)
-            printf("    subscriber %-16s cursor %" PRIu64 " lag %" PRIu64 "\n",
-                   s->subscribers[j]->member, s->subscribers[j]->cursor, s->subscribers[j]->lag);
+        for (size_t j = 0; j < s->n_subscribers; j++) {
+            const Lienthong__SubscriberStatus *sub = s->subscribers[j];
+            printf("    subscriber %-16s cursor %" PRIu64 " lag %" PRIu64, sub->member, sub->cursor,
+                   sub->lag);
+            if (sub->disconnected)
+                printf(" DISCONNECTED since %s (%s)", s_when(sub->disconnected_since_ms, when,
+                       sizeof when), sub->reason);
+            printf("\n");
+        }
     }
     return 0;
 }

@@ -69,6 +69,12 @@
 #define LT_DIR_MAX_NEXT_AUTHORITIES 4
 /* How far in the future a directory's issued_at may be (5.3, check 6). */
 #define LT_DIR_MAX_AHEAD_S 300
+/* Days before its expiry at which a gateway warns that its directory is
+ * about to expire, once at each (5.6); `directory sign` warns at the first. */
+#define LT_DIR_WARN_DAYS_FAR  7
+#define LT_DIR_WARN_DAYS_NEAR 1
+/* Once expired, the error is repeated this often, in seconds (5.6). */
+#define LT_DIR_EXPIRED_REPEAT_S 60
 
 /* ---- feeds (6) ------------------------------------------------------------------------ */
 

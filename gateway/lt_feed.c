@@ -130,9 +130,7 @@ lt_feed_t *lt_feed_new(const lt_gwctx_t *ctx)
     if (!self)
         return NULL;
     self->ctx = ctx;
-    /* Half the frame cap, so that a full batch with its envelope always fits. */
-    self->batch_bytes =
-        cfg->max_message / 2 < LT_BATCH_MAX_BYTES ? cfg->max_message / 2 : LT_BATCH_MAX_BYTES;
+    lt_feed_limits_changed(self);
     if (s_register(self, ctx->stats) != 0) {
         lt_feed_destroy(&self);
         return NULL;
@@ -143,6 +141,13 @@ lt_feed_t *lt_feed_new(const lt_gwctx_t *ctx)
             return NULL;
         }
     return self;
+}
+
+void lt_feed_limits_changed(lt_feed_t *self)
+{
+    size_t max = self->ctx->cfg->max_message;
+    /* Half the frame cap, so that a full batch with its envelope always fits. */
+    self->batch_bytes = max / 2 < LT_BATCH_MAX_BYTES ? max / 2 : LT_BATCH_MAX_BYTES;
 }
 
 void lt_feed_destroy(lt_feed_t **self_p)
@@ -250,6 +255,18 @@ static void s_status_owned(lt_feed_t *self)
     }
 }
 
+/* "owner", "replica", or for a replica a reload unsubscribed "replica
+ * (unsubscribed)": its data stays, but nothing updates it. */
+static char *s_role(lt_feed_t *self, const lt_feed_stream_t *st)
+{
+    if (lt_feed_replica_find(self, st->name))
+        return "replica";
+    const char *owner = self->ctx->dir ? lt_feed_owner_of(self->ctx->dir, st->name) : NULL;
+    if (owner && strcmp(owner, self->ctx->cfg->member) != 0)
+        return "replica (unsubscribed)";
+    return "owner";
+}
+
 void lt_feed_status(lt_feed_t *self, Lienthong__StatusReply *r)
 {
     s_status_owned(self);
@@ -266,7 +283,7 @@ void lt_feed_status(lt_feed_t *self, Lienthong__StatusReply *r)
         ss->stream = st->name;
         ss->last_seq = (uint64_t)lt_gwstats_gauge(st->st_last_seq);
         ss->records_per_sec = st->rate;
-        ss->role = lt_feed_replica_find(self, st->name) ? "replica" : "owner";
+        ss->role = s_role(self, st);
         s_status_cursor(self, st, ss);
         lt_feed_owner_status(self, st, ss);
     }

@@ -35,6 +35,16 @@ typedef struct {
     lt_stats_series_t *st_cursor, *st_lag; /* {stream, subscriber} */
 } lt_feed_sub_t;
 
+/* Owner: a subscription that ended, kept for status (PROTOCOL.md 8.3)
+ * until its member subscribes to the stream again. */
+typedef struct {
+    char member[LT_ID_MAX];
+    lt_feed_stream_t *stream;
+    uint64_t cursor;    /* last seq sent */
+    int64_t since_ms;   /* unix ms when it ended */
+    char reason[128];
+} lt_feed_gone_t;
+
 /* Local: a sink adapter attached to a stream. */
 typedef struct {
     uint8_t rid[LT_RID_MAX];
@@ -75,6 +85,8 @@ struct _lt_feed_t {
     size_t n_streams;
     lt_feed_sub_t subs[LT_FEED_MAX_SUBS];
     size_t n_subs;
+    lt_feed_gone_t gone[LT_FEED_MAX_SUBS];
+    size_t n_gone;
     lt_feed_sink_t sinks[LT_FEED_MAX_SINKS];
     size_t n_sinks;
     lt_feed_replica_t replicas[LT_GWCFG_MAX_SUBS];
@@ -120,6 +132,8 @@ void lt_feed_owner_status(const lt_feed_t *self, const lt_feed_stream_t *st,
 int lt_feed_replica_open(lt_feed_t *self, const char *stream);
 /* The replica of stream, or NULL when this gateway does not replicate it. */
 lt_feed_replica_t *lt_feed_replica_find(lt_feed_t *self, const char *stream);
+/* The directory changed: feeds backing off subscribe again at once. */
+void lt_feed_replica_dir_changed(lt_feed_t *self);
 /* Subscribes, re-subscribes idle feeds, and ends back-offs. */
 void lt_feed_replica_tick(lt_feed_t *self);
 

@@ -6,6 +6,7 @@
 #include "lt_file.h"
 #include "lt_gwstats.h"
 #include "lt_log.h"
+#include "lt_peers.h"
 #include "lt_valid.h"
 
 #include <errno.h>
@@ -34,8 +35,47 @@ static void s_sub_audit(lt_feed_t *self, const char *event, const char *member, 
         &(lt_audit_entry_t){.event = event, .peer = member, .target = stream, .detail = detail});
 }
 
+/* ---- ended subscriptions, kept for status ---------------------------------- */
+
+static lt_feed_gone_t *s_gone_find(lt_feed_t *self, const char *member,
+                                   const lt_feed_stream_t *st)
+{
+    for (size_t i = 0; i < self->n_gone; i++)
+        if (self->gone[i].stream == st && strcmp(self->gone[i].member, member) == 0)
+            return &self->gone[i];
+    return NULL;
+}
+
+/* Remembers where s ended; the oldest line makes room when the table is full. */
+static void s_gone_add(lt_feed_t *self, const lt_feed_sub_t *s, const char *why)
+{
+    lt_feed_gone_t *g = s_gone_find(self, s->member, s->stream);
+    if (!g && self->n_gone < LT_FEED_MAX_SUBS)
+        g = &self->gone[self->n_gone++];
+    if (!g) {
+        g = &self->gone[0];
+        for (size_t i = 1; i < self->n_gone; i++)
+            if (self->gone[i].since_ms < g->since_ms)
+                g = &self->gone[i];
+    }
+    snprintf(g->member, sizeof g->member, "%s", s->member);
+    g->stream = s->stream;
+    g->cursor = s->next - 1;
+    g->since_ms = lt_clock_now_ms();
+    snprintf(g->reason, sizeof g->reason, "%s", why);
+}
+
+/* The member subscribed again: its old line goes. */
+static void s_gone_forget(lt_feed_t *self, const char *member, const lt_feed_stream_t *st)
+{
+    lt_feed_gone_t *g = s_gone_find(self, member, st);
+    if (g)
+        *g = self->gone[--self->n_gone];
+}
+
 static void s_sub_drop(lt_feed_t *self, lt_feed_sub_t *s, const char *why)
 {
+    s_gone_add(self, s, why);
     lt_info("feed", "feed %s to %s stopped at seq %llu: %s", s->stream->name, s->member,
             (unsigned long long)(s->next - 1), why);
     char detail[400];
@@ -94,6 +134,7 @@ static lt_feed_sub_t *s_sub_slot(lt_feed_t *self, const lt_wire_in_t *in,
     lt_feed_sub_t *s = s_sub_find(self, in->rid, in->rid_len, m->stream);
     if (s || self->n_subs >= LT_FEED_MAX_SUBS)
         return s;
+    s_gone_forget(self, in->user_id, st);
     lt_info("feed", "feed %s to %s starts at seq %llu (last %llu)", m->stream, in->user_id,
             (unsigned long long)m->from_seq, (unsigned long long)st->last_seq);
     char detail[64];
@@ -191,9 +232,22 @@ void lt_feed_drop_peers(lt_feed_t *self)
         s_sub_drop(self, &self->subs[self->n_subs - 1], "peer socket rebound");
 }
 
+void lt_feed_stop_serving(lt_feed_t *self, void *peer_sock, const char *why)
+{
+    while (self->n_subs) {
+        lt_feed_sub_t *s = &self->subs[self->n_subs - 1];
+        if (peer_sock)
+            (void)lt_wire_send_error(peer_sock, s->rid, s->rid_len,
+                                     LIENTHONG__ERROR_CODE__ERR_DIRECTORY, 0, "%s: %s",
+                                     s->stream->name, why);
+        s_sub_drop(self, s, why);
+    }
+}
+
 void lt_feed_dir_changed(lt_feed_t *self, void *peer_sock)
 {
     char why[512];
+    lt_feed_replica_dir_changed(self);
     for (size_t i = 0; i < self->n_subs;) {
         lt_feed_sub_t *s = &self->subs[i];
         Lienthong__ErrorCode code =
@@ -282,20 +336,59 @@ int lt_feed_owner_pump(lt_feed_t *self, void *sock)
 
 /* ---- status ------------------------------------------------------------------------------ */
 
+/* A status line: a live subscription, or one that ended (sub NULL, g set). */
+static Lienthong__SubscriberStatus *s_status_line(const lt_feed_t *self, const lt_feed_sub_t *sub,
+                                                  const lt_feed_gone_t *g)
+{
+    Lienthong__SubscriberStatus *line = calloc(1, sizeof *line);
+    if (!line)
+        return NULL;
+    lienthong__subscriber_status__init(line);
+    if (g) {
+        line->member = (char *)g->member;
+        line->cursor = g->cursor;
+        line->lag = g->stream->last_seq - g->cursor;
+        line->disconnected = 1;
+        line->disconnected_since_ms = g->since_ms;
+        line->reason = (char *)g->reason;
+        return line;
+    }
+    line->member = (char *)sub->member;
+    line->cursor = (uint64_t)lt_gwstats_gauge(sub->st_cursor);
+    line->lag = (uint64_t)lt_gwstats_gauge(sub->st_lag);
+    /* The owner learns that a consumer died only when a send fails; its
+     * Hellos stopping says so within the heartbeat timeout (3.3). */
+    int64_t since = 0;
+    if (self->ctx->peers && lt_peers_member_state(self->ctx->peers, sub->member, &since) == 0) {
+        line->disconnected = 1;
+        line->disconnected_since_ms = since;
+        line->reason = "peer lost: no Hello within the heartbeat timeout";
+    }
+    return line;
+}
+
+/* 1 when the member of an ended line has a live subscription to its stream
+ * (an older connection's subscription ended after the new one began). */
+static int s_live(const lt_feed_t *self, const lt_feed_gone_t *g)
+{
+    for (size_t i = 0; i < self->n_subs; i++)
+        if (self->subs[i].stream == g->stream && strcmp(self->subs[i].member, g->member) == 0)
+            return 1;
+    return 0;
+}
+
 void lt_feed_owner_status(const lt_feed_t *self, const lt_feed_stream_t *st,
                           Lienthong__StreamStatus *ss)
 {
-    ss->subscribers = calloc(self->n_subs + 1, sizeof *ss->subscribers);
-    for (size_t j = 0; ss->subscribers && j < self->n_subs; j++) {
-        if (self->subs[j].stream != st)
+    ss->subscribers = calloc(self->n_subs + self->n_gone + 1, sizeof *ss->subscribers);
+    for (size_t j = 0; ss->subscribers && j < self->n_subs + self->n_gone; j++) {
+        const lt_feed_sub_t *sub = j < self->n_subs ? &self->subs[j] : NULL;
+        const lt_feed_gone_t *g = sub ? NULL : &self->gone[j - self->n_subs];
+        if ((sub ? sub->stream : g->stream) != st || (g && s_live(self, g)))
             continue;
-        Lienthong__SubscriberStatus *sub = calloc(1, sizeof *sub);
-        if (!sub)
+        Lienthong__SubscriberStatus *line = s_status_line(self, sub, g);
+        if (!line)
             break;
-        lienthong__subscriber_status__init(sub);
-        sub->member = (char *)self->subs[j].member;
-        sub->cursor = (uint64_t)lt_gwstats_gauge(self->subs[j].st_cursor);
-        sub->lag = (uint64_t)lt_gwstats_gauge(self->subs[j].st_lag);
-        ss->subscribers[ss->n_subscribers++] = sub;
+        ss->subscribers[ss->n_subscribers++] = line;
     }
 }

@@ -45,6 +45,59 @@ lt_feed_replica_t *lt_feed_replica_find(lt_feed_t *self, const char *stream)
     return NULL;
 }
 
+int lt_feed_replica_add(lt_feed_t *self, const char *stream)
+{
+    if (lt_feed_replica_find(self, stream))
+        return 0;
+    if (self->n_replicas >= LT_GWCFG_MAX_SUBS || lt_feed_replica_open(self, stream) != 0) {
+        lt_error("feed", "cannot start the replica of %s: %s", stream,
+                 self->n_replicas >= LT_GWCFG_MAX_SUBS ? "too many subscriptions"
+                                                       : "the stream cannot be opened");
+        return -1;
+    }
+    lt_feed_replica_t *f = &self->replicas[self->n_replicas - 1];
+    lt_info("feed", "replica of %s added at seq %llu", stream,
+            (unsigned long long)f->cursor.last_seq);
+    return 0;
+}
+
+static void s_unsubscribe(void *sock, const lt_feed_replica_t *f);
+
+void lt_feed_replica_remove(lt_feed_t *self, const char *stream)
+{
+    lt_feed_replica_t *f = lt_feed_replica_find(self, stream);
+    if (!f)
+        return;
+    /* Only a feed that may be live has something to stop at the owner; a
+     * batch still on its way is then dropped as not ours (stale). */
+    void *sock = f->state == LT_FEED_LIVE && f->owner[0]
+                     ? lt_peers_link(self->ctx->peers, f->owner)
+                     : NULL;
+    if (sock)
+        s_unsubscribe(sock, f);
+    lt_info("feed", "replica of %s removed at seq %llu", stream,
+            (unsigned long long)f->cursor.last_seq);
+    lt_audit_add(self->ctx->audit, &(lt_audit_entry_t){.event = "replica-stop",
+                                                       .peer = f->owner,
+                                                       .target = f->stream->name,
+                                                       .detail = "removed from the configuration"});
+    *f = self->replicas[--self->n_replicas];
+}
+
+void lt_feed_replica_dir_changed(lt_feed_t *self)
+{
+    /* A new directory may be what the owner waited for (an expired one,
+     * a policy): feeds backing off try again now rather than in a minute. */
+    int64_t now = lt_clock_mono_ms();
+    for (size_t i = 0; i < self->n_replicas; i++) {
+        lt_feed_replica_t *f = &self->replicas[i];
+        if (f->state == LT_FEED_BACKOFF && f->next_at > now) {
+            f->next_at = now;
+            f->backoff = 0;
+        }
+    }
+}
+
 /* ---- subscribing ------------------------------------------------------------- */
 
 static void s_unsubscribe(void *sock, const lt_feed_replica_t *f)

@@ -8,6 +8,8 @@
 #include "lt_file.h"
 #include "lt_gwcheck.h"
 #include "lt_guard.h"
+#include "lt_gwdir.h"
+#include "lt_gwreload.h"
 #include "lt_gwstats.h"
 #include "lt_log.h"
 #include "lt_notify.h"
@@ -54,6 +56,8 @@ struct _lt_gateway_t {
     lt_stats_series_t *st_dir_expiry;  /* seconds until it expires */
     lt_stats_series_t *st_publish;     /* store commit latency of publish groups */
     int64_t dir_gauges_at;             /* monotonic ms of the last expiry update */
+    lt_gwdir_watch_t dir_watch;        /* warnings before the expiry, errors after */
+    int expired;                       /* the directory expired: no data to peers (5.6) */
     char adopted_path[PATH_MAX + 32];
 };
 
@@ -79,9 +83,31 @@ static int s_register(lt_gateway_t *self)
     if (lt_gwstats_codes_init(&self->refused, st, &refused, NULL) != 0 ||
         !(self->st_dir_version = lt_gwstats_series(st, &version, NULL)) ||
         !(self->st_dir_expiry = lt_gwstats_series(st, &expiry, NULL)) ||
-        !(self->st_publish = lt_publish_stats(st)))
+        !(self->st_publish = lt_publish_stats(st)) || lt_gwdir_watch_init(&self->dir_watch, st) != 0)
         return -1;
     return 0;
+}
+
+/* What peers are told while the directory is expired (PROTOCOL.md 5.6). */
+static void s_expired_why(const lt_gateway_t *self, char *buf, size_t len)
+{
+    char what[128];
+    lt_gwdir_expired_text(self->shared.dir, what, sizeof what);
+    snprintf(buf, len, "%s serves no data to peers: its %s, until it adopts a newer one",
+             self->cfg.member, what);
+}
+
+/* The expiry, looked at once a second and at each adoption: at the moment
+ * the directory expires every subscription ends (PROTOCOL.md 5.6). */
+static void s_dir_watch(lt_gateway_t *self)
+{
+    int was = self->expired;
+    self->expired = lt_gwdir_watch(&self->dir_watch, self->shared.dir, (int64_t)time(NULL));
+    if (self->expired && !was && self->feed) {
+        char why[512];
+        s_expired_why(self, why, sizeof why);
+        lt_feed_stop_serving(self->feed, self->peer, why);
+    }
 }
 
 /* The directory gauges: at adoption, and the expiry once a second. */
@@ -91,6 +117,7 @@ static void s_dir_gauges(lt_gateway_t *self)
     lt_stats_set(self->st_dir_version, (int64_t)lt_dir_version(d));
     lt_stats_set(self->st_dir_expiry, lt_dir_expires(d) - lt_clock_now_ms() / 1000);
     self->dir_gauges_at = lt_clock_mono_ms();
+    s_dir_watch(self);
 }
 
 /* ---- directory ------------------------------------------------------------ */
@@ -101,51 +128,12 @@ static int s_check_self(const lt_gateway_t *self, const lt_dir_t *dir, char *err
     return lt_gwcheck_self(&self->cfg, self->shared.keys, dir, err, errlen);
 }
 
-/* The configured directory file once more, trusting the next authority
- * keys the adopted directory announces: the file may already be signed by
- * the authority's next key (PROTOCOL.md 5.5). NULL when it still fails. */
-static lt_dir_t *s_load_announced(lt_gateway_t *self, const lt_dir_t *adopted, int64_t now)
-{
-    char why[512];
-    lt_dir_pins_t trust;
-    lt_dir_trust(&self->cfg.pins, adopted, &trust);
-    if (trust.count == self->cfg.pins.count)
-        return NULL;
-    return lt_dir_load(self->cfg.directory_file, &trust, self->cfg.federation, now, why,
-                       sizeof why);
-}
-
-/* Loads the configured directory and the newest one adopted from peers,
- * keeping whichever valid one is newer. */
+/* The newest of the configured directory and the one adopted from peers,
+ * expired or not (PROTOCOL.md 5.6). */
 static int s_load_dir(lt_gateway_t *self, char *err, size_t errlen)
 {
-    char why[512];
-    int64_t now = (int64_t)time(NULL);
-    lt_dir_t *conf = lt_dir_load(self->cfg.directory_file, &self->cfg.pins, self->cfg.federation,
-                                 now, err, errlen);
-    lt_dir_t *adopted = NULL;
-    if (access(self->adopted_path, F_OK) == 0) {
-        /* Signed by a pinned key, or by a next authority key the configured
-         * directory announces (PROTOCOL.md 5.5). */
-        lt_dir_pins_t trust;
-        lt_dir_trust(&self->cfg.pins, conf, &trust);
-        adopted = lt_dir_load(self->adopted_path, &trust, self->cfg.federation, now, why,
-                              sizeof why);
-        if (!adopted)
-            lt_warn("directory", "ignoring previously adopted directory: %s", why);
-    }
-    if (!conf && adopted)
-        conf = s_load_announced(self, adopted, now);
-    if (adopted && (!conf || lt_dir_version(adopted) > lt_dir_version(conf))) {
-        lt_dir_destroy(&conf);
-        conf = adopted;
-        adopted = NULL;
-    }
-    lt_dir_destroy(&adopted);
-    if (!conf)
-        return -1;
-    self->shared.dir = conf;
-    return 0;
+    self->shared.dir = lt_gwdir_load(&self->cfg, self->adopted_path, err, errlen);
+    return self->shared.dir ? 0 : -1;
 }
 
 /* ---- adoption -------------------------------------------------------------- */
@@ -333,8 +321,44 @@ static void s_peer_offer(lt_gateway_t *self, const lt_wire_in_t *in,
                              0, "directory refused: %s", err);
 }
 
+/* While the directory is expired no data goes to peers (PROTOCOL.md 5.6):
+ * returns 1 after refusing a request for data, 0 for what may pass. */
+static int s_peer_expired(lt_gateway_t *self, const lt_wire_in_t *in,
+                          const Lienthong__Envelope *env)
+{
+    char why[512];
+    const char *stream = NULL;
+    uint64_t request_id = 0;
+    switch (env->body_case) {
+    case LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST:
+        request_id = env->lookup_request->request_id;
+        break;
+    case LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST:
+        request_id = env->verify_request->request_id;
+        break;
+    case LIENTHONG__ENVELOPE__BODY_SUBSCRIBE:
+        stream = env->subscribe->stream;
+        break;
+    case LIENTHONG__ENVELOPE__BODY_CREDIT:
+        stream = env->credit->stream;
+        break;
+    default:
+        return 0;
+    }
+    s_expired_why(self, why, sizeof why);
+    /* ERR_DIRECTORY, not a transient code: the caller's application learns
+     * at once why, rather than a timeout after the retries. */
+    lt_gwstats_codes_inc(&self->refused, LIENTHONG__ERROR_CODE__ERR_DIRECTORY);
+    lt_debug("peer", "refused %s from %s: %s", lt_wire_body_name(env->body_case), in->user_id, why);
+    (void)lt_wire_send_error(self->peer, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_DIRECTORY,
+                             request_id, "%s%s%s", stream ? stream : "", stream ? ": " : "", why);
+    return 1;
+}
+
 static void s_peer_dispatch(lt_gateway_t *self, const lt_wire_in_t *in, Lienthong__Envelope *env)
 {
+    if (self->expired && s_peer_expired(self, in, env))
+        return;
     switch (env->body_case) {
     case LIENTHONG__ENVELOPE__BODY_HELLO:
         lt_peers_on_hello(self->shared.peers, self->peer, in, env->hello);
@@ -490,6 +514,8 @@ static void s_local_status(lt_gateway_t *self, const lt_wire_in_t *in)
     r.member = self->cfg.member;
     r.directory_version = (uint64_t)lt_gwstats_gauge(self->st_dir_version);
     r.refused = lt_gwstats_codes_sum(&self->refused) + lt_zap_refused(self->zap);
+    r.directory_expires_at = lt_dir_expires(self->shared.dir);
+    r.directory_expired = self->expired;
     if (lt_peers_status(self->shared.peers, &r) != 0)
         lt_warn("local", "status reply without its peer list: out of memory");
     lt_feed_status(self->feed, &r);
@@ -610,6 +636,55 @@ static void s_on_local(lt_gateway_t *self)
 
 /* ---- signals and the loop --------------------------------------------------- */
 
+/* Applies a reloaded configuration, already compared with the running one
+ * (lt_gwreload): replicas, links, log, limits. */
+static void s_apply_config(lt_gateway_t *self, const lt_gwcfg_t *next,
+                           const lt_gwreload_diff_t *d)
+{
+    /* The modules read the configuration at the moment of use (lt_gwctx.h):
+     * in place, it is what every later call sees. */
+    for (size_t i = 0; i < d->n_subs_removed; i++)
+        lt_feed_replica_remove(self->feed, d->subs_removed[i]);
+    self->cfg = *next;
+    for (size_t i = 0; i < d->n_subs_added; i++)
+        (void)lt_feed_replica_add(self->feed, d->subs_added[i]);
+    for (size_t i = 0; i < d->n_peers_added; i++)
+        (void)lt_peers_link(self->shared.peers, d->peers_added[i]);
+    if (d->log_changed) {
+        lt_log_set_level(self->cfg.log_level);
+        lt_log_set_format(self->cfg.log_format);
+    }
+    if (d->limits_changed) {
+        /* New connections take the new socket options; open ones keep theirs. */
+        self->so.max_message = self->cfg.max_message;
+        self->so.heartbeat_ms = self->cfg.heartbeat_ms;
+        lt_peers_set_sock_opts(self->shared.peers, &self->so);
+        lt_feed_limits_changed(self->feed);
+    }
+}
+
+/* Re-reads the whole configuration file; one that does not load is refused
+ * and the running configuration kept. */
+static void s_reload_config(lt_gateway_t *self)
+{
+    char err[1024];
+    lt_gwcfg_t *next = malloc(sizeof *next); /* large: off the stack */
+    if (!next) {
+        lt_error("reload", "configuration not reloaded: out of memory");
+        return;
+    }
+    if (lt_gwcfg_load(self->cfg.path, next, err, sizeof err) != 0) {
+        lt_error("reload", "refused, keeping the running configuration: %s", err);
+    } else {
+        lt_gwreload_diff_t d;
+        lt_gwreload_diff(&self->cfg, next, &d);
+        s_apply_config(self, next, &d);
+        lt_info("reload", "configuration %s reloaded: %zu change%s", self->cfg.path, d.n_changes,
+                d.n_changes == 1 ? "" : "s");
+    }
+    free(next);
+}
+
 /* 1 if a and b hold the same public keys. */
 static int s_same_keys(const lt_keys_t *a, const lt_keys_t *b)
 {
@@ -661,8 +736,10 @@ static void s_reload(lt_gateway_t *self)
     uint8_t *buf = NULL;
     size_t len = 0;
     char err[512];
-    lt_info("gateway", "SIGHUP: reloading directory %s", self->cfg.directory_file);
+    lt_info("gateway", "SIGHUP: reloading configuration %s and directory %s", self->cfg.path,
+            self->cfg.directory_file);
     lt_notify_reloading();
+    s_reload_config(self);
     if (lt_file_read(self->cfg.directory_file, LT_DIR_MAX_BYTES, &buf, &len) != 0) {
         lt_warn("directory", "cannot read %s: %s", self->cfg.directory_file, strerror(errno));
     } else if (lt_gateway_adopt(self, buf, len, self->cfg.directory_file, err, sizeof err) > 0) {
@@ -754,7 +831,7 @@ int lt_gateway_run(lt_gateway_t *self)
             return -1;
         }
         s_on_ready(self, items, n);
-        busy = lt_feed_pump(self->feed, self->peer, self->local) > 0;
+        busy = lt_feed_pump(self->feed, self->expired ? NULL : self->peer, self->local) > 0;
         lt_zap_tick(self->zap);
         lt_guard_tick(self->guard);
         lt_reject_tick(self->shared.reject);

@@ -131,7 +131,9 @@ static const char *s_dir_fix(const char *err)
                "authority's host) and correct authority_keys, or ask the authority to sign again";
     if (strstr(err, "expired"))
         return "ask the authority for a renewed directory (docs/operations.md, \"Renewing the "
-               "directory\"), put it in place, then start (or reload) the gateway";
+               "directory\"), put it in place, then start (or reload) the gateway; meanwhile "
+               "the gateway starts but serves no data to peers, and adopts a newer directory "
+               "from any peer that has one (proto/PROTOCOL.md 5.6)";
     if (strstr(err, "cannot read"))
         return "put the signed directory the authority sent you at this path, readable by the "
                "gateway's user";
