@@ -63,13 +63,14 @@ struct _lt_guard_t {
 /* ---- the fd limit ------------------------------------------------------------ */
 
 /* Raises the soft RLIMIT_NOFILE to the hard one; returns the soft limit in
- * force and sets *hard. */
-static uint64_t s_raise_nofile(uint64_t *hard)
+ * force and sets *hard and *before (the soft limit found at start). */
+static uint64_t s_raise_nofile(uint64_t *hard, uint64_t *before)
 {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
         lt_warn("guard", "cannot read the file descriptor limit: %s", strerror(errno));
         *hard = 0;
+        *before = 1024;
         return 1024;
     }
     uint64_t was = rl.rlim_cur;
@@ -82,9 +83,7 @@ static uint64_t s_raise_nofile(uint64_t *hard)
         }
     }
     *hard = rl.rlim_max;
-    lt_info("guard", "file descriptors: soft limit %llu (was %llu), hard limit %llu",
-            (unsigned long long)rl.rlim_cur, (unsigned long long)was,
-            (unsigned long long)rl.rlim_max);
+    *before = was;
     return rl.rlim_cur;
 }
 
@@ -174,7 +173,7 @@ lt_guard_t *lt_guard_new(void *zctx, lt_stats_t *stats, size_t cap)
     lt_guard_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
-    uint64_t hard, soft = s_raise_nofile(&hard);
+    uint64_t hard, before, soft = s_raise_nofile(&hard, &before);
     self->zctx = zctx;
     self->cap = cap ? cap : s_cap(soft);
     self->size = soft < LT_GUARD_TABLE_MAX ? (int)soft : LT_GUARD_TABLE_MAX;
@@ -190,9 +189,12 @@ lt_guard_t *lt_guard_new(void *zctx, lt_stats_t *stats, size_t cap)
         lt_warn("guard", "fewer than %d spare descriptors for the local socket", LT_FD_SPARE);
     lt_stats_set(self->st_soft, (int64_t)soft);
     lt_stats_set(self->st_hard, (int64_t)hard);
+    /* One line for the whole budget: the limits and what they leave to peers. */
     lt_info("guard",
-            "at most %zu unauthenticated peer connections (%d descriptors kept for the "
-            "local socket, stores and links)",
+            "file descriptors: soft limit %llu (was %llu), hard limit %llu; at most %zu "
+            "unauthenticated peer connections (%d descriptors kept for the local socket, "
+            "stores and links)",
+            (unsigned long long)soft, (unsigned long long)before, (unsigned long long)hard,
             self->cap, LT_FD_RESERVE);
     if (soft < 2 * LT_FD_RESERVE + 2 * LT_GUARD_MIN_PENDING)
         lt_warn("guard",

@@ -131,6 +131,19 @@ static int s_user_version(sqlite3 *db, int *version)
     return rc == SQLITE_ROW ? 0 : -1;
 }
 
+/* 1 if the database has a table of that name. */
+static int s_has_table(sqlite3 *db, const char *name)
+{
+    sqlite3_stmt *st = NULL;
+    int found = 0;
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                           -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) == SQLITE_OK)
+        found = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return found;
+}
+
 /* Applies step number `step` (1-based) and sets user_version in the same
  * transaction. */
 static int s_migrate_step(sqlite3 *db, int step, char *err, size_t errlen)
@@ -165,10 +178,13 @@ static int s_migrate(sqlite3 *db, char *err, size_t errlen)
                  version, SCHEMA_VERSION);
         return -1;
     }
+    int fresh = version == 0 && !s_has_table(db, "streams");
     for (int step = version + 1; step <= SCHEMA_VERSION; step++)
         if (s_migrate_step(db, step, err, errlen) != 0)
             return -1;
-    if (version < SCHEMA_VERSION)
+    /* A new store (no streams table before step 1) is created, not migrated:
+     * only a real upgrade earns a line in the log. */
+    if (version < SCHEMA_VERSION && !fresh)
         lt_info("store", "schema migrated from version %d to %d", version, SCHEMA_VERSION);
     return 0;
 }
