@@ -565,6 +565,23 @@ static dedup_t *s_admit(lt_query_t *self, op_stats_t *os, void *peer, const lt_w
     return d;
 }
 
+/* Nothing is answered while the audit log cannot be written (PROTOCOL.md
+ * 7.2): refuses the request (os NULL: a local one) with ERR_UNAVAILABLE and
+ * the reason, without executing it. 1 when refused. */
+static int s_audit_down(lt_query_t *self, op_stats_t *os, void *sock, const lt_wire_in_t *in,
+                        uint64_t id)
+{
+    char why[320];
+    if (lt_audit_writable(self->ctx->audit, why, sizeof why))
+        return 0;
+    lt_audit_refused(self->ctx->audit);
+    if (os)
+        lt_gwstats_codes_inc(&os->refused, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE);
+    (void)lt_wire_send_error(sock, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE, id,
+                             "%s; retry later", why);
+    return 1;
+}
+
 void lt_query_on_request(lt_query_t *self, void *peer, const lt_wire_in_t *in,
                          const Lienthong__Envelope *env)
 {
@@ -596,6 +613,8 @@ void lt_query_on_request(lt_query_t *self, void *peer, const lt_wire_in_t *in,
     if (lt_wire_body_bytes(zmq_msg_data((zmq_msg_t *)&in->body), zmq_msg_size((zmq_msg_t *)&in->body),
                            &body, &body_len) != 0)
         return; /* lt_wire_decode already checked this; never happens */
+    if (s_audit_down(self, os, peer, in, r.id))
+        return;
     dedup_t *d = s_admit(self, os, peer, in, r.id, is_verify ? vq->deadline_ms : lq->deadline_ms);
     if (!d)
         return;
@@ -666,10 +685,41 @@ static void s_send_answer(lt_query_t *self, void *peer, pending_t *p, const uint
                             lt_gwstats_since_us(p->started_us));
 }
 
+/* An answer leaves only once its audit entry is durable (PROTOCOL.md 7.3):
+ * the entries of the whole drain are committed together, one fsync. When
+ * the log cannot be written, no pending answer is sent: each request is
+ * refused with ERR_UNAVAILABLE and forgotten, so that a retry executes it
+ * again. Returns 0 when the answers may be sent. */
+static int s_audit_durable(lt_query_t *self, void *peer)
+{
+    char why[320];
+    if (lt_audit_commit(self->ctx->audit) == 0)
+        return 0;
+    (void)lt_audit_writable(self->ctx->audit, why, sizeof why);
+    for (size_t i = 0; i < self->n_pending; i++) {
+        pending_t *p = &self->pending[i];
+        dedup_t *d = p->entry;
+        free(p->bytes);
+        if (!d)
+            continue; /* its request was answered with an error already */
+        lt_audit_refused(self->ctx->audit);
+        lt_gwstats_codes_inc(&self->ops[p->is_verify ? OP_VERIFY : OP_LOOKUP].refused,
+                             LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE);
+        (void)lt_wire_send_error(peer, p->rid, p->rid_len, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE,
+                                 d->key.id, "%s; retry later", why);
+        for (size_t j = i; j < self->n_pending; j++)
+            if (self->pending[j].entry == d)
+                self->pending[j].entry = NULL;
+        s_dedup_free(self, d);
+    }
+    self->n_pending = 0;
+    return -1;
+}
+
 void lt_query_flush(lt_query_t *self, void *peer)
 {
     size_t n = self->n_pending;
-    if (n == 0)
+    if (n == 0 || s_audit_durable(self, peer) != 0)
         return;
     uint8_t leaves[SIGN_BATCH * LT_HASH_BYTES], tree[2 * SIGN_BATCH * LT_HASH_BYTES];
     uint8_t sig[LT_SIG_BYTES];
@@ -807,6 +857,8 @@ void lt_query_on_local(lt_query_t *self, void *local, const lt_wire_in_t *in,
                       "on_behalf: application and officer are at most 128 bytes (PROTOCOL.md 8.5)");
         return;
     }
+    if (s_audit_down(self, NULL, local, in, is_verify ? vq->request_id : lq->request_id))
+        return;
     outstanding_t *o = s_out_new(self, local, in, is_verify ? vq->request_id : lq->request_id,
                                  is_verify ? vq->dataset : lq->dataset,
                                  is_verify ? vq->deadline_ms : lq->deadline_ms, body, body_len);
