@@ -44,9 +44,11 @@ struct _lt_audit_t {
     uint64_t lost, refused;
 };
 
+static const char *s_pragmas = "PRAGMA journal_mode = WAL;"
+                               "PRAGMA synchronous = FULL;";
+
+/* The tables of a live log and of an exported segment (lt_auditarc). */
 static const char *s_schema =
-    "PRAGMA journal_mode = WAL;"
-    "PRAGMA synchronous = FULL;"
     "CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL,"
     "  event TEXT, peer TEXT, target TEXT, subject TEXT, fields TEXT, purpose TEXT,"
     "  case_ref TEXT, detail TEXT, hash BLOB NOT NULL, application TEXT, officer TEXT);"
@@ -143,6 +145,7 @@ lt_audit_t *lt_audit_open(const char *path, const lt_keys_t *keys, char *err, si
     if (sqlite3_open_v2(path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK ||
         sqlite3_busy_timeout(self->db, 5000) != SQLITE_OK ||
+        sqlite3_exec(self->db, s_pragmas, NULL, NULL, NULL) != SQLITE_OK ||
         sqlite3_exec(self->db, s_schema, NULL, NULL, NULL) != SQLITE_OK ||
         s_add_columns(self->db) != 0 ||
         sqlite3_prepare_v2(self->db,
@@ -157,6 +160,18 @@ lt_audit_t *lt_audit_open(const char *path, const lt_keys_t *keys, char *err, si
         lt_audit_destroy(&self);
     }
     return self;
+}
+
+int lt_audit_create(const char *path, char *err, size_t errlen)
+{
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) == SQLITE_OK &&
+                     sqlite3_exec(db, s_schema, NULL, NULL, NULL) == SQLITE_OK
+                 ? 0 : -1;
+    if (rc)
+        snprintf(err, errlen, "%s: %s", path, db ? sqlite3_errmsg(db) : "cannot create");
+    sqlite3_close(db);
+    return rc;
 }
 
 static void s_free_buffered(lt_audit_t *self)
@@ -445,6 +460,7 @@ static int s_anchor(sqlite3 *db, const uint8_t pk[LT_KEY_BYTES], lt_audit_report
         rc = sqlite3_column_bytes(st, 1) == LT_HASH_BYTES ? 0 : -1;
         if (rc == 0)
             memcpy(head, sqlite3_column_blob(st, 1), LT_HASH_BYTES);
+        memcpy(rep->anchor_hash, head, LT_HASH_BYTES);
         if (rc == 0 && !s_check_point(db, pk, rep->anchor, head))
             rc = -1;
     }

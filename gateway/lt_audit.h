@@ -50,6 +50,9 @@ typedef struct {
     const char *officer;
 } lt_audit_entry_t;
 
+/* Creates the tables of an audit log (without entries) in the SQLite file
+ * path: an exported segment has the same ones. 0, or -1 with err. */
+int lt_audit_create(const char *path, char *err, size_t errlen);
 /* Opens (creating) the audit log at path. NULL with err on failure. */
 lt_audit_t *lt_audit_open(const char *path, const lt_keys_t *keys, char *err, size_t errlen);
 void lt_audit_destroy(lt_audit_t **self_p);
@@ -79,6 +82,7 @@ void lt_audit_refused(lt_audit_t *self);
 /* What a check of a log (or of an exported segment) proved. */
 typedef struct {
     uint64_t anchor;       /* entries before anchor + 1 are not in this file (exported) */
+    uint8_t anchor_hash[LT_HASH_BYTES]; /* the chain goes on from it (zero without anchor) */
     uint64_t last;         /* last entry; anchor + 1 .. last were checked */
     long entries;          /* last - anchor */
     long outages;          /* "audit-outage" entries among them */
