@@ -423,6 +423,23 @@ void lt_audit_refused(lt_audit_t *self)
         self->refused++;
 }
 
+void lt_audit_retention_check(lt_audit_t *self, int retention_days)
+{
+    sqlite3_stmt *st;
+    if (!self || retention_days <= 0 ||
+        sqlite3_prepare_v2(self->db, "SELECT MIN(at_ms) FROM audit WHERE seq > "
+                           "(SELECT COALESCE(MAX(seq), 0) FROM anchor)", -1, &st, NULL) != SQLITE_OK)
+        return;
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+        int64_t days = (lt_clock_now_ms() - sqlite3_column_int64(st, 0)) / 86400000;
+        if (days > retention_days)
+            lt_warn("audit", "the audit log holds entries %lld days old, beyond audit_retention_days "
+                    "(%d): move them out with lienthong audit export (docs/operations.md)",
+                    (long long)days, retention_days);
+    }
+    sqlite3_finalize(st);
+}
+
 /* Checks one checkpoint row: its hash equals the chain at its seq. */
 static int s_check_point(sqlite3 *db, const uint8_t pk[LT_KEY_BYTES], uint64_t seq,
                          const uint8_t *hash)

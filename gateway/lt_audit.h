@@ -79,6 +79,10 @@ int lt_audit_writable(const lt_audit_t *self, char *why, size_t len);
  * entry that ends the outage). */
 void lt_audit_refused(lt_audit_t *self);
 
+/* Warns (once, at start) when the oldest entry is older than
+ * retention_days (> 0): it is due for `lienthong audit export`. */
+void lt_audit_retention_check(lt_audit_t *self, int retention_days);
+
 /* What a check of a log (or of an exported segment) proved. */
 typedef struct {
     uint64_t anchor;       /* entries before anchor + 1 are not in this file (exported) */

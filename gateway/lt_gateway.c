@@ -725,6 +725,7 @@ static int s_open_stores(lt_gateway_t *self, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    lt_audit_retention_check(self->shared.audit, self->cfg.audit_retention_days);
     return self->shared.audit ? 0 : -1;
 }
 
