@@ -69,6 +69,7 @@ typedef struct {
     int attempts;
     char *record_type;     /* the application asked for answer context (8.4) */
     int64_t started_us;    /* monotonic us when the application asked */
+    char *owner_said;      /* the owner's last transient Error, for the timeout's message */
     UT_hash_handle hh;
 } outstanding_t;
 
@@ -182,6 +183,7 @@ static void s_out_free(lt_query_t *self, outstanding_t *o)
     free(o->keys);
     free(o->seen);
     free(o->record_type);
+    free(o->owner_said);
     free(o);
 }
 
@@ -1052,6 +1054,25 @@ void lt_query_on_answer(lt_query_t *self, void *local, const char *owner,
         lienthong__verify_answer__free_unpacked(a, NULL);
 }
 
+/* Keeps the owner's last transient refusal (e.g. its audit log cannot be
+ * written, PROTOCOL.md 7.3), so that the timeout says why. */
+static void s_owner_said(outstanding_t *o, const Lienthong__Error *e)
+{
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s: %s", lt_wire_error_name(e->code), e->message);
+    free(o->owner_said);
+    o->owner_said = strdup(buf);
+}
+
+/* The deadline passed: ERR_TIMEOUT, with what the owner last said. */
+static void s_timeout(void *local, const outstanding_t *o)
+{
+    char why[640];
+    snprintf(why, sizeof why, "no verified answer from the owner before the deadline%s%s",
+             o->owner_said ? "; the owner last said " : "", o->owner_said ? o->owner_said : "");
+    s_local_error(local, o->rid, o->rid_len, LIENTHONG__ERROR_CODE__ERR_TIMEOUT, o->id, why);
+}
+
 void lt_query_on_error(lt_query_t *self, void *local, const char *owner, const Lienthong__Error *e)
 {
     outstanding_t *o = NULL;
@@ -1060,8 +1081,10 @@ void lt_query_on_error(lt_query_t *self, void *local, const char *owner, const L
         HASH_FIND(hh, self->out, &id, sizeof id, o);
     if (!o || strcmp(o->owner, owner) != 0)
         return;
-    if (e->code == LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE || e->code == LIENTHONG__ERROR_CODE__ERR_INTERNAL)
+    if (e->code == LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE || e->code == LIENTHONG__ERROR_CODE__ERR_INTERNAL) {
+        s_owner_said(o, e);
         return; /* transient: the attempt timer resends */
+    }
     s_local_error(local, o->rid, o->rid_len, e->code, id, e->message);
     s_out_free(self, o);
 }
@@ -1075,8 +1098,7 @@ void lt_query_tick(lt_query_t *self, void *local)
             lt_stats_inc(self->ops[o->is_verify ? OP_VERIFY : OP_LOOKUP].timeouts);
             lt_warn("query", "request %llu to %s timed out after %d attempt(s)",
                     (unsigned long long)o->id, o->owner, o->attempts);
-            s_local_error(local, o->rid, o->rid_len, LIENTHONG__ERROR_CODE__ERR_TIMEOUT, o->id,
-                          "no verified answer from the owner before the deadline");
+            s_timeout(local, o);
             s_out_free(self, o);
             continue;
         }

@@ -14,7 +14,9 @@
  * - a full audit disk (a small tmpfs under the data directory, mounted by
  *   the test, which needs root) refuses lookups with ERR_UNAVAILABLE naming
  *   the audit log, turns `status` and ReadyRequest unready, logs the failure
- *   once, and recovers by itself when the disk has room; the log then
+ *   once, tells a caller's application why at its deadline (the caller
+ *   retries ERR_UNAVAILABLE until then), and recovers by itself when the
+ *   disk has room; the log then
  *   records the outage, verifies, and holds every answered request;
  * - old segments exported while the gateway runs verify with the member's
  *   key alone or with the directory, join each other, and leave a live log
@@ -76,7 +78,7 @@ static int s_setup(const char *extra, int (*data_mount)(void))
     uint64_t first, last;
     g_n_answered = 0;
     if (lt_it_fed_init(&g_fed, "VN") != 0 || !(owner = lt_it_member_add(&g_fed, ID_OWNER, 1)) ||
-        !(g_m_caller = lt_it_member_add(&g_fed, ID_CALLER, 0)))
+        !(g_m_caller = lt_it_member_add(&g_fed, ID_CALLER, 1)))
         return -1;
     g_fed.extra_source = s_source;
     if (!(g_owner = lt_it_gw_new(&g_fed, owner, 1, NULL, extra)) ||
@@ -113,7 +115,8 @@ static uint64_t s_id(void)
     return id >> 1; /* fits SQLite's signed integers in REQ-<id> */
 }
 
-static int s_send_lookup(uint64_t id, size_t i)
+/* Sends a lookup of record i on p, due within deadline_ms. */
+static int s_send_lookup_on(lt_it_peer_t *p, uint64_t id, size_t i, int deadline_ms)
 {
     char case_ref[40];
     snprintf(case_ref, sizeof case_ref, "REQ-%llu", (unsigned long long)id);
@@ -123,12 +126,17 @@ static int s_send_lookup(uint64_t id, size_t i)
     q.key = g_model.c[i % RECORDS].key;
     q.purpose = PURPOSE;
     q.case_ref = case_ref;
-    q.deadline_ms = lt_clock_now_ms() + 60000;
+    q.deadline_ms = lt_clock_now_ms() + deadline_ms;
     Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
     env.version = LT_PROTO_VERSION;
     env.body_case = LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST;
     env.lookup_request = &q;
-    return lt_it_peer_send_env(&g_peer, &env, REPLY_MS);
+    return lt_it_peer_send_env(p, &env, REPLY_MS);
+}
+
+static int s_send_lookup(uint64_t id, size_t i)
+{
+    return s_send_lookup_on(&g_peer, id, i, 60000);
 }
 
 /* The next reply: a signed answer (its request id in *id, recorded as
@@ -331,6 +339,34 @@ static int s_until_answered(int timeout_ms)
     return -1;
 }
 
+/* An application of a caller gateway looks up while the owner refuses:
+ * its ERR_TIMEOUT says what the owner said. 0 with the message in msg. */
+static int s_caller_timeout(char *msg, size_t len)
+{
+    static const char *peers[] = {ID_OWNER, NULL};
+    char err[256];
+    lt_it_gw_t *caller = lt_it_gw_new(&g_fed, g_m_caller, 1, peers, NULL);
+    if (!caller || lt_it_gw_run(caller, READY_MS) != 0 ||
+        lt_it_gw_wait_peer(caller, ID_OWNER, READY_MS) != 0)
+        return -1;
+    lt_sock_opts_t o;
+    lt_sock_opts_default(&o);
+    lt_it_peer_t app = {lt_sock_local_client(lt_it_ctx(), caller->sock_path, &o, err, sizeof err), NULL};
+    Lienthong__Envelope *rep = NULL;
+    int rc = -1;
+    if (app.sock && s_send_lookup_on(&app, s_id(), 0, 2500) == 0 &&
+        (rep = lt_it_peer_expect(&app, LIENTHONG__ENVELOPE__BODY_ERROR, REPLY_MS)) &&
+        rep->error->code == LIENTHONG__ERROR_CODE__ERR_TIMEOUT) {
+        snprintf(msg, len, "%s", rep->error->message);
+        rc = 0;
+    }
+    lt_wire_free(&rep);
+    if (app.sock)
+        zmq_close(app.sock);
+    lt_it_gw_kill(caller);
+    return rc;
+}
+
 static void test_full_disk(void)
 {
     char filler[PATH_MAX + 16], msg[512], why[512], out[PATH_MAX];
@@ -358,6 +394,9 @@ static void test_full_disk(void)
     const char *status[] = {"status", "--config", g_owner->conf_path, NULL};
     CU_ASSERT_EQUAL(s_cli(status, out, sizeof out), 3);
     CU_ASSERT(lt_it_file_contains(out, "ready: NO"));
+    /* A caller's application learns why at its deadline. */
+    CU_ASSERT_EQUAL(s_caller_timeout(msg, sizeof msg), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(msg, "the audit log cannot be written"));
     CU_ASSERT_EQUAL(lt_it_file_count(g_owner->log_path, mark, "cannot write the audit log", NULL), 1);
     /* Room again: service resumes by itself. */
     LT_IT_REQUIRE(unlink(filler) == 0);
