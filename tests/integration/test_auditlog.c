@@ -11,6 +11,9 @@
  * Proves:
  * - kill -9 right after answers arrived leaves an audit entry for every
  *   answer the caller received (entries are durable before answers leave);
+ *   kill -9 of a caller gateway right after its application received
+ *   answers leaves its "lookup-made" entry for each (durable before the
+ *   request left);
  * - a full audit disk (a small tmpfs under the data directory, mounted by
  *   the test, which needs root) refuses lookups with ERR_UNAVAILABLE naming
  *   the audit log, turns `status` and ReadyRequest unready, logs the failure
@@ -142,10 +145,11 @@ static int s_send_lookup(uint64_t id, size_t i)
 /* The next reply: a signed answer (its request id in *id, recorded as
  * answered; returns 1) or an Error (code in *code, message copied; returns
  * 0); -1 when none came. */
-static int s_reply(int timeout_ms, uint64_t *id, Lienthong__ErrorCode *code, char *msg, size_t len)
+static int s_reply_on(lt_it_peer_t *p, int timeout_ms, uint64_t *id, Lienthong__ErrorCode *code,
+                      char *msg, size_t len)
 {
     Lienthong__Envelope *env = lt_it_peer_expect_any(
-        &g_peer, LT_IT_BODY(LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY) | LT_IT_BODY(LIENTHONG__ENVELOPE__BODY_ERROR),
+        p, LT_IT_BODY(LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY) | LT_IT_BODY(LIENTHONG__ENVELOPE__BODY_ERROR),
         timeout_ms);
     int rc = -1;
     if (env && env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR) {
@@ -169,6 +173,11 @@ static int s_reply(int timeout_ms, uint64_t *id, Lienthong__ErrorCode *code, cha
     return rc;
 }
 
+static int s_reply(int timeout_ms, uint64_t *id, Lienthong__ErrorCode *code, char *msg, size_t len)
+{
+    return s_reply_on(&g_peer, timeout_ms, id, code, msg, len);
+}
+
 /* One lookup and its reply, as s_reply. */
 static int s_lookup(size_t i, Lienthong__ErrorCode *code, char *msg, size_t len)
 {
@@ -181,11 +190,11 @@ static int s_lookup(size_t i, Lienthong__ErrorCode *code, char *msg, size_t len)
 
 /* ---- the owner's audit log, read directly ---------------------------------------- */
 
-/* Opens the owner's audit log read-only and prepares sql. 0 or -1. */
-static int s_query_log(const char *sql, sqlite3 **db, sqlite3_stmt **st)
+/* Opens g's audit log read-only and prepares sql. 0 or -1. */
+static int s_query_log(const lt_it_gw_t *g, const char *sql, sqlite3 **db, sqlite3_stmt **st)
 {
     char path[PATH_MAX + 16];
-    snprintf(path, sizeof path, "%s/audit.db", g_owner->data_dir);
+    snprintf(path, sizeof path, "%s/audit.db", g->data_dir);
     *db = NULL;
     *st = NULL;
     return sqlite3_open_v2(path, db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
@@ -193,15 +202,15 @@ static int s_query_log(const char *sql, sqlite3 **db, sqlite3_stmt **st)
                ? 0 : -1;
 }
 
-/* How many answered requests have no "lookup" entry in the owner's log. */
-static long s_missing_entries(void)
+/* How many answered requests have no entry of event in g's log. */
+static long s_missing_in(const lt_it_gw_t *g, const char *event)
 {
     sqlite3 *db;
     sqlite3_stmt *st;
     long missing = -1;
-    if (s_query_log("SELECT COUNT(*) FROM audit WHERE case_ref = ?1 AND event = 'lookup'", &db,
-                    &st) != 0)
+    if (s_query_log(g, "SELECT COUNT(*) FROM audit WHERE case_ref = ?1 AND event = ?2", &db, &st) != 0)
         goto out;
+    sqlite3_bind_text(st, 2, event, -1, SQLITE_STATIC);
     missing = 0;
     for (size_t i = 0; i < g_n_answered; i++) {
         char ref[40];
@@ -217,11 +226,34 @@ out:
     return missing;
 }
 
+/* The same for the owner's "lookup" entries. */
+static long s_missing_entries(void)
+{
+    return s_missing_in(g_owner, "lookup");
+}
+
 /* `lienthong ARGS` in the federation's directory; exit code, output in out. */
 static int s_cli(const char *const *args, char *out, size_t len)
 {
     snprintf(out, len, "%.4000s/cli.txt", g_fed.dir);
     return lt_it_run_cli(g_fed.dir, out, args, 30000);
+}
+
+/* A caller gateway linked to the owner, and an application on its local
+ * socket (app->sock NULL on failure). */
+static lt_it_gw_t *s_caller(lt_it_peer_t *app)
+{
+    static const char *peers[] = {ID_OWNER, NULL};
+    char err[256];
+    lt_sock_opts_t o;
+    lt_sock_opts_default(&o);
+    app->sock = NULL;
+    lt_it_gw_t *caller = lt_it_gw_new(&g_fed, g_m_caller, 1, peers, NULL);
+    if (!caller || lt_it_gw_run(caller, READY_MS) != 0 ||
+        lt_it_gw_wait_peer(caller, ID_OWNER, READY_MS) != 0)
+        return caller;
+    app->sock = lt_sock_local_client(lt_it_ctx(), caller->sock_path, &o, err, sizeof err);
+    return caller;
 }
 
 /* ---- kill -9 right after answers ---------------------------------------------------- */
@@ -247,6 +279,34 @@ static void test_kill_after_answers(void)
     CU_ASSERT_EQUAL(s_cli(verify, out, sizeof out), 0);
     CU_ASSERT(lt_it_file_contains(out, "intact"));
 out:
+    s_teardown();
+}
+
+/* The caller's side: its log names every request whose answer reached the
+ * application, also after kill -9 right after the answers. */
+static void test_caller_kill_after_answers(void)
+{
+    enum { N = 200 };
+    uint64_t id;
+    Lienthong__ErrorCode code;
+    char msg[256];
+    lt_it_peer_t app = {0};
+    lt_it_gw_t *caller = NULL;
+    LT_IT_REQUIRE(s_setup(NULL, NULL) == 0);
+    caller = s_caller(&app);
+    LT_IT_REQUIRE(caller && app.sock);
+    for (size_t i = 0; i < N; i++)
+        LT_IT_REQUIRE(s_send_lookup_on(&app, s_id(), i, 30000) == 0);
+    size_t replies = 0;
+    while (replies < N && s_reply_on(&app, REPLY_MS, &id, &code, msg, sizeof msg) == 1)
+        replies++;
+    lt_it_gw_kill(caller);
+    CU_ASSERT_EQUAL(replies, N);
+    CU_ASSERT_EQUAL(s_missing_in(caller, "lookup-made"), 0);
+    CU_ASSERT_EQUAL(s_missing_entries(), 0);
+out:
+    if (app.sock)
+        zmq_close(app.sock);
     s_teardown();
 }
 
@@ -343,15 +403,8 @@ static int s_until_answered(int timeout_ms)
  * its ERR_TIMEOUT says what the owner said. 0 with the message in msg. */
 static int s_caller_timeout(char *msg, size_t len)
 {
-    static const char *peers[] = {ID_OWNER, NULL};
-    char err[256];
-    lt_it_gw_t *caller = lt_it_gw_new(&g_fed, g_m_caller, 1, peers, NULL);
-    if (!caller || lt_it_gw_run(caller, READY_MS) != 0 ||
-        lt_it_gw_wait_peer(caller, ID_OWNER, READY_MS) != 0)
-        return -1;
-    lt_sock_opts_t o;
-    lt_sock_opts_default(&o);
-    lt_it_peer_t app = {lt_sock_local_client(lt_it_ctx(), caller->sock_path, &o, err, sizeof err), NULL};
+    lt_it_peer_t app;
+    lt_it_gw_t *caller = s_caller(&app);
     Lienthong__Envelope *rep = NULL;
     int rc = -1;
     if (app.sock && s_send_lookup_on(&app, s_id(), 0, 2500) == 0 &&
@@ -363,7 +416,8 @@ static int s_caller_timeout(char *msg, size_t len)
     lt_wire_free(&rep);
     if (app.sock)
         zmq_close(app.sock);
-    lt_it_gw_kill(caller);
+    if (caller)
+        lt_it_gw_kill(caller);
     return rc;
 }
 
@@ -437,7 +491,7 @@ static long s_live_entries(void)
     sqlite3 *db;
     sqlite3_stmt *st;
     long n = -1;
-    if (s_query_log("SELECT COUNT(*) FROM audit", &db, &st) == 0 && sqlite3_step(st) == SQLITE_ROW)
+    if (s_query_log(g_owner, "SELECT COUNT(*) FROM audit", &db, &st) == 0 && sqlite3_step(st) == SQLITE_ROW)
         n = (long)sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
     sqlite3_close(db);
@@ -508,6 +562,7 @@ int main(int argc, char **argv)
         return 2;
     static const lt_it_test_t tests[] = {
         {"kill -9 right after answers: every answer received has its entry", test_kill_after_answers},
+        {"kill -9 of the caller: every request answered is in its log", test_caller_kill_after_answers},
         {"a full audit disk refuses answers, says so, and recovers by itself", test_full_disk},
         {"old segments are exported, removed, verified elsewhere and joined", test_export},
         {NULL, NULL},
