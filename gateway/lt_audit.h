@@ -11,8 +11,7 @@
  *
  * Entries are buffered and committed together: an owner commits the
  * entries of its answers with lt_audit_commit before it releases them (one
- * fsync per signing drain), a caller those of the requests its applications
- * made before it forwards them; other entries are committed at most every
+ * fsync per signing drain); other entries are committed at most every
  * 200 ms. The log fails closed: when a commit fails (disk full, I/O error)
  * the buffered entries are dropped, not kept in memory, and counted;
  * lt_audit_writable says 0, so that lookups and verifies are refused, until

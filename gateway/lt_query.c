@@ -97,7 +97,6 @@ struct _lt_query_t {
     size_t next_root;
     op_stats_t ops[N_OPS];
     lt_stats_series_t *rejected; /* caller: answers dropped as forged or replayed */
-    size_t n_fresh;              /* caller: requests made since the last tick, not yet sent */
 };
 
 /* Joins names with commas into buf. */
@@ -898,8 +897,10 @@ void lt_query_on_local(lt_query_t *self, void *local, const lt_wire_in_t *in,
                                   .case_ref = is_verify ? vq->case_ref : lq->case_ref,
                                   .application = who ? who->application : NULL,
                                   .officer = who ? who->officer : NULL});
-    /* Sent by the next tick, once the entry above is durable. */
-    self->n_fresh++;
+    if (s_out_send(self, o) == 0) {
+        o->attempts = 1;
+        o->next_at = lt_clock_mono_ms() + o->attempt_ms;
+    }
 }
 
 /* Verifies the Merkle path and the root signature of sa from owner. */
@@ -1088,33 +1089,8 @@ void lt_query_on_error(lt_query_t *self, void *local, const char *owner, const L
     s_out_free(self, o);
 }
 
-/* A request leaves only once the audit entry naming who made it is
- * durable (docs/ARCHITECTURE.md, "Audit log"): the entries of the requests
- * made since the last tick are committed together, one fsync, before their
- * first send. When the log cannot be written, those requests are refused
- * with ERR_UNAVAILABLE instead. */
-static void s_made_durable(lt_query_t *self, void *local)
-{
-    char why[320];
-    if (!self->n_fresh)
-        return;
-    self->n_fresh = 0;
-    if (lt_audit_commit(self->ctx->audit) == 0)
-        return;
-    (void)lt_audit_writable(self->ctx->audit, why, sizeof why);
-    outstanding_t *o, *t;
-    HASH_ITER(hh, self->out, o, t) {
-        if (o->attempts)
-            continue; /* sent before: its entry was written then */
-        lt_audit_refused(self->ctx->audit);
-        s_local_error(local, o->rid, o->rid_len, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE, o->id, why);
-        s_out_free(self, o);
-    }
-}
-
 void lt_query_tick(lt_query_t *self, void *local)
 {
-    s_made_durable(self, local);
     int64_t now = lt_clock_mono_ms();
     outstanding_t *o, *t;
     HASH_ITER(hh, self->out, o, t) {

@@ -11,8 +11,7 @@
  * request is refused with ERR_UNAVAILABLE.
  *
  * Caller side: applications ask over the local socket; the gateway forwards
- * the exact frame to the owner once its audit entry for the request is
- * durable (sent by the next lt_query_tick), retries on timeout (Lazy Pirate), moves to
+ * the exact frame to the owner, retries on timeout (Lazy Pirate), moves to
  * the owner's next endpoint after repeated timeouts, checks every answer
  * (Merkle path, signature under the owner's directory key, request id and
  * hash) before handing it on, and ends with ERR_TIMEOUT at the deadline
