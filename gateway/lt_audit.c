@@ -359,6 +359,7 @@ static int s_outage_entry(lt_audit_t *self, buffered_t *b)
 static int s_commit(lt_audit_t *self)
 {
     buffered_t outage;
+    uint64_t outage_seq = self->seq + 1;
     int rc;
     if (!self->failing_since)
         rc = s_write(self, NULL);
@@ -380,7 +381,7 @@ static int s_commit(lt_audit_t *self)
                 "written and %llu requests refused meanwhile (entry %llu says so)",
                 (long long)(lt_clock_now_ms() - self->failing_since),
                 (unsigned long long)self->lost, (unsigned long long)self->refused,
-                (unsigned long long)self->seq);
+                (unsigned long long)outage_seq);
         self->failing_since = 0;
         self->lost = self->refused = 0;
         if (self->st_writable)

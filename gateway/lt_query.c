@@ -568,7 +568,7 @@ static dedup_t *s_admit(lt_query_t *self, op_stats_t *os, void *peer, const lt_w
 }
 
 /* Nothing is answered while the audit log cannot be written (PROTOCOL.md
- * 7.2): refuses the request (os NULL: a local one) with ERR_UNAVAILABLE and
+ * 7.3): refuses the request (os NULL: a local one) with ERR_UNAVAILABLE and
  * the reason, without executing it. 1 when refused. */
 static int s_audit_down(lt_query_t *self, op_stats_t *os, void *sock, const lt_wire_in_t *in,
                         uint64_t id)
