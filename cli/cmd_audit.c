@@ -9,6 +9,7 @@
 #include "lt_clock.h"
 #include "lt_gwcfg.h"
 #include "lt_cli.h"
+#include "lt_valid.h"
 
 #include <getopt.h>
 #include <jansson.h>
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static const char *USAGE =
     "lienthong audit --config FILE [--subject KEY | --last N] [--verify] [--json]\n"
@@ -30,6 +32,19 @@ static void s_time(int64_t ms, char *buf, size_t len)
     struct tm tm;
     gmtime_r(&t, &tm);
     strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+/* v as a JSON string. Text that is not UTF-8 (written by an older gateway,
+ * PROTOCOL.md 4.5) is shown with '?' for each bad byte rather than
+ * dropped, which jansson would do. */
+static json_t *s_json_text(const char *v)
+{
+    json_t *j = json_string(v ? v : "");
+    char *copy = j ? NULL : strdup(v);
+    if (copy)
+        j = json_string(lt_valid_sanitise(copy));
+    free(copy);
+    return j;
 }
 
 /* Prints the entries the statement yields, as text or a JSON array. */
@@ -49,7 +64,7 @@ static int s_print(sqlite3_stmt *st, int json)
             json_t *o = json_pack("{s:I,s:s}", cols[0], (json_int_t)sqlite3_column_int64(st, 0),
                                   cols[1], at);
             for (int i = 2; o && i < 12; i++)
-                json_object_set_new(o, cols[i], json_string(v[i] ? v[i] : ""));
+                json_object_set_new(o, cols[i], s_json_text(v[i]));
             json_array_append_new(arr, o);
         } else {
             printf("%s UTC  %-12s %-16s %s %s\n    fields: %s  purpose: %s  case: %s  -> %s\n", at,
@@ -127,14 +142,56 @@ static void s_proved(const char *what, const lt_audit_report_t *r)
            (unsigned long long)r->last);
 }
 
-/* The live log's path and the member's keys, from the gateway config. */
-static int s_live(const char *config, lt_gwcfg_t *cfg, char *path, size_t len, lt_keys_t **keys)
+#define MAX_KEYS 4
+
+/* The public signing keys a log or file may be signed under. */
+typedef struct {
+    uint8_t key[MAX_KEYS][LT_KEY_BYTES];
+    const uint8_t *p[MAX_KEYS];
+    size_t n;
+} keyset_t;
+
+static void s_key_add(keyset_t *ks, const uint8_t *key)
+{
+    if (ks->n < MAX_KEYS) {
+        memcpy(ks->key[ks->n], key, LT_KEY_BYTES);
+        ks->p[ks->n] = ks->key[ks->n];
+        ks->n++;
+    }
+}
+
+/* The member's signing key from its key file and, after a key rotation,
+ * the previous one kept by `keys promote` (PROTOCOL.md 5.5). 0, or -1 with
+ * err. */
+static int s_own_keys(const char *key_file, keyset_t *ks, char *err, size_t errlen)
+{
+    char old_path[PATH_MAX + 16];
+    lt_keys_t *k = lt_keys_load(key_file, err, errlen), *old = NULL;
+    int rc = -1;
+    if (!k)
+        return -1;
+    if (lt_keys_old_path(key_file, old_path, sizeof old_path) == 0 &&
+        access(old_path, F_OK) == 0 && !(old = lt_keys_load(old_path, err, errlen)))
+        goto out;
+    s_key_add(ks, lt_keys_signing_public(k));
+    if (old)
+        s_key_add(ks, lt_keys_signing_public(old));
+    rc = 0;
+out:
+    lt_keys_destroy(&k);
+    lt_keys_destroy(&old);
+    return rc;
+}
+
+/* The live log's path and (when ks) the member's keys, from the gateway
+ * config. */
+static int s_live(const char *config, lt_gwcfg_t *cfg, char *path, size_t len, keyset_t *ks)
 {
     char err[1024];
     if (lt_gwcfg_load(config, cfg, err, sizeof err) != 0)
         return lt_cli_fail(2, "audit", "%s", err);
     snprintf(path, len, "%s/audit.db", cfg->data_dir);
-    if (keys && !(*keys = lt_keys_load(cfg->key_file, err, sizeof err)))
+    if (ks && s_own_keys(cfg->key_file, ks, err, sizeof err) != 0)
         return lt_cli_fail(1, "audit", "%s", err);
     return 0;
 }
@@ -145,21 +202,17 @@ static int s_export(const char *config, const char *out, long days)
 {
     static lt_gwcfg_t cfg;
     char path[PATH_MAX + 32], err[1024];
-    lt_keys_t *k = NULL;
-    int rc = s_live(config, &cfg, path, sizeof path, &k);
+    keyset_t ks = {0};
+    int rc = s_live(config, &cfg, path, sizeof path, &ks);
     if (rc)
         return rc;
-    if (days < 0 && cfg.audit_retention_days <= 0) {
-        lt_keys_destroy(&k);
+    if (days < 0 && cfg.audit_retention_days <= 0)
         return lt_cli_fail(2, "audit", "no audit_retention_days in %s: give --older-than DAYS", config);
-    }
     if (days < 0)
         days = cfg.audit_retention_days;
     lt_auditarc_export_t res;
     int64_t before = lt_clock_now_ms() - (int64_t)days * 86400000;
-    rc = lt_auditarc_export(path, out, cfg.member, before, lt_keys_signing_public(k), &res, err,
-                            sizeof err);
-    lt_keys_destroy(&k);
+    rc = lt_auditarc_export(path, out, cfg.member, before, ks.p, ks.n, &res, err, sizeof err);
     if (rc != 0)
         return lt_cli_fail(1, "audit", "%s", err);
     if (res.entries == 0)
@@ -171,22 +224,26 @@ static int s_export(const char *config, const char *out, long days)
     return 0;
 }
 
-/* The member's public signing key, for a file naming member. */
-static int s_key_for(const char *file, const char *z85, const char *dir_file, const char *authority,
-                     const char *config, uint8_t pk[LT_KEY_BYTES])
+/* The keys a file may be signed under: the given --signing-key(s), the
+ * gateway's own (current and previous), or the current and next signing
+ * keys the directory lists for the file's member. */
+static int s_keys_for(const char *file, char *const *z85, int n_z85, const char *dir_file,
+                      const char *authority, const char *config, keyset_t *ks)
 {
     char member[256], err[1024];
-    if (z85)
-        return lt_keys_z85_decode(z85, pk) == 0 ? 0 : lt_cli_fail(2, "audit", "bad --signing-key");
+    memset(ks, 0, sizeof *ks);
+    for (int i = 0; i < n_z85; i++) {
+        uint8_t k[LT_KEY_BYTES];
+        if (lt_keys_z85_decode(z85[i], k) != 0)
+            return lt_cli_fail(2, "audit", "bad --signing-key %s", z85[i]);
+        s_key_add(ks, k);
+    }
+    if (n_z85)
+        return 0;
     if (config) {
         static lt_gwcfg_t cfg;
         char path[PATH_MAX + 32];
-        lt_keys_t *k = NULL;
-        int rc = s_live(config, &cfg, path, sizeof path, &k);
-        if (rc == 0)
-            memcpy(pk, lt_keys_signing_public(k), LT_KEY_BYTES);
-        lt_keys_destroy(&k);
-        return rc;
+        return s_live(config, &cfg, path, sizeof path, ks);
     }
     lt_dir_pins_t pins = {0};
     if (!dir_file || !authority || lt_dir_pins_add(&pins, authority) != 0)
@@ -198,7 +255,9 @@ static int s_key_for(const char *file, const char *z85, const char *dir_file, co
     const Lienthong__Member *m = dir ? lt_dir_member(dir, member) : NULL;
     int ok = m && m->signing_key.len == LT_KEY_BYTES;
     if (ok)
-        memcpy(pk, m->signing_key.data, LT_KEY_BYTES);
+        s_key_add(ks, m->signing_key.data);
+    if (ok && m->next_signing_key.len == LT_KEY_BYTES)
+        s_key_add(ks, m->next_signing_key.data);
     lt_dir_destroy(&dir);
     if (!ok)
         return lt_cli_fail(1, "audit", "%s", m || !*err ? "the directory does not list the member "
@@ -207,17 +266,17 @@ static int s_key_for(const char *file, const char *z85, const char *dir_file, co
 }
 
 /* `audit verify --file`: each file, and that each continues the previous. */
-static int s_verify_files(char **files, int n, const char *z85, const char *dir_file,
+static int s_verify_files(char **files, int n, char *const *z85, int n_z85, const char *dir_file,
                           const char *authority, const char *config)
 {
     lt_audit_report_t prev, rep;
     char err[1024], what[PATH_MAX + 16];
-    uint8_t pk[LT_KEY_BYTES];
+    keyset_t ks;
     for (int i = 0; i < n; i++) {
-        int rc = s_key_for(files[i], z85, dir_file, authority, config, pk);
+        int rc = s_keys_for(files[i], z85, n_z85, dir_file, authority, config, &ks);
         if (rc)
             return rc;
-        if (lt_auditarc_verify(files[i], pk, &rep, err, sizeof err) != 0)
+        if (lt_auditarc_verify(files[i], ks.p, ks.n, &rep, err, sizeof err) != 0)
             return lt_cli_fail(1, "audit", "%s: %s", files[i], err);
         if (i && lt_auditarc_joins(&prev, &rep, err, sizeof err) != 0)
             return lt_cli_fail(1, "audit", "%s does not follow %s: %s", files[i], files[i - 1], err);
@@ -233,12 +292,10 @@ static int s_verify_live(const char *path, const lt_gwcfg_t *cfg)
 {
     char err[1024];
     lt_audit_report_t rep;
-    lt_keys_t *k = lt_keys_load(cfg->key_file, err, sizeof err);
-    if (!k)
+    keyset_t ks = {0};
+    if (s_own_keys(cfg->key_file, &ks, err, sizeof err) != 0)
         return lt_cli_fail(1, "audit", "%s", err);
-    int rc = lt_audit_check(path, lt_keys_signing_public(k), &rep, err, sizeof err);
-    lt_keys_destroy(&k);
-    if (rc != 0)
+    if (lt_audit_check_keys(path, ks.p, ks.n, &rep, err, sizeof err) != 0)
         return lt_cli_fail(1, "audit", "%s", err);
     s_proved("audit log", &rep);
     return 0;
@@ -254,10 +311,10 @@ int lt_cmd_audit(int argc, char **argv)
         {"older-than", 1, 0, 'd'},  {"file", 1, 0, 'f'},        {"signing-key", 1, 0, 'k'},
         {"directory", 1, 0, 'D'},   {"authority-key", 1, 0, 'a'}, {"help", 0, 0, 'h'},
         {0, 0, 0, 0}};
-    const char *config = NULL, *subject = NULL, *out = NULL, *z85 = NULL, *dir_file = NULL,
-               *authority = NULL, *sub = NULL;
-    char *files[MAX_FILES];
-    int last = 50, verify = 0, json = 0, n_files = 0, c;
+    const char *config = NULL, *subject = NULL, *out = NULL, *dir_file = NULL, *authority = NULL,
+               *sub = NULL;
+    char *files[MAX_FILES], *z85[MAX_KEYS];
+    int last = 50, verify = 0, json = 0, n_files = 0, n_z85 = 0, c;
     long days = -1;
     char *end;
     if (argc > 1 && (strcmp(argv[1], "export") == 0 || strcmp(argv[1], "verify") == 0))
@@ -270,7 +327,7 @@ int lt_cmd_audit(int argc, char **argv)
         else if (c == 'v') verify = 1;
         else if (c == 'j') json = 1;
         else if (c == 'o') out = optarg;
-        else if (c == 'k') z85 = optarg;
+        else if (c == 'k' && n_z85 < MAX_KEYS) z85[n_z85++] = optarg;
         else if (c == 'D') dir_file = optarg;
         else if (c == 'a') authority = optarg;
         else if (c == 'f' && n_files < MAX_FILES) files[n_files++] = optarg;
@@ -288,7 +345,7 @@ int lt_cmd_audit(int argc, char **argv)
     if (sub && strcmp(sub, "verify") == 0) {
         if (!n_files)
             return lt_cli_fail(2, "audit", "missing --file FILE\nusage: %s", USAGE);
-        return s_verify_files(files, n_files, z85, dir_file, authority, config);
+        return s_verify_files(files, n_files, z85, n_z85, dir_file, authority, config);
     }
     if (!config)
         return lt_cli_fail(2, "audit", "missing --config FILE\nusage: %s", USAGE);

@@ -5,6 +5,7 @@
 #include "lt_file.h"
 #include "lt_gwstats.h"
 #include "lt_log.h"
+#include "lt_valid.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
@@ -246,8 +247,11 @@ void lt_audit_add(lt_audit_t *self, const lt_audit_entry_t *e)
                                e->fields,  e->purpose,  e->case_ref,    e->detail,
                                e->application, e->officer};
     b->at_ms = lt_clock_now_ms();
+    /* The log is read as UTF-8 text (audit --json): whatever a module
+     * passes, what is stored is valid (PROTOCOL.md 4.5). */
     for (int t = 0; t < N_TEXT; t++)
-        b->text[t] = strdup(src[t] ? src[t] : "");
+        if ((b->text[t] = strdup(src[t] ? src[t] : "")))
+            lt_valid_sanitise(b->text[t]);
     if (self->n >= FLUSH_ENTRIES)
         (void)lt_audit_flush(self, 1);
 }
@@ -441,8 +445,20 @@ void lt_audit_retention_check(lt_audit_t *self, int retention_days)
     sqlite3_finalize(st);
 }
 
-/* Checks one checkpoint row: its hash equals the chain at its seq. */
-static int s_check_point(sqlite3 *db, const uint8_t pk[LT_KEY_BYTES], uint64_t seq,
+/* 1 if sig over msg verifies under one of pks[0..n). */
+static int s_signed_by_any(const uint8_t *const *pks, size_t n, const uint8_t *msg, size_t len,
+                           const void *sig)
+{
+    for (size_t i = 0; i < n; i++)
+        if (lt_keys_verify(pks[i], AUDIT_DOMAIN, msg, len, sig) == 0)
+            return 1;
+    return 0;
+}
+
+/* Checks one checkpoint row: its hash equals the chain at its seq, and it
+ * is signed under one of the keys (PROTOCOL.md 5.5: older checkpoints carry
+ * the signature of the member's previous key). */
+static int s_check_point(sqlite3 *db, const uint8_t *const *pks, size_t n_pks, uint64_t seq,
                          const uint8_t *hash)
 {
     sqlite3_stmt *st;
@@ -458,7 +474,7 @@ static int s_check_point(sqlite3 *db, const uint8_t pk[LT_KEY_BYTES], uint64_t s
         ok = sqlite3_column_bytes(st, 0) == LT_HASH_BYTES &&
              memcmp(sqlite3_column_blob(st, 0), hash, LT_HASH_BYTES) == 0 &&
              sqlite3_column_bytes(st, 1) == LT_SIG_BYTES &&
-             lt_keys_verify(pk, AUDIT_DOMAIN, msg, sizeof msg, sqlite3_column_blob(st, 1)) == 0;
+             s_signed_by_any(pks, n_pks, msg, sizeof msg, sqlite3_column_blob(st, 1));
     }
     sqlite3_finalize(st);
     return ok;
@@ -466,7 +482,7 @@ static int s_check_point(sqlite3 *db, const uint8_t pk[LT_KEY_BYTES], uint64_t s
 
 /* The anchor of a log whose older entries were exported: the chain goes on
  * from (seq, hash), whose checkpoint, when kept, must verify. 0, or -1. */
-static int s_anchor(sqlite3 *db, const uint8_t pk[LT_KEY_BYTES], lt_audit_report_t *rep,
+static int s_anchor(sqlite3 *db, const uint8_t *const *pks, size_t n_pks, lt_audit_report_t *rep,
                     uint8_t head[LT_HASH_BYTES])
 {
     sqlite3_stmt *st;
@@ -479,7 +495,7 @@ static int s_anchor(sqlite3 *db, const uint8_t pk[LT_KEY_BYTES], lt_audit_report
         if (rc == 0)
             memcpy(head, sqlite3_column_blob(st, 1), LT_HASH_BYTES);
         memcpy(rep->anchor_hash, head, LT_HASH_BYTES);
-        if (rc == 0 && !s_check_point(db, pk, rep->anchor, head))
+        if (rc == 0 && !s_check_point(db, pks, n_pks, rep->anchor, head))
             rc = -1;
     }
     sqlite3_finalize(st);
@@ -531,6 +547,13 @@ static int s_tail(sqlite3 *db, lt_audit_report_t *rep, char *err, size_t errlen)
 int lt_audit_check(const char *path, const uint8_t pk[LT_KEY_BYTES], lt_audit_report_t *rep,
                    char *err, size_t errlen)
 {
+    const uint8_t *pks[1] = {pk};
+    return lt_audit_check_keys(path, pks, 1, rep, err, errlen);
+}
+
+int lt_audit_check_keys(const char *path, const uint8_t *const *pks, size_t n_pks,
+                        lt_audit_report_t *rep, char *err, size_t errlen)
+{
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     int rc = -1, step;
@@ -540,7 +563,7 @@ int lt_audit_check(const char *path, const uint8_t pk[LT_KEY_BYTES], lt_audit_re
         snprintf(err, errlen, "%s: %s", path, db ? sqlite3_errmsg(db) : "cannot open");
         goto out;
     }
-    if (s_anchor(db, pk, rep, head) != 0) {
+    if (s_anchor(db, pks, n_pks, rep, head) != 0) {
         snprintf(err, errlen, "the anchor (entry %llu) does not match its signed checkpoint",
                  (unsigned long long)rep->anchor);
         goto out;
@@ -558,7 +581,7 @@ int lt_audit_check(const char *path, const uint8_t pk[LT_KEY_BYTES], lt_audit_re
         s_chain(head, seq, sqlite3_column_int64(st, 1), text, head);
         if (seq != expect || sqlite3_column_bytes(st, 12) != LT_HASH_BYTES ||
             memcmp(sqlite3_column_blob(st, 12), head, LT_HASH_BYTES) != 0 ||
-            !s_check_point(db, pk, seq, head)) {
+            !s_check_point(db, pks, n_pks, seq, head)) {
             snprintf(err, errlen, "audit chain broken at entry %llu", (unsigned long long)expect);
             goto out;
         }
@@ -580,6 +603,13 @@ out:
 
 long lt_audit_verify(const char *path, const uint8_t pk[LT_KEY_BYTES], char *err, size_t errlen)
 {
+    const uint8_t *pks[1] = {pk};
+    return lt_audit_verify_keys(path, pks, 1, err, errlen);
+}
+
+long lt_audit_verify_keys(const char *path, const uint8_t *const *pks, size_t n_pks, char *err,
+                          size_t errlen)
+{
     lt_audit_report_t rep;
-    return lt_audit_check(path, pk, &rep, err, errlen) == 0 ? rep.entries : -1;
+    return lt_audit_check_keys(path, pks, n_pks, &rep, err, errlen) == 0 ? rep.entries : -1;
 }

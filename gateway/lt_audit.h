@@ -99,7 +99,15 @@ typedef struct {
  * Returns 0, or -1 with the first broken seq or the problem in err. */
 int lt_audit_check(const char *path, const uint8_t pk[LT_KEY_BYTES], lt_audit_report_t *rep,
                    char *err, size_t errlen);
+/* The same, each checkpoint signed under one of pks[0..n_pks) (PROTOCOL.md
+ * 5.5: after a key rotation older checkpoints carry the previous key's). */
+int lt_audit_check_keys(const char *path, const uint8_t *const *pks, size_t n_pks,
+                        lt_audit_report_t *rep, char *err, size_t errlen);
 /* lt_audit_check, returning the number of entries checked, or -1. */
 long lt_audit_verify(const char *path, const uint8_t pk[LT_KEY_BYTES], char *err, size_t errlen);
+/* The same, each checkpoint signed under one of pks[0..n_pks): after a key
+ * rotation (PROTOCOL.md 5.5) older checkpoints carry the previous key's. */
+long lt_audit_verify_keys(const char *path, const uint8_t *const *pks, size_t n_pks, char *err,
+                          size_t errlen);
 
 #endif

@@ -139,8 +139,8 @@ static int s_remove(sqlite3 *db, const char *out, uint64_t first, uint64_t last,
 
 /* Copies the segment to out and checks the file; fills rep. */
 static int s_write_file(sqlite3 *db, const char *out, const char *member, uint64_t first,
-                        uint64_t last, const uint8_t pk[LT_KEY_BYTES], lt_audit_report_t *rep,
-                        char *err, size_t errlen)
+                        uint64_t last, const uint8_t *const *pks, size_t n_pks,
+                        lt_audit_report_t *rep, char *err, size_t errlen)
 {
     sqlite3_stmt *st = NULL;
     if (s_create(out, err, errlen) != 0)
@@ -154,7 +154,7 @@ static int s_write_file(sqlite3 *db, const char *out, const char *member, uint64
         rc = s_copy(db, member, first, last, err, errlen);
         sqlite3_exec(db, "DETACH DATABASE x", NULL, NULL, NULL);
     }
-    if (rc == 0 && lt_auditarc_verify(out, pk, rep, err, errlen) != 0)
+    if (rc == 0 && lt_auditarc_verify(out, pks, n_pks, rep, err, errlen) != 0)
         rc = -1;
     if (rc != 0)
         unlink(out); /* nothing was removed from the live log */
@@ -162,8 +162,8 @@ static int s_write_file(sqlite3 *db, const char *out, const char *member, uint64
 }
 
 int lt_auditarc_export(const char *live, const char *out, const char *member, int64_t before_ms,
-                       const uint8_t pk[LT_KEY_BYTES], lt_auditarc_export_t *res, char *err,
-                       size_t errlen)
+                       const uint8_t *const *pks, size_t n_pks, lt_auditarc_export_t *res,
+                       char *err, size_t errlen)
 {
     sqlite3 *db = NULL;
     lt_audit_report_t rep;
@@ -171,7 +171,7 @@ int lt_auditarc_export(const char *live, const char *out, const char *member, in
     memset(res, 0, sizeof *res);
     res->first = 1;
     /* A broken live log is reported, never exported as if it were sound. */
-    if (lt_audit_check(live, pk, &rep, err, errlen) != 0)
+    if (lt_audit_check_keys(live, pks, n_pks, &rep, err, errlen) != 0)
         return -1;
     if (sqlite3_open_v2(live, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ||
         sqlite3_busy_timeout(db, 5000) != SQLITE_OK ||
@@ -183,7 +183,7 @@ int lt_auditarc_export(const char *live, const char *out, const char *member, in
         rc = 0; /* nothing old enough */
         goto out;
     }
-    if (s_write_file(db, out, member, res->first, res->last, pk, &rep, err, errlen) != 0)
+    if (s_write_file(db, out, member, res->first, res->last, pks, n_pks, &rep, err, errlen) != 0)
         goto out;
     res->entries = rep.entries;
     rc = s_remove(db, out, res->first, res->last, rep.head, err, errlen);
@@ -223,13 +223,13 @@ int lt_auditarc_member(const char *file, char *member, size_t len, char *err, si
     return s_segment(file, member, len, &first, &last, err, errlen);
 }
 
-int lt_auditarc_verify(const char *file, const uint8_t pk[LT_KEY_BYTES], lt_audit_report_t *rep,
-                       char *err, size_t errlen)
+int lt_auditarc_verify(const char *file, const uint8_t *const *pks, size_t n_pks,
+                       lt_audit_report_t *rep, char *err, size_t errlen)
 {
     char member[256];
     uint64_t first, last;
     if (s_segment(file, member, sizeof member, &first, &last, err, errlen) != 0 ||
-        lt_audit_check(file, pk, rep, err, errlen) != 0)
+        lt_audit_check_keys(file, pks, n_pks, rep, err, errlen) != 0)
         return -1;
     if (rep->anchor + 1 != first || rep->last != last || rep->entries <= 0) {
         snprintf(err, errlen, "%s claims entries %llu..%llu but holds %llu..%llu", file,

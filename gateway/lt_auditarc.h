@@ -30,22 +30,24 @@ typedef struct {
 
 /* Exports the entries of the live log at live that are older than
  * before_ms (unix ms), up to the newest signed checkpoint among them, to
- * the new file out (which must not exist), checks the file under pk, then
+ * the new file out (which must not exist), checks the file under the keys
+ * pks[0..n_pks) (the member's signing key, and its previous one after a
+ * rotation, PROTOCOL.md 5.5), then
  * removes them from the live log. member names the log's member in the
  * file. Returns 0 (res->entries may be 0: nothing old enough), or -1 with
  * err. */
 int lt_auditarc_export(const char *live, const char *out, const char *member, int64_t before_ms,
-                       const uint8_t pk[LT_KEY_BYTES], lt_auditarc_export_t *res, char *err,
-                       size_t errlen);
+                       const uint8_t *const *pks, size_t n_pks, lt_auditarc_export_t *res,
+                       char *err, size_t errlen);
 
 /* The member named by an exported file's segment row, into member. 0 or -1. */
 int lt_auditarc_member(const char *file, char *member, size_t len, char *err, size_t errlen);
 
-/* Checks an exported file under pk: the chain from its anchor, every
+/* Checks an exported file under one of pks[0..n_pks): the chain from its anchor, every
  * checkpoint, a signed last entry, and that its segment row matches what
  * was checked. Returns 0 with rep filled, or -1 with err. */
-int lt_auditarc_verify(const char *file, const uint8_t pk[LT_KEY_BYTES], lt_audit_report_t *rep,
-                       char *err, size_t errlen);
+int lt_auditarc_verify(const char *file, const uint8_t *const *pks, size_t n_pks,
+                       lt_audit_report_t *rep, char *err, size_t errlen);
 
 /* 0 when next continues prev without a gap: its anchor is prev's last
  * entry, with the same hash; -1 with err otherwise. */
