@@ -380,6 +380,13 @@ static json_t *s_peers_json(const Lienthong__StatusReply *st)
     return peers;
 }
 
+Lienthong__Envelope *lt_apicall_ready(lt_apicall_t *self, int timeout_ms, lt_apicall_out_t *out)
+{
+    Lienthong__ReadyRequest q = LIENTHONG__READY_REQUEST__INIT;
+    return s_ask(self, LIENTHONG__ENVELOPE__BODY_READY_REQUEST, &q,
+                 LIENTHONG__ENVELOPE__BODY_READY_REPLY, timeout_ms, out);
+}
+
 json_t *lt_apicall_status_json(const Lienthong__StatusReply *st)
 {
     json_t *streams = json_array(), *peers = json_array();

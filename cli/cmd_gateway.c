@@ -139,6 +139,33 @@ static int s_print_status(const Lienthong__StatusReply *r)
     return 0;
 }
 
+/* Asks whether the gateway can serve (PROTOCOL.md 8.7) and prints why not.
+ * 0 ready, 3 not ready, 1 when it cannot be asked. A gateway that predates
+ * the question answers ERR_UNSUPPORTED: nothing to add then. */
+static int s_print_ready(lt_client_t *c)
+{
+    Lienthong__ReadyRequest q = LIENTHONG__READY_REQUEST__INIT;
+    Lienthong__Envelope *rep = NULL;
+    char err[512];
+    int rc = 1;
+    if (lt_client_send(c, LIENTHONG__ENVELOPE__BODY_READY_REQUEST, &q, 3000, err, sizeof err) != 0 ||
+        lt_client_recv(c, 3000, &rep, err, sizeof err) != 0) {
+        lt_cli_fail(1, "status", "%s", err);
+    } else if (rep->body_case == LIENTHONG__ENVELOPE__BODY_READY_REPLY) {
+        printf("ready: %s\n", rep->ready_reply->ready ? "yes" : "NO");
+        for (size_t i = 0; i < rep->ready_reply->n_problems; i++)
+            printf("  %s\n", rep->ready_reply->problems[i]);
+        rc = rep->ready_reply->ready ? 0 : 3;
+    } else {
+        rc = rep->body_case == LIENTHONG__ENVELOPE__BODY_ERROR &&
+                     rep->error->code == LIENTHONG__ERROR_CODE__ERR_UNSUPPORTED ? 0 : 1;
+        if (rc)
+            lt_cli_fail(1, "status", "unexpected %s from the gateway", lt_wire_body_name(rep->body_case));
+    }
+    lt_wire_free(&rep);
+    return rc;
+}
+
 int lt_cmd_status(int argc, char **argv)
 {
     const char *config = NULL;
@@ -163,7 +190,7 @@ int lt_cmd_status(int argc, char **argv)
         lt_client_recv(c, 3000, &rep, err, sizeof err) != 0)
         lt_cli_fail(1, "status", "%s", err);
     else if (rep->body_case == LIENTHONG__ENVELOPE__BODY_STATUS_REPLY && !metrics)
-        rc = s_print_status(rep->status_reply);
+        rc = s_print_status(rep->status_reply) ? 1 : s_print_ready(c);
     else if (rep->body_case == LIENTHONG__ENVELOPE__BODY_METRICS_REPLY && metrics)
         rc = fputs(rep->metrics_reply->text, stdout) < 0 ? 1 : 0;
     else if (rep->body_case == LIENTHONG__ENVELOPE__BODY_ERROR)

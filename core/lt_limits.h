@@ -93,6 +93,10 @@
 /* The credit setting: records of credit a consumer grants (6.2). */
 #define LT_CFG_CREDIT_DEFAULT 16384
 #define LT_CFG_CREDIT_MAX     (1 << 22)
+/* audit_retention_days: how old an audit entry must be before `lienthong
+ * audit export` moves it out of the live log (0: kept until exported by
+ * age given on the command line). */
+#define LT_AUDIT_RETENTION_DAYS_MAX 36500
 /* Streams the configuration replicates (implementation, 6.2). */
 #define LT_GWCFG_MAX_SUBS 64
 /* Owner: subscriptions served at once (implementation, 6.2). */

@@ -545,6 +545,19 @@ out:
     free(text);
 }
 
+/* Whether the gateway can serve (PROTOCOL.md 8.7): not while its audit log
+ * cannot be written, since lookups and verifies are then refused. */
+static void s_local_ready(lt_gateway_t *self, const lt_wire_in_t *in)
+{
+    Lienthong__ReadyReply r = LIENTHONG__READY_REPLY__INIT;
+    char why[320], *problems[1] = {why};
+    r.ready = lt_audit_writable(self->shared.audit, why, sizeof why);
+    r.problems = problems;
+    r.n_problems = !r.ready;
+    (void)lt_wire_send_body(self->local, in->rid, in->rid_len,
+                            LIENTHONG__ENVELOPE__BODY_READY_REPLY, &r);
+}
+
 /* Handles one decoded local message other than Publish. */
 static void s_local_dispatch(lt_gateway_t *self, const lt_wire_in_t *in, Lienthong__Envelope *env)
 {
@@ -554,6 +567,9 @@ static void s_local_dispatch(lt_gateway_t *self, const lt_wire_in_t *in, Lientho
         break;
     case LIENTHONG__ENVELOPE__BODY_METRICS_REQUEST:
         s_local_metrics(self, in);
+        break;
+    case LIENTHONG__ENVELOPE__BODY_READY_REQUEST:
+        s_local_ready(self, in);
         break;
     case LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST:
     case LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST:
@@ -924,6 +940,7 @@ static int s_open_stores(lt_gateway_t *self, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    lt_audit_retention_check(self->shared.audit, self->cfg.audit_retention_days);
     return self->shared.audit ? 0 : -1;
 }
 
