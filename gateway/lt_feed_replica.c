@@ -33,6 +33,7 @@ int lt_feed_replica_open(lt_feed_t *self, const char *stream)
     f->st_lag = lt_stats_series(self->f_rep_lag, label);
     lt_stats_set(f->st_cursor, (int64_t)f->cursor.last_seq);
     self->n_replicas++;
+    lt_feed_check_tail(self, f->stream, &f->cursor);
     return 0;
 }
 
@@ -152,9 +153,24 @@ static int s_apply_record(lt_feed_t *self, lt_feed_replica_t *f, const ProtobufC
     return bad ? -1 : 0;
 }
 
+/* Keeps the owner's signed header of b beside its records, so that the
+ * range can be verified again at any time (docs/ARCHITECTURE.md 4.2). */
+static int s_keep_header(lt_store_t *store, const lt_feed_replica_t *f, const Lienthong__Batch *b,
+                         const uint8_t root[LT_HASH_BYTES])
+{
+    lt_store_batch_t h;
+    h.first_seq = b->first_seq;
+    h.last_seq = b->first_seq + b->n_records - 1;
+    memcpy(h.prev_hash, f->cursor.last_hash, LT_HASH_BYTES);
+    memcpy(h.root, root, LT_HASH_BYTES);
+    memcpy(h.signature, b->signature.data, LT_SIG_BYTES);
+    return lt_store_batch_put(store, f->stream->id, &h);
+}
+
 /* Applies the records with the new cursor in one transaction. */
 static int s_apply(lt_feed_t *self, lt_feed_replica_t *f, const Lienthong__Batch *b,
-                   const uint8_t hash[LT_HASH_BYTES], char *err, size_t errlen)
+                   const uint8_t hash[LT_HASH_BYTES], const uint8_t root[LT_HASH_BYTES], char *err,
+                   size_t errlen)
 {
     lt_store_t *store = self->ctx->store;
     int64_t t0 = lt_clock_mono_us();
@@ -169,7 +185,8 @@ static int s_apply(lt_feed_t *self, lt_feed_replica_t *f, const Lienthong__Batch
             return -1;
         }
     memcpy(next.last_hash, hash, LT_HASH_BYTES);
-    if (lt_store_stream_save(store, &next) != 0 || lt_store_commit(store) != 0) {
+    if (s_keep_header(store, f, b, root) != 0 || lt_store_stream_save(store, &next) != 0 ||
+        lt_store_commit(store) != 0) {
         snprintf(err, errlen, "store: %s", lt_store_error(store));
         lt_store_rollback(store);
         return -1;
@@ -193,7 +210,8 @@ static void s_credit(lt_feed_replica_t *f, void *sock, size_t n)
 
 /* Checks of PROTOCOL.md 6.5 steps 1 to 3; writes the new batch hash. */
 static int s_verify(lt_feed_t *self, const lt_feed_replica_t *f, const Lienthong__Batch *b,
-                    uint8_t hash[LT_HASH_BYTES], char *err, size_t errlen)
+                    uint8_t hash[LT_HASH_BYTES], uint8_t root[LT_HASH_BYTES], char *err,
+                    size_t errlen)
 {
     const Lienthong__Member *m = lt_dir_member(self->ctx->dir, f->owner);
     if ((int64_t)b->n_records > f->outstanding) {
@@ -204,8 +222,8 @@ static int s_verify(lt_feed_t *self, const lt_feed_replica_t *f, const Lienthong
         snprintf(err, errlen, "owner not in directory");
         return -1;
     }
-    return lt_batch_verify(b, f->stream->name, f->cursor.last_seq + 1, f->cursor.last_hash,
-                           m->signing_key.data, hash, err, errlen);
+    return lt_batch_verify_root(b, f->stream->name, f->cursor.last_seq + 1, f->cursor.last_hash,
+                                m->signing_key.data, hash, root, err, errlen);
 }
 
 void lt_feed_on_batch(lt_feed_t *self, const char *owner, void *link_sock,
@@ -213,15 +231,15 @@ void lt_feed_on_batch(lt_feed_t *self, const char *owner, void *link_sock,
 {
     lt_feed_replica_t *f = lt_feed_replica_find(self, b->stream);
     char err[300];
-    uint8_t hash[LT_HASH_BYTES];
+    uint8_t hash[LT_HASH_BYTES], root[LT_HASH_BYTES];
     if (!f || f->state != LT_FEED_LIVE || strcmp(f->owner, owner) != 0 ||
         b->first_seq <= f->cursor.last_seq) {
         if (f)
             f->discarded++; /* stale: from before a re-subscribe, or a duplicate */
         return;
     }
-    if (s_verify(self, f, b, hash, err, sizeof err) != 0 ||
-        s_apply(self, f, b, hash, err, sizeof err) != 0) {
+    if (s_verify(self, f, b, hash, root, err, sizeof err) != 0 ||
+        s_apply(self, f, b, hash, root, err, sizeof err) != 0) {
         s_backoff(self, f, err, 0, 1);
         return;
     }

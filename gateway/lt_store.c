@@ -33,6 +33,10 @@ enum {
     ST_STATE_GET,
     ST_READ,
     ST_GET,
+    ST_BATCH_PUT,
+    ST_BATCH_FIND,
+    ST_REPLACE,
+    ST_STREAMS,
     ST_COUNT
 };
 
@@ -51,6 +55,13 @@ static const char *s_sql[ST_COUNT] = {
     [ST_STATE_GET] = "SELECT seq, deleted FROM state WHERE stream = ?1 AND key = ?2",
     [ST_READ] = "SELECT id, record, sum FROM log WHERE id >= ?1 AND id < ?2 ORDER BY id",
     [ST_GET] = "SELECT id, record, sum FROM log WHERE id = ?1",
+    [ST_BATCH_PUT] = "INSERT OR REPLACE INTO batches(stream, last_seq, first_seq, prev_hash, root, "
+                     "signature) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_BATCH_FIND] = "SELECT first_seq, last_seq, prev_hash, root, signature FROM batches "
+                      "WHERE stream = ?1 AND last_seq >= ?2 ORDER BY last_seq LIMIT 1",
+    [ST_REPLACE] = "INSERT OR REPLACE INTO log(id, record, sum) "
+                   "VALUES (?1, ?2, lt_record_sum(?1, ?2))",
+    [ST_STREAMS] = "SELECT id, name, last_seq, last_hash, source_cursor FROM streams ORDER BY id",
 };
 
 /* Connection settings, outside any transaction (journal_mode cannot change
@@ -95,6 +106,7 @@ struct _lt_store_t {
     sqlite3 *db;
     sqlite3_stmt *st[ST_COUNT];
     uint64_t damaged_seq; /* of the last LT_STORE_DAMAGED result */
+    const char *damaged_why;
 };
 
 /* Checksum of a log row: BLAKE2b-256 over a domain string, the row id
@@ -149,6 +161,17 @@ static int s_migrate_step(sqlite3 *db, int step, char *err, size_t errlen)
     return 0;
 }
 
+/* 1 when the database has no table yet (a new store, not an old one). */
+static int s_is_empty(sqlite3 *db)
+{
+    sqlite3_stmt *st = NULL;
+    int empty =
+        sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master LIMIT 1", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_DONE;
+    sqlite3_finalize(st);
+    return empty;
+}
+
 /* Brings the schema to SCHEMA_VERSION; refuses a store made by a newer
  * binary, which this one cannot read safely. */
 static int s_migrate(sqlite3 *db, char *err, size_t errlen)
@@ -165,10 +188,11 @@ static int s_migrate(sqlite3 *db, char *err, size_t errlen)
                  version, SCHEMA_VERSION);
         return -1;
     }
+    int fresh = version == 0 && s_is_empty(db);
     for (int step = version + 1; step <= SCHEMA_VERSION; step++)
         if (s_migrate_step(db, step, err, errlen) != 0)
             return -1;
-    if (version < SCHEMA_VERSION)
+    if (version < SCHEMA_VERSION && !fresh)
         lt_info("store", "schema migrated from version %d to %d", version, SCHEMA_VERSION);
     return 0;
 }
@@ -191,9 +215,8 @@ lt_store_t *lt_store_open(const char *path, char *err, size_t errlen)
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
     if (sqlite3_open_v2(path, &self->db, flags, NULL) != SQLITE_OK ||
         sqlite3_busy_timeout(self->db, 5000) != SQLITE_OK ||
-        sqlite3_create_function(self->db, "lt_record_sum", 2,
-                                SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, s_sql_sum, NULL,
-                                NULL) != SQLITE_OK ||
+        sqlite3_create_function(self->db, "lt_record_sum", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+                                NULL, s_sql_sum, NULL, NULL) != SQLITE_OK ||
         sqlite3_exec(self->db, s_pragmas, NULL, NULL, &msg) != SQLITE_OK) {
         snprintf(err, errlen, "store %s: %s", path, msg ? msg : sqlite3_errmsg(self->db));
         goto fail;
@@ -356,11 +379,21 @@ static int s_row_sound(sqlite3_stmt *st)
     return memcmp(want, sum, LT_HASH_BYTES) == 0;
 }
 
-static int s_damaged(lt_store_t *self, uint64_t seq)
+static int s_damaged(lt_store_t *self, uint64_t seq, const char *why)
 {
     self->damaged_seq = seq;
+    self->damaged_why = why;
     return LT_STORE_DAMAGED;
 }
+
+const char *lt_store_damaged_why(lt_store_t *self)
+{
+    return self->damaged_why ? self->damaged_why : "";
+}
+
+#define WHY_SUM     "checksum mismatch"
+#define WHY_MISSING "row missing"
+#define WHY_CORRUPT "corrupt page"
 
 int lt_store_read(lt_store_t *self, int64_t stream, uint64_t from_seq, size_t max_n,
                   size_t max_bytes, lt_store_rec_fn fn, void *arg)
@@ -382,7 +415,7 @@ int lt_store_read(lt_store_t *self, int64_t stream, uint64_t from_seq, size_t ma
          * else the read stops before it and the next one reports it. */
         if (seq != expect || !s_row_sound(st)) {
             if (n == 0)
-                n = s_damaged(self, expect);
+                n = s_damaged(self, expect, seq != expect ? WHY_MISSING : WHY_SUM);
             break;
         }
         if (n > 0 && bytes + len > max_bytes)
@@ -397,7 +430,7 @@ int lt_store_read(lt_store_t *self, int64_t stream, uint64_t from_seq, size_t ma
     }
     /* SQLite's own detection of a damaged page, where the walk reached. */
     if (rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB)
-        n = n > 0 ? n : s_damaged(self, expect);
+        n = n > 0 ? n : s_damaged(self, expect, WHY_CORRUPT);
     else if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         n = -1;
     sqlite3_reset(st);
@@ -410,7 +443,7 @@ int lt_store_get(lt_store_t *self, int64_t stream, uint64_t seq, uint8_t **rec, 
     sqlite3_bind_int64(st, 1, LOG_ID(stream, seq));
     int rc = sqlite3_step(st), found = 0;
     if (rc == SQLITE_ROW && !s_row_sound(st)) {
-        found = s_damaged(self, seq);
+        found = s_damaged(self, seq, WHY_SUM);
     } else if (rc == SQLITE_ROW) {
         *len = (size_t)sqlite3_column_bytes(st, 1);
         *rec = malloc(*len ? *len : 1);
@@ -421,10 +454,86 @@ int lt_store_get(lt_store_t *self, int64_t stream, uint64_t seq, uint8_t **rec, 
             found = -1;
         }
     } else if (rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB) {
-        found = s_damaged(self, seq);
+        found = s_damaged(self, seq, WHY_CORRUPT);
     } else if (rc != SQLITE_DONE) {
         found = -1;
     }
     sqlite3_reset(st);
     return found;
+}
+
+/* ---- integrity ------------------------------------------------------------------ */
+
+int lt_store_batch_put(lt_store_t *self, int64_t stream, const lt_store_batch_t *b)
+{
+    sqlite3_stmt *st = self->st[ST_BATCH_PUT];
+    sqlite3_bind_int64(st, 1, stream);
+    sqlite3_bind_int64(st, 2, (int64_t)b->last_seq);
+    sqlite3_bind_int64(st, 3, (int64_t)b->first_seq);
+    sqlite3_bind_blob(st, 4, b->prev_hash, LT_HASH_BYTES, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 5, b->root, LT_HASH_BYTES, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 6, b->signature, LT_SIG_BYTES, SQLITE_STATIC);
+    return s_run(st);
+}
+
+/* Copies column i of st into out when it has exactly len bytes. */
+static int s_blob(sqlite3_stmt *st, int i, uint8_t *out, int len)
+{
+    if (sqlite3_column_bytes(st, i) != len)
+        return -1;
+    memcpy(out, sqlite3_column_blob(st, i), (size_t)len);
+    return 0;
+}
+
+int lt_store_batch_find(lt_store_t *self, int64_t stream, uint64_t seq, lt_store_batch_t *out)
+{
+    sqlite3_stmt *st = self->st[ST_BATCH_FIND];
+    sqlite3_bind_int64(st, 1, stream);
+    sqlite3_bind_int64(st, 2, (int64_t)seq);
+    int rc = sqlite3_step(st), found = rc == SQLITE_DONE ? 0 : -1;
+    if (rc == SQLITE_ROW) {
+        out->first_seq = (uint64_t)sqlite3_column_int64(st, 0);
+        out->last_seq = (uint64_t)sqlite3_column_int64(st, 1);
+        /* A header whose sizes are wrong is damaged: its signature cannot
+         * verify, so it is returned zeroed for the caller to find so. */
+        if (s_blob(st, 2, out->prev_hash, LT_HASH_BYTES) != 0 ||
+            s_blob(st, 3, out->root, LT_HASH_BYTES) != 0 ||
+            s_blob(st, 4, out->signature, LT_SIG_BYTES) != 0)
+            memset(out->signature, 0, LT_SIG_BYTES);
+        found = 1;
+    }
+    sqlite3_reset(st);
+    return found;
+}
+
+int lt_store_replace(lt_store_t *self, int64_t stream, uint64_t seq, const void *rec, size_t len)
+{
+    sqlite3_stmt *st = self->st[ST_REPLACE];
+    if (seq == 0 || seq > SEQ_MAX)
+        return -1;
+    sqlite3_bind_int64(st, 1, LOG_ID(stream, seq));
+    sqlite3_bind_blob(st, 2, rec, (int)len, SQLITE_STATIC);
+    return s_run(st);
+}
+
+int lt_store_streams(lt_store_t *self, lt_store_stream_fn fn, void *arg)
+{
+    sqlite3_stmt *st = self->st[ST_STREAMS];
+    int rc, out = 0;
+    while (out == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        lt_stream_t s;
+        memset(&s, 0, sizeof s);
+        s.id = sqlite3_column_int64(st, 0);
+        s.last_seq = (uint64_t)sqlite3_column_int64(st, 2);
+        (void)s_blob(st, 3, s.last_hash, LT_HASH_BYTES);
+        s.source_cursor = (uint64_t)sqlite3_column_int64(st, 4);
+        /* fn may use the store: the name is copied out of the statement. */
+        char name[512];
+        snprintf(name, sizeof name, "%s", (const char *)sqlite3_column_text(st, 1));
+        out = fn(arg, name, &s);
+    }
+    if (out == 0 && rc != SQLITE_DONE)
+        out = -1;
+    sqlite3_reset(st);
+    return out;
 }
