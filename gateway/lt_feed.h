@@ -50,7 +50,7 @@ void lt_feed_dir_changed(lt_feed_t *self, void *peer_sock);
 void lt_feed_on_batch(lt_feed_t *self, const char *owner, void *link_sock,
                       const Lienthong__Batch *b);
 void lt_feed_on_error(lt_feed_t *self, const char *owner, const Lienthong__Error *e);
-/* Owner: a replica asks for records again to repair them (PROTOCOL.md 6.7). */
+/* Owner: a replica asks for records again to repair them (PROTOCOL.md 6.10). */
 void lt_feed_on_range_request(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
                               const Lienthong__Range *m);
 /* Consumer: the owner's answer, verified and written back. */

@@ -146,7 +146,7 @@ void lt_feed_check_tail(lt_feed_t *self, lt_feed_stream_t *st, const lt_stream_t
 /* Asks again for damaged ranges of replicas not yet repaired. */
 void lt_feed_repair_tick(lt_feed_t *self);
 /* Tells rid on sock that st's damaged run is not delivered: Error
- * ERR_INTERNAL with its DamagedRange (PROTOCOL.md 6.7). */
+ * ERR_INTERNAL with its DamagedRange (PROTOCOL.md 6.10). */
 int lt_feed_send_damaged(void *sock, const uint8_t *rid, size_t rid_len,
                          const lt_feed_stream_t *st);
 

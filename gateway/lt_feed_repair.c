@@ -1,5 +1,5 @@
 /* lt_feed_repair: damaged records in the store (docs/ARCHITECTURE.md 4.2,
- * PROTOCOL.md 6.7). A read that meets a record failing its checksum stops
+ * PROTOCOL.md 6.10). A read that meets a record failing its checksum stops
  * before it; the damage is logged once at error level, the sink or peer that
  * wanted it gets an Error naming the range, and a replica asks the owner for
  * the batch holding it again, verifies the answer against the signed header
@@ -169,7 +169,7 @@ int lt_feed_send_damaged(void *sock, const uint8_t *rid, size_t rid_len, const l
 
 /* ---- owner: a range asked again ------------------------------------------------ */
 
-/* The checks of PROTOCOL.md 6.7 on a RangeRequest; sets *st when they pass. */
+/* The checks of PROTOCOL.md 6.10 on a Range request; sets *st when they pass. */
 static Lienthong__ErrorCode s_range_check(lt_feed_t *self, const char *member,
                                           const Lienthong__Range *m, lt_feed_stream_t **st,
                                           char *why, size_t len)
@@ -265,7 +265,7 @@ static int s_next_hash(lt_feed_t *self, const lt_feed_replica_t *f, const lt_sto
 }
 
 /* Verifies b against the kept header and the chain around it (PROTOCOL.md
- * 6.7); fills *h with the header to keep. */
+ * 6.10); fills *h with the header to keep. */
 static int s_range_verify(lt_feed_t *self, const lt_feed_replica_t *f, const Lienthong__Batch *b,
                           lt_store_batch_t *h, char *err, size_t errlen)
 {

@@ -1,5 +1,5 @@
 # Store integrity and file-mode integration tests (docs/ARCHITECTURE.md 4.2,
-# PROTOCOL.md 6.7): a replica's store damaged three ways is detected,
+# PROTOCOL.md 6.10): a replica's store damaged three ways is detected,
 # reported and repaired from the owner. Included from CMakeLists.txt.
 add_executable(test_integrity test_integrity.c lt_feedtest.c)
 target_link_libraries(test_integrity PRIVATE lt_itest lienthong_gateway lienthong_adapters PkgConfig::CUNIT)

@@ -1,5 +1,5 @@
 /* test_integrity: integration tests of stores that prove their content
- * (docs/ARCHITECTURE.md 4.2, PROTOCOL.md 6.7) and of the data directory's
+ * (docs/ARCHITECTURE.md 4.2, PROTOCOL.md 6.10) and of the data directory's
  * modes, with real `lienthong gateway` processes on 127.0.0.1.
  *
  * Proves: a replica whose store was damaged while it was stopped (one byte
