@@ -15,8 +15,8 @@
 #include <string.h>
 
 /* A replica asks for the same damaged batch again no sooner than this, or,
- * after the store refused to write the repair (a corrupt page, which only a
- * rebuild of the store mends), than the second. */
+ * after the store could not write the repair even after a rebuild (an
+ * operator's matter, docs/operations.md "Damaged store"), than the second. */
 #define REPAIR_RETRY_MS  2000
 #define REPAIR_GIVEUP_MS 600000
 
@@ -289,9 +289,10 @@ static int s_range_verify(lt_feed_t *self, const lt_feed_replica_t *f, const Lie
 }
 
 /* Writes the verified records and header back in one transaction; on
- * failure the store's reason is in err. */
+ * failure the store's reason is in err, and *corrupt says whether SQLite
+ * found the file corrupt where it had to write. */
 static int s_range_write(lt_feed_t *self, const lt_feed_replica_t *f, const Lienthong__Batch *b,
-                         const lt_store_batch_t *h, char *err, size_t errlen)
+                         const lt_store_batch_t *h, int *corrupt, char *err, size_t errlen)
 {
     lt_store_t *store = self->ctx->store;
     int rc = lt_store_begin(store);
@@ -304,9 +305,36 @@ static int s_range_write(lt_feed_t *self, const lt_feed_replica_t *f, const Lien
         rc = lt_store_commit(store);
     if (rc != 0) {
         snprintf(err, errlen, "%s", lt_store_error(store));
+        *corrupt = lt_store_corrupt(store);
         lt_store_rollback(store);
     }
     return rc;
+}
+
+/* A page SQLite finds corrupt cannot be written in place: the store is
+ * rebuilt from what is readable (the rows lost there read as missing and
+ * are fetched again like any damage), then the write is tried once more. */
+static int s_range_write_rebuild(lt_feed_t *self, const lt_feed_replica_t *f,
+                                 const Lienthong__Batch *b, const lt_store_batch_t *h, char *err,
+                                 size_t errlen)
+{
+    int corrupt = 0;
+    int64_t lost = 0;
+    if (s_range_write(self, f, b, h, &corrupt, err, errlen) == 0)
+        return 0;
+    if (!corrupt)
+        return -1;
+    lt_error("store",
+             "%s: SQLite finds the store corrupt (%s); rebuilding it from what is "
+             "readable",
+             f->stream->name, err);
+    if (lt_store_rebuild(self->ctx->store, &lost, err, errlen) != 0)
+        return -1;
+    lt_warn("store",
+            "store rebuilt: %lld log rows were unreadable and are fetched again from "
+            "their owners",
+            (long long)lost);
+    return s_range_write(self, f, b, h, &corrupt, err, errlen);
 }
 
 void lt_feed_on_range_batch(lt_feed_t *self, const char *owner, const Lienthong__Range *m)
@@ -324,7 +352,7 @@ void lt_feed_on_range_batch(lt_feed_t *self, const char *owner, const Lienthong_
                  (unsigned long long)b->first_seq, owner, err);
         return;
     }
-    if (s_range_write(self, f, b, &h, err, sizeof err) != 0) {
+    if (s_range_write_rebuild(self, f, b, &h, err, sizeof err) != 0) {
         lt_error("store",
                  "%s: cannot write repaired records %llu..%llu: %s; the store needs "
                  "rebuilding (docs/operations.md \"Damaged store\")",

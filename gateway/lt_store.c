@@ -8,10 +8,14 @@
 #include "lt_crypto.h"
 #include "lt_log.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* A log row's id is the stream id above SEQ_BITS bits of sequence number, so
  * one B-tree range scan reads a stream in order. Sequence numbers therefore
@@ -202,14 +206,12 @@ int lt_store_schema_version(void)
     return SCHEMA_VERSION;
 }
 
-lt_store_t *lt_store_open(const char *path, char *err, size_t errlen)
+/* Opens self->db at path, brings its schema up to date and prepares the
+ * statements. -1 with err (self->db may be left open for the caller to
+ * close). */
+static int s_connect(lt_store_t *self, const char *path, char *err, size_t errlen)
 {
     char why[400] = "";
-    lt_store_t *self = calloc(1, sizeof *self);
-    if (!self) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
     char *msg = NULL;
     /* One thread uses a store: no per-call mutexes (they showed in profiles). */
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
@@ -231,22 +233,41 @@ lt_store_t *lt_store_open(const char *path, char *err, size_t errlen)
             snprintf(err, errlen, "store %s: %s", path, sqlite3_errmsg(self->db));
             goto fail;
         }
-    return self;
+    return 0;
 fail:
     sqlite3_free(msg);
-    lt_store_destroy(&self);
-    return NULL;
+    return -1;
+}
+
+/* Finalizes the statements and closes the connection. */
+static void s_disconnect(lt_store_t *self)
+{
+    for (int i = 0; i < ST_COUNT; i++) {
+        sqlite3_finalize(self->st[i]);
+        self->st[i] = NULL;
+    }
+    sqlite3_close(self->db);
+    self->db = NULL;
+}
+
+lt_store_t *lt_store_open(const char *path, char *err, size_t errlen)
+{
+    lt_store_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (s_connect(self, path, err, errlen) != 0)
+        lt_store_destroy(&self);
+    return self;
 }
 
 void lt_store_destroy(lt_store_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
-    lt_store_t *self = *self_p;
-    for (int i = 0; i < ST_COUNT; i++)
-        sqlite3_finalize(self->st[i]);
-    sqlite3_close(self->db);
-    free(self);
+    s_disconnect(*self_p);
+    free(*self_p);
     *self_p = NULL;
 }
 
@@ -536,4 +557,168 @@ int lt_store_streams(lt_store_t *self, lt_store_stream_fn fn, void *arg)
         out = -1;
     sqlite3_reset(st);
     return out;
+}
+
+/* ---- rebuild ---------------------------------------------------------------------- */
+
+int lt_store_corrupt(lt_store_t *self)
+{
+    int rc = sqlite3_extended_errcode(self->db) & 0xff;
+    return rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB;
+}
+
+/* Runs one statement with ?1 and ?2 bound (when lo <= hi). */
+static int s_exec2(sqlite3 *db, const char *sql, int64_t lo, int64_t hi)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK && lo <= hi) {
+        sqlite3_bind_int64(st, 1, lo);
+        sqlite3_bind_int64(st, 2, hi);
+    }
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* Copies the log rows lo..hi that can still be read, halving the range
+ * around pages SQLite finds corrupt; *lost counts the rows left behind. */
+static int s_copy_log(sqlite3 *db, int64_t lo, int64_t hi, int64_t *lost)
+{
+    int rc = s_exec2(db, "INSERT INTO fresh.log SELECT * FROM main.log WHERE id BETWEEN ?1 AND ?2",
+                     lo, hi);
+    if (rc != SQLITE_CORRUPT && rc != SQLITE_NOTADB)
+        return rc == SQLITE_OK ? 0 : -1;
+    if (lo == hi) {
+        (*lost)++;
+        return 0;
+    }
+    int64_t mid = lo + (hi - lo) / 2;
+    return s_copy_log(db, lo, mid, lost) == 0 && s_copy_log(db, mid + 1, hi, lost) == 0 ? 0 : -1;
+}
+
+/* Copies every table but the log whole, then each stream's log range. */
+static int s_copy_all(sqlite3 *db, int64_t *lost, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db,
+                                "SELECT name FROM fresh.sqlite_master WHERE type = 'table' AND "
+                                "name != 'log' AND name NOT LIKE 'sqlite_%'",
+                                -1, &st, NULL) == SQLITE_OK
+                 ? 0
+                 : -1;
+    if (rc != 0)
+        snprintf(err, errlen, "cannot list the tables: %s", sqlite3_errmsg(db));
+    while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+        char sql[300];
+        snprintf(sql, sizeof sql, "INSERT INTO fresh.\"%s\" SELECT * FROM main.\"%s\"",
+                 sqlite3_column_text(st, 0), sqlite3_column_text(st, 0));
+        if (s_exec2(db, sql, 1, 0) != SQLITE_OK) {
+            snprintf(err, errlen, "table %s cannot be copied: %s", sqlite3_column_text(st, 0),
+                     sqlite3_errmsg(db));
+            rc = -1;
+        }
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (rc == 0 && sqlite3_prepare_v2(db, "SELECT id, last_seq FROM fresh.streams", -1, &st,
+                                      NULL) != SQLITE_OK)
+        rc = -1;
+    while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(st, 0), last = sqlite3_column_int64(st, 1);
+        if (last > 0 && s_copy_log(db, LOG_ID(id, 1), LOG_ID(id, last), lost) != 0) {
+            snprintf(err, errlen, "log of stream %lld cannot be copied: %s", (long long)id,
+                     sqlite3_errmsg(db));
+            rc = -1;
+        }
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Removes the WAL files of path, and path itself unless only_wal. */
+static void s_unlink_db(const char *path, int only_wal)
+{
+    char side[4300];
+    if (!only_wal)
+        unlink(path);
+    snprintf(side, sizeof side, "%.4200s-wal", path);
+    unlink(side);
+    snprintf(side, sizeof side, "%.4200s-shm", path);
+    unlink(side);
+}
+
+/* Writes path.rebuild: a fresh store with everything still readable. */
+static int s_rebuild_copy(lt_store_t *self, const char *fresh, int64_t *lost, char *err,
+                          size_t errlen)
+{
+    s_unlink_db(fresh, 0);
+    lt_store_t *f = lt_store_open(fresh, err, errlen);
+    if (!f)
+        return -1;
+    lt_store_destroy(&f);
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(self->db, "ATTACH DATABASE ?1 AS fresh", -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, fresh, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "cannot attach %s: %s", fresh, sqlite3_errmsg(self->db));
+        return -1;
+    }
+    /* One statement per table or readable range, each committing alone: a
+     * transaction over the corrupt file fails at its commit. The new file
+     * replaces the old one only once complete, so nothing here needs to be
+     * atomic. */
+    rc = s_copy_all(self->db, lost, err, errlen);
+    if (rc != 0 && !err[0])
+        snprintf(err, errlen, "%s", sqlite3_errmsg(self->db));
+    (void)s_exec2(self->db, "DETACH DATABASE fresh", 1, 0);
+    /* Everything into the new file itself: its WAL is not renamed with it. */
+    sqlite3 *db = NULL;
+    if (rc == 0 &&
+        (sqlite3_open_v2(fresh, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ||
+         sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL) != SQLITE_OK)) {
+        snprintf(err, errlen, "cannot checkpoint %s: %s", fresh, sqlite3_errmsg(db));
+        rc = -1;
+    }
+    sqlite3_close(db);
+    s_unlink_db(fresh, 1);
+    return rc;
+}
+
+int lt_store_rebuild(lt_store_t *self, int64_t *lost, char *err, size_t errlen)
+{
+    char path[4096], fresh[4200];
+    err[0] = '\0';
+    *lost = 0;
+    snprintf(path, sizeof path, "%s", sqlite3_db_filename(self->db, "main"));
+    snprintf(fresh, sizeof fresh, "%s.rebuild", path);
+    lt_store_rollback(self);
+    if (s_rebuild_copy(self, fresh, lost, err, errlen) != 0) {
+        s_unlink_db(fresh, 0);
+        return -1;
+    }
+    /* The damaged file goes only once the copy is complete on disk; a kill
+     * before the rename leaves the old store, after it the new one. */
+    s_disconnect(self);
+    s_unlink_db(path, 1);
+    if (rename(fresh, path) != 0) {
+        char why[300];
+        snprintf(why, sizeof why, "%s", strerror(errno));
+        if (s_connect(self, path, err, errlen) == 0)
+            snprintf(err, errlen, "cannot replace %s: %s", path, why);
+        return -1;
+    }
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        (void)fsync(dfd);
+        close(dfd);
+    }
+    return s_connect(self, path, err, errlen);
 }

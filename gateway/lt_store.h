@@ -113,5 +113,15 @@ int lt_store_replace(lt_store_t *self, int64_t stream, uint64_t seq, const void 
  * non-zero result. Returns 0, fn's result, or -1 on a store error. */
 typedef int (*lt_store_stream_fn)(void *arg, const char *name, const lt_stream_t *st);
 int lt_store_streams(lt_store_t *self, lt_store_stream_fn fn, void *arg);
+/* 1 when the last failure was SQLite finding the file corrupt. */
+int lt_store_corrupt(lt_store_t *self);
+/* Rebuilds the store file after SQLite found a page corrupt: copies every
+ * readable row into a new file beside it, replaces the file atomically and
+ * reopens. Log rows in corrupt pages are left behind (counted in *lost): the
+ * reads report them as missing until they are repaired. The other tables
+ * must copy whole. 0, or -1 with err (the handle stays usable on the old or
+ * the new file). */
+int lt_store_rebuild(lt_store_t *self, int64_t *lost, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 
 #endif
