@@ -104,6 +104,7 @@ static void s_teardown_fed(fed_t *x)
         CU_ASSERT(!lt_it_file_contains(g->log_path, "runtime error:"));
     }
     lt_ft_model_free(&x->m);
+    lt_it_fed_cleanup(&x->f);
 }
 
 /* ---- damaging a stopped replica's store ------------------------------------------ */
