@@ -4,6 +4,7 @@
 #include "lt_audit.h"
 #include "lt_gwcfg.h"
 #include "lt_cli.h"
+#include "lt_valid.h"
 
 #include <getopt.h>
 #include <jansson.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static const char *USAGE = "lienthong audit --config FILE [--subject KEY | --last N] [--verify] [--json]";
 
@@ -21,6 +23,19 @@ static void s_time(int64_t ms, char *buf, size_t len)
     struct tm tm;
     gmtime_r(&t, &tm);
     strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+/* v as a JSON string. Text that is not UTF-8 (written by an older gateway,
+ * PROTOCOL.md 4.5) is shown with '?' for each bad byte rather than
+ * dropped, which jansson would do. */
+static json_t *s_json_text(const char *v)
+{
+    json_t *j = json_string(v ? v : "");
+    char *copy = j ? NULL : strdup(v);
+    if (copy)
+        j = json_string(lt_valid_sanitise(copy));
+    free(copy);
+    return j;
 }
 
 /* Prints the entries the statement yields, as text or a JSON array. */
@@ -40,7 +55,7 @@ static int s_print(sqlite3_stmt *st, int json)
             json_t *o = json_pack("{s:I,s:s}", cols[0], (json_int_t)sqlite3_column_int64(st, 0),
                                   cols[1], at);
             for (int i = 2; o && i < 12; i++)
-                json_object_set_new(o, cols[i], json_string(v[i] ? v[i] : ""));
+                json_object_set_new(o, cols[i], s_json_text(v[i]));
             json_array_append_new(arr, o);
         } else {
             printf("%s UTC  %-12s %-16s %s %s\n    fields: %s  purpose: %s  case: %s  -> %s\n", at,
@@ -97,6 +112,27 @@ out:
     return rc;
 }
 
+/* Verifies the log under the member's signing key and, after a key
+ * rotation, the previous one kept by `keys promote` (PROTOCOL.md 5.5).
+ * The entry count, or -1 with err. */
+static long s_verify(const char *path, const char *key_file, char *err, size_t errlen)
+{
+    char old_path[PATH_MAX + 16];
+    lt_keys_t *k = lt_keys_load(key_file, err, errlen), *old = NULL;
+    long n = -1;
+    if (!k)
+        return -1;
+    if (lt_keys_old_path(key_file, old_path, sizeof old_path) == 0 &&
+        access(old_path, F_OK) == 0 && !(old = lt_keys_load(old_path, err, errlen)))
+        goto out;
+    const uint8_t *pks[2] = {lt_keys_signing_public(k), old ? lt_keys_signing_public(old) : NULL};
+    n = lt_audit_verify_keys(path, pks, old ? 2 : 1, err, errlen);
+out:
+    lt_keys_destroy(&k);
+    lt_keys_destroy(&old);
+    return n;
+}
+
 int lt_cmd_audit(int argc, char **argv)
 {
     static const struct option opts[] = {{"config", 1, 0, 'c'}, {"subject", 1, 0, 's'},
@@ -130,11 +166,7 @@ int lt_cmd_audit(int argc, char **argv)
         return lt_cli_fail(2, "audit", "%s", err);
     snprintf(path, sizeof path, "%s/audit.db", cfg.data_dir);
     if (verify) {
-        lt_keys_t *k = lt_keys_load(cfg.key_file, err, sizeof err);
-        if (!k)
-            return lt_cli_fail(1, "audit", "%s", err);
-        long n = lt_audit_verify(path, lt_keys_signing_public(k), err, sizeof err);
-        lt_keys_destroy(&k);
+        long n = s_verify(path, cfg.key_file, err, sizeof err);
         if (n < 0)
             return lt_cli_fail(1, "audit", "%s", err);
         printf("audit log intact: %ld entries, hash chain and signed checkpoints verified\n", n);

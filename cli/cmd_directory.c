@@ -115,6 +115,30 @@ static void s_time(int64_t t, char *buf, size_t len)
     strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm);
 }
 
+/* A member's next keys during a rotation (PROTOCOL.md 5.5). */
+static void s_print_next(const Lienthong__Member *m)
+{
+    char z[LT_Z85_KEY_LEN + 1];
+    if (m->next_transport_key.len == LT_KEY_BYTES) {
+        lt_keys_z85_encode(m->next_transport_key.data, z);
+        printf("      next transport %s\n", z);
+    }
+    if (m->next_signing_key.len == LT_KEY_BYTES) {
+        lt_keys_z85_encode(m->next_signing_key.data, z);
+        printf("      next signing %s\n", z);
+    }
+}
+
+/* The authority keys this directory announces for its successors (5.5). */
+static void s_print_next_authorities(const Lienthong__Directory *d)
+{
+    char z[LT_Z85_KEY_LEN + 1];
+    for (size_t i = 0; i < d->n_next_authority_keys; i++) {
+        lt_keys_z85_encode(d->next_authority_keys[i].data, z);
+        printf("  next authority key %s\n", z);
+    }
+}
+
 static void s_print(const Lienthong__Directory *d, int verified)
 {
     char is[40], ex[40], z[LT_Z85_KEY_LEN + 1];
@@ -122,12 +146,15 @@ static void s_print(const Lienthong__Directory *d, int verified)
     s_time(d->expires_at, ex, sizeof ex);
     printf("directory of federation %s, version %" PRIu64 " (%s)\n", d->federation, d->version,
            verified ? "signature verified" : "NOT VERIFIED: no authority key given");
-    printf("  issued  %s\n  expires %s\n\nmembers:\n", is, ex);
+    printf("  issued  %s\n  expires %s\n", is, ex);
+    s_print_next_authorities(d);
+    printf("\nmembers:\n");
     for (size_t i = 0; i < d->n_members; i++) {
         const Lienthong__Member *m = d->members[i];
         lt_keys_z85_encode(m->transport_key.data, z);
         printf("  %-20s %-9s %s\n      %s  transport %s\n", m->id, lt_dir_status_name(m->status),
                m->name, m->n_endpoints ? m->endpoints[0] : "(no endpoint)", z);
+        s_print_next(m);
     }
     printf("\ndatasets:\n");
     for (size_t i = 0; i < d->n_datasets; i++)

@@ -16,6 +16,7 @@ static const command_t s_commands[] = {
     {"keygen", lt_cmd_keygen, "generate a member's transport (X25519) and signing (Ed25519) keys"},
     {"authority-keygen", lt_cmd_authority_keygen, "generate a directory authority's signing key"},
     {"pubkey", lt_cmd_pubkey, "print the public keys of a secret key file"},
+    {"keys", lt_cmd_keys, "promote a member's next keys (key rotation)"},
     {"directory", lt_cmd_directory, "sign, show or verify a federation directory"},
     {"gateway", lt_cmd_gateway, "run a member's gateway in the foreground"},
     {"status", lt_cmd_status, "show the state of the local gateway"},

@@ -7,6 +7,7 @@
 int lt_cmd_keygen(int argc, char **argv);
 int lt_cmd_authority_keygen(int argc, char **argv);
 int lt_cmd_pubkey(int argc, char **argv);
+int lt_cmd_keys(int argc, char **argv);
 int lt_cmd_directory(int argc, char **argv);
 int lt_cmd_gateway(int argc, char **argv);
 int lt_cmd_status(int argc, char **argv);

@@ -26,6 +26,20 @@
 /* Frames of a ZAP request read before the rest is discarded (3.2). */
 #define LT_ZAP_MAX_FRAMES 8
 
+/* ---- rejected input (4.4) ------------------------------------------------------ */
+
+/* Error replies to one sender: LT_REJECT_RATE_PER_S a second on average,
+ * at most LT_REJECT_BURST at once (4.4). */
+#define LT_REJECT_RATE_PER_S 10
+#define LT_REJECT_BURST      20
+/* Senders whose rate is tracked; the least recently seen is forgotten
+ * first (implementation, 4.4). */
+#define LT_REJECT_MAX_SENDERS 256
+/* The socket cap (ZMQ_MAXMSGSIZE) is max_message plus this much, so that a
+ * CURVE frame holding a max_message envelope reaches the gateway's own
+ * size check (3.1, 4.2 #3): CURVE adds 33 bytes to each frame. */
+#define LT_CURVE_FRAME_SLACK 64
+
 /* ---- liveness (3.3) ------------------------------------------------------------ */
 
 /* ZMQ_HEARTBEAT_IVL of every peer socket, and the heartbeat_ms setting's
@@ -51,6 +65,8 @@
 #define LT_DIR_MAX_BYTES (16u << 20)
 /* Authority keys a gateway pins (implementation, 5.2). */
 #define LT_DIR_MAX_PINS 8
+/* Next authority keys one directory may announce (5.5). */
+#define LT_DIR_MAX_NEXT_AUTHORITIES 4
 /* How far in the future a directory's issued_at may be (5.3, check 6). */
 #define LT_DIR_MAX_AHEAD_S 300
 

@@ -5,6 +5,7 @@
 #include "lt_file.h"
 #include "lt_gwstats.h"
 #include "lt_log.h"
+#include "lt_valid.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
@@ -207,8 +208,11 @@ void lt_audit_add(lt_audit_t *self, const lt_audit_entry_t *e)
                                e->fields,  e->purpose,  e->case_ref,    e->detail,
                                e->application, e->officer};
     b->at_ms = lt_clock_now_ms();
+    /* The log is read as UTF-8 text (audit --json): whatever a module
+     * passes, what is stored is valid (PROTOCOL.md 4.5). */
     for (int t = 0; t < N_TEXT; t++)
-        b->text[t] = strdup(src[t] ? src[t] : "");
+        if ((b->text[t] = strdup(src[t] ? src[t] : "")))
+            lt_valid_sanitise(b->text[t]);
     if (self->n >= FLUSH_ENTRIES)
         (void)lt_audit_flush(self, 1);
 }
@@ -274,8 +278,20 @@ fail:
     return -1;
 }
 
-/* Checks one checkpoint row: its hash equals the chain at its seq. */
-static int s_check_point(sqlite3 *db, const uint8_t pk[LT_KEY_BYTES], uint64_t seq,
+/* 1 if sig over msg verifies under one of pks[0..n). */
+static int s_signed_by_any(const uint8_t *const *pks, size_t n, const uint8_t *msg, size_t len,
+                           const void *sig)
+{
+    for (size_t i = 0; i < n; i++)
+        if (lt_keys_verify(pks[i], AUDIT_DOMAIN, msg, len, sig) == 0)
+            return 1;
+    return 0;
+}
+
+/* Checks one checkpoint row: its hash equals the chain at its seq, and it
+ * is signed under one of the keys (PROTOCOL.md 5.5: older checkpoints carry
+ * the signature of the member's previous key). */
+static int s_check_point(sqlite3 *db, const uint8_t *const *pks, size_t n_pks, uint64_t seq,
                          const uint8_t *hash)
 {
     sqlite3_stmt *st;
@@ -291,13 +307,20 @@ static int s_check_point(sqlite3 *db, const uint8_t pk[LT_KEY_BYTES], uint64_t s
         ok = sqlite3_column_bytes(st, 0) == LT_HASH_BYTES &&
              memcmp(sqlite3_column_blob(st, 0), hash, LT_HASH_BYTES) == 0 &&
              sqlite3_column_bytes(st, 1) == LT_SIG_BYTES &&
-             lt_keys_verify(pk, AUDIT_DOMAIN, msg, sizeof msg, sqlite3_column_blob(st, 1)) == 0;
+             s_signed_by_any(pks, n_pks, msg, sizeof msg, sqlite3_column_blob(st, 1));
     }
     sqlite3_finalize(st);
     return ok;
 }
 
 long lt_audit_verify(const char *path, const uint8_t pk[LT_KEY_BYTES], char *err, size_t errlen)
+{
+    const uint8_t *pks[1] = {pk};
+    return lt_audit_verify_keys(path, pks, 1, err, errlen);
+}
+
+long lt_audit_verify_keys(const char *path, const uint8_t *const *pks, size_t n_pks, char *err,
+                          size_t errlen)
 {
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
@@ -324,7 +347,7 @@ long lt_audit_verify(const char *path, const uint8_t pk[LT_KEY_BYTES], char *err
         s_chain(head, seq, sqlite3_column_int64(st, 1), text, head);
         if (seq != expect || sqlite3_column_bytes(st, 12) != LT_HASH_BYTES ||
             memcmp(sqlite3_column_blob(st, 12), head, LT_HASH_BYTES) != 0 ||
-            !s_check_point(db, pk, seq, head)) {
+            !s_check_point(db, pks, n_pks, seq, head)) {
             snprintf(err, errlen, "audit chain broken at entry %llu", (unsigned long long)expect);
             goto out;
         }

@@ -58,5 +58,9 @@ int lt_audit_flush(lt_audit_t *self, int force);
 /* Checks the chain and every checkpoint signature under pk. Returns the
  * number of entries checked, or -1 with the first broken seq in err. */
 long lt_audit_verify(const char *path, const uint8_t pk[LT_KEY_BYTES], char *err, size_t errlen);
+/* The same, each checkpoint signed under one of pks[0..n_pks): after a key
+ * rotation (PROTOCOL.md 5.5) older checkpoints carry the previous key's. */
+long lt_audit_verify_keys(const char *path, const uint8_t *const *pks, size_t n_pks, char *err,
+                          size_t errlen);
 
 #endif

@@ -106,8 +106,8 @@ int lt_feed_chunk_read(lt_feed_t *self, lt_feed_stream_t *st, uint64_t seq, int6
 
 /* ---- lt_feed_owner.c ---- */
 
-/* Refuses a peer's feed request (`what`, e.g. "subscribe"): logged, audited
- * and answered with an Error (PROTOCOL.md 4.4). */
+/* Refuses a peer's feed request (`what`, e.g. "subscribe") through
+ * lt_reject: counted, logged, audited and answered (PROTOCOL.md 4.4). */
 void lt_feed_refuse(lt_feed_t *self, void *sock, const lt_wire_in_t *in, const char *what,
                     const char *stream, Lienthong__ErrorCode code, const char *why);
 /* Policy check of PROTOCOL.md 6.2 (steps 1, 2); ERR_NONE or the refusal. */

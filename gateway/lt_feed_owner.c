@@ -6,6 +6,7 @@
 #include "lt_file.h"
 #include "lt_gwstats.h"
 #include "lt_log.h"
+#include "lt_valid.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -76,8 +77,7 @@ static Lienthong__ErrorCode s_sub_check(lt_feed_t *self, const char *member,
         return LIENTHONG__ERROR_CODE__ERR_INTERNAL;
     }
     uint64_t last = (*st)->last_seq;
-    if (m->from_seq == 0 || m->from_seq > last + 1 ||
-        (m->from_seq > 1 && m->prev_hash.len != LT_HASH_BYTES)) {
+    if (m->from_seq > last + 1) {
         snprintf(why, len, "%s: cannot start at %llu (last is %llu)", m->stream,
                  (unsigned long long)m->from_seq, (unsigned long long)last);
         return LIENTHONG__ERROR_CODE__ERR_SEQUENCE;
@@ -104,9 +104,10 @@ static lt_feed_sub_t *s_sub_slot(lt_feed_t *self, const lt_wire_in_t *in,
 void lt_feed_refuse(lt_feed_t *self, void *sock, const lt_wire_in_t *in, const char *what,
                     const char *stream, Lienthong__ErrorCode code, const char *why)
 {
-    lt_warn("feed", "refused %s from %s: %s", what, in->user_id, why);
-    s_sub_audit(self, "refused", in->user_id, stream, why);
-    (void)lt_wire_send_error(sock, in->rid, in->rid_len, code, 0, "%s", why);
+    (void)lt_reject(self->ctx->reject,
+                    &(lt_reject_in_t){.sock = sock, .rid = in->rid, .rid_len = in->rid_len,
+                                      .who = in->user_id, .what = what, .target = stream,
+                                      .code = code, .why = why});
 }
 
 void lt_feed_on_subscribe(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
@@ -114,7 +115,10 @@ void lt_feed_on_subscribe(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
 {
     char why[512];
     lt_feed_stream_t *st = NULL;
-    Lienthong__ErrorCode code = s_sub_check(self, in->user_id, m, &st, why, sizeof why);
+    /* The fields first (4.2 check 8), then the checks of 6.2 in order. */
+    Lienthong__ErrorCode code = lt_valid_subscribe(m, why, sizeof why);
+    if (!code)
+        code = s_sub_check(self, in->user_id, m, &st, why, sizeof why);
     if (code) {
         lt_feed_refuse(self, sock, in, "subscribe", m->stream, code, why);
         return;
@@ -146,15 +150,33 @@ void lt_feed_sub_gauges(lt_feed_sub_t *s)
     lt_stats_set(s->st_lag, (int64_t)(s->stream->last_seq - (s->next - 1)));
 }
 
+/* The subscription a Credit or Unsubscribe names; NULL when there is none
+ * (or the stream field is invalid), which is rejected (6.2, 4.4). */
+static lt_feed_sub_t *s_sub_named(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
+                                  const char *stream, const char *what)
+{
+    char why[512];
+    Lienthong__ErrorCode code = lt_valid_stream(stream, what, why, sizeof why);
+    lt_feed_sub_t *s = code ? NULL : s_sub_find(self, in->rid, in->rid_len, stream);
+    if (s)
+        return s;
+    if (!code) {
+        code = LIENTHONG__ERROR_CODE__ERR_NOT_FOUND;
+        snprintf(why, sizeof why, "%.300s: no subscription", stream);
+    }
+    (void)lt_reject(self->ctx->reject,
+                    &(lt_reject_in_t){.sock = sock, .rid = in->rid, .rid_len = in->rid_len,
+                                      .who = in->user_id, .what = what, .target = stream,
+                                      .code = code, .why = why});
+    return NULL;
+}
+
 void lt_feed_on_credit(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
                        const Lienthong__Credit *m)
 {
-    lt_feed_sub_t *s = s_sub_find(self, in->rid, in->rid_len, m->stream);
-    if (!s) {
-        (void)lt_wire_send_error(sock, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_NOT_FOUND,
-                                 0, "%s: no subscription", m->stream);
+    lt_feed_sub_t *s = s_sub_named(self, sock, in, m->stream, "credit");
+    if (!s)
         return;
-    }
     s->credit += m->credit;
     if (s->credit > LT_CREDIT_MAX)
         s->credit = LT_CREDIT_MAX;
@@ -163,12 +185,9 @@ void lt_feed_on_credit(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
 void lt_feed_on_unsubscribe(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
                             const Lienthong__Unsubscribe *m)
 {
-    lt_feed_sub_t *s = s_sub_find(self, in->rid, in->rid_len, m->stream);
+    lt_feed_sub_t *s = s_sub_named(self, sock, in, m->stream, "unsubscribe");
     if (s)
         s_sub_drop(self, s, "unsubscribed");
-    else
-        (void)lt_wire_send_error(sock, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_NOT_FOUND,
-                                 0, "%s: no subscription", m->stream);
 }
 
 void lt_feed_drop_peers(lt_feed_t *self)

@@ -277,8 +277,14 @@ static int s_range_verify(lt_feed_t *self, const lt_feed_replica_t *f, const Lie
         snprintf(err, errlen, "it matches no batch this replica applied");
         return -1;
     }
-    if (lt_batch_verify_root(b, f->stream->name, b->first_seq, h->prev_hash, m->signing_key.data,
-                             hash, h->root, err, errlen) != 0)
+    /* Either of the owner's signing keys during a rotation (PROTOCOL.md 5.5). */
+    const uint8_t *keys[2];
+    size_t n = lt_dir_signing_keys(m, keys);
+    int rc = -1;
+    for (size_t i = 0; i < n && rc != 0; i++)
+        rc = lt_batch_verify_root(b, f->stream->name, b->first_seq, h->prev_hash, keys[i], hash,
+                                  h->root, err, errlen);
+    if (rc != 0)
         return -1;
     if (s_next_hash(self, f, h, want) != 0 || memcmp(hash, want, LT_HASH_BYTES) != 0) {
         snprintf(err, errlen, "it does not chain to the batches around it");

@@ -7,6 +7,7 @@
 #include "lt_file.h"
 #include "lt_gwstats.h"
 #include "lt_log.h"
+#include "lt_valid.h"
 #include "lt_peers.h"
 
 #include <stdio.h>
@@ -136,11 +137,16 @@ static int s_apply_record(lt_feed_t *self, lt_feed_replica_t *f, const ProtobufC
                           size_t i, uint64_t seq, char *err, size_t errlen)
 {
     lt_store_t *store = self->ctx->store;
-    Lienthong__Record *r = lienthong__record__unpack(NULL, rec->len, rec->data);
+    char where[64];
+    /* The key is a string: UTF-8 as every string received (PROTOCOL.md 4.5). */
+    Lienthong__Record *r =
+        lt_valid_utf8(&lienthong__record__descriptor, rec->data, rec->len, where, sizeof where)
+            ? NULL
+            : lienthong__record__unpack(NULL, rec->len, rec->data);
     int bad = !r || r->seq != seq || !r->key[0];
     if (bad)
         snprintf(err, errlen, "record %zu of the batch is %s", i,
-                 !r              ? "malformed"
+                 !r              ? "malformed (or its key is not UTF-8)"
                  : r->seq != seq ? "out of sequence"
                                  : "without a key");
     else if (lt_store_append(store, f->stream->id, r->seq, rec->data, rec->len) != 0 ||
@@ -222,20 +228,36 @@ static int s_verify(lt_feed_t *self, const lt_feed_replica_t *f, const Lienthong
         snprintf(err, errlen, "owner not in directory");
         return -1;
     }
-    return lt_batch_verify_root(b, f->stream->name, f->cursor.last_seq + 1, f->cursor.last_hash,
-                                m->signing_key.data, hash, root, err, errlen);
+    /* Either of the owner's signing keys during a rotation (PROTOCOL.md 5.5). */
+    const uint8_t *keys[2];
+    size_t n = lt_dir_signing_keys(m, keys);
+    int rc = -1;
+    for (size_t i = 0; i < n && rc != 0; i++)
+        rc = lt_batch_verify_root(b, f->stream->name, f->cursor.last_seq + 1, f->cursor.last_hash,
+                                  keys[i], hash, root, err, errlen);
+    return rc;
 }
 
 void lt_feed_on_batch(lt_feed_t *self, const char *owner, void *link_sock,
                       const Lienthong__Batch *b)
 {
     lt_feed_replica_t *f = lt_feed_replica_find(self, b->stream);
-    char err[300];
+    char err[400];
     uint8_t hash[LT_HASH_BYTES], root[LT_HASH_BYTES];
-    if (!f || f->state != LT_FEED_LIVE || strcmp(f->owner, owner) != 0 ||
-        b->first_seq <= f->cursor.last_seq) {
-        if (f)
-            f->discarded++; /* stale: from before a re-subscribe, or a duplicate */
+    if (!f || strcmp(f->owner, owner) != 0) {
+        /* Not a feed this gateway takes from that member: a peer sending a
+         * batch of another owner's stream, or of one never subscribed to.
+         * Not answered, as the sender never asked for an answer. */
+        snprintf(err, sizeof err, "%.300s: batch of a stream not subscribed from this member",
+                 b->stream);
+        (void)lt_reject(self->ctx->reject,
+                        &(lt_reject_in_t){.who = owner, .what = "batch", .target = b->stream,
+                                          .code = LIENTHONG__ERROR_CODE__ERR_NOT_FOUND,
+                                          .why = err});
+        return;
+    }
+    if (f->state != LT_FEED_LIVE || b->first_seq <= f->cursor.last_seq) {
+        f->discarded++; /* stale: from before a re-subscribe, or a duplicate */
         return;
     }
     if (s_verify(self, f, b, hash, root, err, sizeof err) != 0 ||

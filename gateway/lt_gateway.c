@@ -14,6 +14,8 @@
 #include "lt_publish.h"
 #include "lt_query.h"
 #include "lt_sock.h"
+#include "lt_sockmon.h"
+#include "lt_valid.h"
 #include "lt_stats_prom.h"
 #include "lt_wire.h"
 #include "lt_zap.h"
@@ -39,6 +41,7 @@ struct _lt_gateway_t {
     void *zctx;        /* the ZeroMQ context */
     lt_zap_t *zap;
     void *peer;
+    lt_sockmon_t *peer_mon; /* logs connections libzmq closes on its own (4.4) */
     void *local;
     lt_feed_t *feed;
     lt_query_t *query;
@@ -97,6 +100,20 @@ static int s_check_self(const lt_gateway_t *self, const lt_dir_t *dir, char *err
     return lt_gwcheck_self(&self->cfg, self->shared.keys, dir, err, errlen);
 }
 
+/* The configured directory file once more, trusting the next authority
+ * keys the adopted directory announces: the file may already be signed by
+ * the authority's next key (PROTOCOL.md 5.5). NULL when it still fails. */
+static lt_dir_t *s_load_announced(lt_gateway_t *self, const lt_dir_t *adopted, int64_t now)
+{
+    char why[512];
+    lt_dir_pins_t trust;
+    lt_dir_trust(&self->cfg.pins, adopted, &trust);
+    if (trust.count == self->cfg.pins.count)
+        return NULL;
+    return lt_dir_load(self->cfg.directory_file, &trust, self->cfg.federation, now, why,
+                       sizeof why);
+}
+
 /* Loads the configured directory and the newest one adopted from peers,
  * keeping whichever valid one is newer. */
 static int s_load_dir(lt_gateway_t *self, char *err, size_t errlen)
@@ -107,11 +124,17 @@ static int s_load_dir(lt_gateway_t *self, char *err, size_t errlen)
                                  now, err, errlen);
     lt_dir_t *adopted = NULL;
     if (access(self->adopted_path, F_OK) == 0) {
-        adopted = lt_dir_load(self->adopted_path, &self->cfg.pins, self->cfg.federation, now, why,
+        /* Signed by a pinned key, or by a next authority key the configured
+         * directory announces (PROTOCOL.md 5.5). */
+        lt_dir_pins_t trust;
+        lt_dir_trust(&self->cfg.pins, conf, &trust);
+        adopted = lt_dir_load(self->adopted_path, &trust, self->cfg.federation, now, why,
                               sizeof why);
         if (!adopted)
             lt_warn("directory", "ignoring previously adopted directory: %s", why);
     }
+    if (!conf && adopted)
+        conf = s_load_announced(self, adopted, now);
     if (adopted && (!conf || lt_dir_version(adopted) > lt_dir_version(conf))) {
         lt_dir_destroy(&conf);
         conf = adopted;
@@ -131,6 +154,7 @@ static int s_load_dir(lt_gateway_t *self, char *err, size_t errlen)
 static int s_rebind_peer(lt_gateway_t *self)
 {
     char err[512];
+    lt_sockmon_destroy(&self->peer_mon); /* before the socket it watches */
     zmq_close(self->peer);
     self->peer = NULL;
     lt_peers_forget_inbound(self->shared.peers);
@@ -149,6 +173,9 @@ static int s_rebind_peer(lt_gateway_t *self)
         return -1;
     }
     lt_feed_drop_peers(self->feed);
+    self->peer_mon =
+        lt_sockmon_new(self->zctx, self->peer, self->so.max_message + LT_CURVE_FRAME_SLACK,
+                       self->shared.stats);
     lt_info("gateway", "peer socket rebound; every peer re-authenticates");
     return 0;
 }
@@ -160,9 +187,14 @@ static int s_lost_members(const lt_dir_t *old, const lt_dir_t *new)
     for (size_t i = 0; i < o->n_members; i++) {
         if (o->members[i]->status != LIENTHONG__MEMBER_STATUS__MEMBER_ACTIVE)
             continue;
-        const Lienthong__Member *m = lt_dir_member_by_transport(new, o->members[i]->transport_key.data);
-        if (!m || m->status != LIENTHONG__MEMBER_STATUS__MEMBER_ACTIVE)
-            return 1;
+        /* Each key a session may have been admitted with (5.5). */
+        const uint8_t *keys[2];
+        size_t n = lt_dir_transport_keys(o->members[i], keys);
+        for (size_t k = 0; k < n; k++) {
+            const Lienthong__Member *m = lt_dir_member_by_transport(new, keys[k]);
+            if (!m || m->status != LIENTHONG__MEMBER_STATUS__MEMBER_ACTIVE)
+                return 1;
+        }
     }
     return 0;
 }
@@ -174,8 +206,10 @@ static lt_dir_t *s_adoptable(lt_gateway_t *self, const uint8_t *bytes, size_t le
                              uint64_t *offered, char *err, size_t errlen)
 {
     char why[512];
-    lt_dir_t *d = lt_dir_open(bytes, len, &self->cfg.pins, self->cfg.federation,
-                              (int64_t)time(NULL), why, sizeof why);
+    lt_dir_pins_t trust; /* the pins and the next authority keys announced (5.5) */
+    lt_dir_trust(&self->cfg.pins, self->shared.dir, &trust);
+    lt_dir_t *d = lt_dir_open(bytes, len, &trust, self->cfg.federation, (int64_t)time(NULL), why,
+                              sizeof why);
     uint64_t current = lt_dir_version(self->shared.dir);
     *offered = d ? lt_dir_version(d) : 0;
     if (!d)
@@ -210,6 +244,7 @@ static void s_adopted(lt_gateway_t *self, lt_dir_t *d, const char *source)
     s_dir_gauges(self);
     if (lost)
         (void)s_rebind_peer(self);
+    lt_peers_dir_changed(self->shared.peers);
     lt_feed_dir_changed(self->feed, self->peer);
     lt_peers_offer_all(self->shared.peers, self->peer);
 }
@@ -250,15 +285,16 @@ int lt_gateway_adopt(lt_gateway_t *self, const uint8_t *bytes, size_t len, const
 
 /* ---- peer messages (our ROUTER) -------------------------------------------- */
 
+/* Counted here for the status reply, then reported, audited and answered
+ * within the sender's rate (PROTOCOL.md 4.4, lt_reject). */
 static void s_peer_refuse(lt_gateway_t *self, const lt_wire_in_t *in, Lienthong__ErrorCode code,
-                          const char *who, const char *why)
+                          uint64_t request_id, const char *who, const char *why)
 {
     lt_gwstats_codes_inc(&self->refused, code);
-    lt_warn("peer", "refused message from %s: %s (%s)", who, why, lt_wire_error_name(code));
-    lt_audit_add(self->shared.audit,
-                 &(lt_audit_entry_t){.event = "refused", .peer = who, .detail = why});
-    if (lt_wire_send_error(self->peer, in->rid, in->rid_len, code, 0, "%s", why) != 0)
-        lt_debug("peer", "error reply to %s not sent: %s", who, zmq_strerror(zmq_errno()));
+    (void)lt_reject(self->shared.reject,
+                    &(lt_reject_in_t){.sock = self->peer, .rid = in->rid, .rid_len = in->rid_len,
+                                      .who = who, .what = "message", .code = code,
+                                      .request_id = request_id, .why = why});
 }
 
 /* Authorises by the connection's ZAP User-Id, never by message content. */
@@ -266,12 +302,13 @@ static int s_peer_authorised(lt_gateway_t *self, const lt_wire_in_t *in)
 {
     const Lienthong__Member *m = lt_dir_member(self->shared.dir, in->user_id);
     if (!m) {
-        s_peer_refuse(self, in, LIENTHONG__ERROR_CODE__ERR_UNKNOWN_MEMBER, in->user_id[0] ? in->user_id : "?",
+        s_peer_refuse(self, in, LIENTHONG__ERROR_CODE__ERR_UNKNOWN_MEMBER, 0,
+                      in->user_id[0] ? in->user_id : "?",
                       "sender is not in the current directory");
         return 0;
     }
     if (m->status != LIENTHONG__MEMBER_STATUS__MEMBER_ACTIVE) {
-        s_peer_refuse(self, in, LIENTHONG__ERROR_CODE__ERR_REVOKED, m->id,
+        s_peer_refuse(self, in, LIENTHONG__ERROR_CODE__ERR_REVOKED, 0, m->id,
                       m->status == LIENTHONG__MEMBER_STATUS__MEMBER_REVOKED ? "sender is revoked"
                                                                             : "sender is suspended");
         return 0;
@@ -329,8 +366,8 @@ static void s_peer_dispatch(lt_gateway_t *self, const lt_wire_in_t *in, Lienthon
                 env->error->message);
         break;
     default:
-        s_peer_refuse(self, in, LIENTHONG__ERROR_CODE__ERR_UNSUPPORTED, in->user_id,
-                      "message type not handled on the peer socket");
+        s_peer_refuse(self, in, LIENTHONG__ERROR_CODE__ERR_UNSUPPORTED, lt_valid_request_id(env),
+                      in->user_id, "message type not handled on the peer socket");
         break;
     }
 }
@@ -345,18 +382,19 @@ static int s_peer_one(lt_gateway_t *self)
     }
     char err[256];
     Lienthong__ErrorCode code;
+    uint64_t request_id = 0;
     Lienthong__Envelope *env = NULL;
     if (!s_peer_authorised(self, &in))
         goto out;
     if (in.frames != 1) {
         snprintf(err, sizeof err, "expected exactly one frame, got %d", in.frames);
-        s_peer_refuse(self, &in, LIENTHONG__ERROR_CODE__ERR_MALFORMED, in.user_id, err);
+        s_peer_refuse(self, &in, LIENTHONG__ERROR_CODE__ERR_MALFORMED, 0, in.user_id, err);
         goto out;
     }
-    env = lt_wire_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body), self->cfg.max_message,
-                         &code, err, sizeof err);
+    env = lt_wire_decode_id(zmq_msg_data(&in.body), zmq_msg_size(&in.body),
+                            self->cfg.max_message, &code, &request_id, err, sizeof err);
     if (!env) {
-        s_peer_refuse(self, &in, code, in.user_id, err);
+        s_peer_refuse(self, &in, code, request_id, in.user_id, err);
         goto out;
     }
     s_peer_dispatch(self, &in, env);
@@ -428,13 +466,21 @@ static void s_on_link(lt_gateway_t *self, size_t i)
     char err[256];
     Lienthong__ErrorCode code;
     Lienthong__Envelope *env = NULL;
+    /* Not answered: what did not decode may have been an Error, which is
+     * never answered (PROTOCOL.md 4.4). */
     if (in.frames != 1) {
         lt_gwstats_codes_inc(&self->refused, LIENTHONG__ERROR_CODE__ERR_MALFORMED);
-        lt_warn("link", "dropped %d-frame message from %s", in.frames, member);
+        snprintf(err, sizeof err, "dropped a message of %d frames", in.frames);
+        (void)lt_reject(self->shared.reject,
+                        &(lt_reject_in_t){.who = member, .what = "message on its link",
+                                          .code = LIENTHONG__ERROR_CODE__ERR_MALFORMED,
+                                          .why = err});
     } else if (!(env = lt_wire_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body),
                                       self->cfg.max_message, &code, err, sizeof err))) {
         lt_gwstats_codes_inc(&self->refused, code);
-        lt_warn("link", "dropped message from %s: %s", member, err);
+        (void)lt_reject(self->shared.reject, &(lt_reject_in_t){.who = member,
+                                                               .what = "message on its link",
+                                                               .code = code, .why = err});
     } else {
         s_link_dispatch(self, i, env, &in.body);
     }
@@ -499,12 +545,18 @@ static void s_local_dispatch(lt_gateway_t *self, const lt_wire_in_t *in, Lientho
     case LIENTHONG__ENVELOPE__BODY_DELIVER_ACK:
         lt_feed_on_deliver_ack(self->feed, self->local, in, env->deliver_ack);
         break;
-    default:
-        (void)lt_wire_send_error(self->local, in->rid, in->rid_len,
-                                 LIENTHONG__ERROR_CODE__ERR_UNSUPPORTED, 0,
-                                 "%s is not handled on the local socket",
-                                 lt_wire_body_name(env->body_case));
+    default: {
+        char why[128];
+        snprintf(why, sizeof why, "%s is not handled on the local socket",
+                 lt_wire_body_name(env->body_case));
+        (void)lt_reject(self->shared.reject,
+                        &(lt_reject_in_t){.sock = self->local, .rid = in->rid,
+                                          .rid_len = in->rid_len, .who = "local",
+                                          .what = "local message",
+                                          .code = LIENTHONG__ERROR_CODE__ERR_UNSUPPORTED,
+                                          .request_id = lt_valid_request_id(env), .why = why});
         break;
+    }
     }
 }
 
@@ -518,15 +570,18 @@ static int s_local_recv(lt_gateway_t *self, lt_wire_in_t *in, Lienthong__Envelop
     }
     char err[256];
     Lienthong__ErrorCode code = LIENTHONG__ERROR_CODE__ERR_MALFORMED;
+    uint64_t request_id = 0;
     if (in->frames == 1)
-        *env = lt_wire_decode(zmq_msg_data(&in->body), zmq_msg_size(&in->body),
-                              self->cfg.max_message, &code, err, sizeof err);
+        *env = lt_wire_decode_id(zmq_msg_data(&in->body), zmq_msg_size(&in->body),
+                                 self->cfg.max_message, &code, &request_id, err, sizeof err);
     else
         snprintf(err, sizeof err, "expected exactly one frame, got %d", in->frames);
-    if (!*env) {
-        lt_warn("local", "refused local message: %s", err);
-        (void)lt_wire_send_error(self->local, in->rid, in->rid_len, code, 0, "%s", err);
-    }
+    if (!*env)
+        (void)lt_reject(self->shared.reject,
+                        &(lt_reject_in_t){.sock = self->local, .rid = in->rid,
+                                          .rid_len = in->rid_len, .who = "local",
+                                          .what = "local message", .code = code,
+                                          .request_id = request_id, .why = err});
     return 0;
 }
 
@@ -561,6 +616,52 @@ static void s_on_local(lt_gateway_t *self)
 
 /* ---- signals and the loop --------------------------------------------------- */
 
+/* 1 if a and b hold the same public keys. */
+static int s_same_keys(const lt_keys_t *a, const lt_keys_t *b)
+{
+    return memcmp(lt_keys_transport_public(a), lt_keys_transport_public(b), LT_KEY_BYTES) == 0 &&
+           memcmp(lt_keys_signing_public(a), lt_keys_signing_public(b), LT_KEY_BYTES) == 0;
+}
+
+/* After `lienthong keys promote` the key file holds the member's next keys.
+ * When the directory lists them for this member, the gateway switches in
+ * place (PROTOCOL.md 5.5): what waits on the peer socket is answered first,
+ * then the socket is rebound under the new transport key and every link
+ * reconnects with it. Peers find the new key among the two the directory
+ * lists; requests in flight are resent by their timers and feeds resume
+ * from their cursors. Otherwise the keys in use stay, with an error. */
+static void s_rekey(lt_gateway_t *self)
+{
+    char err[800];
+    lt_keys_t *k = lt_gwcheck_keys(&self->cfg, err, sizeof err);
+    if (!k) {
+        lt_error("keys", "keeping the keys in use: %s", err);
+        return;
+    }
+    if (s_same_keys(k, self->shared.keys))
+        goto out;
+    if (lt_gwcheck_self(&self->cfg, k, self->shared.dir, err, sizeof err) != 0) {
+        lt_error("keys", "not switching to the keys of %s: %s (directory version %llu); the "
+                 "authority must first list them as the member's next keys", self->cfg.key_file,
+                 err, (unsigned long long)lt_dir_version(self->shared.dir));
+        goto out;
+    }
+    s_on_peer(self);
+    if (lt_keys_swap(self->shared.keys, k) != 0)
+        goto out;
+    char z[LT_Z85_KEY_LEN + 1], detail[96];
+    lt_keys_z85_encode(lt_keys_transport_public(self->shared.keys), z);
+    lt_info("keys", "switched to the keys of %s (transport key %s)", self->cfg.key_file, z);
+    snprintf(detail, sizeof detail, "transport key %s", z);
+    lt_audit_add(self->shared.audit,
+                 &(lt_audit_entry_t){.event = "keys-switched", .peer = self->cfg.member,
+                                     .detail = detail});
+    if (s_rebind_peer(self) == 0)
+        lt_peers_relink(self->shared.peers);
+out:
+    lt_keys_destroy(&k);
+}
+
 static void s_reload(lt_gateway_t *self)
 {
     uint8_t *buf = NULL;
@@ -575,6 +676,7 @@ static void s_reload(lt_gateway_t *self)
                 (unsigned long long)lt_dir_version(self->shared.dir));
     }
     free(buf);
+    s_rekey(self);
     lt_notify_ready(NULL);
 }
 
@@ -653,6 +755,9 @@ int lt_gateway_run(lt_gateway_t *self)
         s_on_ready(self, items, n);
         busy = lt_feed_pump(self->feed, self->peer, self->local) > 0;
         lt_zap_tick(self->zap);
+        lt_reject_tick(self->shared.reject);
+        if (self->peer_mon)
+            lt_sockmon_handle(self->peer_mon);
         (void)lt_audit_flush(self->shared.audit, 0);
         if (lt_clock_mono_ms() - self->dir_gauges_at >= 1000)
             s_dir_gauges(self);
@@ -699,6 +804,9 @@ static int s_open_sockets(lt_gateway_t *self, char *err, size_t errlen)
         lt_sock_server(self->zctx, self->shared.keys, self->cfg.listen, &self->so, err, errlen);
     if (!self->peer)
         return -1;
+    self->peer_mon =
+        lt_sockmon_new(self->zctx, self->peer, self->so.max_message + LT_CURVE_FRAME_SLACK,
+                       self->shared.stats);
     self->local = lt_sock_local(self->zctx, self->cfg.local_socket, &self->so, err, errlen);
     return self->local ? 0 : -1;
 }
@@ -734,7 +842,9 @@ static int s_open_stores(lt_gateway_t *self, char *err, size_t errlen)
     if (s_private_db(path, err, errlen) != 0)
         return -1;
     self->shared.audit = lt_audit_open(path, self->shared.keys, err, errlen);
-    if (self->shared.audit && lt_audit_set_stats(self->shared.audit, self->shared.stats) != 0) {
+    if (self->shared.audit && (lt_audit_set_stats(self->shared.audit, self->shared.stats) != 0 ||
+                               !(self->shared.reject = lt_reject_new(self->shared.stats,
+                                                                     self->shared.audit)))) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -814,6 +924,7 @@ void lt_gateway_destroy(lt_gateway_t **self_p)
         return;
     lt_gateway_t *self = *self_p;
     lt_peers_destroy(&self->shared.peers);
+    lt_sockmon_destroy(&self->peer_mon);
     if (self->peer)
         zmq_close(self->peer);
     if (self->local) {
@@ -821,6 +932,7 @@ void lt_gateway_destroy(lt_gateway_t **self_p)
         unlink(self->cfg.local_socket);
     }
     lt_zap_destroy(&self->zap);
+    lt_reject_destroy(&self->shared.reject);
     lt_audit_destroy(&self->shared.audit);
     if (self->zctx)
         zmq_ctx_term(self->zctx);

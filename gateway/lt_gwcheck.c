@@ -60,8 +60,8 @@ int lt_gwcheck_self(const lt_gwcfg_t *cfg, const lt_keys_t *keys, const lt_dir_t
                  (unsigned long long)lt_dir_version(dir));
         return -1;
     }
-    if (memcmp(me->transport_key.data, lt_keys_transport_public(keys), LT_KEY_BYTES) != 0 ||
-        memcmp(me->signing_key.data, lt_keys_signing_public(keys), LT_KEY_BYTES) != 0) {
+    /* The current or, during a rotation, the next keys (PROTOCOL.md 5.5). */
+    if (!lt_dir_member_holds(me, lt_keys_transport_public(keys), lt_keys_signing_public(keys))) {
         snprintf(err, errlen, "key file %s does not hold the keys the directory lists for '%s'",
                  cfg->key_file, cfg->member);
         return -1;
@@ -192,6 +192,30 @@ static void s_check_member(lt_check_t *r, const lt_gwcfg_t *cfg, const lt_keys_t
                        "%s", err);
 }
 
+/* Key rotation (PROTOCOL.md 5.5): next keys waiting beside the key file,
+ * and whether the directory lists them yet. */
+static void s_check_next_keys(lt_check_t *r, const lt_gwcfg_t *cfg, const lt_dir_t *d)
+{
+    char path[PATH_MAX + 16], err[600];
+    if (lt_keys_next_path(cfg->key_file, path, sizeof path) != 0 || access(path, F_OK) != 0)
+        return;
+    unsigned long long v = (unsigned long long)lt_dir_version(d);
+    const Lienthong__Member *me = lt_dir_member(d, cfg->member);
+    lt_keys_t *n = lt_keys_load(path, err, sizeof err);
+    if (!n || lt_keys_kind(n) != LT_KEYS_MEMBER)
+        lt_check_error(r, "next keys", "remove the file and run lienthong keygen --next again",
+                       "%s", n ? "the next key file holds an authority key" : err);
+    else if (me && lt_dir_member_holds(me, lt_keys_transport_public(n), lt_keys_signing_public(n)))
+        lt_check_ok(r, "next keys", "%s is listed in directory version %llu; once every gateway "
+                    "holds it: lienthong keys promote --key %s, then reload", path, v,
+                    cfg->key_file);
+    else
+        lt_check_warn(r, "next keys", "send the public keys (lienthong pubkey FILE) to the "
+                      "authority, to be listed as next_transport_key and next_signing_key",
+                      "%s is not listed in directory version %llu yet", path, v);
+    lt_keys_destroy(&n);
+}
+
 static void s_check_peers(lt_check_t *r, const lt_gwcfg_t *cfg, const lt_dir_t *d)
 {
     char detail[400];
@@ -256,6 +280,7 @@ int lt_gwcheck_run(const lt_gwcfg_t *cfg, FILE *out)
     if (d && k)
         s_check_member(&r, cfg, k, d);
     if (d) {
+        s_check_next_keys(&r, cfg, d);
         s_check_peers(&r, cfg, d);
         s_check_subs(&r, cfg, d);
     }

@@ -18,6 +18,9 @@
 /* A peer that has not answered (or said) Hello for this long is lost; the
  * first Hello after that is a reconnection. Logged once per change. */
 #define PEER_LOST_MS 10000
+/* A link that has not been connected for this long to a member listing two
+ * transport keys tries the other one: the peer switched keys (5.5). */
+#define KEY_FLIP_MS 1000
 
 /* An outgoing connection to one peer member. */
 typedef struct {
@@ -30,6 +33,9 @@ typedef struct {
     int unreachable;       /* logged as not answering; cleared by a Hello */
     size_t endpoint;       /* index into the member's endpoints */
     int attached;          /* given by lt_peers_attach: never rotated */
+    uint8_t server_key[LT_KEY_BYTES]; /* the member's transport key the socket expects */
+    int64_t opened_at;     /* monotonic ms the socket was made */
+    int64_t down_since;    /* monotonic ms since the socket cannot send, 0 while it can */
 } link_t;
 
 /* An incoming connection we have seen a Hello on. */
@@ -134,6 +140,7 @@ static link_t *s_link_add(lt_peers_t *self, const char *member, void *sock)
     l->sock = sock;
     l->hello_at = -HELLO_RETRY_MS;
     l->heard_at = lt_clock_mono_ms();
+    l->opened_at = l->heard_at;
     return l;
 }
 
@@ -154,7 +161,9 @@ static link_t *s_link_open(lt_peers_t *self, const char *member)
         return NULL;
     }
     lt_info("link", "connecting to %s at %s", member, m->endpoints[0]);
-    return s_link_add(self, member, s);
+    l = s_link_add(self, member, s);
+    memcpy(l->server_key, m->transport_key.data, LT_KEY_BYTES);
+    return l;
 }
 
 int lt_peers_attach(lt_peers_t *self, const char *member, void *sock)
@@ -171,26 +180,47 @@ void *lt_peers_link(lt_peers_t *self, const char *member)
     return l ? l->sock : NULL;
 }
 
+/* Replaces l's socket by one towards endpoint `ep` of m expecting the
+ * server key `key`, made with the keys this gateway holds now. 0 or -1. */
+static int s_link_reopen(lt_peers_t *self, link_t *l, const Lienthong__Member *m, size_t ep,
+                         const uint8_t *key)
+{
+    char err[512];
+    void *s = lt_sock_client(self->zmq_ctx, self->ctx->keys, key, m->endpoints[ep], &self->so, err,
+                             sizeof err);
+    if (!s) {
+        lt_warn("link", "%s", err);
+        return -1;
+    }
+    zmq_close(l->sock);
+    l->sock = s;
+    l->endpoint = ep;
+    memcpy(l->server_key, key, LT_KEY_BYTES);
+    l->opened_at = lt_clock_mono_ms();
+    l->down_since = 0;
+    l->hello_at = -HELLO_RETRY_MS;
+    self->changed |= l->greeted;
+    l->greeted = 0;
+    return 0;
+}
+
+static int s_link_flip_key(lt_peers_t *self, link_t *l, const Lienthong__Member *m);
+
 void lt_peers_rotate(lt_peers_t *self, const char *member)
 {
     link_t *l = s_link_find(self, member);
     const Lienthong__Member *m = lt_dir_member(self->ctx->dir, member);
-    if (!l || l->attached || !m || m->n_endpoints < 2)
+    if (!l || l->attached || !m || m->n_endpoints == 0)
         return;
-    char err[512];
+    /* Not connected at all to a member in a key rotation: its other key
+     * first (5.5); a connected link has the right key, so its endpoint. */
+    if (l->down_since && s_link_flip_key(self, l, m) == 0)
+        return;
+    if (m->n_endpoints < 2)
+        return;
     size_t next = (l->endpoint + 1) % m->n_endpoints;
-    void *s = lt_sock_client(self->zmq_ctx, self->ctx->keys, m->transport_key.data,
-                             m->endpoints[next], &self->so, err, sizeof err);
-    if (!s) {
-        lt_warn("link", "%s", err);
-        return;
-    }
-    zmq_close(l->sock);
-    l->sock = s;
-    l->endpoint = next;
-    self->changed |= l->greeted;
-    l->greeted = 0;
-    lt_info("link", "%s did not answer; trying its endpoint %s", member, m->endpoints[next]);
+    if (s_link_reopen(self, l, m, next, l->server_key) == 0) /* the key it expects */
+        lt_info("link", "%s did not answer; trying its endpoint %s", member, m->endpoints[next]);
 }
 
 /* One line per change: a greeted peer that stops answering is lost (info);
@@ -230,6 +260,7 @@ static void s_inbound_tick(lt_peers_t *self, int64_t now)
  * peer): greeted links and incoming peers, each member once. Returns the
  * count. */
 static size_t s_connected(const lt_peers_t *self, char **names);
+static void s_link_keycheck(lt_peers_t *self, link_t *l, int64_t now);
 
 void lt_peers_tick(lt_peers_t *self)
 {
@@ -243,6 +274,7 @@ void lt_peers_tick(lt_peers_t *self)
     for (size_t i = 0; i < self->n_links; i++) {
         link_t *l = &self->links[i];
         s_link_silence(self, l, now);
+        s_link_keycheck(self, l, now);
         if (now - l->hello_at < (l->greeted ? HELLO_REFRESH_MS : HELLO_RETRY_MS))
             continue;
         /* With ZMQ_IMMEDIATE the send fails until the handshake is done;
@@ -385,4 +417,82 @@ void lt_peers_status_free(Lienthong__StatusReply *r)
     free(r->peers_connected);
     r->peers_connected = NULL;
     r->n_peers_connected = 0;
+}
+
+/* ---- key rotation (PROTOCOL.md 5.5) ------------------------------------------------ */
+
+/* 1 if the link's socket can send now: with ZMQ_IMMEDIATE that means its
+ * CURVE handshake completed, so the server key it expects is right. */
+static int s_link_up(const link_t *l)
+{
+    int events = 0;
+    size_t len = sizeof events;
+    return zmq_getsockopt(l->sock, ZMQ_EVENTS, &events, &len) == 0 && (events & ZMQ_POLLOUT);
+}
+
+/* Reconnects l expecting m's other transport key: the peer may have
+ * switched to its next key, or back. -1 when m lists one key only, or the
+ * socket is too young to judge. */
+static int s_link_flip_key(lt_peers_t *self, link_t *l, const Lienthong__Member *m)
+{
+    const uint8_t *keys[2];
+    if (lt_dir_transport_keys(m, keys) < 2 || l->endpoint >= m->n_endpoints ||
+        lt_clock_mono_ms() - l->opened_at < KEY_FLIP_MS)
+        return -1;
+    const uint8_t *other = memcmp(l->server_key, keys[0], LT_KEY_BYTES) == 0 ? keys[1] : keys[0];
+    if (s_link_reopen(self, l, m, l->endpoint, other) != 0)
+        return -1;
+    lt_info("link", "no connection to %s at %s; trying its %s transport key", l->member,
+            m->endpoints[l->endpoint], other == keys[1] ? "next" : "current");
+    return 0;
+}
+
+static void s_link_keycheck(lt_peers_t *self, link_t *l, int64_t now)
+{
+    if (l->attached)
+        return;
+    if (s_link_up(l)) {
+        l->down_since = 0;
+        return;
+    }
+    if (!l->down_since)
+        l->down_since = now;
+    if (now - l->down_since < KEY_FLIP_MS)
+        return;
+    const Lienthong__Member *m = lt_dir_member(self->ctx->dir, l->member);
+    if (m && m->status == LIENTHONG__MEMBER_STATUS__MEMBER_ACTIVE)
+        (void)s_link_flip_key(self, l, m);
+}
+
+void lt_peers_dir_changed(lt_peers_t *self)
+{
+    for (size_t i = 0; i < self->n_links; i++) {
+        link_t *l = &self->links[i];
+        const Lienthong__Member *m = lt_dir_member(self->ctx->dir, l->member);
+        const uint8_t *keys[2];
+        if (l->attached || !m || m->status != LIENTHONG__MEMBER_STATUS__MEMBER_ACTIVE ||
+            m->n_endpoints == 0)
+            continue;
+        size_t n = lt_dir_transport_keys(m, keys);
+        if ((n > 0 && memcmp(l->server_key, keys[0], LT_KEY_BYTES) == 0) ||
+            (n > 1 && memcmp(l->server_key, keys[1], LT_KEY_BYTES) == 0))
+            continue;
+        size_t ep = l->endpoint < m->n_endpoints ? l->endpoint : 0;
+        if (s_link_reopen(self, l, m, ep, keys[0]) == 0)
+            lt_info("link", "the directory lists another transport key for %s; reconnecting",
+                    l->member);
+    }
+}
+
+void lt_peers_relink(lt_peers_t *self)
+{
+    for (size_t i = 0; i < self->n_links; i++) {
+        link_t *l = &self->links[i];
+        const Lienthong__Member *m = lt_dir_member(self->ctx->dir, l->member);
+        if (l->attached || !m || m->n_endpoints == 0)
+            continue;
+        size_t ep = l->endpoint < m->n_endpoints ? l->endpoint : 0;
+        if (s_link_reopen(self, l, m, ep, l->server_key) == 0)
+            lt_info("link", "reconnecting to %s with this gateway's new keys", l->member);
+    }
 }

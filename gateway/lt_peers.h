@@ -43,8 +43,15 @@ void lt_peers_rotate(lt_peers_t *self, const char *member);
  * not one of the directory's. Returns 0, or -1 when member has a link or
  * the table is full. */
 int lt_peers_attach(lt_peers_t *self, const char *member, void *sock);
-/* Says Hello again on links due for it. */
+/* Says Hello again on links due for it; a link to a member listing two
+ * transport keys that stays unconnected tries the other key (5.5). */
 void lt_peers_tick(lt_peers_t *self);
+/* After an adoption: links expecting a transport key the directory no
+ * longer lists for their member reconnect with its current key (5.4). */
+void lt_peers_dir_changed(lt_peers_t *self);
+/* After this gateway switched to its next keys (5.5): every link
+ * reconnects with them; requests in flight are resent by their timers. */
+void lt_peers_relink(lt_peers_t *self);
 
 /* The links, for the poll loop: index 0 .. lt_peers_links() - 1. An index
  * stays valid for the object's life (links are only ever added), but its

@@ -44,10 +44,17 @@ void lt_query_destroy(lt_query_t **self_p);
 /* Owner: a LookupRequest or VerifyRequest from a peer. */
 void lt_query_on_request(lt_query_t *self, void *peer, const lt_wire_in_t *in,
                          const Lienthong__Envelope *env);
-/* Owner: signs and sends the answers gathered since the last flush. */
+/* Owner: signs and sends the answers gathered since the last flush, each
+ * on the socket its request came in on (peer is that of the callers). */
 void lt_query_flush(lt_query_t *self, void *peer);
 
-/* Caller: a request from a local application. */
+/* The caller under which this member's own local clients are executed,
+ * deduplicated and audited when they ask about its own data (PROTOCOL.md
+ * 8.3): no policy applies to them. Never a member id (5.3). */
+#define LT_QUERY_OWN "local"
+
+/* Caller: a request from a local application; one about this member's own
+ * dataset or view is executed here as the owner and answered at once. */
 void lt_query_on_local(lt_query_t *self, void *local, const lt_wire_in_t *in,
                        const Lienthong__Envelope *env);
 /* Caller: a SignedAnswer or an Error arrived on the link to owner. `frame`

@@ -66,19 +66,18 @@ static int s_records(lt_store_t *store, const char *name, const lt_stream_t *st,
     return found;
 }
 
-/* The signing key of the owner of stream in dir, or NULL. */
-static const uint8_t *s_owner_key(const lt_dir_t *dir, const char *stream)
+/* The owner of stream in dir, or NULL. */
+static const Lienthong__Member *s_owner(const lt_dir_t *dir, const char *stream)
 {
     const Lienthong__View *v = dir ? lt_dir_view(dir, stream) : NULL;
     const Lienthong__Dataset *ds = dir ? lt_dir_dataset(dir, v ? v->dataset : stream) : NULL;
-    const Lienthong__Member *m = ds ? lt_dir_member(dir, ds->owner) : NULL;
-    return m && m->signing_key.len == LT_KEY_BYTES ? m->signing_key.data : NULL;
+    return ds ? lt_dir_member(dir, ds->owner) : NULL;
 }
 
 /* Verifies kept batch h over the stored records; writes its batch_hash.
  * 0 sound, 1 records unreadable (already reported), 2 does not verify. */
 static int s_batch(lt_store_t *store, const char *name, const lt_stream_t *st,
-                   const lt_store_batch_t *h, const uint8_t *pk, lt_batch_recs_t *r,
+                   const lt_store_batch_t *h, const Lienthong__Member *owner, lt_batch_recs_t *r,
                    uint8_t hash[32])
 {
     char why[300];
@@ -96,7 +95,14 @@ static int s_batch(lt_store_t *store, const char *name, const lt_stream_t *st,
     b.records = r->recs;
     b.signature.data = (uint8_t *)h->signature;
     b.signature.len = LT_SIG_BYTES;
-    return lt_batch_verify(&b, name, h->first_seq, h->prev_hash, pk, hash, why, sizeof why) ? 2 : 0;
+    /* Either of the owner's signing keys during a rotation (PROTOCOL.md 5.5). */
+    const uint8_t *keys[2];
+    size_t n_keys = lt_dir_signing_keys(owner, keys);
+    for (size_t i = 0; i < n_keys; i++)
+        if (lt_batch_verify(&b, name, h->first_seq, h->prev_hash, keys[i], hash, why, sizeof why) ==
+            0)
+            return 0;
+    return 2;
 }
 
 /* Batches pass: each kept header from the one holding `from`. */
@@ -108,7 +114,7 @@ static int s_batches(lt_store_t *store, const lt_dir_t *dir, const char *name,
     lt_batch_recs_t *r = calloc(1, sizeof *r);
     uint8_t hash[LT_HASH_BYTES], prev[LT_HASH_BYTES];
     int found = 0, have_prev = 0, rc;
-    const uint8_t *pk = s_owner_key(dir, name);
+    const Lienthong__Member *pk = s_owner(dir, name);
     if (!r) {
         snprintf(err, errlen, "out of memory");
         return -1;

@@ -266,8 +266,10 @@ void lt_it_fed_cleanup(lt_it_fed_t *f)
 {
     for (size_t i = 0; i < f->n_gateways; i++)
         lt_it_gw_kill(&f->gateways[i]);
-    for (size_t i = 0; i < f->n_members; i++)
+    for (size_t i = 0; i < f->n_members; i++) {
         lt_keys_destroy(&f->members[i].keys);
+        lt_keys_destroy(&f->members[i].next);
+    }
     lt_keys_destroy(&f->authority);
     if (f->dir[0]) {
         s_rm_rf(f->dir);
@@ -313,8 +315,14 @@ static void s_member_source(FILE *out, const lt_it_member_t *m, int last)
     fprintf(out, "  { id = \"%s\"; name = \"test member %s\";\n", m->id, m->slug);
     if (m->endpoint[0])
         fprintf(out, "    endpoints = [\"%s\"];\n", m->endpoint);
-    fprintf(out, "    transport_key = \"%s\"; signing_key = \"%s\"; status = \"%s\"; }%s\n", tk, sk,
-            m->status, last ? "" : ",");
+    fprintf(out, "    transport_key = \"%s\"; signing_key = \"%s\"; status = \"%s\";", tk, sk,
+            m->status);
+    if (m->next) {
+        lt_keys_z85_encode(lt_keys_transport_public(m->next), tk);
+        lt_keys_z85_encode(lt_keys_signing_public(m->next), sk);
+        fprintf(out, "\n    next_transport_key = \"%s\"; next_signing_key = \"%s\";", tk, sk);
+    }
+    fprintf(out, " }%s\n", last ? "" : ",");
 }
 
 int lt_it_dir_source(const lt_it_fed_t *f, uint64_t version, const char *path)
@@ -588,7 +596,7 @@ int lt_it_gw_put_directory(lt_it_gw_t *g, const uint8_t *bytes, size_t len)
 
 /* ---- status over the local socket ------------------------------------------ */
 
-static Lienthong__Envelope *s_recv_env(void *sock, int timeout_ms)
+Lienthong__Envelope *lt_it_recv_env(void *sock, int timeout_ms)
 {
     zmq_pollitem_t item = {sock, 0, ZMQ_POLLIN, 0};
     if (zmq_poll(&item, 1, timeout_ms) <= 0)
@@ -618,7 +626,7 @@ static Lienthong__Envelope *s_ask(lt_it_gw_t *g, Lienthong__Envelope__BodyCase b
         return NULL;
     Lienthong__Envelope *rep = NULL;
     if (lt_wire_send_body(s, NULL, 0, body_case, body) == 0)
-        rep = s_recv_env(s, timeout_ms);
+        rep = lt_it_recv_env(s, timeout_ms);
     zmq_close(s);
     if (rep && rep->body_case != want)
         lt_wire_free(&rep);
@@ -916,14 +924,14 @@ int lt_it_peer_send_env(lt_it_peer_t *p, const Lienthong__Envelope *env, int tim
 
 Lienthong__Envelope *lt_it_peer_recv(lt_it_peer_t *p, int timeout_ms)
 {
-    return s_recv_env(p->sock, timeout_ms);
+    return lt_it_recv_env(p->sock, timeout_ms);
 }
 
 Lienthong__Envelope *lt_it_peer_expect_any(lt_it_peer_t *p, uint64_t mask, int timeout_ms)
 {
     int64_t deadline = lt_it_ms() + timeout_ms;
     do {
-        Lienthong__Envelope *env = s_recv_env(p->sock, s_left(deadline));
+        Lienthong__Envelope *env = lt_it_recv_env(p->sock, s_left(deadline));
         if (env && (mask & LT_IT_BODY(env->body_case)))
             return env;
         lt_wire_free(&env);
@@ -1085,4 +1093,28 @@ int lt_it_main(int argc, char **argv, const lt_it_suite_t *suite)
     CU_cleanup_registry();
     lt_it_shutdown();
     return failed || run == 0 ? 1 : 0;
+}
+
+/* ---- lookup answers ---------------------------------------------------------------- */
+
+int lt_it_released(const Lienthong__LookupAnswer *a, const char *field)
+{
+    for (size_t i = 0; i < a->n_released; i++)
+        if (strcmp(a->released[i], field) == 0)
+            return 1;
+    return 0;
+}
+
+int lt_it_reason_is(const Lienthong__LookupAnswer *a, const char *field, const char *reason)
+{
+    const char *r = NULL;
+    for (size_t i = 0; i < a->n_withheld && !r; i++)
+        if (strcmp(a->withheld[i]->field, field) == 0)
+            r = a->withheld[i]->reason;
+    if (!r || strcmp(r, reason) != 0) {
+        fprintf(stderr, "itest: %s withheld as \"%s\", want \"%s\"\n", field, r ? r : "(not)",
+                reason);
+        return 0;
+    }
+    return 1;
 }

@@ -44,6 +44,7 @@ typedef struct {
     char slug[16];   /* short name for files: "m0", "m1", ... */
     char status[16]; /* "active", "suspended" or "revoked" */
     lt_keys_t *keys;
+    lt_keys_t *next;         /* listed as next keys when set (key rotation, 5.5) */
     char key_path[PATH_MAX]; /* secret key file, mode 0600 */
     int port;                /* 0: no endpoint listed */
     char endpoint[64];       /* "tcp://127.0.0.1:PORT" or "" */
@@ -142,6 +143,9 @@ int lt_it_gw_put_directory(lt_it_gw_t *g, const uint8_t *bytes, size_t len);
 /* Server public key of the gateway's member. */
 const uint8_t *lt_it_gw_key(const lt_it_gw_t *g);
 
+/* The next message on a local client socket within timeout_ms, decoded
+ * (free with lt_wire_free); NULL on timeout or when it does not decode. */
+Lienthong__Envelope *lt_it_recv_env(void *sock, int timeout_ms);
 /* Asks the local socket for status; returns the StatusReply envelope (free
  * with lt_wire_free) or NULL. */
 Lienthong__Envelope *lt_it_gw_status(lt_it_gw_t *g, int timeout_ms);
@@ -239,6 +243,14 @@ Lienthong__Envelope *lt_it_peer_offer(lt_it_peer_t *p, const uint8_t *bytes, siz
 /* Envelope bytes of a Hello (for corrupting), malloc'd. */
 uint8_t *lt_it_hello_bytes(const char *member, uint32_t proto_version, uint64_t dir_version,
                            size_t *len);
+
+/* ---- lookup answers (PROTOCOL.md 7.5) ----------------------------------------- */
+
+/* 1 when field is listed in the answer's `released`. */
+int lt_it_released(const Lienthong__LookupAnswer *a, const char *field);
+/* 1 when field is listed in `withheld` with exactly reason (else says why
+ * on stderr). */
+int lt_it_reason_is(const Lienthong__LookupAnswer *a, const char *field, const char *reason);
 
 /* ---- the runner ----------------------------------------------------------- */
 

@@ -106,6 +106,31 @@ static void test_rewritten_chain_detected(void)
     lt_keys_destroy(&k);
 }
 
+
+/* After a key rotation the log holds checkpoints of both keys: it verifies
+ * under the two, not under either alone, nor with a stranger's key. */
+static void test_rotated_keys(void)
+{
+    s_fresh();
+    lt_keys_t *k = s_fill(25), *next = lt_keys_new(LT_KEYS_MEMBER);
+    lt_keys_t *other = lt_keys_new(LT_KEYS_MEMBER);
+    CU_ASSERT_FATAL(next && other);
+    char err[256];
+    lt_audit_t *a = lt_audit_open(s_path, next, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    lt_audit_add(a, &(lt_audit_entry_t){.event = "keys-switched", .peer = "VN/GOV/BCA"});
+    lt_audit_destroy(&a);
+    const uint8_t *both[2] = {lt_keys_signing_public(next), lt_keys_signing_public(k)};
+    const uint8_t *wrong[2] = {lt_keys_signing_public(next), lt_keys_signing_public(other)};
+    CU_ASSERT(lt_audit_verify_keys(s_path, both, 2, err, sizeof err) == 26);
+    CU_ASSERT(lt_audit_verify(s_path, lt_keys_signing_public(next), err, sizeof err) == -1);
+    CU_ASSERT(lt_audit_verify(s_path, lt_keys_signing_public(k), err, sizeof err) == -1);
+    CU_ASSERT(lt_audit_verify_keys(s_path, wrong, 2, err, sizeof err) == -1);
+    lt_keys_destroy(&other);
+    lt_keys_destroy(&next);
+    lt_keys_destroy(&k);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -116,6 +141,7 @@ int main(void)
         {"a deleted entry is detected", test_delete_detected},
         {"a cut-off tail is detected by the last checkpoint", test_truncation_detected},
         {"checkpoints verify only under the gateway's key", test_rewritten_chain_detected},
+        {"after a key rotation, checkpoints verify under both keys", test_rotated_keys},
         {NULL, NULL},
     };
     int rc = ut_main("lt_audit", NULL, NULL, tests);
