@@ -23,6 +23,7 @@ static const command_t s_commands[] = {
     {"lookup", lt_cmd_lookup, "look up allowed fields of a record at its owner (signed answer)"},
     {"verify", lt_cmd_verify, "verify claims against records without seeing the data"},
     {"audit", lt_cmd_audit, "who accessed a record and why; check, export and verify the audit chain"},
+    {"store", lt_cmd_store, "verify that the store's records and signed batches are intact"},
     {"ping", lt_cmd_ping, "check that a gateway admits a member key (CURVE + Hello)"},
     {"source", lt_cmd_source, "publish the changes of agency tables to the local gateway"},
     {"sink", lt_cmd_sink, "write a stream from the local gateway into an agency table"},

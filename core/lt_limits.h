@@ -80,6 +80,9 @@
 
 /* Records in one batch, and their bytes (6.2). */
 #define LT_BATCH_MAX_RECORDS 1024
+/* Records of each replicated stream checked at start, with their signed
+ * batches and the chain to the cursor (docs/ARCHITECTURE.md 4.2). */
+#define LT_STORE_TAIL_CHECK 1024
 #define LT_BATCH_MAX_BYTES   (1u << 20)
 /* Room a batch needs in its frame besides its record bytes: header,
  * signature, stream id and per-record framing (implementation, 6.3). */

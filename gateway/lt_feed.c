@@ -165,24 +165,7 @@ void lt_feed_destroy(lt_feed_t **self_p)
 static int s_chunk_add(void *arg, uint64_t seq, const void *rec, size_t len)
 {
     (void)seq;
-    lt_feed_chunk_t *c = arg;
-    if (c->used + len > c->cap) {
-        size_t cap = (c->used + len) * 2;
-        uint8_t *nb = realloc(c->buf, cap);
-        if (!nb)
-            return -1;
-        /* Re-point earlier records into the moved buffer. */
-        for (size_t i = 0; i < c->n; i++)
-            c->recs[i].data = nb + (c->recs[i].data - c->buf);
-        c->buf = nb;
-        c->cap = cap;
-    }
-    memcpy(c->buf + c->used, rec, len);
-    c->recs[c->n].data = c->buf + c->used;
-    c->recs[c->n].len = len;
-    c->used += len;
-    c->n++;
-    return 0;
+    return lt_batch_recs_add(arg, rec, len);
 }
 
 int lt_feed_chunk_read(lt_feed_t *self, lt_feed_stream_t *st, uint64_t seq, int64_t max)
@@ -197,9 +180,13 @@ int lt_feed_chunk_read(lt_feed_t *self, lt_feed_stream_t *st, uint64_t seq, int6
         max = (int64_t)(st->last_seq - seq + 1);
     if (max <= 0)
         return 0;
+    if (lt_feed_damage_cap(self, st, seq, &max) != 0)
+        return LT_STORE_DAMAGED;
     int n = lt_store_read(self->ctx->store, st->id, seq, (size_t)max, self->batch_bytes,
                           s_chunk_add, c);
-    if (n < 0)
+    if (n == LT_STORE_DAMAGED)
+        lt_feed_damaged(self, st, lt_store_damaged_seq(self->ctx->store));
+    else if (n < 0)
         lt_error("feed", "store: cannot read %s from %llu: %s", st->name, (unsigned long long)seq,
                  lt_store_error(self->ctx->store));
     return n;
@@ -220,6 +207,7 @@ int lt_feed_pump(lt_feed_t *self, void *peer_sock, void *local_sock)
 void lt_feed_tick(lt_feed_t *self)
 {
     lt_feed_replica_tick(self);
+    lt_feed_repair_tick(self);
     s_rates(self, lt_clock_mono_ms());
 }
 

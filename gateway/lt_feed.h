@@ -62,6 +62,11 @@ void lt_feed_replica_remove(lt_feed_t *self, const char *stream);
 void lt_feed_on_batch(lt_feed_t *self, const char *owner, void *link_sock,
                       const Lienthong__Batch *b);
 void lt_feed_on_error(lt_feed_t *self, const char *owner, const Lienthong__Error *e);
+/* Owner: a replica asks for records again to repair them (PROTOCOL.md 6.10). */
+void lt_feed_on_range_request(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
+                              const Lienthong__Range *m);
+/* Consumer: the owner's answer, verified and written back. */
+void lt_feed_on_range_batch(lt_feed_t *self, const char *owner, const Lienthong__Range *m);
 
 /* ---- sink ---- */
 

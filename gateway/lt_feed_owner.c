@@ -87,9 +87,8 @@ static void s_sub_drop(lt_feed_t *self, lt_feed_sub_t *s, const char *why)
 
 /* ---- subscribe, credit, unsubscribe ------------------------------------------ */
 
-/* Policy check of PROTOCOL.md 6.2; returns ERR_NONE or the refusal. */
-static Lienthong__ErrorCode s_may_subscribe(lt_feed_t *self, const char *member, const char *stream,
-                                            char *why, size_t len)
+Lienthong__ErrorCode lt_feed_may_subscribe(lt_feed_t *self, const char *member,
+                                           const char *stream, char *why, size_t len)
 {
     const char *me = self->ctx->cfg->member;
     const char *owner = lt_feed_owner_of(self->ctx->dir, stream);
@@ -110,7 +109,7 @@ static Lienthong__ErrorCode s_sub_check(lt_feed_t *self, const char *member,
                                         const Lienthong__Subscribe *m, lt_feed_stream_t **st,
                                         char *why, size_t len)
 {
-    Lienthong__ErrorCode code = s_may_subscribe(self, member, m->stream, why, len);
+    Lienthong__ErrorCode code = lt_feed_may_subscribe(self, member, m->stream, why, len);
     if (code)
         return code;
     if (!(*st = lt_feed_stream(self, m->stream))) {
@@ -143,6 +142,15 @@ static lt_feed_sub_t *s_sub_slot(lt_feed_t *self, const lt_wire_in_t *in,
     return &self->subs[self->n_subs++];
 }
 
+void lt_feed_refuse(lt_feed_t *self, void *sock, const lt_wire_in_t *in, const char *what,
+                    const char *stream, Lienthong__ErrorCode code, const char *why)
+{
+    (void)lt_reject(self->ctx->reject,
+                    &(lt_reject_in_t){.sock = sock, .rid = in->rid, .rid_len = in->rid_len,
+                                      .who = in->user_id, .what = what, .target = stream,
+                                      .code = code, .why = why});
+}
+
 void lt_feed_on_subscribe(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
                           const Lienthong__Subscribe *m)
 {
@@ -153,10 +161,7 @@ void lt_feed_on_subscribe(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
     if (!code)
         code = s_sub_check(self, in->user_id, m, &st, why, sizeof why);
     if (code) {
-        (void)lt_reject(self->ctx->reject,
-                        &(lt_reject_in_t){.sock = sock, .rid = in->rid, .rid_len = in->rid_len,
-                                          .who = in->user_id, .what = "subscribe",
-                                          .target = m->stream, .code = code, .why = why});
+        lt_feed_refuse(self, sock, in, "subscribe", m->stream, code, why);
         return;
     }
     lt_feed_sub_t *s = s_sub_slot(self, in, m, st);
@@ -251,7 +256,7 @@ void lt_feed_dir_changed(lt_feed_t *self, void *peer_sock)
     for (size_t i = 0; i < self->n_subs;) {
         lt_feed_sub_t *s = &self->subs[i];
         Lienthong__ErrorCode code =
-            s_may_subscribe(self, s->member, s->stream->name, why, sizeof why);
+            lt_feed_may_subscribe(self, s->member, s->stream->name, why, sizeof why);
         const Lienthong__Member *m = lt_dir_member(self->ctx->dir, s->member);
         if (!code && m && m->status == LIENTHONG__MEMBER_STATUS__MEMBER_ACTIVE) {
             i++;
@@ -286,6 +291,8 @@ static int s_send_batch(lt_feed_t *self, void *sock, lt_feed_sub_t *s)
 {
     lt_feed_chunk_t *c = &self->chunk;
     int n = lt_feed_chunk_read(self, s->stream, s->next, s->credit);
+    if (n == LT_STORE_DAMAGED)
+        (void)lt_feed_send_damaged(sock, s->rid, s->rid_len, s->stream);
     if (n <= 0)
         return n;
     if (c->used + LT_BATCH_OVERHEAD > self->ctx->cfg->max_message) {

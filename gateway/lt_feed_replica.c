@@ -34,6 +34,7 @@ int lt_feed_replica_open(lt_feed_t *self, const char *stream)
     f->st_lag = lt_stats_series(self->f_rep_lag, label);
     lt_stats_set(f->st_cursor, (int64_t)f->cursor.last_seq);
     self->n_replicas++;
+    lt_feed_check_tail(self, f->stream, &f->cursor);
     return 0;
 }
 
@@ -211,9 +212,24 @@ static int s_apply_record(lt_feed_t *self, lt_feed_replica_t *f, const ProtobufC
     return bad ? -1 : 0;
 }
 
+/* Keeps the owner's signed header of b beside its records, so that the
+ * range can be verified again at any time (docs/ARCHITECTURE.md 4.2). */
+static int s_keep_header(lt_store_t *store, const lt_feed_replica_t *f, const Lienthong__Batch *b,
+                         const uint8_t root[LT_HASH_BYTES])
+{
+    lt_store_batch_t h;
+    h.first_seq = b->first_seq;
+    h.last_seq = b->first_seq + b->n_records - 1;
+    memcpy(h.prev_hash, f->cursor.last_hash, LT_HASH_BYTES);
+    memcpy(h.root, root, LT_HASH_BYTES);
+    memcpy(h.signature, b->signature.data, LT_SIG_BYTES);
+    return lt_store_batch_put(store, f->stream->id, &h);
+}
+
 /* Applies the records with the new cursor in one transaction. */
 static int s_apply(lt_feed_t *self, lt_feed_replica_t *f, const Lienthong__Batch *b,
-                   const uint8_t hash[LT_HASH_BYTES], char *err, size_t errlen)
+                   const uint8_t hash[LT_HASH_BYTES], const uint8_t root[LT_HASH_BYTES], char *err,
+                   size_t errlen)
 {
     lt_store_t *store = self->ctx->store;
     int64_t t0 = lt_clock_mono_us();
@@ -228,7 +244,8 @@ static int s_apply(lt_feed_t *self, lt_feed_replica_t *f, const Lienthong__Batch
             return -1;
         }
     memcpy(next.last_hash, hash, LT_HASH_BYTES);
-    if (lt_store_stream_save(store, &next) != 0 || lt_store_commit(store) != 0) {
+    if (s_keep_header(store, f, b, root) != 0 || lt_store_stream_save(store, &next) != 0 ||
+        lt_store_commit(store) != 0) {
         snprintf(err, errlen, "store: %s", lt_store_error(store));
         lt_store_rollback(store);
         return -1;
@@ -252,7 +269,8 @@ static void s_credit(lt_feed_replica_t *f, void *sock, size_t n)
 
 /* Checks of PROTOCOL.md 6.5 steps 1 to 3; writes the new batch hash. */
 static int s_verify(lt_feed_t *self, const lt_feed_replica_t *f, const Lienthong__Batch *b,
-                    uint8_t hash[LT_HASH_BYTES], char *err, size_t errlen)
+                    uint8_t hash[LT_HASH_BYTES], uint8_t root[LT_HASH_BYTES], char *err,
+                    size_t errlen)
 {
     const Lienthong__Member *m = lt_dir_member(self->ctx->dir, f->owner);
     if ((int64_t)b->n_records > f->outstanding) {
@@ -268,8 +286,8 @@ static int s_verify(lt_feed_t *self, const lt_feed_replica_t *f, const Lienthong
     size_t n = lt_dir_signing_keys(m, keys);
     int rc = -1;
     for (size_t i = 0; i < n && rc != 0; i++)
-        rc = lt_batch_verify(b, f->stream->name, f->cursor.last_seq + 1, f->cursor.last_hash,
-                             keys[i], hash, err, errlen);
+        rc = lt_batch_verify_root(b, f->stream->name, f->cursor.last_seq + 1, f->cursor.last_hash,
+                                  keys[i], hash, root, err, errlen);
     return rc;
 }
 
@@ -278,7 +296,7 @@ void lt_feed_on_batch(lt_feed_t *self, const char *owner, void *link_sock,
 {
     lt_feed_replica_t *f = lt_feed_replica_find(self, b->stream);
     char err[400];
-    uint8_t hash[LT_HASH_BYTES];
+    uint8_t hash[LT_HASH_BYTES], root[LT_HASH_BYTES];
     if (!f || strcmp(f->owner, owner) != 0) {
         /* Not a feed this gateway takes from that member: a peer sending a
          * batch of another owner's stream, or of one never subscribed to.
@@ -295,8 +313,8 @@ void lt_feed_on_batch(lt_feed_t *self, const char *owner, void *link_sock,
         f->discarded++; /* stale: from before a re-subscribe, or a duplicate */
         return;
     }
-    if (s_verify(self, f, b, hash, err, sizeof err) != 0 ||
-        s_apply(self, f, b, hash, err, sizeof err) != 0) {
+    if (s_verify(self, f, b, hash, root, err, sizeof err) != 0 ||
+        s_apply(self, f, b, hash, root, err, sizeof err) != 0) {
         s_backoff(self, f, err, 0, 1);
         return;
     }

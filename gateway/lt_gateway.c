@@ -30,6 +30,7 @@
 #include <string.h>
 #include <pthread.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -382,6 +383,9 @@ static void s_peer_dispatch(lt_gateway_t *self, const lt_wire_in_t *in, Lienthon
     case LIENTHONG__ENVELOPE__BODY_UNSUBSCRIBE:
         lt_feed_on_unsubscribe(self->feed, self->peer, in, env->unsubscribe);
         break;
+    case LIENTHONG__ENVELOPE__BODY_RANGE:
+        lt_feed_on_range_request(self->feed, self->peer, in, env->range);
+        break;
     case LIENTHONG__ENVELOPE__BODY_ERROR:
         lt_warn("peer", "%s reports %s: %s", in->user_id, lt_wire_error_name(env->error->code),
                 env->error->message);
@@ -455,6 +459,9 @@ static void s_link_dispatch(lt_gateway_t *self, size_t i, Lienthong__Envelope *e
     case LIENTHONG__ENVELOPE__BODY_BATCH:
         lt_feed_on_batch(self->feed, member, lt_peers_link_socket(self->shared.peers, i),
                          env->batch);
+        break;
+    case LIENTHONG__ENVELOPE__BODY_RANGE:
+        lt_feed_on_range_batch(self->feed, member, env->range);
         break;
     case LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY:
     case LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY:
@@ -925,14 +932,36 @@ static int s_open_sockets(lt_gateway_t *self, char *err, size_t errlen)
     return self->local ? 0 : -1;
 }
 
+/* A database file of data_dir and its WAL files 0600, whatever an older
+ * version or the umask made them (docs/operations.md "File modes"). */
+static int s_private_db(const char *path, char *err, size_t errlen)
+{
+    char side[PATH_MAX + 40];
+    if (lt_file_private(path) != 0) {
+        snprintf(err, errlen, "cannot make %s mode 0600: %s", path, strerror(errno));
+        return -1;
+    }
+    for (int i = 0; i < 2; i++) {
+        snprintf(side, sizeof side, "%s%s", path, i ? "-shm" : "-wal");
+        if (chmod(side, 0600) != 0 && errno != ENOENT) {
+            snprintf(err, errlen, "cannot make %s mode 0600: %s", side, strerror(errno));
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* The store and the audit log, in data_dir. */
 static int s_open_stores(lt_gateway_t *self, char *err, size_t errlen)
 {
     char path[PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/store.db", self->cfg.data_dir);
-    if (!(self->shared.store = lt_store_open(path, err, errlen)))
+    if (s_private_db(path, err, errlen) != 0 ||
+        !(self->shared.store = lt_store_open(path, err, errlen)))
         return -1;
     snprintf(path, sizeof path, "%s/audit.db", self->cfg.data_dir);
+    if (s_private_db(path, err, errlen) != 0)
+        return -1;
     self->shared.audit = lt_audit_open(path, self->shared.keys, err, errlen);
     if (self->shared.audit && (lt_audit_set_stats(self->shared.audit, self->shared.stats) != 0 ||
                                !(self->shared.reject = lt_reject_new(self->shared.stats,
@@ -973,6 +1002,9 @@ lt_gateway_t *lt_gateway_new(const lt_gwcfg_t *cfg, char *err, size_t errlen)
     self->so.max_message = cfg->max_message;
     self->so.heartbeat_ms = cfg->heartbeat_ms;
     snprintf(self->adopted_path, sizeof self->adopted_path, "%s/directory.signed", cfg->data_dir);
+    /* Everything the gateway creates (store, audit, adopted directory, WAL
+     * files) is for its user only. */
+    umask(0077);
     if (lt_file_mkdirs(cfg->data_dir, 0700) != 0) {
         char why[4800];
         int e = errno;
@@ -981,6 +1013,8 @@ lt_gateway_t *lt_gateway_new(const lt_gwcfg_t *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "cannot create data_dir %s: %s", cfg->data_dir, why);
         goto fail;
     }
+    if (lt_file_dir_private(cfg->data_dir, err, errlen) != 0)
+        goto fail;
     if (!(self->shared.keys = lt_gwcheck_keys(cfg, err, errlen)))
         goto fail;
     if (!(self->shared.stats = lt_stats_new()) || s_register(self) != 0) {

@@ -7,6 +7,7 @@
 #include "unit_sqlite.h"
 
 #include "lt_store.h"
+#include "../store_schema_v0.h"
 
 
 static char g_dir[256], g_path[300];
@@ -360,20 +361,8 @@ static void test_open_errors(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(err, path));
 }
 
-/* The schema of the stores written before schema versions existed (user
- * version 0), written out here as those binaries created it. */
-static const char *s_schema_v0 =
-    "PRAGMA journal_mode = WAL;"
-    "CREATE TABLE IF NOT EXISTS streams ("
-    "  id INTEGER PRIMARY KEY,"
-    "  name TEXT UNIQUE NOT NULL,"
-    "  last_seq INTEGER NOT NULL DEFAULT 0,"
-    "  last_hash BLOB,"
-    "  source_cursor INTEGER NOT NULL DEFAULT 0);"
-    "CREATE TABLE IF NOT EXISTS log (id INTEGER PRIMARY KEY, record BLOB NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS state ("
-    "  stream INTEGER NOT NULL, key TEXT NOT NULL, seq INTEGER NOT NULL,"
-    "  deleted INTEGER NOT NULL, PRIMARY KEY (stream, key)) WITHOUT ROWID;";
+/* The schema of the stores written before schema versions existed. */
+static const char *s_schema_v0 = LT_STORE_SCHEMA_V0;
 
 /* Writes a version-0 store holding stream 1 with records 1..n, as the old
  * code laid them out (row id = stream << 40 | seq). */
