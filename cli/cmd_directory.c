@@ -38,6 +38,31 @@ static int s_parse_u64(const char *s, uint64_t *out)
     return 0;
 }
 
+static void s_time(int64_t t, char *buf, size_t len);
+
+/* A directory that expires before it could reach any gateway would only
+ * take the federation down on adoption: refused (PROTOCOL.md 5.3 step 6).
+ * Returns 0, or 1 with the reason printed. */
+static int s_check_expiry(const uint8_t *dir, size_t len)
+{
+    Lienthong__Directory *d = lienthong__directory__unpack(NULL, len, dir);
+    if (!d)
+        return lt_cli_fail(1, "directory sign", "compiled directory does not decode");
+    int64_t now = (int64_t)time(NULL);
+    int rc = 0;
+    char ex[40];
+    s_time(d->expires_at, ex, sizeof ex);
+    if (d->expires_at <= now)
+        rc = lt_cli_fail(1, "directory sign",
+                         "refusing to sign: the directory expires at %s, which is in the past; "
+                         "give a later --expires-at (unix seconds) or valid_days", ex);
+    else if (d->expires_at - now < LT_DIR_WARN_DAYS_FAR * 86400)
+        fprintf(stderr, "lienthong directory sign: warning: the directory expires at %s, in less "
+                "than %d days\n", ex, LT_DIR_WARN_DAYS_FAR);
+    lienthong__directory__free_unpacked(d, NULL);
+    return rc;
+}
+
 static int s_sign(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -87,6 +112,8 @@ static int s_sign(int argc, char **argv)
         lt_cli_fail(1, "directory sign", "%s", err);
         goto out;
     }
+    if (s_check_expiry(dir, dir_len) != 0)
+        goto out;
     if (lt_dir_sign(dir, dir_len, k, &signed_bytes, &signed_len) != 0 ||
         lt_file_write_atomic(out, signed_bytes, signed_len, 0644) != 0) {
         lt_cli_fail(1, "directory sign", "cannot sign or write %s: %s", out, strerror(errno));

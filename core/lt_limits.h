@@ -69,11 +69,20 @@
 #define LT_DIR_MAX_NEXT_AUTHORITIES 4
 /* How far in the future a directory's issued_at may be (5.3, check 6). */
 #define LT_DIR_MAX_AHEAD_S 300
+/* Days before its expiry at which a gateway warns that its directory is
+ * about to expire, once at each (5.6); `directory sign` warns at the first. */
+#define LT_DIR_WARN_DAYS_FAR  7
+#define LT_DIR_WARN_DAYS_NEAR 1
+/* Once expired, the error is repeated this often, in seconds (5.6). */
+#define LT_DIR_EXPIRED_REPEAT_S 60
 
 /* ---- feeds (6) ------------------------------------------------------------------------ */
 
 /* Records in one batch, and their bytes (6.2). */
 #define LT_BATCH_MAX_RECORDS 1024
+/* Records of each replicated stream checked at start, with their signed
+ * batches and the chain to the cursor (docs/ARCHITECTURE.md 4.2). */
+#define LT_STORE_TAIL_CHECK 1024
 #define LT_BATCH_MAX_BYTES   (1u << 20)
 /* Room a batch needs in its frame besides its record bytes: header,
  * signature, stream id and per-record framing (implementation, 6.3). */
@@ -87,6 +96,10 @@
 /* The credit setting: records of credit a consumer grants (6.2). */
 #define LT_CFG_CREDIT_DEFAULT 16384
 #define LT_CFG_CREDIT_MAX     (1 << 22)
+/* audit_retention_days: how old an audit entry must be before `lienthong
+ * audit export` moves it out of the live log (0: kept until exported by
+ * age given on the command line). */
+#define LT_AUDIT_RETENTION_DAYS_MAX 36500
 /* Streams the configuration replicates (implementation, 6.2). */
 #define LT_GWCFG_MAX_SUBS 64
 /* Owner: subscriptions served at once (implementation, 6.2). */
@@ -149,6 +162,19 @@
 /* Messages taken from the peer socket per poll-loop turn before the
  * answers they produced are signed together (implementation, 7.3). */
 #define LT_PEER_DRAIN 256
+
+/* ZMQ_HANDSHAKE_IVL of the peer ROUTER: a connection that has not completed
+ * its CURVE handshake by then is closed, so that idle unauthenticated
+ * connections hold no file descriptor for long (3.2). */
+#define LT_HANDSHAKE_MS 5000
+/* File descriptors kept for the local socket and its clients, the stores,
+ * the ZeroMQ context and outgoing links; of the rest of the soft limit,
+ * at most half (and at most LT_GUARD_MAX_PENDING) may be peer connections
+ * that have not yet authenticated: beyond that the oldest are closed
+ * (implementation, 3.2; docs/operations.md, "File descriptors"). */
+#define LT_FD_RESERVE        128
+#define LT_GUARD_MIN_PENDING 8
+#define LT_GUARD_MAX_PENDING 1024
 
 /* Refusals (handshakes, frames) aggregated per source address and reason:
  * sources tracked at once before the rest share one "others" count, and how

@@ -71,7 +71,7 @@ void *lt_sock_server(void *ctx, const lt_keys_t *keys, const char *endpoint,
     if (!s)
         return s_fail(s, err, errlen, "cannot create peer socket for", endpoint);
     if (s_common(s, o) || s_heartbeat(s, o) || s_int(s, ZMQ_ROUTER_MANDATORY, 1) ||
-        s_int(s, ZMQ_CURVE_SERVER, 1) ||
+        s_int(s, ZMQ_CURVE_SERVER, 1) || s_int(s, ZMQ_HANDSHAKE_IVL, LT_HANDSHAKE_MS) ||
         zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, lt_keys_transport_secret(keys), LT_KEY_BYTES) ||
         zmq_setsockopt(s, ZMQ_ZAP_DOMAIN, LT_ZAP_DOMAIN, strlen(LT_ZAP_DOMAIN)) ||
         s_int(s, ZMQ_ZAP_ENFORCE_DOMAIN, 1))

@@ -35,6 +35,7 @@ int lt_feed_replica_open(lt_feed_t *self, const char *stream)
     f->st_forked = lt_stats_series(self->f_rep_forked, label);
     lt_stats_set(f->st_cursor, (int64_t)f->cursor.last_seq);
     self->n_replicas++;
+    lt_feed_check_tail(self, f->stream, &f->cursor);
     return 0;
 }
 
@@ -44,6 +45,59 @@ lt_feed_replica_t *lt_feed_replica_find(lt_feed_t *self, const char *stream)
         if (strcmp(self->replicas[i].stream->name, stream) == 0)
             return &self->replicas[i];
     return NULL;
+}
+
+int lt_feed_replica_add(lt_feed_t *self, const char *stream)
+{
+    if (lt_feed_replica_find(self, stream))
+        return 0;
+    if (self->n_replicas >= LT_GWCFG_MAX_SUBS || lt_feed_replica_open(self, stream) != 0) {
+        lt_error("feed", "cannot start the replica of %s: %s", stream,
+                 self->n_replicas >= LT_GWCFG_MAX_SUBS ? "too many subscriptions"
+                                                       : "the stream cannot be opened");
+        return -1;
+    }
+    lt_feed_replica_t *f = &self->replicas[self->n_replicas - 1];
+    lt_info("feed", "replica of %s added at seq %llu", stream,
+            (unsigned long long)f->cursor.last_seq);
+    return 0;
+}
+
+static void s_unsubscribe(void *sock, const lt_feed_replica_t *f);
+
+void lt_feed_replica_remove(lt_feed_t *self, const char *stream)
+{
+    lt_feed_replica_t *f = lt_feed_replica_find(self, stream);
+    if (!f)
+        return;
+    /* Only a feed that may be live has something to stop at the owner; a
+     * batch still on its way is then dropped as not ours (stale). */
+    void *sock = f->state == LT_FEED_LIVE && f->owner[0]
+                     ? lt_peers_link(self->ctx->peers, f->owner)
+                     : NULL;
+    if (sock)
+        s_unsubscribe(sock, f);
+    lt_info("feed", "replica of %s removed at seq %llu", stream,
+            (unsigned long long)f->cursor.last_seq);
+    lt_audit_add(self->ctx->audit, &(lt_audit_entry_t){.event = "replica-stop",
+                                                       .peer = f->owner,
+                                                       .target = f->stream->name,
+                                                       .detail = "removed from the configuration"});
+    *f = self->replicas[--self->n_replicas];
+}
+
+void lt_feed_replica_dir_changed(lt_feed_t *self)
+{
+    /* A new directory may be what the owner waited for (an expired one,
+     * a policy): feeds backing off try again now rather than in a minute. */
+    int64_t now = lt_clock_mono_ms();
+    for (size_t i = 0; i < self->n_replicas; i++) {
+        lt_feed_replica_t *f = &self->replicas[i];
+        if (f->state == LT_FEED_BACKOFF && f->next_at > now) {
+            f->next_at = now;
+            f->backoff = 0;
+        }
+    }
 }
 
 /* ---- subscribing ------------------------------------------------------------- */
@@ -168,9 +222,32 @@ static int s_apply_record(lt_feed_t *self, lt_feed_replica_t *f, const ProtobufC
     return bad ? -1 : 0;
 }
 
+/* Keeps the owner's signed header of b beside its records, so that the
+ * range can be verified again at any time (docs/ARCHITECTURE.md 4.2), with
+ * the history its H binds (PROTOCOL.md 6.9). Into the cursor's row: during
+ * a resynchronisation that is the copy, whose headers replace the old ones
+ * with it. */
+static int s_keep_header(lt_store_t *store, const lt_feed_replica_t *f, const Lienthong__Batch *b,
+                         const uint8_t root[LT_HASH_BYTES])
+{
+    lt_store_batch_t h;
+    memset(&h, 0, sizeof h);
+    h.first_seq = b->first_seq;
+    h.last_seq = b->first_seq + b->n_records - 1;
+    memcpy(h.prev_hash, f->cursor.last_hash, LT_HASH_BYTES);
+    memcpy(h.root, root, LT_HASH_BYTES);
+    memcpy(h.signature, b->signature.data, LT_SIG_BYTES);
+    if (b->history_id.len == LT_HISTORY_BYTES) {
+        memcpy(h.history, b->history_id.data, LT_HISTORY_BYTES);
+        h.has_history = 1;
+    }
+    return lt_store_batch_put(store, f->cursor.id, &h);
+}
+
 /* Applies the records with the new cursor in one transaction. */
 static int s_apply(lt_feed_t *self, lt_feed_replica_t *f, const Lienthong__Batch *b,
-                   const uint8_t hash[LT_HASH_BYTES], char *err, size_t errlen)
+                   const uint8_t hash[LT_HASH_BYTES], const uint8_t root[LT_HASH_BYTES], char *err,
+                   size_t errlen)
 {
     lt_store_t *store = self->ctx->store;
     int64_t t0 = lt_clock_mono_us();
@@ -188,7 +265,7 @@ static int s_apply(lt_feed_t *self, lt_feed_replica_t *f, const Lienthong__Batch
     /* A cursor without a history takes the batch's, with the records. */
     int adopt = b->history_id.len == LT_HISTORY_BYTES &&
                 (!next.has_history || memcmp(next.history, b->history_id.data, LT_HISTORY_BYTES));
-    if (lt_store_stream_save(store, &next) != 0 ||
+    if (s_keep_header(store, f, b, root) != 0 || lt_store_stream_save(store, &next) != 0 ||
         (adopt && lt_store_history_set(store, next.id, b->history_id.data, &next) != 0) ||
         lt_store_commit(store) != 0) {
         snprintf(err, errlen, "store: %s", lt_store_error(store));
@@ -220,7 +297,8 @@ static void s_credit(lt_feed_replica_t *f, void *sock, size_t n)
 
 /* Checks of PROTOCOL.md 6.5 steps 1 to 3; writes the new batch hash. */
 static int s_verify(lt_feed_t *self, const lt_feed_replica_t *f, const Lienthong__Batch *b,
-                    uint8_t hash[LT_HASH_BYTES], char *err, size_t errlen)
+                    uint8_t hash[LT_HASH_BYTES], uint8_t root[LT_HASH_BYTES], char *err,
+                    size_t errlen)
 {
     const Lienthong__Member *m = lt_dir_member(self->ctx->dir, f->owner);
     if ((int64_t)b->n_records > f->outstanding) {
@@ -236,8 +314,8 @@ static int s_verify(lt_feed_t *self, const lt_feed_replica_t *f, const Lienthong
     size_t n = lt_dir_signing_keys(m, keys);
     int rc = -1;
     for (size_t i = 0; i < n && rc != 0; i++)
-        rc = lt_batch_verify(b, f->stream->name, f->cursor.last_seq + 1, f->cursor.last_hash,
-                             keys[i], hash, err, errlen);
+        rc = lt_batch_verify_root(b, f->stream->name, f->cursor.last_seq + 1, f->cursor.last_hash,
+                                  keys[i], hash, root, err, errlen);
     return rc;
 }
 
@@ -246,7 +324,7 @@ void lt_feed_on_batch(lt_feed_t *self, const char *owner, void *link_sock,
 {
     lt_feed_replica_t *f = lt_feed_replica_find(self, b->stream);
     char err[400];
-    uint8_t hash[LT_HASH_BYTES];
+    uint8_t hash[LT_HASH_BYTES], root[LT_HASH_BYTES];
     if (!f || strcmp(f->owner, owner) != 0) {
         /* Not a feed this gateway takes from that member: a peer sending a
          * batch of another owner's stream, or of one never subscribed to.
@@ -263,13 +341,13 @@ void lt_feed_on_batch(lt_feed_t *self, const char *owner, void *link_sock,
         f->discarded++; /* stale: from before a re-subscribe, or a duplicate */
         return;
     }
-    if (s_verify(self, f, b, hash, err, sizeof err) != 0) {
+    if (s_verify(self, f, b, hash, root, err, sizeof err) != 0) {
         s_backoff(self, f, err, 0, 1);
         return;
     }
     if (lt_feed_history_batch(self, f, b) != 0)
         return; /* forked: stopped, nothing applied */
-    if (s_apply(self, f, b, hash, err, sizeof err) != 0) {
+    if (s_apply(self, f, b, hash, root, err, sizeof err) != 0) {
         s_backoff(self, f, err, 0, 1);
         return;
     }

@@ -7,6 +7,9 @@
 #include "lt_clock.h"
 #include "lt_file.h"
 #include "lt_gwcheck.h"
+#include "lt_guard.h"
+#include "lt_gwdir.h"
+#include "lt_gwreload.h"
 #include "lt_history.h"
 #include "lt_gwstats.h"
 #include "lt_log.h"
@@ -28,6 +31,7 @@
 #include <string.h>
 #include <pthread.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -40,6 +44,7 @@ struct _lt_gateway_t {
     lt_gwctx_t shared; /* keys, directory, store, audit and peers, owned here */
     void *zctx;        /* the ZeroMQ context */
     lt_zap_t *zap;
+    lt_guard_t *guard; /* bounds unauthenticated peer connections */
     void *peer;
     lt_sockmon_t *peer_mon; /* logs connections libzmq closes on its own (4.4) */
     void *local;
@@ -55,6 +60,8 @@ struct _lt_gateway_t {
     int64_t dir_gauges_at;             /* monotonic ms of the last expiry update */
     uint64_t history_gen;              /* lt_feed_generation at the last high-water write */
     int64_t history_at;                /* monotonic ms of that write */
+    lt_gwdir_watch_t dir_watch;        /* warnings before the expiry, errors after */
+    int expired;                       /* the directory expired: no data to peers (5.6) */
     char adopted_path[PATH_MAX + 32];
 };
 
@@ -80,9 +87,31 @@ static int s_register(lt_gateway_t *self)
     if (lt_gwstats_codes_init(&self->refused, st, &refused, NULL) != 0 ||
         !(self->st_dir_version = lt_gwstats_series(st, &version, NULL)) ||
         !(self->st_dir_expiry = lt_gwstats_series(st, &expiry, NULL)) ||
-        !(self->st_publish = lt_publish_stats(st)))
+        !(self->st_publish = lt_publish_stats(st)) || lt_gwdir_watch_init(&self->dir_watch, st) != 0)
         return -1;
     return 0;
+}
+
+/* What peers are told while the directory is expired (PROTOCOL.md 5.6). */
+static void s_expired_why(const lt_gateway_t *self, char *buf, size_t len)
+{
+    char what[128];
+    lt_gwdir_expired_text(self->shared.dir, what, sizeof what);
+    snprintf(buf, len, "%s serves no data to peers: its %s, until it adopts a newer one",
+             self->cfg.member, what);
+}
+
+/* The expiry, looked at once a second and at each adoption: at the moment
+ * the directory expires every subscription ends (PROTOCOL.md 5.6). */
+static void s_dir_watch(lt_gateway_t *self)
+{
+    int was = self->expired;
+    self->expired = lt_gwdir_watch(&self->dir_watch, self->shared.dir, (int64_t)time(NULL));
+    if (self->expired && !was && self->feed) {
+        char why[512];
+        s_expired_why(self, why, sizeof why);
+        lt_feed_stop_serving(self->feed, self->peer, why);
+    }
 }
 
 /* The directory gauges: at adoption, and the expiry once a second. */
@@ -92,6 +121,7 @@ static void s_dir_gauges(lt_gateway_t *self)
     lt_stats_set(self->st_dir_version, (int64_t)lt_dir_version(d));
     lt_stats_set(self->st_dir_expiry, lt_dir_expires(d) - lt_clock_now_ms() / 1000);
     self->dir_gauges_at = lt_clock_mono_ms();
+    s_dir_watch(self);
 }
 
 /* ---- directory ------------------------------------------------------------ */
@@ -102,51 +132,12 @@ static int s_check_self(const lt_gateway_t *self, const lt_dir_t *dir, char *err
     return lt_gwcheck_self(&self->cfg, self->shared.keys, dir, err, errlen);
 }
 
-/* The configured directory file once more, trusting the next authority
- * keys the adopted directory announces: the file may already be signed by
- * the authority's next key (PROTOCOL.md 5.5). NULL when it still fails. */
-static lt_dir_t *s_load_announced(lt_gateway_t *self, const lt_dir_t *adopted, int64_t now)
-{
-    char why[512];
-    lt_dir_pins_t trust;
-    lt_dir_trust(&self->cfg.pins, adopted, &trust);
-    if (trust.count == self->cfg.pins.count)
-        return NULL;
-    return lt_dir_load(self->cfg.directory_file, &trust, self->cfg.federation, now, why,
-                       sizeof why);
-}
-
-/* Loads the configured directory and the newest one adopted from peers,
- * keeping whichever valid one is newer. */
+/* The newest of the configured directory and the one adopted from peers,
+ * expired or not (PROTOCOL.md 5.6). */
 static int s_load_dir(lt_gateway_t *self, char *err, size_t errlen)
 {
-    char why[512];
-    int64_t now = (int64_t)time(NULL);
-    lt_dir_t *conf = lt_dir_load(self->cfg.directory_file, &self->cfg.pins, self->cfg.federation,
-                                 now, err, errlen);
-    lt_dir_t *adopted = NULL;
-    if (access(self->adopted_path, F_OK) == 0) {
-        /* Signed by a pinned key, or by a next authority key the configured
-         * directory announces (PROTOCOL.md 5.5). */
-        lt_dir_pins_t trust;
-        lt_dir_trust(&self->cfg.pins, conf, &trust);
-        adopted = lt_dir_load(self->adopted_path, &trust, self->cfg.federation, now, why,
-                              sizeof why);
-        if (!adopted)
-            lt_warn("directory", "ignoring previously adopted directory: %s", why);
-    }
-    if (!conf && adopted)
-        conf = s_load_announced(self, adopted, now);
-    if (adopted && (!conf || lt_dir_version(adopted) > lt_dir_version(conf))) {
-        lt_dir_destroy(&conf);
-        conf = adopted;
-        adopted = NULL;
-    }
-    lt_dir_destroy(&adopted);
-    if (!conf)
-        return -1;
-    self->shared.dir = conf;
-    return 0;
+    self->shared.dir = lt_gwdir_load(&self->cfg, self->adopted_path, err, errlen);
+    return self->shared.dir ? 0 : -1;
 }
 
 /* ---- adoption -------------------------------------------------------------- */
@@ -156,7 +147,7 @@ static int s_load_dir(lt_gateway_t *self, char *err, size_t errlen)
 static int s_rebind_peer(lt_gateway_t *self)
 {
     char err[512];
-    lt_sockmon_destroy(&self->peer_mon); /* before the socket it watches */
+    lt_guard_detach(self->guard, self->peer); /* before the socket it watches */
     zmq_close(self->peer);
     self->peer = NULL;
     lt_peers_forget_inbound(self->shared.peers);
@@ -174,10 +165,9 @@ static int s_rebind_peer(lt_gateway_t *self)
         self->failed = 1;
         return -1;
     }
+    if (lt_guard_attach(self->guard, self->peer) != 0)
+        lt_warn("gateway", "unauthenticated connections are not bounded until the next rebind");
     lt_feed_drop_peers(self->feed);
-    self->peer_mon =
-        lt_sockmon_new(self->zctx, self->peer, self->so.max_message + LT_CURVE_FRAME_SLACK,
-                       self->shared.stats);
     lt_info("gateway", "peer socket rebound; every peer re-authenticates");
     return 0;
 }
@@ -335,8 +325,44 @@ static void s_peer_offer(lt_gateway_t *self, const lt_wire_in_t *in,
                              0, "directory refused: %s", err);
 }
 
+/* While the directory is expired no data goes to peers (PROTOCOL.md 5.6):
+ * returns 1 after refusing a request for data, 0 for what may pass. */
+static int s_peer_expired(lt_gateway_t *self, const lt_wire_in_t *in,
+                          const Lienthong__Envelope *env)
+{
+    char why[512];
+    const char *stream = NULL;
+    uint64_t request_id = 0;
+    switch (env->body_case) {
+    case LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST:
+        request_id = env->lookup_request->request_id;
+        break;
+    case LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST:
+        request_id = env->verify_request->request_id;
+        break;
+    case LIENTHONG__ENVELOPE__BODY_SUBSCRIBE:
+        stream = env->subscribe->stream;
+        break;
+    case LIENTHONG__ENVELOPE__BODY_CREDIT:
+        stream = env->credit->stream;
+        break;
+    default:
+        return 0;
+    }
+    s_expired_why(self, why, sizeof why);
+    /* ERR_DIRECTORY, not a transient code: the caller's application learns
+     * at once why, rather than a timeout after the retries. */
+    lt_gwstats_codes_inc(&self->refused, LIENTHONG__ERROR_CODE__ERR_DIRECTORY);
+    lt_debug("peer", "refused %s from %s: %s", lt_wire_body_name(env->body_case), in->user_id, why);
+    (void)lt_wire_send_error(self->peer, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_DIRECTORY,
+                             request_id, "%s%s%s", stream ? stream : "", stream ? ": " : "", why);
+    return 1;
+}
+
 static void s_peer_dispatch(lt_gateway_t *self, const lt_wire_in_t *in, Lienthong__Envelope *env)
 {
+    if (self->expired && s_peer_expired(self, in, env))
+        return;
     switch (env->body_case) {
     case LIENTHONG__ENVELOPE__BODY_HELLO:
         lt_peers_on_hello(self->shared.peers, self->peer, in, env->hello);
@@ -359,6 +385,9 @@ static void s_peer_dispatch(lt_gateway_t *self, const lt_wire_in_t *in, Lienthon
         break;
     case LIENTHONG__ENVELOPE__BODY_UNSUBSCRIBE:
         lt_feed_on_unsubscribe(self->feed, self->peer, in, env->unsubscribe);
+        break;
+    case LIENTHONG__ENVELOPE__BODY_RANGE:
+        lt_feed_on_range_request(self->feed, self->peer, in, env->range);
         break;
     case LIENTHONG__ENVELOPE__BODY_ERROR:
         lt_warn("peer", "%s reports %s: %s", in->user_id, lt_wire_error_name(env->error->code),
@@ -437,6 +466,9 @@ static void s_link_dispatch(lt_gateway_t *self, size_t i, Lienthong__Envelope *e
     case LIENTHONG__ENVELOPE__BODY_HISTORY_CHANGED:
         lt_feed_on_history_changed(self->feed, member, env->history_changed);
         break;
+    case LIENTHONG__ENVELOPE__BODY_RANGE:
+        lt_feed_on_range_batch(self->feed, member, env->range);
+        break;
     case LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY:
     case LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY:
         lt_query_on_answer(self->query, self->local, member, env, frame);
@@ -495,6 +527,8 @@ static void s_local_status(lt_gateway_t *self, const lt_wire_in_t *in)
     r.member = self->cfg.member;
     r.directory_version = (uint64_t)lt_gwstats_gauge(self->st_dir_version);
     r.refused = lt_gwstats_codes_sum(&self->refused) + lt_zap_refused(self->zap);
+    r.directory_expires_at = lt_dir_expires(self->shared.dir);
+    r.directory_expired = self->expired;
     if (lt_peers_status(self->shared.peers, &r) != 0)
         lt_warn("local", "status reply without its peer list: out of memory");
     lt_feed_status(self->feed, &r);
@@ -542,6 +576,19 @@ static void s_local_resync(lt_gateway_t *self, const lt_wire_in_t *in, const Lie
                             m);
 }
 
+/* Whether the gateway can serve (PROTOCOL.md 8.7): not while its audit log
+ * cannot be written, since lookups and verifies are then refused. */
+static void s_local_ready(lt_gateway_t *self, const lt_wire_in_t *in)
+{
+    Lienthong__ReadyReply r = LIENTHONG__READY_REPLY__INIT;
+    char why[320], *problems[1] = {why};
+    r.ready = lt_audit_writable(self->shared.audit, why, sizeof why);
+    r.problems = problems;
+    r.n_problems = !r.ready;
+    (void)lt_wire_send_body(self->local, in->rid, in->rid_len,
+                            LIENTHONG__ENVELOPE__BODY_READY_REPLY, &r);
+}
+
 /* Handles one decoded local message other than Publish. */
 static void s_local_dispatch(lt_gateway_t *self, const lt_wire_in_t *in, Lienthong__Envelope *env)
 {
@@ -551,6 +598,9 @@ static void s_local_dispatch(lt_gateway_t *self, const lt_wire_in_t *in, Lientho
         break;
     case LIENTHONG__ENVELOPE__BODY_METRICS_REQUEST:
         s_local_metrics(self, in);
+        break;
+    case LIENTHONG__ENVELOPE__BODY_READY_REQUEST:
+        s_local_ready(self, in);
         break;
     case LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST:
     case LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST:
@@ -636,6 +686,55 @@ static void s_on_local(lt_gateway_t *self)
 
 /* ---- signals and the loop --------------------------------------------------- */
 
+/* Applies a reloaded configuration, already compared with the running one
+ * (lt_gwreload): replicas, links, log, limits. */
+static void s_apply_config(lt_gateway_t *self, const lt_gwcfg_t *next,
+                           const lt_gwreload_diff_t *d)
+{
+    /* The modules read the configuration at the moment of use (lt_gwctx.h):
+     * in place, it is what every later call sees. */
+    for (size_t i = 0; i < d->n_subs_removed; i++)
+        lt_feed_replica_remove(self->feed, d->subs_removed[i]);
+    self->cfg = *next;
+    for (size_t i = 0; i < d->n_subs_added; i++)
+        (void)lt_feed_replica_add(self->feed, d->subs_added[i]);
+    for (size_t i = 0; i < d->n_peers_added; i++)
+        (void)lt_peers_link(self->shared.peers, d->peers_added[i]);
+    if (d->log_changed) {
+        lt_log_set_level(self->cfg.log_level);
+        lt_log_set_format(self->cfg.log_format);
+    }
+    if (d->limits_changed) {
+        /* New connections take the new socket options; open ones keep theirs. */
+        self->so.max_message = self->cfg.max_message;
+        self->so.heartbeat_ms = self->cfg.heartbeat_ms;
+        lt_peers_set_sock_opts(self->shared.peers, &self->so);
+        lt_feed_limits_changed(self->feed);
+    }
+}
+
+/* Re-reads the whole configuration file; one that does not load is refused
+ * and the running configuration kept. */
+static void s_reload_config(lt_gateway_t *self)
+{
+    char err[1024];
+    lt_gwcfg_t *next = malloc(sizeof *next); /* large: off the stack */
+    if (!next) {
+        lt_error("reload", "configuration not reloaded: out of memory");
+        return;
+    }
+    if (lt_gwcfg_load(self->cfg.path, next, err, sizeof err) != 0) {
+        lt_error("reload", "refused, keeping the running configuration: %s", err);
+    } else {
+        lt_gwreload_diff_t d;
+        lt_gwreload_diff(&self->cfg, next, &d);
+        s_apply_config(self, next, &d);
+        lt_info("reload", "configuration %s reloaded: %zu change%s", self->cfg.path, d.n_changes,
+                d.n_changes == 1 ? "" : "s");
+    }
+    free(next);
+}
+
 /* 1 if a and b hold the same public keys. */
 static int s_same_keys(const lt_keys_t *a, const lt_keys_t *b)
 {
@@ -687,8 +786,10 @@ static void s_reload(lt_gateway_t *self)
     uint8_t *buf = NULL;
     size_t len = 0;
     char err[512];
-    lt_info("gateway", "SIGHUP: reloading directory %s", self->cfg.directory_file);
+    lt_info("gateway", "SIGHUP: reloading configuration %s and directory %s", self->cfg.path,
+            self->cfg.directory_file);
     lt_notify_reloading();
+    s_reload_config(self);
     if (lt_file_read(self->cfg.directory_file, LT_DIR_MAX_BYTES, &buf, &len) != 0) {
         lt_warn("directory", "cannot read %s: %s", self->cfg.directory_file, strerror(errno));
     } else if (lt_gateway_adopt(self, buf, len, self->cfg.directory_file, err, sizeof err) > 0) {
@@ -714,26 +815,33 @@ static void s_on_signal(lt_gateway_t *self)
     }
 }
 
-/* The poll set: ZAP, peer ROUTER, local ROUTER, signals, then one item
- * per link (link i at 4 + i). Returns the number of items. */
+/* The poll set: ZAP, peer ROUTER, local ROUTER, signals, the guard's
+ * monitor of the peer ROUTER (no descriptor when not attached), then one
+ * item per link (link i at LT_GW_ITEMS + i). Returns the number of items. */
+#define LT_GW_ITEMS 5
 static size_t s_poll_items(lt_gateway_t *self, zmq_pollitem_t *items)
 {
     items[0] = (zmq_pollitem_t){lt_zap_socket(self->zap), 0, ZMQ_POLLIN, 0};
     items[1] = (zmq_pollitem_t){self->peer, 0, ZMQ_POLLIN, 0};
     items[2] = (zmq_pollitem_t){self->local, 0, ZMQ_POLLIN, 0};
     items[3] = (zmq_pollitem_t){NULL, self->sigfd, ZMQ_POLLIN, 0};
-    size_t n = 4, n_links = lt_peers_links(self->shared.peers);
+    void *mon = lt_guard_socket(self->guard);
+    items[4] = (zmq_pollitem_t){mon, mon ? 0 : -1, ZMQ_POLLIN, 0};
+    size_t n = LT_GW_ITEMS, n_links = lt_peers_links(self->shared.peers);
     for (size_t i = 0; i < n_links; i++)
         items[n++] =
             (zmq_pollitem_t){lt_peers_link_socket(self->shared.peers, i), 0, ZMQ_POLLIN, 0};
     return n;
 }
 
-/* Handles every ready item, ZAP first: a pending handshake holds a peer up. */
+/* Handles every ready item, ZAP first: a pending handshake holds a peer up;
+ * then the guard, which frees descriptors. */
 static void s_on_ready(lt_gateway_t *self, const zmq_pollitem_t *items, size_t n)
 {
     if (items[0].revents & ZMQ_POLLIN)
         (void)lt_zap_handle(self->zap, self->shared.dir);
+    if (items[4].revents & ZMQ_POLLIN)
+        lt_guard_on_events(self->guard);
     if (items[3].revents & ZMQ_POLLIN)
         s_on_signal(self);
     if (items[1].revents & ZMQ_POLLIN)
@@ -741,9 +849,9 @@ static void s_on_ready(lt_gateway_t *self, const zmq_pollitem_t *items, size_t n
     if (items[2].revents & ZMQ_POLLIN)
         s_on_local(self);
     /* A link rotated meanwhile has a new socket: not polled this round. */
-    for (size_t i = 0; i + 4 < n; i++)
-        if ((items[4 + i].revents & ZMQ_POLLIN) &&
-            items[4 + i].socket == lt_peers_link_socket(self->shared.peers, i))
+    for (size_t i = 0; i + LT_GW_ITEMS < n; i++)
+        if ((items[LT_GW_ITEMS + i].revents & ZMQ_POLLIN) &&
+            items[LT_GW_ITEMS + i].socket == lt_peers_link_socket(self->shared.peers, i))
             s_on_link(self, i);
 }
 
@@ -770,7 +878,7 @@ int lt_gateway_run(lt_gateway_t *self)
     char status[512];
     snprintf(status, sizeof status, "serving %s on %s", self->cfg.member, self->cfg.listen);
     lt_notify_ready(status);
-    zmq_pollitem_t items[4 + LT_PEERS_MAX_LINKS];
+    zmq_pollitem_t items[LT_GW_ITEMS + LT_PEERS_MAX_LINKS];
     int busy = 0;
     while (!self->stopping) {
         lt_notify_watchdog();
@@ -788,11 +896,12 @@ int lt_gateway_run(lt_gateway_t *self)
             return -1;
         }
         s_on_ready(self, items, n);
-        busy = lt_feed_pump(self->feed, self->peer, self->local) > 0;
+        busy = lt_feed_pump(self->feed, self->expired ? NULL : self->peer, self->local) > 0;
         lt_zap_tick(self->zap);
+        lt_guard_tick(self->guard);
         lt_reject_tick(self->shared.reject);
         if (self->peer_mon)
-            lt_sockmon_handle(self->peer_mon);
+            lt_sockmon_tick(self->peer_mon);
         (void)lt_audit_flush(self->shared.audit, 0);
         if (lt_clock_mono_ms() - self->dir_gauges_at >= 1000)
             s_dir_gauges(self);
@@ -823,6 +932,11 @@ static int s_signals(lt_gateway_t *self)
     return self->sigfd < 0 ? -1 : 0;
 }
 
+static void s_peer_event(void *arg, uint16_t event, int32_t value)
+{
+    lt_sockmon_event(arg, event, value);
+}
+
 static int s_open_sockets(lt_gateway_t *self, char *err, size_t errlen)
 {
     self->zctx = zmq_ctx_new();
@@ -837,15 +951,48 @@ static int s_open_sockets(lt_gateway_t *self, char *err, size_t errlen)
         return -1;
     }
     lt_zap_set_audit(self->zap, self->shared.audit);
+    /* Raises the fd limit before the peer port opens, then watches it. */
+    self->guard = lt_guard_new(self->zctx, self->shared.stats, 0);
+    if (!self->guard) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    lt_guard_set_audit(self->guard, self->shared.audit);
+    /* The guard owns the peer socket's monitor (one per socket) and passes
+     * the events on to lt_sockmon, which logs what libzmq closes. */
+    self->peer_mon =
+        lt_sockmon_new(self->so.max_message + LT_CURVE_FRAME_SLACK, self->shared.stats);
+    if (self->peer_mon)
+        lt_guard_set_observer(self->guard, s_peer_event, self->peer_mon);
     self->peer =
         lt_sock_server(self->zctx, self->shared.keys, self->cfg.listen, &self->so, err, errlen);
     if (!self->peer)
         return -1;
-    self->peer_mon =
-        lt_sockmon_new(self->zctx, self->peer, self->so.max_message + LT_CURVE_FRAME_SLACK,
-                       self->shared.stats);
+    if (lt_guard_attach(self->guard, self->peer) != 0) {
+        snprintf(err, errlen, "cannot watch the peer socket's connections");
+        return -1;
+    }
     self->local = lt_sock_local(self->zctx, self->cfg.local_socket, &self->so, err, errlen);
     return self->local ? 0 : -1;
+}
+
+/* A database file of data_dir and its WAL files 0600, whatever an older
+ * version or the umask made them (docs/operations.md "File modes"). */
+static int s_private_db(const char *path, char *err, size_t errlen)
+{
+    char side[PATH_MAX + 40];
+    if (lt_file_private(path) != 0) {
+        snprintf(err, errlen, "cannot make %s mode 0600: %s", path, strerror(errno));
+        return -1;
+    }
+    for (int i = 0; i < 2; i++) {
+        snprintf(side, sizeof side, "%s%s", path, i ? "-shm" : "-wal");
+        if (chmod(side, 0600) != 0 && errno != ENOENT) {
+            snprintf(err, errlen, "cannot make %s mode 0600: %s", side, strerror(errno));
+            return -1;
+        }
+    }
+    return 0;
 }
 
 /* The store and the audit log, in data_dir. */
@@ -853,9 +1000,12 @@ static int s_open_stores(lt_gateway_t *self, char *err, size_t errlen)
 {
     char path[PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/store.db", self->cfg.data_dir);
-    if (!(self->shared.store = lt_store_open(path, err, errlen)))
+    if (s_private_db(path, err, errlen) != 0 ||
+        !(self->shared.store = lt_store_open(path, err, errlen)))
         return -1;
     snprintf(path, sizeof path, "%s/audit.db", self->cfg.data_dir);
+    if (s_private_db(path, err, errlen) != 0)
+        return -1;
     self->shared.audit = lt_audit_open(path, self->shared.keys, err, errlen);
     if (self->shared.audit && (lt_audit_set_stats(self->shared.audit, self->shared.stats) != 0 ||
                                !(self->shared.reject = lt_reject_new(self->shared.stats,
@@ -863,6 +1013,7 @@ static int s_open_stores(lt_gateway_t *self, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    lt_audit_retention_check(self->shared.audit, self->cfg.audit_retention_days);
     if (!self->shared.audit)
         return -1;
     /* A store behind what this gateway had durable was restored or rolled
@@ -899,6 +1050,9 @@ lt_gateway_t *lt_gateway_new(const lt_gwcfg_t *cfg, char *err, size_t errlen)
     self->so.max_message = cfg->max_message;
     self->so.heartbeat_ms = cfg->heartbeat_ms;
     snprintf(self->adopted_path, sizeof self->adopted_path, "%s/directory.signed", cfg->data_dir);
+    /* Everything the gateway creates (store, audit, adopted directory, WAL
+     * files) is for its user only. */
+    umask(0077);
     if (lt_file_mkdirs(cfg->data_dir, 0700) != 0) {
         char why[4800];
         int e = errno;
@@ -907,6 +1061,8 @@ lt_gateway_t *lt_gateway_new(const lt_gwcfg_t *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "cannot create data_dir %s: %s", cfg->data_dir, why);
         goto fail;
     }
+    if (lt_file_dir_private(cfg->data_dir, err, errlen) != 0)
+        goto fail;
     if (!(self->shared.keys = lt_gwcheck_keys(cfg, err, errlen)))
         goto fail;
     if (!(self->shared.stats = lt_stats_new()) || s_register(self) != 0) {
@@ -938,6 +1094,8 @@ void lt_gateway_destroy(lt_gateway_t **self_p)
         return;
     lt_gateway_t *self = *self_p;
     lt_peers_destroy(&self->shared.peers);
+    if (self->guard)
+        lt_guard_detach(self->guard, self->peer);
     lt_sockmon_destroy(&self->peer_mon);
     if (self->peer)
         zmq_close(self->peer);
@@ -946,6 +1104,7 @@ void lt_gateway_destroy(lt_gateway_t **self_p)
         unlink(self->cfg.local_socket);
     }
     lt_zap_destroy(&self->zap);
+    lt_guard_destroy(&self->guard);
     lt_reject_destroy(&self->shared.reject);
     lt_audit_destroy(&self->shared.audit);
     if (self->zctx)

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <libgen.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -89,7 +90,10 @@ static lt_keys_t *s_check_keys(lt_check_t *r, const lt_gwcfg_t *cfg)
 static void s_check_dir(lt_check_t *r, const char *what, const char *path, const char *fix)
 {
     char err[5000];
-    if (lt_file_dir_usable(path, 0700, err, sizeof err) == 0)
+    struct stat st;
+    /* An existing directory open to others is refused at start, so here too. */
+    if (lt_file_dir_usable(path, 0700, err, sizeof err) == 0 &&
+        (stat(path, &st) != 0 || lt_file_dir_private(path, err, sizeof err) == 0))
         lt_check_ok(r, what, "%s", path);
     else
         lt_check_error(r, what, fix, "%s", err);
@@ -131,7 +135,9 @@ static const char *s_dir_fix(const char *err)
                "authority's host) and correct authority_keys, or ask the authority to sign again";
     if (strstr(err, "expired"))
         return "ask the authority for a renewed directory (docs/operations.md, \"Renewing the "
-               "directory\"), put it in place, then start (or reload) the gateway";
+               "directory\"), put it in place, then start (or reload) the gateway; meanwhile "
+               "the gateway starts but serves no data to peers, and adopts a newer directory "
+               "from any peer that has one (proto/PROTOCOL.md 5.6)";
     if (strstr(err, "cannot read"))
         return "put the signed directory the authority sent you at this path, readable by the "
                "gateway's user";

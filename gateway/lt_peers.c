@@ -12,12 +12,13 @@
 #include <zmq.h>
 
 #define HELLO_RETRY_MS 2000
-/* A greeted link says Hello again this often: it is how a peer learns that
- * our directory is older than its own, even after it rebound its socket. */
-#define HELLO_REFRESH_MS 3000
-/* A peer that has not answered (or said) Hello for this long is lost; the
- * first Hello after that is a reconnection. Logged once per change. */
-#define PEER_LOST_MS 10000
+/* A greeted link says Hello again every heartbeat interval (heartbeat_ms):
+ * it is how a peer learns that our directory is older than its own, even
+ * after it rebound its socket, and how it knows we are alive. A peer that
+ * has not answered (or said) Hello for the heartbeat timeout, five
+ * intervals (PROTOCOL.md 3.3), is lost; the first Hello after that is a
+ * reconnection. Logged once per change. */
+#define LOST_INTERVALS 5
 /* A link that has not been connected for this long to a member listing two
  * transport keys tries the other one: the peer switched keys (5.5). */
 #define KEY_FLIP_MS 1000
@@ -30,6 +31,7 @@ typedef struct {
     uint64_t peer_version; /* its directory version */
     int64_t hello_at;      /* monotonic ms of the last Hello sent */
     int64_t heard_at;      /* monotonic ms of the last Hello answered, or the link's start */
+    int64_t up_since;      /* unix ms of the Hello that greeted it, 0 while not greeted */
     int unreachable;       /* logged as not answering; cleared by a Hello */
     size_t endpoint;       /* index into the member's endpoints */
     int attached;          /* given by lt_peers_attach: never rotated */
@@ -44,6 +46,8 @@ typedef struct {
     uint8_t rid[LT_RID_MAX];
     size_t rid_len;
     int64_t heard_at; /* monotonic ms of its last Hello */
+    int64_t up_since; /* unix ms of the first Hello since it was (re)connected */
+    uint64_t version; /* directory version in its last Hello */
     int lost;         /* logged as lost; its next Hello is logged again */
 } inbound_t;
 
@@ -87,6 +91,11 @@ void lt_peers_destroy(lt_peers_t **self_p)
         zmq_close(self->links[i].sock);
     free(self);
     *self_p = NULL;
+}
+
+void lt_peers_set_sock_opts(lt_peers_t *self, const lt_sock_opts_t *so)
+{
+    self->so = *so;
 }
 
 /* ---- messages this module owns ---------------------------------------------- */
@@ -201,6 +210,7 @@ static int s_link_reopen(lt_peers_t *self, link_t *l, const Lienthong__Member *m
     l->hello_at = -HELLO_RETRY_MS;
     self->changed |= l->greeted;
     l->greeted = 0;
+    l->up_since = 0;
     return 0;
 }
 
@@ -225,22 +235,41 @@ void lt_peers_rotate(lt_peers_t *self, const char *member)
 
 /* One line per change: a greeted peer that stops answering is lost (info);
  * one never answering says so once, with what to check (warn). */
+/* The heartbeat interval, and the time after which a silent peer is lost. */
+static int64_t s_refresh_ms(const lt_peers_t *self)
+{
+    return self->ctx->cfg->heartbeat_ms;
+}
+
+static int64_t s_lost_ms(const lt_peers_t *self)
+{
+    return (int64_t)self->ctx->cfg->heartbeat_ms * LOST_INTERVALS;
+}
+
+/* Wall-clock ms of a monotonic instant in the past. */
+static int64_t s_wall(int64_t mono)
+{
+    return lt_clock_now_ms() - (lt_clock_mono_ms() - mono);
+}
+
 static void s_link_silence(lt_peers_t *self, link_t *l, int64_t now)
 {
-    if (now - l->heard_at < PEER_LOST_MS)
+    int64_t lost_ms = s_lost_ms(self);
+    if (now - l->heard_at < lost_ms)
         return;
     const Lienthong__Member *m = lt_dir_member(self->ctx->dir, l->member);
     const char *ep = m && l->endpoint < m->n_endpoints ? m->endpoints[l->endpoint] : "?";
     if (l->greeted) {
         l->greeted = 0;
+        l->up_since = 0;
         self->changed = 1;
-        lt_info("link", "peer %s lost: no answer at %s for %d s", l->member, ep,
-                PEER_LOST_MS / 1000);
+        lt_info("link", "peer %s lost: no answer at %s for %.1f s", l->member, ep,
+                (double)lost_ms / 1000.0);
     } else if (!l->unreachable) {
         l->unreachable = 1;
-        lt_warn("link", "no answer from %s at %s for %d s: check that its gateway runs, that "
+        lt_warn("link", "no answer from %s at %s for %.1f s: check that its gateway runs, that "
                 "the endpoint in the directory is right and that the port is open to this "
-                "host (test with: lienthong ping)", l->member, ep, PEER_LOST_MS / 1000);
+                "host (test with: lienthong ping)", l->member, ep, (double)lost_ms / 1000.0);
     }
 }
 
@@ -249,9 +278,11 @@ static void s_inbound_tick(lt_peers_t *self, int64_t now)
 {
     for (size_t i = 0; i < self->n_inbound; i++) {
         inbound_t *p = &self->inbound[i];
-        if (!p->lost && now - p->heard_at >= PEER_LOST_MS) {
+        if (!p->lost && now - p->heard_at >= s_lost_ms(self)) {
             p->lost = 1;
-            lt_info("peer", "peer %s lost: no Hello for %d s", p->member, PEER_LOST_MS / 1000);
+            self->changed = 1;
+            lt_info("peer", "peer %s lost: no Hello for %.1f s", p->member,
+                    (double)s_lost_ms(self) / 1000.0);
         }
     }
 }
@@ -275,7 +306,7 @@ void lt_peers_tick(lt_peers_t *self)
         link_t *l = &self->links[i];
         s_link_silence(self, l, now);
         s_link_keycheck(self, l, now);
-        if (now - l->hello_at < (l->greeted ? HELLO_REFRESH_MS : HELLO_RETRY_MS))
+        if (now - l->hello_at < (l->greeted ? s_refresh_ms(self) : HELLO_RETRY_MS))
             continue;
         /* With ZMQ_IMMEDIATE the send fails until the handshake is done;
          * then we try again on the next tick rather than after the full wait. */
@@ -309,6 +340,8 @@ void lt_peers_on_link_hello(lt_peers_t *self, size_t i, const Lienthong__Hello *
     lt_log(l->greeted ? LT_LOG_DEBUG : LT_LOG_INFO, "link", "greeted by %s (directory v%llu)",
            l->member, (unsigned long long)h->directory_version);
     self->changed |= !l->greeted;
+    if (!l->greeted)
+        l->up_since = lt_clock_now_ms();
     l->greeted = 1;
     l->unreachable = 0;
     l->heard_at = lt_clock_mono_ms();
@@ -321,7 +354,8 @@ void lt_peers_on_link_hello(lt_peers_t *self, size_t i, const Lienthong__Hello *
 
 /* Notes the Hello of an incoming peer. Returns 1 when that is news worth a
  * line (first Hello, or the first after it was lost), 0 for a refresh. */
-static int s_inbound_note(lt_peers_t *self, const char *member, const lt_wire_in_t *in)
+static int s_inbound_note(lt_peers_t *self, const char *member, const lt_wire_in_t *in,
+                          uint64_t version)
 {
     inbound_t *slot = NULL;
     int news = 0;
@@ -337,6 +371,10 @@ static int s_inbound_note(lt_peers_t *self, const char *member, const lt_wire_in
     if (!slot)
         return 1;
     news |= slot->lost;
+    self->changed |= slot->lost;
+    if (news)
+        slot->up_since = lt_clock_now_ms();
+    slot->version = version;
     snprintf(slot->member, sizeof slot->member, "%s", member);
     memcpy(slot->rid, in->rid, in->rid_len);
     slot->rid_len = in->rid_len;
@@ -349,7 +387,7 @@ void lt_peers_on_hello(lt_peers_t *self, void *router, const lt_wire_in_t *in,
                        const Lienthong__Hello *h)
 {
     /* Peers repeat Hello every few seconds: only a (re)connection is news. */
-    lt_log(s_inbound_note(self, in->user_id, in) ? LT_LOG_INFO : LT_LOG_DEBUG, "peer",
+    lt_log(s_inbound_note(self, in->user_id, in, h->directory_version) ? LT_LOG_INFO : LT_LOG_DEBUG, "peer",
            "hello from %s (directory v%llu, %s)", in->user_id,
            (unsigned long long)h->directory_version, h->software);
     (void)lt_peers_hello(self, router, in->rid, in->rid_len);
@@ -397,9 +435,77 @@ static size_t s_connected(const lt_peers_t *self, char **names)
         if (self->links[i].greeted)
             names[n++] = (char *)self->links[i].member;
     for (size_t i = 0; i < self->n_inbound; i++)
-        if (!s_listed(names, n, self->inbound[i].member))
+        if (!self->inbound[i].lost && !s_listed(names, n, self->inbound[i].member))
             names[n++] = (char *)self->inbound[i].member;
     return n;
+}
+
+/* What is known of member, over its link and as an incoming peer: 1
+ * connected (*since: since when), 0 known but lost (*since: last heard),
+ * -1 never seen. *version: its directory version. */
+static int s_member_state(const lt_peers_t *self, const char *member, int64_t *since,
+                          uint64_t *version)
+{
+    int state = -1;
+    *since = 0;
+    *version = 0;
+    const link_t *l = s_link_find((lt_peers_t *)self, member);
+    if (l && l->greeted) {
+        state = 1;
+        *since = l->up_since;
+        *version = l->peer_version;
+    } else if (l && l->peer_version) {
+        state = 0;
+        *since = s_wall(l->heard_at);
+        *version = l->peer_version;
+    }
+    for (size_t i = 0; i < self->n_inbound; i++) {
+        const inbound_t *p = &self->inbound[i];
+        if (strcmp(p->member, member) != 0)
+            continue;
+        if (!p->lost && (state < 1 || p->up_since < *since)) {
+            *since = p->up_since; /* connected in either direction: the earlier */
+            state = 1;
+        } else if (p->lost && state < 1 && s_wall(p->heard_at) > *since) {
+            *since = s_wall(p->heard_at); /* lost both ways: the later */
+            state = 0;
+        }
+        if (p->version > *version)
+            *version = p->version;
+    }
+    return state;
+}
+
+int lt_peers_member_state(const lt_peers_t *self, const char *member, int64_t *since_ms)
+{
+    uint64_t version;
+    return s_member_state(self, member, since_ms, &version);
+}
+
+/* One PeerStatus per member with a link or an incoming connection. */
+static int s_peer_list(const lt_peers_t *self, Lienthong__StatusReply *r)
+{
+    size_t cap = self->n_links + self->n_inbound;
+    r->peers = calloc(cap + 1, sizeof *r->peers);
+    if (!r->peers)
+        return -1;
+    for (size_t i = 0; i < cap; i++) {
+        const char *member = i < self->n_links ? self->links[i].member
+                                               : self->inbound[i - self->n_links].member;
+        int seen = 0;
+        for (size_t j = 0; j < r->n_peers && !seen; j++)
+            seen = strcmp(r->peers[j]->member, member) == 0;
+        Lienthong__PeerStatus *ps = seen ? NULL : calloc(1, sizeof *ps);
+        if (seen)
+            continue;
+        if (!ps)
+            return -1;
+        lienthong__peer_status__init(ps);
+        ps->member = (char *)member;
+        ps->connected = s_member_state(self, member, &ps->since_ms, &ps->directory_version) == 1;
+        r->peers[r->n_peers++] = ps;
+    }
+    return 0;
 }
 
 int lt_peers_status(const lt_peers_t *self, Lienthong__StatusReply *r)
@@ -409,7 +515,7 @@ int lt_peers_status(const lt_peers_t *self, Lienthong__StatusReply *r)
         return -1;
     r->peers_connected = peers;
     r->n_peers_connected = s_connected(self, peers);
-    return 0;
+    return s_peer_list(self, r);
 }
 
 void lt_peers_status_free(Lienthong__StatusReply *r)
@@ -417,6 +523,11 @@ void lt_peers_status_free(Lienthong__StatusReply *r)
     free(r->peers_connected);
     r->peers_connected = NULL;
     r->n_peers_connected = 0;
+    for (size_t i = 0; i < r->n_peers; i++)
+        free(r->peers[i]);
+    free(r->peers);
+    r->peers = NULL;
+    r->n_peers = 0;
 }
 
 /* ---- key rotation (PROTOCOL.md 5.5) ------------------------------------------------ */

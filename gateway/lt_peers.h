@@ -27,6 +27,8 @@ typedef struct _lt_peers_t lt_peers_t;
 lt_peers_t *lt_peers_new(const lt_gwctx_t *ctx, void *zmq_ctx, const lt_sock_opts_t *so);
 /* Closes every link. */
 void lt_peers_destroy(lt_peers_t **self_p);
+/* Socket options for links opened from now on (a reload changed limits). */
+void lt_peers_set_sock_opts(lt_peers_t *self, const lt_sock_opts_t *so);
 
 /* ---- outgoing links ---- */
 
@@ -85,9 +87,15 @@ void lt_peers_offer_all(lt_peers_t *self, void *router);
 
 /* ---- status ---- */
 
-/* Fills r->peers_connected: greeted links and incoming peers, each member
- * once. Free with lt_peers_status_free. Returns 0, or -1 out of memory. */
+/* Fills r->peers_connected (greeted links and incoming peers not lost,
+ * each member once) and r->peers (every member with a link or seen
+ * incoming, connected or lost, with since when). Free with
+ * lt_peers_status_free. Returns 0, or -1 out of memory. */
 int lt_peers_status(const lt_peers_t *self, Lienthong__StatusReply *r);
 void lt_peers_status_free(Lienthong__StatusReply *r);
+/* Whether member is connected: 1 (*since_ms: unix ms since when), 0 when it
+ * was and is lost (*since_ms: when last heard), -1 when never seen. A peer
+ * is lost after the heartbeat timeout without Hello (PROTOCOL.md 3.3). */
+int lt_peers_member_state(const lt_peers_t *self, const char *member, int64_t *since_ms);
 
 #endif

@@ -72,6 +72,7 @@ typedef struct {
     int attempts;
     char *record_type;     /* the application asked for answer context (8.4) */
     int64_t started_us;    /* monotonic us when the application asked */
+    char *owner_said;      /* the owner's last transient Error, for the timeout's message */
     UT_hash_handle hh;
 } outstanding_t;
 
@@ -185,6 +186,7 @@ static void s_out_free(lt_query_t *self, outstanding_t *o)
     free(o->keys);
     free(o->seen);
     free(o->record_type);
+    free(o->owner_said);
     free(o);
 }
 
@@ -568,6 +570,23 @@ static dedup_t *s_admit(lt_query_t *self, op_stats_t *os, void *peer, const lt_w
     return d;
 }
 
+/* Nothing is answered while the audit log cannot be written (PROTOCOL.md
+ * 7.3): refuses the request (os NULL: a local one) with ERR_UNAVAILABLE and
+ * the reason, without executing it. 1 when refused. */
+static int s_audit_down(lt_query_t *self, op_stats_t *os, void *sock, const lt_wire_in_t *in,
+                        uint64_t id)
+{
+    char why[320];
+    if (lt_audit_writable(self->ctx->audit, why, sizeof why))
+        return 0;
+    lt_audit_refused(self->ctx->audit);
+    if (os)
+        lt_gwstats_codes_inc(&os->refused, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE);
+    (void)lt_wire_send_error(sock, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE, id,
+                             "%s; retry later", why);
+    return 1;
+}
+
 /* Executes a request as the owner (7.2 to 7.6) for caller, a member id or
  * LT_QUERY_OWN; answers are queued for the next signature, to go out on
  * sock, with the answer context record_type when not NULL (8.4). */
@@ -604,6 +623,8 @@ static void s_execute(lt_query_t *self, void *peer, const lt_wire_in_t *in,
     if (lt_wire_body_bytes(zmq_msg_data((zmq_msg_t *)&in->body), zmq_msg_size((zmq_msg_t *)&in->body),
                            &body, &body_len) != 0)
         return; /* lt_wire_decode already checked this; never happens */
+    if (s_audit_down(self, os, peer, in, r.id))
+        return;
     dedup_t *d =
         s_admit(self, os, peer, in, caller, r.id, is_verify ? vq->deadline_ms : lq->deadline_ms);
     if (!d)
@@ -697,10 +718,41 @@ static void s_send_answer(lt_query_t *self, pending_t *p, const uint8_t *sig,
                             lt_gwstats_since_us(p->started_us));
 }
 
+/* An answer leaves only once its audit entry is durable (PROTOCOL.md 7.3):
+ * the entries of the whole drain are committed together, one fsync. When
+ * the log cannot be written, no pending answer is sent: each request is
+ * refused with ERR_UNAVAILABLE and forgotten, so that a retry executes it
+ * again. Returns 0 when the answers may be sent. */
+static int s_audit_durable(lt_query_t *self, void *peer)
+{
+    char why[320];
+    if (lt_audit_commit(self->ctx->audit) == 0)
+        return 0;
+    (void)lt_audit_writable(self->ctx->audit, why, sizeof why);
+    for (size_t i = 0; i < self->n_pending; i++) {
+        pending_t *p = &self->pending[i];
+        dedup_t *d = p->entry;
+        free(p->bytes);
+        if (!d)
+            continue; /* its request was answered with an error already */
+        lt_audit_refused(self->ctx->audit);
+        lt_gwstats_codes_inc(&self->ops[p->is_verify ? OP_VERIFY : OP_LOOKUP].refused,
+                             LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE);
+        (void)lt_wire_send_error(peer, p->rid, p->rid_len, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE,
+                                 d->key.id, "%s; retry later", why);
+        for (size_t j = i; j < self->n_pending; j++)
+            if (self->pending[j].entry == d)
+                self->pending[j].entry = NULL;
+        s_dedup_free(self, d);
+    }
+    self->n_pending = 0;
+    return -1;
+}
+
 void lt_query_flush(lt_query_t *self, void *peer)
 {
     size_t n = self->n_pending;
-    if (n == 0)
+    if (n == 0 || s_audit_durable(self, peer) != 0)
         return;
     uint8_t leaves[SIGN_BATCH * LT_HASH_BYTES], tree[2 * SIGN_BATCH * LT_HASH_BYTES];
     uint8_t sig[LT_SIG_BYTES];
@@ -860,6 +912,8 @@ void lt_query_on_local(lt_query_t *self, void *local, const lt_wire_in_t *in,
         lt_query_flush(self, local);
         return;
     }
+    if (s_audit_down(self, NULL, local, in, is_verify ? vq->request_id : lq->request_id))
+        return;
     outstanding_t *o = s_out_new(self, local, in, is_verify ? vq->request_id : lq->request_id,
                                  is_verify ? vq->dataset : lq->dataset,
                                  is_verify ? vq->deadline_ms : lq->deadline_ms, body, body_len);
@@ -1059,6 +1113,25 @@ void lt_query_on_answer(lt_query_t *self, void *local, const char *owner,
         lienthong__verify_answer__free_unpacked(a, NULL);
 }
 
+/* Keeps the owner's last transient refusal (e.g. its audit log cannot be
+ * written, PROTOCOL.md 7.3), so that the timeout says why. */
+static void s_owner_said(outstanding_t *o, const Lienthong__Error *e)
+{
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s: %s", lt_wire_error_name(e->code), e->message);
+    free(o->owner_said);
+    o->owner_said = strdup(buf);
+}
+
+/* The deadline passed: ERR_TIMEOUT, with what the owner last said. */
+static void s_timeout(void *local, const outstanding_t *o)
+{
+    char why[640];
+    snprintf(why, sizeof why, "no verified answer from the owner before the deadline%s%s",
+             o->owner_said ? "; the owner last said " : "", o->owner_said ? o->owner_said : "");
+    s_local_error(local, o->rid, o->rid_len, LIENTHONG__ERROR_CODE__ERR_TIMEOUT, o->id, why);
+}
+
 void lt_query_on_error(lt_query_t *self, void *local, const char *owner, const Lienthong__Error *e)
 {
     outstanding_t *o = NULL;
@@ -1067,8 +1140,10 @@ void lt_query_on_error(lt_query_t *self, void *local, const char *owner, const L
         HASH_FIND(hh, self->out, &id, sizeof id, o);
     if (!o || strcmp(o->owner, owner) != 0)
         return;
-    if (e->code == LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE || e->code == LIENTHONG__ERROR_CODE__ERR_INTERNAL)
+    if (e->code == LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE || e->code == LIENTHONG__ERROR_CODE__ERR_INTERNAL) {
+        s_owner_said(o, e);
         return; /* transient: the attempt timer resends */
+    }
     s_local_error(local, o->rid, o->rid_len, e->code, id, e->message);
     s_out_free(self, o);
 }
@@ -1082,8 +1157,7 @@ void lt_query_tick(lt_query_t *self, void *local)
             lt_stats_inc(self->ops[o->is_verify ? OP_VERIFY : OP_LOOKUP].timeouts);
             lt_warn("query", "request %llu to %s timed out after %d attempt(s)",
                     (unsigned long long)o->id, o->owner, o->attempts);
-            s_local_error(local, o->rid, o->rid_len, LIENTHONG__ERROR_CODE__ERR_TIMEOUT, o->id,
-                          "no verified answer from the owner before the deadline");
+            s_timeout(local, o);
             s_out_free(self, o);
             continue;
         }

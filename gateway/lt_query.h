@@ -5,14 +5,17 @@
  * (never by asking the adapter), with per-field policy and purpose checks;
  * every answer is bound to the hash of the exact request bytes and signed in
  * batches (one Ed25519 signature over a Merkle root per poll-loop drain, at
- * most 256 answers). A (caller, request_id) pair is executed once: retries
- * replay the stored answers.
+ * most 256 answers), sent only once the drain's audit entries are durable
+ * (PROTOCOL.md 7.3). A (caller, request_id) pair is executed once: retries
+ * replay the stored answers. While the audit log cannot be written, every
+ * request is refused with ERR_UNAVAILABLE.
  *
  * Caller side: applications ask over the local socket; the gateway forwards
  * the exact frame to the owner, retries on timeout (Lazy Pirate), moves to
  * the owner's next endpoint after repeated timeouts, checks every answer
  * (Merkle path, signature under the owner's directory key, request id and
- * hash) before handing it on, and ends with ERR_TIMEOUT at the deadline.
+ * hash) before handing it on, and ends with ERR_TIMEOUT at the deadline
+ * (repeating the owner's last transient refusal, if any).
  * An application that asks for the answer context gets each answer with
  * the dataset's record type beside it, and its request goes to the owner
  * without the context (PROTOCOL.md 8.4). */

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -418,15 +419,33 @@ lt_it_gw_t *lt_it_gw_new(lt_it_fed_t *f, lt_it_member_t *m, uint64_t version,
     return g;
 }
 
+int lt_it_owner_caller(lt_it_fed_t *f, const char *federation, const char *owner_id,
+                       const char *caller_id, const char *source, lt_it_gw_t **owner,
+                       lt_it_gw_t **caller)
+{
+    const char *peers[] = {owner_id, NULL};
+    lt_it_member_t *mo, *mc;
+    if (lt_it_fed_init(f, federation) != 0 || !(mo = lt_it_member_add(f, owner_id, 1)) ||
+        !(mc = lt_it_member_add(f, caller_id, 1)))
+        return -1;
+    f->extra_source = source;
+    *owner = lt_it_gw_new(f, mo, 1, NULL, NULL);
+    *caller = lt_it_gw_new(f, mc, 1, peers, NULL);
+    return *owner && *caller ? 0 : -1;
+}
+
 const uint8_t *lt_it_gw_key(const lt_it_gw_t *g)
 {
     return lt_keys_transport_public(g->member->keys);
 }
 
-/* In the child: die with the parent, output to fd, stdin from /dev/null. */
-static void s_child_exec(int out_fd, const char *cwd, char *const argv[])
+/* In the child: die with the parent, output to fd, stdin from /dev/null,
+ * and, when nofile is not 0, that many file descriptors (soft and hard). */
+static void s_child_exec(int out_fd, const char *cwd, rlim_t nofile, char *const argv[])
 {
     (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (nofile && setrlimit(RLIMIT_NOFILE, &(struct rlimit){nofile, nofile}) != 0)
+        _exit(126);
     int null_fd = open("/dev/null", O_RDONLY);
     if (null_fd < 0 || dup2(null_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(out_fd, 2) < 0)
         _exit(126);
@@ -436,7 +455,8 @@ static void s_child_exec(int out_fd, const char *cwd, char *const argv[])
     _exit(127);
 }
 
-static pid_t s_spawn(const char *log_path, int append, const char *cwd, char *const argv[])
+static pid_t s_spawn(const char *log_path, int append, const char *cwd, rlim_t nofile,
+                     char *const argv[])
 {
     int fd = open(log_path, O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0600);
     if (fd < 0)
@@ -446,7 +466,7 @@ static pid_t s_spawn(const char *log_path, int append, const char *cwd, char *co
     if (pid == 0) {
         if (getppid() != parent)
             _exit(125);
-        s_child_exec(fd, cwd, argv);
+        s_child_exec(fd, cwd, nofile, argv);
     }
     close(fd);
     if (pid > 0)
@@ -460,7 +480,7 @@ int lt_it_gw_start(lt_it_gw_t *g)
     if (!bin || g->pid > 0)
         return -1;
     char *argv[] = {(char *)bin, "gateway", "--config", g->conf_path, NULL};
-    pid_t pid = s_spawn(g->log_path, 1, NULL, argv);
+    pid_t pid = s_spawn(g->log_path, 1, NULL, (rlim_t)g->nofile, argv);
     if (pid < 0)
         return -1;
     g->pid = pid;
@@ -562,7 +582,7 @@ int lt_it_proc_start(lt_it_proc_t *p)
     for (size_t i = 0; p->args[i] && n < LT_IT_PROC_ARGS + 1; i++)
         argv[n++] = (char *)p->args[i];
     argv[n] = NULL;
-    pid_t pid = s_spawn(p->log_path, 1, NULL, argv);
+    pid_t pid = s_spawn(p->log_path, 1, NULL, 0, argv);
     if (pid < 0)
         return -1;
     p->pid = pid;
@@ -1041,7 +1061,7 @@ int lt_it_run_prog(const char *bin, const char *cwd, const char *out_path,
     for (size_t i = 0; args[i] && n < 31; i++)
         argv[n++] = (char *)args[i];
     argv[n] = NULL;
-    pid_t pid = s_spawn(out_path, 0, cwd, argv);
+    pid_t pid = s_spawn(out_path, 0, cwd, 0, argv);
     if (pid < 0)
         return -1;
     int64_t deadline = lt_it_ms() + timeout_ms;

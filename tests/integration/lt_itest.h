@@ -63,6 +63,7 @@ typedef struct {
     char log_path[PATH_MAX];  /* stdout and stderr of every run, appended */
     pid_t pid;                /* 0 when not running */
     int wstatus;              /* wait status of the last run that ended */
+    long nofile;              /* RLIMIT_NOFILE (soft and hard) of its runs; 0 inherits ours */
 } lt_it_gw_t;
 
 struct lt_it_fed {
@@ -121,6 +122,13 @@ int lt_it_dir_bytes(const lt_it_fed_t *f, uint64_t version, int64_t issued_at, i
  * more config lines or NULL. */
 lt_it_gw_t *lt_it_gw_new(lt_it_fed_t *f, lt_it_member_t *m, uint64_t version,
                          const char *const *peers, const char *extra);
+/* The usual pair: a federation f named federation with an owner and a
+ * caller (both with endpoints; the caller greets the owner), source
+ * appended to the directory, and the config of each gateway (not started).
+ * 0 or -1. */
+int lt_it_owner_caller(lt_it_fed_t *f, const char *federation, const char *owner_id,
+                       const char *caller_id, const char *source, lt_it_gw_t **owner,
+                       lt_it_gw_t **caller);
 /* Spawns `lienthong gateway --config` with output appended to the log. */
 int lt_it_gw_start(lt_it_gw_t *g);
 /* Waits until the local socket answers StatusRequest; -1 when the process

@@ -5,8 +5,9 @@
  * key is refused by the ZAP handler; a member revoked by a new directory
  * (SIGHUP) is refused on fresh connections and cut off on open ones; a
  * directory offered by a peer is adopted, persisted and propagated; wrongly
- * signed, expired and older directories are refused at run time and at
- * start; malformed frames get typed errors and never take the gateway down;
+ * signed, expired and older directories are refused at run time, a forged
+ * one at start, and an expired one starts a gateway that serves no data;
+ * `directory sign` refuses a past expiry; malformed frames get typed errors and never take the gateway down;
  * SIGTERM drains and exits 0; key files are 0600 and the ipc directory 0700.
  *
  * Usage: test_federation /path/to/lienthong (or LIENTHONG_BIN=...). */
@@ -152,14 +153,23 @@ static void test_cli_keys_and_signing(void)
     CU_ASSERT_NOT_EQUAL(lt_it_run_cli(fed.dir, out, verify, 10000), 0);
     CU_ASSERT(lt_it_file_contains(out, "no valid signature"));
 
-    /* --issued-at / --expires-at in the past: signs, but does not verify */
+    /* --expires-at in the past: refused, nothing written (issue 14 item 3) */
     char issued[32], expires[32];
     snprintf(issued, sizeof issued, "%lld", (long long)time(NULL) - 2 * DAY);
     snprintf(expires, sizeof expires, "%lld", (long long)time(NULL) - DAY);
     const char *sign_old[] = {"directory",    "sign",  "--authority", "auth.key",    "--in",
                               "dir.conf",     "--out", "old.signed",  "--issued-at", issued,
                               "--expires-at", expires, NULL};
+    CU_ASSERT_EQUAL(lt_it_run_cli(fed.dir, out, sign_old, 10000), 1);
+    CU_ASSERT(lt_it_file_contains(out, "in the past"));
+    snprintf(path, sizeof path, "%s/old.signed", fed.dir);
+    CU_ASSERT_EQUAL(lt_it_mode(path), -1);
+    /* one that expires two seconds from now signs (with a warning), and
+     * once that time has passed it no longer verifies */
+    snprintf(expires, sizeof expires, "%lld", (long long)time(NULL) + 2);
     LT_IT_REQUIRE(lt_it_run_cli(fed.dir, out, sign_old, 10000) == 0);
+    CU_ASSERT(lt_it_file_contains(out, "warning: the directory expires"));
+    sleep(3);
     snprintf(arg_key, sizeof arg_key, "%s", z);
     const char *verify_old[] = {"directory", "verify",     "--authority-key",
                                 arg_key,     "old.signed", NULL};
@@ -464,7 +474,16 @@ static void test_bad_directory_at_start(void)
         lt_it_dir_bytes(&fed, 1, now - 2 * DAY, now - DAY, NULL, &expired, &expired_len) == 0);
     LT_IT_REQUIRE(lt_it_dir_bytes(&fed, 1, 0, 0, NULL, &good, &good_len) == 0);
 
-    CU_ASSERT(s_start_refused(ga, expired, expired_len, "expired"));
+    /* An expired directory no longer stops the start (issue 14 item 3,
+     * PROTOCOL.md 5.6): the gateway runs, says so, and serves no data. */
+    LT_IT_REQUIRE(lt_it_gw_put_directory(ga, expired, expired_len) == 0);
+    LT_IT_REQUIRE(lt_it_gw_run(ga, READY_MS) == 0);
+    CU_ASSERT(lt_it_log_has(ga, 0, "EXPIRED at", NULL));
+    CU_ASSERT(lt_it_log_has(ga, 0, "serving no data to peers", NULL));
+    Lienthong__Envelope *st = lt_it_gw_status(ga, REPLY_MS);
+    CU_ASSERT(st && st->status_reply->directory_expired);
+    lt_wire_free(&st);
+    CU_ASSERT(s_stop_ok(ga));
     CU_ASSERT(s_start_refused(ga, forged, forged_len, "no valid signature"));
     /* control: the same config starts on a good directory */
     LT_IT_REQUIRE(lt_it_gw_put_directory(ga, good, good_len) == 0);

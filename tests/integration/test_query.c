@@ -1238,7 +1238,7 @@ static void test_cli_json(void)
                             "--claim", "date_of_birth=19800229", "--claim", "current_address=x",
                             "--purpose", "KYC", "--json", NULL};
     rc = s_cli(verify, &out, &err);
-    CU_ASSERT(rc == 0);
+    CU_ASSERT(rc == 1); /* a claim not allowed and an unknown key: not every claim matches */
     LT_IT_REQUIRE((j = s_json(out)) != NULL && json_is_array(j));
     CU_ASSERT(json_array_size(j) == 2);
     int seen_k1 = 0, seen_kx = 0;
@@ -1261,6 +1261,22 @@ static void test_cli_json(void)
     CU_ASSERT(strstr(out, NAME1) == NULL);
     json_decref(j);
     j = NULL;
+    free(out);
+    free(err);
+    out = err = NULL;
+
+    /* verify's exit status: 0 when every claim matches, 2 when the owner
+     * refuses the whole request (nothing was compared). */
+    const char *all_match[] = {"verify", "--config", g_caller->conf_path, "--dataset", DS, "--key",
+                               K1, "--claim", "full_name=" CLAIM1_UPPER_NFD, "--claim",
+                               "date_of_birth=19800229", "--purpose", "KYC", NULL};
+    CU_ASSERT_EQUAL(s_cli(all_match, &out, &err), 0);
+    free(out);
+    free(err);
+    out = err = NULL;
+    const char *no_purpose[] = {"verify", "--config", g_caller->conf_path, "--dataset", DS, "--key",
+                                K1, "--claim", "full_name=x", "--purpose", "NO-SUCH-PURPOSE", NULL};
+    CU_ASSERT_EQUAL(s_cli(no_purpose, &out, &err), 2);
     free(out);
     free(err);
     out = err = NULL;

@@ -7,6 +7,7 @@
 #include "unit_sqlite.h"
 
 #include "lt_store.h"
+#include "../store_schema_v0.h"
 
 
 static char g_dir[256], g_path[300];
@@ -360,20 +361,8 @@ static void test_open_errors(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(err, path));
 }
 
-/* The schema of the stores written before schema versions existed (user
- * version 0), written out here as those binaries created it. */
-static const char *s_schema_v0 =
-    "PRAGMA journal_mode = WAL;"
-    "CREATE TABLE IF NOT EXISTS streams ("
-    "  id INTEGER PRIMARY KEY,"
-    "  name TEXT UNIQUE NOT NULL,"
-    "  last_seq INTEGER NOT NULL DEFAULT 0,"
-    "  last_hash BLOB,"
-    "  source_cursor INTEGER NOT NULL DEFAULT 0);"
-    "CREATE TABLE IF NOT EXISTS log (id INTEGER PRIMARY KEY, record BLOB NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS state ("
-    "  stream INTEGER NOT NULL, key TEXT NOT NULL, seq INTEGER NOT NULL,"
-    "  deleted INTEGER NOT NULL, PRIMARY KEY (stream, key)) WITHOUT ROWID;";
+/* The schema of the stores written before schema versions existed. */
+static const char *s_schema_v0 = LT_STORE_SCHEMA_V0;
 
 /* Writes a version-0 store holding stream 1 with records 1..n, as the old
  * code laid them out (row id = stream << 40 | seq). */
@@ -557,6 +546,52 @@ static void test_histories(void)
     lt_store_destroy(&s);
 }
 
+/* A kept header with its fields filled from fill. */
+static lt_store_batch_t s_header(uint64_t first, uint64_t last, uint8_t fill)
+{
+    lt_store_batch_t h;
+    memset(&h, 0, sizeof h);
+    h.first_seq = first;
+    h.last_seq = last;
+    memset(h.prev_hash, fill, sizeof h.prev_hash);
+    memset(h.root, fill + 1, sizeof h.root);
+    memset(h.signature, fill + 2, sizeof h.signature);
+    return h;
+}
+
+/* A kept batch header keeps the history its H bound (PROTOCOL.md 6.3,
+ * 6.9), or none; one whose history was damaged cannot verify. */
+static void test_batch_histories(void)
+{
+    s_fresh();
+    lt_store_t *s = s_open();
+    lt_stream_t a = s_stream(s, "VN/GOV/BCA/population");
+    lt_store_batch_t on = s_header(1, 4, 0x30), off = s_header(5, 6, 0x40), got;
+    memset(on.history, 0x9e, sizeof on.history);
+    on.has_history = 1;
+    CU_ASSERT_EQUAL(lt_store_batch_put(s, a.id, &on), 0);
+    CU_ASSERT_EQUAL(lt_store_batch_put(s, a.id, &off), 0);
+    CU_ASSERT_EQUAL(lt_store_batch_find(s, a.id, 2, &got), 1);
+    CU_ASSERT(got.first_seq == 1 && got.last_seq == 4 && got.has_history &&
+              memcmp(got.history, on.history, sizeof got.history) == 0 &&
+              memcmp(got.signature, on.signature, sizeof got.signature) == 0);
+    CU_ASSERT_EQUAL(lt_store_batch_find(s, a.id, 5, &got), 1);
+    CU_ASSERT(got.first_seq == 5 && !got.has_history &&
+              memcmp(got.signature, off.signature, sizeof got.signature) == 0);
+    lt_store_destroy(&s);
+    sqlite3 *db = NULL;
+    CU_ASSERT_FATAL(sqlite3_open(g_path, &db) == SQLITE_OK);
+    CU_ASSERT_EQUAL(sqlite3_exec(db, "UPDATE batches SET history = x'0102' WHERE last_seq = 4",
+                                 NULL, NULL, NULL),
+                    SQLITE_OK);
+    sqlite3_close(db);
+    s = s_open();
+    CU_ASSERT_EQUAL(lt_store_batch_find(s, a.id, 1, &got), 1);
+    static const uint8_t zero[LT_SIG_BYTES];
+    CU_ASSERT(memcmp(got.signature, zero, sizeof zero) == 0);
+    lt_store_destroy(&s);
+}
+
 /* Replacing a stream by another moves log, state, cursor and history in
  * one transaction; the moved records read back (their checksums follow
  * them); the source is left empty; a rollback leaves the old stream. */
@@ -581,6 +616,11 @@ static void test_replace(void)
     CU_ASSERT_EQUAL(lt_store_stream_save(s, &dst), 0);
     CU_ASSERT_EQUAL(lt_store_stream_save(s, &src), 0);
     CU_ASSERT_EQUAL(lt_store_history_set(s, src.id, h, NULL), 0);
+    lt_store_batch_t kept_old = s_header(1, 9, 0x11), kept_new = s_header(1, 5, 0x12), kh;
+    memcpy(kept_new.history, h, sizeof h);
+    kept_new.has_history = 1;
+    CU_ASSERT_EQUAL(lt_store_batch_put(s, dst.id, &kept_old), 0);
+    CU_ASSERT_EQUAL(lt_store_batch_put(s, src.id, &kept_new), 0);
     CU_ASSERT_EQUAL_FATAL(lt_store_commit(s), 0);
 
     /* Rolled back: nothing moved. */
@@ -597,6 +637,10 @@ static void test_replace(void)
     CU_ASSERT_EQUAL(lt_store_stream_find(s, dn, &st), 1);
     CU_ASSERT(st.id == dst.id && st.last_seq == 5 && st.last_hash[0] == 0x77);
     CU_ASSERT(st.has_history && memcmp(st.history, h, 16) == 0);
+    /* The kept headers moved with the records, their history with them. */
+    CU_ASSERT_EQUAL(lt_store_batch_find(s, dst.id, 1, &kh), 1);
+    CU_ASSERT(kh.last_seq == 5 && kh.has_history && memcmp(kh.history, h, 16) == 0);
+    CU_ASSERT_EQUAL(lt_store_batch_find(s, src.id, 1, &kh), 0);
     /* The source's records, under the destination, read back checked. */
     memset(&r, 0, sizeof r);
     r.name = sn;
@@ -619,7 +663,8 @@ static void test_replace(void)
 }
 
 /* A store of the schema version before history ids gets the history
- * column in the last step, keeping its streams, which have no history yet. */
+ * columns in the last step, keeping its streams, which have no history yet,
+ * and its kept batch headers, which were signed without one. */
 static void test_migrates_to_histories(void)
 {
     s_fresh();
@@ -628,12 +673,16 @@ static void test_migrates_to_histories(void)
     s_append(s, &a, "VN/GOV/BCA/population", 1, 50);
     a.last_seq = 1;
     CU_ASSERT_EQUAL(lt_store_stream_save(s, &a), 0);
+    lt_store_batch_t kept = s_header(1, 1, 0x21);
+    CU_ASSERT_EQUAL(lt_store_batch_put(s, a.id, &kept), 0);
     lt_store_destroy(&s);
     sqlite3 *db = NULL;
     CU_ASSERT_FATAL(sqlite3_open(g_path, &db) == SQLITE_OK);
     /* History ids are the last step: undo it. */
-    char sql[128];
-    snprintf(sql, sizeof sql, "ALTER TABLE streams DROP COLUMN history; PRAGMA user_version = %d;",
+    char sql[160];
+    snprintf(sql, sizeof sql,
+             "ALTER TABLE streams DROP COLUMN history; ALTER TABLE batches DROP COLUMN history; "
+             "PRAGMA user_version = %d;",
              lt_store_schema_version() - 1);
     CU_ASSERT_EQUAL(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
@@ -641,6 +690,9 @@ static void test_migrates_to_histories(void)
     lt_stream_t st;
     CU_ASSERT_EQUAL(lt_store_stream_find(s, "VN/GOV/BCA/population", &st), 1);
     CU_ASSERT(st.id == a.id && st.last_seq == 1 && !st.has_history);
+    lt_store_batch_t h;
+    CU_ASSERT_EQUAL(lt_store_batch_find(s, st.id, 1, &h), 1);
+    CU_ASSERT(!h.has_history && memcmp(h.signature, kept.signature, sizeof h.signature) == 0);
     CU_ASSERT_EQUAL(lt_store_history_set(s, st.id, NULL, &st), 0);
     CU_ASSERT(st.has_history);
     lt_store_destroy(&s);
@@ -666,6 +718,7 @@ int main(void)
         {"a store of a newer schema is refused, naming both versions", test_refuses_newer_schema},
         {"a record edited behind the store's back is never read", test_damaged_record_never_read},
         {"streams get a history, random or given, kept apart from the cursor", test_histories},
+        {"kept batch headers keep the history their header bound, or none", test_batch_histories},
         {"replacing a stream moves log, state, cursor and history in one transaction",
          test_replace},
         {"a store from before history ids gets them in the last step",
