@@ -1396,6 +1396,20 @@ out:
     return rc;
 }
 
+static int s_clear(void *impl, char *err, size_t errlen)
+{
+    s_pg_t *self = impl;
+    if (s_ensure(self, err, errlen))
+        return -1;
+    s_buf_t b = {0};
+    s_add(&b, "DELETE FROM %s", self->q_table);
+    int rc = b.s ? s_exec(self, b.s, "cannot empty the table", err, errlen) : -1;
+    if (!b.s)
+        lt_adapter_fmt(err, errlen, "out of memory");
+    free(b.s);
+    return rc;
+}
+
 /* ---- rows ------------------------------------------------------------- */
 
 static const s_row_t *s_r(const lt_db_row_t *row)
@@ -1579,6 +1593,7 @@ const lt_db_ops_t lt_db_pg_ops = {
     .shift_load = s_shift_load,
     .shift_store = s_shift_store,
     .apply = s_apply,
+    .clear = s_clear,
     .row_count = s_row_count,
     .row_name = s_row_name,
     .row_type = s_row_type,

@@ -80,6 +80,17 @@
 /* Batches per subscription or sink per pump call, so that the poll loop
  * stays responsive (implementation, 6.2). */
 #define LT_FEED_PUMP_BATCHES 8
+/* The retain_records and retain_days settings: largest values (6.8). */
+#define LT_RETAIN_RECORDS_MAX (1LL << 40)
+#define LT_RETAIN_DAYS_MAX    36500
+/* Pruning: log rows examined per step, and the pause after a step that
+ * found more to prune or found nothing (implementation, 6.8). */
+#define LT_RETAIN_STEP_ROWS 4096
+#define LT_RETAIN_BUSY_MS   5
+#define LT_RETAIN_IDLE_MS   1000
+/* Snapshots being sent at once, to peers and sinks; each holds a read
+ * transaction on the store (implementation, 6.7). */
+#define LT_SNAP_MAX_SENDING 16
 /* Merkle proof entries: enough for 2^64 leaves (6.4). */
 #define LT_MERKLE_MAX_PATH 64
 

@@ -50,6 +50,17 @@ void lt_feed_dir_changed(lt_feed_t *self, void *peer_sock);
 void lt_feed_on_batch(lt_feed_t *self, const char *owner, void *link_sock,
                       const Lienthong__Batch *b);
 void lt_feed_on_error(lt_feed_t *self, const char *owner, const Lienthong__Error *e);
+/* A part of a snapshot arrived on the link to owner (PROTOCOL.md 6.7):
+ * staged apart from the replica, which the end replaces in one
+ * transaction once it verifies. */
+void lt_feed_on_snapshot_chunk(lt_feed_t *self, const char *owner, void *link_sock,
+                               const Lienthong__SnapshotChunk *c);
+void lt_feed_on_snapshot_end(lt_feed_t *self, const char *owner, const Lienthong__SnapshotEnd *e);
+/* Resynchronises the replica of stream from its owner's current state:
+ * subscribes now with Subscribe.snapshot set, and again at every
+ * re-subscription until a snapshot has replaced the replica. Returns 0, or
+ * -1 when this gateway does not replicate stream. */
+int lt_feed_resync(lt_feed_t *self, const char *stream);
 
 /* ---- sink ---- */
 

@@ -393,6 +393,13 @@ static void s_link_dispatch(lt_gateway_t *self, size_t i, Lienthong__Envelope *e
         lt_feed_on_batch(self->feed, member, lt_peers_link_socket(self->shared.peers, i),
                          env->batch);
         break;
+    case LIENTHONG__ENVELOPE__BODY_SNAPSHOT_CHUNK:
+        lt_feed_on_snapshot_chunk(self->feed, member, lt_peers_link_socket(self->shared.peers, i),
+                                  env->snapshot_chunk);
+        break;
+    case LIENTHONG__ENVELOPE__BODY_SNAPSHOT_END:
+        lt_feed_on_snapshot_end(self->feed, member, env->snapshot_end);
+        break;
     case LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY:
     case LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY:
         lt_query_on_answer(self->query, self->local, member, env, frame);

@@ -14,7 +14,7 @@
  * one B-tree range scan reads a stream in order. Sequence numbers therefore
  * stop at SEQ_MAX (about 10^12 records per stream); past it an append is
  * refused rather than spilling into the next stream's range. */
-#define SEQ_BITS 40
+#define SEQ_BITS LT_STORE_SEQ_BITS
 #define SEQ_MAX ((1ULL << SEQ_BITS) - 1)
 #define LOG_ID(stream, seq) (((int64_t)(stream) << SEQ_BITS) | (int64_t)(seq))
 
@@ -30,6 +30,14 @@ enum {
     ST_STATE_GET,
     ST_READ,
     ST_GET,
+    ST_TAIL_GET,
+    ST_TAIL_SET,
+    ST_LOG_DEL,
+    ST_STATE_DEL,
+    ST_CLEAR_LOG,
+    ST_CLEAR_STATE,
+    ST_CLEAR_TAIL,
+    ST_RENAME,
     ST_COUNT
 };
 
@@ -48,6 +56,16 @@ static const char *s_sql[ST_COUNT] = {
     [ST_STATE_GET] = "SELECT seq, deleted FROM state WHERE stream = ?1 AND key = ?2",
     [ST_READ] = "SELECT id, record FROM log WHERE id >= ?1 AND id < ?2 ORDER BY id",
     [ST_GET] = "SELECT record FROM log WHERE id = ?1",
+    /* Retention and snapshots (PROTOCOL.md 6.7, 6.8). */
+    [ST_TAIL_GET] = "SELECT first_seq FROM tails WHERE stream = ?1",
+    [ST_TAIL_SET] = "INSERT INTO tails(stream, first_seq) VALUES (?1, ?2) "
+                    "ON CONFLICT(stream) DO UPDATE SET first_seq = excluded.first_seq",
+    [ST_LOG_DEL] = "DELETE FROM log WHERE id = ?1",
+    [ST_STATE_DEL] = "DELETE FROM state WHERE stream = ?1 AND key = ?2",
+    [ST_CLEAR_LOG] = "DELETE FROM log WHERE id >= ?1 AND id < ?2",
+    [ST_CLEAR_STATE] = "DELETE FROM state WHERE stream = ?1",
+    [ST_CLEAR_TAIL] = "DELETE FROM tails WHERE stream = ?1",
+    [ST_RENAME] = "UPDATE streams SET name = ?2 WHERE name = ?1",
 };
 
 static const char *s_schema =
@@ -65,7 +83,11 @@ static const char *s_schema =
     "CREATE TABLE IF NOT EXISTS log (id INTEGER PRIMARY KEY, record BLOB NOT NULL);"
     "CREATE TABLE IF NOT EXISTS state ("
     "  stream INTEGER NOT NULL, key TEXT NOT NULL, seq INTEGER NOT NULL,"
-    "  deleted INTEGER NOT NULL, PRIMARY KEY (stream, key)) WITHOUT ROWID;";
+    "  deleted INTEGER NOT NULL, PRIMARY KEY (stream, key)) WITHOUT ROWID;"
+    /* First seq of each stream's retained log tail, where it is not 1
+     * (PROTOCOL.md 6.8). */
+    "CREATE TABLE IF NOT EXISTS tails ("
+    "  stream INTEGER PRIMARY KEY, first_seq INTEGER NOT NULL);";
 
 struct _lt_store_t {
     sqlite3 *db;
@@ -275,4 +297,70 @@ int lt_store_get(lt_store_t *self, int64_t stream, uint64_t seq, uint8_t **rec, 
     }
     sqlite3_reset(st);
     return found;
+}
+
+/* ---- retention and snapshots (PROTOCOL.md 6.7, 6.8) ---------------------- */
+
+const char *lt_store_path(lt_store_t *self)
+{
+    return sqlite3_db_filename(self->db, "main");
+}
+
+int lt_store_tail_first(lt_store_t *self, int64_t stream, uint64_t *first)
+{
+    sqlite3_stmt *st = self->st[ST_TAIL_GET];
+    sqlite3_bind_int64(st, 1, stream);
+    int rc = sqlite3_step(st);
+    *first = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 1;
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+int lt_store_tail_set(lt_store_t *self, int64_t stream, uint64_t first)
+{
+    sqlite3_stmt *st = self->st[ST_TAIL_SET];
+    sqlite3_bind_int64(st, 1, stream);
+    sqlite3_bind_int64(st, 2, (int64_t)first);
+    return s_run(st);
+}
+
+int lt_store_log_delete(lt_store_t *self, int64_t stream, uint64_t seq)
+{
+    sqlite3_stmt *st = self->st[ST_LOG_DEL];
+    sqlite3_bind_int64(st, 1, LOG_ID(stream, seq));
+    return s_run(st);
+}
+
+int lt_store_state_delete(lt_store_t *self, int64_t stream, const char *key)
+{
+    sqlite3_stmt *st = self->st[ST_STATE_DEL];
+    sqlite3_bind_int64(st, 1, stream);
+    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+    return s_run(st);
+}
+
+int lt_store_stream_clear(lt_store_t *self, int64_t stream)
+{
+    sqlite3_stmt *log = self->st[ST_CLEAR_LOG], *state = self->st[ST_CLEAR_STATE],
+                 *tail = self->st[ST_CLEAR_TAIL];
+    sqlite3_bind_int64(log, 1, LOG_ID(stream, 0));
+    sqlite3_bind_int64(log, 2, LOG_ID(stream + 1, 0));
+    sqlite3_bind_int64(state, 1, stream);
+    sqlite3_bind_int64(tail, 1, stream);
+    return s_run(log) || s_run(state) || s_run(tail) ? -1 : 0;
+}
+
+static int s_rename(lt_store_t *self, const char *from, const char *to)
+{
+    sqlite3_stmt *st = self->st[ST_RENAME];
+    sqlite3_bind_text(st, 1, from, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, to, -1, SQLITE_STATIC);
+    return s_run(st);
+}
+
+int lt_store_stream_swap(lt_store_t *self, const char *a, const char *b)
+{
+    /* Names are unique: one passes through a name no stream id can have. */
+    static const char *tmp = "\x01swap";
+    return s_rename(self, a, tmp) || s_rename(self, b, a) || s_rename(self, tmp, b) ? -1 : 0;
 }

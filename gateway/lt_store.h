@@ -13,6 +13,9 @@
 
 typedef struct _lt_store_t lt_store_t;
 
+/* A log row's id is the stream's id above this many bits of seq. */
+#define LT_STORE_SEQ_BITS 40
+
 typedef struct {
     int64_t id;              /* small integer id of the stream in this store */
     uint64_t last_seq;       /* last durable sequence number, 0 when empty */
@@ -60,6 +63,28 @@ int lt_store_read(lt_store_t *self, int64_t stream, uint64_t from_seq, size_t ma
 
 /* Copies the record at seq into a malloc'd buffer. 1 found, 0 not, -1 error. */
 int lt_store_get(lt_store_t *self, int64_t stream, uint64_t seq, uint8_t **rec, size_t *len)
+    __attribute__((warn_unused_result));
+
+/* ---- retention and snapshots (PROTOCOL.md 6.7, 6.8) ---- */
+
+/* The store's file, for a second (reading) connection. */
+const char *lt_store_path(lt_store_t *self);
+/* First seq of the stream's retained log tail (1 until pruned). */
+int lt_store_tail_first(lt_store_t *self, int64_t stream, uint64_t *first)
+    __attribute__((warn_unused_result));
+int lt_store_tail_set(lt_store_t *self, int64_t stream, uint64_t first)
+    __attribute__((warn_unused_result));
+/* Deletes the log row at seq (pruning). */
+int lt_store_log_delete(lt_store_t *self, int64_t stream, uint64_t seq)
+    __attribute__((warn_unused_result));
+/* Deletes key's state row (a pruned tombstone). */
+int lt_store_state_delete(lt_store_t *self, int64_t stream, const char *key)
+    __attribute__((warn_unused_result));
+/* Deletes every log, state and tail row of the stream (not its cursor). */
+int lt_store_stream_clear(lt_store_t *self, int64_t stream) __attribute__((warn_unused_result));
+/* Swaps the names of streams a and b (both must exist): what was staged
+ * under b becomes a, in the caller's transaction. */
+int lt_store_stream_swap(lt_store_t *self, const char *a, const char *b)
     __attribute__((warn_unused_result));
 
 #endif
