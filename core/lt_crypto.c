@@ -11,14 +11,20 @@ void lt_crypto_hash(const uint8_t *buf, size_t len, uint8_t out[LT_HASH_BYTES])
     crypto_generichash(out, LT_HASH_BYTES, buf, len, NULL, 0);
 }
 
-void lt_crypto_merkle_leaf(const uint8_t *data, size_t len, uint8_t out[LT_HASH_BYTES])
+void lt_crypto_hash2(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen,
+                     uint8_t out[LT_HASH_BYTES])
 {
     crypto_generichash_state st;
-    const uint8_t tag = 0x00;
     crypto_generichash_init(&st, NULL, 0, LT_HASH_BYTES);
-    crypto_generichash_update(&st, &tag, 1);
-    crypto_generichash_update(&st, data, len);
+    crypto_generichash_update(&st, a, alen);
+    crypto_generichash_update(&st, b, blen);
     crypto_generichash_final(&st, out, LT_HASH_BYTES);
+}
+
+void lt_crypto_merkle_leaf(const uint8_t *data, size_t len, uint8_t out[LT_HASH_BYTES])
+{
+    const uint8_t tag = 0x00;
+    lt_crypto_hash2(&tag, 1, data, len, out);
 }
 
 static void s_parent(const uint8_t *l, const uint8_t *r, uint8_t *out)

@@ -142,4 +142,11 @@
  * answers they produced are signed together (implementation, 7.3). */
 #define LT_PEER_DRAIN 256
 
+/* Refusals (handshakes, frames) aggregated per source address and reason:
+ * sources tracked at once before the rest share one "others" count, and how
+ * often each tracked source gets one log line and one audit entry with its
+ * count (implementation, 3.2; docs/operations.md, "Refusals"). */
+#define LT_REFUSE_MAX_SOURCES 256
+#define LT_REFUSE_INTERVAL_MS 10000
+
 #endif

@@ -71,6 +71,11 @@ static int s_read(lt_feed_t *self, lt_feed_snap_t *sn, int64_t max)
     int n = max > 0 ? lt_store_snap_read(sn->rd, (size_t)max, self->batch_bytes, lt_feed_chunk_add,
                                          c)
                     : 0;
+    if (n == LT_STORE_DAMAGED)
+        lt_error("feed", "store: record %llu is damaged: the snapshot stops",
+                 (unsigned long long)lt_store_snap_damaged(sn->rd));
+    else if (n < 0)
+        lt_error("feed", "store: cannot read the state for a snapshot");
     if (n > 0) {
         sn->unsent = 1;
         for (size_t i = 0; i < c->n; i++)

@@ -652,6 +652,7 @@ int lt_gateway_run(lt_gateway_t *self)
         }
         s_on_ready(self, items, n);
         busy = lt_feed_pump(self->feed, self->peer, self->local) > 0;
+        lt_zap_tick(self->zap);
         (void)lt_audit_flush(self->shared.audit, 0);
         if (lt_clock_mono_ms() - self->dir_gauges_at >= 1000)
             s_dir_gauges(self);

@@ -5,6 +5,9 @@
  * single index walk. 2^40 sequence numbers per stream is ample. */
 #include "lt_store.h"
 
+#include "lt_crypto.h"
+#include "lt_log.h"
+
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +40,7 @@ enum {
     ST_CLEAR_LOG,
     ST_CLEAR_STATE,
     ST_CLEAR_TAIL,
+    ST_CLEAR_BATCHES,
     ST_RENAME,
     ST_COUNT
 };
@@ -49,13 +53,13 @@ static const char *s_sql[ST_COUNT] = {
     [ST_STREAM_ADD] = "INSERT INTO streams(name) VALUES (?1)",
     [ST_STREAM_SAVE] = "UPDATE streams SET last_seq = ?2, last_hash = ?3, source_cursor = ?4 "
                        "WHERE id = ?1",
-    [ST_APPEND] = "INSERT INTO log(id, record) VALUES (?1, ?2)",
+    [ST_APPEND] = "INSERT INTO log(id, record, sum) VALUES (?1, ?2, lt_record_sum(?1, ?2))",
     [ST_STATE_PUT] = "INSERT INTO state(stream, key, seq, deleted) VALUES (?1, ?2, ?3, ?4) "
                      "ON CONFLICT(stream, key) DO UPDATE SET seq = excluded.seq, "
                      "deleted = excluded.deleted",
     [ST_STATE_GET] = "SELECT seq, deleted FROM state WHERE stream = ?1 AND key = ?2",
-    [ST_READ] = "SELECT id, record FROM log WHERE id >= ?1 AND id < ?2 ORDER BY id",
-    [ST_GET] = "SELECT record FROM log WHERE id = ?1",
+    [ST_READ] = "SELECT id, record, sum FROM log WHERE id >= ?1 AND id < ?2 ORDER BY id",
+    [ST_GET] = "SELECT id, record, sum FROM log WHERE id = ?1",
     /* Retention and snapshots (PROTOCOL.md 6.7, 6.8). */
     [ST_TAIL_GET] = "SELECT first_seq FROM tails WHERE stream = ?1",
     [ST_TAIL_SET] = "INSERT INTO tails(stream, first_seq) VALUES (?1, ?2) "
@@ -65,15 +69,27 @@ static const char *s_sql[ST_COUNT] = {
     [ST_CLEAR_LOG] = "DELETE FROM log WHERE id >= ?1 AND id < ?2",
     [ST_CLEAR_STATE] = "DELETE FROM state WHERE stream = ?1",
     [ST_CLEAR_TAIL] = "DELETE FROM tails WHERE stream = ?1",
+    [ST_CLEAR_BATCHES] = "DELETE FROM batches WHERE stream = ?1",
     [ST_RENAME] = "UPDATE streams SET name = ?2 WHERE name = ?1",
 };
 
-static const char *s_schema =
-    "PRAGMA journal_mode = WAL;"
-    "PRAGMA synchronous = FULL;"
-    "PRAGMA foreign_keys = OFF;"
-    "PRAGMA cache_size = -65536;"
-    "PRAGMA temp_store = MEMORY;"
+/* Connection settings, outside any transaction (journal_mode cannot change
+ * inside one). */
+static const char *s_pragmas = "PRAGMA journal_mode = WAL;"
+                               "PRAGMA synchronous = FULL;"
+                               "PRAGMA foreign_keys = OFF;"
+                               "PRAGMA cache_size = -65536;"
+                               "PRAGMA temp_store = MEMORY;";
+
+/* The schema as an ordered list of migrations (docs/ARCHITECTURE.md "Store
+ * schema"). The store's PRAGMA user_version is the number of steps applied;
+ * opening applies the missing ones in order, each in its own transaction
+ * that also sets user_version, so a kill leaves either the step done or not
+ * begun. A released step is never edited: a schema change is a new step at
+ * the end. A store from before versioning has user_version 0 and the tables
+ * of step 1, hence its IF NOT EXISTS. */
+static const char *s_steps[] = {
+    /* 1: the log of exact record bytes, the state per key, stream cursors. */
     "CREATE TABLE IF NOT EXISTS streams ("
     "  id INTEGER PRIMARY KEY,"
     "  name TEXT UNIQUE NOT NULL,"
@@ -83,19 +99,111 @@ static const char *s_schema =
     "CREATE TABLE IF NOT EXISTS log (id INTEGER PRIMARY KEY, record BLOB NOT NULL);"
     "CREATE TABLE IF NOT EXISTS state ("
     "  stream INTEGER NOT NULL, key TEXT NOT NULL, seq INTEGER NOT NULL,"
-    "  deleted INTEGER NOT NULL, PRIMARY KEY (stream, key)) WITHOUT ROWID;"
-    /* First seq of each stream's retained log tail, where it is not 1
-     * (PROTOCOL.md 6.8). */
-    "CREATE TABLE IF NOT EXISTS tails ("
-    "  stream INTEGER PRIMARY KEY, first_seq INTEGER NOT NULL);";
+    "  deleted INTEGER NOT NULL, PRIMARY KEY (stream, key)) WITHOUT ROWID;",
+    /* 2: a checksum per log row (lt_store_sum), filled for the rows already
+     * there; the owner's signed batch headers kept by a replica. */
+    "ALTER TABLE log ADD COLUMN sum BLOB;"
+    "UPDATE log SET sum = lt_record_sum(id, record);"
+    "CREATE TABLE batches ("
+    "  stream INTEGER NOT NULL, last_seq INTEGER NOT NULL, first_seq INTEGER NOT NULL,"
+    "  prev_hash BLOB NOT NULL, root BLOB NOT NULL, signature BLOB NOT NULL,"
+    "  PRIMARY KEY (stream, last_seq)) WITHOUT ROWID;",
+    /* 3: the first seq of each stream's retained log tail, where it is not
+     * 1 (PROTOCOL.md 6.8). */
+    "CREATE TABLE tails (stream INTEGER PRIMARY KEY, first_seq INTEGER NOT NULL);",
+};
+#define SCHEMA_VERSION ((int)(sizeof s_steps / sizeof *s_steps))
 
 struct _lt_store_t {
     sqlite3 *db;
     sqlite3_stmt *st[ST_COUNT];
+    uint64_t damaged_seq; /* of the last LT_STORE_DAMAGED result */
 };
+
+/* Checksum of a log row: BLAKE2b-256 over a domain string, the row id
+ * (stream and seq) and the exact record bytes, so a record that changed or
+ * moved to another row no longer matches. */
+static void s_sum(int64_t id, const void *rec, size_t len, uint8_t out[LT_HASH_BYTES])
+{
+    uint8_t pre[sizeof LT_STORE_SUM_DOMAIN + 8];
+    memcpy(pre, LT_STORE_SUM_DOMAIN, sizeof LT_STORE_SUM_DOMAIN); /* with its 0x00 */
+    for (int i = 0; i < 8; i++)
+        pre[sizeof LT_STORE_SUM_DOMAIN + i] = (uint8_t)((uint64_t)id >> (56 - 8 * i));
+    lt_crypto_hash2(pre, sizeof pre, rec, len, out);
+}
+
+/* SQL function lt_record_sum(id, record), for the statements that write log
+ * rows and for migration step 2. */
+static void s_sql_sum(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    uint8_t sum[LT_HASH_BYTES];
+    const void *rec = sqlite3_value_blob(argv[1]);
+    int len = sqlite3_value_bytes(argv[1]);
+    s_sum(sqlite3_value_int64(argv[0]), rec ? rec : "", (size_t)len, sum);
+    sqlite3_result_blob(ctx, sum, LT_HASH_BYTES, SQLITE_TRANSIENT);
+}
+
+static int s_user_version(sqlite3 *db, int *version)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        *version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 0 : -1;
+}
+
+/* Applies step number `step` (1-based) and sets user_version in the same
+ * transaction. */
+static int s_migrate_step(sqlite3 *db, int step, char *err, size_t errlen)
+{
+    char sql[64], *msg = NULL;
+    snprintf(sql, sizeof sql, "PRAGMA user_version = %d; COMMIT;", step);
+    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK ||
+        sqlite3_exec(db, s_steps[step - 1], NULL, NULL, &msg) != SQLITE_OK ||
+        sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        snprintf(err, errlen, "schema step %d: %s", step, msg ? msg : sqlite3_errmsg(db));
+        sqlite3_free(msg);
+        if (!sqlite3_get_autocommit(db))
+            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+/* Brings the schema to SCHEMA_VERSION; refuses a store made by a newer
+ * binary, which this one cannot read safely. */
+static int s_migrate(sqlite3 *db, char *err, size_t errlen)
+{
+    int version = 0;
+    if (s_user_version(db, &version) != 0) {
+        snprintf(err, errlen, "cannot read the schema version: %s", sqlite3_errmsg(db));
+        return -1;
+    }
+    if (version > SCHEMA_VERSION || version < 0) {
+        snprintf(err, errlen,
+                 "schema version %d is newer than this lienthong supports (%d): "
+                 "upgrade lienthong to open it",
+                 version, SCHEMA_VERSION);
+        return -1;
+    }
+    for (int step = version + 1; step <= SCHEMA_VERSION; step++)
+        if (s_migrate_step(db, step, err, errlen) != 0)
+            return -1;
+    if (version < SCHEMA_VERSION)
+        lt_info("store", "schema migrated from version %d to %d", version, SCHEMA_VERSION);
+    return 0;
+}
+
+int lt_store_schema_version(void)
+{
+    return SCHEMA_VERSION;
+}
 
 lt_store_t *lt_store_open(const char *path, char *err, size_t errlen)
 {
+    char why[400] = "";
     lt_store_t *self = calloc(1, sizeof *self);
     if (!self) {
         snprintf(err, errlen, "out of memory");
@@ -106,8 +214,15 @@ lt_store_t *lt_store_open(const char *path, char *err, size_t errlen)
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
     if (sqlite3_open_v2(path, &self->db, flags, NULL) != SQLITE_OK ||
         sqlite3_busy_timeout(self->db, 5000) != SQLITE_OK ||
-        sqlite3_exec(self->db, s_schema, NULL, NULL, &msg) != SQLITE_OK) {
+        sqlite3_create_function(self->db, "lt_record_sum", 2,
+                                SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, s_sql_sum, NULL,
+                                NULL) != SQLITE_OK ||
+        sqlite3_exec(self->db, s_pragmas, NULL, NULL, &msg) != SQLITE_OK) {
         snprintf(err, errlen, "store %s: %s", path, msg ? msg : sqlite3_errmsg(self->db));
+        goto fail;
+    }
+    if (s_migrate(self->db, why, sizeof why) != 0) {
+        snprintf(err, errlen, "store %s: %s", path, why);
         goto fail;
     }
     for (int i = 0; i < ST_COUNT; i++)
@@ -246,6 +361,30 @@ int lt_store_state_get(lt_store_t *self, int64_t stream, const char *key, uint64
     return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
+uint64_t lt_store_damaged_seq(lt_store_t *self)
+{
+    return self->damaged_seq;
+}
+
+/* 1 when the current row of st (id, record, sum) matches its checksum. */
+static int s_row_sound(sqlite3_stmt *st)
+{
+    uint8_t want[LT_HASH_BYTES];
+    const void *rec = sqlite3_column_blob(st, 1);
+    size_t len = (size_t)sqlite3_column_bytes(st, 1);
+    const void *sum = sqlite3_column_blob(st, 2);
+    if (!sum || sqlite3_column_bytes(st, 2) != LT_HASH_BYTES)
+        return 0;
+    s_sum(sqlite3_column_int64(st, 0), rec ? rec : "", len, want);
+    return memcmp(want, sum, LT_HASH_BYTES) == 0;
+}
+
+static int s_damaged(lt_store_t *self, uint64_t seq)
+{
+    self->damaged_seq = seq;
+    return LT_STORE_DAMAGED;
+}
+
 int lt_store_read(lt_store_t *self, int64_t stream, uint64_t from_seq, size_t max_n,
                   size_t max_bytes, lt_store_rec_fn fn, void *arg)
 {
@@ -262,8 +401,15 @@ int lt_store_read(lt_store_t *self, int64_t stream, uint64_t from_seq, size_t ma
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         uint64_t seq = (uint64_t)(sqlite3_column_int64(st, 0) & ((1LL << SEQ_BITS) - 1));
         size_t len = (size_t)sqlite3_column_bytes(st, 1);
-        if (seq != expect || (n > 0 && bytes + len > max_bytes))
-            break; /* stop at a hole (never expected) or at the byte budget */
+        /* A hole inside the stream is a lost row: damage at the first read,
+         * else the read stops before it and the next one reports it. */
+        if (seq != expect || !s_row_sound(st)) {
+            if (n == 0)
+                n = s_damaged(self, expect);
+            break;
+        }
+        if (n > 0 && bytes + len > max_bytes)
+            break;
         if (fn(arg, seq, sqlite3_column_blob(st, 1), len) != 0) {
             n = -1;
             break;
@@ -272,7 +418,10 @@ int lt_store_read(lt_store_t *self, int64_t stream, uint64_t from_seq, size_t ma
         expect++;
         n++;
     }
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    /* SQLite's own detection of a damaged page, where the walk reached. */
+    if (rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB)
+        n = n > 0 ? n : s_damaged(self, expect);
+    else if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         n = -1;
     sqlite3_reset(st);
     return n;
@@ -283,15 +432,19 @@ int lt_store_get(lt_store_t *self, int64_t stream, uint64_t seq, uint8_t **rec, 
     sqlite3_stmt *st = self->st[ST_GET];
     sqlite3_bind_int64(st, 1, LOG_ID(stream, seq));
     int rc = sqlite3_step(st), found = 0;
-    if (rc == SQLITE_ROW) {
-        *len = (size_t)sqlite3_column_bytes(st, 0);
+    if (rc == SQLITE_ROW && !s_row_sound(st)) {
+        found = s_damaged(self, seq);
+    } else if (rc == SQLITE_ROW) {
+        *len = (size_t)sqlite3_column_bytes(st, 1);
         *rec = malloc(*len ? *len : 1);
         if (*rec) {
-            memcpy(*rec, sqlite3_column_blob(st, 0), *len);
+            memcpy(*rec, sqlite3_column_blob(st, 1), *len);
             found = 1;
         } else {
             found = -1;
         }
+    } else if (rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB) {
+        found = s_damaged(self, seq);
     } else if (rc != SQLITE_DONE) {
         found = -1;
     }
@@ -300,6 +453,16 @@ int lt_store_get(lt_store_t *self, int64_t stream, uint64_t seq, uint8_t **rec, 
 }
 
 /* ---- retention and snapshots (PROTOCOL.md 6.7, 6.8) ---------------------- */
+
+int lt_store_sum_ok(int64_t stream, uint64_t seq, const void *rec, size_t len, const void *sum,
+                    size_t sum_len)
+{
+    uint8_t want[LT_HASH_BYTES];
+    if (!sum || sum_len != LT_HASH_BYTES)
+        return 0;
+    s_sum(LOG_ID(stream, seq), rec ? rec : "", len, want);
+    return memcmp(want, sum, LT_HASH_BYTES) == 0;
+}
 
 const char *lt_store_path(lt_store_t *self)
 {
@@ -341,13 +504,19 @@ int lt_store_state_delete(lt_store_t *self, int64_t stream, const char *key)
 
 int lt_store_stream_clear(lt_store_t *self, int64_t stream)
 {
-    sqlite3_stmt *log = self->st[ST_CLEAR_LOG], *state = self->st[ST_CLEAR_STATE],
-                 *tail = self->st[ST_CLEAR_TAIL];
+    sqlite3_stmt *log = self->st[ST_CLEAR_LOG];
     sqlite3_bind_int64(log, 1, LOG_ID(stream, 0));
     sqlite3_bind_int64(log, 2, LOG_ID(stream + 1, 0));
-    sqlite3_bind_int64(state, 1, stream);
-    sqlite3_bind_int64(tail, 1, stream);
-    return s_run(log) || s_run(state) || s_run(tail) ? -1 : 0;
+    if (s_run(log) != 0)
+        return -1;
+    /* The other tables are keyed by the stream id alone. */
+    static const int by_stream[] = {ST_CLEAR_STATE, ST_CLEAR_TAIL, ST_CLEAR_BATCHES};
+    for (size_t i = 0; i < sizeof by_stream / sizeof *by_stream; i++) {
+        sqlite3_bind_int64(self->st[by_stream[i]], 1, stream);
+        if (s_run(self->st[by_stream[i]]) != 0)
+            return -1;
+    }
+    return 0;
 }
 
 static int s_rename(lt_store_t *self, const char *from, const char *to)

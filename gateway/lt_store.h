@@ -16,6 +16,15 @@ typedef struct _lt_store_t lt_store_t;
 /* A log row's id is the stream's id above this many bits of seq. */
 #define LT_STORE_SEQ_BITS 40
 
+/* Domain string of the log rows' checksums (docs/ARCHITECTURE.md "Store
+ * integrity"); the 0x00 that ends it is hashed too. */
+#define LT_STORE_SUM_DOMAIN "lienthong/1 store record"
+
+/* What a read returns when a record it reached is damaged: its checksum
+ * does not match, the row is missing inside the stream, or SQLite reports
+ * the file corrupt there. lt_store_damaged_seq then names the record. */
+#define LT_STORE_DAMAGED (-2)
+
 typedef struct {
     int64_t id;              /* small integer id of the stream in this store */
     uint64_t last_seq;       /* last durable sequence number, 0 when empty */
@@ -28,6 +37,11 @@ lt_store_t *lt_store_open(const char *path, char *err, size_t errlen);
 void lt_store_destroy(lt_store_t **self_p);
 /* Last SQLite error message, for logs. */
 const char *lt_store_error(lt_store_t *self);
+/* The schema version this code writes (the number of migration steps). */
+int lt_store_schema_version(void);
+/* The sequence number of the damaged record the last LT_STORE_DAMAGED
+ * result met. */
+uint64_t lt_store_damaged_seq(lt_store_t *self);
 
 int lt_store_begin(lt_store_t *self) __attribute__((warn_unused_result));
 int lt_store_commit(lt_store_t *self) __attribute__((warn_unused_result));
@@ -56,17 +70,25 @@ int lt_store_state_get(lt_store_t *self, int64_t stream, const char *key, uint64
 
 /* Reads consecutive records from from_seq: at most max_n records and
  * max_bytes bytes (at least one record if any exists). Calls fn per record;
- * fn's pointer is valid only during the call. Returns the count, or -1. */
+ * fn's pointer is valid only during the call. Each record's checksum is
+ * verified first: the read stops before a damaged record, so only sound
+ * records are handed out. Returns the count, LT_STORE_DAMAGED when the
+ * record at from_seq is damaged, or -1. */
 typedef int (*lt_store_rec_fn)(void *arg, uint64_t seq, const void *rec, size_t len);
 int lt_store_read(lt_store_t *self, int64_t stream, uint64_t from_seq, size_t max_n,
                   size_t max_bytes, lt_store_rec_fn fn, void *arg);
 
-/* Copies the record at seq into a malloc'd buffer. 1 found, 0 not, -1 error. */
+/* Copies the record at seq into a malloc'd buffer, after verifying its
+ * checksum. 1 found, 0 not, LT_STORE_DAMAGED, or -1 on error. */
 int lt_store_get(lt_store_t *self, int64_t stream, uint64_t seq, uint8_t **rec, size_t *len)
     __attribute__((warn_unused_result));
 
 /* ---- retention and snapshots (PROTOCOL.md 6.7, 6.8) ---- */
 
+/* 1 when sum (sum_len bytes) is the checksum of the log row of (stream,
+ * seq) holding rec: for readers on their own connection (lt_store_snap). */
+int lt_store_sum_ok(int64_t stream, uint64_t seq, const void *rec, size_t len, const void *sum,
+                    size_t sum_len);
 /* The store's file, for a second (reading) connection. */
 const char *lt_store_path(lt_store_t *self);
 /* First seq of the stream's retained log tail (1 until pruned). */
@@ -80,7 +102,8 @@ int lt_store_log_delete(lt_store_t *self, int64_t stream, uint64_t seq)
 /* Deletes key's state row (a pruned tombstone). */
 int lt_store_state_delete(lt_store_t *self, int64_t stream, const char *key)
     __attribute__((warn_unused_result));
-/* Deletes every log, state and tail row of the stream (not its cursor). */
+/* Deletes every log, state, tail and batch-header row of the stream (not
+ * its cursor). */
 int lt_store_stream_clear(lt_store_t *self, int64_t stream) __attribute__((warn_unused_result));
 /* Swaps the names of streams a and b (both must exist): what was staged
  * under b becomes a, in the caller's transaction. */

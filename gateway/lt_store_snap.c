@@ -7,17 +7,19 @@
 #include <stdlib.h>
 
 struct _lt_store_snap_t {
+    int64_t stream;
     sqlite3 *db;
     sqlite3_stmt *rows;
     uint64_t seq;
     int pending; /* rows is on a row not yet handed out */
+    uint64_t damaged; /* seq of the damaged record met, if any */
     int done;
 };
 
 /* The state walks its primary key (stream, key) in key order; each row
  * finds its record by the log's rowid. */
 static const char *s_rows_sql =
-    "SELECT s.seq, l.record FROM state s JOIN log l ON l.id = ((?1 << ?2) | s.seq) "
+    "SELECT s.seq, l.record, l.sum FROM state s JOIN log l ON l.id = ((?1 << ?2) | s.seq) "
     "WHERE s.stream = ?1 AND s.deleted = 0 ORDER BY s.key";
 
 static int s_start(lt_store_snap_t *self, int64_t stream)
@@ -49,6 +51,7 @@ lt_store_snap_t *lt_store_snap_new(lt_store_t *store, int64_t stream, char *err,
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    self->stream = stream;
     /* Read-write only so that it may use the WAL index; it never writes. */
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
     if (sqlite3_open_v2(lt_store_path(store), &self->db, flags, NULL) != SQLITE_OK ||
@@ -77,6 +80,11 @@ uint64_t lt_store_snap_seq(const lt_store_snap_t *self)
     return self->seq;
 }
 
+uint64_t lt_store_snap_damaged(const lt_store_snap_t *self)
+{
+    return self->damaged;
+}
+
 int lt_store_snap_read(lt_store_snap_t *self, size_t max_n, size_t max_bytes, lt_store_rec_fn fn,
                        void *arg)
 {
@@ -93,11 +101,18 @@ int lt_store_snap_read(lt_store_snap_t *self, size_t max_n, size_t max_bytes, lt
                 return -1;
             self->pending = 1;
         }
+        uint64_t seq = (uint64_t)sqlite3_column_int64(self->rows, 0);
+        const void *rec = sqlite3_column_blob(self->rows, 1);
         size_t len = (size_t)sqlite3_column_bytes(self->rows, 1);
         if (n > 0 && bytes + len > max_bytes)
             break; /* kept for the next call */
-        if (fn(arg, (uint64_t)sqlite3_column_int64(self->rows, 0),
-               sqlite3_column_blob(self->rows, 1), len) != 0)
+        /* Checked as every read of the log is (lt_store_read). */
+        if (!lt_store_sum_ok(self->stream, seq, rec, len, sqlite3_column_blob(self->rows, 2),
+                             (size_t)sqlite3_column_bytes(self->rows, 2))) {
+            self->damaged = seq;
+            return LT_STORE_DAMAGED;
+        }
+        if (fn(arg, seq, rec, len) != 0)
             return -1;
         self->pending = 0;
         bytes += len;

@@ -4,6 +4,7 @@
 #include "lt_zap.h"
 #include "lt_gwstats.h"
 #include "lt_log.h"
+#include "lt_refuse.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -13,12 +14,17 @@ struct _lt_zap_t {
     void *sock;
     lt_stats_series_t *admitted;
     lt_stats_series_t *refused;
-    lt_audit_t *audit;
+    lt_refuse_t *refusals; /* log lines and audit entries, per address and reason */
 };
 
 void lt_zap_set_audit(lt_zap_t *self, lt_audit_t *audit)
 {
-    self->audit = audit;
+    lt_refuse_set_audit(self->refusals, audit);
+}
+
+void lt_zap_tick(lt_zap_t *self)
+{
+    lt_refuse_tick(self->refusals);
 }
 
 lt_zap_t *lt_zap_new(void *ctx, lt_stats_t *stats)
@@ -35,7 +41,8 @@ lt_zap_t *lt_zap_new(void *ctx, lt_stats_t *stats)
     if (!self)
         return NULL;
     if (!(self->admitted = lt_gwstats_series(stats, &admitted, NULL)) ||
-        !(self->refused = lt_gwstats_series(stats, &refused, NULL))) {
+        !(self->refused = lt_gwstats_series(stats, &refused, NULL)) ||
+        !(self->refusals = lt_refuse_new("zap", "connection", 0, 0))) {
         free(self);
         return NULL;
     }
@@ -56,6 +63,9 @@ void lt_zap_destroy(lt_zap_t **self_p)
         return;
     if ((*self_p)->sock)
         zmq_close((*self_p)->sock);
+    if ((*self_p)->refusals)
+        lt_refuse_flush((*self_p)->refusals); /* counts not yet reported */
+    lt_refuse_destroy(&(*self_p)->refusals);
     free(*self_p);
     *self_p = NULL;
 }
@@ -145,7 +155,8 @@ int lt_zap_handle(lt_zap_t *self, const lt_dir_t *dir)
         snprintf(addr, sizeof addr, "%.*s", (int)zmq_msg_size(&f[3]), (char *)zmq_msg_data(&f[3]));
     if (n < 2) {
         /* Still answer, or the REP socket would stay stuck awaiting a send. */
-        lt_warn("zap", "refused connection from %s: malformed ZAP request", addr);
+        lt_refuse_note(self->refusals,
+                       &(lt_refuse_event_t){.source = addr, .reason = "malformed ZAP request"});
         lt_stats_inc(self->refused);
         zmq_msg_t empty;
         zmq_msg_init(&empty);
@@ -157,13 +168,14 @@ int lt_zap_handle(lt_zap_t *self, const lt_dir_t *dir)
         char key[LT_Z85_KEY_LEN + 1] = "?";
         if (n > 6 && zmq_msg_size(&f[6]) == LT_KEY_BYTES)
             lt_keys_z85_encode(zmq_msg_data(&f[6]), key);
-        lt_warn("zap", "refused connection from %s key=%s member=%s: %s", addr, key,
-                member ? member : "-", why);
+        char detail[LT_REFUSE_DETAIL_MAX];
+        snprintf(detail, sizeof detail, "key=%s member=%s", key, member ? member : "-");
+        /* Counted per address and reason: a flood of handshakes writes a
+         * bounded number of lines and entries (lt_refuse.h). */
+        lt_refuse_note(
+            self->refusals,
+            &(lt_refuse_event_t){.source = addr, .reason = why, .peer = member, .detail = detail});
         lt_stats_inc(self->refused);
-        char detail[160];
-        snprintf(detail, sizeof detail, "connection refused: %s (key %s)", why, key);
-        lt_audit_add(self->audit, &(lt_audit_entry_t){.event = "refused", .peer = member ? member : addr,
-                                                      .detail = detail});
         rc = s_reply(self->sock, &f[1], "400", why, "");
     } else {
         lt_debug("zap", "admitted %s from %s", member, addr);

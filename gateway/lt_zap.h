@@ -32,9 +32,14 @@ void lt_zap_destroy(lt_zap_t **self_p);
 void *lt_zap_socket(lt_zap_t *self);
 
 /* Answers one pending request against dir: 200 with User-Id = member id
- * for an active member's transport key, 400 otherwise. Logs every refusal
- * with its reason. Returns 0, or -1 if nothing could be read. */
+ * for an active member's transport key, 400 otherwise. Refusals are
+ * counted per address and reason (lt_refuse.h): the first of each is
+ * logged with its reason at once, the rest by lt_zap_tick. Returns 0, or
+ * -1 if nothing could be read. */
 int lt_zap_handle(lt_zap_t *self, const lt_dir_t *dir);
+
+/* Writes the refusal counts once per interval: call every loop turn. */
+void lt_zap_tick(lt_zap_t *self);
 
 /* Refusals are also written to this audit log (may be NULL). */
 void lt_zap_set_audit(lt_zap_t *self, lt_audit_t *audit);

@@ -44,13 +44,7 @@ static void capture(char *js, size_t cap)
 /* Restores stderr and reads what was captured into out. */
 static void captured(char *out, size_t cap)
 {
-    fflush(stderr);
-    CU_ASSERT_FATAL(dup2(g_saved, 2) == 2);
-    FILE *f = fopen(g_path, "r");
-    CU_ASSERT_FATAL(f != NULL);
-    size_t n = fread(out, 1, cap - 1, f);
-    out[n] = '\0';
-    fclose(f);
+    ut_captured(g_saved, g_path, out, cap);
 }
 
 static int count_lines(const char *s)

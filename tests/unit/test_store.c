@@ -4,11 +4,10 @@
  * sequence order within their stream and their budgets, the log never
  * overwrites, nothing is visible before commit and a rollback leaves
  * nothing, and reopening keeps everything. */
-#include "unit_util.h"
+#include "unit_sqlite.h"
 
 #include "lt_store.h"
 
-#include <sqlite3.h>
 
 static char g_dir[256], g_path[300];
 
@@ -361,6 +360,154 @@ static void test_open_errors(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(err, path));
 }
 
+/* The schema of the stores written before schema versions existed (user
+ * version 0), written out here as those binaries created it. */
+static const char *s_schema_v0 =
+    "PRAGMA journal_mode = WAL;"
+    "CREATE TABLE IF NOT EXISTS streams ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT UNIQUE NOT NULL,"
+    "  last_seq INTEGER NOT NULL DEFAULT 0,"
+    "  last_hash BLOB,"
+    "  source_cursor INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE IF NOT EXISTS log (id INTEGER PRIMARY KEY, record BLOB NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS state ("
+    "  stream INTEGER NOT NULL, key TEXT NOT NULL, seq INTEGER NOT NULL,"
+    "  deleted INTEGER NOT NULL, PRIMARY KEY (stream, key)) WITHOUT ROWID;";
+
+/* Writes a version-0 store holding stream 1 with records 1..n, as the old
+ * code laid them out (row id = stream << 40 | seq). */
+static void s_make_v0_store(const char *name, int n)
+{
+    sqlite3 *db = NULL;
+    CU_ASSERT_FATAL(sqlite3_open(g_path, &db) == SQLITE_OK);
+    ut_sql_exec(db, s_schema_v0);
+    char sql[8192], rec[4096];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO streams(id, name, last_seq, source_cursor) VALUES (1, '%s', %d, 99)",
+             name, n);
+    ut_sql_exec(db, sql);
+    sqlite3_stmt *st = NULL;
+    CU_ASSERT_FATAL(sqlite3_prepare_v2(db, "INSERT INTO log(id, record) VALUES (?1, ?2)", -1,
+                                       &st, NULL) == SQLITE_OK);
+    for (int seq = 1; seq <= n; seq++) {
+        size_t len = s_rec(rec, sizeof rec, name, (uint64_t)seq, 100);
+        sqlite3_bind_int64(st, 1, ((int64_t)1 << 40) | seq);
+        sqlite3_bind_blob(st, 2, rec, (int)len, SQLITE_STATIC);
+        CU_ASSERT_FATAL(sqlite3_step(st) == SQLITE_DONE);
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    ut_sql_exec(db, "INSERT INTO state VALUES (1, 'k1', 3, 0)");
+    CU_ASSERT_FATAL(ut_sql_count(db, "PRAGMA user_version") == 0);
+    sqlite3_close(db);
+}
+
+static void test_migrates_older_schema(void)
+{
+    s_fresh();
+    const char *name = "VN/GOV/BCA/population";
+    s_make_v0_store(name, 20);
+    lt_store_t *s = s_open();
+    lt_stream_t st;
+    CU_ASSERT_EQUAL_FATAL(lt_store_stream_find(s, name, &st), 1);
+    CU_ASSERT(st.id == 1 && st.last_seq == 20 && st.source_cursor == 99);
+    reads_t r;
+    CU_ASSERT_EQUAL(s_read(s, &st, name, 100, 1, 64, 1 << 20, &r), 20);
+    CU_ASSERT(r.n == 20 && r.seqs[0] == 1 && r.seqs[19] == 20);
+    uint64_t seq = 0;
+    int deleted = -1;
+    CU_ASSERT_EQUAL(lt_store_state_get(s, st.id, "k1", &seq, &deleted), 1);
+    CU_ASSERT(seq == 3 && deleted == 0);
+    /* The migrated store takes new records after the old ones. */
+    s_append(s, &st, name, 21, 100);
+    CU_ASSERT_EQUAL(s_read(s, &st, name, 100, 1, 64, 1 << 20, &r), 21);
+    lt_store_destroy(&s);
+
+    sqlite3 *db = NULL;
+    CU_ASSERT_FATAL(sqlite3_open(g_path, &db) == SQLITE_OK);
+    CU_ASSERT_EQUAL(ut_sql_count(db, "PRAGMA user_version"), lt_store_schema_version());
+    /* Every old row got its checksum in the migration. */
+    CU_ASSERT_EQUAL(ut_sql_count(db, "SELECT count(*) FROM log WHERE length(sum) = 32"), 21);
+    sqlite3_close(db);
+    /* Opening again migrates nothing and reads the same. */
+    s = s_open();
+    CU_ASSERT_EQUAL(s_read(s, &st, name, 100, 1, 64, 1 << 20, &r), 21);
+    lt_store_destroy(&s);
+}
+
+static void test_refuses_newer_schema(void)
+{
+    s_fresh();
+    lt_store_t *s = s_open();
+    lt_store_destroy(&s);
+    sqlite3 *db = NULL;
+    CU_ASSERT_FATAL(sqlite3_open(g_path, &db) == SQLITE_OK);
+    char sql[64], want[64], err[512] = "";
+    int newer = lt_store_schema_version() + 1;
+    snprintf(sql, sizeof sql, "PRAGMA user_version = %d", newer);
+    ut_sql_exec(db, sql);
+    sqlite3_close(db);
+    CU_ASSERT_PTR_NULL(lt_store_open(g_path, err, sizeof err));
+    /* The error names the store's version and the one this code supports. */
+    snprintf(want, sizeof want, "schema version %d", newer);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, want));
+    snprintf(want, sizeof want, "supports (%d)", lt_store_schema_version());
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, want));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, g_path));
+    /* And left it as it was. */
+    CU_ASSERT_FATAL(sqlite3_open(g_path, &db) == SQLITE_OK);
+    CU_ASSERT_EQUAL(ut_sql_count(db, "PRAGMA user_version"), newer);
+    sqlite3_close(db);
+}
+
+/* Rewrites one byte of the record at seq of stream 1, behind the store's
+ * back (SQLite's own checks still pass). */
+static void s_edit_record(uint64_t seq)
+{
+    sqlite3 *db = NULL;
+    char sql[256];
+    CU_ASSERT_FATAL(sqlite3_open(g_path, &db) == SQLITE_OK);
+    snprintf(sql, sizeof sql,
+             "UPDATE log SET record = substr(record, 1, 4) || x'58' || substr(record, 6) "
+             "WHERE id = %lld",
+             (long long)(((int64_t)1 << 40) | (int64_t)seq));
+    ut_sql_exec(db, sql);
+    CU_ASSERT_EQUAL(ut_sql_count(db, "SELECT count(*) FROM pragma_integrity_check "
+                                     "WHERE integrity_check = 'ok'"),
+                    1);
+    sqlite3_close(db);
+}
+
+static void test_damaged_record_never_read(void)
+{
+    s_fresh();
+    const char *name = "VN/GOV/BCA/population";
+    lt_store_t *s = s_open();
+    lt_stream_t st = s_stream(s, name);
+    CU_ASSERT_FATAL(st.id == 1);
+    for (uint64_t seq = 1; seq <= 10; seq++)
+        s_append(s, &st, name, seq, 100);
+    lt_store_destroy(&s);
+    s_edit_record(6);
+    s = s_open();
+    reads_t r;
+    /* The read stops before the damaged record and hands out the sound ones. */
+    CU_ASSERT_EQUAL(s_read(s, &st, name, 100, 1, 64, 1 << 20, &r), 5);
+    CU_ASSERT_EQUAL(r.n, 5);
+    CU_ASSERT_EQUAL(s_read(s, &st, name, 100, 6, 64, 1 << 20, &r), LT_STORE_DAMAGED);
+    CU_ASSERT_EQUAL(r.n, 0);
+    CU_ASSERT_EQUAL(lt_store_damaged_seq(s), 6);
+    CU_ASSERT_EQUAL(s_read(s, &st, name, 100, 7, 64, 1 << 20, &r), 4);
+    uint8_t *rec = NULL;
+    size_t len = 0;
+    CU_ASSERT_EQUAL(lt_store_get(s, st.id, 6, &rec, &len), LT_STORE_DAMAGED);
+    CU_ASSERT_PTR_NULL(rec);
+    CU_ASSERT_EQUAL(lt_store_get(s, st.id, 5, &rec, &len), 1);
+    free(rec);
+    lt_store_destroy(&s);
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -373,6 +520,10 @@ int main(void)
         {"nothing is visible before commit; a rollback leaves nothing", test_transactions},
         {"reopening the store keeps log, state and cursors", test_reopen_keeps_everything},
         {"a missing directory or a non-database file is refused with its path", test_open_errors},
+        {"a store made by the previous schema is migrated and keeps everything",
+         test_migrates_older_schema},
+        {"a store of a newer schema is refused, naming both versions", test_refuses_newer_schema},
+        {"a record edited behind the store's back is never read", test_damaged_record_never_read},
         {NULL, NULL},
     };
     int rc = ut_main("lt_store", NULL, NULL, tests);

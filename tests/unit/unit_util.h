@@ -89,6 +89,19 @@ static inline int ut_has_loc(const char *err, const char *path, int line)
     return strncmp(err, want, strlen(want)) == 0;
 }
 
+/* Ends a capture of stderr into the file path: restores stderr from saved
+ * (a dup of the original) and reads what was captured into out[cap]. */
+static inline void ut_captured(int saved, const char *path, char *out, size_t cap)
+{
+    fflush(stderr);
+    CU_ASSERT_FATAL(dup2(saved, 2) == 2);
+    FILE *f = fopen(path, "r");
+    CU_ASSERT_FATAL(f != NULL);
+    size_t n = fread(out, 1, cap - 1, f);
+    out[n] = '\0';
+    fclose(f);
+}
+
 /* Registers one suite, runs it verbosely and returns the process status:
  * non-zero on any failure or CUnit error. */
 static inline int ut_main(const char *suite, CU_InitializeFunc init, CU_CleanupFunc clean,
