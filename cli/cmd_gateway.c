@@ -82,8 +82,8 @@ static int s_print_status(const Lienthong__StatusReply *r)
         printf("  %s\n", r->peers_connected[i]);
     for (size_t i = 0; i < r->n_streams; i++) {
         const Lienthong__StreamStatus *s = r->streams[i];
-        printf("%s %s: last seq %" PRIu64 ", %.0f records/s\n", s->role, s->stream, s->last_seq,
-               s->records_per_sec);
+        printf("%s %s: last seq %" PRIu64 ", %.0f records/s, log kept from seq %" PRIu64 "\n",
+               s->role, s->stream, s->last_seq, s->records_per_sec, s->retained_first);
         for (size_t j = 0; j < s->n_subscribers; j++)
             printf("    subscriber %-16s cursor %" PRIu64 " lag %" PRIu64 "\n",
                    s->subscribers[j]->member, s->subscribers[j]->cursor, s->subscribers[j]->lag);

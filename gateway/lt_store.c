@@ -454,6 +454,14 @@ int lt_store_get(lt_store_t *self, int64_t stream, uint64_t seq, uint8_t **rec, 
 
 /* ---- retention and snapshots (PROTOCOL.md 6.7, 6.8) ---------------------- */
 
+int lt_store_relaxed(lt_store_t *self, int relaxed)
+{
+    return sqlite3_exec(self->db, relaxed ? "PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = FULL",
+                        NULL, NULL, NULL) == SQLITE_OK
+               ? 0
+               : -1;
+}
+
 int lt_store_sum_ok(int64_t stream, uint64_t seq, const void *rec, size_t len, const void *sum,
                     size_t sum_len)
 {

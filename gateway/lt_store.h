@@ -85,6 +85,11 @@ int lt_store_get(lt_store_t *self, int64_t stream, uint64_t seq, uint8_t **rec, 
 
 /* ---- retention and snapshots (PROTOCOL.md 6.7, 6.8) ---- */
 
+/* relaxed: commits until the next lt_store_relaxed(self, 0) are not
+ * synced (WAL, synchronous=NORMAL): for data that is worthless after a
+ * crash anyway (a snapshot being staged); the next synced commit makes them
+ * durable too. */
+int lt_store_relaxed(lt_store_t *self, int relaxed) __attribute__((warn_unused_result));
 /* 1 when sum (sum_len bytes) is the checksum of the log row of (stream,
  * seq) holding rec: for readers on their own connection (lt_store_snap). */
 int lt_store_sum_ok(int64_t stream, uint64_t seq, const void *rec, size_t len, const void *sum,

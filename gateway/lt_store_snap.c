@@ -26,8 +26,11 @@ static int s_start(lt_store_snap_t *self, int64_t stream)
 {
     sqlite3_stmt *last = NULL;
     int rc = -1;
-    /* BEGIN then a first read fixes the snapshot the transaction sees. */
-    if (sqlite3_exec(self->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK ||
+    /* BEGIN then a first read fixes the snapshot the transaction sees. The
+     * walk looks each key's record up in the log: a cache as large as the
+     * gateway's own keeps those lookups in memory. */
+    if (sqlite3_exec(self->db, "PRAGMA cache_size = -65536", NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_exec(self->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(self->db, "SELECT last_seq FROM streams WHERE id = ?1", -1, &last,
                            NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(self->db, s_rows_sql, -1, &self->rows, NULL) != SQLITE_OK)
