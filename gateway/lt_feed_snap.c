@@ -14,13 +14,10 @@
 #include <string.h>
 #include <zmq.h>
 
-/* Starts a reading of st; NULL (logged) when too many are open or the
- * store fails. */
+/* Starts a reading of st; NULL (logged) when the store fails. */
 static lt_feed_snap_t *s_start(lt_feed_t *self, lt_feed_stream_t *st)
 {
     char err[256];
-    if (self->n_snaps >= LT_SNAP_MAX_SENDING)
-        return NULL; /* the caller waits: one ends, another may start */
     lt_feed_snap_t *sn = calloc(1, sizeof *sn);
     if (!sn || !(sn->rd = lt_store_snap_new(self->ctx->store, st->id, err, sizeof err))) {
         lt_error("feed", "%s: cannot start a snapshot: %s", st->name, sn ? err : "out of memory");
@@ -140,8 +137,10 @@ static int s_send_end(lt_feed_t *self, void *sock, lt_feed_sub_t *s, lt_feed_sna
 int lt_feed_snap_send(lt_feed_t *self, void *sock, lt_feed_sub_t *s)
 {
     if (!s->snap) {
+        if (self->n_snaps >= LT_SNAP_MAX_SENDING)
+            return 0; /* waits until one ends */
         if (!(s->snap = s_start(self, s->stream)))
-            return 0;
+            return -1;
         lt_info("feed", "sending %s a snapshot of %s at seq %llu (it asked from seq %llu, the "
                 "log is kept from %llu)", s->member, s->stream->name,
                 (unsigned long long)s->snap->seq, (unsigned long long)s->next,
@@ -202,8 +201,10 @@ int lt_feed_snap_replace(lt_feed_t *self, void *sock, lt_feed_sink_t *k)
     if (k->awaiting)
         return 0; /* one part at a time, the next after its acknowledgement */
     if (!k->snap) {
+        if (self->n_snaps >= LT_SNAP_MAX_SENDING)
+            return 0; /* waits until one ends */
         if (!(k->snap = s_start(self, k->stream)))
-            return 0;
+            return -1;
         lt_info("local", "sink of %s from seq %llu is behind the log kept from %llu: replacing "
                 "its table by the state at seq %llu", k->stream->name, (unsigned long long)k->next,
                 (unsigned long long)k->stream->tail_first, (unsigned long long)k->snap->seq);
