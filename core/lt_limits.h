@@ -88,6 +88,10 @@
 #define LT_RETAIN_STEP_ROWS 4096
 #define LT_RETAIN_BUSY_MS   5
 #define LT_RETAIN_IDLE_MS   1000
+/* A sweep of the rows kept below the tail (a key's version that was
+ * current when the tail passed it, superseded since) starts at most this
+ * often per stream, and only after the stream grew (implementation, 6.8). */
+#define LT_RETAIN_SWEEP_MS 10000
 /* Snapshots being sent at once, to peers and sinks; each holds a read
  * transaction on the store (implementation, 6.7). */
 #define LT_SNAP_MAX_SENDING 16

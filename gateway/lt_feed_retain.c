@@ -5,7 +5,10 @@
  * poll loop's tick, a bounded step at a time (LT_RETAIN_STEP_ROWS rows of
  * one stream in one transaction), so that neither publishing nor feeds
  * wait behind a large delete. A row that is still the current version of
- * a live key stays (it is the state); a tombstone leaves with its key. */
+ * a live key stays (it is the state); a tombstone leaves with its key. A
+ * version kept so may be superseded later: a sweep over the rows below the
+ * tail, in the same bounded steps, deletes those (when the stream has
+ * grown, at most every LT_RETAIN_SWEEP_MS). */
 #include "lt_feed_int.h"
 #include "lt_clock.h"
 #include "lt_log.h"
@@ -72,39 +75,76 @@ static int s_prune_row(lt_store_t *store, int64_t stream, const row_t *row)
     return !current || row->deleted ? lt_store_log_delete(store, stream, row->seq) : 0;
 }
 
-/* Prunes rows [st->tail_first, cut) that the day bound lets go, at most one
- * step of them, in one transaction. Returns how far the tail moved, or -1. */
-static int64_t s_step(lt_feed_t *self, lt_feed_stream_t *st, uint64_t cut)
+/* Prunes what may go of the rows read into s, in order, up to the first
+ * the day bound keeps; in one transaction. Returns the seq after the last
+ * row examined (from when none was), or 0 on a store failure. */
+static uint64_t s_prune_rows(lt_store_t *store, int64_t stream, const step_t *s, int64_t young,
+                             uint64_t from)
+{
+    if (lt_store_begin(store) != 0)
+        return 0;
+    uint64_t next = from;
+    for (size_t i = 0; i < s->n && s->rows[i].changed_at_ms < young; i++) {
+        if (s_prune_row(store, stream, &s->rows[i]) != 0)
+            return 0;
+        next = s->rows[i].seq + 1;
+    }
+    return next;
+}
+
+/* One step at the tail, or else of the sweep below it, of stream st (cut
+ * from s_cutoff). In one transaction. Returns 1 when more is due soon, 0
+ * when not, -1 on a store failure (logged). */
+static int s_step(lt_feed_t *self, lt_feed_stream_t *st, uint64_t cut, int64_t now)
 {
     lt_store_t *store = self->ctx->store;
     const lt_gwcfg_t *cfg = self->ctx->cfg;
-    int64_t young = cfg->retain_days ? lt_clock_now_ms() - cfg->retain_days * DAY_MS : INT64_MAX;
-    uint64_t want = cut - st->tail_first, first = st->tail_first;
-    int64_t moved = -1;
+    int tail = cut > st->tail_first, rc = -1;
+    int64_t young = tail && cfg->retain_days ? lt_clock_now_ms() - cfg->retain_days * DAY_MS
+                                             : INT64_MAX;
+    uint64_t from = tail ? st->tail_first : st->sweep_seq;
+    uint64_t want = tail ? cut - st->tail_first : LT_RETAIN_STEP_ROWS;
     step_t s = {.rows = calloc(LT_RETAIN_STEP_ROWS, sizeof(row_t))};
-    if (!s.rows || lt_store_read(store, st->id, st->tail_first,
-                                 want < LT_RETAIN_STEP_ROWS ? (size_t)want : LT_RETAIN_STEP_ROWS,
-                                 SIZE_MAX, s_row, &s) < 0 ||
-        lt_store_begin(store) != 0)
+    size_t max = want < LT_RETAIN_STEP_ROWS ? (size_t)want : LT_RETAIN_STEP_ROWS;
+    int n = !s.rows ? -1
+            : tail  ? lt_store_read(store, st->id, from, max, SIZE_MAX, s_row, &s)
+                    : lt_store_scan(store, st->id, from, st->tail_first, max, s_row, &s);
+    uint64_t next = n < 0 ? 0 : s_prune_rows(store, st->id, &s, young, from);
+    if (next == 0 || (tail && next > st->tail_first &&
+                      (lt_store_tail_set(store, st->id, next) != 0)) ||
+        lt_store_commit(store) != 0)
         goto out;
-    for (size_t i = 0; i < s.n && s.rows[i].changed_at_ms < young; i++) {
-        if (s_prune_row(store, st->id, &s.rows[i]) != 0)
-            goto out;
-        first = s.rows[i].seq + 1;
+    if (tail) {
+        rc = next > st->tail_first;
+        if (rc)
+            lt_debug("feed", "%s: log kept from seq %llu", st->name, (unsigned long long)next);
+        st->tail_first = next;
+    } else {
+        rc = (size_t)n == max; /* a full step: the sweep goes on */
+        st->sweep_seq = rc ? next : 0;
+        if (!rc)
+            st->sweep_at = now + LT_RETAIN_SWEEP_MS;
     }
-    if (first > st->tail_first &&
-        (lt_store_tail_set(store, st->id, first) != 0 || lt_store_commit(store) != 0))
-        goto out;
-    lt_store_rollback(store); /* only when nothing was pruned: an empty transaction */
-    moved = (int64_t)(first - st->tail_first);
-    st->tail_first = first;
 out:
-    if (moved < 0) {
+    if (rc < 0) {
         lt_error("feed", "store: cannot prune %s: %s", st->name, lt_store_error(store));
         lt_store_rollback(store);
     }
     free(s.rows);
-    return moved;
+    return rc;
+}
+
+/* 1 when a sweep below st's tail runs or is due: the stream grew since the
+ * last one started, which was long enough ago. */
+static int s_sweep_due(lt_feed_stream_t *st, int64_t now)
+{
+    if (st->sweep_seq)
+        return 1;
+    if (st->tail_first <= 1 || st->last_seq == st->swept_last || now < st->sweep_at)
+        return 0;
+    st->sweep_seq = 1;
+    st->swept_last = st->last_seq;
+    return 1;
 }
 
 void lt_feed_retain_tick(lt_feed_t *self)
@@ -116,9 +156,9 @@ void lt_feed_retain_tick(lt_feed_t *self)
     for (size_t k = 0; k < self->n_streams; k++) {
         lt_feed_stream_t *st = &self->streams[(self->prune_next + k) % self->n_streams];
         uint64_t cut = s_cutoff(self, st);
-        if (cut <= st->tail_first)
+        if (cut <= st->tail_first && !s_sweep_due(st, now))
             continue;
-        if (s_step(self, st, cut) > 0)
+        if (s_step(self, st, cut, now) > 0)
             self->prune_at = now + LT_RETAIN_BUSY_MS; /* more may be due: soon again */
         self->prune_next = (self->prune_next + k + 1) % self->n_streams;
         return;

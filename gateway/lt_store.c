@@ -42,6 +42,7 @@ enum {
     ST_CLEAR_TAIL,
     ST_CLEAR_BATCHES,
     ST_RENAME,
+    ST_SCAN,
     ST_COUNT
 };
 
@@ -71,6 +72,7 @@ static const char *s_sql[ST_COUNT] = {
     [ST_CLEAR_TAIL] = "DELETE FROM tails WHERE stream = ?1",
     [ST_CLEAR_BATCHES] = "DELETE FROM batches WHERE stream = ?1",
     [ST_RENAME] = "UPDATE streams SET name = ?2 WHERE name = ?1",
+    [ST_SCAN] = "SELECT id, record, sum FROM log WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT ?3",
 };
 
 /* Connection settings, outside any transaction (journal_mode cannot change
@@ -453,6 +455,30 @@ int lt_store_get(lt_store_t *self, int64_t stream, uint64_t seq, uint8_t **rec, 
 }
 
 /* ---- retention and snapshots (PROTOCOL.md 6.7, 6.8) ---------------------- */
+
+int lt_store_scan(lt_store_t *self, int64_t stream, uint64_t from_seq, uint64_t to_seq,
+                  size_t max_n, lt_store_rec_fn fn, void *arg)
+{
+    sqlite3_stmt *st = self->st[ST_SCAN];
+    if (from_seq > SEQ_MAX || to_seq > SEQ_MAX + 1 || from_seq >= to_seq)
+        return 0;
+    sqlite3_bind_int64(st, 1, LOG_ID(stream, from_seq));
+    sqlite3_bind_int64(st, 2, LOG_ID(stream, to_seq));
+    sqlite3_bind_int64(st, 3, (int64_t)max_n);
+    int n = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (!s_row_sound(st))
+            continue; /* a damaged row is left for the reads to report */
+        uint64_t seq = (uint64_t)(sqlite3_column_int64(st, 0) & ((1LL << SEQ_BITS) - 1));
+        if (fn(arg, seq, sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1)) != 0) {
+            rc = SQLITE_ERROR;
+            break;
+        }
+        n++;
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? n : -1;
+}
 
 int lt_store_relaxed(lt_store_t *self, int relaxed)
 {
