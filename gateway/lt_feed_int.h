@@ -167,6 +167,9 @@ void lt_feed_replica_credit(lt_feed_replica_t *f, void *sock, size_t n);
 /* Forgets a snapshot being received (a re-subscribe restarts it). */
 void lt_feed_stage_reset(lt_feed_replica_t *f);
 void lt_feed_stage_free(lt_feed_replica_t *f);
+/* Empties what a snapshot interrupted by a stop left staged for f. 0, or
+ * -1 on a store failure. */
+int lt_feed_stage_discard(lt_feed_t *self, const lt_feed_replica_t *f);
 
 /* ---- lt_feed_snap.c (snapshots and replacements sent, 6.7, 8.2) ---- */
 

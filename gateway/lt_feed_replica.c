@@ -25,7 +25,8 @@ int lt_feed_replica_open(lt_feed_t *self, const char *stream)
     lt_feed_replica_t *f = &self->replicas[self->n_replicas];
     memset(f, 0, sizeof *f);
     f->stream = lt_feed_stream(self, stream);
-    if (!f->stream || lt_store_stream(self->ctx->store, stream, &f->cursor) != 0)
+    if (!f->stream || lt_store_stream(self->ctx->store, stream, &f->cursor) != 0 ||
+        lt_feed_stage_discard(self, f) != 0)
         return -1;
     f->state = LT_FEED_IDLE;
     const char *label[] = {f->stream->name};

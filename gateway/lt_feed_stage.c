@@ -37,6 +37,23 @@ void lt_feed_stage_reset(lt_feed_replica_t *f)
         f->stage->active = 0;
 }
 
+int lt_feed_stage_discard(lt_feed_t *self, const lt_feed_replica_t *f)
+{
+    lt_store_t *store = self->ctx->store;
+    char name[LT_STREAM_ID_MAX + sizeof STAGE_PREFIX];
+    lt_stream_t st;
+    snprintf(name, sizeof name, STAGE_PREFIX "%s", f->stream->name);
+    int found = lt_store_stream_find(store, name, &st);
+    if (found <= 0)
+        return found;
+    if (lt_store_begin(store) != 0 || lt_store_stream_clear(store, st.id) != 0 ||
+        lt_store_commit(store) != 0) {
+        lt_store_rollback(store);
+        return -1;
+    }
+    return 0;
+}
+
 void lt_feed_stage_free(lt_feed_replica_t *f)
 {
     free(f->stage);

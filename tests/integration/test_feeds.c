@@ -913,6 +913,7 @@ static void test_kill_during_snapshot(void)
     CU_ASSERT(lt_it_log_wait(gbh, mark, SNAP_LINE "5000", "replica at seq 300", CONVERGE_MS) == 0);
     LT_IT_REQUIRE(lt_ft_wait_same(owner, gbh, DS, CONVERGE_MS) == 0);
     CHECK(lt_ft_check_live(gbh, DS, &m, err, sizeof err));
+    CU_ASSERT_EQUAL(lt_ft_log_count(gbh, "\x02snapshot " DS), 0); /* nothing left staged */
     s_finish(&x);
 out:
     if (s_test_failed())
