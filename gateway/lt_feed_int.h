@@ -20,6 +20,8 @@ typedef struct {
     uint64_t tail_first; /* first seq of the retained log tail (PROTOCOL.md 6.8) */
     uint64_t sweep_seq;  /* next seq the sweep below the tail looks at; 0: none running */
     uint64_t swept_last; /* last_seq when the last sweep started */
+    uint64_t kept_below; /* rows kept below the tail (as last counted) */
+    uint64_t sweep_kept; /* rows the running sweep kept so far */
     int64_t sweep_at;    /* monotonic ms before which no sweep starts */
     uint64_t rate_seq; /* appended count at rate_at, for records/s */
     int64_t rate_at;

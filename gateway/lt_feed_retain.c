@@ -64,7 +64,8 @@ static uint64_t s_cutoff(const lt_feed_t *self, const lt_feed_stream_t *st)
 }
 
 /* Deletes what may go of one examined row: the row unless it is a live
- * key's current version, and a tombstone's state row with it. */
+ * key's current version, and a tombstone's state row with it. Returns 1
+ * when the row stays, 0 when it went, -1 on a store failure. */
 static int s_prune_row(lt_store_t *store, int64_t stream, const row_t *row)
 {
     uint64_t seq;
@@ -72,21 +73,26 @@ static int s_prune_row(lt_store_t *store, int64_t stream, const row_t *row)
     int current = found == 1 && seq == row->seq;
     if (found < 0 || (current && row->deleted && lt_store_state_delete(store, stream, row->key)))
         return -1;
-    return !current || row->deleted ? lt_store_log_delete(store, stream, row->seq) : 0;
+    if (current && !row->deleted)
+        return 1;
+    return lt_store_log_delete(store, stream, row->seq) == 0 ? 0 : -1;
 }
 
 /* Prunes what may go of the rows read into s, in order, up to the first
  * the day bound keeps; in one transaction. Returns the seq after the last
- * row examined (from when none was), or 0 on a store failure. */
+ * row examined (from when none was), or 0 on a store failure; counts the
+ * rows kept in *kept. */
 static uint64_t s_prune_rows(lt_store_t *store, int64_t stream, const step_t *s, int64_t young,
-                             uint64_t from)
+                             uint64_t from, uint64_t *kept)
 {
     if (lt_store_begin(store) != 0)
         return 0;
     uint64_t next = from;
     for (size_t i = 0; i < s->n && s->rows[i].changed_at_ms < young; i++) {
-        if (s_prune_row(store, stream, &s->rows[i]) != 0)
+        int rc = s_prune_row(store, stream, &s->rows[i]);
+        if (rc < 0)
             return 0;
+        *kept += rc == 1;
         next = s->rows[i].seq + 1;
     }
     return next;
@@ -109,12 +115,14 @@ static int s_step(lt_feed_t *self, lt_feed_stream_t *st, uint64_t cut, int64_t n
     int n = !s.rows ? -1
             : tail  ? lt_store_read(store, st->id, from, max, SIZE_MAX, s_row, &s)
                     : lt_store_scan(store, st->id, from, st->tail_first, max, s_row, &s);
-    uint64_t next = n < 0 ? 0 : s_prune_rows(store, st->id, &s, young, from);
+    uint64_t kept = 0;
+    uint64_t next = n < 0 ? 0 : s_prune_rows(store, st->id, &s, young, from, &kept);
     if (next == 0 || (tail && next > st->tail_first &&
                       (lt_store_tail_set(store, st->id, next) != 0)) ||
         lt_store_commit(store) != 0)
         goto out;
     if (tail) {
+        st->kept_below += kept;
         rc = next > st->tail_first;
         if (rc)
             lt_debug("feed", "%s: log kept from seq %llu", st->name, (unsigned long long)next);
@@ -122,8 +130,11 @@ static int s_step(lt_feed_t *self, lt_feed_stream_t *st, uint64_t cut, int64_t n
     } else {
         rc = (size_t)n == max; /* a full step: the sweep goes on */
         st->sweep_seq = rc ? next : 0;
-        if (!rc)
+        st->sweep_kept += kept;
+        if (!rc) {
+            st->kept_below = st->sweep_kept;
             st->sweep_at = now + LT_RETAIN_SWEEP_MS;
+        }
     }
 out:
     if (rc < 0) {
@@ -134,15 +145,21 @@ out:
     return rc;
 }
 
-/* 1 when a sweep below st's tail runs or is due: the stream grew since the
- * last one started, which was long enough ago. */
-static int s_sweep_due(lt_feed_stream_t *st, int64_t now)
+/* 1 when a sweep below st's tail runs or is due: the stream grew enough
+ * since the last one started, which was long enough ago. None while
+ * snapshots are being sent: they come first. */
+static int s_sweep_due(const lt_feed_t *self, lt_feed_stream_t *st, int64_t now)
 {
+    if (self->n_snaps > 0)
+        return 0;
     if (st->sweep_seq)
         return 1;
-    if (st->tail_first <= 1 || st->last_seq == st->swept_last || now < st->sweep_at)
+    uint64_t grown = st->last_seq - st->swept_last;
+    if (st->tail_first <= 1 || now < st->sweep_at || grown < LT_RETAIN_SWEEP_MIN ||
+        grown < st->kept_below / 2)
         return 0;
     st->sweep_seq = 1;
+    st->sweep_kept = 0;
     st->swept_last = st->last_seq;
     return 1;
 }
@@ -156,7 +173,7 @@ void lt_feed_retain_tick(lt_feed_t *self)
     for (size_t k = 0; k < self->n_streams; k++) {
         lt_feed_stream_t *st = &self->streams[(self->prune_next + k) % self->n_streams];
         uint64_t cut = s_cutoff(self, st);
-        if (cut <= st->tail_first && !s_sweep_due(st, now))
+        if (cut <= st->tail_first && !s_sweep_due(self, st, now))
             continue;
         if (s_step(self, st, cut, now) > 0)
             self->prune_at = now + LT_RETAIN_BUSY_MS; /* more may be due: soon again */
