@@ -666,15 +666,21 @@ static int s_setup(s_pg_t *self, char *err, size_t errlen)
  * (worth retrying) rather than refusing us or misconfigured. */
 static int s_connect(s_pg_t *self, char *err, size_t errlen)
 {
-    PQfinish(self->conn);
     self->ready = 0;
-    self->conn = PQconnectdb(self->conninfo);
-    s_set_name(self);
-    if (self->conn && PQstatus(self->conn) == CONNECTION_OK) {
-        self->lost = 0;
-        return 0;
+    PGPing ping = PQPING_OK;
+    /* A server leaving recovery refuses a connection ("not yet accepting
+     * connections") and may answer the ping just after: a refusal with the
+     * server up is believed (password, database) only when it repeats. */
+    for (int attempt = 0; attempt < 2 && ping == PQPING_OK; attempt++) {
+        PQfinish(self->conn);
+        self->conn = PQconnectdb(self->conninfo);
+        s_set_name(self);
+        if (self->conn && PQstatus(self->conn) == CONNECTION_OK) {
+            self->lost = 0;
+            return 0;
+        }
+        ping = PQping(self->conninfo);
     }
-    PGPing ping = PQping(self->conninfo);
     self->lost = ping == PQPING_REJECT || ping == PQPING_NO_RESPONSE;
     char what[NAME_MAX_LEN + 64];
     snprintf(what, sizeof what, "cannot connect to %s", self->name);

@@ -21,6 +21,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+/* How long a connection waits for another one's lock, in ms. */
+#define LT_DB_SQLITE_BUSY_MS 5000
 
 typedef struct {
     sqlite3 *db;
@@ -96,12 +100,13 @@ int lt_db_sqlite_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, char *
     return -1;
 }
 
-static int s_check_wal(sqlite3 *db, char *err, size_t errlen)
+/* One attempt at journal_mode=WAL: 0 when the database is in WAL mode. */
+static int s_try_wal(sqlite3 *db, char *err, size_t errlen)
 {
     sqlite3_stmt *st = NULL;
     int rc = -1;
     if (lt_db_sqlite_prepare(db, "PRAGMA journal_mode=WAL", &st, err, errlen))
-        return -1;
+        return -2;
     const unsigned char *mode = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_text(st, 0) : NULL;
     if (mode && strcmp((const char *)mode, "wal") == 0)
         rc = 0;
@@ -111,9 +116,23 @@ static int s_check_wal(sqlite3 *db, char *err, size_t errlen)
     return rc;
 }
 
+/* Switching to WAL needs the database to itself, and SQLite reports a
+ * concurrent reader or writer (e.g. another sink starting on the same file)
+ * without waiting for busy_timeout: retry for as long as that timeout. */
+static int s_check_wal(sqlite3 *db, char *err, size_t errlen)
+{
+    int rc = -1;
+    for (int i = 0; i < LT_DB_SQLITE_BUSY_MS / 50; i++) {
+        if ((rc = s_try_wal(db, err, errlen)) != -1)
+            break;
+        usleep(50 * 1000);
+    }
+    return rc == 0 ? 0 : -1;
+}
+
 static int s_pragmas(sqlite3 *db, int wal, char *why, size_t cap)
 {
-    if (sqlite3_busy_timeout(db, 5000) != SQLITE_OK) {
+    if (sqlite3_busy_timeout(db, LT_DB_SQLITE_BUSY_MS) != SQLITE_OK) {
         snprintf(why, cap, "cannot set busy_timeout: %s", sqlite3_errmsg(db));
         return -1;
     }

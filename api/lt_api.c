@@ -293,6 +293,24 @@ static int s_writable(const char *path)
     return stat(path, &st) == 0 && (st.st_mode & S_IWUSR);
 }
 
+/* The gateway's own readiness (PROTOCOL.md 8.7), as check "gateway": "ok",
+ * or why it cannot serve (its audit log cannot be written). 1 when ready. */
+static int s_gateway_ready(lt_api_t *self, json_t *checks)
+{
+    lt_apicall_out_t out;
+    Lienthong__Envelope *env = lt_apicall_ready(self->call, STATUS_MS, &out);
+    int ok = env && env->ready_reply->ready;
+    char why[512];
+    snprintf(why, sizeof why, "%s", env ? "not ready" : "the gateway does not answer");
+    for (size_t i = 0, o = 0; env && i < env->ready_reply->n_problems && o < sizeof why; i++)
+        o += (size_t)snprintf(why + o, sizeof why - o, "%s%s", i ? "; " : "",
+                              env->ready_reply->problems[i]);
+    json_object_set_new(checks, "gateway", json_string(ok ? "ok" : why));
+    json_decref(out.body);
+    lt_wire_free(&env);
+    return ok;
+}
+
 static void s_ready(lt_api_t *self, reply_t *r)
 {
     char why[512], store[PATH_MAX + 16];
@@ -321,6 +339,7 @@ static void s_ready(lt_api_t *self, reply_t *r)
                                                      : peers ? "ok" : "no configured peer connected"));
     json_decref(out.body);
     lt_wire_free(&env);
+    ok &= s_gateway_ready(self, checks);
     r->status = ok ? 200 : 503;
     r->reason = ok ? "ok" : "unready";
     r->body = json_pack("{s:s,s:o}", "status", ok ? "ready" : "unready", "checks", checks);

@@ -354,6 +354,39 @@ Lienthong__Envelope *lt_apicall_status(lt_apicall_t *self, int timeout_ms, lt_ap
                  LIENTHONG__ENVELOPE__BODY_STATUS_REPLY, timeout_ms, out);
 }
 
+/* One subscriber line; a disconnected one says since when and why (8.3). */
+static json_t *s_subscriber_json(const Lienthong__SubscriberStatus *sub)
+{
+    json_t *j = json_pack("{s:s,s:I,s:I,s:b}", "member", sub->member, "cursor",
+                          (json_int_t)sub->cursor, "lag", (json_int_t)sub->lag, "disconnected",
+                          sub->disconnected);
+    if (j && sub->disconnected) {
+        json_object_set_new(j, "disconnected_since_ms", json_integer(sub->disconnected_since_ms));
+        json_object_set_new(j, "reason", json_string(sub->reason));
+    }
+    return j;
+}
+
+/* Every peer with a link or an incoming connection, connected or not. */
+static json_t *s_peers_json(const Lienthong__StatusReply *st)
+{
+    json_t *peers = json_array();
+    for (size_t i = 0; peers && i < st->n_peers; i++)
+        json_array_append_new(peers, json_pack("{s:s,s:b,s:I,s:I}", "member", st->peers[i]->member,
+                                               "connected", st->peers[i]->connected, "since_ms",
+                                               (json_int_t)st->peers[i]->since_ms,
+                                               "directory_version",
+                                               (json_int_t)st->peers[i]->directory_version));
+    return peers;
+}
+
+Lienthong__Envelope *lt_apicall_ready(lt_apicall_t *self, int timeout_ms, lt_apicall_out_t *out)
+{
+    Lienthong__ReadyRequest q = LIENTHONG__READY_REQUEST__INIT;
+    return s_ask(self, LIENTHONG__ENVELOPE__BODY_READY_REQUEST, &q,
+                 LIENTHONG__ENVELOPE__BODY_READY_REPLY, timeout_ms, out);
+}
+
 json_t *lt_apicall_status_json(const Lienthong__StatusReply *st)
 {
     json_t *streams = json_array(), *peers = json_array();
@@ -363,15 +396,15 @@ json_t *lt_apicall_status_json(const Lienthong__StatusReply *st)
         const Lienthong__StreamStatus *s = st->streams[i];
         json_t *subs = json_array();
         for (size_t j = 0; j < s->n_subscribers; j++)
-            json_array_append_new(subs, json_pack("{s:s,s:I,s:I}", "member", s->subscribers[j]->member,
-                                                  "cursor", (json_int_t)s->subscribers[j]->cursor,
-                                                  "lag", (json_int_t)s->subscribers[j]->lag));
+            json_array_append_new(subs, s_subscriber_json(s->subscribers[j]));
         json_array_append_new(streams, json_pack("{s:s,s:s,s:I,s:f,s:o}", "stream", s->stream,
                                                  "role", s->role, "last_seq", (json_int_t)s->last_seq,
                                                  "records_per_sec", s->records_per_sec,
                                                  "subscribers", subs));
     }
-    return json_pack("{s:s,s:I,s:o,s:I,s:o}", "member", st->member, "directory_version",
-                     (json_int_t)st->directory_version, "peers_connected", peers, "refused",
-                     (json_int_t)st->refused, "streams", streams);
+    return json_pack("{s:s,s:I,s:I,s:b,s:o,s:o,s:I,s:o}", "member", st->member,
+                     "directory_version", (json_int_t)st->directory_version,
+                     "directory_expires_at", (json_int_t)st->directory_expires_at,
+                     "directory_expired", st->directory_expired, "peers_connected", peers, "peers",
+                     s_peers_json(st), "refused", (json_int_t)st->refused, "streams", streams);
 }

@@ -37,6 +37,9 @@ void lt_apicall_query(lt_apicall_t *self, lt_apireq_t *req, const Lienthong__OnB
  * via lt_wire_free of its envelope: the envelope is returned), or NULL with
  * out set to the failure. */
 Lienthong__Envelope *lt_apicall_status(lt_apicall_t *self, int timeout_ms, lt_apicall_out_t *out);
+/* The gateway's ReadyReply (PROTOCOL.md 8.7) in its envelope, or NULL
+ * with out set to the failure. */
+Lienthong__Envelope *lt_apicall_ready(lt_apicall_t *self, int timeout_ms, lt_apicall_out_t *out);
 /* The gateway's statistics as Prometheus text (MetricsReply, PROTOCOL.md
  * 8.6): a malloc'd copy in *text (length *len), or -1 with out set. */
 int lt_apicall_metrics(lt_apicall_t *self, int timeout_ms, char **text, size_t *len,

@@ -1,9 +1,15 @@
 /* cmd_audit: `lienthong audit` reads the gateway's audit log: the
  * subject-access report ("who has accessed the record of ID X, and why"),
- * recent entries, and a check of the hash chain and its signed checkpoints. */
+ * recent entries, and a check of the hash chain and its signed checkpoints.
+ * `audit export` moves old segments of the log to files (retention) and
+ * `audit verify --file` checks such files anywhere, with only the member's
+ * public signing key or the federation's directory. */
 #include "lt_audit.h"
+#include "lt_auditarc.h"
+#include "lt_clock.h"
 #include "lt_gwcfg.h"
 #include "lt_cli.h"
+#include "lt_valid.h"
 
 #include <getopt.h>
 #include <jansson.h>
@@ -12,8 +18,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
-static const char *USAGE = "lienthong audit --config FILE [--subject KEY | --last N] [--verify] [--json]";
+static const char *USAGE =
+    "lienthong audit --config FILE [--subject KEY | --last N] [--verify] [--json]\n"
+    "       lienthong audit export --config FILE --out FILE [--older-than DAYS]\n"
+    "       lienthong audit verify --file FILE [--file FILE...]\n"
+    "             (--signing-key KEY | --directory FILE --authority-key KEY | --config FILE)";
 
 static void s_time(int64_t ms, char *buf, size_t len)
 {
@@ -21,6 +32,19 @@ static void s_time(int64_t ms, char *buf, size_t len)
     struct tm tm;
     gmtime_r(&t, &tm);
     strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+/* v as a JSON string. Text that is not UTF-8 (written by an older gateway,
+ * PROTOCOL.md 4.5) is shown with '?' for each bad byte rather than
+ * dropped, which jansson would do. */
+static json_t *s_json_text(const char *v)
+{
+    json_t *j = json_string(v ? v : "");
+    char *copy = j ? NULL : strdup(v);
+    if (copy)
+        j = json_string(lt_valid_sanitise(copy));
+    free(copy);
+    return j;
 }
 
 /* Prints the entries the statement yields, as text or a JSON array. */
@@ -40,7 +64,7 @@ static int s_print(sqlite3_stmt *st, int json)
             json_t *o = json_pack("{s:I,s:s}", cols[0], (json_int_t)sqlite3_column_int64(st, 0),
                                   cols[1], at);
             for (int i = 2; o && i < 12; i++)
-                json_object_set_new(o, cols[i], json_string(v[i] ? v[i] : ""));
+                json_object_set_new(o, cols[i], s_json_text(v[i]));
             json_array_append_new(arr, o);
         } else {
             printf("%s UTC  %-12s %-16s %s %s\n    fields: %s  purpose: %s  case: %s  -> %s\n", at,
@@ -97,15 +121,204 @@ out:
     return rc;
 }
 
+/* What a check proved, and what it cannot (docs/operations.md, "Audit log"). */
+static void s_proved(const char *what, const lt_audit_report_t *r)
+{
+    char at[32];
+    s_time(r->signed_at_ms, at, sizeof at);
+    printf("%s intact: entries %llu..%llu (%ld), hash chain and signed checkpoints verified; "
+           "the last entry was signed at %s UTC\n",
+           what, (unsigned long long)r->anchor + 1, (unsigned long long)r->last, r->entries, at);
+    if (r->anchor)
+        printf("entries 1..%llu were exported; the chain goes on from the signed hash of entry "
+               "%llu (check the exported files with `lienthong audit verify --file`)\n",
+               (unsigned long long)r->anchor, (unsigned long long)r->anchor);
+    if (r->outages)
+        printf("%ld audit outage(s) recorded (event audit-outage): requests were refused, not "
+               "answered, while the log could not be written\n", r->outages);
+    printf("an answer leaves the owner only once its entry is signed and durable, so each answered "
+           "request up to entry %llu is here; entries cut off together with every later checkpoint "
+           "would not show: compare the last entry with lienthong_audit_entries or a later export\n",
+           (unsigned long long)r->last);
+}
+
+#define MAX_KEYS 4
+
+/* The public signing keys a log or file may be signed under. */
+typedef struct {
+    uint8_t key[MAX_KEYS][LT_KEY_BYTES];
+    const uint8_t *p[MAX_KEYS];
+    size_t n;
+} keyset_t;
+
+static void s_key_add(keyset_t *ks, const uint8_t *key)
+{
+    if (ks->n < MAX_KEYS) {
+        memcpy(ks->key[ks->n], key, LT_KEY_BYTES);
+        ks->p[ks->n] = ks->key[ks->n];
+        ks->n++;
+    }
+}
+
+/* The member's signing key from its key file and, after a key rotation,
+ * the previous one kept by `keys promote` (PROTOCOL.md 5.5). 0, or -1 with
+ * err. */
+static int s_own_keys(const char *key_file, keyset_t *ks, char *err, size_t errlen)
+{
+    char old_path[PATH_MAX + 16];
+    lt_keys_t *k = lt_keys_load(key_file, err, errlen), *old = NULL;
+    int rc = -1;
+    if (!k)
+        return -1;
+    if (lt_keys_old_path(key_file, old_path, sizeof old_path) == 0 &&
+        access(old_path, F_OK) == 0 && !(old = lt_keys_load(old_path, err, errlen)))
+        goto out;
+    s_key_add(ks, lt_keys_signing_public(k));
+    if (old)
+        s_key_add(ks, lt_keys_signing_public(old));
+    rc = 0;
+out:
+    lt_keys_destroy(&k);
+    lt_keys_destroy(&old);
+    return rc;
+}
+
+/* The live log's path and (when ks) the member's keys, from the gateway
+ * config. */
+static int s_live(const char *config, lt_gwcfg_t *cfg, char *path, size_t len, keyset_t *ks)
+{
+    char err[1024];
+    if (lt_gwcfg_load(config, cfg, err, sizeof err) != 0)
+        return lt_cli_fail(2, "audit", "%s", err);
+    snprintf(path, len, "%s/audit.db", cfg->data_dir);
+    if (ks && s_own_keys(cfg->key_file, ks, err, sizeof err) != 0)
+        return lt_cli_fail(1, "audit", "%s", err);
+    return 0;
+}
+
+/* `audit export`: entries older than the retention go to out, then leave
+ * the live log. */
+static int s_export(const char *config, const char *out, long days)
+{
+    static lt_gwcfg_t cfg;
+    char path[PATH_MAX + 32], err[1024];
+    keyset_t ks = {0};
+    int rc = s_live(config, &cfg, path, sizeof path, &ks);
+    if (rc)
+        return rc;
+    if (days < 0 && cfg.audit_retention_days <= 0)
+        return lt_cli_fail(2, "audit", "no audit_retention_days in %s: give --older-than DAYS", config);
+    if (days < 0)
+        days = cfg.audit_retention_days;
+    lt_auditarc_export_t res;
+    int64_t before = lt_clock_now_ms() - (int64_t)days * 86400000;
+    rc = lt_auditarc_export(path, out, cfg.member, before, ks.p, ks.n, &res, err, sizeof err);
+    if (rc != 0)
+        return lt_cli_fail(1, "audit", "%s", err);
+    if (res.entries == 0)
+        printf("nothing to export: no signed entry older than %ld day(s)\n", days);
+    else
+        printf("exported entries %llu..%llu (%ld) to %s, verified, and removed them from the live "
+               "log, which now starts after entry %llu\n", (unsigned long long)res.first,
+               (unsigned long long)res.last, res.entries, out, (unsigned long long)res.last);
+    return 0;
+}
+
+/* The keys a file may be signed under: the given --signing-key(s), the
+ * gateway's own (current and previous), or the current and next signing
+ * keys the directory lists for the file's member. */
+static int s_keys_for(const char *file, char *const *z85, int n_z85, const char *dir_file,
+                      const char *authority, const char *config, keyset_t *ks)
+{
+    char member[256], err[1024];
+    memset(ks, 0, sizeof *ks);
+    for (int i = 0; i < n_z85; i++) {
+        uint8_t k[LT_KEY_BYTES];
+        if (lt_keys_z85_decode(z85[i], k) != 0)
+            return lt_cli_fail(2, "audit", "bad --signing-key %s", z85[i]);
+        s_key_add(ks, k);
+    }
+    if (n_z85)
+        return 0;
+    if (config) {
+        static lt_gwcfg_t cfg;
+        char path[PATH_MAX + 32];
+        return s_live(config, &cfg, path, sizeof path, ks);
+    }
+    lt_dir_pins_t pins = {0};
+    if (!dir_file || !authority || lt_dir_pins_add(&pins, authority) != 0)
+        return lt_cli_fail(2, "audit", "verify needs --signing-key, --config, or --directory "
+                           "with a valid --authority-key\nusage: %s", USAGE);
+    if (lt_auditarc_member(file, member, sizeof member, err, sizeof err) != 0)
+        return lt_cli_fail(1, "audit", "%s", err);
+    lt_dir_t *dir = lt_dir_load(dir_file, &pins, NULL, 0, err, sizeof err);
+    const Lienthong__Member *m = dir ? lt_dir_member(dir, member) : NULL;
+    int ok = m && m->signing_key.len == LT_KEY_BYTES;
+    if (ok)
+        s_key_add(ks, m->signing_key.data);
+    if (ok && m->next_signing_key.len == LT_KEY_BYTES)
+        s_key_add(ks, m->next_signing_key.data);
+    lt_dir_destroy(&dir);
+    if (!ok)
+        return lt_cli_fail(1, "audit", "%s", m || !*err ? "the directory does not list the member "
+                           "of the file" : err);
+    return 0;
+}
+
+/* `audit verify --file`: each file, and that each continues the previous. */
+static int s_verify_files(char **files, int n, char *const *z85, int n_z85, const char *dir_file,
+                          const char *authority, const char *config)
+{
+    lt_audit_report_t prev, rep;
+    char err[1024], what[PATH_MAX + 16];
+    keyset_t ks;
+    for (int i = 0; i < n; i++) {
+        int rc = s_keys_for(files[i], z85, n_z85, dir_file, authority, config, &ks);
+        if (rc)
+            return rc;
+        if (lt_auditarc_verify(files[i], ks.p, ks.n, &rep, err, sizeof err) != 0)
+            return lt_cli_fail(1, "audit", "%s: %s", files[i], err);
+        if (i && lt_auditarc_joins(&prev, &rep, err, sizeof err) != 0)
+            return lt_cli_fail(1, "audit", "%s does not follow %s: %s", files[i], files[i - 1], err);
+        snprintf(what, sizeof what, "segment %s", files[i]);
+        s_proved(what, &rep);
+        prev = rep;
+    }
+    return 0;
+}
+
+/* The live log: chain, checkpoints and what that proves. */
+static int s_verify_live(const char *path, const lt_gwcfg_t *cfg)
+{
+    char err[1024];
+    lt_audit_report_t rep;
+    keyset_t ks = {0};
+    if (s_own_keys(cfg->key_file, &ks, err, sizeof err) != 0)
+        return lt_cli_fail(1, "audit", "%s", err);
+    if (lt_audit_check_keys(path, ks.p, ks.n, &rep, err, sizeof err) != 0)
+        return lt_cli_fail(1, "audit", "%s", err);
+    s_proved("audit log", &rep);
+    return 0;
+}
+
+#define MAX_FILES 64
+
 int lt_cmd_audit(int argc, char **argv)
 {
-    static const struct option opts[] = {{"config", 1, 0, 'c'}, {"subject", 1, 0, 's'},
-                                         {"last", 1, 0, 'n'},   {"verify", 0, 0, 'v'},
-                                         {"json", 0, 0, 'j'},   {"help", 0, 0, 'h'},
-                                         {0, 0, 0, 0}};
-    const char *config = NULL, *subject = NULL;
-    int last = 50, verify = 0, json = 0, c;
+    static const struct option opts[] = {
+        {"config", 1, 0, 'c'},      {"subject", 1, 0, 's'},     {"last", 1, 0, 'n'},
+        {"verify", 0, 0, 'v'},      {"json", 0, 0, 'j'},        {"out", 1, 0, 'o'},
+        {"older-than", 1, 0, 'd'},  {"file", 1, 0, 'f'},        {"signing-key", 1, 0, 'k'},
+        {"directory", 1, 0, 'D'},   {"authority-key", 1, 0, 'a'}, {"help", 0, 0, 'h'},
+        {0, 0, 0, 0}};
+    const char *config = NULL, *subject = NULL, *out = NULL, *dir_file = NULL, *authority = NULL,
+               *sub = NULL;
+    char *files[MAX_FILES], *z85[MAX_KEYS];
+    int last = 50, verify = 0, json = 0, n_files = 0, n_z85 = 0, c;
+    long days = -1;
     char *end;
+    if (argc > 1 && (strcmp(argv[1], "export") == 0 || strcmp(argv[1], "verify") == 0))
+        sub = argv[1], argc--, argv++;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -113,33 +326,40 @@ int lt_cmd_audit(int argc, char **argv)
         else if (c == 's') subject = optarg;
         else if (c == 'v') verify = 1;
         else if (c == 'j') json = 1;
+        else if (c == 'o') out = optarg;
+        else if (c == 'k' && n_z85 < MAX_KEYS) z85[n_z85++] = optarg;
+        else if (c == 'D') dir_file = optarg;
+        else if (c == 'a') authority = optarg;
+        else if (c == 'f' && n_files < MAX_FILES) files[n_files++] = optarg;
         else if (c == 'n' && (last = (int)strtol(optarg, &end, 10)) > 0 && !*end) continue;
+        else if (c == 'd' && (days = strtol(optarg, &end, 10)) >= 0 && !*end &&
+                 days <= LT_AUDIT_RETENTION_DAYS_MAX) continue;
         else if (c == 'h') {
             printf("usage: %s\n", USAGE);
             return 0;
         } else
-            return lt_cli_bad_arg("audit", c == 'n' ? optarg : argv[optind - 1], USAGE);
+            return lt_cli_bad_arg("audit", c == 'n' || c == 'd' ? optarg : argv[optind - 1], USAGE);
     }
     if (optind < argc)
         return lt_cli_bad_arg("audit", argv[optind], USAGE);
+    if (sub && strcmp(sub, "verify") == 0) {
+        if (!n_files)
+            return lt_cli_fail(2, "audit", "missing --file FILE\nusage: %s", USAGE);
+        return s_verify_files(files, n_files, z85, n_z85, dir_file, authority, config);
+    }
     if (!config)
         return lt_cli_fail(2, "audit", "missing --config FILE\nusage: %s", USAGE);
-    static lt_gwcfg_t cfg;
-    char err[1024], path[PATH_MAX + 32];
-    if (lt_gwcfg_load(config, &cfg, err, sizeof err) != 0)
-        return lt_cli_fail(2, "audit", "%s", err);
-    snprintf(path, sizeof path, "%s/audit.db", cfg.data_dir);
-    if (verify) {
-        lt_keys_t *k = lt_keys_load(cfg.key_file, err, sizeof err);
-        if (!k)
-            return lt_cli_fail(1, "audit", "%s", err);
-        long n = lt_audit_verify(path, lt_keys_signing_public(k), err, sizeof err);
-        lt_keys_destroy(&k);
-        if (n < 0)
-            return lt_cli_fail(1, "audit", "%s", err);
-        printf("audit log intact: %ld entries, hash chain and signed checkpoints verified\n", n);
-        if (!subject)
-            return 0;
+    if (sub) {
+        if (!out)
+            return lt_cli_fail(2, "audit", "missing --out FILE\nusage: %s", USAGE);
+        return s_export(config, out, days);
     }
+    static lt_gwcfg_t cfg;
+    char path[PATH_MAX + 32];
+    int rc = s_live(config, &cfg, path, sizeof path, NULL);
+    if (rc)
+        return rc;
+    if (verify && ((rc = s_verify_live(path, &cfg)) != 0 || !subject))
+        return rc;
     return s_report(path, subject, last, json);
 }

@@ -38,6 +38,31 @@ static int s_parse_u64(const char *s, uint64_t *out)
     return 0;
 }
 
+static void s_time(int64_t t, char *buf, size_t len);
+
+/* A directory that expires before it could reach any gateway would only
+ * take the federation down on adoption: refused (PROTOCOL.md 5.3 step 6).
+ * Returns 0, or 1 with the reason printed. */
+static int s_check_expiry(const uint8_t *dir, size_t len)
+{
+    Lienthong__Directory *d = lienthong__directory__unpack(NULL, len, dir);
+    if (!d)
+        return lt_cli_fail(1, "directory sign", "compiled directory does not decode");
+    int64_t now = (int64_t)time(NULL);
+    int rc = 0;
+    char ex[40];
+    s_time(d->expires_at, ex, sizeof ex);
+    if (d->expires_at <= now)
+        rc = lt_cli_fail(1, "directory sign",
+                         "refusing to sign: the directory expires at %s, which is in the past; "
+                         "give a later --expires-at (unix seconds) or valid_days", ex);
+    else if (d->expires_at - now < LT_DIR_WARN_DAYS_FAR * 86400)
+        fprintf(stderr, "lienthong directory sign: warning: the directory expires at %s, in less "
+                "than %d days\n", ex, LT_DIR_WARN_DAYS_FAR);
+    lienthong__directory__free_unpacked(d, NULL);
+    return rc;
+}
+
 static int s_sign(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -87,6 +112,8 @@ static int s_sign(int argc, char **argv)
         lt_cli_fail(1, "directory sign", "%s", err);
         goto out;
     }
+    if (s_check_expiry(dir, dir_len) != 0)
+        goto out;
     if (lt_dir_sign(dir, dir_len, k, &signed_bytes, &signed_len) != 0 ||
         lt_file_write_atomic(out, signed_bytes, signed_len, 0644) != 0) {
         lt_cli_fail(1, "directory sign", "cannot sign or write %s: %s", out, strerror(errno));
@@ -115,6 +142,30 @@ static void s_time(int64_t t, char *buf, size_t len)
     strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm);
 }
 
+/* A member's next keys during a rotation (PROTOCOL.md 5.5). */
+static void s_print_next(const Lienthong__Member *m)
+{
+    char z[LT_Z85_KEY_LEN + 1];
+    if (m->next_transport_key.len == LT_KEY_BYTES) {
+        lt_keys_z85_encode(m->next_transport_key.data, z);
+        printf("      next transport %s\n", z);
+    }
+    if (m->next_signing_key.len == LT_KEY_BYTES) {
+        lt_keys_z85_encode(m->next_signing_key.data, z);
+        printf("      next signing %s\n", z);
+    }
+}
+
+/* The authority keys this directory announces for its successors (5.5). */
+static void s_print_next_authorities(const Lienthong__Directory *d)
+{
+    char z[LT_Z85_KEY_LEN + 1];
+    for (size_t i = 0; i < d->n_next_authority_keys; i++) {
+        lt_keys_z85_encode(d->next_authority_keys[i].data, z);
+        printf("  next authority key %s\n", z);
+    }
+}
+
 static void s_print(const Lienthong__Directory *d, int verified)
 {
     char is[40], ex[40], z[LT_Z85_KEY_LEN + 1];
@@ -122,12 +173,15 @@ static void s_print(const Lienthong__Directory *d, int verified)
     s_time(d->expires_at, ex, sizeof ex);
     printf("directory of federation %s, version %" PRIu64 " (%s)\n", d->federation, d->version,
            verified ? "signature verified" : "NOT VERIFIED: no authority key given");
-    printf("  issued  %s\n  expires %s\n\nmembers:\n", is, ex);
+    printf("  issued  %s\n  expires %s\n", is, ex);
+    s_print_next_authorities(d);
+    printf("\nmembers:\n");
     for (size_t i = 0; i < d->n_members; i++) {
         const Lienthong__Member *m = d->members[i];
         lt_keys_z85_encode(m->transport_key.data, z);
         printf("  %-20s %-9s %s\n      %s  transport %s\n", m->id, lt_dir_status_name(m->status),
                m->name, m->n_endpoints ? m->endpoints[0] : "(no endpoint)", z);
+        s_print_next(m);
     }
     printf("\ndatasets:\n");
     for (size_t i = 0; i < d->n_datasets; i++)

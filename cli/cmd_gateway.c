@@ -13,6 +13,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 static const char *USAGE_GW = "lienthong gateway --config FILE [--check]";
 static const char *USAGE_ST = "lienthong status --config FILE [--metrics]";
@@ -73,22 +74,96 @@ int lt_cmd_gateway(int argc, char **argv)
     return rc;
 }
 
-static int s_print_status(const Lienthong__StatusReply *r)
+/* "2026-01-31 00:00:00 UTC" for unix ms, or "never" for 0. */
+static const char *s_when(int64_t ms, char *buf, size_t len)
 {
-    printf("member %s, directory version %" PRIu64 ", refused messages %" PRIu64 "\n", r->member,
-           r->directory_version, r->refused);
+    if (ms <= 0)
+        return "never";
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm);
+    return buf;
+}
+
+static void s_print_directory(const Lienthong__StatusReply *r)
+{
+    char when[40];
+    int64_t left = r->directory_expires_at - (int64_t)time(NULL);
+    s_when(r->directory_expires_at * 1000, when, sizeof when);
+    if (r->directory_expired)
+        printf("directory EXPIRED at %s: no data is served to peers until a newer directory is "
+               "adopted\n", when);
+    else if (r->directory_expires_at)
+        printf("directory expires at %s (in %lld d %lld h)\n", when, (long long)(left / 86400),
+               (long long)(left % 86400 / 3600));
+}
+
+static void s_print_peers(const Lienthong__StatusReply *r)
+{
+    char when[40];
+    /* The list of connected members keeps its one-name lines: scripts wait
+     * on them (docs/operations.md); the detail of every peer follows. */
     printf("peers connected: %zu\n", r->n_peers_connected);
     for (size_t i = 0; i < r->n_peers_connected; i++)
         printf("  %s\n", r->peers_connected[i]);
+    for (size_t i = 0; i < r->n_peers; i++) {
+        const Lienthong__PeerStatus *p = r->peers[i];
+        printf("peer %s: %s %s, directory v%" PRIu64 "\n", p->member,
+               p->connected ? "connected since" : "DISCONNECTED, last heard",
+               s_when(p->since_ms, when, sizeof when), p->directory_version);
+    }
+}
+
+static int s_print_status(const Lienthong__StatusReply *r)
+{
+    char when[40];
+    printf("member %s, directory version %" PRIu64 ", refused messages %" PRIu64 "\n", r->member,
+           r->directory_version, r->refused);
+    s_print_directory(r);
+    s_print_peers(r);
     for (size_t i = 0; i < r->n_streams; i++) {
         const Lienthong__StreamStatus *s = r->streams[i];
         printf("%s %s: last seq %" PRIu64 ", %.0f records/s, log kept from seq %" PRIu64 "\n",
                s->role, s->stream, s->last_seq, s->records_per_sec, s->retained_first);
-        for (size_t j = 0; j < s->n_subscribers; j++)
-            printf("    subscriber %-16s cursor %" PRIu64 " lag %" PRIu64 "\n",
-                   s->subscribers[j]->member, s->subscribers[j]->cursor, s->subscribers[j]->lag);
+        for (size_t j = 0; j < s->n_subscribers; j++) {
+            const Lienthong__SubscriberStatus *sub = s->subscribers[j];
+            printf("    subscriber %-16s cursor %" PRIu64 " lag %" PRIu64, sub->member, sub->cursor,
+                   sub->lag);
+            if (sub->disconnected)
+                printf(" DISCONNECTED since %s (%s)", s_when(sub->disconnected_since_ms, when,
+                       sizeof when), sub->reason);
+            printf("\n");
+        }
     }
     return 0;
+}
+
+/* Asks whether the gateway can serve (PROTOCOL.md 8.7) and prints why not.
+ * 0 ready, 3 not ready, 1 when it cannot be asked. A gateway that predates
+ * the question answers ERR_UNSUPPORTED: nothing to add then. */
+static int s_print_ready(lt_client_t *c)
+{
+    Lienthong__ReadyRequest q = LIENTHONG__READY_REQUEST__INIT;
+    Lienthong__Envelope *rep = NULL;
+    char err[512];
+    int rc = 1;
+    if (lt_client_send(c, LIENTHONG__ENVELOPE__BODY_READY_REQUEST, &q, 3000, err, sizeof err) != 0 ||
+        lt_client_recv(c, 3000, &rep, err, sizeof err) != 0) {
+        lt_cli_fail(1, "status", "%s", err);
+    } else if (rep->body_case == LIENTHONG__ENVELOPE__BODY_READY_REPLY) {
+        printf("ready: %s\n", rep->ready_reply->ready ? "yes" : "NO");
+        for (size_t i = 0; i < rep->ready_reply->n_problems; i++)
+            printf("  %s\n", rep->ready_reply->problems[i]);
+        rc = rep->ready_reply->ready ? 0 : 3;
+    } else {
+        rc = rep->body_case == LIENTHONG__ENVELOPE__BODY_ERROR &&
+                     rep->error->code == LIENTHONG__ERROR_CODE__ERR_UNSUPPORTED ? 0 : 1;
+        if (rc)
+            lt_cli_fail(1, "status", "unexpected %s from the gateway", lt_wire_body_name(rep->body_case));
+    }
+    lt_wire_free(&rep);
+    return rc;
 }
 
 int lt_cmd_status(int argc, char **argv)
@@ -115,7 +190,7 @@ int lt_cmd_status(int argc, char **argv)
         lt_client_recv(c, 3000, &rep, err, sizeof err) != 0)
         lt_cli_fail(1, "status", "%s", err);
     else if (rep->body_case == LIENTHONG__ENVELOPE__BODY_STATUS_REPLY && !metrics)
-        rc = s_print_status(rep->status_reply);
+        rc = s_print_status(rep->status_reply) ? 1 : s_print_ready(c);
     else if (rep->body_case == LIENTHONG__ENVELOPE__BODY_METRICS_REPLY && metrics)
         rc = fputs(rep->metrics_reply->text, stdout) < 0 ? 1 : 0;
     else if (rep->body_case == LIENTHONG__ENVELOPE__BODY_ERROR)

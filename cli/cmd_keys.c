@@ -1,4 +1,5 @@
-/* lt_keycmd: `lienthong keygen`, `authority-keygen` and `pubkey`. */
+/* lt_keycmd: `lienthong keygen` (and `--next`), `authority-keygen`, `pubkey`
+ * and `keys promote`, the operator's side of key rotation (PROTOCOL.md 5.5). */
 #include "lt_cli.h"
 #include "lt_file.h"
 #include "lt_keys.h"
@@ -10,20 +11,24 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *USAGE_KEYGEN = "lienthong keygen --out PREFIX [--member ID]";
+static const char *USAGE_KEYGEN = "lienthong keygen --out PREFIX [--member ID] [--next]";
 static const char *USAGE_AUTH = "lienthong authority-keygen --out PREFIX";
 static const char *USAGE_PUB = "lienthong pubkey KEYFILE";
+static const char *USAGE_KEYS = "lienthong keys promote --key KEYFILE";
 
-static void s_print_public(FILE *f, const lt_keys_t *k, const char *member)
+/* Prints the public keys as directory source lines; `next` names them as
+ * the member's next keys (PROTOCOL.md 5.5). */
+static void s_print_public(FILE *f, const lt_keys_t *k, const char *member, int next)
 {
     char z[LT_Z85_KEY_LEN + 1];
+    const char *pre = next ? "next_" : "";
     if (lt_keys_kind(k) == LT_KEYS_MEMBER) {
-        fprintf(f, "# public keys of %s; paste into the directory source\n",
-                member ? member : "this member");
+        fprintf(f, "# %spublic keys of %s; paste into the directory source\n",
+                next ? "next " : "", member ? member : "this member");
         lt_keys_z85_encode(lt_keys_transport_public(k), z);
-        fprintf(f, "transport_key = \"%s\";\n", z);
+        fprintf(f, "%stransport_key = \"%s\";\n", pre, z);
         lt_keys_z85_encode(lt_keys_signing_public(k), z);
-        fprintf(f, "signing_key = \"%s\";\n", z);
+        fprintf(f, "%ssigning_key = \"%s\";\n", pre, z);
     } else {
         lt_keys_z85_encode(lt_keys_signing_public(k), z);
         fprintf(f, "# authority public key; pin it in every gateway's authority_keys\n");
@@ -48,33 +53,49 @@ static int s_cannot_write(const char *cmd, const char *path)
                        me, dirname(dir));
 }
 
-/* Writes PREFIX.key (0600) and PREFIX.pub, then prints the public keys. */
-static int s_generate(const char *cmd, lt_keys_kind_t kind, const char *prefix,
-                      const char *member)
+/* Writes the public keys to path; 0 or the exit code of the failure. */
+static int s_write_public(const char *cmd, const char *path, const lt_keys_t *k,
+                          const char *member, int next)
 {
-    char path[4096];
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return s_cannot_write(cmd, path);
+    s_print_public(f, k, member, next);
+    if (fclose(f) != 0)
+        return lt_cli_fail(1, cmd, "cannot write %s", path);
+    return 0;
+}
+
+/* Writes PREFIX.key (0600) and PREFIX.pub, then prints the public keys.
+ * With `next`, PREFIX.next.key and PREFIX.next.pub: the keys a member
+ * rotates to, never written over an existing next key. */
+static int s_generate(const char *cmd, lt_keys_kind_t kind, const char *prefix,
+                      const char *member, int next)
+{
+    char key[4096], pub[4096];
+    const char *tag = next ? ".next" : "";
+    if (snprintf(key, sizeof key, "%s%s.key", prefix, tag) >= (int)sizeof key ||
+        snprintf(pub, sizeof pub, "%s%s.pub", prefix, tag) >= (int)sizeof pub)
+        return lt_cli_fail(2, cmd, "--out PREFIX is too long");
+    if (next && access(key, F_OK) == 0)
+        return lt_cli_fail(1, cmd, "%s exists: the next keys were generated already (their "
+                           "public keys are in %s); remove it first to replace them", key, pub);
     lt_keys_t *k = lt_keys_new(kind);
     if (!k)
         return lt_cli_fail(1, cmd, "cannot generate keys (libsodium unavailable?)");
     int rc = 0;
-    snprintf(path, sizeof path, "%s.key", prefix);
-    if (lt_keys_save(k, path) != 0) {
-        rc = s_cannot_write(cmd, path);
+    if (lt_keys_save(k, key) != 0) {
+        rc = s_cannot_write(cmd, key);
         goto out;
     }
-    snprintf(path, sizeof path, "%s.pub", prefix);
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        rc = s_cannot_write(cmd, path);
+    if ((rc = s_write_public(cmd, pub, k, member, next)) != 0)
         goto out;
-    }
-    s_print_public(f, k, member);
-    if (fclose(f) != 0) {
-        rc = lt_cli_fail(1, cmd, "cannot write %s", path);
-        goto out;
-    }
-    s_print_public(stdout, k, member);
-    fprintf(stderr, "wrote %s.key (secret, mode 0600) and %s.pub\n", prefix, prefix);
+    s_print_public(stdout, k, member, next);
+    fprintf(stderr, "wrote %s (secret, mode 0600) and %s\n", key, pub);
+    if (next)
+        fprintf(stderr, "next: the authority lists these as the member's next keys; once every "
+                "gateway holds that directory, run 'lienthong keys promote --key %s.key' and "
+                "reload the gateway (docs/operations.md, \"Rotating keys\")\n", prefix);
 out:
     lt_keys_destroy(&k);
     return rc;
@@ -85,11 +106,12 @@ static int s_keygen(int argc, char **argv, lt_keys_kind_t kind, const char *usag
     static const struct option opts[] = {
         {"out", required_argument, 0, 'o'},
         {"member", required_argument, 0, 'm'},
+        {"next", no_argument, 0, 'n'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     const char *out = NULL, *member = NULL;
-    int c;
+    int c, next = 0;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "o:m:h", opts, NULL)) != -1) {
@@ -97,6 +119,8 @@ static int s_keygen(int argc, char **argv, lt_keys_kind_t kind, const char *usag
             out = optarg;
         else if (c == 'm' && kind == LT_KEYS_MEMBER)
             member = optarg;
+        else if (c == 'n' && kind == LT_KEYS_MEMBER)
+            next = 1;
         else if (c == 'h') {
             printf("usage: %s\n", usage);
             return 0;
@@ -107,7 +131,7 @@ static int s_keygen(int argc, char **argv, lt_keys_kind_t kind, const char *usag
         return lt_cli_bad_arg(argv[0], argv[optind], usage);
     if (!out)
         return lt_cli_fail(2, argv[0], "missing --out PREFIX\nusage: %s", usage);
-    return s_generate(argv[0], kind, out, member);
+    return s_generate(argv[0], kind, out, member, next);
 }
 
 int lt_cmd_keygen(int argc, char **argv)
@@ -132,7 +156,105 @@ int lt_cmd_pubkey(int argc, char **argv)
     lt_keys_t *k = lt_keys_load(argv[1], err, sizeof err);
     if (!k)
         return lt_cli_fail(1, "pubkey", "%s", err);
-    s_print_public(stdout, k, NULL);
+    s_print_public(stdout, k, NULL, 0);
     lt_keys_destroy(&k);
     return 0;
+}
+
+/* ---- keys promote ------------------------------------------------------------- */
+
+/* Loads the member keys of path; NULL after printing why. */
+static lt_keys_t *s_load_member(const char *cmd, const char *path)
+{
+    char err[512];
+    lt_keys_t *k = lt_keys_load(path, err, sizeof err);
+    if (!k)
+        lt_cli_fail(1, cmd, "%s", err);
+    else if (lt_keys_kind(k) != LT_KEYS_MEMBER) {
+        lt_cli_fail(1, cmd, "%s holds an authority key, not a member's keys", path);
+        lt_keys_destroy(&k);
+    }
+    return k;
+}
+
+/* Makes the next keys of key_file its keys: the current ones are kept in
+ * the .old file, the next ones replace key_file atomically, and the .pub
+ * file follows. The running gateway switches on SIGHUP or restart. */
+static int s_promote(const char *cmd, const char *key_file)
+{
+    char next[4096], old[4096], pub[4096];
+    if (lt_keys_next_path(key_file, next, sizeof next) != 0 ||
+        lt_keys_old_path(key_file, old, sizeof old) != 0)
+        return lt_cli_fail(2, cmd, "--key path is too long");
+    lt_keys_t *cur = s_load_member(cmd, key_file), *nk = cur ? s_load_member(cmd, next) : NULL;
+    int rc = 1;
+    if (!nk) {
+        if (cur)
+            fprintf(stderr, "generate them first: lienthong keygen --next --out PREFIX\n");
+        goto out;
+    }
+    if (memcmp(lt_keys_transport_public(cur), lt_keys_transport_public(nk), LT_KEY_BYTES) == 0) {
+        rc = lt_cli_fail(1, cmd, "%s already holds the keys of %s: promoted before", key_file, next);
+        goto out;
+    }
+    if (lt_keys_save(cur, old) != 0) {
+        rc = s_cannot_write(cmd, old);
+        goto out;
+    }
+    if (lt_keys_save(nk, key_file) != 0) {
+        rc = s_cannot_write(cmd, key_file);
+        goto out;
+    }
+    if (unlink(next) != 0)
+        fprintf(stderr, "lienthong %s: cannot remove %s: %s\n", cmd, next, strerror(errno));
+    size_t n = strlen(key_file);
+    if (n > 4 && strcmp(key_file + n - 4, ".key") == 0) {
+        snprintf(pub, sizeof pub, "%.*s.pub", (int)(n - 4), key_file);
+        if (s_write_public(cmd, pub, nk, NULL, 0) != 0)
+            goto out;
+        snprintf(pub, sizeof pub, "%.*s.next.pub", (int)(n - 4), key_file);
+        (void)unlink(pub);
+    }
+    s_print_public(stdout, nk, NULL, 0);
+    fprintf(stderr, "promoted: %s now holds the next keys (the previous ones are kept in %s); "
+            "reload the gateway (systemctl reload lienthong-gateway, or SIGHUP) to switch to them, then "
+            "ask the authority to make them the member's current keys\n", key_file, old);
+    rc = 0;
+out:
+    lt_keys_destroy(&cur);
+    lt_keys_destroy(&nk);
+    return rc;
+}
+
+int lt_cmd_keys(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"key", required_argument, 0, 'k'},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    const char *key = NULL;
+    int c;
+    optind = 2; /* after the action word */
+    opterr = 0;
+    if (argc >= 2 && strcmp(argv[1], "--help") == 0) {
+        printf("usage: %s\n", USAGE_KEYS);
+        return 0;
+    }
+    if (argc < 2 || strcmp(argv[1], "promote") != 0)
+        return lt_cli_fail(2, "keys", "expected the action 'promote'\nusage: %s", USAGE_KEYS);
+    while ((c = getopt_long(argc, argv, "k:h", opts, NULL)) != -1) {
+        if (c == 'k')
+            key = optarg;
+        else if (c == 'h') {
+            printf("usage: %s\n", USAGE_KEYS);
+            return 0;
+        } else
+            return lt_cli_bad_arg("keys", argv[optind - 1], USAGE_KEYS);
+    }
+    if (optind < argc)
+        return lt_cli_bad_arg("keys", argv[optind], USAGE_KEYS);
+    if (!key)
+        return lt_cli_fail(2, "keys", "missing --key KEYFILE\nusage: %s", USAGE_KEYS);
+    return s_promote("keys promote", key);
 }

@@ -28,7 +28,9 @@ static const char *USAGE_VERIFY =
     "lienthong verify --config FILE --dataset ID --purpose CODE [--case REF] [--timeout MS] [--json]\n"
     "                 ( (--key KEY... | --keys-file FILE) --claim FIELD=VALUE...\n"
     "                 | --subjects-file FILE )\n"
-    "  keys file: one key per line; subjects file: KEY<TAB>FIELD=VALUE<TAB>... per line";
+    "  keys file: one key per line; subjects file: KEY<TAB>FIELD=VALUE<TAB>... per line\n"
+    "exit status: 0 every claim matches, 1 some claim does not match (or a key is unknown),\n"
+    "             2 an error (usage, gateway, owner refused the request, no complete answer)";
 
 typedef struct {
     const char *config, *dataset, *purpose, *case_ref, *keys_file, *subjects_file;
@@ -39,6 +41,8 @@ typedef struct {
     Lienthong__Claim claims[64], *claim_ptrs[64];
     size_t n_keys, n_fields, n_claims;
     int timeout, json;
+    size_t mismatches; /* verify: claims that did not match, and unknown keys */
+    int complete;      /* verify: every answer came and none refused the request */
     lt_gwcfg_t cfg;
     lt_client_t *client;
 } args_t;
@@ -240,6 +244,21 @@ static const char *s_claim_field(const args_t *a, const Lienthong__VerifyAnswer 
     return c < a->n_claims ? a->claims[c].field : "?";
 }
 
+/* Claims of one answer that did not match; an unknown key counts as one.
+ * Sets *refused when the answer refuses the whole request (empty key). */
+static size_t s_mismatches(const Lienthong__VerifyAnswer *v, int *refused)
+{
+    size_t n = 0;
+    if (v->code != LIENTHONG__ERROR_CODE__ERR_NONE) {
+        if (!v->key[0])
+            *refused = 1;
+        return 1;
+    }
+    for (size_t c = 0; c < v->n_results; c++)
+        n += v->results[c] != LIENTHONG__CLAIM_RESULT__CLAIM_MATCH;
+    return n;
+}
+
 static void s_print_verify(const args_t *a, const Lienthong__VerifyAnswer *v, json_t *arr)
 {
     const char *key = v->key[0] ? v->key : "(whole request)";
@@ -355,7 +374,7 @@ static int s_verify(args_t *a)
     if (!a->json)
         printf("verify %zu key(s) of %s for purpose %s:\n", a->n_keys + a->n_subjects, a->dataset,
                a->purpose);
-    int rc = 0, done = 0;
+    int rc = 0, done = 0, refused = 0;
     size_t mismatches = 0;
     while (!done) {
         Lienthong__Envelope *rep = s_recv(a, a->timeout + 2000, "verify");
@@ -370,8 +389,7 @@ static int s_verify(args_t *a)
             : NULL;
         if (v) {
             s_print_verify(a, v, arr);
-            for (size_t c = 0; c < v->n_results; c++)
-                mismatches += v->results[c] != LIENTHONG__CLAIM_RESULT__CLAIM_MATCH;
+            mismatches += s_mismatches(v, &refused);
             done = v->last;
             lienthong__verify_answer__free_unpacked(v, NULL);
         }
@@ -385,7 +403,20 @@ static int s_verify(args_t *a)
                "gateway\n", mismatches);
     }
     json_decref(arr);
+    a->mismatches = mismatches;
+    a->complete = done && !refused;
     return rc;
+}
+
+/* The exit status of verify (PROTOCOL.md 7.6): 0 when every claim of every
+ * key matched, 1 when some claim did not or a key is unknown, 2 when the
+ * command failed or the owner refused the whole request, since then nothing
+ * was compared. rc is what the command returned. */
+static int s_verify_status(int rc, const args_t *a)
+{
+    if (rc != 0 || !a->complete)
+        return 2;
+    return a->mismatches ? 1 : 0;
 }
 
 static void s_args_free(args_t *a)
@@ -420,7 +451,7 @@ static int s_run(int argc, char **argv, int verify)
         rc = verify ? s_verify(&a) : s_lookup(&a);
 out:
     s_args_free(&a);
-    return rc;
+    return verify ? s_verify_status(rc, &a) : rc;
 }
 
 int lt_cmd_lookup(int argc, char **argv)

@@ -7,6 +7,7 @@
 int lt_cmd_keygen(int argc, char **argv);
 int lt_cmd_authority_keygen(int argc, char **argv);
 int lt_cmd_pubkey(int argc, char **argv);
+int lt_cmd_keys(int argc, char **argv);
 int lt_cmd_directory(int argc, char **argv);
 int lt_cmd_gateway(int argc, char **argv);
 int lt_cmd_status(int argc, char **argv);
@@ -14,6 +15,7 @@ int lt_cmd_ping(int argc, char **argv);
 int lt_cmd_lookup(int argc, char **argv);
 int lt_cmd_verify(int argc, char **argv);
 int lt_cmd_audit(int argc, char **argv);
+int lt_cmd_store(int argc, char **argv);
 int lt_cmd_source(int argc, char **argv);
 int lt_cmd_sink(int argc, char **argv);
 int lt_cmd_api(int argc, char **argv);

@@ -107,6 +107,14 @@ int lt_batch_verify(const Lienthong__Batch *b, const char *stream, uint64_t firs
                     uint8_t hash[LT_HASH_BYTES], char *err, size_t errlen)
 {
     uint8_t root[LT_HASH_BYTES];
+    return lt_batch_verify_root(b, stream, first, prev, owner_pk, hash, root, err, errlen);
+}
+
+int lt_batch_verify_root(const Lienthong__Batch *b, const char *stream, uint64_t first,
+                         const uint8_t prev[LT_HASH_BYTES], const uint8_t owner_pk[LT_KEY_BYTES],
+                         uint8_t hash[LT_HASH_BYTES], uint8_t root[LT_HASH_BYTES], char *err,
+                         size_t errlen)
+{
     if (strcmp(b->stream, stream) != 0 || b->first_seq != first) {
         snprintf(err, errlen, "batch %s@%llu does not follow on from %s@%llu", b->stream,
                  (unsigned long long)b->first_seq, stream, (unsigned long long)first);
@@ -129,5 +137,28 @@ int lt_batch_verify(const Lienthong__Batch *b, const char *stream, uint64_t firs
                  (unsigned long long)(first + b->n_records - 1));
         return -1;
     }
+    return 0;
+}
+
+int lt_batch_recs_add(lt_batch_recs_t *r, const void *rec, size_t len)
+{
+    if (r->n >= LT_BATCH_MAX_RECORDS)
+        return -1;
+    if (r->used + len > r->cap) {
+        size_t cap = (r->used + len) * 2;
+        uint8_t *nb = realloc(r->buf, cap ? cap : 1);
+        if (!nb)
+            return -1;
+        /* Re-point earlier records into the moved buffer. */
+        for (size_t i = 0; i < r->n; i++)
+            r->recs[i].data = nb + (r->recs[i].data - r->buf);
+        r->buf = nb;
+        r->cap = cap;
+    }
+    memcpy(r->buf + r->used, rec, len);
+    r->recs[r->n].data = r->buf + r->used;
+    r->recs[r->n].len = len;
+    r->used += len;
+    r->n++;
     return 0;
 }

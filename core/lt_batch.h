@@ -19,6 +19,19 @@
 
 #define LT_BATCH_DOMAIN "lienthong/1 batch"
 
+/* Record byte strings gathered for one batch, in one buffer reused between
+ * batches so that readers do not allocate per batch. */
+typedef struct {
+    ProtobufCBinaryData recs[LT_BATCH_MAX_RECORDS];
+    uint8_t *buf;
+    size_t used, cap;
+    size_t n;
+} lt_batch_recs_t;
+
+/* Appends a copy of rec. 0, or -1 when out of memory or full. */
+int lt_batch_recs_add(lt_batch_recs_t *r, const void *rec, size_t len)
+    __attribute__((warn_unused_result));
+
 /* Computes the Merkle root over n record byte strings. Returns 0 or -1. */
 int lt_batch_root(const ProtobufCBinaryData *records, size_t n, uint8_t root[LT_HASH_BYTES])
     __attribute__((warn_unused_result));
@@ -61,5 +74,12 @@ int lt_batch_verify(const Lienthong__Batch *b, const char *stream, uint64_t firs
                     const uint8_t prev[LT_HASH_BYTES], const uint8_t owner_pk[LT_KEY_BYTES],
                     uint8_t hash[LT_HASH_BYTES], char *err, size_t errlen)
     __attribute__((warn_unused_result));
+
+/* lt_batch_verify that also writes the Merkle root it computed, for a
+ * consumer that keeps the signed header (docs/ARCHITECTURE.md 4.2). */
+int lt_batch_verify_root(const Lienthong__Batch *b, const char *stream, uint64_t first,
+                         const uint8_t prev[LT_HASH_BYTES], const uint8_t owner_pk[LT_KEY_BYTES],
+                         uint8_t hash[LT_HASH_BYTES], uint8_t root[LT_HASH_BYTES], char *err,
+                         size_t errlen) __attribute__((warn_unused_result));
 
 #endif

@@ -282,6 +282,9 @@ static int s_set_body(Lienthong__Envelope *env, Lienthong__Envelope__BodyCase c,
     case LIENTHONG__ENVELOPE__BODY_METRICS_REQUEST:
         env->metrics_request = body;
         break;
+    case LIENTHONG__ENVELOPE__BODY_READY_REQUEST:
+        env->ready_request = body;
+        break;
     default:
         return -1;
     }

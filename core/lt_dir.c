@@ -7,6 +7,7 @@
 #include "lt_cfgfile.h"
 #include "lt_file.h"
 #include "lt_schema.h"
+#include "lt_valid.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -89,6 +90,57 @@ static const ProtobufCMessageDescriptor *s_target_type(const Lienthong__Director
     return ds ? lt_schema_find(ds->record_type) : NULL;
 }
 
+/* 1 if a and b share a key: any of a's keys equals any of b's. */
+static int s_share(const uint8_t *const *a, size_t na, const uint8_t *const *b, size_t nb)
+{
+    for (size_t x = 0; x < na; x++)
+        for (size_t y = 0; y < nb; y++)
+            if (memcmp(a[x], b[y], LT_KEY_BYTES) == 0)
+                return 1;
+    return 0;
+}
+
+/* The next keys of member i (PROTOCOL.md 5.5): 32 bytes or absent, not the
+ * current key again, and no key of either kind shared with another member,
+ * since a key must name exactly one member to ZAP and to verifiers. */
+static int s_check_rotation(const Lienthong__Directory *d, size_t i, char *err, size_t errlen)
+{
+    const Lienthong__Member *m = d->members[i];
+    if (m->next_transport_key.len != 0 && m->next_transport_key.len != LT_KEY_BYTES)
+        return s_fail(err, errlen, "member '%s': next transport key must be 32 bytes", m->id);
+    if (m->next_signing_key.len != 0 && m->next_signing_key.len != LT_KEY_BYTES)
+        return s_fail(err, errlen, "member '%s': next signing key must be 32 bytes", m->id);
+    const uint8_t *mt[2], *ms[2], *ot[2], *os[2];
+    size_t nmt = lt_dir_transport_keys(m, mt), nms = lt_dir_signing_keys(m, ms);
+    if (nmt == 2 && memcmp(mt[0], mt[1], LT_KEY_BYTES) == 0)
+        return s_fail(err, errlen, "member '%s': next transport key equals the current one",
+                      m->id);
+    if (nms == 2 && memcmp(ms[0], ms[1], LT_KEY_BYTES) == 0)
+        return s_fail(err, errlen, "member '%s': next signing key equals the current one", m->id);
+    for (size_t j = 0; j < i; j++) {
+        const Lienthong__Member *o = d->members[j];
+        if (s_share(mt, nmt, ot, lt_dir_transport_keys(o, ot)))
+            return s_fail(err, errlen, "member '%s' shares a transport key with '%s'", m->id,
+                          o->id);
+        if (s_share(ms, nms, os, lt_dir_signing_keys(o, os)))
+            return s_fail(err, errlen, "member '%s' shares a signing key with '%s'", m->id,
+                          o->id);
+    }
+    return 0;
+}
+
+/* The directory's announced next authority keys (PROTOCOL.md 5.5). */
+static int s_check_next_authorities(const Lienthong__Directory *d, char *err, size_t errlen)
+{
+    if (d->n_next_authority_keys > LT_DIR_MAX_NEXT_AUTHORITIES)
+        return s_fail(err, errlen, "%zu next authority keys; at most %d", d->n_next_authority_keys,
+                      LT_DIR_MAX_NEXT_AUTHORITIES);
+    for (size_t i = 0; i < d->n_next_authority_keys; i++)
+        if (d->next_authority_keys[i].len != LT_KEY_BYTES)
+            return s_fail(err, errlen, "next authority key %zu must be 32 bytes", i + 1);
+    return 0;
+}
+
 static int s_check_member(const Lienthong__Directory *d, size_t i, char *err, size_t errlen)
 {
     const Lienthong__Member *m = d->members[i];
@@ -114,7 +166,7 @@ static int s_check_member(const Lienthong__Directory *d, size_t i, char *err, si
         if (strncmp(m->endpoints[e], "tcp://", 6) != 0 || strlen(m->endpoints[e]) < 8)
             return s_fail(err, errlen, "member '%s': endpoint '%s' is not tcp://HOST:PORT", m->id,
                           m->endpoints[e]);
-    return 0;
+    return s_check_rotation(d, i, err, errlen);
 }
 
 static int s_check_dataset(const Lienthong__Directory *d, size_t i, char *err, size_t errlen)
@@ -194,16 +246,8 @@ static int s_check_policy(const Lienthong__Directory *d, size_t i, char *err, si
             strcmp(d->policies[j]->target, p->target) == 0)
             return s_fail(err, errlen, "policy for '%s' on '%s' is listed twice", p->consumer,
                           p->target);
-    for (size_t o = 0; o < p->n_operations; o++) {
-        Lienthong__Operation op = p->operations[o];
-        if (op == LIENTHONG__OPERATION__OP_SUBSCRIBE && !s_view(d, p->target) &&
-            !s_dataset(d, p->target))
-            return s_fail(err, errlen, "policy: subscribe target '%s' unknown", p->target);
-        if ((op == LIENTHONG__OPERATION__OP_LOOKUP || op == LIENTHONG__OPERATION__OP_VERIFY) &&
-            !s_dataset(d, p->target))
-            return s_fail(err, errlen, "policy for '%s': %s is granted on datasets, and '%s' is a "
-                          "view", p->consumer, lt_dir_op_name(op), p->target);
-    }
+    /* Every operation may be granted on a dataset or on a view: on a view,
+     * lookup and verify see only its fields and rows (PROTOCOL.md 7.5). */
     return s_check_fields(t, p->fields, p->n_fields, "policy on", p->target, err, errlen);
 }
 
@@ -220,6 +264,8 @@ int lt_dir_validate(const Lienthong__Directory *d, const char **section, size_t 
         return s_fail(err, errlen, "version must be at least 1");
     if (d->expires_at <= d->issued_at)
         return s_fail(err, errlen, "expires before it is issued");
+    if (s_check_next_authorities(d, err, errlen) != 0)
+        return -1;
     struct {
         const char *name;
         size_t n;
@@ -310,6 +356,44 @@ static int s_key(const config_setting_t *g, const char *name, ProtobufCBinaryDat
     return 0;
 }
 
+/* An optional key: absent leaves out empty. */
+static int s_key_opt(const config_setting_t *g, const char *name, ProtobufCBinaryData *out,
+                     char *err, size_t errlen)
+{
+    return config_setting_get_member(g, name) ? s_key(g, name, out, err, errlen) : 0;
+}
+
+/* The optional top-level list next_authority_keys of Z85 keys (5.5). */
+static int s_next_authorities(const config_t *cfg, Lienthong__Directory *d, char *err,
+                              size_t errlen)
+{
+    char **z = NULL;
+    size_t n = 0;
+    int rc = s_strs(config_root_setting(cfg), "next_authority_keys", &z, &n, err, errlen);
+    const config_setting_t *a = config_lookup(cfg, "next_authority_keys");
+    if (rc == 0 && n > LT_DIR_MAX_NEXT_AUTHORITIES)
+        rc = lt_cfgfile_err(a, NULL, err, errlen, "next_authority_keys lists %zu keys; at most %d",
+                            n, LT_DIR_MAX_NEXT_AUTHORITIES);
+    if (rc == 0 && n && !(d->next_authority_keys = calloc(n, sizeof *d->next_authority_keys)))
+        rc = lt_cfgfile_err(a, NULL, err, errlen, "out of memory");
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        ProtobufCBinaryData *k = &d->next_authority_keys[i];
+        if (!(k->data = malloc(LT_KEY_BYTES))) {
+            rc = lt_cfgfile_err(a, NULL, err, errlen, "out of memory");
+            break;
+        }
+        k->len = LT_KEY_BYTES;
+        d->n_next_authority_keys++; /* owned by d from here, freed with it */
+        if (lt_keys_z85_decode(z[i], k->data) != 0)
+            rc = lt_cfgfile_err(a, NULL, err, errlen, "next_authority_keys item %zu must be a "
+                                "40-character Z85 public key, got \"%s\"", i + 1, z[i]);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(z[i]);
+    free(z);
+    return rc;
+}
+
 static int s_status(const config_setting_t *g, Lienthong__MemberStatus *out, char *err,
                     size_t errlen)
 {
@@ -396,7 +480,9 @@ static int s_member_item(const config_setting_t *g, Lienthong__Directory *d, cha
     if (s_str(g, "id", NULL, &m->id, err, errlen) || s_str(g, "name", NULL, &m->name, err, errlen) ||
         s_strs(g, "endpoints", &m->endpoints, &m->n_endpoints, err, errlen) ||
         s_key(g, "transport_key", &m->transport_key, err, errlen) ||
-        s_key(g, "signing_key", &m->signing_key, err, errlen) || s_status(g, &m->status, err, errlen))
+        s_key(g, "signing_key", &m->signing_key, err, errlen) || s_status(g, &m->status, err, errlen) ||
+        s_key_opt(g, "next_transport_key", &m->next_transport_key, err, errlen) ||
+        s_key_opt(g, "next_signing_key", &m->next_signing_key, err, errlen))
         return -1;
     return 0;
 }
@@ -510,7 +596,7 @@ static int s_header(const config_t *cfg, Lienthong__Directory *d, char *err, siz
                           "valid_days must be between 1 and 3650, got %d", days);
     d->issued_at = (int64_t)time(NULL);
     d->expires_at = d->issued_at + (int64_t)days * 86400;
-    return 0;
+    return s_next_authorities(cfg, d, err, errlen);
 }
 
 int lt_dir_compile(const char *path, uint64_t version, int64_t issued_at, int64_t expires_at,
@@ -666,6 +752,13 @@ lt_dir_t *lt_dir_open(const uint8_t *signed_bytes, size_t len, const lt_dir_pins
         s_fail(err, errlen, "signed directory body cannot be decoded");
         goto out;
     }
+    char where[64];
+    /* Its ids are echoed in Hello, answers and logs: UTF-8 (PROTOCOL.md 4.5). */
+    if (lt_valid_utf8(&lienthong__directory__descriptor, sd->directory.data, sd->directory.len,
+                      where, sizeof where) != 0) {
+        s_fail(err, errlen, "directory: %s is not valid UTF-8 (or holds a NUL)", where);
+        goto out;
+    }
     const char *section;
     size_t index;
     char why[400];
@@ -773,9 +866,11 @@ const Lienthong__Member *lt_dir_member_by_transport(const lt_dir_t *self,
 {
     for (size_t i = 0; i < self->dir->n_members; i++) {
         const Lienthong__Member *m = self->dir->members[i];
-        if (m->transport_key.len == LT_KEY_BYTES &&
-            sodium_memcmp(m->transport_key.data, key, LT_KEY_BYTES) == 0)
-            return m;
+        const uint8_t *keys[2];
+        size_t n = lt_dir_transport_keys(m, keys);
+        for (size_t k = 0; k < n; k++)
+            if (sodium_memcmp(keys[k], key, LT_KEY_BYTES) == 0)
+                return m;
     }
     return NULL;
 }
@@ -833,10 +928,78 @@ const char *lt_dir_op_name(Lienthong__Operation op)
 
 int lt_dir_pins_add(lt_dir_pins_t *pins, const char *z85)
 {
-    if (pins->count >= sizeof pins->keys / sizeof pins->keys[0])
+    if (pins->count >= LT_DIR_MAX_PINS)
         return -1;
     if (lt_keys_z85_decode(z85, pins->keys[pins->count]) != 0)
         return -1;
     pins->count++;
     return 0;
+}
+
+/* ---- key rotation (PROTOCOL.md 5.5) ------------------------------------------ */
+
+/* The current key, then the next one when it is listed; a current key of
+ * the wrong size (only in a directory not yet validated) is left out. */
+static size_t s_keys(const ProtobufCBinaryData *cur, const ProtobufCBinaryData *next,
+                     const uint8_t *keys[2])
+{
+    size_t n = 0;
+    if (cur->len == LT_KEY_BYTES)
+        keys[n++] = cur->data;
+    if (next->len == LT_KEY_BYTES)
+        keys[n++] = next->data;
+    return n;
+}
+
+size_t lt_dir_transport_keys(const Lienthong__Member *m, const uint8_t *keys[2])
+{
+    return s_keys(&m->transport_key, &m->next_transport_key, keys);
+}
+
+size_t lt_dir_signing_keys(const Lienthong__Member *m, const uint8_t *keys[2])
+{
+    return s_keys(&m->signing_key, &m->next_signing_key, keys);
+}
+
+/* 1 if pk is among keys[0..n). */
+static int s_among(const uint8_t *pk, const uint8_t *const *keys, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(pk, keys[i], LT_KEY_BYTES) == 0)
+            return 1;
+    return 0;
+}
+
+int lt_dir_member_holds(const Lienthong__Member *m, const uint8_t *transport_pk,
+                        const uint8_t *signing_pk)
+{
+    const uint8_t *t[2], *s[2];
+    size_t nt = lt_dir_transport_keys(m, t), ns = lt_dir_signing_keys(m, s);
+    return s_among(transport_pk, t, nt) && s_among(signing_pk, s, ns);
+}
+
+int lt_dir_member_verify(const Lienthong__Member *m, const char *domain, const uint8_t *msg,
+                         size_t len, const uint8_t sig[LT_SIG_BYTES])
+{
+    const uint8_t *keys[2];
+    size_t n = lt_dir_signing_keys(m, keys);
+    for (size_t i = 0; i < n; i++)
+        if (lt_keys_verify(keys[i], domain, msg, len, sig) == 0)
+            return 0;
+    return -1;
+}
+
+void lt_dir_trust(const lt_dir_pins_t *pins, const lt_dir_t *current, lt_dir_pins_t *out)
+{
+    *out = *pins;
+    const Lienthong__Directory *d = current ? current->dir : NULL;
+    size_t cap = sizeof out->keys / sizeof out->keys[0];
+    for (size_t i = 0; d && i < d->n_next_authority_keys && out->count < cap; i++) {
+        const uint8_t *k = d->next_authority_keys[i].data;
+        int known = 0;
+        for (size_t p = 0; p < out->count && !known; p++)
+            known = memcmp(out->keys[p], k, LT_KEY_BYTES) == 0;
+        if (!known && d->next_authority_keys[i].len == LT_KEY_BYTES)
+            memcpy(out->keys[out->count++], k, LT_KEY_BYTES);
+    }
 }

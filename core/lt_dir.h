@@ -20,9 +20,11 @@
 
 typedef struct _lt_dir_t lt_dir_t;
 
-/* Pinned authority public keys. */
+/* Pinned authority public keys; with room for the next authority keys a
+ * directory announces (lt_dir_trust). lt_dir_pins_add fills at most
+ * LT_DIR_MAX_PINS. */
 typedef struct {
-    uint8_t keys[LT_DIR_MAX_PINS][LT_KEY_BYTES];
+    uint8_t keys[LT_DIR_MAX_PINS + LT_DIR_MAX_NEXT_AUTHORITIES][LT_KEY_BYTES];
     size_t count;
 } lt_dir_pins_t;
 
@@ -61,6 +63,7 @@ int64_t lt_dir_expires(const lt_dir_t *self);
 const uint8_t *lt_dir_signed_bytes(const lt_dir_t *self, size_t *len);
 
 const Lienthong__Member *lt_dir_member(const lt_dir_t *self, const char *id);
+/* The member whose current or next transport key is key (PROTOCOL.md 5.5). */
 const Lienthong__Member *lt_dir_member_by_transport(const lt_dir_t *self,
                                                     const uint8_t key[LT_KEY_BYTES]);
 const Lienthong__Dataset *lt_dir_dataset(const lt_dir_t *self, const char *id);
@@ -74,6 +77,25 @@ int lt_dir_policy_allows(const Lienthong__Policy *policy, Lienthong__Operation o
 /* Words for enums, e.g. "active", "revoked"; "subscribe". */
 const char *lt_dir_status_name(Lienthong__MemberStatus s);
 const char *lt_dir_op_name(Lienthong__Operation op);
+
+/* ---- key rotation (PROTOCOL.md 5.5) ---- */
+
+/* A member's transport (or signing) keys: the current one, then the next
+ * one when listed. Returns how many (1 or 2) were written to keys. */
+size_t lt_dir_transport_keys(const Lienthong__Member *m, const uint8_t *keys[2]);
+size_t lt_dir_signing_keys(const Lienthong__Member *m, const uint8_t *keys[2]);
+/* 1 if transport_pk and signing_pk are each the member's current or next
+ * key of that kind; 0 otherwise. */
+int lt_dir_member_holds(const Lienthong__Member *m, const uint8_t *transport_pk,
+                        const uint8_t *signing_pk);
+/* Verifies a signature of member m (lt_keys_verify) under its current or
+ * its next signing key. Returns 0 when either verifies, -1 otherwise. */
+int lt_dir_member_verify(const Lienthong__Member *m, const char *domain, const uint8_t *msg,
+                         size_t len, const uint8_t sig[LT_SIG_BYTES])
+    __attribute__((warn_unused_result));
+/* The authority keys a successor of `current` may be signed by: the pins,
+ * then the next authority keys `current` announces (NULL: the pins only). */
+void lt_dir_trust(const lt_dir_pins_t *pins, const lt_dir_t *current, lt_dir_pins_t *out);
 
 /* Parses a Z85 authority key and adds it to pins; returns 0 or -1. */
 int lt_dir_pins_add(lt_dir_pins_t *pins, const char *z85) __attribute__((warn_unused_result));

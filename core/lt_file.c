@@ -246,3 +246,32 @@ int lt_file_dir_usable(const char *path, mode_t mode, char *err, size_t errlen)
              "install -d -o %s -m %04o %s", path, why, me, (unsigned)mode, path);
     return -1;
 }
+
+int lt_file_dir_private(const char *path, char *err, size_t errlen)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    if ((st.st_mode & 0077) == 0)
+        return 0;
+    snprintf(err, errlen,
+             "%s has mode %04o: group or others may read or write it, and it holds records "
+             "and keys; run: chmod 0700 %s",
+             path, (unsigned)(st.st_mode & 07777), path);
+    return -1;
+}
+
+int lt_file_private(const char *path)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return -1;
+    /* open() keeps an existing file's mode: older versions made 0644 files. */
+    int rc = fchmod(fd, 0600);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return rc;
+}

@@ -38,5 +38,16 @@ void lt_file_whoami(char *out, size_t cap);
  * Returns 0, or -1 with what is wrong and what to do in err. */
 int lt_file_dir_usable(const char *path, mode_t mode, char *err, size_t errlen);
 
+/* Refuses a directory that its group or others may read, write or enter
+ * (a data directory holds records and secrets). Returns 0, or -1 with
+ * the mode found and the command that fixes it in err. */
+int lt_file_dir_private(const char *path, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* Creates path empty with mode 0600 if it is missing, and sets an existing
+ * file (owned by this user) to 0600: for files that hold records. Returns 0,
+ * or -1 with errno set. */
+int lt_file_private(const char *path) __attribute__((warn_unused_result));
+
 
 #endif

@@ -26,6 +26,20 @@
 /* Frames of a ZAP request read before the rest is discarded (3.2). */
 #define LT_ZAP_MAX_FRAMES 8
 
+/* ---- rejected input (4.4) ------------------------------------------------------ */
+
+/* Error replies to one sender: LT_REJECT_RATE_PER_S a second on average,
+ * at most LT_REJECT_BURST at once (4.4). */
+#define LT_REJECT_RATE_PER_S 10
+#define LT_REJECT_BURST      20
+/* Senders whose rate is tracked; the least recently seen is forgotten
+ * first (implementation, 4.4). */
+#define LT_REJECT_MAX_SENDERS 256
+/* The socket cap (ZMQ_MAXMSGSIZE) is max_message plus this much, so that a
+ * CURVE frame holding a max_message envelope reaches the gateway's own
+ * size check (3.1, 4.2 #3): CURVE adds 33 bytes to each frame. */
+#define LT_CURVE_FRAME_SLACK 64
+
 /* ---- liveness (3.3) ------------------------------------------------------------ */
 
 /* ZMQ_HEARTBEAT_IVL of every peer socket, and the heartbeat_ms setting's
@@ -51,13 +65,24 @@
 #define LT_DIR_MAX_BYTES (16u << 20)
 /* Authority keys a gateway pins (implementation, 5.2). */
 #define LT_DIR_MAX_PINS 8
+/* Next authority keys one directory may announce (5.5). */
+#define LT_DIR_MAX_NEXT_AUTHORITIES 4
 /* How far in the future a directory's issued_at may be (5.3, check 6). */
 #define LT_DIR_MAX_AHEAD_S 300
+/* Days before its expiry at which a gateway warns that its directory is
+ * about to expire, once at each (5.6); `directory sign` warns at the first. */
+#define LT_DIR_WARN_DAYS_FAR  7
+#define LT_DIR_WARN_DAYS_NEAR 1
+/* Once expired, the error is repeated this often, in seconds (5.6). */
+#define LT_DIR_EXPIRED_REPEAT_S 60
 
 /* ---- feeds (6) ------------------------------------------------------------------------ */
 
 /* Records in one batch, and their bytes (6.2). */
 #define LT_BATCH_MAX_RECORDS 1024
+/* Records of each replicated stream checked at start, with their signed
+ * batches and the chain to the cursor (docs/ARCHITECTURE.md 4.2). */
+#define LT_STORE_TAIL_CHECK 1024
 #define LT_BATCH_MAX_BYTES   (1u << 20)
 /* Room a batch needs in its frame besides its record bytes: header,
  * signature, stream id and per-record framing (implementation, 6.3). */
@@ -71,6 +96,10 @@
 /* The credit setting: records of credit a consumer grants (6.2). */
 #define LT_CFG_CREDIT_DEFAULT 16384
 #define LT_CFG_CREDIT_MAX     (1 << 22)
+/* audit_retention_days: how old an audit entry must be before `lienthong
+ * audit export` moves it out of the live log (0: kept until exported by
+ * age given on the command line). */
+#define LT_AUDIT_RETENTION_DAYS_MAX 36500
 /* Streams the configuration replicates (implementation, 6.2). */
 #define LT_GWCFG_MAX_SUBS 64
 /* Owner: subscriptions served at once (implementation, 6.2). */
@@ -148,6 +177,19 @@
 /* Messages taken from the peer socket per poll-loop turn before the
  * answers they produced are signed together (implementation, 7.3). */
 #define LT_PEER_DRAIN 256
+
+/* ZMQ_HANDSHAKE_IVL of the peer ROUTER: a connection that has not completed
+ * its CURVE handshake by then is closed, so that idle unauthenticated
+ * connections hold no file descriptor for long (3.2). */
+#define LT_HANDSHAKE_MS 5000
+/* File descriptors kept for the local socket and its clients, the stores,
+ * the ZeroMQ context and outgoing links; of the rest of the soft limit,
+ * at most half (and at most LT_GUARD_MAX_PENDING) may be peer connections
+ * that have not yet authenticated: beyond that the oldest are closed
+ * (implementation, 3.2; docs/operations.md, "File descriptors"). */
+#define LT_FD_RESERVE        128
+#define LT_GUARD_MIN_PENDING 8
+#define LT_GUARD_MAX_PENDING 1024
 
 /* Refusals (handshakes, frames) aggregated per source address and reason:
  * sources tracked at once before the rest share one "others" count, and how

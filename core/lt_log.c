@@ -3,6 +3,7 @@
  * replaced and JSON strings are escaped (invalid UTF-8 becomes U+FFFD), so a
  * hostile string can never forge a second log line or break a shipper. */
 #include "lt_log.h"
+#include "lt_valid.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -185,8 +186,8 @@ void lt_log(lt_log_level_t level, const char *component, const char *fmt, ...)
     char line[16384]; /* room for every byte of msg escaped as \uXXXX */
     if (s_format == LT_LOG_JSON)
         s_json_line(line, sizeof line, ts, level, component, msg);
-    else
-        s_text_line(line, sizeof line, ts, level, component, msg);
+    else /* echoed input or text cut at the buffer's end: the line stays UTF-8 */
+        s_text_line(line, sizeof line, ts, level, component, lt_valid_sanitise(msg));
     if (journal)
         fprintf(stderr, "<%d>%s\n", s_priority[level], line);
     else

@@ -36,7 +36,11 @@ static int s_int(void *s, int opt, int v)
 
 static int s_common(void *s, const lt_sock_opts_t *o)
 {
-    int64_t max = (int64_t)o->max_message;
+    /* Above the envelope cap by CURVE's framing, which libzmq counts: an
+     * envelope of max_message bytes is legal (PROTOCOL.md 3.1), and one a
+     * little larger must reach the gateway's own check and its Error
+     * (4.2 #3) rather than silently cost the connection. */
+    int64_t max = (int64_t)o->max_message + LT_CURVE_FRAME_SLACK;
     if (zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &max, sizeof max) || s_int(s, ZMQ_LINGER, 0) ||
         s_int(s, ZMQ_SNDHWM, o->hwm) || s_int(s, ZMQ_RCVHWM, o->hwm))
         return -1;
@@ -67,7 +71,7 @@ void *lt_sock_server(void *ctx, const lt_keys_t *keys, const char *endpoint,
     if (!s)
         return s_fail(s, err, errlen, "cannot create peer socket for", endpoint);
     if (s_common(s, o) || s_heartbeat(s, o) || s_int(s, ZMQ_ROUTER_MANDATORY, 1) ||
-        s_int(s, ZMQ_CURVE_SERVER, 1) ||
+        s_int(s, ZMQ_CURVE_SERVER, 1) || s_int(s, ZMQ_HANDSHAKE_IVL, LT_HANDSHAKE_MS) ||
         zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, lt_keys_transport_secret(keys), LT_KEY_BYTES) ||
         zmq_setsockopt(s, ZMQ_ZAP_DOMAIN, LT_ZAP_DOMAIN, strlen(LT_ZAP_DOMAIN)) ||
         s_int(s, ZMQ_ZAP_ENFORCE_DOMAIN, 1))

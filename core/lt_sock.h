@@ -19,7 +19,9 @@ typedef struct {
 } lt_sock_opts_t;
 
 /* CURVE server ROUTER bound to endpoint, ZAP domain enforced. The ZAP
- * handler must already be bound in ctx. NULL on failure with err set. */
+ * handler must already be bound in ctx. A connection that has not
+ * completed its handshake within LT_HANDSHAKE_MS is closed (3.2). NULL on
+ * failure with err set. */
 void *lt_sock_server(void *ctx, const lt_keys_t *keys, const char *endpoint,
                      const lt_sock_opts_t *o, char *err, size_t errlen);
 

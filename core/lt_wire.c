@@ -1,5 +1,6 @@
 /* lt_wire: envelope codec and framing. */
 #include "lt_wire.h"
+#include "lt_valid.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -9,6 +10,42 @@
 Lienthong__Envelope *lt_wire_decode(const uint8_t *buf, size_t len, size_t cap,
                                     Lienthong__ErrorCode *code, char *err, size_t errlen)
 {
+    uint64_t request_id;
+    return lt_wire_decode_id(buf, len, cap, code, &request_id, err, errlen);
+}
+
+/* Checks of PROTOCOL.md 4.2 that every decoded envelope passes whatever
+ * its body: a known body, exactly one, and every string valid UTF-8 (4.5). */
+static int s_checks(const Lienthong__Envelope *env, const uint8_t *buf, size_t len,
+                    Lienthong__ErrorCode *code, char *err, size_t errlen)
+{
+    const uint8_t *body;
+    size_t body_len;
+    char where[128];
+    if (env->body_case == LIENTHONG__ENVELOPE__BODY__NOT_SET) {
+        /* A body type from a later protocol version decodes as "none". */
+        *code = LIENTHONG__ERROR_CODE__ERR_UNSUPPORTED;
+        snprintf(err, errlen, "envelope carries no message this gateway knows");
+        return -1;
+    }
+    *code = LIENTHONG__ERROR_CODE__ERR_MALFORMED;
+    if (lt_wire_body_bytes(buf, len, &body, &body_len) != 0) {
+        snprintf(err, errlen, "envelope must carry exactly one message");
+        return -1;
+    }
+    if (lt_valid_utf8(&lienthong__envelope__descriptor, buf, len, where, sizeof where) != 0) {
+        /* Named, never echoed: the bytes are what a strict peer cannot read. */
+        snprintf(err, errlen, "%s is not valid UTF-8 (or holds a NUL)", where);
+        return -1;
+    }
+    return 0;
+}
+
+Lienthong__Envelope *lt_wire_decode_id(const uint8_t *buf, size_t len, size_t cap,
+                                       Lienthong__ErrorCode *code, uint64_t *request_id, char *err,
+                                       size_t errlen)
+{
+    *request_id = 0;
     /* Our own cap, independent of ZMQ_MAXMSGSIZE, so that a misconfigured
      * socket can never hand the unpacker an unbounded buffer. */
     if (len > cap) {
@@ -24,40 +61,17 @@ Lienthong__Envelope *lt_wire_decode(const uint8_t *buf, size_t len, size_t cap,
     }
     if (env->version != LT_PROTO_VERSION) {
         *code = LIENTHONG__ERROR_CODE__ERR_VERSION;
-        snprintf(err, errlen, "protocol version %u is not supported (this gateway speaks %d)",
+        snprintf(err, errlen, "protocol version %u is not supported (supported: %d)",
                  env->version, LT_PROTO_VERSION);
         lienthong__envelope__free_unpacked(env, NULL);
         return NULL;
     }
-    const uint8_t *body;
-    size_t body_len;
-    if (env->body_case != LIENTHONG__ENVELOPE__BODY__NOT_SET &&
-        lt_wire_body_bytes(buf, len, &body, &body_len) != 0) {
-        *code = LIENTHONG__ERROR_CODE__ERR_MALFORMED;
-        snprintf(err, errlen, "envelope must carry exactly one message");
-        lienthong__envelope__free_unpacked(env, NULL);
-        return NULL;
-    }
-    if (env->body_case == LIENTHONG__ENVELOPE__BODY__NOT_SET) {
-        /* A body type from a later protocol version decodes as "none". */
-        *code = LIENTHONG__ERROR_CODE__ERR_UNSUPPORTED;
-        snprintf(err, errlen, "envelope carries no message this gateway knows");
+    *request_id = lt_valid_request_id(env);
+    if (s_checks(env, buf, len, code, err, errlen) != 0) {
         lienthong__envelope__free_unpacked(env, NULL);
         return NULL;
     }
     return env;
-}
-
-/* Reads a base-128 varint; returns bytes used, 0 when malformed. */
-static size_t s_varint(const uint8_t *p, size_t len, uint64_t *v)
-{
-    *v = 0;
-    for (size_t i = 0; i < len && i < 10; i++) {
-        *v |= (uint64_t)(p[i] & 0x7f) << (7 * i);
-        if (!(p[i] & 0x80))
-            return i + 1;
-    }
-    return 0;
 }
 
 /* The one body field of an encoded envelope: its bytes and field number. */
@@ -68,13 +82,13 @@ static int s_find_body(const uint8_t *buf, size_t len, const uint8_t **body, siz
     int bodies = 0;
     while (off < len) {
         uint64_t key, v;
-        size_t n = s_varint(buf + off, len - off, &key);
+        size_t n = lt_valid_varint(buf + off, len - off, &key);
         if (!n || (key >> 3) == 0)
             return -1;
         off += n;
         switch (key & 7) {
         case 0: /* varint */
-            if (!(n = s_varint(buf + off, len - off, &v)))
+            if (!(n = lt_valid_varint(buf + off, len - off, &v)))
                 return -1;
             off += n;
             break;
@@ -85,7 +99,7 @@ static int s_find_body(const uint8_t *buf, size_t len, const uint8_t **body, siz
             off += (key & 7) == 1 ? 8 : 4;
             break;
         case 2: /* length-delimited */
-            if (!(n = s_varint(buf + off, len - off, &v)) || v > len - off - n)
+            if (!(n = lt_valid_varint(buf + off, len - off, &v)) || v > len - off - n)
                 return -1;
             off += n;
             if ((key >> 3) >= 10) {
@@ -335,6 +349,9 @@ int lt_wire_send_error(void *sock, const uint8_t *rid, size_t rid_len, Lienthong
     va_start(ap, fmt);
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
+    /* Cut at the buffer's end, or echoing what a peer sent: either way
+     * what goes out is UTF-8 (PROTOCOL.md 4.5). */
+    lt_valid_sanitise(text);
     Lienthong__Error e = LIENTHONG__ERROR__INIT;
     e.code = code;
     e.message = text;

@@ -2,7 +2,8 @@
  *
  * Every message is one frame holding one Envelope (after the routing-id
  * frame on a ROUTER). Decoding checks the size cap before unpacking, then the
- * protocol version, then that a body is present. */
+ * protocol version, then that a body is present, then that every string is
+ * valid UTF-8 (core/lt_valid). */
 #ifndef LT_WIRE_H
 #define LT_WIRE_H
 
@@ -28,6 +29,13 @@ typedef struct {
 Lienthong__Envelope *lt_wire_decode(const uint8_t *buf, size_t len, size_t cap,
                                     Lienthong__ErrorCode *code, char *err, size_t errlen)
     __attribute__((warn_unused_result));
+/* The same, also setting *request_id to the request_id of a lookup, verify
+ * or publish envelope that decoded but failed a later check (else 0), so
+ * that the Error can echo it (PROTOCOL.md 4.4). Every string field of the
+ * envelope must be valid UTF-8 without NUL (4.5, lt_valid). */
+Lienthong__Envelope *lt_wire_decode_id(const uint8_t *buf, size_t len, size_t cap,
+                                       Lienthong__ErrorCode *code, uint64_t *request_id, char *err,
+                                       size_t errlen) __attribute__((warn_unused_result));
 void lt_wire_free(Lienthong__Envelope **env_p);
 
 /* Finds the exact bytes of the envelope's body (its one field numbered 10 or

@@ -5,6 +5,7 @@
 #include "lt_file.h"
 #include "lt_gwstats.h"
 #include "lt_log.h"
+#include "lt_valid.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
@@ -13,6 +14,8 @@
 
 #define AUDIT_DOMAIN "lienthong/1 audit"
 #define FLUSH_MS 200
+#define RETRY_MS 1000       /* a failing log is tried again at most this often */
+#define LOG_AGAIN_MS 60000  /* a failing log is reported again at most this often */
 #define FLUSH_ENTRIES 10000
 #define N_BASE 8  /* texts every entry's hash covers */
 #define N_TEXT 10 /* plus application and officer, covered only when one is set */
@@ -34,17 +37,29 @@ struct _lt_audit_t {
     size_t n, cap;
     int64_t last_flush;
     lt_stats_series_t *st_entries, *st_commit; /* NULL until lt_audit_set_stats */
+    lt_stats_series_t *st_writable;            /* gauge: 1, or 0 while failing */
+    /* While the log cannot be written (docs/ARCHITECTURE.md, "Audit log"):
+     * since when (wall ms, 0 when writable), why, what was lost meanwhile. */
+    int64_t failing_since, next_try, logged_at;
+    char why[256];
+    uint64_t lost, refused;
 };
 
+static const char *s_pragmas = "PRAGMA journal_mode = WAL;"
+                               "PRAGMA synchronous = FULL;";
+
+/* The tables of a live log and of an exported segment (lt_auditarc). */
 static const char *s_schema =
-    "PRAGMA journal_mode = WAL;"
-    "PRAGMA synchronous = FULL;"
     "CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL,"
     "  event TEXT, peer TEXT, target TEXT, subject TEXT, fields TEXT, purpose TEXT,"
     "  case_ref TEXT, detail TEXT, hash BLOB NOT NULL, application TEXT, officer TEXT);"
     "CREATE INDEX IF NOT EXISTS audit_subject ON audit(subject);"
     "CREATE TABLE IF NOT EXISTS checkpoints (seq INTEGER PRIMARY KEY, hash BLOB NOT NULL,"
-    "  signature BLOB NOT NULL, at_ms INTEGER NOT NULL);";
+    "  signature BLOB NOT NULL, at_ms INTEGER NOT NULL);"
+    /* Where the live log's chain starts once older entries were exported
+     * (lt_auditarc): the last removed seq and its hash. */
+    "CREATE TABLE IF NOT EXISTS anchor (id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  seq INTEGER NOT NULL, hash BLOB NOT NULL, exported_to TEXT, at_ms INTEGER NOT NULL);";
 
 static void s_be64(uint8_t *p, uint64_t v)
 {
@@ -83,10 +98,13 @@ static void s_chain(const uint8_t prev[LT_HASH_BYTES], uint64_t seq, int64_t at_
     free(m);
 }
 
+/* The chain head: the last entry, or the anchor when every entry was
+ * exported. */
 static int s_load_head(lt_audit_t *self)
 {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(self->db, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", -1,
+    if (sqlite3_prepare_v2(self->db, "SELECT seq, hash FROM audit UNION ALL "
+                           "SELECT seq, hash FROM anchor ORDER BY 1 DESC LIMIT 1", -1,
                            &st, NULL) != SQLITE_OK)
         return -1;
     int rc = sqlite3_step(st);
@@ -128,6 +146,7 @@ lt_audit_t *lt_audit_open(const char *path, const lt_keys_t *keys, char *err, si
     if (sqlite3_open_v2(path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK ||
         sqlite3_busy_timeout(self->db, 5000) != SQLITE_OK ||
+        sqlite3_exec(self->db, s_pragmas, NULL, NULL, NULL) != SQLITE_OK ||
         sqlite3_exec(self->db, s_schema, NULL, NULL, NULL) != SQLITE_OK ||
         s_add_columns(self->db) != 0 ||
         sqlite3_prepare_v2(self->db,
@@ -142,6 +161,18 @@ lt_audit_t *lt_audit_open(const char *path, const lt_keys_t *keys, char *err, si
         lt_audit_destroy(&self);
     }
     return self;
+}
+
+int lt_audit_create(const char *path, char *err, size_t errlen)
+{
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) == SQLITE_OK &&
+                     sqlite3_exec(db, s_schema, NULL, NULL, NULL) == SQLITE_OK
+                 ? 0 : -1;
+    if (rc)
+        snprintf(err, errlen, "%s: %s", path, db ? sqlite3_errmsg(db) : "cannot create");
+    sqlite3_close(db);
+    return rc;
 }
 
 static void s_free_buffered(lt_audit_t *self)
@@ -174,9 +205,18 @@ int lt_audit_set_stats(lt_audit_t *self, lt_stats_t *stats)
         .name = "lienthong_audit_entries",
         .help = "Entries written (committed) to the audit log",
         .kind = LT_STATS_COUNTER};
+    static const lt_stats_def_t writable = {
+        .name = "lienthong_audit_writable",
+        .help = "1 while the audit log can be written; 0 while it cannot, and lookups and "
+                "verifies are refused",
+        .kind = LT_STATS_GAUGE};
     self->st_entries = lt_gwstats_series(stats, &entries, NULL);
     self->st_commit = lt_gwstats_commit(stats, "audit");
-    return self->st_entries && self->st_commit ? 0 : -1;
+    self->st_writable = lt_gwstats_series(stats, &writable, NULL);
+    if (!self->st_entries || !self->st_commit || !self->st_writable)
+        return -1;
+    lt_stats_set(self->st_writable, !self->failing_since);
+    return 0;
 }
 
 /* Counts a committed flush of n entries that started at t0 (us). */
@@ -207,8 +247,11 @@ void lt_audit_add(lt_audit_t *self, const lt_audit_entry_t *e)
                                e->fields,  e->purpose,  e->case_ref,    e->detail,
                                e->application, e->officer};
     b->at_ms = lt_clock_now_ms();
+    /* The log is read as UTF-8 text (audit --json): whatever a module
+     * passes, what is stored is valid (PROTOCOL.md 4.5). */
     for (int t = 0; t < N_TEXT; t++)
-        b->text[t] = strdup(src[t] ? src[t] : "");
+        if ((b->text[t] = strdup(src[t] ? src[t] : "")))
+            lt_valid_sanitise(b->text[t]);
     if (self->n >= FLUSH_ENTRIES)
         (void)lt_audit_flush(self, 1);
 }
@@ -243,20 +286,20 @@ static int s_checkpoint(lt_audit_t *self, uint64_t seq, const uint8_t *hash)
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
-int lt_audit_flush(lt_audit_t *self, int force)
+/* Writes first (may be NULL) and the buffered entries in one transaction
+ * with a signed checkpoint at the new head; one fsync (synchronous = FULL). */
+static int s_write(lt_audit_t *self, buffered_t *first)
 {
-    if (!self || self->n == 0 || (!force && lt_clock_mono_ms() - self->last_flush < FLUSH_MS))
-        return 0;
-    self->last_flush = lt_clock_mono_ms();
     int64_t t0 = lt_clock_mono_us();
     uint64_t seq = self->seq;
     uint8_t head[LT_HASH_BYTES];
     memcpy(head, self->head, LT_HASH_BYTES);
     if (sqlite3_exec(self->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
         goto fail;
-    for (size_t i = 0; i < self->n; i++) {
-        s_chain(head, ++seq, self->buf[i].at_ms, (const char *const *)self->buf[i].text, head);
-        if (s_insert(self, &self->buf[i], seq, head) != 0)
+    for (size_t i = first ? 0 : 1; i <= self->n; i++) {
+        buffered_t *b = i ? &self->buf[i - 1] : first;
+        s_chain(head, ++seq, b->at_ms, (const char *const *)b->text, head);
+        if (s_insert(self, b, seq, head) != 0)
             goto fail;
     }
     if (s_checkpoint(self, seq, head) != 0 ||
@@ -264,18 +307,158 @@ int lt_audit_flush(lt_audit_t *self, int force)
         goto fail;
     self->seq = seq;
     memcpy(self->head, head, LT_HASH_BYTES);
-    s_count(self, self->n, t0);
+    s_count(self, self->n + !!first, t0);
     s_free_buffered(self);
     return 0;
 fail:
-    /* Entries stay buffered; the next flush retries them. */
-    lt_error("audit", "cannot write %zu audit entries: %s", self->n, sqlite3_errmsg(self->db));
+    snprintf(self->why, sizeof self->why, "%s", sqlite3_errmsg(self->db));
     sqlite3_exec(self->db, "ROLLBACK", NULL, NULL, NULL);
     return -1;
 }
 
-/* Checks one checkpoint row: its hash equals the chain at its seq. */
-static int s_check_point(sqlite3 *db, const uint8_t pk[LT_KEY_BYTES], uint64_t seq,
+/* The log cannot be written: nothing is kept only in memory, so the
+ * buffered entries are dropped and counted; the entry that ends the outage
+ * records how many. Reported at once, then at most once a minute. */
+static void s_failed(lt_audit_t *self)
+{
+    int64_t now = lt_clock_mono_ms();
+    self->lost += self->n;
+    s_free_buffered(self);
+    self->next_try = now + RETRY_MS;
+    if (!self->failing_since) {
+        self->failing_since = lt_clock_now_ms();
+        self->logged_at = now;
+        if (self->st_writable)
+            lt_stats_set(self->st_writable, 0);
+        lt_error("audit", "cannot write the audit log: %s; lookups and verifies are refused "
+                 "until it can be written again", self->why);
+    } else if (now - self->logged_at >= LOG_AGAIN_MS) {
+        self->logged_at = now;
+        lt_error("audit", "the audit log still cannot be written: %s (%llu entries not written, "
+                 "%llu requests refused so far)", self->why, (unsigned long long)self->lost,
+                 (unsigned long long)self->refused);
+    }
+}
+
+/* The entry that ends an outage: when, why, and what it cost. */
+static int s_outage_entry(lt_audit_t *self, buffered_t *b)
+{
+    char detail[512];
+    snprintf(detail, sizeof detail, "the audit log could not be written for %lld ms (%s): %llu "
+             "entries not written, %llu lookup or verify requests refused, none answered",
+             (long long)(lt_clock_now_ms() - self->failing_since), self->why,
+             (unsigned long long)self->lost, (unsigned long long)self->refused);
+    memset(b, 0, sizeof *b);
+    b->at_ms = lt_clock_now_ms();
+    b->text[0] = strdup("audit-outage");
+    b->text[1] = strdup("local");
+    b->text[7] = strdup(detail);
+    for (int t = 0; t < N_TEXT; t++)
+        if (!b->text[t] && !(b->text[t] = strdup("")))
+            return -1;
+    return 0;
+}
+
+/* Commits the buffer; while failing, with the outage entry first. */
+static int s_commit(lt_audit_t *self)
+{
+    buffered_t outage;
+    uint64_t outage_seq = self->seq + 1;
+    int rc;
+    if (!self->failing_since)
+        rc = s_write(self, NULL);
+    else if (s_outage_entry(self, &outage) == 0)
+        rc = s_write(self, &outage);
+    else
+        rc = -1, snprintf(self->why, sizeof self->why, "out of memory");
+    if (self->failing_since) {
+        for (int t = 0; t < N_TEXT; t++)
+            free(outage.text[t]);
+    }
+    self->last_flush = lt_clock_mono_ms();
+    if (rc != 0) {
+        s_failed(self);
+        return -1;
+    }
+    if (self->failing_since) {
+        lt_info("audit", "the audit log can be written again after %lld ms; %llu entries were not "
+                "written and %llu requests refused meanwhile (entry %llu says so)",
+                (long long)(lt_clock_now_ms() - self->failing_since),
+                (unsigned long long)self->lost, (unsigned long long)self->refused,
+                (unsigned long long)outage_seq);
+        self->failing_since = 0;
+        self->lost = self->refused = 0;
+        if (self->st_writable)
+            lt_stats_set(self->st_writable, 1);
+    }
+    return 0;
+}
+
+int lt_audit_flush(lt_audit_t *self, int force)
+{
+    if (!self)
+        return 0;
+    int64_t now = lt_clock_mono_ms();
+    if (self->failing_since)
+        return now >= self->next_try || force ? s_commit(self) : -1;
+    if (self->n == 0 || (!force && now - self->last_flush < FLUSH_MS))
+        return 0;
+    return s_commit(self);
+}
+
+int lt_audit_commit(lt_audit_t *self)
+{
+    if (!self || (self->n == 0 && !self->failing_since))
+        return 0;
+    return s_commit(self);
+}
+
+int lt_audit_writable(const lt_audit_t *self, char *why, size_t len)
+{
+    if (!self || !self->failing_since)
+        return 1;
+    if (why)
+        snprintf(why, len, "the audit log cannot be written: %s", self->why);
+    return 0;
+}
+
+void lt_audit_refused(lt_audit_t *self)
+{
+    if (self)
+        self->refused++;
+}
+
+void lt_audit_retention_check(lt_audit_t *self, int retention_days)
+{
+    sqlite3_stmt *st;
+    if (!self || retention_days <= 0 ||
+        sqlite3_prepare_v2(self->db, "SELECT MIN(at_ms) FROM audit WHERE seq > "
+                           "(SELECT COALESCE(MAX(seq), 0) FROM anchor)", -1, &st, NULL) != SQLITE_OK)
+        return;
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+        int64_t days = (lt_clock_now_ms() - sqlite3_column_int64(st, 0)) / 86400000;
+        if (days > retention_days)
+            lt_warn("audit", "the audit log holds entries %lld days old, beyond audit_retention_days "
+                    "(%d): move them out with lienthong audit export (docs/operations.md)",
+                    (long long)days, retention_days);
+    }
+    sqlite3_finalize(st);
+}
+
+/* 1 if sig over msg verifies under one of pks[0..n). */
+static int s_signed_by_any(const uint8_t *const *pks, size_t n, const uint8_t *msg, size_t len,
+                           const void *sig)
+{
+    for (size_t i = 0; i < n; i++)
+        if (lt_keys_verify(pks[i], AUDIT_DOMAIN, msg, len, sig) == 0)
+            return 1;
+    return 0;
+}
+
+/* Checks one checkpoint row: its hash equals the chain at its seq, and it
+ * is signed under one of the keys (PROTOCOL.md 5.5: older checkpoints carry
+ * the signature of the member's previous key). */
+static int s_check_point(sqlite3 *db, const uint8_t *const *pks, size_t n_pks, uint64_t seq,
                          const uint8_t *hash)
 {
     sqlite3_stmt *st;
@@ -291,32 +474,106 @@ static int s_check_point(sqlite3 *db, const uint8_t pk[LT_KEY_BYTES], uint64_t s
         ok = sqlite3_column_bytes(st, 0) == LT_HASH_BYTES &&
              memcmp(sqlite3_column_blob(st, 0), hash, LT_HASH_BYTES) == 0 &&
              sqlite3_column_bytes(st, 1) == LT_SIG_BYTES &&
-             lt_keys_verify(pk, AUDIT_DOMAIN, msg, sizeof msg, sqlite3_column_blob(st, 1)) == 0;
+             s_signed_by_any(pks, n_pks, msg, sizeof msg, sqlite3_column_blob(st, 1));
     }
     sqlite3_finalize(st);
     return ok;
 }
 
-long lt_audit_verify(const char *path, const uint8_t pk[LT_KEY_BYTES], char *err, size_t errlen)
+/* The anchor of a log whose older entries were exported: the chain goes on
+ * from (seq, hash), whose checkpoint, when kept, must verify. 0, or -1. */
+static int s_anchor(sqlite3 *db, const uint8_t *const *pks, size_t n_pks, lt_audit_report_t *rep,
+                    uint8_t head[LT_HASH_BYTES])
+{
+    sqlite3_stmt *st;
+    int rc = 0;
+    if (sqlite3_prepare_v2(db, "SELECT seq, hash FROM anchor", -1, &st, NULL) != SQLITE_OK)
+        return 0; /* a log no gateway has opened since anchors exist: none */
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        rep->anchor = (uint64_t)sqlite3_column_int64(st, 0);
+        rc = sqlite3_column_bytes(st, 1) == LT_HASH_BYTES ? 0 : -1;
+        if (rc == 0)
+            memcpy(head, sqlite3_column_blob(st, 1), LT_HASH_BYTES);
+        memcpy(rep->anchor_hash, head, LT_HASH_BYTES);
+        if (rc == 0 && !s_check_point(db, pks, n_pks, rep->anchor, head))
+            rc = -1;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static sqlite3_stmt *s_entries(sqlite3 *db, uint64_t after)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT seq, at_ms, event, peer, target, subject, fields, purpose, "
+                           "case_ref, detail, application, officer, hash FROM audit "
+                           "WHERE seq > ?1 ORDER BY seq", -1, &st, NULL) != SQLITE_OK &&
+        /* a log no gateway has opened since entries named applications */
+        sqlite3_prepare_v2(db, "SELECT seq, at_ms, event, peer, target, subject, fields, purpose, "
+                           "case_ref, detail, NULL, NULL, hash FROM audit "
+                           "WHERE seq > ?1 ORDER BY seq", -1, &st, NULL) != SQLITE_OK)
+        return NULL;
+    sqlite3_bind_int64(st, 1, (int64_t)after);
+    return st;
+}
+
+/* The newest checkpoint: it must sign the last entry, else entries after
+ * it were cut off (or the last ones lost their signature). */
+static int s_tail(sqlite3 *db, lt_audit_report_t *rep, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+    if (sqlite3_prepare_v2(db, "SELECT seq, at_ms FROM checkpoints ORDER BY seq DESC LIMIT 1", -1,
+                           &st, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "%s", sqlite3_errmsg(db));
+    } else if (sqlite3_step(st) != SQLITE_ROW) {
+        rc = rep->last == rep->anchor ? 0 : -1; /* nothing was ever signed */
+        if (rc)
+            snprintf(err, errlen, "no signed checkpoint covers the entries");
+    } else if ((uint64_t)sqlite3_column_int64(st, 0) > rep->last) {
+        snprintf(err, errlen, "audit entries after %llu were removed (a checkpoint covers more)",
+                 (unsigned long long)rep->last);
+    } else if ((uint64_t)sqlite3_column_int64(st, 0) < rep->last) {
+        snprintf(err, errlen, "audit entries after %lld carry no signed checkpoint",
+                 (long long)sqlite3_column_int64(st, 0));
+    } else {
+        rep->signed_at_ms = sqlite3_column_int64(st, 1);
+        rc = 0;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int lt_audit_check(const char *path, const uint8_t pk[LT_KEY_BYTES], lt_audit_report_t *rep,
+                   char *err, size_t errlen)
+{
+    const uint8_t *pks[1] = {pk};
+    return lt_audit_check_keys(path, pks, 1, rep, err, errlen);
+}
+
+int lt_audit_check_keys(const char *path, const uint8_t *const *pks, size_t n_pks,
+                        lt_audit_report_t *rep, char *err, size_t errlen)
 {
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
-    long n = -1;
+    int rc = -1, step;
     uint8_t head[LT_HASH_BYTES] = {0};
-    uint64_t expect = 1;
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
-        (sqlite3_prepare_v2(db, "SELECT seq, at_ms, event, peer, target, subject, fields, purpose, "
-                            "case_ref, detail, application, officer, hash FROM audit ORDER BY seq",
-                            -1, &st, NULL) != SQLITE_OK &&
-         /* a log no gateway has opened since entries named applications */
-         sqlite3_prepare_v2(db, "SELECT seq, at_ms, event, peer, target, subject, fields, purpose, "
-                            "case_ref, detail, NULL, NULL, hash FROM audit ORDER BY seq",
-                            -1, &st, NULL) != SQLITE_OK)) {
+    memset(rep, 0, sizeof *rep);
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "%s: %s", path, db ? sqlite3_errmsg(db) : "cannot open");
         goto out;
     }
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    if (s_anchor(db, pks, n_pks, rep, head) != 0) {
+        snprintf(err, errlen, "the anchor (entry %llu) does not match its signed checkpoint",
+                 (unsigned long long)rep->anchor);
+        goto out;
+    }
+    if (!(st = s_entries(db, rep->anchor))) {
+        snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
+        goto out;
+    }
+    uint64_t expect = rep->anchor + 1;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         uint64_t seq = (uint64_t)sqlite3_column_int64(st, 0);
         const char *text[N_TEXT];
         for (int t = 0; t < N_TEXT; t++)
@@ -324,28 +581,35 @@ long lt_audit_verify(const char *path, const uint8_t pk[LT_KEY_BYTES], char *err
         s_chain(head, seq, sqlite3_column_int64(st, 1), text, head);
         if (seq != expect || sqlite3_column_bytes(st, 12) != LT_HASH_BYTES ||
             memcmp(sqlite3_column_blob(st, 12), head, LT_HASH_BYTES) != 0 ||
-            !s_check_point(db, pk, seq, head)) {
+            !s_check_point(db, pks, n_pks, seq, head)) {
             snprintf(err, errlen, "audit chain broken at entry %llu", (unsigned long long)expect);
             goto out;
         }
+        rep->outages += text[0] && strcmp(text[0], "audit-outage") == 0;
         expect++;
     }
-    n = rc == SQLITE_DONE ? (long)(expect - 1) : -1;
-    if (n < 0) {
+    rep->last = expect - 1;
+    rep->entries = (long)(rep->last - rep->anchor);
+    memcpy(rep->head, head, LT_HASH_BYTES);
+    if (step != SQLITE_DONE)
         snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
-        goto out;
-    }
-    /* A signed checkpoint beyond the last entry: the tail was cut off. */
-    sqlite3_finalize(st);
-    st = NULL;
-    if (sqlite3_prepare_v2(db, "SELECT COALESCE(MAX(seq), 0) FROM checkpoints", -1, &st, NULL) !=
-            SQLITE_OK ||
-        sqlite3_step(st) != SQLITE_ROW || sqlite3_column_int64(st, 0) > n) {
-        snprintf(err, errlen, "audit entries after %ld were removed (a checkpoint covers more)", n);
-        n = -1;
-    }
+    else
+        rc = s_tail(db, rep, err, errlen);
 out:
     sqlite3_finalize(st);
     sqlite3_close(db);
-    return n;
+    return rc;
+}
+
+long lt_audit_verify(const char *path, const uint8_t pk[LT_KEY_BYTES], char *err, size_t errlen)
+{
+    const uint8_t *pks[1] = {pk};
+    return lt_audit_verify_keys(path, pks, 1, err, errlen);
+}
+
+long lt_audit_verify_keys(const char *path, const uint8_t *const *pks, size_t n_pks, char *err,
+                          size_t errlen)
+{
+    lt_audit_report_t rep;
+    return lt_audit_check_keys(path, pks, n_pks, &rep, err, errlen) == 0 ? rep.entries : -1;
 }

@@ -7,10 +7,19 @@
  * entry's hash covers the previous entry's hash, so removing or altering an
  * entry breaks the chain; the chain head is signed with the member's signing
  * key at every commit (a checkpoint), so rewriting the whole tail is
- * detectable too. Entries are buffered and committed together at most every
- * 200 ms: auditing never puts a disk sync on a request's path (a crash may
- * lose the last 200 ms of entries, never the chain's integrity). The log is
- * its own SQLite file beside the store.
+ * detectable too. The log is its own SQLite file beside the store.
+ *
+ * Entries are buffered and committed together: an owner commits the
+ * entries of its answers with lt_audit_commit before it releases them (one
+ * fsync per signing drain); other entries are committed at most every
+ * 200 ms. The log fails closed: when a commit fails (disk full, I/O error)
+ * the buffered entries are dropped, not kept in memory, and counted;
+ * lt_audit_writable says 0, so that lookups and verifies are refused, until
+ * a retry (at most every second) succeeds; the first entry then written
+ * ("audit-outage") records how long it lasted and what it cost.
+ *
+ * Older entries may be exported and removed (lt_auditarc); the live log then
+ * keeps an anchor (the last removed seq and hash) its chain goes on from.
  *
  * Entries of requests an application made through the HTTP API also name the
  * application and the officer (PROTOCOL.md 8.5). The chain covers these two
@@ -21,6 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lt_crypto.h"
 #include "lt_keys.h"
 #include "lt_stats.h"
 
@@ -40,6 +50,9 @@ typedef struct {
     const char *officer;
 } lt_audit_entry_t;
 
+/* Creates the tables of an audit log (without entries) in the SQLite file
+ * path: an exported segment has the same ones. 0, or -1 with err. */
+int lt_audit_create(const char *path, char *err, size_t errlen);
 /* Opens (creating) the audit log at path. NULL with err on failure. */
 lt_audit_t *lt_audit_open(const char *path, const lt_keys_t *keys, char *err, size_t errlen);
 void lt_audit_destroy(lt_audit_t **self_p);
@@ -55,8 +68,46 @@ void lt_audit_add(lt_audit_t *self, const lt_audit_entry_t *e);
  * and signing the new head. Returns 0 or -1 (logged). */
 int lt_audit_flush(lt_audit_t *self, int force);
 
-/* Checks the chain and every checkpoint signature under pk. Returns the
- * number of entries checked, or -1 with the first broken seq in err. */
+/* Commits every buffered entry now (the answers they record may then be
+ * released). Returns 0, or -1 when the log cannot be written (the entries
+ * are dropped and counted; the log is failing). */
+int lt_audit_commit(lt_audit_t *self);
+/* 1 while the log can be written; 0 while it is failing, with the reason
+ * in why (may be NULL). */
+int lt_audit_writable(const lt_audit_t *self, char *why, size_t len);
+/* Counts a request refused because the log is failing (written in the
+ * entry that ends the outage). */
+void lt_audit_refused(lt_audit_t *self);
+
+/* Warns (once, at start) when the oldest entry is older than
+ * retention_days (> 0): it is due for `lienthong audit export`. */
+void lt_audit_retention_check(lt_audit_t *self, int retention_days);
+
+/* What a check of a log (or of an exported segment) proved. */
+typedef struct {
+    uint64_t anchor;       /* entries before anchor + 1 are not in this file (exported) */
+    uint8_t anchor_hash[LT_HASH_BYTES]; /* the chain goes on from it (zero without anchor) */
+    uint64_t last;         /* last entry; anchor + 1 .. last were checked */
+    long entries;          /* last - anchor */
+    long outages;          /* "audit-outage" entries among them */
+    int64_t signed_at_ms;  /* when the checkpoint of the last entry was signed */
+    uint8_t head[LT_HASH_BYTES];
+} lt_audit_report_t;
+
+/* Checks the chain from the anchor (or the start) through the last entry,
+ * every checkpoint signature under pk, and that the last entry is signed.
+ * Returns 0, or -1 with the first broken seq or the problem in err. */
+int lt_audit_check(const char *path, const uint8_t pk[LT_KEY_BYTES], lt_audit_report_t *rep,
+                   char *err, size_t errlen);
+/* The same, each checkpoint signed under one of pks[0..n_pks) (PROTOCOL.md
+ * 5.5: after a key rotation older checkpoints carry the previous key's). */
+int lt_audit_check_keys(const char *path, const uint8_t *const *pks, size_t n_pks,
+                        lt_audit_report_t *rep, char *err, size_t errlen);
+/* lt_audit_check, returning the number of entries checked, or -1. */
 long lt_audit_verify(const char *path, const uint8_t pk[LT_KEY_BYTES], char *err, size_t errlen);
+/* The same, each checkpoint signed under one of pks[0..n_pks): after a key
+ * rotation (PROTOCOL.md 5.5) older checkpoints carry the previous key's. */
+long lt_audit_verify_keys(const char *path, const uint8_t *const *pks, size_t n_pks, char *err,
+                          size_t errlen);
 
 #endif

@@ -136,9 +136,7 @@ lt_feed_t *lt_feed_new(const lt_gwctx_t *ctx)
     if (!self)
         return NULL;
     self->ctx = ctx;
-    /* Half the frame cap, so that a full batch with its envelope always fits. */
-    self->batch_bytes =
-        cfg->max_message / 2 < LT_BATCH_MAX_BYTES ? cfg->max_message / 2 : LT_BATCH_MAX_BYTES;
+    lt_feed_limits_changed(self);
     if (s_register(self, ctx->stats) != 0) {
         lt_feed_destroy(&self);
         return NULL;
@@ -149,6 +147,13 @@ lt_feed_t *lt_feed_new(const lt_gwctx_t *ctx)
             return NULL;
         }
     return self;
+}
+
+void lt_feed_limits_changed(lt_feed_t *self)
+{
+    size_t max = self->ctx->cfg->max_message;
+    /* Half the frame cap, so that a full batch with its envelope always fits. */
+    self->batch_bytes = max / 2 < LT_BATCH_MAX_BYTES ? max / 2 : LT_BATCH_MAX_BYTES;
 }
 
 void lt_feed_destroy(lt_feed_t **self_p)
@@ -172,24 +177,7 @@ void lt_feed_destroy(lt_feed_t **self_p)
 int lt_feed_chunk_add(void *arg, uint64_t seq, const void *rec, size_t len)
 {
     (void)seq;
-    lt_feed_chunk_t *c = arg;
-    if (c->used + len > c->cap) {
-        size_t cap = (c->used + len) * 2;
-        uint8_t *nb = realloc(c->buf, cap);
-        if (!nb)
-            return -1;
-        /* Re-point earlier records into the moved buffer. */
-        for (size_t i = 0; i < c->n; i++)
-            c->recs[i].data = nb + (c->recs[i].data - c->buf);
-        c->buf = nb;
-        c->cap = cap;
-    }
-    memcpy(c->buf + c->used, rec, len);
-    c->recs[c->n].data = c->buf + c->used;
-    c->recs[c->n].len = len;
-    c->used += len;
-    c->n++;
-    return 0;
+    return lt_batch_recs_add(arg, rec, len);
 }
 
 int lt_feed_chunk_read(lt_feed_t *self, lt_feed_stream_t *st, uint64_t seq, int64_t max)
@@ -204,9 +192,13 @@ int lt_feed_chunk_read(lt_feed_t *self, lt_feed_stream_t *st, uint64_t seq, int6
         max = (int64_t)(st->last_seq - seq + 1);
     if (max <= 0)
         return 0;
+    if (lt_feed_damage_cap(self, st, seq, &max) != 0)
+        return LT_STORE_DAMAGED;
     int n = lt_store_read(self->ctx->store, st->id, seq, (size_t)max, self->batch_bytes,
                           lt_feed_chunk_add, c);
-    if (n < 0)
+    if (n == LT_STORE_DAMAGED)
+        lt_feed_damaged(self, st, lt_store_damaged_seq(self->ctx->store));
+    else if (n < 0)
         lt_error("feed", "store: cannot read %s from %llu: %s", st->name, (unsigned long long)seq,
                  lt_store_error(self->ctx->store));
     return n;
@@ -228,6 +220,7 @@ void lt_feed_tick(lt_feed_t *self)
 {
     lt_feed_replica_tick(self);
     lt_feed_retain_tick(self);
+    lt_feed_repair_tick(self);
     s_rates(self, lt_clock_mono_ms());
 }
 
@@ -263,6 +256,18 @@ static void s_status_owned(lt_feed_t *self)
     }
 }
 
+/* "owner", "replica", or for a replica a reload unsubscribed "replica
+ * (unsubscribed)": its data stays, but nothing updates it. */
+static char *s_role(lt_feed_t *self, const lt_feed_stream_t *st)
+{
+    if (lt_feed_replica_find(self, st->name))
+        return "replica";
+    const char *owner = self->ctx->dir ? lt_feed_owner_of(self->ctx->dir, st->name) : NULL;
+    if (owner && strcmp(owner, self->ctx->cfg->member) != 0)
+        return "replica (unsubscribed)";
+    return "owner";
+}
+
 void lt_feed_status(lt_feed_t *self, Lienthong__StatusReply *r)
 {
     s_status_owned(self);
@@ -279,7 +284,7 @@ void lt_feed_status(lt_feed_t *self, Lienthong__StatusReply *r)
         ss->stream = st->name;
         ss->last_seq = (uint64_t)lt_gwstats_gauge(st->st_last_seq);
         ss->records_per_sec = st->rate;
-        ss->role = lt_feed_replica_find(self, st->name) ? "replica" : "owner";
+        ss->role = s_role(self, st);
         s_status_cursor(self, st, ss);
         lt_feed_retain_status(self, st, ss);
         lt_feed_owner_status(self, st, ss);

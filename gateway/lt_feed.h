@@ -44,7 +44,19 @@ void lt_feed_drop_peers(lt_feed_t *self);
  * allowed or whose member is no longer active (PROTOCOL.md 6.6). */
 void lt_feed_dir_changed(lt_feed_t *self, void *peer_sock);
 
+/* The directory in use expired (PROTOCOL.md 5.6): ends every subscription,
+ * telling each consumer on peer_sock (ERR_DIRECTORY, "STREAM: why"). */
+void lt_feed_stop_serving(lt_feed_t *self, void *peer_sock, const char *why);
+
 /* ---- replica ---- */
+
+/* A reload added stream to the subscriptions: its replica opens at its
+ * durable cursor and subscribes on the next tick. Returns 0, or -1 when the
+ * stream cannot be opened (logged). */
+int lt_feed_replica_add(lt_feed_t *self, const char *stream);
+/* A reload removed stream: the feed is unsubscribed and the replica
+ * closed; what it holds stays in the store, so adding it back resumes. */
+void lt_feed_replica_remove(lt_feed_t *self, const char *stream);
 
 /* A batch or an error arrived on the link to owner. */
 void lt_feed_on_batch(lt_feed_t *self, const char *owner, void *link_sock,
@@ -61,6 +73,11 @@ void lt_feed_on_snapshot_end(lt_feed_t *self, const char *owner, const Lienthong
  * re-subscription until a snapshot has replaced the replica. Returns 0, or
  * -1 when this gateway does not replicate stream. */
 int lt_feed_resync(lt_feed_t *self, const char *stream);
+/* Owner: a replica asks for records again to repair them (PROTOCOL.md 6.10). */
+void lt_feed_on_range_request(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
+                              const Lienthong__Range *m);
+/* Consumer: the owner's answer, verified and written back. */
+void lt_feed_on_range_batch(lt_feed_t *self, const char *owner, const Lienthong__Range *m);
 
 /* ---- sink ---- */
 
@@ -79,6 +96,9 @@ void lt_feed_advanced(void *self, const char *stream, uint64_t last_seq, uint64_
 int lt_feed_pump(lt_feed_t *self, void *peer_sock, void *local_sock);
 /* Subscribes, refreshes and backs off consumer feeds. */
 void lt_feed_tick(lt_feed_t *self);
+
+/* ctx->cfg's max_message changed: the records per batch follow. */
+void lt_feed_limits_changed(lt_feed_t *self);
 
 /* Adds stream entries to a status reply; free with lt_feed_status_free. */
 void lt_feed_status(lt_feed_t *self, Lienthong__StatusReply *r);

@@ -29,16 +29,15 @@ typedef struct {
     char source_cursor[LT_CURSOR_TEXT_MAX]; /* text for the last status reply */
     lt_stats_series_t *st_last_seq; /* lienthong_stream_last_seq{stream} */
     lt_stats_series_t *st_appended; /* lienthong_stream_appended{stream} */
+    /* Damage met in the store (lt_feed_repair.c): the run logged, 0 when
+     * none; the first seq of the range last asked again, and when. */
+    uint64_t damaged_first, damaged_last, repair_first;
+    int64_t repair_at;
 } lt_feed_stream_t;
 
 /* Records read from the log for one Batch or Deliver, reused between
  * reads so that the pump does not allocate per batch. */
-typedef struct {
-    ProtobufCBinaryData recs[LT_BATCH_MAX_RECORDS];
-    uint8_t *buf;
-    size_t used, cap;
-    size_t n;
-} lt_feed_chunk_t;
+typedef lt_batch_recs_t lt_feed_chunk_t;
 
 /* A snapshot (PROTOCOL.md 6.7) or a sink's replacement (8.2) being sent:
  * a consistent reading of the state, and the chunk read last, kept until
@@ -68,6 +67,16 @@ typedef struct {
     lt_feed_snap_t *snap; /* the snapshot being sent, or NULL */
     lt_stats_series_t *st_cursor, *st_lag; /* {stream, subscriber} */
 } lt_feed_sub_t;
+
+/* Owner: a subscription that ended, kept for status (PROTOCOL.md 8.3)
+ * until its member subscribes to the stream again. */
+typedef struct {
+    char member[LT_ID_MAX];
+    lt_feed_stream_t *stream;
+    uint64_t cursor;    /* last seq sent */
+    int64_t since_ms;   /* unix ms when it ended */
+    char reason[128];
+} lt_feed_gone_t;
 
 /* Local: a sink adapter attached to a stream. */
 typedef struct {
@@ -105,6 +114,8 @@ struct _lt_feed_t {
     size_t n_streams;
     lt_feed_sub_t subs[LT_FEED_MAX_SUBS];
     size_t n_subs;
+    lt_feed_gone_t gone[LT_FEED_MAX_SUBS];
+    size_t n_gone;
     lt_feed_sink_t sinks[LT_FEED_MAX_SINKS];
     size_t n_sinks;
     lt_feed_replica_t replicas[LT_GWCFG_MAX_SUBS];
@@ -133,13 +144,22 @@ void lt_feed_stream_grew(lt_feed_t *self, lt_feed_stream_t *st, uint64_t last_se
 /* The owner of a dataset or view id in dir, or NULL. */
 const char *lt_feed_owner_of(const lt_dir_t *dir, const char *stream);
 /* Reads up to max records of st from seq into self->chunk (emptied
- * first), within the batch limits. Returns the count, or -1 (logged). */
+ * first), within the batch limits. Returns the count, LT_STORE_DAMAGED when
+ * the record at seq is damaged (reported through lt_feed_damaged), or -1
+ * (logged). */
 int lt_feed_chunk_read(lt_feed_t *self, lt_feed_stream_t *st, uint64_t seq, int64_t max);
 /* An lt_store_rec_fn appending one record to an lt_feed_chunk_t. */
 int lt_feed_chunk_add(void *chunk, uint64_t seq, const void *rec, size_t len);
 
 /* ---- lt_feed_owner.c ---- */
 
+/* Refuses a peer's feed request (`what`, e.g. "subscribe") through
+ * lt_reject: counted, logged, audited and answered (PROTOCOL.md 4.4). */
+void lt_feed_refuse(lt_feed_t *self, void *sock, const lt_wire_in_t *in, const char *what,
+                    const char *stream, Lienthong__ErrorCode code, const char *why);
+/* Policy check of PROTOCOL.md 6.2 (steps 1, 2); ERR_NONE or the refusal. */
+Lienthong__ErrorCode lt_feed_may_subscribe(lt_feed_t *self, const char *member,
+                                           const char *stream, char *why, size_t len);
 /* Sets the cursor and lag gauges of subscription s. */
 void lt_feed_sub_gauges(lt_feed_sub_t *s);
 /* Sends batches to subscriptions with credit; returns batches sent. */
@@ -155,6 +175,8 @@ void lt_feed_owner_status(const lt_feed_t *self, const lt_feed_stream_t *st,
 int lt_feed_replica_open(lt_feed_t *self, const char *stream);
 /* The replica of stream, or NULL when this gateway does not replicate it. */
 lt_feed_replica_t *lt_feed_replica_find(lt_feed_t *self, const char *stream);
+/* The directory changed: feeds backing off subscribe again at once. */
+void lt_feed_replica_dir_changed(lt_feed_t *self);
 /* Subscribes, re-subscribes idle feeds, and ends back-offs. */
 void lt_feed_replica_tick(lt_feed_t *self);
 /* Stops feed f for why and schedules the re-subscribe (at least min_ms
@@ -196,6 +218,25 @@ void lt_feed_retain_tick(lt_feed_t *self);
 /* Sets the retained range of st in its status entry. */
 void lt_feed_retain_status(lt_feed_t *self, const lt_feed_stream_t *st,
                            Lienthong__StreamStatus *ss);
+
+/* ---- lt_feed_repair.c ---- */
+
+/* A read of st met a damaged record at seq: logs the damaged run once, and
+ * for a replica asks the owner for it again. */
+void lt_feed_damaged(lt_feed_t *self, lt_feed_stream_t *st, uint64_t seq);
+/* Before a read of up to *max records of st from seq: LT_STORE_DAMAGED when
+ * seq is inside the known damaged run, else 0 with *max cut so that the
+ * read stops before it. */
+int lt_feed_damage_cap(lt_feed_t *self, lt_feed_stream_t *st, uint64_t seq, int64_t *max);
+/* The bounded check at start of a replica (docs/ARCHITECTURE.md 4.2): the
+ * last LT_STORE_TAIL_CHECK records and their batches, up to the cursor. */
+void lt_feed_check_tail(lt_feed_t *self, lt_feed_stream_t *st, const lt_stream_t *cursor);
+/* Asks again for damaged ranges of replicas not yet repaired. */
+void lt_feed_repair_tick(lt_feed_t *self);
+/* Tells rid on sock that st's damaged run is not delivered: Error
+ * ERR_INTERNAL with its DamagedRange (PROTOCOL.md 6.10). */
+int lt_feed_send_damaged(void *sock, const uint8_t *rid, size_t rid_len,
+                         const lt_feed_stream_t *st);
 
 /* ---- lt_feed_sink.c ---- */
 

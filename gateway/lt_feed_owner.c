@@ -6,6 +6,8 @@
 #include "lt_file.h"
 #include "lt_gwstats.h"
 #include "lt_log.h"
+#include "lt_peers.h"
+#include "lt_valid.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -33,8 +35,47 @@ static void s_sub_audit(lt_feed_t *self, const char *event, const char *member, 
         &(lt_audit_entry_t){.event = event, .peer = member, .target = stream, .detail = detail});
 }
 
+/* ---- ended subscriptions, kept for status ---------------------------------- */
+
+static lt_feed_gone_t *s_gone_find(lt_feed_t *self, const char *member,
+                                   const lt_feed_stream_t *st)
+{
+    for (size_t i = 0; i < self->n_gone; i++)
+        if (self->gone[i].stream == st && strcmp(self->gone[i].member, member) == 0)
+            return &self->gone[i];
+    return NULL;
+}
+
+/* Remembers where s ended; the oldest line makes room when the table is full. */
+static void s_gone_add(lt_feed_t *self, const lt_feed_sub_t *s, const char *why)
+{
+    lt_feed_gone_t *g = s_gone_find(self, s->member, s->stream);
+    if (!g && self->n_gone < LT_FEED_MAX_SUBS)
+        g = &self->gone[self->n_gone++];
+    if (!g) {
+        g = &self->gone[0];
+        for (size_t i = 1; i < self->n_gone; i++)
+            if (self->gone[i].since_ms < g->since_ms)
+                g = &self->gone[i];
+    }
+    snprintf(g->member, sizeof g->member, "%s", s->member);
+    g->stream = s->stream;
+    g->cursor = s->next - 1;
+    g->since_ms = lt_clock_now_ms();
+    snprintf(g->reason, sizeof g->reason, "%s", why);
+}
+
+/* The member subscribed again: its old line goes. */
+static void s_gone_forget(lt_feed_t *self, const char *member, const lt_feed_stream_t *st)
+{
+    lt_feed_gone_t *g = s_gone_find(self, member, st);
+    if (g)
+        *g = self->gone[--self->n_gone];
+}
+
 static void s_sub_drop(lt_feed_t *self, lt_feed_sub_t *s, const char *why)
 {
+    s_gone_add(self, s, why);
     lt_info("feed", "feed %s to %s stopped at seq %llu: %s", s->stream->name, s->member,
             (unsigned long long)(s->next - 1), why);
     char detail[400];
@@ -48,9 +89,8 @@ static void s_sub_drop(lt_feed_t *self, lt_feed_sub_t *s, const char *why)
 
 /* ---- subscribe, credit, unsubscribe ------------------------------------------ */
 
-/* Policy check of PROTOCOL.md 6.2; returns ERR_NONE or the refusal. */
-static Lienthong__ErrorCode s_may_subscribe(lt_feed_t *self, const char *member, const char *stream,
-                                            char *why, size_t len)
+Lienthong__ErrorCode lt_feed_may_subscribe(lt_feed_t *self, const char *member,
+                                           const char *stream, char *why, size_t len)
 {
     const char *me = self->ctx->cfg->member;
     const char *owner = lt_feed_owner_of(self->ctx->dir, stream);
@@ -71,7 +111,7 @@ static Lienthong__ErrorCode s_sub_check(lt_feed_t *self, const char *member,
                                         const Lienthong__Subscribe *m, lt_feed_stream_t **st,
                                         char *why, size_t len)
 {
-    Lienthong__ErrorCode code = s_may_subscribe(self, member, m->stream, why, len);
+    Lienthong__ErrorCode code = lt_feed_may_subscribe(self, member, m->stream, why, len);
     if (code)
         return code;
     if (!(*st = lt_feed_stream(self, m->stream))) {
@@ -79,8 +119,7 @@ static Lienthong__ErrorCode s_sub_check(lt_feed_t *self, const char *member,
         return LIENTHONG__ERROR_CODE__ERR_INTERNAL;
     }
     uint64_t last = (*st)->last_seq;
-    if (m->from_seq == 0 || m->from_seq > last + 1 ||
-        (m->from_seq > 1 && m->prev_hash.len != LT_HASH_BYTES)) {
+    if (m->from_seq > last + 1) {
         snprintf(why, len, "%s: cannot start at %llu (last is %llu)", m->stream,
                  (unsigned long long)m->from_seq, (unsigned long long)last);
         return LIENTHONG__ERROR_CODE__ERR_SEQUENCE;
@@ -96,6 +135,7 @@ static lt_feed_sub_t *s_sub_slot(lt_feed_t *self, const lt_wire_in_t *in,
     lt_feed_sub_t *s = s_sub_find(self, in->rid, in->rid_len, m->stream);
     if (s || self->n_subs >= LT_FEED_MAX_SUBS)
         return s;
+    s_gone_forget(self, in->user_id, st);
     lt_info("feed", "feed %s to %s starts at seq %llu (last %llu)", m->stream, in->user_id,
             (unsigned long long)m->from_seq, (unsigned long long)st->last_seq);
     char detail[64];
@@ -104,16 +144,26 @@ static lt_feed_sub_t *s_sub_slot(lt_feed_t *self, const lt_wire_in_t *in,
     return &self->subs[self->n_subs++];
 }
 
+void lt_feed_refuse(lt_feed_t *self, void *sock, const lt_wire_in_t *in, const char *what,
+                    const char *stream, Lienthong__ErrorCode code, const char *why)
+{
+    (void)lt_reject(self->ctx->reject,
+                    &(lt_reject_in_t){.sock = sock, .rid = in->rid, .rid_len = in->rid_len,
+                                      .who = in->user_id, .what = what, .target = stream,
+                                      .code = code, .why = why});
+}
+
 void lt_feed_on_subscribe(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
                           const Lienthong__Subscribe *m)
 {
     char why[512];
     lt_feed_stream_t *st = NULL;
-    Lienthong__ErrorCode code = s_sub_check(self, in->user_id, m, &st, why, sizeof why);
+    /* The fields first (4.2 check 8), then the checks of 6.2 in order. */
+    Lienthong__ErrorCode code = lt_valid_subscribe(m, why, sizeof why);
+    if (!code)
+        code = s_sub_check(self, in->user_id, m, &st, why, sizeof why);
     if (code) {
-        lt_warn("feed", "refused subscribe from %s: %s", in->user_id, why);
-        s_sub_audit(self, "refused", in->user_id, m->stream, why);
-        (void)lt_wire_send_error(sock, in->rid, in->rid_len, code, 0, "%s", why);
+        lt_feed_refuse(self, sock, in, "subscribe", m->stream, code, why);
         return;
     }
     lt_feed_sub_t *s = s_sub_slot(self, in, m, st);
@@ -145,15 +195,33 @@ void lt_feed_sub_gauges(lt_feed_sub_t *s)
     lt_stats_set(s->st_lag, (int64_t)(s->stream->last_seq - (s->next - 1)));
 }
 
+/* The subscription a Credit or Unsubscribe names; NULL when there is none
+ * (or the stream field is invalid), which is rejected (6.2, 4.4). */
+static lt_feed_sub_t *s_sub_named(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
+                                  const char *stream, const char *what)
+{
+    char why[512];
+    Lienthong__ErrorCode code = lt_valid_stream(stream, what, why, sizeof why);
+    lt_feed_sub_t *s = code ? NULL : s_sub_find(self, in->rid, in->rid_len, stream);
+    if (s)
+        return s;
+    if (!code) {
+        code = LIENTHONG__ERROR_CODE__ERR_NOT_FOUND;
+        snprintf(why, sizeof why, "%.300s: no subscription", stream);
+    }
+    (void)lt_reject(self->ctx->reject,
+                    &(lt_reject_in_t){.sock = sock, .rid = in->rid, .rid_len = in->rid_len,
+                                      .who = in->user_id, .what = what, .target = stream,
+                                      .code = code, .why = why});
+    return NULL;
+}
+
 void lt_feed_on_credit(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
                        const Lienthong__Credit *m)
 {
-    lt_feed_sub_t *s = s_sub_find(self, in->rid, in->rid_len, m->stream);
-    if (!s) {
-        (void)lt_wire_send_error(sock, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_NOT_FOUND,
-                                 0, "%s: no subscription", m->stream);
+    lt_feed_sub_t *s = s_sub_named(self, sock, in, m->stream, "credit");
+    if (!s)
         return;
-    }
     s->credit += m->credit;
     if (s->credit > LT_CREDIT_MAX)
         s->credit = LT_CREDIT_MAX;
@@ -162,12 +230,9 @@ void lt_feed_on_credit(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
 void lt_feed_on_unsubscribe(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
                             const Lienthong__Unsubscribe *m)
 {
-    lt_feed_sub_t *s = s_sub_find(self, in->rid, in->rid_len, m->stream);
+    lt_feed_sub_t *s = s_sub_named(self, sock, in, m->stream, "unsubscribe");
     if (s)
         s_sub_drop(self, s, "unsubscribed");
-    else
-        (void)lt_wire_send_error(sock, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_NOT_FOUND,
-                                 0, "%s: no subscription", m->stream);
 }
 
 void lt_feed_drop_peers(lt_feed_t *self)
@@ -176,13 +241,26 @@ void lt_feed_drop_peers(lt_feed_t *self)
         s_sub_drop(self, &self->subs[self->n_subs - 1], "peer socket rebound");
 }
 
+void lt_feed_stop_serving(lt_feed_t *self, void *peer_sock, const char *why)
+{
+    while (self->n_subs) {
+        lt_feed_sub_t *s = &self->subs[self->n_subs - 1];
+        if (peer_sock)
+            (void)lt_wire_send_error(peer_sock, s->rid, s->rid_len,
+                                     LIENTHONG__ERROR_CODE__ERR_DIRECTORY, 0, "%s: %s",
+                                     s->stream->name, why);
+        s_sub_drop(self, s, why);
+    }
+}
+
 void lt_feed_dir_changed(lt_feed_t *self, void *peer_sock)
 {
     char why[512];
+    lt_feed_replica_dir_changed(self);
     for (size_t i = 0; i < self->n_subs;) {
         lt_feed_sub_t *s = &self->subs[i];
         Lienthong__ErrorCode code =
-            s_may_subscribe(self, s->member, s->stream->name, why, sizeof why);
+            lt_feed_may_subscribe(self, s->member, s->stream->name, why, sizeof why);
         const Lienthong__Member *m = lt_dir_member(self->ctx->dir, s->member);
         if (!code && m && m->status == LIENTHONG__MEMBER_STATUS__MEMBER_ACTIVE) {
             i++;
@@ -217,6 +295,8 @@ static int s_send_batch(lt_feed_t *self, void *sock, lt_feed_sub_t *s)
 {
     lt_feed_chunk_t *c = &self->chunk;
     int n = lt_feed_chunk_read(self, s->stream, s->next, s->credit);
+    if (n == LT_STORE_DAMAGED)
+        (void)lt_feed_send_damaged(sock, s->rid, s->rid_len, s->stream);
     if (n <= 0)
         return n;
     if (c->used + LT_BATCH_OVERHEAD > self->ctx->cfg->max_message) {
@@ -271,20 +351,59 @@ int lt_feed_owner_pump(lt_feed_t *self, void *sock)
 
 /* ---- status ------------------------------------------------------------------------------ */
 
+/* A status line: a live subscription, or one that ended (sub NULL, g set). */
+static Lienthong__SubscriberStatus *s_status_line(const lt_feed_t *self, const lt_feed_sub_t *sub,
+                                                  const lt_feed_gone_t *g)
+{
+    Lienthong__SubscriberStatus *line = calloc(1, sizeof *line);
+    if (!line)
+        return NULL;
+    lienthong__subscriber_status__init(line);
+    if (g) {
+        line->member = (char *)g->member;
+        line->cursor = g->cursor;
+        line->lag = g->stream->last_seq - g->cursor;
+        line->disconnected = 1;
+        line->disconnected_since_ms = g->since_ms;
+        line->reason = (char *)g->reason;
+        return line;
+    }
+    line->member = (char *)sub->member;
+    line->cursor = (uint64_t)lt_gwstats_gauge(sub->st_cursor);
+    line->lag = (uint64_t)lt_gwstats_gauge(sub->st_lag);
+    /* The owner learns that a consumer died only when a send fails; its
+     * Hellos stopping says so within the heartbeat timeout (3.3). */
+    int64_t since = 0;
+    if (self->ctx->peers && lt_peers_member_state(self->ctx->peers, sub->member, &since) == 0) {
+        line->disconnected = 1;
+        line->disconnected_since_ms = since;
+        line->reason = "peer lost: no Hello within the heartbeat timeout";
+    }
+    return line;
+}
+
+/* 1 when the member of an ended line has a live subscription to its stream
+ * (an older connection's subscription ended after the new one began). */
+static int s_live(const lt_feed_t *self, const lt_feed_gone_t *g)
+{
+    for (size_t i = 0; i < self->n_subs; i++)
+        if (self->subs[i].stream == g->stream && strcmp(self->subs[i].member, g->member) == 0)
+            return 1;
+    return 0;
+}
+
 void lt_feed_owner_status(const lt_feed_t *self, const lt_feed_stream_t *st,
                           Lienthong__StreamStatus *ss)
 {
-    ss->subscribers = calloc(self->n_subs + 1, sizeof *ss->subscribers);
-    for (size_t j = 0; ss->subscribers && j < self->n_subs; j++) {
-        if (self->subs[j].stream != st)
+    ss->subscribers = calloc(self->n_subs + self->n_gone + 1, sizeof *ss->subscribers);
+    for (size_t j = 0; ss->subscribers && j < self->n_subs + self->n_gone; j++) {
+        const lt_feed_sub_t *sub = j < self->n_subs ? &self->subs[j] : NULL;
+        const lt_feed_gone_t *g = sub ? NULL : &self->gone[j - self->n_subs];
+        if ((sub ? sub->stream : g->stream) != st || (g && s_live(self, g)))
             continue;
-        Lienthong__SubscriberStatus *sub = calloc(1, sizeof *sub);
-        if (!sub)
+        Lienthong__SubscriberStatus *line = s_status_line(self, sub, g);
+        if (!line)
             break;
-        lienthong__subscriber_status__init(sub);
-        sub->member = (char *)self->subs[j].member;
-        sub->cursor = (uint64_t)lt_gwstats_gauge(self->subs[j].st_cursor);
-        sub->lag = (uint64_t)lt_gwstats_gauge(self->subs[j].st_lag);
-        ss->subscribers[ss->n_subscribers++] = sub;
+        ss->subscribers[ss->n_subscribers++] = line;
     }
 }

@@ -7,6 +7,7 @@
 #include "lt_file.h"
 #include "lt_gwstats.h"
 #include "lt_log.h"
+#include "lt_valid.h"
 #include "lt_peers.h"
 
 #include <stdio.h>
@@ -34,6 +35,7 @@ int lt_feed_replica_open(lt_feed_t *self, const char *stream)
     f->st_lag = lt_stats_series(self->f_rep_lag, label);
     lt_stats_set(f->st_cursor, (int64_t)f->cursor.last_seq);
     self->n_replicas++;
+    lt_feed_check_tail(self, f->stream, &f->cursor);
     return 0;
 }
 
@@ -43,6 +45,59 @@ lt_feed_replica_t *lt_feed_replica_find(lt_feed_t *self, const char *stream)
         if (strcmp(self->replicas[i].stream->name, stream) == 0)
             return &self->replicas[i];
     return NULL;
+}
+
+int lt_feed_replica_add(lt_feed_t *self, const char *stream)
+{
+    if (lt_feed_replica_find(self, stream))
+        return 0;
+    if (self->n_replicas >= LT_GWCFG_MAX_SUBS || lt_feed_replica_open(self, stream) != 0) {
+        lt_error("feed", "cannot start the replica of %s: %s", stream,
+                 self->n_replicas >= LT_GWCFG_MAX_SUBS ? "too many subscriptions"
+                                                       : "the stream cannot be opened");
+        return -1;
+    }
+    lt_feed_replica_t *f = &self->replicas[self->n_replicas - 1];
+    lt_info("feed", "replica of %s added at seq %llu", stream,
+            (unsigned long long)f->cursor.last_seq);
+    return 0;
+}
+
+static void s_unsubscribe(void *sock, const lt_feed_replica_t *f);
+
+void lt_feed_replica_remove(lt_feed_t *self, const char *stream)
+{
+    lt_feed_replica_t *f = lt_feed_replica_find(self, stream);
+    if (!f)
+        return;
+    /* Only a feed that may be live has something to stop at the owner; a
+     * batch still on its way is then dropped as not ours (stale). */
+    void *sock = f->state == LT_FEED_LIVE && f->owner[0]
+                     ? lt_peers_link(self->ctx->peers, f->owner)
+                     : NULL;
+    if (sock)
+        s_unsubscribe(sock, f);
+    lt_info("feed", "replica of %s removed at seq %llu", stream,
+            (unsigned long long)f->cursor.last_seq);
+    lt_audit_add(self->ctx->audit, &(lt_audit_entry_t){.event = "replica-stop",
+                                                       .peer = f->owner,
+                                                       .target = f->stream->name,
+                                                       .detail = "removed from the configuration"});
+    *f = self->replicas[--self->n_replicas];
+}
+
+void lt_feed_replica_dir_changed(lt_feed_t *self)
+{
+    /* A new directory may be what the owner waited for (an expired one,
+     * a policy): feeds backing off try again now rather than in a minute. */
+    int64_t now = lt_clock_mono_ms();
+    for (size_t i = 0; i < self->n_replicas; i++) {
+        lt_feed_replica_t *f = &self->replicas[i];
+        if (f->state == LT_FEED_BACKOFF && f->next_at > now) {
+            f->next_at = now;
+            f->backoff = 0;
+        }
+    }
 }
 
 /* ---- subscribing ------------------------------------------------------------- */
@@ -138,11 +193,16 @@ static int s_apply_record(lt_feed_t *self, lt_feed_replica_t *f, const ProtobufC
                           size_t i, uint64_t seq, char *err, size_t errlen)
 {
     lt_store_t *store = self->ctx->store;
-    Lienthong__Record *r = lienthong__record__unpack(NULL, rec->len, rec->data);
+    char where[64];
+    /* The key is a string: UTF-8 as every string received (PROTOCOL.md 4.5). */
+    Lienthong__Record *r =
+        lt_valid_utf8(&lienthong__record__descriptor, rec->data, rec->len, where, sizeof where)
+            ? NULL
+            : lienthong__record__unpack(NULL, rec->len, rec->data);
     int bad = !r || r->seq != seq || !r->key[0];
     if (bad)
         snprintf(err, errlen, "record %zu of the batch is %s", i,
-                 !r              ? "malformed"
+                 !r              ? "malformed (or its key is not UTF-8)"
                  : r->seq != seq ? "out of sequence"
                                  : "without a key");
     else if (lt_store_append(store, f->stream->id, r->seq, rec->data, rec->len) != 0 ||
@@ -155,9 +215,24 @@ static int s_apply_record(lt_feed_t *self, lt_feed_replica_t *f, const ProtobufC
     return bad ? -1 : 0;
 }
 
+/* Keeps the owner's signed header of b beside its records, so that the
+ * range can be verified again at any time (docs/ARCHITECTURE.md 4.2). */
+static int s_keep_header(lt_store_t *store, const lt_feed_replica_t *f, const Lienthong__Batch *b,
+                         const uint8_t root[LT_HASH_BYTES])
+{
+    lt_store_batch_t h;
+    h.first_seq = b->first_seq;
+    h.last_seq = b->first_seq + b->n_records - 1;
+    memcpy(h.prev_hash, f->cursor.last_hash, LT_HASH_BYTES);
+    memcpy(h.root, root, LT_HASH_BYTES);
+    memcpy(h.signature, b->signature.data, LT_SIG_BYTES);
+    return lt_store_batch_put(store, f->stream->id, &h);
+}
+
 /* Applies the records with the new cursor in one transaction. */
 static int s_apply(lt_feed_t *self, lt_feed_replica_t *f, const Lienthong__Batch *b,
-                   const uint8_t hash[LT_HASH_BYTES], char *err, size_t errlen)
+                   const uint8_t hash[LT_HASH_BYTES], const uint8_t root[LT_HASH_BYTES], char *err,
+                   size_t errlen)
 {
     lt_store_t *store = self->ctx->store;
     int64_t t0 = lt_clock_mono_us();
@@ -172,7 +247,8 @@ static int s_apply(lt_feed_t *self, lt_feed_replica_t *f, const Lienthong__Batch
             return -1;
         }
     memcpy(next.last_hash, hash, LT_HASH_BYTES);
-    if (lt_store_stream_save(store, &next) != 0 || lt_store_commit(store) != 0) {
+    if (s_keep_header(store, f, b, root) != 0 || lt_store_stream_save(store, &next) != 0 ||
+        lt_store_commit(store) != 0) {
         snprintf(err, errlen, "store: %s", lt_store_error(store));
         lt_store_rollback(store);
         return -1;
@@ -196,7 +272,8 @@ void lt_feed_replica_credit(lt_feed_replica_t *f, void *sock, size_t n)
 
 /* Checks of PROTOCOL.md 6.5 steps 1 to 3; writes the new batch hash. */
 static int s_verify(lt_feed_t *self, const lt_feed_replica_t *f, const Lienthong__Batch *b,
-                    uint8_t hash[LT_HASH_BYTES], char *err, size_t errlen)
+                    uint8_t hash[LT_HASH_BYTES], uint8_t root[LT_HASH_BYTES], char *err,
+                    size_t errlen)
 {
     const Lienthong__Member *m = lt_dir_member(self->ctx->dir, f->owner);
     if ((int64_t)b->n_records > f->outstanding) {
@@ -207,24 +284,40 @@ static int s_verify(lt_feed_t *self, const lt_feed_replica_t *f, const Lienthong
         snprintf(err, errlen, "owner not in directory");
         return -1;
     }
-    return lt_batch_verify(b, f->stream->name, f->cursor.last_seq + 1, f->cursor.last_hash,
-                           m->signing_key.data, hash, err, errlen);
+    /* Either of the owner's signing keys during a rotation (PROTOCOL.md 5.5). */
+    const uint8_t *keys[2];
+    size_t n = lt_dir_signing_keys(m, keys);
+    int rc = -1;
+    for (size_t i = 0; i < n && rc != 0; i++)
+        rc = lt_batch_verify_root(b, f->stream->name, f->cursor.last_seq + 1, f->cursor.last_hash,
+                                  keys[i], hash, root, err, errlen);
+    return rc;
 }
 
 void lt_feed_on_batch(lt_feed_t *self, const char *owner, void *link_sock,
                       const Lienthong__Batch *b)
 {
     lt_feed_replica_t *f = lt_feed_replica_find(self, b->stream);
-    char err[300];
-    uint8_t hash[LT_HASH_BYTES];
-    if (!f || f->state != LT_FEED_LIVE || strcmp(f->owner, owner) != 0 ||
-        b->first_seq <= f->cursor.last_seq) {
-        if (f)
-            f->discarded++; /* stale: from before a re-subscribe, or a duplicate */
+    char err[400];
+    uint8_t hash[LT_HASH_BYTES], root[LT_HASH_BYTES];
+    if (!f || strcmp(f->owner, owner) != 0) {
+        /* Not a feed this gateway takes from that member: a peer sending a
+         * batch of another owner's stream, or of one never subscribed to.
+         * Not answered, as the sender never asked for an answer. */
+        snprintf(err, sizeof err, "%.300s: batch of a stream not subscribed from this member",
+                 b->stream);
+        (void)lt_reject(self->ctx->reject,
+                        &(lt_reject_in_t){.who = owner, .what = "batch", .target = b->stream,
+                                          .code = LIENTHONG__ERROR_CODE__ERR_NOT_FOUND,
+                                          .why = err});
         return;
     }
-    if (s_verify(self, f, b, hash, err, sizeof err) != 0 ||
-        s_apply(self, f, b, hash, err, sizeof err) != 0) {
+    if (f->state != LT_FEED_LIVE || b->first_seq <= f->cursor.last_seq) {
+        f->discarded++; /* stale: from before a re-subscribe, or a duplicate */
+        return;
+    }
+    if (s_verify(self, f, b, hash, root, err, sizeof err) != 0 ||
+        s_apply(self, f, b, hash, root, err, sizeof err) != 0) {
         lt_feed_replica_backoff(self, f, err, 0, 1);
         return;
     }

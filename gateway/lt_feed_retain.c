@@ -118,7 +118,8 @@ static int s_step(lt_feed_t *self, lt_feed_stream_t *st, uint64_t cut, int64_t n
     uint64_t kept = 0;
     uint64_t next = n < 0 ? 0 : s_prune_rows(store, st->id, &s, young, from, &kept);
     if (next == 0 || (tail && next > st->tail_first &&
-                      (lt_store_tail_set(store, st->id, next) != 0)) ||
+                      (lt_store_tail_set(store, st->id, next) != 0 ||
+                       lt_store_batch_prune(store, st->id, next) != 0)) ||
         lt_store_commit(store) != 0)
         goto out;
     if (tail) {

@@ -118,6 +118,10 @@ static int s_deliver(lt_feed_t *self, void *sock, lt_feed_sink_t *k)
 {
     const lt_feed_chunk_t *c = &self->chunk;
     int n = lt_feed_chunk_read(self, k->stream, k->next, k->credit);
+    /* Damage is never delivered, and never a silent stall: the sink is told
+     * which records, then detached until it attaches again. */
+    if (n == LT_STORE_DAMAGED)
+        (void)lt_feed_send_damaged(sock, k->rid, k->rid_len, k->stream);
     if (n <= 0)
         return n;
     Lienthong__Record **recs = calloc(c->n, sizeof *recs);

@@ -11,6 +11,7 @@
 #include "lt_feed_int.h"
 #include "lt_clock.h"
 #include "lt_log.h"
+#include "lt_valid.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,8 +100,13 @@ static int s_begin(lt_feed_t *self, lt_feed_replica_t *f, uint64_t seq, char *er
 static int s_stage_record(lt_store_t *store, struct lt_feed_stage *g,
                           const ProtobufCBinaryData *rec, char *err, size_t errlen)
 {
-    Lienthong__Record *r = lienthong__record__unpack(NULL, rec->len, rec->data);
-    const char *bad = !r                                ? "malformed"
+    char where[64];
+    /* The key is a string: UTF-8 as every string received (PROTOCOL.md 4.5). */
+    Lienthong__Record *r =
+        lt_valid_utf8(&lienthong__record__descriptor, rec->data, rec->len, where, sizeof where)
+            ? NULL
+            : lienthong__record__unpack(NULL, rec->len, rec->data);
+    const char *bad = !r                                ? "malformed (or its key is not UTF-8)"
                       : !r->key[0] || strlen(r->key) > LT_RECORD_KEY_MAX ? "without a valid key"
                       : strcmp(r->key, g->last_key) <= 0 ? "out of key order"
                       : r->deleted                       ? "a tombstone"
@@ -145,6 +151,28 @@ static int s_stage_chunk(lt_feed_t *self, struct lt_feed_stage *g, const Lientho
     return rc;
 }
 
+/* Field checks (lt_valid) and the sender: a part of a snapshot of a stream
+ * not taken from owner is logged and audited (PROTOCOL.md 4.4), not
+ * answered, as for a stray batch. 0 when it may be used. */
+static int s_admit(lt_feed_t *self, const char *owner, const char *stream, const char *what,
+                   Lienthong__ErrorCode code, const char *why)
+{
+    char err[400];
+    const lt_feed_replica_t *f = code ? NULL : lt_feed_replica_find(self, stream);
+    if (!code && f && strcmp(f->owner, owner) == 0)
+        return 0;
+    if (!code) {
+        code = LIENTHONG__ERROR_CODE__ERR_NOT_FOUND;
+        snprintf(err, sizeof err, "%.300s: %s of a stream not subscribed from this member",
+                 stream, what);
+        why = err;
+    }
+    (void)lt_reject(self->ctx->reject, &(lt_reject_in_t){.who = owner, .what = what,
+                                                         .target = stream, .code = code,
+                                                         .why = why});
+    return -1;
+}
+
 /* The replica this snapshot message is for, if it is live from owner. */
 static lt_feed_replica_t *s_live(lt_feed_t *self, const char *owner, const char *stream)
 {
@@ -152,19 +180,50 @@ static lt_feed_replica_t *s_live(lt_feed_t *self, const char *owner, const char 
     return f && f->state == LT_FEED_LIVE && strcmp(f->owner, owner) == 0 ? f : NULL;
 }
 
-static const uint8_t *s_owner_key(lt_feed_t *self, const lt_feed_replica_t *f)
+static const Lienthong__Member *s_owner(lt_feed_t *self, const lt_feed_replica_t *f)
 {
-    const Lienthong__Member *m = lt_dir_member(self->ctx->dir, f->owner);
-    return m ? m->signing_key.data : NULL;
+    return lt_dir_member(self->ctx->dir, f->owner);
+}
+
+/* lt_snap_chunk_verify under either of the owner's signing keys during a
+ * rotation (PROTOCOL.md 5.5); err keeps the last key's reason. */
+static int s_chunk_verify(const Lienthong__Member *m, const lt_feed_replica_t *f,
+                          const Lienthong__SnapshotChunk *c, uint8_t hash[LT_HASH_BYTES],
+                          char *err, size_t errlen)
+{
+    const uint8_t *keys[2];
+    size_t n = lt_dir_signing_keys(m, keys);
+    for (size_t i = 0; i < n; i++)
+        if (lt_snap_chunk_verify(c, f->stream->name, f->stage->index, f->stage->prev, keys[i],
+                                 hash, err, errlen) == 0)
+            return 0;
+    return -1;
+}
+
+/* The same for the end (PROTOCOL.md 6.7, 5.5). */
+static int s_end_verify(const Lienthong__Member *m, const lt_feed_replica_t *f,
+                        const Lienthong__SnapshotEnd *e, const uint8_t root[LT_HASH_BYTES],
+                        uint8_t hash[LT_HASH_BYTES], char *err, size_t errlen)
+{
+    const uint8_t *keys[2];
+    size_t n = lt_dir_signing_keys(m, keys);
+    for (size_t i = 0; i < n; i++)
+        if (lt_snap_end_verify(e, f->stream->name, f->stage->seq, f->stage->index, f->stage->prev,
+                               root, keys[i], hash, err, errlen) == 0)
+            return 0;
+    return -1;
 }
 
 void lt_feed_on_snapshot_chunk(lt_feed_t *self, const char *owner, void *link_sock,
                                const Lienthong__SnapshotChunk *c)
 {
-    lt_feed_replica_t *f = s_live(self, owner, c->stream);
     char err[300];
+    Lienthong__ErrorCode code = lt_valid_snapshot_chunk(c, err, sizeof err);
+    if (s_admit(self, owner, c->stream, "snapshot chunk", code, err) != 0)
+        return;
+    lt_feed_replica_t *f = s_live(self, owner, c->stream);
     uint8_t hash[LT_HASH_BYTES];
-    const uint8_t *pk = f ? s_owner_key(self, f) : NULL;
+    const Lienthong__Member *pk = f ? s_owner(self, f) : NULL;
     /* A continuation of a snapshot not (or no longer) being received is
      * stale, from before a re-subscribe: discarded, like a stale batch. */
     if (!f || (c->first_index > 0 && (!f->stage || !f->stage->active ||
@@ -179,8 +238,7 @@ void lt_feed_on_snapshot_chunk(lt_feed_t *self, const char *owner, void *link_so
         snprintf(err, sizeof err, "owner sent more records than our credit");
     int ok = pk && (int64_t)c->n_records <= f->outstanding &&
              (c->first_index > 0 || s_begin(self, f, c->snapshot_seq, err, sizeof err) == 0) &&
-             lt_snap_chunk_verify(c, f->stream->name, f->stage->index, f->stage->prev, pk, hash,
-                                  err, sizeof err) == 0 &&
+             s_chunk_verify(pk, f, c, hash, err, sizeof err) == 0 &&
              s_stage_chunk(self, f->stage, c, err, sizeof err) == 0;
     if (!ok) {
         lt_feed_stage_reset(f);
@@ -217,10 +275,13 @@ static int s_swap(lt_feed_t *self, lt_feed_replica_t *f, const uint8_t hash[LT_H
 
 void lt_feed_on_snapshot_end(lt_feed_t *self, const char *owner, const Lienthong__SnapshotEnd *e)
 {
-    lt_feed_replica_t *f = s_live(self, owner, e->stream);
     char err[300];
+    Lienthong__ErrorCode code = lt_valid_snapshot_end(e, err, sizeof err);
+    if (s_admit(self, owner, e->stream, "snapshot end", code, err) != 0)
+        return;
+    lt_feed_replica_t *f = s_live(self, owner, e->stream);
     uint8_t root[LT_HASH_BYTES], hash[LT_HASH_BYTES];
-    const uint8_t *pk = f ? s_owner_key(self, f) : NULL;
+    const Lienthong__Member *pk = f ? s_owner(self, f) : NULL;
     int empty = e->count == 0 && (!f || !f->stage || !f->stage->active);
     if (!f || (!empty && (!f->stage || !f->stage->active))) {
         if (f)
@@ -234,8 +295,7 @@ void lt_feed_on_snapshot_end(lt_feed_t *self, const char *owner, const Lienthong
     if (pk)
         lt_snap_merkle_root(&f->stage->acc, root);
     if (!pk ||
-        lt_snap_end_verify(e, f->stream->name, f->stage->seq, f->stage->index, f->stage->prev,
-                           root, pk, hash, err, sizeof err) != 0 ||
+        s_end_verify(pk, f, e, root, hash, err, sizeof err) != 0 ||
         s_swap(self, f, hash, err, sizeof err) != 0) {
         lt_feed_stage_reset(f);
         lt_feed_replica_backoff(self, f, err, 0, 1);

@@ -7,6 +7,9 @@
 #include "lt_clock.h"
 #include "lt_file.h"
 #include "lt_gwcheck.h"
+#include "lt_guard.h"
+#include "lt_gwdir.h"
+#include "lt_gwreload.h"
 #include "lt_gwstats.h"
 #include "lt_log.h"
 #include "lt_notify.h"
@@ -14,6 +17,8 @@
 #include "lt_publish.h"
 #include "lt_query.h"
 #include "lt_sock.h"
+#include "lt_sockmon.h"
+#include "lt_valid.h"
 #include "lt_stats_prom.h"
 #include "lt_wire.h"
 #include "lt_zap.h"
@@ -25,6 +30,7 @@
 #include <string.h>
 #include <pthread.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -37,7 +43,9 @@ struct _lt_gateway_t {
     lt_gwctx_t shared; /* keys, directory, store, audit and peers, owned here */
     void *zctx;        /* the ZeroMQ context */
     lt_zap_t *zap;
+    lt_guard_t *guard; /* bounds unauthenticated peer connections */
     void *peer;
+    lt_sockmon_t *peer_mon; /* logs connections libzmq closes on its own (4.4) */
     void *local;
     lt_feed_t *feed;
     lt_query_t *query;
@@ -49,6 +57,8 @@ struct _lt_gateway_t {
     lt_stats_series_t *st_dir_expiry;  /* seconds until it expires */
     lt_stats_series_t *st_publish;     /* store commit latency of publish groups */
     int64_t dir_gauges_at;             /* monotonic ms of the last expiry update */
+    lt_gwdir_watch_t dir_watch;        /* warnings before the expiry, errors after */
+    int expired;                       /* the directory expired: no data to peers (5.6) */
     char adopted_path[PATH_MAX + 32];
 };
 
@@ -74,9 +84,31 @@ static int s_register(lt_gateway_t *self)
     if (lt_gwstats_codes_init(&self->refused, st, &refused, NULL) != 0 ||
         !(self->st_dir_version = lt_gwstats_series(st, &version, NULL)) ||
         !(self->st_dir_expiry = lt_gwstats_series(st, &expiry, NULL)) ||
-        !(self->st_publish = lt_publish_stats(st)))
+        !(self->st_publish = lt_publish_stats(st)) || lt_gwdir_watch_init(&self->dir_watch, st) != 0)
         return -1;
     return 0;
+}
+
+/* What peers are told while the directory is expired (PROTOCOL.md 5.6). */
+static void s_expired_why(const lt_gateway_t *self, char *buf, size_t len)
+{
+    char what[128];
+    lt_gwdir_expired_text(self->shared.dir, what, sizeof what);
+    snprintf(buf, len, "%s serves no data to peers: its %s, until it adopts a newer one",
+             self->cfg.member, what);
+}
+
+/* The expiry, looked at once a second and at each adoption: at the moment
+ * the directory expires every subscription ends (PROTOCOL.md 5.6). */
+static void s_dir_watch(lt_gateway_t *self)
+{
+    int was = self->expired;
+    self->expired = lt_gwdir_watch(&self->dir_watch, self->shared.dir, (int64_t)time(NULL));
+    if (self->expired && !was && self->feed) {
+        char why[512];
+        s_expired_why(self, why, sizeof why);
+        lt_feed_stop_serving(self->feed, self->peer, why);
+    }
 }
 
 /* The directory gauges: at adoption, and the expiry once a second. */
@@ -86,6 +118,7 @@ static void s_dir_gauges(lt_gateway_t *self)
     lt_stats_set(self->st_dir_version, (int64_t)lt_dir_version(d));
     lt_stats_set(self->st_dir_expiry, lt_dir_expires(d) - lt_clock_now_ms() / 1000);
     self->dir_gauges_at = lt_clock_mono_ms();
+    s_dir_watch(self);
 }
 
 /* ---- directory ------------------------------------------------------------ */
@@ -96,31 +129,12 @@ static int s_check_self(const lt_gateway_t *self, const lt_dir_t *dir, char *err
     return lt_gwcheck_self(&self->cfg, self->shared.keys, dir, err, errlen);
 }
 
-/* Loads the configured directory and the newest one adopted from peers,
- * keeping whichever valid one is newer. */
+/* The newest of the configured directory and the one adopted from peers,
+ * expired or not (PROTOCOL.md 5.6). */
 static int s_load_dir(lt_gateway_t *self, char *err, size_t errlen)
 {
-    char why[512];
-    int64_t now = (int64_t)time(NULL);
-    lt_dir_t *conf = lt_dir_load(self->cfg.directory_file, &self->cfg.pins, self->cfg.federation,
-                                 now, err, errlen);
-    lt_dir_t *adopted = NULL;
-    if (access(self->adopted_path, F_OK) == 0) {
-        adopted = lt_dir_load(self->adopted_path, &self->cfg.pins, self->cfg.federation, now, why,
-                              sizeof why);
-        if (!adopted)
-            lt_warn("directory", "ignoring previously adopted directory: %s", why);
-    }
-    if (adopted && (!conf || lt_dir_version(adopted) > lt_dir_version(conf))) {
-        lt_dir_destroy(&conf);
-        conf = adopted;
-        adopted = NULL;
-    }
-    lt_dir_destroy(&adopted);
-    if (!conf)
-        return -1;
-    self->shared.dir = conf;
-    return 0;
+    self->shared.dir = lt_gwdir_load(&self->cfg, self->adopted_path, err, errlen);
+    return self->shared.dir ? 0 : -1;
 }
 
 /* ---- adoption -------------------------------------------------------------- */
@@ -130,6 +144,7 @@ static int s_load_dir(lt_gateway_t *self, char *err, size_t errlen)
 static int s_rebind_peer(lt_gateway_t *self)
 {
     char err[512];
+    lt_guard_detach(self->guard, self->peer); /* before the socket it watches */
     zmq_close(self->peer);
     self->peer = NULL;
     lt_peers_forget_inbound(self->shared.peers);
@@ -147,6 +162,8 @@ static int s_rebind_peer(lt_gateway_t *self)
         self->failed = 1;
         return -1;
     }
+    if (lt_guard_attach(self->guard, self->peer) != 0)
+        lt_warn("gateway", "unauthenticated connections are not bounded until the next rebind");
     lt_feed_drop_peers(self->feed);
     lt_info("gateway", "peer socket rebound; every peer re-authenticates");
     return 0;
@@ -159,9 +176,14 @@ static int s_lost_members(const lt_dir_t *old, const lt_dir_t *new)
     for (size_t i = 0; i < o->n_members; i++) {
         if (o->members[i]->status != LIENTHONG__MEMBER_STATUS__MEMBER_ACTIVE)
             continue;
-        const Lienthong__Member *m = lt_dir_member_by_transport(new, o->members[i]->transport_key.data);
-        if (!m || m->status != LIENTHONG__MEMBER_STATUS__MEMBER_ACTIVE)
-            return 1;
+        /* Each key a session may have been admitted with (5.5). */
+        const uint8_t *keys[2];
+        size_t n = lt_dir_transport_keys(o->members[i], keys);
+        for (size_t k = 0; k < n; k++) {
+            const Lienthong__Member *m = lt_dir_member_by_transport(new, keys[k]);
+            if (!m || m->status != LIENTHONG__MEMBER_STATUS__MEMBER_ACTIVE)
+                return 1;
+        }
     }
     return 0;
 }
@@ -173,8 +195,10 @@ static lt_dir_t *s_adoptable(lt_gateway_t *self, const uint8_t *bytes, size_t le
                              uint64_t *offered, char *err, size_t errlen)
 {
     char why[512];
-    lt_dir_t *d = lt_dir_open(bytes, len, &self->cfg.pins, self->cfg.federation,
-                              (int64_t)time(NULL), why, sizeof why);
+    lt_dir_pins_t trust; /* the pins and the next authority keys announced (5.5) */
+    lt_dir_trust(&self->cfg.pins, self->shared.dir, &trust);
+    lt_dir_t *d = lt_dir_open(bytes, len, &trust, self->cfg.federation, (int64_t)time(NULL), why,
+                              sizeof why);
     uint64_t current = lt_dir_version(self->shared.dir);
     *offered = d ? lt_dir_version(d) : 0;
     if (!d)
@@ -209,6 +233,7 @@ static void s_adopted(lt_gateway_t *self, lt_dir_t *d, const char *source)
     s_dir_gauges(self);
     if (lost)
         (void)s_rebind_peer(self);
+    lt_peers_dir_changed(self->shared.peers);
     lt_feed_dir_changed(self->feed, self->peer);
     lt_peers_offer_all(self->shared.peers, self->peer);
 }
@@ -249,15 +274,16 @@ int lt_gateway_adopt(lt_gateway_t *self, const uint8_t *bytes, size_t len, const
 
 /* ---- peer messages (our ROUTER) -------------------------------------------- */
 
+/* Counted here for the status reply, then reported, audited and answered
+ * within the sender's rate (PROTOCOL.md 4.4, lt_reject). */
 static void s_peer_refuse(lt_gateway_t *self, const lt_wire_in_t *in, Lienthong__ErrorCode code,
-                          const char *who, const char *why)
+                          uint64_t request_id, const char *who, const char *why)
 {
     lt_gwstats_codes_inc(&self->refused, code);
-    lt_warn("peer", "refused message from %s: %s (%s)", who, why, lt_wire_error_name(code));
-    lt_audit_add(self->shared.audit,
-                 &(lt_audit_entry_t){.event = "refused", .peer = who, .detail = why});
-    if (lt_wire_send_error(self->peer, in->rid, in->rid_len, code, 0, "%s", why) != 0)
-        lt_debug("peer", "error reply to %s not sent: %s", who, zmq_strerror(zmq_errno()));
+    (void)lt_reject(self->shared.reject,
+                    &(lt_reject_in_t){.sock = self->peer, .rid = in->rid, .rid_len = in->rid_len,
+                                      .who = who, .what = "message", .code = code,
+                                      .request_id = request_id, .why = why});
 }
 
 /* Authorises by the connection's ZAP User-Id, never by message content. */
@@ -265,12 +291,13 @@ static int s_peer_authorised(lt_gateway_t *self, const lt_wire_in_t *in)
 {
     const Lienthong__Member *m = lt_dir_member(self->shared.dir, in->user_id);
     if (!m) {
-        s_peer_refuse(self, in, LIENTHONG__ERROR_CODE__ERR_UNKNOWN_MEMBER, in->user_id[0] ? in->user_id : "?",
+        s_peer_refuse(self, in, LIENTHONG__ERROR_CODE__ERR_UNKNOWN_MEMBER, 0,
+                      in->user_id[0] ? in->user_id : "?",
                       "sender is not in the current directory");
         return 0;
     }
     if (m->status != LIENTHONG__MEMBER_STATUS__MEMBER_ACTIVE) {
-        s_peer_refuse(self, in, LIENTHONG__ERROR_CODE__ERR_REVOKED, m->id,
+        s_peer_refuse(self, in, LIENTHONG__ERROR_CODE__ERR_REVOKED, 0, m->id,
                       m->status == LIENTHONG__MEMBER_STATUS__MEMBER_REVOKED ? "sender is revoked"
                                                                             : "sender is suspended");
         return 0;
@@ -295,8 +322,44 @@ static void s_peer_offer(lt_gateway_t *self, const lt_wire_in_t *in,
                              0, "directory refused: %s", err);
 }
 
+/* While the directory is expired no data goes to peers (PROTOCOL.md 5.6):
+ * returns 1 after refusing a request for data, 0 for what may pass. */
+static int s_peer_expired(lt_gateway_t *self, const lt_wire_in_t *in,
+                          const Lienthong__Envelope *env)
+{
+    char why[512];
+    const char *stream = NULL;
+    uint64_t request_id = 0;
+    switch (env->body_case) {
+    case LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST:
+        request_id = env->lookup_request->request_id;
+        break;
+    case LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST:
+        request_id = env->verify_request->request_id;
+        break;
+    case LIENTHONG__ENVELOPE__BODY_SUBSCRIBE:
+        stream = env->subscribe->stream;
+        break;
+    case LIENTHONG__ENVELOPE__BODY_CREDIT:
+        stream = env->credit->stream;
+        break;
+    default:
+        return 0;
+    }
+    s_expired_why(self, why, sizeof why);
+    /* ERR_DIRECTORY, not a transient code: the caller's application learns
+     * at once why, rather than a timeout after the retries. */
+    lt_gwstats_codes_inc(&self->refused, LIENTHONG__ERROR_CODE__ERR_DIRECTORY);
+    lt_debug("peer", "refused %s from %s: %s", lt_wire_body_name(env->body_case), in->user_id, why);
+    (void)lt_wire_send_error(self->peer, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_DIRECTORY,
+                             request_id, "%s%s%s", stream ? stream : "", stream ? ": " : "", why);
+    return 1;
+}
+
 static void s_peer_dispatch(lt_gateway_t *self, const lt_wire_in_t *in, Lienthong__Envelope *env)
 {
+    if (self->expired && s_peer_expired(self, in, env))
+        return;
     switch (env->body_case) {
     case LIENTHONG__ENVELOPE__BODY_HELLO:
         lt_peers_on_hello(self->shared.peers, self->peer, in, env->hello);
@@ -320,13 +383,16 @@ static void s_peer_dispatch(lt_gateway_t *self, const lt_wire_in_t *in, Lienthon
     case LIENTHONG__ENVELOPE__BODY_UNSUBSCRIBE:
         lt_feed_on_unsubscribe(self->feed, self->peer, in, env->unsubscribe);
         break;
+    case LIENTHONG__ENVELOPE__BODY_RANGE:
+        lt_feed_on_range_request(self->feed, self->peer, in, env->range);
+        break;
     case LIENTHONG__ENVELOPE__BODY_ERROR:
         lt_warn("peer", "%s reports %s: %s", in->user_id, lt_wire_error_name(env->error->code),
                 env->error->message);
         break;
     default:
-        s_peer_refuse(self, in, LIENTHONG__ERROR_CODE__ERR_UNSUPPORTED, in->user_id,
-                      "message type not handled on the peer socket");
+        s_peer_refuse(self, in, LIENTHONG__ERROR_CODE__ERR_UNSUPPORTED, lt_valid_request_id(env),
+                      in->user_id, "message type not handled on the peer socket");
         break;
     }
 }
@@ -341,18 +407,19 @@ static int s_peer_one(lt_gateway_t *self)
     }
     char err[256];
     Lienthong__ErrorCode code;
+    uint64_t request_id = 0;
     Lienthong__Envelope *env = NULL;
     if (!s_peer_authorised(self, &in))
         goto out;
     if (in.frames != 1) {
         snprintf(err, sizeof err, "expected exactly one frame, got %d", in.frames);
-        s_peer_refuse(self, &in, LIENTHONG__ERROR_CODE__ERR_MALFORMED, in.user_id, err);
+        s_peer_refuse(self, &in, LIENTHONG__ERROR_CODE__ERR_MALFORMED, 0, in.user_id, err);
         goto out;
     }
-    env = lt_wire_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body), self->cfg.max_message,
-                         &code, err, sizeof err);
+    env = lt_wire_decode_id(zmq_msg_data(&in.body), zmq_msg_size(&in.body),
+                            self->cfg.max_message, &code, &request_id, err, sizeof err);
     if (!env) {
-        s_peer_refuse(self, &in, code, in.user_id, err);
+        s_peer_refuse(self, &in, code, request_id, in.user_id, err);
         goto out;
     }
     s_peer_dispatch(self, &in, env);
@@ -400,6 +467,9 @@ static void s_link_dispatch(lt_gateway_t *self, size_t i, Lienthong__Envelope *e
     case LIENTHONG__ENVELOPE__BODY_SNAPSHOT_END:
         lt_feed_on_snapshot_end(self->feed, member, env->snapshot_end);
         break;
+    case LIENTHONG__ENVELOPE__BODY_RANGE:
+        lt_feed_on_range_batch(self->feed, member, env->range);
+        break;
     case LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY:
     case LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY:
         lt_query_on_answer(self->query, self->local, member, env, frame);
@@ -428,13 +498,21 @@ static void s_on_link(lt_gateway_t *self, size_t i)
     char err[256];
     Lienthong__ErrorCode code;
     Lienthong__Envelope *env = NULL;
+    /* Not answered: what did not decode may have been an Error, which is
+     * never answered (PROTOCOL.md 4.4). */
     if (in.frames != 1) {
         lt_gwstats_codes_inc(&self->refused, LIENTHONG__ERROR_CODE__ERR_MALFORMED);
-        lt_warn("link", "dropped %d-frame message from %s", in.frames, member);
+        snprintf(err, sizeof err, "dropped a message of %d frames", in.frames);
+        (void)lt_reject(self->shared.reject,
+                        &(lt_reject_in_t){.who = member, .what = "message on its link",
+                                          .code = LIENTHONG__ERROR_CODE__ERR_MALFORMED,
+                                          .why = err});
     } else if (!(env = lt_wire_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body),
                                       self->cfg.max_message, &code, err, sizeof err))) {
         lt_gwstats_codes_inc(&self->refused, code);
-        lt_warn("link", "dropped message from %s: %s", member, err);
+        (void)lt_reject(self->shared.reject, &(lt_reject_in_t){.who = member,
+                                                               .what = "message on its link",
+                                                               .code = code, .why = err});
     } else {
         s_link_dispatch(self, i, env, &in.body);
     }
@@ -450,6 +528,8 @@ static void s_local_status(lt_gateway_t *self, const lt_wire_in_t *in)
     r.member = self->cfg.member;
     r.directory_version = (uint64_t)lt_gwstats_gauge(self->st_dir_version);
     r.refused = lt_gwstats_codes_sum(&self->refused) + lt_zap_refused(self->zap);
+    r.directory_expires_at = lt_dir_expires(self->shared.dir);
+    r.directory_expired = self->expired;
     if (lt_peers_status(self->shared.peers, &r) != 0)
         lt_warn("local", "status reply without its peer list: out of memory");
     lt_feed_status(self->feed, &r);
@@ -479,6 +559,19 @@ out:
     free(text);
 }
 
+/* Whether the gateway can serve (PROTOCOL.md 8.7): not while its audit log
+ * cannot be written, since lookups and verifies are then refused. */
+static void s_local_ready(lt_gateway_t *self, const lt_wire_in_t *in)
+{
+    Lienthong__ReadyReply r = LIENTHONG__READY_REPLY__INIT;
+    char why[320], *problems[1] = {why};
+    r.ready = lt_audit_writable(self->shared.audit, why, sizeof why);
+    r.problems = problems;
+    r.n_problems = !r.ready;
+    (void)lt_wire_send_body(self->local, in->rid, in->rid_len,
+                            LIENTHONG__ENVELOPE__BODY_READY_REPLY, &r);
+}
+
 /* Handles one decoded local message other than Publish. */
 static void s_local_dispatch(lt_gateway_t *self, const lt_wire_in_t *in, Lienthong__Envelope *env)
 {
@@ -488,6 +581,9 @@ static void s_local_dispatch(lt_gateway_t *self, const lt_wire_in_t *in, Lientho
         break;
     case LIENTHONG__ENVELOPE__BODY_METRICS_REQUEST:
         s_local_metrics(self, in);
+        break;
+    case LIENTHONG__ENVELOPE__BODY_READY_REQUEST:
+        s_local_ready(self, in);
         break;
     case LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST:
     case LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST:
@@ -499,12 +595,18 @@ static void s_local_dispatch(lt_gateway_t *self, const lt_wire_in_t *in, Lientho
     case LIENTHONG__ENVELOPE__BODY_DELIVER_ACK:
         lt_feed_on_deliver_ack(self->feed, self->local, in, env->deliver_ack);
         break;
-    default:
-        (void)lt_wire_send_error(self->local, in->rid, in->rid_len,
-                                 LIENTHONG__ERROR_CODE__ERR_UNSUPPORTED, 0,
-                                 "%s is not handled on the local socket",
-                                 lt_wire_body_name(env->body_case));
+    default: {
+        char why[128];
+        snprintf(why, sizeof why, "%s is not handled on the local socket",
+                 lt_wire_body_name(env->body_case));
+        (void)lt_reject(self->shared.reject,
+                        &(lt_reject_in_t){.sock = self->local, .rid = in->rid,
+                                          .rid_len = in->rid_len, .who = "local",
+                                          .what = "local message",
+                                          .code = LIENTHONG__ERROR_CODE__ERR_UNSUPPORTED,
+                                          .request_id = lt_valid_request_id(env), .why = why});
         break;
+    }
     }
 }
 
@@ -518,15 +620,18 @@ static int s_local_recv(lt_gateway_t *self, lt_wire_in_t *in, Lienthong__Envelop
     }
     char err[256];
     Lienthong__ErrorCode code = LIENTHONG__ERROR_CODE__ERR_MALFORMED;
+    uint64_t request_id = 0;
     if (in->frames == 1)
-        *env = lt_wire_decode(zmq_msg_data(&in->body), zmq_msg_size(&in->body),
-                              self->cfg.max_message, &code, err, sizeof err);
+        *env = lt_wire_decode_id(zmq_msg_data(&in->body), zmq_msg_size(&in->body),
+                                 self->cfg.max_message, &code, &request_id, err, sizeof err);
     else
         snprintf(err, sizeof err, "expected exactly one frame, got %d", in->frames);
-    if (!*env) {
-        lt_warn("local", "refused local message: %s", err);
-        (void)lt_wire_send_error(self->local, in->rid, in->rid_len, code, 0, "%s", err);
-    }
+    if (!*env)
+        (void)lt_reject(self->shared.reject,
+                        &(lt_reject_in_t){.sock = self->local, .rid = in->rid,
+                                          .rid_len = in->rid_len, .who = "local",
+                                          .what = "local message", .code = code,
+                                          .request_id = request_id, .why = err});
     return 0;
 }
 
@@ -561,13 +666,110 @@ static void s_on_local(lt_gateway_t *self)
 
 /* ---- signals and the loop --------------------------------------------------- */
 
+/* Applies a reloaded configuration, already compared with the running one
+ * (lt_gwreload): replicas, links, log, limits. */
+static void s_apply_config(lt_gateway_t *self, const lt_gwcfg_t *next,
+                           const lt_gwreload_diff_t *d)
+{
+    /* The modules read the configuration at the moment of use (lt_gwctx.h):
+     * in place, it is what every later call sees. */
+    for (size_t i = 0; i < d->n_subs_removed; i++)
+        lt_feed_replica_remove(self->feed, d->subs_removed[i]);
+    self->cfg = *next;
+    for (size_t i = 0; i < d->n_subs_added; i++)
+        (void)lt_feed_replica_add(self->feed, d->subs_added[i]);
+    for (size_t i = 0; i < d->n_peers_added; i++)
+        (void)lt_peers_link(self->shared.peers, d->peers_added[i]);
+    if (d->log_changed) {
+        lt_log_set_level(self->cfg.log_level);
+        lt_log_set_format(self->cfg.log_format);
+    }
+    if (d->limits_changed) {
+        /* New connections take the new socket options; open ones keep theirs. */
+        self->so.max_message = self->cfg.max_message;
+        self->so.heartbeat_ms = self->cfg.heartbeat_ms;
+        lt_peers_set_sock_opts(self->shared.peers, &self->so);
+        lt_feed_limits_changed(self->feed);
+    }
+}
+
+/* Re-reads the whole configuration file; one that does not load is refused
+ * and the running configuration kept. */
+static void s_reload_config(lt_gateway_t *self)
+{
+    char err[1024];
+    lt_gwcfg_t *next = malloc(sizeof *next); /* large: off the stack */
+    if (!next) {
+        lt_error("reload", "configuration not reloaded: out of memory");
+        return;
+    }
+    if (lt_gwcfg_load(self->cfg.path, next, err, sizeof err) != 0) {
+        lt_error("reload", "refused, keeping the running configuration: %s", err);
+    } else {
+        lt_gwreload_diff_t d;
+        lt_gwreload_diff(&self->cfg, next, &d);
+        s_apply_config(self, next, &d);
+        lt_info("reload", "configuration %s reloaded: %zu change%s", self->cfg.path, d.n_changes,
+                d.n_changes == 1 ? "" : "s");
+    }
+    free(next);
+}
+
+/* 1 if a and b hold the same public keys. */
+static int s_same_keys(const lt_keys_t *a, const lt_keys_t *b)
+{
+    return memcmp(lt_keys_transport_public(a), lt_keys_transport_public(b), LT_KEY_BYTES) == 0 &&
+           memcmp(lt_keys_signing_public(a), lt_keys_signing_public(b), LT_KEY_BYTES) == 0;
+}
+
+/* After `lienthong keys promote` the key file holds the member's next keys.
+ * When the directory lists them for this member, the gateway switches in
+ * place (PROTOCOL.md 5.5): what waits on the peer socket is answered first,
+ * then the socket is rebound under the new transport key and every link
+ * reconnects with it. Peers find the new key among the two the directory
+ * lists; requests in flight are resent by their timers and feeds resume
+ * from their cursors. Otherwise the keys in use stay, with an error. */
+static void s_rekey(lt_gateway_t *self)
+{
+    char err[800];
+    lt_keys_t *k = lt_gwcheck_keys(&self->cfg, err, sizeof err);
+    if (!k) {
+        lt_error("keys", "keeping the keys in use: %s", err);
+        return;
+    }
+    if (s_same_keys(k, self->shared.keys))
+        goto out;
+    if (lt_gwcheck_self(&self->cfg, k, self->shared.dir, err, sizeof err) != 0) {
+        lt_error("keys", "not switching to the keys of %s: %s (directory version %llu); the "
+                 "authority must first list them as the member's next keys", self->cfg.key_file,
+                 err, (unsigned long long)lt_dir_version(self->shared.dir));
+        goto out;
+    }
+    s_on_peer(self);
+    if (lt_keys_swap(self->shared.keys, k) != 0)
+        goto out;
+    char z[LT_Z85_KEY_LEN + 1], detail[96];
+    lt_keys_z85_encode(lt_keys_transport_public(self->shared.keys), z);
+    lt_info("keys", "switched to the keys of %s (transport key %s)", self->cfg.key_file, z);
+    snprintf(detail, sizeof detail, "transport key %s", z);
+    lt_audit_add(self->shared.audit,
+                 &(lt_audit_entry_t){.event = "keys-switched", .peer = self->cfg.member,
+                                     .detail = detail});
+    if (s_rebind_peer(self) == 0)
+        lt_peers_relink(self->shared.peers);
+out:
+    lt_keys_destroy(&k);
+}
+
 static void s_reload(lt_gateway_t *self)
 {
     uint8_t *buf = NULL;
     size_t len = 0;
     char err[512];
-    lt_info("gateway", "SIGHUP: reloading directory %s", self->cfg.directory_file);
+    lt_info("gateway", "SIGHUP: reloading configuration %s and directory %s", self->cfg.path,
+            self->cfg.directory_file);
     lt_notify_reloading();
+    s_reload_config(self);
     if (lt_file_read(self->cfg.directory_file, LT_DIR_MAX_BYTES, &buf, &len) != 0) {
         lt_warn("directory", "cannot read %s: %s", self->cfg.directory_file, strerror(errno));
     } else if (lt_gateway_adopt(self, buf, len, self->cfg.directory_file, err, sizeof err) > 0) {
@@ -575,6 +777,7 @@ static void s_reload(lt_gateway_t *self)
                 (unsigned long long)lt_dir_version(self->shared.dir));
     }
     free(buf);
+    s_rekey(self);
     lt_notify_ready(NULL);
 }
 
@@ -592,26 +795,33 @@ static void s_on_signal(lt_gateway_t *self)
     }
 }
 
-/* The poll set: ZAP, peer ROUTER, local ROUTER, signals, then one item
- * per link (link i at 4 + i). Returns the number of items. */
+/* The poll set: ZAP, peer ROUTER, local ROUTER, signals, the guard's
+ * monitor of the peer ROUTER (no descriptor when not attached), then one
+ * item per link (link i at LT_GW_ITEMS + i). Returns the number of items. */
+#define LT_GW_ITEMS 5
 static size_t s_poll_items(lt_gateway_t *self, zmq_pollitem_t *items)
 {
     items[0] = (zmq_pollitem_t){lt_zap_socket(self->zap), 0, ZMQ_POLLIN, 0};
     items[1] = (zmq_pollitem_t){self->peer, 0, ZMQ_POLLIN, 0};
     items[2] = (zmq_pollitem_t){self->local, 0, ZMQ_POLLIN, 0};
     items[3] = (zmq_pollitem_t){NULL, self->sigfd, ZMQ_POLLIN, 0};
-    size_t n = 4, n_links = lt_peers_links(self->shared.peers);
+    void *mon = lt_guard_socket(self->guard);
+    items[4] = (zmq_pollitem_t){mon, mon ? 0 : -1, ZMQ_POLLIN, 0};
+    size_t n = LT_GW_ITEMS, n_links = lt_peers_links(self->shared.peers);
     for (size_t i = 0; i < n_links; i++)
         items[n++] =
             (zmq_pollitem_t){lt_peers_link_socket(self->shared.peers, i), 0, ZMQ_POLLIN, 0};
     return n;
 }
 
-/* Handles every ready item, ZAP first: a pending handshake holds a peer up. */
+/* Handles every ready item, ZAP first: a pending handshake holds a peer up;
+ * then the guard, which frees descriptors. */
 static void s_on_ready(lt_gateway_t *self, const zmq_pollitem_t *items, size_t n)
 {
     if (items[0].revents & ZMQ_POLLIN)
         (void)lt_zap_handle(self->zap, self->shared.dir);
+    if (items[4].revents & ZMQ_POLLIN)
+        lt_guard_on_events(self->guard);
     if (items[3].revents & ZMQ_POLLIN)
         s_on_signal(self);
     if (items[1].revents & ZMQ_POLLIN)
@@ -619,9 +829,9 @@ static void s_on_ready(lt_gateway_t *self, const zmq_pollitem_t *items, size_t n
     if (items[2].revents & ZMQ_POLLIN)
         s_on_local(self);
     /* A link rotated meanwhile has a new socket: not polled this round. */
-    for (size_t i = 0; i + 4 < n; i++)
-        if ((items[4 + i].revents & ZMQ_POLLIN) &&
-            items[4 + i].socket == lt_peers_link_socket(self->shared.peers, i))
+    for (size_t i = 0; i + LT_GW_ITEMS < n; i++)
+        if ((items[LT_GW_ITEMS + i].revents & ZMQ_POLLIN) &&
+            items[LT_GW_ITEMS + i].socket == lt_peers_link_socket(self->shared.peers, i))
             s_on_link(self, i);
 }
 
@@ -633,7 +843,7 @@ int lt_gateway_run(lt_gateway_t *self)
     char status[512];
     snprintf(status, sizeof status, "serving %s on %s", self->cfg.member, self->cfg.listen);
     lt_notify_ready(status);
-    zmq_pollitem_t items[4 + LT_PEERS_MAX_LINKS];
+    zmq_pollitem_t items[LT_GW_ITEMS + LT_PEERS_MAX_LINKS];
     int busy = 0;
     while (!self->stopping) {
         lt_notify_watchdog();
@@ -651,8 +861,12 @@ int lt_gateway_run(lt_gateway_t *self)
             return -1;
         }
         s_on_ready(self, items, n);
-        busy = lt_feed_pump(self->feed, self->peer, self->local) > 0;
+        busy = lt_feed_pump(self->feed, self->expired ? NULL : self->peer, self->local) > 0;
         lt_zap_tick(self->zap);
+        lt_guard_tick(self->guard);
+        lt_reject_tick(self->shared.reject);
+        if (self->peer_mon)
+            lt_sockmon_tick(self->peer_mon);
         (void)lt_audit_flush(self->shared.audit, 0);
         if (lt_clock_mono_ms() - self->dir_gauges_at >= 1000)
             s_dir_gauges(self);
@@ -681,6 +895,11 @@ static int s_signals(lt_gateway_t *self)
     return self->sigfd < 0 ? -1 : 0;
 }
 
+static void s_peer_event(void *arg, uint16_t event, int32_t value)
+{
+    lt_sockmon_event(arg, event, value);
+}
+
 static int s_open_sockets(lt_gateway_t *self, char *err, size_t errlen)
 {
     self->zctx = zmq_ctx_new();
@@ -695,12 +914,48 @@ static int s_open_sockets(lt_gateway_t *self, char *err, size_t errlen)
         return -1;
     }
     lt_zap_set_audit(self->zap, self->shared.audit);
+    /* Raises the fd limit before the peer port opens, then watches it. */
+    self->guard = lt_guard_new(self->zctx, self->shared.stats, 0);
+    if (!self->guard) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    lt_guard_set_audit(self->guard, self->shared.audit);
+    /* The guard owns the peer socket's monitor (one per socket) and passes
+     * the events on to lt_sockmon, which logs what libzmq closes. */
+    self->peer_mon =
+        lt_sockmon_new(self->so.max_message + LT_CURVE_FRAME_SLACK, self->shared.stats);
+    if (self->peer_mon)
+        lt_guard_set_observer(self->guard, s_peer_event, self->peer_mon);
     self->peer =
         lt_sock_server(self->zctx, self->shared.keys, self->cfg.listen, &self->so, err, errlen);
     if (!self->peer)
         return -1;
+    if (lt_guard_attach(self->guard, self->peer) != 0) {
+        snprintf(err, errlen, "cannot watch the peer socket's connections");
+        return -1;
+    }
     self->local = lt_sock_local(self->zctx, self->cfg.local_socket, &self->so, err, errlen);
     return self->local ? 0 : -1;
+}
+
+/* A database file of data_dir and its WAL files 0600, whatever an older
+ * version or the umask made them (docs/operations.md "File modes"). */
+static int s_private_db(const char *path, char *err, size_t errlen)
+{
+    char side[PATH_MAX + 40];
+    if (lt_file_private(path) != 0) {
+        snprintf(err, errlen, "cannot make %s mode 0600: %s", path, strerror(errno));
+        return -1;
+    }
+    for (int i = 0; i < 2; i++) {
+        snprintf(side, sizeof side, "%s%s", path, i ? "-shm" : "-wal");
+        if (chmod(side, 0600) != 0 && errno != ENOENT) {
+            snprintf(err, errlen, "cannot make %s mode 0600: %s", side, strerror(errno));
+            return -1;
+        }
+    }
+    return 0;
 }
 
 /* The store and the audit log, in data_dir. */
@@ -708,14 +963,20 @@ static int s_open_stores(lt_gateway_t *self, char *err, size_t errlen)
 {
     char path[PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/store.db", self->cfg.data_dir);
-    if (!(self->shared.store = lt_store_open(path, err, errlen)))
+    if (s_private_db(path, err, errlen) != 0 ||
+        !(self->shared.store = lt_store_open(path, err, errlen)))
         return -1;
     snprintf(path, sizeof path, "%s/audit.db", self->cfg.data_dir);
+    if (s_private_db(path, err, errlen) != 0)
+        return -1;
     self->shared.audit = lt_audit_open(path, self->shared.keys, err, errlen);
-    if (self->shared.audit && lt_audit_set_stats(self->shared.audit, self->shared.stats) != 0) {
+    if (self->shared.audit && (lt_audit_set_stats(self->shared.audit, self->shared.stats) != 0 ||
+                               !(self->shared.reject = lt_reject_new(self->shared.stats,
+                                                                     self->shared.audit)))) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    lt_audit_retention_check(self->shared.audit, self->cfg.audit_retention_days);
     return self->shared.audit ? 0 : -1;
 }
 
@@ -748,6 +1009,9 @@ lt_gateway_t *lt_gateway_new(const lt_gwcfg_t *cfg, char *err, size_t errlen)
     self->so.max_message = cfg->max_message;
     self->so.heartbeat_ms = cfg->heartbeat_ms;
     snprintf(self->adopted_path, sizeof self->adopted_path, "%s/directory.signed", cfg->data_dir);
+    /* Everything the gateway creates (store, audit, adopted directory, WAL
+     * files) is for its user only. */
+    umask(0077);
     if (lt_file_mkdirs(cfg->data_dir, 0700) != 0) {
         char why[4800];
         int e = errno;
@@ -756,6 +1020,8 @@ lt_gateway_t *lt_gateway_new(const lt_gwcfg_t *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "cannot create data_dir %s: %s", cfg->data_dir, why);
         goto fail;
     }
+    if (lt_file_dir_private(cfg->data_dir, err, errlen) != 0)
+        goto fail;
     if (!(self->shared.keys = lt_gwcheck_keys(cfg, err, errlen)))
         goto fail;
     if (!(self->shared.stats = lt_stats_new()) || s_register(self) != 0) {
@@ -787,6 +1053,9 @@ void lt_gateway_destroy(lt_gateway_t **self_p)
         return;
     lt_gateway_t *self = *self_p;
     lt_peers_destroy(&self->shared.peers);
+    if (self->guard)
+        lt_guard_detach(self->guard, self->peer);
+    lt_sockmon_destroy(&self->peer_mon);
     if (self->peer)
         zmq_close(self->peer);
     if (self->local) {
@@ -794,6 +1063,8 @@ void lt_gateway_destroy(lt_gateway_t **self_p)
         unlink(self->cfg.local_socket);
     }
     lt_zap_destroy(&self->zap);
+    lt_guard_destroy(&self->guard);
+    lt_reject_destroy(&self->shared.reject);
     lt_audit_destroy(&self->shared.audit);
     if (self->zctx)
         zmq_ctx_term(self->zctx);

@@ -1,7 +1,7 @@
 /* lt_gateway: the daemon. One poll loop owns every socket: the ZAP handler,
  * the CURVE peer ROUTER, the local ipc ROUTER, one DEALER per peer it talks
  * to, and a signalfd for SIGTERM (drain and exit), SIGINT and SIGHUP
- * (reload the directory). */
+ * (reload the whole configuration, then the directory: lt_gwreload). */
 #ifndef LT_GATEWAY_H
 #define LT_GATEWAY_H
 

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <libgen.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -59,8 +60,8 @@ int lt_gwcheck_self(const lt_gwcfg_t *cfg, const lt_keys_t *keys, const lt_dir_t
                  (unsigned long long)lt_dir_version(dir));
         return -1;
     }
-    if (memcmp(me->transport_key.data, lt_keys_transport_public(keys), LT_KEY_BYTES) != 0 ||
-        memcmp(me->signing_key.data, lt_keys_signing_public(keys), LT_KEY_BYTES) != 0) {
+    /* The current or, during a rotation, the next keys (PROTOCOL.md 5.5). */
+    if (!lt_dir_member_holds(me, lt_keys_transport_public(keys), lt_keys_signing_public(keys))) {
         snprintf(err, errlen, "key file %s does not hold the keys the directory lists for '%s'",
                  cfg->key_file, cfg->member);
         return -1;
@@ -89,7 +90,10 @@ static lt_keys_t *s_check_keys(lt_check_t *r, const lt_gwcfg_t *cfg)
 static void s_check_dir(lt_check_t *r, const char *what, const char *path, const char *fix)
 {
     char err[5000];
-    if (lt_file_dir_usable(path, 0700, err, sizeof err) == 0)
+    struct stat st;
+    /* An existing directory open to others is refused at start, so here too. */
+    if (lt_file_dir_usable(path, 0700, err, sizeof err) == 0 &&
+        (stat(path, &st) != 0 || lt_file_dir_private(path, err, sizeof err) == 0))
         lt_check_ok(r, what, "%s", path);
     else
         lt_check_error(r, what, fix, "%s", err);
@@ -131,7 +135,9 @@ static const char *s_dir_fix(const char *err)
                "authority's host) and correct authority_keys, or ask the authority to sign again";
     if (strstr(err, "expired"))
         return "ask the authority for a renewed directory (docs/operations.md, \"Renewing the "
-               "directory\"), put it in place, then start (or reload) the gateway";
+               "directory\"), put it in place, then start (or reload) the gateway; meanwhile "
+               "the gateway starts but serves no data to peers, and adopts a newer directory "
+               "from any peer that has one (proto/PROTOCOL.md 5.6)";
     if (strstr(err, "cannot read"))
         return "put the signed directory the authority sent you at this path, readable by the "
                "gateway's user";
@@ -186,6 +192,30 @@ static void s_check_member(lt_check_t *r, const lt_gwcfg_t *cfg, const lt_keys_t
                        "send this member's public keys (lienthong pubkey KEY_FILE) to the "
                        "authority, and use the directory it signs with them",
                        "%s", err);
+}
+
+/* Key rotation (PROTOCOL.md 5.5): next keys waiting beside the key file,
+ * and whether the directory lists them yet. */
+static void s_check_next_keys(lt_check_t *r, const lt_gwcfg_t *cfg, const lt_dir_t *d)
+{
+    char path[PATH_MAX + 16], err[600];
+    if (lt_keys_next_path(cfg->key_file, path, sizeof path) != 0 || access(path, F_OK) != 0)
+        return;
+    unsigned long long v = (unsigned long long)lt_dir_version(d);
+    const Lienthong__Member *me = lt_dir_member(d, cfg->member);
+    lt_keys_t *n = lt_keys_load(path, err, sizeof err);
+    if (!n || lt_keys_kind(n) != LT_KEYS_MEMBER)
+        lt_check_error(r, "next keys", "remove the file and run lienthong keygen --next again",
+                       "%s", n ? "the next key file holds an authority key" : err);
+    else if (me && lt_dir_member_holds(me, lt_keys_transport_public(n), lt_keys_signing_public(n)))
+        lt_check_ok(r, "next keys", "%s is listed in directory version %llu; once every gateway "
+                    "holds it: lienthong keys promote --key %s, then reload", path, v,
+                    cfg->key_file);
+    else
+        lt_check_warn(r, "next keys", "send the public keys (lienthong pubkey FILE) to the "
+                      "authority, to be listed as next_transport_key and next_signing_key",
+                      "%s is not listed in directory version %llu yet", path, v);
+    lt_keys_destroy(&n);
 }
 
 static void s_check_peers(lt_check_t *r, const lt_gwcfg_t *cfg, const lt_dir_t *d)
@@ -252,6 +282,7 @@ int lt_gwcheck_run(const lt_gwcfg_t *cfg, FILE *out)
     if (d && k)
         s_check_member(&r, cfg, k, d);
     if (d) {
+        s_check_next_keys(&r, cfg, d);
         s_check_peers(&r, cfg, d);
         s_check_subs(&r, cfg, d);
     }

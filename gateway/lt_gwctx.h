@@ -18,6 +18,7 @@
 #include "lt_dir.h"
 #include "lt_gwcfg.h"
 #include "lt_keys.h"
+#include "lt_reject.h"
 #include "lt_stats.h"
 #include "lt_store.h"
 
@@ -31,6 +32,7 @@ typedef struct {
     lt_audit_t *audit;     /* the audit log; NULL writes nothing */
     lt_peers_t *peers;     /* links to other members; NULL where no module asks a peer */
     lt_stats_t *stats;     /* statistics: each module registers its own at creation */
+    lt_reject_t *reject;   /* rejected input, reported and rate limited (4.4); NULL: log and answer */
 } lt_gwctx_t;
 
 #endif

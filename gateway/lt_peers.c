@@ -12,12 +12,16 @@
 #include <zmq.h>
 
 #define HELLO_RETRY_MS 2000
-/* A greeted link says Hello again this often: it is how a peer learns that
- * our directory is older than its own, even after it rebound its socket. */
-#define HELLO_REFRESH_MS 3000
-/* A peer that has not answered (or said) Hello for this long is lost; the
- * first Hello after that is a reconnection. Logged once per change. */
-#define PEER_LOST_MS 10000
+/* A greeted link says Hello again every heartbeat interval (heartbeat_ms):
+ * it is how a peer learns that our directory is older than its own, even
+ * after it rebound its socket, and how it knows we are alive. A peer that
+ * has not answered (or said) Hello for the heartbeat timeout, five
+ * intervals (PROTOCOL.md 3.3), is lost; the first Hello after that is a
+ * reconnection. Logged once per change. */
+#define LOST_INTERVALS 5
+/* A link that has not been connected for this long to a member listing two
+ * transport keys tries the other one: the peer switched keys (5.5). */
+#define KEY_FLIP_MS 1000
 
 /* An outgoing connection to one peer member. */
 typedef struct {
@@ -27,9 +31,13 @@ typedef struct {
     uint64_t peer_version; /* its directory version */
     int64_t hello_at;      /* monotonic ms of the last Hello sent */
     int64_t heard_at;      /* monotonic ms of the last Hello answered, or the link's start */
+    int64_t up_since;      /* unix ms of the Hello that greeted it, 0 while not greeted */
     int unreachable;       /* logged as not answering; cleared by a Hello */
     size_t endpoint;       /* index into the member's endpoints */
     int attached;          /* given by lt_peers_attach: never rotated */
+    uint8_t server_key[LT_KEY_BYTES]; /* the member's transport key the socket expects */
+    int64_t opened_at;     /* monotonic ms the socket was made */
+    int64_t down_since;    /* monotonic ms since the socket cannot send, 0 while it can */
 } link_t;
 
 /* An incoming connection we have seen a Hello on. */
@@ -38,6 +46,8 @@ typedef struct {
     uint8_t rid[LT_RID_MAX];
     size_t rid_len;
     int64_t heard_at; /* monotonic ms of its last Hello */
+    int64_t up_since; /* unix ms of the first Hello since it was (re)connected */
+    uint64_t version; /* directory version in its last Hello */
     int lost;         /* logged as lost; its next Hello is logged again */
 } inbound_t;
 
@@ -81,6 +91,11 @@ void lt_peers_destroy(lt_peers_t **self_p)
         zmq_close(self->links[i].sock);
     free(self);
     *self_p = NULL;
+}
+
+void lt_peers_set_sock_opts(lt_peers_t *self, const lt_sock_opts_t *so)
+{
+    self->so = *so;
 }
 
 /* ---- messages this module owns ---------------------------------------------- */
@@ -134,6 +149,7 @@ static link_t *s_link_add(lt_peers_t *self, const char *member, void *sock)
     l->sock = sock;
     l->hello_at = -HELLO_RETRY_MS;
     l->heard_at = lt_clock_mono_ms();
+    l->opened_at = l->heard_at;
     return l;
 }
 
@@ -154,7 +170,9 @@ static link_t *s_link_open(lt_peers_t *self, const char *member)
         return NULL;
     }
     lt_info("link", "connecting to %s at %s", member, m->endpoints[0]);
-    return s_link_add(self, member, s);
+    l = s_link_add(self, member, s);
+    memcpy(l->server_key, m->transport_key.data, LT_KEY_BYTES);
+    return l;
 }
 
 int lt_peers_attach(lt_peers_t *self, const char *member, void *sock)
@@ -171,46 +189,87 @@ void *lt_peers_link(lt_peers_t *self, const char *member)
     return l ? l->sock : NULL;
 }
 
+/* Replaces l's socket by one towards endpoint `ep` of m expecting the
+ * server key `key`, made with the keys this gateway holds now. 0 or -1. */
+static int s_link_reopen(lt_peers_t *self, link_t *l, const Lienthong__Member *m, size_t ep,
+                         const uint8_t *key)
+{
+    char err[512];
+    void *s = lt_sock_client(self->zmq_ctx, self->ctx->keys, key, m->endpoints[ep], &self->so, err,
+                             sizeof err);
+    if (!s) {
+        lt_warn("link", "%s", err);
+        return -1;
+    }
+    zmq_close(l->sock);
+    l->sock = s;
+    l->endpoint = ep;
+    memcpy(l->server_key, key, LT_KEY_BYTES);
+    l->opened_at = lt_clock_mono_ms();
+    l->down_since = 0;
+    l->hello_at = -HELLO_RETRY_MS;
+    self->changed |= l->greeted;
+    l->greeted = 0;
+    l->up_since = 0;
+    return 0;
+}
+
+static int s_link_flip_key(lt_peers_t *self, link_t *l, const Lienthong__Member *m);
+
 void lt_peers_rotate(lt_peers_t *self, const char *member)
 {
     link_t *l = s_link_find(self, member);
     const Lienthong__Member *m = lt_dir_member(self->ctx->dir, member);
-    if (!l || l->attached || !m || m->n_endpoints < 2)
+    if (!l || l->attached || !m || m->n_endpoints == 0)
         return;
-    char err[512];
+    /* Not connected at all to a member in a key rotation: its other key
+     * first (5.5); a connected link has the right key, so its endpoint. */
+    if (l->down_since && s_link_flip_key(self, l, m) == 0)
+        return;
+    if (m->n_endpoints < 2)
+        return;
     size_t next = (l->endpoint + 1) % m->n_endpoints;
-    void *s = lt_sock_client(self->zmq_ctx, self->ctx->keys, m->transport_key.data,
-                             m->endpoints[next], &self->so, err, sizeof err);
-    if (!s) {
-        lt_warn("link", "%s", err);
-        return;
-    }
-    zmq_close(l->sock);
-    l->sock = s;
-    l->endpoint = next;
-    self->changed |= l->greeted;
-    l->greeted = 0;
-    lt_info("link", "%s did not answer; trying its endpoint %s", member, m->endpoints[next]);
+    if (s_link_reopen(self, l, m, next, l->server_key) == 0) /* the key it expects */
+        lt_info("link", "%s did not answer; trying its endpoint %s", member, m->endpoints[next]);
 }
 
 /* One line per change: a greeted peer that stops answering is lost (info);
  * one never answering says so once, with what to check (warn). */
+/* The heartbeat interval, and the time after which a silent peer is lost. */
+static int64_t s_refresh_ms(const lt_peers_t *self)
+{
+    return self->ctx->cfg->heartbeat_ms;
+}
+
+static int64_t s_lost_ms(const lt_peers_t *self)
+{
+    return (int64_t)self->ctx->cfg->heartbeat_ms * LOST_INTERVALS;
+}
+
+/* Wall-clock ms of a monotonic instant in the past. */
+static int64_t s_wall(int64_t mono)
+{
+    return lt_clock_now_ms() - (lt_clock_mono_ms() - mono);
+}
+
 static void s_link_silence(lt_peers_t *self, link_t *l, int64_t now)
 {
-    if (now - l->heard_at < PEER_LOST_MS)
+    int64_t lost_ms = s_lost_ms(self);
+    if (now - l->heard_at < lost_ms)
         return;
     const Lienthong__Member *m = lt_dir_member(self->ctx->dir, l->member);
     const char *ep = m && l->endpoint < m->n_endpoints ? m->endpoints[l->endpoint] : "?";
     if (l->greeted) {
         l->greeted = 0;
+        l->up_since = 0;
         self->changed = 1;
-        lt_info("link", "peer %s lost: no answer at %s for %d s", l->member, ep,
-                PEER_LOST_MS / 1000);
+        lt_info("link", "peer %s lost: no answer at %s for %.1f s", l->member, ep,
+                (double)lost_ms / 1000.0);
     } else if (!l->unreachable) {
         l->unreachable = 1;
-        lt_warn("link", "no answer from %s at %s for %d s: check that its gateway runs, that "
+        lt_warn("link", "no answer from %s at %s for %.1f s: check that its gateway runs, that "
                 "the endpoint in the directory is right and that the port is open to this "
-                "host (test with: lienthong ping)", l->member, ep, PEER_LOST_MS / 1000);
+                "host (test with: lienthong ping)", l->member, ep, (double)lost_ms / 1000.0);
     }
 }
 
@@ -219,9 +278,11 @@ static void s_inbound_tick(lt_peers_t *self, int64_t now)
 {
     for (size_t i = 0; i < self->n_inbound; i++) {
         inbound_t *p = &self->inbound[i];
-        if (!p->lost && now - p->heard_at >= PEER_LOST_MS) {
+        if (!p->lost && now - p->heard_at >= s_lost_ms(self)) {
             p->lost = 1;
-            lt_info("peer", "peer %s lost: no Hello for %d s", p->member, PEER_LOST_MS / 1000);
+            self->changed = 1;
+            lt_info("peer", "peer %s lost: no Hello for %.1f s", p->member,
+                    (double)s_lost_ms(self) / 1000.0);
         }
     }
 }
@@ -230,6 +291,7 @@ static void s_inbound_tick(lt_peers_t *self, int64_t now)
  * peer): greeted links and incoming peers, each member once. Returns the
  * count. */
 static size_t s_connected(const lt_peers_t *self, char **names);
+static void s_link_keycheck(lt_peers_t *self, link_t *l, int64_t now);
 
 void lt_peers_tick(lt_peers_t *self)
 {
@@ -243,7 +305,8 @@ void lt_peers_tick(lt_peers_t *self)
     for (size_t i = 0; i < self->n_links; i++) {
         link_t *l = &self->links[i];
         s_link_silence(self, l, now);
-        if (now - l->hello_at < (l->greeted ? HELLO_REFRESH_MS : HELLO_RETRY_MS))
+        s_link_keycheck(self, l, now);
+        if (now - l->hello_at < (l->greeted ? s_refresh_ms(self) : HELLO_RETRY_MS))
             continue;
         /* With ZMQ_IMMEDIATE the send fails until the handshake is done;
          * then we try again on the next tick rather than after the full wait. */
@@ -277,6 +340,8 @@ void lt_peers_on_link_hello(lt_peers_t *self, size_t i, const Lienthong__Hello *
     lt_log(l->greeted ? LT_LOG_DEBUG : LT_LOG_INFO, "link", "greeted by %s (directory v%llu)",
            l->member, (unsigned long long)h->directory_version);
     self->changed |= !l->greeted;
+    if (!l->greeted)
+        l->up_since = lt_clock_now_ms();
     l->greeted = 1;
     l->unreachable = 0;
     l->heard_at = lt_clock_mono_ms();
@@ -289,7 +354,8 @@ void lt_peers_on_link_hello(lt_peers_t *self, size_t i, const Lienthong__Hello *
 
 /* Notes the Hello of an incoming peer. Returns 1 when that is news worth a
  * line (first Hello, or the first after it was lost), 0 for a refresh. */
-static int s_inbound_note(lt_peers_t *self, const char *member, const lt_wire_in_t *in)
+static int s_inbound_note(lt_peers_t *self, const char *member, const lt_wire_in_t *in,
+                          uint64_t version)
 {
     inbound_t *slot = NULL;
     int news = 0;
@@ -305,6 +371,10 @@ static int s_inbound_note(lt_peers_t *self, const char *member, const lt_wire_in
     if (!slot)
         return 1;
     news |= slot->lost;
+    self->changed |= slot->lost;
+    if (news)
+        slot->up_since = lt_clock_now_ms();
+    slot->version = version;
     snprintf(slot->member, sizeof slot->member, "%s", member);
     memcpy(slot->rid, in->rid, in->rid_len);
     slot->rid_len = in->rid_len;
@@ -317,7 +387,7 @@ void lt_peers_on_hello(lt_peers_t *self, void *router, const lt_wire_in_t *in,
                        const Lienthong__Hello *h)
 {
     /* Peers repeat Hello every few seconds: only a (re)connection is news. */
-    lt_log(s_inbound_note(self, in->user_id, in) ? LT_LOG_INFO : LT_LOG_DEBUG, "peer",
+    lt_log(s_inbound_note(self, in->user_id, in, h->directory_version) ? LT_LOG_INFO : LT_LOG_DEBUG, "peer",
            "hello from %s (directory v%llu, %s)", in->user_id,
            (unsigned long long)h->directory_version, h->software);
     (void)lt_peers_hello(self, router, in->rid, in->rid_len);
@@ -365,9 +435,77 @@ static size_t s_connected(const lt_peers_t *self, char **names)
         if (self->links[i].greeted)
             names[n++] = (char *)self->links[i].member;
     for (size_t i = 0; i < self->n_inbound; i++)
-        if (!s_listed(names, n, self->inbound[i].member))
+        if (!self->inbound[i].lost && !s_listed(names, n, self->inbound[i].member))
             names[n++] = (char *)self->inbound[i].member;
     return n;
+}
+
+/* What is known of member, over its link and as an incoming peer: 1
+ * connected (*since: since when), 0 known but lost (*since: last heard),
+ * -1 never seen. *version: its directory version. */
+static int s_member_state(const lt_peers_t *self, const char *member, int64_t *since,
+                          uint64_t *version)
+{
+    int state = -1;
+    *since = 0;
+    *version = 0;
+    const link_t *l = s_link_find((lt_peers_t *)self, member);
+    if (l && l->greeted) {
+        state = 1;
+        *since = l->up_since;
+        *version = l->peer_version;
+    } else if (l && l->peer_version) {
+        state = 0;
+        *since = s_wall(l->heard_at);
+        *version = l->peer_version;
+    }
+    for (size_t i = 0; i < self->n_inbound; i++) {
+        const inbound_t *p = &self->inbound[i];
+        if (strcmp(p->member, member) != 0)
+            continue;
+        if (!p->lost && (state < 1 || p->up_since < *since)) {
+            *since = p->up_since; /* connected in either direction: the earlier */
+            state = 1;
+        } else if (p->lost && state < 1 && s_wall(p->heard_at) > *since) {
+            *since = s_wall(p->heard_at); /* lost both ways: the later */
+            state = 0;
+        }
+        if (p->version > *version)
+            *version = p->version;
+    }
+    return state;
+}
+
+int lt_peers_member_state(const lt_peers_t *self, const char *member, int64_t *since_ms)
+{
+    uint64_t version;
+    return s_member_state(self, member, since_ms, &version);
+}
+
+/* One PeerStatus per member with a link or an incoming connection. */
+static int s_peer_list(const lt_peers_t *self, Lienthong__StatusReply *r)
+{
+    size_t cap = self->n_links + self->n_inbound;
+    r->peers = calloc(cap + 1, sizeof *r->peers);
+    if (!r->peers)
+        return -1;
+    for (size_t i = 0; i < cap; i++) {
+        const char *member = i < self->n_links ? self->links[i].member
+                                               : self->inbound[i - self->n_links].member;
+        int seen = 0;
+        for (size_t j = 0; j < r->n_peers && !seen; j++)
+            seen = strcmp(r->peers[j]->member, member) == 0;
+        Lienthong__PeerStatus *ps = seen ? NULL : calloc(1, sizeof *ps);
+        if (seen)
+            continue;
+        if (!ps)
+            return -1;
+        lienthong__peer_status__init(ps);
+        ps->member = (char *)member;
+        ps->connected = s_member_state(self, member, &ps->since_ms, &ps->directory_version) == 1;
+        r->peers[r->n_peers++] = ps;
+    }
+    return 0;
 }
 
 int lt_peers_status(const lt_peers_t *self, Lienthong__StatusReply *r)
@@ -377,7 +515,7 @@ int lt_peers_status(const lt_peers_t *self, Lienthong__StatusReply *r)
         return -1;
     r->peers_connected = peers;
     r->n_peers_connected = s_connected(self, peers);
-    return 0;
+    return s_peer_list(self, r);
 }
 
 void lt_peers_status_free(Lienthong__StatusReply *r)
@@ -385,4 +523,87 @@ void lt_peers_status_free(Lienthong__StatusReply *r)
     free(r->peers_connected);
     r->peers_connected = NULL;
     r->n_peers_connected = 0;
+    for (size_t i = 0; i < r->n_peers; i++)
+        free(r->peers[i]);
+    free(r->peers);
+    r->peers = NULL;
+    r->n_peers = 0;
+}
+
+/* ---- key rotation (PROTOCOL.md 5.5) ------------------------------------------------ */
+
+/* 1 if the link's socket can send now: with ZMQ_IMMEDIATE that means its
+ * CURVE handshake completed, so the server key it expects is right. */
+static int s_link_up(const link_t *l)
+{
+    int events = 0;
+    size_t len = sizeof events;
+    return zmq_getsockopt(l->sock, ZMQ_EVENTS, &events, &len) == 0 && (events & ZMQ_POLLOUT);
+}
+
+/* Reconnects l expecting m's other transport key: the peer may have
+ * switched to its next key, or back. -1 when m lists one key only, or the
+ * socket is too young to judge. */
+static int s_link_flip_key(lt_peers_t *self, link_t *l, const Lienthong__Member *m)
+{
+    const uint8_t *keys[2];
+    if (lt_dir_transport_keys(m, keys) < 2 || l->endpoint >= m->n_endpoints ||
+        lt_clock_mono_ms() - l->opened_at < KEY_FLIP_MS)
+        return -1;
+    const uint8_t *other = memcmp(l->server_key, keys[0], LT_KEY_BYTES) == 0 ? keys[1] : keys[0];
+    if (s_link_reopen(self, l, m, l->endpoint, other) != 0)
+        return -1;
+    lt_info("link", "no connection to %s at %s; trying its %s transport key", l->member,
+            m->endpoints[l->endpoint], other == keys[1] ? "next" : "current");
+    return 0;
+}
+
+static void s_link_keycheck(lt_peers_t *self, link_t *l, int64_t now)
+{
+    if (l->attached)
+        return;
+    if (s_link_up(l)) {
+        l->down_since = 0;
+        return;
+    }
+    if (!l->down_since)
+        l->down_since = now;
+    if (now - l->down_since < KEY_FLIP_MS)
+        return;
+    const Lienthong__Member *m = lt_dir_member(self->ctx->dir, l->member);
+    if (m && m->status == LIENTHONG__MEMBER_STATUS__MEMBER_ACTIVE)
+        (void)s_link_flip_key(self, l, m);
+}
+
+void lt_peers_dir_changed(lt_peers_t *self)
+{
+    for (size_t i = 0; i < self->n_links; i++) {
+        link_t *l = &self->links[i];
+        const Lienthong__Member *m = lt_dir_member(self->ctx->dir, l->member);
+        const uint8_t *keys[2];
+        if (l->attached || !m || m->status != LIENTHONG__MEMBER_STATUS__MEMBER_ACTIVE ||
+            m->n_endpoints == 0)
+            continue;
+        size_t n = lt_dir_transport_keys(m, keys);
+        if ((n > 0 && memcmp(l->server_key, keys[0], LT_KEY_BYTES) == 0) ||
+            (n > 1 && memcmp(l->server_key, keys[1], LT_KEY_BYTES) == 0))
+            continue;
+        size_t ep = l->endpoint < m->n_endpoints ? l->endpoint : 0;
+        if (s_link_reopen(self, l, m, ep, keys[0]) == 0)
+            lt_info("link", "the directory lists another transport key for %s; reconnecting",
+                    l->member);
+    }
+}
+
+void lt_peers_relink(lt_peers_t *self)
+{
+    for (size_t i = 0; i < self->n_links; i++) {
+        link_t *l = &self->links[i];
+        const Lienthong__Member *m = lt_dir_member(self->ctx->dir, l->member);
+        if (l->attached || !m || m->n_endpoints == 0)
+            continue;
+        size_t ep = l->endpoint < m->n_endpoints ? l->endpoint : 0;
+        if (s_link_reopen(self, l, m, ep, l->server_key) == 0)
+            lt_info("link", "reconnecting to %s with this gateway's new keys", l->member);
+    }
 }

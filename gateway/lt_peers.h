@@ -27,6 +27,8 @@ typedef struct _lt_peers_t lt_peers_t;
 lt_peers_t *lt_peers_new(const lt_gwctx_t *ctx, void *zmq_ctx, const lt_sock_opts_t *so);
 /* Closes every link. */
 void lt_peers_destroy(lt_peers_t **self_p);
+/* Socket options for links opened from now on (a reload changed limits). */
+void lt_peers_set_sock_opts(lt_peers_t *self, const lt_sock_opts_t *so);
 
 /* ---- outgoing links ---- */
 
@@ -43,8 +45,15 @@ void lt_peers_rotate(lt_peers_t *self, const char *member);
  * not one of the directory's. Returns 0, or -1 when member has a link or
  * the table is full. */
 int lt_peers_attach(lt_peers_t *self, const char *member, void *sock);
-/* Says Hello again on links due for it. */
+/* Says Hello again on links due for it; a link to a member listing two
+ * transport keys that stays unconnected tries the other key (5.5). */
 void lt_peers_tick(lt_peers_t *self);
+/* After an adoption: links expecting a transport key the directory no
+ * longer lists for their member reconnect with its current key (5.4). */
+void lt_peers_dir_changed(lt_peers_t *self);
+/* After this gateway switched to its next keys (5.5): every link
+ * reconnects with them; requests in flight are resent by their timers. */
+void lt_peers_relink(lt_peers_t *self);
 
 /* The links, for the poll loop: index 0 .. lt_peers_links() - 1. An index
  * stays valid for the object's life (links are only ever added), but its
@@ -78,9 +87,15 @@ void lt_peers_offer_all(lt_peers_t *self, void *router);
 
 /* ---- status ---- */
 
-/* Fills r->peers_connected: greeted links and incoming peers, each member
- * once. Free with lt_peers_status_free. Returns 0, or -1 out of memory. */
+/* Fills r->peers_connected (greeted links and incoming peers not lost,
+ * each member once) and r->peers (every member with a link or seen
+ * incoming, connected or lost, with since when). Free with
+ * lt_peers_status_free. Returns 0, or -1 out of memory. */
 int lt_peers_status(const lt_peers_t *self, Lienthong__StatusReply *r);
 void lt_peers_status_free(Lienthong__StatusReply *r);
+/* Whether member is connected: 1 (*since_ms: unix ms since when), 0 when it
+ * was and is lost (*since_ms: when last heard), -1 when never seen. A peer
+ * is lost after the heartbeat timeout without Hello (PROTOCOL.md 3.3). */
+int lt_peers_member_state(const lt_peers_t *self, const char *member, int64_t *since_ms);
 
 #endif

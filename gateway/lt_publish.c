@@ -5,6 +5,7 @@
 #include "lt_gwstats.h"
 #include "lt_log.h"
 #include "lt_schema.h"
+#include "lt_valid.h"
 
 #include <assert.h>
 #include <stdio.h>
@@ -132,6 +133,14 @@ static int s_check_change(const Lienthong__Dataset *ds, const ProtobufCMessageDe
     if (c->payload.len > max_record) {
         snprintf(err, errlen, "record for key %.64s is %zu bytes, over the limit", c->key,
                  c->payload.len);
+        return -1;
+    }
+    char where[64];
+    /* The record is served as it is stored: its strings must be UTF-8 for
+     * every reader (PROTOCOL.md 4.5). */
+    if (lt_valid_utf8(t, c->payload.data, c->payload.len, where, sizeof where) != 0) {
+        snprintf(err, errlen, "payload for key %.64s: %.64s is not valid UTF-8 (or holds a NUL)",
+                 c->key, where);
         return -1;
     }
     *msg = protobuf_c_message_unpack(t, NULL, c->payload.len, c->payload.data);

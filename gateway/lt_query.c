@@ -9,6 +9,7 @@
 #include "lt_peers.h"
 #include "lt_publish.h"
 #include "lt_schema.h"
+#include "lt_valid.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -40,6 +41,8 @@ typedef struct {
 
 /* Owner: an answer awaiting the batch signature. */
 typedef struct {
+    void *sock;            /* where the answer goes: the peer ROUTER, or the local one */
+    const char *record_type; /* answer context for a local client that asked (8.4), or NULL */
     uint8_t rid[LT_RID_MAX];
     size_t rid_len;
     dedup_t *entry;
@@ -69,6 +72,7 @@ typedef struct {
     int attempts;
     char *record_type;     /* the application asked for answer context (8.4) */
     int64_t started_us;    /* monotonic us when the application asked */
+    char *owner_said;      /* the owner's last transient Error, for the timeout's message */
     UT_hash_handle hh;
 } outstanding_t;
 
@@ -182,6 +186,7 @@ static void s_out_free(lt_query_t *self, outstanding_t *o)
     free(o->keys);
     free(o->seen);
     free(o->record_type);
+    free(o->owner_said);
     free(o);
 }
 
@@ -216,7 +221,9 @@ static const Lienthong__Dataset *s_target(const lt_dir_t *dir, const char *targe
 typedef struct {
     uint64_t id;
     uint8_t hash[LT_HASH_BYTES];
-    const char *caller;
+    const char *caller;           /* member id, or LT_QUERY_OWN for this member's own clients */
+    const char *record_type;      /* answer context a local client asked for, or NULL */
+    const Lienthong__OnBehalf *who; /* own clients: application and officer (8.5), or NULL */
     const Lienthong__Dataset *ds;
     const Lienthong__View *view;
     const Lienthong__Policy *policy;
@@ -283,7 +290,8 @@ static const char *s_withhold(const ProtobufCMessageDescriptor *t, const Lientho
         return "unknown field";
     if (v && !s_in_list(field, v->fields, v->n_fields))
         return "not in view";
-    if (!s_in_list(field, p->fields, p->n_fields))
+    /* No policy: the member's own clients, who may read all of its data. */
+    if (p && !s_in_list(field, p->fields, p->n_fields))
         return "not allowed by policy";
     return NULL;
 }
@@ -292,7 +300,7 @@ static const char *s_withhold(const ProtobufCMessageDescriptor *t, const Lientho
 
 /* Queues packed answer bytes for the next signature. */
 static int s_queue(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_t *d, int is_verify,
-                   int last, const ProtobufCMessage *answer)
+                   int last, const char *record_type, const ProtobufCMessage *answer)
 {
     if (self->n_pending == SIGN_BATCH)
         lt_query_flush(self, peer);
@@ -304,6 +312,8 @@ static int s_queue(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_t
     protobuf_c_message_pack(answer, p->bytes);
     memcpy(p->rid, in->rid, in->rid_len);
     p->rid_len = in->rid_len;
+    p->sock = peer;
+    p->record_type = record_type;
     p->entry = d;
     p->is_verify = is_verify;
     p->last = last;
@@ -323,17 +333,22 @@ static void s_audit(lt_query_t *self, const req_t *r, const char *event, const c
                                                        .fields = fields,
                                                        .purpose = r->purpose,
                                                        .case_ref = r->case_ref,
-                                                       .detail = detail});
+                                                       .detail = detail,
+                                                       .application = r->who ? r->who->application : NULL,
+                                                       .officer = r->who ? r->who->officer : NULL});
 }
 
 /* Policy, purpose and ownership checks common to lookup and verify. */
 static void s_authorise(lt_query_t *self, req_t *r, const char *target, const char *purpose,
                         Lienthong__Operation op)
 {
+    int own = strcmp(r->caller, LT_QUERY_OWN) == 0;
     r->ds = s_target(self->ctx->dir, target, &r->view);
-    r->policy = lt_dir_policy(self->ctx->dir, r->caller, target);
+    r->policy = own ? NULL : lt_dir_policy(self->ctx->dir, r->caller, target);
     if (!r->ds || strcmp(r->ds->owner, self->ctx->cfg->member) != 0)
         r->refusal = LIENTHONG__ERROR_CODE__ERR_NOT_FOUND;
+    else if (own) /* the member's own clients: no policy applies (8.3) */
+        r->refusal = LIENTHONG__ERROR_CODE__ERR_NONE;
     else if (!lt_dir_policy_allows(r->policy, op))
         r->refusal = LIENTHONG__ERROR_CODE__ERR_FORBIDDEN;
     else if (!s_in_list(purpose, r->policy->purposes, r->policy->n_purposes))
@@ -388,7 +403,7 @@ static int s_lookup(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_
     if (msg && a.n_released &&
         lt_schema_project(msg, released, a.n_released, NULL, &a.payload.data, &a.payload.len) != 0)
         goto out;
-    rc = s_queue(self, peer, in, d, 0, 1, &a.base);
+    rc = s_queue(self, peer, in, d, 0, 1, r->record_type, &a.base);
     char fields[1024];
     s_audit(self, r, a.code == LIENTHONG__ERROR_CODE__ERR_FORBIDDEN || a.code == LIENTHONG__ERROR_CODE__ERR_PURPOSE
                          ? "refused" : "lookup",
@@ -415,18 +430,6 @@ static Lienthong__Claim **s_vclaims(const Lienthong__VerifyRequest *q, size_t k,
 {
     *n = q->n_subjects ? q->subjects[k]->n_claims : q->n_claims;
     return q->n_subjects ? q->subjects[k]->claims : q->claims;
-}
-
-/* 0 when the request's shape is acceptable. */
-static int s_vshape(const Lienthong__VerifyRequest *q)
-{
-    size_t n = s_vcount(q), c;
-    if ((q->n_subjects && (q->n_keys || q->n_claims)) || n == 0 || n > LT_QUERY_MAX_KEYS)
-        return -1;
-    for (size_t k = 0; k < n; k++)
-        if (!s_vclaims(q, k, &c) || c == 0 || c > LT_QUERY_MAX_CLAIMS)
-            return -1;
-    return 0;
 }
 
 /* Results of every claim against one record. */
@@ -493,7 +496,7 @@ static int s_verify(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_
                                                                                         : "not-allowed");
         }
         s_audit(self, r, r->refusal ? "refused" : "verify", a.key ? a.key : "", fields, detail);
-        int rc = s_queue(self, peer, in, d, 1, a.last, &a.base);
+        int rc = s_queue(self, peer, in, d, 1, a.last, r->record_type, &a.base);
         if (msg)
             protobuf_c_message_free_unpacked(msg, NULL);
         if (rc != 0)
@@ -526,7 +529,7 @@ static void s_dedup_expire(lt_query_t *self)
 /* Checks a request's id and deadline; returns the dedup entry to fill, or
  * NULL when it was answered here (error, replay). */
 static dedup_t *s_admit(lt_query_t *self, op_stats_t *os, void *peer, const lt_wire_in_t *in,
-                        uint64_t id, int64_t deadline)
+                        const char *caller, uint64_t id, int64_t deadline)
 {
     int64_t now = lt_clock_now_ms();
     const char *why = NULL;
@@ -537,7 +540,7 @@ static dedup_t *s_admit(lt_query_t *self, op_stats_t *os, void *peer, const lt_w
         why = "deadline more than 10 minutes ahead";
     dedup_key_t key;
     memset(&key, 0, sizeof key);
-    snprintf(key.member, sizeof key.member, "%s", in->user_id);
+    snprintf(key.member, sizeof key.member, "%s", caller);
     key.id = id;
     dedup_t *d = NULL;
     if (!why)
@@ -553,8 +556,10 @@ static dedup_t *s_admit(lt_query_t *self, op_stats_t *os, void *peer, const lt_w
     if (why || !(d = calloc(1, sizeof *d))) {
         code = why ? code : LIENTHONG__ERROR_CODE__ERR_INTERNAL;
         lt_gwstats_codes_inc(&os->refused, code);
-        (void)lt_wire_send_error(peer, in->rid, in->rid_len, code, id, "%s",
-                                 why ? why : "out of memory");
+        (void)lt_reject(self->ctx->reject,
+                        &(lt_reject_in_t){.sock = peer, .rid = in->rid, .rid_len = in->rid_len,
+                                          .who = caller, .what = "request", .code = code,
+                                          .request_id = id, .why = why ? why : "out of memory"});
         return NULL;
     }
     d->key = key;
@@ -565,13 +570,36 @@ static dedup_t *s_admit(lt_query_t *self, op_stats_t *os, void *peer, const lt_w
     return d;
 }
 
-void lt_query_on_request(lt_query_t *self, void *peer, const lt_wire_in_t *in,
-                         const Lienthong__Envelope *env)
+/* Nothing is answered while the audit log cannot be written (PROTOCOL.md
+ * 7.3): refuses the request (os NULL: a local one) with ERR_UNAVAILABLE and
+ * the reason, without executing it. 1 when refused. */
+static int s_audit_down(lt_query_t *self, op_stats_t *os, void *sock, const lt_wire_in_t *in,
+                        uint64_t id)
+{
+    char why[320];
+    if (lt_audit_writable(self->ctx->audit, why, sizeof why))
+        return 0;
+    lt_audit_refused(self->ctx->audit);
+    if (os)
+        lt_gwstats_codes_inc(&os->refused, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE);
+    (void)lt_wire_send_error(sock, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE, id,
+                             "%s; retry later", why);
+    return 1;
+}
+
+/* Executes a request as the owner (7.2 to 7.6) for caller, a member id or
+ * LT_QUERY_OWN; answers are queued for the next signature, to go out on
+ * sock, with the answer context record_type when not NULL (8.4). */
+static void s_execute(lt_query_t *self, void *peer, const lt_wire_in_t *in,
+                      const Lienthong__Envelope *env, const char *caller, const char *record_type)
 {
     int is_verify = env->body_case == LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST;
     const Lienthong__LookupRequest *lq = env->lookup_request;
     const Lienthong__VerifyRequest *vq = env->verify_request;
-    req_t r = {.id = is_verify ? vq->request_id : lq->request_id, .caller = in->user_id,
+    /* on_behalf is local only: a peer's is ignored (8.5). */
+    int own = strcmp(caller, LT_QUERY_OWN) == 0;
+    req_t r = {.id = is_verify ? vq->request_id : lq->request_id, .caller = caller,
+               .record_type = record_type, .who = own ? env->on_behalf : NULL,
                .target = is_verify ? vq->dataset : lq->dataset,
                .purpose = is_verify ? vq->purpose : lq->purpose,
                .case_ref = is_verify ? vq->case_ref : lq->case_ref};
@@ -579,24 +607,26 @@ void lt_query_on_request(lt_query_t *self, void *peer, const lt_wire_in_t *in,
     size_t body_len;
     op_stats_t *os = &self->ops[is_verify ? OP_VERIFY : OP_LOOKUP];
     s_dedup_expire(self);
-    if ((!is_verify && lq->n_fields > LT_QUERY_MAX_FIELDS) || (is_verify && s_vshape(vq) != 0))
-        lt_gwstats_codes_inc(&os->refused, LIENTHONG__ERROR_CODE__ERR_TOO_LARGE);
-    if (!is_verify && lq->n_fields > LT_QUERY_MAX_FIELDS) {
-        (void)lt_wire_send_error(peer, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_TOO_LARGE,
-                                 r.id, "a lookup may name at most %d fields", LT_QUERY_MAX_FIELDS);
-        return;
-    }
-    if (is_verify && s_vshape(vq) != 0) {
-        (void)lt_wire_send_error(peer, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_TOO_LARGE,
-                                 r.id,
-                                 "verify needs 1..%d keys (or subjects) with 1..%d claims each",
-                                 LT_QUERY_MAX_KEYS, LT_QUERY_MAX_CLAIMS);
+    char why[256];
+    Lienthong__ErrorCode bad = is_verify ? lt_valid_verify(vq, why, sizeof why)
+                                         : lt_valid_lookup(lq, why, sizeof why);
+    if (bad) {
+        lt_gwstats_codes_inc(&os->refused, bad);
+        (void)lt_reject(self->ctx->reject,
+                        &(lt_reject_in_t){.sock = peer, .rid = in->rid, .rid_len = in->rid_len,
+                                          .who = caller,
+                                          .what = is_verify ? "verify" : "lookup",
+                                          .target = r.target, .code = bad, .request_id = r.id,
+                                          .why = why});
         return;
     }
     if (lt_wire_body_bytes(zmq_msg_data((zmq_msg_t *)&in->body), zmq_msg_size((zmq_msg_t *)&in->body),
                            &body, &body_len) != 0)
         return; /* lt_wire_decode already checked this; never happens */
-    dedup_t *d = s_admit(self, os, peer, in, r.id, is_verify ? vq->deadline_ms : lq->deadline_ms);
+    if (s_audit_down(self, os, peer, in, r.id))
+        return;
+    dedup_t *d =
+        s_admit(self, os, peer, in, caller, r.id, is_verify ? vq->deadline_ms : lq->deadline_ms);
     if (!d)
         return;
     lt_crypto_hash(body, body_len, r.hash);
@@ -618,6 +648,12 @@ void lt_query_on_request(lt_query_t *self, void *peer, const lt_wire_in_t *in,
     }
 }
 
+void lt_query_on_request(lt_query_t *self, void *peer, const lt_wire_in_t *in,
+                         const Lienthong__Envelope *env)
+{
+    s_execute(self, peer, in, env, in->user_id, NULL);
+}
+
 /* ---- owner: batched signing ------------------------------------------------------ */
 
 /* Stores a copy of an answer frame in d (may be NULL), for retries. */
@@ -632,8 +668,18 @@ static void s_keep(dedup_t *d, zmq_msg_t *msg)
         d->n_frames++;
 }
 
+/* In *out, the answer envelope frame with the answer context a local
+ * client asked for (8.4) and the same exact body. 0, or -1 (out empty). */
+static int s_context_frame(const zmq_msg_t *frame, const char *record_type, zmq_msg_t *out)
+{
+    Lienthong__AnswerContext ctx = LIENTHONG__ANSWER_CONTEXT__INIT;
+    ctx.record_type = (char *)record_type;
+    return lt_wire_reframe(zmq_msg_data((zmq_msg_t *)frame), zmq_msg_size((zmq_msg_t *)frame),
+                           &ctx, out);
+}
+
 /* Sends one signed answer and keeps a copy for retries. */
-static void s_send_answer(lt_query_t *self, void *peer, pending_t *p, const uint8_t *sig,
+static void s_send_answer(lt_query_t *self, pending_t *p, const uint8_t *sig,
                           const uint8_t *tree, size_t n, size_t index)
 {
     uint8_t path[LT_MERKLE_MAX_PATH][LT_HASH_BYTES];
@@ -659,17 +705,54 @@ static void s_send_answer(lt_query_t *self, void *peer, pending_t *p, const uint
                           &sa) != 0)
         return;
     s_keep(p->entry, &msg);
+    zmq_msg_t copy;
+    /* Out of memory, the answer goes without context, which a client accepts. */
+    if (p->record_type && s_context_frame(&msg, p->record_type, &copy) == 0)
+        (void)zmq_msg_move(&msg, &copy);
+    if (p->record_type)
+        zmq_msg_close(&copy);
     /* When this fails, the caller retries and gets the stored copy. */
-    (void)lt_wire_send_msg(peer, p->rid, p->rid_len, &msg);
+    (void)lt_wire_send_msg(p->sock, p->rid, p->rid_len, &msg);
     if (p->last)
         lt_stats_observe_us(self->ops[p->is_verify ? OP_VERIFY : OP_LOOKUP].latency,
                             lt_gwstats_since_us(p->started_us));
 }
 
+/* An answer leaves only once its audit entry is durable (PROTOCOL.md 7.3):
+ * the entries of the whole drain are committed together, one fsync. When
+ * the log cannot be written, no pending answer is sent: each request is
+ * refused with ERR_UNAVAILABLE and forgotten, so that a retry executes it
+ * again. Returns 0 when the answers may be sent. */
+static int s_audit_durable(lt_query_t *self, void *peer)
+{
+    char why[320];
+    if (lt_audit_commit(self->ctx->audit) == 0)
+        return 0;
+    (void)lt_audit_writable(self->ctx->audit, why, sizeof why);
+    for (size_t i = 0; i < self->n_pending; i++) {
+        pending_t *p = &self->pending[i];
+        dedup_t *d = p->entry;
+        free(p->bytes);
+        if (!d)
+            continue; /* its request was answered with an error already */
+        lt_audit_refused(self->ctx->audit);
+        lt_gwstats_codes_inc(&self->ops[p->is_verify ? OP_VERIFY : OP_LOOKUP].refused,
+                             LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE);
+        (void)lt_wire_send_error(peer, p->rid, p->rid_len, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE,
+                                 d->key.id, "%s; retry later", why);
+        for (size_t j = i; j < self->n_pending; j++)
+            if (self->pending[j].entry == d)
+                self->pending[j].entry = NULL;
+        s_dedup_free(self, d);
+    }
+    self->n_pending = 0;
+    return -1;
+}
+
 void lt_query_flush(lt_query_t *self, void *peer)
 {
     size_t n = self->n_pending;
-    if (n == 0)
+    if (n == 0 || s_audit_durable(self, peer) != 0)
         return;
     uint8_t leaves[SIGN_BATCH * LT_HASH_BYTES], tree[2 * SIGN_BATCH * LT_HASH_BYTES];
     uint8_t sig[LT_SIG_BYTES];
@@ -683,7 +766,7 @@ void lt_query_flush(lt_query_t *self, void *peer)
     for (size_t i = 0; i < n; i++) {
         pending_t *p = &self->pending[i];
         if (ok)
-            s_send_answer(self, peer, p, sig, tree, n, i);
+            s_send_answer(self, p, sig, tree, n, i);
         free(p->bytes);
     }
     for (size_t i = 0; i < n; i++) {
@@ -731,9 +814,7 @@ static outstanding_t *s_out_new(lt_query_t *self, void *local, const lt_wire_in_
     const char *why = !id   ? "request_id must not be 0"
                       : !ds ? "no such dataset or view in the directory"
                       : m->status != LIENTHONG__MEMBER_STATUS__MEMBER_ACTIVE ? "owner is not active"
-                      : strcmp(ds->owner, self->ctx->cfg->member) == 0
-                          ? "this gateway owns the dataset: query its own store"
-                          : NULL;
+                                                                             : NULL;
     outstanding_t *o = NULL;
     if (!why)
         HASH_FIND(hh, self->out, &id, sizeof id, o);
@@ -747,7 +828,11 @@ static outstanding_t *s_out_new(lt_query_t *self, void *local, const lt_wire_in_
         Lienthong__ErrorCode code = !ds ? LIENTHONG__ERROR_CODE__ERR_NOT_FOUND
                                     : !id || why[0] == 'r' ? LIENTHONG__ERROR_CODE__ERR_MALFORMED
                                                            : LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE;
-        s_local_error(local, in->rid, in->rid_len, code, id, why);
+        (void)lt_reject(self->ctx->reject,
+                        &(lt_reject_in_t){.sock = local, .rid = in->rid, .rid_len = in->rid_len,
+                                          .who = "local", .what = "local request",
+                                          .target = dataset, .code = code, .request_id = id,
+                                          .why = why});
         return NULL;
     }
     o->id = id;
@@ -800,13 +885,35 @@ void lt_query_on_local(lt_query_t *self, void *local, const lt_wire_in_t *in,
                            &body, &body_len) != 0)
         return;
     const Lienthong__OnBehalf *who = env->on_behalf;
-    if (who && (strlen(who->application) > LT_ON_BEHALF_MAX ||
-                strlen(who->officer) > LT_ON_BEHALF_MAX)) {
-        s_local_error(local, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_MALFORMED,
-                      is_verify ? vq->request_id : lq->request_id,
-                      "on_behalf: application and officer are at most 128 bytes (PROTOCOL.md 8.5)");
+    char why[256];
+    /* The same field checks as the owner's (4.2 check 8), so that the
+     * application learns of a bad request before it travels. */
+    Lienthong__ErrorCode bad = is_verify ? lt_valid_verify(vq, why, sizeof why)
+                                         : lt_valid_lookup(lq, why, sizeof why);
+    if (!bad)
+        bad = lt_valid_on_behalf(who, why, sizeof why);
+    if (bad) {
+        (void)lt_reject(self->ctx->reject,
+                        &(lt_reject_in_t){.sock = local, .rid = in->rid, .rid_len = in->rid_len,
+                                          .who = "local", .what = "local request",
+                                          .target = is_verify ? vq->dataset : lq->dataset,
+                                          .code = bad,
+                                          .request_id = is_verify ? vq->request_id
+                                                                  : lq->request_id,
+                                          .why = why});
         return;
     }
+    const Lienthong__View *view;
+    const Lienthong__Dataset *own = s_target(self->ctx->dir, is_verify ? vq->dataset : lq->dataset,
+                                             &view);
+    if (own && strcmp(own->owner, self->ctx->cfg->member) == 0) {
+        /* Its own data: this gateway is the owner and answers at once (8.3). */
+        s_execute(self, local, in, env, LT_QUERY_OWN, env->context ? own->record_type : NULL);
+        lt_query_flush(self, local);
+        return;
+    }
+    if (s_audit_down(self, NULL, local, in, is_verify ? vq->request_id : lq->request_id))
+        return;
     outstanding_t *o = s_out_new(self, local, in, is_verify ? vq->request_id : lq->request_id,
                                  is_verify ? vq->dataset : lq->dataset,
                                  is_verify ? vq->deadline_ms : lq->deadline_ms, body, body_len);
@@ -889,8 +996,8 @@ static int s_check_signature(lt_query_t *self, const char *owner, const Lienthon
         if (strcmp(self->roots[i].owner, owner) == 0 && memcmp(self->roots[i].root, root, 32) == 0 &&
             memcmp(self->roots[i].sig, sa->root_signature.data, LT_SIG_BYTES) == 0)
             return 0; /* this signing batch was verified already */
-    if (lt_keys_verify(m->signing_key.data, LT_ANSWERS_DOMAIN, root, LT_HASH_BYTES,
-                      sa->root_signature.data) != 0)
+    if (lt_dir_member_verify(m, LT_ANSWERS_DOMAIN, root, LT_HASH_BYTES,
+                             sa->root_signature.data) != 0) /* either key (5.5) */
         return -1;
     size_t slot = self->next_root++ % LT_ANSWERS_ROOT_CACHE;
     snprintf(self->roots[slot].owner, sizeof self->roots[slot].owner, "%s", owner);
@@ -929,10 +1036,7 @@ static void s_forward(void *local, outstanding_t *o, const zmq_msg_t *frame)
         return;
     }
     zmq_msg_t copy;
-    Lienthong__AnswerContext ctx = LIENTHONG__ANSWER_CONTEXT__INIT;
-    ctx.record_type = o->record_type;
-    if (lt_wire_reframe(zmq_msg_data((zmq_msg_t *)frame), zmq_msg_size((zmq_msg_t *)frame), &ctx,
-                        &copy) != 0) {
+    if (s_context_frame(frame, o->record_type, &copy) != 0) {
         zmq_msg_close(&copy);
         return;
     }
@@ -954,8 +1058,17 @@ void lt_query_on_answer(lt_query_t *self, void *local, const char *owner,
     int is_verify = env->body_case == LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY;
     const Lienthong__SignedAnswer *sa = is_verify ? env->verify_reply : env->lookup_reply;
     const char *why = NULL;
+    char where[64];
     if (s_check_signature(self, owner, sa) != 0) {
         s_reject(self, owner, "bad Merkle path or signature");
+        return;
+    }
+    /* Signed, but an application's strict decoder could not read it
+     * (PROTOCOL.md 4.5): dropped like a forged one. */
+    if (lt_valid_utf8(is_verify ? &lienthong__verify_answer__descriptor
+                                : &lienthong__lookup_answer__descriptor,
+                      sa->answer.data, sa->answer.len, where, sizeof where) != 0) {
+        s_reject(self, owner, "answer has a string field that is not valid UTF-8");
         return;
     }
     outstanding_t *o = NULL;
@@ -1000,6 +1113,25 @@ void lt_query_on_answer(lt_query_t *self, void *local, const char *owner,
         lienthong__verify_answer__free_unpacked(a, NULL);
 }
 
+/* Keeps the owner's last transient refusal (e.g. its audit log cannot be
+ * written, PROTOCOL.md 7.3), so that the timeout says why. */
+static void s_owner_said(outstanding_t *o, const Lienthong__Error *e)
+{
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s: %s", lt_wire_error_name(e->code), e->message);
+    free(o->owner_said);
+    o->owner_said = strdup(buf);
+}
+
+/* The deadline passed: ERR_TIMEOUT, with what the owner last said. */
+static void s_timeout(void *local, const outstanding_t *o)
+{
+    char why[640];
+    snprintf(why, sizeof why, "no verified answer from the owner before the deadline%s%s",
+             o->owner_said ? "; the owner last said " : "", o->owner_said ? o->owner_said : "");
+    s_local_error(local, o->rid, o->rid_len, LIENTHONG__ERROR_CODE__ERR_TIMEOUT, o->id, why);
+}
+
 void lt_query_on_error(lt_query_t *self, void *local, const char *owner, const Lienthong__Error *e)
 {
     outstanding_t *o = NULL;
@@ -1008,8 +1140,10 @@ void lt_query_on_error(lt_query_t *self, void *local, const char *owner, const L
         HASH_FIND(hh, self->out, &id, sizeof id, o);
     if (!o || strcmp(o->owner, owner) != 0)
         return;
-    if (e->code == LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE || e->code == LIENTHONG__ERROR_CODE__ERR_INTERNAL)
+    if (e->code == LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE || e->code == LIENTHONG__ERROR_CODE__ERR_INTERNAL) {
+        s_owner_said(o, e);
         return; /* transient: the attempt timer resends */
+    }
     s_local_error(local, o->rid, o->rid_len, e->code, id, e->message);
     s_out_free(self, o);
 }
@@ -1023,8 +1157,7 @@ void lt_query_tick(lt_query_t *self, void *local)
             lt_stats_inc(self->ops[o->is_verify ? OP_VERIFY : OP_LOOKUP].timeouts);
             lt_warn("query", "request %llu to %s timed out after %d attempt(s)",
                     (unsigned long long)o->id, o->owner, o->attempts);
-            s_local_error(local, o->rid, o->rid_len, LIENTHONG__ERROR_CODE__ERR_TIMEOUT, o->id,
-                          "no verified answer from the owner before the deadline");
+            s_timeout(local, o);
             s_out_free(self, o);
             continue;
         }

@@ -5,14 +5,17 @@
  * (never by asking the adapter), with per-field policy and purpose checks;
  * every answer is bound to the hash of the exact request bytes and signed in
  * batches (one Ed25519 signature over a Merkle root per poll-loop drain, at
- * most 256 answers). A (caller, request_id) pair is executed once: retries
- * replay the stored answers.
+ * most 256 answers), sent only once the drain's audit entries are durable
+ * (PROTOCOL.md 7.3). A (caller, request_id) pair is executed once: retries
+ * replay the stored answers. While the audit log cannot be written, every
+ * request is refused with ERR_UNAVAILABLE.
  *
  * Caller side: applications ask over the local socket; the gateway forwards
  * the exact frame to the owner, retries on timeout (Lazy Pirate), moves to
  * the owner's next endpoint after repeated timeouts, checks every answer
  * (Merkle path, signature under the owner's directory key, request id and
- * hash) before handing it on, and ends with ERR_TIMEOUT at the deadline.
+ * hash) before handing it on, and ends with ERR_TIMEOUT at the deadline
+ * (repeating the owner's last transient refusal, if any).
  * An application that asks for the answer context gets each answer with
  * the dataset's record type beside it, and its request goes to the owner
  * without the context (PROTOCOL.md 8.4). */
@@ -44,10 +47,17 @@ void lt_query_destroy(lt_query_t **self_p);
 /* Owner: a LookupRequest or VerifyRequest from a peer. */
 void lt_query_on_request(lt_query_t *self, void *peer, const lt_wire_in_t *in,
                          const Lienthong__Envelope *env);
-/* Owner: signs and sends the answers gathered since the last flush. */
+/* Owner: signs and sends the answers gathered since the last flush, each
+ * on the socket its request came in on (peer is that of the callers). */
 void lt_query_flush(lt_query_t *self, void *peer);
 
-/* Caller: a request from a local application. */
+/* The caller under which this member's own local clients are executed,
+ * deduplicated and audited when they ask about its own data (PROTOCOL.md
+ * 8.3): no policy applies to them. Never a member id (5.3). */
+#define LT_QUERY_OWN "local"
+
+/* Caller: a request from a local application; one about this member's own
+ * dataset or view is executed here as the owner and answered at once. */
 void lt_query_on_local(lt_query_t *self, void *local, const lt_wire_in_t *in,
                        const Lienthong__Envelope *env);
 /* Caller: a SignedAnswer or an Error arrived on the link to owner. `frame`

@@ -150,9 +150,10 @@ static void s_report_count(lt_refuse_t *self, s_pair_t *p, int others, int64_t s
     unsigned long long n = (unsigned long long)p->pending;
     if (others) {
         lt_warn(self->component,
-                "refused %llu %ss in %lld s from sources beyond the %zu tracked (last from %s "
-                "%s: %s)",
-                n, self->what, (long long)seconds, self->max, p->source, p->detail, p->reason);
+                "refused %llu %ss in %lld s from sources beyond the %zu tracked (last from "
+                "%s%s%s: %s)",
+                n, self->what, (long long)seconds, self->max, p->source, p->detail[0] ? " " : "",
+                p->detail, p->reason);
         snprintf(detail, sizeof detail,
                  "%llu %ss refused in %lld s from untracked sources (last from %s: %s)", n,
                  self->what, (long long)seconds, p->source, p->reason);

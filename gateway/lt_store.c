@@ -8,10 +8,14 @@
 #include "lt_crypto.h"
 #include "lt_log.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* A log row's id is the stream id above SEQ_BITS bits of sequence number, so
  * one B-tree range scan reads a stream in order. Sequence numbers therefore
@@ -43,6 +47,11 @@ enum {
     ST_CLEAR_BATCHES,
     ST_RENAME,
     ST_SCAN,
+    ST_BATCH_PUT,
+    ST_BATCH_FIND,
+    ST_BATCH_PRUNE,
+    ST_REPLACE,
+    ST_STREAMS,
     ST_COUNT
 };
 
@@ -73,6 +82,14 @@ static const char *s_sql[ST_COUNT] = {
     [ST_CLEAR_BATCHES] = "DELETE FROM batches WHERE stream = ?1",
     [ST_RENAME] = "UPDATE streams SET name = ?2 WHERE name = ?1",
     [ST_SCAN] = "SELECT id, record, sum FROM log WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT ?3",
+    [ST_BATCH_PUT] = "INSERT OR REPLACE INTO batches(stream, last_seq, first_seq, prev_hash, root, "
+                     "signature) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_BATCH_FIND] = "SELECT first_seq, last_seq, prev_hash, root, signature FROM batches "
+                      "WHERE stream = ?1 AND last_seq >= ?2 ORDER BY last_seq LIMIT 1",
+    [ST_BATCH_PRUNE] = "DELETE FROM batches WHERE stream = ?1 AND last_seq < ?2",
+    [ST_REPLACE] = "INSERT OR REPLACE INTO log(id, record, sum) "
+                   "VALUES (?1, ?2, lt_record_sum(?1, ?2))",
+    [ST_STREAMS] = "SELECT id, name, last_seq, last_hash, source_cursor FROM streams ORDER BY id",
 };
 
 /* Connection settings, outside any transaction (journal_mode cannot change
@@ -120,6 +137,7 @@ struct _lt_store_t {
     sqlite3 *db;
     sqlite3_stmt *st[ST_COUNT];
     uint64_t damaged_seq; /* of the last LT_STORE_DAMAGED result */
+    const char *damaged_why;
 };
 
 /* Checksum of a log row: BLAKE2b-256 over a domain string, the row id
@@ -174,6 +192,17 @@ static int s_migrate_step(sqlite3 *db, int step, char *err, size_t errlen)
     return 0;
 }
 
+/* 1 when the database has no table yet (a new store, not an old one). */
+static int s_is_empty(sqlite3 *db)
+{
+    sqlite3_stmt *st = NULL;
+    int empty =
+        sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master LIMIT 1", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_DONE;
+    sqlite3_finalize(st);
+    return empty;
+}
+
 /* Brings the schema to SCHEMA_VERSION; refuses a store made by a newer
  * binary, which this one cannot read safely. */
 static int s_migrate(sqlite3 *db, char *err, size_t errlen)
@@ -190,10 +219,11 @@ static int s_migrate(sqlite3 *db, char *err, size_t errlen)
                  version, SCHEMA_VERSION);
         return -1;
     }
+    int fresh = version == 0 && s_is_empty(db);
     for (int step = version + 1; step <= SCHEMA_VERSION; step++)
         if (s_migrate_step(db, step, err, errlen) != 0)
             return -1;
-    if (version < SCHEMA_VERSION)
+    if (version < SCHEMA_VERSION && !fresh)
         lt_info("store", "schema migrated from version %d to %d", version, SCHEMA_VERSION);
     return 0;
 }
@@ -203,22 +233,19 @@ int lt_store_schema_version(void)
     return SCHEMA_VERSION;
 }
 
-lt_store_t *lt_store_open(const char *path, char *err, size_t errlen)
+/* Opens self->db at path, brings its schema up to date and prepares the
+ * statements. -1 with err (self->db may be left open for the caller to
+ * close). */
+static int s_connect(lt_store_t *self, const char *path, char *err, size_t errlen)
 {
     char why[400] = "";
-    lt_store_t *self = calloc(1, sizeof *self);
-    if (!self) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
     char *msg = NULL;
     /* One thread uses a store: no per-call mutexes (they showed in profiles). */
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
     if (sqlite3_open_v2(path, &self->db, flags, NULL) != SQLITE_OK ||
         sqlite3_busy_timeout(self->db, 5000) != SQLITE_OK ||
-        sqlite3_create_function(self->db, "lt_record_sum", 2,
-                                SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, s_sql_sum, NULL,
-                                NULL) != SQLITE_OK ||
+        sqlite3_create_function(self->db, "lt_record_sum", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+                                NULL, s_sql_sum, NULL, NULL) != SQLITE_OK ||
         sqlite3_exec(self->db, s_pragmas, NULL, NULL, &msg) != SQLITE_OK) {
         snprintf(err, errlen, "store %s: %s", path, msg ? msg : sqlite3_errmsg(self->db));
         goto fail;
@@ -233,22 +260,41 @@ lt_store_t *lt_store_open(const char *path, char *err, size_t errlen)
             snprintf(err, errlen, "store %s: %s", path, sqlite3_errmsg(self->db));
             goto fail;
         }
-    return self;
+    return 0;
 fail:
     sqlite3_free(msg);
-    lt_store_destroy(&self);
-    return NULL;
+    return -1;
+}
+
+/* Finalizes the statements and closes the connection. */
+static void s_disconnect(lt_store_t *self)
+{
+    for (int i = 0; i < ST_COUNT; i++) {
+        sqlite3_finalize(self->st[i]);
+        self->st[i] = NULL;
+    }
+    sqlite3_close(self->db);
+    self->db = NULL;
+}
+
+lt_store_t *lt_store_open(const char *path, char *err, size_t errlen)
+{
+    lt_store_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (s_connect(self, path, err, errlen) != 0)
+        lt_store_destroy(&self);
+    return self;
 }
 
 void lt_store_destroy(lt_store_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
-    lt_store_t *self = *self_p;
-    for (int i = 0; i < ST_COUNT; i++)
-        sqlite3_finalize(self->st[i]);
-    sqlite3_close(self->db);
-    free(self);
+    s_disconnect(*self_p);
+    free(*self_p);
     *self_p = NULL;
 }
 
@@ -381,11 +427,21 @@ static int s_row_sound(sqlite3_stmt *st)
     return memcmp(want, sum, LT_HASH_BYTES) == 0;
 }
 
-static int s_damaged(lt_store_t *self, uint64_t seq)
+static int s_damaged(lt_store_t *self, uint64_t seq, const char *why)
 {
     self->damaged_seq = seq;
+    self->damaged_why = why;
     return LT_STORE_DAMAGED;
 }
+
+const char *lt_store_damaged_why(lt_store_t *self)
+{
+    return self->damaged_why ? self->damaged_why : "";
+}
+
+#define WHY_SUM     "checksum mismatch"
+#define WHY_MISSING "row missing"
+#define WHY_CORRUPT "corrupt page"
 
 int lt_store_read(lt_store_t *self, int64_t stream, uint64_t from_seq, size_t max_n,
                   size_t max_bytes, lt_store_rec_fn fn, void *arg)
@@ -407,7 +463,7 @@ int lt_store_read(lt_store_t *self, int64_t stream, uint64_t from_seq, size_t ma
          * else the read stops before it and the next one reports it. */
         if (seq != expect || !s_row_sound(st)) {
             if (n == 0)
-                n = s_damaged(self, expect);
+                n = s_damaged(self, expect, seq != expect ? WHY_MISSING : WHY_SUM);
             break;
         }
         if (n > 0 && bytes + len > max_bytes)
@@ -422,7 +478,7 @@ int lt_store_read(lt_store_t *self, int64_t stream, uint64_t from_seq, size_t ma
     }
     /* SQLite's own detection of a damaged page, where the walk reached. */
     if (rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB)
-        n = n > 0 ? n : s_damaged(self, expect);
+        n = n > 0 ? n : s_damaged(self, expect, WHY_CORRUPT);
     else if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         n = -1;
     sqlite3_reset(st);
@@ -435,7 +491,7 @@ int lt_store_get(lt_store_t *self, int64_t stream, uint64_t seq, uint8_t **rec, 
     sqlite3_bind_int64(st, 1, LOG_ID(stream, seq));
     int rc = sqlite3_step(st), found = 0;
     if (rc == SQLITE_ROW && !s_row_sound(st)) {
-        found = s_damaged(self, seq);
+        found = s_damaged(self, seq, WHY_SUM);
     } else if (rc == SQLITE_ROW) {
         *len = (size_t)sqlite3_column_bytes(st, 1);
         *rec = malloc(*len ? *len : 1);
@@ -446,7 +502,7 @@ int lt_store_get(lt_store_t *self, int64_t stream, uint64_t seq, uint8_t **rec, 
             found = -1;
         }
     } else if (rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB) {
-        found = s_damaged(self, seq);
+        found = s_damaged(self, seq, WHY_CORRUPT);
     } else if (rc != SQLITE_DONE) {
         found = -1;
     }
@@ -566,4 +622,252 @@ int lt_store_stream_swap(lt_store_t *self, const char *a, const char *b)
     /* Names are unique: one passes through a name no stream id can have. */
     static const char *tmp = "\x01swap";
     return s_rename(self, a, tmp) || s_rename(self, b, a) || s_rename(self, tmp, b) ? -1 : 0;
+}
+
+/* ---- integrity ------------------------------------------------------------------ */
+
+int lt_store_batch_put(lt_store_t *self, int64_t stream, const lt_store_batch_t *b)
+{
+    sqlite3_stmt *st = self->st[ST_BATCH_PUT];
+    sqlite3_bind_int64(st, 1, stream);
+    sqlite3_bind_int64(st, 2, (int64_t)b->last_seq);
+    sqlite3_bind_int64(st, 3, (int64_t)b->first_seq);
+    sqlite3_bind_blob(st, 4, b->prev_hash, LT_HASH_BYTES, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 5, b->root, LT_HASH_BYTES, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 6, b->signature, LT_SIG_BYTES, SQLITE_STATIC);
+    return s_run(st);
+}
+
+/* Copies column i of st into out when it has exactly len bytes. */
+static int s_blob(sqlite3_stmt *st, int i, uint8_t *out, int len)
+{
+    if (sqlite3_column_bytes(st, i) != len)
+        return -1;
+    memcpy(out, sqlite3_column_blob(st, i), (size_t)len);
+    return 0;
+}
+
+int lt_store_batch_find(lt_store_t *self, int64_t stream, uint64_t seq, lt_store_batch_t *out)
+{
+    sqlite3_stmt *st = self->st[ST_BATCH_FIND];
+    sqlite3_bind_int64(st, 1, stream);
+    sqlite3_bind_int64(st, 2, (int64_t)seq);
+    int rc = sqlite3_step(st), found = rc == SQLITE_DONE ? 0 : -1;
+    if (rc == SQLITE_ROW) {
+        out->first_seq = (uint64_t)sqlite3_column_int64(st, 0);
+        out->last_seq = (uint64_t)sqlite3_column_int64(st, 1);
+        /* A header whose sizes are wrong is damaged: its signature cannot
+         * verify, so it is returned zeroed for the caller to find so. */
+        if (s_blob(st, 2, out->prev_hash, LT_HASH_BYTES) != 0 ||
+            s_blob(st, 3, out->root, LT_HASH_BYTES) != 0 ||
+            s_blob(st, 4, out->signature, LT_SIG_BYTES) != 0)
+            memset(out->signature, 0, LT_SIG_BYTES);
+        found = 1;
+    }
+    sqlite3_reset(st);
+    return found;
+}
+
+int lt_store_batch_prune(lt_store_t *self, int64_t stream, uint64_t below_seq)
+{
+    sqlite3_stmt *st = self->st[ST_BATCH_PRUNE];
+    sqlite3_bind_int64(st, 1, stream);
+    sqlite3_bind_int64(st, 2, (int64_t)below_seq);
+    return s_run(st);
+}
+
+int lt_store_replace(lt_store_t *self, int64_t stream, uint64_t seq, const void *rec, size_t len)
+{
+    sqlite3_stmt *st = self->st[ST_REPLACE];
+    if (seq == 0 || seq > SEQ_MAX)
+        return -1;
+    sqlite3_bind_int64(st, 1, LOG_ID(stream, seq));
+    sqlite3_bind_blob(st, 2, rec, (int)len, SQLITE_STATIC);
+    return s_run(st);
+}
+
+int lt_store_streams(lt_store_t *self, lt_store_stream_fn fn, void *arg)
+{
+    sqlite3_stmt *st = self->st[ST_STREAMS];
+    int rc, out = 0;
+    while (out == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        lt_stream_t s;
+        memset(&s, 0, sizeof s);
+        s.id = sqlite3_column_int64(st, 0);
+        s.last_seq = (uint64_t)sqlite3_column_int64(st, 2);
+        (void)s_blob(st, 3, s.last_hash, LT_HASH_BYTES);
+        s.source_cursor = (uint64_t)sqlite3_column_int64(st, 4);
+        /* fn may use the store: the name is copied out of the statement. */
+        char name[512];
+        snprintf(name, sizeof name, "%s", (const char *)sqlite3_column_text(st, 1));
+        out = fn(arg, name, &s);
+    }
+    if (out == 0 && rc != SQLITE_DONE)
+        out = -1;
+    sqlite3_reset(st);
+    return out;
+}
+
+/* ---- rebuild ---------------------------------------------------------------------- */
+
+int lt_store_corrupt(lt_store_t *self)
+{
+    int rc = sqlite3_extended_errcode(self->db) & 0xff;
+    return rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB;
+}
+
+/* Runs one statement with ?1 and ?2 bound (when lo <= hi). */
+static int s_exec2(sqlite3 *db, const char *sql, int64_t lo, int64_t hi)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK && lo <= hi) {
+        sqlite3_bind_int64(st, 1, lo);
+        sqlite3_bind_int64(st, 2, hi);
+    }
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* Copies the log rows lo..hi that can still be read, halving the range
+ * around pages SQLite finds corrupt; *lost counts the rows left behind. */
+static int s_copy_log(sqlite3 *db, int64_t lo, int64_t hi, int64_t *lost)
+{
+    int rc = s_exec2(db, "INSERT INTO fresh.log SELECT * FROM main.log WHERE id BETWEEN ?1 AND ?2",
+                     lo, hi);
+    if (rc != SQLITE_CORRUPT && rc != SQLITE_NOTADB)
+        return rc == SQLITE_OK ? 0 : -1;
+    if (lo == hi) {
+        (*lost)++;
+        return 0;
+    }
+    int64_t mid = lo + (hi - lo) / 2;
+    return s_copy_log(db, lo, mid, lost) == 0 && s_copy_log(db, mid + 1, hi, lost) == 0 ? 0 : -1;
+}
+
+/* Copies every table but the log whole, then each stream's log range. */
+static int s_copy_all(sqlite3 *db, int64_t *lost, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db,
+                                "SELECT name FROM fresh.sqlite_master WHERE type = 'table' AND "
+                                "name != 'log' AND name NOT LIKE 'sqlite_%'",
+                                -1, &st, NULL) == SQLITE_OK
+                 ? 0
+                 : -1;
+    if (rc != 0)
+        snprintf(err, errlen, "cannot list the tables: %s", sqlite3_errmsg(db));
+    while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+        char sql[300];
+        snprintf(sql, sizeof sql, "INSERT INTO fresh.\"%s\" SELECT * FROM main.\"%s\"",
+                 sqlite3_column_text(st, 0), sqlite3_column_text(st, 0));
+        if (s_exec2(db, sql, 1, 0) != SQLITE_OK) {
+            snprintf(err, errlen, "table %s cannot be copied: %s", sqlite3_column_text(st, 0),
+                     sqlite3_errmsg(db));
+            rc = -1;
+        }
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (rc == 0 && sqlite3_prepare_v2(db, "SELECT id, last_seq FROM fresh.streams", -1, &st,
+                                      NULL) != SQLITE_OK)
+        rc = -1;
+    while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(st, 0), last = sqlite3_column_int64(st, 1);
+        if (last > 0 && s_copy_log(db, LOG_ID(id, 1), LOG_ID(id, last), lost) != 0) {
+            snprintf(err, errlen, "log of stream %lld cannot be copied: %s", (long long)id,
+                     sqlite3_errmsg(db));
+            rc = -1;
+        }
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Removes the WAL files of path, and path itself unless only_wal. */
+static void s_unlink_db(const char *path, int only_wal)
+{
+    char side[4300];
+    if (!only_wal)
+        unlink(path);
+    snprintf(side, sizeof side, "%.4200s-wal", path);
+    unlink(side);
+    snprintf(side, sizeof side, "%.4200s-shm", path);
+    unlink(side);
+}
+
+/* Writes path.rebuild: a fresh store with everything still readable. */
+static int s_rebuild_copy(lt_store_t *self, const char *fresh, int64_t *lost, char *err,
+                          size_t errlen)
+{
+    s_unlink_db(fresh, 0);
+    lt_store_t *f = lt_store_open(fresh, err, errlen);
+    if (!f)
+        return -1;
+    lt_store_destroy(&f);
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(self->db, "ATTACH DATABASE ?1 AS fresh", -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, fresh, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "cannot attach %s: %s", fresh, sqlite3_errmsg(self->db));
+        return -1;
+    }
+    /* One statement per table or readable range, each committing alone: a
+     * transaction over the corrupt file fails at its commit. The new file
+     * replaces the old one only once complete, so nothing here needs to be
+     * atomic. */
+    rc = s_copy_all(self->db, lost, err, errlen);
+    if (rc != 0 && !err[0])
+        snprintf(err, errlen, "%s", sqlite3_errmsg(self->db));
+    (void)s_exec2(self->db, "DETACH DATABASE fresh", 1, 0);
+    /* Everything into the new file itself: its WAL is not renamed with it. */
+    sqlite3 *db = NULL;
+    if (rc == 0 &&
+        (sqlite3_open_v2(fresh, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ||
+         sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL) != SQLITE_OK)) {
+        snprintf(err, errlen, "cannot checkpoint %s: %s", fresh, sqlite3_errmsg(db));
+        rc = -1;
+    }
+    sqlite3_close(db);
+    s_unlink_db(fresh, 1);
+    return rc;
+}
+
+int lt_store_rebuild(lt_store_t *self, int64_t *lost, char *err, size_t errlen)
+{
+    char path[4096], fresh[4200];
+    err[0] = '\0';
+    *lost = 0;
+    snprintf(path, sizeof path, "%s", sqlite3_db_filename(self->db, "main"));
+    snprintf(fresh, sizeof fresh, "%s.rebuild", path);
+    lt_store_rollback(self);
+    if (s_rebuild_copy(self, fresh, lost, err, errlen) != 0) {
+        s_unlink_db(fresh, 0);
+        return -1;
+    }
+    /* The damaged file goes only once the copy is complete on disk; a kill
+     * before the rename leaves the old store, after it the new one. */
+    s_disconnect(self);
+    s_unlink_db(path, 1);
+    if (rename(fresh, path) != 0) {
+        char why[300];
+        snprintf(why, sizeof why, "%s", strerror(errno));
+        if (s_connect(self, path, err, errlen) == 0)
+            snprintf(err, errlen, "cannot replace %s: %s", path, why);
+        return -1;
+    }
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        (void)fsync(dfd);
+        close(dfd);
+    }
+    return s_connect(self, path, err, errlen);
 }

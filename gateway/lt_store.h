@@ -11,6 +11,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lt_crypto.h"
+#include "lt_keys.h"
+
 typedef struct _lt_store_t lt_store_t;
 
 /* A log row's id is the stream's id above this many bits of seq. */
@@ -42,6 +45,9 @@ int lt_store_schema_version(void);
 /* The sequence number of the damaged record the last LT_STORE_DAMAGED
  * result met. */
 uint64_t lt_store_damaged_seq(lt_store_t *self);
+/* What was wrong with it: "checksum mismatch", "row missing" or "corrupt
+ * page" (SQLite's own check). */
+const char *lt_store_damaged_why(lt_store_t *self);
 
 int lt_store_begin(lt_store_t *self) __attribute__((warn_unused_result));
 int lt_store_commit(lt_store_t *self) __attribute__((warn_unused_result));
@@ -118,6 +124,48 @@ int lt_store_stream_clear(lt_store_t *self, int64_t stream) __attribute__((warn_
 /* Swaps the names of streams a and b (both must exist): what was staged
  * under b becomes a, in the caller's transaction. */
 int lt_store_stream_swap(lt_store_t *self, const char *a, const char *b)
+    __attribute__((warn_unused_result));
+
+/* ---- integrity (docs/ARCHITECTURE.md 4.2) ---- */
+
+/* The owner's signed header of a batch a replica applied (PROTOCOL.md 6.3):
+ * with the stored records it rebuilds H, so the range can be verified
+ * against the owner's signature at any time. */
+typedef struct {
+    uint64_t first_seq, last_seq;
+    uint8_t prev_hash[LT_HASH_BYTES];
+    uint8_t root[LT_HASH_BYTES];
+    uint8_t signature[LT_SIG_BYTES];
+} lt_store_batch_t;
+
+/* Keeps (or replaces) the header of a batch of stream. */
+int lt_store_batch_put(lt_store_t *self, int64_t stream, const lt_store_batch_t *b)
+    __attribute__((warn_unused_result));
+/* The kept batch holding seq: 1 found, 0 none (an owned stream, or records
+ * applied before headers were kept), -1 error. */
+int lt_store_batch_find(lt_store_t *self, int64_t stream, uint64_t seq, lt_store_batch_t *out)
+    __attribute__((warn_unused_result));
+/* Forgets the kept headers of batches wholly below seq (pruned with the
+ * log below the retained tail, PROTOCOL.md 6.8). */
+int lt_store_batch_prune(lt_store_t *self, int64_t stream, uint64_t below_seq)
+    __attribute__((warn_unused_result));
+/* Writes the record at seq again with a fresh checksum: the repair of a
+ * damaged record from bytes verified against the owner's signature. */
+int lt_store_replace(lt_store_t *self, int64_t stream, uint64_t seq, const void *rec, size_t len)
+    __attribute__((warn_unused_result));
+/* Calls fn for every stream of the store, in id order; stops at fn's
+ * non-zero result. Returns 0, fn's result, or -1 on a store error. */
+typedef int (*lt_store_stream_fn)(void *arg, const char *name, const lt_stream_t *st);
+int lt_store_streams(lt_store_t *self, lt_store_stream_fn fn, void *arg);
+/* 1 when the last failure was SQLite finding the file corrupt. */
+int lt_store_corrupt(lt_store_t *self);
+/* Rebuilds the store file after SQLite found a page corrupt: copies every
+ * readable row into a new file beside it, replaces the file atomically and
+ * reopens. Log rows in corrupt pages are left behind (counted in *lost): the
+ * reads report them as missing until they are repaired. The other tables
+ * must copy whole. 0, or -1 with err (the handle stays usable on the old or
+ * the new file). */
+int lt_store_rebuild(lt_store_t *self, int64_t *lost, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
 #endif

@@ -17,9 +17,11 @@ struct _lt_store_snap_t {
 };
 
 /* The state walks its primary key (stream, key) in key order; each row
- * finds its record by the log's rowid. */
+ * finds its record by the log's rowid. A state row whose log row is missing
+ * (a page lost, docs/ARCHITECTURE.md 4.2) comes back with no record and no
+ * checksum, so it is reported damaged rather than left out of the snapshot. */
 static const char *s_rows_sql =
-    "SELECT s.seq, l.record, l.sum FROM state s JOIN log l ON l.id = ((?1 << ?2) | s.seq) "
+    "SELECT s.seq, l.record, l.sum FROM state s LEFT JOIN log l ON l.id = ((?1 << ?2) | s.seq) "
     "WHERE s.stream = ?1 AND s.deleted = 0 ORDER BY s.key";
 
 static int s_start(lt_store_snap_t *self, int64_t stream)

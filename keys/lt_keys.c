@@ -199,6 +199,39 @@ int lt_keys_save(const lt_keys_t *self, const char *path)
     return rc;
 }
 
+int lt_keys_swap(lt_keys_t *a, lt_keys_t *b)
+{
+    if (a->kind != b->kind)
+        return -1;
+    lt_keys_t tmp = *a;
+    *a = *b;
+    *b = tmp;
+    sodium_memzero(&tmp, sizeof tmp);
+    return 0;
+}
+
+/* PREFIX.<tag>.key for PREFIX.key, else KEYFILE.<tag>. */
+static int s_sibling(const char *key_file, const char *tag, char *out, size_t len)
+{
+    size_t n = strlen(key_file);
+    int w;
+    if (n > 4 && strcmp(key_file + n - 4, ".key") == 0)
+        w = snprintf(out, len, "%.*s.%s.key", (int)(n - 4), key_file, tag);
+    else
+        w = snprintf(out, len, "%s.%s", key_file, tag);
+    return w < 0 || (size_t)w >= len ? -1 : 0;
+}
+
+int lt_keys_next_path(const char *key_file, char *out, size_t len)
+{
+    return s_sibling(key_file, "next", out, len);
+}
+
+int lt_keys_old_path(const char *key_file, char *out, size_t len)
+{
+    return s_sibling(key_file, "old", out, len);
+}
+
 lt_keys_kind_t lt_keys_kind(const lt_keys_t *self)
 {
     return self->kind;

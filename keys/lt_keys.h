@@ -30,6 +30,19 @@ void lt_keys_destroy(lt_keys_t **self_p);
 /* Writes the secret key file with mode 0600, atomically. */
 int lt_keys_save(const lt_keys_t *self, const char *path) __attribute__((warn_unused_result));
 
+/* Exchanges the key material of a and b, so that every holder of a sees
+ * b's keys: how a gateway switches to its next keys in place (PROTOCOL.md
+ * 5.5). Both must be of the same kind; returns 0, or -1 and swaps nothing. */
+int lt_keys_swap(lt_keys_t *a, lt_keys_t *b) __attribute__((warn_unused_result));
+/* The file of a key file's next keys (`keygen --next`): PREFIX.next.key for
+ * PREFIX.key, else KEYFILE.next. Returns 0, or -1 when out is too small. */
+int lt_keys_next_path(const char *key_file, char *out, size_t len)
+    __attribute__((warn_unused_result));
+/* The file a promoted key file's previous keys are kept in: PREFIX.old.key
+ * for PREFIX.key, else KEYFILE.old. Returns 0 or -1 as lt_keys_next_path. */
+int lt_keys_old_path(const char *key_file, char *out, size_t len)
+    __attribute__((warn_unused_result));
+
 lt_keys_kind_t lt_keys_kind(const lt_keys_t *self);
 /* Public keys, 32 bytes each. transport_public is NULL for an authority. */
 const uint8_t *lt_keys_transport_public(const lt_keys_t *self);

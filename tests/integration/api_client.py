@@ -6,7 +6,7 @@ every response against the OpenAPI document the API serves.
 Environment: LT_API_URL, LT_TOKEN_HR (broad grants), LT_TOKEN_SLOW (rate 1/s,
 full_name only), LT_KEY (a published key), LT_DS (the dataset).
 Exits 0 when every check passed, 1 otherwise (each failure printed)."""
-import json, os, re, sys, urllib.request, urllib.error
+import json, os, re, sys, time, urllib.request, urllib.error
 
 URL = os.environ["LT_API_URL"]
 HR, SLOW = os.environ["LT_TOKEN_HR"], os.environ["LT_TOKEN_SLOW"]
@@ -158,6 +158,10 @@ check(any(x["id"] == DS and x["granted_to_application"] for x in d.get("datasets
       "the dataset is listed and granted")
 s = expect("GET", "/v1/status", 200, token=HR, what="status")
 check(len(s.get("peers_connected", [])) >= 1, "status names the connected owner")
+check(any(p["connected"] and p["since_ms"] > 0 for p in s.get("peers", [])),
+      "status lists the owner as a connected peer, with since when")
+check(s.get("directory_expired") is False and s.get("directory_expires_at", 0) > time.time(),
+      "status tells when the directory expires")
 
 # ---- rate limit ----
 codes = [call("GET", "/v1/status", token=SLOW)[0] for _ in range(4)]

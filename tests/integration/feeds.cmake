@@ -13,3 +13,15 @@ set_tests_properties(integration_feeds PROPERTIES
   LABELS "integration"
   TIMEOUT 300
   ENVIRONMENT "LIENTHONG_BIN=$<TARGET_FILE:lienthong>")
+
+# Key rotation with overlap (PROTOCOL.md 5.5): a member's keys and the
+# authority's key rotate under continuous lookups, publishes and a feed.
+add_executable(test_keyrot test_keyrot.c lt_feedtest.c)
+target_link_libraries(test_keyrot PRIVATE lt_itest lienthong_gateway lienthong_adapters PkgConfig::CUNIT Threads::Threads)
+add_dependencies(test_keyrot lienthong)
+
+add_test(NAME integration_keyrot COMMAND test_keyrot $<TARGET_FILE:lienthong>)
+set_tests_properties(integration_keyrot PROPERTIES
+  LABELS "integration"
+  TIMEOUT 180
+  ENVIRONMENT "LIENTHONG_BIN=$<TARGET_FILE:lienthong>")

@@ -1256,3 +1256,10 @@ void lt_ft_mitm_stop(lt_ft_mitm_t **pp)
     free(p);
     *pp = NULL;
 }
+
+int lt_ft_ok(int rc, const char *what, const char *err)
+{
+    if (rc != 0)
+        fprintf(stderr, "\n  %s: %s\n", what, err);
+    return rc == 0;
+}

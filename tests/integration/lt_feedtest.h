@@ -140,6 +140,9 @@ int lt_ft_check_dataset(const lt_it_gw_t *g, const char *stream, const lt_ft_mod
 int lt_ft_check_view(const lt_it_gw_t *g, const lt_ft_model_t *m, size_t v, char *err,
                      size_t errlen);
 
+/* Reports a failed check (rc != 0) with its reason; 1 when rc is 0. */
+int lt_ft_ok(int rc, const char *what, const char *err);
+
 /* ---- logs --------------------------------------------------------------- */
 
 /* Lines after mark containing a (and b when non-NULL). */

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -266,8 +267,10 @@ void lt_it_fed_cleanup(lt_it_fed_t *f)
 {
     for (size_t i = 0; i < f->n_gateways; i++)
         lt_it_gw_kill(&f->gateways[i]);
-    for (size_t i = 0; i < f->n_members; i++)
+    for (size_t i = 0; i < f->n_members; i++) {
         lt_keys_destroy(&f->members[i].keys);
+        lt_keys_destroy(&f->members[i].next);
+    }
     lt_keys_destroy(&f->authority);
     if (f->dir[0]) {
         s_rm_rf(f->dir);
@@ -313,8 +316,14 @@ static void s_member_source(FILE *out, const lt_it_member_t *m, int last)
     fprintf(out, "  { id = \"%s\"; name = \"test member %s\";\n", m->id, m->slug);
     if (m->endpoint[0])
         fprintf(out, "    endpoints = [\"%s\"];\n", m->endpoint);
-    fprintf(out, "    transport_key = \"%s\"; signing_key = \"%s\"; status = \"%s\"; }%s\n", tk, sk,
-            m->status, last ? "" : ",");
+    fprintf(out, "    transport_key = \"%s\"; signing_key = \"%s\"; status = \"%s\";", tk, sk,
+            m->status);
+    if (m->next) {
+        lt_keys_z85_encode(lt_keys_transport_public(m->next), tk);
+        lt_keys_z85_encode(lt_keys_signing_public(m->next), sk);
+        fprintf(out, "\n    next_transport_key = \"%s\"; next_signing_key = \"%s\";", tk, sk);
+    }
+    fprintf(out, " }%s\n", last ? "" : ",");
 }
 
 int lt_it_dir_source(const lt_it_fed_t *f, uint64_t version, const char *path)
@@ -410,15 +419,33 @@ lt_it_gw_t *lt_it_gw_new(lt_it_fed_t *f, lt_it_member_t *m, uint64_t version,
     return g;
 }
 
+int lt_it_owner_caller(lt_it_fed_t *f, const char *federation, const char *owner_id,
+                       const char *caller_id, const char *source, lt_it_gw_t **owner,
+                       lt_it_gw_t **caller)
+{
+    const char *peers[] = {owner_id, NULL};
+    lt_it_member_t *mo, *mc;
+    if (lt_it_fed_init(f, federation) != 0 || !(mo = lt_it_member_add(f, owner_id, 1)) ||
+        !(mc = lt_it_member_add(f, caller_id, 1)))
+        return -1;
+    f->extra_source = source;
+    *owner = lt_it_gw_new(f, mo, 1, NULL, NULL);
+    *caller = lt_it_gw_new(f, mc, 1, peers, NULL);
+    return *owner && *caller ? 0 : -1;
+}
+
 const uint8_t *lt_it_gw_key(const lt_it_gw_t *g)
 {
     return lt_keys_transport_public(g->member->keys);
 }
 
-/* In the child: die with the parent, output to fd, stdin from /dev/null. */
-static void s_child_exec(int out_fd, const char *cwd, char *const argv[])
+/* In the child: die with the parent, output to fd, stdin from /dev/null,
+ * and, when nofile is not 0, that many file descriptors (soft and hard). */
+static void s_child_exec(int out_fd, const char *cwd, rlim_t nofile, char *const argv[])
 {
     (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (nofile && setrlimit(RLIMIT_NOFILE, &(struct rlimit){nofile, nofile}) != 0)
+        _exit(126);
     int null_fd = open("/dev/null", O_RDONLY);
     if (null_fd < 0 || dup2(null_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(out_fd, 2) < 0)
         _exit(126);
@@ -428,7 +455,8 @@ static void s_child_exec(int out_fd, const char *cwd, char *const argv[])
     _exit(127);
 }
 
-static pid_t s_spawn(const char *log_path, int append, const char *cwd, char *const argv[])
+static pid_t s_spawn(const char *log_path, int append, const char *cwd, rlim_t nofile,
+                     char *const argv[])
 {
     int fd = open(log_path, O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0600);
     if (fd < 0)
@@ -438,7 +466,7 @@ static pid_t s_spawn(const char *log_path, int append, const char *cwd, char *co
     if (pid == 0) {
         if (getppid() != parent)
             _exit(125);
-        s_child_exec(fd, cwd, argv);
+        s_child_exec(fd, cwd, nofile, argv);
     }
     close(fd);
     if (pid > 0)
@@ -452,7 +480,7 @@ int lt_it_gw_start(lt_it_gw_t *g)
     if (!bin || g->pid > 0)
         return -1;
     char *argv[] = {(char *)bin, "gateway", "--config", g->conf_path, NULL};
-    pid_t pid = s_spawn(g->log_path, 1, NULL, argv);
+    pid_t pid = s_spawn(g->log_path, 1, NULL, (rlim_t)g->nofile, argv);
     if (pid < 0)
         return -1;
     g->pid = pid;
@@ -554,7 +582,7 @@ int lt_it_proc_start(lt_it_proc_t *p)
     for (size_t i = 0; p->args[i] && n < LT_IT_PROC_ARGS + 1; i++)
         argv[n++] = (char *)p->args[i];
     argv[n] = NULL;
-    pid_t pid = s_spawn(p->log_path, 1, NULL, argv);
+    pid_t pid = s_spawn(p->log_path, 1, NULL, 0, argv);
     if (pid < 0)
         return -1;
     p->pid = pid;
@@ -588,7 +616,7 @@ int lt_it_gw_put_directory(lt_it_gw_t *g, const uint8_t *bytes, size_t len)
 
 /* ---- status over the local socket ------------------------------------------ */
 
-static Lienthong__Envelope *s_recv_env(void *sock, int timeout_ms)
+Lienthong__Envelope *lt_it_recv_env(void *sock, int timeout_ms)
 {
     zmq_pollitem_t item = {sock, 0, ZMQ_POLLIN, 0};
     if (zmq_poll(&item, 1, timeout_ms) <= 0)
@@ -618,7 +646,7 @@ static Lienthong__Envelope *s_ask(lt_it_gw_t *g, Lienthong__Envelope__BodyCase b
         return NULL;
     Lienthong__Envelope *rep = NULL;
     if (lt_wire_send_body(s, NULL, 0, body_case, body) == 0)
-        rep = s_recv_env(s, timeout_ms);
+        rep = lt_it_recv_env(s, timeout_ms);
     zmq_close(s);
     if (rep && rep->body_case != want)
         lt_wire_free(&rep);
@@ -916,14 +944,14 @@ int lt_it_peer_send_env(lt_it_peer_t *p, const Lienthong__Envelope *env, int tim
 
 Lienthong__Envelope *lt_it_peer_recv(lt_it_peer_t *p, int timeout_ms)
 {
-    return s_recv_env(p->sock, timeout_ms);
+    return lt_it_recv_env(p->sock, timeout_ms);
 }
 
 Lienthong__Envelope *lt_it_peer_expect_any(lt_it_peer_t *p, uint64_t mask, int timeout_ms)
 {
     int64_t deadline = lt_it_ms() + timeout_ms;
     do {
-        Lienthong__Envelope *env = s_recv_env(p->sock, s_left(deadline));
+        Lienthong__Envelope *env = lt_it_recv_env(p->sock, s_left(deadline));
         if (env && (mask & LT_IT_BODY(env->body_case)))
             return env;
         lt_wire_free(&env);
@@ -1033,7 +1061,7 @@ int lt_it_run_prog(const char *bin, const char *cwd, const char *out_path,
     for (size_t i = 0; args[i] && n < 31; i++)
         argv[n++] = (char *)args[i];
     argv[n] = NULL;
-    pid_t pid = s_spawn(out_path, 0, cwd, argv);
+    pid_t pid = s_spawn(out_path, 0, cwd, 0, argv);
     if (pid < 0)
         return -1;
     int64_t deadline = lt_it_ms() + timeout_ms;
@@ -1085,4 +1113,28 @@ int lt_it_main(int argc, char **argv, const lt_it_suite_t *suite)
     CU_cleanup_registry();
     lt_it_shutdown();
     return failed || run == 0 ? 1 : 0;
+}
+
+/* ---- lookup answers ---------------------------------------------------------------- */
+
+int lt_it_released(const Lienthong__LookupAnswer *a, const char *field)
+{
+    for (size_t i = 0; i < a->n_released; i++)
+        if (strcmp(a->released[i], field) == 0)
+            return 1;
+    return 0;
+}
+
+int lt_it_reason_is(const Lienthong__LookupAnswer *a, const char *field, const char *reason)
+{
+    const char *r = NULL;
+    for (size_t i = 0; i < a->n_withheld && !r; i++)
+        if (strcmp(a->withheld[i]->field, field) == 0)
+            r = a->withheld[i]->reason;
+    if (!r || strcmp(r, reason) != 0) {
+        fprintf(stderr, "itest: %s withheld as \"%s\", want \"%s\"\n", field, r ? r : "(not)",
+                reason);
+        return 0;
+    }
+    return 1;
 }

@@ -44,6 +44,7 @@ typedef struct {
     char slug[16];   /* short name for files: "m0", "m1", ... */
     char status[16]; /* "active", "suspended" or "revoked" */
     lt_keys_t *keys;
+    lt_keys_t *next;         /* listed as next keys when set (key rotation, 5.5) */
     char key_path[PATH_MAX]; /* secret key file, mode 0600 */
     int port;                /* 0: no endpoint listed */
     char endpoint[64];       /* "tcp://127.0.0.1:PORT" or "" */
@@ -62,6 +63,7 @@ typedef struct {
     char log_path[PATH_MAX];  /* stdout and stderr of every run, appended */
     pid_t pid;                /* 0 when not running */
     int wstatus;              /* wait status of the last run that ended */
+    long nofile;              /* RLIMIT_NOFILE (soft and hard) of its runs; 0 inherits ours */
 } lt_it_gw_t;
 
 struct lt_it_fed {
@@ -120,6 +122,13 @@ int lt_it_dir_bytes(const lt_it_fed_t *f, uint64_t version, int64_t issued_at, i
  * more config lines or NULL. */
 lt_it_gw_t *lt_it_gw_new(lt_it_fed_t *f, lt_it_member_t *m, uint64_t version,
                          const char *const *peers, const char *extra);
+/* The usual pair: a federation f named federation with an owner and a
+ * caller (both with endpoints; the caller greets the owner), source
+ * appended to the directory, and the config of each gateway (not started).
+ * 0 or -1. */
+int lt_it_owner_caller(lt_it_fed_t *f, const char *federation, const char *owner_id,
+                       const char *caller_id, const char *source, lt_it_gw_t **owner,
+                       lt_it_gw_t **caller);
 /* Spawns `lienthong gateway --config` with output appended to the log. */
 int lt_it_gw_start(lt_it_gw_t *g);
 /* Waits until the local socket answers StatusRequest; -1 when the process
@@ -142,6 +151,9 @@ int lt_it_gw_put_directory(lt_it_gw_t *g, const uint8_t *bytes, size_t len);
 /* Server public key of the gateway's member. */
 const uint8_t *lt_it_gw_key(const lt_it_gw_t *g);
 
+/* The next message on a local client socket within timeout_ms, decoded
+ * (free with lt_wire_free); NULL on timeout or when it does not decode. */
+Lienthong__Envelope *lt_it_recv_env(void *sock, int timeout_ms);
 /* Asks the local socket for status; returns the StatusReply envelope (free
  * with lt_wire_free) or NULL. */
 Lienthong__Envelope *lt_it_gw_status(lt_it_gw_t *g, int timeout_ms);
@@ -239,6 +251,14 @@ Lienthong__Envelope *lt_it_peer_offer(lt_it_peer_t *p, const uint8_t *bytes, siz
 /* Envelope bytes of a Hello (for corrupting), malloc'd. */
 uint8_t *lt_it_hello_bytes(const char *member, uint32_t proto_version, uint64_t dir_version,
                            size_t *len);
+
+/* ---- lookup answers (PROTOCOL.md 7.5) ----------------------------------------- */
+
+/* 1 when field is listed in the answer's `released`. */
+int lt_it_released(const Lienthong__LookupAnswer *a, const char *field);
+/* 1 when field is listed in `withheld` with exactly reason (else says why
+ * on stderr). */
+int lt_it_reason_is(const Lienthong__LookupAnswer *a, const char *field, const char *reason);
 
 /* ---- the runner ----------------------------------------------------------- */
 

@@ -157,15 +157,9 @@ static int s_plain_api(void)
 
 static int suite_init(void)
 {
-    static const char *peers[] = {ID_OWNER, NULL};
-    lt_it_member_t *mo, *mc;
-    if (lt_it_fed_init(&g_fed, "VN") != 0 || !(mo = lt_it_member_add(&g_fed, ID_OWNER, 1)) ||
-        !(mc = lt_it_member_add(&g_fed, ID_CALLER, 1)))
-        return -1;
-    g_fed.extra_source = s_source;
-    g_owner = lt_it_gw_new(&g_fed, mo, 1, NULL, NULL);
-    g_caller = lt_it_gw_new(&g_fed, mc, 1, peers, NULL);
-    const char *step = !g_owner || !g_caller ? "gateway configs"
+    const char *step =
+        lt_it_owner_caller(&g_fed, "VN", ID_OWNER, ID_CALLER, s_source, &g_owner, &g_caller)
+            ? "federation and gateway configs"
                        : lt_it_gw_run(g_owner, READY_MS) || lt_it_gw_run(g_caller, READY_MS) ? "gateways"
                        : s_publish() ? "publish"
                        : lt_it_gw_wait_peer(g_caller, ID_OWNER, READY_MS) ? "peering"

@@ -38,18 +38,27 @@
  *     the owner's;
  * (4) the sink's cursor equals the consumer's last seq.
  *
+ * A second test kills a gateway while it migrates a store written before
+ * schema versions (300,000 records; docs/ARCHITECTURE.md 4.1) at random
+ * moments: after each kill the store is either before or after each step
+ * (never a checksum column without every checksum), every record is
+ * unchanged, and the next start completes the migration; `lienthong store
+ * verify` then exits 0.
+ *
  * LT_CRASH_SEED=N picks another seed; LT_CRASH_KEEP=1 keeps the temporary
  * directory of a failed run (LT_CRASH_KEEP=always: of any run). Usage: test_crash
  * /path/to/lienthong (or LIENTHONG_BIN=...). */
 #define _GNU_SOURCE
 #include "lt_itest.h"
 #include "records/population.pb-c.h"
+#include "../store_schema_v0.h"
 
 #include <CUnit/Basic.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <sodium.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1748,6 +1757,180 @@ out:
     lt_it_fed_cleanup(&w->f);
 }
 
+/* ---- kills during a schema migration (docs/ARCHITECTURE.md 4.1) ------------------------------ */
+
+#define MIG_RECORDS  300000
+#define MIG_MIN_MID  3 /* kills that must land while the migration is under way */
+#define MIG_ATTEMPTS 40
+#define MIG_SUM_STEP 2 /* the step that adds the log rows' checksums */
+#define MIG_VERSION  3 /* the last step: the retained tails (PROTOCOL.md 6.8) */
+
+/* What a store holds: schema version, log rows, rows with a checksum, and
+ * a digest of every (id, record) in id order. */
+typedef struct {
+    int version, has_sum, has_tails;
+    int64_t rows, sums;
+    uint8_t digest[32];
+} mig_view_t;
+
+static int s_mig_view(const char *path, mig_view_t *v, char *err, size_t errlen)
+{
+    sqlite3 *db = s_db_open(path);
+    sqlite3_stmt *st = NULL;
+    int64_t x = 0;
+    memset(v, 0, sizeof *v);
+    if (!db)
+        return s_err(err, errlen, "cannot open %s", path);
+    int rc = s_int64(db, "PRAGMA user_version", NULL, -1, &x);
+    v->version = (int)x;
+    if (rc == 0)
+        rc = s_int64(db, "SELECT count(*) FROM pragma_table_info('log') WHERE name = 'sum'", NULL,
+                     -1, &x);
+    v->has_sum = x > 0;
+    if (rc == 0)
+        rc = s_int64(db, "SELECT count(*) FROM sqlite_master WHERE name = 'tails'", NULL, -1, &x);
+    v->has_tails = x > 0;
+    if (rc == 0)
+        rc = s_int64(db, "SELECT count(*) FROM log", NULL, -1, &v->rows);
+    if (rc == 0 && v->has_sum)
+        rc = s_int64(db, "SELECT count(*) FROM log WHERE length(sum) = 32", NULL, -1, &v->sums);
+    if (rc == 0)
+        rc =
+            s_int64(db, "SELECT count(*) FROM pragma_integrity_check WHERE integrity_check != 'ok'",
+                    NULL, -1, &x) == 0 &&
+                    x == 0
+                ? 0
+                : -1;
+    crypto_generichash_state h;
+    crypto_generichash_init(&h, NULL, 0, sizeof v->digest);
+    if (rc == 0 && sqlite3_prepare_v2(db, "SELECT id, record FROM log ORDER BY id", -1, &st,
+                                      NULL) == SQLITE_OK)
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            int64_t id = sqlite3_column_int64(st, 0);
+            crypto_generichash_update(&h, (const uint8_t *)&id, sizeof id);
+            crypto_generichash_update(&h, sqlite3_column_blob(st, 1),
+                                      (size_t)sqlite3_column_bytes(st, 1));
+        }
+    crypto_generichash_final(&h, v->digest, sizeof v->digest);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return rc == 0 ? 0 : s_err(err, errlen, "%s: cannot read it, or SQLite finds it corrupt", path);
+}
+
+/* A store as the versions before schema versions wrote it, with n records
+ * of one stream. */
+static int s_mig_old_store(const char *path, int n)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_open(path, &db) != SQLITE_OK) {
+        sqlite3_close(db);
+        return -1;
+    }
+    int rc = s_exec(db, LT_STORE_SCHEMA_V0) == 0 &&
+                     s_exec(db, "INSERT INTO streams(id, name, last_seq) VALUES (1, '" DS
+                                "', 300000); BEGIN") == 0 &&
+                     sqlite3_prepare_v2(db, "INSERT INTO log(id, record) VALUES (?1, ?2)", -1, &st,
+                                        NULL) == SQLITE_OK
+                 ? 0
+                 : -1;
+    char rec[160];
+    for (int i = 1; rc == 0 && i <= n; i++) {
+        int len = snprintf(rec, sizeof rec, "record %d of " DS ": Nguyễn Thị Hoa, 1970-01-%02d", i,
+                           1 + i % 28);
+        sqlite3_bind_int64(st, 1, ((int64_t)1 << SEQ_BITS) | i);
+        sqlite3_bind_blob(st, 2, rec, len, SQLITE_STATIC);
+        rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    if (rc == 0)
+        rc = s_exec(db, "COMMIT; PRAGMA wal_checkpoint(TRUNCATE)");
+    sqlite3_close(db);
+    return rc;
+}
+
+/* Copies the template over data_dir/store.db, without WAL files. */
+static int s_mig_reset(const char *tmpl, const char *store)
+{
+    char side[PATH_MAX + 8], cmd[3 * PATH_MAX];
+    snprintf(side, sizeof side, "%s-wal", store);
+    unlink(side);
+    snprintf(side, sizeof side, "%s-shm", store);
+    unlink(side);
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", tmpl, store);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static void test_migration_kills(void)
+{
+    lt_it_fed_t f;
+    char tmpl[PATH_MAX + 16], store[PATH_MAX + 16], wal[PATH_MAX + 32], err[512] = "";
+    mig_view_t want, got;
+    uint64_t rng = DEFAULT_SEED;
+    int mid = 0, done = 0, failures0 = s_failures;
+    memset(&f, 0, sizeof f);
+    LT_IT_REQUIRE(lt_it_fed_init(&f, FED) == 0);
+    lt_it_member_t *m = lt_it_member_add(&f, ID_OWNER, 1);
+    lt_it_gw_t *g = m ? lt_it_gw_new(&f, m, 1, NULL, NULL) : NULL;
+    LT_IT_REQUIRE(g && mkdir(g->data_dir, 0700) == 0);
+    snprintf(tmpl, sizeof tmpl, "%s/old-store.db", f.dir);
+    snprintf(store, sizeof store, "%s/store.db", g->data_dir);
+    snprintf(wal, sizeof wal, "%s-wal", store);
+    LT_IT_REQUIRE(s_mig_old_store(tmpl, MIG_RECORDS) == 0);
+    LT_IT_REQUIRE(s_mig_view(tmpl, &want, err, sizeof err) == 0);
+    LT_IT_REQUIRE(want.version == 0 && !want.has_sum && want.rows == MIG_RECORDS);
+
+    /* How long a start with the whole migration takes here, to aim the kills. */
+    LT_IT_REQUIRE(s_mig_reset(tmpl, store) == 0);
+    int64_t t0 = lt_it_ms();
+    LT_IT_REQUIRE(lt_it_gw_run(g, READY_MS) == 0);
+    int full_ms = (int)(lt_it_ms() - t0);
+    LT_IT_REQUIRE(lt_it_gw_stop(g, STOP_MS) == 0);
+
+    for (int i = 0; i < MIG_ATTEMPTS && mid < MIG_MIN_MID; i++) {
+        LT_IT_REQUIRE(s_mig_reset(tmpl, store) == 0);
+        LT_IT_REQUIRE(lt_it_gw_start(g) == 0);
+        s_sleep_ms(s_between(&rng, full_ms / 10, full_ms));
+        lt_it_gw_kill(g);
+        /* Either the step is done or not begun: never a half-migrated store. */
+        int opened = access(wal, F_OK) == 0;
+        if (s_mig_view(store, &got, err, sizeof err) != 0) {
+            s_failf("migration kill %d: %s", i, err);
+            break;
+        }
+        int ok = got.rows == want.rows && memcmp(got.digest, want.digest, 32) == 0 &&
+                 (got.version >= MIG_SUM_STEP ? got.has_sum && got.sums == got.rows
+                                              : got.version >= 0 && !got.has_sum) &&
+                 got.version <= MIG_VERSION && got.has_tails == (got.version == MIG_VERSION);
+        if (!ok)
+            s_failf("migration kill %d: version %d, sum column %d, %" PRId64 " rows (%" PRId64
+                    " with a checksum), records %s",
+                    i, got.version, got.has_sum, got.rows, got.sums,
+                    memcmp(got.digest, want.digest, 32) ? "changed" : "intact");
+        mid += opened && got.version < MIG_VERSION;
+        done += got.version == MIG_VERSION;
+    }
+    printf("crash: migration of %d records takes %d ms to ready; %d kills during it, %d after it\n",
+           MIG_RECORDS, full_ms, mid, done);
+    CU_ASSERT(mid >= MIG_MIN_MID);
+    /* The next start after the last kill finishes the migration. */
+    LT_IT_REQUIRE(lt_it_gw_run(g, READY_MS) == 0);
+    LT_IT_REQUIRE(lt_it_gw_stop(g, STOP_MS) == 0);
+    LT_IT_REQUIRE(s_mig_view(store, &got, err, sizeof err) == 0);
+    CU_ASSERT(got.version == MIG_VERSION && got.sums == want.rows && got.has_tails);
+    CU_ASSERT(memcmp(got.digest, want.digest, 32) == 0);
+    const char *args[] = {"store", "verify", "--config", g->conf_path, NULL};
+    char out[PATH_MAX + 16];
+    snprintf(out, sizeof out, "%s/verify.out", f.dir);
+    CU_ASSERT_EQUAL(lt_it_run_cli(f.dir, out, args, 60000), 0);
+    CU_ASSERT_EQUAL(s_failures, failures0);
+out:
+    if (err[0])
+        fprintf(stderr, "crash: %s\n", err);
+    lt_it_fed_cleanup(&f);
+}
+
 static void s_teardown(void)
 {
     s_kill_all();
@@ -1758,6 +1941,8 @@ int main(int argc, char **argv)
 {
     static const lt_it_test_t tests[] = {
         {"kill -9 of any process at any moment loses nothing acknowledged", test_crash_rule},
+        {"kill -9 during a store schema migration leaves each step done or not begun",
+         test_migration_kills},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {"crash", NULL, NULL, NULL, s_teardown, tests};

@@ -148,15 +148,7 @@ static void s_dump_all(fed_t *x)
         lt_it_log_dump(&x->f.gateways[i]);
 }
 
-/* Reports a failed check with its reason. */
-static int s_ok(int rc, const char *what, const char *err)
-{
-    if (rc != 0)
-        fprintf(stderr, "\n  %s: %s\n", what, err);
-    return rc == 0;
-}
-
-#define CHECK(call) CU_ASSERT(s_ok((call), #call, err))
+#define CHECK(call) CU_ASSERT(lt_ft_ok((call), #call, err))
 
 /* Failures of the running test only (CUnit counts for the whole run). */
 static unsigned s_failures0;

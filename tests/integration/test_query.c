@@ -510,34 +510,6 @@ static const Lienthong__VerifyAnswer *s_vindex(const vresult_t *r, uint32_t i)
     return NULL;
 }
 
-static int s_released(const Lienthong__LookupAnswer *a, const char *field)
-{
-    for (size_t i = 0; i < a->n_released; i++)
-        if (strcmp(a->released[i], field) == 0)
-            return 1;
-    return 0;
-}
-
-/* The reason field was withheld for, or NULL. */
-static const char *s_withheld(const Lienthong__LookupAnswer *a, const char *field)
-{
-    for (size_t i = 0; i < a->n_withheld; i++)
-        if (strcmp(a->withheld[i]->field, field) == 0)
-            return a->withheld[i]->reason;
-    return NULL;
-}
-
-static int s_reason_is(const Lienthong__LookupAnswer *a, const char *field, const char *reason)
-{
-    const char *r = s_withheld(a, field);
-    if (!r || strcmp(r, reason) != 0) {
-        fprintf(stderr, "test_query: %s withheld as \"%s\", want \"%s\"\n", field, r ? r : "(not)",
-                reason);
-        return 0;
-    }
-    return 1;
-}
-
 static Lienthong__Records__Population *s_payload(const Lienthong__LookupAnswer *a)
 {
     return lienthong__records__population__unpack(NULL, a->payload.len, a->payload.data);
@@ -692,11 +664,11 @@ static void test_lookup_fields(void)
     LT_IT_REQUIRE(a != NULL);
     CU_ASSERT(a->code == LIENTHONG__ERROR_CODE__ERR_NONE);
     CU_ASSERT(a->record_seq >= 1);
-    CU_ASSERT(a->n_released == 2 && s_released(a, "full_name") && s_released(a, "date_of_birth"));
+    CU_ASSERT(a->n_released == 2 && lt_it_released(a, "full_name") && lt_it_released(a, "date_of_birth"));
     CU_ASSERT(a->n_withheld == 3);
-    CU_ASSERT(s_reason_is(a, "current_address", "not allowed by policy"));
-    CU_ASSERT(s_reason_is(a, "personal_id", "not allowed by policy"));
-    CU_ASSERT(s_reason_is(a, "no_such_field", "unknown field"));
+    CU_ASSERT(lt_it_reason_is(a, "current_address", "not allowed by policy"));
+    CU_ASSERT(lt_it_reason_is(a, "personal_id", "not allowed by policy"));
+    CU_ASSERT(lt_it_reason_is(a, "no_such_field", "unknown field"));
     LT_IT_REQUIRE((p = s_payload(a)) != NULL);
     CU_ASSERT_STRING_EQUAL(p->full_name, NAME1);
     CU_ASSERT_STRING_EQUAL(p->date_of_birth, DOB1);
@@ -728,8 +700,8 @@ static void test_lookup_fields(void)
     a = s_lookup(&g_app, DS, K1, NULL, 0, "AUDIT", &m);
     LT_IT_REQUIRE(a != NULL);
     CU_ASSERT(a->code == LIENTHONG__ERROR_CODE__ERR_NONE);
-    CU_ASSERT(a->n_released == 3 && s_released(a, "full_name") && s_released(a, "date_of_birth") &&
-              s_released(a, "sex"));
+    CU_ASSERT(a->n_released == 3 && lt_it_released(a, "full_name") && lt_it_released(a, "date_of_birth") &&
+              lt_it_released(a, "sex"));
     CU_ASSERT(a->n_withheld == lienthong__records__population__descriptor.n_fields - 3);
     for (size_t i = 0; i < a->n_withheld; i++)
         CU_ASSERT_STRING_EQUAL(a->withheld[i]->reason, "not allowed by policy");
@@ -1044,7 +1016,7 @@ static void test_forbidden(void)
     /* Lookup only: lookup works, verify is refused. */
     a = s_lookup(&lookonly, DS, K1, ask, 1, "KYC", &m);
     LT_IT_REQUIRE(a != NULL);
-    CU_ASSERT(a->code == LIENTHONG__ERROR_CODE__ERR_NONE && s_released(a, "full_name"));
+    CU_ASSERT(a->code == LIENTHONG__ERROR_CODE__ERR_NONE && lt_it_released(a, "full_name"));
     lienthong__lookup_answer__free_unpacked(a, NULL);
     a = NULL;
     s_msg_free(&m);
@@ -1266,7 +1238,7 @@ static void test_cli_json(void)
                             "--claim", "date_of_birth=19800229", "--claim", "current_address=x",
                             "--purpose", "KYC", "--json", NULL};
     rc = s_cli(verify, &out, &err);
-    CU_ASSERT(rc == 0);
+    CU_ASSERT(rc == 1); /* a claim not allowed and an unknown key: not every claim matches */
     LT_IT_REQUIRE((j = s_json(out)) != NULL && json_is_array(j));
     CU_ASSERT(json_array_size(j) == 2);
     int seen_k1 = 0, seen_kx = 0;
@@ -1289,6 +1261,22 @@ static void test_cli_json(void)
     CU_ASSERT(strstr(out, NAME1) == NULL);
     json_decref(j);
     j = NULL;
+    free(out);
+    free(err);
+    out = err = NULL;
+
+    /* verify's exit status: 0 when every claim matches, 2 when the owner
+     * refuses the whole request (nothing was compared). */
+    const char *all_match[] = {"verify", "--config", g_caller->conf_path, "--dataset", DS, "--key",
+                               K1, "--claim", "full_name=" CLAIM1_UPPER_NFD, "--claim",
+                               "date_of_birth=19800229", "--purpose", "KYC", NULL};
+    CU_ASSERT_EQUAL(s_cli(all_match, &out, &err), 0);
+    free(out);
+    free(err);
+    out = err = NULL;
+    const char *no_purpose[] = {"verify", "--config", g_caller->conf_path, "--dataset", DS, "--key",
+                                K1, "--claim", "full_name=x", "--purpose", "NO-SUCH-PURPOSE", NULL};
+    CU_ASSERT_EQUAL(s_cli(no_purpose, &out, &err), 2);
     free(out);
     free(err);
     out = err = NULL;

@@ -1,9 +1,14 @@
 /* test_audit: CUnit suite for lt_audit, the hash-chained audit log with
  * signed checkpoints: entries chain and verify; editing, deleting or
- * truncating entries, or a checkpoint signed by another key, is detected. */
+ * truncating entries, or a checkpoint signed by another key, is detected.
+ * Export (lt_auditarc): old segments go to files that verify on their own
+ * and join each other and the live log, which goes on from its anchor; a
+ * file edited after export fails. */
 #include "unit_util.h"
 
 #include "lt_audit.h"
+#include "lt_auditarc.h"
+#include "lt_clock.h"
 
 #include <sodium.h>
 #include <sqlite3.h>
@@ -106,6 +111,129 @@ static void test_rewritten_chain_detected(void)
     lt_keys_destroy(&k);
 }
 
+/* Adds n entries to the log at s_path and closes it (one commit). */
+static void s_more(lt_keys_t *k, int n)
+{
+    char err[256];
+    lt_audit_t *a = lt_audit_open(s_path, k, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    for (int i = 0; i < n; i++)
+        lt_audit_add(a, &(lt_audit_entry_t){.event = "verify", .peer = "VN/GOV/BHXH",
+                                            .subject = "038000000001", .detail = "ERR_NONE"});
+    lt_audit_destroy(&a);
+}
+
+static void test_export(void)
+{
+    s_fresh();
+    lt_keys_t *k = s_fill(25);
+    const uint8_t *pk[1] = {lt_keys_signing_public(k)};
+    char err[256], f1[320], f2[320];
+    snprintf(f1, sizeof f1, "%s/seg1.db", s_dir);
+    snprintf(f2, sizeof f2, "%s/seg2.db", s_dir);
+    lt_auditarc_export_t res;
+    lt_audit_report_t r1, r2, live;
+    /* Nothing is older than a day ago. */
+    CU_ASSERT(lt_auditarc_export(s_path, f1, "VN/GOV/BCA", lt_clock_now_ms() - 86400000, pk, 1,
+                                 &res, err, sizeof err) == 0);
+    CU_ASSERT(res.entries == 0);
+    CU_ASSERT(lt_auditarc_export(s_path, f1, "VN/GOV/BCA", lt_clock_now_ms() + 1000, pk, 1, &res,
+                                 err, sizeof err) == 0);
+    CU_ASSERT(res.first == 1 && res.last == 25 && res.entries == 25);
+    /* The file stands alone; it is never overwritten. */
+    CU_ASSERT(lt_auditarc_verify(f1, pk, 1, &r1, err, sizeof err) == 0);
+    CU_ASSERT(r1.anchor == 0 && r1.last == 25);
+    CU_ASSERT(lt_auditarc_export(s_path, f1, "VN/GOV/BCA", lt_clock_now_ms() + 1000, pk, 1, &res,
+                                 err, sizeof err) == 0);
+    CU_ASSERT(res.entries == 0);
+    /* The live log is empty but goes on from entry 25. */
+    CU_ASSERT(lt_audit_check(s_path, pk[0], &live, err, sizeof err) == 0);
+    CU_ASSERT(live.anchor == 25 && live.entries == 0);
+    s_more(k, 4);
+    CU_ASSERT(lt_audit_check(s_path, pk[0], &live, err, sizeof err) == 0);
+    CU_ASSERT(live.anchor == 25 && live.last == 29 && live.entries == 4);
+    CU_ASSERT(lt_auditarc_joins(&r1, &live, err, sizeof err) == 0);
+    CU_ASSERT(lt_auditarc_export(s_path, f2, "VN/GOV/BCA", lt_clock_now_ms() + 1000, pk, 1, &res,
+                                 err, sizeof err) == 0);
+    CU_ASSERT(res.first == 26 && res.last == 29);
+    CU_ASSERT(lt_auditarc_verify(f2, pk, 1, &r2, err, sizeof err) == 0);
+    CU_ASSERT(lt_auditarc_joins(&r1, &r2, err, sizeof err) == 0);
+    CU_ASSERT(lt_auditarc_joins(&r2, &r1, err, sizeof err) == -1);
+    char member[64];
+    CU_ASSERT(lt_auditarc_member(f2, member, sizeof member, err, sizeof err) == 0);
+    CU_ASSERT_STRING_EQUAL(member, "VN/GOV/BCA");
+    lt_keys_destroy(&k);
+}
+
+static void test_export_tampered(void)
+{
+    s_fresh();
+    lt_keys_t *k = s_fill(25);
+    lt_keys_t *other = lt_keys_new(LT_KEYS_MEMBER);
+    char err[256], f1[sizeof s_path];
+    snprintf(f1, sizeof f1, "%.250s/seg1.db", s_dir);
+    lt_auditarc_export_t res;
+    lt_audit_report_t r;
+    const uint8_t *mine[1] = {lt_keys_signing_public(k)}, *theirs[1] = {lt_keys_signing_public(other)};
+    CU_ASSERT(lt_auditarc_export(s_path, f1, "VN/GOV/BCA", lt_clock_now_ms() + 1000, mine, 1, &res,
+                                 err, sizeof err) == 0);
+    CU_ASSERT(lt_auditarc_verify(f1, theirs, 1, &r, err, sizeof err) == -1);
+    snprintf(s_path, sizeof s_path, "%s", f1); /* s_exec edits the file */
+    CU_ASSERT(s_exec("UPDATE audit SET subject = '999' WHERE seq = 3") == 0);
+    CU_ASSERT(lt_auditarc_verify(f1, mine, 1, &r, err, sizeof err) == -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "entry 3"));
+    lt_keys_destroy(&other);
+    lt_keys_destroy(&k);
+}
+
+/* After a key rotation the log holds checkpoints of both keys: it verifies
+ * under the two, not under either alone, nor with a stranger's key. */
+static void test_rotated_keys(void)
+{
+    s_fresh();
+    lt_keys_t *k = s_fill(25), *next = lt_keys_new(LT_KEYS_MEMBER);
+    lt_keys_t *other = lt_keys_new(LT_KEYS_MEMBER);
+    CU_ASSERT_FATAL(next && other);
+    char err[256];
+    lt_audit_t *a = lt_audit_open(s_path, next, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    lt_audit_add(a, &(lt_audit_entry_t){.event = "keys-switched", .peer = "VN/GOV/BCA"});
+    lt_audit_destroy(&a);
+    const uint8_t *both[2] = {lt_keys_signing_public(next), lt_keys_signing_public(k)};
+    const uint8_t *wrong[2] = {lt_keys_signing_public(next), lt_keys_signing_public(other)};
+    CU_ASSERT(lt_audit_verify_keys(s_path, both, 2, err, sizeof err) == 26);
+    CU_ASSERT(lt_audit_verify(s_path, lt_keys_signing_public(next), err, sizeof err) == -1);
+    CU_ASSERT(lt_audit_verify(s_path, lt_keys_signing_public(k), err, sizeof err) == -1);
+    CU_ASSERT(lt_audit_verify_keys(s_path, wrong, 2, err, sizeof err) == -1);
+    lt_keys_destroy(&other);
+    lt_keys_destroy(&next);
+    lt_keys_destroy(&k);
+}
+
+/* A segment spanning a key rotation exports under both keys and verifies
+ * under both, not under the new one alone. */
+static void test_export_rotated(void)
+{
+    s_fresh();
+    lt_keys_t *k = s_fill(25), *next = lt_keys_new(LT_KEYS_MEMBER);
+    CU_ASSERT_FATAL(next != NULL);
+    char err[256], f1[sizeof s_path];
+    snprintf(f1, sizeof f1, "%.250s/seg1.db", s_dir);
+    s_more(next, 3);
+    const uint8_t *both[2] = {lt_keys_signing_public(next), lt_keys_signing_public(k)};
+    lt_auditarc_export_t res;
+    lt_audit_report_t r;
+    CU_ASSERT(lt_auditarc_export(s_path, f1, "VN/GOV/BCA", lt_clock_now_ms() + 1000, both, 1, &res,
+                                 err, sizeof err) == -1);
+    CU_ASSERT(lt_auditarc_export(s_path, f1, "VN/GOV/BCA", lt_clock_now_ms() + 1000, both, 2, &res,
+                                 err, sizeof err) == 0);
+    CU_ASSERT(res.entries == 28);
+    CU_ASSERT(lt_auditarc_verify(f1, both, 2, &r, err, sizeof err) == 0);
+    CU_ASSERT(lt_auditarc_verify(f1, both, 1, &r, err, sizeof err) == -1);
+    lt_keys_destroy(&next);
+    lt_keys_destroy(&k);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -116,6 +244,10 @@ int main(void)
         {"a deleted entry is detected", test_delete_detected},
         {"a cut-off tail is detected by the last checkpoint", test_truncation_detected},
         {"checkpoints verify only under the gateway's key", test_rewritten_chain_detected},
+        {"old segments export to files that verify and join the live log", test_export},
+        {"an exported file edited or checked under another key fails", test_export_tampered},
+        {"after a key rotation, checkpoints verify under both keys", test_rotated_keys},
+        {"a segment spanning a key rotation verifies under both keys", test_export_rotated},
         {NULL, NULL},
     };
     int rc = ut_main("lt_audit", NULL, NULL, tests);

@@ -12,6 +12,7 @@
 
 static char g_dir[512];
 static lt_keys_t *g_auth, *g_other_auth, *g_members[3];
+static lt_keys_t *g_next[3]; /* the members' next keys, for key rotation */
 static lt_dir_pins_t g_pins;
 
 /* The source file, one entry per line; @T<n> and @S<n> are member n's
@@ -61,7 +62,8 @@ static int suite_init(void)
     g_auth = lt_keys_new(LT_KEYS_AUTHORITY);
     g_other_auth = lt_keys_new(LT_KEYS_AUTHORITY);
     for (int i = 0; i < 3; i++)
-        if (!(g_members[i] = lt_keys_new(LT_KEYS_MEMBER)))
+        if (!(g_members[i] = lt_keys_new(LT_KEYS_MEMBER)) ||
+            !(g_next[i] = lt_keys_new(LT_KEYS_MEMBER)))
             return -1;
     if (!g_auth || !g_other_auth)
         return -1;
@@ -74,20 +76,38 @@ static int suite_clean(void)
 {
     lt_keys_destroy(&g_auth);
     lt_keys_destroy(&g_other_auth);
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 3; i++) {
         lt_keys_destroy(&g_members[i]);
+        lt_keys_destroy(&g_next[i]);
+    }
     return ut_rmrf(g_dir);
 }
 
-/* Copies line into out, replacing @Tn / @Sn by member n's Z85 keys. */
+/* The key a token names: @Tn / @Sn member n's transport / signing key,
+ * @Un / @Vn its next ones, @A0 the other authority's key; NULL if none. */
+static const uint8_t *token_key(const char *p)
+{
+    if (p[0] != '@' || p[2] < '0' || p[2] > '2')
+        return NULL;
+    int n = p[2] - '0';
+    switch (p[1]) {
+    case 'T': return lt_keys_transport_public(g_members[n]);
+    case 'S': return lt_keys_signing_public(g_members[n]);
+    case 'U': return lt_keys_transport_public(g_next[n]);
+    case 'V': return lt_keys_signing_public(g_next[n]);
+    case 'A': return lt_keys_signing_public(g_other_auth);
+    default: return NULL;
+    }
+}
+
+/* Copies line into out, replacing key tokens (token_key) by Z85 keys. */
 static void expand(const char *line, char *out, size_t cap)
 {
     size_t o = 0;
     for (const char *p = line; *p && o + 41 < cap;) {
-        if (p[0] == '@' && (p[1] == 'T' || p[1] == 'S') && p[2] >= '0' && p[2] <= '2') {
-            const lt_keys_t *k = g_members[p[2] - '0'];
-            lt_keys_z85_encode(p[1] == 'T' ? lt_keys_transport_public(k) : lt_keys_signing_public(k),
-                              out + o);
+        const uint8_t *key = token_key(p);
+        if (key) {
+            lt_keys_z85_encode(key, out + o);
             o += LT_Z85_KEY_LEN;
             p += 3;
         } else {
@@ -563,10 +583,16 @@ static void test_compile_other_errors(void)
     expect_compile_error(11, "    signing_key = \"@S1\"; status = \"retired\"; },", 11, "status");
     expect_compile_error(14, "    transport_key = \"@T0\"; signing_key = \"@S2\"; }", 12,
                          "same transport key");
-    expect_compile_error(29, "    allow = [ \"lookup\" ]; },", 28, "view");
     char err[ERRLEN] = "", path[700];
     uint8_t *dir = NULL;
     size_t len = 0;
+    /* A lookup (or verify) policy on a view compiles (issue 15, PROTOCOL.md
+     * 7.5): a province looks up only its own residents, only the view's fields. */
+    write_src(path, sizeof path, "viewlookup.src", 29,
+              "    allow = [ \"lookup\", \"verify\" ]; purposes = [ \"SERVICE\" ]; },");
+    CU_ASSERT(lt_dir_compile(path, 0, 0, 0, &dir, &len, err, sizeof err) == 0);
+    free(dir);
+    dir = NULL;
     snprintf(path, sizeof path, "%s/absent.src", g_dir);
     CU_ASSERT(lt_dir_compile(path, 0, 0, 0, &dir, &len, err, sizeof err) == -1);
     CU_ASSERT(strstr(err, "cannot read") != NULL);
@@ -705,8 +731,13 @@ static void test_validate_policies(void)
     Lienthong__Directory *m = good_message();
     CU_ASSERT_FATAL(m != NULL);
     Lienthong__Policy *p0 = m->policies[0], *p2 = m->policies[2];
-    p0->operations[0] = LIENTHONG__OPERATION__OP_LOOKUP; /* on a view */
-    expect_invalid(m, "policies", 0, "view");
+    /* Lookup on a view is valid (issue 15): the view's fields and rows
+     * bound what the policy releases (PROTOCOL.md 7.5). */
+    p0->operations[0] = LIENTHONG__OPERATION__OP_LOOKUP;
+    const char *vsec;
+    size_t vidx;
+    char verr[ERRLEN];
+    CU_ASSERT(lt_dir_validate(m, &vsec, &vidx, verr, sizeof verr) == 0);
     p0->operations[0] = LIENTHONG__OPERATION__OP_SUBSCRIBE;
     size_t nops = p2->n_operations;
     p2->n_operations = 0;
@@ -729,6 +760,137 @@ static void test_validate_policies(void)
     char err[ERRLEN];
     CU_ASSERT(lt_dir_validate(m, &sec, &idx, err, sizeof err) == 0);
     lienthong__directory__free_unpacked(m, NULL);
+}
+
+
+/* ---- key rotation (PROTOCOL.md 5.5) ------------------------------------------ */
+
+/* Member 1 (VN/PROV/38) lists next keys: both are admitted and verified. */
+static void test_rotation_member_keys(void)
+{
+    uint8_t *dir = NULL, *sig = NULL;
+    size_t dir_len = 0, sig_len = 0;
+    char err[ERRLEN] = "";
+    CU_ASSERT_FATAL(build_signed(11, "    signing_key = \"@S1\"; next_transport_key = \"@U1\";"
+                                     " next_signing_key = \"@V1\"; },",
+                                 0, 0, g_auth, &dir, &dir_len, &sig, &sig_len) == 0);
+    lt_dir_t *d = lt_dir_open(sig, sig_len, &g_pins, "VN", (int64_t)time(NULL), err, sizeof err);
+    CU_ASSERT_FATAL(d != NULL);
+    const Lienthong__Member *m = lt_dir_member(d, "VN/PROV/38");
+    CU_ASSERT_FATAL(m != NULL);
+    CU_ASSERT(lt_dir_member_by_transport(d, lt_keys_transport_public(g_members[1])) == m);
+    CU_ASSERT(lt_dir_member_by_transport(d, lt_keys_transport_public(g_next[1])) == m);
+    CU_ASSERT(lt_dir_member_by_transport(d, lt_keys_transport_public(g_next[0])) == NULL);
+    const uint8_t *keys[2];
+    CU_ASSERT(lt_dir_transport_keys(m, keys) == 2);
+    CU_ASSERT(memcmp(keys[1], lt_keys_transport_public(g_next[1]), 32) == 0);
+    CU_ASSERT(lt_dir_signing_keys(lt_dir_member(d, "VN/GOV/BCA"), keys) == 1);
+    /* Either key of each kind; a key of another member is not the member's. */
+    CU_ASSERT(lt_dir_member_holds(m, lt_keys_transport_public(g_next[1]),
+                                  lt_keys_signing_public(g_next[1])));
+    CU_ASSERT(lt_dir_member_holds(m, lt_keys_transport_public(g_members[1]),
+                                  lt_keys_signing_public(g_next[1])));
+    CU_ASSERT(!lt_dir_member_holds(m, lt_keys_transport_public(g_members[0]),
+                                   lt_keys_signing_public(g_members[1])));
+    CU_ASSERT(!lt_dir_member_holds(m, lt_keys_transport_public(g_next[1]),
+                                   lt_keys_signing_public(g_next[2])));
+    uint8_t s_old[LT_SIG_BYTES], s_new[LT_SIG_BYTES], s_other[LT_SIG_BYTES];
+    const uint8_t msg[] = "root";
+    CU_ASSERT_FATAL(lt_keys_sign(g_members[1], "test", msg, sizeof msg, s_old) == 0);
+    CU_ASSERT_FATAL(lt_keys_sign(g_next[1], "test", msg, sizeof msg, s_new) == 0);
+    CU_ASSERT_FATAL(lt_keys_sign(g_next[0], "test", msg, sizeof msg, s_other) == 0);
+    CU_ASSERT(lt_dir_member_verify(m, "test", msg, sizeof msg, s_old) == 0);
+    CU_ASSERT(lt_dir_member_verify(m, "test", msg, sizeof msg, s_new) == 0);
+    CU_ASSERT(lt_dir_member_verify(m, "test", msg, sizeof msg, s_other) == -1);
+    CU_ASSERT(lt_dir_member_verify(m, "other", msg, sizeof msg, s_new) == -1);
+    /* A member without next keys verifies under its one key only. */
+    CU_ASSERT(lt_dir_member_verify(lt_dir_member(d, "VN/GOV/BCA"), "test", msg, sizeof msg,
+                                   s_other) == -1);
+    lt_dir_destroy(&d);
+    free(dir);
+    free(sig);
+}
+
+static void test_rotation_invalid_keys(void)
+{
+    /* Line 11 of member 1 replaced; a validation error points at the start
+     * of the member's group (line 9, or 12 for member 2). */
+    static const struct {
+        const char *with;
+        int line;
+        const char *needle;
+    } bad[] = {
+        {"next_transport_key = \"@T1\";", 9, "next transport key equals the current one"},
+        {"next_signing_key = \"@S1\";", 9, "next signing key equals the current one"},
+        {"next_transport_key = \"@T0\";", 9, "shares a transport key with 'VN/GOV/BCA'"},
+        {"next_signing_key = \"@S0\";", 9, "shares a signing key with 'VN/GOV/BCA'"},
+        /* member 2's current key is member 1's next key */
+        {"next_transport_key = \"@T2\";", 12, "shares a transport key with 'VN/PROV/38'"},
+        {"next_signing_key = \"short\";", 11, "next_signing_key"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char line[200];
+        snprintf(line, sizeof line, "    signing_key = \"@S1\"; %s },", bad[i].with);
+        expect_compile_error(11, line, bad[i].line, bad[i].needle);
+    }
+    Lienthong__Directory *m = good_message();
+    CU_ASSERT_FATAL(m != NULL);
+    uint8_t k[32] = {1};
+    m->members[0]->next_transport_key.data = k;
+    m->members[0]->next_transport_key.len = 31;
+    expect_invalid(m, "members", 0, "next transport key must be 32 bytes");
+    m->members[0]->next_transport_key.len = 32;
+    const char *sec;
+    size_t idx;
+    char err[ERRLEN];
+    CU_ASSERT(lt_dir_validate(m, &sec, &idx, err, sizeof err) == 0);
+    m->members[0]->next_transport_key.data = NULL;
+    m->members[0]->next_transport_key.len = 0;
+    lienthong__directory__free_unpacked(m, NULL);
+}
+
+/* A directory signed by a next authority key that the current directory
+ * announces is trusted; the pins alone do not trust it. */
+static void test_rotation_authority(void)
+{
+    uint8_t *dir = NULL, *sig = NULL, *dir2 = NULL, *sig2 = NULL;
+    size_t dir_len = 0, sig_len = 0, dir2_len = 0, sig2_len = 0;
+    char err[ERRLEN] = "";
+    int64_t now = (int64_t)time(NULL);
+    CU_ASSERT_FATAL(build_signed(4, "valid_days = 30; next_authority_keys = [ \"@A0\" ];", 0, 0,
+                                 g_auth, &dir, &dir_len, &sig, &sig_len) == 0);
+    lt_dir_t *cur = lt_dir_open(sig, sig_len, &g_pins, "VN", now, err, sizeof err);
+    CU_ASSERT_FATAL(cur != NULL);
+    CU_ASSERT(lt_dir_get(cur)->n_next_authority_keys == 1);
+    CU_ASSERT_FATAL(build_signed(0, NULL, 0, 0, g_other_auth, &dir2, &dir2_len, &sig2,
+                                 &sig2_len) == 0);
+    expect_open_fails(sig2, sig2_len, &g_pins, "VN", now, "no valid signature");
+    lt_dir_pins_t trust;
+    lt_dir_trust(&g_pins, NULL, &trust);
+    CU_ASSERT(trust.count == 1);
+    lt_dir_trust(&g_pins, cur, &trust);
+    CU_ASSERT_FATAL(trust.count == 2);
+    CU_ASSERT(memcmp(trust.keys[1], lt_keys_signing_public(g_other_auth), 32) == 0);
+    lt_dir_t *next = lt_dir_open(sig2, sig2_len, &trust, "VN", now, err, sizeof err);
+    CU_ASSERT(next != NULL);
+    /* The successor announces nothing: only the pins trust its successors. */
+    lt_dir_trust(&g_pins, next, &trust);
+    CU_ASSERT(trust.count == 1);
+    /* An announced key already pinned is not listed twice. */
+    lt_dir_pins_t both = g_pins;
+    memcpy(both.keys[both.count++], lt_keys_signing_public(g_other_auth), 32);
+    lt_dir_trust(&both, cur, &trust);
+    CU_ASSERT(trust.count == 2);
+    lt_dir_destroy(&next);
+    lt_dir_destroy(&cur);
+    free(dir);
+    free(sig);
+    free(dir2);
+    free(sig2);
+    expect_compile_error(4, "valid_days = 30; next_authority_keys = [ \"nope\" ];", 4,
+                         "next_authority_keys item 1");
+    expect_compile_error(4, "next_authority_keys = [ \"@A0\", \"@A0\", \"@A0\", \"@A0\", \"@A0\" ];",
+                         4, "at most 4");
 }
 
 int main(void)
@@ -759,6 +921,9 @@ int main(void)
         {"validate: members", test_validate_members},
         {"validate: datasets and views", test_validate_datasets_views},
         {"validate: policies", test_validate_policies},
+        {"rotation: a member's current and next keys", test_rotation_member_keys},
+        {"rotation: invalid next keys", test_rotation_invalid_keys},
+        {"rotation: next authority keys", test_rotation_authority},
         {NULL, NULL},
     };
     return ut_main("lt_dir", suite_init, suite_clean, tests);

@@ -331,6 +331,39 @@ static void test_z85(void)
     }
 }
 
+
+/* Key rotation: a swap moves the key material in place, so every holder
+ * of the object signs with the new keys; the next and old files' names. */
+static void test_swap_and_paths(void)
+{
+    lt_keys_t *a = lt_keys_new(LT_KEYS_MEMBER), *b = lt_keys_new(LT_KEYS_MEMBER);
+    lt_keys_t *auth = lt_keys_new(LT_KEYS_AUTHORITY);
+    CU_ASSERT_FATAL(a && b && auth);
+    uint8_t apk[32], bpk[32], sig[LT_SIG_BYTES];
+    memcpy(apk, lt_keys_signing_public(a), 32);
+    memcpy(bpk, lt_keys_signing_public(b), 32);
+    const lt_keys_t *holder = a;
+    CU_ASSERT(lt_keys_swap(a, auth) == -1);
+    CU_ASSERT(memcmp(lt_keys_signing_public(a), apk, 32) == 0);
+    CU_ASSERT(lt_keys_swap(a, b) == 0);
+    CU_ASSERT(memcmp(lt_keys_signing_public(holder), bpk, 32) == 0);
+    CU_ASSERT(memcmp(lt_keys_signing_public(b), apk, 32) == 0);
+    CU_ASSERT_FATAL(lt_keys_sign(holder, "d", (const uint8_t *)"m", 1, sig) == 0);
+    CU_ASSERT(lt_keys_verify(bpk, "d", (const uint8_t *)"m", 1, sig) == 0);
+    CU_ASSERT(lt_keys_verify(apk, "d", (const uint8_t *)"m", 1, sig) == -1);
+    char p[64];
+    CU_ASSERT(lt_keys_next_path("/etc/lienthong/member.key", p, sizeof p) == 0);
+    CU_ASSERT_STRING_EQUAL(p, "/etc/lienthong/member.next.key");
+    CU_ASSERT(lt_keys_old_path("/etc/lienthong/member.key", p, sizeof p) == 0);
+    CU_ASSERT_STRING_EQUAL(p, "/etc/lienthong/member.old.key");
+    CU_ASSERT(lt_keys_next_path("secret", p, sizeof p) == 0);
+    CU_ASSERT_STRING_EQUAL(p, "secret.next");
+    CU_ASSERT(lt_keys_next_path("/a/very/long/path/to/the/key/file/member.key", p, 16) == -1);
+    lt_keys_destroy(&a);
+    lt_keys_destroy(&b);
+    lt_keys_destroy(&auth);
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -345,6 +378,7 @@ int main(void)
         {"sign/verify and every kind of tampering", test_sign_verify},
         {"domain separator boundary, empty message", test_sign_domain_boundary},
         {"Z85 strict decoding", test_z85},
+        {"swap in place; next and old key file names", test_swap_and_paths},
         {NULL, NULL},
     };
     return ut_main("lt_keys", suite_init, suite_clean, tests);

@@ -7,6 +7,8 @@
 #include "unit_sqlite.h"
 
 #include "lt_store.h"
+#include "lt_store_verify.h"
+#include "../store_schema_v0.h"
 
 
 static char g_dir[256], g_path[300];
@@ -360,20 +362,8 @@ static void test_open_errors(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(err, path));
 }
 
-/* The schema of the stores written before schema versions existed (user
- * version 0), written out here as those binaries created it. */
-static const char *s_schema_v0 =
-    "PRAGMA journal_mode = WAL;"
-    "CREATE TABLE IF NOT EXISTS streams ("
-    "  id INTEGER PRIMARY KEY,"
-    "  name TEXT UNIQUE NOT NULL,"
-    "  last_seq INTEGER NOT NULL DEFAULT 0,"
-    "  last_hash BLOB,"
-    "  source_cursor INTEGER NOT NULL DEFAULT 0);"
-    "CREATE TABLE IF NOT EXISTS log (id INTEGER PRIMARY KEY, record BLOB NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS state ("
-    "  stream INTEGER NOT NULL, key TEXT NOT NULL, seq INTEGER NOT NULL,"
-    "  deleted INTEGER NOT NULL, PRIMARY KEY (stream, key)) WITHOUT ROWID;";
+/* The schema of the stores written before schema versions existed. */
+static const char *s_schema_v0 = LT_STORE_SCHEMA_V0;
 
 /* Writes a version-0 store holding stream 1 with records 1..n, as the old
  * code laid them out (row id = stream << 40 | seq). */
@@ -508,6 +498,53 @@ static void test_damaged_record_never_read(void)
     lt_store_destroy(&s);
 }
 
+static void s_count_damage(void *arg, const char *stream, uint64_t first, uint64_t last,
+                           const char *why)
+{
+    (void)stream, (void)why;
+    *(uint64_t *)arg += last - first + 1;
+}
+
+/* A log pruned below its retained tail (PROTOCOL.md 6.8), or a replica
+ * that installed a snapshot at S = 5 (6.7): the rows below the tail are not
+ * damage, and the headers of batches ending below it go with them. */
+static void test_retained_tail_verify_and_headers(void)
+{
+    s_fresh();
+    const char *name = "VN/GOV/BCA/population";
+    char err[300] = "";
+    lt_store_t *s = s_open();
+    lt_stream_t st = s_stream(s, name);
+    for (uint64_t seq = 1; seq <= 10; seq++)
+        s_append(s, &st, name, seq, 100);
+    st.last_seq = 10;
+    lt_store_batch_t b;
+    memset(&b, 0, sizeof b);
+    b.first_seq = 1, b.last_seq = 5;
+    CU_ASSERT_EQUAL(lt_store_batch_put(s, st.id, &b), 0);
+    b.first_seq = 6, b.last_seq = 10;
+    CU_ASSERT_EQUAL(lt_store_batch_put(s, st.id, &b), 0);
+    for (uint64_t seq = 1; seq <= 5; seq++)
+        CU_ASSERT_EQUAL(lt_store_log_delete(s, st.id, seq), 0);
+    /* Before the tail is recorded, the hole is damage... */
+    uint64_t damaged = 0;
+    CU_ASSERT(lt_store_verify_stream(s, NULL, name, &st, 1, s_count_damage, &damaged, err,
+                                     sizeof err) > 0);
+    CU_ASSERT_EQUAL(damaged, 5 + 10); /* the records, and the unverifiable headers */
+    /* ...after it, it is the pruned part of the log. */
+    CU_ASSERT_EQUAL(lt_store_tail_set(s, st.id, 6), 0);
+    CU_ASSERT_EQUAL(lt_store_batch_prune(s, st.id, 6), 0);
+    lt_store_batch_t h;
+    CU_ASSERT_EQUAL(lt_store_batch_find(s, st.id, 1, &h), 1);
+    CU_ASSERT_EQUAL(h.first_seq, 6);
+    damaged = 0;
+    CU_ASSERT_EQUAL(lt_store_verify_stream(s, NULL, name, &st, 1, s_count_damage, &damaged, err,
+                                           sizeof err),
+                    1); /* only the header of 6..10: no owner key without a directory */
+    CU_ASSERT_EQUAL(damaged, 5);
+    lt_store_destroy(&s);
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -524,6 +561,8 @@ int main(void)
          test_migrates_older_schema},
         {"a store of a newer schema is refused, naming both versions", test_refuses_newer_schema},
         {"a record edited behind the store's back is never read", test_damaged_record_never_read},
+        {"verify starts at the retained tail; headers below it are pruned",
+         test_retained_tail_verify_and_headers},
         {NULL, NULL},
     };
     int rc = ut_main("lt_store", NULL, NULL, tests);

@@ -1,0 +1,284 @@
+/* lt_valid: field checks of received messages (PROTOCOL.md 4.2, 4.5). */
+#include "lt_valid.h"
+#include "lt_limits.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistr.h>
+
+/* Nested messages the walk follows: the schemas are flat (4.2), so this
+ * only bounds what a future schema could make of a hostile frame. */
+#define MAX_DEPTH 8
+
+size_t lt_valid_varint(const uint8_t *p, size_t len, uint64_t *v)
+{
+    *v = 0;
+    for (size_t i = 0; i < len && i < 10; i++) {
+        *v |= (uint64_t)(p[i] & 0x7f) << (7 * i);
+        if (!(p[i] & 0x80))
+            return i + 1;
+    }
+    return 0;
+}
+
+/* 1 when n bytes at p are valid UTF-8 without NUL (4.5): a NUL would cut
+ * the string short for every C receiver, while others see all of it. */
+static int s_text_ok(const uint8_t *p, size_t n)
+{
+    return memchr(p, 0, n) == NULL && u8_check(p, n) == NULL;
+}
+
+/* Appends ".name" (or "name" at the start) to the path at offset at. */
+static size_t s_path(char *where, size_t wlen, size_t at, const char *name)
+{
+    if (at >= wlen)
+        return at;
+    int n = snprintf(where + at, wlen - at, "%s%s", at ? "." : "", name);
+    return n < 0 ? at : at + (size_t)n;
+}
+
+static int s_walk(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_t len, int depth,
+                  char *where, size_t wlen, size_t at)
+{
+    size_t off = 0;
+    while (off < len) {
+        uint64_t key, v;
+        size_t n = lt_valid_varint(buf + off, len - off, &key);
+        if (!n || (key >> 3) == 0 || (key >> 3) > 0x1fffffff)
+            goto bad_encoding;
+        off += n;
+        int wt = (int)(key & 7);
+        if (wt == 0) {
+            if (!(n = lt_valid_varint(buf + off, len - off, &v)))
+                goto bad_encoding;
+            off += n;
+            continue;
+        }
+        if (wt == 1 || wt == 5) {
+            size_t w = wt == 1 ? 8 : 4;
+            if (len - off < w)
+                goto bad_encoding;
+            off += w;
+            continue;
+        }
+        if (wt != 2 || !(n = lt_valid_varint(buf + off, len - off, &v)) || v > len - off - n)
+            goto bad_encoding;
+        off += n;
+        /* Unknown field numbers are skipped: a later revision may add them
+         * (11), and what this receiver does not read it never echoes. */
+        const ProtobufCFieldDescriptor *f =
+            protobuf_c_message_descriptor_get_field(d, (unsigned)(key >> 3));
+        if (f && f->type == PROTOBUF_C_TYPE_STRING && !s_text_ok(buf + off, (size_t)v)) {
+            s_path(where, wlen, at, f->name);
+            return -1;
+        }
+        if (f && f->type == PROTOBUF_C_TYPE_MESSAGE) {
+            size_t sub = s_path(where, wlen, at, f->name);
+            if (depth >= MAX_DEPTH || s_walk(f->descriptor, buf + off, (size_t)v, depth + 1,
+                                             where, wlen, sub) != 0)
+                return -1;
+            if (at < wlen)
+                where[at] = 0;
+        }
+        off += (size_t)v;
+    }
+    return 0;
+bad_encoding:
+    s_path(where, wlen, at, "(encoding)");
+    return -1;
+}
+
+int lt_valid_utf8(const ProtobufCMessageDescriptor *desc, const uint8_t *buf, size_t len,
+                  char *where, size_t wlen)
+{
+    if (wlen)
+        where[0] = 0;
+    return s_walk(desc, buf, len, 0, where, wlen, 0);
+}
+
+int lt_valid_text(const char *s)
+{
+    return u8_check((const uint8_t *)s, strlen(s)) == NULL;
+}
+
+char *lt_valid_sanitise(char *s)
+{
+    uint8_t *p = (uint8_t *)s;
+    size_t left = strlen(s);
+    while (left > 0) {
+        ucs4_t uc;
+        int n = u8_mbtoucr(&uc, p, left);
+        if (n <= 0) {
+            *p = '?';
+            n = 1;
+        }
+        p += n;
+        left -= (size_t)n;
+    }
+    return s;
+}
+
+/* ---- per body ------------------------------------------------------------ */
+
+static Lienthong__ErrorCode s_fail(Lienthong__ErrorCode code, char *err, size_t errlen,
+                                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static Lienthong__ErrorCode s_fail(Lienthong__ErrorCode code, char *err, size_t errlen,
+                                   const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+#define MALFORMED LIENTHONG__ERROR_CODE__ERR_MALFORMED
+#define TOO_LARGE LIENTHONG__ERROR_CODE__ERR_TOO_LARGE
+
+Lienthong__ErrorCode lt_valid_stream(const char *stream, const char *what, char *err,
+                                     size_t errlen)
+{
+    if (!stream[0])
+        return s_fail(MALFORMED, err, errlen, "%s.stream must not be empty", what);
+    if (strlen(stream) >= LT_STREAM_ID_MAX)
+        return s_fail(MALFORMED, err, errlen, "%s.stream is longer than %llu bytes", what,
+                      (unsigned long long)LT_STREAM_ID_MAX - 1);
+    return LIENTHONG__ERROR_CODE__ERR_NONE;
+}
+
+Lienthong__ErrorCode lt_valid_subscribe(const Lienthong__Subscribe *m, char *err, size_t errlen)
+{
+    Lienthong__ErrorCode code = lt_valid_stream(m->stream, "subscribe", err, errlen);
+    if (code)
+        return code;
+    /* Errors about a feed start with its stream id (4.4). */
+    if (m->from_seq == 0)
+        return s_fail(MALFORMED, err, errlen, "%s: from_seq must be at least 1", m->stream);
+    if (m->from_seq == 1 && m->prev_hash.len != 0)
+        return s_fail(MALFORMED, err, errlen, "%s: prev_hash must be empty at from_seq 1, not %llu "
+                      "bytes", m->stream, (unsigned long long)m->prev_hash.len);
+    if (m->from_seq > 1 && m->prev_hash.len != 32)
+        return s_fail(MALFORMED, err, errlen, "%s: prev_hash must be 32 bytes, not %llu",
+                      m->stream, (unsigned long long)m->prev_hash.len);
+    return LIENTHONG__ERROR_CODE__ERR_NONE;
+}
+
+/* The stream and signature of a signed part of a snapshot (what). */
+static Lienthong__ErrorCode s_signed_part(const char *stream, const char *what, size_t sig_len,
+                                          char *err, size_t errlen)
+{
+    Lienthong__ErrorCode code = lt_valid_stream(stream, what, err, errlen);
+    if (code)
+        return code;
+    if (sig_len != 64)
+        return s_fail(MALFORMED, err, errlen, "%s: %s signature must be 64 bytes, not %zu", stream,
+                      what, sig_len);
+    return LIENTHONG__ERROR_CODE__ERR_NONE;
+}
+
+Lienthong__ErrorCode lt_valid_snapshot_chunk(const Lienthong__SnapshotChunk *c, char *err,
+                                             size_t errlen)
+{
+    Lienthong__ErrorCode code = s_signed_part(c->stream, "snapshot_chunk", c->signature.len, err,
+                                              errlen);
+    if (code)
+        return code;
+    if (c->n_records == 0)
+        return s_fail(MALFORMED, err, errlen, "%s: a snapshot chunk carries no records",
+                      c->stream);
+    if (c->n_records > LT_BATCH_MAX_RECORDS)
+        return s_fail(TOO_LARGE, err, errlen, "%s: a snapshot chunk of %zu records (at most %d)",
+                      c->stream, c->n_records, LT_BATCH_MAX_RECORDS);
+    return LIENTHONG__ERROR_CODE__ERR_NONE;
+}
+
+Lienthong__ErrorCode lt_valid_snapshot_end(const Lienthong__SnapshotEnd *e, char *err,
+                                           size_t errlen)
+{
+    Lienthong__ErrorCode code = s_signed_part(e->stream, "snapshot_end", e->signature.len, err,
+                                              errlen);
+    if (code)
+        return code;
+    if (e->state_root.len != 32)
+        return s_fail(MALFORMED, err, errlen, "%s: snapshot end state_root must be 32 bytes, "
+                      "not %zu", e->stream, e->state_root.len);
+    return LIENTHONG__ERROR_CODE__ERR_NONE;
+}
+
+/* request_id, dataset and deadline-free checks common to both requests. */
+static Lienthong__ErrorCode s_request(const char *what, uint64_t id, const char *dataset,
+                                      char *err, size_t errlen)
+{
+    if (id == 0)
+        return s_fail(MALFORMED, err, errlen, "%s.request_id must not be 0", what);
+    if (!dataset[0])
+        return s_fail(MALFORMED, err, errlen, "%s.dataset must not be empty", what);
+    return LIENTHONG__ERROR_CODE__ERR_NONE;
+}
+
+Lienthong__ErrorCode lt_valid_lookup(const Lienthong__LookupRequest *q, char *err, size_t errlen)
+{
+    Lienthong__ErrorCode code = s_request("lookup_request", q->request_id, q->dataset, err, errlen);
+    if (code)
+        return code;
+    if (!q->key[0])
+        return s_fail(MALFORMED, err, errlen, "%s.key must not be empty", "lookup_request");
+    if (q->n_fields > LT_QUERY_MAX_FIELDS)
+        return s_fail(TOO_LARGE, err, errlen, "%s: a lookup may name at most %d fields",
+                      "lookup_request", LT_QUERY_MAX_FIELDS);
+    return LIENTHONG__ERROR_CODE__ERR_NONE;
+}
+
+/* One key (or subject) and its claims. */
+static Lienthong__ErrorCode s_key_claims(const char *key, size_t n_claims, size_t k, char *err,
+                                         size_t errlen)
+{
+    if (!key[0])
+        return s_fail(MALFORMED, err, errlen, "%s: key %zu is empty", "verify_request", k);
+    if (n_claims == 0)
+        return s_fail(MALFORMED, err, errlen, "%s: key %zu has no claims", "verify_request", k);
+    if (n_claims > LT_QUERY_MAX_CLAIMS)
+        return s_fail(TOO_LARGE, err, errlen, "%s: at most %d claims per key", "verify_request",
+                      LT_QUERY_MAX_CLAIMS);
+    return LIENTHONG__ERROR_CODE__ERR_NONE;
+}
+
+Lienthong__ErrorCode lt_valid_verify(const Lienthong__VerifyRequest *q, char *err, size_t errlen)
+{
+    Lienthong__ErrorCode code = s_request("verify_request", q->request_id, q->dataset, err, errlen);
+    if (code)
+        return code;
+    if (q->n_subjects && (q->n_keys || q->n_claims))
+        return s_fail(MALFORMED, err, errlen, "%s: keys and claims, or subjects, not both",
+                      "verify_request");
+    size_t n = q->n_subjects ? q->n_subjects : q->n_keys;
+    if (n == 0)
+        return s_fail(MALFORMED, err, errlen, "%s: names no key", "verify_request");
+    if (n > LT_QUERY_MAX_KEYS)
+        return s_fail(TOO_LARGE, err, errlen, "%s: at most %d keys (or subjects)",
+                      "verify_request", LT_QUERY_MAX_KEYS);
+    for (size_t k = 0; k < n && !code; k++)
+        code = q->n_subjects ? s_key_claims(q->subjects[k]->key, q->subjects[k]->n_claims, k, err,
+                                            errlen)
+                             : s_key_claims(q->keys[k], q->n_claims, k, err, errlen);
+    return code;
+}
+
+Lienthong__ErrorCode lt_valid_on_behalf(const Lienthong__OnBehalf *w, char *err, size_t errlen)
+{
+    if (w && (strlen(w->application) > LT_ON_BEHALF_MAX || strlen(w->officer) > LT_ON_BEHALF_MAX))
+        return s_fail(MALFORMED, err, errlen, "%s: application and officer are at most %d bytes",
+                      "on_behalf", LT_ON_BEHALF_MAX);
+    return LIENTHONG__ERROR_CODE__ERR_NONE;
+}
+
+uint64_t lt_valid_request_id(const Lienthong__Envelope *env)
+{
+    switch (env->body_case) {
+    case LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST: return env->lookup_request->request_id;
+    case LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST: return env->verify_request->request_id;
+    case LIENTHONG__ENVELOPE__BODY_PUBLISH: return env->publish->request_id;
+    default: return 0;
+    }
+}

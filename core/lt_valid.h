@@ -1,0 +1,58 @@
+/* lt_valid: the field checks of every message received (PROTOCOL.md 4.2
+ * check 8, 4.5), in one place for every receiver.
+ *
+ * Two layers. lt_valid_utf8 walks the exact bytes of an encoded message of
+ * any type, guided by its descriptor, and checks that every `string` field,
+ * at any depth, is valid UTF-8 without NUL (4.5): lt_wire_decode applies it
+ * to every envelope, and the receivers of nested messages carried as bytes
+ * (answers, records, directories, payloads) apply it to those. Then one
+ * function per request body checks what the protocol requires of its
+ * fields (ids non-empty, lengths, counts); each handler calls its own
+ * before acting. Every failure names the field, never the bad bytes. */
+#ifndef LT_VALID_H
+#define LT_VALID_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lienthong.pb-c.h"
+
+/* Reads a base-128 varint at p; returns the bytes used, 0 when malformed. */
+size_t lt_valid_varint(const uint8_t *p, size_t len, uint64_t *v);
+
+/* 0 when every string field of the encoded message buf of type desc is
+ * valid UTF-8 without NUL; -1 with the field's path ("subscribe.stream")
+ * in where when one is not, or when the encoding cannot be walked. */
+int lt_valid_utf8(const ProtobufCMessageDescriptor *desc, const uint8_t *buf, size_t len,
+                  char *where, size_t wlen) __attribute__((warn_unused_result));
+
+/* 1 when s (a C string) is valid UTF-8. */
+int lt_valid_text(const char *s);
+
+/* Makes the C string s valid UTF-8 in place: every byte that does not
+ * start a valid sequence becomes '?' (so text cut in the middle of a
+ * character, or echoing input, never goes out invalid). Returns s. */
+char *lt_valid_sanitise(char *s);
+
+/* Field checks of one request body (PROTOCOL.md 4.2 check 8, 6.2, 7.1,
+ * 7.5, 7.6, 8.5). Each returns ERR_NONE, or the code to answer
+ * (ERR_MALFORMED, or ERR_TOO_LARGE for a count over its limit) with the
+ * reason in err, which starts with the stream id for a feed (4.4). */
+Lienthong__ErrorCode lt_valid_subscribe(const Lienthong__Subscribe *m, char *err, size_t errlen);
+Lienthong__ErrorCode lt_valid_stream(const char *stream, const char *what, char *err,
+                                     size_t errlen);
+Lienthong__ErrorCode lt_valid_lookup(const Lienthong__LookupRequest *q, char *err, size_t errlen);
+Lienthong__ErrorCode lt_valid_verify(const Lienthong__VerifyRequest *q, char *err, size_t errlen);
+Lienthong__ErrorCode lt_valid_on_behalf(const Lienthong__OnBehalf *w, char *err, size_t errlen);
+/* A snapshot's parts (PROTOCOL.md 6.7): the stream, 1 to 1024 records per
+ * chunk, a 64-byte signature, a 32-byte state root. */
+Lienthong__ErrorCode lt_valid_snapshot_chunk(const Lienthong__SnapshotChunk *c, char *err,
+                                             size_t errlen);
+Lienthong__ErrorCode lt_valid_snapshot_end(const Lienthong__SnapshotEnd *e, char *err,
+                                           size_t errlen);
+
+/* The request_id of a lookup, verify or publish envelope, else 0: what an
+ * Error about the envelope echoes (4.4). */
+uint64_t lt_valid_request_id(const Lienthong__Envelope *env);
+
+#endif

@@ -1,0 +1,252 @@
+/* lt_auditarc: exports old audit segments to verifiable files and removes
+ * them from the live log without breaking its chain. */
+#include "lt_auditarc.h"
+#include "lt_clock.h"
+#include "lt_log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define REMOVE_CHUNK 5000 /* entries removed per transaction */
+
+static int s_fail(sqlite3 *db, const char *what, char *err, size_t errlen)
+{
+    snprintf(err, errlen, "%s: %s", what, sqlite3_errmsg(db));
+    return -1;
+}
+
+/* One integer from sql with ?1 = a, or dflt when it yields NULL or no row. */
+static int s_int(sqlite3 *db, const char *sql, int64_t a, int64_t dflt, int64_t *out)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_int64(st, 1, a);
+    int rc = sqlite3_step(st);
+    *out = rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL ? sqlite3_column_int64(st, 0)
+                                                                          : dflt;
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* The segment to export: after the anchor, through the newest entry older
+ * than before_ms that carries a checkpoint (so the segment's head is
+ * signed). *last < *first when there is none. */
+static int s_choose(sqlite3 *db, int64_t before_ms, uint64_t *first, uint64_t *last)
+{
+    int64_t anchor, through;
+    if (s_int(db, "SELECT seq FROM anchor", 0, 0, &anchor) != 0 ||
+        s_int(db, "SELECT MAX(c.seq) FROM checkpoints c JOIN audit a ON a.seq = c.seq "
+                  "WHERE a.at_ms < ?1", before_ms, 0, &through) != 0)
+        return -1;
+    *first = (uint64_t)anchor + 1;
+    *last = through > anchor ? (uint64_t)through : (uint64_t)anchor;
+    return 0;
+}
+
+/* Creates out exclusively: an existing file (an earlier export) is never
+ * overwritten. */
+static int s_create(const char *out, char *err, size_t errlen)
+{
+    int fd = open(out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: %s", out, strerror(errno));
+        return -1;
+    }
+    close(fd);
+    return lt_audit_create(out, err, errlen);
+}
+
+/* Copies the segment into the attached file x, in one transaction (one
+ * consistent read of the live log; the file's commit is synced). */
+static int s_copy(sqlite3 *db, const char *member, uint64_t first, uint64_t last, char *err,
+                  size_t errlen)
+{
+    static const char *sql =
+        "BEGIN;"
+        "CREATE TABLE x.segment (member TEXT NOT NULL, first_seq INTEGER NOT NULL,"
+        "  last_seq INTEGER NOT NULL, exported_at_ms INTEGER NOT NULL);"
+        "INSERT INTO x.audit (seq, at_ms, event, peer, target, subject, fields, purpose, case_ref,"
+        "  detail, hash, application, officer) SELECT seq, at_ms, event, peer, target, subject,"
+        "  fields, purpose, case_ref, detail, hash, application, officer FROM main.audit"
+        "  WHERE seq >= :first AND seq <= :last;"
+        /* the anchor's checkpoint too: the file proves where it chains from */
+        "INSERT INTO x.checkpoints SELECT * FROM main.checkpoints"
+        "  WHERE seq >= :first - 1 AND seq <= :last;"
+        "INSERT INTO x.anchor SELECT * FROM main.anchor;"
+        "INSERT INTO x.segment VALUES (:member, :first, :last, :now);"
+        "COMMIT;";
+    const char *tail = sql;
+    int rc = 0;
+    while (rc == 0 && tail && *tail) {
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(db, tail, -1, &st, &tail) != SQLITE_OK)
+            return s_fail(db, "exporting", err, errlen);
+        if (!st)
+            break;
+        int i;
+        if ((i = sqlite3_bind_parameter_index(st, ":first")))
+            sqlite3_bind_int64(st, i, (int64_t)first);
+        if ((i = sqlite3_bind_parameter_index(st, ":last")))
+            sqlite3_bind_int64(st, i, (int64_t)last);
+        if ((i = sqlite3_bind_parameter_index(st, ":member")))
+            sqlite3_bind_text(st, i, member, -1, SQLITE_STATIC);
+        if ((i = sqlite3_bind_parameter_index(st, ":now")))
+            sqlite3_bind_int64(st, i, lt_clock_now_ms());
+        rc = sqlite3_step(st) == SQLITE_DONE ? 0 : s_fail(db, "exporting", err, errlen);
+        sqlite3_finalize(st);
+    }
+    if (rc)
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+/* Records the new anchor (the file's signed head), then removes the
+ * exported entries and checkpoints in short transactions. */
+static int s_remove(sqlite3 *db, const char *out, uint64_t first, uint64_t last,
+                    const uint8_t head[LT_HASH_BYTES], char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO anchor VALUES (1, ?1, ?2, ?3, ?4)", -1, &st,
+                           NULL) != SQLITE_OK)
+        return s_fail(db, "anchoring", err, errlen);
+    sqlite3_bind_int64(st, 1, (int64_t)last);
+    sqlite3_bind_blob(st, 2, head, LT_HASH_BYTES, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, out, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, lt_clock_now_ms());
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : s_fail(db, "anchoring", err, errlen);
+    sqlite3_finalize(st);
+    for (uint64_t lo = first > 1 ? first - 1 : 0; rc == 0 && lo < last; lo += REMOVE_CHUNK) {
+        uint64_t hi = lo + REMOVE_CHUNK < last ? lo + REMOVE_CHUNK : last;
+        char sql[256];
+        /* The checkpoint of the anchor (last) stays: it signs the anchor. */
+        snprintf(sql, sizeof sql,
+                 "BEGIN IMMEDIATE; DELETE FROM audit WHERE seq > %llu AND seq <= %llu;"
+                 "DELETE FROM checkpoints WHERE seq >= %llu AND seq <= %llu AND seq < %llu; COMMIT;",
+                 (unsigned long long)lo, (unsigned long long)hi, (unsigned long long)lo,
+                 (unsigned long long)hi, (unsigned long long)last);
+        if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+            rc = s_fail(db, "removing exported entries (the next export finishes it)", err, errlen);
+            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        }
+    }
+    return rc;
+}
+
+/* Copies the segment to out and checks the file; fills rep. */
+static int s_write_file(sqlite3 *db, const char *out, const char *member, uint64_t first,
+                        uint64_t last, const uint8_t *const *pks, size_t n_pks,
+                        lt_audit_report_t *rep, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    if (s_create(out, err, errlen) != 0)
+        return -1;
+    int rc = sqlite3_prepare_v2(db, "ATTACH DATABASE ?1 AS x", -1, &st, NULL) == SQLITE_OK &&
+                     sqlite3_bind_text(st, 1, out, -1, SQLITE_STATIC) == SQLITE_OK &&
+                     sqlite3_step(st) == SQLITE_DONE
+                 ? 0 : s_fail(db, out, err, errlen);
+    sqlite3_finalize(st);
+    if (rc == 0) {
+        rc = s_copy(db, member, first, last, err, errlen);
+        sqlite3_exec(db, "DETACH DATABASE x", NULL, NULL, NULL);
+    }
+    if (rc == 0 && lt_auditarc_verify(out, pks, n_pks, rep, err, errlen) != 0)
+        rc = -1;
+    if (rc != 0)
+        unlink(out); /* nothing was removed from the live log */
+    return rc;
+}
+
+int lt_auditarc_export(const char *live, const char *out, const char *member, int64_t before_ms,
+                       const uint8_t *const *pks, size_t n_pks, lt_auditarc_export_t *res,
+                       char *err, size_t errlen)
+{
+    sqlite3 *db = NULL;
+    lt_audit_report_t rep;
+    int rc = -1;
+    memset(res, 0, sizeof *res);
+    res->first = 1;
+    /* A broken live log is reported, never exported as if it were sound. */
+    if (lt_audit_check_keys(live, pks, n_pks, &rep, err, errlen) != 0)
+        return -1;
+    if (sqlite3_open_v2(live, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ||
+        sqlite3_busy_timeout(db, 5000) != SQLITE_OK ||
+        s_choose(db, before_ms, &res->first, &res->last) != 0) {
+        s_fail(db, live, err, errlen);
+        goto out;
+    }
+    if (res->last < res->first) {
+        rc = 0; /* nothing old enough */
+        goto out;
+    }
+    if (s_write_file(db, out, member, res->first, res->last, pks, n_pks, &rep, err, errlen) != 0)
+        goto out;
+    res->entries = rep.entries;
+    rc = s_remove(db, out, res->first, res->last, rep.head, err, errlen);
+out:
+    sqlite3_close(db);
+    return rc;
+}
+
+/* The segment row: member and the seqs it claims. */
+static int s_segment(const char *file, char *member, size_t len, uint64_t *first, uint64_t *last,
+                     char *err, size_t errlen)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+    if (sqlite3_open_v2(file, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, "SELECT member, first_seq, last_seq FROM segment", -1, &st, NULL) !=
+            SQLITE_OK) {
+        snprintf(err, errlen, "%s is not an exported audit segment: %s", file,
+                 db ? sqlite3_errmsg(db) : "cannot open");
+    } else if (sqlite3_step(st) != SQLITE_ROW) {
+        snprintf(err, errlen, "%s: no segment row", file);
+    } else {
+        snprintf(member, len, "%s", (const char *)sqlite3_column_text(st, 0));
+        *first = (uint64_t)sqlite3_column_int64(st, 1);
+        *last = (uint64_t)sqlite3_column_int64(st, 2);
+        rc = 0;
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return rc;
+}
+
+int lt_auditarc_member(const char *file, char *member, size_t len, char *err, size_t errlen)
+{
+    uint64_t first, last;
+    return s_segment(file, member, len, &first, &last, err, errlen);
+}
+
+int lt_auditarc_verify(const char *file, const uint8_t *const *pks, size_t n_pks,
+                       lt_audit_report_t *rep, char *err, size_t errlen)
+{
+    char member[256];
+    uint64_t first, last;
+    if (s_segment(file, member, sizeof member, &first, &last, err, errlen) != 0 ||
+        lt_audit_check_keys(file, pks, n_pks, rep, err, errlen) != 0)
+        return -1;
+    if (rep->anchor + 1 != first || rep->last != last || rep->entries <= 0) {
+        snprintf(err, errlen, "%s claims entries %llu..%llu but holds %llu..%llu", file,
+                 (unsigned long long)first, (unsigned long long)last,
+                 (unsigned long long)rep->anchor + 1, (unsigned long long)rep->last);
+        return -1;
+    }
+    return 0;
+}
+
+int lt_auditarc_joins(const lt_audit_report_t *prev, const lt_audit_report_t *next, char *err,
+                      size_t errlen)
+{
+    if (next->anchor == prev->last && memcmp(next->anchor_hash, prev->head, LT_HASH_BYTES) == 0)
+        return 0;
+    snprintf(err, errlen, "the chain does not continue: entries %llu..%llu, then %llu..%llu",
+             (unsigned long long)prev->anchor + 1, (unsigned long long)prev->last,
+             (unsigned long long)next->anchor + 1, (unsigned long long)next->last);
+    return -1;
+}

@@ -1,0 +1,57 @@
+/* lt_auditarc: audit retention, exporting old segments of the audit log
+ * (docs/operations.md, "Audit retention").
+ *
+ * A segment is a run of entries, from the live log's anchor (or its start)
+ * through an entry that carries a signed checkpoint. It is exported to a new
+ * SQLite file holding the entries, their checkpoints, the anchor the segment
+ * chains from and a `segment` row (member, first and last seq): the same
+ * tables as the live log, so lt_audit_check verifies it with nothing but the
+ * member's public signing key. Only once the file is durable and verified
+ * are the entries removed from the live log, which first records the last
+ * one as its anchor (seq and hash, with its signed checkpoint kept): the
+ * live log's chain goes on from there, and the anchor equals the file's
+ * signed head, so the two join without a gap. Removal runs in short
+ * transactions, so that the running gateway's commits wait at most briefly;
+ * an interrupted removal leaves a consistent log (entries at or below the
+ * anchor are ignored) and the next export finishes it. */
+#ifndef LT_AUDITARC_H
+#define LT_AUDITARC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lt_audit.h"
+
+/* What an export wrote. */
+typedef struct {
+    uint64_t first, last; /* seqs exported; first > last when there was nothing to export */
+    long entries;
+} lt_auditarc_export_t;
+
+/* Exports the entries of the live log at live that are older than
+ * before_ms (unix ms), up to the newest signed checkpoint among them, to
+ * the new file out (which must not exist), checks the file under the keys
+ * pks[0..n_pks) (the member's signing key, and its previous one after a
+ * rotation, PROTOCOL.md 5.5), then
+ * removes them from the live log. member names the log's member in the
+ * file. Returns 0 (res->entries may be 0: nothing old enough), or -1 with
+ * err. */
+int lt_auditarc_export(const char *live, const char *out, const char *member, int64_t before_ms,
+                       const uint8_t *const *pks, size_t n_pks, lt_auditarc_export_t *res,
+                       char *err, size_t errlen);
+
+/* The member named by an exported file's segment row, into member. 0 or -1. */
+int lt_auditarc_member(const char *file, char *member, size_t len, char *err, size_t errlen);
+
+/* Checks an exported file under one of pks[0..n_pks): the chain from its anchor, every
+ * checkpoint, a signed last entry, and that its segment row matches what
+ * was checked. Returns 0 with rep filled, or -1 with err. */
+int lt_auditarc_verify(const char *file, const uint8_t *const *pks, size_t n_pks,
+                       lt_audit_report_t *rep, char *err, size_t errlen);
+
+/* 0 when next continues prev without a gap: its anchor is prev's last
+ * entry, with the same hash; -1 with err otherwise. */
+int lt_auditarc_joins(const lt_audit_report_t *prev, const lt_audit_report_t *next, char *err,
+                      size_t errlen);
+
+#endif

@@ -1,0 +1,385 @@
+/* lt_feed_repair: damaged records in the store (docs/ARCHITECTURE.md 4.2,
+ * PROTOCOL.md 6.10). A read that meets a record failing its checksum stops
+ * before it; the damage is logged once at error level, the sink or peer that
+ * wanted it gets an Error naming the range, and a replica asks the owner for
+ * the batch holding it again, verifies the answer against the signed header
+ * it kept, and writes the records back. */
+#include "lt_feed_int.h"
+#include "lt_clock.h"
+#include "lt_log.h"
+#include "lt_peers.h"
+#include "lt_store_verify.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A replica asks for the same damaged batch again no sooner than this, or,
+ * after the store could not write the repair even after a rebuild (an
+ * operator's matter, docs/operations.md "Damaged store"), than the second. */
+#define REPAIR_RETRY_MS  2000
+#define REPAIR_GIVEUP_MS 600000
+
+/* The end of the damaged run that starts at seq: probes forward while the
+ * records stay damaged, within one batch's worth. */
+static uint64_t s_damage_end(lt_feed_t *self, const lt_feed_stream_t *st, uint64_t seq)
+{
+    uint64_t last = seq;
+    while (last < st->last_seq && last - seq < LT_BATCH_MAX_RECORDS) {
+        uint8_t *rec = NULL;
+        size_t len;
+        int rc = lt_store_get(self->ctx->store, st->id, last + 1, &rec, &len);
+        free(rec);
+        if (rc != LT_STORE_DAMAGED)
+            break;
+        last++;
+    }
+    return last;
+}
+
+/* Asks the owner for the kept batch that holds seq again. */
+static void s_request(lt_feed_t *self, lt_feed_stream_t *st, uint64_t seq)
+{
+    lt_feed_replica_t *f = lt_feed_replica_find(self, st->name);
+    lt_store_batch_t h;
+    int64_t now = lt_clock_mono_ms();
+    if (!f || !f->owner[0])
+        return;
+    int found = lt_store_batch_find(self->ctx->store, st->id, seq, &h);
+    if (found != 1 || h.first_seq > seq) {
+        if (st->repair_first != seq)
+            lt_error("store", "%s: cannot repair record %llu: no signed batch header kept for it",
+                     st->name, (unsigned long long)seq);
+        st->repair_first = seq;
+        return;
+    }
+    if (st->repair_first == h.first_seq && now < st->repair_at)
+        return;
+    Lienthong__Range m = LIENTHONG__RANGE__INIT;
+    m.stream = st->name;
+    m.first_seq = h.first_seq;
+    m.last_seq = h.last_seq;
+    m.prev_hash.data = h.prev_hash;
+    m.prev_hash.len = LT_HASH_BYTES;
+    void *sock = lt_peers_link(self->ctx->peers, f->owner);
+    if (!sock || lt_wire_send_body(sock, NULL, 0, LIENTHONG__ENVELOPE__BODY_RANGE, &m) != 0)
+        return;
+    st->repair_first = h.first_seq;
+    st->repair_at = now + REPAIR_RETRY_MS;
+    lt_info("store", "%s: asked %s for records %llu..%llu again", st->name, f->owner,
+            (unsigned long long)h.first_seq, (unsigned long long)h.last_seq);
+}
+
+/* Remembers and logs (once) the damaged run first..last and why. */
+static void s_mark(lt_feed_t *self, lt_feed_stream_t *st, uint64_t first, uint64_t last,
+                   const char *why)
+{
+    if (st->damaged_first == first)
+        return;
+    st->damaged_first = first;
+    st->damaged_last = last;
+    lt_error("store",
+             "%s: records %llu..%llu are damaged in the store (%s); they are not "
+             "delivered%s",
+             st->name, (unsigned long long)first, (unsigned long long)last, why,
+             lt_feed_replica_find(self, st->name) ? "; fetching them again from the owner"
+                                                  : "; run: lienthong store verify");
+}
+
+void lt_feed_damaged(lt_feed_t *self, lt_feed_stream_t *st, uint64_t seq)
+{
+    if (st->damaged_first != seq) {
+        char why[64];
+        snprintf(why, sizeof why, "%s", lt_store_damaged_why(self->ctx->store));
+        s_mark(self, st, seq, s_damage_end(self, st, seq), why);
+    }
+    s_request(self, st, seq);
+}
+
+int lt_feed_damage_cap(lt_feed_t *self, lt_feed_stream_t *st, uint64_t seq, int64_t *max)
+{
+    if (!st->damaged_first || seq > st->damaged_last)
+        return 0;
+    if (seq >= st->damaged_first) {
+        s_request(self, st, st->damaged_first);
+        return LT_STORE_DAMAGED;
+    }
+    if (seq + (uint64_t)*max > st->damaged_first)
+        *max = (int64_t)(st->damaged_first - seq);
+    return 0;
+}
+
+/* ---- the bounded check at start ------------------------------------------------ */
+
+typedef struct {
+    lt_feed_t *self;
+    lt_feed_stream_t *st;
+} tail_t;
+
+static void s_on_damage(void *arg, const char *stream, uint64_t first, uint64_t last,
+                        const char *why)
+{
+    (void)stream;
+    tail_t *t = arg;
+    /* The first damaged range is the one to repair first; later ones are
+     * found again as reads reach them. */
+    if (!t->st->damaged_first)
+        s_mark(t->self, t->st, first, last, why);
+}
+
+void lt_feed_check_tail(lt_feed_t *self, lt_feed_stream_t *st, const lt_stream_t *cursor)
+{
+    char err[400] = "";
+    tail_t t = {self, st};
+    uint64_t from =
+        cursor->last_seq > LT_STORE_TAIL_CHECK ? cursor->last_seq - LT_STORE_TAIL_CHECK + 1 : 1;
+    if (cursor->last_seq == 0)
+        return;
+    if (lt_store_verify_stream(self->ctx->store, self->ctx->dir, st->name, cursor, from,
+                               s_on_damage, &t, err, sizeof err) < 0)
+        lt_error("store", "cannot check the tail of %s: %s", st->name, err);
+}
+
+void lt_feed_repair_tick(lt_feed_t *self)
+{
+    for (size_t i = 0; i < self->n_replicas; i++) {
+        lt_feed_stream_t *st = self->replicas[i].stream;
+        if (st->damaged_first)
+            s_request(self, st, st->damaged_first);
+    }
+}
+
+int lt_feed_send_damaged(void *sock, const uint8_t *rid, size_t rid_len, const lt_feed_stream_t *st)
+{
+    char msg[LT_STREAM_ID_MAX + 160];
+    snprintf(msg, sizeof msg,
+             "%s: records %llu..%llu are damaged in this gateway's store and are not "
+             "delivered until repaired",
+             st->name, (unsigned long long)st->damaged_first, (unsigned long long)st->damaged_last);
+    Lienthong__DamagedRange d = LIENTHONG__DAMAGED_RANGE__INIT;
+    d.stream = (char *)st->name;
+    d.first_seq = st->damaged_first;
+    d.last_seq = st->damaged_last;
+    Lienthong__Error e = LIENTHONG__ERROR__INIT;
+    e.code = LIENTHONG__ERROR_CODE__ERR_INTERNAL;
+    e.message = msg;
+    e.damaged = &d;
+    return lt_wire_send_body(sock, rid, rid_len, LIENTHONG__ENVELOPE__BODY_ERROR, &e);
+}
+
+/* ---- owner: a range asked again ------------------------------------------------ */
+
+/* The checks of PROTOCOL.md 6.10 on a Range request; sets *st when they pass. */
+static Lienthong__ErrorCode s_range_check(lt_feed_t *self, const char *member,
+                                          const Lienthong__Range *m, lt_feed_stream_t **st,
+                                          char *why, size_t len)
+{
+    if (m->batch) {
+        snprintf(why, len, "%s: a range request carries no batch", m->stream);
+        return LIENTHONG__ERROR_CODE__ERR_MALFORMED;
+    }
+    Lienthong__ErrorCode code = lt_feed_may_subscribe(self, member, m->stream, why, len);
+    if (code)
+        return code;
+    if (!(*st = lt_feed_stream(self, m->stream))) {
+        snprintf(why, len, "%s: cannot open stream", m->stream);
+        return LIENTHONG__ERROR_CODE__ERR_INTERNAL;
+    }
+    if (m->first_seq == 0 || m->last_seq < m->first_seq || m->last_seq > (*st)->last_seq ||
+        m->last_seq - m->first_seq >= LT_BATCH_MAX_RECORDS ||
+        m->prev_hash.len != (m->first_seq > 1 ? LT_HASH_BYTES : 0)) {
+        snprintf(why, len, "%s: cannot send records %llu..%llu again (last is %llu)", m->stream,
+                 (unsigned long long)m->first_seq, (unsigned long long)m->last_seq,
+                 (unsigned long long)(*st)->last_seq);
+        return LIENTHONG__ERROR_CODE__ERR_SEQUENCE;
+    }
+    /* Records below the retained tail are gone (6.8): the consumer's remedy
+     * is a snapshot (6.7, Subscribe.snapshot). */
+    if (m->first_seq < (*st)->tail_first) {
+        snprintf(why, len, "%s: records before %llu are no longer kept; ask for a snapshot",
+                 m->stream, (unsigned long long)(*st)->tail_first);
+        return LIENTHONG__ERROR_CODE__ERR_SEQUENCE;
+    }
+    return LIENTHONG__ERROR_CODE__ERR_NONE;
+}
+
+/* Reads and signs the range; -1 after answering with an Error. */
+static int s_range_send(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
+                        const Lienthong__Range *m, lt_feed_stream_t *st)
+{
+    static const uint8_t zeros[LT_HASH_BYTES];
+    const lt_feed_chunk_t *c = &self->chunk;
+    int64_t want = (int64_t)(m->last_seq - m->first_seq + 1);
+    int n = lt_feed_chunk_read(self, st, m->first_seq, want);
+    if (n == LT_STORE_DAMAGED)
+        return lt_feed_send_damaged(sock, in->rid, in->rid_len, st), -1;
+    if (n != want) {
+        (void)lt_wire_send_error(sock, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_TOO_LARGE,
+                                 0, "%s: records %llu..%llu do not fit one batch here", st->name,
+                                 (unsigned long long)m->first_seq, (unsigned long long)m->last_seq);
+        return -1;
+    }
+    uint8_t sig[LT_SIG_BYTES], hash[LT_HASH_BYTES];
+    const uint8_t *prev = m->first_seq > 1 ? m->prev_hash.data : zeros;
+    if (lt_batch_sign(self->ctx->keys, st->name, m->first_seq, c->recs, c->n, prev, sig, hash) != 0)
+        return -1;
+    Lienthong__Batch b = LIENTHONG__BATCH__INIT;
+    b.stream = st->name;
+    b.first_seq = m->first_seq;
+    b.n_records = c->n;
+    b.records = (ProtobufCBinaryData *)c->recs;
+    b.signature.data = sig;
+    b.signature.len = sizeof sig;
+    b.signed_at_ms = lt_clock_now_ms();
+    Lienthong__Range r = *m;
+    r.prev_hash.len = 0; /* the answer carries the range and the batch */
+    r.batch = &b;
+    return lt_wire_send_body(sock, in->rid, in->rid_len, LIENTHONG__ENVELOPE__BODY_RANGE, &r);
+}
+
+void lt_feed_on_range_request(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
+                              const Lienthong__Range *m)
+{
+    char why[512];
+    lt_feed_stream_t *st = NULL;
+    Lienthong__ErrorCode code = s_range_check(self, in->user_id, m, &st, why, sizeof why);
+    if (code) {
+        lt_feed_refuse(self, sock, in, "range request", m->stream, code, why);
+        return;
+    }
+    if (s_range_send(self, sock, in, m, st) == 0)
+        lt_info("feed", "sent %s records %llu..%llu again to %s", st->name,
+                (unsigned long long)m->first_seq, (unsigned long long)m->last_seq, in->user_id);
+}
+
+/* ---- replica: writing the range back --------------------------------------------- */
+
+/* The batch_hash that must follow the kept batch h: the next kept batch's
+ * prev hash, or the stream's head. */
+static int s_next_hash(lt_feed_t *self, const lt_feed_replica_t *f, const lt_store_batch_t *h,
+                       uint8_t out[LT_HASH_BYTES])
+{
+    lt_store_batch_t next;
+    if (h->last_seq == f->cursor.last_seq) {
+        memcpy(out, f->cursor.last_hash, LT_HASH_BYTES);
+        return 0;
+    }
+    if (lt_store_batch_find(self->ctx->store, f->stream->id, h->last_seq + 1, &next) != 1 ||
+        next.first_seq != h->last_seq + 1)
+        return -1;
+    memcpy(out, next.prev_hash, LT_HASH_BYTES);
+    return 0;
+}
+
+/* Verifies b against the kept header and the chain around it (PROTOCOL.md
+ * 6.10); fills *h with the header to keep. */
+static int s_range_verify(lt_feed_t *self, const lt_feed_replica_t *f, const Lienthong__Batch *b,
+                          lt_store_batch_t *h, char *err, size_t errlen)
+{
+    const Lienthong__Member *m = lt_dir_member(self->ctx->dir, f->owner);
+    uint8_t hash[LT_HASH_BYTES], want[LT_HASH_BYTES];
+    if (!m || b->n_records == 0 ||
+        lt_store_batch_find(self->ctx->store, f->stream->id, b->first_seq, h) != 1 ||
+        h->first_seq != b->first_seq || h->last_seq != b->first_seq + b->n_records - 1) {
+        snprintf(err, errlen, "it matches no batch this replica applied");
+        return -1;
+    }
+    /* Either of the owner's signing keys during a rotation (PROTOCOL.md 5.5). */
+    const uint8_t *keys[2];
+    size_t n = lt_dir_signing_keys(m, keys);
+    int rc = -1;
+    for (size_t i = 0; i < n && rc != 0; i++)
+        rc = lt_batch_verify_root(b, f->stream->name, b->first_seq, h->prev_hash, keys[i], hash,
+                                  h->root, err, errlen);
+    if (rc != 0)
+        return -1;
+    if (s_next_hash(self, f, h, want) != 0 || memcmp(hash, want, LT_HASH_BYTES) != 0) {
+        snprintf(err, errlen, "it does not chain to the batches around it");
+        return -1;
+    }
+    memcpy(h->signature, b->signature.data, LT_SIG_BYTES);
+    return 0;
+}
+
+/* Writes the verified records and header back in one transaction; on
+ * failure the store's reason is in err, and *corrupt says whether SQLite
+ * found the file corrupt where it had to write. */
+static int s_range_write(lt_feed_t *self, const lt_feed_replica_t *f, const Lienthong__Batch *b,
+                         const lt_store_batch_t *h, int *corrupt, char *err, size_t errlen)
+{
+    lt_store_t *store = self->ctx->store;
+    int rc = lt_store_begin(store);
+    for (size_t i = 0; rc == 0 && i < b->n_records; i++)
+        rc = lt_store_replace(store, f->stream->id, b->first_seq + i, b->records[i].data,
+                              b->records[i].len);
+    if (rc == 0)
+        rc = lt_store_batch_put(store, f->stream->id, h);
+    if (rc == 0)
+        rc = lt_store_commit(store);
+    if (rc != 0) {
+        snprintf(err, errlen, "%s", lt_store_error(store));
+        *corrupt = lt_store_corrupt(store);
+        lt_store_rollback(store);
+    }
+    return rc;
+}
+
+/* A page SQLite finds corrupt cannot be written in place: the store is
+ * rebuilt from what is readable (the rows lost there read as missing and
+ * are fetched again like any damage), then the write is tried once more. */
+static int s_range_write_rebuild(lt_feed_t *self, const lt_feed_replica_t *f,
+                                 const Lienthong__Batch *b, const lt_store_batch_t *h, char *err,
+                                 size_t errlen)
+{
+    int corrupt = 0;
+    int64_t lost = 0;
+    if (s_range_write(self, f, b, h, &corrupt, err, errlen) == 0)
+        return 0;
+    if (!corrupt)
+        return -1;
+    lt_error("store",
+             "%s: SQLite finds the store corrupt (%s); rebuilding it from what is "
+             "readable",
+             f->stream->name, err);
+    if (lt_store_rebuild(self->ctx->store, &lost, err, errlen) != 0)
+        return -1;
+    lt_warn("store",
+            "store rebuilt: %lld log rows were unreadable and are fetched again from "
+            "their owners",
+            (long long)lost);
+    return s_range_write(self, f, b, h, &corrupt, err, errlen);
+}
+
+void lt_feed_on_range_batch(lt_feed_t *self, const char *owner, const Lienthong__Range *m)
+{
+    const Lienthong__Batch *b = m->batch;
+    lt_feed_replica_t *f = b ? lt_feed_replica_find(self, b->stream) : NULL;
+    lt_store_batch_t h;
+    char err[300];
+    if (!f || strcmp(f->owner, owner) != 0) {
+        lt_warn("feed", "unexpected range of %s from %s ignored", m->stream, owner);
+        return;
+    }
+    if (s_range_verify(self, f, b, &h, err, sizeof err) != 0) {
+        lt_error("store", "%s: records %llu.. sent again by %s refused: %s", b->stream,
+                 (unsigned long long)b->first_seq, owner, err);
+        return;
+    }
+    if (s_range_write_rebuild(self, f, b, &h, err, sizeof err) != 0) {
+        lt_error("store",
+                 "%s: cannot write repaired records %llu..%llu: %s; the store needs "
+                 "rebuilding (docs/operations.md \"Damaged store\")",
+                 b->stream, (unsigned long long)h.first_seq, (unsigned long long)h.last_seq, err);
+        f->stream->repair_at = lt_clock_mono_ms() + REPAIR_GIVEUP_MS;
+        return;
+    }
+    lt_info("store",
+            "%s: repaired records %llu..%llu from %s (verified against the owner's "
+            "signature)",
+            b->stream, (unsigned long long)h.first_seq, (unsigned long long)h.last_seq, owner);
+    lt_feed_stream_t *st = f->stream;
+    if (st->damaged_first >= h.first_seq && st->damaged_first <= h.last_seq) {
+        st->damaged_first = st->damaged_last = 0;
+        st->repair_first = 0;
+    }
+}

@@ -1,0 +1,174 @@
+/* lt_gwdir: choosing the directory at start and watching its expiry
+ * (PROTOCOL.md 5.3, 5.6). */
+#include "lt_gwdir.h"
+#include "lt_gwstats.h"
+#include "lt_log.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DAY_S 86400
+
+static void s_time(int64_t t, char *buf, size_t len)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* ---- start ------------------------------------------------------------------ */
+
+/* Opens path with every check of 5.3 but the expiry, which decides how the
+ * gateway runs, not whether it starts. NULL with the reason in why. */
+static lt_dir_t *s_open(const lt_gwcfg_t *cfg, const lt_dir_pins_t *trust, const char *path,
+                        int64_t now, char *why, size_t len)
+{
+    lt_dir_t *d = lt_dir_load(path, trust, cfg->federation, 0, why, len);
+    if (d && lt_dir_get(d)->issued_at > now + LT_DIR_MAX_AHEAD_S) {
+        char ts[32];
+        s_time(lt_dir_get(d)->issued_at, ts, sizeof ts);
+        snprintf(why, len, "%s: directory version %llu is issued in the future (%s); check the "
+                 "clock", path, (unsigned long long)lt_dir_version(d), ts);
+        lt_dir_destroy(&d);
+    }
+    return d;
+}
+
+/* "version 3, valid until T" or "version 3, EXPIRED at T". */
+static void s_describe(const lt_dir_t *d, int64_t now, char *buf, size_t len)
+{
+    char ts[32];
+    s_time(lt_dir_expires(d), ts, sizeof ts);
+    snprintf(buf, len, "version %llu, %s %s", (unsigned long long)lt_dir_version(d),
+             now >= lt_dir_expires(d) ? "EXPIRED at" : "valid until", ts);
+}
+
+/* Logs which of the two was taken and why. */
+static void s_log_choice(const lt_dir_t *taken, const char *taken_path, const lt_dir_t *other,
+                         const char *other_path, const char *other_why, int64_t now)
+{
+    char a[128], b[128];
+    s_describe(taken, now, a, sizeof a);
+    if (other)
+        s_describe(other, now, b, sizeof b);
+    if (!other && other_why)
+        lt_info("directory", "starting with %s (%s); the other copy is not usable: %s",
+                taken_path, a, other_why);
+    else if (!other)
+        lt_info("directory", "starting with %s (%s)", taken_path, a);
+    else
+        lt_info("directory", "starting with %s (%s): newer than %s (%s)", taken_path, a,
+                other_path, b);
+}
+
+lt_dir_t *lt_gwdir_load(const lt_gwcfg_t *cfg, const char *adopted_path, char *err, size_t errlen)
+{
+    char why_conf[700], why_adopted[700];
+    int64_t now = (int64_t)time(NULL);
+    lt_dir_pins_t trust;
+    lt_dir_t *conf = s_open(cfg, &cfg->pins, cfg->directory_file, now, why_conf, sizeof why_conf);
+    lt_dir_t *adopted = NULL;
+    int have_adopted = access(adopted_path, F_OK) == 0;
+    /* The adopted copy may be signed by a next authority key the configured
+     * directory announces (PROTOCOL.md 5.5). */
+    lt_dir_trust(&cfg->pins, conf, &trust);
+    if (have_adopted &&
+        !(adopted = s_open(cfg, &trust, adopted_path, now, why_adopted, sizeof why_adopted)))
+        lt_warn("directory", "ignoring the directory adopted earlier: %s", why_adopted);
+    /* And the configured file by one the adopted copy announces: the
+     * authority may have signed it with its next key already. */
+    lt_dir_trust(&cfg->pins, adopted, &trust);
+    if (!conf && adopted && trust.count > cfg->pins.count)
+        conf = s_open(cfg, &trust, cfg->directory_file, now, why_conf, sizeof why_conf);
+    /* The newest version wins even when expired: an older one may list a
+     * member since revoked, and falling back on it silently is how a
+     * revocation is undone. */
+    lt_dir_t *taken = conf;
+    if (adopted && (!conf || lt_dir_version(adopted) > lt_dir_version(conf)))
+        taken = adopted;
+    if (!taken) {
+        snprintf(err, errlen, "%s", why_conf);
+        return NULL;
+    }
+    int is_conf = taken == conf;
+    s_log_choice(taken, is_conf ? cfg->directory_file : adopted_path, is_conf ? adopted : conf,
+                 is_conf ? adopted_path : cfg->directory_file,
+                 is_conf ? (have_adopted ? why_adopted : NULL) : (conf ? NULL : why_conf), now);
+    if (is_conf)
+        lt_dir_destroy(&adopted);
+    else
+        lt_dir_destroy(&conf);
+    return taken;
+}
+
+/* ---- expiry ------------------------------------------------------------------ */
+
+int lt_gwdir_watch_init(lt_gwdir_watch_t *w, lt_stats_t *stats)
+{
+    static const lt_stats_def_t expired = {
+        .name = "lienthong_directory_expired",
+        .help = "1 while the directory in use has expired and no data is served to peers "
+                "(PROTOCOL.md 5.6)",
+        .kind = LT_STATS_GAUGE};
+    memset(w, 0, sizeof *w);
+    w->st_expired = lt_gwstats_series(stats, &expired, NULL);
+    return w->st_expired ? 0 : -1;
+}
+
+void lt_gwdir_expired_text(const lt_dir_t *dir, char *buf, size_t len)
+{
+    char ts[32];
+    s_time(lt_dir_expires(dir), ts, sizeof ts);
+    snprintf(buf, len, "directory version %llu expired at %s",
+             (unsigned long long)lt_dir_version(dir), ts);
+}
+
+/* The warning due `left` seconds before the expiry, once per threshold. */
+static void s_warn(lt_gwdir_watch_t *w, const lt_dir_t *dir, int64_t left)
+{
+    int due = left < LT_DIR_WARN_DAYS_NEAR * DAY_S  ? LT_DIR_WARN_DAYS_NEAR
+              : left < LT_DIR_WARN_DAYS_FAR * DAY_S ? LT_DIR_WARN_DAYS_FAR
+                                                     : 0;
+    if (!due || (w->warned && w->warned <= due))
+        return;
+    w->warned = due;
+    char ts[32];
+    s_time(lt_dir_expires(dir), ts, sizeof ts);
+    lt_warn("directory", "directory version %llu expires at %s, in %lld h %lld min (less than %d "
+            "day%s): ask the authority for a renewed directory; at expiry this gateway stops "
+            "serving data to peers", (unsigned long long)lt_dir_version(dir), ts,
+            (long long)(left / 3600), (long long)(left % 3600 / 60), due, due > 1 ? "s" : "");
+}
+
+int lt_gwdir_watch(lt_gwdir_watch_t *w, const lt_dir_t *dir, int64_t now)
+{
+    if (lt_dir_version(dir) != w->version) {
+        /* A new directory: its own warnings, and the end of an expiry. */
+        if (w->expired && now < lt_dir_expires(dir))
+            lt_info("directory", "directory version %llu is valid: serving peers again",
+                    (unsigned long long)lt_dir_version(dir));
+        w->version = lt_dir_version(dir);
+        w->warned = 0;
+        w->expired = 0;
+        w->said_expired_at = 0;
+    }
+    int64_t left = lt_dir_expires(dir) - now;
+    if (left > 0) {
+        s_warn(w, dir, left);
+        lt_stats_set(w->st_expired, 0);
+        return 0;
+    }
+    w->expired = 1;
+    lt_stats_set(w->st_expired, 1);
+    if (w->said_expired_at && now - w->said_expired_at < LT_DIR_EXPIRED_REPEAT_S)
+        return 1;
+    w->said_expired_at = now;
+    char what[128];
+    lt_gwdir_expired_text(dir, what, sizeof what);
+    lt_error("directory", "%s: serving no data to peers (revocations can no longer be trusted) "
+             "until a newer directory is adopted from a peer or by SIGHUP", what);
+    return 1;
+}

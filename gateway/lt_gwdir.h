@@ -1,0 +1,47 @@
+/* lt_gwdir: the directory over the gateway's life (PROTOCOL.md 5.3, 5.6):
+ * which directory to start from, and what its expiry means.
+ *
+ * At start the gateway takes the newest directory that opens (signature,
+ * federation, format, contents) among its configured file and the copy it
+ * adopted from peers, expired or not, and logs which and why: an expired
+ * directory still lets the gateway start, greet its peers and adopt a newer
+ * one from them or by SIGHUP, so the federation heals without a visit to
+ * every host.
+ *
+ * The watch turns the clock into log lines, gauges and one bit the gateway
+ * acts on: a warning 7 days and again 1 day before the expiry, and once
+ * expired an error every minute while the gateway serves no data to peers. */
+#ifndef LT_GWDIR_H
+#define LT_GWDIR_H
+
+#include <stdint.h>
+
+#include "lt_dir.h"
+#include "lt_gwcfg.h"
+#include "lt_stats.h"
+
+/* The newest usable directory among cfg->directory_file and adopted_path
+ * (which may not exist). Logs the choice. NULL with the reasons in err when
+ * neither opens. */
+lt_dir_t *lt_gwdir_load(const lt_gwcfg_t *cfg, const char *adopted_path, char *err, size_t errlen);
+
+typedef struct {
+    uint64_t version;         /* the directory last looked at */
+    int warned;               /* 0, or LT_DIR_WARN_DAYS_FAR / _NEAR once warned */
+    int expired;              /* 1 once now >= expires_at */
+    int64_t said_expired_at;  /* unix seconds of the last "expired" error */
+    lt_stats_series_t *st_expired; /* lienthong_directory_expired: 0 or 1 */
+} lt_gwdir_watch_t;
+
+/* Registers the gauge. Returns 0, or -1 out of memory. */
+int lt_gwdir_watch_init(lt_gwdir_watch_t *w, lt_stats_t *stats);
+
+/* Looks at dir at unix time now (call about once a second, and after an
+ * adoption): logs the warnings and errors due and sets the gauge. Returns
+ * 1 when dir has expired, 0 otherwise. */
+int lt_gwdir_watch(lt_gwdir_watch_t *w, const lt_dir_t *dir, int64_t now);
+
+/* "version N expired at 2026-01-31T00:00:00Z" for messages to peers. */
+void lt_gwdir_expired_text(const lt_dir_t *dir, char *buf, size_t len);
+
+#endif

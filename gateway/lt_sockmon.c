@@ -1,0 +1,125 @@
+/* lt_sockmon: logging what libzmq does to peer connections (see
+ * lt_sockmon.h). */
+#include "lt_sockmon.h"
+#include "lt_clock.h"
+#include "lt_gwstats.h"
+#include "lt_limits.h"
+#include "lt_log.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <zmq.h>
+
+/* Remote addresses remembered by file descriptor, for the line at close;
+ * a slot is reused by whichever descriptor maps to it (implementation). */
+#define ADDRS    1024
+#define ADDR_MAX 64
+
+struct _lt_sockmon_t {
+    size_t cap;
+    int64_t interval_at; /* monotonic ms when the current interval began */
+    unsigned lines;      /* lines written in it */
+    uint64_t held;       /* lines held back in it */
+    lt_stats_series_t *closed;
+    char addr[ADDRS][ADDR_MAX];
+};
+
+lt_sockmon_t *lt_sockmon_new(size_t cap, lt_stats_t *stats)
+{
+    static const lt_stats_def_t def = {
+        .name = "lienthong_peer_connections_closed",
+        .help = "Peer connections closed by libzmq: peer left, heartbeat expired, or a frame "
+                "over the socket cap (PROTOCOL.md 4.4)",
+        .kind = LT_STATS_COUNTER};
+    lt_sockmon_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->cap = cap;
+    self->interval_at = lt_clock_mono_ms();
+    if (!(self->closed = lt_gwstats_series(stats, &def, NULL)))
+        lt_sockmon_destroy(&self);
+    return self;
+}
+
+void lt_sockmon_destroy(lt_sockmon_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    free(*self_p);
+    *self_p = NULL;
+}
+
+void lt_sockmon_tick(lt_sockmon_t *self)
+{
+    int64_t now = lt_clock_mono_ms();
+    if (now - self->interval_at < LT_REFUSE_INTERVAL_MS)
+        return;
+    if (self->held)
+        lt_warn("peer",
+                "%llu more peer connections closed or failed in %lld s, not logged one "
+                "by one (lienthong_peer_connections_closed counts them)",
+                (unsigned long long)self->held, (long long)(now - self->interval_at) / 1000);
+    self->interval_at = now;
+    self->lines = 0;
+    self->held = 0;
+}
+
+/* 1 if this interval may still have a line of its own. */
+static int s_budget(lt_sockmon_t *self)
+{
+    if (self->lines < LT_SOCKMON_LINES) {
+        self->lines++;
+        return 1;
+    }
+    self->held++;
+    return 0;
+}
+
+/* The remote address of an accepted connection, while it is still open. */
+static void s_remember(lt_sockmon_t *self, int fd)
+{
+    struct sockaddr_storage sa;
+    socklen_t len = sizeof sa;
+    char host[INET6_ADDRSTRLEN] = "?";
+    char *out = self->addr[(unsigned)fd % ADDRS];
+    if (getpeername(fd, (struct sockaddr *)&sa, &len) != 0) {
+        snprintf(out, ADDR_MAX, "?");
+        return;
+    }
+    int port = 0;
+    if (sa.ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)&sa;
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+        port = ntohs(in->sin_port);
+    } else if (sa.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+        port = ntohs(in6->sin6_port);
+    }
+    snprintf(out, ADDR_MAX, "%s:%d", host, port);
+}
+
+void lt_sockmon_event(lt_sockmon_t *self, uint16_t event, int32_t value)
+{
+    const char *addr = value >= 0 ? self->addr[(unsigned)value % ADDRS] : "?";
+    if (event == ZMQ_EVENT_ACCEPTED && value >= 0) {
+        s_remember(self, value);
+    } else if (event == ZMQ_EVENT_DISCONNECTED) {
+        lt_stats_inc(self->closed);
+        if (s_budget(self))
+            lt_info("peer",
+                    "connection from %s closed by libzmq: the peer left, its heartbeat "
+                    "expired, or it sent a frame over the socket cap (%zu bytes)",
+                    addr[0] ? addr : "?", self->cap);
+    } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) {
+        if (s_budget(self))
+            lt_warn("peer",
+                    "connection from %s failed its handshake: ZMTP or CURVE protocol error "
+                    "%d",
+                    addr[0] ? addr : "?", (int)value);
+    }
+}

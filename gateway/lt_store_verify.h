@@ -1,0 +1,29 @@
+/* lt_store_verify: checks a store's content proves itself (docs/ARCHITECTURE.md
+ * 4.2): every record against its checksum, and for a replica every kept
+ * batch header against the owner's signature and the hash chain, up to the
+ * stream's cursor. Used by `lienthong store verify` over a whole store and
+ * by the gateway at start over each stream's tail. */
+#ifndef LT_STORE_VERIFY_H
+#define LT_STORE_VERIFY_H
+
+#include "lt_dir.h"
+#include "lt_store.h"
+
+/* Called once per damaged range found: the stream, the records, and why. */
+typedef void (*lt_store_damage_fn)(void *arg, const char *stream, uint64_t first, uint64_t last,
+                                   const char *why);
+
+/* Checks stream st (name) from record `from` to its cursor: the records'
+ * checksums, and, when it has kept batch headers, each batch against the
+ * signing key of the stream's owner in dir and the chain to the cursor's
+ * hash. Reports each damaged range. Returns the number reported, or -1 on a
+ * store error (err says which). */
+int lt_store_verify_stream(lt_store_t *store, const lt_dir_t *dir, const char *name,
+                           const lt_stream_t *st, uint64_t from, lt_store_damage_fn fn, void *arg,
+                           char *err, size_t errlen);
+
+/* lt_store_verify_stream over every stream, from record 1. */
+int lt_store_verify_all(lt_store_t *store, const lt_dir_t *dir, lt_store_damage_fn fn, void *arg,
+                        char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,540 @@
+/* test_auditlog: integration tests of the owner's audit log with real
+ * `lienthong gateway` processes on 127.0.0.1 (docs/ARCHITECTURE.md "Audit
+ * log", PROTOCOL.md 7.3, 8.7).
+ *
+ * The federation: owner VN/GOV/BCA with the population dataset, caller
+ * VN/COM/VIETTEL allowed to look records up; the caller is a direct CURVE
+ * peer of the owner, and names each request in its case reference
+ * ("REQ-<request id>"), so that the owner's audit log can be searched for
+ * every answer the caller received.
+ *
+ * Proves:
+ * - kill -9 right after answers arrived leaves an audit entry for every
+ *   answer the caller received (entries are durable before answers leave);
+ * - a full audit disk (a small tmpfs under the data directory, mounted by
+ *   the test, which needs root) refuses lookups with ERR_UNAVAILABLE naming
+ *   the audit log, turns `status` and ReadyRequest unready, logs the failure
+ *   once, tells a caller's application why at its deadline (the caller
+ *   retries ERR_UNAVAILABLE until then), and recovers by itself when the
+ *   disk has room; the log then
+ *   records the outage, verifies, and holds every answered request;
+ * - old segments exported while the gateway runs verify with the member's
+ *   key alone or with the directory, join each other, and leave a live log
+ *   that verifies from its anchor, also after a restart.
+ *
+ * Usage: test_auditlog /path/to/lienthong (or LIENTHONG_BIN=...). */
+#define _GNU_SOURCE
+#include "lt_feedtest.h"
+#include "lt_clock.h"
+#include "lt_sock.h"
+
+#include <CUnit/Basic.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sodium.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#define ID_OWNER  "VN/GOV/BCA"
+#define ID_CALLER "VN/COM/VIETTEL"
+#define DS        "VN/GOV/BCA/population"
+#define PURPOSE   "KYC"
+#define RECORDS   50
+#define READY_MS  15000
+#define REPLY_MS  5000
+#define MAX_REQS  4000
+
+static const char *s_source =
+    "datasets = ( { id = \"" DS "\"; owner = \"" ID_OWNER "\";\n"
+    "  type = \"lienthong.records.Population\"; key = \"personal_id\"; } );\n"
+    "policies = ( { consumer = \"" ID_CALLER "\"; target = \"" DS "\"; allow = [\"lookup\"];\n"
+    "  fields = [\"full_name\"]; purposes = [\"" PURPOSE "\"]; } );\n";
+
+static lt_it_fed_t g_fed;
+static lt_it_gw_t *g_owner;
+static lt_it_member_t *g_m_caller;
+static lt_ft_model_t g_model;
+static lt_it_peer_t g_peer;
+/* Request ids whose signed answers the caller received. */
+static uint64_t g_answered[MAX_REQS];
+static size_t g_n_answered;
+
+/* ---- the federation of one test ---------------------------------------------- */
+
+/* An owner with RECORDS published records and a caller peer connected to it;
+ * extra: more owner config; data_mount: when set, called before the start
+ * (mounts the data directory). */
+static int s_setup(const char *extra, int (*data_mount)(void))
+{
+    lt_it_member_t *owner;
+    lt_ft_pub_t pub;
+    uint64_t first, last;
+    g_n_answered = 0;
+    if (lt_it_fed_init(&g_fed, "VN") != 0 || !(owner = lt_it_member_add(&g_fed, ID_OWNER, 1)) ||
+        !(g_m_caller = lt_it_member_add(&g_fed, ID_CALLER, 1)))
+        return -1;
+    g_fed.extra_source = s_source;
+    if (!(g_owner = lt_it_gw_new(&g_fed, owner, 1, NULL, extra)) ||
+        (data_mount && data_mount() != 0) || lt_it_gw_run(g_owner, READY_MS) != 0)
+        return -1;
+    if (lt_ft_model_init(&g_model, RECORDS, 38000000000ull) != 0)
+        return -1;
+    lt_ft_pub_init(&pub, DS);
+    for (size_t i = 0; i < RECORDS; i++)
+        if (lt_ft_put(&pub, &g_model, i, "Nguy\xe1\xbb\x85n V\xc4\x83n An", "38", 1) != 0)
+            return -1;
+    if (lt_ft_pub_send(&pub, g_owner, &first, &last, 30000) != 0)
+        return -1;
+    return lt_it_peer_open_gw(&g_peer, g_m_caller, g_owner);
+}
+
+static void s_teardown(void)
+{
+    if (CU_get_number_of_failures() > 0 && g_owner)
+        lt_it_log_dump(g_owner);
+    lt_it_peer_close(&g_peer);
+    lt_ft_model_free(&g_model);
+    lt_it_fed_cleanup(&g_fed);
+    g_owner = NULL;
+}
+
+/* ---- lookups ------------------------------------------------------------------ */
+
+static uint64_t s_id(void)
+{
+    uint64_t id = 0;
+    while (!id)
+        randombytes_buf(&id, sizeof id);
+    return id >> 1; /* fits SQLite's signed integers in REQ-<id> */
+}
+
+/* Sends a lookup of record i on p, due within deadline_ms. */
+static int s_send_lookup_on(lt_it_peer_t *p, uint64_t id, size_t i, int deadline_ms)
+{
+    char case_ref[40];
+    snprintf(case_ref, sizeof case_ref, "REQ-%llu", (unsigned long long)id);
+    Lienthong__LookupRequest q = LIENTHONG__LOOKUP_REQUEST__INIT;
+    q.request_id = id;
+    q.dataset = DS;
+    q.key = g_model.c[i % RECORDS].key;
+    q.purpose = PURPOSE;
+    q.case_ref = case_ref;
+    q.deadline_ms = lt_clock_now_ms() + deadline_ms;
+    Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
+    env.version = LT_PROTO_VERSION;
+    env.body_case = LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST;
+    env.lookup_request = &q;
+    return lt_it_peer_send_env(p, &env, REPLY_MS);
+}
+
+static int s_send_lookup(uint64_t id, size_t i)
+{
+    return s_send_lookup_on(&g_peer, id, i, 60000);
+}
+
+/* The next reply: a signed answer (its request id in *id, recorded as
+ * answered; returns 1) or an Error (code in *code, message copied; returns
+ * 0); -1 when none came. */
+static int s_reply_on(lt_it_peer_t *p, int timeout_ms, uint64_t *id, Lienthong__ErrorCode *code,
+                      char *msg, size_t len)
+{
+    Lienthong__Envelope *env = lt_it_peer_expect_any(
+        p, LT_IT_BODY(LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY) | LT_IT_BODY(LIENTHONG__ENVELOPE__BODY_ERROR),
+        timeout_ms);
+    int rc = -1;
+    if (env && env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR) {
+        *id = env->error->request_id;
+        *code = env->error->code;
+        snprintf(msg, len, "%s", env->error->message);
+        rc = 0;
+    } else if (env) {
+        const Lienthong__SignedAnswer *sa = env->lookup_reply;
+        Lienthong__LookupAnswer *a = lienthong__lookup_answer__unpack(NULL, sa->answer.len, sa->answer.data);
+        if (a) {
+            *id = a->request_id;
+            *code = a->code;
+            if (g_n_answered < MAX_REQS)
+                g_answered[g_n_answered++] = a->request_id;
+            lienthong__lookup_answer__free_unpacked(a, NULL);
+            rc = 1;
+        }
+    }
+    lt_wire_free(&env);
+    return rc;
+}
+
+static int s_reply(int timeout_ms, uint64_t *id, Lienthong__ErrorCode *code, char *msg, size_t len)
+{
+    return s_reply_on(&g_peer, timeout_ms, id, code, msg, len);
+}
+
+/* One lookup and its reply, as s_reply. */
+static int s_lookup(size_t i, Lienthong__ErrorCode *code, char *msg, size_t len)
+{
+    uint64_t id = s_id(), got = 0;
+    if (s_send_lookup(id, i) != 0)
+        return -1;
+    int rc = s_reply(REPLY_MS, &got, code, msg, len);
+    return got == id ? rc : -1;
+}
+
+/* ---- the owner's audit log, read directly ---------------------------------------- */
+
+/* Opens g's audit log read-only and prepares sql. 0 or -1. */
+static int s_query_log(const lt_it_gw_t *g, const char *sql, sqlite3 **db, sqlite3_stmt **st)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/audit.db", g->data_dir);
+    *db = NULL;
+    *st = NULL;
+    return sqlite3_open_v2(path, db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+                   sqlite3_prepare_v2(*db, sql, -1, st, NULL) == SQLITE_OK
+               ? 0 : -1;
+}
+
+/* How many answered requests have no entry of event in g's log. */
+static long s_missing_in(const lt_it_gw_t *g, const char *event)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    long missing = -1;
+    if (s_query_log(g, "SELECT COUNT(*) FROM audit WHERE case_ref = ?1 AND event = ?2", &db, &st) != 0)
+        goto out;
+    sqlite3_bind_text(st, 2, event, -1, SQLITE_STATIC);
+    missing = 0;
+    for (size_t i = 0; i < g_n_answered; i++) {
+        char ref[40];
+        snprintf(ref, sizeof ref, "REQ-%llu", (unsigned long long)g_answered[i]);
+        sqlite3_bind_text(st, 1, ref, -1, SQLITE_TRANSIENT);
+        if (sqlite3_step(st) != SQLITE_ROW || sqlite3_column_int64(st, 0) != 1)
+            missing++;
+        sqlite3_reset(st);
+    }
+out:
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return missing;
+}
+
+/* The same for the owner's "lookup" entries. */
+static long s_missing_entries(void)
+{
+    return s_missing_in(g_owner, "lookup");
+}
+
+/* `lienthong ARGS` in the federation's directory; exit code, output in out. */
+static int s_cli(const char *const *args, char *out, size_t len)
+{
+    snprintf(out, len, "%.4000s/cli.txt", g_fed.dir);
+    return lt_it_run_cli(g_fed.dir, out, args, 30000);
+}
+
+/* A caller gateway linked to the owner, and an application on its local
+ * socket (app->sock NULL on failure). */
+static lt_it_gw_t *s_caller(lt_it_peer_t *app)
+{
+    static const char *peers[] = {ID_OWNER, NULL};
+    char err[256];
+    lt_sock_opts_t o;
+    lt_sock_opts_default(&o);
+    app->sock = NULL;
+    lt_it_gw_t *caller = lt_it_gw_new(&g_fed, g_m_caller, 1, peers, NULL);
+    if (!caller || lt_it_gw_run(caller, READY_MS) != 0 ||
+        lt_it_gw_wait_peer(caller, ID_OWNER, READY_MS) != 0)
+        return caller;
+    app->sock = lt_sock_local_client(lt_it_ctx(), caller->sock_path, &o, err, sizeof err);
+    return caller;
+}
+
+/* ---- kill -9 right after answers ---------------------------------------------------- */
+
+static void test_kill_after_answers(void)
+{
+    enum { N = 300 };
+    uint64_t id;
+    Lienthong__ErrorCode code;
+    char msg[256], out[PATH_MAX];
+    LT_IT_REQUIRE(s_setup(NULL, NULL) == 0);
+    /* Many in flight, so that the last answers leave just before the kill. */
+    for (size_t i = 0; i < N; i++)
+        LT_IT_REQUIRE(s_send_lookup(s_id(), i) == 0);
+    size_t replies = 0;
+    while (replies < N && s_reply(REPLY_MS, &id, &code, msg, sizeof msg) >= 0)
+        replies++;
+    lt_it_gw_kill(g_owner);
+    CU_ASSERT_EQUAL(replies, N);
+    CU_ASSERT_EQUAL(g_n_answered, N);
+    CU_ASSERT_EQUAL(s_missing_entries(), 0);
+    const char *verify[] = {"audit", "--config", g_owner->conf_path, "--verify", NULL};
+    CU_ASSERT_EQUAL(s_cli(verify, out, sizeof out), 0);
+    CU_ASSERT(lt_it_file_contains(out, "intact"));
+out:
+    s_teardown();
+}
+
+/* ---- a full audit disk ----------------------------------------------------------------- */
+
+static char g_mounted[PATH_MAX];
+
+/* The owner's data directory on its own 4 MiB file system. */
+static int s_mount_small(void)
+{
+    if (mkdir(g_owner->data_dir, 0700) != 0 && errno != EEXIST)
+        return -1;
+    if (mount("tmpfs", g_owner->data_dir, "tmpfs", MS_NOSUID | MS_NODEV, "size=4m,mode=0700") != 0) {
+        fprintf(stderr, "test_auditlog: cannot mount a tmpfs on %s: %s\n", g_owner->data_dir,
+                strerror(errno));
+        return -1;
+    }
+    snprintf(g_mounted, sizeof g_mounted, "%s", g_owner->data_dir);
+    return 0;
+}
+
+/* Fills the file system of the data directory; the filler's path in path. */
+static int s_fill_disk(char *path, size_t len)
+{
+    static char block[65536];
+    snprintf(path, len, "%s/filler", g_owner->data_dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -1;
+    ssize_t w;
+    while ((w = write(fd, block, sizeof block)) > 0)
+        ;
+    int full = w < 0 && errno == ENOSPC;
+    close(fd);
+    return full ? 0 : -1;
+}
+
+/* The gateway's answer to ReadyRequest: 1 ready, 0 not (first problem in
+ * why), -1 no answer. */
+static int s_ready(char *why, size_t len)
+{
+    char err[256];
+    lt_sock_opts_t o;
+    lt_sock_opts_default(&o);
+    lt_it_peer_t p = {lt_sock_local_client(lt_it_ctx(), g_owner->sock_path, &o, err, sizeof err), NULL};
+    Lienthong__ReadyRequest q = LIENTHONG__READY_REQUEST__INIT;
+    Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
+    env.version = LT_PROTO_VERSION;
+    env.body_case = LIENTHONG__ENVELOPE__BODY_READY_REQUEST;
+    env.ready_request = &q;
+    int rc = -1;
+    Lienthong__Envelope *rep = NULL;
+    if (p.sock && lt_it_peer_send_env(&p, &env, REPLY_MS) == 0 &&
+        (rep = lt_it_peer_expect(&p, LIENTHONG__ENVELOPE__BODY_READY_REPLY, REPLY_MS))) {
+        rc = rep->ready_reply->ready ? 1 : 0;
+        snprintf(why, len, "%s", rep->ready_reply->n_problems ? rep->ready_reply->problems[0] : "");
+    }
+    lt_wire_free(&rep);
+    if (p.sock)
+        zmq_close(p.sock);
+    return rc;
+}
+
+/* Lookups until one is refused with ERR_UNAVAILABLE; 0, or -1 when none was
+ * within max lookups. */
+static int s_until_refused(size_t max, char *msg, size_t len)
+{
+    Lienthong__ErrorCode code;
+    for (size_t i = 0; i < max; i++) {
+        int rc = s_lookup(i, &code, msg, len);
+        if (rc < 0)
+            return -1;
+        if (rc == 0 && code == LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE) {
+            fprintf(stderr, "test_auditlog: refused after %zu lookups on the full disk: %s\n", i,
+                    msg);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* Lookups every 100 ms until one is answered, within timeout_ms. */
+static int s_until_answered(int timeout_ms)
+{
+    Lienthong__ErrorCode code;
+    char msg[256];
+    for (int64_t end = lt_it_ms() + timeout_ms; lt_it_ms() < end; usleep(100000))
+        if (s_lookup(0, &code, msg, sizeof msg) == 1)
+            return 0;
+    return -1;
+}
+
+/* An application of a caller gateway looks up while the owner refuses:
+ * its ERR_TIMEOUT says what the owner said. 0 with the message in msg. */
+static int s_caller_timeout(char *msg, size_t len)
+{
+    lt_it_peer_t app;
+    lt_it_gw_t *caller = s_caller(&app);
+    Lienthong__Envelope *rep = NULL;
+    int rc = -1;
+    if (app.sock && s_send_lookup_on(&app, s_id(), 0, 2500) == 0 &&
+        (rep = lt_it_peer_expect(&app, LIENTHONG__ENVELOPE__BODY_ERROR, REPLY_MS)) &&
+        rep->error->code == LIENTHONG__ERROR_CODE__ERR_TIMEOUT) {
+        snprintf(msg, len, "%s", rep->error->message);
+        rc = 0;
+    }
+    lt_wire_free(&rep);
+    if (app.sock)
+        zmq_close(app.sock);
+    if (caller)
+        lt_it_gw_kill(caller);
+    return rc;
+}
+
+static void test_full_disk(void)
+{
+    char filler[PATH_MAX + 16], msg[512], why[512], out[PATH_MAX];
+    Lienthong__ErrorCode code;
+    g_mounted[0] = 0;
+    if (geteuid() != 0) {
+        fprintf(stderr, "test_auditlog: the full-disk test needs root (to mount a tmpfs); not run\n");
+        return;
+    }
+    LT_IT_REQUIRE(s_setup(NULL, s_mount_small) == 0);
+    LT_IT_REQUIRE(s_until_answered(REPLY_MS) == 0);
+    long mark = lt_it_log_mark(g_owner);
+    LT_IT_REQUIRE(s_fill_disk(filler, sizeof filler) == 0);
+    /* Each lookup commits its entry: the log fills what room is left. */
+    LT_IT_REQUIRE(s_until_refused(MAX_REQS - 100, msg, sizeof msg) == 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(msg, "audit log"));
+    /* Refused before execution while it lasts; said once in the log. */
+    for (int i = 0; i < 20; i++) {
+        CU_ASSERT_EQUAL(s_lookup(i, &code, msg, sizeof msg), 0);
+        CU_ASSERT_EQUAL(code, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE);
+        usleep(50000);
+    }
+    CU_ASSERT_EQUAL(s_ready(why, sizeof why), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "audit log cannot be written"));
+    const char *status[] = {"status", "--config", g_owner->conf_path, NULL};
+    CU_ASSERT_EQUAL(s_cli(status, out, sizeof out), 3);
+    CU_ASSERT(lt_it_file_contains(out, "ready: NO"));
+    /* A caller's application learns why at its deadline. */
+    CU_ASSERT_EQUAL(s_caller_timeout(msg, sizeof msg), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(msg, "the audit log cannot be written"));
+    CU_ASSERT_EQUAL(lt_it_file_count(g_owner->log_path, mark, "cannot write the audit log", NULL), 1);
+    /* Room again: service resumes by itself. */
+    LT_IT_REQUIRE(unlink(filler) == 0);
+    CU_ASSERT_EQUAL(s_until_answered(10000), 0);
+    CU_ASSERT_EQUAL(s_ready(why, sizeof why), 1);
+    CU_ASSERT_EQUAL(s_cli(status, out, sizeof out), 0);
+    CU_ASSERT(lt_it_log_wait(g_owner, mark, "audit log can be written again", NULL, 5000) == 0);
+    CU_ASSERT_EQUAL(lt_it_gw_stop(g_owner, 10000), 0);
+    CU_ASSERT_EQUAL(s_missing_entries(), 0);
+    const char *verify[] = {"audit", "--config", g_owner->conf_path, "--verify", NULL};
+    CU_ASSERT_EQUAL(s_cli(verify, out, sizeof out), 0);
+    CU_ASSERT(lt_it_file_contains(out, "1 audit outage(s) recorded"));
+    const char *last[] = {"audit", "--config", g_owner->conf_path, "--last", "200", NULL};
+    CU_ASSERT_EQUAL(s_cli(last, out, sizeof out), 0);
+    CU_ASSERT(lt_it_file_contains(out, "lookup or verify requests refused, none answered"));
+out:
+    if (g_owner)
+        lt_it_gw_kill(g_owner);
+    if (g_mounted[0] && umount2(g_mounted, MNT_DETACH) != 0)
+        fprintf(stderr, "test_auditlog: cannot unmount %s: %s\n", g_mounted, strerror(errno));
+    s_teardown();
+}
+
+/* ---- export, removal and verification --------------------------------------------------- */
+
+static int s_lookups(size_t n)
+{
+    Lienthong__ErrorCode code;
+    char msg[256];
+    for (size_t i = 0; i < n; i++)
+        if (s_lookup(i, &code, msg, sizeof msg) != 1)
+            return -1;
+    return 0;
+}
+
+static long s_live_entries(void)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    long n = -1;
+    if (s_query_log(g_owner, "SELECT COUNT(*) FROM audit", &db, &st) == 0 && sqlite3_step(st) == SQLITE_ROW)
+        n = (long)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+static void test_export(void)
+{
+    char out[PATH_MAX], seg1[PATH_MAX], seg2[PATH_MAX], pk[LT_Z85_KEY_LEN + 1];
+    LT_IT_REQUIRE(s_setup("audit_retention_days = 30;\n", NULL) == 0);
+    snprintf(seg1, sizeof seg1, "%.4000s/segment-1.db", g_fed.dir);
+    snprintf(seg2, sizeof seg2, "%.4000s/segment-2.db", g_fed.dir);
+    lt_keys_z85_encode(lt_keys_signing_public(g_owner->member->keys), pk);
+    LT_IT_REQUIRE(s_lookups(20) == 0);
+    /* Nothing is 30 days old yet. */
+    const char *young[] = {"audit", "export", "--config", g_owner->conf_path, "--out", seg1, NULL};
+    CU_ASSERT_EQUAL(s_cli(young, out, sizeof out), 0);
+    CU_ASSERT(lt_it_file_contains(out, "nothing to export"));
+    /* Everything signed so far, while the gateway runs. */
+    const char *all1[] = {"audit", "export", "--config", g_owner->conf_path, "--out", seg1,
+                          "--older-than", "0", NULL};
+    CU_ASSERT_EQUAL(s_cli(all1, out, sizeof out), 0);
+    CU_ASSERT(lt_it_file_contains(out, "exported entries 1.."));
+    long left = s_live_entries();
+    LT_IT_REQUIRE(s_lookups(10) == 0);
+    CU_ASSERT(s_live_entries() >= 10 && s_live_entries() <= left + 10);
+    /* Elsewhere, with only the key or only the directory. */
+    const char *by_key[] = {"audit", "verify", "--file", seg1, "--signing-key", pk, NULL};
+    CU_ASSERT_EQUAL(s_cli(by_key, out, sizeof out), 0);
+    CU_ASSERT(lt_it_file_contains(out, "intact"));
+    const char *by_dir[] = {"audit", "verify", "--file", seg1, "--directory", g_owner->dir_path,
+                            "--authority-key", g_fed.authority_z85, NULL};
+    CU_ASSERT_EQUAL(s_cli(by_dir, out, sizeof out), 0);
+    char other[LT_Z85_KEY_LEN + 1];
+    lt_keys_z85_encode(lt_keys_signing_public(g_m_caller->keys), other);
+    const char *wrong[] = {"audit", "verify", "--file", seg1, "--signing-key", other, NULL};
+    CU_ASSERT_EQUAL(s_cli(wrong, out, sizeof out), 1);
+    const char *live[] = {"audit", "--config", g_owner->conf_path, "--verify", NULL};
+    CU_ASSERT_EQUAL(s_cli(live, out, sizeof out), 0);
+    CU_ASSERT(lt_it_file_contains(out, "were exported"));
+    /* A second segment joins the first; out of order they do not. */
+    const char *all2[] = {"audit", "export", "--config", g_owner->conf_path, "--out", seg2,
+                          "--older-than", "0", NULL};
+    CU_ASSERT_EQUAL(s_cli(all2, out, sizeof out), 0);
+    const char *both[] = {"audit", "verify", "--file", seg1, "--file", seg2, "--config",
+                          g_owner->conf_path, NULL};
+    CU_ASSERT_EQUAL(s_cli(both, out, sizeof out), 0);
+    const char *swapped[] = {"audit", "verify", "--file", seg2, "--file", seg1, "--signing-key", pk,
+                             NULL};
+    CU_ASSERT_EQUAL(s_cli(swapped, out, sizeof out), 1);
+    /* A restart goes on from the anchor. */
+    CU_ASSERT_EQUAL(lt_it_gw_stop(g_owner, 10000), 0);
+    LT_IT_REQUIRE(lt_it_gw_run(g_owner, READY_MS) == 0);
+    lt_it_peer_close(&g_peer);
+    LT_IT_REQUIRE(lt_it_peer_open_gw(&g_peer, g_m_caller, g_owner) == 0);
+    g_n_answered = 0; /* the earlier ones are in the exported files */
+    LT_IT_REQUIRE(s_lookups(5) == 0);
+    CU_ASSERT_EQUAL(s_cli(live, out, sizeof out), 0);
+    CU_ASSERT_EQUAL(s_missing_entries(), 0);
+    CU_ASSERT(s_live_entries() < 30);
+out:
+    s_teardown();
+}
+
+int main(int argc, char **argv)
+{
+    if (sodium_init() < 0)
+        return 2;
+    static const lt_it_test_t tests[] = {
+        {"kill -9 right after answers: every answer received has its entry", test_kill_after_answers},
+        {"a full audit disk refuses answers, says so, and recovers by itself", test_full_disk},
+        {"old segments are exported, removed, verified elsewhere and joined", test_export},
+        {NULL, NULL},
+    };
+    static const lt_it_suite_t suite = {.name = "audit", .tests = tests};
+    return lt_it_main(argc, argv, &suite);
+}

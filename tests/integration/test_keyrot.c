@@ -1,0 +1,446 @@
+/* test_keyrot: key rotation with overlap (PROTOCOL.md 5.5) under load, with
+ * real `lienthong gateway` processes on 127.0.0.1.
+ *
+ * A province replicates the ministry's dataset and looks records up at the
+ * ministry without pause, while the ministry publishes without pause. Then:
+ * the ministry's next keys are generated (`keygen --next`) and listed in the
+ * directory; promoted (`keys promote`) and switched to by SIGHUP; made its
+ * current keys; the authority announces a next key and signs the directory
+ * after that with it. Proves: no lookup and no publish failed, the
+ * province's feed resumed from its cursor (never from seq 0) and its replica
+ * is byte-identical to the ministry's, the batches and answers signed with
+ * the new key were verified, and a restarted gateway whose configured
+ * directory announces the new authority key starts with the directory that
+ * key signed.
+ *
+ * Usage: test_keyrot /path/to/lienthong (or LIENTHONG_BIN=...). */
+#define _GNU_SOURCE
+#include "lt_clock.h"
+#include "lt_feedtest.h"
+#include "lt_itest.h"
+#include "lt_sock.h"
+#include "records/population.pb-c.h"
+
+#include <CUnit/Basic.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#define FED "VN"
+#define ID_OWNER "VN/GOV/BCA"
+#define ID_P38 "VN/PROV/38"
+#define DS "VN/GOV/BCA/population"
+
+#define READY_MS 10000    /* a gateway answers status (generous for ASan) */
+#define STEP_MS 15000     /* a directory spreads, a switch is logged */
+#define CONVERGE_MS 30000 /* a replica catches up */
+#define STOP_MS 5000
+#define CLI_MS 10000
+#define LOOKUP_AHEAD_MS 10000 /* an application's deadline */
+#define N_CITIZENS 40
+
+#define ALIVE LIENTHONG__RECORDS__CITIZEN_STATUS__CITIZEN_ALIVE
+
+static const char *s_source =
+    "datasets = ( { id = \"" DS "\"; owner = \"" ID_OWNER "\";\n"
+    "  type = \"lienthong.records.Population\"; key = \"personal_id\"; } );\n"
+    "policies = (\n"
+    "  { consumer = \"" ID_P38 "\"; target = \"" DS "\"; allow = [\"subscribe\", \"lookup\"];\n"
+    "    fields = [\"full_name\"]; purposes = [\"KYC\"]; } );\n";
+
+/* ---- the load: publishes at the owner, lookups at the province ------------------ */
+
+typedef struct {
+    lt_it_gw_t *owner, *province;
+    lt_ft_model_t *model;
+    volatile int stop;
+    pthread_mutex_t mu;
+    int lookups_ok, lookups_failed, publishes_ok, publishes_failed;
+    char first_failure[512];
+} load_t;
+
+/* Counts a failure; the first one is kept as "what: detail". */
+static void s_fail(load_t *l, int *counter, const char *what, const char *detail)
+{
+    pthread_mutex_lock(&l->mu);
+    if (!l->first_failure[0])
+        snprintf(l->first_failure, sizeof l->first_failure, "%s: %s", what, detail);
+    (*counter)++;
+    pthread_mutex_unlock(&l->mu);
+}
+
+static void s_count(load_t *l, int *counter)
+{
+    pthread_mutex_lock(&l->mu);
+    (*counter)++;
+    pthread_mutex_unlock(&l->mu);
+}
+
+static int s_read(load_t *l, const int *counter)
+{
+    pthread_mutex_lock(&l->mu);
+    int v = *counter;
+    pthread_mutex_unlock(&l->mu);
+    return v;
+}
+
+/* The reply to request id on the application's socket, or NULL. */
+static Lienthong__Envelope *s_reply(void *sock, uint64_t id, int timeout_ms)
+{
+    int64_t end = lt_it_ms() + timeout_ms;
+    while (lt_it_ms() < end) {
+        Lienthong__Envelope *env = lt_it_recv_env(sock, (int)(end - lt_it_ms()));
+        if (!env)
+            return NULL;
+        uint64_t got =
+            env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR ? env->error->request_id : id;
+        if (got == id)
+            return env;
+        lt_wire_free(&env);
+    }
+    return NULL;
+}
+
+/* One lookup of citizen i through the province; NULL when it succeeded,
+ * else what went wrong. */
+static const char *s_lookup(void *sock, size_t i, uint64_t id, char *why, size_t len)
+{
+    char key[16];
+    snprintf(key, sizeof key, "%012llu", 38000000000ULL + (unsigned long long)i);
+    char *fields[] = {"full_name"};
+    Lienthong__LookupRequest q = LIENTHONG__LOOKUP_REQUEST__INIT;
+    q.request_id = id;
+    q.dataset = DS;
+    q.key = key;
+    q.fields = fields;
+    q.n_fields = 1;
+    q.purpose = "KYC";
+    q.case_ref = "ROT-1";
+    q.deadline_ms = lt_clock_now_ms() + LOOKUP_AHEAD_MS;
+    if (lt_wire_send_body(sock, NULL, 0, LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST, &q) != 0)
+        return "cannot send the request";
+    Lienthong__Envelope *env = s_reply(sock, id, LOOKUP_AHEAD_MS + 2000);
+    const char *bad = NULL;
+    if (!env) {
+        bad = "no reply";
+    } else if (env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR) {
+        snprintf(why, len, "error %s: %s", lt_wire_error_name(env->error->code),
+                 env->error->message);
+        bad = why;
+    } else if (env->body_case != LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY) {
+        bad = "not a lookup reply";
+    } else {
+        const Lienthong__SignedAnswer *sa = env->lookup_reply;
+        Lienthong__LookupAnswer *a =
+            lienthong__lookup_answer__unpack(NULL, sa->answer.len, sa->answer.data);
+        if (!a || a->code != LIENTHONG__ERROR_CODE__ERR_NONE || a->n_released != 1)
+            bad = "answer is not the record";
+        if (a)
+            lienthong__lookup_answer__free_unpacked(a, NULL);
+    }
+    lt_wire_free(&env);
+    return bad;
+}
+
+/* Publishes one change of citizen i (a new name each time). */
+static int s_publish(load_t *l, size_t i, unsigned round)
+{
+    lt_ft_pub_t *p = malloc(sizeof *p);
+    if (!p)
+        return -1;
+    char name[64];
+    snprintf(name, sizeof name, "Nguyen Van %u", round);
+    lt_ft_pub_init(p, DS);
+    int rc = lt_ft_put(p, l->model, i, name, "38", ALIVE);
+    if (rc == 0)
+        rc = lt_ft_pub_send(p, l->owner, NULL, NULL, CLI_MS);
+    lt_ft_pub_clear(p);
+    free(p);
+    return rc;
+}
+
+static void *s_load(void *arg)
+{
+    load_t *l = arg;
+    char err[256], why[400];
+    lt_sock_opts_t o;
+    lt_sock_opts_default(&o);
+    o.max_message = LT_LOCAL_MAX_MESSAGE;
+    void *app = lt_sock_local_client(lt_it_ctx(), l->province->sock_path, &o, err, sizeof err);
+    if (!app) {
+        s_fail(l, &l->lookups_failed, "application socket", err);
+        return NULL;
+    }
+    uint64_t id = 5000;
+    for (unsigned round = 0; !l->stop; round++) {
+        if (s_publish(l, round % N_CITIZENS, round) == 0)
+            s_count(l, &l->publishes_ok);
+        else
+            s_fail(l, &l->publishes_failed, "publish", "refused or no PublishAck");
+        const char *bad = s_lookup(app, (round * 7) % N_CITIZENS, ++id, why, sizeof why);
+        if (bad)
+            s_fail(l, &l->lookups_failed, "lookup", bad);
+        else
+            s_count(l, &l->lookups_ok);
+        usleep(20000);
+    }
+    zmq_close(app);
+    return NULL;
+}
+
+/* Waits until n more lookups succeeded than `from`; 0 or -1. */
+static int s_progress(load_t *l, int from, int n, int timeout_ms)
+{
+    int64_t end = lt_it_ms() + timeout_ms;
+    while (s_read(l, &l->lookups_ok) < from + n && lt_it_ms() < end)
+        usleep(20000);
+    return s_read(l, &l->lookups_ok) >= from + n ? 0 : -1;
+}
+
+/* ---- steps -------------------------------------------------------------------------------- */
+
+/* Signs `version` of the directory with `authority` (NULL: the federation's),
+ * installs it as the owner's directory file and reloads the owner; both
+ * gateways must hold it (the province by gossip). */
+static int s_roll_out(lt_it_fed_t *f, lt_it_gw_t *owner, lt_it_gw_t *province, uint64_t version,
+                      const lt_keys_t *authority)
+{
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    int rc = lt_it_dir_bytes(f, version, 0, 0, authority, &bytes, &len);
+    if (rc == 0)
+        rc = lt_it_gw_put_directory(owner, bytes, len);
+    free(bytes);
+    if (rc == 0)
+        rc = lt_it_gw_signal(owner, SIGHUP);
+    if (rc == 0)
+        rc = lt_it_gw_wait_version(owner, version, STEP_MS);
+    if (rc == 0)
+        rc = lt_it_gw_wait_version(province, version, STEP_MS);
+    if (rc != 0)
+        fprintf(stderr, "\n  directory version %llu did not spread\n", (unsigned long long)version);
+    return rc;
+}
+
+/* `lienthong keygen --next` for m, then loads the next keys into m->next. */
+static int s_keygen_next(lt_it_fed_t *f, lt_it_member_t *m)
+{
+    char prefix[PATH_MAX], next[PATH_MAX + 16], out[PATH_MAX + 16], err[512];
+    snprintf(prefix, sizeof prefix, "%.*s", (int)(strlen(m->key_path) - 4), m->key_path);
+    snprintf(next, sizeof next, "%s.next.key", prefix);
+    snprintf(out, sizeof out, "%s/keygen.out", f->dir);
+    const char *args[] = {"keygen", "--next", "--out", prefix, "--member", m->id, NULL};
+    if (lt_it_run_cli(f->dir, out, args, CLI_MS) != 0 ||
+        !lt_it_file_contains(out, "next_transport_key = \"")) {
+        lt_it_file_dump(out);
+        return -1;
+    }
+    /* A second run must not replace keys the directory may list already. */
+    if (lt_it_run_cli(f->dir, out, args, CLI_MS) != 1)
+        return -1;
+    m->next = lt_keys_load(next, err, sizeof err);
+    if (!m->next)
+        fprintf(stderr, "\n  %s\n", err);
+    return m->next ? 0 : -1;
+}
+
+/* `lienthong keys promote` for m's key file. */
+static int s_promote(lt_it_fed_t *f, lt_it_member_t *m)
+{
+    char out[PATH_MAX + 16];
+    snprintf(out, sizeof out, "%s/promote.out", f->dir);
+    const char *args[] = {"keys", "promote", "--key", m->key_path, NULL};
+    int rc = lt_it_run_cli(f->dir, out, args, CLI_MS);
+    if (rc != 0)
+        lt_it_file_dump(out);
+    return rc;
+}
+
+/* 1 if the output of `lienthong gateway --check` of g holds text (it exits
+ * 1 while g runs: its listen address is taken). */
+static int s_check_says(lt_it_fed_t *f, lt_it_gw_t *g, const char *text)
+{
+    char out[PATH_MAX + 32];
+    snprintf(out, sizeof out, "%.4000s/check-%s.out", f->dir, g->member->slug);
+    const char *args[] = {"gateway", "--config", g->conf_path, "--check", NULL};
+    int ok = lt_it_run_cli(f->dir, out, args, CLI_MS) >= 0 && lt_it_file_contains(out, text);
+    if (!ok)
+        lt_it_file_dump(out);
+    return ok;
+}
+
+/* `lienthong audit --verify` of g's audit log: its exit code. */
+static int s_audit_verify(lt_it_fed_t *f, lt_it_gw_t *g)
+{
+    char out[PATH_MAX + 32];
+    snprintf(out, sizeof out, "%.4000s/audit-%s.out", f->dir, g->member->slug);
+    const char *args[] = {"audit", "--config", g->conf_path, "--verify", "--last", "1", NULL};
+    int rc = lt_it_run_cli(f->dir, out, args, CLI_MS);
+    if (rc != 0)
+        lt_it_file_dump(out);
+    return rc;
+}
+
+/* ---- the test ------------------------------------------------------------------------------ */
+
+static void s_dump(lt_it_fed_t *f)
+{
+    for (size_t i = 0; i < f->n_gateways; i++)
+        lt_it_log_dump(&f->gateways[i]);
+}
+
+static void test_rotation_under_load(void)
+{
+    lt_it_fed_t f;
+    lt_ft_model_t model;
+    load_t l;
+    pthread_t th;
+    int started = 0;
+    unsigned failures0 = CU_get_number_of_failures();
+    lt_keys_t *next_auth = NULL;
+    uint8_t *v6 = NULL; /* version 6, for the restart */
+    size_t v6_len = 0;
+    char source[2048], err[512];
+    memset(&l, 0, sizeof l);
+    memset(&model, 0, sizeof model);
+    pthread_mutex_init(&l.mu, NULL);
+    LT_IT_REQUIRE(lt_it_fed_init(&f, FED) == 0);
+    f.extra_source = s_source;
+    lt_it_member_t *mo = lt_it_member_add(&f, ID_OWNER, 1);
+    lt_it_member_t *mp = lt_it_member_add(&f, ID_P38, 1);
+    LT_IT_REQUIRE(mo && mp);
+    static const char *peers[] = {ID_OWNER, NULL};
+    lt_it_gw_t *owner = lt_it_gw_new(&f, mo, 1, NULL, NULL);
+    lt_it_gw_t *province =
+        lt_it_gw_new(&f, mp, 1, peers, "subscribe = ( { stream = \"" DS "\"; } );\n");
+    LT_IT_REQUIRE(owner && province);
+    LT_IT_REQUIRE(lt_it_gw_run(owner, READY_MS) == 0 && lt_it_gw_run(province, READY_MS) == 0);
+    LT_IT_REQUIRE(lt_ft_model_init(&model, N_CITIZENS, 38000000000ULL) == 0);
+    l.owner = owner;
+    l.province = province;
+    l.model = &model;
+    for (size_t i = 0; i < N_CITIZENS; i++)
+        LT_IT_REQUIRE(s_publish(&l, i, 0) == 0);
+    LT_IT_REQUIRE(lt_ft_wait_same(owner, province, DS, CONVERGE_MS) == 0);
+    long mark_p = lt_it_log_mark(province), mark_o = lt_it_log_mark(owner);
+    LT_IT_REQUIRE(pthread_create(&th, NULL, s_load, &l) == 0);
+    started = 1;
+    LT_IT_REQUIRE(s_progress(&l, 0, 5, STEP_MS) == 0);
+
+    /* 1. The ministry's next keys, listed in directory version 2; --check
+     * tells whether the directory lists them yet. */
+    LT_IT_REQUIRE(s_keygen_next(&f, mo) == 0);
+    CU_ASSERT(s_check_says(&f, owner, "is not listed in directory version 1 yet"));
+    LT_IT_REQUIRE(s_roll_out(&f, owner, province, 2, NULL) == 0);
+    CU_ASSERT(s_check_says(&f, owner, "is listed in directory version 2"));
+    LT_IT_REQUIRE(s_progress(&l, s_read(&l, &l.lookups_ok), 5, STEP_MS) == 0);
+
+    /* 2. Promoted and switched to in place: the province finds the new
+     * transport key, verifies batches and answers under the new signing key. */
+    LT_IT_REQUIRE(s_promote(&f, mo) == 0);
+    LT_IT_REQUIRE(lt_it_gw_signal(owner, SIGHUP) == 0);
+    LT_IT_REQUIRE(lt_it_log_wait(owner, mark_o, "switched to the keys", NULL, STEP_MS) == 0);
+    LT_IT_REQUIRE(lt_it_log_wait(province, mark_p, "trying its next transport key", NULL,
+                                 STEP_MS) == 0);
+    LT_IT_REQUIRE(s_progress(&l, s_read(&l, &l.lookups_ok), 10, STEP_MS) == 0);
+
+    /* 3. The next keys become the current ones (version 3). */
+    lt_keys_destroy(&mo->keys);
+    mo->keys = mo->next;
+    mo->next = NULL;
+    LT_IT_REQUIRE(s_roll_out(&f, owner, province, 3, NULL) == 0);
+    LT_IT_REQUIRE(s_progress(&l, s_read(&l, &l.lookups_ok), 5, STEP_MS) == 0);
+
+    /* 4. The province rotates the same way (versions 4 and 5): the ministry
+     * admits its next key, its links reconnect with it. */
+    mark_o = lt_it_log_mark(owner);
+    LT_IT_REQUIRE(s_keygen_next(&f, mp) == 0);
+    LT_IT_REQUIRE(s_roll_out(&f, owner, province, 4, NULL) == 0);
+    LT_IT_REQUIRE(s_promote(&f, mp) == 0);
+    LT_IT_REQUIRE(lt_it_gw_signal(province, SIGHUP) == 0);
+    LT_IT_REQUIRE(lt_it_log_wait(province, mark_p, "switched to the keys", NULL, STEP_MS) == 0);
+    LT_IT_REQUIRE(s_progress(&l, s_read(&l, &l.lookups_ok), 10, STEP_MS) == 0);
+    lt_keys_destroy(&mp->keys);
+    mp->keys = mp->next;
+    mp->next = NULL;
+    LT_IT_REQUIRE(s_roll_out(&f, owner, province, 5, NULL) == 0);
+    LT_IT_REQUIRE(s_progress(&l, s_read(&l, &l.lookups_ok), 5, STEP_MS) == 0);
+    CU_ASSERT(!lt_it_log_has(owner, mark_o, "refused connection", NULL));
+
+    /* 5. The authority announces its next key (version 6, old key), then
+     * signs version 7 with the next key alone. */
+    LT_IT_REQUIRE((next_auth = lt_keys_new(LT_KEYS_AUTHORITY)) != NULL);
+    char z[LT_Z85_KEY_LEN + 1];
+    lt_keys_z85_encode(lt_keys_signing_public(next_auth), z);
+    snprintf(source, sizeof source, "%snext_authority_keys = [\"%s\"];\n", s_source, z);
+    f.extra_source = source;
+    LT_IT_REQUIRE(s_roll_out(&f, owner, province, 6, NULL) == 0);
+    LT_IT_REQUIRE(lt_it_dir_bytes(&f, 6, 0, 0, NULL, &v6, &v6_len) == 0);
+    f.extra_source = s_source;
+    LT_IT_REQUIRE(s_roll_out(&f, owner, province, 7, next_auth) == 0);
+    LT_IT_REQUIRE(s_progress(&l, s_read(&l, &l.lookups_ok), 10, STEP_MS) == 0);
+
+    l.stop = 1;
+    pthread_join(th, NULL);
+    started = 0;
+    fprintf(stderr, "\n  lookups %d ok, %d failed; publishes %d ok, %d failed\n", l.lookups_ok,
+            l.lookups_failed, l.publishes_ok, l.publishes_failed);
+    if (l.first_failure[0])
+        fprintf(stderr, "  first failure: %s\n", l.first_failure);
+    CU_ASSERT_EQUAL(l.lookups_failed, 0);
+    CU_ASSERT_EQUAL(l.publishes_failed, 0);
+    CU_ASSERT(l.lookups_ok >= 40);
+    /* The feed followed through every step from its cursor. */
+    CU_ASSERT(lt_ft_wait_same(owner, province, DS, CONVERGE_MS) == 0);
+    CU_ASSERT(lt_ft_compare(owner, province, DS, err, sizeof err) == 0);
+    CU_ASSERT(lt_ft_check_dataset(province, DS, &model, err, sizeof err) == 0);
+    CU_ASSERT(!lt_it_log_has(province, mark_p, "subscribing to " DS, "at seq 0"));
+    CU_ASSERT(!lt_it_log_has(province, mark_p, "dropped an answer", NULL));
+
+    /* 6. A restart whose configured directory (version 6) announces the
+     * next authority key starts with version 7, which that key signed. */
+    CU_ASSERT(lt_it_gw_stop(province, STOP_MS) == 0);
+    LT_IT_REQUIRE(lt_it_gw_put_directory(province, v6, v6_len) == 0);
+    mark_p = lt_it_log_mark(province);
+    LT_IT_REQUIRE(lt_it_gw_run(province, READY_MS) == 0);
+    CU_ASSERT(lt_it_log_has(province, mark_p, "serving " ID_P38, "(directory v7"));
+    CU_ASSERT(!lt_it_log_has(province, mark_p, "ignoring previously adopted", NULL));
+    CU_ASSERT(lt_it_gw_stop(province, STOP_MS) == 0);
+    CU_ASSERT(lt_it_gw_stop(owner, STOP_MS) == 0);
+    /* Each audit log holds checkpoints of the old and the new signing key. */
+    CU_ASSERT(s_audit_verify(&f, owner) == 0);
+    CU_ASSERT(s_audit_verify(&f, province) == 0);
+    CU_ASSERT(!lt_it_file_contains(owner->log_path, "runtime error:"));
+    CU_ASSERT(!lt_it_file_contains(province->log_path, "runtime error:"));
+out:
+    if (started) {
+        l.stop = 1;
+        pthread_join(th, NULL);
+    }
+    if (CU_get_number_of_failures() != failures0)
+        s_dump(&f);
+    lt_keys_destroy(&next_auth);
+    free(v6);
+    lt_ft_model_free(&model);
+    pthread_mutex_destroy(&l.mu);
+    lt_it_fed_cleanup(&f);
+}
+
+static void s_teardown(void)
+{
+    lt_it_cleanup_all();
+}
+
+int main(int argc, char **argv)
+{
+    static const lt_it_test_t tests[] = {
+        {"member and authority keys rotate under lookups and a feed", test_rotation_under_load},
+        {NULL, NULL},
+    };
+    static const lt_it_suite_t suite = {"keyrot", NULL, NULL, NULL, s_teardown, tests};
+    return lt_it_main(argc, argv, &suite);
+}

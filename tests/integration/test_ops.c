@@ -1,0 +1,435 @@
+/* test_ops: integration tests of a federation's long-run operation (issue
+ * 14 items 3, 5, 6) with real `lienthong gateway` processes on 127.0.0.1.
+ *
+ * Proves: a directory expiring during traffic stops the owner serving data
+ * to peers (feeds stop, lookups are refused with ERR_DIRECTORY naming the
+ * expiry, status and metrics show it, the log says so), while both gateways
+ * keep running; a newer directory delivered to the owner by SIGHUP reaches
+ * the expired consumer from its peer and the feed resumes with no gap
+ * (PROTOCOL.md 5.6). A subscription added by a reload starts its feed, an
+ * invalid file is refused with the old configuration kept, and a removed
+ * subscription stops its feed. After a consumer is killed, the owner's
+ * status shows it disconnected within the heartbeat timeout (3.3) and keeps
+ * its subscriber line with cursor, lag and since when (8.3).
+ *
+ * Usage: test_ops /path/to/lienthong (or LIENTHONG_BIN=...). */
+#define _GNU_SOURCE
+#include "lt_feedtest.h"
+#include "lt_itest.h"
+#include "records/population.pb-c.h"
+
+#include <CUnit/Basic.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define FED "VN"
+#define ID_OWNER "VN/GOV/BCA"
+#define ID_BHXH "VN/GOV/BHXH"
+#define DS "VN/GOV/BCA/population"
+
+#define READY_MS 10000    /* a gateway answers status (generous for ASan) */
+#define PUBLISH_MS 10000  /* a PublishAck */
+#define CONVERGE_MS 20000 /* a replica catches up */
+#define REPLY_MS 3000     /* a reply that must come */
+#define STOP_MS 5000      /* SIGTERM to exit */
+/* The heartbeat timeout (PROTOCOL.md 3.3: five intervals; the test
+ * configurations set heartbeat_ms = 500), plus a second for the loop's
+ * timers and a slow (sanitizer) build. */
+#define LOST_MS (5 * 500 + 1500)
+
+#define ALIVE LIENTHONG__RECORDS__CITIZEN_STATUS__CITIZEN_ALIVE
+
+static const char *s_source =
+    "datasets = ( { id = \"" DS "\"; owner = \"" ID_OWNER "\";\n"
+    "  type = \"lienthong.records.Population\"; key = \"personal_id\"; } );\n"
+    "policies = (\n"
+    "  { consumer = \"" ID_BHXH "\"; target = \"" DS "\"; allow = [\"subscribe\", \"lookup\"];\n"
+    "    fields = [\"full_name\"]; purposes = [\"KYC\"]; } );\n";
+
+typedef struct {
+    lt_it_fed_t f;
+    lt_it_member_t *owner, *bhxh;
+    lt_ft_model_t m;
+} fed_t;
+
+static int s_fed(fed_t *x, size_t citizens)
+{
+    memset(x, 0, sizeof *x);
+    if (lt_it_fed_init(&x->f, FED) != 0 || lt_ft_model_init(&x->m, citizens, 79000000000ULL) != 0)
+        return -1;
+    x->f.extra_source = s_source;
+    x->owner = lt_it_member_add(&x->f, ID_OWNER, 1);
+    x->bhxh = lt_it_member_add(&x->f, ID_BHXH, 1);
+    return x->owner && x->bhxh ? 0 : -1;
+}
+
+/* The owner and the consumer's gateways (not started); the consumer
+ * subscribes to DS when `subscribed`. 0 or -1. */
+static int s_pair(fed_t *x, lt_it_gw_t **owner, lt_it_gw_t **cons, int subscribed)
+{
+    static const char *peers[] = {ID_OWNER, NULL};
+    *owner = lt_it_gw_new(&x->f, x->owner, 1, NULL, NULL);
+    *cons = lt_it_gw_new(&x->f, x->bhxh, 1, peers,
+                         subscribed ? "subscribe = ( { stream = \"" DS "\"; } );" : NULL);
+    return *owner && *cons ? 0 : -1;
+}
+
+static void s_fed_free(fed_t *x)
+{
+    lt_ft_model_free(&x->m);
+    lt_it_fed_cleanup(&x->f);
+}
+
+/* Upserts citizens [from, to) in one Publish on the owner. */
+static int s_publish(lt_it_gw_t *owner, fed_t *x, size_t from, size_t to)
+{
+    lt_ft_pub_t *p = malloc(sizeof *p);
+    int rc = p ? 0 : -1;
+    if (p)
+        lt_ft_pub_init(p, DS);
+    for (size_t i = from; rc == 0 && i < to; i++)
+        rc = lt_ft_put(p, &x->m, i, "Nguy\xe1\xbb\x85n V\xc4\x83n An", "79", ALIVE);
+    if (rc == 0)
+        rc = lt_ft_pub_send(p, owner, NULL, NULL, PUBLISH_MS);
+    if (p)
+        lt_ft_pub_clear(p);
+    free(p);
+    return rc;
+}
+
+#define CHECK(call) CU_ASSERT(lt_ft_ok((call), #call, err))
+
+static unsigned s_failures0;
+static void s_test_start(void)
+{
+    s_failures0 = CU_get_number_of_failures();
+}
+
+/* Stops every gateway still running (each must exit 0) and checks that no
+ * sanitizer report reached a log; dumps the logs when the test failed. */
+static void s_finish(fed_t *x)
+{
+    for (size_t i = 0; i < x->f.n_gateways; i++) {
+        lt_it_gw_t *g = &x->f.gateways[i];
+        if (g->pid > 0)
+            CU_ASSERT_EQUAL(lt_it_gw_stop(g, STOP_MS), 0);
+        CU_ASSERT(!lt_it_file_contains(g->log_path, "Sanitizer"));
+        CU_ASSERT(!lt_it_file_contains(g->log_path, "runtime error:"));
+    }
+    if (CU_get_number_of_failures() != s_failures0)
+        for (size_t i = 0; i < x->f.n_gateways; i++)
+            lt_it_log_dump(&x->f.gateways[i]);
+}
+
+/* The status reply of g (free with lt_wire_free), or NULL. */
+static Lienthong__StatusReply *s_status(lt_it_gw_t *g, Lienthong__Envelope **env)
+{
+    *env = lt_it_gw_status(g, REPLY_MS);
+    return *env && (*env)->body_case == LIENTHONG__ENVELOPE__BODY_STATUS_REPLY
+               ? (*env)->status_reply
+               : NULL;
+}
+
+/* ---- a directory expiring during traffic -------------------------------------- */
+
+/* Both gateways run on the same signed directory version 1, which expires
+ * `secs` seconds from now. */
+static int s_short_directory(fed_t *x, lt_it_gw_t *a, lt_it_gw_t *b, int secs)
+{
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    int rc = lt_it_dir_bytes(&x->f, 1, 0, (int64_t)time(NULL) + secs, NULL, &bytes, &len);
+    if (rc == 0)
+        rc = lt_it_gw_put_directory(a, bytes, len) | lt_it_gw_put_directory(b, bytes, len);
+    free(bytes);
+    return rc;
+}
+
+/* `lienthong lookup` through the consumer; its exit code, output in out. */
+static int s_lookup(fed_t *x, lt_it_gw_t *g, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "%.4000s/lookup.out", x->f.dir);
+    const char *args[] = {"lookup", "--config", g->conf_path, "--dataset", DS, "--key",
+                          x->m.c[0].key, "--purpose", "KYC", "--timeout", "3000", NULL};
+    return lt_it_run_cli(x->f.dir, out, args, 15000);
+}
+
+static void test_expiry_during_traffic(void)
+{
+    fed_t x;
+    char err[1024] = "", out[PATH_MAX];
+    Lienthong__Envelope *env = NULL;
+    uint8_t *v2 = NULL;
+    size_t v2_len = 0;
+    char *metrics = NULL;
+    LT_IT_REQUIRE(s_fed(&x, 300) == 0);
+    lt_it_gw_t *owner = NULL, *cons = NULL;
+    LT_IT_REQUIRE(s_pair(&x, &owner, &cons, 1) == 0);
+    LT_IT_REQUIRE(s_short_directory(&x, owner, cons, 9) == 0);
+    int64_t start = lt_it_ms();
+    LT_IT_REQUIRE(lt_it_gw_run(owner, READY_MS) == 0);
+    LT_IT_REQUIRE(lt_it_gw_run(cons, READY_MS) == 0);
+    /* Under a day left: warned at start, and the status names the expiry. */
+    CU_ASSERT(lt_it_log_has(owner, 0, "expires at", "less than 1 day"));
+    Lienthong__StatusReply *r = s_status(owner, &env);
+    LT_IT_REQUIRE(r != NULL);
+    CU_ASSERT(r->directory_expires_at > (int64_t)time(NULL) && !r->directory_expired);
+    lt_wire_free(&env);
+
+    /* Traffic while valid. */
+    LT_IT_REQUIRE(s_publish(owner, &x, 0, 100) == 0);
+    LT_IT_REQUIRE(lt_ft_wait_same(owner, cons, DS, CONVERGE_MS) == 0);
+    CU_ASSERT_EQUAL(s_lookup(&x, cons, out, sizeof out), 0);
+    LT_IT_REQUIRE(lt_it_ms() - start < 8000); /* still before the expiry */
+
+    /* Expiry: said at error level; no batch, no answer for peers. */
+    LT_IT_REQUIRE(lt_it_log_wait(owner, 0, "expired at", "serving no data to peers", 12000) == 0);
+    CU_ASSERT(lt_it_log_has(owner, 0, " ERROR ", "expired at"));
+    r = s_status(owner, &env);
+    LT_IT_REQUIRE(r != NULL);
+    CU_ASSERT(r->directory_expired);
+    lt_wire_free(&env);
+    metrics = lt_it_gw_metrics(owner, REPLY_MS);
+    CU_ASSERT(metrics && lt_it_metric(metrics, "lienthong_directory_expired") == 1);
+    CU_ASSERT(metrics && lt_it_metric(metrics, "lienthong_directory_expires_in") <= 0);
+    LT_IT_REQUIRE(s_publish(owner, &x, 100, 200) == 0); /* local publishing goes on */
+    CU_ASSERT_EQUAL(lt_ft_last_seq(owner, DS), 200);
+    CU_ASSERT_NOT_EQUAL(s_lookup(&x, cons, out, sizeof out), 0);
+    CU_ASSERT(lt_it_file_contains(out, "ERR_DIRECTORY"));
+    CU_ASSERT(lt_it_file_contains(out, ID_OWNER " serves no data to peers: its directory version 1 "
+                                       "expired at"));
+    usleep(1500 * 1000);
+    CU_ASSERT_EQUAL(lt_ft_last_seq(cons, DS), 100);
+    CU_ASSERT(lt_it_gw_alive(owner) && lt_it_gw_alive(cons));
+
+    /* Healing: version 2 to the owner by SIGHUP; the consumer, expired too,
+     * adopts it from its peer, and the feed resumes where it stopped. */
+    LT_IT_REQUIRE(lt_it_dir_bytes(&x.f, 2, 0, 0, NULL, &v2, &v2_len) == 0);
+    LT_IT_REQUIRE(lt_it_gw_put_directory(owner, v2, v2_len) == 0);
+    long mark = lt_it_log_mark(owner);
+    LT_IT_REQUIRE(lt_it_gw_signal(owner, SIGHUP) == 0);
+    CU_ASSERT(lt_it_log_wait(owner, mark, "version 2 is valid: serving peers again", NULL,
+                             REPLY_MS) == 0);
+    CU_ASSERT_EQUAL(lt_it_gw_wait_version(cons, 2, CONVERGE_MS), 0);
+    LT_IT_REQUIRE(lt_ft_wait_same(owner, cons, DS, CONVERGE_MS) == 0);
+    CHECK(lt_ft_compare(owner, cons, DS, err, sizeof err));
+    CHECK(lt_ft_check_dataset(cons, DS, &x.m, err, sizeof err));
+    CU_ASSERT_EQUAL(s_lookup(&x, cons, out, sizeof out), 0);
+    r = s_status(cons, &env);
+    CU_ASSERT(r && !r->directory_expired);
+    lt_wire_free(&env);
+    s_finish(&x);
+out:
+    free(metrics);
+    free(v2);
+    lt_wire_free(&env);
+    s_fed_free(&x);
+}
+
+/* ---- reload of a subscription --------------------------------------------------- */
+
+/* Rewrites g's configuration as `base` plus `extra`, then SIGHUP; waits for
+ * `expect` in the log after that. */
+static int s_reload(lt_it_gw_t *g, const char *base, const char *extra, const char *expect)
+{
+    long mark = lt_it_log_mark(g);
+    if (lt_it_write_fmt(g->conf_path, "%s\n%s\n", base, extra) != 0 ||
+        lt_it_gw_signal(g, SIGHUP) != 0)
+        return -1;
+    return lt_it_log_wait(g, mark, expect, NULL, REPLY_MS);
+}
+
+static char *s_read(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char *buf = calloc(1, 8192);
+    if (f && buf)
+        (void)!fread(buf, 1, 8191, f);
+    if (f)
+        fclose(f);
+    return buf;
+}
+
+static void test_reload_subscription(void)
+{
+    fed_t x;
+    char err[1024] = "", *base = NULL;
+    Lienthong__Envelope *env = NULL;
+    LT_IT_REQUIRE(s_fed(&x, 300) == 0);
+    lt_it_gw_t *owner = NULL, *cons = NULL;
+    LT_IT_REQUIRE(s_pair(&x, &owner, &cons, 0) == 0 && (base = s_read(cons->conf_path)) != NULL);
+    LT_IT_REQUIRE(lt_it_gw_run(owner, READY_MS) == 0);
+    LT_IT_REQUIRE(lt_it_gw_run(cons, READY_MS) == 0);
+    LT_IT_REQUIRE(s_publish(owner, &x, 0, 100) == 0);
+    usleep(500 * 1000);
+    CU_ASSERT_EQUAL(lt_ft_last_seq(cons, DS), 0); /* not subscribed */
+
+    /* Added by a reload: the feed starts from seq 1 and follows. */
+    CU_ASSERT(s_reload(cons, base, "subscribe = ( { stream = \"" DS "\"; } );\nlog_level = \"debug\";",
+                       "subscription added: " DS) == 0);
+    CU_ASSERT(lt_it_log_has(cons, 0, "log_level info -> debug", NULL));
+    LT_IT_REQUIRE(lt_ft_wait_same(owner, cons, DS, CONVERGE_MS) == 0);
+    LT_IT_REQUIRE(s_publish(owner, &x, 100, 200) == 0);
+    LT_IT_REQUIRE(lt_ft_wait_same(owner, cons, DS, CONVERGE_MS) == 0);
+    CHECK(lt_ft_compare(owner, cons, DS, err, sizeof err));
+
+    /* An invalid file is refused; the running configuration stays. */
+    CU_ASSERT(s_reload(cons, base, "subscribe = ( { stream = \"" DS "\"; } );\nno_such = 1;",
+                       "refused, keeping the running configuration") == 0);
+    LT_IT_REQUIRE(s_publish(owner, &x, 200, 250) == 0);
+    LT_IT_REQUIRE(lt_ft_wait_same(owner, cons, DS, CONVERGE_MS) == 0);
+    CU_ASSERT_EQUAL(lt_ft_last_seq(cons, DS), 250);
+
+    /* Removed by a reload: the feed stops, the replica keeps what it holds. */
+    CU_ASSERT(s_reload(cons, base, "", "subscription removed: " DS) == 0);
+    CU_ASSERT(lt_it_log_wait(owner, 0, "feed " DS " to " ID_BHXH " stopped", "unsubscribed",
+                             REPLY_MS) == 0);
+    LT_IT_REQUIRE(s_publish(owner, &x, 250, 300) == 0);
+    usleep(1500 * 1000);
+    CU_ASSERT_EQUAL(lt_ft_last_seq(cons, DS), 250);
+    Lienthong__StatusReply *r = s_status(cons, &env);
+    LT_IT_REQUIRE(r && r->n_streams == 1);
+    CU_ASSERT_STRING_EQUAL(r->streams[0]->role, "replica (unsubscribed)");
+    lt_wire_free(&env);
+
+    /* And back: it resumes from its durable cursor. */
+    long mark = lt_it_log_mark(cons);
+    CU_ASSERT(s_reload(cons, base, "subscribe = ( { stream = \"" DS "\"; } );",
+                       "subscription added: " DS) == 0);
+    CU_ASSERT(lt_it_log_wait(cons, mark, "subscribing to " DS " from " ID_OWNER " at seq 251",
+                             NULL, REPLY_MS) == 0);
+    LT_IT_REQUIRE(lt_ft_wait_same(owner, cons, DS, CONVERGE_MS) == 0);
+    CHECK(lt_ft_compare(owner, cons, DS, err, sizeof err));
+    CHECK(lt_ft_check_dataset(cons, DS, &x.m, err, sizeof err));
+    s_finish(&x);
+out:
+    free(base);
+    lt_wire_free(&env);
+    s_fed_free(&x);
+}
+
+/* ---- status after a peer dies ------------------------------------------------------- */
+
+/* The owner's subscriber line of member on DS, or NULL. */
+static const Lienthong__SubscriberStatus *s_sub_line(const Lienthong__StatusReply *r,
+                                                     const char *member)
+{
+    for (size_t i = 0; r && i < r->n_streams; i++)
+        for (size_t j = 0; strcmp(r->streams[i]->stream, DS) == 0 && j < r->streams[i]->n_subscribers;
+             j++)
+            if (strcmp(r->streams[i]->subscribers[j]->member, member) == 0)
+                return r->streams[i]->subscribers[j];
+    return NULL;
+}
+
+static const Lienthong__PeerStatus *s_peer(const Lienthong__StatusReply *r, const char *member)
+{
+    for (size_t i = 0; r && i < r->n_peers; i++)
+        if (strcmp(r->peers[i]->member, member) == 0)
+            return r->peers[i];
+    return NULL;
+}
+
+/* Polls the owner's status until member's peer entry shows `connected`;
+ * returns the status envelope then (free it), or NULL on timeout. */
+static Lienthong__Envelope *s_wait_peer_state(lt_it_gw_t *g, const char *member, int connected,
+                                              int timeout_ms)
+{
+    for (int64_t end = lt_it_ms() + timeout_ms; lt_it_ms() < end; usleep(100 * 1000)) {
+        Lienthong__Envelope *env = NULL;
+        const Lienthong__PeerStatus *p = s_peer(s_status(g, &env), member);
+        if (p && p->connected == connected)
+            return env;
+        lt_wire_free(&env);
+    }
+    return NULL;
+}
+
+static void test_status_after_peer_dies(void)
+{
+    fed_t x;
+    char out[PATH_MAX];
+    Lienthong__Envelope *env = NULL;
+    LT_IT_REQUIRE(s_fed(&x, 300) == 0);
+    lt_it_gw_t *owner = NULL, *cons = NULL;
+    LT_IT_REQUIRE(s_pair(&x, &owner, &cons, 1) == 0);
+    LT_IT_REQUIRE(lt_it_gw_run(owner, READY_MS) == 0);
+    LT_IT_REQUIRE(lt_it_gw_run(cons, READY_MS) == 0);
+    LT_IT_REQUIRE(s_publish(owner, &x, 0, 100) == 0);
+    LT_IT_REQUIRE(lt_ft_wait_same(owner, cons, DS, CONVERGE_MS) == 0);
+    LT_IT_REQUIRE((env = s_wait_peer_state(owner, ID_BHXH, 1, REPLY_MS)) != NULL);
+    const Lienthong__SubscriberStatus *sub = s_sub_line(env->status_reply, ID_BHXH);
+    CU_ASSERT(sub && sub->cursor == 100 && sub->lag == 0 && !sub->disconnected);
+    lt_wire_free(&env);
+
+    /* Killed: disconnected within the heartbeat timeout, line kept. */
+    lt_it_gw_kill(cons);
+    int64_t killed = lt_it_ms();
+    LT_IT_REQUIRE(s_publish(owner, &x, 100, 150) == 0);
+    env = s_wait_peer_state(owner, ID_BHXH, 0, LOST_MS + 2000);
+    int64_t took = lt_it_ms() - killed;
+    fprintf(stderr, "[shown disconnected after %lld ms] ", (long long)took);
+    LT_IT_REQUIRE(env != NULL);
+    CU_ASSERT(took <= LOST_MS);
+    const Lienthong__StatusReply *r = env->status_reply;
+    for (size_t i = 0; i < r->n_peers_connected; i++)
+        CU_ASSERT_STRING_NOT_EQUAL(r->peers_connected[i], ID_BHXH);
+    const Lienthong__PeerStatus *p = s_peer(r, ID_BHXH);
+    int64_t now_ms = (int64_t)time(NULL) * 1000;
+    CU_ASSERT(p && p->since_ms > now_ms - 60000 && p->since_ms <= now_ms + 1000); /* last heard */
+    sub = s_sub_line(r, ID_BHXH);
+    CU_ASSERT(sub != NULL);
+    if (sub) {
+        CU_ASSERT_EQUAL(sub->cursor, 100);
+        CU_ASSERT_EQUAL(sub->lag, 50);
+        CU_ASSERT(sub->disconnected);
+        CU_ASSERT(sub->disconnected_since_ms > now_ms - 60000);
+    }
+    lt_wire_free(&env);
+    snprintf(out, sizeof out, "%.4000s/status.out", x.f.dir);
+    const char *args[] = {"status", "--config", owner->conf_path, NULL};
+    CU_ASSERT_EQUAL(lt_it_run_cli(x.f.dir, out, args, 10000), 0);
+    CU_ASSERT(lt_it_file_contains(out, "DISCONNECTED since"));
+    CU_ASSERT(lt_it_file_contains(out, "peers connected: 0\n"));
+    CU_ASSERT(lt_it_file_contains(out, "peer " ID_BHXH ": DISCONNECTED, last heard"));
+    CU_ASSERT(lt_it_file_contains(out, "lag 50"));
+
+    /* Back: connected again, and its line follows the new subscription. */
+    LT_IT_REQUIRE(lt_it_gw_run(cons, READY_MS) == 0);
+    LT_IT_REQUIRE(lt_ft_wait_same(owner, cons, DS, CONVERGE_MS) == 0);
+    LT_IT_REQUIRE((env = s_wait_peer_state(owner, ID_BHXH, 1, LOST_MS)) != NULL);
+    int live = 0;
+    for (size_t j = 0; j < env->status_reply->streams[0]->n_subscribers; j++) {
+        const Lienthong__SubscriberStatus *s = env->status_reply->streams[0]->subscribers[j];
+        live += !s->disconnected && s->cursor == 150 && s->lag == 0;
+    }
+    CU_ASSERT(live >= 1);
+    lt_wire_free(&env);
+    s_finish(&x);
+out:
+    lt_wire_free(&env);
+    s_fed_free(&x);
+}
+
+/* ---- runner ------------------------------------------------------------------------- */
+
+static void s_teardown(void)
+{
+    lt_it_cleanup_all();
+}
+
+int main(int argc, char **argv)
+{
+    static const lt_it_test_t tests[] = {
+        {"a directory expiring during traffic", test_expiry_during_traffic},
+        {"reload of a subscription", test_reload_subscription},
+        {"status after a peer dies", test_status_after_peer_dies},
+        {NULL, NULL},
+    };
+    static const lt_it_suite_t suite = {"ops", NULL, NULL, s_test_start, s_teardown, tests};
+    return lt_it_main(argc, argv, &suite);
+}

@@ -1,0 +1,180 @@
+/* test_gwdir: CUnit suite for gateway/lt_gwdir (PROTOCOL.md 5.3, 5.6): the
+ * directory taken at start is the newest that opens among the configured
+ * file and the adopted copy, expired or not, and never an older one when
+ * the newer is expired; unusable copies are skipped with the reason; the
+ * expiry watch warns once at 7 days and once at 1 day, turns expired at
+ * expires_at, repeats its error only once a minute, sets its gauge, and
+ * starts afresh for a new directory. */
+#include "unit_util.h"
+#include "../owner_directory.h"
+
+#include "lt_gwcfg.h"
+#include "lt_gwdir.h"
+#include "lt_gwstats.h"
+#include "lt_log.h"
+
+#include <sodium.h>
+#include <time.h>
+
+#define DAY 86400
+
+static char g_dir[512];
+static lt_keys_t *g_auth, *g_a, *g_b;
+static lt_gwcfg_t g_cfg;
+static char g_adopted[600];
+
+static int suite_init(void)
+{
+    lt_log_set_level(LT_LOG_ERROR);
+    if (sodium_init() < 0 || ut_mkdtemp(g_dir, sizeof g_dir, "gwdir") != 0)
+        return -1;
+    g_auth = lt_keys_new(LT_KEYS_AUTHORITY);
+    g_a = lt_keys_new(LT_KEYS_MEMBER);
+    g_b = lt_keys_new(LT_KEYS_MEMBER);
+    if (!g_auth || !g_a || !g_b)
+        return -1;
+    snprintf(g_cfg.federation, sizeof g_cfg.federation, "VN");
+    snprintf(g_cfg.directory_file, sizeof g_cfg.directory_file, "%s/conf.signed", g_dir);
+    snprintf(g_adopted, sizeof g_adopted, "%s/adopted.signed", g_dir);
+    g_cfg.pins.count = 1;
+    memcpy(g_cfg.pins.keys[0], lt_keys_signing_public(g_auth), LT_KEY_BYTES);
+    return 0;
+}
+
+static int suite_clean(void)
+{
+    lt_keys_destroy(&g_auth);
+    lt_keys_destroy(&g_a);
+    lt_keys_destroy(&g_b);
+    return ut_rmrf(g_dir);
+}
+
+/* Signs version `v` expiring at `expires` into path (NULL: only opened). */
+static lt_dir_t *s_make(uint64_t v, int64_t expires, const char *path)
+{
+    char src[600], err[512];
+    uint8_t *raw = NULL, *sig = NULL;
+    size_t raw_len = 0, sig_len = 0;
+    lt_dir_t *d = NULL;
+    int64_t issued = expires - 30 * DAY;
+    snprintf(src, sizeof src, "%s/dir.src", g_dir);
+    if (od_write_source(src, g_a, g_b) == 0 &&
+        lt_dir_compile(src, v, issued, expires, &raw, &raw_len, err, sizeof err) == 0 &&
+        lt_dir_sign(raw, raw_len, g_auth, &sig, &sig_len) == 0 &&
+        (!path || ut_write_file(path, sig, sig_len, 0644) == 0))
+        d = lt_dir_open(sig, sig_len, &g_cfg.pins, "VN", 0, err, sizeof err);
+    free(raw);
+    free(sig);
+    return d;
+}
+
+static uint64_t s_load_version(char *err, size_t errlen)
+{
+    lt_dir_t *d = lt_gwdir_load(&g_cfg, g_adopted, err, errlen);
+    uint64_t v = d ? lt_dir_version(d) : 0;
+    lt_dir_destroy(&d);
+    return v;
+}
+
+static void s_put(uint64_t v, int64_t expires, const char *path)
+{
+    lt_dir_t *d = s_make(v, expires, path);
+    CU_ASSERT_FATAL(d != NULL);
+    lt_dir_destroy(&d);
+}
+
+static void test_load_newest(void)
+{
+    char err[1024];
+    int64_t now = (int64_t)time(NULL);
+    (void)unlink(g_adopted);
+    s_put(3, now + 10 * DAY, g_cfg.directory_file);
+    CU_ASSERT_EQUAL(s_load_version(err, sizeof err), 3); /* no adopted copy */
+    s_put(4, now + 10 * DAY, g_adopted);
+    CU_ASSERT_EQUAL(s_load_version(err, sizeof err), 4); /* adopted is newer */
+    s_put(5, now + 10 * DAY, g_cfg.directory_file);
+    CU_ASSERT_EQUAL(s_load_version(err, sizeof err), 5); /* configured is newer */
+}
+
+static void test_load_expired(void)
+{
+    char err[1024];
+    int64_t now = (int64_t)time(NULL);
+    /* The newer one expired: still taken, never the older valid one. */
+    s_put(6, now + 10 * DAY, g_cfg.directory_file);
+    s_put(7, now - DAY, g_adopted);
+    CU_ASSERT_EQUAL(s_load_version(err, sizeof err), 7);
+    /* Both expired: the newest. */
+    s_put(8, now - 2 * DAY, g_cfg.directory_file);
+    CU_ASSERT_EQUAL(s_load_version(err, sizeof err), 8);
+}
+
+static void test_load_unusable(void)
+{
+    char err[1024] = "";
+    int64_t now = (int64_t)time(NULL);
+    s_put(2, now + 10 * DAY, g_cfg.directory_file);
+    CU_ASSERT_FATAL(ut_write_text(g_adopted, "not a directory") == 0);
+    CU_ASSERT_EQUAL(s_load_version(err, sizeof err), 2); /* a broken adopted copy is skipped */
+    CU_ASSERT_FATAL(ut_write_text(g_cfg.directory_file, "garbage") == 0);
+    s_put(9, now + 10 * DAY, g_adopted);
+    CU_ASSERT_EQUAL(s_load_version(err, sizeof err), 9); /* and a broken configured one */
+    (void)unlink(g_adopted);
+    CU_ASSERT_EQUAL(s_load_version(err, sizeof err), 0);
+    CU_ASSERT(strstr(err, g_cfg.directory_file) != NULL);
+    /* Issued more than 300 s ahead (a wrong clock): not usable. */
+    s_put(10, now + 40 * DAY, g_cfg.directory_file); /* issued now + 10 days */
+    CU_ASSERT_EQUAL(s_load_version(err, sizeof err), 0);
+    CU_ASSERT(strstr(err, "issued in the future") != NULL);
+}
+
+static void test_watch(void)
+{
+    lt_stats_t *stats = lt_stats_new();
+    lt_gwdir_watch_t w;
+    CU_ASSERT_FATAL(stats && lt_gwdir_watch_init(&w, stats) == 0);
+    int64_t exp = (int64_t)time(NULL) + 100 * DAY;
+    lt_dir_t *d = s_make(1, exp, NULL), *d2 = s_make(2, exp + 30 * DAY, NULL);
+    CU_ASSERT_FATAL(d && d2);
+    CU_ASSERT_EQUAL(lt_gwdir_watch(&w, d, exp - 10 * DAY), 0);
+    CU_ASSERT_EQUAL(w.warned, 0);
+    CU_ASSERT_EQUAL(lt_gwdir_watch(&w, d, exp - 6 * DAY), 0);
+    CU_ASSERT_EQUAL(w.warned, LT_DIR_WARN_DAYS_FAR);
+    CU_ASSERT_EQUAL(lt_gwdir_watch(&w, d, exp - 5 * DAY), 0);
+    CU_ASSERT_EQUAL(w.warned, LT_DIR_WARN_DAYS_FAR); /* once */
+    CU_ASSERT_EQUAL(lt_gwdir_watch(&w, d, exp - 3600), 0);
+    CU_ASSERT_EQUAL(w.warned, LT_DIR_WARN_DAYS_NEAR);
+    CU_ASSERT_EQUAL(lt_gwstats_gauge(w.st_expired), 0);
+    CU_ASSERT_EQUAL(lt_gwdir_watch(&w, d, exp - 1), 0);
+    /* At expires_at: expired, said at once, then once a minute. */
+    CU_ASSERT_EQUAL(lt_gwdir_watch(&w, d, exp), 1);
+    CU_ASSERT_EQUAL(lt_gwstats_gauge(w.st_expired), 1);
+    CU_ASSERT_EQUAL(w.said_expired_at, exp);
+    CU_ASSERT_EQUAL(lt_gwdir_watch(&w, d, exp + LT_DIR_EXPIRED_REPEAT_S - 1), 1);
+    CU_ASSERT_EQUAL(w.said_expired_at, exp);
+    CU_ASSERT_EQUAL(lt_gwdir_watch(&w, d, exp + LT_DIR_EXPIRED_REPEAT_S), 1);
+    CU_ASSERT_EQUAL(w.said_expired_at, exp + LT_DIR_EXPIRED_REPEAT_S);
+    /* A newer directory ends the expiry and has its own warnings. */
+    CU_ASSERT_EQUAL(lt_gwdir_watch(&w, d2, exp + 120), 0);
+    CU_ASSERT_EQUAL(lt_gwstats_gauge(w.st_expired), 0);
+    CU_ASSERT_EQUAL(w.warned, 0);
+    CU_ASSERT_EQUAL(w.expired, 0);
+    char text[128];
+    lt_gwdir_expired_text(d, text, sizeof text);
+    CU_ASSERT(strncmp(text, "directory version 1 expired at ", 31) == 0);
+    lt_dir_destroy(&d);
+    lt_dir_destroy(&d2);
+    lt_stats_destroy(&stats);
+}
+
+int main(void)
+{
+    static const ut_test_t tests[] = {
+        {"newest of configured and adopted", test_load_newest},
+        {"newest even when expired", test_load_expired},
+        {"unusable copies skipped with the reason", test_load_unusable},
+        {"expiry watch: warnings, expiry, repeats, renewal", test_watch},
+        {NULL, NULL},
+    };
+    return ut_main("gwdir", suite_init, suite_clean, tests);
+}

@@ -1,0 +1,349 @@
+/* test_valid: CUnit suite for core/lt_valid, the field checks of received
+ * messages (PROTOCOL.md 4.2 check 8, 4.5, 6.2, 7.1, 7.5, 7.6, 8.5): the
+ * UTF-8 walk over exact bytes at every depth, sanitising outgoing text,
+ * and one check per request body with the code it answers. */
+#include "unit_util.h"
+#include "lt_limits.h"
+#include "lt_valid.h"
+#include "lt_wire.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int suite_init(void)
+{
+    return 0;
+}
+
+static int suite_clean(void)
+{
+    return 0;
+}
+
+/* Packs env and runs the UTF-8 walk over it; where gets the path. */
+static int s_walk(const Lienthong__Envelope *env, char *where, size_t wlen)
+{
+    size_t len = lienthong__envelope__get_packed_size(env);
+    uint8_t *buf = malloc(len ? len : 1);
+    CU_ASSERT_FATAL(buf != NULL);
+    lienthong__envelope__pack(env, buf);
+    int rc = lt_valid_utf8(&lienthong__envelope__descriptor, buf, len, where, wlen);
+    free(buf);
+    return rc;
+}
+
+static void test_utf8_valid_text_passes(void)
+{
+    char where[64];
+    Lienthong__Subscribe m = LIENTHONG__SUBSCRIBE__INIT;
+    m.stream = "VN/GOV/BCA/d\xc3\xa2n c\xc6\xb0"; /* "dân cư" */
+    m.from_seq = 1;
+    Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
+    env.version = 1;
+    env.body_case = LIENTHONG__ENVELOPE__BODY_SUBSCRIBE;
+    env.subscribe = &m;
+    CU_ASSERT(s_walk(&env, where, sizeof where) == 0);
+    CU_ASSERT_STRING_EQUAL(where, "");
+}
+
+static void test_utf8_names_the_field(void)
+{
+    static const char *bad[] = {"\xff", "\xc3(", "\xe1\xbb", "\xed\xa0\x80" /* surrogate */,
+                                "\xc0\xaf" /* overlong */};
+    char where[64];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        Lienthong__Subscribe m = LIENTHONG__SUBSCRIBE__INIT;
+        m.stream = (char *)bad[i];
+        Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
+        env.version = 1;
+        env.body_case = LIENTHONG__ENVELOPE__BODY_SUBSCRIBE;
+        env.subscribe = &m;
+        CU_ASSERT(s_walk(&env, where, sizeof where) == -1);
+        CU_ASSERT_STRING_EQUAL(where, "subscribe.stream");
+    }
+}
+
+/* Nested messages, repeated fields, and the first bad one named. */
+static void test_utf8_nested_and_repeated(void)
+{
+    char where[64];
+    Lienthong__Claim c0 = LIENTHONG__CLAIM__INIT, c1 = LIENTHONG__CLAIM__INIT;
+    Lienthong__Claim *claims[] = {&c0, &c1};
+    c0.field = "full_name";
+    c0.value = "An";
+    c1.field = "date_of_birth";
+    c1.value = "19\xff";
+    Lienthong__Subject s = LIENTHONG__SUBJECT__INIT, *sp = &s;
+    s.key = "001";
+    s.claims = claims;
+    s.n_claims = 2;
+    Lienthong__VerifyRequest q = LIENTHONG__VERIFY_REQUEST__INIT;
+    q.request_id = 1;
+    q.dataset = "VN/GOV/BCA/population";
+    q.subjects = &sp;
+    q.n_subjects = 1;
+    Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
+    env.version = 1;
+    env.body_case = LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST;
+    env.verify_request = &q;
+    CU_ASSERT(s_walk(&env, where, sizeof where) == -1);
+    CU_ASSERT_STRING_EQUAL(where, "verify_request.subjects.claims.value");
+    c1.value = "1990-01-02";
+    Lienthong__OnBehalf who = LIENTHONG__ON_BEHALF__INIT;
+    who.application = "hr";
+    who.officer = "c\xe1"; /* cut in the middle of a character */
+    env.on_behalf = &who;
+    CU_ASSERT(s_walk(&env, where, sizeof where) == -1);
+    CU_ASSERT_STRING_EQUAL(where, "on_behalf.officer");
+    who.officer = "c\xc3\xa1";
+    CU_ASSERT(s_walk(&env, where, sizeof where) == 0);
+}
+
+/* A NUL would cut the string for C receivers only (4.5); bytes fields are
+ * not strings; unknown fields are skipped; a broken encoding fails. */
+static void test_utf8_nul_bytes_unknown_broken(void)
+{
+    char where[64];
+    const uint8_t nul[] = {0x08, 0x01, 0xa2, 0x01, 0x05, 0x0a, 0x03, 'a', 0x00, 'b'};
+    CU_ASSERT(lt_valid_utf8(&lienthong__envelope__descriptor, nul, sizeof nul, where,
+                            sizeof where) == -1);
+    CU_ASSERT_STRING_EQUAL(where, "subscribe.stream");
+    /* prev_hash (bytes) may hold anything */
+    const uint8_t hash[] = {0x08, 0x01, 0xa2, 0x01, 0x06, 0x0a, 0x01, 'a', 0x22, 0x01, 0xff};
+    CU_ASSERT(lt_valid_utf8(&lienthong__envelope__descriptor, hash, sizeof hash, where,
+                            sizeof where) == 0);
+    /* field 99 of Subscribe is unknown: skipped, whatever it holds */
+    const uint8_t unknown[] = {0x08, 0x01, 0xa2, 0x01, 0x04, 0x9a, 0x06, 0x01, 0xff};
+    CU_ASSERT(lt_valid_utf8(&lienthong__envelope__descriptor, unknown, sizeof unknown, where,
+                            sizeof where) == 0);
+    const uint8_t cut[] = {0x08, 0x01, 0xa2, 0x01, 0x09, 0x0a};
+    CU_ASSERT(lt_valid_utf8(&lienthong__envelope__descriptor, cut, sizeof cut, where,
+                            sizeof where) == -1);
+}
+
+static void test_sanitise(void)
+{
+    char s[] = "ok \xc3\xa0 \xff\xfe end \xe1\xbb";
+    CU_ASSERT_STRING_EQUAL(lt_valid_sanitise(s), "ok \xc3\xa0 ?? end ??");
+    CU_ASSERT(lt_valid_text(s));
+    CU_ASSERT(!lt_valid_text("\xc3("));
+}
+
+static void test_subscribe_fields(void)
+{
+    char err[256];
+    uint8_t h[33] = {0};
+    Lienthong__Subscribe m = LIENTHONG__SUBSCRIBE__INIT;
+    m.stream = "VN/GOV/BCA/population";
+    m.from_seq = 1;
+    CU_ASSERT_EQUAL(lt_valid_subscribe(&m, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_NONE);
+    m.from_seq = 0;
+    CU_ASSERT_EQUAL(lt_valid_subscribe(&m, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    CU_ASSERT(strncmp(err, "VN/GOV/BCA/population: ", 23) == 0); /* 4.4: stream first */
+    m.from_seq = 1;
+    m.prev_hash = (ProtobufCBinaryData){32, h};
+    CU_ASSERT_EQUAL(lt_valid_subscribe(&m, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    m.from_seq = 5;
+    CU_ASSERT_EQUAL(lt_valid_subscribe(&m, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_NONE);
+    size_t lens[] = {0, 5, 33};
+    for (size_t i = 0; i < 3; i++) {
+        m.prev_hash.len = lens[i];
+        CU_ASSERT_EQUAL(lt_valid_subscribe(&m, err, sizeof err),
+                        LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    }
+    m.stream = "";
+    CU_ASSERT_EQUAL(lt_valid_subscribe(&m, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    CU_ASSERT(strstr(err, "subscribe.stream") != NULL);
+}
+
+static void test_snapshot_fields(void)
+{
+    char err[256];
+    uint8_t sig[65] = {0}, root[33] = {0};
+    ProtobufCBinaryData rec = {3, (uint8_t *)"abc"};
+    Lienthong__SnapshotChunk c = LIENTHONG__SNAPSHOT_CHUNK__INIT;
+    c.stream = "VN/GOV/BCA/population";
+    c.n_records = 1;
+    c.records = &rec;
+    c.signature = (ProtobufCBinaryData){64, sig};
+    CU_ASSERT_EQUAL(lt_valid_snapshot_chunk(&c, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_NONE);
+    c.signature.len = 65;
+    CU_ASSERT_EQUAL(lt_valid_snapshot_chunk(&c, err, sizeof err),
+                    LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    CU_ASSERT(strncmp(err, "VN/GOV/BCA/population: ", 23) == 0);
+    c.signature.len = 64;
+    c.n_records = 0;
+    CU_ASSERT_EQUAL(lt_valid_snapshot_chunk(&c, err, sizeof err),
+                    LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    c.n_records = 1025;
+    CU_ASSERT_EQUAL(lt_valid_snapshot_chunk(&c, err, sizeof err),
+                    LIENTHONG__ERROR_CODE__ERR_TOO_LARGE);
+    c.n_records = 1;
+    c.stream = "";
+    CU_ASSERT_EQUAL(lt_valid_snapshot_chunk(&c, err, sizeof err),
+                    LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    CU_ASSERT(strstr(err, "snapshot_chunk.stream") != NULL);
+
+    Lienthong__SnapshotEnd e = LIENTHONG__SNAPSHOT_END__INIT;
+    e.stream = "VN/GOV/BCA/population";
+    e.signature = (ProtobufCBinaryData){64, sig};
+    e.state_root = (ProtobufCBinaryData){32, root};
+    CU_ASSERT_EQUAL(lt_valid_snapshot_end(&e, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_NONE);
+    e.state_root.len = 33;
+    CU_ASSERT_EQUAL(lt_valid_snapshot_end(&e, err, sizeof err),
+                    LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    CU_ASSERT(strstr(err, "state_root") != NULL);
+    e.state_root.len = 32;
+    e.signature.len = 0;
+    CU_ASSERT_EQUAL(lt_valid_snapshot_end(&e, err, sizeof err),
+                    LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+}
+
+static void test_lookup_fields(void)
+{
+    char err[256], *fields[LT_QUERY_MAX_FIELDS + 1];
+    for (size_t i = 0; i <= LT_QUERY_MAX_FIELDS; i++)
+        fields[i] = "full_name";
+    Lienthong__LookupRequest q = LIENTHONG__LOOKUP_REQUEST__INIT;
+    q.request_id = 7;
+    q.dataset = "VN/GOV/BCA/population";
+    q.key = "001";
+    q.fields = fields;
+    q.n_fields = LT_QUERY_MAX_FIELDS;
+    CU_ASSERT_EQUAL(lt_valid_lookup(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_NONE);
+    q.n_fields++;
+    CU_ASSERT_EQUAL(lt_valid_lookup(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_TOO_LARGE);
+    q.n_fields = 0; /* every field (7.5) */
+    CU_ASSERT_EQUAL(lt_valid_lookup(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_NONE);
+    q.request_id = 0;
+    CU_ASSERT_EQUAL(lt_valid_lookup(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    CU_ASSERT(strstr(err, "request_id") != NULL);
+    q.request_id = 7;
+    q.key = "";
+    CU_ASSERT_EQUAL(lt_valid_lookup(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    q.key = "001";
+    q.dataset = "";
+    CU_ASSERT_EQUAL(lt_valid_lookup(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+}
+
+static void test_verify_fields(void)
+{
+    char err[256];
+    static char *keys[LT_QUERY_MAX_KEYS + 1];
+    static Lienthong__Claim c = LIENTHONG__CLAIM__INIT, *claims[LT_QUERY_MAX_CLAIMS + 1];
+    for (size_t i = 0; i <= LT_QUERY_MAX_KEYS; i++)
+        keys[i] = "001";
+    for (size_t i = 0; i <= LT_QUERY_MAX_CLAIMS; i++)
+        claims[i] = &c;
+    Lienthong__Subject s = LIENTHONG__SUBJECT__INIT, *sp = &s;
+    s.key = "001";
+    s.claims = claims;
+    s.n_claims = 1;
+    Lienthong__VerifyRequest q = LIENTHONG__VERIFY_REQUEST__INIT;
+    q.request_id = 9;
+    q.dataset = "VN/GOV/BCA/population";
+    q.keys = keys;
+    q.n_keys = LT_QUERY_MAX_KEYS;
+    q.claims = claims;
+    q.n_claims = LT_QUERY_MAX_CLAIMS;
+    CU_ASSERT_EQUAL(lt_valid_verify(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_NONE);
+    q.n_keys++;
+    CU_ASSERT_EQUAL(lt_valid_verify(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_TOO_LARGE);
+    q.n_keys = 1;
+    q.n_claims++;
+    CU_ASSERT_EQUAL(lt_valid_verify(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_TOO_LARGE);
+    q.n_claims = 0;
+    CU_ASSERT_EQUAL(lt_valid_verify(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    q.n_claims = 1;
+    q.n_keys = 0;
+    CU_ASSERT_EQUAL(lt_valid_verify(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    q.subjects = &sp;
+    q.n_subjects = 1;
+    q.n_claims = 0;
+    CU_ASSERT_EQUAL(lt_valid_verify(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_NONE);
+    q.n_keys = 1; /* both forms */
+    CU_ASSERT_EQUAL(lt_valid_verify(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    q.n_keys = 0;
+    s.n_claims = 0;
+    CU_ASSERT_EQUAL(lt_valid_verify(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    s.n_claims = LT_QUERY_MAX_CLAIMS + 1;
+    CU_ASSERT_EQUAL(lt_valid_verify(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_TOO_LARGE);
+}
+
+static void test_on_behalf_and_request_id(void)
+{
+    char err[256], longer[LT_ON_BEHALF_MAX + 2];
+    memset(longer, 'a', sizeof longer - 1);
+    longer[sizeof longer - 1] = 0;
+    Lienthong__OnBehalf w = LIENTHONG__ON_BEHALF__INIT;
+    w.application = "hr";
+    w.officer = longer + 1; /* exactly the limit */
+    CU_ASSERT_EQUAL(lt_valid_on_behalf(&w, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_NONE);
+    CU_ASSERT_EQUAL(lt_valid_on_behalf(NULL, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_NONE);
+    w.officer = longer;
+    CU_ASSERT_EQUAL(lt_valid_on_behalf(&w, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    Lienthong__Publish p = LIENTHONG__PUBLISH__INIT;
+    p.request_id = 42;
+    Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
+    env.body_case = LIENTHONG__ENVELOPE__BODY_PUBLISH;
+    env.publish = &p;
+    CU_ASSERT_EQUAL(lt_valid_request_id(&env), 42);
+    Lienthong__Hello h = LIENTHONG__HELLO__INIT;
+    env.body_case = LIENTHONG__ENVELOPE__BODY_HELLO;
+    env.hello = &h;
+    CU_ASSERT_EQUAL(lt_valid_request_id(&env), 0);
+}
+
+/* lt_wire_decode_id applies the walk to every envelope and keeps the
+ * request_id for the Error (4.4); the version text names what is supported. */
+static void test_decode_applies_it(void)
+{
+    char err[256], *fields[] = {"\xff"};
+    Lienthong__LookupRequest q = LIENTHONG__LOOKUP_REQUEST__INIT;
+    q.request_id = 77;
+    q.dataset = "VN/GOV/BCA/population";
+    q.key = "001";
+    q.fields = fields;
+    q.n_fields = 1;
+    Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
+    env.version = 1;
+    env.body_case = LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST;
+    env.lookup_request = &q;
+    uint8_t buf[256];
+    size_t len = lienthong__envelope__pack(&env, buf);
+    Lienthong__ErrorCode code;
+    uint64_t id = 0;
+    CU_ASSERT(lt_wire_decode_id(buf, len, sizeof buf, &code, &id, err, sizeof err) == NULL);
+    CU_ASSERT(code == LIENTHONG__ERROR_CODE__ERR_MALFORMED && id == 77);
+    CU_ASSERT(strstr(err, "lookup_request.fields") != NULL && !strchr(err, 0xff));
+    fields[0] = "full_name";
+    len = lienthong__envelope__pack(&env, buf);
+    Lienthong__Envelope *ok = lt_wire_decode_id(buf, len, sizeof buf, &code, &id, err, sizeof err);
+    CU_ASSERT(ok != NULL);
+    lt_wire_free(&ok);
+    env.version = 2;
+    len = lienthong__envelope__pack(&env, buf);
+    CU_ASSERT(lt_wire_decode(buf, len, sizeof buf, &code, err, sizeof err) == NULL);
+    CU_ASSERT(code == LIENTHONG__ERROR_CODE__ERR_VERSION && strstr(err, "supported: 1"));
+}
+
+int main(void)
+{
+    static const ut_test_t tests[] = {
+        {"UTF-8: valid text passes", test_utf8_valid_text_passes},
+        {"UTF-8: each invalid sequence names the field", test_utf8_names_the_field},
+        {"UTF-8: nested and repeated fields, on_behalf", test_utf8_nested_and_repeated},
+        {"UTF-8: NUL, bytes fields, unknown fields, broken encoding",
+         test_utf8_nul_bytes_unknown_broken},
+        {"sanitise: invalid bytes become '?'", test_sanitise},
+        {"subscribe: stream, from_seq, prev_hash", test_subscribe_fields},
+        {"snapshot chunk and end: stream, record count, signature, state root",
+         test_snapshot_fields},
+        {"lookup: id, dataset, key, at most 64 fields", test_lookup_fields},
+        {"verify: keys, claims, subjects, limits", test_verify_fields},
+        {"on_behalf lengths; request_id echoed", test_on_behalf_and_request_id},
+        {"lt_wire_decode applies it, keeps the request_id", test_decode_applies_it},
+        {NULL, NULL},
+    };
+    return ut_main("lt_valid", suite_init, suite_clean, tests);
+}
