@@ -317,29 +317,43 @@ out:
     return rc;
 }
 
-int lt_db_apply(lt_db_t *self, const lt_db_write_t *w, size_t n, lt_db_fill_fn fill, void *ctx,
+int lt_db_write(lt_db_t *self, const lt_db_write_t *w, size_t n, lt_db_fill_fn fill, void *ctx,
                 const char *name, int64_t value, size_t *failed, char *err, size_t errlen)
 {
     const lt_db_ops_t *ops = self->ops;
     *failed = n;
-    if (ops->apply)
+    if (ops->apply) /* one statement, inside the caller's transaction */
         return s_apply_collapsed(self, w, n, fill, ctx, name, value, failed, err, errlen);
-    if (ops->begin(self->impl, 1, err, errlen) != 0)
-        return -1;
     for (size_t i = 0; i < n; i++) {
         int rc = w[i].deleted ? ops->remove(self->impl, w[i].key, err, errlen)
                               : ops->upsert(self->impl, &w[i], fill, ctx, err, errlen);
         if (rc != 0) {
             *failed = i;
-            goto rollback;
+            return -1;
         }
     }
-    if (ops->cursor_store(self->impl, name, value, err, errlen) == 0 &&
+    return ops->cursor_store(self->impl, name, value, err, errlen);
+}
+
+int lt_db_apply(lt_db_t *self, const lt_db_write_t *w, size_t n, lt_db_fill_fn fill, void *ctx,
+                const char *name, int64_t value, size_t *failed, char *err, size_t errlen)
+{
+    const lt_db_ops_t *ops = self->ops;
+    *failed = n;
+    if (ops->apply) /* the backend's statement is a transaction of its own */
+        return s_apply_collapsed(self, w, n, fill, ctx, name, value, failed, err, errlen);
+    if (ops->begin(self->impl, 1, err, errlen) != 0)
+        return -1;
+    if (lt_db_write(self, w, n, fill, ctx, name, value, failed, err, errlen) == 0 &&
         ops->commit(self->impl, err, errlen) == 0)
         return 0;
-rollback:
     ops->rollback(self->impl);
     return -1;
+}
+
+int lt_db_clear(lt_db_t *self, char *err, size_t errlen)
+{
+    return self->ops->clear(self->impl, err, errlen);
 }
 
 /* ---- rows and parameters ---------------------------------------------- */

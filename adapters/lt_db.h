@@ -208,6 +208,17 @@ int lt_db_apply(lt_db_t *self, const lt_db_write_t *w, size_t n, lt_db_fill_fn f
                 const char *name, int64_t value, size_t *failed, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
+/* A replacement of the whole table (PROTOCOL.md 8.2), in a write
+ * transaction the caller opened with lt_db_begin and ends with lt_db_commit
+ * (or lt_db_rollback, which keeps the table as it was): lt_db_clear deletes
+ * every row, then lt_db_write writes w[0..n-1] and stores cursor `name` =
+ * `value` as lt_db_apply does, without committing. *failed as in
+ * lt_db_apply. */
+int lt_db_clear(lt_db_t *self, char *err, size_t errlen) __attribute__((warn_unused_result));
+int lt_db_write(lt_db_t *self, const lt_db_write_t *w, size_t n, lt_db_fill_fn fill, void *ctx,
+                const char *name, int64_t value, size_t *failed, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
 /* ---- reading a row ---- *
  * Columns are numbered from 0. Call lt_db_row_type before the other
  * accessors of a column: they may convert the value. Text and blob

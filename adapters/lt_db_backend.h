@@ -69,6 +69,9 @@ struct lt_db_ops_t {
     int (*upsert)(void *impl, const lt_db_write_t *w, lt_db_fill_fn fill, void *ctx, char *err,
                   size_t errlen);
     int (*remove)(void *impl, const char *key, char *err, size_t errlen);
+    /* Deletes every row of the table, in the caller's write transaction
+     * (a sink's replacement, PROTOCOL.md 8.2). */
+    int (*clear)(void *impl, char *err, size_t errlen);
     /* NULL: lt_db_apply runs begin, upsert or remove per write,
      * cursor_store and commit. Otherwise the whole of lt_db_apply, all or
      * nothing, for writes of distinct keys (lt_db_apply keeps the last of

@@ -666,15 +666,21 @@ static int s_setup(s_pg_t *self, char *err, size_t errlen)
  * (worth retrying) rather than refusing us or misconfigured. */
 static int s_connect(s_pg_t *self, char *err, size_t errlen)
 {
-    PQfinish(self->conn);
     self->ready = 0;
-    self->conn = PQconnectdb(self->conninfo);
-    s_set_name(self);
-    if (self->conn && PQstatus(self->conn) == CONNECTION_OK) {
-        self->lost = 0;
-        return 0;
+    PGPing ping = PQPING_OK;
+    /* A server leaving recovery refuses a connection ("not yet accepting
+     * connections") and may answer the ping just after: a refusal with the
+     * server up is believed (password, database) only when it repeats. */
+    for (int attempt = 0; attempt < 2 && ping == PQPING_OK; attempt++) {
+        PQfinish(self->conn);
+        self->conn = PQconnectdb(self->conninfo);
+        s_set_name(self);
+        if (self->conn && PQstatus(self->conn) == CONNECTION_OK) {
+            self->lost = 0;
+            return 0;
+        }
+        ping = PQping(self->conninfo);
     }
-    PGPing ping = PQping(self->conninfo);
     self->lost = ping == PQPING_REJECT || ping == PQPING_NO_RESPONSE;
     char what[NAME_MAX_LEN + 64];
     snprintf(what, sizeof what, "cannot connect to %s", self->name);
@@ -1396,6 +1402,20 @@ out:
     return rc;
 }
 
+static int s_clear(void *impl, char *err, size_t errlen)
+{
+    s_pg_t *self = impl;
+    if (s_ensure(self, err, errlen))
+        return -1;
+    s_buf_t b = {0};
+    s_add(&b, "DELETE FROM %s", self->q_table);
+    int rc = b.s ? s_exec(self, b.s, "cannot empty the table", err, errlen) : -1;
+    if (!b.s)
+        lt_adapter_fmt(err, errlen, "out of memory");
+    free(b.s);
+    return rc;
+}
+
 /* ---- rows ------------------------------------------------------------- */
 
 static const s_row_t *s_r(const lt_db_row_t *row)
@@ -1579,6 +1599,7 @@ const lt_db_ops_t lt_db_pg_ops = {
     .shift_load = s_shift_load,
     .shift_store = s_shift_store,
     .apply = s_apply,
+    .clear = s_clear,
     .row_count = s_row_count,
     .row_name = s_row_name,
     .row_type = s_row_type,

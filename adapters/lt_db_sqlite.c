@@ -822,6 +822,20 @@ static int s_remove(void *impl, const char *key, char *err, size_t errlen)
     return s_step_done(self->db, self->st_delete, "cannot delete", err, errlen);
 }
 
+static int s_clear(void *impl, char *err, size_t errlen)
+{
+    s_db_t *self = impl;
+    char *sql = sqlite3_mprintf("DELETE FROM \"%w\"", self->table->name);
+    char *msg = NULL;
+    int rc = sql && sqlite3_exec(self->db, sql, NULL, NULL, &msg) == SQLITE_OK ? 0 : -1;
+    if (rc)
+        snprintf(err, errlen, "cannot empty table %s: %s", self->table->name,
+                 msg ? msg : "out of memory");
+    sqlite3_free(msg);
+    sqlite3_free(sql);
+    return rc;
+}
+
 /* ---- rows ------------------------------------------------------------- */
 
 static sqlite3_stmt *s_row_st(const lt_db_row_t *row)
@@ -946,6 +960,7 @@ const lt_db_ops_t lt_db_sqlite_ops = {
     .shift_store = s_shift_store,
     .upsert = s_upsert,
     .remove = s_remove,
+    .clear = s_clear,
     .row_count = s_row_count,
     .row_name = s_row_name,
     .row_type = s_row_type,

@@ -47,6 +47,8 @@ struct lt_sink_t {
     int64_t last_rx;     /* when the gateway last sent something */
     int64_t hold_until;  /* after an error: ignore deliveries, then attach */
     int resync;          /* attached: drop deliveries of the replaced attachment */
+    int replacing;       /* a replacement's transaction is open (PROTOCOL.md 8.2) */
+    uint64_t replace_seq;
     int backoff_ms;
     uint64_t applied_since;
     int64_t report_at;
@@ -319,6 +321,12 @@ static int s_attach(lt_sink_t *self, int64_t now, int loud)
     a.stream = self->stream;
     a.from_seq = self->cursor + 1;
     a.credit = (uint32_t)self->credit;
+    a.replace = 1; /* behind the gateway's log tail, take its state (8.2) */
+    if (self->replacing) {
+        /* The gateway starts any replacement again for the new attach. */
+        lt_db_rollback(self->db);
+        self->replacing = 0;
+    }
     self->last_rx = now;
     self->resync = 1;
     if (lt_adapter_send(&self->conn, LIENTHONG__ENVELOPE__BODY_SINK_ATTACH, &a) != 0) {
@@ -333,14 +341,19 @@ static int s_attach(lt_sink_t *self, int64_t now, int loud)
     return 0;
 }
 
-static void s_ack(lt_sink_t *self)
+static void s_ack_through(lt_sink_t *self, uint64_t seq)
 {
     Lienthong__DeliverAck a = LIENTHONG__DELIVER_ACK__INIT;
     a.stream = self->stream;
-    a.through_seq = self->cursor;
+    a.through_seq = seq;
     if (lt_adapter_send(&self->conn, LIENTHONG__ENVELOPE__BODY_DELIVER_ACK, &a) != 0)
         lt_warn("sink", "cannot send DeliverAck through %" PRIu64 ": %s (attaching again later)",
-                self->cursor, zmq_strerror(zmq_errno()));
+                seq, zmq_strerror(zmq_errno()));
+}
+
+static void s_ack(lt_sink_t *self)
+{
+    s_ack_through(self, self->cursor);
 }
 
 /* After an error: drop deliveries for a while, then attach again. */
@@ -348,6 +361,83 @@ static void s_hold(lt_sink_t *self, int64_t now)
 {
     self->hold_until = now + self->backoff_ms;
     self->backoff_ms = self->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : self->backoff_ms * 2;
+}
+
+/* ---- replacement (PROTOCOL.md 8.2) ------------------------------------ */
+
+/* Opens the replacement's transaction and empties the table. */
+static int s_replace_begin(lt_sink_t *self, uint64_t seq, char *err, size_t errlen)
+{
+    if (self->replacing)
+        lt_db_rollback(self->db); /* a replacement started again */
+    self->replacing = 0;
+    if (lt_db_begin(self->db, 1, err, errlen) != 0)
+        return -1;
+    if (lt_db_clear(self->db, err, errlen) != 0) {
+        lt_db_rollback(self->db);
+        return -1;
+    }
+    lt_info("sink", "stream=%s replacing table %s by the gateway's state at seq %" PRIu64
+            " (cursor %" PRIu64 " is older than its log)", self->stream, self->table, seq,
+            self->cursor);
+    self->replacing = 1;
+    self->replace_seq = seq;
+    return 0;
+}
+
+/* Writes one part's records in the open transaction; commits at the last
+ * part with cursor = S. */
+static int s_replace_part(lt_sink_t *self, const Lienthong__Deliver *d, char *err, size_t errlen)
+{
+    size_t failed = 0;
+    lt_db_write_t *w = calloc(d->n_records ? d->n_records : 1, sizeof *w);
+    if (!w) {
+        lt_adapter_fmt(err, errlen, "out of memory for %zu records", d->n_records);
+        return -1;
+    }
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < d->n_records; i++) {
+        const Lienthong__Record *r = d->records[i];
+        if (!r->key || !r->key[0] || r->deleted || r->seq > d->replace_seq) {
+            lt_adapter_fmt(err, errlen, "replacement record %" PRIu64 " is not a live record of "
+                           "the state at %" PRIu64, r->seq, d->replace_seq);
+            rc = -1;
+        }
+        w[i] = (lt_db_write_t){r->key, 0, r};
+    }
+    if (rc == 0 && d->n_records > 0)
+        rc = lt_db_write(self->db, w, d->n_records, s_fill, self, self->stream,
+                         (int64_t)d->replace_seq, &failed, err, errlen);
+    if (rc == 0 && d->replace_last)
+        rc = lt_db_cursor_store(self->db, self->stream, (int64_t)d->replace_seq, err, errlen) ||
+             lt_db_commit(self->db, err, errlen);
+    free(w);
+    return rc;
+}
+
+static void s_on_replace(lt_sink_t *self, const Lienthong__Deliver *d, int64_t now)
+{
+    char err[1024];
+    if (!d->replace_first && (!self->replacing || d->replace_seq != self->replace_seq))
+        return; /* a part of a replacement given up (or of an earlier attach) */
+    self->resync = 0;
+    if ((d->replace_first && s_replace_begin(self, d->replace_seq, err, sizeof err) != 0) ||
+        s_replace_part(self, d, err, sizeof err) != 0) {
+        if (self->replacing)
+            lt_db_rollback(self->db);
+        self->replacing = 0;
+        s_db_failed(self, err);
+        s_hold(self, now);
+        return;
+    }
+    if (d->replace_last) {
+        self->replacing = 0;
+        self->cursor = d->replace_seq;
+        lt_info("sink", "stream=%s table %s replaced; cursor=%" PRIu64, self->stream, self->table,
+                self->cursor);
+    }
+    s_db_ok(self);
+    s_ack_through(self, d->replace_seq);
 }
 
 static void s_on_deliver(lt_sink_t *self, const Lienthong__Deliver *d, int64_t now)
@@ -358,6 +448,10 @@ static void s_on_deliver(lt_sink_t *self, const Lienthong__Deliver *d, int64_t n
     }
     if (self->hold_until)
         return;
+    if (d->replace_seq) {
+        s_on_replace(self, d, now);
+        return;
+    }
     if (d->n_records > 0 && d->records[0]->seq > self->cursor + 1 && self->resync) {
         lt_debug("sink", "dropped a Deliver from %" PRIu64 " sent before the last attach",
                  d->records[0]->seq);

@@ -8,7 +8,13 @@
  * N divided by the time from the first publish to the consumer's durable
  * last seq reaching N. Then a fresh consumer replays all N (catch-up).
  *
- * usage: bench_feed LIENTHONG_BINARY [RECORDS] [--fanout K] */
+ * With --snapshot, the owner keeps only the last 1000 records of its log
+ * (retain_records, PROTOCOL.md 6.8): once it has pruned the rest, a new
+ * consumer receives the state of N distinct keys as a signed snapshot (6.7)
+ * and the figure is N divided by the time from its start to its durable
+ * last seq reaching N (snapshot-catchup).
+ *
+ * usage: bench_feed LIENTHONG_BINARY [RECORDS] [--fanout K | --snapshot] */
 #include "lt_itest.h"
 #include "lt_bench.h"
 #include "lt_raw.h"
@@ -41,16 +47,24 @@ static char *s_policies(int consumers)
     return buf;
 }
 
-/* last_seq of the dataset as the gateway reports it; 0 if unknown. */
+/* The dataset's status at g: its last_seq, or with `retained` its
+ * retained_first (PROTOCOL.md 6.8); 0 if unknown. */
+static uint64_t s_status(lt_it_gw_t *g, int retained)
+{
+    uint64_t v = 0;
+    Lienthong__Envelope *env = lt_it_gw_status(g, 2000);
+    for (size_t i = 0; env && i < env->status_reply->n_streams; i++) {
+        const Lienthong__StreamStatus *ss = env->status_reply->streams[i];
+        if (strcmp(ss->stream, DATASET) == 0)
+            v = retained ? ss->retained_first : ss->last_seq;
+    }
+    lt_wire_free(&env);
+    return v;
+}
+
 static uint64_t s_last_seq(lt_it_gw_t *g)
 {
-    uint64_t last = 0;
-    Lienthong__Envelope *env = lt_it_gw_status(g, 2000);
-    for (size_t i = 0; env && i < env->status_reply->n_streams; i++)
-        if (strcmp(env->status_reply->streams[i]->stream, DATASET) == 0)
-            last = env->status_reply->streams[i]->last_seq;
-    lt_wire_free(&env);
-    return last;
+    return s_status(g, 0);
 }
 
 /* Waits until every gateway in gws reports last_seq >= n. */
@@ -89,6 +103,33 @@ static long s_peak_rss_mb(lt_it_gw_t *g)
     return kb / 1024;
 }
 
+/* Consumer i starts and catches up with the n records of the owner:
+ * reports the rate as `name`. */
+static int s_catchup(lt_it_fed_t *f, int i, long n, double raw, const char *name)
+{
+    lt_it_gw_t *late = s_consumer(f, i);
+    int64_t t0 = lt_it_ms();
+    if (!late || lt_it_gw_run(late, 10000) != 0 || s_wait_all(&late, 1, (uint64_t)n, 600000) != 0)
+        return -1;
+    double secs = (double)(lt_it_ms() - t0) / 1000.0;
+    lt_raw_report(name, (double)n / secs, "records/s", raw, "msg/s", 0);
+    return 0;
+}
+
+/* The owner holds n records of n keys; once its log is pruned to the last
+ * 1000, a new consumer catches up from a snapshot. */
+static int s_snapshot(lt_it_fed_t *f, lt_it_gw_t *owner, long n, double raw)
+{
+    int64_t end = lt_it_ms() + 600000;
+    while (s_status(owner, 1) < (uint64_t)n - 999) {
+        if (lt_it_ms() > end)
+            return -1;
+        struct timespec ts = {0, 50 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    return s_catchup(f, 0, n, raw, "snapshot-catchup");
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -98,6 +139,7 @@ int main(int argc, char **argv)
     lt_it_set_binary(argv[1]);
     long n = argc > 2 ? atol(argv[2]) : 1000000;
     int fanout = argc > 4 && strcmp(argv[3], "--fanout") == 0 ? atoi(argv[4]) : 0;
+    int snapshot = argc > 3 && strcmp(argv[3], "--snapshot") == 0;
     int consumers = fanout ? fanout : 2;
     lt_it_fed_t f;
     int rc = 1;
@@ -110,9 +152,11 @@ int main(int argc, char **argv)
             goto out;
     }
     f.extra_source = s_policies(consumers);
-    lt_it_gw_t *owner = lt_it_gw_new(&f, &f.members[0], 1, NULL, "credit = 65536;");
+    lt_it_gw_t *owner = lt_it_gw_new(&f, &f.members[0], 1, NULL,
+                                     snapshot ? "credit = 65536;\nretain_records = 1000;"
+                                              : "credit = 65536;");
     lt_it_gw_t *cons[32];
-    int live = fanout ? fanout : 1;
+    int live = snapshot ? 0 : fanout ? fanout : 1;
     for (int i = 0; i < live; i++)
         if (!(cons[i] = s_consumer(&f, i)) || lt_it_gw_run(cons[i], 10000) != 0)
             goto out;
@@ -122,18 +166,18 @@ int main(int argc, char **argv)
     int64_t t0 = lt_it_ms();
     if (lt_bench_publish(owner->sock_path, DATASET, n) != 0 || s_wait_all(cons, live, (uint64_t)n, 600000) != 0)
         goto out;
+    if (snapshot) {
+        rc = s_snapshot(&f, owner, n, raw) == 0 ? 0 : 1;
+        goto out;
+    }
     double secs = (double)(lt_it_ms() - t0) / 1000.0;
     char name[32];
     snprintf(name, sizeof name, fanout ? "feed-fanout-%d" : "feed-throughput", fanout);
     lt_raw_report(name, (double)n * live / secs, "records/s", raw, "msg/s", 0);
     if (!fanout) {
         printf("bench: gateway-rss %ld MB | raw n/a | ratio 1\n", s_peak_rss_mb(owner));
-        lt_it_gw_t *late = s_consumer(&f, 1);
-        t0 = lt_it_ms();
-        if (!late || lt_it_gw_run(late, 10000) != 0 || s_wait_all(&late, 1, (uint64_t)n, 600000) != 0)
+        if (s_catchup(&f, 1, n, raw, "feed-catchup") != 0)
             goto out;
-        secs = (double)(lt_it_ms() - t0) / 1000.0;
-        lt_raw_report("feed-catchup", (double)n / secs, "records/s", raw, "msg/s", 0);
     }
     rc = 0;
 out:

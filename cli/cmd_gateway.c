@@ -138,8 +138,8 @@ static int s_print_status(const Lienthong__StatusReply *r)
     s_print_peers(r);
     for (size_t i = 0; i < r->n_streams; i++) {
         const Lienthong__StreamStatus *s = r->streams[i];
-        printf("%s %s: last seq %" PRIu64 ", %.0f records/s\n", s->role, s->stream, s->last_seq,
-               s->records_per_sec);
+        printf("%s %s: last seq %" PRIu64 ", %.0f records/s, log kept from seq %" PRIu64 "\n",
+               s->role, s->stream, s->last_seq, s->records_per_sec, s->retained_first);
         s_print_history(s->history);
         for (size_t j = 0; j < s->n_subscribers; j++) {
             const Lienthong__SubscriberStatus *sub = s->subscribers[j];

@@ -26,11 +26,11 @@ static void s_be(uint8_t *p, uint64_t v, int bytes)
         p[i] = (uint8_t)v;
 }
 
-uint8_t *lt_batch_header(const char *stream, const uint8_t *history, uint64_t first,
-                         uint64_t last, const uint8_t prev[LT_HASH_BYTES],
-                         const uint8_t root[LT_HASH_BYTES], size_t *len)
+uint8_t *lt_batch_header_in(const char *domain, const char *stream, const uint8_t *history,
+                            uint64_t a, uint64_t b, const uint8_t prev[LT_HASH_BYTES],
+                            const uint8_t root[LT_HASH_BYTES], size_t *len)
 {
-    size_t dl = sizeof LT_BATCH_DOMAIN; /* includes the 0x00 separator */
+    size_t dl = strlen(domain) + 1; /* includes the 0x00 separator */
     size_t sl = strlen(stream);
     size_t hl = history ? LT_HISTORY_BYTES : 0;
     if (sl > 0xffff)
@@ -39,7 +39,7 @@ uint8_t *lt_batch_header(const char *stream, const uint8_t *history, uint64_t fi
     uint8_t *h = malloc(*len), *p = h;
     if (!h)
         return NULL;
-    memcpy(p, LT_BATCH_DOMAIN, dl);
+    memcpy(p, domain, dl);
     p += dl;
     s_be(p, sl, 2);
     p += 2;
@@ -50,12 +50,51 @@ uint8_t *lt_batch_header(const char *stream, const uint8_t *history, uint64_t fi
     if (hl)
         memcpy(p, history, hl);
     p += hl;
-    s_be(p, first, 8);
-    s_be(p + 8, last, 8);
+    s_be(p, a, 8);
+    s_be(p + 8, b, 8);
     p += 16;
     memcpy(p, prev, LT_HASH_BYTES);
     memcpy(p + LT_HASH_BYTES, root, LT_HASH_BYTES);
     return h;
+}
+
+uint8_t *lt_batch_header(const char *stream, const uint8_t *history, uint64_t first,
+                         uint64_t last, const uint8_t prev[LT_HASH_BYTES],
+                         const uint8_t root[LT_HASH_BYTES], size_t *len)
+{
+    return lt_batch_header_in(LT_BATCH_DOMAIN, stream, history, first, last, prev, root, len);
+}
+
+int lt_batch_sign_in(const lt_keys_t *owner, const char *domain, const char *stream,
+                     const uint8_t *history, uint64_t a, uint64_t b,
+                     const uint8_t prev[LT_HASH_BYTES], const uint8_t root[LT_HASH_BYTES],
+                     uint8_t sig[LT_SIG_BYTES], uint8_t hash[LT_HASH_BYTES])
+{
+    size_t len, dl = strlen(domain) + 1;
+    uint8_t *h = lt_batch_header_in(domain, stream, history, a, b, prev, root, &len);
+    if (!h)
+        return -1;
+    /* lt_keys_sign signs domain || 0x00 || msg, which is exactly H. */
+    int rc = lt_keys_sign(owner, domain, h + dl, len - dl, sig);
+    lt_crypto_hash(h, len, hash);
+    free(h);
+    return rc;
+}
+
+int lt_batch_verify_in(const uint8_t owner_pk[LT_KEY_BYTES], const char *domain,
+                       const char *stream, const uint8_t *history, uint64_t a, uint64_t b,
+                       const uint8_t prev[LT_HASH_BYTES], const uint8_t root[LT_HASH_BYTES],
+                       const uint8_t sig[LT_SIG_BYTES], uint8_t hash[LT_HASH_BYTES])
+{
+    size_t len, dl = strlen(domain) + 1;
+    uint8_t *h = lt_batch_header_in(domain, stream, history, a, b, prev, root, &len);
+    if (!h)
+        return -1;
+    int rc = lt_keys_verify(owner_pk, domain, h + dl, len - dl, sig);
+    if (rc == 0)
+        lt_crypto_hash(h, len, hash);
+    free(h);
+    return rc;
 }
 
 int lt_batch_sign(const lt_keys_t *owner, const char *stream, uint64_t first,
@@ -71,18 +110,10 @@ int lt_batch_sign_history(const lt_keys_t *owner, const char *stream, const uint
                           uint8_t hash[LT_HASH_BYTES])
 {
     uint8_t root[LT_HASH_BYTES];
-    size_t len;
     if (lt_batch_root(records, n, root) != 0)
         return -1;
-    uint8_t *h = lt_batch_header(stream, history, first, first + n - 1, prev, root, &len);
-    if (!h)
-        return -1;
-    /* lt_keys_sign signs domain || 0x00 || msg, which is exactly H. */
-    size_t dl = sizeof LT_BATCH_DOMAIN;
-    int rc = lt_keys_sign(owner, LT_BATCH_DOMAIN, h + dl, len - dl, sig);
-    lt_crypto_hash(h, len, hash);
-    free(h);
-    return rc;
+    return lt_batch_sign_in(owner, LT_BATCH_DOMAIN, stream, history, first, first + n - 1, prev,
+                            root, sig, hash);
 }
 
 int lt_batch_verify(const Lienthong__Batch *b, const char *stream, uint64_t first,
@@ -98,7 +129,6 @@ int lt_batch_verify_root(const Lienthong__Batch *b, const char *stream, uint64_t
                          uint8_t hash[LT_HASH_BYTES], uint8_t root[LT_HASH_BYTES], char *err,
                          size_t errlen)
 {
-    size_t len, dl = sizeof LT_BATCH_DOMAIN;
     if (strcmp(b->stream, stream) != 0 || b->first_seq != first) {
         snprintf(err, errlen, "batch %s@%llu does not follow on from %s@%llu", b->stream,
                  (unsigned long long)b->first_seq, stream, (unsigned long long)first);
@@ -118,21 +148,14 @@ int lt_batch_verify_root(const Lienthong__Batch *b, const char *stream, uint64_t
     }
     /* H is rebuilt from our own expectations, never read from the message. */
     const uint8_t *history = b->history_id.len ? b->history_id.data : NULL;
-    uint8_t *h =
-        lt_batch_header(stream, history, first, first + b->n_records - 1, prev, root, &len);
-    if (!h) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    int rc = lt_keys_verify(owner_pk, LT_BATCH_DOMAIN, h + dl, len - dl, b->signature.data);
-    if (rc != 0)
+    if (lt_batch_verify_in(owner_pk, LT_BATCH_DOMAIN, stream, history, first,
+                           first + b->n_records - 1, prev, root, b->signature.data, hash) != 0) {
         snprintf(err, errlen, "bad signature on batch %s %llu..%llu (tampered, wrong key, or "
                  "broken chain)", stream, (unsigned long long)first,
                  (unsigned long long)(first + b->n_records - 1));
-    else
-        lt_crypto_hash(h, len, hash);
-    free(h);
-    return rc;
+        return -1;
+    }
+    return 0;
 }
 
 int lt_batch_recs_add(lt_batch_recs_t *r, const void *rec, size_t len)

@@ -44,6 +44,27 @@ uint8_t *lt_batch_header(const char *stream, const uint8_t *history, uint64_t fi
                          uint64_t last, const uint8_t prev[LT_HASH_BYTES],
                          const uint8_t root[LT_HASH_BYTES], size_t *len);
 
+/* The same layout under another domain string (the snapshot headers of
+ * PROTOCOL.md 6.7 reuse it, with history NULL): domain 0x00
+ * u16be(len(stream)) stream [history[16]] u64be(a) u64be(b) prev[32]
+ * root[32]. Returns NULL on failure. */
+uint8_t *lt_batch_header_in(const char *domain, const char *stream, const uint8_t *history,
+                            uint64_t a, uint64_t b, const uint8_t prev[LT_HASH_BYTES],
+                            const uint8_t root[LT_HASH_BYTES], size_t *len);
+/* Signs such a header (sig) and writes H32 of it (hash). Returns 0 or -1. */
+int lt_batch_sign_in(const lt_keys_t *owner, const char *domain, const char *stream,
+                     const uint8_t *history, uint64_t a, uint64_t b,
+                     const uint8_t prev[LT_HASH_BYTES], const uint8_t root[LT_HASH_BYTES],
+                     uint8_t sig[LT_SIG_BYTES], uint8_t hash[LT_HASH_BYTES])
+    __attribute__((warn_unused_result));
+/* Verifies sig over such a header rebuilt from the arguments; on success
+ * writes H32 of it (hash). Returns 0, or -1 (bad signature or no memory). */
+int lt_batch_verify_in(const uint8_t owner_pk[LT_KEY_BYTES], const char *domain,
+                       const char *stream, const uint8_t *history, uint64_t a, uint64_t b,
+                       const uint8_t prev[LT_HASH_BYTES], const uint8_t root[LT_HASH_BYTES],
+                       const uint8_t sig[LT_SIG_BYTES], uint8_t hash[LT_HASH_BYTES])
+    __attribute__((warn_unused_result));
+
 /* Owner: signs the batch of n records; writes the signature and the new
  * batch hash. Returns 0 or -1. */
 int lt_batch_sign(const lt_keys_t *owner, const char *stream, uint64_t first,

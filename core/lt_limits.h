@@ -112,6 +112,24 @@
 /* A stream's history id: random bytes that change whenever its log could
  * have been rewritten (6.9). */
 #define LT_HISTORY_BYTES 16
+/* The retain_records and retain_days settings: largest values (6.8). */
+#define LT_RETAIN_RECORDS_MAX (1LL << 40)
+#define LT_RETAIN_DAYS_MAX    36500
+/* Pruning: log rows examined per step, and the pause after a step that
+ * found more to prune or found nothing (implementation, 6.8). */
+#define LT_RETAIN_STEP_ROWS 4096
+#define LT_RETAIN_BUSY_MS   5
+#define LT_RETAIN_IDLE_MS   1000
+/* A sweep of the rows kept below the tail (a key's version that was
+ * current when the tail passed it, superseded since) starts at most this
+ * often per stream, and only after the stream grew by half the rows kept
+ * below its tail and at least LT_RETAIN_SWEEP_MIN records: its cost stays
+ * within two row reads per record appended (implementation, 6.8). */
+#define LT_RETAIN_SWEEP_MS  10000
+#define LT_RETAIN_SWEEP_MIN 1024
+/* Snapshots being sent at once, to peers and sinks; each holds a read
+ * transaction on the store (implementation, 6.7). */
+#define LT_SNAP_MAX_SENDING 16
 /* Merkle proof entries: enough for 2^64 leaves (6.4). */
 #define LT_MERKLE_MAX_PATH 64
 

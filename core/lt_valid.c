@@ -168,6 +168,48 @@ Lienthong__ErrorCode lt_valid_subscribe(const Lienthong__Subscribe *m, char *err
     return LIENTHONG__ERROR_CODE__ERR_NONE;
 }
 
+/* The stream and signature of a signed part of a snapshot (what). */
+static Lienthong__ErrorCode s_signed_part(const char *stream, const char *what, size_t sig_len,
+                                          char *err, size_t errlen)
+{
+    Lienthong__ErrorCode code = lt_valid_stream(stream, what, err, errlen);
+    if (code)
+        return code;
+    if (sig_len != 64)
+        return s_fail(MALFORMED, err, errlen, "%s: %s signature must be 64 bytes, not %zu", stream,
+                      what, sig_len);
+    return LIENTHONG__ERROR_CODE__ERR_NONE;
+}
+
+Lienthong__ErrorCode lt_valid_snapshot_chunk(const Lienthong__SnapshotChunk *c, char *err,
+                                             size_t errlen)
+{
+    Lienthong__ErrorCode code = s_signed_part(c->stream, "snapshot_chunk", c->signature.len, err,
+                                              errlen);
+    if (code)
+        return code;
+    if (c->n_records == 0)
+        return s_fail(MALFORMED, err, errlen, "%s: a snapshot chunk carries no records",
+                      c->stream);
+    if (c->n_records > LT_BATCH_MAX_RECORDS)
+        return s_fail(TOO_LARGE, err, errlen, "%s: a snapshot chunk of %zu records (at most %d)",
+                      c->stream, c->n_records, LT_BATCH_MAX_RECORDS);
+    return LIENTHONG__ERROR_CODE__ERR_NONE;
+}
+
+Lienthong__ErrorCode lt_valid_snapshot_end(const Lienthong__SnapshotEnd *e, char *err,
+                                           size_t errlen)
+{
+    Lienthong__ErrorCode code = s_signed_part(e->stream, "snapshot_end", e->signature.len, err,
+                                              errlen);
+    if (code)
+        return code;
+    if (e->state_root.len != 32)
+        return s_fail(MALFORMED, err, errlen, "%s: snapshot end state_root must be 32 bytes, "
+                      "not %zu", e->stream, e->state_root.len);
+    return LIENTHONG__ERROR_CODE__ERR_NONE;
+}
+
 /* request_id, dataset and deadline-free checks common to both requests. */
 static Lienthong__ErrorCode s_request(const char *what, uint64_t id, const char *dataset,
                                       char *err, size_t errlen)

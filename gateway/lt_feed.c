@@ -33,6 +33,12 @@ lt_feed_stream_t *lt_feed_stream(lt_feed_t *self, const char *name)
     s->last_seq = st.last_seq;
     s->has_history = st.has_history;
     memcpy(s->history, st.history, sizeof s->history);
+    if (lt_store_tail_first(self->ctx->store, st.id, &s->tail_first) != 0) {
+        lt_error("feed", "store: cannot read the tail of %s: %s", name,
+                 lt_store_error(self->ctx->store));
+        self->n_streams--;
+        return NULL;
+    }
     s->rate_at = lt_clock_mono_ms();
     /* Looked up once here; a stream name over the bound counts as `other`. */
     const char *label[] = {s->name};
@@ -161,15 +167,21 @@ void lt_feed_destroy(lt_feed_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
-    free((*self_p)->chunk.buf);
-    free(*self_p);
+    lt_feed_t *self = *self_p;
+    for (size_t i = 0; i < self->n_subs; i++)
+        lt_feed_snap_free(self, &self->subs[i].snap);
+    for (size_t i = 0; i < self->n_sinks; i++)
+        lt_feed_snap_free(self, &self->sinks[i].snap);
+    for (size_t i = 0; i < self->n_replicas; i++)
+        lt_feed_stage_free(&self->replicas[i]);
+    free(self->chunk.buf);
+    free(self);
     *self_p = NULL;
 }
 
 /* ---- reading the log ----------------------------------------------------------- */
 
-/* An lt_store_rec_fn: appends one record to the chunk. */
-static int s_chunk_add(void *arg, uint64_t seq, const void *rec, size_t len)
+int lt_feed_chunk_add(void *arg, uint64_t seq, const void *rec, size_t len)
 {
     (void)seq;
     return lt_batch_recs_add(arg, rec, len);
@@ -190,7 +202,7 @@ int lt_feed_chunk_read(lt_feed_t *self, lt_feed_stream_t *st, uint64_t seq, int6
     if (lt_feed_damage_cap(self, st, seq, &max) != 0)
         return LT_STORE_DAMAGED;
     int n = lt_store_read(self->ctx->store, st->id, seq, (size_t)max, self->batch_bytes,
-                          s_chunk_add, c);
+                          lt_feed_chunk_add, c);
     if (n == LT_STORE_DAMAGED)
         lt_feed_damaged(self, st, lt_store_damaged_seq(self->ctx->store));
     else if (n < 0)
@@ -214,6 +226,7 @@ int lt_feed_pump(lt_feed_t *self, void *peer_sock, void *local_sock)
 void lt_feed_tick(lt_feed_t *self)
 {
     lt_feed_replica_tick(self);
+    lt_feed_retain_tick(self);
     lt_feed_repair_tick(self);
     s_rates(self, lt_clock_mono_ms());
 }
@@ -280,6 +293,7 @@ void lt_feed_status(lt_feed_t *self, Lienthong__StatusReply *r)
         ss->records_per_sec = st->rate;
         ss->role = s_role(self, st);
         s_status_cursor(self, st, ss);
+        lt_feed_retain_status(self, st, ss);
         lt_feed_owner_status(self, st, ss);
         lt_feed_history_status(self, st, ss);
     }

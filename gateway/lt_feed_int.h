@@ -8,13 +8,21 @@
 
 #include "lt_batch.h"
 #include "lt_feed.h"
+#include "lt_snap.h"
 #include "lt_stats.h"
+#include "lt_store_snap.h"
 
 /* A stream this gateway holds: its store id and last durable seq. */
 typedef struct {
     char name[LT_STREAM_ID_MAX];
     int64_t id;
     uint64_t last_seq;
+    uint64_t tail_first; /* first seq of the retained log tail (PROTOCOL.md 6.8) */
+    uint64_t sweep_seq;  /* next seq the sweep below the tail looks at; 0: none running */
+    uint64_t swept_last; /* last_seq when the last sweep started */
+    uint64_t kept_below; /* rows kept below the tail (as last counted) */
+    uint64_t sweep_kept; /* rows the running sweep kept so far */
+    int64_t sweep_at;    /* monotonic ms before which no sweep starts */
     uint64_t rate_seq; /* appended count at rate_at, for records/s */
     int64_t rate_at;
     double rate;
@@ -34,6 +42,25 @@ typedef struct {
     int64_t repair_at;
 } lt_feed_stream_t;
 
+/* Records read from the log for one Batch or Deliver, reused between
+ * reads so that the pump does not allocate per batch. */
+typedef lt_batch_recs_t lt_feed_chunk_t;
+
+/* A snapshot (PROTOCOL.md 6.7) or a sink's replacement (8.2) being sent:
+ * a consistent reading of the state, and the chunk read last, kept until
+ * it is sent (the reading cannot go back). */
+typedef struct {
+    lt_store_snap_t *rd;
+    uint64_t seq;   /* S */
+    uint64_t index; /* leaf index of the next chunk */
+    uint8_t prev[LT_HASH_BYTES];
+    lt_snap_merkle_t acc;
+    lt_feed_chunk_t chunk;
+    uint8_t sig[LT_SIG_BYTES], hash[LT_HASH_BYTES];
+    int unsent; /* chunk is read (and signed) but not sent yet */
+    int done;   /* every record was sent */
+} lt_feed_snap_t;
+
 /* Owner: one peer's subscription (keyed by routing id and stream). */
 typedef struct {
     uint8_t rid[LT_RID_MAX];
@@ -43,6 +70,8 @@ typedef struct {
     uint64_t next;
     uint8_t prev[LT_HASH_BYTES];
     int64_t credit;
+    int snap_wanted;     /* Subscribe.snapshot: send a snapshot first */
+    lt_feed_snap_t *snap; /* the snapshot being sent, or NULL */
     lt_stats_series_t *st_cursor, *st_lag; /* {stream, subscriber} */
 } lt_feed_sub_t;
 
@@ -64,6 +93,9 @@ typedef struct {
     uint64_t next, acked;
     int64_t credit;
     int replaced; /* the stream's content was replaced: detach (6.9) */
+    int replace_ok;       /* SinkAttach.replace: it can take a replacement */
+    lt_feed_snap_t *snap; /* the replacement being sent, or NULL */
+    int awaiting;         /* a replacement Deliver is not yet acknowledged */
 } lt_feed_sink_t;
 
 /* FORKED: the owner's history is not the one of our cursor (PROTOCOL.md
@@ -86,13 +118,11 @@ typedef struct {
     int64_t backoff;
     int64_t last_batch_at;
     uint64_t discarded;
+    int want_snapshot;          /* subscribe with Subscribe.snapshot (resync) */
+    struct lt_feed_stage *stage; /* a snapshot being received, or NULL */
     lt_stats_series_t *st_cursor, *st_lag; /* lienthong_replica_*{stream} */
     lt_stats_series_t *st_forked;          /* lienthong_replica_forked{stream} */
 } lt_feed_replica_t;
-
-/* Records read from the log for one Batch or Deliver, reused between
- * reads so that the pump does not allocate per batch. */
-typedef lt_batch_recs_t lt_feed_chunk_t;
 
 struct _lt_feed_t {
     const lt_gwctx_t *ctx;
@@ -108,6 +138,9 @@ struct _lt_feed_t {
     size_t n_replicas;
     size_t batch_bytes; /* record bytes per batch: fits half the frame cap */
     lt_feed_chunk_t chunk;
+    size_t n_snaps;       /* snapshots and replacements being sent */
+    int64_t prune_at;     /* monotonic ms of the next pruning step */
+    size_t prune_next;    /* stream the next step looks at first */
     /* Families of the statistics, whose series the streams, subscriptions
      * and replicas above keep. */
     lt_stats_family_t *f_last_seq, *f_appended, *f_sub_cursor, *f_sub_lag, *f_rep_cursor,
@@ -132,6 +165,8 @@ const char *lt_feed_owner_of(const lt_dir_t *dir, const char *stream);
  * the record at seq is damaged (reported through lt_feed_damaged), or -1
  * (logged). */
 int lt_feed_chunk_read(lt_feed_t *self, lt_feed_stream_t *st, uint64_t seq, int64_t max);
+/* An lt_store_rec_fn appending one record to an lt_feed_chunk_t. */
+int lt_feed_chunk_add(void *chunk, uint64_t seq, const void *rec, size_t len);
 
 /* ---- lt_feed_owner.c ---- */
 
@@ -165,6 +200,45 @@ lt_feed_replica_t *lt_feed_replica_find(lt_feed_t *self, const char *stream);
 void lt_feed_replica_dir_changed(lt_feed_t *self);
 /* Subscribes, re-subscribes idle feeds, and ends back-offs. */
 void lt_feed_replica_tick(lt_feed_t *self);
+/* Stops feed f for why and schedules the re-subscribe (at least min_ms
+ * away); `unsubscribe` tells the owner. */
+void lt_feed_replica_backoff(lt_feed_t *self, lt_feed_replica_t *f, const char *why,
+                             int64_t min_ms, int unsubscribe);
+/* Gives n records of credit back to the owner on sock. */
+void lt_feed_replica_credit(lt_feed_replica_t *f, void *sock, size_t n);
+
+/* ---- lt_feed_stage.c (replica: snapshots received, PROTOCOL.md 6.7) ---- */
+
+/* Forgets a snapshot being received (a re-subscribe restarts it). */
+void lt_feed_stage_reset(lt_feed_replica_t *f);
+void lt_feed_stage_free(lt_feed_replica_t *f);
+/* Empties what a snapshot interrupted by a stop left staged for f. 0, or
+ * -1 on a store failure. */
+int lt_feed_stage_discard(lt_feed_t *self, const lt_feed_replica_t *f);
+
+/* ---- lt_feed_snap.c (snapshots and replacements sent, 6.7, 8.2) ---- */
+
+/* Sends the next part of the snapshot subscription s needs (starting it
+ * when s->snap is NULL). 1 sent, 0 nothing to send now, -1 drop. */
+int lt_feed_snap_send(lt_feed_t *self, void *sock, lt_feed_sub_t *s);
+/* The same for a sink's replacement: one Deliver part at a time. */
+int lt_feed_snap_replace(lt_feed_t *self, void *sock, lt_feed_sink_t *k);
+/* A DeliverAck of the replacement part sent to k: 0, or -1 when k awaits
+ * none at through_seq. After the last part, k continues from S + 1. */
+int lt_feed_snap_replace_ack(lt_feed_t *self, lt_feed_sink_t *k, uint64_t through_seq);
+/* Ends a snapshot or replacement being sent (*snap_p becomes NULL). */
+void lt_feed_snap_free(lt_feed_t *self, lt_feed_snap_t **snap_p);
+/* The lowest seq a snapshot or replacement of st being sent still needs
+ * kept (S + 1), or UINT64_MAX. */
+uint64_t lt_feed_snap_floor(const lt_feed_t *self, const lt_feed_stream_t *st);
+
+/* ---- lt_feed_retain.c (retention, 6.8) ---- */
+
+/* One bounded pruning step when one is due. */
+void lt_feed_retain_tick(lt_feed_t *self);
+/* Sets the retained range of st in its status entry. */
+void lt_feed_retain_status(lt_feed_t *self, const lt_feed_stream_t *st,
+                           Lienthong__StreamStatus *ss);
 
 /* ---- lt_feed_history.c ---- */
 

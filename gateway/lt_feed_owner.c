@@ -82,7 +82,9 @@ static void s_sub_drop(lt_feed_t *self, lt_feed_sub_t *s, const char *why)
     snprintf(detail, sizeof detail, "delivered through seq %llu; %s",
              (unsigned long long)(s->next - 1), why);
     s_sub_audit(self, "feed-stop", s->member, s->stream->name, detail);
+    lt_feed_snap_free(self, &s->snap);
     *s = self->subs[--self->n_subs];
+    self->subs[self->n_subs].snap = NULL; /* moved, not to be freed twice */
 }
 
 /* ---- subscribe, credit, unsubscribe ------------------------------------------ */
@@ -180,6 +182,7 @@ void lt_feed_on_subscribe(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
                                  0, "%s: too many subscriptions", m->stream);
         return;
     }
+    lt_feed_snap_free(self, &s->snap); /* a new Subscribe restarts a snapshot */
     memset(s, 0, sizeof *s);
     memcpy(s->rid, in->rid, in->rid_len);
     s->rid_len = in->rid_len;
@@ -189,6 +192,7 @@ void lt_feed_on_subscribe(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
     if (m->from_seq > 1)
         memcpy(s->prev, m->prev_hash.data, LT_HASH_BYTES);
     s->credit = m->credit;
+    s->snap_wanted = m->snapshot;
     const char *labels[] = {st->name, s->member};
     s->st_cursor = lt_stats_series(self->f_sub_cursor, labels);
     s->st_lag = lt_stats_series(self->f_sub_lag, labels);
@@ -338,10 +342,14 @@ int lt_feed_owner_pump(lt_feed_t *self, void *sock)
     for (size_t i = 0; i < self->n_subs;) {
         lt_feed_sub_t *s = &self->subs[i];
         int rc = 1;
-        for (int k = 0;
-             k < LT_FEED_PUMP_BATCHES && rc == 1 && s->credit > 0 && s->next <= s->stream->last_seq;
-             k++) {
-            rc = s_send_batch(self, sock, s);
+        for (int k = 0; k < LT_FEED_PUMP_BATCHES && rc == 1; k++) {
+            /* Behind the retained tail, or asked: a snapshot first (6.7). */
+            if (s->snap || s->snap_wanted || s->next < s->stream->tail_first)
+                rc = lt_feed_snap_send(self, sock, s);
+            else if (s->credit > 0 && s->next <= s->stream->last_seq)
+                rc = s_send_batch(self, sock, s);
+            else
+                rc = 0;
             sent += rc == 1;
         }
         if (rc < 0)

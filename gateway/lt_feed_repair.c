@@ -191,6 +191,13 @@ static Lienthong__ErrorCode s_range_check(lt_feed_t *self, const char *member,
                  (unsigned long long)(*st)->last_seq);
         return LIENTHONG__ERROR_CODE__ERR_SEQUENCE;
     }
+    /* Records below the retained tail are gone (6.8): the consumer's remedy
+     * is a snapshot (6.7, Subscribe.snapshot). */
+    if (m->first_seq < (*st)->tail_first) {
+        snprintf(why, len, "%s: records before %llu are no longer kept; ask for a snapshot",
+                 m->stream, (unsigned long long)(*st)->tail_first);
+        return LIENTHONG__ERROR_CODE__ERR_SEQUENCE;
+    }
     return LIENTHONG__ERROR_CODE__ERR_NONE;
 }
 

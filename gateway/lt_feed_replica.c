@@ -26,7 +26,8 @@ int lt_feed_replica_open(lt_feed_t *self, const char *stream)
     lt_feed_replica_t *f = &self->replicas[self->n_replicas];
     memset(f, 0, sizeof *f);
     f->stream = lt_feed_stream(self, stream);
-    if (!f->stream || lt_store_stream(self->ctx->store, stream, &f->cursor) != 0)
+    if (!f->stream || lt_store_stream(self->ctx->store, stream, &f->cursor) != 0 ||
+        lt_feed_stage_discard(self, f) != 0)
         return -1;
     f->state = LT_FEED_IDLE;
     const char *label[] = {f->stream->name};
@@ -111,8 +112,8 @@ static void s_unsubscribe(void *sock, const lt_feed_replica_t *f)
 
 /* Stops a feed and schedules the re-subscribe. `unsubscribe` tells the owner,
  * unless the owner is the one that refused the subscription. */
-static void s_backoff(lt_feed_t *self, lt_feed_replica_t *f, const char *why, int64_t min_ms,
-                      int unsubscribe)
+void lt_feed_replica_backoff(lt_feed_t *self, lt_feed_replica_t *f, const char *why,
+                             int64_t min_ms, int unsubscribe)
 {
     f->backoff = f->backoff ? f->backoff * 2 : BACKOFF_MIN_MS;
     if (f->backoff < min_ms)
@@ -139,6 +140,7 @@ static int s_send_subscribe(lt_feed_t *self, void *sock, const lt_feed_replica_t
     m.stream = f->stream->name;
     m.from_seq = f->cursor.last_seq + 1;
     m.credit = (uint32_t)self->ctx->cfg->credit;
+    m.snapshot = f->want_snapshot;
     if (f->cursor.last_seq > 0) {
         m.prev_hash.data = (uint8_t *)f->cursor.last_hash;
         m.prev_hash.len = LT_HASH_BYTES;
@@ -172,6 +174,7 @@ static void s_subscribe(lt_feed_t *self, lt_feed_replica_t *f)
         lt_info("feed", "subscribing to %s from %s at seq %llu", f->stream->name, owner,
                 (unsigned long long)f->cursor.last_seq + 1);
     f->state = LT_FEED_LIVE;
+    lt_feed_stage_reset(f); /* the owner restarts any snapshot at index 0 */
     f->outstanding = self->ctx->cfg->credit;
     f->last_batch_at = now;
 }
@@ -286,7 +289,7 @@ static int s_apply(lt_feed_t *self, lt_feed_replica_t *f, const Lienthong__Batch
     return 0;
 }
 
-static void s_credit(lt_feed_replica_t *f, void *sock, size_t n)
+void lt_feed_replica_credit(lt_feed_replica_t *f, void *sock, size_t n)
 {
     Lienthong__Credit c = LIENTHONG__CREDIT__INIT;
     c.stream = f->stream->name;
@@ -342,19 +345,19 @@ void lt_feed_on_batch(lt_feed_t *self, const char *owner, void *link_sock,
         return;
     }
     if (s_verify(self, f, b, hash, root, err, sizeof err) != 0) {
-        s_backoff(self, f, err, 0, 1);
+        lt_feed_replica_backoff(self, f, err, 0, 1);
         return;
     }
     if (lt_feed_history_batch(self, f, b) != 0)
         return; /* forked: stopped, nothing applied */
     if (s_apply(self, f, b, hash, root, err, sizeof err) != 0) {
-        s_backoff(self, f, err, 0, 1);
+        lt_feed_replica_backoff(self, f, err, 0, 1);
         return;
     }
     f->outstanding -= (int64_t)b->n_records;
     f->backoff = 0;
     f->last_batch_at = lt_clock_mono_ms();
-    s_credit(f, link_sock, b->n_records);
+    lt_feed_replica_credit(f, link_sock, b->n_records);
 }
 
 void lt_feed_on_error(lt_feed_t *self, const char *owner, const Lienthong__Error *e)
@@ -370,7 +373,18 @@ void lt_feed_on_error(lt_feed_t *self, const char *owner, const Lienthong__Error
             char why[400];
             snprintf(why, sizeof why, "owner refused (%s): %s", lt_wire_error_name(e->code),
                      e->message);
-            s_backoff(self, f, why, hard ? REFUSED_BACKOFF_MS : 0, 0);
+            lt_feed_replica_backoff(self, f, why, hard ? REFUSED_BACKOFF_MS : 0, 0);
         }
     }
+}
+
+int lt_feed_resync_snapshot(lt_feed_t *self, const char *stream)
+{
+    lt_feed_replica_t *f = lt_feed_replica_find(self, stream);
+    if (!f)
+        return -1;
+    lt_info("feed", "replica of %s resynchronises from its owner's state", stream);
+    f->want_snapshot = 1;
+    s_subscribe(self, f);
+    return 0;
 }

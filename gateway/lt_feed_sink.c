@@ -35,13 +35,28 @@ static lt_feed_stream_t *s_local_stream(lt_feed_t *self, const char *stream)
 static void s_refuse(void *sock, const lt_wire_in_t *in, const Lienthong__SinkAttach *m,
                      const lt_feed_stream_t *st)
 {
-    lt_warn("local", "refused sink for %s from seq %llu", m->stream,
-            (unsigned long long)m->from_seq);
+    char why[128];
+    if (!st)
+        snprintf(why, sizeof why, "not replicated or owned here");
+    else if (m->from_seq > st->last_seq + 1 || m->from_seq == 0)
+        snprintf(why, sizeof why, "from_seq is beyond the local log");
+    else
+        snprintf(why, sizeof why, "from_seq is older than the retained log (kept from seq %llu); "
+                 "attach with replace", (unsigned long long)st->tail_first);
+    lt_warn("local", "refused sink for %s from seq %llu: %s", m->stream,
+            (unsigned long long)m->from_seq, why);
     (void)lt_wire_send_error(
         sock, in->rid, in->rid_len,
         st ? LIENTHONG__ERROR_CODE__ERR_SEQUENCE : LIENTHONG__ERROR_CODE__ERR_NOT_FOUND, 0,
-        "%s: %s", m->stream,
-        st ? "from_seq is beyond the local log" : "not replicated or owned here");
+        "%s: %s", m->stream, why);
+}
+
+/* Removes sink k, ending a replacement being sent to it. */
+static void s_sink_remove(lt_feed_t *self, lt_feed_sink_t *k)
+{
+    lt_feed_snap_free(self, &k->snap);
+    *k = self->sinks[--self->n_sinks];
+    self->sinks[self->n_sinks].snap = NULL; /* moved, not to be freed twice */
 }
 
 /* What a sink of a replaced stream holds came from the old history; it
@@ -61,7 +76,8 @@ void lt_feed_on_sink_attach(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
                             const Lienthong__SinkAttach *m)
 {
     lt_feed_stream_t *st = s_local_stream(self, m->stream);
-    if (!st || m->from_seq == 0 || m->from_seq > st->last_seq + 1) {
+    if (!st || m->from_seq == 0 || m->from_seq > st->last_seq + 1 ||
+        (m->from_seq < st->tail_first && !m->replace)) {
         s_refuse(sock, in, m, st);
         return;
     }
@@ -73,7 +89,7 @@ void lt_feed_on_sink_attach(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
     /* One sink per stream: a new attach replaces the previous one. */
     for (size_t i = 0; i < self->n_sinks; i++)
         if (self->sinks[i].stream == st) {
-            self->sinks[i] = self->sinks[--self->n_sinks];
+            s_sink_remove(self, &self->sinks[i]);
             break;
         }
     if (self->n_sinks >= LT_FEED_MAX_SINKS) {
@@ -89,6 +105,7 @@ void lt_feed_on_sink_attach(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
     k->next = m->from_seq;
     k->acked = m->from_seq - 1;
     k->credit = m->credit;
+    k->replace_ok = m->replace;
     lt_info("local", "sink attached to %s from seq %llu", st->name,
             (unsigned long long)m->from_seq);
 }
@@ -97,6 +114,11 @@ void lt_feed_on_deliver_ack(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
                             const Lienthong__DeliverAck *m)
 {
     lt_feed_sink_t *k = s_sink_find(self, in->rid, in->rid_len, m->stream);
+    if (k && k->snap) {
+        if (lt_feed_snap_replace_ack(self, k, m->through_seq) == 0)
+            return;
+        k = NULL; /* out of range during a replacement */
+    }
     if (!k || m->through_seq <= k->acked || m->through_seq >= k->next) {
         (void)lt_wire_send_error(sock, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_SEQUENCE, 0,
                                  "%s: acknowledgement %llu is out of range", m->stream,
@@ -151,6 +173,19 @@ void lt_feed_sink_replaced(lt_feed_t *self, lt_feed_stream_t *st)
             self->sinks[i].replaced = 1;
 }
 
+/* A sink behind the retained tail: a replacement if it can take one, else
+ * it is told why and detached (it attaches again with replace). */
+static int s_behind(lt_feed_t *self, void *sock, lt_feed_sink_t *k)
+{
+    if (k->replace_ok)
+        return lt_feed_snap_replace(self, sock, k);
+    (void)lt_wire_send_error(sock, k->rid, k->rid_len, LIENTHONG__ERROR_CODE__ERR_SEQUENCE, 0,
+                             "%s: seq %llu is older than the retained log (kept from seq %llu)",
+                             k->stream->name, (unsigned long long)k->next,
+                             (unsigned long long)k->stream->tail_first);
+    return -1;
+}
+
 int lt_feed_sink_pump(lt_feed_t *self, void *sock)
 {
     int sent = 0;
@@ -159,19 +194,23 @@ int lt_feed_sink_pump(lt_feed_t *self, void *sock)
         int rc = 1;
         if (k->replaced) {
             s_replaced(sock, k->rid, k->rid_len, k->stream, k->acked);
-            *k = self->sinks[--self->n_sinks];
+            s_sink_remove(self, k);
             continue;
         }
-        for (int b = 0;
-             b < LT_FEED_PUMP_BATCHES && rc == 1 && k->credit > 0 && k->next <= k->stream->last_seq;
-             b++) {
-            rc = s_deliver(self, sock, k);
+        for (int b = 0; b < LT_FEED_PUMP_BATCHES && rc == 1; b++) {
+            /* Behind the retained tail: its table is replaced (8.2). */
+            if (k->snap || k->next < k->stream->tail_first)
+                rc = s_behind(self, sock, k);
+            else if (k->credit > 0 && k->next <= k->stream->last_seq)
+                rc = s_deliver(self, sock, k);
+            else
+                rc = 0;
             sent += rc == 1;
         }
         if (rc < 0) {
             lt_info("local", "sink of %s detached at seq %llu", k->stream->name,
                     (unsigned long long)k->acked);
-            *k = self->sinks[--self->n_sinks];
+            s_sink_remove(self, k);
         } else {
             i++;
         }

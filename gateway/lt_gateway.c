@@ -466,6 +466,13 @@ static void s_link_dispatch(lt_gateway_t *self, size_t i, Lienthong__Envelope *e
     case LIENTHONG__ENVELOPE__BODY_HISTORY_CHANGED:
         lt_feed_on_history_changed(self->feed, member, env->history_changed);
         break;
+    case LIENTHONG__ENVELOPE__BODY_SNAPSHOT_CHUNK:
+        lt_feed_on_snapshot_chunk(self->feed, member, lt_peers_link_socket(self->shared.peers, i),
+                                  env->snapshot_chunk);
+        break;
+    case LIENTHONG__ENVELOPE__BODY_SNAPSHOT_END:
+        lt_feed_on_snapshot_end(self->feed, member, env->snapshot_end);
+        break;
     case LIENTHONG__ENVELOPE__BODY_RANGE:
         lt_feed_on_range_batch(self->feed, member, env->range);
         break;

@@ -85,7 +85,8 @@ static int s_subs(const config_t *c, lt_gwcfg_t *cfg, char *err, size_t errlen)
 static const char *const s_known[] = {"member", "federation", "listen", "local_socket", "data_dir",
                                 "key_file", "directory", "authority_keys", "peers", "subscribe",
                                 "max_message", "heartbeat_ms", "batch_max", "credit", "log_level",
-                                "log_format", "audit_retention_days", NULL};
+                                "log_format", "retain_records", "retain_days", "audit_retention_days",
+                                NULL};
 
 static int s_numbers(const config_t *c, lt_gwcfg_t *cfg, char *err, size_t errlen)
 {
@@ -106,6 +107,12 @@ static int s_numbers(const config_t *c, lt_gwcfg_t *cfg, char *err, size_t errle
                        errlen))
         return -1;
     cfg->credit = (int)v;
+    /* The log tail each stream keeps (PROTOCOL.md 6.8); 0 keeps it all. */
+    if (lt_cfgfile_int(c, cfg->path, "retain_records", 0, 0, LT_RETAIN_RECORDS_MAX,
+                       &cfg->retain_records, err, errlen) ||
+        lt_cfgfile_int(c, cfg->path, "retain_days", 0, 0, LT_RETAIN_DAYS_MAX, &cfg->retain_days,
+                       err, errlen))
+        return -1;
     if (lt_cfgfile_int(c, cfg->path, "audit_retention_days", 0, 0, LT_AUDIT_RETENTION_DAYS_MAX, &v,
                        err, errlen))
         return -1;

@@ -36,6 +36,8 @@ typedef struct {
     int heartbeat_ms;
     int batch_max;                 /* records per signed batch */
     int credit;                    /* records of credit a consumer grants */
+    long long retain_records;      /* log tail kept per stream, records; 0: all */
+    long long retain_days;         /* log tail kept per stream, days; 0: all */
     int audit_retention_days;      /* `audit export` default age; 0: none set */
     lt_log_level_t log_level;
     lt_log_format_t log_format;    /* text, or json: one object per line */

@@ -124,5 +124,10 @@ void lt_gwreload_diff(const lt_gwcfg_t *old, lt_gwcfg_t *next, lt_gwreload_diff_
     s_number("heartbeat_ms", old->heartbeat_ms, next->heartbeat_ms, &d->limits_changed, d);
     s_number("batch_max", old->batch_max, next->batch_max, &d->limits_changed, d);
     s_number("credit", old->credit, next->credit, &d->limits_changed, d);
+    /* Retention (PROTOCOL.md 6.8) is read at each pruning step: a new bound
+     * applies from the next one. A larger bound keeps more from now on; what
+     * was already pruned stays pruned. */
+    s_number("retain_records", old->retain_records, next->retain_records, &d->retain_changed, d);
+    s_number("retain_days", old->retain_days, next->retain_days, &d->retain_changed, d);
     d->n_changes += d->n_subs_added + d->n_subs_removed + d->n_peers_added;
 }

@@ -23,6 +23,7 @@ typedef struct {
     size_t n_peers_added;
     int log_changed;    /* log_level or log_format */
     int limits_changed; /* max_message, heartbeat_ms, batch_max or credit */
+    int retain_changed; /* retain_records or retain_days (applied live) */
     size_t n_changes;   /* everything logged as changed, applied or not */
 } lt_gwreload_diff_t;
 

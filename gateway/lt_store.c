@@ -21,7 +21,7 @@
  * one B-tree range scan reads a stream in order. Sequence numbers therefore
  * stop at SEQ_MAX (about 10^12 records per stream); past it an append is
  * refused rather than spilling into the next stream's range. */
-#define SEQ_BITS 40
+#define SEQ_BITS LT_STORE_SEQ_BITS
 #define SEQ_MAX ((1ULL << SEQ_BITS) - 1)
 #define LOG_ID(stream, seq) (((int64_t)(stream) << SEQ_BITS) | (int64_t)(seq))
 
@@ -38,8 +38,19 @@ enum {
     ST_READ,
     ST_GET,
     ST_HISTORY_SET,
+    ST_TAIL_GET,
+    ST_TAIL_SET,
+    ST_LOG_DEL,
+    ST_STATE_DEL,
+    ST_CLEAR_LOG,
+    ST_CLEAR_STATE,
+    ST_CLEAR_TAIL,
+    ST_CLEAR_BATCHES,
+    ST_RENAME,
+    ST_SCAN,
     ST_BATCH_PUT,
     ST_BATCH_FIND,
+    ST_BATCH_PRUNE,
     ST_REPLACE,
     ST_STREAMS,
     ST_COUNT
@@ -61,12 +72,25 @@ static const char *s_sql[ST_COUNT] = {
     [ST_STATE_GET] = "SELECT seq, deleted FROM state WHERE stream = ?1 AND key = ?2",
     [ST_READ] = "SELECT id, record, sum FROM log WHERE id >= ?1 AND id < ?2 ORDER BY id",
     [ST_GET] = "SELECT id, record, sum FROM log WHERE id = ?1",
+    /* Retention and snapshots (PROTOCOL.md 6.7, 6.8). */
+    [ST_TAIL_GET] = "SELECT first_seq FROM tails WHERE stream = ?1",
+    [ST_TAIL_SET] = "INSERT INTO tails(stream, first_seq) VALUES (?1, ?2) "
+                    "ON CONFLICT(stream) DO UPDATE SET first_seq = excluded.first_seq",
+    [ST_LOG_DEL] = "DELETE FROM log WHERE id = ?1",
+    [ST_STATE_DEL] = "DELETE FROM state WHERE stream = ?1 AND key = ?2",
+    [ST_CLEAR_LOG] = "DELETE FROM log WHERE id >= ?1 AND id < ?2",
+    [ST_CLEAR_STATE] = "DELETE FROM state WHERE stream = ?1",
+    [ST_CLEAR_TAIL] = "DELETE FROM tails WHERE stream = ?1",
+    [ST_CLEAR_BATCHES] = "DELETE FROM batches WHERE stream = ?1",
+    [ST_RENAME] = "UPDATE streams SET name = ?2 WHERE name = ?1",
+    [ST_SCAN] = "SELECT id, record, sum FROM log WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT ?3",
     [ST_HISTORY_SET] = "UPDATE streams SET history = coalesce(?2, randomblob(16)) WHERE id = ?1",
     [ST_BATCH_PUT] = "INSERT OR REPLACE INTO batches(stream, last_seq, first_seq, prev_hash, root, "
                      "signature, history) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [ST_BATCH_FIND] =
         "SELECT first_seq, last_seq, prev_hash, root, signature, history FROM batches "
         "WHERE stream = ?1 AND last_seq >= ?2 ORDER BY last_seq LIMIT 1",
+    [ST_BATCH_PRUNE] = "DELETE FROM batches WHERE stream = ?1 AND last_seq < ?2",
     [ST_REPLACE] = "INSERT OR REPLACE INTO log(id, record, sum) "
                    "VALUES (?1, ?2, lt_record_sum(?1, ?2))",
     [ST_STREAMS] = "SELECT id, last_seq, last_hash, source_cursor, history, name FROM streams "
@@ -113,6 +137,9 @@ static const char *s_steps[] = {
      * on, which its H includes (6.3), NULL for one signed without. */
     "ALTER TABLE streams ADD COLUMN history BLOB;"
     "ALTER TABLE batches ADD COLUMN history BLOB;",
+    /* 4: the first seq of each stream's retained log tail, where it is not
+     * 1 (PROTOCOL.md 6.8). */
+    "CREATE TABLE tails (stream INTEGER PRIMARY KEY, first_seq INTEGER NOT NULL);",
 };
 #define SCHEMA_VERSION ((int)(sizeof s_steps / sizeof *s_steps))
 
@@ -409,19 +436,6 @@ static int s_exec_fmt(lt_store_t *self, const char *fmt, int64_t a, int64_t b, i
     return rc == SQLITE_OK ? 0 : -1;
 }
 
-int lt_store_stream_clear(lt_store_t *self, int64_t id)
-{
-    int64_t lo = LOG_ID(id, 0), hi = LOG_ID(id + 1, 0);
-    if (s_exec_fmt(self, "DELETE FROM log WHERE id >= %lld AND id < %lld", lo, hi, 0, 0) != 0 ||
-        s_exec_fmt(self, "DELETE FROM state WHERE stream = %lld", id, 0, 0, 0) != 0 ||
-        s_exec_fmt(self, "DELETE FROM batches WHERE stream = %lld", id, 0, 0, 0) != 0)
-        return -1;
-    return s_exec_fmt(self,
-                      "UPDATE streams SET last_seq = 0, last_hash = NULL, source_cursor = 0, "
-                      "history = NULL WHERE id = %lld",
-                      id, 0, 0, 0);
-}
-
 int lt_store_stream_replace(lt_store_t *self, int64_t dst, int64_t src)
 {
     if (lt_store_stream_clear(self, dst) != 0)
@@ -435,6 +449,7 @@ int lt_store_stream_replace(lt_store_t *self, int64_t dst, int64_t src)
                    shift, shift, LOG_ID(src, 0), LOG_ID(src + 1, 0)) != 0 ||
         s_exec_fmt(self, "UPDATE state SET stream = %lld WHERE stream = %lld", dst, src, 0, 0) != 0 ||
         s_exec_fmt(self, "UPDATE batches SET stream = %lld WHERE stream = %lld", dst, src, 0, 0) != 0 ||
+        s_exec_fmt(self, "UPDATE tails SET stream = %lld WHERE stream = %lld", dst, src, 0, 0) != 0 ||
         s_exec_fmt(self,
                    "UPDATE streams SET (last_seq, last_hash, source_cursor, history) = "
                    "(SELECT last_seq, last_hash, source_cursor, history FROM streams "
@@ -582,6 +597,124 @@ int lt_store_get(lt_store_t *self, int64_t stream, uint64_t seq, uint8_t **rec, 
     return found;
 }
 
+/* ---- retention and snapshots (PROTOCOL.md 6.7, 6.8) ---------------------- */
+
+int lt_store_scan(lt_store_t *self, int64_t stream, uint64_t from_seq, uint64_t to_seq,
+                  size_t max_n, lt_store_rec_fn fn, void *arg)
+{
+    sqlite3_stmt *st = self->st[ST_SCAN];
+    if (from_seq > SEQ_MAX || to_seq > SEQ_MAX + 1 || from_seq >= to_seq)
+        return 0;
+    sqlite3_bind_int64(st, 1, LOG_ID(stream, from_seq));
+    sqlite3_bind_int64(st, 2, LOG_ID(stream, to_seq));
+    sqlite3_bind_int64(st, 3, (int64_t)max_n);
+    int n = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (!s_row_sound(st))
+            continue; /* a damaged row is left for the reads to report */
+        uint64_t seq = (uint64_t)(sqlite3_column_int64(st, 0) & ((1LL << SEQ_BITS) - 1));
+        if (fn(arg, seq, sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1)) != 0) {
+            rc = SQLITE_ERROR;
+            break;
+        }
+        n++;
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? n : -1;
+}
+
+int lt_store_relaxed(lt_store_t *self, int relaxed)
+{
+    return sqlite3_exec(self->db, relaxed ? "PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = FULL",
+                        NULL, NULL, NULL) == SQLITE_OK
+               ? 0
+               : -1;
+}
+
+int lt_store_sum_ok(int64_t stream, uint64_t seq, const void *rec, size_t len, const void *sum,
+                    size_t sum_len)
+{
+    uint8_t want[LT_HASH_BYTES];
+    if (!sum || sum_len != LT_HASH_BYTES)
+        return 0;
+    s_sum(LOG_ID(stream, seq), rec ? rec : "", len, want);
+    return memcmp(want, sum, LT_HASH_BYTES) == 0;
+}
+
+const char *lt_store_path(lt_store_t *self)
+{
+    return sqlite3_db_filename(self->db, "main");
+}
+
+int lt_store_tail_first(lt_store_t *self, int64_t stream, uint64_t *first)
+{
+    sqlite3_stmt *st = self->st[ST_TAIL_GET];
+    sqlite3_bind_int64(st, 1, stream);
+    int rc = sqlite3_step(st);
+    *first = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 1;
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+int lt_store_tail_set(lt_store_t *self, int64_t stream, uint64_t first)
+{
+    sqlite3_stmt *st = self->st[ST_TAIL_SET];
+    sqlite3_bind_int64(st, 1, stream);
+    sqlite3_bind_int64(st, 2, (int64_t)first);
+    return s_run(st);
+}
+
+int lt_store_log_delete(lt_store_t *self, int64_t stream, uint64_t seq)
+{
+    sqlite3_stmt *st = self->st[ST_LOG_DEL];
+    sqlite3_bind_int64(st, 1, LOG_ID(stream, seq));
+    return s_run(st);
+}
+
+int lt_store_state_delete(lt_store_t *self, int64_t stream, const char *key)
+{
+    sqlite3_stmt *st = self->st[ST_STATE_DEL];
+    sqlite3_bind_int64(st, 1, stream);
+    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+    return s_run(st);
+}
+
+int lt_store_stream_clear(lt_store_t *self, int64_t stream)
+{
+    sqlite3_stmt *log = self->st[ST_CLEAR_LOG];
+    sqlite3_bind_int64(log, 1, LOG_ID(stream, 0));
+    sqlite3_bind_int64(log, 2, LOG_ID(stream + 1, 0));
+    if (s_run(log) != 0)
+        return -1;
+    /* The other tables are keyed by the stream id alone. */
+    static const int by_stream[] = {ST_CLEAR_STATE, ST_CLEAR_TAIL, ST_CLEAR_BATCHES};
+    for (size_t i = 0; i < sizeof by_stream / sizeof *by_stream; i++) {
+        sqlite3_bind_int64(self->st[by_stream[i]], 1, stream);
+        if (s_run(self->st[by_stream[i]]) != 0)
+            return -1;
+    }
+    /* An empty stream has cursor 0 and no history (PROTOCOL.md 6.9). */
+    return s_exec_fmt(self,
+                      "UPDATE streams SET last_seq = 0, last_hash = NULL, source_cursor = 0, "
+                      "history = NULL WHERE id = %lld",
+                      stream, 0, 0, 0);
+}
+
+static int s_rename(lt_store_t *self, const char *from, const char *to)
+{
+    sqlite3_stmt *st = self->st[ST_RENAME];
+    sqlite3_bind_text(st, 1, from, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, to, -1, SQLITE_STATIC);
+    return s_run(st);
+}
+
+int lt_store_stream_swap(lt_store_t *self, const char *a, const char *b)
+{
+    /* Names are unique: one passes through a name no stream id can have. */
+    static const char *tmp = "\x01swap";
+    return s_rename(self, a, tmp) || s_rename(self, b, a) || s_rename(self, tmp, b) ? -1 : 0;
+}
+
 /* ---- integrity ------------------------------------------------------------------ */
 
 int lt_store_batch_put(lt_store_t *self, int64_t stream, const lt_store_batch_t *b)
@@ -631,6 +764,14 @@ int lt_store_batch_find(lt_store_t *self, int64_t stream, uint64_t seq, lt_store
     }
     sqlite3_reset(st);
     return found;
+}
+
+int lt_store_batch_prune(lt_store_t *self, int64_t stream, uint64_t below_seq)
+{
+    sqlite3_stmt *st = self->st[ST_BATCH_PRUNE];
+    sqlite3_bind_int64(st, 1, stream);
+    sqlite3_bind_int64(st, 2, (int64_t)below_seq);
+    return s_run(st);
 }
 
 int lt_store_replace(lt_store_t *self, int64_t stream, uint64_t seq, const void *rec, size_t len)

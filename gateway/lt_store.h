@@ -16,6 +16,9 @@
 
 typedef struct _lt_store_t lt_store_t;
 
+/* A log row's id is the stream's id above this many bits of seq. */
+#define LT_STORE_SEQ_BITS 40
+
 /* Domain string of the log rows' checksums (docs/ARCHITECTURE.md "Store
  * integrity"); the 0x00 that ends it is hashed too. */
 #define LT_STORE_SUM_DOMAIN "lienthong/1 store record"
@@ -76,11 +79,11 @@ int lt_store_history_set(lt_store_t *self, int64_t id, const uint8_t *history, l
 typedef int (*lt_store_stream_fn)(void *arg, const char *name, const lt_stream_t *st);
 int lt_store_streams(lt_store_t *self, lt_store_stream_fn fn, void *arg)
     __attribute__((warn_unused_result));
-/* Empties stream id: no log, no state, cursor 0, no history. In the
- * caller's transaction. */
+/* Empties stream id: no log, state, retained tail (6.8) or kept batch
+ * header, cursor 0, no history. In the caller's transaction. */
 int lt_store_stream_clear(lt_store_t *self, int64_t id) __attribute__((warn_unused_result));
-/* Replaces stream dst by the contents of stream src (log, state, cursor,
- * history), leaving src empty. In the caller's transaction, so that a
+/* Replaces stream dst by the contents of stream src (log, state, retained
+ * tail, kept batch headers, cursor, history), leaving src empty. In the caller's transaction, so that a
  * reader sees either the old stream or the new one, never a mix. */
 int lt_store_stream_replace(lt_store_t *self, int64_t dst, int64_t src)
     __attribute__((warn_unused_result));
@@ -110,6 +113,40 @@ int lt_store_read(lt_store_t *self, int64_t stream, uint64_t from_seq, size_t ma
 int lt_store_get(lt_store_t *self, int64_t stream, uint64_t seq, uint8_t **rec, size_t *len)
     __attribute__((warn_unused_result));
 
+/* ---- retention and snapshots (PROTOCOL.md 6.7, 6.8) ---- */
+
+/* relaxed: commits until the next lt_store_relaxed(self, 0) are not
+ * synced (WAL, synchronous=NORMAL): for data that is worthless after a
+ * crash anyway (a snapshot being staged); the next synced commit makes them
+ * durable too. */
+int lt_store_relaxed(lt_store_t *self, int relaxed) __attribute__((warn_unused_result));
+/* 1 when sum (sum_len bytes) is the checksum of the log row of (stream,
+ * seq) holding rec: for readers on their own connection (lt_store_snap). */
+int lt_store_sum_ok(int64_t stream, uint64_t seq, const void *rec, size_t len, const void *sum,
+                    size_t sum_len);
+/* The store's file, for a second (reading) connection. */
+const char *lt_store_path(lt_store_t *self);
+/* First seq of the stream's retained log tail (1 until pruned). */
+int lt_store_tail_first(lt_store_t *self, int64_t stream, uint64_t *first)
+    __attribute__((warn_unused_result));
+int lt_store_tail_set(lt_store_t *self, int64_t stream, uint64_t first)
+    __attribute__((warn_unused_result));
+/* Reads the log rows that exist with from_seq <= seq < to_seq (holes are
+ * skipped: the pruned part of a log), at most max_n, in seq order; damaged
+ * rows are skipped. Returns the count, or -1. */
+int lt_store_scan(lt_store_t *self, int64_t stream, uint64_t from_seq, uint64_t to_seq,
+                  size_t max_n, lt_store_rec_fn fn, void *arg);
+/* Deletes the log row at seq (pruning). */
+int lt_store_log_delete(lt_store_t *self, int64_t stream, uint64_t seq)
+    __attribute__((warn_unused_result));
+/* Deletes key's state row (a pruned tombstone). */
+int lt_store_state_delete(lt_store_t *self, int64_t stream, const char *key)
+    __attribute__((warn_unused_result));
+/* Swaps the names of streams a and b (both must exist): what was staged
+ * under b becomes a, in the caller's transaction. */
+int lt_store_stream_swap(lt_store_t *self, const char *a, const char *b)
+    __attribute__((warn_unused_result));
+
 /* ---- integrity (docs/ARCHITECTURE.md 4.2) ---- */
 
 /* The owner's signed header of a batch a replica applied (PROTOCOL.md 6.3):
@@ -132,6 +169,10 @@ int lt_store_batch_put(lt_store_t *self, int64_t stream, const lt_store_batch_t 
 /* The kept batch holding seq: 1 found, 0 none (an owned stream, or records
  * applied before headers were kept), -1 error. */
 int lt_store_batch_find(lt_store_t *self, int64_t stream, uint64_t seq, lt_store_batch_t *out)
+    __attribute__((warn_unused_result));
+/* Forgets the kept headers of batches wholly below seq (pruned with the
+ * log below the retained tail, PROTOCOL.md 6.8). */
+int lt_store_batch_prune(lt_store_t *self, int64_t stream, uint64_t below_seq)
     __attribute__((warn_unused_result));
 /* Writes the record at seq again with a fresh checksum: the repair of a
  * damaged record from bytes verified against the owner's signature. */

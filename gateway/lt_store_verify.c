@@ -3,7 +3,8 @@
  * Batches (replicas only): each kept header is rebuilt into H with the
  * Merkle root of the stored records and verified under the owner's key,
  * each prev hash must be the batch_hash of the batch before it, and the
- * last batch_hash must be the stream's cursor hash (PROTOCOL.md 6.3, 6.5). */
+ * last batch_hash must be the stream's cursor hash (PROTOCOL.md 6.3, 6.5).
+ * Both start at the stream's retained tail (6.8, 6.10). */
 #include "lt_store_verify.h"
 
 #include "lt_batch.h"
@@ -168,10 +169,20 @@ int lt_store_verify_stream(lt_store_t *store, const lt_dir_t *dir, const char *n
                            const lt_stream_t *st, uint64_t from, lt_store_damage_fn fn, void *arg,
                            char *err, size_t errlen)
 {
-    int a = s_records(store, name, st, from ? from : 1, fn, arg, err, errlen);
+    /* The log starts at the retained tail (PROTOCOL.md 6.8, 6.10): below it
+     * only the state's rows remain, and a replica that installed a snapshot
+     * at S keeps no batch headers through S (its tail starts at S + 1). */
+    uint64_t first;
+    if (lt_store_tail_first(store, st->id, &first) != 0) {
+        snprintf(err, errlen, "%s: cannot read the retained tail: %s", name, lt_store_error(store));
+        return -1;
+    }
+    if (!from || from < first)
+        from = first;
+    int a = s_records(store, name, st, from, fn, arg, err, errlen);
     if (a < 0)
         return -1;
-    int b = s_batches(store, dir, name, st, from ? from : 1, fn, arg, err, errlen);
+    int b = s_batches(store, dir, name, st, from, fn, arg, err, errlen);
     return b < 0 ? -1 : a + b;
 }
 

@@ -407,7 +407,9 @@ int lt_ft_record(const lt_it_gw_t *g, const char *stream, uint64_t seq, uint8_t 
     return rc;
 }
 
-long lt_ft_log_count(const lt_it_gw_t *g, const char *stream)
+/* count(*) of sql, whose ?1 and ?2 are the stream's id and its first log
+ * id, ?3 the next stream's first log id. */
+static long s_count(const lt_it_gw_t *g, const char *stream, const char *sql)
 {
     sqlite3 *db = s_db(g);
     int64_t sid;
@@ -415,10 +417,10 @@ long lt_ft_log_count(const lt_it_gw_t *g, const char *stream)
     long n = 0;
     if (db && s_stream(db, stream, &sid, &last) == 1) {
         sqlite3_stmt *st = NULL;
-        if (sqlite3_prepare_v2(db, "SELECT count(*) FROM log WHERE id >= ?1 AND id < ?2", -1, &st,
-                               NULL) == SQLITE_OK) {
-            sqlite3_bind_int64(st, 1, sid << SEQ_BITS);
-            sqlite3_bind_int64(st, 2, (sid + 1) << SEQ_BITS);
+        if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+            sqlite3_bind_int64(st, 1, sid);
+            sqlite3_bind_int64(st, 2, sid << SEQ_BITS);
+            sqlite3_bind_int64(st, 3, (sid + 1) << SEQ_BITS);
             if (sqlite3_step(st) == SQLITE_ROW)
                 n = (long)sqlite3_column_int64(st, 0);
         }
@@ -426,6 +428,67 @@ long lt_ft_log_count(const lt_it_gw_t *g, const char *stream)
     }
     sqlite3_close(db);
     return n;
+}
+
+long lt_ft_log_count(const lt_it_gw_t *g, const char *stream)
+{
+    return s_count(g, stream, "SELECT count(*) FROM log WHERE ?1 >= 0 AND id >= ?2 AND id < ?3");
+}
+
+long lt_ft_live_count(const lt_it_gw_t *g, const char *stream)
+{
+    return s_count(g, stream, "SELECT count(*) FROM state WHERE stream = ?1 AND deleted = 0");
+}
+
+long lt_ft_used_pages(const lt_it_gw_t *g)
+{
+    sqlite3 *db = s_db(g);
+    sqlite3_stmt *st = NULL;
+    long n = -1;
+    if (db && sqlite3_prepare_v2(db, "SELECT p.page_count - f.freelist_count FROM "
+                                 "pragma_page_count() p, pragma_freelist_count() f", -1, &st,
+                                 NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        n = (long)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+int lt_ft_check_live(const lt_it_gw_t *g, const char *stream, const lt_ft_model_t *m, char *err,
+                     size_t errlen)
+{
+    long live = 0;
+    for (size_t i = 0; i < m->n; i++) {
+        const lt_ft_citizen_t *c = &m->c[i];
+        uint64_t seq = 0;
+        int deleted = 0, found = lt_ft_state(g, stream, c->key, &seq, &deleted);
+        uint8_t *rec = NULL;
+        size_t len = 0;
+        if (found < 0)
+            return s_fail(err, errlen, "%s: cannot read the state of %s", stream, c->key);
+        if (!c->live) {
+            if (found == 1 && !deleted)
+                return s_fail(err, errlen, "%s: key %s is live, but was deleted", stream, c->key);
+            continue;
+        }
+        live++;
+        if (found != 1 || deleted || lt_ft_record(g, stream, seq, &rec, &len) != 1)
+            return s_fail(err, errlen, "%s: live key %s has no current record", stream, c->key);
+        Lienthong__Record *r = lienthong__record__unpack(NULL, len, rec);
+        int same = r && r->seq == seq && strcmp(r->key, c->key) == 0 && !r->deleted &&
+                   r->payload.len == c->len && memcmp(r->payload.data, c->bytes, c->len) == 0;
+        if (r)
+            lienthong__record__free_unpacked(r, NULL);
+        free(rec);
+        if (!same)
+            return s_fail(err, errlen, "%s: the record of key %s (seq %llu) differs from the "
+                          "payload published last", stream, c->key, (unsigned long long)seq);
+    }
+    long rows = lt_ft_live_count(g, stream);
+    if (rows != live)
+        return s_fail(err, errlen, "%s: %ld live keys, expected %ld", stream, rows, live);
+    return 0;
 }
 
 /* A walk over the log of one stream in seq order. */

@@ -106,6 +106,16 @@ int lt_ft_record(const lt_it_gw_t *g, const char *stream, uint64_t seq, uint8_t 
                  size_t *len);
 /* Number of log rows of stream. */
 long lt_ft_log_count(const lt_it_gw_t *g, const char *stream);
+/* Number of live (not deleted) state rows of stream. */
+long lt_ft_live_count(const lt_it_gw_t *g, const char *stream);
+/* Pages of g's store in use (page count minus free pages), -1 on error. */
+long lt_ft_used_pages(const lt_it_gw_t *g);
+/* The current state of the dataset in g equals the model's live keys,
+ * whatever its log holds (after a snapshot or pruning, PROTOCOL.md 6.7,
+ * 6.8): each live key's state row points at a record with the exact
+ * payload published last, no other key is live. */
+int lt_ft_check_live(const lt_it_gw_t *g, const char *stream, const lt_ft_model_t *m, char *err,
+                     size_t errlen);
 
 /* The log of stream in g holds exactly seq 1..last_seq (streams.last_seq),
  * each record decodes with Record.seq equal to its position and a key, and

@@ -1763,12 +1763,13 @@ out:
 #define MIG_RECORDS  300000
 #define MIG_MIN_MID  3 /* kills that must land while the migration is under way */
 #define MIG_ATTEMPTS 40
-#define MIG_SUM_STEP 2 /* the step that adds the checksum column */
+#define MIG_SUM_STEP   2 /* the step that adds the log rows' checksums */
+#define MIG_TAILS_STEP 4 /* the step that adds the retained tails (PROTOCOL.md 6.8) */
 
 /* What a store holds: schema version, log rows, rows with a checksum, and
  * a digest of every (id, record) in id order. */
 typedef struct {
-    int version, has_sum;
+    int version, has_sum, has_tails;
     int64_t rows, sums;
     uint8_t digest[32];
 } mig_view_t;
@@ -1787,6 +1788,9 @@ static int s_mig_view(const char *path, mig_view_t *v, char *err, size_t errlen)
         rc = s_int64(db, "SELECT count(*) FROM pragma_table_info('log') WHERE name = 'sum'", NULL,
                      -1, &x);
     v->has_sum = x > 0;
+    if (rc == 0)
+        rc = s_int64(db, "SELECT count(*) FROM sqlite_master WHERE name = 'tails'", NULL, -1, &x);
+    v->has_tails = x > 0;
     if (rc == 0)
         rc = s_int64(db, "SELECT count(*) FROM log", NULL, -1, &v->rows);
     if (rc == 0 && v->has_sum)
@@ -1900,7 +1904,8 @@ static void test_migration_kills(void)
         int ok = got.rows == want.rows && memcmp(got.digest, want.digest, 32) == 0 &&
                  got.version <= latest &&
                  (got.version >= MIG_SUM_STEP ? got.has_sum && got.sums == got.rows
-                                              : got.version >= 0 && !got.has_sum);
+                                              : got.version >= 0 && !got.has_sum) &&
+                 got.has_tails == (got.version >= MIG_TAILS_STEP);
         if (!ok)
             s_failf("migration kill %d: version %d, sum column %d, %" PRId64 " rows (%" PRId64
                     " with a checksum), records %s",
@@ -1916,7 +1921,7 @@ static void test_migration_kills(void)
     LT_IT_REQUIRE(lt_it_gw_run(g, READY_MS) == 0);
     LT_IT_REQUIRE(lt_it_gw_stop(g, STOP_MS) == 0);
     LT_IT_REQUIRE(s_mig_view(store, &got, err, sizeof err) == 0);
-    CU_ASSERT(got.version == lt_store_schema_version() && got.sums == want.rows);
+    CU_ASSERT(got.version == lt_store_schema_version() && got.sums == want.rows && got.has_tails);
     CU_ASSERT(memcmp(got.digest, want.digest, 32) == 0);
     const char *args[] = {"store", "verify", "--config", g->conf_path, NULL};
     char out[PATH_MAX + 16];

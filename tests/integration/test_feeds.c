@@ -20,6 +20,8 @@
 #include "records/population.pb-c.h"
 
 #include <CUnit/Basic.h>
+#include <limits.h>
+#include <sqlite3.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -742,6 +744,306 @@ out:
     lt_it_fed_cleanup(&x.f);
 }
 
+/* ---- retention and snapshots (PROTOCOL.md 6.7, 6.8, 8.2) ---------------------------------- */
+
+/* StreamStatus.retained_first of stream in g's status; 0 when unknown. */
+static uint64_t s_retained_first(lt_it_gw_t *g, const char *stream)
+{
+    uint64_t first = 0;
+    Lienthong__Envelope *env = lt_it_gw_status(g, REPLY_MS);
+    for (size_t i = 0; env && i < env->status_reply->n_streams; i++)
+        if (strcmp(env->status_reply->streams[i]->stream, stream) == 0)
+            first = env->status_reply->streams[i]->retained_first;
+    lt_wire_free(&env);
+    return first;
+}
+
+/* Polls until g keeps stream's log from seq `first` (pruning is stepwise). */
+static int s_wait_retained(lt_it_gw_t *g, const char *stream, uint64_t first, int timeout_ms)
+{
+    int64_t end = lt_it_ms() + timeout_ms;
+    while (s_retained_first(g, stream) != first)
+        if (lt_it_ms() > end || usleep(20000) != 0)
+            return -1;
+    return 0;
+}
+
+/* Polls until stream's log in g has exactly n rows: versions kept below
+ * the tail while current and superseded since go with a later sweep. */
+static int s_wait_log_count(lt_it_gw_t *g, const char *stream, long n, int timeout_ms)
+{
+    int64_t end = lt_it_ms() + timeout_ms;
+    long have;
+    while ((have = lt_ft_log_count(g, stream)) != n)
+        if (lt_it_ms() > end || usleep(50000) != 0) {
+            fprintf(stderr, "\n  %s: %ld log rows, expected %ld\n", stream, have, n);
+            return -1;
+        }
+    return 0;
+}
+
+/* Deletes citizens [from, to) in one Publish. */
+static int s_delete_range(lt_it_gw_t *owner, lt_ft_model_t *m, size_t from, size_t to)
+{
+    lt_ft_pub_t *p = malloc(sizeof *p);
+    int rc = p ? 0 : -1;
+    if (p)
+        lt_ft_pub_init(p, DS);
+    for (size_t i = from; rc == 0 && i < to; i++)
+        rc = lt_ft_del(p, m, i);
+    if (rc == 0)
+        rc = lt_ft_pub_send(p, owner, NULL, NULL, PUBLISH_MS);
+    if (p)
+        lt_ft_pub_clear(p);
+    free(p);
+    return rc;
+}
+
+#define SNAP_LINE "receiving a snapshot of " DS " at seq "
+
+/* The federation, a model of n citizens, an owner and the consumer BHXH
+ * of the dataset with these settings, both running; citizens [0, first)
+ * published and replicated, then the consumer stopped. 0 or -1. */
+static int s_retention_start(fed_t *x, lt_ft_model_t *m, size_t n, const char *owner_conf,
+                             const char *consumer_conf, size_t first, lt_it_gw_t **owner,
+                             lt_it_gw_t **gbh)
+{
+    const char *sds[] = {DS, NULL};
+    if (s_fed(x) != 0)
+        return -1;
+    s_model(m, n);
+    *owner = lt_it_gw_new(&x->f, x->owner, 1, NULL, owner_conf);
+    *gbh = s_consumer(x, x->bhxh, sds, consumer_conf);
+    if (!*owner || !*gbh || lt_it_gw_run(*owner, READY_MS) != 0 ||
+        lt_it_gw_run(*gbh, READY_MS) != 0 ||
+        s_publish_range(*owner, m, 0, first, 250, NULL) != 0 ||
+        lt_ft_wait_same(*owner, *gbh, DS, CONVERGE_MS) != 0)
+        return -1;
+    return s_stop_ok(*gbh) ? 0 : -1;
+}
+
+static void test_retention_snapshot(void)
+{
+    fed_t x;
+    lt_ft_model_t m = {0};
+    char err[1024] = "";
+    lt_it_gw_t *owner = NULL, *gbh = NULL, *late = NULL;
+    LT_IT_REQUIRE(s_retention_start(&x, &m, 1000, "batch_max = 50;\nretain_records = 300;",
+                                    "credit = 200;", 1000, &owner, &gbh) == 0);
+    const char *sds[] = {DS, NULL};
+    LT_IT_REQUIRE((late = s_consumer(&x, x.bhyt, sds, NULL)) != NULL);
+
+    /* Two more versions of every citizen, then 100 deletions: seq 3100,
+     * the log kept from 2801 (the last 300). */
+    LT_IT_REQUIRE(s_publish_range(owner, &m, 0, 1000, 250, " (2)") == 0);
+    LT_IT_REQUIRE(s_publish_range(owner, &m, 0, 1000, 250, " (3)") == 0);
+    LT_IT_REQUIRE(s_delete_range(owner, &m, 0, 100) == 0);
+    CU_ASSERT_EQUAL(lt_ft_last_seq(owner, DS), 3100);
+    CU_ASSERT(s_wait_retained(owner, DS, 2801, CONVERGE_MS) == 0);
+    /* The tail, plus the current versions older than it (keys 100..799,
+     * seq 2101..2800): the state is whole, the deleted keys are gone. */
+    CU_ASSERT(s_wait_log_count(owner, DS, 300 + 700, CONVERGE_MS) == 0);
+    CHECK(lt_ft_check_live(owner, DS, &m, err, sizeof err));
+
+    /* The consumer behind the tail (cursor 1000) and a new consumer each
+     * receive the state at 3100, then the tail, and converge exactly. */
+    long mark = lt_it_log_mark(gbh), lmark = lt_it_log_mark(late);
+    LT_IT_REQUIRE(lt_it_gw_run(gbh, READY_MS) == 0 && lt_it_gw_run(late, READY_MS) == 0);
+    CU_ASSERT(lt_it_log_wait(gbh, mark, SNAP_LINE "3100", "replica at seq 1000", CONVERGE_MS) == 0);
+    CU_ASSERT(lt_it_log_wait(late, lmark, SNAP_LINE "3100", "replica at seq 0", CONVERGE_MS) == 0);
+    for (size_t i = 100; i < 400; i += 100)
+        LT_IT_REQUIRE(s_publish_range(owner, &m, i, i + 100, 100, " (4)") == 0);
+    LT_IT_REQUIRE(lt_ft_wait_same(owner, gbh, DS, CONVERGE_MS) == 0);
+    LT_IT_REQUIRE(lt_ft_wait_same(owner, late, DS, CONVERGE_MS) == 0);
+    CU_ASSERT_EQUAL(lt_ft_last_seq(late, DS), 3400);
+    CHECK(lt_ft_check_live(gbh, DS, &m, err, sizeof err));
+    CHECK(lt_ft_check_live(late, DS, &m, err, sizeof err));
+    CHECK(lt_ft_check_live(owner, DS, &m, err, sizeof err));
+    /* One snapshot each, no feed dropped, and the replicas keep their log
+     * from S + 1. */
+    CU_ASSERT_EQUAL(lt_ft_log_count_lines(gbh, mark, SNAP_LINE, NULL), 1);
+    CU_ASSERT_EQUAL(lt_ft_log_count_lines(late, lmark, SNAP_LINE, NULL), 1);
+    CU_ASSERT_EQUAL(lt_ft_log_count_lines(late, lmark, "stopped at seq", NULL), 0);
+    CU_ASSERT_EQUAL(s_retained_first(late, DS), 3101);
+    s_finish(&x);
+out:
+    if (s_test_failed())
+        s_dump_all(&x);
+    lt_ft_model_free(&m);
+    lt_it_fed_cleanup(&x.f);
+}
+
+/* A consumer killed while it receives a snapshot keeps its old replica
+ * whole; started again, it receives a new snapshot and converges. */
+static void test_kill_during_snapshot(void)
+{
+    fed_t x;
+    lt_ft_model_t m = {0};
+    char err[1024] = "";
+    lt_it_gw_t *owner = NULL, *gbh = NULL;
+    LT_IT_REQUIRE(s_retention_start(&x, &m, 5000, "batch_max = 10;\nretain_records = 100;",
+                                    "credit = 10;", 300, &owner, &gbh) == 0);
+    LT_IT_REQUIRE(s_publish_range(owner, &m, 300, 5000, 500, NULL) == 0);
+    CU_ASSERT(s_wait_retained(owner, DS, 4901, CONVERGE_MS) == 0);
+
+    /* Killed during the transfer (10 records a round trip). */
+    long mark = lt_it_log_mark(gbh);
+    LT_IT_REQUIRE(lt_it_gw_run(gbh, READY_MS) == 0);
+    CU_ASSERT(lt_it_log_wait(gbh, mark, SNAP_LINE "5000", "replica at seq 300", CONVERGE_MS) == 0);
+    usleep(300000);
+    lt_it_gw_kill(gbh);
+    long staged = lt_ft_log_count(gbh, "\x02snapshot " DS);
+    fprintf(stderr, "[killed with %ld of 5000 records staged] ", staged);
+    CU_ASSERT(staged > 0 && staged < 5000);
+    CU_ASSERT_EQUAL(lt_ft_last_seq(gbh, DS), 300);
+    CU_ASSERT_EQUAL(lt_ft_live_count(gbh, DS), 300);
+    CHECK(lt_ft_check_log(gbh, DS, err, sizeof err));
+
+    /* Started again: the transfer restarts from the beginning. */
+    mark = lt_it_log_mark(gbh);
+    LT_IT_REQUIRE(lt_it_gw_run(gbh, READY_MS) == 0);
+    CU_ASSERT(lt_it_log_wait(gbh, mark, SNAP_LINE "5000", "replica at seq 300", CONVERGE_MS) == 0);
+    LT_IT_REQUIRE(lt_ft_wait_same(owner, gbh, DS, CONVERGE_MS) == 0);
+    CHECK(lt_ft_check_live(gbh, DS, &m, err, sizeof err));
+    CU_ASSERT_EQUAL(lt_ft_log_count(gbh, "\x02snapshot " DS), 0); /* nothing left staged */
+    s_finish(&x);
+out:
+    if (s_test_failed())
+        s_dump_all(&x);
+    lt_ft_model_free(&m);
+    lt_it_fed_cleanup(&x.f);
+}
+
+#define SINK_CONF                                                                                  \
+    "gateway_socket = \"%s\";\nstream = \"" DS "\";\n"                                             \
+    "record_type = \"lienthong.records.Population\";\ndatabase = \"%s\";\n"                        \
+    "table = \"citizens\";\nkey_column = \"personal_id\";\ncreate_table = true;\n"                 \
+    "columns = { personal_id = \"personal_id\"; full_name = \"full_name\"; };\n"
+
+/* The sink's table holds exactly the model's live citizens, with their
+ * last names. */
+static int s_check_sink(const char *path, const lt_ft_model_t *m, char *err, size_t errlen)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    long rows = 0, live = 0;
+    int rc = -1;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, "SELECT full_name FROM citizens WHERE personal_id = ?1", -1, &st,
+                           NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot read %s", path);
+        goto out;
+    }
+    for (size_t i = 0; i < m->n; i++) {
+        sqlite3_bind_text(st, 1, m->c[i].key, -1, SQLITE_STATIC);
+        int found = sqlite3_step(st) == SQLITE_ROW;
+        const char *name = found ? (const char *)sqlite3_column_text(st, 0) : NULL;
+        if (found != m->c[i].live || (found && strcmp(name, m->c[i].name) != 0)) {
+            snprintf(err, errlen, "sink row of %s: %s", m->c[i].key,
+                     found ? name : "absent");
+            goto out;
+        }
+        live += m->c[i].live;
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM citizens", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        rows = sqlite3_column_int64(st, 0);
+    if (rows != live)
+        snprintf(err, errlen, "sink table has %ld rows, expected %ld", rows, live);
+    else
+        rc = 0;
+out:
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return rc;
+}
+
+/* Polls until the sink's durable cursor in db is seq. */
+static int s_wait_sink(const char *path, uint64_t seq, int timeout_ms)
+{
+    int64_t end = lt_it_ms() + timeout_ms;
+    for (;;) {
+        sqlite3 *db = NULL;
+        sqlite3_stmt *st = NULL;
+        uint64_t cur = 0;
+        if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+            sqlite3_prepare_v2(db, "SELECT seq FROM lt_sink_cursor", -1, &st, NULL) ==
+                SQLITE_OK &&
+            sqlite3_step(st) == SQLITE_ROW)
+            cur = (uint64_t)sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+        if (cur == seq)
+            return 0;
+        if (lt_it_ms() > end)
+            return -1;
+        usleep(50000);
+    }
+}
+
+static void test_retention_bounded(void)
+{
+    fed_t x;
+    memset(&x, 0, sizeof x);
+    lt_ft_model_t m = {0};
+    lt_it_proc_t sink = {0};
+    char err[1024] = "", conf[PATH_MAX], db[PATH_MAX];
+    LT_IT_REQUIRE(s_fed(&x) == 0);
+    s_model(&m, 50);
+    lt_it_gw_t *owner = lt_it_gw_new(&x.f, x.owner, 1, NULL, "retain_records = 100;");
+    LT_IT_REQUIRE(owner && lt_it_gw_run(owner, READY_MS) == 0);
+
+    /* A steady change rate on 50 keys: the log stays within the tail and
+     * the state, and the store stops growing. */
+    long pages[2] = {0, 0};
+    for (int phase = 0; phase < 2; phase++) {
+        for (int round = 0; round < 60; round++)
+            LT_IT_REQUIRE(s_publish_range(owner, &m, 0, 50, 50, round % 2 ? " (b)" : " (a)") == 0);
+        uint64_t last = lt_ft_last_seq(owner, DS);
+        CU_ASSERT_EQUAL(last, (uint64_t)(phase + 1) * 3000);
+        CU_ASSERT(s_wait_retained(owner, DS, last - 99, CONVERGE_MS) == 0);
+        CU_ASSERT(s_wait_log_count(owner, DS, 100, CONVERGE_MS) == 0);
+        pages[phase] = lt_ft_used_pages(owner);
+    }
+    fprintf(stderr, "[store pages in use after 3000 and 6000 changes: %ld, %ld] ", pages[0],
+            pages[1]);
+    CU_ASSERT(pages[0] > 0 && pages[1] <= pages[0] + pages[0] / 10);
+    CHECK(lt_ft_check_live(owner, DS, &m, err, sizeof err));
+
+    /* A new sink is behind the log: its table is replaced by the state,
+     * then it follows the tail. */
+    LT_IT_REQUIRE(s_delete_range(owner, &m, 0, 5) == 0);
+    snprintf(conf, sizeof conf, "%.4000s/sink.conf", x.f.dir);
+    snprintf(db, sizeof db, "%.4000s/sink.db", x.f.dir);
+    snprintf(sink.log_path, sizeof sink.log_path, "%.4000s/sink.log", x.f.dir);
+    sink.args[0] = "sink";
+    sink.args[1] = "--config";
+    sink.args[2] = conf;
+    LT_IT_REQUIRE(lt_it_write_fmt(conf, SINK_CONF, owner->sock_path, db) == 0);
+    LT_IT_REQUIRE(lt_it_proc_start(&sink) == 0);
+    CU_ASSERT(s_wait_sink(db, 6005, CONVERGE_MS) == 0);
+    CU_ASSERT(lt_it_file_count(sink.log_path, 0, "replaced; cursor=6005", NULL) == 1);
+    CHECK(s_check_sink(db, &m, err, sizeof err));
+    LT_IT_REQUIRE(s_publish_range(owner, &m, 10, 20, 10, " (c)") == 0);
+    LT_IT_REQUIRE(s_delete_range(owner, &m, 20, 22) == 0);
+    CU_ASSERT(s_wait_sink(db, 6017, CONVERGE_MS) == 0);
+    CHECK(s_check_sink(db, &m, err, sizeof err));
+    CU_ASSERT(lt_it_file_count(sink.log_path, 0, "replacing table", NULL) == 1);
+    CU_ASSERT_EQUAL(lt_it_proc_stop(&sink, STOP_MS), 0);
+    s_finish(&x);
+out:
+    if (s_test_failed()) {
+        s_dump_all(&x);
+        lt_it_file_dump(sink.log_path);
+    }
+    lt_it_proc_kill(&sink);
+    lt_ft_model_free(&m);
+    lt_it_fed_cleanup(&x.f);
+}
+
 /* ---- runner ----------------------------------------------------------------------------- */
 
 static void s_teardown(void)
@@ -759,6 +1061,9 @@ int main(int argc, char **argv)
         {"4 MITM: wrong signing key rejected, then converges", test_mitm_resign},
         {"4 MITM: dropped batches detected, never skipped", test_mitm_drop},
         {"5 restart resumes from cursor; late joiner catches up", test_restart_and_late_joiner},
+        {"6 retention: behind the tail and late joiner get a snapshot", test_retention_snapshot},
+        {"6 retention: bounded log under steady change; sink replaced", test_retention_bounded},
+        {"7 kill during a snapshot: old replica intact, then converges", test_kill_during_snapshot},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {"feeds", NULL, NULL, s_test_start, s_teardown, tests};

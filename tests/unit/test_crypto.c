@@ -4,6 +4,7 @@
 #include "unit_util.h"
 
 #include "lt_crypto.h"
+#include "lt_snap.h"
 
 #include <sodium.h>
 
@@ -147,6 +148,29 @@ static void test_root_matches_reference(void)
     }
 }
 
+/* The incremental root of a snapshot's state (core/lt_snap, PROTOCOL.md
+ * 6.7) equals the tree of 6.4 at every size, and is zeros with no leaf. */
+static void test_incremental_root(void)
+{
+    static uint8_t leaves[300][32];
+    lt_snap_merkle_t m;
+    uint8_t got[32], want[32], zeros[32] = {0};
+    lt_snap_merkle_init(&m);
+    lt_snap_merkle_root(&m, got);
+    CU_ASSERT(memcmp(got, zeros, 32) == 0);
+    for (size_t n = 1; n <= 300; n++) {
+        uint8_t data[8];
+        for (int b = 0; b < 8; b++)
+            data[b] = (uint8_t)(n * 31 + (size_t)b);
+        lt_crypto_merkle_leaf(data, sizeof data, leaves[n - 1]);
+        lt_snap_merkle_add(&m, data, sizeof data);
+        lt_snap_merkle_root(&m, got);
+        ref_root(leaves, n, want);
+        CU_ASSERT(memcmp(got, want, 32) == 0);
+        CU_ASSERT_EQUAL(m.count, n);
+    }
+}
+
 static void test_root_small_by_hand(void)
 {
     static uint8_t leaves[3][32], scratch[3 * 32];
@@ -254,6 +278,7 @@ int main(void)
         {"leaf hash is H(0x00 || data)", test_leaf_is_prefixed},
         {"root equals reference for 1,2,3,5,8,1000", test_root_matches_reference},
         {"root for 1..3 leaves by hand", test_root_small_by_hand},
+        {"incremental root equals the tree for 0..300 leaves", test_incremental_root},
         {"root rejects count 0", test_root_rejects_zero},
         {"root depends on leaf order", test_root_order_matters},
         {"paths verify for every index; tampering fails", test_paths_all_sizes},

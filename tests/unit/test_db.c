@@ -557,6 +557,40 @@ static void test_apply_all_or_nothing(void)
     lt_db_destroy(&d);
 }
 
+/* A sink's replacement (PROTOCOL.md 8.2): in one transaction the table is
+ * emptied and refilled in parts with the cursor; rolled back, the table
+ * and cursor are as before; committed, only the new rows remain. */
+static void test_replace_table(void)
+{
+    char err[512] = "", rows[256];
+    int64_t cur = -1;
+    size_t failed = 99;
+    static const char *const cols[] = {"k", "v"};
+    lt_db_t *d = open_seam("replace.db", LT_DB_SINK, "t", cols, 1);
+    sqlite3 *raw = open_raw("replace.db", NULL);
+    row_t a = {"a", 1, 0}, b = {"b", 2, 0}, x = {"x", 9, 0}, y = {"y", 8, 0};
+    lt_db_write_t old[] = {{"a", 0, &a}, {"b", 0, &b}}, p1[] = {{"x", 0, &x}},
+                  p2[] = {{"y", 0, &y}};
+    CU_ASSERT_FATAL(apply(d, old, 2, 2, &failed, err, sizeof err) == 0);
+    for (int commit = 0; commit < 2; commit++) {
+        CU_ASSERT_FATAL(lt_db_begin(d, 1, err, sizeof err) == 0);
+        CU_ASSERT(lt_db_clear(d, err, sizeof err) == 0);
+        CU_ASSERT(lt_db_write(d, p1, 1, fill_row, NULL, "s", 40, &failed, err, sizeof err) == 0);
+        CU_ASSERT(lt_db_write(d, p2, 1, fill_row, NULL, "s", 40, &failed, err, sizeof err) == 0);
+        if (commit) {
+            CU_ASSERT(lt_db_commit(d, err, sizeof err) == 0);
+        } else {
+            lt_db_rollback(d);
+        }
+        state(raw, rows, sizeof rows, &cur);
+        CU_ASSERT_STRING_EQUAL(rows, commit ? "x=9,y=8" : "a=1,b=2");
+    }
+    int64_t loaded = -1;
+    CU_ASSERT(lt_db_cursor_load(d, "s", &loaded, err, sizeof err) == 0 && loaded == 40);
+    sqlite3_close(raw);
+    lt_db_destroy(&d);
+}
+
 static void test_sink_table_must_fit(void)
 {
     char err[512] = "", conf[600];
@@ -586,6 +620,7 @@ int main(void)
         {"row accessor: names, types, values", test_row_accessor},
         {"apply: batch and cursor all or nothing", test_apply_all_or_nothing},
         {"a sink table must take upserts by key", test_sink_table_must_fit},
+        {"replacement: emptied and refilled in one transaction", test_replace_table},
         {NULL, NULL},
     };
     return ut_main("db", suite_init, suite_clean, tests);

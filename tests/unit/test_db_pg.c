@@ -537,6 +537,38 @@ static void test_sink_batch(void)
     lt_db_destroy(&d);
 }
 
+/* A sink's replacement (PROTOCOL.md 8.2) through the seam: emptied and
+ * refilled in parts inside one transaction; rolled back, the table is as
+ * before; committed, only the new rows remain, with the cursor. */
+static void test_sink_replace(void)
+{
+    fresh("SELECT 1");
+    lt_db_t *d = open_seam(LT_DB_SINK, "t", SINK_COLS, SINK_TYPES, 4, 1);
+    char err[1024] = "", rows[512];
+    int64_t cur = -1;
+    size_t failed = 99;
+    row_t a = {"a", 1, 0, NULL, 0}, x = {"x", 9, 0, NULL, 0}, y = {"y", 8, 0, NULL, 0};
+    lt_db_write_t old[] = {{"a", 0, &a}}, p1[] = {{"x", 0, &x}}, p2[] = {{"y", 0, &y}};
+    CU_ASSERT_FATAL(apply(d, old, 1, 1, &failed, err, sizeof err) == 0);
+    for (int commit = 0; commit < 2; commit++) {
+        CU_ASSERT_FATAL(lt_db_begin(d, 1, err, sizeof err) == 0);
+        CU_ASSERT(lt_db_clear(d, err, sizeof err) == 0);
+        CU_ASSERT(lt_db_write(d, p1, 1, fill_row, NULL, "VN/GOV/BCA/population.p38", 40, &failed,
+                              err, sizeof err) == 0);
+        CU_ASSERT(lt_db_write(d, p2, 1, fill_row, NULL, "VN/GOV/BCA/population.p38", 40, &failed,
+                              err, sizeof err) == 0);
+        if (commit) {
+            CU_ASSERT(lt_db_commit(d, err, sizeof err) == 0);
+        } else {
+            lt_db_rollback(d);
+        }
+        state(rows, sizeof rows, &cur);
+        CU_ASSERT_STRING_EQUAL(rows, commit ? "x=9,y=8" : "a=1");
+        CU_ASSERT(cur == (commit ? 40 : 1));
+    }
+    lt_db_destroy(&d);
+}
+
 static void test_sink_table_must_fit(void)
 {
     fresh("CREATE TABLE t(k text, v bigint, b bytea, r float8);"
@@ -622,6 +654,7 @@ int main(void)
         {"NOTIFY wakes the reader of the table", test_notify},
         {"types of a row", test_types},
         {"sink: a batch and its cursor, all or nothing", test_sink_batch},
+        {"sink replacement: emptied and refilled in one transaction", test_sink_replace},
         {"sink: the table must take upserts by key", test_sink_table_must_fit},
         {"wrong password or database", test_refused},
         {"server restart and crash between calls", test_server_restart},

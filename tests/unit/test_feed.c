@@ -6,6 +6,7 @@
 #include "unit_gw.h"
 #include "lt_batch.h"
 #include "lt_feed.h"
+#include "lt_snap.h"
 
 static ug_t g;
 static lt_feed_t *g_feed;
@@ -34,14 +35,16 @@ static int64_t s_stat(const char *name, const char *subscriber)
     return ug_stat(g.ctx.stats, name, v, subscriber ? 2 : 1);
 }
 
-/* Subscribe with a cursor: prev and history NULL when absent. */
-static void s_subscribe_at(const char *stream, uint64_t from, uint32_t credit, const uint8_t *prev,
-                           const uint8_t *history)
+/* Subscribe with a cursor (prev and history NULL when absent), asking for a
+ * snapshot or not. */
+static void s_subscribe_with(const char *stream, uint64_t from, uint32_t credit, int snapshot,
+                             const uint8_t *prev, const uint8_t *history)
 {
     Lienthong__Subscribe m = LIENTHONG__SUBSCRIBE__INIT;
     m.stream = (char *)stream;
     m.from_seq = from;
     m.credit = credit;
+    m.snapshot = snapshot;
     if (prev) {
         m.prev_hash.data = (uint8_t *)prev;
         m.prev_hash.len = LT_HASH_BYTES;
@@ -58,9 +61,21 @@ static void s_subscribe_at(const char *stream, uint64_t from, uint32_t credit, c
     lt_wire_in_close(&in);
 }
 
+static void s_subscribe_at(const char *stream, uint64_t from, uint32_t credit, const uint8_t *prev,
+                           const uint8_t *history)
+{
+    s_subscribe_with(stream, from, credit, 0, prev, history);
+}
+
+static void s_subscribe_snap(const char *stream, uint64_t from, uint32_t credit, int snapshot,
+                             const uint8_t *prev)
+{
+    s_subscribe_with(stream, from, credit, snapshot, prev, NULL);
+}
+
 static void s_subscribe(const char *stream, uint64_t from, uint32_t credit)
 {
-    s_subscribe_at(stream, from, credit, NULL, NULL);
+    s_subscribe_with(stream, from, credit, 0, NULL, NULL);
 }
 
 static void test_stream_statistics(void)
@@ -175,6 +190,64 @@ static void test_history(void)
     lt_feed_status_free(&r);
 }
 
+/* Subscribe.snapshot (PROTOCOL.md 6.7): whatever from_seq, the state at
+ * S = 6 (six live keys, in key order) as chunks within credit, signed and
+ * chained; then the end over the Merkle root of all six; then the tail
+ * from S + 1 chained from the end's hash. */
+static void test_snapshot_then_tail(void)
+{
+    const uint8_t *pk = lt_keys_signing_public(g.ctx.keys);
+    uint8_t prev[LT_HASH_BYTES] = {0}, hash[LT_HASH_BYTES], root[LT_HASH_BYTES];
+    char err[256], last_key[16] = "";
+    lt_snap_merkle_t acc;
+    lt_snap_merkle_init(&acc);
+    s_subscribe_snap(OD_POP, 3, 4, 1, prev);
+    for (uint64_t index = 0; index < 6;) {
+        /* The last chunk and the end may leave in one pump. */
+        CU_ASSERT_FATAL(lt_feed_pump(g_feed, g.router, NULL) >= 1);
+        Lienthong__Envelope *env = ug_recv(&g);
+        CU_ASSERT_FATAL(env && env->body_case == LIENTHONG__ENVELOPE__BODY_SNAPSHOT_CHUNK);
+        const Lienthong__SnapshotChunk *c = env->snapshot_chunk;
+        CU_ASSERT_EQUAL(c->snapshot_seq, 6);
+        CU_ASSERT(c->n_records == (index == 0 ? 4 : 2)); /* within the credit of 4 */
+        CU_ASSERT_FATAL(lt_snap_chunk_verify(c, OD_POP, index, prev, pk, hash, err,
+                                             sizeof err) == 0);
+        for (size_t i = 0; i < c->n_records; i++) {
+            Lienthong__Record *r = lienthong__record__unpack(NULL, c->records[i].len,
+                                                             c->records[i].data);
+            CU_ASSERT_FATAL(r != NULL);
+            CU_ASSERT(strcmp(r->key, last_key) > 0 && !r->deleted && r->seq <= 6);
+            snprintf(last_key, sizeof last_key, "%s", r->key);
+            lienthong__record__free_unpacked(r, NULL);
+            lt_snap_merkle_add(&acc, c->records[i].data, c->records[i].len);
+        }
+        index += c->n_records;
+        memcpy(prev, hash, LT_HASH_BYTES);
+        lt_wire_free(&env);
+        Lienthong__Credit more = LIENTHONG__CREDIT__INIT;
+        more.stream = OD_POP;
+        more.credit = 4;
+        lt_wire_in_t in;
+        CU_ASSERT_FATAL(ug_send(&g, LIENTHONG__ENVELOPE__BODY_CREDIT, &more, &in, &env) == 0);
+        lt_feed_on_credit(g_feed, g.router, &in, env->credit);
+        lt_wire_free(&env);
+        lt_wire_in_close(&in);
+    }
+    (void)lt_feed_pump(g_feed, g.router, NULL);
+    Lienthong__Envelope *env = ug_recv(&g);
+    CU_ASSERT_FATAL(env && env->body_case == LIENTHONG__ENVELOPE__BODY_SNAPSHOT_END);
+    lt_snap_merkle_root(&acc, root);
+    CU_ASSERT(lt_snap_end_verify(env->snapshot_end, OD_POP, 6, 6, prev, root, pk, hash, err,
+                                 sizeof err) == 0);
+    lt_wire_free(&env);
+    CU_ASSERT_FATAL(ug_publish(&g, "007", "An", lt_feed_advanced, g_feed) == 0);
+    CU_ASSERT_FATAL(lt_feed_pump(g_feed, g.router, NULL) == 1);
+    env = ug_recv(&g);
+    CU_ASSERT_FATAL(env && env->body_case == LIENTHONG__ENVELOPE__BODY_BATCH);
+    CU_ASSERT(lt_batch_verify(env->batch, OD_POP, 7, hash, pk, prev, err, sizeof err) == 0);
+    lt_wire_free(&env);
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -182,6 +255,7 @@ int main(void)
         {"subscribe to an unknown stream: ERR_NOT_FOUND", test_unknown_stream_refused},
         {"batches follow credit; cursor and lag follow", test_batches_follow_credit},
         {"batches are bound to the history; another history is refused", test_history},
+        {"snapshot on request: chunks, end, then the tail", test_snapshot_then_tail},
         {NULL, NULL},
     };
     return ut_main("lt_feed", suite_init, suite_clean, tests);

@@ -183,6 +183,21 @@ static void test_heartbeat_range(void)
     expect_error("mm.cfg", 0, NULL, "max_message = 1024;\n", 7, "max_message");
 }
 
+/* The log tail kept per stream (PROTOCOL.md 6.8): all by default. */
+static void test_retention(void)
+{
+    char path[600], err[512] = "";
+    static lt_gwcfg_t cfg;
+    write_cfg(path, sizeof path, "ret0.cfg", 0, NULL, NULL);
+    CU_ASSERT_FATAL(lt_gwcfg_load(path, &cfg, err, sizeof err) == 0);
+    CU_ASSERT(cfg.retain_records == 0 && cfg.retain_days == 0);
+    write_cfg(path, sizeof path, "ret.cfg", 0, NULL, "retain_records = 100000;\nretain_days = 30;\n");
+    CU_ASSERT_FATAL(lt_gwcfg_load(path, &cfg, err, sizeof err) == 0);
+    CU_ASSERT(cfg.retain_records == 100000 && cfg.retain_days == 30);
+    expect_error("ret2.cfg", 0, NULL, "retain_days = -1;\n", 7, "retain_days");
+    expect_error("ret3.cfg", 0, NULL, "retain_records = \"all\";\n", 7, "retain_records");
+}
+
 static void test_wrong_type(void)
 {
     expect_error("type.cfg", 0, NULL, "heartbeat_ms = \"fast\";\n", 7, "whole number");
@@ -239,6 +254,7 @@ int main(void)
         {"valid file: defaults and resolved paths", test_valid_defaults},
         {"valid file: every optional setting", test_valid_overrides},
         {"unknown setting, with line", test_unknown_setting},
+        {"retain_records and retain_days", test_retention},
         {"missing member", test_missing_member},
         {"bad authority key, with line", test_bad_authority_key},
         {"listen must be tcp://", test_listen_not_tcp},

@@ -7,6 +7,7 @@
 #include "unit_sqlite.h"
 
 #include "lt_store.h"
+#include "lt_store_verify.h"
 #include "../store_schema_v0.h"
 
 
@@ -662,8 +663,13 @@ static void test_replace(void)
     lt_store_destroy(&s);
 }
 
+/* The migration steps of lt_store.c: history ids are step 3, the retained
+ * tails step 4 and last (docs/ARCHITECTURE.md 4.1). */
+#define STEP_HISTORIES 3
+#define STEP_TAILS     4
+
 /* A store of the schema version before history ids gets the history
- * columns in the last step, keeping its streams, which have no history yet,
+ * columns in step 3 (and the later steps), keeping its streams, which have no history yet,
  * and its kept batch headers, which were signed without one. */
 static void test_migrates_to_histories(void)
 {
@@ -678,12 +684,13 @@ static void test_migrates_to_histories(void)
     lt_store_destroy(&s);
     sqlite3 *db = NULL;
     CU_ASSERT_FATAL(sqlite3_open(g_path, &db) == SQLITE_OK);
-    /* History ids are the last step: undo it. */
-    char sql[160];
+    /* History ids are step 3, the retained tails step 4 after them: undo
+     * both. */
+    char sql[200];
     snprintf(sql, sizeof sql,
-             "ALTER TABLE streams DROP COLUMN history; ALTER TABLE batches DROP COLUMN history; "
-             "PRAGMA user_version = %d;",
-             lt_store_schema_version() - 1);
+             "DROP TABLE tails; ALTER TABLE streams DROP COLUMN history; "
+             "ALTER TABLE batches DROP COLUMN history; PRAGMA user_version = %d;",
+             STEP_HISTORIES - 1);
     CU_ASSERT_EQUAL(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     s = s_open();
@@ -699,6 +706,53 @@ static void test_migrates_to_histories(void)
     CU_ASSERT_FATAL(sqlite3_open(g_path, &db) == SQLITE_OK);
     CU_ASSERT_EQUAL(ut_sql_count(db, "PRAGMA user_version"), lt_store_schema_version());
     sqlite3_close(db);
+}
+
+static void s_count_damage(void *arg, const char *stream, uint64_t first, uint64_t last,
+                           const char *why)
+{
+    (void)stream, (void)why;
+    *(uint64_t *)arg += last - first + 1;
+}
+
+/* A log pruned below its retained tail (PROTOCOL.md 6.8), or a replica
+ * that installed a snapshot at S = 5 (6.7): the rows below the tail are not
+ * damage, and the headers of batches ending below it go with them. */
+static void test_retained_tail_verify_and_headers(void)
+{
+    s_fresh();
+    const char *name = "VN/GOV/BCA/population";
+    char err[300] = "";
+    lt_store_t *s = s_open();
+    lt_stream_t st = s_stream(s, name);
+    for (uint64_t seq = 1; seq <= 10; seq++)
+        s_append(s, &st, name, seq, 100);
+    st.last_seq = 10;
+    lt_store_batch_t b;
+    memset(&b, 0, sizeof b);
+    b.first_seq = 1, b.last_seq = 5;
+    CU_ASSERT_EQUAL(lt_store_batch_put(s, st.id, &b), 0);
+    b.first_seq = 6, b.last_seq = 10;
+    CU_ASSERT_EQUAL(lt_store_batch_put(s, st.id, &b), 0);
+    for (uint64_t seq = 1; seq <= 5; seq++)
+        CU_ASSERT_EQUAL(lt_store_log_delete(s, st.id, seq), 0);
+    /* Before the tail is recorded, the hole is damage... */
+    uint64_t damaged = 0;
+    CU_ASSERT(lt_store_verify_stream(s, NULL, name, &st, 1, s_count_damage, &damaged, err,
+                                     sizeof err) > 0);
+    CU_ASSERT_EQUAL(damaged, 5 + 10); /* the records, and the unverifiable headers */
+    /* ...after it, it is the pruned part of the log. */
+    CU_ASSERT_EQUAL(lt_store_tail_set(s, st.id, 6), 0);
+    CU_ASSERT_EQUAL(lt_store_batch_prune(s, st.id, 6), 0);
+    lt_store_batch_t h;
+    CU_ASSERT_EQUAL(lt_store_batch_find(s, st.id, 1, &h), 1);
+    CU_ASSERT_EQUAL(h.first_seq, 6);
+    damaged = 0;
+    CU_ASSERT_EQUAL(lt_store_verify_stream(s, NULL, name, &st, 1, s_count_damage, &damaged, err,
+                                           sizeof err),
+                    1); /* only the header of 6..10: no owner key without a directory */
+    CU_ASSERT_EQUAL(damaged, 5);
+    lt_store_destroy(&s);
 }
 
 int main(void)
@@ -721,8 +775,10 @@ int main(void)
         {"kept batch headers keep the history their header bound, or none", test_batch_histories},
         {"replacing a stream moves log, state, cursor and history in one transaction",
          test_replace},
-        {"a store from before history ids gets them in the last step",
+        {"a store from before history ids gets them in step 3, then the later steps",
          test_migrates_to_histories},
+        {"verify starts at the retained tail; headers below it are pruned",
+         test_retained_tail_verify_and_headers},
         {NULL, NULL},
     };
     int rc = ut_main("lt_store", NULL, NULL, tests);

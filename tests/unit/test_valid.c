@@ -156,6 +156,49 @@ static void test_subscribe_fields(void)
     CU_ASSERT(strstr(err, "subscribe.stream") != NULL);
 }
 
+static void test_snapshot_fields(void)
+{
+    char err[256];
+    uint8_t sig[65] = {0}, root[33] = {0};
+    ProtobufCBinaryData rec = {3, (uint8_t *)"abc"};
+    Lienthong__SnapshotChunk c = LIENTHONG__SNAPSHOT_CHUNK__INIT;
+    c.stream = "VN/GOV/BCA/population";
+    c.n_records = 1;
+    c.records = &rec;
+    c.signature = (ProtobufCBinaryData){64, sig};
+    CU_ASSERT_EQUAL(lt_valid_snapshot_chunk(&c, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_NONE);
+    c.signature.len = 65;
+    CU_ASSERT_EQUAL(lt_valid_snapshot_chunk(&c, err, sizeof err),
+                    LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    CU_ASSERT(strncmp(err, "VN/GOV/BCA/population: ", 23) == 0);
+    c.signature.len = 64;
+    c.n_records = 0;
+    CU_ASSERT_EQUAL(lt_valid_snapshot_chunk(&c, err, sizeof err),
+                    LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    c.n_records = 1025;
+    CU_ASSERT_EQUAL(lt_valid_snapshot_chunk(&c, err, sizeof err),
+                    LIENTHONG__ERROR_CODE__ERR_TOO_LARGE);
+    c.n_records = 1;
+    c.stream = "";
+    CU_ASSERT_EQUAL(lt_valid_snapshot_chunk(&c, err, sizeof err),
+                    LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    CU_ASSERT(strstr(err, "snapshot_chunk.stream") != NULL);
+
+    Lienthong__SnapshotEnd e = LIENTHONG__SNAPSHOT_END__INIT;
+    e.stream = "VN/GOV/BCA/population";
+    e.signature = (ProtobufCBinaryData){64, sig};
+    e.state_root = (ProtobufCBinaryData){32, root};
+    CU_ASSERT_EQUAL(lt_valid_snapshot_end(&e, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_NONE);
+    e.state_root.len = 33;
+    CU_ASSERT_EQUAL(lt_valid_snapshot_end(&e, err, sizeof err),
+                    LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    CU_ASSERT(strstr(err, "state_root") != NULL);
+    e.state_root.len = 32;
+    e.signature.len = 0;
+    CU_ASSERT_EQUAL(lt_valid_snapshot_end(&e, err, sizeof err),
+                    LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+}
+
 static void test_lookup_fields(void)
 {
     char err[256], *fields[LT_QUERY_MAX_FIELDS + 1];
@@ -294,6 +337,8 @@ int main(void)
          test_utf8_nul_bytes_unknown_broken},
         {"sanitise: invalid bytes become '?'", test_sanitise},
         {"subscribe: stream, from_seq, prev_hash", test_subscribe_fields},
+        {"snapshot chunk and end: stream, record count, signature, state root",
+         test_snapshot_fields},
         {"lookup: id, dataset, key, at most 64 fields", test_lookup_fields},
         {"verify: keys, claims, subjects, limits", test_verify_fields},
         {"on_behalf lengths; request_id echoed", test_on_behalf_and_request_id},

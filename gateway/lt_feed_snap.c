@@ -1,0 +1,245 @@
+/* lt_feed_snap: snapshots sent (PROTOCOL.md 6.7) and sinks' replacements
+ * (8.2). Both read the stream's state through one consistent reading
+ * (lt_store_snap), in key order, a chunk at a time as credit or the sink's
+ * acknowledgements allow. A peer's snapshot is signed chunk by chunk and
+ * ends with the signed Merkle root of the whole state; the subscription
+ * then continues with batches from S + 1 chained from the end's hash. */
+#include "lt_feed_int.h"
+#include "lt_clock.h"
+#include "lt_log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+/* Starts a reading of st; NULL (logged) when the store fails. */
+/* The history a snapshot of st is bound to, as its batches are (PROTOCOL.md
+ * 6.7, 6.9): NULL while the stream has none. */
+static const uint8_t *s_history(const lt_feed_stream_t *st)
+{
+    return st->has_history ? st->history : NULL;
+}
+
+static lt_feed_snap_t *s_start(lt_feed_t *self, lt_feed_stream_t *st)
+{
+    char err[256];
+    lt_feed_snap_t *sn = calloc(1, sizeof *sn);
+    if (!sn || !(sn->rd = lt_store_snap_new(self->ctx->store, st->id, err, sizeof err))) {
+        lt_error("feed", "%s: cannot start a snapshot: %s", st->name, sn ? err : "out of memory");
+        free(sn);
+        return NULL;
+    }
+    sn->seq = lt_store_snap_seq(sn->rd);
+    lt_snap_merkle_init(&sn->acc);
+    self->n_snaps++;
+    return sn;
+}
+
+void lt_feed_snap_free(lt_feed_t *self, lt_feed_snap_t **snap_p)
+{
+    if (!snap_p || !*snap_p)
+        return;
+    lt_store_snap_destroy(&(*snap_p)->rd);
+    free((*snap_p)->chunk.buf);
+    free(*snap_p);
+    *snap_p = NULL;
+    self->n_snaps--;
+}
+
+uint64_t lt_feed_snap_floor(const lt_feed_t *self, const lt_feed_stream_t *st)
+{
+    uint64_t floor = UINT64_MAX;
+    for (size_t i = 0; i < self->n_subs; i++)
+        if (self->subs[i].stream == st && self->subs[i].snap && self->subs[i].snap->seq < floor)
+            floor = self->subs[i].snap->seq + 1;
+    for (size_t i = 0; i < self->n_sinks; i++)
+        if (self->sinks[i].stream == st && self->sinks[i].snap && self->sinks[i].snap->seq < floor)
+            floor = self->sinks[i].snap->seq + 1;
+    return floor;
+}
+
+/* Reads the next chunk of at most max records into sn->chunk, unless one
+ * is still unsent. Returns its record count (0 at the end), or -1. */
+static int s_read(lt_feed_t *self, lt_feed_snap_t *sn, int64_t max)
+{
+    lt_feed_chunk_t *c = &sn->chunk;
+    if (sn->unsent)
+        return (int)c->n;
+    if (max > LT_BATCH_MAX_RECORDS)
+        max = LT_BATCH_MAX_RECORDS;
+    if (max > self->ctx->cfg->batch_max)
+        max = self->ctx->cfg->batch_max;
+    c->n = c->used = 0;
+    int n = max > 0 ? lt_store_snap_read(sn->rd, (size_t)max, self->batch_bytes, lt_feed_chunk_add,
+                                         c)
+                    : 0;
+    if (n == LT_STORE_DAMAGED)
+        lt_error("feed", "store: record %llu is damaged: the snapshot stops",
+                 (unsigned long long)lt_store_snap_damaged(sn->rd));
+    else if (n < 0)
+        lt_error("feed", "store: cannot read the state for a snapshot");
+    if (n > 0) {
+        sn->unsent = 1;
+        for (size_t i = 0; i < c->n; i++)
+            lt_snap_merkle_add(&sn->acc, c->recs[i].data, c->recs[i].len);
+    }
+    return n;
+}
+
+/* ---- to a peer (6.7) ------------------------------------------------------------ */
+
+static int s_send_chunk(lt_feed_t *self, void *sock, lt_feed_sub_t *s, lt_feed_snap_t *sn)
+{
+    lt_feed_chunk_t *c = &sn->chunk;
+    Lienthong__SnapshotChunk m = LIENTHONG__SNAPSHOT_CHUNK__INIT;
+    m.stream = s->stream->name;
+    m.snapshot_seq = sn->seq;
+    m.first_index = sn->index;
+    m.n_records = c->n;
+    m.records = c->recs;
+    m.signature.data = sn->sig;
+    m.signature.len = sizeof sn->sig;
+    m.signed_at_ms = lt_clock_now_ms();
+    const uint8_t *history = s_history(s->stream);
+    m.history_id.data = (uint8_t *)history;
+    m.history_id.len = history ? LT_HISTORY_BYTES : 0;
+    if (lt_wire_send_body(sock, s->rid, s->rid_len, LIENTHONG__ENVELOPE__BODY_SNAPSHOT_CHUNK, &m) !=
+        0)
+        return zmq_errno() == EAGAIN ? 0 : -1; /* the signed chunk waits in sn */
+    sn->unsent = 0;
+    sn->index += c->n;
+    s->credit -= (int64_t)c->n;
+    memcpy(sn->prev, sn->hash, LT_HASH_BYTES);
+    return 1;
+}
+
+static int s_send_end(lt_feed_t *self, void *sock, lt_feed_sub_t *s, lt_feed_snap_t *sn)
+{
+    uint8_t root[LT_HASH_BYTES], sig[LT_SIG_BYTES], hash[LT_HASH_BYTES];
+    lt_snap_merkle_root(&sn->acc, root);
+    const uint8_t *history = s_history(s->stream);
+    if (lt_snap_end_sign(self->ctx->keys, s->stream->name, history, sn->seq, sn->index, sn->prev,
+                         root, sig, hash) != 0)
+        return -1;
+    Lienthong__SnapshotEnd m = LIENTHONG__SNAPSHOT_END__INIT;
+    m.stream = s->stream->name;
+    m.snapshot_seq = sn->seq;
+    m.count = sn->index;
+    m.state_root.data = root;
+    m.state_root.len = sizeof root;
+    m.signature.data = sig;
+    m.signature.len = sizeof sig;
+    m.signed_at_ms = lt_clock_now_ms();
+    m.history_id.data = (uint8_t *)history;
+    m.history_id.len = history ? LT_HISTORY_BYTES : 0;
+    if (lt_wire_send_body(sock, s->rid, s->rid_len, LIENTHONG__ENVELOPE__BODY_SNAPSHOT_END, &m) != 0)
+        return zmq_errno() == EAGAIN ? 0 : -1;
+    lt_info("feed", "snapshot of %s at seq %llu (%llu records) sent to %s", s->stream->name,
+            (unsigned long long)sn->seq, (unsigned long long)sn->index, s->member);
+    /* The tail follows from S + 1, chained from the end (6.7). */
+    s->next = sn->seq + 1;
+    memcpy(s->prev, hash, LT_HASH_BYTES);
+    s->snap_wanted = 0;
+    lt_feed_snap_free(self, &s->snap);
+    lt_feed_sub_gauges(s);
+    return 1;
+}
+
+int lt_feed_snap_send(lt_feed_t *self, void *sock, lt_feed_sub_t *s)
+{
+    if (!s->snap) {
+        if (self->n_snaps >= LT_SNAP_MAX_SENDING)
+            return 0; /* waits until one ends */
+        if (!(s->snap = s_start(self, s->stream)))
+            return -1;
+        lt_info("feed", "sending %s a snapshot of %s at seq %llu (it asked from seq %llu, the "
+                "log is kept from %llu)", s->member, s->stream->name,
+                (unsigned long long)s->snap->seq, (unsigned long long)s->next,
+                (unsigned long long)s->stream->tail_first);
+    }
+    lt_feed_snap_t *sn = s->snap;
+    int fresh = !sn->unsent;
+    int n = s_read(self, sn, s->credit);
+    if (n < 0)
+        return -1;
+    if (n == 0) /* with credit, nothing left to read: the end */
+        return s->credit > 0 ? s_send_end(self, sock, s, sn) : 0;
+    /* Signed once when read; a resend after EAGAIN reuses the signature. */
+    if (fresh && lt_snap_chunk_sign(self->ctx->keys, s->stream->name, s_history(s->stream),
+                                    sn->index, sn->chunk.recs, sn->chunk.n, sn->prev, sn->sig,
+                                    sn->hash) != 0)
+        return -1;
+    return s_send_chunk(self, sock, s, sn);
+}
+
+/* ---- to a local sink (8.2) ---------------------------------------------------------- */
+
+/* Sends one part of the replacement: the records read (none for the last
+ * part). Returns 1 sent, 0 would block, -1 on failure. */
+static int s_send_part(void *sock, lt_feed_sink_t *k, lt_feed_snap_t *sn, int last)
+{
+    const lt_feed_chunk_t *c = &sn->chunk;
+    size_t n = last ? 0 : c->n;
+    Lienthong__Record **recs = calloc(n ? n : 1, sizeof *recs);
+    int rc = recs ? 1 : -1;
+    for (size_t i = 0; rc == 1 && i < n; i++)
+        if (!(recs[i] = lienthong__record__unpack(NULL, c->recs[i].len, c->recs[i].data)))
+            rc = -1;
+    Lienthong__Deliver d = LIENTHONG__DELIVER__INIT;
+    d.stream = k->stream->name;
+    d.n_records = n;
+    d.records = recs;
+    d.replace_seq = sn->seq;
+    d.replace_first = sn->index == 0;
+    d.replace_last = last;
+    if (rc == 1 &&
+        lt_wire_send_body(sock, k->rid, k->rid_len, LIENTHONG__ENVELOPE__BODY_DELIVER, &d) != 0)
+        rc = zmq_errno() == EAGAIN ? 0 : -1;
+    if (rc == 1) {
+        sn->unsent = 0;
+        sn->index += n;
+        sn->done = last;
+        k->awaiting = 1;
+    }
+    for (size_t i = 0; recs && i < n; i++)
+        if (recs[i])
+            lienthong__record__free_unpacked(recs[i], NULL);
+    free(recs);
+    return rc;
+}
+
+int lt_feed_snap_replace(lt_feed_t *self, void *sock, lt_feed_sink_t *k)
+{
+    if (k->awaiting)
+        return 0; /* one part at a time, the next after its acknowledgement */
+    if (!k->snap) {
+        if (self->n_snaps >= LT_SNAP_MAX_SENDING)
+            return 0; /* waits until one ends */
+        if (!(k->snap = s_start(self, k->stream)))
+            return -1;
+        lt_info("local", "sink of %s from seq %llu is behind the log kept from %llu: replacing "
+                "its table by the state at seq %llu", k->stream->name, (unsigned long long)k->next,
+                (unsigned long long)k->stream->tail_first, (unsigned long long)k->snap->seq);
+    }
+    lt_feed_snap_t *sn = k->snap;
+    int n = s_read(self, sn, LT_BATCH_MAX_RECORDS);
+    return n < 0 ? -1 : s_send_part(sock, k, sn, n == 0);
+}
+
+int lt_feed_snap_replace_ack(lt_feed_t *self, lt_feed_sink_t *k, uint64_t through_seq)
+{
+    lt_feed_snap_t *sn = k->snap;
+    if (!sn || !k->awaiting || through_seq != sn->seq)
+        return -1;
+    k->awaiting = 0;
+    if (sn->done) {
+        lt_info("local", "sink of %s replaced its table by the state at seq %llu (%llu records)",
+                k->stream->name, (unsigned long long)sn->seq, (unsigned long long)sn->index);
+        k->acked = sn->seq;
+        k->next = sn->seq + 1;
+        lt_feed_snap_free(self, &k->snap);
+    }
+    return 0;
+}

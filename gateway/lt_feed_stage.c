@@ -1,0 +1,353 @@
+/* lt_feed_stage: the consumer's side of a snapshot (PROTOCOL.md 6.7).
+ *
+ * Chunks are verified before anything in them is unpacked, then written
+ * into a staging copy of the stream (a separate stream of the store, never
+ * visible to lookups, sinks or status); the end, once its signature and
+ * the Merkle root of the whole state check out, swaps the staging copy in
+ * for the replica with cursor S and prev hash H32(end header) in ONE
+ * transaction. A kill or a lost connection during the transfer leaves the
+ * replica as it was; the staging copy is emptied when the next snapshot
+ * starts. */
+#include "lt_feed_int.h"
+#include "lt_clock.h"
+#include "lt_log.h"
+#include "lt_valid.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Prefix of a staging copy's name: a control character, which no dataset
+ * or view id has. */
+#define STAGE_PREFIX "\x02snapshot "
+
+struct lt_feed_stage {
+    char name[LT_STREAM_ID_MAX + sizeof STAGE_PREFIX];
+    int64_t id;   /* the staging copy's store id */
+    int active;   /* a snapshot is being received */
+    uint64_t seq; /* S */
+    uint64_t index;
+    uint8_t prev[LT_HASH_BYTES];
+    lt_snap_merkle_t acc;
+    char last_key[LT_RECORD_KEY_MAX + 1];
+    /* The history every part is bound to (PROTOCOL.md 6.7, 6.9), taken from
+     * the first part; the replica is on it after the swap. */
+    uint8_t history[LT_HISTORY_BYTES];
+    int has_history;
+};
+
+void lt_feed_stage_reset(lt_feed_replica_t *f)
+{
+    if (f->stage)
+        f->stage->active = 0;
+}
+
+int lt_feed_stage_discard(lt_feed_t *self, const lt_feed_replica_t *f)
+{
+    lt_store_t *store = self->ctx->store;
+    char name[LT_STREAM_ID_MAX + sizeof STAGE_PREFIX];
+    lt_stream_t st;
+    snprintf(name, sizeof name, STAGE_PREFIX "%s", f->stream->name);
+    int found = lt_store_stream_find(store, name, &st);
+    if (found <= 0)
+        return found;
+    if (lt_store_begin(store) != 0 || lt_store_stream_clear(store, st.id) != 0 ||
+        lt_store_commit(store) != 0) {
+        lt_store_rollback(store);
+        return -1;
+    }
+    return 0;
+}
+
+void lt_feed_stage_free(lt_feed_replica_t *f)
+{
+    free(f->stage);
+    f->stage = NULL;
+}
+
+/* Rolls back a failed transaction; err says why. */
+static int s_txn_fail(lt_store_t *store, char *err, size_t errlen)
+{
+    snprintf(err, errlen, "store: %s", lt_store_error(store));
+    lt_store_rollback(store);
+    return -1;
+}
+
+/* (Re)starts receiving a snapshot at seq into an empty staging copy. */
+static int s_begin(lt_feed_t *self, lt_feed_replica_t *f, uint64_t seq, char *err, size_t errlen)
+{
+    lt_store_t *store = self->ctx->store;
+    if (!f->stage && !(f->stage = calloc(1, sizeof *f->stage))) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    struct lt_feed_stage *g = f->stage;
+    snprintf(g->name, sizeof g->name, STAGE_PREFIX "%s", f->stream->name);
+    lt_stream_t st;
+    if (lt_store_begin(store) != 0 || lt_store_stream(store, g->name, &st) != 0 ||
+        lt_store_stream_clear(store, st.id) != 0 || lt_store_commit(store) != 0)
+        return s_txn_fail(store, err, errlen);
+    g->id = st.id;
+    g->active = 1;
+    g->seq = seq;
+    g->index = 0;
+    memset(g->prev, 0, sizeof g->prev);
+    lt_snap_merkle_init(&g->acc);
+    g->last_key[0] = 0;
+    g->has_history = -1; /* not known before the first part */
+    lt_info("feed", "receiving a snapshot of %s at seq %llu from %s (replica at seq %llu)",
+            f->stream->name, (unsigned long long)seq, f->owner,
+            (unsigned long long)f->cursor.last_seq);
+    return 0;
+}
+
+/* Checks one verified record of the snapshot (6.7) and stages it. */
+static int s_stage_record(lt_store_t *store, struct lt_feed_stage *g,
+                          const ProtobufCBinaryData *rec, char *err, size_t errlen)
+{
+    char where[64];
+    /* The key is a string: UTF-8 as every string received (PROTOCOL.md 4.5). */
+    Lienthong__Record *r =
+        lt_valid_utf8(&lienthong__record__descriptor, rec->data, rec->len, where, sizeof where)
+            ? NULL
+            : lienthong__record__unpack(NULL, rec->len, rec->data);
+    const char *bad = !r                                ? "malformed (or its key is not UTF-8)"
+                      : !r->key[0] || strlen(r->key) > LT_RECORD_KEY_MAX ? "without a valid key"
+                      : strcmp(r->key, g->last_key) <= 0 ? "out of key order"
+                      : r->deleted                       ? "a tombstone"
+                      : r->seq == 0 || r->seq > g->seq   ? "beyond the snapshot's seq"
+                                                         : NULL;
+    int rc = -1;
+    if (bad)
+        snprintf(err, errlen, "snapshot record %llu is %s", (unsigned long long)g->index, bad);
+    else if (lt_store_append(store, g->id, r->seq, rec->data, rec->len) != 0 ||
+             lt_store_state_put(store, g->id, r->key, r->seq, 0) != 0)
+        snprintf(err, errlen, "store: %s", lt_store_error(store));
+    else {
+        snprintf(g->last_key, sizeof g->last_key, "%s", r->key);
+        lt_snap_merkle_add(&g->acc, rec->data, rec->len);
+        g->index++;
+        rc = 0;
+    }
+    if (r)
+        lienthong__record__free_unpacked(r, NULL);
+    return rc;
+}
+
+static int s_stage_chunk(lt_feed_t *self, struct lt_feed_stage *g, const Lienthong__SnapshotChunk *c,
+                         char *err, size_t errlen)
+{
+    lt_store_t *store = self->ctx->store;
+    /* A staged chunk is discarded after a crash anyway: its commit need not
+     * wait for the disk; the swap's synced commit covers what it uses. */
+    err[0] = 0;
+    int rc = lt_store_relaxed(store, 1) == 0 && lt_store_begin(store) == 0 ? 0 : -1;
+    for (size_t i = 0; rc == 0 && i < c->n_records; i++)
+        rc = s_stage_record(store, g, &c->records[i], err, errlen);
+    if (rc == 0)
+        rc = lt_store_commit(store);
+    if (rc != 0 && !err[0])
+        snprintf(err, errlen, "store: %s", lt_store_error(store));
+    lt_store_rollback(store); /* only when still open after a failure */
+    if (lt_store_relaxed(store, 0) != 0 && rc == 0) {
+        snprintf(err, errlen, "store: %s", lt_store_error(store));
+        rc = -1;
+    }
+    return rc;
+}
+
+/* Field checks (lt_valid) and the sender: a part of a snapshot of a stream
+ * not taken from owner is logged and audited (PROTOCOL.md 4.4), not
+ * answered, as for a stray batch. 0 when it may be used. */
+static int s_admit(lt_feed_t *self, const char *owner, const char *stream, const char *what,
+                   Lienthong__ErrorCode code, const char *why)
+{
+    char err[400];
+    const lt_feed_replica_t *f = code ? NULL : lt_feed_replica_find(self, stream);
+    if (!code && f && strcmp(f->owner, owner) == 0)
+        return 0;
+    if (!code) {
+        code = LIENTHONG__ERROR_CODE__ERR_NOT_FOUND;
+        snprintf(err, sizeof err, "%.300s: %s of a stream not subscribed from this member",
+                 stream, what);
+        why = err;
+    }
+    (void)lt_reject(self->ctx->reject, &(lt_reject_in_t){.who = owner, .what = what,
+                                                         .target = stream, .code = code,
+                                                         .why = why});
+    return -1;
+}
+
+/* The replica this snapshot message is for, if it is live from owner. */
+static lt_feed_replica_t *s_live(lt_feed_t *self, const char *owner, const char *stream)
+{
+    lt_feed_replica_t *f = lt_feed_replica_find(self, stream);
+    return f && f->state == LT_FEED_LIVE && strcmp(f->owner, owner) == 0 ? f : NULL;
+}
+
+static const Lienthong__Member *s_owner(lt_feed_t *self, const lt_feed_replica_t *f)
+{
+    return lt_dir_member(self->ctx->dir, f->owner);
+}
+
+/* lt_snap_chunk_verify under either of the owner's signing keys during a
+ * rotation (PROTOCOL.md 5.5); err keeps the last key's reason. */
+static int s_chunk_verify(const Lienthong__Member *m, const lt_feed_replica_t *f,
+                          const Lienthong__SnapshotChunk *c, uint8_t hash[LT_HASH_BYTES],
+                          char *err, size_t errlen)
+{
+    const uint8_t *keys[2];
+    size_t n = lt_dir_signing_keys(m, keys);
+    for (size_t i = 0; i < n; i++)
+        if (lt_snap_chunk_verify(c, f->stream->name, f->stage->index, f->stage->prev, keys[i],
+                                 hash, err, errlen) == 0)
+            return 0;
+    return -1;
+}
+
+/* The same for the end (PROTOCOL.md 6.7, 5.5). */
+static int s_end_verify(const Lienthong__Member *m, const lt_feed_replica_t *f,
+                        const Lienthong__SnapshotEnd *e, const uint8_t root[LT_HASH_BYTES],
+                        uint8_t hash[LT_HASH_BYTES], char *err, size_t errlen)
+{
+    const uint8_t *keys[2];
+    size_t n = lt_dir_signing_keys(m, keys);
+    for (size_t i = 0; i < n; i++)
+        if (lt_snap_end_verify(e, f->stream->name, f->stage->seq, f->stage->index, f->stage->prev,
+                               root, keys[i], hash, err, errlen) == 0)
+            return 0;
+    return -1;
+}
+
+/* Every part of one snapshot is on the history of its first part (the
+ * parts verified with it bound): 0, or -1 with the reason. */
+static int s_history_same(struct lt_feed_stage *g, const ProtobufCBinaryData *h, char *err,
+                          size_t errlen)
+{
+    if (g->has_history < 0) {
+        g->has_history = h->len == LT_HISTORY_BYTES;
+        if (g->has_history)
+            memcpy(g->history, h->data, LT_HISTORY_BYTES);
+        return 0;
+    }
+    if (g->has_history == (h->len == LT_HISTORY_BYTES) &&
+        (!g->has_history || memcmp(g->history, h->data, LT_HISTORY_BYTES) == 0))
+        return 0;
+    snprintf(err, errlen, "snapshot part on another history than the snapshot's first part");
+    return -1;
+}
+
+void lt_feed_on_snapshot_chunk(lt_feed_t *self, const char *owner, void *link_sock,
+                               const Lienthong__SnapshotChunk *c)
+{
+    char err[300];
+    Lienthong__ErrorCode code = lt_valid_snapshot_chunk(c, err, sizeof err);
+    if (s_admit(self, owner, c->stream, "snapshot chunk", code, err) != 0)
+        return;
+    lt_feed_replica_t *f = s_live(self, owner, c->stream);
+    uint8_t hash[LT_HASH_BYTES];
+    const Lienthong__Member *pk = f ? s_owner(self, f) : NULL;
+    /* A continuation of a snapshot not (or no longer) being received is
+     * stale, from before a re-subscribe: discarded, like a stale batch. */
+    if (!f || (c->first_index > 0 && (!f->stage || !f->stage->active ||
+                                      c->snapshot_seq != f->stage->seq))) {
+        if (f)
+            f->discarded++;
+        return;
+    }
+    if (!pk)
+        snprintf(err, sizeof err, "owner not in directory");
+    else if ((int64_t)c->n_records > f->outstanding)
+        snprintf(err, sizeof err, "owner sent more records than our credit");
+    int ok = pk && (int64_t)c->n_records <= f->outstanding &&
+             (c->first_index > 0 || s_begin(self, f, c->snapshot_seq, err, sizeof err) == 0) &&
+             s_chunk_verify(pk, f, c, hash, err, sizeof err) == 0 &&
+             s_history_same(f->stage, &c->history_id, err, sizeof err) == 0 &&
+             s_stage_chunk(self, f->stage, c, err, sizeof err) == 0;
+    if (!ok) {
+        lt_feed_stage_reset(f);
+        lt_feed_replica_backoff(self, f, err, 0, 1);
+        return;
+    }
+    memcpy(f->stage->prev, hash, LT_HASH_BYTES);
+    f->outstanding -= (int64_t)c->n_records;
+    f->last_batch_at = lt_clock_mono_ms();
+    lt_feed_replica_credit(f, link_sock, c->n_records);
+}
+
+/* Swaps the staging copy in for the replica, at cursor (S, hash), in one
+ * transaction; the replica's old rows go with it. */
+static int s_swap(lt_feed_t *self, lt_feed_replica_t *f, const uint8_t hash[LT_HASH_BYTES],
+                  char *err, size_t errlen)
+{
+    lt_store_t *store = self->ctx->store;
+    struct lt_feed_stage *g = f->stage;
+    lt_stream_t next = {.id = g->id, .last_seq = g->seq, .has_history = g->has_history > 0};
+    memcpy(next.last_hash, hash, LT_HASH_BYTES);
+    if (next.has_history)
+        memcpy(next.history, g->history, LT_HISTORY_BYTES);
+    /* The replica is on the snapshot's history: the batches after it are
+     * checked against it (6.5 step 3). */
+    if (lt_store_begin(store) != 0 || lt_store_stream_clear(store, f->stream->id) != 0 ||
+        lt_store_stream_swap(store, f->stream->name, g->name) != 0 ||
+        lt_store_stream_save(store, &next) != 0 ||
+        (next.has_history && lt_store_history_set(store, g->id, g->history, NULL) != 0) ||
+        lt_store_tail_set(store, g->id, g->seq + 1) != 0 || lt_store_commit(store) != 0)
+        return s_txn_fail(store, err, errlen);
+    /* The old replica's (now empty) row is the next staging copy. */
+    g->id = f->stream->id;
+    f->stream->id = next.id;
+    f->stream->tail_first = next.last_seq + 1;
+    f->stream->has_history = next.has_history;
+    memcpy(f->stream->history, next.history, LT_HISTORY_BYTES);
+    f->cursor = next;
+    return 0;
+}
+
+void lt_feed_on_snapshot_end(lt_feed_t *self, const char *owner, const Lienthong__SnapshotEnd *e)
+{
+    char err[300];
+    Lienthong__ErrorCode code = lt_valid_snapshot_end(e, err, sizeof err);
+    if (s_admit(self, owner, e->stream, "snapshot end", code, err) != 0)
+        return;
+    lt_feed_replica_t *f = s_live(self, owner, e->stream);
+    uint8_t root[LT_HASH_BYTES], hash[LT_HASH_BYTES];
+    const Lienthong__Member *pk = f ? s_owner(self, f) : NULL;
+    int empty = e->count == 0 && (!f || !f->stage || !f->stage->active);
+    if (!f || (!empty && (!f->stage || !f->stage->active))) {
+        if (f)
+            f->discarded++;
+        return;
+    }
+    if (!pk)
+        snprintf(err, sizeof err, "owner not in directory");
+    if (pk && empty && s_begin(self, f, e->snapshot_seq, err, sizeof err) != 0)
+        pk = NULL;
+    if (pk)
+        lt_snap_merkle_root(&f->stage->acc, root);
+    if (!pk ||
+        s_end_verify(pk, f, e, root, hash, err, sizeof err) != 0 ||
+        s_history_same(f->stage, &e->history_id, err, sizeof err) != 0 ||
+        s_swap(self, f, hash, err, sizeof err) != 0) {
+        lt_feed_stage_reset(f);
+        lt_feed_replica_backoff(self, f, err, 0, 1);
+        return;
+    }
+    uint64_t n = f->stage->index;
+    lt_feed_stage_reset(f);
+    f->want_snapshot = 0;
+    f->backoff = 0;
+    f->last_batch_at = lt_clock_mono_ms();
+    lt_feed_stream_grew(self, f->stream, f->cursor.last_seq, 0);
+    lt_stats_set(f->st_cursor, (int64_t)f->cursor.last_seq);
+    lt_info("feed", "replica of %s replaced by %s's snapshot at seq %llu (%llu records)",
+            f->stream->name, f->owner, (unsigned long long)f->cursor.last_seq,
+            (unsigned long long)n);
+    char detail[128];
+    snprintf(detail, sizeof detail, "snapshot at seq %llu, %llu records",
+             (unsigned long long)f->cursor.last_seq, (unsigned long long)n);
+    lt_audit_add(self->ctx->audit, &(lt_audit_entry_t){.event = "replica-snapshot",
+                                                       .peer = f->owner,
+                                                       .target = f->stream->name,
+                                                       .detail = detail});
+}
