@@ -248,6 +248,54 @@ static void test_snapshot_then_tail(void)
     lt_wire_free(&env);
 }
 
+/* PROTOCOL.md 6.7, 6.9: a Subscribe asking for a snapshot on another
+ * history gets HistoryChanged, never a snapshot; a snapshot's parts carry
+ * the stream's history and their headers bind it. */
+static void test_snapshot_history(void)
+{
+    uint8_t history[LT_HISTORY_BYTES], other[LT_HISTORY_BYTES] = {0}, prev[LT_HASH_BYTES] = {0};
+    Lienthong__StatusReply r = LIENTHONG__STATUS_REPLY__INIT;
+    lt_feed_status(g_feed, &r);
+    int found = 0;
+    for (size_t i = 0; i < r.n_streams; i++)
+        if (strcmp(r.streams[i]->stream, OD_POP) == 0 && r.streams[i]->history &&
+            r.streams[i]->history->id.len == LT_HISTORY_BYTES) {
+            memcpy(history, r.streams[i]->history->id.data, LT_HISTORY_BYTES);
+            found = 1;
+        }
+    lt_feed_status_free(&r);
+    CU_ASSERT_FATAL(found);
+
+    prev[0] = 1;
+    s_subscribe_with(OD_POP, 3, 10, 1, prev, other);
+    CU_ASSERT(lt_feed_pump(g_feed, g.router, NULL) == 0);
+    Lienthong__Envelope *env = ug_recv(&g);
+    CU_ASSERT_FATAL(env && env->body_case == LIENTHONG__ENVELOPE__BODY_HISTORY_CHANGED);
+    lt_wire_free(&env);
+
+    s_subscribe_with(OD_POP, 1, 10, 1, NULL, NULL);
+    CU_ASSERT_FATAL(lt_feed_pump(g_feed, g.router, NULL) >= 1);
+    env = ug_recv(&g);
+    CU_ASSERT_FATAL(env && env->body_case == LIENTHONG__ENVELOPE__BODY_SNAPSHOT_CHUNK);
+    Lienthong__SnapshotChunk *c = env->snapshot_chunk;
+    CU_ASSERT_FATAL(c->history_id.len == LT_HISTORY_BYTES);
+    CU_ASSERT(memcmp(c->history_id.data, history, LT_HISTORY_BYTES) == 0);
+    const uint8_t *pk = lt_keys_signing_public(g.ctx.keys);
+    uint8_t zero[LT_HASH_BYTES] = {0}, hash[LT_HASH_BYTES];
+    char err[256];
+    CU_ASSERT(lt_snap_chunk_verify(c, OD_POP, 0, zero, pk, hash, err, sizeof err) == 0);
+    c->history_id.data[0] ^= 1; /* another history: the signature no longer holds */
+    CU_ASSERT(lt_snap_chunk_verify(c, OD_POP, 0, zero, pk, hash, err, sizeof err) != 0);
+    c->history_id.len = 0; /* none: HC without it, not what was signed */
+    CU_ASSERT(lt_snap_chunk_verify(c, OD_POP, 0, zero, pk, hash, err, sizeof err) != 0);
+    c->history_id.len = 5; /* neither empty nor 16 bytes: malformed */
+    CU_ASSERT(lt_snap_chunk_verify(c, OD_POP, 0, zero, pk, hash, err, sizeof err) != 0);
+    lt_wire_free(&env);
+    /* Whatever else the pump sent (the end) is drained. */
+    while ((env = ug_recv(&g)) != NULL)
+        lt_wire_free(&env);
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -256,6 +304,8 @@ int main(void)
         {"batches follow credit; cursor and lag follow", test_batches_follow_credit},
         {"batches are bound to the history; another history is refused", test_history},
         {"snapshot on request: chunks, end, then the tail", test_snapshot_then_tail},
+        {"snapshots are bound to the history; another history gets HistoryChanged",
+         test_snapshot_history},
         {NULL, NULL},
     };
     return ut_main("lt_feed", suite_init, suite_clean, tests);
