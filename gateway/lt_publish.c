@@ -6,6 +6,7 @@
 #include "lt_log.h"
 #include "lt_schema.h"
 #include "lt_valid.h"
+#include "lt_viewset.h"
 
 #include <assert.h>
 #include <stdio.h>
@@ -21,11 +22,23 @@ typedef struct {
     int dirty;
 } slot_t;
 
+/* The views of one dataset the group wrote to, with their slots. */
+typedef struct {
+    const Lienthong__Dataset *ds;
+    lt_viewset_t *set;
+    const Lienthong__View **vs; /* the views of set, in directory order */
+    slot_t **slots;             /* and their streams */
+} views_t;
+
 typedef struct {
     lt_store_t *store;
     const lt_dir_t *dir;
     slot_t slots[LT_PUBLISH_GROUP_STREAMS];
     size_t n_slots;
+    views_t views[LT_PUBLISH_GROUP_STREAMS]; /* each dataset has a slot too */
+    size_t n_views;
+    long *held; /* views the changed key is in, per change */
+    size_t n_held, held_cap;
     int64_t now_ms;
     size_t max_record;
 } group_t;
@@ -94,28 +107,108 @@ int lt_publish_view_match(const Lienthong__View *v, const ProtobufCMessage *msg)
     return 1;
 }
 
-/* Derives one dataset change into view v. */
-static int s_view(group_t *g, const Lienthong__Dataset *ds, const Lienthong__View *v,
-                  const char *key, const ProtobufCMessage *msg)
+/* Writes msg's projection for view v into slot s. */
+static int s_view_enter(group_t *g, const Lienthong__Dataset *ds, const Lienthong__View *v,
+                        slot_t *s, const char *key, const ProtobufCMessage *msg)
 {
-    slot_t *s = s_slot(g, v->id);
-    if (!s)
+    uint8_t *proj = NULL;
+    size_t len = 0;
+    if (lt_schema_project(msg, v->fields, v->n_fields, ds->key_field, &proj, &len) != 0)
         return -1;
-    if (msg && lt_publish_view_match(v, msg)) {
-        uint8_t *proj = NULL;
-        size_t len = 0;
-        if (lt_schema_project(msg, v->fields, v->n_fields, ds->key_field, &proj, &len) != 0)
-            return -1;
-        int rc = s_emit(g, s, key, 0, proj, len);
-        free(proj);
-        return rc;
+    int rc = s_emit(g, s, key, 0, proj, len);
+    free(proj);
+    return rc;
+}
+
+/* The views of ds, from the directory, with their streams: once per group
+ * rather than once per change. NULL on failure. */
+static views_t *s_views(group_t *g, const Lienthong__Dataset *ds)
+{
+    for (size_t i = 0; i < g->n_views; i++)
+        if (g->views[i].ds == ds)
+            return &g->views[i];
+    if (g->n_views >= sizeof g->views / sizeof g->views[0])
+        return NULL;
+    const Lienthong__Directory *d = lt_dir_get(g->dir);
+    const Lienthong__View **vs = calloc(d->n_views + 1, sizeof *vs);
+    int64_t *ids = calloc(d->n_views + 1, sizeof *ids);
+    slot_t **slots = calloc(d->n_views + 1, sizeof *slots);
+    views_t *out = NULL;
+    size_t n = 0;
+    if (!vs || !ids || !slots)
+        goto out;
+    for (size_t v = 0; v < d->n_views; v++)
+        if (strcmp(d->views[v]->dataset, ds->id) == 0) {
+            if (!(slots[n] = s_slot(g, d->views[v]->id)))
+                goto out;
+            vs[n] = d->views[v];
+            ids[n] = slots[n]->st.id;
+            n++;
+        }
+    lt_viewset_t *set = lt_viewset_new(vs, ids, n, lt_schema_find(ds->record_type));
+    if (set) {
+        out = &g->views[g->n_views++];
+        *out = (views_t){.ds = ds, .set = set, .vs = vs, .slots = slots};
+        vs = NULL;
+        slots = NULL;
     }
-    uint64_t seq;
-    int deleted, found = lt_store_state_get(g->store, s->st.id, key, &seq, &deleted);
-    if (found < 0)
+out:
+    free(vs);
+    free(ids);
+    free(slots);
+    return out;
+}
+
+typedef struct {
+    group_t *g;
+    const views_t *vw;
+} held_arg_t;
+
+/* Collects the views of the set a key is in (lt_store_state_held). */
+static int s_held(void *arg, int64_t stream)
+{
+    held_arg_t *a = arg;
+    group_t *g = a->g;
+    long v = lt_viewset_find(a->vw->set, stream);
+    if (v < 0)
+        return 0; /* the dataset, or a stream of another dataset */
+    if (g->n_held == g->held_cap) {
+        size_t cap = g->held_cap ? g->held_cap * 2 : 16;
+        long *p = realloc(g->held, cap * sizeof *p);
+        if (!p)
+            return -1;
+        g->held = p;
+        g->held_cap = cap;
+    }
+    g->held[g->n_held++] = v;
+    return 0;
+}
+
+/* Derives one dataset change into the views of its dataset: the projection
+ * into each view msg matches, a tombstone into each view the key was in and
+ * leaves. One index lookup finds the views the key is in, so the cost
+ * follows the views entered, left or changed, not the number of views. */
+static int s_derive(group_t *g, views_t *vw, const char *key, const ProtobufCMessage *msg)
+{
+    if (lt_viewset_size(vw->set) == 0)
+        return 0;
+    /* Collected before any write: the walk must not see its own writes. */
+    g->n_held = 0;
+    held_arg_t arg = {.g = g, .vw = vw};
+    if (lt_store_state_held(g->store, key, s_held, &arg) != 0)
         return -1;
-    /* The key leaves the view (or is deleted): a tombstone, once. */
-    return found && !deleted ? s_emit(g, s, key, 1, NULL, 0) : 0;
+    size_t hits = lt_viewset_match(vw->set, msg);
+    for (size_t i = 0; i < hits; i++) {
+        size_t v = lt_viewset_hit(vw->set, i);
+        if (s_view_enter(g, vw->ds, vw->vs[v], vw->slots[v], key, msg) != 0)
+            return -1;
+    }
+    /* The key leaves these views (or is deleted): a tombstone, once. */
+    for (size_t i = 0; i < g->n_held; i++)
+        if (!lt_viewset_is_hit(vw->set, (size_t)g->held[i]) &&
+            s_emit(g, vw->slots[g->held[i]], key, 1, NULL, 0) != 0)
+            return -1;
+    return 0;
 }
 
 /* Checks one change; returns its decoded payload (NULL for a tombstone). */
@@ -151,7 +244,8 @@ static int s_check_change(const Lienthong__Dataset *ds, const ProtobufCMessageDe
     char buf[300];
     const char *k = lt_schema_text(*msg, lt_schema_field(t, ds->key_field), buf, sizeof buf);
     if (!k || strcmp(k, c->key) != 0) {
-        snprintf(err, errlen, "change key %.64s differs from the record's %.64s", c->key, ds->key_field);
+        snprintf(err, errlen, "change key %.64s differs from the record's %.64s", c->key,
+                 ds->key_field);
         protobuf_c_message_free_unpacked(*msg, NULL);
         *msg = NULL;
         return -1;
@@ -166,18 +260,14 @@ static uint64_t s_cursor(const char *text)
     return text && *text && !*end ? v : 0;
 }
 
-/* Writes one checked change into its dataset and every view. */
+/* Writes one checked change into its dataset and its views. */
 static int s_apply_change(group_t *g, slot_t *ds_slot, const Lienthong__Dataset *ds,
                           const Lienthong__Change *c, const ProtobufCMessage *msg)
 {
     if (s_emit(g, ds_slot, c->key, c->deleted, c->payload.data, c->payload.len) != 0)
         return -1;
-    const Lienthong__Directory *d = lt_dir_get(g->dir);
-    for (size_t v = 0; v < d->n_views; v++)
-        if (strcmp(d->views[v]->dataset, ds->id) == 0 &&
-            s_view(g, ds, d->views[v], c->key, msg) != 0)
-            return -1;
-    return 0;
+    views_t *vw = s_views(g, ds);
+    return vw ? s_derive(g, vw, c->key, msg) : -1;
 }
 
 static void s_free_msgs(ProtobufCMessage **msgs, size_t n)
@@ -196,7 +286,8 @@ static int s_apply_publish(group_t *g, const char *member, const Lienthong__Publ
     const Lienthong__Dataset *ds = lt_dir_dataset(g->dir, p->dataset);
     res->code = LIENTHONG__ERROR_CODE__ERR_MALFORMED;
     if (!ds || strcmp(ds->owner, member) != 0) {
-        res->code = ds ? LIENTHONG__ERROR_CODE__ERR_FORBIDDEN : LIENTHONG__ERROR_CODE__ERR_NOT_FOUND;
+        res->code =
+            ds ? LIENTHONG__ERROR_CODE__ERR_FORBIDDEN : LIENTHONG__ERROR_CODE__ERR_NOT_FOUND;
         snprintf(res->err, sizeof res->err, "dataset '%s' is %s", p->dataset,
                  ds ? "owned by another member" : "not in the directory");
         return 0;
@@ -239,12 +330,26 @@ static int s_apply_publish(group_t *g, const char *member, const Lienthong__Publ
     return rc;
 }
 
+static void s_group_free(group_t *g)
+{
+    for (size_t i = 0; i < g->n_views; i++) {
+        lt_viewset_destroy(&g->views[i].set);
+        free(g->views[i].vs);
+        free(g->views[i].slots);
+    }
+    free(g->held);
+}
+
 int lt_publish_apply(lt_store_t *store, const lt_dir_t *dir, const char *member,
                      Lienthong__Publish *const *pubs, size_t n, size_t max_record,
                      lt_publish_result_t *res, lt_publish_advanced_fn advanced, void *arg)
 {
-    group_t g = {.store = store, .dir = dir, .n_slots = 0, .now_ms = lt_clock_now_ms(),
+    group_t g = {.store = store,
+                 .dir = dir,
+                 .n_slots = 0,
+                 .now_ms = lt_clock_now_ms(),
                  .max_record = max_record};
+    int rc = -1;
     if (lt_store_begin(store) != 0)
         goto fail;
     for (size_t i = 0; i < n; i++)
@@ -259,7 +364,8 @@ int lt_publish_apply(lt_store_t *store, const lt_dir_t *dir, const char *member,
         if (g.slots[i].dirty)
             advanced(arg, g.slots[i].name, g.slots[i].st.last_seq,
                      g.slots[i].st.last_seq - g.slots[i].from_seq);
-    return 0;
+    rc = 0;
+    goto out;
 fail:
     lt_error("publish", "store failure, nothing acknowledged: %s", lt_store_error(store));
     lt_store_rollback(store);
@@ -267,7 +373,9 @@ fail:
         res[i].code = LIENTHONG__ERROR_CODE__ERR_INTERNAL;
         snprintf(res[i].err, sizeof res[i].err, "store failure; retry");
     }
-    return -1;
+out:
+    s_group_free(&g);
+    return rc;
 }
 
 /* Acknowledges one Publish of a committed group, or says why not. */

@@ -53,6 +53,7 @@ enum {
     ST_BATCH_PRUNE,
     ST_REPLACE,
     ST_STREAMS,
+    ST_HELD,
     ST_COUNT
 };
 
@@ -95,6 +96,7 @@ static const char *s_sql[ST_COUNT] = {
                    "VALUES (?1, ?2, lt_record_sum(?1, ?2))",
     [ST_STREAMS] = "SELECT id, last_seq, last_hash, source_cursor, history, name FROM streams "
                    "ORDER BY id",
+    [ST_HELD] = "SELECT stream FROM state INDEXED BY state_held WHERE key = ?1 AND deleted = 0",
 };
 
 /* Connection settings, outside any transaction (journal_mode cannot change
@@ -140,6 +142,12 @@ static const char *s_steps[] = {
     /* 4: the first seq of each stream's retained log tail, where it is not
      * 1 (PROTOCOL.md 6.8). */
     "CREATE TABLE tails (stream INTEGER PRIMARY KEY, first_seq INTEGER NOT NULL);",
+    /* 5: the streams that hold each key (live, not a tombstone), so that the
+     * write path finds the views a key is in with one lookup instead of a
+     * state read per view (docs/ARCHITECTURE.md "Write path"). SQLite keeps
+     * it in the same transaction as the state; built here for the rows
+     * already there. */
+    "CREATE INDEX state_held ON state(key) WHERE deleted = 0;",
 };
 #define SCHEMA_VERSION ((int)(sizeof s_steps / sizeof *s_steps))
 
@@ -494,6 +502,20 @@ int lt_store_state_get(lt_store_t *self, int64_t stream, const char *key, uint64
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int lt_store_state_held(lt_store_t *self, const char *key, lt_store_held_fn fn, void *arg)
+{
+    sqlite3_stmt *st = self->st[ST_HELD];
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    int rc, out = 0;
+    while (out == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        out = fn(arg, sqlite3_column_int64(st, 0));
+    if (out == 0 && rc != SQLITE_DONE)
+        out = -1;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return out;
 }
 
 uint64_t lt_store_damaged_seq(lt_store_t *self)

@@ -97,6 +97,13 @@ int lt_store_state_put(lt_store_t *self, int64_t stream, const char *key, uint64
 /* 1 (filling seq and deleted) when key has a state, 0 when not, -1 on error. */
 int lt_store_state_get(lt_store_t *self, int64_t stream, const char *key, uint64_t *seq,
                        int *deleted) __attribute__((warn_unused_result));
+/* Calls fn(arg, stream) for each stream where key has a live state (not a
+ * tombstone), in no set order, with one index lookup (schema step 3); fn
+ * must not write to the store, and stops the walk by returning non-zero.
+ * Returns 0, fn's non-zero, or -1 on a store error. */
+typedef int (*lt_store_held_fn)(void *arg, int64_t stream);
+int lt_store_state_held(lt_store_t *self, const char *key, lt_store_held_fn fn, void *arg)
+    __attribute__((warn_unused_result));
 
 /* Reads consecutive records from from_seq: at most max_n records and
  * max_bytes bytes (at least one record if any exists). Calls fn per record;

@@ -29,8 +29,10 @@
 #define OD_ACTIVE  OD_PHONES ".active"
 #define OD_FOREIGN "VN/COM/VIETTEL/subscribers"
 
-/* Writes the source with the members' keys to path; 0 or -1. */
-static inline int od_write_source(const char *path, const lt_keys_t *owner, const lt_keys_t *other)
+/* Writes the source with the members' keys to path, with the text of more
+ * views (each starting ",\n") after the fixed ones; 0 or -1. */
+static inline int od_write_source_views(const char *path, const lt_keys_t *owner,
+                                        const lt_keys_t *other, const char *more_views)
 {
     char z[4][LT_Z85_KEY_LEN + 1];
     lt_keys_z85_encode(lt_keys_transport_public(owner), z[0]);
@@ -56,23 +58,32 @@ static inline int od_write_source(const char *path, const lt_keys_t *owner, cons
             "    type = \"lienthong.records.Subscriber\"; key = \"phone_number\"; } );\n"
             "views = (\n"
             "  { id = \"" OD_P38 "\"; dataset = \"" OD_POP "\";\n"
-            "    fields = [\"personal_id\", \"full_name\"]; where = { current_province = \"38\"; }; },\n"
+            "    fields = [\"personal_id\", \"full_name\"]; where = { current_province = \"38\"; "
+            "}; },\n"
             "  { id = \"" OD_ALIVE38 "\"; dataset = \"" OD_POP "\"; fields = [\"full_name\"];\n"
             "    where = { status = \"CITIZEN_ALIVE\"; current_province = \"38\"; }; },\n"
             "  { id = \"" OD_ACTIVE "\"; dataset = \"" OD_PHONES "\";\n"
             "    fields = [\"phone_number\", \"owner_personal_id\"];\n"
-            "    where = { status = \"SUBSCRIBER_ACTIVE\"; }; } );\n"
+            "    where = { status = \"SUBSCRIBER_ACTIVE\"; }; }%s );\n"
             "policies = (\n"
             "  { consumer = \"VN/COM/VIETTEL\"; target = \"" OD_POP "\";\n"
             "    allow = [\"lookup\", \"verify\", \"subscribe\"];\n"
             "    fields = [\"full_name\", \"date_of_birth\"]; purposes = [\"KYC\"]; } );\n",
-            z[0], z[1], z[2], z[3]);
+            z[0], z[1], z[2], z[3], more_views);
     return fclose(f) == 0 ? 0 : -1;
 }
 
-/* Builds the directory, using tmpdir for its source file (removed
- * afterwards). NULL with the reason in err. */
-static inline lt_dir_t *od_directory(const char *tmpdir, char *err, size_t errlen)
+/* Writes the source with the members' keys to path; 0 or -1. */
+static inline int od_write_source(const char *path, const lt_keys_t *owner, const lt_keys_t *other)
+{
+    return od_write_source_views(path, owner, other, "");
+}
+
+/* Builds the directory with more_views (see od_write_source_views), using
+ * tmpdir for its source file (removed afterwards). NULL with the reason in
+ * err. */
+static inline lt_dir_t *od_directory_views(const char *tmpdir, const char *more_views, char *err,
+                                           size_t errlen)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/owner-directory.src", tmpdir);
@@ -83,7 +94,7 @@ static inline lt_dir_t *od_directory(const char *tmpdir, char *err, size_t errle
     lt_dir_pins_t pins = {.count = 1};
     lt_dir_t *d = NULL;
     snprintf(err, errlen, "cannot write %s", path);
-    if (a && b && auth && od_write_source(path, a, b) == 0 &&
+    if (a && b && auth && od_write_source_views(path, a, b, more_views) == 0 &&
         lt_dir_compile(path, 0, 0, 0, &raw, &raw_len, err, errlen) == 0 &&
         lt_dir_sign(raw, raw_len, auth, &sig, &sig_len) == 0) {
         memcpy(pins.keys[0], lt_keys_signing_public(auth), LT_KEY_BYTES);
@@ -96,6 +107,13 @@ static inline lt_dir_t *od_directory(const char *tmpdir, char *err, size_t errle
     lt_keys_destroy(&b);
     lt_keys_destroy(&auth);
     return d;
+}
+
+/* Builds the directory, using tmpdir for its source file (removed
+ * afterwards). NULL with the reason in err. */
+static inline lt_dir_t *od_directory(const char *tmpdir, char *err, size_t errlen)
+{
+    return od_directory_views(tmpdir, "", err, errlen);
 }
 
 #endif

@@ -14,6 +14,7 @@
 #include "lt_log.h"
 #include "lt_publish.h"
 #include "lt_store.h"
+#include "lt_viewset.h"
 #include "owner_directory.h"
 #include "records/population.pb-c.h"
 #include "records/subscriber.pb-c.h"
@@ -32,8 +33,24 @@
 #define ALIVE LIENTHONG__RECORDS__CITIZEN_STATUS__CITIZEN_ALIVE
 #define DEAD  LIENTHONG__RECORDS__CITIZEN_STATUS__CITIZEN_DECEASED
 
+/* More population views for the view index: p01, p79 and p38b test the
+ * field p38 tests (p38b with p38's value), so the index finds them by
+ * value; all (no predicate) and dead (another field) are tested one by
+ * one. */
+#define V01   OD_POP ".p01"
+#define V79   OD_POP ".p79"
+#define V38B  OD_POP ".p38b"
+#define VALL  OD_POP ".all"
+#define VDEAD OD_POP ".dead"
+#define MORE_VIEW(id, where)                                                                       \
+    ",\n  { id = \"" id "\"; dataset = \"" OD_POP "\"; fields = [\"full_name\"];" where " }"
+static const char g_more_views[] = MORE_VIEW(V01, " where = { current_province = \"01\"; };")
+    MORE_VIEW(V79, " where = { current_province = \"79\"; };")
+        MORE_VIEW(V38B, " where = { current_province = \"38\"; };") MORE_VIEW(VALL, "")
+            MORE_VIEW(VDEAD, " where = { status = \"CITIZEN_DECEASED\"; };");
+
 static char g_tmp[256], g_path[300];
-static lt_dir_t *g_dir;
+static lt_dir_t *g_dir, *g_dir_more, *g_pub_dir;
 static lt_store_t *g_store;
 
 static int suite_init(void)
@@ -43,15 +60,17 @@ static int suite_init(void)
     snprintf(g_path, sizeof g_path, "%s/store.db", g_tmp);
     lt_log_set_level(LT_LOG_ERROR);
     char err[1024] = "";
-    if (!(g_dir = od_directory(g_tmp, err, sizeof err)))
+    if (!(g_dir = od_directory(g_tmp, err, sizeof err)) ||
+        !(g_dir_more = od_directory_views(g_tmp, g_more_views, err, sizeof err)))
         fprintf(stderr, "test_publish: directory: %s\n", err);
-    return g_dir ? 0 : -1;
+    return g_dir && g_dir_more ? 0 : -1;
 }
 
 static int suite_clean(void)
 {
     lt_store_destroy(&g_store);
     lt_dir_destroy(&g_dir);
+    lt_dir_destroy(&g_dir_more);
     return g_tmp[0] ? ut_rmrf(g_tmp) : 0;
 }
 
@@ -76,6 +95,7 @@ static void s_fresh(void)
         (void)unlink(p);
     }
     s_reopen();
+    g_pub_dir = g_dir;
 }
 
 /* ---- building publishes ------------------------------------------------------------------ */
@@ -187,7 +207,8 @@ static int s_apply_max(Lienthong__Publish *const *pubs, size_t n, size_t max_rec
     memset(&g_adv, 0, sizeof g_adv);
     g_adv.other = other;
     memset(res, 0, n * sizeof *res);
-    return lt_publish_apply(g_store, g_dir, OWNER, pubs, n, max_record, res, s_on_advanced, &g_adv);
+    return lt_publish_apply(g_store, g_pub_dir, OWNER, pubs, n, max_record, res, s_on_advanced,
+                            &g_adv);
 }
 
 static int s_apply(Lienthong__Publish *const *pubs, size_t n, lt_publish_result_t *res)
@@ -683,6 +704,182 @@ static void test_view_match(void)
     CU_ASSERT_EQUAL(lt_publish_view_match(p38, &p.base), 0);
 }
 
+/* ---- the index of the views a key is in -------------------------------------------------- */
+
+/* The population views of g_dir_more, in the order the expectations use. */
+static const char *const g_pop_views[] = {P38, ALIVE38, V01, V79, V38B, VALL, VDEAD};
+#define N_POP_VIEWS (sizeof g_pop_views / sizeof g_pop_views[0])
+
+typedef struct {
+    int64_t ids[16];
+    size_t n;
+} held_t;
+
+static int s_on_held(void *arg, int64_t stream)
+{
+    held_t *h = arg;
+    CU_ASSERT_FATAL(h->n < 16);
+    h->ids[h->n++] = stream;
+    return 0;
+}
+
+static int s_held_has(const held_t *h, const char *stream)
+{
+    lt_stream_t st;
+    if (lt_store_stream_find(g_store, stream, &st) != 1)
+        return 0;
+    for (size_t i = 0; i < h->n; i++)
+        if (h->ids[i] == st.id)
+            return 1;
+    return 0;
+}
+
+/* Asserts, per population view, the state of key (1 live, 0 tombstone,
+ * -1 absent) and the view's last seq; and that the store's index of the
+ * streams holding key names exactly the dataset (when live) and the views
+ * the key is live in. */
+static void s_expect_index(const char *key, int in_dataset, const int state[N_POP_VIEWS],
+                           const uint64_t last[N_POP_VIEWS])
+{
+    held_t h = {.n = 0};
+    CU_ASSERT_EQUAL_FATAL(lt_store_state_held(g_store, key, s_on_held, &h), 0);
+    size_t live = in_dataset ? 1 : 0;
+    CU_ASSERT_EQUAL(s_held_has(&h, POP), in_dataset);
+    for (size_t v = 0; v < N_POP_VIEWS; v++) {
+        uint64_t seq;
+        int got = s_state(g_pop_views[v], key, &seq);
+        if (got != state[v] || s_last_seq(g_pop_views[v]) != last[v])
+            fprintf(stderr, "\n    %s: state %d (want %d), last seq %llu (want %llu)\n",
+                    g_pop_views[v], got, state[v], (unsigned long long)s_last_seq(g_pop_views[v]),
+                    (unsigned long long)last[v]);
+        CU_ASSERT_EQUAL(got, state[v]);
+        CU_ASSERT_EQUAL(s_last_seq(g_pop_views[v]), last[v]);
+        CU_ASSERT_EQUAL(s_held_has(&h, g_pop_views[v]), state[v] == 1);
+        live += state[v] == 1;
+    }
+    /* The same key in the other dataset is held there, not here. */
+    CU_ASSERT_EQUAL(h.n, live + (size_t)s_held_has(&h, PHONES) + (size_t)s_held_has(&h, ACTIVE));
+}
+
+static void s_fresh_more(void)
+{
+    s_fresh();
+    g_pub_dir = g_dir_more;
+}
+
+/* One key enters views, moves between them, is in several at once, leaves
+ * them and is deleted: each view gets exactly the records it got when
+ * every view was read for every change. */
+static void test_index_enter_move_leave(void)
+{
+    s_fresh_more();
+    const char *k = "001080000001";
+    change_t ch[1];
+    /* Enters p01 (found by value) and all (tested alone). */
+    s_citizen(&ch[0], k, "01", ALIVE, NULL, NULL);
+    s_publish_ok(POP, ch, 1);
+    s_expect_index(k, 1, (int[]){-1, -1, 1, -1, -1, 1, -1}, (uint64_t[]){0, 0, 1, 0, 0, 1, 0});
+    /* Moves from p01 to p79: one tombstone in p01. */
+    s_citizen(&ch[0], k, "79", ALIVE, NULL, NULL);
+    s_publish_ok(POP, ch, 1);
+    s_expect_index(k, 1, (int[]){-1, -1, 0, 1, -1, 1, -1}, (uint64_t[]){0, 0, 2, 1, 0, 2, 0});
+    /* Moves to 38: in four views at once, two of them with one value. */
+    s_citizen(&ch[0], k, "38", ALIVE, NULL, NULL);
+    s_publish_ok(POP, ch, 1);
+    s_expect_index(k, 1, (int[]){1, 1, 0, 0, 1, 1, -1}, (uint64_t[]){1, 1, 2, 2, 1, 3, 0});
+    /* Dies: leaves alive38 only, enters dead. */
+    s_citizen(&ch[0], k, "38", DEAD, NULL, NULL);
+    s_publish_ok(POP, ch, 1);
+    s_expect_index(k, 1, (int[]){1, 0, 0, 0, 1, 1, 1}, (uint64_t[]){2, 2, 2, 2, 2, 4, 1});
+    /* Deleted: a tombstone in each view it was in, none elsewhere. */
+    s_tombstone(&ch[0], k, NULL);
+    s_publish_ok(POP, ch, 1);
+    s_expect_index(k, 0, (int[]){0, 0, 0, 0, 0, 0, 0}, (uint64_t[]){3, 2, 2, 2, 3, 5, 2});
+    /* Deleted again: no view changes. */
+    s_publish_ok(POP, ch, 1);
+    s_expect_index(k, 0, (int[]){0, 0, 0, 0, 0, 0, 0}, (uint64_t[]){3, 2, 2, 2, 3, 5, 2});
+    /* Back after its deletion, in p01 again. */
+    s_citizen(&ch[0], k, "01", ALIVE, NULL, NULL);
+    s_publish_ok(POP, ch, 1);
+    s_expect_index(k, 1, (int[]){0, 0, 1, 0, 0, 1, 0}, (uint64_t[]){3, 2, 3, 2, 3, 6, 2});
+    s_reopen(); /* the index is in the store, not in memory */
+    s_expect_index(k, 1, (int[]){0, 0, 1, 0, 0, 1, 0}, (uint64_t[]){3, 2, 3, 2, 3, 6, 2});
+}
+
+/* Within one group a key's later change sees its earlier one; other keys
+ * and a key in no view are left alone. */
+static void test_index_within_a_group(void)
+{
+    s_fresh_more();
+    change_t ch[4];
+    s_citizen(&ch[0], "001080000002", "01", ALIVE, NULL, NULL);
+    s_citizen(&ch[1], "079080000003", "79", ALIVE, NULL, NULL);
+    s_citizen(&ch[2], "001080000002", "79", ALIVE, NULL, NULL);
+    s_tombstone(&ch[3], "079080000003", NULL);
+    s_publish_ok(POP, ch, 4);
+    /* p79 got the second key, then the first, then the second's tombstone. */
+    s_expect_index("001080000002", 1, (int[]){-1, -1, 0, 1, -1, 1, -1},
+                   (uint64_t[]){0, 0, 2, 3, 0, 4, 0});
+    s_expect_index("079080000003", 0, (int[]){-1, -1, -1, 0, -1, 0, -1},
+                   (uint64_t[]){0, 0, 2, 3, 0, 4, 0});
+    /* A phone number of the same spelling as a citizen's key: the other
+     * dataset's view is not the population's. */
+    change_t ph[1];
+    s_phone(&ph[0], "001080000002", NULL);
+    s_publish_ok(PHONES, ph, 1);
+    s_expect_index("001080000002", 1, (int[]){-1, -1, 0, 1, -1, 1, -1},
+                   (uint64_t[]){0, 0, 2, 3, 0, 4, 0});
+    CU_ASSERT_EQUAL(s_last_seq(ACTIVE), 1);
+    held_t h = {.n = 0};
+    CU_ASSERT_EQUAL(lt_store_state_held(g_store, "001080000002", s_on_held, &h), 0);
+    CU_ASSERT(s_held_has(&h, PHONES) && s_held_has(&h, ACTIVE));
+}
+
+/* The value lookup finds exactly the views lt_publish_view_match accepts. */
+static void test_viewset_matches_like_each_view(void)
+{
+    const Lienthong__Directory *d = lt_dir_get(g_dir_more);
+    const Lienthong__View *views[16];
+    int64_t ids[16];
+    size_t n = 0;
+    for (size_t i = 0; i < d->n_views; i++)
+        if (strcmp(d->views[i]->dataset, POP) == 0) {
+            CU_ASSERT_FATAL(n < 16);
+            ids[n] = 100 + 7 * (int64_t)(n % 3) + (int64_t)n; /* not in view order */
+            views[n++] = d->views[i];
+        }
+    CU_ASSERT_EQUAL_FATAL(n, N_POP_VIEWS);
+    lt_viewset_t *set = lt_viewset_new(views, ids, n, &lienthong__records__population__descriptor);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(set);
+    for (size_t i = 0; i < n; i++)
+        CU_ASSERT_EQUAL(lt_viewset_find(set, ids[i]), (long)i);
+    CU_ASSERT_EQUAL(lt_viewset_find(set, 99), -1);
+    CU_ASSERT_EQUAL(lt_viewset_find(set, 1000), -1);
+    static const char *const provinces[] = {"01", "38", "79", "380", "3", ""};
+    for (size_t p = 0; p < sizeof provinces / sizeof *provinces; p++)
+        for (int status = ALIVE; status <= DEAD; status++) {
+            Lienthong__Records__Population m = LIENTHONG__RECORDS__POPULATION__INIT;
+            m.personal_id = "038090000001";
+            m.current_province = (char *)provinces[p];
+            m.status = (Lienthong__Records__CitizenStatus)status;
+            size_t hits = lt_viewset_match(set, &m.base), want = 0;
+            for (size_t v = 0; v < n; v++) {
+                int match = lt_publish_view_match(views[v], &m.base);
+                CU_ASSERT_EQUAL(lt_viewset_is_hit(set, v), match);
+                want += (size_t)match;
+            }
+            CU_ASSERT_EQUAL(hits, want);
+            for (size_t i = 0; i < hits; i++)
+                CU_ASSERT(lt_publish_view_match(views[lt_viewset_hit(set, i)], &m.base));
+        }
+    CU_ASSERT_EQUAL(lt_viewset_match(set, NULL), 0); /* a deletion matches no view */
+    for (size_t v = 0; v < n; v++)
+        CU_ASSERT_FALSE(lt_viewset_is_hit(set, v));
+    lt_viewset_destroy(&set);
+    lt_viewset_destroy(&set);
+    CU_ASSERT_PTR_NULL(set);
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -697,6 +894,11 @@ int main(void)
          test_tombstones_when_leaving_a_view},
         {"reopening the store continues every stream", test_reopen_continues},
         {"view predicates all hold, on whole values", test_view_match},
+        {"the view index: a key enters, moves between, leaves views and is deleted",
+         test_index_enter_move_leave},
+        {"the view index within one group, and keys of another dataset", test_index_within_a_group},
+        {"the view lookup by value matches as each view's predicates do",
+         test_viewset_matches_like_each_view},
         {NULL, NULL},
     };
     return ut_main("lt_publish", suite_init, suite_clean, tests);
