@@ -1869,7 +1869,7 @@ static void test_migration_kills(void)
     char tmpl[PATH_MAX + 16], store[PATH_MAX + 16], wal[PATH_MAX + 32], err[512] = "";
     mig_view_t want, got;
     uint64_t rng = DEFAULT_SEED;
-    int mid = 0, done = 0, failures0 = s_failures, latest = lt_store_schema_version();
+    int mid = 0, done = 0, failures0 = s_failures;
     memset(&f, 0, sizeof f);
     LT_IT_REQUIRE(lt_it_fed_init(&f, FED) == 0);
     lt_it_member_t *m = lt_it_member_add(&f, ID_OWNER, 1);

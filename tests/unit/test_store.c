@@ -684,11 +684,11 @@ static void test_migrates_to_histories(void)
     lt_store_destroy(&s);
     sqlite3 *db = NULL;
     CU_ASSERT_FATAL(sqlite3_open(g_path, &db) == SQLITE_OK);
-    /* History ids are step 3, the retained tails step 4 after them: undo
-     * both. */
-    char sql[200];
+    /* History ids are step 3, the retained tails step 4 and the index of
+     * live keys step 5 after them: undo all three. */
+    char sql[240];
     snprintf(sql, sizeof sql,
-             "DROP TABLE tails; ALTER TABLE streams DROP COLUMN history; "
+             "DROP INDEX state_held; DROP TABLE tails; ALTER TABLE streams DROP COLUMN history; "
              "ALTER TABLE batches DROP COLUMN history; PRAGMA user_version = %d;",
              STEP_HISTORIES - 1);
     CU_ASSERT_EQUAL(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
