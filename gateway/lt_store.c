@@ -137,8 +137,8 @@ static const char *s_steps[] = {
     /* 3: the history each stream's log is on (PROTOCOL.md 6.9), NULL until
      * the stream has one; and the history each kept batch header was signed
      * on, which its H includes (6.3), NULL for one signed without. */
-    "ALTER TABLE streams ADD COLUMN history BLOB;"
-    "ALTER TABLE batches ADD COLUMN history BLOB;",
+    ("ALTER TABLE streams ADD COLUMN history BLOB;"
+     "ALTER TABLE batches ADD COLUMN history BLOB;"),
     /* 4: the first seq of each stream's retained log tail, where it is not
      * 1 (PROTOCOL.md 6.8). */
     "CREATE TABLE tails (stream INTEGER PRIMARY KEY, first_seq INTEGER NOT NULL);",
