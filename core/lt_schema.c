@@ -4,6 +4,8 @@
 
 #include "records/population.pb-c.h"
 #include "records/subscriber.pb-c.h"
+#include "records/insurance.pb-c.h"
+#include "records/health.pb-c.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,12 +14,16 @@
 static const ProtobufCMessageDescriptor *s_types[] = {
     &lienthong__records__population__descriptor,
     &lienthong__records__subscriber__descriptor,
+    &lienthong__records__insurance_card__descriptor,
+    &lienthong__records__vaccination__descriptor,
     NULL,
 };
 
 static const char *const s_names[] = {
     "lienthong.records.Population",
     "lienthong.records.Subscriber",
+    "lienthong.records.InsuranceCard",
+    "lienthong.records.Vaccination",
     NULL,
 };
 

@@ -1854,7 +1854,7 @@ static int s_mig_old_store(const char *path, int n)
 /* Copies the template over data_dir/store.db, without WAL files. */
 static int s_mig_reset(const char *tmpl, const char *store)
 {
-    char side[PATH_MAX + 8], cmd[3 * PATH_MAX];
+    char side[2 * PATH_MAX], cmd[3 * PATH_MAX];
     snprintf(side, sizeof side, "%s-wal", store);
     unlink(side);
     snprintf(side, sizeof side, "%s-shm", store);
