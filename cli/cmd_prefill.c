@@ -93,25 +93,6 @@ static ProtobufCMessage *s_record(const Lienthong__PrefillPart *p,
     return *t ? protobuf_c_message_unpack(*t, NULL, p->payload.len, p->payload.data) : NULL;
 }
 
-/* 1 when fd holds a value in rec (proto3: not the default), so that a
- * field outside the view, which the replica never holds, is not shown. */
-static int s_set(const ProtobufCMessage *rec, const ProtobufCFieldDescriptor *fd)
-{
-    const uint8_t *v = (const uint8_t *)rec + fd->offset;
-    if (fd->label == PROTOBUF_C_LABEL_REPEATED)
-        return *(const size_t *)((const uint8_t *)rec + fd->quantifier_offset) != 0;
-    switch (fd->type) {
-    case PROTOBUF_C_TYPE_STRING: return *(const char *const *)v && **(const char *const *)v;
-    case PROTOBUF_C_TYPE_BYTES: return ((const ProtobufCBinaryData *)v)->len != 0;
-    case PROTOBUF_C_TYPE_MESSAGE: return *(const void *const *)v != NULL;
-    case PROTOBUF_C_TYPE_BOOL: return *(const protobuf_c_boolean *)v != 0;
-    case PROTOBUF_C_TYPE_INT64: case PROTOBUF_C_TYPE_UINT64: case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_FIXED64: case PROTOBUF_C_TYPE_SFIXED64: case PROTOBUF_C_TYPE_DOUBLE:
-        return *(const uint64_t *)v != 0;
-    default: return *(const uint32_t *)v != 0;
-    }
-}
-
 /* One part as text: where it came from and how fresh, then field: value. */
 static void s_print_part(const Lienthong__PrefillPart *p)
 {
@@ -131,7 +112,7 @@ static void s_print_part(const Lienthong__PrefillPart *p)
     const ProtobufCMessageDescriptor *t;
     ProtobufCMessage *rec = s_record(p, &t);
     for (unsigned i = 0; rec && i < t->n_fields; i++) {
-        const char *v = s_set(rec, &t->fields[i])
+        const char *v = lt_schema_set(rec, &t->fields[i])
                             ? lt_schema_text(rec, &t->fields[i], val, sizeof val)
                             : NULL;
         if (v)
@@ -148,7 +129,7 @@ static json_t *s_part_json(const Lienthong__PrefillPart *p)
     ProtobufCMessage *rec = s_record(p, &t);
     char val[512];
     for (unsigned i = 0; rec && i < t->n_fields; i++) {
-        const char *v = s_set(rec, &t->fields[i])
+        const char *v = lt_schema_set(rec, &t->fields[i])
                             ? lt_schema_text(rec, &t->fields[i], val, sizeof val)
                             : NULL;
         if (v)

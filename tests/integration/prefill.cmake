@@ -4,6 +4,7 @@
 # stopped. Included from tests/integration/CMakeLists.txt (which defines
 # lt_itest).
 add_executable(test_prefill ${CMAKE_CURRENT_LIST_DIR}/test_prefill.c ${CMAKE_CURRENT_LIST_DIR}/lt_feedtest.c)
+target_compile_definitions(test_prefill PRIVATE LT_IT_SRC_DIR="${CMAKE_CURRENT_LIST_DIR}")
 target_link_libraries(test_prefill PRIVATE lt_itest lienthong_gateway lienthong_adapters PkgConfig::CUNIT)
 add_dependencies(test_prefill lienthong)
 

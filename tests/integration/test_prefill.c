@@ -14,7 +14,10 @@
  * "behind" with the owner last heard: no owner is asked. The CLI prints the
  * form (exit 0 found, 1 nothing, 2 error) and every read is in the portal's
  * audit log under the citizen's id. A stream the portal does not replicate
- * is refused with ERR_NOT_FOUND, a peer's pre-fill with ERR_UNSUPPORTED.
+ * is refused with ERR_NOT_FOUND, a peer's pre-fill with ERR_UNSUPPORTED. The
+ * HTTP API's GET /v1/prefill/{id} is driven with Python's standard library
+ * (prefill_client.py): only the streams and fields granted to the
+ * application, 403 outside the grants, 404 for a key nobody holds.
  *
  * Usage: test_prefill /path/to/lienthong (or LIENTHONG_BIN=...). */
 #define _GNU_SOURCE
@@ -581,6 +584,82 @@ static void s_check_audit(fed_t *x)
     CU_ASSERT(s_out_has(x, "audit.out", "citizen-session-42"));
 }
 
+/* ---- the HTTP API (GET /v1/prefill/{id}) -------------------------------------------------- */
+
+typedef struct {
+    lt_it_proc_t proc;
+    char url[64], token[65];
+} api_t;
+
+/* A token for the application, from `lienthong api token`: the token and
+ * the hash line of its configuration. */
+static int s_api_token(fed_t *x, char token[65], char hash[65])
+{
+    char out[PATH_MAX], line[256];
+    const char *args[] = {"api", "token", "--app", "dvc-forms", NULL};
+    snprintf(out, sizeof out, "%.3000s/token.txt", x->f.dir);
+    if (lt_it_run_cli(x->f.dir, out, args, 10000) != 0)
+        return -1;
+    FILE *f = fopen(out, "r");
+    int rc = -1;
+    while (f && fgets(line, sizeof line, f)) {
+        char *h = strstr(line, "token_hash = \"");
+        if (strlen(line) == 65 && line[64] == '\n')
+            snprintf(token, 65, "%.64s", line);
+        if (h && snprintf(hash, 65, "%.64s", h + 14) == 64)
+            rc = 0;
+    }
+    if (f)
+        fclose(f);
+    return rc;
+}
+
+/* `lienthong api` beside the portal: the application dvc-forms may read the
+ * population and immunisation views (not the insurance cards), and of their
+ * fields not current_address. Ready when /healthz answers. */
+static int s_api_start(fed_t *x, api_t *a)
+{
+    char hash[65], conf[PATH_MAX], log[PATH_MAX], cmd[PATH_MAX + 128];
+    int port = lt_it_free_port();
+    snprintf(a->url, sizeof a->url, "http://127.0.0.1:%d", port);
+    snprintf(conf, sizeof conf, "%.3000s/api.conf", x->f.dir);
+    snprintf(log, sizeof log, "%.3000s/api.log", x->f.dir);
+    if (s_api_token(x, a->token, hash) != 0 ||
+        lt_it_write_fmt(conf,
+                        "gateway_config = \"%s\";\nport = %d;\n"
+                        "apps = ( { name = \"dvc-forms\"; token_hash = \"%s\";\n"
+                        "  datasets = [\"" V_POP "\", \"" V_VAC "\"];\n"
+                        "  fields = [\"personal_id\", \"full_name\", \"date_of_birth\", "
+                        "\"sex\", \"vaccine\", \"doses\", \"last_dose_date\"];\n"
+                        "  purposes = [\"PREFILL_FORM\"]; rate = 500; } );\n",
+                        x->portal->conf_path, port, hash) != 0)
+        return -1;
+    const char *args[] = {"api", "--config", conf, NULL};
+    snprintf(a->proc.log_path, sizeof a->proc.log_path, "%s", log);
+    for (size_t i = 0; args[i]; i++)
+        a->proc.args[i] = args[i];
+    if (lt_it_proc_start(&a->proc) != 0)
+        return -1;
+    snprintf(cmd, sizeof cmd, "curl -sf -o /dev/null %s/healthz", a->url);
+    for (int64_t end = lt_it_ms() + READY_MS; lt_it_ms() < end; usleep(100000))
+        if (system(cmd) == 0)
+            return 0;
+    lt_it_file_dump(log);
+    return -1;
+}
+
+/* prefill_client.py (Python's standard library) against the API, every
+ * replica in `state`. */
+static int s_api_client(const api_t *a, const char *state)
+{
+    char cmd[PATH_MAX + 1024];
+    snprintf(cmd, sizeof cmd,
+             "LT_API_URL=%s LT_TOKEN=%s LT_KEY=%s LT_NOBODY=079299999999 LT_V_POP=" V_POP
+             " LT_V_INS=" V_INS " LT_V_VAC=" V_VAC " LT_STATE=%s python3 %s/prefill_client.py",
+             a->url, a->token, s_key(2), state, LT_IT_SRC_DIR);
+    return system(cmd);
+}
+
 /* Refusals: a stream not replicated here; a peer asking. */
 static void s_check_refusals(fed_t *x)
 {
@@ -612,6 +691,7 @@ static void s_check_refusals(fed_t *x)
 
 static void test_prefill(void)
 {
+    api_t api = {0};
     fed_t x;
     char err[1024] = "";
     int ok = 0;
@@ -630,6 +710,8 @@ static void test_prefill(void)
     s_check_cli(&x);
     s_check_audit(&x);
     s_check_refusals(&x);
+    LT_IT_REQUIRE(s_api_start(&x, &api) == 0);
+    CU_ASSERT_EQUAL(s_api_client(&api, "ok"), 0);
 
     /* Every owner stopped: the same answers, from the replicas alone. */
     for (size_t r = 0; r < 3; r++)
@@ -644,6 +726,7 @@ static void test_prefill(void)
               strstr(env->prefill_reply->parts[0]->detail, "not connected") &&
               env->prefill_reply->parts[0]->owner_heard_at_ms > 0);
     lt_wire_free(&env);
+    CU_ASSERT_EQUAL(s_api_client(&api, "behind"), 0);
     ok = 1;
     CU_ASSERT_EQUAL(lt_it_gw_stop(x.portal, STOP_MS), 0);
 out:
@@ -652,6 +735,8 @@ out:
             lt_it_log_dump(&x.f.gateways[i]);
     for (size_t i = 0; i < x.f.n_gateways; i++)
         CU_ASSERT(!lt_it_file_contains(x.f.gateways[i].log_path, "Sanitizer"));
+    if (api.proc.pid > 0)
+        CU_ASSERT_EQUAL(lt_it_proc_stop(&api.proc, STOP_MS), 0);
     s_fed_free(&x);
 }
 
