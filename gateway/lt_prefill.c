@@ -30,8 +30,8 @@ lt_prefill_t *lt_prefill_new(const lt_gwctx_t *ctx, lt_feed_t *feed)
 {
     static const lt_stats_def_t requests = {
         .name = "lienthong_prefill_requests",
-        .help = "Pre-fill requests from local applications, answered (OK) or refused by error "
-                "code (PROTOCOL.md 8.8)",
+        .help = "Pre-fill requests from local applications, answered (ERR_NONE) or refused, by "
+                "error code (PROTOCOL.md 8.8)",
         .kind = LT_STATS_COUNTER, .n_labels = 1, .labels = {"reason"}, .max_series = 20};
     static const lt_stats_def_t parts = {
         .name = "lienthong_prefill_parts",

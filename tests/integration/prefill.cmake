@@ -3,12 +3,12 @@
 # pre-fill equals the owners' views, and answers the same with every owner
 # stopped. Included from tests/integration/CMakeLists.txt (which defines
 # lt_itest).
-add_executable(test_prefill ${CMAKE_CURRENT_LIST_DIR}/test_prefill.c ${CMAKE_CURRENT_LIST_DIR}/lt_feedtest.c)
-target_compile_definitions(test_prefill PRIVATE LT_IT_SRC_DIR="${CMAKE_CURRENT_LIST_DIR}")
-target_link_libraries(test_prefill PRIVATE lt_itest lienthong_gateway lienthong_adapters PkgConfig::CUNIT)
-add_dependencies(test_prefill lienthong)
+add_executable(test_portal ${CMAKE_CURRENT_LIST_DIR}/test_portal.c ${CMAKE_CURRENT_LIST_DIR}/lt_feedtest.c)
+target_compile_definitions(test_portal PRIVATE LT_IT_SRC_DIR="${CMAKE_CURRENT_LIST_DIR}")
+target_link_libraries(test_portal PRIVATE lt_itest lienthong_gateway lienthong_adapters PkgConfig::CUNIT)
+add_dependencies(test_portal lienthong)
 
-add_test(NAME integration_prefill COMMAND test_prefill $<TARGET_FILE:lienthong>)
+add_test(NAME integration_prefill COMMAND test_portal $<TARGET_FILE:lienthong>)
 set_tests_properties(integration_prefill PROPERTIES
   LABELS "integration"
   TIMEOUT 300

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """prefill_client.py: GET /v1/prefill/{id} of the HTTP API with Python's
 standard library only, as an agency's application would call it
-(docs/api/README.md). Run by test_prefill with the environment:
+(docs/api/README.md). Run by test_portal with the environment:
 LT_API_URL, LT_TOKEN, LT_KEY (a citizen in the population and immunisation
 registers), LT_NOBODY (a key no register holds), LT_V_POP, LT_V_INS, LT_V_VAC
 (the portal's views; the application is granted the first and the last),

@@ -1,4 +1,4 @@
-/* test_prefill: the public-service portal pre-fills a form from its
+/* test_portal: the public-service portal pre-fills a form from its
  * replicas (PROTOCOL.md 8.8, issue 13 item 2), with real gateways on
  * 127.0.0.1.
  *
@@ -19,7 +19,7 @@
  * (prefill_client.py): only the streams and fields granted to the
  * application, 403 outside the grants, 404 for a key nobody holds.
  *
- * Usage: test_prefill /path/to/lienthong (or LIENTHONG_BIN=...). */
+ * Usage: test_portal /path/to/lienthong (or LIENTHONG_BIN=...). */
 #define _GNU_SOURCE
 #include "lt_client.h"
 #include "lt_feedtest.h"
