@@ -182,6 +182,41 @@ static void test_refusals(void)
     CU_ASSERT_EQUAL(s_audited("079201000003"), 0);
 }
 
+/* The plan SQLite makes for a statement on the store, concatenated. */
+static void s_plan(const char *sql, char *out, size_t len)
+{
+    char path[300], q[512];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    size_t o = 0;
+    out[0] = 0;
+    snprintf(path, sizeof path, "%s/store.db", g.tmp);
+    snprintf(q, sizeof q, "EXPLAIN QUERY PLAN %s", sql);
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, q, -1, &st, NULL) == SQLITE_OK)
+        while (sqlite3_step(st) == SQLITE_ROW && o < len)
+            o += (size_t)snprintf(out + o, len - o, "%s; ", sqlite3_column_text(st, 3));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+/* A pre-fill's reads are the store's lookups by key (lt_store_state_get)
+ * and by row id (lt_store_get): each a search of one index, never a scan,
+ * whatever the size of the replica. The statements are those of
+ * gateway/lt_store.c. */
+static void test_reads_are_indexed(void)
+{
+    char plan[512];
+    s_plan("SELECT seq, deleted FROM state WHERE stream = ?1 AND key = ?2", plan, sizeof plan);
+    CU_ASSERT_PTR_NOT_NULL(strstr(plan, "SEARCH state USING PRIMARY KEY (stream=? AND key=?)"));
+    CU_ASSERT_PTR_NULL(strstr(plan, "SCAN"));
+    s_plan("SELECT id, record, sum FROM log WHERE id = ?1", plan, sizeof plan);
+    CU_ASSERT_PTR_NOT_NULL(strstr(plan, "SEARCH log USING INTEGER PRIMARY KEY (rowid=?)"));
+    CU_ASSERT_PTR_NULL(strstr(plan, "SCAN"));
+    if (!strstr(plan, "SEARCH"))
+        fprintf(stderr, "plan: %s\n", plan);
+}
+
 /* The statistics count answers, refusals and parts. */
 static void test_statistics(void)
 {
@@ -199,6 +234,7 @@ int main(void)
         {"streams named, all, or by key field; a key nobody holds", test_selects_streams},
         {"a stream not replicated, a malformed request: refused", test_refusals},
         {"statistics of requests and parts", test_statistics},
+        {"each read is an index search, never a scan", test_reads_are_indexed},
         {NULL, NULL},
     };
     return ut_main("lt_prefill", suite_init, suite_clean, tests);
