@@ -933,7 +933,9 @@ static int s_age(const char *date_of_birth, int64_t day)
 static int s_reggen_walk(s_reggen_t *g, int (*one)(s_reggen_t *, const s_holder_t *, void *),
                          void *done, char *err, size_t errlen)
 {
-    if (lt_db_sqlite_exec(g->db, "BEGIN IMMEDIATE", "cannot begin", err, errlen))
+    /* Deferred: IMMEDIATE would also lock the attached population, which
+     * its owner's source adapter may be writing (its change log). */
+    if (lt_db_sqlite_exec(g->db, "BEGIN", "cannot begin", err, errlen))
         return -1;
     int rc;
     while ((rc = sqlite3_step(g->each)) == SQLITE_ROW) {
