@@ -1199,6 +1199,16 @@ static int s_regchg_open(s_regchg_t *c, const char *db_path, const char *table,
     c->db = lt_db_sqlite_open(db_path, 1, err, errlen);
     if (!c->db)
         return -1;
+    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND "
+             "name = '%s'", table);
+    if (s_count(c->db, sql, &rows, err, errlen))
+        return -1;
+    if (rows == 0) {
+        lt_adapter_fmt(err, errlen, "%s has no table %s: generate it first (popgen --%s)",
+                       db_path, table, strcmp(table, "vaccinations") ? "insurance-cards"
+                                                                     : "vaccinations");
+        return -1;
+    }
     snprintf(sql, sizeof sql, "SELECT COALESCE(MAX(rowid), 0) FROM %s", table);
     if (s_count(c->db, sql, &c->max_rowid, err, errlen))
         return -1;
