@@ -14,26 +14,37 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from openapi_check import response_errors  # noqa: E402
+
 URL, TOKEN, KEY = os.environ["LT_API_URL"], os.environ["LT_TOKEN"], os.environ["LT_KEY"]
 V_POP, V_INS, V_VAC = os.environ["LT_V_POP"], os.environ["LT_V_INS"], os.environ["LT_V_VAC"]
 STATE = os.environ["LT_STATE"]
 
 
+def check(cond, what, body=None):
+    if not cond:
+        sys.exit(f"prefill_client: {what}: {json.dumps(body, ensure_ascii=False)}")
+
+
+with urllib.request.urlopen(f"{URL}/v1/openapi.json", timeout=10) as r:
+    DOC = json.load(r)
+
+
 def get(key, **query):
-    """(status, JSON body) of GET /v1/prefill/key?query (lists repeat)."""
+    """(status, JSON body) of GET /v1/prefill/key?query (lists repeat), the
+    body checked against the OpenAPI document."""
     q = urllib.parse.urlencode(query, doseq=True)
     req = urllib.request.Request(f"{URL}/v1/prefill/{urllib.parse.quote(key)}?{q}",
                                  headers={"Authorization": "Bearer " + TOKEN})
     try:
         with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, json.load(r)
+            status, body = r.status, json.load(r)
     except urllib.error.HTTPError as e:
-        return e.code, json.load(e)
-
-
-def check(cond, what, body=None):
-    if not cond:
-        sys.exit(f"prefill_client: {what}: {json.dumps(body, ensure_ascii=False)}")
+        status, body = e.code, json.load(e)
+    errs = response_errors(DOC, "/v1/prefill/{id}", "GET", status, body)
+    check(not errs, f"the answer ({status}) does not conform to the OpenAPI document: {errs}", body)
+    return status, body
 
 
 base = {"officer": "can-bo-7", "purpose": "PREFILL_FORM", "case_ref": "HS-2026-9"}
