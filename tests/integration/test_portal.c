@@ -9,7 +9,10 @@
  * record the portal's replica holds, which is byte for byte the owner's view
  * record, and field for field what the test published projected to the view:
  * fields outside the view are never in the answer. A citizen absent from a
- * register (never published, or deleted) gets a not-found part. Then every
+ * register (never published, or deleted) gets a not-found part. When the
+ * population register's store is lost and rebuilt (a new history), the
+ * portal's replica forks: the pre-fill still answers from it, marked
+ * "forked", and after `lienthong resync` from the new history. Then every
  * owner is stopped and the pre-fill answers the same, its replicas now shown
  * "behind" with the owner last heard: no owner is asked. The CLI prints the
  * form (exit 0 found, 1 nothing, 2 error) and every read is in the portal's
@@ -497,6 +500,91 @@ static int s_wait_state(lt_it_gw_t *portal, const char *key, const char *state, 
     return 0;
 }
 
+/* The V_POP part of key's pre-fill: its state and whether its payload is
+ * bytes (len). 1 when both hold. */
+static int s_pop_is(lt_it_gw_t *portal, const char *key, const char *state, const uint8_t *bytes,
+                    size_t len)
+{
+    const char *one[] = {V_POP, NULL};
+    Lienthong__Envelope *env = s_prefill(portal, key, one);
+    const Lienthong__PrefillPart *p =
+        env && env->body_case == LIENTHONG__ENVELOPE__BODY_PREFILL_REPLY ? s_part(env->prefill_reply,
+                                                                                V_POP)
+                                                                         : NULL;
+    int ok = p && strcmp(p->state, state) == 0 &&
+             (bytes ? p->found && p->payload.len > 0 : !p->found);
+    /* The view keeps the fields the population record's projection has:
+     * compare the view's name field, which every version sets. */
+    if (ok && bytes) {
+        Lienthong__Records__Population *got =
+            lienthong__records__population__unpack(NULL, p->payload.len, p->payload.data);
+        Lienthong__Records__Population *want = lienthong__records__population__unpack(NULL, len,
+                                                                                       bytes);
+        ok = got && want && strcmp(got->current_address, want->current_address) == 0;
+        if (got)
+            lienthong__records__population__free_unpacked(got, NULL);
+        if (want)
+            lienthong__records__population__free_unpacked(want, NULL);
+    }
+    lt_wire_free(&env);
+    return ok;
+}
+
+static int s_wait_pop(lt_it_gw_t *portal, const char *key, const char *state,
+                      const uint8_t *bytes, size_t len, int ms)
+{
+    int64_t until = lt_it_ms() + ms;
+    while (!s_pop_is(portal, key, state, bytes, len))
+        if (lt_it_ms() > until)
+            return -1;
+        else
+            usleep(200 * 1000);
+    return 0;
+}
+
+/* The population register's store is lost and rebuilt (a new history,
+ * PROTOCOL.md 6.9) with ten citizens at new addresses: the portal's
+ * replica forks and keeps its content, which the pre-fill still shows,
+ * marked "forked"; after `lienthong resync` it shows the new history. */
+static void s_check_fork(fed_t *x)
+{
+    reg_t *r = &x->regs[0];
+    size_t old_len = r->len[0], len15 = r->len[15], len = 0;
+    uint8_t *old = malloc(old_len), *old15 = malloc(len15);
+    lt_ft_pub_t *p = calloc(1, sizeof *p);
+    char cmd[PATH_MAX + 32], out[PATH_MAX];
+    const char *resync[] = {"resync", "--config", x->portal->conf_path, V_POP, NULL};
+    CU_ASSERT_FATAL(old && old15 && p);
+    memcpy(old, r->bytes[0], old_len);
+    memcpy(old15, r->bytes[15], len15);
+    CU_ASSERT_EQUAL(lt_it_gw_stop(r->owner, STOP_MS), 0);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", r->owner->data_dir);
+    CU_ASSERT_EQUAL(system(cmd), 0);
+    CU_ASSERT_FATAL(lt_it_gw_run(r->owner, READY_MS) == 0);
+    lt_ft_pub_init(p, DS_POP);
+    for (size_t i = 0; i < N_CITIZENS; i++) {
+        uint8_t *b = i < 10 ? s_population(i, "1 Tràng Tiền, Hoàn Kiếm", &len) : NULL;
+        if (b) {
+            CU_ASSERT(s_change(r, p, i, b, len) == 0);
+        } else {
+            free(r->bytes[i]); /* not in the rebuilt register */
+            r->bytes[i] = NULL;
+        }
+    }
+    CU_ASSERT(lt_ft_pub_send(p, r->owner, NULL, NULL, PUBLISH_MS) == 0);
+    lt_ft_pub_clear(p);
+    free(p);
+    CU_ASSERT(s_wait_pop(x->portal, s_key(0), "forked", old, old_len, CONVERGE_MS) == 0);
+    /* A citizen the rebuilt register lacks: still the old record. */
+    CU_ASSERT(s_pop_is(x->portal, s_key(15), "forked", old15, len15));
+    snprintf(out, sizeof out, "%.3000s/resync.out", x->f.dir);
+    CU_ASSERT_EQUAL(lt_it_run_cli(x->f.dir, out, resync, 10000), 0);
+    CU_ASSERT(s_wait_pop(x->portal, s_key(0), "ok", r->bytes[0], r->len[0], CONVERGE_MS) == 0);
+    CU_ASSERT(s_pop_is(x->portal, s_key(15), "ok", NULL, 0));
+    free(old);
+    free(old15);
+}
+
 /* ---- the CLI and the audit log ------------------------------------------------------------- */
 
 static int s_cli(fed_t *x, const char *out, const char *const *args)
@@ -712,6 +800,9 @@ static void test_prefill(void)
     s_check_refusals(&x);
     LT_IT_REQUIRE(s_api_start(&x, &api) == 0);
     CU_ASSERT_EQUAL(s_api_client(&api, "ok"), 0);
+    s_check_fork(&x);
+    LT_IT_REQUIRE(lt_ft_wait_same(x.regs[0].owner, x.portal, V_POP, CONVERGE_MS) == 0);
+    LT_IT_REQUIRE(lt_ft_ok(s_check_all(&x, err, sizeof err), "pre-fill after the resync", err));
 
     /* Every owner stopped: the same answers, from the replicas alone. */
     for (size_t r = 0; r < 3; r++)
