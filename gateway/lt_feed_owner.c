@@ -299,6 +299,17 @@ static void s_too_large(lt_feed_t *self, void *sock, const lt_feed_sub_t *s)
                              (unsigned long long)s->next);
 }
 
+/* 1 when another subscription than s follows s's stream: only then can a
+ * batch kept in the tail be sent again (a lone consumer never asks for
+ * what it was sent), so only then is it worth its memory. */
+static int s_shared(const lt_feed_t *self, const lt_feed_sub_t *s)
+{
+    for (size_t i = 0; i < self->n_subs; i++)
+        if (&self->subs[i] != s && self->subs[i].stream == s->stream)
+            return 1;
+    return 0;
+}
+
 /* The batch s needs next, packed in msg (n records, batch hash): from the
  * in-memory tail when it holds it (lt_tail.h), else read from the store
  * and kept there. Returns 1, 0 nothing to send, or -1 when the
@@ -326,7 +337,8 @@ static int s_build_batch(lt_feed_t *self, void *sock, lt_feed_sub_t *s, zmq_msg_
         return -1;
     }
     *n = c->n;
-    return lt_tail_put(self->tail, &key, c, (int64_t)c->n < want, self->ctx->keys, msg, hash) == 0
+    return lt_tail_put(self->tail, &key, c, (int64_t)c->n < want, s_shared(self, s),
+                       self->ctx->keys, msg, hash) == 0
                ? 1
                : -1;
 }

@@ -339,7 +339,7 @@ int lt_tail_get(lt_tail_t *self, const lt_tail_key_t *k, uint64_t want, int64_t 
 }
 
 int lt_tail_put(lt_tail_t *self, const lt_tail_key_t *k, const lt_batch_recs_t *recs, int cut,
-                const lt_keys_t *keys, zmq_msg_t *msg, uint8_t hash[LT_HASH_BYTES])
+                int keep, const lt_keys_t *keys, zmq_msg_t *msg, uint8_t hash[LT_HASH_BYTES])
 {
     uint8_t root[LT_HASH_BYTES];
     lt_stats_inc(self->st_misses);
@@ -348,7 +348,7 @@ int lt_tail_put(lt_tail_t *self, const lt_tail_key_t *k, const lt_batch_recs_t *
         return -1;
     /* A batch that alone would overflow the bytes bound is not kept. */
     size_t need = recs->used + recs->n * sizeof(ProtobufCBinaryData) + zmq_msg_size(msg);
-    if (!s_enabled(self) || need > self->max_bytes)
+    if (!keep || !s_enabled(self) || need > self->max_bytes)
         return 0;
     lt_tail_ent_t *e = s_insert(self, k, recs, cut, root);
     /* Not kept (out of memory) only costs the next consumer a store read. */

@@ -14,7 +14,8 @@
  * which it is the batch the store would give (same length, or cut by the
  * byte limit) gets it: the same bytes when its chain is one of those
  * signed, else the records signed once more for its chain. Anything else
- * is a miss, read from the store as before and then cached.
+ * is a miss, read from the store as before and then cached if the caller
+ * says another subscription may want it.
  *
  * A signature is kept with the signing key that made it and is served only
  * while that key is still the member's (a promotion, PROTOCOL.md 5.5, makes
@@ -71,10 +72,11 @@ int lt_tail_get(lt_tail_t *self, const lt_tail_key_t *k, uint64_t want, int64_t 
 
 /* The batch of recs just read from the store for k (n = recs->n records;
  * cut: the read stopped before `want` records, at the byte limit), signed
- * for k's chain: keeps it when it fits the bounds, and returns 0 with msg
- * (the caller's) and hash as lt_tail_get; -1 on failure. */
+ * for k's chain: keeps it when `keep` is set and it fits the bounds, and
+ * returns 0 with msg (the caller's) and hash as lt_tail_get; -1 on
+ * failure. */
 int lt_tail_put(lt_tail_t *self, const lt_tail_key_t *k, const lt_batch_recs_t *recs, int cut,
-                const lt_keys_t *keys, zmq_msg_t *msg, uint8_t hash[LT_HASH_BYTES])
+                int keep, const lt_keys_t *keys, zmq_msg_t *msg, uint8_t hash[LT_HASH_BYTES])
     __attribute__((warn_unused_result));
 
 /* Batches and bytes held now. */

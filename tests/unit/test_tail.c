@@ -118,7 +118,7 @@ static void test_hit_same_bytes(void)
     size_t n = 0, l1, l2;
     /* Nothing yet: a miss, then the store's batch is put. */
     CU_ASSERT_EQUAL(lt_tail_get(t, &k, 10, 100, s_keys, &m1, &n, h1), 0);
-    CU_ASSERT_FATAL(lt_tail_put(t, &k, &r, 0, s_keys, &m1, h1) == 0);
+    CU_ASSERT_FATAL(lt_tail_put(t, &k, &r, 0, 1, s_keys, &m1, h1) == 0);
     uint8_t *b1 = s_bytes(&m1, &l1);
     CU_ASSERT(s_verify(&m1, 1, s_zero, 10, lt_keys_signing_public(s_keys), hv) == 0);
     CU_ASSERT(memcmp(hv, h1, LT_HASH_BYTES) == 0);
@@ -155,7 +155,7 @@ static void test_boundaries(void)
     size_t n = 0;
     s_recs(&r, 1, 10, 100);
     lt_tail_key_t k = s_key(1, s_zero);
-    CU_ASSERT_FATAL(lt_tail_put(t, &k, &r, 0, s_keys, &m, h) == 0);
+    CU_ASSERT_FATAL(lt_tail_put(t, &k, &r, 0, 1, s_keys, &m, h) == 0);
     zmq_msg_close(&m);
     /* Another cursor, another stream, another history: not this batch. */
     lt_tail_key_t k2 = s_key(2, s_zero);
@@ -178,7 +178,7 @@ static void test_boundaries(void)
     /* A batch the byte limit cut serves any larger want. */
     s_recs(&r, 11, 4, 100);
     lt_tail_key_t k11 = s_key(11, s_zero);
-    CU_ASSERT_FATAL(lt_tail_put(t, &k11, &r, 1, s_keys, &m, h) == 0);
+    CU_ASSERT_FATAL(lt_tail_put(t, &k11, &r, 1, 1, s_keys, &m, h) == 0);
     zmq_msg_close(&m);
     CU_ASSERT_EQUAL(lt_tail_get(t, &k11, 1000, 5000, s_keys, &m, &n, h), 1);
     CU_ASSERT_EQUAL(n, 4);
@@ -204,7 +204,7 @@ static void test_other_chain_signed_again(void)
     randombytes_buf(prev_b, sizeof prev_b);
     s_recs(&r, 100, 8, 200);
     lt_tail_key_t ka = s_key(100, prev_a), kb = s_key(100, prev_b);
-    CU_ASSERT_FATAL(lt_tail_put(t, &ka, &r, 0, s_keys, &m, h1) == 0);
+    CU_ASSERT_FATAL(lt_tail_put(t, &ka, &r, 0, 1, s_keys, &m, h1) == 0);
     zmq_msg_close(&m);
     /* Chain b (e.g. after a snapshot): its own signature, which verifies
      * only on chain b. */
@@ -253,7 +253,7 @@ static void test_key_promotion(void)
     size_t n;
     s_recs(&r, 1, 3, 50);
     lt_tail_key_t k = s_key(1, s_zero);
-    CU_ASSERT_FATAL(lt_tail_put(t, &k, &r, 0, keys, &m, h) == 0);
+    CU_ASSERT_FATAL(lt_tail_put(t, &k, &r, 0, 1, keys, &m, h) == 0);
     zmq_msg_close(&m);
     /* The gateway switches keys in place (PROTOCOL.md 5.5): what the old key
      * signed must not go out any more. */
@@ -280,7 +280,7 @@ static int s_put(lt_tail_t *t, uint64_t first, size_t size, lt_batch_recs_t *r)
     uint8_t h[LT_HASH_BYTES];
     s_recs(r, first, 4, size);
     lt_tail_key_t k = s_key(first, s_zero);
-    if (lt_tail_put(t, &k, r, 0, s_keys, &m, h) != 0)
+    if (lt_tail_put(t, &k, r, 0, 1, s_keys, &m, h) != 0)
         return -1;
     zmq_msg_close(&m);
     return 0;
@@ -329,6 +329,16 @@ static void test_bounds_evict_oldest(void)
     CU_ASSERT(s_put(t, 1000, 4000, &r) == 0);
     CU_ASSERT_EQUAL(s_has(t, 1000), 0);
     CU_ASSERT_EQUAL(s_has(t, 60), 1);
+    /* Not to be kept (a lone subscriber): sent, not kept. */
+    zmq_msg_t m;
+    uint8_t h[LT_HASH_BYTES];
+    s_recs(&r, 80, 4, 100);
+    lt_tail_key_t k80 = s_key(80, s_zero);
+    CU_ASSERT_FATAL(lt_tail_put(t, &k80, &r, 0, 0, s_keys, &m, h) == 0);
+    CU_ASSERT(zmq_msg_size(&m) > 400);
+    zmq_msg_close(&m);
+    CU_ASSERT_EQUAL(s_has(t, 80), 0);
+    CU_ASSERT_EQUAL(s_has(t, 60), 1);
     /* Disabled: every put still yields a batch, nothing is kept. */
     CU_ASSERT_FATAL(lt_tail_limits(t, 0, 0) == 0);
     CU_ASSERT(s_put(t, 70, 100, &r) == 0);
@@ -353,7 +363,7 @@ static void test_invalidation(void)
     size_t n;
     lt_tail_key_t ko = s_key(1, s_zero);
     ko.stream_id = 9;
-    CU_ASSERT_FATAL(lt_tail_put(t, &ko, &r, 0, s_keys, &m, h) == 0);
+    CU_ASSERT_FATAL(lt_tail_put(t, &ko, &r, 0, 1, s_keys, &m, h) == 0);
     zmq_msg_close(&m);
     lt_tail_forget(t, 7);
     CU_ASSERT_EQUAL(s_has(t, 1), 0);
