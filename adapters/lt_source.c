@@ -40,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zmq.h>
 
 #define MAX_FLIGHT      4     /* Publish messages awaiting their ack, per dataset */
@@ -52,6 +53,7 @@
 #define REPORT_MS       10000 /* progress line interval */
 #define CURSOR_LEN      LT_CURSOR_TEXT_MAX
 #define SYNC_CHUNK      50000 /* changes numbered at once (PostgreSQL) */
+#define REFUSALS_LOGGED 20    /* refusals logged one by one per report interval */
 
 typedef struct {
     uint64_t request_id;
@@ -63,6 +65,7 @@ typedef struct {
     int acked;    /* stored by the gateway, or queued again */
     int failed;   /* waiting to be sent again (retry_at) */
     int requeued; /* done because its keys were queued again */
+    Lienthong__PublishAck *ack; /* the ack, kept when it lists refusals */
 } s_flight_t;
 
 /* One change read from the database, before packing. */
@@ -107,6 +110,9 @@ struct lt_source_feed {
     int64_t read_at;  /* earliest next read of lt_changes */
     int db_down;      /* "unavailable" was logged; "again" not yet */
     uint64_t acked_total, acked_since, requeued;
+    int64_t rejects;   /* rows in lt_rejects for the dataset */
+    uint64_t refused;  /* changes the owner's rules refused */
+    unsigned logged;   /* refusals logged one by one this report interval */
 };
 
 struct lt_source_t {
@@ -282,6 +288,8 @@ fail:
 static void s_flight_free(s_flight_t *fl)
 {
     free(fl->frame);
+    if (fl->ack)
+        lienthong__publish_ack__free_unpacked(fl->ack, NULL);
     memset(fl, 0, sizeof *fl);
 }
 
@@ -525,6 +533,7 @@ static int s_feed_start(s_feed_t *f, int64_t gw, char *err, size_t errlen)
         return -1;
     }
     if (lt_db_cursor_load(f->db, f->dataset, &f->cursor, err, errlen) ||
+        lt_db_reject_count(f->db, f->dataset, &f->rejects, err, errlen) ||
         s_epoch(f, gw, err, errlen))
         return lt_db_lost(f->db) ? -2 : -1;
     f->next = f->cursor;
@@ -795,6 +804,79 @@ static int s_fill(s_feed_t *f, int64_t now)
     return 1;
 }
 
+/* ---- rejects (PROTOCOL.md 5.7) ----------------------------------------- */
+
+static const Lienthong__Refusal *s_refusal_of(const Lienthong__PublishAck *a, const char *cursor)
+{
+    for (size_t i = 0; a && i < a->n_refusals; i++)
+        if (strcmp(a->refusals[i]->source_cursor, cursor) == 0)
+            return a->refusals[i];
+    return NULL;
+}
+
+/* "rule: reason; rule: reason" into out. */
+static void s_reasons(const Lienthong__Refusal *r, char *out, size_t cap)
+{
+    size_t o = 0;
+    out[0] = 0;
+    for (size_t i = 0; i < r->n_rules && o < cap; i++) {
+        int n = snprintf(out + o, cap - o, "%s%s: %s", i ? "; " : "", r->rules[i],
+                         i < r->n_reasons ? r->reasons[i] : "");
+        if (n < 0)
+            break;
+        o += (size_t)n;
+    }
+}
+
+/* The refusals of an acked Publish go into lt_rejects, and every row it
+ * published clears the row's reject, if any: in the transaction that
+ * stores the cursor, so that the table never disagrees with it. Returns
+ * the number of rejects cleared, or -1. */
+static long s_rejects(s_feed_t *f, const s_flight_t *fl, const char *at, char *err,
+                      size_t errlen)
+{
+    if (fl->requeued || ((!fl->ack || fl->ack->n_refusals == 0) && f->rejects == 0))
+        return 0;
+    Lienthong__Envelope *env = lienthong__envelope__unpack(NULL, fl->frame_len, fl->frame);
+    if (!env || env->body_case != LIENTHONG__ENVELOPE__BODY_PUBLISH) {
+        if (env)
+            lienthong__envelope__free_unpacked(env, NULL);
+        lt_adapter_fmt(err, errlen, "cannot read back a Publish sent");
+        return -1;
+    }
+    long cleared = 0;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < env->publish->n_changes; i++) {
+        const Lienthong__Change *c = env->publish->changes[i];
+        const Lienthong__Refusal *r = s_refusal_of(fl->ack, c->source_cursor);
+        char reasons[2048];
+        lt_db_reject_t rj = {.dataset = f->dataset, .key = c->key, .kind = "rule",
+                             .cursor = c->source_cursor, .at = at};
+        if (r) {
+            s_reasons(r, reasons, sizeof reasons);
+            rj.reasons = reasons;
+            if (f->logged++ < REFUSALS_LOGGED)
+                lt_warn("source", "dataset=%s key=%s refused by the owner's rules: %s",
+                        f->dataset, c->key, reasons);
+        } else if (f->rejects == 0) {
+            continue;
+        } else {
+            cleared++;
+        }
+        rc = lt_db_reject(f->db, &rj, err, errlen);
+    }
+    lienthong__envelope__free_unpacked(env, NULL);
+    return rc == 0 ? cleared : -1;
+}
+
+static void s_utc_now(char out[32])
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    if (!gmtime_r(&t, &tm) || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(out, 32, "%lld", (long long)t);
+}
+
 /* Stores the cursor of the acked prefix of the pipeline and prunes the
  * change list below the table's slowest dataset, in one transaction. A
  * failure keeps the acked flights, to be stored at the next turn. */
@@ -806,15 +888,28 @@ static void s_commit_acked(s_feed_t *f)
     if (k == 0)
         return;
     int64_t last = f->flights[k - 1].last_id;
-    char err[1024];
+    char err[1024], at[32];
+    s_utc_now(at);
     if (lt_db_begin(f->db, 1, err, sizeof err))
         goto fail;
-    if (lt_db_cursor_store(f->db, f->dataset, last, err, sizeof err) ||
+    long cleared = 0, refused = 0;
+    for (size_t i = 0; i < k && cleared >= 0; i++) {
+        long c = s_rejects(f, &f->flights[i], at, err, sizeof err);
+        cleared = c < 0 ? -1 : cleared + c;
+        refused += f->flights[i].ack ? (long)f->flights[i].ack->n_refusals : 0;
+    }
+    if (cleared < 0 || lt_db_cursor_store(f->db, f->dataset, last, err, sizeof err) ||
         lt_db_commit(f->db, err, sizeof err)) {
         lt_db_rollback(f->db);
         goto fail;
     }
     s_db_ok(f);
+    f->refused += (uint64_t)refused;
+    /* Counted again rather than tracked: a row refused twice or cleared
+     * without a reject changes nothing. */
+    if ((cleared > 0 || refused > 0) &&
+        lt_db_reject_count(f->db, f->dataset, &f->rejects, err, sizeof err) != 0)
+        f->rejects = 1; /* unknown: keep clearing */
     for (size_t i = 0; i < k; i++) {
         if (f->flights[i].requeued)
             f->requeued += f->flights[i].n_changes;
@@ -862,6 +957,22 @@ static void s_on_ack(lt_source_t *self, const Lienthong__PublishAck *a)
                 a->request_id, a->source_cursor ? a->source_cursor : "", fl->last_id + f->shift);
     lt_debug("source", "ack request_id=%016" PRIx64 " seq=%" PRIu64 "..%" PRIu64, a->request_id,
              a->first_seq, a->last_seq);
+    if (a->n_refusals && !fl->ack) {
+        /* Kept until the cursor is stored (s_rejects): a copy, as the
+         * envelope goes when this returns. */
+        size_t len = lienthong__publish_ack__get_packed_size(a);
+        uint8_t *buf = malloc(len ? len : 1);
+        if (buf) {
+            lienthong__publish_ack__pack(a, buf);
+            fl->ack = lienthong__publish_ack__unpack(NULL, len, buf);
+            free(buf);
+        }
+        if (!fl->ack) {
+            lt_error("source", "dataset=%s out of memory keeping %zu refusals; the Publish "
+                     "will be sent again", f->dataset, a->n_refusals);
+            return;
+        }
+    }
     fl->acked = 1;
     fl->failed = 0;
     f->max_flight = MAX_FLIGHT;
@@ -1010,9 +1121,13 @@ static void s_report(lt_source_t *self, int64_t now, int force)
         if (f->acked_since > 0 || force)
             lt_info("source",
                     "dataset=%s cursor=%" PRId64 " published=%" PRIu64 " requeued=%" PRIu64
-                    " in_flight=%zu",
+                    " refused=%" PRIu64 " rejects=%" PRId64 " in_flight=%zu",
                     f->dataset, f->cursor, f->acked_total + f->acked_since, f->requeued,
-                    f->n_flight);
+                    f->refused, f->rejects, f->n_flight);
+        if (f->logged > REFUSALS_LOGGED)
+            lt_warn("source", "dataset=%s %u more refusals not logged one by one: see lt_rejects",
+                    f->dataset, f->logged - REFUSALS_LOGGED);
+        f->logged = 0;
         f->acked_total += f->acked_since;
         f->acked_since = 0;
     }
