@@ -548,7 +548,7 @@ static void s_observe_refusals(lt_publish_obs_t *obs, const char *dataset,
             const char *labels[2] = {dataset, f->rules[j]};
             lt_stats_inc(lt_stats_series(obs->refusals, labels));
             char detail[LT_REFUSE_DETAIL_MAX];
-            snprintf(detail, sizeof detail, "key=%.40s cursor=%.24s: %s", f->key,
+            snprintf(detail, sizeof detail, "key=%.40s cursor=%.24s (%s)", f->key,
                      f->source_cursor, j < f->n_reasons ? f->reasons[j] : "");
             lt_refuse_note(obs->log, &(lt_refuse_event_t){.source = dataset,
                                                           .reason = f->rules[j],
