@@ -27,7 +27,9 @@
 #define FED "VN"
 #define ID_OWNER "VN/GOV/BCA"
 #define ID_PORTAL "VN/GOV/DVCQG"
+#define ID_BHXH "VN/GOV/BHXH"
 #define DS "VN/GOV/BCA/population"
+#define DS_CARDS "VN/GOV/BHXH/insurance_cards"
 
 #define READY_MS 10000
 #define CONVERGE_MS 20000
@@ -44,9 +46,27 @@ static const char *s_source =
     "    { field = \"date_of_death\"; check = \"date\"; not_future = true; "
     "after = \"date_of_birth\"; },\n"
     "    { field = \"status\"; check = \"enum\"; "
-    "values = [ \"CITIZEN_ALIVE\", \"CITIZEN_DECEASED\", \"CITIZEN_MISSING\" ]; } ); } );\n"
+    "values = [ \"CITIZEN_ALIVE\", \"CITIZEN_DECEASED\", \"CITIZEN_MISSING\" ]; } ); },\n"
+    "  { id = \"" DS_CARDS "\"; owner = \"" ID_BHXH "\";\n"
+    "    type = \"lienthong.records.InsuranceCard\"; key = \"personal_id\";\n"
+    "    rules = ( { field = \"personal_id\"; check = \"reference\"; dataset = \"" DS "\"; },\n"
+    "      { field = \"valid_to\"; check = \"date\"; after = \"valid_from\"; } ); } );\n"
     "policies = (\n"
-    "  { consumer = \"" ID_PORTAL "\"; target = \"" DS "\"; allow = [\"subscribe\"]; } );\n";
+    "  { consumer = \"" ID_PORTAL "\"; target = \"" DS "\"; allow = [\"subscribe\"]; },\n"
+    "  { consumer = \"" ID_BHXH "\"; target = \"" DS "\"; allow = [\"verify\"];\n"
+    "    purposes = [\"DATA-QUALITY\"]; } );\n";
+
+#define CARDS_CONF                                                                                 \
+    "gateway_socket = \"%s\";\n"                                                                   \
+    "dataset = \"" DS_CARDS "\";\n"                                                                \
+    "record_type = \"lienthong.records.InsuranceCard\";\n"                                         \
+    "database = \"%s\";\n"                                                                         \
+    "table = \"cards\";\n"                                                                         \
+    "key_column = \"personal_id\";\n"                                                              \
+    "key_field = \"personal_id\";\n"                                                               \
+    "directory_file = \"%s\";\n"                                                                   \
+    "columns = { personal_id = \"personal_id\"; card_number = \"card_number\"; "                  \
+    "valid_from = \"valid_from\"; valid_to = \"valid_to\"; };\n"
 
 #define SOURCE_CONF                                                                                \
     "gateway_socket = \"%s\";\n"                                                                   \
@@ -91,7 +111,7 @@ static const struct {
 
 typedef struct {
     lt_it_fed_t f;
-    lt_it_gw_t *go, *gp;
+    lt_it_gw_t *go, *gp, *gb;
     char conf[PATH_MAX + 32], db[PATH_MAX + 32];
 } fed_t;
 
@@ -220,12 +240,14 @@ static int s_fed(fed_t *x)
     x->f.extra_source = s_source;
     lt_it_member_t *owner = lt_it_member_add(&x->f, ID_OWNER, 1);
     lt_it_member_t *portal = lt_it_member_add(&x->f, ID_PORTAL, 1);
-    if (!owner || !portal)
+    lt_it_member_t *bhxh = lt_it_member_add(&x->f, ID_BHXH, 1);
+    if (!owner || !portal || !bhxh)
         return -1;
     x->go = lt_it_gw_new(&x->f, owner, 1, NULL, NULL);
     x->gp = lt_it_gw_new(&x->f, portal, 1, peers, "subscribe = ( { stream = \"" DS "\"; } );\n");
-    if (!x->go || !x->gp || lt_it_gw_run(x->go, READY_MS) != 0 ||
-        lt_it_gw_run(x->gp, READY_MS) != 0)
+    x->gb = lt_it_gw_new(&x->f, bhxh, 1, peers, NULL);
+    if (!x->go || !x->gp || !x->gb || lt_it_gw_run(x->go, READY_MS) != 0 ||
+        lt_it_gw_run(x->gp, READY_MS) != 0 || lt_it_gw_run(x->gb, READY_MS) != 0)
         return -1;
     snprintf(x->conf, sizeof x->conf, "%s/source.conf", x->f.dir);
     snprintf(x->db, sizeof x->db, "%s/agency.db", x->f.dir);
@@ -337,6 +359,79 @@ out:
     lt_it_fed_cleanup(&x.f);
 }
 
+/* The kind-"reference" reject of key in db: 1 with its reasons, 0 none. */
+static int s_ref_reject(const char *db_path, const char *key, char *reasons, size_t cap)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+    if (sqlite3_open(db_path, &db) == SQLITE_OK &&
+        sqlite3_prepare_v2(db,
+                           "SELECT reasons FROM lt_rejects WHERE dataset = ?1 AND row_key = ?2 "
+                           "AND kind = 'reference'",
+                           -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_bind_text(st, 1, DS_CARDS, -1, SQLITE_STATIC) == SQLITE_OK &&
+        sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC) == SQLITE_OK) {
+        int step = sqlite3_step(st);
+        rc = step == SQLITE_ROW ? 1 : step == SQLITE_DONE ? 0 : -1;
+        if (rc == 1)
+            snprintf(reasons, cap, "%s", (const char *)sqlite3_column_text(st, 0));
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return rc;
+}
+
+/* Insurance cards whose holder must exist in the population register: the
+ * card of a citizen the register does not know is published all the same
+ * (a reference never refuses) and reported in lt_rejects, by a verify
+ * against the population's owner that discloses nothing else. */
+static void test_reference_checks(void)
+{
+    fed_t x;
+    memset(&x, 0, sizeof x);
+    char reasons[2048], conf[PATH_MAX + 32], db[PATH_MAX + 32];
+    LT_IT_REQUIRE(s_fed(&x) == 0);
+    LT_IT_REQUIRE(s_insert_rows(x.db) == 0);
+    LT_IT_REQUIRE(s_source_once(&x, "src1.out", 1) == 0);
+    LT_IT_REQUIRE(lt_ft_last_seq(x.go, DS) == N_VALID);
+    snprintf(conf, sizeof conf, "%s/cards.conf", x.f.dir);
+    snprintf(db, sizeof db, "%s/cards.db", x.f.dir);
+    LT_IT_REQUIRE(lt_it_write_fmt(conf, CARDS_CONF, x.gb->sock_path, db, x.gb->dir_path) == 0);
+    LT_IT_REQUIRE(s_sql(db, "CREATE TABLE cards (personal_id TEXT PRIMARY KEY, card_number TEXT, "
+                            "valid_from TEXT, valid_to TEXT);"
+                            "INSERT INTO cards VALUES "
+                            "('038085012345', 'DN4797912345678', '2025-01-01', '2025-12-31'),"
+                            "('001303999999', 'HS4010000000001', '2025-01-01', '2026-12-31'),"
+                            "('038088888888', 'DN4790000000002', '2025-01-01', '2025-12-31'),"
+                            "('099085012345', 'DN4790000000003', '2025-01-01', '2025-12-31'),"
+                            "('079060000001', 'HT3790000000004', '2025-06-01', '2025-05-31')") ==
+                  0);
+    const char *args[] = {"source", "--config", conf, "--install", "--once", NULL};
+    char out[PATH_MAX + 32];
+    snprintf(out, sizeof out, "%s/cards.out", x.f.dir);
+    int rc = lt_it_run_cli(x.f.dir, out, args, CLI_MS);
+    if (rc != 0)
+        lt_it_file_dump(out);
+    LT_IT_REQUIRE(rc == 0);
+    /* Four cards published; the one whose validity ends before it starts
+     * is refused by its date rule. */
+    CU_ASSERT(lt_ft_last_seq(x.gb, DS_CARDS) == 4);
+    /* Two holders are not in the register (one was never published, one
+     * was refused there): reported; the others are not. */
+    CU_ASSERT(s_ref_reject(db, "038085012345", reasons, sizeof reasons) == 0);
+    CU_ASSERT(s_ref_reject(db, "001303999999", reasons, sizeof reasons) == 0);
+    CU_ASSERT(s_ref_reject(db, "038088888888", reasons, sizeof reasons) == 1);
+    CU_ASSERT(strstr(reasons, "personal_id:reference: no record '038088888888' in " DS) != NULL);
+    CU_ASSERT(s_ref_reject(db, "099085012345", reasons, sizeof reasons) == 1);
+    CU_ASSERT(s_ref_reject(db, "079060000001", reasons, sizeof reasons) == 0);
+    CU_ASSERT(s_reject_rows(db) == 3); /* two references, one date */
+    if (s_reject_rows(db) != 3)
+        lt_it_file_dump(out);
+out:
+    lt_it_fed_cleanup(&x.f);
+}
+
 static void s_teardown(void)
 {
     lt_it_cleanup_all();
@@ -347,6 +442,8 @@ int main(int argc, char **argv)
     static const lt_it_test_t tests[] = {
         {"1 invalid rows refused with their rules, in lt_rejects; fixed rows clear them",
          test_refused_rows},
+        {"2 reference checks by verify: a card whose holder is not registered is reported",
+         test_reference_checks},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {"rules", NULL, NULL, NULL, s_teardown, tests};
