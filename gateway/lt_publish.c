@@ -16,6 +16,10 @@
 #include <string.h>
 
 #define REFUSAL_SERIES 256 /* dataset and rule pairs counted and logged apart */
+/* Reason text one PublishAck carries at most: past it, refusals keep their
+ * rule ids with a short reason, so that an ack of a Publish of thousands
+ * of bad rows stays far below what a local client accepts (8, B). */
+#define REFUSAL_TEXT_MAX (1u << 20)
 
 /* One stream touched by the group, with its cursor kept in memory until
  * the group commits. */
@@ -259,7 +263,7 @@ static int s_check_change(const Lienthong__Dataset *ds, const ProtobufCMessageDe
 
 /* A Refusal for change c failing fails[0..n) of rules (malloc'd). */
 static Lienthong__Refusal *s_refusal(const Lienthong__Change *c, const lt_rules_t *rules,
-                                     const lt_rules_fail_t *fails, size_t n)
+                                     const lt_rules_fail_t *fails, size_t n, size_t *budget)
 {
     Lienthong__Refusal *r = malloc(sizeof *r);
     if (!r)
@@ -270,9 +274,13 @@ static Lienthong__Refusal *s_refusal(const Lienthong__Change *c, const lt_rules_
     r->rules = calloc(n, sizeof *r->rules);
     r->reasons = calloc(n, sizeof *r->reasons);
     int ok = r->key && r->source_cursor && r->rules && r->reasons;
-    for (size_t i = 0; ok && i < n; i++, r->n_rules++, r->n_reasons++)
+    for (size_t i = 0; ok && i < n; i++, r->n_rules++, r->n_reasons++) {
+        size_t len = strlen(fails[i].reason);
+        const char *why = len <= *budget ? fails[i].reason : "(more refusals than one ack tells)";
+        *budget -= len <= *budget ? len : 0;
         ok = (r->rules[i] = strdup(lt_rules_id(rules, fails[i].rule))) &&
-             (r->reasons[i] = strdup(fails[i].reason));
+             (r->reasons[i] = strdup(why));
+    }
     if (!ok) {
         lienthong__refusal__free_unpacked(r, NULL);
         return NULL;
@@ -295,6 +303,7 @@ static int s_apply_rules(group_t *g, const Lienthong__Dataset *ds, const Lientho
         return -1;
     }
     int rc = 0;
+    size_t budget = REFUSAL_TEXT_MAX;
     lt_rules_fail_t fails[LT_RULES_MAX];
     for (size_t i = 0; rc == 0 && i < p->n_changes; i++) {
         if (!msgs[i])
@@ -306,7 +315,7 @@ static int s_apply_rules(group_t *g, const Lienthong__Dataset *ds, const Lientho
             rc = -1;
             break;
         }
-        Lienthong__Refusal *r = s_refusal(p->changes[i], rules, fails, n);
+        Lienthong__Refusal *r = s_refusal(p->changes[i], rules, fails, n, &budget);
         if (!r) {
             rc = -1;
             break;
