@@ -5,7 +5,7 @@
 add_executable(test_rulesgw test_rulesgw.c lt_feedtest.c)
 target_link_libraries(test_rulesgw PRIVATE lt_itest lienthong_gateway lienthong_adapters
   PkgConfig::CUNIT PkgConfig::SQLITE)
-add_dependencies(test_rulesgw lienthong)
+add_dependencies(test_rulesgw lienthong lienthong-popgen)
 add_test(NAME integration_rules COMMAND test_rulesgw $<TARGET_FILE:lienthong>)
 set_tests_properties(integration_rules PROPERTIES
   LABELS "integration"

@@ -432,6 +432,36 @@ out:
     lt_it_fed_cleanup(&x.f);
 }
 
+/* The demo's generator agrees with the rules: every citizen it draws, and
+ * every change it makes (moves, deaths, corrected names and birth dates),
+ * passes them. */
+static void test_popgen_passes(void)
+{
+    fed_t x;
+    memset(&x, 0, sizeof x);
+    char db[PATH_MAX + 32], out[PATH_MAX + 32];
+    LT_IT_REQUIRE(s_fed(&x) == 0);
+    snprintf(db, sizeof db, "%s/popgen.db", x.f.dir);
+    snprintf(out, sizeof out, "%s/popgen.out", x.f.dir);
+    LT_IT_REQUIRE(lt_it_write_fmt(x.conf, SOURCE_CONF, x.go->sock_path, db) == 0);
+    const char *gen[] = {"--db", db, "--citizens", "3000", "--seed", "21", NULL};
+    const char *chg[] = {"--db", db, "--changes", "1500", "--seed", "22", NULL};
+    LT_IT_REQUIRE(lt_it_run_prog(lt_it_popgen_binary(), x.f.dir, out, gen, CLI_MS) == 0);
+    LT_IT_REQUIRE(s_source_once(&x, "pop1.out", 1) == 0);
+    CU_ASSERT(lt_ft_last_seq(x.go, DS) == 3000);
+    LT_IT_REQUIRE(lt_it_run_prog(lt_it_popgen_binary(), x.f.dir, out, chg, CLI_MS) == 0);
+    LT_IT_REQUIRE(s_source_once(&x, "pop2.out", 0) == 0);
+    CU_ASSERT(lt_ft_last_seq(x.go, DS) > 3000);
+    CU_ASSERT(s_reject_rows(db) == 0);
+    Lienthong__Envelope *env = lt_it_gw_status(x.go, READY_MS);
+    LT_IT_REQUIRE(env != NULL);
+    for (size_t i = 0; i < env->status_reply->n_streams; i++)
+        CU_ASSERT(env->status_reply->streams[i]->n_refusals == 0);
+    lt_wire_free(&env);
+out:
+    lt_it_fed_cleanup(&x.f);
+}
+
 static void s_teardown(void)
 {
     lt_it_cleanup_all();
@@ -444,6 +474,7 @@ int main(int argc, char **argv)
          test_refused_rows},
         {"2 reference checks by verify: a card whose holder is not registered is reported",
          test_reference_checks},
+        {"3 the demo's generated population and its changes pass every rule", test_popgen_passes},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {"rules", NULL, NULL, NULL, s_teardown, tests};
