@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define FED "VN"
 #define ID_OWNER "VN/GOV/BCA"
@@ -382,6 +383,22 @@ static int s_ref_reject(const char *db_path, const char *key, char *reasons, siz
     return rc;
 }
 
+/* Polls g's status until it is connected to member id. 0, or -1. */
+static int s_wait_peer(lt_it_gw_t *g, const char *id, int timeout_ms)
+{
+    for (int64_t end = lt_it_ms() + timeout_ms; lt_it_ms() < end;) {
+        Lienthong__Envelope *env = lt_it_gw_status(g, READY_MS);
+        int up = 0;
+        for (size_t i = 0; env && i < env->status_reply->n_peers_connected; i++)
+            up |= strcmp(env->status_reply->peers_connected[i], id) == 0;
+        lt_wire_free(&env);
+        if (up)
+            return 0;
+        usleep(50000);
+    }
+    return -1;
+}
+
 /* Insurance cards whose holder must exist in the population register: the
  * card of a citizen the register does not know is published all the same
  * (a reference never refuses) and reported in lt_rejects, by a verify
@@ -407,6 +424,7 @@ static void test_reference_checks(void)
                             "('099085012345', 'DN4790000000003', '2025-01-01', '2025-12-31'),"
                             "('079060000001', 'HT3790000000004', '2025-06-01', '2025-05-31')") ==
                   0);
+    LT_IT_REQUIRE(s_wait_peer(x.gb, ID_OWNER, CONVERGE_MS) == 0);
     const char *args[] = {"source", "--config", conf, "--install", "--once", NULL};
     char out[PATH_MAX + 32];
     snprintf(out, sizeof out, "%s/cards.out", x.f.dir);
