@@ -129,6 +129,26 @@ static void s_print_peers(const Lienthong__StatusReply *r)
     }
 }
 
+/* How complete and live a stream is (PROTOCOL.md 8.9): its current
+ * records, the age of its newest change, and per field the share of the
+ * records holding a value. */
+static void s_print_quality(const Lienthong__StreamStatus *s)
+{
+    char when[40];
+    const Lienthong__StreamCompleteness *c = s->completeness;
+    int64_t age = s->newest_change_ms ? (int64_t)time(NULL) * 1000 - s->newest_change_ms : 0;
+    printf("    records %" PRIu64 ", newest change %s", c ? c->records : 0,
+           s_when(s->newest_change_ms, when, sizeof when));
+    if (s->newest_change_ms)
+        printf(" (%.1f s ago)", age > 0 ? (double)age / 1000.0 : 0.0);
+    printf("\n");
+    for (size_t i = 0; c && i < c->n_fields; i++) {
+        const Lienthong__FieldPresence *f = c->fields[i];
+        printf("      field %-24s present %" PRIu64 "/%" PRIu64 " (%.1f%%)\n", f->field, f->present,
+               c->records, c->records ? 100.0 * (double)f->present / (double)c->records : 0.0);
+    }
+}
+
 static int s_print_status(const Lienthong__StatusReply *r)
 {
     char when[40];
@@ -141,10 +161,11 @@ static int s_print_status(const Lienthong__StatusReply *r)
         printf("%s %s: last seq %" PRIu64 ", %.0f records/s, log kept from seq %" PRIu64 "\n",
                s->role, s->stream, s->last_seq, s->records_per_sec, s->retained_first);
         s_print_history(s->history);
+        s_print_quality(s);
         for (size_t j = 0; j < s->n_subscribers; j++) {
             const Lienthong__SubscriberStatus *sub = s->subscribers[j];
-            printf("    subscriber %-16s cursor %" PRIu64 " lag %" PRIu64, sub->member, sub->cursor,
-                   sub->lag);
+            printf("    subscriber %-16s cursor %" PRIu64 " lag %" PRIu64 " (%.1f s)", sub->member,
+                   sub->cursor, sub->lag, sub->lag_seconds);
             if (sub->disconnected)
                 printf(" DISCONNECTED since %s (%s)", s_when(sub->disconnected_since_ms, when,
                        sizeof when), sub->reason);

@@ -130,6 +130,7 @@ static int s_register(lt_feed_t *self, lt_stats_t *st)
                    "Consumer: 1 while a replica's feed is stopped because its owner's history "
                    "changed (PROTOCOL.md 6.9), until it is resynchronised", LT_STATS_GAUGE, 0,
                    LT_GWCFG_MAX_SUBS);
+    rc |= lt_feed_quality_register(self, st);
     self->st_commit = lt_gwstats_commit(st, "replica");
     return rc || !self->st_commit ? -1 : 0;
 }
@@ -296,6 +297,7 @@ void lt_feed_status(lt_feed_t *self, Lienthong__StatusReply *r)
         lt_feed_retain_status(self, st, ss);
         lt_feed_owner_status(self, st, ss);
         lt_feed_history_status(self, st, ss);
+        lt_feed_quality_status(self, st, ss);
     }
 }
 
@@ -308,6 +310,7 @@ void lt_feed_status_free(Lienthong__StatusReply *r)
 {
     for (size_t i = 0; i < r->n_streams; i++) {
         free(r->streams[i]->history);
+        lt_feed_quality_status_free(r->streams[i]);
         for (size_t j = 0; j < r->streams[i]->n_subscribers; j++)
             free(r->streams[i]->subscribers[j]);
         free(r->streams[i]->subscribers);
