@@ -251,16 +251,24 @@ static void s_status_cursor(lt_feed_t *self, lt_feed_stream_t *st, Lienthong__St
 
 /* After a restart the feed knows a dataset this member owns only once it is
  * published, subscribed or attached to; status lists every owned dataset
- * that has records, so that a starting source adapter finds its cursor. */
+ * that has records, so that a starting source adapter finds its cursor, and
+ * every view of one, whose quality figures it shows (PROTOCOL.md 8.9). */
 static void s_status_owned(lt_feed_t *self)
 {
     const Lienthong__Directory *d = self->ctx->dir ? lt_dir_get(self->ctx->dir) : NULL;
+    const char *me = self->ctx->cfg->member;
+    lt_stream_t cur;
     for (size_t i = 0; d && i < d->n_datasets; i++) {
         const Lienthong__Dataset *ds = d->datasets[i];
-        lt_stream_t cur;
-        if (strcmp(ds->owner, self->ctx->cfg->member) == 0 &&
+        if (strcmp(ds->owner, me) == 0 &&
             lt_store_stream_find(self->ctx->store, ds->id, &cur) == 1)
             (void)lt_feed_stream(self, ds->id);
+    }
+    for (size_t i = 0; d && i < d->n_views; i++) {
+        const char *owner = lt_feed_owner_of(self->ctx->dir, d->views[i]->id);
+        if (owner && strcmp(owner, me) == 0 &&
+            lt_store_stream_find(self->ctx->store, d->views[i]->id, &cur) == 1)
+            (void)lt_feed_stream(self, d->views[i]->id);
     }
 }
 

@@ -150,6 +150,15 @@ static void s_stream_gauges(lt_feed_t *self, lt_feed_stream_t *st, int64_t now_m
     }
 }
 
+/* 1 when member has a live subscription to st. */
+static int s_subscribed(const lt_feed_t *self, const char *member, const lt_feed_stream_t *st)
+{
+    for (size_t i = 0; i < self->n_subs; i++)
+        if (self->subs[i].stream == st && strcmp(self->subs[i].member, member) == 0)
+            return 1;
+    return 0;
+}
+
 void lt_feed_quality_refresh(lt_feed_t *self)
 {
     int64_t now = lt_clock_now_ms();
@@ -160,6 +169,18 @@ void lt_feed_quality_refresh(lt_feed_t *self)
         const char *labels[] = {s->stream->name, s->member};
         lt_stats_set_double(lt_stats_series(self->f_sub_lag_time, labels),
                             lt_feed_quality_lag(self, s->stream, s->next - 1, now));
+    }
+    /* A subscription that ended keeps its line (8.3), its lag growing with
+     * the stream: so do its gauges. */
+    for (size_t i = 0; i < self->n_gone; i++) {
+        const lt_feed_gone_t *g = &self->gone[i];
+        if (s_subscribed(self, g->member, g->stream))
+            continue;
+        const char *labels[] = {g->stream->name, g->member};
+        lt_stats_set(lt_stats_series(self->f_sub_lag, labels),
+                     (int64_t)(g->stream->last_seq - g->cursor));
+        lt_stats_set_double(lt_stats_series(self->f_sub_lag_time, labels),
+                            lt_feed_quality_lag(self, g->stream, g->cursor, now));
     }
 }
 
