@@ -129,9 +129,10 @@ static void s_print_peers(const Lienthong__StatusReply *r)
     }
 }
 
-/* How complete and live a stream is (PROTOCOL.md 8.9): its current
- * records, the age of its newest change, and per field the share of the
- * records holding a value. */
+/* The quality figures of a stream: how complete and live it is
+ * (PROTOCOL.md 8.9: its current records, the age of its newest change, per
+ * field the share of the records holding a value) and how clean (5.7: the
+ * changes each rule refused). */
 static void s_print_quality(const Lienthong__StreamStatus *s)
 {
     char when[40];
@@ -147,6 +148,10 @@ static void s_print_quality(const Lienthong__StreamStatus *s)
         printf("      field %-24s present %" PRIu64 "/%" PRIu64 " (%.1f%%)\n", f->field, f->present,
                c->records, c->records ? 100.0 * (double)f->present / (double)c->records : 0.0);
     }
+    /* Clean: what the owner's rules refused (PROTOCOL.md 5.7). */
+    for (size_t j = 0; j < s->n_refusals; j++)
+        printf("    refused by rule %-28s %" PRIu64 "\n", s->refusals[j]->rule,
+               s->refusals[j]->count);
 }
 
 static int s_print_status(const Lienthong__StatusReply *r)
