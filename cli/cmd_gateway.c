@@ -3,6 +3,7 @@
  * with --metrics, its statistics as Prometheus text (PROTOCOL.md 8.6). */
 #include "lt_cli.h"
 #include "lt_client.h"
+#include "lt_clock.h"
 #include "lt_gwcfg.h"
 #include "lt_gateway.h"
 #include "lt_gwcheck.h"
@@ -137,7 +138,7 @@ static void s_print_quality(const Lienthong__StreamStatus *s)
 {
     char when[40];
     const Lienthong__StreamCompleteness *c = s->completeness;
-    int64_t age = s->newest_change_ms ? (int64_t)time(NULL) * 1000 - s->newest_change_ms : 0;
+    int64_t age = s->newest_change_ms ? lt_clock_now_ms() - s->newest_change_ms : 0;
     printf("    records %" PRIu64 ", newest change %s", c ? c->records : 0,
            s_when(s->newest_change_ms, when, sizeof when));
     if (s->newest_change_ms)
@@ -145,8 +146,10 @@ static void s_print_quality(const Lienthong__StreamStatus *s)
     printf("\n");
     for (size_t i = 0; c && i < c->n_fields; i++) {
         const Lienthong__FieldPresence *f = c->fields[i];
-        printf("      field %-24s present %" PRIu64 "/%" PRIu64 " (%.1f%%)\n", f->field, f->present,
-               c->records, c->records ? 100.0 * (double)f->present / (double)c->records : 0.0);
+        /* Tenths of a percent rounded down: 100.0% only when every record has it. */
+        uint64_t tenths = c->records ? f->present * 1000 / c->records : 0;
+        printf("      field %-24s present %" PRIu64 "/%" PRIu64 " (%" PRIu64 ".%" PRIu64 "%%)\n",
+               f->field, f->present, c->records, tenths / 10, tenths % 10);
     }
     /* Clean: what the owner's rules refused (PROTOCOL.md 5.7). */
     for (size_t j = 0; j < s->n_refusals; j++)
