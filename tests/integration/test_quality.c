@@ -6,7 +6,8 @@
  * exact number of current records and, per field, how many hold a value,
  * equal to a count made here from each store's SQLite file (every live
  * record decoded, each field checked against proto3's default); they stay
- * exact after updates and deletes and after the owner restarts; the age of
+ * exact after updates and deletes and after the owner restarts, and in a
+ * replica that started from a snapshot of the pruned log; the age of
  * the newest change grows while nothing is published; a stopped consumer's
  * lag in records and seconds grows and returns to 0 once it caught up; the
  * metrics exposition carries the same figures, and `lienthong status`
@@ -29,6 +30,7 @@
 #define FED "VN"
 #define ID_OWNER "VN/GOV/BCA"
 #define ID_BHXH "VN/GOV/BHXH"
+#define ID_BYT "VN/GOV/BYT"
 #define DS "VN/GOV/BCA/population"
 #define V79 "VN/GOV/BCA/population.p79"
 
@@ -49,13 +51,14 @@ static const char *s_source =
     "  fields = [\"full_name\", \"status\", \"date_of_death\"];\n"
     "  where = { current_province = \"79\"; }; } );\n"
     "policies = (\n"
-    "  { consumer = \"" ID_BHXH "\"; target = \"" DS "\"; allow = [\"subscribe\"]; } );\n";
+    "  { consumer = \"" ID_BHXH "\"; target = \"" DS "\"; allow = [\"subscribe\"]; },\n"
+    "  { consumer = \"" ID_BYT "\"; target = \"" DS "\"; allow = [\"subscribe\"]; } );\n";
 
 static const char *const s_names[] = {"Nguyễn Văn An", "Trần Thị Bình", "Lê Hoàng Cường", ""};
 
 typedef struct {
     lt_it_fed_t f;
-    lt_it_member_t *owner, *bhxh;
+    lt_it_member_t *owner, *bhxh, *byt;
     lt_ft_model_t m;
 } fed_t;
 
@@ -297,8 +300,10 @@ static void test_quality(void)
     x.f.extra_source = s_source;
     LT_IT_REQUIRE((x.owner = lt_it_member_add(&x.f, ID_OWNER, 1)) != NULL);
     LT_IT_REQUIRE((x.bhxh = lt_it_member_add(&x.f, ID_BHXH, 1)) != NULL);
+    LT_IT_REQUIRE((x.byt = lt_it_member_add(&x.f, ID_BYT, 1)) != NULL);
     static const char *peers[] = {ID_OWNER, NULL};
-    lt_it_gw_t *owner = lt_it_gw_new(&x.f, x.owner, 1, NULL, NULL);
+    /* A short log: a late consumer starts from a snapshot (PROTOCOL.md 6.7). */
+    lt_it_gw_t *owner = lt_it_gw_new(&x.f, x.owner, 1, NULL, "retain_records = 50;");
     lt_it_gw_t *cons =
         lt_it_gw_new(&x.f, x.bhxh, 1, peers, "subscribe = ( { stream = \"" DS "\"; } );");
     LT_IT_REQUIRE(owner && cons);
@@ -319,6 +324,24 @@ static void test_quality(void)
     CHECK(s_check(owner, DS, 1, err, sizeof err));
     CHECK(s_check(owner, V79, 1, err, sizeof err));
     CHECK(s_check(cons, DS, 1, err, sizeof err));
+
+    /* A consumer that starts once the log is pruned gets a snapshot, staged
+     * and swapped in: its counts come with it. */
+    int pruned = 0;
+    for (int64_t end = lt_it_ms() + CONVERGE_MS; !pruned && lt_it_ms() < end; usleep(100 * 1000)) {
+        Lienthong__Envelope *e = lt_it_gw_status(owner, REPLY_MS);
+        const Lienthong__StreamStatus *ds = e ? s_stream(e->status_reply, DS) : NULL;
+        pruned = ds && ds->retained_first > 1;
+        lt_wire_free(&e);
+    }
+    LT_IT_REQUIRE(pruned);
+    lt_it_gw_t *late =
+        lt_it_gw_new(&x.f, x.byt, 1, peers, "subscribe = ( { stream = \"" DS "\"; } );");
+    LT_IT_REQUIRE(late && lt_it_gw_run(late, READY_MS) == 0);
+    LT_IT_REQUIRE(lt_ft_wait_same(owner, late, DS, CONVERGE_MS) == 0);
+    CU_ASSERT(lt_it_log_has(late, 0, "snapshot", NULL));
+    CHECK(s_check(late, DS, 1, err, sizeof err));
+    LT_IT_REQUIRE(lt_it_gw_stop(late, STOP_MS) == 0);
 
     /* The counts are the store's: a restart keeps them exact. */
     LT_IT_REQUIRE(lt_it_gw_stop(owner, STOP_MS) == 0);
