@@ -23,7 +23,10 @@
  *      with the owner's view and with the source model.
  *
  * usage: bench_wan LIENTHONG_BINARY [--short] [--provinces N] [--citizens N]
- *        [--seconds S] [--cut S] [--rate R] [--qps Q] [--seed X]
+ *        [--seconds S] [--cut S] [--rate R] [--qps Q] [--seed X] [--retain N]
+ * --retain N gives the owner retain_records = N (PROTOCOL.md 6.8): with a
+ * tail shorter than what a cut-off province misses, it must resume from a
+ * snapshot, and the run fails with "FULL RESYNC" (how the check is checked).
  * --short is the correctness test (integration_netns): 2 provinces, 3000
  * citizens, a 4 s cut, no timings judged. Exit 0 when every replica is
  * exact and nothing was resynchronised; 77 when namespaces cannot be made
@@ -66,6 +69,7 @@ typedef struct {
     long citizens;
     double seconds, cut, rate, qps;
     int rt_count;
+    int retain;           /* the owner's retain_records; 0: keeps its whole log */
     uint64_t seed;
 } opts_t;
 
@@ -187,7 +191,7 @@ static lt_it_member_t *s_member(const char *id, const char *addr, int port)
     return m;
 }
 
-static int s_build(void)
+static int s_build(const opts_t *o)
 {
     const char *capital = lt_netns_addr(s_net, -1);
     char id[64];
@@ -205,6 +209,8 @@ static int s_build(void)
         int k = i - GW_PROV0;
         if (k >= 0)
             snprintf(extra, sizeof extra, "subscribe = ( { stream = \"%s\"; } );\n", s_views[k]);
+        else if (i == GW_OWNER && o->retain)
+            snprintf(extra, sizeof extra, "retain_records = %d;\n", o->retain);
         else
             extra[0] = 0;
         lt_it_gw_t *g = lt_it_gw_new(&s_fed, &s_fed.members[i], 1, i ? peers : NULL, extra);
@@ -763,21 +769,29 @@ static void s_report_ms(const char *name, double v, double raw)
     printf("bench: %s %.1f ms | raw %.1f ms | ratio %.2f\n", name, v, raw, v > 0 ? raw / v : 0);
 }
 
-/* Per province: lag and lookup p99 against 2 x RTT p99 + the loopback
- * figure of the same run. Returns the provinces that meet it. */
-static int s_targets(run_t *r, double ref_lag_p99, double ref_lookup_p99)
+/* Per province: lag and lookup p99 against 2 x the link's RTT plus the
+ * loopback figure of the same run, with the RTT taken two ways: its p50
+ * (the link's usual round trip) and its p99 (which, at 1% loss, holds
+ * TCP retransmissions, as the gateways' traffic does). *strict gets the
+ * provinces that meet the p50 form, the return value those that meet the
+ * p99 form. */
+static int s_targets(run_t *r, double ref_lag_p99, double ref_lookup_p99, int *strict)
 {
     int met = 0;
+    *strict = 0;
     for (int k = 0; k < s_nprov; k++) {
         double lag = s_pct(&r->lag_ms[k], 0.99), look = s_pct(&r->lat_us[GW_PROV0 + k], 0.99) / 1e3;
-        double lag_t = 2 * s_rtt[k].p99 + ref_lag_p99, look_t = 2 * s_rtt[k].p99 + ref_lookup_p99;
-        int ok = lag <= lag_t && look <= look_t;
-        met += ok;
-        printf("wan: VN/PROV/%s (RTT p50 %.1f ms p99 %.1f ms): lag p50 %.0f p99 %.0f ms (target %.0f), "
-               "lookup p50 %.1f p99 %.1f ms (target %.1f): %s\n",
+        double lag50 = 2 * s_rtt[k].p50 + ref_lag_p99, look50 = 2 * s_rtt[k].p50 + ref_lookup_p99;
+        double lag99 = 2 * s_rtt[k].p99 + ref_lag_p99, look99 = 2 * s_rtt[k].p99 + ref_lookup_p99;
+        int ok50 = lag <= lag50 && look <= look50, ok99 = lag <= lag99 && look <= look99;
+        met += ok99;
+        *strict += ok50;
+        printf("wan: VN/PROV/%s (RTT p50 %.1f ms p99 %.1f ms): lag p50 %.0f p99 %.0f ms, lookup p50 "
+               "%.1f p99 %.1f ms; targets with RTT p50: lag %.0f lookup %.1f ms %s; with RTT p99: lag "
+               "%.0f lookup %.1f ms %s\n",
                lt_fedsim_provinces[s_pidx[k]].code, s_rtt[k].p50, s_rtt[k].p99,
-               s_pct(&r->lag_ms[k], 0.5), lag, lag_t, s_pct(&r->lat_us[GW_PROV0 + k], 0.5) / 1e3,
-               look, look_t, ok ? "met" : "NOT met");
+               s_pct(&r->lag_ms[k], 0.5), lag, s_pct(&r->lat_us[GW_PROV0 + k], 0.5) / 1e3, look,
+               lag50, look50, ok50 ? "met" : "NOT met", lag99, look99, ok99 ? "met" : "NOT met");
     }
     return met;
 }
@@ -791,7 +805,7 @@ static int s_args(int argc, char **argv, opts_t *o)
         if (strcmp(a, "--short") == 0) {
             *o = (opts_t){.bin = o->bin, .shortrun = 1, .provinces = 2, .citizens = 3000,
                           .seconds = 3, .cut = 4, .rate = 100, .qps = 10, .rt_count = 10,
-                          .seed = o->seed};
+                          .retain = o->retain, .seed = o->seed};
             continue;
         }
         if (a[0] != '-') {
@@ -815,6 +829,8 @@ static int s_args(int argc, char **argv, opts_t *o)
             o->qps = atof(v);
         else if (strcmp(a, "--seed") == 0)
             o->seed = strtoull(v, NULL, 0);
+        else if (strcmp(a, "--retain") == 0)
+            o->retain = atoi(v);
         else
             return -1;
     }
@@ -822,7 +838,7 @@ static int s_args(int argc, char **argv, opts_t *o)
         o->bin = getenv("LIENTHONG_BIN");
     return o->bin && o->provinces >= 1 && o->provinces <= MAX_PROV && o->citizens >= 100 &&
                    o->citizens <= LT_FEDSIM_MAX_CITIZENS && o->seconds > 0 && o->cut > 0 &&
-                   o->rate > 0 && o->qps >= 0
+                   o->rate > 0 && o->qps >= 0 && o->retain >= 0
                ? 0
                : -1;
 }
@@ -840,7 +856,7 @@ int main(int argc, char **argv)
     opts_t o;
     if (s_args(argc, argv, &o) != 0) {
         fprintf(stderr, "usage: bench_wan LIENTHONG_BINARY [--short] [--provinces 1..%d] [--citizens N] "
-                        "[--seconds S] [--cut S] [--rate R] [--qps Q] [--seed X]\n", MAX_PROV);
+                        "[--seconds S] [--cut S] [--rate R] [--qps Q] [--seed X] [--retain N]\n", MAX_PROV);
         return 2;
     }
     char why[256];
@@ -883,7 +899,7 @@ int main(int argc, char **argv)
     if (!(src = s_source()) || lt_it_fed_init(&s_fed, "VN") != 0)
         goto out;
     s_fed.extra_source = src;
-    if (s_build() != 0 || s_links(&o, links) != 0)
+    if (s_build(&o) != 0 || s_links(&o, links) != 0)
         goto out;
     int64_t t0 = s_ns();
     if (s_start() != 0)
@@ -998,9 +1014,9 @@ int main(int argc, char **argv)
                "VN/GOV/M01 lookup p50 %.2f ms p99 %.2f ms\n",
                s_gw(GW_PROV0 + s_nprov)->member->id, s_pct(&r.lag_ms[s_nprov], 0.5), ref_lag,
                s_pct(&r.lat_us[GW_MIN], 0.5) / 1e3, ref_look);
-        int met = s_targets(&r, ref_lag, ref_look);
-        printf("wan: target (lag and lookup p99 within 2 x RTT p99 + the loopback figure) met on %d/%d "
-               "links\n", met, s_nprov);
+        int strict, met = s_targets(&r, ref_lag, ref_look, &strict);
+        printf("wan: target (lag and lookup p99 within 2 x RTT + the loopback figure) met on %d/%d "
+               "links with the RTT p50, on %d/%d with the RTT p99\n", strict, s_nprov, met, s_nprov);
         s_report_ms("wan-replica-lag-p50", s_pct(&lag, 0.5), rtt50);
         s_report_ms("wan-replica-lag-p99", s_pct(&lag, 0.99), rtt99);
         s_report_ms("wan-lookup-p50", s_pct(&look, 0.5), rtt50);
