@@ -284,7 +284,7 @@ typedef struct {
     uint64_t q_id;
     series_t lat_us[MAX_PROV + 3];
     uint64_t q_sent, q_ok, q_bad, q_excused;
-    char q_err[256];
+    char q_err[512];
     /* lag sampling */
     int sampling;
     int64_t next_sample;
@@ -438,13 +438,32 @@ static void s_lookup(run_t *r, int gw)
     r->q_sent++;
 }
 
+/* An error reply: excused when its lookup was in flight at the cut. */
+static void s_error_reply(run_t *r, const Lienthong__Envelope *env, int64_t t)
+{
+    uint64_t id = env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR ? env->error->request_id : 0;
+    slot_t *s = id ? &r->slots[id % SLOTS] : NULL;
+    if (s && s->live && s->id == id && s->excused) {
+        r->q_excused++;
+        s->live = 0;
+        return;
+    }
+    r->q_bad++;
+    if (!r->q_err[0])
+        snprintf(r->q_err, sizeof r->q_err, "%s: %s after %.1f s: %s",
+                 s && s->live && s->id == id ? s_gw(s->caller)->member->id : "?",
+                 env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR ? lt_wire_error_name(env->error->code)
+                                                                   : "unexpected reply",
+                 s && s->live && s->id == id ? (double)(t - s->t_ns) / 1e9 : 0,
+                 env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR ? env->error->message : "");
+    if (s && s->live && s->id == id)
+        s->live = 0;
+}
+
 static void s_answer(run_t *r, const Lienthong__Envelope *env, int64_t t)
 {
     if (env->body_case != LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY) {
-        r->q_bad++;
-        if (!r->q_err[0])
-            snprintf(r->q_err, sizeof r->q_err, "reply %d: %s", (int)env->body_case,
-                     env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR ? env->error->message : "");
+        s_error_reply(r, env, t);
         return;
     }
     const Lienthong__SignedAnswer *sa = env->lookup_reply;
