@@ -77,10 +77,12 @@ static int s_ip(const char *a0, ...)
     posix_spawn_file_actions_t fa;
     if (posix_spawn_file_actions_init(&fa) != 0)
         return -1;
-    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
     pid_t pid;
-    int rc = posix_spawnp(&pid, "ip", &fa, NULL, (char *const *)argv, environ);
+    int rc = posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    if (rc == 0)
+        rc = posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    if (rc == 0)
+        rc = posix_spawnp(&pid, "ip", &fa, NULL, (char *const *)argv, environ);
     posix_spawn_file_actions_destroy(&fa);
     if (rc != 0)
         return -1;
@@ -91,7 +93,8 @@ static int s_ip(const char *a0, ...)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-int lt_netns_enter(const char *name)
+/* Moves the calling thread into namespace `name`. 0 or -1. */
+static int s_enter(const char *name)
 {
     char path[64];
     snprintf(path, sizeof path, "/run/netns/%s", name);
@@ -110,7 +113,7 @@ static int s_tun(const char *ns, const char *ifname)
     int home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC), fd = -1;
     if (home < 0)
         return -1;
-    if (lt_netns_enter(ns) == 0) {
+    if (s_enter(ns) == 0) {
         fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
         struct ifreq ifr;
         memset(&ifr, 0, sizeof ifr);

@@ -61,7 +61,4 @@ int lt_netns_link_set(lt_netns_t *self, int i, int up);
  * side was down or the queue full, summed over all links. */
 void lt_netns_counts(const lt_netns_t *self, uint64_t *carried, uint64_t *lost, uint64_t *refused);
 
-/* Moves the calling thread into namespace `name`. 0 or -1. */
-int lt_netns_enter(const char *name);
-
 #endif

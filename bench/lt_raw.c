@@ -236,13 +236,15 @@ static void *s_ns_server(void *arg)
         int one = 1, zero = 0, timeout = RAW_RECV_TIMEOUT_MS;
         char ep[64];
         snprintf(ep, sizeof ep, "tcp://%s:*", r->server_ip);
-        zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &one, sizeof one);
-        zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, s->sk, 32);
-        zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof zero);
-        zmq_setsockopt(sock, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
-        rc = zmq_bind(sock, ep);
         size_t len = sizeof s->endpoint;
-        zmq_getsockopt(sock, ZMQ_LAST_ENDPOINT, s->endpoint, &len);
+        rc = zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &one, sizeof one) ||
+                     zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, s->sk, 32) ||
+                     zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof zero) ||
+                     zmq_setsockopt(sock, ZMQ_RCVTIMEO, &timeout, sizeof timeout) ||
+                     zmq_bind(sock, ep) ||
+                     zmq_getsockopt(sock, ZMQ_LAST_ENDPOINT, s->endpoint, &len)
+                 ? -1
+                 : 0;
     }
     pthread_mutex_lock(&s->mu);
     s->ready = rc == 0 ? 1 : -1;
