@@ -134,6 +134,23 @@ static int s_tun(const char *ns, const char *ifname)
     return fd;
 }
 
+/* 1 when process pid no longer runs: absent, or a zombie not yet reaped
+ * (a run killed with SIGKILL can stay one for a while). */
+static int s_gone(long pid)
+{
+    if (kill((pid_t)pid, 0) != 0)
+        return errno == ESRCH;
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    FILE *fp = fopen(path, "r");
+    size_t len = fp ? fread(buf, 1, sizeof buf - 1, fp) : 0;
+    if (fp)
+        fclose(fp);
+    buf[len] = 0;
+    const char *p = strrchr(buf, ')'); /* the state follows the command name */
+    return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
+}
+
 /* Deletes namespaces PREFIX<pid>... of processes that no longer run. */
 static void s_sweep(void)
 {
@@ -148,11 +165,9 @@ static void s_sweep(void)
         long pid = strtol(e->d_name + strlen(PREFIX), &end, 10);
         if (end == e->d_name + strlen(PREFIX) || pid <= 0)
             continue;
-        if (pid == (long)getpid() || kill((pid_t)pid, 0) != 0) {
-            if (pid == (long)getpid() || errno == ESRCH) {
-                fprintf(stderr, "lt_netns: removing namespace %s left by an earlier run\n", e->d_name);
-                (void)s_ip("netns", "del", e->d_name, NULL);
-            }
+        if (pid == (long)getpid() || s_gone(pid)) {
+            fprintf(stderr, "lt_netns: removing namespace %s left by an earlier run\n", e->d_name);
+            (void)s_ip("netns", "del", e->d_name, NULL);
         }
     }
     closedir(d);
