@@ -59,7 +59,9 @@ json_t *lt_apicall_prefill_json(const Lienthong__PrefillReply *r, const char *me
                                 int (*granted)(void *arg, const char *field), void *arg,
                                 size_t *found);
 /* StatusReply as JSON: member, directory_version, peers_connected,
- * refused, streams (last_seq, role, records_per_sec, subscribers). */
+ * refused, streams (last_seq, role, records_per_sec, subscribers, and the
+ * quality figures of PROTOCOL.md 8.9: records, fields, newest_change_ms;
+ * lag_seconds per subscriber). */
 json_t *lt_apicall_status_json(const Lienthong__StatusReply *st);
 
 /* {"error": code, "message": message} */
