@@ -78,14 +78,18 @@ static int s_parse(int argc, char **argv, args_t *a)
         else if (c == 'p') a->purpose = optarg;
         else if (c == 'r') a->case_ref = optarg;
         else if (c == 'j') a->json = 1;
-        else if (c == 'd' && s_part(a, optarg) == 0) {
+        else if (c == 'd' && s_part(a, optarg) != 0)
+            return lt_cli_fail(2, argv[0], "bad --dataset '%s': expected ID or ID:FIELD,FIELD... "
+                               "(at most %d parts of at most %d fields)\nusage: %s", as_given,
+                               LT_PROFILE_MAX_PARTS, LT_QUERY_MAX_FIELDS, USAGE);
+        else if (c == 'd') {
         } else if (c == 't' && (v = strtol(optarg, &end, 10)) > 0 && !*end && v <= LT_PROFILE_MAX_MS)
             a->deadline = (unsigned)v;
         else if (c == 'h') {
             printf("usage: %s\n", USAGE);
             return 0;
         } else
-            return lt_cli_bad_arg(argv[0], (c == 'd' || c == 't') ? as_given : argv[optind - 1], USAGE);
+            return lt_cli_bad_arg(argv[0], c == 't' ? as_given : argv[optind - 1], USAGE);
     }
     if (optind < argc)
         return lt_cli_bad_arg(argv[0], argv[optind], USAGE);
