@@ -141,6 +141,9 @@ static int s_print_status(const Lienthong__StatusReply *r)
         printf("%s %s: last seq %" PRIu64 ", %.0f records/s, log kept from seq %" PRIu64 "\n",
                s->role, s->stream, s->last_seq, s->records_per_sec, s->retained_first);
         s_print_history(s->history);
+        for (size_t j = 0; j < s->n_refusals; j++)
+            printf("    refused by rule %-28s %" PRIu64 "\n", s->refusals[j]->rule,
+                   s->refusals[j]->count);
         for (size_t j = 0; j < s->n_subscribers; j++) {
             const Lienthong__SubscriberStatus *sub = s->subscribers[j];
             printf("    subscriber %-16s cursor %" PRIu64 " lag %" PRIu64, sub->member, sub->cursor,

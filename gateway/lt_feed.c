@@ -6,6 +6,7 @@
 #include "lt_file.h"
 #include "lt_gwstats.h"
 #include "lt_log.h"
+#include "lt_publish.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -293,6 +294,8 @@ void lt_feed_status(lt_feed_t *self, Lienthong__StatusReply *r)
         ss->records_per_sec = st->rate;
         ss->role = s_role(self, st);
         s_status_cursor(self, st, ss);
+        if (strcmp(ss->role, "owner") == 0)
+            lt_publish_status(self->ctx->stats, st->name, ss);
         lt_feed_retain_status(self, st, ss);
         lt_feed_owner_status(self, st, ss);
         lt_feed_history_status(self, st, ss);
@@ -311,6 +314,7 @@ void lt_feed_status_free(Lienthong__StatusReply *r)
         for (size_t j = 0; j < r->streams[i]->n_subscribers; j++)
             free(r->streams[i]->subscribers[j]);
         free(r->streams[i]->subscribers);
+        lt_publish_status_free(r->streams[i]);
         free(r->streams[i]);
     }
     free(r->streams);

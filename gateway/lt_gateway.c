@@ -58,7 +58,7 @@ struct _lt_gateway_t {
     lt_gwstats_codes_t refused;       /* peer messages refused, by error code */
     lt_stats_series_t *st_dir_version; /* the directory in use */
     lt_stats_series_t *st_dir_expiry;  /* seconds until it expires */
-    lt_stats_series_t *st_publish;     /* store commit latency of publish groups */
+    lt_publish_obs_t *publish_obs;     /* commit latency and refusals of publish groups */
     int64_t dir_gauges_at;             /* monotonic ms of the last expiry update */
     uint64_t history_gen;              /* lt_feed_generation at the last high-water write */
     int64_t history_at;                /* monotonic ms of that write */
@@ -89,7 +89,7 @@ static int s_register(lt_gateway_t *self)
     if (lt_gwstats_codes_init(&self->refused, st, &refused, NULL) != 0 ||
         !(self->st_dir_version = lt_gwstats_series(st, &version, NULL)) ||
         !(self->st_dir_expiry = lt_gwstats_series(st, &expiry, NULL)) ||
-        !(self->st_publish = lt_publish_stats(st)) || lt_gwdir_watch_init(&self->dir_watch, st) != 0)
+        !(self->publish_obs = lt_publish_obs_new(st)) || lt_gwdir_watch_init(&self->dir_watch, st) != 0)
         return -1;
     return 0;
 }
@@ -688,7 +688,7 @@ static void s_on_local(lt_gateway_t *self)
         lt_wire_in_close(&p->in);
     }
     if (n)
-        lt_publish_commit(&self->shared, self->local, group, n, self->st_publish, lt_feed_advanced,
+        lt_publish_commit(&self->shared, self->local, group, n, self->publish_obs, lt_feed_advanced,
                           self->feed);
     for (size_t i = 0; i < n; i++) {
         lt_wire_free(&group[i].env);
@@ -912,6 +912,7 @@ int lt_gateway_run(lt_gateway_t *self)
         lt_zap_tick(self->zap);
         lt_guard_tick(self->guard);
         lt_reject_tick(self->shared.reject);
+        lt_publish_obs_tick(self->publish_obs);
         if (self->peer_mon)
             lt_sockmon_tick(self->peer_mon);
         (void)lt_audit_flush(self->shared.audit, 0);
@@ -1119,6 +1120,7 @@ void lt_gateway_destroy(lt_gateway_t **self_p)
     lt_zap_destroy(&self->zap);
     lt_guard_destroy(&self->guard);
     lt_reject_destroy(&self->shared.reject);
+    lt_publish_obs_destroy(&self->publish_obs);
     lt_audit_destroy(&self->shared.audit);
     if (self->zctx)
         zmq_ctx_term(self->zctx);
