@@ -145,7 +145,8 @@ lt_feed_t *lt_feed_new(const lt_gwctx_t *ctx)
         return NULL;
     self->ctx = ctx;
     lt_feed_limits_changed(self);
-    if (s_register(self, ctx->stats) != 0) {
+    self->tail = lt_tail_new(ctx->stats, (size_t)cfg->tail_batches, (size_t)cfg->tail_bytes);
+    if (!self->tail || s_register(self, ctx->stats) != 0) {
         lt_feed_destroy(&self);
         return NULL;
     }
@@ -162,6 +163,12 @@ void lt_feed_limits_changed(lt_feed_t *self)
     size_t max = self->ctx->cfg->max_message;
     /* Half the frame cap, so that a full batch with its envelope always fits. */
     self->batch_bytes = max / 2 < LT_BATCH_MAX_BYTES ? max / 2 : LT_BATCH_MAX_BYTES;
+    /* Cached batches were cut to the old limits: all go (lt_tail.h). */
+    const lt_gwcfg_t *cfg = self->ctx->cfg;
+    if (self->tail &&
+        lt_tail_limits(self->tail, (size_t)cfg->tail_batches, (size_t)cfg->tail_bytes) != 0)
+        lt_error("feed", "no memory for a tail of %lld batches; batches are read from the store",
+                 cfg->tail_batches);
 }
 
 void lt_feed_destroy(lt_feed_t **self_p)
@@ -176,6 +183,7 @@ void lt_feed_destroy(lt_feed_t **self_p)
     for (size_t i = 0; i < self->n_replicas; i++)
         lt_feed_stage_free(&self->replicas[i]);
     free(self->chunk.buf);
+    lt_tail_destroy(&self->tail);
     free(self);
     *self_p = NULL;
 }
@@ -188,16 +196,23 @@ int lt_feed_chunk_add(void *arg, uint64_t seq, const void *rec, size_t len)
     return lt_batch_recs_add(arg, rec, len);
 }
 
-int lt_feed_chunk_read(lt_feed_t *self, lt_feed_stream_t *st, uint64_t seq, int64_t max)
+int64_t lt_feed_chunk_want(const lt_feed_t *self, const lt_feed_stream_t *st, uint64_t seq,
+                           int64_t max)
 {
-    lt_feed_chunk_t *c = &self->chunk;
-    c->n = c->used = 0;
     if (max > LT_BATCH_MAX_RECORDS)
         max = LT_BATCH_MAX_RECORDS;
     if (max > self->ctx->cfg->batch_max)
         max = self->ctx->cfg->batch_max;
-    if (seq + (uint64_t)max - 1 > st->last_seq)
-        max = (int64_t)(st->last_seq - seq + 1);
+    if (max > 0 && seq + (uint64_t)max - 1 > st->last_seq)
+        max = seq > st->last_seq ? 0 : (int64_t)(st->last_seq - seq + 1);
+    return max;
+}
+
+int lt_feed_chunk_read(lt_feed_t *self, lt_feed_stream_t *st, uint64_t seq, int64_t max)
+{
+    lt_feed_chunk_t *c = &self->chunk;
+    c->n = c->used = 0;
+    max = lt_feed_chunk_want(self, st, seq, max);
     if (max <= 0)
         return 0;
     if (lt_feed_damage_cap(self, st, seq, &max) != 0)

@@ -11,6 +11,7 @@
 #include "lt_snap.h"
 #include "lt_stats.h"
 #include "lt_store_snap.h"
+#include "lt_tail.h"
 
 /* A stream this gateway holds: its store id and last durable seq. */
 typedef struct {
@@ -138,6 +139,7 @@ struct _lt_feed_t {
     size_t n_replicas;
     size_t batch_bytes; /* record bytes per batch: fits half the frame cap */
     lt_feed_chunk_t chunk;
+    lt_tail_t *tail;      /* owner: batches sent lately (lt_tail.h) */
     size_t n_snaps;       /* snapshots and replacements being sent */
     int64_t prune_at;     /* monotonic ms of the next pruning step */
     size_t prune_next;    /* stream the next step looks at first */
@@ -165,6 +167,10 @@ const char *lt_feed_owner_of(const lt_dir_t *dir, const char *stream);
  * the record at seq is damaged (reported through lt_feed_damaged), or -1
  * (logged). */
 int lt_feed_chunk_read(lt_feed_t *self, lt_feed_stream_t *st, uint64_t seq, int64_t max);
+/* The records a read of st from seq for up to max (credit) would ask for:
+ * max within the batch limits and the last seq; <= 0 when none. */
+int64_t lt_feed_chunk_want(const lt_feed_t *self, const lt_feed_stream_t *st, uint64_t seq,
+                           int64_t max);
 /* An lt_store_rec_fn appending one record to an lt_feed_chunk_t. */
 int lt_feed_chunk_add(void *chunk, uint64_t seq, const void *rec, size_t len);
 
