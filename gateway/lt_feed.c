@@ -131,6 +131,7 @@ static int s_register(lt_feed_t *self, lt_stats_t *st)
                    "Consumer: 1 while a replica's feed is stopped because its owner's history "
                    "changed (PROTOCOL.md 6.9), until it is resynchronised", LT_STATS_GAUGE, 0,
                    LT_GWCFG_MAX_SUBS);
+    rc |= lt_feed_quality_register(self, st);
     self->st_commit = lt_gwstats_commit(st, "replica");
     return rc || !self->st_commit ? -1 : 0;
 }
@@ -266,16 +267,24 @@ static void s_status_cursor(lt_feed_t *self, lt_feed_stream_t *st, Lienthong__St
 
 /* After a restart the feed knows a dataset this member owns only once it is
  * published, subscribed or attached to; status lists every owned dataset
- * that has records, so that a starting source adapter finds its cursor. */
+ * that has records, so that a starting source adapter finds its cursor, and
+ * every view of one, whose quality figures it shows (PROTOCOL.md 8.9). */
 static void s_status_owned(lt_feed_t *self)
 {
     const Lienthong__Directory *d = self->ctx->dir ? lt_dir_get(self->ctx->dir) : NULL;
+    const char *me = self->ctx->cfg->member;
+    lt_stream_t cur;
     for (size_t i = 0; d && i < d->n_datasets; i++) {
         const Lienthong__Dataset *ds = d->datasets[i];
-        lt_stream_t cur;
-        if (strcmp(ds->owner, self->ctx->cfg->member) == 0 &&
+        if (strcmp(ds->owner, me) == 0 &&
             lt_store_stream_find(self->ctx->store, ds->id, &cur) == 1)
             (void)lt_feed_stream(self, ds->id);
+    }
+    for (size_t i = 0; d && i < d->n_views; i++) {
+        const char *owner = lt_feed_owner_of(self->ctx->dir, d->views[i]->id);
+        if (owner && strcmp(owner, me) == 0 &&
+            lt_store_stream_find(self->ctx->store, d->views[i]->id, &cur) == 1)
+            (void)lt_feed_stream(self, d->views[i]->id);
     }
 }
 
@@ -314,6 +323,7 @@ void lt_feed_status(lt_feed_t *self, Lienthong__StatusReply *r)
         lt_feed_retain_status(self, st, ss);
         lt_feed_owner_status(self, st, ss);
         lt_feed_history_status(self, st, ss);
+        lt_feed_quality_status(self, st, ss);
     }
 }
 
@@ -326,6 +336,7 @@ void lt_feed_status_free(Lienthong__StatusReply *r)
 {
     for (size_t i = 0; i < r->n_streams; i++) {
         free(r->streams[i]->history);
+        lt_feed_quality_status_free(r->streams[i]);
         for (size_t j = 0; j < r->streams[i]->n_subscribers; j++)
             free(r->streams[i]->subscribers[j]);
         free(r->streams[i]->subscribers);

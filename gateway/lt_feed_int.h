@@ -147,6 +147,8 @@ struct _lt_feed_t {
      * and replicas above keep. */
     lt_stats_family_t *f_last_seq, *f_appended, *f_sub_cursor, *f_sub_lag, *f_rep_cursor,
         *f_rep_lag, *f_rep_forked;
+    /* lt_feed_quality.c: completeness and liveness (PROTOCOL.md 8.9). */
+    lt_stats_family_t *f_records, *f_present, *f_newest_age, *f_sub_lag_time;
     lt_stats_series_t *st_commit; /* store commit latency of replica batches */
     uint64_t generation;          /* streams grown so far (lt_feed_generation) */
 };
@@ -192,7 +194,7 @@ void lt_feed_sub_gauges(lt_feed_sub_t *s);
 /* Sends batches to subscriptions with credit; returns batches sent. */
 int lt_feed_owner_pump(lt_feed_t *self, void *sock);
 /* Adds the subscribers of st to its status entry. */
-void lt_feed_owner_status(const lt_feed_t *self, const lt_feed_stream_t *st,
+void lt_feed_owner_status(lt_feed_t *self, const lt_feed_stream_t *st,
                           Lienthong__StreamStatus *ss);
 
 /* ---- lt_feed_replica.c ---- */
@@ -268,6 +270,20 @@ void lt_feed_history_forked(lt_feed_t *self, lt_feed_replica_t *f, const uint8_t
 void lt_feed_history_applied(lt_feed_t *self, lt_feed_replica_t *f);
 /* Adds the history of st (and for a replica its feed's state). */
 void lt_feed_history_status(lt_feed_t *self, lt_feed_stream_t *st, Lienthong__StreamStatus *ss);
+
+/* ---- lt_feed_quality.c (completeness and liveness, 8.9) ---- */
+
+/* Registers the families of the quality figures. 0, or -1. */
+int lt_feed_quality_register(lt_feed_t *self, lt_stats_t *stats);
+/* Seconds since the oldest record of st after cursor was changed (the
+ * lag of a consumer at cursor), 0 when cursor is at the end. */
+double lt_feed_quality_lag(lt_feed_t *self, const lt_feed_stream_t *st, uint64_t cursor,
+                           int64_t now_ms);
+/* Sets the completeness and newest change of st in its status entry. */
+void lt_feed_quality_status(lt_feed_t *self, const lt_feed_stream_t *st,
+                            Lienthong__StreamStatus *ss);
+/* Frees what lt_feed_quality_status added. */
+void lt_feed_quality_status_free(Lienthong__StreamStatus *ss);
 
 /* ---- lt_feed_repair.c ---- */
 

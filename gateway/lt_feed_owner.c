@@ -391,9 +391,10 @@ int lt_feed_owner_pump(lt_feed_t *self, void *sock)
 /* ---- status ------------------------------------------------------------------------------ */
 
 /* A status line: a live subscription, or one that ended (sub NULL, g set). */
-static Lienthong__SubscriberStatus *s_status_line(const lt_feed_t *self, const lt_feed_sub_t *sub,
+static Lienthong__SubscriberStatus *s_status_line(lt_feed_t *self, const lt_feed_sub_t *sub,
                                                   const lt_feed_gone_t *g)
 {
+    int64_t now = lt_clock_now_ms();
     Lienthong__SubscriberStatus *line = calloc(1, sizeof *line);
     if (!line)
         return NULL;
@@ -405,11 +406,13 @@ static Lienthong__SubscriberStatus *s_status_line(const lt_feed_t *self, const l
         line->disconnected = 1;
         line->disconnected_since_ms = g->since_ms;
         line->reason = (char *)g->reason;
+        line->lag_seconds = lt_feed_quality_lag(self, g->stream, g->cursor, now);
         return line;
     }
     line->member = (char *)sub->member;
     line->cursor = (uint64_t)lt_gwstats_gauge(sub->st_cursor);
     line->lag = (uint64_t)lt_gwstats_gauge(sub->st_lag);
+    line->lag_seconds = lt_feed_quality_lag(self, sub->stream, line->cursor, now);
     /* The owner learns that a consumer died only when a send fails; its
      * Hellos stopping says so within the heartbeat timeout (3.3). */
     int64_t since = 0;
@@ -431,7 +434,7 @@ static int s_live(const lt_feed_t *self, const lt_feed_gone_t *g)
     return 0;
 }
 
-void lt_feed_owner_status(const lt_feed_t *self, const lt_feed_stream_t *st,
+void lt_feed_owner_status(lt_feed_t *self, const lt_feed_stream_t *st,
                           Lienthong__StreamStatus *ss)
 {
     ss->subscribers = calloc(self->n_subs + self->n_gone + 1, sizeof *ss->subscribers);

@@ -569,6 +569,7 @@ static void s_local_metrics(lt_gateway_t *self, const lt_wire_in_t *in)
     char *text = NULL;
     size_t len = 0, cap = 0;
     s_dir_gauges(self);
+    lt_feed_quality_refresh(self->feed);
     if (lt_stats_prom_write(self->shared.stats, &text, &len, &cap) != 0) {
         lt_warn("local", "metrics not sent: out of memory");
         (void)lt_wire_send_error(self->local, in->rid, in->rid_len,

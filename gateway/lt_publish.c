@@ -4,6 +4,7 @@
 #include "lt_file.h"
 #include "lt_gwstats.h"
 #include "lt_log.h"
+#include "lt_presence.h"
 #include "lt_refuse.h"
 #include "lt_rules.h"
 #include "lt_schema.h"
@@ -93,7 +94,8 @@ static int s_emit(group_t *g, slot_t *s, const char *key, int deleted, const uin
         return -1;
     lienthong__record__pack(&r, buf);
     int rc = lt_store_append(g->store, s->st.id, r.seq, buf, n) ||
-             lt_store_state_put(g->store, s->st.id, key, r.seq, deleted);
+             lt_store_state_put(g->store, s->st.id, key, r.seq, deleted,
+                                deleted ? 0 : lt_presence_mask(payload, len));
     if (buf != stack)
         free(buf);
     if (rc)
