@@ -55,6 +55,8 @@ typedef struct {
     sqlite3 *db;
     sqlite3_stmt *rows; /* citizens from a rowid on, in rowid order */
     long next;          /* the record index the next step of rows gives */
+    long n;             /* records to publish, for the progress lines */
+    int64_t t0;         /* ms when publishing began */
 } s_register_t;
 
 static void s_register_close(s_register_t *r)
@@ -120,6 +122,12 @@ static size_t s_register_record(void *arg, long i, uint8_t *out, char *key)
     if (sqlite3_step(r->rows) != SQLITE_ROW)
         return 0;
     r->next++;
+    /* sent: at most 8,000 beyond what the owner acknowledged */
+    if (r->next % 500000 == 0 && r->next < r->n) {
+        printf("scale: progress feed: %ld of %ld citizens sent to the owner, %.0f s\n", r->next, r->n,
+               (double)(lt_it_ms() - r->t0) / 1000.0);
+        fflush(stdout);
+    }
     sqlite3_stmt *st = r->rows;
     Lienthong__Records__Population p = LIENTHONG__RECORDS__POPULATION__INIT;
     char **s[] = {&p.personal_id,      &p.full_name,          &p.date_of_birth,   NULL,
@@ -265,6 +273,8 @@ static int s_feed(s_run_t *r)
     printf("scale: progress feed: publishing %ld citizens\n", r->n);
     fflush(stdout);
     int64_t t0 = lt_it_ms();
+    r->reg.n = r->n;
+    r->reg.t0 = t0;
     if (lt_bench_publish_from(r->owner->sock_path, DATASET, r->n, s_register_record, &r->reg) != 0)
         return -1;
     printf("scale: progress feed: all %ld acknowledged by the owner after %.0f s\n", r->n,
