@@ -841,3 +841,589 @@ out:
     s_subgen_close(&g);
     return rc;
 }
+
+/* ---- registers of other owners: shared parts ------------------------ */
+
+/* The day the generated registers were extracted: no generated date of an
+ * event (a card issued, a dose given) is after it, so the data passes the
+ * owners' "not in the future" rules whenever the demo runs. */
+#define S_EXTRACT_DAY s_days(2025, 6, 30)
+
+/* A living citizen of the population register, as the other owners' data
+ * needs them. */
+typedef struct {
+    char personal_id[16];
+    char date_of_birth[11];
+    char current_province[3];
+    char permanent_province[3];
+    int sex;
+} s_holder_t;
+
+typedef struct {
+    sqlite3 *db;
+    sqlite3_stmt *each, *insert;
+    s_rng_t r;
+} s_reggen_t;
+
+/* Opens db_path, attaches the population, creates the table and prepares
+ * a walk over the living citizens that `table` does not hold yet. */
+static int s_reggen_open(s_reggen_t *g, const char *db_path, const char *population,
+                         const char *create_sql, const char *table, const char *insert_sql,
+                         char *err, size_t errlen)
+{
+    g->db = lt_db_sqlite_open(db_path, 1, err, errlen);
+    if (!g->db)
+        return -1;
+    sqlite3_stmt *st = NULL;
+    int rc = lt_db_sqlite_prepare(g->db, "ATTACH DATABASE ?1 AS pop", &st, err, errlen);
+    if (rc == 0 && (sqlite3_bind_text(st, 1, population, -1, SQLITE_STATIC) != SQLITE_OK ||
+                    sqlite3_step(st) != SQLITE_DONE)) {
+        lt_adapter_fmt(err, errlen, "cannot open %s: %s", population, sqlite3_errmsg(g->db));
+        rc = -1;
+    }
+    sqlite3_finalize(st);
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT personal_id, date_of_birth, current_province, permanent_province, sex "
+             "FROM pop.citizens WHERE status = 1 AND personal_id NOT IN "
+             "(SELECT personal_id FROM main.%s) ORDER BY rowid",
+             table);
+    if (rc || lt_db_sqlite_exec(g->db, create_sql, "cannot create the table", err, errlen) ||
+        lt_db_sqlite_prepare(g->db, sql, &g->each, err, errlen) ||
+        lt_db_sqlite_prepare(g->db, insert_sql, &g->insert, err, errlen))
+        return -1;
+    return 0;
+}
+
+static void s_reggen_close(s_reggen_t *g)
+{
+    sqlite3_finalize(g->each);
+    sqlite3_finalize(g->insert);
+    sqlite3_close(g->db);
+}
+
+static void s_holder(sqlite3_stmt *st, s_holder_t *h)
+{
+    s_copy(h->personal_id, sizeof h->personal_id, sqlite3_column_text(st, 0));
+    s_copy(h->date_of_birth, sizeof h->date_of_birth, sqlite3_column_text(st, 1));
+    s_copy(h->current_province, sizeof h->current_province, sqlite3_column_text(st, 2));
+    s_copy(h->permanent_province, sizeof h->permanent_province, sqlite3_column_text(st, 3));
+    h->sex = sqlite3_column_int(st, 4);
+}
+
+/* Binds the texts as ?1.. (NULL leaves the parameter to the caller). */
+static int s_bind_texts(sqlite3_stmt *st, const char *const *text, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (text[i] && sqlite3_bind_text(st, i + 1, text[i], -1, SQLITE_TRANSIENT) != SQLITE_OK)
+            return -1;
+    return 0;
+}
+
+/* Age in whole years on `day`. */
+static int s_age(const char *date_of_birth, int64_t day)
+{
+    int y, m, d, ty, tm, td;
+    s_civil(s_parse_iso(date_of_birth), &y, &m, &d);
+    s_civil(day, &ty, &tm, &td);
+    return ty - y - (tm < m || (tm == m && td < d));
+}
+
+/* Walks the citizens, calling one(g, holder) for each; 0 or -1. */
+static int s_reggen_walk(s_reggen_t *g, int (*one)(s_reggen_t *, const s_holder_t *, void *),
+                         void *done, char *err, size_t errlen)
+{
+    /* Deferred: IMMEDIATE would also lock the attached population, which
+     * its owner's source adapter may be writing (its change log). */
+    if (lt_db_sqlite_exec(g->db, "BEGIN", "cannot begin", err, errlen))
+        return -1;
+    int rc;
+    while ((rc = sqlite3_step(g->each)) == SQLITE_ROW) {
+        s_holder_t h;
+        s_holder(g->each, &h);
+        if (one(g, &h, done)) {
+            lt_adapter_fmt(err, errlen, "cannot insert for %s: %s", h.personal_id,
+                           sqlite3_errmsg(g->db));
+            s_rollback(g->db);
+            return -1;
+        }
+    }
+    if (rc != SQLITE_DONE) {
+        lt_adapter_fmt(err, errlen, "cannot read the citizens: %s", sqlite3_errmsg(g->db));
+        s_rollback(g->db);
+        return -1;
+    }
+    return lt_db_sqlite_exec(g->db, "COMMIT", "cannot commit", err, errlen);
+}
+
+/* ---- insurance cards (VN/GOV/BHXH) ---------------------------------- */
+
+const char *const LT_POPGEN_CARDS_SQL =
+    "CREATE TABLE IF NOT EXISTS insurance_cards ("
+    "personal_id TEXT PRIMARY KEY NOT NULL, card_number TEXT NOT NULL UNIQUE, valid_from TEXT, "
+    "valid_to TEXT, hospital_code TEXT, hospital_name TEXT, benefit_level TEXT, status INTEGER)";
+
+enum { CARD_VALID = 1, CARD_EXPIRED = 2, CARD_SUSPENDED = 3 };
+
+/* The beneficiary group printed on the card and the benefit level it
+ * carries, by age on the extraction day. */
+static void s_card_group(s_rng_t *r, int age, const char **group, const char **level)
+{
+    uint32_t x = s_below(r, 100);
+    if (x == 0) {
+        *group = "QN", *level = "5"; /* armed forces */
+    } else if (age < 18) {
+        *group = "HS", *level = "4";
+    } else if (age < 23 && x < 50) {
+        *group = "SV", *level = "4";
+    } else if (age >= 60) {
+        *group = x < 60 ? "HT" : x < 95 ? "GD" : "CC";
+        *level = x < 60 ? "3" : x < 95 ? "4" : "1";
+    } else {
+        *group = x < 50 ? "DN" : x < 60 ? "HC" : x < 65 ? "HN" : "GD";
+        *level = x < 60 ? "4" : x < 65 ? "2" : "4";
+    }
+}
+
+/* Hospital "PPNNN" of a province and its name, which follows from the code. */
+static void s_hospital(s_rng_t *r, const char *province, char code[8], char *name, size_t cap)
+{
+    const s_province_t *p = s_province_by_code(province);
+    unsigned n = s_chance(r, 300) ? 1 : 2 + s_below(r, (uint32_t)N_OF(s_communes));
+    snprintf(code, 8, "%.2s%03u", p->code, n);
+    if (n == 1)
+        snprintf(name, cap, "Bệnh viện Đa khoa tỉnh %s", p->name);
+    else
+        snprintf(name, cap, "Trung tâm Y tế huyện %s, %s", s_communes[n - 2], p->name);
+}
+
+static int s_insert_card(s_reggen_t *g, const s_holder_t *h, void *arg)
+{
+    lt_popgen_cards_t *done = arg;
+    if (!s_chance(&g->r, 930))
+        return 0; /* about 7% of citizens are not insured */
+    const char *group, *level;
+    s_card_group(&g->r, s_age(h->date_of_birth, S_EXTRACT_DAY), &group, &level);
+    char hcode[8], hname[160], from[11], to[11];
+    s_hospital(&g->r, h->current_province, hcode, hname, sizeof hname);
+    /* Cards run a year; a few lapsed in 2024 and were not renewed. */
+    int status = s_chance(&g->r, 30) ? CARD_EXPIRED : s_chance(&g->r, 20) ? CARD_SUSPENDED
+                                                                           : CARD_VALID;
+    int64_t f = status == CARD_EXPIRED ? s_day_between(&g->r, s_days(2023, 1, 1), s_days(2023, 12, 31))
+                                       : s_day_between(&g->r, s_days(2024, 7, 1), S_EXTRACT_DAY);
+    int64_t born = s_parse_iso(h->date_of_birth);
+    if (f < born)
+        f = born;
+    s_iso(f, from);
+    s_iso(f + 364, to);
+    char st[8];
+    snprintf(st, sizeof st, "%d", status);
+    for (int attempt = 0; attempt < 1000; attempt++) {
+        char number[24];
+        snprintf(number, sizeof number, "%s%s%.2s%05u%05u", group, level, h->permanent_province,
+                 s_below(&g->r, 100000), s_below(&g->r, 100000));
+        const char *text[] = {h->personal_id, number, from, to, hcode, hname, level};
+        int rc = s_bind_texts(g->insert, text, (int)N_OF(text)) == 0 &&
+                         sqlite3_bind_int(g->insert, 8, status) == SQLITE_OK
+                     ? sqlite3_step(g->insert)
+                     : SQLITE_ERROR;
+        sqlite3_reset(g->insert);
+        if (rc == SQLITE_DONE) {
+            done->cards++;
+            done->expired += status == CARD_EXPIRED;
+            done->suspended += status == CARD_SUSPENDED;
+            return 0;
+        }
+        if (rc != SQLITE_CONSTRAINT)
+            return -1;
+    }
+    return -1;
+}
+
+int lt_popgen_cards(const char *db_path, const char *population_path, uint64_t seed,
+                    lt_popgen_cards_t *done, char *err, size_t errlen)
+{
+    s_reggen_t g;
+    memset(&g, 0, sizeof g);
+    memset(done, 0, sizeof *done);
+    int64_t existing = 0;
+    int rc = -1;
+    if (s_reggen_open(&g, db_path, population_path, LT_POPGEN_CARDS_SQL, "insurance_cards",
+                      "INSERT INTO insurance_cards VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)", err,
+                      errlen) ||
+        s_count(g.db, "SELECT COUNT(*) FROM insurance_cards", &existing, err, errlen))
+        goto out;
+    s_seed(&g.r, seed, 0x6361726473ULL ^ (uint64_t)existing);
+    rc = s_reggen_walk(&g, s_insert_card, done, err, errlen);
+out:
+    s_reggen_close(&g);
+    return rc;
+}
+
+/* ---- vaccinations (VN/GOV/BYT) -------------------------------------- */
+
+const char *const LT_POPGEN_VACCINATIONS_SQL =
+    "CREATE TABLE IF NOT EXISTS vaccinations ("
+    "personal_id TEXT PRIMARY KEY NOT NULL, vaccine TEXT NOT NULL, doses INTEGER NOT NULL, "
+    "first_dose_date TEXT, last_dose_date TEXT, facility TEXT, facility_province TEXT)";
+
+typedef struct {
+    const char *name;
+    uint32_t weight;
+    int sex;                 /* 0 any, 2 women only */
+    int min_age, max_age;    /* age at the first dose, years */
+    int y, m, d;             /* when the programme started */
+    unsigned max_doses, gap; /* doses and the least days between two */
+} s_vaccine_t;
+
+/* Programme vaccines relevant to public services (schools, work abroad). */
+static const s_vaccine_t s_vaccines[] = {
+    {"COVID-19", 700, 0, 12, 120, 2021, 3, 8, 4, 28},
+    {"HepB", 100, 0, 18, 120, 2010, 1, 1, 3, 30},
+    {"Td", 80, 2, 15, 45, 2010, 1, 1, 3, 30},
+    {"HPV", 60, 2, 9, 26, 2019, 1, 1, 2, 180},
+    {"MR", 60, 0, 1, 14, 2014, 6, 1, 2, 30},
+};
+
+/* Draws the vaccine and the first dose's day; 0 when none fits. */
+static const s_vaccine_t *s_vaccine(s_rng_t *r, const s_holder_t *h, int64_t *first)
+{
+    int64_t born = s_parse_iso(h->date_of_birth);
+    for (int attempt = 0; attempt < 8; attempt++) {
+        uint32_t x = s_below(r, 1000);
+        const s_vaccine_t *v = &s_vaccines[0];
+        for (size_t i = 0; i < N_OF(s_vaccines); i++, x -= v->weight)
+            if (x < (v = &s_vaccines[i])->weight)
+                break;
+        if (v->sex && v->sex != h->sex)
+            continue;
+        int64_t lo = born + v->min_age * 365 + 1, hi = born + v->max_age * 365;
+        int64_t start = s_days(v->y, v->m, v->d);
+        lo = lo > start ? lo : start;
+        hi = hi < S_EXTRACT_DAY ? hi : S_EXTRACT_DAY;
+        if (lo <= hi) {
+            *first = s_day_between(r, lo, hi);
+            return v;
+        }
+    }
+    return NULL;
+}
+
+/* A facility in the province (the commune's health station or the
+ * district's centre). */
+static void s_facility(s_rng_t *r, const char *province, char *out, size_t cap)
+{
+    const s_province_t *p = s_province_by_code(province);
+    if (s_chance(r, 700))
+        snprintf(out, cap, "Trạm Y tế xã %s, %s", PICK(r, s_communes), p->name);
+    else
+        snprintf(out, cap, "Trung tâm Y tế huyện %s, %s", PICK(r, s_communes), p->name);
+}
+
+static int s_insert_vaccination(s_reggen_t *g, const s_holder_t *h, void *arg)
+{
+    lt_popgen_vaccinations_t *done = arg;
+    int64_t first, last;
+    if (!s_chance(&g->r, 550))
+        return 0;
+    const s_vaccine_t *v = s_vaccine(&g->r, h, &first);
+    if (!v)
+        return 0;
+    unsigned doses = 1 + s_below(&g->r, v->max_doses);
+    last = first;
+    for (unsigned i = 1; i < doses; i++) {
+        int64_t next = last + v->gap + s_below(&g->r, 3 * v->gap);
+        if (next > S_EXTRACT_DAY) {
+            doses = i;
+            break;
+        }
+        last = next;
+    }
+    const char *fprov = s_chance(&g->r, 900) ? h->current_province : s_province(&g->r)->code;
+    char d1[11], d2[11], facility[160];
+    s_iso(first, d1);
+    s_iso(last, d2);
+    s_facility(&g->r, fprov, facility, sizeof facility);
+    const char *text[] = {h->personal_id, v->name, NULL, d1, d2, facility, fprov};
+    int rc = s_bind_texts(g->insert, text, (int)N_OF(text)) == 0 &&
+                     sqlite3_bind_int(g->insert, 3, (int)doses) == SQLITE_OK
+                 ? sqlite3_step(g->insert)
+                 : SQLITE_ERROR;
+    sqlite3_reset(g->insert);
+    if (rc != SQLITE_DONE)
+        return -1;
+    done->records++;
+    done->in_38 += strcmp(fprov, "38") == 0;
+    return 0;
+}
+
+int lt_popgen_vaccinations(const char *db_path, const char *population_path, uint64_t seed,
+                           lt_popgen_vaccinations_t *done, char *err, size_t errlen)
+{
+    s_reggen_t g;
+    memset(&g, 0, sizeof g);
+    memset(done, 0, sizeof *done);
+    int64_t existing = 0;
+    int rc = -1;
+    if (s_reggen_open(&g, db_path, population_path, LT_POPGEN_VACCINATIONS_SQL, "vaccinations",
+                      "INSERT INTO vaccinations VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", err,
+                      errlen) ||
+        s_count(g.db, "SELECT COUNT(*) FROM vaccinations", &existing, err, errlen))
+        goto out;
+    s_seed(&g.r, seed, 0x766163636e73ULL ^ (uint64_t)existing);
+    rc = s_reggen_walk(&g, s_insert_vaccination, done, err, errlen);
+out:
+    s_reggen_close(&g);
+    return rc;
+}
+
+/* ---- changes to the other owners' registers ------------------------- */
+
+/* Newest day a change may date an event: after the extraction, still in
+ * the past. */
+#define S_CHANGE_LAST_DAY s_days(2025, 12, 31)
+
+typedef struct {
+    sqlite3 *db;
+    sqlite3_stmt *pick, *update, *drop;
+    int64_t max_rowid;
+    s_rng_t r;
+} s_regchg_t;
+
+static int s_regchg_open(s_regchg_t *c, const char *db_path, const char *table,
+                         const char *columns, const char *update_sql, uint64_t seed,
+                         uint64_t salt, char *err, size_t errlen)
+{
+    char sql[512];
+    int64_t rows = 0;
+    c->db = lt_db_sqlite_open(db_path, 1, err, errlen);
+    if (!c->db)
+        return -1;
+    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND "
+             "name = '%s'", table);
+    if (s_count(c->db, sql, &rows, err, errlen))
+        return -1;
+    if (rows == 0) {
+        lt_adapter_fmt(err, errlen, "%s has no table %s: generate it first (popgen --%s)",
+                       db_path, table, strcmp(table, "vaccinations") ? "insurance-cards"
+                                                                     : "vaccinations");
+        return -1;
+    }
+    snprintf(sql, sizeof sql, "SELECT COALESCE(MAX(rowid), 0) FROM %s", table);
+    if (s_count(c->db, sql, &c->max_rowid, err, errlen))
+        return -1;
+    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM %s", table);
+    if (s_count(c->db, sql, &rows, err, errlen))
+        return -1;
+    if (rows == 0) {
+        lt_adapter_fmt(err, errlen, "%s has no %s to change", db_path, table);
+        return -1;
+    }
+    snprintf(sql, sizeof sql, "SELECT %s FROM %s WHERE rowid >= ?1 ORDER BY rowid LIMIT 1",
+             columns, table);
+    if (lt_db_sqlite_prepare(c->db, sql, &c->pick, err, errlen) ||
+        lt_db_sqlite_prepare(c->db, update_sql, &c->update, err, errlen))
+        return -1;
+    snprintf(sql, sizeof sql, "DELETE FROM %s WHERE personal_id = ?1", table);
+    if (lt_db_sqlite_prepare(c->db, sql, &c->drop, err, errlen))
+        return -1;
+    /* The state mixes into the stream, so repeated runs differ. */
+    s_seed(&c->r, seed, salt ^ ((uint64_t)c->max_rowid << 32) ^ (uint64_t)rows);
+    return 0;
+}
+
+static void s_regchg_close(s_regchg_t *c)
+{
+    sqlite3_finalize(c->pick);
+    sqlite3_finalize(c->update);
+    sqlite3_finalize(c->drop);
+    sqlite3_close(c->db);
+}
+
+/* Steps the picker at a random row (wrapping round); 1 row, 0 none, -1. */
+static int s_regchg_pick(s_regchg_t *c)
+{
+    int64_t from = 1 + (int64_t)s_below(&c->r, (uint32_t)(c->max_rowid > 0 ? c->max_rowid : 1));
+    int rc = SQLITE_DONE;
+    for (int pass = 0; pass < 2 && rc == SQLITE_DONE; pass++, from = 1) {
+        sqlite3_reset(c->pick);
+        if (sqlite3_bind_int64(c->pick, 1, from) != SQLITE_OK)
+            return -1;
+        rc = sqlite3_step(c->pick);
+    }
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int s_regchg_step(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int s_regchg_delete(s_regchg_t *c, const char *id)
+{
+    return sqlite3_bind_text(c->drop, 1, id, -1, SQLITE_TRANSIENT) == SQLITE_OK
+               ? s_regchg_step(c->drop)
+               : -1;
+}
+
+/* Runs n changes in transactions of 500; change() returns 0 or -1. */
+static int s_regchg_loop(s_regchg_t *c, uint64_t n, int (*change)(s_regchg_t *, void *),
+                         void *done, char *err, size_t errlen)
+{
+    for (uint64_t i = 0; i < n;) {
+        if (lt_db_sqlite_exec(c->db, "BEGIN IMMEDIATE", "cannot begin", err, errlen))
+            return -1;
+        uint64_t end = i + 500 < n ? i + 500 : n;
+        for (; i < end; i++) {
+            int r = s_regchg_pick(c);
+            if (r <= 0 || change(c, done)) {
+                lt_adapter_fmt(err, errlen, "%s",
+                               r == 0 ? "no row left to change" : sqlite3_errmsg(c->db));
+                sqlite3_reset(c->pick);
+                s_rollback(c->db);
+                return -1;
+            }
+        }
+        sqlite3_reset(c->pick);
+        if (lt_db_sqlite_exec(c->db, "COMMIT", "cannot commit", err, errlen))
+            return -1;
+    }
+    return 0;
+}
+
+/* One change to the card under the picker: renewals 50%, moves of the
+ * registered hospital 20%, suspensions and reinstatements 20% (a suspended
+ * card leaves a view of valid cards), cancellations 10%. */
+static int s_card_change(s_regchg_t *c, void *arg)
+{
+    lt_popgen_card_changes_t *done = arg;
+    char id[16], from_s[11], to_s[11], hcode[8], hname[160];
+    s_copy(id, sizeof id, sqlite3_column_text(c->pick, 0));
+    s_copy(from_s, sizeof from_s, sqlite3_column_text(c->pick, 1));
+    s_copy(to_s, sizeof to_s, sqlite3_column_text(c->pick, 2));
+    s_copy(hcode, sizeof hcode, sqlite3_column_text(c->pick, 3));
+    s_copy(hname, sizeof hname, sqlite3_column_text(c->pick, 4));
+    int status = sqlite3_column_int(c->pick, 5);
+    sqlite3_reset(c->pick);
+    uint32_t x = s_below(&c->r, 10);
+    int64_t to = s_parse_iso(to_s);
+    if (x == 9) {
+        done->cancellations++;
+        return s_regchg_delete(c, id);
+    }
+    if (x >= 7 && status != CARD_EXPIRED) {
+        status = status == CARD_SUSPENDED ? CARD_VALID : CARD_SUSPENDED;
+        done->suspensions += status == CARD_SUSPENDED;
+        done->reinstatements += status == CARD_VALID;
+    } else if (x < 5 && status == CARD_EXPIRED) {
+        int64_t f = s_day_between(&c->r, s_days(2025, 1, 1), S_CHANGE_LAST_DAY);
+        s_iso(f, from_s), s_iso(f + 364, to_s), status = CARD_VALID;
+        done->renewals++;
+    } else if (x < 5 && status == CARD_VALID && to < S_CHANGE_LAST_DAY) {
+        s_iso(to + 1, from_s), s_iso(to + 365, to_s);
+        done->renewals++;
+    } else {
+        char province[3];
+        snprintf(province, sizeof province, "%.2s", s_chance(&c->r, 800) ? hcode
+                                                    : s_province(&c->r)->code);
+        s_hospital(&c->r, province, hcode, hname, sizeof hname);
+        done->hospital_moves++;
+    }
+    const char *text[] = {id, from_s, to_s, hcode, hname};
+    return s_bind_texts(c->update, text, (int)N_OF(text)) == 0 &&
+                   sqlite3_bind_int(c->update, 6, status) == SQLITE_OK
+               ? s_regchg_step(c->update)
+               : -1;
+}
+
+int lt_popgen_card_changes(const char *db_path, uint64_t n, uint64_t seed,
+                           lt_popgen_card_changes_t *done, char *err, size_t errlen)
+{
+    s_regchg_t c;
+    memset(&c, 0, sizeof c);
+    memset(done, 0, sizeof *done);
+    int rc = -1;
+    if (s_regchg_open(&c, db_path, "insurance_cards",
+                      "personal_id, valid_from, valid_to, hospital_code, hospital_name, status",
+                      "UPDATE insurance_cards SET valid_from = ?2, valid_to = ?3, "
+                      "hospital_code = ?4, hospital_name = ?5, status = ?6 WHERE personal_id = ?1",
+                      seed, 0x6361726463686cULL, err, errlen) == 0)
+        rc = s_regchg_loop(&c, n, s_card_change, done, err, errlen);
+    s_regchg_close(&c);
+    return rc;
+}
+
+/* A facility province for a correction: 30% of those outside Thanh Hoa
+ * (38) move into it, those in it move out, so its view sees both. */
+static const char *s_moved_province(s_rng_t *r, const char *from)
+{
+    if (strcmp(from, "38") != 0 && s_chance(r, 300))
+        return "38";
+    return s_province_other(r, from)->code;
+}
+
+/* One change to the vaccination under the picker: a further dose 60%
+ * (sometimes at another facility), a corrected facility 30% (moving the
+ * record into or out of a province's view), a withdrawn record 10%. A
+ * record that has all the programme's doses gets a corrected facility. */
+static int s_vaccination_change(s_regchg_t *c, void *arg)
+{
+    lt_popgen_vaccination_changes_t *done = arg;
+    char id[16], last_s[11], facility[160], fprov[3];
+    s_copy(id, sizeof id, sqlite3_column_text(c->pick, 0));
+    int doses = sqlite3_column_int(c->pick, 1);
+    s_copy(last_s, sizeof last_s, sqlite3_column_text(c->pick, 2));
+    s_copy(facility, sizeof facility, sqlite3_column_text(c->pick, 3));
+    s_copy(fprov, sizeof fprov, sqlite3_column_text(c->pick, 4));
+    const unsigned char *vaccine = sqlite3_column_text(c->pick, 5);
+    unsigned max_doses = 1;
+    for (size_t i = 0; i < N_OF(s_vaccines); i++)
+        if (vaccine && strcmp((const char *)vaccine, s_vaccines[i].name) == 0)
+            max_doses = s_vaccines[i].max_doses;
+    sqlite3_reset(c->pick);
+    uint32_t x = s_below(&c->r, 10);
+    if (x == 9) {
+        done->withdrawals++;
+        return s_regchg_delete(c, id);
+    }
+    const char *to = fprov;
+    if (x < 6 && (unsigned)doses < max_doses) {
+        int64_t last = s_parse_iso(last_s) + 28 + s_below(&c->r, 150);
+        s_iso(last < S_CHANGE_LAST_DAY ? last : S_CHANGE_LAST_DAY, last_s);
+        doses++;
+        done->doses++;
+        if (s_chance(&c->r, 800))
+            goto write;
+    } else
+        done->facility_fixes++;
+    to = s_moved_province(&c->r, fprov);
+    done->into_38 += strcmp(to, "38") == 0;
+    done->out_of_38 += strcmp(fprov, "38") == 0;
+    s_facility(&c->r, to, facility, sizeof facility);
+write:;
+    const char *text[] = {id, NULL, last_s, facility, to};
+    return s_bind_texts(c->update, text, (int)N_OF(text)) == 0 &&
+                   sqlite3_bind_int(c->update, 2, doses) == SQLITE_OK
+               ? s_regchg_step(c->update)
+               : -1;
+}
+
+int lt_popgen_vaccination_changes(const char *db_path, uint64_t n, uint64_t seed,
+                                  lt_popgen_vaccination_changes_t *done, char *err, size_t errlen)
+{
+    s_regchg_t c;
+    memset(&c, 0, sizeof c);
+    memset(done, 0, sizeof *done);
+    int rc = -1;
+    if (s_regchg_open(&c, db_path, "vaccinations",
+                      "personal_id, doses, last_dose_date, facility, facility_province, vaccine",
+                      "UPDATE vaccinations SET doses = ?2, last_dose_date = ?3, facility = ?4, "
+                      "facility_province = ?5 WHERE personal_id = ?1",
+                      seed, 0x76616363686cULL, err, errlen) == 0)
+        rc = s_regchg_loop(&c, n, s_vaccination_change, done, err, errlen);
+    s_regchg_close(&c);
+    return rc;
+}

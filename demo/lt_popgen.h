@@ -1,7 +1,10 @@
 /* lt_popgen: deterministic, realistic demo data for the National Population
  * Database (the Ministry of Public Security's `citizens` table, one column
- * per field of lienthong.records.Population) and for a mobile operator's
- * `subscribers` table (lienthong.records.Subscriber).
+ * per field of lienthong.records.Population), for a mobile operator's
+ * `subscribers` table (lienthong.records.Subscriber), and for the registers
+ * of two more owners drawn from the same citizens: Viet Nam Social
+ * Security's `insurance_cards` (lienthong.records.InsuranceCard) and the
+ * Ministry of Health's `vaccinations` (lienthong.records.Vaccination).
  *
  * Everything is drawn from a seeded splitmix64 generator: the same seed and
  * the same starting database give the same rows, byte for byte. Names are
@@ -21,6 +24,22 @@ typedef struct {
 typedef struct {
     uint64_t subscribers, name_mismatches, birth_mismatches;
 } lt_popgen_subs_t;
+
+typedef struct {
+    uint64_t cards, expired, suspended;
+} lt_popgen_cards_t;
+
+typedef struct {
+    uint64_t renewals, hospital_moves, suspensions, reinstatements, cancellations;
+} lt_popgen_card_changes_t;
+
+typedef struct {
+    uint64_t records, in_38;
+} lt_popgen_vaccinations_t;
+
+typedef struct {
+    uint64_t doses, facility_fixes, into_38, out_of_38, withdrawals;
+} lt_popgen_vaccination_changes_t;
 
 /* The SQL that creates the citizens table if it is missing. */
 extern const char *const LT_POPGEN_CITIZENS_SQL;
@@ -43,5 +62,41 @@ int lt_popgen_changes(const char *db_path, uint64_t n, uint64_t seed, lt_popgen_
 int lt_popgen_subscribers(const char *db_path, const char *population_path, uint64_t n,
                           uint64_t seed, lt_popgen_subs_t *done, char *err, size_t errlen)
     __attribute__((warn_unused_result));
+
+/* The SQL that creates the insurance_cards and vaccinations tables. */
+extern const char *const LT_POPGEN_CARDS_SQL;
+extern const char *const LT_POPGEN_VACCINATIONS_SQL;
+
+/* Creates `insurance_cards` in db_path if missing and gives about 93% of
+ * the living citizens of population_path that hold no card yet a card:
+ * a number "GGLPPNNNNNNNNNN" (beneficiary group by age, benefit level,
+ * province of permanent residence, 10 digits), a year of validity starting
+ * no later than 2025-06-30 (3% expired in 2024, 2% suspended), a hospital
+ * "PPNNN" of the province the citizen lives in. */
+int lt_popgen_cards(const char *db_path, const char *population_path, uint64_t seed,
+                    lt_popgen_cards_t *done, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* Creates `vaccinations` in db_path if missing and records, for about half
+ * of the living citizens of population_path not in it yet, one programme
+ * vaccine fitting their age and sex: doses, first and last dose dates (no
+ * later than 2025-06-30, last >= first, after birth), the facility of the
+ * last dose and its province (mostly where the citizen lives). */
+int lt_popgen_vaccinations(const char *db_path, const char *population_path, uint64_t seed,
+                           lt_popgen_vaccinations_t *done, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* n changes to insurance_cards: renewals, hospital moves, suspensions and
+ * reinstatements, cancellations (deleted rows); no date after 2025-12-31
+ * except a renewed card's end of validity. */
+int lt_popgen_card_changes(const char *db_path, uint64_t n, uint64_t seed,
+                           lt_popgen_card_changes_t *done, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* n changes to vaccinations: further doses, corrected facilities (some
+ * into or out of province 38), withdrawn records (deleted rows). */
+int lt_popgen_vaccination_changes(const char *db_path, uint64_t n, uint64_t seed,
+                                  lt_popgen_vaccination_changes_t *done, char *err,
+                                  size_t errlen) __attribute__((warn_unused_result));
 
 #endif

@@ -3,7 +3,9 @@
  * the database seam, with enum fields given as integers, names and numeric
  * text; config errors naming file:line), the source adapter's
  * change-tracking triggers and strict configuration, and demo/lt_popgen
- * (same seed -> same table digest, 12-digit personal ids, NFC names). */
+ * (same seed -> same table digest, 12-digit personal ids, NFC names; the
+ * insurance cards and vaccinations of those citizens are deterministic and
+ * keep the rules of their registers before and after rounds of changes). */
 #include "unit_sqlite.h"
 
 #include "lt_db.h"
@@ -517,6 +519,106 @@ static void test_popgen_determinism(void)
     sqlite3_close(db);
 }
 
+/* Rows of the insurance-card register breaking one of its rules; the
+ * population is attached as pop. */
+static int64_t bad_cards(sqlite3 *db)
+{
+    return ut_sql_count(db,
+                        "SELECT COUNT(*) FROM insurance_cards k LEFT JOIN pop.citizens c "
+                        "USING (personal_id) WHERE c.personal_id IS NULL "
+                        "OR length(card_number) <> 15 "
+                        "OR card_number NOT GLOB '[A-Z][A-Z][1-5][0-9][0-9]*' "
+                        "OR substr(card_number, 6) GLOB '*[^0-9]*' "
+                        "OR substr(card_number, 3, 1) <> benefit_level "
+                        "OR date(valid_from) IS NOT valid_from OR date(valid_to) IS NOT valid_to "
+                        "OR valid_to <= valid_from OR valid_from > '2025-12-31' "
+                        "OR valid_from < c.date_of_birth "
+                        "OR length(hospital_code) <> 5 OR hospital_code GLOB '*[^0-9]*' "
+                        "OR hospital_name = '' OR k.status NOT IN (1, 2, 3) "
+                        "OR (k.status = 2 AND valid_to >= '2025-01-01')");
+}
+
+static int64_t bad_vaccinations(sqlite3 *db)
+{
+    return ut_sql_count(db,
+                        "SELECT COUNT(*) FROM vaccinations v LEFT JOIN pop.citizens c "
+                        "USING (personal_id) WHERE c.personal_id IS NULL "
+                        "OR vaccine NOT IN ('COVID-19', 'HepB', 'Td', 'HPV', 'MR') "
+                        "OR doses < 1 OR doses > 4 "
+                        "OR date(first_dose_date) IS NOT first_dose_date "
+                        "OR date(last_dose_date) IS NOT last_dose_date "
+                        "OR last_dose_date < first_dose_date OR last_dose_date > '2025-12-31' "
+                        "OR first_dose_date <= c.date_of_birth "
+                        "OR (doses = 1 AND last_dose_date <> first_dose_date) "
+                        "OR facility = '' OR length(facility_province) <> 2 "
+                        "OR facility_province GLOB '*[^0-9]*'");
+}
+
+static void test_popgen_other_owners(void)
+{
+    char pop[600], a[600], b[600], va[600], vb[600], err[512] = "";
+    path_of(pop, sizeof pop, "owners-pop.db");
+    path_of(a, sizeof a, "cards-a.db");
+    path_of(b, sizeof b, "cards-b.db");
+    path_of(va, sizeof va, "vacc-a.db");
+    path_of(vb, sizeof vb, "vacc-b.db");
+    CU_ASSERT_FATAL(lt_popgen_citizens(pop, 3000, 7, err, sizeof err) == 0);
+    lt_popgen_changes_t deaths;
+    CU_ASSERT_FATAL(lt_popgen_changes(pop, 300, 8, &deaths, err, sizeof err) == 0);
+    lt_popgen_cards_t ca, cb;
+    lt_popgen_vaccinations_t vca, vcb;
+    CU_ASSERT_FATAL(lt_popgen_cards(a, pop, 9, &ca, err, sizeof err) == 0);
+    CU_ASSERT_FATAL(lt_popgen_cards(b, pop, 9, &cb, err, sizeof err) == 0);
+    CU_ASSERT_FATAL(lt_popgen_vaccinations(va, pop, 9, &vca, err, sizeof err) == 0);
+    CU_ASSERT_FATAL(lt_popgen_vaccinations(vb, pop, 9, &vcb, err, sizeof err) == 0);
+    CU_ASSERT(memcmp(&ca, &cb, sizeof ca) == 0 && memcmp(&vca, &vcb, sizeof vca) == 0);
+    uint8_t d1[32], d2[32];
+    table_digest(a, "SELECT * FROM insurance_cards ORDER BY personal_id", d1);
+    table_digest(b, "SELECT * FROM insurance_cards ORDER BY personal_id", d2);
+    CU_ASSERT(memcmp(d1, d2, 32) == 0);
+    table_digest(va, "SELECT * FROM vaccinations ORDER BY personal_id", d1);
+    table_digest(vb, "SELECT * FROM vaccinations ORDER BY personal_id", d2);
+    CU_ASSERT(memcmp(d1, d2, 32) == 0);
+
+    sqlite3 *db = NULL;
+    char sql[700];
+    CU_ASSERT_FATAL(sqlite3_open(a, &db) == SQLITE_OK);
+    snprintf(sql, sizeof sql, "ATTACH '%s' AS pop", pop);
+    ut_sql_exec(db, sql);
+    int64_t living = ut_sql_count(db, "SELECT COUNT(*) FROM pop.citizens WHERE status = 1");
+    CU_ASSERT(ut_sql_count(db, "SELECT COUNT(*) FROM insurance_cards") == (int64_t)ca.cards);
+    CU_ASSERT(ca.cards > (uint64_t)living * 85 / 100 && ca.cards < (uint64_t)living * 99 / 100);
+    CU_ASSERT(ca.expired > 0 && ca.suspended > 0);
+    CU_ASSERT(bad_cards(db) == 0);
+    /* Only living citizens; the hospital is in the province they live in. */
+    CU_ASSERT(ut_sql_count(db, "SELECT COUNT(*) FROM insurance_cards JOIN pop.citizens c "
+                               "USING (personal_id) WHERE c.status <> 1 OR "
+                               "substr(hospital_code, 1, 2) <> c.current_province") == 0);
+    lt_popgen_card_changes_t cc;
+    CU_ASSERT_FATAL(lt_popgen_card_changes(a, 600, 10, &cc, err, sizeof err) == 0);
+    CU_ASSERT(cc.renewals + cc.hospital_moves + cc.suspensions + cc.reinstatements +
+                  cc.cancellations == 600);
+    CU_ASSERT(cc.renewals > 0 && cc.suspensions > 0 && cc.cancellations > 0);
+    CU_ASSERT(ut_sql_count(db, "SELECT COUNT(*) FROM insurance_cards") ==
+              (int64_t)(ca.cards - cc.cancellations));
+    CU_ASSERT(bad_cards(db) == 0);
+    sqlite3_close(db);
+
+    CU_ASSERT_FATAL(sqlite3_open(va, &db) == SQLITE_OK);
+    ut_sql_exec(db, sql);
+    CU_ASSERT(vca.records > (uint64_t)living * 40 / 100 && vca.records < (uint64_t)living * 70 / 100);
+    CU_ASSERT(ut_sql_count(db, "SELECT COUNT(DISTINCT vaccine) FROM vaccinations") >= 4);
+    CU_ASSERT(bad_vaccinations(db) == 0);
+    lt_popgen_vaccination_changes_t vc;
+    CU_ASSERT_FATAL(lt_popgen_vaccination_changes(va, 600, 11, &vc, err, sizeof err) == 0);
+    CU_ASSERT(vc.doses + vc.facility_fixes + vc.withdrawals == 600);
+    CU_ASSERT(vc.doses > 0 && vc.withdrawals > 0 && vc.into_38 > 0 && vc.out_of_38 > 0);
+    CU_ASSERT(ut_sql_count(db, "SELECT COUNT(*) FROM vaccinations") ==
+              (int64_t)(vca.records - vc.withdrawals));
+    CU_ASSERT(bad_vaccinations(db) == 0);
+    sqlite3_close(db);
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -527,6 +629,7 @@ int main(void)
         {"adapter configuration is strict", test_adapter_config_errors},
         {"source --install: seeded change table and triggers", test_source_triggers},
         {"popgen: deterministic, 12-digit ids, NFC names", test_popgen_determinism},
+        {"popgen: insurance cards and vaccinations keep their rules", test_popgen_other_owners},
         {NULL, NULL},
     };
     return ut_main("rowmap", suite_init, suite_clean, tests);
