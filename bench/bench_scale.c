@@ -11,10 +11,10 @@
  *            (VN/GOV/BCA), which streams them to a live consumer
  *            (VN/PROV/01); RECORDS / time until the consumer's durable
  *            last seq reaches RECORDS.
- *   catch-up a new consumer (VN/PROV/02) replicates the whole stream from
- *            scratch (log or snapshot, as the protocol decides).
  *   lookup   one at a time, then 100 in flight, lookups of random citizens
  *            from VN/PROV/01's local API to the owner.
+ *   catch-up a new consumer (VN/PROV/02) replicates the whole stream from
+ *            scratch (log or snapshot, as the protocol decides).
  *   restart  the owner stopped and started on its full store: the time
  *            until it answers.
  * Every figure is printed as `scale: NAME VALUE UNIT` (scripts/bench
@@ -23,6 +23,7 @@
  * VmHWM of each gateway process; store size is store.db plus its WAL.
  *
  * usage: bench_scale LIENTHONG_BINARY REGISTER_DB RECORDS [LOOKUPS [MIN_RATE]]
+ *        bench_scale --lookups GATEWAY_SOCKET REGISTER_DB RECORDS [LOOKUPS]
  * MIN_RATE (records/s, default 5000) sets the time limit of the feed and
  * catch-up phases: 120 s plus RECORDS / MIN_RATE. */
 #include "lt_bench.h"
@@ -306,13 +307,13 @@ static int s_catchup(s_run_t *r)
     s_figure("catchup-throughput", (double)r->n / secs, "records/s");
     s_figure("catchup-time", secs, "s");
     s_figure("catchup-consumer-peak-rss", s_peak_rss_mb(r->late), "MB");
-    s_figure("owner-peak-rss-after-catchup", s_peak_rss_mb(r->owner), "MB");
+    s_figure("owner-peak-rss-final", s_peak_rss_mb(r->owner), "MB");
     return 0;
 }
 
 static int s_lookups(s_run_t *r)
 {
-    char err[256];
+    char err[256] = "no answer";
     lt_sock_opts_t o;
     int rc = -1;
     void *app = NULL;
@@ -343,11 +344,12 @@ static int s_lookups(s_run_t *r)
     s_figure("lookup-latency-p50", p50, "us");
     s_figure("lookup-latency-p99", p99, "us");
     s_figure("lookup-throughput", lk, "lookups/s");
-    s_figure("owner-peak-rss-final", s_peak_rss_mb(r->owner), "MB");
+    if (r->owner)
+        s_figure("owner-peak-rss-after-lookups", s_peak_rss_mb(r->owner), "MB");
     rc = 0;
 out:
     if (!app && keys)
-        fprintf(stderr, "bench_scale: no local client: %s\n", err);
+        fprintf(stderr, "bench_scale: the gateway's local API or its peer the owner: %s\n", err);
     if (app)
         zmq_close(app);
     for (long i = 0; keys && i < 10 * k; i++)
@@ -390,8 +392,32 @@ static int s_setup(s_run_t *r)
                : -1;
 }
 
+/* bench_scale --lookups SOCK REGISTER RECORDS [LOOKUPS]: only the lookup
+ * phase, through the local socket of a running gateway that can look up
+ * the register's first RECORDS citizens (e.g. the live consumer of a run
+ * still catching up another one). */
+static int s_lookups_only(char **argv, int argc)
+{
+    static s_run_t r;
+    static lt_it_gw_t live;
+    r.n = atol(argv[4]);
+    r.lookups = argc > 5 ? atol(argv[5]) : 5000;
+    if (r.n < 1 || r.lookups < 1 || strlen(argv[2]) >= sizeof live.sock_path) {
+        fprintf(stderr, "bench_scale: bad --lookups arguments\n");
+        return 2;
+    }
+    snprintf(live.sock_path, sizeof live.sock_path, "%s", argv[2]);
+    r.live = &live;
+    int rc = s_register_open(&r.reg, argv[3], r.n) == 0 && s_lookups(&r) == 0 ? 0 : 1;
+    s_register_close(&r.reg);
+    lt_it_shutdown();
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 5 && strcmp(argv[1], "--lookups") == 0)
+        return s_lookups_only(argv, argc);
     if (argc < 4) {
         fprintf(stderr, "usage: bench_scale LIENTHONG_BINARY REGISTER_DB RECORDS [LOOKUPS [MIN_RATE]]\n");
         return 2;
@@ -410,7 +436,7 @@ int main(int argc, char **argv)
     if (s_register_open(&r.reg, argv[2], r.n) != 0)
         return 1;
     s_figure("records", (double)r.n, "records");
-    if (s_setup(&r) != 0 || s_feed(&r) != 0 || s_catchup(&r) != 0 || s_lookups(&r) != 0)
+    if (s_setup(&r) != 0 || s_feed(&r) != 0 || s_lookups(&r) != 0 || s_catchup(&r) != 0)
         goto out;
     s_restart(&r);
     rc = 0;
