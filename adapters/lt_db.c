@@ -253,6 +253,16 @@ int lt_db_shift_store(lt_db_t *self, const char *name, int64_t shift, char *err,
     return self->ops->shift_store(self->impl, name, shift, err, errlen);
 }
 
+int lt_db_reject(lt_db_t *self, const lt_db_reject_t *r, char *err, size_t errlen)
+{
+    return self->ops->reject(self->impl, r, err, errlen);
+}
+
+int lt_db_reject_count(lt_db_t *self, const char *dataset, int64_t *n, char *err, size_t errlen)
+{
+    return self->ops->reject_count(self->impl, dataset, n, err, errlen);
+}
+
 /* ---- applying a batch ------------------------------------------------- */
 
 /* Orders write indexes by key, then by position. */

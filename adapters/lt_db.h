@@ -183,6 +183,29 @@ int lt_db_shift_load(lt_db_t *self, const char *name, int64_t *shift, char *err,
 int lt_db_shift_store(lt_db_t *self, const char *name, int64_t shift, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
+/* ---- rejects (source, PROTOCOL.md 5.7) ---- */
+
+/* The table lt_rejects keeps, per dataset, key and kind, the reasons the
+ * row was last refused ("rule": by the owner's gateway; "reference": a
+ * reference check failed), the change's source cursor, when it was first
+ * and last refused and how many times. It is created with the cursor
+ * table. */
+typedef struct {
+    const char *dataset, *key;
+    const char *kind;    /* "rule" or "reference" */
+    const char *reasons; /* NULL: the row passed, its reject of this kind goes */
+    const char *cursor;  /* the change's source cursor */
+    const char *at;      /* UTC time, "YYYY-MM-DDTHH:MM:SSZ" */
+} lt_db_reject_t;
+
+/* Records (or with reasons NULL removes) one reject, in the caller's
+ * write transaction. */
+int lt_db_reject(lt_db_t *self, const lt_db_reject_t *r, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+/* The number of rejects kept for a dataset. */
+int lt_db_reject_count(lt_db_t *self, const char *dataset, int64_t *n, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
 /* ---- writing (sink) ---- */
 
 /* One row to write: the row with this key is deleted, or upserted with the

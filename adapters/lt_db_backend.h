@@ -63,6 +63,9 @@ struct lt_db_ops_t {
     int (*cursor_store)(void *impl, const char *name, int64_t value, char *err, size_t errlen);
     int (*shift_load)(void *impl, const char *name, int64_t *shift, char *err, size_t errlen);
     int (*shift_store)(void *impl, const char *name, int64_t shift, char *err, size_t errlen);
+    /* Source only. */
+    int (*reject)(void *impl, const lt_db_reject_t *r, char *err, size_t errlen);
+    int (*reject_count)(void *impl, const char *dataset, int64_t *n, char *err, size_t errlen);
 
     /* One upsert (fill sets the values) or one delete by key, in the
      * caller's write transaction. NULL when apply is given. */

@@ -259,6 +259,12 @@ static int s_int(s_pg_t *self, const char *sql, int n, const char *const *vals, 
     return ok ? 0 : -1;
 }
 
+/* Columns of a source's rejects (lt_db.h, PROTOCOL.md 5.7). */
+#define S_REJECTS_COLS                                                                             \
+    "dataset text NOT NULL, row_key text NOT NULL, kind text NOT NULL, reasons text NOT NULL, "    \
+    "source_cursor text NOT NULL DEFAULT '', first_seen text NOT NULL, last_seen text NOT NULL, "  \
+    "count bigint NOT NULL DEFAULT 1, PRIMARY KEY (dataset, row_key, kind)"
+
 /* ---- SQL text --------------------------------------------------------- */
 
 static void s_add(s_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -455,8 +461,9 @@ static char *s_script(s_pg_t *self)
           "NULL);\n"
           "CREATE TABLE IF NOT EXISTS %s.lt_changes (\n"
           "  id bigint NOT NULL, table_name text NOT NULL, row_key text NOT NULL);\n"
-          "CREATE INDEX IF NOT EXISTS lt_changes_table_id ON %s.lt_changes (table_name, id);\n",
-          self->q_table, self->q_table, lt, lt, lt, lt, lt, lt, lt, lt);
+          "CREATE INDEX IF NOT EXISTS lt_changes_table_id ON %s.lt_changes (table_name, id);\n"
+          "CREATE TABLE IF NOT EXISTS %s.lt_rejects (" S_REJECTS_COLS ");\n",
+          self->q_table, self->q_table, lt, lt, lt, lt, lt, lt, lt, lt, lt);
     s_script_function(self, &b, fn, tname);
     s_script_seed(self, &b, ins, tname);
     s_script_triggers(self, &b, fn, (const char *const *)trig);
@@ -591,15 +598,10 @@ static int s_create_table(s_pg_t *self, char *err, size_t errlen)
     return rc;
 }
 
-/* Creates a cursor table unless it exists (checked first, so that a role
- * without CREATE on the schema can use one a DBA created). */
-static int s_cursor_table(s_pg_t *self, char *err, size_t errlen)
+/* Creates a table unless it exists (checked first, so that a role without
+ * CREATE on the schema can use one a DBA created). */
+static int s_lt_table(s_pg_t *self, const char *name, const char *cols, char *err, size_t errlen)
 {
-    const char *name = self->role == LT_DB_SOURCE ? "lt_source_cursor" : "lt_sink_cursor";
-    const char *cols = self->role == LT_DB_SOURCE
-                           ? "dataset text PRIMARY KEY, change_id bigint NOT NULL, table_name "
-                             "text, shift bigint NOT NULL DEFAULT 0"
-                           : "stream text PRIMARY KEY, seq bigint NOT NULL";
     s_buf_t q = {0}, c = {0};
     s_add(&q, "%s.%s", self->q_lt, name);
     s_add(&c, "CREATE TABLE IF NOT EXISTS %s.%s (%s)", self->q_lt, name, cols);
@@ -609,11 +611,24 @@ static int s_cursor_table(s_pg_t *self, char *err, size_t errlen)
     if (!q.s || !c.s)
         lt_adapter_fmt(err, errlen, "out of memory");
     else if (s_int(self, "SELECT (to_regclass($1) IS NOT NULL)::int", 1, vals, &exists,
-                   "cannot look the cursor table up", err, errlen) == 0)
-        rc = exists ? 0 : s_exec(self, c.s, "cannot create the cursor table", err, errlen);
+                   "cannot look a table up", err, errlen) == 0)
+        rc = exists ? 0 : s_exec(self, c.s, "cannot create a table", err, errlen);
     free(q.s);
     free(c.s);
     return rc;
+}
+
+/* Creates a cursor table (and a source's rejects table) unless it exists. */
+static int s_cursor_table(s_pg_t *self, char *err, size_t errlen)
+{
+    if (self->role == LT_DB_SOURCE && s_lt_table(self, "lt_rejects", S_REJECTS_COLS, err, errlen))
+        return -1;
+    const char *name = self->role == LT_DB_SOURCE ? "lt_source_cursor" : "lt_sink_cursor";
+    const char *cols = self->role == LT_DB_SOURCE
+                           ? "dataset text PRIMARY KEY, change_id bigint NOT NULL, table_name "
+                             "text, shift bigint NOT NULL DEFAULT 0"
+                           : "stream text PRIMARY KEY, seq bigint NOT NULL";
+    return s_lt_table(self, name, cols, err, errlen);
 }
 
 static int s_role_sql(s_pg_t *self, char *err, size_t errlen);
@@ -1295,6 +1310,41 @@ static int s_shift_load(void *impl, const char *name, int64_t *shift, char *err,
     return s_int(self, sql, 1, vals, shift, "cannot read the cursor", err, errlen);
 }
 
+static int s_reject(void *impl, const lt_db_reject_t *r, char *err, size_t errlen)
+{
+    s_pg_t *self = impl;
+    char sql[1024];
+    if (r->reasons)
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO %s.lt_rejects AS r (dataset, row_key, kind, reasons, source_cursor, "
+                 "first_seen, last_seen) VALUES ($1, $2, $3, $4, $5, $6, $6) "
+                 "ON CONFLICT (dataset, row_key, kind) DO UPDATE SET reasons = excluded.reasons, "
+                 "source_cursor = excluded.source_cursor, last_seen = excluded.last_seen, "
+                 "count = r.count + 1",
+                 self->q_lt);
+    else
+        snprintf(sql, sizeof sql,
+                 "DELETE FROM %s.lt_rejects WHERE dataset = $1 AND row_key = $2 AND kind = $3",
+                 self->q_lt);
+    const char *vals[6] = {r->dataset, r->key, r->kind, r->reasons, r->cursor ? r->cursor : "",
+                           r->at ? r->at : ""};
+    PGresult *res = s_query(self, sql, r->reasons ? 6 : 3, vals, PGRES_COMMAND_OK,
+                            "cannot update lt_rejects", err, errlen);
+    PQclear(res);
+    return res ? 0 : -1;
+}
+
+static int s_reject_count(void *impl, const char *dataset, int64_t *n, char *err, size_t errlen)
+{
+    s_pg_t *self = impl;
+    char sql[700];
+    if (s_ensure(self, err, errlen))
+        return -1;
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM %s.lt_rejects WHERE dataset = $1", self->q_lt);
+    const char *vals[1] = {dataset};
+    return s_int(self, sql, 1, vals, n, "cannot read lt_rejects", err, errlen);
+}
+
 static int s_shift_store(void *impl, const char *name, int64_t shift, char *err, size_t errlen)
 {
     s_pg_t *self = impl;
@@ -1598,6 +1648,8 @@ const lt_db_ops_t lt_db_pg_ops = {
     .cursor_store = s_cursor_store,
     .shift_load = s_shift_load,
     .shift_store = s_shift_store,
+    .reject = s_reject,
+    .reject_count = s_reject_count,
     .apply = s_apply,
     .clear = s_clear,
     .row_count = s_row_count,

@@ -69,6 +69,13 @@ static const struct {
                     "ON CONFLICT(stream) DO UPDATE SET seq = excluded.seq"},
 };
 
+/* A source's rejects (lt_db.h, PROTOCOL.md 5.7). */
+#define S_REJECTS_CREATE                                                                           \
+    "CREATE TABLE IF NOT EXISTS lt_rejects(dataset TEXT NOT NULL, row_key TEXT NOT NULL, "         \
+    "kind TEXT NOT NULL, reasons TEXT NOT NULL, source_cursor TEXT NOT NULL DEFAULT '', "          \
+    "first_seen TEXT NOT NULL, last_seen TEXT NOT NULL, count INTEGER NOT NULL DEFAULT 1, "        \
+    "PRIMARY KEY(dataset, row_key, kind))"
+
 /* ---- helpers (also for the demo generator, lt_db_sqlite.h) ------------ */
 
 int lt_db_sqlite_exec(sqlite3 *db, const char *sql, const char *what, char *err, size_t errlen)
@@ -433,6 +440,8 @@ static int s_use_table(s_db_t *self, int create, char *err, size_t errlen)
                   s_migrate(self, "lt_source_cursor", err, errlen)))
         goto out;
     if (lt_db_sqlite_exec(self->db, s_cursor[self->role].create, what, err, errlen) ||
+        (!sink && lt_db_sqlite_exec(self->db, S_REJECTS_CREATE, "cannot create lt_rejects", err,
+                                    errlen)) ||
         lt_db_sqlite_prepare(self->db, s_cursor[self->role].store, &self->st_cursor, err, errlen) ||
         (sink && s_prepare_writes(self, err, errlen)) ||
         lt_db_sqlite_prepare(self->db, select, &self->st_row, err, errlen))
@@ -781,6 +790,49 @@ static int s_shift_load(void *impl, const char *name, int64_t *shift, char *err,
     return step == SQLITE_ROW || step == SQLITE_DONE ? 0 : -1;
 }
 
+static int s_reject(void *impl, const lt_db_reject_t *r, char *err, size_t errlen)
+{
+    s_db_t *self = impl;
+    sqlite3_stmt *st = NULL;
+    const char *sql =
+        r->reasons ? "INSERT INTO lt_rejects(dataset, row_key, kind, reasons, source_cursor, "
+                     "first_seen, last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) "
+                     "ON CONFLICT(dataset, row_key, kind) DO UPDATE SET reasons = excluded.reasons, "
+                     "source_cursor = excluded.source_cursor, last_seen = excluded.last_seen, "
+                     "count = count + 1"
+                   : "DELETE FROM lt_rejects WHERE dataset = ?1 AND row_key = ?2 AND kind = ?3";
+    if (lt_db_sqlite_prepare(self->db, sql, &st, err, errlen))
+        return -1;
+    const char *v[6] = {r->dataset, r->key, r->kind, r->reasons, r->cursor, r->at};
+    int n = r->reasons ? 6 : 3, ok = 1;
+    for (int i = 0; ok && i < n; i++)
+        ok = sqlite3_bind_text(st, i + 1, v[i] ? v[i] : "", -1, SQLITE_STATIC) == SQLITE_OK;
+    int step = ok ? sqlite3_step(st) : SQLITE_ERROR;
+    if (step != SQLITE_DONE)
+        snprintf(err, errlen, "cannot update lt_rejects: %s", sqlite3_errmsg(self->db));
+    sqlite3_finalize(st);
+    return step == SQLITE_DONE ? 0 : -1;
+}
+
+static int s_reject_count(void *impl, const char *dataset, int64_t *n, char *err, size_t errlen)
+{
+    s_db_t *self = impl;
+    sqlite3_stmt *st = NULL;
+    *n = 0;
+    if (lt_db_sqlite_prepare(self->db, "SELECT count(*) FROM lt_rejects WHERE dataset = ?1", &st,
+                             err, errlen))
+        return -1;
+    int step = sqlite3_bind_text(st, 1, dataset, -1, SQLITE_STATIC) == SQLITE_OK
+                   ? sqlite3_step(st)
+                   : SQLITE_ERROR;
+    if (step == SQLITE_ROW)
+        *n = sqlite3_column_int64(st, 0);
+    else
+        snprintf(err, errlen, "cannot read lt_rejects: %s", sqlite3_errmsg(self->db));
+    sqlite3_finalize(st);
+    return step == SQLITE_ROW ? 0 : -1;
+}
+
 static int s_shift_store(void *impl, const char *name, int64_t shift, char *err, size_t errlen)
 {
     s_db_t *self = impl;
@@ -958,6 +1010,8 @@ const lt_db_ops_t lt_db_sqlite_ops = {
     .cursor_store = s_cursor_store,
     .shift_load = s_shift_load,
     .shift_store = s_shift_store,
+    .reject = s_reject,
+    .reject_count = s_reject_count,
     .upsert = s_upsert,
     .remove = s_remove,
     .clear = s_clear,

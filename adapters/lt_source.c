@@ -30,6 +30,8 @@
 #include "lt_db.h"
 #include "lt_file.h"
 #include "lt_log.h"
+#include "lt_refcheck.h"
+#include "lt_rules.h"
 #include "lt_rowmap.h"
 #include "lt_schema.h"
 #include "lt_wire.h"
@@ -40,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zmq.h>
 
 #define MAX_FLIGHT      4     /* Publish messages awaiting their ack, per dataset */
@@ -52,6 +55,7 @@
 #define REPORT_MS       10000 /* progress line interval */
 #define CURSOR_LEN      LT_CURSOR_TEXT_MAX
 #define SYNC_CHUNK      50000 /* changes numbered at once (PostgreSQL) */
+#define REFUSALS_LOGGED 20    /* refusals logged one by one per report interval */
 
 typedef struct {
     uint64_t request_id;
@@ -63,6 +67,7 @@ typedef struct {
     int acked;    /* stored by the gateway, or queued again */
     int failed;   /* waiting to be sent again (retry_at) */
     int requeued; /* done because its keys were queued again */
+    Lienthong__PublishAck *ack; /* the ack, kept when it lists refusals */
 } s_flight_t;
 
 /* One change read from the database, before packing. */
@@ -107,6 +112,11 @@ struct lt_source_feed {
     int64_t read_at;  /* earliest next read of lt_changes */
     int db_down;      /* "unavailable" was logged; "again" not yet */
     uint64_t acked_total, acked_since, requeued;
+    lt_refcheck_t *refs; /* reference checks, or NULL when none */
+    uint64_t ref_failed; /* reference checks failed */
+    int64_t rejects;   /* rows in lt_rejects for the dataset */
+    uint64_t refused;  /* changes the owner's rules refused */
+    unsigned logged;   /* refusals logged one by one this report interval */
 };
 
 struct lt_source_t {
@@ -122,12 +132,15 @@ struct lt_source_t {
     int have_status; /* every dataset started with the gateway's cursors */
     uint64_t req_base, req_count;
     int64_t report_at;
+    char directory_file[PATH_MAX]; /* for reference checks; "" none */
+    char ref_purpose[128];
 };
 
 static const char *const s_known[] = {"gateway_socket", "database",  "batch",       "poll_ms",
                                       "datasets",       "dataset",   "record_type", "table",
                                       "key_column",     "key_field", "columns",     "log_level",
-                                      "log_format",     NULL};
+                                      "log_format",     "directory_file", "reference_purpose",
+                                      NULL};
 static const char *const s_known_feed[] = {"dataset",   "record_type", "table", "key_column",
                                            "key_field", "columns",     NULL};
 
@@ -226,7 +239,12 @@ static int s_settings(lt_source_t *self, const config_t *c, char *err, size_t er
         lt_cfgfile_int(c, f, "batch", 1000, 1, 100000, &v, err, errlen))
         return -1;
     self->batch = (int)v;
-    if (lt_cfgfile_int(c, f, "poll_ms", 100, 1, 60000, &v, err, errlen))
+    if (lt_cfgfile_int(c, f, "poll_ms", 100, 1, 60000, &v, err, errlen) ||
+        (config_lookup(c, "directory_file") &&
+         lt_cfgfile_string(c, f, "directory_file", NULL, 1, self->directory_file,
+                           sizeof self->directory_file, err, errlen)) ||
+        lt_cfgfile_string(c, f, "reference_purpose", "DATA-QUALITY", 0, self->ref_purpose,
+                          sizeof self->ref_purpose, err, errlen))
         return -1;
     self->poll_ms = (int)v;
     return 0;
@@ -272,6 +290,12 @@ lt_source_t *lt_source_new(const char *config_path, char *err, size_t errlen)
         f->db = lt_db_connect(self->database, self->path, LT_DB_SOURCE, &table, 0, err, errlen);
         if (!f->db)
             goto fail;
+        if (self->directory_file[0] &&
+            !(f->refs = lt_refcheck_new(self->directory_file, f->dataset, self->ref_purpose, err,
+                                        errlen)))
+            goto fail;
+        if (f->refs && lt_refcheck_rules(f->refs) == 0)
+            lt_refcheck_destroy(&f->refs);
     }
     return self;
 fail:
@@ -282,6 +306,8 @@ fail:
 static void s_flight_free(s_flight_t *fl)
 {
     free(fl->frame);
+    if (fl->ack)
+        lienthong__publish_ack__free_unpacked(fl->ack, NULL);
     memset(fl, 0, sizeof *fl);
 }
 
@@ -296,6 +322,7 @@ void lt_source_destroy(lt_source_t **self_p)
             s_flight_free(&f->flights[k]);
         lt_db_destroy(&f->db);
         lt_rowmap_destroy(&f->map);
+        lt_refcheck_destroy(&f->refs);
     }
     free(self->feeds);
     lt_adapter_disconnect(&self->conn);
@@ -525,6 +552,7 @@ static int s_feed_start(s_feed_t *f, int64_t gw, char *err, size_t errlen)
         return -1;
     }
     if (lt_db_cursor_load(f->db, f->dataset, &f->cursor, err, errlen) ||
+        lt_db_reject_count(f->db, f->dataset, &f->rejects, err, errlen) ||
         s_epoch(f, gw, err, errlen))
         return lt_db_lost(f->db) ? -2 : -1;
     f->next = f->cursor;
@@ -795,6 +823,85 @@ static int s_fill(s_feed_t *f, int64_t now)
     return 1;
 }
 
+/* ---- rejects (PROTOCOL.md 5.7) ----------------------------------------- */
+
+static const Lienthong__Refusal *s_refusal_of(const Lienthong__PublishAck *a, const char *cursor)
+{
+    for (size_t i = 0; a && i < a->n_refusals; i++)
+        if (strcmp(a->refusals[i]->source_cursor, cursor) == 0)
+            return a->refusals[i];
+    return NULL;
+}
+
+/* "rule: reason; rule: reason" into out. */
+static void s_reasons(const Lienthong__Refusal *r, char *out, size_t cap)
+{
+    size_t o = 0;
+    out[0] = 0;
+    for (size_t i = 0; i < r->n_rules && o < cap; i++) {
+        int n = snprintf(out + o, cap - o, "%s%s: %s", i ? "; " : "", r->rules[i],
+                         i < r->n_reasons ? r->reasons[i] : "");
+        if (n < 0)
+            break;
+        o += (size_t)n;
+    }
+}
+
+/* The refusals of an acked Publish go into lt_rejects, and every row it
+ * published clears the row's reject, if any: in the transaction that
+ * stores the cursor, so that the table never disagrees with it. Returns
+ * the number of rejects cleared, or -1. */
+static long s_rejects(s_feed_t *f, const s_flight_t *fl, const char *at, char *err,
+                      size_t errlen)
+{
+    if (fl->requeued || ((!fl->ack || fl->ack->n_refusals == 0) && f->rejects == 0 && !f->refs))
+        return 0;
+    Lienthong__Envelope *env = lienthong__envelope__unpack(NULL, fl->frame_len, fl->frame);
+    if (!env || env->body_case != LIENTHONG__ENVELOPE__BODY_PUBLISH) {
+        if (env)
+            lienthong__envelope__free_unpacked(env, NULL);
+        lt_adapter_fmt(err, errlen, "cannot read back a Publish sent");
+        return -1;
+    }
+    long cleared = 0;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < env->publish->n_changes; i++) {
+        const Lienthong__Change *c = env->publish->changes[i];
+        const Lienthong__Refusal *r = s_refusal_of(fl->ack, c->source_cursor);
+        char reasons[2048];
+        lt_db_reject_t rj = {.dataset = f->dataset, .key = c->key, .kind = "rule",
+                             .cursor = c->source_cursor, .at = at};
+        if (r) {
+            s_reasons(r, reasons, sizeof reasons);
+            rj.reasons = reasons;
+            if (f->logged++ < REFUSALS_LOGGED)
+                lt_warn("source", "dataset=%s key=%s refused by the owner's rules: %s",
+                        f->dataset, c->key, reasons);
+        } else {
+            /* Acknowledged: its references are checked from now on. */
+            if (f->refs && !c->deleted &&
+                lt_refcheck_queue(f->refs, c->key, c->source_cursor, c->payload.data,
+                                  c->payload.len) != 0)
+                lt_warn("source", "dataset=%s key=%s: cannot queue its reference checks",
+                        f->dataset, c->key);
+            if (f->rejects == 0)
+                continue;
+            cleared++;
+        }
+        rc = lt_db_reject(f->db, &rj, err, errlen);
+    }
+    lienthong__envelope__free_unpacked(env, NULL);
+    return rc == 0 ? cleared : -1;
+}
+
+static void s_utc_now(char out[32])
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    if (!gmtime_r(&t, &tm) || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(out, 32, "%lld", (long long)t);
+}
+
 /* Stores the cursor of the acked prefix of the pipeline and prunes the
  * change list below the table's slowest dataset, in one transaction. A
  * failure keeps the acked flights, to be stored at the next turn. */
@@ -806,15 +913,28 @@ static void s_commit_acked(s_feed_t *f)
     if (k == 0)
         return;
     int64_t last = f->flights[k - 1].last_id;
-    char err[1024];
+    char err[1024], at[32];
+    s_utc_now(at);
     if (lt_db_begin(f->db, 1, err, sizeof err))
         goto fail;
-    if (lt_db_cursor_store(f->db, f->dataset, last, err, sizeof err) ||
+    long cleared = 0, refused = 0;
+    for (size_t i = 0; i < k && cleared >= 0; i++) {
+        long c = s_rejects(f, &f->flights[i], at, err, sizeof err);
+        cleared = c < 0 ? -1 : cleared + c;
+        refused += f->flights[i].ack ? (long)f->flights[i].ack->n_refusals : 0;
+    }
+    if (cleared < 0 || lt_db_cursor_store(f->db, f->dataset, last, err, sizeof err) ||
         lt_db_commit(f->db, err, sizeof err)) {
         lt_db_rollback(f->db);
         goto fail;
     }
     s_db_ok(f);
+    f->refused += (uint64_t)refused;
+    /* Counted again rather than tracked: a row refused twice or cleared
+     * without a reject changes nothing. */
+    if ((cleared > 0 || refused > 0) &&
+        lt_db_reject_count(f->db, f->dataset, &f->rejects, err, sizeof err) != 0)
+        f->rejects = 1; /* unknown: keep clearing */
     for (size_t i = 0; i < k; i++) {
         if (f->flights[i].requeued)
             f->requeued += f->flights[i].n_changes;
@@ -862,6 +982,22 @@ static void s_on_ack(lt_source_t *self, const Lienthong__PublishAck *a)
                 a->request_id, a->source_cursor ? a->source_cursor : "", fl->last_id + f->shift);
     lt_debug("source", "ack request_id=%016" PRIx64 " seq=%" PRIu64 "..%" PRIu64, a->request_id,
              a->first_seq, a->last_seq);
+    if (a->n_refusals && !fl->ack) {
+        /* Kept until the cursor is stored (s_rejects): a copy, as the
+         * envelope goes when this returns. */
+        size_t len = lienthong__publish_ack__get_packed_size(a);
+        uint8_t *buf = malloc(len ? len : 1);
+        if (buf) {
+            lienthong__publish_ack__pack(a, buf);
+            fl->ack = lienthong__publish_ack__unpack(NULL, len, buf);
+            free(buf);
+        }
+        if (!fl->ack) {
+            lt_error("source", "dataset=%s out of memory keeping %zu refusals; the Publish "
+                     "will be sent again", f->dataset, a->n_refusals);
+            return;
+        }
+    }
     fl->acked = 1;
     fl->failed = 0;
     f->max_flight = MAX_FLIGHT;
@@ -935,8 +1071,74 @@ static int s_on_status(lt_source_t *self, const Lienthong__StatusReply *r)
     return 0;
 }
 
+/* ---- reference checks (PROTOCOL.md 5.7) ------------------------------- */
+
+/* One outcome: a failed check goes into lt_rejects (kind "reference"), a
+ * passed one removes the row's reference reject, in a transaction of its
+ * own (the check came after the cursor was stored). */
+static void s_on_ref(void *arg, const lt_refcheck_result_t *r)
+{
+    s_feed_t *f = arg;
+    char at[32], err[1024];
+    s_utc_now(at);
+    char reasons[LT_RULES_REASON_MAX + 160];
+    snprintf(reasons, sizeof reasons, "%s: %s", r->rule, r->reason);
+    lt_db_reject_t rj = {.dataset = f->dataset, .key = r->key, .kind = "reference",
+                         .reasons = r->found ? NULL : reasons, .cursor = r->cursor, .at = at};
+    if (!r->found) {
+        f->ref_failed++;
+        if (f->logged++ < REFUSALS_LOGGED)
+            lt_warn("source", "dataset=%s key=%s failed a reference check: %s", f->dataset,
+                    r->key, reasons);
+    }
+    if (lt_db_begin(f->db, 1, err, sizeof err) == 0) {
+        if (lt_db_reject(f->db, &rj, err, sizeof err) == 0 &&
+            lt_db_commit(f->db, err, sizeof err) == 0) {
+            f->rejects += !r->found;
+            return;
+        }
+        lt_db_rollback(f->db);
+    }
+    lt_warn("source", "dataset=%s key=%s: reference check not recorded: %s", f->dataset, r->key,
+            err);
+}
+
+/* 1 when env answers a reference check in flight. */
+static int s_ref_answer(lt_source_t *self, const Lienthong__Envelope *env)
+{
+    for (size_t i = 0; i < self->n_feeds; i++)
+        if (self->feeds[i].refs &&
+            lt_refcheck_answer(self->feeds[i].refs, env, s_on_ref, &self->feeds[i]))
+            return 1;
+    return 0;
+}
+
+/* Sends the next reference checks of each dataset, one request at a time. */
+static int s_ref_send(lt_source_t *self, int64_t now)
+{
+    int busy = 0;
+    for (size_t i = 0; i < self->n_feeds; i++) {
+        lt_refcheck_t *r = self->feeds[i].refs;
+        if (!r)
+            continue;
+        lt_refcheck_tick(r, now);
+        const Lienthong__VerifyRequest *q = NULL;
+        if (++self->req_count + self->req_base == 0)
+            ++self->req_count;
+        if (lt_refcheck_next(r, self->req_base + self->req_count, now, &q) &&
+            lt_adapter_send(&self->conn, LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST, (void *)q) != 0)
+            lt_warn("source", "cannot send reference checks: %s", zmq_strerror(zmq_errno()));
+        busy |= lt_refcheck_busy(r);
+    }
+    return busy;
+}
+
 static int s_handle(lt_source_t *self, const Lienthong__Envelope *env, int64_t now)
 {
+    if ((env->body_case == LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY ||
+         env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR) &&
+        s_ref_answer(self, env))
+        return 0;
     if (env->body_case == LIENTHONG__ENVELOPE__BODY_PUBLISH_ACK)
         s_on_ack(self, env->publish_ack);
     else if (env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR)
@@ -1010,9 +1212,15 @@ static void s_report(lt_source_t *self, int64_t now, int force)
         if (f->acked_since > 0 || force)
             lt_info("source",
                     "dataset=%s cursor=%" PRId64 " published=%" PRIu64 " requeued=%" PRIu64
-                    " in_flight=%zu",
+                    " refused=%" PRIu64 " references_failed=%" PRIu64 " references_unknown=%" PRIu64
+                    " rejects=%" PRId64 " in_flight=%zu",
                     f->dataset, f->cursor, f->acked_total + f->acked_since, f->requeued,
-                    f->n_flight);
+                    f->refused, f->ref_failed, f->refs ? lt_refcheck_unknown(f->refs) : 0,
+                    f->rejects, f->n_flight);
+        if (f->logged > REFUSALS_LOGGED)
+            lt_warn("source", "dataset=%s %u more refusals not logged one by one: see lt_rejects",
+                    f->dataset, f->logged - REFUSALS_LOGGED);
+        f->logged = 0;
         f->acked_total += f->acked_since;
         f->acked_since = 0;
     }
@@ -1109,6 +1317,7 @@ static int s_turn(lt_source_t *self, int once, int64_t *stop_at, int64_t *status
         *status_at = now + STATUS_RETRY_MS;
     }
     int busy = s_work(self, once, now, *stop_at != 0);
+    busy |= s_ref_send(self, now);
     if (once && !busy)
         return 0;
     if (s_wait(self, s_timeout(self, now, *stop_at, *status_at)) != 0)

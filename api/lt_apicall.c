@@ -360,11 +360,32 @@ static json_t *s_subscriber_json(const Lienthong__SubscriberStatus *sub)
     json_t *j = json_pack("{s:s,s:I,s:I,s:b}", "member", sub->member, "cursor",
                           (json_int_t)sub->cursor, "lag", (json_int_t)sub->lag, "disconnected",
                           sub->disconnected);
+    if (j)
+        json_object_set_new(j, "lag_seconds", json_real(sub->lag_seconds));
     if (j && sub->disconnected) {
         json_object_set_new(j, "disconnected_since_ms", json_integer(sub->disconnected_since_ms));
         json_object_set_new(j, "reason", json_string(sub->reason));
     }
     return j;
+}
+
+/* The quality figures of a stream (PROTOCOL.md 8.9) added to its object. */
+static void s_quality_json(json_t *j, const Lienthong__StreamStatus *s)
+{
+    const Lienthong__StreamCompleteness *c = s->completeness;
+    if (!j)
+        return;
+    json_object_set_new(j, "newest_change_ms", json_integer(s->newest_change_ms));
+    if (!c)
+        return;
+    json_t *fields = json_array();
+    for (size_t i = 0; fields && i < c->n_fields; i++)
+        json_array_append_new(fields, json_pack("{s:s,s:i,s:I}", "field", c->fields[i]->field,
+                                                "number", (int)c->fields[i]->number, "present",
+                                                (json_int_t)c->fields[i]->present));
+    json_object_set_new(j, "records", json_integer((json_int_t)c->records));
+    if (fields)
+        json_object_set_new(j, "fields", fields);
 }
 
 /* Every peer with a link or an incoming connection, connected or not. */
@@ -397,10 +418,11 @@ json_t *lt_apicall_status_json(const Lienthong__StatusReply *st)
         json_t *subs = json_array();
         for (size_t j = 0; j < s->n_subscribers; j++)
             json_array_append_new(subs, s_subscriber_json(s->subscribers[j]));
-        json_array_append_new(streams, json_pack("{s:s,s:s,s:I,s:f,s:o}", "stream", s->stream,
-                                                 "role", s->role, "last_seq", (json_int_t)s->last_seq,
-                                                 "records_per_sec", s->records_per_sec,
-                                                 "subscribers", subs));
+        json_t *j = json_pack("{s:s,s:s,s:I,s:f,s:o}", "stream", s->stream, "role", s->role,
+                              "last_seq", (json_int_t)s->last_seq, "records_per_sec",
+                              s->records_per_sec, "subscribers", subs);
+        s_quality_json(j, s);
+        json_array_append_new(streams, j);
     }
     return json_pack("{s:s,s:I,s:I,s:b,s:o,s:o,s:I,s:o}", "member", st->member,
                      "directory_version", (json_int_t)st->directory_version,

@@ -45,7 +45,9 @@ Lienthong__Envelope *lt_apicall_ready(lt_apicall_t *self, int timeout_ms, lt_api
 int lt_apicall_metrics(lt_apicall_t *self, int timeout_ms, char **text, size_t *len,
                        lt_apicall_out_t *out) __attribute__((warn_unused_result));
 /* StatusReply as JSON: member, directory_version, peers_connected,
- * refused, streams (last_seq, role, records_per_sec, subscribers). */
+ * refused, streams (last_seq, role, records_per_sec, subscribers, and the
+ * quality figures of PROTOCOL.md 8.9: records, fields, newest_change_ms;
+ * lag_seconds per subscriber). */
 json_t *lt_apicall_status_json(const Lienthong__StatusReply *st);
 
 /* {"error": code, "message": message} */

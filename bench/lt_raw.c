@@ -1,7 +1,11 @@
 /* lt_raw: the raw libzmq baselines. The server side runs in a thread of its
  * own, so both ends use a core each, like two gateway processes would. */
+#define _GNU_SOURCE
 #include "lt_raw.h"
 
+#include <fcntl.h>
+#include <sched.h>
+#include <unistd.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -197,4 +201,140 @@ void lt_raw_report(const char *name, double value, const char *unit, double raw,
     double ratio = raw <= 0 || value <= 0 ? 0 : lower_is_better ? raw / value : value / raw;
     printf("bench: %s %.0f %s | raw %.0f %s | ratio %.2f\n", name, value, unit, raw, raw_unit, ratio);
     fflush(stdout);
+}
+
+/* ---- between network namespaces (bench_wan) ------------------------------ */
+
+typedef struct {
+    server_t s;
+    const char *server_ns, *server_ip, *client_ns;
+    long got;
+    double *lat;
+} netns_rt_t;
+
+static int s_enter(const char *name)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/run/netns/%s", name);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = setns(fd, CLONE_NEWNET);
+    close(fd);
+    return rc;
+}
+
+/* The echo server, in its namespace with a context of its own: the
+ * context's I/O threads start from this thread and so live there too. */
+static void *s_ns_server(void *arg)
+{
+    netns_rt_t *r = arg;
+    server_t *s = &r->s;
+    void *sock = NULL;
+    int rc = -1;
+    if (s_enter(r->server_ns) == 0 && (s->ctx = zmq_ctx_new()) && (sock = zmq_socket(s->ctx, ZMQ_ROUTER))) {
+        int one = 1, zero = 0, timeout = RAW_RECV_TIMEOUT_MS;
+        char ep[64];
+        snprintf(ep, sizeof ep, "tcp://%s:*", r->server_ip);
+        size_t len = sizeof s->endpoint;
+        rc = zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &one, sizeof one) ||
+                     zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, s->sk, 32) ||
+                     zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof zero) ||
+                     zmq_setsockopt(sock, ZMQ_RCVTIMEO, &timeout, sizeof timeout) ||
+                     zmq_bind(sock, ep) ||
+                     zmq_getsockopt(sock, ZMQ_LAST_ENDPOINT, s->endpoint, &len)
+                 ? -1
+                 : 0;
+    }
+    pthread_mutex_lock(&s->mu);
+    s->ready = rc == 0 ? 1 : -1;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    char buf[4096 + 256];
+    for (long i = 0; rc == 0 && i < s->count; i++) {
+        int idn = zmq_recv(sock, buf + 4096, 255, 0);
+        int n = zmq_recv(sock, buf, 4096, 0);
+        if (idn < 0 || n < 0 || zmq_send(sock, buf + 4096, (size_t)idn, ZMQ_SNDMORE) < 0 ||
+            zmq_send(sock, buf, (size_t)n, 0) < 0)
+            break;
+    }
+    if (sock)
+        zmq_close(sock);
+    return NULL;
+}
+
+static void *s_ns_client(void *arg)
+{
+    netns_rt_t *r = arg;
+    void *ctx = NULL, *c = NULL;
+    char buf[4096];
+    memset(buf, 0, sizeof buf);
+    if (s_enter(r->client_ns) != 0 || !(ctx = zmq_ctx_new()))
+        goto out;
+    server_t saved = r->s;
+    saved.ctx = ctx;
+    if (!(c = s_client(&saved, ZMQ_DEALER)))
+        goto out;
+    for (long i = 0; i < r->s.count; i++) {
+        double t = s_now();
+        /* The first round trip also connects and runs the CURVE handshake:
+         * it is not a figure of the link. */
+        if (zmq_send(c, buf, r->s.size, 0) < 0 || zmq_recv(c, buf, sizeof buf, 0) < 0) {
+            fprintf(stderr, "raw: no echo across the namespaces after %ld of %ld round trips (%s)\n",
+                    i, r->s.count, zmq_strerror(zmq_errno()));
+            break;
+        }
+        if (i > 0)
+            r->lat[r->got++] = (s_now() - t) * 1e6;
+    }
+out:
+    if (c)
+        zmq_close(c);
+    if (ctx)
+        zmq_ctx_term(ctx);
+    return NULL;
+}
+
+long lt_raw_rtt_netns(const char *server_ns, const char *server_ip, const char *client_ns,
+                      size_t msg_size, long count, double *p50_us, double *p99_us)
+{
+    netns_rt_t r = {.server_ns = server_ns, .server_ip = server_ip, .client_ns = client_ns};
+    *p50_us = *p99_us = 0;
+    count++; /* the first, which connects, is not counted */
+    if (msg_size > 4096 || count < 1 || sodium_init() < 0 || !(r.lat = calloc((size_t)count, sizeof *r.lat)))
+        return -1;
+    memset(&r.s, 0, sizeof r.s);
+    r.s.count = count;
+    r.s.size = msg_size;
+    pthread_mutex_init(&r.s.mu, NULL);
+    pthread_cond_init(&r.s.cv, NULL);
+    crypto_box_keypair(r.s.pk, r.s.sk);
+    pthread_t st, ct;
+    if (pthread_create(&st, NULL, s_ns_server, &r) != 0) {
+        free(r.lat);
+        return -1;
+    }
+    pthread_mutex_lock(&r.s.mu);
+    while (!r.s.ready)
+        pthread_cond_wait(&r.s.cv, &r.s.mu);
+    pthread_mutex_unlock(&r.s.mu);
+    if (r.s.ready == 1 && pthread_create(&ct, NULL, s_ns_client, &r) == 0)
+        pthread_join(ct, NULL);
+    else
+        r.s.count = 0;
+    /* The server ends after count echoes, or RAW_RECV_TIMEOUT_MS after the
+     * client stopped early. */
+    pthread_join(st, NULL);
+    if (r.s.ctx)
+        zmq_ctx_term(r.s.ctx);
+    long got = r.got;
+    if (got) {
+        qsort(r.lat, (size_t)got, sizeof *r.lat, s_cmp);
+        *p50_us = r.lat[got / 2];
+        *p99_us = r.lat[(got * 99) / 100];
+    }
+    free(r.lat);
+    pthread_mutex_destroy(&r.s.mu);
+    pthread_cond_destroy(&r.s.cv);
+    return r.s.ready == 1 ? got : -1;
 }

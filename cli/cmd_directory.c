@@ -143,6 +143,28 @@ static void s_time(int64_t t, char *buf, size_t len)
 }
 
 /* A member's next keys during a rotation (PROTOCOL.md 5.5). */
+/* A dataset's rules (PROTOCOL.md 5.7), one line each: "rule FIELD:CHECK ...". */
+static void s_print_rules(const Lienthong__Dataset *ds)
+{
+    for (size_t r = 0; r < ds->n_rules; r++) {
+        const Lienthong__Rule *u = ds->rules[r];
+        printf("      rule %s:%s", u->field, u->check);
+        if (u->sex[0])
+            printf(" sex=%s", u->sex);
+        if (u->birth[0])
+            printf(" birth=%s", u->birth);
+        if (u->not_future)
+            printf(" not_future");
+        if (u->after[0])
+            printf(" after=%s", u->after);
+        for (size_t v = 0; v < u->n_values; v++)
+            printf("%s%s", v ? "," : " values=", u->values[v]);
+        if (u->dataset[0])
+            printf(" dataset=%s", u->dataset);
+        printf("\n");
+    }
+}
+
 static void s_print_next(const Lienthong__Member *m)
 {
     char z[LT_Z85_KEY_LEN + 1];
@@ -184,9 +206,11 @@ static void s_print(const Lienthong__Directory *d, int verified)
         s_print_next(m);
     }
     printf("\ndatasets:\n");
-    for (size_t i = 0; i < d->n_datasets; i++)
+    for (size_t i = 0; i < d->n_datasets; i++) {
         printf("  %-36s %s, key %s\n", d->datasets[i]->id, d->datasets[i]->record_type,
                d->datasets[i]->key_field);
+        s_print_rules(d->datasets[i]);
+    }
     printf("\nviews:\n");
     for (size_t i = 0; i < d->n_views; i++) {
         printf("  %-36s %zu fields", d->views[i]->id, d->views[i]->n_fields);

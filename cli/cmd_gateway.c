@@ -3,6 +3,7 @@
  * with --metrics, its statistics as Prometheus text (PROTOCOL.md 8.6). */
 #include "lt_cli.h"
 #include "lt_client.h"
+#include "lt_clock.h"
 #include "lt_gwcfg.h"
 #include "lt_gateway.h"
 #include "lt_gwcheck.h"
@@ -129,6 +130,33 @@ static void s_print_peers(const Lienthong__StatusReply *r)
     }
 }
 
+/* The quality figures of a stream: how complete and live it is
+ * (PROTOCOL.md 8.9: its current records, the age of its newest change, per
+ * field the share of the records holding a value) and how clean (5.7: the
+ * changes each rule refused). */
+static void s_print_quality(const Lienthong__StreamStatus *s)
+{
+    char when[40];
+    const Lienthong__StreamCompleteness *c = s->completeness;
+    int64_t age = s->newest_change_ms ? lt_clock_now_ms() - s->newest_change_ms : 0;
+    printf("    records %" PRIu64 ", newest change %s", c ? c->records : 0,
+           s_when(s->newest_change_ms, when, sizeof when));
+    if (s->newest_change_ms)
+        printf(" (%.1f s ago)", age > 0 ? (double)age / 1000.0 : 0.0);
+    printf("\n");
+    for (size_t i = 0; c && i < c->n_fields; i++) {
+        const Lienthong__FieldPresence *f = c->fields[i];
+        /* Tenths of a percent rounded down: 100.0% only when every record has it. */
+        uint64_t tenths = c->records ? f->present * 1000 / c->records : 0;
+        printf("      field %-24s present %" PRIu64 "/%" PRIu64 " (%" PRIu64 ".%" PRIu64 "%%)\n",
+               f->field, f->present, c->records, tenths / 10, tenths % 10);
+    }
+    /* Clean: what the owner's rules refused (PROTOCOL.md 5.7). */
+    for (size_t j = 0; j < s->n_refusals; j++)
+        printf("    refused by rule %-28s %" PRIu64 "\n", s->refusals[j]->rule,
+               s->refusals[j]->count);
+}
+
 static int s_print_status(const Lienthong__StatusReply *r)
 {
     char when[40];
@@ -141,10 +169,11 @@ static int s_print_status(const Lienthong__StatusReply *r)
         printf("%s %s: last seq %" PRIu64 ", %.0f records/s, log kept from seq %" PRIu64 "\n",
                s->role, s->stream, s->last_seq, s->records_per_sec, s->retained_first);
         s_print_history(s->history);
+        s_print_quality(s);
         for (size_t j = 0; j < s->n_subscribers; j++) {
             const Lienthong__SubscriberStatus *sub = s->subscribers[j];
-            printf("    subscriber %-16s cursor %" PRIu64 " lag %" PRIu64, sub->member, sub->cursor,
-                   sub->lag);
+            printf("    subscriber %-16s cursor %" PRIu64 " lag %" PRIu64 " (%.1f s)", sub->member,
+                   sub->cursor, sub->lag, sub->lag_seconds);
             if (sub->disconnected)
                 printf(" DISCONNECTED since %s (%s)", s_when(sub->disconnected_since_ms, when,
                        sizeof when), sub->reason);

@@ -6,6 +6,7 @@
 #include "lt_dir.h"
 #include "lt_cfgfile.h"
 #include "lt_file.h"
+#include "lt_rules.h"
 #include "lt_schema.h"
 #include "lt_valid.h"
 
@@ -169,6 +170,28 @@ static int s_check_member(const Lienthong__Directory *d, size_t i, char *err, si
     return s_check_rotation(d, i, err, errlen);
 }
 
+/* The dataset's rules compile against its record type (PROTOCOL.md 5.7),
+ * and each reference names another listed dataset. */
+static int s_check_rules(const Lienthong__Directory *d, const Lienthong__Dataset *ds, char *err,
+                         size_t errlen)
+{
+    char why[256];
+    lt_rules_t *rules = lt_rules_new(ds, why, sizeof why);
+    if (!rules)
+        return s_fail(err, errlen, "dataset '%s': %s", ds->id, why);
+    int rc = 0;
+    for (size_t r = 0; rc == 0 && r < lt_rules_count(rules); r++) {
+        const char *target = lt_rules_reference(rules, r, NULL);
+        if (target && (strcmp(target, ds->id) == 0 || !s_dataset(d, target)))
+            rc = s_fail(err, errlen, "dataset '%s': rule %zu (%s) refers to '%s', %s", ds->id,
+                        r + 1, lt_rules_id(rules, r), target,
+                        strcmp(target, ds->id) == 0 ? "the dataset itself"
+                                                    : "not a listed dataset");
+    }
+    lt_rules_destroy(&rules);
+    return rc;
+}
+
 static int s_check_dataset(const Lienthong__Directory *d, size_t i, char *err, size_t errlen)
 {
     const Lienthong__Dataset *ds = d->datasets[i];
@@ -191,7 +214,7 @@ static int s_check_dataset(const Lienthong__Directory *d, size_t i, char *err, s
     if (!k || k->type != PROTOBUF_C_TYPE_STRING || k->label == PROTOBUF_C_LABEL_REPEATED)
         return s_fail(err, errlen, "dataset '%s': key '%s' is not a string field of %s", ds->id,
                       ds->key_field, ds->record_type);
-    return 0;
+    return s_check_rules(d, ds, err, errlen);
 }
 
 static int s_check_fields(const ProtobufCMessageDescriptor *t, char **fields, size_t n,
@@ -487,6 +510,62 @@ static int s_member_item(const config_setting_t *g, Lienthong__Directory *d, cha
     return 0;
 }
 
+static const char *const s_rule_known[] = {"field", "check", "sex", "birth", "not_future",
+                                           "after", "values", "dataset"};
+
+/* One rule group: { field = "..."; check = "..."; ... } (PROTOCOL.md A.3). */
+static int s_rule_item(const config_setting_t *g, Lienthong__Rule *r, char *err, size_t errlen)
+{
+    for (int i = 0; i < config_setting_length(g); i++) {
+        const char *name = config_setting_name(config_setting_get_elem(g, (unsigned)i));
+        size_t k = 0;
+        while (k < sizeof s_rule_known / sizeof s_rule_known[0] && strcmp(s_rule_known[k], name))
+            k++;
+        if (k == sizeof s_rule_known / sizeof s_rule_known[0])
+            return lt_cfgfile_err(g, NULL, err, errlen, "unknown rule setting '%s'", name);
+    }
+    const config_setting_t *nf = config_setting_get_member(g, "not_future");
+    if (nf && config_setting_type(nf) != CONFIG_TYPE_BOOL)
+        return lt_cfgfile_err(nf, NULL, err, errlen, "'not_future' must be true or false");
+    r->not_future = nf && config_setting_get_bool(nf);
+    if (s_str(g, "field", NULL, &r->field, err, errlen) ||
+        s_str(g, "check", NULL, &r->check, err, errlen) ||
+        s_str(g, "sex", "", &r->sex, err, errlen) || s_str(g, "birth", "", &r->birth, err, errlen) ||
+        s_str(g, "after", "", &r->after, err, errlen) ||
+        s_strs(g, "values", &r->values, &r->n_values, err, errlen) ||
+        s_str(g, "dataset", "", &r->dataset, err, errlen))
+        return -1;
+    return 0;
+}
+
+/* Optional `rules = ( {...}, ... );` of a dataset. */
+static int s_rules(const config_setting_t *g, Lienthong__Dataset *ds, char *err, size_t errlen)
+{
+    const config_setting_t *list = config_setting_get_member(g, "rules");
+    if (!list)
+        return 0;
+    if (!config_setting_is_list(list))
+        return lt_cfgfile_err(list, NULL, err, errlen,
+                              "'rules' must be a list: rules = ( { field = ...; check = ...; } );");
+    int n = config_setting_length(list);
+    ds->rules = calloc((size_t)(n ? n : 1), sizeof *ds->rules);
+    if (!ds->rules)
+        return lt_cfgfile_err(list, NULL, err, errlen, "out of memory");
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *e = config_setting_get_elem(list, (unsigned)i);
+        if (!config_setting_is_group(e))
+            return lt_cfgfile_err(e, NULL, err, errlen, "each rule must be a group { ... }");
+        Lienthong__Rule *r = malloc(sizeof *r);
+        if (!r)
+            return lt_cfgfile_err(e, NULL, err, errlen, "out of memory");
+        lienthong__rule__init(r);
+        ds->rules[ds->n_rules++] = r;
+        if (s_rule_item(e, r, err, errlen) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 static int s_dataset_item(const config_setting_t *g, Lienthong__Directory *d, char *err,
                           size_t errlen)
 {
@@ -500,7 +579,8 @@ static int s_dataset_item(const config_setting_t *g, Lienthong__Directory *d, ch
     if (s_str(g, "id", NULL, &ds->id, err, errlen) || s_str(g, "owner", NULL, &ds->owner, err, errlen) ||
         s_str(g, "type", NULL, &ds->record_type, err, errlen) ||
         s_str(g, "key", NULL, &ds->key_field, err, errlen) ||
-        s_str(g, "description", "", &ds->description, err, errlen))
+        s_str(g, "description", "", &ds->description, err, errlen) ||
+        s_rules(g, ds, err, errlen))
         return -1;
     return 0;
 }

@@ -109,6 +109,15 @@
 /* Batches per subscription or sink per pump call, so that the poll loop
  * stays responsive (implementation, 6.2). */
 #define LT_FEED_PUMP_BATCHES 8
+/* The owner's in-memory tail of sent batches (docs/ARCHITECTURE.md 3.1,
+ * docs/operations.md): the tail_batches and tail_bytes settings (0
+ * disables it), and the chains (prev hashes) one cached batch keeps a
+ * signed message for (implementation, 6.3). */
+#define LT_TAIL_BATCHES_DEFAULT 512
+#define LT_TAIL_BATCHES_MAX     65536
+#define LT_TAIL_BYTES_DEFAULT   (32LL << 20)
+#define LT_TAIL_BYTES_MAX       (1LL << 36)
+#define LT_TAIL_CHAINS          4
 /* A stream's history id: random bytes that change whenever its log could
  * have been rewritten (6.9). */
 #define LT_HISTORY_BYTES 16

@@ -6,6 +6,7 @@
 #include "lt_popgen.h"
 #include "lt_adapter.h"
 #include "lt_db_sqlite.h"
+#include "lt_rules.h"
 
 #include <inttypes.h>
 #include <sqlite3.h>
@@ -72,33 +73,24 @@ static const char *s_pick(s_rng_t *r, const s_weighted_t *w, size_t n)
 
 typedef struct {
     const char *code; /* two-digit administrative code */
-    const char *name;
     uint32_t people;  /* thousands, 2019 census, rounded: the draw weight */
 } s_province_t;
 
-/* The 63 provinces and centrally-run cities and their codes. */
+/* The 63 provinces and centrally-run cities by code, with their weights;
+ * their names, and which codes exist, come from core (lt_rules), whose
+ * citizen id rule checks the ids drawn here (PROTOCOL.md 5.7). */
 static const s_province_t s_provinces[] = {
-    {"01", "Hà Nội", 8054},          {"02", "Hà Giang", 855},      {"04", "Cao Bằng", 531},
-    {"06", "Bắc Kạn", 314},          {"08", "Tuyên Quang", 785},   {"10", "Lào Cai", 731},
-    {"11", "Điện Biên", 599},        {"12", "Lai Châu", 461},      {"14", "Sơn La", 1249},
-    {"15", "Yên Bái", 822},          {"17", "Hòa Bình", 855},      {"19", "Thái Nguyên", 1287},
-    {"20", "Lạng Sơn", 782},         {"22", "Quảng Ninh", 1321},   {"24", "Bắc Giang", 1804},
-    {"25", "Phú Thọ", 1464},         {"26", "Vĩnh Phúc", 1152},    {"27", "Bắc Ninh", 1369},
-    {"30", "Hải Dương", 1893},       {"31", "Hải Phòng", 2029},    {"33", "Hưng Yên", 1253},
-    {"34", "Thái Bình", 1861},       {"35", "Hà Nam", 853},        {"36", "Nam Định", 1781},
-    {"37", "Ninh Bình", 983},        {"38", "Thanh Hóa", 3641},    {"40", "Nghệ An", 3328},
-    {"42", "Hà Tĩnh", 1289},         {"44", "Quảng Bình", 896},    {"45", "Quảng Trị", 633},
-    {"46", "Thừa Thiên Huế", 1129},  {"48", "Đà Nẵng", 1135},      {"49", "Quảng Nam", 1496},
-    {"51", "Quảng Ngãi", 1232},      {"52", "Bình Định", 1487},    {"54", "Phú Yên", 873},
-    {"56", "Khánh Hòa", 1232},       {"58", "Ninh Thuận", 591},    {"60", "Bình Thuận", 1231},
-    {"62", "Kon Tum", 541},          {"64", "Gia Lai", 1514},      {"66", "Đắk Lắk", 1870},
-    {"67", "Đắk Nông", 623},         {"68", "Lâm Đồng", 1297},     {"70", "Bình Phước", 995},
-    {"72", "Tây Ninh", 1170},        {"74", "Bình Dương", 2427},   {"75", "Đồng Nai", 3097},
-    {"77", "Bà Rịa - Vũng Tàu", 1149}, {"79", "TP Hồ Chí Minh", 8993}, {"80", "Long An", 1689},
-    {"82", "Tiền Giang", 1765},      {"83", "Bến Tre", 1289},      {"84", "Trà Vinh", 1010},
-    {"86", "Vĩnh Long", 1023},       {"87", "Đồng Tháp", 1600},    {"89", "An Giang", 1908},
-    {"91", "Kiên Giang", 1724},      {"92", "Cần Thơ", 1236},      {"93", "Hậu Giang", 734},
-    {"94", "Sóc Trăng", 1200},       {"95", "Bạc Liêu", 908},      {"96", "Cà Mau", 1194},
+    {"01", 8054}, {"02", 855}, {"04", 531}, {"06", 314}, {"08", 785}, {"10", 731},
+    {"11", 599}, {"12", 461}, {"14", 1249}, {"15", 822}, {"17", 855}, {"19", 1287},
+    {"20", 782}, {"22", 1321}, {"24", 1804}, {"25", 1464}, {"26", 1152}, {"27", 1369},
+    {"30", 1893}, {"31", 2029}, {"33", 1253}, {"34", 1861}, {"35", 853}, {"36", 1781},
+    {"37", 983}, {"38", 3641}, {"40", 3328}, {"42", 1289}, {"44", 896}, {"45", 633},
+    {"46", 1129}, {"48", 1135}, {"49", 1496}, {"51", 1232}, {"52", 1487}, {"54", 873},
+    {"56", 1232}, {"58", 591}, {"60", 1231}, {"62", 541}, {"64", 1514}, {"66", 1870},
+    {"67", 623}, {"68", 1297}, {"70", 995}, {"72", 1170}, {"74", 2427}, {"75", 3097},
+    {"77", 1149}, {"79", 8993}, {"80", 1689}, {"82", 1765}, {"83", 1289}, {"84", 1010},
+    {"86", 1023}, {"87", 1600}, {"89", 1908}, {"91", 1724}, {"92", 1236}, {"93", 734},
+    {"94", 1200}, {"95", 908}, {"96", 1194},
 };
 _Static_assert(N_OF(s_provinces) == 63, "Vietnam has 63 provinces and cities");
 
@@ -241,6 +233,13 @@ typedef struct {
     char id_card_issued[11];
 } s_citizen_t;
 
+/* A province's name (every code above is one of lt_rules's 63). */
+static const char *s_pname(const s_province_t *p)
+{
+    const char *name = lt_rules_province(p->code);
+    return name ? name : p->code;
+}
+
 static const s_province_t *s_province(s_rng_t *r)
 {
     uint32_t total = 0;
@@ -301,10 +300,10 @@ static void s_address(s_rng_t *r, const s_province_t *p, char *out, size_t cap)
     int code = atoi(p->code);
     if (s_chance(r, 400))
         snprintf(out, cap, "Số %u %s, phường %s, %s", 1 + s_below(r, 300), PICK(r, s_streets),
-                 PICK(r, s_wards), p->name);
+                 PICK(r, s_wards), s_pname(p));
     else
         snprintf(out, cap, "%s %u, xã %s, %s", code >= 70 ? "Ấp" : "Thôn", 1 + s_below(r, 12),
-                 PICK(r, s_communes), p->name);
+                 PICK(r, s_communes), s_pname(p));
 }
 
 /* 12 digits: 0 + province code of birth, century and sex, year, 6 random. */
@@ -325,9 +324,9 @@ static void s_citizen(s_rng_t *r, s_citizen_t *c)
     const s_province_t *birth = s_province(r);
     s_personal_id(r, birth->code, c->sex, year, c->personal_id);
     s_name(r, c->sex, c->full_name, sizeof c->full_name);
-    snprintf(c->place_of_birth, sizeof c->place_of_birth, "%s", birth->name);
+    snprintf(c->place_of_birth, sizeof c->place_of_birth, "%s", s_pname(birth));
     const s_province_t *home = s_chance(r, 700) ? birth : s_province(r);
-    snprintf(c->home_town, sizeof c->home_town, "%s", home->name);
+    snprintf(c->home_town, sizeof c->home_town, "%s", s_pname(home));
     c->ethnicity = s_pick(r, s_ethnicity, N_OF(s_ethnicity));
     const s_province_t *perm = s_chance(r, 800) ? birth : s_province(r);
     snprintf(c->permanent_province, sizeof c->permanent_province, "%s", perm->code);
@@ -992,9 +991,9 @@ static void s_hospital(s_rng_t *r, const char *province, char code[8], char *nam
     unsigned n = s_chance(r, 300) ? 1 : 2 + s_below(r, (uint32_t)N_OF(s_communes));
     snprintf(code, 8, "%.2s%03u", p->code, n);
     if (n == 1)
-        snprintf(name, cap, "Bệnh viện Đa khoa tỉnh %s", p->name);
+        snprintf(name, cap, "Bệnh viện Đa khoa tỉnh %s", s_pname(p));
     else
-        snprintf(name, cap, "Trung tâm Y tế huyện %s, %s", s_communes[n - 2], p->name);
+        snprintf(name, cap, "Trung tâm Y tế huyện %s, %s", s_communes[n - 2], s_pname(p));
 }
 
 static int s_insert_card(s_reggen_t *g, const s_holder_t *h, void *arg)
@@ -1115,9 +1114,9 @@ static void s_facility(s_rng_t *r, const char *province, char *out, size_t cap)
 {
     const s_province_t *p = s_province_by_code(province);
     if (s_chance(r, 700))
-        snprintf(out, cap, "Trạm Y tế xã %s, %s", PICK(r, s_communes), p->name);
+        snprintf(out, cap, "Trạm Y tế xã %s, %s", PICK(r, s_communes), s_pname(p));
     else
-        snprintf(out, cap, "Trung tâm Y tế huyện %s, %s", PICK(r, s_communes), p->name);
+        snprintf(out, cap, "Trung tâm Y tế huyện %s, %s", PICK(r, s_communes), s_pname(p));
 }
 
 static int s_insert_vaccination(s_reggen_t *g, const s_holder_t *h, void *arg)

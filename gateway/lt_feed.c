@@ -6,6 +6,7 @@
 #include "lt_file.h"
 #include "lt_gwstats.h"
 #include "lt_log.h"
+#include "lt_publish.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -130,6 +131,7 @@ static int s_register(lt_feed_t *self, lt_stats_t *st)
                    "Consumer: 1 while a replica's feed is stopped because its owner's history "
                    "changed (PROTOCOL.md 6.9), until it is resynchronised", LT_STATS_GAUGE, 0,
                    LT_GWCFG_MAX_SUBS);
+    rc |= lt_feed_quality_register(self, st);
     self->st_commit = lt_gwstats_commit(st, "replica");
     return rc || !self->st_commit ? -1 : 0;
 }
@@ -144,7 +146,8 @@ lt_feed_t *lt_feed_new(const lt_gwctx_t *ctx)
         return NULL;
     self->ctx = ctx;
     lt_feed_limits_changed(self);
-    if (s_register(self, ctx->stats) != 0) {
+    self->tail = lt_tail_new(ctx->stats, (size_t)cfg->tail_batches, (size_t)cfg->tail_bytes);
+    if (!self->tail || s_register(self, ctx->stats) != 0) {
         lt_feed_destroy(&self);
         return NULL;
     }
@@ -161,6 +164,12 @@ void lt_feed_limits_changed(lt_feed_t *self)
     size_t max = self->ctx->cfg->max_message;
     /* Half the frame cap, so that a full batch with its envelope always fits. */
     self->batch_bytes = max / 2 < LT_BATCH_MAX_BYTES ? max / 2 : LT_BATCH_MAX_BYTES;
+    /* Cached batches were cut to the old limits: all go (lt_tail.h). */
+    const lt_gwcfg_t *cfg = self->ctx->cfg;
+    if (self->tail &&
+        lt_tail_limits(self->tail, (size_t)cfg->tail_batches, (size_t)cfg->tail_bytes) != 0)
+        lt_error("feed", "no memory for a tail of %lld batches; batches are read from the store",
+                 cfg->tail_batches);
 }
 
 void lt_feed_destroy(lt_feed_t **self_p)
@@ -175,6 +184,7 @@ void lt_feed_destroy(lt_feed_t **self_p)
     for (size_t i = 0; i < self->n_replicas; i++)
         lt_feed_stage_free(&self->replicas[i]);
     free(self->chunk.buf);
+    lt_tail_destroy(&self->tail);
     free(self);
     *self_p = NULL;
 }
@@ -187,16 +197,23 @@ int lt_feed_chunk_add(void *arg, uint64_t seq, const void *rec, size_t len)
     return lt_batch_recs_add(arg, rec, len);
 }
 
-int lt_feed_chunk_read(lt_feed_t *self, lt_feed_stream_t *st, uint64_t seq, int64_t max)
+int64_t lt_feed_chunk_want(const lt_feed_t *self, const lt_feed_stream_t *st, uint64_t seq,
+                           int64_t max)
 {
-    lt_feed_chunk_t *c = &self->chunk;
-    c->n = c->used = 0;
     if (max > LT_BATCH_MAX_RECORDS)
         max = LT_BATCH_MAX_RECORDS;
     if (max > self->ctx->cfg->batch_max)
         max = self->ctx->cfg->batch_max;
-    if (seq + (uint64_t)max - 1 > st->last_seq)
-        max = (int64_t)(st->last_seq - seq + 1);
+    if (max > 0 && seq + (uint64_t)max - 1 > st->last_seq)
+        max = seq > st->last_seq ? 0 : (int64_t)(st->last_seq - seq + 1);
+    return max;
+}
+
+int lt_feed_chunk_read(lt_feed_t *self, lt_feed_stream_t *st, uint64_t seq, int64_t max)
+{
+    lt_feed_chunk_t *c = &self->chunk;
+    c->n = c->used = 0;
+    max = lt_feed_chunk_want(self, st, seq, max);
     if (max <= 0)
         return 0;
     if (lt_feed_damage_cap(self, st, seq, &max) != 0)
@@ -250,16 +267,24 @@ static void s_status_cursor(lt_feed_t *self, lt_feed_stream_t *st, Lienthong__St
 
 /* After a restart the feed knows a dataset this member owns only once it is
  * published, subscribed or attached to; status lists every owned dataset
- * that has records, so that a starting source adapter finds its cursor. */
+ * that has records, so that a starting source adapter finds its cursor, and
+ * every view of one, whose quality figures it shows (PROTOCOL.md 8.9). */
 static void s_status_owned(lt_feed_t *self)
 {
     const Lienthong__Directory *d = self->ctx->dir ? lt_dir_get(self->ctx->dir) : NULL;
+    const char *me = self->ctx->cfg->member;
+    lt_stream_t cur;
     for (size_t i = 0; d && i < d->n_datasets; i++) {
         const Lienthong__Dataset *ds = d->datasets[i];
-        lt_stream_t cur;
-        if (strcmp(ds->owner, self->ctx->cfg->member) == 0 &&
+        if (strcmp(ds->owner, me) == 0 &&
             lt_store_stream_find(self->ctx->store, ds->id, &cur) == 1)
             (void)lt_feed_stream(self, ds->id);
+    }
+    for (size_t i = 0; d && i < d->n_views; i++) {
+        const char *owner = lt_feed_owner_of(self->ctx->dir, d->views[i]->id);
+        if (owner && strcmp(owner, me) == 0 &&
+            lt_store_stream_find(self->ctx->store, d->views[i]->id, &cur) == 1)
+            (void)lt_feed_stream(self, d->views[i]->id);
     }
 }
 
@@ -293,9 +318,12 @@ void lt_feed_status(lt_feed_t *self, Lienthong__StatusReply *r)
         ss->records_per_sec = st->rate;
         ss->role = s_role(self, st);
         s_status_cursor(self, st, ss);
+        if (strcmp(ss->role, "owner") == 0)
+            lt_publish_status(self->ctx->stats, st->name, ss);
         lt_feed_retain_status(self, st, ss);
         lt_feed_owner_status(self, st, ss);
         lt_feed_history_status(self, st, ss);
+        lt_feed_quality_status(self, st, ss);
     }
 }
 
@@ -308,9 +336,11 @@ void lt_feed_status_free(Lienthong__StatusReply *r)
 {
     for (size_t i = 0; i < r->n_streams; i++) {
         free(r->streams[i]->history);
+        lt_feed_quality_status_free(r->streams[i]);
         for (size_t j = 0; j < r->streams[i]->n_subscribers; j++)
             free(r->streams[i]->subscribers[j]);
         free(r->streams[i]->subscribers);
+        lt_publish_status_free(r->streams[i]);
         free(r->streams[i]);
     }
     free(r->streams);

@@ -112,6 +112,11 @@ uint64_t lt_feed_generation(const lt_feed_t *self);
 /* ctx->cfg's max_message changed: the records per batch follow. */
 void lt_feed_limits_changed(lt_feed_t *self);
 
+/* Sets the gauges of the quality figures that are read, not counted
+ * (PROTOCOL.md 8.9): completeness from the store, the age of each stream's
+ * newest change and each subscriber's lag in seconds. Before an exposition. */
+void lt_feed_quality_refresh(lt_feed_t *self);
+
 /* Adds stream entries to a status reply; free with lt_feed_status_free. */
 void lt_feed_status(lt_feed_t *self, Lienthong__StatusReply *r);
 void lt_feed_status_free(Lienthong__StatusReply *r);

@@ -11,6 +11,7 @@
 #include "lt_snap.h"
 #include "lt_stats.h"
 #include "lt_store_snap.h"
+#include "lt_tail.h"
 
 /* A stream this gateway holds: its store id and last durable seq. */
 typedef struct {
@@ -138,6 +139,7 @@ struct _lt_feed_t {
     size_t n_replicas;
     size_t batch_bytes; /* record bytes per batch: fits half the frame cap */
     lt_feed_chunk_t chunk;
+    lt_tail_t *tail;      /* owner: batches sent lately (lt_tail.h) */
     size_t n_snaps;       /* snapshots and replacements being sent */
     int64_t prune_at;     /* monotonic ms of the next pruning step */
     size_t prune_next;    /* stream the next step looks at first */
@@ -145,6 +147,8 @@ struct _lt_feed_t {
      * and replicas above keep. */
     lt_stats_family_t *f_last_seq, *f_appended, *f_sub_cursor, *f_sub_lag, *f_rep_cursor,
         *f_rep_lag, *f_rep_forked;
+    /* lt_feed_quality.c: completeness and liveness (PROTOCOL.md 8.9). */
+    lt_stats_family_t *f_records, *f_present, *f_newest_age, *f_sub_lag_time;
     lt_stats_series_t *st_commit; /* store commit latency of replica batches */
     uint64_t generation;          /* streams grown so far (lt_feed_generation) */
 };
@@ -165,6 +169,10 @@ const char *lt_feed_owner_of(const lt_dir_t *dir, const char *stream);
  * the record at seq is damaged (reported through lt_feed_damaged), or -1
  * (logged). */
 int lt_feed_chunk_read(lt_feed_t *self, lt_feed_stream_t *st, uint64_t seq, int64_t max);
+/* The records a read of st from seq for up to max (credit) would ask for:
+ * max within the batch limits and the last seq; <= 0 when none. */
+int64_t lt_feed_chunk_want(const lt_feed_t *self, const lt_feed_stream_t *st, uint64_t seq,
+                           int64_t max);
 /* An lt_store_rec_fn appending one record to an lt_feed_chunk_t. */
 int lt_feed_chunk_add(void *chunk, uint64_t seq, const void *rec, size_t len);
 
@@ -186,7 +194,7 @@ void lt_feed_sub_gauges(lt_feed_sub_t *s);
 /* Sends batches to subscriptions with credit; returns batches sent. */
 int lt_feed_owner_pump(lt_feed_t *self, void *sock);
 /* Adds the subscribers of st to its status entry. */
-void lt_feed_owner_status(const lt_feed_t *self, const lt_feed_stream_t *st,
+void lt_feed_owner_status(lt_feed_t *self, const lt_feed_stream_t *st,
                           Lienthong__StreamStatus *ss);
 
 /* ---- lt_feed_replica.c ---- */
@@ -262,6 +270,20 @@ void lt_feed_history_forked(lt_feed_t *self, lt_feed_replica_t *f, const uint8_t
 void lt_feed_history_applied(lt_feed_t *self, lt_feed_replica_t *f);
 /* Adds the history of st (and for a replica its feed's state). */
 void lt_feed_history_status(lt_feed_t *self, lt_feed_stream_t *st, Lienthong__StreamStatus *ss);
+
+/* ---- lt_feed_quality.c (completeness and liveness, 8.9) ---- */
+
+/* Registers the families of the quality figures. 0, or -1. */
+int lt_feed_quality_register(lt_feed_t *self, lt_stats_t *stats);
+/* Seconds since the oldest record of st after cursor was changed (the
+ * lag of a consumer at cursor), 0 when cursor is at the end. */
+double lt_feed_quality_lag(lt_feed_t *self, const lt_feed_stream_t *st, uint64_t cursor,
+                           int64_t now_ms);
+/* Sets the completeness and newest change of st in its status entry. */
+void lt_feed_quality_status(lt_feed_t *self, const lt_feed_stream_t *st,
+                            Lienthong__StreamStatus *ss);
+/* Frees what lt_feed_quality_status added. */
+void lt_feed_quality_status_free(Lienthong__StreamStatus *ss);
 
 /* ---- lt_feed_repair.c ---- */
 

@@ -299,38 +299,65 @@ static void s_too_large(lt_feed_t *self, void *sock, const lt_feed_sub_t *s)
                              (unsigned long long)s->next);
 }
 
-/* Sends one signed batch to s. Returns 1 sent, 0 nothing to send or
- * would block, -1 when the subscription must be dropped. */
-static int s_send_batch(lt_feed_t *self, void *sock, lt_feed_sub_t *s)
+/* 1 when another subscription than s follows s's stream: only then can a
+ * batch kept in the tail be sent again (a lone consumer never asks for
+ * what it was sent), so only then is it worth its memory. */
+static int s_shared(const lt_feed_t *self, const lt_feed_sub_t *s)
 {
+    for (size_t i = 0; i < self->n_subs; i++)
+        if (&self->subs[i] != s && self->subs[i].stream == s->stream)
+            return 1;
+    return 0;
+}
+
+/* The batch s needs next, packed in msg (n records, batch hash): from the
+ * in-memory tail when it holds it (lt_tail.h), else read from the store
+ * and kept there. Returns 1, 0 nothing to send, or -1 when the
+ * subscription must be dropped. */
+static int s_build_batch(lt_feed_t *self, void *sock, lt_feed_sub_t *s, zmq_msg_t *msg,
+                         size_t *n, uint8_t hash[LT_HASH_BYTES])
+{
+    lt_tail_key_t key = {.stream_id = s->stream->id, .stream = s->stream->name,
+                         .history = s->stream->history, .first = s->next, .prev = s->prev};
+    int64_t want = lt_feed_chunk_want(self, s->stream, s->next, s->credit);
+    if (want <= 0)
+        return 0;
+    int rc = lt_tail_get(self->tail, &key, (uint64_t)want, s->credit, self->ctx->keys, msg, n,
+                         hash);
+    if (rc != 0)
+        return rc;
     lt_feed_chunk_t *c = &self->chunk;
-    int n = lt_feed_chunk_read(self, s->stream, s->next, s->credit);
-    if (n == LT_STORE_DAMAGED)
+    int got = lt_feed_chunk_read(self, s->stream, s->next, s->credit);
+    if (got == LT_STORE_DAMAGED)
         (void)lt_feed_send_damaged(sock, s->rid, s->rid_len, s->stream);
-    if (n <= 0)
-        return n;
+    if (got <= 0)
+        return got;
     if (c->used + LT_BATCH_OVERHEAD > self->ctx->cfg->max_message) {
         s_too_large(self, sock, s);
         return -1;
     }
-    uint8_t sig[LT_SIG_BYTES], hash[LT_HASH_BYTES];
-    if (lt_batch_sign_history(self->ctx->keys, s->stream->name, s->stream->history, s->next,
-                              c->recs, c->n, s->prev, sig, hash) != 0)
-        return -1;
-    Lienthong__Batch b = LIENTHONG__BATCH__INIT;
-    b.stream = s->stream->name;
-    b.first_seq = s->next;
-    b.n_records = c->n;
-    b.records = c->recs;
-    b.signature.data = sig;
-    b.signature.len = sizeof sig;
-    b.signed_at_ms = lt_clock_now_ms();
-    b.history_id.data = s->stream->history;
-    b.history_id.len = LT_HISTORY_BYTES;
-    if (lt_wire_send_body(sock, s->rid, s->rid_len, LIENTHONG__ENVELOPE__BODY_BATCH, &b) != 0)
+    *n = c->n;
+    return lt_tail_put(self->tail, &key, c, (int64_t)c->n < want, s_shared(self, s),
+                       self->ctx->keys, msg, hash) == 0
+               ? 1
+               : -1;
+}
+
+/* Sends one signed batch to s. Returns 1 sent, 0 nothing to send or
+ * would block, -1 when the subscription must be dropped. */
+static int s_send_batch(lt_feed_t *self, void *sock, lt_feed_sub_t *s)
+{
+    zmq_msg_t msg;
+    size_t n = 0;
+    uint8_t hash[LT_HASH_BYTES];
+    int rc = s_build_batch(self, sock, s, &msg, &n, hash);
+    if (rc <= 0)
+        return rc;
+    /* A batch that would block stays in the tail for the next try. */
+    if (lt_wire_send_msg(sock, s->rid, s->rid_len, &msg) != 0)
         return zmq_errno() == EAGAIN ? 0 : -1;
-    s->next += c->n;
-    s->credit -= (int64_t)c->n;
+    s->next += n;
+    s->credit -= (int64_t)n;
     memcpy(s->prev, hash, LT_HASH_BYTES);
     lt_feed_sub_gauges(s);
     return 1;
@@ -364,9 +391,10 @@ int lt_feed_owner_pump(lt_feed_t *self, void *sock)
 /* ---- status ------------------------------------------------------------------------------ */
 
 /* A status line: a live subscription, or one that ended (sub NULL, g set). */
-static Lienthong__SubscriberStatus *s_status_line(const lt_feed_t *self, const lt_feed_sub_t *sub,
+static Lienthong__SubscriberStatus *s_status_line(lt_feed_t *self, const lt_feed_sub_t *sub,
                                                   const lt_feed_gone_t *g)
 {
+    int64_t now = lt_clock_now_ms();
     Lienthong__SubscriberStatus *line = calloc(1, sizeof *line);
     if (!line)
         return NULL;
@@ -378,11 +406,13 @@ static Lienthong__SubscriberStatus *s_status_line(const lt_feed_t *self, const l
         line->disconnected = 1;
         line->disconnected_since_ms = g->since_ms;
         line->reason = (char *)g->reason;
+        line->lag_seconds = lt_feed_quality_lag(self, g->stream, g->cursor, now);
         return line;
     }
     line->member = (char *)sub->member;
     line->cursor = (uint64_t)lt_gwstats_gauge(sub->st_cursor);
     line->lag = (uint64_t)lt_gwstats_gauge(sub->st_lag);
+    line->lag_seconds = lt_feed_quality_lag(self, sub->stream, line->cursor, now);
     /* The owner learns that a consumer died only when a send fails; its
      * Hellos stopping says so within the heartbeat timeout (3.3). */
     int64_t since = 0;
@@ -404,7 +434,7 @@ static int s_live(const lt_feed_t *self, const lt_feed_gone_t *g)
     return 0;
 }
 
-void lt_feed_owner_status(const lt_feed_t *self, const lt_feed_stream_t *st,
+void lt_feed_owner_status(lt_feed_t *self, const lt_feed_stream_t *st,
                           Lienthong__StreamStatus *ss)
 {
     ss->subscribers = calloc(self->n_subs + self->n_gone + 1, sizeof *ss->subscribers);

@@ -56,7 +56,7 @@ struct _lt_gateway_t {
     lt_gwstats_codes_t refused;       /* peer messages refused, by error code */
     lt_stats_series_t *st_dir_version; /* the directory in use */
     lt_stats_series_t *st_dir_expiry;  /* seconds until it expires */
-    lt_stats_series_t *st_publish;     /* store commit latency of publish groups */
+    lt_publish_obs_t *publish_obs;     /* commit latency and refusals of publish groups */
     int64_t dir_gauges_at;             /* monotonic ms of the last expiry update */
     uint64_t history_gen;              /* lt_feed_generation at the last high-water write */
     int64_t history_at;                /* monotonic ms of that write */
@@ -87,7 +87,7 @@ static int s_register(lt_gateway_t *self)
     if (lt_gwstats_codes_init(&self->refused, st, &refused, NULL) != 0 ||
         !(self->st_dir_version = lt_gwstats_series(st, &version, NULL)) ||
         !(self->st_dir_expiry = lt_gwstats_series(st, &expiry, NULL)) ||
-        !(self->st_publish = lt_publish_stats(st)) || lt_gwdir_watch_init(&self->dir_watch, st) != 0)
+        !(self->publish_obs = lt_publish_obs_new(st)) || lt_gwdir_watch_init(&self->dir_watch, st) != 0)
         return -1;
     return 0;
 }
@@ -492,14 +492,16 @@ static void s_link_dispatch(lt_gateway_t *self, size_t i, Lienthong__Envelope *e
     }
 }
 
-/* Handles one message waiting on link i. */
-static void s_on_link(lt_gateway_t *self, size_t i)
+/* Handles one message waiting on link i: 1 when it was a signed answer,
+ * 0 for anything else, -1 when none was waiting. */
+static int s_link_one(lt_gateway_t *self, size_t i)
 {
     lt_wire_in_t in;
+    int answer = 0;
     const char *member = lt_peers_link_member(self->shared.peers, i);
     if (lt_wire_recv(lt_peers_link_socket(self->shared.peers, i), 0, ZMQ_DONTWAIT, &in) != 0) {
         lt_wire_in_close(&in);
-        return;
+        return -1;
     }
     char err[256];
     Lienthong__ErrorCode code;
@@ -520,10 +522,25 @@ static void s_on_link(lt_gateway_t *self, size_t i)
                                                                .what = "message on its link",
                                                                .code = code, .why = err});
     } else {
+        answer = env->body_case == LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY ||
+                 env->body_case == LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY;
         s_link_dispatch(self, i, env, &in.body);
     }
     lt_wire_free(&env);
     lt_wire_in_close(&in);
+    return answer;
+}
+
+/* Handles what waits on link i. An owner signs the answers of a whole drain
+ * together and sends them back to back, so signed answers are taken in a
+ * bounded run without going back to the poll loop for each one (whose ticks
+ * and socket checks cost several system calls a round). Anything else ends
+ * the run: a feed batch is a commit of its own, and a directory adopted may
+ * rotate the links, so the loop re-reads them first. */
+static void s_on_link(lt_gateway_t *self, size_t i)
+{
+    for (int n = 0; n < LT_PEER_DRAIN && s_link_one(self, i) == 1; n++)
+        ;
 }
 
 /* ---- local socket (adapters, applications, the CLI) ------------------------ */
@@ -552,6 +569,7 @@ static void s_local_metrics(lt_gateway_t *self, const lt_wire_in_t *in)
     char *text = NULL;
     size_t len = 0, cap = 0;
     s_dir_gauges(self);
+    lt_feed_quality_refresh(self->feed);
     if (lt_stats_prom_write(self->shared.stats, &text, &len, &cap) != 0) {
         lt_warn("local", "metrics not sent: out of memory");
         (void)lt_wire_send_error(self->local, in->rid, in->rid_len,
@@ -683,7 +701,7 @@ static void s_on_local(lt_gateway_t *self)
         lt_wire_in_close(&p->in);
     }
     if (n)
-        lt_publish_commit(&self->shared, self->local, group, n, self->st_publish, lt_feed_advanced,
+        lt_publish_commit(&self->shared, self->local, group, n, self->publish_obs, lt_feed_advanced,
                           self->feed);
     for (size_t i = 0; i < n; i++) {
         lt_wire_free(&group[i].env);
@@ -907,6 +925,7 @@ int lt_gateway_run(lt_gateway_t *self)
         lt_zap_tick(self->zap);
         lt_guard_tick(self->guard);
         lt_reject_tick(self->shared.reject);
+        lt_publish_obs_tick(self->publish_obs);
         if (self->peer_mon)
             lt_sockmon_tick(self->peer_mon);
         (void)lt_audit_flush(self->shared.audit, 0);
@@ -1113,6 +1132,7 @@ void lt_gateway_destroy(lt_gateway_t **self_p)
     lt_zap_destroy(&self->zap);
     lt_guard_destroy(&self->guard);
     lt_reject_destroy(&self->shared.reject);
+    lt_publish_obs_destroy(&self->publish_obs);
     lt_audit_destroy(&self->shared.audit);
     if (self->zctx)
         zmq_ctx_term(self->zctx);

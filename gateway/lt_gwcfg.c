@@ -86,7 +86,7 @@ static const char *const s_known[] = {"member", "federation", "listen", "local_s
                                 "key_file", "directory", "authority_keys", "peers", "subscribe",
                                 "max_message", "heartbeat_ms", "batch_max", "credit", "log_level",
                                 "log_format", "retain_records", "retain_days", "audit_retention_days",
-                                NULL};
+                                "tail_batches", "tail_bytes", NULL};
 
 static int s_numbers(const config_t *c, lt_gwcfg_t *cfg, char *err, size_t errlen)
 {
@@ -112,6 +112,12 @@ static int s_numbers(const config_t *c, lt_gwcfg_t *cfg, char *err, size_t errle
                        &cfg->retain_records, err, errlen) ||
         lt_cfgfile_int(c, cfg->path, "retain_days", 0, 0, LT_RETAIN_DAYS_MAX, &cfg->retain_days,
                        err, errlen))
+        return -1;
+    /* The owner's in-memory tail of sent batches (docs/operations.md). */
+    if (lt_cfgfile_int(c, cfg->path, "tail_batches", LT_TAIL_BATCHES_DEFAULT, 0,
+                       LT_TAIL_BATCHES_MAX, &cfg->tail_batches, err, errlen) ||
+        lt_cfgfile_int(c, cfg->path, "tail_bytes", LT_TAIL_BYTES_DEFAULT, 0, LT_TAIL_BYTES_MAX,
+                       &cfg->tail_bytes, err, errlen))
         return -1;
     if (lt_cfgfile_int(c, cfg->path, "audit_retention_days", 0, 0, LT_AUDIT_RETENTION_DAYS_MAX, &v,
                        err, errlen))

@@ -124,6 +124,8 @@ void lt_gwreload_diff(const lt_gwcfg_t *old, lt_gwcfg_t *next, lt_gwreload_diff_
     s_number("heartbeat_ms", old->heartbeat_ms, next->heartbeat_ms, &d->limits_changed, d);
     s_number("batch_max", old->batch_max, next->batch_max, &d->limits_changed, d);
     s_number("credit", old->credit, next->credit, &d->limits_changed, d);
+    s_number("tail_batches", old->tail_batches, next->tail_batches, &d->limits_changed, d);
+    s_number("tail_bytes", old->tail_bytes, next->tail_bytes, &d->limits_changed, d);
     /* Retention (PROTOCOL.md 6.8) is read at each pruning step: a new bound
      * applies from the next one. A larger bound keeps more from now on; what
      * was already pruned stays pruned. */

@@ -22,7 +22,7 @@ typedef struct {
     const char *peers_added[LT_GWCFG_MAX_PEERS]; /* member ids, into the new config */
     size_t n_peers_added;
     int log_changed;    /* log_level or log_format */
-    int limits_changed; /* max_message, heartbeat_ms, batch_max or credit */
+    int limits_changed; /* max_message, heartbeat_ms, batch_max, credit, tail_* */
     int retain_changed; /* retain_records or retain_days (applied live) */
     size_t n_changes;   /* everything logged as changed, applied or not */
 } lt_gwreload_diff_t;

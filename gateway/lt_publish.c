@@ -4,6 +4,9 @@
 #include "lt_file.h"
 #include "lt_gwstats.h"
 #include "lt_log.h"
+#include "lt_presence.h"
+#include "lt_refuse.h"
+#include "lt_rules.h"
 #include "lt_schema.h"
 #include "lt_valid.h"
 #include "lt_viewset.h"
@@ -12,6 +15,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define REFUSAL_SERIES 256 /* dataset and rule pairs counted and logged apart */
+/* Reason text one PublishAck carries at most: past it, refusals keep their
+ * rule ids with a short reason, so that an ack of a Publish of thousands
+ * of bad rows stays far below what a local client accepts (8, B). */
+#define REFUSAL_TEXT_MAX (1u << 20)
 
 /* One stream touched by the group, with its cursor kept in memory until
  * the group commits. */
@@ -85,7 +94,8 @@ static int s_emit(group_t *g, slot_t *s, const char *key, int deleted, const uin
         return -1;
     lienthong__record__pack(&r, buf);
     int rc = lt_store_append(g->store, s->st.id, r.seq, buf, n) ||
-             lt_store_state_put(g->store, s->st.id, key, r.seq, deleted);
+             lt_store_state_put(g->store, s->st.id, key, r.seq, deleted,
+                                deleted ? 0 : lt_presence_mask(payload, len));
     if (buf != stack)
         free(buf);
     if (rc)
@@ -253,6 +263,85 @@ static int s_check_change(const Lienthong__Dataset *ds, const ProtobufCMessageDe
     return 0;
 }
 
+/* A Refusal for change c failing fails[0..n) of rules (malloc'd). */
+static Lienthong__Refusal *s_refusal(const Lienthong__Change *c, const lt_rules_t *rules,
+                                     const lt_rules_fail_t *fails, size_t n, size_t *budget)
+{
+    Lienthong__Refusal *r = malloc(sizeof *r);
+    if (!r)
+        return NULL;
+    lienthong__refusal__init(r);
+    r->key = strdup(c->key);
+    r->source_cursor = strdup(c->source_cursor ? c->source_cursor : "");
+    r->rules = calloc(n, sizeof *r->rules);
+    r->reasons = calloc(n, sizeof *r->reasons);
+    int ok = r->key && r->source_cursor && r->rules && r->reasons;
+    for (size_t i = 0; ok && i < n; i++, r->n_rules++, r->n_reasons++) {
+        size_t len = strlen(fails[i].reason);
+        const char *why = len <= *budget ? fails[i].reason : "(more refusals than one ack tells)";
+        *budget -= len <= *budget ? len : 0;
+        ok = (r->rules[i] = strdup(lt_rules_id(rules, fails[i].rule))) &&
+             (r->reasons[i] = strdup(why));
+    }
+    if (!ok) {
+        lienthong__refusal__free_unpacked(r, NULL);
+        return NULL;
+    }
+    return r;
+}
+
+/* Applies ds's rules (PROTOCOL.md 5.7) to the decoded changes: each one
+ * failing is reported in res and its message freed (msgs[i] = NULL), and
+ * refused[i] set. Returns -1 when out of memory or the rules do not
+ * compile (the directory was checked when opened: a bug), 0 otherwise. */
+static int s_apply_rules(group_t *g, const Lienthong__Dataset *ds, const Lienthong__Publish *p,
+                         ProtobufCMessage **msgs, unsigned char *refused,
+                         lt_publish_result_t *res)
+{
+    char err[256];
+    lt_rules_t *rules = lt_rules_new(ds, err, sizeof err);
+    if (!rules) {
+        lt_error("publish", "dataset=%s rules do not compile: %s", ds->id, err);
+        return -1;
+    }
+    int rc = 0;
+    size_t budget = REFUSAL_TEXT_MAX;
+    lt_rules_fail_t fails[LT_RULES_MAX];
+    for (size_t i = 0; rc == 0 && i < p->n_changes; i++) {
+        if (!msgs[i])
+            continue; /* a deletion: nothing to check */
+        size_t n = lt_rules_check(rules, msgs[i], g->now_ms / 1000, fails, LT_RULES_MAX);
+        if (n == 0)
+            continue;
+        if (!res->refusals && !(res->refusals = calloc(p->n_changes, sizeof *res->refusals))) {
+            rc = -1;
+            break;
+        }
+        Lienthong__Refusal *r = s_refusal(p->changes[i], rules, fails, n, &budget);
+        if (!r) {
+            rc = -1;
+            break;
+        }
+        res->refusals[res->n_refusals++] = r;
+        refused[i] = 1;
+        protobuf_c_message_free_unpacked(msgs[i], NULL);
+        msgs[i] = NULL;
+    }
+    lt_rules_destroy(&rules);
+    return rc;
+}
+
+void lt_publish_results_free(lt_publish_result_t *res, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < res[i].n_refusals; j++)
+            lienthong__refusal__free_unpacked(res[i].refusals[j], NULL);
+        free(res[i].refusals);
+        res[i].refusals = NULL;
+        res[i].n_refusals = 0;
+    }
+}
+
 static uint64_t s_cursor(const char *text)
 {
     char *end;
@@ -298,23 +387,39 @@ static int s_apply_publish(group_t *g, const char *member, const Lienthong__Publ
     }
     const ProtobufCMessageDescriptor *t = lt_schema_find(ds->record_type);
     ProtobufCMessage **msgs = calloc(p->n_changes, sizeof *msgs);
-    if (!msgs)
+    unsigned char *refused = calloc(p->n_changes, 1);
+    if (!msgs || !refused) {
+        free(msgs);
+        free(refused);
         return -1;
+    }
     for (size_t i = 0; i < p->n_changes; i++)
         if (s_check_change(ds, t, p->changes[i], g->max_record, &msgs[i], res->err,
                            sizeof res->err) != 0) {
             if (p->changes[i]->payload.len > g->max_record)
                 res->code = LIENTHONG__ERROR_CODE__ERR_TOO_LARGE;
             s_free_msgs(msgs, p->n_changes);
+            free(refused);
             return 0;
         }
+    /* A refusal is reported again when its Publish is resent after a lost
+     * ack: the adapter keeps it in its rejects table either way. */
     slot_t *slot = s_slot(g, ds->id);
-    int rc = slot ? 0 : -1;
+    int rc = slot && (ds->n_rules == 0 || s_apply_rules(g, ds, p, msgs, refused, res) == 0) ? 0 : -1;
     res->first_seq = res->last_seq = 0;
     for (size_t i = 0; rc == 0 && i < p->n_changes; i++) {
         uint64_t cur = s_cursor(p->changes[i]->source_cursor);
         if (cur && cur <= slot->st.source_cursor)
             continue; /* already durable: a resend after a lost ack */
+        if (refused[i]) {
+            /* Not stored, but its cursor is consumed like a stored one's,
+             * so the adapter moves on past it (PROTOCOL.md 8.1). */
+            if (cur) {
+                slot->st.source_cursor = cur;
+                slot->dirty = 1;
+            }
+            continue;
+        }
         rc = s_apply_change(g, slot, ds, p->changes[i], msgs[i]);
         if (cur)
             slot->st.source_cursor = cur;
@@ -323,6 +428,7 @@ static int s_apply_publish(group_t *g, const char *member, const Lienthong__Publ
         res->last_seq = slot->st.last_seq;
     }
     s_free_msgs(msgs, p->n_changes);
+    free(refused);
     if (rc == 0) {
         res->code = LIENTHONG__ERROR_CODE__ERR_NONE;
         res->source_cursor = slot->st.source_cursor;
@@ -369,6 +475,7 @@ int lt_publish_apply(lt_store_t *store, const lt_dir_t *dir, const char *member,
 fail:
     lt_error("publish", "store failure, nothing acknowledged: %s", lt_store_error(store));
     lt_store_rollback(store);
+    lt_publish_results_free(res, n);
     for (size_t i = 0; i < n; i++) {
         res[i].code = LIENTHONG__ERROR_CODE__ERR_INTERNAL;
         snprintf(res[i].err, sizeof res[i].err, "store failure; retry");
@@ -396,17 +503,128 @@ static void s_answer(void *sock, const lt_publish_pending_t *p, const lt_publish
     ack.first_seq = r->first_seq;
     ack.last_seq = r->last_seq;
     ack.source_cursor = cursor;
+    ack.refusals = r->refusals;
+    ack.n_refusals = r->n_refusals;
     (void)lt_wire_send_body(sock, p->in.rid, p->in.rid_len, LIENTHONG__ENVELOPE__BODY_PUBLISH_ACK,
                             &ack);
 }
 
-lt_stats_series_t *lt_publish_stats(lt_stats_t *stats)
+/* ---- what the write path reports ---- */
+
+struct _lt_publish_obs_t {
+    lt_stats_series_t *latency;
+    lt_stats_family_t *refusals;
+    lt_refuse_t *log;
+};
+
+#define REFUSALS_FAMILY "lienthong_publish_refusals"
+
+lt_publish_obs_t *lt_publish_obs_new(lt_stats_t *stats)
 {
-    return lt_gwstats_commit(stats, "publish");
+    static const lt_stats_def_t def = {
+        .name = REFUSALS_FAMILY,
+        .help = "Published changes refused by a rule of their dataset (PROTOCOL.md 5.7)",
+        .kind = LT_STATS_COUNTER, .n_labels = 2, .labels = {"dataset", "rule"},
+        .max_series = REFUSAL_SERIES};
+    lt_publish_obs_t *self = calloc(1, sizeof *self);
+    if (!self || !(self->latency = lt_gwstats_commit(stats, "publish")) ||
+        lt_stats_register(stats, &def, &self->refusals) != 0 ||
+        !(self->log = lt_refuse_new("publish", "record", 0, REFUSAL_SERIES)))
+        lt_publish_obs_destroy(&self);
+    return self;
+}
+
+void lt_publish_obs_destroy(lt_publish_obs_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    lt_refuse_destroy(&(*self_p)->log);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+void lt_publish_obs_tick(lt_publish_obs_t *self)
+{
+    if (self)
+        lt_refuse_tick(self->log);
+}
+
+/* Counts and logs the refusals of one acknowledged Publish. */
+static void s_observe_refusals(lt_publish_obs_t *obs, const char *dataset,
+                               const lt_publish_result_t *r)
+{
+    for (size_t i = 0; i < r->n_refusals; i++) {
+        const Lienthong__Refusal *f = r->refusals[i];
+        for (size_t j = 0; j < f->n_rules; j++) {
+            const char *labels[2] = {dataset, f->rules[j]};
+            lt_stats_inc(lt_stats_series(obs->refusals, labels));
+            char detail[LT_REFUSE_DETAIL_MAX];
+            snprintf(detail, sizeof detail, "key=%.40s cursor=%.24s (%s)", f->key,
+                     f->source_cursor, j < f->n_reasons ? f->reasons[j] : "");
+            lt_refuse_note(obs->log, &(lt_refuse_event_t){.source = dataset,
+                                                          .reason = f->rules[j],
+                                                          .detail = detail});
+        }
+    }
+}
+
+typedef struct {
+    const char *dataset;
+    Lienthong__StreamStatus *ss;
+    int in_family;
+} s_status_arg_t;
+
+static int s_status_family(void *arg, const lt_stats_def_t *def)
+{
+    s_status_arg_t *a = arg;
+    a->in_family = strcmp(def->name, REFUSALS_FAMILY) == 0;
+    return 0;
+}
+
+static int s_status_series(void *arg, const lt_stats_def_t *def, const lt_stats_sample_t *s)
+{
+    (void)def;
+    s_status_arg_t *a = arg;
+    Lienthong__StreamStatus *ss = a->ss;
+    if (!a->in_family || strcmp(s->values[0], a->dataset) != 0 || s->counter == 0)
+        return 0;
+    Lienthong__RuleCount **grown = realloc(ss->refusals, (ss->n_refusals + 1) * sizeof *grown);
+    if (!grown)
+        return 0;
+    ss->refusals = grown;
+    Lienthong__RuleCount *c = malloc(sizeof *c);
+    if (!c)
+        return 0;
+    lienthong__rule_count__init(c);
+    if (!(c->rule = strdup(s->values[1]))) {
+        free(c);
+        return 0;
+    }
+    c->count = s->counter;
+    ss->refusals[ss->n_refusals++] = c;
+    return 0;
+}
+
+void lt_publish_status(lt_stats_t *stats, const char *dataset, Lienthong__StreamStatus *ss)
+{
+    s_status_arg_t a = {.dataset = dataset, .ss = ss};
+    lt_stats_visitor_t v = {.family = s_status_family, .series = s_status_series};
+    (void)lt_stats_visit(stats, &v, &a);
+}
+
+void lt_publish_status_free(Lienthong__StreamStatus *ss)
+{
+    for (size_t i = 0; i < ss->n_refusals; i++) {
+        free(ss->refusals[i]->rule);
+        free(ss->refusals[i]);
+    }
+    free(ss->refusals);
+    ss->refusals = NULL;
+    ss->n_refusals = 0;
 }
 
 void lt_publish_commit(const lt_gwctx_t *ctx, void *sock, const lt_publish_pending_t *group,
-                       size_t n, lt_stats_series_t *latency, lt_publish_advanced_fn advanced,
+                       size_t n, lt_publish_obs_t *obs, lt_publish_advanced_fn advanced,
                        void *arg)
 {
     assert(n <= LT_PUBLISH_GROUP);
@@ -421,7 +639,11 @@ void lt_publish_commit(const lt_gwctx_t *ctx, void *sock, const lt_publish_pendi
                          lt_publish_max_record(ctx->cfg->max_message), res, advanced, arg) != 0)
         lt_warn("local", "a group of %zu publishes was not stored; adapters will resend", n);
     else
-        lt_stats_observe_us(latency, lt_gwstats_since_us(t0));
-    for (size_t i = 0; i < n; i++)
+        lt_stats_observe_us(obs->latency, lt_gwstats_since_us(t0));
+    for (size_t i = 0; i < n; i++) {
+        if (res[i].code == LIENTHONG__ERROR_CODE__ERR_NONE)
+            s_observe_refusals(obs, pubs[i]->dataset, &res[i]);
         s_answer(sock, &group[i], &res[i]);
+    }
+    lt_publish_results_free(res, n);
 }

@@ -4,7 +4,10 @@
  * and is derived into every view of the dataset (projected fields; a key
  * that stops matching the view's predicate becomes a tombstone there).
  * Changes whose source cursor is already durable are skipped, so an adapter
- * that resends after a lost acknowledgement never duplicates a change. */
+ * that resends after a lost acknowledgement never duplicates a change.
+ * A change that fails its dataset's rules (PROTOCOL.md 5.7) is not stored:
+ * its source cursor is consumed and it is reported in the PublishAck's
+ * refusals, while the rest of the Publish is stored as usual. */
 #ifndef LT_PUBLISH_H
 #define LT_PUBLISH_H
 
@@ -25,7 +28,12 @@ typedef struct {
     char err[256];
     uint64_t first_seq, last_seq; /* dataset seqs assigned; 0,0 when all were known */
     uint64_t source_cursor;       /* last durable source cursor of the dataset */
+    Lienthong__Refusal **refusals; /* changes the rules refused (malloc'd), or NULL */
+    size_t n_refusals;
 } lt_publish_result_t;
+
+/* Frees res[0..n)'s refusals. */
+void lt_publish_results_free(lt_publish_result_t *res, size_t n);
 
 /* Applies pubs[0..n) for owner `member`. A record whose payload exceeds
  * max_record is refused (ERR_TOO_LARGE): it could never be sent in a batch
@@ -48,18 +56,30 @@ typedef struct {
     Lienthong__Envelope *env; /* holds the publish body */
 } lt_publish_pending_t;
 
-/* Registers the write path's statistics in stats and returns the handle
- * lt_publish_commit times its transactions with (the store commit latency,
- * what="publish"); NULL when registration failed. */
-lt_stats_series_t *lt_publish_stats(lt_stats_t *stats);
+/* What the local write path reports besides its answers: the store commit
+ * latency (what="publish"), refusals by dataset and rule
+ * (lienthong_publish_refusals) and their log lines, the first of each
+ * dataset and rule at once and the rest once per interval (lt_refuse). */
+typedef struct _lt_publish_obs_t lt_publish_obs_t;
+/* NULL when registration failed or out of memory. */
+lt_publish_obs_t *lt_publish_obs_new(lt_stats_t *stats);
+void lt_publish_obs_destroy(lt_publish_obs_t **self_p);
+/* Writes the aggregated refusal lines that are due: every poll-loop turn. */
+void lt_publish_obs_tick(lt_publish_obs_t *self);
+
+/* StreamStatus.refusals of an owned dataset (PROTOCOL.md 8.3): the
+ * changes refused per rule since the gateway started, from stats. Freed
+ * by lt_publish_status_free. */
+void lt_publish_status(lt_stats_t *stats, const char *dataset, Lienthong__StreamStatus *ss);
+void lt_publish_status_free(Lienthong__StreamStatus *ss);
 
 /* The local write path (PROTOCOL.md 8.1): applies group[0..n), n at most
  * LT_PUBLISH_GROUP, for ctx->cfg->member in one transaction, timed into
- * latency (from lt_publish_stats), then answers each on sock (the local
+ * obs, then answers each on sock (the local
  * ROUTER): PublishAck once its records are durable, Error with the reason
  * when it was refused or nothing was stored. */
 void lt_publish_commit(const lt_gwctx_t *ctx, void *sock, const lt_publish_pending_t *group,
-                       size_t n, lt_stats_series_t *latency, lt_publish_advanced_fn advanced,
+                       size_t n, lt_publish_obs_t *obs, lt_publish_advanced_fn advanced,
                        void *arg);
 
 /* 1 if msg satisfies every predicate of view v. */

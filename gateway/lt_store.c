@@ -7,6 +7,7 @@
 
 #include "lt_crypto.h"
 #include "lt_log.h"
+#include "lt_presence.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -54,6 +55,9 @@ enum {
     ST_REPLACE,
     ST_STREAMS,
     ST_HELD,
+    ST_PRESENCE_ADD,
+    ST_PRESENCE_GET,
+    ST_CLEAR_PRESENCE,
     ST_COUNT
 };
 
@@ -67,10 +71,11 @@ static const char *s_sql[ST_COUNT] = {
     [ST_STREAM_SAVE] = "UPDATE streams SET last_seq = ?2, last_hash = ?3, source_cursor = ?4 "
                        "WHERE id = ?1",
     [ST_APPEND] = "INSERT INTO log(id, record, sum) VALUES (?1, ?2, lt_record_sum(?1, ?2))",
-    [ST_STATE_PUT] = "INSERT INTO state(stream, key, seq, deleted) VALUES (?1, ?2, ?3, ?4) "
+    [ST_STATE_PUT] = "INSERT INTO state(stream, key, seq, deleted, fields) "
+                     "VALUES (?1, ?2, ?3, ?4, ?5) "
                      "ON CONFLICT(stream, key) DO UPDATE SET seq = excluded.seq, "
-                     "deleted = excluded.deleted",
-    [ST_STATE_GET] = "SELECT seq, deleted FROM state WHERE stream = ?1 AND key = ?2",
+                     "deleted = excluded.deleted, fields = excluded.fields",
+    [ST_STATE_GET] = "SELECT seq, deleted, fields FROM state WHERE stream = ?1 AND key = ?2",
     [ST_READ] = "SELECT id, record, sum FROM log WHERE id >= ?1 AND id < ?2 ORDER BY id",
     [ST_GET] = "SELECT id, record, sum FROM log WHERE id = ?1",
     /* Retention and snapshots (PROTOCOL.md 6.7, 6.8). */
@@ -97,6 +102,11 @@ static const char *s_sql[ST_COUNT] = {
     [ST_STREAMS] = "SELECT id, last_seq, last_hash, source_cursor, history, name FROM streams "
                    "ORDER BY id",
     [ST_HELD] = "SELECT stream FROM state INDEXED BY state_held WHERE key = ?1 AND deleted = 0",
+    /* Completeness counts (schema step 6, PROTOCOL.md 8.9). */
+    [ST_PRESENCE_ADD] = "INSERT INTO presence(stream, field, n) VALUES (?1, ?2, ?3) "
+                        "ON CONFLICT(stream, field) DO UPDATE SET n = n + excluded.n",
+    [ST_PRESENCE_GET] = "SELECT field, n FROM presence WHERE stream = ?1",
+    [ST_CLEAR_PRESENCE] = "DELETE FROM presence WHERE stream = ?1",
 };
 
 /* Connection settings, outside any transaction (journal_mode cannot change
@@ -148,12 +158,39 @@ static const char *s_steps[] = {
      * it in the same transaction as the state; built here for the rows
      * already there. */
     "CREATE INDEX state_held ON state(key) WHERE deleted = 0;",
+    /* 6: completeness (PROTOCOL.md 8.9): the fields each current record
+     * holds a value in (lt_presence: field n as bit n - 1), and per stream
+     * how many current records there are (field 0) and how many hold each
+     * field. The write path keeps both in the transaction of the state;
+     * here they are filled from the records already stored. */
+    ("ALTER TABLE state ADD COLUMN fields INTEGER NOT NULL DEFAULT 0;"
+     "UPDATE state SET fields = coalesce((SELECT lt_record_fields(record) FROM log "
+     "  WHERE log.id = state.stream * 1099511627776 + state.seq), 0) WHERE deleted = 0;"
+     "CREATE TABLE presence ("
+     "  stream INTEGER NOT NULL, field INTEGER NOT NULL, n INTEGER NOT NULL,"
+     "  PRIMARY KEY (stream, field)) WITHOUT ROWID;"
+     "INSERT INTO presence SELECT stream, 0, count(*) FROM state WHERE deleted = 0 "
+     "  GROUP BY stream;"
+     "WITH RECURSIVE f(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM f WHERE n < 63) "
+     "INSERT INTO presence SELECT s.stream, f.n, count(*) FROM state s, f "
+     "  WHERE s.deleted = 0 AND (s.fields >> (f.n - 1)) & 1 GROUP BY s.stream, f.n;"),
 };
 #define SCHEMA_VERSION ((int)(sizeof s_steps / sizeof *s_steps))
+
+/* Changes of the completeness counts of one stream made in the open
+ * transaction: n[0] current records, n[f] records holding field f. Kept in
+ * memory and written once at the commit, so a change costs no write of
+ * its own to the counts (docs/ARCHITECTURE.md 4.1). */
+typedef struct {
+    int64_t stream;
+    int64_t n[LT_PRESENCE_FIELDS + 1];
+} delta_t;
 
 struct _lt_store_t {
     sqlite3 *db;
     sqlite3_stmt *st[ST_COUNT];
+    delta_t *deltas;
+    size_t n_deltas, cap_deltas;
     uint64_t damaged_seq; /* of the last LT_STORE_DAMAGED result */
     const char *damaged_why;
 };
@@ -180,6 +217,16 @@ static void s_sql_sum(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     int len = sqlite3_value_bytes(argv[1]);
     s_sum(sqlite3_value_int64(argv[0]), rec ? rec : "", (size_t)len, sum);
     sqlite3_result_blob(ctx, sum, LT_HASH_BYTES, SQLITE_TRANSIENT);
+}
+
+/* SQL function lt_record_fields(record): the presence mask of a stored
+ * Record's payload, for migration step 6. */
+static void s_sql_fields(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    const uint8_t *rec = sqlite3_value_blob(argv[0]);
+    size_t len = (size_t)sqlite3_value_bytes(argv[0]);
+    sqlite3_result_int64(ctx, (int64_t)lt_presence_record_mask(rec, rec ? len : 0));
 }
 
 static int s_user_version(sqlite3 *db, int *version)
@@ -264,6 +311,9 @@ static int s_connect(lt_store_t *self, const char *path, char *err, size_t errle
         sqlite3_busy_timeout(self->db, 5000) != SQLITE_OK ||
         sqlite3_create_function(self->db, "lt_record_sum", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
                                 NULL, s_sql_sum, NULL, NULL) != SQLITE_OK ||
+        sqlite3_create_function(self->db, "lt_record_fields", 1,
+                                SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, s_sql_fields, NULL,
+                                NULL) != SQLITE_OK ||
         sqlite3_exec(self->db, s_pragmas, NULL, NULL, &msg) != SQLITE_OK) {
         snprintf(err, errlen, "store %s: %s", path, msg ? msg : sqlite3_errmsg(self->db));
         goto fail;
@@ -312,6 +362,7 @@ void lt_store_destroy(lt_store_t **self_p)
     if (!self_p || !*self_p)
         return;
     s_disconnect(*self_p);
+    free((*self_p)->deltas);
     free(*self_p);
     *self_p = NULL;
 }
@@ -330,18 +381,111 @@ static int s_run(sqlite3_stmt *st)
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
+/* ---- completeness counts ------------------------------------------------- */
+
+/* The pending changes of stream's counts, added when absent; NULL when out
+ * of memory. */
+static delta_t *s_delta(lt_store_t *self, int64_t stream)
+{
+    for (size_t i = self->n_deltas; i > 0; i--)
+        if (self->deltas[i - 1].stream == stream)
+            return &self->deltas[i - 1];
+    if (self->n_deltas == self->cap_deltas) {
+        size_t cap = self->cap_deltas ? self->cap_deltas * 2 : 8;
+        delta_t *p = realloc(self->deltas, cap * sizeof *p);
+        if (!p)
+            return NULL;
+        self->deltas = p;
+        self->cap_deltas = cap;
+    }
+    delta_t *d = &self->deltas[self->n_deltas++];
+    memset(d, 0, sizeof *d);
+    d->stream = stream;
+    return d;
+}
+
+/* A key of stream went from (was_live, was) to (live, now): the counts of
+ * the fields that differ move, and the record count when liveness does. */
+static int s_count(lt_store_t *self, int64_t stream, int was_live, uint64_t was, int live,
+                   uint64_t now)
+{
+    was = was_live ? was : 0;
+    now = live ? now : 0;
+    if (was_live == live && was == now)
+        return 0;
+    delta_t *d = s_delta(self, stream);
+    if (!d)
+        return -1;
+    d->n[0] += live - was_live;
+    for (uint64_t diff = was ^ now; diff; diff &= diff - 1) {
+        int bit = __builtin_ctzll(diff);
+        d->n[bit + 1] += (now >> bit) & 1 ? 1 : -1;
+    }
+    return 0;
+}
+
+/* Writes the pending changes of the counts (in the open transaction, or
+ * alone outside one) and forgets them. */
+static int s_flush(lt_store_t *self)
+{
+    sqlite3_stmt *st = self->st[ST_PRESENCE_ADD];
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < self->n_deltas; i++)
+        for (int f = 0; rc == 0 && f <= LT_PRESENCE_FIELDS; f++) {
+            if (!self->deltas[i].n[f])
+                continue;
+            sqlite3_bind_int64(st, 1, self->deltas[i].stream);
+            sqlite3_bind_int(st, 2, f);
+            sqlite3_bind_int64(st, 3, self->deltas[i].n[f]);
+            rc = s_run(st);
+        }
+    self->n_deltas = 0;
+    return rc;
+}
+
+/* Forgets the pending changes of stream (its counts are being rewritten). */
+static void s_forget(lt_store_t *self, int64_t stream)
+{
+    for (size_t i = 0; i < self->n_deltas; i++)
+        if (self->deltas[i].stream == stream)
+            self->deltas[i] = self->deltas[--self->n_deltas];
+}
+
+int lt_store_presence(lt_store_t *self, int64_t stream, lt_store_presence_t *out)
+{
+    sqlite3_stmt *st = self->st[ST_PRESENCE_GET];
+    memset(out, 0, sizeof *out);
+    sqlite3_bind_int64(st, 1, stream);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int f = sqlite3_column_int(st, 0);
+        int64_t n = sqlite3_column_int64(st, 1);
+        if (f >= 0 && f <= LT_PRESENCE_FIELDS && n > 0)
+            out->n[f] = (uint64_t)n;
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* ---- transactions ------------------------------------------------------------ */
+
 int lt_store_begin(lt_store_t *self)
 {
+    self->n_deltas = 0;
     return s_run(self->st[ST_BEGIN]);
 }
 
 int lt_store_commit(lt_store_t *self)
 {
+    /* The counts go in with the state they describe. */
+    if (s_flush(self) != 0)
+        return -1;
     return s_run(self->st[ST_COMMIT]);
 }
 
 void lt_store_rollback(lt_store_t *self)
 {
+    self->n_deltas = 0;
     if (!sqlite3_get_autocommit(self->db))
         (void)s_run(self->st[ST_ROLLBACK]);
 }
@@ -446,7 +590,8 @@ static int s_exec_fmt(lt_store_t *self, const char *fmt, int64_t a, int64_t b, i
 
 int lt_store_stream_replace(lt_store_t *self, int64_t dst, int64_t src)
 {
-    if (lt_store_stream_clear(self, dst) != 0)
+    /* src's counts move with its state: written first, then relabelled. */
+    if (s_flush(self) != 0 || lt_store_stream_clear(self, dst) != 0)
         return -1;
     /* Log ids carry the stream id: the rows move to dst's key range, and
      * their checksums, which cover the id, are made for the new one. */
@@ -458,6 +603,8 @@ int lt_store_stream_replace(lt_store_t *self, int64_t dst, int64_t src)
         s_exec_fmt(self, "UPDATE state SET stream = %lld WHERE stream = %lld", dst, src, 0, 0) != 0 ||
         s_exec_fmt(self, "UPDATE batches SET stream = %lld WHERE stream = %lld", dst, src, 0, 0) != 0 ||
         s_exec_fmt(self, "UPDATE tails SET stream = %lld WHERE stream = %lld", dst, src, 0, 0) != 0 ||
+        s_exec_fmt(self, "UPDATE presence SET stream = %lld WHERE stream = %lld", dst, src, 0,
+                   0) != 0 ||
         s_exec_fmt(self,
                    "UPDATE streams SET (last_seq, last_hash, source_cursor, history) = "
                    "(SELECT last_seq, last_hash, source_cursor, history FROM streams "
@@ -477,19 +624,9 @@ int lt_store_append(lt_store_t *self, int64_t stream, uint64_t seq, const void *
     return s_run(st);
 }
 
-int lt_store_state_put(lt_store_t *self, int64_t stream, const char *key, uint64_t seq,
-                       int deleted)
-{
-    sqlite3_stmt *st = self->st[ST_STATE_PUT];
-    sqlite3_bind_int64(st, 1, stream);
-    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, (int64_t)seq);
-    sqlite3_bind_int(st, 4, deleted ? 1 : 0);
-    return s_run(st);
-}
-
-int lt_store_state_get(lt_store_t *self, int64_t stream, const char *key, uint64_t *seq,
-                       int *deleted)
+/* Reads key's state row: 1 found (with its fields mask), 0 not, -1 error. */
+static int s_state_read(lt_store_t *self, int64_t stream, const char *key, uint64_t *seq,
+                        int *deleted, uint64_t *fields)
 {
     sqlite3_stmt *st = self->st[ST_STATE_GET];
     sqlite3_bind_int64(st, 1, stream);
@@ -498,10 +635,42 @@ int lt_store_state_get(lt_store_t *self, int64_t stream, const char *key, uint64
     if (rc == SQLITE_ROW) {
         *seq = (uint64_t)sqlite3_column_int64(st, 0);
         *deleted = sqlite3_column_int(st, 1);
+        *fields = (uint64_t)sqlite3_column_int64(st, 2);
     }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int lt_store_state_put(lt_store_t *self, int64_t stream, const char *key, uint64_t seq,
+                       int deleted, uint64_t fields)
+{
+    /* The previous version's fields leave the counts, the new one's enter:
+     * one point read of a row the write below touches anyway. */
+    uint64_t old_seq = 0, old_fields = 0;
+    int old_deleted = 1;
+    int found = s_state_read(self, stream, key, &old_seq, &old_deleted, &old_fields);
+    if (found < 0)
+        return -1;
+    sqlite3_stmt *st = self->st[ST_STATE_PUT];
+    fields &= (1ULL << LT_PRESENCE_FIELDS) - 1; /* SQLite integers are signed */
+    sqlite3_bind_int64(st, 1, stream);
+    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, (int64_t)seq);
+    sqlite3_bind_int(st, 4, deleted ? 1 : 0);
+    sqlite3_bind_int64(st, 5, deleted ? 0 : (int64_t)fields);
+    if (s_run(st) != 0 ||
+        s_count(self, stream, found == 1 && !old_deleted, old_fields, !deleted, fields) != 0)
+        return -1;
+    /* Outside a transaction the write stands alone, and so do the counts. */
+    return sqlite3_get_autocommit(self->db) ? s_flush(self) : 0;
+}
+
+int lt_store_state_get(lt_store_t *self, int64_t stream, const char *key, uint64_t *seq,
+                       int *deleted)
+{
+    uint64_t fields = 0;
+    return s_state_read(self, stream, key, seq, deleted, &fields);
 }
 
 int lt_store_state_held(lt_store_t *self, const char *key, lt_store_held_fn fn, void *arg)
@@ -695,6 +864,12 @@ int lt_store_log_delete(lt_store_t *self, int64_t stream, uint64_t seq)
 
 int lt_store_state_delete(lt_store_t *self, int64_t stream, const char *key)
 {
+    uint64_t seq = 0, fields = 0;
+    int deleted = 1, found = s_state_read(self, stream, key, &seq, &deleted, &fields);
+    if (found < 0 || (found == 1 && s_count(self, stream, !deleted, fields, 0, 0) != 0))
+        return -1;
+    if (sqlite3_get_autocommit(self->db) && s_flush(self) != 0)
+        return -1;
     sqlite3_stmt *st = self->st[ST_STATE_DEL];
     sqlite3_bind_int64(st, 1, stream);
     sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
@@ -709,7 +884,9 @@ int lt_store_stream_clear(lt_store_t *self, int64_t stream)
     if (s_run(log) != 0)
         return -1;
     /* The other tables are keyed by the stream id alone. */
-    static const int by_stream[] = {ST_CLEAR_STATE, ST_CLEAR_TAIL, ST_CLEAR_BATCHES};
+    static const int by_stream[] = {ST_CLEAR_STATE, ST_CLEAR_TAIL, ST_CLEAR_BATCHES,
+                                    ST_CLEAR_PRESENCE};
+    s_forget(self, stream);
     for (size_t i = 0; i < sizeof by_stream / sizeof *by_stream; i++) {
         sqlite3_bind_int64(self->st[by_stream[i]], 1, stream);
         if (s_run(self->st[by_stream[i]]) != 0)

@@ -13,6 +13,7 @@
 
 #include "lt_crypto.h"
 #include "lt_keys.h"
+#include "lt_presence.h"
 
 typedef struct _lt_store_t lt_store_t;
 
@@ -91,12 +92,24 @@ int lt_store_stream_replace(lt_store_t *self, int64_t dst, int64_t src)
 /* Appends one record's exact bytes at seq. */
 int lt_store_append(lt_store_t *self, int64_t stream, uint64_t seq, const void *rec, size_t len)
     __attribute__((warn_unused_result));
-/* Sets the state of key in stream to (seq, deleted). */
+/* Sets the state of key in stream to (seq, deleted), the record holding
+ * the fields of mask `fields` (lt_presence_mask of its payload; ignored
+ * for a tombstone). The stream's completeness counts follow, written with
+ * the transaction's commit (PROTOCOL.md 8.9). */
 int lt_store_state_put(lt_store_t *self, int64_t stream, const char *key, uint64_t seq,
-                       int deleted) __attribute__((warn_unused_result));
+                       int deleted, uint64_t fields) __attribute__((warn_unused_result));
 /* 1 (filling seq and deleted) when key has a state, 0 when not, -1 on error. */
 int lt_store_state_get(lt_store_t *self, int64_t stream, const char *key, uint64_t *seq,
                        int *deleted) __attribute__((warn_unused_result));
+/* Completeness of a stream as last committed (PROTOCOL.md 8.9): n[0] its
+ * current (not deleted) records, n[f] how many of them hold field number f
+ * (lt_presence.h). */
+typedef struct {
+    uint64_t n[LT_PRESENCE_FIELDS + 1];
+} lt_store_presence_t;
+int lt_store_presence(lt_store_t *self, int64_t stream, lt_store_presence_t *out)
+    __attribute__((warn_unused_result));
+
 /* Calls fn(arg, stream) for each stream where key has a live state (not a
  * tombstone), in no set order, with one index lookup (schema step 3); fn
  * must not write to the store, and stops the walk by returning non-zero.

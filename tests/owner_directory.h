@@ -30,9 +30,11 @@
 #define OD_FOREIGN "VN/COM/VIETTEL/subscribers"
 
 /* Writes the source with the members' keys to path, with the text of more
- * views (each starting ",\n") after the fixed ones; 0 or -1. */
-static inline int od_write_source_views(const char *path, const lt_keys_t *owner,
-                                        const lt_keys_t *other, const char *more_views)
+ * views (each starting ",\n") after the fixed ones, and pop_rules (e.g.
+ * "rules = ( ... );") in the population dataset; 0 or -1. */
+static inline int od_write_source_rules(const char *path, const lt_keys_t *owner,
+                                        const lt_keys_t *other, const char *more_views,
+                                        const char *pop_rules)
 {
     char z[4][LT_Z85_KEY_LEN + 1];
     lt_keys_z85_encode(lt_keys_transport_public(owner), z[0]);
@@ -51,7 +53,7 @@ static inline int od_write_source_views(const char *path, const lt_keys_t *owner
             "    transport_key = \"%s\"; signing_key = \"%s\"; } );\n"
             "datasets = (\n"
             "  { id = \"" OD_POP "\"; owner = \"" OD_OWNER "\";\n"
-            "    type = \"lienthong.records.Population\"; key = \"personal_id\"; },\n"
+            "    type = \"lienthong.records.Population\"; key = \"personal_id\"; %s },\n"
             "  { id = \"" OD_PHONES "\"; owner = \"" OD_OWNER "\";\n"
             "    type = \"lienthong.records.Subscriber\"; key = \"phone_number\"; },\n"
             "  { id = \"" OD_FOREIGN "\"; owner = \"VN/COM/VIETTEL\";\n"
@@ -69,8 +71,14 @@ static inline int od_write_source_views(const char *path, const lt_keys_t *owner
             "  { consumer = \"VN/COM/VIETTEL\"; target = \"" OD_POP "\";\n"
             "    allow = [\"lookup\", \"verify\", \"subscribe\"];\n"
             "    fields = [\"full_name\", \"date_of_birth\"]; purposes = [\"KYC\"]; } );\n",
-            z[0], z[1], z[2], z[3], more_views);
+            z[0], z[1], z[2], z[3], pop_rules, more_views);
     return fclose(f) == 0 ? 0 : -1;
+}
+
+static inline int od_write_source_views(const char *path, const lt_keys_t *owner,
+                                        const lt_keys_t *other, const char *more_views)
+{
+    return od_write_source_rules(path, owner, other, more_views, "");
 }
 
 /* Writes the source with the members' keys to path; 0 or -1. */
@@ -82,8 +90,8 @@ static inline int od_write_source(const char *path, const lt_keys_t *owner, cons
 /* Builds the directory with more_views (see od_write_source_views), using
  * tmpdir for its source file (removed afterwards). NULL with the reason in
  * err. */
-static inline lt_dir_t *od_directory_views(const char *tmpdir, const char *more_views, char *err,
-                                           size_t errlen)
+static inline lt_dir_t *od_directory_rules(const char *tmpdir, const char *more_views,
+                                           const char *pop_rules, char *err, size_t errlen)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/owner-directory.src", tmpdir);
@@ -94,7 +102,7 @@ static inline lt_dir_t *od_directory_views(const char *tmpdir, const char *more_
     lt_dir_pins_t pins = {.count = 1};
     lt_dir_t *d = NULL;
     snprintf(err, errlen, "cannot write %s", path);
-    if (a && b && auth && od_write_source_views(path, a, b, more_views) == 0 &&
+    if (a && b && auth && od_write_source_rules(path, a, b, more_views, pop_rules) == 0 &&
         lt_dir_compile(path, 0, 0, 0, &raw, &raw_len, err, errlen) == 0 &&
         lt_dir_sign(raw, raw_len, auth, &sig, &sig_len) == 0) {
         memcpy(pins.keys[0], lt_keys_signing_public(auth), LT_KEY_BYTES);
@@ -107,6 +115,12 @@ static inline lt_dir_t *od_directory_views(const char *tmpdir, const char *more_
     lt_keys_destroy(&b);
     lt_keys_destroy(&auth);
     return d;
+}
+
+static inline lt_dir_t *od_directory_views(const char *tmpdir, const char *more_views, char *err,
+                                           size_t errlen)
+{
+    return od_directory_rules(tmpdir, more_views, "", err, errlen);
 }
 
 /* Builds the directory, using tmpdir for its source file (removed

@@ -73,7 +73,12 @@ static lt_keys_t *s_fixed_keys(const char *dir, uint8_t kind, uint8_t base)
     "  { id = \"VN/PROV/38\"; name = \"Thanh Hoa\"; endpoints = [\"tcp://10.0.0.2:7400\"];\n" \
     "    transport_key = \"%s\"; signing_key = \"%s\"; status = \"suspended\"; }\n);\n" \
     "datasets = ( { id = \"VN/GOV/BCA/population\"; owner = \"VN/GOV/BCA\";\n" \
-    "    type = \"lienthong.records.Population\"; key = \"personal_id\"; } );\n" \
+    "    type = \"lienthong.records.Population\"; key = \"personal_id\";\n" \
+    "    rules = ( { field = \"personal_id\"; check = \"citizen_id\"; sex = \"sex\";\n" \
+    "      birth = \"date_of_birth\"; }, { field = \"full_name\"; check = \"required\"; },\n" \
+    "      { field = \"date_of_death\"; check = \"date\"; not_future = true;\n" \
+    "        after = \"date_of_birth\"; },\n" \
+    "      { field = \"status\"; check = \"enum\"; values = [\"CITIZEN_ALIVE\"]; } ); } );\n" \
     "views = ( { id = \"VN/GOV/BCA/population.basic\"; dataset = \"VN/GOV/BCA/population\";\n" \
     "    fields = [\"personal_id\", \"full_name\"]; where = { current_province = \"38\"; }; } );\n" \
     "policies = (\n" \

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -441,9 +442,24 @@ const uint8_t *lt_it_gw_key(const lt_it_gw_t *g)
 
 /* In the child: die with the parent, output to fd, stdin from /dev/null,
  * and, when nofile is not 0, that many file descriptors (soft and hard). */
-static void s_child_exec(int out_fd, const char *cwd, rlim_t nofile, char *const argv[])
+/* Moves the child into the network namespace /run/netns/NAME (made with
+ * `ip netns add`), before exec, so that the program's sockets live there. */
+static void s_child_netns(const char *netns)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "/run/netns/%s", netns);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || setns(fd, CLONE_NEWNET) != 0)
+        _exit(124);
+    close(fd);
+}
+
+static void s_child_exec(int out_fd, const char *cwd, rlim_t nofile, const char *netns,
+                         char *const argv[])
 {
     (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (netns && netns[0])
+        s_child_netns(netns);
     if (nofile && setrlimit(RLIMIT_NOFILE, &(struct rlimit){nofile, nofile}) != 0)
         _exit(126);
     int null_fd = open("/dev/null", O_RDONLY);
@@ -456,7 +472,7 @@ static void s_child_exec(int out_fd, const char *cwd, rlim_t nofile, char *const
 }
 
 static pid_t s_spawn(const char *log_path, int append, const char *cwd, rlim_t nofile,
-                     char *const argv[])
+                     const char *netns, char *const argv[])
 {
     int fd = open(log_path, O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0600);
     if (fd < 0)
@@ -466,7 +482,7 @@ static pid_t s_spawn(const char *log_path, int append, const char *cwd, rlim_t n
     if (pid == 0) {
         if (getppid() != parent)
             _exit(125);
-        s_child_exec(fd, cwd, nofile, argv);
+        s_child_exec(fd, cwd, nofile, netns, argv);
     }
     close(fd);
     if (pid > 0)
@@ -480,7 +496,7 @@ int lt_it_gw_start(lt_it_gw_t *g)
     if (!bin || g->pid > 0)
         return -1;
     char *argv[] = {(char *)bin, "gateway", "--config", g->conf_path, NULL};
-    pid_t pid = s_spawn(g->log_path, 1, NULL, (rlim_t)g->nofile, argv);
+    pid_t pid = s_spawn(g->log_path, 1, NULL, (rlim_t)g->nofile, g->netns, argv);
     if (pid < 0)
         return -1;
     g->pid = pid;
@@ -582,7 +598,7 @@ int lt_it_proc_start(lt_it_proc_t *p)
     for (size_t i = 0; p->args[i] && n < LT_IT_PROC_ARGS + 1; i++)
         argv[n++] = (char *)p->args[i];
     argv[n] = NULL;
-    pid_t pid = s_spawn(p->log_path, 1, NULL, 0, argv);
+    pid_t pid = s_spawn(p->log_path, 1, NULL, 0, NULL, argv);
     if (pid < 0)
         return -1;
     p->pid = pid;
@@ -1061,7 +1077,7 @@ int lt_it_run_prog(const char *bin, const char *cwd, const char *out_path,
     for (size_t i = 0; args[i] && n < 31; i++)
         argv[n++] = (char *)args[i];
     argv[n] = NULL;
-    pid_t pid = s_spawn(out_path, 0, cwd, 0, argv);
+    pid_t pid = s_spawn(out_path, 0, cwd, 0, NULL, argv);
     if (pid < 0)
         return -1;
     int64_t deadline = lt_it_ms() + timeout_ms;

@@ -64,6 +64,7 @@ typedef struct {
     pid_t pid;                /* 0 when not running */
     int wstatus;              /* wait status of the last run that ended */
     long nofile;              /* RLIMIT_NOFILE (soft and hard) of its runs; 0 inherits ours */
+    char netns[64];           /* network namespace (`ip netns` name) of its runs; "" ours */
 } lt_it_gw_t;
 
 struct lt_it_fed {

@@ -1765,12 +1765,14 @@ out:
 #define MIG_ATTEMPTS 40
 #define MIG_SUM_STEP   2 /* the step that adds the log rows' checksums */
 #define MIG_TAILS_STEP 4 /* the step that adds the retained tails (PROTOCOL.md 6.8) */
+#define MIG_PRESENCE_STEP 6 /* the step that adds the completeness counts (PROTOCOL.md 8.9) */
+#define MIG_KEYS 3000       /* live keys of the old store's state */
 
 /* What a store holds: schema version, log rows, rows with a checksum, and
  * a digest of every (id, record) in id order. */
 typedef struct {
-    int version, has_sum, has_tails;
-    int64_t rows, sums;
+    int version, has_sum, has_tails, has_presence;
+    int64_t rows, sums, counted; /* counted: current records in the completeness counts */
     uint8_t digest[32];
 } mig_view_t;
 
@@ -1791,6 +1793,13 @@ static int s_mig_view(const char *path, mig_view_t *v, char *err, size_t errlen)
     if (rc == 0)
         rc = s_int64(db, "SELECT count(*) FROM sqlite_master WHERE name = 'tails'", NULL, -1, &x);
     v->has_tails = x > 0;
+    if (rc == 0)
+        rc = s_int64(db, "SELECT count(*) FROM sqlite_master WHERE name = 'presence'", NULL, -1,
+                     &x);
+    v->has_presence = x > 0;
+    if (rc == 0 && v->has_presence)
+        rc = s_int64(db, "SELECT coalesce(sum(n), 0) FROM presence WHERE field = 0", NULL, -1,
+                     &v->counted);
     if (rc == 0)
         rc = s_int64(db, "SELECT count(*) FROM log", NULL, -1, &v->rows);
     if (rc == 0 && v->has_sum)
@@ -1845,6 +1854,14 @@ static int s_mig_old_store(const char *path, int n)
         sqlite3_reset(st);
     }
     sqlite3_finalize(st);
+    /* Live keys in the state, which step 6 counts. */
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < %d) "
+             "INSERT INTO state SELECT 1, printf('%%012d', i), i * 100, 0 FROM k",
+             MIG_KEYS);
+    if (rc == 0)
+        rc = s_exec(db, sql);
     if (rc == 0)
         rc = s_exec(db, "COMMIT; PRAGMA wal_checkpoint(TRUNCATE)");
     sqlite3_close(db);
@@ -1905,12 +1922,15 @@ static void test_migration_kills(void)
                  got.version <= latest &&
                  (got.version >= MIG_SUM_STEP ? got.has_sum && got.sums == got.rows
                                               : got.version >= 0 && !got.has_sum) &&
-                 got.has_tails == (got.version >= MIG_TAILS_STEP);
+                 got.has_tails == (got.version >= MIG_TAILS_STEP) &&
+                 got.has_presence == (got.version >= MIG_PRESENCE_STEP) &&
+                 (!got.has_presence || got.counted == MIG_KEYS);
         if (!ok)
             s_failf("migration kill %d: version %d, sum column %d, %" PRId64 " rows (%" PRId64
-                    " with a checksum), records %s",
+                    " with a checksum), records %s, counts table %d with %" PRId64 " records",
                     i, got.version, got.has_sum, got.rows, got.sums,
-                    memcmp(got.digest, want.digest, 32) ? "changed" : "intact");
+                    memcmp(got.digest, want.digest, 32) ? "changed" : "intact", got.has_presence,
+                    got.counted);
         mid += opened && got.version < latest;
         done += got.version == latest;
     }
@@ -1922,6 +1942,7 @@ static void test_migration_kills(void)
     LT_IT_REQUIRE(lt_it_gw_stop(g, STOP_MS) == 0);
     LT_IT_REQUIRE(s_mig_view(store, &got, err, sizeof err) == 0);
     CU_ASSERT(got.version == lt_store_schema_version() && got.sums == want.rows && got.has_tails);
+    CU_ASSERT(got.has_presence && got.counted == MIG_KEYS);
     CU_ASSERT(memcmp(got.digest, want.digest, 32) == 0);
     const char *args[] = {"store", "verify", "--config", g->conf_path, NULL};
     char out[PATH_MAX + 16];

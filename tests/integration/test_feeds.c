@@ -10,7 +10,9 @@
  * the owner's transport key cannot get a flipped, re-signed or dropped batch
  * applied: the consumer rejects, backs off, re-subscribes and converges; a
  * restarted consumer resumes from its durable cursor, and a late joiner
- * catches up from seq 1 and follows live with no gap.
+ * catches up from seq 1 and follows live with no gap; consumers on one
+ * chain are sent byte-identical batches, mostly from the owner's in-memory
+ * tail, and one resuming below that tail is served gap-free from the store.
  *
  * Usage: test_feeds /path/to/lienthong (or LIENTHONG_BIN=...). */
 #define _GNU_SOURCE
@@ -1044,6 +1046,143 @@ out:
     lt_it_fed_cleanup(&x.f);
 }
 
+/* ---- 8. fan-out from the owner's in-memory tail (docs/ARCHITECTURE.md 3.1) ----------------- */
+
+/* The signed batch headers g kept for DS (PROTOCOL.md 6.3: first, last,
+ * prev hash, Merkle root, signature, history), concatenated in seq order
+ * into a malloc'd buffer; *n rows. NULL on failure. */
+static uint8_t *s_headers(const lt_it_gw_t *g, size_t *len, long *n)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/store.db", g->data_dir);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    uint8_t *buf = NULL;
+    *len = 0;
+    *n = 0;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db,
+                           "SELECT b.first_seq, b.last_seq, b.prev_hash, b.root, b.signature, "
+                           "b.history FROM batches b JOIN streams s ON s.id = b.stream "
+                           "WHERE s.name = ?1 ORDER BY b.last_seq", -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_bind_text(st, 1, DS, -1, SQLITE_STATIC) != SQLITE_OK)
+        goto out;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        size_t row = 16;
+        for (int c = 2; c < 6; c++)
+            row += (size_t)sqlite3_column_bytes(st, c);
+        uint8_t *nb = realloc(buf, *len + row);
+        if (!nb)
+            goto out;
+        buf = nb;
+        int64_t seqs[2] = {sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1)};
+        memcpy(buf + *len, seqs, sizeof seqs);
+        *len += sizeof seqs;
+        for (int c = 2; c < 6; c++) {
+            size_t l = (size_t)sqlite3_column_bytes(st, c);
+            if (l)
+                memcpy(buf + *len, sqlite3_column_blob(st, c), l);
+            *len += l;
+        }
+        (*n)++;
+    }
+out:
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return buf;
+}
+
+/* 1 when a and b kept the same signed headers for DS: they were sent the
+ * same batches, byte for byte (records by lt_ft_compare). */
+static int s_same_headers(const lt_it_gw_t *a, const lt_it_gw_t *b, long *rows)
+{
+    size_t la, lb;
+    long na, nb;
+    uint8_t *ha = s_headers(a, &la, &na), *hb = s_headers(b, &lb, &nb);
+    int same = ha && hb && na > 0 && na == nb && la == lb && memcmp(ha, hb, la) == 0;
+    if (!same)
+        fprintf(stderr, "\n  kept headers differ: %ld rows (%zu bytes) and %ld (%zu)\n", na, la,
+                nb, lb);
+    free(ha);
+    free(hb);
+    *rows = na;
+    return same;
+}
+
+/* The owner's counter lienthong_tail_NAME_total; -1 when unknown. */
+static double s_tail_counter(lt_it_gw_t *owner, const char *name)
+{
+    char series[128];
+    snprintf(series, sizeof series, "lienthong_tail_%s_total", name);
+    char *text = lt_it_gw_metrics(owner, REPLY_MS);
+    double v = text ? lt_it_metric(text, series) : -1;
+    free(text);
+    return v;
+}
+
+static void test_tail_fanout(void)
+{
+    fed_t x;
+    lt_ft_model_t m = {0};
+    char err[1024] = "";
+    long rows = 0;
+    LT_IT_REQUIRE(s_fed(&x) == 0);
+    s_model(&m, 3000);
+    /* A tail of 8 batches of 50: the consumer stopped below it catches up
+     * from the store. */
+    lt_it_gw_t *owner = lt_it_gw_new(&x.f, x.owner, 1, NULL, "batch_max = 50;\ntail_batches = 8;");
+    const char *sds[] = {DS, NULL};
+    lt_it_gw_t *gbh = s_consumer(&x, x.bhxh, sds, NULL), *gyt = s_consumer(&x, x.bhyt, sds, NULL);
+    LT_IT_REQUIRE(owner && gbh && gyt);
+    long mark = lt_it_log_mark(owner);
+    LT_IT_REQUIRE(lt_it_gw_run(owner, READY_MS) == 0);
+    LT_IT_REQUIRE(lt_it_gw_run(gbh, READY_MS) == 0 && lt_it_gw_run(gyt, READY_MS) == 0);
+    /* Both subscribed before anything is published: the same cursor and
+     * chain, so each batch is read and signed once for both. */
+    CU_ASSERT(lt_it_log_wait(owner, mark, "feed " DS " to " ID_BHXH " starts at seq 1", NULL,
+                             REPLY_MS) == 0);
+    CU_ASSERT(lt_it_log_wait(owner, mark, "feed " DS " to " ID_BHYT " starts at seq 1", NULL,
+                             REPLY_MS) == 0);
+    LT_IT_REQUIRE(s_publish_range(owner, &m, 0, 1000, 100, NULL) == 0);
+    LT_IT_REQUIRE(lt_ft_wait_same(owner, gbh, DS, CONVERGE_MS) == 0);
+    LT_IT_REQUIRE(lt_ft_wait_same(owner, gyt, DS, CONVERGE_MS) == 0);
+    CHECK(lt_ft_compare(owner, gbh, DS, err, sizeof err));
+    CHECK(lt_ft_compare(owner, gyt, DS, err, sizeof err));
+    CU_ASSERT(s_same_headers(gbh, gyt, &rows));
+    double hits = s_tail_counter(owner, "hits"), misses = s_tail_counter(owner, "misses");
+    fprintf(stderr, "[%ld batches each; tail hits %.0f, misses %.0f] ", rows, hits, misses);
+    /* Every batch was sent twice: at least one of the two from the tail. */
+    CU_ASSERT(rows >= 20 && hits >= rows && misses <= rows);
+    CU_ASSERT_EQUAL(s_tail_counter(owner, "resigned"), 0);
+
+    /* BHYT stops; 40 batches later its cursor is far below the tail. */
+    CU_ASSERT(s_stop_ok(gyt));
+    LT_IT_REQUIRE(s_publish_range(owner, &m, 1000, 3000, 100, NULL) == 0);
+    LT_IT_REQUIRE(lt_ft_wait_same(owner, gbh, DS, CONVERGE_MS) == 0);
+    double misses0 = s_tail_counter(owner, "misses");
+    long ymark = lt_it_log_mark(gyt);
+    LT_IT_REQUIRE(lt_it_gw_run(gyt, READY_MS) == 0);
+    CU_ASSERT(lt_it_log_wait(gyt, ymark, "subscribing to " DS " from " ID_OWNER " at seq 1001\n",
+                             NULL, REPLY_MS) == 0);
+    LT_IT_REQUIRE(lt_ft_wait_same(owner, gyt, DS, CONVERGE_MS) == 0);
+    /* Gap-free, byte for byte, with batches read from the store. */
+    CU_ASSERT_EQUAL(lt_ft_last_seq(gyt, DS), 3000);
+    CHECK(lt_ft_compare(owner, gyt, DS, err, sizeof err));
+    CHECK(lt_ft_check_log(gyt, DS, err, sizeof err));
+    CHECK(lt_ft_check_dataset(gyt, DS, &m, err, sizeof err));
+    CU_ASSERT_EQUAL(lt_ft_log_count_lines(gyt, ymark, "stopped at seq", NULL), 0);
+    CU_ASSERT(s_tail_counter(owner, "misses") >= misses0 + 20);
+    /* The same chain as BHXH's, so the same signed batches in the end too. */
+    CU_ASSERT(s_same_headers(gbh, gyt, &rows));
+    CU_ASSERT_EQUAL(rows, 60);
+    s_finish(&x);
+out:
+    if (s_test_failed())
+        s_dump_all(&x);
+    lt_ft_model_free(&m);
+    lt_it_fed_cleanup(&x.f);
+}
+
 /* ---- runner ----------------------------------------------------------------------------- */
 
 static void s_teardown(void)
@@ -1064,6 +1203,8 @@ int main(int argc, char **argv)
         {"6 retention: behind the tail and late joiner get a snapshot", test_retention_snapshot},
         {"6 retention: bounded log under steady change; sink replaced", test_retention_bounded},
         {"7 kill during a snapshot: old replica intact, then converges", test_kill_during_snapshot},
+        {"8 fan-out from the owner's tail: identical batches; old cursor from the store",
+         test_tail_fanout},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {"feeds", NULL, NULL, s_test_start, s_teardown, tests};

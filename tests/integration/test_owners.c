@@ -10,7 +10,10 @@
  * at every owner (deletions, rows leaving a view by its predicate, updates),
  * each of the portal's tables must equal, row by row, the view computed
  * straight from the owner's table, and each sink's cursor must be the
- * owner's last sequence number of the view. */
+ * owner's last sequence number of the view. Each dataset declares the
+ * validation rules of its register (PROTOCOL.md 5.7): a generated record
+ * that failed one would be refused by its owner, missing from the portal's
+ * table, and fail the comparison. */
 #include "lt_feedtest.h"
 #include "lt_itest.h"
 
@@ -75,11 +78,29 @@ static owner_t s_owners[3] = {
 static const char *s_directory =
     "datasets = (\n"
     "  { id = \"" DS_POP "\"; owner = \"" ID_BCA "\"; type = \"lienthong.records.Population\";\n"
-    "    key = \"personal_id\"; },\n"
+    "    key = \"personal_id\";\n"
+    "    rules = ( { field = \"personal_id\"; check = \"citizen_id\"; sex = \"sex\";\n"
+    "                birth = \"date_of_birth\"; },\n"
+    "      { field = \"date_of_birth\"; check = \"date\"; not_future = true; },\n"
+    "      { field = \"date_of_death\"; check = \"date\"; not_future = true;\n"
+    "        after = \"date_of_birth\"; } ); },\n"
     "  { id = \"" DS_CARDS "\"; owner = \"" ID_BHXH "\";\n"
-    "    type = \"lienthong.records.InsuranceCard\"; key = \"personal_id\"; },\n"
+    "    type = \"lienthong.records.InsuranceCard\"; key = \"personal_id\";\n"
+    "    rules = ( { field = \"personal_id\"; check = \"citizen_id\"; },\n"
+    "      { field = \"card_number\"; check = \"required\"; },\n"
+    "      { field = \"valid_from\"; check = \"date\"; not_future = true; },\n"
+    "      { field = \"valid_to\"; check = \"date\"; after = \"valid_from\"; },\n"
+    "      { field = \"benefit_level\"; check = \"enum\";\n"
+    "        values = [\"1\", \"2\", \"3\", \"4\", \"5\"]; } ); },\n"
     "  { id = \"" DS_VACC "\"; owner = \"" ID_BYT "\"; type = \"lienthong.records.Vaccination\";\n"
-    "    key = \"personal_id\"; } );\n"
+    "    key = \"personal_id\";\n"
+    "    rules = ( { field = \"personal_id\"; check = \"citizen_id\"; },\n"
+    "      { field = \"vaccine\"; check = \"enum\";\n"
+    "        values = [\"COVID-19\", \"HepB\", \"Td\", \"HPV\", \"MR\"]; },\n"
+    "      { field = \"doses\"; check = \"required\"; },\n"
+    "      { field = \"first_dose_date\"; check = \"date\"; not_future = true; },\n"
+    "      { field = \"last_dose_date\"; check = \"date\"; not_future = true;\n"
+    "        after = \"first_dose_date\"; } ); } );\n"
     "views = (\n"
     "  { id = \"" DS_POP ".portal\"; dataset = \"" DS_POP "\";\n"
     "    fields = [\"personal_id\", \"full_name\", \"date_of_birth\", \"sex\",\n"
@@ -325,6 +346,10 @@ static int s_check_all(const char *when)
         else
             fprintf(stderr, "[%s: %s %zu rows equal] ", when, s_owners[i].view, rows);
         bad |= rc != 0 || rows == 0;
+        /* No generated record broke a rule of its register. */
+        int64_t rejects = s_int(s_owners[i].db, "SELECT COUNT(*) FROM lt_rejects", NULL, -1);
+        CU_ASSERT_EQUAL(rejects, 0);
+        bad |= rejects != 0;
     }
     return bad ? -1 : 0;
 }

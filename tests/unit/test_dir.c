@@ -537,6 +537,47 @@ static void test_compile_bad_key(void)
     expect_compile_error(11, "    signing_key = \"@S1x\"; },", 11, "signing_key");
 }
 
+/* Line 18 of SRC with the population dataset's rules (PROTOCOL.md 5.7). */
+#define RULES_18(rules)                                                                            \
+    "    type = \"lienthong.records.Population\"; key = \"personal_id\"; rules = ( " rules " ); },"
+
+static void test_compile_rules(void)
+{
+    char path[700], err[ERRLEN] = "";
+    uint8_t *dir = NULL;
+    size_t len = 0;
+    write_src(path, sizeof path, "rules.src", 18,
+              RULES_18("{ field = \"personal_id\"; check = \"citizen_id\"; sex = \"sex\"; "
+                       "birth = \"date_of_birth\"; }, { field = \"date_of_death\"; check = "
+                       "\"date\"; not_future = true; after = \"date_of_birth\"; }, { field = "
+                       "\"status\"; check = \"enum\"; values = [ \"CITIZEN_ALIVE\" ]; }, { field "
+                       "= \"personal_id\"; check = \"reference\"; dataset = "
+                       "\"VN/COM/VIETTEL/subscriber\"; }"));
+    CU_ASSERT_FATAL(lt_dir_compile(path, 0, 0, 0, &dir, &len, err, sizeof err) == 0);
+    Lienthong__Directory *m = lienthong__directory__unpack(NULL, len, dir);
+    CU_ASSERT_FATAL(m != NULL);
+    CU_ASSERT_FATAL(m->datasets[0]->n_rules == 4);
+    const Lienthong__Rule *r = m->datasets[0]->rules[1];
+    CU_ASSERT(strcmp(r->field, "date_of_death") == 0 && strcmp(r->check, "date") == 0 &&
+              r->not_future && strcmp(r->after, "date_of_birth") == 0);
+    CU_ASSERT(m->datasets[0]->rules[2]->n_values == 1);
+    CU_ASSERT_STRING_EQUAL(m->datasets[0]->rules[3]->dataset, "VN/COM/VIETTEL/subscriber");
+    lienthong__directory__free_unpacked(m, NULL);
+    free(dir);
+    expect_compile_error(18, RULES_18("{ field = \"personal_id\"; check = \"cccd\"; }"), 17,
+                         "unknown check 'cccd'");
+    expect_compile_error(18, RULES_18("{ field = \"shoe\"; check = \"required\"; }"), 17,
+                         "'shoe' is not a field");
+    expect_compile_error(18, RULES_18("{ field = \"sex\"; check = \"required\"; colour = 1; }"),
+                         18, "unknown rule setting 'colour'");
+    expect_compile_error(18, RULES_18("{ field = \"sex\"; check = \"required\"; }, 7"), 18,
+                         "each rule must be a group");
+    expect_compile_error(18,
+                         RULES_18("{ field = \"personal_id\"; check = \"reference\"; "
+                                  "dataset = \"VN/GOV/BCA/nope\"; }"),
+                         17, "refers to 'VN/GOV/BCA/nope', not a listed dataset");
+}
+
 static void test_compile_unknown_record_type(void)
 {
     expect_compile_error(19,
@@ -910,6 +951,7 @@ int main(void)
         {"authority key hint is not trusted", test_authority_hint_untrusted},
         {"compile: syntax error line", test_compile_syntax_error},
         {"compile: bad Z85 key line", test_compile_bad_key},
+        {"compile: dataset rules, and errors quoting the token", test_compile_rules},
         {"compile: unknown record type line", test_compile_unknown_record_type},
         {"compile: view with unknown field line", test_compile_view_unknown_field},
         {"compile: policy naming unknown member line", test_compile_policy_unknown_member},

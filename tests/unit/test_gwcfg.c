@@ -247,6 +247,20 @@ static void test_resync(void)
     expect_error("resync3.cfg", 0, NULL, "subscribe = ( { stream = \"a\"; resync = 1; } );\n", 7,
                  "resync must be");
 }
+/* The owner's in-memory tail of sent batches: on by default, 0 turns it off. */
+static void test_tail(void)
+{
+    char path[600], err[512] = "";
+    static lt_gwcfg_t cfg;
+    write_cfg(path, sizeof path, "tail0.cfg", 0, NULL, NULL);
+    CU_ASSERT_FATAL(lt_gwcfg_load(path, &cfg, err, sizeof err) == 0);
+    CU_ASSERT(cfg.tail_batches == LT_TAIL_BATCHES_DEFAULT && cfg.tail_bytes == LT_TAIL_BYTES_DEFAULT);
+    write_cfg(path, sizeof path, "tail.cfg", 0, NULL, "tail_batches = 0;\ntail_bytes = 1048576;\n");
+    CU_ASSERT_FATAL(lt_gwcfg_load(path, &cfg, err, sizeof err) == 0);
+    CU_ASSERT(cfg.tail_batches == 0 && cfg.tail_bytes == 1048576);
+    expect_error("tail2.cfg", 0, NULL, "tail_batches = 65537;\n", 7, "tail_batches");
+    expect_error("tail3.cfg", 0, NULL, "tail_bytes = -1;\n", 7, "tail_bytes");
+}
 
 int main(void)
 {
@@ -255,6 +269,7 @@ int main(void)
         {"valid file: every optional setting", test_valid_overrides},
         {"unknown setting, with line", test_unknown_setting},
         {"retain_records and retain_days", test_retention},
+        {"tail_batches and tail_bytes", test_tail},
         {"missing member", test_missing_member},
         {"bad authority key, with line", test_bad_authority_key},
         {"listen must be tcp://", test_listen_not_tcp},

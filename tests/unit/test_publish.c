@@ -50,7 +50,7 @@ static const char g_more_views[] = MORE_VIEW(V01, " where = { current_province =
             MORE_VIEW(VDEAD, " where = { status = \"CITIZEN_DECEASED\"; };");
 
 static char g_tmp[256], g_path[300];
-static lt_dir_t *g_dir, *g_dir_more, *g_pub_dir;
+static lt_dir_t *g_dir, *g_dir_more, *g_dir_rules, *g_pub_dir;
 static lt_store_t *g_store;
 
 static int suite_init(void)
@@ -61,9 +61,14 @@ static int suite_init(void)
     lt_log_set_level(LT_LOG_ERROR);
     char err[1024] = "";
     if (!(g_dir = od_directory(g_tmp, err, sizeof err)) ||
-        !(g_dir_more = od_directory_views(g_tmp, g_more_views, err, sizeof err)))
+        !(g_dir_more = od_directory_views(g_tmp, g_more_views, err, sizeof err)) ||
+        !(g_dir_rules = od_directory_rules(g_tmp, "",
+                                           "rules = ( { field = \"personal_id\"; check = "
+                                           "\"citizen_id\"; }, { field = \"full_name\"; "
+                                           "check = \"required\"; } );",
+                                           err, sizeof err)))
         fprintf(stderr, "test_publish: directory: %s\n", err);
-    return g_dir && g_dir_more ? 0 : -1;
+    return g_dir && g_dir_more && g_dir_rules ? 0 : -1;
 }
 
 static int suite_clean(void)
@@ -71,6 +76,7 @@ static int suite_clean(void)
     lt_store_destroy(&g_store);
     lt_dir_destroy(&g_dir);
     lt_dir_destroy(&g_dir_more);
+    lt_dir_destroy(&g_dir_rules);
     return g_tmp[0] ? ut_rmrf(g_tmp) : 0;
 }
 
@@ -880,6 +886,59 @@ static void test_viewset_matches_like_each_view(void)
     CU_ASSERT_PTR_NULL(set);
 }
 
+/* A dataset's rules (PROTOCOL.md 5.7): a failing change is left out with
+ * its reasons, its cursor consumed; the rest of the Publish is stored;
+ * deletions are not checked; a resend reports the refusal again. */
+static void test_rules_refuse_changes(void)
+{
+    s_fresh();
+    g_pub_dir = g_dir_rules;
+    change_t ch[4];
+    s_citizen(&ch[0], "038085012345", "38", 1, NULL, "1");
+    s_citizen(&ch[1], "099085012345", "38", 1, NULL, "2"); /* no province 99 */
+    s_citizen(&ch[2], "001080000002", "01", 1, NULL, "3");
+    s_tombstone(&ch[3], "099000000000", "4"); /* a deletion: nothing to check */
+    Lienthong__Change *ptrs[4];
+    Lienthong__Publish p = s_pub(POP, ch, 4, ptrs), *pp = &p;
+    lt_publish_result_t res;
+    CU_ASSERT_EQUAL_FATAL(s_apply(&pp, 1, &res), 0);
+    CU_ASSERT_EQUAL(res.code, LIENTHONG__ERROR_CODE__ERR_NONE);
+    CU_ASSERT(res.first_seq == 1 && res.last_seq == 3 && res.source_cursor == 4);
+    CU_ASSERT_EQUAL_FATAL(res.n_refusals, 1);
+    const Lienthong__Refusal *r = res.refusals[0];
+    CU_ASSERT_STRING_EQUAL(r->key, "099085012345");
+    CU_ASSERT_STRING_EQUAL(r->source_cursor, "2");
+    CU_ASSERT(r->n_rules == 1 && r->n_reasons == 1);
+    CU_ASSERT_STRING_EQUAL(r->rules[0], "personal_id:citizen_id");
+    CU_ASSERT(strstr(r->reasons[0], "province code 099") != NULL);
+    uint64_t seq;
+    CU_ASSERT_EQUAL(s_state(POP, "038085012345", &seq), 1);
+    CU_ASSERT_EQUAL(s_state(POP, "099085012345", &seq), -1);
+    CU_ASSERT_EQUAL(s_state(P38, "099085012345", &seq), -1);
+    lt_publish_results_free(&res, 1);
+    CU_ASSERT(res.refusals == NULL && res.n_refusals == 0);
+    /* Every change refused: nothing stored, the cursor durable all the
+     * same; two rules failed, both reported. */
+    s_citizen(&ch[0], "12345", "38", 1, "  ", "5");
+    p = s_pub(POP, ch, 1, ptrs);
+    CU_ASSERT_EQUAL_FATAL(s_apply(&pp, 1, &res), 0);
+    CU_ASSERT(res.code == LIENTHONG__ERROR_CODE__ERR_NONE && res.first_seq == 0 &&
+              res.last_seq == 0 && res.source_cursor == 5);
+    CU_ASSERT_FATAL(res.n_refusals == 1 && res.refusals[0]->n_rules == 2);
+    CU_ASSERT_STRING_EQUAL(res.refusals[0]->rules[1], "full_name:required");
+    lt_publish_results_free(&res, 1);
+    s_reopen();
+    lt_stream_t st;
+    CU_ASSERT(lt_store_stream_find(g_store, POP, &st) == 1 && st.source_cursor == 5 &&
+              st.last_seq == 3);
+    /* Resent after a lost ack: stored nothing, reports the refusal again. */
+    CU_ASSERT_EQUAL_FATAL(s_apply(&pp, 1, &res), 0);
+    CU_ASSERT(res.code == LIENTHONG__ERROR_CODE__ERR_NONE && res.n_refusals == 1 &&
+              res.source_cursor == 5 && res.last_seq == 0);
+    lt_publish_results_free(&res, 1);
+    CU_ASSERT_EQUAL(s_last_seq(POP), 3);
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -899,6 +958,7 @@ int main(void)
         {"the view index within one group, and keys of another dataset", test_index_within_a_group},
         {"the view lookup by value matches as each view's predicates do",
          test_viewset_matches_like_each_view},
+        {"dataset rules refuse failing changes, the rest is stored", test_rules_refuse_changes},
         {NULL, NULL},
     };
     return ut_main("lt_publish", suite_init, suite_clean, tests);

@@ -8,6 +8,7 @@
 
 #include "lt_store.h"
 #include "lt_store_verify.h"
+#include "lienthong.pb-c.h"
 #include "../store_schema_v0.h"
 
 
@@ -237,16 +238,16 @@ static void test_state(void)
     uint64_t seq = 99;
     int deleted = 99;
     CU_ASSERT_EQUAL(lt_store_state_get(s, a.id, "038090000002", &seq, &deleted), 0);
-    CU_ASSERT_EQUAL(lt_store_state_put(s, a.id, "038090000002", 3, 0), 0);
+    CU_ASSERT_EQUAL(lt_store_state_put(s, a.id, "038090000002", 3, 0, 0), 0);
     CU_ASSERT_EQUAL(lt_store_state_get(s, a.id, "038090000002", &seq, &deleted), 1);
     CU_ASSERT(seq == 3 && deleted == 0);
     /* The latest state wins, tombstones included. */
-    CU_ASSERT_EQUAL(lt_store_state_put(s, a.id, "038090000002", 5, 1), 0);
+    CU_ASSERT_EQUAL(lt_store_state_put(s, a.id, "038090000002", 5, 1, 0), 0);
     CU_ASSERT_EQUAL(lt_store_state_get(s, a.id, "038090000002", &seq, &deleted), 1);
     CU_ASSERT(seq == 5 && deleted == 1);
     /* Keys are per stream. */
     CU_ASSERT_EQUAL(lt_store_state_get(s, b.id, "038090000002", &seq, &deleted), 0);
-    CU_ASSERT_EQUAL(lt_store_state_put(s, b.id, "038090000002", 1, 0), 0);
+    CU_ASSERT_EQUAL(lt_store_state_put(s, b.id, "038090000002", 1, 0, 0), 0);
     CU_ASSERT_EQUAL(lt_store_state_get(s, a.id, "038090000002", &seq, &deleted), 1);
     CU_ASSERT(seq == 5 && deleted == 1);
     lt_store_destroy(&s);
@@ -270,7 +271,7 @@ static void test_transactions(void)
     /* A rolled-back group leaves nothing: log, state or cursor. */
     CU_ASSERT_EQUAL_FATAL(lt_store_begin(s), 0);
     s_append(s, &a, "A", 1, 40);
-    CU_ASSERT_EQUAL(lt_store_state_put(s, a.id, "k", 1, 0), 0);
+    CU_ASSERT_EQUAL(lt_store_state_put(s, a.id, "k", 1, 0, 0), 0);
     a.last_seq = 1;
     CU_ASSERT_EQUAL(lt_store_stream_save(s, &a), 0);
     lt_store_rollback(s);
@@ -289,7 +290,7 @@ static void test_transactions(void)
     CU_ASSERT_EQUAL_FATAL(lt_store_begin(s), 0);
     s_append(s, &a, "A", 1, 40);
     s_append(s, &a, "A", 2, 40);
-    CU_ASSERT_EQUAL(lt_store_state_put(s, a.id, "k", 2, 0), 0);
+    CU_ASSERT_EQUAL(lt_store_state_put(s, a.id, "k", 2, 0, 0), 0);
     CU_ASSERT_EQUAL(s_has(s, a.id, 2), 1);
     CU_ASSERT_EQUAL(s_has(other, a.id, 1), 0);
     CU_ASSERT_EQUAL(lt_store_state_get(other, a.id, "k", &seq, &deleted), 0);
@@ -310,8 +311,8 @@ static void test_reopen_keeps_everything(void)
     CU_ASSERT_EQUAL_FATAL(lt_store_begin(s), 0);
     for (uint64_t seq = 1; seq <= 5; seq++)
         s_append(s, &a, "VN/GOV/BCA/population", seq, 200);
-    CU_ASSERT_EQUAL(lt_store_state_put(s, a.id, "001080000001", 4, 0), 0);
-    CU_ASSERT_EQUAL(lt_store_state_put(s, a.id, "038090000002", 5, 1), 0);
+    CU_ASSERT_EQUAL(lt_store_state_put(s, a.id, "001080000001", 4, 0, 0), 0);
+    CU_ASSERT_EQUAL(lt_store_state_put(s, a.id, "038090000002", 5, 1, 0), 0);
     a.last_seq = 5;
     a.source_cursor = 77;
     memset(a.last_hash, 0x5c, 32);
@@ -609,8 +610,8 @@ static void test_replace(void)
         s_append(s, &dst, dn, q, 80);
     for (uint64_t q = 1; q <= 5; q++)
         s_append(s, &src, sn, q, 90);
-    CU_ASSERT_EQUAL(lt_store_state_put(s, dst.id, "old", 9, 0), 0);
-    CU_ASSERT_EQUAL(lt_store_state_put(s, src.id, "new", 5, 0), 0);
+    CU_ASSERT_EQUAL(lt_store_state_put(s, dst.id, "old", 9, 0, 0), 0);
+    CU_ASSERT_EQUAL(lt_store_state_put(s, src.id, "new", 5, 0, 0), 0);
     dst.last_seq = 9;
     src.last_seq = 5;
     src.last_hash[0] = 0x77;
@@ -684,10 +685,11 @@ static void test_migrates_to_histories(void)
     lt_store_destroy(&s);
     sqlite3 *db = NULL;
     CU_ASSERT_FATAL(sqlite3_open(g_path, &db) == SQLITE_OK);
-    /* History ids are step 3, the retained tails step 4 and the index of
-     * live keys step 5 after them: undo all three. */
-    char sql[240];
+    /* History ids are step 3, the retained tails step 4, the index of live
+     * keys step 5 and the completeness counts step 6 after them: undo all. */
+    char sql[400];
     snprintf(sql, sizeof sql,
+             "DROP TABLE presence; ALTER TABLE state DROP COLUMN fields; "
              "DROP INDEX state_held; DROP TABLE tails; ALTER TABLE streams DROP COLUMN history; "
              "ALTER TABLE batches DROP COLUMN history; PRAGMA user_version = %d;",
              STEP_HISTORIES - 1);
@@ -702,6 +704,160 @@ static void test_migrates_to_histories(void)
     CU_ASSERT(!h.has_history && memcmp(h.signature, kept.signature, sizeof h.signature) == 0);
     CU_ASSERT_EQUAL(lt_store_history_set(s, st.id, NULL, &st), 0);
     CU_ASSERT(st.has_history);
+    lt_store_destroy(&s);
+    CU_ASSERT_FATAL(sqlite3_open(g_path, &db) == SQLITE_OK);
+    CU_ASSERT_EQUAL(ut_sql_count(db, "PRAGMA user_version"), lt_store_schema_version());
+    sqlite3_close(db);
+}
+
+/* ---- completeness counts (schema step 6, PROTOCOL.md 8.9) ---- */
+
+/* A payload with a value in each field of mask: a string for odd field
+ * numbers, a varint for even ones; `zeros` adds the other fields of 1..8
+ * written out with their default value, which must not count. */
+static size_t s_payload(uint8_t *buf, uint64_t mask, int zeros)
+{
+    size_t n = 0;
+    for (int f = 1; f <= 8; f++) {
+        int set = (mask >> (f - 1)) & 1;
+        if (!set && !zeros)
+            continue;
+        buf[n++] = (uint8_t)(f << 3 | (f % 2 ? 2 : 0));
+        if (f % 2) {
+            buf[n++] = set ? 2 : 0;
+            if (set) {
+                buf[n++] = 'v';
+                buf[n++] = (uint8_t)('0' + f);
+            }
+        } else {
+            buf[n++] = set ? 7 : 0;
+        }
+    }
+    return n;
+}
+
+/* Appends a Record of key at seq (a tombstone when mask is -1) and sets
+ * its state, as the write paths do. */
+static void s_put(lt_store_t *s, lt_stream_t *st, const char *key, int64_t mask, int zeros)
+{
+    uint8_t payload[64], rec[256];
+    Lienthong__Record r = LIENTHONG__RECORD__INIT;
+    r.seq = ++st->last_seq;
+    r.key = (char *)key;
+    r.deleted = mask < 0;
+    r.payload.data = payload;
+    r.payload.len = mask < 0 ? 0 : s_payload(payload, (uint64_t)mask, zeros);
+    r.changed_at_ms = 1767225600000;
+    size_t n = lienthong__record__pack(&r, rec);
+    CU_ASSERT_EQUAL(lt_presence_record_mask(rec, n), mask < 0 ? 0 : (uint64_t)mask);
+    CU_ASSERT_EQUAL(lt_store_append(s, st->id, r.seq, rec, n), 0);
+    CU_ASSERT_EQUAL(lt_store_state_put(s, st->id, key, r.seq, r.deleted,
+                                       lt_presence_mask(payload, r.payload.len)),
+                    0);
+}
+
+/* 1 when the committed counts of st are records and present[1..8]. */
+static int s_counts(lt_store_t *s, const lt_stream_t *st, uint64_t records, const int *present)
+{
+    lt_store_presence_t p;
+    CU_ASSERT_EQUAL_FATAL(lt_store_presence(s, st->id, &p), 0);
+    int ok = p.n[0] == records;
+    for (int f = 1; f <= 8; f++)
+        ok &= p.n[f] == (uint64_t)present[f - 1];
+    if (!ok)
+        fprintf(stderr, "\n    counts: %llu records, %llu %llu %llu %llu %llu %llu %llu %llu\n",
+                (unsigned long long)p.n[0], (unsigned long long)p.n[1],
+                (unsigned long long)p.n[2], (unsigned long long)p.n[3],
+                (unsigned long long)p.n[4], (unsigned long long)p.n[5],
+                (unsigned long long)p.n[6], (unsigned long long)p.n[7],
+                (unsigned long long)p.n[8]);
+    return ok;
+}
+
+static void test_presence_counts(void)
+{
+    s_fresh();
+    lt_store_t *s = s_open();
+    lt_stream_t a = s_stream(s, "VN/GOV/BHXH/insurance_cards"), b = s_stream(s, "other");
+    a.last_seq = b.last_seq = 0;
+    CU_ASSERT_EQUAL_FATAL(lt_store_begin(s), 0);
+    s_put(s, &a, "k1", 0x05, 0); /* fields 1, 3 */
+    s_put(s, &a, "k2", 0x01, 1); /* field 1, the others written as defaults */
+    s_put(s, &a, "k3", 0x82, 0); /* fields 2, 8 */
+    s_put(s, &a, "k3", -1, 0);   /* deleted again */
+    s_put(s, &b, "k1", 0xff, 0);
+    /* Nothing is counted before the commit. */
+    CU_ASSERT(s_counts(s, &a, 0, (const int[8]){0}));
+    CU_ASSERT_EQUAL_FATAL(lt_store_commit(s), 0);
+    CU_ASSERT(s_counts(s, &a, 2, (const int[8]){2, 0, 1, 0, 0, 0, 0, 0}));
+    CU_ASSERT(s_counts(s, &b, 1, (const int[8]){1, 1, 1, 1, 1, 1, 1, 1}));
+    /* A rolled back group changes nothing. */
+    CU_ASSERT_EQUAL_FATAL(lt_store_begin(s), 0);
+    s_put(s, &a, "k1", 0x02, 0);
+    s_put(s, &a, "k2", -1, 0);
+    lt_store_rollback(s);
+    CU_ASSERT(s_counts(s, &a, 2, (const int[8]){2, 0, 1, 0, 0, 0, 0, 0}));
+    /* An update moves the fields that differ; a delete takes the record's. */
+    CU_ASSERT_EQUAL_FATAL(lt_store_begin(s), 0);
+    s_put(s, &a, "k1", 0x06, 0); /* fields 2, 3 */
+    s_put(s, &a, "k2", -1, 0);
+    s_put(s, &a, "k4", 0x40, 0); /* field 7 */
+    CU_ASSERT_EQUAL_FATAL(lt_store_commit(s), 0);
+    CU_ASSERT(s_counts(s, &a, 2, (const int[8]){0, 1, 1, 0, 0, 0, 1, 0}));
+    /* Outside a transaction a write counts at once; so does a deleted row. */
+    s_put(s, &a, "k5", 0x01, 0);
+    CU_ASSERT(s_counts(s, &a, 3, (const int[8]){1, 1, 1, 0, 0, 0, 1, 0}));
+    CU_ASSERT_EQUAL(lt_store_state_delete(s, a.id, "k5"), 0);
+    CU_ASSERT_EQUAL(lt_store_state_delete(s, a.id, "k2"), 0); /* a tombstone: no change */
+    CU_ASSERT(s_counts(s, &a, 2, (const int[8]){0, 1, 1, 0, 0, 0, 1, 0}));
+    /* Counts are durable, and a replacement carries them to its stream. */
+    lt_store_destroy(&s);
+    s = s_open();
+    CU_ASSERT(s_counts(s, &a, 2, (const int[8]){0, 1, 1, 0, 0, 0, 1, 0}));
+    CU_ASSERT_EQUAL_FATAL(lt_store_begin(s), 0);
+    s_put(s, &b, "k2", 0x01, 0); /* pending when the replacement moves b */
+    CU_ASSERT_EQUAL(lt_store_stream_replace(s, a.id, b.id), 0);
+    CU_ASSERT_EQUAL_FATAL(lt_store_commit(s), 0);
+    CU_ASSERT(s_counts(s, &a, 2, (const int[8]){2, 1, 1, 1, 1, 1, 1, 1}));
+    CU_ASSERT(s_counts(s, &b, 0, (const int[8]){0}));
+    CU_ASSERT_EQUAL_FATAL(lt_store_begin(s), 0);
+    CU_ASSERT_EQUAL(lt_store_stream_clear(s, a.id), 0);
+    CU_ASSERT_EQUAL_FATAL(lt_store_commit(s), 0);
+    CU_ASSERT(s_counts(s, &a, 0, (const int[8]){0}));
+    lt_store_destroy(&s);
+}
+
+/* A store of schema version 5 gets the counts in step 6, filled from the
+ * records it holds (a live row whose record is missing counts no field). */
+static void test_migrates_to_presence(void)
+{
+    s_fresh();
+    lt_store_t *s = s_open();
+    lt_stream_t a = s_stream(s, "VN/GOV/BYT/vaccinations");
+    a.last_seq = 0;
+    CU_ASSERT_EQUAL_FATAL(lt_store_begin(s), 0);
+    s_put(s, &a, "k1", 0x05, 0);
+    s_put(s, &a, "k2", 0x0f, 1);
+    s_put(s, &a, "k3", 0x01, 0);
+    s_put(s, &a, "k3", -1, 0);
+    s_put(s, &a, "k4", 0x80, 0);
+    CU_ASSERT_EQUAL_FATAL(lt_store_commit(s), 0);
+    const int want[8] = {2, 1, 2, 1, 0, 0, 0, 1};
+    CU_ASSERT(s_counts(s, &a, 3, want));
+    lt_store_destroy(&s);
+    sqlite3 *db = NULL;
+    CU_ASSERT_FATAL(sqlite3_open(g_path, &db) == SQLITE_OK);
+    CU_ASSERT_EQUAL(sqlite3_exec(db,
+                                 "DROP TABLE presence; ALTER TABLE state DROP COLUMN fields; "
+                                 "PRAGMA user_version = 5;",
+                                 NULL, NULL, NULL),
+                    SQLITE_OK);
+    sqlite3_close(db);
+    s = s_open();
+    CU_ASSERT(s_counts(s, &a, 3, want));
+    /* And counting goes on from there. */
+    s_put(s, &a, "k4", 0x01, 0);
+    CU_ASSERT(s_counts(s, &a, 3, (const int[8]){3, 1, 2, 1, 0, 0, 0, 0}));
     lt_store_destroy(&s);
     CU_ASSERT_FATAL(sqlite3_open(g_path, &db) == SQLITE_OK);
     CU_ASSERT_EQUAL(ut_sql_count(db, "PRAGMA user_version"), lt_store_schema_version());
@@ -779,6 +935,11 @@ int main(void)
          test_migrates_to_histories},
         {"verify starts at the retained tail; headers below it are pruned",
          test_retained_tail_verify_and_headers},
+        {"completeness counts follow updates and deletes, commit with the state, survive "
+         "reopening, move with a replacement",
+         test_presence_counts},
+        {"a store of schema 5 gets completeness counts from its records in step 6",
+         test_migrates_to_presence},
         {NULL, NULL},
     };
     int rc = ut_main("lt_store", NULL, NULL, tests);

@@ -1,0 +1,360 @@
+/* lt_refcheck: reference checks of a source adapter by verify without
+ * disclosure (PROTOCOL.md 5.7, 7.6); see lt_refcheck.h. */
+#include "lt_refcheck.h"
+#include "lt_adapter.h"
+#include "lt_clock.h"
+#include "lt_file.h"
+#include "lt_limits.h"
+#include "lt_log.h"
+#include "lt_rules.h"
+#include "lt_schema.h"
+#include "lt_wire.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "directory.pb-c.h"
+
+typedef struct {
+    size_t rule; /* index into rules */
+    char *key, *cursor, *value;
+} s_item_t;
+
+typedef struct {
+    const char *field;    /* the referencing field */
+    const char *target;   /* the referenced dataset */
+    const char *key_field; /* its key field */
+    const char *id;       /* the rule id */
+} s_ref_t;
+
+struct _lt_refcheck_t {
+    Lienthong__Directory *dir;
+    const ProtobufCMessageDescriptor *type;
+    lt_rules_t *rules;
+    s_ref_t *refs;
+    size_t n_refs;
+    char purpose[128];
+    s_item_t *queue;
+    size_t head, n, cap;
+    uint64_t unknown;
+    /* the request in flight */
+    uint64_t id;
+    int64_t sent_ms;
+    s_item_t *batch;
+    size_t n_batch;
+    Lienthong__Subject *subjects, **subject_ptrs;
+    Lienthong__Claim *claims, **claim_ptrs;
+    Lienthong__VerifyRequest req;
+};
+
+static void s_item_free(s_item_t *it)
+{
+    free(it->key);
+    free(it->cursor);
+    free(it->value);
+}
+
+static void s_batch_free(lt_refcheck_t *self)
+{
+    for (size_t i = 0; i < self->n_batch; i++)
+        s_item_free(&self->batch[i]);
+    free(self->batch);
+    free(self->subjects);
+    free(self->subject_ptrs);
+    free(self->claims);
+    free(self->claim_ptrs);
+    self->batch = NULL;
+    self->subjects = NULL;
+    self->subject_ptrs = NULL;
+    self->claims = NULL;
+    self->claim_ptrs = NULL;
+    self->n_batch = 0;
+    self->id = 0;
+}
+
+void lt_refcheck_destroy(lt_refcheck_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    lt_refcheck_t *self = *self_p;
+    s_batch_free(self);
+    for (size_t i = self->head; i < self->n; i++)
+        s_item_free(&self->queue[i]);
+    free(self->queue);
+    free(self->refs);
+    lt_rules_destroy(&self->rules);
+    if (self->dir)
+        lienthong__directory__free_unpacked(self->dir, NULL);
+    free(self);
+    *self_p = NULL;
+}
+
+/* The Directory inside a signed directory file, unverified (see the
+ * header: it decides only what the adapter checks). */
+static Lienthong__Directory *s_read_dir(const char *path, char *err, size_t errlen)
+{
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    if (lt_file_read(path, LT_DIR_MAX_BYTES, &bytes, &len) != 0) {
+        lt_adapter_fmt(err, errlen, "cannot read directory_file '%s'", path);
+        return NULL;
+    }
+    Lienthong__SignedDirectory *sd = lienthong__signed_directory__unpack(NULL, len, bytes);
+    Lienthong__Directory *d =
+        sd ? lienthong__directory__unpack(NULL, sd->directory.len, sd->directory.data) : NULL;
+    if (!d)
+        lt_adapter_fmt(err, errlen, "directory_file '%s' is not a signed directory", path);
+    if (sd)
+        lienthong__signed_directory__free_unpacked(sd, NULL);
+    free(bytes);
+    return d;
+}
+
+static const Lienthong__Dataset *s_dataset(const Lienthong__Directory *d, const char *id)
+{
+    for (size_t i = 0; i < d->n_datasets; i++)
+        if (strcmp(d->datasets[i]->id, id) == 0)
+            return d->datasets[i];
+    return NULL;
+}
+
+static int s_collect(lt_refcheck_t *self, const Lienthong__Dataset *ds, char *err, size_t errlen)
+{
+    self->refs = calloc(lt_rules_count(self->rules) + 1, sizeof *self->refs);
+    if (!self->refs) {
+        lt_adapter_fmt(err, errlen, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < lt_rules_count(self->rules); i++) {
+        const char *field = NULL, *target = lt_rules_reference(self->rules, i, &field);
+        const Lienthong__Dataset *t = target ? s_dataset(self->dir, target) : NULL;
+        if (!target)
+            continue;
+        if (!t) {
+            lt_adapter_fmt(err, errlen, "dataset '%s': rule %s refers to '%s', not listed", ds->id,
+                           lt_rules_id(self->rules, i), target);
+            return -1;
+        }
+        self->refs[self->n_refs++] = (s_ref_t){.field = field, .target = target,
+                                              .key_field = t->key_field,
+                                              .id = lt_rules_id(self->rules, i)};
+    }
+    return 0;
+}
+
+lt_refcheck_t *lt_refcheck_new(const char *directory_file, const char *dataset,
+                               const char *purpose, char *err, size_t errlen)
+{
+    lt_refcheck_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        lt_adapter_fmt(err, errlen, "out of memory");
+        return NULL;
+    }
+    snprintf(self->purpose, sizeof self->purpose, "%s", purpose);
+    const Lienthong__Dataset *ds = NULL;
+    char why[256];
+    if (!(self->dir = s_read_dir(directory_file, err, errlen)))
+        goto fail;
+    if (!(ds = s_dataset(self->dir, dataset))) {
+        lt_adapter_fmt(err, errlen, "dataset '%s' is not in directory_file '%s'", dataset,
+                       directory_file);
+        goto fail;
+    }
+    self->type = lt_schema_find(ds->record_type);
+    if (!(self->rules = lt_rules_new(ds, why, sizeof why))) {
+        lt_adapter_fmt(err, errlen, "dataset '%s': %s", dataset, why);
+        goto fail;
+    }
+    if (s_collect(self, ds, err, errlen) != 0)
+        goto fail;
+    return self;
+fail:
+    lt_refcheck_destroy(&self);
+    return NULL;
+}
+
+size_t lt_refcheck_rules(const lt_refcheck_t *self)
+{
+    return self->n_refs;
+}
+
+uint64_t lt_refcheck_unknown(const lt_refcheck_t *self)
+{
+    return self->unknown;
+}
+
+int lt_refcheck_busy(const lt_refcheck_t *self)
+{
+    return self->n > self->head || self->id != 0;
+}
+
+static int s_push(lt_refcheck_t *self, size_t rule, const char *key, const char *cursor,
+                  const char *value)
+{
+    if (self->n - self->head >= LT_REFCHECK_QUEUE) {
+        self->unknown++;
+        return 0;
+    }
+    if (self->head > 0 && self->n == self->cap) { /* reuse the consumed front */
+        memmove(self->queue, self->queue + self->head, (self->n - self->head) * sizeof *self->queue);
+        self->n -= self->head;
+        self->head = 0;
+    }
+    if (self->n == self->cap) {
+        size_t cap = self->cap ? self->cap * 2 : 64;
+        s_item_t *q = realloc(self->queue, cap * sizeof *q);
+        if (!q)
+            return -1;
+        self->queue = q;
+        self->cap = cap;
+    }
+    s_item_t *it = &self->queue[self->n];
+    *it = (s_item_t){.rule = rule, .key = strdup(key), .cursor = strdup(cursor),
+                     .value = strdup(value)};
+    if (!it->key || !it->cursor || !it->value) {
+        s_item_free(it);
+        return -1;
+    }
+    self->n++;
+    return 0;
+}
+
+int lt_refcheck_queue(lt_refcheck_t *self, const char *key, const char *cursor,
+                      const uint8_t *payload, size_t len)
+{
+    if (self->n_refs == 0)
+        return 0;
+    ProtobufCMessage *msg = protobuf_c_message_unpack(self->type, NULL, len, payload);
+    if (!msg)
+        return -1;
+    int rc = 0;
+    for (size_t r = 0; rc == 0 && r < self->n_refs; r++) {
+        char buf[64];
+        const ProtobufCFieldDescriptor *fd = lt_schema_field(self->type, self->refs[r].field);
+        const char *v = fd ? lt_schema_text(msg, fd, buf, sizeof buf) : NULL;
+        if (v && *v)
+            rc = s_push(self, r, key, cursor ? cursor : "", v);
+    }
+    protobuf_c_message_free_unpacked(msg, NULL);
+    return rc;
+}
+
+/* Takes up to LT_REFCHECK_BATCH queued checks of the head's target. */
+static int s_take(lt_refcheck_t *self)
+{
+    const char *target = self->refs[self->queue[self->head].rule].target;
+    size_t n = 0;
+    while (self->head + n < self->n && n < LT_REFCHECK_BATCH &&
+           strcmp(self->refs[self->queue[self->head + n].rule].target, target) == 0)
+        n++;
+    self->batch = malloc(n * sizeof *self->batch);
+    self->subjects = calloc(n, sizeof *self->subjects);
+    self->subject_ptrs = calloc(n, sizeof *self->subject_ptrs);
+    self->claims = calloc(n, sizeof *self->claims);
+    self->claim_ptrs = calloc(n, sizeof *self->claim_ptrs);
+    if (!self->batch || !self->subjects || !self->subject_ptrs || !self->claims ||
+        !self->claim_ptrs)
+        return -1;
+    memcpy(self->batch, self->queue + self->head, n * sizeof *self->batch);
+    self->head += n;
+    self->n_batch = n;
+    return 0;
+}
+
+int lt_refcheck_next(lt_refcheck_t *self, uint64_t request_id, int64_t now_ms,
+                     const Lienthong__VerifyRequest **req)
+{
+    if (self->id || self->head >= self->n)
+        return 0;
+    if (s_take(self) != 0) {
+        s_batch_free(self);
+        return 0;
+    }
+    const s_ref_t *ref = &self->refs[self->batch[0].rule];
+    for (size_t i = 0; i < self->n_batch; i++) {
+        /* The smallest claim: the referenced key field equals the value. */
+        lienthong__claim__init(&self->claims[i]);
+        self->claims[i].field = (char *)ref->key_field;
+        self->claims[i].value = self->batch[i].value;
+        self->claim_ptrs[i] = &self->claims[i];
+        lienthong__subject__init(&self->subjects[i]);
+        self->subjects[i].key = self->batch[i].value;
+        self->subjects[i].n_claims = 1;
+        self->subjects[i].claims = &self->claim_ptrs[i];
+        self->subject_ptrs[i] = &self->subjects[i];
+    }
+    lienthong__verify_request__init(&self->req);
+    self->req.request_id = request_id;
+    self->req.dataset = (char *)ref->target;
+    self->req.purpose = self->purpose;
+    /* Wall clock, as the owner reads it (PROTOCOL.md 7.1). */
+    self->req.deadline_ms = lt_clock_now_ms() + LT_REFCHECK_WAIT_MS - 1000;
+    self->req.n_subjects = self->n_batch;
+    self->req.subjects = self->subject_ptrs;
+    self->id = request_id;
+    self->sent_ms = now_ms;
+    *req = &self->req;
+    return 1;
+}
+
+static void s_unknown(lt_refcheck_t *self, const char *why)
+{
+    lt_warn("source", "reference check of %zu value(s) in %s gave no answer: %s", self->n_batch,
+            self->req.dataset, why);
+    self->unknown += self->n_batch;
+    s_batch_free(self);
+}
+
+int lt_refcheck_answer(lt_refcheck_t *self, const Lienthong__Envelope *env, lt_refcheck_fn fn,
+                       void *arg)
+{
+    if (!self->id)
+        return 0;
+    if (env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR) {
+        if (env->error->request_id != self->id)
+            return 0;
+        s_unknown(self, env->error->message ? env->error->message : "error");
+        return 1;
+    }
+    if (env->body_case != LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY)
+        return 0;
+    Lienthong__VerifyAnswer *a = lienthong__verify_answer__unpack(
+        NULL, env->verify_reply->answer.len, env->verify_reply->answer.data);
+    if (!a || a->request_id != self->id) {
+        if (a)
+            lienthong__verify_answer__free_unpacked(a, NULL);
+        return 0;
+    }
+    if (!a->key[0]) { /* the whole request refused (7.6) */
+        char why[160];
+        snprintf(why, sizeof why, "refused with %s", lt_wire_error_name(a->code));
+        s_unknown(self, why);
+        lienthong__verify_answer__free_unpacked(a, NULL);
+        return 1;
+    }
+    if (a->index < self->n_batch && strcmp(a->key, self->batch[a->index].value) == 0) {
+        const s_item_t *it = &self->batch[a->index];
+        const s_ref_t *ref = &self->refs[it->rule];
+        char reason[LT_RULES_REASON_MAX];
+        snprintf(reason, sizeof reason, "no record '%.60s' in %s", it->value, ref->target);
+        lt_refcheck_result_t r = {.key = it->key, .cursor = it->cursor, .rule = ref->id,
+                                  .found = a->code == LIENTHONG__ERROR_CODE__ERR_NONE,
+                                  .reason = reason};
+        if (a->code == LIENTHONG__ERROR_CODE__ERR_NONE ||
+            a->code == LIENTHONG__ERROR_CODE__ERR_NOT_FOUND)
+            fn(arg, &r);
+        else
+            self->unknown++;
+    }
+    if (a->last)
+        s_batch_free(self);
+    lienthong__verify_answer__free_unpacked(a, NULL);
+    return 1;
+}
+
+void lt_refcheck_tick(lt_refcheck_t *self, int64_t now_ms)
+{
+    if (self->id && now_ms - self->sent_ms >= LT_REFCHECK_WAIT_MS)
+        s_unknown(self, "timed out");
+}
