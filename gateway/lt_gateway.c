@@ -16,6 +16,7 @@
 #include "lt_notify.h"
 #include "lt_peers.h"
 #include "lt_publish.h"
+#include "lt_profile.h"
 #include "lt_query.h"
 #include "lt_sock.h"
 #include "lt_sockmon.h"
@@ -50,6 +51,7 @@ struct _lt_gateway_t {
     void *local;
     lt_feed_t *feed;
     lt_query_t *query;
+    lt_profile_t *profile; /* profile lookups, made through query */
     int sigfd;
     int stopping;
     int failed;
@@ -631,6 +633,9 @@ static void s_local_dispatch(lt_gateway_t *self, const lt_wire_in_t *in, Lientho
     case LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST:
         lt_query_on_local(self->query, self->local, in, env);
         break;
+    case LIENTHONG__ENVELOPE__BODY_PROFILE_REQUEST:
+        lt_profile_on_local(self->profile, self->local, in, env);
+        break;
     case LIENTHONG__ENVELOPE__BODY_SINK_ATTACH:
         lt_feed_on_sink_attach(self->feed, self->local, in, env->sink_attach);
         break;
@@ -1051,7 +1056,8 @@ static int s_open_stores(lt_gateway_t *self, char *err, size_t errlen)
 static int s_open_modules(lt_gateway_t *self, char *err, size_t errlen)
 {
     if (!(self->shared.peers = lt_peers_new(&self->shared, self->zctx, &self->so)) ||
-        !(self->query = lt_query_new(&self->shared))) {
+        !(self->query = lt_query_new(&self->shared)) ||
+        !(self->profile = lt_profile_new(&self->shared, self->query))) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -1136,6 +1142,7 @@ void lt_gateway_destroy(lt_gateway_t **self_p)
     lt_audit_destroy(&self->shared.audit);
     if (self->zctx)
         zmq_ctx_term(self->zctx);
+    lt_profile_destroy(&self->profile); /* before query: it forgets its lookups there */
     lt_query_destroy(&self->query);
     lt_feed_destroy(&self->feed);
     lt_store_destroy(&self->shared.store);
