@@ -71,9 +71,21 @@ size_t lt_bench_record(long i, uint8_t *out, char *key)
     return lienthong__records__population__get_packed_size(&p);
 }
 
+static size_t s_synthetic(void *arg, long i, uint8_t *out, char *key)
+{
+    (void)arg;
+    return lt_bench_record(i, out, key);
+}
+
+int lt_bench_publish(const char *sock_path, const char *dataset, long n)
+{
+    return lt_bench_publish_from(sock_path, dataset, n, s_synthetic, NULL);
+}
+
 /* Publishes n records in Publish messages of PER_PUBLISH, IN_FLIGHT at a
  * time; returns 0 when every one was acknowledged. */
-int lt_bench_publish(const char *sock_path, const char *dataset, long n)
+int lt_bench_publish_from(const char *sock_path, const char *dataset, long n,
+                          lt_bench_record_fn record, void *arg)
 {
     char err[1024];
     lt_client_t *c = lt_client_new(sock_path, NULL, err, sizeof err);
@@ -81,7 +93,7 @@ int lt_bench_publish(const char *sock_path, const char *dataset, long n)
         fprintf(stderr, "bench: %s\n", err);
         return -1;
     }
-    static uint8_t payloads[PER_PUBLISH][512];
+    static uint8_t payloads[PER_PUBLISH][LT_BENCH_RECORD_MAX];
     static char keys[PER_PUBLISH][24], cursors[PER_PUBLISH][24];
     static Lienthong__Change changes[PER_PUBLISH], *ptrs[PER_PUBLISH];
     long sent = 0, acked = 0;
@@ -93,7 +105,12 @@ int lt_bench_publish(const char *sock_path, const char *dataset, long n)
             p.dataset = (char *)dataset;
             for (int k = 0; k < PER_PUBLISH && sent < n; k++, sent++) {
                 lienthong__change__init(&changes[k]);
-                changes[k].payload.len = lt_bench_record(sent, payloads[k], keys[k]);
+                changes[k].payload.len = record(arg, sent, payloads[k], keys[k]);
+                if (changes[k].payload.len == 0) {
+                    snprintf(err, sizeof err, "record %ld could not be made", sent);
+                    rc = -1;
+                    break;
+                }
                 changes[k].payload.data = payloads[k];
                 changes[k].key = keys[k];
                 snprintf(cursors[k], sizeof cursors[k], "%ld", sent + 1);
@@ -102,6 +119,8 @@ int lt_bench_publish(const char *sock_path, const char *dataset, long n)
                 p.n_changes++;
             }
             p.changes = ptrs;
+            if (rc != 0)
+                break;
             int r = lt_client_send(c, LIENTHONG__ENVELOPE__BODY_PUBLISH, &p, 100, err, sizeof err);
             if (r != 0) {
                 sent -= (long)p.n_changes; /* sent again once acks made room */
@@ -159,11 +178,8 @@ int lt_bench_pair(lt_it_fed_t *f, const char *source, const char *dataset, long 
 
 static uint64_t s_next_id = 1;
 
-static int s_send(void *app, const char *dataset, long records, int verify, long i)
+static int s_send_key(void *app, const char *dataset, int verify, char *key)
 {
-    char key[24];
-    uint8_t tmp[512];
-    lt_bench_record(i % records, tmp, key);
     Lienthong__LookupRequest lq = LIENTHONG__LOOKUP_REQUEST__INIT;
     Lienthong__VerifyRequest vq = LIENTHONG__VERIFY_REQUEST__INIT;
     char *fields[] = {"full_name", "date_of_birth"}, *keys[] = {key};
@@ -193,6 +209,14 @@ static int s_send(void *app, const char *dataset, long records, int verify, long
     lq.purpose = "BENCH";
     lq.deadline_ms = deadline;
     return lt_wire_send_body(app, NULL, 0, LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST, &lq);
+}
+
+static int s_send(void *app, const char *dataset, long records, int verify, long i)
+{
+    char key[24];
+    uint8_t tmp[512];
+    lt_bench_record(i % records, tmp, key);
+    return s_send_key(app, dataset, verify, key);
 }
 
 /* Receives one answer; 1 for a good (signed, found) answer, 0 otherwise,
@@ -233,8 +257,23 @@ double lt_bench_us_since(const struct timespec *start)
            (double)(now.tv_nsec - start->tv_nsec) / 1e3;
 }
 
+/* The request numbered i: key i % records of the synthetic records, or
+ * keys[i % records] when keys is set. */
+static int s_send_nth(void *app, const char *dataset, char *const *keys, long records, int verify,
+                      long i)
+{
+    return keys ? s_send_key(app, dataset, verify, keys[i % records])
+                : s_send(app, dataset, records, verify, i);
+}
+
 double lt_bench_queries(void *app, const char *dataset, long records, int verify, long n,
                         int inflight, double *p50, double *p99)
+{
+    return lt_bench_queries_of(app, dataset, NULL, records, verify, n, inflight, p50, p99);
+}
+
+double lt_bench_queries_of(void *app, const char *dataset, char *const *keys, long records,
+                           int verify, long n, int inflight, double *p50, double *p99)
 {
     double *lat = inflight == 1 ? calloc((size_t)n, sizeof *lat) : NULL;
     long sent = 0, got = 0, good = 0;
@@ -243,7 +282,7 @@ double lt_bench_queries(void *app, const char *dataset, long records, int verify
     while (got < n) {
         for (; sent < n && sent - got < inflight; sent++) {
             clock_gettime(CLOCK_MONOTONIC, &a);
-            if (s_send(app, dataset, records, verify, sent) != 0)
+            if (s_send_nth(app, dataset, keys, records, verify, sent) != 0)
                 goto out;
         }
         int r = s_recv(app);

@@ -20,9 +20,20 @@ extern const char *const lt_bench_columns[LT_BENCH_COLUMNS];
  * values as lt_bench_record, about 256 bytes in all. */
 void lt_bench_citizen(long i, char vals[LT_BENCH_COLUMNS][128], const char *out[LT_BENCH_COLUMNS]);
 
+/* The largest packed record a record source may write (lt_bench_record_fn). */
+#define LT_BENCH_RECORD_MAX 1024
+/* A record source: packs record i (0-based, asked in increasing order, but
+ * a range may be asked again after a send timed out) into out (>=
+ * LT_BENCH_RECORD_MAX bytes) and its key into key (>= 24 bytes); returns
+ * its size, 0 on failure. */
+typedef size_t (*lt_bench_record_fn)(void *arg, long i, uint8_t *out, char *key);
+
 /* Publishes records 0..n-1 to dataset through the owner's local socket,
  * several Publish messages in flight; 0 when all were acknowledged. */
 int lt_bench_publish(const char *sock_path, const char *dataset, long n);
+/* The same with the records of `record`. */
+int lt_bench_publish_from(const char *sock_path, const char *dataset, long n,
+                          lt_bench_record_fn record, void *arg);
 
 /* The set-up of the query benchmarks: in a fresh federation f (whose
  * directory source gets `source` appended), an owner VN/GOV/BCA holding
@@ -38,6 +49,10 @@ int lt_bench_pair(lt_it_fed_t *f, const char *source, const char *dataset, long 
  * median and 99th percentile latency in us. */
 double lt_bench_queries(void *app, const char *dataset, long records, int verify, long n,
                         int inflight, double *p50, double *p99);
+
+/* The same over the given keys (keys[i % records] for request i). */
+double lt_bench_queries_of(void *app, const char *dataset, char *const *keys, long records,
+                           int verify, long n, int inflight, double *p50, double *p99);
 
 /* Sorts the n values of v and gives their median and 99th percentile. */
 void lt_bench_percentiles(double *v, long n, double *p50, double *p99);
