@@ -210,6 +210,57 @@ static void s_query(lt_api_t *self, const lt_apicfg_app_t *app, const req_t *rq,
     lt_apireq_destroy(&q);
 }
 
+/* ---- profile (PROTOCOL.md 7.7) ------------------------------------------------------------ */
+
+/* Why a profile is outside the application's grants (every part's dataset
+ * and fields, the purpose), or NULL. */
+static const char *s_profile_outside(const lt_apicfg_app_t *app, lt_apireq_t *q,
+                                     const char **reason, const char **dataset)
+{
+    Lienthong__ProfileRequest *pq = lt_apireq_profile(q);
+    *reason = "grant_dataset";
+    for (size_t i = 0; i < pq->n_parts; i++)
+        if (!lt_apicfg_has(app->datasets, app->n_datasets, (*dataset = pq->parts[i]->dataset)))
+            return "the application may not use one of the datasets";
+    *dataset = NULL;
+    *reason = "grant_purpose";
+    if (!lt_apicfg_has(app->purposes, app->n_purposes, pq->purpose))
+        return "the application may not use this purpose";
+    *reason = "grant_field";
+    if (lt_apireq_each_field(q, s_field_granted, (void *)app))
+        return "the application may not see one of the fields";
+    return NULL;
+}
+
+static void s_profile(lt_api_t *self, const lt_apicfg_app_t *app, const req_t *rq, reply_t *r)
+{
+    char err[512];
+    const char *why, *reason, *dataset;
+    lt_apireq_t *q = lt_apireq_decode(rq->body ? rq->body : "", rq->len, LT_APIREQ_PROFILE, err,
+                                      sizeof err);
+    if (!q) {
+        s_error(r, 400, "bad_request", "BAD_REQUEST", err);
+        return;
+    }
+    Lienthong__ProfileRequest *pq = lt_apireq_profile(q);
+    if ((why = s_profile_outside(app, q, &reason, &dataset))) {
+        s_error(r, 403, reason, "FORBIDDEN", why);
+        s_audit(self, app->name, lt_apireq_officer(q), pq->case_ref, "profile", dataset, r);
+        lt_apireq_destroy(&q);
+        return;
+    }
+    Lienthong__OnBehalf who = LIENTHONG__ON_BEHALF__INIT;
+    who.application = (char *)app->name;
+    who.officer = (char *)lt_apireq_officer(q);
+    int timeout = lt_apireq_timeout_ms(q) ? lt_apireq_timeout_ms(q) : self->cfg->request_timeout_ms;
+    lt_apicall_out_t out;
+    lt_apicall_profile(self->call, pq, &who, timeout > 60000 ? 60000 : timeout, &out);
+    r->status = out.status;
+    r->reason = out.reason;
+    r->body = out.body;
+    lt_apireq_destroy(&q);
+}
+
 /* ---- datasets, status, health ------------------------------------------------------------ */
 
 /* The member's current directory: the configured file or the newer one the
@@ -391,6 +442,7 @@ typedef struct {
 static const route_t s_routes[] = {
     {"/v1/lookup", "POST", "lookup", NEEDS_APP, 1},
     {"/v1/verify", "POST", "verify", NEEDS_APP, 1},
+    {"/v1/profile", "POST", "profile", NEEDS_APP, 1},
     {"/v1/datasets", "GET", "datasets", NEEDS_APP, 1},
     {"/v1/status", "GET", "status", NEEDS_APP, 1},
     {"/v1/openapi.json", "GET", "openapi", NEEDS_NOTHING, 1},
@@ -432,6 +484,8 @@ static void s_serve(lt_api_t *self, struct MHD_Connection *c, const route_t *rt,
     }
     if (strcmp(rt->endpoint, "lookup") == 0 || strcmp(rt->endpoint, "verify") == 0)
         s_query(self, app, rq, rt->endpoint[0] == 'v', r);
+    else if (strcmp(rt->endpoint, "profile") == 0)
+        s_profile(self, app, rq, r);
     else if (strcmp(rt->endpoint, "datasets") == 0)
         s_datasets(self, app, r);
     else if (strcmp(rt->endpoint, "status") == 0)

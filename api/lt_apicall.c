@@ -4,6 +4,7 @@
 #include "lt_client.h"
 #include "lt_file.h"
 #include "lt_log.h"
+#include "lt_profjson.h"
 #include "lt_schema.h"
 #include "lt_wire.h"
 
@@ -303,6 +304,62 @@ void lt_apicall_query(lt_apicall_t *self, lt_apireq_t *req, const Lienthong__OnB
     s_give(self, c, rc == 0);
 out:
     json_decref(k.results);
+    if (!out->body)
+        s_fail(out, 500, "internal", "INTERNAL", "out of memory");
+}
+
+/* ---- profile ------------------------------------------------------------------------- */
+
+/* Receives until the reply (or an Error) for profile id; drops the late
+ * answers of an earlier call on this client. 0, or -1 (out set). */
+static int s_profile_wait(lt_client_t *c, const Lienthong__ProfileRequest *q, int64_t until,
+                          lt_apicall_out_t *out)
+{
+    char err[1024];
+    for (;;) {
+        int64_t left = until - lt_clock_mono_ms();
+        Lienthong__Envelope *env = NULL;
+        int rc = left > 0 ? lt_client_recv(c, (int)left, &env, err, sizeof err) : LT_CLIENT_ERR_TIMEOUT;
+        if (rc != 0) {
+            s_fail(out, rc == LT_CLIENT_ERR_TIMEOUT ? 504 : 503,
+                   rc == LT_CLIENT_ERR_TIMEOUT ? "timeout" : "gateway_unavailable",
+                   rc == LT_CLIENT_ERR_TIMEOUT ? "ERR_TIMEOUT" : "GATEWAY_UNAVAILABLE",
+                   rc == LT_CLIENT_ERR_TIMEOUT && left <= 0 ? "no answer from the gateway in time" : err);
+            return -1;
+        }
+        if (env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR && env->error->request_id == q->request_id) {
+            out->status = s_http_status(env->error->code, &out->reason);
+            out->body = lt_apicall_error(lt_wire_error_name(env->error->code), "%s", env->error->message);
+        } else if (env->body_case == LIENTHONG__ENVELOPE__BODY_PROFILE_REPLY &&
+                   env->profile_reply->request_id == q->request_id) {
+            out->status = 200;
+            out->reason = "ok";
+            out->body = lt_profjson_reply(env->profile_reply, q->key, q->purpose);
+        }
+        int done = out->status != 0;
+        lt_wire_free(&env);
+        if (done)
+            return 0;
+    }
+}
+
+void lt_apicall_profile(lt_apicall_t *self, Lienthong__ProfileRequest *q,
+                        const Lienthong__OnBehalf *who, int timeout_ms, lt_apicall_out_t *out)
+{
+    char err[1024];
+    memset(out, 0, sizeof *out);
+    q->request_id = s_request_id();
+    q->deadline_ms = (uint32_t)timeout_ms;
+    lt_client_t *c = s_take(self, out);
+    if (c) {
+        int rc = lt_client_send_for(c, LIENTHONG__ENVELOPE__BODY_PROFILE_REQUEST, q, who,
+                                    timeout_ms, err, sizeof err);
+        if (rc != 0)
+            s_fail(out, 503, "gateway_unavailable", "GATEWAY_UNAVAILABLE", err);
+        else
+            rc = s_profile_wait(c, q, lt_clock_mono_ms() + timeout_ms + GRACE_MS, out);
+        s_give(self, c, rc == 0);
+    }
     if (!out->body)
         s_fail(out, 500, "internal", "INTERNAL", "out of memory");
 }

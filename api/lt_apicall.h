@@ -33,6 +33,12 @@ typedef struct {
  * a deadline timeout_ms from now. */
 void lt_apicall_query(lt_apicall_t *self, lt_apireq_t *req, const Lienthong__OnBehalf *who,
                       int timeout_ms, lt_apicall_out_t *out);
+/* A profile lookup (PROTOCOL.md 7.7) made for who, with a deadline
+ * timeout_ms from now: 200 with one part per dataset and its outcome
+ * (lt_profjson), whatever the parts' outcomes; an error status when the
+ * gateway refused the request or did not answer. */
+void lt_apicall_profile(lt_apicall_t *self, Lienthong__ProfileRequest *q,
+                        const Lienthong__OnBehalf *who, int timeout_ms, lt_apicall_out_t *out);
 /* The gateway's StatusReply (free with lienthong__status_reply__free_unpacked
  * via lt_wire_free of its envelope: the envelope is returned), or NULL with
  * out set to the failure. */

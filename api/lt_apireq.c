@@ -9,7 +9,7 @@
 
 struct _lt_apireq_t {
     json_t *root; /* owns every string below */
-    int is_verify;
+    int is_verify;                /* the kind: LT_APIREQ_LOOKUP, _VERIFY, _PROFILE */
     const char *officer;
     int timeout_ms;
     Lienthong__LookupRequest lookup;
@@ -19,6 +19,9 @@ struct _lt_apireq_t {
     Lienthong__Claim claims[LT_APIREQ_MAX_CLAIMS], *claim_ptrs[LT_APIREQ_MAX_CLAIMS];
     Lienthong__Subject *subjects, **subject_ptrs;
     Lienthong__Claim *subject_claims, **subject_claim_ptrs; /* all subjects' claims */
+    Lienthong__ProfileRequest profile;
+    Lienthong__ProfilePart parts[LT_APIREQ_MAX_PARTS], *part_ptrs[LT_APIREQ_MAX_PARTS];
+    char *part_fields[LT_APIREQ_MAX_PARTS][LT_APIREQ_MAX_CLAIMS];
 };
 
 static int s_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -123,18 +126,19 @@ static int s_claim(const json_t *c, const char *where, Lienthong__Claim *out, ch
     return 0;
 }
 
-/* The members both kinds share. */
+/* The members every kind shares (a profile has no dataset: dataset NULL). */
 static int s_common(lt_apireq_t *r, const char **dataset, const char **purpose,
                     const char **case_ref, char *err, size_t errlen)
 {
     const json_t *t = json_object_get(r->root, "timeout_ms");
-    if (s_string(r->root, "dataset", "", LT_APIREQ_MAX_TEXT, 1, dataset, err, errlen) ||
+    int max = r->is_verify == LT_APIREQ_PROFILE ? 60000 : 600000; /* PROTOCOL.md 7.7 */
+    if ((dataset && s_string(r->root, "dataset", "", LT_APIREQ_MAX_TEXT, 1, dataset, err, errlen)) ||
         s_string(r->root, "purpose", "", LT_APIREQ_MAX_ID, 1, purpose, err, errlen) ||
         s_string(r->root, "officer", "", LT_APIREQ_MAX_ID, 1, &r->officer, err, errlen) ||
         s_string(r->root, "case_ref", "", LT_APIREQ_MAX_ID, 1, case_ref, err, errlen))
         return -1;
-    if (t && (!json_is_integer(t) || json_integer_value(t) < 1 || json_integer_value(t) > 600000))
-        return s_err(err, errlen, "timeout_ms: must be a whole number from 1 to 600000");
+    if (t && (!json_is_integer(t) || json_integer_value(t) < 1 || json_integer_value(t) > max))
+        return s_err(err, errlen, "timeout_ms: must be a whole number from 1 to %d", max);
     r->timeout_ms = t ? (int)json_integer_value(t) : 0;
     return 0;
 }
@@ -260,6 +264,68 @@ static int s_verify(lt_apireq_t *r, char *err, size_t errlen)
     return 0;
 }
 
+static const char *const s_part_members[] = {"dataset", "fields", NULL};
+
+/* Part i of a profile: a dataset and its fields (required, so that the
+ * application's grants bound what is asked). */
+static int s_part(lt_apireq_t *r, const json_t *p, size_t i, char *err, size_t errlen)
+{
+    char where[32], name[48];
+    const char *ds;
+    size_t n;
+    int bad;
+    snprintf(where, sizeof where, "parts[%zu].", i);
+    if (s_known(p, s_part_members, where, err, errlen) ||
+        s_string(p, "dataset", where, LT_APIREQ_MAX_TEXT, 1, &ds, err, errlen))
+        return -1;
+    const json_t *a = s_array(p, where, "fields", LT_APIREQ_MAX_CLAIMS, &n, err, errlen, &bad);
+    if (!bad && !a)
+        return s_err(err, errlen, "%sfields: required", where);
+    snprintf(name, sizeof name, "parts[%zu].fields", i);
+    for (size_t k = 0; !bad && k < n; k++)
+        bad = s_elem_string(a, name, k, &r->part_fields[i][k], err, errlen);
+    if (bad)
+        return -1;
+    for (size_t k = 0; k < i; k++)
+        if (strcmp(r->parts[k].dataset, ds) == 0)
+            return s_err(err, errlen, "%sdataset: \"%.64s\" named twice", where, ds);
+    lienthong__profile_part__init(&r->parts[i]);
+    r->parts[i].dataset = (char *)ds;
+    r->parts[i].fields = r->part_fields[i];
+    r->parts[i].n_fields = n;
+    r->part_ptrs[i] = &r->parts[i];
+    return 0;
+}
+
+static const char *const s_profile_members[] = {"key",      "purpose",    "officer", "case_ref",
+                                                "timeout_ms", "parts",    NULL};
+
+static int s_profile(lt_apireq_t *r, char *err, size_t errlen)
+{
+    Lienthong__ProfileRequest *q = &r->profile;
+    const char *key, *purpose, *case_ref;
+    size_t n;
+    int bad;
+    lienthong__profile_request__init(q);
+    if (s_known(r->root, s_profile_members, "", err, errlen) ||
+        s_common(r, NULL, &purpose, &case_ref, err, errlen) ||
+        s_string(r->root, "key", "", LT_APIREQ_MAX_TEXT, 1, &key, err, errlen))
+        return -1;
+    const json_t *a = s_array(r->root, "", "parts", LT_APIREQ_MAX_PARTS, &n, err, errlen, &bad);
+    if (!bad && !a)
+        return s_err(err, errlen, "parts: required");
+    for (size_t i = 0; !bad && i < n; i++)
+        bad = s_part(r, json_array_get(a, i), i, err, errlen);
+    if (bad)
+        return -1;
+    q->key = (char *)key;
+    q->purpose = (char *)purpose;
+    q->case_ref = (char *)case_ref;
+    q->parts = r->part_ptrs;
+    q->n_parts = n;
+    return 0;
+}
+
 lt_apireq_t *lt_apireq_decode(const char *body, size_t len, int is_verify, char *err,
                               size_t errlen)
 {
@@ -275,7 +341,9 @@ lt_apireq_t *lt_apireq_decode(const char *body, size_t len, int is_verify, char 
         s_err(err, errlen, "malformed JSON at line %d column %d: %s", je.line, je.column, je.text);
     else if (!json_is_object(r->root))
         s_err(err, errlen, "body: must be a JSON object");
-    else if ((is_verify ? s_verify : s_lookup)(r, err, errlen) == 0)
+    else if ((is_verify == LT_APIREQ_PROFILE  ? s_profile
+              : is_verify == LT_APIREQ_VERIFY ? s_verify
+                                              : s_lookup)(r, err, errlen) == 0)
         return r;
     lt_apireq_destroy(&r);
     return NULL;
@@ -298,12 +366,17 @@ void lt_apireq_destroy(lt_apireq_t **self_p)
 
 Lienthong__LookupRequest *lt_apireq_lookup(lt_apireq_t *self)
 {
-    return self->is_verify ? NULL : &self->lookup;
+    return self->is_verify == LT_APIREQ_LOOKUP ? &self->lookup : NULL;
 }
 
 Lienthong__VerifyRequest *lt_apireq_verify(lt_apireq_t *self)
 {
-    return self->is_verify ? &self->verify : NULL;
+    return self->is_verify == LT_APIREQ_VERIFY ? &self->verify : NULL;
+}
+
+Lienthong__ProfileRequest *lt_apireq_profile(lt_apireq_t *self)
+{
+    return self->is_verify == LT_APIREQ_PROFILE ? &self->profile : NULL;
 }
 
 const char *lt_apireq_officer(const lt_apireq_t *self)
@@ -320,12 +393,16 @@ int lt_apireq_each_field(const lt_apireq_t *self, int (*fn)(void *arg, const cha
                          void *arg)
 {
     int rc = 0;
-    if (!self->is_verify)
+    int verify = self->is_verify == LT_APIREQ_VERIFY;
+    if (self->is_verify == LT_APIREQ_LOOKUP)
         for (size_t i = 0; !rc && i < self->lookup.n_fields; i++)
             rc = fn(arg, self->lookup.fields[i]);
-    for (size_t i = 0; !rc && self->is_verify && i < self->verify.n_claims; i++)
+    for (size_t p = 0; !rc && self->is_verify == LT_APIREQ_PROFILE && p < self->profile.n_parts; p++)
+        for (size_t i = 0; !rc && i < self->profile.parts[p]->n_fields; i++)
+            rc = fn(arg, self->profile.parts[p]->fields[i]);
+    for (size_t i = 0; !rc && verify && i < self->verify.n_claims; i++)
         rc = fn(arg, self->verify.claims[i]->field);
-    for (size_t s = 0; !rc && self->is_verify && s < self->verify.n_subjects; s++)
+    for (size_t s = 0; !rc && verify && s < self->verify.n_subjects; s++)
         for (size_t i = 0; !rc && i < self->verify.subjects[s]->n_claims; i++)
             rc = fn(arg, self->verify.subjects[s]->claims[i]->field);
     return rc;

@@ -1,6 +1,6 @@
 /* lt_apireq: strict decoding of the HTTP API's JSON request bodies
- * (POST /v1/lookup, POST /v1/verify; docs/api/openapi.json) into the local
- * API's requests (PROTOCOL.md 7.1, 8.3).
+ * (POST /v1/lookup, POST /v1/verify, POST /v1/profile; docs/api/openapi.json)
+ * into the local API's requests (PROTOCOL.md 7.1, 7.7, 8.3).
  *
  * Strict on purpose: malformed JSON, a body that is not an object, unknown
  * members, duplicate members, wrong types, empty or oversize strings, and
@@ -19,10 +19,18 @@
 #define LT_APIREQ_MAX_CLAIMS 64   /* claims, and fields of a lookup */
 #define LT_APIREQ_MAX_TEXT 256    /* bytes of a key, field, value or dataset id */
 #define LT_APIREQ_MAX_ID 128      /* bytes of an officer id, case reference or purpose */
+#define LT_APIREQ_MAX_PARTS 16    /* parts of a profile (PROTOCOL.md 7.7) */
+
+/* The kinds of body (the `is_verify` argument below, 0 or 1 as before). */
+#define LT_APIREQ_LOOKUP 0
+#define LT_APIREQ_VERIFY 1
+#define LT_APIREQ_PROFILE 2
 
 typedef struct _lt_apireq_t lt_apireq_t;
 
-/* Decodes a lookup (is_verify 0) or verify body of len bytes. Returns the
+/* Decodes a lookup (is_verify 0), verify (1) or profile (2: key, purpose,
+ * officer, case_ref, timeout_ms up to 60000, parts [{dataset, fields}]
+ * with fields required) body of len bytes. Returns the
  * request, or NULL with err naming the problem. The request's strings live
  * until lt_apireq_destroy. */
 lt_apireq_t *lt_apireq_decode(const char *body, size_t len, int is_verify, char *err,
@@ -30,16 +38,18 @@ lt_apireq_t *lt_apireq_decode(const char *body, size_t len, int is_verify, char 
 void lt_apireq_destroy(lt_apireq_t **self_p);
 
 /* The request as the local API sends it; request_id and deadline_ms are 0
- * until the caller sets them. Exactly one of the two is non-NULL. */
+ * until the caller sets them. Exactly one of the three is non-NULL. */
 Lienthong__LookupRequest *lt_apireq_lookup(lt_apireq_t *self);
 Lienthong__VerifyRequest *lt_apireq_verify(lt_apireq_t *self);
+Lienthong__ProfileRequest *lt_apireq_profile(lt_apireq_t *self);
 /* The officer or end-user id the request is made for (required). */
 const char *lt_apireq_officer(const lt_apireq_t *self);
 /* The time limit the application asked for in ms, or 0 for the default. */
 int lt_apireq_timeout_ms(const lt_apireq_t *self);
 
 /* Calls fn for every field the request asks for or claims (each once per
- * occurrence); stops and returns the first non-zero result. */
+ * occurrence; of every part of a profile); stops and returns the first
+ * non-zero result. */
 int lt_apireq_each_field(const lt_apireq_t *self, int (*fn)(void *arg, const char *field),
                          void *arg);
 /* The field name of claim c of verify answer index i (the claim order of

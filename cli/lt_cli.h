@@ -14,6 +14,7 @@ int lt_cmd_status(int argc, char **argv);
 int lt_cmd_ping(int argc, char **argv);
 int lt_cmd_lookup(int argc, char **argv);
 int lt_cmd_verify(int argc, char **argv);
+int lt_cmd_profile(int argc, char **argv);
 int lt_cmd_audit(int argc, char **argv);
 int lt_cmd_store(int argc, char **argv);
 int lt_cmd_source(int argc, char **argv);

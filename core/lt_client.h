@@ -11,7 +11,9 @@
  *
  * Lookup and verify requests sent through a client ask for the answer
  * context (PROTOCOL.md 8.4): each answer's envelope then carries the record
- * type of the dataset asked, so the client needs no directory of its own. */
+ * type of the dataset asked, so the client needs no directory of its own.
+ * A profile request (PROTOCOL.md 7.7) needs no context: its one reply names
+ * each part's record type (lt_profjson shows it). */
 #ifndef LT_CLIENT_H
 #define LT_CLIENT_H
 
@@ -66,8 +68,8 @@ void lt_client_destroy(lt_client_t **self_p);
 int lt_client_send(lt_client_t *self, Lienthong__Envelope__BodyCase body_case, void *body,
                    int timeout_ms, char *err, size_t errlen);
 /* The same, naming in Envelope.on_behalf the application and officer a
- * lookup or verify is made for (PROTOCOL.md 8.5; who NULL: nobody named,
- * ignored for other bodies). */
+ * lookup, verify or profile is made for (PROTOCOL.md 8.5, 7.7; who NULL:
+ * nobody named, ignored for other bodies). */
 int lt_client_send_for(lt_client_t *self, Lienthong__Envelope__BodyCase body_case, void *body,
                        const Lienthong__OnBehalf *who, int timeout_ms, char *err, size_t errlen);
 /* Sends an already packed envelope as is (an adapter resending the same

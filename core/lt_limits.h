@@ -159,6 +159,13 @@
 #define LT_ANSWERS_MAX 256
 /* Verified (root, signature) pairs a caller caches (implementation, 7.4). */
 #define LT_ANSWERS_ROOT_CACHE 16
+/* Parts (datasets) of one profile lookup (protocol, 7.7). */
+#define LT_PROFILE_MAX_PARTS 16
+/* A profile's deadline: when the request gives none, and at most (7.7). */
+#define LT_PROFILE_DEFAULT_MS 5000
+#define LT_PROFILE_MAX_MS 60000
+/* Profiles a gateway has outstanding at once (implementation, 7.7). */
+#define LT_PROFILE_MAX_OUTSTANDING 1024
 
 /* ---- local API (8) ---------------------------------------------------------------- */
 

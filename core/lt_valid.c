@@ -234,6 +234,36 @@ Lienthong__ErrorCode lt_valid_lookup(const Lienthong__LookupRequest *q, char *er
     return LIENTHONG__ERROR_CODE__ERR_NONE;
 }
 
+Lienthong__ErrorCode lt_valid_profile(const Lienthong__ProfileRequest *q, char *err, size_t errlen)
+{
+    if (q->request_id == 0)
+        return s_fail(MALFORMED, err, errlen, "%s.request_id must not be 0", "profile_request");
+    if (!q->key[0])
+        return s_fail(MALFORMED, err, errlen, "%s.key must not be empty", "profile_request");
+    if (q->deadline_ms > LT_PROFILE_MAX_MS)
+        return s_fail(MALFORMED, err, errlen, "%s.deadline_ms %u is over %d", "profile_request",
+                      q->deadline_ms, LT_PROFILE_MAX_MS);
+    if (q->n_parts == 0)
+        return s_fail(MALFORMED, err, errlen, "%s names no part", "profile_request");
+    if (q->n_parts > LT_PROFILE_MAX_PARTS)
+        return s_fail(TOO_LARGE, err, errlen, "%s: a profile may name at most %d parts",
+                      "profile_request", LT_PROFILE_MAX_PARTS);
+    for (size_t i = 0; i < q->n_parts; i++) {
+        const char *ds = q->parts[i]->dataset;
+        if (!ds[0])
+            return s_fail(MALFORMED, err, errlen, "%s: part %zu names no dataset",
+                          "profile_request", i);
+        if (q->parts[i]->n_fields > LT_QUERY_MAX_FIELDS)
+            return s_fail(TOO_LARGE, err, errlen, "%s: part \"%s\" names more than %d fields",
+                          "profile_request", ds, LT_QUERY_MAX_FIELDS);
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(q->parts[j]->dataset, ds) == 0)
+                return s_fail(MALFORMED, err, errlen, "%s: dataset \"%s\" named twice",
+                              "profile_request", ds);
+    }
+    return LIENTHONG__ERROR_CODE__ERR_NONE;
+}
+
 /* One key (or subject) and its claims. */
 static Lienthong__ErrorCode s_key_claims(const char *key, size_t n_claims, size_t k, char *err,
                                          size_t errlen)
@@ -283,6 +313,7 @@ uint64_t lt_valid_request_id(const Lienthong__Envelope *env)
     case LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST: return env->lookup_request->request_id;
     case LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST: return env->verify_request->request_id;
     case LIENTHONG__ENVELOPE__BODY_PUBLISH: return env->publish->request_id;
+    case LIENTHONG__ENVELOPE__BODY_PROFILE_REQUEST: return env->profile_request->request_id;
     default: return 0;
     }
 }

@@ -43,6 +43,8 @@ Lienthong__ErrorCode lt_valid_stream(const char *stream, const char *what, char 
                                      size_t errlen);
 Lienthong__ErrorCode lt_valid_lookup(const Lienthong__LookupRequest *q, char *err, size_t errlen);
 Lienthong__ErrorCode lt_valid_verify(const Lienthong__VerifyRequest *q, char *err, size_t errlen);
+/* A local ProfileRequest (PROTOCOL.md 7.7): id, key, deadline, parts. */
+Lienthong__ErrorCode lt_valid_profile(const Lienthong__ProfileRequest *q, char *err, size_t errlen);
 Lienthong__ErrorCode lt_valid_on_behalf(const Lienthong__OnBehalf *w, char *err, size_t errlen);
 /* A snapshot's parts (PROTOCOL.md 6.7): the stream, 1 to 1024 records per
  * chunk, a 64-byte signature, a 32-byte state root. */

@@ -73,6 +73,8 @@ typedef struct {
     char *record_type;     /* the application asked for answer context (8.4) */
     int64_t started_us;    /* monotonic us when the application asked */
     char *owner_said;      /* the owner's last transient Error, for the timeout's message */
+    lt_query_done_fn done; /* made by another module (lt_query_lookup_for): its outcome goes there */
+    void *done_arg;
     UT_hash_handle hh;
 } outstanding_t;
 
@@ -803,10 +805,10 @@ static int s_out_send(lt_query_t *self, outstanding_t *o)
     return sock ? lt_wire_send_copy(sock, NULL, 0, &o->frame) : -1;
 }
 
-/* Registers an application's request; NULL when refused (answered). */
-static outstanding_t *s_out_new(lt_query_t *self, void *local, const lt_wire_in_t *in, uint64_t id,
-                                const char *dataset, int64_t deadline_ms, const uint8_t *body,
-                                size_t body_len)
+/* Why a request about dataset cannot be forwarded, with its code; NULL
+ * when it can (*ds its dataset), or when out of memory later. */
+static const char *s_out_check(lt_query_t *self, uint64_t id, const char *dataset,
+                               const Lienthong__Dataset **ds_out, Lienthong__ErrorCode *code)
 {
     const Lienthong__View *view;
     const Lienthong__Dataset *ds = self->ctx->dir ? s_target(self->ctx->dir, dataset, &view) : NULL;
@@ -818,16 +820,55 @@ static outstanding_t *s_out_new(lt_query_t *self, void *local, const lt_wire_in_
     outstanding_t *o = NULL;
     if (!why)
         HASH_FIND(hh, self->out, &id, sizeof id, o);
-    if (o) {
+    if (o)
         why = "request_id is already outstanding";
-        o = NULL;
+    *code = !ds ? LIENTHONG__ERROR_CODE__ERR_NOT_FOUND
+            : !id || o ? LIENTHONG__ERROR_CODE__ERR_MALFORMED
+                       : LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE;
+    *ds_out = ds;
+    return why;
+}
+
+/* Registers a request to owner holding a copy of frame (its exact bytes,
+ * body inside it); NULL when out of memory. */
+static outstanding_t *s_out_make(lt_query_t *self, uint64_t id, const char *owner,
+                                 const zmq_msg_t *frame, const uint8_t *body, size_t body_len,
+                                 int64_t deadline_ms)
+{
+    outstanding_t *o = calloc(1, sizeof *o);
+    if (!o)
+        return NULL;
+    o->id = id;
+    snprintf(o->owner, sizeof o->owner, "%s", owner);
+    zmq_msg_init(&o->frame);
+    if (zmq_msg_copy(&o->frame, (zmq_msg_t *)frame) != 0) {
+        zmq_msg_close(&o->frame);
+        free(o);
+        return NULL;
     }
-    if (!why && !(o = calloc(1, sizeof *o)))
+    lt_crypto_hash(body, body_len, o->hash);
+    int64_t now_wall = lt_clock_now_ms(), now = lt_clock_mono_ms();
+    int64_t left = deadline_ms - now_wall;
+    o->deadline = now + (left < 0 ? 0 : left > LT_QUERY_MAX_AHEAD_MS ? LT_QUERY_MAX_AHEAD_MS : left);
+    o->attempt_ms = ATTEMPT_MS;
+    o->next_at = now; /* sent on the spot, or by the next tick */
+    o->started_us = lt_clock_mono_us();
+    HASH_ADD(hh, self->out, id, sizeof o->id, o);
+    return o;
+}
+
+/* Registers an application's request; NULL when refused (answered). */
+static outstanding_t *s_out_new(lt_query_t *self, void *local, const lt_wire_in_t *in, uint64_t id,
+                                const char *dataset, int64_t deadline_ms, const uint8_t *body,
+                                size_t body_len)
+{
+    const Lienthong__Dataset *ds;
+    Lienthong__ErrorCode code;
+    const char *why = s_out_check(self, id, dataset, &ds, &code);
+    outstanding_t *o = NULL;
+    if (!why && !(o = s_out_make(self, id, ds->owner, &in->body, body, body_len, deadline_ms)))
         why = "out of memory";
     if (why) {
-        Lienthong__ErrorCode code = !ds ? LIENTHONG__ERROR_CODE__ERR_NOT_FOUND
-                                    : !id || why[0] == 'r' ? LIENTHONG__ERROR_CODE__ERR_MALFORMED
-                                                           : LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE;
         (void)lt_reject(self->ctx->reject,
                         &(lt_reject_in_t){.sock = local, .rid = in->rid, .rid_len = in->rid_len,
                                           .who = "local", .what = "local request",
@@ -835,20 +876,8 @@ static outstanding_t *s_out_new(lt_query_t *self, void *local, const lt_wire_in_
                                           .why = why});
         return NULL;
     }
-    o->id = id;
     memcpy(o->rid, in->rid, in->rid_len);
     o->rid_len = in->rid_len;
-    snprintf(o->owner, sizeof o->owner, "%s", ds->owner);
-    zmq_msg_init(&o->frame);
-    zmq_msg_copy(&o->frame, (zmq_msg_t *)&in->body);
-    lt_crypto_hash(body, body_len, o->hash);
-    int64_t now_wall = lt_clock_now_ms(), now = lt_clock_mono_ms();
-    int64_t left = deadline_ms - now_wall;
-    o->deadline = now + (left < 0 ? 0 : left > LT_QUERY_MAX_AHEAD_MS ? LT_QUERY_MAX_AHEAD_MS : left);
-    o->attempt_ms = ATTEMPT_MS;
-    o->next_at = now; /* sent on the spot below, or by the next tick */
-    o->started_us = lt_clock_mono_us();
-    HASH_ADD(hh, self->out, id, sizeof o->id, o);
     return o;
 }
 
@@ -1031,6 +1060,17 @@ static outstanding_t *s_bind(lt_query_t *self, const char *owner, uint64_t id,
  * when it asked for context, the exact SignedAnswer with the context added. */
 static void s_forward(void *local, outstanding_t *o, const zmq_msg_t *frame)
 {
+    if (o->done) {
+        /* Made by another module: it gets the exact SignedAnswer bytes. */
+        lt_query_result_t r = {.code = LIENTHONG__ERROR_CODE__ERR_NONE};
+        if (lt_wire_body_bytes(zmq_msg_data((zmq_msg_t *)frame), zmq_msg_size((zmq_msg_t *)frame),
+                               &r.signed_answer, &r.len) != 0) {
+            r.code = LIENTHONG__ERROR_CODE__ERR_INTERNAL; /* decoded before: never happens */
+            r.message = "answer frame does not decode";
+        }
+        o->done(o->done_arg, &r);
+        return;
+    }
     if (!o->record_type) {
         (void)lt_wire_send_copy(local, o->rid, o->rid_len, frame);
         return;
@@ -1123,13 +1163,24 @@ static void s_owner_said(outstanding_t *o, const Lienthong__Error *e)
     o->owner_said = strdup(buf);
 }
 
+/* The request ended with an unsigned Error: to the application, or to
+ * the module that made it. */
+static void s_end_error(void *local, const outstanding_t *o, Lienthong__ErrorCode code,
+                        const char *why)
+{
+    if (o->done)
+        o->done(o->done_arg, &(lt_query_result_t){.code = code, .message = why});
+    else
+        s_local_error(local, o->rid, o->rid_len, code, o->id, why);
+}
+
 /* The deadline passed: ERR_TIMEOUT, with what the owner last said. */
 static void s_timeout(void *local, const outstanding_t *o)
 {
     char why[640];
     snprintf(why, sizeof why, "no verified answer from the owner before the deadline%s%s",
              o->owner_said ? "; the owner last said " : "", o->owner_said ? o->owner_said : "");
-    s_local_error(local, o->rid, o->rid_len, LIENTHONG__ERROR_CODE__ERR_TIMEOUT, o->id, why);
+    s_end_error(local, o, LIENTHONG__ERROR_CODE__ERR_TIMEOUT, why);
 }
 
 void lt_query_on_error(lt_query_t *self, void *local, const char *owner, const Lienthong__Error *e)
@@ -1144,8 +1195,61 @@ void lt_query_on_error(lt_query_t *self, void *local, const char *owner, const L
         s_owner_said(o, e);
         return; /* transient: the attempt timer resends */
     }
-    s_local_error(local, o->rid, o->rid_len, e->code, id, e->message);
+    s_end_error(local, o, e->code, e->message);
     s_out_free(self, o);
+}
+
+Lienthong__ErrorCode lt_query_lookup_for(lt_query_t *self, const Lienthong__LookupRequest *q,
+                                         const Lienthong__OnBehalf *who, lt_query_done_fn done,
+                                         void *arg, char *why, size_t whylen)
+{
+    const Lienthong__Dataset *ds;
+    Lienthong__ErrorCode code;
+    const char *no = s_out_check(self, q->request_id, q->dataset, &ds, &code);
+    if (no) {
+        snprintf(why, whylen, "%s", no);
+        return code;
+    }
+    if (!lt_audit_writable(self->ctx->audit, why, whylen)) {
+        lt_audit_refused(self->ctx->audit);
+        return LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE; /* nothing unaudited (7.3) */
+    }
+    zmq_msg_t frame;
+    const uint8_t *body;
+    size_t body_len;
+    if (lt_wire_pack_body(&frame, LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST, q) != 0) {
+        snprintf(why, whylen, "out of memory");
+        return LIENTHONG__ERROR_CODE__ERR_INTERNAL;
+    }
+    outstanding_t *o = NULL;
+    if (lt_wire_body_bytes(zmq_msg_data(&frame), zmq_msg_size(&frame), &body, &body_len) == 0)
+        o = s_out_make(self, q->request_id, ds->owner, &frame, body, body_len, q->deadline_ms);
+    zmq_msg_close(&frame);
+    if (!o) {
+        snprintf(why, whylen, "out of memory");
+        return LIENTHONG__ERROR_CODE__ERR_INTERNAL;
+    }
+    o->done = done;
+    o->done_arg = arg;
+    lt_stats_inc(self->ops[OP_LOOKUP].made);
+    lt_audit_add(self->ctx->audit, &(lt_audit_entry_t){
+                                  .event = "lookup-made", .peer = o->owner, .target = q->dataset,
+                                  .subject = q->key, .purpose = q->purpose, .case_ref = q->case_ref,
+                                  .application = who ? who->application : NULL,
+                                  .officer = who ? who->officer : NULL});
+    if (s_out_send(self, o) == 0) {
+        o->attempts = 1;
+        o->next_at = lt_clock_mono_ms() + o->attempt_ms;
+    }
+    return LIENTHONG__ERROR_CODE__ERR_NONE;
+}
+
+void lt_query_forget(lt_query_t *self, uint64_t id)
+{
+    outstanding_t *o = NULL;
+    HASH_FIND(hh, self->out, &id, sizeof id, o);
+    if (o && o->done)
+        s_out_free(self, o);
 }
 
 void lt_query_tick(lt_query_t *self, void *local)

@@ -60,6 +60,34 @@ void lt_query_flush(lt_query_t *self, void *peer);
  * dataset or view is executed here as the owner and answered at once. */
 void lt_query_on_local(lt_query_t *self, void *local, const lt_wire_in_t *in,
                        const Lienthong__Envelope *env);
+/* A lookup made by another module of this gateway rather than forwarded
+ * for a local application: the parts of a profile (PROTOCOL.md 7.7). */
+typedef struct {
+    /* ERR_NONE: an answer was accepted (7.4) and signed_answer holds its
+     * exact SignedAnswer bytes, valid during the call; else the code of the
+     * unsigned Error that ended it (ERR_TIMEOUT at the deadline). */
+    Lienthong__ErrorCode code;
+    const uint8_t *signed_answer;
+    size_t len;
+    const char *message; /* the Error's text; NULL with an answer */
+} lt_query_result_t;
+typedef void (*lt_query_done_fn)(void *arg, const lt_query_result_t *r);
+
+/* Caller: sends the lookup q (request_id unique for the member) to the
+ * owner of its dataset exactly as one forwarded for a local application
+ * (8.3): audited as lookup-made for who (may be NULL), retried, its answer
+ * checked (7.4), ended at its deadline. Calls done(arg) exactly once with
+ * the outcome, from a later poll-loop step, never from within this call.
+ * Returns ERR_NONE, or the code why it was not made (why says, done is then
+ * never called): ERR_NOT_FOUND unknown dataset, ERR_UNAVAILABLE owner not
+ * active or audit log not writable, ERR_MALFORMED id outstanding. */
+Lienthong__ErrorCode lt_query_lookup_for(lt_query_t *self, const Lienthong__LookupRequest *q,
+                                         const Lienthong__OnBehalf *who, lt_query_done_fn done,
+                                         void *arg, char *why, size_t whylen);
+/* Gives up a lookup made by lt_query_lookup_for without calling its done;
+ * an answer arriving later is dropped as late. */
+void lt_query_forget(lt_query_t *self, uint64_t id);
+
 /* Caller: a SignedAnswer or an Error arrived on the link to owner. `frame`
  * is the exact received frame, forwarded unchanged when accepted. */
 void lt_query_on_answer(lt_query_t *self, void *local, const char *owner,

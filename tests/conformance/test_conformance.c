@@ -631,6 +631,17 @@ static void test_4_3_direction(void)
     pub.dataset = DS;
     CU_ASSERT(s_send(&g_conf, 40, &pub.base, NULL, NULL) == 0);
     CU_ASSERT(s_expect_error(&g_conf, LIENTHONG__ERROR_CODE__ERR_UNSUPPORTED, pub.request_id, NULL));
+    /* A profile is local only (7.7): a peer asks each owner with lookups. */
+    Lienthong__ProfilePart part = LIENTHONG__PROFILE_PART__INIT, *parts[] = {&part};
+    Lienthong__ProfileRequest pq = LIENTHONG__PROFILE_REQUEST__INIT;
+    part.dataset = DS;
+    pq.request_id = s_id();
+    pq.key = "001";
+    pq.purpose = "KYC";
+    pq.parts = parts;
+    pq.n_parts = 1;
+    CU_ASSERT(s_send(&g_conf, 34, &pq.base, NULL, NULL) == 0);
+    CU_ASSERT(s_expect_error(&g_conf, LIENTHONG__ERROR_CODE__ERR_UNSUPPORTED, pq.request_id, NULL));
 }
 
 /* 4.4: an Error is never answered with an Error. */

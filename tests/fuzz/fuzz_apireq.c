@@ -1,9 +1,9 @@
 /* fuzz_apireq: libFuzzer target for the HTTP API's strict JSON request
  * decoding (api/lt_apireq: POST /v1/lookup and POST /v1/verify bodies,
  * docs/api/openapi.json) before anything reaches the local API
- * (PROTOCOL.md 7.1, 8.3).
+ * (PROTOCOL.md 7.1, 8.3), and POST /v1/profile bodies (7.7).
  *
- * Each input is decoded both as a lookup and as a verify body. A refusal
+ * Each input is decoded as a lookup, a verify and a profile body. A refusal
  * must say why (a non-empty message). An accepted request must keep the
  * decoder's promises: exactly one of lookup/verify, every string within its
  * limit and without NUL, lists within the local API's limits, either keys
@@ -56,7 +56,8 @@ static void s_check_claims(Lienthong__Claim *const *claims, size_t n)
 static void s_check_common(const lt_apireq_t *r, const char *dataset, const char *purpose,
                            const char *case_ref)
 {
-    s_check_text(dataset, LT_APIREQ_MAX_TEXT, 0);
+    if (dataset)
+        s_check_text(dataset, LT_APIREQ_MAX_TEXT, 0);
     s_check_text(purpose, LT_APIREQ_MAX_ID, 0);
     s_check_text(case_ref, LT_APIREQ_MAX_ID, 0);
     s_check_text(lt_apireq_officer(r), LT_APIREQ_MAX_ID, 0);
@@ -108,6 +109,29 @@ static size_t s_check_verify(const lt_apireq_t *r, const Lienthong__VerifyReques
     return q->n_claims;
 }
 
+/* A profile: key, parts within the limits, each with 1..64 fields, no
+ * dataset twice, a deadline the gateway accepts (PROTOCOL.md 7.7). */
+static size_t s_check_profile(const lt_apireq_t *r, const Lienthong__ProfileRequest *q)
+{
+    s_check_common(r, NULL, q->purpose, q->case_ref);
+    s_check_text(q->key, LT_APIREQ_MAX_TEXT, 0);
+    if (q->n_parts == 0 || q->n_parts > LT_APIREQ_MAX_PARTS || lt_apireq_timeout_ms(r) > 60000)
+        abort();
+    size_t fields = 0;
+    for (size_t i = 0; i < q->n_parts; i++) {
+        s_check_text(q->parts[i]->dataset, LT_APIREQ_MAX_TEXT, 0);
+        if (q->parts[i]->n_fields == 0 || q->parts[i]->n_fields > LT_APIREQ_MAX_CLAIMS)
+            abort();
+        for (size_t k = 0; k < q->parts[i]->n_fields; k++)
+            s_check_text(q->parts[i]->fields[k], LT_APIREQ_MAX_TEXT, 0);
+        for (size_t k = 0; k < i; k++)
+            if (strcmp(q->parts[k]->dataset, q->parts[i]->dataset) == 0)
+                abort();
+        fields += q->parts[i]->n_fields;
+    }
+    return fields;
+}
+
 /* The request as the gateway receives it: packs, and unpacks again. */
 static void s_pack(const ProtobufCMessage *m)
 {
@@ -144,13 +168,16 @@ static void s_one(const uint8_t *data, size_t size, int is_verify)
     }
     Lienthong__LookupRequest *lq = lt_apireq_lookup(r);
     Lienthong__VerifyRequest *vq = lt_apireq_verify(r);
-    if (!lq == !vq || !vq != !is_verify)
+    Lienthong__ProfileRequest *pq = lt_apireq_profile(r);
+    /* Exactly one, of the kind asked. */
+    if (!!lq + !!vq + !!pq != 1 || !lq != (is_verify != LT_APIREQ_LOOKUP) ||
+        !vq != (is_verify != LT_APIREQ_VERIFY))
         abort();
-    size_t want = lq ? s_check_lookup(r, lq) : s_check_verify(r, vq);
+    size_t want = lq ? s_check_lookup(r, lq) : vq ? s_check_verify(r, vq) : s_check_profile(r, pq);
     size_t seen = 0;
     if (lt_apireq_each_field(r, s_count, &seen) != 0 || seen != want)
         abort();
-    s_pack(lq ? &lq->base : &vq->base);
+    s_pack(lq ? &lq->base : vq ? &vq->base : &pq->base);
     lt_apireq_destroy(&r);
     lt_apireq_destroy(&r); /* idempotent */
     if (r)
@@ -160,8 +187,9 @@ static void s_one(const uint8_t *data, size_t size, int is_verify)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     s_init();
-    s_one(data, size, 0);
-    s_one(data, size, 1);
+    s_one(data, size, LT_APIREQ_LOOKUP);
+    s_one(data, size, LT_APIREQ_VERIFY);
+    s_one(data, size, LT_APIREQ_PROFILE);
     return 0;
 }
 
@@ -187,6 +215,13 @@ static const char *const s_seeds[][2] = {
                       "\"officer\":\"o\",\"case_ref\":\"c\"}"},
     {"wrong-types", "{\"dataset\":1,\"keys\":\"k\",\"claims\":{},\"timeout_ms\":1.5}"},
     {"not-object", "[1,2,3]"},
+    {"profile", "{\"key\":\"038090000002\",\"purpose\":\"PREFILL\",\"officer\":\"o-1\","
+                "\"case_ref\":\"HS-1\",\"timeout_ms\":3000,\"parts\":[{\"dataset\":"
+                "\"VN/GOV/BCA/population\",\"fields\":[\"full_name\"]},{\"dataset\":"
+                "\"VN/GOV/BHXH/insurance_cards\",\"fields\":[\"card_number\",\"valid_to\"]}]}"},
+    {"profile-twice", "{\"key\":\"k\",\"purpose\":\"p\",\"officer\":\"o\",\"case_ref\":\"c\","
+                      "\"parts\":[{\"dataset\":\"d\",\"fields\":[\"f\"]},{\"dataset\":\"d\","
+                      "\"fields\":[\"f\"]}]}"},
 };
 
 static void s_write_seeds(const char *dir)

@@ -132,6 +132,43 @@ static void test_verify_subjects(void)
     expect_fields_and_destroy(&r, "full_name,date_of_birth,full_name,");
 }
 
+#define PCOMMON "\"key\":\"038090000002\",\"purpose\":\"PREFILL\",\"officer\":\"o\",\"case_ref\":\"c\""
+
+/* A profile body (PROTOCOL.md 7.7): parts with their fields, in order. */
+static void test_profile(void)
+{
+    lt_apireq_t *r = decode("{" PCOMMON ",\"timeout_ms\":3000,\"parts\":[{\"dataset\":\"A\","
+                            "\"fields\":[\"f1\",\"f2\"]},{\"dataset\":\"B\",\"fields\":[\"g\"]}]}",
+                            LT_APIREQ_PROFILE);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    CU_ASSERT_PTR_NULL(lt_apireq_lookup(r));
+    CU_ASSERT_PTR_NULL(lt_apireq_verify(r));
+    Lienthong__ProfileRequest *q = lt_apireq_profile(r);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(q);
+    CU_ASSERT_STRING_EQUAL(q->key, "038090000002");
+    CU_ASSERT_EQUAL(q->n_parts, 2);
+    CU_ASSERT_STRING_EQUAL(q->parts[1]->dataset, "B");
+    CU_ASSERT_EQUAL(lt_apireq_timeout_ms(r), 3000);
+    expect_fields_and_destroy(&r, "f1,f2,g,");
+    static const refusal_t cases[] = {
+        {"{" PCOMMON "}", LT_APIREQ_PROFILE, "parts: required"},
+        {"{" PCOMMON ",\"parts\":[]}", LT_APIREQ_PROFILE, "parts: must be an array of 1 to 16"},
+        {"{" PCOMMON ",\"parts\":[{\"dataset\":\"A\"}]}", LT_APIREQ_PROFILE,
+         "parts[0].fields: required"},
+        {"{" PCOMMON ",\"parts\":[{\"dataset\":\"A\",\"fields\":[\"f\"]},{\"dataset\":\"A\","
+         "\"fields\":[\"f\"]}]}", LT_APIREQ_PROFILE, "parts[1].dataset: \"A\" named twice"},
+        {"{" PCOMMON ",\"parts\":[{\"dataset\":\"A\",\"fields\":[7]}]}", LT_APIREQ_PROFILE,
+         "parts[0].fields[0]: must be a string"},
+        {"{" PCOMMON ",\"parts\":[{\"dataset\":\"A\",\"fields\":[\"f\"],\"x\":1}]}",
+         LT_APIREQ_PROFILE, "parts[0].x: unknown member"},
+        {"{" PCOMMON ",\"dataset\":\"A\",\"parts\":[{\"dataset\":\"A\",\"fields\":[\"f\"]}]}",
+         LT_APIREQ_PROFILE, "dataset: unknown member"},
+        {"{" PCOMMON ",\"timeout_ms\":60001,\"parts\":[{\"dataset\":\"A\",\"fields\":[\"f\"]}]}",
+         LT_APIREQ_PROFILE, "timeout_ms: must be a whole number from 1 to 60000"},
+        {NULL, 0, NULL}};
+    expect_all_refused(cases);
+}
+
 static void test_malformed(void)
 {
     expect_refused("{\"dataset\": ", 0, "malformed JSON at line 1");
@@ -275,6 +312,7 @@ int main(void)
         {"unknown and missing members are named", test_members},
         {"wrong types are named with their index", test_types},
         {"sizes, NUL and list limits", test_limits},
+        {"profile body: parts, fields, refusals", test_profile},
         {NULL, NULL},
     };
     return ut_main("lt_apireq", NULL, NULL, tests);

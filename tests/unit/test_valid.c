@@ -226,6 +226,47 @@ static void test_lookup_fields(void)
     CU_ASSERT_EQUAL(lt_valid_lookup(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
 }
 
+/* A profile (PROTOCOL.md 7.7): id, key, deadline, 1 to 16 distinct parts. */
+static void test_profile_fields(void)
+{
+    char err[256];
+    Lienthong__ProfilePart parts[LT_PROFILE_MAX_PARTS + 1], *ptrs[LT_PROFILE_MAX_PARTS + 1];
+    static char names[LT_PROFILE_MAX_PARTS + 1][16];
+    for (size_t i = 0; i <= LT_PROFILE_MAX_PARTS; i++) {
+        lienthong__profile_part__init(&parts[i]);
+        snprintf(names[i], sizeof names[i], "DS%zu", i);
+        parts[i].dataset = names[i];
+        ptrs[i] = &parts[i];
+    }
+    Lienthong__ProfileRequest q = LIENTHONG__PROFILE_REQUEST__INIT;
+    q.request_id = 9;
+    q.key = "001";
+    q.parts = ptrs;
+    q.n_parts = LT_PROFILE_MAX_PARTS;
+    q.deadline_ms = LT_PROFILE_MAX_MS;
+    CU_ASSERT_EQUAL(lt_valid_profile(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_NONE);
+    q.n_parts++;
+    CU_ASSERT_EQUAL(lt_valid_profile(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_TOO_LARGE);
+    q.n_parts = 0;
+    CU_ASSERT_EQUAL(lt_valid_profile(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    q.n_parts = 2;
+    q.deadline_ms++;
+    CU_ASSERT_EQUAL(lt_valid_profile(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    CU_ASSERT(strstr(err, "60001") != NULL);
+    q.deadline_ms = 0; /* the default */
+    parts[1].dataset = names[0];
+    CU_ASSERT_EQUAL(lt_valid_profile(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    CU_ASSERT(strstr(err, "\"DS0\" named twice") != NULL);
+    parts[1].dataset = "";
+    CU_ASSERT_EQUAL(lt_valid_profile(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    parts[1].dataset = names[1];
+    q.key = "";
+    CU_ASSERT_EQUAL(lt_valid_profile(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    q.key = "001";
+    q.request_id = 0;
+    CU_ASSERT_EQUAL(lt_valid_profile(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+}
+
 static void test_verify_fields(void)
 {
     char err[256];
@@ -341,6 +382,7 @@ int main(void)
          test_snapshot_fields},
         {"lookup: id, dataset, key, at most 64 fields", test_lookup_fields},
         {"verify: keys, claims, subjects, limits", test_verify_fields},
+        {"profile: id, key, deadline, parts", test_profile_fields},
         {"on_behalf lengths; request_id echoed", test_on_behalf_and_request_id},
         {"lt_wire_decode applies it, keeps the request_id", test_decode_applies_it},
         {NULL, NULL},

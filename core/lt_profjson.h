@@ -1,0 +1,27 @@
+/* lt_profjson: a profile lookup's reply (PROTOCOL.md 7.7) as JSON, for the
+ * programs that show it: `lienthong profile` and the HTTP API's
+ * /v1/profile. Each part's released fields are decoded with the record
+ * type its gateway named (lt_schema); the owner's signature was checked by
+ * that gateway before the reply left it, which "signature": "verified"
+ * says for every part that carries a signed answer. */
+#ifndef LT_PROFJSON_H
+#define LT_PROFJSON_H
+
+#include <jansson.h>
+
+#include "lienthong.pb-c.h"
+
+/* "released", "withheld", "not_found", "timeout", "refused", "error". */
+const char *lt_profjson_outcome(Lienthong__ProfileOutcome o);
+
+/* {"key", "purpose", "parts": [{"dataset", "outcome", "code", "detail",
+ * "record_type", and with a signed answer "owner", "record_seq",
+ * "answered_at_ms", "fields" {name: text}, "released" [...], "withheld"
+ * [{"field", "reason"}], "signature": "verified"}]}, parts in the order
+ * asked. NULL when out of memory. */
+json_t *lt_profjson_reply(const Lienthong__ProfileReply *r, const char *key, const char *purpose);
+
+/* How many parts were not released (0: the whole profile was). */
+size_t lt_profjson_not_released(const Lienthong__ProfileReply *r);
+
+#endif
