@@ -5,6 +5,7 @@
 #include "lt_apicall.h"
 #include "lt_apireq.h"
 #include "lt_file.h"
+#include "lt_limits.h"
 #include "lt_log.h"
 #include "lt_stats.h"
 #include "lt_stats_prom.h"
@@ -152,6 +153,12 @@ static int s_field_granted(void *arg, const char *field)
     return !lt_apicfg_has(app->fields, app->n_fields, field);
 }
 
+static int s_field_granted_to(void *arg, const char *field)
+{
+    const lt_apicfg_app_t *app = arg;
+    return lt_apicfg_has(app->fields, app->n_fields, field);
+}
+
 /* Why the request is outside the application's grants, or NULL. */
 static const char *s_outside(const lt_apicfg_app_t *app, lt_apireq_t *q, const char **reason)
 {
@@ -208,6 +215,138 @@ static void s_query(lt_api_t *self, const lt_apicfg_app_t *app, const req_t *rq,
     r->reason = out.reason;
     r->body = out.body;
     lt_apireq_destroy(&q);
+}
+
+/* ---- pre-fill from the replicas (PROTOCOL.md 8.8) ----------------------------------------- */
+
+#define PREFILL_PATH "/v1/prefill/"
+
+/* The query of GET /v1/prefill/{id}: officer (required), purpose
+ * (required), case_ref, stream (repeated); anything else is refused. */
+typedef struct {
+    const char *officer, *purpose, *case_ref, *unknown, *empty;
+    char *streams[LT_PREFILL_MAX_STREAMS];
+    size_t n_streams;
+    int too_many;
+} prefill_q_t;
+
+static enum MHD_Result s_prefill_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    prefill_q_t *q = cls;
+    (void)kind;
+    if (!value || !*value)
+        q->empty = key;
+    else if (strcmp(key, "officer") == 0)
+        q->officer = value;
+    else if (strcmp(key, "purpose") == 0)
+        q->purpose = value;
+    else if (strcmp(key, "case_ref") == 0)
+        q->case_ref = value;
+    else if (strcmp(key, "stream") == 0 && q->n_streams < LT_PREFILL_MAX_STREAMS)
+        q->streams[q->n_streams++] = (char *)value;
+    else if (strcmp(key, "stream") == 0)
+        q->too_many = 1;
+    else
+        q->unknown = key;
+    return MHD_YES;
+}
+
+/* Why the query is refused (400), or NULL. */
+static const char *s_prefill_bad(const prefill_q_t *q, const char *id, char *buf, size_t len)
+{
+    if (!*id || strchr(id, '/') || strlen(id) > LT_RECORD_KEY_MAX)
+        snprintf(buf, len, "the path must be %s{id}, id 1 to %d bytes", PREFILL_PATH,
+                 LT_RECORD_KEY_MAX);
+    else if (q->unknown)
+        snprintf(buf, len, "unknown query parameter '%.64s'", q->unknown);
+    else if (q->empty)
+        snprintf(buf, len, "query parameter '%.64s' is empty", q->empty);
+    else if (q->too_many)
+        snprintf(buf, len, "at most %d streams", LT_PREFILL_MAX_STREAMS);
+    else if (!q->officer || !q->purpose)
+        snprintf(buf, len, "the query must name the officer and the purpose");
+    else if (strlen(q->officer) > LT_APIREQ_MAX_ID || strlen(q->purpose) > LT_APIREQ_MAX_ID ||
+             (q->case_ref && strlen(q->case_ref) > LT_APIREQ_MAX_ID))
+        snprintf(buf, len, "officer, purpose and case_ref are at most %d bytes", LT_APIREQ_MAX_ID);
+    else
+        return NULL;
+    return buf;
+}
+
+/* The streams to read: those asked, each granted to the application, or
+ * else every stream the gateway replicates that is granted (its status
+ * lists them). Returns NULL when it may go on, or why not with *status. */
+static const char *s_prefill_streams(lt_api_t *self, const lt_apicfg_app_t *app, prefill_q_t *q,
+                                     Lienthong__Envelope **st, int *status, const char **reason)
+{
+    lt_apicall_out_t out;
+    *status = 403;
+    *reason = "grant_dataset";
+    for (size_t i = 0; i < q->n_streams; i++)
+        if (!lt_apicfg_has(app->datasets, app->n_datasets, q->streams[i]))
+            return "the application may not use one of the streams";
+    if (q->n_streams)
+        return NULL;
+    if (!(*st = lt_apicall_status(self->call, STATUS_MS, &out))) {
+        json_decref(out.body);
+        *status = out.status;
+        *reason = out.reason;
+        return "the gateway does not answer";
+    }
+    const Lienthong__StatusReply *r = (*st)->status_reply;
+    for (size_t i = 0; i < r->n_streams && q->n_streams < LT_PREFILL_MAX_STREAMS; i++)
+        if (strcmp(r->streams[i]->role, "replica") == 0 &&
+            lt_apicfg_has(app->datasets, app->n_datasets, r->streams[i]->stream))
+            q->streams[q->n_streams++] = r->streams[i]->stream;
+    return q->n_streams ? NULL : "the application is granted no stream this member replicates";
+}
+
+static void s_prefill(lt_api_t *self, const lt_apicfg_app_t *app, struct MHD_Connection *c,
+                      const char *url, reply_t *r)
+{
+    prefill_q_t q = {0};
+    char buf[256];
+    const char *id = url + strlen(PREFILL_PATH), *why, *reason;
+    Lienthong__Envelope *st = NULL, *env = NULL;
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, s_prefill_arg, &q);
+    if ((why = s_prefill_bad(&q, id, buf, sizeof buf))) {
+        s_error(r, 400, "bad_request", "BAD_REQUEST", why);
+        return;
+    }
+    if (!lt_apicfg_has(app->purposes, app->n_purposes, q.purpose)) {
+        s_error(r, 403, "grant_purpose", "FORBIDDEN", "the application may not use this purpose");
+    } else if ((why = s_prefill_streams(self, app, &q, &st, &r->status, &reason))) {
+        int status = r->status;
+        s_error(r, status, reason, status == 403 ? "FORBIDDEN" : "GATEWAY_UNAVAILABLE", why);
+    } else {
+        Lienthong__PrefillRequest pq = LIENTHONG__PREFILL_REQUEST__INIT;
+        Lienthong__OnBehalf who = LIENTHONG__ON_BEHALF__INIT;
+        lt_apicall_out_t out;
+        size_t found = 0;
+        pq.key = (char *)id;
+        pq.streams = q.streams;
+        pq.n_streams = q.n_streams;
+        pq.purpose = (char *)q.purpose;
+        pq.case_ref = (char *)(q.case_ref ? q.case_ref : "");
+        who.application = (char *)app->name;
+        who.officer = (char *)q.officer;
+        env = lt_apicall_prefill(self->call, &pq, &who, self->cfg->request_timeout_ms, &out);
+        r->status = out.status;
+        r->reason = out.reason;
+        r->body = out.body;
+        if (env) {
+            r->body = lt_apicall_prefill_json(env->prefill_reply, self->cfg->member,
+                                              s_field_granted_to, (void *)app, &found);
+            /* Like a lookup of an unknown key: 404, with the parts. */
+            r->status = found ? 200 : 404;
+            r->reason = found ? "ok" : "not_found";
+        }
+    }
+    if (r->status == 403)
+        s_audit(self, app->name, q.officer, q.case_ref, "prefill", id, r);
+    lt_wire_free(&env);
+    lt_wire_free(&st);
 }
 
 /* ---- profile (PROTOCOL.md 7.7) ------------------------------------------------------------ */
@@ -437,31 +576,35 @@ typedef struct {
     const char *path, *method, *endpoint;
     auth_t auth;
     int lookup_api; /* part of the lookup API (off when lookup_api = false) */
+    int prefix;     /* path is a prefix: the rest of the URL is a parameter */
 } route_t;
 
 static const route_t s_routes[] = {
-    {"/v1/lookup", "POST", "lookup", NEEDS_APP, 1},
-    {"/v1/verify", "POST", "verify", NEEDS_APP, 1},
-    {"/v1/profile", "POST", "profile", NEEDS_APP, 1},
-    {"/v1/datasets", "GET", "datasets", NEEDS_APP, 1},
-    {"/v1/status", "GET", "status", NEEDS_APP, 1},
-    {"/v1/openapi.json", "GET", "openapi", NEEDS_NOTHING, 1},
-    {"/healthz", "GET", "healthz", NEEDS_NOTHING, 0},
-    {"/readyz", "GET", "readyz", NEEDS_NOTHING, 0},
-    {"/metrics", "GET", "metrics", NEEDS_NOTHING, 0},
-    {NULL, NULL, NULL, NEEDS_NOTHING, 0},
+    {"/v1/lookup", "POST", "lookup", NEEDS_APP, 1, 0},
+    {"/v1/verify", "POST", "verify", NEEDS_APP, 1, 0},
+    {"/v1/profile", "POST", "profile", NEEDS_APP, 1, 0},
+    {"/v1/datasets", "GET", "datasets", NEEDS_APP, 1, 0},
+    {"/v1/status", "GET", "status", NEEDS_APP, 1, 0},
+    {PREFILL_PATH, "GET", "prefill", NEEDS_APP, 1, 1},
+    {"/v1/openapi.json", "GET", "openapi", NEEDS_NOTHING, 1, 0},
+    {"/healthz", "GET", "healthz", NEEDS_NOTHING, 0, 0},
+    {"/readyz", "GET", "readyz", NEEDS_NOTHING, 0, 0},
+    {"/metrics", "GET", "metrics", NEEDS_NOTHING, 0, 0},
+    {NULL, NULL, NULL, NEEDS_NOTHING, 0, 0},
 };
 
 static const route_t *s_route(const lt_api_t *self, const char *url)
 {
     for (const route_t *rt = s_routes; rt->path; rt++)
-        if (strcmp(url, rt->path) == 0 && (rt->lookup_api ? self->cfg->lookup_api : self->cfg->metrics))
+        if ((rt->prefix ? strncmp(url, rt->path, strlen(rt->path)) == 0
+                        : strcmp(url, rt->path) == 0) &&
+            (rt->lookup_api ? self->cfg->lookup_api : self->cfg->metrics))
             return rt;
     return NULL;
 }
 
-static void s_serve(lt_api_t *self, struct MHD_Connection *c, const route_t *rt, const req_t *rq,
-                    reply_t *r)
+static void s_serve(lt_api_t *self, struct MHD_Connection *c, const char *url,
+                    const route_t *rt, const req_t *rq, reply_t *r)
 {
     const lt_apicfg_app_t *app = NULL;
     if (rt->auth == NEEDS_APP && !(app = s_app(self, c))) {
@@ -488,6 +631,8 @@ static void s_serve(lt_api_t *self, struct MHD_Connection *c, const route_t *rt,
         s_profile(self, app, rq, r);
     else if (strcmp(rt->endpoint, "datasets") == 0)
         s_datasets(self, app, r);
+    else if (strcmp(rt->endpoint, "prefill") == 0)
+        s_prefill(self, app, c, url, r);
     else if (strcmp(rt->endpoint, "status") == 0)
         s_status(self, r);
     else if (strcmp(rt->endpoint, "readyz") == 0)
@@ -586,7 +731,7 @@ static enum MHD_Result s_handler(void *cls, struct MHD_Connection *c, const char
         snprintf(msg, sizeof msg, "the body is larger than %zu bytes", self->cfg->max_body);
         s_error(&r, 413, "too_large", "TOO_LARGE", msg);
     } else
-        s_serve(self, c, rt, rq, &r);
+        s_serve(self, c, url, rt, rq, &r);
     if (!r.body && !r.text && !r.text_ptr)
         s_error(&r, 500, "internal", "INTERNAL", "out of memory");
     s_count(self, rt ? rt->endpoint : "other", &r, rq->start_ms);

@@ -487,3 +487,93 @@ json_t *lt_apicall_status_json(const Lienthong__StatusReply *st)
                      "directory_expired", st->directory_expired, "peers_connected", peers, "peers",
                      s_peers_json(st), "refused", (json_int_t)st->refused, "streams", streams);
 }
+
+/* ---- pre-fill (PROTOCOL.md 8.8) ------------------------------------------------------ */
+
+Lienthong__Envelope *lt_apicall_prefill(lt_apicall_t *self, Lienthong__PrefillRequest *q,
+                                        const Lienthong__OnBehalf *who, int timeout_ms,
+                                        lt_apicall_out_t *out)
+{
+    char err[1024];
+    Lienthong__Envelope *env = NULL;
+    memset(out, 0, sizeof *out);
+    q->request_id = s_request_id();
+    lt_client_t *c = s_take(self, out);
+    if (!c)
+        return NULL;
+    int rc = lt_client_send_for(c, LIENTHONG__ENVELOPE__BODY_PREFILL_REQUEST, q, who, timeout_ms,
+                                err, sizeof err);
+    int64_t until = lt_clock_mono_ms() + timeout_ms;
+    /* Replies of an earlier call on this client that gave up are dropped. */
+    while (rc == 0) {
+        int64_t left = until - lt_clock_mono_ms();
+        rc = left > 0 ? lt_client_recv(c, (int)left, &env, err, sizeof err) : LT_CLIENT_ERR_TIMEOUT;
+        if (rc != 0)
+            break;
+        if ((env->body_case == LIENTHONG__ENVELOPE__BODY_PREFILL_REPLY &&
+             env->prefill_reply->request_id == q->request_id) ||
+            (env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR &&
+             env->error->request_id == q->request_id))
+            break;
+        lt_wire_free(&env);
+    }
+    s_give(self, c, rc == 0);
+    if (rc != 0) {
+        s_fail(out, rc == LT_CLIENT_ERR_TIMEOUT ? 504 : 503,
+               rc == LT_CLIENT_ERR_TIMEOUT ? "timeout" : "gateway_unavailable",
+               rc == LT_CLIENT_ERR_TIMEOUT ? "ERR_TIMEOUT" : "GATEWAY_UNAVAILABLE",
+               rc == LT_CLIENT_ERR_TIMEOUT ? "no answer from the gateway in time" : err);
+        return NULL;
+    }
+    if (env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR) {
+        out->status = s_http_status(env->error->code, &out->reason);
+        out->body = lt_apicall_error(lt_wire_error_name(env->error->code), "%s", env->error->message);
+        lt_wire_free(&env);
+    }
+    return env;
+}
+
+static json_t *s_prefill_part(const Lienthong__PrefillPart *p,
+                              int (*granted)(void *arg, const char *field), void *arg)
+{
+    const ProtobufCMessageDescriptor *t = p->found ? lt_schema_find(p->record_type) : NULL;
+    ProtobufCMessage *rec = t ? protobuf_c_message_unpack(t, NULL, p->payload.len, p->payload.data)
+                              : NULL;
+    json_t *fields = json_object(), *withheld = json_array();
+    char buf[1024];
+    for (unsigned i = 0; rec && i < t->n_fields; i++) {
+        const ProtobufCFieldDescriptor *fd = &t->fields[i];
+        const char *val = lt_schema_set(rec, fd) ? lt_schema_text(rec, fd, buf, sizeof buf) : NULL;
+        if (val && granted(arg, fd->name))
+            json_object_set_new(fields, fd->name, json_string(val));
+        else if (val)
+            json_array_append_new(withheld, json_pack("{s:s,s:s}", "field", fd->name, "reason",
+                                                      "not granted to the application"));
+    }
+    if (rec)
+        protobuf_c_message_free_unpacked(rec, NULL);
+    return json_pack("{s:s,s:s,s:s,s:s,s:b,s:I,s:I,s:o,s:o,s:{s:s,s:s,s:I,s:I,s:I}}", "stream",
+                     p->stream, "dataset", p->dataset, "owner", p->owner, "record_type",
+                     p->record_type, "found", p->found, "seq", (json_int_t)p->seq, "changed_at_ms",
+                     (json_int_t)p->changed_at_ms, "fields", fields, "withheld", withheld,
+                     "replica", "state", p->state, "detail", p->detail, "seq",
+                     (json_int_t)p->replica_seq, "changed_at_ms",
+                     (json_int_t)p->replica_changed_at_ms, "owner_heard_at_ms",
+                     (json_int_t)p->owner_heard_at_ms);
+}
+
+json_t *lt_apicall_prefill_json(const Lienthong__PrefillReply *r, const char *member,
+                                int (*granted)(void *arg, const char *field), void *arg,
+                                size_t *found)
+{
+    json_t *parts = json_array();
+    *found = 0;
+    for (size_t i = 0; i < r->n_parts; i++) {
+        *found += r->parts[i]->found;
+        json_array_append_new(parts, s_prefill_part(r->parts[i], granted, arg));
+    }
+    /* No owner was asked: the records are the replicas', verified when
+     * their batches were applied (PROTOCOL.md 6.5). */
+    return json_pack("{s:s,s:s,s:s,s:I,s:o}", "key", r->key, "member", member, "source",
+                     "replicas", "answered_at_ms", (json_int_t)r->answered_at_ms, "parts", parts);
+}

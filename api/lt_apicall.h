@@ -50,6 +50,20 @@ Lienthong__Envelope *lt_apicall_ready(lt_apicall_t *self, int timeout_ms, lt_api
  * 8.6): a malloc'd copy in *text (length *len), or -1 with out set. */
 int lt_apicall_metrics(lt_apicall_t *self, int timeout_ms, char **text, size_t *len,
                        lt_apicall_out_t *out) __attribute__((warn_unused_result));
+/* A pre-fill from the gateway's replicas (PROTOCOL.md 8.8) made for who:
+ * sets q->request_id, sends, and returns the PrefillReply in its envelope
+ * (free with lt_wire_free), or NULL with out set to the failure (the
+ * gateway's Error mapped to an HTTP status). */
+Lienthong__Envelope *lt_apicall_prefill(lt_apicall_t *self, Lienthong__PrefillRequest *q,
+                                        const Lienthong__OnBehalf *who, int timeout_ms,
+                                        lt_apicall_out_t *out);
+/* A PrefillReply as JSON: per part the stream, its dataset, owner and record
+ * type, found, seq, changed_at_ms, the record's fields that are set and
+ * that granted(arg, field) allows, the others set listed as withheld, and
+ * the replica's state and freshness. *found counts the parts found. */
+json_t *lt_apicall_prefill_json(const Lienthong__PrefillReply *r, const char *member,
+                                int (*granted)(void *arg, const char *field), void *arg,
+                                size_t *found);
 /* StatusReply as JSON: member, directory_version, peers_connected,
  * refused, streams (last_seq, role, records_per_sec, subscribers, and the
  * quality figures of PROTOCOL.md 8.9: records, fields, newest_change_ms;

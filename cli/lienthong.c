@@ -22,6 +22,7 @@ static const command_t s_commands[] = {
     {"status", lt_cmd_status, "show the state of the local gateway"},
     {"lookup", lt_cmd_lookup, "look up allowed fields of a record at its owner (signed answer)"},
     {"verify", lt_cmd_verify, "verify claims against records without seeing the data"},
+    {"prefill", lt_cmd_prefill, "pre-fill a form for one citizen from this member's replicas"},
     {"profile", lt_cmd_profile, "look up one key in several owners' datasets at once (signed parts)"},
     {"audit", lt_cmd_audit, "who accessed a record and why; check, export and verify the audit chain"},
     {"store", lt_cmd_store, "verify that the store's records and signed batches are intact"},

@@ -24,6 +24,7 @@ int lt_cmd_import(int argc, char **argv);
 int lt_cmd_backup(int argc, char **argv);
 int lt_cmd_restore(int argc, char **argv);
 int lt_cmd_resync(int argc, char **argv);
+int lt_cmd_prefill(int argc, char **argv);
 
 /* Prints "lienthong CMD: " and the message to stderr; returns code. */
 int lt_cli_fail(int code, const char *cmd, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -288,6 +288,9 @@ static int s_set_body(Lienthong__Envelope *env, Lienthong__Envelope__BodyCase c,
     case LIENTHONG__ENVELOPE__BODY_READY_REQUEST:
         env->ready_request = body;
         break;
+    case LIENTHONG__ENVELOPE__BODY_PREFILL_REQUEST:
+        env->prefill_request = body;
+        break;
     case LIENTHONG__ENVELOPE__BODY_PROFILE_REQUEST:
         env->profile_request = body;
         break;
@@ -321,8 +324,9 @@ int lt_client_send_for(lt_client_t *self, Lienthong__Envelope__BodyCase body_cas
         body_case == LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST)
         env.context = &ask;
     /* Who the request is made for, for the gateway's audit (PROTOCOL.md
-     * 8.5); a profile's parts are audited as lookups made for them (7.7). */
-    if (env.context || body_case == LIENTHONG__ENVELOPE__BODY_PROFILE_REQUEST)
+     * 8.5, 8.8); a profile's parts are audited as lookups made for them (7.7). */
+    if (env.context || body_case == LIENTHONG__ENVELOPE__BODY_PREFILL_REQUEST ||
+        body_case == LIENTHONG__ENVELOPE__BODY_PROFILE_REQUEST)
         env.on_behalf = (Lienthong__OnBehalf *)who;
     size_t len = lienthong__envelope__get_packed_size(&env);
     if (zmq_msg_init_size(&msg, len) != 0)

@@ -68,8 +68,8 @@ void lt_client_destroy(lt_client_t **self_p);
 int lt_client_send(lt_client_t *self, Lienthong__Envelope__BodyCase body_case, void *body,
                    int timeout_ms, char *err, size_t errlen);
 /* The same, naming in Envelope.on_behalf the application and officer a
- * lookup, verify or profile is made for (PROTOCOL.md 8.5, 7.7; who NULL:
- * nobody named, ignored for other bodies). */
+ * lookup, verify, profile or pre-fill is made for (PROTOCOL.md 8.5, 7.7,
+ * 8.8; who NULL: nobody named; ignored for other bodies). */
 int lt_client_send_for(lt_client_t *self, Lienthong__Envelope__BodyCase body_case, void *body,
                        const Lienthong__OnBehalf *who, int timeout_ms, char *err, size_t errlen);
 /* Sends an already packed envelope as is (an adapter resending the same

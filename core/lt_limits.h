@@ -176,6 +176,10 @@
 #define LT_PUBLISH_RECORD_SLACK 1024
 /* An application name or officer id in Envelope.on_behalf (8.5). */
 #define LT_ON_BEHALF_MAX 128
+/* Streams one pre-fill may name (8.8): every stream a gateway replicates. */
+#define LT_PREFILL_MAX_STREAMS 64
+/* Bytes of a pre-fill's purpose or case reference (8.8). */
+#define LT_PREFILL_MAX_TEXT 128
 /* Group commit: Publish messages, and their changes, in one transaction,
  * and the streams (a dataset and its views) it may touch (implementation,
  * 8.1). */

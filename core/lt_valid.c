@@ -307,12 +307,37 @@ Lienthong__ErrorCode lt_valid_on_behalf(const Lienthong__OnBehalf *w, char *err,
     return LIENTHONG__ERROR_CODE__ERR_NONE;
 }
 
+Lienthong__ErrorCode lt_valid_prefill(const Lienthong__PrefillRequest *q, char *err,
+                                      size_t errlen)
+{
+    const char *what = "prefill_request";
+    if (q->request_id == 0)
+        return s_fail(MALFORMED, err, errlen, "%s.request_id must not be 0", what);
+    if (!q->key[0] || strlen(q->key) > LT_RECORD_KEY_MAX)
+        return s_fail(MALFORMED, err, errlen, "%s.key must be 1 to %d bytes", what,
+                      LT_RECORD_KEY_MAX);
+    if (q->n_streams > LT_PREFILL_MAX_STREAMS)
+        return s_fail(TOO_LARGE, err, errlen, "%s: at most %d streams", what,
+                      LT_PREFILL_MAX_STREAMS);
+    Lienthong__ErrorCode code = LIENTHONG__ERROR_CODE__ERR_NONE;
+    for (size_t i = 0; i < q->n_streams && !code; i++)
+        code = lt_valid_stream(q->streams[i], what, err, errlen);
+    if (code)
+        return code;
+    if (strlen(q->key_field) >= LT_ID_MAX || strlen(q->purpose) > LT_PREFILL_MAX_TEXT ||
+        strlen(q->case_ref) > LT_PREFILL_MAX_TEXT)
+        return s_fail(MALFORMED, err, errlen, "%s: key_field, purpose and case_ref are at most "
+                      "%d bytes", what, LT_PREFILL_MAX_TEXT);
+    return LIENTHONG__ERROR_CODE__ERR_NONE;
+}
+
 uint64_t lt_valid_request_id(const Lienthong__Envelope *env)
 {
     switch (env->body_case) {
     case LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST: return env->lookup_request->request_id;
     case LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST: return env->verify_request->request_id;
     case LIENTHONG__ENVELOPE__BODY_PUBLISH: return env->publish->request_id;
+    case LIENTHONG__ENVELOPE__BODY_PREFILL_REQUEST: return env->prefill_request->request_id;
     case LIENTHONG__ENVELOPE__BODY_PROFILE_REQUEST: return env->profile_request->request_id;
     default: return 0;
     }

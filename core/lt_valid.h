@@ -46,6 +46,11 @@ Lienthong__ErrorCode lt_valid_verify(const Lienthong__VerifyRequest *q, char *er
 /* A local ProfileRequest (PROTOCOL.md 7.7): id, key, deadline, parts. */
 Lienthong__ErrorCode lt_valid_profile(const Lienthong__ProfileRequest *q, char *err, size_t errlen);
 Lienthong__ErrorCode lt_valid_on_behalf(const Lienthong__OnBehalf *w, char *err, size_t errlen);
+/* A pre-fill (PROTOCOL.md 8.8): request_id, a key of 1 to 256 bytes, at
+ * most 64 streams each a valid stream id, purpose and case reference of at
+ * most 128 bytes. */
+Lienthong__ErrorCode lt_valid_prefill(const Lienthong__PrefillRequest *q, char *err,
+                                      size_t errlen);
 /* A snapshot's parts (PROTOCOL.md 6.7): the stream, 1 to 1024 records per
  * chunk, a 64-byte signature, a 32-byte state root. */
 Lienthong__ErrorCode lt_valid_snapshot_chunk(const Lienthong__SnapshotChunk *c, char *err,
@@ -53,7 +58,7 @@ Lienthong__ErrorCode lt_valid_snapshot_chunk(const Lienthong__SnapshotChunk *c, 
 Lienthong__ErrorCode lt_valid_snapshot_end(const Lienthong__SnapshotEnd *e, char *err,
                                            size_t errlen);
 
-/* The request_id of a lookup, verify or publish envelope, else 0: what an
+/* The request_id of a lookup, verify, pre-fill or publish envelope, else 0: what an
  * Error about the envelope echoes (4.4). */
 uint64_t lt_valid_request_id(const Lienthong__Envelope *env);
 

@@ -70,6 +70,26 @@ void lt_feed_on_history_changed(lt_feed_t *self, const char *owner,
  * content until a complete copy replaces it in one transaction. Returns
  * 0, or -1 with the reason (not replicated here, store failure). */
 int lt_feed_resync(lt_feed_t *self, const char *stream, char *err, size_t errlen);
+/* What a reader of a replica (the pre-fill, PROTOCOL.md 8.8) knows of it:
+ * the content readers see, and how far it can be trusted to be current. */
+typedef struct {
+    const char *stream;
+    int64_t id;          /* store id of the content readers see (not a resync's copy) */
+    uint64_t last_seq;   /* the last seq applied to that content */
+    const char *state;   /* "ok", "behind", "forked" or "resyncing" */
+    char detail[320];    /* why it is not "ok", or "" */
+    int64_t heard_at_ms; /* unix ms the owner was last heard (now when connected), 0 never */
+} lt_feed_replica_info_t;
+
+/* The streams this gateway replicates, in configuration order. */
+size_t lt_feed_replica_count(const lt_feed_t *self);
+/* The replica at index i (< count) or called stream (i ignored when stream
+ * is not NULL). 0, or -1 when there is no such replica. */
+int lt_feed_replica_info(lt_feed_t *self, size_t i, const char *stream,
+                         lt_feed_replica_info_t *out);
+/* A reader of stream met a damaged record at seq (LT_STORE_DAMAGED): it is
+ * logged once and asked again from the owner (PROTOCOL.md 6.10). */
+void lt_feed_read_damaged(lt_feed_t *self, const char *stream, uint64_t seq);
 /* A part of a snapshot arrived on the link to owner (PROTOCOL.md 6.7):
  * staged apart from the replica, which the end replaces in one
  * transaction once it verifies. */

@@ -10,8 +10,10 @@
 #include "lt_valid.h"
 #include "lt_peers.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #define IDLE_RESUBSCRIBE_MS 2000
 #define BACKOFF_MIN_MS      500
@@ -415,4 +417,75 @@ int lt_feed_resync_snapshot(lt_feed_t *self, const char *stream)
     f->want_snapshot = 1;
     s_subscribe(self, f);
     return 0;
+}
+
+/* ---- readers of the replicas (PROTOCOL.md 8.8) ------------------------------------- */
+
+size_t lt_feed_replica_count(const lt_feed_t *self)
+{
+    return self->n_replicas;
+}
+
+/* "behind" and why, when the feed of f may not be current: stopped, or
+ * its owner not heard within the heartbeat timeout (3.3). */
+static const char *s_behind(lt_feed_t *self, const lt_feed_replica_t *f, const char *owner,
+                            lt_feed_replica_info_t *out)
+{
+    int64_t since = 0;
+    int conn = owner && self->ctx->peers
+                   ? lt_peers_member_state(self->ctx->peers, owner, &since)
+                   : -1;
+    out->heard_at_ms = conn == 1 ? lt_clock_now_ms() : conn == 0 ? since : 0;
+    if (conn != 1) {
+        char when[32] = "";
+        time_t t = (time_t)(since / 1000);
+        struct tm tm;
+        if (conn == 0 && gmtime_r(&t, &tm))
+            strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        snprintf(out->detail, sizeof out->detail, "the owner %s is not connected%s%s",
+                 owner ? owner : "?", conn == 0 ? ", last heard at " : " yet", when);
+        return "behind";
+    }
+    if (f->state != LT_FEED_LIVE) {
+        snprintf(out->detail, sizeof out->detail, "the feed from %s is %s", owner,
+                 f->state == LT_FEED_BACKOFF ? "stopped, re-subscribing" : "not subscribed yet");
+        return "behind";
+    }
+    return "ok";
+}
+
+int lt_feed_replica_info(lt_feed_t *self, size_t i, const char *stream,
+                         lt_feed_replica_info_t *out)
+{
+    lt_feed_replica_t *f = stream ? lt_feed_replica_find(self, stream)
+                                  : i < self->n_replicas ? &self->replicas[i] : NULL;
+    if (!f)
+        return -1;
+    memset(out, 0, sizeof *out);
+    out->stream = f->stream->name;
+    out->id = f->stream->id;
+    out->last_seq = f->stream->last_seq;
+    const char *owner = f->owner[0] ? f->owner
+                        : self->ctx->dir ? lt_feed_owner_of(self->ctx->dir, f->stream->name)
+                                         : NULL;
+    out->state = s_behind(self, f, owner, out);
+    /* A fork or a resynchronisation says more than the link does. */
+    if (f->state == LT_FEED_FORKED) {
+        out->state = "forked";
+        snprintf(out->detail, sizeof out->detail, "%s", f->fork_detail);
+    } else if (f->resyncing) {
+        out->state = "resyncing";
+        snprintf(out->detail, sizeof out->detail,
+                 "the content before the fork, until the copy (%" PRIu64 " of %" PRIu64
+                 " records) replaces it",
+                 f->cursor.last_seq, f->resync_target);
+    }
+    return 0;
+}
+
+void lt_feed_read_damaged(lt_feed_t *self, const char *stream, uint64_t seq)
+{
+    lt_feed_replica_t *f = lt_feed_replica_find(self, stream);
+    if (f)
+        lt_feed_damaged(self, f->stream, seq);
 }

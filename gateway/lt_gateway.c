@@ -1,6 +1,6 @@
 /* lt_gateway: the daemon's lifecycle, signals, directory loading and
  * adoption, and the poll loop, which hands each message to the module that
- * handles it (lt_peers, lt_feed, lt_query, lt_publish). */
+ * handles it (lt_peers, lt_feed, lt_query, lt_publish, lt_prefill). */
 #include "lt_gateway.h"
 #include "lt_audit.h"
 #include "lt_feed.h"
@@ -15,6 +15,7 @@
 #include "lt_log.h"
 #include "lt_notify.h"
 #include "lt_peers.h"
+#include "lt_prefill.h"
 #include "lt_publish.h"
 #include "lt_profile.h"
 #include "lt_query.h"
@@ -51,6 +52,7 @@ struct _lt_gateway_t {
     void *local;
     lt_feed_t *feed;
     lt_query_t *query;
+    lt_prefill_t *prefill; /* pre-fills from the replicas (PROTOCOL.md 8.8) */
     lt_profile_t *profile; /* profile lookups, made through query */
     int sigfd;
     int stopping;
@@ -645,6 +647,9 @@ static void s_local_dispatch(lt_gateway_t *self, const lt_wire_in_t *in, Lientho
     case LIENTHONG__ENVELOPE__BODY_RESYNC:
         s_local_resync(self, in, env->resync);
         break;
+    case LIENTHONG__ENVELOPE__BODY_PREFILL_REQUEST:
+        lt_prefill_on_local(self->prefill, self->local, in, env);
+        break;
     default: {
         char why[128];
         snprintf(why, sizeof why, "%s is not handled on the local socket",
@@ -1065,6 +1070,10 @@ static int s_open_modules(lt_gateway_t *self, char *err, size_t errlen)
         snprintf(err, errlen, "cannot set up feeds (too many streams, or store failure)");
         return -1;
     }
+    if (!(self->prefill = lt_prefill_new(&self->shared, self->feed))) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     return 0;
 }
 
@@ -1144,6 +1153,7 @@ void lt_gateway_destroy(lt_gateway_t **self_p)
         zmq_ctx_term(self->zctx);
     lt_profile_destroy(&self->profile); /* before query: it forgets its lookups there */
     lt_query_destroy(&self->query);
+    lt_prefill_destroy(&self->prefill);
     lt_feed_destroy(&self->feed);
     lt_store_destroy(&self->shared.store);
     lt_dir_destroy(&self->shared.dir);

@@ -197,6 +197,22 @@ static int s_envelopes(const uint8_t *signed_dir, size_t signed_len)
     env.body_case = LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST;
     env.lookup_request = &lr;
     rc |= s_envelope("lookup", &env);
+    /* A local pre-fill with on_behalf (PROTOCOL.md 8.5, 8.8). */
+    char *streams[] = {(char *)"VN/GOV/BCA/population.portal", (char *)"VN/GOV/BYT/vaccinations.portal"};
+    Lienthong__PrefillRequest pr = LIENTHONG__PREFILL_REQUEST__INIT;
+    Lienthong__OnBehalf who = LIENTHONG__ON_BEHALF__INIT;
+    pr.request_id = 6;
+    pr.key = (char *)"001099012345";
+    pr.n_streams = 2;
+    pr.streams = streams;
+    pr.purpose = (char *)"PREFILL_FORM";
+    who.application = (char *)"dvc-forms";
+    who.officer = (char *)"can-bo-7";
+    env.body_case = LIENTHONG__ENVELOPE__BODY_PREFILL_REQUEST;
+    env.prefill_request = &pr;
+    env.on_behalf = &who;
+    rc |= s_envelope("prefill", &env);
+    env.on_behalf = NULL;
     Lienthong__DirectoryOffer off = LIENTHONG__DIRECTORY_OFFER__INIT;
     off.signed_directory.data = (uint8_t *)signed_dir;
     off.signed_directory.len = signed_len;

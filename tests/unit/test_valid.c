@@ -335,6 +335,48 @@ static void test_on_behalf_and_request_id(void)
     CU_ASSERT_EQUAL(lt_valid_request_id(&env), 0);
 }
 
+/* A pre-fill (PROTOCOL.md 8.8): id, key length, streams, text lengths. */
+static void test_prefill_fields(void)
+{
+    char err[256], key[LT_RECORD_KEY_MAX + 2], text[LT_PREFILL_MAX_TEXT + 2];
+    char *streams[LT_PREFILL_MAX_STREAMS + 1];
+    memset(key, '7', sizeof key - 1);
+    key[sizeof key - 1] = 0;
+    memset(text, 'p', sizeof text - 1);
+    text[sizeof text - 1] = 0;
+    for (size_t i = 0; i <= LT_PREFILL_MAX_STREAMS; i++)
+        streams[i] = "VN/GOV/BCA/population.portal";
+    Lienthong__PrefillRequest q = LIENTHONG__PREFILL_REQUEST__INIT;
+    q.request_id = 5;
+    q.key = key + 1; /* exactly the limit */
+    q.streams = streams;
+    q.n_streams = LT_PREFILL_MAX_STREAMS;
+    q.purpose = text + 1;
+    CU_ASSERT_EQUAL(lt_valid_prefill(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_NONE);
+    q.n_streams = LT_PREFILL_MAX_STREAMS + 1;
+    CU_ASSERT_EQUAL(lt_valid_prefill(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_TOO_LARGE);
+    q.n_streams = 1;
+    q.key = key;
+    CU_ASSERT_EQUAL(lt_valid_prefill(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "prefill_request.key"));
+    q.key = "";
+    CU_ASSERT_EQUAL(lt_valid_prefill(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    q.key = "079201000001";
+    streams[0] = "";
+    CU_ASSERT_EQUAL(lt_valid_prefill(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    streams[0] = "VN/GOV/BCA/population.portal";
+    q.case_ref = text;
+    CU_ASSERT_EQUAL(lt_valid_prefill(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    q.case_ref = "";
+    q.request_id = 0;
+    CU_ASSERT_EQUAL(lt_valid_prefill(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    q.request_id = 77;
+    Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
+    env.body_case = LIENTHONG__ENVELOPE__BODY_PREFILL_REQUEST;
+    env.prefill_request = &q;
+    CU_ASSERT_EQUAL(lt_valid_request_id(&env), 77);
+}
+
 /* lt_wire_decode_id applies the walk to every envelope and keeps the
  * request_id for the Error (4.4); the version text names what is supported. */
 static void test_decode_applies_it(void)
@@ -384,6 +426,7 @@ int main(void)
         {"verify: keys, claims, subjects, limits", test_verify_fields},
         {"profile: id, key, deadline, parts", test_profile_fields},
         {"on_behalf lengths; request_id echoed", test_on_behalf_and_request_id},
+        {"prefill: id, key, at most 64 streams, text lengths", test_prefill_fields},
         {"lt_wire_decode applies it, keeps the request_id", test_decode_applies_it},
         {NULL, NULL},
     };

@@ -1,0 +1,280 @@
+/* lt_prefill: a form pre-filled from the member's replicas, without asking
+ * any owner (see lt_prefill.h, PROTOCOL.md 8.8). */
+#include "lt_prefill.h"
+#include "lt_clock.h"
+#include "lt_gwstats.h"
+#include "lt_log.h"
+#include "lt_valid.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct _lt_prefill_t {
+    const lt_gwctx_t *ctx;
+    lt_feed_t *feed;
+    lt_gwstats_codes_t requests; /* lienthong_prefill_requests{reason} */
+    lt_stats_series_t *found, *missing; /* lienthong_prefill_parts{outcome} */
+};
+
+/* One stream's part being read: the replica, and the record it holds. */
+typedef struct {
+    Lienthong__PrefillPart part;
+    lt_feed_replica_info_t info;
+    Lienthong__Record *rec; /* unpacked from the store; part.payload points into it */
+    char detail[400];
+} part_t;
+
+lt_prefill_t *lt_prefill_new(const lt_gwctx_t *ctx, lt_feed_t *feed)
+{
+    static const lt_stats_def_t requests = {
+        .name = "lienthong_prefill_requests",
+        .help = "Pre-fill requests from local applications, answered (ERR_NONE) or refused, by "
+                "error code (PROTOCOL.md 8.8)",
+        .kind = LT_STATS_COUNTER, .n_labels = 1, .labels = {"reason"}, .max_series = 20};
+    static const lt_stats_def_t parts = {
+        .name = "lienthong_prefill_parts",
+        .help = "Streams read by pre-fills, by whether the replica held the key",
+        .kind = LT_STATS_COUNTER, .n_labels = 1, .labels = {"outcome"}, .max_series = 2};
+    static const char *const found[] = {"found"}, *const missing[] = {"not_found"};
+    lt_prefill_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->ctx = ctx;
+    self->feed = feed;
+    if (lt_gwstats_codes_init(&self->requests, ctx->stats, &requests, NULL) != 0 ||
+        !(self->found = lt_gwstats_series(ctx->stats, &parts, found)) ||
+        !(self->missing = lt_gwstats_series(ctx->stats, &parts, missing)))
+        lt_prefill_destroy(&self);
+    return self;
+}
+
+void lt_prefill_destroy(lt_prefill_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    free(*self_p);
+    *self_p = NULL;
+}
+
+/* Refuses the request: counted, logged, audited and answered (4.4). */
+static void s_refuse(lt_prefill_t *self, void *sock, const lt_wire_in_t *in,
+                     const Lienthong__PrefillRequest *q, const char *target,
+                     Lienthong__ErrorCode code, const char *why)
+{
+    lt_gwstats_codes_inc(&self->requests, code);
+    (void)lt_reject(self->ctx->reject,
+                    &(lt_reject_in_t){.sock = sock, .rid = in->rid, .rid_len = in->rid_len,
+                                      .who = "local", .what = "prefill", .target = target,
+                                      .code = code, .request_id = q->request_id, .why = why});
+}
+
+/* The dataset a stream is (or is a view of), from the directory. */
+static const Lienthong__Dataset *s_dataset(const lt_dir_t *dir, const char *stream)
+{
+    const Lienthong__View *v = dir ? lt_dir_view(dir, stream) : NULL;
+    return dir ? lt_dir_dataset(dir, v ? v->dataset : stream) : NULL;
+}
+
+/* The replicas to read into parts (at most LT_PREFILL_MAX_STREAMS): the
+ * streams named, or every replica whose dataset's key field is
+ * q->key_field (every replica when it is empty). Returns the count, or -1
+ * with the stream at fault in *bad (not replicated here). */
+static int s_select(lt_prefill_t *self, const Lienthong__PrefillRequest *q, part_t *parts,
+                    const char **bad)
+{
+    size_t n = 0;
+    if (q->n_streams) {
+        for (size_t i = 0; i < q->n_streams; i++) {
+            if (lt_feed_replica_info(self->feed, 0, q->streams[i], &parts[n].info) != 0) {
+                *bad = q->streams[i];
+                return -1;
+            }
+            n++;
+        }
+        return (int)n;
+    }
+    size_t count = lt_feed_replica_count(self->feed);
+    for (size_t i = 0; i < count && n < LT_PREFILL_MAX_STREAMS; i++) {
+        if (lt_feed_replica_info(self->feed, i, NULL, &parts[n].info) != 0)
+            continue;
+        const Lienthong__Dataset *ds = s_dataset(self->ctx->dir, parts[n].info.stream);
+        if (!q->key_field[0] || (ds && strcmp(ds->key_field, q->key_field) == 0))
+            n++;
+    }
+    return (int)n;
+}
+
+/* The record at seq of the replica, unpacked (its bytes passed their store
+ * checksum). 1 read, 0 absent, LT_STORE_DAMAGED, -1 store failure or a
+ * record that does not decode. */
+static int s_record(lt_prefill_t *self, int64_t id, uint64_t seq, Lienthong__Record **out)
+{
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    *out = NULL;
+    int rc = lt_store_get(self->ctx->store, id, seq, &bytes, &len);
+    if (rc == 1 && !(*out = lienthong__record__unpack(NULL, len, bytes)))
+        rc = -1;
+    free(bytes);
+    return rc;
+}
+
+/* Reads key in the replica of p: its state row (the primary key (stream,
+ * key)), then the log row of that seq (the row id). 0, or -1 on a store
+ * failure. A damaged record is reported as not found, and asked again from
+ * the owner (6.10). */
+static int s_read(lt_prefill_t *self, const char *key, part_t *p)
+{
+    uint64_t seq = 0;
+    int deleted = 0;
+    int rc = lt_store_state_get(self->ctx->store, p->info.id, key, &seq, &deleted);
+    if (rc < 0)
+        return -1;
+    if (rc == 0 || deleted)
+        return 0;
+    rc = s_record(self, p->info.id, seq, &p->rec);
+    if (rc == LT_STORE_DAMAGED) {
+        lt_feed_read_damaged(self->feed, p->info.stream, seq);
+        p->part.state = "damaged";
+        snprintf(p->detail, sizeof p->detail,
+                 "the record at seq %" PRIu64 " is damaged; it is asked again from the owner", seq);
+        return 0;
+    }
+    if (rc != 1 || p->rec->deleted || strcmp(p->rec->key, key) != 0) {
+        lt_error("prefill", "%s: the state of key %.64s points at seq %" PRIu64
+                 " which does not hold it", p->info.stream, key, seq);
+        return -1;
+    }
+    p->part.found = 1;
+    p->part.payload = p->rec->payload;
+    p->part.seq = p->rec->seq;
+    p->part.changed_at_ms = p->rec->changed_at_ms;
+    return 0;
+}
+
+/* How current the replica is: its last seq and that record's change time
+ * (0 when not in the log: an empty replica, or one installed from a
+ * snapshot, 6.7). */
+static void s_freshness(lt_prefill_t *self, part_t *p)
+{
+    Lienthong__Record *last = NULL;
+    p->part.replica_seq = p->info.last_seq;
+    if (p->info.last_seq && s_record(self, p->info.id, p->info.last_seq, &last) == 1)
+        p->part.replica_changed_at_ms = last->changed_at_ms;
+    if (last)
+        lienthong__record__free_unpacked(last, NULL);
+}
+
+/* Fills part p for key (the directory's description, the record, the
+ * replica's state). 0, or -1 on a store failure. */
+static int s_part(lt_prefill_t *self, const char *key, part_t *p)
+{
+    const Lienthong__Dataset *ds = s_dataset(self->ctx->dir, p->info.stream);
+    lienthong__prefill_part__init(&p->part);
+    p->part.stream = (char *)p->info.stream;
+    p->part.dataset = ds ? ds->id : "";
+    p->part.owner = ds ? ds->owner : "";
+    p->part.record_type = ds ? ds->record_type : "";
+    p->part.state = (char *)p->info.state;
+    snprintf(p->detail, sizeof p->detail, "%s", p->info.detail);
+    p->part.owner_heard_at_ms = p->info.heard_at_ms;
+    s_freshness(self, p);
+    int rc = s_read(self, key, p);
+    p->part.detail = p->detail;
+    lt_stats_inc(p->part.found ? self->found : self->missing);
+    return rc;
+}
+
+/* The member's account of the read: one entry per stream. */
+static void s_audit(lt_prefill_t *self, const Lienthong__Envelope *env, const part_t *p)
+{
+    const Lienthong__PrefillRequest *q = env->prefill_request;
+    char detail[512];
+    if (p->part.found)
+        snprintf(detail, sizeof detail, "found seq %" PRIu64 "; replica %s at seq %" PRIu64,
+                 p->part.seq, p->part.state, p->part.replica_seq);
+    else
+        snprintf(detail, sizeof detail, "not found; replica %s at seq %" PRIu64, p->part.state,
+                 p->part.replica_seq);
+    lt_audit_add(self->ctx->audit,
+                 &(lt_audit_entry_t){.event = "prefill-read", .peer = "local",
+                                     .target = p->info.stream, .subject = q->key,
+                                     .purpose = q->purpose, .case_ref = q->case_ref,
+                                     .detail = detail,
+                                     .application = env->on_behalf ? env->on_behalf->application
+                                                                   : NULL,
+                                     .officer = env->on_behalf ? env->on_behalf->officer : NULL});
+}
+
+/* Reads every part and answers; the audit entries are durable first. */
+static void s_answer(lt_prefill_t *self, void *sock, const lt_wire_in_t *in,
+                     const Lienthong__Envelope *env, part_t *parts, size_t n)
+{
+    const Lienthong__PrefillRequest *q = env->prefill_request;
+    Lienthong__PrefillPart *ptrs[LT_PREFILL_MAX_STREAMS];
+    Lienthong__PrefillReply r = LIENTHONG__PREFILL_REPLY__INIT;
+    for (size_t i = 0; i < n; i++) {
+        if (s_part(self, q->key, &parts[i]) != 0) {
+            char why[320];
+            snprintf(why, sizeof why, "%s: the replica cannot be read: %s", parts[i].info.stream,
+                     lt_store_error(self->ctx->store));
+            s_refuse(self, sock, in, q, parts[i].info.stream, LIENTHONG__ERROR_CODE__ERR_INTERNAL,
+                     why);
+            return;
+        }
+        s_audit(self, env, &parts[i]);
+        ptrs[i] = &parts[i].part;
+    }
+    if (lt_audit_commit(self->ctx->audit) != 0) {
+        char why[320];
+        lt_audit_writable(self->ctx->audit, why, sizeof why);
+        s_refuse(self, sock, in, q, NULL, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE, why);
+        return;
+    }
+    r.request_id = q->request_id;
+    r.key = q->key;
+    r.parts = ptrs;
+    r.n_parts = n;
+    r.answered_at_ms = lt_clock_now_ms();
+    lt_gwstats_codes_inc(&self->requests, LIENTHONG__ERROR_CODE__ERR_NONE);
+    (void)lt_wire_send_body(sock, in->rid, in->rid_len, LIENTHONG__ENVELOPE__BODY_PREFILL_REPLY, &r);
+}
+
+void lt_prefill_on_local(lt_prefill_t *self, void *sock, const lt_wire_in_t *in,
+                         const Lienthong__Envelope *env)
+{
+    const Lienthong__PrefillRequest *q = env->prefill_request;
+    char why[400];
+    const char *bad = NULL;
+    part_t *parts = NULL;
+    Lienthong__ErrorCode code = lt_valid_prefill(q, why, sizeof why);
+    if (!code)
+        code = lt_valid_on_behalf(env->on_behalf, why, sizeof why);
+    if (code) {
+        s_refuse(self, sock, in, q, NULL, code, why);
+        return;
+    }
+    /* Nothing is read that cannot be accounted for (as lookups, 7.3). */
+    if (!lt_audit_writable(self->ctx->audit, why, sizeof why)) {
+        lt_audit_refused(self->ctx->audit);
+        s_refuse(self, sock, in, q, NULL, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE, why);
+        return;
+    }
+    if (!(parts = calloc(LT_PREFILL_MAX_STREAMS, sizeof *parts))) {
+        s_refuse(self, sock, in, q, NULL, LIENTHONG__ERROR_CODE__ERR_INTERNAL, "out of memory");
+        return;
+    }
+    int n = s_select(self, q, parts, &bad);
+    if (n < 0) {
+        snprintf(why, sizeof why, "%.300s: not a stream this gateway replicates", bad);
+        s_refuse(self, sock, in, q, bad, LIENTHONG__ERROR_CODE__ERR_NOT_FOUND, why);
+    } else {
+        s_answer(self, sock, in, env, parts, (size_t)n);
+    }
+    for (size_t i = 0; i < LT_PREFILL_MAX_STREAMS; i++)
+        if (parts[i].rec)
+            lienthong__record__free_unpacked(parts[i].rec, NULL);
+    free(parts);
+}

@@ -1,0 +1,241 @@
+/* test_prefill: CUnit suite for gateway/lt_prefill (PROTOCOL.md 8.8): a
+ * pre-fill reads the key's record in each replica exactly as stored, a key
+ * absent from a stream is a not-found part, the streams are chosen as asked
+ * (named, all, by key field), a stream not replicated is ERR_NOT_FOUND and
+ * a malformed request ERR_MALFORMED, every stream read is one audit entry
+ * committed before the answer, and the statistics count the outcomes. The
+ * gateway replicates the owner directory's population dataset and its p38
+ * view (no peers: every replica is "behind"). The integration suite
+ * test_portal.c covers real replicas of three owners. */
+#include "unit_gw.h"
+#include "lt_audit.h"
+#include "lt_feed.h"
+#include "lt_prefill.h"
+
+#include <sqlite3.h>
+
+static ug_t g;
+static lt_feed_t *g_feed;
+static lt_prefill_t *g_pf;
+static char g_audit[300];
+
+static int suite_init(void)
+{
+    char err[512];
+    if (ug_open(&g, "prefill") != 0)
+        return -1;
+    snprintf(g.cfg.subs[0].stream, sizeof g.cfg.subs[0].stream, "%s", OD_POP);
+    snprintf(g.cfg.subs[1].stream, sizeof g.cfg.subs[1].stream, "%s", OD_P38);
+    g.cfg.n_subs = 2;
+    snprintf(g_audit, sizeof g_audit, "%s/audit.db", g.tmp);
+    if (!(g.ctx.audit = lt_audit_open(g_audit, g.ctx.keys, err, sizeof err)) ||
+        !(g_feed = lt_feed_new(&g.ctx)) || !(g_pf = lt_prefill_new(&g.ctx, g_feed)))
+        return -1;
+    const char *keys[] = {"079201000001", "079201000002", "079201000003"};
+    for (size_t i = 0; i < 3; i++)
+        if (ug_publish(&g, keys[i], i == 1 ? "Trần Thị Bình" : "Nguyễn Văn An", lt_feed_advanced,
+                       g_feed) != 0)
+            return -1;
+    return 0;
+}
+
+static int suite_clean(void)
+{
+    lt_prefill_destroy(&g_pf);
+    lt_prefill_destroy(&g_pf); /* idempotent */
+    lt_feed_destroy(&g_feed);
+    lt_audit_destroy(&g.ctx.audit);
+    ug_close(&g);
+    return 0;
+}
+
+/* Sends a pre-fill and returns the answer (free with lt_wire_free). */
+static Lienthong__Envelope *s_prefill(uint64_t id, const char *key, char **streams, size_t n,
+                                      const char *key_field)
+{
+    Lienthong__PrefillRequest q = LIENTHONG__PREFILL_REQUEST__INIT;
+    q.request_id = id;
+    q.key = (char *)key;
+    q.streams = streams;
+    q.n_streams = n;
+    q.key_field = (char *)key_field;
+    q.purpose = "PREFILL_FORM";
+    lt_wire_in_t in;
+    Lienthong__Envelope *env = NULL;
+    CU_ASSERT_FATAL(ug_send(&g, LIENTHONG__ENVELOPE__BODY_PREFILL_REQUEST, &q, &in, &env) == 0);
+    lt_prefill_on_local(g_pf, g.router, &in, env);
+    lt_wire_free(&env);
+    lt_wire_in_close(&in);
+    return ug_recv(&g);
+}
+
+/* Audit entries of event prefill-read for subject, committed. */
+static int s_audited(const char *subject)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int n = -1;
+    if (sqlite3_open_v2(g_audit, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, "SELECT count(*) FROM audit WHERE event = 'prefill-read' "
+                               "AND subject = ?1", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_bind_text(st, 1, subject, -1, SQLITE_STATIC) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+static const Lienthong__PrefillPart *s_part(const Lienthong__Envelope *env, const char *stream)
+{
+    for (size_t i = 0; env && i < env->prefill_reply->n_parts; i++)
+        if (strcmp(env->prefill_reply->parts[i]->stream, stream) == 0)
+            return env->prefill_reply->parts[i];
+    return NULL;
+}
+
+/* The part of the dataset is its stored record, byte for byte; the view
+ * (which the citizen, outside province 38, is not in) says not found. */
+static void test_reads_the_stored_record(void)
+{
+    Lienthong__Envelope *env = s_prefill(11, "079201000002", NULL, 0, "");
+    CU_ASSERT_FATAL(env && env->body_case == LIENTHONG__ENVELOPE__BODY_PREFILL_REPLY);
+    CU_ASSERT_EQUAL(env->prefill_reply->request_id, 11);
+    CU_ASSERT_STRING_EQUAL(env->prefill_reply->key, "079201000002");
+    CU_ASSERT_EQUAL(env->prefill_reply->n_parts, 2);
+    const Lienthong__PrefillPart *pop = s_part(env, OD_POP), *p38 = s_part(env, OD_P38);
+    CU_ASSERT_FATAL(pop && p38);
+    lt_stream_t st;
+    uint64_t seq = 0;
+    int deleted = 1;
+    uint8_t *rec = NULL;
+    size_t len = 0;
+    CU_ASSERT_FATAL(lt_store_stream_find(g.ctx.store, OD_POP, &st) == 1);
+    CU_ASSERT_FATAL(lt_store_state_get(g.ctx.store, st.id, "079201000002", &seq, &deleted) == 1);
+    CU_ASSERT_FATAL(lt_store_get(g.ctx.store, st.id, seq, &rec, &len) == 1);
+    Lienthong__Record *r = lienthong__record__unpack(NULL, len, rec);
+    CU_ASSERT_FATAL(r != NULL);
+    CU_ASSERT(pop->found);
+    CU_ASSERT_EQUAL(pop->seq, 2);
+    CU_ASSERT_EQUAL(pop->changed_at_ms, r->changed_at_ms);
+    CU_ASSERT(pop->payload.len == r->payload.len &&
+              memcmp(pop->payload.data, r->payload.data, r->payload.len) == 0);
+    CU_ASSERT_STRING_EQUAL(pop->dataset, OD_POP);
+    CU_ASSERT_STRING_EQUAL(pop->owner, OD_OWNER);
+    CU_ASSERT_STRING_EQUAL(pop->record_type, "lienthong.records.Population");
+    CU_ASSERT_EQUAL(pop->replica_seq, st.last_seq);
+    CU_ASSERT(pop->replica_changed_at_ms > 0);
+    /* No link to any owner: the replica cannot be known to be current. */
+    CU_ASSERT_STRING_EQUAL(pop->state, "behind");
+    CU_ASSERT_PTR_NOT_NULL(strstr(pop->detail, "not connected"));
+    CU_ASSERT(!p38->found);
+    CU_ASSERT_EQUAL(p38->payload.len, 0);
+    CU_ASSERT_STRING_EQUAL(p38->dataset, OD_POP);
+    lienthong__record__free_unpacked(r, NULL);
+    free(rec);
+    lt_wire_free(&env);
+    /* One entry per stream read, durable before the answer. */
+    CU_ASSERT_EQUAL(s_audited("079201000002"), 2);
+}
+
+/* Streams named, and chosen by the key field of their dataset. */
+static void test_selects_streams(void)
+{
+    char *one[] = {OD_P38};
+    Lienthong__Envelope *env = s_prefill(12, "079201000001", one, 1, "");
+    CU_ASSERT(env && env->body_case == LIENTHONG__ENVELOPE__BODY_PREFILL_REPLY &&
+              env->prefill_reply->n_parts == 1 && s_part(env, OD_P38));
+    lt_wire_free(&env);
+    env = s_prefill(13, "079201000001", NULL, 0, "personal_id");
+    CU_ASSERT(env && env->body_case == LIENTHONG__ENVELOPE__BODY_PREFILL_REPLY &&
+              env->prefill_reply->n_parts == 2);
+    lt_wire_free(&env);
+    env = s_prefill(14, "079201000001", NULL, 0, "phone_number");
+    CU_ASSERT(env && env->body_case == LIENTHONG__ENVELOPE__BODY_PREFILL_REPLY &&
+              env->prefill_reply->n_parts == 0);
+    lt_wire_free(&env);
+    /* A key nobody holds: parts, none found. */
+    env = s_prefill(15, "079299999999", NULL, 0, "");
+    CU_ASSERT(env && env->body_case == LIENTHONG__ENVELOPE__BODY_PREFILL_REPLY &&
+              env->prefill_reply->n_parts == 2 && !env->prefill_reply->parts[0]->found &&
+              !env->prefill_reply->parts[1]->found);
+    lt_wire_free(&env);
+}
+
+/* Refusals name what is wrong; nothing is read or audited. */
+static void test_refusals(void)
+{
+    char *stray[] = {OD_POP, OD_PHONES};
+    Lienthong__Envelope *env = s_prefill(21, "079201000003", stray, 2, "");
+    CU_ASSERT(env && env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR &&
+              env->error->code == LIENTHONG__ERROR_CODE__ERR_NOT_FOUND &&
+              env->error->request_id == 21 && strstr(env->error->message, OD_PHONES));
+    lt_wire_free(&env);
+    env = s_prefill(0, "079201000003", NULL, 0, "");
+    CU_ASSERT(env && env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR &&
+              env->error->code == LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    lt_wire_free(&env);
+    env = s_prefill(22, "", NULL, 0, "");
+    CU_ASSERT(env && env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR &&
+              env->error->code == LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    lt_wire_free(&env);
+    CU_ASSERT_EQUAL(s_audited("079201000003"), 0);
+}
+
+/* The plan SQLite makes for a statement on the store, concatenated. */
+static void s_plan(const char *sql, char *out, size_t len)
+{
+    char path[300], q[512];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    size_t o = 0;
+    out[0] = 0;
+    snprintf(path, sizeof path, "%s/store.db", g.tmp);
+    snprintf(q, sizeof q, "EXPLAIN QUERY PLAN %s", sql);
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, q, -1, &st, NULL) == SQLITE_OK)
+        while (sqlite3_step(st) == SQLITE_ROW && o < len)
+            o += (size_t)snprintf(out + o, len - o, "%s; ", sqlite3_column_text(st, 3));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+/* A pre-fill's reads are the store's lookups by key (lt_store_state_get)
+ * and by row id (lt_store_get): each a search of one index, never a scan,
+ * whatever the size of the replica. The statements are those of
+ * gateway/lt_store.c. */
+static void test_reads_are_indexed(void)
+{
+    char plan[512];
+    s_plan("SELECT seq, deleted FROM state WHERE stream = ?1 AND key = ?2", plan, sizeof plan);
+    CU_ASSERT_PTR_NOT_NULL(strstr(plan, "SEARCH state USING PRIMARY KEY (stream=? AND key=?)"));
+    CU_ASSERT_PTR_NULL(strstr(plan, "SCAN"));
+    s_plan("SELECT id, record, sum FROM log WHERE id = ?1", plan, sizeof plan);
+    CU_ASSERT_PTR_NOT_NULL(strstr(plan, "SEARCH log USING INTEGER PRIMARY KEY (rowid=?)"));
+    CU_ASSERT_PTR_NULL(strstr(plan, "SCAN"));
+    if (!strstr(plan, "SEARCH"))
+        fprintf(stderr, "plan: %s\n", plan);
+}
+
+/* The statistics count answers, refusals and parts. */
+static void test_statistics(void)
+{
+    const char *ok[] = {"ERR_NONE"}, *nf[] = {"ERR_NOT_FOUND"}, *found[] = {"found"};
+    CU_ASSERT(ug_stat(g.ctx.stats, "lienthong_prefill_requests", ok, 1) >= 5);
+    CU_ASSERT(ug_stat(g.ctx.stats, "lienthong_prefill_requests", nf, 1) >= 1);
+    CU_ASSERT(ug_stat(g.ctx.stats, "lienthong_prefill_parts", found, 1) >= 2);
+}
+
+int main(void)
+{
+    static const ut_test_t tests[] = {
+        {"the record as stored; not found in a view the key is not in; audited",
+         test_reads_the_stored_record},
+        {"streams named, all, or by key field; a key nobody holds", test_selects_streams},
+        {"a stream not replicated, a malformed request: refused", test_refusals},
+        {"statistics of requests and parts", test_statistics},
+        {"each read is an index search, never a scan", test_reads_are_indexed},
+        {NULL, NULL},
+    };
+    return ut_main("lt_prefill", suite_init, suite_clean, tests);
+}
