@@ -119,6 +119,11 @@ typedef struct {
     int64_t backoff;
     int64_t last_batch_at;
     uint64_t discarded;
+    /* A Subscribe replaced one the owner may still be streaming: what it
+     * sent before it took the new one is still on its way, so until a
+     * batch or snapshot is applied a batch that does not follow on is
+     * stale (PROTOCOL.md 6.6), not a gap. */
+    int stale_ahead;
     int want_snapshot;          /* subscribe with Subscribe.snapshot (resync) */
     struct lt_feed_stage *stage; /* a snapshot being received, or NULL */
     lt_stats_series_t *st_cursor, *st_lag; /* lienthong_replica_*{stream} */

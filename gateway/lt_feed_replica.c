@@ -175,6 +175,9 @@ static void s_subscribe(lt_feed_t *self, lt_feed_replica_t *f)
     if (f->state != LT_FEED_LIVE)
         lt_info("feed", "subscribing to %s from %s at seq %llu", f->stream->name, owner,
                 (unsigned long long)f->cursor.last_seq + 1);
+    /* A live feed's old subscription may have batches on their way, sent
+     * from further on than the new one starts (6.6). */
+    f->stale_ahead = f->state == LT_FEED_LIVE;
     f->state = LT_FEED_LIVE;
     lt_feed_stage_reset(f); /* the owner restarts any snapshot at index 0 */
     f->outstanding = self->ctx->cfg->credit;
@@ -325,6 +328,22 @@ static int s_verify(lt_feed_t *self, const lt_feed_replica_t *f, const Lienthong
     return rc;
 }
 
+/* b starts at or below our cursor and ends after it: sent on a subscription
+ * from before our last Subscribe, whose batches we applied meanwhile, so
+ * the owner now streams from past our cursor + 1 and every batch after b
+ * would not follow on. Nothing of b can be used (its header chains from a
+ * seq we are past), so we ask again from cursor + 1 at once; what the
+ * owner sent before it takes that Subscribe is stale (6.6). */
+static void s_overlap(lt_feed_t *self, lt_feed_replica_t *f, const Lienthong__Batch *b)
+{
+    lt_info("feed", "batch %s@%llu-%llu overlaps the replica at seq %llu (sent before our last "
+            "subscribe): subscribing again from seq %llu",
+            f->stream->name, (unsigned long long)b->first_seq,
+            (unsigned long long)(b->first_seq + b->n_records - 1),
+            (unsigned long long)f->cursor.last_seq, (unsigned long long)f->cursor.last_seq + 1);
+    s_subscribe(self, f);
+}
+
 void lt_feed_on_batch(lt_feed_t *self, const char *owner, void *link_sock,
                       const Lienthong__Batch *b)
 {
@@ -345,6 +364,13 @@ void lt_feed_on_batch(lt_feed_t *self, const char *owner, void *link_sock,
     }
     if (f->state != LT_FEED_LIVE || b->first_seq <= f->cursor.last_seq) {
         f->discarded++; /* stale: from before a re-subscribe, or a duplicate */
+        if (f->state == LT_FEED_LIVE && b->n_records > 0 &&
+            b->first_seq + b->n_records - 1 > f->cursor.last_seq)
+            s_overlap(self, f, b);
+        return;
+    }
+    if (f->stale_ahead && b->first_seq != f->cursor.last_seq + 1) {
+        f->discarded++; /* the old subscription's, sent before the new began */
         return;
     }
     if (s_verify(self, f, b, hash, root, err, sizeof err) != 0) {
@@ -359,6 +385,7 @@ void lt_feed_on_batch(lt_feed_t *self, const char *owner, void *link_sock,
     }
     f->outstanding -= (int64_t)b->n_records;
     f->backoff = 0;
+    f->stale_ahead = 0;
     f->last_batch_at = lt_clock_mono_ms();
     lt_feed_replica_credit(f, link_sock, b->n_records);
 }

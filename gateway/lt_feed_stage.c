@@ -252,8 +252,10 @@ void lt_feed_on_snapshot_chunk(lt_feed_t *self, const char *owner, void *link_so
      * stale, from before a re-subscribe: discarded, like a stale batch. */
     if (!f || (c->first_index > 0 && (!f->stage || !f->stage->active ||
                                       c->snapshot_seq != f->stage->seq))) {
-        if (f)
+        if (f) {
             f->discarded++;
+            f->stale_ahead = 1; /* the batches after it are stale too (6.6) */
+        }
         return;
     }
     if (!pk)
@@ -316,8 +318,10 @@ void lt_feed_on_snapshot_end(lt_feed_t *self, const char *owner, const Lienthong
     const Lienthong__Member *pk = f ? s_owner(self, f) : NULL;
     int empty = e->count == 0 && (!f || !f->stage || !f->stage->active);
     if (!f || (!empty && (!f->stage || !f->stage->active))) {
-        if (f)
+        if (f) {
             f->discarded++;
+            f->stale_ahead = 1; /* the batches from S + 1 are stale too (6.6) */
+        }
         return;
     }
     if (!pk)
@@ -338,6 +342,7 @@ void lt_feed_on_snapshot_end(lt_feed_t *self, const char *owner, const Lienthong
     lt_feed_stage_reset(f);
     f->want_snapshot = 0;
     f->backoff = 0;
+    f->stale_ahead = 0;
     f->last_batch_at = lt_clock_mono_ms();
     lt_feed_stream_grew(self, f->stream, f->cursor.last_seq, 0);
     lt_stats_set(f->st_cursor, (int64_t)f->cursor.last_seq);

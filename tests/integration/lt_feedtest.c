@@ -961,6 +961,7 @@ int lt_ft_log_count_lines(const lt_it_gw_t *g, long mark, const char *a, const c
 /* ---- the man in the middle ---------------------------------------------------------------- */
 
 #define MITM_MAX_TAMPERED 16
+#define MITM_MAX_HELD     64
 
 struct lt_ft_mitm {
     pthread_t thread;
@@ -975,6 +976,9 @@ struct lt_ft_mitm {
     uint64_t armed_from;
     uint8_t armed_prev[LT_HASH_BYTES];
     int drop_next;
+    int holding;               /* HOLD: batches go to held[] */
+    zmq_msg_t held[MITM_MAX_HELD];
+    int n_held;
     uint8_t rid[256];
     size_t rid_len;
     lt_ft_mitm_stats_t st;
@@ -1006,9 +1010,35 @@ static int s_recv_all(void *sock, zmq_msg_t *parts, int max)
     return n;
 }
 
+/* HOLD: the first Subscribe leaves with credit k (packed into *out), and
+ * batches are held from then on; the next one first delivers what was
+ * held, in order, to the consumer (rid). Under p->mu. */
+static void s_mitm_hold(lt_ft_mitm_t *p, Lienthong__Envelope *env, const zmq_msg_t *rid,
+                        uint8_t **out, size_t *out_len)
+{
+    if (p->st.subscribes == 1) {
+        env->subscribe->credit = (uint32_t)p->k;
+        *out_len = lienthong__envelope__get_packed_size(env);
+        if ((*out = malloc(*out_len)))
+            lienthong__envelope__pack(env, *out);
+        p->holding = 1;
+        return;
+    }
+    for (int i = 0; i < p->n_held; i++) {
+        (void)zmq_send(p->front, zmq_msg_data((zmq_msg_t *)rid), zmq_msg_size((zmq_msg_t *)rid),
+                       ZMQ_SNDMORE);
+        if (zmq_msg_send(&p->held[i], p->front, 0) < 0)
+            zmq_msg_close(&p->held[i]);
+    }
+    p->n_held = 0;
+    p->holding = 0;
+}
+
 /* Front to back: notes the routing id and any Subscribe, then forwards. */
 static void s_mitm_front(lt_ft_mitm_t *p)
 {
+    uint8_t *alt = NULL;
+    size_t alt_len = 0;
     zmq_msg_t parts[8];
     int n = s_recv_all(p->front, parts, 8);
     if (n < 2) {
@@ -1031,12 +1061,20 @@ static void s_mitm_front(lt_ft_mitm_t *p)
                 if (env->subscribe->prev_hash.len == LT_HASH_BYTES)
                     memcpy(p->armed_prev, env->subscribe->prev_hash.data, LT_HASH_BYTES);
             }
+            if (p->mode == LT_FT_MITM_HOLD)
+                s_mitm_hold(p, env, &parts[0], &alt, &alt_len);
         }
         if (env)
             lienthong__envelope__free_unpacked(env, NULL);
     }
     pthread_mutex_unlock(&p->mu);
-    for (int i = 1; i < n; i++)
+    if (alt) {
+        (void)zmq_send(p->back, alt, alt_len, 0);
+        free(alt);
+        for (int i = 1; i < n; i++)
+            zmq_msg_close(&parts[i]);
+    }
+    for (int i = 1; !alt && i < n; i++)
         if (zmq_msg_send(&parts[i], p->back, i + 1 < n ? ZMQ_SNDMORE : 0) < 0)
             zmq_msg_close(&parts[i]);
     zmq_msg_close(&parts[0]);
@@ -1105,10 +1143,19 @@ static void s_mitm_back(lt_ft_mitm_t *p)
     if (n == 1) {
         Lienthong__Envelope *env =
             lienthong__envelope__unpack(NULL, zmq_msg_size(&parts[0]), zmq_msg_data(&parts[0]));
-        if (env && env->body_case == LIENTHONG__ENVELOPE__BODY_BATCH)
+        int batch = env && env->body_case == LIENTHONG__ENVELOPE__BODY_BATCH;
+        if (batch)
             alt = s_mitm_batch(p, env, &alt_len, &drop);
         if (env)
             lienthong__envelope__free_unpacked(env, NULL);
+        if (batch && !drop && !alt && p->holding && p->n_held < MITM_MAX_HELD) {
+            zmq_msg_init(&p->held[p->n_held]);
+            zmq_msg_move(&p->held[p->n_held++], &parts[0]);
+            p->st.held++;
+            pthread_mutex_unlock(&p->mu);
+            zmq_msg_close(&parts[0]);
+            return;
+        }
     }
     uint8_t rid[256];
     size_t rid_len = p->rid_len;
@@ -1251,6 +1298,8 @@ void lt_ft_mitm_stop(lt_ft_mitm_t **pp)
         zmq_ctx_term(p->ctx);
     for (int i = 0; i < MITM_MAX_TAMPERED; i++)
         free(p->t[i].rec);
+    for (int i = 0; i < p->n_held; i++)
+        zmq_msg_close(&p->held[i]);
     lt_keys_destroy(&p->wrong);
     pthread_mutex_destroy(&p->mu);
     free(p);

@@ -155,6 +155,8 @@ typedef enum {
     LT_FT_MITM_FLIP,    /* flip a byte of records[0], keep the signature */
     LT_FT_MITM_RESIGN,  /* keep the records, sign a correct header with a wrong key */
     LT_FT_MITM_DROP,    /* drop the k-th batch, and any batch armed by drop_next */
+    LT_FT_MITM_HOLD,    /* first Subscribe asks credit k; its batches are held back
+                         * until the next Subscribe, then delivered before it */
 } lt_ft_mitm_mode_t;
 
 typedef struct lt_ft_mitm lt_ft_mitm_t;
@@ -167,6 +169,9 @@ typedef struct lt_ft_mitm lt_ft_mitm_t;
  * DROP drops the k-th batch seen. NULL on failure. */
 lt_ft_mitm_t *lt_ft_mitm_start(const char *front, const lt_keys_t *owner, const char *back,
                                const lt_keys_t *consumer, lt_ft_mitm_mode_t mode, int k);
+/* HOLD reproduces a re-subscribe racing batches in flight (PROTOCOL.md
+ * 6.6): the consumer's idle Subscribe is sent while the owner's batches of
+ * the old subscription are still on their way. */
 /* DROP: the next batch is dropped too. */
 void lt_ft_mitm_drop_next(lt_ft_mitm_t *p);
 
@@ -176,6 +181,7 @@ typedef struct {
     int tampered;     /* batches altered */
     int dropped;      /* batches not forwarded */
     int forwarded;    /* messages forwarded in either direction */
+    int held;         /* HOLD: batches held back, then delivered */
 } lt_ft_mitm_stats_t;
 
 void lt_ft_mitm_stats(lt_ft_mitm_t *p, lt_ft_mitm_stats_t *out);

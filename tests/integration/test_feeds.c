@@ -286,6 +286,13 @@ static void test_convergence(void)
     CU_ASSERT(lt_ft_state(g38, V38, m.c[gone].key, &seq, &del) == 1 && del == 1);
     CU_ASSERT(lt_ft_state(gbh, DS, "000000000001", &seq, &del) == 1 && del == 1);
     CU_ASSERT(lt_ft_state(g38, V38, "000000000001", &seq, &del) == 0);
+    /* Nothing tampered with the feeds: an owner's stream has no gap. A batch
+     * the old subscription sent before the idle re-subscribe of a live feed
+     * is stale, never a broken feed (PROTOCOL.md 6.6). Not deterministic: it
+     * fails only when a re-subscribe raced a batch in flight. */
+    CU_ASSERT(!lt_it_file_contains(g38->log_path, "does not follow on"));
+    CU_ASSERT(!lt_it_file_contains(g01->log_path, "does not follow on"));
+    CU_ASSERT(!lt_it_file_contains(gbh->log_path, "does not follow on"));
 
     CU_ASSERT(s_stop_ok(g38));
     CU_ASSERT(s_stop_ok(g01));
@@ -668,6 +675,70 @@ static void test_mitm_resign(void)
 static void test_mitm_drop(void)
 {
     s_mitm_case(LT_FT_MITM_DROP, 2);
+}
+
+/* A live feed's idle re-subscribe races batches in flight (PROTOCOL.md
+ * 6.6): the proxy lets the first subscription have 50 credit and holds its
+ * batch of records 1-50 back until the consumer, seeing nothing, subscribes
+ * again from seq 1; the batch then arrives first and is applied, and the
+ * owner, restarted from seq 1 with full credit, sends records 1-100: a batch
+ * that starts below the cursor and ends past it. The replica must neither
+ * take the owner's next batch (from 101) for a gap in the stream nor skip
+ * anything: it subscribes again from 51 at once and converges. */
+static void test_resubscribe_race(void)
+{
+    fed_t x;
+    memset(&x, 0, sizeof x);
+    lt_ft_model_t m = {0};
+    lt_ft_mitm_t *mitm = NULL;
+    lt_ft_mitm_stats_t st = {0};
+    char err[1024] = "", back[64];
+    LT_IT_REQUIRE(s_fed(&x) == 0);
+    s_model(&m, 300);
+    int port = lt_it_free_port();
+    LT_IT_REQUIRE(port > 0);
+    snprintf(back, sizeof back, "tcp://127.0.0.1:%d", port);
+    lt_it_gw_t *owner = lt_it_gw_new(&x.f, x.owner, 1, NULL, NULL);
+    const char *sds[] = {DS, NULL};
+    lt_it_gw_t *gbh = s_consumer(&x, x.bhxh, sds, NULL);
+    LT_IT_REQUIRE(owner && gbh && s_move_listen(owner, port) == 0);
+    LT_IT_REQUIRE(lt_it_gw_run(owner, READY_MS) == 0);
+    mitm = lt_ft_mitm_start(x.owner->endpoint, x.owner->keys, back, x.bhxh->keys,
+                            LT_FT_MITM_HOLD, 50);
+    LT_IT_REQUIRE(mitm);
+    LT_IT_REQUIRE(s_publish_range(owner, &m, 0, 100, 100, NULL) == 0);
+    long mark = lt_it_log_mark(gbh);
+    LT_IT_REQUIRE(lt_it_gw_run(gbh, READY_MS) == 0);
+    /* The idle re-subscribe delivered the held batch: publish at once, while
+     * the owner streams from past 100, before another idle re-subscribe
+     * (2 s) could hide a replica stuck at 50. */
+    int64_t deadline = lt_it_ms() + CONVERGE_MS;
+    do {
+        lt_ft_mitm_stats(mitm, &st);
+        usleep(5000);
+    } while (st.subscribes < 2 && lt_it_ms() < deadline);
+    LT_IT_REQUIRE(st.subscribes >= 2);
+    LT_IT_REQUIRE(lt_ft_wait_seq(gbh, DS, 50, CONVERGE_MS) == 0);
+    LT_IT_REQUIRE(s_publish_range(owner, &m, 100, 200, 100, NULL) == 0);
+    LT_IT_REQUIRE(lt_ft_wait_same(owner, gbh, DS, CONVERGE_MS) == 0);
+    LT_IT_REQUIRE(s_publish_range(owner, &m, 200, 300, 100, NULL) == 0);
+    LT_IT_REQUIRE(lt_ft_wait_same(owner, gbh, DS, CONVERGE_MS) == 0);
+    lt_ft_mitm_stats(mitm, &st);
+    CU_ASSERT_EQUAL(st.held, 1);
+    CU_ASSERT(st.subscribes >= 3);
+    CU_ASSERT(lt_ft_log_count_lines(gbh, mark, "overlaps the replica at seq 50", NULL) >= 1);
+    CU_ASSERT_EQUAL(lt_ft_log_count_lines(gbh, mark, "does not follow on", NULL), 0);
+    CU_ASSERT_EQUAL(lt_ft_log_count_lines(gbh, mark, "re-subscribing in", NULL), 0);
+    CHECK(lt_ft_compare(owner, gbh, DS, err, sizeof err));
+    CHECK(lt_ft_check_log(gbh, DS, err, sizeof err));
+    CHECK(lt_ft_check_dataset(gbh, DS, &m, err, sizeof err));
+    s_finish(&x);
+out:
+    if (s_test_failed())
+        s_dump_all(&x);
+    lt_it_fed_cleanup(&x.f);
+    lt_ft_mitm_stop(&mitm);
+    lt_ft_model_free(&m);
 }
 
 /* ---- 5. restart, resume, late joiner ---------------------------------------------------- */
@@ -1199,6 +1270,8 @@ int main(int argc, char **argv)
         {"4 MITM: flipped byte rejected, then converges", test_mitm_flip},
         {"4 MITM: wrong signing key rejected, then converges", test_mitm_resign},
         {"4 MITM: dropped batches detected, never skipped", test_mitm_drop},
+        {"4 re-subscribe racing batches in flight: no gap, nothing skipped",
+         test_resubscribe_race},
         {"5 restart resumes from cursor; late joiner catches up", test_restart_and_late_joiner},
         {"6 retention: behind the tail and late joiner get a snapshot", test_retention_snapshot},
         {"6 retention: bounded log under steady change; sink replaced", test_retention_bounded},
