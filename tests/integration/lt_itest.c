@@ -440,26 +440,27 @@ const uint8_t *lt_it_gw_key(const lt_it_gw_t *g)
     return lt_keys_transport_public(g->member->keys);
 }
 
-/* In the child: die with the parent, output to fd, stdin from /dev/null,
- * and, when nofile is not 0, that many file descriptors (soft and hard). */
-/* Moves the child into the network namespace /run/netns/NAME (made with
- * `ip netns add`), before exec, so that the program's sockets live there. */
-static void s_child_netns(const char *netns)
+int lt_it_netns_enter(const char *name)
 {
     char path[PATH_MAX];
-    snprintf(path, sizeof path, "/run/netns/%s", netns);
+    snprintf(path, sizeof path, "/run/netns/%s", name);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || setns(fd, CLONE_NEWNET) != 0)
-        _exit(124);
+    if (fd < 0)
+        return -1;
+    int rc = setns(fd, CLONE_NEWNET);
     close(fd);
+    return rc;
 }
 
+/* In the child: die with the parent, output to fd, stdin from /dev/null,
+ * and, when nofile is not 0, that many file descriptors (soft and hard). */
 static void s_child_exec(int out_fd, const char *cwd, rlim_t nofile, const char *netns,
                          char *const argv[])
 {
     (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (netns && netns[0])
-        s_child_netns(netns);
+    /* Before exec, so that the program's sockets live in the namespace. */
+    if (netns && netns[0] && lt_it_netns_enter(netns) != 0)
+        _exit(124);
     if (nofile && setrlimit(RLIMIT_NOFILE, &(struct rlimit){nofile, nofile}) != 0)
         _exit(126);
     int null_fd = open("/dev/null", O_RDONLY);
