@@ -5,6 +5,7 @@
 #include "lt_clock.h"
 
 #include <CUnit/Basic.h>
+#include <sqlite3.h>
 #include "lt_dir.h"
 #include "lt_file.h"
 #include "lt_sock.h"
@@ -438,6 +439,19 @@ int lt_it_owner_caller(lt_it_fed_t *f, const char *federation, const char *owner
 const uint8_t *lt_it_gw_key(const lt_it_gw_t *g)
 {
     return lt_keys_transport_public(g->member->keys);
+}
+
+int lt_it_sql(const char *db_path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open(db_path, &db) == SQLITE_OK &&
+                     sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK
+                 ? 0
+                 : -1;
+    if (rc != 0)
+        fprintf(stderr, "agency: %s: %s\n", sql, sqlite3_errmsg(db));
+    sqlite3_close(db);
+    return rc;
 }
 
 int lt_it_netns_enter(const char *name)
