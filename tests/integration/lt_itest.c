@@ -444,7 +444,9 @@ const uint8_t *lt_it_gw_key(const lt_it_gw_t *g)
 int lt_it_sql(const char *db_path, const char *sql)
 {
     sqlite3 *db = NULL;
+    /* The agency's adapters may hold the file for a moment: wait for them. */
     int rc = sqlite3_open(db_path, &db) == SQLITE_OK &&
+                     sqlite3_busy_timeout(db, 5000) == SQLITE_OK &&
                      sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK
                  ? 0
                  : -1;
