@@ -171,9 +171,15 @@ static const char *s_steps[] = {
      "  PRIMARY KEY (stream, field)) WITHOUT ROWID;"
      "INSERT INTO presence SELECT stream, 0, count(*) FROM state WHERE deleted = 0 "
      "  GROUP BY stream;"
-     "WITH RECURSIVE f(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM f WHERE n < 63) "
-     "INSERT INTO presence SELECT s.stream, f.n, count(*) FROM state s, f "
-     "  WHERE s.deleted = 0 AND (s.fields >> (f.n - 1)) & 1 GROUP BY s.stream, f.n;"),
+     /* Records of one type share a few masks: the rows are counted per
+      * mask first, and only those counts are spread over the 63 fields,
+      * not every row 63 times (minutes and a large sort on a store of
+      * millions of records). */
+     "WITH RECURSIVE f(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM f WHERE n < 63), "
+     "m(stream, fields, c) AS (SELECT stream, fields, count(*) FROM state WHERE deleted = 0 "
+     "  GROUP BY stream, fields) "
+     "INSERT INTO presence SELECT m.stream, f.n, sum(m.c) FROM m, f "
+     "  WHERE (m.fields >> (f.n - 1)) & 1 GROUP BY m.stream, f.n;"),
 };
 #define SCHEMA_VERSION ((int)(sizeof s_steps / sizeof *s_steps))
 
