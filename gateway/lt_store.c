@@ -872,14 +872,16 @@ int lt_store_state_delete(lt_store_t *self, int64_t stream, const char *key)
 {
     uint64_t seq = 0, fields = 0;
     int deleted = 1, found = s_state_read(self, stream, key, &seq, &deleted, &fields);
-    if (found < 0 || (found == 1 && s_count(self, stream, !deleted, fields, 0, 0) != 0))
-        return -1;
-    if (sqlite3_get_autocommit(self->db) && s_flush(self) != 0)
-        return -1;
+    if (found <= 0)
+        return found;
+    /* As in lt_store_state_put: the counts move once the row is gone, so
+     * that a failed delete outside a transaction leaves them as they were. */
     sqlite3_stmt *st = self->st[ST_STATE_DEL];
     sqlite3_bind_int64(st, 1, stream);
     sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
-    return s_run(st);
+    if (s_run(st) != 0 || s_count(self, stream, !deleted, fields, 0, 0) != 0)
+        return -1;
+    return sqlite3_get_autocommit(self->db) ? s_flush(self) : 0;
 }
 
 int lt_store_stream_clear(lt_store_t *self, int64_t stream)

@@ -809,6 +809,7 @@ static void test_presence_counts(void)
     CU_ASSERT(s_counts(s, &a, 3, (const int[8]){1, 1, 1, 0, 0, 0, 1, 0}));
     CU_ASSERT_EQUAL(lt_store_state_delete(s, a.id, "k5"), 0);
     CU_ASSERT_EQUAL(lt_store_state_delete(s, a.id, "k2"), 0); /* a tombstone: no change */
+    CU_ASSERT_EQUAL(lt_store_state_delete(s, a.id, "k9"), 0); /* no row: no change */
     CU_ASSERT(s_counts(s, &a, 2, (const int[8]){0, 1, 1, 0, 0, 0, 1, 0}));
     /* Counts are durable, and a replacement carries them to its stream. */
     lt_store_destroy(&s);
