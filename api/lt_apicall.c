@@ -154,29 +154,13 @@ static uint64_t s_answer_id(const Lienthong__Envelope *env, void **answer)
 static json_t *s_lookup_json(const Lienthong__LookupRequest *q, const Lienthong__LookupAnswer *a,
                              const Lienthong__AnswerContext *ctx)
 {
-    const ProtobufCMessageDescriptor *t = ctx ? lt_schema_find(ctx->record_type) : NULL;
-    ProtobufCMessage *rec = t && a->payload.len
-                                ? protobuf_c_message_unpack(t, NULL, a->payload.len, a->payload.data)
-                                : NULL;
-    json_t *fields = json_object(), *released = json_array(), *wh = json_array();
-    char buf[1024];
-    for (size_t i = 0; i < a->n_released; i++) {
-        const ProtobufCFieldDescriptor *fd = rec ? lt_schema_field(t, a->released[i]) : NULL;
-        const char *val = fd ? lt_schema_text(rec, fd, buf, sizeof buf) : NULL;
-        json_array_append_new(released, json_string(a->released[i]));
-        if (val)
-            json_object_set_new(fields, a->released[i], json_string(val));
+    json_t *j = json_pack("{s:s,s:s,s:s}", "dataset", q->dataset, "key", q->key, "code",
+                          s_code(a->code));
+    if (j && lt_profjson_answer(j, a, ctx ? ctx->record_type : NULL) != 0) {
+        json_decref(j);
+        return NULL;
     }
-    for (size_t i = 0; i < a->n_withheld; i++)
-        json_array_append_new(wh, json_pack("{s:s,s:s}", "field", a->withheld[i]->field, "reason",
-                                            a->withheld[i]->reason));
-    if (rec)
-        protobuf_c_message_free_unpacked(rec, NULL);
-    return json_pack("{s:s,s:s,s:s,s:s,s:I,s:o,s:o,s:o,s:s,s:I}", "dataset", q->dataset, "key",
-                     q->key, "owner", a->owner, "code", s_code(a->code), "record_seq",
-                     (json_int_t)a->record_seq, "fields", fields, "released", released,
-                     "withheld", wh, "signature", "verified", "answered_at_ms",
-                     (json_int_t)a->answered_at_ms);
+    return j;
 }
 
 /* ---- verify ------------------------------------------------------------------------ */
