@@ -239,8 +239,7 @@ static const char *s_hopeless(lt_profile_t *self, part_t *p, const Lienthong__Po
 {
     const lt_dir_t *dir = self->ctx->dir;
     const char *me = self->ctx->cfg->member;
-    const Lienthong__View *view = dir ? lt_dir_view(dir, p->dataset) : NULL;
-    const Lienthong__Dataset *ds = dir ? lt_dir_dataset(dir, view ? view->dataset : p->dataset) : NULL;
+    const Lienthong__Dataset *ds = lt_dir_dataset_of(dir, p->dataset);
     *code = LIENTHONG__ERROR_CODE__ERR_NOT_FOUND;
     if (!ds)
         return "no such dataset or view in the directory";
