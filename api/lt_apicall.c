@@ -4,7 +4,6 @@
 #include "lt_client.h"
 #include "lt_file.h"
 #include "lt_log.h"
-#include "lt_presence.h"
 #include "lt_profjson.h"
 #include "lt_schema.h"
 #include "lt_wire.h"
@@ -525,15 +524,11 @@ static json_t *s_prefill_part(const Lienthong__PrefillPart *p,
     const ProtobufCMessageDescriptor *t = p->found ? lt_schema_find(p->record_type) : NULL;
     ProtobufCMessage *rec = t ? protobuf_c_message_unpack(t, NULL, p->payload.len, p->payload.data)
                               : NULL;
-    /* The fields holding a value, by the one definition the completeness
-     * figures use (lt_presence, PROTOCOL.md 8.9). */
-    uint64_t set = rec ? lt_presence_mask(p->payload.data, p->payload.len) : 0;
     json_t *fields = json_object(), *withheld = json_array();
     char buf[1024];
     for (unsigned i = 0; rec && i < t->n_fields; i++) {
         const ProtobufCFieldDescriptor *fd = &t->fields[i];
-        int has = fd->id >= 1 && fd->id <= LT_PRESENCE_FIELDS && (set >> (fd->id - 1) & 1);
-        const char *val = has ? lt_schema_text(rec, fd, buf, sizeof buf) : NULL;
+        const char *val = lt_schema_set(rec, fd) ? lt_schema_text(rec, fd, buf, sizeof buf) : NULL;
         if (val && granted(arg, fd->name))
             json_object_set_new(fields, fd->name, json_string(val));
         else if (val)

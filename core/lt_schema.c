@@ -143,3 +143,20 @@ int lt_schema_project(const ProtobufCMessage *msg, char *const *fields, size_t n
     free(copy);
     return *out ? 0 : -1;
 }
+
+int lt_schema_set(const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *fd)
+{
+    const uint8_t *v = (const uint8_t *)msg + fd->offset;
+    if (fd->label == PROTOBUF_C_LABEL_REPEATED)
+        return *(const size_t *)((const uint8_t *)msg + fd->quantifier_offset) != 0;
+    switch (fd->type) {
+    case PROTOBUF_C_TYPE_STRING: return *(const char *const *)v && **(const char *const *)v;
+    case PROTOBUF_C_TYPE_BYTES: return ((const ProtobufCBinaryData *)v)->len != 0;
+    case PROTOBUF_C_TYPE_MESSAGE: return *(const void *const *)v != NULL;
+    case PROTOBUF_C_TYPE_BOOL: return *(const protobuf_c_boolean *)v != 0;
+    case PROTOBUF_C_TYPE_INT64: case PROTOBUF_C_TYPE_UINT64: case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_FIXED64: case PROTOBUF_C_TYPE_SFIXED64: case PROTOBUF_C_TYPE_DOUBLE:
+        return *(const uint64_t *)v != 0;
+    default: return *(const uint32_t *)v != 0;
+    }
+}

@@ -24,6 +24,11 @@ const char *const *lt_schema_names(void);
 const char *lt_schema_text(const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *fd,
                            char *buf, size_t len);
 
+/* 1 when field fd of msg holds a value: for proto3 scalars, not the
+ * default; repeated fields, not empty. A field a view leaves out is never
+ * set in the view's records. */
+int lt_schema_set(const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *fd);
+
 /* Serialises a copy of msg keeping only the named fields (unknown names are
  * ignored; callers validated them against the directory). The result is
  * malloc'd. Returns 0 or -1. */
