@@ -393,7 +393,7 @@ static void s_profile(lt_api_t *self, const lt_apicfg_app_t *app, const req_t *r
     who.officer = (char *)lt_apireq_officer(q);
     int timeout = lt_apireq_timeout_ms(q) ? lt_apireq_timeout_ms(q) : self->cfg->request_timeout_ms;
     lt_apicall_out_t out;
-    lt_apicall_profile(self->call, pq, &who, timeout > 60000 ? 60000 : timeout, &out);
+    lt_apicall_profile(self->call, pq, &who, timeout > LT_PROFILE_MAX_MS ? LT_PROFILE_MAX_MS : timeout, &out);
     r->status = out.status;
     r->reason = out.reason;
     r->body = out.body;

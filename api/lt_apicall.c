@@ -125,6 +125,56 @@ static int s_http_status(Lienthong__ErrorCode c, const char **reason)
     }
 }
 
+/* The gateway's Error in env as the call's outcome; 1 when env is one. */
+static int s_gateway_error(const Lienthong__Envelope *env, lt_apicall_out_t *out)
+{
+    if (env->body_case != LIENTHONG__ENVELOPE__BODY_ERROR)
+        return 0;
+    out->status = s_http_status(env->error->code, &out->reason);
+    out->body = lt_apicall_error(lt_wire_error_name(env->error->code), "%s", env->error->message);
+    return 1;
+}
+
+/* The request id an Error, a ProfileReply or a PrefillReply echoes; 0 for
+ * any other envelope. */
+static uint64_t s_reply_id(const Lienthong__Envelope *env)
+{
+    switch (env->body_case) {
+    case LIENTHONG__ENVELOPE__BODY_ERROR: return env->error->request_id;
+    case LIENTHONG__ENVELOPE__BODY_PROFILE_REPLY: return env->profile_reply->request_id;
+    case LIENTHONG__ENVELOPE__BODY_PREFILL_REPLY: return env->prefill_reply->request_id;
+    default: return 0;
+    }
+}
+
+/* Receives until the reply to request id (of kind want, or an Error) and
+ * returns it (free with lt_wire_free); the late replies of an earlier call
+ * on this client are dropped. NULL with out set when the time is up or
+ * the client failed. */
+static Lienthong__Envelope *s_await(lt_client_t *c, Lienthong__Envelope__BodyCase want,
+                                    uint64_t id, int64_t until, lt_apicall_out_t *out)
+{
+    char err[1024];
+    for (;;) {
+        int64_t left = until - lt_clock_mono_ms();
+        Lienthong__Envelope *env = NULL;
+        int rc = left > 0 ? lt_client_recv(c, (int)left, &env, err, sizeof err)
+                          : LT_CLIENT_ERR_TIMEOUT;
+        if (rc == LT_CLIENT_ERR_TIMEOUT) {
+            s_fail(out, 504, "timeout", "ERR_TIMEOUT", "no answer from the gateway in time");
+            return NULL;
+        }
+        if (rc != 0) {
+            s_fail(out, 503, "gateway_unavailable", "GATEWAY_UNAVAILABLE", err);
+            return NULL;
+        }
+        if ((env->body_case == want || env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR) &&
+            s_reply_id(env) == id)
+            return env;
+        lt_wire_free(&env);
+    }
+}
+
 /* The request id an envelope from the gateway answers (0 if none). */
 static uint64_t s_answer_id(const Lienthong__Envelope *env, void **answer)
 {
@@ -154,29 +204,13 @@ static uint64_t s_answer_id(const Lienthong__Envelope *env, void **answer)
 static json_t *s_lookup_json(const Lienthong__LookupRequest *q, const Lienthong__LookupAnswer *a,
                              const Lienthong__AnswerContext *ctx)
 {
-    const ProtobufCMessageDescriptor *t = ctx ? lt_schema_find(ctx->record_type) : NULL;
-    ProtobufCMessage *rec = t && a->payload.len
-                                ? protobuf_c_message_unpack(t, NULL, a->payload.len, a->payload.data)
-                                : NULL;
-    json_t *fields = json_object(), *released = json_array(), *wh = json_array();
-    char buf[1024];
-    for (size_t i = 0; i < a->n_released; i++) {
-        const ProtobufCFieldDescriptor *fd = rec ? lt_schema_field(t, a->released[i]) : NULL;
-        const char *val = fd ? lt_schema_text(rec, fd, buf, sizeof buf) : NULL;
-        json_array_append_new(released, json_string(a->released[i]));
-        if (val)
-            json_object_set_new(fields, a->released[i], json_string(val));
+    json_t *j = json_pack("{s:s,s:s,s:s}", "dataset", q->dataset, "key", q->key, "code",
+                          s_code(a->code));
+    if (j && lt_profjson_answer(j, a, ctx ? ctx->record_type : NULL) != 0) {
+        json_decref(j);
+        return NULL;
     }
-    for (size_t i = 0; i < a->n_withheld; i++)
-        json_array_append_new(wh, json_pack("{s:s,s:s}", "field", a->withheld[i]->field, "reason",
-                                            a->withheld[i]->reason));
-    if (rec)
-        protobuf_c_message_free_unpacked(rec, NULL);
-    return json_pack("{s:s,s:s,s:s,s:s,s:I,s:o,s:o,s:o,s:s,s:I}", "dataset", q->dataset, "key",
-                     q->key, "owner", a->owner, "code", s_code(a->code), "record_seq",
-                     (json_int_t)a->record_seq, "fields", fields, "released", released,
-                     "withheld", wh, "signature", "verified", "answered_at_ms",
-                     (json_int_t)a->answered_at_ms);
+    return j;
 }
 
 /* ---- verify ------------------------------------------------------------------------ */
@@ -207,9 +241,7 @@ static void s_on_answer(collect_t *k, const Lienthong__Envelope *env, void *answ
 {
     Lienthong__LookupRequest *lq = lt_apireq_lookup(k->req);
     Lienthong__VerifyRequest *vq = lt_apireq_verify(k->req);
-    if (env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR) {
-        out->status = s_http_status(env->error->code, &out->reason);
-        out->body = lt_apicall_error(lt_wire_error_name(env->error->code), "%s", env->error->message);
+    if (s_gateway_error(env, out)) {
         k->done = 1;
     } else if (lq && env->body_case == LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY) {
         const Lienthong__LookupAnswer *a = answer;
@@ -310,56 +342,29 @@ out:
 
 /* ---- profile ------------------------------------------------------------------------- */
 
-/* Receives until the reply (or an Error) for profile id; drops the late
- * answers of an earlier call on this client. 0, or -1 (out set). */
-static int s_profile_wait(lt_client_t *c, const Lienthong__ProfileRequest *q, int64_t until,
-                          lt_apicall_out_t *out)
-{
-    char err[1024];
-    for (;;) {
-        int64_t left = until - lt_clock_mono_ms();
-        Lienthong__Envelope *env = NULL;
-        int rc = left > 0 ? lt_client_recv(c, (int)left, &env, err, sizeof err) : LT_CLIENT_ERR_TIMEOUT;
-        if (rc != 0) {
-            s_fail(out, rc == LT_CLIENT_ERR_TIMEOUT ? 504 : 503,
-                   rc == LT_CLIENT_ERR_TIMEOUT ? "timeout" : "gateway_unavailable",
-                   rc == LT_CLIENT_ERR_TIMEOUT ? "ERR_TIMEOUT" : "GATEWAY_UNAVAILABLE",
-                   rc == LT_CLIENT_ERR_TIMEOUT && left <= 0 ? "no answer from the gateway in time" : err);
-            return -1;
-        }
-        if (env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR && env->error->request_id == q->request_id) {
-            out->status = s_http_status(env->error->code, &out->reason);
-            out->body = lt_apicall_error(lt_wire_error_name(env->error->code), "%s", env->error->message);
-        } else if (env->body_case == LIENTHONG__ENVELOPE__BODY_PROFILE_REPLY &&
-                   env->profile_reply->request_id == q->request_id) {
-            out->status = 200;
-            out->reason = "ok";
-            out->body = lt_profjson_reply(env->profile_reply, q->key, q->purpose);
-        }
-        int done = out->status != 0;
-        lt_wire_free(&env);
-        if (done)
-            return 0;
-    }
-}
-
 void lt_apicall_profile(lt_apicall_t *self, Lienthong__ProfileRequest *q,
                         const Lienthong__OnBehalf *who, int timeout_ms, lt_apicall_out_t *out)
 {
     char err[1024];
+    Lienthong__Envelope *env = NULL;
     memset(out, 0, sizeof *out);
     q->request_id = s_request_id();
     q->deadline_ms = (uint32_t)timeout_ms;
     lt_client_t *c = s_take(self, out);
     if (c) {
-        int rc = lt_client_send_for(c, LIENTHONG__ENVELOPE__BODY_PROFILE_REQUEST, q, who,
-                                    timeout_ms, err, sizeof err);
-        if (rc != 0)
+        if (lt_client_send_for(c, LIENTHONG__ENVELOPE__BODY_PROFILE_REQUEST, q, who, timeout_ms, err,
+                               sizeof err) != 0)
             s_fail(out, 503, "gateway_unavailable", "GATEWAY_UNAVAILABLE", err);
-        else
-            rc = s_profile_wait(c, q, lt_clock_mono_ms() + timeout_ms + GRACE_MS, out);
-        s_give(self, c, rc == 0);
+        else if ((env = s_await(c, LIENTHONG__ENVELOPE__BODY_PROFILE_REPLY, q->request_id,
+                                lt_clock_mono_ms() + timeout_ms + GRACE_MS, out)) &&
+                 !s_gateway_error(env, out)) {
+            out->status = 200;
+            out->reason = "ok";
+            out->body = lt_profjson_reply(env->profile_reply, q->key, q->purpose);
+        }
+        s_give(self, c, env != NULL);
     }
+    lt_wire_free(&env);
     if (!out->body)
         s_fail(out, 500, "internal", "INTERNAL", "out of memory");
 }
@@ -501,35 +506,15 @@ Lienthong__Envelope *lt_apicall_prefill(lt_apicall_t *self, Lienthong__PrefillRe
     lt_client_t *c = s_take(self, out);
     if (!c)
         return NULL;
-    int rc = lt_client_send_for(c, LIENTHONG__ENVELOPE__BODY_PREFILL_REQUEST, q, who, timeout_ms,
-                                err, sizeof err);
-    int64_t until = lt_clock_mono_ms() + timeout_ms;
-    /* Replies of an earlier call on this client that gave up are dropped. */
-    while (rc == 0) {
-        int64_t left = until - lt_clock_mono_ms();
-        rc = left > 0 ? lt_client_recv(c, (int)left, &env, err, sizeof err) : LT_CLIENT_ERR_TIMEOUT;
-        if (rc != 0)
-            break;
-        if ((env->body_case == LIENTHONG__ENVELOPE__BODY_PREFILL_REPLY &&
-             env->prefill_reply->request_id == q->request_id) ||
-            (env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR &&
-             env->error->request_id == q->request_id))
-            break;
+    if (lt_client_send_for(c, LIENTHONG__ENVELOPE__BODY_PREFILL_REQUEST, q, who, timeout_ms, err,
+                           sizeof err) != 0)
+        s_fail(out, 503, "gateway_unavailable", "GATEWAY_UNAVAILABLE", err);
+    else
+        env = s_await(c, LIENTHONG__ENVELOPE__BODY_PREFILL_REPLY, q->request_id,
+                      lt_clock_mono_ms() + timeout_ms, out);
+    s_give(self, c, env != NULL);
+    if (env && s_gateway_error(env, out))
         lt_wire_free(&env);
-    }
-    s_give(self, c, rc == 0);
-    if (rc != 0) {
-        s_fail(out, rc == LT_CLIENT_ERR_TIMEOUT ? 504 : 503,
-               rc == LT_CLIENT_ERR_TIMEOUT ? "timeout" : "gateway_unavailable",
-               rc == LT_CLIENT_ERR_TIMEOUT ? "ERR_TIMEOUT" : "GATEWAY_UNAVAILABLE",
-               rc == LT_CLIENT_ERR_TIMEOUT ? "no answer from the gateway in time" : err);
-        return NULL;
-    }
-    if (env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR) {
-        out->status = s_http_status(env->error->code, &out->reason);
-        out->body = lt_apicall_error(lt_wire_error_name(env->error->code), "%s", env->error->message);
-        lt_wire_free(&env);
-    }
     return env;
 }
 

@@ -131,7 +131,7 @@ static int s_common(lt_apireq_t *r, const char **dataset, const char **purpose,
                     const char **case_ref, char *err, size_t errlen)
 {
     const json_t *t = json_object_get(r->root, "timeout_ms");
-    int max = r->is_verify == LT_APIREQ_PROFILE ? 60000 : 600000; /* PROTOCOL.md 7.7 */
+    int max = r->is_verify == LT_APIREQ_PROFILE ? LT_PROFILE_MAX_MS : 600000; /* PROTOCOL.md 7.7 */
     if ((dataset && s_string(r->root, "dataset", "", LT_APIREQ_MAX_TEXT, 1, dataset, err, errlen)) ||
         s_string(r->root, "purpose", "", LT_APIREQ_MAX_ID, 1, purpose, err, errlen) ||
         s_string(r->root, "officer", "", LT_APIREQ_MAX_ID, 1, &r->officer, err, errlen) ||

@@ -14,12 +14,13 @@
 #include <stddef.h>
 
 #include "lienthong.pb-c.h"
+#include "lt_limits.h"
 
 #define LT_APIREQ_MAX_KEYS 1024   /* keys or subjects of a verify (PROTOCOL.md 7.6) */
 #define LT_APIREQ_MAX_CLAIMS 64   /* claims, and fields of a lookup */
 #define LT_APIREQ_MAX_TEXT 256    /* bytes of a key, field, value or dataset id */
 #define LT_APIREQ_MAX_ID 128      /* bytes of an officer id, case reference or purpose */
-#define LT_APIREQ_MAX_PARTS 16    /* parts of a profile (PROTOCOL.md 7.7) */
+#define LT_APIREQ_MAX_PARTS LT_PROFILE_MAX_PARTS /* parts of a profile (PROTOCOL.md 7.7) */
 
 /* The kinds of body (the `is_verify` argument below, 0 or 1 as before). */
 #define LT_APIREQ_LOOKUP 0

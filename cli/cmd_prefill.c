@@ -2,9 +2,10 @@
  * what the member's replicas already hold (PROTOCOL.md 8.8). The local
  * gateway reads its replicas and asks no owner; each field is printed with
  * the stream and owner it came from and how fresh the replica is. Output
- * is plain text, or JSON with --json (jansson). */
+ * is plain text, or with --json the JSON the HTTP API's GET /v1/prefill/{id}
+ * answers (lt_apicall), every field shown. */
 #include "lt_cli.h"
-#include "lt_client.h"
+#include "lt_apicall.h"
 #include "lt_gwcfg.h"
 #include "lt_limits.h"
 #include "lt_schema.h"
@@ -32,7 +33,6 @@ typedef struct {
     size_t n_streams;
     int timeout, json;
     lt_gwcfg_t cfg;
-    lt_client_t *client;
 } args_t;
 
 /* -1 to go on, else the exit status. */
@@ -81,101 +81,71 @@ static const char *s_time(int64_t ms, char *buf, size_t len)
     return buf;
 }
 
-/* The record of part p decoded by its record type, or NULL (none found,
- * or a type this program does not know: said on stderr). */
-static ProtobufCMessage *s_record(const Lienthong__PrefillPart *p,
-                                  const ProtobufCMessageDescriptor **t)
+/* One part as text, from its JSON: where it came from and how fresh, then
+ * field: value. */
+static void s_print_part(json_t *p)
 {
-    *t = p->found ? lt_schema_find(p->record_type) : NULL;
-    if (p->found && !*t)
-        fprintf(stderr, "lienthong prefill: %s: record type %s unknown to this program: "
-                "fields not shown\n", p->stream, p->record_type);
-    return *t ? protobuf_c_message_unpack(*t, NULL, p->payload.len, p->payload.data) : NULL;
-}
-
-/* One part as text: where it came from and how fresh, then field: value. */
-static void s_print_part(const Lienthong__PrefillPart *p)
-{
-    char t1[32], t2[32], t3[32], val[512];
-    printf("\n%s (dataset %s, owner %s)\n", p->stream, p->dataset, p->owner);
-    printf("  replica %s, as of seq %" PRIu64 " (owner's change at %s)%s%s\n", p->state,
-           p->replica_seq, s_time(p->replica_changed_at_ms, t1, sizeof t1),
-           p->detail[0] ? ": " : "", p->detail);
-    if (strcmp(p->state, "ok") != 0)
-        printf("  owner last heard: %s\n", s_time(p->owner_heard_at_ms, t3, sizeof t3));
-    if (!p->found) {
+    char t1[32], t2[32], t3[32];
+    json_t *rep = json_object_get(p, "replica"), *v;
+    const char *state = json_string_value(json_object_get(rep, "state")), *name;
+    const char *detail = json_string_value(json_object_get(rep, "detail"));
+    const char *type = json_string_value(json_object_get(p, "record_type"));
+    printf("\n%s (dataset %s, owner %s)\n", json_string_value(json_object_get(p, "stream")),
+           json_string_value(json_object_get(p, "dataset")),
+           json_string_value(json_object_get(p, "owner")));
+    printf("  replica %s, as of seq %" JSON_INTEGER_FORMAT " (owner's change at %s)%s%s\n", state,
+           json_integer_value(json_object_get(rep, "seq")),
+           s_time(json_integer_value(json_object_get(rep, "changed_at_ms")), t1, sizeof t1),
+           detail && detail[0] ? ": " : "", detail ? detail : "");
+    if (!state || strcmp(state, "ok") != 0)
+        printf("  owner last heard: %s\n",
+               s_time(json_integer_value(json_object_get(rep, "owner_heard_at_ms")), t3, sizeof t3));
+    if (!json_is_true(json_object_get(p, "found"))) {
         printf("  not found\n");
         return;
     }
-    printf("  record seq %" PRIu64 ", changed at %s\n", p->seq,
-           s_time(p->changed_at_ms, t2, sizeof t2));
-    const ProtobufCMessageDescriptor *t;
-    ProtobufCMessage *rec = s_record(p, &t);
-    for (unsigned i = 0; rec && i < t->n_fields; i++) {
-        const char *v = lt_schema_set(rec, &t->fields[i])
-                            ? lt_schema_text(rec, &t->fields[i], val, sizeof val)
-                            : NULL;
-        if (v)
-            printf("  %-22s %s\n", t->fields[i].name, v);
-    }
-    if (rec)
-        protobuf_c_message_free_unpacked(rec, NULL);
+    printf("  record seq %" JSON_INTEGER_FORMAT ", changed at %s\n",
+           json_integer_value(json_object_get(p, "seq")),
+           s_time(json_integer_value(json_object_get(p, "changed_at_ms")), t2, sizeof t2));
+    if (!lt_schema_find(type))
+        fprintf(stderr, "lienthong prefill: %s: record type %s unknown to this program: "
+                "fields not shown\n", json_string_value(json_object_get(p, "stream")), type);
+    json_object_foreach(json_object_get(p, "fields"), name, v)
+        printf("  %-22s %s\n", name, json_string_value(v));
 }
 
-static json_t *s_part_json(const Lienthong__PrefillPart *p)
+/* Every field of the record is shown: the replica holds only its view's. */
+static int s_all(void *arg, const char *field)
 {
-    json_t *fields = json_object();
-    const ProtobufCMessageDescriptor *t;
-    ProtobufCMessage *rec = s_record(p, &t);
-    char val[512];
-    for (unsigned i = 0; rec && i < t->n_fields; i++) {
-        const char *v = lt_schema_set(rec, &t->fields[i])
-                            ? lt_schema_text(rec, &t->fields[i], val, sizeof val)
-                            : NULL;
-        if (v)
-            json_object_set_new(fields, t->fields[i].name, json_string(v));
-    }
-    if (rec)
-        protobuf_c_message_free_unpacked(rec, NULL);
-    return json_pack("{s:s,s:s,s:s,s:s,s:b,s:I,s:I,s:o,s:{s:s,s:s,s:I,s:I,s:I}}", "stream",
-                     p->stream, "dataset", p->dataset, "owner", p->owner, "record_type",
-                     p->record_type, "found", p->found, "seq", (json_int_t)p->seq,
-                     "changed_at_ms", (json_int_t)p->changed_at_ms, "fields", fields, "replica",
-                     "state", p->state, "detail", p->detail, "seq", (json_int_t)p->replica_seq,
-                     "changed_at_ms", (json_int_t)p->replica_changed_at_ms, "owner_heard_at_ms",
-                     (json_int_t)p->owner_heard_at_ms);
+    (void)arg;
+    (void)field;
+    return 1;
 }
 
-/* Prints the reply; returns the exit status (0 found somewhere, 1 not). */
+/* Prints the reply (the HTTP API's JSON of it, lt_apicall); returns the
+ * exit status (0 found somewhere, 1 not). */
 static int s_print(const args_t *a, const Lienthong__PrefillReply *r)
 {
-    size_t found = 0;
-    json_t *parts = a->json ? json_array() : NULL;
-    if (!a->json)
-        printf("pre-fill for %s from the replicas of %s (no owner asked): %zu stream(s)\n", r->key,
-               a->cfg.member, r->n_parts);
-    for (size_t i = 0; i < r->n_parts; i++) {
-        found += r->parts[i]->found;
-        if (parts)
-            json_array_append_new(parts, s_part_json(r->parts[i]));
-        else
-            s_print_part(r->parts[i]);
-    }
-    if (parts) {
-        json_t *j = json_pack("{s:s,s:s,s:I,s:o}", "key", r->key, "member", a->cfg.member,
-                              "answered_at_ms", (json_int_t)r->answered_at_ms, "parts", parts);
+    size_t found = 0, i;
+    json_t *j = lt_apicall_prefill_json(r, a->cfg.member, s_all, NULL, &found), *p;
+    if (!j)
+        return lt_cli_fail(2, "prefill", "out of memory");
+    if (a->json) {
         json_dumpf(j, stdout, JSON_INDENT(2));
         printf("\n");
-        json_decref(j);
     } else {
+        printf("pre-fill for %s from the replicas of %s (no owner asked): %zu stream(s)\n", r->key,
+               a->cfg.member, r->n_parts);
+        json_array_foreach(json_object_get(j, "parts"), i, p)
+            s_print_part(p);
         printf("\nfound in %zu of %zu stream(s)\n", found, r->n_parts);
     }
+    json_decref(j);
     return found ? 0 : 1;
 }
 
 static int s_request(args_t *a)
 {
-    char err[1024];
     Lienthong__PrefillRequest q = LIENTHONG__PREFILL_REQUEST__INIT;
     Lienthong__Envelope *rep = NULL;
     while (!q.request_id)
@@ -186,30 +156,14 @@ static int s_request(args_t *a)
     q.key_field = (char *)(a->key_field ? a->key_field : "");
     q.purpose = (char *)(a->purpose ? a->purpose : "");
     q.case_ref = (char *)(a->case_ref ? a->case_ref : "");
-    if (lt_gwcfg_load(a->config, &a->cfg, err, sizeof err) != 0)
-        return lt_cli_fail(2, "prefill", "%s", err);
-    if (!(a->client = lt_client_new(a->cfg.local_socket, NULL, err, sizeof err)) ||
-        lt_client_send(a->client, LIENTHONG__ENVELOPE__BODY_PREFILL_REQUEST, &q, a->timeout, err,
-                       sizeof err) != 0)
-        return lt_cli_fail(2, "prefill", "%s", err);
-    int rc = 2;
-    /* Only the answer to this request counts (the client is fresh: no
-     * other request is outstanding on it). */
-    while (lt_client_recv(a->client, a->timeout, &rep, err, sizeof err) == 0) {
-        if (rep->body_case == LIENTHONG__ENVELOPE__BODY_PREFILL_REPLY &&
-            rep->prefill_reply->request_id == q.request_id) {
-            rc = s_print(a, rep->prefill_reply);
-            break;
-        }
-        if (rep->body_case == LIENTHONG__ENVELOPE__BODY_ERROR) {
-            rc = lt_cli_fail(2, "prefill", "%s: %s", lt_wire_error_name(rep->error->code),
-                             rep->error->message);
-            break;
-        }
-        lt_wire_free(&rep);
-    }
-    if (!rep)
-        lt_cli_fail(2, "prefill", "%s", err);
+    int rc = lt_cli_ask("prefill", a->config, &a->cfg, LIENTHONG__ENVELOPE__BODY_PREFILL_REQUEST, &q,
+                        LIENTHONG__ENVELOPE__BODY_PREFILL_REPLY, a->timeout, &rep);
+    if (rc >= 0)
+        return rc;
+    if (rep->prefill_reply->request_id != q.request_id)
+        rc = lt_cli_fail(2, "prefill", "the gateway answered another request");
+    else
+        rc = s_print(a, rep->prefill_reply);
     lt_wire_free(&rep);
     return rc;
 }
@@ -223,7 +177,5 @@ int lt_cmd_prefill(int argc, char **argv)
         return rc;
     if (sodium_init() < 0)
         return lt_cli_fail(2, argv[0], "libsodium unavailable");
-    rc = s_request(&a);
-    lt_client_destroy(&a.client);
-    return rc;
+    return s_request(&a);
 }

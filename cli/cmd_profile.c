@@ -4,7 +4,6 @@
  * dataset and its outcome; this prints the parts with their fields decoded
  * (lt_profjson), as text or, with --json, as JSON. */
 #include "lt_cli.h"
-#include "lt_client.h"
 #include "lt_gwcfg.h"
 #include "lt_limits.h"
 #include "lt_profjson.h"
@@ -151,13 +150,7 @@ static uint64_t s_request_id(void)
  * deadline; 2 s more for the trip). */
 static int s_run(args_t *a)
 {
-    char err[1024];
     lt_gwcfg_t cfg;
-    if (lt_gwcfg_load(a->config, &cfg, err, sizeof err) != 0)
-        return lt_cli_fail(2, "profile", "%s", err);
-    lt_client_t *c = lt_client_new(cfg.local_socket, NULL, err, sizeof err);
-    if (!c)
-        return lt_cli_fail(2, "profile", "%s", err);
     Lienthong__ProfileRequest q = LIENTHONG__PROFILE_REQUEST__INIT;
     q.request_id = s_request_id();
     q.key = (char *)a->key;
@@ -166,20 +159,17 @@ static int s_run(args_t *a)
     q.deadline_ms = a->deadline;
     q.parts = (Lienthong__ProfilePart **)a->part_ptrs;
     q.n_parts = a->n_parts;
-    int wait = (int)(a->deadline ? a->deadline : LT_PROFILE_DEFAULT_MS) + 2000, rc = 2;
+    int wait = (int)(a->deadline ? a->deadline : LT_PROFILE_DEFAULT_MS) + 2000;
     Lienthong__Envelope *rep = NULL;
-    if (lt_client_send(c, LIENTHONG__ENVELOPE__BODY_PROFILE_REQUEST, &q, wait, err, sizeof err) != 0 ||
-        lt_client_recv(c, wait, &rep, err, sizeof err) != 0)
-        lt_cli_fail(2, "profile", "%s", err);
-    else if (rep->body_case == LIENTHONG__ENVELOPE__BODY_ERROR)
-        lt_cli_fail(2, "profile", "%s: %s", lt_wire_error_name(rep->error->code), rep->error->message);
-    else if (rep->body_case != LIENTHONG__ENVELOPE__BODY_PROFILE_REPLY ||
-             rep->profile_reply->request_id != q.request_id)
-        lt_cli_fail(2, "profile", "unexpected %s from the gateway", lt_wire_body_name(rep->body_case));
+    int rc = lt_cli_ask("profile", a->config, &cfg, LIENTHONG__ENVELOPE__BODY_PROFILE_REQUEST, &q,
+                        LIENTHONG__ENVELOPE__BODY_PROFILE_REPLY, wait, &rep);
+    if (rc >= 0)
+        return rc;
+    if (rep->profile_reply->request_id != q.request_id)
+        rc = lt_cli_fail(2, "profile", "the gateway answered another request");
     else
         rc = s_print(a, rep->profile_reply);
     lt_wire_free(&rep);
-    lt_client_destroy(&c);
     return rc;
 }
 

@@ -1,6 +1,8 @@
 /* lienthong: the multi-call command-line program. `lienthong CMD --help`
  * describes each command. */
 #include "lt_cli.h"
+#include "lt_client.h"
+#include "lt_wire.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -52,6 +54,35 @@ int lt_cli_bad_arg(const char *cmd, const char *arg, const char *usage)
 {
     fprintf(stderr, "lienthong %s: unexpected argument '%s'\nusage: %s\n", cmd, arg, usage);
     return 2;
+}
+
+int lt_cli_ask(const char *cmd, const char *config, lt_gwcfg_t *cfg,
+               Lienthong__Envelope__BodyCase body_case, void *body,
+               Lienthong__Envelope__BodyCase reply_case, int timeout_ms, Lienthong__Envelope **rep)
+{
+    char err[1024];
+    int rc = -1;
+    *rep = NULL;
+    if (lt_gwcfg_load(config, cfg, err, sizeof err) != 0)
+        return lt_cli_fail(2, cmd, "%s", err);
+    lt_client_t *c = lt_client_new(cfg->local_socket, NULL, err, sizeof err);
+    if (!c || lt_client_send(c, body_case, body, timeout_ms, err, sizeof err) != 0)
+        rc = lt_cli_fail(2, cmd, "%s", err);
+    /* The client is fresh: the first reply of that kind, or an Error, is
+     * the answer to this request. */
+    while (rc < 0 && !*rep) {
+        if (lt_client_recv(c, timeout_ms, rep, err, sizeof err) != 0)
+            rc = lt_cli_fail(2, cmd, "%s", err);
+        else if ((*rep)->body_case == LIENTHONG__ENVELOPE__BODY_ERROR)
+            rc = lt_cli_fail(2, cmd, "%s: %s", lt_wire_error_name((*rep)->error->code),
+                             (*rep)->error->message);
+        else if ((*rep)->body_case != reply_case)
+            lt_wire_free(rep);
+    }
+    if (rc >= 0)
+        lt_wire_free(rep);
+    lt_client_destroy(&c);
+    return rc;
 }
 
 static void s_usage(FILE *f)

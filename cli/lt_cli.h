@@ -4,6 +4,9 @@
 #ifndef LT_CLI_H
 #define LT_CLI_H
 
+#include "lienthong.pb-c.h"
+#include "lt_gwcfg.h"
+
 int lt_cmd_keygen(int argc, char **argv);
 int lt_cmd_authority_keygen(int argc, char **argv);
 int lt_cmd_pubkey(int argc, char **argv);
@@ -30,5 +33,14 @@ int lt_cmd_prefill(int argc, char **argv);
 int lt_cli_fail(int code, const char *cmd, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Reports an unknown option or stray argument, quoting it. Returns 2. */
 int lt_cli_bad_arg(const char *cmd, const char *arg, const char *usage);
+
+/* One request, one reply: loads the gateway configuration `config` into
+ * *cfg, sends body (of body_case) on a fresh local-API client and waits up
+ * to timeout_ms for the envelope of reply_case. Returns -1 with *rep (free
+ * with lt_wire_free) to go on, or else exit status 2 with the failure said
+ * on stderr (configuration, gateway not answering, the gateway's Error). */
+int lt_cli_ask(const char *cmd, const char *config, lt_gwcfg_t *cfg,
+               Lienthong__Envelope__BodyCase body_case, void *body,
+               Lienthong__Envelope__BodyCase reply_case, int timeout_ms, Lienthong__Envelope **rep);
 
 #endif

@@ -965,6 +965,12 @@ const Lienthong__View *lt_dir_view(const lt_dir_t *self, const char *id)
     return s_view(self->dir, id);
 }
 
+const Lienthong__Dataset *lt_dir_dataset_of(const lt_dir_t *self, const char *id)
+{
+    const Lienthong__View *v = self ? s_view(self->dir, id) : NULL;
+    return self ? s_dataset(self->dir, v ? v->dataset : id) : NULL;
+}
+
 const Lienthong__Policy *lt_dir_policy(const lt_dir_t *self, const char *consumer,
                                        const char *target)
 {

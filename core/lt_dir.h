@@ -68,6 +68,9 @@ const Lienthong__Member *lt_dir_member_by_transport(const lt_dir_t *self,
                                                     const uint8_t key[LT_KEY_BYTES]);
 const Lienthong__Dataset *lt_dir_dataset(const lt_dir_t *self, const char *id);
 const Lienthong__View *lt_dir_view(const lt_dir_t *self, const char *id);
+/* The dataset a stream is, or is a view of (id: a dataset or view id);
+ * NULL when the directory knows neither, or self is NULL (no directory yet). */
+const Lienthong__Dataset *lt_dir_dataset_of(const lt_dir_t *self, const char *id);
 /* Policy of consumer on target (dataset or view), or NULL. */
 const Lienthong__Policy *lt_dir_policy(const lt_dir_t *self, const char *consumer,
                                        const char *target);

@@ -1,4 +1,5 @@
-/* lt_profjson: profile replies as JSON (jansson), fields decoded by lt_schema. */
+/* lt_profjson: lookup answers and profile replies as JSON (jansson), fields
+ * decoded by lt_schema. */
 #include "lt_profjson.h"
 #include "lt_schema.h"
 #include "lt_wire.h"
@@ -24,14 +25,9 @@ size_t lt_profjson_not_released(const Lienthong__ProfileReply *r)
     return n;
 }
 
-/* The signed answer's content into part j; -1 when out of memory. */
-static int s_answer(json_t *j, const Lienthong__ProfilePartReply *p)
+int lt_profjson_answer(json_t *j, const Lienthong__LookupAnswer *a, const char *record_type)
 {
-    Lienthong__LookupAnswer *a = lienthong__lookup_answer__unpack(NULL, p->answer->answer.len,
-                                                                  p->answer->answer.data);
-    if (!a)
-        return json_object_set_new(j, "answer", json_string("does not decode"));
-    const ProtobufCMessageDescriptor *t = lt_schema_find(p->record_type);
+    const ProtobufCMessageDescriptor *t = lt_schema_find(record_type);
     ProtobufCMessage *rec = t && a->payload.len
                                 ? protobuf_c_message_unpack(t, NULL, a->payload.len, a->payload.data)
                                 : NULL;
@@ -55,6 +51,17 @@ static int s_answer(json_t *j, const Lienthong__ProfilePartReply *p)
     json_decref(more);
     if (rec)
         protobuf_c_message_free_unpacked(rec, NULL);
+    return rc;
+}
+
+/* The signed answer's content into part j; -1 when out of memory. */
+static int s_answer(json_t *j, const Lienthong__ProfilePartReply *p)
+{
+    Lienthong__LookupAnswer *a = lienthong__lookup_answer__unpack(NULL, p->answer->answer.len,
+                                                                  p->answer->answer.data);
+    if (!a)
+        return json_object_set_new(j, "answer", json_string("does not decode"));
+    int rc = lt_profjson_answer(j, a, p->record_type);
     lienthong__lookup_answer__free_unpacked(a, NULL);
     return rc;
 }

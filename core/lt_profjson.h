@@ -1,6 +1,7 @@
 /* lt_profjson: a profile lookup's reply (PROTOCOL.md 7.7) as JSON, for the
  * programs that show it: `lienthong profile` and the HTTP API's
- * /v1/profile. Each part's released fields are decoded with the record
+ * /v1/profile; and one lookup answer's content, which /v1/lookup shows
+ * the same way. Each part's released fields are decoded with the record
  * type its gateway named (lt_schema); the owner's signature was checked by
  * that gateway before the reply left it, which "signature": "verified"
  * says for every part that carries a signed answer. */
@@ -20,6 +21,13 @@ const char *lt_profjson_outcome(Lienthong__ProfileOutcome o);
  * [{"field", "reason"}], "signature": "verified"}]}, parts in the order
  * asked. NULL when out of memory. */
 json_t *lt_profjson_reply(const Lienthong__ProfileReply *r, const char *key, const char *purpose);
+
+/* Adds to j what a verified LookupAnswer says (the object of a lookup and
+ * of a profile part alike): "owner", "record_seq", "answered_at_ms",
+ * "fields" {name: text} (decoded with record_type; none when it is unknown
+ * to this program), "released" [...], "withheld" [{"field", "reason"}],
+ * "signature": "verified". 0, or -1 when out of memory. */
+int lt_profjson_answer(json_t *j, const Lienthong__LookupAnswer *a, const char *record_type);
 
 /* How many parts were not released (0: the whole profile was). */
 size_t lt_profjson_not_released(const Lienthong__ProfileReply *r);

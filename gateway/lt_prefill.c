@@ -70,13 +70,6 @@ static void s_refuse(lt_prefill_t *self, void *sock, const lt_wire_in_t *in,
                                       .code = code, .request_id = q->request_id, .why = why});
 }
 
-/* The dataset a stream is (or is a view of), from the directory. */
-static const Lienthong__Dataset *s_dataset(const lt_dir_t *dir, const char *stream)
-{
-    const Lienthong__View *v = dir ? lt_dir_view(dir, stream) : NULL;
-    return dir ? lt_dir_dataset(dir, v ? v->dataset : stream) : NULL;
-}
-
 /* The replicas to read into parts (at most LT_PREFILL_MAX_STREAMS): the
  * streams named, or every replica whose dataset's key field is
  * q->key_field (every replica when it is empty). Returns the count, or -1
@@ -99,7 +92,7 @@ static int s_select(lt_prefill_t *self, const Lienthong__PrefillRequest *q, part
     for (size_t i = 0; i < count && n < LT_PREFILL_MAX_STREAMS; i++) {
         if (lt_feed_replica_info(self->feed, i, NULL, &parts[n].info) != 0)
             continue;
-        const Lienthong__Dataset *ds = s_dataset(self->ctx->dir, parts[n].info.stream);
+        const Lienthong__Dataset *ds = lt_dir_dataset_of(self->ctx->dir, parts[n].info.stream);
         if (!q->key_field[0] || (ds && strcmp(ds->key_field, q->key_field) == 0))
             n++;
     }
@@ -171,7 +164,7 @@ static void s_freshness(lt_prefill_t *self, part_t *p)
  * replica's state). 0, or -1 on a store failure. */
 static int s_part(lt_prefill_t *self, const char *key, part_t *p)
 {
-    const Lienthong__Dataset *ds = s_dataset(self->ctx->dir, p->info.stream);
+    const Lienthong__Dataset *ds = lt_dir_dataset_of(self->ctx->dir, p->info.stream);
     lienthong__prefill_part__init(&p->part);
     p->part.stream = (char *)p->info.stream;
     p->part.dataset = ds ? ds->id : "";

@@ -231,15 +231,19 @@ static uint64_t s_random_id(void)
 }
 
 /* Why this gateway refuses a part without asking its owner (7.7), or NULL;
- * sets the part's record type and, for an empty field list, the policy's. */
-static const char *s_hopeless(lt_profile_t *self, part_t *p, const Lienthong__Policy **policy)
+ * *code: ERR_NOT_FOUND for a dataset the directory does not know, else
+ * ERR_FORBIDDEN. Sets the part's record type and *policy (for an empty
+ * field list, the policy's fields are asked). */
+static const char *s_hopeless(lt_profile_t *self, part_t *p, const Lienthong__Policy **policy,
+                              Lienthong__ErrorCode *code)
 {
     const lt_dir_t *dir = self->ctx->dir;
     const char *me = self->ctx->cfg->member;
-    const Lienthong__View *view = dir ? lt_dir_view(dir, p->dataset) : NULL;
-    const Lienthong__Dataset *ds = dir ? lt_dir_dataset(dir, view ? view->dataset : p->dataset) : NULL;
+    const Lienthong__Dataset *ds = lt_dir_dataset_of(dir, p->dataset);
+    *code = LIENTHONG__ERROR_CODE__ERR_NOT_FOUND;
     if (!ds)
         return "no such dataset or view in the directory";
+    *code = LIENTHONG__ERROR_CODE__ERR_FORBIDDEN;
     p->record_type = strdup(ds->record_type);
     if (strcmp(ds->owner, me) == 0)
         return "this member owns the dataset: ask it with a lookup (8.3)";
@@ -255,12 +259,13 @@ static void s_start(lt_profile_t *self, profile_t *pr, part_t *p, const Lienthon
                     int64_t deadline_ms)
 {
     const Lienthong__Policy *policy = NULL;
+    Lienthong__ErrorCode code;
     char why[512];
-    const char *no = s_hopeless(self, p, &policy);
+    const char *no = s_hopeless(self, p, &policy, &code);
     if (no) {
         lt_info("profile", "part %s of profile %llu refused here: %s", p->dataset,
                 (unsigned long long)pr->id, no);
-        s_end(p, LIENTHONG__PROFILE_OUTCOME__PART_REFUSED, LIENTHONG__ERROR_CODE__ERR_FORBIDDEN, no);
+        s_end(p, LIENTHONG__PROFILE_OUTCOME__PART_REFUSED, code, no);
         return;
     }
     Lienthong__LookupRequest lq = LIENTHONG__LOOKUP_REQUEST__INIT;
@@ -279,7 +284,7 @@ static void s_start(lt_profile_t *self, profile_t *pr, part_t *p, const Lienthon
         lq.n_fields = policy->n_fields;
     }
     p->lookup_id = lq.request_id;
-    Lienthong__ErrorCode code = lt_query_lookup_for(self->query, &lq, who, s_on_done, p, why,
+    code = lt_query_lookup_for(self->query, &lq, who, s_on_done, p, why,
                                                     sizeof why);
     if (code != LIENTHONG__ERROR_CODE__ERR_NONE) {
         p->lookup_id = 0;

@@ -8,6 +8,9 @@ full_name only), LT_KEY (a published key), LT_DS (the dataset).
 Exits 0 when every check passed, 1 otherwise (each failure printed)."""
 import json, os, re, sys, time, urllib.request, urllib.error
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from openapi_check import validate  # noqa: E402  (the one validator, shared)
+
 URL = os.environ["LT_API_URL"]
 HR, SLOW = os.environ["LT_TOKEN_HR"], os.environ["LT_TOKEN_SLOW"]
 KEY, DS = os.environ["LT_KEY"], os.environ["LT_DS"]
@@ -30,43 +33,6 @@ def call(method, path, body=None, token=None, ctype="application/json", raw=None
             return r.status, r.headers, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.headers, e.read()
-
-# ---- a strict validator for the JSON Schema subset the document uses ----
-def validate(doc, schema, v, where="$"):
-    if "$ref" in schema:
-        node = doc
-        for part in schema["$ref"].lstrip("#/").split("/"):
-            node = node[part]
-        return validate(doc, node, v, where)
-    if "oneOf" in schema:
-        ok = [s for s in schema["oneOf"] if not validate(doc, s, v, where)]
-        return [] if len(ok) == 1 else [f"{where}: matches {len(ok)} of oneOf"]
-    t = schema.get("type")
-    types = {"object": dict, "array": list, "string": str, "boolean": bool, "number": (int, float)}
-    if t == "integer":
-        if not isinstance(v, int) or isinstance(v, bool):
-            return [f"{where}: not an integer"]
-    elif t and (not isinstance(v, types[t]) or (t != "boolean" and isinstance(v, bool))):
-        return [f"{where}: not {t}"]
-    errs = []
-    if "enum" in schema and v not in schema["enum"]:
-        errs.append(f"{where}: {v!r} not in enum")
-    if t == "object":
-        for r in schema.get("required", []):
-            if r not in v:
-                errs.append(f"{where}: missing {r}")
-        props = schema.get("properties", {})
-        for k, x in v.items():
-            if k in props:
-                errs += validate(doc, props[k], x, f"{where}.{k}")
-            elif schema.get("additionalProperties") is False:
-                errs.append(f"{where}: unexpected member {k}")
-            elif isinstance(schema.get("additionalProperties"), dict):
-                errs += validate(doc, schema["additionalProperties"], x, f"{where}.{k}")
-    if t == "array":
-        for i, x in enumerate(v):
-            errs += validate(doc, schema.get("items", {}), x, f"{where}[{i}]")
-    return errs
 
 status, headers, body = call("GET", "/v1/openapi.json")
 check(status == 200, "GET /v1/openapi.json is 200")

@@ -235,6 +235,27 @@ int lt_it_file_contains(const char *path, const char *s)
     return found;
 }
 
+int lt_it_api_token(const char *dir, const char *app, char token[65], char hash[65])
+{
+    char out[PATH_MAX], line[256];
+    const char *args[] = {"api", "token", "--app", app, NULL};
+    snprintf(out, sizeof out, "%.3000s/token-%.64s.txt", dir, app);
+    if (lt_it_run_cli(dir, out, args, 10000) != 0)
+        return -1;
+    FILE *f = fopen(out, "r");
+    int rc = -1;
+    while (f && fgets(line, sizeof line, f)) {
+        char *h = strstr(line, "token_hash = \"");
+        if (strlen(line) == 65 && line[64] == '\n')
+            snprintf(token, 65, "%.64s", line);
+        if (h && snprintf(hash, 65, "%.64s", h + 14) == 64)
+            rc = 0;
+    }
+    if (f)
+        fclose(f);
+    return rc;
+}
+
 int lt_it_mode(const char *path)
 {
     struct stat st;

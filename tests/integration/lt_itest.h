@@ -302,6 +302,10 @@ int lt_it_run_prog(const char *bin, const char *cwd, const char *out_path,
 const char *lt_it_popgen_binary(void);
 /* 1 if the file contains s. */
 int lt_it_file_contains(const char *path, const char *s);
+/* A token for HTTP API application `app` from `lienthong api token`, run
+ * in dir (its output kept in dir/token-APP.txt): the token and the hash of
+ * its configuration line. 0, or -1. */
+int lt_it_api_token(const char *dir, const char *app, char token[65], char hash[65]);
 /* Permission bits of path, or -1. */
 int lt_it_mode(const char *path);
 int lt_it_write_file(const char *path, const char *text);

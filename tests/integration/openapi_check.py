@@ -1,7 +1,8 @@
 """openapi_check.py: checks a JSON answer of the HTTP API against the
 OpenAPI document it serves (/v1/openapi.json), for the JSON Schema subset
 that document uses: $ref, oneOf, type, enum, required, properties,
-additionalProperties, items. Python's standard library only."""
+additionalProperties, items. Python's standard library only; api_client.py
+and prefill_client.py import it."""
 
 
 def validate(doc, schema, v, where="$"):

@@ -80,29 +80,6 @@ static int s_publish(void)
     return rc;
 }
 
-/* Makes a token with `lienthong api token` and returns its hash line. */
-static int s_token(const char *app, char token[65], char hash[65])
-{
-    char out[PATH_MAX + 64];
-    snprintf(out, sizeof out, "%s/token-%s.txt", g_fed.dir, app);
-    const char *args[] = {"api", "token", "--app", app, NULL};
-    if (lt_it_run_cli(g_fed.dir, out, args, 10000) != 0)
-        return -1;
-    FILE *f = fopen(out, "r");
-    char line[256];
-    int rc = -1;
-    while (f && fgets(line, sizeof line, f)) {
-        char *h = strstr(line, "token_hash = \"");
-        if (strlen(line) == 65 && line[64] == '\n')
-            snprintf(token, 65, "%.64s", line);
-        if (h && snprintf(hash, 65, "%.64s", h + 14) == 64)
-            rc = 0;
-    }
-    if (f)
-        fclose(f);
-    return rc;
-}
-
 /* Writes api config `name` listening on port with `extra` settings (TLS);
  * the tokens are made once, by the first call. */
 static int s_write_config(const char *name, int port, const char *extra)
@@ -110,7 +87,8 @@ static int s_write_config(const char *name, int port, const char *extra)
     static char hash[2][65];
     char path[PATH_MAX + 64], text[2 * PATH_MAX + 2048];
     if (!hash[0][0] &&
-        (s_token("hr-portal", g_tokens[0], hash[0]) || s_token("slow-app", g_tokens[1], hash[1])))
+        (lt_it_api_token(g_fed.dir, "hr-portal", g_tokens[0], hash[0]) ||
+         lt_it_api_token(g_fed.dir, "slow-app", g_tokens[1], hash[1])))
         return -1;
     snprintf(text, sizeof text,
              "gateway_config = \"%s\";\nport = %d;\naudit_file = \"%s-audit.jsonl\";\n%s"

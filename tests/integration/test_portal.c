@@ -679,29 +679,6 @@ typedef struct {
     char url[64], token[65];
 } api_t;
 
-/* A token for the application, from `lienthong api token`: the token and
- * the hash line of its configuration. */
-static int s_api_token(fed_t *x, char token[65], char hash[65])
-{
-    char out[PATH_MAX], line[256];
-    const char *args[] = {"api", "token", "--app", "dvc-forms", NULL};
-    snprintf(out, sizeof out, "%.3000s/token.txt", x->f.dir);
-    if (lt_it_run_cli(x->f.dir, out, args, 10000) != 0)
-        return -1;
-    FILE *f = fopen(out, "r");
-    int rc = -1;
-    while (f && fgets(line, sizeof line, f)) {
-        char *h = strstr(line, "token_hash = \"");
-        if (strlen(line) == 65 && line[64] == '\n')
-            snprintf(token, 65, "%.64s", line);
-        if (h && snprintf(hash, 65, "%.64s", h + 14) == 64)
-            rc = 0;
-    }
-    if (f)
-        fclose(f);
-    return rc;
-}
-
 /* `lienthong api` beside the portal: the application dvc-forms may read the
  * population and immunisation views (not the insurance cards), and of their
  * fields not current_address. Ready when /healthz answers. */
@@ -712,7 +689,7 @@ static int s_api_start(fed_t *x, api_t *a)
     snprintf(a->url, sizeof a->url, "http://127.0.0.1:%d", port);
     snprintf(conf, sizeof conf, "%.3000s/api.conf", x->f.dir);
     snprintf(log, sizeof log, "%.3000s/api.log", x->f.dir);
-    if (s_api_token(x, a->token, hash) != 0 ||
+    if (lt_it_api_token(x->f.dir, "dvc-forms", a->token, hash) != 0 ||
         lt_it_write_fmt(conf,
                         "gateway_config = \"%s\";\nport = %d;\n"
                         "apps = ( { name = \"dvc-forms\"; token_hash = \"%s\";\n"

@@ -332,9 +332,11 @@ static void test_mixed_outcomes(void)
     CU_ASSERT(OUTCOME(p[3], REFUSED));
     CU_ASSERT_PTR_NULL(p[3]->answer);
     CU_ASSERT_PTR_NOT_NULL(strstr(p[3]->detail, "directory"));
+    CU_ASSERT_EQUAL(p[3]->code, LIENTHONG__ERROR_CODE__ERR_NOT_FOUND); /* PROTOCOL.md 7.7 */
     CU_ASSERT(OUTCOME(p[4], REFUSED));
     CU_ASSERT_PTR_NULL(p[4]->answer);
     CU_ASSERT_PTR_NOT_NULL(strstr(p[4]->detail, "policy"));
+    CU_ASSERT_EQUAL(p[4]->code, LIENTHONG__ERROR_CODE__ERR_FORBIDDEN);
     lt_wire_free(&rep);
     /* A part without fields asks for those the policy grants: released. */
     const part_t plain[] = {{DS_INS, {NULL}}};

@@ -272,6 +272,13 @@ static void test_queries(void)
     CU_ASSERT_STRING_EQUAL(v->where[0]->field, "current_province");
     CU_ASSERT_STRING_EQUAL(v->where[0]->equals, "38");
     CU_ASSERT(lt_dir_view(d, "VN/GOV/BCA/population") == NULL);
+    /* A view resolves to its dataset, a dataset to itself. */
+    CU_ASSERT(lt_dir_dataset_of(d, "VN/GOV/BCA/population.basic") ==
+              lt_dir_dataset(d, "VN/GOV/BCA/population"));
+    CU_ASSERT(lt_dir_dataset_of(d, "VN/GOV/BCA/population") ==
+              lt_dir_dataset(d, "VN/GOV/BCA/population"));
+    CU_ASSERT(lt_dir_dataset_of(d, "VN/GOV/BCA/nothing") == NULL);
+    CU_ASSERT(lt_dir_dataset_of(NULL, "VN/GOV/BCA/population") == NULL);
 
     const Lienthong__Policy *p = lt_dir_policy(d, "VN/PROV/38", "VN/GOV/BCA/population.basic");
     CU_ASSERT_FATAL(p != NULL);
