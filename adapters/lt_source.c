@@ -848,9 +848,10 @@ static void s_reasons(const Lienthong__Refusal *r, char *out, size_t cap)
 }
 
 /* The refusals of an acked Publish go into lt_rejects, and every row it
- * published clears the row's reject, if any: in the transaction that
- * stores the cursor, so that the table never disagrees with it. Returns
- * the number of rejects cleared, or -1. */
+ * published clears the row's reject, if any (a deletion its reference
+ * reject too: the row is gone): in the transaction that stores the cursor,
+ * so that the table never disagrees with it. Returns the number of
+ * rejects cleared, or -1. */
 static long s_rejects(s_feed_t *f, const s_flight_t *fl, const char *at, char *err,
                       size_t errlen)
 {
@@ -877,6 +878,9 @@ static long s_rejects(s_feed_t *f, const s_flight_t *fl, const char *at, char *e
             if (f->logged++ < REFUSALS_LOGGED)
                 lt_warn("source", "dataset=%s key=%s refused by the owner's rules: %s",
                         f->dataset, c->key, reasons);
+            /* A later Publish committed with this one may carry the row
+             * fixed: it must find a reject to clear (recounted after). */
+            f->rejects++;
         } else {
             /* Acknowledged: its references are checked from now on. */
             if (f->refs && !c->deleted &&
@@ -887,8 +891,14 @@ static long s_rejects(s_feed_t *f, const s_flight_t *fl, const char *at, char *e
             if (f->rejects == 0)
                 continue;
             cleared++;
+            if (c->deleted) {
+                lt_db_reject_t ref = rj;
+                ref.kind = "reference";
+                rc = lt_db_reject(f->db, &ref, err, errlen);
+            }
         }
-        rc = lt_db_reject(f->db, &rj, err, errlen);
+        if (rc == 0)
+            rc = lt_db_reject(f->db, &rj, err, errlen);
     }
     lienthong__envelope__free_unpacked(env, NULL);
     return rc == 0 ? cleared : -1;
