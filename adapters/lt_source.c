@@ -611,6 +611,15 @@ static int s_collect(s_feed_t *f, s_change_t *ch, size_t *n, char *err, size_t e
     return got < 0 ? -1 : 0;
 }
 
+/* The next request id of this adapter's Publish and VerifyRequest
+ * messages: random base, counted up, never 0. */
+static uint64_t s_request_id(lt_source_t *self)
+{
+    if (++self->req_count + self->req_base == 0)
+        ++self->req_count;
+    return self->req_base + self->req_count;
+}
+
 /* Packs a Publish envelope for the changes into fl. Returns 0, -1 on
  * error, -2 when the frame would exceed the gateway's default cap. */
 static int s_pack(s_feed_t *f, const s_change_t *ch, size_t n, s_flight_t *fl, char *err,
@@ -635,10 +644,8 @@ static int s_pack(s_feed_t *f, const s_change_t *ch, size_t n, s_flight_t *fl, c
         cs[i].source_cursor = cur[i];
         pp[i] = &cs[i];
     }
-    if (++self->req_count + self->req_base == 0)
-        ++self->req_count; /* request ids are never 0 */
     Lienthong__Publish pub = LIENTHONG__PUBLISH__INIT;
-    pub.request_id = self->req_base + self->req_count;
+    pub.request_id = s_request_id(self);
     pub.dataset = f->dataset;
     pub.n_changes = n;
     pub.changes = pp;
@@ -1133,9 +1140,7 @@ static int s_ref_send(lt_source_t *self, int64_t now)
             continue;
         lt_refcheck_tick(r, now);
         const Lienthong__VerifyRequest *q = NULL;
-        if (++self->req_count + self->req_base == 0)
-            ++self->req_count;
-        if (lt_refcheck_next(r, self->req_base + self->req_count, now, &q) &&
+        if (lt_refcheck_next(r, s_request_id(self), now, &q) &&
             lt_adapter_send(&self->conn, LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST, (void *)q) != 0)
             lt_warn("source", "cannot send reference checks: %s", zmq_strerror(zmq_errno()));
         busy |= lt_refcheck_busy(r);
