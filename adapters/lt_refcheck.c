@@ -16,9 +16,12 @@
 
 #include "directory.pb-c.h"
 
+typedef enum { S_PENDING, S_FOUND, S_MISSING } s_outcome_t;
+
 typedef struct {
     size_t rule; /* index into rules */
     char *key, *cursor, *value;
+    s_outcome_t outcome; /* once queued in a request */
 } s_item_t;
 
 typedef struct {
@@ -35,6 +38,8 @@ struct _lt_refcheck_t {
     s_ref_t *refs;
     size_t n_refs;
     char purpose[128];
+    lt_refcheck_fn fn;
+    void *arg;
     s_item_t *queue;
     size_t head, n, cap;
     uint64_t unknown;
@@ -144,7 +149,8 @@ static int s_collect(lt_refcheck_t *self, const Lienthong__Dataset *ds, char *er
 }
 
 lt_refcheck_t *lt_refcheck_new(const char *directory_file, const char *dataset,
-                               const char *purpose, char *err, size_t errlen)
+                               const char *purpose, lt_refcheck_fn fn, void *arg, char *err,
+                               size_t errlen)
 {
     lt_refcheck_t *self = calloc(1, sizeof *self);
     if (!self) {
@@ -152,6 +158,8 @@ lt_refcheck_t *lt_refcheck_new(const char *directory_file, const char *dataset,
         return NULL;
     }
     snprintf(self->purpose, sizeof self->purpose, "%s", purpose);
+    self->fn = fn;
+    self->arg = arg;
     const Lienthong__Dataset *ds = NULL;
     char why[256];
     if (!(self->dir = s_read_dir(directory_file, err, errlen)))
@@ -211,7 +219,7 @@ static int s_push(lt_refcheck_t *self, size_t rule, const char *key, const char 
     }
     s_item_t *it = &self->queue[self->n];
     *it = (s_item_t){.rule = rule, .key = strdup(key), .cursor = strdup(cursor),
-                     .value = strdup(value)};
+                     .value = strdup(value), .outcome = S_PENDING};
     if (!it->key || !it->cursor || !it->value) {
         s_item_free(it);
         return -1;
@@ -298,23 +306,49 @@ int lt_refcheck_next(lt_refcheck_t *self, uint64_t request_id, int64_t now_ms,
     return 1;
 }
 
-static void s_unknown(lt_refcheck_t *self, const char *why)
+/* Ends the request in flight: the answered checks go to fn at once, so
+ * that the caller records them in one transaction rather than one per
+ * answer; the others are unknown (why says why, NULL when all were
+ * answered but not as found or missing). */
+static void s_done(lt_refcheck_t *self, const char *why)
 {
-    lt_warn("source", "reference check of %zu value(s) in %s gave no answer: %s", self->n_batch,
-            self->req.dataset, why);
-    self->unknown += self->n_batch;
+    size_t n = 0, unanswered = 0;
+    lt_refcheck_result_t *res = calloc(self->n_batch + 1, sizeof *res);
+    char(*reason)[LT_RULES_REASON_MAX] = calloc(self->n_batch + 1, sizeof *reason);
+    for (size_t i = 0; res && reason && i < self->n_batch; i++) {
+        const s_item_t *it = &self->batch[i];
+        const s_ref_t *ref = &self->refs[it->rule];
+        if (it->outcome == S_PENDING)
+            continue;
+        snprintf(reason[n], sizeof reason[n], "no record '%.60s' in %s", it->value, ref->target);
+        res[n] = (lt_refcheck_result_t){.key = it->key, .cursor = it->cursor, .rule = ref->id,
+                                        .found = it->outcome == S_FOUND, .reason = reason[n]};
+        n++;
+    }
+    if (!res || !reason)
+        lt_warn("source", "out of memory recording %zu reference checks", self->n_batch);
+    else if (n > 0)
+        self->fn(self->arg, res, n);
+    for (size_t i = 0; i < self->n_batch; i++)
+        unanswered += self->batch[i].outcome == S_PENDING;
+    unanswered = res && reason ? unanswered : self->n_batch;
+    if (unanswered && why)
+        lt_warn("source", "reference check of %zu value(s) in %s has no outcome: %s",
+                unanswered, self->req.dataset, why);
+    self->unknown += unanswered;
+    free(res);
+    free(reason);
     s_batch_free(self);
 }
 
-int lt_refcheck_answer(lt_refcheck_t *self, const Lienthong__Envelope *env, lt_refcheck_fn fn,
-                       void *arg)
+int lt_refcheck_answer(lt_refcheck_t *self, const Lienthong__Envelope *env)
 {
     if (!self->id)
         return 0;
     if (env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR) {
         if (env->error->request_id != self->id)
             return 0;
-        s_unknown(self, env->error->message ? env->error->message : "error");
+        s_done(self, env->error->message ? env->error->message : "error");
         return 1;
     }
     if (env->body_case != LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY)
@@ -329,26 +363,22 @@ int lt_refcheck_answer(lt_refcheck_t *self, const Lienthong__Envelope *env, lt_r
     if (!a->key[0]) { /* the whole request refused (7.6) */
         char why[160];
         snprintf(why, sizeof why, "refused with %s", lt_wire_error_name(a->code));
-        s_unknown(self, why);
+        s_done(self, why);
         lienthong__verify_answer__free_unpacked(a, NULL);
         return 1;
     }
     if (a->index < self->n_batch && strcmp(a->key, self->batch[a->index].value) == 0) {
-        const s_item_t *it = &self->batch[a->index];
-        const s_ref_t *ref = &self->refs[it->rule];
-        char reason[LT_RULES_REASON_MAX];
-        snprintf(reason, sizeof reason, "no record '%.60s' in %s", it->value, ref->target);
-        lt_refcheck_result_t r = {.key = it->key, .cursor = it->cursor, .rule = ref->id,
-                                  .found = a->code == LIENTHONG__ERROR_CODE__ERR_NONE,
-                                  .reason = reason};
-        if (a->code == LIENTHONG__ERROR_CODE__ERR_NONE ||
-            a->code == LIENTHONG__ERROR_CODE__ERR_NOT_FOUND)
-            fn(arg, &r);
-        else
-            self->unknown++;
+        /* CLAIM_MATCH passes, ERR_NOT_FOUND fails; anything else (a claim
+         * not allowed) stays pending: unknown (PROTOCOL.md 5.7). */
+        s_item_t *it = &self->batch[a->index];
+        if (a->code == LIENTHONG__ERROR_CODE__ERR_NOT_FOUND)
+            it->outcome = S_MISSING;
+        else if (a->code == LIENTHONG__ERROR_CODE__ERR_NONE && a->n_results == 1 &&
+                 a->results[0] == LIENTHONG__CLAIM_RESULT__CLAIM_MATCH)
+            it->outcome = S_FOUND;
     }
     if (a->last)
-        s_batch_free(self);
+        s_done(self, "no matching claim");
     lienthong__verify_answer__free_unpacked(a, NULL);
     return 1;
 }
@@ -356,5 +386,5 @@ int lt_refcheck_answer(lt_refcheck_t *self, const Lienthong__Envelope *env, lt_r
 void lt_refcheck_tick(lt_refcheck_t *self, int64_t now_ms)
 {
     if (self->id && now_ms - self->sent_ms >= LT_REFCHECK_WAIT_MS)
-        s_unknown(self, "timed out");
+        s_done(self, "timed out");
 }

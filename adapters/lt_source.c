@@ -274,6 +274,8 @@ static int s_load(lt_source_t *self, const char *path, char *err, size_t errlen)
 
 /* ---- construction ------------------------------------------------------ */
 
+static void s_on_ref(void *arg, const lt_refcheck_result_t *r, size_t n);
+
 lt_source_t *lt_source_new(const char *config_path, char *err, size_t errlen)
 {
     lt_source_t *self = calloc(1, sizeof *self);
@@ -291,8 +293,8 @@ lt_source_t *lt_source_new(const char *config_path, char *err, size_t errlen)
         if (!f->db)
             goto fail;
         if (self->directory_file[0] &&
-            !(f->refs = lt_refcheck_new(self->directory_file, f->dataset, self->ref_purpose, err,
-                                        errlen)))
+            !(f->refs = lt_refcheck_new(self->directory_file, f->dataset, self->ref_purpose,
+                                        s_on_ref, f, err, errlen)))
             goto fail;
         if (f->refs && lt_refcheck_rules(f->refs) == 0)
             lt_refcheck_destroy(&f->refs);
@@ -1090,34 +1092,38 @@ static int s_on_status(lt_source_t *self, const Lienthong__StatusReply *r)
 
 /* ---- reference checks (PROTOCOL.md 5.7) ------------------------------- */
 
-/* One outcome: a failed check goes into lt_rejects (kind "reference"), a
- * passed one removes the row's reference reject, in a transaction of its
- * own (the check came after the cursor was stored). */
-static void s_on_ref(void *arg, const lt_refcheck_result_t *r)
+/* The outcomes of one reference request: a failed check goes into
+ * lt_rejects (kind "reference"), a passed one removes the row's reference
+ * reject, all in one transaction of their own (the checks came after the
+ * cursor was stored). */
+static void s_on_ref(void *arg, const lt_refcheck_result_t *r, size_t n)
 {
     s_feed_t *f = arg;
-    char at[32], err[1024];
+    char at[32], err[1024] = "";
     s_utc_now(at);
-    char reasons[LT_RULES_REASON_MAX + 160];
-    snprintf(reasons, sizeof reasons, "%s: %s", r->rule, r->reason);
-    lt_db_reject_t rj = {.dataset = f->dataset, .key = r->key, .kind = "reference",
-                         .reasons = r->found ? NULL : reasons, .cursor = r->cursor, .at = at};
-    if (!r->found) {
-        f->ref_failed++;
-        if (f->logged++ < REFUSALS_LOGGED)
+    int begun = lt_db_begin(f->db, 1, err, sizeof err) == 0, rc = begun ? 0 : -1;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        char reasons[LT_RULES_REASON_MAX + 160];
+        snprintf(reasons, sizeof reasons, "%s: %s", r[i].rule, r[i].reason);
+        lt_db_reject_t rj = {.dataset = f->dataset, .key = r[i].key, .kind = "reference",
+                             .reasons = r[i].found ? NULL : reasons, .cursor = r[i].cursor,
+                             .at = at};
+        if (!r[i].found && f->logged++ < REFUSALS_LOGGED)
             lt_warn("source", "dataset=%s key=%s failed a reference check: %s", f->dataset,
-                    r->key, reasons);
+                    r[i].key, reasons);
+        rc = lt_db_reject(f->db, &rj, err, sizeof err);
     }
-    if (lt_db_begin(f->db, 1, err, sizeof err) == 0) {
-        if (lt_db_reject(f->db, &rj, err, sizeof err) == 0 &&
-            lt_db_commit(f->db, err, sizeof err) == 0) {
-            f->rejects += !r->found;
-            return;
-        }
+    if (rc == 0 && lt_db_commit(f->db, err, sizeof err) == 0) {
+        for (size_t i = 0; i < n; i++)
+            f->ref_failed += !r[i].found;
+        /* Counted again rather than tracked, as s_commit_acked does. */
+        if (lt_db_reject_count(f->db, f->dataset, &f->rejects, err, sizeof err) != 0)
+            f->rejects = 1; /* unknown: keep clearing */
+        return;
+    }
+    if (begun)
         lt_db_rollback(f->db);
-    }
-    lt_warn("source", "dataset=%s key=%s: reference check not recorded: %s", f->dataset, r->key,
-            err);
+    lt_warn("source", "dataset=%s %zu reference checks not recorded: %s", f->dataset, n, err);
 }
 
 /* 1 when env answers a reference check in flight. */
@@ -1125,7 +1131,7 @@ static int s_ref_answer(lt_source_t *self, const Lienthong__Envelope *env)
 {
     for (size_t i = 0; i < self->n_feeds; i++)
         if (self->feeds[i].refs &&
-            lt_refcheck_answer(self->feeds[i].refs, env, s_on_ref, &self->feeds[i]))
+            lt_refcheck_answer(self->feeds[i].refs, env))
             return 1;
     return 0;
 }
