@@ -26,6 +26,7 @@ typedef struct {
 
 typedef struct {
     const char *field;    /* the referencing field */
+    const ProtobufCFieldDescriptor *fd; /* its descriptor in the record type */
     const char *target;   /* the referenced dataset */
     const char *key_field; /* its key field */
     const char *id;       /* the rule id */
@@ -141,7 +142,9 @@ static int s_collect(lt_refcheck_t *self, const Lienthong__Dataset *ds, char *er
                            lt_rules_id(self->rules, i), target);
             return -1;
         }
-        self->refs[self->n_refs++] = (s_ref_t){.field = field, .target = target,
+        self->refs[self->n_refs++] = (s_ref_t){.field = field,
+                                              .fd = lt_schema_field(self->type, field),
+                                              .target = target,
                                               .key_field = t->key_field,
                                               .id = lt_rules_id(self->rules, i)};
     }
@@ -239,7 +242,7 @@ int lt_refcheck_queue(lt_refcheck_t *self, const char *key, const char *cursor,
     int rc = 0;
     for (size_t r = 0; rc == 0 && r < self->n_refs; r++) {
         char buf[64];
-        const ProtobufCFieldDescriptor *fd = lt_schema_field(self->type, self->refs[r].field);
+        const ProtobufCFieldDescriptor *fd = self->refs[r].fd;
         const char *v = fd ? lt_schema_text(msg, fd, buf, sizeof buf) : NULL;
         if (v && *v)
             rc = s_push(self, r, key, cursor ? cursor : "", v);
