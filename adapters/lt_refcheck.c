@@ -251,14 +251,21 @@ int lt_refcheck_queue(lt_refcheck_t *self, const char *key, const char *cursor,
     return rc;
 }
 
-/* Takes up to LT_REFCHECK_BATCH queued checks of the head's target. */
+static int s_same_target(const lt_refcheck_t *self, size_t i, const char *target)
+{
+    return strcmp(self->refs[self->queue[i].rule].target, target) == 0;
+}
+
+/* Takes up to LT_REFCHECK_BATCH queued checks of the head's target,
+ * wherever they wait: a record's checks alternate between targets when
+ * its dataset refers to several, and a request must not shrink to one
+ * value for that. The others keep their order. */
 static int s_take(lt_refcheck_t *self)
 {
     const char *target = self->refs[self->queue[self->head].rule].target;
     size_t n = 0;
-    while (self->head + n < self->n && n < LT_REFCHECK_BATCH &&
-           strcmp(self->refs[self->queue[self->head + n].rule].target, target) == 0)
-        n++;
+    for (size_t i = self->head; i < self->n && n < LT_REFCHECK_BATCH; i++)
+        n += s_same_target(self, i, target);
     self->batch = malloc(n * sizeof *self->batch);
     self->subjects = calloc(n, sizeof *self->subjects);
     self->subject_ptrs = calloc(n, sizeof *self->subject_ptrs);
@@ -267,9 +274,19 @@ static int s_take(lt_refcheck_t *self)
     if (!self->batch || !self->subjects || !self->subject_ptrs || !self->claims ||
         !self->claim_ptrs)
         return -1;
-    memcpy(self->batch, self->queue + self->head, n * sizeof *self->batch);
-    self->head += n;
-    self->n_batch = n;
+    size_t last = self->head;
+    for (size_t i = self->head; self->n_batch < n; i++)
+        if (s_same_target(self, i, target)) {
+            self->batch[self->n_batch++] = self->queue[i];
+            last = i;
+        }
+    /* The others up to the last one taken move back to close the gap;
+     * the consumed front grows (one target: no move at all). */
+    size_t w = last + 1;
+    for (size_t j = last + 1; j-- > self->head;)
+        if (!s_same_target(self, j, target))
+            self->queue[--w] = self->queue[j];
+    self->head = w;
     return 0;
 }
 
