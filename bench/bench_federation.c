@@ -125,46 +125,6 @@ static void s_on_signal(int sig)
     }
 }
 
-static int s_cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-typedef struct {
-    double *v;
-    size_t n, cap;
-} series_t;
-
-static void s_add(series_t *s, double x)
-{
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 1024;
-        double *nv = realloc(s->v, cap * sizeof *nv);
-        if (!nv)
-            return;
-        s->v = nv;
-        s->cap = cap;
-    }
-    s->v[s->n++] = x;
-}
-
-/* Sorts, then the q-quantile (0..1); 0 when empty. */
-static double s_pct(series_t *s, double q)
-{
-    if (!s->n)
-        return 0;
-    qsort(s->v, s->n, sizeof *s->v, s_cmp);
-    size_t i = (size_t)(q * (double)s->n);
-    return s->v[i >= s->n ? s->n - 1 : i];
-}
-
-static void s_free_series(series_t *s)
-{
-    free(s->v);
-    memset(s, 0, sizeof *s);
-}
-
 static lt_it_gw_t *s_gw(int i)
 {
     return &s_fed.gateways[i];
@@ -526,34 +486,25 @@ typedef struct {
     /* results */
     uint64_t made, acked, moves, deaths, addresses;
     uint64_t last_seq;        /* last dataset seq acknowledged */
-    series_t ack_ms;
+    lt_fedsim_series_t ack_ms;
     int64_t t_last_ack;
     uint64_t bytes;           /* payload bytes published */
     volatile int failed;
     char err[256];
 } pub_t;
 
-static uint8_t s_payloads[PER_PUBLISH][512];
-static char s_keys[PER_PUBLISH][16], s_cursors[PER_PUBLISH][24];
-static Lienthong__Change s_changes[PER_PUBLISH], *s_change_ptrs[PER_PUBLISH];
+static lt_fedsim_change_t s_changes[PER_PUBLISH];
+static Lienthong__Change *s_change_ptrs[PER_PUBLISH];
 
 /* Fills change k for citizen i from the model. */
 static int s_change(pub_t *pb, int k, size_t i)
 {
-    lt_fedsim_person_t p;
-    lt_fedsim_person(pb->seed, i, pb->province[i], pb->version[i], pb->status[i], &p);
-    lienthong__change__init(&s_changes[k]);
-    size_t len = lt_fedsim_pack(&p, s_payloads[k], sizeof s_payloads[k]);
+    lt_fedsim_model_t m = {pb->seed, pb->n, pb->province, pb->version, pb->status};
+    size_t len = lt_fedsim_change(&m, i, ++pb->cursor, &s_changes[k]);
     if (!len)
         return -1;
-    snprintf(s_keys[k], sizeof s_keys[k], "%s", p.personal_id);
-    snprintf(s_cursors[k], sizeof s_cursors[k], "%llu", (unsigned long long)++pb->cursor);
-    s_changes[k].key = s_keys[k];
-    s_changes[k].payload.data = s_payloads[k];
-    s_changes[k].payload.len = len;
     pb->bytes += len;
-    s_changes[k].source_cursor = s_cursors[k];
-    s_change_ptrs[k] = &s_changes[k];
+    s_change_ptrs[k] = &s_changes[k].change;
     return 0;
 }
 
@@ -639,7 +590,7 @@ static int s_acks(pub_t *pb)
         }
         flight_t *f = &pb->fifo[pb->head];
         int64_t now = s_ns();
-        s_add(&pb->ack_ms, (double)(now - f->t_ns) / 1e6);
+        lt_fedsim_series_add(&pb->ack_ms, (double)(now - f->t_ns) / 1e6);
         pb->acked += f->n;
         pb->last_seq = rep->publish_ack->last_seq;
         pb->t_last_ack = now;
@@ -730,7 +681,7 @@ typedef struct {
     int64_t t_start, t_end;
     slot_t *slots;            /* MAX_OUT, by request id */
     uint64_t outstanding;
-    series_t lat_us[Q_CLASSES];
+    lt_fedsim_series_t lat_us[Q_CLASSES];
     uint64_t sent[Q_CLASSES], ok[Q_CLASSES], errors[Q_CLASSES], wrong[Q_CLASSES], lost[Q_CLASSES];
     uint64_t send_failed, unmatched;
     int64_t t_first, t_last;
@@ -890,7 +841,7 @@ static void s_drain(qry_t *q, void *sock)
         q->outstanding--;
         if (good) {
             q->ok[s->cls]++;
-            s_add(&q->lat_us[s->cls], (double)(t - s->t_ns) / 1e3);
+            lt_fedsim_series_add(&q->lat_us[s->cls], (double)(t - s->t_ns) / 1e3);
         } else if (is_error) {
             q->errors[s->cls]++;
         } else {
@@ -976,15 +927,15 @@ static int s_wait_provinces(const uint64_t *target, int64_t t0, double *reach, i
 static void s_tier_reach(const double *reach, double acked)
 {
     for (int t = 0; t < 2; t++) {
-        series_t s = {0};
+        lt_fedsim_series_t s = {0};
         for (int p = 0; p < N_PROV; p++)
             if (s_is_city(p) == (t == 0))
-                s_add(&s, reach[p]);
-        double p50 = s_pct(&s, 0.5), mx = s_pct(&s, 1.0);
+                lt_fedsim_series_add(&s, reach[p]);
+        double p50 = lt_fedsim_pct(&s, 0.5), mx = lt_fedsim_pct(&s, 1.0);
         printf("federation: initial load complete in %-9s (%2zu): p50 %.2f s, max %.2f s (%.2f s after "
                "the owner's last ack)\n",
                s_tier_name[t], s.n, p50, mx, mx > acked ? mx - acked : 0);
-        s_free_series(&s);
+        lt_fedsim_series_free(&s);
     }
 }
 
@@ -1217,12 +1168,14 @@ int main(int argc, char **argv)
     for (int p = 0; p < N_PROV; p++)
         load_all_s = reach[p] > load_all_s ? reach[p] : load_all_s;
     lt_raw_report("federation-load", (double)n / load_all_s, "citizens/s", raw_pp, "msg/s", 0);
-    printf("federation: initial load: %zu citizens (records of %.0f bytes on average) durable at the "
-           "owner in %.2f s (%.0f/s, publish ack p50 %.0f ms), in every province's replica in %.2f s\n",
-           n, (double)pb.bytes / (double)n, load_acked_s, (double)n / load_acked_s,
-           s_pct(&pb.ack_ms, 0.5), load_all_s);
+    printf(
+        "federation: initial load: %zu citizens (records of %.0f bytes on average) durable at "
+        "the owner in %.2f s (%.0f/s, publish ack p50 %.0f ms), in every province's replica in "
+        "%.2f s\n",
+        n, (double)pb.bytes / (double)n, load_acked_s, (double)n / load_acked_s,
+        lt_fedsim_pct(&pb.ack_ms, 0.5), load_all_s);
     s_tier_reach(reach, load_acked_s);
-    s_free_series(&pb.ack_ms);
+    lt_fedsim_series_free(&pb.ack_ms);
     uint64_t load_view_records = 0;
     for (int p = 0; p < N_PROV; p++)
         load_view_records += target[p];
@@ -1255,7 +1208,7 @@ int main(int argc, char **argv)
     if (pthread_create(&q_th, NULL, s_queries, &q) != 0)
         goto out;
     threads |= 2;
-    series_t lag_rec[3] = {{0}}, lag_ms[3] = {{0}};
+    lt_fedsim_series_t lag_rec[3] = {{0}}, lag_ms[3] = {{0}};
     int rounds = 0, missed = 0;
     for (int64_t at = pb.t_start + 1000000000LL; at <= pb.t_end && !s_abort && !pb.failed;
          at += 1000000000LL) {
@@ -1276,16 +1229,13 @@ int main(int argc, char **argv)
                 missed++;
                 continue;
             }
-            double recs = ol > rl ? (double)(ol - rl) : 0, ms = 0;
-            if (ol > rl) {
-                int64_t changed = lt_fedsim_changed_at(owner_db, view_ids[p], rl + 1);
-                ms = changed > 0 && pr->at_wall_ms > changed ? (double)(pr->at_wall_ms - changed) : 0;
-            }
+            double recs, ms;
+            lt_fedsim_lag(owner_db, view_ids[p], ol, rl, pr->at_wall_ms, &recs, &ms);
             int t = s_is_city(p) ? 0 : 1;
-            s_add(&lag_rec[t], recs);
-            s_add(&lag_rec[2], recs);
-            s_add(&lag_ms[t], ms);
-            s_add(&lag_ms[2], ms);
+            lt_fedsim_series_add(&lag_rec[t], recs);
+            lt_fedsim_series_add(&lag_rec[2], recs);
+            lt_fedsim_series_add(&lag_ms[t], ms);
+            lt_fedsim_series_add(&lag_ms[2], ms);
         }
     }
     s_cpu_tiers(cpu1);
@@ -1303,13 +1253,16 @@ int main(int argc, char **argv)
            "deaths, %llu address changes), publish ack p50 %.1f ms p99 %.1f ms\n",
            steady_s, (unsigned long long)pb.acked, (double)pb.acked / steady_s, o.rate,
            (unsigned long long)pb.moves, (unsigned long long)pb.deaths,
-           (unsigned long long)pb.addresses, s_pct(&pb.ack_ms, 0.5), s_pct(&pb.ack_ms, 0.99));
+           (unsigned long long)pb.addresses, lt_fedsim_pct(&pb.ack_ms, 0.5),
+           lt_fedsim_pct(&pb.ack_ms, 0.99));
     for (int t = 0; t < 3; t++)
-        printf("federation: replica lag %-9s records p50 %.0f p99 %.0f max %.0f; ms p50 %.0f p99 %.0f "
-               "max %.0f (%zu samples)\n",
-               t < 2 ? s_tier_name[t] : "all", s_pct(&lag_rec[t], 0.5), s_pct(&lag_rec[t], 0.99),
-               s_pct(&lag_rec[t], 1.0), s_pct(&lag_ms[t], 0.5), s_pct(&lag_ms[t], 0.99),
-               s_pct(&lag_ms[t], 1.0), lag_rec[t].n);
+        printf(
+            "federation: replica lag %-9s records p50 %.0f p99 %.0f max %.0f; ms p50 %.0f p99 %.0f "
+            "max %.0f (%zu samples)\n",
+            t < 2 ? s_tier_name[t] : "all", lt_fedsim_pct(&lag_rec[t], 0.5),
+            lt_fedsim_pct(&lag_rec[t], 0.99), lt_fedsim_pct(&lag_rec[t], 1.0),
+            lt_fedsim_pct(&lag_ms[t], 0.5), lt_fedsim_pct(&lag_ms[t], 0.99),
+            lt_fedsim_pct(&lag_ms[t], 1.0), lag_rec[t].n);
     {
         double self = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec + ru1.ru_stime.tv_sec -
                                ru0.ru_stime.tv_sec) +
@@ -1328,28 +1281,32 @@ int main(int argc, char **argv)
         q_sent += q.sent[c];
         q_ok += q.ok[c];
         q_bad += q.errors[c] + q.wrong[c] + q.lost[c];
-        printf("federation: %-18s %6llu sent (%.0f/s), %llu good, p50 %.0f us, p99 %.0f us, max %.0f "
-               "us; %llu errors, %llu wrong, %llu lost\n",
-               s_qname[c], (unsigned long long)q.sent[c], (double)q.sent[c] / q_span,
-               (unsigned long long)q.ok[c], s_pct(&q.lat_us[c], 0.5), s_pct(&q.lat_us[c], 0.99),
-               s_pct(&q.lat_us[c], 1.0), (unsigned long long)q.errors[c],
-               (unsigned long long)q.wrong[c], (unsigned long long)q.lost[c]);
+        printf(
+            "federation: %-18s %6llu sent (%.0f/s), %llu good, p50 %.0f us, p99 %.0f us, max %.0f "
+            "us; %llu errors, %llu wrong, %llu lost\n",
+            s_qname[c], (unsigned long long)q.sent[c], (double)q.sent[c] / q_span,
+            (unsigned long long)q.ok[c], lt_fedsim_pct(&q.lat_us[c], 0.5),
+            lt_fedsim_pct(&q.lat_us[c], 0.99), lt_fedsim_pct(&q.lat_us[c], 1.0),
+            (unsigned long long)q.errors[c], (unsigned long long)q.wrong[c],
+            (unsigned long long)q.lost[c]);
     }
     printf("federation: requests %llu sent at %.0f/s (target %.0f/s), %llu good answers (%.0f/s)%s%s\n",
            (unsigned long long)q_sent, (double)q_sent / q_span, o.qps, (unsigned long long)q_ok,
            (double)q_ok / q_span, q.first_error[0] ? "; first problem: " : "", q.first_error);
-    series_t verify = {0};
+    lt_fedsim_series_t verify = {0};
     for (int c = Q_MIN_VERIFY; c <= Q_ENT_VERIFY; c++)
         for (size_t i = 0; i < q.lat_us[c].n; i++)
-            s_add(&verify, q.lat_us[c].v[i]);
-    lt_raw_report("federation-lookup-p50", s_pct(&q.lat_us[Q_MIN_LOOKUP], 0.5), "us", raw_p50, "us", 1);
-    lt_raw_report("federation-lookup-p99", s_pct(&q.lat_us[Q_MIN_LOOKUP], 0.99), "us", raw_p99, "us", 1);
-    lt_raw_report("federation-verify-p50", s_pct(&verify, 0.5), "us", raw_p50, "us", 1);
-    lt_raw_report("federation-verify-p99", s_pct(&verify, 0.99), "us", raw_p99, "us", 1);
-    s_free_series(&verify);
+            lt_fedsim_series_add(&verify, q.lat_us[c].v[i]);
+    lt_raw_report("federation-lookup-p50", lt_fedsim_pct(&q.lat_us[Q_MIN_LOOKUP], 0.5), "us",
+                  raw_p50, "us", 1);
+    lt_raw_report("federation-lookup-p99", lt_fedsim_pct(&q.lat_us[Q_MIN_LOOKUP], 0.99), "us",
+                  raw_p99, "us", 1);
+    lt_raw_report("federation-verify-p50", lt_fedsim_pct(&verify, 0.5), "us", raw_p50, "us", 1);
+    lt_raw_report("federation-verify-p99", lt_fedsim_pct(&verify, 0.99), "us", raw_p99, "us", 1);
+    lt_fedsim_series_free(&verify);
     for (int t = 0; t < 3; t++) {
-        s_free_series(&lag_rec[t]);
-        s_free_series(&lag_ms[t]);
+        lt_fedsim_series_free(&lag_rec[t]);
+        lt_fedsim_series_free(&lag_ms[t]);
     }
 
     /* ---- drain, memory, stop ---- */
@@ -1440,9 +1397,9 @@ out:
         if (q.sock[c])
             zmq_close(q.sock[c]);
     s_probes_shutdown();
-    s_free_series(&pb.ack_ms);
+    lt_fedsim_series_free(&pb.ack_ms);
     for (int c = 0; c < Q_CLASSES; c++)
-        s_free_series(&q.lat_us[c]);
+        lt_fedsim_series_free(&q.lat_us[c]);
     free(q.slots);
     free(province);
     free(status);

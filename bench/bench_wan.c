@@ -109,41 +109,6 @@ static int s_ngw(void)
     return GW_PROV0 + s_nprov + s_ref;
 }
 
-/* ---- series ------------------------------------------------------------------ */
-
-typedef struct {
-    double *v;
-    size_t n, cap;
-} series_t;
-
-static void s_add(series_t *s, double x)
-{
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 256;
-        double *nv = realloc(s->v, cap * sizeof *nv);
-        if (!nv)
-            return;
-        s->v = nv;
-        s->cap = cap;
-    }
-    s->v[s->n++] = x;
-}
-
-static int s_cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double s_pct(series_t *s, double q)
-{
-    if (!s->n)
-        return 0;
-    qsort(s->v, s->n, sizeof *s->v, s_cmp);
-    size_t i = (size_t)(q * (double)s->n);
-    return s->v[i >= s->n ? s->n - 1 : i];
-}
-
 /* ---- the federation ------------------------------------------------------------ */
 
 #define FIELDS "[\"full_name\", \"date_of_birth\", \"sex\", \"status\"]"
@@ -282,39 +247,29 @@ typedef struct {
     uint64_t q_k;
     slot_t *slots;
     uint64_t q_id;
-    series_t lat_us[MAX_PROV + 3];
+    lt_fedsim_series_t lat_us[MAX_PROV + 3];
     uint64_t q_sent, q_ok, q_bad, q_excused;
     char q_err[512];
     /* lag sampling */
     int sampling;
     int64_t next_sample;
     int rounds;
-    series_t lag_ms[MAX_PROV + 1], lag_rec[MAX_PROV + 1];
+    lt_fedsim_series_t lag_ms[MAX_PROV + 1], lag_rec[MAX_PROV + 1];
     void *owner_db;
     int64_t view_ids[MAX_PROV + 1];
     int failed;
     char err[256];
 } run_t;
 
-static uint8_t s_payloads[PER_PUBLISH][512];
-static char s_keys[PER_PUBLISH][16], s_cursors[PER_PUBLISH][24];
-static Lienthong__Change s_changes[PER_PUBLISH], *s_change_ptrs[PER_PUBLISH];
+static lt_fedsim_change_t s_changes[PER_PUBLISH];
+static Lienthong__Change *s_change_ptrs[PER_PUBLISH];
 
 static int s_change(run_t *r, int k, size_t i)
 {
-    lt_fedsim_person_t p;
-    lt_fedsim_person(r->seed, i, r->province[i], r->version[i], r->status[i], &p);
-    lienthong__change__init(&s_changes[k]);
-    size_t len = lt_fedsim_pack(&p, s_payloads[k], sizeof s_payloads[k]);
-    if (!len)
+    lt_fedsim_model_t m = {r->seed, r->n, r->province, r->version, r->status};
+    if (!lt_fedsim_change(&m, i, ++r->cursor, &s_changes[k]))
         return -1;
-    snprintf(s_keys[k], sizeof s_keys[k], "%s", p.personal_id);
-    snprintf(s_cursors[k], sizeof s_cursors[k], "%llu", (unsigned long long)++r->cursor);
-    s_changes[k].key = s_keys[k];
-    s_changes[k].payload.data = s_payloads[k];
-    s_changes[k].payload.len = len;
-    s_changes[k].source_cursor = s_cursors[k];
-    s_change_ptrs[k] = &s_changes[k];
+    s_change_ptrs[k] = &s_changes[k].change;
     return 0;
 }
 
@@ -488,7 +443,7 @@ static void s_answer(run_t *r, const Lienthong__Envelope *env, int64_t t)
             : NULL;
     if (v && strcmp(v->full_name, p.full_name) == 0 && strcmp(v->date_of_birth, p.date_of_birth) == 0) {
         r->q_ok++;
-        s_add(&r->lat_us[s->caller], (double)(t - s->t_ns) / 1e3);
+        lt_fedsim_series_add(&r->lat_us[s->caller], (double)(t - s->t_ns) / 1e3);
     } else {
         r->q_bad++;
         if (!r->q_err[0])
@@ -539,14 +494,10 @@ static void s_sample(run_t *r)
         int64_t rl = s_last(gw, s_views[k]);
         if (rl < 0)
             continue;
-        int64_t now_ms = lt_clock_now_ms();
-        double ms = 0;
-        if (ol > (uint64_t)rl) {
-            int64_t changed = lt_fedsim_changed_at(r->owner_db, r->view_ids[k], (uint64_t)rl + 1);
-            ms = changed > 0 && now_ms > changed ? (double)(now_ms - changed) : 0;
-        }
-        s_add(&r->lag_rec[k], ol > (uint64_t)rl ? (double)(ol - (uint64_t)rl) : 0);
-        s_add(&r->lag_ms[k], ms);
+        double recs, ms;
+        lt_fedsim_lag(r->owner_db, r->view_ids[k], ol, (uint64_t)rl, lt_clock_now_ms(), &recs, &ms);
+        lt_fedsim_series_add(&r->lag_rec[k], recs);
+        lt_fedsim_series_add(&r->lag_ms[k], ms);
     }
     lt_wire_free(&orep);
     r->rounds++;
@@ -799,18 +750,21 @@ static int s_targets(run_t *r, double ref_lag_p99, double ref_lookup_p99, int *s
     int met = 0;
     *strict = 0;
     for (int k = 0; k < s_nprov; k++) {
-        double lag = s_pct(&r->lag_ms[k], 0.99), look = s_pct(&r->lat_us[GW_PROV0 + k], 0.99) / 1e3;
+        double lag = lt_fedsim_pct(&r->lag_ms[k], 0.99),
+               look = lt_fedsim_pct(&r->lat_us[GW_PROV0 + k], 0.99) / 1e3;
         double lag50 = 2 * s_rtt[k].p50 + ref_lag_p99, look50 = 2 * s_rtt[k].p50 + ref_lookup_p99;
         double lag99 = 2 * s_rtt[k].p99 + ref_lag_p99, look99 = 2 * s_rtt[k].p99 + ref_lookup_p99;
         int ok50 = lag <= lag50 && look <= look50, ok99 = lag <= lag99 && look <= look99;
         met += ok99;
         *strict += ok50;
-        printf("wan: VN/PROV/%s (RTT p50 %.1f ms p99 %.1f ms): lag p50 %.0f p99 %.0f ms, lookup p50 "
-               "%.1f p99 %.1f ms; targets with RTT p50: lag %.0f lookup %.1f ms %s; with RTT p99: lag "
-               "%.0f lookup %.1f ms %s\n",
-               lt_fedsim_provinces[s_pidx[k]].code, s_rtt[k].p50, s_rtt[k].p99,
-               s_pct(&r->lag_ms[k], 0.5), lag, s_pct(&r->lat_us[GW_PROV0 + k], 0.5) / 1e3, look,
-               lag50, look50, ok50 ? "met" : "NOT met", lag99, look99, ok99 ? "met" : "NOT met");
+        printf(
+            "wan: VN/PROV/%s (RTT p50 %.1f ms p99 %.1f ms): lag p50 %.0f p99 %.0f ms, lookup p50 "
+            "%.1f p99 %.1f ms; targets with RTT p50: lag %.0f lookup %.1f ms %s; with RTT p99: lag "
+            "%.0f lookup %.1f ms %s\n",
+            lt_fedsim_provinces[s_pidx[k]].code, s_rtt[k].p50, s_rtt[k].p99,
+            lt_fedsim_pct(&r->lag_ms[k], 0.5), lag,
+            lt_fedsim_pct(&r->lat_us[GW_PROV0 + k], 0.5) / 1e3, look, lag50, look50,
+            ok50 ? "met" : "NOT met", lag99, look99, ok99 ? "met" : "NOT met");
     }
     return met;
 }
@@ -1018,28 +972,30 @@ int main(int argc, char **argv)
     printf("wan: links carried %llu packets, lost %llu to the 1%% loss and %llu to the cut\n",
            (unsigned long long)carried, (unsigned long long)lost, (unsigned long long)refused);
     double rtt50 = 0, rtt99 = 0;
-    series_t lag = {0}, look = {0};
+    lt_fedsim_series_t lag = {0}, look = {0};
     for (int k = 0; k < s_nprov; k++) {
         rtt50 += s_rtt[k].p50 / s_nprov;
         rtt99 = s_rtt[k].p99 > rtt99 ? s_rtt[k].p99 : rtt99;
         for (size_t i = 0; i < r.lag_ms[k].n; i++)
-            s_add(&lag, r.lag_ms[k].v[i]);
+            lt_fedsim_series_add(&lag, r.lag_ms[k].v[i]);
         for (size_t i = 0; i < r.lat_us[GW_PROV0 + k].n; i++)
-            s_add(&look, r.lat_us[GW_PROV0 + k].v[i] / 1e3);
+            lt_fedsim_series_add(&look, r.lat_us[GW_PROV0 + k].v[i] / 1e3);
     }
     if (!o.shortrun) {
-        double ref_lag = s_pct(&r.lag_ms[s_nprov], 0.99), ref_look = s_pct(&r.lat_us[GW_MIN], 0.99) / 1e3;
-        printf("wan: on loopback in the capital, same run and load: %s lag p50 %.0f ms p99 %.0f ms; "
-               "VN/GOV/M01 lookup p50 %.2f ms p99 %.2f ms\n",
-               s_gw(GW_PROV0 + s_nprov)->member->id, s_pct(&r.lag_ms[s_nprov], 0.5), ref_lag,
-               s_pct(&r.lat_us[GW_MIN], 0.5) / 1e3, ref_look);
+        double ref_lag = lt_fedsim_pct(&r.lag_ms[s_nprov], 0.99),
+               ref_look = lt_fedsim_pct(&r.lat_us[GW_MIN], 0.99) / 1e3;
+        printf(
+            "wan: on loopback in the capital, same run and load: %s lag p50 %.0f ms p99 %.0f ms; "
+            "VN/GOV/M01 lookup p50 %.2f ms p99 %.2f ms\n",
+            s_gw(GW_PROV0 + s_nprov)->member->id, lt_fedsim_pct(&r.lag_ms[s_nprov], 0.5), ref_lag,
+            lt_fedsim_pct(&r.lat_us[GW_MIN], 0.5) / 1e3, ref_look);
         int strict, met = s_targets(&r, ref_lag, ref_look, &strict);
         printf("wan: target (lag and lookup p99 within 2 x RTT + the loopback figure) met on %d/%d "
                "links with the RTT p50, on %d/%d with the RTT p99\n", strict, s_nprov, met, s_nprov);
-        s_report_ms("wan-replica-lag-p50", s_pct(&lag, 0.5), rtt50);
-        s_report_ms("wan-replica-lag-p99", s_pct(&lag, 0.99), rtt99);
-        s_report_ms("wan-lookup-p50", s_pct(&look, 0.5), rtt50);
-        s_report_ms("wan-lookup-p99", s_pct(&look, 0.99), rtt99);
+        s_report_ms("wan-replica-lag-p50", lt_fedsim_pct(&lag, 0.5), rtt50);
+        s_report_ms("wan-replica-lag-p99", lt_fedsim_pct(&lag, 0.99), rtt99);
+        s_report_ms("wan-lookup-p50", lt_fedsim_pct(&look, 0.5), rtt50);
+        s_report_ms("wan-lookup-p99", lt_fedsim_pct(&look, 0.99), rtt99);
         printf("bench: wan-partition-converge-s %.2f s | raw %.2f s | ratio %.2f\n", converge,
                rtt99 / 1e3, converge > 0 ? rtt99 / 1e3 / converge : 0);
     }

@@ -1,5 +1,6 @@
-/* lt_fedsim: provinces, a deterministic citizen generator and read-only
- * store checks for the federation simulation. See lt_fedsim.h. */
+/* lt_fedsim: provinces, a deterministic citizen generator, read-only
+ * store checks and the shared figures of the federation simulation. See
+ * lt_fedsim.h. */
 #include "lt_fedsim.h"
 #include "lienthong.pb-c.h"
 #include "records/population.pb-c.h"
@@ -519,4 +520,68 @@ out:
     sqlite3_finalize(st);
     lt_fedsim_close(db);
     return rc;
+}
+
+size_t lt_fedsim_change(const lt_fedsim_model_t *m, size_t i, uint64_t cursor,
+                        lt_fedsim_change_t *c)
+{
+    lt_fedsim_person_t p;
+    lt_fedsim_person(m->seed, i, m->province[i], m->version[i], m->status[i], &p);
+    lienthong__change__init(&c->change);
+    size_t len = lt_fedsim_pack(&p, c->payload, sizeof c->payload);
+    if (!len)
+        return 0;
+    snprintf(c->key, sizeof c->key, "%s", p.personal_id);
+    snprintf(c->cursor, sizeof c->cursor, "%llu", (unsigned long long)cursor);
+    c->change.key = c->key;
+    c->change.payload.data = c->payload;
+    c->change.payload.len = len;
+    c->change.source_cursor = c->cursor;
+    return len;
+}
+
+void lt_fedsim_lag(void *owner_db, int64_t view_id, uint64_t owner_last, uint64_t replica_last,
+                   int64_t now_ms, double *records, double *ms)
+{
+    *records = *ms = 0;
+    if (owner_last <= replica_last)
+        return;
+    *records = (double)(owner_last - replica_last);
+    int64_t changed = lt_fedsim_changed_at(owner_db, view_id, replica_last + 1);
+    if (changed > 0 && now_ms > changed)
+        *ms = (double)(now_ms - changed);
+}
+
+void lt_fedsim_series_add(lt_fedsim_series_t *s, double x)
+{
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 1024;
+        double *nv = realloc(s->v, cap * sizeof *nv);
+        if (!nv)
+            return;
+        s->v = nv;
+        s->cap = cap;
+    }
+    s->v[s->n++] = x;
+}
+
+static int s_cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+double lt_fedsim_pct(lt_fedsim_series_t *s, double q)
+{
+    if (!s->n)
+        return 0;
+    qsort(s->v, s->n, sizeof *s->v, s_cmp_double);
+    size_t i = (size_t)(q * (double)s->n);
+    return s->v[i >= s->n ? s->n - 1 : i];
+}
+
+void lt_fedsim_series_free(lt_fedsim_series_t *s)
+{
+    free(s->v);
+    memset(s, 0, sizeof *s);
 }

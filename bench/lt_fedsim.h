@@ -9,12 +9,17 @@
  *   version, status), packed as a ~256-byte lienthong.records.Population.
  * - Read-only checks of gateway stores (data_dir/store.db) with the sqlite3
  *   C API: a stream's log and state compared byte for byte between an owner
- *   and a replica; a view replica's live rows compared with the model. */
+ *   and a replica; a view replica's live rows compared with the model.
+ * - What bench_federation and bench_wan both measure with: the Change that
+ *   publishes a citizen of the model, a replica's lag sample, and series
+ *   of figures with their percentiles. */
 #ifndef LT_FEDSIM_H
 #define LT_FEDSIM_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "lienthong.pb-c.h"
 
 #define LT_FEDSIM_PROVINCES 63
 #define LT_FEDSIM_MAX_CITIZENS 1000000 /* the personal id ends in the index */
@@ -104,6 +109,41 @@ typedef struct {
  * outside the view. 0 or -1 with err. *live gets the row count. */
 int lt_fedsim_check_view(const char *db, const char *name, int p, const lt_fedsim_model_t *m,
                          uint64_t *live, char *err, size_t errlen);
+
+/* A Change that publishes citizen i as the model holds it, with its own
+ * storage (Publish points into it until it is sent). */
+typedef struct {
+    Lienthong__Change change;
+    uint8_t payload[512];
+    char key[16], cursor[24];
+} lt_fedsim_change_t;
+
+/* Fills c for citizen i of m with source cursor `cursor`; returns the
+ * payload size, or 0 when the record does not fit. */
+size_t lt_fedsim_change(const lt_fedsim_model_t *m, size_t i, uint64_t cursor,
+                        lt_fedsim_change_t *c);
+
+/* One lag sample of a view's replica, owner_last and replica_last being
+ * the two last_seq read at now_ms (wall clock): *records behind, and *ms
+ * since the first record the replica lacks changed at the owner (looked up
+ * in the owner's open store db, view stream id view_id); both 0 when the
+ * replica is not behind. */
+void lt_fedsim_lag(void *owner_db, int64_t view_id, uint64_t owner_last, uint64_t replica_last,
+                   int64_t now_ms, double *records, double *ms);
+
+/* ---- figures ------------------------------------------------------------- */
+
+/* A growing series of values; {0} is empty. A value is dropped when memory
+ * runs out (the figures then cover fewer samples). */
+typedef struct {
+    double *v;
+    size_t n, cap;
+} lt_fedsim_series_t;
+
+void lt_fedsim_series_add(lt_fedsim_series_t *s, double x);
+/* Sorts, then the q-quantile (0..1); 0 when empty. */
+double lt_fedsim_pct(lt_fedsim_series_t *s, double q);
+void lt_fedsim_series_free(lt_fedsim_series_t *s);
 
 /* changed_at_ms of record seq of stream `stream_id` in an open read-only
  * connection (sqlite3 *), or -1. */

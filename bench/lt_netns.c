@@ -1,6 +1,7 @@
 /* lt_netns: namespaces, TUN links and the link emulator. See lt_netns.h. */
 #define _GNU_SOURCE
 #include "lt_netns.h"
+#include "lt_itest.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -93,19 +94,6 @@ static int s_ip(const char *a0, ...)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-/* Moves the calling thread into namespace `name`. 0 or -1. */
-static int s_enter(const char *name)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/run/netns/%s", name);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = setns(fd, CLONE_NEWNET);
-    close(fd);
-    return rc;
-}
-
 /* A TUN device `ifname` in namespace ns, non-blocking; its fd or -1. Only
  * this thread changes namespace, and only for the ioctl. */
 static int s_tun(const char *ns, const char *ifname)
@@ -113,7 +101,7 @@ static int s_tun(const char *ns, const char *ifname)
     int home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC), fd = -1;
     if (home < 0)
         return -1;
-    if (s_enter(ns) == 0) {
+    if (lt_it_netns_enter(ns) == 0) {
         fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
         struct ifreq ifr;
         memset(&ifr, 0, sizeof ifr);

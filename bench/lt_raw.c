@@ -2,6 +2,7 @@
  * own, so both ends use a core each, like two gateway processes would. */
 #define _GNU_SOURCE
 #include "lt_raw.h"
+#include "lt_itest.h"
 
 #include <fcntl.h>
 #include <sched.h>
@@ -212,18 +213,6 @@ typedef struct {
     double *lat;
 } netns_rt_t;
 
-static int s_enter(const char *name)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/run/netns/%s", name);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = setns(fd, CLONE_NEWNET);
-    close(fd);
-    return rc;
-}
-
 /* The echo server, in its namespace with a context of its own: the
  * context's I/O threads start from this thread and so live there too. */
 static void *s_ns_server(void *arg)
@@ -232,7 +221,8 @@ static void *s_ns_server(void *arg)
     server_t *s = &r->s;
     void *sock = NULL;
     int rc = -1;
-    if (s_enter(r->server_ns) == 0 && (s->ctx = zmq_ctx_new()) && (sock = zmq_socket(s->ctx, ZMQ_ROUTER))) {
+    if (lt_it_netns_enter(r->server_ns) == 0 && (s->ctx = zmq_ctx_new()) &&
+        (sock = zmq_socket(s->ctx, ZMQ_ROUTER))) {
         int one = 1, zero = 0, timeout = RAW_RECV_TIMEOUT_MS;
         char ep[64];
         snprintf(ep, sizeof ep, "tcp://%s:*", r->server_ip);
@@ -269,7 +259,7 @@ static void *s_ns_client(void *arg)
     void *ctx = NULL, *c = NULL;
     char buf[4096];
     memset(buf, 0, sizeof buf);
-    if (s_enter(r->client_ns) != 0 || !(ctx = zmq_ctx_new()))
+    if (lt_it_netns_enter(r->client_ns) != 0 || !(ctx = zmq_ctx_new()))
         goto out;
     server_t saved = r->s;
     saved.ctx = ctx;

@@ -86,13 +86,22 @@ double lt_feed_quality_lag(lt_feed_t *self, const lt_feed_stream_t *st, uint64_t
     return s_age(now_ms, s_changed_at(self, st, seq));
 }
 
-/* The record type of a stream (a dataset, or a view of one), or NULL. */
-static const ProtobufCMessageDescriptor *s_type(lt_feed_t *self, const char *stream)
+/* What the directory says of a stream's fields, looked up once per stream
+ * rather than once per field. */
+typedef struct {
+    const ProtobufCMessageDescriptor *t; /* its record type, or NULL */
+    const Lienthong__View *v;            /* the view it is, or NULL (a dataset) */
+    const Lienthong__Dataset *ds;        /* its dataset (a view's), or NULL */
+} shape_t;
+
+static shape_t s_shape(lt_feed_t *self, const char *stream)
 {
     const lt_dir_t *dir = self->ctx->dir;
-    const Lienthong__View *v = dir ? lt_dir_view(dir, stream) : NULL;
-    const Lienthong__Dataset *ds = dir ? lt_dir_dataset(dir, v ? v->dataset : stream) : NULL;
-    return ds ? lt_schema_find(ds->record_type) : NULL;
+    shape_t sh = {0};
+    sh.v = dir ? lt_dir_view(dir, stream) : NULL;
+    sh.ds = dir ? lt_dir_dataset(dir, sh.v ? sh.v->dataset : stream) : NULL;
+    sh.t = sh.ds ? lt_schema_find(sh.ds->record_type) : NULL;
+    return sh;
 }
 
 /* The name of field number f of type t, or "#f" written into buf. */
@@ -106,23 +115,21 @@ static const char *s_field_name(const ProtobufCMessageDescriptor *t, unsigned f,
     return buf;
 }
 
-/* 1 when field f is reported for st: a field of its record type that the
- * stream carries (a view: the fields it keeps and the key), or without a
- * known type any field that has values. */
-static int s_reported(lt_feed_t *self, const char *stream, const ProtobufCMessageDescriptor *t,
-                      unsigned f, uint64_t present)
+/* 1 when field f is reported for a stream of shape sh: a field of its
+ * record type that the stream carries (a view: the fields it keeps and the
+ * key), or without a known type any field that has values. */
+static int s_reported(const shape_t *sh, unsigned f, uint64_t present)
 {
-    const ProtobufCFieldDescriptor *fd = t ? protobuf_c_message_descriptor_get_field(t, f) : NULL;
+    const ProtobufCFieldDescriptor *fd =
+        sh->t ? protobuf_c_message_descriptor_get_field(sh->t, f) : NULL;
     if (!fd)
         return present > 0;
-    const Lienthong__View *v = self->ctx->dir ? lt_dir_view(self->ctx->dir, stream) : NULL;
-    if (!v)
+    if (!sh->v)
         return 1;
-    const Lienthong__Dataset *ds = lt_dir_dataset(self->ctx->dir, v->dataset);
-    if (ds && strcmp(ds->key_field, fd->name) == 0)
+    if (sh->ds && strcmp(sh->ds->key_field, fd->name) == 0)
         return 1;
-    for (size_t i = 0; i < v->n_fields; i++)
-        if (strcmp(v->fields[i], fd->name) == 0)
+    for (size_t i = 0; i < sh->v->n_fields; i++)
+        if (strcmp(sh->v->fields[i], fd->name) == 0)
             return 1;
     return present > 0;
 }
@@ -140,12 +147,12 @@ static void s_stream_gauges(lt_feed_t *self, lt_feed_stream_t *st, int64_t now_m
     lt_stats_set(lt_stats_series(self->f_records, label), (int64_t)p.n[0]);
     lt_stats_set_double(lt_stats_series(self->f_newest_age, label),
                         s_age(now_ms, s_changed_at(self, st, st->last_seq)));
-    const ProtobufCMessageDescriptor *t = s_type(self, st->name);
+    const shape_t sh = s_shape(self, st->name);
     for (unsigned f = 1; f <= LT_PRESENCE_FIELDS; f++) {
-        if (!s_reported(self, st->name, t, f, p.n[f]))
+        if (!s_reported(&sh, f, p.n[f]))
             continue;
         char buf[16];
-        const char *labels[] = {st->name, s_field_name(t, f, buf, sizeof buf)};
+        const char *labels[] = {st->name, s_field_name(sh.t, f, buf, sizeof buf)};
         lt_stats_set(lt_stats_series(self->f_present, labels), (int64_t)p.n[f]);
     }
 }
@@ -204,15 +211,15 @@ void lt_feed_quality_status(lt_feed_t *self, const lt_feed_stream_t *st,
     ss->completeness = c;
     c->records = p.n[0];
     c->fields = calloc(LT_PRESENCE_FIELDS, sizeof *c->fields);
-    const ProtobufCMessageDescriptor *t = s_type(self, st->name);
+    const shape_t sh = s_shape(self, st->name);
     for (unsigned f = 1; c->fields && f <= LT_PRESENCE_FIELDS; f++) {
-        if (!s_reported(self, st->name, t, f, p.n[f]))
+        if (!s_reported(&sh, f, p.n[f]))
             continue;
         line_t *l = calloc(1, sizeof *l);
         if (!l)
             return;
         lienthong__field_presence__init(&l->fp);
-        l->fp.field = (char *)s_field_name(t, f, l->name, sizeof l->name);
+        l->fp.field = (char *)s_field_name(sh.t, f, l->name, sizeof l->name);
         l->fp.number = f;
         l->fp.present = p.n[f];
         c->fields[c->n_fields++] = &l->fp;

@@ -141,12 +141,18 @@ static void s_evict(lt_tail_t *self)
 
 /* The entry of k's stream, history and first seq that the store read
  * would give (want records, or fewer when that read was cut at the byte
- * limit), newest first; NULL if none. */
+ * limit), newest first; NULL if none. Runs before every batch sent, so it
+ * looks at the held entries only, not the whole ring: an owner whose
+ * streams have one subscriber each holds none and looks at nothing. */
 static lt_tail_ent_t *s_find(lt_tail_t *self, const lt_tail_key_t *k, uint64_t want)
 {
-    for (size_t j = 1; j <= self->max_batches; j++) {
+    size_t seen = 0;
+    for (size_t j = 1; j <= self->max_batches && seen < self->count; j++) {
         lt_tail_ent_t *e = &self->ents[(self->head + self->max_batches - j) % self->max_batches];
-        if (e->used && e->stream_id == k->stream_id && e->first == k->first &&
+        if (!e->used)
+            continue;
+        seen++;
+        if (e->stream_id == k->stream_id && e->first == k->first &&
             memcmp(e->history, k->history, LT_HISTORY_BYTES) == 0 &&
             (e->n == want || (e->n < want && e->cut)))
             return e;

@@ -15,38 +15,12 @@
 #define _GNU_SOURCE
 #include "lienthong.pb-c.h"
 #include "lt_presence.h"
+#include "lt_schema.h"
 #include "records/population.pb-c.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* 1 when singular or repeated field fd of m holds a non-default value. */
-static int s_nondefault(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *fd)
-{
-    const char *p = (const char *)m + fd->offset;
-    if (fd->label == PROTOBUF_C_LABEL_REPEATED)
-        return *(const size_t *)((const char *)m + fd->quantifier_offset) > 0;
-    switch (fd->type) {
-    case PROTOBUF_C_TYPE_STRING:
-        return *(char *const *)p && **(char *const *)p;
-    case PROTOBUF_C_TYPE_BYTES:
-        return ((const ProtobufCBinaryData *)p)->len > 0;
-    case PROTOBUF_C_TYPE_MESSAGE:
-        return *(void *const *)p != NULL;
-    case PROTOBUF_C_TYPE_INT64:
-    case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64:
-    case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-    case PROTOBUF_C_TYPE_DOUBLE:
-        return *(const uint64_t *)p != 0;
-    case PROTOBUF_C_TYPE_BOOL:
-        return *(const protobuf_c_boolean *)p != 0;
-    default:
-        return *(const uint32_t *)p != 0;
-    }
-}
 
 static void s_write_seeds(const char *dir)
 {
@@ -112,7 +86,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (fd->id > LT_PRESENCE_FIELDS)
                 continue;
             known |= 1ULL << (fd->id - 1);
-            if (s_nondefault(m, fd))
+            if (lt_schema_set(m, fd))
                 want |= 1ULL << (fd->id - 1);
         }
         /* Unknown fields are packed back as they came: not compared. */

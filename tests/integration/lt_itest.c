@@ -5,6 +5,7 @@
 #include "lt_clock.h"
 
 #include <CUnit/Basic.h>
+#include <sqlite3.h>
 #include "lt_dir.h"
 #include "lt_file.h"
 #include "lt_sock.h"
@@ -440,26 +441,42 @@ const uint8_t *lt_it_gw_key(const lt_it_gw_t *g)
     return lt_keys_transport_public(g->member->keys);
 }
 
-/* In the child: die with the parent, output to fd, stdin from /dev/null,
- * and, when nofile is not 0, that many file descriptors (soft and hard). */
-/* Moves the child into the network namespace /run/netns/NAME (made with
- * `ip netns add`), before exec, so that the program's sockets live there. */
-static void s_child_netns(const char *netns)
+int lt_it_sql(const char *db_path, const char *sql)
 {
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "/run/netns/%s", netns);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || setns(fd, CLONE_NEWNET) != 0)
-        _exit(124);
-    close(fd);
+    sqlite3 *db = NULL;
+    /* The agency's adapters may hold the file for a moment: wait for them. */
+    int rc = sqlite3_open(db_path, &db) == SQLITE_OK &&
+                     sqlite3_busy_timeout(db, 5000) == SQLITE_OK &&
+                     sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK
+                 ? 0
+                 : -1;
+    if (rc != 0)
+        fprintf(stderr, "agency: %s: %s\n", sql, sqlite3_errmsg(db));
+    sqlite3_close(db);
+    return rc;
 }
 
+int lt_it_netns_enter(const char *name)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "/run/netns/%s", name);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = setns(fd, CLONE_NEWNET);
+    close(fd);
+    return rc;
+}
+
+/* In the child: die with the parent, output to fd, stdin from /dev/null,
+ * and, when nofile is not 0, that many file descriptors (soft and hard). */
 static void s_child_exec(int out_fd, const char *cwd, rlim_t nofile, const char *netns,
                          char *const argv[])
 {
     (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (netns && netns[0])
-        s_child_netns(netns);
+    /* Before exec, so that the program's sockets live in the namespace. */
+    if (netns && netns[0] && lt_it_netns_enter(netns) != 0)
+        _exit(124);
     if (nofile && setrlimit(RLIMIT_NOFILE, &(struct rlimit){nofile, nofile}) != 0)
         _exit(126);
     int null_fd = open("/dev/null", O_RDONLY);

@@ -152,6 +152,14 @@ int lt_it_gw_put_directory(lt_it_gw_t *g, const uint8_t *bytes, size_t len);
 /* Server public key of the gateway's member. */
 const uint8_t *lt_it_gw_key(const lt_it_gw_t *g);
 
+/* Runs sql (one or more statements) on the SQLite database at db_path, as
+ * an agency's own application would; 0, or -1 with the error on stderr. */
+int lt_it_sql(const char *db_path, const char *sql);
+
+/* Moves the calling thread into the network namespace NAME (`ip netns`
+ * name, /run/netns/NAME), as a gateway with netns set runs. 0 or -1. */
+int lt_it_netns_enter(const char *name);
+
 /* The next message on a local client socket within timeout_ms, decoded
  * (free with lt_wire_free); NULL on timeout or when it does not decode. */
 Lienthong__Envelope *lt_it_recv_env(void *sock, int timeout_ms);

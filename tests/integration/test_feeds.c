@@ -573,6 +573,26 @@ static int s_move_listen(lt_it_gw_t *g, int port)
     return found && n < sizeof text ? lt_it_write_file(g->conf_path, text) : -1;
 }
 
+/* The owner running behind a proxy in `mode` (lt_ft_mitm_start): the
+ * owner listens on a free port, the proxy on the owner's directory
+ * endpoint; BHXH, a consumer of DS, is made but not started. 0 or -1. */
+static int s_behind_mitm(fed_t *x, const char *owner_extra, lt_ft_mitm_mode_t mode, int k,
+                         lt_it_gw_t **owner, lt_it_gw_t **gbh, lt_ft_mitm_t **mitm)
+{
+    char back[64];
+    int port = lt_it_free_port();
+    if (port <= 0)
+        return -1;
+    snprintf(back, sizeof back, "tcp://127.0.0.1:%d", port);
+    const char *sds[] = {DS, NULL};
+    *owner = lt_it_gw_new(&x->f, x->owner, 1, NULL, owner_extra);
+    *gbh = s_consumer(x, x->bhxh, sds, NULL);
+    if (!*owner || !*gbh || s_move_listen(*owner, port) != 0 || lt_it_gw_run(*owner, READY_MS) != 0)
+        return -1;
+    *mitm = lt_ft_mitm_start(x->owner->endpoint, x->owner->keys, back, x->bhxh->keys, mode, k);
+    return *mitm ? 0 : -1;
+}
+
 static void s_mitm_case(lt_ft_mitm_mode_t mode, int k)
 {
     fed_t x;
@@ -580,19 +600,11 @@ static void s_mitm_case(lt_ft_mitm_mode_t mode, int k)
     lt_ft_model_t m = {0};
     lt_ft_mitm_t *mitm = NULL;
     lt_ft_mitm_stats_t st = {0};
-    char err[1024] = "", back[64];
+    char err[1024] = "";
+    lt_it_gw_t *owner = NULL, *gbh = NULL;
     LT_IT_REQUIRE(s_fed(&x) == 0);
     s_model(&m, 1500);
-    int port = lt_it_free_port();
-    LT_IT_REQUIRE(port > 0);
-    snprintf(back, sizeof back, "tcp://127.0.0.1:%d", port);
-    lt_it_gw_t *owner = lt_it_gw_new(&x.f, x.owner, 1, NULL, "batch_max = 100;");
-    const char *sds[] = {DS, NULL};
-    lt_it_gw_t *gbh = s_consumer(&x, x.bhxh, sds, NULL);
-    LT_IT_REQUIRE(owner && gbh && s_move_listen(owner, port) == 0);
-    LT_IT_REQUIRE(lt_it_gw_run(owner, READY_MS) == 0);
-    mitm = lt_ft_mitm_start(x.owner->endpoint, x.owner->keys, back, x.bhxh->keys, mode, k);
-    LT_IT_REQUIRE(mitm);
+    LT_IT_REQUIRE(s_behind_mitm(&x, "batch_max = 100;", mode, k, &owner, &gbh, &mitm) == 0);
     LT_IT_REQUIRE(s_publish_range(owner, &m, 0, 1000, 500, NULL) == 0);
     long mark = lt_it_log_mark(gbh);
     LT_IT_REQUIRE(lt_it_gw_run(gbh, READY_MS) == 0);
@@ -692,20 +704,11 @@ static void test_resubscribe_race(void)
     lt_ft_model_t m = {0};
     lt_ft_mitm_t *mitm = NULL;
     lt_ft_mitm_stats_t st = {0};
-    char err[1024] = "", back[64];
+    char err[1024] = "";
+    lt_it_gw_t *owner = NULL, *gbh = NULL;
     LT_IT_REQUIRE(s_fed(&x) == 0);
     s_model(&m, 300);
-    int port = lt_it_free_port();
-    LT_IT_REQUIRE(port > 0);
-    snprintf(back, sizeof back, "tcp://127.0.0.1:%d", port);
-    lt_it_gw_t *owner = lt_it_gw_new(&x.f, x.owner, 1, NULL, NULL);
-    const char *sds[] = {DS, NULL};
-    lt_it_gw_t *gbh = s_consumer(&x, x.bhxh, sds, NULL);
-    LT_IT_REQUIRE(owner && gbh && s_move_listen(owner, port) == 0);
-    LT_IT_REQUIRE(lt_it_gw_run(owner, READY_MS) == 0);
-    mitm = lt_ft_mitm_start(x.owner->endpoint, x.owner->keys, back, x.bhxh->keys,
-                            LT_FT_MITM_HOLD, 50);
-    LT_IT_REQUIRE(mitm);
+    LT_IT_REQUIRE(s_behind_mitm(&x, NULL, LT_FT_MITM_HOLD, 50, &owner, &gbh, &mitm) == 0);
     LT_IT_REQUIRE(s_publish_range(owner, &m, 0, 100, 100, NULL) == 0);
     long mark = lt_it_log_mark(gbh);
     LT_IT_REQUIRE(lt_it_gw_run(gbh, READY_MS) == 0);

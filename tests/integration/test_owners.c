@@ -151,16 +151,6 @@ static int64_t s_int(const char *path, const char *sql, const char *arg, int64_t
     return v;
 }
 
-static int s_exec(const char *path, const char *sql)
-{
-    sqlite3 *db = s_open(path);
-    int rc = db && sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
-    if (rc)
-        fprintf(stderr, "%s: %s\n", sql, db ? sqlite3_errmsg(db) : "cannot open");
-    sqlite3_close(db);
-    return rc;
-}
-
 /* "a b c" -> "COALESCE(a, ''), COALESCE(b, ''), ..." */
 static void s_select_list(const char *cols, char *out, size_t cap)
 {
@@ -435,9 +425,9 @@ static int s_change(void)
                           "18", NULL};
     if (s_popgen(pop) || s_popgen(cards) || s_popgen(vacc))
         return -1;
-    return s_exec(s_owners[0].db, "DELETE FROM citizens WHERE rowid IN "
-                                  "(SELECT rowid FROM citizens WHERE status = 1 "
-                                  "ORDER BY rowid LIMIT 7)");
+    return lt_it_sql(s_owners[0].db, "DELETE FROM citizens WHERE rowid IN "
+                                     "(SELECT rowid FROM citizens WHERE status = 1 "
+                                     "ORDER BY rowid LIMIT 7)");
 }
 
 static void test_portal_replicas_equal_owners_views(void)
@@ -455,7 +445,7 @@ static void test_portal_replicas_equal_owners_views(void)
     snprintf(before, sizeof before, "%.4000s/before.db", s_fed.dir);
     char sql[PATH_MAX + 64];
     snprintf(sql, sizeof sql, "VACUUM INTO '%s'", before);
-    LT_IT_REQUIRE(s_exec(s_portal_db, sql) == 0);
+    LT_IT_REQUIRE(lt_it_sql(s_portal_db, sql) == 0);
 
     LT_IT_REQUIRE(s_change() == 0);
     CU_ASSERT(s_wait_settled() == 0);

@@ -17,6 +17,7 @@
 #define _GNU_SOURCE
 #include "lt_feedtest.h"
 #include "lt_itest.h"
+#include "lt_schema.h"
 #include "records/population.pb-c.h"
 
 #include <CUnit/Basic.h>
@@ -92,33 +93,6 @@ static int s_publish(lt_it_gw_t *owner, fed_t *x, size_t from, size_t to, size_t
     return rc;
 }
 
-/* 1 when field fd of m holds a value other than proto3's default. */
-static int s_nondefault(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *fd)
-{
-    const char *p = (const char *)m + fd->offset;
-    if (fd->label == PROTOBUF_C_LABEL_REPEATED)
-        return *(const size_t *)((const char *)m + fd->quantifier_offset) > 0;
-    switch (fd->type) {
-    case PROTOBUF_C_TYPE_STRING:
-        return *(char *const *)p && **(char *const *)p;
-    case PROTOBUF_C_TYPE_BYTES:
-        return ((const ProtobufCBinaryData *)p)->len > 0;
-    case PROTOBUF_C_TYPE_MESSAGE:
-        return *(void *const *)p != NULL;
-    case PROTOBUF_C_TYPE_INT64:
-    case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64:
-    case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-    case PROTOBUF_C_TYPE_DOUBLE:
-        return *(const uint64_t *)p != 0;
-    case PROTOBUF_C_TYPE_BOOL:
-        return *(const protobuf_c_boolean *)p != 0;
-    default: /* 32-bit numbers, floats and enums */
-        return *(const uint32_t *)p != 0;
-    }
-}
-
 /* Counts, from g's SQLite file, the current records of stream and per
  * field number how many hold a value. 0, or -1 with err. */
 static int s_db_count(const lt_it_gw_t *g, const char *stream, uint64_t *records,
@@ -154,7 +128,7 @@ static int s_db_count(const lt_it_gw_t *g, const char *stream, uint64_t *records
         }
         for (unsigned i = 0; m && i < m->descriptor->n_fields; i++) {
             const ProtobufCFieldDescriptor *fd = &m->descriptor->fields[i];
-            if (fd->id < 64 && s_nondefault(m, fd))
+            if (fd->id < 64 && lt_schema_set(m, fd))
                 present[fd->id]++;
         }
         (*records)++;

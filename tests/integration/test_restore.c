@@ -334,19 +334,6 @@ out:
     "key_field = \"personal_id\";\n"                                                           \
     "columns = { personal_id = \"personal_id\"; full_name = \"full_name\"; };\n"
 
-static int s_sql(const char *db_path, const char *sql)
-{
-    sqlite3 *db = NULL;
-    int rc = sqlite3_open(db_path, &db) == SQLITE_OK &&
-                     sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK
-                 ? 0
-                 : -1;
-    if (rc != 0)
-        fprintf(stderr, "agency: %s: %s\n", sql, sqlite3_errmsg(db));
-    sqlite3_close(db);
-    return rc;
-}
-
 /* Rows [from, to) of the agency table, named with the suffix. */
 static int s_rows(const char *db_path, int from, int to, const char *suffix)
 {
@@ -356,7 +343,7 @@ static int s_rows(const char *db_path, int from, int to, const char *suffix)
                  "INSERT INTO citizens VALUES ('%012d', 'Người %d%s') ON CONFLICT(personal_id) "
                  "DO UPDATE SET full_name = excluded.full_name",
                  i, i, suffix);
-        if (s_sql(db_path, sql) != 0)
+        if (lt_it_sql(db_path, sql) != 0)
             return -1;
     }
     return 0;
@@ -411,8 +398,8 @@ static void test_source_republishes(void)
     snprintf(conf, sizeof conf, "%s/source.conf", x.f.dir);
     snprintf(db, sizeof db, "%s/agency.db", x.f.dir);
     LT_IT_REQUIRE(lt_it_write_fmt(conf, SOURCE_CONF, x.go->sock_path, db) == 0);
-    LT_IT_REQUIRE(s_sql(db, "CREATE TABLE citizens (personal_id TEXT PRIMARY KEY, "
-                            "full_name TEXT NOT NULL)") == 0);
+    LT_IT_REQUIRE(lt_it_sql(db, "CREATE TABLE citizens (personal_id TEXT PRIMARY KEY, "
+                                "full_name TEXT NOT NULL)") == 0);
     LT_IT_REQUIRE(s_rows(db, 0, 100, "") == 0);
     LT_IT_REQUIRE(s_source_once(&x, conf, "src1.out", 1) == 0);
     LT_IT_REQUIRE(lt_ft_last_seq(x.go, DS) == 100);

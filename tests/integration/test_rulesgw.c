@@ -116,26 +116,13 @@ typedef struct {
     char conf[PATH_MAX + 32], db[PATH_MAX + 32];
 } fed_t;
 
-static int s_sql(const char *db_path, const char *sql)
-{
-    sqlite3 *db = NULL;
-    int rc = sqlite3_open(db_path, &db) == SQLITE_OK &&
-                     sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK
-                 ? 0
-                 : -1;
-    if (rc != 0)
-        fprintf(stderr, "agency: %s: %s\n", sql, sqlite3_errmsg(db));
-    sqlite3_close(db);
-    return rc;
-}
-
 static int s_insert_rows(const char *db_path)
 {
     for (size_t i = 0; i < N_ROWS; i++) {
         char *sql = sqlite3_mprintf("INSERT INTO citizens VALUES (%Q, %Q, %Q, %Q, %Q, %Q)",
                                     s_rows[i].id, s_rows[i].name, s_rows[i].dob, s_rows[i].sex,
                                     s_rows[i].status, s_rows[i].dod);
-        int rc = sql ? s_sql(db_path, sql) : -1;
+        int rc = sql ? lt_it_sql(db_path, sql) : -1;
         sqlite3_free(sql);
         if (rc != 0)
             return -1;
@@ -253,9 +240,9 @@ static int s_fed(fed_t *x)
     snprintf(x->conf, sizeof x->conf, "%s/source.conf", x->f.dir);
     snprintf(x->db, sizeof x->db, "%s/agency.db", x->f.dir);
     return lt_it_write_fmt(x->conf, SOURCE_CONF, x->go->sock_path, x->db) == 0 &&
-                   s_sql(x->db, "CREATE TABLE citizens (personal_id TEXT PRIMARY KEY, "
-                                "full_name TEXT, date_of_birth TEXT, sex TEXT, status TEXT, "
-                                "date_of_death TEXT)") == 0
+                   lt_it_sql(x->db, "CREATE TABLE citizens (personal_id TEXT PRIMARY KEY, "
+                                    "full_name TEXT, date_of_birth TEXT, sex TEXT, status TEXT, "
+                                    "date_of_death TEXT)") == 0
                ? 0
                : -1;
 }
@@ -335,14 +322,15 @@ static void test_refused_rows(void)
      * the death date corrected, the wrong id replaced (a new key; the old
      * one is deleted, which clears its reject too). One row is refused
      * again, with another reason: its reject counts 2. */
-    LT_IT_REQUIRE(s_sql(x.db, "UPDATE citizens SET full_name = 'Mai Văn Nam' "
-                              "WHERE personal_id = '038095012349'") == 0);
-    LT_IT_REQUIRE(s_sql(x.db, "UPDATE citizens SET date_of_death = '1999-12-31' "
-                              "WHERE personal_id = '038070012347'") == 0);
-    LT_IT_REQUIRE(s_sql(x.db, "UPDATE citizens SET personal_id = '038085012399' "
-                              "WHERE personal_id = '099085012345'") == 0);
-    LT_IT_REQUIRE(s_sql(x.db, "UPDATE citizens SET status = 'CITIZEN_ALIVE', sex = 'SEX_FEMALE' "
-                              "WHERE personal_id = '038077012351'") == 0);
+    LT_IT_REQUIRE(lt_it_sql(x.db, "UPDATE citizens SET full_name = 'Mai Văn Nam' "
+                                  "WHERE personal_id = '038095012349'") == 0);
+    LT_IT_REQUIRE(lt_it_sql(x.db, "UPDATE citizens SET date_of_death = '1999-12-31' "
+                                  "WHERE personal_id = '038070012347'") == 0);
+    LT_IT_REQUIRE(lt_it_sql(x.db, "UPDATE citizens SET personal_id = '038085012399' "
+                                  "WHERE personal_id = '099085012345'") == 0);
+    LT_IT_REQUIRE(lt_it_sql(x.db,
+                            "UPDATE citizens SET status = 'CITIZEN_ALIVE', sex = 'SEX_FEMALE' "
+                            "WHERE personal_id = '038077012351'") == 0);
     LT_IT_REQUIRE(s_source_once(&x, "src2.out", 0) == 0);
     CU_ASSERT(s_has(x.go, "038095012349") && s_has(x.go, "038070012347"));
     CU_ASSERT(s_has(x.go, "038085012399") && !s_has(x.go, "099085012345"));
@@ -415,15 +403,15 @@ static void test_reference_checks(void)
     snprintf(conf, sizeof conf, "%s/cards.conf", x.f.dir);
     snprintf(db, sizeof db, "%s/cards.db", x.f.dir);
     LT_IT_REQUIRE(lt_it_write_fmt(conf, CARDS_CONF, x.gb->sock_path, db, x.gb->dir_path) == 0);
-    LT_IT_REQUIRE(s_sql(db, "CREATE TABLE cards (personal_id TEXT PRIMARY KEY, card_number TEXT, "
-                            "valid_from TEXT, valid_to TEXT);"
-                            "INSERT INTO cards VALUES "
-                            "('038085012345', 'DN4797912345678', '2025-01-01', '2025-12-31'),"
-                            "('001303999999', 'HS4010000000001', '2025-01-01', '2026-12-31'),"
-                            "('038088888888', 'DN4790000000002', '2025-01-01', '2025-12-31'),"
-                            "('099085012345', 'DN4790000000003', '2025-01-01', '2025-12-31'),"
-                            "('079060000001', 'HT3790000000004', '2025-06-01', '2025-05-31')") ==
-                  0);
+    LT_IT_REQUIRE(
+        lt_it_sql(db, "CREATE TABLE cards (personal_id TEXT PRIMARY KEY, card_number TEXT, "
+                      "valid_from TEXT, valid_to TEXT);"
+                      "INSERT INTO cards VALUES "
+                      "('038085012345', 'DN4797912345678', '2025-01-01', '2025-12-31'),"
+                      "('001303999999', 'HS4010000000001', '2025-01-01', '2026-12-31'),"
+                      "('038088888888', 'DN4790000000002', '2025-01-01', '2025-12-31'),"
+                      "('099085012345', 'DN4790000000003', '2025-01-01', '2025-12-31'),"
+                      "('079060000001', 'HT3790000000004', '2025-06-01', '2025-05-31')") == 0);
     LT_IT_REQUIRE(s_wait_peer(x.gb, ID_OWNER, CONVERGE_MS) == 0);
     const char *args[] = {"source", "--config", conf, "--install", "--once", NULL};
     char out[PATH_MAX + 32];

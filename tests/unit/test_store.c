@@ -809,6 +809,7 @@ static void test_presence_counts(void)
     CU_ASSERT(s_counts(s, &a, 3, (const int[8]){1, 1, 1, 0, 0, 0, 1, 0}));
     CU_ASSERT_EQUAL(lt_store_state_delete(s, a.id, "k5"), 0);
     CU_ASSERT_EQUAL(lt_store_state_delete(s, a.id, "k2"), 0); /* a tombstone: no change */
+    CU_ASSERT_EQUAL(lt_store_state_delete(s, a.id, "k9"), 0); /* no row: no change */
     CU_ASSERT(s_counts(s, &a, 2, (const int[8]){0, 1, 1, 0, 0, 0, 1, 0}));
     /* Counts are durable, and a replacement carries them to its stream. */
     lt_store_destroy(&s);
@@ -841,9 +842,17 @@ static void test_migrates_to_presence(void)
     s_put(s, &a, "k3", 0x01, 0);
     s_put(s, &a, "k3", -1, 0);
     s_put(s, &a, "k4", 0x80, 0);
+    /* Another stream, whose records share a mask: counted apart. */
+    lt_stream_t b = s_stream(s, "VN/GOV/BCA/population");
+    b.last_seq = 0;
+    s_put(s, &b, "k1", 0x05, 0);
+    s_put(s, &b, "k2", 0x05, 1);
+    s_put(s, &b, "k3", 0x02, 0);
     CU_ASSERT_EQUAL_FATAL(lt_store_commit(s), 0);
     const int want[8] = {2, 1, 2, 1, 0, 0, 0, 1};
+    const int want_b[8] = {2, 1, 2, 0, 0, 0, 0, 0};
     CU_ASSERT(s_counts(s, &a, 3, want));
+    CU_ASSERT(s_counts(s, &b, 3, want_b));
     lt_store_destroy(&s);
     sqlite3 *db = NULL;
     CU_ASSERT_FATAL(sqlite3_open(g_path, &db) == SQLITE_OK);
@@ -855,6 +864,7 @@ static void test_migrates_to_presence(void)
     sqlite3_close(db);
     s = s_open();
     CU_ASSERT(s_counts(s, &a, 3, want));
+    CU_ASSERT(s_counts(s, &b, 3, want_b));
     /* And counting goes on from there. */
     s_put(s, &a, "k4", 0x01, 0);
     CU_ASSERT(s_counts(s, &a, 3, (const int[8]){3, 1, 2, 1, 0, 0, 0, 0}));

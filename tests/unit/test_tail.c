@@ -380,6 +380,47 @@ static void test_invalidation(void)
     lt_stats_destroy(&s_stats);
 }
 
+/* A lookup looks at the held entries only: one older than entries since
+ * forgotten (holes in the ring) is still found, and one older than every
+ * other held entry too. */
+static void test_found_behind_holes(void)
+{
+    s_stats = lt_stats_new();
+    lt_tail_t *t = lt_tail_new(s_stats, 8, 1 << 20);
+    CU_ASSERT_FATAL(t != NULL);
+    lt_batch_recs_t r = {0};
+    zmq_msg_t m;
+    uint8_t h[LT_HASH_BYTES];
+    size_t n;
+    s_recs(&r, 1, 4, 100);
+    lt_tail_key_t ko = s_key(1, s_zero);
+    ko.stream_id = 9;
+    CU_ASSERT_FATAL(lt_tail_put(t, &ko, &r, 0, 1, s_keys, &m, h) == 0);
+    zmq_msg_close(&m);
+    CU_ASSERT(s_put(t, 1, 100, &r) == 0);
+    CU_ASSERT(s_put(t, 5, 100, &r) == 0);
+    CU_ASSERT(s_put(t, 9, 100, &r) == 0);
+    CU_ASSERT_EQUAL(lt_tail_batches(t), 4);
+    /* The oldest, behind three newer ones. */
+    CU_ASSERT_EQUAL(lt_tail_get(t, &ko, 4, 4, s_keys, &m, &n, h), 1);
+    zmq_msg_close(&m);
+    lt_tail_forget(t, 7);
+    CU_ASSERT_EQUAL(lt_tail_batches(t), 1);
+    CU_ASSERT_EQUAL(s_has(t, 5), 0);
+    /* The same, behind three holes. */
+    CU_ASSERT_EQUAL(lt_tail_get(t, &ko, 4, 4, s_keys, &m, &n, h), 1);
+    zmq_msg_close(&m);
+    CU_ASSERT_EQUAL(n, 4);
+    /* New entries fill the ring past the holes; all stay reachable. */
+    CU_ASSERT(s_put(t, 13, 100, &r) == 0);
+    CU_ASSERT_EQUAL(s_has(t, 13), 1);
+    CU_ASSERT_EQUAL(lt_tail_get(t, &ko, 4, 4, s_keys, &m, &n, h), 1);
+    zmq_msg_close(&m);
+    free(r.buf);
+    lt_tail_destroy(&t);
+    lt_stats_destroy(&s_stats);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -391,6 +432,7 @@ int main(void)
         {"after a key promotion nothing signed by the old key is served", test_key_promotion},
         {"the batch and byte bounds evict the oldest", test_bounds_evict_oldest},
         {"a history change, clear and new limits forget batches", test_invalidation},
+        {"a batch behind newer or forgotten ones is found", test_found_behind_holes},
         {NULL, NULL},
     };
     return ut_main("lt_tail", suite_init, suite_clean, tests);
