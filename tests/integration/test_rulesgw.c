@@ -435,7 +435,7 @@ static void test_reference_checks(void)
     if (s_reject_rows(db) != 3)
         lt_it_file_dump(out);
     /* A deleted card takes its reference reject with it. */
-    LT_IT_REQUIRE(s_sql(db, "DELETE FROM cards WHERE personal_id = '038088888888'") == 0);
+    LT_IT_REQUIRE(lt_it_sql(db, "DELETE FROM cards WHERE personal_id = '038088888888'") == 0);
     const char *again[] = {"source", "--config", conf, "--once", NULL};
     rc = lt_it_run_cli(x.f.dir, out, again, CLI_MS);
     if (rc != 0)
