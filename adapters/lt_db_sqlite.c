@@ -34,6 +34,7 @@ typedef struct {
     sqlite3_stmt *st_cursor;    /* cursor upsert */
     sqlite3_stmt *st_changes;   /* changes after a cursor and their rows (when first used) */
     sqlite3_stmt *st_upsert, *st_delete;
+    sqlite3_stmt *st_reject_put, *st_reject_drop; /* a source's lt_rejects */
 } s_db_t;
 
 /* A row being read: the mapped columns of a statement's current row,
@@ -75,6 +76,14 @@ static const struct {
     "kind TEXT NOT NULL, reasons TEXT NOT NULL, source_cursor TEXT NOT NULL DEFAULT '', "          \
     "first_seen TEXT NOT NULL, last_seen TEXT NOT NULL, count INTEGER NOT NULL DEFAULT 1, "        \
     "PRIMARY KEY(dataset, row_key, kind))"
+/* Prepared once: while a dataset has rejects, every published change
+ * clears its row's (s_reject). */
+#define S_REJECT_PUT                                                                               \
+    "INSERT INTO lt_rejects(dataset, row_key, kind, reasons, source_cursor, first_seen, "          \
+    "last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT(dataset, row_key, kind) DO "       \
+    "UPDATE SET reasons = excluded.reasons, source_cursor = excluded.source_cursor, "              \
+    "last_seen = excluded.last_seen, count = count + 1"
+#define S_REJECT_DROP "DELETE FROM lt_rejects WHERE dataset = ?1 AND row_key = ?2 AND kind = ?3"
 
 /* ---- helpers (also for the demo generator, lt_db_sqlite.h) ------------ */
 
@@ -337,6 +346,8 @@ static void s_close(void *impl)
     sqlite3_finalize(self->st_changes);
     sqlite3_finalize(self->st_upsert);
     sqlite3_finalize(self->st_delete);
+    sqlite3_finalize(self->st_reject_put);
+    sqlite3_finalize(self->st_reject_drop);
     sqlite3_close(self->db);
     free(self);
 }
@@ -440,8 +451,12 @@ static int s_use_table(s_db_t *self, int create, char *err, size_t errlen)
                   s_migrate(self, "lt_source_cursor", err, errlen)))
         goto out;
     if (lt_db_sqlite_exec(self->db, s_cursor[self->role].create, what, err, errlen) ||
-        (!sink && lt_db_sqlite_exec(self->db, S_REJECTS_CREATE, "cannot create lt_rejects", err,
-                                    errlen)) ||
+        (!sink && (lt_db_sqlite_exec(self->db, S_REJECTS_CREATE, "cannot create lt_rejects", err,
+                                     errlen) ||
+                   lt_db_sqlite_prepare(self->db, S_REJECT_PUT, &self->st_reject_put, err,
+                                        errlen) ||
+                   lt_db_sqlite_prepare(self->db, S_REJECT_DROP, &self->st_reject_drop, err,
+                                        errlen))) ||
         lt_db_sqlite_prepare(self->db, s_cursor[self->role].store, &self->st_cursor, err, errlen) ||
         (sink && s_prepare_writes(self, err, errlen)) ||
         lt_db_sqlite_prepare(self->db, select, &self->st_row, err, errlen))
@@ -793,25 +808,17 @@ static int s_shift_load(void *impl, const char *name, int64_t *shift, char *err,
 static int s_reject(void *impl, const lt_db_reject_t *r, char *err, size_t errlen)
 {
     s_db_t *self = impl;
-    sqlite3_stmt *st = NULL;
-    const char *sql =
-        r->reasons ? "INSERT INTO lt_rejects(dataset, row_key, kind, reasons, source_cursor, "
-                     "first_seen, last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) "
-                     "ON CONFLICT(dataset, row_key, kind) DO UPDATE SET reasons = excluded.reasons, "
-                     "source_cursor = excluded.source_cursor, last_seen = excluded.last_seen, "
-                     "count = count + 1"
-                   : "DELETE FROM lt_rejects WHERE dataset = ?1 AND row_key = ?2 AND kind = ?3";
-    if (lt_db_sqlite_prepare(self->db, sql, &st, err, errlen))
-        return -1;
+    sqlite3_stmt *st = r->reasons ? self->st_reject_put : self->st_reject_drop;
     const char *v[6] = {r->dataset, r->key, r->kind, r->reasons, r->cursor, r->at};
     int n = r->reasons ? 6 : 3, ok = 1;
     for (int i = 0; ok && i < n; i++)
         ok = sqlite3_bind_text(st, i + 1, v[i] ? v[i] : "", -1, SQLITE_STATIC) == SQLITE_OK;
-    int step = ok ? sqlite3_step(st) : SQLITE_ERROR;
-    if (step != SQLITE_DONE)
+    if (!ok) {
         snprintf(err, errlen, "cannot update lt_rejects: %s", sqlite3_errmsg(self->db));
-    sqlite3_finalize(st);
-    return step == SQLITE_DONE ? 0 : -1;
+        sqlite3_clear_bindings(st);
+        return -1;
+    }
+    return s_step_done(self->db, st, "cannot update lt_rejects", err, errlen);
 }
 
 static int s_reject_count(void *impl, const char *dataset, int64_t *n, char *err, size_t errlen)

@@ -16,13 +16,17 @@
 
 #include "directory.pb-c.h"
 
+typedef enum { S_PENDING, S_FOUND, S_MISSING } s_outcome_t;
+
 typedef struct {
     size_t rule; /* index into rules */
     char *key, *cursor, *value;
+    s_outcome_t outcome; /* once queued in a request */
 } s_item_t;
 
 typedef struct {
     const char *field;    /* the referencing field */
+    const ProtobufCFieldDescriptor *fd; /* its descriptor in the record type */
     const char *target;   /* the referenced dataset */
     const char *key_field; /* its key field */
     const char *id;       /* the rule id */
@@ -35,6 +39,8 @@ struct _lt_refcheck_t {
     s_ref_t *refs;
     size_t n_refs;
     char purpose[128];
+    lt_refcheck_fn fn;
+    void *arg;
     s_item_t *queue;
     size_t head, n, cap;
     uint64_t unknown;
@@ -136,7 +142,9 @@ static int s_collect(lt_refcheck_t *self, const Lienthong__Dataset *ds, char *er
                            lt_rules_id(self->rules, i), target);
             return -1;
         }
-        self->refs[self->n_refs++] = (s_ref_t){.field = field, .target = target,
+        self->refs[self->n_refs++] = (s_ref_t){.field = field,
+                                              .fd = lt_schema_field(self->type, field),
+                                              .target = target,
                                               .key_field = t->key_field,
                                               .id = lt_rules_id(self->rules, i)};
     }
@@ -144,7 +152,8 @@ static int s_collect(lt_refcheck_t *self, const Lienthong__Dataset *ds, char *er
 }
 
 lt_refcheck_t *lt_refcheck_new(const char *directory_file, const char *dataset,
-                               const char *purpose, char *err, size_t errlen)
+                               const char *purpose, lt_refcheck_fn fn, void *arg, char *err,
+                               size_t errlen)
 {
     lt_refcheck_t *self = calloc(1, sizeof *self);
     if (!self) {
@@ -152,6 +161,8 @@ lt_refcheck_t *lt_refcheck_new(const char *directory_file, const char *dataset,
         return NULL;
     }
     snprintf(self->purpose, sizeof self->purpose, "%s", purpose);
+    self->fn = fn;
+    self->arg = arg;
     const Lienthong__Dataset *ds = NULL;
     char why[256];
     if (!(self->dir = s_read_dir(directory_file, err, errlen)))
@@ -211,7 +222,7 @@ static int s_push(lt_refcheck_t *self, size_t rule, const char *key, const char 
     }
     s_item_t *it = &self->queue[self->n];
     *it = (s_item_t){.rule = rule, .key = strdup(key), .cursor = strdup(cursor),
-                     .value = strdup(value)};
+                     .value = strdup(value), .outcome = S_PENDING};
     if (!it->key || !it->cursor || !it->value) {
         s_item_free(it);
         return -1;
@@ -231,7 +242,7 @@ int lt_refcheck_queue(lt_refcheck_t *self, const char *key, const char *cursor,
     int rc = 0;
     for (size_t r = 0; rc == 0 && r < self->n_refs; r++) {
         char buf[64];
-        const ProtobufCFieldDescriptor *fd = lt_schema_field(self->type, self->refs[r].field);
+        const ProtobufCFieldDescriptor *fd = self->refs[r].fd;
         const char *v = fd ? lt_schema_text(msg, fd, buf, sizeof buf) : NULL;
         if (v && *v)
             rc = s_push(self, r, key, cursor ? cursor : "", v);
@@ -240,14 +251,21 @@ int lt_refcheck_queue(lt_refcheck_t *self, const char *key, const char *cursor,
     return rc;
 }
 
-/* Takes up to LT_REFCHECK_BATCH queued checks of the head's target. */
+static int s_same_target(const lt_refcheck_t *self, size_t i, const char *target)
+{
+    return strcmp(self->refs[self->queue[i].rule].target, target) == 0;
+}
+
+/* Takes up to LT_REFCHECK_BATCH queued checks of the head's target,
+ * wherever they wait: a record's checks alternate between targets when
+ * its dataset refers to several, and a request must not shrink to one
+ * value for that. The others keep their order. */
 static int s_take(lt_refcheck_t *self)
 {
     const char *target = self->refs[self->queue[self->head].rule].target;
     size_t n = 0;
-    while (self->head + n < self->n && n < LT_REFCHECK_BATCH &&
-           strcmp(self->refs[self->queue[self->head + n].rule].target, target) == 0)
-        n++;
+    for (size_t i = self->head; i < self->n && n < LT_REFCHECK_BATCH; i++)
+        n += s_same_target(self, i, target);
     self->batch = malloc(n * sizeof *self->batch);
     self->subjects = calloc(n, sizeof *self->subjects);
     self->subject_ptrs = calloc(n, sizeof *self->subject_ptrs);
@@ -256,9 +274,19 @@ static int s_take(lt_refcheck_t *self)
     if (!self->batch || !self->subjects || !self->subject_ptrs || !self->claims ||
         !self->claim_ptrs)
         return -1;
-    memcpy(self->batch, self->queue + self->head, n * sizeof *self->batch);
-    self->head += n;
-    self->n_batch = n;
+    size_t last = self->head;
+    for (size_t i = self->head; self->n_batch < n; i++)
+        if (s_same_target(self, i, target)) {
+            self->batch[self->n_batch++] = self->queue[i];
+            last = i;
+        }
+    /* The others up to the last one taken move back to close the gap;
+     * the consumed front grows (one target: no move at all). */
+    size_t w = last + 1;
+    for (size_t j = last + 1; j-- > self->head;)
+        if (!s_same_target(self, j, target))
+            self->queue[--w] = self->queue[j];
+    self->head = w;
     return 0;
 }
 
@@ -298,23 +326,49 @@ int lt_refcheck_next(lt_refcheck_t *self, uint64_t request_id, int64_t now_ms,
     return 1;
 }
 
-static void s_unknown(lt_refcheck_t *self, const char *why)
+/* Ends the request in flight: the answered checks go to fn at once, so
+ * that the caller records them in one transaction rather than one per
+ * answer; the others are unknown (why says why, NULL when all were
+ * answered but not as found or missing). */
+static void s_done(lt_refcheck_t *self, const char *why)
 {
-    lt_warn("source", "reference check of %zu value(s) in %s gave no answer: %s", self->n_batch,
-            self->req.dataset, why);
-    self->unknown += self->n_batch;
+    size_t n = 0, unanswered = 0;
+    lt_refcheck_result_t *res = calloc(self->n_batch + 1, sizeof *res);
+    char(*reason)[LT_RULES_REASON_MAX] = calloc(self->n_batch + 1, sizeof *reason);
+    for (size_t i = 0; res && reason && i < self->n_batch; i++) {
+        const s_item_t *it = &self->batch[i];
+        const s_ref_t *ref = &self->refs[it->rule];
+        if (it->outcome == S_PENDING)
+            continue;
+        snprintf(reason[n], sizeof reason[n], "no record '%.60s' in %s", it->value, ref->target);
+        res[n] = (lt_refcheck_result_t){.key = it->key, .cursor = it->cursor, .rule = ref->id,
+                                        .found = it->outcome == S_FOUND, .reason = reason[n]};
+        n++;
+    }
+    if (!res || !reason)
+        lt_warn("source", "out of memory recording %zu reference checks", self->n_batch);
+    else if (n > 0)
+        self->fn(self->arg, res, n);
+    for (size_t i = 0; i < self->n_batch; i++)
+        unanswered += self->batch[i].outcome == S_PENDING;
+    unanswered = res && reason ? unanswered : self->n_batch;
+    if (unanswered && why)
+        lt_warn("source", "reference check of %zu value(s) in %s has no outcome: %s",
+                unanswered, self->req.dataset, why);
+    self->unknown += unanswered;
+    free(res);
+    free(reason);
     s_batch_free(self);
 }
 
-int lt_refcheck_answer(lt_refcheck_t *self, const Lienthong__Envelope *env, lt_refcheck_fn fn,
-                       void *arg)
+int lt_refcheck_answer(lt_refcheck_t *self, const Lienthong__Envelope *env)
 {
     if (!self->id)
         return 0;
     if (env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR) {
         if (env->error->request_id != self->id)
             return 0;
-        s_unknown(self, env->error->message ? env->error->message : "error");
+        s_done(self, env->error->message ? env->error->message : "error");
         return 1;
     }
     if (env->body_case != LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY)
@@ -329,26 +383,22 @@ int lt_refcheck_answer(lt_refcheck_t *self, const Lienthong__Envelope *env, lt_r
     if (!a->key[0]) { /* the whole request refused (7.6) */
         char why[160];
         snprintf(why, sizeof why, "refused with %s", lt_wire_error_name(a->code));
-        s_unknown(self, why);
+        s_done(self, why);
         lienthong__verify_answer__free_unpacked(a, NULL);
         return 1;
     }
     if (a->index < self->n_batch && strcmp(a->key, self->batch[a->index].value) == 0) {
-        const s_item_t *it = &self->batch[a->index];
-        const s_ref_t *ref = &self->refs[it->rule];
-        char reason[LT_RULES_REASON_MAX];
-        snprintf(reason, sizeof reason, "no record '%.60s' in %s", it->value, ref->target);
-        lt_refcheck_result_t r = {.key = it->key, .cursor = it->cursor, .rule = ref->id,
-                                  .found = a->code == LIENTHONG__ERROR_CODE__ERR_NONE,
-                                  .reason = reason};
-        if (a->code == LIENTHONG__ERROR_CODE__ERR_NONE ||
-            a->code == LIENTHONG__ERROR_CODE__ERR_NOT_FOUND)
-            fn(arg, &r);
-        else
-            self->unknown++;
+        /* CLAIM_MATCH passes, ERR_NOT_FOUND fails; anything else (a claim
+         * not allowed) stays pending: unknown (PROTOCOL.md 5.7). */
+        s_item_t *it = &self->batch[a->index];
+        if (a->code == LIENTHONG__ERROR_CODE__ERR_NOT_FOUND)
+            it->outcome = S_MISSING;
+        else if (a->code == LIENTHONG__ERROR_CODE__ERR_NONE && a->n_results == 1 &&
+                 a->results[0] == LIENTHONG__CLAIM_RESULT__CLAIM_MATCH)
+            it->outcome = S_FOUND;
     }
     if (a->last)
-        s_batch_free(self);
+        s_done(self, "no matching claim");
     lienthong__verify_answer__free_unpacked(a, NULL);
     return 1;
 }
@@ -356,5 +406,5 @@ int lt_refcheck_answer(lt_refcheck_t *self, const Lienthong__Envelope *env, lt_r
 void lt_refcheck_tick(lt_refcheck_t *self, int64_t now_ms)
 {
     if (self->id && now_ms - self->sent_ms >= LT_REFCHECK_WAIT_MS)
-        s_unknown(self, "timed out");
+        s_done(self, "timed out");
 }

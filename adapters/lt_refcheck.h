@@ -7,9 +7,10 @@
  * the other owner to verify each value with a VerifyRequest whose only
  * claim is the referenced dataset's key field equal to the value, so that
  * the answer says whether the record exists and nothing else. A key the
- * other owner does not know is a failed check; a known one passes; any
- * other outcome (no policy, owner unreachable, timeout) is unknown and
- * logged, and the row is checked again at its next change.
+ * other owner does not know is a failed check; a matching claim passes;
+ * any other outcome (no policy, a policy that does not release the key
+ * field, owner unreachable, timeout) is unknown and logged, and the row is
+ * checked again at its next change.
  *
  * The rules come from the directory the gateway runs, read from the file
  * the adapter's configuration names (`directory_file`); the adapter does
@@ -38,15 +39,20 @@ typedef struct {
     const char *reason; /* when not found: why, for lt_rejects */
 } lt_refcheck_result_t;
 
-typedef void (*lt_refcheck_fn)(void *arg, const lt_refcheck_result_t *r);
+/* The outcomes of one request, once it is done (answered, refused or
+ * given up): the checks that got an answer, so that the caller records
+ * them in one transaction. */
+typedef void (*lt_refcheck_fn)(void *arg, const lt_refcheck_result_t *r, size_t n);
 
 /* Reads the reference rules of `dataset` from the signed directory file.
  * purpose is the VerifyRequest's purpose (the other owner's policy must
- * allow it). NULL with err when the file cannot be read or the dataset is
- * not in it; a dataset without reference rules gives an object that
- * checks nothing (lt_refcheck_rules 0). */
+ * allow it); fn(arg, ...) receives the outcomes. NULL with err when the
+ * file cannot be read or the dataset is not in it; a dataset without
+ * reference rules gives an object that checks nothing (lt_refcheck_rules
+ * 0). */
 lt_refcheck_t *lt_refcheck_new(const char *directory_file, const char *dataset,
-                               const char *purpose, char *err, size_t errlen)
+                               const char *purpose, lt_refcheck_fn fn, void *arg, char *err,
+                               size_t errlen)
     __attribute__((warn_unused_result));
 void lt_refcheck_destroy(lt_refcheck_t **self_p);
 
@@ -64,12 +70,12 @@ int lt_refcheck_next(lt_refcheck_t *self, uint64_t request_id, int64_t now_ms,
                      const Lienthong__VerifyRequest **req);
 
 /* 1 when env (a VerifyReply or an Error) answers the request in flight.
- * Reports each answered check through fn; with the last answer (or an
- * Error) the request is done. */
-int lt_refcheck_answer(lt_refcheck_t *self, const Lienthong__Envelope *env, lt_refcheck_fn fn,
-                       void *arg);
+ * With the last answer (or an Error) the request is done, and its
+ * outcomes go to fn. */
+int lt_refcheck_answer(lt_refcheck_t *self, const Lienthong__Envelope *env);
 
-/* Gives the request in flight up once it waited LT_REFCHECK_WAIT_MS. */
+/* Gives the request in flight up once it waited LT_REFCHECK_WAIT_MS; the
+ * checks answered by then go to fn. */
 void lt_refcheck_tick(lt_refcheck_t *self, int64_t now_ms);
 
 /* 1 while checks wait or a request is in flight. */

@@ -274,6 +274,8 @@ static int s_load(lt_source_t *self, const char *path, char *err, size_t errlen)
 
 /* ---- construction ------------------------------------------------------ */
 
+static void s_on_ref(void *arg, const lt_refcheck_result_t *r, size_t n);
+
 lt_source_t *lt_source_new(const char *config_path, char *err, size_t errlen)
 {
     lt_source_t *self = calloc(1, sizeof *self);
@@ -291,8 +293,8 @@ lt_source_t *lt_source_new(const char *config_path, char *err, size_t errlen)
         if (!f->db)
             goto fail;
         if (self->directory_file[0] &&
-            !(f->refs = lt_refcheck_new(self->directory_file, f->dataset, self->ref_purpose, err,
-                                        errlen)))
+            !(f->refs = lt_refcheck_new(self->directory_file, f->dataset, self->ref_purpose,
+                                        s_on_ref, f, err, errlen)))
             goto fail;
         if (f->refs && lt_refcheck_rules(f->refs) == 0)
             lt_refcheck_destroy(&f->refs);
@@ -611,6 +613,15 @@ static int s_collect(s_feed_t *f, s_change_t *ch, size_t *n, char *err, size_t e
     return got < 0 ? -1 : 0;
 }
 
+/* The next request id of this adapter's Publish and VerifyRequest
+ * messages: random base, counted up, never 0. */
+static uint64_t s_request_id(lt_source_t *self)
+{
+    if (++self->req_count + self->req_base == 0)
+        ++self->req_count;
+    return self->req_base + self->req_count;
+}
+
 /* Packs a Publish envelope for the changes into fl. Returns 0, -1 on
  * error, -2 when the frame would exceed the gateway's default cap. */
 static int s_pack(s_feed_t *f, const s_change_t *ch, size_t n, s_flight_t *fl, char *err,
@@ -635,10 +646,8 @@ static int s_pack(s_feed_t *f, const s_change_t *ch, size_t n, s_flight_t *fl, c
         cs[i].source_cursor = cur[i];
         pp[i] = &cs[i];
     }
-    if (++self->req_count + self->req_base == 0)
-        ++self->req_count; /* request ids are never 0 */
     Lienthong__Publish pub = LIENTHONG__PUBLISH__INIT;
-    pub.request_id = self->req_base + self->req_count;
+    pub.request_id = s_request_id(self);
     pub.dataset = f->dataset;
     pub.n_changes = n;
     pub.changes = pp;
@@ -848,9 +857,10 @@ static void s_reasons(const Lienthong__Refusal *r, char *out, size_t cap)
 }
 
 /* The refusals of an acked Publish go into lt_rejects, and every row it
- * published clears the row's reject, if any: in the transaction that
- * stores the cursor, so that the table never disagrees with it. Returns
- * the number of rejects cleared, or -1. */
+ * published clears the row's reject, if any (a deletion its reference
+ * reject too: the row is gone): in the transaction that stores the cursor,
+ * so that the table never disagrees with it. Returns the number of
+ * rejects cleared, or -1. */
 static long s_rejects(s_feed_t *f, const s_flight_t *fl, const char *at, char *err,
                       size_t errlen)
 {
@@ -877,6 +887,9 @@ static long s_rejects(s_feed_t *f, const s_flight_t *fl, const char *at, char *e
             if (f->logged++ < REFUSALS_LOGGED)
                 lt_warn("source", "dataset=%s key=%s refused by the owner's rules: %s",
                         f->dataset, c->key, reasons);
+            /* A later Publish committed with this one may carry the row
+             * fixed: it must find a reject to clear (recounted after). */
+            f->rejects++;
         } else {
             /* Acknowledged: its references are checked from now on. */
             if (f->refs && !c->deleted &&
@@ -887,8 +900,14 @@ static long s_rejects(s_feed_t *f, const s_flight_t *fl, const char *at, char *e
             if (f->rejects == 0)
                 continue;
             cleared++;
+            if (c->deleted) {
+                lt_db_reject_t ref = rj;
+                ref.kind = "reference";
+                rc = lt_db_reject(f->db, &ref, err, errlen);
+            }
         }
-        rc = lt_db_reject(f->db, &rj, err, errlen);
+        if (rc == 0)
+            rc = lt_db_reject(f->db, &rj, err, errlen);
     }
     lienthong__envelope__free_unpacked(env, NULL);
     return rc == 0 ? cleared : -1;
@@ -1073,34 +1092,38 @@ static int s_on_status(lt_source_t *self, const Lienthong__StatusReply *r)
 
 /* ---- reference checks (PROTOCOL.md 5.7) ------------------------------- */
 
-/* One outcome: a failed check goes into lt_rejects (kind "reference"), a
- * passed one removes the row's reference reject, in a transaction of its
- * own (the check came after the cursor was stored). */
-static void s_on_ref(void *arg, const lt_refcheck_result_t *r)
+/* The outcomes of one reference request: a failed check goes into
+ * lt_rejects (kind "reference"), a passed one removes the row's reference
+ * reject, all in one transaction of their own (the checks came after the
+ * cursor was stored). */
+static void s_on_ref(void *arg, const lt_refcheck_result_t *r, size_t n)
 {
     s_feed_t *f = arg;
-    char at[32], err[1024];
+    char at[32], err[1024] = "";
     s_utc_now(at);
-    char reasons[LT_RULES_REASON_MAX + 160];
-    snprintf(reasons, sizeof reasons, "%s: %s", r->rule, r->reason);
-    lt_db_reject_t rj = {.dataset = f->dataset, .key = r->key, .kind = "reference",
-                         .reasons = r->found ? NULL : reasons, .cursor = r->cursor, .at = at};
-    if (!r->found) {
-        f->ref_failed++;
-        if (f->logged++ < REFUSALS_LOGGED)
+    int begun = lt_db_begin(f->db, 1, err, sizeof err) == 0, rc = begun ? 0 : -1;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        char reasons[LT_RULES_REASON_MAX + 160];
+        snprintf(reasons, sizeof reasons, "%s: %s", r[i].rule, r[i].reason);
+        lt_db_reject_t rj = {.dataset = f->dataset, .key = r[i].key, .kind = "reference",
+                             .reasons = r[i].found ? NULL : reasons, .cursor = r[i].cursor,
+                             .at = at};
+        if (!r[i].found && f->logged++ < REFUSALS_LOGGED)
             lt_warn("source", "dataset=%s key=%s failed a reference check: %s", f->dataset,
-                    r->key, reasons);
+                    r[i].key, reasons);
+        rc = lt_db_reject(f->db, &rj, err, sizeof err);
     }
-    if (lt_db_begin(f->db, 1, err, sizeof err) == 0) {
-        if (lt_db_reject(f->db, &rj, err, sizeof err) == 0 &&
-            lt_db_commit(f->db, err, sizeof err) == 0) {
-            f->rejects += !r->found;
-            return;
-        }
+    if (rc == 0 && lt_db_commit(f->db, err, sizeof err) == 0) {
+        for (size_t i = 0; i < n; i++)
+            f->ref_failed += !r[i].found;
+        /* Counted again rather than tracked, as s_commit_acked does. */
+        if (lt_db_reject_count(f->db, f->dataset, &f->rejects, err, sizeof err) != 0)
+            f->rejects = 1; /* unknown: keep clearing */
+        return;
+    }
+    if (begun)
         lt_db_rollback(f->db);
-    }
-    lt_warn("source", "dataset=%s key=%s: reference check not recorded: %s", f->dataset, r->key,
-            err);
+    lt_warn("source", "dataset=%s %zu reference checks not recorded: %s", f->dataset, n, err);
 }
 
 /* 1 when env answers a reference check in flight. */
@@ -1108,7 +1131,7 @@ static int s_ref_answer(lt_source_t *self, const Lienthong__Envelope *env)
 {
     for (size_t i = 0; i < self->n_feeds; i++)
         if (self->feeds[i].refs &&
-            lt_refcheck_answer(self->feeds[i].refs, env, s_on_ref, &self->feeds[i]))
+            lt_refcheck_answer(self->feeds[i].refs, env))
             return 1;
     return 0;
 }
@@ -1123,9 +1146,7 @@ static int s_ref_send(lt_source_t *self, int64_t now)
             continue;
         lt_refcheck_tick(r, now);
         const Lienthong__VerifyRequest *q = NULL;
-        if (++self->req_count + self->req_base == 0)
-            ++self->req_count;
-        if (lt_refcheck_next(r, self->req_base + self->req_count, now, &q) &&
+        if (lt_refcheck_next(r, s_request_id(self), now, &q) &&
             lt_adapter_send(&self->conn, LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST, (void *)q) != 0)
             lt_warn("source", "cannot send reference checks: %s", zmq_strerror(zmq_errno()));
         busy |= lt_refcheck_busy(r);

@@ -142,7 +142,6 @@ static void s_time(int64_t t, char *buf, size_t len)
     strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm);
 }
 
-/* A member's next keys during a rotation (PROTOCOL.md 5.5). */
 /* A dataset's rules (PROTOCOL.md 5.7), one line each: "rule FIELD:CHECK ...". */
 static void s_print_rules(const Lienthong__Dataset *ds)
 {
@@ -165,6 +164,7 @@ static void s_print_rules(const Lienthong__Dataset *ds)
     }
 }
 
+/* A member's next keys during a rotation (PROTOCOL.md 5.5). */
 static void s_print_next(const Lienthong__Member *m)
 {
     char z[LT_Z85_KEY_LEN + 1];

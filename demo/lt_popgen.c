@@ -955,6 +955,29 @@ static int s_reggen_walk(s_reggen_t *g, int (*one)(s_reggen_t *, const s_holder_
     return lt_db_sqlite_exec(g->db, "COMMIT", "cannot commit", err, errlen);
 }
 
+/* Generates `table` from the population: seeded with salt and the rows it
+ * holds already (a second run draws others), one(holder) is called for
+ * each living citizen it lacks. */
+static int s_reggen_run(const char *db_path, const char *population, const char *create_sql,
+                        const char *table, const char *insert_sql, uint64_t seed, uint64_t salt,
+                        int (*one)(s_reggen_t *, const s_holder_t *, void *), void *done,
+                        char *err, size_t errlen)
+{
+    s_reggen_t g;
+    memset(&g, 0, sizeof g);
+    int64_t existing = 0;
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM %s", table);
+    int rc = -1;
+    if (s_reggen_open(&g, db_path, population, create_sql, table, insert_sql, err, errlen) == 0 &&
+        s_count(g.db, sql, &existing, err, errlen) == 0) {
+        s_seed(&g.r, seed, salt ^ (uint64_t)existing);
+        rc = s_reggen_walk(&g, one, done, err, errlen);
+    }
+    s_reggen_close(&g);
+    return rc;
+}
+
 /* ---- insurance cards (VN/GOV/BHXH) ---------------------------------- */
 
 const char *const LT_POPGEN_CARDS_SQL =
@@ -1042,21 +1065,10 @@ static int s_insert_card(s_reggen_t *g, const s_holder_t *h, void *arg)
 int lt_popgen_cards(const char *db_path, const char *population_path, uint64_t seed,
                     lt_popgen_cards_t *done, char *err, size_t errlen)
 {
-    s_reggen_t g;
-    memset(&g, 0, sizeof g);
     memset(done, 0, sizeof *done);
-    int64_t existing = 0;
-    int rc = -1;
-    if (s_reggen_open(&g, db_path, population_path, LT_POPGEN_CARDS_SQL, "insurance_cards",
-                      "INSERT INTO insurance_cards VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)", err,
-                      errlen) ||
-        s_count(g.db, "SELECT COUNT(*) FROM insurance_cards", &existing, err, errlen))
-        goto out;
-    s_seed(&g.r, seed, 0x6361726473ULL ^ (uint64_t)existing);
-    rc = s_reggen_walk(&g, s_insert_card, done, err, errlen);
-out:
-    s_reggen_close(&g);
-    return rc;
+    return s_reggen_run(db_path, population_path, LT_POPGEN_CARDS_SQL, "insurance_cards",
+                        "INSERT INTO insurance_cards VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                        seed, 0x6361726473ULL, s_insert_card, done, err, errlen);
 }
 
 /* ---- vaccinations (VN/GOV/BYT) -------------------------------------- */
@@ -1159,21 +1171,10 @@ static int s_insert_vaccination(s_reggen_t *g, const s_holder_t *h, void *arg)
 int lt_popgen_vaccinations(const char *db_path, const char *population_path, uint64_t seed,
                            lt_popgen_vaccinations_t *done, char *err, size_t errlen)
 {
-    s_reggen_t g;
-    memset(&g, 0, sizeof g);
     memset(done, 0, sizeof *done);
-    int64_t existing = 0;
-    int rc = -1;
-    if (s_reggen_open(&g, db_path, population_path, LT_POPGEN_VACCINATIONS_SQL, "vaccinations",
-                      "INSERT INTO vaccinations VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", err,
-                      errlen) ||
-        s_count(g.db, "SELECT COUNT(*) FROM vaccinations", &existing, err, errlen))
-        goto out;
-    s_seed(&g.r, seed, 0x766163636e73ULL ^ (uint64_t)existing);
-    rc = s_reggen_walk(&g, s_insert_vaccination, done, err, errlen);
-out:
-    s_reggen_close(&g);
-    return rc;
+    return s_reggen_run(db_path, population_path, LT_POPGEN_VACCINATIONS_SQL, "vaccinations",
+                        "INSERT INTO vaccinations VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", seed,
+                        0x766163636e73ULL, s_insert_vaccination, done, err, errlen);
 }
 
 /* ---- changes to the other owners' registers ------------------------- */

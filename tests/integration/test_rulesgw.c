@@ -434,6 +434,16 @@ static void test_reference_checks(void)
     CU_ASSERT(s_reject_rows(db) == 3); /* two references, one date */
     if (s_reject_rows(db) != 3)
         lt_it_file_dump(out);
+    /* A deleted card takes its reference reject with it. */
+    LT_IT_REQUIRE(lt_it_sql(db, "DELETE FROM cards WHERE personal_id = '038088888888'") == 0);
+    const char *again[] = {"source", "--config", conf, "--once", NULL};
+    rc = lt_it_run_cli(x.f.dir, out, again, CLI_MS);
+    if (rc != 0)
+        lt_it_file_dump(out);
+    LT_IT_REQUIRE(rc == 0);
+    CU_ASSERT(s_ref_reject(db, "038088888888", reasons, sizeof reasons) == 0);
+    CU_ASSERT(s_ref_reject(db, "099085012345", reasons, sizeof reasons) == 1);
+    CU_ASSERT(s_reject_rows(db) == 2);
 out:
     lt_it_fed_cleanup(&x.f);
 }

@@ -8,6 +8,7 @@
  * lt_db_apply writing a batch and the sink's cursor all or nothing. The
  * database is checked directly with SQLite beside the seam. (The
  * PostgreSQL backend has its own suite, test_db_pg.) */
+#include "unit_rejects.h"
 #include "unit_sqlite.h"
 
 #include "lt_db.h"
@@ -217,55 +218,18 @@ static void test_capture_install_twice(void)
     lt_db_destroy(&d);
 }
 
-#define REJECT_INT(sql) ut_sql_count(g_rejects_raw, sql)
 static sqlite3 *g_rejects_raw;
 
-/* lt_rejects (PROTOCOL.md 5.7): a refused row is recorded, refused again
- * counts 2 with the latest reasons, kinds are kept apart, a published
- * version removes it; all in the caller's transaction. */
-static void s_rejects_cycle(lt_db_t *d)
+static int64_t s_rejects_int(const char *sql)
 {
-    char err[1024] = "";
-    int64_t n = -1;
-    lt_db_reject_t r = {.dataset = "VN/GOV/BCA/population", .key = "099085012345", .kind = "rule",
-                        .reasons = "personal_id:citizen_id: province", .cursor = "17",
-                        .at = "2026-01-15T12:00:00Z"};
-    CU_ASSERT(lt_db_reject_count(d, r.dataset, &n, err, sizeof err) == 0 && n == 0);
-    CU_ASSERT_FATAL(lt_db_begin(d, 1, err, sizeof err) == 0);
-    CU_ASSERT(lt_db_reject(d, &r, err, sizeof err) == 0);
-    r.reasons = "full_name:required: empty";
-    r.cursor = "18";
-    r.at = "2026-01-15T12:00:05Z";
-    CU_ASSERT(lt_db_reject(d, &r, err, sizeof err) == 0);
-    r.kind = "reference";
-    CU_ASSERT(lt_db_reject(d, &r, err, sizeof err) == 0);
-    CU_ASSERT(lt_db_commit(d, err, sizeof err) == 0);
-    CU_ASSERT(lt_db_reject_count(d, r.dataset, &n, err, sizeof err) == 0 && n == 2);
-    CU_ASSERT(lt_db_reject_count(d, "VN/GOV/BCA/other", &n, err, sizeof err) == 0 && n == 0);
-    CU_ASSERT(REJECT_INT("SELECT count FROM lt_rejects WHERE kind = 'rule'") == 2);
-    CU_ASSERT(REJECT_INT("SELECT count(*) FROM lt_rejects WHERE kind = 'rule' AND "
-                         "reasons = 'full_name:required: empty' AND source_cursor = '18' AND "
-                         "first_seen = '2026-01-15T12:00:00Z' AND "
-                         "last_seen = '2026-01-15T12:00:05Z'") == 1);
-    /* Rolled back: nothing removed. */
-    r.kind = "rule";
-    r.reasons = NULL;
-    CU_ASSERT_FATAL(lt_db_begin(d, 1, err, sizeof err) == 0);
-    CU_ASSERT(lt_db_reject(d, &r, err, sizeof err) == 0);
-    lt_db_rollback(d);
-    CU_ASSERT(lt_db_reject_count(d, r.dataset, &n, err, sizeof err) == 0 && n == 2);
-    CU_ASSERT_FATAL(lt_db_begin(d, 1, err, sizeof err) == 0);
-    CU_ASSERT(lt_db_reject(d, &r, err, sizeof err) == 0);
-    CU_ASSERT(lt_db_commit(d, err, sizeof err) == 0);
-    CU_ASSERT(lt_db_reject_count(d, r.dataset, &n, err, sizeof err) == 0 && n == 1);
-    CU_ASSERT(REJECT_INT("SELECT count(*) FROM lt_rejects WHERE kind = 'reference'") == 1);
+    return ut_sql_count(g_rejects_raw, sql);
 }
 
 static void test_rejects(void)
 {
     g_rejects_raw = open_raw("rejects.db", "CREATE TABLE citizens(id TEXT PRIMARY KEY, name TEXT)");
     lt_db_t *d = open_seam("rejects.db", LT_DB_SOURCE, "citizens", CITIZEN_COLS, 0);
-    s_rejects_cycle(d);
+    ut_rejects_cycle(d, s_rejects_int);
     lt_db_destroy(&d);
     sqlite3_close(g_rejects_raw);
 }

@@ -21,6 +21,7 @@
 
 #include "lt_db.h"
 #include "pg_util.h"
+#include "unit_rejects.h"
 
 #include <poll.h>
 
@@ -202,54 +203,11 @@ static void test_install_twice(void)
     lt_db_destroy(&d);
 }
 
-#define REJECT_INT(sql) owner_int(sql)
-
-/* lt_rejects (PROTOCOL.md 5.7): a refused row is recorded, refused again
- * counts 2 with the latest reasons, kinds are kept apart, a published
- * version removes it; all in the caller's transaction. */
-static void s_rejects_cycle(lt_db_t *d)
-{
-    char err[1024] = "";
-    int64_t n = -1;
-    lt_db_reject_t r = {.dataset = "VN/GOV/BCA/population", .key = "099085012345", .kind = "rule",
-                        .reasons = "personal_id:citizen_id: province", .cursor = "17",
-                        .at = "2026-01-15T12:00:00Z"};
-    CU_ASSERT(lt_db_reject_count(d, r.dataset, &n, err, sizeof err) == 0 && n == 0);
-    CU_ASSERT_FATAL(lt_db_begin(d, 1, err, sizeof err) == 0);
-    CU_ASSERT(lt_db_reject(d, &r, err, sizeof err) == 0);
-    r.reasons = "full_name:required: empty";
-    r.cursor = "18";
-    r.at = "2026-01-15T12:00:05Z";
-    CU_ASSERT(lt_db_reject(d, &r, err, sizeof err) == 0);
-    r.kind = "reference";
-    CU_ASSERT(lt_db_reject(d, &r, err, sizeof err) == 0);
-    CU_ASSERT(lt_db_commit(d, err, sizeof err) == 0);
-    CU_ASSERT(lt_db_reject_count(d, r.dataset, &n, err, sizeof err) == 0 && n == 2);
-    CU_ASSERT(lt_db_reject_count(d, "VN/GOV/BCA/other", &n, err, sizeof err) == 0 && n == 0);
-    CU_ASSERT(REJECT_INT("SELECT count FROM lt_rejects WHERE kind = 'rule'") == 2);
-    CU_ASSERT(REJECT_INT("SELECT count(*) FROM lt_rejects WHERE kind = 'rule' AND "
-                         "reasons = 'full_name:required: empty' AND source_cursor = '18' AND "
-                         "first_seen = '2026-01-15T12:00:00Z' AND "
-                         "last_seen = '2026-01-15T12:00:05Z'") == 1);
-    /* Rolled back: nothing removed. */
-    r.kind = "rule";
-    r.reasons = NULL;
-    CU_ASSERT_FATAL(lt_db_begin(d, 1, err, sizeof err) == 0);
-    CU_ASSERT(lt_db_reject(d, &r, err, sizeof err) == 0);
-    lt_db_rollback(d);
-    CU_ASSERT(lt_db_reject_count(d, r.dataset, &n, err, sizeof err) == 0 && n == 2);
-    CU_ASSERT_FATAL(lt_db_begin(d, 1, err, sizeof err) == 0);
-    CU_ASSERT(lt_db_reject(d, &r, err, sizeof err) == 0);
-    CU_ASSERT(lt_db_commit(d, err, sizeof err) == 0);
-    CU_ASSERT(lt_db_reject_count(d, r.dataset, &n, err, sizeof err) == 0 && n == 1);
-    CU_ASSERT(REJECT_INT("SELECT count(*) FROM lt_rejects WHERE kind = 'reference'") == 1);
-}
-
 static void test_rejects(void)
 {
     fresh(CITIZENS "SELECT 1");
     lt_db_t *d = open_seam(LT_DB_SOURCE, "citizens", COLS2, TYPES2, 2, 0);
-    s_rejects_cycle(d);
+    ut_rejects_cycle(d, owner_int);
     lt_db_destroy(&d);
 }
 

@@ -1,0 +1,54 @@
+/* unit_rejects.h: the lt_rejects cycle (PROTOCOL.md 5.7) that the CUnit
+ * suites of both database backends run through the adapters' seam
+ * (test_db on SQLite, test_db_pg on PostgreSQL), each reading the table
+ * back with its own raw connection. */
+#ifndef LT_UNIT_REJECTS_H
+#define LT_UNIT_REJECTS_H
+
+#include "unit_util.h"
+
+#include "lt_db.h"
+
+/* A refused row is recorded, refused again counts 2 with the latest
+ * reasons, kinds are kept apart, a published version removes it; all in
+ * the caller's transaction. count(sql) is the one number the backend's
+ * raw connection reads for sql. */
+static inline void ut_rejects_cycle(lt_db_t *d, int64_t (*count)(const char *sql))
+{
+    char err[1024] = "";
+    int64_t n = -1;
+    lt_db_reject_t r = {.dataset = "VN/GOV/BCA/population", .key = "099085012345", .kind = "rule",
+                        .reasons = "personal_id:citizen_id: province", .cursor = "17",
+                        .at = "2026-01-15T12:00:00Z"};
+    CU_ASSERT(lt_db_reject_count(d, r.dataset, &n, err, sizeof err) == 0 && n == 0);
+    CU_ASSERT_FATAL(lt_db_begin(d, 1, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_reject(d, &r, err, sizeof err) == 0);
+    r.reasons = "full_name:required: empty";
+    r.cursor = "18";
+    r.at = "2026-01-15T12:00:05Z";
+    CU_ASSERT(lt_db_reject(d, &r, err, sizeof err) == 0);
+    r.kind = "reference";
+    CU_ASSERT(lt_db_reject(d, &r, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_commit(d, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_reject_count(d, r.dataset, &n, err, sizeof err) == 0 && n == 2);
+    CU_ASSERT(lt_db_reject_count(d, "VN/GOV/BCA/other", &n, err, sizeof err) == 0 && n == 0);
+    CU_ASSERT(count("SELECT count FROM lt_rejects WHERE kind = 'rule'") == 2);
+    CU_ASSERT(count("SELECT count(*) FROM lt_rejects WHERE kind = 'rule' AND "
+                    "reasons = 'full_name:required: empty' AND source_cursor = '18' AND "
+                    "first_seen = '2026-01-15T12:00:00Z' AND "
+                    "last_seen = '2026-01-15T12:00:05Z'") == 1);
+    /* Rolled back: nothing removed. */
+    r.kind = "rule";
+    r.reasons = NULL;
+    CU_ASSERT_FATAL(lt_db_begin(d, 1, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_reject(d, &r, err, sizeof err) == 0);
+    lt_db_rollback(d);
+    CU_ASSERT(lt_db_reject_count(d, r.dataset, &n, err, sizeof err) == 0 && n == 2);
+    CU_ASSERT_FATAL(lt_db_begin(d, 1, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_reject(d, &r, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_commit(d, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_reject_count(d, r.dataset, &n, err, sizeof err) == 0 && n == 1);
+    CU_ASSERT(count("SELECT count(*) FROM lt_rejects WHERE kind = 'reference'") == 1);
+}
+
+#endif
