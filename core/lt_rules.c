@@ -1,5 +1,8 @@
-/* lt_rules: a dataset's validation rules (PROTOCOL.md 5.7), compiled once
- * against the record type and applied to each published record. */
+/* lt_rules: a dataset's validation rules (PROTOCOL.md 5.7), compiled against
+ * the record type and applied to each published record. The owner's gateway
+ * compiles them once per Publish (at most LT_RULES_MAX field look-ups by
+ * name, small beside the group's commit), so a new directory needs no cache
+ * to invalidate. */
 #include "lt_rules.h"
 #include "lt_schema.h"
 
