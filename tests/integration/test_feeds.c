@@ -949,6 +949,18 @@ out:
     lt_it_fed_cleanup(&x.f);
 }
 
+/* Polls the consumer's store until a snapshot of DS has records staged;
+ * 0 once it has, -1 at the deadline. */
+static int s_wait_staged(const lt_it_gw_t *g, int timeout_ms)
+{
+    for (int waited = 0; waited < timeout_ms; waited++) {
+        if (lt_ft_log_count(g, "\x02snapshot " DS) > 0)
+            return 0;
+        usleep(1000);
+    }
+    return -1;
+}
+
 /* A consumer killed while it receives a snapshot keeps its old replica
  * whole; started again, it receives a new snapshot and converges. */
 static void test_kill_during_snapshot(void)
@@ -966,7 +978,9 @@ static void test_kill_during_snapshot(void)
     long mark = lt_it_log_mark(gbh);
     LT_IT_REQUIRE(lt_it_gw_run(gbh, READY_MS) == 0);
     CU_ASSERT(lt_it_log_wait(gbh, mark, SNAP_LINE "5000", "replica at seq 300", CONVERGE_MS) == 0);
-    usleep(300000);
+    /* Killed as soon as the first records are staged, not after a fixed
+     * sleep: a fast machine moves all 5000 in under 300 ms. */
+    CU_ASSERT(s_wait_staged(gbh, CONVERGE_MS) == 0);
     lt_it_gw_kill(gbh);
     long staged = lt_ft_log_count(gbh, "\x02snapshot " DS);
     fprintf(stderr, "[killed with %ld of 5000 records staged] ", staged);
