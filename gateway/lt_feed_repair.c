@@ -351,7 +351,18 @@ static int s_range_write_rebuild(lt_feed_t *self, const lt_feed_replica_t *f,
              "%s: SQLite finds the store corrupt (%s); rebuilding it from what is "
              "readable",
              f->stream->name, err);
-    if (lt_store_rebuild(self->ctx->store, &lost, err, errlen) != 0)
+    /* The writer thread's connection would go on writing to the replaced
+     * file: it waits for its commit, and opens the new file after. */
+    lt_writer_t *w = self->ctx->writer;
+    if (w && lt_writer_settle(w) != 0) {
+        snprintf(err, errlen, "the writer thread did not hand its publish group back");
+        return -1;
+    }
+    int rc = lt_store_rebuild(self->ctx->store, &lost, err, errlen);
+    char werr[300];
+    if (w && lt_writer_reopen(w, werr, sizeof werr) != 0)
+        lt_error("store", "the writer thread cannot open the rebuilt store: %s", werr);
+    if (rc != 0)
         return -1;
     lt_warn("store",
             "store rebuilt: %lld log rows were unreadable and are fetched again from "

@@ -17,6 +17,7 @@
 #include "lt_peers.h"
 #include "lt_prefill.h"
 #include "lt_publish.h"
+#include "lt_writer.h"
 #include "lt_profile.h"
 #include "lt_query.h"
 #include "lt_sock.h"
@@ -61,6 +62,9 @@ struct _lt_gateway_t {
     lt_stats_series_t *st_dir_version; /* the directory in use */
     lt_stats_series_t *st_dir_expiry;  /* seconds until it expires */
     lt_publish_obs_t *publish_obs;     /* commit latency and refusals of publish groups */
+    lt_publish_job_t *jobs[2];         /* publish groups, alternating: */
+    lt_publish_job_t *running;         /* the one the writer thread commits, or NULL */
+    lt_publish_job_t *filling;         /* the one gathered meanwhile */
     int64_t dir_gauges_at;             /* monotonic ms of the last expiry update */
     uint64_t history_gen;              /* lt_feed_generation at the last high-water write */
     int64_t history_at;                /* monotonic ms of that write */
@@ -235,6 +239,9 @@ static void s_adopted(lt_gateway_t *self, lt_dir_t *d, const char *source)
     lt_audit_add(
         self->shared.audit,
         &(lt_audit_entry_t){.event = "directory-adopted", .peer = source, .detail = detail});
+    /* A publish group being committed reads the old directory. */
+    if (lt_writer_settle(self->shared.writer) != 0)
+        lt_error("gateway", "the writer thread did not hand its publish group back");
     lt_dir_destroy(&self->shared.dir);
     self->shared.dir = d;
     s_dir_gauges(self);
@@ -690,33 +697,56 @@ static int s_local_recv(lt_gateway_t *self, lt_wire_in_t *in, Lienthong__Envelop
     return 0;
 }
 
-/* Drains the local socket: Publish messages are grouped into one commit,
- * everything else is handled as it comes. */
+/* Hands the gathered publish group to the writer thread when it is idle;
+ * the other of the two jobs, empty, gathers the next. */
+static void s_publish_start(lt_gateway_t *self)
+{
+    if (self->running || lt_publish_job_size(self->filling) == 0)
+        return;
+    lt_publish_job_prepare(self->filling, &self->shared);
+    if (lt_writer_submit(self->shared.writer, lt_publish_job_run, self->filling) != 0) {
+        /* Cannot happen with an idle writer; the group is still answered. */
+        lt_publish_job_run(self->filling, self->shared.store);
+        lt_publish_job_finish(self->filling, self->local, self->publish_obs, lt_feed_advanced,
+                              self->feed);
+        return;
+    }
+    self->running = self->filling;
+    self->filling = self->jobs[self->jobs[0] == self->running ? 1 : 0];
+}
+
+/* Answers the group the writer thread committed (or failed to), then
+ * starts the one gathered meanwhile. */
+static void s_publish_done(lt_gateway_t *self)
+{
+    if (!self->running || lt_writer_done(self->shared.writer) != self->running)
+        return;
+    lt_publish_job_finish(self->running, self->local, self->publish_obs, lt_feed_advanced,
+                          self->feed);
+    self->running = NULL;
+    s_publish_start(self);
+}
+
+/* Drains the local socket: Publish messages gather into the next group
+ * (committed by the writer thread, lt_publish_job), everything else is
+ * handled as it comes. Stops when the group is full: the socket is then
+ * not polled until the running group comes back (s_poll_items). */
 static void s_on_local(lt_gateway_t *self)
 {
-    lt_publish_pending_t group[LT_PUBLISH_GROUP];
-    size_t n = 0, changes = 0;
-    while (n < LT_PUBLISH_GROUP && changes < LT_PUBLISH_GROUP_CHANGES) {
-        lt_publish_pending_t *p = &group[n];
+    lt_publish_pending_t *p;
+    while ((p = lt_publish_job_slot(self->filling))) {
         if (s_local_recv(self, &p->in, &p->env) != 0)
             break;
         if (p->env && p->env->body_case == LIENTHONG__ENVELOPE__BODY_PUBLISH) {
-            changes += p->env->publish->n_changes;
-            n++;
-            continue; /* keeps in and env until the group commits */
+            lt_publish_job_keep(self->filling); /* held until the group commits */
+            continue;
         }
         if (p->env)
             s_local_dispatch(self, &p->in, p->env);
         lt_wire_free(&p->env);
         lt_wire_in_close(&p->in);
     }
-    if (n)
-        lt_publish_commit(&self->shared, self->local, group, n, self->publish_obs, lt_feed_advanced,
-                          self->feed);
-    for (size_t i = 0; i < n; i++) {
-        lt_wire_free(&group[i].env);
-        lt_wire_in_close(&group[i].in);
-    }
+    s_publish_start(self);
 }
 
 /* ---- signals and the loop --------------------------------------------------- */
@@ -850,18 +880,21 @@ static void s_on_signal(lt_gateway_t *self)
     }
 }
 
-/* The poll set: ZAP, peer ROUTER, local ROUTER, signals, the guard's
- * monitor of the peer ROUTER (no descriptor when not attached), then one
+/* The poll set: ZAP, peer ROUTER, local ROUTER (not while the next publish
+ * group is full), signals, the guard's monitor of the peer ROUTER (no
+ * descriptor when not attached), the writer thread's hand-back, then one
  * item per link (link i at LT_GW_ITEMS + i). Returns the number of items. */
-#define LT_GW_ITEMS 5
+#define LT_GW_ITEMS 6
 static size_t s_poll_items(lt_gateway_t *self, zmq_pollitem_t *items)
 {
     items[0] = (zmq_pollitem_t){lt_zap_socket(self->zap), 0, ZMQ_POLLIN, 0};
     items[1] = (zmq_pollitem_t){self->peer, 0, ZMQ_POLLIN, 0};
-    items[2] = (zmq_pollitem_t){self->local, 0, ZMQ_POLLIN, 0};
+    short local = lt_publish_job_slot(self->filling) ? ZMQ_POLLIN : 0;
+    items[2] = (zmq_pollitem_t){self->local, 0, local, 0};
     items[3] = (zmq_pollitem_t){NULL, self->sigfd, ZMQ_POLLIN, 0};
     void *mon = lt_guard_socket(self->guard);
     items[4] = (zmq_pollitem_t){mon, mon ? 0 : -1, ZMQ_POLLIN, 0};
+    items[5] = (zmq_pollitem_t){lt_writer_socket(self->shared.writer), 0, ZMQ_POLLIN, 0};
     size_t n = LT_GW_ITEMS, n_links = lt_peers_links(self->shared.peers);
     for (size_t i = 0; i < n_links; i++)
         items[n++] =
@@ -883,6 +916,8 @@ static void s_on_ready(lt_gateway_t *self, const zmq_pollitem_t *items, size_t n
         s_on_peer(self);
     if (items[2].revents & ZMQ_POLLIN)
         s_on_local(self);
+    /* Also without a hand-back: lt_writer_settle may have taken it. */
+    s_publish_done(self);
     /* A link rotated meanwhile has a new socket: not polled this round. */
     for (size_t i = 0; i + LT_GW_ITEMS < n; i++)
         if ((items[LT_GW_ITEMS + i].revents & ZMQ_POLLIN) &&
@@ -943,6 +978,13 @@ int lt_gateway_run(lt_gateway_t *self)
             s_dir_gauges(self);
         s_history_mark(self, 0);
     }
+    /* The group being committed is answered; one still gathering is not
+     * (its adapters resend it to the next start). */
+    if (self->running && lt_writer_settle(self->shared.writer) == 0 &&
+        lt_writer_done(self->shared.writer) == self->running)
+        lt_publish_job_finish(self->running, self->local, self->publish_obs, lt_feed_advanced,
+                              self->feed);
+    self->running = NULL;
     s_history_mark(self, 1);
     if (self->failed)
         return -1;
@@ -1070,10 +1112,17 @@ static int s_open_modules(lt_gateway_t *self, char *err, size_t errlen)
         snprintf(err, errlen, "cannot set up feeds (too many streams, or store failure)");
         return -1;
     }
-    if (!(self->prefill = lt_prefill_new(&self->shared, self->feed))) {
+    if (!(self->prefill = lt_prefill_new(&self->shared, self->feed)) ||
+        !(self->jobs[0] = lt_publish_job_new()) || !(self->jobs[1] = lt_publish_job_new())) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    self->filling = self->jobs[0];
+    /* The owner's publish groups commit on their own connection and thread,
+     * so that lookups never wait for their fsync (docs/ARCHITECTURE.md 6). */
+    if (!(self->shared.writer =
+              lt_writer_new(self->zctx, lt_store_path(self->shared.store), err, errlen)))
+        return -1;
     return 0;
 }
 
@@ -1147,6 +1196,9 @@ void lt_gateway_destroy(lt_gateway_t **self_p)
     lt_zap_destroy(&self->zap);
     lt_guard_destroy(&self->guard);
     lt_reject_destroy(&self->shared.reject);
+    lt_writer_destroy(&self->shared.writer); /* waits for its commit */
+    lt_publish_job_destroy(&self->jobs[0]);
+    lt_publish_job_destroy(&self->jobs[1]);
     lt_publish_obs_destroy(&self->publish_obs);
     lt_audit_destroy(&self->shared.audit);
     if (self->zctx)

@@ -21,6 +21,7 @@
 #include "lt_reject.h"
 #include "lt_stats.h"
 #include "lt_store.h"
+#include "lt_writer.h"
 
 typedef struct _lt_peers_t lt_peers_t;
 
@@ -28,7 +29,8 @@ typedef struct {
     const lt_gwcfg_t *cfg; /* the gateway's configuration */
     lt_keys_t *keys;       /* this member's secret keys */
     lt_dir_t *dir;         /* the current directory; replaced on adoption */
-    lt_store_t *store;     /* logs, state, replicas and cursors */
+    lt_store_t *store;     /* logs, state, replicas and cursors: the poll loop's connection */
+    lt_writer_t *writer;   /* the writer thread's connection to the same store; NULL in tests */
     lt_audit_t *audit;     /* the audit log; NULL writes nothing */
     lt_peers_t *peers;     /* links to other members; NULL where no module asks a peer */
     lt_stats_t *stats;     /* statistics: each module registers its own at creation */

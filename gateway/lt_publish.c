@@ -623,27 +623,130 @@ void lt_publish_status_free(Lienthong__StreamStatus *ss)
     ss->n_refusals = 0;
 }
 
-void lt_publish_commit(const lt_gwctx_t *ctx, void *sock, const lt_publish_pending_t *group,
-                       size_t n, lt_publish_obs_t *obs, lt_publish_advanced_fn advanced,
-                       void *arg)
-{
-    assert(n <= LT_PUBLISH_GROUP);
-    Lienthong__Publish *pubs[LT_PUBLISH_GROUP];
+/* ---- a group on its way through the writer thread ---- */
+
+struct _lt_publish_job_t {
+    lt_publish_pending_t group[LT_PUBLISH_GROUP];
+    size_t n, changes;
+    /* Set by lt_publish_job_run's caller side (s_prepare), read by the
+     * writer thread; the directory outlives the job (lt_writer_settle). */
+    const lt_dir_t *dir;
+    char member[LT_ID_MAX];
+    size_t max_record;
+    /* Filled by the writer thread. */
     lt_publish_result_t res[LT_PUBLISH_GROUP];
-    memset(res, 0, sizeof res);
-    for (size_t i = 0; i < n; i++)
-        pubs[i] = group[i].env->publish;
-    /* An ack is only ever sent for records already durable. */
-    int64_t t0 = lt_clock_mono_us();
-    if (lt_publish_apply(ctx->store, ctx->dir, ctx->cfg->member, pubs, n,
-                         lt_publish_max_record(ctx->cfg->max_message), res, advanced, arg) != 0)
-        lt_warn("local", "a group of %zu publishes was not stored; adapters will resend", n);
-    else
-        lt_stats_observe_us(obs->latency, lt_gwstats_since_us(t0));
-    for (size_t i = 0; i < n; i++) {
-        if (res[i].code == LIENTHONG__ERROR_CODE__ERR_NONE)
-            s_observe_refusals(obs, pubs[i]->dataset, &res[i]);
-        s_answer(sock, &group[i], &res[i]);
+    int rc;
+    int64_t took_us;
+    struct {
+        char stream[LT_STREAM_ID_MAX];
+        uint64_t last_seq, appended;
+    } adv[LT_PUBLISH_GROUP_STREAMS];
+    size_t n_adv;
+};
+
+lt_publish_job_t *lt_publish_job_new(void)
+{
+    return calloc(1, sizeof(lt_publish_job_t));
+}
+
+/* Frees the held messages and results; the job is empty again. */
+static void s_job_reset(lt_publish_job_t *job)
+{
+    lt_publish_results_free(job->res, job->n);
+    for (size_t i = 0; i < job->n; i++) {
+        lt_wire_free(&job->group[i].env);
+        lt_wire_in_close(&job->group[i].in);
     }
-    lt_publish_results_free(res, n);
+    memset(job->res, 0, sizeof job->res);
+    job->n = job->changes = job->n_adv = 0;
+}
+
+void lt_publish_job_destroy(lt_publish_job_t **job_p)
+{
+    if (!job_p || !*job_p)
+        return;
+    s_job_reset(*job_p);
+    free(*job_p);
+    *job_p = NULL;
+}
+
+lt_publish_pending_t *lt_publish_job_slot(lt_publish_job_t *job)
+{
+    return lt_publish_job_full(job) ? NULL : &job->group[job->n];
+}
+
+void lt_publish_job_keep(lt_publish_job_t *job)
+{
+    assert(job->n < LT_PUBLISH_GROUP && job->group[job->n].env);
+    job->changes += job->group[job->n].env->publish->n_changes;
+    job->n++;
+}
+
+size_t lt_publish_job_size(const lt_publish_job_t *job)
+{
+    return job->n;
+}
+
+int lt_publish_job_full(const lt_publish_job_t *job)
+{
+    return job->n >= LT_PUBLISH_GROUP || job->changes >= LT_PUBLISH_GROUP_CHANGES;
+}
+
+void lt_publish_job_prepare(lt_publish_job_t *job, const lt_gwctx_t *ctx)
+{
+    job->dir = ctx->dir;
+    snprintf(job->member, sizeof job->member, "%s", ctx->cfg->member);
+    job->max_record = lt_publish_max_record(ctx->cfg->max_message);
+}
+
+/* lt_publish_apply's report of a stream advanced, kept for the poll loop. */
+static void s_job_advanced(void *arg, const char *stream, uint64_t last_seq, uint64_t appended)
+{
+    lt_publish_job_t *job = arg;
+    if (job->n_adv >= LT_PUBLISH_GROUP_STREAMS) /* a group touches at most that many */
+        return;
+    snprintf(job->adv[job->n_adv].stream, sizeof job->adv[0].stream, "%s", stream);
+    job->adv[job->n_adv].last_seq = last_seq;
+    job->adv[job->n_adv].appended = appended;
+    job->n_adv++;
+}
+
+void lt_publish_job_run(void *arg, lt_store_t *store)
+{
+    lt_publish_job_t *job = arg;
+    Lienthong__Publish *pubs[LT_PUBLISH_GROUP];
+    for (size_t i = 0; i < job->n; i++)
+        pubs[i] = job->group[i].env->publish;
+    int64_t t0 = lt_clock_mono_us();
+    job->rc = -1;
+    if (!store) { /* the writer could not reopen the store (lt_writer_reopen) */
+        lt_error("publish", "store unavailable, nothing acknowledged");
+        for (size_t i = 0; i < job->n; i++) {
+            job->res[i].code = LIENTHONG__ERROR_CODE__ERR_INTERNAL;
+            snprintf(job->res[i].err, sizeof job->res[i].err, "store failure; retry");
+        }
+        return;
+    }
+    /* An ack is only ever sent for records already durable: the poll loop
+     * answers once this returns. */
+    job->rc = lt_publish_apply(store, job->dir, job->member, pubs, job->n, job->max_record,
+                               job->res, s_job_advanced, job);
+    job->took_us = lt_clock_mono_us() - t0;
+}
+
+void lt_publish_job_finish(lt_publish_job_t *job, void *sock, lt_publish_obs_t *obs,
+                           lt_publish_advanced_fn advanced, void *arg)
+{
+    if (job->rc != 0)
+        lt_warn("local", "a group of %zu publishes was not stored; adapters will resend", job->n);
+    else
+        lt_stats_observe_us(obs->latency, job->took_us);
+    for (size_t i = 0; advanced && i < job->n_adv; i++)
+        advanced(arg, job->adv[i].stream, job->adv[i].last_seq, job->adv[i].appended);
+    for (size_t i = 0; i < job->n; i++) {
+        if (job->res[i].code == LIENTHONG__ERROR_CODE__ERR_NONE)
+            s_observe_refusals(obs, job->group[i].env->publish->dataset, &job->res[i]);
+        s_answer(sock, &job->group[i], &job->res[i]);
+    }
+    s_job_reset(job);
 }

@@ -73,15 +73,37 @@ void lt_publish_obs_tick(lt_publish_obs_t *self);
 void lt_publish_status(lt_stats_t *stats, const char *dataset, Lienthong__StreamStatus *ss);
 void lt_publish_status_free(Lienthong__StreamStatus *ss);
 
-/* The local write path (PROTOCOL.md 8.1): applies group[0..n), n at most
- * LT_PUBLISH_GROUP, for ctx->cfg->member in one transaction, timed into
- * obs, then answers each on sock (the local
- * ROUTER): PublishAck once its records are durable, Error with the reason
- * when it was refused or nothing was stored. */
-void lt_publish_commit(const lt_gwctx_t *ctx, void *sock, const lt_publish_pending_t *group,
-                       size_t n, lt_publish_obs_t *obs, lt_publish_advanced_fn advanced,
-                       void *arg);
-
+/* The local write path (PROTOCOL.md 8.1) as a job of the writer thread
+ * (lt_writer): the poll loop gathers up to LT_PUBLISH_GROUP Publish
+ * messages (LT_PUBLISH_GROUP_CHANGES changes) into a job, prepares it,
+ * hands lt_publish_job_run to the writer, and once the job comes back
+ * finishes it: the streams it advanced are reported, and each Publish is
+ * answered on the local ROUTER, with a PublishAck once its records are
+ * durable or an Error with the reason when it was refused or nothing was
+ * stored. While one job runs the next fills, so a burst waits at most one
+ * commit. */
+typedef struct _lt_publish_job_t lt_publish_job_t;
+/* An empty job, or NULL when out of memory. */
+lt_publish_job_t *lt_publish_job_new(void);
+void lt_publish_job_destroy(lt_publish_job_t **job_p);
+/* Where the next message may be received, or NULL when the job is full. */
+lt_publish_pending_t *lt_publish_job_slot(lt_publish_job_t *job);
+/* Keeps the Publish received into lt_publish_job_slot until the job ends. */
+void lt_publish_job_keep(lt_publish_job_t *job);
+size_t lt_publish_job_size(const lt_publish_job_t *job);
+/* 1 when the job holds LT_PUBLISH_GROUP messages or
+ * LT_PUBLISH_GROUP_CHANGES changes. */
+int lt_publish_job_full(const lt_publish_job_t *job);
+/* Binds the job to ctx's current directory, member and record limit. The
+ * directory must outlive the run (lt_writer_settle before replacing it). */
+void lt_publish_job_prepare(lt_publish_job_t *job, const lt_gwctx_t *ctx);
+/* lt_writer_fn: applies the job's messages in one transaction on store
+ * (the writer's connection; NULL when it could not be opened). */
+void lt_publish_job_run(void *job, lt_store_t *store);
+/* On the poll loop: reports the streams advanced, answers each message on
+ * sock, counts into obs and empties the job for reuse. */
+void lt_publish_job_finish(lt_publish_job_t *job, void *sock, lt_publish_obs_t *obs,
+                           lt_publish_advanced_fn advanced, void *arg);
 /* 1 if msg satisfies every predicate of view v. */
 int lt_publish_view_match(const Lienthong__View *v, const ProtobufCMessage *msg);
 

@@ -16,7 +16,7 @@
  * key sends them), and delivers a correct one; a retry is executed once (the
  * stored answer comes back byte for byte after the record changed); an owner
  * started late still answers once; a dead owner yields ERR_TIMEOUT at the
- * deadline; `lookup --json` and `verify --json` print valid JSON.
+ * deadline; a lookup is answered while a publish group waits to commit; `lookup --json` and `verify --json` print valid JSON.
  *
  * Usage: test_query /path/to/lienthong (or LIENTHONG_BIN=...). */
 #define _GNU_SOURCE
@@ -33,6 +33,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <sqlite3.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -517,17 +518,18 @@ static Lienthong__Records__Population *s_payload(const Lienthong__LookupAnswer *
 
 /* ---- publishing on the owner ------------------------------------------------------ */
 
-/* Publishes n changes through the owner's local socket and waits for the ack. */
-static int s_publish(Lienthong__Change **changes, size_t n)
+/* Sends a Publish of n changes to the owner's local socket without waiting:
+ * the socket to read its answer on (closed by the caller), or NULL. */
+static void *s_publish_send(Lienthong__Change **changes, size_t n, uint64_t *request_id)
 {
     char err[256];
     lt_sock_opts_t o;
     lt_sock_opts_default(&o);
     lt_it_peer_t p = {lt_sock_local_client(lt_it_ctx(), g_owner->sock_path, &o, err, sizeof err), NULL};
     if (!p.sock)
-        return -1;
+        return NULL;
     Lienthong__Publish pub = LIENTHONG__PUBLISH__INIT;
-    pub.request_id = s_id();
+    pub.request_id = *request_id = s_id();
     pub.dataset = DS;
     pub.changes = changes;
     pub.n_changes = n;
@@ -537,18 +539,38 @@ static int s_publish(Lienthong__Change **changes, size_t n)
     env.publish = &pub;
     size_t len;
     uint8_t *buf = s_pack_env(&env, &len);
-    int rc = -1;
+    if (!buf || lt_it_peer_send_raw(&p, buf, len, REPLY_MS) != 0) {
+        zmq_close(p.sock);
+        p.sock = NULL;
+    }
+    free(buf);
+    return p.sock;
+}
+
+/* Waits for the PublishAck of request_id on sock: 0 when it came. */
+static int s_publish_ack(void *sock, uint64_t request_id, int timeout_ms)
+{
     msg_t m = {0};
-    if (buf && lt_it_peer_send_raw(&p, buf, len, REPLY_MS) == 0 && s_recv(p.sock, 30000, &m) == 0) {
+    int rc = -1;
+    if (s_recv(sock, timeout_ms, &m) == 0) {
         if (m.env->body_case == LIENTHONG__ENVELOPE__BODY_PUBLISH_ACK &&
-            m.env->publish_ack->request_id == pub.request_id)
+            m.env->publish_ack->request_id == request_id)
             rc = 0;
         else if (m.env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR)
             fprintf(stderr, "test_query: publish refused: %s\n", m.env->error->message);
     }
     s_msg_free(&m);
-    free(buf);
-    zmq_close(p.sock);
+    return rc;
+}
+
+/* Publishes n changes through the owner's local socket and waits for the ack. */
+static int s_publish(Lienthong__Change **changes, size_t n)
+{
+    uint64_t id;
+    void *sock = s_publish_send(changes, n, &id);
+    int rc = sock ? s_publish_ack(sock, id, 30000) : -1;
+    if (sock)
+        zmq_close(sock);
     return rc;
 }
 
@@ -1297,6 +1319,85 @@ out:
 
 /* ---- a dead owner ------------------------------------------------------------------------------ */
 
+/* Sends a StatusRequest on sock and waits for the StatusReply: 0. */
+static int s_status_on(void *sock)
+{
+    Lienthong__StatusRequest req = LIENTHONG__STATUS_REQUEST__INIT;
+    Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
+    env.version = LT_PROTO_VERSION;
+    env.body_case = LIENTHONG__ENVELOPE__BODY_STATUS_REQUEST;
+    env.status_request = &req;
+    size_t len;
+    uint8_t *buf = s_pack_env(&env, &len);
+    lt_it_peer_t p = {sock, NULL};
+    msg_t m = {0};
+    int rc = buf && lt_it_peer_send_raw(&p, buf, len, REPLY_MS) == 0 && s_recv(sock, REPLY_MS, &m) == 0 &&
+                     m.env->body_case == LIENTHONG__ENVELOPE__BODY_STATUS_REPLY
+                 ? 0
+                 : -1;
+    s_msg_free(&m);
+    free(buf);
+    return rc;
+}
+
+/* Lookups never wait behind writes (docs/ARCHITECTURE.md 6): while the
+ * owner's writer thread cannot commit a publish group (another connection
+ * holds the store's write lock), the owner still answers a lookup, and the
+ * group is acknowledged, and visible, once the lock is released. The order
+ * is what is checked: the lookup's answer comes while the Publish has no
+ * answer yet. */
+#define K_LATE "001070000009"
+static void test_lookup_during_commit(void)
+{
+    msg_t m = {0};
+    Lienthong__LookupAnswer *a = NULL;
+    Lienthong__Records__Population *p = NULL;
+    Lienthong__Change c = LIENTHONG__CHANGE__INIT, *cp = &c;
+    char *ask[] = {"full_name"};
+    void *pub = NULL;
+    uint64_t pub_id = 0;
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/store.db", g_owner->data_dir);
+    sqlite3 *db = NULL;
+    LT_IT_REQUIRE(sqlite3_open(path, &db) == SQLITE_OK &&
+                  sqlite3_busy_timeout(db, 5000) == SQLITE_OK &&
+                  sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK);
+    c.key = K_LATE;
+    c.payload.data = s_person(K_LATE, NAME3, DOB2, 2, "01", ADDR1, &c.payload.len);
+    LT_IT_REQUIRE(c.payload.data && (pub = s_publish_send(&cp, 1, &pub_id)) != NULL);
+    /* A status request behind it on the same connection: its reply says the
+     * owner's poll loop has taken the Publish and moved on. */
+    LT_IT_REQUIRE(s_status_on(pub) == 0);
+    a = s_lookup(&g_app, DS, K1, ask, 1, "KYC", &m);
+    LT_IT_REQUIRE(a != NULL);
+    CU_ASSERT(a->code == LIENTHONG__ERROR_CODE__ERR_NONE && lt_it_released(a, "full_name"));
+    zmq_pollitem_t it = {pub, 0, ZMQ_POLLIN, 0};
+    CU_ASSERT(zmq_poll(&it, 1, 0) == 0); /* the publish is still waiting for the lock */
+    CU_ASSERT(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(db);
+    db = NULL;
+    CU_ASSERT(s_publish_ack(pub, pub_id, 30000) == 0);
+    lienthong__lookup_answer__free_unpacked(a, NULL);
+    s_msg_free(&m);
+    a = s_lookup(&g_app, DS, K_LATE, ask, 1, "KYC", &m);
+    LT_IT_REQUIRE(a != NULL && a->code == LIENTHONG__ERROR_CODE__ERR_NONE);
+    LT_IT_REQUIRE((p = s_payload(a)) != NULL);
+    CU_ASSERT_STRING_EQUAL(p->full_name, NAME3);
+out:
+    if (db) {
+        (void)sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        sqlite3_close(db);
+    }
+    if (p)
+        lienthong__records__population__free_unpacked(p, NULL);
+    if (a)
+        lienthong__lookup_answer__free_unpacked(a, NULL);
+    if (pub)
+        zmq_close(pub);
+    free(c.payload.data);
+    s_msg_free(&m);
+}
+
 static void test_dead_owner_timeout(void)
 {
     msg_t m = {0};
@@ -1743,6 +1844,7 @@ int main(int argc, char **argv)
         {"verify: batch streams one answer per key", test_verify_batch},
         {"no policy / no verify op: ERR_FORBIDDEN", test_forbidden},
         {"a retried request is executed once", test_retry_executed_once},
+        {"a lookup is answered while a publish waits to commit", test_lookup_during_commit},
         {"lookup --json and verify --json", test_cli_json},
         {"dead owner: ERR_TIMEOUT at the deadline", test_dead_owner_timeout},
         {"forged and replayed answers dropped", test_forged_answers},

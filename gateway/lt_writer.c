@@ -1,0 +1,175 @@
+/* lt_writer: the writer thread and its store connection (see lt_writer.h).
+ * The poll loop and the thread exchange one message per job over an inproc
+ * PAIR: {fn, job} there, the job pointer back; {NULL, NULL} stops the
+ * thread. */
+#include "lt_writer.h"
+#include "lt_log.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+typedef struct {
+    lt_writer_fn *fn;
+    void *job;
+} s_order_t;
+
+struct _lt_writer_t {
+    void *loop;   /* the poll loop's end of the pair */
+    void *thread; /* the writer thread's end */
+    pthread_t tid;
+    int started;
+    lt_store_t *store; /* touched by the thread only while a job runs */
+    char path[4096];
+    int in_flight;  /* submitted, not yet received back */
+    void *finished; /* received back by lt_writer_settle, not yet taken */
+};
+
+static void *s_run(void *arg)
+{
+    lt_writer_t *self = arg;
+    for (;;) {
+        s_order_t o;
+        int n = zmq_recv(self->thread, &o, sizeof o, 0);
+        if (n < 0 && zmq_errno() == EINTR)
+            continue;
+        if (n != (int)sizeof o || !o.fn)
+            break; /* stop order, or the context is being torn down */
+        o.fn(o.job, self->store);
+        while (zmq_send(self->thread, &o.job, sizeof o.job, 0) < 0 && zmq_errno() == EINTR)
+            ;
+    }
+    return NULL;
+}
+
+static int s_pair(lt_writer_t *self, void *zctx, char *err, size_t errlen)
+{
+    char ep[64];
+    snprintf(ep, sizeof ep, "inproc://lt-writer-%p", (void *)self);
+    int linger = 0;
+    if (!(self->loop = zmq_socket(zctx, ZMQ_PAIR)) ||
+        !(self->thread = zmq_socket(zctx, ZMQ_PAIR)) ||
+        zmq_setsockopt(self->loop, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
+        zmq_setsockopt(self->thread, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
+        zmq_bind(self->loop, ep) != 0 || zmq_connect(self->thread, ep) != 0) {
+        snprintf(err, errlen, "writer thread: %s", zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    return 0;
+}
+
+lt_writer_t *lt_writer_new(void *zctx, const char *store_path, char *err, size_t errlen)
+{
+    lt_writer_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    snprintf(self->path, sizeof self->path, "%s", store_path);
+    if (!(self->store = lt_store_open(store_path, err, errlen)) ||
+        s_pair(self, zctx, err, errlen) != 0)
+        goto fail;
+    if (pthread_create(&self->tid, NULL, s_run, self) != 0) {
+        snprintf(err, errlen, "cannot start the writer thread");
+        goto fail;
+    }
+    self->started = 1;
+    return self;
+fail:
+    lt_writer_destroy(&self);
+    return NULL;
+}
+
+void lt_writer_destroy(lt_writer_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    lt_writer_t *self = *self_p;
+    if (self->started) {
+        if (lt_writer_settle(self) != 0)
+            lt_error("writer", "the writer thread did not hand its job back");
+        s_order_t stop = {NULL, NULL};
+        if (zmq_send(self->loop, &stop, sizeof stop, 0) == (int)sizeof stop)
+            pthread_join(self->tid, NULL);
+        else /* cannot happen on a live pair: leave the thread rather than hang */
+            pthread_detach(self->tid);
+    }
+    if (self->loop)
+        zmq_close(self->loop);
+    if (self->thread)
+        zmq_close(self->thread);
+    lt_store_destroy(&self->store);
+    free(self);
+    *self_p = NULL;
+}
+
+int lt_writer_submit(lt_writer_t *self, lt_writer_fn *fn, void *job)
+{
+    if (lt_writer_busy(self) || !fn)
+        return -1;
+    s_order_t o = {fn, job};
+    if (zmq_send(self->loop, &o, sizeof o, 0) != (int)sizeof o) {
+        lt_error("writer", "cannot hand a job to the writer thread: %s",
+                 zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    self->in_flight = 1;
+    return 0;
+}
+
+int lt_writer_busy(const lt_writer_t *self)
+{
+    return self->in_flight || self->finished;
+}
+
+/* Receives the job back; flags 0 blocks, ZMQ_DONTWAIT does not. */
+static void *s_receive(lt_writer_t *self, int flags)
+{
+    void *job = NULL;
+    for (;;) {
+        int n = zmq_recv(self->loop, &job, sizeof job, flags);
+        if (n == (int)sizeof job) {
+            self->in_flight = 0;
+            return job;
+        }
+        if (n < 0 && zmq_errno() == EINTR)
+            continue;
+        return NULL;
+    }
+}
+
+void *lt_writer_done(lt_writer_t *self)
+{
+    void *job = self->finished;
+    if (job) {
+        self->finished = NULL;
+        return job;
+    }
+    return self->in_flight ? s_receive(self, ZMQ_DONTWAIT) : NULL;
+}
+
+void *lt_writer_socket(lt_writer_t *self)
+{
+    return self->loop;
+}
+
+int lt_writer_settle(lt_writer_t *self)
+{
+    if (!self->in_flight)
+        return 0;
+    self->finished = s_receive(self, 0);
+    return self->finished ? 0 : -1;
+}
+
+int lt_writer_reopen(lt_writer_t *self, char *err, size_t errlen)
+{
+    if (lt_writer_settle(self) != 0) {
+        snprintf(err, errlen, "the writer thread did not hand its job back");
+        return -1;
+    }
+    lt_store_destroy(&self->store);
+    self->store = lt_store_open(self->path, err, errlen);
+    return self->store ? 0 : -1;
+}

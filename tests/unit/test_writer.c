@@ -1,0 +1,175 @@
+/* test_writer: CUnit suite for gateway/lt_writer, the gateway's writer
+ * thread: a job runs on another thread with the writer's own connection,
+ * and what it commits is seen by the poll loop's connection once the job
+ * is back; the poll loop is never blocked while the job runs (done is
+ * NULL, the hand-back socket is not readable); a second job is refused
+ * until the first is taken; settle waits for the job and keeps it for
+ * done; reopen points the writer at a file that replaced the store; a
+ * writer destroyed with a job in flight waits for it. Jobs are held at a
+ * gate (a pipe) so that every step is ordered, never timed. */
+#include "unit_util.h"
+
+#include "lt_store.h"
+#include "lt_writer.h"
+
+#include <pthread.h>
+#include <zmq.h>
+
+static void *s_zctx;
+static char s_dir[256], s_path[300];
+
+typedef struct {
+    int gate;          /* read end: the job waits for one byte */
+    const char *name;  /* the stream it creates */
+    pthread_t ran_on;  /* the thread it ran on */
+    int rc;            /* 0 when its commit succeeded */
+} job_t;
+
+static void s_job(void *arg, lt_store_t *store)
+{
+    job_t *j = arg;
+    char b;
+    j->ran_on = pthread_self();
+    if (j->gate >= 0 && read(j->gate, &b, 1) != 1) {
+        j->rc = -1;
+        return;
+    }
+    lt_stream_t st;
+    j->rc = store && lt_store_begin(store) == 0 && lt_store_stream(store, j->name, &st) == 0 &&
+                    lt_store_commit(store) == 0
+                ? 0
+                : -1;
+}
+
+static int suite_init(void)
+{
+    if (ut_mkdtemp(s_dir, sizeof s_dir, "writer") != 0)
+        return -1;
+    snprintf(s_path, sizeof s_path, "%s/store.db", s_dir);
+    return (s_zctx = zmq_ctx_new()) ? 0 : -1;
+}
+
+static int suite_clean(void)
+{
+    zmq_ctx_term(s_zctx);
+    return ut_rmrf(s_dir) == 0 ? 0 : -1;
+}
+
+/* 1 when the stream exists, seen through a connection of our own. */
+static int s_seen(lt_store_t *mine, const char *name)
+{
+    lt_stream_t st;
+    return lt_store_stream_find(mine, name, &st) == 1;
+}
+
+/* Waits for the hand-back socket: 1 when readable within 10 s. */
+static int s_readable(lt_writer_t *w)
+{
+    zmq_pollitem_t it = {lt_writer_socket(w), 0, ZMQ_POLLIN, 0};
+    return zmq_poll(&it, 1, 10000) == 1;
+}
+
+static void test_job_on_its_own_thread(void)
+{
+    char err[300];
+    int gate[2] = {-1, -1};
+    lt_store_t *mine = lt_store_open(s_path, err, sizeof err);
+    lt_writer_t *w = lt_writer_new(s_zctx, s_path, err, sizeof err);
+    CU_ASSERT_FATAL(mine && w && pipe(gate) == 0);
+    job_t j = {.gate = gate[0], .name = "VN/GOV/BCA/population"};
+    job_t other = {.gate = -1, .name = "VN/GOV/BCA/other"};
+    CU_ASSERT(!lt_writer_busy(w) && lt_writer_done(w) == NULL);
+    CU_ASSERT(lt_writer_submit(w, s_job, &j) == 0);
+    /* Held at the gate: the caller goes on, nothing is back. */
+    CU_ASSERT(lt_writer_busy(w));
+    CU_ASSERT(lt_writer_done(w) == NULL);
+    zmq_pollitem_t it = {lt_writer_socket(w), 0, ZMQ_POLLIN, 0};
+    CU_ASSERT(zmq_poll(&it, 1, 0) == 0);
+    CU_ASSERT(lt_writer_submit(w, s_job, &other) == -1); /* one job at a time */
+    CU_ASSERT(!s_seen(mine, j.name));
+    CU_ASSERT(write(gate[1], "x", 1) == 1);
+    CU_ASSERT(s_readable(w));
+    CU_ASSERT(lt_writer_done(w) == &j);
+    CU_ASSERT(!lt_writer_busy(w) && lt_writer_done(w) == NULL);
+    CU_ASSERT(j.rc == 0 && !pthread_equal(j.ran_on, pthread_self()));
+    CU_ASSERT(s_seen(mine, j.name)); /* committed before it came back */
+    CU_ASSERT(lt_writer_submit(w, s_job, &other) == 0);
+    CU_ASSERT(s_readable(w) && lt_writer_done(w) == &other && other.rc == 0);
+    CU_ASSERT(pthread_equal(other.ran_on, j.ran_on));
+    lt_writer_destroy(&w);
+    lt_writer_destroy(&w); /* idempotent */
+    CU_ASSERT(w == NULL);
+    lt_store_destroy(&mine);
+    close(gate[0]);
+    close(gate[1]);
+}
+
+static void test_settle_keeps_the_job(void)
+{
+    char err[300];
+    int gate[2] = {-1, -1};
+    lt_writer_t *w = lt_writer_new(s_zctx, s_path, err, sizeof err);
+    CU_ASSERT_FATAL(w && pipe(gate) == 0);
+    CU_ASSERT(lt_writer_settle(w) == 0); /* nothing in flight */
+    job_t j = {.gate = gate[0], .name = "VN/GOV/BCA/settled"};
+    CU_ASSERT(lt_writer_submit(w, s_job, &j) == 0);
+    CU_ASSERT(write(gate[1], "x", 1) == 1);
+    CU_ASSERT(lt_writer_settle(w) == 0);
+    CU_ASSERT(j.rc == 0 && lt_writer_busy(w)); /* finished, not yet taken */
+    CU_ASSERT(lt_writer_submit(w, s_job, &j) == -1);
+    CU_ASSERT(lt_writer_done(w) == &j && !lt_writer_busy(w));
+    /* Destroyed with a job in flight: it waits for the job. */
+    job_t last = {.gate = gate[0], .name = "VN/GOV/BCA/last"};
+    CU_ASSERT(lt_writer_submit(w, s_job, &last) == 0);
+    CU_ASSERT(write(gate[1], "x", 1) == 1);
+    lt_writer_destroy(&w);
+    CU_ASSERT(last.rc == 0);
+    close(gate[0]);
+    close(gate[1]);
+}
+
+/* The store file is replaced (as lt_store_rebuild does): after reopen the
+ * writer's commits land in the new file. */
+static void test_reopen_follows_the_file(void)
+{
+    char err[300], moved[320];
+    lt_writer_t *w = lt_writer_new(s_zctx, s_path, err, sizeof err);
+    CU_ASSERT_FATAL(w != NULL);
+    snprintf(moved, sizeof moved, "%s.old", s_path);
+    lt_store_t *fresh = NULL;
+    char side[340];
+    CU_ASSERT_FATAL(rename(s_path, moved) == 0);
+    for (const char *ext = "-wal"; ext; ext = ext[1] == 'w' ? "-shm" : NULL) {
+        snprintf(side, sizeof side, "%s%s", s_path, ext);
+        (void)unlink(side);
+    }
+    CU_ASSERT_FATAL((fresh = lt_store_open(s_path, err, sizeof err)) != NULL);
+    CU_ASSERT(lt_writer_reopen(w, err, sizeof err) == 0);
+    job_t j = {.gate = -1, .name = "VN/GOV/BCA/after-reopen"};
+    CU_ASSERT(lt_writer_submit(w, s_job, &j) == 0);
+    CU_ASSERT(s_readable(w) && lt_writer_done(w) == &j && j.rc == 0);
+    CU_ASSERT(s_seen(fresh, j.name));
+    CU_ASSERT(!s_seen(fresh, "VN/GOV/BCA/population")); /* that was the old file */
+    lt_store_destroy(&fresh);
+    lt_writer_destroy(&w);
+}
+
+static void test_bad_path(void)
+{
+    char err[300] = "";
+    lt_writer_t *w = lt_writer_new(s_zctx, "/nonexistent-dir/store.db", err, sizeof err);
+    CU_ASSERT(w == NULL);
+    CU_ASSERT(strstr(err, "/nonexistent-dir/store.db") != NULL);
+}
+
+int main(void)
+{
+    static const ut_test_t tests[] = {
+        {"a job runs on the writer's thread; the caller is never blocked", test_job_on_its_own_thread},
+        {"settle waits for the job and keeps it; destroy waits too", test_settle_keeps_the_job},
+        {"reopen follows a store file that was replaced", test_reopen_follows_the_file},
+        {"a store that cannot be opened: NULL, naming the path", test_bad_path},
+        {NULL, NULL},
+    };
+    return ut_main("lt_writer", suite_init, suite_clean, tests);
+}
