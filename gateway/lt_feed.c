@@ -73,8 +73,7 @@ void lt_feed_advanced(void *arg, const char *stream, uint64_t last_seq, uint64_t
 
 const char *lt_feed_owner_of(const lt_dir_t *dir, const char *stream)
 {
-    const Lienthong__View *v = lt_dir_view(dir, stream);
-    const Lienthong__Dataset *ds = lt_dir_dataset(dir, v ? v->dataset : stream);
+    const Lienthong__Dataset *ds = lt_dir_dataset_of(dir, stream);
     return ds ? ds->owner : NULL;
 }
 

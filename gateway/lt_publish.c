@@ -349,6 +349,12 @@ static uint64_t s_cursor(const char *text)
     return text && *text && !*end ? v : 0;
 }
 
+int lt_publish_refusal_resent(const lt_publish_result_t *r, size_t i)
+{
+    uint64_t cur = i < r->n_refusals ? s_cursor(r->refusals[i]->source_cursor) : 0;
+    return cur && cur <= r->known_cursor;
+}
+
 /* Writes one checked change into its dataset and its views. */
 static int s_apply_change(group_t *g, slot_t *ds_slot, const Lienthong__Dataset *ds,
                           const Lienthong__Change *c, const ProtobufCMessage *msg)
@@ -406,6 +412,7 @@ static int s_apply_publish(group_t *g, const char *member, const Lienthong__Publ
      * ack: the adapter keeps it in its rejects table either way. */
     slot_t *slot = s_slot(g, ds->id);
     int rc = slot && (ds->n_rules == 0 || s_apply_rules(g, ds, p, msgs, refused, res) == 0) ? 0 : -1;
+    res->known_cursor = slot ? slot->st.source_cursor : 0;
     res->first_seq = res->last_seq = 0;
     for (size_t i = 0; rc == 0 && i < p->n_changes; i++) {
         uint64_t cur = s_cursor(p->changes[i]->source_cursor);
@@ -555,6 +562,8 @@ static void s_observe_refusals(lt_publish_obs_t *obs, const char *dataset,
 {
     for (size_t i = 0; i < r->n_refusals; i++) {
         const Lienthong__Refusal *f = r->refusals[i];
+        if (lt_publish_refusal_resent(r, i))
+            continue; /* counted and logged when it was first refused */
         for (size_t j = 0; j < f->n_rules; j++) {
             const char *labels[2] = {dataset, f->rules[j]};
             lt_stats_inc(lt_stats_series(obs->refusals, labels));

@@ -30,7 +30,12 @@ typedef struct {
     uint64_t source_cursor;       /* last durable source cursor of the dataset */
     Lienthong__Refusal **refusals; /* changes the rules refused (malloc'd), or NULL */
     size_t n_refusals;
+    uint64_t known_cursor; /* the dataset's durable source cursor before this Publish */
 } lt_publish_result_t;
+/* 1 when refusal i of r was reported before: its change's source cursor
+ * was already durable (a Publish resent after a lost ack), so the ack
+ * repeats it but counters must not count it again. */
+int lt_publish_refusal_resent(const lt_publish_result_t *r, size_t i);
 
 /* Frees res[0..n)'s refusals. */
 void lt_publish_results_free(lt_publish_result_t *res, size_t n);

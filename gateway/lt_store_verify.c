@@ -71,8 +71,7 @@ static int s_records(lt_store_t *store, const char *name, const lt_stream_t *st,
 /* The owner of stream in dir, or NULL. */
 static const Lienthong__Member *s_owner(const lt_dir_t *dir, const char *stream)
 {
-    const Lienthong__View *v = dir ? lt_dir_view(dir, stream) : NULL;
-    const Lienthong__Dataset *ds = dir ? lt_dir_dataset(dir, v ? v->dataset : stream) : NULL;
+    const Lienthong__Dataset *ds = lt_dir_dataset_of(dir, stream);
     return ds ? lt_dir_member(dir, ds->owner) : NULL;
 }
 

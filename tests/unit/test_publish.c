@@ -888,7 +888,8 @@ static void test_viewset_matches_like_each_view(void)
 
 /* A dataset's rules (PROTOCOL.md 5.7): a failing change is left out with
  * its reasons, its cursor consumed; the rest of the Publish is stored;
- * deletions are not checked; a resend reports the refusal again. */
+ * deletions are not checked; a resend reports the refusal again, marked
+ * as resent so that it is not counted twice. */
 static void test_rules_refuse_changes(void)
 {
     s_fresh();
@@ -911,6 +912,7 @@ static void test_rules_refuse_changes(void)
     CU_ASSERT(r->n_rules == 1 && r->n_reasons == 1);
     CU_ASSERT_STRING_EQUAL(r->rules[0], "personal_id:citizen_id");
     CU_ASSERT(strstr(r->reasons[0], "province code 099") != NULL);
+    CU_ASSERT(!lt_publish_refusal_resent(&res, 0));
     uint64_t seq;
     CU_ASSERT_EQUAL(s_state(POP, "038085012345", &seq), 1);
     CU_ASSERT_EQUAL(s_state(POP, "099085012345", &seq), -1);
@@ -926,6 +928,7 @@ static void test_rules_refuse_changes(void)
               res.last_seq == 0 && res.source_cursor == 5);
     CU_ASSERT_FATAL(res.n_refusals == 1 && res.refusals[0]->n_rules == 2);
     CU_ASSERT_STRING_EQUAL(res.refusals[0]->rules[1], "full_name:required");
+    CU_ASSERT(!lt_publish_refusal_resent(&res, 0)); /* new: counted */
     lt_publish_results_free(&res, 1);
     s_reopen();
     lt_stream_t st;
@@ -935,6 +938,7 @@ static void test_rules_refuse_changes(void)
     CU_ASSERT_EQUAL_FATAL(s_apply(&pp, 1, &res), 0);
     CU_ASSERT(res.code == LIENTHONG__ERROR_CODE__ERR_NONE && res.n_refusals == 1 &&
               res.source_cursor == 5 && res.last_seq == 0);
+    CU_ASSERT(lt_publish_refusal_resent(&res, 0)); /* not counted twice */
     lt_publish_results_free(&res, 1);
     CU_ASSERT_EQUAL(s_last_seq(POP), 3);
 }
