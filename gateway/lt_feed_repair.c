@@ -351,16 +351,16 @@ static int s_range_write_rebuild(lt_feed_t *self, const lt_feed_replica_t *f,
              "%s: SQLite finds the store corrupt (%s); rebuilding it from what is "
              "readable",
              f->stream->name, err);
-    /* The writer thread's connection would go on writing to the replaced
-     * file: it waits for its commit, and opens the new file after. */
+    /* The writer thread's connection to the old file is closed before the
+     * new file takes its place, and opened on the new one after. */
     lt_writer_t *w = self->ctx->writer;
-    if (w && lt_writer_settle(w) != 0) {
+    if (w && lt_writer_suspend(w) != 0) {
         snprintf(err, errlen, "the writer thread did not hand its publish group back");
         return -1;
     }
     int rc = lt_store_rebuild(self->ctx->store, &lost, err, errlen);
     char werr[300];
-    if (w && lt_writer_reopen(w, werr, sizeof werr) != 0)
+    if (w && lt_writer_resume(w, werr, sizeof werr) != 0)
         lt_error("store", "the writer thread cannot open the rebuilt store: %s", werr);
     if (rc != 0)
         return -1;

@@ -697,6 +697,13 @@ static int s_local_recv(lt_gateway_t *self, lt_wire_in_t *in, Lienthong__Envelop
     return 0;
 }
 
+/* Reports the streams a committed group advanced to the feeds, then answers
+ * each of its Publish messages (lt_publish_job_finish). */
+static void s_publish_finish(lt_gateway_t *self, lt_publish_job_t *job)
+{
+    lt_publish_job_finish(job, self->local, self->publish_obs, lt_feed_advanced, self->feed);
+}
+
 /* Hands the gathered publish group to the writer thread when it is idle;
  * the other of the two jobs, empty, gathers the next. */
 static void s_publish_start(lt_gateway_t *self)
@@ -707,8 +714,7 @@ static void s_publish_start(lt_gateway_t *self)
     if (lt_writer_submit(self->shared.writer, lt_publish_job_run, self->filling) != 0) {
         /* Cannot happen with an idle writer; the group is still answered. */
         lt_publish_job_run(self->filling, self->shared.store);
-        lt_publish_job_finish(self->filling, self->local, self->publish_obs, lt_feed_advanced,
-                              self->feed);
+        s_publish_finish(self, self->filling);
         return;
     }
     self->running = self->filling;
@@ -721,8 +727,7 @@ static void s_publish_done(lt_gateway_t *self)
 {
     if (!self->running || lt_writer_done(self->shared.writer) != self->running)
         return;
-    lt_publish_job_finish(self->running, self->local, self->publish_obs, lt_feed_advanced,
-                          self->feed);
+    s_publish_finish(self, self->running);
     self->running = NULL;
     s_publish_start(self);
 }
@@ -982,8 +987,7 @@ int lt_gateway_run(lt_gateway_t *self)
      * (its adapters resend it to the next start). */
     if (self->running && lt_writer_settle(self->shared.writer) == 0 &&
         lt_writer_done(self->shared.writer) == self->running)
-        lt_publish_job_finish(self->running, self->local, self->publish_obs, lt_feed_advanced,
-                              self->feed);
+        s_publish_finish(self, self->running);
     self->running = NULL;
     s_history_mark(self, 1);
     if (self->failed)

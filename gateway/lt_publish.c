@@ -637,8 +637,8 @@ void lt_publish_status_free(Lienthong__StreamStatus *ss)
 struct _lt_publish_job_t {
     lt_publish_pending_t group[LT_PUBLISH_GROUP];
     size_t n, changes;
-    /* Set by lt_publish_job_run's caller side (s_prepare), read by the
-     * writer thread; the directory outlives the job (lt_writer_settle). */
+    /* Set on the poll loop by lt_publish_job_prepare, read by the writer
+     * thread; the directory outlives the job (lt_writer_settle). */
     const lt_dir_t *dir;
     char member[LT_ID_MAX];
     size_t max_record;
@@ -728,7 +728,7 @@ void lt_publish_job_run(void *arg, lt_store_t *store)
         pubs[i] = job->group[i].env->publish;
     int64_t t0 = lt_clock_mono_us();
     job->rc = -1;
-    if (!store) { /* the writer could not reopen the store (lt_writer_reopen) */
+    if (!store) { /* the writer cannot open the store (lt_writer_resume) */
         lt_error("publish", "store unavailable, nothing acknowledged");
         for (size_t i = 0; i < job->n; i++) {
             job->res[i].code = LIENTHONG__ERROR_CODE__ERR_INTERNAL;

@@ -28,6 +28,17 @@ struct _lt_writer_t {
     void *finished; /* received back by lt_writer_settle, not yet taken */
 };
 
+/* On the thread: a connection that lt_writer_resume could not open is
+ * tried again before each job (the job sees NULL while it fails). */
+static void s_open_if_closed(lt_writer_t *self)
+{
+    char err[512];
+    if (self->store || !self->path[0])
+        return;
+    if (!(self->store = lt_store_open(self->path, err, sizeof err)))
+        lt_error("writer", "cannot open the store: %s", err);
+}
+
 static void *s_run(void *arg)
 {
     lt_writer_t *self = arg;
@@ -40,6 +51,7 @@ static void *s_run(void *arg)
             continue;
         if (n != (int)sizeof o || !o.fn)
             break; /* stop order, or the context is being torn down */
+        s_open_if_closed(self);
         o.fn(o.job, self->store);
         while (zmq_send(self->thread, &o.job, sizeof o.job, 0) < 0 && zmq_errno() == EINTR)
             ;
@@ -110,7 +122,7 @@ void lt_writer_destroy(lt_writer_t **self_p)
 
 int lt_writer_submit(lt_writer_t *self, lt_writer_fn *fn, void *job)
 {
-    if (lt_writer_busy(self) || !fn)
+    if (lt_writer_busy(self) || !fn || !job)
         return -1;
     s_order_t o = {fn, job};
     if (zmq_send(self->loop, &o, sizeof o, 0) != (int)sizeof o) {
@@ -166,13 +178,19 @@ int lt_writer_settle(lt_writer_t *self)
     return self->finished ? 0 : -1;
 }
 
-int lt_writer_reopen(lt_writer_t *self, char *err, size_t errlen)
+int lt_writer_suspend(lt_writer_t *self)
 {
-    if (lt_writer_settle(self) != 0) {
-        snprintf(err, errlen, "the writer thread did not hand its job back");
+    if (lt_writer_settle(self) != 0)
         return -1;
-    }
+    /* The thread is idle and the hand-over orders this before its next job. */
     lt_store_destroy(&self->store);
+    return 0;
+}
+
+int lt_writer_resume(lt_writer_t *self, char *err, size_t errlen)
+{
+    if (self->store)
+        return 0;
     self->store = lt_store_open(self->path, err, errlen);
     return self->store ? 0 : -1;
 }

@@ -47,10 +47,15 @@ void *lt_writer_socket(lt_writer_t *self);
  * when the hand-back failed (the thread is then stuck: a programmer error
  * or a broken context). */
 int lt_writer_settle(lt_writer_t *self) __attribute__((warn_unused_result));
-/* Closes and opens the writer's connection again, after the store file was
- * replaced (lt_store_rebuild). Settles first. -1 with err when the store
- * cannot be opened: jobs then fail as a store failure would. */
-int lt_writer_reopen(lt_writer_t *self, char *err, size_t errlen)
+/* Closes the writer's connection, after settling: before the store file is
+ * replaced (lt_store_rebuild), so that no connection to the old file is
+ * left open across the swap (SQLite does not checkpoint a moved file on
+ * close, but nothing here relies on it). 0, or -1 as lt_writer_settle. */
+int lt_writer_suspend(lt_writer_t *self) __attribute__((warn_unused_result));
+/* Opens the connection again, on the file now at the path. -1 with err when
+ * it cannot be opened; the thread then tries again before the next job,
+ * whose results say store failure while it still cannot. */
+int lt_writer_resume(lt_writer_t *self, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
 #endif

@@ -520,6 +520,19 @@ static Lienthong__Records__Population *s_payload(const Lienthong__LookupAnswer *
 
 /* Sends a Publish of n changes to the owner's local socket without waiting:
  * the socket to read its answer on (closed by the caller), or NULL. */
+/* Sends an envelope holding body, of the envelope field type, on a local
+ * client socket (waiting for it to connect): 0 when sent. */
+static int s_send_body(void *sock, Lienthong__Envelope__BodyCase type, const void *body)
+{
+    zmq_msg_t msg;
+    if (lt_wire_pack_body(&msg, type, body) != 0)
+        return -1;
+    lt_it_peer_t p = {sock, NULL};
+    int rc = lt_it_peer_send_raw(&p, zmq_msg_data(&msg), zmq_msg_size(&msg), REPLY_MS);
+    zmq_msg_close(&msg);
+    return rc;
+}
+
 static void *s_publish_send(Lienthong__Change **changes, size_t n, uint64_t *request_id)
 {
     char err[256];
@@ -533,17 +546,10 @@ static void *s_publish_send(Lienthong__Change **changes, size_t n, uint64_t *req
     pub.dataset = DS;
     pub.changes = changes;
     pub.n_changes = n;
-    Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
-    env.version = LT_PROTO_VERSION;
-    env.body_case = LIENTHONG__ENVELOPE__BODY_PUBLISH;
-    env.publish = &pub;
-    size_t len;
-    uint8_t *buf = s_pack_env(&env, &len);
-    if (!buf || lt_it_peer_send_raw(&p, buf, len, REPLY_MS) != 0) {
+    if (s_send_body(p.sock, LIENTHONG__ENVELOPE__BODY_PUBLISH, &pub) != 0) {
         zmq_close(p.sock);
         p.sock = NULL;
     }
-    free(buf);
     return p.sock;
 }
 
@@ -1323,20 +1329,13 @@ out:
 static int s_status_on(void *sock)
 {
     Lienthong__StatusRequest req = LIENTHONG__STATUS_REQUEST__INIT;
-    Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
-    env.version = LT_PROTO_VERSION;
-    env.body_case = LIENTHONG__ENVELOPE__BODY_STATUS_REQUEST;
-    env.status_request = &req;
-    size_t len;
-    uint8_t *buf = s_pack_env(&env, &len);
-    lt_it_peer_t p = {sock, NULL};
     msg_t m = {0};
-    int rc = buf && lt_it_peer_send_raw(&p, buf, len, REPLY_MS) == 0 && s_recv(sock, REPLY_MS, &m) == 0 &&
+    int rc = s_send_body(sock, LIENTHONG__ENVELOPE__BODY_STATUS_REQUEST, &req) == 0 &&
+                     s_recv(sock, REPLY_MS, &m) == 0 &&
                      m.env->body_case == LIENTHONG__ENVELOPE__BODY_STATUS_REPLY
                  ? 0
                  : -1;
     s_msg_free(&m);
-    free(buf);
     return rc;
 }
 

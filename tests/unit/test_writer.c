@@ -4,8 +4,10 @@
  * is back; the poll loop is never blocked while the job runs (done is
  * NULL, the hand-back socket is not readable); a second job is refused
  * until the first is taken; settle waits for the job and keeps it for
- * done; reopen points the writer at a file that replaced the store; a
- * writer destroyed with a job in flight waits for it. Jobs are held at a
+ * done; suspended around a store file replaced (as lt_store_rebuild does)
+ * the writer follows the new file and what the new file's connection
+ * committed stays; a writer never resumed opens the store before its next
+ * job; a writer destroyed with a job in flight waits for it. Jobs are held at a
  * gate (a pipe) so that every step is ordered, never timed. */
 #include "unit_util.h"
 
@@ -128,28 +130,54 @@ static void test_settle_keeps_the_job(void)
     close(gate[1]);
 }
 
-/* The store file is replaced (as lt_store_rebuild does): after reopen the
- * writer's commits land in the new file. */
-static void test_reopen_follows_the_file(void)
+/* 1 when a stream called name could be created through store. */
+static int s_create(lt_store_t *store, const char *name)
 {
-    char err[300], moved[320];
+    lt_stream_t st;
+    return lt_store_begin(store) == 0 && lt_store_stream(store, name, &st) == 0 &&
+           lt_store_commit(store) == 0;
+}
+
+/* The store file is replaced as lt_store_rebuild does it (the old file
+ * moved away, its WAL files unlinked, a new file at the path), with the
+ * writer suspended around the swap: the writer's commits land in the new
+ * file, and what the new file's own connection committed before the
+ * writer resumed stays there for a connection opened later. */
+static void test_suspend_around_a_new_file(void)
+{
+    char err[300], moved[320], side[340];
     lt_writer_t *w = lt_writer_new(s_zctx, s_path, err, sizeof err);
     CU_ASSERT_FATAL(w != NULL);
+    job_t j = {.gate = -1, .name = "VN/GOV/BCA/before-swap"};
+    CU_ASSERT(lt_writer_submit(w, s_job, &j) == 0);
+    CU_ASSERT(s_readable(w) && lt_writer_done(w) == &j && j.rc == 0);
+    CU_ASSERT_FATAL(lt_writer_suspend(w) == 0);
     snprintf(moved, sizeof moved, "%s.old", s_path);
-    lt_store_t *fresh = NULL;
-    char side[340];
     CU_ASSERT_FATAL(rename(s_path, moved) == 0);
     for (const char *ext = "-wal"; ext; ext = ext[1] == 'w' ? "-shm" : NULL) {
         snprintf(side, sizeof side, "%s%s", s_path, ext);
         (void)unlink(side);
     }
-    CU_ASSERT_FATAL((fresh = lt_store_open(s_path, err, sizeof err)) != NULL);
-    CU_ASSERT(lt_writer_reopen(w, err, sizeof err) == 0);
-    job_t j = {.gate = -1, .name = "VN/GOV/BCA/after-reopen"};
+    lt_store_t *fresh = lt_store_open(s_path, err, sizeof err);
+    CU_ASSERT_FATAL(fresh != NULL);
+    CU_ASSERT(s_create(fresh, "VN/GOV/BCA/in-the-new-file"));
+    CU_ASSERT(lt_writer_resume(w, err, sizeof err) == 0);
+    j = (job_t){.gate = -1, .name = "VN/GOV/BCA/after-resume"};
     CU_ASSERT(lt_writer_submit(w, s_job, &j) == 0);
     CU_ASSERT(s_readable(w) && lt_writer_done(w) == &j && j.rc == 0);
-    CU_ASSERT(s_seen(fresh, j.name));
-    CU_ASSERT(!s_seen(fresh, "VN/GOV/BCA/population")); /* that was the old file */
+    lt_store_t *later = lt_store_open(s_path, err, sizeof err);
+    CU_ASSERT_FATAL(later != NULL);
+    CU_ASSERT(s_seen(later, "VN/GOV/BCA/in-the-new-file"));
+    CU_ASSERT(s_seen(later, "VN/GOV/BCA/after-resume"));
+    CU_ASSERT(!s_seen(later, "VN/GOV/BCA/before-swap")); /* that was the old file */
+    /* Suspended and never resumed: the thread opens the store before the
+     * next job. */
+    CU_ASSERT_FATAL(lt_writer_suspend(w) == 0);
+    j = (job_t){.gate = -1, .name = "VN/GOV/BCA/opened-by-the-thread"};
+    CU_ASSERT(lt_writer_submit(w, s_job, &j) == 0);
+    CU_ASSERT(s_readable(w) && lt_writer_done(w) == &j && j.rc == 0);
+    CU_ASSERT(s_seen(later, j.name));
+    lt_store_destroy(&later);
     lt_store_destroy(&fresh);
     lt_writer_destroy(&w);
 }
@@ -167,7 +195,7 @@ int main(void)
     static const ut_test_t tests[] = {
         {"a job runs on the writer's thread; the caller is never blocked", test_job_on_its_own_thread},
         {"settle waits for the job and keeps it; destroy waits too", test_settle_keeps_the_job},
-        {"reopen follows a store file that was replaced", test_reopen_follows_the_file},
+        {"suspended around a new store file, the writer follows it", test_suspend_around_a_new_file},
         {"a store that cannot be opened: NULL, naming the path", test_bad_path},
         {NULL, NULL},
     };
