@@ -222,7 +222,7 @@ static int s_apply_record(lt_feed_t *self, lt_feed_replica_t *f, const ProtobufC
                                  : "without a key");
     else if (lt_store_append(store, f->cursor.id, r->seq, rec->data, rec->len) != 0 ||
              lt_store_state_put(store, f->cursor.id, r->key, r->seq, r->deleted,
-                                lt_presence_mask(r->payload.data, r->payload.len)) != 0) {
+                                lt_presence_mask(r->payload.data, r->payload.len), 0) != 0) {
         snprintf(err, errlen, "store: %s", lt_store_error(store));
         bad = 1;
     }

@@ -122,7 +122,7 @@ static int s_stage_record(lt_store_t *store, struct lt_feed_stage *g,
         snprintf(err, errlen, "snapshot record %llu is %s", (unsigned long long)g->index, bad);
     else if (lt_store_append(store, g->id, r->seq, rec->data, rec->len) != 0 ||
              lt_store_state_put(store, g->id, r->key, r->seq, 0,
-                                lt_presence_mask(r->payload.data, r->payload.len)) != 0)
+                                lt_presence_mask(r->payload.data, r->payload.len), 0) != 0)
         snprintf(err, errlen, "store: %s", lt_store_error(store));
     else {
         snprintf(g->last_key, sizeof g->last_key, "%s", r->key);

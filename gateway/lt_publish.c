@@ -29,6 +29,7 @@ typedef struct {
     lt_stream_t st;
     uint64_t from_seq; /* last_seq when the group first touched the stream */
     int dirty;
+    int view; /* a view's stream: its rows are found by key (lt_store_state_held) */
 } slot_t;
 
 /* The views of one dataset the group wrote to, with their slots. */
@@ -95,7 +96,7 @@ static int s_emit(group_t *g, slot_t *s, const char *key, int deleted, const uin
     lienthong__record__pack(&r, buf);
     int rc = lt_store_append(g->store, s->st.id, r.seq, buf, n) ||
              lt_store_state_put(g->store, s->st.id, key, r.seq, deleted,
-                                deleted ? 0 : lt_presence_mask(payload, len));
+                                deleted ? 0 : lt_presence_mask(payload, len), s->view);
     if (buf != stack)
         free(buf);
     if (rc)
@@ -151,6 +152,7 @@ static views_t *s_views(group_t *g, const Lienthong__Dataset *ds)
         if (strcmp(d->views[v]->dataset, ds->id) == 0) {
             if (!(slots[n] = s_slot(g, d->views[v]->id)))
                 goto out;
+            slots[n]->view = 1;
             vs[n] = d->views[v];
             ids[n] = slots[n]->st.id;
             n++;

@@ -71,10 +71,11 @@ static const char *s_sql[ST_COUNT] = {
     [ST_STREAM_SAVE] = "UPDATE streams SET last_seq = ?2, last_hash = ?3, source_cursor = ?4 "
                        "WHERE id = ?1",
     [ST_APPEND] = "INSERT INTO log(id, record, sum) VALUES (?1, ?2, lt_record_sum(?1, ?2))",
-    [ST_STATE_PUT] = "INSERT INTO state(stream, key, seq, deleted, fields) "
-                     "VALUES (?1, ?2, ?3, ?4, ?5) "
+    [ST_STATE_PUT] = "INSERT INTO state(stream, key, seq, deleted, fields, view) "
+                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
                      "ON CONFLICT(stream, key) DO UPDATE SET seq = excluded.seq, "
-                     "deleted = excluded.deleted, fields = excluded.fields",
+                     "deleted = excluded.deleted, fields = excluded.fields, "
+                     "view = excluded.view",
     [ST_STATE_GET] = "SELECT seq, deleted, fields FROM state WHERE stream = ?1 AND key = ?2",
     [ST_READ] = "SELECT id, record, sum FROM log WHERE id >= ?1 AND id < ?2 ORDER BY id",
     [ST_GET] = "SELECT id, record, sum FROM log WHERE id = ?1",
@@ -101,7 +102,8 @@ static const char *s_sql[ST_COUNT] = {
                    "VALUES (?1, ?2, lt_record_sum(?1, ?2))",
     [ST_STREAMS] = "SELECT id, last_seq, last_hash, source_cursor, history, name FROM streams "
                    "ORDER BY id",
-    [ST_HELD] = "SELECT stream FROM state INDEXED BY state_held WHERE key = ?1 AND deleted = 0",
+    [ST_HELD] = "SELECT stream FROM state INDEXED BY state_held "
+                "WHERE key = ?1 AND deleted = 0 AND view = 1",
     /* Completeness counts (schema step 6, PROTOCOL.md 8.9). */
     [ST_PRESENCE_ADD] = "INSERT INTO presence(stream, field, n) VALUES (?1, ?2, ?3) "
                         "ON CONFLICT(stream, field) DO UPDATE SET n = n + excluded.n",
@@ -180,6 +182,15 @@ static const char *s_steps[] = {
      "  GROUP BY stream, fields) "
      "INSERT INTO presence SELECT m.stream, f.n, sum(m.c) FROM m, f "
      "  WHERE (m.fields >> (f.n - 1)) & 1 GROUP BY m.stream, f.n;"),
+    /* 7: only the rows of the owner's views are in the index of step 5,
+     * the only streams lt_store_state_held is asked about: a dataset's own
+     * rows and a replica's cost no second B-tree insert each (docs/
+     * ARCHITECTURE.md 4.1). The writer says which rows are a view's; a row
+     * written before this step keeps its place in the index (the column's
+     * default) until it is written again. */
+    ("ALTER TABLE state ADD COLUMN view INTEGER NOT NULL DEFAULT 1;"
+     "DROP INDEX state_held;"
+     "CREATE INDEX state_held ON state(key) WHERE deleted = 0 AND view = 1;"),
 };
 #define SCHEMA_VERSION ((int)(sizeof s_steps / sizeof *s_steps))
 
@@ -649,7 +660,7 @@ static int s_state_read(lt_store_t *self, int64_t stream, const char *key, uint6
 }
 
 int lt_store_state_put(lt_store_t *self, int64_t stream, const char *key, uint64_t seq,
-                       int deleted, uint64_t fields)
+                       int deleted, uint64_t fields, int view)
 {
     /* The previous version's fields leave the counts, the new one's enter:
      * one point read of a row the write below touches anyway. */
@@ -665,6 +676,7 @@ int lt_store_state_put(lt_store_t *self, int64_t stream, const char *key, uint64
     sqlite3_bind_int64(st, 3, (int64_t)seq);
     sqlite3_bind_int(st, 4, deleted ? 1 : 0);
     sqlite3_bind_int64(st, 5, deleted ? 0 : (int64_t)fields);
+    sqlite3_bind_int(st, 6, view ? 1 : 0);
     if (s_run(st) != 0 ||
         s_count(self, stream, found == 1 && !old_deleted, old_fields, !deleted, fields) != 0)
         return -1;

@@ -95,9 +95,12 @@ int lt_store_append(lt_store_t *self, int64_t stream, uint64_t seq, const void *
 /* Sets the state of key in stream to (seq, deleted), the record holding
  * the fields of mask `fields` (lt_presence_mask of its payload; ignored
  * for a tombstone). The stream's completeness counts follow, written with
- * the transaction's commit (PROTOCOL.md 8.9). */
+ * the transaction's commit (PROTOCOL.md 8.9). `view` is 1 for a row of an
+ * owner's view: only those are found by lt_store_state_held (the others
+ * cost no index entry). */
 int lt_store_state_put(lt_store_t *self, int64_t stream, const char *key, uint64_t seq,
-                       int deleted, uint64_t fields) __attribute__((warn_unused_result));
+                       int deleted, uint64_t fields, int view)
+    __attribute__((warn_unused_result));
 /* 1 (filling seq and deleted) when key has a state, 0 when not, -1 on error. */
 int lt_store_state_get(lt_store_t *self, int64_t stream, const char *key, uint64_t *seq,
                        int *deleted) __attribute__((warn_unused_result));
@@ -110,8 +113,9 @@ typedef struct {
 int lt_store_presence(lt_store_t *self, int64_t stream, lt_store_presence_t *out)
     __attribute__((warn_unused_result));
 
-/* Calls fn(arg, stream) for each stream where key has a live state (not a
- * tombstone), in no set order, with one index lookup (schema step 3); fn
+/* Calls fn(arg, stream) for each view stream (written with `view` set)
+ * where key has a live state (not a tombstone), in no set order, with one
+ * index lookup (schema steps 5 and 7); fn
  * must not write to the store, and stops the walk by returning non-zero.
  * Returns 0, fn's non-zero, or -1 on a store error. */
 typedef int (*lt_store_held_fn)(void *arg, int64_t stream);

@@ -238,16 +238,16 @@ static void test_state(void)
     uint64_t seq = 99;
     int deleted = 99;
     CU_ASSERT_EQUAL(lt_store_state_get(s, a.id, "038090000002", &seq, &deleted), 0);
-    CU_ASSERT_EQUAL(lt_store_state_put(s, a.id, "038090000002", 3, 0, 0), 0);
+    CU_ASSERT_EQUAL(lt_store_state_put(s, a.id, "038090000002", 3, 0, 0, 0), 0);
     CU_ASSERT_EQUAL(lt_store_state_get(s, a.id, "038090000002", &seq, &deleted), 1);
     CU_ASSERT(seq == 3 && deleted == 0);
     /* The latest state wins, tombstones included. */
-    CU_ASSERT_EQUAL(lt_store_state_put(s, a.id, "038090000002", 5, 1, 0), 0);
+    CU_ASSERT_EQUAL(lt_store_state_put(s, a.id, "038090000002", 5, 1, 0, 0), 0);
     CU_ASSERT_EQUAL(lt_store_state_get(s, a.id, "038090000002", &seq, &deleted), 1);
     CU_ASSERT(seq == 5 && deleted == 1);
     /* Keys are per stream. */
     CU_ASSERT_EQUAL(lt_store_state_get(s, b.id, "038090000002", &seq, &deleted), 0);
-    CU_ASSERT_EQUAL(lt_store_state_put(s, b.id, "038090000002", 1, 0, 0), 0);
+    CU_ASSERT_EQUAL(lt_store_state_put(s, b.id, "038090000002", 1, 0, 0, 0), 0);
     CU_ASSERT_EQUAL(lt_store_state_get(s, a.id, "038090000002", &seq, &deleted), 1);
     CU_ASSERT(seq == 5 && deleted == 1);
     lt_store_destroy(&s);
@@ -271,7 +271,7 @@ static void test_transactions(void)
     /* A rolled-back group leaves nothing: log, state or cursor. */
     CU_ASSERT_EQUAL_FATAL(lt_store_begin(s), 0);
     s_append(s, &a, "A", 1, 40);
-    CU_ASSERT_EQUAL(lt_store_state_put(s, a.id, "k", 1, 0, 0), 0);
+    CU_ASSERT_EQUAL(lt_store_state_put(s, a.id, "k", 1, 0, 0, 0), 0);
     a.last_seq = 1;
     CU_ASSERT_EQUAL(lt_store_stream_save(s, &a), 0);
     lt_store_rollback(s);
@@ -290,7 +290,7 @@ static void test_transactions(void)
     CU_ASSERT_EQUAL_FATAL(lt_store_begin(s), 0);
     s_append(s, &a, "A", 1, 40);
     s_append(s, &a, "A", 2, 40);
-    CU_ASSERT_EQUAL(lt_store_state_put(s, a.id, "k", 2, 0, 0), 0);
+    CU_ASSERT_EQUAL(lt_store_state_put(s, a.id, "k", 2, 0, 0, 0), 0);
     CU_ASSERT_EQUAL(s_has(s, a.id, 2), 1);
     CU_ASSERT_EQUAL(s_has(other, a.id, 1), 0);
     CU_ASSERT_EQUAL(lt_store_state_get(other, a.id, "k", &seq, &deleted), 0);
@@ -311,8 +311,8 @@ static void test_reopen_keeps_everything(void)
     CU_ASSERT_EQUAL_FATAL(lt_store_begin(s), 0);
     for (uint64_t seq = 1; seq <= 5; seq++)
         s_append(s, &a, "VN/GOV/BCA/population", seq, 200);
-    CU_ASSERT_EQUAL(lt_store_state_put(s, a.id, "001080000001", 4, 0, 0), 0);
-    CU_ASSERT_EQUAL(lt_store_state_put(s, a.id, "038090000002", 5, 1, 0), 0);
+    CU_ASSERT_EQUAL(lt_store_state_put(s, a.id, "001080000001", 4, 0, 0, 0), 0);
+    CU_ASSERT_EQUAL(lt_store_state_put(s, a.id, "038090000002", 5, 1, 0, 0), 0);
     a.last_seq = 5;
     a.source_cursor = 77;
     memset(a.last_hash, 0x5c, 32);
@@ -610,8 +610,8 @@ static void test_replace(void)
         s_append(s, &dst, dn, q, 80);
     for (uint64_t q = 1; q <= 5; q++)
         s_append(s, &src, sn, q, 90);
-    CU_ASSERT_EQUAL(lt_store_state_put(s, dst.id, "old", 9, 0, 0), 0);
-    CU_ASSERT_EQUAL(lt_store_state_put(s, src.id, "new", 5, 0, 0), 0);
+    CU_ASSERT_EQUAL(lt_store_state_put(s, dst.id, "old", 9, 0, 0, 0), 0);
+    CU_ASSERT_EQUAL(lt_store_state_put(s, src.id, "new", 5, 0, 0, 0), 0);
     dst.last_seq = 9;
     src.last_seq = 5;
     src.last_hash[0] = 0x77;
@@ -687,10 +687,10 @@ static void test_migrates_to_histories(void)
     CU_ASSERT_FATAL(sqlite3_open(g_path, &db) == SQLITE_OK);
     /* History ids are step 3, the retained tails step 4, the index of live
      * keys step 5 and the completeness counts step 6 after them: undo all. */
-    char sql[400];
+    char sql[500];
     snprintf(sql, sizeof sql,
-             "DROP TABLE presence; ALTER TABLE state DROP COLUMN fields; "
-             "DROP INDEX state_held; DROP TABLE tails; ALTER TABLE streams DROP COLUMN history; "
+             "DROP TABLE presence; DROP INDEX state_held; ALTER TABLE state DROP COLUMN view; "
+             "ALTER TABLE state DROP COLUMN fields; DROP TABLE tails; ALTER TABLE streams DROP COLUMN history; "
              "ALTER TABLE batches DROP COLUMN history; PRAGMA user_version = %d;",
              STEP_HISTORIES - 1);
     CU_ASSERT_EQUAL(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
@@ -752,7 +752,7 @@ static void s_put(lt_store_t *s, lt_stream_t *st, const char *key, int64_t mask,
     CU_ASSERT_EQUAL(lt_presence_record_mask(rec, n), mask < 0 ? 0 : (uint64_t)mask);
     CU_ASSERT_EQUAL(lt_store_append(s, st->id, r.seq, rec, n), 0);
     CU_ASSERT_EQUAL(lt_store_state_put(s, st->id, key, r.seq, r.deleted,
-                                       lt_presence_mask(payload, r.payload.len)),
+                                       lt_presence_mask(payload, r.payload.len), 0),
                     0);
 }
 
@@ -830,6 +830,11 @@ static void test_presence_counts(void)
 
 /* A store of schema version 5 gets the counts in step 6, filled from the
  * records it holds (a live row whose record is missing counts no field). */
+/* Undoes schema step 7: the index of live keys over every stream again. */
+#define STEP7_UNDO                                                                                 \
+    "DROP INDEX state_held; ALTER TABLE state DROP COLUMN view; "                                  \
+    "CREATE INDEX state_held ON state(key) WHERE deleted = 0; "
+
 static void test_migrates_to_presence(void)
 {
     s_fresh();
@@ -857,8 +862,8 @@ static void test_migrates_to_presence(void)
     sqlite3 *db = NULL;
     CU_ASSERT_FATAL(sqlite3_open(g_path, &db) == SQLITE_OK);
     CU_ASSERT_EQUAL(sqlite3_exec(db,
-                                 "DROP TABLE presence; ALTER TABLE state DROP COLUMN fields; "
-                                 "PRAGMA user_version = 5;",
+                                 STEP7_UNDO "DROP TABLE presence; "
+                                 "ALTER TABLE state DROP COLUMN fields; PRAGMA user_version = 5;",
                                  NULL, NULL, NULL),
                     SQLITE_OK);
     sqlite3_close(db);
@@ -868,6 +873,56 @@ static void test_migrates_to_presence(void)
     /* And counting goes on from there. */
     s_put(s, &a, "k4", 0x01, 0);
     CU_ASSERT(s_counts(s, &a, 3, (const int[8]){3, 1, 2, 1, 0, 0, 0, 0}));
+    lt_store_destroy(&s);
+    CU_ASSERT_FATAL(sqlite3_open(g_path, &db) == SQLITE_OK);
+    CU_ASSERT_EQUAL(ut_sql_count(db, "PRAGMA user_version"), lt_store_schema_version());
+    sqlite3_close(db);
+}
+
+/* The streams lt_store_state_held names for key, as a bit per stream id. */
+static int s_held_bit(void *arg, int64_t stream)
+{
+    *(unsigned *)arg |= 1u << stream;
+    return 0;
+}
+
+static unsigned s_held_set(lt_store_t *s, const char *key)
+{
+    unsigned set = 0;
+    CU_ASSERT_EQUAL(lt_store_state_held(s, key, s_held_bit, &set), 0);
+    return set;
+}
+
+/* Only a view's live rows are found by key (schema step 7); rows written
+ * before the step stay found until written again. */
+static void test_held_index_views_only(void)
+{
+    s_fresh();
+    lt_store_t *s = s_open();
+    lt_stream_t ds = s_stream(s, "VN/GOV/BCA/population");
+    lt_stream_t v1 = s_stream(s, "VN/GOV/BCA/population/hanoi");
+    lt_stream_t v2 = s_stream(s, "VN/GOV/BCA/population/hue");
+    CU_ASSERT_FATAL(ds.id < 30 && v1.id < 30 && v2.id < 30);
+    CU_ASSERT_EQUAL(lt_store_state_put(s, ds.id, "k1", 1, 0, 0, 0), 0);
+    CU_ASSERT_EQUAL(lt_store_state_put(s, v1.id, "k1", 1, 0, 0, 1), 0);
+    CU_ASSERT_EQUAL(lt_store_state_put(s, v2.id, "k1", 1, 0, 0, 1), 0);
+    CU_ASSERT_EQUAL(s_held_set(s, "k1"), (1u << v1.id) | (1u << v2.id));
+    /* A tombstone leaves the index; a view row written again stays. */
+    CU_ASSERT_EQUAL(lt_store_state_put(s, v2.id, "k1", 2, 1, 0, 1), 0);
+    CU_ASSERT_EQUAL(lt_store_state_put(s, v1.id, "k1", 2, 0, 0, 1), 0);
+    CU_ASSERT_EQUAL(s_held_set(s, "k1"), 1u << v1.id);
+    CU_ASSERT_EQUAL(s_held_set(s, "k2"), 0);
+    lt_store_destroy(&s);
+    /* A store from step 6: every live row was in the index, and is still. */
+    sqlite3 *db = NULL;
+    CU_ASSERT_FATAL(sqlite3_open(g_path, &db) == SQLITE_OK);
+    CU_ASSERT_EQUAL(sqlite3_exec(db, STEP7_UNDO "PRAGMA user_version = 6;", NULL, NULL, NULL),
+                    SQLITE_OK);
+    sqlite3_close(db);
+    s = s_open();
+    CU_ASSERT_EQUAL(s_held_set(s, "k1"), (1u << ds.id) | (1u << v1.id));
+    CU_ASSERT_EQUAL(lt_store_state_put(s, ds.id, "k1", 2, 0, 0, 0), 0);
+    CU_ASSERT_EQUAL(s_held_set(s, "k1"), 1u << v1.id);
     lt_store_destroy(&s);
     CU_ASSERT_FATAL(sqlite3_open(g_path, &db) == SQLITE_OK);
     CU_ASSERT_EQUAL(ut_sql_count(db, "PRAGMA user_version"), lt_store_schema_version());
@@ -950,6 +1005,9 @@ int main(void)
          test_presence_counts},
         {"a store of schema 5 gets completeness counts from its records in step 6",
          test_migrates_to_presence},
+        {"only a view's live rows are found by key; a store of schema 6 keeps its index "
+         "until rows are written again (step 7)",
+         test_held_index_views_only},
         {NULL, NULL},
     };
     int rc = ut_main("lt_store", NULL, NULL, tests);
