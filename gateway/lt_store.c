@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,7 +75,8 @@ static const char *s_sql[ST_COUNT] = {
     [ST_STATE_PUT] = "INSERT INTO state(stream, key, seq, deleted, fields, view) "
                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
                      "ON CONFLICT(stream, key) DO UPDATE SET seq = excluded.seq, "
-                     "deleted = excluded.deleted, fields = excluded.fields, "
+                     "deleted = excluded.deleted, "
+                     "fields = lt_state_prev(deleted, fields, excluded.fields), "
                      "view = excluded.view",
     [ST_STATE_GET] = "SELECT seq, deleted, fields FROM state WHERE stream = ?1 AND key = ?2",
     [ST_READ] = "SELECT id, record, sum FROM log WHERE id >= ?1 AND id < ?2 ORDER BY id",
@@ -205,6 +207,9 @@ typedef struct {
 
 struct _lt_store_t {
     sqlite3 *db;
+    /* The row ST_STATE_PUT replaced, told by lt_state_prev (s_sql_prev). */
+    int prev_found, prev_deleted;
+    uint64_t prev_fields;
     sqlite3_stmt *st[ST_COUNT];
     delta_t *deltas;
     size_t n_deltas, cap_deltas;
@@ -244,6 +249,22 @@ static void s_sql_fields(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     const uint8_t *rec = sqlite3_value_blob(argv[0]);
     size_t len = (size_t)sqlite3_value_bytes(argv[0]);
     sqlite3_result_int64(ctx, (int64_t)lt_presence_record_mask(rec, rec ? len : 0));
+}
+
+/* SQL function lt_state_prev(deleted, fields, new_fields) of ST_STATE_PUT's
+ * update branch: called with the values of the row being replaced (in a
+ * DO UPDATE SET, unqualified columns are the old row's), it keeps them for
+ * lt_store_state_put and returns the new fields. So the completeness
+ * counts learn what a write replaced from the write itself, with no point
+ * read before it. */
+static void s_sql_prev(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    lt_store_t *self = sqlite3_user_data(ctx);
+    self->prev_found = 1;
+    self->prev_deleted = sqlite3_value_int(argv[0]);
+    self->prev_fields = (uint64_t)sqlite3_value_int64(argv[1]);
+    sqlite3_result_value(ctx, argv[2]);
 }
 
 static int s_user_version(sqlite3 *db, int *version)
@@ -331,6 +352,8 @@ static int s_connect(lt_store_t *self, const char *path, char *err, size_t errle
         sqlite3_create_function(self->db, "lt_record_fields", 1,
                                 SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, s_sql_fields, NULL,
                                 NULL) != SQLITE_OK ||
+        sqlite3_create_function(self->db, "lt_state_prev", 3, SQLITE_UTF8 | SQLITE_DIRECTONLY,
+                                self, s_sql_prev, NULL, NULL) != SQLITE_OK ||
         sqlite3_exec(self->db, s_pragmas, NULL, NULL, &msg) != SQLITE_OK) {
         snprintf(err, errlen, "store %s: %s", path, msg ? msg : sqlite3_errmsg(self->db));
         goto fail;
@@ -362,8 +385,21 @@ static void s_disconnect(lt_store_t *self)
     self->db = NULL;
 }
 
+/* SQLite's allocation statistics take a process-wide mutex on every
+ * malloc and free (they showed in the feed's profile); nothing here reads
+ * them. The setting only takes before SQLite initializes: when something
+ * in the process used SQLite first, the call fails and changes nothing,
+ * which costs speed only, so its result is not an error. */
+static pthread_once_t s_config_once = PTHREAD_ONCE_INIT;
+
+static void s_config(void)
+{
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 lt_store_t *lt_store_open(const char *path, char *err, size_t errlen)
 {
+    (void)pthread_once(&s_config_once, s_config);
     lt_store_t *self = calloc(1, sizeof *self);
     if (!self) {
         snprintf(err, errlen, "out of memory");
@@ -663,12 +699,8 @@ int lt_store_state_put(lt_store_t *self, int64_t stream, const char *key, uint64
                        int deleted, uint64_t fields, int view)
 {
     /* The previous version's fields leave the counts, the new one's enter:
-     * one point read of a row the write below touches anyway. */
-    uint64_t old_seq = 0, old_fields = 0;
-    int old_deleted = 1;
-    int found = s_state_read(self, stream, key, &old_seq, &old_deleted, &old_fields);
-    if (found < 0)
-        return -1;
+     * the upsert itself tells what it replaced (s_sql_prev). */
+    self->prev_found = 0;
     sqlite3_stmt *st = self->st[ST_STATE_PUT];
     fields &= (1ULL << LT_PRESENCE_FIELDS) - 1; /* SQLite integers are signed */
     sqlite3_bind_int64(st, 1, stream);
@@ -677,8 +709,8 @@ int lt_store_state_put(lt_store_t *self, int64_t stream, const char *key, uint64
     sqlite3_bind_int(st, 4, deleted ? 1 : 0);
     sqlite3_bind_int64(st, 5, deleted ? 0 : (int64_t)fields);
     sqlite3_bind_int(st, 6, view ? 1 : 0);
-    if (s_run(st) != 0 ||
-        s_count(self, stream, found == 1 && !old_deleted, old_fields, !deleted, fields) != 0)
+    if (s_run(st) != 0 || s_count(self, stream, self->prev_found && !self->prev_deleted,
+                                  self->prev_fields, !deleted, fields) != 0)
         return -1;
     /* Outside a transaction the write stands alone, and so do the counts. */
     return sqlite3_get_autocommit(self->db) ? s_flush(self) : 0;
