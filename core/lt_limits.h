@@ -118,6 +118,10 @@
 #define LT_TAIL_BYTES_DEFAULT   (32LL << 20)
 #define LT_TAIL_BYTES_MAX       (1LL << 36)
 #define LT_TAIL_CHAINS          4
+/* The owner's records committed lately, kept for the pump (docs/
+ * ARCHITECTURE.md 3.1): bytes and runs (one per stream per group). */
+#define LT_FRESH_BYTES (8u << 20)
+#define LT_FRESH_RUNS  256
 /* A stream's history id: random bytes that change whenever its log could
  * have been rewritten (6.9). */
 #define LT_HISTORY_BYTES 16

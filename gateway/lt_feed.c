@@ -62,13 +62,18 @@ void lt_feed_stream_grew(lt_feed_t *self, lt_feed_stream_t *st, uint64_t last_se
             lt_feed_sub_gauges(&self->subs[i]);
 }
 
-void lt_feed_advanced(void *arg, const char *stream, uint64_t last_seq, uint64_t appended)
+void lt_feed_advanced(void *arg, const char *stream, uint64_t last_seq, uint64_t appended,
+                      lt_fresh_run_t **fresh)
 {
+    lt_feed_t *self = arg;
     /* A stream first opened here already holds the group: appended says
      * how many records it added. */
-    lt_feed_stream_t *s = lt_feed_stream(arg, stream);
-    if (s)
-        lt_feed_stream_grew(arg, s, last_seq, appended);
+    lt_feed_stream_t *s = lt_feed_stream(self, stream);
+    if (!s)
+        return;
+    if (fresh && *fresh)
+        lt_fresh_put(self->fresh, fresh); /* before anything is sent from it */
+    lt_feed_stream_grew(self, s, last_seq, appended);
 }
 
 const char *lt_feed_owner_of(const lt_dir_t *dir, const char *stream)
@@ -146,7 +151,8 @@ lt_feed_t *lt_feed_new(const lt_gwctx_t *ctx)
     self->ctx = ctx;
     lt_feed_limits_changed(self);
     self->tail = lt_tail_new(ctx->stats, (size_t)cfg->tail_batches, (size_t)cfg->tail_bytes);
-    if (!self->tail || s_register(self, ctx->stats) != 0) {
+    self->fresh = lt_fresh_new(LT_FRESH_BYTES, LT_FRESH_RUNS);
+    if (!self->tail || !self->fresh || s_register(self, ctx->stats) != 0) {
         lt_feed_destroy(&self);
         return NULL;
     }
@@ -184,6 +190,7 @@ void lt_feed_destroy(lt_feed_t **self_p)
         lt_feed_stage_free(&self->replicas[i]);
     free(self->chunk.buf);
     lt_tail_destroy(&self->tail);
+    lt_fresh_destroy(&self->fresh);
     free(self);
     *self_p = NULL;
 }
@@ -217,7 +224,11 @@ int lt_feed_chunk_read(lt_feed_t *self, lt_feed_stream_t *st, uint64_t seq, int6
         return 0;
     if (lt_feed_damage_cap(self, st, seq, &max) != 0)
         return LT_STORE_DAMAGED;
-    int n = lt_store_read(self->ctx->store, st->id, seq, (size_t)max, self->batch_bytes,
+    /* Records committed a moment ago are sent from memory (lt_fresh.h). */
+    int n = lt_fresh_read(self->fresh, st->id, seq, (size_t)max, self->batch_bytes,
+                          lt_feed_chunk_add, c);
+    if (n == 0)
+        n = lt_store_read(self->ctx->store, st->id, seq, (size_t)max, self->batch_bytes,
                           lt_feed_chunk_add, c);
     if (n == LT_STORE_DAMAGED)
         lt_feed_damaged(self, st, lt_store_damaged_seq(self->ctx->store));

@@ -16,6 +16,7 @@
 #define LT_FEED_H
 
 #include "lienthong.pb-c.h"
+#include "lt_fresh.h"
 #include "lt_gwctx.h"
 #include "lt_wire.h"
 
@@ -117,9 +118,11 @@ void lt_feed_on_deliver_ack(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
 
 /* ---- all roles ---- */
 
-/* The owner's log of stream grew to last_seq by appended records (an
- * lt_publish_advanced_fn). */
-void lt_feed_advanced(void *self, const char *stream, uint64_t last_seq, uint64_t appended);
+/* The owner's log of stream grew to last_seq by appended records, which
+ * *fresh holds when not NULL (an lt_publish_advanced_fn): the feed keeps
+ * them to send (lt_fresh.h). */
+void lt_feed_advanced(void *self, const char *stream, uint64_t last_seq, uint64_t appended,
+                      lt_fresh_run_t **fresh);
 /* Sends what credit allows; returns the number of messages sent. */
 int lt_feed_pump(lt_feed_t *self, void *peer_sock, void *local_sock);
 /* Subscribes, refreshes and backs off consumer feeds. */

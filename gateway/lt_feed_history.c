@@ -40,6 +40,7 @@ int lt_feed_history_own(lt_feed_t *self, lt_feed_stream_t *st)
     st->has_history = 1;
     /* Batches of the old log must not be served on the new history. */
     lt_tail_forget(self->tail, st->id);
+    lt_fresh_forget(self->fresh, st->id);
     lt_info("feed", "stream %s: history %s from seq 1", st->name,
             lt_history_hex(st->history, 1, hex));
     return 0;

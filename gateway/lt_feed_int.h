@@ -8,6 +8,7 @@
 
 #include "lt_batch.h"
 #include "lt_feed.h"
+#include "lt_fresh.h"
 #include "lt_snap.h"
 #include "lt_stats.h"
 #include "lt_store_snap.h"
@@ -145,6 +146,7 @@ struct _lt_feed_t {
     size_t batch_bytes; /* record bytes per batch: fits half the frame cap */
     lt_feed_chunk_t chunk;
     lt_tail_t *tail;      /* owner: batches sent lately (lt_tail.h) */
+    lt_fresh_t *fresh;    /* owner: records committed lately (lt_fresh.h) */
     size_t n_snaps;       /* snapshots and replacements being sent */
     int64_t prune_at;     /* monotonic ms of the next pruning step */
     size_t prune_next;    /* stream the next step looks at first */

@@ -30,6 +30,10 @@ typedef struct {
     uint64_t from_seq; /* last_seq when the group first touched the stream */
     int dirty;
     int view; /* a view's stream: its rows are found by key (lt_store_state_held) */
+    /* The records appended, packed, for the feed (lt_fresh.h); none once
+     * one could not be kept, so that a run is never missing a record. */
+    lt_fresh_run_t *run;
+    int no_run;
 } slot_t;
 
 /* The views of one dataset the group wrote to, with their slots. */
@@ -78,6 +82,19 @@ static slot_t *s_slot(group_t *g, const char *name)
     return s;
 }
 
+/* Adds a record just appended to the slot's run for the feed; a record
+ * that cannot be kept ends the slot's run for this group. */
+static void s_keep_fresh(slot_t *s, uint64_t seq, const uint8_t *rec, size_t len)
+{
+    if (s->no_run)
+        return;
+    if ((!s->run && !(s->run = lt_fresh_run_new(s->st.id, seq))) ||
+        lt_fresh_run_add(s->run, rec, len) != 0) {
+        lt_fresh_run_destroy(&s->run);
+        s->no_run = 1;
+    }
+}
+
 /* Appends one record to a stream: log + state. */
 static int s_emit(group_t *g, slot_t *s, const char *key, int deleted, const uint8_t *payload,
                   size_t len)
@@ -97,6 +114,8 @@ static int s_emit(group_t *g, slot_t *s, const char *key, int deleted, const uin
     int rc = lt_store_append(g->store, s->st.id, r.seq, buf, n) ||
              lt_store_state_put(g->store, s->st.id, key, r.seq, deleted,
                                 deleted ? 0 : lt_presence_mask(payload, len), s->view);
+    if (rc == 0)
+        s_keep_fresh(s, r.seq, buf, n);
     if (buf != stack)
         free(buf);
     if (rc)
@@ -447,6 +466,8 @@ static int s_apply_publish(group_t *g, const char *member, const Lienthong__Publ
 
 static void s_group_free(group_t *g)
 {
+    for (size_t i = 0; i < g->n_slots; i++)
+        lt_fresh_run_destroy(&g->slots[i].run);
     for (size_t i = 0; i < g->n_views; i++) {
         lt_viewset_destroy(&g->views[i].set);
         free(g->views[i].vs);
@@ -478,7 +499,7 @@ int lt_publish_apply(lt_store_t *store, const lt_dir_t *dir, const char *member,
     for (size_t i = 0; advanced && i < g.n_slots; i++)
         if (g.slots[i].dirty)
             advanced(arg, g.slots[i].name, g.slots[i].st.last_seq,
-                     g.slots[i].st.last_seq - g.slots[i].from_seq);
+                     g.slots[i].st.last_seq - g.slots[i].from_seq, &g.slots[i].run);
     rc = 0;
     goto out;
 fail:
@@ -651,6 +672,7 @@ struct _lt_publish_job_t {
     struct {
         char stream[LT_STREAM_ID_MAX];
         uint64_t last_seq, appended;
+        lt_fresh_run_t *run;
     } adv[LT_PUBLISH_GROUP_STREAMS];
     size_t n_adv;
 };
@@ -669,6 +691,8 @@ static void s_job_reset(lt_publish_job_t *job)
         lt_wire_in_close(&job->group[i].in);
     }
     memset(job->res, 0, sizeof job->res);
+    for (size_t i = 0; i < job->n_adv; i++)
+        lt_fresh_run_destroy(&job->adv[i].run);
     job->n = job->changes = job->n_adv = 0;
 }
 
@@ -711,7 +735,8 @@ void lt_publish_job_prepare(lt_publish_job_t *job, const lt_gwctx_t *ctx)
 }
 
 /* lt_publish_apply's report of a stream advanced, kept for the poll loop. */
-static void s_job_advanced(void *arg, const char *stream, uint64_t last_seq, uint64_t appended)
+static void s_job_advanced(void *arg, const char *stream, uint64_t last_seq, uint64_t appended,
+                           lt_fresh_run_t **fresh)
 {
     lt_publish_job_t *job = arg;
     if (job->n_adv >= LT_PUBLISH_GROUP_STREAMS) /* a group touches at most that many */
@@ -719,6 +744,8 @@ static void s_job_advanced(void *arg, const char *stream, uint64_t last_seq, uin
     snprintf(job->adv[job->n_adv].stream, sizeof job->adv[0].stream, "%s", stream);
     job->adv[job->n_adv].last_seq = last_seq;
     job->adv[job->n_adv].appended = appended;
+    job->adv[job->n_adv].run = *fresh;
+    *fresh = NULL;
     job->n_adv++;
 }
 
@@ -753,7 +780,8 @@ void lt_publish_job_finish(lt_publish_job_t *job, void *sock, lt_publish_obs_t *
     else
         lt_stats_observe_us(obs->latency, job->took_us);
     for (size_t i = 0; advanced && i < job->n_adv; i++)
-        advanced(arg, job->adv[i].stream, job->adv[i].last_seq, job->adv[i].appended);
+        advanced(arg, job->adv[i].stream, job->adv[i].last_seq, job->adv[i].appended,
+                 &job->adv[i].run);
     for (size_t i = 0; i < job->n; i++) {
         if (job->res[i].code == LIENTHONG__ERROR_CODE__ERR_NONE)
             s_observe_refusals(obs, job->group[i].env->publish->dataset, &job->res[i]);

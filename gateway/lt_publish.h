@@ -13,15 +13,18 @@
 
 #include "lienthong.pb-c.h"
 #include "lt_dir.h"
+#include "lt_fresh.h"
 #include "lt_gwctx.h"
 #include "lt_stats.h"
 #include "lt_store.h"
 #include "lt_wire.h"
 
 /* Called after the commit for each stream the group advanced: its new last
- * sequence number and the number of records the group appended to it. */
+ * sequence number, the number of records the group appended to it, and
+ * *fresh, those records (lt_fresh.h; NULL when they could not all be kept
+ * in memory), which the callee may take by setting *fresh to NULL. */
 typedef void (*lt_publish_advanced_fn)(void *arg, const char *stream, uint64_t last_seq,
-                                       uint64_t appended);
+                                       uint64_t appended, lt_fresh_run_t **fresh);
 
 typedef struct {
     Lienthong__ErrorCode code; /* ERR_NONE when acknowledged */

@@ -182,9 +182,10 @@ typedef struct {
 
 static advanced_t g_adv;
 
-static void s_on_advanced(void *arg, const char *stream, uint64_t last_seq, uint64_t appended)
+static void s_on_advanced(void *arg, const char *stream, uint64_t last_seq, uint64_t appended,
+                          lt_fresh_run_t **fresh)
 {
-    (void)appended;
+    (void)appended, (void)fresh;
     advanced_t *a = arg;
     CU_ASSERT_FATAL(a->n < 8);
     snprintf(a->stream[a->n], sizeof a->stream[0], "%s", stream);
