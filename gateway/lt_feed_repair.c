@@ -359,6 +359,8 @@ static int s_range_write_rebuild(lt_feed_t *self, const lt_feed_replica_t *f,
         return -1;
     }
     int rc = lt_store_rebuild(self->ctx->store, &lost, err, errlen);
+    /* Rows the rebuild lost must read as damage, not be sent from memory. */
+    lt_fresh_clear(self->fresh);
     char werr[300];
     if (w && lt_writer_resume(w, werr, sizeof werr) != 0)
         lt_error("store", "the writer thread cannot open the rebuilt store: %s", werr);

@@ -98,8 +98,7 @@ void lt_fresh_destroy(lt_fresh_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
-    while ((*self_p)->head)
-        s_unlink(*self_p, NULL, (*self_p)->head);
+    lt_fresh_clear(*self_p);
     free(*self_p);
     *self_p = NULL;
 }
@@ -114,6 +113,28 @@ void lt_fresh_forget(lt_fresh_t *self, int64_t stream)
         else
             prev = r;
         r = next;
+    }
+}
+
+void lt_fresh_clear(lt_fresh_t *self)
+{
+    while (self->head)
+        s_unlink(self, NULL, self->head);
+}
+
+/* Gives back what doubling left unused, so that the bound on bytes is one
+ * on memory. A failed shrink leaves the run as it was. */
+static void s_trim(lt_fresh_run_t *run)
+{
+    uint8_t *buf = realloc(run->buf, run->used);
+    if (buf) {
+        run->buf = buf;
+        run->cap = run->used;
+    }
+    size_t *end = realloc(run->end, run->n * sizeof *run->end);
+    if (end) {
+        run->end = end;
+        run->cap_n = run->n;
     }
 }
 
@@ -138,6 +159,7 @@ void lt_fresh_put(lt_fresh_t *self, lt_fresh_run_t **run_p)
     while (self->head &&
            (self->bytes + run->used > self->max_bytes || self->runs + 1 > self->max_runs))
         s_unlink(self, NULL, self->head);
+    s_trim(run);
     if (self->tail)
         self->tail->next = run;
     else

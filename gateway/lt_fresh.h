@@ -32,7 +32,8 @@ int lt_fresh_run_add(lt_fresh_run_t *self, const void *rec, size_t len)
 
 typedef struct _lt_fresh_t lt_fresh_t;
 /* Keeps at most max_bytes of records in at most max_runs runs (either 0
- * keeps nothing). NULL when out of memory. */
+ * keeps nothing): a kept run is trimmed to its records, so the memory it
+ * holds is its bytes plus a size_t per record. NULL when out of memory. */
 lt_fresh_t *lt_fresh_new(size_t max_bytes, size_t max_runs);
 void lt_fresh_destroy(lt_fresh_t **self_p);
 /* Takes *run_p (set to NULL). A run that does not follow the last one
@@ -40,6 +41,9 @@ void lt_fresh_destroy(lt_fresh_t **self_p);
 void lt_fresh_put(lt_fresh_t *self, lt_fresh_run_t **run_p);
 /* Drops every run of stream. */
 void lt_fresh_forget(lt_fresh_t *self, int64_t stream);
+/* Drops every run: the store was rebuilt and may have lost rows, which
+ * must be reported as damage, not sent from here. */
+void lt_fresh_clear(lt_fresh_t *self);
 /* As lt_store_read, for records held here: calls fn for each record from
  * seq, at most max_n records and max_bytes bytes (at least one record).
  * Returns the count, or 0 when the runs do not hold all that read would

@@ -72,12 +72,12 @@ static const char *s_sql[ST_COUNT] = {
     [ST_STREAM_SAVE] = "UPDATE streams SET last_seq = ?2, last_hash = ?3, source_cursor = ?4 "
                        "WHERE id = ?1",
     [ST_APPEND] = "INSERT INTO log(id, record, sum) VALUES (?1, ?2, lt_record_sum(?1, ?2))",
-    [ST_STATE_PUT] = "INSERT INTO state(stream, key, seq, deleted, fields, view) "
+    [ST_STATE_PUT] = "INSERT INTO state(stream, key, seq, deleted, fields, is_view) "
                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
                      "ON CONFLICT(stream, key) DO UPDATE SET seq = excluded.seq, "
                      "deleted = excluded.deleted, "
                      "fields = lt_state_prev(deleted, fields, excluded.fields), "
-                     "view = excluded.view",
+                     "is_view = excluded.is_view",
     [ST_STATE_GET] = "SELECT seq, deleted, fields FROM state WHERE stream = ?1 AND key = ?2",
     [ST_READ] = "SELECT id, record, sum FROM log WHERE id >= ?1 AND id < ?2 ORDER BY id",
     [ST_GET] = "SELECT id, record, sum FROM log WHERE id = ?1",
@@ -105,7 +105,7 @@ static const char *s_sql[ST_COUNT] = {
     [ST_STREAMS] = "SELECT id, last_seq, last_hash, source_cursor, history, name FROM streams "
                    "ORDER BY id",
     [ST_HELD] = "SELECT stream FROM state INDEXED BY state_held "
-                "WHERE key = ?1 AND deleted = 0 AND view = 1",
+                "WHERE key = ?1 AND deleted = 0 AND is_view = 1",
     /* Completeness counts (schema step 6, PROTOCOL.md 8.9). */
     [ST_PRESENCE_ADD] = "INSERT INTO presence(stream, field, n) VALUES (?1, ?2, ?3) "
                         "ON CONFLICT(stream, field) DO UPDATE SET n = n + excluded.n",
@@ -190,9 +190,9 @@ static const char *s_steps[] = {
      * ARCHITECTURE.md 4.1). The writer says which rows are a view's; a row
      * written before this step keeps its place in the index (the column's
      * default) until it is written again. */
-    ("ALTER TABLE state ADD COLUMN view INTEGER NOT NULL DEFAULT 1;"
+    ("ALTER TABLE state ADD COLUMN is_view INTEGER NOT NULL DEFAULT 1;"
      "DROP INDEX state_held;"
-     "CREATE INDEX state_held ON state(key) WHERE deleted = 0 AND view = 1;"),
+     "CREATE INDEX state_held ON state(key) WHERE deleted = 0 AND is_view = 1;"),
 };
 #define SCHEMA_VERSION ((int)(sizeof s_steps / sizeof *s_steps))
 

@@ -4,7 +4,7 @@
  * random reads), or nothing when any record it needs is not held; runs of
  * a stream join only when consecutive; the byte and run bounds evict the
  * oldest; a run too large is not kept; forgetting a stream drops its runs
- * and no other's. */
+ * and no other's, clearing drops all. */
 #include "unit_util.h"
 
 #include "lt_fresh.h"
@@ -141,6 +141,13 @@ static void test_bounds_and_forget(void)
     CU_ASSERT_EQUAL(s_read(t, 4, 1, 3, 1 << 20, &g), 3);
     lt_fresh_forget(t, 4);
     CU_ASSERT_EQUAL(lt_fresh_bytes(t), 0);
+    /* Clearing (after a store rebuild) drops every stream. */
+    s_put(t, 5, 1, 2);
+    s_put(t, 6, 1, 2);
+    lt_fresh_clear(t);
+    CU_ASSERT_EQUAL(s_read(t, 5, 1, 1, 1 << 20, &g), 0);
+    CU_ASSERT_EQUAL(s_read(t, 6, 1, 1, 1 << 20, &g), 0);
+    CU_ASSERT_EQUAL(lt_fresh_bytes(t), 0);
     /* A run larger than the whole budget is not kept; nothing else goes. */
     lt_fresh_t *small = lt_fresh_new(run_bytes / 2, 4);
     CU_ASSERT_PTR_NOT_NULL_FATAL(small);
@@ -218,7 +225,7 @@ int main(void)
 {
     static const ut_test_t tests[] = {
         {"reads give held records in order, cut by bytes; a gap is a miss", test_reads_and_misses},
-        {"byte and run bounds evict the oldest; forget drops one stream",
+        {"byte and run bounds evict the oldest; forget drops one stream, clear all",
          test_bounds_and_forget},
         {"a served read equals lt_store_read's, record for record", test_same_as_store},
         {NULL, NULL},

@@ -689,7 +689,7 @@ static void test_migrates_to_histories(void)
      * keys step 5 and the completeness counts step 6 after them: undo all. */
     char sql[500];
     snprintf(sql, sizeof sql,
-             "DROP TABLE presence; DROP INDEX state_held; ALTER TABLE state DROP COLUMN view; "
+             "DROP TABLE presence; DROP INDEX state_held; ALTER TABLE state DROP COLUMN is_view; "
              "ALTER TABLE state DROP COLUMN fields; DROP TABLE tails; ALTER TABLE streams DROP COLUMN history; "
              "ALTER TABLE batches DROP COLUMN history; PRAGMA user_version = %d;",
              STEP_HISTORIES - 1);
@@ -832,7 +832,7 @@ static void test_presence_counts(void)
  * records it holds (a live row whose record is missing counts no field). */
 /* Undoes schema step 7: the index of live keys over every stream again. */
 #define STEP7_UNDO                                                                                 \
-    "DROP INDEX state_held; ALTER TABLE state DROP COLUMN view; "                                  \
+    "DROP INDEX state_held; ALTER TABLE state DROP COLUMN is_view; "                               \
     "CREATE INDEX state_held ON state(key) WHERE deleted = 0; "
 
 static void test_migrates_to_presence(void)
