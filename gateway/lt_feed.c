@@ -142,6 +142,10 @@ static int s_register(lt_feed_t *self, lt_stats_t *st)
 
 /* ---- construction ---------------------------------------------------------- */
 
+/* A replica's received record, decoded (lt_arena.h): a Record with its
+ * key and payload fits one block. */
+#define FEED_ARENA_BLOCK (16u << 10)
+
 lt_feed_t *lt_feed_new(const lt_gwctx_t *ctx)
 {
     const lt_gwcfg_t *cfg = ctx->cfg;
@@ -152,7 +156,8 @@ lt_feed_t *lt_feed_new(const lt_gwctx_t *ctx)
     lt_feed_limits_changed(self);
     self->tail = lt_tail_new(ctx->stats, (size_t)cfg->tail_batches, (size_t)cfg->tail_bytes);
     self->fresh = lt_fresh_new(LT_FRESH_BYTES, LT_FRESH_RUNS);
-    if (!self->tail || !self->fresh || s_register(self, ctx->stats) != 0) {
+    self->arena = lt_arena_new(FEED_ARENA_BLOCK);
+    if (!self->tail || !self->fresh || !self->arena || s_register(self, ctx->stats) != 0) {
         lt_feed_destroy(&self);
         return NULL;
     }
@@ -191,6 +196,7 @@ void lt_feed_destroy(lt_feed_t **self_p)
     free(self->chunk.buf);
     lt_tail_destroy(&self->tail);
     lt_fresh_destroy(&self->fresh);
+    lt_arena_destroy(&self->arena);
     free(self);
     *self_p = NULL;
 }

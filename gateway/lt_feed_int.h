@@ -6,6 +6,7 @@
 #ifndef LT_FEED_INT_H
 #define LT_FEED_INT_H
 
+#include "lt_arena.h"
 #include "lt_batch.h"
 #include "lt_feed.h"
 #include "lt_fresh.h"
@@ -147,6 +148,7 @@ struct _lt_feed_t {
     lt_feed_chunk_t chunk;
     lt_tail_t *tail;      /* owner: batches sent lately (lt_tail.h) */
     lt_fresh_t *fresh;    /* owner: records committed lately (lt_fresh.h) */
+    lt_arena_t *arena;    /* replica: one received record decoded at a time */
     size_t n_snaps;       /* snapshots and replacements being sent */
     int64_t prune_at;     /* monotonic ms of the next pruning step */
     size_t prune_next;    /* stream the next step looks at first */

@@ -213,7 +213,7 @@ static int s_apply_record(lt_feed_t *self, lt_feed_replica_t *f, const ProtobufC
     Lienthong__Record *r =
         lt_valid_utf8(&lienthong__record__descriptor, rec->data, rec->len, where, sizeof where)
             ? NULL
-            : lienthong__record__unpack(NULL, rec->len, rec->data);
+            : lienthong__record__unpack(lt_arena_allocator(self->arena), rec->len, rec->data);
     int bad = !r || r->seq != seq || !r->key[0];
     if (bad)
         snprintf(err, errlen, "record %zu of the batch is %s", i,
@@ -226,8 +226,7 @@ static int s_apply_record(lt_feed_t *self, lt_feed_replica_t *f, const ProtobufC
         snprintf(err, errlen, "store: %s", lt_store_error(store));
         bad = 1;
     }
-    if (r)
-        lienthong__record__free_unpacked(r, NULL);
+    lt_arena_reset(self->arena); /* r is gone with it */
     return bad ? -1 : 0;
 }
 
