@@ -1,5 +1,6 @@
 /* lt_query: owner execution, answer signing, caller forwarding and checks. */
 #include "lt_query.h"
+#include "lt_arena.h"
 #include "lt_clock.h"
 #include "lt_crypto.h"
 #include "lt_file.h"
@@ -22,6 +23,8 @@
 /* Requests are remembered as long as their deadline may be ahead. */
 #define DEDUP_MS LT_QUERY_MAX_AHEAD_MS
 #define ATTEMPT_MS 1000
+/* One record and its payload decoded: a block holds them. */
+#define QUERY_ARENA_BLOCK (16u << 10)
 
 /* Owner: what one (caller, request_id) produced, kept for retries. */
 typedef struct {
@@ -102,6 +105,9 @@ struct _lt_query_t {
     size_t next_root;
     op_stats_t ops[N_OPS];
     lt_stats_series_t *rejected; /* caller: answers dropped as forged or replayed */
+    /* Owner: the record an answer is made from, decoded (lt_arena.h) and
+     * taken back once the answer is queued. */
+    lt_arena_t *arena;
 };
 
 /* Joins names with commas into buf. */
@@ -162,7 +168,8 @@ lt_query_t *lt_query_new(const lt_gwctx_t *ctx)
     if (!self)
         return NULL;
     self->ctx = ctx;
-    if (s_op_stats(ctx->stats, &self->ops[OP_LOOKUP], "lookup") != 0 ||
+    if (!(self->arena = lt_arena_new(QUERY_ARENA_BLOCK)) ||
+        s_op_stats(ctx->stats, &self->ops[OP_LOOKUP], "lookup") != 0 ||
         s_op_stats(ctx->stats, &self->ops[OP_VERIFY], "verify") != 0 ||
         !(self->rejected = lt_gwstats_series(ctx->stats, &rejected, NULL)))
         lt_query_destroy(&self);
@@ -205,6 +212,7 @@ void lt_query_destroy(lt_query_t **self_p)
     outstanding_t *o, *ot;
     HASH_ITER(hh, self->out, o, ot)
         s_out_free(self, o);
+    lt_arena_destroy(&self->arena);
     free(self);
     *self_p = NULL;
 }
@@ -260,20 +268,24 @@ static ProtobufCMessage *s_current(lt_query_t *self, const req_t *r, const char 
         *failed = 1;
         return NULL;
     }
-    Lienthong__Record *rec = lienthong__record__unpack(NULL, len, bytes);
-    if (rec) {
-        msg = protobuf_c_message_unpack(lt_schema_find(ds->record_type), NULL, rec->payload.len,
+    /* Both decoded into the arena: the caller resets it (s_done_with). */
+    ProtobufCAllocator *pa = lt_arena_allocator(self->arena);
+    Lienthong__Record *rec = lienthong__record__unpack(pa, len, bytes);
+    if (rec)
+        msg = protobuf_c_message_unpack(lt_schema_find(ds->record_type), pa, rec->payload.len,
                                         rec->payload.data);
-        lienthong__record__free_unpacked(rec, NULL);
-    }
     free(bytes);
     if (!msg)
         *failed = 1;
-    else if (view && !lt_publish_view_match(view, msg)) {
-        protobuf_c_message_free_unpacked(msg, NULL);
+    else if (view && !lt_publish_view_match(view, msg))
         msg = NULL;
-    }
     return msg;
+}
+
+/* Done with what s_current decoded. */
+static void s_done_with(lt_query_t *self)
+{
+    lt_arena_reset(self->arena);
 }
 
 static int s_in_list(const char *name, char *const *list, size_t n)
@@ -412,8 +424,7 @@ static int s_lookup(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_
             q->key, s_join(released, a.n_released, fields, sizeof fields), lt_wire_error_name(a.code));
 out:
     free(a.payload.data);
-    if (msg)
-        protobuf_c_message_free_unpacked(msg, NULL);
+    s_done_with(self);
     return rc;
 }
 
@@ -499,8 +510,7 @@ static int s_verify(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_
         }
         s_audit(self, r, r->refusal ? "refused" : "verify", a.key ? a.key : "", fields, detail);
         int rc = s_queue(self, peer, in, d, 1, a.last, r->record_type, &a.base);
-        if (msg)
-            protobuf_c_message_free_unpacked(msg, NULL);
+        s_done_with(self);
         if (rc != 0)
             return -1;
     }
