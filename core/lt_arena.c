@@ -21,8 +21,19 @@ typedef struct block {
 struct _lt_arena_t {
     ProtobufCAllocator pb; /* first: the allocator's data is the arena */
     block_t *head;
-    size_t block_size, held;
+    size_t block_size, held, max_held;
+    int spilled; /* malloc memory handed out since the last reset */
 };
+
+/* 1 when p lies in one of self's blocks. */
+static int s_owns(const lt_arena_t *self, const void *p)
+{
+    uintptr_t a = (uintptr_t)p;
+    for (const block_t *b = self->head; b; b = b->next)
+        if (a >= (uintptr_t)b->data && a < (uintptr_t)b->data + b->size)
+            return 1;
+    return 0;
+}
 
 static block_t *s_block(lt_arena_t *self, size_t size)
 {
@@ -39,21 +50,30 @@ static block_t *s_block(lt_arena_t *self, size_t size)
 static void *s_alloc(void *data, size_t size)
 {
     lt_arena_t *self = data;
-    size = (size + ALIGN - 1) & ~(ALIGN - 1);
-    if (size == 0)
-        size = ALIGN;
+    if (size > SIZE_MAX / 4) /* no rounding or header may wrap */
+        return NULL;
     block_t *b = self->head;
-    if (b && b->size - b->used >= size) {
-        void *p = b->data + b->used;
-        b->used += size;
-        return p;
+    if (!LT_ARENA_EXACT) {
+        size = size ? (size + ALIGN - 1) & ~(ALIGN - 1) : ALIGN;
+        if (b && b->size - b->used >= size) {
+            void *p = b->data + b->used;
+            b->used += size;
+            return p;
+        }
     }
-    int own = size > self->block_size / 4;
-    block_t *nb = s_block(self, own ? size : self->block_size);
+    /* A block of its own: exactly the size asked under AddressSanitizer,
+     * else for a request larger than a quarter block. */
+    int own = LT_ARENA_EXACT || size > self->block_size / 4;
+    size_t need = own ? size : self->block_size;
+    if (self->max_held && self->held + need > self->max_held) {
+        self->spilled = 1;
+        return malloc(size ? size : 1);
+    }
+    block_t *nb = s_block(self, need);
     if (!nb)
         return NULL;
     nb->used = size;
-    if (own && b) { /* behind the current block, which keeps serving */
+    if (own && b && !LT_ARENA_EXACT) { /* behind the current block, which keeps serving */
         nb->next = b->next;
         b->next = nb;
     } else {
@@ -65,10 +85,14 @@ static void *s_alloc(void *data, size_t size)
 
 static void s_free(void *data, void *p)
 {
-    (void)data, (void)p; /* taken back by lt_arena_reset */
+    lt_arena_t *self = data;
+    /* Block memory is taken back by lt_arena_reset; only what was handed
+     * out past the bound is freed here. */
+    if (p && self->spilled && !s_owns(self, p))
+        free(p);
 }
 
-lt_arena_t *lt_arena_new(size_t block_size)
+lt_arena_t *lt_arena_new(size_t block_size, size_t max_held)
 {
     lt_arena_t *self = calloc(1, sizeof *self);
     if (!self)
@@ -77,6 +101,7 @@ lt_arena_t *lt_arena_new(size_t block_size)
     self->pb.free = s_free;
     self->pb.allocator_data = self;
     self->block_size = block_size < 1024 ? 1024 : block_size;
+    self->max_held = max_held;
     return self;
 }
 
@@ -96,13 +121,19 @@ static void s_free_after(lt_arena_t *self, block_t *keep)
         self->head = NULL;
 }
 
+int lt_arena_spilled(const lt_arena_t *self)
+{
+    return self && self->spilled;
+}
+
 void lt_arena_reset(lt_arena_t *self)
 {
     if (!self)
         return;
+    self->spilled = 0;
     /* Keep one standard block: the next unit of work reuses it. */
     block_t *keep = NULL, *prev = NULL;
-    for (block_t *b = self->head; b; prev = b, b = b->next)
+    for (block_t *b = LT_ARENA_EXACT ? NULL : self->head; b; prev = b, b = b->next)
         if (b->size == self->block_size) {
             keep = b;
             break;

@@ -15,16 +15,38 @@
 #include <protobuf-c/protobuf-c.h>
 #include <stddef.h>
 
+/* Under AddressSanitizer every allocation is a malloc of its own, freed
+ * by the reset, so that an over-read of a decoded field or a use after
+ * the reset is still caught (a shared block would hide both). */
+#if defined(__SANITIZE_ADDRESS__)
+#define LT_ARENA_EXACT 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define LT_ARENA_EXACT 1
+#endif
+#endif
+#ifndef LT_ARENA_EXACT
+#define LT_ARENA_EXACT 0
+#endif
+
 typedef struct _lt_arena_t lt_arena_t;
 
 /* An arena drawing blocks of block_size bytes (larger requests get a block
- * of their own). NULL when out of memory. */
-lt_arena_t *lt_arena_new(size_t block_size);
+ * of their own), holding at most max_held bytes (0: no bound). Past the
+ * bound it hands out plain malloc memory, which its free does free: a
+ * hostile message whose decoding leaves scratch behind (protobuf-c frees
+ * its scan buffers through the allocator) cannot grow it without end.
+ * NULL when out of memory. */
+lt_arena_t *lt_arena_new(size_t block_size, size_t max_held);
 void lt_arena_destroy(lt_arena_t **self_p);
 /* The protobuf-c allocator backed by self, valid while self lives. */
 ProtobufCAllocator *lt_arena_allocator(lt_arena_t *self);
+/* 1 when something since the last reset was handed out past the bound:
+ * free what was decoded (protobuf_c_message_free_unpacked with the
+ * arena's allocator) before the reset, or it leaks. */
+int lt_arena_spilled(const lt_arena_t *self);
 /* Takes back everything handed out since the last reset; keeps one block
- * for what comes next. */
+ * for what comes next (none when LT_ARENA_EXACT). */
 void lt_arena_reset(lt_arena_t *self);
 /* Bytes of the blocks held, for tests. */
 size_t lt_arena_held(const lt_arena_t *self);

@@ -156,7 +156,7 @@ lt_feed_t *lt_feed_new(const lt_gwctx_t *ctx)
     lt_feed_limits_changed(self);
     self->tail = lt_tail_new(ctx->stats, (size_t)cfg->tail_batches, (size_t)cfg->tail_bytes);
     self->fresh = lt_fresh_new(LT_FRESH_BYTES, LT_FRESH_RUNS);
-    self->arena = lt_arena_new(FEED_ARENA_BLOCK);
+    self->arena = lt_arena_new(FEED_ARENA_BLOCK, 0);
     if (!self->tail || !self->fresh || !self->arena || s_register(self, ctx->stats) != 0) {
         lt_feed_destroy(&self);
         return NULL;

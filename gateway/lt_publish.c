@@ -26,6 +26,9 @@
  * for a Publish of a thousand population records, each under malloc's
  * mmap threshold. */
 #define PUBLISH_ARENA_BLOCK (64u << 10)
+/* and at most this much of them: a Publish of a thousand records needs
+ * well under 1 MiB; past it, decoding goes to malloc (lt_arena.h). */
+#define PUBLISH_ARENA_MAX (32u << 20)
 
 /* One stream touched by the group, with its cursor kept in memory until
  * the group commits. */
@@ -397,9 +400,11 @@ static int s_apply_change(group_t *g, slot_t *ds_slot, const Lienthong__Dataset 
 
 static void s_free_msgs(group_t *g, ProtobufCMessage **msgs, size_t n)
 {
-    for (size_t i = 0; !g->arena && i < n; i++)
+    /* In the arena nothing needs freeing, unless it passed its bound. */
+    int each = !g->arena || lt_arena_spilled(g->arena);
+    for (size_t i = 0; each && i < n; i++)
         if (msgs[i])
-            protobuf_c_message_free_unpacked(msgs[i], NULL);
+            protobuf_c_message_free_unpacked(msgs[i], g->pa);
     free(msgs);
     lt_arena_reset(g->arena);
 }
@@ -496,7 +501,7 @@ int lt_publish_apply(lt_store_t *store, const lt_dir_t *dir, const char *member,
                  .n_slots = 0,
                  .now_ms = lt_clock_now_ms(),
                  .max_record = max_record,
-                 .arena = lt_arena_new(PUBLISH_ARENA_BLOCK)};
+                 .arena = lt_arena_new(PUBLISH_ARENA_BLOCK, PUBLISH_ARENA_MAX)};
     g.pa = g.arena ? lt_arena_allocator(g.arena) : NULL;
     int rc = -1;
     if (lt_store_begin(store) != 0)

@@ -168,7 +168,7 @@ lt_query_t *lt_query_new(const lt_gwctx_t *ctx)
     if (!self)
         return NULL;
     self->ctx = ctx;
-    if (!(self->arena = lt_arena_new(QUERY_ARENA_BLOCK)) ||
+    if (!(self->arena = lt_arena_new(QUERY_ARENA_BLOCK, 0)) ||
         s_op_stats(ctx->stats, &self->ops[OP_LOOKUP], "lookup") != 0 ||
         s_op_stats(ctx->stats, &self->ops[OP_VERIFY], "verify") != 0 ||
         !(self->rejected = lt_gwstats_series(ctx->stats, &rejected, NULL)))
