@@ -118,6 +118,11 @@
 #define LT_TAIL_BYTES_DEFAULT   (32LL << 20)
 #define LT_TAIL_BYTES_MAX       (1LL << 36)
 #define LT_TAIL_CHAINS          4
+/* SQLite's page cache of each connection to the store, in MiB: the
+ * store_cache_mb setting (docs/operations.md, docs/performance.md "Memory"). */
+#define LT_STORE_CACHE_MB_DEFAULT 64
+#define LT_STORE_CACHE_MB_MIN     2
+#define LT_STORE_CACHE_MB_MAX     65536
 /* The owner's records committed lately, kept for the pump (docs/
  * ARCHITECTURE.md 3.1): bytes and runs (one per stream per group). */
 #define LT_FRESH_BYTES (8u << 20)

@@ -1085,6 +1085,11 @@ static int s_open_stores(lt_gateway_t *self, char *err, size_t errlen)
     if (s_private_db(path, err, errlen) != 0 ||
         !(self->shared.store = lt_store_open(path, err, errlen)))
         return -1;
+    if (lt_store_set_cache(self->shared.store, self->cfg.store_cache_mb) != 0) {
+        snprintf(err, errlen, "store %s: cannot set a page cache of %d MiB: %s", path,
+                 self->cfg.store_cache_mb, lt_store_error(self->shared.store));
+        return -1;
+    }
     snprintf(path, sizeof path, "%s/audit.db", self->cfg.data_dir);
     if (s_private_db(path, err, errlen) != 0)
         return -1;
@@ -1125,7 +1130,8 @@ static int s_open_modules(lt_gateway_t *self, char *err, size_t errlen)
     /* The owner's publish groups commit on their own connection and thread,
      * so that lookups never wait for their fsync (docs/ARCHITECTURE.md 6). */
     if (!(self->shared.writer =
-              lt_writer_new(self->zctx, lt_store_path(self->shared.store), err, errlen)))
+              lt_writer_new(self->zctx, lt_store_path(self->shared.store),
+                            self->cfg.store_cache_mb, err, errlen)))
         return -1;
     return 0;
 }

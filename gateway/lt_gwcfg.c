@@ -86,7 +86,7 @@ static const char *const s_known[] = {"member", "federation", "listen", "local_s
                                 "key_file", "directory", "authority_keys", "peers", "subscribe",
                                 "max_message", "heartbeat_ms", "batch_max", "credit", "log_level",
                                 "log_format", "retain_records", "retain_days", "audit_retention_days",
-                                "tail_batches", "tail_bytes", NULL};
+                                "tail_batches", "tail_bytes", "store_cache_mb", NULL};
 
 static int s_numbers(const config_t *c, lt_gwcfg_t *cfg, char *err, size_t errlen)
 {
@@ -123,6 +123,11 @@ static int s_numbers(const config_t *c, lt_gwcfg_t *cfg, char *err, size_t errle
                        err, errlen))
         return -1;
     cfg->audit_retention_days = (int)v;
+    /* SQLite's page cache per store connection (docs/performance.md "Memory"). */
+    if (lt_cfgfile_int(c, cfg->path, "store_cache_mb", LT_STORE_CACHE_MB_DEFAULT,
+                       LT_STORE_CACHE_MB_MIN, LT_STORE_CACHE_MB_MAX, &v, err, errlen))
+        return -1;
+    cfg->store_cache_mb = (int)v;
     return 0;
 }
 

@@ -40,6 +40,7 @@ typedef struct {
     long long retain_days;         /* log tail kept per stream, days; 0: all */
     long long tail_batches;        /* owner's in-memory tail of batches; 0: none */
     long long tail_bytes;          /* its bound in bytes; 0: none */
+    int store_cache_mb;            /* page cache of each store connection, MiB */
     int audit_retention_days;      /* `audit export` default age; 0: none set */
     lt_log_level_t log_level;
     lt_log_format_t log_format;    /* text, or json: one object per line */

@@ -80,6 +80,17 @@ static void s_fixed(const char *name, const char *was, char *now, size_t len,
     d->n_changes++;
 }
 
+/* A number that only a restart can change: kept as it runs. */
+static void s_fixed_number(const char *name, int was, int *now, lt_gwreload_diff_t *d)
+{
+    if (was == *now)
+        return;
+    lt_warn("reload", "%s changed to %d: takes effect at the next restart; keeping %d", name, *now,
+            was);
+    *now = was;
+    d->n_changes++;
+}
+
 static void s_log(const lt_gwcfg_t *old, const lt_gwcfg_t *next, lt_gwreload_diff_t *d)
 {
     if (old->log_level == next->log_level && old->log_format == next->log_format)
@@ -126,6 +137,7 @@ void lt_gwreload_diff(const lt_gwcfg_t *old, lt_gwcfg_t *next, lt_gwreload_diff_
     s_number("credit", old->credit, next->credit, &d->limits_changed, d);
     s_number("tail_batches", old->tail_batches, next->tail_batches, &d->limits_changed, d);
     s_number("tail_bytes", old->tail_bytes, next->tail_bytes, &d->limits_changed, d);
+    s_fixed_number("store_cache_mb", old->store_cache_mb, &next->store_cache_mb, d);
     /* Retention (PROTOCOL.md 6.8) is read at each pruning step: a new bound
      * applies from the next one. A larger bound keeps more from now on; what
      * was already pruned stays pruned. */

@@ -118,7 +118,6 @@ static const char *s_sql[ST_COUNT] = {
 static const char *s_pragmas = "PRAGMA journal_mode = WAL;"
                                "PRAGMA synchronous = FULL;"
                                "PRAGMA foreign_keys = OFF;"
-                               "PRAGMA cache_size = -65536;"
                                "PRAGMA temp_store = MEMORY;";
 
 /* The schema as an ordered list of migrations (docs/ARCHITECTURE.md "Store
@@ -207,6 +206,7 @@ typedef struct {
 
 struct _lt_store_t {
     sqlite3 *db;
+    int cache_mb; /* SQLite's page cache of the connection (lt_store_set_cache) */
     /* The row ST_STATE_PUT replaced, told by lt_state_prev (s_sql_prev). */
     int prev_found, prev_deleted;
     uint64_t prev_fields;
@@ -336,6 +336,22 @@ int lt_store_schema_version(void)
     return SCHEMA_VERSION;
 }
 
+/* Applies self->cache_mb to the connection. */
+static int s_cache(lt_store_t *self)
+{
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA cache_size = %d", -self->cache_mb * 1024);
+    return sqlite3_exec(self->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+}
+
+int lt_store_set_cache(lt_store_t *self, int mb)
+{
+    if (mb < LT_STORE_CACHE_MB_MIN || mb > LT_STORE_CACHE_MB_MAX)
+        return -1;
+    self->cache_mb = mb;
+    return s_cache(self);
+}
+
 /* Opens self->db at path, brings its schema up to date and prepares the
  * statements. -1 with err (self->db may be left open for the caller to
  * close). */
@@ -356,6 +372,10 @@ static int s_connect(lt_store_t *self, const char *path, char *err, size_t errle
                                 self, s_sql_prev, NULL, NULL) != SQLITE_OK ||
         sqlite3_exec(self->db, s_pragmas, NULL, NULL, &msg) != SQLITE_OK) {
         snprintf(err, errlen, "store %s: %s", path, msg ? msg : sqlite3_errmsg(self->db));
+        goto fail;
+    }
+    if (s_cache(self) != 0) {
+        snprintf(err, errlen, "store %s: %s", path, sqlite3_errmsg(self->db));
         goto fail;
     }
     if (s_migrate(self->db, why, sizeof why) != 0) {
@@ -405,6 +425,7 @@ lt_store_t *lt_store_open(const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    self->cache_mb = LT_STORE_CACHE_MB_DEFAULT;
     if (s_connect(self, path, err, errlen) != 0)
         lt_store_destroy(&self);
     return self;

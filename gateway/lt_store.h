@@ -89,6 +89,10 @@ int lt_store_stream_clear(lt_store_t *self, int64_t id) __attribute__((warn_unus
 int lt_store_stream_replace(lt_store_t *self, int64_t dst, int64_t src)
     __attribute__((warn_unused_result));
 
+/* Sets SQLite's page cache of this connection to mb MiB, kept across a
+ * rebuild's reconnection (the default is LT_STORE_CACHE_MB_DEFAULT). */
+int lt_store_set_cache(lt_store_t *self, int mb) __attribute__((warn_unused_result));
+
 /* Appends one record's exact bytes at seq. */
 int lt_store_append(lt_store_t *self, int64_t stream, uint64_t seq, const void *rec, size_t len)
     __attribute__((warn_unused_result));

@@ -24,9 +24,24 @@ struct _lt_writer_t {
     int started;
     lt_store_t *store; /* touched by the thread only while a job runs */
     char path[4096];
+    int cache_mb; /* the connection's page cache (store_cache_mb) */
     int in_flight;  /* submitted, not yet received back */
     void *finished; /* received back by lt_writer_settle, not yet taken */
 };
+
+/* Opens the writer's connection with its page cache; 0 or -1 with err. */
+static int s_open(lt_writer_t *self, char *err, size_t errlen)
+{
+    if (!(self->store = lt_store_open(self->path, err, errlen)))
+        return -1;
+    if (lt_store_set_cache(self->store, self->cache_mb) != 0) {
+        snprintf(err, errlen, "cannot set a page cache of %d MiB: %s", self->cache_mb,
+                 lt_store_error(self->store));
+        lt_store_destroy(&self->store);
+        return -1;
+    }
+    return 0;
+}
 
 /* On the thread: a connection that lt_writer_resume could not open is
  * tried again before each job (the job sees NULL while it fails). */
@@ -35,7 +50,7 @@ static void s_open_if_closed(lt_writer_t *self)
     char err[512];
     if (self->store || !self->path[0])
         return;
-    if (!(self->store = lt_store_open(self->path, err, sizeof err)))
+    if (s_open(self, err, sizeof err) != 0)
         lt_error("writer", "cannot open the store: %s", err);
 }
 
@@ -75,7 +90,8 @@ static int s_pair(lt_writer_t *self, void *zctx, char *err, size_t errlen)
     return 0;
 }
 
-lt_writer_t *lt_writer_new(void *zctx, const char *store_path, char *err, size_t errlen)
+lt_writer_t *lt_writer_new(void *zctx, const char *store_path, int cache_mb, char *err,
+                           size_t errlen)
 {
     lt_writer_t *self = calloc(1, sizeof *self);
     if (!self) {
@@ -83,8 +99,8 @@ lt_writer_t *lt_writer_new(void *zctx, const char *store_path, char *err, size_t
         return NULL;
     }
     snprintf(self->path, sizeof self->path, "%s", store_path);
-    if (!(self->store = lt_store_open(store_path, err, errlen)) ||
-        s_pair(self, zctx, err, errlen) != 0)
+    self->cache_mb = cache_mb;
+    if (s_open(self, err, errlen) != 0 || s_pair(self, zctx, err, errlen) != 0)
         goto fail;
     if (pthread_create(&self->tid, NULL, s_run, self) != 0) {
         snprintf(err, errlen, "cannot start the writer thread");
@@ -191,6 +207,5 @@ int lt_writer_resume(lt_writer_t *self, char *err, size_t errlen)
 {
     if (self->store)
         return 0;
-    self->store = lt_store_open(self->path, err, errlen);
-    return self->store ? 0 : -1;
+    return s_open(self, err, errlen);
 }

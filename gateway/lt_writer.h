@@ -24,7 +24,8 @@ typedef void(lt_writer_fn)(void *job, lt_store_t *store);
 
 /* Opens a second connection to the store at store_path and starts the
  * thread. NULL with err when either fails. */
-lt_writer_t *lt_writer_new(void *zctx, const char *store_path, char *err, size_t errlen);
+lt_writer_t *lt_writer_new(void *zctx, const char *store_path, int cache_mb, char *err,
+                           size_t errlen);
 /* Waits for the job in flight, stops the thread and closes the connection.
  * A finished job not yet taken is dropped (its owner frees it). */
 void lt_writer_destroy(lt_writer_t **self_p);

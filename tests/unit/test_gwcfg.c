@@ -262,6 +262,21 @@ static void test_tail(void)
     expect_error("tail3.cfg", 0, NULL, "tail_bytes = -1;\n", 7, "tail_bytes");
 }
 
+/* SQLite's page cache per store connection: 64 MiB unless set, 2 to 65536. */
+static void test_store_cache(void)
+{
+    char path[600], err[512] = "";
+    static lt_gwcfg_t cfg;
+    write_cfg(path, sizeof path, "cache0.cfg", 0, NULL, NULL);
+    CU_ASSERT_FATAL(lt_gwcfg_load(path, &cfg, err, sizeof err) == 0);
+    CU_ASSERT_EQUAL(cfg.store_cache_mb, LT_STORE_CACHE_MB_DEFAULT);
+    write_cfg(path, sizeof path, "cache1.cfg", 0, NULL, "store_cache_mb = 1024;\n");
+    CU_ASSERT_FATAL(lt_gwcfg_load(path, &cfg, err, sizeof err) == 0);
+    CU_ASSERT_EQUAL(cfg.store_cache_mb, 1024);
+    expect_error("cache2.cfg", 0, NULL, "store_cache_mb = 1;\n", 7, "store_cache_mb");
+    expect_error("cache3.cfg", 0, NULL, "store_cache_mb = 65537;\n", 7, "store_cache_mb");
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -270,6 +285,7 @@ int main(void)
         {"unknown setting, with line", test_unknown_setting},
         {"retain_records and retain_days", test_retention},
         {"tail_batches and tail_bytes", test_tail},
+        {"store_cache_mb", test_store_cache},
         {"missing member", test_missing_member},
         {"bad authority key, with line", test_bad_authority_key},
         {"listen must be tcp://", test_listen_not_tcp},

@@ -28,6 +28,7 @@ static void s_base(lt_gwcfg_t *c)
     c->batch_max = 100;
     c->credit = 1000;
     c->log_level = LT_LOG_INFO;
+    c->store_cache_mb = 64;
 }
 
 static void test_unchanged(void)
@@ -91,8 +92,10 @@ static void test_restart_only_kept(void)
     snprintf(g_next.listen, sizeof g_next.listen, "tcp://0.0.0.0:7500");
     snprintf(g_next.data_dir, sizeof g_next.data_dir, "/srv/lienthong");
     snprintf(g_next.key_file, sizeof g_next.key_file, "/etc/lienthong/other.key");
+    g_next.store_cache_mb = 512;
     lt_gwreload_diff(&g_old, &g_next, &d);
-    CU_ASSERT_EQUAL(d.n_changes, 4);
+    CU_ASSERT_EQUAL(d.n_changes, 5);
+    CU_ASSERT_EQUAL(g_next.store_cache_mb, 64);
     CU_ASSERT_STRING_EQUAL(g_next.member, "VN/GOV/BHXH");
     CU_ASSERT_STRING_EQUAL(g_next.listen, "tcp://0.0.0.0:7400");
     CU_ASSERT_STRING_EQUAL(g_next.data_dir, "/var/lib/lienthong");
