@@ -1083,13 +1083,9 @@ static int s_open_stores(lt_gateway_t *self, char *err, size_t errlen)
     char path[PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/store.db", self->cfg.data_dir);
     if (s_private_db(path, err, errlen) != 0 ||
-        !(self->shared.store = lt_store_open(path, err, errlen)))
+        !(self->shared.store =
+              lt_store_open_cached(path, self->cfg.store_cache_mb, err, errlen)))
         return -1;
-    if (lt_store_set_cache(self->shared.store, self->cfg.store_cache_mb) != 0) {
-        snprintf(err, errlen, "store %s: cannot set a page cache of %d MiB: %s", path,
-                 self->cfg.store_cache_mb, lt_store_error(self->shared.store));
-        return -1;
-    }
     snprintf(path, sizeof path, "%s/audit.db", self->cfg.data_dir);
     if (s_private_db(path, err, errlen) != 0)
         return -1;

@@ -431,6 +431,16 @@ lt_store_t *lt_store_open(const char *path, char *err, size_t errlen)
     return self;
 }
 
+lt_store_t *lt_store_open_cached(const char *path, int mb, char *err, size_t errlen)
+{
+    lt_store_t *self = lt_store_open(path, err, errlen);
+    if (self && lt_store_set_cache(self, mb) != 0) {
+        snprintf(err, errlen, "store %s: cannot set a page cache of %d MiB", path, mb);
+        lt_store_destroy(&self);
+    }
+    return self;
+}
+
 void lt_store_destroy(lt_store_t **self_p)
 {
     if (!self_p || !*self_p)

@@ -92,6 +92,8 @@ int lt_store_stream_replace(lt_store_t *self, int64_t dst, int64_t src)
 /* Sets SQLite's page cache of this connection to mb MiB, kept across a
  * rebuild's reconnection (the default is LT_STORE_CACHE_MB_DEFAULT). */
 int lt_store_set_cache(lt_store_t *self, int mb) __attribute__((warn_unused_result));
+/* lt_store_open, then lt_store_set_cache(mb); NULL with err on failure. */
+lt_store_t *lt_store_open_cached(const char *path, int mb, char *err, size_t errlen);
 
 /* Appends one record's exact bytes at seq. */
 int lt_store_append(lt_store_t *self, int64_t stream, uint64_t seq, const void *rec, size_t len)

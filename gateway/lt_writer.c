@@ -32,15 +32,8 @@ struct _lt_writer_t {
 /* Opens the writer's connection with its page cache; 0 or -1 with err. */
 static int s_open(lt_writer_t *self, char *err, size_t errlen)
 {
-    if (!(self->store = lt_store_open(self->path, err, errlen)))
-        return -1;
-    if (lt_store_set_cache(self->store, self->cache_mb) != 0) {
-        snprintf(err, errlen, "cannot set a page cache of %d MiB: %s", self->cache_mb,
-                 lt_store_error(self->store));
-        lt_store_destroy(&self->store);
-        return -1;
-    }
-    return 0;
+    self->store = lt_store_open_cached(self->path, self->cache_mb, err, errlen);
+    return self->store ? 0 : -1;
 }
 
 /* On the thread: a connection that lt_writer_resume could not open is
