@@ -374,6 +374,11 @@ static void s_peer_dispatch(lt_gateway_t *self, const lt_wire_in_t *in, Lienthon
 {
     if (self->expired && s_peer_expired(self, in, env))
         return;
+    /* Lookups of a drain share a read snapshot of the store; anything else
+     * sees the newest rows. */
+    if (env->body_case != LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST &&
+        env->body_case != LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST)
+        lt_store_read_end(self->shared.store);
     switch (env->body_case) {
     case LIENTHONG__ENVELOPE__BODY_HELLO:
         lt_peers_on_hello(self->shared.peers, self->peer, in, env->hello);
@@ -452,6 +457,7 @@ static void s_on_peer(lt_gateway_t *self)
         ;
     if (self->peer)
         lt_query_flush(self->query, self->peer);
+    lt_store_read_end(self->shared.store); /* also when the socket went */
 }
 
 /* ---- replies on our links -------------------------------------------------- */

@@ -642,6 +642,9 @@ static void s_execute(lt_query_t *self, void *peer, const lt_wire_in_t *in,
     if (!d)
         return;
     lt_crypto_hash(body, body_len, r.hash);
+    /* The reads of a whole drain share one snapshot; lt_query_flush ends it. */
+    if (lt_store_read_begin(self->ctx->store) != 0)
+        lt_warn("query", "no read snapshot: %s", lt_store_error(self->ctx->store));
     s_authorise(self, &r, is_verify ? vq->dataset : lq->dataset, is_verify ? vq->purpose : lq->purpose,
                 is_verify ? LIENTHONG__OPERATION__OP_VERIFY : LIENTHONG__OPERATION__OP_LOOKUP);
     int rc = is_verify ? s_verify(self, peer, in, d, &r, vq) : s_lookup(self, peer, in, d, &r, lq);
@@ -764,6 +767,7 @@ static int s_audit_durable(lt_query_t *self, void *peer)
 void lt_query_flush(lt_query_t *self, void *peer)
 {
     size_t n = self->n_pending;
+    lt_store_read_end(self->ctx->store);
     if (n == 0 || s_audit_durable(self, peer) != 0)
         return;
     uint8_t leaves[SIGN_BATCH * LT_HASH_BYTES], tree[2 * SIGN_BATCH * LT_HASH_BYTES];

@@ -215,6 +215,7 @@ struct _lt_store_t {
     size_t n_deltas, cap_deltas;
     uint64_t damaged_seq; /* of the last LT_STORE_DAMAGED result */
     const char *damaged_why;
+    int reading; /* a read snapshot is held (lt_store_read_begin) */
 };
 
 /* Checksum of a log row: BLAKE2b-256 over a domain string, the row id
@@ -445,6 +446,7 @@ void lt_store_destroy(lt_store_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
+    lt_store_read_end(*self_p);
     s_disconnect(*self_p);
     free((*self_p)->deltas);
     free(*self_p);
@@ -456,9 +458,12 @@ const char *lt_store_error(lt_store_t *self)
     return sqlite3_errmsg(self->db);
 }
 
-/* Runs a statement that returns no rows, then resets it. */
-static int s_run(sqlite3_stmt *st)
+/* Runs a statement that writes and returns no rows, then resets it. A read snapshot held on this connection
+ * (lt_store_read_begin) ends first: a write must see the newest rows, and
+ * SQLite refuses to upgrade a snapshot older than them. */
+static int s_run(lt_store_t *self, sqlite3_stmt *st)
 {
+    lt_store_read_end(self);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
@@ -521,7 +526,7 @@ static int s_flush(lt_store_t *self)
             sqlite3_bind_int64(st, 1, self->deltas[i].stream);
             sqlite3_bind_int(st, 2, f);
             sqlite3_bind_int64(st, 3, self->deltas[i].n[f]);
-            rc = s_run(st);
+            rc = s_run(self, st);
         }
     self->n_deltas = 0;
     return rc;
@@ -553,10 +558,30 @@ int lt_store_presence(lt_store_t *self, int64_t stream, lt_store_presence_t *out
 
 /* ---- transactions ------------------------------------------------------------ */
 
+int lt_store_read_begin(lt_store_t *self)
+{
+    if (self->reading || !sqlite3_get_autocommit(self->db))
+        return 0;
+    if (sqlite3_exec(self->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+        return -1;
+    self->reading = 1;
+    return 0;
+}
+
+void lt_store_read_end(lt_store_t *self)
+{
+    if (!self || !self->reading)
+        return;
+    self->reading = 0;
+    /* Nothing was written: when COMMIT fails, ROLLBACK ends it the same. */
+    if (sqlite3_exec(self->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        (void)sqlite3_exec(self->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
 int lt_store_begin(lt_store_t *self)
 {
     self->n_deltas = 0;
-    return s_run(self->st[ST_BEGIN]);
+    return s_run(self, self->st[ST_BEGIN]);
 }
 
 int lt_store_commit(lt_store_t *self)
@@ -564,14 +589,14 @@ int lt_store_commit(lt_store_t *self)
     /* The counts go in with the state they describe. */
     if (s_flush(self) != 0)
         return -1;
-    return s_run(self->st[ST_COMMIT]);
+    return s_run(self, self->st[ST_COMMIT]);
 }
 
 void lt_store_rollback(lt_store_t *self)
 {
     self->n_deltas = 0;
     if (!sqlite3_get_autocommit(self->db))
-        (void)s_run(self->st[ST_ROLLBACK]);
+        (void)s_run(self, self->st[ST_ROLLBACK]);
 }
 
 /* Reads columns id, last_seq, last_hash, source_cursor, history of a row. */
@@ -612,7 +637,7 @@ int lt_store_stream(lt_store_t *self, const char *name, lt_stream_t *out)
         return rc == 1 ? 0 : -1;
     sqlite3_stmt *add = self->st[ST_STREAM_ADD];
     sqlite3_bind_text(add, 1, name, -1, SQLITE_STATIC);
-    if (s_run(add) != 0)
+    if (s_run(self, add) != 0)
         return -1;
     return s_stream_load(self, name, out) == 1 ? 0 : -1;
 }
@@ -624,7 +649,7 @@ int lt_store_stream_save(lt_store_t *self, const lt_stream_t *s)
     sqlite3_bind_int64(st, 2, (int64_t)s->last_seq);
     sqlite3_bind_blob(st, 3, s->last_hash, 32, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, (int64_t)s->source_cursor);
-    return s_run(st);
+    return s_run(self, st);
 }
 
 /* ---- histories ---------------------------------------------------------- */
@@ -637,7 +662,7 @@ int lt_store_history_set(lt_store_t *self, int64_t id, const uint8_t *history, l
         sqlite3_bind_blob(st, 2, history, (int)sizeof out->history, SQLITE_STATIC);
     else
         sqlite3_bind_null(st, 2);
-    if (s_run(st) != 0)
+    if (s_run(self, st) != 0)
         return -1;
     if (!out)
         return 0;
@@ -667,6 +692,7 @@ static int s_exec_fmt(lt_store_t *self, const char *fmt, int64_t a, int64_t b, i
     char *sql = sqlite3_mprintf(fmt, (long long)a, (long long)b, (long long)c, (long long)d);
     if (!sql)
         return -1;
+    lt_store_read_end(self); /* they write: as s_run */
     int rc = sqlite3_exec(self->db, sql, NULL, NULL, NULL);
     sqlite3_free(sql);
     return rc == SQLITE_OK ? 0 : -1;
@@ -705,7 +731,7 @@ int lt_store_append(lt_store_t *self, int64_t stream, uint64_t seq, const void *
         return -1;
     sqlite3_bind_int64(st, 1, LOG_ID(stream, seq));
     sqlite3_bind_blob(st, 2, rec, (int)len, SQLITE_STATIC);
-    return s_run(st);
+    return s_run(self, st);
 }
 
 /* Reads key's state row: 1 found (with its fields mask), 0 not, -1 error. */
@@ -740,7 +766,7 @@ int lt_store_state_put(lt_store_t *self, int64_t stream, const char *key, uint64
     sqlite3_bind_int(st, 4, deleted ? 1 : 0);
     sqlite3_bind_int64(st, 5, deleted ? 0 : (int64_t)fields);
     sqlite3_bind_int(st, 6, view ? 1 : 0);
-    if (s_run(st) != 0 || s_count(self, stream, self->prev_found && !self->prev_deleted,
+    if (s_run(self, st) != 0 || s_count(self, stream, self->prev_found && !self->prev_deleted,
                                   self->prev_fields, !deleted, fields) != 0)
         return -1;
     /* Outside a transaction the write stands alone, and so do the counts. */
@@ -933,14 +959,14 @@ int lt_store_tail_set(lt_store_t *self, int64_t stream, uint64_t first)
     sqlite3_stmt *st = self->st[ST_TAIL_SET];
     sqlite3_bind_int64(st, 1, stream);
     sqlite3_bind_int64(st, 2, (int64_t)first);
-    return s_run(st);
+    return s_run(self, st);
 }
 
 int lt_store_log_delete(lt_store_t *self, int64_t stream, uint64_t seq)
 {
     sqlite3_stmt *st = self->st[ST_LOG_DEL];
     sqlite3_bind_int64(st, 1, LOG_ID(stream, seq));
-    return s_run(st);
+    return s_run(self, st);
 }
 
 int lt_store_state_delete(lt_store_t *self, int64_t stream, const char *key)
@@ -954,7 +980,7 @@ int lt_store_state_delete(lt_store_t *self, int64_t stream, const char *key)
     sqlite3_stmt *st = self->st[ST_STATE_DEL];
     sqlite3_bind_int64(st, 1, stream);
     sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
-    if (s_run(st) != 0 || s_count(self, stream, !deleted, fields, 0, 0) != 0)
+    if (s_run(self, st) != 0 || s_count(self, stream, !deleted, fields, 0, 0) != 0)
         return -1;
     return sqlite3_get_autocommit(self->db) ? s_flush(self) : 0;
 }
@@ -964,7 +990,7 @@ int lt_store_stream_clear(lt_store_t *self, int64_t stream)
     sqlite3_stmt *log = self->st[ST_CLEAR_LOG];
     sqlite3_bind_int64(log, 1, LOG_ID(stream, 0));
     sqlite3_bind_int64(log, 2, LOG_ID(stream + 1, 0));
-    if (s_run(log) != 0)
+    if (s_run(self, log) != 0)
         return -1;
     /* The other tables are keyed by the stream id alone. */
     static const int by_stream[] = {ST_CLEAR_STATE, ST_CLEAR_TAIL, ST_CLEAR_BATCHES,
@@ -972,7 +998,7 @@ int lt_store_stream_clear(lt_store_t *self, int64_t stream)
     s_forget(self, stream);
     for (size_t i = 0; i < sizeof by_stream / sizeof *by_stream; i++) {
         sqlite3_bind_int64(self->st[by_stream[i]], 1, stream);
-        if (s_run(self->st[by_stream[i]]) != 0)
+        if (s_run(self, self->st[by_stream[i]]) != 0)
             return -1;
     }
     /* An empty stream has cursor 0 and no history (PROTOCOL.md 6.9). */
@@ -987,7 +1013,7 @@ static int s_rename(lt_store_t *self, const char *from, const char *to)
     sqlite3_stmt *st = self->st[ST_RENAME];
     sqlite3_bind_text(st, 1, from, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, to, -1, SQLITE_STATIC);
-    return s_run(st);
+    return s_run(self, st);
 }
 
 int lt_store_stream_swap(lt_store_t *self, const char *a, const char *b)
@@ -1012,7 +1038,7 @@ int lt_store_batch_put(lt_store_t *self, int64_t stream, const lt_store_batch_t 
         sqlite3_bind_blob(st, 7, b->history, (int)sizeof b->history, SQLITE_STATIC);
     else
         sqlite3_bind_null(st, 7);
-    return s_run(st);
+    return s_run(self, st);
 }
 
 /* Copies column i of st into out when it has exactly len bytes. */
@@ -1053,7 +1079,7 @@ int lt_store_batch_prune(lt_store_t *self, int64_t stream, uint64_t below_seq)
     sqlite3_stmt *st = self->st[ST_BATCH_PRUNE];
     sqlite3_bind_int64(st, 1, stream);
     sqlite3_bind_int64(st, 2, (int64_t)below_seq);
-    return s_run(st);
+    return s_run(self, st);
 }
 
 int lt_store_replace(lt_store_t *self, int64_t stream, uint64_t seq, const void *rec, size_t len)
@@ -1063,7 +1089,7 @@ int lt_store_replace(lt_store_t *self, int64_t stream, uint64_t seq, const void 
         return -1;
     sqlite3_bind_int64(st, 1, LOG_ID(stream, seq));
     sqlite3_bind_blob(st, 2, rec, (int)len, SQLITE_STATIC);
-    return s_run(st);
+    return s_run(self, st);
 }
 
 int lt_store_streams(lt_store_t *self, lt_store_stream_fn fn, void *arg)

@@ -303,6 +303,57 @@ static void test_transactions(void)
     lt_store_destroy(&s);
 }
 
+/* A held read snapshot (lt_store_read_begin) keeps what the lookups of a
+ * drain see fixed; its end, or any write on the connection, shows the
+ * newest rows again. */
+static void test_read_snapshot(void)
+{
+    s_fresh();
+    lt_store_t *reader = s_open(), *writer = s_open();
+    lt_stream_t a = s_stream(writer, "A");
+    CU_ASSERT_EQUAL(lt_store_state_put(writer, a.id, "k", 1, 0, 0, 0), 0);
+    uint64_t seq = 0;
+    int deleted = 0;
+    CU_ASSERT_EQUAL_FATAL(lt_store_read_begin(reader), 0);
+    CU_ASSERT_EQUAL(lt_store_read_begin(reader), 0); /* idempotent */
+    CU_ASSERT_EQUAL(lt_store_state_get(reader, a.id, "k", &seq, &deleted), 1);
+    CU_ASSERT_EQUAL(seq, 1);
+    /* The writer thread commits meanwhile: not seen under the snapshot. */
+    CU_ASSERT_EQUAL_FATAL(lt_store_begin(writer), 0);
+    s_append(writer, &a, "A", 2, 40);
+    CU_ASSERT_EQUAL(lt_store_state_put(writer, a.id, "k", 2, 0, 0, 0), 0);
+    CU_ASSERT_EQUAL_FATAL(lt_store_commit(writer), 0);
+    CU_ASSERT_EQUAL(lt_store_state_get(reader, a.id, "k", &seq, &deleted), 1);
+    CU_ASSERT_EQUAL(seq, 1);
+    CU_ASSERT_EQUAL(s_has(reader, a.id, 2), 0);
+    lt_store_read_end(reader);
+    lt_store_read_end(reader); /* idempotent */
+    CU_ASSERT_EQUAL(lt_store_state_get(reader, a.id, "k", &seq, &deleted), 1);
+    CU_ASSERT_EQUAL(seq, 2);
+    /* A write on the holding connection ends the snapshot first: SQLite
+     * would refuse to upgrade one older than the writer's commit. */
+    CU_ASSERT_EQUAL_FATAL(lt_store_read_begin(reader), 0);
+    CU_ASSERT_EQUAL(lt_store_state_get(reader, a.id, "k", &seq, &deleted), 1);
+    CU_ASSERT_EQUAL(lt_store_state_put(writer, a.id, "k", 3, 0, 0, 0), 0);
+    CU_ASSERT_EQUAL(lt_store_state_put(reader, a.id, "j", 3, 0, 0, 0), 0);
+    CU_ASSERT_EQUAL(lt_store_state_get(reader, a.id, "k", &seq, &deleted), 1);
+    CU_ASSERT_EQUAL(seq, 3);
+    /* A group begun while a snapshot is held commits normally. */
+    CU_ASSERT_EQUAL_FATAL(lt_store_read_begin(reader), 0);
+    CU_ASSERT_EQUAL(s_has(reader, a.id, 2), 1);
+    CU_ASSERT_EQUAL_FATAL(lt_store_begin(reader), 0);
+    CU_ASSERT_EQUAL(lt_store_state_put(reader, a.id, "k", 4, 0, 0, 0), 0);
+    CU_ASSERT_EQUAL(lt_store_commit(reader), 0);
+    CU_ASSERT_EQUAL(lt_store_state_get(writer, a.id, "k", &seq, &deleted), 1);
+    CU_ASSERT_EQUAL(seq, 4);
+    /* Destroyed while holding one: nothing left open. */
+    CU_ASSERT_EQUAL_FATAL(lt_store_read_begin(reader), 0);
+    CU_ASSERT_EQUAL(s_has(reader, a.id, 2), 1);
+    lt_store_destroy(&reader);
+    CU_ASSERT_PTR_NULL(reader);
+    lt_store_destroy(&writer);
+}
+
 static void test_reopen_keeps_everything(void)
 {
     s_fresh();
@@ -986,6 +1037,8 @@ int main(void)
         {"records read back byte for byte; the log never overwrites", test_get_and_no_overwrite},
         {"the state holds the latest seq and tombstone per key and stream", test_state},
         {"nothing is visible before commit; a rollback leaves nothing", test_transactions},
+        {"a held read snapshot hides later commits until it ends or the connection writes",
+         test_read_snapshot},
         {"reopening the store keeps log, state and cursors", test_reopen_keeps_everything},
         {"a missing directory or a non-database file is refused with its path", test_open_errors},
         {"a store made by the previous schema is migrated and keeps everything",
