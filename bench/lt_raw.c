@@ -18,6 +18,11 @@
 /* A client waits at most this long for an echo, so that a baseline never
  * hangs a benchmark run. */
 #define RAW_RECV_TIMEOUT_MS 10000
+/* A server closes its socket right after its last echo: with no linger the
+ * echoes still queued would be dropped and the client would wait for them
+ * until RAW_RECV_TIMEOUT_MS, reporting a rate of a few thousand round trips
+ * a second. The linger lets them go out (bounded, for a client that left). */
+#define RAW_SERVER_LINGER_MS 2000
 
 typedef struct {
     void *ctx;
@@ -42,10 +47,10 @@ static void *s_server(void *arg)
 {
     server_t *s = arg;
     void *sock = zmq_socket(s->ctx, s->type);
-    int one = 1, zero = 0, hwm = 100000;
+    int one = 1, linger = RAW_SERVER_LINGER_MS, hwm = 100000;
     zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &one, sizeof one);
     zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, s->sk, 32);
-    zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
     zmq_setsockopt(sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
     int rc = zmq_bind(sock, "tcp://127.0.0.1:*");
@@ -223,13 +228,13 @@ static void *s_ns_server(void *arg)
     int rc = -1;
     if (lt_it_netns_enter(r->server_ns) == 0 && (s->ctx = zmq_ctx_new()) &&
         (sock = zmq_socket(s->ctx, ZMQ_ROUTER))) {
-        int one = 1, zero = 0, timeout = RAW_RECV_TIMEOUT_MS;
+        int one = 1, linger = RAW_SERVER_LINGER_MS, timeout = RAW_RECV_TIMEOUT_MS;
         char ep[64];
         snprintf(ep, sizeof ep, "tcp://%s:*", r->server_ip);
         size_t len = sizeof s->endpoint;
         rc = zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &one, sizeof one) ||
                      zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, s->sk, 32) ||
-                     zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof zero) ||
+                     zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger) ||
                      zmq_setsockopt(sock, ZMQ_RCVTIMEO, &timeout, sizeof timeout) ||
                      zmq_bind(sock, ep) ||
                      zmq_getsockopt(sock, ZMQ_LAST_ENDPOINT, s->endpoint, &len)
