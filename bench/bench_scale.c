@@ -25,7 +25,9 @@
  * usage: bench_scale LIENTHONG_BINARY REGISTER_DB RECORDS [LOOKUPS [MIN_RATE]]
  *        bench_scale --lookups GATEWAY_SOCKET REGISTER_DB RECORDS [LOOKUPS]
  * MIN_RATE (records/s, default 5000) sets the time limit of the feed and
- * catch-up phases: 120 s plus RECORDS / MIN_RATE. */
+ * catch-up phases: 120 s plus RECORDS / MIN_RATE. LT_BENCH_STORE_CACHE_MB,
+ * when set, is every gateway's store_cache_mb (SQLite's page cache per
+ * store connection; the gateway's default otherwise). */
 #include "lt_bench.h"
 #include "lt_itest.h"
 #include "lt_raw.h"
@@ -245,11 +247,24 @@ static int s_wait(lt_it_gw_t *g, const char *what, uint64_t n, int64_t t0, long 
     return 0;
 }
 
+/* A gateway's settings: extra, then store_cache_mb from the environment
+ * (LT_BENCH_STORE_CACHE_MB, a whole number; anything else is left to the
+ * gateway, which names what it refuses). */
+static const char *s_settings(const char *extra, char *buf, size_t len)
+{
+    const char *mb = getenv("LT_BENCH_STORE_CACHE_MB");
+    snprintf(buf, len, "%s\n%s%s%s", extra, mb && *mb ? "store_cache_mb = " : "",
+             mb && *mb ? mb : "", mb && *mb ? ";" : "");
+    return buf;
+}
+
 static lt_it_gw_t *s_consumer(lt_it_fed_t *f, int member)
 {
     static const char *peers[] = {"VN/GOV/BCA", NULL};
+    char buf[256];
     return lt_it_gw_new(f, &f->members[member], 1, peers,
-                        "subscribe = ( { stream = \"" DATASET "\"; } );\ncredit = 65536;");
+                        s_settings("subscribe = ( { stream = \"" DATASET "\"; } );\ncredit = 65536;",
+                                   buf, sizeof buf));
 }
 
 static void s_figure(const char *name, double value, const char *unit)
@@ -382,7 +397,9 @@ static int s_setup(s_run_t *r)
         !lt_it_member_add(&r->f, "VN/PROV/01", 1) || !lt_it_member_add(&r->f, "VN/PROV/02", 1))
         return -1;
     r->f.extra_source = s_source;
-    r->owner = lt_it_gw_new(&r->f, &r->f.members[0], 1, NULL, "credit = 65536;");
+    char buf[256];
+    r->owner = lt_it_gw_new(&r->f, &r->f.members[0], 1, NULL,
+                            s_settings("credit = 65536;", buf, sizeof buf));
     r->live = s_consumer(&r->f, 1);
     printf("scale: progress gateways in %s\n", r->f.dir);
     fflush(stdout);

@@ -109,6 +109,7 @@ lt_scale() {
     mkdir -p "$dir" || return 1
     echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)," \
         "load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "gateways: store_cache_mb = ${LT_BENCH_STORE_CACHE_MB:-default (64)}"
     lt_scale_disk "$n" "$reg" "$dir" || return 1
     lt_scale_register "$n" "$seed" "$reg" || return 1
     lt_scale_run "$base" "$reg" "$dir/run-$base.txt" || return 1
