@@ -253,8 +253,12 @@ static int s_wait(lt_it_gw_t *g, const char *what, uint64_t n, int64_t t0, long 
 static const char *s_settings(const char *extra, char *buf, size_t len)
 {
     const char *mb = getenv("LT_BENCH_STORE_CACHE_MB");
-    snprintf(buf, len, "%s\n%s%s%s", extra, mb && *mb ? "store_cache_mb = " : "",
-             mb && *mb ? mb : "", mb && *mb ? ";" : "");
+    int n = snprintf(buf, len, "%s\n%s%s%s", extra, mb && *mb ? "store_cache_mb = " : "",
+                     mb && *mb ? mb : "", mb && *mb ? ";" : "");
+    if (n < 0 || (size_t)n >= len) {
+        fprintf(stderr, "bench: LT_BENCH_STORE_CACHE_MB '%.40s...' is too long; not used\n", mb);
+        snprintf(buf, len, "%s", extra);
+    }
     return buf;
 }
 

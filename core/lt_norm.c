@@ -95,13 +95,23 @@ static int s_ascii(const char *s, size_t n)
  * its cost (IDs, codes, names written without diacritics). */
 static char *s_text_ascii(const char *in, size_t n)
 {
-    char *low = malloc(n + 1);
-    if (!low)
+    char *out = malloc(n + 1);
+    if (!out)
         return NULL;
-    for (size_t i = 0; i < n; i++)
-        low[i] = in[i] >= 'A' && in[i] <= 'Z' ? (char)(in[i] - 'A' + 'a') : in[i];
-    char *out = s_spaces((const uint8_t *)low, n);
-    free(low);
+    size_t o = 0;
+    int pending = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = in[i];
+        if (c == ' ' || (c >= 0x09 && c <= 0x0d)) { /* s_spaces's ASCII white space */
+            pending = o > 0;
+            continue;
+        }
+        if (pending)
+            out[o++] = ' ';
+        pending = 0;
+        out[o++] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+    }
+    out[o] = 0;
     return out;
 }
 
@@ -172,13 +182,17 @@ int lt_norm_match(const char *stored, const char *claim, int is_date)
         long a, b;
         return lt_norm_date(stored, &a) == 0 && lt_norm_date(claim, &b) == 0 && a == b;
     }
-    /* Equal bytes normalise alike: a claim copied from the same source as
-     * the record (the common case) matches without the Unicode work, when
-     * it is text at all. */
-    if (strcmp(stored, claim) == 0)
-        return u8_check((const uint8_t *)stored, strlen(stored)) == NULL;
+    /* Invalid UTF-8 never matches. Equal bytes normalise alike: a claim
+     * copied from the same source as the record (the common case) matches
+     * without the Unicode work. */
+    int valid = u8_check((const uint8_t *)stored, strlen(stored)) == NULL &&
+                u8_check((const uint8_t *)claim, strlen(claim)) == NULL;
+    if (!valid || strcmp(stored, claim) == 0)
+        return valid;
     char *a = lt_norm_text(stored), *b = lt_norm_text(claim);
-    int match = a && b && strcmp(a, b) == 0;
+    /* Valid text fails to normalise only for want of memory: that is no
+     * answer, never a signed "no match". */
+    int match = a && b ? strcmp(a, b) == 0 : -1;
     free(a);
     free(b);
     return match;

@@ -20,7 +20,10 @@ int lt_norm_date(const char *in, long *ymd) __attribute__((warn_unused_result));
  * dates. A bare 8-digit text is not taken for a date on the stored side. */
 int lt_norm_is_date(const char *stored);
 
-/* 1 when claim matches stored, 0 when not. `is_date` compares as dates. */
-int lt_norm_match(const char *stored, const char *claim, int is_date);
+/* 1 when claim matches stored, 0 when not (invalid UTF-8 on either side
+ * included), -1 when they could not be compared (out of memory). `is_date`
+ * compares as dates. */
+int lt_norm_match(const char *stored, const char *claim, int is_date)
+    __attribute__((warn_unused_result));
 
 #endif

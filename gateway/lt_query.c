@@ -445,9 +445,10 @@ static Lienthong__Claim **s_vclaims(const Lienthong__VerifyRequest *q, size_t k,
     return q->n_subjects ? q->subjects[k]->claims : q->claims;
 }
 
-/* Results of every claim against one record. */
-static void s_claims(const req_t *r, const ProtobufCMessage *msg, Lienthong__Claim **claims,
-                     size_t n_claims, Lienthong__ClaimResult *out)
+/* Results of every claim against one record: 0, or -1 when a claim could
+ * not be compared (out of memory), which must not be answered as a result. */
+static int s_claims(const req_t *r, const ProtobufCMessage *msg, Lienthong__Claim **claims,
+                    size_t n_claims, Lienthong__ClaimResult *out)
 {
     const ProtobufCMessageDescriptor *t = msg->descriptor;
     char stored[512];
@@ -457,13 +458,14 @@ static void s_claims(const req_t *r, const ProtobufCMessage *msg, Lienthong__Cla
         const char *v = !s_withhold(t, r->policy, r->view, f) && fd
                             ? lt_schema_text(msg, fd, stored, sizeof stored)
                             : NULL;
-        if (!v)
-            out[c] = LIENTHONG__CLAIM_RESULT__CLAIM_NOT_ALLOWED;
-        else
-            out[c] = lt_norm_match(v, claims[c]->value, lt_norm_is_date(v))
-                         ? LIENTHONG__CLAIM_RESULT__CLAIM_MATCH
-                         : LIENTHONG__CLAIM_RESULT__CLAIM_NO_MATCH;
+        int m = v ? lt_norm_match(v, claims[c]->value, lt_norm_is_date(v)) : 0;
+        if (m < 0)
+            return -1;
+        out[c] = !v ? LIENTHONG__CLAIM_RESULT__CLAIM_NOT_ALLOWED
+                 : m ? LIENTHONG__CLAIM_RESULT__CLAIM_MATCH
+                     : LIENTHONG__CLAIM_RESULT__CLAIM_NO_MATCH;
     }
+    return 0;
 }
 
 static int s_verify(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_t *d, req_t *r,
@@ -495,8 +497,13 @@ static int s_verify(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_
         size_t n_claims = 0;
         Lienthong__Claim **claims = r->refusal ? NULL : s_vclaims(q, k, &n_claims);
         size_t o = (size_t)snprintf(detail, sizeof detail, "%s", lt_wire_error_name(a.code));
-        if (msg) {
-            s_claims(r, msg, claims, n_claims, results);
+        if (msg && s_claims(r, msg, claims, n_claims, results) != 0) {
+            lt_error("query", "out of memory comparing the claims on %s; answered %s", a.key,
+                     lt_wire_error_name(LIENTHONG__ERROR_CODE__ERR_INTERNAL));
+            a.code = LIENTHONG__ERROR_CODE__ERR_INTERNAL;
+            o = (size_t)snprintf(detail, sizeof detail, "%s", lt_wire_error_name(a.code));
+            msg = NULL; /* no results */
+        } else if (msg) {
             a.results = results;
             a.n_results = n_claims;
         }

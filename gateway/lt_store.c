@@ -458,9 +458,10 @@ const char *lt_store_error(lt_store_t *self)
     return sqlite3_errmsg(self->db);
 }
 
-/* Runs a statement that writes and returns no rows, then resets it. A read snapshot held on this connection
- * (lt_store_read_begin) ends first: a write must see the newest rows, and
- * SQLite refuses to upgrade a snapshot older than them. */
+/* Runs a statement that writes and returns no rows, then resets it. A read
+ * snapshot held on this connection (lt_store_read_begin) ends first: a
+ * write must see the newest rows, and SQLite refuses to upgrade a snapshot
+ * older than them. Functions that read before they write end it on entry. */
 static int s_run(lt_store_t *self, sqlite3_stmt *st)
 {
     lt_store_read_end(self);
@@ -595,6 +596,10 @@ int lt_store_commit(lt_store_t *self)
 void lt_store_rollback(lt_store_t *self)
 {
     self->n_deltas = 0;
+    if (self->reading) { /* only a read snapshot is open: nothing to undo */
+        lt_store_read_end(self);
+        return;
+    }
     if (!sqlite3_get_autocommit(self->db))
         (void)s_run(self, self->st[ST_ROLLBACK]);
 }
@@ -632,6 +637,7 @@ int lt_store_stream_find(lt_store_t *self, const char *name, lt_stream_t *out)
 
 int lt_store_stream(lt_store_t *self, const char *name, lt_stream_t *out)
 {
+    lt_store_read_end(self); /* it may insert what it read as absent: read the newest */
     int rc = s_stream_load(self, name, out);
     if (rc != 0)
         return rc == 1 ? 0 : -1;
@@ -923,6 +929,7 @@ int lt_store_scan(lt_store_t *self, int64_t stream, uint64_t from_seq, uint64_t 
 
 int lt_store_relaxed(lt_store_t *self, int relaxed)
 {
+    lt_store_read_end(self); /* SQLite refuses the pragma inside a transaction */
     return sqlite3_exec(self->db, relaxed ? "PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = FULL",
                         NULL, NULL, NULL) == SQLITE_OK
                ? 0
@@ -971,6 +978,7 @@ int lt_store_log_delete(lt_store_t *self, int64_t stream, uint64_t seq)
 
 int lt_store_state_delete(lt_store_t *self, int64_t stream, const char *key)
 {
+    lt_store_read_end(self); /* the counts move by the row's newest fields */
     uint64_t seq = 0, fields = 0;
     int deleted = 1, found = s_state_read(self, stream, key, &seq, &deleted, &fields);
     if (found <= 0)

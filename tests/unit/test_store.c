@@ -346,6 +346,22 @@ static void test_read_snapshot(void)
     CU_ASSERT_EQUAL(lt_store_commit(reader), 0);
     CU_ASSERT_EQUAL(lt_store_state_get(writer, a.id, "k", &seq, &deleted), 1);
     CU_ASSERT_EQUAL(seq, 4);
+    /* A stream the writer made after the snapshot began is found, not made
+     * twice; the synchronous pragma (staging) and a rollback end it too. */
+    CU_ASSERT_EQUAL_FATAL(lt_store_read_begin(reader), 0);
+    CU_ASSERT_EQUAL(s_has(reader, a.id, 2), 1);
+    lt_stream_t b = s_stream(writer, "B"), b2 = s_stream(reader, "B");
+    CU_ASSERT_EQUAL(b2.id, b.id);
+    CU_ASSERT_EQUAL_FATAL(lt_store_read_begin(reader), 0);
+    CU_ASSERT_EQUAL(s_has(reader, a.id, 2), 1);
+    CU_ASSERT_EQUAL(lt_store_relaxed(reader, 1), 0);
+    CU_ASSERT_EQUAL(lt_store_relaxed(reader, 0), 0);
+    CU_ASSERT_EQUAL_FATAL(lt_store_read_begin(reader), 0);
+    CU_ASSERT_EQUAL(s_has(reader, a.id, 2), 1);
+    lt_store_rollback(reader);
+    CU_ASSERT_EQUAL(lt_store_state_put(writer, a.id, "k", 5, 0, 0, 0), 0);
+    CU_ASSERT_EQUAL(lt_store_state_get(reader, a.id, "k", &seq, &deleted), 1);
+    CU_ASSERT_EQUAL(seq, 5);
     /* Destroyed while holding one: nothing left open. */
     CU_ASSERT_EQUAL_FATAL(lt_store_read_begin(reader), 0);
     CU_ASSERT_EQUAL(s_has(reader, a.id, 2), 1);
