@@ -12,8 +12,10 @@
 #include <uninorm.h>
 #include <unistr.h>
 
-/* Collapses runs of ASCII and Unicode white space into one space and trims. */
-static char *s_spaces(const uint8_t *s, size_t n)
+/* Collapses runs of ASCII and Unicode white space into one space and trims;
+ * with fold_ascii, also maps A-Z to a-z (the whole case folding of ASCII
+ * text, lt_norm_text's short path). */
+static char *s_spaces(const uint8_t *s, size_t n, int fold_ascii)
 {
     char *out = malloc(n + 1);
     if (!out)
@@ -33,6 +35,8 @@ static char *s_spaces(const uint8_t *s, size_t n)
                 out[o++] = ' ';
             pending = 0;
             memcpy(out + o, s + i, (size_t)len);
+            if (fold_ascii && uc >= 'A' && uc <= 'Z')
+                out[o] = (char)(uc - 'A' + 'a');
             o += (size_t)len;
         }
         i += (size_t)len;
@@ -89,39 +93,15 @@ static int s_ascii(const char *s, size_t n)
     return 1;
 }
 
-/* ASCII text normalises without libunistring: its full case folding is
- * A-Z to a-z and nothing else, NFD and NFC leave it as it is, and it has no
- * tone marks to place. Same result as the general path, at a fraction of
- * its cost (IDs, codes, names written without diacritics). */
-static char *s_text_ascii(const char *in, size_t n)
+/* Normalises n bytes of valid UTF-8. ASCII text takes a short path: its
+ * full case folding is A-Z to a-z and nothing else, NFD and NFC leave it
+ * as it is, and it has no tone marks to place; the same result as the
+ * general path at a fraction of its cost (IDs, codes, names written
+ * without diacritics). */
+static char *s_text(const char *in, size_t n)
 {
-    char *out = malloc(n + 1);
-    if (!out)
-        return NULL;
-    size_t o = 0;
-    int pending = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = in[i];
-        if (c == ' ' || (c >= 0x09 && c <= 0x0d)) { /* s_spaces's ASCII white space */
-            pending = o > 0;
-            continue;
-        }
-        if (pending)
-            out[o++] = ' ';
-        pending = 0;
-        out[o++] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
-    }
-    out[o] = 0;
-    return out;
-}
-
-char *lt_norm_text(const char *in)
-{
-    size_t n = strlen(in);
     if (s_ascii(in, n))
-        return s_text_ascii(in, n);
-    if (u8_check((const uint8_t *)in, n) != NULL)
-        return NULL;
+        return s_spaces((const uint8_t *)in, n, 1);
     size_t folded_len = 0, nfc_len = 0;
     uint8_t *folded = u8_casefold((const uint8_t *)in, n, NULL, UNINORM_NFD, NULL, &folded_len);
     if (!folded)
@@ -131,9 +111,15 @@ char *lt_norm_text(const char *in)
     free(folded);
     if (!nfc)
         return NULL;
-    char *out = s_spaces(nfc, nfc_len);
+    char *out = s_spaces(nfc, nfc_len, 0);
     free(nfc);
     return out;
+}
+
+char *lt_norm_text(const char *in)
+{
+    size_t n = strlen(in);
+    return u8_check((const uint8_t *)in, n) == NULL ? s_text(in, n) : NULL;
 }
 
 static int s_days_in(long y, long m)
@@ -185,11 +171,12 @@ int lt_norm_match(const char *stored, const char *claim, int is_date)
     /* Invalid UTF-8 never matches. Equal bytes normalise alike: a claim
      * copied from the same source as the record (the common case) matches
      * without the Unicode work. */
-    int valid = u8_check((const uint8_t *)stored, strlen(stored)) == NULL &&
-                u8_check((const uint8_t *)claim, strlen(claim)) == NULL;
+    size_t ns = strlen(stored), nc = strlen(claim);
+    int valid = u8_check((const uint8_t *)stored, ns) == NULL &&
+                u8_check((const uint8_t *)claim, nc) == NULL;
     if (!valid || strcmp(stored, claim) == 0)
         return valid;
-    char *a = lt_norm_text(stored), *b = lt_norm_text(claim);
+    char *a = s_text(stored, ns), *b = s_text(claim, nc);
     /* Valid text fails to normalise only for want of memory: that is no
      * answer, never a signed "no match". */
     int match = a && b ? strcmp(a, b) == 0 : -1;

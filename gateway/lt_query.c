@@ -472,8 +472,8 @@ static int s_verify(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_
                     const Lienthong__VerifyRequest *q)
 {
     Lienthong__ClaimResult results[LT_QUERY_MAX_CLAIMS];
-    size_t n_keys = r->refusal ? 1 : s_vcount(q);
-    for (size_t k = 0; k < n_keys; k++) {
+    size_t n_keys = r->refusal ? 1 : s_vcount(q), k;
+    for (k = 0; k < n_keys; k++) {
         Lienthong__VerifyAnswer a = LIENTHONG__VERIFY_ANSWER__INIT;
         a.request_id = r->id;
         a.request_hash.data = r->hash;
@@ -489,21 +489,19 @@ static int s_verify(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_
             int failed;
             a.key = (char *)s_vkey(q, k);
             msg = s_current(self, r, a.key, &seq, &failed);
-            a.code = msg ? LIENTHONG__ERROR_CODE__ERR_NONE
-                         : failed ? LIENTHONG__ERROR_CODE__ERR_INTERNAL
-                                  : LIENTHONG__ERROR_CODE__ERR_NOT_FOUND;
+            if (failed)
+                break; /* a store failure is not an answer: the caller retries (7.2) */
+            a.code = msg ? LIENTHONG__ERROR_CODE__ERR_NONE : LIENTHONG__ERROR_CODE__ERR_NOT_FOUND;
         }
         char fields[512] = "", detail[600];
         size_t n_claims = 0;
         Lienthong__Claim **claims = r->refusal ? NULL : s_vclaims(q, k, &n_claims);
         size_t o = (size_t)snprintf(detail, sizeof detail, "%s", lt_wire_error_name(a.code));
         if (msg && s_claims(r, msg, claims, n_claims, results) != 0) {
-            lt_error("query", "out of memory comparing the claims on %s; answered %s", a.key,
-                     lt_wire_error_name(LIENTHONG__ERROR_CODE__ERR_INTERNAL));
-            a.code = LIENTHONG__ERROR_CODE__ERR_INTERNAL;
-            o = (size_t)snprintf(detail, sizeof detail, "%s", lt_wire_error_name(a.code));
-            msg = NULL; /* no results */
-        } else if (msg) {
+            lt_error("query", "out of memory comparing the claims on %s", a.key);
+            break; /* neither a match nor a no-match: the caller retries */
+        }
+        if (msg) {
             a.results = results;
             a.n_results = n_claims;
         }
@@ -521,7 +519,12 @@ static int s_verify(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_
         if (rc != 0)
             return -1;
     }
-    return 0;
+    if (k == n_keys)
+        return 0;
+    /* Left early: the keys answered so far stand, the request is not kept
+     * as answered, and s_execute tells the caller to retry. */
+    s_done_with(self);
+    return -1;
 }
 
 /* Replays what a (caller, id) pair already produced. */
@@ -666,7 +669,8 @@ static void s_execute(lt_query_t *self, void *peer, const lt_wire_in_t *in,
                 self->pending[i].entry = NULL;
         s_dedup_free(self, d);
         (void)lt_wire_send_error(peer, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_INTERNAL,
-                                 r.id, "the owner could not read its store; retry");
+                                 r.id, "the owner could not read its store or ran out of memory; "
+                                 "retry");
     }
 }
 

@@ -206,7 +206,7 @@ typedef struct {
 
 struct _lt_store_t {
     sqlite3 *db;
-    int cache_mb; /* SQLite's page cache of the connection (lt_store_set_cache) */
+    int cache_mb; /* SQLite's page cache of the connection, MiB (lt_store_open_cached) */
     /* The row ST_STATE_PUT replaced, told by lt_state_prev (s_sql_prev). */
     int prev_found, prev_deleted;
     uint64_t prev_fields;
@@ -337,20 +337,12 @@ int lt_store_schema_version(void)
     return SCHEMA_VERSION;
 }
 
-/* Applies self->cache_mb to the connection. */
+/* Applies self->cache_mb to the connection (at each connect, a rebuild's too). */
 static int s_cache(lt_store_t *self)
 {
     char sql[64];
     snprintf(sql, sizeof sql, "PRAGMA cache_size = %d", -self->cache_mb * 1024);
     return sqlite3_exec(self->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
-}
-
-int lt_store_set_cache(lt_store_t *self, int mb)
-{
-    if (mb < LT_STORE_CACHE_MB_MIN || mb > LT_STORE_CACHE_MB_MAX)
-        return -1;
-    self->cache_mb = mb;
-    return s_cache(self);
 }
 
 /* Opens self->db at path, brings its schema up to date and prepares the
@@ -420,25 +412,25 @@ static void s_config(void)
 
 lt_store_t *lt_store_open(const char *path, char *err, size_t errlen)
 {
+    return lt_store_open_cached(path, LT_STORE_CACHE_MB_DEFAULT, err, errlen);
+}
+
+lt_store_t *lt_store_open_cached(const char *path, int mb, char *err, size_t errlen)
+{
+    if (mb < LT_STORE_CACHE_MB_MIN || mb > LT_STORE_CACHE_MB_MAX) {
+        snprintf(err, errlen, "store %s: a page cache of %d MiB is outside %d..%d", path, mb,
+                 LT_STORE_CACHE_MB_MIN, LT_STORE_CACHE_MB_MAX);
+        return NULL;
+    }
     (void)pthread_once(&s_config_once, s_config);
     lt_store_t *self = calloc(1, sizeof *self);
     if (!self) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    self->cache_mb = LT_STORE_CACHE_MB_DEFAULT;
+    self->cache_mb = mb; /* applied by s_connect */
     if (s_connect(self, path, err, errlen) != 0)
         lt_store_destroy(&self);
-    return self;
-}
-
-lt_store_t *lt_store_open_cached(const char *path, int mb, char *err, size_t errlen)
-{
-    lt_store_t *self = lt_store_open(path, err, errlen);
-    if (self && lt_store_set_cache(self, mb) != 0) {
-        snprintf(err, errlen, "store %s: cannot set a page cache of %d MiB", path, mb);
-        lt_store_destroy(&self);
-    }
     return self;
 }
 

@@ -98,10 +98,9 @@ int lt_store_stream_clear(lt_store_t *self, int64_t id) __attribute__((warn_unus
 int lt_store_stream_replace(lt_store_t *self, int64_t dst, int64_t src)
     __attribute__((warn_unused_result));
 
-/* Sets SQLite's page cache of this connection to mb MiB, kept across a
- * rebuild's reconnection (the default is LT_STORE_CACHE_MB_DEFAULT). */
-int lt_store_set_cache(lt_store_t *self, int mb) __attribute__((warn_unused_result));
-/* lt_store_open, then lt_store_set_cache(mb); NULL with err on failure. */
+/* lt_store_open with SQLite's page cache at mb MiB (LT_STORE_CACHE_MB_MIN..
+ * MAX; lt_store_open takes LT_STORE_CACHE_MB_DEFAULT), kept across a
+ * rebuild's reconnection. NULL with err on failure or an mb out of range. */
 lt_store_t *lt_store_open_cached(const char *path, int mb, char *err, size_t errlen);
 
 /* Appends one record's exact bytes at seq. */

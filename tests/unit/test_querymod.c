@@ -4,6 +4,7 @@
  * in one batch per flush, and the statistics each outcome moves. The
  * integration suite test_query.c covers both gateways over CURVE. */
 #include "unit_gw.h"
+#include "unit_sqlite.h"
 #include "lt_crypto.h"
 #include "lt_clock.h"
 #include "lt_query.h"
@@ -171,6 +172,80 @@ static void test_too_many_fields_refused(void)
     CU_ASSERT_EQUAL(s_stat("lienthong_query_refused", "lookup", "ERR_TOO_LARGE"), 1);
 }
 
+/* Sends a verify of keys (each with the claim full_name = name). */
+static void s_verify(uint64_t id, char **keys, size_t n, const char *name)
+{
+    Lienthong__Claim c = LIENTHONG__CLAIM__INIT, *cp = &c;
+    c.field = "full_name";
+    c.value = (char *)name;
+    Lienthong__VerifyRequest q = LIENTHONG__VERIFY_REQUEST__INIT;
+    q.request_id = id;
+    q.dataset = OD_POP;
+    q.keys = keys;
+    q.n_keys = n;
+    q.claims = &cp;
+    q.n_claims = 1;
+    q.purpose = "KYC";
+    q.deadline_ms = lt_clock_now_ms() + 10000;
+    lt_wire_in_t in;
+    Lienthong__Envelope *env = NULL;
+    CU_ASSERT_FATAL(ug_send(&g, LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST, &q, &in, &env) == 0);
+    lt_query_on_request(g_q, g.router, &in, env);
+    lt_wire_free(&env);
+    lt_wire_in_close(&in);
+}
+
+/* Overwrites the stored record of key behind the store's back, so that its
+ * checksum no longer matches (a damaged row). */
+static void s_damage(const char *key)
+{
+    char path[300], sql[512];
+    snprintf(path, sizeof path, "%s/store.db", g.tmp);
+    sqlite3 *db = NULL;
+    CU_ASSERT_FATAL(sqlite3_open(path, &db) == SQLITE_OK);
+    snprintf(sql, sizeof sql,
+             "UPDATE log SET record = x'0a0100' WHERE id = (SELECT (t.id << %d) | s.seq FROM "
+             "state s JOIN streams t ON t.id = s.stream WHERE t.name = '%s' AND s.key = '%s')",
+             LT_STORE_SEQ_BITS, OD_POP, key);
+    ut_sql_exec(db, sql);
+    CU_ASSERT_EQUAL(sqlite3_changes(db), 1);
+    sqlite3_close(db);
+}
+
+/* A verify that meets a store failure on one key is not answered for it:
+ * the keys before it keep their signed answers, the caller gets an
+ * unsigned ERR_INTERNAL (PROTOCOL.md 7.2) and its retry runs again rather
+ * than replaying a stored failure. */
+static void test_verify_store_failure_not_an_answer(void)
+{
+    CU_ASSERT_FATAL(ug_publish(&g, "009", "Cuong", NULL, NULL) == 0);
+    s_damage("009");
+    char *keys[] = {"001", "009"};
+    uint64_t id = ++g_id;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        s_verify(id, keys, 2, "An");
+        lt_query_flush(g_q, g.router);
+        int answers = 0, errors = 0;
+        Lienthong__Envelope *env;
+        while ((env = ug_recv(&g))) {
+            if (env->body_case == LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY)
+                answers++;
+            if (env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR) {
+                CU_ASSERT(env->error->code == LIENTHONG__ERROR_CODE__ERR_INTERNAL &&
+                          env->error->request_id == id);
+                errors++;
+            }
+            lt_wire_free(&env);
+            if (errors && answers)
+                break;
+        }
+        CU_ASSERT_EQUAL(answers, 1); /* key 001 only */
+        CU_ASSERT_EQUAL(errors, 1);
+    }
+    CU_ASSERT_EQUAL(s_stat("lienthong_query_served", "verify", "replayed"), 0);
+    CU_ASSERT_EQUAL(s_stat("lienthong_query_refused", "verify", "ERR_INTERNAL"), 2);
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -179,6 +254,8 @@ int main(void)
         {"a retried request is replayed, not executed", test_retry_is_replayed},
         {"answers of one drain share one signature", test_answers_signed_in_one_batch},
         {"too many fields: ERR_TOO_LARGE, counted", test_too_many_fields_refused},
+        {"a verify meeting a store failure is told to retry, never answered with it",
+         test_verify_store_failure_not_an_answer},
         {NULL, NULL},
     };
     return ut_main("lt_query", suite_init, suite_clean, tests);
