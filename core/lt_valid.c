@@ -107,6 +107,10 @@ char *lt_valid_sanitise(char *s)
     uint8_t *p = (uint8_t *)s;
     size_t left = strlen(s);
     while (left > 0) {
+        if (*p < 0x80) { /* ASCII, most of what is sanitised */
+            p++, left--;
+            continue;
+        }
         ucs4_t uc;
         int n = u8_mbtoucr(&uc, p, left);
         if (n <= 0) {

@@ -7,6 +7,7 @@
 #include "lt_log.h"
 #include "lt_valid.h"
 
+#include <sodium.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,13 +24,15 @@
 typedef struct {
     int64_t at_ms;
     /* event, peer, target, subject, fields, purpose, case_ref, detail,
-     * application, officer */
+     * application, officer: one allocation that text[0] starts (s_pack),
+     * so that an entry costs one malloc and one free, not ten of each. */
     char *text[N_TEXT];
 } buffered_t;
 
 struct _lt_audit_t {
     sqlite3 *db;
     sqlite3_stmt *insert, *checkpoint;
+    sqlite3_stmt *begin, *commit, *rollback; /* prepared once: a commit per drain */
     const lt_keys_t *keys;
     uint64_t seq;
     uint8_t head[LT_HASH_BYTES];
@@ -43,6 +46,10 @@ struct _lt_audit_t {
     int64_t failing_since, next_try, logged_at;
     char why[256];
     uint64_t lost, refused;
+    /* Entries that could not be buffered (out of memory) since the last
+     * commit: the next commit fails closed instead of releasing answers
+     * whose entries are missing. */
+    uint64_t add_failed;
 };
 
 static const char *s_pragmas = "PRAGMA journal_mode = WAL;"
@@ -69,7 +76,8 @@ static void s_be64(uint8_t *p, uint64_t v)
 
 /* hash = H(prev || seq || at_ms || each text as u32be length + bytes); the
  * texts are the first N_BASE, plus application and officer when either is
- * non-empty (logs written before they existed still verify). */
+ * non-empty (logs written before they existed still verify). Hashed piece
+ * by piece, with no copy of the entry. */
 static void s_chain(const uint8_t prev[LT_HASH_BYTES], uint64_t seq, int64_t at_ms,
                     const char *const text[N_TEXT], uint8_t out[LT_HASH_BYTES])
 {
@@ -77,25 +85,19 @@ static void s_chain(const uint8_t prev[LT_HASH_BYTES], uint64_t seq, int64_t at_
     memcpy(hdr, prev, LT_HASH_BYTES);
     s_be64(hdr + LT_HASH_BYTES, seq);
     s_be64(hdr + LT_HASH_BYTES + 8, (uint64_t)at_ms);
-    size_t total = sizeof hdr;
+    crypto_generichash_state st;
+    /* BLAKE2b with an output length in its range and no key cannot fail. */
+    (void)crypto_generichash_init(&st, NULL, 0, LT_HASH_BYTES);
+    (void)crypto_generichash_update(&st, hdr, sizeof hdr);
     int n = (text[8] && text[8][0]) || (text[9] && text[9][0]) ? N_TEXT : N_BASE;
-    for (int i = 0; i < n; i++)
-        total += 4 + strlen(text[i] ? text[i] : "");
-    uint8_t *m = malloc(total), *p = m;
-    if (!m) {
-        memset(out, 0, LT_HASH_BYTES);
-        return;
-    }
-    memcpy(p, hdr, sizeof hdr);
-    p += sizeof hdr;
     for (int i = 0; i < n; i++) {
-        uint32_t l = (uint32_t)strlen(text[i] ? text[i] : "");
-        p[0] = (uint8_t)(l >> 24), p[1] = (uint8_t)(l >> 16), p[2] = (uint8_t)(l >> 8), p[3] = (uint8_t)l;
-        memcpy(p + 4, text[i] ? text[i] : "", l);
-        p += 4 + l;
+        const char *t = text[i] ? text[i] : "";
+        uint32_t l = (uint32_t)strlen(t);
+        uint8_t be[4] = {(uint8_t)(l >> 24), (uint8_t)(l >> 16), (uint8_t)(l >> 8), (uint8_t)l};
+        (void)crypto_generichash_update(&st, be, sizeof be);
+        (void)crypto_generichash_update(&st, (const uint8_t *)t, l);
     }
-    lt_crypto_hash(m, total, out);
-    free(m);
+    (void)crypto_generichash_final(&st, out, LT_HASH_BYTES);
 }
 
 /* The chain head: the last entry, or the anchor when every entry was
@@ -156,6 +158,9 @@ lt_audit_t *lt_audit_open(const char *path, const lt_keys_t *keys, char *err, si
                            -1, &self->insert, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(self->db, "INSERT OR REPLACE INTO checkpoints VALUES (?1,?2,?3,?4)", -1,
                            &self->checkpoint, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(self->db, "BEGIN IMMEDIATE", -1, &self->begin, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(self->db, "COMMIT", -1, &self->commit, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(self->db, "ROLLBACK", -1, &self->rollback, NULL) != SQLITE_OK ||
         s_load_head(self) != 0) {
         snprintf(err, errlen, "audit log %s: %s", path, sqlite3_errmsg(self->db));
         lt_audit_destroy(&self);
@@ -178,8 +183,7 @@ int lt_audit_create(const char *path, char *err, size_t errlen)
 static void s_free_buffered(lt_audit_t *self)
 {
     for (size_t i = 0; i < self->n; i++)
-        for (int t = 0; t < N_TEXT; t++)
-            free(self->buf[i].text[t]);
+        free(self->buf[i].text[0]);
     self->n = 0;
 }
 
@@ -194,6 +198,9 @@ void lt_audit_destroy(lt_audit_t **self_p)
     free(self->buf);
     sqlite3_finalize(self->insert);
     sqlite3_finalize(self->checkpoint);
+    sqlite3_finalize(self->begin);
+    sqlite3_finalize(self->commit);
+    sqlite3_finalize(self->rollback);
     sqlite3_close(self->db);
     free(self);
     *self_p = NULL;
@@ -228,6 +235,36 @@ static void s_count(lt_audit_t *self, size_t n, int64_t t0)
     lt_stats_observe_us(self->st_commit, lt_gwstats_since_us(t0));
 }
 
+/* Copies the texts of an entry into one allocation that b->text[0] starts,
+ * each made valid UTF-8: the log is read as text (audit --json), whatever a
+ * module passes (PROTOCOL.md 4.5). -1 when out of memory. */
+static int s_pack(buffered_t *b, const char *const src[N_TEXT])
+{
+    size_t len[N_TEXT], total = 0;
+    for (int t = 0; t < N_TEXT; t++)
+        total += (len[t] = src[t] ? strlen(src[t]) : 0) + 1;
+    char *p = malloc(total);
+    if (!p)
+        return -1;
+    for (int t = 0; t < N_TEXT; t++) {
+        b->text[t] = p;
+        if (len[t])
+            memcpy(p, src[t], len[t]);
+        p[len[t]] = 0;
+        lt_valid_sanitise(p);
+        p += len[t] + 1;
+    }
+    return 0;
+}
+
+/* An entry that cannot be buffered is not dropped quietly: the next commit
+ * fails closed (s_commit), so the answers it was for are refused. */
+static void s_add_failed(lt_audit_t *self, const char *event)
+{
+    self->add_failed++;
+    lt_error("audit", "out of memory: the entry for %s could not be buffered", event);
+}
+
 void lt_audit_add(lt_audit_t *self, const lt_audit_entry_t *e)
 {
     if (!self)
@@ -236,22 +273,22 @@ void lt_audit_add(lt_audit_t *self, const lt_audit_entry_t *e)
         size_t cap = self->cap ? self->cap * 2 : 256;
         buffered_t *nb = realloc(self->buf, cap * sizeof *nb);
         if (!nb) {
-            lt_error("audit", "out of memory: entry for %s lost", e->event);
+            s_add_failed(self, e->event);
             return;
         }
         self->buf = nb;
         self->cap = cap;
     }
-    buffered_t *b = &self->buf[self->n++];
     const char *src[N_TEXT] = {e->event,   e->peer,     e->target,      e->subject,
                                e->fields,  e->purpose,  e->case_ref,    e->detail,
                                e->application, e->officer};
+    buffered_t *b = &self->buf[self->n];
     b->at_ms = lt_clock_now_ms();
-    /* The log is read as UTF-8 text (audit --json): whatever a module
-     * passes, what is stored is valid (PROTOCOL.md 4.5). */
-    for (int t = 0; t < N_TEXT; t++)
-        if ((b->text[t] = strdup(src[t] ? src[t] : "")))
-            lt_valid_sanitise(b->text[t]);
+    if (s_pack(b, src) != 0) {
+        s_add_failed(self, e->event);
+        return;
+    }
+    self->n++;
     if (self->n >= FLUSH_ENTRIES)
         (void)lt_audit_flush(self, 1);
 }
@@ -262,7 +299,7 @@ static int s_insert(lt_audit_t *self, const buffered_t *b, uint64_t seq, const u
     sqlite3_bind_int64(st, 1, (int64_t)seq);
     sqlite3_bind_int64(st, 2, b->at_ms);
     for (int t = 0; t < N_TEXT; t++)
-        sqlite3_bind_text(st, 3 + t, b->text[t] ? b->text[t] : "", -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3 + t, b->text[t], -1, SQLITE_STATIC);
     sqlite3_bind_blob(st, 13, hash, LT_HASH_BYTES, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
@@ -286,6 +323,14 @@ static int s_checkpoint(lt_audit_t *self, uint64_t seq, const uint8_t *hash)
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
+/* Runs a prepared statement without results: 0, or -1. */
+static int s_step(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
 /* Writes first (may be NULL) and the buffered entries in one transaction
  * with a signed checkpoint at the new head; one fsync (synchronous = FULL). */
 static int s_write(lt_audit_t *self, buffered_t *first)
@@ -294,7 +339,12 @@ static int s_write(lt_audit_t *self, buffered_t *first)
     uint64_t seq = self->seq;
     uint8_t head[LT_HASH_BYTES];
     memcpy(head, self->head, LT_HASH_BYTES);
-    if (sqlite3_exec(self->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+    if (self->add_failed) {
+        snprintf(self->why, sizeof self->why, "out of memory: %llu entries could not be buffered",
+                 (unsigned long long)self->add_failed);
+        return -1;
+    }
+    if (s_step(self->begin) != 0)
         goto fail;
     for (size_t i = first ? 0 : 1; i <= self->n; i++) {
         buffered_t *b = i ? &self->buf[i - 1] : first;
@@ -302,8 +352,7 @@ static int s_write(lt_audit_t *self, buffered_t *first)
         if (s_insert(self, b, seq, head) != 0)
             goto fail;
     }
-    if (s_checkpoint(self, seq, head) != 0 ||
-        sqlite3_exec(self->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+    if (s_checkpoint(self, seq, head) != 0 || s_step(self->commit) != 0)
         goto fail;
     self->seq = seq;
     memcpy(self->head, head, LT_HASH_BYTES);
@@ -312,7 +361,8 @@ static int s_write(lt_audit_t *self, buffered_t *first)
     return 0;
 fail:
     snprintf(self->why, sizeof self->why, "%s", sqlite3_errmsg(self->db));
-    sqlite3_exec(self->db, "ROLLBACK", NULL, NULL, NULL);
+    if (!sqlite3_get_autocommit(self->db))
+        (void)s_step(self->rollback);
     return -1;
 }
 
@@ -322,7 +372,8 @@ fail:
 static void s_failed(lt_audit_t *self)
 {
     int64_t now = lt_clock_mono_ms();
-    self->lost += self->n;
+    self->lost += self->n + self->add_failed;
+    self->add_failed = 0;
     s_free_buffered(self);
     self->next_try = now + RETRY_MS;
     if (!self->failing_since) {
@@ -348,15 +399,11 @@ static int s_outage_entry(lt_audit_t *self, buffered_t *b)
              "entries not written, %llu lookup or verify requests refused, none answered",
              (long long)(lt_clock_now_ms() - self->failing_since), self->why,
              (unsigned long long)self->lost, (unsigned long long)self->refused);
+    const char *src[N_TEXT] = {"audit-outage", "local", NULL, NULL, NULL,
+                               NULL,           NULL,    detail};
     memset(b, 0, sizeof *b);
     b->at_ms = lt_clock_now_ms();
-    b->text[0] = strdup("audit-outage");
-    b->text[1] = strdup("local");
-    b->text[7] = strdup(detail);
-    for (int t = 0; t < N_TEXT; t++)
-        if (!b->text[t] && !(b->text[t] = strdup("")))
-            return -1;
-    return 0;
+    return s_pack(b, src);
 }
 
 /* Commits the buffer; while failing, with the outage entry first. */
@@ -371,10 +418,8 @@ static int s_commit(lt_audit_t *self)
         rc = s_write(self, &outage);
     else
         rc = -1, snprintf(self->why, sizeof self->why, "out of memory");
-    if (self->failing_since) {
-        for (int t = 0; t < N_TEXT; t++)
-            free(outage.text[t]);
-    }
+    if (self->failing_since)
+        free(outage.text[0]);
     self->last_flush = lt_clock_mono_ms();
     if (rc != 0) {
         s_failed(self);
@@ -401,14 +446,14 @@ int lt_audit_flush(lt_audit_t *self, int force)
     int64_t now = lt_clock_mono_ms();
     if (self->failing_since)
         return now >= self->next_try || force ? s_commit(self) : -1;
-    if (self->n == 0 || (!force && now - self->last_flush < FLUSH_MS))
+    if ((self->n == 0 && !self->add_failed) || (!force && now - self->last_flush < FLUSH_MS))
         return 0;
     return s_commit(self);
 }
 
 int lt_audit_commit(lt_audit_t *self)
 {
-    if (!self || (self->n == 0 && !self->failing_since))
+    if (!self || (self->n == 0 && !self->add_failed && !self->failing_since))
         return 0;
     return s_commit(self);
 }

@@ -62,7 +62,9 @@ void lt_audit_destroy(lt_audit_t **self_p);
  * -1 when registration failed. */
 int lt_audit_set_stats(lt_audit_t *self, lt_stats_t *stats);
 
-/* Buffers one entry (strings are copied). */
+/* Buffers one entry (strings are copied). When it cannot (out of memory)
+ * it is logged and the next commit fails closed: the answers of the drain
+ * are refused, never released without their entry. */
 void lt_audit_add(lt_audit_t *self, const lt_audit_entry_t *e);
 /* Commits buffered entries when due (or always when force), chaining them
  * and signing the new head. Returns 0 or -1 (logged). */

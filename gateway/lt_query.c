@@ -110,13 +110,27 @@ struct _lt_query_t {
     lt_arena_t *arena;
 };
 
-/* Joins names with commas into buf. */
+/* Appends src to buf (holding o bytes, cap in all), cut to fit; returns the
+ * new length. A copy on every request: no printf machinery. */
+static size_t s_append(char *buf, size_t o, size_t cap, const char *src)
+{
+    size_t n = strlen(src);
+    if (o + 1 >= cap)
+        return o;
+    if (n > cap - 1 - o)
+        n = cap - 1 - o;
+    memcpy(buf + o, src, n);
+    buf[o + n] = 0;
+    return o + n;
+}
+
+/* Joins names with commas into buf, cut to fit. */
 static const char *s_join(char *const *names, size_t n, char *buf, size_t len)
 {
     size_t o = 0;
     buf[0] = 0;
-    for (size_t i = 0; i < n && o < len; i++)
-        o += (size_t)snprintf(buf + o, len - o, "%s%s", i ? "," : "", names[i]);
+    for (size_t i = 0; i < n; i++)
+        o = s_append(buf, i ? s_append(buf, o, len, ",") : o, len, names[i]);
     return buf;
 }
 
@@ -562,7 +576,7 @@ static dedup_t *s_admit(lt_query_t *self, op_stats_t *os, void *peer, const lt_w
         why = "deadline more than 10 minutes ahead";
     dedup_key_t key;
     memset(&key, 0, sizeof key);
-    snprintf(key.member, sizeof key.member, "%s", caller);
+    s_append(key.member, 0, sizeof key.member, caller);
     key.id = id;
     dedup_t *d = NULL;
     if (!why)

@@ -26,6 +26,7 @@
 #define SEQ_BITS LT_STORE_SEQ_BITS
 #define SEQ_MAX ((1ULL << SEQ_BITS) - 1)
 #define LOG_ID(stream, seq) (((int64_t)(stream) << SEQ_BITS) | (int64_t)(seq))
+#define LT_STORE_MEMO_NAME 96 /* longer stream names are read each time */
 
 enum {
     ST_BEGIN,
@@ -59,6 +60,7 @@ enum {
     ST_PRESENCE_ADD,
     ST_PRESENCE_GET,
     ST_CLEAR_PRESENCE,
+    ST_READ_BEGIN,
     ST_COUNT
 };
 
@@ -111,6 +113,9 @@ static const char *s_sql[ST_COUNT] = {
                         "ON CONFLICT(stream, field) DO UPDATE SET n = n + excluded.n",
     [ST_PRESENCE_GET] = "SELECT field, n FROM presence WHERE stream = ?1",
     [ST_CLEAR_PRESENCE] = "DELETE FROM presence WHERE stream = ?1",
+    /* A read snapshot (lt_store_read_begin): SQLite takes its read lock at
+     * the first statement. */
+    [ST_READ_BEGIN] = "BEGIN",
 };
 
 /* Connection settings, outside any transaction (journal_mode cannot change
@@ -216,6 +221,11 @@ struct _lt_store_t {
     uint64_t damaged_seq; /* of the last LT_STORE_DAMAGED result */
     const char *damaged_why;
     int reading; /* a read snapshot is held (lt_store_read_begin) */
+    /* The stream row last read under the snapshot: the lookups of one drain
+     * mostly ask for the same stream, and the row cannot change until the
+     * snapshot ends (lt_store_read_end forgets it). */
+    lt_stream_t memo;
+    char memo_name[LT_STORE_MEMO_NAME];
 };
 
 /* Checksum of a log row: BLAKE2b-256 over a domain string, the row id
@@ -555,7 +565,9 @@ int lt_store_read_begin(lt_store_t *self)
 {
     if (self->reading || !sqlite3_get_autocommit(self->db))
         return 0;
-    if (sqlite3_exec(self->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+    int rc = sqlite3_step(self->st[ST_READ_BEGIN]);
+    sqlite3_reset(self->st[ST_READ_BEGIN]);
+    if (rc != SQLITE_DONE)
         return -1;
     self->reading = 1;
     return 0;
@@ -566,9 +578,14 @@ void lt_store_read_end(lt_store_t *self)
     if (!self || !self->reading)
         return;
     self->reading = 0;
+    self->memo_name[0] = 0;
     /* Nothing was written: when COMMIT fails, ROLLBACK ends it the same. */
-    if (sqlite3_exec(self->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-        (void)sqlite3_exec(self->db, "ROLLBACK", NULL, NULL, NULL);
+    int rc = sqlite3_step(self->st[ST_COMMIT]);
+    sqlite3_reset(self->st[ST_COMMIT]);
+    if (rc != SQLITE_DONE && !sqlite3_get_autocommit(self->db)) {
+        (void)sqlite3_step(self->st[ST_ROLLBACK]);
+        sqlite3_reset(self->st[ST_ROLLBACK]);
+    }
 }
 
 int lt_store_begin(lt_store_t *self)
@@ -624,7 +641,16 @@ static int s_stream_load(lt_store_t *self, const char *name, lt_stream_t *out)
 
 int lt_store_stream_find(lt_store_t *self, const char *name, lt_stream_t *out)
 {
-    return s_stream_load(self, name, out);
+    if (self->reading && self->memo_name[0] && strcmp(name, self->memo_name) == 0) {
+        *out = self->memo;
+        return 1;
+    }
+    int rc = s_stream_load(self, name, out);
+    if (rc == 1 && self->reading && strlen(name) < sizeof self->memo_name) {
+        self->memo = *out;
+        memcpy(self->memo_name, name, strlen(name) + 1);
+    }
+    return rc;
 }
 
 int lt_store_stream(lt_store_t *self, const char *name, lt_stream_t *out)

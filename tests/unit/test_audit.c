@@ -13,6 +13,17 @@
 #include <sodium.h>
 #include <sqlite3.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define UT_SANITIZED 1 /* its allocator reserves address space of its own */
+#else
+#define UT_SANITIZED 0
+#endif
 
 static char s_dir[256], s_path[300];
 
@@ -234,6 +245,78 @@ static void test_export_rotated(void)
     lt_keys_destroy(&k);
 }
 
+/* The child of test_unbuffered_entry_fails_closed: 0 when every check
+ * holds, else the number of the check that failed. */
+static int s_unbuffered_child(const lt_keys_t *k)
+{
+    char err[256];
+    lt_audit_t *a = lt_audit_open(s_path, k, err, sizeof err);
+    if (!a)
+        return 1;
+    size_t big = (size_t)256 << 20;
+    char *detail = malloc(big + 1);
+    if (!detail)
+        return 2;
+    memset(detail, 'x', big);
+    detail[big] = 0;
+    lt_audit_add(a, &(lt_audit_entry_t){.event = "lookup", .peer = "VN/GOV/BHXH", .detail = "ok"});
+    /* No room for a copy of the detail: the entry cannot be buffered. */
+    struct rlimit old, lim;
+    if (getrlimit(RLIMIT_AS, &old) != 0)
+        return 3;
+    lim = old;
+    lim.rlim_cur = (rlim_t)big + ((rlim_t)96 << 20); /* below what a copy needs beside it */
+    if (setrlimit(RLIMIT_AS, &lim) != 0)
+        return 4;
+    lt_audit_add(a, &(lt_audit_entry_t){.event = "lookup", .peer = "VN/GOV/BHXH", .detail = detail});
+    int committed = lt_audit_commit(a), writable = lt_audit_writable(a, NULL, 0);
+    if (setrlimit(RLIMIT_AS, &old) != 0)
+        return 5;
+    free(detail);
+    if (committed != -1 || writable != 0)
+        return 6; /* an answer would have left without its entry */
+    if (lt_audit_flush(a, 1) != 0 || !lt_audit_writable(a, NULL, 0))
+        return 7;
+    lt_audit_destroy(&a);
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    int found = 0;
+    if (sqlite3_open(s_path, &db) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, "SELECT event, detail FROM audit ORDER BY seq", -1, &st, NULL) != SQLITE_OK)
+        return 8;
+    while (sqlite3_step(st) == SQLITE_ROW)
+        found += strcmp((const char *)sqlite3_column_text(st, 0), "audit-outage") == 0 &&
+                 strstr((const char *)sqlite3_column_text(st, 1), ": 2 entries not written") != NULL;
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    if (found != 1 || lt_audit_verify(s_path, lt_keys_signing_public(k), err, sizeof err) != 1)
+        return 9; /* the outage entry alone, naming both entries lost */
+    return 0;
+}
+
+static void test_unbuffered_entry_fails_closed(void)
+{
+    if (UT_SANITIZED) {
+        fprintf(stderr, "skipped under AddressSanitizer (address-space limit)\n");
+        return;
+    }
+    s_fresh();
+    lt_keys_t *k = lt_keys_new(LT_KEYS_MEMBER);
+    CU_ASSERT_FATAL(k != NULL);
+    fflush(NULL);
+    pid_t pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0)
+        _exit(s_unbuffered_child(k));
+    int status = 0;
+    CU_ASSERT(waitpid(pid, &status, 0) == pid);
+    CU_ASSERT(WIFEXITED(status));
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fprintf(stderr, "check %d failed\n", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    lt_keys_destroy(&k);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -248,6 +331,7 @@ int main(void)
         {"an exported file edited or checked under another key fails", test_export_tampered},
         {"after a key rotation, checkpoints verify under both keys", test_rotated_keys},
         {"a segment spanning a key rotation verifies under both keys", test_export_rotated},
+        {"an entry that cannot be buffered fails the commit closed", test_unbuffered_entry_fails_closed},
         {NULL, NULL},
     };
     int rc = ut_main("lt_audit", NULL, NULL, tests);

@@ -322,14 +322,27 @@ static void test_read_snapshot(void)
     CU_ASSERT_EQUAL_FATAL(lt_store_begin(writer), 0);
     s_append(writer, &a, "A", 2, 40);
     CU_ASSERT_EQUAL(lt_store_state_put(writer, a.id, "k", 2, 0, 0, 0), 0);
+    a.last_seq = 2;
+    CU_ASSERT_EQUAL(lt_store_stream_save(writer, &a), 0);
     CU_ASSERT_EQUAL_FATAL(lt_store_commit(writer), 0);
     CU_ASSERT_EQUAL(lt_store_state_get(reader, a.id, "k", &seq, &deleted), 1);
     CU_ASSERT_EQUAL(seq, 1);
     CU_ASSERT_EQUAL(s_has(reader, a.id, 2), 0);
+    /* The stream row, read once per snapshot, is the snapshot's too. */
+    lt_stream_t f;
+    CU_ASSERT_EQUAL(lt_store_stream_find(reader, "A", &f), 1);
+    CU_ASSERT_EQUAL(f.last_seq, 0);
+    CU_ASSERT_EQUAL(lt_store_stream_find(reader, "A", &f), 1);
+    CU_ASSERT_EQUAL(f.last_seq, 0);
+    CU_ASSERT_EQUAL(lt_store_stream_find(reader, "none", &f), 0);
     lt_store_read_end(reader);
     lt_store_read_end(reader); /* idempotent */
     CU_ASSERT_EQUAL(lt_store_state_get(reader, a.id, "k", &seq, &deleted), 1);
     CU_ASSERT_EQUAL(seq, 2);
+    CU_ASSERT_EQUAL_FATAL(lt_store_read_begin(reader), 0); /* a new snapshot reads it anew */
+    CU_ASSERT_EQUAL(lt_store_stream_find(reader, "A", &f), 1);
+    CU_ASSERT_EQUAL(f.last_seq, 2);
+    lt_store_read_end(reader);
     /* A write on the holding connection ends the snapshot first: SQLite
      * would refuse to upgrade one older than the writer's commit. */
     CU_ASSERT_EQUAL_FATAL(lt_store_read_begin(reader), 0);
