@@ -73,8 +73,7 @@ static size_t s_write(char *data, size_t size, size_t n, void *arg)
 static int s_http_start(http_t *h, slot_t *s, long i)
 {
     char key[24];
-    uint8_t tmp[512];
-    lt_bench_record(i % RECORDS, tmp, key);
+    lt_bench_key(i % RECORDS, key);
     snprintf(s->body, sizeof s->body,
              "{\"dataset\":\"" DATASET "\",\"key\":\"%s\",\"fields\":[\"full_name\","
              "\"date_of_birth\"],\"purpose\":\"BENCH\",\"officer\":\"bench\",\"case_ref\":"

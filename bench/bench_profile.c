@@ -86,8 +86,7 @@ static double s_lookup(void *app, long i)
 {
     static uint64_t next_id = 1;
     char key[24], *fields[] = {"full_name", "date_of_birth"}, err[256];
-    uint8_t tmp[512];
-    lt_bench_record(i % RECORDS, tmp, key);
+    lt_bench_key(i % RECORDS, key);
     Lienthong__LookupRequest q = LIENTHONG__LOOKUP_REQUEST__INIT;
     q.request_id = next_id++;
     q.dataset = (char *)s_datasets[0];
@@ -123,8 +122,7 @@ static double s_profile(void *app, long i)
 {
     static uint64_t next_id = 1ull << 62; /* apart from the lookups' ids */
     char key[24], *fields[] = {"full_name", "date_of_birth"}, err[256];
-    uint8_t tmp[512];
-    lt_bench_record(i % RECORDS, tmp, key);
+    lt_bench_key(i % RECORDS, key);
     Lienthong__ProfilePart parts[N_OWNERS], *ptrs[N_OWNERS];
     for (int k = 0; k < N_OWNERS; k++) {
         lienthong__profile_part__init(&parts[k]);

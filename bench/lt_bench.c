@@ -35,7 +35,7 @@ void lt_bench_citizen(long i, char vals[LT_BENCH_COLUMNS][128], const char *out[
                                                         "38",        NULL,
                                                         NULL,        "2021-06-01",
                                                         "1",         NULL};
-    snprintf(vals[0], 128, "%012ld", 38000000000L + i);
+    lt_bench_key(i, vals[0]);
     snprintf(vals[2], 128, "19%02ld-%02ld-%02ld", 40 + i % 60, 1 + i % 12, 1 + i % 28);
     snprintf(vals[11], 128, "Số %ld, đường Lê Lợi, phường Điện Biên, thành phố Thanh Hóa", i % 500);
     for (int c = 0; c < LT_BENCH_COLUMNS; c++)
@@ -43,6 +43,11 @@ void lt_bench_citizen(long i, char vals[LT_BENCH_COLUMNS][128], const char *out[
     out[0] = out[12] = vals[0];
     out[2] = vals[2];
     out[11] = vals[11];
+}
+
+void lt_bench_key(long i, char *key)
+{
+    snprintf(key, 24, "%012ld", 38000000000L + i);
 }
 
 /* A ~256-byte population record for citizen i. */
@@ -214,8 +219,7 @@ static int s_send_key(void *app, const char *dataset, int verify, char *key)
 static int s_send(void *app, const char *dataset, long records, int verify, long i)
 {
     char key[24];
-    uint8_t tmp[512];
-    lt_bench_record(i % records, tmp, key);
+    lt_bench_key(i % records, key);
     return s_send_key(app, dataset, verify, key);
 }
 

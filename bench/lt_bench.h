@@ -11,6 +11,10 @@
 /* Packs a ~256-byte population record for citizen i into out (>= 512
  * bytes); writes its 12-digit key into key (>= 24 bytes). Returns the size. */
 size_t lt_bench_record(long i, uint8_t *out, char *key);
+/* Writes citizen i's key alone (the one lt_bench_record writes) into key
+ * (>= 24 bytes): a load generator asks for keys without making records, so
+ * that its own work stays out of the figures. */
+void lt_bench_key(long i, char *key);
 
 /* The columns of a Population table, in field order (lt_bench_citizen
  * fills them). */
