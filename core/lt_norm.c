@@ -1,6 +1,7 @@
 /* lt_norm: claim normaliser built on libunistring: case folding to NFD,
  * one tone-mark placement for the Vietnamese clusters that have two in
- * common use, then NFC and white-space collapsing. */
+ * common use, then NFC and white-space collapsing. Matching compares the
+ * decomposed forms, which is the same test without the composition. */
 #include "lt_norm.h"
 
 #include <ctype.h>
@@ -93,22 +94,38 @@ static int s_ascii(const char *s, size_t n)
     return 1;
 }
 
-/* Normalises n bytes of valid UTF-8. ASCII text takes a short path: its
- * full case folding is A-Z to a-z and nothing else, NFD and NFC leave it
- * as it is, and it has no tone marks to place; the same result as the
- * general path at a fraction of its cost (IDs, codes, names written
- * without diacritics). */
+/* The comparison key of n bytes of valid UTF-8: case-folded, decomposed
+ * (NFD), one tone placement, white space collapsed. Two texts have equal
+ * NFC forms exactly when they have equal NFD forms, so keys compare as the
+ * composed texts would, without composing them (lt_norm_match). ASCII text
+ * takes a short path: its full case folding is A-Z to a-z and nothing else,
+ * NFD and NFC leave it as it is, and it has no tone marks to place; its key
+ * comes with the white space collapsed already (*final set). */
+static uint8_t *s_key(const char *in, size_t n, size_t *len, int *final)
+{
+    *final = s_ascii(in, n);
+    if (*final) {
+        char *out = s_spaces((const uint8_t *)in, n, 1);
+        *len = out ? strlen(out) : 0;
+        return (uint8_t *)out;
+    }
+    uint8_t *folded = u8_casefold((const uint8_t *)in, n, NULL, UNINORM_NFD, NULL, len);
+    if (folded)
+        s_tone_placement(folded, *len);
+    return folded;
+}
+
+/* Normalises n bytes of valid UTF-8: the key, composed (NFC), white space
+ * collapsed. */
 static char *s_text(const char *in, size_t n)
 {
-    if (s_ascii(in, n))
-        return s_spaces((const uint8_t *)in, n, 1);
-    size_t folded_len = 0, nfc_len = 0;
-    uint8_t *folded = u8_casefold((const uint8_t *)in, n, NULL, UNINORM_NFD, NULL, &folded_len);
-    if (!folded)
-        return NULL;
-    s_tone_placement(folded, folded_len);
-    uint8_t *nfc = u8_normalize(UNINORM_NFC, folded, folded_len, NULL, &nfc_len);
-    free(folded);
+    size_t key_len = 0, nfc_len = 0;
+    int final = 0;
+    uint8_t *key = s_key(in, n, &key_len, &final);
+    if (!key || final)
+        return (char *)key;
+    uint8_t *nfc = u8_normalize(UNINORM_NFC, key, key_len, NULL, &nfc_len);
+    free(key);
     if (!nfc)
         return NULL;
     char *out = s_spaces(nfc, nfc_len, 0);
@@ -120,6 +137,19 @@ char *lt_norm_text(const char *in)
 {
     size_t n = strlen(in);
     return u8_check((const uint8_t *)in, n) == NULL ? s_text(in, n) : NULL;
+}
+
+/* The key with its white space collapsed, as a string. */
+static char *s_match_key(const char *in, size_t n)
+{
+    size_t len = 0;
+    int final = 0;
+    uint8_t *key = s_key(in, n, &len, &final);
+    if (!key || final)
+        return (char *)key;
+    char *out = s_spaces(key, len, 0);
+    free(key);
+    return out;
 }
 
 static int s_days_in(long y, long m)
@@ -176,7 +206,7 @@ int lt_norm_match(const char *stored, const char *claim, int is_date)
                 u8_check((const uint8_t *)claim, nc) == NULL;
     if (!valid || strcmp(stored, claim) == 0)
         return valid;
-    char *a = s_text(stored, ns), *b = s_text(claim, nc);
+    char *a = s_match_key(stored, ns), *b = s_match_key(claim, nc);
     /* Valid text fails to normalise only for want of memory: that is no
      * answer, never a signed "no match". */
     int match = a && b ? strcmp(a, b) == 0 : -1;

@@ -262,6 +262,40 @@ static void test_ascii_path_agrees(void)
     CU_ASSERT(lt_norm_match("Le", "LE", 0) == 1);
 }
 
+/* Matching compares decomposed keys (no NFC step): over every pair of a
+ * set of texts that differ in composition, case, tone placement, canonical
+ * singletons and white space, a match must be exactly "equal NFC forms"
+ * (lt_norm_text, which composes). */
+static void test_match_agrees_with_composed_forms(void)
+{
+    static const char *const texts[] = {
+        NGUYEN_NFC, NGUYEN_NFD, NGUYEN_SWAPPED, NAME_UPPER, NAME_LOWER, NAME_MIXED,
+        NAME_UPPER_NFD, DANG_UPPER, DANG_LOWER, DANG_D_UP, DANG_D_LOW, LE_HAT, "Le\xcc\x82",
+        HA_GRAVE, "Ha\xcc\x80", HA_DOT, "Ha\xcc\xa3",
+        "h\xc3\xb2" "a", "ho\xc3\xa0", "HO\xcc\x80" "A", "kho\xe1\xba\xbb", "kh\xe1\xbb\x8f" "e",
+        "th\xe1\xbb\xa7y", "thu\xe1\xbb\xb7", "ho\xc3\xa0ng", "h\xc3\xb2" "ang",
+        "\xe2\x84\xab", "\xc3\x85", "A\xcc\x8a", "a\xcc\x8a", /* Angstrom sign, A ring */
+        "a" NBSP "b", "a" IDEO "b", "a" EMSP "b", "a\xe2\x80\x80" "b", "a b", " A  B ",
+        "a \xcc\x81", "a\xcc\x81", "\xc3\xa1", "STRASSE", "stra\xc3\x9f" "e", "",
+        NULL};
+    size_t n = 0;
+    while (texts[n])
+        n++;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < n; j++) {
+            char *a = lt_norm_text(texts[i]), *b = lt_norm_text(texts[j]);
+            CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+            CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+            int want = strcmp(a, b) == 0, got = lt_norm_match(texts[i], texts[j], 0);
+            if (got != want)
+                fprintf(stderr, "\n  texts %zu and %zu: match %d, composed forms equal %d\n", i,
+                        j, got, want);
+            CU_ASSERT_EQUAL(got, want);
+            free(a);
+            free(b);
+        }
+}
+
 static void s_expect_date(const char *in, long want)
 {
     long ymd = -7;
@@ -494,6 +528,8 @@ int main(void)
         {"precomposed and combining diacritics", test_precomposed_and_combining},
         {"ASCII text takes a short path that agrees with libunistring's; equal bytes match",
          test_ascii_path_agrees},
+        {"matching decomposed keys agrees with comparing composed forms",
+         test_match_agrees_with_composed_forms},
         {"upper and lower case", test_case_folding},
         {"d with stroke", test_d_with_stroke},
         {"inner and outer white space", test_white_space},
