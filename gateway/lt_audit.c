@@ -50,6 +50,7 @@ struct _lt_audit_t {
      * commit: the next commit fails closed instead of releasing answers
      * whose entries are missing. */
     uint64_t add_failed;
+    uint64_t drops; /* lt_audit_drops */
 };
 
 static const char *s_pragmas = "PRAGMA journal_mode = WAL;"
@@ -372,6 +373,8 @@ fail:
 static void s_failed(lt_audit_t *self)
 {
     int64_t now = lt_clock_mono_ms();
+    if (self->n + self->add_failed > 0)
+        self->drops++;
     self->lost += self->n + self->add_failed;
     self->add_failed = 0;
     s_free_buffered(self);
@@ -456,6 +459,11 @@ int lt_audit_commit(lt_audit_t *self)
     if (!self || (self->n == 0 && !self->add_failed && !self->failing_since))
         return 0;
     return s_commit(self);
+}
+
+uint64_t lt_audit_drops(const lt_audit_t *self)
+{
+    return self ? self->drops : 0;
 }
 
 int lt_audit_writable(const lt_audit_t *self, char *why, size_t len)

@@ -74,6 +74,11 @@ int lt_audit_flush(lt_audit_t *self, int force);
  * released). Returns 0, or -1 when the log cannot be written (the entries
  * are dropped and counted; the log is failing). */
 int lt_audit_commit(lt_audit_t *self);
+/* How many times buffered entries were dropped (a failed commit, or entries
+ * that could not be buffered), ever: a caller that holds answers compares
+ * it before and after, so that an answer whose entry a commit in between
+ * dropped is never released. */
+uint64_t lt_audit_drops(const lt_audit_t *self);
 /* 1 while the log can be written; 0 while it is failing, with the reason
  * in why (may be NULL). */
 int lt_audit_writable(const lt_audit_t *self, char *why, size_t len);

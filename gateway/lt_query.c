@@ -96,6 +96,12 @@ struct _lt_query_t {
     size_t n_dedup;
     pending_t pending[SIGN_BATCH];
     size_t n_pending;
+    uint64_t audit_drops; /* lt_audit_drops when the pending answers began */
+    /* The request being executed, and what a flush inside it did to it: a
+     * flush that refuses or forgets the pending answers must not free the
+     * request still running (s_forget); 1 refused with an error, 2 forgotten. */
+    dedup_t *executing;
+    int executing_gone;
     outstanding_t *out;
     struct {
         char owner[LT_ID_MAX];
@@ -198,6 +204,21 @@ static void s_dedup_free(lt_query_t *self, dedup_t *d)
     free(d->frames);
     free(d);
     self->n_dedup--;
+}
+
+/* Forgets request d, whose pending answers from index `from` on will not
+ * be sent: they no longer point at it. The request being executed is only
+ * marked (how: 1 refused, 2 forgotten), and s_execute frees it once its
+ * executor returns. */
+static void s_forget(lt_query_t *self, dedup_t *d, size_t from, int how)
+{
+    for (size_t j = from; j < self->n_pending; j++)
+        if (self->pending[j].entry == d)
+            self->pending[j].entry = NULL;
+    if (d == self->executing)
+        self->executing_gone = how;
+    else
+        s_dedup_free(self, d);
 }
 
 static void s_out_free(lt_query_t *self, outstanding_t *o)
@@ -330,8 +351,13 @@ static const char *s_withhold(const ProtobufCMessageDescriptor *t, const Lientho
 static int s_queue(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_t *d, int is_verify,
                    int last, const char *record_type, const ProtobufCMessage *answer)
 {
-    if (self->n_pending == SIGN_BATCH)
+    if (self->n_pending == SIGN_BATCH) {
         lt_query_flush(self, peer);
+        if (self->executing_gone)
+            return -1; /* that flush refused this request: stop executing it */
+    }
+    if (self->n_pending == 0)
+        self->audit_drops = lt_audit_drops(self->ctx->audit);
     pending_t *p = &self->pending[self->n_pending];
     p->len = protobuf_c_message_get_packed_size(answer);
     p->bytes = malloc(p->len ? p->len : 1);
@@ -433,7 +459,8 @@ static int s_lookup(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_
         goto out;
     rc = s_queue(self, peer, in, d, 0, 1, r->record_type, &a.base);
     char fields[1024];
-    s_audit(self, r, a.code == LIENTHONG__ERROR_CODE__ERR_FORBIDDEN || a.code == LIENTHONG__ERROR_CODE__ERR_PURPOSE
+    if (rc == 0)
+        s_audit(self, r, a.code == LIENTHONG__ERROR_CODE__ERR_FORBIDDEN || a.code == LIENTHONG__ERROR_CODE__ERR_PURPOSE
                          ? "refused" : "lookup",
             q->key, s_join(released, a.n_released, fields, sizeof fields), lt_wire_error_name(a.code));
 out:
@@ -527,8 +554,11 @@ static int s_verify(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_
                                   : results[c] == LIENTHONG__CLAIM_RESULT__CLAIM_NO_MATCH ? "no-match"
                                                                                         : "not-allowed");
         }
-        s_audit(self, r, r->refusal ? "refused" : "verify", a.key ? a.key : "", fields, detail);
+        /* Queued first: an entry added to a batch the queueing flushed
+         * would belong to no commit that the answer waits for. */
         int rc = s_queue(self, peer, in, d, 1, a.last, r->record_type, &a.base);
+        if (rc == 0)
+            s_audit(self, r, r->refusal ? "refused" : "verify", a.key ? a.key : "", fields, detail);
         s_done_with(self);
         if (rc != 0)
             return -1;
@@ -671,17 +701,23 @@ static void s_execute(lt_query_t *self, void *peer, const lt_wire_in_t *in,
         lt_warn("query", "no read snapshot: %s", lt_store_error(self->ctx->store));
     s_authorise(self, &r, is_verify ? vq->dataset : lq->dataset, is_verify ? vq->purpose : lq->purpose,
                 is_verify ? LIENTHONG__OPERATION__OP_VERIFY : LIENTHONG__OPERATION__OP_LOOKUP);
+    self->executing = d;
+    self->executing_gone = 0;
     int rc = is_verify ? s_verify(self, peer, in, d, &r, vq) : s_lookup(self, peer, in, d, &r, lq);
-    if (rc == 0 && r.refusal == LIENTHONG__ERROR_CODE__ERR_NONE)
+    int gone = self->executing_gone;
+    self->executing = NULL;
+    self->executing_gone = 0;
+    if (gone == 1) { /* refused with ERR_UNAVAILABLE by a flush inside it */
+        s_forget(self, d, 0, 0);
+        return;
+    }
+    if (rc == 0 && !gone && r.refusal == LIENTHONG__ERROR_CODE__ERR_NONE)
         lt_stats_inc(os->executed);
     else
-        lt_gwstats_codes_inc(&os->refused, rc == 0 ? r.refusal : LIENTHONG__ERROR_CODE__ERR_INTERNAL);
-    if (rc != 0) {
+        lt_gwstats_codes_inc(&os->refused, rc == 0 && !gone ? r.refusal : LIENTHONG__ERROR_CODE__ERR_INTERNAL);
+    if (rc != 0 || gone) {
         /* Nothing was answered: forget it, so that a retry runs again. */
-        for (size_t i = 0; i < self->n_pending; i++)
-            if (self->pending[i].entry == d)
-                self->pending[i].entry = NULL;
-        s_dedup_free(self, d);
+        s_forget(self, d, 0, 0);
         (void)lt_wire_send_error(peer, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_INTERNAL,
                                  r.id, "the owner could not read its store or ran out of memory; "
                                  "retry");
@@ -765,8 +801,11 @@ static void s_send_answer(lt_query_t *self, pending_t *p, const uint8_t *sig,
  * again. Returns 0 when the answers may be sent. */
 static int s_audit_durable(lt_query_t *self, void *peer)
 {
-    char why[320];
-    if (lt_audit_commit(self->ctx->audit) == 0)
+    char why[320] = "the audit log could not record the answer";
+    /* Committed, and no entry dropped since the first of these answers was
+     * queued (a commit inside the drain may have failed and dropped some). */
+    if (lt_audit_commit(self->ctx->audit) == 0 &&
+        lt_audit_drops(self->ctx->audit) == self->audit_drops)
         return 0;
     (void)lt_audit_writable(self->ctx->audit, why, sizeof why);
     for (size_t i = 0; i < self->n_pending; i++) {
@@ -780,10 +819,7 @@ static int s_audit_durable(lt_query_t *self, void *peer)
                              LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE);
         (void)lt_wire_send_error(peer, p->rid, p->rid_len, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE,
                                  d->key.id, "%s; retry later", why);
-        for (size_t j = i; j < self->n_pending; j++)
-            if (self->pending[j].entry == d)
-                self->pending[j].entry = NULL;
-        s_dedup_free(self, d);
+        s_forget(self, d, i, 1);
     }
     self->n_pending = 0;
     return -1;
@@ -821,10 +857,7 @@ void lt_query_flush(lt_query_t *self, void *peer)
         }
         /* Nothing was sent: forget the request so a retry executes it,
          * rather than replaying an empty answer forever. */
-        for (size_t j = i; j < n; j++)
-            if (self->pending[j].entry == d)
-                self->pending[j].entry = NULL;
-        s_dedup_free(self, d);
+        s_forget(self, d, i, 2);
     }
     self->n_pending = 0;
 }

@@ -246,6 +246,79 @@ static void test_verify_store_failure_not_an_answer(void)
     CU_ASSERT_EQUAL(s_stat("lienthong_query_refused", "verify", "ERR_INTERNAL"), 2);
 }
 
+/* Counts what the router sent back until it falls silent: answers, and
+ * errors of code. */
+static void s_count_replies(int *answers, int *errors, Lienthong__ErrorCode code)
+{
+    Lienthong__Envelope *env;
+    *answers = *errors = 0;
+    while ((env = ug_recv(&g))) {
+        *answers += env->body_case == LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY ||
+                    env->body_case == LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY;
+        *errors += env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR && env->error->code == code;
+        lt_wire_free(&env);
+    }
+}
+
+/* A verify whose keys fill the signing batch flushes it in the middle of
+ * its execution; when the audit log cannot take that commit, every pending
+ * answer, the running verify's included, is refused, and the verify stops
+ * there (before, the flush freed the request still running). A retry once
+ * the log is back executes it anew. */
+static void test_flush_inside_verify_refused(void)
+{
+    char path[512], err[256], *ask[] = {"full_name"};
+    snprintf(path, sizeof path, "%s/audit.db", g.tmp);
+    CU_ASSERT_FATAL((g.ctx.audit = lt_audit_open(path, g.ctx.keys, err, sizeof err)) != NULL);
+    sqlite3 *hold = NULL; /* another writer holds the log: its commit fails */
+    CU_ASSERT_FATAL(sqlite3_open(path, &hold) == SQLITE_OK);
+    CU_ASSERT_FATAL(sqlite3_exec(hold, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK);
+    for (int i = 0; i < 254; i++)
+        s_lookup(++g_id, "001", ask, 1, "KYC");
+    char *keys[] = {"001", "002", "001", "002", "001"};
+    uint64_t id = ++g_id;
+    s_verify(id, keys, 5, "An"); /* its third key finds the batch full */
+    lt_query_flush(g_q, g.router);
+    int answers, errors;
+    s_count_replies(&answers, &errors, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE);
+    CU_ASSERT_EQUAL(answers, 0);
+    CU_ASSERT_EQUAL(errors, 255); /* 254 lookups and the verify, once */
+    CU_ASSERT(sqlite3_exec(hold, "ROLLBACK", NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(hold);
+    CU_ASSERT_EQUAL(lt_audit_flush(g.ctx.audit, 1), 0); /* the log is back */
+    s_verify(id, keys, 5, "An");
+    lt_query_flush(g_q, g.router);
+    s_count_replies(&answers, &errors, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE);
+    CU_ASSERT_EQUAL(answers, 5);
+    CU_ASSERT_EQUAL(errors, 0);
+    lt_audit_destroy(&g.ctx.audit);
+}
+
+/* A commit that fails while answers are pending (here a flush of the log's
+ * own, as its buffer limit would make) drops their entries: the answers are
+ * refused at the drain's flush even though the log is writable again by
+ * then, never released without their entries. */
+static void test_entries_dropped_mid_drain_refuse_answers(void)
+{
+    char path[512], err[256], *ask[] = {"full_name"};
+    snprintf(path, sizeof path, "%s/audit2.db", g.tmp);
+    CU_ASSERT_FATAL((g.ctx.audit = lt_audit_open(path, g.ctx.keys, err, sizeof err)) != NULL);
+    sqlite3 *hold = NULL;
+    CU_ASSERT_FATAL(sqlite3_open(path, &hold) == SQLITE_OK);
+    CU_ASSERT_FATAL(sqlite3_exec(hold, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK);
+    s_lookup(++g_id, "001", ask, 1, "KYC");
+    CU_ASSERT_EQUAL(lt_audit_flush(g.ctx.audit, 1), -1); /* its entry is dropped */
+    CU_ASSERT(sqlite3_exec(hold, "ROLLBACK", NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(hold);
+    lt_query_flush(g_q, g.router); /* the log commits again, but without that entry */
+    int answers, errors;
+    s_count_replies(&answers, &errors, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE);
+    CU_ASSERT_EQUAL(answers, 0);
+    CU_ASSERT_EQUAL(errors, 1);
+    CU_ASSERT(lt_audit_writable(g.ctx.audit, NULL, 0));
+    lt_audit_destroy(&g.ctx.audit);
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -256,6 +329,10 @@ int main(void)
         {"too many fields: ERR_TOO_LARGE, counted", test_too_many_fields_refused},
         {"a verify meeting a store failure is told to retry, never answered with it",
          test_verify_store_failure_not_an_answer},
+        {"a flush inside a verify that the audit log refuses refuses the verify too",
+         test_flush_inside_verify_refused},
+        {"answers whose entries a commit inside the drain dropped are refused",
+         test_entries_dropped_mid_drain_refuse_answers},
         {NULL, NULL},
     };
     return ut_main("lt_query", suite_init, suite_clean, tests);
