@@ -342,6 +342,11 @@ static void test_read_snapshot(void)
     CU_ASSERT_EQUAL_FATAL(lt_store_read_begin(reader), 0); /* a new snapshot reads it anew */
     CU_ASSERT_EQUAL(lt_store_stream_find(reader, "A", &f), 1);
     CU_ASSERT_EQUAL(f.last_seq, 2);
+    /* A write on the same connection ends the snapshot and the row kept. */
+    f.last_seq = 3;
+    CU_ASSERT_EQUAL(lt_store_stream_save(reader, &f), 0);
+    CU_ASSERT_EQUAL(lt_store_stream_find(reader, "A", &f), 1);
+    CU_ASSERT_EQUAL(f.last_seq, 3);
     lt_store_read_end(reader);
     /* A write on the holding connection ends the snapshot first: SQLite
      * would refuse to upgrade one older than the writer's commit. */
