@@ -14,10 +14,18 @@ void lt_crypto_hash(const uint8_t *buf, size_t len, uint8_t out[LT_HASH_BYTES])
 void lt_crypto_hash2(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen,
                      uint8_t out[LT_HASH_BYTES])
 {
+    const uint8_t *bufs[2] = {a, b};
+    const size_t lens[2] = {alen, blen};
+    lt_crypto_hashv(bufs, lens, 2, out);
+}
+
+void lt_crypto_hashv(const uint8_t *const *bufs, const size_t *lens, size_t n,
+                     uint8_t out[LT_HASH_BYTES])
+{
     crypto_generichash_state st;
     crypto_generichash_init(&st, NULL, 0, LT_HASH_BYTES);
-    crypto_generichash_update(&st, a, alen);
-    crypto_generichash_update(&st, b, blen);
+    for (size_t i = 0; i < n; i++)
+        crypto_generichash_update(&st, bufs[i], lens[i]);
     crypto_generichash_final(&st, out, LT_HASH_BYTES);
 }
 

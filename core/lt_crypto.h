@@ -17,6 +17,11 @@ void lt_crypto_hash(const uint8_t *buf, size_t len, uint8_t out[LT_HASH_BYTES]);
 void lt_crypto_hash2(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen,
                      uint8_t out[LT_HASH_BYTES]);
 
+/* BLAKE2b-256 of the concatenation of n buffers, without copying them
+ * together. */
+void lt_crypto_hashv(const uint8_t *const *bufs, const size_t *lens, size_t n,
+                     uint8_t out[LT_HASH_BYTES]);
+
 /* Merkle leaf: BLAKE2b-256(0x00 || data). */
 void lt_crypto_merkle_leaf(const uint8_t *data, size_t len, uint8_t out[LT_HASH_BYTES]);
 

@@ -115,41 +115,31 @@ static uint8_t *s_key(const char *in, size_t n, size_t *len, int *final)
     return folded;
 }
 
-/* Normalises n bytes of valid UTF-8: the key, composed (NFC), white space
+/* Normalises n bytes of valid UTF-8: the key, composed (NFC) when compose
+ * is set (lt_norm_text) or left decomposed (lt_norm_match), white space
  * collapsed. */
-static char *s_text(const char *in, size_t n)
-{
-    size_t key_len = 0, nfc_len = 0;
-    int final = 0;
-    uint8_t *key = s_key(in, n, &key_len, &final);
-    if (!key || final)
-        return (char *)key;
-    uint8_t *nfc = u8_normalize(UNINORM_NFC, key, key_len, NULL, &nfc_len);
-    free(key);
-    if (!nfc)
-        return NULL;
-    char *out = s_spaces(nfc, nfc_len, 0);
-    free(nfc);
-    return out;
-}
-
-char *lt_norm_text(const char *in)
-{
-    size_t n = strlen(in);
-    return u8_check((const uint8_t *)in, n) == NULL ? s_text(in, n) : NULL;
-}
-
-/* The key with its white space collapsed, as a string. */
-static char *s_match_key(const char *in, size_t n)
+static char *s_text(const char *in, size_t n, int compose)
 {
     size_t len = 0;
     int final = 0;
     uint8_t *key = s_key(in, n, &len, &final);
     if (!key || final)
         return (char *)key;
+    if (compose) {
+        uint8_t *nfc = u8_normalize(UNINORM_NFC, key, len, NULL, &len);
+        free(key);
+        if (!(key = nfc))
+            return NULL;
+    }
     char *out = s_spaces(key, len, 0);
     free(key);
     return out;
+}
+
+char *lt_norm_text(const char *in)
+{
+    size_t n = strlen(in);
+    return u8_check((const uint8_t *)in, n) == NULL ? s_text(in, n, 1) : NULL;
 }
 
 static int s_days_in(long y, long m)
@@ -206,7 +196,7 @@ int lt_norm_match(const char *stored, const char *claim, int is_date)
                 u8_check((const uint8_t *)claim, nc) == NULL;
     if (!valid || strcmp(stored, claim) == 0)
         return valid;
-    char *a = s_match_key(stored, ns), *b = s_match_key(claim, nc);
+    char *a = s_text(stored, ns, 0), *b = s_text(claim, nc, 0);
     /* Valid text fails to normalise only for want of memory: that is no
      * answer, never a signed "no match". */
     int match = a && b ? strcmp(a, b) == 0 : -1;

@@ -7,7 +7,6 @@
 #include "lt_log.h"
 #include "lt_valid.h"
 
-#include <sodium.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,19 +85,20 @@ static void s_chain(const uint8_t prev[LT_HASH_BYTES], uint64_t seq, int64_t at_
     memcpy(hdr, prev, LT_HASH_BYTES);
     s_be64(hdr + LT_HASH_BYTES, seq);
     s_be64(hdr + LT_HASH_BYTES + 8, (uint64_t)at_ms);
-    crypto_generichash_state st;
-    /* BLAKE2b with an output length in its range and no key cannot fail. */
-    (void)crypto_generichash_init(&st, NULL, 0, LT_HASH_BYTES);
-    (void)crypto_generichash_update(&st, hdr, sizeof hdr);
+    /* The header, then each text's length and bytes: 1 + 2 * N_TEXT parts. */
+    const uint8_t *part[1 + 2 * N_TEXT] = {hdr};
+    size_t len[1 + 2 * N_TEXT] = {sizeof hdr}, k = 1;
+    uint8_t be[N_TEXT][4];
     int n = (text[8] && text[8][0]) || (text[9] && text[9][0]) ? N_TEXT : N_BASE;
     for (int i = 0; i < n; i++) {
         const char *t = text[i] ? text[i] : "";
         uint32_t l = (uint32_t)strlen(t);
-        uint8_t be[4] = {(uint8_t)(l >> 24), (uint8_t)(l >> 16), (uint8_t)(l >> 8), (uint8_t)l};
-        (void)crypto_generichash_update(&st, be, sizeof be);
-        (void)crypto_generichash_update(&st, (const uint8_t *)t, l);
+        be[i][0] = (uint8_t)(l >> 24), be[i][1] = (uint8_t)(l >> 16);
+        be[i][2] = (uint8_t)(l >> 8), be[i][3] = (uint8_t)l;
+        part[k] = be[i], len[k++] = 4;
+        part[k] = (const uint8_t *)t, len[k++] = l;
     }
-    (void)crypto_generichash_final(&st, out, LT_HASH_BYTES);
+    lt_crypto_hashv(part, len, k, out);
 }
 
 /* The chain head: the last entry, or the anchor when every entry was

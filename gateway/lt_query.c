@@ -90,6 +90,13 @@ typedef struct {
 
 enum { OP_LOOKUP, OP_VERIFY, N_OPS };
 
+/* What a flush did to the request being executed (s_forget). */
+typedef enum {
+    GONE_NOT = 0,  /* nothing: it runs on */
+    GONE_REFUSED,  /* refused with ERR_UNAVAILABLE, the audit log being down */
+    GONE_FORGOTTEN /* its answers could not be signed: nothing was sent */
+} gone_t;
+
 struct _lt_query_t {
     const lt_gwctx_t *ctx;
     dedup_t *dedup;
@@ -99,9 +106,9 @@ struct _lt_query_t {
     uint64_t audit_drops; /* lt_audit_drops when the pending answers began */
     /* The request being executed, and what a flush inside it did to it: a
      * flush that refuses or forgets the pending answers must not free the
-     * request still running (s_forget); 1 refused with an error, 2 forgotten. */
+     * request still running (s_forget). */
     dedup_t *executing;
-    int executing_gone;
+    gone_t executing_gone;
     outstanding_t *out;
     struct {
         char owner[LT_ID_MAX];
@@ -208,9 +215,8 @@ static void s_dedup_free(lt_query_t *self, dedup_t *d)
 
 /* Forgets request d, whose pending answers from index `from` on will not
  * be sent: they no longer point at it. The request being executed is only
- * marked (how: 1 refused, 2 forgotten), and s_execute frees it once its
- * executor returns. */
-static void s_forget(lt_query_t *self, dedup_t *d, size_t from, int how)
+ * marked with how, and s_execute frees it once its executor returns. */
+static void s_forget(lt_query_t *self, dedup_t *d, size_t from, gone_t how)
 {
     for (size_t j = from; j < self->n_pending; j++)
         if (self->pending[j].entry == d)
@@ -353,7 +359,7 @@ static int s_queue(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_t
 {
     if (self->n_pending == SIGN_BATCH) {
         lt_query_flush(self, peer);
-        if (self->executing_gone)
+        if (self->executing_gone != GONE_NOT)
             return -1; /* that flush refused this request: stop executing it */
     }
     if (self->n_pending == 0)
@@ -702,22 +708,23 @@ static void s_execute(lt_query_t *self, void *peer, const lt_wire_in_t *in,
     s_authorise(self, &r, is_verify ? vq->dataset : lq->dataset, is_verify ? vq->purpose : lq->purpose,
                 is_verify ? LIENTHONG__OPERATION__OP_VERIFY : LIENTHONG__OPERATION__OP_LOOKUP);
     self->executing = d;
-    self->executing_gone = 0;
+    self->executing_gone = GONE_NOT;
+    /* A flush inside it that marked it gone made its executor return -1. */
     int rc = is_verify ? s_verify(self, peer, in, d, &r, vq) : s_lookup(self, peer, in, d, &r, lq);
-    int gone = self->executing_gone;
+    gone_t gone = self->executing_gone;
     self->executing = NULL;
-    self->executing_gone = 0;
-    if (gone == 1) { /* refused with ERR_UNAVAILABLE by a flush inside it */
-        s_forget(self, d, 0, 0);
+    self->executing_gone = GONE_NOT;
+    if (gone == GONE_REFUSED) { /* told ERR_UNAVAILABLE and counted by that flush */
+        s_forget(self, d, 0, GONE_NOT);
         return;
     }
-    if (rc == 0 && !gone && r.refusal == LIENTHONG__ERROR_CODE__ERR_NONE)
+    if (rc == 0 && r.refusal == LIENTHONG__ERROR_CODE__ERR_NONE)
         lt_stats_inc(os->executed);
     else
-        lt_gwstats_codes_inc(&os->refused, rc == 0 && !gone ? r.refusal : LIENTHONG__ERROR_CODE__ERR_INTERNAL);
-    if (rc != 0 || gone) {
+        lt_gwstats_codes_inc(&os->refused, rc == 0 ? r.refusal : LIENTHONG__ERROR_CODE__ERR_INTERNAL);
+    if (rc != 0) {
         /* Nothing was answered: forget it, so that a retry runs again. */
-        s_forget(self, d, 0, 0);
+        s_forget(self, d, 0, GONE_NOT);
         (void)lt_wire_send_error(peer, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_INTERNAL,
                                  r.id, "the owner could not read its store or ran out of memory; "
                                  "retry");
@@ -819,7 +826,7 @@ static int s_audit_durable(lt_query_t *self, void *peer)
                              LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE);
         (void)lt_wire_send_error(peer, p->rid, p->rid_len, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE,
                                  d->key.id, "%s; retry later", why);
-        s_forget(self, d, i, 1);
+        s_forget(self, d, i, GONE_REFUSED);
     }
     self->n_pending = 0;
     return -1;
@@ -857,7 +864,7 @@ void lt_query_flush(lt_query_t *self, void *peer)
         }
         /* Nothing was sent: forget the request so a retry executes it,
          * rather than replaying an empty answer forever. */
-        s_forget(self, d, i, 2);
+        s_forget(self, d, i, GONE_FORGOTTEN);
     }
     self->n_pending = 0;
 }

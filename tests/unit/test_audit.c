@@ -8,6 +8,7 @@
 
 #include "lt_audit.h"
 #include "lt_auditarc.h"
+#include "lt_arena.h"
 #include "lt_clock.h"
 
 #include <sodium.h>
@@ -19,18 +20,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* AddressSanitizer's allocator reserves address space of its own and
- * aborts where malloc would return NULL: the address-space test is skipped. */
-#if defined(__SANITIZE_ADDRESS__)
-#define UT_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UT_SANITIZED 1
-#endif
-#endif
-#ifndef UT_SANITIZED
-#define UT_SANITIZED 0
-#endif
+/* AddressSanitizer (as lt_arena.h detects it) reserves address space of its
+ * own and aborts where malloc would return NULL: the address-space test is
+ * skipped under it. */
+#define UT_SANITIZED LT_ARENA_EXACT
 
 static char s_dir[256], s_path[300];
 

@@ -28,6 +28,17 @@ static int suite_clean(void)
     return 0;
 }
 
+/* Delivers a request body from UG_CALLER to the owner's lt_query. */
+static void s_deliver(Lienthong__Envelope__BodyCase body_case, const void *body)
+{
+    lt_wire_in_t in;
+    Lienthong__Envelope *env = NULL;
+    CU_ASSERT_FATAL(ug_send(&g, body_case, body, &in, &env) == 0);
+    lt_query_on_request(g_q, g.router, &in, env);
+    lt_wire_free(&env);
+    lt_wire_in_close(&in);
+}
+
 /* Sends a lookup from UG_CALLER to the owner (id, key, fields, purpose). */
 static void s_lookup(uint64_t id, const char *key, char **fields, size_t n, const char *purpose)
 {
@@ -39,12 +50,7 @@ static void s_lookup(uint64_t id, const char *key, char **fields, size_t n, cons
     q.n_fields = n;
     q.purpose = (char *)purpose;
     q.deadline_ms = lt_clock_now_ms() + 10000;
-    lt_wire_in_t in;
-    Lienthong__Envelope *env = NULL;
-    CU_ASSERT_FATAL(ug_send(&g, LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST, &q, &in, &env) == 0);
-    lt_query_on_request(g_q, g.router, &in, env);
-    lt_wire_free(&env);
-    lt_wire_in_close(&in);
+    s_deliver(LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST, &q);
 }
 
 /* The next answer: its LookupAnswer (free it) and, when sa is given, its
@@ -187,12 +193,7 @@ static void s_verify(uint64_t id, char **keys, size_t n, const char *name)
     q.n_claims = 1;
     q.purpose = "KYC";
     q.deadline_ms = lt_clock_now_ms() + 10000;
-    lt_wire_in_t in;
-    Lienthong__Envelope *env = NULL;
-    CU_ASSERT_FATAL(ug_send(&g, LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST, &q, &in, &env) == 0);
-    lt_query_on_request(g_q, g.router, &in, env);
-    lt_wire_free(&env);
-    lt_wire_in_close(&in);
+    s_deliver(LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST, &q);
 }
 
 /* Overwrites the stored record of key behind the store's back, so that its
