@@ -102,6 +102,11 @@ int lt_valid_text(const char *s)
     return u8_check((const uint8_t *)s, strlen(s)) == NULL;
 }
 
+int lt_valid_key(const char *key)
+{
+    return key[0] && strnlen(key, LT_RECORD_KEY_MAX + 1) <= LT_RECORD_KEY_MAX;
+}
+
 char *lt_valid_sanitise(char *s)
 {
     uint8_t *p = (uint8_t *)s;
@@ -317,7 +322,7 @@ Lienthong__ErrorCode lt_valid_prefill(const Lienthong__PrefillRequest *q, char *
     const char *what = "prefill_request";
     if (q->request_id == 0)
         return s_fail(MALFORMED, err, errlen, "%s.request_id must not be 0", what);
-    if (!q->key[0] || strlen(q->key) > LT_RECORD_KEY_MAX)
+    if (!lt_valid_key(q->key))
         return s_fail(MALFORMED, err, errlen, "%s.key must be 1 to %d bytes", what,
                       LT_RECORD_KEY_MAX);
     if (q->n_streams > LT_PREFILL_MAX_STREAMS)

@@ -29,6 +29,11 @@ int lt_valid_utf8(const ProtobufCMessageDescriptor *desc, const uint8_t *buf, si
 /* 1 when s (a C string) is valid UTF-8. */
 int lt_valid_text(const char *s);
 
+/* 1 when key can be a record's key: 1 to LT_RECORD_KEY_MAX bytes. Every
+ * path that stores a key checks it, so that the fixed-size copies made of
+ * keys later (pruning, snapshots) never cut one short. */
+int lt_valid_key(const char *key) __attribute__((warn_unused_result));
+
 /* Makes the C string s valid UTF-8 in place: every byte that does not
  * start a valid sequence becomes '?' (so text cut in the middle of a
  * character, or echoing input, never goes out invalid). Returns s. */

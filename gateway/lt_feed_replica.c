@@ -214,12 +214,12 @@ static int s_apply_record(lt_feed_t *self, lt_feed_replica_t *f, const ProtobufC
         lt_valid_utf8(&lienthong__record__descriptor, rec->data, rec->len, where, sizeof where)
             ? NULL
             : lienthong__record__unpack(lt_arena_allocator(self->arena), rec->len, rec->data);
-    int bad = !r || r->seq != seq || !r->key[0];
+    int bad = !r || r->seq != seq || !lt_valid_key(r->key);
     if (bad)
         snprintf(err, errlen, "record %zu of the batch is %s", i,
                  !r              ? "malformed (or its key is not UTF-8)"
                  : r->seq != seq ? "out of sequence"
-                                 : "without a key");
+                                 : "with an empty or over-long key");
     else if (lt_store_append(store, f->cursor.id, r->seq, rec->data, rec->len) != 0 ||
              lt_store_state_put(store, f->cursor.id, r->key, r->seq, r->deleted,
                                 lt_presence_mask(r->payload.data, r->payload.len), 0) != 0) {

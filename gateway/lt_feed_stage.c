@@ -112,7 +112,7 @@ static int s_stage_record(lt_store_t *store, struct lt_feed_stage *g,
             ? NULL
             : lienthong__record__unpack(NULL, rec->len, rec->data);
     const char *bad = !r                                ? "malformed (or its key is not UTF-8)"
-                      : !r->key[0] || strlen(r->key) > LT_RECORD_KEY_MAX ? "without a valid key"
+                      : !lt_valid_key(r->key)            ? "without a valid key"
                       : strcmp(r->key, g->last_key) <= 0 ? "out of key order"
                       : r->deleted                       ? "a tombstone"
                       : r->seq == 0 || r->seq > g->seq   ? "beyond the snapshot's seq"

@@ -260,7 +260,7 @@ static int s_check_change(const Lienthong__Dataset *ds, const ProtobufCMessageDe
                           ProtobufCMessage **msg, char *err, size_t errlen)
 {
     *msg = NULL;
-    if (!c->key[0] || strlen(c->key) > LT_RECORD_KEY_MAX) {
+    if (!lt_valid_key(c->key)) {
         snprintf(err, errlen, "change with an empty or over-long key");
         return -1;
     }

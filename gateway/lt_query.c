@@ -740,15 +740,21 @@ void lt_query_on_request(lt_query_t *self, void *peer, const lt_wire_in_t *in,
 /* ---- owner: batched signing ------------------------------------------------------ */
 
 /* Stores a copy of an answer frame in d (may be NULL), for retries. */
-static void s_keep(dedup_t *d, zmq_msg_t *msg)
+/* Keeps a copy of an answer frame in d for retries (nothing to keep
+ * without d). 0, or -1 when it could not be kept. */
+static int s_keep(dedup_t *d, zmq_msg_t *msg)
 {
-    zmq_msg_t *grown = d ? realloc(d->frames, (d->n_frames + 1) * sizeof *grown) : NULL;
+    if (!d)
+        return 0;
+    zmq_msg_t *grown = realloc(d->frames, (d->n_frames + 1) * sizeof *grown);
     if (!grown)
-        return;
+        return -1;
     d->frames = grown;
     zmq_msg_init(&d->frames[d->n_frames]);
-    if (zmq_msg_copy(&d->frames[d->n_frames], msg) == 0)
-        d->n_frames++;
+    if (zmq_msg_copy(&d->frames[d->n_frames], msg) != 0)
+        return -1;
+    d->n_frames++;
+    return 0;
 }
 
 /* In *out, the answer envelope frame with the answer context a local
@@ -761,15 +767,17 @@ static int s_context_frame(const zmq_msg_t *frame, const char *record_type, zmq_
                            &ctx, out);
 }
 
-/* Sends one signed answer and keeps a copy for retries. */
-static void s_send_answer(lt_query_t *self, pending_t *p, const uint8_t *sig,
-                          const uint8_t *tree, size_t n, size_t index)
+/* Sends one signed answer and keeps a copy for retries. 0, or -1 when the
+ * answer could be neither built nor kept (out of memory): its request must
+ * then be forgotten, or every retry would replay it without this answer. */
+static int s_send_answer(lt_query_t *self, pending_t *p, const uint8_t *sig,
+                         const uint8_t *tree, size_t n, size_t index)
 {
     uint8_t path[LT_MERKLE_MAX_PATH][LT_HASH_BYTES];
     ProtobufCBinaryData proof[LT_MERKLE_MAX_PATH];
     size_t path_len = 0;
     if (lt_crypto_merkle_tree_path(tree, n, index, path, &path_len) != 0)
-        return;
+        return -1;
     for (size_t i = 0; i < path_len; i++)
         proof[i] = (ProtobufCBinaryData){.len = LT_HASH_BYTES, .data = path[i]};
     Lienthong__SignedAnswer sa = LIENTHONG__SIGNED_ANSWER__INIT;
@@ -786,8 +794,11 @@ static void s_send_answer(lt_query_t *self, pending_t *p, const uint8_t *sig,
                           p->is_verify ? LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY
                                        : LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY,
                           &sa) != 0)
-        return;
-    s_keep(p->entry, &msg);
+        return -1;
+    if (s_keep(p->entry, &msg) != 0) {
+        zmq_msg_close(&msg);
+        return -1;
+    }
     zmq_msg_t copy;
     /* Out of memory, the answer goes without context, which a client accepts. */
     if (p->record_type && s_context_frame(&msg, p->record_type, &copy) == 0)
@@ -799,6 +810,7 @@ static void s_send_answer(lt_query_t *self, pending_t *p, const uint8_t *sig,
     if (p->last)
         lt_stats_observe_us(self->ops[p->is_verify ? OP_VERIFY : OP_LOOKUP].latency,
                             lt_gwstats_since_us(p->started_us));
+    return 0;
 }
 
 /* An answer leaves only once its audit entry is durable (PROTOCOL.md 7.3):
@@ -847,23 +859,29 @@ void lt_query_flush(lt_query_t *self, void *peer)
                           LT_HASH_BYTES, sig) == 0;
     if (!ok)
         lt_error("query", "cannot sign %zu answers; their requests will run again on retry", n);
+    uint8_t sent[SIGN_BATCH]; /* built and kept */
+    size_t unsent = 0;
     for (size_t i = 0; i < n; i++) {
         pending_t *p = &self->pending[i];
-        if (ok)
-            s_send_answer(self, p, sig, tree, n, i);
+        sent[i] = ok && s_send_answer(self, p, sig, tree, n, i) == 0;
+        unsent += !sent[i];
         free(p->bytes);
     }
+    if (ok && unsent)
+        lt_error("query", "out of memory: %zu answers not sent; their requests will run again "
+                 "on retry", unsent);
     for (size_t i = 0; i < n; i++) {
         dedup_t *d = self->pending[i].entry;
         if (!d)
             continue;
-        if (ok) {
+        if (sent[i]) {
             /* An entry is complete once its last answer is stored. */
             d->complete |= self->pending[i].last;
             continue;
         }
-        /* Nothing was sent: forget the request so a retry executes it,
-         * rather than replaying an empty answer forever. */
+        /* An answer is missing: forget the request so a retry executes it,
+         * rather than replaying it without that answer for as long as it is
+         * remembered. */
         s_forget(self, d, i, GONE_FORGOTTEN);
     }
     self->n_pending = 0;
@@ -981,6 +999,22 @@ static int s_strip_local(outstanding_t *o)
     return rc;
 }
 
+/* Copies the keys a verify asks about, so that each answer can be matched
+ * to its key. o->n_keys counts the keys copied, so that s_out_free frees
+ * exactly those when a copy fails. 0, or -1 out of memory. */
+static int s_keep_keys(outstanding_t *o, const Lienthong__VerifyRequest *vq)
+{
+    size_t n = s_vcount(vq);
+    o->keys = calloc(n ? n : 1, sizeof *o->keys);
+    o->seen = calloc(n ? n : 1, 1);
+    if (!o->keys || !o->seen)
+        return -1;
+    for (; o->n_keys < n; o->n_keys++)
+        if (!(o->keys[o->n_keys] = strdup(s_vkey(vq, o->n_keys))))
+            return -1;
+    return 0;
+}
+
 void lt_query_on_local(lt_query_t *self, void *local, const lt_wire_in_t *in,
                        const Lienthong__Envelope *env)
 {
@@ -1028,7 +1062,8 @@ void lt_query_on_local(lt_query_t *self, void *local, const lt_wire_in_t *in,
     if (!o)
         return;
     if ((env->context && s_want_context(self, o, is_verify ? vq->dataset : lq->dataset) != 0) ||
-        ((env->context || env->on_behalf) && s_strip_local(o) != 0)) {
+        ((env->context || env->on_behalf) && s_strip_local(o) != 0) ||
+        (is_verify && s_keep_keys(o, vq) != 0)) {
         s_local_error(local, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_INTERNAL, o->id,
                       "out of memory");
         s_out_free(self, o);
@@ -1036,13 +1071,6 @@ void lt_query_on_local(lt_query_t *self, void *local, const lt_wire_in_t *in,
     }
     o->is_verify = is_verify;
     lt_stats_inc(self->ops[is_verify ? OP_VERIFY : OP_LOOKUP].made);
-    if (is_verify) {
-        o->n_keys = s_vcount(vq);
-        o->keys = calloc(o->n_keys ? o->n_keys : 1, sizeof *o->keys);
-        o->seen = calloc(o->n_keys ? o->n_keys : 1, 1);
-        for (size_t i = 0; o->keys && i < o->n_keys; i++)
-            o->keys[i] = strdup(s_vkey(vq, i));
-    }
     /* A verify of one key is audited under that key, so that the
      * subject-access report finds it like a lookup. */
     char subject[64];

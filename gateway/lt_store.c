@@ -1187,7 +1187,10 @@ static int s_copy_all(sqlite3 *db, int64_t *lost, char *err, size_t errlen)
                  : -1;
     if (rc != 0)
         snprintf(err, errlen, "cannot list the tables: %s", sqlite3_errmsg(db));
-    while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+    /* A step that fails (I/O, memory) must fail the copy, not end it: the
+     * copy is about to replace the store. */
+    int step = SQLITE_DONE;
+    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
         char sql[300];
         snprintf(sql, sizeof sql, "INSERT INTO fresh.\"%s\" SELECT * FROM main.\"%s\"",
                  sqlite3_column_text(st, 0), sqlite3_column_text(st, 0));
@@ -1197,18 +1200,29 @@ static int s_copy_all(sqlite3 *db, int64_t *lost, char *err, size_t errlen)
             rc = -1;
         }
     }
+    if (rc == 0 && step != SQLITE_DONE) {
+        snprintf(err, errlen, "cannot list the tables: %s", sqlite3_errmsg(db));
+        rc = -1;
+    }
     sqlite3_finalize(st);
     st = NULL;
     if (rc == 0 && sqlite3_prepare_v2(db, "SELECT id, last_seq FROM fresh.streams", -1, &st,
-                                      NULL) != SQLITE_OK)
+                                      NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot list the streams: %s", sqlite3_errmsg(db));
         rc = -1;
-    while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+    }
+    step = SQLITE_DONE;
+    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
         int64_t id = sqlite3_column_int64(st, 0), last = sqlite3_column_int64(st, 1);
         if (last > 0 && s_copy_log(db, LOG_ID(id, 1), LOG_ID(id, last), lost) != 0) {
             snprintf(err, errlen, "log of stream %lld cannot be copied: %s", (long long)id,
                      sqlite3_errmsg(db));
             rc = -1;
         }
+    }
+    if (rc == 0 && step != SQLITE_DONE) {
+        snprintf(err, errlen, "cannot list the streams: %s", sqlite3_errmsg(db));
+        rc = -1;
     }
     sqlite3_finalize(st);
     return rc;

@@ -972,6 +972,7 @@ struct lt_ft_mitm {
     lt_ft_mitm_mode_t mode;
     int k;
     lt_keys_t *wrong;          /* RESIGN: a key the directory does not list */
+    const lt_keys_t *owner;    /* LONGKEY: the owner's, which signs the altered batch */
     int armed;                 /* tamper with the batch answering this Subscribe */
     uint64_t armed_from;
     uint8_t armed_prev[LT_HASH_BYTES];
@@ -1054,7 +1055,9 @@ static void s_mitm_front(lt_ft_mitm_t *p)
             lienthong__envelope__unpack(NULL, zmq_msg_size(&parts[1]), zmq_msg_data(&parts[1]));
         if (env && env->body_case == LIENTHONG__ENVELOPE__BODY_SUBSCRIBE) {
             p->st.subscribes++;
-            if ((p->mode == LT_FT_MITM_FLIP || p->mode == LT_FT_MITM_RESIGN) && p->st.tampered < p->k) {
+            if ((p->mode == LT_FT_MITM_FLIP || p->mode == LT_FT_MITM_RESIGN ||
+                 p->mode == LT_FT_MITM_LONGKEY) &&
+                p->st.tampered < p->k) {
                 p->armed = 1;
                 p->armed_from = env->subscribe->from_seq;
                 memset(p->armed_prev, 0, sizeof p->armed_prev);
@@ -1083,6 +1086,42 @@ static void s_mitm_front(lt_ft_mitm_t *p)
     pthread_mutex_unlock(&p->mu);
 }
 
+/* LONGKEY: records[0] with a key one byte over the limit, the batch signed
+ * by the owner (with its history, as the owner signs). 0 or -1. */
+static int s_mitm_longkey(lt_ft_mitm_t *p, Lienthong__Batch *b)
+{
+    ProtobufCBinaryData *rec = &b->records[0];
+    Lienthong__Record *r = lienthong__record__unpack(NULL, rec->len, rec->data);
+    char key[LT_RECORD_KEY_MAX + 2];
+    uint8_t *packed = NULL, sig[LT_SIG_BYTES], hash[LT_HASH_BYTES];
+    int rc = -1;
+    if (!r || b->signature.len != LT_SIG_BYTES)
+        goto out;
+    memset(key, 'k', LT_RECORD_KEY_MAX + 1);
+    key[LT_RECORD_KEY_MAX + 1] = 0;
+    char *old_key = r->key;
+    r->key = key;
+    size_t len = lienthong__record__get_packed_size(r);
+    if ((packed = malloc(len)))
+        lienthong__record__pack(r, packed);
+    r->key = old_key;
+    if (!packed)
+        goto out;
+    free(rec->data); /* the envelope's default allocator frees the new one */
+    rec->data = packed;
+    rec->len = len;
+    const uint8_t *history = b->history_id.len == LT_HISTORY_BYTES ? b->history_id.data : NULL;
+    if (lt_batch_sign_history(p->owner, b->stream, history, b->first_seq, b->records,
+                              b->n_records, p->armed_prev, sig, hash) != 0)
+        goto out;
+    memcpy(b->signature.data, sig, LT_SIG_BYTES);
+    rc = 0;
+out:
+    if (r)
+        lienthong__record__free_unpacked(r, NULL);
+    return rc;
+}
+
 /* Alters a batch as the mode asks; returns the new envelope bytes (malloc'd)
  * or NULL to forward the original; *drop when it must not be forwarded. */
 static uint8_t *s_mitm_batch(lt_ft_mitm_t *p, Lienthong__Envelope *env, size_t *len, int *drop)
@@ -1105,6 +1144,9 @@ static uint8_t *s_mitm_batch(lt_ft_mitm_t *p, Lienthong__Envelope *env, size_t *
         /* The last byte of a Record ends a varint or a string: flipping its
          * low bit keeps the record decodable, so only the signature can tell. */
         b->records[0].data[b->records[0].len - 1] ^= 0x01;
+    } else if (p->mode == LT_FT_MITM_LONGKEY) {
+        if (s_mitm_longkey(p, b) != 0)
+            return NULL;
     } else {
         uint8_t sig[LT_SIG_BYTES], hash[LT_HASH_BYTES];
         if (b->signature.len != LT_SIG_BYTES ||
@@ -1216,6 +1258,7 @@ lt_ft_mitm_t *lt_ft_mitm_start(const char *front, const lt_keys_t *owner, const 
     pthread_mutex_init(&p->mu, NULL);
     p->mode = mode;
     p->k = k;
+    p->owner = owner;
     /* Its own context: no ZAP handler there, so the CURVE server admits the
      * consumer (which is what a thief of the owner's transport key can do). */
     p->ctx = zmq_ctx_new();

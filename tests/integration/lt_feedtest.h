@@ -157,6 +157,9 @@ typedef enum {
     LT_FT_MITM_DROP,    /* drop the k-th batch, and any batch armed by drop_next */
     LT_FT_MITM_HOLD,    /* first Subscribe asks credit k; its batches are held back
                          * until the next Subscribe, then delivered before it */
+    LT_FT_MITM_LONGKEY, /* give records[0] a key of LT_RECORD_KEY_MAX + 1 bytes and
+                         * sign the batch with the owner's own key, as an owner
+                         * that does not check its keys would */
 } lt_ft_mitm_mode_t;
 
 typedef struct lt_ft_mitm lt_ft_mitm_t;
@@ -164,8 +167,9 @@ typedef struct lt_ft_mitm lt_ft_mitm_t;
 /* Binds a CURVE ROUTER at front with the owner's transport secret (its own
  * context: no ZAP handler) and forwards every message to back through a
  * CURVE DEALER holding the consumer's keys; replies go to the last peer
- * that spoke on the front. FLIP and RESIGN tamper with the first batch that
- * answers each of the first k Subscribe messages (first_seq = from_seq);
+ * that spoke on the front. FLIP, RESIGN and LONGKEY tamper with the first
+ * batch that answers each of the first k Subscribe messages (first_seq =
+ * from_seq);
  * DROP drops the k-th batch seen. NULL on failure. */
 lt_ft_mitm_t *lt_ft_mitm_start(const char *front, const lt_keys_t *owner, const char *back,
                                const lt_keys_t *consumer, lt_ft_mitm_mode_t mode, int k);

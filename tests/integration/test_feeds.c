@@ -630,7 +630,9 @@ static void s_mitm_case(lt_ft_mitm_mode_t mode, int k)
         } while (st.tampered < k && lt_it_ms() < deadline);
         CU_ASSERT_EQUAL(st.tampered, k);
         LT_IT_REQUIRE(lt_ft_wait_same(owner, gbh, DS, CONVERGE_MS) == 0);
-        CU_ASSERT(lt_ft_log_count_lines(gbh, mark, "bad signature", NULL) >= k);
+        CU_ASSERT(lt_ft_log_count_lines(gbh, mark,
+                                        mode == LT_FT_MITM_LONGKEY ? "over-long key" : "bad signature",
+                                        NULL) >= k);
         /* The tampered record never reached the replica. */
         for (int i = 0; i < st.tampered; i++) {
             char stream[256];
@@ -643,7 +645,7 @@ static void s_mitm_case(lt_ft_mitm_mode_t mode, int k)
                 continue;
             CU_ASSERT_STRING_EQUAL(stream, DS);
             CU_ASSERT_EQUAL(lt_ft_record(gbh, DS, first, &rec, &len), 1);
-            if (mode == LT_FT_MITM_FLIP)
+            if (mode == LT_FT_MITM_FLIP || mode == LT_FT_MITM_LONGKEY)
                 CU_ASSERT(rec && (len != bad_len || memcmp(rec, bad, len) != 0));
             free(bad);
             free(rec);
@@ -685,6 +687,15 @@ static void test_mitm_flip(void)
 static void test_mitm_resign(void)
 {
     s_mitm_case(LT_FT_MITM_RESIGN, 2);
+}
+
+/* An owner's key signs a record whose key is over the limit: the replica
+ * refuses the batch, as the owner's own checks and a snapshot's would, so
+ * that no key is ever cut short where it is copied (pruning keeps keys in
+ * buffers of LT_RECORD_KEY_MAX + 1 bytes), and takes the honest batch again. */
+static void test_mitm_longkey(void)
+{
+    s_mitm_case(LT_FT_MITM_LONGKEY, 1);
 }
 
 static void test_mitm_drop(void)
@@ -1289,6 +1300,7 @@ int main(int argc, char **argv)
         {"3 subscriptions without a policy are refused", test_unauthorised},
         {"4 MITM: flipped byte rejected, then converges", test_mitm_flip},
         {"4 MITM: wrong signing key rejected, then converges", test_mitm_resign},
+        {"4 MITM: an owner-signed over-long key rejected, then converges", test_mitm_longkey},
         {"4 MITM: dropped batches detected, never skipped", test_mitm_drop},
         {"4 re-subscribe racing batches in flight: no gap, nothing skipped",
          test_resubscribe_race},

@@ -129,6 +129,18 @@ static void test_sanitise(void)
     CU_ASSERT(!lt_valid_text("\xc3("));
 }
 
+static void test_record_key(void)
+{
+    char key[LT_RECORD_KEY_MAX + 2];
+    memset(key, 'k', sizeof key - 1);
+    key[sizeof key - 1] = 0; /* LT_RECORD_KEY_MAX + 1 bytes */
+    CU_ASSERT_FALSE(lt_valid_key(key));
+    key[LT_RECORD_KEY_MAX] = 0;
+    CU_ASSERT_TRUE(lt_valid_key(key));
+    CU_ASSERT_TRUE(lt_valid_key("0"));
+    CU_ASSERT_FALSE(lt_valid_key(""));
+}
+
 static void test_subscribe_fields(void)
 {
     char err[256];
@@ -419,6 +431,7 @@ int main(void)
         {"UTF-8: NUL, bytes fields, unknown fields, broken encoding",
          test_utf8_nul_bytes_unknown_broken},
         {"sanitise: invalid bytes become '?'", test_sanitise},
+        {"record key: 1 to LT_RECORD_KEY_MAX bytes", test_record_key},
         {"subscribe: stream, from_seq, prev_hash", test_subscribe_fields},
         {"snapshot chunk and end: stream, record count, signature, state root",
          test_snapshot_fields},
