@@ -59,9 +59,30 @@ int lt_feed_replica_add(lt_feed_t *self, const char *stream);
  * closed; what it holds stays in the store, so adding it back resumes. */
 void lt_feed_replica_remove(lt_feed_t *self, const char *stream);
 
-/* A batch or an error arrived on the link to owner. */
-void lt_feed_on_batch(lt_feed_t *self, const char *owner, void *link_sock,
-                      const Lienthong__Batch *b);
+/* A batch arrived on the link to owner: checked, applied and committed on
+ * the store of the poll loop, its credit given back (tests, fuzzing). The
+ * gateway does the same in three steps, so that the commit runs on the
+ * writer thread (docs/ARCHITECTURE.md 6). */
+void lt_feed_on_batch(lt_feed_t *self, const char *owner, const Lienthong__Batch *b);
+
+/* A verified batch on its way into the store. */
+typedef struct _lt_feed_apply_t lt_feed_apply_t;
+/* Step 1, on the poll loop: every check of PROTOCOL.md 6.5 (stream,
+ * sequence, signature, history). NULL when the batch was handled here
+ * (refused, stale; logged); else the job, which reads b until step 3, so b
+ * must live until then. One batch of a replica at a time. */
+lt_feed_apply_t *lt_feed_batch_check(lt_feed_t *self, const char *owner,
+                                     const Lienthong__Batch *b);
+/* Step 2, an lt_writer_fn: unpacks each record and commits them with the
+ * cursor in one transaction on store; reads nothing of the feed. */
+void lt_feed_batch_apply(void *job, lt_store_t *store);
+/* Step 3, on the poll loop: the cursor moves and the credit goes back when
+ * it committed; the replica backs off when it did not. Frees *job. */
+void lt_feed_batch_done(lt_feed_t *self, lt_feed_apply_t **job);
+/* Frees *job without telling its replica: when the feed itself goes. */
+void lt_feed_batch_free(lt_feed_apply_t **job);
+
+/* An error arrived on the link to owner. */
 void lt_feed_on_error(lt_feed_t *self, const char *owner, const Lienthong__Error *e);
 /* The owner says our cursor is not on the stream's history (6.9). */
 void lt_feed_on_history_changed(lt_feed_t *self, const char *owner,

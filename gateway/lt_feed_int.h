@@ -127,6 +127,10 @@ typedef struct {
      * stale (PROTOCOL.md 6.6), not a gap. */
     int stale_ahead;
     int want_snapshot;          /* subscribe with Subscribe.snapshot (resync) */
+    /* A verified batch is being committed (lt_feed_batch_check to
+     * lt_feed_batch_done): its cursor is not yet the one above. */
+    int applying;
+    uint64_t sub_gen; /* counts Subscribes, so that a commit knows whose credit it owes */
     struct lt_feed_stage *stage; /* a snapshot being received, or NULL */
     lt_stats_series_t *st_cursor, *st_lag; /* lienthong_replica_*{stream} */
     lt_stats_series_t *st_forked;          /* lienthong_replica_forked{stream} */

@@ -12,6 +12,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -179,6 +180,7 @@ static void s_subscribe(lt_feed_t *self, lt_feed_replica_t *f)
      * from further on than the new one starts (6.6). */
     f->stale_ahead = f->state == LT_FEED_LIVE;
     f->state = LT_FEED_LIVE;
+    f->sub_gen++;
     lt_feed_stage_reset(f); /* the owner restarts any snapshot at index 0 */
     f->outstanding = self->ctx->cfg->credit;
     f->last_batch_at = now;
@@ -195,103 +197,112 @@ void lt_feed_replica_tick(lt_feed_t *self)
         if (f->state == LT_FEED_FORKED)
             continue;
         if ((f->state != LT_FEED_LIVE && now >= f->next_at) ||
-            (f->state == LT_FEED_LIVE && now - f->last_batch_at > IDLE_RESUBSCRIBE_MS))
+            (f->state == LT_FEED_LIVE && !f->applying &&
+             now - f->last_batch_at > IDLE_RESUBSCRIBE_MS))
             s_subscribe(self, f);
     }
 }
 
 /* ---- batches ------------------------------------------------------------------------ */
 
+/* A verified batch on its way into the store (lt_feed.h): what the writer
+ * thread needs is copied here, so that it never reads a replica the poll
+ * loop may change meanwhile. */
+struct _lt_feed_apply_t {
+    char stream[LT_STREAM_ID_MAX + 1];
+    const Lienthong__Batch *b; /* the caller's, kept alive until lt_feed_batch_done */
+    lt_stream_t cursor;        /* the replica's cursor the batch follows on */
+    lt_stream_t next;          /* the cursor once applied */
+    uint8_t hash[LT_HASH_BYTES], root[LT_HASH_BYTES];
+    lt_arena_t *arena;         /* the feed's: one job at a time uses it */
+    uint64_t sub_gen;          /* the replica's subscription it came on */
+    int rc;                    /* 0 committed, -1 rolled back (err) */
+    int64_t took_us;
+    char err[400];
+};
+
 /* Unpacks and checks one (already verified) record expected at seq, and
  * writes it to the log and the state. */
-static int s_apply_record(lt_feed_t *self, lt_feed_replica_t *f, const ProtobufCBinaryData *rec,
-                          size_t i, uint64_t seq, char *err, size_t errlen)
+static int s_apply_record(lt_feed_apply_t *job, lt_store_t *store, const ProtobufCBinaryData *rec,
+                          size_t i, uint64_t seq)
 {
-    lt_store_t *store = self->ctx->store;
     char where[64];
     /* The key is a string: UTF-8 as every string received (PROTOCOL.md 4.5). */
     Lienthong__Record *r =
         lt_valid_utf8(&lienthong__record__descriptor, rec->data, rec->len, where, sizeof where)
             ? NULL
-            : lienthong__record__unpack(lt_arena_allocator(self->arena), rec->len, rec->data);
+            : lienthong__record__unpack(lt_arena_allocator(job->arena), rec->len, rec->data);
     int bad = !r || r->seq != seq || !lt_valid_key(r->key);
     if (bad)
-        snprintf(err, errlen, "record %zu of the batch is %s", i,
+        snprintf(job->err, sizeof job->err, "record %zu of the batch is %s", i,
                  !r              ? "malformed (or its key is not UTF-8)"
                  : r->seq != seq ? "out of sequence"
                                  : "with an empty or over-long key");
-    else if (lt_store_append(store, f->cursor.id, r->seq, rec->data, rec->len) != 0 ||
-             lt_store_state_put(store, f->cursor.id, r->key, r->seq, r->deleted,
+    else if (lt_store_append(store, job->cursor.id, r->seq, rec->data, rec->len) != 0 ||
+             lt_store_state_put(store, job->cursor.id, r->key, r->seq, r->deleted,
                                 lt_presence_mask(r->payload.data, r->payload.len), 0) != 0) {
-        snprintf(err, errlen, "store: %s", lt_store_error(store));
+        snprintf(job->err, sizeof job->err, "store: %s", lt_store_error(store));
         bad = 1;
     }
-    lt_arena_reset(self->arena); /* r is gone with it */
+    lt_arena_reset(job->arena); /* r is gone with it */
     return bad ? -1 : 0;
 }
 
-/* Keeps the owner's signed header of b beside its records, so that the
- * range can be verified again at any time (docs/ARCHITECTURE.md 4.2), with
- * the history its H binds (PROTOCOL.md 6.9). Into the cursor's row: during
- * a resynchronisation that is the copy, whose headers replace the old ones
- * with it. */
-static int s_keep_header(lt_store_t *store, const lt_feed_replica_t *f, const Lienthong__Batch *b,
-                         const uint8_t root[LT_HASH_BYTES])
+/* Keeps the owner's signed header of the job's batch beside its records, so
+ * that the range can be verified again at any time (docs/ARCHITECTURE.md
+ * 4.2), with the history its H binds (PROTOCOL.md 6.9). Into the cursor's
+ * row: during a resynchronisation that is the copy, whose headers replace
+ * the old ones with it. */
+static int s_keep_header(lt_store_t *store, const lt_feed_apply_t *job)
 {
+    const Lienthong__Batch *b = job->b;
     lt_store_batch_t h;
     memset(&h, 0, sizeof h);
     h.first_seq = b->first_seq;
     h.last_seq = b->first_seq + b->n_records - 1;
-    memcpy(h.prev_hash, f->cursor.last_hash, LT_HASH_BYTES);
-    memcpy(h.root, root, LT_HASH_BYTES);
+    memcpy(h.prev_hash, job->cursor.last_hash, LT_HASH_BYTES);
+    memcpy(h.root, job->root, LT_HASH_BYTES);
     memcpy(h.signature, b->signature.data, LT_SIG_BYTES);
     if (b->history_id.len == LT_HISTORY_BYTES) {
         memcpy(h.history, b->history_id.data, LT_HISTORY_BYTES);
         h.has_history = 1;
     }
-    return lt_store_batch_put(store, f->cursor.id, &h);
+    return lt_store_batch_put(store, job->cursor.id, &h);
 }
 
-/* Applies the records with the new cursor in one transaction. */
-static int s_apply(lt_feed_t *self, lt_feed_replica_t *f, const Lienthong__Batch *b,
-                   const uint8_t hash[LT_HASH_BYTES], const uint8_t root[LT_HASH_BYTES], char *err,
-                   size_t errlen)
+/* Applies the records with the new cursor in one transaction (an
+ * lt_writer_fn: on the writer thread with its connection, or on the poll
+ * loop's for lt_feed_on_batch). */
+void lt_feed_batch_apply(void *arg, lt_store_t *store)
 {
-    lt_store_t *store = self->ctx->store;
+    lt_feed_apply_t *job = arg;
+    const Lienthong__Batch *b = job->b;
     int64_t t0 = lt_clock_mono_us();
+    job->rc = -1;
     if (lt_store_begin(store) != 0) {
-        snprintf(err, errlen, "store: %s", lt_store_error(store));
-        return -1;
+        snprintf(job->err, sizeof job->err, "store: %s", lt_store_error(store));
+        return;
     }
-    lt_stream_t next = f->cursor;
+    lt_stream_t next = job->cursor;
     for (size_t i = 0; i < b->n_records; i++)
-        if (s_apply_record(self, f, &b->records[i], i, ++next.last_seq, err, errlen) != 0) {
+        if (s_apply_record(job, store, &b->records[i], i, ++next.last_seq) != 0) {
             lt_store_rollback(store);
-            return -1;
+            return;
         }
-    memcpy(next.last_hash, hash, LT_HASH_BYTES);
+    memcpy(next.last_hash, job->hash, LT_HASH_BYTES);
     /* A cursor without a history takes the batch's, with the records. */
     int adopt = b->history_id.len == LT_HISTORY_BYTES &&
                 (!next.has_history || memcmp(next.history, b->history_id.data, LT_HISTORY_BYTES));
-    if (s_keep_header(store, f, b, root) != 0 || lt_store_stream_save(store, &next) != 0 ||
+    if (s_keep_header(store, job) != 0 || lt_store_stream_save(store, &next) != 0 ||
         (adopt && lt_store_history_set(store, next.id, b->history_id.data, &next) != 0) ||
         lt_store_commit(store) != 0) {
-        snprintf(err, errlen, "store: %s", lt_store_error(store));
+        snprintf(job->err, sizeof job->err, "store: %s", lt_store_error(store));
         lt_store_rollback(store);
-        return -1;
+        return;
     }
-    lt_stats_observe_us(self->st_commit, lt_gwstats_since_us(t0));
-    f->cursor = next;
-    if (f->resyncing) {
-        /* The stream shows its old content until the copy is complete. */
-        if (next.last_seq >= f->resync_target)
-            lt_feed_history_applied(self, f);
-        return 0;
-    }
-    lt_feed_stream_grew(self, f->stream, next.last_seq, b->n_records);
-    lt_stats_set(f->st_cursor, (int64_t)next.last_seq);
-    lt_stats_set_double(f->st_lag, (double)(lt_clock_now_ms() - b->signed_at_ms) / 1000.0);
-    return 0;
+    job->next = next;
+    job->took_us = lt_clock_mono_us() - t0;
+    job->rc = 0;
 }
 
 void lt_feed_replica_credit(lt_feed_replica_t *f, void *sock, size_t n)
@@ -343,8 +354,8 @@ static void s_overlap(lt_feed_t *self, lt_feed_replica_t *f, const Lienthong__Ba
     s_subscribe(self, f);
 }
 
-void lt_feed_on_batch(lt_feed_t *self, const char *owner, void *link_sock,
-                      const Lienthong__Batch *b)
+lt_feed_apply_t *lt_feed_batch_check(lt_feed_t *self, const char *owner,
+                                     const Lienthong__Batch *b)
 {
     lt_feed_replica_t *f = lt_feed_replica_find(self, b->stream);
     char err[400];
@@ -359,34 +370,106 @@ void lt_feed_on_batch(lt_feed_t *self, const char *owner, void *link_sock,
                         &(lt_reject_in_t){.who = owner, .what = "batch", .target = b->stream,
                                           .code = LIENTHONG__ERROR_CODE__ERR_NOT_FOUND,
                                           .why = err});
-        return;
+        return NULL;
     }
-    if (f->state != LT_FEED_LIVE || b->first_seq <= f->cursor.last_seq) {
+    /* One batch of a replica at a time: its cursor moves when it commits. A
+     * second can only come on a link that replaced the one the first came
+     * on; it is stale like one from before a re-subscribe, and the idle
+     * re-subscribe or the next overlap asks for it again. */
+    if (f->applying || f->state != LT_FEED_LIVE || b->first_seq <= f->cursor.last_seq) {
         f->discarded++; /* stale: from before a re-subscribe, or a duplicate */
-        if (f->state == LT_FEED_LIVE && b->n_records > 0 &&
+        if (!f->applying && f->state == LT_FEED_LIVE && b->n_records > 0 &&
             b->first_seq + b->n_records - 1 > f->cursor.last_seq)
             s_overlap(self, f, b);
-        return;
+        return NULL;
     }
     if (f->stale_ahead && b->first_seq != f->cursor.last_seq + 1) {
         f->discarded++; /* the old subscription's, sent before the new began */
-        return;
+        return NULL;
     }
     if (s_verify(self, f, b, hash, root, err, sizeof err) != 0) {
         lt_feed_replica_backoff(self, f, err, 0, 1);
-        return;
+        return NULL;
     }
     if (lt_feed_history_batch(self, f, b) != 0)
-        return; /* forked: stopped, nothing applied */
-    if (s_apply(self, f, b, hash, root, err, sizeof err) != 0) {
-        lt_feed_replica_backoff(self, f, err, 0, 1);
-        return;
+        return NULL; /* forked: stopped, nothing applied */
+    lt_feed_apply_t *job = calloc(1, sizeof *job);
+    if (!job) {
+        lt_feed_replica_backoff(self, f, "out of memory", 0, 1);
+        return NULL;
     }
+    snprintf(job->stream, sizeof job->stream, "%s", f->stream->name);
+    job->b = b;
+    job->cursor = f->cursor;
+    memcpy(job->hash, hash, LT_HASH_BYTES);
+    memcpy(job->root, root, LT_HASH_BYTES);
+    job->arena = self->arena;
+    job->sub_gen = f->sub_gen;
+    job->rc = 1; /* not run */
+    f->applying = 1;
+    return job;
+}
+
+/* The batch of job committed: the replica's cursor moves, what follows it
+ * learns, and the owner gets the credit back. */
+static void s_applied(lt_feed_t *self, lt_feed_replica_t *f, const lt_feed_apply_t *job)
+{
+    const Lienthong__Batch *b = job->b;
+    lt_stats_observe_us(self->st_commit, job->took_us);
+    f->cursor = job->next;
+    if (f->resyncing) {
+        /* The stream shows its old content until the copy is complete. */
+        if (job->next.last_seq >= f->resync_target)
+            lt_feed_history_applied(self, f);
+    } else {
+        lt_feed_stream_grew(self, f->stream, job->next.last_seq, b->n_records);
+        lt_stats_set(f->st_cursor, (int64_t)job->next.last_seq);
+        lt_stats_set_double(f->st_lag, (double)(lt_clock_now_ms() - b->signed_at_ms) / 1000.0);
+    }
+    if (job->sub_gen != f->sub_gen || f->state != LT_FEED_LIVE)
+        return; /* subscribed again or stopped meanwhile: the credit is not owed */
     f->outstanding -= (int64_t)b->n_records;
     f->backoff = 0;
     f->stale_ahead = 0;
     f->last_batch_at = lt_clock_mono_ms();
-    lt_feed_replica_credit(f, link_sock, b->n_records);
+    void *sock = lt_peers_link(self->ctx->peers, f->owner);
+    if (sock)
+        lt_feed_replica_credit(f, sock, b->n_records);
+}
+
+void lt_feed_batch_done(lt_feed_t *self, lt_feed_apply_t **job_p)
+{
+    lt_feed_apply_t *job = *job_p;
+    if (!job)
+        return;
+    *job_p = NULL;
+    lt_feed_replica_t *f = lt_feed_replica_find(self, job->stream);
+    /* A replica removed meanwhile (a reload settles the writer first, so
+     * this is defensive): what committed stays in the store, where a
+     * replica added back reads its cursor. */
+    if (f && f->applying) {
+        f->applying = 0;
+        if (job->rc == 0)
+            s_applied(self, f, job);
+        else if (job->rc < 0 && job->sub_gen == f->sub_gen && f->state == LT_FEED_LIVE)
+            lt_feed_replica_backoff(self, f, job->err, 0, 1);
+    }
+    lt_feed_batch_free(&job);
+}
+
+void lt_feed_batch_free(lt_feed_apply_t **job_p)
+{
+    free(*job_p);
+    *job_p = NULL;
+}
+
+void lt_feed_on_batch(lt_feed_t *self, const char *owner, const Lienthong__Batch *b)
+{
+    lt_feed_apply_t *job = lt_feed_batch_check(self, owner, b);
+    if (!job)
+        return;
+    lt_feed_batch_apply(job, self->ctx->store);
+    lt_feed_batch_done(self, &job);
 }
 
 void lt_feed_on_error(lt_feed_t *self, const char *owner, const Lienthong__Error *e)

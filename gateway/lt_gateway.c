@@ -2,6 +2,7 @@
  * adoption, and the poll loop, which hands each message to the module that
  * handles it (lt_peers, lt_feed, lt_query, lt_publish, lt_prefill). */
 #include "lt_gateway.h"
+#include "lt_applyq.h"
 #include "lt_audit.h"
 #include "lt_feed.h"
 #include "lt_clock.h"
@@ -65,6 +66,9 @@ struct _lt_gateway_t {
     lt_publish_job_t *jobs[2];         /* publish groups, alternating: */
     lt_publish_job_t *running;         /* the one the writer thread commits, or NULL */
     lt_publish_job_t *filling;         /* the one gathered meanwhile */
+    lt_applyq_t *applyq;               /* replica batches verified, not yet committed */
+    lt_feed_apply_t *applying;         /* its head, while the writer thread commits it */
+    int replica_turn;                  /* the idle writer takes a replica batch first */
     int64_t dir_gauges_at;             /* monotonic ms of the last expiry update */
     uint64_t history_gen;              /* lt_feed_generation at the last high-water write */
     int64_t history_at;                /* monotonic ms of that write */
@@ -460,11 +464,122 @@ static void s_on_peer(lt_gateway_t *self)
     lt_store_read_end(self->shared.store); /* also when the socket went */
 }
 
+/* ---- the writer thread: publish groups and replica batches ------------------- */
+
+static void s_publish_start(lt_gateway_t *self);
+static void s_publish_finish(lt_gateway_t *self, lt_publish_job_t *job);
+
+/* Starts the oldest verified replica batch on the idle writer. */
+static void s_replica_start(lt_gateway_t *self)
+{
+    lt_feed_apply_t *job = lt_applyq_head(self->applyq);
+    if (self->applying || !job || lt_writer_busy(self->shared.writer))
+        return;
+    if (lt_writer_submit(self->shared.writer, lt_feed_batch_apply, job) != 0)
+        lt_feed_batch_apply(job, self->shared.store); /* cannot happen with an idle writer */
+    self->applying = job;
+}
+
+/* The replica batch the writer committed (or failed to): the replica
+ * learns, and its link is read again. */
+static void s_replica_finish(lt_gateway_t *self)
+{
+    lt_feed_apply_t *job = NULL;
+    if (lt_applyq_pop(self->applyq, &job) == 0)
+        lt_feed_batch_done(self->feed, &job);
+    self->applying = NULL;
+}
+
+/* Gives the idle writer its next job, taking turns between the replica
+ * batches and the publish groups so that neither waits behind a stream of
+ * the other. */
+static void s_writer_next(lt_gateway_t *self)
+{
+    if (self->replica_turn) {
+        s_replica_start(self);
+        s_publish_start(self);
+    } else {
+        s_publish_start(self);
+        s_replica_start(self);
+    }
+}
+
+/* Takes back what the writer finished, and starts its next job. Also
+ * without a hand-back: lt_writer_settle may have taken the job. */
+static void s_writer_done(lt_gateway_t *self)
+{
+    void *job = lt_writer_done(self->shared.writer);
+    if (job && job == self->running) {
+        s_publish_finish(self, self->running);
+        self->running = NULL;
+        self->replica_turn = 1;
+    } else if (job && job == self->applying) {
+        s_replica_finish(self);
+        self->replica_turn = 0;
+    }
+    s_writer_next(self);
+}
+
+/* Waits for the writer's job and takes it back, starting nothing more. */
+static void s_writer_quiet(lt_gateway_t *self)
+{
+    void *job = lt_writer_settle(self->shared.writer) == 0 ? lt_writer_done(self->shared.writer)
+                                                          : NULL;
+    if (job && job == self->running)
+        s_publish_finish(self, self->running);
+    else if (job && job == self->applying)
+        s_replica_finish(self);
+    self->running = NULL;
+    self->applying = NULL;
+}
+
+/* At the end: the job in hand is finished; the batches waiting are dropped,
+ * and their owners send them again from the cursor at the next start. */
+static void s_writer_stop(lt_gateway_t *self)
+{
+    s_writer_quiet(self);
+    lt_feed_apply_t *left = NULL;
+    while (lt_applyq_pop(self->applyq, &left) == 0)
+        lt_feed_batch_done(self->feed, &left); /* never run: nothing to undo */
+}
+
+/* Before the replicas change (a reload): every batch verified is committed
+ * now, here, so that a replica removed or opened again finds the store and
+ * its cursor in step. */
+static void s_writer_drain(lt_gateway_t *self)
+{
+    s_writer_quiet(self);
+    lt_feed_apply_t *job = NULL;
+    while ((job = lt_applyq_head(self->applyq))) {
+        lt_feed_batch_apply(job, self->shared.store);
+        s_replica_finish(self);
+    }
+}
+
 /* ---- replies on our links -------------------------------------------------- */
 
-static void s_link_dispatch(lt_gateway_t *self, size_t i, Lienthong__Envelope *env,
+/* A batch came on link i: checked at once (PROTOCOL.md 6.5), committed by
+ * the writer thread. The envelope goes with it (*env becomes NULL). */
+static void s_batch_check(lt_gateway_t *self, size_t i, Lienthong__Envelope **env)
+{
+    const char *member = lt_peers_link_member(self->shared.peers, i);
+    lt_feed_apply_t *job = lt_feed_batch_check(self->feed, member, (*env)->batch);
+    if (!job)
+        return;
+    if (lt_applyq_push(self->applyq, job, *env, lt_peers_link_socket(self->shared.peers, i)) != 0) {
+        /* Cannot happen: one batch per link, at most one link per member. */
+        lt_feed_batch_apply(job, self->shared.store);
+        lt_feed_batch_done(self->feed, &job);
+        return;
+    }
+    *env = NULL;
+    s_writer_next(self);
+}
+
+static void s_link_dispatch(lt_gateway_t *self, size_t i, Lienthong__Envelope **envp,
                             const zmq_msg_t *frame)
 {
+    Lienthong__Envelope *env = *envp;
     char err[512];
     const char *member = lt_peers_link_member(self->shared.peers, i);
     switch (env->body_case) {
@@ -477,8 +592,7 @@ static void s_link_dispatch(lt_gateway_t *self, size_t i, Lienthong__Envelope *e
                                sizeof err);
         break;
     case LIENTHONG__ENVELOPE__BODY_BATCH:
-        lt_feed_on_batch(self->feed, member, lt_peers_link_socket(self->shared.peers, i),
-                         env->batch);
+        s_batch_check(self, i, envp);
         break;
     case LIENTHONG__ENVELOPE__BODY_HISTORY_CHANGED:
         lt_feed_on_history_changed(self->feed, member, env->history_changed);
@@ -541,9 +655,9 @@ static int s_link_one(lt_gateway_t *self, size_t i)
     } else {
         answer = env->body_case == LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY ||
                  env->body_case == LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY;
-        s_link_dispatch(self, i, env, &in.body);
+        s_link_dispatch(self, i, &env, &in.body);
     }
-    lt_wire_free(&env);
+    lt_wire_free(&env); /* NULL when a batch kept it (lt_applyq) */
     lt_wire_in_close(&in);
     return answer;
 }
@@ -714,7 +828,8 @@ static void s_publish_finish(lt_gateway_t *self, lt_publish_job_t *job)
  * the other of the two jobs, empty, gathers the next. */
 static void s_publish_start(lt_gateway_t *self)
 {
-    if (self->running || lt_publish_job_size(self->filling) == 0)
+    if (self->running || lt_publish_job_size(self->filling) == 0 ||
+        lt_writer_busy(self->shared.writer))
         return;
     lt_publish_job_prepare(self->filling, &self->shared);
     if (lt_writer_submit(self->shared.writer, lt_publish_job_run, self->filling) != 0) {
@@ -725,17 +840,6 @@ static void s_publish_start(lt_gateway_t *self)
     }
     self->running = self->filling;
     self->filling = self->jobs[self->jobs[0] == self->running ? 1 : 0];
-}
-
-/* Answers the group the writer thread committed (or failed to), then
- * starts the one gathered meanwhile. */
-static void s_publish_done(lt_gateway_t *self)
-{
-    if (!self->running || lt_writer_done(self->shared.writer) != self->running)
-        return;
-    s_publish_finish(self, self->running);
-    self->running = NULL;
-    s_publish_start(self);
 }
 
 /* Drains the local socket: Publish messages gather into the next group
@@ -757,7 +861,7 @@ static void s_on_local(lt_gateway_t *self)
         lt_wire_free(&p->env);
         lt_wire_in_close(&p->in);
     }
-    s_publish_start(self);
+    s_writer_next(self);
 }
 
 /* ---- signals and the loop --------------------------------------------------- */
@@ -804,7 +908,9 @@ static void s_reload_config(lt_gateway_t *self)
     } else {
         lt_gwreload_diff_t d;
         lt_gwreload_diff(&self->cfg, next, &d);
+        s_writer_drain(self);
         s_apply_config(self, next, &d);
+        s_writer_next(self); /* a publish group may have gathered meanwhile */
         lt_info("reload", "configuration %s reloaded: %zu change%s", self->cfg.path, d.n_changes,
                 d.n_changes == 1 ? "" : "s");
     }
@@ -907,9 +1013,12 @@ static size_t s_poll_items(lt_gateway_t *self, zmq_pollitem_t *items)
     items[4] = (zmq_pollitem_t){mon, mon ? 0 : -1, ZMQ_POLLIN, 0};
     items[5] = (zmq_pollitem_t){lt_writer_socket(self->shared.writer), 0, ZMQ_POLLIN, 0};
     size_t n = LT_GW_ITEMS, n_links = lt_peers_links(self->shared.peers);
-    for (size_t i = 0; i < n_links; i++)
-        items[n++] =
-            (zmq_pollitem_t){lt_peers_link_socket(self->shared.peers, i), 0, ZMQ_POLLIN, 0};
+    for (size_t i = 0; i < n_links; i++) {
+        void *link = lt_peers_link_socket(self->shared.peers, i);
+        /* A link whose batch is not yet committed is read after it. */
+        short ev = lt_applyq_holds(self->applyq, link) ? 0 : ZMQ_POLLIN;
+        items[n++] = (zmq_pollitem_t){link, 0, ev, 0};
+    }
     return n;
 }
 
@@ -927,8 +1036,7 @@ static void s_on_ready(lt_gateway_t *self, const zmq_pollitem_t *items, size_t n
         s_on_peer(self);
     if (items[2].revents & ZMQ_POLLIN)
         s_on_local(self);
-    /* Also without a hand-back: lt_writer_settle may have taken it. */
-    s_publish_done(self);
+    s_writer_done(self);
     /* A link rotated meanwhile has a new socket: not polled this round. */
     for (size_t i = 0; i + LT_GW_ITEMS < n; i++)
         if ((items[LT_GW_ITEMS + i].revents & ZMQ_POLLIN) &&
@@ -990,11 +1098,10 @@ int lt_gateway_run(lt_gateway_t *self)
         s_history_mark(self, 0);
     }
     /* The group being committed is answered; one still gathering is not
-     * (its adapters resend it to the next start). */
-    if (self->running && lt_writer_settle(self->shared.writer) == 0 &&
-        lt_writer_done(self->shared.writer) == self->running)
-        s_publish_finish(self, self->running);
-    self->running = NULL;
+     * (its adapters resend it to the next start). The replica batch being
+     * committed moves its cursor; the ones waiting are dropped, and their
+     * owners send them again from the cursor at the next start. */
+    s_writer_stop(self);
     s_history_mark(self, 1);
     if (self->failed)
         return -1;
@@ -1124,13 +1231,15 @@ static int s_open_modules(lt_gateway_t *self, char *err, size_t errlen)
         return -1;
     }
     if (!(self->prefill = lt_prefill_new(&self->shared, self->feed)) ||
-        !(self->jobs[0] = lt_publish_job_new()) || !(self->jobs[1] = lt_publish_job_new())) {
+        !(self->jobs[0] = lt_publish_job_new()) || !(self->jobs[1] = lt_publish_job_new()) ||
+        !(self->applyq = lt_applyq_new(LT_PEERS_MAX_LINKS))) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
     self->filling = self->jobs[0];
-    /* The owner's publish groups commit on their own connection and thread,
-     * so that lookups never wait for their fsync (docs/ARCHITECTURE.md 6). */
+    /* The owner's publish groups and the replicas' batches commit on their
+     * own connection and thread, so that lookups never wait for their fsync
+     * (docs/ARCHITECTURE.md 6). */
     if (!(self->shared.writer =
               lt_writer_new(self->zctx, lt_store_path(self->shared.store),
                             self->cfg.store_cache_mb, err, errlen)))
@@ -1209,6 +1318,10 @@ void lt_gateway_destroy(lt_gateway_t **self_p)
     lt_guard_destroy(&self->guard);
     lt_reject_destroy(&self->shared.reject);
     lt_writer_destroy(&self->shared.writer); /* waits for its commit */
+    lt_feed_apply_t *left = NULL;
+    while (self->applyq && lt_applyq_pop(self->applyq, &left) == 0)
+        lt_feed_batch_free(&left);
+    lt_applyq_destroy(&self->applyq);
     lt_publish_job_destroy(&self->jobs[0]);
     lt_publish_job_destroy(&self->jobs[1]);
     lt_publish_obs_destroy(&self->publish_obs);

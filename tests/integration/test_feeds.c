@@ -703,6 +703,84 @@ static void test_mitm_drop(void)
     s_mitm_case(LT_FT_MITM_DROP, 2);
 }
 
+/* The seq the owner has sent to member on stream (its subscriber cursor),
+ * from its status; 0 when it has no such subscriber. */
+static uint64_t s_sent_to(lt_it_gw_t *owner, const char *stream, const char *member)
+{
+    uint64_t sent = 0;
+    Lienthong__Envelope *env = lt_it_gw_status(owner, READY_MS);
+    for (size_t i = 0; env && i < env->status_reply->n_streams; i++) {
+        const Lienthong__StreamStatus *st = env->status_reply->streams[i];
+        for (size_t j = 0; strcmp(st->stream, stream) == 0 && j < st->n_subscribers; j++)
+            if (strcmp(st->subscribers[j]->member, member) == 0)
+                sent = st->subscribers[j]->cursor;
+    }
+    if (env)
+        lienthong__envelope__free_unpacked(env, NULL);
+    return sent;
+}
+
+/* A replica's batches commit on the writer thread (docs/ARCHITECTURE.md 6):
+ * while another connection holds the replica's store write lock, the owner
+ * sends it a batch, which cannot commit, and the replica's gateway still
+ * answers a local request (it used to wait in the commit for the store's
+ * 5 s busy timeout, and then give the batch up). The order is what is
+ * checked: the answer comes while the replica's cursor is still behind.
+ * Once the lock goes, the batch commits, with no retry. */
+static void test_replica_commit_off_loop(void)
+{
+    fed_t x;
+    memset(&x, 0, sizeof x);
+    lt_ft_model_t m = {0};
+    char path[PATH_MAX + 16], err[1024] = "";
+    sqlite3 *db = NULL;
+    Lienthong__Envelope *status = NULL;
+    LT_IT_REQUIRE(s_fed(&x) == 0);
+    s_model(&m, 400);
+    const char *sds[] = {DS, NULL};
+    lt_it_gw_t *owner = lt_it_gw_new(&x.f, x.owner, 1, NULL, NULL);
+    lt_it_gw_t *gbh = s_consumer(&x, x.bhxh, sds, NULL);
+    LT_IT_REQUIRE(owner && gbh && lt_it_gw_run(owner, READY_MS) == 0 &&
+                  lt_it_gw_run(gbh, READY_MS) == 0);
+    LT_IT_REQUIRE(s_publish_range(owner, &m, 0, 200, 200, NULL) == 0);
+    LT_IT_REQUIRE(lt_ft_wait_same(owner, gbh, DS, CONVERGE_MS) == 0);
+    uint64_t before = lt_ft_last_seq(gbh, DS);
+
+    snprintf(path, sizeof path, "%s/store.db", gbh->data_dir);
+    LT_IT_REQUIRE(sqlite3_open(path, &db) == SQLITE_OK &&
+                  sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK);
+    long mark = lt_it_log_mark(gbh);
+    LT_IT_REQUIRE(s_publish_range(owner, &m, 200, 400, 200, NULL) == 0);
+    uint64_t last = lt_ft_last_seq(owner, DS);
+    int64_t deadline = lt_it_ms() + CONVERGE_MS;
+    while (s_sent_to(owner, DS, ID_BHXH) < last && lt_it_ms() < deadline)
+        usleep(20000);
+    LT_IT_REQUIRE(s_sent_to(owner, DS, ID_BHXH) == last); /* the batch is on its way */
+    usleep(200000); /* and, on loopback, taken by the replica's poll loop */
+    status = lt_it_gw_status(gbh, 3000);
+    CU_ASSERT(status != NULL);
+    CU_ASSERT_EQUAL(lt_ft_last_seq(gbh, DS), before); /* not committed: the lock is held */
+    CU_ASSERT(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(db);
+    db = NULL;
+    LT_IT_REQUIRE(lt_ft_wait_same(owner, gbh, DS, CONVERGE_MS) == 0);
+    CU_ASSERT_EQUAL(lt_ft_log_count_lines(gbh, mark, "stopped at seq", NULL), 0);
+    CHECK(lt_ft_compare(owner, gbh, DS, err, sizeof err));
+    CHECK(lt_ft_check_dataset(gbh, DS, &m, err, sizeof err));
+    s_finish(&x);
+out:
+    if (db) {
+        (void)sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        sqlite3_close(db);
+    }
+    if (status)
+        lienthong__envelope__free_unpacked(status, NULL);
+    if (s_test_failed())
+        s_dump_all(&x);
+    lt_it_fed_cleanup(&x.f);
+    lt_ft_model_free(&m);
+}
+
 /* A live feed's idle re-subscribe races batches in flight (PROTOCOL.md
  * 6.6): the proxy lets the first subscription have 50 credit and holds its
  * batch of records 1-50 back until the consumer, seeing nothing, subscribes
@@ -1304,6 +1382,8 @@ int main(int argc, char **argv)
         {"4 MITM: dropped batches detected, never skipped", test_mitm_drop},
         {"4 re-subscribe racing batches in flight: no gap, nothing skipped",
          test_resubscribe_race},
+        {"4 a batch waiting to commit does not hold the replica's gateway up",
+         test_replica_commit_off_loop},
         {"5 restart resumes from cursor; late joiner catches up", test_restart_and_late_joiner},
         {"6 retention: behind the tail and late joiner get a snapshot", test_retention_snapshot},
         {"6 retention: bounded log under steady change; sink replaced", test_retention_bounded},

@@ -1,0 +1,35 @@
+/* lt_applyq: the replica batches a gateway has verified and not yet
+ * committed, in the order they came, each with the envelope it reads and the
+ * link it came on (docs/ARCHITECTURE.md 6). The writer thread commits them
+ * one at a time, between the owner's publish groups, so that the poll loop
+ * answers lookups meanwhile. A link with a batch here is not read until the
+ * batch is committed: a replica's batches then commit in order, and the
+ * queue holds at most one batch per link. */
+#ifndef LT_APPLYQ_H
+#define LT_APPLYQ_H
+
+#include "lt_feed.h"
+#include "lienthong.pb-c.h"
+
+#include <stddef.h>
+
+typedef struct _lt_applyq_t lt_applyq_t;
+
+/* At most cap batches. NULL when out of memory. */
+lt_applyq_t *lt_applyq_new(size_t cap);
+/* Frees the envelopes; the jobs must have been taken (lt_applyq_pop). */
+void lt_applyq_destroy(lt_applyq_t **self_p);
+
+/* Queues job, which reads env (now owned here), from link. -1 when full. */
+int lt_applyq_push(lt_applyq_t *self, lt_feed_apply_t *job, Lienthong__Envelope *env,
+                   const void *link) __attribute__((warn_unused_result));
+/* The oldest job, or NULL. */
+lt_feed_apply_t *lt_applyq_head(const lt_applyq_t *self);
+/* Takes the oldest job out and frees its envelope: *job is the job, for
+ * lt_feed_batch_done. -1 when empty. */
+int lt_applyq_pop(lt_applyq_t *self, lt_feed_apply_t **job);
+/* 1 when a batch of link waits or is being committed. */
+int lt_applyq_holds(const lt_applyq_t *self, const void *link);
+size_t lt_applyq_size(const lt_applyq_t *self);
+
+#endif
