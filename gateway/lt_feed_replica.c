@@ -279,6 +279,10 @@ void lt_feed_batch_apply(void *arg, lt_store_t *store)
     const Lienthong__Batch *b = job->b;
     int64_t t0 = lt_clock_mono_us();
     job->rc = -1;
+    if (!store) { /* the writer cannot open the store (lt_writer_resume) */
+        snprintf(job->err, sizeof job->err, "store unavailable");
+        return;
+    }
     if (lt_store_begin(store) != 0) {
         snprintf(job->err, sizeof job->err, "store: %s", lt_store_error(store));
         return;
