@@ -1,7 +1,8 @@
 /* owner_directory.h: the small federation on which the owner's write path
  * (gateway/lt_publish, PROTOCOL.md 6.1 and 8.1) is tested, shared by the
- * unit suite (tests/unit/test_publish.c) and the fuzz target
- * (tests/fuzz/fuzz_publish.c).
+ * unit suite (tests/unit/test_publish.c) and the fuzz targets
+ * (tests/fuzz/fuzz_publish.c; tests/fuzz/fuzz_feed.c, which keeps the
+ * owner's keys to sign batches and snapshots).
  *
  * VN/GOV/BCA owns two datasets: population (views: residents of province
  * 38 with two fields; living residents of 38 with one) and phones (view:
@@ -87,22 +88,24 @@ static inline int od_write_source(const char *path, const lt_keys_t *owner, cons
     return od_write_source_views(path, owner, other, "");
 }
 
-/* Builds the directory with more_views (see od_write_source_views), using
- * tmpdir for its source file (removed afterwards). NULL with the reason in
- * err. */
-static inline lt_dir_t *od_directory_rules(const char *tmpdir, const char *more_views,
-                                           const char *pop_rules, char *err, size_t errlen)
+/* Builds the directory with the members' keys owner and other (the owner
+ * and VN/COM/VIETTEL), signed by auth, with more_views and pop_rules (see
+ * od_write_source_rules), using tmpdir for its source file (removed
+ * afterwards). NULL with the reason in err. */
+static inline lt_dir_t *od_directory_keyed(const char *tmpdir, const lt_keys_t *owner,
+                                           const lt_keys_t *other, const lt_keys_t *auth,
+                                           const char *more_views, const char *pop_rules, char *err,
+                                           size_t errlen)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/owner-directory.src", tmpdir);
-    lt_keys_t *a = lt_keys_new(LT_KEYS_MEMBER), *b = lt_keys_new(LT_KEYS_MEMBER),
-              *auth = lt_keys_new(LT_KEYS_AUTHORITY);
     uint8_t *raw = NULL, *sig = NULL;
     size_t raw_len = 0, sig_len = 0;
     lt_dir_pins_t pins = {.count = 1};
     lt_dir_t *d = NULL;
     snprintf(err, errlen, "cannot write %s", path);
-    if (a && b && auth && od_write_source_rules(path, a, b, more_views, pop_rules) == 0 &&
+    if (owner && other && auth &&
+        od_write_source_rules(path, owner, other, more_views, pop_rules) == 0 &&
         lt_dir_compile(path, 0, 0, 0, &raw, &raw_len, err, errlen) == 0 &&
         lt_dir_sign(raw, raw_len, auth, &sig, &sig_len) == 0) {
         memcpy(pins.keys[0], lt_keys_signing_public(auth), LT_KEY_BYTES);
@@ -111,6 +114,16 @@ static inline lt_dir_t *od_directory_rules(const char *tmpdir, const char *more_
     free(raw);
     free(sig);
     (void)unlink(path);
+    return d;
+}
+
+/* The same with fresh keys, which nobody keeps. */
+static inline lt_dir_t *od_directory_rules(const char *tmpdir, const char *more_views,
+                                           const char *pop_rules, char *err, size_t errlen)
+{
+    lt_keys_t *a = lt_keys_new(LT_KEYS_MEMBER), *b = lt_keys_new(LT_KEYS_MEMBER),
+              *auth = lt_keys_new(LT_KEYS_AUTHORITY);
+    lt_dir_t *d = od_directory_keyed(tmpdir, a, b, auth, more_views, pop_rules, err, errlen);
     lt_keys_destroy(&a);
     lt_keys_destroy(&b);
     lt_keys_destroy(&auth);

@@ -38,21 +38,7 @@ static uint8_t g_prev5[LT_HASH_BYTES];
 /* A member key from fixed bytes (written to a private temporary file). */
 static lt_keys_t *s_fixed_keys(uint8_t base)
 {
-    uint8_t file[73];
-    memcpy(file, "LTKEY1\0\0", 8);
-    file[8] = LT_KEYS_MEMBER;
-    for (int i = 0; i < 32; i++) {
-        file[9 + i] = (uint8_t)(base + 3 * i);
-        file[41 + i] = (uint8_t)(base + i);
-    }
-    char path[] = "/tmp/fuzz-batch-key-XXXXXX", err[512];
-    int fd = mkstemp(path);
-    if (fd < 0 || fchmod(fd, 0600) != 0 || write(fd, file, sizeof file) != (ssize_t)sizeof file ||
-        close(fd) != 0)
-        return NULL;
-    lt_keys_t *k = lt_keys_load(path, err, sizeof err);
-    unlink(path);
-    return k;
+    return fuzz_fixed_keys("/tmp", LT_KEYS_MEMBER, base, 3);
 }
 
 static void s_write_seeds(const char *dir);

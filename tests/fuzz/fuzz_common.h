@@ -1,10 +1,25 @@
-/* fuzz_common.h: constants shared by the fuzz targets and the seed corpus
- * generator: the fixed authority seed whose public key the directory
- * fuzzer pins, and the fixed clock it opens directories at. */
+/* fuzz_common.h: what the fuzz targets and the seed corpus generator
+ * share: the fixed authority seed whose public key the directory fuzzer
+ * pins, the fixed clock it opens directories at, member keys made from
+ * fixed bytes so that runs (and seeds signed with them) are reproducible,
+ * and the temporary files of the targets that keep a store. */
 #ifndef LT_FUZZ_COMMON_H
 #define LT_FUZZ_COMMON_H
 
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* nftw's flags and mkstemp: before any system header */
+#endif
+
+#include "lt_keys.h"
+#include "lt_store.h"
+
+#include <ftw.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* Ed25519 seed 0x00, 0x01, ..., 0x1f: test-only, never a real authority. */
 static inline void fuzz_authority_seed(uint8_t seed[32])
@@ -14,7 +29,89 @@ static inline void fuzz_authority_seed(uint8_t seed[32])
 }
 
 /* 2023-11-14T22:13:20Z; seed directories are valid around this instant. */
-#define FUZZ_NOW ((int64_t)1700000000)
+#define FUZZ_NOW          ((int64_t)1700000000)
 #define FUZZ_ENVELOPE_CAP ((size_t)1 << 20)
+
+/* A member (or authority) key from fixed bytes: the signing seed base,
+ * base + 1, ...; a member's transport secret base, base + step, ... (an
+ * authority's zeros). Written to a private file in dir (mode 0600, as
+ * lt_keys_load wants) and loaded; NULL on failure. */
+static inline lt_keys_t *fuzz_fixed_keys(const char *dir, uint8_t kind, uint8_t base, uint8_t step)
+{
+    uint8_t file[73];
+    memcpy(file, "LTKEY1\0\0", 8);
+    file[8] = kind;
+    for (int i = 0; i < 32; i++) {
+        file[9 + i] = kind == LT_KEYS_MEMBER ? (uint8_t)(base + step * i) : 0;
+        file[41 + i] = (uint8_t)(base + i);
+    }
+    char path[512], err[512];
+    snprintf(path, sizeof path, "%s/fuzz-key-XXXXXX", dir);
+    int fd = mkstemp(path);
+    if (fd < 0)
+        return NULL;
+    int ok = fchmod(fd, 0600) == 0 && write(fd, file, sizeof file) == (ssize_t)sizeof file;
+    ok &= close(fd) == 0;
+    lt_keys_t *k = ok ? lt_keys_load(path, err, sizeof err) : NULL;
+    if (ok && !k)
+        fprintf(stderr, "fuzz: %s\n", err);
+    unlink(path);
+    return k;
+}
+
+static inline int fuzz_rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+/* Makes a private temporary directory name-XXXXXX into out, on /dev/shm
+ * when it is writable (the stores of the targets then never touch a disk),
+ * else in /tmp; aborts on failure. */
+static inline void fuzz_tmpdir(char *out, size_t len, const char *name)
+{
+    const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+    snprintf(out, len, "%s/%s-XXXXXX", base, name);
+    if (!mkdtemp(out))
+        abort();
+}
+
+/* Removes dir and everything in it (a target's temporary directory). */
+static inline void fuzz_rmtree(const char *dir)
+{
+    if (dir[0])
+        (void)nftw(dir, fuzz_rm_one, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+/* A new, empty store at dir/store.db (whatever was there removed); aborts
+ * when it cannot be opened. */
+static inline lt_store_t *fuzz_store_fresh(const char *dir, const char *target)
+{
+    char path[512], err[512];
+    snprintf(path, sizeof path, "%s/store.db", dir);
+    static const char *const suffix[] = {"", "-wal", "-shm", "-journal"};
+    for (int i = 0; i < 4; i++) {
+        char p[600];
+        snprintf(p, sizeof p, "%s%s", path, suffix[i]);
+        (void)unlink(p);
+    }
+    lt_store_t *store = lt_store_open(path, err, sizeof err);
+    if (!store) {
+        fprintf(stderr, "%s: %s\n", target, err);
+        abort();
+    }
+    return store;
+}
+
+/* Writes one seed input, dir/name. */
+static inline void fuzz_write_seed(const char *dir, const char *name, const uint8_t *buf,
+                                   size_t len, const char *target)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(buf, 1, len, f) != len || fclose(f) != 0)
+        fprintf(stderr, "%s: cannot write %s\n", target, path);
+}
 
 #endif

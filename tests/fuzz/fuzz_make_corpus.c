@@ -43,26 +43,10 @@ static int s_envelope(const char *name, Lienthong__Envelope *env)
     return rc;
 }
 
-/* Writes a fixed-seed key file into dir and loads it. */
+/* A fixed-seed member or authority key (written into dir, then loaded). */
 static lt_keys_t *s_fixed_keys(const char *dir, uint8_t kind, uint8_t base)
 {
-    uint8_t file[73];
-    memcpy(file, "LTKEY1\0\0", 8);
-    file[8] = kind;
-    for (int i = 0; i < 32; i++) {
-        file[9 + i] = kind == LT_KEYS_MEMBER ? (uint8_t)(base + 2 * i) : 0;
-        file[41 + i] = (uint8_t)(base + i);
-    }
-    char path[4096], err[512];
-    snprintf(path, sizeof path, "%s/k%u.key", dir, base);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (fd < 0 || write(fd, file, sizeof file) != (ssize_t)sizeof file || close(fd) != 0)
-        return NULL;
-    lt_keys_t *k = lt_keys_load(path, err, sizeof err);
-    if (!k)
-        fprintf(stderr, "%s\n", err);
-    unlink(path);
-    return k;
+    return fuzz_fixed_keys(dir, kind, base, 2);
 }
 
 #define SRC \

@@ -32,7 +32,6 @@
 #include "records/subscriber.pb-c.h"
 
 #include <fcntl.h>
-#include <ftw.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,34 +53,16 @@ static struct {
     unsigned runs;
 } G;
 
-static int s_rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(path);
-}
-
 static void s_cleanup(void)
 {
     lt_store_destroy(&G.store);
-    if (G.tmp[0])
-        (void)nftw(G.tmp, s_rm_one, 8, FTW_DEPTH | FTW_PHYS);
+    fuzz_rmtree(G.tmp);
 }
 
 static void s_store_reset(void)
 {
-    char path[512], err[512];
     lt_store_destroy(&G.store);
-    snprintf(path, sizeof path, "%s/store.db", G.tmp);
-    static const char *const suffix[] = {"", "-wal", "-shm", "-journal"};
-    for (int i = 0; i < 4; i++) {
-        char p[600];
-        snprintf(p, sizeof p, "%s%s", path, suffix[i]);
-        (void)unlink(p);
-    }
-    if (!(G.store = lt_store_open(path, err, sizeof err))) {
-        fprintf(stderr, "fuzz_publish: %s\n", err);
-        abort();
-    }
+    G.store = fuzz_store_fresh(G.tmp, "fuzz_publish");
 }
 
 static void s_write_seeds(const char *dir);
@@ -94,10 +75,7 @@ static void s_init(void)
     if (sodium_init() < 0)
         abort();
     lt_log_set_level(LT_LOG_ERROR);
-    const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-    snprintf(G.tmp, sizeof G.tmp, "%s/fuzz-publish-XXXXXX", base);
-    if (!mkdtemp(G.tmp))
-        abort();
+    fuzz_tmpdir(G.tmp, sizeof G.tmp, "fuzz-publish");
     atexit(s_cleanup);
     char err[1024];
     if (!(G.dir = od_directory(G.tmp, err, sizeof err))) {

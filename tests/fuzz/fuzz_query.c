@@ -52,7 +52,6 @@
 #include "records/population.pb-c.h"
 
 #include <fcntl.h>
-#include <ftw.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,36 +103,9 @@ typedef struct {
 
 /* ---- set-up ------------------------------------------------------------------- */
 
-static int s_rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(path);
-}
-
 static void s_cleanup(void)
 {
-    if (G.tmp[0])
-        (void)nftw(G.tmp, s_rm_one, 8, FTW_DEPTH | FTW_PHYS);
-}
-
-/* A member (or authority) key from fixed bytes, so runs are reproducible. */
-static lt_keys_t *s_fixed_keys(uint8_t kind, uint8_t base)
-{
-    uint8_t file[73];
-    memcpy(file, "LTKEY1\0\0", 8);
-    file[8] = kind;
-    for (int i = 0; i < 32; i++) {
-        file[9 + i] = kind == LT_KEYS_MEMBER ? (uint8_t)(base + 3 * i) : 0;
-        file[41 + i] = (uint8_t)(base + i);
-    }
-    char path[512], err[512];
-    snprintf(path, sizeof path, "%s/k%u.key", G.tmp, base);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (fd < 0 || write(fd, file, sizeof file) != (ssize_t)sizeof file || close(fd) != 0)
-        return NULL;
-    lt_keys_t *k = lt_keys_load(path, err, sizeof err);
-    unlink(path);
-    return k;
+    fuzz_rmtree(G.tmp);
 }
 
 static void s_member_src(FILE *f, const char *id, const lt_keys_t *k, const char *status, int ep)
@@ -370,16 +342,13 @@ static void s_init(void)
     if (sodium_init() < 0)
         abort();
     lt_log_set_level(LT_LOG_ERROR);
-    const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-    snprintf(G.tmp, sizeof G.tmp, "%s/fuzz-query-XXXXXX", base);
-    if (!mkdtemp(G.tmp))
-        abort();
+    fuzz_tmpdir(G.tmp, sizeof G.tmp, "fuzz-query");
     atexit(s_cleanup);
-    G.auth = s_fixed_keys(LT_KEYS_AUTHORITY, 0);
-    G.owner_keys = s_fixed_keys(LT_KEYS_MEMBER, 100);
-    G.caller_keys = s_fixed_keys(LT_KEYS_MEMBER, 50);
-    G.other_keys = s_fixed_keys(LT_KEYS_MEMBER, 20);
-    G.old_keys = s_fixed_keys(LT_KEYS_MEMBER, 200);
+    G.auth = fuzz_fixed_keys(G.tmp, LT_KEYS_AUTHORITY, 0, 3);
+    G.owner_keys = fuzz_fixed_keys(G.tmp, LT_KEYS_MEMBER, 100, 3);
+    G.caller_keys = fuzz_fixed_keys(G.tmp, LT_KEYS_MEMBER, 50, 3);
+    G.other_keys = fuzz_fixed_keys(G.tmp, LT_KEYS_MEMBER, 20, 3);
+    G.old_keys = fuzz_fixed_keys(G.tmp, LT_KEYS_MEMBER, 200, 3);
     if (!G.auth || !G.owner_keys || !G.caller_keys || !G.other_keys || !G.old_keys ||
         !(G.dir = s_directory()))
         abort();
@@ -907,11 +876,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 static void s_seed(const char *dir, const char *name, const uint8_t *buf, size_t len)
 {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    if (!f || fwrite(buf, 1, len, f) != len || fclose(f) != 0)
-        fprintf(stderr, "fuzz_query: cannot write %s\n", path);
+    fuzz_write_seed(dir, name, buf, len, "fuzz_query");
 }
 
 static void s_write_seeds(const char *dir)
