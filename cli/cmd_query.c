@@ -38,7 +38,7 @@ typedef struct {
     size_t n_subjects;
     uint8_t *files[2]; /* keys and subjects files: the strings point into them */
     char *keys[MAX_ITEMS], *fields[LT_QUERY_MAX_FIELDS];
-    Lienthong__Claim claims[64], *claim_ptrs[64];
+    Lienthong__Claim claims[LT_QUERY_MAX_CLAIMS], *claim_ptrs[LT_QUERY_MAX_CLAIMS];
     size_t n_keys, n_fields, n_claims;
     int timeout, json;
     size_t mismatches; /* verify: claims that did not match, and unknown keys */
@@ -73,7 +73,10 @@ static int s_parse(int argc, char **argv, args_t *a, int verify)
             a->keys[a->n_keys++] = optarg;
         else if (c == 'f' && !verify && a->n_fields < LT_QUERY_MAX_FIELDS)
             a->fields[a->n_fields++] = optarg;
-        else if (c == 'l' && verify && a->n_claims < 64 && (eq = strchr(optarg, '=')) && eq > optarg) {
+        else if (c == 'l' && verify && a->n_claims >= LT_QUERY_MAX_CLAIMS)
+            return lt_cli_fail(2, argv[0], "more than %d claims (the protocol's limit per key)",
+                               LT_QUERY_MAX_CLAIMS);
+        else if (c == 'l' && verify && (eq = strchr(optarg, '=')) && eq > optarg) {
             *eq = 0;
             lienthong__claim__init(&a->claims[a->n_claims]);
             a->claims[a->n_claims].field = optarg;
@@ -116,20 +119,45 @@ static int s_keys_file(args_t *a)
     return 0;
 }
 
-/* Parses one subjects line: KEY<TAB>FIELD=VALUE<TAB>...; NULL when bad. */
-static Lienthong__Subject *s_subject(char *line)
+/* Frees a subject of s_subject, its claims and their array. */
+static void s_subject_free(Lienthong__Subject *sj)
+{
+    if (!sj)
+        return;
+    for (size_t c = 0; c < sj->n_claims; c++)
+        free(sj->claims[c]);
+    free(sj->claims);
+    free(sj);
+}
+
+/* Parses one subjects line: KEY<TAB>FIELD=VALUE<TAB>...; NULL with why
+ * when bad. A claim beyond the protocol's limit is refused, not dropped:
+ * the result would read as if it had been checked. */
+static Lienthong__Subject *s_subject(char *line, char *why, size_t whylen)
 {
     Lienthong__Subject *sj = calloc(1, sizeof *sj);
-    Lienthong__Claim **claims = calloc(64, sizeof *claims);
-    if (!sj || !claims)
+    Lienthong__Claim **claims = calloc(LT_QUERY_MAX_CLAIMS, sizeof *claims);
+    snprintf(why, whylen, "out of memory");
+    if (!sj || !claims) {
+        free(claims);
         goto bad;
+    }
     lienthong__subject__init(sj);
     char *save = NULL, *tok = strtok_r(line, "\t", &save);
     sj->key = tok;
     sj->claims = claims;
-    while (tok && (tok = strtok_r(NULL, "\t", &save)) && sj->n_claims < 64) {
+    while (tok && (tok = strtok_r(NULL, "\t", &save))) {
         char *eq = strchr(tok, '=');
-        Lienthong__Claim *c = eq && eq > tok ? calloc(1, sizeof *c) : NULL;
+        if (!eq || eq == tok) {
+            snprintf(why, whylen, "expected KEY<TAB>FIELD=VALUE...");
+            goto bad;
+        }
+        if (sj->n_claims == LT_QUERY_MAX_CLAIMS) {
+            snprintf(why, whylen, "more than %d claims (the protocol's limit per key)",
+                     LT_QUERY_MAX_CLAIMS);
+            goto bad;
+        }
+        Lienthong__Claim *c = calloc(1, sizeof *c);
         if (!c)
             goto bad;
         lienthong__claim__init(c);
@@ -138,11 +166,11 @@ static Lienthong__Subject *s_subject(char *line)
         c->value = eq + 1;
         claims[sj->n_claims++] = c;
     }
+    snprintf(why, whylen, "expected KEY<TAB>FIELD=VALUE...");
     if (sj->key && sj->n_claims)
         return sj;
 bad:
-    free(claims);
-    free(sj);
+    s_subject_free(sj);
     return NULL;
 }
 
@@ -151,6 +179,7 @@ static int s_subjects_file(args_t *a)
     uint8_t *buf;
     size_t len;
     int lineno = 0;
+    char why[128];
     if (lt_file_read(a->subjects_file, 64u << 20, &buf, &len) != 0)
         return lt_cli_fail(1, "verify", "cannot read %s", a->subjects_file);
     a->files[1] = buf;
@@ -161,9 +190,8 @@ static int s_subjects_file(args_t *a)
             continue;
         if (a->n_subjects >= MAX_ITEMS)
             return lt_cli_fail(1, "verify", "%s: more than %d subjects", a->subjects_file, MAX_ITEMS);
-        if (!(a->subjects[a->n_subjects] = s_subject(line)))
-            return lt_cli_fail(1, "verify", "%s:%d: expected KEY<TAB>FIELD=VALUE...",
-                               a->subjects_file, lineno);
+        if (!(a->subjects[a->n_subjects] = s_subject(line, why, sizeof why)))
+            return lt_cli_fail(1, "verify", "%s:%d: %s", a->subjects_file, lineno, why);
         a->n_subjects++;
     }
     return 0;
@@ -422,12 +450,8 @@ static int s_verify_status(int rc, const args_t *a)
 static void s_args_free(args_t *a)
 {
     lt_client_destroy(&a->client);
-    for (size_t i = 0; i < a->n_subjects; i++) {
-        for (size_t c = 0; c < a->subjects[i]->n_claims; c++)
-            free(a->subjects[i]->claims[c]);
-        free(a->subjects[i]->claims);
-        free(a->subjects[i]);
-    }
+    for (size_t i = 0; i < a->n_subjects; i++)
+        s_subject_free(a->subjects[i]);
     free(a->files[0]);
     free(a->files[1]);
 }
