@@ -8,7 +8,7 @@
 #include "lt_client.h"
 #include "lt_gwcfg.h"
 #include "lt_file.h"
-#include "lt_schema.h"
+#include "lt_profjson.h"
 #include "lt_wire.h"
 
 #include <getopt.h>
@@ -212,56 +212,40 @@ static const char *s_code(Lienthong__ErrorCode c)
     return c == LIENTHONG__ERROR_CODE__ERR_NONE ? "OK" : lt_wire_error_name(c);
 }
 
+/* The answer as text, from its JSON (lt_profjson_answer). */
+static void s_print_lookup_text(const args_t *a, const Lienthong__LookupAnswer *ans, json_t *j)
+{
+    json_t *fields = json_object_get(j, "fields");
+    printf("lookup %s key %s for purpose %s: %s (record seq %" PRIu64 ")\n", a->dataset,
+           a->keys[0], a->purpose, s_code(ans->code), ans->record_seq);
+    for (size_t i = 0; i < ans->n_released; i++)
+        printf("  %-20s %s\n", ans->released[i],
+               json_string_value(json_object_get(fields, ans->released[i])));
+    for (size_t i = 0; i < ans->n_withheld; i++)
+        printf("  %-20s withheld: %s\n", ans->withheld[i]->field, ans->withheld[i]->reason);
+    printf("answer signed by %s; signature and request binding verified by this gateway\n",
+           ans->owner);
+}
+
+/* Prints the answer as the HTTP API shows it (lt_profjson): an answer
+ * whose payload does not decode fails rather than show a verified answer
+ * without its fields. */
 static int s_print_lookup(const args_t *a, const Lienthong__LookupAnswer *ans,
                           const Lienthong__AnswerContext *ctx)
 {
-    const ProtobufCMessageDescriptor *t = ctx ? lt_schema_find(ctx->record_type) : NULL;
-    if (ans->payload.len && !t)
-        fprintf(stderr, "lienthong lookup: the gateway named no record type this program knows "
-                "(%s): field values not shown\n", ctx ? ctx->record_type : "none");
-    ProtobufCMessage *rec = t && ans->payload.len
-                                ? protobuf_c_message_unpack(t, NULL, ans->payload.len, ans->payload.data)
-                                : NULL;
-    json_t *j = json_object(), *fields = json_object(), *wh = json_array();
-    char buf[512];
-    if (!a->json)
-        printf("lookup %s key %s for purpose %s: %s (record seq %" PRIu64 ")\n", a->dataset,
-               a->keys[0], a->purpose, s_code(ans->code), ans->record_seq);
-    for (size_t i = 0; rec && i < ans->n_released; i++) {
-        const ProtobufCFieldDescriptor *fd = lt_schema_field(t, ans->released[i]);
-        const char *val = fd ? lt_schema_text(rec, fd, buf, sizeof buf) : NULL;
-        if (a->json)
-            json_object_set_new(fields, ans->released[i], json_string(val ? val : ""));
-        else
-            printf("  %-20s %s\n", ans->released[i], val ? val : "");
-    }
-    for (size_t i = 0; i < ans->n_withheld; i++) {
-        if (a->json)
-            json_array_append_new(wh, json_pack("{s:s,s:s}", "field", ans->withheld[i]->field,
-                                                "reason", ans->withheld[i]->reason));
-        else
-            printf("  %-20s withheld: %s\n", ans->withheld[i]->field, ans->withheld[i]->reason);
+    char why[512] = "out of memory";
+    json_t *j = json_pack("{s:s,s:s,s:s}", "dataset", a->dataset, "key", a->keys[0], "code",
+                          s_code(ans->code));
+    if (!j || lt_profjson_answer(j, ans, ctx ? ctx->record_type : NULL, why, sizeof why) != 0) {
+        json_decref(j);
+        return lt_cli_fail(1, "lookup", "%s", why);
     }
     if (a->json) {
-        json_object_set_new(j, "dataset", json_string(a->dataset));
-        json_object_set_new(j, "key", json_string(a->keys[0]));
-        json_object_set_new(j, "owner", json_string(ans->owner));
-        json_object_set_new(j, "code", json_string(s_code(ans->code)));
-        json_object_set_new(j, "record_seq", json_integer((json_int_t)ans->record_seq));
-        json_object_set_new(j, "fields", fields);
-        json_object_set_new(j, "withheld", wh);
-        json_object_set_new(j, "signature", json_string("verified"));
         json_dumpf(j, stdout, JSON_INDENT(2));
         printf("\n");
-    } else {
-        printf("answer signed by %s; signature and request binding verified by this gateway\n",
-               ans->owner);
-        json_decref(fields);
-        json_decref(wh);
-    }
+    } else
+        s_print_lookup_text(a, ans, j);
     json_decref(j);
-    if (rec)
-        protobuf_c_message_free_unpacked(rec, NULL);
     return ans->code == LIENTHONG__ERROR_CODE__ERR_NONE ? 0 : 1;
 }
 

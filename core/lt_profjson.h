@@ -1,10 +1,12 @@
 /* lt_profjson: a profile lookup's reply (PROTOCOL.md 7.7) as JSON, for the
  * programs that show it: `lienthong profile` and the HTTP API's
- * /v1/profile; and one lookup answer's content, which /v1/lookup shows
- * the same way. Each part's released fields are decoded with the record
- * type its gateway named (lt_schema); the owner's signature was checked by
- * that gateway before the reply left it, which "signature": "verified"
- * says for every part that carries a signed answer. */
+ * /v1/profile; and one lookup answer's content, which /v1/lookup and
+ * `lienthong lookup` show the same way. Each part's released fields are
+ * decoded with the record type its gateway named (lt_schema); an answer
+ * whose payload does not decode so is an error, not an answer without
+ * fields. The owner's signature was checked by that gateway before the
+ * reply left it, which "signature": "verified" says for every part that
+ * carries a signed answer. */
 #ifndef LT_PROFJSON_H
 #define LT_PROFJSON_H
 
