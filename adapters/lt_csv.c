@@ -346,12 +346,13 @@ static double s_row_double(const lt_db_row_t *row, size_t i)
     return t ? strtod(t, NULL) : 0;
 }
 
-static const void *s_row_blob(const lt_db_row_t *row, size_t i, size_t *len)
+static int s_row_blob(const lt_db_row_t *row, size_t i, const void **data, size_t *len)
 {
     size_t k;
     const s_fields_t *f = s_f(row, i, &k);
     *len = f->null[k] ? 0 : f->flen[k];
-    return *len ? f->buf + f->off[k] : NULL;
+    *data = *len ? f->buf + f->off[k] : NULL;
+    return 0; /* the field is in the line's buffer already */
 }
 
 static const lt_db_ops_t s_row_ops = {

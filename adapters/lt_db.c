@@ -403,9 +403,9 @@ const char *lt_db_row_text(const lt_db_row_t *row, size_t i)
     return row->ops->row_text(row, i);
 }
 
-const void *lt_db_row_blob(const lt_db_row_t *row, size_t i, size_t *len)
+int lt_db_row_blob(const lt_db_row_t *row, size_t i, const void **data, size_t *len)
 {
-    return row->ops->row_blob(row, i, len);
+    return row->ops->row_blob(row, i, data, len);
 }
 
 int lt_db_param_null(lt_db_params_t *p, size_t i)

@@ -255,8 +255,11 @@ int64_t lt_db_row_int(const lt_db_row_t *row, size_t i);
 double lt_db_row_double(const lt_db_row_t *row, size_t i);
 /* NUL-terminated text; NULL for a NULL value or when out of memory. */
 const char *lt_db_row_text(const lt_db_row_t *row, size_t i);
-/* The bytes of a BLOB (or TEXT) value; NULL with *len 0 when empty. */
-const void *lt_db_row_blob(const lt_db_row_t *row, size_t i, size_t *len);
+/* The bytes of a BLOB (or TEXT) value in *data: NULL with *len 0 when
+ * empty. Returns 0, or -1 when the backend could not produce them (out of
+ * memory): an empty value and a failure must not look alike. */
+int lt_db_row_blob(const lt_db_row_t *row, size_t i, const void **data, size_t *len)
+    __attribute__((warn_unused_result));
 
 /* ---- writing a row ---- *
  * Each setter copies its value and returns 0, or -1 (the reason is then

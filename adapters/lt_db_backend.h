@@ -88,7 +88,7 @@ struct lt_db_ops_t {
     int64_t (*row_int)(const lt_db_row_t *row, size_t i);
     double (*row_double)(const lt_db_row_t *row, size_t i);
     const char *(*row_text)(const lt_db_row_t *row, size_t i);
-    const void *(*row_blob)(const lt_db_row_t *row, size_t i, size_t *len);
+    int (*row_blob)(const lt_db_row_t *row, size_t i, const void **data, size_t *len);
 
     int (*param_null)(lt_db_params_t *p, size_t i);
     int (*param_int)(lt_db_params_t *p, size_t i, int64_t v);

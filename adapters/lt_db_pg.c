@@ -1536,25 +1536,30 @@ static const char *s_row_text(const lt_db_row_t *row, size_t i)
     return PQgetisnull(r->res, r->row, r->off + (int)i) ? NULL : s_value(row, i);
 }
 
-static const void *s_row_blob(const lt_db_row_t *row, size_t i, size_t *len)
+static int s_row_blob(const lt_db_row_t *row, size_t i, const void **data, size_t *len)
 {
     s_row_t *r = (s_row_t *)s_r(row); /* the unescaped copies are the row's cache */
     int c = r->off + (int)i;
+    *data = NULL;
     *len = 0;
     if (PQgetisnull(r->res, r->row, c))
-        return NULL;
+        return 0;
     if (PQftype(r->res, c) != OID_BYTEA) {
         *len = (size_t)PQgetlength(r->res, r->row, c);
-        return *len ? PQgetvalue(r->res, r->row, c) : NULL;
+        *data = *len ? PQgetvalue(r->res, r->row, c) : NULL;
+        return 0;
     }
     size_t n = (size_t)(PQnfields(r->res) - r->off);
     if (!r->blobs && !(r->blobs = calloc(n, sizeof *r->blobs)))
-        return NULL;
+        return -1;
     s_blob_t *b = &r->blobs[i];
-    if (!b->data)
-        b->data = PQunescapeBytea((const unsigned char *)PQgetvalue(r->res, r->row, c), &b->len);
-    *len = b->data ? b->len : 0;
-    return *len ? b->data : NULL;
+    /* NULL from libpq is a failure (out of memory), never an empty bytea. */
+    if (!b->data &&
+        !(b->data = PQunescapeBytea((const unsigned char *)PQgetvalue(r->res, r->row, c), &b->len)))
+        return -1;
+    *len = b->len;
+    *data = *len ? b->data : NULL;
+    return 0;
 }
 
 /* ---- parameters ------------------------------------------------------- */

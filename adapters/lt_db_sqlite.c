@@ -949,12 +949,19 @@ static const char *s_row_text(const lt_db_row_t *row, size_t i)
     return (const char *)sqlite3_column_text(s_row_st(row), s_col(row, i));
 }
 
-static const void *s_row_blob(const lt_db_row_t *row, size_t i, size_t *len)
+static int s_row_blob(const lt_db_row_t *row, size_t i, const void **data, size_t *len)
 {
-    /* The pointer first, then its length (SQLite's documented order). */
-    const void *p = sqlite3_column_blob(s_row_st(row), s_col(row, i));
-    *len = (size_t)sqlite3_column_bytes(s_row_st(row), s_col(row, i));
-    return p;
+    sqlite3_stmt *st = s_row_st(row);
+    /* The pointer first, then its length (SQLite's documented order). A
+     * NULL pointer is an empty value, or a failed conversion, which only
+     * the connection's error code, read at once, tells apart. */
+    *data = sqlite3_column_blob(st, s_col(row, i));
+    if (!*data && sqlite3_errcode(sqlite3_db_handle(st)) == SQLITE_NOMEM) {
+        *len = 0;
+        return -1;
+    }
+    *len = (size_t)sqlite3_column_bytes(st, s_col(row, i));
+    return 0;
 }
 
 /* ---- parameters ------------------------------------------------------- */

@@ -368,7 +368,12 @@ static int s_set_int(void *p, const ProtobufCFieldDescriptor *f, const lt_db_row
     }
 }
 
-/* Sets one field from column c; the column is not NULL. */
+/* s_set_field's failures: the value does not convert to the field, or
+ * the backend could not give the value at all (out of memory). They need
+ * different messages: the second is no fault of the agency's data. */
+enum { S_MISMATCH = -1, S_UNREADABLE = -2 };
+
+/* Sets one field from column c; the column is not NULL. 0 or S_*. */
 static int s_set_field(void *msg, const ProtobufCFieldDescriptor *f, const lt_db_row_t *row,
                        size_t c)
 {
@@ -382,8 +387,11 @@ static int s_set_field(void *msg, const ProtobufCFieldDescriptor *f, const lt_db
         return 0;
     case PROTOBUF_C_TYPE_BYTES: {
         ProtobufCBinaryData *b = p;
-        b->data = (uint8_t *)lt_db_row_blob(row, c, &b->len);
-        return b->len > 0 && !b->data ? -1 : 0;
+        const void *data;
+        if (lt_db_row_blob(row, c, &data, &b->len) != 0)
+            return S_UNREADABLE;
+        b->data = (uint8_t *)data;
+        return 0;
     }
     case PROTOBUF_C_TYPE_FLOAT:
         if (s_col_double(row, c, &d))
@@ -442,7 +450,14 @@ int lt_rowmap_pack(const lt_rowmap_t *self, const lt_db_row_t *row, uint8_t **bu
         const s_entry_t *e = &self->entries[i];
         if (lt_db_row_null(row, i))
             continue;
-        if (s_set_field(msg, e->field, row, i) != 0) {
+        int set = s_set_field(msg, e->field, row, i);
+        if (set == S_UNREADABLE) {
+            *bad = i;
+            s_msg(err, errlen, "cannot fill field %s.%s: the database's value could not be read "
+                  "(out of memory)", self->desc->name, e->field->name);
+            goto out;
+        }
+        if (set != 0) {
             *bad = i;
             s_msg(err, errlen, "cannot fill field %s.%s: expected %s", self->desc->name,
                   e->field->name, s_expected(e->field));

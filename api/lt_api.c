@@ -332,16 +332,21 @@ static void s_prefill(lt_api_t *self, const lt_apicfg_app_t *app, struct MHD_Con
         who.application = (char *)app->name;
         who.officer = (char *)q.officer;
         env = lt_apicall_prefill(self->call, &pq, &who, self->cfg->request_timeout_ms, &out);
+        int rc = 0;
+        if (env)
+            rc = lt_apicall_prefill_json(env->prefill_reply, self->cfg->member, s_field_granted_to,
+                                         (void *)app, &found, &out.body, buf, sizeof buf);
+        if (rc != 0) {
+            lt_warn("api", "pre-fill for application %s: %s", app->name, buf);
+            lt_apicall_unshown(&out, rc, buf);
+        } else if (env) {
+            /* Like a lookup of an unknown key: 404, with the parts. */
+            out.status = found ? 200 : 404;
+            out.reason = found ? "ok" : "not_found";
+        }
         r->status = out.status;
         r->reason = out.reason;
         r->body = out.body;
-        if (env) {
-            r->body = lt_apicall_prefill_json(env->prefill_reply, self->cfg->member,
-                                              s_field_granted_to, (void *)app, &found);
-            /* Like a lookup of an unknown key: 404, with the parts. */
-            r->status = found ? 200 : 404;
-            r->reason = found ? "ok" : "not_found";
-        }
     }
     if (r->status == 403)
         s_audit(self, app->name, q.officer, q.case_ref, "prefill", id, r);

@@ -199,18 +199,33 @@ static uint64_t s_answer_id(const Lienthong__Envelope *env, void **answer)
     return 0;
 }
 
+void lt_apicall_unshown(lt_apicall_out_t *out, int rc, const char *why)
+{
+    if (rc == LT_PROFJSON_UNDECODABLE)
+        s_fail(out, 502, "bad_answer", "BAD_ANSWER", why);
+    else
+        s_fail(out, 500, "internal", "INTERNAL", why);
+}
+
 /* ---- lookup ------------------------------------------------------------------------ */
 
-static json_t *s_lookup_json(const Lienthong__LookupRequest *q, const Lienthong__LookupAnswer *a,
-                             const Lienthong__AnswerContext *ctx)
+/* The answer as the call's outcome: the status of its code, or (logged)
+ * lt_apicall_unshown's when what it released cannot be shown. */
+static void s_lookup_out(const Lienthong__LookupRequest *q, const Lienthong__LookupAnswer *a,
+                         const Lienthong__AnswerContext *ctx, lt_apicall_out_t *out)
 {
+    char err[512] = "out of memory";
+    int rc = LT_PROFJSON_NOMEM;
     json_t *j = json_pack("{s:s,s:s,s:s}", "dataset", q->dataset, "key", q->key, "code",
                           s_code(a->code));
-    if (j && lt_profjson_answer(j, a, ctx ? ctx->record_type : NULL) != 0) {
-        json_decref(j);
-        return NULL;
+    if (j && (rc = lt_profjson_answer(j, a, ctx ? ctx->record_type : NULL, err, sizeof err)) == 0) {
+        out->status = s_http_status(a->code, &out->reason);
+        out->body = j;
+        return;
     }
-    return j;
+    json_decref(j);
+    lt_warn("api", "lookup in %s answered by %s: %s", q->dataset, a->owner, err);
+    lt_apicall_unshown(out, rc, err);
 }
 
 /* ---- verify ------------------------------------------------------------------------ */
@@ -244,9 +259,7 @@ static void s_on_answer(collect_t *k, const Lienthong__Envelope *env, void *answ
     if (s_gateway_error(env, out)) {
         k->done = 1;
     } else if (lq && env->body_case == LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY) {
-        const Lienthong__LookupAnswer *a = answer;
-        out->status = s_http_status(a->code, &out->reason);
-        out->body = s_lookup_json(lq, a, env->context);
+        s_lookup_out(lq, answer, env->context, out);
         k->done = 1;
     } else if (vq && env->body_case == LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY) {
         const Lienthong__VerifyAnswer *v = answer;
@@ -358,9 +371,15 @@ void lt_apicall_profile(lt_apicall_t *self, Lienthong__ProfileRequest *q,
         else if ((env = s_await(c, LIENTHONG__ENVELOPE__BODY_PROFILE_REPLY, q->request_id,
                                 lt_clock_mono_ms() + timeout_ms + GRACE_MS, out)) &&
                  !s_gateway_error(env, out)) {
+            char why[512];
+            int rc = lt_profjson_reply(env->profile_reply, q->key, q->purpose, &out->body, why,
+                                       sizeof why);
             out->status = 200;
             out->reason = "ok";
-            out->body = lt_profjson_reply(env->profile_reply, q->key, q->purpose);
+            if (rc != 0) {
+                lt_warn("api", "profile for purpose %s: %s", q->purpose, why);
+                lt_apicall_unshown(out, rc, why);
+            }
         }
         s_give(self, c, env != NULL);
     }
@@ -518,12 +537,25 @@ Lienthong__Envelope *lt_apicall_prefill(lt_apicall_t *self, Lienthong__PrefillRe
     return env;
 }
 
-static json_t *s_prefill_part(const Lienthong__PrefillPart *p,
-                              int (*granted)(void *arg, const char *field), void *arg)
+/* Part p's record as JSON in *out; 0, or LT_PROFJSON_* with err (the
+ * part is found and its payload does not decode, or out of memory). */
+static int s_prefill_part(const Lienthong__PrefillPart *p,
+                          int (*granted)(void *arg, const char *field), void *arg, json_t **out,
+                          char *err, size_t errlen)
 {
     const ProtobufCMessageDescriptor *t = p->found ? lt_schema_find(p->record_type) : NULL;
+    if (p->found && !t) {
+        snprintf(err, errlen, "stream %s: answer payload does not decode: record type %s unknown "
+                 "to this program", p->stream, p->record_type);
+        return LT_PROFJSON_UNDECODABLE;
+    }
     ProtobufCMessage *rec = t ? protobuf_c_message_unpack(t, NULL, p->payload.len, p->payload.data)
                               : NULL;
+    if (p->found && !rec) {
+        snprintf(err, errlen, "stream %s: answer payload does not decode as %s", p->stream,
+                 p->record_type);
+        return LT_PROFJSON_UNDECODABLE;
+    }
     json_t *fields = json_object(), *withheld = json_array();
     char buf[1024];
     for (unsigned i = 0; rec && i < t->n_fields; i++) {
@@ -537,7 +569,7 @@ static json_t *s_prefill_part(const Lienthong__PrefillPart *p,
     }
     if (rec)
         protobuf_c_message_free_unpacked(rec, NULL);
-    return json_pack("{s:s,s:s,s:s,s:s,s:b,s:I,s:I,s:o,s:o,s:{s:s,s:s,s:I,s:I,s:I}}", "stream",
+    *out = json_pack("{s:s,s:s,s:s,s:s,s:b,s:I,s:I,s:o,s:o,s:{s:s,s:s,s:I,s:I,s:I}}", "stream",
                      p->stream, "dataset", p->dataset, "owner", p->owner, "record_type",
                      p->record_type, "found", p->found, "seq", (json_int_t)p->seq, "changed_at_ms",
                      (json_int_t)p->changed_at_ms, "fields", fields, "withheld", withheld,
@@ -545,20 +577,32 @@ static json_t *s_prefill_part(const Lienthong__PrefillPart *p,
                      (json_int_t)p->replica_seq, "changed_at_ms",
                      (json_int_t)p->replica_changed_at_ms, "owner_heard_at_ms",
                      (json_int_t)p->owner_heard_at_ms);
+    if (*out)
+        return 0;
+    snprintf(err, errlen, "out of memory");
+    return LT_PROFJSON_NOMEM;
 }
 
-json_t *lt_apicall_prefill_json(const Lienthong__PrefillReply *r, const char *member,
-                                int (*granted)(void *arg, const char *field), void *arg,
-                                size_t *found)
+int lt_apicall_prefill_json(const Lienthong__PrefillReply *r, const char *member,
+                            int (*granted)(void *arg, const char *field), void *arg,
+                            size_t *found, json_t **out, char *err, size_t errlen)
 {
-    json_t *parts = json_array();
+    json_t *parts = json_array(), *part = NULL;
+    int rc = LT_PROFJSON_NOMEM;
     *found = 0;
-    for (size_t i = 0; i < r->n_parts; i++) {
+    *out = NULL;
+    snprintf(err, errlen, "out of memory");
+    for (size_t i = 0; parts && i < r->n_parts; i++) {
         *found += r->parts[i]->found;
-        json_array_append_new(parts, s_prefill_part(r->parts[i], granted, arg));
+        if ((rc = s_prefill_part(r->parts[i], granted, arg, &part, err, errlen)) != 0 ||
+            json_array_append_new(parts, part) != 0) {
+            json_decref(parts);
+            return rc ? rc : LT_PROFJSON_NOMEM;
+        }
     }
     /* No owner was asked: the records are the replicas', verified when
      * their batches were applied (PROTOCOL.md 6.5). */
-    return json_pack("{s:s,s:s,s:s,s:I,s:o}", "key", r->key, "member", member, "source",
+    *out = json_pack("{s:s,s:s,s:s,s:I,s:o}", "key", r->key, "member", member, "source",
                      "replicas", "answered_at_ms", (json_int_t)r->answered_at_ms, "parts", parts);
+    return *out ? 0 : LT_PROFJSON_NOMEM;
 }

@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "lt_apireq.h"
+#include "lt_profjson.h"
 #include "lienthong.pb-c.h"
 
 typedef struct _lt_apicall_t lt_apicall_t;
@@ -36,7 +37,8 @@ void lt_apicall_query(lt_apicall_t *self, lt_apireq_t *req, const Lienthong__OnB
 /* A profile lookup (PROTOCOL.md 7.7) made for who, with a deadline
  * timeout_ms from now: 200 with one part per dataset and its outcome
  * (lt_profjson), whatever the parts' outcomes; an error status when the
- * gateway refused the request or did not answer. */
+ * gateway refused the request or did not answer, 502 when a part's signed
+ * answer cannot be shown (its payload does not decode). */
 void lt_apicall_profile(lt_apicall_t *self, Lienthong__ProfileRequest *q,
                         const Lienthong__OnBehalf *who, int timeout_ms, lt_apicall_out_t *out);
 /* The gateway's StatusReply (free with lienthong__status_reply__free_unpacked
@@ -60,15 +62,26 @@ Lienthong__Envelope *lt_apicall_prefill(lt_apicall_t *self, Lienthong__PrefillRe
 /* A PrefillReply as JSON: per part the stream, its dataset, owner and record
  * type, found, seq, changed_at_ms, the record's fields that are set and
  * that granted(arg, field) allows, the others set listed as withheld, and
- * the replica's state and freshness. *found counts the parts found. */
-json_t *lt_apicall_prefill_json(const Lienthong__PrefillReply *r, const char *member,
-                                int (*granted)(void *arg, const char *field), void *arg,
-                                size_t *found);
+ * the replica's state and freshness, into *out. *found counts the parts
+ * found. 0, or an LT_PROFJSON_* failure with err (*out NULL):
+ * LT_PROFJSON_UNDECODABLE when a part found has a payload that does not
+ * decode as its record type (or a record type unknown to this program), as
+ * a part found without its fields would be a wrong answer. */
+int lt_apicall_prefill_json(const Lienthong__PrefillReply *r, const char *member,
+                            int (*granted)(void *arg, const char *field), void *arg, size_t *found,
+                            json_t **out, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 /* StatusReply as JSON: member, directory_version, peers_connected,
  * refused, streams (last_seq, role, records_per_sec, subscribers, and the
  * quality figures of PROTOCOL.md 8.9: records, fields, newest_change_ms;
  * lag_seconds per subscriber). */
 json_t *lt_apicall_status_json(const Lienthong__StatusReply *st);
+
+/* The outcome of a call whose answer cannot be shown as it should be; rc
+ * is an LT_PROFJSON_* failure, why its err. A payload that does not decode
+ * is an unexpected answer, 502, rather than a 200 with fields missing; out
+ * of memory is 500. */
+void lt_apicall_unshown(lt_apicall_out_t *out, int rc, const char *why);
 
 /* {"error": code, "message": message} */
 json_t *lt_apicall_error(const char *code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

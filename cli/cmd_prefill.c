@@ -8,7 +8,6 @@
 #include "lt_apicall.h"
 #include "lt_gwcfg.h"
 #include "lt_limits.h"
-#include "lt_schema.h"
 #include "lt_wire.h"
 
 #include <getopt.h>
@@ -89,7 +88,6 @@ static void s_print_part(json_t *p)
     json_t *rep = json_object_get(p, "replica"), *v;
     const char *state = json_string_value(json_object_get(rep, "state")), *name;
     const char *detail = json_string_value(json_object_get(rep, "detail"));
-    const char *type = json_string_value(json_object_get(p, "record_type"));
     printf("\n%s (dataset %s, owner %s)\n", json_string_value(json_object_get(p, "stream")),
            json_string_value(json_object_get(p, "dataset")),
            json_string_value(json_object_get(p, "owner")));
@@ -107,9 +105,6 @@ static void s_print_part(json_t *p)
     printf("  record seq %" JSON_INTEGER_FORMAT ", changed at %s\n",
            json_integer_value(json_object_get(p, "seq")),
            s_time(json_integer_value(json_object_get(p, "changed_at_ms")), t2, sizeof t2));
-    if (!lt_schema_find(type))
-        fprintf(stderr, "lienthong prefill: %s: record type %s unknown to this program: "
-                "fields not shown\n", json_string_value(json_object_get(p, "stream")), type);
     json_object_foreach(json_object_get(p, "fields"), name, v)
         printf("  %-22s %s\n", name, json_string_value(v));
 }
@@ -127,9 +122,10 @@ static int s_all(void *arg, const char *field)
 static int s_print(const args_t *a, const Lienthong__PrefillReply *r)
 {
     size_t found = 0, i;
-    json_t *j = lt_apicall_prefill_json(r, a->cfg.member, s_all, NULL, &found), *p;
-    if (!j)
-        return lt_cli_fail(2, "prefill", "out of memory");
+    char why[512];
+    json_t *j, *p;
+    if (lt_apicall_prefill_json(r, a->cfg.member, s_all, NULL, &found, &j, why, sizeof why) != 0)
+        return lt_cli_fail(2, "prefill", "%s", why);
     if (a->json) {
         json_dumpf(j, stdout, JSON_INDENT(2));
         printf("\n");

@@ -126,9 +126,10 @@ static void s_print_text(json_t *j)
 /* Prints the reply; 0 every part released, 1 not. */
 static int s_print(const args_t *a, const Lienthong__ProfileReply *r)
 {
-    json_t *j = lt_profjson_reply(r, a->key, a->purpose);
-    if (!j)
-        return lt_cli_fail(2, "profile", "out of memory");
+    char why[512];
+    json_t *j;
+    if (lt_profjson_reply(r, a->key, a->purpose, &j, why, sizeof why) != 0)
+        return lt_cli_fail(2, "profile", "%s", why);
     if (a->json) {
         json_dumpf(j, stdout, JSON_INDENT(2));
         printf("\n");

@@ -8,7 +8,7 @@
 #include "lt_client.h"
 #include "lt_gwcfg.h"
 #include "lt_file.h"
-#include "lt_schema.h"
+#include "lt_profjson.h"
 #include "lt_wire.h"
 
 #include <getopt.h>
@@ -38,7 +38,7 @@ typedef struct {
     size_t n_subjects;
     uint8_t *files[2]; /* keys and subjects files: the strings point into them */
     char *keys[MAX_ITEMS], *fields[LT_QUERY_MAX_FIELDS];
-    Lienthong__Claim claims[64], *claim_ptrs[64];
+    Lienthong__Claim claims[LT_QUERY_MAX_CLAIMS], *claim_ptrs[LT_QUERY_MAX_CLAIMS];
     size_t n_keys, n_fields, n_claims;
     int timeout, json;
     size_t mismatches; /* verify: claims that did not match, and unknown keys */
@@ -73,7 +73,10 @@ static int s_parse(int argc, char **argv, args_t *a, int verify)
             a->keys[a->n_keys++] = optarg;
         else if (c == 'f' && !verify && a->n_fields < LT_QUERY_MAX_FIELDS)
             a->fields[a->n_fields++] = optarg;
-        else if (c == 'l' && verify && a->n_claims < 64 && (eq = strchr(optarg, '=')) && eq > optarg) {
+        else if (c == 'l' && verify && a->n_claims >= LT_QUERY_MAX_CLAIMS)
+            return lt_cli_fail(2, argv[0], "more than %d claims (the protocol's limit per key)",
+                               LT_QUERY_MAX_CLAIMS);
+        else if (c == 'l' && verify && (eq = strchr(optarg, '=')) && eq > optarg) {
             *eq = 0;
             lienthong__claim__init(&a->claims[a->n_claims]);
             a->claims[a->n_claims].field = optarg;
@@ -116,20 +119,45 @@ static int s_keys_file(args_t *a)
     return 0;
 }
 
-/* Parses one subjects line: KEY<TAB>FIELD=VALUE<TAB>...; NULL when bad. */
-static Lienthong__Subject *s_subject(char *line)
+/* Frees a subject of s_subject, its claims and their array. */
+static void s_subject_free(Lienthong__Subject *sj)
+{
+    if (!sj)
+        return;
+    for (size_t c = 0; c < sj->n_claims; c++)
+        free(sj->claims[c]);
+    free(sj->claims);
+    free(sj);
+}
+
+/* Parses one subjects line: KEY<TAB>FIELD=VALUE<TAB>...; NULL with why
+ * when bad. A claim beyond the protocol's limit is refused, not dropped:
+ * the result would read as if it had been checked. */
+static Lienthong__Subject *s_subject(char *line, char *why, size_t whylen)
 {
     Lienthong__Subject *sj = calloc(1, sizeof *sj);
-    Lienthong__Claim **claims = calloc(64, sizeof *claims);
-    if (!sj || !claims)
+    Lienthong__Claim **claims = calloc(LT_QUERY_MAX_CLAIMS, sizeof *claims);
+    snprintf(why, whylen, "out of memory");
+    if (!sj || !claims) {
+        free(claims);
         goto bad;
+    }
     lienthong__subject__init(sj);
     char *save = NULL, *tok = strtok_r(line, "\t", &save);
     sj->key = tok;
     sj->claims = claims;
-    while (tok && (tok = strtok_r(NULL, "\t", &save)) && sj->n_claims < 64) {
+    while (tok && (tok = strtok_r(NULL, "\t", &save))) {
         char *eq = strchr(tok, '=');
-        Lienthong__Claim *c = eq && eq > tok ? calloc(1, sizeof *c) : NULL;
+        if (!eq || eq == tok) {
+            snprintf(why, whylen, "expected KEY<TAB>FIELD=VALUE...");
+            goto bad;
+        }
+        if (sj->n_claims == LT_QUERY_MAX_CLAIMS) {
+            snprintf(why, whylen, "more than %d claims (the protocol's limit per key)",
+                     LT_QUERY_MAX_CLAIMS);
+            goto bad;
+        }
+        Lienthong__Claim *c = calloc(1, sizeof *c);
         if (!c)
             goto bad;
         lienthong__claim__init(c);
@@ -138,11 +166,11 @@ static Lienthong__Subject *s_subject(char *line)
         c->value = eq + 1;
         claims[sj->n_claims++] = c;
     }
+    snprintf(why, whylen, "expected KEY<TAB>FIELD=VALUE...");
     if (sj->key && sj->n_claims)
         return sj;
 bad:
-    free(claims);
-    free(sj);
+    s_subject_free(sj);
     return NULL;
 }
 
@@ -151,6 +179,7 @@ static int s_subjects_file(args_t *a)
     uint8_t *buf;
     size_t len;
     int lineno = 0;
+    char why[128];
     if (lt_file_read(a->subjects_file, 64u << 20, &buf, &len) != 0)
         return lt_cli_fail(1, "verify", "cannot read %s", a->subjects_file);
     a->files[1] = buf;
@@ -161,9 +190,8 @@ static int s_subjects_file(args_t *a)
             continue;
         if (a->n_subjects >= MAX_ITEMS)
             return lt_cli_fail(1, "verify", "%s: more than %d subjects", a->subjects_file, MAX_ITEMS);
-        if (!(a->subjects[a->n_subjects] = s_subject(line)))
-            return lt_cli_fail(1, "verify", "%s:%d: expected KEY<TAB>FIELD=VALUE...",
-                               a->subjects_file, lineno);
+        if (!(a->subjects[a->n_subjects] = s_subject(line, why, sizeof why)))
+            return lt_cli_fail(1, "verify", "%s:%d: %s", a->subjects_file, lineno, why);
         a->n_subjects++;
     }
     return 0;
@@ -184,56 +212,40 @@ static const char *s_code(Lienthong__ErrorCode c)
     return c == LIENTHONG__ERROR_CODE__ERR_NONE ? "OK" : lt_wire_error_name(c);
 }
 
+/* The answer as text, from its JSON (lt_profjson_answer). */
+static void s_print_lookup_text(const args_t *a, const Lienthong__LookupAnswer *ans, json_t *j)
+{
+    json_t *fields = json_object_get(j, "fields");
+    printf("lookup %s key %s for purpose %s: %s (record seq %" PRIu64 ")\n", a->dataset,
+           a->keys[0], a->purpose, s_code(ans->code), ans->record_seq);
+    for (size_t i = 0; i < ans->n_released; i++)
+        printf("  %-20s %s\n", ans->released[i],
+               json_string_value(json_object_get(fields, ans->released[i])));
+    for (size_t i = 0; i < ans->n_withheld; i++)
+        printf("  %-20s withheld: %s\n", ans->withheld[i]->field, ans->withheld[i]->reason);
+    printf("answer signed by %s; signature and request binding verified by this gateway\n",
+           ans->owner);
+}
+
+/* Prints the answer as the HTTP API shows it (lt_profjson): an answer
+ * whose payload does not decode fails rather than show a verified answer
+ * without its fields. */
 static int s_print_lookup(const args_t *a, const Lienthong__LookupAnswer *ans,
                           const Lienthong__AnswerContext *ctx)
 {
-    const ProtobufCMessageDescriptor *t = ctx ? lt_schema_find(ctx->record_type) : NULL;
-    if (ans->payload.len && !t)
-        fprintf(stderr, "lienthong lookup: the gateway named no record type this program knows "
-                "(%s): field values not shown\n", ctx ? ctx->record_type : "none");
-    ProtobufCMessage *rec = t && ans->payload.len
-                                ? protobuf_c_message_unpack(t, NULL, ans->payload.len, ans->payload.data)
-                                : NULL;
-    json_t *j = json_object(), *fields = json_object(), *wh = json_array();
-    char buf[512];
-    if (!a->json)
-        printf("lookup %s key %s for purpose %s: %s (record seq %" PRIu64 ")\n", a->dataset,
-               a->keys[0], a->purpose, s_code(ans->code), ans->record_seq);
-    for (size_t i = 0; rec && i < ans->n_released; i++) {
-        const ProtobufCFieldDescriptor *fd = lt_schema_field(t, ans->released[i]);
-        const char *val = fd ? lt_schema_text(rec, fd, buf, sizeof buf) : NULL;
-        if (a->json)
-            json_object_set_new(fields, ans->released[i], json_string(val ? val : ""));
-        else
-            printf("  %-20s %s\n", ans->released[i], val ? val : "");
-    }
-    for (size_t i = 0; i < ans->n_withheld; i++) {
-        if (a->json)
-            json_array_append_new(wh, json_pack("{s:s,s:s}", "field", ans->withheld[i]->field,
-                                                "reason", ans->withheld[i]->reason));
-        else
-            printf("  %-20s withheld: %s\n", ans->withheld[i]->field, ans->withheld[i]->reason);
+    char why[512] = "out of memory";
+    json_t *j = json_pack("{s:s,s:s,s:s}", "dataset", a->dataset, "key", a->keys[0], "code",
+                          s_code(ans->code));
+    if (!j || lt_profjson_answer(j, ans, ctx ? ctx->record_type : NULL, why, sizeof why) != 0) {
+        json_decref(j);
+        return lt_cli_fail(1, "lookup", "%s", why);
     }
     if (a->json) {
-        json_object_set_new(j, "dataset", json_string(a->dataset));
-        json_object_set_new(j, "key", json_string(a->keys[0]));
-        json_object_set_new(j, "owner", json_string(ans->owner));
-        json_object_set_new(j, "code", json_string(s_code(ans->code)));
-        json_object_set_new(j, "record_seq", json_integer((json_int_t)ans->record_seq));
-        json_object_set_new(j, "fields", fields);
-        json_object_set_new(j, "withheld", wh);
-        json_object_set_new(j, "signature", json_string("verified"));
         json_dumpf(j, stdout, JSON_INDENT(2));
         printf("\n");
-    } else {
-        printf("answer signed by %s; signature and request binding verified by this gateway\n",
-               ans->owner);
-        json_decref(fields);
-        json_decref(wh);
-    }
+    } else
+        s_print_lookup_text(a, ans, j);
     json_decref(j);
-    if (rec)
-        protobuf_c_message_free_unpacked(rec, NULL);
     return ans->code == LIENTHONG__ERROR_CODE__ERR_NONE ? 0 : 1;
 }
 
@@ -422,12 +434,8 @@ static int s_verify_status(int rc, const args_t *a)
 static void s_args_free(args_t *a)
 {
     lt_client_destroy(&a->client);
-    for (size_t i = 0; i < a->n_subjects; i++) {
-        for (size_t c = 0; c < a->subjects[i]->n_claims; c++)
-            free(a->subjects[i]->claims[c]);
-        free(a->subjects[i]->claims);
-        free(a->subjects[i]);
-    }
+    for (size_t i = 0; i < a->n_subjects; i++)
+        s_subject_free(a->subjects[i]);
     free(a->files[0]);
     free(a->files[1]);
 }

@@ -487,8 +487,16 @@ static int s_section(const config_t *cfg, const char *name, s_item_fn item,
     return 0;
 }
 
+/* Makes room for element n of arr: 1, or 0 with arr as it was, so that
+ * the directory, freed on the error, still holds (and frees) every
+ * element it had. */
 #define GROW(arr, n)                                                                               \
-    (((arr) = realloc((arr), ((n) + 1) * sizeof *(arr))) != NULL)
+    __extension__({                                                                                \
+        __typeof__(arr) grown_ = realloc((arr), ((n) + 1) * sizeof *(arr));                        \
+        if (grown_)                                                                                \
+            (arr) = grown_;                                                                        \
+        grown_ != NULL;                                                                            \
+    })
 
 static int s_member_item(const config_setting_t *g, Lienthong__Directory *d, char *err,
                          size_t errlen)

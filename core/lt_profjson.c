@@ -25,21 +25,56 @@ size_t lt_profjson_not_released(const Lienthong__ProfileReply *r)
     return n;
 }
 
-int lt_profjson_answer(json_t *j, const Lienthong__LookupAnswer *a, const char *record_type)
+/* The released fields of a's payload, decoded as record type t, into
+ * fields; 0 or LT_PROFJSON_* with err. An empty payload is a record whose
+ * released fields all hold their defaults. */
+static int s_released(json_t *fields, const Lienthong__LookupAnswer *a,
+                      const ProtobufCMessageDescriptor *t, const char *record_type, char *err,
+                      size_t errlen)
 {
-    const ProtobufCMessageDescriptor *t = lt_schema_find(record_type);
-    ProtobufCMessage *rec = t && a->payload.len
-                                ? protobuf_c_message_unpack(t, NULL, a->payload.len, a->payload.data)
-                                : NULL;
-    json_t *fields = json_object(), *released = json_array(), *wh = json_array();
     char buf[1024];
-    for (size_t i = 0; i < a->n_released; i++) {
-        const ProtobufCFieldDescriptor *fd = rec ? lt_schema_field(t, a->released[i]) : NULL;
-        const char *val = fd ? lt_schema_text(rec, fd, buf, sizeof buf) : NULL;
-        json_array_append_new(released, json_string(a->released[i]));
-        if (val)
-            json_object_set_new(fields, a->released[i], json_string(val));
+    int rc = LT_PROFJSON_UNDECODABLE;
+    if (!t) {
+        snprintf(err, errlen, "answer payload does not decode: record type %s unknown to this "
+                 "program", record_type && record_type[0] ? record_type : "(none named)");
+        return rc;
     }
+    ProtobufCMessage *rec = protobuf_c_message_unpack(t, NULL, a->payload.len, a->payload.data);
+    if (!rec) {
+        snprintf(err, errlen, "answer payload does not decode as %s", t->name);
+        return rc;
+    }
+    for (size_t i = 0; i < a->n_released; i++) {
+        const ProtobufCFieldDescriptor *fd = lt_schema_field(t, a->released[i]);
+        const char *val = fd ? lt_schema_text(rec, fd, buf, sizeof buf) : NULL;
+        if (!val) {
+            snprintf(err, errlen, "answer payload does not decode: released field %s is not a "
+                     "field of %s", a->released[i], t->name);
+            goto out;
+        }
+        json_object_set_new(fields, a->released[i], json_string(val));
+    }
+    rc = 0;
+out:
+    protobuf_c_message_free_unpacked(rec, NULL);
+    return rc;
+}
+
+int lt_profjson_answer(json_t *j, const Lienthong__LookupAnswer *a, const char *record_type,
+                       char *err, size_t errlen)
+{
+    json_t *fields = json_object(), *released = json_array(), *wh = json_array();
+    int rc = 0;
+    /* Nothing released (not found, all withheld): nothing to decode. */
+    if (a->n_released &&
+        (rc = s_released(fields, a, lt_schema_find(record_type), record_type, err, errlen)) != 0) {
+        json_decref(fields);
+        json_decref(released);
+        json_decref(wh);
+        return rc;
+    }
+    for (size_t i = 0; i < a->n_released; i++)
+        json_array_append_new(released, json_string(a->released[i]));
     for (size_t i = 0; i < a->n_withheld; i++)
         json_array_append_new(wh, json_pack("{s:s,s:s}", "field", a->withheld[i]->field, "reason",
                                             a->withheld[i]->reason));
@@ -47,39 +82,54 @@ int lt_profjson_answer(json_t *j, const Lienthong__LookupAnswer *a, const char *
                              (json_int_t)a->record_seq, "answered_at_ms",
                              (json_int_t)a->answered_at_ms, "fields", fields, "released", released,
                              "withheld", wh, "signature", "verified");
-    int rc = more ? json_object_update(j, more) : -1;
+    rc = more && json_object_update(j, more) == 0 ? 0 : LT_PROFJSON_NOMEM;
     json_decref(more);
-    if (rec)
-        protobuf_c_message_free_unpacked(rec, NULL);
+    if (rc != 0)
+        snprintf(err, errlen, "out of memory");
     return rc;
 }
 
-/* The signed answer's content into part j; -1 when out of memory. */
-static int s_answer(json_t *j, const Lienthong__ProfilePartReply *p)
+/* The signed answer's content into part j; 0 or LT_PROFJSON_* with err. */
+static int s_answer(json_t *j, const Lienthong__ProfilePartReply *p, char *err, size_t errlen)
 {
     Lienthong__LookupAnswer *a = lienthong__lookup_answer__unpack(NULL, p->answer->answer.len,
                                                                   p->answer->answer.data);
     if (!a)
-        return json_object_set_new(j, "answer", json_string("does not decode"));
-    int rc = lt_profjson_answer(j, a, p->record_type);
+        return json_object_set_new(j, "answer", json_string("does not decode")) == 0
+                   ? 0
+                   : LT_PROFJSON_NOMEM;
+    int rc = lt_profjson_answer(j, a, p->record_type, err, errlen);
     lienthong__lookup_answer__free_unpacked(a, NULL);
     return rc;
 }
 
-json_t *lt_profjson_reply(const Lienthong__ProfileReply *r, const char *key, const char *purpose)
+int lt_profjson_reply(const Lienthong__ProfileReply *r, const char *key, const char *purpose,
+                      json_t **out_p, char *err, size_t errlen)
 {
+    char why[512];
+    int rc;
     json_t *parts = json_array();
     json_t *out = json_pack("{s:s,s:s,s:o}", "key", key, "purpose", purpose, "parts", parts);
-    for (size_t i = 0; out && i < r->n_parts; i++) {
+    *out_p = NULL;
+    if (!out) {
+        snprintf(err, errlen, "out of memory");
+        return LT_PROFJSON_NOMEM;
+    }
+    for (size_t i = 0; i < r->n_parts; i++) {
         const Lienthong__ProfilePartReply *p = r->parts[i];
         json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:s}", "dataset", p->dataset, "outcome",
                               lt_profjson_outcome(p->outcome), "code",
                               p->code ? lt_wire_error_name(p->code) : "OK", "detail", p->detail,
                               "record_type", p->record_type);
-        if (!j || json_array_append_new(parts, j) != 0 || (p->answer && s_answer(j, p) != 0)) {
+        snprintf(why, sizeof why, "out of memory");
+        rc = LT_PROFJSON_NOMEM;
+        if (!j || json_array_append_new(parts, j) != 0 ||
+            (p->answer && (rc = s_answer(j, p, why, sizeof why)) != 0)) {
+            snprintf(err, errlen, "part %s: %s", p->dataset, why);
             json_decref(out);
-            return NULL;
+            return rc;
         }
     }
-    return out;
+    *out_p = out;
+    return 0;
 }

@@ -1,10 +1,12 @@
 /* lt_profjson: a profile lookup's reply (PROTOCOL.md 7.7) as JSON, for the
  * programs that show it: `lienthong profile` and the HTTP API's
- * /v1/profile; and one lookup answer's content, which /v1/lookup shows
- * the same way. Each part's released fields are decoded with the record
- * type its gateway named (lt_schema); the owner's signature was checked by
- * that gateway before the reply left it, which "signature": "verified"
- * says for every part that carries a signed answer. */
+ * /v1/profile; and one lookup answer's content, which /v1/lookup and
+ * `lienthong lookup` show the same way. Each part's released fields are
+ * decoded with the record type its gateway named (lt_schema); an answer
+ * whose payload does not decode so is an error, not an answer without
+ * fields. The owner's signature was checked by that gateway before the
+ * reply left it, which "signature": "verified" says for every part that
+ * carries a signed answer. */
 #ifndef LT_PROFJSON_H
 #define LT_PROFJSON_H
 
@@ -15,19 +17,31 @@
 /* "released", "withheld", "not_found", "timeout", "refused", "error". */
 const char *lt_profjson_outcome(Lienthong__ProfileOutcome o);
 
-/* {"key", "purpose", "parts": [{"dataset", "outcome", "code", "detail",
- * "record_type", and with a signed answer "owner", "record_seq",
+/* Failures of the functions below, each with err saying what was wrong:
+ * the answer cannot be shown as it should be (the callers' "unexpected
+ * answer"), or memory ran out (their internal error). */
+#define LT_PROFJSON_UNDECODABLE (-2)
+#define LT_PROFJSON_NOMEM (-1)
+
+/* *out = {"key", "purpose", "parts": [{"dataset", "outcome", "code",
+ * "detail", "record_type", and with a signed answer "owner", "record_seq",
  * "answered_at_ms", "fields" {name: text}, "released" [...], "withheld"
  * [{"field", "reason"}], "signature": "verified"}]}, parts in the order
- * asked. NULL when out of memory. */
-json_t *lt_profjson_reply(const Lienthong__ProfileReply *r, const char *key, const char *purpose);
+ * asked. 0, or LT_PROFJSON_* with err naming the part (*out NULL). */
+int lt_profjson_reply(const Lienthong__ProfileReply *r, const char *key, const char *purpose,
+                      json_t **out, char *err, size_t errlen) __attribute__((warn_unused_result));
 
 /* Adds to j what a verified LookupAnswer says (the object of a lookup and
  * of a profile part alike): "owner", "record_seq", "answered_at_ms",
- * "fields" {name: text} (decoded with record_type; none when it is unknown
- * to this program), "released" [...], "withheld" [{"field", "reason"}],
- * "signature": "verified". 0, or -1 when out of memory. */
-int lt_profjson_answer(json_t *j, const Lienthong__LookupAnswer *a, const char *record_type);
+ * "fields" {name: text} (decoded with record_type), "released" [...],
+ * "withheld" [{"field", "reason"}], "signature": "verified". 0, or
+ * LT_PROFJSON_* with err: LT_PROFJSON_UNDECODABLE when fields were
+ * released but the payload does not decode as record_type (unknown to this
+ * program, not a record of it, or without a released field), as an answer
+ * shown without its fields would pass for a verified one that says
+ * nothing. */
+int lt_profjson_answer(json_t *j, const Lienthong__LookupAnswer *a, const char *record_type,
+                       char *err, size_t errlen) __attribute__((warn_unused_result));
 
 /* How many parts were not released (0: the whole profile was). */
 size_t lt_profjson_not_released(const Lienthong__ProfileReply *r);

@@ -151,8 +151,9 @@ static int s_check_backup(const char *from, char *err, size_t errlen)
         snprintf(err, errlen, "cannot open %s: %s", from, db ? sqlite3_errmsg(db) : "no memory");
         goto out;
     }
+    /* The text is NULL when SQLite runs out of memory converting it. */
     if (sqlite3_prepare_v2(db, "PRAGMA quick_check", -1, &st, NULL) != SQLITE_OK ||
-        sqlite3_step(st) != SQLITE_ROW ||
+        sqlite3_step(st) != SQLITE_ROW || !sqlite3_column_text(st, 0) ||
         strcmp((const char *)sqlite3_column_text(st, 0), "ok") != 0) {
         snprintf(err, errlen, "%s is not a sound SQLite database: %s", from,
                  st && sqlite3_column_text(st, 0) ? (const char *)sqlite3_column_text(st, 0)

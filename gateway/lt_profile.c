@@ -231,7 +231,9 @@ static uint64_t s_random_id(void)
 }
 
 /* Why this gateway refuses a part without asking its owner (7.7), or NULL;
- * *code: ERR_NOT_FOUND for a dataset the directory does not know, else
+ * *code: ERR_NOT_FOUND for a dataset the directory does not know,
+ * ERR_INTERNAL when the record type cannot be copied (a part must not
+ * reach the caller without it: its fields could not be decoded), else
  * ERR_FORBIDDEN. Sets the part's record type and *policy (for an empty
  * field list, the policy's fields are asked). */
 static const char *s_hopeless(lt_profile_t *self, part_t *p, const Lienthong__Policy **policy,
@@ -243,8 +245,11 @@ static const char *s_hopeless(lt_profile_t *self, part_t *p, const Lienthong__Po
     *code = LIENTHONG__ERROR_CODE__ERR_NOT_FOUND;
     if (!ds)
         return "no such dataset or view in the directory";
+    if (!(p->record_type = strdup(ds->record_type))) {
+        *code = LIENTHONG__ERROR_CODE__ERR_INTERNAL;
+        return "out of memory copying the dataset's record type";
+    }
     *code = LIENTHONG__ERROR_CODE__ERR_FORBIDDEN;
-    p->record_type = strdup(ds->record_type);
     if (strcmp(ds->owner, me) == 0)
         return "this member owns the dataset: ask it with a lookup (8.3)";
     *policy = lt_dir_policy(dir, me, p->dataset);
@@ -262,6 +267,12 @@ static void s_start(lt_profile_t *self, profile_t *pr, part_t *p, const Lienthon
     Lienthong__ErrorCode code;
     char why[512];
     const char *no = s_hopeless(self, p, &policy, &code);
+    if (no && code == LIENTHONG__ERROR_CODE__ERR_INTERNAL) {
+        lt_warn("profile", "part %s of profile %llu failed here: %s", p->dataset,
+                (unsigned long long)pr->id, no);
+        s_end(p, LIENTHONG__PROFILE_OUTCOME__PART_ERROR, code, no);
+        return;
+    }
     if (no) {
         lt_info("profile", "part %s of profile %llu refused here: %s", p->dataset,
                 (unsigned long long)pr->id, no);

@@ -1397,6 +1397,30 @@ out:
     s_msg_free(&m);
 }
 
+/* A subjects line with more claims than the protocol allows per key fails
+ * the command, naming the line, before anything is asked: dropping the
+ * extra claims would print a result as if they had been checked. */
+static void test_cli_subjects_over_limit(void)
+{
+    char path[PATH_MAX], *out = NULL, *err = NULL;
+    snprintf(path, sizeof path, "%.4000s/subjects.tsv", g_fed.dir);
+    FILE *f = fopen(path, "w");
+    LT_IT_REQUIRE(f != NULL);
+    fprintf(f, "%s\tfull_name=x\n%s", K1, K1);
+    for (int i = 0; i <= LT_QUERY_MAX_CLAIMS; i++)
+        fprintf(f, "\tfull_name=x");
+    fprintf(f, "\n");
+    LT_IT_REQUIRE(fclose(f) == 0);
+    const char *verify[] = {"verify",    "--config", g_caller->conf_path, "--dataset",       DS,
+                            "--purpose", "KYC",      "--subjects-file",   path, NULL};
+    CU_ASSERT_EQUAL(s_cli(verify, &out, &err), 2);
+    CU_ASSERT(strstr(err, "subjects.tsv:2: more than 64 claims") != NULL);
+    CU_ASSERT_STRING_EQUAL(out, "");
+out:
+    free(out);
+    free(err);
+}
+
 static void test_dead_owner_timeout(void)
 {
     msg_t m = {0};
@@ -1845,6 +1869,7 @@ int main(int argc, char **argv)
         {"a retried request is executed once", test_retry_executed_once},
         {"a lookup is answered while a publish waits to commit", test_lookup_during_commit},
         {"lookup --json and verify --json", test_cli_json},
+        {"verify --subjects-file: over the claim limit fails", test_cli_subjects_over_limit},
         {"dead owner: ERR_TIMEOUT at the deadline", test_dead_owner_timeout},
         {"forged and replayed answers dropped", test_forged_answers},
         {"answer context: record type for the client only", test_answer_context},

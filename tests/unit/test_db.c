@@ -422,7 +422,9 @@ static int on_typed_row(void *arg, const lt_db_row_t *row, char *err, size_t err
     CU_ASSERT(lt_db_row_double(row, 2) == 0.1 + 0.2); /* all 17 digits */
     CU_ASSERT_STRING_EQUAL(lt_db_row_text(row, 3), "Nguyễn");
     size_t len = 0;
-    const uint8_t *b = lt_db_row_blob(row, 4, &len);
+    const void *v = NULL;
+    CU_ASSERT(lt_db_row_blob(row, 4, &v, &len) == 0);
+    const uint8_t *b = v;
     CU_ASSERT(len == 3 && b && b[0] == 0 && b[1] == 0xff && b[2] == 'x');
     CU_ASSERT(lt_db_row_text(row, 5) == NULL);
     (void)err;

@@ -395,9 +395,12 @@ static int on_typed(void *arg, const lt_db_row_t *row, char *err, size_t errlen)
     CU_ASSERT(lt_db_row_double(row, 2) == 0.1 + 0.2);
     CU_ASSERT_STRING_EQUAL(lt_db_row_text(row, 3), "Nguyễn");
     size_t len = 0;
-    const uint8_t *b = lt_db_row_blob(row, 4, &len);
+    const void *v = NULL;
+    CU_ASSERT(lt_db_row_blob(row, 4, &v, &len) == 0);
+    const uint8_t *b = v;
     CU_ASSERT(len == 3 && b && b[0] == 0 && b[1] == 0xff && b[2] == 'x');
-    b = lt_db_row_blob(row, 4, &len); /* asked again: the same bytes */
+    CU_ASSERT(lt_db_row_blob(row, 4, &v, &len) == 0); /* asked again: the same bytes */
+    b = v;
     CU_ASSERT(len == 3 && b && b[1] == 0xff);
     CU_ASSERT(lt_db_row_int(row, 5) == 1); /* bool */
     CU_ASSERT_STRING_EQUAL(lt_db_row_text(row, 6), "1984-05-02");

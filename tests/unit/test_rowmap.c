@@ -8,7 +8,9 @@
  * keep the rules of their registers before and after rounds of changes). */
 #include "unit_sqlite.h"
 
+#include "lienthong.pb-c.h"
 #include "lt_db.h"
+#include "lt_db_backend.h"
 #include "lt_popgen.h"
 #include "lt_rowmap.h"
 #include "lt_schema.h"
@@ -48,9 +50,10 @@ static const char *ALL_COLUMNS =
     "  status = \"status\"; date_of_death = \"date_of_death\";\n"
     "};\n";
 
-/* Loads `text` as a config file and builds a Population mapping. */
-static lt_rowmap_t *load_map(const char *name, const char *text, const char *key_column,
-                             const char *key_field, char *err, size_t errlen)
+/* Loads `text` as a config file and builds a mapping for record type desc. */
+static lt_rowmap_t *load_map_of(const ProtobufCMessageDescriptor *desc, const char *name,
+                                const char *text, const char *key_column, const char *key_field,
+                                char *err, size_t errlen)
 {
     char path[600];
     path_of(path, sizeof path, name);
@@ -59,12 +62,20 @@ static lt_rowmap_t *load_map(const char *name, const char *text, const char *key
     config_init(&c);
     lt_rowmap_t *m = NULL;
     if (config_read_file(&c, path) == CONFIG_TRUE)
-        m = lt_rowmap_new(lt_schema_find("lienthong.records.Population"),
-                          config_lookup(&c, "columns"), path, key_column, key_field, err, errlen);
+        m = lt_rowmap_new(desc, config_lookup(&c, "columns"), path, key_column, key_field, err,
+                          errlen);
     else
         snprintf(err, errlen, "%.200s:%d: %.200s", path, config_error_line(&c), config_error_text(&c));
     config_destroy(&c);
     return m;
+}
+
+/* Loads `text` as a config file and builds a Population mapping. */
+static lt_rowmap_t *load_map(const char *name, const char *text, const char *key_column,
+                             const char *key_field, char *err, size_t errlen)
+{
+    return load_map_of(lt_schema_find("lienthong.records.Population"), name, text, key_column,
+                       key_field, err, errlen);
 }
 
 static sqlite3 *open_db(const char *name)
@@ -619,6 +630,62 @@ static void test_popgen_other_owners(void)
     sqlite3_close(db);
 }
 
+/* A backend's row of a Record (key TEXT, payload BLOB) whose blob
+ * accessor fails, as libpq's unescaping does when out of memory. */
+static size_t fake_count(const lt_db_row_t *row)
+{
+    (void)row;
+    return 2;
+}
+
+static lt_db_type_t fake_type(const lt_db_row_t *row, size_t i)
+{
+    (void)row;
+    return i == 0 ? LT_DB_TEXT : LT_DB_BLOB;
+}
+
+static const char *fake_text(const lt_db_row_t *row, size_t i)
+{
+    (void)row;
+    (void)i;
+    return "k1";
+}
+
+static int fake_blob_fails(const lt_db_row_t *row, size_t i, const void **data, size_t *len)
+{
+    (void)row;
+    (void)i;
+    *data = NULL;
+    *len = 0;
+    return -1;
+}
+
+static void test_blob_failure_fails_pack(void)
+{
+    char err[512] = "";
+    lt_rowmap_t *m = load_map_of(&lienthong__record__descriptor, "record.conf",
+                                 "columns = { key = \"key\"; payload = \"payload\"; };\n", "key",
+                                 "key", err, sizeof err);
+    if (!m)
+        fprintf(stderr, "%s\n", err);
+    CU_ASSERT_FATAL(m != NULL);
+    static const lt_db_ops_t ops = {.name = "fake",
+                                    .row_count = fake_count,
+                                    .row_type = fake_type,
+                                    .row_text = fake_text,
+                                    .row_blob = fake_blob_fails};
+    lt_db_row_t row = {&ops};
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    /* Not an empty payload published: the row fails, naming the column. */
+    CU_ASSERT(lt_rowmap_pack_row(m, &row, &buf, &len, err, sizeof err) == -1);
+    CU_ASSERT(buf == NULL);
+    CU_ASSERT(strstr(err, "column 'payload'") != NULL);
+    CU_ASSERT(strstr(err, "could not be read") != NULL);
+    free(buf);
+    lt_rowmap_destroy(&m);
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -626,6 +693,7 @@ int main(void)
         {"enum columns as integers, names and numeric text", test_enum_text_forms},
         {"key override, quoted identifiers, delete", test_key_override_and_delete},
         {"mapping errors name file:line", test_config_errors},
+        {"a blob the backend cannot read fails the row", test_blob_failure_fails_pack},
         {"adapter configuration is strict", test_adapter_config_errors},
         {"source --install: seeded change table and triggers", test_source_triggers},
         {"popgen: deterministic, 12-digit ids, NFC names", test_popgen_determinism},

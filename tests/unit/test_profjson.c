@@ -1,0 +1,213 @@
+/* test_profjson: CUnit suite for what the HTTP API and the command line
+ * show of a verified answer (core/lt_profjson, and api/lt_apicall's
+ * pre-fill JSON): an answer that released fields is shown with their
+ * values, an empty payload as the defaults it stands for, and a payload
+ * that does not decode as its record type (or a record type unknown to
+ * this program) is an error naming it, never an answer "verified" with
+ * its fields missing. */
+#include "unit_util.h"
+
+#include "lt_apicall.h"
+#include "lt_profjson.h"
+#include "records/population.pb-c.h"
+
+#define POPULATION "lienthong.records.Population"
+
+/* Field 1 (length-delimited) says 5 bytes and has 2. */
+static uint8_t g_truncated[] = {0x0a, 0x05, 'a', 'b'};
+
+static char *g_released[] = {"full_name", "home_town"};
+
+/* A Population with full_name set, packed into buf; its length. */
+static size_t pack_person(uint8_t *buf, size_t cap)
+{
+    Lienthong__Records__Population p = LIENTHONG__RECORDS__POPULATION__INIT;
+    p.full_name = "Nguyễn Văn An";
+    CU_ASSERT_FATAL(lienthong__records__population__get_packed_size(&p) <= cap);
+    return lienthong__records__population__pack(&p, buf);
+}
+
+static void answer_of(Lienthong__LookupAnswer *a, const uint8_t *payload, size_t len)
+{
+    lienthong__lookup_answer__init(a);
+    a->owner = "VN/GOV/BCA";
+    a->released = g_released;
+    a->n_released = 2;
+    a->payload.data = (uint8_t *)payload;
+    a->payload.len = len;
+}
+
+/* lt_profjson_answer's result into a fresh object; *j is it. */
+static int show(const Lienthong__LookupAnswer *a, const char *type, json_t **j, char *err,
+                size_t errlen)
+{
+    *j = json_object();
+    CU_ASSERT_FATAL(*j != NULL);
+    err[0] = 0;
+    return lt_profjson_answer(*j, a, type, err, errlen);
+}
+
+static void test_answer_decoded(void)
+{
+    uint8_t buf[256];
+    char err[512];
+    json_t *j;
+    Lienthong__LookupAnswer a;
+    answer_of(&a, buf, pack_person(buf, sizeof buf));
+    CU_ASSERT_FATAL(show(&a, POPULATION, &j, err, sizeof err) == 0);
+    json_t *f = json_object_get(j, "fields");
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(f, "full_name")), "Nguyễn Văn An");
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(f, "home_town")), "");
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(j, "signature")), "verified");
+    json_decref(j);
+}
+
+/* Released fields that all hold their defaults pack to no bytes at all. */
+static void test_empty_payload_is_defaults(void)
+{
+    char err[512];
+    json_t *j;
+    Lienthong__LookupAnswer a;
+    answer_of(&a, NULL, 0);
+    CU_ASSERT_FATAL(show(&a, POPULATION, &j, err, sizeof err) == 0);
+    json_t *f = json_object_get(j, "fields");
+    CU_ASSERT(json_object_size(f) == 2);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(f, "full_name")), "");
+    json_decref(j);
+}
+
+static void test_undecodable_payload(void)
+{
+    char err[512];
+    json_t *j;
+    Lienthong__LookupAnswer a;
+    answer_of(&a, g_truncated, sizeof g_truncated);
+    CU_ASSERT(show(&a, POPULATION, &j, err, sizeof err) == LT_PROFJSON_UNDECODABLE);
+    CU_ASSERT(strstr(err, "answer payload does not decode as " POPULATION) != NULL);
+    CU_ASSERT(json_object_get(j, "signature") == NULL);
+    json_decref(j);
+}
+
+static void test_unknown_record_type(void)
+{
+    uint8_t buf[256];
+    char err[512];
+    json_t *j;
+    Lienthong__LookupAnswer a;
+    answer_of(&a, buf, pack_person(buf, sizeof buf));
+    CU_ASSERT(show(&a, "lienthong.records.Nothing", &j, err, sizeof err) ==
+              LT_PROFJSON_UNDECODABLE);
+    CU_ASSERT(strstr(err, "answer payload does not decode") != NULL);
+    CU_ASSERT(strstr(err, "lienthong.records.Nothing unknown to this program") != NULL);
+    json_decref(j);
+    /* Nothing released (a key not found): nothing to decode. */
+    a.n_released = 0;
+    CU_ASSERT(show(&a, "lienthong.records.Nothing", &j, err, sizeof err) == 0);
+    CU_ASSERT(json_object_size(json_object_get(j, "fields")) == 0);
+    json_decref(j);
+}
+
+static void test_released_field_not_in_type(void)
+{
+    uint8_t buf[256];
+    char err[512];
+    json_t *j;
+    Lienthong__LookupAnswer a;
+    char *released[] = {"full_name", "shoe_size"};
+    answer_of(&a, buf, pack_person(buf, sizeof buf));
+    a.released = released;
+    CU_ASSERT(show(&a, POPULATION, &j, err, sizeof err) == LT_PROFJSON_UNDECODABLE);
+    CU_ASSERT(strstr(err, "shoe_size is not a field of " POPULATION) != NULL);
+    json_decref(j);
+}
+
+/* A profile part whose signed answer's payload does not decode fails the
+ * reply, naming the part. */
+static void test_profile_part_undecodable(void)
+{
+    Lienthong__LookupAnswer a;
+    answer_of(&a, g_truncated, sizeof g_truncated);
+    uint8_t packed[256];
+    CU_ASSERT_FATAL(lienthong__lookup_answer__get_packed_size(&a) <= sizeof packed);
+    Lienthong__SignedAnswer sa = LIENTHONG__SIGNED_ANSWER__INIT;
+    sa.answer.data = packed;
+    sa.answer.len = lienthong__lookup_answer__pack(&a, packed);
+    Lienthong__ProfilePartReply part = LIENTHONG__PROFILE_PART_REPLY__INIT, *parts[] = {&part};
+    part.dataset = "VN/GOV/BCA/population";
+    part.outcome = LIENTHONG__PROFILE_OUTCOME__PART_RELEASED;
+    part.answer = &sa;
+    part.record_type = POPULATION;
+    Lienthong__ProfileReply r = LIENTHONG__PROFILE_REPLY__INIT;
+    r.parts = parts;
+    r.n_parts = 1;
+    char err[512] = "";
+    json_t *j = NULL;
+    CU_ASSERT(lt_profjson_reply(&r, "038090001234", "KYC", &j, err, sizeof err) ==
+              LT_PROFJSON_UNDECODABLE);
+    CU_ASSERT(j == NULL);
+    CU_ASSERT(strstr(err, "part VN/GOV/BCA/population: answer payload does not decode") != NULL);
+    json_decref(j);
+}
+
+static int all_granted(void *arg, const char *field)
+{
+    (void)arg;
+    (void)field;
+    return 1;
+}
+
+static int prefill(const Lienthong__PrefillReply *r, size_t *found, json_t **out, char *err,
+                   size_t errlen)
+{
+    return lt_apicall_prefill_json(r, "VN/GOV/BYT", all_granted, NULL, found, out, err, errlen);
+}
+
+/* Pre-fill: a part found must show its record; one not found has none. */
+static void test_prefill_part_undecodable(void)
+{
+    Lienthong__PrefillPart found = LIENTHONG__PREFILL_PART__INIT, absent = found;
+    Lienthong__PrefillPart *parts[] = {&absent, &found};
+    absent.stream = found.stream = "VN/GOV/BCA/population";
+    absent.record_type = found.record_type = POPULATION;
+    found.found = 1;
+    found.payload.data = g_truncated;
+    found.payload.len = sizeof g_truncated;
+    Lienthong__PrefillReply r = LIENTHONG__PREFILL_REPLY__INIT;
+    r.key = "038090001234";
+    r.parts = parts;
+    r.n_parts = 1;
+    char err[512] = "";
+    size_t n = 9;
+    json_t *j = NULL;
+    CU_ASSERT(prefill(&r, &n, &j, err, sizeof err) == 0);
+    CU_ASSERT(j != NULL && n == 0);
+    json_decref(j);
+    r.n_parts = 2;
+    CU_ASSERT(prefill(&r, &n, &j, err, sizeof err) == LT_PROFJSON_UNDECODABLE);
+    CU_ASSERT(j == NULL);
+    CU_ASSERT(
+        strstr(err,
+               "stream VN/GOV/BCA/population: answer payload does not decode as " POPULATION) !=
+        NULL);
+    json_decref(j);
+    found.record_type = "lienthong.records.Nothing";
+    CU_ASSERT(prefill(&r, &n, &j, err, sizeof err) == LT_PROFJSON_UNDECODABLE);
+    CU_ASSERT(j == NULL);
+    CU_ASSERT(strstr(err, "lienthong.records.Nothing unknown to this program") != NULL);
+    json_decref(j);
+}
+
+int main(void)
+{
+    static const ut_test_t tests[] = {
+        {"an answer's released fields are shown", test_answer_decoded},
+        {"an empty payload is a record of defaults", test_empty_payload_is_defaults},
+        {"a payload that does not decode is an error", test_undecodable_payload},
+        {"a record type unknown to this program is an error", test_unknown_record_type},
+        {"a released field the record type lacks is an error", test_released_field_not_in_type},
+        {"profile: a part that does not decode fails the reply", test_profile_part_undecodable},
+        {"pre-fill: a part found that does not decode fails", test_prefill_part_undecodable},
+        {NULL, NULL},
+    };
+    return ut_main("lt_profjson", NULL, NULL, tests);
+}
