@@ -40,9 +40,6 @@
  * seqs 1..S, and then the cursor is (S, H32 of the end) and every record is
  * logged and is its key's state; a refused one changes nothing.
  *
- * FUZZ_FEED_ALLOW_LONG_KEYS=1 lets a batch whose keys are over
- * LT_RECORD_KEY_MAX bytes be applied without aborting (the snapshot path
- * refuses them; the batch path does not yet), to fuzz past that finding.
  * FUZZ_WRITE_SEEDS=DIR makes the first run write seed inputs into DIR. */
 #define _GNU_SOURCE
 #include "fuzz_common.h"
@@ -82,7 +79,6 @@ static struct {
     lt_feed_t *feed;
     void *zctx, *owner_end; /* the owner's ROUTER: Subscribe, Credit, Unsubscribe */
     unsigned runs;
-    int allow_long_keys; /* FUZZ_FEED_ALLOW_LONG_KEYS=1 */
 } G;
 
 static void s_write_seeds(const char *dir);
@@ -179,8 +175,6 @@ static void s_init(void)
         zmq_bind(G.owner_end, OWNER_END) != 0)
         abort();
     s_store_reset();
-    const char *allow = getenv("FUZZ_FEED_ALLOW_LONG_KEYS");
-    G.allow_long_keys = allow && strcmp(allow, "1") == 0;
     const char *seeds = getenv("FUZZ_WRITE_SEEDS");
     if (seeds && seeds[0])
         s_write_seeds(seeds);
@@ -273,7 +267,7 @@ static void s_dispatch(const Lienthong__Envelope *env, const char *from)
     void *link = lt_peers_link(G.ctx.peers, OD_OWNER);
     switch (env->body_case) {
     case LIENTHONG__ENVELOPE__BODY_BATCH:
-        lt_feed_on_batch(G.feed, from, link, env->batch);
+        lt_feed_on_batch(G.feed, from, env->batch);
         break;
     case LIENTHONG__ENVELOPE__BODY_SNAPSHOT_CHUNK:
         lt_feed_on_snapshot_chunk(G.feed, from, link, env->snapshot_chunk);
@@ -457,25 +451,16 @@ static void s_signed_batch(const char *stream, recs_t *r, int flags)
     /* What the consumer must accept (PROTOCOL.md 6.5 step 4, and keys
      * within LT_RECORD_KEY_MAX as the owner's own checks). */
     Lienthong__Record *rs[LT_BATCH_MAX_RECORDS];
-    int expect = 1, long_key = 0;
+    int expect = 1;
     for (size_t i = 0; i < r->n; i++) {
         rs[i] = s_unpack(&r->recs[i]);
         expect &= rs[i] && rs[i]->seq == first + i && s_key_ok(rs[i]);
-        long_key |= rs[i] && strlen(rs[i]->key) > LT_RECORD_KEY_MAX;
     }
-    lt_feed_on_batch(G.feed, OD_OWNER, lt_peers_link(G.ctx.peers, OD_OWNER), &b);
+    lt_feed_on_batch(G.feed, OD_OWNER, &b);
     size_t credit = 0;
     s_drain(&credit, stream);
     s_row(stream, &after);
     int applied = !s_same_row(&before, &after);
-    if (applied && long_key) {
-        if (!G.allow_long_keys) {
-            fprintf(stderr, "fuzz_feed: a batch with a record key over %d bytes was applied\n",
-                    LT_RECORD_KEY_MAX);
-            abort();
-        }
-        expect = 1; /* known and tolerated: see FUZZ_FEED_ALLOW_LONG_KEYS */
-    }
     if (applied != expect) {
         fprintf(stderr, "fuzz_feed: a batch that %s was %s\n",
                 expect ? "the consumer must apply" : "holds a bad record",
