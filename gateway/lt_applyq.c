@@ -54,13 +54,13 @@ lt_feed_apply_t *lt_applyq_head(const lt_applyq_t *self)
     return self->n ? self->slots[self->first].job : NULL;
 }
 
-int lt_applyq_pop(lt_applyq_t *self, lt_feed_apply_t **job)
+int lt_applyq_pop(lt_applyq_t *self, lt_feed_apply_t **job, Lienthong__Envelope **env)
 {
     if (!self->n)
         return -1;
     slot_t *s = &self->slots[self->first];
     *job = s->job;
-    lt_wire_free(&s->env);
+    *env = s->env;
     *s = (slot_t){0};
     self->first = (self->first + 1) % self->cap;
     self->n--;

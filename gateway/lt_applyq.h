@@ -25,9 +25,10 @@ int lt_applyq_push(lt_applyq_t *self, lt_feed_apply_t *job, Lienthong__Envelope 
                    const void *link) __attribute__((warn_unused_result));
 /* The oldest job, or NULL. */
 lt_feed_apply_t *lt_applyq_head(const lt_applyq_t *self);
-/* Takes the oldest job out and frees its envelope: *job is the job, for
- * lt_feed_batch_done. -1 when empty. */
-int lt_applyq_pop(lt_applyq_t *self, lt_feed_apply_t **job);
+/* Takes the oldest job out: *job, and *env, the envelope it reads, now the
+ * caller's, to free (lt_wire_free) only after lt_feed_batch_done. -1 when
+ * empty. */
+int lt_applyq_pop(lt_applyq_t *self, lt_feed_apply_t **job, Lienthong__Envelope **env);
 /* 1 when a batch of link waits or is being committed. */
 int lt_applyq_holds(const lt_applyq_t *self, const void *link);
 size_t lt_applyq_size(const lt_applyq_t *self);

@@ -480,13 +480,22 @@ static void s_replica_start(lt_gateway_t *self)
     self->applying = job;
 }
 
+/* Takes the oldest batch out of the queue and tells its replica (which
+ * reads the batch: its envelope goes only after). */
+static void s_replica_take(lt_gateway_t *self)
+{
+    lt_feed_apply_t *job = NULL;
+    Lienthong__Envelope *env = NULL;
+    if (lt_applyq_pop(self->applyq, &job, &env) == 0)
+        lt_feed_batch_done(self->feed, &job);
+    lt_wire_free(&env);
+}
+
 /* The replica batch the writer committed (or failed to): the replica
  * learns, and its link is read again. */
 static void s_replica_finish(lt_gateway_t *self)
 {
-    lt_feed_apply_t *job = NULL;
-    if (lt_applyq_pop(self->applyq, &job) == 0)
-        lt_feed_batch_done(self->feed, &job);
+    s_replica_take(self);
     self->applying = NULL;
 }
 
@@ -538,9 +547,8 @@ static void s_writer_quiet(lt_gateway_t *self)
 static void s_writer_stop(lt_gateway_t *self)
 {
     s_writer_quiet(self);
-    lt_feed_apply_t *left = NULL;
-    while (lt_applyq_pop(self->applyq, &left) == 0)
-        lt_feed_batch_done(self->feed, &left); /* never run: nothing to undo */
+    while (lt_applyq_size(self->applyq)) /* never run: nothing to undo */
+        s_replica_take(self);
 }
 
 /* Before the replicas change (a reload): every batch verified is committed
@@ -1319,8 +1327,11 @@ void lt_gateway_destroy(lt_gateway_t **self_p)
     lt_reject_destroy(&self->shared.reject);
     lt_writer_destroy(&self->shared.writer); /* waits for its commit */
     lt_feed_apply_t *left = NULL;
-    while (self->applyq && lt_applyq_pop(self->applyq, &left) == 0)
+    Lienthong__Envelope *env = NULL;
+    while (self->applyq && lt_applyq_pop(self->applyq, &left, &env) == 0) {
         lt_feed_batch_free(&left);
+        lt_wire_free(&env);
+    }
     lt_applyq_destroy(&self->applyq);
     lt_publish_job_destroy(&self->jobs[0]);
     lt_publish_job_destroy(&self->jobs[1]);
