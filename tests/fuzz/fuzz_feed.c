@@ -640,7 +640,7 @@ static void s_seed_envelope(const char *dir, const char *name, Lienthong__Envelo
     if (!buf)
         abort();
     lienthong__envelope__pack(env, buf);
-    fuzz_write_seed(dir, name, buf, len, "fuzz_feed");
+    fuzz_write_seed(dir, name, buf, len);
     free(buf);
 }
 
@@ -679,7 +679,7 @@ static void s_seed_framed(const char *dir, const char *name, int flags,
         memcpy(buf + len, recs[i].data, recs[i].len);
         len += recs[i].len;
     }
-    fuzz_write_seed(dir, name, buf, len, "fuzz_feed");
+    fuzz_write_seed(dir, name, buf, len);
 }
 
 static void s_write_seeds(const char *dir)

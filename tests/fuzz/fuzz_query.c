@@ -874,17 +874,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 /* ---- seeds ------------------------------------------------------------------------------ */
 
-static void s_seed(const char *dir, const char *name, const uint8_t *buf, size_t len)
-{
-    fuzz_write_seed(dir, name, buf, len, "fuzz_query");
-}
-
 static void s_write_seeds(const char *dir)
 {
     (void)mkdir(dir, 0755);
     /* Requests: the fixed ones, whose deadlines the harness refreshes. */
-    s_seed(dir, "lookup-request", G.fixed[0], G.fixed_len[0]);
-    s_seed(dir, "verify-request", G.fixed[1], G.fixed_len[1]);
+    fuzz_write_seed(dir, "lookup-request", G.fixed[0], G.fixed_len[0]);
+    fuzz_write_seed(dir, "verify-request", G.fixed[1], G.fixed_len[1]);
     /* The lookup asking for the answer context (PROTOCOL.md 8.4): an empty
      * Envelope.context (field 2) after the body. */
     uint8_t with_ctx[4096];
@@ -892,7 +887,7 @@ static void s_write_seeds(const char *dir)
         memcpy(with_ctx, G.fixed[0], G.fixed_len[0]);
         with_ctx[G.fixed_len[0]] = 0x12;
         with_ctx[G.fixed_len[0] + 1] = 0x00;
-        s_seed(dir, "lookup-request-context", with_ctx, G.fixed_len[0] + 2);
+        fuzz_write_seed(dir, "lookup-request-context", with_ctx, G.fixed_len[0] + 2);
     }
     Lienthong__Claim c1 = LIENTHONG__CLAIM__INIT, c2 = LIENTHONG__CLAIM__INIT, c3 = LIENTHONG__CLAIM__INIT;
     Lienthong__Claim *s1[] = {&c1}, *s2[] = {&c2, &c3};
@@ -919,7 +914,7 @@ static void s_write_seeds(const char *dir)
     env.verify_request = &vq;
     size_t len;
     uint8_t *buf = s_pack(&env, &len);
-    s_seed(dir, "verify-subjects", buf, len);
+    fuzz_write_seed(dir, "verify-subjects", buf, len);
     free(buf);
 
     /* Answers bound to the fixed outstanding requests (harness-signed). */
@@ -939,16 +934,16 @@ static void s_write_seeds(const char *dir)
     len = lienthong__lookup_answer__get_packed_size(&la);
     buf = malloc(len);
     lienthong__lookup_answer__pack(&la, buf);
-    s_seed(dir, "lookup-answer", buf, len);
+    fuzz_write_seed(dir, "lookup-answer", buf, len);
     /* The same, signed, as a whole envelope and as a SignedAnswer. */
     size_t sa_len;
     uint8_t *sa = s_sign_answer(buf, len, 1, 0, &sa_len);
     zmq_msg_t frame;
     if (s_wrap(31, sa, sa_len, &frame) == 0) {
-        s_seed(dir, "lookup-reply", zmq_msg_data(&frame), zmq_msg_size(&frame));
+        fuzz_write_seed(dir, "lookup-reply", zmq_msg_data(&frame), zmq_msg_size(&frame));
         zmq_msg_close(&frame);
     }
-    s_seed(dir, "signed-answer", sa, sa_len);
+    fuzz_write_seed(dir, "signed-answer", sa, sa_len);
     free(sa);
     free(buf);
     free(payload);
@@ -968,6 +963,6 @@ static void s_write_seeds(const char *dir)
     len = lienthong__verify_answer__get_packed_size(&va);
     buf = malloc(len);
     lienthong__verify_answer__pack(&va, buf);
-    s_seed(dir, "verify-answer", buf, len);
+    fuzz_write_seed(dir, "verify-answer", buf, len);
     free(buf);
 }
