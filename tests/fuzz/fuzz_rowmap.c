@@ -193,14 +193,16 @@ static const char *s_row_text(const lt_db_row_t *row, size_t i)
     }
 }
 
-static const void *s_row_blob(const lt_db_row_t *row, size_t i, size_t *len)
+static int s_row_blob(const lt_db_row_t *row, size_t i, const void **data, size_t *len)
 {
     const val_t *v = s_v(row, i);
+    *data = NULL;
     *len = 0;
     if (v->type != LT_DB_BLOB && v->type != LT_DB_TEXT)
-        return NULL;
+        return 0;
     *len = v->len;
-    return v->len ? (v->type == LT_DB_BLOB ? (const void *)v->blob : v->text) : NULL;
+    *data = v->len ? (v->type == LT_DB_BLOB ? (const void *)v->blob : v->text) : NULL;
+    return 0;
 }
 
 static val_t *s_p(lt_db_params_t *p, size_t i)
