@@ -70,9 +70,11 @@ typedef struct _lt_feed_apply_t lt_feed_apply_t;
 /* Step 1, on the poll loop: every check of PROTOCOL.md 6.5 (stream,
  * sequence, signature, history). NULL when the batch was handled here
  * (refused, stale; logged); else the job, which reads b until step 3, so b
- * must live until then. One batch of a replica at a time. */
+ * must live until then. link: the socket it came on; the credit goes back
+ * there only if it is still the owner's link at step 3. One batch of a
+ * replica at a time. */
 lt_feed_apply_t *lt_feed_batch_check(lt_feed_t *self, const char *owner,
-                                     const Lienthong__Batch *b);
+                                     const Lienthong__Batch *b, const void *link);
 /* Step 2, an lt_writer_fn: unpacks each record and commits them with the
  * cursor in one transaction on store; reads nothing of the feed. */
 void lt_feed_batch_apply(void *job, lt_store_t *store);

@@ -216,6 +216,7 @@ struct _lt_feed_apply_t {
     uint8_t hash[LT_HASH_BYTES], root[LT_HASH_BYTES];
     lt_arena_t *arena;         /* the feed's: one job at a time uses it */
     uint64_t sub_gen;          /* the replica's subscription it came on */
+    const void *link;          /* the link it came on (compared, never used) */
     int rc;                    /* 0 committed, -1 rolled back (err) */
     int64_t took_us;
     char err[400];
@@ -359,7 +360,7 @@ static void s_overlap(lt_feed_t *self, lt_feed_replica_t *f, const Lienthong__Ba
 }
 
 lt_feed_apply_t *lt_feed_batch_check(lt_feed_t *self, const char *owner,
-                                     const Lienthong__Batch *b)
+                                     const Lienthong__Batch *b, const void *link)
 {
     lt_feed_replica_t *f = lt_feed_replica_find(self, b->stream);
     char err[400];
@@ -408,6 +409,7 @@ lt_feed_apply_t *lt_feed_batch_check(lt_feed_t *self, const char *owner,
     memcpy(job->hash, hash, LT_HASH_BYTES);
     memcpy(job->root, root, LT_HASH_BYTES);
     job->arena = self->arena;
+    job->link = link;
     job->sub_gen = f->sub_gen;
     job->rc = 1; /* not run */
     f->applying = 1;
@@ -437,8 +439,16 @@ static void s_applied(lt_feed_t *self, lt_feed_replica_t *f, const lt_feed_apply
     f->stale_ahead = 0;
     f->last_batch_at = lt_clock_mono_ms();
     void *sock = lt_peers_link(self->ctx->peers, f->owner);
-    if (sock)
+    if (sock && sock == job->link) {
         lt_feed_replica_credit(f, sock, b->n_records);
+        return;
+    }
+    /* The link it came on was replaced meanwhile (a new key, a lost peer):
+     * the owner holds no subscription on the new one, where credit would be
+     * refused. Subscribe there from the cursor now durable. */
+    lt_info("feed", "link to %s replaced while a batch of %s committed: subscribing again",
+            f->owner, f->stream->name);
+    s_subscribe(self, f);
 }
 
 void lt_feed_batch_done(lt_feed_t *self, lt_feed_apply_t **job_p)
@@ -453,7 +463,15 @@ void lt_feed_batch_done(lt_feed_t *self, lt_feed_apply_t **job_p)
      * replica added back reads its cursor. */
     if (f && f->applying) {
         f->applying = 0;
-        if (job->rc == 0)
+        if (job->rc == 0 && (f->cursor.id != job->cursor.id ||
+                             f->cursor.last_seq != job->cursor.last_seq)) {
+            /* Its cursor was replaced meanwhile (a resynchronisation or a
+             * snapshot swapped in): the batch went into the row it started
+             * from; the replica asks again from the cursor it now has. */
+            lt_warn("feed", "replica of %s moved to another cursor while a batch committed: "
+                    "subscribing again", job->stream);
+            s_subscribe(self, f);
+        } else if (job->rc == 0)
             s_applied(self, f, job);
         else if (job->rc < 0 && job->sub_gen == f->sub_gen && f->state == LT_FEED_LIVE)
             lt_feed_replica_backoff(self, f, job->err, 0, 1);
@@ -469,7 +487,7 @@ void lt_feed_batch_free(lt_feed_apply_t **job_p)
 
 void lt_feed_on_batch(lt_feed_t *self, const char *owner, const Lienthong__Batch *b)
 {
-    lt_feed_apply_t *job = lt_feed_batch_check(self, owner, b);
+    lt_feed_apply_t *job = lt_feed_batch_check(self, owner, b, lt_peers_link(self->ctx->peers, owner));
     if (!job)
         return;
     lt_feed_batch_apply(job, self->ctx->store);

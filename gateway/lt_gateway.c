@@ -469,17 +469,6 @@ static void s_on_peer(lt_gateway_t *self)
 static void s_publish_start(lt_gateway_t *self);
 static void s_publish_finish(lt_gateway_t *self, lt_publish_job_t *job);
 
-/* Starts the oldest verified replica batch on the idle writer. */
-static void s_replica_start(lt_gateway_t *self)
-{
-    lt_feed_apply_t *job = lt_applyq_head(self->applyq);
-    if (self->applying || !job || lt_writer_busy(self->shared.writer))
-        return;
-    if (lt_writer_submit(self->shared.writer, lt_feed_batch_apply, job) != 0)
-        lt_feed_batch_apply(job, self->shared.store); /* cannot happen with an idle writer */
-    self->applying = job;
-}
-
 /* Takes the oldest batch out of the queue and tells its replica (which
  * reads the batch: its envelope goes only after). */
 static void s_replica_take(lt_gateway_t *self)
@@ -497,6 +486,22 @@ static void s_replica_finish(lt_gateway_t *self)
 {
     s_replica_take(self);
     self->applying = NULL;
+}
+
+/* Starts the oldest verified replica batch on the idle writer. */
+static void s_replica_start(lt_gateway_t *self)
+{
+    lt_feed_apply_t *job = lt_applyq_head(self->applyq);
+    if (self->applying || !job || lt_writer_busy(self->shared.writer))
+        return;
+    if (lt_writer_submit(self->shared.writer, lt_feed_batch_apply, job) != 0) {
+        /* Cannot happen with an idle writer; the batch is still applied,
+         * here, and finished at once: no job will come back for it. */
+        lt_feed_batch_apply(job, self->shared.store);
+        s_replica_take(self);
+        return;
+    }
+    self->applying = job;
 }
 
 /* Gives the idle writer its next job, taking turns between the replica
@@ -529,24 +534,31 @@ static void s_writer_done(lt_gateway_t *self)
     s_writer_next(self);
 }
 
-/* Waits for the writer's job and takes it back, starting nothing more. */
-static void s_writer_quiet(lt_gateway_t *self)
+/* Waits for the writer's job and takes it back, starting nothing more. -1
+ * when the thread did not hand it back (a broken context): the job may
+ * still run there, so it is left alone, and so is the queue. */
+static int s_writer_quiet(lt_gateway_t *self)
 {
-    void *job = lt_writer_settle(self->shared.writer) == 0 ? lt_writer_done(self->shared.writer)
-                                                          : NULL;
+    if (lt_writer_settle(self->shared.writer) != 0) {
+        lt_error("gateway", "the writer thread did not hand its job back");
+        return -1;
+    }
+    void *job = lt_writer_done(self->shared.writer);
     if (job && job == self->running)
         s_publish_finish(self, self->running);
     else if (job && job == self->applying)
         s_replica_finish(self);
     self->running = NULL;
     self->applying = NULL;
+    return 0;
 }
 
 /* At the end: the job in hand is finished; the batches waiting are dropped,
  * and their owners send them again from the cursor at the next start. */
 static void s_writer_stop(lt_gateway_t *self)
 {
-    s_writer_quiet(self);
+    if (s_writer_quiet(self) != 0)
+        return;
     while (lt_applyq_size(self->applyq)) /* never run: nothing to undo */
         s_replica_take(self);
 }
@@ -556,7 +568,8 @@ static void s_writer_stop(lt_gateway_t *self)
  * its cursor in step. */
 static void s_writer_drain(lt_gateway_t *self)
 {
-    s_writer_quiet(self);
+    if (s_writer_quiet(self) != 0)
+        return;
     lt_feed_apply_t *job = NULL;
     while ((job = lt_applyq_head(self->applyq))) {
         lt_feed_batch_apply(job, self->shared.store);
@@ -571,10 +584,11 @@ static void s_writer_drain(lt_gateway_t *self)
 static void s_batch_check(lt_gateway_t *self, size_t i, Lienthong__Envelope **env)
 {
     const char *member = lt_peers_link_member(self->shared.peers, i);
-    lt_feed_apply_t *job = lt_feed_batch_check(self->feed, member, (*env)->batch);
+    void *link = lt_peers_link_socket(self->shared.peers, i);
+    lt_feed_apply_t *job = lt_feed_batch_check(self->feed, member, (*env)->batch, link);
     if (!job)
         return;
-    if (lt_applyq_push(self->applyq, job, *env, lt_peers_link_socket(self->shared.peers, i)) != 0) {
+    if (lt_applyq_push(self->applyq, job, *env, link) != 0) {
         /* Cannot happen: one batch per link, at most one link per member. */
         lt_feed_batch_apply(job, self->shared.store);
         lt_feed_batch_done(self->feed, &job);
