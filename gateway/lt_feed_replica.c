@@ -217,7 +217,7 @@ struct _lt_feed_apply_t {
     lt_arena_t *arena;         /* the feed's: one job at a time uses it */
     uint64_t sub_gen;          /* the replica's subscription it came on */
     const void *link;          /* the link it came on (compared, never used) */
-    int rc;                    /* 0 committed, -1 rolled back (err) */
+    int rc;                    /* 1 not run, 0 committed, -1 rolled back (err) */
     int64_t took_us;
     char err[400];
 };
