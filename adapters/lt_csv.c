@@ -79,6 +79,7 @@ struct lt_csv_t {
     long row_line; /* the line the row being read began on */
     size_t key;    /* the key field's index in the mapping */
     int at_start;
+    int skip_line; /* the rest of the line is skipped (s_parse_reject) */
     lt_csv_record_fn on_record;
     lt_csv_reject_fn on_reject;
     void *arg;
@@ -688,29 +689,70 @@ static int s_no_space(unsigned char c)
     return 0;
 }
 
-int lt_csv_begin(lt_csv_t *self, const char *file, lt_csv_record_fn on_record,
-                 lt_csv_reject_fn on_reject, void *arg, char *err, size_t errlen)
+/* A new parser. Strict: a character after a closing quote, or a quote in
+ * an unquoted field, is an error (CSV_EPARSE) rather than text that
+ * silently swallows the delimiters and rows after it (s_parse_reject). */
+static int s_parser_start(lt_csv_t *self)
 {
     if (self->parser_ready)
         csv_free(&self->parser);
     self->parser_ready = 0;
-    s_header_free(self);
-    unsigned char opts = CSV_APPEND_NULL | (self->empty_is_null ? CSV_EMPTY_IS_NULL : 0);
-    if (csv_init(&self->parser, opts) != 0) {
-        lt_adapter_fmt(err, errlen, "out of memory");
+    unsigned char opts =
+        CSV_STRICT | CSV_APPEND_NULL | (self->empty_is_null ? CSV_EMPTY_IS_NULL : 0);
+    if (csv_init(&self->parser, opts) != 0)
         return -1;
-    }
     self->parser_ready = 1;
     csv_set_delim(&self->parser, (unsigned char)self->delimiter);
     csv_set_space_func(&self->parser, s_no_space);
+    return 0;
+}
+
+int lt_csv_begin(lt_csv_t *self, const char *file, lt_csv_record_fn on_record,
+                 lt_csv_reject_fn on_reject, void *arg, char *err, size_t errlen)
+{
+    s_header_free(self);
+    if (s_parser_start(self) != 0) {
+        lt_adapter_fmt(err, errlen, "out of memory");
+        return -1;
+    }
     snprintf(self->file, sizeof self->file, "%s", file);
     self->on_record = on_record;
     self->on_reject = on_reject;
     self->arg = arg;
     self->line = 1;
     self->at_start = 1;
+    self->skip_line = 0;
     self->failed = 0;
     self->f.n = self->f.len = self->f.newlines = 0;
+    return 0;
+}
+
+/* The quoting of the row being read broke on the current line (CSV_EPARSE):
+ * that row is rejected, with the column it broke in, and reading goes on
+ * with a new parser at the next line (the caller skips the rest of this
+ * one). A header row that breaks stops the file. -1 when the import
+ * cannot go on. */
+static int s_parse_reject(lt_csv_t *self)
+{
+    if (csv_error(&self->parser) != CSV_EPARSE || !self->have_header)
+        return -1;
+    char col[24];
+    snprintf(col, sizeof col, "%zu", self->f.n + 1);
+    char why[REASON_MAX];
+    snprintf(why, sizeof why,
+             "malformed quoting on line %ld (a quote inside an unquoted field, or a character "
+             "after a closing quote); the rest of that line is skipped",
+             self->line);
+    self->rows++;
+    self->bad++;
+    s_reject(self, self->row_line,
+             self->f.n < self->n_header ? self->header[self->f.n] : col, why);
+    self->f.n = self->f.len = self->f.newlines = 0;
+    self->skip_line = 1; /* up to and including this line's newline */
+    if (s_parser_start(self) == 0)
+        return 0;
+    lt_adapter_fmt(self->err, sizeof self->err, "out of memory");
+    self->failed = 1;
     return 0;
 }
 
@@ -724,11 +766,16 @@ static int s_feed_lines(lt_csv_t *self, const char *p, size_t len)
          * (lt_csv_end); a row that ends counts its own lines (s_on_row). */
         if (self->parser.pstate == CSV_ROW_NOT_BEGUN)
             self->row_line = self->line;
-        if (csv_parse(&self->parser, p, n, s_on_field, s_on_row, self) != n) {
+        if (self->skip_line)
+            ; /* the rest of a line whose quoting broke, maybe fed in pieces */
+        else if (csv_parse(&self->parser, p, n, s_on_field, s_on_row, self) != n &&
+                 !self->failed && s_parse_reject(self) != 0) {
             lt_adapter_fmt(self->err, sizeof self->err, "%s:%ld: %s", self->file, self->line,
                            csv_strerror(csv_error(&self->parser)));
             self->failed = 1;
         }
+        if (nl)
+            self->skip_line = 0;
         self->line += nl != NULL;
         p += n;
         len -= n;

@@ -8,6 +8,7 @@
 #include "lt_rowmap.h"
 #include "lt_cfgfile.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -238,10 +239,12 @@ void lt_rowmap_table(const lt_rowmap_t *self, const char *table, lt_db_table_t *
 
 /* ---- row -> record -------------------------------------------------- */
 
-/* Strict decimal parse of the whole text. */
+/* Strict decimal parse of the whole text: digits, after a '-' for a signed
+ * field. strtoll and strtoull alone would also take leading spaces and a
+ * '+', and strtoull a " -1" as 18446744073709551615. */
 static int s_parse_i64(const char *s, int64_t *v)
 {
-    if (!s || !*s)
+    if (!s || !(isdigit((unsigned char)s[0]) || (s[0] == '-' && isdigit((unsigned char)s[1]))))
         return -1;
     char *end;
     errno = 0;
@@ -254,7 +257,7 @@ static int s_parse_i64(const char *s, int64_t *v)
 
 static int s_parse_u64(const char *s, uint64_t *v)
 {
-    if (!s || !*s || *s == '-')
+    if (!s || !isdigit((unsigned char)s[0]))
         return -1;
     char *end;
     errno = 0;

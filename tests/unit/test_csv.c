@@ -3,7 +3,8 @@
  * newlines inside a field), Vietnamese UTF-8, an empty field as absent or
  * as text, each kind of bad row with its line, column and reason (wrong
  * number of columns, bad date, invalid UTF-8, a letter in a citizen id, a
- * duplicate key, a value the field cannot take, an unterminated quote), the
+ * duplicate key, a value the field cannot take, an unterminated quote,
+ * broken quoting that rejects its own row and no other), the
  * same results whatever the pieces the file is fed in, a byte order mark,
  * CRLF and another delimiter, and a header without a mapped column. */
 #include "unit_util.h"
@@ -201,6 +202,60 @@ static void test_file_errors(void)
     lt_csv_destroy(&c);
 }
 
+/* Broken quoting rejects its own row and no other: a character after a
+ * closing quote, a quote inside an unquoted field, and a quoted field over
+ * two lines that breaks on the second; reading goes on at the next line,
+ * whatever the pieces. Numbers are digits only: " 1" and "+1" are not. */
+static const char *BROKEN =
+    "so_dinh_danh,ho_ten,ngay_sinh,gioi_tinh,trang_thai\n"
+    "038084915701,\"An\" ,1984-05-02,1,1\n"     /* 2: after the quote */
+    "038084915702,\"Bình\",1990-01-01,2,1\n"    /* 3: good */
+    "03808491\"5703,Cường,1990-01-01,1,1\n"     /* 4: quote in a field */
+    "038084915704,Dũng,1990-01-01, 1,1\n"       /* 5: a space */
+    "038084915705,Em,1990-01-01,+1,1\n"         /* 6: a plus */
+    "038084915706,\"Giang\nHà\"x,2000-01-01,1,1\n" /* 7-8: breaks on 8 */
+    "038084915707,Hùng,2000-01-01,1,1\n";       /* 9: good */
+
+static const char *BROKEN_SEEN =
+    "2: ho_ten: malformed quoting on line 2 (a quote inside an unquoted field, or a character "
+    "after a closing quote); the rest of that line is skipped\n"
+    "3:038084915702:Bình|1990-01-01|2|1\n"
+    "4: so_dinh_danh: malformed quoting on line 4 (a quote inside an unquoted field, or a "
+    "character after a closing quote); the rest of that line is skipped\n"
+    "5: gioi_tinh: cannot fill field lienthong.records.Population.sex: expected an INTEGER or "
+    "the TEXT name of a value of the enum\n"
+    "6: gioi_tinh: cannot fill field lienthong.records.Population.sex: expected an INTEGER or "
+    "the TEXT name of a value of the enum\n"
+    "7: ho_ten: malformed quoting on line 8 (a quote inside an unquoted field, or a character "
+    "after a closing quote); the rest of that line is skipped\n"
+    "9:038084915707:Hùng|2000-01-01|1|1\n";
+
+static void test_broken_quoting(void)
+{
+    char err[1024] = "";
+    lt_csv_t *c = load(CONF_HEAD CONF_COLUMNS, err, sizeof err);
+    CU_ASSERT_FATAL(c != NULL);
+    static const size_t pieces[] = {0, 1, 7};
+    for (size_t i = 0; i < 3; i++) {
+        seen_t s;
+        CU_ASSERT_FATAL(run(c, BROKEN, pieces[i], &s, err, sizeof err) == 0);
+        if (strcmp(s.out, BROKEN_SEEN) != 0)
+            fprintf(stderr, "pieces of %zu, seen:\n%s", pieces[i], s.out);
+        CU_ASSERT_STRING_EQUAL(s.out, BROKEN_SEEN);
+        uint64_t rows, good, bad;
+        lt_csv_counts(c, &rows, &good, &bad);
+        CU_ASSERT(rows == 7 && good == 2 && bad == 5);
+        lt_csv_destroy(&c);
+        c = load(CONF_HEAD CONF_COLUMNS, err, sizeof err); /* keys seen start empty */
+        CU_ASSERT_FATAL(c != NULL);
+    }
+    /* A header whose quoting breaks stops the file, naming the line. */
+    seen_t s;
+    CU_ASSERT(run(c, "so_dinh_danh,\"ho_ten\"x\n", 0, &s, err, sizeof err) == -1);
+    CU_ASSERT(strstr(err, "a.csv:1: ") == err);
+    lt_csv_destroy(&c);
+}
+
 static void test_config_refused(void)
 {
     static const struct {
@@ -233,6 +288,7 @@ int main(void)
         {"rows: quoting, UTF-8, each kind of bad row, any pieces", test_rows},
         {"empty as text, BOM, CRLF, other delimiters", test_empty_text_bom_crlf},
         {"bad header, empty file, unterminated quote", test_file_errors},
+        {"broken quoting rejects its own row only; numbers are digits", test_broken_quoting},
         {"the configuration is strict", test_config_refused},
         {NULL, NULL},
     };
