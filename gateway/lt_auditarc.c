@@ -1,5 +1,6 @@
 /* lt_auditarc: exports old audit segments to verifiable files and removes
- * them from the live log without breaking its chain. */
+ * them from the live log without breaking its chain (docs/operations.md,
+ * "Audit retention"). */
 #include "lt_auditarc.h"
 #include "lt_clock.h"
 #include "lt_log.h"
@@ -105,10 +106,38 @@ static int s_copy(sqlite3 *db, const char *member, uint64_t first, uint64_t last
     return rc;
 }
 
+/* Removes the entries at or below the anchor, and the checkpoints below it
+ * (the anchor's own signs it), REMOVE_CHUNK at a time in short transactions
+ * so that the gateway's commits are not held up. Run after an export
+ * anchors, and before each export starts: an earlier removal cut short (a
+ * kill, a full disk) is finished then, not left in the live log for good. */
+static int s_remove_anchored(sqlite3 *db, char *err, size_t errlen)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "BEGIN IMMEDIATE;"
+             "DELETE FROM audit WHERE seq IN (SELECT seq FROM audit WHERE seq <= "
+             "  (SELECT seq FROM anchor) ORDER BY seq LIMIT %d);"
+             "DELETE FROM checkpoints WHERE seq IN (SELECT seq FROM checkpoints WHERE seq < "
+             "  (SELECT seq FROM anchor) ORDER BY seq LIMIT %d);"
+             "COMMIT;",
+             REMOVE_CHUNK, REMOVE_CHUNK);
+    int before;
+    do {
+        before = sqlite3_total_changes(db);
+        if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+            s_fail(db, "removing exported entries (the next export finishes it)", err, errlen);
+            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+            return -1;
+        }
+    } while (sqlite3_total_changes(db) != before);
+    return 0;
+}
+
 /* Records the new anchor (the file's signed head), then removes the
- * exported entries and checkpoints in short transactions. */
-static int s_remove(sqlite3 *db, const char *out, uint64_t first, uint64_t last,
-                    const uint8_t head[LT_HASH_BYTES], char *err, size_t errlen)
+ * exported entries and checkpoints. */
+static int s_remove(sqlite3 *db, const char *out, uint64_t last, const uint8_t head[LT_HASH_BYTES],
+                    char *err, size_t errlen)
 {
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO anchor VALUES (1, ?1, ?2, ?3, ?4)", -1, &st,
@@ -120,21 +149,7 @@ static int s_remove(sqlite3 *db, const char *out, uint64_t first, uint64_t last,
     sqlite3_bind_int64(st, 4, lt_clock_now_ms());
     int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : s_fail(db, "anchoring", err, errlen);
     sqlite3_finalize(st);
-    for (uint64_t lo = first > 1 ? first - 1 : 0; rc == 0 && lo < last; lo += REMOVE_CHUNK) {
-        uint64_t hi = lo + REMOVE_CHUNK < last ? lo + REMOVE_CHUNK : last;
-        char sql[256];
-        /* The checkpoint of the anchor (last) stays: it signs the anchor. */
-        snprintf(sql, sizeof sql,
-                 "BEGIN IMMEDIATE; DELETE FROM audit WHERE seq > %llu AND seq <= %llu;"
-                 "DELETE FROM checkpoints WHERE seq >= %llu AND seq <= %llu AND seq < %llu; COMMIT;",
-                 (unsigned long long)lo, (unsigned long long)hi, (unsigned long long)lo,
-                 (unsigned long long)hi, (unsigned long long)last);
-        if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
-            rc = s_fail(db, "removing exported entries (the next export finishes it)", err, errlen);
-            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-        }
-    }
-    return rc;
+    return rc == 0 ? s_remove_anchored(db, err, errlen) : rc;
 }
 
 /* Copies the segment to out and checks the file; fills rep. */
@@ -174,8 +189,13 @@ int lt_auditarc_export(const char *live, const char *out, const char *member, in
     if (lt_audit_check_keys(live, pks, n_pks, &rep, err, errlen) != 0)
         return -1;
     if (sqlite3_open_v2(live, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ||
-        sqlite3_busy_timeout(db, 5000) != SQLITE_OK ||
-        s_choose(db, before_ms, &res->first, &res->last) != 0) {
+        sqlite3_busy_timeout(db, 5000) != SQLITE_OK) {
+        s_fail(db, live, err, errlen);
+        goto out;
+    }
+    if (s_remove_anchored(db, err, errlen) != 0)
+        goto out;
+    if (s_choose(db, before_ms, &res->first, &res->last) != 0) {
         s_fail(db, live, err, errlen);
         goto out;
     }
@@ -186,7 +206,7 @@ int lt_auditarc_export(const char *live, const char *out, const char *member, in
     if (s_write_file(db, out, member, res->first, res->last, pks, n_pks, &rep, err, errlen) != 0)
         goto out;
     res->entries = rep.entries;
-    rc = s_remove(db, out, res->first, res->last, rep.head, err, errlen);
+    rc = s_remove(db, out, res->last, rep.head, err, errlen);
 out:
     sqlite3_close(db);
     return rc;

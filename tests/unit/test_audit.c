@@ -197,6 +197,54 @@ static void test_export_tampered(void)
     lt_keys_destroy(&k);
 }
 
+/* Rows of the live log at or below the anchor (exported, not yet removed). */
+static int s_count_anchored(void)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int n = -1;
+    if (sqlite3_open(s_path, &db) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, "SELECT count(*) FROM audit WHERE seq <= (SELECT seq FROM anchor)",
+                           -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+/* An export whose removal is cut short after it anchored (here a trigger
+ * fails the deletes, as a full disk would) is finished by the next export,
+ * which then goes on as usual. */
+static void test_export_removal_finished(void)
+{
+    s_fresh();
+    lt_keys_t *k = s_fill(25);
+    const uint8_t *pk[1] = {lt_keys_signing_public(k)};
+    char err[256], f1[sizeof s_path], f2[sizeof s_path];
+    snprintf(f1, sizeof f1, "%.250s/seg1.db", s_dir);
+    snprintf(f2, sizeof f2, "%.250s/seg2.db", s_dir);
+    lt_auditarc_export_t res;
+    lt_audit_report_t live;
+    CU_ASSERT(s_exec("CREATE TRIGGER stop BEFORE DELETE ON audit WHEN old.seq > 10 "
+                     "BEGIN SELECT RAISE(ABORT, 'no room'); END") == 0);
+    CU_ASSERT(lt_auditarc_export(s_path, f1, "VN/GOV/BCA", lt_clock_now_ms() + 1000, pk, 1, &res,
+                                 err, sizeof err) == -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "the next export finishes it"));
+    CU_ASSERT(s_count_anchored() == 25);
+    CU_ASSERT(s_exec("DROP TRIGGER stop") == 0);
+    CU_ASSERT(lt_audit_check(s_path, pk[0], &live, err, sizeof err) == 0);
+    CU_ASSERT(live.anchor == 25);
+    s_more(k, 4);
+    CU_ASSERT(lt_auditarc_export(s_path, f2, "VN/GOV/BCA", lt_clock_now_ms() + 1000, pk, 1, &res,
+                                 err, sizeof err) == 0);
+    CU_ASSERT(res.first == 26 && res.last == 29 && res.entries == 4);
+    CU_ASSERT(s_count_anchored() == 0);
+    CU_ASSERT(lt_audit_check(s_path, pk[0], &live, err, sizeof err) == 0);
+    CU_ASSERT(live.anchor == 29 && live.entries == 0);
+    lt_keys_destroy(&k);
+}
+
 /* After a key rotation the log holds checkpoints of both keys: it verifies
  * under the two, not under either alone, nor with a stranger's key. */
 static void test_rotated_keys(void)
@@ -341,6 +389,7 @@ int main(void)
         {"checkpoints verify only under the gateway's key", test_rewritten_chain_detected},
         {"old segments export to files that verify and join the live log", test_export},
         {"an exported file edited or checked under another key fails", test_export_tampered},
+        {"a removal cut short is finished by the next export", test_export_removal_finished},
         {"after a key rotation, checkpoints verify under both keys", test_rotated_keys},
         {"a segment spanning a key rotation verifies under both keys", test_export_rotated},
         {"an entry that cannot be buffered fails the commit closed", test_unbuffered_entry_fails_closed},
