@@ -16,6 +16,7 @@
  * once; rare ones (recovery, requeue) are prepared when used. */
 #include "lt_db_sqlite.h"
 #include "lt_db_backend.h"
+#include "lt_log.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
@@ -35,6 +36,7 @@ typedef struct {
     sqlite3_stmt *st_changes;   /* changes after a cursor and their rows (when first used) */
     sqlite3_stmt *st_upsert, *st_delete;
     sqlite3_stmt *st_reject_put, *st_reject_drop; /* a source's lt_rejects */
+    int installing;                               /* inside s_capture_install */
 } s_db_t;
 
 /* A row being read: the mapped columns of a statement's current row,
@@ -307,6 +309,113 @@ static char *s_sql_triggers(sqlite3 *db, const lt_db_table_t *t)
     return s_sql_done(s);
 }
 
+/* ---- rows that REPLACE deletes ------------------------------------------ *
+ * An INSERT OR REPLACE (or UPDATE OR REPLACE) that conflicts on a unique
+ * index other than the key's deletes the other row without firing its
+ * DELETE trigger (SQLite fires those only under the writer's
+ * recursive_triggers), so its key would never be published as removed.
+ * BEFORE triggers list the keys of the rows the statement conflicts with;
+ * a row that stays (an INSERT OR IGNORE, a failed statement's rollback
+ * takes the list too) is published again unchanged, which is harmless. */
+
+/* One unique index's columns as "(o."a" = NEW."a" AND ...)" after sep;
+ * 0 when appended, 1 when the index is skipped (the key's own, or on an
+ * expression, which cannot be compared here), -1 on an error. */
+static int s_conflict_index(sqlite3 *db, sqlite3_stmt *col, const char *index, const char *key,
+                            sqlite3_str *s, const char *sep, char *err, size_t errlen)
+{
+    sqlite3_str *c = sqlite3_str_new(db);
+    int n = 0, expr = 0, only_key = 1, step;
+    sqlite3_bind_text(col, 1, index, -1, SQLITE_TRANSIENT);
+    while ((step = sqlite3_step(col)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(col, 0);
+        expr |= name == NULL;
+        only_key &= name && strcmp(name, key) == 0;
+        sqlite3_str_appendf(c, "%so.\"%w\" = NEW.\"%w\"", n++ ? " AND " : "", name ? name : "",
+                            name ? name : "");
+    }
+    sqlite3_reset(col);
+    char *text = s_sql_done(c);
+    int rc = step != SQLITE_DONE || (n && !text) ? -1 : expr || only_key || n == 0 ? 1 : 0;
+    if (rc == 0)
+        sqlite3_str_appendf(s, "%s(%s)", sep, text);
+    else if (rc < 0)
+        snprintf(err, errlen, "cannot read index %s: %s", index, sqlite3_errmsg(db));
+    sqlite3_free(text);
+    return rc;
+}
+
+/* Appends to s the condition that row o conflicts with NEW on a unique
+ * index other than the key's, or on the rowid; nothing when there is none. */
+static int s_conflicts(sqlite3 *db, const lt_db_table_t *t, sqlite3_str *s, char *err,
+                       size_t errlen)
+{
+    sqlite3_stmt *idx = NULL, *col = NULL, *rowid = NULL;
+    int rc = -1, n = 0, step;
+    if (lt_db_sqlite_prepare(db, "SELECT name FROM pragma_index_list(?1) WHERE \"unique\"", &idx,
+                             err, errlen) ||
+        lt_db_sqlite_prepare(db, "SELECT name FROM pragma_index_info(?1) ORDER BY seqno", &col,
+                             err, errlen) ||
+        lt_db_sqlite_prepare(db, "SELECT 1 FROM pragma_table_list(?1) WHERE NOT wr", &rowid, err,
+                             errlen))
+        goto out;
+    sqlite3_bind_text(idx, 1, t->name, -1, SQLITE_STATIC);
+    while ((step = sqlite3_step(idx)) == SQLITE_ROW) {
+        int one = s_conflict_index(db, col, (const char *)sqlite3_column_text(idx, 0), s_key(t), s,
+                                   n ? " OR " : "", err, errlen);
+        if (one < 0)
+            goto out;
+        n += one == 0;
+    }
+    sqlite3_bind_text(rowid, 1, t->name, -1, SQLITE_STATIC);
+    if (step != SQLITE_DONE || (step = sqlite3_step(rowid)) == SQLITE_ERROR) {
+        snprintf(err, errlen, "cannot read the indexes of %s: %s", t->name, sqlite3_errmsg(db));
+        goto out;
+    }
+    if (step == SQLITE_ROW && n) /* a rowid table: an explicit rowid may conflict too */
+        sqlite3_str_appendf(s, " OR o.rowid = NEW.rowid");
+    rc = 0;
+out:
+    sqlite3_finalize(idx);
+    sqlite3_finalize(col);
+    sqlite3_finalize(rowid);
+    return rc;
+}
+
+/* The REPLACE triggers of the table (dropped, then made when it has a
+ * unique index besides the key's) into *out. */
+static int s_sql_replace(sqlite3 *db, const lt_db_table_t *t, char **out, char *err,
+                         size_t errlen)
+{
+    const char *n = t->name, *k = s_key(t);
+    sqlite3_str *c = sqlite3_str_new(db);
+    int rc = s_conflicts(db, t, c, err, errlen);
+    char *cond = s_sql_done(c);
+    sqlite3_str *s = sqlite3_str_new(db);
+    sqlite3_str_appendf(s,
+                        "DROP TRIGGER IF EXISTS \"lt_%w_replace_insert\";"
+                        "DROP TRIGGER IF EXISTS \"lt_%w_replace_update\";",
+                        n, n);
+    if (rc == 0 && cond && *cond)
+        sqlite3_str_appendf(
+            s,
+            "CREATE TRIGGER \"lt_%w_replace_insert\" BEFORE INSERT ON \"%w\" BEGIN "
+            " INSERT INTO lt_changes(table_name, row_key) SELECT '%q', o.\"%w\" FROM \"%w\" o"
+            " WHERE o.\"%w\" IS NOT NULL AND o.\"%w\" IS NOT NEW.\"%w\" AND (%s); END;"
+            "CREATE TRIGGER \"lt_%w_replace_update\" BEFORE UPDATE ON \"%w\" BEGIN "
+            " INSERT INTO lt_changes(table_name, row_key) SELECT '%q', o.\"%w\" FROM \"%w\" o"
+            " WHERE o.\"%w\" IS NOT NULL AND o.\"%w\" IS NOT NEW.\"%w\""
+            " AND o.\"%w\" IS NOT OLD.\"%w\" AND (%s); END;",
+            n, n, n, k, n, k, k, k, cond, n, n, n, k, n, k, k, k, k, k, cond);
+    sqlite3_free(cond);
+    *out = s_sql_done(s);
+    if (rc == 0 && !*out) {
+        snprintf(err, errlen, "out of memory");
+        rc = -1;
+    }
+    return rc;
+}
+
 /* Lists every row of the table under new change ids, in key order, so that
  * the next run publishes the whole table. */
 static char *s_sql_seed(const lt_db_table_t *t)
@@ -515,6 +624,30 @@ static void s_rollback(void *impl)
 
 /* Present: the change table, and triggers of the table that name it (a
  * trigger from before the table column does not count). */
+/* A capture installed before the REPLACE triggers, on a table that needs
+ * them, is told to the operator: until --install runs again, rows such a
+ * statement deletes stay at the consumers. */
+static int s_replace_check(s_db_t *self, char *err, size_t errlen)
+{
+    int have = 0;
+    sqlite3_str *c = sqlite3_str_new(self->db);
+    int rc = s_conflicts(self->db, self->table, c, err, errlen);
+    char *cond = s_sql_done(c);
+    if (rc == 0 && cond && *cond)
+        rc = s_exists(self,
+                      "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?1 "
+                      "AND name = 'lt_' || tbl_name || '_replace_insert'",
+                      self->table->name, &have, err, errlen);
+    if (rc == 0 && cond && *cond && !have)
+        lt_warn("source",
+                "table %s has a unique index besides its key, and its change capture predates "
+                "the triggers that list rows an INSERT or UPDATE OR REPLACE deletes through it: "
+                "run the source with --install once",
+                self->table->name);
+    sqlite3_free(cond);
+    return rc;
+}
+
 static int s_capture_present(void *impl, int *present, char *err, size_t errlen)
 {
     s_db_t *self = impl;
@@ -524,10 +657,12 @@ static int s_capture_present(void *impl, int *present, char *err, size_t errlen)
         return -1;
     if (!changes)
         return 0;
-    return s_exists(self,
-                    "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?1 "
-                    "AND name = 'lt_' || tbl_name || '_insert' AND sql LIKE '%table_name%'",
-                    self->table->name, present, err, errlen);
+    if (s_exists(self,
+                 "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?1 "
+                 "AND name = 'lt_' || tbl_name || '_insert' AND sql LIKE '%table_name%'",
+                 self->table->name, present, err, errlen))
+        return -1;
+    return *present && !self->installing ? s_replace_check(self, err, errlen) : 0;
 }
 
 /* Runs the installation in the open transaction: the change table (a new
@@ -548,6 +683,13 @@ static int s_install(s_db_t *self, const char *triggers, const char *seed, int *
             "CREATE INDEX IF NOT EXISTS lt_changes_table ON lt_changes(table_name, id)",
             "cannot create lt_changes", err, errlen) ||
         lt_db_sqlite_exec(self->db, triggers, "cannot create the triggers", err, errlen))
+        return -1;
+    char *replace = NULL;
+    int rc = s_sql_replace(self->db, self->table, &replace, err, errlen) ||
+             lt_db_sqlite_exec(self->db, replace, "cannot create the REPLACE triggers", err,
+                               errlen);
+    sqlite3_free(replace);
+    if (rc)
         return -1;
     if (!existed && lt_db_sqlite_exec(self->db, "UPDATE lt_source_cursor SET change_id = 0",
                                       "cannot reset lt_source_cursor", err, errlen))
@@ -570,7 +712,10 @@ static int s_capture_install(void *impl, int *created, char *err, size_t errlen)
     if (lt_db_sqlite_exec(self->db, "BEGIN IMMEDIATE", "cannot begin the installation", err,
                           errlen))
         goto out;
-    if (s_install(self, triggers, seed, created, err, errlen) ||
+    self->installing = 1;
+    int failed = s_install(self, triggers, seed, created, err, errlen);
+    self->installing = 0;
+    if (failed ||
         lt_db_sqlite_exec(self->db, "COMMIT", "cannot commit the installation", err, errlen)) {
         s_rollback(self);
         goto out;

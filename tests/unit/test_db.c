@@ -2,7 +2,8 @@
  * against its SQLite backend: the backend chosen by the form of the
  * `database` setting (PostgreSQL settings go to the PostgreSQL backend and
  * never show a password), change capture installed twice, changes after a
- * cursor (latest per key, in id order, with their rows), requeue and
+ * cursor (latest per key, in id order, with their rows), the keys of rows
+ * an INSERT/UPDATE OR REPLACE deletes through another unique index, requeue and
  * pruning per table, two tables in one database, a table listed again,
  * the epoch shift, a database from before the table column, the row accessor, and
  * lt_db_apply writing a batch and the sink's cursor all or nothing. The
@@ -292,6 +293,74 @@ static void test_changes_after_cursor(void)
     CU_ASSERT(lt_db_cursor_load(d, "VN/GOV/BCA/population", &cur, err, sizeof err) == 0);
     CU_ASSERT(cur == 8);
     sqlite3_close(raw);
+    lt_db_destroy(&d);
+}
+
+/* lt_db_capture_present with what it logged (stderr) in log. */
+static int capture_present_logged(lt_db_t *d, int *present, char *log, size_t cap)
+{
+    char path[600], err[512];
+    path_of(path, sizeof path, "stderr.txt");
+    int saved = dup(2), fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    CU_ASSERT_FATAL(saved >= 0 && fd >= 0 && dup2(fd, 2) == 2);
+    close(fd);
+    int rc = lt_db_capture_present(d, present, err, sizeof err);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    FILE *f = fopen(path, "r");
+    CU_ASSERT_FATAL(f != NULL);
+    size_t n = fread(log, 1, cap - 1, f);
+    log[n] = 0;
+    fclose(f);
+    return rc;
+}
+
+/* A REPLACE that deletes another row through a unique index other than
+ * the key's lists that row's key (which the source then publishes as
+ * removed): on one column, on two, and by UPDATE OR REPLACE; rows whose
+ * unique columns are NULL never conflict. A table without such an index
+ * gets no REPLACE triggers. */
+static void test_replace_deletes_listed(void)
+{
+    char err[512] = "";
+    sqlite3 *raw = open_raw("replace.db",
+                            "CREATE TABLE cards(id TEXT PRIMARY KEY, name TEXT, card TEXT UNIQUE,"
+                            "  x INTEGER, y INTEGER, UNIQUE (x, y));"
+                            "CREATE TABLE citizens(id TEXT PRIMARY KEY, name TEXT)");
+    lt_db_t *d = open_seam("replace.db", LT_DB_SOURCE, "cards", CITIZEN_COLS, 0);
+    lt_db_t *plain = open_seam("replace.db", LT_DB_SOURCE, "citizens", CITIZEN_COLS, 0);
+    int created = 0;
+    CU_ASSERT_FATAL(lt_db_capture_install(d, &created, err, sizeof err) == 0);
+    CU_ASSERT_FATAL(lt_db_capture_install(plain, &created, err, sizeof err) == 0);
+    CU_ASSERT(ut_sql_count(raw, "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND "
+                                "name LIKE 'lt_%_replace_%'") == 2);
+    /* Changes 1:a 2:b, 3:a (gone through card) 4:c, 5:b (gone through x, y),
+     * 6:e 7:f (NULLs conflict with nothing). */
+    ut_sql_exec(raw, "INSERT INTO cards VALUES ('a', '1', 'c1', 1, 1), ('b', '1', 'c2', 2, 2);"
+                     "INSERT OR REPLACE INTO cards VALUES ('c', '1', 'c1', 9, 9);"
+                     "UPDATE OR REPLACE cards SET x = 2, y = 2 WHERE id = 'c';"
+                     "INSERT INTO cards VALUES ('e', '1', NULL, NULL, NULL);"
+                     "INSERT INTO cards VALUES ('f', '1', NULL, NULL, NULL);");
+    CU_ASSERT(ut_sql_count(raw, "SELECT count(*) FROM cards") == 3);
+    changes_t c;
+    CU_ASSERT(read_changes(d, 0, 100, &c) == 5);
+    expect_change(&c, 0, 3, "a");
+    expect_change(&c, 1, 4, "c");
+    expect_change(&c, 2, 5, "b");
+    expect_change(&c, 3, 6, "e");
+    expect_change(&c, 4, 7, "f");
+    /* A capture from before these triggers is told to run --install. */
+    ut_sql_exec(raw, "DROP TRIGGER lt_cards_replace_insert; DROP TRIGGER lt_cards_replace_update");
+    char log[4096] = "";
+    int present = 0;
+    CU_ASSERT(capture_present_logged(d, &present, log, sizeof log) == 0);
+    CU_ASSERT(present == 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(log, "table cards has a unique index besides its key"));
+    CU_ASSERT(capture_present_logged(plain, &present, log, sizeof log) == 0);
+    CU_ASSERT(present == 1 && log[0] == 0);
+    sqlite3_close(raw);
+    lt_db_destroy(&plain);
     lt_db_destroy(&d);
 }
 
@@ -636,6 +705,8 @@ int main(void)
         {"lt_rejects: recorded, counted, kinds apart, removed", test_rejects},
         {"changes after a cursor, requeue, cursor and pruning", test_changes_after_cursor},
         {"two tables in one database; high-water mark, relist, shift", test_two_tables},
+        {"rows a REPLACE deletes through another unique index are listed",
+         test_replace_deletes_listed},
         {"a change list from before the table column", test_old_change_list},
         {"row accessor: names, types, values", test_row_accessor},
         {"apply: batch and cursor all or nothing", test_apply_all_or_nothing},
