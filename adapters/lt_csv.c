@@ -78,7 +78,7 @@ struct lt_csv_t {
     long line;     /* the line being fed (1-based) */
     long row_line; /* the line the row being read began on */
     size_t key;    /* the key field's index in the mapping */
-    int at_start;
+    int bom; /* bytes of a byte order mark taken at the start; -1 past it */
     int skip_line; /* the rest of the line is skipped (s_parse_reject) */
     lt_csv_record_fn on_record;
     lt_csv_reject_fn on_reject;
@@ -720,7 +720,7 @@ int lt_csv_begin(lt_csv_t *self, const char *file, lt_csv_record_fn on_record,
     self->on_reject = on_reject;
     self->arg = arg;
     self->line = 1;
-    self->at_start = 1;
+    self->bom = 0;
     self->skip_line = 0;
     self->failed = 0;
     self->f.n = self->f.len = self->f.newlines = 0;
@@ -783,16 +783,30 @@ static int s_feed_lines(lt_csv_t *self, const char *p, size_t len)
     return self->failed ? -1 : 0;
 }
 
+#define BOM "\xEF\xBB\xBF"
+
+/* A UTF-8 byte order mark, as spreadsheets write, is not data. It may come
+ * split over feeds (a pipe gives what it has): its first bytes are held
+ * back until the mark is whole, or fed as data when it is not one. */
+static int s_feed_bom(lt_csv_t *self, const char **p, size_t *len)
+{
+    while (self->bom >= 0 && self->bom < 3 && *len > 0 && **p == BOM[self->bom]) {
+        self->bom++;
+        (*p)++;
+        (*len)--;
+    }
+    if (self->bom == 3 || (self->bom >= 0 && *len > 0)) {
+        int held = self->bom < 3 ? self->bom : 0;
+        self->bom = -1;
+        return s_feed_lines(self, BOM, (size_t)held);
+    }
+    return 0;
+}
+
 int lt_csv_feed(lt_csv_t *self, const void *data, size_t len, char *err, size_t errlen)
 {
     const char *p = data;
-    /* A UTF-8 byte order mark, as spreadsheets write, is not data. */
-    if (self->at_start && len >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0) {
-        p += 3;
-        len -= 3;
-    }
-    self->at_start = self->at_start && len == 0;
-    if (s_feed_lines(self, p, len) == 0)
+    if (s_feed_bom(self, &p, &len) == 0 && s_feed_lines(self, p, len) == 0)
         return 0;
     lt_adapter_fmt(err, errlen, "%s", self->err);
     return -1;
@@ -800,6 +814,9 @@ int lt_csv_feed(lt_csv_t *self, const void *data, size_t len, char *err, size_t 
 
 int lt_csv_end(lt_csv_t *self, char *err, size_t errlen)
 {
+    if (self->bom > 0 && self->bom < 3) /* a file of a mark's first bytes */
+        (void)s_feed_lines(self, BOM, (size_t)self->bom);
+    self->bom = -1;
     if (!self->failed && self->parser.pstate == CSV_FIELD_BEGUN && self->parser.quoted) {
         /* An open quote ran to the end of the file: that row is bad (libcsv
          * would end the field there, as if it had been closed). */
