@@ -57,6 +57,11 @@
 /* The advisory lock that serialises creating the lt_ tables ("lienthon"). */
 #define LOCK_KEY   "7811878306212950894"
 #define SECRET_MAX 256
+/* PostgreSQL's longest identifier (NAMEDATALEN - 1): a longer one is cut,
+ * and two tables' trigger names could then be one. */
+#define PG_IDENT_MAX 63
+/* What change capture adds to a table's name, at most: lt_<table>_truncate. */
+#define CAPTURE_AFFIX (sizeof "lt__truncate" - 1)
 
 /* Prepared statements, prepared on first use on each connection. */
 enum { ST_READ, ST_ROW, ST_CURSOR_STORE, ST_APPLY, ST_N };
@@ -73,12 +78,14 @@ typedef struct {
     int ready;      /* the connection is set up for the role */
     int64_t pruned; /* source: the cursor at the last pruning (0: none yet) */
     int prepared[ST_N];
+    int built;     /* the statements' text (sql, col_types) is complete */
+    char state[6]; /* SQLSTATE of the last failed statement ("" if none) */
     /* Quoted identifiers, resolved when first connected. */
     char *q_table;    /* "schema"."table" */
     char *q_lt;       /* "schema" of the lt_ tables (current_schema) */
     char *q_key;      /* "key" */
-    char *key_type;   /* format_type of the key column */
-    char **col_types; /* sink: format_type of each mapped column */
+    char *key_type;   /* type of the key column, without length (s_resolve) */
+    char **col_types; /* sink: type of each mapped column, likewise */
     char *sql[ST_N];  /* SQL of the prepared statements */
 } s_pg_t;
 
@@ -189,9 +196,12 @@ static PGresult *s_check(s_pg_t *self, PGresult *res, ExecStatusType want, const
 {
     if (res && PQresultStatus(res) == want) {
         self->lost = 0;
+        self->state[0] = 0;
         return res;
     }
     self->lost = s_is_lost(self, res);
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    snprintf(self->state, sizeof self->state, "%s", state ? state : "");
     if (res && PQresultStatus(res) != PGRES_FATAL_ERROR && PQresultStatus(res) != want)
         lt_adapter_fmt(err, errlen, "%s: unexpected result %s", what,
                        PQresStatus(PQresultStatus(res)));
@@ -335,14 +345,20 @@ static char *s_literal(s_pg_t *self, const char *text)
     return copy;
 }
 
-/* ", t."c1", t."c2"...": the mapped columns, each quoted, prefixed. */
-static int s_add_columns(s_pg_t *self, s_buf_t *b, const char *prefix)
+/* "t."c1", t."c2"...": the mapped columns, each quoted, prefixed. With
+ * key_text, the key column is read as text, as the change capture lists
+ * it (k::text): a char(n) key then comes without the padding its raw value
+ * has, and the row's key field is the change's key. */
+static int s_add_columns(s_pg_t *self, s_buf_t *b, const char *prefix, int key_text)
 {
     for (size_t i = 0; i < self->table->n_columns; i++) {
         char *q = s_ident(self, self->table->columns[i]);
         if (!q)
             return -1;
-        s_add(b, "%s%s%s", i ? ", " : "", prefix, q);
+        if (key_text && i == self->table->key)
+            s_add(b, "%s%s%s::text AS %s", i ? ", " : "", prefix, q, q);
+        else
+            s_add(b, "%s%s%s", i ? ", " : "", prefix, q);
         free(q);
     }
     return 0;
@@ -354,12 +370,13 @@ static int s_add_columns(s_pg_t *self, s_buf_t *b, const char *prefix)
  * transition tables) and TRUNCATE (every key, read before the truncation).
  * An UPDATE lists a key when a mapped column changed (compared as text, so
  * that every type compares) or the key itself changed (then both keys). */
-static void s_script_function(s_pg_t *self, s_buf_t *b, const char *fn, const char *tname)
+static void s_script_function(s_pg_t *self, s_buf_t *b, const char *fn, const char *tname,
+                              const char *tag)
 {
     const char *k = self->q_key, *lt = self->q_lt;
     s_add(b,
           "CREATE OR REPLACE FUNCTION %s.%s() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER\n"
-          "  SET search_path = pg_catalog, pg_temp AS $lt$\n"
+          "  SET search_path = pg_catalog, pg_temp AS %s\n"
           "BEGIN\n"
           "  IF TG_OP = 'INSERT' THEN\n"
           "    INSERT INTO %s.lt_pending (table_name, row_key)\n"
@@ -371,10 +388,10 @@ static void s_script_function(s_pg_t *self, s_buf_t *b, const char *fn, const ch
           "    INSERT INTO %s.lt_pending (table_name, row_key)\n"
           "      SELECT %s, n.%s::text FROM lt_new n LEFT JOIN lt_old o ON o.%s = n.%s\n"
           "       WHERE n.%s IS NOT NULL AND (o.%s IS NULL OR ROW(",
-          lt, fn, lt, tname, k, k, lt, tname, k, k, lt, tname, k, k, k, k, k);
-    s_add_columns(self, b, "n.");
+          lt, fn, tag, lt, tname, k, k, lt, tname, k, k, lt, tname, k, k, k, k, k);
+    s_add_columns(self, b, "n.", 0);
     s_add(b, ")::text IS DISTINCT FROM ROW(");
-    s_add_columns(self, b, "o.");
+    s_add_columns(self, b, "o.", 0);
     s_add(b,
           ")::text)\n"
           "      UNION ALL\n"
@@ -388,17 +405,19 @@ static void s_script_function(s_pg_t *self, s_buf_t *b, const char *fn, const ch
           "    PERFORM pg_notify('lt_changes', %s);\n"
           "  END IF;\n"
           "  RETURN NULL;\n"
-          "END $lt$;\n",
-          tname, k, k, k, k, lt, tname, k, self->q_table, k, k, tname);
+          "END %s;\n",
+          tname, k, k, k, k, lt, tname, k, self->q_table, k, k, tname, tag);
 }
 
-/* Lists every existing row when the table's triggers are new. */
-static void s_script_seed(s_pg_t *self, s_buf_t *b, const char *trig_insert, const char *tname)
+/* Lists every existing row when the table's triggers are new. rel is the
+ * table's name quoted as a literal, for regclass. */
+static void s_script_seed(s_pg_t *self, s_buf_t *b, const char *trig_insert, const char *tname,
+                          const char *rel, const char *tag)
 {
     const char *k = self->q_key, *lt = self->q_lt;
     s_add(b,
-          "DO $lt$ DECLARE base bigint; n bigint; BEGIN\n"
-          "  IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = '%s'::regclass\n"
+          "DO %s DECLARE base bigint; n bigint; BEGIN\n"
+          "  IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = %s::regclass\n"
           "                 AND tgname = %s) THEN\n"
           "    SELECT last_id INTO base FROM %s.lt_capture FOR UPDATE;\n"
           "    INSERT INTO %s.lt_changes (id, table_name, row_key)\n"
@@ -407,8 +426,8 @@ static void s_script_seed(s_pg_t *self, s_buf_t *b, const char *trig_insert, con
           "    GET DIAGNOSTICS n = ROW_COUNT;\n"
           "    UPDATE %s.lt_capture SET last_id = base + n;\n"
           "  END IF;\n"
-          "END $lt$;\n",
-          self->q_table, trig_insert, lt, lt, k, tname, k, self->q_table, k, lt);
+          "END %s;\n",
+          tag, rel, trig_insert, lt, lt, k, tname, k, self->q_table, k, lt, tag);
 }
 
 static void s_script_triggers(s_pg_t *self, s_buf_t *b, const char *fn, const char *const trig[4])
@@ -425,53 +444,86 @@ static void s_script_triggers(s_pg_t *self, s_buf_t *b, const char *fn, const ch
               trig[i], self->q_table, trig[i], when[i], self->q_table, ref[i], self->q_lt, fn);
 }
 
-/* The whole installation (without BEGIN/COMMIT). */
+/* Whether a name pasted into the script's quoted bodies holds `tag`. */
+static int s_tag_used(const s_pg_t *self, const char *tag)
+{
+    const lt_db_table_t *t = self->table;
+    if (strstr(self->q_lt, tag) || strstr(self->q_table, tag))
+        return 1;
+    for (size_t i = 0; i < t->n_columns; i++)
+        if (strstr(t->columns[i], tag))
+            return 1;
+    return 0;
+}
+
+/* The dollar-quote tag of the script's bodies: $lt$, or $lt1$, $lt2$...
+ * when a name of the schema, table or columns holds it: such a name would
+ * end a body early, and the rest of it would run as SQL. */
+static void s_pick_tag(const s_pg_t *self, char *tag, size_t cap)
+{
+    snprintf(tag, cap, "$lt$");
+    for (unsigned i = 1; s_tag_used(self, tag); i++)
+        snprintf(tag, cap, "$lt%u$", i);
+}
+
+/* The whole installation (without BEGIN/COMMIT). Names of the table, its
+ * schema and the lt_ schema appear only quoted: as identifiers, or as
+ * literals where SQL takes them as text (regclass). */
 static char *s_script(s_pg_t *self)
 {
     const char *t = self->table->name, *lt = self->q_lt;
-    char names[5][300];
+    char names[5][300], tag[24];
     snprintf(names[0], sizeof names[0], "lt_%s_capture", t);
     snprintf(names[1], sizeof names[1], "lt_%s_insert", t);
     snprintf(names[2], sizeof names[2], "lt_%s_update", t);
     snprintf(names[3], sizeof names[3], "lt_%s_delete", t);
     snprintf(names[4], sizeof names[4], "lt_%s_truncate", t);
+    s_pick_tag(self, tag, sizeof tag);
+    s_buf_t capture = {0};
+    s_add(&capture, "%s.lt_capture", lt);
     char *fn = s_ident(self, names[0]), *tname = s_literal(self, t);
-    char *ins = s_literal(self, names[1]);
+    char *ins = s_literal(self, names[1]), *rel = s_literal(self, self->q_table);
+    char *cap = capture.s ? s_literal(self, capture.s) : NULL;
     char *trig[4] = {s_ident(self, names[1]), s_ident(self, names[2]), s_ident(self, names[3]),
                      s_ident(self, names[4])};
     s_buf_t b = {0};
-    if (!fn || !tname || !ins || !trig[0] || !trig[1] || !trig[2] || !trig[3])
+    if (!fn || !tname || !ins || !rel || !cap || !trig[0] || !trig[1] || !trig[2] || !trig[3])
         goto out;
     s_add(&b,
-          "-- lienthong: change capture for table %s (adapters/README.md). Idempotent.\n"
+          /* The name stays out of the comment: one holding a newline would end it. */
+          "-- lienthong: change capture for the table locked below (adapters/README.md).\n"
+          "-- Idempotent.\n"
           "SELECT pg_advisory_xact_lock(" LOCK_KEY ");\n"
           "LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE;\n"
           "CREATE TABLE IF NOT EXISTS %s.lt_source_cursor (dataset text PRIMARY KEY,\n"
           "  change_id bigint NOT NULL, table_name text, shift bigint NOT NULL DEFAULT 0);\n"
-          "DO $lt$ BEGIN\n"
-          "  IF to_regclass('%s.lt_capture') IS NULL THEN\n"
+          "DO %s BEGIN\n"
+          "  IF to_regclass(%s) IS NULL THEN\n"
           "    CREATE TABLE %s.lt_capture (one boolean PRIMARY KEY DEFAULT true CHECK (one),\n"
           "                               last_id bigint NOT NULL DEFAULT 0);\n"
           "    INSERT INTO %s.lt_capture DEFAULT VALUES;\n"
           "    -- a new change list numbers from 1 again\n"
           "    UPDATE %s.lt_source_cursor SET change_id = 0;\n"
           "  END IF;\n"
-          "END $lt$;\n"
+          "END %s;\n"
           "CREATE TABLE IF NOT EXISTS %s.lt_pending (table_name text NOT NULL, row_key text NOT "
           "NULL);\n"
           "CREATE TABLE IF NOT EXISTS %s.lt_changes (\n"
           "  id bigint NOT NULL, table_name text NOT NULL, row_key text NOT NULL);\n"
           "CREATE INDEX IF NOT EXISTS lt_changes_table_id ON %s.lt_changes (table_name, id);\n"
           "CREATE TABLE IF NOT EXISTS %s.lt_rejects (" S_REJECTS_COLS ");\n",
-          self->q_table, self->q_table, lt, lt, lt, lt, lt, lt, lt, lt, lt);
-    s_script_function(self, &b, fn, tname);
-    s_script_seed(self, &b, ins, tname);
+          self->q_table, lt, tag, cap, lt, lt, lt, tag, lt, lt, lt, lt);
+    s_script_function(self, &b, fn, tname, tag);
+    s_script_seed(self, &b, ins, tname, rel, tag);
     s_script_triggers(self, &b, fn, (const char *const *)trig);
     s_add(&b, "ANALYZE %s.lt_changes;\n", lt);
 out:
+    free(capture.s);
     free(fn);
     free(tname);
     free(ins);
+    free(rel);
+    free(cap);
     for (int i = 0; i < 4; i++)
         free(trig[i]);
     return b.s;
@@ -508,7 +560,13 @@ static void s_set_name(s_pg_t *self)
     s_clean(self, self->name);
 }
 
-/* Identifiers and column types of the table, looked up once. */
+/* Identifiers and the key column's type, looked up once. Types are taken
+ * without their length modifier (character varying, not character
+ * varying(6)) for the casts of parameters: an explicit cast to the full
+ * type cuts a text that is too long, where assigning it to the column
+ * refuses it (SQLSTATE 22001), and a key compared after the cut matches
+ * another row. The typmod -1, not NULL, keeps char(n) as bpchar and bit(n)
+ * as "bit": plain character and bit mean a length of 1. */
 static int s_resolve(s_pg_t *self, char *err, size_t errlen)
 {
     if (self->q_table)
@@ -522,7 +580,7 @@ static int s_resolve(s_pg_t *self, char *err, size_t errlen)
     const char *vals[2] = {qt, t->columns[t->key]};
     PGresult *res = s_query(self,
                             "SELECT quote_ident(current_schema()), quote_ident(n.nspname), "
-                            "format_type(a.atttypid, a.atttypmod) FROM pg_class c "
+                            "format_type(a.atttypid, -1) FROM pg_class c "
                             "JOIN pg_namespace n ON n.oid = c.relnamespace "
                             "LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = $2 "
                             "AND NOT a.attisdropped WHERE c.oid = to_regclass($1)",
@@ -663,14 +721,18 @@ static int s_setup(s_pg_t *self, char *err, size_t errlen)
         s_conn_err(self, "cannot use UTF-8", err, errlen);
         return -1;
     }
-    if (s_exec(self, "SET DateStyle = 'ISO, YMD'; SET extra_float_digits = 3",
+    /* DEALLOCATE: a setup again on the same connection (after one failed
+     * part way) prepares its statements again. */
+    if (s_exec(self, "DEALLOCATE ALL; SET DateStyle = 'ISO, YMD'; SET extra_float_digits = 3",
                "cannot set the session up", err, errlen))
         return -1;
     int sink = self->role == LT_DB_SINK;
     if (s_prepare_tables(self, sink && self->create, err, errlen))
         return -1;
-    /* The statements' text depends only on the table: built once. */
-    if (!self->sql[ST_CURSOR_STORE] && s_role_sql(self, err, errlen))
+    /* The statements' text depends only on the table: built once, and
+     * again after a setup that failed part way (e.g. the server went away
+     * between the column queries). */
+    if (!self->built && s_role_sql(self, err, errlen))
         return -1;
     if (!sink)
         return s_exec(self, "LISTEN lt_changes", "cannot listen for changes", err, errlen);
@@ -721,15 +783,25 @@ static int s_ensure(s_pg_t *self, char *err, size_t errlen)
 
 /* ---- opening ------------------------------------------------------------ */
 
+/* Drops the statements' text and the sink's column types. */
+static void s_free_sql(s_pg_t *self)
+{
+    for (size_t i = 0; self->col_types && i < self->table->n_columns; i++)
+        free(self->col_types[i]);
+    free(self->col_types);
+    self->col_types = NULL;
+    for (int i = 0; i < ST_N; i++) {
+        free(self->sql[i]);
+        self->sql[i] = NULL;
+    }
+    self->built = 0;
+}
+
 static void s_close(void *impl)
 {
     s_pg_t *self = impl;
     PQfinish(self->conn);
-    for (size_t i = 0; self->col_types && i < self->table->n_columns; i++)
-        free(self->col_types[i]);
-    free(self->col_types);
-    for (int i = 0; i < ST_N; i++)
-        free(self->sql[i]);
+    s_free_sql(self);
     free(self->conninfo);
     free(self->q_table);
     free(self->q_lt);
@@ -738,7 +810,8 @@ static void s_close(void *impl)
     free(self);
 }
 
-/* sink: the type of each mapped column (also: each must exist). */
+/* sink: the type of each mapped column, without length (see s_resolve);
+ * also: each must exist. */
 static int s_column_types(s_pg_t *self, char *err, size_t errlen)
 {
     const lt_db_table_t *t = self->table;
@@ -751,7 +824,7 @@ static int s_column_types(s_pg_t *self, char *err, size_t errlen)
         const char *vals[2] = {self->q_table, t->columns[i]};
         PGresult *res =
             s_query(self,
-                    "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
+                    "SELECT format_type(atttypid, -1) FROM pg_attribute "
                     "WHERE attrelid = to_regclass($1) AND attname = $2 "
                     "AND NOT attisdropped",
                     2, vals, PGRES_TUPLES_OK, "cannot read the table's columns", err, errlen);
@@ -816,7 +889,7 @@ static int s_sink_sql(s_pg_t *self, char *err, size_t errlen)
           "INSERT INTO %s (",
           self->q_table, self->q_key, k + 1, self->key_type, self->q_lt, k + 2, k + 3,
           self->q_table);
-    s_add_columns(self, &u, "");
+    s_add_columns(self, &u, "", 0);
     s_add(&u, ") SELECT * FROM unnest(");
     for (size_t i = 0; i < k; i++)
         s_add(&u, "%s$%zu::%s[]", i ? ", " : "", i + 1, self->col_types[i]);
@@ -859,7 +932,7 @@ static int s_source_sql(s_pg_t *self, char *err, size_t errlen)
           "ORDER BY id LIMIT $2), l AS (SELECT max(id) AS id, row_key FROM b GROUP BY row_key) "
           "SELECT l.id, l.row_key, t.%s IS NOT NULL, ",
           self->q_lt, tname ? tname : "''", self->q_key);
-    s_add_columns(self, &r, "t.");
+    s_add_columns(self, &r, "t.", 1);
     /* LATERAL ... LIMIT 1 keeps the row lookup a nested loop of index
      * probes: a plain join lets the planner hash the whole table for every
      * batch. */
@@ -868,7 +941,7 @@ static int s_source_sql(s_pg_t *self, char *err, size_t errlen)
           "ON true ORDER BY l.id",
           self->q_table, self->q_key, self->key_type);
     s_add(&one, "SELECT ");
-    s_add_columns(self, &one, "");
+    s_add_columns(self, &one, "", 1);
     s_add(&one, " FROM %s WHERE %s = $1::%s", self->q_table, self->q_key, self->key_type);
     free(tname);
     self->sql[ST_READ] = r.s;
@@ -879,9 +952,14 @@ static int s_source_sql(s_pg_t *self, char *err, size_t errlen)
     return -1;
 }
 
+/* The role's statements (and a sink's column types). Complete or none:
+ * what a failed attempt built is dropped, and `built` is set only at the
+ * end, so that the next setup builds everything again. */
 static int s_role_sql(s_pg_t *self, char *err, size_t errlen)
 {
     s_buf_t c = {0};
+    int rc = -1;
+    s_free_sql(self);
     if (self->role == LT_DB_SOURCE)
         s_add(&c,
               "INSERT INTO %s.lt_source_cursor (dataset, change_id, table_name) "
@@ -895,11 +973,17 @@ static int s_role_sql(s_pg_t *self, char *err, size_t errlen)
               self->q_lt);
     if (!(self->sql[ST_CURSOR_STORE] = c.s)) {
         lt_adapter_fmt(err, errlen, "out of memory");
-        return -1;
+        goto out;
     }
     if (self->role == LT_DB_SOURCE)
-        return s_source_sql(self, err, errlen);
-    return s_column_types(self, err, errlen) || s_sink_sql(self, err, errlen) ? -1 : 0;
+        rc = s_source_sql(self, err, errlen);
+    else
+        rc = s_column_types(self, err, errlen) || s_sink_sql(self, err, errlen) ? -1 : 0;
+out:
+    if (rc)
+        s_free_sql(self);
+    self->built = rc == 0;
+    return rc;
 }
 
 static void *s_open(const char *target, lt_db_role_t role, const lt_db_table_t *table, int create,
@@ -915,6 +999,15 @@ static void *s_open(const char *target, lt_db_role_t role, const lt_db_table_t *
     self->table = table;
     self->create = create;
     s_find_secret(self);
+    if (role == LT_DB_SOURCE && strlen(table->name) + CAPTURE_AFFIX > PG_IDENT_MAX) {
+        lt_adapter_fmt(err, errlen,
+                       "table %s: its name is too long for change capture (%zu bytes, at most "
+                       "%zu: the trigger names lt_<table>_truncate... must fit PostgreSQL's "
+                       "%d-byte identifiers, NAMEDATALEN-1)",
+                       table->name, strlen(table->name), PG_IDENT_MAX - CAPTURE_AFFIX,
+                       PG_IDENT_MAX);
+        goto fail;
+    }
     char *why = NULL;
     PQconninfoOption *opts = PQconninfoParse(target, &why);
     PQconninfoFree(opts);
@@ -1408,10 +1501,11 @@ static int s_fill_batch(s_params_t *p, s_buf_t *del, size_t k, const lt_db_write
     return 0;
 }
 
-static int s_apply(void *impl, const lt_db_write_t *w, size_t n, lt_db_fill_fn fill, void *ctx,
-                   const char *name, int64_t value, size_t *failed, char *err, size_t errlen)
+/* Runs the apply statement on w[0..n-1]. */
+static int s_apply_batch(s_pg_t *self, const lt_db_write_t *w, size_t n, lt_db_fill_fn fill,
+                         void *ctx, const char *name, int64_t value, size_t *failed, char *err,
+                         size_t errlen)
 {
-    s_pg_t *self = impl;
     size_t k = self->table->n_columns;
     s_buf_t *bufs = calloc(k + 1, sizeof *bufs), *del = bufs ? &bufs[k] : NULL;
     s_params_t p = {{&lt_db_pg_ops, NULL}, bufs, calloc(k, 1), 1};
@@ -1419,8 +1513,6 @@ static int s_apply(void *impl, const lt_db_write_t *w, size_t n, lt_db_fill_fn f
     char cursor[24];
     int rc = -1;
     *failed = n;
-    if (s_ensure(self, err, errlen))
-        goto out;
     if (!bufs || !p.set || !vals) {
         lt_adapter_fmt(err, errlen, "out of memory for %zu writes", n);
         goto out;
@@ -1450,6 +1542,55 @@ out:
     free(p.set);
     free(vals);
     return rc;
+}
+
+/* The last statement was refused for a value: a data exception or an
+ * integrity constraint (SQLSTATE classes 22 and 23). */
+static int s_data_error(const s_pg_t *self)
+{
+    return !self->lost &&
+           (strncmp(self->state, "22", 2) == 0 || strncmp(self->state, "23", 2) == 0);
+}
+
+/* The server does not say which row of a batch it refused: the rows are
+ * applied again one at a time, in a transaction rolled back after, and the
+ * first refused is the one named. */
+static void s_find_failed(s_pg_t *self, const lt_db_write_t *w, size_t n, lt_db_fill_fn fill,
+                          void *ctx, const char *name, int64_t value, size_t *failed)
+{
+    char why[768];
+    size_t one = 1;
+    if (s_exec(self, "BEGIN", "cannot begin", why, sizeof why))
+        return;
+    for (size_t r = 0; r < n; r++)
+        if (s_apply_batch(self, &w[r], 1, fill, ctx, name, value, &one, why, sizeof why)) {
+            if (s_data_error(self))
+                *failed = r;
+            break;
+        }
+    s_rollback(self);
+}
+
+/* A batch refused for a value names its record (lt_sink.c): a batch of
+ * one at once; a larger one that ran as a transaction of its own by trying
+ * its rows (inside the caller's transaction, the failure spoilt it). */
+static int s_apply(void *impl, const lt_db_write_t *w, size_t n, lt_db_fill_fn fill, void *ctx,
+                   const char *name, int64_t value, size_t *failed, char *err, size_t errlen)
+{
+    s_pg_t *self = impl;
+    *failed = n;
+    if (s_ensure(self, err, errlen))
+        return -1;
+    int alone = PQtransactionStatus(self->conn) == PQTRANS_IDLE;
+    if (s_apply_batch(self, w, n, fill, ctx, name, value, failed, err, errlen) == 0)
+        return 0;
+    if (*failed == n && s_data_error(self)) {
+        if (n == 1)
+            *failed = 0;
+        else if (alone)
+            s_find_failed(self, w, n, fill, ctx, name, value, failed);
+    }
+    return -1;
 }
 
 static int s_clear(void *impl, char *err, size_t errlen)

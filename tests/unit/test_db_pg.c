@@ -13,9 +13,12 @@
  * cursor passed the other, never skipped), two tables in one database (own
  * changes, cursors and pruning), the capture's high-water mark, a relist
  * and the epoch shift,
- * NOTIFY waking the reader, types in both directions, the sink's batch
- * (collapsed per key, all or nothing with its cursor), a table that cannot
- * take upserts, a wrong password or database, and a server restart and
+ * NOTIFY waking the reader, a char(n) key (the row's key is the change's),
+ * table names that SQL must quote (and one too long for trigger names),
+ * types in both directions, the sink's batch (collapsed per key, all or
+ * nothing with its cursor), a value too long for its column (refused,
+ * never cut), a table that cannot take upserts, a setup that failed part
+ * way done again, a wrong password or database, and a server restart and
  * crash in the middle (the connection comes back, nothing is lost). */
 #include "unit_util.h"
 
@@ -379,6 +382,98 @@ static void test_notify(void)
     lt_db_destroy(&o);
 }
 
+/* A char(n) key: the change lists it as text (no padding), and the row's
+ * key column reads the same, so that the record's key field is the
+ * change's key (the gateway refuses a Publish where they differ). */
+static int on_key_agrees(void *arg, int64_t id, const char *key, const lt_db_row_t *row, char *err,
+                         size_t errlen)
+{
+    int *agree = arg;
+    (void)id;
+    (void)err;
+    (void)errlen;
+    const char *field = row ? lt_db_row_text(row, 0) : NULL;
+    *agree += field && strcmp(field, key) == 0 ? 1 : -100;
+    return 0;
+}
+
+static int on_row_key(void *arg, const lt_db_row_t *row, char *err, size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    snprintf(arg, 16, "%s", lt_db_row_text(row, 0));
+    return 0;
+}
+
+static void test_char_key(void)
+{
+    fresh("CREATE TABLE c6(k char(6) PRIMARY KEY, name text);"
+          "INSERT INTO c6 VALUES ('ab', 'An')");
+    static const char *const cols[] = {"k", "name"};
+    lt_db_t *d = open_seam(LT_DB_SOURCE, "c6", cols, TYPES2, 2, 0);
+    install(d, 1);
+    app("INSERT INTO c6 VALUES ('xyz', 'Xuan')");
+    char err[1024] = "", key[16] = "";
+    size_t moved = 0;
+    int agree = 0;
+    CU_ASSERT_FATAL(lt_db_capture_sync(d, 1000, &moved, err, sizeof err) == 0);
+    CU_ASSERT_FATAL(lt_db_begin(d, 0, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_read_changes(d, 0, 100, on_key_agrees, &agree, err, sizeof err) == 2);
+    CU_ASSERT(lt_db_commit(d, err, sizeof err) == 0);
+    CU_ASSERT(agree == 2);
+    CU_ASSERT(lt_db_read_row(d, "ab", on_row_key, key, err, sizeof err) == 1);
+    CU_ASSERT_STRING_EQUAL(key, "ab");
+    lt_db_destroy(&d);
+}
+
+/* Table names that SQL must quote: a quote, the script's own dollar-quote
+ * tag, and the longest name change capture allows; one byte longer is
+ * refused, naming the table and the limit. */
+static void test_odd_table_names(void)
+{
+    char longest[52], sql[512], uri[512], err[1024] = "";
+    memset(longest, 'l', 51);
+    longest[51] = 0;
+    snprintf(sql, sizeof sql,
+             "CREATE TABLE \"o'brien\"(k text PRIMARY KEY, name text);"
+             "CREATE TABLE \"a$lt$b\"(k text PRIMARY KEY, name text);"
+             "CREATE TABLE %s(k text PRIMARY KEY, name text);"
+             "INSERT INTO \"o'brien\" VALUES ('a', 'An')",
+             longest);
+    fresh(sql);
+    static const char *const cols[] = {"k", "name"};
+    const char *names[] = {"o'brien", "a$lt$b", longest};
+    const char *inserts[] = {"INSERT INTO \"o'brien\" VALUES ('b', 'Ba')",
+                             "INSERT INTO \"a$lt$b\" VALUES ('b', 'Ba')", NULL};
+    for (int i = 0; i < 3; i++) {
+        lt_db_t *d = open_seam(LT_DB_SOURCE, names[i], cols, TYPES2, 2, 0);
+        install(d, 1);
+        install(d, 0);
+        char *script = lt_db_capture_script(d, err, sizeof err);
+        PGconn *o = lt_pg_as(&g_pg, g_db, OWNER);
+        CU_ASSERT(script && o && lt_pg_exec(o, script) == 0);
+        PQfinish(o);
+        free(script);
+        if (inserts[i]) {
+            snprintf(sql, sizeof sql, "%s", inserts[i]);
+            app(sql);
+        }
+        changes_t c;
+        read_changes(d, 0, 100, &c);
+        CU_ASSERT_STRING_EQUAL(show(&c), i == 0 ? "a=An b=Ba" : i == 1 ? "b=Ba" : "");
+        lt_db_destroy(&d);
+    }
+    CU_ASSERT(owner_int("SELECT count(*) FROM pg_proc WHERE proname LIKE 'lt_%_capture'") == 3);
+    char too_long[53];
+    memset(too_long, 'l', 52);
+    too_long[52] = 0;
+    lt_pg_uri(&g_pg, g_db, OWNER, OWNER_PW, uri, sizeof uri);
+    lt_db_table_t table = {too_long, 2, cols, TYPES2, 0};
+    CU_ASSERT(lt_db_connect(uri, NULL, LT_DB_SOURCE, &table, 0, err, sizeof err) == NULL);
+    CU_ASSERT(strstr(err, too_long) != NULL && strstr(err, "too long") != NULL);
+    CU_ASSERT(strstr(err, "63") != NULL);
+}
+
 /* ---- types ---------------------------------------------------------------- */
 
 static int on_typed(void *arg, const lt_db_row_t *row, char *err, size_t errlen)
@@ -601,6 +696,91 @@ static void test_sink_table_must_fit(void)
     CU_ASSERT(strstr(err, "has no table nope") != NULL);
 }
 
+static int fill_text(void *ctx, const lt_db_write_t *w, lt_db_params_t *p, char *err, size_t errlen)
+{
+    (void)ctx;
+    if (lt_db_param_text(p, 0, w->key) == 0 && lt_db_param_text(p, 1, w->arg) == 0)
+        return 0;
+    snprintf(err, errlen, "%s", lt_db_params_error(p));
+    return -1;
+}
+
+static int apply_text(lt_db_t *d, const lt_db_write_t *w, size_t n, int64_t cursor, size_t *failed,
+                      char *err, size_t errlen)
+{
+    return lt_db_apply(d, w, n, fill_text, NULL, "s", cursor, failed, err, errlen);
+}
+
+/* Values longer than their varchar(n) column: refused, naming the record,
+ * never cut to fit (which would overwrite or delete another key's row). */
+static void test_sink_too_long(void)
+{
+    fresh("CREATE TABLE t2(k varchar(6) PRIMARY KEY, name varchar(5));"
+          "INSERT INTO t2 VALUES ('ABCDEF', 'An'), ('QQQQQQ', 'Bao')");
+    static const char *const cols[] = {"k", "name"};
+    lt_db_t *d = open_seam(LT_DB_SINK, "t2", cols, TYPES2, 2, 0);
+    char err[1024] = "", rows[256];
+    size_t failed = 99;
+    lt_db_write_t one[] = {{"ABCDEF-XYZ", 0, "Nguyen Van A"}};
+    CU_ASSERT(apply_text(d, one, 1, 1, &failed, err, sizeof err) == -1);
+    CU_ASSERT(failed == 0);
+    CU_ASSERT(strstr(err, "value too long") != NULL && strstr(err, "22001") != NULL);
+    CU_ASSERT(strstr(err, "Nguyen") == NULL);
+    lt_db_write_t batch[] = {{"ok1", 0, "Lan"}, {"ok2", 0, "Nguyen Van B"}, {"ok3", 0, "Mai"}};
+    CU_ASSERT(apply_text(d, batch, 3, 3, &failed, err, sizeof err) == -1);
+    CU_ASSERT(failed == 1);
+    CU_ASSERT(strstr(err, "22001") != NULL);
+    /* A tombstone for a longer key is of no row here. */
+    lt_db_write_t del[] = {{"QQQQQQ-tombstone", 1, NULL}};
+    CU_ASSERT(apply_text(d, del, 1, 4, &failed, err, sizeof err) == 0);
+    PGconn *o = lt_pg_as(&g_pg, g_db, OWNER);
+    CU_ASSERT_FATAL(o != NULL);
+    lt_pg_text(o, "SELECT string_agg(k || '=' || name, ',' ORDER BY k) FROM t2", rows, sizeof rows);
+    CU_ASSERT_STRING_EQUAL(rows, "ABCDEF=An,QQQQQQ=Bao");
+    CU_ASSERT(lt_pg_int(o, "SELECT seq FROM lt_sink_cursor") == 4);
+    PQfinish(o);
+    lt_db_destroy(&d);
+    /* Nor does a source's row lookup match a longer key. */
+    d = open_seam(LT_DB_SOURCE, "t2", cols, TYPES2, 2, 0);
+    char key[16] = "";
+    CU_ASSERT(lt_db_read_row(d, "ABCDEF-XYZ", on_row_key, key, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_read_row(d, "ABCDEF", on_row_key, key, err, sizeof err) == 1);
+    lt_db_destroy(&d);
+}
+
+/* The sink's setup fails part way (a mapped column missing when the
+ * server comes back); once the table is mended, the next call sets it all
+ * up and applies, without a restart. */
+static void test_sink_setup_again(void)
+{
+    fresh("CREATE TABLE t(k text PRIMARY KEY, v bigint, b bytea);");
+    PQfinish(g_app);
+    g_app = NULL;
+    CU_ASSERT_FATAL(lt_pg_down(&g_pg, 1) == 0);
+    char uri[512], err[1024] = "";
+    lt_pg_uri(&g_pg, g_db, OWNER, OWNER_PW, uri, sizeof uri);
+    lt_db_table_t table = {"t", 4, SINK_COLS, SINK_TYPES, 0};
+    lt_db_t *d = lt_db_connect(uri, NULL, LT_DB_SINK, &table, 0, err, sizeof err);
+    CU_ASSERT(lt_pg_down(&g_pg, 0) == 0);
+    CU_ASSERT_FATAL(d != NULL);
+    row_t a = {"a", 1, 0, NULL, 0};
+    lt_db_write_t w[] = {{"a", 0, &a}};
+    size_t failed = 99;
+    for (int i = 0; i < 2; i++) {
+        CU_ASSERT(apply(d, w, 1, 1, &failed, err, sizeof err) == -1);
+        CU_ASSERT(strstr(err, "has no column r") != NULL);
+    }
+    PGconn *o = lt_pg_as(&g_pg, g_db, OWNER);
+    CU_ASSERT(o && lt_pg_exec(o, "ALTER TABLE t ADD COLUMN r float8") == 0);
+    PQfinish(o);
+    int rc = apply(d, w, 1, 1, &failed, err, sizeof err);
+    if (rc)
+        fprintf(stderr, "%s\n", err);
+    CU_ASSERT(rc == 0);
+    CU_ASSERT(owner_int("SELECT v FROM t WHERE k = 'a'") == 1);
+    lt_db_destroy(&d);
+}
+
 /* A wrong password or database: one error naming the database, host and
  * user and the server's message, never the password. */
 static void test_refused(void)
@@ -665,10 +845,14 @@ int main(void)
         {"two tables in one database", test_two_tables},
         {"high-water mark, relist, epoch shift", test_high_and_relist},
         {"NOTIFY wakes the reader of the table", test_notify},
+        {"char(n) key: the row's key is the change's", test_char_key},
+        {"table names to quote, and one too long", test_odd_table_names},
         {"types of a row", test_types},
         {"sink: a batch and its cursor, all or nothing", test_sink_batch},
         {"sink replacement: emptied and refilled in one transaction", test_sink_replace},
         {"sink: the table must take upserts by key", test_sink_table_must_fit},
+        {"sink: a value too long is refused, never cut", test_sink_too_long},
+        {"sink: a setup failed part way is done again", test_sink_setup_again},
         {"wrong password or database", test_refused},
         {"server restart and crash between calls", test_server_restart},
         {NULL, NULL},
