@@ -42,8 +42,18 @@ int lt_db_is_file(const char *database);
  * sink switches to WAL; a source leaves the agency's journal mode alone). */
 typedef enum { LT_DB_SOURCE, LT_DB_SINK } lt_db_role_t;
 
-/* The type of a value (SQLite's storage classes). */
-typedef enum { LT_DB_NULL, LT_DB_INTEGER, LT_DB_REAL, LT_DB_TEXT, LT_DB_BLOB } lt_db_type_t;
+/* The type of a value (SQLite's storage classes); LT_DB_UINT64 only as the
+ * type a sink creates a column with, for an unsigned 64-bit field: a column
+ * that keeps every value exactly (values above INT64_MAX go as decimal
+ * text, which an integer column would round or refuse). */
+typedef enum {
+    LT_DB_NULL,
+    LT_DB_INTEGER,
+    LT_DB_REAL,
+    LT_DB_TEXT,
+    LT_DB_BLOB,
+    LT_DB_UINT64
+} lt_db_type_t;
 
 /* The adapter's table: its mapped columns in mapping order, which of them
  * is the key (PRIMARY KEY or UNIQUE), and the type each column gets when

@@ -627,6 +627,8 @@ static const char *s_create_type(lt_db_type_t type)
         return "bytea";
     case LT_DB_REAL:
         return "double precision";
+    case LT_DB_UINT64:
+        return "numeric(20,0)"; /* every unsigned 64-bit value; bigint stops at 2^63 - 1 */
     default:
         return "bigint";
     }

@@ -262,6 +262,11 @@ static const char *s_type_name(lt_db_type_t type)
         return "BLOB";
     case LT_DB_REAL:
         return "REAL";
+    case LT_DB_UINT64:
+        /* No declared type (BLOB affinity): an INTEGER, NUMERIC or REAL
+         * column would turn the decimal text of a value above INT64_MAX
+         * into a REAL and lose its last digits. */
+        return "";
     default:
         return "INTEGER";
     }

@@ -120,6 +120,9 @@ static lt_db_type_t s_db_type(const ProtobufCFieldDescriptor *f)
     case PROTOBUF_C_TYPE_FLOAT:
     case PROTOBUF_C_TYPE_DOUBLE:
         return LT_DB_REAL;
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64:
+        return LT_DB_UINT64;
     default:
         return LT_DB_INTEGER;
     }

@@ -578,6 +578,31 @@ static int apply(lt_db_t *d, const lt_db_write_t *w, size_t n, int64_t cursor, s
                        errlen);
 }
 
+/* A sink creates an unsigned 64-bit field's column so that it keeps every
+ * value exactly: above INT64_MAX an INTEGER column would store a REAL. */
+static void test_sink_uint64_exact(void)
+{
+    char conf[600], err[512] = "", text[64];
+    static const char *const cols[] = {"k", "v"};
+    static const lt_db_type_t types[] = {LT_DB_TEXT, LT_DB_UINT64};
+    path_of(conf, sizeof conf, "adapter.conf");
+    lt_db_table_t table = {"u", 2, cols, types, 0};
+    lt_db_t *d = lt_db_connect("u64.db", conf, LT_DB_SINK, &table, 1, err, sizeof err);
+    CU_ASSERT_FATAL(d != NULL);
+    uint64_t big = UINT64_MAX, small = 5;
+    lt_db_write_t w[] = {{"a", 0, &big}, {"b", 0, &small}};
+    size_t failed = 0;
+    CU_ASSERT(lt_db_apply(d, w, 2, ut_fill_u64, NULL, "VN/GOV/BCA/meters", 2, &failed, err,
+                          sizeof err) == 0);
+    sqlite3 *raw = open_raw("u64.db", NULL);
+    ut_sql_text(raw, "SELECT group_concat(k || ':' || typeof(v) || ':' || v, ',') FROM "
+                     "(SELECT * FROM u ORDER BY k)",
+                text, sizeof text);
+    CU_ASSERT_STRING_EQUAL(text, "a:text:18446744073709551615,b:integer:5");
+    sqlite3_close(raw);
+    lt_db_destroy(&d);
+}
+
 /* The table as "k=v,k=v" in key order, and the stored cursor. */
 static void state(sqlite3 *raw, char *out, size_t cap, int64_t *cursor)
 {
@@ -711,6 +736,7 @@ int main(void)
         {"row accessor: names, types, values", test_row_accessor},
         {"apply: batch and cursor all or nothing", test_apply_all_or_nothing},
         {"a sink table must take upserts by key", test_sink_table_must_fit},
+        {"an unsigned 64-bit column keeps every value exactly", test_sink_uint64_exact},
         {"replacement: emptied and refilled in one transaction", test_replace_table},
         {NULL, NULL},
     };

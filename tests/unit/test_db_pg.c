@@ -711,6 +711,28 @@ static int apply_text(lt_db_t *d, const lt_db_write_t *w, size_t n, int64_t curs
     return lt_db_apply(d, w, n, fill_text, NULL, "s", cursor, failed, err, errlen);
 }
 
+/* A sink creates an unsigned 64-bit field's column as numeric(20,0): bigint
+ * would refuse a value above 2^63 - 1. */
+static void test_sink_uint64_exact(void)
+{
+    fresh("SELECT 1");
+    static const char *const cols[] = {"k", "v"};
+    static const lt_db_type_t types[] = {LT_DB_TEXT, LT_DB_UINT64};
+    lt_db_t *d = open_seam(LT_DB_SINK, "u", cols, types, 2, 1);
+    char err[1024] = "";
+    uint64_t big = UINT64_MAX, small = 5;
+    lt_db_write_t w[] = {{"a", 0, &big}, {"b", 0, &small}};
+    size_t failed = 0;
+    int rc = lt_db_apply(d, w, 2, ut_fill_u64, NULL, "VN/GOV/BCA/meters", 2, &failed, err,
+                         sizeof err);
+    if (rc)
+        fprintf(stderr, "%s\n", err);
+    CU_ASSERT(rc == 0);
+    CU_ASSERT(owner_int("SELECT count(*) FROM u WHERE k = 'a' AND v = 18446744073709551615") == 1);
+    CU_ASSERT(owner_int("SELECT v FROM u WHERE k = 'b'") == 5);
+    lt_db_destroy(&d);
+}
+
 /* Values longer than their varchar(n) column: refused, naming the record,
  * never cut to fit (which would overwrite or delete another key's row). */
 static void test_sink_too_long(void)
@@ -851,6 +873,7 @@ int main(void)
         {"sink: a batch and its cursor, all or nothing", test_sink_batch},
         {"sink replacement: emptied and refilled in one transaction", test_sink_replace},
         {"sink: the table must take upserts by key", test_sink_table_must_fit},
+        {"sink: an unsigned 64-bit column keeps every value exactly", test_sink_uint64_exact},
         {"sink: a value too long is refused, never cut", test_sink_too_long},
         {"sink: a setup failed part way is done again", test_sink_setup_again},
         {"wrong password or database", test_refused},

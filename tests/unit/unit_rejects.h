@@ -1,13 +1,33 @@
-/* unit_rejects.h: the lt_rejects cycle (PROTOCOL.md 5.7) that the CUnit
- * suites of both database backends run through the adapters' seam
- * (test_db on SQLite, test_db_pg on PostgreSQL), each reading the table
- * back with its own raw connection. */
+/* unit_rejects.h: what the CUnit suites of both database backends share
+ * (test_db on SQLite, test_db_pg on PostgreSQL): the lt_rejects cycle
+ * (PROTOCOL.md 5.7) run through the adapters' seam, each reading the table
+ * back with its own raw connection, and a fill of an unsigned 64-bit
+ * column. */
 #ifndef LT_UNIT_REJECTS_H
 #define LT_UNIT_REJECTS_H
 
 #include "unit_util.h"
 
 #include "lt_db.h"
+
+#include <inttypes.h>
+
+/* lt_db_fill_fn: the key, and an unsigned 64-bit value (w->arg) bound as
+ * the row mapping binds one: an integer up to INT64_MAX, decimal text
+ * above it. */
+static inline int ut_fill_u64(void *ctx, const lt_db_write_t *w, lt_db_params_t *p, char *err,
+                              size_t errlen)
+{
+    const uint64_t *v = w->arg;
+    char text[24];
+    (void)ctx;
+    snprintf(text, sizeof text, "%" PRIu64, *v);
+    int rc = lt_db_param_text(p, 0, w->key) ||
+             (*v <= INT64_MAX ? lt_db_param_int(p, 1, (int64_t)*v) : lt_db_param_text(p, 1, text));
+    if (rc)
+        snprintf(err, errlen, "%s", lt_db_params_error(p));
+    return rc ? -1 : 0;
+}
 
 /* A refused row is recorded, refused again counts 2 with the latest
  * reasons, kinds are kept apart, a published version removes it; all in
