@@ -1142,6 +1142,10 @@ static int s_param_int(lt_db_params_t *p, size_t i, int64_t v)
 
 static int s_param_double(lt_db_params_t *p, size_t i, double v)
 {
+    /* SQLite stores a NaN bound as a double as NULL, which reads back as
+     * absent (0): as text it stays a NaN (lt_rowmap reads it with strtod). */
+    if (v != v)
+        return s_bound(p, sqlite3_bind_text(s_params_st(p), (int)i + 1, "NaN", -1, SQLITE_STATIC));
     return s_bound(p, sqlite3_bind_double(s_params_st(p), (int)i + 1, v));
 }
 

@@ -14,6 +14,8 @@
 
 #include "lt_db.h"
 
+#include <math.h>
+
 static char g_dir[512];
 
 static int suite_init(void)
@@ -603,6 +605,40 @@ static void test_sink_uint64_exact(void)
     lt_db_destroy(&d);
 }
 
+static int fill_double(void *ctx, const lt_db_write_t *w, lt_db_params_t *p, char *err,
+                       size_t errlen)
+{
+    (void)ctx;
+    if (lt_db_param_text(p, 0, w->key) == 0 && lt_db_param_double(p, 1, *(const double *)w->arg) == 0)
+        return 0;
+    snprintf(err, errlen, "%s", lt_db_params_error(p));
+    return -1;
+}
+
+/* A NaN stays a NaN (SQLite would store a NaN double as NULL). */
+static void test_sink_nan(void)
+{
+    char conf[600], err[512] = "", text[64];
+    static const char *const cols[] = {"k", "r"};
+    static const lt_db_type_t types[] = {LT_DB_TEXT, LT_DB_REAL};
+    path_of(conf, sizeof conf, "adapter.conf");
+    lt_db_table_t table = {"r", 2, cols, types, 0};
+    lt_db_t *d = lt_db_connect("nan.db", conf, LT_DB_SINK, &table, 1, err, sizeof err);
+    CU_ASSERT_FATAL(d != NULL);
+    double nan = NAN, half = 0.5;
+    lt_db_write_t w[] = {{"a", 0, &nan}, {"b", 0, &half}};
+    size_t failed = 0;
+    CU_ASSERT(lt_db_apply(d, w, 2, fill_double, NULL, "VN/EVN/meters", 2, &failed, err,
+                          sizeof err) == 0);
+    sqlite3 *raw = open_raw("nan.db", NULL);
+    ut_sql_text(raw, "SELECT group_concat(k || ':' || typeof(r) || ':' || r, ',') FROM "
+                     "(SELECT * FROM r ORDER BY k)",
+                text, sizeof text);
+    CU_ASSERT_STRING_EQUAL(text, "a:text:NaN,b:real:0.5");
+    sqlite3_close(raw);
+    lt_db_destroy(&d);
+}
+
 /* The table as "k=v,k=v" in key order, and the stored cursor. */
 static void state(sqlite3 *raw, char *out, size_t cap, int64_t *cursor)
 {
@@ -737,6 +773,7 @@ int main(void)
         {"apply: batch and cursor all or nothing", test_apply_all_or_nothing},
         {"a sink table must take upserts by key", test_sink_table_must_fit},
         {"an unsigned 64-bit column keeps every value exactly", test_sink_uint64_exact},
+        {"a NaN is kept, not stored as NULL", test_sink_nan},
         {"replacement: emptied and refilled in one transaction", test_replace_table},
         {NULL, NULL},
     };
