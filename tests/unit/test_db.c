@@ -597,8 +597,9 @@ static void test_sink_uint64_exact(void)
     CU_ASSERT(lt_db_apply(d, w, 2, ut_fill_u64, NULL, "VN/GOV/BCA/meters", 2, &failed, err,
                           sizeof err) == 0);
     sqlite3 *raw = open_raw("u64.db", NULL);
-    ut_sql_text(raw, "SELECT group_concat(k || ':' || typeof(v) || ':' || v, ',') FROM "
-                     "(SELECT * FROM u ORDER BY k)",
+    ut_sql_text(raw,
+                "SELECT group_concat(k || ':' || typeof(v) || ':' || v, ',') FROM "
+                "(SELECT * FROM u ORDER BY k)",
                 text, sizeof text);
     CU_ASSERT_STRING_EQUAL(text, "a:text:18446744073709551615,b:integer:5");
     sqlite3_close(raw);
@@ -609,7 +610,8 @@ static int fill_double(void *ctx, const lt_db_write_t *w, lt_db_params_t *p, cha
                        size_t errlen)
 {
     (void)ctx;
-    if (lt_db_param_text(p, 0, w->key) == 0 && lt_db_param_double(p, 1, *(const double *)w->arg) == 0)
+    if (lt_db_param_text(p, 0, w->key) == 0 &&
+        lt_db_param_double(p, 1, *(const double *)w->arg) == 0)
         return 0;
     snprintf(err, errlen, "%s", lt_db_params_error(p));
     return -1;
@@ -628,11 +630,12 @@ static void test_sink_nan(void)
     double nan = NAN, half = 0.5;
     lt_db_write_t w[] = {{"a", 0, &nan}, {"b", 0, &half}};
     size_t failed = 0;
-    CU_ASSERT(lt_db_apply(d, w, 2, fill_double, NULL, "VN/EVN/meters", 2, &failed, err,
-                          sizeof err) == 0);
+    CU_ASSERT(
+        lt_db_apply(d, w, 2, fill_double, NULL, "VN/EVN/meters", 2, &failed, err, sizeof err) == 0);
     sqlite3 *raw = open_raw("nan.db", NULL);
-    ut_sql_text(raw, "SELECT group_concat(k || ':' || typeof(r) || ':' || r, ',') FROM "
-                     "(SELECT * FROM r ORDER BY k)",
+    ut_sql_text(raw,
+                "SELECT group_concat(k || ':' || typeof(r) || ':' || r, ',') FROM "
+                "(SELECT * FROM r ORDER BY k)",
                 text, sizeof text);
     CU_ASSERT_STRING_EQUAL(text, "a:text:NaN,b:real:0.5");
     sqlite3_close(raw);
