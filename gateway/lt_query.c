@@ -1073,8 +1073,9 @@ void lt_query_on_local(lt_query_t *self, void *local, const lt_wire_in_t *in,
     o->is_verify = is_verify;
     lt_stats_inc(self->ops[is_verify ? OP_VERIFY : OP_LOOKUP].made);
     /* A verify of one key is audited under that key, so that the
-     * subject-access report finds it like a lookup. */
-    char subject[64];
+     * subject-access report finds it like a lookup: whole, as every key
+     * here is a record key (lt_valid_key). */
+    char subject[LT_RECORD_KEY_MAX + 1];
     snprintf(subject, sizeof subject, "%s", is_verify ? "" : lq->key);
     if (is_verify && o->n_keys == 1 && o->keys && o->keys[0])
         snprintf(subject, sizeof subject, "%s", o->keys[0]);
