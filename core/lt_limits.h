@@ -159,6 +159,17 @@
 #define LT_QUERY_MAX_CLAIMS 64
 /* Fields one lookup may name (implementation, 7.5). */
 #define LT_QUERY_MAX_FIELDS 64
+/* Bytes of the purpose, and of the case reference, of a lookup, verify,
+ * profile or pre-fill (7.1, 7.7, 8.8): both go into the audit log of each
+ * gateway with every answer, so a request may not make them its size. A
+ * request's key is a record key (LT_RECORD_KEY_MAX) and its dataset a
+ * dataset or view id (LT_STREAM_ID_MAX), for the same reason. */
+#define LT_QUERY_MAX_TEXT 128
+/* Bytes of a verify claim's value (7.6): room to spare over what the
+ * registers' fields hold (a name, an address, a date, a code). Each value
+ * is normalised for every key it is applied to: bounded, a request costs
+ * at most 1024 keys x 64 claims x 1 KiB of normalisation. */
+#define LT_QUERY_MAX_CLAIM_VALUE 1024
 /* A deadline at most 10 minutes ahead (7.1); requests are deduplicated at
  * least that long (7.2). */
 #define LT_QUERY_MAX_AHEAD_MS (10 * 60 * 1000)
@@ -187,8 +198,8 @@
 #define LT_ON_BEHALF_MAX 128
 /* Streams one pre-fill may name (8.8): every stream a gateway replicates. */
 #define LT_PREFILL_MAX_STREAMS 64
-/* Bytes of a pre-fill's purpose or case reference (8.8). */
-#define LT_PREFILL_MAX_TEXT 128
+/* Bytes of a pre-fill's purpose or case reference (8.8): as a lookup's. */
+#define LT_PREFILL_MAX_TEXT LT_QUERY_MAX_TEXT
 /* Group commit: Publish messages, and their changes, in one transaction,
  * and the streams (a dataset and its views) it may touch (implementation,
  * 8.1). */

@@ -219,24 +219,64 @@ Lienthong__ErrorCode lt_valid_snapshot_end(const Lienthong__SnapshotEnd *e, char
     return LIENTHONG__ERROR_CODE__ERR_NONE;
 }
 
-/* request_id, dataset and deadline-free checks common to both requests. */
+/* A text field of a request (what.field) of at most max bytes. The error
+ * gives its length, never its bytes: what is too long to audit is too long
+ * to echo. */
+static Lienthong__ErrorCode s_text_max(const char *s, size_t max, const char *what,
+                                       const char *field, char *err, size_t errlen)
+{
+    size_t n = strlen(s);
+    if (n > max)
+        return s_fail(MALFORMED, err, errlen, "%s.%s is %zu bytes; at most %zu", what, field, n,
+                      max);
+    return LIENTHONG__ERROR_CODE__ERR_NONE;
+}
+
+/* A key a request asks about: a record key (lt_valid_key), so that no key
+ * a store could not hold reaches the audit log or the deduplication. */
+static Lienthong__ErrorCode s_key(const char *key, const char *what, const char *field, char *err,
+                                  size_t errlen)
+{
+    if (lt_valid_key(key))
+        return LIENTHONG__ERROR_CODE__ERR_NONE;
+    if (!key[0])
+        return s_fail(MALFORMED, err, errlen, "%s.%s must not be empty", what, field);
+    return s_text_max(key, LT_RECORD_KEY_MAX, what, field, err, errlen);
+}
+
+/* The purpose and case reference every query carries into the audit log
+ * of both gateways (PROTOCOL.md 7.1). */
+static Lienthong__ErrorCode s_audit_text(const char *what, const char *purpose,
+                                         const char *case_ref, char *err, size_t errlen)
+{
+    Lienthong__ErrorCode code = s_text_max(purpose, LT_QUERY_MAX_TEXT, what, "purpose", err,
+                                           errlen);
+    return code ? code : s_text_max(case_ref, LT_QUERY_MAX_TEXT, what, "case_ref", err, errlen);
+}
+
+/* request_id, dataset, purpose and case_ref: the checks common to both
+ * requests. */
 static Lienthong__ErrorCode s_request(const char *what, uint64_t id, const char *dataset,
-                                      char *err, size_t errlen)
+                                      const char *purpose, const char *case_ref, char *err,
+                                      size_t errlen)
 {
     if (id == 0)
         return s_fail(MALFORMED, err, errlen, "%s.request_id must not be 0", what);
     if (!dataset[0])
         return s_fail(MALFORMED, err, errlen, "%s.dataset must not be empty", what);
-    return LIENTHONG__ERROR_CODE__ERR_NONE;
+    Lienthong__ErrorCode code = s_text_max(dataset, LT_STREAM_ID_MAX - 1, what, "dataset", err,
+                                           errlen);
+    return code ? code : s_audit_text(what, purpose, case_ref, err, errlen);
 }
 
 Lienthong__ErrorCode lt_valid_lookup(const Lienthong__LookupRequest *q, char *err, size_t errlen)
 {
-    Lienthong__ErrorCode code = s_request("lookup_request", q->request_id, q->dataset, err, errlen);
+    Lienthong__ErrorCode code = s_request("lookup_request", q->request_id, q->dataset, q->purpose,
+                                          q->case_ref, err, errlen);
+    if (!code)
+        code = s_key(q->key, "lookup_request", "key", err, errlen);
     if (code)
         return code;
-    if (!q->key[0])
-        return s_fail(MALFORMED, err, errlen, "%s.key must not be empty", "lookup_request");
     if (q->n_fields > LT_QUERY_MAX_FIELDS)
         return s_fail(TOO_LARGE, err, errlen, "%s: a lookup may name at most %d fields",
                       "lookup_request", LT_QUERY_MAX_FIELDS);
@@ -247,8 +287,12 @@ Lienthong__ErrorCode lt_valid_profile(const Lienthong__ProfileRequest *q, char *
 {
     if (q->request_id == 0)
         return s_fail(MALFORMED, err, errlen, "%s.request_id must not be 0", "profile_request");
-    if (!q->key[0])
-        return s_fail(MALFORMED, err, errlen, "%s.key must not be empty", "profile_request");
+    /* Each part becomes a lookup with these (7.7): the same limits. */
+    Lienthong__ErrorCode code = s_key(q->key, "profile_request", "key", err, errlen);
+    if (!code)
+        code = s_audit_text("profile_request", q->purpose, q->case_ref, err, errlen);
+    if (code)
+        return code;
     if (q->deadline_ms > LT_PROFILE_MAX_MS)
         return s_fail(MALFORMED, err, errlen, "%s.deadline_ms %u is over %d", "profile_request",
                       q->deadline_ms, LT_PROFILE_MAX_MS);
@@ -273,12 +317,36 @@ Lienthong__ErrorCode lt_valid_profile(const Lienthong__ProfileRequest *q, char *
     return LIENTHONG__ERROR_CODE__ERR_NONE;
 }
 
-/* One key (or subject) and its claims. */
+/* The value of each claim on subject k, or shared by every key (k is then
+ * -1): each is normalised once for every key it is applied to. */
+static Lienthong__ErrorCode s_claims(Lienthong__Claim *const *claims, size_t n_claims, long k,
+                                     char *err, size_t errlen)
+{
+    char field[80];
+    for (size_t c = 0; c < n_claims; c++) {
+        if (strlen(claims[c]->value) <= LT_QUERY_MAX_CLAIM_VALUE)
+            continue;
+        if (k < 0)
+            snprintf(field, sizeof field, "claims[%zu].value", c);
+        else
+            snprintf(field, sizeof field, "subjects[%ld].claims[%zu].value", k, c);
+        return s_text_max(claims[c]->value, LT_QUERY_MAX_CLAIM_VALUE, "verify_request", field,
+                          err, errlen);
+    }
+    return LIENTHONG__ERROR_CODE__ERR_NONE;
+}
+
+/* One key (or subject) and the count of its claims. */
 static Lienthong__ErrorCode s_key_claims(const char *key, size_t n_claims, size_t k, char *err,
                                          size_t errlen)
 {
+    char field[48];
     if (!key[0])
         return s_fail(MALFORMED, err, errlen, "%s: key %zu is empty", "verify_request", k);
+    snprintf(field, sizeof field, "key %zu", k);
+    Lienthong__ErrorCode code = s_key(key, "verify_request", field, err, errlen);
+    if (code)
+        return code;
     if (n_claims == 0)
         return s_fail(MALFORMED, err, errlen, "%s: key %zu has no claims", "verify_request", k);
     if (n_claims > LT_QUERY_MAX_CLAIMS)
@@ -289,7 +357,8 @@ static Lienthong__ErrorCode s_key_claims(const char *key, size_t n_claims, size_
 
 Lienthong__ErrorCode lt_valid_verify(const Lienthong__VerifyRequest *q, char *err, size_t errlen)
 {
-    Lienthong__ErrorCode code = s_request("verify_request", q->request_id, q->dataset, err, errlen);
+    Lienthong__ErrorCode code = s_request("verify_request", q->request_id, q->dataset, q->purpose,
+                                          q->case_ref, err, errlen);
     if (code)
         return code;
     if (q->n_subjects && (q->n_keys || q->n_claims))
@@ -305,6 +374,11 @@ Lienthong__ErrorCode lt_valid_verify(const Lienthong__VerifyRequest *q, char *er
         code = q->n_subjects ? s_key_claims(q->subjects[k]->key, q->subjects[k]->n_claims, k, err,
                                             errlen)
                              : s_key_claims(q->keys[k], q->n_claims, k, err, errlen);
+    /* Shared claims once, a subject's own with it. */
+    if (!code && !q->n_subjects)
+        code = s_claims(q->claims, q->n_claims, -1, err, errlen);
+    for (size_t k = 0; k < q->n_subjects && !code; k++)
+        code = s_claims(q->subjects[k]->claims, q->subjects[k]->n_claims, (long)k, err, errlen);
     return code;
 }
 

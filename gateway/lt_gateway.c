@@ -159,6 +159,10 @@ static int s_load_dir(lt_gateway_t *self, char *err, size_t errlen)
 static int s_rebind_peer(lt_gateway_t *self)
 {
     char err[512];
+    /* Answers queued in this drain (a DirectoryOffer adopted mid-drain)
+     * hold this socket and their callers' routing ids on it: they go out
+     * now, never on the closed socket nor on its successor. */
+    lt_query_flush(self->query);
     lt_guard_detach(self->guard, self->peer); /* before the socket it watches */
     zmq_close(self->peer);
     self->peer = NULL;
@@ -460,7 +464,7 @@ static void s_on_peer(lt_gateway_t *self)
     for (int i = 0; i < LT_PEER_DRAIN && self->peer && s_peer_one(self) == 0; i++)
         ;
     if (self->peer)
-        lt_query_flush(self->query, self->peer);
+        lt_query_flush(self->query);
     lt_store_read_end(self->shared.store); /* also when the socket went */
 }
 

@@ -358,7 +358,7 @@ static int s_queue(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_t
                    int last, const char *record_type, const ProtobufCMessage *answer)
 {
     if (self->n_pending == SIGN_BATCH) {
-        lt_query_flush(self, peer);
+        lt_query_flush(self);
         if (self->executing_gone != GONE_NOT)
             return -1; /* that flush refused this request: stop executing it */
     }
@@ -816,9 +816,10 @@ static int s_send_answer(lt_query_t *self, pending_t *p, const uint8_t *sig,
 /* An answer leaves only once its audit entry is durable (PROTOCOL.md 7.3):
  * the entries of the whole drain are committed together, one fsync. When
  * the log cannot be written, no pending answer is sent: each request is
- * refused with ERR_UNAVAILABLE and forgotten, so that a retry executes it
+ * refused with ERR_UNAVAILABLE, on the socket it came in on (its routing
+ * id means nothing on another), and forgotten, so that a retry executes it
  * again. Returns 0 when the answers may be sent. */
-static int s_audit_durable(lt_query_t *self, void *peer)
+static int s_audit_durable(lt_query_t *self)
 {
     char why[320] = "the audit log could not record the answer";
     /* Committed, and no entry dropped since the first of these answers was
@@ -836,7 +837,7 @@ static int s_audit_durable(lt_query_t *self, void *peer)
         lt_audit_refused(self->ctx->audit);
         lt_gwstats_codes_inc(&self->ops[p->is_verify ? OP_VERIFY : OP_LOOKUP].refused,
                              LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE);
-        (void)lt_wire_send_error(peer, p->rid, p->rid_len, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE,
+        (void)lt_wire_send_error(p->sock, p->rid, p->rid_len, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE,
                                  d->key.id, "%s; retry later", why);
         s_forget(self, d, i, GONE_REFUSED);
     }
@@ -844,11 +845,11 @@ static int s_audit_durable(lt_query_t *self, void *peer)
     return -1;
 }
 
-void lt_query_flush(lt_query_t *self, void *peer)
+void lt_query_flush(lt_query_t *self)
 {
     size_t n = self->n_pending;
     lt_store_read_end(self->ctx->store);
-    if (n == 0 || s_audit_durable(self, peer) != 0)
+    if (n == 0 || s_audit_durable(self) != 0)
         return;
     uint8_t leaves[SIGN_BATCH * LT_HASH_BYTES], tree[2 * SIGN_BATCH * LT_HASH_BYTES];
     uint8_t sig[LT_SIG_BYTES];
@@ -1051,7 +1052,7 @@ void lt_query_on_local(lt_query_t *self, void *local, const lt_wire_in_t *in,
     if (own && strcmp(own->owner, self->ctx->cfg->member) == 0) {
         /* Its own data: this gateway is the owner and answers at once (8.3). */
         s_execute(self, local, in, env, LT_QUERY_OWN, env->context ? own->record_type : NULL);
-        lt_query_flush(self, local);
+        lt_query_flush(self);
         return;
     }
     if (s_audit_down(self, NULL, local, in, is_verify ? vq->request_id : lq->request_id))
@@ -1072,8 +1073,9 @@ void lt_query_on_local(lt_query_t *self, void *local, const lt_wire_in_t *in,
     o->is_verify = is_verify;
     lt_stats_inc(self->ops[is_verify ? OP_VERIFY : OP_LOOKUP].made);
     /* A verify of one key is audited under that key, so that the
-     * subject-access report finds it like a lookup. */
-    char subject[64];
+     * subject-access report finds it like a lookup: whole, as every key
+     * here is a record key (lt_valid_key). */
+    char subject[LT_RECORD_KEY_MAX + 1];
     snprintf(subject, sizeof subject, "%s", is_verify ? "" : lq->key);
     if (is_verify && o->n_keys == 1 && o->keys && o->keys[0])
         snprintf(subject, sizeof subject, "%s", o->keys[0]);

@@ -48,8 +48,10 @@ void lt_query_destroy(lt_query_t **self_p);
 void lt_query_on_request(lt_query_t *self, void *peer, const lt_wire_in_t *in,
                          const Lienthong__Envelope *env);
 /* Owner: signs and sends the answers gathered since the last flush, each
- * on the socket its request came in on (peer is that of the callers). */
-void lt_query_flush(lt_query_t *self, void *peer);
+ * on the socket its request came in on (or, when the audit log cannot take
+ * their entries, refuses each there). Call it before closing a socket that
+ * requests came in on since the last flush. */
+void lt_query_flush(lt_query_t *self);
 
 /* The caller under which this member's own local clients are executed,
  * deduplicated and audited when they ask about its own data (PROTOCOL.md

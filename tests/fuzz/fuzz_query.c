@@ -432,7 +432,7 @@ static void s_owner_pump(lt_query_t *owner, const char *user)
         lt_wire_in_close(&in);
     }
     lt_wire_in_close(&in);
-    lt_query_flush(owner, G.peer);
+    lt_query_flush(owner);
 }
 
 /* Frames the owner sent, kept to be fed to the caller (again). */
@@ -710,7 +710,7 @@ static void s_requests(const uint8_t *data, size_t size, Lienthong__Envelope *en
         s_in_init(&in, "callr", CALLER, fresh, len);
         lt_query_on_request(owner, G.peer, &in, fenv);
         lt_wire_in_close(&in);
-        lt_query_flush(owner, G.peer);
+        lt_query_flush(owner);
         s_link_collect(NULL);
     }
 
@@ -720,7 +720,7 @@ static void s_requests(const uint8_t *data, size_t size, Lienthong__Envelope *en
         s_in_init(&in, "callr", users[u], data, size);
         lt_query_on_request(owner, G.peer, &in, env);
         lt_wire_in_close(&in);
-        lt_query_flush(owner, G.peer);
+        lt_query_flush(owner);
         s_link_collect(&frames);
         s_caller_feed_all(caller, &frames);
         s_frames_free(&frames);

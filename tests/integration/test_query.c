@@ -1421,6 +1421,49 @@ out:
     free(err);
 }
 
+/* A key of 200 bytes is audited whole at the caller's gateway (before, its
+ * lookup-made entry kept 63 bytes of it), so that the subject-access report
+ * finds it; a key over the record key limit is refused there, before it
+ * travels, with the field, its length and the limit (PROTOCOL.md 7.1). */
+static void test_long_keys(void)
+{
+    char key[LT_RECORD_KEY_MAX + 2], *out = NULL, *err = NULL;
+    memset(key, '9', 200);
+    key[200] = 0;
+    const char *lookup[] = {"lookup", "--config", g_caller->conf_path, "--dataset", DS, "--key", key,
+                            "--purpose", "KYC", NULL};
+    CU_ASSERT_EQUAL(s_cli(lookup, &out, &err), 1); /* a signed ERR_NOT_FOUND */
+    CU_ASSERT(strstr(out, "ERR_NOT_FOUND") != NULL || strstr(err, "ERR_NOT_FOUND") != NULL);
+    const char *audit[] = {"audit", "--config", g_caller->conf_path, "--subject", key, NULL};
+    int found = 0;
+    /* A caller's entries are committed within 200 ms. */
+    for (int64_t until = lt_it_ms() + REPLY_MS; !found && lt_it_ms() < until; usleep(100000)) {
+        free(out);
+        free(err);
+        out = err = NULL;
+        found = s_cli(audit, &out, &err) == 0 && strstr(out, "lookup-made") != NULL;
+    }
+    CU_ASSERT(found);
+    free(out);
+    free(err);
+    out = err = NULL;
+
+    memset(key, '9', LT_RECORD_KEY_MAX + 1);
+    key[LT_RECORD_KEY_MAX + 1] = 0;
+    CU_ASSERT_NOT_EQUAL(s_cli(lookup, &out, &err), 0);
+    CU_ASSERT(strstr(err, "ERR_MALFORMED: lookup_request.key is 257 bytes; at most 256") != NULL);
+    free(out);
+    free(err);
+    out = err = NULL;
+    const char *verify[] = {"verify", "--config", g_caller->conf_path, "--dataset", DS, "--key", key,
+                            "--claim", "full_name=x", "--purpose", "KYC", NULL};
+    CU_ASSERT_NOT_EQUAL(s_cli(verify, &out, &err), 0);
+    CU_ASSERT(strstr(err, "verify_request.key 0 is 257 bytes; at most 256") != NULL);
+    free(out);
+    free(err);
+    s_dump_logs();
+}
+
 static void test_dead_owner_timeout(void)
 {
     msg_t m = {0};
@@ -1870,6 +1913,7 @@ int main(int argc, char **argv)
         {"a lookup is answered while a publish waits to commit", test_lookup_during_commit},
         {"lookup --json and verify --json", test_cli_json},
         {"verify --subjects-file: over the claim limit fails", test_cli_subjects_over_limit},
+        {"long keys: audited whole, past the limit refused", test_long_keys},
         {"dead owner: ERR_TIMEOUT at the deadline", test_dead_owner_timeout},
         {"forged and replayed answers dropped", test_forged_answers},
         {"answer context: record type for the client only", test_answer_context},

@@ -28,19 +28,27 @@ static int suite_clean(void)
     return 0;
 }
 
-/* Delivers a request body from UG_CALLER to the owner's lt_query. */
-static void s_deliver(Lienthong__Envelope__BodyCase body_case, const void *body)
+/* Delivers a request body from UG_CALLER to the owner's lt_query, over
+ * the sockets of pair (g, or another pair of the same owner). */
+static void s_deliver_on(ug_t *pair, Lienthong__Envelope__BodyCase body_case, const void *body)
 {
     lt_wire_in_t in;
     Lienthong__Envelope *env = NULL;
-    CU_ASSERT_FATAL(ug_send(&g, body_case, body, &in, &env) == 0);
-    lt_query_on_request(g_q, g.router, &in, env);
+    CU_ASSERT_FATAL(ug_send(pair, body_case, body, &in, &env) == 0);
+    lt_query_on_request(g_q, pair->router, &in, env);
     lt_wire_free(&env);
     lt_wire_in_close(&in);
 }
 
-/* Sends a lookup from UG_CALLER to the owner (id, key, fields, purpose). */
-static void s_lookup(uint64_t id, const char *key, char **fields, size_t n, const char *purpose)
+static void s_deliver(Lienthong__Envelope__BodyCase body_case, const void *body)
+{
+    s_deliver_on(&g, body_case, body);
+}
+
+/* Sends a lookup from UG_CALLER to the owner over pair (id, key, fields,
+ * purpose). */
+static void s_lookup_on(ug_t *pair, uint64_t id, const char *key, char **fields, size_t n,
+                        const char *purpose)
 {
     Lienthong__LookupRequest q = LIENTHONG__LOOKUP_REQUEST__INIT;
     q.request_id = id;
@@ -50,7 +58,12 @@ static void s_lookup(uint64_t id, const char *key, char **fields, size_t n, cons
     q.n_fields = n;
     q.purpose = (char *)purpose;
     q.deadline_ms = lt_clock_now_ms() + 10000;
-    s_deliver(LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST, &q);
+    s_deliver_on(pair, LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST, &q);
+}
+
+static void s_lookup(uint64_t id, const char *key, char **fields, size_t n, const char *purpose)
+{
+    s_lookup_on(&g, id, key, fields, n, purpose);
 }
 
 /* The next answer: its LookupAnswer (free it) and, when sa is given, its
@@ -79,7 +92,7 @@ static void test_lookup_releases_policy_fields(void)
 {
     char *ask[] = {"full_name", "sex"};
     s_lookup(++g_id, "001", ask, 2, "KYC");
-    lt_query_flush(g_q, g.router);
+    lt_query_flush(g_q);
     Lienthong__LookupAnswer *a = s_answer(NULL);
     CU_ASSERT_FATAL(a != NULL);
     CU_ASSERT_EQUAL(a->code, LIENTHONG__ERROR_CODE__ERR_NONE);
@@ -95,7 +108,7 @@ static void test_purpose_refused_and_counted(void)
 {
     char *ask[] = {"full_name"};
     s_lookup(++g_id, "001", ask, 1, "MARKETING");
-    lt_query_flush(g_q, g.router);
+    lt_query_flush(g_q);
     Lienthong__LookupAnswer *a = s_answer(NULL);
     CU_ASSERT_FATAL(a != NULL);
     CU_ASSERT_EQUAL(a->code, LIENTHONG__ERROR_CODE__ERR_PURPOSE);
@@ -110,11 +123,11 @@ static void test_retry_is_replayed(void)
 {
     char *ask[] = {"date_of_birth"};
     s_lookup(++g_id, "002", ask, 1, "KYC");
-    lt_query_flush(g_q, g.router);
+    lt_query_flush(g_q);
     Lienthong__Envelope *e1 = NULL, *e2 = NULL;
     Lienthong__LookupAnswer *a1 = s_answer(&e1);
     s_lookup(g_id, "002", ask, 1, "KYC"); /* the same (caller, id): a retry */
-    lt_query_flush(g_q, g.router);
+    lt_query_flush(g_q);
     Lienthong__LookupAnswer *a2 = s_answer(&e2);
     CU_ASSERT_FATAL(a1 && a2);
     /* The stored signed answer, byte for byte: executed once. */
@@ -137,7 +150,7 @@ static void test_answers_signed_in_one_batch(void)
     char *ask[] = {"full_name"};
     for (int i = 0; i < 3; i++)
         s_lookup(++g_id, i == 1 ? "002" : "001", ask, 1, "KYC");
-    lt_query_flush(g_q, g.router);
+    lt_query_flush(g_q);
     Lienthong__Envelope *e[3] = {NULL, NULL, NULL};
     for (int i = 0; i < 3; i++) {
         Lienthong__LookupAnswer *a = s_answer(&e[i]);
@@ -225,7 +238,7 @@ static void test_verify_store_failure_not_an_answer(void)
     uint64_t id = ++g_id;
     for (int attempt = 0; attempt < 2; attempt++) {
         s_verify(id, keys, 2, "An");
-        lt_query_flush(g_q, g.router);
+        lt_query_flush(g_q);
         int answers = 0, errors = 0;
         Lienthong__Envelope *env;
         while ((env = ug_recv(&g))) {
@@ -279,7 +292,7 @@ static void test_flush_inside_verify_refused(void)
     char *keys[] = {"001", "002", "001", "002", "001"};
     uint64_t id = ++g_id;
     s_verify(id, keys, 5, "An"); /* its third key finds the batch full */
-    lt_query_flush(g_q, g.router);
+    lt_query_flush(g_q);
     int answers, errors;
     s_count_replies(&answers, &errors, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE);
     CU_ASSERT_EQUAL(answers, 0);
@@ -288,7 +301,7 @@ static void test_flush_inside_verify_refused(void)
     sqlite3_close(hold);
     CU_ASSERT_EQUAL(lt_audit_flush(g.ctx.audit, 1), 0); /* the log is back */
     s_verify(id, keys, 5, "An");
-    lt_query_flush(g_q, g.router);
+    lt_query_flush(g_q);
     s_count_replies(&answers, &errors, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE);
     CU_ASSERT_EQUAL(answers, 5);
     CU_ASSERT_EQUAL(errors, 0);
@@ -311,12 +324,156 @@ static void test_entries_dropped_mid_drain_refuse_answers(void)
     CU_ASSERT_EQUAL(lt_audit_flush(g.ctx.audit, 1), -1); /* its entry is dropped */
     CU_ASSERT(sqlite3_exec(hold, "ROLLBACK", NULL, NULL, NULL) == SQLITE_OK);
     sqlite3_close(hold);
-    lt_query_flush(g_q, g.router); /* the log commits again, but without that entry */
+    lt_query_flush(g_q); /* the log commits again, but without that entry */
     int answers, errors;
     s_count_replies(&answers, &errors, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE);
     CU_ASSERT_EQUAL(answers, 0);
     CU_ASSERT_EQUAL(errors, 1);
     CU_ASSERT(lt_audit_writable(g.ctx.audit, NULL, 0));
+    lt_audit_destroy(&g.ctx.audit);
+}
+
+/* The audit entries of the log at path: how many, and the longest subject. */
+static void s_audit_subjects(const char *path, int64_t *entries, int64_t *longest)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    CU_ASSERT_FATAL(sqlite3_open(path, &db) == SQLITE_OK);
+    CU_ASSERT_FATAL(sqlite3_prepare_v2(db, "SELECT COUNT(*), COALESCE(MAX(length(subject)), 0) "
+                                       "FROM audit", -1, &st, NULL) == SQLITE_OK);
+    CU_ASSERT_FATAL(sqlite3_step(st) == SQLITE_ROW);
+    *entries = sqlite3_column_int64(st, 0);
+    *longest = sqlite3_column_int64(st, 1);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+/* A member with no policy at all sends lookups with a 1000 KiB key for a
+ * dataset nobody has: each is refused with ERR_MALFORMED before it is
+ * executed, audited or remembered (before, each was answered and audited
+ * with the whole key). A key of exactly 256 bytes is answered and audited
+ * whole. */
+static void test_long_key_refused_unaudited(void)
+{
+    char path[512], err[256], *ask[] = {"full_name"};
+    snprintf(path, sizeof path, "%s/audit_key.db", g.tmp);
+    CU_ASSERT_FATAL((g.ctx.audit = lt_audit_open(path, g.ctx.keys, err, sizeof err)) != NULL);
+    size_t n = 1000u << 10;
+    char *key = malloc(n + 1);
+    CU_ASSERT_FATAL(key != NULL);
+    memset(key, 'A', n);
+    key[n] = 0;
+    Lienthong__LookupRequest q = LIENTHONG__LOOKUP_REQUEST__INIT;
+    q.dataset = "VN/NOBODY/none";
+    q.key = key;
+    q.fields = ask;
+    q.n_fields = 1;
+    q.purpose = "KYC";
+    q.deadline_ms = lt_clock_now_ms() + 10000;
+    for (int i = 0; i < 8; i++) {
+        q.request_id = ++g_id;
+        s_deliver(LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST, &q);
+    }
+    lt_query_flush(g_q);
+    int answers, errors;
+    s_count_replies(&answers, &errors, LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    CU_ASSERT_EQUAL(answers, 0);
+    CU_ASSERT_EQUAL(errors, 8);
+    key[LT_RECORD_KEY_MAX] = 0; /* exactly the limit: an ordinary request */
+    q.request_id = ++g_id;
+    s_deliver(LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST, &q);
+    lt_query_flush(g_q);
+    s_count_replies(&answers, &errors, LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    CU_ASSERT(answers == 1 && errors == 0);
+    CU_ASSERT_EQUAL(lt_audit_flush(g.ctx.audit, 1), 0);
+    int64_t entries, longest;
+    s_audit_subjects(path, &entries, &longest);
+    CU_ASSERT_EQUAL(entries, 1);
+    CU_ASSERT_EQUAL(longest, LT_RECORD_KEY_MAX);
+    free(key);
+    lt_audit_destroy(&g.ctx.audit);
+}
+
+/* A 900 KiB claim shared by 64 keys is refused once, before any of it is
+ * normalised; the largest verify within the limits (1024 keys, 64 claims
+ * of 1024 bytes each) is executed in bounded time. */
+static void test_claim_value_bounded(void)
+{
+    size_t n = 900u << 10;
+    char *val = malloc(n + 1);
+    CU_ASSERT_FATAL(val != NULL);
+    for (size_t i = 0; i < n; i++)
+        val[i] = "aB "[i % 3];
+    val[n] = 0;
+    static char *keys[LT_QUERY_MAX_KEYS];
+    for (size_t i = 0; i < LT_QUERY_MAX_KEYS; i++)
+        keys[i] = "001";
+    s_verify(++g_id, keys, 64, val);
+    lt_query_flush(g_q);
+    int answers, errors;
+    s_count_replies(&answers, &errors, LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    CU_ASSERT(answers == 0 && errors == 1);
+
+    val[LT_QUERY_MAX_CLAIM_VALUE] = 0;
+    Lienthong__Claim c = LIENTHONG__CLAIM__INIT, *cp[LT_QUERY_MAX_CLAIMS];
+    c.field = "full_name";
+    c.value = val;
+    for (size_t i = 0; i < LT_QUERY_MAX_CLAIMS; i++)
+        cp[i] = &c;
+    Lienthong__VerifyRequest q = LIENTHONG__VERIFY_REQUEST__INIT;
+    q.request_id = ++g_id;
+    q.dataset = OD_POP;
+    q.keys = keys;
+    q.n_keys = LT_QUERY_MAX_KEYS;
+    q.claims = cp;
+    q.n_claims = LT_QUERY_MAX_CLAIMS;
+    q.purpose = "KYC";
+    q.deadline_ms = lt_clock_now_ms() + 60000;
+    int64_t t0 = lt_clock_mono_ms();
+    s_deliver(LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST, &q);
+    lt_query_flush(g_q);
+    int64_t ms = lt_clock_mono_ms() - t0;
+    s_count_replies(&answers, &errors, LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    CU_ASSERT(answers == LT_QUERY_MAX_KEYS && errors == 0);
+    fprintf(stderr, "\n  largest verify within the limits: %lld ms\n", (long long)ms);
+    free(val);
+}
+
+/* Answers of one drain go out on the socket each request came in on, also
+ * as refusals when the audit log cannot take their entries: a request that
+ * came on another socket (as before a rebind of the peer socket) is told
+ * there, not on whichever socket the flush was called for. */
+static void test_audit_refusal_on_each_socket(void)
+{
+    char path[512], err[256], *ask[] = {"full_name"};
+    snprintf(path, sizeof path, "%s/audit_sock.db", g.tmp);
+    CU_ASSERT_FATAL((g.ctx.audit = lt_audit_open(path, g.ctx.keys, err, sizeof err)) != NULL);
+    ug_t g2 = g; /* a second pair of sockets, the same owner */
+    int one = 1;
+    CU_ASSERT_FATAL((g2.router = zmq_socket(g.zctx, ZMQ_ROUTER)) != NULL &&
+                    (g2.dealer = zmq_socket(g.zctx, ZMQ_DEALER)) != NULL);
+    CU_ASSERT_FATAL(zmq_setsockopt(g2.router, ZMQ_ROUTER_MANDATORY, &one, sizeof one) == 0 &&
+                    zmq_bind(g2.router, "inproc://unit-gw-2") == 0 &&
+                    zmq_setsockopt(g2.dealer, ZMQ_ROUTING_ID, "second", 6) == 0 &&
+                    zmq_connect(g2.dealer, "inproc://unit-gw-2") == 0);
+    sqlite3 *hold = NULL; /* another writer holds the log: its commit fails */
+    CU_ASSERT_FATAL(sqlite3_open(path, &hold) == SQLITE_OK);
+    CU_ASSERT_FATAL(sqlite3_exec(hold, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK);
+    s_lookup(++g_id, "001", ask, 1, "KYC");
+    s_lookup_on(&g2, ++g_id, "002", ask, 1, "KYC");
+    lt_query_flush(g_q);
+    int answers, errors;
+    s_count_replies(&answers, &errors, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE);
+    CU_ASSERT(answers == 0 && errors == 1);
+    Lienthong__Envelope *e2 = ug_recv(&g2);
+    CU_ASSERT(e2 && e2->body_case == LIENTHONG__ENVELOPE__BODY_ERROR &&
+              e2->error->code == LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE &&
+              e2->error->request_id == g_id);
+    lt_wire_free(&e2);
+    CU_ASSERT(sqlite3_exec(hold, "ROLLBACK", NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(hold);
+    zmq_close(g2.dealer);
+    zmq_close(g2.router);
     lt_audit_destroy(&g.ctx.audit);
 }
 
@@ -334,6 +491,11 @@ int main(void)
          test_flush_inside_verify_refused},
         {"answers whose entries a commit inside the drain dropped are refused",
          test_entries_dropped_mid_drain_refuse_answers},
+        {"a 1000 KiB key is refused, neither executed nor audited", test_long_key_refused_unaudited},
+        {"a claim value over 1024 bytes is refused; the largest verify runs",
+         test_claim_value_bounded},
+        {"refusals for an unwritable log go out on each request's socket",
+         test_audit_refusal_on_each_socket},
         {NULL, NULL},
     };
     return ut_main("lt_query", suite_init, suite_clean, tests);

@@ -323,6 +323,115 @@ static void test_verify_fields(void)
     CU_ASSERT_EQUAL(lt_valid_verify(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_TOO_LARGE);
 }
 
+/* A text of n bytes of c, for the length limits (free it). */
+static char *s_text(size_t n, char c)
+{
+    char *t = malloc(n + 1);
+    CU_ASSERT_FATAL(t != NULL);
+    memset(t, c, n);
+    t[n] = 0;
+    return t;
+}
+
+/* The lengths of what a lookup, verify or profile carries into the audit
+ * log and the deduplication (PROTOCOL.md 7.1, 7.6, 7.7): a key is a record
+ * key, a dataset a stream id, purpose and case_ref 128 bytes, a claim's
+ * value 1024; past each, ERR_MALFORMED naming the field, its length and
+ * the limit. */
+static void test_query_lengths(void)
+{
+    char err[256];
+    char *key = s_text(LT_RECORD_KEY_MAX, '7'), *big = s_text(4u << 20, 'A');
+    char *text = s_text(LT_QUERY_MAX_TEXT, 'p'), *ds = s_text(LT_STREAM_ID_MAX - 1, 'd');
+    char *value = s_text(LT_QUERY_MAX_CLAIM_VALUE, 'v');
+    Lienthong__LookupRequest q = LIENTHONG__LOOKUP_REQUEST__INIT;
+    q.request_id = 7;
+    q.dataset = ds;
+    q.key = key; /* each exactly at its limit */
+    q.purpose = text;
+    q.case_ref = text;
+    CU_ASSERT_EQUAL(lt_valid_lookup(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_NONE);
+    q.key = big;
+    CU_ASSERT_EQUAL(lt_valid_lookup(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    CU_ASSERT_STRING_EQUAL(err, "lookup_request.key is 4194304 bytes; at most 256");
+    q.key = key;
+    q.dataset = big + 1;
+    CU_ASSERT_EQUAL(lt_valid_lookup(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    CU_ASSERT_STRING_EQUAL(err, "lookup_request.dataset is 4194303 bytes; at most 255");
+    q.dataset = ds;
+    q.purpose = big;
+    CU_ASSERT_EQUAL(lt_valid_lookup(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    CU_ASSERT(strstr(err, "lookup_request.purpose is 4194304 bytes; at most 128") != NULL);
+    q.purpose = text;
+    q.case_ref = big;
+    CU_ASSERT_EQUAL(lt_valid_lookup(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    CU_ASSERT(strstr(err, "lookup_request.case_ref") != NULL);
+
+    static char *keys[LT_QUERY_MAX_KEYS];
+    for (size_t i = 0; i < LT_QUERY_MAX_KEYS; i++)
+        keys[i] = key;
+    Lienthong__Claim c = LIENTHONG__CLAIM__INIT, *cp = &c;
+    c.field = "full_name";
+    c.value = value;
+    Lienthong__VerifyRequest v = LIENTHONG__VERIFY_REQUEST__INIT;
+    v.request_id = 9;
+    v.dataset = ds;
+    v.keys = keys;
+    v.n_keys = LT_QUERY_MAX_KEYS;
+    v.claims = &cp;
+    v.n_claims = 1;
+    v.purpose = text;
+    CU_ASSERT_EQUAL(lt_valid_verify(&v, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_NONE);
+    c.value = big; /* shared by 1024 keys: refused once */
+    CU_ASSERT_EQUAL(lt_valid_verify(&v, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    CU_ASSERT_STRING_EQUAL(err, "verify_request.claims[0].value is 4194304 bytes; at most 1024");
+    c.value = value;
+    keys[3] = big;
+    CU_ASSERT_EQUAL(lt_valid_verify(&v, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    CU_ASSERT_STRING_EQUAL(err, "verify_request.key 3 is 4194304 bytes; at most 256");
+    keys[3] = key;
+    v.case_ref = big;
+    CU_ASSERT_EQUAL(lt_valid_verify(&v, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    CU_ASSERT(strstr(err, "verify_request.case_ref") != NULL);
+    v.case_ref = "";
+    Lienthong__Subject s = LIENTHONG__SUBJECT__INIT, *sp[2] = {&s, &s};
+    Lienthong__Claim c2 = LIENTHONG__CLAIM__INIT, *c2p = &c2;
+    c2.field = "full_name";
+    c2.value = big;
+    s.key = key;
+    s.claims = &c2p;
+    s.n_claims = 1;
+    v.n_keys = v.n_claims = 0;
+    v.subjects = sp;
+    v.n_subjects = 2;
+    CU_ASSERT_EQUAL(lt_valid_verify(&v, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    CU_ASSERT_STRING_EQUAL(err, "verify_request.subjects[0].claims[0].value is 4194304 bytes; "
+                                "at most 1024");
+    c2.value = value;
+    CU_ASSERT_EQUAL(lt_valid_verify(&v, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_NONE);
+
+    Lienthong__ProfilePart part = LIENTHONG__PROFILE_PART__INIT, *pp = &part;
+    part.dataset = ds;
+    Lienthong__ProfileRequest p = LIENTHONG__PROFILE_REQUEST__INIT;
+    p.request_id = 11;
+    p.key = key;
+    p.purpose = text;
+    p.parts = &pp;
+    p.n_parts = 1;
+    CU_ASSERT_EQUAL(lt_valid_profile(&p, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_NONE);
+    p.key = big;
+    CU_ASSERT_EQUAL(lt_valid_profile(&p, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    CU_ASSERT(strstr(err, "profile_request.key is 4194304 bytes") != NULL);
+    p.key = key;
+    p.purpose = big;
+    CU_ASSERT_EQUAL(lt_valid_profile(&p, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    free(key);
+    free(big);
+    free(text);
+    free(ds);
+    free(value);
+}
+
 static void test_on_behalf_and_request_id(void)
 {
     char err[256], longer[LT_ON_BEHALF_MAX + 2];
@@ -438,6 +547,7 @@ int main(void)
         {"lookup: id, dataset, key, at most 64 fields", test_lookup_fields},
         {"verify: keys, claims, subjects, limits", test_verify_fields},
         {"profile: id, key, deadline, parts", test_profile_fields},
+        {"lookup, verify, profile: lengths of key, dataset, texts, claims", test_query_lengths},
         {"on_behalf lengths; request_id echoed", test_on_behalf_and_request_id},
         {"prefill: id, key, at most 64 streams, text lengths", test_prefill_fields},
         {"lt_wire_decode applies it, keeps the request_id", test_decode_applies_it},
