@@ -13,6 +13,7 @@
 
 #include <getopt.h>
 #include <jansson.h>
+#include <limits.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -303,6 +304,36 @@ static int s_verify_live(const char *path, const lt_gwcfg_t *cfg)
 
 #define MAX_FILES 64
 
+/* The long name of option c, NULL for what getopt reports as unknown. */
+static const char *s_given(const struct option *opts, int c)
+{
+    for (; opts->name; opts++)
+        if (opts->val == c && c != 'h')
+            return opts->name;
+    return NULL;
+}
+
+/* Why option `name` does not go with the form sub (NULL: the report, or
+ * "export" or "verify"), or NULL when it does. A form never ignores an
+ * option silently: `--verify --file F` checking the live log instead of F
+ * looks like success. */
+static const char *s_misplaced(const char *sub, const char *name)
+{
+    static const char *const takes[][8] = {
+        {"config", "subject", "last", "verify", "json", NULL},
+        {"config", "out", "older-than", NULL},
+        {"file", "signing-key", "directory", "authority-key", "config", NULL},
+    };
+    static char why[96];
+    int form = !sub ? 0 : strcmp(sub, "export") == 0 ? 1 : 2;
+    for (const char *const *t = takes[form]; *t; t++)
+        if (strcmp(*t, name) == 0)
+            return NULL;
+    snprintf(why, sizeof why, "--%s does not go with `lienthong audit%s%s`", name, sub ? " " : "",
+             sub ? sub : "");
+    return why;
+}
+
 int lt_cmd_audit(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -314,14 +345,17 @@ int lt_cmd_audit(int argc, char **argv)
     const char *config = NULL, *subject = NULL, *out = NULL, *dir_file = NULL, *authority = NULL,
                *sub = NULL;
     char *files[MAX_FILES], *z85[MAX_KEYS];
-    int last = 50, verify = 0, json = 0, n_files = 0, n_z85 = 0, c;
-    long days = -1;
-    char *end;
+    int last = 50, verify = 0, json = 0, n_files = 0, n_z85 = 0, c, have_last = 0;
+    long days = -1, l;
+    const char *misplaced = NULL; /* an option the form used does not take */
     if (argc > 1 && (strcmp(argv[1], "export") == 0 || strcmp(argv[1], "verify") == 0))
         sub = argv[1], argc--, argv++;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        const char *given = s_given(opts, c);
+        if (given && !misplaced)
+            misplaced = s_misplaced(sub, given);
         if (c == 'c') config = optarg;
         else if (c == 's') subject = optarg;
         else if (c == 'v') verify = 1;
@@ -331,9 +365,11 @@ int lt_cmd_audit(int argc, char **argv)
         else if (c == 'D') dir_file = optarg;
         else if (c == 'a') authority = optarg;
         else if (c == 'f' && n_files < MAX_FILES) files[n_files++] = optarg;
-        else if (c == 'n' && (last = (int)strtol(optarg, &end, 10)) > 0 && !*end) continue;
-        else if (c == 'd' && (days = strtol(optarg, &end, 10)) >= 0 && !*end &&
-                 days <= LT_AUDIT_RETENTION_DAYS_MAX) continue;
+        else if (c == 'n' && lt_cli_int(optarg, 1, INT_MAX, &l) == 0) {
+            last = (int)l;
+            have_last = 1;
+        }
+        else if (c == 'd' && lt_cli_int(optarg, 0, LT_AUDIT_RETENTION_DAYS_MAX, &days) == 0) continue;
         else if (c == 'h') {
             printf("usage: %s\n", USAGE);
             return 0;
@@ -342,6 +378,10 @@ int lt_cmd_audit(int argc, char **argv)
     }
     if (optind < argc)
         return lt_cli_bad_arg("audit", argv[optind], USAGE);
+    if (misplaced)
+        return lt_cli_fail(2, "audit", "%s\nusage: %s", misplaced, USAGE);
+    if (subject && have_last)
+        return lt_cli_fail(2, "audit", "--subject and --last do not go together\nusage: %s", USAGE);
     if (sub && strcmp(sub, "verify") == 0) {
         if (!n_files)
             return lt_cli_fail(2, "audit", "missing --file FILE\nusage: %s", USAGE);

@@ -10,6 +10,7 @@
 
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <zmq.h>
@@ -27,7 +28,7 @@ static int s_args(int argc, char **argv, const char **key, const char **server, 
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     int c;
-    char *end;
+    long l;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -37,8 +38,8 @@ static int s_args(int argc, char **argv, const char **key, const char **server, 
             *server = optarg;
         else if (c == 'e')
             *ep = optarg;
-        else if (c == 't' && (*timeout = (int)strtol(optarg, &end, 10)) > 0 && !*end)
-            continue;
+        else if (c == 't' && lt_cli_int(optarg, 1, INT_MAX, &l) == 0)
+            *timeout = (int)l;
         else if (c == 'h') {
             printf("usage: %s\n", USAGE);
             return 0;

@@ -47,7 +47,7 @@ static int s_parse(int argc, char **argv, args_t *a)
     opterr = 0;
     a->timeout = 5000;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        char *end;
+        long l;
         if (c == 'c') a->config = optarg;
         else if (c == 'k') a->key = optarg;
         else if (c == 'f') a->key_field = optarg;
@@ -56,7 +56,8 @@ static int s_parse(int argc, char **argv, args_t *a)
         else if (c == 'j') a->json = 1;
         else if (c == 's' && a->n_streams < LT_PREFILL_MAX_STREAMS)
             a->streams[a->n_streams++] = optarg;
-        else if (c == 't' && (a->timeout = (int)strtol(optarg, &end, 10)) > 0 && !*end) {
+        else if (c == 't' && lt_cli_int(optarg, 1, INT_MAX, &l) == 0) {
+            a->timeout = (int)l;
         } else if (c == 'h') {
             printf("usage: %s\n", USAGE);
             return 0;

@@ -68,7 +68,7 @@ static int s_parse(int argc, char **argv, args_t *a)
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        char *end, as_given[1024];
+        char as_given[1024];
         long v;
         /* s_part cuts its argument up: the error quotes it as given. */
         snprintf(as_given, sizeof as_given, "%s", optarg ? optarg : "");
@@ -82,7 +82,7 @@ static int s_parse(int argc, char **argv, args_t *a)
                                "(at most %d parts of at most %d fields)\nusage: %s", as_given,
                                LT_PROFILE_MAX_PARTS, LT_QUERY_MAX_FIELDS, USAGE);
         else if (c == 'd') {
-        } else if (c == 't' && (v = strtol(optarg, &end, 10)) > 0 && !*end && v <= LT_PROFILE_MAX_MS)
+        } else if (c == 't' && lt_cli_int(optarg, 1, LT_PROFILE_MAX_MS, &v) == 0)
             a->deadline = (unsigned)v;
         else if (c == 'h') {
             printf("usage: %s\n", USAGE);

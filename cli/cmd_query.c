@@ -15,6 +15,7 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <sodium.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,7 +62,8 @@ static int s_parse(int argc, char **argv, args_t *a, int verify)
     opterr = 0;
     a->timeout = 5000;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        char *eq, *end;
+        char *eq;
+        long l;
         if (c == 'c') a->config = optarg;
         else if (c == 'd') a->dataset = optarg;
         else if (c == 'p') a->purpose = optarg;
@@ -83,7 +85,8 @@ static int s_parse(int argc, char **argv, args_t *a, int verify)
             a->claims[a->n_claims].value = eq + 1;
             a->claim_ptrs[a->n_claims] = &a->claims[a->n_claims];
             a->n_claims++;
-        } else if (c == 't' && (a->timeout = (int)strtol(optarg, &end, 10)) > 0 && !*end) {
+        } else if (c == 't' && lt_cli_int(optarg, 1, INT_MAX, &l) == 0) {
+            a->timeout = (int)l;
         } else if (c == 'h') {
             printf("usage: %s\n", usage);
             return 0;

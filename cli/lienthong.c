@@ -4,8 +4,11 @@
 #include "lt_client.h"
 #include "lt_wire.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
@@ -48,6 +51,19 @@ int lt_cli_fail(int code, const char *cmd, const char *fmt, ...)
     va_end(ap);
     fputc('\n', stderr);
     return code;
+}
+
+int lt_cli_int(const char *s, long min, long max, long *out)
+{
+    char *end;
+    if (!s || !isdigit((unsigned char)s[0]))
+        return -1;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
 }
 
 int lt_cli_bad_arg(const char *cmd, const char *arg, const char *usage)

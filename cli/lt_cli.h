@@ -31,6 +31,10 @@ int lt_cmd_prefill(int argc, char **argv);
 
 /* Prints "lienthong CMD: " and the message to stderr; returns code. */
 int lt_cli_fail(int code, const char *cmd, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* A whole number in [min, max] written as plain decimal digits (no sign,
+ * space or '+', which strtol would take; no wrap-around, which a cast of
+ * its result would give): 0 with *out, -1 otherwise. */
+int lt_cli_int(const char *s, long min, long max, long *out) __attribute__((warn_unused_result));
 /* Reports an unknown option or stray argument, quoting it. Returns 2. */
 int lt_cli_bad_arg(const char *cmd, const char *arg, const char *usage);
 

@@ -501,6 +501,19 @@ static void test_export(void)
     const char *live[] = {"audit", "--config", g_owner->conf_path, "--verify", NULL};
     CU_ASSERT_EQUAL(s_cli(live, out, sizeof out), 0);
     CU_ASSERT(lt_it_file_contains(out, "were exported"));
+    /* An option the form does not take is a usage error, never ignored:
+     * --file with the live log's --verify would report the live log intact. */
+    const char *mixed[] = {"audit", "--config", g_owner->conf_path, "--verify", "--file", seg1,
+                           NULL};
+    CU_ASSERT_EQUAL(s_cli(mixed, out, sizeof out), 2);
+    CU_ASSERT(lt_it_file_contains(out, "--file does not go with `lienthong audit`"));
+    const char *both_ways[] = {"audit", "--config", g_owner->conf_path, "--subject", "1",
+                               "--last", "3", NULL};
+    CU_ASSERT_EQUAL(s_cli(both_ways, out, sizeof out), 2);
+    const char *wrapped[] = {"audit", "--config", g_owner->conf_path, "--last", "4294967297",
+                             NULL};
+    CU_ASSERT_EQUAL(s_cli(wrapped, out, sizeof out), 2);
+    CU_ASSERT(lt_it_file_contains(out, "'4294967297'"));
     /* A second segment joins the first; out of order they do not. */
     const char *all2[] = {"audit", "export", "--config", g_owner->conf_path, "--out", seg2,
                           "--older-than", "0", NULL};
