@@ -159,6 +159,9 @@
 #define LT_QUERY_MAX_CLAIMS 64
 /* Fields one lookup may name (implementation, 7.5). */
 #define LT_QUERY_MAX_FIELDS 64
+/* Bytes of a field name a lookup, profile part or claim names (7.5, 7.6,
+ * 7.7): a record field's name, as pre-fill's key_field (LT_ID_MAX - 1). */
+#define LT_QUERY_MAX_FIELD_NAME (LT_ID_MAX - 1)
 /* Bytes of the purpose, and of the case reference, of a lookup, verify,
  * profile or pre-fill (7.1, 7.7, 8.8): both go into the audit log of each
  * gateway with every answer, so a request may not make them its size. A

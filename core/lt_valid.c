@@ -269,6 +269,21 @@ static Lienthong__ErrorCode s_request(const char *what, uint64_t id, const char 
     return code ? code : s_audit_text(what, purpose, case_ref, err, errlen);
 }
 
+/* Field names a request names: record field names, not texts of any size
+ * (each may reach the audit log with a refusal). */
+static Lienthong__ErrorCode s_field_names(char *const *names, size_t n, const char *what,
+                                          const char *list, char *err, size_t errlen)
+{
+    char field[64];
+    for (size_t i = 0; i < n; i++) {
+        if (strlen(names[i]) <= LT_QUERY_MAX_FIELD_NAME)
+            continue;
+        snprintf(field, sizeof field, "%s[%zu]", list, i);
+        return s_text_max(names[i], LT_QUERY_MAX_FIELD_NAME, what, field, err, errlen);
+    }
+    return LIENTHONG__ERROR_CODE__ERR_NONE;
+}
+
 Lienthong__ErrorCode lt_valid_lookup(const Lienthong__LookupRequest *q, char *err, size_t errlen)
 {
     Lienthong__ErrorCode code = s_request("lookup_request", q->request_id, q->dataset, q->purpose,
@@ -280,7 +295,7 @@ Lienthong__ErrorCode lt_valid_lookup(const Lienthong__LookupRequest *q, char *er
     if (q->n_fields > LT_QUERY_MAX_FIELDS)
         return s_fail(TOO_LARGE, err, errlen, "%s: a lookup may name at most %d fields",
                       "lookup_request", LT_QUERY_MAX_FIELDS);
-    return LIENTHONG__ERROR_CODE__ERR_NONE;
+    return s_field_names(q->fields, q->n_fields, "lookup_request", "fields", err, errlen);
 }
 
 Lienthong__ErrorCode lt_valid_profile(const Lienthong__ProfileRequest *q, char *err, size_t errlen)
@@ -306,9 +321,16 @@ Lienthong__ErrorCode lt_valid_profile(const Lienthong__ProfileRequest *q, char *
         if (!ds[0])
             return s_fail(MALFORMED, err, errlen, "%s: part %zu names no dataset",
                           "profile_request", i);
+        if (strlen(ds) >= LT_STREAM_ID_MAX)
+            return s_fail(MALFORMED, err, errlen, "%s: part %zu's dataset is %zu bytes; at most %d",
+                          "profile_request", i, strlen(ds), LT_STREAM_ID_MAX - 1);
         if (q->parts[i]->n_fields > LT_QUERY_MAX_FIELDS)
             return s_fail(TOO_LARGE, err, errlen, "%s: part \"%s\" names more than %d fields",
                           "profile_request", ds, LT_QUERY_MAX_FIELDS);
+        code = s_field_names(q->parts[i]->fields, q->parts[i]->n_fields, "profile_request",
+                             "parts.fields", err, errlen);
+        if (code)
+            return code;
         for (size_t j = 0; j < i; j++)
             if (strcmp(q->parts[j]->dataset, ds) == 0)
                 return s_fail(MALFORMED, err, errlen, "%s: dataset \"%s\" named twice",
@@ -324,6 +346,11 @@ static Lienthong__ErrorCode s_claims(Lienthong__Claim *const *claims, size_t n_c
 {
     char field[80];
     for (size_t c = 0; c < n_claims; c++) {
+        if (strlen(claims[c]->field) > LT_QUERY_MAX_FIELD_NAME) {
+            snprintf(field, sizeof field, "claims[%zu].field", c);
+            return s_text_max(claims[c]->field, LT_QUERY_MAX_FIELD_NAME, "verify_request", field,
+                              err, errlen);
+        }
         if (strlen(claims[c]->value) <= LT_QUERY_MAX_CLAIM_VALUE)
             continue;
         if (k < 0)

@@ -425,6 +425,32 @@ static void test_query_lengths(void)
     p.key = key;
     p.purpose = big;
     CU_ASSERT_EQUAL(lt_valid_profile(&p, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    p.purpose = text;
+    part.dataset = big + 1;
+    CU_ASSERT_EQUAL(lt_valid_profile(&p, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    CU_ASSERT_STRING_EQUAL(err, "profile_request: part 0's dataset is 4194303 bytes; at most 255");
+    part.dataset = ds;
+
+    /* Field names: a record field's, at most LT_QUERY_MAX_FIELD_NAME bytes,
+     * in a lookup, a profile part and a claim. */
+    char *name = s_text(LT_QUERY_MAX_FIELD_NAME, 'f'), *names[2] = {name, big};
+    q.case_ref = text;
+    q.fields = names;
+    q.n_fields = 1;
+    CU_ASSERT_EQUAL(lt_valid_lookup(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_NONE);
+    q.n_fields = 2;
+    CU_ASSERT_EQUAL(lt_valid_lookup(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    CU_ASSERT_STRING_EQUAL(err, "lookup_request.fields[1] is 4194304 bytes; at most 127");
+    part.fields = names;
+    part.n_fields = 2;
+    CU_ASSERT_EQUAL(lt_valid_profile(&p, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    CU_ASSERT_STRING_EQUAL(err, "profile_request.parts.fields[1] is 4194304 bytes; at most 127");
+    c2.field = big;
+    CU_ASSERT_EQUAL(lt_valid_verify(&v, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    CU_ASSERT_STRING_EQUAL(err, "verify_request.claims[0].field is 4194304 bytes; at most 127");
+    c2.field = name;
+    CU_ASSERT_EQUAL(lt_valid_verify(&v, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_NONE);
+    free(name);
     free(key);
     free(big);
     free(text);
