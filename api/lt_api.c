@@ -9,6 +9,7 @@
 #include "lt_log.h"
 #include "lt_stats.h"
 #include "lt_stats_prom.h"
+#include "lt_valid.h"
 #include "lt_wire.h"
 
 #include <arpa/inet.h>
@@ -23,6 +24,8 @@
 #include <time.h>
 
 #define STATUS_MS 3000 /* a local status call */
+#define UNAUTH_INTERVAL_MS 60000 /* requests without a valid token: one summary per interval */
+#define UNAUTH_ADDRS 64          /* distinct addresses counted in a summary */
 
 typedef struct {
     double tokens;
@@ -36,13 +39,25 @@ struct _lt_api_t {
     pthread_mutex_t lock; /* buckets and the audit file */
     bucket_t *buckets;    /* one per application */
     FILE *audit;
+    int *in_flight;       /* requests being served, one count per application */
+    struct {              /* requests without a valid token, this interval */
+        int64_t since_ms; /* when its first came, 0 before any */
+        unsigned long more; /* after the first */
+        char addrs[UNAUTH_ADDRS][INET6_ADDRSTRLEN];
+        size_t n_addrs;
+    } unauth;
     lt_stats_t *stats;
     lt_stats_family_t *requests, *latency;
     uint8_t *tls_cert, *tls_key;
 };
 
+typedef struct route route_t;
+
 /* One HTTP request being received. */
 typedef struct {
+    const route_t *rt;          /* NULL: no such path */
+    const lt_apicfg_app_t *app; /* the application its token names */
+    int in_flight;              /* holds one of the application's in-flight places */
     char *body;
     size_t len;
     int too_large;
@@ -97,25 +112,90 @@ static void s_count(lt_api_t *self, const char *endpoint, const reply_t *r, int6
 
 /* ---- the API's own audit file ------------------------------------------------------- */
 
-/* Requests the API refuses never reach the gateway, so they are recorded
- * here: one JSON object per line (docs/ARCHITECTURE.md, "HTTP API"). */
-static void s_audit(lt_api_t *self, const char *app, const char *officer, const char *case_ref,
-                    const char *endpoint, const char *dataset, const reply_t *r)
+/* Appends the JSON object j (consumed) to the audit file as one line. */
+static void s_audit_line(lt_api_t *self, json_t *j)
 {
-    json_t *j = json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,s:i,s:s}", "at_ms",
-                          (json_int_t)lt_clock_now_ms(), "application", app ? app : "",
-                          "officer", officer ? officer : "", "case_ref", case_ref ? case_ref : "",
-                          "endpoint", endpoint, "dataset", dataset ? dataset : "", "status",
-                          r->status, "reason", r->reason ? r->reason : "");
     char *line = j ? json_dumps(j, JSON_COMPACT) : NULL;
-    lt_warn("api", "refused %s for application '%s' officer '%s': %d %s", endpoint,
-            app ? app : "", officer ? officer : "", r->status, r->reason ? r->reason : "");
     pthread_mutex_lock(&self->lock);
     if (self->audit && line && (fprintf(self->audit, "%s\n", line) < 0 || fflush(self->audit) != 0))
         lt_error("api", "cannot write the audit file %s", self->cfg->audit_file);
     pthread_mutex_unlock(&self->lock);
     free(line);
     json_decref(j);
+}
+
+/* Requests the API refuses never reach the gateway, so they are recorded
+ * here: one JSON object per line (docs/ARCHITECTURE.md, "HTTP API"); key
+ * is the record asked for, when there is one. */
+static void s_audit(lt_api_t *self, const char *app, const char *officer, const char *case_ref,
+                    const char *endpoint, const char *dataset, const char *key, const reply_t *r)
+{
+    lt_warn("api", "refused %s for application '%s' officer '%s': %d %s", endpoint,
+            app ? app : "", officer ? officer : "", r->status, r->reason ? r->reason : "");
+    s_audit_line(self, json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:s}", "at_ms",
+                                 (json_int_t)lt_clock_now_ms(), "application", app ? app : "",
+                                 "officer", officer ? officer : "", "case_ref",
+                                 case_ref ? case_ref : "", "endpoint", endpoint, "dataset",
+                                 dataset ? dataset : "", "key", key ? key : "", "status",
+                                 r->status, "reason", r->reason ? r->reason : ""));
+}
+
+/* The summary of the requests without a valid token an interval counted
+ * after its first: one log line and one audit line. */
+static void s_unauth_summary(lt_api_t *self, unsigned long n, size_t n_addrs, int64_t since_ms)
+{
+    int full = n_addrs == UNAUTH_ADDRS;
+    lt_warn("api", "%lu more requests without a valid token from %s%zu addresses in %lld s",
+            n, full ? "at least " : "", n_addrs, (long long)(lt_clock_mono_ms() - since_ms) / 1000);
+    s_audit_line(self, json_pack("{s:I,s:s,s:i,s:s,s:I,s:i,s:b}", "at_ms",
+                                 (json_int_t)lt_clock_now_ms(), "endpoint", "*", "status", 401,
+                                 "reason", "unauthorized", "count", (json_int_t)n, "addresses",
+                                 (int)n_addrs, "addresses_capped", full));
+}
+
+/* A request without a valid token. The first of each interval is logged
+ * and audited in full; the others are counted (the metrics count each
+ * one) and summed up in one line when the next interval starts, so that
+ * clients without a token cannot fill the disk. */
+static void s_unauthorized(lt_api_t *self, struct MHD_Connection *c, const char *endpoint,
+                           const reply_t *r)
+{
+    char addr[INET6_ADDRSTRLEN] = "?";
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+    if (sa && sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, addr, sizeof addr);
+    else if (sa && sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, addr, sizeof addr);
+    int64_t now = lt_clock_mono_ms(), since = 0;
+    unsigned long more = 0;
+    size_t n_addrs = 0;
+    pthread_mutex_lock(&self->lock);
+    int first = !self->unauth.since_ms || now - self->unauth.since_ms >= UNAUTH_INTERVAL_MS;
+    if (first) {
+        since = self->unauth.since_ms;
+        more = self->unauth.more;
+        n_addrs = self->unauth.n_addrs;
+        self->unauth.since_ms = now;
+        self->unauth.more = 0;
+        self->unauth.n_addrs = 0;
+    } else {
+        size_t i = 0;
+        self->unauth.more++;
+        while (i < self->unauth.n_addrs && strcmp(self->unauth.addrs[i], addr) != 0)
+            i++;
+        if (i == self->unauth.n_addrs && i < UNAUTH_ADDRS)
+            snprintf(self->unauth.addrs[self->unauth.n_addrs++], INET6_ADDRSTRLEN, "%s", addr);
+    }
+    pthread_mutex_unlock(&self->lock);
+    if (more)
+        s_unauth_summary(self, more, n_addrs, since);
+    if (first) {
+        lt_warn("api", "a request without a valid token from %s; others from now on are "
+                "summed up every %d s", addr, UNAUTH_INTERVAL_MS / 1000);
+        s_audit(self, NULL, NULL, NULL, endpoint, NULL, NULL, r);
+    }
 }
 
 /* ---- authentication and rate ------------------------------------------------------------ */
@@ -143,6 +223,25 @@ static int s_rate_ok(lt_api_t *self, const lt_apicfg_app_t *app)
         b->tokens -= 1.0;
     pthread_mutex_unlock(&self->lock);
     return ok;
+}
+
+/* Takes one of the application's in-flight places: 0 when all are taken. */
+static int s_flight_take(lt_api_t *self, const lt_apicfg_app_t *app)
+{
+    int *n = &self->in_flight[app - self->cfg->apps];
+    pthread_mutex_lock(&self->lock);
+    int ok = *n < self->cfg->max_in_flight;
+    if (ok)
+        (*n)++;
+    pthread_mutex_unlock(&self->lock);
+    return ok;
+}
+
+static void s_flight_give(lt_api_t *self, const lt_apicfg_app_t *app)
+{
+    pthread_mutex_lock(&self->lock);
+    self->in_flight[app - self->cfg->apps]--;
+    pthread_mutex_unlock(&self->lock);
 }
 
 /* ---- lookup and verify ---------------------------------------------------------------- */
@@ -174,7 +273,20 @@ static const char *s_outside(const lt_apicfg_app_t *app, lt_apireq_t *q, const c
     *reason = "grant_field";
     if (lt_apireq_each_field(q, s_field_granted, (void *)app))
         return "the application may not see or claim one of the fields";
+    /* No field named means every field (PROTOCOL.md 7.5): s_query puts the
+     * application's in their place, so there must be some (the
+     * configuration refuses an application without). */
+    if (lq && !lq->n_fields && !app->n_fields)
+        return "the application is granted no field";
     return NULL;
+}
+
+/* The deadline of a query: the one asked for, never over the configured
+ * request_timeout_ms, so that a thread is not held longer. */
+static int s_timeout(const lt_api_t *self, const lt_apireq_t *q)
+{
+    int t = lt_apireq_timeout_ms(q), max = self->cfg->request_timeout_ms;
+    return t && t < max ? t : max;
 }
 
 static void s_query(lt_api_t *self, const lt_apicfg_app_t *app, const req_t *rq, int is_verify,
@@ -192,7 +304,7 @@ static void s_query(lt_api_t *self, const lt_apicfg_app_t *app, const req_t *rq,
     if ((why = s_outside(app, q, &reason))) {
         s_error(r, 403, reason, "FORBIDDEN", why);
         s_audit(self, app->name, lt_apireq_officer(q), lq ? lq->case_ref : vq->case_ref, endpoint,
-                lq ? lq->dataset : vq->dataset, r);
+                lq ? lq->dataset : vq->dataset, lq ? lq->key : NULL, r);
         lt_apireq_destroy(&q);
         return;
     }
@@ -208,9 +320,8 @@ static void s_query(lt_api_t *self, const lt_apicfg_app_t *app, const req_t *rq,
     Lienthong__OnBehalf who = LIENTHONG__ON_BEHALF__INIT;
     who.application = (char *)app->name;
     who.officer = (char *)lt_apireq_officer(q);
-    int timeout = lt_apireq_timeout_ms(q) ? lt_apireq_timeout_ms(q) : self->cfg->request_timeout_ms;
     lt_apicall_out_t out;
-    lt_apicall_query(self->call, q, &who, timeout, &out);
+    lt_apicall_query(self->call, q, &who, s_timeout(self, q), &out);
     r->status = out.status;
     r->reason = out.reason;
     r->body = out.body;
@@ -224,10 +335,10 @@ static void s_query(lt_api_t *self, const lt_apicfg_app_t *app, const req_t *rq,
 /* The query of GET /v1/prefill/{id}: officer (required), purpose
  * (required), case_ref, stream (repeated); anything else is refused. */
 typedef struct {
-    const char *officer, *purpose, *case_ref, *unknown, *empty;
+    const char *officer, *purpose, *case_ref, *unknown, *empty, *control;
     char *streams[LT_PREFILL_MAX_STREAMS];
     size_t n_streams;
-    int too_many;
+    int too_many, not_utf8;
 } prefill_q_t;
 
 static enum MHD_Result s_prefill_arg(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -235,6 +346,11 @@ static enum MHD_Result s_prefill_arg(void *cls, enum MHD_ValueKind kind, const c
 {
     prefill_q_t *q = cls;
     (void)kind;
+    /* Decoded from %XX escapes: any bytes at all. */
+    if (!lt_valid_text(key) || (value && !lt_valid_text(value)))
+        q->not_utf8 = 1;
+    else if (value && !lt_valid_plain(value))
+        q->control = key;
     if (!value || !*value)
         q->empty = key;
     else if (strcmp(key, "officer") == 0)
@@ -258,10 +374,18 @@ static const char *s_prefill_bad(const prefill_q_t *q, const char *id, char *buf
     if (!*id || strchr(id, '/') || strlen(id) > LT_RECORD_KEY_MAX)
         snprintf(buf, len, "the path must be %s{id}, id 1 to %d bytes", PREFILL_PATH,
                  LT_RECORD_KEY_MAX);
+    else if (q->not_utf8 || !lt_valid_text(id))
+        snprintf(buf, len, "the path and query must be UTF-8 text");
+    else if (!lt_valid_plain(id))
+        snprintf(buf, len, "the id must not hold control characters");
     else if (q->unknown)
-        snprintf(buf, len, "unknown query parameter '%.64s'", q->unknown);
+        snprintf(buf, len, "unknown query parameter '%.*s'", lt_valid_cut(q->unknown, 64),
+                 q->unknown);
     else if (q->empty)
-        snprintf(buf, len, "query parameter '%.64s' is empty", q->empty);
+        snprintf(buf, len, "query parameter '%.*s' is empty", lt_valid_cut(q->empty, 64), q->empty);
+    else if (q->control)
+        snprintf(buf, len, "query parameter '%.*s' must not hold control characters",
+                 lt_valid_cut(q->control, 64), q->control);
     else if (q->too_many)
         snprintf(buf, len, "at most %d streams", LT_PREFILL_MAX_STREAMS);
     else if (!q->officer || !q->purpose)
@@ -349,7 +473,7 @@ static void s_prefill(lt_api_t *self, const lt_apicfg_app_t *app, struct MHD_Con
         r->body = out.body;
     }
     if (r->status == 403)
-        s_audit(self, app->name, q.officer, q.case_ref, "prefill", id, r);
+        s_audit(self, app->name, q.officer, q.case_ref, "prefill", NULL, id, r);
     lt_wire_free(&env);
     lt_wire_free(&st);
 }
@@ -389,14 +513,15 @@ static void s_profile(lt_api_t *self, const lt_apicfg_app_t *app, const req_t *r
     Lienthong__ProfileRequest *pq = lt_apireq_profile(q);
     if ((why = s_profile_outside(app, q, &reason, &dataset))) {
         s_error(r, 403, reason, "FORBIDDEN", why);
-        s_audit(self, app->name, lt_apireq_officer(q), pq->case_ref, "profile", dataset, r);
+        s_audit(self, app->name, lt_apireq_officer(q), pq->case_ref, "profile", dataset, pq->key,
+                r);
         lt_apireq_destroy(&q);
         return;
     }
     Lienthong__OnBehalf who = LIENTHONG__ON_BEHALF__INIT;
     who.application = (char *)app->name;
     who.officer = (char *)lt_apireq_officer(q);
-    int timeout = lt_apireq_timeout_ms(q) ? lt_apireq_timeout_ms(q) : self->cfg->request_timeout_ms;
+    int timeout = s_timeout(self, q);
     lt_apicall_out_t out;
     lt_apicall_profile(self->call, pq, &who, timeout > LT_PROFILE_MAX_MS ? LT_PROFILE_MAX_MS : timeout, &out);
     r->status = out.status;
@@ -577,12 +702,12 @@ static void s_metrics(lt_api_t *self, reply_t *r)
 
 typedef enum { NEEDS_NOTHING, NEEDS_APP } auth_t;
 
-typedef struct {
+struct route {
     const char *path, *method, *endpoint;
     auth_t auth;
     int lookup_api; /* part of the lookup API (off when lookup_api = false) */
     int prefix;     /* path is a prefix: the rest of the URL is a parameter */
-} route_t;
+};
 
 static const route_t s_routes[] = {
     {"/v1/lookup", "POST", "lookup", NEEDS_APP, 1, 0},
@@ -608,20 +733,53 @@ static const route_t *s_route(const lt_api_t *self, const char *url)
     return NULL;
 }
 
+static void s_too_large(const lt_api_t *self, reply_t *r)
+{
+    char msg[96];
+    snprintf(msg, sizeof msg, "the body is larger than %zu bytes", self->cfg->max_body);
+    s_error(r, 413, "too_large", "TOO_LARGE", msg);
+}
+
+/* The first call, the headers complete: what can be answered before the
+ * body is read is answered now (no such path, another method, no valid
+ * token, the application's requests all in flight, a declared oversize
+ * body), so that a client without a token cannot hold a thread by sending
+ * a body slowly. 1 when r is the answer. */
+static int s_early(lt_api_t *self, struct MHD_Connection *c, const char *url, const char *method,
+                   req_t *rq, reply_t *r)
+{
+    const route_t *rt = rq->rt = s_route(self, url);
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (!rt)
+        s_error(r, 404, "no_route", "NOT_FOUND", "no such path; see /v1/openapi.json");
+    else if (strcmp(method, rt->method) != 0) {
+        s_error(r, 405, "method", "METHOD_NOT_ALLOWED", "this path takes another method");
+        r->allow = rt->method;
+    } else if (rt->auth == NEEDS_APP && !(rq->app = s_app(self, c))) {
+        s_error(r, 401, "unauthorized", "UNAUTHORIZED",
+                "send the application's token as 'Authorization: Bearer TOKEN'");
+        s_unauthorized(self, c, rt->endpoint, r);
+    } else if (rq->app && !(rq->in_flight = s_flight_take(self, rq->app))) {
+        s_error(r, 429, "in_flight", "RATE_LIMITED",
+                "the application has as many requests in flight as max_in_flight allows");
+        r->retry_after = 1;
+        s_audit(self, rq->app->name, NULL, NULL, rt->endpoint, NULL, NULL, r);
+    } else if (cl && strtoull(cl, NULL, 10) > self->cfg->max_body)
+        s_too_large(self, r);
+    else
+        return 0;
+    return 1;
+}
+
 static void s_serve(lt_api_t *self, struct MHD_Connection *c, const char *url,
                     const route_t *rt, const req_t *rq, reply_t *r)
 {
-    const lt_apicfg_app_t *app = NULL;
-    if (rt->auth == NEEDS_APP && !(app = s_app(self, c))) {
-        s_error(r, 401, "unauthorized", "UNAUTHORIZED",
-                "send the application's token as 'Authorization: Bearer TOKEN'");
-        s_audit(self, NULL, NULL, NULL, rt->endpoint, NULL, r);
-        return;
-    }
+    const lt_apicfg_app_t *app = rq->app;
     if (app && !s_rate_ok(self, app)) {
         s_error(r, 429, "rate_limited", "RATE_LIMITED", "the application's rate limit is exceeded");
         r->retry_after = 1;
-        s_audit(self, app->name, NULL, NULL, rt->endpoint, NULL, r);
+        s_audit(self, app->name, NULL, NULL, rt->endpoint, NULL, NULL, r);
         return;
     }
     const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
@@ -711,36 +869,30 @@ static enum MHD_Result s_handler(void *cls, struct MHD_Connection *c, const char
 {
     lt_api_t *self = cls;
     req_t *rq = *con_cls;
+    reply_t r = {0};
     if (!rq) {
         if (!(rq = calloc(1, sizeof *rq)))
             return MHD_NO;
         rq->start_ms = lt_clock_mono_ms();
         *con_cls = rq;
-        /* A declared oversize body is refused before it is read. */
-        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (!cl || strtoull(cl, NULL, 10) <= self->cfg->max_body)
+        if (!s_early(self, c, url, method, rq, &r))
             return MHD_YES;
-        rq->too_large = 1;
     } else if (s_upload(self, rq, data, size))
         return MHD_YES;
-    reply_t r = {0};
-    const route_t *rt = s_route(self, url);
-    if (!rt)
-        s_error(&r, 404, "no_route", "NOT_FOUND", "no such path; see /v1/openapi.json");
-    else if (strcmp(method, rt->method) != 0) {
-        s_error(&r, 405, "method", "METHOD_NOT_ALLOWED", "this path takes another method");
-        r.allow = rt->method;
-    } else if (rq->too_large) {
-        char msg[96];
-        snprintf(msg, sizeof msg, "the body is larger than %zu bytes", self->cfg->max_body);
-        s_error(&r, 413, "too_large", "TOO_LARGE", msg);
-    } else
-        s_serve(self, c, url, rt, rq, &r);
+    else if (rq->too_large)
+        s_too_large(self, &r);
+    else
+        s_serve(self, c, url, rq->rt, rq, &r);
+    const route_t *rt = rq->rt;
     if (!r.body && !r.text && !r.text_ptr)
         s_error(&r, 500, "internal", "INTERNAL", "out of memory");
     s_count(self, rt ? rt->endpoint : "other", &r, rq->start_ms);
     enum MHD_Result ok = s_send(c, &r);
+    /* Free the place before the answer is sent, not once it has been (as
+     * s_completed would): the client may ask again as soon as it has it. */
+    if (rq->in_flight)
+        s_flight_give(self, rq->app);
+    rq->in_flight = 0;
     json_decref(r.body);
     free(r.text);
     return ok;
@@ -749,7 +901,10 @@ static enum MHD_Result s_handler(void *cls, struct MHD_Connection *c, const char
 static void s_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                         enum MHD_RequestTerminationCode toe)
 {
+    lt_api_t *self = cls;
     req_t *rq = *con_cls;
+    if (rq && rq->in_flight) /* never answered: the client went away */
+        s_flight_give(self, rq->app);
     if (rq)
         free(rq->body);
     free(rq);
@@ -814,6 +969,7 @@ lt_api_t *lt_api_new(const lt_apicfg_t *cfg, char *err, size_t errlen)
         goto fail;
     }
     if (!(self->buckets = calloc(cfg->n_apps ? cfg->n_apps : 1, sizeof *self->buckets)) ||
+        !(self->in_flight = calloc(cfg->n_apps ? cfg->n_apps : 1, sizeof *self->in_flight)) ||
         !(self->call = lt_apicall_new(cfg->local_socket)) || s_stats_new(self) != 0) {
         snprintf(err, errlen, "out of memory");
         goto fail;
@@ -832,6 +988,7 @@ lt_api_t *lt_api_new(const lt_apicfg_t *cfg, char *err, size_t errlen)
         flags, (uint16_t)cfg->port, NULL, NULL, s_handler, self, MHD_OPTION_SOCK_ADDR, &ss,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
         MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
         self->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, self->tls_cert,
         MHD_OPTION_HTTPS_MEM_KEY, self->tls_key, MHD_OPTION_END);
@@ -853,11 +1010,14 @@ void lt_api_destroy(lt_api_t **self_p)
     lt_api_t *self = *self_p;
     if (self->mhd)
         MHD_stop_daemon(self->mhd);
+    if (self->unauth.more) /* the summary the next interval would have written */
+        s_unauth_summary(self, self->unauth.more, self->unauth.n_addrs, self->unauth.since_ms);
     lt_apicall_destroy(&self->call);
     lt_stats_destroy(&self->stats);
     if (self->audit)
         fclose(self->audit);
     free(self->buckets);
+    free(self->in_flight);
     free(self->tls_cert);
     free(self->tls_key);
     pthread_mutex_destroy(&self->lock);

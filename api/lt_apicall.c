@@ -1,5 +1,6 @@
 /* lt_apicall: local-API calls of the HTTP API and their JSON (see lt_apicall.h). */
 #include "lt_apicall.h"
+#include "lt_valid.h"
 #include "lt_clock.h"
 #include "lt_client.h"
 #include "lt_file.h"
@@ -58,7 +59,8 @@ json_t *lt_apicall_error(const char *code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    return json_pack("{s:s,s:s}", "error", code, "message", msg);
+    /* The message may quote the request or be cut: jansson takes only UTF-8. */
+    return json_pack("{s:s,s:s}", "error", code, "message", lt_valid_sanitise(msg));
 }
 
 static void s_fail(lt_apicall_out_t *out, int status, const char *reason, const char *code,

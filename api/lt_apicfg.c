@@ -10,8 +10,9 @@
 
 static const char *const s_known[] = {
     "gateway_config", "listen_address", "port", "tls_cert", "tls_key", "lookup_api", "metrics",
-    "max_body", "connection_timeout", "request_timeout_ms", "max_connections", "audit_file",
-    "log_level", "log_format", "apps", NULL};
+    "max_body", "connection_timeout", "request_timeout_ms", "max_connections",
+    "max_connections_per_ip", "max_in_flight", "audit_file", "log_level", "log_format", "apps",
+    NULL};
 
 /* Reads the string list `name` of group g into out (at most max ids). */
 static int s_ids(const config_setting_t *g, const char *file, const char *name, int required,
@@ -111,13 +112,20 @@ static int s_app(const config_setting_t *g, const char *file, lt_apicfg_app_t *a
             return lt_cfgfile_err(config_setting_get_elem(g, (unsigned)i), file, err, errlen,
                                   "application '%s': unknown setting '%s'", name, k);
     }
-    return s_ids(g, file, "datasets", 1, app->datasets, LT_APICFG_MAX_GRANTS, &app->n_datasets,
-                 err, errlen) ||
-                   s_ids(g, file, "fields", 1, app->fields, LT_APICFG_MAX_GRANTS, &app->n_fields,
-                         err, errlen) ||
-                   s_ids(g, file, "purposes", 1, app->purposes, LT_APICFG_MAX_GRANTS,
-                         &app->n_purposes, err, errlen)
-               ? -1 : 0;
+    if (s_ids(g, file, "datasets", 1, app->datasets, LT_APICFG_MAX_GRANTS, &app->n_datasets, err,
+              errlen) ||
+        s_ids(g, file, "fields", 1, app->fields, LT_APICFG_MAX_GRANTS, &app->n_fields, err,
+              errlen) ||
+        s_ids(g, file, "purposes", 1, app->purposes, LT_APICFG_MAX_GRANTS, &app->n_purposes, err,
+              errlen))
+        return -1;
+    /* A lookup naming no field asks for every field (PROTOCOL.md 7.5): with
+     * no field granted it would read all the agency's policy allows. */
+    if (!app->n_fields)
+        return lt_cfgfile_err(config_setting_get_member(g, "fields"), file, err, errlen,
+                              "application '%s': fields is empty; grant at least one field",
+                              name);
+    return 0;
 }
 
 static int s_apps(const config_t *c, lt_apicfg_t *cfg, char *err, size_t errlen)
@@ -156,7 +164,7 @@ static int s_optional_path(const config_t *c, const char *file, const char *name
 
 static int s_http(const config_t *c, lt_apicfg_t *cfg, char *err, size_t errlen)
 {
-    long long v[5];
+    long long v[7];
     const char *f = cfg->path;
     if (lt_cfgfile_string(c, f, "listen_address", "127.0.0.1", 0, cfg->listen_address,
                           sizeof cfg->listen_address, err, errlen) ||
@@ -165,6 +173,8 @@ static int s_http(const config_t *c, lt_apicfg_t *cfg, char *err, size_t errlen)
         lt_cfgfile_int(c, f, "connection_timeout", 30, 1, 3600, &v[2], err, errlen) ||
         lt_cfgfile_int(c, f, "request_timeout_ms", 5000, 100, 600000, &v[3], err, errlen) ||
         lt_cfgfile_int(c, f, "max_connections", 256, 1, 4096, &v[4], err, errlen) ||
+        lt_cfgfile_int(c, f, "max_connections_per_ip", 32, 1, 4096, &v[5], err, errlen) ||
+        lt_cfgfile_int(c, f, "max_in_flight", 64, 1, 4096, &v[6], err, errlen) ||
         s_optional_path(c, f, "tls_cert", cfg->tls_cert, sizeof cfg->tls_cert, err, errlen) ||
         s_optional_path(c, f, "tls_key", cfg->tls_key, sizeof cfg->tls_key, err, errlen) ||
         s_optional_path(c, f, "audit_file", cfg->audit_file, sizeof cfg->audit_file, err, errlen) ||
@@ -180,6 +190,8 @@ static int s_http(const config_t *c, lt_apicfg_t *cfg, char *err, size_t errlen)
     cfg->connection_timeout = (int)v[2];
     cfg->request_timeout_ms = (int)v[3];
     cfg->max_connections = (int)v[4];
+    cfg->max_connections_per_ip = (int)v[5];
+    cfg->max_in_flight = (int)v[6];
     return 0;
 }
 

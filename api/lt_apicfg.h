@@ -62,8 +62,10 @@ typedef struct {
     int metrics;              /* serve /metrics, /healthz and /readyz */
     size_t max_body;          /* bytes of a request body */
     int connection_timeout;   /* seconds a connection may stay idle */
-    int request_timeout_ms;   /* default deadline of a lookup or verify */
+    int request_timeout_ms;   /* deadline of a lookup or verify: the default and the most */
     int max_connections;
+    int max_connections_per_ip; /* from one client address (MHD_OPTION_PER_IP_CONNECTION_LIMIT) */
+    int max_in_flight;        /* requests of one application being served at once */
     char audit_file[PATH_MAX]; /* the API's own refusals (JSON lines), or "" */
     lt_log_level_t log_level;
     lt_log_format_t log_format;

@@ -1,5 +1,6 @@
 /* lt_apireq: strict JSON request decoding (see lt_apireq.h). */
 #include "lt_apireq.h"
+#include "lt_valid.h"
 
 #include <jansson.h>
 #include <stdarg.h>
@@ -48,6 +49,10 @@ static int s_string(const json_t *o, const char *name, const char *where, size_t
     if (len == 0 || len > max || strlen(json_string_value(v)) != len)
         return s_err(err, errlen, "%s%s: must be 1 to %zu bytes of text without NUL", where, name,
                      max);
+    /* Ids, keys, purposes, officers and case references go into audit
+     * entries printed a line each: a line feed could forge one. */
+    if (!lt_valid_plain(json_string_value(v)))
+        return s_err(err, errlen, "%s%s: must not hold control characters", where, name);
     *out = json_string_value(v);
     return 0;
 }
@@ -68,7 +73,7 @@ static int s_known(const json_t *o, const char *const *known, const char *where,
         for (size_t i = 0; known[i] && !ok; i++)
             ok = strcmp(k, known[i]) == 0;
         if (!ok)
-            return s_err(err, errlen, "%s%.64s: unknown member", where, k);
+            return s_err(err, errlen, "%s%.*s: unknown member", where, lt_valid_cut(k, 64), k);
     }
     return 0;
 }
@@ -100,6 +105,8 @@ static int s_elem_string(const json_t *a, const char *name, size_t i, char **out
     if (len == 0 || len > LT_APIREQ_MAX_TEXT || strlen(json_string_value(v)) != len)
         return s_err(err, errlen, "%s[%zu]: must be a string of 1 to %d bytes", name, i,
                      LT_APIREQ_MAX_TEXT);
+    if (!lt_valid_plain(json_string_value(v)))
+        return s_err(err, errlen, "%s[%zu]: must not hold control characters", name, i);
     *out = (char *)json_string_value(v);
     return 0;
 }
@@ -288,7 +295,8 @@ static int s_part(lt_apireq_t *r, const json_t *p, size_t i, char *err, size_t e
         return -1;
     for (size_t k = 0; k < i; k++)
         if (strcmp(r->parts[k].dataset, ds) == 0)
-            return s_err(err, errlen, "%sdataset: \"%.64s\" named twice", where, ds);
+            return s_err(err, errlen, "%sdataset: \"%.*s\" named twice", where,
+                         lt_valid_cut(ds, 64), ds);
     lienthong__profile_part__init(&r->parts[i]);
     r->parts[i].dataset = (char *)ds;
     r->parts[i].fields = r->part_fields[i];
@@ -337,8 +345,9 @@ lt_apireq_t *lt_apireq_decode(const char *body, size_t len, int is_verify, char 
     }
     r->is_verify = is_verify;
     r->root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
-    if (!r->root)
-        s_err(err, errlen, "malformed JSON at line %d column %d: %s", je.line, je.column, je.text);
+    if (!r->root) /* jansson quotes the text near the fault, cut anywhere */
+        lt_valid_sanitise((s_err(err, errlen, "malformed JSON at line %d column %d: %s", je.line,
+                                 je.column, je.text), err));
     else if (!json_is_object(r->root))
         s_err(err, errlen, "body: must be a JSON object");
     else if ((is_verify == LT_APIREQ_PROFILE  ? s_profile

@@ -48,6 +48,46 @@ static json_t *s_json_text(const char *v)
     return j;
 }
 
+/* v for a line of the text report: each control character as \xNN (and a
+ * backslash as \\), so that no stored value, such as one written before
+ * gateways refused them, can start a line of its own and forge an entry.
+ * malloc'd; NULL when out of memory. */
+static char *s_plain(const char *v)
+{
+    const unsigned char *p = (const unsigned char *)(v ? v : "");
+    char *out = malloc(strlen((const char *)p) * 4 + 1), *o = out;
+    for (; out && *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            o += sprintf(o, "\\x%02x", *p);
+        else if (*p == '\\')
+            o += sprintf(o, "\\\\");
+        else
+            *o++ = (char)*p;
+    if (out)
+        *o = 0;
+    return out;
+}
+
+/* One entry as text: v are the columns event to officer (index 2 to 11). */
+static int s_print_text(const char *at, const char *const *v)
+{
+    char *e[12] = {0};
+    int rc = 0;
+    for (int i = 2; i < 12; i++)
+        if (!(e[i] = s_plain(v[i])))
+            rc = -1;
+    if (rc == 0) {
+        printf("%s UTC  %-12s %-16s %s %s\n    fields: %s  purpose: %s  case: %s  -> %s\n", at,
+               e[2], e[3], e[4], e[5], e[6], e[7], e[8], e[9]);
+        /* Requests an application made through the HTTP API (PROTOCOL.md 8.5). */
+        if (e[10][0] || e[11][0])
+            printf("    by application %s, officer %s\n", e[10], e[11]);
+    }
+    for (int i = 2; i < 12; i++)
+        free(e[i]);
+    return rc;
+}
+
 /* Prints the entries the statement yields, as text or a JSON array. */
 static int s_print(sqlite3_stmt *st, int json)
 {
@@ -67,13 +107,10 @@ static int s_print(sqlite3_stmt *st, int json)
             for (int i = 2; o && i < 12; i++)
                 json_object_set_new(o, cols[i], s_json_text(v[i]));
             json_array_append_new(arr, o);
-        } else {
-            printf("%s UTC  %-12s %-16s %s %s\n    fields: %s  purpose: %s  case: %s  -> %s\n", at,
-                   v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9]);
-            /* Requests an application made through the HTTP API (PROTOCOL.md 8.5). */
-            if ((v[10] && v[10][0]) || (v[11] && v[11][0]))
-                printf("    by application %s, officer %s\n", v[10] ? v[10] : "",
-                       v[11] ? v[11] : "");
+        } else if (s_print_text(at, v) != 0) {
+            lt_cli_fail(1, "audit", "out of memory");
+            rc = SQLITE_NOMEM;
+            break;
         }
         n++;
     }

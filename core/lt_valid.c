@@ -128,6 +128,24 @@ char *lt_valid_sanitise(char *s)
     return s;
 }
 
+int lt_valid_cut(const char *s, size_t max)
+{
+    size_t n = strnlen(s, max);
+    /* Back over continuation bytes to the start of the character cut. */
+    if (n == max && (s[n] & 0xc0) == 0x80)
+        while (n > 0 && (s[n] & 0xc0) == 0x80)
+            n--;
+    return (int)n;
+}
+
+int lt_valid_plain(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return 0;
+    return 1;
+}
+
 /* ---- per body ------------------------------------------------------------ */
 
 static Lienthong__ErrorCode s_fail(Lienthong__ErrorCode code, char *err, size_t errlen,
@@ -244,14 +262,26 @@ static Lienthong__ErrorCode s_key(const char *key, const char *what, const char 
     return s_text_max(key, LT_RECORD_KEY_MAX, what, field, err, errlen);
 }
 
+/* A text field the audit log stores and `lienthong audit` prints a line
+ * each: at most max bytes and no control character, which could forge a
+ * line of a subject-access report. */
+static Lienthong__ErrorCode s_audit_field(const char *s, size_t max, const char *what,
+                                          const char *field, char *err, size_t errlen)
+{
+    Lienthong__ErrorCode code = s_text_max(s, max, what, field, err, errlen);
+    if (!code && !lt_valid_plain(s))
+        code = s_fail(MALFORMED, err, errlen, "%s.%s holds a control character", what, field);
+    return code;
+}
+
 /* The purpose and case reference every query carries into the audit log
  * of both gateways (PROTOCOL.md 7.1). */
 static Lienthong__ErrorCode s_audit_text(const char *what, const char *purpose,
                                          const char *case_ref, char *err, size_t errlen)
 {
-    Lienthong__ErrorCode code = s_text_max(purpose, LT_QUERY_MAX_TEXT, what, "purpose", err,
-                                           errlen);
-    return code ? code : s_text_max(case_ref, LT_QUERY_MAX_TEXT, what, "case_ref", err, errlen);
+    Lienthong__ErrorCode code = s_audit_field(purpose, LT_QUERY_MAX_TEXT, what, "purpose", err,
+                                              errlen);
+    return code ? code : s_audit_field(case_ref, LT_QUERY_MAX_TEXT, what, "case_ref", err, errlen);
 }
 
 /* request_id, dataset, purpose and case_ref: the checks common to both
@@ -411,10 +441,15 @@ Lienthong__ErrorCode lt_valid_verify(const Lienthong__VerifyRequest *q, char *er
 
 Lienthong__ErrorCode lt_valid_on_behalf(const Lienthong__OnBehalf *w, char *err, size_t errlen)
 {
-    if (w && (strlen(w->application) > LT_ON_BEHALF_MAX || strlen(w->officer) > LT_ON_BEHALF_MAX))
+    if (!w)
+        return LIENTHONG__ERROR_CODE__ERR_NONE;
+    if (strlen(w->application) > LT_ON_BEHALF_MAX || strlen(w->officer) > LT_ON_BEHALF_MAX)
         return s_fail(MALFORMED, err, errlen, "%s: application and officer are at most %d bytes",
                       "on_behalf", LT_ON_BEHALF_MAX);
-    return LIENTHONG__ERROR_CODE__ERR_NONE;
+    Lienthong__ErrorCode code = s_audit_field(w->application, LT_ON_BEHALF_MAX, "on_behalf",
+                                              "application", err, errlen);
+    return code ? code
+                : s_audit_field(w->officer, LT_ON_BEHALF_MAX, "on_behalf", "officer", err, errlen);
 }
 
 Lienthong__ErrorCode lt_valid_prefill(const Lienthong__PrefillRequest *q, char *err,
@@ -438,7 +473,7 @@ Lienthong__ErrorCode lt_valid_prefill(const Lienthong__PrefillRequest *q, char *
         strlen(q->case_ref) > LT_PREFILL_MAX_TEXT)
         return s_fail(MALFORMED, err, errlen, "%s: key_field, purpose and case_ref are at most "
                       "%d bytes", what, LT_PREFILL_MAX_TEXT);
-    return LIENTHONG__ERROR_CODE__ERR_NONE;
+    return s_audit_text(what, q->purpose, q->case_ref, err, errlen);
 }
 
 uint64_t lt_valid_request_id(const Lienthong__Envelope *env)

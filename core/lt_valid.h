@@ -39,6 +39,15 @@ int lt_valid_key(const char *key) __attribute__((warn_unused_result));
  * character, or echoing input, never goes out invalid). Returns s. */
 char *lt_valid_sanitise(char *s);
 
+/* The length of the longest prefix of s of at most max bytes that does not
+ * cut a UTF-8 character in two (for "%.*s" of text that may be cut). */
+int lt_valid_cut(const char *s, size_t max);
+
+/* 1 when s holds no control character (below 0x20, or 0x7f): text that is
+ * written into an audit entry and printed one entry a line, where a line
+ * feed could forge an entry. */
+int lt_valid_plain(const char *s);
+
 /* Field checks of one request body (PROTOCOL.md 4.2 check 8, 6.2, 7.1,
  * 7.5, 7.6, 8.5). Each returns ERR_NONE, or the code to answer
  * (ERR_MALFORMED, or ERR_TOO_LARGE for a count over its limit) with the

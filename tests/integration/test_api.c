@@ -359,6 +359,34 @@ static void test_doc_example(void)
     CU_ASSERT(lt_it_file_contains(out, "OK verified {'full_name': "));
 }
 
+/* A second `lienthong api` with small limits (4 connections per address,
+ * 1 request in flight per application, a 1 s deadline), driven by
+ * api_limits.py: early 401s, summed-up audit of requests without a token,
+ * 429 in flight, capped deadline, per-address limit, refused control
+ * characters and text that is not UTF-8. */
+static void test_limits(void)
+{
+    char url[64], cmd[3 * PATH_MAX + 1024];
+    pid_t api = 0;
+    int port = lt_it_free_port();
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
+    LT_IT_REQUIRE(s_write_config("api-limits", port,
+                                 "max_connections_per_ip = 4;\nmax_in_flight = 1;\n"
+                                 "request_timeout_ms = 1000;\n") == 0);
+    LT_IT_REQUIRE(s_start_api("api-limits", url, "", &api) == 0);
+    snprintf(cmd, sizeof cmd,
+             "LT_API_URL=%s LT_TOKEN_HR=%s LT_KEY=" KEY " LT_DS=" DS
+             " LT_AUDIT=%s/api-limits-audit.jsonl LT_OWNER_PID=%d python3 %s/api_limits.py",
+             url, g_tokens[0], g_fed.dir, (int)g_owner->pid, LT_IT_SRC_DIR);
+    CU_ASSERT_EQUAL(system(cmd), 0);
+    CU_ASSERT_EQUAL(s_stop_api(&api, "api-limits"), 0);
+out:
+    if (api > 0) {
+        kill(api, SIGTERM);
+        waitpid(api, NULL, 0);
+    }
+}
+
 static const lt_it_test_t s_tests[] = {
     {"python client: validation, grants, lookups, verifies, rate, metrics, OpenAPI", test_python_client},
     {"curl lookup; the audit names application, officer and case", test_curl_and_audit},
@@ -366,6 +394,7 @@ static const lt_it_test_t s_tests[] = {
     {"the Python example of docs/api/README.md", test_doc_example},
     {"TLS: curl --cacert and Python's ssl module", test_tls},
     {"readyz turns unready when the directory has expired", test_readyz_expired},
+    {"limits: early 401, in flight, deadline, per address, control characters, UTF-8", test_limits},
     {"SIGTERM stops the API with status 0", test_stop},
     {NULL, NULL}};
 

@@ -108,6 +108,8 @@ static void test_defaults(void)
     CU_ASSERT(cfg.connection_timeout == 30);
     CU_ASSERT(cfg.request_timeout_ms == 5000);
     CU_ASSERT(cfg.max_connections == 256);
+    CU_ASSERT(cfg.max_connections_per_ip == 32);
+    CU_ASSERT(cfg.max_in_flight == 64);
     CU_ASSERT(cfg.audit_file[0] == 0);
     CU_ASSERT_FATAL(cfg.n_apps == 1);
     const lt_apicfg_app_t *a = &cfg.apps[0];
@@ -130,6 +132,7 @@ static void test_overrides(void)
         "listen_address = \"::1\";\nport = 9443;\ntls_cert = \"tls/cert.pem\";\n"
         "tls_key = \"tls/key.pem\";\nlookup_api = false;\nmax_body = 4096;\n"
         "connection_timeout = 5;\nrequest_timeout_ms = 750;\nmax_connections = 8;\n"
+        "max_connections_per_ip = 4;\nmax_in_flight = 3;\n"
         "audit_file = \"api-audit.jsonl\";\nlog_level = \"debug\";\nlog_format = \"json\";\n");
     CU_ASSERT_FATAL(lt_apicfg_load(path, &cfg, err, sizeof err) == 0);
     CU_ASSERT_STRING_EQUAL(cfg.listen_address, "::1");
@@ -141,6 +144,7 @@ static void test_overrides(void)
     CU_ASSERT(cfg.lookup_api == 0 && cfg.metrics == 1);
     CU_ASSERT(cfg.max_body == 4096 && cfg.connection_timeout == 5);
     CU_ASSERT(cfg.request_timeout_ms == 750 && cfg.max_connections == 8);
+    CU_ASSERT(cfg.max_connections_per_ip == 4 && cfg.max_in_flight == 3);
     CU_ASSERT(cfg.log_level == LT_LOG_DEBUG && cfg.log_format == LT_LOG_JSON);
     CU_ASSERT(cfg.apps[0].rate == 2.5);
     lt_apicfg_free(&cfg);
@@ -221,6 +225,13 @@ static void test_grant_errors(void)
         "    datasets = [\"d\"];\n    purposes = \"p\"; }\n);\n",
         g_hash);
     load_fails(path, text, path, 3, "missing required list 'fields'");
+    /* No field granted: a lookup without fields would ask for every one. */
+    snprintf(
+        text, sizeof text,
+        "gateway_config = \"gateway.conf\";\napps = (\n  { name = \"hr\"; token_hash = \"%s\";\n"
+        "    datasets = [\"d\"];\n    fields = [];\n    purposes = [\"p\"]; }\n);\n",
+        g_hash);
+    load_fails(path, text, path, 5, "application 'hr': fields is empty");
 }
 
 static void test_gateway_errors(void)

@@ -5,6 +5,7 @@
 #include "unit_util.h"
 
 #include "lt_apireq.h"
+#include "lt_valid.h"
 
 #define COMMON                                                                                     \
     "\"dataset\":\"VN/GOV/BCA/population\",\"purpose\":\"KYC\","                                   \
@@ -241,6 +242,54 @@ static void test_types(void)
     expect_all_refused(cases);
 }
 
+/* Text that goes into the audit entries, printed a line each: a control
+ * character could forge a line, so it is refused naming the member. */
+static void test_control_characters(void)
+{
+    static const refusal_t cases[] = {
+        {"{\"dataset\":\"d\",\"purpose\":\"KYC\",\"case_ref\":\"HS-1\",\"key\":\"k\","
+         "\"officer\":\"x\\n    by application court-order-app, officer judge-7\"}",
+         0, "officer: must not hold control characters"},
+        {"{\"dataset\":\"d\",\"purpose\":\"KYC\",\"officer\":\"o\",\"key\":\"k\","
+         "\"case_ref\":\"HS\\u007f1\"}",
+         0, "case_ref: must not hold control characters"},
+        {"{\"dataset\":\"d\",\"officer\":\"o\",\"case_ref\":\"c\",\"key\":\"k\","
+         "\"purpose\":\"K\\tYC\"}",
+         0, "purpose: must not hold control characters"},
+        {"{" COMMON ",\"keys\":[\"a\\r\"],\"claims\":[{\"field\":\"f\",\"value\":\"v\"}]}",
+         1, "keys[0]: must not hold control characters"},
+        {NULL, 0, NULL},
+    };
+    expect_all_refused(cases);
+    /* A claim's value is compared, never printed: it may hold a line feed. */
+    lt_apireq_t *r = decode_ok("{" COMMON ",\"keys\":[\"a\"],\"claims\":[{\"field\":\"address\","
+                               "\"value\":\"1 Main St\\nHanoi\"}]}", 1);
+    lt_apireq_destroy(&r);
+}
+
+/* Messages that quote the request stay valid UTF-8 when cut, so that the
+ * answer can be encoded as JSON. */
+static void test_messages_utf8(void)
+{
+    char body[2048], name[64];
+    /* 63 ASCII bytes then a 2-byte character: a cut at 64 bytes splits it. */
+    memset(name, 'a', sizeof name - 1);
+    name[sizeof name - 1] = 0;
+    snprintf(body, sizeof body, "{\"%s\xc3\xa9\":1}", name);
+    lt_apireq_t *r = decode(body, 0);
+    CU_ASSERT_PTR_NULL(r);
+    CU_ASSERT(strstr(g_err, "unknown member") != NULL);
+    CU_ASSERT(lt_valid_text(g_err));
+    /* An unterminated string: jansson quotes the text near it, cut anywhere. */
+    size_t at = (size_t)snprintf(body, sizeof body, "{\"dataset\":\"");
+    for (int i = 0; i < 200; i++)
+        at += (size_t)snprintf(body + at, sizeof body - at, "\xc3\xa9");
+    r = decode(body, 0);
+    CU_ASSERT_PTR_NULL(r);
+    CU_ASSERT(strstr(g_err, "malformed JSON") != NULL);
+    CU_ASSERT(lt_valid_text(g_err));
+}
+
 /* A JSON array of n strings "k0", "k1", ... into a fresh buffer. */
 static char *string_array(size_t n)
 {
@@ -313,6 +362,8 @@ int main(void)
         {"wrong types are named with their index", test_types},
         {"sizes, NUL and list limits", test_limits},
         {"profile body: parts, fields, refusals", test_profile},
+        {"control characters in audited text are refused", test_control_characters},
+        {"messages quoting the request stay valid UTF-8", test_messages_utf8},
         {NULL, NULL},
     };
     return ut_main("lt_apireq", NULL, NULL, tests);

@@ -482,6 +482,65 @@ static void test_on_behalf_and_request_id(void)
     CU_ASSERT_EQUAL(lt_valid_request_id(&env), 0);
 }
 
+/* code is ERR_MALFORMED with the message want. */
+static void expect_malformed(Lienthong__ErrorCode code, const char *err, const char *want)
+{
+    CU_ASSERT_EQUAL(code, LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    CU_ASSERT_STRING_EQUAL(err, want);
+}
+
+/* A line feed, or any control character, in the text a request carries
+ * into the audit log could forge a line of `lienthong audit` output: the
+ * gateway refuses it from a local client, naming the field. */
+static void test_control_characters(void)
+{
+    char err[256];
+    Lienthong__OnBehalf w = LIENTHONG__ON_BEHALF__INIT;
+    w.application = "hr";
+    w.officer = "x\n    by application court-order-app, officer judge-7";
+    expect_malformed(lt_valid_on_behalf(&w, err, sizeof err), err,
+                     "on_behalf.officer holds a control character");
+    w.officer = "can-bo-42";
+    w.application = "hr\x7f";
+    expect_malformed(lt_valid_on_behalf(&w, err, sizeof err), err,
+                     "on_behalf.application holds a control character");
+    w.application = "Ph\xc3\xb2ng h\xe1\xbb\x99 t\xe1\xbb\x8b ch"; /* UTF-8 is fine */
+    CU_ASSERT_EQUAL(lt_valid_on_behalf(&w, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_NONE);
+    Lienthong__LookupRequest q = LIENTHONG__LOOKUP_REQUEST__INIT;
+    q.request_id = 1;
+    q.dataset = "VN/GOV/BCA/population";
+    q.key = "079201000001";
+    q.purpose = "KYC";
+    q.case_ref = "HS-1\r";
+    expect_malformed(lt_valid_lookup(&q, err, sizeof err), err,
+                     "lookup_request.case_ref holds a control character");
+    q.case_ref = "HS-1";
+    q.purpose = "K\tYC";
+    expect_malformed(lt_valid_lookup(&q, err, sizeof err), err,
+                     "lookup_request.purpose holds a control character");
+    char *streams[] = {"VN/GOV/BCA/population.portal"};
+    Lienthong__PrefillRequest p = LIENTHONG__PREFILL_REQUEST__INIT;
+    p.request_id = 5;
+    p.key = "079201000001";
+    p.streams = streams;
+    p.n_streams = 1;
+    p.purpose = "KYC";
+    p.case_ref = "a\nb";
+    expect_malformed(lt_valid_prefill(&p, err, sizeof err), err,
+                     "prefill_request.case_ref holds a control character");
+}
+
+/* Cutting text for a message never splits a UTF-8 character. */
+static void test_cut(void)
+{
+    const char *s = "ab\xc3\xa9z"; /* a, b, e acute, z */
+    CU_ASSERT_EQUAL(lt_valid_cut(s, 2), 2);
+    CU_ASSERT_EQUAL(lt_valid_cut(s, 3), 2);
+    CU_ASSERT_EQUAL(lt_valid_cut(s, 4), 4);
+    CU_ASSERT_EQUAL(lt_valid_cut(s, 64), 5);
+    CU_ASSERT_EQUAL(lt_valid_cut("", 64), 0);
+}
+
 /* A pre-fill (PROTOCOL.md 8.8): id, key length, streams, text lengths. */
 static void test_prefill_fields(void)
 {
@@ -576,6 +635,8 @@ int main(void)
         {"lookup, verify, profile: lengths of key, dataset, texts, claims", test_query_lengths},
         {"on_behalf lengths; request_id echoed", test_on_behalf_and_request_id},
         {"prefill: id, key, at most 64 streams, text lengths", test_prefill_fields},
+        {"control characters in audited text are refused", test_control_characters},
+        {"cut at a UTF-8 character boundary", test_cut},
         {"lt_wire_decode applies it, keeps the request_id", test_decode_applies_it},
         {NULL, NULL},
     };
