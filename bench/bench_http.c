@@ -196,7 +196,11 @@ static pid_t s_start_api(lt_it_fed_t *f, lt_it_gw_t *caller, int port, char toke
     char hash[65], path[PATH_MAX + 32], log[PATH_MAX + 32], text[PATH_MAX + 1024];
     lt_apicfg_token_new(token, hash);
     snprintf(text, sizeof text,
+             /* One application on one address with INFLIGHT requests at
+              * once: the per-address and per-application bounds raised
+              * past it, as an operator would for such an application. */
              "gateway_config = \"%s\";\nport = %d;\nmax_connections = 512;\n"
+             "max_connections_per_ip = 512;\nmax_in_flight = 256;\n"
              "apps = ( { name = \"bench\"; token_hash = \"%s\"; datasets = [\"" DATASET "\"];\n"
              "  fields = [\"full_name\", \"date_of_birth\"]; purposes = [\"BENCH\"];"
              " rate = 100000; } );\n",
