@@ -761,17 +761,48 @@ int lt_dir_sign(const uint8_t *dir, size_t len, const lt_keys_t *authority, uint
     return 0;
 }
 
-/* 0 if any signature verifies under any pinned key. The key carried in the
- * message is never trusted: it only tells which pin to try first. */
+/* The pin a signature's hint names, or -1. */
+static int s_hinted_pin(const Lienthong__DirectorySignature *sig, const lt_dir_pins_t *pins)
+{
+    for (size_t p = 0; sig->authority_key.len == LT_KEY_BYTES && p < pins->count; p++)
+        if (sodium_memcmp(pins->keys[p], sig->authority_key.data, LT_KEY_BYTES) == 0)
+            return (int)p;
+    return -1;
+}
+
+/* One verification of signature sig under pin p, counted against *budget. */
+static int s_try(const Lienthong__SignedDirectory *sd, const Lienthong__DirectorySignature *sig,
+                 const uint8_t *pin, int *budget)
+{
+    if (*budget <= 0)
+        return -1;
+    (*budget)--;
+    return lt_keys_verify(pin, LT_DIR_DOMAIN, sd->directory.data, sd->directory.len,
+                          sig->signature.data);
+}
+
+/* 0 if one of the first LT_DIR_MAX_SIGS signatures verifies under a pinned
+ * key. The key carried in the message is never trusted: it only tells
+ * which pin to try first. Signatures whose hint names a pin are tried with
+ * that pin; the others, with every pin, from what is left of the budget of
+ * LT_DIR_MAX_VERIFIES verifications. */
 static int s_check_signatures(const Lienthong__SignedDirectory *sd, const lt_dir_pins_t *pins)
 {
-    for (size_t s = 0; s < sd->n_signatures; s++) {
+    size_t n = sd->n_signatures < LT_DIR_MAX_SIGS ? sd->n_signatures : LT_DIR_MAX_SIGS;
+    int budget = LT_DIR_MAX_VERIFIES;
+    for (size_t s = 0; s < n; s++) {
         const Lienthong__DirectorySignature *sig = sd->signatures[s];
-        if (sig->signature.len != LT_SIG_BYTES)
+        int p = s_hinted_pin(sig, pins);
+        if (sig->signature.len == LT_SIG_BYTES && p >= 0 &&
+            s_try(sd, sig, pins->keys[p], &budget) == 0)
+            return 0;
+    }
+    for (size_t s = 0; s < n && budget > 0; s++) {
+        const Lienthong__DirectorySignature *sig = sd->signatures[s];
+        if (sig->signature.len != LT_SIG_BYTES || s_hinted_pin(sig, pins) >= 0)
             continue;
         for (size_t p = 0; p < pins->count; p++)
-            if (lt_keys_verify(pins->keys[p], LT_DIR_DOMAIN, sd->directory.data, sd->directory.len,
-                              sig->signature.data) == 0)
+            if (s_try(sd, sig, pins->keys[p], &budget) == 0)
                 return 0;
     }
     return -1;

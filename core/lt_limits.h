@@ -65,6 +65,13 @@
 #define LT_DIR_MAX_BYTES (16u << 20)
 /* Authority keys a gateway pins (implementation, 5.2). */
 #define LT_DIR_MAX_PINS 8
+/* Signatures of a signed directory examined (5.2: a receiver MAY ignore
+ * those after the first 16), and Ed25519 verifications spent on one
+ * directory in all: each hashes the whole body (up to the frame cap), so a
+ * peer's offer of many signatures costs at most this many, not signatures
+ * times pinned keys. */
+#define LT_DIR_MAX_SIGS 16
+#define LT_DIR_MAX_VERIFIES 16
 /* Next authority keys one directory may announce (5.5). */
 #define LT_DIR_MAX_NEXT_AUTHORITIES 4
 /* How far in the future a directory's issued_at may be (5.3, check 6). */

@@ -4,6 +4,7 @@
 #include "unit_util.h"
 
 #include "lt_dir.h"
+#include "directory.pb-c.h"
 
 #include <sodium.h>
 #include <time.h>
@@ -511,6 +512,83 @@ static void test_authority_hint_untrusted(void)
     free(sig);
 }
 
+/* A signed directory of n signatures over dir: the valid one (good, as
+ * lt_dir_sign made it) at index at, the others 64 random bytes; each
+ * names g_auth's key as its hint when `hinted`. */
+static uint8_t *multi_signed(const uint8_t *dir, size_t dir_len, const uint8_t *good, size_t n,
+                             size_t at, int hinted, size_t *len)
+{
+    static uint8_t junk[40][LT_SIG_BYTES];
+    static Lienthong__DirectorySignature ds[40];
+    Lienthong__DirectorySignature *ptrs[40];
+    CU_ASSERT_FATAL(n <= 40);
+    for (size_t i = 0; i < n; i++) {
+        lienthong__directory_signature__init(&ds[i]);
+        randombytes_buf(junk[i], sizeof junk[i]);
+        ds[i].signature.data = i == at ? (uint8_t *)good : junk[i];
+        ds[i].signature.len = LT_SIG_BYTES;
+        if (hinted) {
+            ds[i].authority_key.data = (uint8_t *)lt_keys_signing_public(g_auth);
+            ds[i].authority_key.len = LT_KEY_BYTES;
+        }
+        ptrs[i] = &ds[i];
+    }
+    Lienthong__SignedDirectory sd = LIENTHONG__SIGNED_DIRECTORY__INIT;
+    sd.directory.data = (uint8_t *)dir;
+    sd.directory.len = dir_len;
+    sd.signatures = ptrs;
+    sd.n_signatures = n;
+    *len = lienthong__signed_directory__get_packed_size(&sd);
+    uint8_t *out = malloc(*len);
+    CU_ASSERT_FATAL(out != NULL);
+    lienthong__signed_directory__pack(&sd, out);
+    return out;
+}
+
+/* 1 when a directory of n signatures, the valid one at index at, opens. */
+static int opens_with(const uint8_t *dir, size_t dir_len, const uint8_t *good, size_t n, size_t at,
+                      int hinted, const lt_dir_pins_t *pins)
+{
+    size_t len;
+    char err[ERRLEN];
+    uint8_t *buf = multi_signed(dir, dir_len, good, n, at, hinted, &len);
+    lt_dir_t *d = lt_dir_open(buf, len, pins, "VN", (int64_t)time(NULL), err, sizeof err);
+    int ok = d != NULL;
+    lt_dir_destroy(&d);
+    free(buf);
+    return ok;
+}
+
+/* A peer's offer of many signatures costs a bounded number of Ed25519
+ * verifications (LT_DIR_MAX_SIGS examined, LT_DIR_MAX_VERIFIES spent),
+ * each hashing the whole body: past the bounds a valid signature is not
+ * looked at. */
+static void test_signature_bounds(void)
+{
+    uint8_t *dir = NULL, *sig = NULL;
+    size_t dir_len = 0, sig_len = 0;
+    CU_ASSERT_FATAL(build_signed(0, NULL, 0, 0, g_auth, &dir, &dir_len, &sig, &sig_len) == 0);
+    Lienthong__SignedDirectory *sd = lienthong__signed_directory__unpack(NULL, sig_len, sig);
+    CU_ASSERT_FATAL(sd && sd->n_signatures == 1);
+    uint8_t good[LT_SIG_BYTES];
+    memcpy(good, sd->signatures[0]->signature.data, LT_SIG_BYTES);
+    lienthong__signed_directory__free_unpacked(sd, NULL);
+    /* Hinted: one verification each; the 16th verifies, the 17th is not examined. */
+    CU_ASSERT(opens_with(dir, dir_len, good, LT_DIR_MAX_SIGS, LT_DIR_MAX_SIGS - 1, 1, &g_pins));
+    CU_ASSERT(!opens_with(dir, dir_len, good, LT_DIR_MAX_SIGS + 1, LT_DIR_MAX_SIGS, 1, &g_pins));
+    /* Without hints each is tried with every pin, from the same budget: with
+     * two pins, 8 signatures spend it. */
+    lt_dir_pins_t two = g_pins;
+    memcpy(two.keys[1], two.keys[0], LT_KEY_BYTES);
+    memcpy(two.keys[0], lt_keys_signing_public(g_other_auth), LT_KEY_BYTES);
+    two.count = 2;
+    size_t spent = LT_DIR_MAX_VERIFIES / 2;
+    CU_ASSERT(opens_with(dir, dir_len, good, spent + 1, spent - 1, 0, &two));
+    CU_ASSERT(!opens_with(dir, dir_len, good, spent + 1, spent, 0, &two));
+    free(sig);
+    free(dir);
+}
+
 /* ---- compile errors ----------------------------------------------------------- */
 
 static void expect_compile_error(int replace, const char *with, int line, const char *needle)
@@ -956,6 +1034,7 @@ int main(void)
         {"open refuses garbage", test_garbage},
         {"open refuses a signed but invalid directory", test_signed_but_invalid},
         {"authority key hint is not trusted", test_authority_hint_untrusted},
+        {"signatures examined and verifications spent are bounded", test_signature_bounds},
         {"compile: syntax error line", test_compile_syntax_error},
         {"compile: bad Z85 key line", test_compile_bad_key},
         {"compile: dataset rules, and errors quoting the token", test_compile_rules},
