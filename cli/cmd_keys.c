@@ -66,9 +66,9 @@ static int s_write_public(const char *cmd, const char *path, const lt_keys_t *k,
     return 0;
 }
 
-/* Writes PREFIX.key (0600) and PREFIX.pub, then prints the public keys.
- * With `next`, PREFIX.next.key and PREFIX.next.pub: the keys a member
- * rotates to, never written over an existing next key. */
+/* Writes PREFIX.key (0600) and PREFIX.pub, then prints the public keys;
+ * never over an existing PREFIX.key. With `next`, PREFIX.next.key and
+ * PREFIX.next.pub: the keys a member rotates to. */
 static int s_generate(const char *cmd, lt_keys_kind_t kind, const char *prefix,
                       const char *member, int next)
 {
@@ -80,6 +80,13 @@ static int s_generate(const char *cmd, lt_keys_kind_t kind, const char *prefix,
     if (next && access(key, F_OK) == 0)
         return lt_cli_fail(1, cmd, "%s exists: the next keys were generated already (their "
                            "public keys are in %s); remove it first to replace them", key, pub);
+    /* A secret key is never written over: replacing a live member or
+     * authority key by mistake leaves no copy of the one the federation's
+     * directory lists. */
+    if (access(key, F_OK) == 0)
+        return lt_cli_fail(1, cmd, "%s exists: a secret key is never replaced; move it away "
+                           "first if you mean to make a new one (a member changes keys with "
+                           "--next, docs/operations.md \"Rotating keys\")", key);
     lt_keys_t *k = lt_keys_new(kind);
     if (!k)
         return lt_cli_fail(1, cmd, "cannot generate keys (libsodium unavailable?)");

@@ -424,7 +424,7 @@ static int s_event(lt_guard_t *self)
                self->conns[value].state == S_CLOSING;
     if (ev == ZMQ_EVENT_ACCEPTED)
         s_accepted(self, (int)value);
-    else if (ev == ZMQ_EVENT_DISCONNECTED && (int)value < self->size)
+    else if (ev == ZMQ_EVENT_DISCONNECTED && (int)value >= 0 && (int)value < self->size)
         s_set(self, (int)value, S_FREE);
     else if (ev == ZMQ_EVENT_ACCEPT_FAILED)
         s_accept_failed(self, (int)value);

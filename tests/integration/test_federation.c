@@ -112,6 +112,17 @@ static int s_hup_refused(lt_it_gw_t *g, const uint8_t *bytes, size_t len, const 
 
 /* ---- (0) keys and the CLI ---------------------------------------------------- */
 
+/* Up to cap bytes of the file at path into buf; the count, or -1. */
+static long s_read(const char *path, char *buf, size_t cap)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    long n = (long)fread(buf, 1, cap, f);
+    fclose(f);
+    return n;
+}
+
 static void test_cli_keys_and_signing(void)
 {
     lt_it_fed_t fed;
@@ -129,6 +140,14 @@ static void test_cli_keys_and_signing(void)
     CU_ASSERT_EQUAL(lt_it_mode(path), 0600);
     snprintf(path, sizeof path, "%s/auth.key", fed.dir);
     CU_ASSERT_EQUAL(lt_it_mode(path), 0600);
+    /* A second run never writes over the secret keys. */
+    char before[256] = "", after[256] = "";
+    CU_ASSERT_FATAL(s_read(path, before, sizeof before) > 0);
+    CU_ASSERT_EQUAL(lt_it_run_cli(fed.dir, out, authgen, 10000), 1);
+    CU_ASSERT(lt_it_file_contains(out, "a secret key is never replaced"));
+    CU_ASSERT_EQUAL(lt_it_run_cli(fed.dir, out, keygen, 10000), 1);
+    CU_ASSERT_FATAL(s_read(path, after, sizeof after) > 0);
+    CU_ASSERT(memcmp(before, after, sizeof before) == 0);
     CU_ASSERT_EQUAL(lt_it_mode(fed.members[0].key_path), 0600); /* written by lt_keys_save */
     snprintf(path, sizeof path, "%s/bca.pub", fed.dir);
     CU_ASSERT(lt_it_file_contains(path, "transport_key = \""));
