@@ -533,15 +533,21 @@ static void s_profile(lt_api_t *self, const lt_apicfg_app_t *app, const req_t *r
 /* ---- datasets, status, health ------------------------------------------------------------ */
 
 /* The member's current directory: the configured file or the newer one the
- * gateway adopted from peers (the gateway's own rule). */
+ * gateway adopted from peers, verified as the gateway does (lt_gwdir_load):
+ * under the pins, the authority key the gateway learned with its adopted
+ * copy, and the next keys the configured file announces (PROTOCOL.md 5.5). */
 static lt_dir_t *s_directory(lt_api_t *self, char *why, size_t len)
 {
-    char adopted[PATH_MAX + 32];
+    char adopted[PATH_MAX + 32], learned[PATH_MAX + 32];
     const lt_apicfg_t *cfg = self->cfg;
     int64_t now = lt_clock_now_ms() / 1000;
+    lt_dir_pins_t base, trust;
     snprintf(adopted, sizeof adopted, "%s/directory.signed", cfg->data_dir);
-    lt_dir_t *a = lt_dir_load(adopted, &cfg->pins, cfg->federation, now, why, len);
-    lt_dir_t *c = lt_dir_load(cfg->directory_file, &cfg->pins, cfg->federation, now, why, len);
+    snprintf(learned, sizeof learned, "%s/authority.learned", cfg->data_dir);
+    (void)lt_dir_learned_add(learned, &cfg->pins, &base); /* a bad file adds nothing */
+    lt_dir_t *c = lt_dir_load(cfg->directory_file, &base, cfg->federation, now, why, len);
+    lt_dir_trust(&base, c, &trust);
+    lt_dir_t *a = lt_dir_load(adopted, &trust, cfg->federation, now, why, len);
     if (a && (!c || lt_dir_version(a) > lt_dir_version(c))) {
         lt_dir_destroy(&c);
         return a;

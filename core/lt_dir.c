@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 struct _lt_dir_t {
     Lienthong__Directory *dir;
@@ -781,12 +782,9 @@ static int s_try(const Lienthong__SignedDirectory *sd, const Lienthong__Director
                           sig->signature.data);
 }
 
-/* 0 if one of the first LT_DIR_MAX_SIGS signatures verifies under a pinned
- * key. The key carried in the message is never trusted: it only tells
- * which pin to try first. Signatures whose hint names a pin are tried with
- * that pin; the others, with every pin, from what is left of the budget of
- * LT_DIR_MAX_VERIFIES verifications. */
-static int s_check_signatures(const Lienthong__SignedDirectory *sd, const lt_dir_pins_t *pins)
+/* The index of the key of pins that verifies one of the first
+ * LT_DIR_MAX_SIGS signatures, or -1; as s_check_signatures. */
+static int s_signing_pin(const Lienthong__SignedDirectory *sd, const lt_dir_pins_t *pins)
 {
     size_t n = sd->n_signatures < LT_DIR_MAX_SIGS ? sd->n_signatures : LT_DIR_MAX_SIGS;
     int budget = LT_DIR_MAX_VERIFIES;
@@ -795,7 +793,7 @@ static int s_check_signatures(const Lienthong__SignedDirectory *sd, const lt_dir
         int p = s_hinted_pin(sig, pins);
         if (sig->signature.len == LT_SIG_BYTES && p >= 0 &&
             s_try(sd, sig, pins->keys[p], &budget) == 0)
-            return 0;
+            return p;
     }
     for (size_t s = 0; s < n && budget > 0; s++) {
         const Lienthong__DirectorySignature *sig = sd->signatures[s];
@@ -803,9 +801,19 @@ static int s_check_signatures(const Lienthong__SignedDirectory *sd, const lt_dir
             continue;
         for (size_t p = 0; p < pins->count; p++)
             if (s_try(sd, sig, pins->keys[p], &budget) == 0)
-                return 0;
+                return (int)p;
     }
     return -1;
+}
+
+/* 0 if one of the first LT_DIR_MAX_SIGS signatures verifies under a pinned
+ * key. The key carried in the message is never trusted: it only tells
+ * which pin to try first. Signatures whose hint names a pin are tried with
+ * that pin; the others, with every pin, from what is left of the budget of
+ * LT_DIR_MAX_VERIFIES verifications. */
+static int s_check_signatures(const Lienthong__SignedDirectory *sd, const lt_dir_pins_t *pins)
+{
+    return s_signing_pin(sd, pins) >= 0 ? 0 : -1;
 }
 
 /* Names the keys involved when no signature verifies, so that an operator
@@ -1127,4 +1135,50 @@ void lt_dir_trust(const lt_dir_pins_t *pins, const lt_dir_t *current, lt_dir_pin
         if (!known && d->next_authority_keys[i].len == LT_KEY_BYTES)
             memcpy(out->keys[out->count++], k, LT_KEY_BYTES);
     }
+}
+
+int lt_dir_signer(const lt_dir_t *self, const lt_dir_pins_t *trust, uint8_t key[LT_KEY_BYTES])
+{
+    Lienthong__SignedDirectory *sd =
+        lienthong__signed_directory__unpack(NULL, self->signed_len, self->signed_bytes);
+    int p = sd ? s_signing_pin(sd, trust) : -1;
+    if (p >= 0)
+        memcpy(key, trust->keys[p], LT_KEY_BYTES);
+    lienthong__signed_directory__free_unpacked(sd, NULL);
+    return p >= 0 ? 0 : -1;
+}
+
+/* Whether key is one of pins. */
+static int s_pinned(const lt_dir_pins_t *pins, const uint8_t *key)
+{
+    for (size_t p = 0; p < pins->count; p++)
+        if (memcmp(pins->keys[p], key, LT_KEY_BYTES) == 0)
+            return 1;
+    return 0;
+}
+
+int lt_dir_learned_save(const char *path, const lt_dir_t *d, const lt_dir_pins_t *trust,
+                        const lt_dir_pins_t *pins)
+{
+    uint8_t key[LT_KEY_BYTES];
+    if (lt_dir_signer(d, trust, key) != 0)
+        return -1;
+    if (!s_pinned(pins, key))
+        return lt_file_write_atomic(path, key, sizeof key, 0644);
+    return unlink(path) == 0 || errno == ENOENT ? 0 : -1;
+}
+
+int lt_dir_learned_add(const char *path, const lt_dir_pins_t *pins, lt_dir_pins_t *out)
+{
+    uint8_t *key = NULL;
+    size_t len = 0;
+    *out = *pins;
+    if (lt_file_read(path, LT_KEY_BYTES + 1, &key, &len) != 0)
+        return errno == ENOENT ? 0 : 1;
+    int ok = len == LT_KEY_BYTES;
+    size_t cap = sizeof out->keys / sizeof out->keys[0];
+    if (ok && !s_pinned(out, key) && out->count < cap)
+        memcpy(out->keys[out->count++], key, LT_KEY_BYTES);
+    free(key);
+    return ok ? 0 : 1;
 }

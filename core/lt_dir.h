@@ -50,6 +50,24 @@ lt_dir_t *lt_dir_load(const char *path, const lt_dir_pins_t *pins, const char *f
                       int64_t now, char *err, size_t errlen) __attribute__((warn_unused_result));
 void lt_dir_destroy(lt_dir_t **self_p);
 
+/* The key of trust that verifies self's signature (at most the bounded
+ * verifications of lt_dir_open): 0 with it in key, -1 when none does. */
+int lt_dir_signer(const lt_dir_t *self, const lt_dir_pins_t *trust, uint8_t key[LT_KEY_BYTES])
+    __attribute__((warn_unused_result));
+
+/* The authority key a gateway learned through an announcement (5.5), kept
+ * in a file beside the directory it adopted (data_dir/authority.learned)
+ * so that the adopted copy still verifies after a restart, before the
+ * operator pins the new key:
+ * - lt_dir_learned_save writes the key that signed d when it is not one
+ *   of pins, and removes the file when it is (nothing learned);
+ * - lt_dir_learned_add gives out = pins plus the key the file holds (a
+ *   file that is missing adds nothing; one that is not a key is ignored
+ *   with 1 returned, so that the caller can say so). */
+int lt_dir_learned_save(const char *path, const lt_dir_t *d, const lt_dir_pins_t *trust,
+                        const lt_dir_pins_t *pins) __attribute__((warn_unused_result));
+int lt_dir_learned_add(const char *path, const lt_dir_pins_t *pins, lt_dir_pins_t *out);
+
 /* Semantic checks shared by compile and open. On failure names the item:
  * *section is "members", "datasets", "views" or "policies" and *index its
  * position, or *section is NULL for a top-level problem. */

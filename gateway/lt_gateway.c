@@ -75,6 +75,7 @@ struct _lt_gateway_t {
     lt_gwdir_watch_t dir_watch;        /* warnings before the expiry, errors after */
     int expired;                       /* the directory expired: no data to peers (5.6) */
     char adopted_path[PATH_MAX + 32];
+    char learned_path[PATH_MAX + 32]; /* the authority key learned (lt_dir_learned_save) */
 };
 
 /* ---- statistics -------------------------------------------------------------- */
@@ -148,7 +149,9 @@ static int s_check_self(const lt_gateway_t *self, const lt_dir_t *dir, char *err
  * expired or not (PROTOCOL.md 5.6). */
 static int s_load_dir(lt_gateway_t *self, char *err, size_t errlen)
 {
-    self->shared.dir = lt_gwdir_load(&self->cfg, self->adopted_path, err, errlen);
+    lt_dir_pins_t base;
+    lt_gwdir_base(&self->cfg, self->learned_path, &base);
+    self->shared.dir = lt_gwdir_load(&self->cfg, self->adopted_path, &base, err, errlen);
     return self->shared.dir ? 0 : -1;
 }
 
@@ -214,8 +217,11 @@ static lt_dir_t *s_adoptable(lt_gateway_t *self, const uint8_t *bytes, size_t le
                              uint64_t *offered, char *err, size_t errlen)
 {
     char why[512];
-    lt_dir_pins_t trust; /* the pins and the next authority keys announced (5.5) */
-    lt_dir_trust(&self->cfg.pins, self->shared.dir, &trust);
+    /* The pins, the key learned with the current directory and the next
+     * authority keys it announces (5.5). */
+    lt_dir_pins_t base, trust;
+    lt_gwdir_base(&self->cfg, self->learned_path, &base);
+    lt_dir_trust(&base, self->shared.dir, &trust);
     lt_dir_t *d = lt_dir_open(bytes, len, &trust, self->cfg.federation, (int64_t)time(NULL), why,
                               sizeof why);
     uint64_t current = lt_dir_version(self->shared.dir);
@@ -227,6 +233,10 @@ static lt_dir_t *s_adoptable(lt_gateway_t *self, const uint8_t *bytes, size_t le
                  (unsigned long long)lt_dir_version(d), (unsigned long long)current);
     else if (s_check_self(self, d, why, sizeof why) != 0)
         snprintf(err, errlen, "would cut this gateway off: %s", why);
+    /* The key that signed it first, so that the copy verifies after a
+     * restart even before the operator pins that key. */
+    else if (lt_dir_learned_save(self->learned_path, d, &trust, &self->cfg.pins) != 0)
+        snprintf(err, errlen, "cannot persist %s: %s", self->learned_path, strerror(errno));
     else if (lt_file_write_atomic(self->adopted_path, bytes, len, 0644) != 0)
         snprintf(err, errlen, "cannot persist %s: %s", self->adopted_path, strerror(errno));
     else
@@ -1287,6 +1297,7 @@ lt_gateway_t *lt_gateway_new(const lt_gwcfg_t *cfg, char *err, size_t errlen)
     self->so.max_message = cfg->max_message;
     self->so.heartbeat_ms = cfg->heartbeat_ms;
     snprintf(self->adopted_path, sizeof self->adopted_path, "%s/directory.signed", cfg->data_dir);
+    snprintf(self->learned_path, sizeof self->learned_path, "%s/authority.learned", cfg->data_dir);
     /* Everything the gateway creates (store, audit, adopted directory, WAL
      * files) is for its user only. */
     umask(0077);

@@ -2,6 +2,7 @@
  * header). Nothing here changes the system: directories are not created,
  * the listen address is bound and released at once. */
 #include "lt_gwcheck.h"
+#include "lt_gwdir.h"
 #include "lt_check.h"
 #include "lt_file.h"
 
@@ -146,18 +147,22 @@ static const char *s_dir_fix(const char *err)
 
 static lt_dir_t *s_check_directory(lt_check_t *r, const lt_gwcfg_t *cfg)
 {
-    char err[1200], detail[1400], ts[32], adopted[PATH_MAX + 32];
+    char err[1200], detail[1400], ts[32], adopted[PATH_MAX + 32], learned[PATH_MAX + 32];
     int64_t now = (int64_t)time(NULL);
-    lt_dir_t *d =
-        lt_dir_load(cfg->directory_file, &cfg->pins, cfg->federation, now, err, sizeof err);
+    lt_dir_pins_t base, trust;
+    snprintf(learned, sizeof learned, "%s/authority.learned", cfg->data_dir);
+    lt_gwdir_base(cfg, learned, &base);
+    lt_dir_t *d = lt_dir_load(cfg->directory_file, &base, cfg->federation, now, err, sizeof err);
     if (!d) {
         lt_check_error(r, "directory", s_dir_fix(err), "%s", err);
         return NULL;
     }
-    /* A newer one adopted from peers wins at start, as in the gateway. */
+    /* A newer one adopted from peers wins at start, as in the gateway,
+     * verified as there (lt_gwdir_load). */
+    lt_dir_trust(&base, d, &trust);
     snprintf(adopted, sizeof adopted, "%s/directory.signed", cfg->data_dir);
     lt_dir_t *a = access(adopted, F_OK) == 0
-                      ? lt_dir_load(adopted, &cfg->pins, cfg->federation, now, err, sizeof err)
+                      ? lt_dir_load(adopted, &trust, cfg->federation, now, err, sizeof err)
                       : NULL;
     if (a && lt_dir_version(a) > lt_dir_version(d)) {
         lt_dir_destroy(&d);

@@ -64,24 +64,32 @@ static void s_log_choice(const lt_dir_t *taken, const char *taken_path, const lt
                 other_path, b);
 }
 
-lt_dir_t *lt_gwdir_load(const lt_gwcfg_t *cfg, const char *adopted_path, char *err, size_t errlen)
+void lt_gwdir_base(const lt_gwcfg_t *cfg, const char *learned_path, lt_dir_pins_t *base)
+{
+    if (lt_dir_learned_add(learned_path, &cfg->pins, base) != 0)
+        lt_warn("directory", "%s is not an authority key; ignored (the gateway writes it when it "
+                "adopts a directory signed by an announced key, PROTOCOL.md 5.5)", learned_path);
+}
+
+lt_dir_t *lt_gwdir_load(const lt_gwcfg_t *cfg, const char *adopted_path, const lt_dir_pins_t *base,
+                        char *err, size_t errlen)
 {
     char why_conf[700], why_adopted[700];
     int64_t now = (int64_t)time(NULL);
     lt_dir_pins_t trust;
-    lt_dir_t *conf = s_open(cfg, &cfg->pins, cfg->directory_file, now, why_conf, sizeof why_conf);
+    lt_dir_t *conf = s_open(cfg, base, cfg->directory_file, now, why_conf, sizeof why_conf);
     lt_dir_t *adopted = NULL;
     int have_adopted = access(adopted_path, F_OK) == 0;
     /* The adopted copy may be signed by a next authority key the configured
      * directory announces (PROTOCOL.md 5.5). */
-    lt_dir_trust(&cfg->pins, conf, &trust);
+    lt_dir_trust(base, conf, &trust);
     if (have_adopted &&
         !(adopted = s_open(cfg, &trust, adopted_path, now, why_adopted, sizeof why_adopted)))
         lt_warn("directory", "ignoring the directory adopted earlier: %s", why_adopted);
     /* And the configured file by one the adopted copy announces: the
      * authority may have signed it with its next key already. */
-    lt_dir_trust(&cfg->pins, adopted, &trust);
-    if (!conf && adopted && trust.count > cfg->pins.count)
+    lt_dir_trust(base, adopted, &trust);
+    if (!conf && adopted && trust.count > base->count)
         conf = s_open(cfg, &trust, cfg->directory_file, now, why_conf, sizeof why_conf);
     /* The newest version wins even when expired: an older one may list a
      * member since revoked, and falling back on it silently is how a

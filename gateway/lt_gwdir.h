@@ -21,9 +21,15 @@
 #include "lt_stats.h"
 
 /* The newest usable directory among cfg->directory_file and adopted_path
- * (which may not exist). Logs the choice. NULL with the reasons in err when
- * neither opens. */
-lt_dir_t *lt_gwdir_load(const lt_gwcfg_t *cfg, const char *adopted_path, char *err, size_t errlen);
+ * (which may not exist), verified under base (the pinned keys and the one
+ * learned, lt_gwdir_base) and the next keys each announces. Logs the
+ * choice. NULL with the reasons in err when neither opens. */
+lt_dir_t *lt_gwdir_load(const lt_gwcfg_t *cfg, const char *adopted_path, const lt_dir_pins_t *base,
+                        char *err, size_t errlen);
+/* base = the pinned authority keys and the key learned through an
+ * announcement (lt_dir_learned_add of learned_path), warning once about a
+ * learned file that is not a key. */
+void lt_gwdir_base(const lt_gwcfg_t *cfg, const char *learned_path, lt_dir_pins_t *base);
 
 typedef struct {
     uint64_t version;         /* the directory last looked at */

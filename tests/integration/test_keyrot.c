@@ -433,14 +433,27 @@ static void test_rotation_under_load(void)
     CU_ASSERT(!lt_it_log_has(province, mark_p, "subscribing to " DS, "at seq 0"));
     CU_ASSERT(!lt_it_log_has(province, mark_p, "dropped an answer", NULL));
 
-    /* 6. A restart whose configured directory (version 6) announces the
-     * next authority key starts with version 7, which that key signed. */
+    /* 6. A restart whose configured directory is still the first one (it
+     * announces no next authority key) starts with version 7 all the same,
+     * through the key the gateway learned when it adopted version 7; and
+     * version 8, signed by that key alone and announcing none, is adopted
+     * (before, the restart went back to the configured version and version
+     * 8 was refused). */
+    CU_ASSERT(lt_it_gw_stop(province, STOP_MS) == 0);
+    mark_p = lt_it_log_mark(province);
+    LT_IT_REQUIRE(lt_it_gw_run(province, READY_MS) == 0);
+    CU_ASSERT(lt_it_log_has(province, mark_p, "serving " ID_P38, "(directory v7"));
+    CU_ASSERT(!lt_it_log_has(province, mark_p, "ignoring the directory adopted earlier", NULL));
+    CU_ASSERT(s_roll_out(&f, owner, province, 8, next_auth) == 0);
+
+    /* 7. A restart whose configured directory (version 6) announces the
+     * next authority key starts with version 8, which that key signed. */
     CU_ASSERT(lt_it_gw_stop(province, STOP_MS) == 0);
     LT_IT_REQUIRE(lt_it_gw_put_directory(province, v6, v6_len) == 0);
     mark_p = lt_it_log_mark(province);
     LT_IT_REQUIRE(lt_it_gw_run(province, READY_MS) == 0);
-    CU_ASSERT(lt_it_log_has(province, mark_p, "serving " ID_P38, "(directory v7"));
-    CU_ASSERT(!lt_it_log_has(province, mark_p, "ignoring previously adopted", NULL));
+    CU_ASSERT(lt_it_log_has(province, mark_p, "serving " ID_P38, "(directory v8"));
+    CU_ASSERT(!lt_it_log_has(province, mark_p, "ignoring the directory adopted earlier", NULL));
     CU_ASSERT(lt_it_gw_stop(province, STOP_MS) == 0);
     CU_ASSERT(lt_it_gw_stop(owner, STOP_MS) == 0);
     /* Each audit log holds checkpoints of the old and the new signing key. */

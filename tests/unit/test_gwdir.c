@@ -1,7 +1,9 @@
 /* test_gwdir: CUnit suite for gateway/lt_gwdir (PROTOCOL.md 5.3, 5.6): the
  * directory taken at start is the newest that opens among the configured
  * file and the adopted copy, expired or not, and never an older one when
- * the newer is expired; unusable copies are skipped with the reason; the
+ * the newer is expired; unusable copies are skipped with the reason; an
+ * adopted copy signed by an announced authority key opens through the key
+ * learned with it; the
  * expiry watch warns once at 7 days and once at 1 day, turns expired at
  * expires_at, repeats its error only once a minute, sets its gauge, and
  * starts afresh for a new directory. */
@@ -19,9 +21,9 @@
 #define DAY 86400
 
 static char g_dir[512];
-static lt_keys_t *g_auth, *g_a, *g_b;
+static lt_keys_t *g_auth, *g_next_auth, *g_a, *g_b;
 static lt_gwcfg_t g_cfg;
-static char g_adopted[600];
+static char g_adopted[600], g_learned[600];
 
 static int suite_init(void)
 {
@@ -29,13 +31,15 @@ static int suite_init(void)
     if (sodium_init() < 0 || ut_mkdtemp(g_dir, sizeof g_dir, "gwdir") != 0)
         return -1;
     g_auth = lt_keys_new(LT_KEYS_AUTHORITY);
+    g_next_auth = lt_keys_new(LT_KEYS_AUTHORITY);
     g_a = lt_keys_new(LT_KEYS_MEMBER);
     g_b = lt_keys_new(LT_KEYS_MEMBER);
-    if (!g_auth || !g_a || !g_b)
+    if (!g_auth || !g_next_auth || !g_a || !g_b)
         return -1;
     snprintf(g_cfg.federation, sizeof g_cfg.federation, "VN");
     snprintf(g_cfg.directory_file, sizeof g_cfg.directory_file, "%s/conf.signed", g_dir);
     snprintf(g_adopted, sizeof g_adopted, "%s/adopted.signed", g_dir);
+    snprintf(g_learned, sizeof g_learned, "%s/authority.learned", g_dir);
     g_cfg.pins.count = 1;
     memcpy(g_cfg.pins.keys[0], lt_keys_signing_public(g_auth), LT_KEY_BYTES);
     return 0;
@@ -44,13 +48,16 @@ static int suite_init(void)
 static int suite_clean(void)
 {
     lt_keys_destroy(&g_auth);
+    lt_keys_destroy(&g_next_auth);
     lt_keys_destroy(&g_a);
     lt_keys_destroy(&g_b);
     return ut_rmrf(g_dir);
 }
 
-/* Signs version `v` expiring at `expires` into path (NULL: only opened). */
-static lt_dir_t *s_make(uint64_t v, int64_t expires, const char *path)
+/* Signs version `v` expiring at `expires` with auth into path (NULL: only
+ * opened, under trust). */
+static lt_dir_t *s_make_by(uint64_t v, int64_t expires, const char *path, const lt_keys_t *auth,
+                           const lt_dir_pins_t *trust)
 {
     char src[600], err[512];
     uint8_t *raw = NULL, *sig = NULL;
@@ -60,17 +67,24 @@ static lt_dir_t *s_make(uint64_t v, int64_t expires, const char *path)
     snprintf(src, sizeof src, "%s/dir.src", g_dir);
     if (od_write_source(src, g_a, g_b) == 0 &&
         lt_dir_compile(src, v, issued, expires, &raw, &raw_len, err, sizeof err) == 0 &&
-        lt_dir_sign(raw, raw_len, g_auth, &sig, &sig_len) == 0 &&
+        lt_dir_sign(raw, raw_len, auth, &sig, &sig_len) == 0 &&
         (!path || ut_write_file(path, sig, sig_len, 0644) == 0))
-        d = lt_dir_open(sig, sig_len, &g_cfg.pins, "VN", 0, err, sizeof err);
+        d = lt_dir_open(sig, sig_len, trust, "VN", 0, err, sizeof err);
     free(raw);
     free(sig);
     return d;
 }
 
+static lt_dir_t *s_make(uint64_t v, int64_t expires, const char *path)
+{
+    return s_make_by(v, expires, path, g_auth, &g_cfg.pins);
+}
+
 static uint64_t s_load_version(char *err, size_t errlen)
 {
-    lt_dir_t *d = lt_gwdir_load(&g_cfg, g_adopted, err, errlen);
+    lt_dir_pins_t base;
+    lt_gwdir_base(&g_cfg, g_learned, &base);
+    lt_dir_t *d = lt_gwdir_load(&g_cfg, g_adopted, &base, err, errlen);
     uint64_t v = d ? lt_dir_version(d) : 0;
     lt_dir_destroy(&d);
     return v;
@@ -128,6 +142,37 @@ static void test_load_unusable(void)
     CU_ASSERT(strstr(err, "issued in the future") != NULL);
 }
 
+/* After the authority moved to a key the configured directory does not
+ * announce (5.5: the gateway adopted it through a newer directory's
+ * announcement), the adopted copy still opens at start through the key
+ * learned with it; without that key the gateway would go back to the
+ * configured, older version. */
+static void test_load_learned(void)
+{
+    char err[1024] = "";
+    int64_t now = (int64_t)time(NULL);
+    (void)unlink(g_learned);
+    s_put(20, now + 10 * DAY, g_cfg.directory_file);
+    lt_dir_pins_t trust = g_cfg.pins;
+    memcpy(trust.keys[trust.count++], lt_keys_signing_public(g_next_auth), LT_KEY_BYTES);
+    lt_dir_t *d = s_make_by(22, now + 10 * DAY, g_adopted, g_next_auth, &trust);
+    CU_ASSERT_FATAL(d != NULL);
+    CU_ASSERT_EQUAL(s_load_version(err, sizeof err), 20); /* nothing learned */
+    CU_ASSERT(lt_dir_learned_save(g_learned, d, &trust, &g_cfg.pins) == 0);
+    CU_ASSERT_EQUAL(s_load_version(err, sizeof err), 22);
+    /* A learned file that is not a key adds nothing. */
+    CU_ASSERT_FATAL(ut_write_text(g_learned, "not a key") == 0);
+    CU_ASSERT_EQUAL(s_load_version(err, sizeof err), 20);
+    lt_dir_destroy(&d);
+    /* A directory signed by a pinned key: nothing to learn, the file goes. */
+    d = s_make(23, now + 10 * DAY, NULL);
+    CU_ASSERT_FATAL(d != NULL);
+    CU_ASSERT(lt_dir_learned_save(g_learned, d, &trust, &g_cfg.pins) == 0);
+    CU_ASSERT(access(g_learned, F_OK) != 0);
+    lt_dir_destroy(&d);
+    (void)unlink(g_adopted);
+}
+
 static void test_watch(void)
 {
     lt_stats_t *stats = lt_stats_new();
@@ -173,6 +218,7 @@ int main(void)
         {"newest of configured and adopted", test_load_newest},
         {"newest even when expired", test_load_expired},
         {"unusable copies skipped with the reason", test_load_unusable},
+        {"the adopted copy opens through the authority key learned with it", test_load_learned},
         {"expiry watch: warnings, expiry, repeats, renewal", test_watch},
         {NULL, NULL},
     };
