@@ -155,6 +155,12 @@
 /* Snapshots being sent at once, to peers and sinks; each holds a read
  * transaction on the store (implementation, 6.7). */
 #define LT_SNAP_MAX_SENDING 16
+/* A snapshot sent to a peer that made no progress (no chunk left) for this
+ * long ends, releasing its read transaction, its place among the above and
+ * the log it keeps: a consumer gone without a word never returns credit. The
+ * subscription stays and restarts the snapshot at index 0 when credit comes
+ * (implementation, 6.7). */
+#define LT_SNAP_IDLE_MS 60000
 /* Merkle proof entries: enough for 2^64 leaves (6.4). */
 #define LT_MERKLE_MAX_PATH 64
 

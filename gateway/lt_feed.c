@@ -259,6 +259,7 @@ int lt_feed_pump(lt_feed_t *self, void *peer_sock, void *local_sock)
 void lt_feed_tick(lt_feed_t *self)
 {
     lt_feed_replica_tick(self);
+    lt_feed_owner_tick(self);
     lt_feed_retain_tick(self);
     lt_feed_repair_tick(self);
     s_rates(self, lt_clock_mono_ms());

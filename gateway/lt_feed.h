@@ -148,7 +148,8 @@ void lt_feed_advanced(void *self, const char *stream, uint64_t last_seq, uint64_
                       lt_fresh_run_t **fresh);
 /* Sends what credit allows; returns the number of messages sent. */
 int lt_feed_pump(lt_feed_t *self, void *peer_sock, void *local_sock);
-/* Subscribes, refreshes and backs off consumer feeds. */
+/* Subscribes, refreshes and backs off consumer feeds; drops subscriptions
+ * of lost peers and ends idle snapshots (owner); prunes and repairs. */
 void lt_feed_tick(lt_feed_t *self);
 
 /* A number that changes whenever some stream grew: the gateway rewrites

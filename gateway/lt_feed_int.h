@@ -62,6 +62,7 @@ typedef struct {
     uint8_t sig[LT_SIG_BYTES], hash[LT_HASH_BYTES];
     int unsent; /* chunk is read (and signed) but not sent yet */
     int done;   /* every record was sent */
+    int64_t progress_at; /* monotonic ms it started or last sent a part */
 } lt_feed_snap_t;
 
 /* Owner: one peer's subscription (keyed by routing id and stream). */
@@ -75,6 +76,7 @@ typedef struct {
     int64_t credit;
     int snap_wanted;     /* Subscribe.snapshot: send a snapshot first */
     lt_feed_snap_t *snap; /* the snapshot being sent, or NULL */
+    const char *fail;     /* why a send gave up (logged on the drop), or NULL */
     lt_stats_series_t *st_cursor, *st_lag; /* {stream, subscriber} */
 } lt_feed_sub_t;
 
@@ -155,6 +157,7 @@ struct _lt_feed_t {
     lt_arena_t *arena;    /* replica: one received record decoded at a time */
     size_t n_snaps;       /* snapshots and replacements being sent */
     int64_t prune_at;     /* monotonic ms of the next pruning step */
+    int64_t owner_at;     /* monotonic ms of the next look for lost consumers */
     size_t prune_next;    /* stream the next step looks at first */
     /* Families of the statistics, whose series the streams, subscriptions
      * and replicas above keep. */
@@ -206,6 +209,13 @@ Lienthong__ErrorCode lt_feed_open_owned(lt_feed_t *self, const char *member, con
 void lt_feed_sub_gauges(lt_feed_sub_t *s);
 /* Sends batches to subscriptions with credit; returns batches sent. */
 int lt_feed_owner_pump(lt_feed_t *self, void *sock);
+/* Drops the subscriptions of members the peer layer reports lost, and ends
+ * snapshots idle for LT_SNAP_IDLE_MS (PROTOCOL.md 6.6, 6.7). */
+void lt_feed_owner_tick(lt_feed_t *self);
+/* Tells the consumer of s that its next record (seq, or a snapshot's leaf
+ * at index when seq is 0) can never be sent in one frame: ERR_TOO_LARGE. */
+void lt_feed_too_large(lt_feed_t *self, void *sock, lt_feed_sub_t *s, uint64_t seq,
+                       uint64_t index);
 /* Adds the subscribers of st to its status entry. */
 void lt_feed_owner_status(lt_feed_t *self, const lt_feed_stream_t *st,
                           Lienthong__StreamStatus *ss);
@@ -249,6 +259,9 @@ int lt_feed_snap_replace(lt_feed_t *self, void *sock, lt_feed_sink_t *k);
 int lt_feed_snap_replace_ack(lt_feed_t *self, lt_feed_sink_t *k, uint64_t through_seq);
 /* Ends a snapshot or replacement being sent (*snap_p becomes NULL). */
 void lt_feed_snap_free(lt_feed_t *self, lt_feed_snap_t **snap_p);
+/* Ends the snapshot of s when it made no progress for LT_SNAP_IDLE_MS by
+ * now (monotonic ms); s stays, to restart it at index 0 with credit. */
+void lt_feed_snap_idle(lt_feed_t *self, lt_feed_sub_t *s, int64_t now);
 /* The lowest seq a snapshot or replacement of st being sent still needs
  * kept (S + 1), or UINT64_MAX. */
 uint64_t lt_feed_snap_floor(const lt_feed_t *self, const lt_feed_stream_t *st);

@@ -159,6 +159,24 @@ void lt_feed_refuse(lt_feed_t *self, void *sock, const lt_wire_in_t *in, const c
                                       .code = code, .why = why});
 }
 
+/* Drops what a Subscribe from in for stream ends (PROTOCOL.md 6.6): the
+ * member's subscriptions to it on other routing ids, whose connections are
+ * gone (a consumer sets no routing id, so each connection has a new one,
+ * and a subscription without credit never learns of the loss by a send);
+ * with `own`, the one on in's routing id too (the Subscribe failed: IDLE). */
+static void s_sub_superseded(lt_feed_t *self, const lt_wire_in_t *in, const char *stream, int own)
+{
+    for (size_t i = 0; i < self->n_subs;) {
+        lt_feed_sub_t *s = &self->subs[i];
+        int same = s->rid_len == in->rid_len && memcmp(s->rid, in->rid, in->rid_len) == 0;
+        if (strcmp(s->member, in->user_id) != 0 || strcmp(s->stream->name, stream) != 0 ||
+            (same && !own))
+            i++;
+        else
+            s_sub_drop(self, s, same ? "subscribe refused" : "superseded by a new connection");
+    }
+}
+
 void lt_feed_on_subscribe(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
                           const Lienthong__Subscribe *m)
 {
@@ -168,14 +186,16 @@ void lt_feed_on_subscribe(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
     Lienthong__ErrorCode code = lt_valid_subscribe(m, why, sizeof why);
     if (!code)
         code = lt_feed_open_owned(self, in->user_id, m->stream, &st, why, sizeof why);
-    if (!code && lt_feed_history_refused(self, sock, in, st, m))
-        return;
-    if (!code)
+    int refused = !code && lt_feed_history_refused(self, sock, in, st, m);
+    if (!code && !refused)
         code = s_sub_check(st, m, why, sizeof why);
-    if (code) {
-        lt_feed_refuse(self, sock, in, "subscribe", m->stream, code, why);
+    if (code || refused) {
+        s_sub_superseded(self, in, m->stream, 1); /* what streamed before stops */
+        if (code)
+            lt_feed_refuse(self, sock, in, "subscribe", m->stream, code, why);
         return;
     }
+    s_sub_superseded(self, in, m->stream, 0);
     lt_feed_sub_t *s = s_sub_slot(self, in, m, st);
     if (!s) {
         (void)lt_wire_send_error(sock, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE,
@@ -287,16 +307,22 @@ void lt_feed_dir_changed(lt_feed_t *self, void *peer_sock)
 
 /* ---- the pump ----------------------------------------------------------------------- */
 
-/* Tells the consumer its next record can never be sent in a batch. Only a
- * record stored before the frame cap was lowered can do this: the consumer
- * backs off, nothing is skipped. */
-static void s_too_large(lt_feed_t *self, void *sock, const lt_feed_sub_t *s)
+/* Only a record stored before the frame cap was lowered can be too large:
+ * the consumer backs off, nothing is skipped. */
+void lt_feed_too_large(lt_feed_t *self, void *sock, lt_feed_sub_t *s, uint64_t seq,
+                       uint64_t index)
 {
-    lt_error("feed", "%s: record %llu does not fit in a %zu-byte frame; feed to %s stalls",
-             s->stream->name, (unsigned long long)s->next, self->ctx->cfg->max_message, s->member);
+    char what[64];
+    if (seq)
+        snprintf(what, sizeof what, "record %llu", (unsigned long long)seq);
+    else
+        snprintf(what, sizeof what, "the snapshot's record at index %llu",
+                 (unsigned long long)index);
+    lt_error("feed", "%s: %s does not fit in a %zu-byte frame; feed to %s stalls",
+             s->stream->name, what, self->ctx->cfg->max_message, s->member);
     (void)lt_wire_send_error(sock, s->rid, s->rid_len, LIENTHONG__ERROR_CODE__ERR_TOO_LARGE, 0,
-                             "%s: record %llu is larger than the owner can send", s->stream->name,
-                             (unsigned long long)s->next);
+                             "%s: %s is larger than the owner can send", s->stream->name, what);
+    s->fail = "record too large to send";
 }
 
 /* 1 when another subscription than s follows s's stream: only then can a
@@ -328,12 +354,14 @@ static int s_build_batch(lt_feed_t *self, void *sock, lt_feed_sub_t *s, zmq_msg_
         return rc;
     lt_feed_chunk_t *c = &self->chunk;
     int got = lt_feed_chunk_read(self, s->stream, s->next, s->credit);
-    if (got == LT_STORE_DAMAGED)
+    if (got == LT_STORE_DAMAGED) {
         (void)lt_feed_send_damaged(sock, s->rid, s->rid_len, s->stream);
+        s->fail = "damaged record in the log";
+    }
     if (got <= 0)
         return got;
     if (c->used + LT_BATCH_OVERHEAD > self->ctx->cfg->max_message) {
-        s_too_large(self, sock, s);
+        lt_feed_too_large(self, sock, s, s->next, 0);
         return -1;
     }
     *n = c->n;
@@ -381,11 +409,37 @@ int lt_feed_owner_pump(lt_feed_t *self, void *sock)
         }
         if (rc < 0)
             s_sub_drop(self, s,
-                       zmq_errno() == EHOSTUNREACH ? "consumer disconnected" : "send failed");
+                       s->fail                       ? s->fail
+                       : zmq_errno() == EHOSTUNREACH ? "consumer disconnected"
+                                                     : "send failed");
         else
             i++;
     }
     return sent;
+}
+
+/* How often the owner looks for lost consumers and idle snapshots: the
+ * poll loop ticks far more often, and a look costs a walk of the peers for
+ * each subscription. */
+#define OWNER_TICK_MS 1000
+
+void lt_feed_owner_tick(lt_feed_t *self)
+{
+    int64_t now = lt_clock_mono_ms(), since;
+    if (now < self->owner_at)
+        return;
+    self->owner_at = now + OWNER_TICK_MS;
+    for (size_t i = 0; i < self->n_subs;) {
+        lt_feed_sub_t *s = &self->subs[i];
+        /* A consumer without credit is never sent anything, so no send
+         * fails to tell of its loss: its Hellos stopping do (3.3). */
+        if (self->ctx->peers && lt_peers_member_state(self->ctx->peers, s->member, &since) == 0) {
+            s_sub_drop(self, s, "peer lost: no Hello within the heartbeat timeout");
+            continue;
+        }
+        lt_feed_snap_idle(self, s, now);
+        i++;
+    }
 }
 
 /* ---- status ------------------------------------------------------------------------------ */
@@ -413,8 +467,9 @@ static Lienthong__SubscriberStatus *s_status_line(lt_feed_t *self, const lt_feed
     line->cursor = (uint64_t)lt_gwstats_gauge(sub->st_cursor);
     line->lag = (uint64_t)lt_gwstats_gauge(sub->st_lag);
     line->lag_seconds = lt_feed_quality_lag(self, sub->stream, line->cursor, now);
-    /* The owner learns that a consumer died only when a send fails; its
-     * Hellos stopping says so within the heartbeat timeout (3.3). */
+    /* A send failing or its Hellos stopping (3.3) tells that a consumer
+     * died; lt_feed_owner_tick drops the subscription within a second of
+     * the latter, which a status asked meanwhile shows. */
     int64_t since = 0;
     if (self->ctx->peers && lt_peers_member_state(self->ctx->peers, sub->member, &since) == 0) {
         line->disconnected = 1;

@@ -92,7 +92,10 @@ void lt_feed_damaged(lt_feed_t *self, lt_feed_stream_t *st, uint64_t seq)
 {
     if (st->damaged_first != seq) {
         char why[64];
-        snprintf(why, sizeof why, "%s", lt_store_damaged_why(self->ctx->store));
+        const char *what = lt_store_damaged_why(self->ctx->store);
+        /* None when a snapshot's own reading (lt_store_snap) met it: its
+         * checksum failed or its log row is missing. */
+        snprintf(why, sizeof why, "%s", what[0] ? what : "checksum mismatch or row missing");
         s_mark(self, st, seq, s_damage_end(self, st, seq), why);
     }
     s_request(self, st, seq);

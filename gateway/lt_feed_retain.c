@@ -147,11 +147,14 @@ out:
 }
 
 /* 1 when a sweep below st's tail runs or is due: the stream grew enough
- * since the last one started, which was long enough ago. None while
- * snapshots are being sent: they come first. */
+ * since the last one started, which was long enough ago. None while a
+ * snapshot of st is being sent: it comes first. Another stream's snapshot
+ * does not hold it back: its read transaction sees the store as it was
+ * when it began whatever is deleted since, as the tail pruning, which
+ * goes on meanwhile, already relies on. */
 static int s_sweep_due(const lt_feed_t *self, lt_feed_stream_t *st, int64_t now)
 {
-    if (self->n_snaps > 0)
+    if (lt_feed_snap_floor(self, st) != UINT64_MAX)
         return 0;
     if (st->sweep_seq)
         return 1;

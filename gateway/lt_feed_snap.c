@@ -14,7 +14,6 @@
 #include <string.h>
 #include <zmq.h>
 
-/* Starts a reading of st; NULL (logged) when the store fails. */
 /* The history a snapshot of st is bound to, as its batches are (PROTOCOL.md
  * 6.7, 6.9): NULL while the stream has none. */
 static const uint8_t *s_history(const lt_feed_stream_t *st)
@@ -22,6 +21,7 @@ static const uint8_t *s_history(const lt_feed_stream_t *st)
     return st->has_history ? st->history : NULL;
 }
 
+/* Starts a reading of st; NULL (logged) when the store fails. */
 static lt_feed_snap_t *s_start(lt_feed_t *self, lt_feed_stream_t *st)
 {
     char err[256];
@@ -32,6 +32,7 @@ static lt_feed_snap_t *s_start(lt_feed_t *self, lt_feed_stream_t *st)
         return NULL;
     }
     sn->seq = lt_store_snap_seq(sn->rd);
+    sn->progress_at = lt_clock_mono_ms();
     lt_snap_merkle_init(&sn->acc);
     self->n_snaps++;
     return sn;
@@ -48,6 +49,17 @@ void lt_feed_snap_free(lt_feed_t *self, lt_feed_snap_t **snap_p)
     self->n_snaps--;
 }
 
+void lt_feed_snap_idle(lt_feed_t *self, lt_feed_sub_t *s, int64_t now)
+{
+    if (!s->snap || now - s->snap->progress_at < LT_SNAP_IDLE_MS)
+        return;
+    lt_info("feed", "snapshot of %s at seq %llu to %s ended: no progress for %d s (%llu records "
+            "sent); it restarts when credit comes", s->stream->name,
+            (unsigned long long)s->snap->seq, s->member, LT_SNAP_IDLE_MS / 1000,
+            (unsigned long long)s->snap->index);
+    lt_feed_snap_free(self, &s->snap);
+}
+
 uint64_t lt_feed_snap_floor(const lt_feed_t *self, const lt_feed_stream_t *st)
 {
     uint64_t floor = UINT64_MAX;
@@ -60,9 +72,11 @@ uint64_t lt_feed_snap_floor(const lt_feed_t *self, const lt_feed_stream_t *st)
     return floor;
 }
 
-/* Reads the next chunk of at most max records into sn->chunk, unless one
- * is still unsent. Returns its record count (0 at the end), or -1. */
-static int s_read(lt_feed_t *self, lt_feed_snap_t *sn, int64_t max)
+/* Reads the next chunk of st's snapshot sn, at most max records, into
+ * sn->chunk, unless one is still unsent. Returns its record count (0 at the
+ * end), LT_STORE_DAMAGED at a damaged record (marked on st for the report
+ * of PROTOCOL.md 6.10), or -1. */
+static int s_read(lt_feed_t *self, lt_feed_stream_t *st, lt_feed_snap_t *sn, int64_t max)
 {
     lt_feed_chunk_t *c = &sn->chunk;
     if (sn->unsent)
@@ -76,8 +90,7 @@ static int s_read(lt_feed_t *self, lt_feed_snap_t *sn, int64_t max)
                                          c)
                     : 0;
     if (n == LT_STORE_DAMAGED)
-        lt_error("feed", "store: record %llu is damaged: the snapshot stops",
-                 (unsigned long long)lt_store_snap_damaged(sn->rd));
+        lt_feed_damaged(self, st, lt_store_snap_damaged(sn->rd));
     else if (n < 0)
         lt_error("feed", "store: cannot read the state for a snapshot");
     if (n > 0) {
@@ -110,6 +123,7 @@ static int s_send_chunk(lt_feed_t *self, void *sock, lt_feed_sub_t *s, lt_feed_s
         return zmq_errno() == EAGAIN ? 0 : -1; /* the signed chunk waits in sn */
     sn->unsent = 0;
     sn->index += c->n;
+    sn->progress_at = lt_clock_mono_ms();
     s->credit -= (int64_t)c->n;
     memcpy(sn->prev, sn->hash, LT_HASH_BYTES);
     return 1;
@@ -147,11 +161,26 @@ static int s_send_end(lt_feed_t *self, void *sock, lt_feed_sub_t *s, lt_feed_sna
     return 1;
 }
 
+/* The chunk read last reaches the consumer only within max_message, as a
+ * batch does: a record stored before the frame cap was lowered is
+ * reported (ERR_TOO_LARGE) instead of being sent for the consumer to drop
+ * the connection on it again and again. 1 when it fits. */
+static int s_fits(lt_feed_t *self, void *sock, lt_feed_sub_t *s, const lt_feed_snap_t *sn)
+{
+    if (sn->chunk.used + LT_BATCH_OVERHEAD <= self->ctx->cfg->max_message)
+        return 1;
+    lt_feed_too_large(self, sock, s, 0, sn->index);
+    return 0;
+}
+
 int lt_feed_snap_send(lt_feed_t *self, void *sock, lt_feed_sub_t *s)
 {
     if (!s->snap) {
-        if (self->n_snaps >= LT_SNAP_MAX_SENDING)
-            return 0; /* waits until one ends */
+        /* Without credit nothing could be sent: a read transaction held
+         * for a consumer that may never return any would only pin the
+         * store (the WAL, the log, a place among LT_SNAP_MAX_SENDING). */
+        if (s->credit <= 0 || self->n_snaps >= LT_SNAP_MAX_SENDING)
+            return 0; /* waits for credit, or until one ends */
         if (!(s->snap = s_start(self, s->stream)))
             return -1;
         lt_info("feed", "sending %s a snapshot of %s at seq %llu (it asked from seq %llu, the "
@@ -161,8 +190,12 @@ int lt_feed_snap_send(lt_feed_t *self, void *sock, lt_feed_sub_t *s)
     }
     lt_feed_snap_t *sn = s->snap;
     int fresh = !sn->unsent;
-    int n = s_read(self, sn, s->credit);
-    if (n < 0)
+    int n = s_read(self, s->stream, sn, s->credit);
+    if (n == LT_STORE_DAMAGED) {
+        (void)lt_feed_send_damaged(sock, s->rid, s->rid_len, s->stream);
+        s->fail = "damaged record in the state";
+    }
+    if (n < 0 || (n > 0 && fresh && !s_fits(self, sock, s, sn)))
         return -1;
     if (n == 0) /* with credit, nothing left to read: the end */
         return s->credit > 0 ? s_send_end(self, sock, s, sn) : 0;
@@ -200,6 +233,7 @@ static int s_send_part(void *sock, lt_feed_sink_t *k, lt_feed_snap_t *sn, int la
     if (rc == 1) {
         sn->unsent = 0;
         sn->index += n;
+        sn->progress_at = lt_clock_mono_ms();
         sn->done = last;
         k->awaiting = 1;
     }
@@ -224,7 +258,9 @@ int lt_feed_snap_replace(lt_feed_t *self, void *sock, lt_feed_sink_t *k)
                 (unsigned long long)k->stream->tail_first, (unsigned long long)k->snap->seq);
     }
     lt_feed_snap_t *sn = k->snap;
-    int n = s_read(self, sn, LT_BATCH_MAX_RECORDS);
+    int n = s_read(self, k->stream, sn, LT_BATCH_MAX_RECORDS);
+    if (n == LT_STORE_DAMAGED) /* told, as a peer is (PROTOCOL.md 6.10) */
+        (void)lt_feed_send_damaged(sock, k->rid, k->rid_len, k->stream);
     return n < 0 ? -1 : s_send_part(sock, k, sn, n == 0);
 }
 

@@ -115,6 +115,8 @@ int lt_store_snap_read(lt_store_snap_t *self, size_t max_n, size_t max_bytes, lt
         if (!lt_store_sum_ok(self->stream, seq, rec, len, sqlite3_column_blob(self->rows, 2),
                              (size_t)sqlite3_column_bytes(self->rows, 2))) {
             self->damaged = seq;
+            if (n > 0)
+                break; /* the sound records before it go first (PROTOCOL.md 6.10) */
             return LT_STORE_DAMAGED;
         }
         if (fn(arg, seq, rec, len) != 0)

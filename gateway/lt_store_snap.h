@@ -24,8 +24,9 @@ uint64_t lt_store_snap_seq(const lt_store_snap_t *self);
 /* Reads the next records (at most max_n, and max_bytes unless the first
  * alone is larger), calling fn with each record's seq and exact bytes,
  * each checked against its checksum first. Returns the count, 0 at the
- * end, LT_STORE_DAMAGED at a damaged record (lt_store_snap_damaged names
- * it), or -1 on error. */
+ * end, LT_STORE_DAMAGED when the next record is damaged (lt_store_snap_damaged
+ * names it; a call that read sound records before it returns those, and
+ * the next call reports it), or -1 on error. */
 uint64_t lt_store_snap_damaged(const lt_store_snap_t *self);
 int lt_store_snap_read(lt_store_snap_t *self, size_t max_n, size_t max_bytes, lt_store_rec_fn fn,
                        void *arg);

@@ -1,12 +1,19 @@
 /* test_feed: CUnit suite for gateway/lt_feed on the owner's side
  * (PROTOCOL.md 6.2, 6.3): subscription checks, credit-bounded signed
  * batches that verify under the owner's key, and the statistics of streams
- * and subscribers (last sequence number, records appended, cursor and lag).
- * The integration suite test_feeds.c covers replicas and sinks. */
+ * and subscribers (last sequence number, records appended, cursor and lag);
+ * subscriptions of consumers that went away without a word (6.6, 6.7), and
+ * snapshots that cannot be sent whole (6.10, frame cap). The integration
+ * suite test_feeds.c covers replicas and sinks. */
 #include "unit_gw.h"
 #include "lt_batch.h"
 #include "lt_feed.h"
+#include "lt_feed_int.h"
+#include "lt_peers.h"
 #include "lt_snap.h"
+
+#include <sqlite3.h>
+#include <unistd.h>
 
 static ug_t g;
 static lt_feed_t *g_feed;
@@ -296,6 +303,235 @@ static void test_snapshot_history(void)
         lt_wire_free(&env);
 }
 
+/* ---- consumers gone without a word (6.6, 6.7) ---------------------------------------- */
+
+static lt_feed_stream_t *s_pop(void)
+{
+    lt_feed_stream_t *st = lt_feed_stream(g_feed, OD_POP);
+    CU_ASSERT_FATAL(st != NULL);
+    return st;
+}
+
+/* Subscriptions of UG_CALLER to population. */
+static size_t s_subs(void)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < g_feed->n_subs; i++)
+        n += strcmp(g_feed->subs[i].member, UG_CALLER) == 0 && g_feed->subs[i].stream == s_pop();
+    return n;
+}
+
+/* The subscription on routing id rid, or NULL. */
+static lt_feed_sub_t *s_sub_on(const char *rid)
+{
+    for (size_t i = 0; i < g_feed->n_subs; i++)
+        if (g_feed->subs[i].rid_len == strlen(rid) &&
+            memcmp(g_feed->subs[i].rid, rid, strlen(rid)) == 0)
+            return &g_feed->subs[i];
+    return NULL;
+}
+
+/* A consumer connection of UG_CALLER with routing id rid subscribes, is
+ * served once, then goes away (a gateway killed, a link lost). */
+static void s_ghost_subscribe(const char *rid, uint32_t credit, int snapshot)
+{
+    void *d = zmq_socket(g.zctx, ZMQ_DEALER);
+    CU_ASSERT_FATAL(d != NULL);
+    CU_ASSERT_FATAL(zmq_setsockopt(d, ZMQ_ROUTING_ID, rid, strlen(rid)) == 0);
+    CU_ASSERT_FATAL(zmq_connect(d, "inproc://unit-gw") == 0);
+    Lienthong__Subscribe m = LIENTHONG__SUBSCRIBE__INIT;
+    m.stream = OD_POP;
+    m.from_seq = 1;
+    m.credit = credit;
+    m.snapshot = snapshot;
+    lt_wire_in_t in;
+    Lienthong__ErrorCode code;
+    char err[256];
+    CU_ASSERT_FATAL(lt_wire_send_body(d, NULL, 0, LIENTHONG__ENVELOPE__BODY_SUBSCRIBE, &m) == 0);
+    CU_ASSERT_FATAL(lt_wire_recv(g.router, 1, 0, &in) == 0);
+    snprintf(in.user_id, sizeof in.user_id, "%s", UG_CALLER);
+    Lienthong__Envelope *env = lt_wire_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body),
+                                              1u << 20, &code, err, sizeof err);
+    CU_ASSERT_FATAL(env != NULL);
+    lt_feed_on_subscribe(g_feed, g.router, &in, env->subscribe);
+    lt_wire_free(&env);
+    lt_wire_in_close(&in);
+    (void)lt_feed_pump(g_feed, g.router, NULL);
+    zmq_close(d);
+}
+
+/* Subscribe{snapshot, credit 0} then gone: nothing could be sent, so no
+ * snapshot starts, no read transaction pins the store and no floor holds
+ * the log (before, one did for ever). */
+static void test_snapshot_waits_for_credit(void)
+{
+    size_t snaps = g_feed->n_snaps;
+    s_ghost_subscribe("ghost-00", 0, 1);
+    for (int i = 0; i < 5; i++)
+        (void)lt_feed_pump(g_feed, g.router, NULL);
+    CU_ASSERT_EQUAL(g_feed->n_snaps, snaps);
+    CU_ASSERT_EQUAL(lt_feed_snap_floor(g_feed, s_pop()), UINT64_MAX);
+    lt_feed_sub_t *s = s_sub_on("ghost-00");
+    CU_ASSERT_FATAL(s != NULL);
+    CU_ASSERT(s->snap == NULL && s->snap_wanted);
+}
+
+/* A consumer that used its credit on a chunk and was gone before its Credit
+ * came: after LT_SNAP_IDLE_MS without progress the snapshot ends (read
+ * transaction, place and floor released); the subscription stays, and the
+ * snapshot restarts at index 0 once credit comes (6.7). */
+static void test_idle_snapshot_ends(void)
+{
+    size_t snaps = g_feed->n_snaps;
+    s_ghost_subscribe("ghost-01", 2, 1);
+    lt_feed_sub_t *s = s_sub_on("ghost-01");
+    CU_ASSERT_FATAL(s != NULL && s->snap != NULL);
+    CU_ASSERT_EQUAL(s->snap->index, 2);
+    CU_ASSERT_EQUAL(g_feed->n_snaps, snaps + 1);
+    CU_ASSERT(lt_feed_snap_floor(g_feed, s_pop()) != UINT64_MAX);
+    g_feed->owner_at = 0; /* the look is due */
+    lt_feed_tick(g_feed); /* not idle long enough yet */
+    CU_ASSERT_EQUAL(g_feed->n_snaps, snaps + 1);
+    s->snap->progress_at -= LT_SNAP_IDLE_MS;
+    g_feed->owner_at = 0;
+    lt_feed_tick(g_feed);
+    CU_ASSERT_EQUAL(g_feed->n_snaps, snaps);
+    CU_ASSERT_EQUAL(lt_feed_snap_floor(g_feed, s_pop()), UINT64_MAX);
+    CU_ASSERT_FATAL((s = s_sub_on("ghost-01")) != NULL);
+    CU_ASSERT(s->snap == NULL && s->snap_wanted);
+    s->credit = 1; /* as a Credit would: the snapshot starts over */
+    (void)lt_feed_pump(g_feed, g.router, NULL);
+    CU_ASSERT_FATAL((s = s_sub_on("ghost-01")) != NULL);
+    CU_ASSERT(s->snap == NULL || s->snap->index <= 1); /* index 0 again, or dropped when sent */
+}
+
+/* The member subscribes on a new connection: its subscriptions to the
+ * stream on older routing ids end (they held slots for ever before). */
+static void test_new_connection_supersedes(void)
+{
+    for (int i = 0; i < 8; i++) {
+        char rid[16];
+        snprintf(rid, sizeof rid, "dead-%02d", i);
+        s_ghost_subscribe(rid, 0, i % 2);
+        CU_ASSERT_EQUAL(s_subs(), 1);
+    }
+    s_subscribe(OD_POP, 1, 0);
+    CU_ASSERT_EQUAL(s_subs(), 1);
+    CU_ASSERT(s_sub_on("consumer") != NULL);
+    CU_ASSERT_EQUAL(g_feed->n_snaps, 0);
+}
+
+/* 6.6: STREAMING and a Subscribe failing 6.2 (here ERR_SEQUENCE) is IDLE:
+ * the Error comes and nothing more is sent on the old subscription. */
+static void test_refused_resubscribe_stops(void)
+{
+    s_subscribe(OD_POP, 1, 0);
+    CU_ASSERT_FATAL(s_sub_on("consumer") != NULL);
+    uint8_t prev[LT_HASH_BYTES] = {0};
+    s_subscribe_at(OD_POP, s_pop()->last_seq + 5, 10, prev, NULL);
+    Lienthong__Envelope *env = ug_recv(&g);
+    CU_ASSERT_FATAL(env && env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR);
+    CU_ASSERT_EQUAL(env->error->code, LIENTHONG__ERROR_CODE__ERR_SEQUENCE);
+    lt_wire_free(&env);
+    CU_ASSERT(s_sub_on("consumer") == NULL);
+    CU_ASSERT_EQUAL(lt_feed_pump(g_feed, g.router, NULL), 0);
+}
+
+/* A member the peer layer reports lost (no Hello within the heartbeat
+ * timeout, 3.3) loses its subscriptions, with or without credit. */
+static void test_lost_peer_dropped(void)
+{
+    lt_sock_opts_t so = {.max_message = g.cfg.max_message, .heartbeat_ms = 10, .hwm = 100};
+    g.cfg.heartbeat_ms = 10;
+    lt_peers_t *peers = lt_peers_new(&g.ctx, g.zctx, &so);
+    CU_ASSERT_FATAL(peers != NULL);
+    g.ctx.peers = peers;
+    lt_wire_in_t in = {.rid_len = 8};
+    memcpy(in.rid, "consumer", 8);
+    snprintf(in.user_id, sizeof in.user_id, "%s", UG_CALLER);
+    Lienthong__Hello h = LIENTHONG__HELLO__INIT;
+    h.software = "unit";
+    h.directory_version = lt_dir_version(g.ctx.dir);
+    lt_peers_on_hello(peers, g.router, &in, &h);
+    s_subscribe(OD_POP, 1, 0);
+    g_feed->owner_at = 0; /* the look is due */
+    lt_feed_tick(g_feed); /* connected: it stays */
+    CU_ASSERT_EQUAL(s_subs(), 1);
+    usleep(100 * 1000); /* past 5 heartbeats without a Hello */
+    lt_peers_tick(peers);
+    g_feed->owner_at = 0;
+    lt_feed_tick(g_feed);
+    CU_ASSERT_EQUAL(s_subs(), 0);
+    Lienthong__Envelope *env;
+    while ((env = ug_recv(&g)) != NULL) /* our Hello */
+        lt_wire_free(&env);
+    g.ctx.peers = NULL;
+    lt_peers_destroy(&peers);
+}
+
+/* ---- snapshots that cannot be sent whole -------------------------------------------- */
+
+/* A record stored before the frame cap was lowered to 64 KiB: its chunk is
+ * reported (ERR_TOO_LARGE), never sent for the consumer's socket to drop. */
+static void test_snapshot_chunk_too_large(void)
+{
+    static char name[80000];
+    memset(name, 'A', sizeof name - 1);
+    Lienthong__Records__Population p = LIENTHONG__RECORDS__POPULATION__INIT;
+    p.personal_id = "000";
+    p.full_name = name;
+    CU_ASSERT_FATAL(ug_publish_record(&g, "000", &p, 1u << 20, lt_feed_advanced, g_feed) == 0);
+    size_t max = g.cfg.max_message;
+    g.cfg.max_message = 64u << 10;
+    lt_feed_limits_changed(g_feed);
+    s_subscribe_snap(OD_POP, 1, 100, 1, NULL); /* key 000 comes first */
+    (void)lt_feed_pump(g_feed, g.router, NULL);
+    Lienthong__Envelope *env = ug_recv(&g);
+    CU_ASSERT_FATAL(env != NULL);
+    CU_ASSERT(env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR &&
+              env->error->code == LIENTHONG__ERROR_CODE__ERR_TOO_LARGE);
+    lt_wire_free(&env);
+    CU_ASSERT(s_sub_on("consumer") == NULL);
+    CU_ASSERT_EQUAL(g_feed->n_snaps, 0);
+    g.cfg.max_message = max;
+    lt_feed_limits_changed(g_feed);
+    CU_ASSERT_FATAL(ug_publish(&g, "000", "An", lt_feed_advanced, g_feed) == 0);
+}
+
+/* 6.10: a state row whose log row is gone stops the snapshot with
+ * Error{ERR_INTERNAL, damaged} naming it, after the sound records before
+ * it (before, the subscription was dropped without a word). Last: the
+ * store stays damaged. */
+static void test_snapshot_damaged(void)
+{
+    lt_feed_stream_t *st = s_pop();
+    CU_ASSERT_FATAL(ug_publish(&g, "003", "Binh", lt_feed_advanced, g_feed) == 0);
+    uint64_t seq = st->last_seq;
+    char path[300], sql[200];
+    snprintf(path, sizeof path, "%s/store.db", g.tmp);
+    snprintf(sql, sizeof sql, "DELETE FROM log WHERE id = %lld",
+             (long long)(((uint64_t)st->id << LT_STORE_SEQ_BITS) | seq));
+    sqlite3 *db = NULL;
+    CU_ASSERT_FATAL(sqlite3_open(path, &db) == SQLITE_OK);
+    CU_ASSERT_FATAL(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK);
+    CU_ASSERT_FATAL(sqlite3_changes(db) == 1);
+    sqlite3_close(db);
+    s_subscribe_snap(OD_POP, 1, 100, 1, NULL);
+    (void)lt_feed_pump(g_feed, g.router, NULL);
+    Lienthong__Envelope *env = ug_recv(&g);
+    CU_ASSERT_FATAL(env && env->body_case == LIENTHONG__ENVELOPE__BODY_SNAPSHOT_CHUNK);
+    CU_ASSERT_EQUAL(env->snapshot_chunk->n_records, 3); /* 000, 001 and 002, before 003 */
+    lt_wire_free(&env);
+    env = ug_recv(&g);
+    CU_ASSERT_FATAL(env && env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR);
+    CU_ASSERT_EQUAL(env->error->code, LIENTHONG__ERROR_CODE__ERR_INTERNAL);
+    CU_ASSERT_FATAL(env->error->damaged != NULL);
+    CU_ASSERT_EQUAL(env->error->damaged->first_seq, seq);
+    lt_wire_free(&env);
+    CU_ASSERT(s_sub_on("consumer") == NULL);
+    CU_ASSERT_EQUAL(g_feed->n_snaps, 0);
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -306,6 +542,13 @@ int main(void)
         {"snapshot on request: chunks, end, then the tail", test_snapshot_then_tail},
         {"snapshots are bound to the history; another history gets HistoryChanged",
          test_snapshot_history},
+        {"a snapshot without credit does not start", test_snapshot_waits_for_credit},
+        {"a snapshot idle for the bound ends; it restarts with credit", test_idle_snapshot_ends},
+        {"a Subscribe on a new connection supersedes the old ones", test_new_connection_supersedes},
+        {"a refused re-Subscribe stops the old subscription", test_refused_resubscribe_stops},
+        {"a lost peer's subscriptions are dropped", test_lost_peer_dropped},
+        {"a snapshot record over the frame cap: ERR_TOO_LARGE", test_snapshot_chunk_too_large},
+        {"a damaged state row: Error with the damaged range", test_snapshot_damaged},
         {NULL, NULL},
     };
     return ut_main("lt_feed", suite_init, suite_clean, tests);

@@ -29,6 +29,35 @@ typedef struct {
     void *zctx, *router, *dealer;
 } ug_t;
 
+/* Publishes the population record p under key, within max_record bytes; 0
+ * or -1. */
+static inline int ug_publish_record(ug_t *g, const char *key,
+                                    const Lienthong__Records__Population *p, size_t max_record,
+                                    lt_publish_advanced_fn advanced, void *arg)
+{
+    size_t len = lienthong__records__population__get_packed_size(p);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (!buf)
+        return -1;
+    Lienthong__Change c = LIENTHONG__CHANGE__INIT, *cp = &c;
+    c.key = (char *)key;
+    c.payload.data = buf;
+    c.payload.len = lienthong__records__population__pack(p, buf);
+    Lienthong__Publish pub = LIENTHONG__PUBLISH__INIT, *pp = &pub;
+    pub.request_id = 1;
+    pub.dataset = OD_POP;
+    pub.changes = &cp;
+    pub.n_changes = 1;
+    lt_publish_result_t res;
+    memset(&res, 0, sizeof res);
+    int rc = lt_publish_apply(g->ctx.store, g->ctx.dir, OD_OWNER, &pp, 1, max_record, &res,
+                              advanced, arg) == 0 && res.code == LIENTHONG__ERROR_CODE__ERR_NONE
+                 ? 0
+                 : -1;
+    free(buf);
+    return rc;
+}
+
 /* Publishes one citizen (key, name) to population; 0 or -1. */
 static inline int ug_publish(ug_t *g, const char *key, const char *name, lt_publish_advanced_fn advanced,
                              void *arg)
@@ -38,22 +67,7 @@ static inline int ug_publish(ug_t *g, const char *key, const char *name, lt_publ
     p.full_name = (char *)name;
     p.date_of_birth = "1980-02-29";
     p.status = LIENTHONG__RECORDS__CITIZEN_STATUS__CITIZEN_ALIVE;
-    uint8_t buf[512];
-    Lienthong__Change c = LIENTHONG__CHANGE__INIT, *cp = &c;
-    c.key = (char *)key;
-    c.payload.data = buf;
-    c.payload.len = lienthong__records__population__pack(&p, buf);
-    Lienthong__Publish pub = LIENTHONG__PUBLISH__INIT, *pp = &pub;
-    pub.request_id = 1;
-    pub.dataset = OD_POP;
-    pub.changes = &cp;
-    pub.n_changes = 1;
-    lt_publish_result_t res;
-    memset(&res, 0, sizeof res);
-    return lt_publish_apply(g->ctx.store, g->ctx.dir, OD_OWNER, &pp, 1, 4096, &res, advanced, arg) ==
-                   0 && res.code == LIENTHONG__ERROR_CODE__ERR_NONE
-               ? 0
-               : -1;
+    return ug_publish_record(g, key, &p, 4096, advanced, arg);
 }
 
 static inline int ug_open(ug_t *g, const char *tag)
