@@ -166,6 +166,9 @@ lt_feed_t *lt_feed_new(const lt_gwctx_t *ctx)
             lt_feed_destroy(&self);
             return NULL;
         }
+    /* A directory newer than the one the views were derived with may have
+     * arrived while the gateway was stopped. */
+    lt_feed_views_sync(self, NULL);
     return self;
 }
 
@@ -262,6 +265,7 @@ void lt_feed_tick(lt_feed_t *self)
     lt_feed_owner_tick(self);
     lt_feed_retain_tick(self);
     lt_feed_repair_tick(self);
+    lt_feed_views_tick(self);
     s_rates(self, lt_clock_mono_ms());
 }
 

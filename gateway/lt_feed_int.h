@@ -37,6 +37,10 @@ typedef struct {
     /* Replica: replaced by a resynchronisation since the last sink attached
      * from seq 1; a sink resuming on its old cursor would mix histories. */
     int replaced;
+    /* Owner: a view whose definition changed and whose rebuild failed
+     * (lt_feed_views.c): its records follow the old definition, so nothing
+     * of it is served until a rebuild succeeds. */
+    int stale;
     lt_stats_series_t *st_last_seq; /* lienthong_stream_last_seq{stream} */
     lt_stats_series_t *st_appended; /* lienthong_stream_appended{stream} */
     /* Damage met in the store (lt_feed_repair.c): the run logged, 0 when
@@ -167,7 +171,29 @@ struct _lt_feed_t {
     lt_stats_family_t *f_records, *f_present, *f_newest_age, *f_sub_lag_time;
     lt_stats_series_t *st_commit; /* store commit latency of replica batches */
     uint64_t generation;          /* streams grown so far (lt_feed_generation) */
+    int64_t views_retry_at;       /* monotonic ms of the next rebuild of stale views; 0 none */
 };
+
+/* ---- lt_feed_views.c ---- */
+
+/* Compares each view this member owns in ctx->dir with the definition its
+ * records were derived with, and rebuilds those that changed (or are new
+ * to a dataset with records) from the dataset's current state on a new
+ * history; empties the views the directory no longer lists. Subscriptions
+ * to a rebuilt view end, their consumers told on peer_sock (when not
+ * NULL). Logged and audited. */
+void lt_feed_views_sync(lt_feed_t *self, void *peer_sock);
+/* Tries again, once a minute, the rebuilds that failed. */
+void lt_feed_views_tick(lt_feed_t *self);
+
+/* ---- lt_feed_owner.c ---- */
+
+/* The records of st were replaced (a view rebuilt or emptied): every
+ * subscription to it ends, its consumer told on peer_sock (when not NULL)
+ * with HistoryChanged from history `was` (NULL: none), or with
+ * Error{ERR_UNAVAILABLE, why} when st is not served. */
+void lt_feed_owner_replaced(lt_feed_t *self, void *peer_sock, lt_feed_stream_t *st,
+                            const uint8_t *was, const char *why);
 
 /* ---- lt_feed.c ---- */
 

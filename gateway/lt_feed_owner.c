@@ -116,6 +116,10 @@ Lienthong__ErrorCode lt_feed_open_owned(lt_feed_t *self, const char *member, con
         snprintf(why, len, "%s: cannot open stream", stream);
         return LIENTHONG__ERROR_CODE__ERR_INTERNAL;
     }
+    if ((*st)->stale) {
+        snprintf(why, len, "%s: view definition changed; rebuilding", stream);
+        return LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE;
+    }
     return LIENTHONG__ERROR_CODE__ERR_NONE;
 }
 
@@ -283,9 +287,51 @@ void lt_feed_stop_serving(lt_feed_t *self, void *peer_sock, const char *why)
     }
 }
 
+/* Tells s's consumer that the records of its stream were replaced. */
+static void s_tell_replaced(void *sock, const lt_feed_sub_t *s, const uint8_t *was, const char *why)
+{
+    const lt_feed_stream_t *st = s->stream;
+    if (st->stale || !st->has_history) {
+        (void)lt_wire_send_error(sock, s->rid, s->rid_len, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE,
+                                 0, "%s: %s", st->name, why);
+        return;
+    }
+    /* As to a Subscribe on the old history (PROTOCOL.md 6.9): the consumer
+     * resynchronises. */
+    Lienthong__HistoryChanged h = LIENTHONG__HISTORY_CHANGED__INIT;
+    h.stream = (char *)st->name;
+    h.history_id.data = (uint8_t *)st->history;
+    h.history_id.len = LT_HISTORY_BYTES;
+    h.last_seq = st->last_seq;
+    if (was) {
+        h.cursor_history_id.data = (uint8_t *)was;
+        h.cursor_history_id.len = LT_HISTORY_BYTES;
+    }
+    (void)lt_wire_send_body(sock, s->rid, s->rid_len, LIENTHONG__ENVELOPE__BODY_HISTORY_CHANGED,
+                            &h);
+}
+
+void lt_feed_owner_replaced(lt_feed_t *self, void *peer_sock, lt_feed_stream_t *st,
+                            const uint8_t *was, const char *why)
+{
+    for (size_t i = 0; i < self->n_subs;) {
+        lt_feed_sub_t *s = &self->subs[i];
+        if (s->stream != st) {
+            i++;
+            continue;
+        }
+        if (peer_sock)
+            s_tell_replaced(peer_sock, s, was, why);
+        s_sub_drop(self, s, why);
+    }
+}
+
 void lt_feed_dir_changed(lt_feed_t *self, void *peer_sock)
 {
     char why[512];
+    /* Before anything more is sent: no record derived with a view's old
+     * definition may leave once the new one is in force. */
+    lt_feed_views_sync(self, peer_sock);
     lt_feed_replica_dir_changed(self);
     for (size_t i = 0; i < self->n_subs;) {
         lt_feed_sub_t *s = &self->subs[i];

@@ -85,6 +85,11 @@ void lt_feed_on_sink_attach(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
         s_replaced(sock, in->rid, in->rid_len, st, m->from_seq - 1);
         return;
     }
+    if (st->stale) { /* lt_feed_views.c */
+        (void)lt_wire_send_error(sock, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE,
+                                 0, "%s: view definition changed; rebuilding", m->stream);
+        return;
+    }
     st->replaced = 0;
     /* One sink per stream: a new attach replaces the previous one. */
     for (size_t i = 0; i < self->n_sinks; i++)

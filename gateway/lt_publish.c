@@ -9,6 +9,7 @@
 #include "lt_refuse.h"
 #include "lt_rules.h"
 #include "lt_schema.h"
+#include "lt_store_snap.h"
 #include "lt_valid.h"
 #include "lt_viewset.h"
 
@@ -149,16 +150,85 @@ int lt_publish_view_match(const Lienthong__View *v, const ProtobufCMessage *msg)
     return 1;
 }
 
-/* Writes msg's projection for view v into slot s. */
+/* Writes msg's projection for view v into slot s. A view's first record
+ * (a tombstone never is one) records the definition it is derived with,
+ * in the same transaction, so that a later change of v is noticed
+ * (lt_feed_views.c). */
 static int s_view_enter(group_t *g, const Lienthong__Dataset *ds, const Lienthong__View *v,
                         slot_t *s, const char *key, const ProtobufCMessage *msg)
 {
-    uint8_t *proj = NULL;
+    uint8_t *proj = NULL, def[LT_HASH_BYTES];
     size_t len = 0;
+    if (s->st.last_seq == 0 && (lt_publish_view_def(ds, v, def) != 0 ||
+                                lt_store_view_def_set(g->store, s->st.id, def) != 0))
+        return -1;
     if (lt_schema_project(msg, v->fields, v->n_fields, ds->key_field, &proj, &len) != 0)
         return -1;
     int rc = s_emit(g, s, key, 0, proj, len);
     free(proj);
+    return rc;
+}
+
+static int s_cmp_text(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int s_cmp_pred(const void *a, const void *b)
+{
+    const Lienthong__Predicate *x = *(const Lienthong__Predicate *const *)a,
+                               *y = *(const Lienthong__Predicate *const *)b;
+    int c = strcmp(x->field, y->field);
+    return c ? c : strcmp(x->equals, y->equals);
+}
+
+/* Piece i of a definition: a text with the NUL that ends it, so that no
+ * two lists of texts hash alike. */
+static void s_def_piece(const uint8_t **bufs, size_t *lens, size_t i, const char *text)
+{
+    bufs[i] = (const uint8_t *)text;
+    lens[i] = strlen(text) + 1;
+}
+
+int lt_publish_view_def(const Lienthong__Dataset *ds, const Lienthong__View *v,
+                        uint8_t def[LT_HASH_BYTES])
+{
+    /* The dataset's id, type and key, the fields, an empty text (no field
+     * name is empty), then each predicate's field and value. */
+    size_t n = 4 + v->n_fields + 1 + 2 * v->n_where, k = 0;
+    const uint8_t **bufs = calloc(n, sizeof *bufs);
+    size_t *lens = calloc(n, sizeof *lens);
+    char **fields = calloc(v->n_fields + 1, sizeof *fields);
+    Lienthong__Predicate **where = calloc(v->n_where + 1, sizeof *where);
+    int rc = -1;
+    if (!bufs || !lens || !fields || !where)
+        goto out;
+    /* In a set order: a directory that only reorders a view's lists does
+     * not change what it holds. */
+    for (size_t i = 0; i < v->n_fields; i++)
+        fields[i] = v->fields[i];
+    for (size_t i = 0; i < v->n_where; i++) /* an empty list may be NULL */
+        where[i] = v->where[i];
+    qsort(fields, v->n_fields, sizeof *fields, s_cmp_text);
+    qsort(where, v->n_where, sizeof *where, s_cmp_pred);
+    s_def_piece(bufs, lens, k++, "lienthong view definition");
+    s_def_piece(bufs, lens, k++, ds->id);
+    s_def_piece(bufs, lens, k++, ds->record_type);
+    s_def_piece(bufs, lens, k++, ds->key_field);
+    for (size_t i = 0; i < v->n_fields; i++)
+        s_def_piece(bufs, lens, k++, fields[i]);
+    s_def_piece(bufs, lens, k++, "");
+    for (size_t i = 0; i < v->n_where; i++) {
+        s_def_piece(bufs, lens, k++, where[i]->field);
+        s_def_piece(bufs, lens, k++, where[i]->equals);
+    }
+    lt_crypto_hashv(bufs, lens, k, def);
+    rc = 0;
+out:
+    free(bufs);
+    free(lens);
+    free(fields);
+    free(where);
     return rc;
 }
 
@@ -490,6 +560,85 @@ static void s_group_free(group_t *g)
     }
     free(g->held);
     lt_arena_destroy(&g->arena);
+}
+
+/* ---- a view derived again from its dataset (lt_feed_views) ---- */
+
+typedef struct {
+    group_t *g;
+    slot_t *slot;
+    const Lienthong__Dataset *ds;
+    const Lienthong__View *v;
+    const ProtobufCMessageDescriptor *t;
+} fill_t;
+
+/* Derives one current record of the dataset into the view, as the write
+ * path would have (lt_store_rec_fn). */
+static int s_fill_one(void *arg, uint64_t seq, const void *rec, size_t len)
+{
+    (void)seq;
+    fill_t *f = arg;
+    ProtobufCMessage *msg = NULL;
+    Lienthong__Record *r = lienthong__record__unpack(NULL, len, rec);
+    int rc = -1;
+    if (!r || !(msg = protobuf_c_message_unpack(f->t, NULL, r->payload.len, r->payload.data)))
+        goto out;
+    rc = 0;
+    if (lt_publish_view_match(f->v, msg)) {
+        /* The version keeps the time it changed at in the dataset. */
+        f->g->now_ms = r->changed_at_ms;
+        rc = s_view_enter(f->g, f->ds, f->v, f->slot, r->key, msg);
+    }
+out:
+    if (msg)
+        protobuf_c_message_free_unpacked(msg, NULL);
+    if (r)
+        lienthong__record__free_unpacked(r, NULL);
+    return rc;
+}
+
+/* Reads every current record of dataset stream ds_id into f's view. */
+static int s_fill_read(lt_store_t *store, int64_t ds_id, fill_t *f, char *err, size_t errlen)
+{
+    lt_store_snap_t *rd = lt_store_snap_new(store, ds_id, err, errlen);
+    int n = rd ? 1 : -1;
+    while (n > 0)
+        n = lt_store_snap_read(rd, LT_BATCH_MAX_RECORDS, LT_BATCH_MAX_BYTES, s_fill_one, f);
+    if (n == LT_STORE_DAMAGED)
+        snprintf(err, errlen, "record %llu of %s is damaged",
+                 (unsigned long long)lt_store_snap_damaged(rd), f->ds->id);
+    else if (n < 0 && rd)
+        snprintf(err, errlen, "cannot derive %s from %s: %s", f->v->id, f->ds->id,
+                 lt_store_error(store));
+    lt_store_snap_destroy(&rd);
+    return n == 0 ? 0 : -1;
+}
+
+int lt_publish_view_fill(lt_store_t *store, const Lienthong__Dataset *ds, const Lienthong__View *v,
+                         lt_stream_t *view, char *err, size_t errlen)
+{
+    group_t g = {.store = store, .now_ms = lt_clock_now_ms()};
+    fill_t f = {.g = &g, .ds = ds, .v = v, .t = lt_schema_find(ds->record_type)};
+    lt_stream_t dst;
+    int found = lt_store_stream_find(store, ds->id, &dst), rc = -1;
+    if (!f.t) {
+        snprintf(err, errlen, "record type %s is not known here", ds->record_type);
+        goto out;
+    }
+    snprintf(err, errlen, "store: %s", lt_store_error(store));
+    /* Only into an emptied stream: its records are numbered from 1. */
+    if (found < 0 || !(f.slot = s_slot(&g, v->id)) || f.slot->st.last_seq != 0)
+        goto out;
+    f.slot->view = 1;
+    f.slot->no_run = 1; /* the feed reads a rebuilt view from the store */
+    if ((found && s_fill_read(store, dst.id, &f, err, errlen) != 0) ||
+        lt_store_stream_save(store, &f.slot->st) != 0)
+        goto out;
+    *view = f.slot->st;
+    rc = 0;
+out:
+    s_group_free(&g);
+    return rc;
 }
 
 int lt_publish_apply(lt_store_t *store, const lt_dir_t *dir, const char *member,

@@ -112,6 +112,23 @@ void lt_publish_job_run(void *job, lt_store_t *store);
  * sock, counts into obs and empties the job for reuse. */
 void lt_publish_job_finish(lt_publish_job_t *job, void *sock, lt_publish_obs_t *obs,
                            lt_publish_advanced_fn advanced, void *arg);
+/* The definition of view v of dataset ds as one hash: the dataset's id,
+ * record type and key, and the view's fields and predicates, whatever
+ * their order. Views whose definitions are equal hold the same rows and
+ * fields. 0, or -1 out of memory. */
+int lt_publish_view_def(const Lienthong__Dataset *ds, const Lienthong__View *v,
+                        uint8_t def[LT_HASH_BYTES]) __attribute__((warn_unused_result));
+
+/* Derives view v again from its dataset: every current record of ds's
+ * state (at its last commit) that v's predicates hold goes into v's
+ * stream, projected, numbered from 1, in key order, keeping the time it
+ * changed at. The stream must be empty (lt_store_stream_clear); in the
+ * caller's transaction. Fills *view with the stream's row. 0, or -1 with
+ * err (store failure, a damaged record of ds, an unknown record type). */
+int lt_publish_view_fill(lt_store_t *store, const Lienthong__Dataset *ds, const Lienthong__View *v,
+                         lt_stream_t *view, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
 /* 1 if msg satisfies every predicate of view v. */
 int lt_publish_view_match(const Lienthong__View *v, const ProtobufCMessage *msg);
 

@@ -61,6 +61,10 @@ enum {
     ST_PRESENCE_GET,
     ST_CLEAR_PRESENCE,
     ST_READ_BEGIN,
+    ST_VIEW_DEF_GET,
+    ST_VIEW_DEF_SET,
+    ST_VIEW_DEFS,
+    ST_CLEAR_VIEW_DEF,
     ST_COUNT
 };
 
@@ -116,6 +120,13 @@ static const char *s_sql[ST_COUNT] = {
     /* A read snapshot (lt_store_read_begin): SQLite takes its read lock at
      * the first statement. */
     [ST_READ_BEGIN] = "BEGIN",
+    /* The definitions owned views were derived with (schema step 8). */
+    [ST_VIEW_DEF_GET] = "SELECT def FROM view_defs WHERE stream = ?1",
+    [ST_VIEW_DEF_SET] = "INSERT INTO view_defs(stream, def) VALUES (?1, ?2) "
+                        "ON CONFLICT(stream) DO UPDATE SET def = excluded.def",
+    [ST_VIEW_DEFS] = "SELECT s.name FROM view_defs v JOIN streams s ON s.id = v.stream "
+                     "ORDER BY s.id",
+    [ST_CLEAR_VIEW_DEF] = "DELETE FROM view_defs WHERE stream = ?1",
 };
 
 /* Connection settings, outside any transaction (journal_mode cannot change
@@ -197,6 +208,12 @@ static const char *s_steps[] = {
     ("ALTER TABLE state ADD COLUMN is_view INTEGER NOT NULL DEFAULT 1;"
      "DROP INDEX state_held;"
      "CREATE INDEX state_held ON state(key) WHERE deleted = 0 AND is_view = 1;"),
+    /* 8: the definition (lt_publish_view_def) each owned view's rows were
+     * derived with, so that a directory that changes a view's fields or
+     * predicate is noticed however it arrives, and the view rebuilt
+     * (docs/ARCHITECTURE.md "Views that change"). Views written before this
+     * step have none until the gateway records it. */
+    "CREATE TABLE view_defs (stream INTEGER PRIMARY KEY, def BLOB NOT NULL);",
 };
 #define SCHEMA_VERSION ((int)(sizeof s_steps / sizeof *s_steps))
 
@@ -1020,7 +1037,7 @@ int lt_store_stream_clear(lt_store_t *self, int64_t stream)
         return -1;
     /* The other tables are keyed by the stream id alone. */
     static const int by_stream[] = {ST_CLEAR_STATE, ST_CLEAR_TAIL, ST_CLEAR_BATCHES,
-                                    ST_CLEAR_PRESENCE};
+                                    ST_CLEAR_PRESENCE, ST_CLEAR_VIEW_DEF};
     s_forget(self, stream);
     for (size_t i = 0; i < sizeof by_stream / sizeof *by_stream; i++) {
         sqlite3_bind_int64(self->st[by_stream[i]], 1, stream);
@@ -1116,6 +1133,43 @@ int lt_store_replace(lt_store_t *self, int64_t stream, uint64_t seq, const void 
     sqlite3_bind_int64(st, 1, LOG_ID(stream, seq));
     sqlite3_bind_blob(st, 2, rec, (int)len, SQLITE_STATIC);
     return s_run(self, st);
+}
+
+int lt_store_view_def_get(lt_store_t *self, int64_t stream, uint8_t def[LT_HASH_BYTES])
+{
+    sqlite3_stmt *st = self->st[ST_VIEW_DEF_GET];
+    sqlite3_bind_int64(st, 1, stream);
+    int rc = sqlite3_step(st), found = -1;
+    if (rc == SQLITE_ROW)
+        found = s_blob(st, 0, def, LT_HASH_BYTES) == 0 ? 1 : -1;
+    else if (rc == SQLITE_DONE)
+        found = 0;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return found;
+}
+
+int lt_store_view_def_set(lt_store_t *self, int64_t stream, const uint8_t def[LT_HASH_BYTES])
+{
+    sqlite3_stmt *st = self->st[ST_VIEW_DEF_SET];
+    sqlite3_bind_int64(st, 1, stream);
+    sqlite3_bind_blob(st, 2, def, LT_HASH_BYTES, SQLITE_STATIC);
+    return s_run(self, st);
+}
+
+int lt_store_view_defs(lt_store_t *self, lt_store_name_fn fn, void *arg)
+{
+    sqlite3_stmt *st = self->st[ST_VIEW_DEFS];
+    int rc, out = 0;
+    while (out == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        char name[512]; /* fn may use the store: copied out of the statement */
+        snprintf(name, sizeof name, "%s", (const char *)sqlite3_column_text(st, 0));
+        out = fn(arg, name);
+    }
+    if (out == 0 && rc != SQLITE_DONE)
+        out = -1;
+    sqlite3_reset(st);
+    return out;
 }
 
 int lt_store_streams(lt_store_t *self, lt_store_stream_fn fn, void *arg)

@@ -89,13 +89,30 @@ int lt_store_history_set(lt_store_t *self, int64_t id, const uint8_t *history, l
 typedef int (*lt_store_stream_fn)(void *arg, const char *name, const lt_stream_t *st);
 int lt_store_streams(lt_store_t *self, lt_store_stream_fn fn, void *arg)
     __attribute__((warn_unused_result));
-/* Empties stream id: no log, state, retained tail (6.8) or kept batch
- * header, cursor 0, no history. In the caller's transaction. */
+/* Empties stream id: no log, state, retained tail (6.8), kept batch
+ * header or view definition, cursor 0, no history. In the caller's transaction. */
 int lt_store_stream_clear(lt_store_t *self, int64_t id) __attribute__((warn_unused_result));
 /* Replaces stream dst by the contents of stream src (log, state, retained
  * tail, kept batch headers, cursor, history), leaving src empty. In the caller's transaction, so that a
  * reader sees either the old stream or the new one, never a mix. */
 int lt_store_stream_replace(lt_store_t *self, int64_t dst, int64_t src)
+    __attribute__((warn_unused_result));
+
+/* ---- owned views (docs/ARCHITECTURE.md "Views that change") ---- */
+
+/* The definition (lt_publish_view_def) the rows of view stream `stream`
+ * were derived with: 1 with def filled, 0 when none is recorded, -1 on
+ * error. */
+int lt_store_view_def_get(lt_store_t *self, int64_t stream, uint8_t def[LT_HASH_BYTES])
+    __attribute__((warn_unused_result));
+/* Records it, in the caller's transaction (lt_store_stream_clear forgets
+ * it with the rows). */
+int lt_store_view_def_set(lt_store_t *self, int64_t stream, const uint8_t def[LT_HASH_BYTES])
+    __attribute__((warn_unused_result));
+/* Calls fn with the name of every stream that has a recorded definition,
+ * in id order; stops at fn's non-zero. Returns 0, fn's result, or -1. */
+typedef int (*lt_store_name_fn)(void *arg, const char *name);
+int lt_store_view_defs(lt_store_t *self, lt_store_name_fn fn, void *arg)
     __attribute__((warn_unused_result));
 
 /* lt_store_open with SQLite's page cache at mb MiB (LT_STORE_CACHE_MB_MIN..

@@ -53,19 +53,30 @@
 #define VIEW_FIELDS "fields = [\"personal_id\", \"full_name\", \"date_of_birth\", " \
                     "\"current_province\", \"status\"]; "
 
-static const char *s_source =
-    "datasets = ( { id = \"" DS "\"; owner = \"" ID_OWNER "\";\n"
-    "  type = \"lienthong.records.Population\"; key = \"personal_id\"; } );\n"
+/* The directory's source around p38's entry, which version 2 narrows. */
+#define SOURCE_BEFORE_P38                                                                          \
+    "datasets = ( { id = \"" DS "\"; owner = \"" ID_OWNER "\";\n"                                  \
+    "  type = \"lienthong.records.Population\"; key = \"personal_id\"; } );\n"                     \
     "views = (\n"
-    "  { id = \"" V38 "\"; dataset = \"" DS "\"; " VIEW_FIELDS
-    "where = { current_province = \"38\"; }; },\n"
-    "  { id = \"" V01 "\"; dataset = \"" DS "\"; " VIEW_FIELDS
-    "where = { current_province = \"01\"; }; } );\n"
-    "policies = (\n"
-    "  { consumer = \"" ID_P38 "\"; target = \"" V38 "\"; allow = [\"subscribe\"]; },\n"
-    "  { consumer = \"" ID_P01 "\"; target = \"" V01 "\"; allow = [\"subscribe\"]; },\n"
-    "  { consumer = \"" ID_BHXH "\"; target = \"" DS "\"; allow = [\"subscribe\"]; },\n"
-    "  { consumer = \"" ID_BHYT "\"; target = \"" DS "\"; allow = [\"subscribe\"]; } );\n";
+#define SOURCE_AFTER_P38                                                                           \
+    "  { id = \"" V01 "\"; dataset = \"" DS "\"; " VIEW_FIELDS                                     \
+    "where = { current_province = \"01\"; }; } );\n"                                               \
+    "policies = (\n"                                                                               \
+    "  { consumer = \"" ID_P38 "\"; target = \"" V38 "\"; allow = [\"subscribe\"]; },\n"           \
+    "  { consumer = \"" ID_P01 "\"; target = \"" V01 "\"; allow = [\"subscribe\"]; },\n"           \
+    "  { consumer = \"" ID_BHXH "\"; target = \"" DS "\"; allow = [\"subscribe\"]; },\n"           \
+    "  { consumer = \"" ID_BHYT "\"; target = \"" DS "\"; allow = [\"subscribe\"]; } );\n"
+
+static const char *s_source =
+    SOURCE_BEFORE_P38 "  { id = \"" V38 "\"; dataset = \"" DS "\"; " VIEW_FIELDS
+                      "where = { current_province = \"38\"; }; },\n" SOURCE_AFTER_P38;
+
+/* Version 2 of the directory: the authority narrows p38 to living
+ * citizens and drops their date of birth. */
+static const char *s_source_narrowed = SOURCE_BEFORE_P38
+    "  { id = \"" V38 "\"; dataset = \"" DS "\"; "
+    "fields = [\"personal_id\", \"full_name\", \"current_province\", \"status\"]; "
+    "where = { current_province = \"38\"; status = \"CITIZEN_ALIVE\"; }; },\n" SOURCE_AFTER_P38;
 
 static const char *const s_names[] = {
     "Nguyễn Văn An", "Trần Thị Bình", "Lê Hoàng Cường", "Phạm Thị Dung", "Hoàng Văn Em",
@@ -423,6 +434,108 @@ out:
         lienthong__records__population__free_unpacked(pop, NULL);
     if (r)
         lienthong__record__free_unpacked(r, NULL);
+    if (p)
+        lt_ft_pub_clear(p);
+    free(p);
+    lt_ft_model_free(&m);
+    lt_it_fed_cleanup(&x.f);
+}
+
+/* ---- 2b. a view narrowed by the directory ------------------------------------------------ */
+
+/* g's p38 holds exactly the narrowed view of the model: every living
+ * citizen of 38, without a date of birth, and nothing else but, when
+ * tombstones is set, tombstones (none after a rebuild or a fresh copy). */
+static int s_narrowed_ok(lt_it_gw_t *g, const lt_ft_model_t *m, int tombstones)
+{
+    int bad = 0;
+    for (size_t i = 0; i < m->n && !bad; i++) {
+        const lt_ft_citizen_t *c = &m->c[i];
+        int in = c->live && strcmp(c->province, "38") == 0 && c->status == ALIVE;
+        Lienthong__Record *r = s_current(g, V38, c->key);
+        Lienthong__Records__Population *pop =
+            r && !r->deleted
+                ? lienthong__records__population__unpack(NULL, r->payload.len, r->payload.data)
+                : NULL;
+        int out_ok = !r || (tombstones && r->deleted);
+        if (in ? !pop || strcmp(pop->full_name, c->name) != 0 || pop->date_of_birth[0] : !out_ok) {
+            fprintf(stderr, "%s in %s at %s: expected %s\n", c->key, V38, g->member->id,
+                    in ? "its narrowed record" : "nothing");
+            bad = 1;
+        }
+        if (pop)
+            lienthong__records__population__free_unpacked(pop, NULL);
+        if (r)
+            lienthong__record__free_unpacked(r, NULL);
+    }
+    return bad ? -1 : 0;
+}
+
+/* PROTOCOL.md 6.1, 6.9: a directory that narrows a view's fields and rows
+ * makes its owner rebuild the view on a new history; the consumer
+ * resynchronises (resync = "auto") and ends up with exactly the narrowed
+ * view, which then follows new changes. */
+static void test_view_narrowed(void)
+{
+    fed_t x;
+    memset(&x, 0, sizeof x);
+    lt_ft_model_t m = {0};
+    lt_ft_pub_t *p = calloc(1, sizeof *p);
+    uint8_t *v2 = NULL;
+    size_t v2_len = 0;
+    char err[1024] = "";
+    LT_IT_REQUIRE(p && s_fed(&x) == 0);
+    s_model(&m, 30);
+    lt_ft_pub_init(p, DS);
+    static const char *peers[] = {ID_OWNER, NULL};
+    lt_it_gw_t *owner = lt_it_gw_new(&x.f, x.owner, 1, NULL, NULL);
+    lt_it_gw_t *g38 = lt_it_gw_new(&x.f, x.p38, 1, peers,
+                                   "subscribe = ( { stream = \"" V38 "\"; resync = \"auto\"; } );");
+    LT_IT_REQUIRE(owner && g38);
+    LT_IT_REQUIRE(lt_it_gw_run(owner, READY_MS) == 0);
+    LT_IT_REQUIRE(lt_it_gw_run(g38, READY_MS) == 0);
+
+    /* 30 living citizens, a third of them in 38; two of those die. */
+    LT_IT_REQUIRE(s_publish_range(owner, &m, 0, 30, 30, NULL) == 0);
+    LT_IT_REQUIRE(lt_ft_put(p, &m, 0, m.c[0].name, "38", DECEASED) == 0);
+    LT_IT_REQUIRE(lt_ft_put(p, &m, 3, m.c[3].name, "38", DECEASED) == 0);
+    LT_IT_REQUIRE(lt_ft_pub_send(p, owner, NULL, NULL, PUBLISH_MS) == 0);
+    LT_IT_REQUIRE(lt_ft_wait_same(owner, g38, V38, CONVERGE_MS) == 0);
+    CHECK(lt_ft_check_view(g38, &m, 0, err, sizeof err));
+
+    /* Version 2 narrows p38; the owner adopts it (file and SIGHUP). */
+    long mark = lt_it_log_mark(g38);
+    x.f.extra_source = s_source_narrowed;
+    LT_IT_REQUIRE(lt_it_dir_bytes(&x.f, 2, 0, 0, NULL, &v2, &v2_len) == 0);
+    LT_IT_REQUIRE(lt_it_gw_put_directory(owner, v2, v2_len) == 0);
+    LT_IT_REQUIRE(lt_it_gw_signal(owner, SIGHUP) == 0);
+    LT_IT_REQUIRE(lt_it_gw_wait_version(owner, 2, REPLY_MS) == 0);
+    CU_ASSERT(
+        lt_it_file_contains(owner->log_path, "view definition changed in directory version 2"));
+    /* The consumer is told, resynchronises, and holds the narrowed view. */
+    LT_IT_REQUIRE(lt_it_log_wait(g38, mark, "replica of " V38, "resynchronised", CONVERGE_MS) == 0);
+    LT_IT_REQUIRE(lt_ft_wait_same(owner, g38, V38, CONVERGE_MS) == 0);
+    CHECK(lt_ft_compare(owner, g38, V38, err, sizeof err));
+    CU_ASSERT(s_narrowed_ok(owner, &m, 0) == 0);
+    CU_ASSERT(s_narrowed_ok(g38, &m, 0) == 0);
+
+    /* New changes follow the narrowed definition. */
+    LT_IT_REQUIRE(lt_ft_put(p, &m, 6, "Vũ Thị Giang (mới)", "38", ALIVE) == 0);
+    LT_IT_REQUIRE(lt_ft_put(p, &m, 9, m.c[9].name, "38", DECEASED) == 0);
+    LT_IT_REQUIRE(lt_ft_put(p, &m, 0, m.c[0].name, "38", ALIVE) == 0);
+    LT_IT_REQUIRE(lt_ft_pub_send(p, owner, NULL, NULL, PUBLISH_MS) == 0);
+    LT_IT_REQUIRE(s_wait_state(g38, V38, m.c[0].key, 0, CONVERGE_MS) == 0);
+    LT_IT_REQUIRE(lt_ft_wait_same(owner, g38, V38, CONVERGE_MS) == 0);
+    CHECK(lt_ft_compare(owner, g38, V38, err, sizeof err));
+    uint64_t seq;
+    int del = -1;
+    CU_ASSERT(lt_ft_state(g38, V38, m.c[9].key, &seq, &del) == 1 && del == 1); /* it died */
+    CU_ASSERT(s_narrowed_ok(g38, &m, 1) == 0);
+    s_finish(&x);
+out:
+    if (s_test_failed())
+        s_dump_all(&x);
+    free(v2);
     if (p)
         lt_ft_pub_clear(p);
     free(p);
@@ -1375,6 +1488,7 @@ int main(int argc, char **argv)
     static const lt_it_test_t tests[] = {
         {"1 dataset and views converge, full contents", test_convergence},
         {"2 row predicate: leaving a view is a tombstone", test_row_predicate},
+        {"2 a view narrowed by the directory: rebuilt, replica resynchronised", test_view_narrowed},
         {"3 subscriptions without a policy are refused", test_unauthorised},
         {"4 MITM: flipped byte rejected, then converges", test_mitm_flip},
         {"4 MITM: wrong signing key rejected, then converges", test_mitm_resign},

@@ -2,8 +2,9 @@
  * (PROTOCOL.md 6.2, 6.3): subscription checks, credit-bounded signed
  * batches that verify under the owner's key, and the statistics of streams
  * and subscribers (last sequence number, records appended, cursor and lag);
- * subscriptions of consumers that went away without a word (6.6, 6.7), and
- * snapshots that cannot be sent whole (6.10, frame cap). The integration
+ * subscriptions of consumers that went away without a word (6.6, 6.7),
+ * snapshots that cannot be sent whole (6.10, frame cap), and views that
+ * follow a directory changing their definition (6.1, 6.9). The integration
  * suite test_feeds.c covers replicas and sinks. */
 #include "unit_gw.h"
 #include "lt_batch.h"
@@ -11,6 +12,7 @@
 #include "lt_feed_int.h"
 #include "lt_peers.h"
 #include "lt_snap.h"
+#include "lt_store_snap.h"
 
 #include <sqlite3.h>
 #include <unistd.h>
@@ -532,6 +534,185 @@ static void test_snapshot_damaged(void)
     CU_ASSERT_EQUAL(g_feed->n_snaps, 0);
 }
 
+/* ---- a view whose definition changes (PROTOCOL.md 6.1, 6.9) ---- */
+
+#define OD_V    OD_POP ".v"
+#define V_ENTRY ",\n  { id = \"" OD_V "\"; dataset = \"" OD_POP "\"; "
+
+/* What a view record holds, decoded. */
+typedef struct {
+    char key[16], name[64], dob[16];
+} s_view_rec_t;
+
+typedef struct {
+    s_view_rec_t r[64];
+    size_t n;
+} s_view_recs_t;
+
+static int s_view_rec_add(s_view_recs_t *out, const void *rec, size_t len)
+{
+    Lienthong__Record *r = lienthong__record__unpack(NULL, len, rec);
+    Lienthong__Records__Population *p =
+        r ? lienthong__records__population__unpack(NULL, r->payload.len, r->payload.data) : NULL;
+    int rc = p && out->n < 64 ? 0 : -1;
+    if (rc == 0) {
+        s_view_rec_t *v = &out->r[out->n++];
+        snprintf(v->key, sizeof v->key, "%s", r->key);
+        snprintf(v->name, sizeof v->name, "%s", p->full_name);
+        snprintf(v->dob, sizeof v->dob, "%s", p->date_of_birth);
+    }
+    if (p)
+        lienthong__records__population__free_unpacked(p, NULL);
+    if (r)
+        lienthong__record__free_unpacked(r, NULL);
+    return rc;
+}
+
+/* The records the pump would send from seq 1 (the in-memory tail and
+ * runs, else the log). */
+static s_view_recs_t s_view_log(void)
+{
+    s_view_recs_t out = {.n = 0};
+    lt_feed_stream_t *st = lt_feed_stream(g_feed, OD_V);
+    CU_ASSERT_FATAL(st != NULL);
+    int n = lt_feed_chunk_read(g_feed, st, 1, 64);
+    CU_ASSERT_FATAL(n >= 0);
+    for (int i = 0; i < n; i++)
+        CU_ASSERT_FATAL(
+            s_view_rec_add(&out, g_feed->chunk.recs[i].data, g_feed->chunk.recs[i].len) == 0);
+    return out;
+}
+
+static int s_snap_add(void *arg, uint64_t seq, const void *rec, size_t len)
+{
+    (void)seq;
+    return s_view_rec_add(arg, rec, len);
+}
+
+/* What a snapshot of the view would send: the state, read as the owner's
+ * snapshot reads it. */
+static s_view_recs_t s_view_snapshot(void)
+{
+    s_view_recs_t out = {.n = 0};
+    char err[256];
+    lt_feed_stream_t *st = lt_feed_stream(g_feed, OD_V);
+    CU_ASSERT_FATAL(st != NULL);
+    lt_store_snap_t *rd = lt_store_snap_new(g.ctx.store, st->id, err, sizeof err);
+    CU_ASSERT_FATAL(rd != NULL);
+    int n;
+    while ((n = lt_store_snap_read(rd, 64, 1u << 20, s_snap_add, &out)) > 0)
+        ;
+    CU_ASSERT(n == 0);
+    lt_store_snap_destroy(&rd);
+    return out;
+}
+
+/* No record of recs holds a date of birth; every name is `only` when set. */
+static void s_view_narrow(const s_view_recs_t *recs, const char *only)
+{
+    for (size_t i = 0; i < recs->n; i++) {
+        CU_ASSERT_STRING_EQUAL(recs->r[i].dob, "");
+        if (only)
+            CU_ASSERT_STRING_EQUAL(recs->r[i].name, only);
+    }
+}
+
+static lt_dir_t *s_view_dir(const char *entry)
+{
+    char err[512];
+    lt_dir_t *d = od_directory_views(g.tmp, entry, err, sizeof err);
+    if (!d)
+        fprintf(stderr, "directory: %s\n", err);
+    return d;
+}
+
+/* Adopts d (the feed's view of ctx->dir changes with it). */
+static void s_adopt(lt_dir_t *d)
+{
+    g.ctx.dir = d;
+    lt_feed_dir_changed(g_feed, g.router);
+}
+
+/* A view new in a directory is derived from the dataset's current records;
+ * narrowing its fields, then its predicate, rebuilds it on a new history:
+ * neither the log the pump reads (its memory included) nor a snapshot
+ * holds a dropped field or row any more. A directory listing it no more
+ * empties it. */
+static void test_view_follows_definition(void)
+{
+    lt_dir_t *orig = g.ctx.dir;
+    lt_dir_t *d1 = s_view_dir(V_ENTRY "fields = [\"full_name\", \"date_of_birth\"]; }");
+    lt_dir_t *d2 = s_view_dir(V_ENTRY "fields = [\"full_name\"]; }");
+    lt_dir_t *d3 = s_view_dir(V_ENTRY "fields = [\"full_name\"]; "
+                                      "where = { full_name = \"Le Van C\"; }; }");
+    CU_ASSERT_FATAL(d1 && d2 && d3);
+    lt_stream_t ds;
+    CU_ASSERT_FATAL(lt_store_stream_find(g.ctx.store, OD_POP, &ds) == 1);
+    uint64_t live = ds.last_seq; /* every key published once so far */
+
+    s_adopt(d1); /* new: back-filled from the population's records */
+    s_view_recs_t recs = s_view_log();
+    CU_ASSERT_EQUAL(recs.n, live);
+    CU_ASSERT(recs.n > 0 && strcmp(recs.r[0].dob, "1980-02-29") == 0);
+    CU_ASSERT_FATAL(ug_publish(&g, "777", "Tran Thi B", lt_feed_advanced, g_feed) == 0);
+    recs = s_view_log(); /* the new record, from memory */
+    CU_ASSERT_EQUAL(recs.n, live + 1);
+    lt_feed_stream_t *st = lt_feed_stream(g_feed, OD_V);
+    uint8_t h1[LT_HISTORY_BYTES];
+    memcpy(h1, st->history, sizeof h1);
+
+    s_adopt(d2); /* the authority drops date_of_birth from the view */
+    CU_ASSERT(memcmp(h1, st->history, sizeof h1) != 0);
+    CU_ASSERT_FATAL(ug_publish(&g, "778", "Le Van C", lt_feed_advanced, g_feed) == 0);
+    recs = s_view_log();
+    CU_ASSERT_EQUAL(recs.n, live + 2);
+    s_view_narrow(&recs, NULL);
+    recs = s_view_snapshot();
+    CU_ASSERT_EQUAL(recs.n, live + 2);
+    s_view_narrow(&recs, NULL);
+
+    s_adopt(d3); /* and then keeps only Le Van C's row */
+    recs = s_view_log();
+    CU_ASSERT_EQUAL(recs.n, 1);
+    s_view_narrow(&recs, "Le Van C");
+    recs = s_view_snapshot();
+    CU_ASSERT_EQUAL(recs.n, 1);
+    s_view_narrow(&recs, "Le Van C");
+    CU_ASSERT_EQUAL(st->last_seq, 1);
+
+    s_adopt(d3); /* the same definition again: nothing is rebuilt */
+    CU_ASSERT_EQUAL(st->last_seq, 1);
+    s_adopt(orig); /* no longer listed: emptied */
+    lt_stream_t row;
+    CU_ASSERT(lt_store_stream_find(g.ctx.store, OD_V, &row) == 1 && row.last_seq == 0);
+    CU_ASSERT_EQUAL(st->last_seq, 0);
+    lt_dir_destroy(&d1);
+    lt_dir_destroy(&d2);
+    lt_dir_destroy(&d3);
+}
+
+/* A directory that changed a view while the gateway was stopped: the view
+ * is rebuilt when the feed starts, before anything is served. */
+static void test_view_changed_while_stopped(void)
+{
+    lt_dir_t *orig = g.ctx.dir;
+    lt_dir_t *d1 = s_view_dir(V_ENTRY "fields = [\"full_name\", \"date_of_birth\"]; }");
+    lt_dir_t *d2 = s_view_dir(V_ENTRY "fields = [\"full_name\"]; }");
+    CU_ASSERT_FATAL(d1 && d2);
+    s_adopt(d1);
+    CU_ASSERT(s_view_log().n > 0 && strcmp(s_view_log().r[0].dob, "1980-02-29") == 0);
+    lt_feed_destroy(&g_feed); /* stopped; started again with d2 */
+    g.ctx.dir = d2;
+    g_feed = lt_feed_new(&g.ctx);
+    CU_ASSERT_FATAL(g_feed != NULL);
+    s_view_recs_t recs = s_view_log();
+    CU_ASSERT(recs.n > 0);
+    s_view_narrow(&recs, NULL);
+    s_adopt(orig);
+    lt_dir_destroy(&d1);
+    lt_dir_destroy(&d2);
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -542,6 +723,10 @@ int main(void)
         {"snapshot on request: chunks, end, then the tail", test_snapshot_then_tail},
         {"snapshots are bound to the history; another history gets HistoryChanged",
          test_snapshot_history},
+        {"a view follows its definition: new, narrowed fields, narrowed rows, withdrawn",
+         test_view_follows_definition},
+        {"a view changed while the gateway was stopped is rebuilt at start",
+         test_view_changed_while_stopped},
         {"a snapshot without credit does not start", test_snapshot_waits_for_credit},
         {"a snapshot idle for the bound ends; it restarts with credit", test_idle_snapshot_ends},
         {"a Subscribe on a new connection supersedes the old ones", test_new_connection_supersedes},

@@ -771,11 +771,13 @@ static void test_migrates_to_histories(void)
     sqlite3 *db = NULL;
     CU_ASSERT_FATAL(sqlite3_open(g_path, &db) == SQLITE_OK);
     /* History ids are step 3, the retained tails step 4, the index of live
-     * keys step 5 and the completeness counts step 6 after them: undo all. */
+     * keys step 5, the completeness counts step 6 and the views' definitions
+     * step 8 after them: undo all. */
     char sql[500];
     snprintf(sql, sizeof sql,
-             "DROP TABLE presence; DROP INDEX state_held; ALTER TABLE state DROP COLUMN is_view; "
-             "ALTER TABLE state DROP COLUMN fields; DROP TABLE tails; ALTER TABLE streams DROP COLUMN history; "
+             "DROP TABLE view_defs; DROP TABLE presence; DROP INDEX state_held; "
+             "ALTER TABLE state DROP COLUMN is_view; ALTER TABLE state DROP COLUMN fields; "
+             "DROP TABLE tails; ALTER TABLE streams DROP COLUMN history; "
              "ALTER TABLE batches DROP COLUMN history; PRAGMA user_version = %d;",
              STEP_HISTORIES - 1);
     CU_ASSERT_EQUAL(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
@@ -915,9 +917,10 @@ static void test_presence_counts(void)
 
 /* A store of schema version 5 gets the counts in step 6, filled from the
  * records it holds (a live row whose record is missing counts no field). */
-/* Undoes schema step 7: the index of live keys over every stream again. */
+/* Undoes schema steps 8 and 7: no table of the views' definitions, and the
+ * index of live keys over every stream again. */
 #define STEP7_UNDO                                                                                 \
-    "DROP INDEX state_held; ALTER TABLE state DROP COLUMN is_view; "                               \
+    "DROP TABLE view_defs; DROP INDEX state_held; ALTER TABLE state DROP COLUMN is_view; "         \
     "CREATE INDEX state_held ON state(key) WHERE deleted = 0; "
 
 static void test_migrates_to_presence(void)
@@ -1061,10 +1064,49 @@ static void test_retained_tail_verify_and_headers(void)
     lt_store_destroy(&s);
 }
 
+static int s_def_name(void *arg, const char *name)
+{
+    snprintf(arg, 64, "%s", name);
+    return 0;
+}
+
+/* A view's definition (schema step 8): none until recorded, replaced when
+ * recorded again, kept across reopening, listed by stream name, and
+ * forgotten with the stream's rows. */
+static void test_view_defs(void)
+{
+    s_fresh();
+    lt_store_t *s = s_open();
+    lt_stream_t v = s_stream(s, "DS.v"), d = s_stream(s, "DS");
+    uint8_t def[LT_HASH_BYTES], got[LT_HASH_BYTES];
+    memset(def, 7, sizeof def);
+    CU_ASSERT_EQUAL(lt_store_view_def_get(s, v.id, got), 0);
+    CU_ASSERT_EQUAL_FATAL(lt_store_begin(s), 0);
+    CU_ASSERT_EQUAL(lt_store_view_def_set(s, v.id, def), 0);
+    def[0] = 8;
+    CU_ASSERT_EQUAL(lt_store_view_def_set(s, v.id, def), 0);
+    CU_ASSERT_EQUAL_FATAL(lt_store_commit(s), 0);
+    lt_store_destroy(&s);
+    s = s_open();
+    CU_ASSERT_EQUAL(lt_store_view_def_get(s, v.id, got), 1);
+    CU_ASSERT(memcmp(got, def, sizeof def) == 0);
+    CU_ASSERT_EQUAL(lt_store_view_def_get(s, d.id, got), 0);
+    char name[64] = "";
+    CU_ASSERT_EQUAL(lt_store_view_defs(s, s_def_name, name), 0);
+    CU_ASSERT_STRING_EQUAL(name, "DS.v");
+    CU_ASSERT_EQUAL_FATAL(lt_store_begin(s), 0);
+    CU_ASSERT_EQUAL(lt_store_stream_clear(s, v.id), 0);
+    CU_ASSERT_EQUAL_FATAL(lt_store_commit(s), 0);
+    CU_ASSERT_EQUAL(lt_store_view_def_get(s, v.id, got), 0);
+    lt_store_destroy(&s);
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
         {"streams are created on the write path only, and keep their cursors", test_streams},
+        {"a view's definition is kept, replaced, listed and cleared with its stream",
+         test_view_defs},
         {"reads follow sequence order within a stream and their budgets",
          test_read_order_and_budgets},
         {"sequence numbers up to 2^40 - 1 stay within their stream", test_high_sequence_numbers},
