@@ -988,6 +988,26 @@ const Lienthong__Member *lt_dir_member(const lt_dir_t *self, const char *id)
     return id ? s_member(self->dir, id) : NULL;
 }
 
+const char *lt_dir_inactive(const lt_dir_t *self, const char *id)
+{
+    const Lienthong__Member *m = lt_dir_member(self, id);
+    if (!m)
+        return "not in the directory";
+    return m->status == LIENTHONG__MEMBER_STATUS__MEMBER_ACTIVE ? NULL
+                                                                 : lt_dir_status_name(m->status);
+}
+
+const char *lt_dir_inactive_say(const lt_dir_t *self, const char *id, char *buf, size_t len)
+{
+    const Lienthong__Member *m = lt_dir_member(self, id);
+    if (!lt_dir_inactive(self, id))
+        return NULL;
+    snprintf(buf, len, "%s is %s in directory version %llu", id ? id : "?",
+             m ? lt_dir_status_name(m->status) : "not listed",
+             (unsigned long long)lt_dir_version(self));
+    return buf;
+}
+
 const Lienthong__Member *lt_dir_member_by_transport(const lt_dir_t *self,
                                                     const uint8_t key[LT_KEY_BYTES])
 {

@@ -81,6 +81,14 @@ int64_t lt_dir_expires(const lt_dir_t *self);
 const uint8_t *lt_dir_signed_bytes(const lt_dir_t *self, size_t *len);
 
 const Lienthong__Member *lt_dir_member(const lt_dir_t *self, const char *id);
+/* Why member id may not be dealt with (PROTOCOL.md 3.2, 5.4): NULL when it
+ * is listed and active, else "not in the directory", "suspended" or
+ * "revoked". Asked again for every message, as the directory may change. */
+const char *lt_dir_inactive(const lt_dir_t *self, const char *id);
+/* The same as a phrase for log lines and errors, "ID is suspended in
+ * directory version N", written to buf; returns buf, or NULL (buf left
+ * alone) when id is listed and active. */
+const char *lt_dir_inactive_say(const lt_dir_t *self, const char *id, char *buf, size_t len);
 /* The member whose current or next transport key is key (PROTOCOL.md 5.5). */
 const Lienthong__Member *lt_dir_member_by_transport(const lt_dir_t *self,
                                                     const uint8_t key[LT_KEY_BYTES]);

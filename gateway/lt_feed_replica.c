@@ -90,13 +90,20 @@ void lt_feed_replica_remove(lt_feed_t *self, const char *stream)
     *f = self->replicas[--self->n_replicas];
 }
 
+static int s_owner_inactive(lt_feed_t *self, lt_feed_replica_t *f, const char *owner);
+
 void lt_feed_replica_dir_changed(lt_feed_t *self)
 {
-    /* A new directory may be what the owner waited for (an expired one,
-     * a policy): feeds backing off try again now rather than in a minute. */
+    /* A live feed whose owner is no longer active stops now: its link is
+     * closed (lt_peers_dir_changed), nothing of it may be applied. A new
+     * directory may be what an owner waited for (an expired one, a policy,
+     * a member active again): feeds backing off try again now rather than
+     * in a minute. */
     int64_t now = lt_clock_mono_ms();
     for (size_t i = 0; i < self->n_replicas; i++) {
         lt_feed_replica_t *f = &self->replicas[i];
+        if (f->state == LT_FEED_LIVE && s_owner_inactive(self, f, f->owner))
+            continue;
         if (f->state == LT_FEED_BACKOFF && f->next_at > now) {
             f->next_at = now;
             f->backoff = 0;
@@ -157,6 +164,19 @@ static int s_send_subscribe(lt_feed_t *self, void *sock, const lt_feed_replica_t
     return sock ? lt_wire_send_body(sock, NULL, 0, LIENTHONG__ENVELOPE__BODY_SUBSCRIBE, &m) : -1;
 }
 
+/* Stops f, for a minute or until the next directory, when the directory
+ * does not list owner as an active member (PROTOCOL.md 5.4): there is no
+ * link to it, and nothing it sends may be applied. Returns 1 when it did. */
+static int s_owner_inactive(lt_feed_t *self, lt_feed_replica_t *f, const char *owner)
+{
+    char why[LT_ID_MAX + 96], said[LT_ID_MAX + 64];
+    if (!lt_dir_inactive_say(self->ctx->dir, owner, said, sizeof said))
+        return 0;
+    snprintf(why, sizeof why, "the owner %s", said);
+    lt_feed_replica_backoff(self, f, why, BACKOFF_MAX_MS, 0);
+    return 1;
+}
+
 static void s_subscribe(lt_feed_t *self, lt_feed_replica_t *f)
 {
     const lt_dir_t *dir = self->ctx->dir;
@@ -168,6 +188,8 @@ static void s_subscribe(lt_feed_t *self, lt_feed_replica_t *f)
         return;
     }
     snprintf(f->owner, sizeof f->owner, "%s", owner);
+    if (s_owner_inactive(self, f, owner))
+        return;
     int64_t now = lt_clock_mono_ms();
     if (s_send_subscribe(self, lt_peers_link(self->ctx->peers, owner), f) != 0) {
         f->next_at = now + RETRY_MS;
@@ -325,12 +347,15 @@ static int s_verify(lt_feed_t *self, const lt_feed_replica_t *f, const Lienthong
                     size_t errlen)
 {
     const Lienthong__Member *m = lt_dir_member(self->ctx->dir, f->owner);
+    char said[LT_ID_MAX + 64];
     if ((int64_t)b->n_records > f->outstanding) {
         snprintf(err, errlen, "owner sent more records than our credit");
         return -1;
     }
-    if (!m) {
-        snprintf(err, errlen, "owner not in directory");
+    /* Its key may still be listed, but a member suspended or revoked signs
+     * nothing we take (PROTOCOL.md 6.5 step 3). */
+    if (lt_dir_inactive_say(self->ctx->dir, f->owner, said, sizeof said)) {
+        snprintf(err, errlen, "batch not verified: the owner %s", said);
         return -1;
     }
     /* Either of the owner's signing keys during a rotation (PROTOCOL.md 5.5). */

@@ -267,6 +267,7 @@ static void s_adopted(lt_gateway_t *self, lt_dir_t *d, const char *source)
         (void)s_rebind_peer(self);
     lt_peers_dir_changed(self->shared.peers);
     lt_feed_dir_changed(self->feed, self->peer);
+    lt_query_dir_changed(self->query, self->local);
     lt_peers_offer_all(self->shared.peers, self->peer);
 }
 
@@ -595,9 +596,9 @@ static void s_writer_drain(lt_gateway_t *self)
 
 /* A batch came on link i: checked at once (PROTOCOL.md 6.5), committed by
  * the writer thread. The envelope goes with it (*env becomes NULL). */
-static void s_batch_check(lt_gateway_t *self, size_t i, Lienthong__Envelope **env)
+static void s_batch_check(lt_gateway_t *self, size_t i, const char *member,
+                          Lienthong__Envelope **env)
 {
-    const char *member = lt_peers_link_member(self->shared.peers, i);
     void *link = lt_peers_link_socket(self->shared.peers, i);
     lt_feed_apply_t *job = lt_feed_batch_check(self->feed, member, (*env)->batch, link);
     if (!job)
@@ -612,12 +613,11 @@ static void s_batch_check(lt_gateway_t *self, size_t i, Lienthong__Envelope **en
     s_writer_next(self);
 }
 
-static void s_link_dispatch(lt_gateway_t *self, size_t i, Lienthong__Envelope **envp,
-                            const zmq_msg_t *frame)
+static void s_link_dispatch(lt_gateway_t *self, size_t i, const char *member,
+                            Lienthong__Envelope **envp, const zmq_msg_t *frame)
 {
     Lienthong__Envelope *env = *envp;
     char err[512];
-    const char *member = lt_peers_link_member(self->shared.peers, i);
     switch (env->body_case) {
     case LIENTHONG__ENVELOPE__BODY_HELLO:
         lt_peers_on_link_hello(self->shared.peers, i, env->hello);
@@ -628,7 +628,7 @@ static void s_link_dispatch(lt_gateway_t *self, size_t i, Lienthong__Envelope **
                                sizeof err);
         break;
     case LIENTHONG__ENVELOPE__BODY_BATCH:
-        s_batch_check(self, i, envp);
+        s_batch_check(self, i, member, envp);
         break;
     case LIENTHONG__ENVELOPE__BODY_HISTORY_CHANGED:
         lt_feed_on_history_changed(self->feed, member, env->history_changed);
@@ -665,7 +665,9 @@ static int s_link_one(lt_gateway_t *self, size_t i)
 {
     lt_wire_in_t in;
     int answer = 0;
-    const char *member = lt_peers_link_member(self->shared.peers, i);
+    /* A copy: handling the message may close links, which moves the table. */
+    char member[LT_ID_MAX];
+    snprintf(member, sizeof member, "%s", lt_peers_link_member(self->shared.peers, i));
     if (lt_wire_recv(lt_peers_link_socket(self->shared.peers, i), 0, ZMQ_DONTWAIT, &in) != 0) {
         lt_wire_in_close(&in);
         return -1;
@@ -673,9 +675,21 @@ static int s_link_one(lt_gateway_t *self, size_t i)
     char err[256];
     Lienthong__ErrorCode code;
     Lienthong__Envelope *env = NULL;
-    /* Not answered: what did not decode may have been an Error, which is
-     * never answered (PROTOCOL.md 4.4). */
-    if (in.frames != 1) {
+    /* Membership is looked up again for every message (PROTOCOL.md 3.2):
+     * an adoption closes the links of members no longer active, so this
+     * holds unless that failed. Not answered, like what does not decode;
+     * what did not decode may have been an Error, which is never answered
+     * (4.4). */
+    const char *inactive = lt_dir_inactive(self->shared.dir, member);
+    if (inactive) {
+        code = lt_dir_member(self->shared.dir, member) ? LIENTHONG__ERROR_CODE__ERR_REVOKED
+                                                       : LIENTHONG__ERROR_CODE__ERR_UNKNOWN_MEMBER;
+        lt_gwstats_codes_inc(&self->refused, code);
+        snprintf(err, sizeof err, "dropped: the member is %s", inactive);
+        (void)lt_reject(self->shared.reject,
+                        &(lt_reject_in_t){.who = member, .what = "message on its link",
+                                          .code = code, .why = err});
+    } else if (in.frames != 1) {
         lt_gwstats_codes_inc(&self->refused, LIENTHONG__ERROR_CODE__ERR_MALFORMED);
         snprintf(err, sizeof err, "dropped a message of %d frames", in.frames);
         (void)lt_reject(self->shared.reject,
@@ -691,7 +705,7 @@ static int s_link_one(lt_gateway_t *self, size_t i)
     } else {
         answer = env->body_case == LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY ||
                  env->body_case == LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY;
-        s_link_dispatch(self, i, &env, &in.body);
+        s_link_dispatch(self, i, member, &env, &in.body);
     }
     lt_wire_free(&env); /* NULL when a batch kept it (lt_applyq) */
     lt_wire_in_close(&in);
@@ -706,7 +720,11 @@ static int s_link_one(lt_gateway_t *self, size_t i)
  * rotate the links, so the loop re-reads them first. */
 static void s_on_link(lt_gateway_t *self, size_t i)
 {
-    for (int n = 0; n < LT_PEER_DRAIN && s_link_one(self, i) == 1; n++)
+    /* A message handled may close or rotate link i: then its socket changes. */
+    void *sock = lt_peers_link_socket(self->shared.peers, i);
+    for (int n = 0; n < LT_PEER_DRAIN && lt_peers_link_socket(self->shared.peers, i) == sock &&
+                    s_link_one(self, i) == 1;
+         n++)
         ;
 }
 
@@ -1073,7 +1091,8 @@ static void s_on_ready(lt_gateway_t *self, const zmq_pollitem_t *items, size_t n
     if (items[2].revents & ZMQ_POLLIN)
         s_on_local(self);
     s_writer_done(self);
-    /* A link rotated meanwhile has a new socket: not polled this round. */
+    /* A link rotated or closed meanwhile (an adoption) has another socket
+     * at its index: not polled this round. */
     for (size_t i = 0; i + LT_GW_ITEMS < n; i++)
         if ((items[LT_GW_ITEMS + i].revents & ZMQ_POLLIN) &&
             items[LT_GW_ITEMS + i].socket == lt_peers_link_socket(self->shared.peers, i))

@@ -49,8 +49,9 @@ static void s_peers(const lt_gwcfg_t *old, const lt_gwcfg_t *next, lt_gwreload_d
         }
     for (size_t i = 0; i < old->n_peers; i++)
         if (!s_in(old->peers[i], next->peers[0], sizeof next->peers[0], next->n_peers)) {
-            /* Links are only ever added while running (lt_peers); one no
-             * longer listed is simply not greeted at the next start. */
+            /* A reload only adds links (lt_peers closes one only when its
+             * member stops being active); one no longer listed is simply
+             * not greeted at the next start. */
             lt_info("reload", "peer removed: %s (its link stays open until a restart)",
                     old->peers[i]);
             d->n_changes++;

@@ -153,12 +153,31 @@ static link_t *s_link_add(lt_peers_t *self, const char *member, void *sock)
     return l;
 }
 
-/* Opens (or returns) the link to member; NULL when it cannot be opened. */
+/* Closes link l and takes it out of the table when the directory does not
+ * list its member as active: nothing more may go to it or be taken from it
+ * (PROTOCOL.md 5.4). The links after it move down one index; the poll loop
+ * sees their sockets change. Returns 1 when it closed l. */
+static int s_link_drop(lt_peers_t *self, link_t *l)
+{
+    char why[LT_ID_MAX + 64];
+    if (!lt_dir_inactive_say(self->ctx->dir, l->member, why, sizeof why))
+        return 0;
+    lt_warn("link", "closing the link to %s: %s", l->member, why);
+    zmq_close(l->sock);
+    self->changed |= l->greeted;
+    size_t i = (size_t)(l - self->links);
+    memmove(l, l + 1, (self->n_links - i - 1) * sizeof *l);
+    self->n_links--;
+    return 1;
+}
+
+/* Opens (or returns) the link to member; NULL when it cannot be opened.
+ * An open link is checked too: the directory may have changed since. */
 static link_t *s_link_open(lt_peers_t *self, const char *member)
 {
     link_t *l = s_link_find(self, member);
     if (l)
-        return l;
+        return s_link_drop(self, l) ? NULL : l;
     const Lienthong__Member *m = s_reachable(self, member);
     if (!m || self->n_links >= LT_PEERS_MAX_LINKS)
         return NULL;
@@ -577,12 +596,14 @@ static void s_link_keycheck(lt_peers_t *self, link_t *l, int64_t now)
 
 void lt_peers_dir_changed(lt_peers_t *self)
 {
-    for (size_t i = 0; i < self->n_links; i++) {
+    for (size_t i = 0; i < self->n_links;) {
         link_t *l = &self->links[i];
+        if (s_link_drop(self, l))
+            continue; /* link i is now the next one */
+        i++;
         const Lienthong__Member *m = lt_dir_member(self->ctx->dir, l->member);
         const uint8_t *keys[2];
-        if (l->attached || !m || m->status != LIENTHONG__MEMBER_STATUS__MEMBER_ACTIVE ||
-            m->n_endpoints == 0)
+        if (l->attached || m->n_endpoints == 0)
             continue;
         size_t n = lt_dir_transport_keys(m, keys);
         if ((n > 0 && memcmp(l->server_key, keys[0], LT_KEY_BYTES) == 0) ||

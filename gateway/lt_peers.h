@@ -33,7 +33,9 @@ void lt_peers_set_sock_opts(lt_peers_t *self, const lt_sock_opts_t *so);
 /* ---- outgoing links ---- */
 
 /* The DEALER to member, opening the link on first use; NULL while the
- * member is unknown, not active, lists no endpoint, or cannot be reached. */
+ * member is unknown, not active, lists no endpoint, or cannot be reached.
+ * An open link to a member the directory no longer lists as active is
+ * closed here (PROTOCOL.md 5.4). */
 void *lt_peers_link(lt_peers_t *self, const char *member);
 /* Moves the link to member on to its next listed endpoint (Lazy Pirate,
  * PROTOCOL.md 7.4). A member with a single endpoint keeps its connection:
@@ -48,16 +50,22 @@ int lt_peers_attach(lt_peers_t *self, const char *member, void *sock);
 /* Says Hello again on links due for it; a link to a member listing two
  * transport keys that stays unconnected tries the other key (5.5). */
 void lt_peers_tick(lt_peers_t *self);
-/* After an adoption: links expecting a transport key the directory no
- * longer lists for their member reconnect with its current key (5.4). */
+/* After an adoption: links to members the directory no longer lists as
+ * active are closed, each with a line naming the member and its status;
+ * links expecting a transport key the directory no longer lists for their
+ * member reconnect with its current key (5.4). What the feeds and lookups
+ * had on a closed link is theirs to end (lt_feed_dir_changed,
+ * lt_query_dir_changed). */
 void lt_peers_dir_changed(lt_peers_t *self);
 /* After this gateway switched to its next keys (5.5): every link
  * reconnects with them; requests in flight are resent by their timers. */
 void lt_peers_relink(lt_peers_t *self);
 
-/* The links, for the poll loop: index 0 .. lt_peers_links() - 1. An index
- * stays valid for the object's life (links are only ever added), but its
- * socket changes when the link is rotated. */
+/* The links, for the poll loop: index 0 .. lt_peers_links() - 1. A link
+ * closed because its member is no longer active leaves the table and the
+ * links after it move down one index; a rotated link keeps its index with
+ * a new socket. Either way the socket at an index changes, which is what
+ * the poll loop compares before reading it. */
 size_t lt_peers_links(const lt_peers_t *self);
 void *lt_peers_link_socket(const lt_peers_t *self, size_t i);
 const char *lt_peers_link_member(const lt_peers_t *self, size_t i);

@@ -1094,11 +1094,21 @@ void lt_query_on_local(lt_query_t *self, void *local, const lt_wire_in_t *in,
     }
 }
 
-/* Verifies the Merkle path and the root signature of sa from owner. */
-static int s_check_signature(lt_query_t *self, const char *owner, const Lienthong__SignedAnswer *sa)
+/* Verifies the Merkle path and the root signature of sa from owner, an
+ * active member (PROTOCOL.md 7.4 step 1): 0, or -1 with why. */
+static int s_check_signature(lt_query_t *self, const char *owner, const Lienthong__SignedAnswer *sa,
+                             char *why, size_t whylen)
 {
     const Lienthong__Member *m = lt_dir_member(self->ctx->dir, owner);
-    if (!m || sa->root_signature.len != LT_SIG_BYTES || sa->n_proof > LT_MERKLE_MAX_PATH ||
+    char said[LT_ID_MAX + 64];
+    /* Its key may still be listed, but a member suspended or revoked
+     * answers for nothing. */
+    if (lt_dir_inactive_say(self->ctx->dir, owner, said, sizeof said)) {
+        snprintf(why, whylen, "not verified: the owner %s", said);
+        return -1;
+    }
+    snprintf(why, whylen, "bad Merkle path or signature"); /* any -1 from here on */
+    if (sa->root_signature.len != LT_SIG_BYTES || sa->n_proof > LT_MERKLE_MAX_PATH ||
         sa->proof_count == 0 || sa->proof_count > SIGN_BATCH)
         return -1;
     uint8_t leaf[LT_HASH_BYTES], path[LT_MERKLE_MAX_PATH][LT_HASH_BYTES], root[LT_HASH_BYTES];
@@ -1207,9 +1217,9 @@ void lt_query_on_answer(lt_query_t *self, void *local, const char *owner,
     int is_verify = env->body_case == LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY;
     const Lienthong__SignedAnswer *sa = is_verify ? env->verify_reply : env->lookup_reply;
     const char *why = NULL;
-    char where[64];
-    if (s_check_signature(self, owner, sa) != 0) {
-        s_reject(self, owner, "bad Merkle path or signature");
+    char where[64], bad[LT_ID_MAX + 128];
+    if (s_check_signature(self, owner, sa, bad, sizeof bad) != 0) {
+        s_reject(self, owner, bad);
         return;
     }
     /* Signed, but an application's strict decoder could not read it
@@ -1351,6 +1361,33 @@ Lienthong__ErrorCode lt_query_lookup_for(lt_query_t *self, const Lienthong__Look
         o->next_at = lt_clock_mono_ms() + o->attempt_ms;
     }
     return LIENTHONG__ERROR_CODE__ERR_NONE;
+}
+
+/* The first outstanding request to an owner the directory does not list
+ * as active, or NULL. */
+static outstanding_t *s_out_inactive(lt_query_t *self)
+{
+    outstanding_t *o, *t;
+    HASH_ITER(hh, self->out, o, t) {
+        if (lt_dir_inactive(self->ctx->dir, o->owner))
+            return o;
+    }
+    return NULL;
+}
+
+void lt_query_dir_changed(lt_query_t *self, void *local)
+{
+    /* One at a time from the start: ending one may end others (a profile's
+     * parts, lt_query_forget). */
+    outstanding_t *o;
+    while ((o = s_out_inactive(self))) {
+        char said[LT_ID_MAX + 64], why[LT_ID_MAX + 128];
+        (void)lt_dir_inactive_say(self->ctx->dir, o->owner, said, sizeof said);
+        snprintf(why, sizeof why, "no answer will be taken: the owner %s", said);
+        lt_warn("query", "request %llu to %s ended: %s", (unsigned long long)o->id, o->owner, why);
+        s_end_error(local, o, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE, why);
+        s_out_free(self, o);
+    }
 }
 
 void lt_query_forget(lt_query_t *self, uint64_t id)

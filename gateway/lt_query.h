@@ -96,6 +96,11 @@ void lt_query_on_answer(lt_query_t *self, void *local, const char *owner,
                         const Lienthong__Envelope *env, const zmq_msg_t *frame);
 void lt_query_on_error(lt_query_t *self, void *local, const char *owner,
                        const Lienthong__Error *e);
+/* Caller, after an adoption: every request outstanding to an owner the
+ * directory no longer lists as active ends at once with ERR_UNAVAILABLE
+ * saying so (PROTOCOL.md 5.4); its link is closed, and an answer from it
+ * would be dropped. */
+void lt_query_dir_changed(lt_query_t *self, void *local);
 /* Caller: retries and deadlines. */
 void lt_query_tick(lt_query_t *self, void *local);
 

@@ -12,13 +12,18 @@
  * restarted consumer resumes from its durable cursor, and a late joiner
  * catches up from seq 1 and follows live with no gap; consumers on one
  * chain are sent byte-identical batches, mostly from the owner's in-memory
- * tail, and one resuming below that tail is served gap-free from the store.
+ * tail, and one resuming below that tail is served gap-free from the store;
+ * a consumer that adopts a directory suspending its owner closes the link
+ * at once, applies nothing the owner sends after that, and ends a lookup
+ * outstanding to it with ERR_UNAVAILABLE (PROTOCOL.md 5.4).
  *
  * Usage: test_feeds /path/to/lienthong (or LIENTHONG_BIN=...). */
 #define _GNU_SOURCE
 #include "lt_feedtest.h"
 #include "lt_batch.h"
+#include "lt_clock.h"
 #include "lt_itest.h"
+#include "lt_sock.h"
 #include "records/population.pb-c.h"
 
 #include <CUnit/Basic.h>
@@ -1476,6 +1481,138 @@ out:
     lt_it_fed_cleanup(&x.f);
 }
 
+/* ---- 9. an owner suspended ------------------------------------------------------------- */
+
+/* Sends a lookup of citizen 0 in DS on the application's socket app. */
+static int s_lookup_send(void *app, uint64_t id)
+{
+    char *fields[] = {"full_name"};
+    Lienthong__LookupRequest q = LIENTHONG__LOOKUP_REQUEST__INIT;
+    q.request_id = id;
+    q.dataset = DS;
+    q.key = "038000000000";
+    q.fields = fields;
+    q.n_fields = 1;
+    q.purpose = "KYC";
+    q.deadline_ms = lt_clock_now_ms() + 30000; /* far: an early end is the gateway's doing */
+    return lt_wire_send_body(app, NULL, 0, LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST, &q);
+}
+
+/* 1 when env is an Error ERR_UNAVAILABLE for request id that says why. */
+static int s_ended_unavailable(const Lienthong__Envelope *env, uint64_t id, const char *why)
+{
+    int ok = env && env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR &&
+             env->error->request_id == id &&
+             env->error->code == LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE &&
+             strstr(env->error->message, why);
+    if (!ok)
+        fprintf(stderr, "\n  request %llu: %s %s\n", (unsigned long long)id,
+                !env ? "no reply" : lt_wire_body_name(env->body_case),
+                env && env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR ? env->error->message
+                                                                         : "");
+    return ok;
+}
+
+/* 1 when status of g lists member among its connected peers. */
+static int s_connected_to(lt_it_gw_t *g, const char *member)
+{
+    Lienthong__Envelope *env = lt_it_gw_status(g, REPLY_MS);
+    int found = 0;
+    for (size_t i = 0; env && i < env->status_reply->n_peers_connected; i++)
+        found |= strcmp(env->status_reply->peers_connected[i], member) == 0;
+    lt_wire_free(&env);
+    return found;
+}
+
+/* A replica follows the owner, then adopts a directory that suspends it
+ * (PROTOCOL.md 5.4). The owner does not adopt it (it would cut itself off)
+ * and goes on serving what it was asked. The replica must close its link
+ * at once: a lookup it forwarded before ends with ERR_UNAVAILABLE saying
+ * why, though the owner (stopped meanwhile) answers it later, and the
+ * records the owner publishes after that never reach the replica. */
+static void test_owner_suspended(void)
+{
+    fed_t x;
+    memset(&x, 0, sizeof x);
+    lt_ft_model_t m = {0};
+    uint8_t *v2 = NULL;
+    size_t v2_len = 0;
+    void *app = NULL;
+    int stopped = 0;
+    char err[512] = "";
+    Lienthong__Envelope *reply = NULL;
+    lt_it_gw_t *owner = NULL, *gbh = NULL;
+    const char *sds[] = {DS, NULL};
+    LT_IT_REQUIRE(s_fed(&x) == 0);
+    s_model(&m, 200);
+    owner = lt_it_gw_new(&x.f, x.owner, 1, NULL, NULL);
+    gbh = s_consumer(&x, x.bhxh, sds, NULL);
+    LT_IT_REQUIRE(owner && gbh && lt_it_gw_run(owner, READY_MS) == 0 &&
+                  lt_it_gw_run(gbh, READY_MS) == 0);
+    LT_IT_REQUIRE(s_publish_range(owner, &m, 0, 100, 100, NULL) == 0);
+    LT_IT_REQUIRE(lt_ft_wait_same(owner, gbh, DS, CONVERGE_MS) == 0);
+    uint64_t before = lt_ft_last_seq(gbh, DS);
+    CU_ASSERT(s_connected_to(gbh, ID_OWNER));
+
+    /* A lookup on its way to the owner, which cannot answer yet. */
+    lt_sock_opts_t o;
+    lt_sock_opts_default(&o);
+    o.max_message = LT_LOCAL_MAX_MESSAGE;
+    LT_IT_REQUIRE((app = lt_sock_local_client(lt_it_ctx(), gbh->sock_path, &o, err, sizeof err)));
+    LT_IT_REQUIRE(lt_it_gw_signal(owner, SIGSTOP) == 0);
+    stopped = 1;
+    LT_IT_REQUIRE(s_lookup_send(app, 901) == 0);
+    usleep(300000);
+
+    /* Version 2 suspends the owner; the replica adopts it by SIGHUP. */
+    long mark = lt_it_log_mark(gbh);
+    snprintf(x.owner->status, sizeof x.owner->status, "suspended");
+    LT_IT_REQUIRE(lt_it_dir_bytes(&x.f, 2, 0, 0, NULL, &v2, &v2_len) == 0);
+    LT_IT_REQUIRE(lt_it_gw_put_directory(gbh, v2, v2_len) == 0);
+    LT_IT_REQUIRE(lt_it_gw_signal(gbh, SIGHUP) == 0);
+    LT_IT_REQUIRE(lt_it_gw_wait_version(gbh, 2, REPLY_MS) == 0);
+    CU_ASSERT(lt_it_log_wait(gbh, mark, "closing the link to " ID_OWNER,
+                             ID_OWNER " is suspended in directory version 2", REPLY_MS) == 0);
+    CU_ASSERT(lt_it_log_wait(gbh, mark, "replica of " DS " stopped",
+                             "the owner " ID_OWNER " is suspended", REPLY_MS) == 0);
+
+    /* The lookup ends now, not at its deadline, and not with the answer
+     * the owner sends once it runs again. */
+    reply = lt_it_recv_env(app, REPLY_MS);
+    CU_ASSERT(s_ended_unavailable(reply, 901, ID_OWNER " is suspended"));
+    lt_wire_free(&reply);
+    LT_IT_REQUIRE(lt_it_gw_signal(owner, SIGCONT) == 0);
+    stopped = 0;
+    reply = lt_it_recv_env(app, 1500);
+    CU_ASSERT_PTR_NULL(reply); /* nothing more for 901 */
+    lt_wire_free(&reply);
+    /* A new one is refused at once. */
+    LT_IT_REQUIRE(s_lookup_send(app, 902) == 0);
+    reply = lt_it_recv_env(app, REPLY_MS);
+    CU_ASSERT(s_ended_unavailable(reply, 902, "not active"));
+    lt_wire_free(&reply);
+
+    /* The owner publishes on; past an idle re-subscribe (2 s), nothing of
+     * it reaches the replica, which no longer counts it as connected. */
+    LT_IT_REQUIRE(s_publish_range(owner, &m, 100, 200, 100, NULL) == 0);
+    sleep(3);
+    CU_ASSERT_EQUAL(lt_ft_last_seq(gbh, DS), before);
+    CU_ASSERT(!s_connected_to(gbh, ID_OWNER));
+    CU_ASSERT(lt_it_gw_alive(owner) && lt_it_gw_alive(gbh));
+    s_finish(&x);
+out:
+    if (stopped)
+        (void)lt_it_gw_signal(owner, SIGCONT);
+    lt_wire_free(&reply);
+    if (app)
+        zmq_close(app);
+    free(v2);
+    if (s_test_failed())
+        s_dump_all(&x);
+    lt_it_fed_cleanup(&x.f);
+    lt_ft_model_free(&m);
+}
+
 /* ---- runner ----------------------------------------------------------------------------- */
 
 static void s_teardown(void)
@@ -1504,6 +1641,8 @@ int main(int argc, char **argv)
         {"7 kill during a snapshot: old replica intact, then converges", test_kill_during_snapshot},
         {"8 fan-out from the owner's tail: identical batches; old cursor from the store",
          test_tail_fanout},
+        {"9 an owner suspended: its link closed, its lookups ended, its batches not taken",
+         test_owner_suspended},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {"feeds", NULL, NULL, s_test_start, s_teardown, tests};

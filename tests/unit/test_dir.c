@@ -250,6 +250,18 @@ static void test_queries(void)
     CU_ASSERT(m->n_endpoints == 2);
     CU_ASSERT(lt_dir_member(d, "VN/GOV/XYZ") == NULL);
     CU_ASSERT(lt_dir_member(d, NULL) == NULL);
+    /* What batches, answers and links are held to (PROTOCOL.md 3.2, 5.4). */
+    char said[256] = "";
+    CU_ASSERT_PTR_NULL(lt_dir_inactive(d, "VN/PROV/38"));
+    CU_ASSERT_PTR_NULL(lt_dir_inactive_say(d, "VN/PROV/38", said, sizeof said));
+    CU_ASSERT_STRING_EQUAL(said, "");
+    CU_ASSERT_STRING_EQUAL(lt_dir_inactive(d, "VN/COM/VIETTEL"), "suspended");
+    CU_ASSERT_STRING_EQUAL(lt_dir_inactive(d, "VN/GOV/XYZ"), "not in the directory");
+    CU_ASSERT_STRING_EQUAL(lt_dir_inactive(d, NULL), "not in the directory");
+    CU_ASSERT(lt_dir_inactive_say(d, "VN/COM/VIETTEL", said, sizeof said) == said);
+    CU_ASSERT_STRING_EQUAL(said, "VN/COM/VIETTEL is suspended in directory version 7");
+    CU_ASSERT(lt_dir_inactive_say(d, "VN/GOV/XYZ", said, sizeof said) == said);
+    CU_ASSERT_STRING_EQUAL(said, "VN/GOV/XYZ is not listed in directory version 7");
     m = lt_dir_member_by_transport(d, lt_keys_transport_public(g_members[2]));
     CU_ASSERT(m != NULL && strcmp(m->id, "VN/COM/VIETTEL") == 0);
     CU_ASSERT(lt_dir_member_by_transport(d, lt_keys_signing_public(g_members[2])) == NULL);
