@@ -66,6 +66,10 @@ static int s_copy_cmd(int argc, char **argv, const char *usage, const char *path
         return lt_cli_fail(2, argv[0], "%s", err);
     rc = restore ? lt_restore_run(&cfg, path, stdout, err, sizeof err)
                  : lt_backup_run(&cfg, path, stdout, err, sizeof err);
+    /* A store restored without the rest is not a failure that left things
+     * unchanged: a status of its own (lienthong-restore(1)). */
+    if (restore && rc == LT_RESTORE_PARTIAL)
+        return lt_cli_fail(3, argv[0], "%s", err);
     if (rc != 0)
         return lt_cli_fail(1, argv[0], "%s", err);
     if (restore)

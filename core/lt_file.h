@@ -49,5 +49,11 @@ int lt_file_dir_private(const char *path, char *err, size_t errlen)
  * or -1 with errno set. */
 int lt_file_private(const char *path) __attribute__((warn_unused_result));
 
+/* Takes an exclusive flock on path (created 0600 when missing) without
+ * waiting. Returns the descriptor, which holds the lock until closed (also
+ * by the kernel when the process dies, so no stale lock survives a kill),
+ * or -1 with errno: EWOULDBLOCK when another process holds it. */
+int lt_file_lock(const char *path) __attribute__((warn_unused_result));
+
 
 #endif

@@ -39,15 +39,44 @@ static int s_sync_dir(const char *path)
     return rc;
 }
 
-/* Removes path and SQLite's -wal and -shm files beside it. */
-static void s_unlink_db(const char *path)
+/* Removes SQLite's -wal and -shm files beside path. */
+static void s_unlink_wal(const char *path)
 {
     char side[PATH_MAX + 64];
-    (void)unlink(path);
     snprintf(side, sizeof side, "%s-wal", path);
     (void)unlink(side);
     snprintf(side, sizeof side, "%s-shm", path);
     (void)unlink(side);
+}
+
+/* Removes path and SQLite's -wal and -shm files beside it. */
+static void s_unlink_db(const char *path)
+{
+    (void)unlink(path);
+    s_unlink_wal(path);
+}
+
+/* Moves everything of the database at path into the file itself and
+ * closes it, checking the close: a WAL is not renamed with its file.
+ * Returns 0, or -1 with err. */
+static int s_checkpoint(const char *path, char *err, size_t errlen)
+{
+    sqlite3 *db = NULL;
+    int rc = -1;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ||
+        sqlite3_busy_timeout(db, BUSY_MS) != SQLITE_OK ||
+        sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot checkpoint %s: %s", path,
+                 db ? sqlite3_errmsg(db) : "no memory");
+        goto out;
+    }
+    rc = 0;
+out:
+    if (sqlite3_close(db) != SQLITE_OK && rc == 0) {
+        snprintf(err, errlen, "cannot close %s: %s", path, sqlite3_errmsg(db));
+        rc = -1;
+    }
+    return rc;
 }
 
 /* Copies the database src to dst (created 0600, replaced when present)
@@ -108,6 +137,8 @@ static int s_copy_replace(const char *src, const char *dst, char *err, size_t er
     snprintf(tmp, sizeof tmp, "%s.tmp", dst);
     if (s_copy_db(src, tmp, err, errlen) != 0)
         return -1;
+    /* SQLite would apply a WAL left beside dst to the new file. */
+    s_unlink_wal(dst);
     if (rename(tmp, dst) != 0 || s_sync_dir(dst) != 0) {
         snprintf(err, errlen, "cannot rename %s to %s: %s", tmp, dst, strerror(errno));
         s_unlink_db(tmp);
@@ -182,14 +213,26 @@ static void s_report(void *arg, const char *stream, uint64_t last_seq, const cha
 }
 
 /* New histories for the owned streams of the store at path (migrated to
- * this version first), and the high-water file that goes with them. */
+ * this version first), all of it in the file itself when this returns. */
 static int s_rotate(const lt_gwcfg_t *cfg, const char *path, FILE *out, char *err, size_t errlen)
 {
     lt_store_t *store = lt_store_open(path, err, errlen);
     if (!store)
         return -1;
     int n = lt_history_rotate(store, cfg, s_report, out, err, errlen);
-    int rc = n >= 0 ? lt_history_save(store, cfg, err, errlen) : -1;
+    lt_store_destroy(&store);
+    return n >= 0 ? s_checkpoint(path, err, errlen) : -1;
+}
+
+/* The high-water file of the store now in place. A kill before it is
+ * written is safe: at start the gateway finds its store behind the old
+ * file, or on other histories, and gives new ones again. */
+static int s_save_high_water(const lt_gwcfg_t *cfg, const char *path, char *err, size_t errlen)
+{
+    lt_store_t *store = lt_store_open(path, err, errlen);
+    if (!store)
+        return -1;
+    int rc = lt_history_save(store, cfg, err, errlen);
     lt_store_destroy(&store);
     return rc;
 }
@@ -202,7 +245,11 @@ static int s_restore_audit(const lt_gwcfg_t *cfg, const char *from, FILE *out, c
     snprintf(dst, sizeof dst, "%s/audit.db", cfg->data_dir);
     if (access(src, F_OK) != 0)
         return 0;
-    if (access(dst, F_OK) == 0) {
+    /* A WAL alone holds audit entries too (SQLite would rebuild the log
+     * from it): it is an audit log, and kept. */
+    char wal[PATH_MAX + 32];
+    snprintf(wal, sizeof wal, "%s-wal", dst);
+    if (access(dst, F_OK) == 0 || access(wal, F_OK) == 0) {
         fprintf(out, "kept %s: it is newer than %s and append-only\n", dst, src);
         return 0;
     }
@@ -212,35 +259,79 @@ static int s_restore_audit(const lt_gwcfg_t *cfg, const char *from, FILE *out, c
     return 0;
 }
 
-int lt_restore_run(const lt_gwcfg_t *cfg, const char *from, FILE *out, char *err, size_t errlen)
+/* The data directory's lock, which the gateway holds while it runs (from
+ * before it opens the store, long before its socket answers). Returns the
+ * descriptor, or -1 with err. */
+static int s_lock(const lt_gwcfg_t *cfg, char *err, size_t errlen)
 {
-    char probe[1024], store[PATH_MAX + 16], tmp[PATH_MAX + 32];
-    if (lt_client_probe(cfg->local_socket, probe, sizeof probe) == LT_CLIENT_OK) {
-        snprintf(err, errlen, "the gateway is running (it answers on %s): stop it first",
-                 cfg->local_socket);
+    char path[PATH_MAX + 32], probe[1024];
+    snprintf(path, sizeof path, "%s/" LT_GWCFG_LOCK_NAME, cfg->data_dir);
+    int fd = lt_file_lock(path);
+    if (fd >= 0)
+        return fd;
+    if (errno != EWOULDBLOCK) {
+        snprintf(err, errlen, "cannot lock %s: %s", path, strerror(errno));
         return -1;
     }
-    if (s_check_backup(from, err, errlen) != 0)
-        return -1;
-    /* A host rebuilt after a loss may not have its data directory yet. */
-    if (lt_file_mkdirs(cfg->data_dir, 0700) != 0) {
-        snprintf(err, errlen, "cannot create %s: %s", cfg->data_dir, strerror(errno));
-        return -1;
-    }
-    snprintf(store, sizeof store, "%s/store.db", cfg->data_dir);
-    snprintf(tmp, sizeof tmp, "%s.restore", store);
-    if (s_copy_db(from, tmp, err, errlen) != 0)
-        return -1;
-    if (s_rotate(cfg, tmp, out, err, errlen) != 0) {
-        s_unlink_db(tmp);
-        return -1;
-    }
-    /* The old store's write-ahead log must not be applied to the new file. */
-    s_unlink_db(store);
-    if (rename(tmp, store) != 0 || s_sync_dir(store) != 0) {
+    /* The probe only says more; the lock decides. */
+    int answers = lt_client_probe(cfg->local_socket, probe, sizeof probe) == LT_CLIENT_OK;
+    snprintf(err, errlen, "the gateway is running on %s (it holds %s%s%s); stop it first",
+             cfg->data_dir, path, answers ? " and answers on " : "",
+             answers ? cfg->local_socket : "");
+    return -1;
+}
+
+/* Puts the checkpointed copy tmp in place of store in one rename, so that
+ * there is a store at every moment. Only the old store's WAL goes first,
+ * as SQLite would apply it to the new file (a stopped gateway checkpointed
+ * it into its file when it closed). */
+static int s_swap(const char *tmp, const char *store, char *err, size_t errlen)
+{
+    s_unlink_wal(store);
+    if (rename(tmp, store) != 0) {
         snprintf(err, errlen, "cannot rename %s to %s: %s", tmp, store, strerror(errno));
         return -1;
     }
+    if (s_sync_dir(store) != 0) {
+        snprintf(err, errlen, "cannot sync the directory of %s: %s", store, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int lt_restore_run(const lt_gwcfg_t *cfg, const char *from, FILE *out, char *err, size_t errlen)
+{
+    char store[PATH_MAX + 16], tmp[PATH_MAX + 32], why[1024];
+    int lock = -1, rc = LT_RESTORE_FAILED;
+    if (s_check_backup(from, err, errlen) != 0)
+        return LT_RESTORE_FAILED;
+    /* A host rebuilt after a loss may not have its data directory yet. */
+    if (lt_file_mkdirs(cfg->data_dir, 0700) != 0) {
+        snprintf(err, errlen, "cannot create %s: %s", cfg->data_dir, strerror(errno));
+        return LT_RESTORE_FAILED;
+    }
+    if ((lock = s_lock(cfg, err, errlen)) < 0)
+        return LT_RESTORE_FAILED;
+    snprintf(store, sizeof store, "%s/store.db", cfg->data_dir);
+    snprintf(tmp, sizeof tmp, "%s.restore", store);
+    if (s_copy_db(from, tmp, err, errlen) != 0)
+        goto out;
+    if (s_rotate(cfg, tmp, out, err, errlen) != 0 || s_swap(tmp, store, err, errlen) != 0) {
+        s_unlink_db(tmp);
+        goto out;
+    }
     fprintf(out, "store %s restored from %s\n", store, from);
-    return s_restore_audit(cfg, from, out, err, errlen);
+    rc = LT_RESTORE_PARTIAL;
+    if (s_save_high_water(cfg, store, why, sizeof why) != 0) {
+        snprintf(err, errlen, "store restored; high-water file not written: %s", why);
+        goto out;
+    }
+    if (s_restore_audit(cfg, from, out, why, sizeof why) != 0) {
+        snprintf(err, errlen, "store restored; audit log not restored: %s", why);
+        goto out;
+    }
+    rc = LT_RESTORE_OK;
+out:
+    close(lock);
+    return rc;
 }

@@ -25,12 +25,22 @@
 int lt_backup_run(const lt_gwcfg_t *cfg, const char *to, FILE *out, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
+/* What lt_restore_run did. */
+enum {
+    LT_RESTORE_OK = 0,
+    LT_RESTORE_FAILED = -1, /* nothing changed in the data directory */
+    LT_RESTORE_PARTIAL = -2 /* the store is restored; the high-water file or
+                               the audit log is not (err says which) */
+};
+
 /* Restores store.db of cfg's data directory from the backup `from` (which
  * must pass SQLite's quick check and be a store), with new histories for
- * every owned stream; audit.db from `from`.audit only when the data
+ * every owned stream, replacing the old store in one rename; then the
+ * high-water file, and audit.db from `from`.audit only when the data
  * directory has none (an existing audit log is newer and append-only).
- * Refuses while the gateway answers on its local socket. Says what it did
- * on out. Returns 0, or -1 with err. */
+ * Refuses while a gateway holds the data directory's lock
+ * (LT_GWCFG_LOCK_NAME), and holds it itself meanwhile. Says what it did on
+ * out. Returns an LT_RESTORE_ value, with err unless LT_RESTORE_OK. */
 int lt_restore_run(const lt_gwcfg_t *cfg, const char *from, FILE *out, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 

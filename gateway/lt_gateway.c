@@ -57,6 +57,7 @@ struct _lt_gateway_t {
     lt_prefill_t *prefill; /* pre-fills from the replicas (PROTOCOL.md 8.8) */
     lt_profile_t *profile; /* profile lookups, made through query */
     int sigfd;
+    int lockfd; /* holds data_dir/lock (LT_GWCFG_LOCK_NAME) while the gateway lives */
     int stopping;
     int failed;
     lt_gwstats_codes_t refused;       /* peer messages refused, by error code */
@@ -1245,6 +1246,27 @@ static int s_private_db(const char *path, char *err, size_t errlen)
     return 0;
 }
 
+/* The data directory's lock, before anything in it is opened: a second
+ * gateway on the same directory, or a restore, would otherwise replace or
+ * write the files under this one (a socket probe cannot tell: the local
+ * socket is bound only after the store is open and migrated). */
+static int s_lock(lt_gateway_t *self, char *err, size_t errlen)
+{
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/" LT_GWCFG_LOCK_NAME, self->cfg.data_dir);
+    self->lockfd = lt_file_lock(path);
+    if (self->lockfd >= 0)
+        return 0;
+    if (errno == EWOULDBLOCK)
+        snprintf(err, errlen,
+                 "another process uses data_dir %s (it holds %s): a gateway already runs on "
+                 "it, or a restore; stop it first",
+                 self->cfg.data_dir, path);
+    else
+        snprintf(err, errlen, "cannot lock %s: %s", path, strerror(errno));
+    return -1;
+}
+
 /* The store and the audit log, in data_dir. */
 static int s_open_stores(lt_gateway_t *self, char *err, size_t errlen)
 {
@@ -1312,6 +1334,7 @@ lt_gateway_t *lt_gateway_new(const lt_gwcfg_t *cfg, char *err, size_t errlen)
     self->cfg = *cfg;
     self->shared.cfg = &self->cfg;
     self->sigfd = -1;
+    self->lockfd = -1;
     lt_sock_opts_default(&self->so);
     self->so.max_message = cfg->max_message;
     self->so.heartbeat_ms = cfg->heartbeat_ms;
@@ -1328,7 +1351,7 @@ lt_gateway_t *lt_gateway_new(const lt_gwcfg_t *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "cannot create data_dir %s: %s", cfg->data_dir, why);
         goto fail;
     }
-    if (lt_file_dir_private(cfg->data_dir, err, errlen) != 0)
+    if (lt_file_dir_private(cfg->data_dir, err, errlen) != 0 || s_lock(self, err, errlen) != 0)
         goto fail;
     if (!(self->shared.keys = lt_gwcheck_keys(cfg, err, errlen)))
         goto fail;
@@ -1398,6 +1421,9 @@ void lt_gateway_destroy(lt_gateway_t **self_p)
     lt_stats_destroy(&self->shared.stats);
     if (self->sigfd >= 0)
         close(self->sigfd);
+    /* Last: everything in data_dir is closed. */
+    if (self->lockfd >= 0)
+        close(self->lockfd);
     free(self);
     *self_p = NULL;
 }

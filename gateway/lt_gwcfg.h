@@ -13,6 +13,11 @@
 #include "lt_limits.h"
 #include "lt_log.h"
 
+/* The file in data_dir that the running gateway holds an exclusive flock
+ * on, from before it opens the store until it exits; `lienthong restore`
+ * takes the same lock, so it never replaces a store a gateway has open. */
+#define LT_GWCFG_LOCK_NAME "lock"
+
 typedef struct {
     char stream[LT_STREAM_ID_MAX]; /* dataset or view id to replicate */
     int resync_auto; /* resync = "auto": resynchronise by itself after a fork */

@@ -10,7 +10,9 @@
  * with resync = "auto" gets there by itself; both follow later changes.
  * A store copied back by hand (no `lienthong restore`) is caught at start
  * by the high-water file, and the consumers fork and resynchronise again.
- * `lienthong restore` refuses while the gateway runs. With a real source
+ * `lienthong restore` refuses while the gateway runs, by the data
+ * directory's lock even with its socket gone, and so does a second
+ * gateway; a restore whose audit log fails says the store is restored. With a real source
  * adapter on an SQLite table, every change it had acknowledged after the
  * backup is in the owner's store again after the restore.
  *
@@ -71,20 +73,26 @@ static int s_ok(int rc, const char *what, const char *err)
 }
 #define CHECK(call) CU_ASSERT(s_ok((call), #call, err))
 
-/* The owner and two consumers of its dataset, running. */
-static int s_fed(fed_t *x)
+/* The federation of the owner and two consumers of its dataset, and the
+ * backup's path; no gateway yet. */
+static int s_members(fed_t *x)
 {
-    static const char *peers[] = {ID_OWNER, NULL};
     if (lt_it_fed_init(&x->f, FED) != 0)
         return -1;
     x->f.extra_source = s_source;
     x->owner = lt_it_member_add(&x->f, ID_OWNER, 1);
     x->manual = lt_it_member_add(&x->f, ID_MANUAL, 1);
     x->autom = lt_it_member_add(&x->f, ID_AUTO, 1);
-    if (!x->owner || !x->manual || !x->autom ||
-        lt_ft_model_init(&x->m, 400, 1000000000ULL) != 0)
-        return -1;
     snprintf(x->backup, sizeof x->backup, "%s/store-backup.db", x->f.dir);
+    return x->owner && x->manual && x->autom ? 0 : -1;
+}
+
+/* The owner and two consumers of its dataset, running. */
+static int s_fed(fed_t *x)
+{
+    static const char *peers[] = {ID_OWNER, NULL};
+    if (s_members(x) != 0 || lt_ft_model_init(&x->m, 400, 1000000000ULL) != 0)
+        return -1;
     x->go = lt_it_gw_new(&x->f, x->owner, 1, NULL, "batch_max = 64;");
     x->gm = lt_it_gw_new(&x->f, x->manual, 1, peers,
                          "subscribe = ( { stream = \"" DS "\"; } );\ncredit = 100;\n");
@@ -436,6 +444,74 @@ out:
     s_cleanup(&x);
 }
 
+/* ---- 4. the data directory's lock; a partial restore ---------------------------- */
+
+/* The owner alone, running (the consumers are in the directory only). */
+static int s_owner_alone(fed_t *x)
+{
+    if (s_members(x) != 0)
+        return -1;
+    x->go = lt_it_gw_new(&x->f, x->owner, 1, NULL, NULL);
+    return x->go && lt_it_gw_run(x->go, READY_MS) == 0 ? 0 : -1;
+}
+
+/* Writes text to data_dir/name of g. */
+static int s_put(const lt_it_gw_t *g, const char *name, const char *text)
+{
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/%s", g->data_dir, name);
+    return lt_it_write_fmt(path, "%s", text);
+}
+
+static int s_exists(const lt_it_gw_t *g, const char *name)
+{
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/%s", g->data_dir, name);
+    return access(path, F_OK) == 0;
+}
+
+static void test_lock(void)
+{
+    fed_t x;
+    memset(&x, 0, sizeof x);
+    char audit[PATH_MAX + 64];
+    LT_IT_REQUIRE(s_owner_alone(&x) == 0);
+    LT_IT_REQUIRE(s_cli(&x, "backup.out", "backup", x.go, "--to", x.backup) == 0);
+    /* Without its socket (removed, or not bound yet while the store is
+     * opened) the gateway still holds the data directory. */
+    LT_IT_REQUIRE(unlink(x.go->sock_path) == 0);
+    CU_ASSERT_EQUAL(s_cli(&x, "restore1.out", "restore", x.go, "--from", x.backup), 1);
+    CU_ASSERT(s_cli_says(&x, "restore1.out", "the gateway is running on"));
+    CU_ASSERT(s_cli_says(&x, "restore1.out", "/lock); stop it first"));
+    /* A second gateway on the same data directory is refused. */
+    CU_ASSERT_EQUAL(s_cli(&x, "gateway2.out", "gateway", x.go, NULL, NULL), 1);
+    CU_ASSERT(s_cli_says(&x, "gateway2.out", "(it holds "));
+    LT_IT_REQUIRE(lt_it_gw_stop(x.go, STOP_MS) == 0);
+
+    /* An audit log that cannot be restored: the store is, and says so. */
+    snprintf(audit, sizeof audit, "%s.audit", x.backup);
+    LT_IT_REQUIRE(lt_it_write_fmt(audit, "not an audit log\n") == 0);
+    char cmd[4 * PATH_MAX];
+    snprintf(cmd, sizeof cmd, "rm -f '%s/audit.db' '%s/audit.db-wal' '%s/audit.db-shm'",
+             x.go->data_dir, x.go->data_dir, x.go->data_dir);
+    LT_IT_REQUIRE(system(cmd) == 0);
+    CU_ASSERT_EQUAL(s_cli(&x, "restore2.out", "restore", x.go, "--from", x.backup), 3);
+    CU_ASSERT(s_cli_says(&x, "restore2.out", "store restored; audit log not restored: "));
+    CU_ASSERT(!s_exists(x.go, "store.db.restore"));
+    CU_ASSERT(!s_exists(x.go, "store.db-wal"));
+    CU_ASSERT(!s_exists(x.go, "audit.db"));
+    /* An audit WAL alone is an audit log: kept, not replaced. */
+    LT_IT_REQUIRE(s_put(x.go, "audit.db-wal", "") == 0);
+    CU_ASSERT_EQUAL(s_cli(&x, "restore3.out", "restore", x.go, "--from", x.backup), 0);
+    CU_ASSERT(s_cli_says(&x, "restore3.out", "kept "));
+    LT_IT_REQUIRE(system(cmd) == 0);
+    /* The restore let go of the lock: the gateway starts. */
+    LT_IT_REQUIRE(lt_it_gw_run(x.go, READY_MS) == 0);
+    s_finish(&x);
+out:
+    s_cleanup(&x);
+}
+
 static void s_teardown(void)
 {
     lt_it_cleanup_all();
@@ -447,6 +523,8 @@ int main(int argc, char **argv)
         {"1 restore: consumers fork, resync, converge; nothing lost", test_restore},
         {"2 a store copied back by hand is caught at start", test_copied_back},
         {"3 the source adapter publishes again what the restore lost", test_source_republishes},
+        {"4 a gateway holds its data directory against a restore and a second gateway",
+         test_lock},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {"restore", NULL, NULL, s_test_start, s_teardown, tests};
