@@ -68,7 +68,7 @@ static int s_verify(const lt_gwcfg_t *cfg, const char *data_dir)
     lt_dir_t *dir = s_directory(cfg, data_dir, err, sizeof err);
     if (!dir)
         return lt_cli_fail(2, "store", "cannot verify signatures without a directory: %s", err);
-    lt_store_t *store = lt_store_open(path, err, sizeof err);
+    lt_store_t *store = lt_store_open_existing(path, err, sizeof err);
     int rc = 2;
     count_t c = {0, 0};
     if (!store) {

@@ -372,15 +372,36 @@ static int s_cache(lt_store_t *self)
     return sqlite3_exec(self->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
 }
 
-/* Opens self->db at path, brings its schema up to date and prepares the
+/* Refuses a store whose schema is not exactly this version's: a store
+ * opened only to be inspected must come out as it went in (a backup of an
+ * older version stays restorable by that version). */
+static int s_same_schema(sqlite3 *db, char *err, size_t errlen)
+{
+    int version = 0;
+    if (s_user_version(db, &version) != 0) {
+        snprintf(err, errlen, "cannot read the schema version: %s", sqlite3_errmsg(db));
+        return -1;
+    }
+    if (version != SCHEMA_VERSION) {
+        snprintf(err, errlen,
+                 "schema version %d, not this lienthong's (%d), and a store opened as it is "
+                 "is never migrated: use the lienthong that wrote it, or a copy",
+                 version, SCHEMA_VERSION);
+        return -1;
+    }
+    return 0;
+}
+
+/* Opens self->db at path, brings its schema up to date (with migrate; else
+ * refuses another schema version and a missing file) and prepares the
  * statements. -1 with err (self->db may be left open for the caller to
  * close). */
-static int s_connect(lt_store_t *self, const char *path, char *err, size_t errlen)
+static int s_connect(lt_store_t *self, const char *path, int migrate, char *err, size_t errlen)
 {
     char why[400] = "";
     char *msg = NULL;
     /* One thread uses a store: no per-call mutexes (they showed in profiles). */
-    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (migrate ? SQLITE_OPEN_CREATE : 0);
     if (sqlite3_open_v2(path, &self->db, flags, NULL) != SQLITE_OK ||
         sqlite3_busy_timeout(self->db, 5000) != SQLITE_OK ||
         sqlite3_create_function(self->db, "lt_record_sum", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
@@ -398,7 +419,8 @@ static int s_connect(lt_store_t *self, const char *path, char *err, size_t errle
         snprintf(err, errlen, "store %s: %s", path, sqlite3_errmsg(self->db));
         goto fail;
     }
-    if (s_migrate(self->db, why, sizeof why) != 0) {
+    if ((migrate ? s_migrate(self->db, why, sizeof why)
+                 : s_same_schema(self->db, why, sizeof why)) != 0) {
         snprintf(err, errlen, "store %s: %s", path, why);
         goto fail;
     }
@@ -442,7 +464,8 @@ lt_store_t *lt_store_open(const char *path, char *err, size_t errlen)
     return lt_store_open_cached(path, LT_STORE_CACHE_MB_DEFAULT, err, errlen);
 }
 
-lt_store_t *lt_store_open_cached(const char *path, int mb, char *err, size_t errlen)
+/* lt_store_open_cached, with or without migrating (lt_store_open_existing). */
+static lt_store_t *s_open(const char *path, int mb, int migrate, char *err, size_t errlen)
 {
     if (mb < LT_STORE_CACHE_MB_MIN || mb > LT_STORE_CACHE_MB_MAX) {
         snprintf(err, errlen, "store %s: a page cache of %d MiB is outside %d..%d", path, mb,
@@ -456,9 +479,19 @@ lt_store_t *lt_store_open_cached(const char *path, int mb, char *err, size_t err
         return NULL;
     }
     self->cache_mb = mb; /* applied by s_connect */
-    if (s_connect(self, path, err, errlen) != 0)
+    if (s_connect(self, path, migrate, err, errlen) != 0)
         lt_store_destroy(&self);
     return self;
+}
+
+lt_store_t *lt_store_open_cached(const char *path, int mb, char *err, size_t errlen)
+{
+    return s_open(path, mb, 1, err, errlen);
+}
+
+lt_store_t *lt_store_open_existing(const char *path, char *err, size_t errlen)
+{
+    return s_open(path, LT_STORE_CACHE_MB_DEFAULT, 0, err, errlen);
 }
 
 void lt_store_destroy(lt_store_t **self_p)
@@ -1354,7 +1387,7 @@ int lt_store_rebuild(lt_store_t *self, int64_t *lost, char *err, size_t errlen)
     if (rename(fresh, path) != 0) {
         char why[300];
         snprintf(why, sizeof why, "%s", strerror(errno));
-        if (s_connect(self, path, err, errlen) == 0)
+        if (s_connect(self, path, 1, err, errlen) == 0)
             snprintf(err, errlen, "cannot replace %s: %s", path, why);
         return -1;
     }
@@ -1365,5 +1398,5 @@ int lt_store_rebuild(lt_store_t *self, int64_t *lost, char *err, size_t errlen)
         (void)fsync(dfd);
         close(dfd);
     }
-    return s_connect(self, path, err, errlen);
+    return s_connect(self, path, 1, err, errlen);
 }

@@ -43,6 +43,11 @@ typedef struct {
 
 /* Opens (creating if needed) the store at path. NULL with err on failure. */
 lt_store_t *lt_store_open(const char *path, char *err, size_t errlen);
+/* Opens the existing store at path as it is, for inspection: never creates
+ * it and never migrates it (a backup verified by a newer binary must stay
+ * restorable by the version that made it). Refuses a store whose schema
+ * version is not this binary's. NULL with err on failure. */
+lt_store_t *lt_store_open_existing(const char *path, char *err, size_t errlen);
 void lt_store_destroy(lt_store_t **self_p);
 /* Last SQLite error message, for logs. */
 const char *lt_store_error(lt_store_t *self);

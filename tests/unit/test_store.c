@@ -537,6 +537,37 @@ static void test_refuses_newer_schema(void)
     sqlite3_close(db);
 }
 
+/* Opening for inspection (store verify) leaves an older store as it is, so
+ * that the version that made it can still restore it; a current store
+ * opens; a missing one is not created. */
+static void test_open_existing_never_migrates(void)
+{
+    s_fresh();
+    char err[512] = "", want[64];
+    CU_ASSERT_PTR_NULL(lt_store_open_existing(g_path, err, sizeof err));
+    CU_ASSERT_NOT_EQUAL(access(g_path, F_OK), 0);
+    s_make_v0_store("VN/GOV/BCA/population", 5);
+    CU_ASSERT_PTR_NULL(lt_store_open_existing(g_path, err, sizeof err));
+    snprintf(want, sizeof want, "not this lienthong's (%d)", lt_store_schema_version());
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, want));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, g_path));
+    sqlite3 *db = NULL;
+    CU_ASSERT_FATAL(sqlite3_open(g_path, &db) == SQLITE_OK);
+    CU_ASSERT_EQUAL(ut_sql_count(db, "PRAGMA user_version"), 0);
+    CU_ASSERT_EQUAL(ut_sql_count(db, "SELECT count(*) FROM pragma_table_info('log') "
+                                     "WHERE name = 'sum'"),
+                    0);
+    sqlite3_close(db);
+    lt_store_t *s = s_open(); /* migrates */
+    lt_store_destroy(&s);
+    s = lt_store_open_existing(g_path, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL(s);
+    lt_stream_t st;
+    CU_ASSERT(s && lt_store_stream_find(s, "VN/GOV/BCA/population", &st) == 1 &&
+              st.last_seq == 5);
+    lt_store_destroy(&s);
+}
+
 /* Rewrites one byte of the record at seq of stream 1, behind the store's
  * back (SQLite's own checks still pass). */
 static void s_edit_record(uint64_t seq)
@@ -1120,6 +1151,8 @@ int main(void)
         {"a store made by the previous schema is migrated and keeps everything",
          test_migrates_older_schema},
         {"a store of a newer schema is refused, naming both versions", test_refuses_newer_schema},
+        {"opening an existing store for inspection never migrates it",
+         test_open_existing_never_migrates},
         {"a record edited behind the store's back is never read", test_damaged_record_never_read},
         {"streams get a history, random or given, kept apart from the cursor", test_histories},
         {"kept batch headers keep the history their header bound, or none", test_batch_histories},
