@@ -619,7 +619,7 @@ static void s_view_narrow(const s_view_recs_t *recs, const char *only)
 
 static lt_dir_t *s_view_dir(const char *entry)
 {
-    char err[512];
+    char err[1024]; /* a message naming a path of up to 511 bytes */
     lt_dir_t *d = od_directory_views(g.tmp, entry, err, sizeof err);
     if (!d)
         fprintf(stderr, "directory: %s\n", err);
