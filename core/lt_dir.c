@@ -1142,6 +1142,15 @@ int lt_dir_member_verify(const Lienthong__Member *m, const char *domain, const u
     return -1;
 }
 
+/* Whether key is one of pins. */
+static int s_pinned(const lt_dir_pins_t *pins, const uint8_t *key)
+{
+    for (size_t p = 0; p < pins->count; p++)
+        if (memcmp(pins->keys[p], key, LT_KEY_BYTES) == 0)
+            return 1;
+    return 0;
+}
+
 void lt_dir_trust(const lt_dir_pins_t *pins, const lt_dir_t *current, lt_dir_pins_t *out)
 {
     *out = *pins;
@@ -1149,10 +1158,7 @@ void lt_dir_trust(const lt_dir_pins_t *pins, const lt_dir_t *current, lt_dir_pin
     size_t cap = sizeof out->keys / sizeof out->keys[0];
     for (size_t i = 0; d && i < d->n_next_authority_keys && out->count < cap; i++) {
         const uint8_t *k = d->next_authority_keys[i].data;
-        int known = 0;
-        for (size_t p = 0; p < out->count && !known; p++)
-            known = memcmp(out->keys[p], k, LT_KEY_BYTES) == 0;
-        if (!known && d->next_authority_keys[i].len == LT_KEY_BYTES)
+        if (d->next_authority_keys[i].len == LT_KEY_BYTES && !s_pinned(out, k))
             memcpy(out->keys[out->count++], k, LT_KEY_BYTES);
     }
 }
@@ -1168,14 +1174,6 @@ int lt_dir_signer(const lt_dir_t *self, const lt_dir_pins_t *trust, uint8_t key[
     return p >= 0 ? 0 : -1;
 }
 
-/* Whether key is one of pins. */
-static int s_pinned(const lt_dir_pins_t *pins, const uint8_t *key)
-{
-    for (size_t p = 0; p < pins->count; p++)
-        if (memcmp(pins->keys[p], key, LT_KEY_BYTES) == 0)
-            return 1;
-    return 0;
-}
 
 int lt_dir_learned_save(const char *path, const lt_dir_t *d, const lt_dir_pins_t *trust,
                         const lt_dir_pins_t *pins)

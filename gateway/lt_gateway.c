@@ -77,6 +77,7 @@ struct _lt_gateway_t {
     int expired;                       /* the directory expired: no data to peers (5.6) */
     char adopted_path[PATH_MAX + 32];
     char learned_path[PATH_MAX + 32]; /* the authority key learned (lt_dir_learned_save) */
+    int learned_warned;               /* the learned file is not a key, said once */
 };
 
 /* ---- statistics -------------------------------------------------------------- */
@@ -151,7 +152,7 @@ static int s_check_self(const lt_gateway_t *self, const lt_dir_t *dir, char *err
 static int s_load_dir(lt_gateway_t *self, char *err, size_t errlen)
 {
     lt_dir_pins_t base;
-    lt_gwdir_base(&self->cfg, self->learned_path, &base);
+    lt_gwdir_base(&self->cfg, self->learned_path, &base, &self->learned_warned);
     self->shared.dir = lt_gwdir_load(&self->cfg, self->adopted_path, &base, err, errlen);
     return self->shared.dir ? 0 : -1;
 }
@@ -221,7 +222,7 @@ static lt_dir_t *s_adoptable(lt_gateway_t *self, const uint8_t *bytes, size_t le
     /* The pins, the key learned with the current directory and the next
      * authority keys it announces (5.5). */
     lt_dir_pins_t base, trust;
-    lt_gwdir_base(&self->cfg, self->learned_path, &base);
+    lt_gwdir_base(&self->cfg, self->learned_path, &base, &self->learned_warned);
     lt_dir_trust(&base, self->shared.dir, &trust);
     lt_dir_t *d = lt_dir_open(bytes, len, &trust, self->cfg.federation, (int64_t)time(NULL), why,
                               sizeof why);

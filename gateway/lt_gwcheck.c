@@ -151,7 +151,7 @@ static lt_dir_t *s_check_directory(lt_check_t *r, const lt_gwcfg_t *cfg)
     int64_t now = (int64_t)time(NULL);
     lt_dir_pins_t base, trust;
     snprintf(learned, sizeof learned, "%s/authority.learned", cfg->data_dir);
-    lt_gwdir_base(cfg, learned, &base);
+    lt_gwdir_base(cfg, learned, &base, NULL);
     lt_dir_t *d = lt_dir_load(cfg->directory_file, &base, cfg->federation, now, err, sizeof err);
     if (!d) {
         lt_check_error(r, "directory", s_dir_fix(err), "%s", err);

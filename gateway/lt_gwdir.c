@@ -64,9 +64,15 @@ static void s_log_choice(const lt_dir_t *taken, const char *taken_path, const lt
                 other_path, b);
 }
 
-void lt_gwdir_base(const lt_gwcfg_t *cfg, const char *learned_path, lt_dir_pins_t *base)
+void lt_gwdir_base(const lt_gwcfg_t *cfg, const char *learned_path, lt_dir_pins_t *base,
+                   int *warned)
 {
-    if (lt_dir_learned_add(learned_path, &cfg->pins, base) != 0)
+    int bad = lt_dir_learned_add(learned_path, &cfg->pins, base) != 0;
+    if (bad && warned && *warned)
+        return;
+    if (warned)
+        *warned = bad;
+    if (bad)
         lt_warn("directory", "%s is not an authority key; ignored (the gateway writes it when it "
                 "adopts a directory signed by an announced key, PROTOCOL.md 5.5)", learned_path);
 }

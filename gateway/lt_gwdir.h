@@ -27,9 +27,11 @@
 lt_dir_t *lt_gwdir_load(const lt_gwcfg_t *cfg, const char *adopted_path, const lt_dir_pins_t *base,
                         char *err, size_t errlen);
 /* base = the pinned authority keys and the key learned through an
- * announcement (lt_dir_learned_add of learned_path), warning once about a
- * learned file that is not a key. */
-void lt_gwdir_base(const lt_gwcfg_t *cfg, const char *learned_path, lt_dir_pins_t *base);
+ * announcement (lt_dir_learned_add of learned_path). A learned file that
+ * is not a key is warned about while *warned is 0, which then becomes 1
+ * (warned NULL: every time), so that offers do not repeat the warning. */
+void lt_gwdir_base(const lt_gwcfg_t *cfg, const char *learned_path, lt_dir_pins_t *base,
+                   int *warned);
 
 typedef struct {
     uint64_t version;         /* the directory last looked at */

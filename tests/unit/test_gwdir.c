@@ -83,7 +83,7 @@ static lt_dir_t *s_make(uint64_t v, int64_t expires, const char *path)
 static uint64_t s_load_version(char *err, size_t errlen)
 {
     lt_dir_pins_t base;
-    lt_gwdir_base(&g_cfg, g_learned, &base);
+    lt_gwdir_base(&g_cfg, g_learned, &base, NULL);
     lt_dir_t *d = lt_gwdir_load(&g_cfg, g_adopted, &base, err, errlen);
     uint64_t v = d ? lt_dir_version(d) : 0;
     lt_dir_destroy(&d);
