@@ -894,8 +894,9 @@ static enum MHD_Result s_handler(void *cls, struct MHD_Connection *c, const char
         s_error(&r, 500, "internal", "INTERNAL", "out of memory");
     s_count(self, rt ? rt->endpoint : "other", &r, rq->start_ms);
     enum MHD_Result ok = s_send(c, &r);
-    /* Free the place before the answer is sent, not once it has been (as
-     * s_completed would): the client may ask again as soon as it has it. */
+    /* Free the place once the answer is queued, not once libmicrohttpd has
+     * sent it (as s_completed would): the client may ask again as soon as
+     * it has it. */
     if (rq->in_flight)
         s_flight_give(self, rq->app);
     rq->in_flight = 0;
