@@ -107,6 +107,16 @@
  * audit export` moves it out of the live log (0: kept until exported by
  * age given on the command line). */
 #define LT_AUDIT_RETENTION_DAYS_MAX 36500
+/* Replica batches of one link verified and not yet committed: the next
+ * batch is checked while the writer commits the ones before it
+ * (docs/ARCHITECTURE.md 6). Bounds what waits per link to this many
+ * batches of at most LT_BATCH_MAX_BYTES. */
+#define LT_FEED_AHEAD 8
+/* Replica batches the writer commits in one transaction, and the records
+ * they may hold together: one fsync for several batches, and a publish
+ * group waits behind at most this much. */
+#define LT_FEED_GROUP_BATCHES 8
+#define LT_FEED_GROUP_RECORDS 8192
 /* Streams the configuration replicates (implementation, 6.2). */
 #define LT_GWCFG_MAX_SUBS 64
 /* Owner: subscriptions served at once (implementation, 6.2). */

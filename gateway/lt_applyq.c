@@ -1,5 +1,6 @@
 /* lt_applyq: verified replica batches waiting for the writer thread, in
- * arrival order (lt_applyq.h). A small ring: at most one batch per link. */
+ * arrival order (lt_applyq.h). A small ring: at most LT_FEED_AHEAD batches
+ * per link. */
 #include "lt_applyq.h"
 #include "lt_wire.h"
 
@@ -67,12 +68,17 @@ int lt_applyq_pop(lt_applyq_t *self, lt_feed_apply_t **job, Lienthong__Envelope 
     return 0;
 }
 
-int lt_applyq_holds(const lt_applyq_t *self, const void *link)
+lt_feed_apply_t *lt_applyq_at(const lt_applyq_t *self, size_t i)
 {
+    return i < self->n ? self->slots[(self->first + i) % self->cap].job : NULL;
+}
+
+size_t lt_applyq_holds(const lt_applyq_t *self, const void *link)
+{
+    size_t held = 0;
     for (size_t i = 0; i < self->n; i++)
-        if (self->slots[(self->first + i) % self->cap].link == link)
-            return 1;
-    return 0;
+        held += self->slots[(self->first + i) % self->cap].link == link;
+    return held;
 }
 
 size_t lt_applyq_size(const lt_applyq_t *self)

@@ -71,16 +71,35 @@ typedef struct _lt_feed_apply_t lt_feed_apply_t;
  * sequence, signature, history). NULL when the batch was handled here
  * (refused, stale; logged); else the job, which reads b until step 3, so b
  * must live until then. link: the socket it came on; the credit goes back
- * there only if it is still the owner's link at step 3. One batch of a
- * replica at a time. */
+ * there only if it is still the owner's link at step 3. Up to
+ * LT_FEED_AHEAD batches of a replica may be between steps 1 and 3, all
+ * from one link: each follows on the cursor the one before will leave. */
 lt_feed_apply_t *lt_feed_batch_check(lt_feed_t *self, const char *owner,
                                      const Lienthong__Batch *b, const void *link);
 /* Step 2, an lt_writer_fn: unpacks each record and commits them with the
  * cursor in one transaction on store; reads nothing of the feed. */
 void lt_feed_batch_apply(void *job, lt_store_t *store);
+/* Step 2 for several batches in one transaction, in order, of one or more
+ * replicas (docs/ARCHITECTURE.md 6). */
+typedef struct {
+    lt_feed_apply_t *jobs[LT_FEED_GROUP_BATCHES];
+    size_t n;
+} lt_feed_group_t;
+/* On the poll loop, before step 2: marks the jobs of g that must not run
+ * (their replica gone, stopped, subscribed again, or its durable cursor not
+ * the one the job follows on: a batch before it failed or was dropped).
+ * Returns how many will run. */
+size_t lt_feed_group_plan(lt_feed_t *self, lt_feed_group_t *g);
+/* An lt_writer_fn on an lt_feed_group_t: every job not marked, in one
+ * transaction. When one fails, nothing of the group is kept: that job says
+ * why and the others did not run. */
+void lt_feed_group_apply(void *group, lt_store_t *store);
 /* Step 3, on the poll loop: the cursor moves and the credit goes back when
- * it committed; the replica backs off when it did not. Frees *job. */
+ * it committed; the replica backs off when it failed, and subscribes again
+ * from its durable cursor when it did not run. Frees *job. */
 void lt_feed_batch_done(lt_feed_t *self, lt_feed_apply_t **job);
+/* Records in a job's batch (to size a group). */
+size_t lt_feed_batch_records(const lt_feed_apply_t *job);
 /* Frees *job without telling its replica: when the feed itself goes. */
 void lt_feed_batch_free(lt_feed_apply_t **job);
 

@@ -222,11 +222,11 @@ void lt_feed_history_applied(lt_feed_t *self, lt_feed_replica_t *f)
 
 /* ---- consumer: checks ------------------------------------------------------------ */
 
-int lt_feed_history_batch(lt_feed_t *self, lt_feed_replica_t *f, const Lienthong__Batch *b)
+int lt_feed_history_batch(lt_feed_t *self, lt_feed_replica_t *f, const lt_stream_t *at,
+                          const Lienthong__Batch *b)
 {
-    if (b->history_id.len != LT_HISTORY_BYTES || f->cursor.last_seq == 0 ||
-        !f->cursor.has_history ||
-        memcmp(b->history_id.data, f->cursor.history, LT_HISTORY_BYTES) == 0)
+    if (b->history_id.len != LT_HISTORY_BYTES || at->last_seq == 0 || !at->has_history ||
+        memcmp(b->history_id.data, at->history, LT_HISTORY_BYTES) == 0)
         return 0;
     /* The owner has a subscription for us: end it before stopping. */
     Lienthong__Unsubscribe u = LIENTHONG__UNSUBSCRIBE__INIT;

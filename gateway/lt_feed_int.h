@@ -133,9 +133,19 @@ typedef struct {
      * stale (PROTOCOL.md 6.6), not a gap. */
     int stale_ahead;
     int want_snapshot;          /* subscribe with Subscribe.snapshot (resync) */
-    /* A verified batch is being committed (lt_feed_batch_check to
-     * lt_feed_batch_done): its cursor is not yet the one above. */
+    /* Verified batches being committed (lt_feed_batch_check to
+     * lt_feed_batch_done), at most LT_FEED_AHEAD, all from ahead_link:
+     * the next batch follows on `ahead`, the cursor they will leave, not
+     * on the durable one above (docs/ARCHITECTURE.md 6). */
     int applying;
+    lt_stream_t ahead;
+    const void *ahead_link;
+    /* A batch that came while others were being committed and would stop
+     * or restart the feed (it overlaps `ahead`, or fails its checks): what
+     * it calls for waits until they are done, since a failure among them
+     * is the first cause, and what comes meanwhile is dropped as stale. */
+    enum { LT_FEED_DEFER_NONE, LT_FEED_DEFER_OVERLAP, LT_FEED_DEFER_FAIL } deferred;
+    char deferred_why[400];
     uint64_t sub_gen; /* counts Subscribes, so that a commit knows whose credit it owes */
     struct lt_feed_stage *stage; /* a snapshot being received, or NULL */
     lt_stats_series_t *st_cursor, *st_lag; /* lienthong_replica_*{stream} */
@@ -309,10 +319,12 @@ int lt_feed_history_own(lt_feed_t *self, lt_feed_stream_t *st);
  * (then tells the consumer with HistoryChanged, logs and audits), else 0. */
 int lt_feed_history_refused(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
                             lt_feed_stream_t *st, const Lienthong__Subscribe *m);
-/* Consumer: the batch's history against the cursor's. 0 when it may be
+/* Consumer: the batch's history against at, the cursor it follows on (the
+ * durable one, or the one the batches committing will leave). 0 when it may be
  * applied (a cursor without history adopts it), 1 when the owner's history
  * forked away from ours (the feed is stopped, see lt_feed_history_forked). */
-int lt_feed_history_batch(lt_feed_t *self, lt_feed_replica_t *f, const Lienthong__Batch *b);
+int lt_feed_history_batch(lt_feed_t *self, lt_feed_replica_t *f, const lt_stream_t *at,
+                          const Lienthong__Batch *b);
 /* Consumer: stops f, whose cursor is not on the owner's history (at
  * owner_last in it); logs at error level, audits, and resynchronises at
  * once when the configuration says so. */

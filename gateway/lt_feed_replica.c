@@ -203,6 +203,7 @@ static void s_subscribe(lt_feed_t *self, lt_feed_replica_t *f)
     f->stale_ahead = f->state == LT_FEED_LIVE;
     f->state = LT_FEED_LIVE;
     f->sub_gen++;
+    f->deferred = LT_FEED_DEFER_NONE; /* what the old subscription sent is stale */
     lt_feed_stage_reset(f); /* the owner restarts any snapshot at index 0 */
     f->outstanding = self->ctx->cfg->credit;
     f->last_batch_at = now;
@@ -240,6 +241,7 @@ struct _lt_feed_apply_t {
     uint64_t sub_gen;          /* the replica's subscription it came on */
     const void *link;          /* the link it came on (compared, never used) */
     int rc;                    /* 1 not run, 0 committed, -1 rolled back (err) */
+    int skip;                  /* not to run (lt_feed_group_plan) */
     int64_t took_us;
     char err[400];
 };
@@ -293,43 +295,159 @@ static int s_keep_header(lt_store_t *store, const lt_feed_apply_t *job)
     return lt_store_batch_put(store, job->cursor.id, &h);
 }
 
+/* Writes the records, the header and the cursor of job, which follows on
+ * `from`, inside the caller's transaction; job->next is the cursor it
+ * leaves. -1 with job->err. */
+static int s_apply_job(lt_feed_apply_t *job, lt_store_t *store, const lt_stream_t *from)
+{
+    const Lienthong__Batch *b = job->b;
+    lt_stream_t next = *from;
+    for (size_t i = 0; i < b->n_records; i++)
+        if (s_apply_record(job, store, &b->records[i], i, ++next.last_seq) != 0)
+            return -1;
+    memcpy(next.last_hash, job->hash, LT_HASH_BYTES);
+    /* A cursor without a history takes the batch's, with the records. */
+    int adopt = b->history_id.len == LT_HISTORY_BYTES &&
+                (!next.has_history || memcmp(next.history, b->history_id.data, LT_HISTORY_BYTES));
+    if (s_keep_header(store, job) != 0 || lt_store_stream_save(store, &next) != 0 ||
+        (adopt && lt_store_history_set(store, next.id, b->history_id.data, &next) != 0)) {
+        snprintf(job->err, sizeof job->err, "store: %s", lt_store_error(store));
+        return -1;
+    }
+    job->next = next;
+    return 0;
+}
+
+/* BEGIN for a job, or -1 with its err (also when the writer has no store:
+ * lt_writer_resume could not open it). */
+static int s_begin(lt_feed_apply_t *job, lt_store_t *store)
+{
+    if (store && lt_store_begin(store) == 0)
+        return 0;
+    if (store)
+        snprintf(job->err, sizeof job->err, "store: %s", lt_store_error(store));
+    else
+        snprintf(job->err, sizeof job->err, "store unavailable");
+    return -1;
+}
+
 /* Applies the records with the new cursor in one transaction (an
  * lt_writer_fn: on the writer thread with its connection, or on the poll
  * loop's for lt_feed_on_batch). */
 void lt_feed_batch_apply(void *arg, lt_store_t *store)
 {
     lt_feed_apply_t *job = arg;
-    const Lienthong__Batch *b = job->b;
     int64_t t0 = lt_clock_mono_us();
     job->rc = -1;
-    if (!store) { /* the writer cannot open the store (lt_writer_resume) */
-        snprintf(job->err, sizeof job->err, "store unavailable");
+    if (s_begin(job, store) != 0)
         return;
-    }
-    if (lt_store_begin(store) != 0) {
-        snprintf(job->err, sizeof job->err, "store: %s", lt_store_error(store));
-        return;
-    }
-    lt_stream_t next = job->cursor;
-    for (size_t i = 0; i < b->n_records; i++)
-        if (s_apply_record(job, store, &b->records[i], i, ++next.last_seq) != 0) {
-            lt_store_rollback(store);
-            return;
-        }
-    memcpy(next.last_hash, job->hash, LT_HASH_BYTES);
-    /* A cursor without a history takes the batch's, with the records. */
-    int adopt = b->history_id.len == LT_HISTORY_BYTES &&
-                (!next.has_history || memcmp(next.history, b->history_id.data, LT_HISTORY_BYTES));
-    if (s_keep_header(store, job) != 0 || lt_store_stream_save(store, &next) != 0 ||
-        (adopt && lt_store_history_set(store, next.id, b->history_id.data, &next) != 0) ||
-        lt_store_commit(store) != 0) {
-        snprintf(job->err, sizeof job->err, "store: %s", lt_store_error(store));
+    if (s_apply_job(job, store, &job->cursor) != 0 || lt_store_commit(store) != 0) {
+        if (!job->err[0])
+            snprintf(job->err, sizeof job->err, "store: %s", lt_store_error(store));
         lt_store_rollback(store);
         return;
     }
-    job->next = next;
     job->took_us = lt_clock_mono_us() - t0;
     job->rc = 0;
+}
+
+/* The cursor job i of g follows on: the one an earlier job of its replica
+ * in g leaves, or its own. */
+static const lt_stream_t *s_group_from(const lt_feed_group_t *g, size_t i)
+{
+    for (size_t j = i; j-- > 0;)
+        if (!g->jobs[j]->skip && strcmp(g->jobs[j]->stream, g->jobs[i]->stream) == 0)
+            return &g->jobs[j]->next;
+    return &g->jobs[i]->cursor;
+}
+
+/* A failure in job `bad` (its err said) undoes the whole group. Every job
+ * of its replica fails with it, so that the first of them, which
+ * lt_feed_batch_done sees first, stops the replica with that reason; the
+ * other replicas' jobs did not run (they subscribe again). */
+static void s_group_undo(lt_feed_group_t *g, lt_store_t *store, size_t bad)
+{
+    const lt_feed_apply_t *b = g->jobs[bad];
+    lt_store_rollback(store);
+    for (size_t i = 0; i < g->n; i++) {
+        lt_feed_apply_t *job = g->jobs[i];
+        int same = strcmp(job->stream, b->stream) == 0;
+        job->rc = same ? -1 : 1;
+        if (same && job != b)
+            snprintf(job->err, sizeof job->err, "%s", b->err);
+    }
+}
+
+void lt_feed_group_apply(void *arg, lt_store_t *store)
+{
+    lt_feed_group_t *g = arg;
+    int64_t t0 = lt_clock_mono_us();
+    size_t first = 0;
+    while (first < g->n && g->jobs[first]->skip)
+        first++;
+    if (first == g->n)
+        return;
+    if (s_begin(g->jobs[first], store) != 0) {
+        g->jobs[first]->rc = -1;
+        return;
+    }
+    for (size_t i = first; i < g->n; i++)
+        if (!g->jobs[i]->skip && s_apply_job(g->jobs[i], store, s_group_from(g, i)) != 0) {
+            s_group_undo(g, store, i);
+            return;
+        }
+    if (lt_store_commit(store) != 0) {
+        snprintf(g->jobs[first]->err, sizeof g->jobs[first]->err, "store: %s",
+                 lt_store_error(store));
+        s_group_undo(g, store, first);
+        return;
+    }
+    int64_t took = lt_clock_mono_us() - t0;
+    for (size_t i = first; i < g->n; i++)
+        if (!g->jobs[i]->skip) {
+            g->jobs[i]->took_us = took;
+            g->jobs[i]->rc = 0;
+        }
+}
+
+/* 1 when job may run now: its replica is live on the subscription it came
+ * on, and the cursor it follows on is `at` (the replica's durable one, or
+ * the one the jobs planned before it in the group will leave). */
+static int s_job_runs(lt_feed_t *self, const lt_feed_apply_t *job, const lt_stream_t *at)
+{
+    const lt_feed_replica_t *f = lt_feed_replica_find(self, job->stream);
+    return f && f->state == LT_FEED_LIVE && job->sub_gen == f->sub_gen && at &&
+           job->cursor.id == at->id && job->cursor.last_seq == at->last_seq;
+}
+
+size_t lt_feed_group_plan(lt_feed_t *self, lt_feed_group_t *g)
+{
+    size_t runs = 0;
+    for (size_t i = 0; i < g->n; i++) {
+        lt_feed_apply_t *job = g->jobs[i];
+        lt_feed_replica_t *f = lt_feed_replica_find(self, job->stream);
+        /* The expected cursor: after the last job of its replica that runs
+         * here, else the replica's durable one. A job after one that will
+         * not run does not follow on, so it does not run either. */
+        const lt_stream_t *at = f ? &f->cursor : NULL;
+        lt_stream_t after;
+        for (size_t j = i; j-- > 0;)
+            if (strcmp(g->jobs[j]->stream, job->stream) == 0) {
+                after = g->jobs[j]->cursor;
+                after.last_seq += g->jobs[j]->b->n_records;
+                at = g->jobs[j]->skip ? NULL : &after;
+                break;
+            }
+        job->skip = !s_job_runs(self, job, at);
+        job->rc = 1;
+        runs += !job->skip;
+    }
+    return runs;
+}
+
+size_t lt_feed_batch_records(const lt_feed_apply_t *job)
+{
+    return job->b->n_records;
 }
 
 void lt_feed_replica_credit(lt_feed_replica_t *f, void *sock, size_t n)
@@ -342,9 +460,9 @@ void lt_feed_replica_credit(lt_feed_replica_t *f, void *sock, size_t n)
 }
 
 /* Checks of PROTOCOL.md 6.5 steps 1 to 3; writes the new batch hash. */
-static int s_verify(lt_feed_t *self, const lt_feed_replica_t *f, const Lienthong__Batch *b,
-                    uint8_t hash[LT_HASH_BYTES], uint8_t root[LT_HASH_BYTES], char *err,
-                    size_t errlen)
+static int s_verify(lt_feed_t *self, const lt_feed_replica_t *f, const lt_stream_t *at,
+                    const Lienthong__Batch *b, uint8_t hash[LT_HASH_BYTES],
+                    uint8_t root[LT_HASH_BYTES], char *err, size_t errlen)
 {
     const Lienthong__Member *m = lt_dir_member(self->ctx->dir, f->owner);
     char said[LT_ID_MAX + 64];
@@ -363,8 +481,8 @@ static int s_verify(lt_feed_t *self, const lt_feed_replica_t *f, const Lienthong
     size_t n = lt_dir_signing_keys(m, keys);
     int rc = -1;
     for (size_t i = 0; i < n && rc != 0; i++)
-        rc = lt_batch_verify_root(b, f->stream->name, f->cursor.last_seq + 1, f->cursor.last_hash,
-                                  keys[i], hash, root, err, errlen);
+        rc = lt_batch_verify_root(b, f->stream->name, at->last_seq + 1, at->last_hash, keys[i],
+                                  hash, root, err, errlen);
     return rc;
 }
 
@@ -374,14 +492,64 @@ static int s_verify(lt_feed_t *self, const lt_feed_replica_t *f, const Lienthong
  * would not follow on. Nothing of b can be used (its header chains from a
  * seq we are past), so we ask again from cursor + 1 at once; what the
  * owner sent before it takes that Subscribe is stale (6.6). */
-static void s_overlap(lt_feed_t *self, lt_feed_replica_t *f, const Lienthong__Batch *b)
+static void s_overlap(lt_feed_t *self, lt_feed_replica_t *f, const char *batch)
 {
-    lt_info("feed", "batch %s@%llu-%llu overlaps the replica at seq %llu (sent before our last "
+    lt_info("feed", "batch %s overlaps the replica at seq %llu (sent before our last "
             "subscribe): subscribing again from seq %llu",
-            f->stream->name, (unsigned long long)b->first_seq,
-            (unsigned long long)(b->first_seq + b->n_records - 1),
-            (unsigned long long)f->cursor.last_seq, (unsigned long long)f->cursor.last_seq + 1);
+            batch, (unsigned long long)f->cursor.last_seq,
+            (unsigned long long)f->cursor.last_seq + 1);
     s_subscribe(self, f);
+}
+
+/* What batch b of f calls for (an overlap, or a failed check with why),
+ * now, or once the batches being committed are done (lt_feed_int.h). */
+static void s_verdict(lt_feed_t *self, lt_feed_replica_t *f, const Lienthong__Batch *b,
+                      int fail, const char *why)
+{
+    char batch[LT_STREAM_ID_MAX + 48];
+    snprintf(batch, sizeof batch, "%s@%llu-%llu", f->stream->name,
+             (unsigned long long)b->first_seq,
+             (unsigned long long)(b->first_seq + b->n_records - 1));
+    if (f->applying) {
+        f->deferred = fail ? LT_FEED_DEFER_FAIL : LT_FEED_DEFER_OVERLAP;
+        snprintf(f->deferred_why, sizeof f->deferred_why, "%s", fail ? why : batch);
+    } else if (fail)
+        lt_feed_replica_backoff(self, f, why, 0, 1);
+    else
+        s_overlap(self, f, batch);
+}
+
+/* The last batch being committed is done: a verdict deferred meanwhile
+ * stands if the replica is still on the subscription job came on (a
+ * failure of job's own has already stopped it). */
+static void s_verdict_run(lt_feed_t *self, lt_feed_replica_t *f, const lt_feed_apply_t *job)
+{
+    int kind = f->deferred;
+    f->deferred = LT_FEED_DEFER_NONE;
+    if (!kind || job->rc != 0 || job->sub_gen != f->sub_gen || f->state != LT_FEED_LIVE)
+        return;
+    if (kind == LT_FEED_DEFER_FAIL)
+        lt_feed_replica_backoff(self, f, f->deferred_why, 0, 1);
+    else
+        s_overlap(self, f, f->deferred_why);
+}
+
+/* job is on its way: the replica's next batch follows on the cursor job
+ * will leave (what lt_feed_batch_apply makes of it), and the records it
+ * holds are no longer owed to us. */
+static void s_ahead(lt_feed_replica_t *f, const lt_feed_apply_t *job, const void *link)
+{
+    const Lienthong__Batch *b = job->b;
+    f->ahead = job->cursor;
+    f->ahead.last_seq += b->n_records;
+    memcpy(f->ahead.last_hash, job->hash, LT_HASH_BYTES);
+    if (b->history_id.len == LT_HISTORY_BYTES) {
+        memcpy(f->ahead.history, b->history_id.data, LT_HISTORY_BYTES);
+        f->ahead.has_history = 1;
+    }
+    f->ahead_link = link;
+    f->outstanding -= (int64_t)b->n_records;
+    f->applying++;
 }
 
 lt_feed_apply_t *lt_feed_batch_check(lt_feed_t *self, const char *owner,
@@ -402,26 +570,30 @@ lt_feed_apply_t *lt_feed_batch_check(lt_feed_t *self, const char *owner,
                                           .why = err});
         return NULL;
     }
-    /* One batch of a replica at a time: its cursor moves when it commits. A
-     * second can only come on a link that replaced the one the first came
-     * on; it is stale like one from before a re-subscribe, and the idle
-     * re-subscribe or the next overlap asks for it again. */
-    if (f->applying || f->state != LT_FEED_LIVE || b->first_seq <= f->cursor.last_seq) {
+    /* The batches of a replica being committed all came on one link; the
+     * next follows on the cursor they will leave. One on another link came
+     * on a link that replaced theirs: it is stale like one from before a
+     * re-subscribe, and the idle re-subscribe or the next overlap asks for
+     * it again. */
+    const lt_stream_t *at = f->applying ? &f->ahead : &f->cursor;
+    if ((f->applying && (f->deferred || link != f->ahead_link)) || f->state != LT_FEED_LIVE ||
+        b->first_seq <= at->last_seq) {
         f->discarded++; /* stale: from before a re-subscribe, or a duplicate */
-        if (!f->applying && f->state == LT_FEED_LIVE && b->n_records > 0 &&
-            b->first_seq + b->n_records - 1 > f->cursor.last_seq)
-            s_overlap(self, f, b);
+        if (!f->deferred && f->state == LT_FEED_LIVE && b->n_records > 0 &&
+            b->first_seq <= at->last_seq && b->first_seq + b->n_records - 1 > at->last_seq &&
+            (!f->applying || link == f->ahead_link))
+            s_verdict(self, f, b, 0, NULL);
         return NULL;
     }
-    if (f->stale_ahead && b->first_seq != f->cursor.last_seq + 1) {
+    if (f->stale_ahead && b->first_seq != at->last_seq + 1) {
         f->discarded++; /* the old subscription's, sent before the new began */
         return NULL;
     }
-    if (s_verify(self, f, b, hash, root, err, sizeof err) != 0) {
-        lt_feed_replica_backoff(self, f, err, 0, 1);
+    if (s_verify(self, f, at, b, hash, root, err, sizeof err) != 0) {
+        s_verdict(self, f, b, 1, err);
         return NULL;
     }
-    if (lt_feed_history_batch(self, f, b) != 0)
+    if (lt_feed_history_batch(self, f, at, b) != 0)
         return NULL; /* forked: stopped, nothing applied */
     lt_feed_apply_t *job = calloc(1, sizeof *job);
     if (!job) {
@@ -430,14 +602,14 @@ lt_feed_apply_t *lt_feed_batch_check(lt_feed_t *self, const char *owner,
     }
     snprintf(job->stream, sizeof job->stream, "%s", f->stream->name);
     job->b = b;
-    job->cursor = f->cursor;
+    job->cursor = *at;
     memcpy(job->hash, hash, LT_HASH_BYTES);
     memcpy(job->root, root, LT_HASH_BYTES);
     job->arena = self->arena;
     job->link = link;
     job->sub_gen = f->sub_gen;
     job->rc = 1; /* not run */
-    f->applying = 1;
+    s_ahead(f, job, link);
     return job;
 }
 
@@ -459,7 +631,6 @@ static void s_applied(lt_feed_t *self, lt_feed_replica_t *f, const lt_feed_apply
     }
     if (job->sub_gen != f->sub_gen || f->state != LT_FEED_LIVE)
         return; /* subscribed again or stopped meanwhile: the credit is not owed */
-    f->outstanding -= (int64_t)b->n_records;
     f->backoff = 0;
     f->stale_ahead = 0;
     f->last_batch_at = lt_clock_mono_ms();
@@ -487,19 +658,31 @@ void lt_feed_batch_done(lt_feed_t *self, lt_feed_apply_t **job_p)
      * this is defensive): what committed stays in the store, where a
      * replica added back reads its cursor. */
     if (f && f->applying) {
-        f->applying = 0;
+        f->applying--;
+        int ours = job->sub_gen == f->sub_gen && f->state == LT_FEED_LIVE;
         if (job->rc == 0 && (f->cursor.id != job->cursor.id ||
                              f->cursor.last_seq != job->cursor.last_seq)) {
             /* Its cursor was replaced meanwhile (a resynchronisation or a
              * snapshot swapped in): the batch went into the row it started
              * from; the replica asks again from the cursor it now has. */
-            lt_warn("feed", "replica of %s moved to another cursor while a batch committed: "
-                    "subscribing again", job->stream);
-            s_subscribe(self, f);
+            lt_warn("feed", "replica of %s moved to another cursor while a batch committed%s",
+                    job->stream, ours ? ": subscribing again" : "");
+            if (ours) /* else it already did, or stopped */
+                s_subscribe(self, f);
         } else if (job->rc == 0)
             s_applied(self, f, job);
-        else if (job->rc < 0 && job->sub_gen == f->sub_gen && f->state == LT_FEED_LIVE)
+        else if (job->rc < 0 && ours)
             lt_feed_replica_backoff(self, f, job->err, 0, 1);
+        else if (job->rc > 0 && ours) {
+            /* Not run (a batch before it failed or was dropped): what the
+             * owner sent after the durable cursor is asked for again. */
+            lt_info("feed", "batch %s@%llu not applied: subscribing again from seq %llu",
+                    job->stream, (unsigned long long)job->b->first_seq,
+                    (unsigned long long)f->cursor.last_seq + 1);
+            s_subscribe(self, f);
+        }
+        if (!f->applying)
+            s_verdict_run(self, f, job);
     }
     lt_feed_batch_free(&job);
 }

@@ -68,7 +68,8 @@ struct _lt_gateway_t {
     lt_publish_job_t *running;         /* the one the writer thread commits, or NULL */
     lt_publish_job_t *filling;         /* the one gathered meanwhile */
     lt_applyq_t *applyq;               /* replica batches verified, not yet committed */
-    lt_feed_apply_t *applying;         /* its head, while the writer thread commits it */
+    lt_feed_group_t group;             /* its head, while the writer thread commits it */
+    int applying;                      /* the group is with the writer thread */
     int replica_turn;                  /* the idle writer takes a replica batch first */
     int64_t dir_gauges_at;             /* monotonic ms of the last expiry update */
     uint64_t history_gen;              /* lt_feed_generation at the last high-water write */
@@ -486,39 +487,58 @@ static void s_on_peer(lt_gateway_t *self)
 static void s_publish_start(lt_gateway_t *self);
 static void s_publish_finish(lt_gateway_t *self, lt_publish_job_t *job);
 
-/* Takes the oldest batch out of the queue and tells its replica (which
- * reads the batch: its envelope goes only after). */
-static void s_replica_take(lt_gateway_t *self)
-{
-    lt_feed_apply_t *job = NULL;
-    Lienthong__Envelope *env = NULL;
-    if (lt_applyq_pop(self->applyq, &job, &env) == 0)
-        lt_feed_batch_done(self->feed, &job);
-    lt_wire_free(&env);
-}
-
-/* The replica batch the writer committed (or failed to): the replica
- * learns, and its link is read again. */
+/* Takes the group's batches out of the queue, oldest first, and tells
+ * their replicas (which read the batches: the envelopes go only after). */
 static void s_replica_finish(lt_gateway_t *self)
 {
-    s_replica_take(self);
-    self->applying = NULL;
+    for (size_t i = 0; i < self->group.n; i++) {
+        lt_feed_apply_t *job = NULL;
+        Lienthong__Envelope *env = NULL;
+        if (lt_applyq_pop(self->applyq, &job, &env) == 0)
+            lt_feed_batch_done(self->feed, &job);
+        lt_wire_free(&env);
+    }
+    self->group.n = 0;
+    self->applying = 0;
 }
 
-/* Starts the oldest verified replica batch on the idle writer. */
+/* The oldest verified batches, as many as one transaction takes
+ * (LT_FEED_GROUP_BATCHES, LT_FEED_GROUP_RECORDS; at least one), planned
+ * (lt_feed_group_plan). Returns how many of them run. */
+static size_t s_replica_group(lt_gateway_t *self)
+{
+    lt_feed_group_t *g = &self->group;
+    size_t records = 0, queued = lt_applyq_size(self->applyq);
+    g->n = 0;
+    while (g->n < queued && g->n < LT_FEED_GROUP_BATCHES) {
+        lt_feed_apply_t *job = lt_applyq_at(self->applyq, g->n);
+        records += lt_feed_batch_records(job);
+        if (g->n > 0 && records > LT_FEED_GROUP_RECORDS)
+            break;
+        g->jobs[g->n++] = job;
+    }
+    return lt_feed_group_plan(self->feed, g);
+}
+
+/* Starts the oldest verified replica batches on the idle writer, in one
+ * transaction; batches that must not run are finished at once. */
 static void s_replica_start(lt_gateway_t *self)
 {
-    lt_feed_apply_t *job = lt_applyq_head(self->applyq);
-    if (self->applying || !job || lt_writer_busy(self->shared.writer))
-        return;
-    if (lt_writer_submit(self->shared.writer, lt_feed_batch_apply, job) != 0) {
-        /* Cannot happen with an idle writer; the batch is still applied,
-         * here, and finished at once: no job will come back for it. */
-        lt_feed_batch_apply(job, self->shared.store);
-        s_replica_take(self);
-        return;
+    while (!self->applying && lt_applyq_size(self->applyq) &&
+           !lt_writer_busy(self->shared.writer)) {
+        if (s_replica_group(self) == 0) {
+            s_replica_finish(self); /* none runs: each replica learns why */
+            continue;
+        }
+        if (lt_writer_submit(self->shared.writer, lt_feed_group_apply, &self->group) != 0) {
+            /* Cannot happen with an idle writer; the batches are still
+             * applied, here, and finished at once: no job will come back. */
+            lt_feed_group_apply(&self->group, self->shared.store);
+            s_replica_finish(self);
+            continue;
+        }
+        self->applying = 1;
     }
-    self->applying = job;
 }
 
 /* Gives the idle writer its next job, taking turns between the replica
@@ -544,7 +564,7 @@ static void s_writer_done(lt_gateway_t *self)
         s_publish_finish(self, self->running);
         self->running = NULL;
         self->replica_turn = 1;
-    } else if (job && job == self->applying) {
+    } else if (job && job == &self->group && self->applying) {
         s_replica_finish(self);
         self->replica_turn = 0;
     }
@@ -563,10 +583,10 @@ static int s_writer_quiet(lt_gateway_t *self)
     void *job = lt_writer_done(self->shared.writer);
     if (job && job == self->running)
         s_publish_finish(self, self->running);
-    else if (job && job == self->applying)
+    else if (job && job == &self->group && self->applying)
         s_replica_finish(self);
     self->running = NULL;
-    self->applying = NULL;
+    self->applying = 0;
     return 0;
 }
 
@@ -576,8 +596,12 @@ static void s_writer_stop(lt_gateway_t *self)
 {
     if (s_writer_quiet(self) != 0)
         return;
-    while (lt_applyq_size(self->applyq)) /* never run: nothing to undo */
-        s_replica_take(self);
+    lt_feed_apply_t *job = NULL;
+    Lienthong__Envelope *env = NULL;
+    while (lt_applyq_pop(self->applyq, &job, &env) == 0) { /* never run: nothing to undo */
+        lt_feed_batch_free(&job);
+        lt_wire_free(&env);
+    }
 }
 
 /* Before the replicas change (a reload): every batch verified is committed
@@ -587,9 +611,9 @@ static void s_writer_drain(lt_gateway_t *self)
 {
     if (s_writer_quiet(self) != 0)
         return;
-    lt_feed_apply_t *job = NULL;
-    while ((job = lt_applyq_head(self->applyq))) {
-        lt_feed_batch_apply(job, self->shared.store);
+    while (lt_applyq_size(self->applyq)) {
+        if (s_replica_group(self) > 0)
+            lt_feed_group_apply(&self->group, self->shared.store);
         s_replica_finish(self);
     }
 }
@@ -606,8 +630,11 @@ static void s_batch_check(lt_gateway_t *self, size_t i, const char *member,
     if (!job)
         return;
     if (lt_applyq_push(self->applyq, job, *env, link) != 0) {
-        /* Cannot happen: one batch per link, at most one link per member. */
-        lt_feed_batch_apply(job, self->shared.store);
+        /* Cannot happen: LT_FEED_AHEAD batches per link at most, and the
+         * link is not read while it has that many here. Were it to, the
+         * batch could not be applied out of turn (it follows on batches
+         * not yet committed): it is done as not run, and its replica
+         * subscribes again from its durable cursor. */
         lt_feed_batch_done(self->feed, &job);
         return;
     }
@@ -1071,8 +1098,9 @@ static size_t s_poll_items(lt_gateway_t *self, zmq_pollitem_t *items)
     size_t n = LT_GW_ITEMS, n_links = lt_peers_links(self->shared.peers);
     for (size_t i = 0; i < n_links; i++) {
         void *link = lt_peers_link_socket(self->shared.peers, i);
-        /* A link whose batch is not yet committed is read after it. */
-        short ev = lt_applyq_holds(self->applyq, link) ? 0 : ZMQ_POLLIN;
+        /* A link with LT_FEED_AHEAD batches not yet committed is read
+         * after the oldest commits. */
+        short ev = lt_applyq_holds(self->applyq, link) >= LT_FEED_AHEAD ? 0 : ZMQ_POLLIN;
         items[n++] = (zmq_pollitem_t){link, 0, ev, 0};
     }
     return n;
@@ -1310,7 +1338,7 @@ static int s_open_modules(lt_gateway_t *self, char *err, size_t errlen)
     }
     if (!(self->prefill = lt_prefill_new(&self->shared, self->feed)) ||
         !(self->jobs[0] = lt_publish_job_new()) || !(self->jobs[1] = lt_publish_job_new()) ||
-        !(self->applyq = lt_applyq_new(LT_PEERS_MAX_LINKS))) {
+        !(self->applyq = lt_applyq_new(LT_PEERS_MAX_LINKS * LT_FEED_AHEAD))) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }

@@ -1,0 +1,383 @@
+/* test_replica: CUnit suite for gateway/lt_feed on the consumer's side
+ * (PROTOCOL.md 6.5, 6.6; docs/ARCHITECTURE.md 6): batches checked while
+ * the ones before them are still being committed, each following on the
+ * cursor those will leave; several committed in one transaction; a failure
+ * among them keeping nothing of the group and stopping the replica with
+ * its own reason; and what a batch checked meanwhile calls for (an
+ * overlap, a failed check) waiting until the batches before it are done.
+ *
+ * The owner is played here: batches signed with its key (the directory of
+ * owner_directory.h lists it) are handed to the feed as they would come on
+ * its link, and what the consumer sends back (Subscribe, Credit) is read
+ * from the owner's end of that link. The integration suite test_feeds.c
+ * covers the same paths between real gateways. */
+#include "unit_util.h" /* first: it sets the feature macros */
+
+#include "lt_batch.h"
+#include "lt_feed.h"
+#include "lt_feed_int.h"
+#include "lt_log.h"
+#include "lt_peers.h"
+#include "lt_store.h"
+#include "lt_wire.h"
+#include "owner_directory.h"
+#include "records/population.pb-c.h"
+
+#include <sodium.h>
+#include <zmq.h>
+
+#define CONSUMER  "VN/COM/VIETTEL"
+#define OWNER_END "inproc://unit-replica-owner"
+#define PER_BATCH 3
+
+static struct {
+    char tmp[256];
+    lt_keys_t *owner, *consumer, *auth;
+    lt_gwcfg_t cfg;
+    lt_gwctx_t ctx;
+    lt_feed_t *feed;
+    void *zctx, *owner_end, *link;
+    uint8_t history[LT_HISTORY_BYTES];
+} G;
+
+/* What the consumer sent the owner since the last call: credit given back
+ * for the population stream, and the from_seq of its last Subscribe (0
+ * when none). */
+static void s_drain(uint64_t *credit, uint64_t *subscribed_from)
+{
+    *credit = 0;
+    *subscribed_from = 0;
+    for (;;) {
+        zmq_msg_t rid, body;
+        zmq_msg_init(&rid);
+        zmq_msg_init(&body);
+        int got = zmq_msg_recv(&rid, G.owner_end, ZMQ_DONTWAIT) >= 0 &&
+                  zmq_msg_recv(&body, G.owner_end, 0) >= 0;
+        Lienthong__ErrorCode code;
+        char err[256];
+        Lienthong__Envelope *env = got ? lt_wire_decode(zmq_msg_data(&body), zmq_msg_size(&body),
+                                                        1u << 20, &code, err, sizeof err)
+                                       : NULL;
+        if (env && env->body_case == LIENTHONG__ENVELOPE__BODY_CREDIT)
+            *credit += env->credit->credit;
+        if (env && env->body_case == LIENTHONG__ENVELOPE__BODY_SUBSCRIBE)
+            *subscribed_from = env->subscribe->from_seq;
+        lt_wire_free(&env);
+        zmq_msg_close(&rid);
+        zmq_msg_close(&body);
+        if (!got)
+            return;
+    }
+}
+
+static int s_feed_open(void)
+{
+    lt_sock_opts_t so;
+    lt_sock_opts_default(&so);
+    char path[300];
+    snprintf(path, sizeof path, "%s/store.db", G.tmp);
+    char err[1024];
+    int zero = 0;
+    uint64_t credit, from;
+    if (!(G.ctx.store = lt_store_open(path, err, sizeof err)) || !(G.ctx.stats = lt_stats_new()) ||
+        !(G.link = zmq_socket(G.zctx, ZMQ_DEALER)) ||
+        zmq_setsockopt(G.link, ZMQ_LINGER, &zero, sizeof zero) != 0 ||
+        zmq_connect(G.link, OWNER_END) != 0 || !(G.ctx.peers = lt_peers_new(&G.ctx, G.zctx, &so)) ||
+        lt_peers_attach(G.ctx.peers, OD_OWNER, G.link) != 0 || !(G.feed = lt_feed_new(&G.ctx)))
+        return -1;
+    lt_feed_tick(G.feed); /* subscribes */
+    s_drain(&credit, &from);
+    return from == 1 ? 0 : -1;
+}
+
+static void s_feed_close(void)
+{
+    lt_feed_destroy(&G.feed);
+    lt_peers_destroy(&G.ctx.peers); /* closes the link */
+    lt_stats_destroy(&G.ctx.stats);
+    lt_store_destroy(&G.ctx.store);
+}
+
+static int suite_init(void)
+{
+    char err[1024] = "";
+    lt_log_set_level((lt_log_level_t)(LT_LOG_ERROR + 1)); /* refusals are the cases here */
+    if (sodium_init() < 0 || ut_mkdtemp(G.tmp, sizeof G.tmp, "replica") != 0 ||
+        !(G.owner = lt_keys_new(LT_KEYS_MEMBER)) || !(G.consumer = lt_keys_new(LT_KEYS_MEMBER)) ||
+        !(G.auth = lt_keys_new(LT_KEYS_AUTHORITY)) ||
+        !(G.ctx.dir =
+              od_directory_keyed(G.tmp, G.owner, G.consumer, G.auth, "", "", err, sizeof err))) {
+        fprintf(stderr, "test_replica: %s\n", err[0] ? err : "set-up failed");
+        return -1;
+    }
+    randombytes_buf(G.history, sizeof G.history);
+    snprintf(G.cfg.member, sizeof G.cfg.member, "%s", CONSUMER);
+    G.cfg.max_message = 1u << 20;
+    G.cfg.batch_max = LT_BATCH_MAX_RECORDS;
+    G.cfg.credit = 1000;
+    snprintf(G.cfg.subs[0].stream, sizeof G.cfg.subs[0].stream, "%s", OD_POP);
+    G.cfg.n_subs = 1;
+    G.ctx.cfg = &G.cfg;
+    G.ctx.keys = G.consumer;
+    int zero = 0;
+    return (G.zctx = zmq_ctx_new()) && (G.owner_end = zmq_socket(G.zctx, ZMQ_ROUTER)) &&
+                   zmq_setsockopt(G.owner_end, ZMQ_LINGER, &zero, sizeof zero) == 0 &&
+                   zmq_bind(G.owner_end, OWNER_END) == 0
+               ? 0
+               : -1;
+}
+
+static int suite_clean(void)
+{
+    if (G.owner_end)
+        zmq_close(G.owner_end);
+    if (G.zctx)
+        zmq_ctx_term(G.zctx);
+    lt_dir_destroy(&G.ctx.dir);
+    lt_keys_destroy(&G.owner);
+    lt_keys_destroy(&G.consumer);
+    lt_keys_destroy(&G.auth);
+    (void)ut_rmrf(G.tmp);
+    return 0;
+}
+
+/* Each case starts on an empty store with the replica live from seq 1. */
+static int s_setup(void)
+{
+    const char *files[] = {"store.db", "store.db-wal", "store.db-shm"};
+    for (size_t i = 0; i < 3; i++) {
+        char path[300];
+        snprintf(path, sizeof path, "%s/%s", G.tmp, files[i]);
+        (void)unlink(path);
+    }
+    return s_feed_open();
+}
+
+/* ---- the owner's batches ---------------------------------------------------- */
+
+/* A signed batch of PER_BATCH records from first, chained from prev (its
+ * hash written to hash), with record `bad` (or none: PER_BATCH) given the
+ * wrong seq, which only unpacking it at the commit can tell. */
+typedef struct {
+    Lienthong__Batch b;
+    ProtobufCBinaryData recs[PER_BATCH];
+    uint8_t bytes[PER_BATCH][512];
+    uint8_t sig[LT_SIG_BYTES];
+    char keys[PER_BATCH][24];
+} batch_t;
+
+static void s_batch(batch_t *x, uint64_t first, const uint8_t prev[LT_HASH_BYTES],
+                    uint8_t hash[LT_HASH_BYTES], size_t bad)
+{
+    for (size_t i = 0; i < PER_BATCH; i++) {
+        uint8_t payload[256];
+        Lienthong__Records__Population p = LIENTHONG__RECORDS__POPULATION__INIT;
+        snprintf(x->keys[i], sizeof x->keys[i], "%012llu", (unsigned long long)(first + i));
+        p.personal_id = x->keys[i];
+        p.full_name = "Nguyễn Văn An";
+        Lienthong__Record r = LIENTHONG__RECORD__INIT;
+        r.seq = i == bad ? first + i + 7 : first + i;
+        r.key = x->keys[i];
+        r.payload.data = payload;
+        r.payload.len = lienthong__records__population__pack(&p, payload);
+        x->recs[i].data = x->bytes[i];
+        x->recs[i].len = lienthong__record__pack(&r, x->bytes[i]);
+    }
+    CU_ASSERT_FATAL(lt_batch_sign_history(G.owner, OD_POP, G.history, first, x->recs, PER_BATCH,
+                                          prev, x->sig, hash) == 0);
+    lienthong__batch__init(&x->b);
+    x->b.stream = OD_POP;
+    x->b.first_seq = first;
+    x->b.records = x->recs;
+    x->b.n_records = PER_BATCH;
+    x->b.signature = (ProtobufCBinaryData){LT_SIG_BYTES, x->sig};
+    x->b.history_id = (ProtobufCBinaryData){LT_HISTORY_BYTES, G.history};
+}
+
+/* n batches in a chain from the empty stream; hashes[i] after batch i. */
+static void s_chain(batch_t *x, size_t n, uint8_t hashes[][LT_HASH_BYTES], size_t bad_batch)
+{
+    uint8_t zero[LT_HASH_BYTES] = {0};
+    for (size_t i = 0; i < n; i++)
+        s_batch(&x[i], 1 + i * PER_BATCH, i ? hashes[i - 1] : zero, hashes[i],
+                i == bad_batch ? 1 : PER_BATCH);
+}
+
+static lt_feed_apply_t *s_check(const batch_t *x)
+{
+    return lt_feed_batch_check(G.feed, OD_OWNER, &x->b, G.link);
+}
+
+static lt_stream_t s_row(void)
+{
+    lt_stream_t st;
+    memset(&st, 0, sizeof st);
+    CU_ASSERT(lt_store_stream_find(G.ctx.store, OD_POP, &st) == 1);
+    return st;
+}
+
+/* 1 when the log holds a record at seq, 0 when not. */
+static int s_logged(uint64_t seq)
+{
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    int found = lt_store_get(G.ctx.store, s_row().id, seq, &bytes, &len);
+    free(bytes);
+    return found;
+}
+
+/* Commits the jobs as the gateway does: planned, applied in one
+ * transaction, each done in order. */
+static size_t s_commit(lt_feed_apply_t **jobs, size_t n)
+{
+    lt_feed_group_t g = {.n = n};
+    for (size_t i = 0; i < n; i++)
+        g.jobs[i] = jobs[i];
+    size_t runs = lt_feed_group_plan(G.feed, &g);
+    if (runs)
+        lt_feed_group_apply(&g, G.ctx.store);
+    for (size_t i = 0; i < n; i++)
+        lt_feed_batch_done(G.feed, &jobs[i]);
+    return runs;
+}
+
+/* ---- cases ------------------------------------------------------------------- */
+
+static void test_ahead_one_commit(void)
+{
+    CU_ASSERT_FATAL(s_setup() == 0);
+    batch_t x[3];
+    uint8_t h[3][LT_HASH_BYTES];
+    s_chain(x, 3, h, 99);
+    lt_feed_apply_t *jobs[3];
+    for (size_t i = 0; i < 3; i++)
+        CU_ASSERT_FATAL((jobs[i] = s_check(&x[i])) != NULL); /* each on the one before */
+    CU_ASSERT_EQUAL(s_row().last_seq, 0);                    /* nothing committed yet */
+    CU_ASSERT_EQUAL(lt_feed_replica_find(G.feed, OD_POP)->applying, 3);
+    /* A duplicate of the second, sent again, is stale: it starts inside. */
+    CU_ASSERT(s_check(&x[1]) == NULL);
+    CU_ASSERT_EQUAL(s_commit(jobs, 3), 3);
+    lt_stream_t st = s_row();
+    CU_ASSERT_EQUAL(st.last_seq, 3 * PER_BATCH);
+    CU_ASSERT(memcmp(st.last_hash, h[2], LT_HASH_BYTES) == 0);
+    CU_ASSERT(st.has_history && memcmp(st.history, G.history, LT_HISTORY_BYTES) == 0);
+    uint64_t credit, from;
+    s_drain(&credit, &from);
+    CU_ASSERT_EQUAL(credit, 3 * PER_BATCH);
+    CU_ASSERT_EQUAL(from, 0);
+    /* The next batch follows on the durable cursor again. */
+    batch_t next;
+    uint8_t hn[LT_HASH_BYTES];
+    s_batch(&next, 3 * PER_BATCH + 1, h[2], hn, PER_BATCH);
+    lt_feed_apply_t *j = s_check(&next);
+    CU_ASSERT_FATAL(j != NULL);
+    CU_ASSERT_EQUAL(s_commit(&j, 1), 1);
+    CU_ASSERT_EQUAL(s_row().last_seq, 4 * PER_BATCH);
+    s_feed_close();
+}
+
+/* The second of three batches holds a record out of sequence: the group
+ * keeps nothing (not even the first), the replica stops, and then asks
+ * again from its durable cursor. */
+static void test_group_failure_keeps_nothing(void)
+{
+    CU_ASSERT_FATAL(s_setup() == 0);
+    batch_t x[3];
+    uint8_t h[3][LT_HASH_BYTES];
+    s_chain(x, 3, h, 1);
+    lt_feed_apply_t *jobs[3];
+    for (size_t i = 0; i < 3; i++)
+        CU_ASSERT_FATAL((jobs[i] = s_check(&x[i])) != NULL);
+    CU_ASSERT_EQUAL(s_commit(jobs, 3), 3);
+    CU_ASSERT_EQUAL(s_row().last_seq, 0);
+    CU_ASSERT(s_logged(1) == 0);
+    lt_feed_replica_t *f = lt_feed_replica_find(G.feed, OD_POP);
+    CU_ASSERT_EQUAL(f->state, LT_FEED_BACKOFF);
+    CU_ASSERT_EQUAL(f->applying, 0);
+    uint64_t credit, from;
+    s_drain(&credit, &from);
+    CU_ASSERT_EQUAL(credit, 0);
+    lt_feed_dir_changed(G.feed, NULL); /* ends the back-off */
+    lt_feed_tick(G.feed);
+    s_drain(&credit, &from);
+    CU_ASSERT_EQUAL(from, 1);
+    s_feed_close();
+}
+
+/* A job whose batch before it did not commit (it failed in an earlier
+ * group) does not run: no gap is written, and the replica asks again. */
+static void test_after_failure_not_run(void)
+{
+    CU_ASSERT_FATAL(s_setup() == 0);
+    batch_t x[2];
+    uint8_t h[2][LT_HASH_BYTES];
+    s_chain(x, 2, h, 0);
+    lt_feed_apply_t *first = s_check(&x[0]), *second = s_check(&x[1]);
+    CU_ASSERT_FATAL(first && second);
+    CU_ASSERT_EQUAL(s_commit(&first, 1), 1); /* fails: record 1 out of sequence */
+    CU_ASSERT_EQUAL(s_commit(&second, 1), 0);
+    CU_ASSERT_EQUAL(s_row().last_seq, 0);
+    CU_ASSERT(s_logged(PER_BATCH + 1) == 0); /* no record past the gap */
+    CU_ASSERT_EQUAL(lt_feed_replica_find(G.feed, OD_POP)->applying, 0);
+    s_feed_close();
+}
+
+/* A batch that fails its signature check while the one before it commits
+ * stops the replica only once that one is done, and only if it committed:
+ * the stop comes after the good batch is durable. */
+static void test_deferred_failure(void)
+{
+    CU_ASSERT_FATAL(s_setup() == 0);
+    batch_t x[2], forged;
+    uint8_t h[2][LT_HASH_BYTES], hf[LT_HASH_BYTES], wrong[LT_HASH_BYTES];
+    s_chain(x, 2, h, 99);
+    memset(wrong, 0x5a, sizeof wrong);
+    s_batch(&forged, PER_BATCH + 1, wrong, hf, PER_BATCH); /* not chained on x[0] */
+    lt_feed_apply_t *job = s_check(&x[0]);
+    CU_ASSERT_FATAL(job != NULL);
+    CU_ASSERT(s_check(&forged) == NULL);
+    lt_feed_replica_t *f = lt_feed_replica_find(G.feed, OD_POP);
+    CU_ASSERT_EQUAL(f->state, LT_FEED_LIVE); /* not yet */
+    CU_ASSERT(s_check(&x[1]) == NULL);       /* dropped meanwhile */
+    CU_ASSERT_EQUAL(s_commit(&job, 1), 1);
+    CU_ASSERT_EQUAL(s_row().last_seq, PER_BATCH);
+    CU_ASSERT_EQUAL(f->state, LT_FEED_BACKOFF);
+    s_feed_close();
+}
+
+/* A batch that overlaps the cursor the committing batch will leave (sent
+ * on a subscription from before our last Subscribe, 6.6): once that batch
+ * is durable the replica subscribes again from past it. */
+static void test_deferred_overlap(void)
+{
+    CU_ASSERT_FATAL(s_setup() == 0);
+    batch_t x[1], over;
+    uint8_t h[1][LT_HASH_BYTES], ho[LT_HASH_BYTES];
+    s_chain(x, 1, h, 99);
+    uint8_t zero[LT_HASH_BYTES] = {0};
+    s_batch(&over, 2, zero, ho, PER_BATCH); /* seqs 2 to 4: past the first's 3 */
+    lt_feed_apply_t *job = s_check(&x[0]);
+    CU_ASSERT_FATAL(job != NULL);
+    CU_ASSERT(s_check(&over) == NULL);
+    uint64_t credit, from;
+    s_drain(&credit, &from);
+    CU_ASSERT_EQUAL(from, 0); /* not before the commit */
+    CU_ASSERT_EQUAL(s_commit(&job, 1), 1);
+    s_drain(&credit, &from);
+    CU_ASSERT_EQUAL(from, PER_BATCH + 1);
+    CU_ASSERT_EQUAL(lt_feed_replica_find(G.feed, OD_POP)->state, LT_FEED_LIVE);
+    s_feed_close();
+}
+
+int main(void)
+{
+    static const ut_test_t tests[] = {
+        {"batches checked ahead commit in one transaction", test_ahead_one_commit},
+        {"a failure in a group keeps nothing of it", test_group_failure_keeps_nothing},
+        {"a batch after one that failed does not run", test_after_failure_not_run},
+        {"a failed check waits for the batch committing before it", test_deferred_failure},
+        {"an overlap waits for the batch committing before it", test_deferred_overlap},
+        {NULL, NULL},
+    };
+    return ut_main("lt_feed (replica)", suite_init, suite_clean, tests);
+}
