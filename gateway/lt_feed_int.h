@@ -140,12 +140,14 @@ typedef struct {
     int applying;
     lt_stream_t ahead;
     const void *ahead_link;
+    uint64_t ahead_gen; /* the subscription `ahead` is of: another's is not followed on */
     /* A batch that came while others were being committed and would stop
      * or restart the feed (it overlaps `ahead`, or fails its checks): what
      * it calls for waits until they are done, since a failure among them
      * is the first cause, and what comes meanwhile is dropped as stale. */
     enum { LT_FEED_DEFER_NONE, LT_FEED_DEFER_OVERLAP, LT_FEED_DEFER_FAIL } deferred;
     char deferred_why[400];
+    uint64_t deferred_gen; /* the subscription it was deferred on */
     uint64_t sub_gen; /* counts Subscribes, so that a commit knows whose credit it owes */
     struct lt_feed_stage *stage; /* a snapshot being received, or NULL */
     lt_stats_series_t *st_cursor, *st_lag; /* lienthong_replica_*{stream} */

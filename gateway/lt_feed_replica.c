@@ -378,34 +378,51 @@ static void s_group_undo(lt_feed_group_t *g, lt_store_t *store, size_t bad)
     }
 }
 
+/* The store failed the group as a whole (no BEGIN, no COMMIT): every job
+ * that was to run fails with why, so each replica stops and backs off. */
+static void s_group_failed(lt_feed_group_t *g, const char *why)
+{
+    for (size_t i = 0; i < g->n; i++)
+        if (!g->jobs[i]->skip) {
+            snprintf(g->jobs[i]->err, sizeof g->jobs[i]->err, "%s", why);
+            g->jobs[i]->rc = -1;
+        }
+}
+
 void lt_feed_group_apply(void *arg, lt_store_t *store)
 {
     lt_feed_group_t *g = arg;
     int64_t t0 = lt_clock_mono_us();
-    size_t first = 0;
+    size_t first = 0, last = 0;
     while (first < g->n && g->jobs[first]->skip)
         first++;
     if (first == g->n)
         return;
+    char why[sizeof g->jobs[0]->err];
     if (s_begin(g->jobs[first], store) != 0) {
-        g->jobs[first]->rc = -1;
+        snprintf(why, sizeof why, "%s", g->jobs[first]->err);
+        s_group_failed(g, why);
         return;
     }
-    for (size_t i = first; i < g->n; i++)
-        if (!g->jobs[i]->skip && s_apply_job(g->jobs[i], store, s_group_from(g, i)) != 0) {
+    for (size_t i = first; i < g->n; i++) {
+        if (g->jobs[i]->skip)
+            continue;
+        if (s_apply_job(g->jobs[i], store, s_group_from(g, i)) != 0) {
             s_group_undo(g, store, i);
             return;
         }
+        last = i;
+    }
     if (lt_store_commit(store) != 0) {
-        snprintf(g->jobs[first]->err, sizeof g->jobs[first]->err, "store: %s",
-                 lt_store_error(store));
-        s_group_undo(g, store, first);
+        snprintf(why, sizeof why, "store: %s", lt_store_error(store));
+        lt_store_rollback(store);
+        s_group_failed(g, why);
         return;
     }
-    int64_t took = lt_clock_mono_us() - t0;
+    /* One commit, observed once (lt_feed_batch_done). */
     for (size_t i = first; i < g->n; i++)
         if (!g->jobs[i]->skip) {
-            g->jobs[i]->took_us = took;
+            g->jobs[i]->took_us = i == last ? lt_clock_mono_us() - t0 : -1;
             g->jobs[i]->rc = 0;
         }
 }
@@ -426,13 +443,15 @@ size_t lt_feed_group_plan(lt_feed_t *self, lt_feed_group_t *g)
     for (size_t i = 0; i < g->n; i++) {
         lt_feed_apply_t *job = g->jobs[i];
         lt_feed_replica_t *f = lt_feed_replica_find(self, job->stream);
-        /* The expected cursor: after the last job of its replica that runs
-         * here, else the replica's durable one. A job after one that will
-         * not run does not follow on, so it does not run either. */
+        /* The expected cursor: after the job before it in its chain (its
+         * replica's, on the same subscription and cursor row) when that
+         * is here, else the replica's durable one. A job after one that
+         * will not run does not follow on, so it does not run either. */
         const lt_stream_t *at = f ? &f->cursor : NULL;
         lt_stream_t after;
         for (size_t j = i; j-- > 0;)
-            if (strcmp(g->jobs[j]->stream, job->stream) == 0) {
+            if (strcmp(g->jobs[j]->stream, job->stream) == 0 &&
+                g->jobs[j]->sub_gen == job->sub_gen && g->jobs[j]->cursor.id == job->cursor.id) {
                 after = g->jobs[j]->cursor;
                 after.last_seq += g->jobs[j]->b->n_records;
                 at = g->jobs[j]->skip ? NULL : &after;
@@ -501,6 +520,16 @@ static void s_overlap(lt_feed_t *self, lt_feed_replica_t *f, const char *batch)
     s_subscribe(self, f);
 }
 
+/* 1 when batches of f's current subscription are being committed into its
+ * cursor's row: the next batch follows on the cursor they will leave. The
+ * batches of an older subscription (f subscribed again, or a snapshot or a
+ * resynchronisation moved its cursor) will not run (lt_feed_group_plan),
+ * so a batch then follows on the durable cursor. */
+static int s_ahead_live(const lt_feed_replica_t *f)
+{
+    return f->applying && f->ahead_gen == f->sub_gen && f->ahead.id == f->cursor.id;
+}
+
 /* What batch b of f calls for (an overlap, or a failed check with why),
  * now, or once the batches being committed are done (lt_feed_int.h). */
 static void s_verdict(lt_feed_t *self, lt_feed_replica_t *f, const Lienthong__Batch *b,
@@ -510,8 +539,9 @@ static void s_verdict(lt_feed_t *self, lt_feed_replica_t *f, const Lienthong__Ba
     snprintf(batch, sizeof batch, "%s@%llu-%llu", f->stream->name,
              (unsigned long long)b->first_seq,
              (unsigned long long)(b->first_seq + b->n_records - 1));
-    if (f->applying) {
+    if (s_ahead_live(f)) {
         f->deferred = fail ? LT_FEED_DEFER_FAIL : LT_FEED_DEFER_OVERLAP;
+        f->deferred_gen = f->sub_gen;
         snprintf(f->deferred_why, sizeof f->deferred_why, "%s", fail ? why : batch);
     } else if (fail)
         lt_feed_replica_backoff(self, f, why, 0, 1);
@@ -520,13 +550,14 @@ static void s_verdict(lt_feed_t *self, lt_feed_replica_t *f, const Lienthong__Ba
 }
 
 /* The last batch being committed is done: a verdict deferred meanwhile
- * stands if the replica is still on the subscription job came on (a
- * failure of job's own has already stopped it). */
+ * stands if it committed and the replica is still live on the subscription
+ * the verdict was deferred on (a failure of the batch's own has already
+ * stopped it; a batch that did not run has subscribed again). */
 static void s_verdict_run(lt_feed_t *self, lt_feed_replica_t *f, const lt_feed_apply_t *job)
 {
     int kind = f->deferred;
     f->deferred = LT_FEED_DEFER_NONE;
-    if (!kind || job->rc != 0 || job->sub_gen != f->sub_gen || f->state != LT_FEED_LIVE)
+    if (!kind || job->rc != 0 || f->deferred_gen != f->sub_gen || f->state != LT_FEED_LIVE)
         return;
     if (kind == LT_FEED_DEFER_FAIL)
         lt_feed_replica_backoff(self, f, f->deferred_why, 0, 1);
@@ -548,6 +579,7 @@ static void s_ahead(lt_feed_replica_t *f, const lt_feed_apply_t *job, const void
         f->ahead.has_history = 1;
     }
     f->ahead_link = link;
+    f->ahead_gen = f->sub_gen;
     f->outstanding -= (int64_t)b->n_records;
     f->applying++;
 }
@@ -575,13 +607,14 @@ lt_feed_apply_t *lt_feed_batch_check(lt_feed_t *self, const char *owner,
      * on a link that replaced theirs: it is stale like one from before a
      * re-subscribe, and the idle re-subscribe or the next overlap asks for
      * it again. */
-    const lt_stream_t *at = f->applying ? &f->ahead : &f->cursor;
-    if ((f->applying && (f->deferred || link != f->ahead_link)) || f->state != LT_FEED_LIVE ||
+    int ahead = s_ahead_live(f);
+    const lt_stream_t *at = ahead ? &f->ahead : &f->cursor;
+    if ((ahead && (f->deferred || link != f->ahead_link)) || f->state != LT_FEED_LIVE ||
         b->first_seq <= at->last_seq) {
         f->discarded++; /* stale: from before a re-subscribe, or a duplicate */
         if (!f->deferred && f->state == LT_FEED_LIVE && b->n_records > 0 &&
             b->first_seq <= at->last_seq && b->first_seq + b->n_records - 1 > at->last_seq &&
-            (!f->applying || link == f->ahead_link))
+            (!ahead || link == f->ahead_link))
             s_verdict(self, f, b, 0, NULL);
         return NULL;
     }
@@ -591,6 +624,15 @@ lt_feed_apply_t *lt_feed_batch_check(lt_feed_t *self, const char *owner,
     }
     if (s_verify(self, f, at, b, hash, root, err, sizeof err) != 0) {
         s_verdict(self, f, b, 1, err);
+        return NULL;
+    }
+    if (ahead && b->history_id.len == LT_HISTORY_BYTES && f->ahead.has_history &&
+        memcmp(b->history_id.data, f->ahead.history, LT_HISTORY_BYTES) != 0) {
+        /* Another history than the batches before it, not yet durable: a
+         * failure among them would be the first cause. Once they commit,
+         * the feed stops and subscribes again, and the owner's answer
+         * tells of the fork (PROTOCOL.md 6.9). */
+        s_verdict(self, f, b, 1, "batch on another history than the batches before it");
         return NULL;
     }
     if (lt_feed_history_batch(self, f, at, b) != 0)
@@ -618,7 +660,8 @@ lt_feed_apply_t *lt_feed_batch_check(lt_feed_t *self, const char *owner,
 static void s_applied(lt_feed_t *self, lt_feed_replica_t *f, const lt_feed_apply_t *job)
 {
     const Lienthong__Batch *b = job->b;
-    lt_stats_observe_us(self->st_commit, job->took_us);
+    if (job->took_us >= 0) /* one per commit, which a group of batches shares */
+        lt_stats_observe_us(self->st_commit, job->took_us);
     f->cursor = job->next;
     if (f->resyncing) {
         /* The stream shows its old content until the copy is complete. */

@@ -129,6 +129,7 @@ static int suite_init(void)
 
 static int suite_clean(void)
 {
+    s_feed_close(); /* a case that stopped at a failed assertion left it open */
     if (G.owner_end)
         zmq_close(G.owner_end);
     if (G.zctx)
@@ -144,6 +145,7 @@ static int suite_clean(void)
 /* Each case starts on an empty store with the replica live from seq 1. */
 static int s_setup(void)
 {
+    s_feed_close(); /* left open by a case that stopped at a failed assertion */
     const char *files[] = {"store.db", "store.db-wal", "store.db-shm"};
     for (size_t i = 0; i < 3; i++) {
         char path[300];
@@ -369,6 +371,44 @@ static void test_deferred_overlap(void)
     s_feed_close();
 }
 
+/* The replica subscribes again while a batch of the old subscription
+ * still waits to commit: the new subscription's batches follow on the
+ * durable cursor, not on the one the old batch would have left, and the
+ * old batch does not run. */
+static void test_resubscribe_while_committing(void)
+{
+    CU_ASSERT_FATAL(s_setup() == 0);
+    batch_t x[2];
+    uint8_t h[2][LT_HASH_BYTES];
+    s_chain(x, 2, h, 99);
+    lt_feed_apply_t *first = s_check(&x[0]), *old = s_check(&x[1]);
+    CU_ASSERT_FATAL(first && old);
+    CU_ASSERT_EQUAL(s_commit(&first, 1), 1);
+    /* The owner stops the feed (a transient refusal); the replica asks
+     * again from its durable cursor, 3. */
+    Lienthong__Error e = LIENTHONG__ERROR__INIT;
+    e.code = LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE;
+    e.message = OD_POP ": busy";
+    lt_feed_on_error(G.feed, OD_OWNER, &e);
+    lt_feed_dir_changed(G.feed, NULL); /* ends the back-off */
+    lt_feed_tick(G.feed);
+    uint64_t credit, from;
+    s_drain(&credit, &from);
+    CU_ASSERT_EQUAL(from, PER_BATCH + 1);
+    lt_feed_apply_t *jobs[2] = {old, s_check(&x[1])}; /* sent again on the new one */
+    CU_ASSERT_FATAL(jobs[1] != NULL);
+    CU_ASSERT_EQUAL(s_commit(jobs, 2), 1); /* the new one only */
+    lt_stream_t st = s_row();
+    CU_ASSERT_EQUAL(st.last_seq, 2 * PER_BATCH);
+    CU_ASSERT(memcmp(st.last_hash, h[1], LT_HASH_BYTES) == 0);
+    s_drain(&credit, &from);
+    CU_ASSERT_EQUAL(credit, PER_BATCH);
+    CU_ASSERT_EQUAL(from, 0); /* nothing more to ask */
+    lt_feed_replica_t *f = lt_feed_replica_find(G.feed, OD_POP);
+    CU_ASSERT(f->state == LT_FEED_LIVE && f->applying == 0);
+    s_feed_close();
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -377,6 +417,8 @@ int main(void)
         {"a batch after one that failed does not run", test_after_failure_not_run},
         {"a failed check waits for the batch committing before it", test_deferred_failure},
         {"an overlap waits for the batch committing before it", test_deferred_overlap},
+        {"subscribed again while a batch commits: the new batches follow on the durable cursor",
+         test_resubscribe_while_committing},
         {NULL, NULL},
     };
     return ut_main("lt_feed (replica)", suite_init, suite_clean, tests);
