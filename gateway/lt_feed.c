@@ -172,6 +172,14 @@ lt_feed_t *lt_feed_new(const lt_gwctx_t *ctx)
     return self;
 }
 
+int lt_feed_writer_settle(lt_feed_t *self, const char *why)
+{
+    if (!self->ctx->writer || lt_writer_settle(self->ctx->writer) == 0)
+        return 0;
+    lt_error("feed", "the writer thread did not hand its job back: cannot %s", why);
+    return -1;
+}
+
 void lt_feed_limits_changed(lt_feed_t *self)
 {
     size_t max = self->ctx->cfg->max_message;

@@ -106,6 +106,8 @@ static int s_resync_start(lt_feed_t *self, lt_feed_replica_t *f, uint64_t target
     char name[LT_STREAM_ID_MAX + sizeof LT_HISTORY_SHADOW_PREFIX];
     lt_stream_t sh;
     snprintf(name, sizeof name, LT_HISTORY_SHADOW_PREFIX "%s", f->stream->name);
+    if (lt_feed_writer_settle(self, "start resynchronising") != 0)
+        return -1;
     if (lt_store_begin(store) != 0 || lt_store_stream(store, name, &sh) != 0 ||
         lt_store_stream_clear(store, sh.id) != 0 || lt_store_commit(store) != 0) {
         lt_error("feed", "replica of %s: cannot start resynchronising: store: %s",
@@ -196,6 +198,8 @@ void lt_feed_history_applied(lt_feed_t *self, lt_feed_replica_t *f)
     lt_store_t *store = self->ctx->store;
     lt_stream_t old, now;
     char was[LT_HISTORY_HEX], is[LT_HISTORY_HEX], detail[300];
+    if (lt_feed_writer_settle(self, "replace the replica with its resynchronised copy") != 0)
+        return; /* the copy stays; the next batch tries again */
     if (lt_store_stream_find(store, f->stream->name, &old) != 1 || lt_store_begin(store) != 0 ||
         lt_store_stream_replace(store, old.id, f->cursor.id) != 0 || lt_store_commit(store) != 0 ||
         lt_store_stream_find(store, f->stream->name, &now) != 1) {

@@ -209,6 +209,13 @@ void lt_feed_owner_replaced(lt_feed_t *self, void *peer_sock, lt_feed_stream_t *
 
 /* ---- lt_feed.c ---- */
 
+/* Waits for the writer thread's job (a group of replica batches may be
+ * writing into a row) before the poll loop replaces or clears a replica's
+ * row: the job then committed before, into the row as it was, and comes
+ * back as moved (lt_feed_batch_done). 0, or -1 logged (why: what cannot be
+ * done). */
+int lt_feed_writer_settle(lt_feed_t *self, const char *why);
+
 /* The stream called name, opened in the store on first use; NULL when the
  * table is full or the store fails (logged). */
 lt_feed_stream_t *lt_feed_stream(lt_feed_t *self, const char *name);

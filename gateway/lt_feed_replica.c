@@ -242,6 +242,7 @@ struct _lt_feed_apply_t {
     const void *link;          /* the link it came on (compared, never used) */
     int rc;                    /* 1 not run, 0 committed, -1 rolled back (err) */
     int skip;                  /* not to run (lt_feed_group_plan) */
+    int store_failed;          /* err is the store's, not the batch's */
     int64_t took_us;
     char err[400];
 };
@@ -267,7 +268,7 @@ static int s_apply_record(lt_feed_apply_t *job, lt_store_t *store, const Protobu
              lt_store_state_put(store, job->cursor.id, r->key, r->seq, r->deleted,
                                 lt_presence_mask(r->payload.data, r->payload.len), 0) != 0) {
         snprintf(job->err, sizeof job->err, "store: %s", lt_store_error(store));
-        bad = 1;
+        job->store_failed = bad = 1;
     }
     lt_arena_reset(job->arena); /* r is gone with it */
     return bad ? -1 : 0;
@@ -312,6 +313,7 @@ static int s_apply_job(lt_feed_apply_t *job, lt_store_t *store, const lt_stream_
     if (s_keep_header(store, job) != 0 || lt_store_stream_save(store, &next) != 0 ||
         (adopt && lt_store_history_set(store, next.id, b->history_id.data, &next) != 0)) {
         snprintf(job->err, sizeof job->err, "store: %s", lt_store_error(store));
+        job->store_failed = 1;
         return -1;
     }
     job->next = next;
@@ -324,6 +326,7 @@ static int s_begin(lt_feed_apply_t *job, lt_store_t *store)
 {
     if (store && lt_store_begin(store) == 0)
         return 0;
+    job->store_failed = 1;
     if (store)
         snprintf(job->err, sizeof job->err, "store: %s", lt_store_error(store));
     else
@@ -378,8 +381,9 @@ static void s_group_undo(lt_feed_group_t *g, lt_store_t *store, size_t bad)
     }
 }
 
-/* The store failed the group as a whole (no BEGIN, no COMMIT): every job
- * that was to run fails with why, so each replica stops and backs off. */
+/* The store failed the group as a whole (no transaction, a write or the
+ * commit refused): every job that was to run fails with why, so each
+ * replica stops and backs off. */
 static void s_group_failed(lt_feed_group_t *g, const char *why)
 {
     for (size_t i = 0; i < g->n; i++)
@@ -387,6 +391,22 @@ static void s_group_failed(lt_feed_group_t *g, const char *why)
             snprintf(g->jobs[i]->err, sizeof g->jobs[i]->err, "%s", why);
             g->jobs[i]->rc = -1;
         }
+}
+
+/* Job i of g failed: its own fault undoes the group for its replica
+ * (s_group_undo); the store's (no transaction, a write or the commit
+ * refused) fails every batch of the group. */
+static void s_group_abort(lt_feed_group_t *g, lt_store_t *store, size_t i)
+{
+    char why[sizeof g->jobs[0]->err];
+    if (!g->jobs[i]->store_failed) {
+        s_group_undo(g, store, i);
+        return;
+    }
+    snprintf(why, sizeof why, "%s", g->jobs[i]->err);
+    if (store)
+        lt_store_rollback(store);
+    s_group_failed(g, why);
 }
 
 void lt_feed_group_apply(void *arg, lt_store_t *store)
@@ -398,25 +418,24 @@ void lt_feed_group_apply(void *arg, lt_store_t *store)
         first++;
     if (first == g->n)
         return;
-    char why[sizeof g->jobs[0]->err];
     if (s_begin(g->jobs[first], store) != 0) {
-        snprintf(why, sizeof why, "%s", g->jobs[first]->err);
-        s_group_failed(g, why);
+        s_group_abort(g, store, first);
         return;
     }
     for (size_t i = first; i < g->n; i++) {
         if (g->jobs[i]->skip)
             continue;
         if (s_apply_job(g->jobs[i], store, s_group_from(g, i)) != 0) {
-            s_group_undo(g, store, i);
+            s_group_abort(g, store, i);
             return;
         }
         last = i;
     }
     if (lt_store_commit(store) != 0) {
-        snprintf(why, sizeof why, "store: %s", lt_store_error(store));
-        lt_store_rollback(store);
-        s_group_failed(g, why);
+        snprintf(g->jobs[first]->err, sizeof g->jobs[first]->err, "store: %s",
+                 lt_store_error(store));
+        g->jobs[first]->store_failed = 1;
+        s_group_abort(g, store, first);
         return;
     }
     /* One commit, observed once (lt_feed_batch_done). */
@@ -434,7 +453,8 @@ static int s_job_runs(lt_feed_t *self, const lt_feed_apply_t *job, const lt_stre
 {
     const lt_feed_replica_t *f = lt_feed_replica_find(self, job->stream);
     return f && f->state == LT_FEED_LIVE && job->sub_gen == f->sub_gen && at &&
-           job->cursor.id == at->id && job->cursor.last_seq == at->last_seq;
+           job->cursor.id == at->id && job->cursor.last_seq == at->last_seq &&
+           memcmp(job->cursor.last_hash, at->last_hash, LT_HASH_BYTES) == 0;
 }
 
 size_t lt_feed_group_plan(lt_feed_t *self, lt_feed_group_t *g)
@@ -454,6 +474,7 @@ size_t lt_feed_group_plan(lt_feed_t *self, lt_feed_group_t *g)
                 g->jobs[j]->sub_gen == job->sub_gen && g->jobs[j]->cursor.id == job->cursor.id) {
                 after = g->jobs[j]->cursor;
                 after.last_seq += g->jobs[j]->b->n_records;
+                memcpy(after.last_hash, g->jobs[j]->hash, LT_HASH_BYTES);
                 at = g->jobs[j]->skip ? NULL : &after;
                 break;
             }
@@ -609,6 +630,14 @@ lt_feed_apply_t *lt_feed_batch_check(lt_feed_t *self, const char *owner,
      * it again. */
     int ahead = s_ahead_live(f);
     const lt_stream_t *at = ahead ? &f->ahead : &f->cursor;
+    if (f->applying && f->ahead_gen == f->sub_gen && !ahead) {
+        /* Batches of this subscription wait for a row the cursor left (a
+         * resynchronisation or a snapshot swapped in): they will not run,
+         * and their replica subscribes again; until then what comes is
+         * stale, not a gap. */
+        f->discarded++;
+        return NULL;
+    }
     if ((ahead && (f->deferred || link != f->ahead_link)) || f->state != LT_FEED_LIVE ||
         b->first_seq <= at->last_seq) {
         f->discarded++; /* stale: from before a re-subscribe, or a duplicate */
@@ -660,8 +689,6 @@ lt_feed_apply_t *lt_feed_batch_check(lt_feed_t *self, const char *owner,
 static void s_applied(lt_feed_t *self, lt_feed_replica_t *f, const lt_feed_apply_t *job)
 {
     const Lienthong__Batch *b = job->b;
-    if (job->took_us >= 0) /* one per commit, which a group of batches shares */
-        lt_stats_observe_us(self->st_commit, job->took_us);
     f->cursor = job->next;
     if (f->resyncing) {
         /* The stream shows its old content until the copy is complete. */
@@ -700,6 +727,8 @@ void lt_feed_batch_done(lt_feed_t *self, lt_feed_apply_t **job_p)
     /* A replica removed meanwhile (a reload settles the writer first, so
      * this is defensive): what committed stays in the store, where a
      * replica added back reads its cursor. */
+    if (job->rc == 0 && job->took_us >= 0) /* one per commit, which a group shares */
+        lt_stats_observe_us(self->st_commit, job->took_us);
     if (f && f->applying) {
         f->applying--;
         int ours = job->sub_gen == f->sub_gen && f->state == LT_FEED_LIVE;

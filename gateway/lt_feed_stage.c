@@ -291,6 +291,10 @@ static int s_swap(lt_feed_t *self, lt_feed_replica_t *f, const uint8_t hash[LT_H
         memcpy(next.history, g->history, LT_HISTORY_BYTES);
     /* The replica is on the snapshot's history: the batches after it are
      * checked against it (6.5 step 3). */
+    if (lt_feed_writer_settle(self, "swap a snapshot in") != 0) {
+        snprintf(err, errlen, "the writer thread is stuck");
+        return -1;
+    }
     if (lt_store_begin(store) != 0 || lt_store_stream_clear(store, f->stream->id) != 0 ||
         lt_store_stream_swap(store, f->stream->name, g->name) != 0 ||
         lt_store_stream_save(store, &next) != 0 ||

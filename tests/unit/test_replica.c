@@ -116,7 +116,8 @@ static int suite_init(void)
     G.cfg.batch_max = LT_BATCH_MAX_RECORDS;
     G.cfg.credit = 1000;
     snprintf(G.cfg.subs[0].stream, sizeof G.cfg.subs[0].stream, "%s", OD_POP);
-    G.cfg.n_subs = 1;
+    snprintf(G.cfg.subs[1].stream, sizeof G.cfg.subs[1].stream, "%s", OD_P38);
+    G.cfg.n_subs = 2;
     G.ctx.cfg = &G.cfg;
     G.ctx.keys = G.consumer;
     int zero = 0;
@@ -168,8 +169,8 @@ typedef struct {
     char keys[PER_BATCH][24];
 } batch_t;
 
-static void s_batch(batch_t *x, uint64_t first, const uint8_t prev[LT_HASH_BYTES],
-                    uint8_t hash[LT_HASH_BYTES], size_t bad)
+static void s_batch_of(batch_t *x, const char *stream, uint64_t first,
+                       const uint8_t prev[LT_HASH_BYTES], uint8_t hash[LT_HASH_BYTES], size_t bad)
 {
     for (size_t i = 0; i < PER_BATCH; i++) {
         uint8_t payload[256];
@@ -185,15 +186,21 @@ static void s_batch(batch_t *x, uint64_t first, const uint8_t prev[LT_HASH_BYTES
         x->recs[i].data = x->bytes[i];
         x->recs[i].len = lienthong__record__pack(&r, x->bytes[i]);
     }
-    CU_ASSERT_FATAL(lt_batch_sign_history(G.owner, OD_POP, G.history, first, x->recs, PER_BATCH,
+    CU_ASSERT_FATAL(lt_batch_sign_history(G.owner, stream, G.history, first, x->recs, PER_BATCH,
                                           prev, x->sig, hash) == 0);
     lienthong__batch__init(&x->b);
-    x->b.stream = OD_POP;
+    x->b.stream = (char *)stream;
     x->b.first_seq = first;
     x->b.records = x->recs;
     x->b.n_records = PER_BATCH;
     x->b.signature = (ProtobufCBinaryData){LT_SIG_BYTES, x->sig};
     x->b.history_id = (ProtobufCBinaryData){LT_HISTORY_BYTES, G.history};
+}
+
+static void s_batch(batch_t *x, uint64_t first, const uint8_t prev[LT_HASH_BYTES],
+                    uint8_t hash[LT_HASH_BYTES], size_t bad)
+{
+    s_batch_of(x, OD_POP, first, prev, hash, bad);
 }
 
 /* n batches in a chain from the empty stream; hashes[i] after batch i. */
@@ -210,12 +217,17 @@ static lt_feed_apply_t *s_check(const batch_t *x)
     return lt_feed_batch_check(G.feed, OD_OWNER, &x->b, G.link);
 }
 
-static lt_stream_t s_row(void)
+static lt_stream_t s_row_of(const char *stream)
 {
     lt_stream_t st;
     memset(&st, 0, sizeof st);
-    CU_ASSERT(lt_store_stream_find(G.ctx.store, OD_POP, &st) == 1);
+    CU_ASSERT(lt_store_stream_find(G.ctx.store, stream, &st) == 1);
     return st;
+}
+
+static lt_stream_t s_row(void)
+{
+    return s_row_of(OD_POP);
 }
 
 /* 1 when the log holds a record at seq, 0 when not. */
@@ -229,18 +241,24 @@ static int s_logged(uint64_t seq)
 }
 
 /* Commits the jobs as the gateway does: planned, applied in one
- * transaction, each done in order. */
-static size_t s_commit(lt_feed_apply_t **jobs, size_t n)
+ * transaction on store (NULL: the writer could not open it), each done in
+ * order. */
+static size_t s_commit_on(lt_store_t *store, lt_feed_apply_t **jobs, size_t n)
 {
     lt_feed_group_t g = {.n = n};
     for (size_t i = 0; i < n; i++)
         g.jobs[i] = jobs[i];
     size_t runs = lt_feed_group_plan(G.feed, &g);
     if (runs)
-        lt_feed_group_apply(&g, G.ctx.store);
+        lt_feed_group_apply(&g, store);
     for (size_t i = 0; i < n; i++)
         lt_feed_batch_done(G.feed, &jobs[i]);
     return runs;
+}
+
+static size_t s_commit(lt_feed_apply_t **jobs, size_t n)
+{
+    return s_commit_on(G.ctx.store, jobs, n);
 }
 
 /* ---- cases ------------------------------------------------------------------- */
@@ -409,6 +427,54 @@ static void test_resubscribe_while_committing(void)
     s_feed_close();
 }
 
+/* One batch of each of two replicas in one group, the population's first
+ * (bad_pop: with a record out of sequence). */
+static void s_two(batch_t *pop, batch_t *view, lt_feed_apply_t **jobs, int bad_pop)
+{
+    uint8_t zero[LT_HASH_BYTES] = {0}, h[LT_HASH_BYTES];
+    s_batch_of(pop, OD_POP, 1, zero, h, bad_pop ? 1 : PER_BATCH);
+    s_batch_of(view, OD_P38, 1, zero, h, PER_BATCH);
+    jobs[0] = s_check(pop);
+    jobs[1] = s_check(view);
+    CU_ASSERT_FATAL(jobs[0] && jobs[1]);
+}
+
+/* A batch's own fault stops its replica only; the other replica's batch in
+ * the group did not run, and that replica asks for it again at once. */
+static void test_own_failure_others_ask_again(void)
+{
+    CU_ASSERT_FATAL(s_setup() == 0);
+    batch_t pop, view;
+    lt_feed_apply_t *jobs[2];
+    s_two(&pop, &view, jobs, 1);
+    CU_ASSERT_EQUAL(s_commit(jobs, 2), 2);
+    CU_ASSERT(s_row_of(OD_POP).last_seq == 0 && s_row_of(OD_P38).last_seq == 0);
+    CU_ASSERT_EQUAL(lt_feed_replica_find(G.feed, OD_POP)->state, LT_FEED_BACKOFF);
+    CU_ASSERT_EQUAL(lt_feed_replica_find(G.feed, OD_P38)->state, LT_FEED_LIVE);
+    uint64_t credit, from;
+    s_drain(&credit, &from);
+    CU_ASSERT_EQUAL(from, 1); /* the view's Subscribe, from its durable cursor */
+    s_feed_close();
+}
+
+/* The store itself fails (here: the writer has none): every replica of the
+ * group stops and backs off, none asks again at once. */
+static void test_store_failure_stops_all(void)
+{
+    CU_ASSERT_FATAL(s_setup() == 0);
+    batch_t pop, view;
+    lt_feed_apply_t *jobs[2];
+    s_two(&pop, &view, jobs, 0);
+    CU_ASSERT_EQUAL(s_commit_on(NULL, jobs, 2), 2);
+    CU_ASSERT(s_row_of(OD_POP).last_seq == 0 && s_row_of(OD_P38).last_seq == 0);
+    CU_ASSERT_EQUAL(lt_feed_replica_find(G.feed, OD_POP)->state, LT_FEED_BACKOFF);
+    CU_ASSERT_EQUAL(lt_feed_replica_find(G.feed, OD_P38)->state, LT_FEED_BACKOFF);
+    uint64_t credit, from;
+    s_drain(&credit, &from);
+    CU_ASSERT(from == 0 && credit == 0);
+    s_feed_close();
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -419,6 +485,9 @@ int main(void)
         {"an overlap waits for the batch committing before it", test_deferred_overlap},
         {"subscribed again while a batch commits: the new batches follow on the durable cursor",
          test_resubscribe_while_committing},
+        {"a batch's own fault stops its replica; the others in the group ask again",
+         test_own_failure_others_ask_again},
+        {"a store failure stops every replica of the group", test_store_failure_stops_all},
         {NULL, NULL},
     };
     return ut_main("lt_feed (replica)", suite_init, suite_clean, tests);
