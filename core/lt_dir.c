@@ -1174,7 +1174,6 @@ int lt_dir_signer(const lt_dir_t *self, const lt_dir_pins_t *trust, uint8_t key[
     return p >= 0 ? 0 : -1;
 }
 
-
 int lt_dir_learned_save(const char *path, const lt_dir_t *d, const lt_dir_pins_t *trust,
                         const lt_dir_pins_t *pins)
 {

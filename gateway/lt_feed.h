@@ -71,16 +71,15 @@ typedef struct _lt_feed_apply_t lt_feed_apply_t;
  * sequence, signature, history). NULL when the batch was handled here
  * (refused, stale; logged); else the job, which reads b until step 3, so b
  * must live until then. link: the socket it came on; the credit goes back
- * there only if it is still the owner's link at step 3. Up to
- * LT_FEED_AHEAD batches of a replica may be between steps 1 and 3, all
- * from one link: each follows on the cursor the one before will leave. */
+ * there only if it is still the owner's link at step 3. Several batches of
+ * a replica may be between steps 1 and 3 (the gateway reads a link on
+ * while it holds fewer than LT_FEED_AHEAD): each follows on the cursor the
+ * one before will leave, while they are of the current subscription and
+ * cursor row. */
 lt_feed_apply_t *lt_feed_batch_check(lt_feed_t *self, const char *owner,
                                      const Lienthong__Batch *b, const void *link);
-/* Step 2, an lt_writer_fn: unpacks each record and commits them with the
- * cursor in one transaction on store; reads nothing of the feed. */
-void lt_feed_batch_apply(void *job, lt_store_t *store);
-/* Step 2 for several batches in one transaction, in order, of one or more
- * replicas (docs/ARCHITECTURE.md 6). */
+/* Step 2 takes a group: one or more batches, of one or more replicas, in
+ * the order they were checked (docs/ARCHITECTURE.md 6). */
 typedef struct {
     lt_feed_apply_t *jobs[LT_FEED_GROUP_BATCHES];
     size_t n;
@@ -90,9 +89,12 @@ typedef struct {
  * the one the job follows on: a batch before it failed or was dropped).
  * Returns how many will run. */
 size_t lt_feed_group_plan(lt_feed_t *self, lt_feed_group_t *g);
-/* An lt_writer_fn on an lt_feed_group_t: every job not marked, in one
- * transaction. When one fails, nothing of the group is kept: that job says
- * why and the others did not run. */
+/* Step 2, an lt_writer_fn on an lt_feed_group_t (on the writer thread with
+ * its connection, or on the poll loop's): each job not marked has its
+ * records unpacked, checked and written with its cursor, all in one
+ * transaction; reads nothing of the feed. When a job fails, nothing of the
+ * group is kept: the jobs of its replica say why and the others did not
+ * run; when the store fails, every job says why. */
 void lt_feed_group_apply(void *group, lt_store_t *store);
 /* Step 3, on the poll loop: the cursor moves and the credit goes back when
  * it committed; the replica backs off when it failed, and subscribes again

@@ -134,9 +134,10 @@ typedef struct {
     int stale_ahead;
     int want_snapshot;          /* subscribe with Subscribe.snapshot (resync) */
     /* Verified batches being committed (lt_feed_batch_check to
-     * lt_feed_batch_done), at most LT_FEED_AHEAD, all from ahead_link:
-     * the next batch follows on `ahead`, the cursor they will leave, not
-     * on the durable one above (docs/ARCHITECTURE.md 6). */
+     * lt_feed_batch_done). While the last of them is of the current
+     * subscription (ahead_gen) and cursor row, the next batch follows on
+     * `ahead`, the cursor they will leave, and must come on ahead_link
+     * (docs/ARCHITECTURE.md 6). */
     int applying;
     lt_stream_t ahead;
     const void *ahead_link;

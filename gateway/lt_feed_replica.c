@@ -334,26 +334,6 @@ static int s_begin(lt_feed_apply_t *job, lt_store_t *store)
     return -1;
 }
 
-/* Applies the records with the new cursor in one transaction (an
- * lt_writer_fn: on the writer thread with its connection, or on the poll
- * loop's for lt_feed_on_batch). */
-void lt_feed_batch_apply(void *arg, lt_store_t *store)
-{
-    lt_feed_apply_t *job = arg;
-    int64_t t0 = lt_clock_mono_us();
-    job->rc = -1;
-    if (s_begin(job, store) != 0)
-        return;
-    if (s_apply_job(job, store, &job->cursor) != 0 || lt_store_commit(store) != 0) {
-        if (!job->err[0])
-            snprintf(job->err, sizeof job->err, "store: %s", lt_store_error(store));
-        lt_store_rollback(store);
-        return;
-    }
-    job->took_us = lt_clock_mono_us() - t0;
-    job->rc = 0;
-}
-
 /* The cursor job i of g follows on: the one an earlier job of its replica
  * in g leaves, or its own. */
 static const lt_stream_t *s_group_from(const lt_feed_group_t *g, size_t i)
@@ -449,9 +429,9 @@ void lt_feed_group_apply(void *arg, lt_store_t *store)
 /* 1 when job may run now: its replica is live on the subscription it came
  * on, and the cursor it follows on is `at` (the replica's durable one, or
  * the one the jobs planned before it in the group will leave). */
-static int s_job_runs(lt_feed_t *self, const lt_feed_apply_t *job, const lt_stream_t *at)
+static int s_job_runs(const lt_feed_replica_t *f, const lt_feed_apply_t *job,
+                      const lt_stream_t *at)
 {
-    const lt_feed_replica_t *f = lt_feed_replica_find(self, job->stream);
     return f && f->state == LT_FEED_LIVE && job->sub_gen == f->sub_gen && at &&
            job->cursor.id == at->id && job->cursor.last_seq == at->last_seq &&
            memcmp(job->cursor.last_hash, at->last_hash, LT_HASH_BYTES) == 0;
@@ -478,7 +458,7 @@ size_t lt_feed_group_plan(lt_feed_t *self, lt_feed_group_t *g)
                 at = g->jobs[j]->skip ? NULL : &after;
                 break;
             }
-        job->skip = !s_job_runs(self, job, at);
+        job->skip = !s_job_runs(f, job, at);
         job->rc = 1;
         runs += !job->skip;
     }
@@ -587,7 +567,7 @@ static void s_verdict_run(lt_feed_t *self, lt_feed_replica_t *f, const lt_feed_a
 }
 
 /* job is on its way: the replica's next batch follows on the cursor job
- * will leave (what lt_feed_batch_apply makes of it), and the records it
+ * will leave (what lt_feed_group_apply makes of it), and the records it
  * holds are no longer owed to us. */
 static void s_ahead(lt_feed_replica_t *f, const lt_feed_apply_t *job, const void *link)
 {
@@ -770,7 +750,8 @@ void lt_feed_on_batch(lt_feed_t *self, const char *owner, const Lienthong__Batch
     lt_feed_apply_t *job = lt_feed_batch_check(self, owner, b, lt_peers_link(self->ctx->peers, owner));
     if (!job)
         return;
-    lt_feed_batch_apply(job, self->ctx->store);
+    lt_feed_group_t g = {.jobs = {job}, .n = 1};
+    lt_feed_group_apply(&g, self->ctx->store);
     lt_feed_batch_done(self, &job);
 }
 
