@@ -140,6 +140,14 @@
 #define LT_STORE_CACHE_MB_DEFAULT 64
 #define LT_STORE_CACHE_MB_MIN     2
 #define LT_STORE_CACHE_MB_MAX     65536
+/* The store's write-ahead log, in pages (docs/ARCHITECTURE.md 6,
+ * "Checkpoints"): a commit that leaves at least LT_STORE_WAL_PAGES in it
+ * asks the checkpointer thread to copy them into the store file (SQLite's
+ * own default threshold); one that leaves LT_STORE_WAL_CAP_PAGES (64 MiB
+ * of 4 KiB pages) copies them itself, so the log stays bounded while the
+ * checkpointer cannot catch up with a writer that never pauses. */
+#define LT_STORE_WAL_PAGES     1000
+#define LT_STORE_WAL_CAP_PAGES 16384
 /* The owner's records committed lately, kept for the pump (docs/
  * ARCHITECTURE.md 3.1): bytes and runs (one per stream per group). */
 #define LT_FRESH_BYTES (8u << 20)

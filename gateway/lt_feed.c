@@ -55,11 +55,17 @@ void lt_feed_stream_grew(lt_feed_t *self, lt_feed_stream_t *st, uint64_t last_se
 {
     lt_stats_add(st->st_appended, appended);
     st->last_seq = last_seq;
-    self->generation++;
     lt_stats_set(st->st_last_seq, (int64_t)last_seq);
     for (size_t i = 0; i < self->n_subs; i++)
         if (self->subs[i].stream == st)
             lt_feed_sub_gauges(&self->subs[i]);
+}
+
+void lt_feed_owned_grew(lt_feed_t *self, lt_feed_stream_t *st, uint64_t last_seq,
+                        uint64_t appended)
+{
+    lt_feed_stream_grew(self, st, last_seq, appended);
+    self->generation++;
 }
 
 void lt_feed_advanced(void *arg, const char *stream, uint64_t last_seq, uint64_t appended,
@@ -73,7 +79,7 @@ void lt_feed_advanced(void *arg, const char *stream, uint64_t last_seq, uint64_t
         return;
     if (fresh && *fresh)
         lt_fresh_put(self->fresh, fresh); /* before anything is sent from it */
-    lt_feed_stream_grew(self, s, last_seq, appended);
+    lt_feed_owned_grew(self, s, last_seq, appended);
 }
 
 const char *lt_feed_owner_of(const lt_dir_t *dir, const char *stream)
@@ -303,15 +309,20 @@ static void s_status_owned(lt_feed_t *self)
     const Lienthong__Directory *d = self->ctx->dir ? lt_dir_get(self->ctx->dir) : NULL;
     const char *me = self->ctx->cfg->member;
     lt_stream_t cur;
+    size_t owned = 0;
     for (size_t i = 0; d && i < d->n_datasets; i++) {
         const Lienthong__Dataset *ds = d->datasets[i];
-        if (strcmp(ds->owner, me) == 0 &&
-            lt_store_stream_find(self->ctx->store, ds->id, &cur) == 1)
+        if (strcmp(ds->owner, me) != 0)
+            continue;
+        owned++;
+        if (lt_store_stream_find(self->ctx->store, ds->id, &cur) == 1)
             (void)lt_feed_stream(self, ds->id);
     }
-    for (size_t i = 0; d && i < d->n_views; i++) {
-        const char *owner = lt_feed_owner_of(self->ctx->dir, d->views[i]->id);
-        if (owner && strcmp(owner, me) == 0 &&
+    /* A member that owns no dataset owns no view: status requests (an
+     * operator's monitoring polls them) then cost no walk of the views. */
+    for (size_t i = 0; d && owned && i < d->n_views; i++) {
+        const Lienthong__Dataset *ds = lt_dir_dataset(self->ctx->dir, d->views[i]->dataset);
+        if (ds && strcmp(ds->owner, me) == 0 &&
             lt_store_stream_find(self->ctx->store, d->views[i]->id, &cur) == 1)
             (void)lt_feed_stream(self, d->views[i]->id);
     }

@@ -173,8 +173,9 @@ int lt_feed_pump(lt_feed_t *self, void *peer_sock, void *local_sock);
  * of lost peers and ends idle snapshots (owner); prunes and repairs. */
 void lt_feed_tick(lt_feed_t *self);
 
-/* A number that changes whenever some stream grew: the gateway rewrites
- * its high-water file (lt_history) when it changed. */
+/* A number that changes whenever a stream this member owns grew or was
+ * rebuilt: the gateway rewrites its high-water file (lt_history), which
+ * lists only owned streams, when it changed. */
 uint64_t lt_feed_generation(const lt_feed_t *self);
 
 /* ctx->cfg's max_message changed: the records per batch follow. */

@@ -183,7 +183,7 @@ struct _lt_feed_t {
     /* lt_feed_quality.c: completeness and liveness (PROTOCOL.md 8.9). */
     lt_stats_family_t *f_records, *f_present, *f_newest_age, *f_sub_lag_time;
     lt_stats_series_t *st_commit; /* store commit latency of replica batches */
-    uint64_t generation;          /* streams grown so far (lt_feed_generation) */
+    uint64_t generation;          /* owned streams grown so far (lt_feed_generation) */
     int64_t views_retry_at;       /* monotonic ms of the next rebuild of stale views; 0 none */
 };
 
@@ -224,6 +224,11 @@ lt_feed_stream_t *lt_feed_stream(lt_feed_t *self, const char *name);
  * the lag of its subscriptions. */
 void lt_feed_stream_grew(lt_feed_t *self, lt_feed_stream_t *st, uint64_t last_seq,
                          uint64_t appended);
+/* The same for a stream this member owns (a dataset or view it writes),
+ * which also moves lt_feed_generation: a replica's growth does not, since
+ * the high-water file lists only owned streams (lt_history). */
+void lt_feed_owned_grew(lt_feed_t *self, lt_feed_stream_t *st, uint64_t last_seq,
+                        uint64_t appended);
 /* The owner of a dataset or view id in dir, or NULL. */
 const char *lt_feed_owner_of(const lt_dir_t *dir, const char *stream);
 /* Reads up to max records of st from seq into self->chunk (emptied

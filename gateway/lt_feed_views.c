@@ -68,7 +68,7 @@ static void s_replaced(lt_feed_t *self, void *peer_sock, lt_feed_stream_t *st,
     st->damaged_first = st->damaged_last = st->repair_first = 0;
     lt_tail_forget(self->tail, st->id);
     lt_fresh_forget(self->fresh, st->id);
-    lt_feed_stream_grew(self, st, row->last_seq, 0);
+    lt_feed_owned_grew(self, st, row->last_seq, 0);
     lt_feed_sink_replaced(self, st);
     lt_feed_owner_replaced(self, peer_sock, st, had ? was : NULL, why);
 }
@@ -140,7 +140,7 @@ static void s_rebuild(lt_feed_t *self, void *peer_sock, const Lienthong__Dataset
              why, ds->id, row.last_seq, lt_history_hex(row.history, row.has_history, now), old_last,
              was, lt_clock_mono_ms() - t0);
     if (fresh)
-        lt_feed_stream_grew(self, st, row.last_seq, row.last_seq);
+        lt_feed_owned_grew(self, st, row.last_seq, row.last_seq);
     else
         s_replaced(self, peer_sock, st, &row, why);
     lt_log(fresh ? LT_LOG_INFO : LT_LOG_WARN, "feed", "view %s: %s%s", v->id, detail,

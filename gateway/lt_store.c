@@ -243,6 +243,11 @@ struct _lt_store_t {
      * snapshot ends (lt_store_read_end forgets it). */
     lt_stream_t memo;
     char memo_name[LT_STORE_MEMO_NAME];
+    /* Where this connection's checkpoints go (lt_store_wal_delegate). */
+    lt_store_wal_fn *wal_fn;
+    void *wal_arg;
+    int wal_cap;
+    int wal_pages; /* in the log after this connection's last commit, while delegated */
 };
 
 /* Checksum of a log row: BLAKE2b-256 over a domain string, the row id
@@ -392,6 +397,70 @@ static int s_same_schema(sqlite3 *db, char *err, size_t errlen)
     return 0;
 }
 
+/* sqlite3_wal_hook: runs after each commit, the write lock released. The
+ * delegate copies the log on its own thread; this one only past the cap,
+ * which a writer that never pauses reaches: SQLite restarts the log from
+ * its start only when a write begins with every page of it copied, and a
+ * checkpoint on another thread rarely ends between two commits. */
+static int s_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    lt_store_t *self = arg;
+    self->wal_pages = pages;
+    if (pages >= self->wal_cap) {
+        /* Busy (the checkpointer copies meanwhile) is no error: the next
+         * commit tries again. */
+        (void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        return SQLITE_OK;
+    }
+    if (pages >= LT_STORE_WAL_PAGES)
+        self->wal_fn(self->wal_arg, pages);
+    return SQLITE_OK;
+}
+
+/* Applies the delegate to the connection: SQLite's own automatic
+ * checkpoint when there is none. */
+static void s_wal_apply(lt_store_t *self)
+{
+    if (self->wal_fn)
+        (void)sqlite3_wal_hook(self->db, s_wal_hook, self);
+    else
+        (void)sqlite3_wal_autocheckpoint(self->db, LT_STORE_WAL_PAGES);
+}
+
+void lt_store_wal_delegate(lt_store_t *self, lt_store_wal_fn *fn, void *arg, int cap_pages)
+{
+    self->wal_fn = fn;
+    self->wal_arg = arg;
+    self->wal_cap = cap_pages;
+    if (self->db)
+        s_wal_apply(self);
+}
+
+int lt_store_wal_pages(const lt_store_t *self)
+{
+    return self->wal_pages;
+}
+
+int lt_store_checkpoint_path(const char *path, int *pages, int *copied, char *err,
+                             size_t errlen)
+{
+    sqlite3 *db = NULL;
+    *pages = *copied = 0;
+    /* A connection knows the file is in WAL mode only once it has read its
+     * header: the pragma reads it, and the checkpoint then has a log. */
+    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db, "PRAGMA synchronous = FULL; PRAGMA schema_version", NULL, NULL,
+                          NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_wal_checkpoint_v2(db, "main", SQLITE_CHECKPOINT_PASSIVE, pages, copied);
+    if (rc != SQLITE_OK)
+        snprintf(err, errlen, "cannot checkpoint %s: %s", path,
+                 db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+    sqlite3_close(db);
+    return rc == SQLITE_OK ? 0 : -1;
+}
+
 /* Opens self->db at path, brings its schema up to date (with migrate; else
  * refuses another schema version and a missing file) and prepares the
  * statements. -1 with err (self->db may be left open for the caller to
@@ -419,6 +488,7 @@ static int s_connect(lt_store_t *self, const char *path, int migrate, char *err,
         snprintf(err, errlen, "store %s: %s", path, sqlite3_errmsg(self->db));
         goto fail;
     }
+    s_wal_apply(self);
     if ((migrate ? s_migrate(self->db, why, sizeof why)
                  : s_same_schema(self->db, why, sizeof why)) != 0) {
         snprintf(err, errlen, "store %s: %s", path, why);

@@ -125,6 +125,26 @@ int lt_store_view_defs(lt_store_t *self, lt_store_name_fn fn, void *arg)
  * rebuild's reconnection. NULL with err on failure or an mb out of range. */
 lt_store_t *lt_store_open_cached(const char *path, int mb, char *err, size_t errlen);
 
+/* Checkpoints (docs/ARCHITECTURE.md 6, "Checkpoints"). By default a
+ * connection copies the write-ahead log into the store file itself, in
+ * the commit that passes SQLite's threshold. Delegated, a commit that
+ * leaves at least LT_STORE_WAL_PAGES pages in the log calls fn(arg, pages)
+ * on the committing thread instead (fn must not block), and only one that
+ * leaves cap_pages or more checkpoints in line. Kept across a rebuild's
+ * reconnection; fn NULL gives the connection back SQLite's default. */
+typedef void(lt_store_wal_fn)(void *arg, int pages);
+void lt_store_wal_delegate(lt_store_t *self, lt_store_wal_fn *fn, void *arg, int cap_pages);
+/* While delegated: the pages in the log after this connection's last
+ * commit (0 before any). */
+int lt_store_wal_pages(const lt_store_t *self);
+/* One checkpoint of the store file at path that waits for no lock
+ * (SQLite's PASSIVE mode), on a connection opened for it and closed after,
+ * so that it always reaches the file now at the path. *pages is what the
+ * log holds, *copied how many of them are now in the store file. 0, or
+ * -1 with err. */
+int lt_store_checkpoint_path(const char *path, int *pages, int *copied, char *err,
+                             size_t errlen) __attribute__((warn_unused_result));
+
 /* Appends one record's exact bytes at seq. */
 int lt_store_append(lt_store_t *self, int64_t stream, uint64_t seq, const void *rec, size_t len)
     __attribute__((warn_unused_result));

@@ -25,6 +25,8 @@ struct _lt_writer_t {
     lt_store_t *store; /* touched by the thread only while a job runs */
     char path[4096];
     int cache_mb; /* the connection's page cache (store_cache_mb) */
+    lt_store_wal_fn *wal_fn; /* where the connection's checkpoints go (lt_ckpt) */
+    void *wal_arg;
     int in_flight;  /* submitted, not yet received back */
     void *finished; /* received back by lt_writer_settle, not yet taken */
 };
@@ -33,6 +35,8 @@ struct _lt_writer_t {
 static int s_open(lt_writer_t *self, char *err, size_t errlen)
 {
     self->store = lt_store_open_cached(self->path, self->cache_mb, err, errlen);
+    if (self->store && self->wal_fn)
+        lt_store_wal_delegate(self->store, self->wal_fn, self->wal_arg, LT_STORE_WAL_CAP_PAGES);
     return self->store ? 0 : -1;
 }
 
@@ -83,8 +87,8 @@ static int s_pair(lt_writer_t *self, void *zctx, char *err, size_t errlen)
     return 0;
 }
 
-lt_writer_t *lt_writer_new(void *zctx, const char *store_path, int cache_mb, char *err,
-                           size_t errlen)
+lt_writer_t *lt_writer_new(void *zctx, const char *store_path, int cache_mb,
+                           lt_store_wal_fn *wal_fn, void *wal_arg, char *err, size_t errlen)
 {
     lt_writer_t *self = calloc(1, sizeof *self);
     if (!self) {
@@ -93,6 +97,8 @@ lt_writer_t *lt_writer_new(void *zctx, const char *store_path, int cache_mb, cha
     }
     snprintf(self->path, sizeof self->path, "%s", store_path);
     self->cache_mb = cache_mb;
+    self->wal_fn = wal_fn;
+    self->wal_arg = wal_arg;
     if (s_open(self, err, errlen) != 0 || s_pair(self, zctx, err, errlen) != 0)
         goto fail;
     if (pthread_create(&self->tid, NULL, s_run, self) != 0) {

@@ -23,9 +23,11 @@ typedef struct _lt_writer_t lt_writer_t;
 typedef void(lt_writer_fn)(void *job, lt_store_t *store);
 
 /* Opens a second connection to the store at store_path and starts the
- * thread. NULL with err when either fails. */
-lt_writer_t *lt_writer_new(void *zctx, const char *store_path, int cache_mb, char *err,
-                           size_t errlen);
+ * thread. wal_fn(wal_arg), when not NULL, takes the connection's
+ * checkpoints (lt_store_wal_delegate, with LT_STORE_WAL_CAP_PAGES), now and
+ * at each reopening. NULL with err when either fails. */
+lt_writer_t *lt_writer_new(void *zctx, const char *store_path, int cache_mb,
+                           lt_store_wal_fn *wal_fn, void *wal_arg, char *err, size_t errlen);
 /* Waits for the job in flight, stops the thread and closes the connection.
  * A finished job not yet taken is dropped (its owner frees it). */
 void lt_writer_destroy(lt_writer_t **self_p);

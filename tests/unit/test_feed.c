@@ -129,7 +129,9 @@ static void test_batches_follow_credit(void)
     CU_ASSERT(lt_feed_pump(g_feed, g.router, NULL) == 0); /* no credit left */
     CU_ASSERT_EQUAL(s_stat("lienthong_subscriber_cursor", UG_CALLER), 2);
     CU_ASSERT_EQUAL(s_stat("lienthong_subscriber_lag", UG_CALLER), 3);
+    uint64_t gen = lt_feed_generation(g_feed);
     CU_ASSERT_FATAL(ug_publish(&g, "006", "An", lt_feed_advanced, g_feed) == 0);
+    CU_ASSERT(lt_feed_generation(g_feed) != gen); /* an owned stream grew */
     CU_ASSERT_EQUAL(s_stat("lienthong_subscriber_lag", UG_CALLER), 4);
     CU_ASSERT_EQUAL(s_stat("lienthong_stream_appended", NULL), 6);
     Lienthong__StatusReply r = LIENTHONG__STATUS_REPLY__INIT;

@@ -76,7 +76,7 @@ static void test_job_on_its_own_thread(void)
     char err[300];
     int gate[2] = {-1, -1};
     lt_store_t *mine = lt_store_open(s_path, err, sizeof err);
-    lt_writer_t *w = lt_writer_new(s_zctx, s_path, 16, err, sizeof err);
+    lt_writer_t *w = lt_writer_new(s_zctx, s_path, 16, NULL, NULL, err, sizeof err);
     CU_ASSERT_FATAL(mine && w && pipe(gate) == 0);
     job_t j = {.gate = gate[0], .name = "VN/GOV/BCA/population"};
     job_t other = {.gate = -1, .name = "VN/GOV/BCA/other"};
@@ -110,7 +110,7 @@ static void test_settle_keeps_the_job(void)
 {
     char err[300];
     int gate[2] = {-1, -1};
-    lt_writer_t *w = lt_writer_new(s_zctx, s_path, 16, err, sizeof err);
+    lt_writer_t *w = lt_writer_new(s_zctx, s_path, 16, NULL, NULL, err, sizeof err);
     CU_ASSERT_FATAL(w && pipe(gate) == 0);
     CU_ASSERT(lt_writer_settle(w) == 0); /* nothing in flight */
     job_t j = {.gate = gate[0], .name = "VN/GOV/BCA/settled"};
@@ -146,7 +146,7 @@ static int s_create(lt_store_t *store, const char *name)
 static void test_suspend_around_a_new_file(void)
 {
     char err[300], moved[320], side[340];
-    lt_writer_t *w = lt_writer_new(s_zctx, s_path, 16, err, sizeof err);
+    lt_writer_t *w = lt_writer_new(s_zctx, s_path, 16, NULL, NULL, err, sizeof err);
     CU_ASSERT_FATAL(w != NULL);
     job_t j = {.gate = -1, .name = "VN/GOV/BCA/before-swap"};
     CU_ASSERT(lt_writer_submit(w, s_job, &j) == 0);
@@ -185,7 +185,7 @@ static void test_suspend_around_a_new_file(void)
 static void test_bad_path(void)
 {
     char err[300] = "";
-    lt_writer_t *w = lt_writer_new(s_zctx, "/nonexistent-dir/store.db", 16, err, sizeof err);
+    lt_writer_t *w = lt_writer_new(s_zctx, "/nonexistent-dir/store.db", 16, NULL, NULL, err, sizeof err);
     CU_ASSERT(w == NULL);
     CU_ASSERT(strstr(err, "/nonexistent-dir/store.db") != NULL);
 }

@@ -1,0 +1,248 @@
+/* test_ckpt: CUnit suite for gateway/lt_ckpt, the checkpointer thread, and
+ * the store's side of it (lt_store_wal_delegate, lt_store_checkpoint_path):
+ * a delegated connection hands each commit past the threshold to the
+ * delegate and copies nothing itself below the cap; past the cap a commit
+ * copies the log itself, so it stays bounded; the checkpointer copies the
+ * log on its own thread, after which the next commit starts the log again,
+ * with every record still there; a pass that fails is counted, the
+ * statistics name what happened; destroy is idempotent. Waits for the
+ * thread are bounded, never timed. */
+#include "unit_util.h"
+
+#include "lt_ckpt.h"
+#include "lt_limits.h"
+#include "lt_stats.h"
+#include "lt_store.h"
+
+#include <time.h>
+
+#define REC_BYTES 3000 /* one record, most of a 4 KiB page */
+#define PER_COMMIT 16
+
+static char s_dir[256];
+static int s_n;
+
+typedef struct {
+    int calls;
+    int last, max;
+    int dropped; /* a call saw fewer pages than the one before: the log restarted */
+} seen_t;
+
+static void s_seen(void *arg, int pages)
+{
+    seen_t *s = arg;
+    if (s->calls && pages < s->last)
+        s->dropped = 1;
+    s->calls++;
+    s->last = pages;
+    if (pages > s->max)
+        s->max = pages;
+}
+
+static int suite_init(void)
+{
+    return ut_mkdtemp(s_dir, sizeof s_dir, "ckpt");
+}
+
+static int suite_clean(void)
+{
+    return ut_rmrf(s_dir) == 0 ? 0 : -1;
+}
+
+/* A new store of its own for each test. */
+static lt_store_t *s_store(char *path, size_t cap)
+{
+    char err[512];
+    snprintf(path, cap, "%s/store%d.db", s_dir, ++s_n);
+    lt_store_t *st = lt_store_open(path, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL(st);
+    return st;
+}
+
+/* One commit of PER_COMMIT records after *seq; 0 or -1. */
+static int s_commit(lt_store_t *st, uint64_t *seq)
+{
+    static uint8_t rec[REC_BYTES];
+    lt_stream_t row;
+    if (lt_store_begin(st) != 0 || lt_store_stream(st, "s", &row) != 0)
+        return -1;
+    for (int i = 0; i < PER_COMMIT; i++) {
+        ++*seq;
+        memset(rec, (int)(*seq & 0xff), sizeof rec);
+        if (lt_store_append(st, row.id, *seq, rec, sizeof rec) != 0) {
+            lt_store_rollback(st);
+            return -1;
+        }
+    }
+    return lt_store_commit(st);
+}
+
+/* Every record 1..n reads back with its bytes. */
+static void s_all_there(lt_store_t *st, uint64_t n)
+{
+    lt_stream_t row;
+    CU_ASSERT_EQUAL_FATAL(lt_store_stream_find(st, "s", &row), 1);
+    for (uint64_t seq = 1; seq <= n; seq++) {
+        uint8_t *rec = NULL;
+        size_t len = 0;
+        CU_ASSERT_EQUAL_FATAL(lt_store_get(st, row.id, seq, &rec, &len), 1);
+        CU_ASSERT_EQUAL(len, REC_BYTES);
+        CU_ASSERT(rec && rec[0] == (uint8_t)(seq & 0xff) && rec[len - 1] == (uint8_t)(seq & 0xff));
+        free(rec);
+    }
+}
+
+static void test_delegated_below_cap(void)
+{
+    char path[400];
+    lt_store_t *st = s_store(path, sizeof path);
+    seen_t seen = {0};
+    lt_store_wal_delegate(st, s_seen, &seen, 4 * LT_STORE_WAL_PAGES);
+    uint64_t seq = 0;
+    while (seen.max < 2 * LT_STORE_WAL_PAGES && seq < 100000)
+        CU_ASSERT_EQUAL_FATAL(s_commit(st, &seq), 0);
+    /* Called at each commit past the threshold, with a log that only grew:
+     * no commit copied it (SQLite's own would have at 1,000 pages). */
+    CU_ASSERT(seen.calls > 10);
+    CU_ASSERT_FALSE(seen.dropped);
+    CU_ASSERT(lt_store_wal_pages(st) >= 2 * LT_STORE_WAL_PAGES);
+    s_all_there(st, seq);
+    lt_store_destroy(&st);
+}
+
+static void test_cap_copies_in_line(void)
+{
+    char path[400];
+    lt_store_t *st = s_store(path, sizeof path);
+    seen_t seen = {0};
+    int cap = LT_STORE_WAL_PAGES + LT_STORE_WAL_PAGES / 2;
+    lt_store_wal_delegate(st, s_seen, &seen, cap);
+    uint64_t seq = 0;
+    /* Past the cap the commit copies the log itself, and the one after
+     * starts it again: the log never holds much more than the cap. */
+    for (int i = 0; i < 400; i++)
+        CU_ASSERT_EQUAL_FATAL(s_commit(st, &seq), 0);
+    CU_ASSERT(seen.calls > 0);
+    CU_ASSERT(seen.max < cap);
+    CU_ASSERT(seen.dropped);
+    CU_ASSERT(lt_store_wal_pages(st) < cap + 4 * PER_COMMIT);
+    s_all_there(st, seq);
+    /* Taken back: SQLite's own automatic checkpoint again, no more calls. */
+    lt_store_wal_delegate(st, NULL, NULL, 0);
+    int calls = seen.calls;
+    for (int i = 0; i < 200; i++)
+        CU_ASSERT_EQUAL_FATAL(s_commit(st, &seq), 0);
+    CU_ASSERT_EQUAL(seen.calls, calls);
+    lt_store_destroy(&st);
+}
+
+/* Waits up to 10 s for the checkpointer to finish `passes` passes. */
+static int s_wait_passes(lt_ckpt_t *c, unsigned long passes)
+{
+    for (int i = 0; i < 1000 && lt_ckpt_passes(c) < passes; i++)
+        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+    return lt_ckpt_passes(c) >= passes;
+}
+
+typedef struct {
+    const char *name;
+    lt_stats_sample_t s;
+    int found;
+} find_t;
+
+static int s_find(void *arg, const lt_stats_def_t *def, const lt_stats_sample_t *s)
+{
+    find_t *f = arg;
+    if (strcmp(def->name, f->name) == 0) {
+        f->s = *s;
+        f->found = 1;
+    }
+    return 0;
+}
+
+static lt_stats_sample_t s_stat(lt_stats_t *stats, const char *name)
+{
+    find_t f = {.name = name};
+    lt_stats_visitor_t v = {.series = s_find};
+    (void)lt_stats_visit(stats, &v, &f);
+    CU_ASSERT(f.found);
+    return f.s;
+}
+
+static void test_thread_copies(void)
+{
+    char path[400], err[512];
+    lt_store_t *st = s_store(path, sizeof path);
+    lt_stats_t *stats = lt_stats_new();
+    lt_ckpt_t *c = lt_ckpt_new(path, stats, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    lt_store_wal_delegate(st, lt_ckpt_nudge, c, LT_STORE_WAL_CAP_PAGES);
+    uint64_t seq = 0;
+    while (lt_ckpt_passes(c) == 0 && seq < 100000)
+        CU_ASSERT_EQUAL_FATAL(s_commit(st, &seq), 0);
+    CU_ASSERT(lt_ckpt_passes(c) >= 1);
+    CU_ASSERT(lt_store_wal_pages(st) >= LT_STORE_WAL_PAGES);
+    /* A pass that starts after the last commit copies every page, and the
+     * commit after it starts the log from its beginning (a pass that was
+     * already running may end first: then another is asked for). */
+    int restarted = 0;
+    for (int i = 0; i < 5 && !restarted; i++) {
+        unsigned long before = lt_ckpt_passes(c);
+        lt_ckpt_nudge(c, 0);
+        CU_ASSERT_FATAL(s_wait_passes(c, before + 1));
+        CU_ASSERT_EQUAL_FATAL(s_commit(st, &seq), 0);
+        restarted = lt_store_wal_pages(st) < 4 * PER_COMMIT;
+    }
+    CU_ASSERT(restarted);
+    CU_ASSERT(lt_store_wal_pages(st) > 0);
+    CU_ASSERT_EQUAL(lt_ckpt_failures(c), 0);
+    lt_stats_sample_t lat = s_stat(stats, "lienthong_store_checkpoint_latency");
+    CU_ASSERT(lat.count >= 1);
+    CU_ASSERT(s_stat(stats, "lienthong_store_wal_pages").gauge >= LT_STORE_WAL_PAGES);
+    s_all_there(st, seq);
+    /* Reopened from the file alone, after the connections are gone. */
+    lt_store_destroy(&st);
+    lt_ckpt_destroy(&c);
+    lt_ckpt_destroy(&c);
+    CU_ASSERT_PTR_NULL(c);
+    st = lt_store_open(path, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    s_all_there(st, seq);
+    lt_store_destroy(&st);
+    lt_stats_destroy(&stats);
+}
+
+static void test_failed_pass(void)
+{
+    char path[400], err[512];
+    snprintf(path, sizeof path, "%s/missing/store.db", s_dir);
+    lt_stats_t *stats = lt_stats_new();
+    lt_ckpt_t *c = lt_ckpt_new(path, stats, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    lt_ckpt_nudge(c, LT_STORE_WAL_PAGES);
+    CU_ASSERT(s_wait_passes(c, 1));
+    CU_ASSERT_EQUAL(lt_ckpt_failures(c), 1);
+    CU_ASSERT_EQUAL(s_stat(stats, "lienthong_store_checkpoint_failures").counter, 1);
+    int pages = 0, copied = 0;
+    CU_ASSERT_EQUAL(lt_store_checkpoint_path(path, &pages, &copied, err, sizeof err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, path));
+    lt_ckpt_destroy(&c);
+    lt_stats_destroy(&stats);
+    /* Without statistics, and never nudged. */
+    c = lt_ckpt_new(path, NULL, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL(c);
+    lt_ckpt_destroy(&c);
+    lt_ckpt_destroy(NULL);
+}
+
+int main(void)
+{
+    static const ut_test_t tests[] = {
+        {"delegated, a commit below the cap copies nothing itself", test_delegated_below_cap},
+        {"past the cap a commit copies the log itself; the log stays bounded", test_cap_copies_in_line},
+        {"the checkpointer copies on its thread; the next commit restarts the log", test_thread_copies},
+        {"a pass that fails is counted and names the file", test_failed_pass},
+        {NULL, NULL},
+    };
+    return ut_main("lt_ckpt", suite_init, suite_clean, tests);
+}
