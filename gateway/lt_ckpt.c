@@ -1,10 +1,12 @@
 /* lt_ckpt: the checkpointer thread (see lt_ckpt.h). Nudges set a flag
  * under a mutex and signal the thread; the thread runs one pass per wake,
- * and a nudge that comes during a pass asks for the next one. */
+ * and a nudge that comes during a pass asks for the next one. Suspending
+ * waits for the pass in progress and holds the next until resumed. */
 #define _GNU_SOURCE /* pthread_setname_np */
 #include "lt_ckpt.h"
 #include "lt_clock.h"
 #include "lt_gwstats.h"
+#include "lt_limits.h"
 #include "lt_log.h"
 #include "lt_store.h"
 
@@ -20,8 +22,16 @@ struct _lt_ckpt_t {
     int started;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int pending; /* a pass was asked for; under mu */
-    int stop;    /* under mu */
+    int pending;   /* a pass was asked for; under mu */
+    int stop;      /* under mu */
+    int suspended; /* no pass starts (lt_ckpt_suspend); under mu */
+    int running;   /* a pass is in progress; under mu */
+    /* The log's pages already copied at the last pass, and its size at
+     * the last commit: a nudge asks for a pass only once LT_STORE_WAL_PAGES
+     * more have come, as SQLite's own checkpoint would, not at every
+     * commit of a log that has not yet started again. A log smaller than
+     * either has started again from its beginning. */
+    atomic_int copied, seen;
     /* 1 from a nudge until the thread takes it: later nudges skip the
      * mutex, so a run of commits costs one signal per pass. */
     atomic_int asked;
@@ -62,7 +72,12 @@ static void s_pass(lt_ckpt_t *self)
     char err[600];
     int pages = 0, copied = 0;
     int64_t t0 = lt_clock_mono_us();
-    if (lt_store_checkpoint_path(self->path, &pages, &copied, err, sizeof err) != 0) {
+    int rc = lt_store_checkpoint_path(self->path, &pages, &copied, err, sizeof err);
+    if (rc == 1) { /* a commit at the cap copies in line meanwhile */
+        atomic_fetch_add(&self->passes, 1);
+        return;
+    }
+    if (rc != 0) {
         atomic_fetch_add(&self->failures, 1);
         if (self->st_failures)
             lt_stats_inc(self->st_failures);
@@ -73,9 +88,10 @@ static void s_pass(lt_ckpt_t *self)
         if (self->failing)
             lt_info("store", "checkpoints of %s succeed again", self->path);
         self->failing = 0;
+        atomic_store(&self->copied, copied > 0 ? copied : 0);
         if (self->st_latency)
             lt_stats_observe_us(self->st_latency, (uint64_t)(lt_clock_mono_us() - t0));
-        if (self->st_pages)
+        if (self->st_pages && pages >= 0)
             lt_stats_set(self->st_pages, pages);
     }
     atomic_fetch_add(&self->passes, 1);
@@ -88,16 +104,19 @@ static void *s_run(void *arg)
     (void)pthread_setname_np(pthread_self(), "lt-ckpt");
     pthread_mutex_lock(&self->mu);
     for (;;) {
-        while (!self->pending && !self->stop)
+        while ((!self->pending || self->suspended) && !self->stop)
             pthread_cond_wait(&self->cv, &self->mu);
         if (self->stop)
             break;
         self->pending = 0;
+        self->running = 1;
         /* Cleared before the pass: a commit during it asks for another. */
         atomic_store(&self->asked, 0);
         pthread_mutex_unlock(&self->mu);
         s_pass(self);
         pthread_mutex_lock(&self->mu);
+        self->running = 0;
+        pthread_cond_broadcast(&self->cv); /* lt_ckpt_suspend waits for it */
     }
     pthread_mutex_unlock(&self->mu);
     return NULL;
@@ -157,12 +176,33 @@ void lt_ckpt_destroy(lt_ckpt_t **self_p)
 void lt_ckpt_nudge(void *arg, int pages)
 {
     lt_ckpt_t *self = arg;
-    (void)pages;
+    if (pages < atomic_exchange(&self->seen, pages))
+        atomic_store(&self->copied, 0);
+    int copied = atomic_load(&self->copied);
+    if (pages - (pages >= copied ? copied : 0) < LT_STORE_WAL_PAGES)
+        return;
     if (atomic_exchange(&self->asked, 1))
         return; /* asked already, not yet taken */
     pthread_mutex_lock(&self->mu);
     self->pending = 1;
     pthread_cond_signal(&self->cv);
+    pthread_mutex_unlock(&self->mu);
+}
+
+void lt_ckpt_suspend(lt_ckpt_t *self)
+{
+    pthread_mutex_lock(&self->mu);
+    self->suspended = 1;
+    while (self->running)
+        pthread_cond_wait(&self->cv, &self->mu);
+    pthread_mutex_unlock(&self->mu);
+}
+
+void lt_ckpt_resume(lt_ckpt_t *self)
+{
+    pthread_mutex_lock(&self->mu);
+    self->suspended = 0;
+    pthread_cond_broadcast(&self->cv);
     pthread_mutex_unlock(&self->mu);
 }
 

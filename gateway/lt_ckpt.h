@@ -6,8 +6,9 @@
  *
  * The store's connections hand it their checkpoints with
  * lt_store_wal_delegate(store, lt_ckpt_nudge, ckpt, LT_STORE_WAL_CAP_PAGES).
- * Each pass opens its own connection (lt_store_checkpoint_path), so a store
- * file replaced by a rebuild needs nothing from here. A checkpoint never
+ * Each pass opens its own connection (lt_store_checkpoint_path) and closes
+ * it after; a store file being replaced (lt_store_rebuild) must see no pass,
+ * hence lt_ckpt_suspend and lt_ckpt_resume around it. A checkpoint never
  * waits for a lock and changes no data: SQLite's WAL rules keep every
  * commit durable whichever connection copies it, and whenever. */
 #ifndef LT_CKPT_H
@@ -25,11 +26,20 @@ lt_ckpt_t *lt_ckpt_new(const char *store_path, lt_stats_t *stats, char *err, siz
 /* Waits for the pass in progress and stops the thread. Idempotent. */
 void lt_ckpt_destroy(lt_ckpt_t **self_p);
 
-/* An lt_store_wal_fn: asks for a pass. Any thread; never blocks on the
- * pass (at most on the thread's mutex, for a moment, once per pass). */
+/* An lt_store_wal_fn, told the log's pages at each commit: asks for a pass
+ * once the log holds LT_STORE_WAL_PAGES pages more than the last pass
+ * copied. Any thread; never blocks on the pass (at most on the thread's
+ * mutex, for a moment, once per pass). */
 void lt_ckpt_nudge(void *self, int pages);
 
-/* Passes completed, and passes that failed (logged), so far. */
+/* Waits for the pass in progress, if any, and starts none until
+ * lt_ckpt_resume; nudges meanwhile are kept for then. On the thread that
+ * replaces the store file, around the replacement. */
+void lt_ckpt_suspend(lt_ckpt_t *self);
+void lt_ckpt_resume(lt_ckpt_t *self);
+
+/* Passes completed (those that found another checkpoint running
+ * included), and passes that failed (logged), so far. */
 unsigned long lt_ckpt_passes(lt_ckpt_t *self);
 unsigned long lt_ckpt_failures(lt_ckpt_t *self);
 

@@ -38,6 +38,7 @@ int lt_feed_history_own(lt_feed_t *self, lt_feed_stream_t *st)
     }
     memcpy(st->history, row.history, sizeof st->history);
     st->has_history = 1;
+    self->generation++; /* the high-water file names the new history */
     /* Batches of the old log must not be served on the new history. */
     lt_tail_forget(self->tail, st->id);
     lt_fresh_forget(self->fresh, st->id);

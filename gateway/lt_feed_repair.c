@@ -355,13 +355,18 @@ static int s_range_write_rebuild(lt_feed_t *self, const lt_feed_replica_t *f,
              "readable",
              f->stream->name, err);
     /* The writer thread's connection to the old file is closed before the
-     * new file takes its place, and opened on the new one after. */
+     * new file takes its place, and opened on the new one after; no
+     * checkpoint runs meanwhile (lt_ckpt_suspend says why). */
     lt_writer_t *w = self->ctx->writer;
     if (w && lt_writer_suspend(w) != 0) {
         snprintf(err, errlen, "the writer thread did not hand its publish group back");
         return -1;
     }
+    if (self->ctx->ckpt)
+        lt_ckpt_suspend(self->ctx->ckpt);
     int rc = lt_store_rebuild(self->ctx->store, &lost, err, errlen);
+    if (self->ctx->ckpt)
+        lt_ckpt_resume(self->ctx->ckpt);
     /* Rows the rebuild lost must read as damage, not be sent from memory. */
     lt_fresh_clear(self->fresh);
     char werr[300];

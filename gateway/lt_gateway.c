@@ -69,7 +69,6 @@ struct _lt_gateway_t {
     lt_publish_job_t *running;         /* the one the writer thread commits, or NULL */
     lt_publish_job_t *filling;         /* the one gathered meanwhile */
     lt_applyq_t *applyq;               /* replica batches verified, not yet committed */
-    lt_ckpt_t *ckpt;                   /* copies the store's WAL into the file (lt_ckpt) */
     lt_feed_group_t group;             /* its head, while the writer thread commits it */
     int applying;                      /* the group is with the writer thread */
     int replica_turn;                  /* the idle writer takes a replica batch first */
@@ -1348,16 +1347,16 @@ static int s_open_modules(lt_gateway_t *self, char *err, size_t errlen)
     /* Copying the write-ahead log into the store file is the
      * checkpointer's, not the committing threads' (docs/ARCHITECTURE.md 6,
      * "Checkpoints"). */
-    if (!(self->ckpt = lt_ckpt_new(lt_store_path(self->shared.store), self->shared.stats, err,
+    if (!(self->shared.ckpt = lt_ckpt_new(lt_store_path(self->shared.store), self->shared.stats, err,
                                    errlen)))
         return -1;
-    lt_store_wal_delegate(self->shared.store, lt_ckpt_nudge, self->ckpt, LT_STORE_WAL_CAP_PAGES);
+    lt_store_wal_delegate(self->shared.store, lt_ckpt_nudge, self->shared.ckpt, LT_STORE_WAL_CAP_PAGES);
     /* The owner's publish groups and the replicas' batches commit on their
      * own connection and thread, so that lookups never wait for their fsync
      * (docs/ARCHITECTURE.md 6). */
     if (!(self->shared.writer =
               lt_writer_new(self->zctx, lt_store_path(self->shared.store),
-                            self->cfg.store_cache_mb, lt_ckpt_nudge, self->ckpt, err, errlen)))
+                            self->cfg.store_cache_mb, lt_ckpt_nudge, self->shared.ckpt, err, errlen)))
         return -1;
     return 0;
 }
@@ -1453,7 +1452,7 @@ void lt_gateway_destroy(lt_gateway_t **self_p)
     lt_prefill_destroy(&self->prefill);
     lt_feed_destroy(&self->feed);
     lt_store_destroy(&self->shared.store);
-    lt_ckpt_destroy(&self->ckpt); /* after every connection that nudges it */
+    lt_ckpt_destroy(&self->shared.ckpt); /* after every connection that nudges it */
     lt_dir_destroy(&self->shared.dir);
     lt_keys_destroy(&self->shared.keys);
     /* Last: every module above kept handles into it. */

@@ -15,6 +15,7 @@
 #define LT_GWCTX_H
 
 #include "lt_audit.h"
+#include "lt_ckpt.h"
 #include "lt_dir.h"
 #include "lt_gwcfg.h"
 #include "lt_keys.h"
@@ -31,6 +32,7 @@ typedef struct {
     lt_dir_t *dir;         /* the current directory; replaced on adoption */
     lt_store_t *store;     /* logs, state, replicas and cursors: the poll loop's connection */
     lt_writer_t *writer;   /* the writer thread's connection to the same store; NULL in tests */
+    lt_ckpt_t *ckpt;       /* the checkpointer thread of the store; NULL in tests */
     lt_audit_t *audit;     /* the audit log; NULL writes nothing */
     lt_peers_t *peers;     /* links to other members; NULL where no module asks a peer */
     lt_stats_t *stats;     /* statistics: each module registers its own at creation */

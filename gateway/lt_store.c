@@ -9,6 +9,7 @@
 #include "lt_log.h"
 #include "lt_presence.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -405,6 +406,12 @@ static int s_same_schema(sqlite3 *db, char *err, size_t errlen)
 static int s_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 {
     lt_store_t *self = arg;
+    if (strcmp(name, "main") != 0) {
+        /* An attached file (a rebuild's copy): SQLite's own rule. */
+        if (pages >= LT_STORE_WAL_PAGES)
+            (void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        return SQLITE_OK;
+    }
     self->wal_pages = pages;
     if (pages >= self->wal_cap) {
         /* Busy (the checkpointer copies meanwhile) is no error: the next
@@ -412,8 +419,7 @@ static int s_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
         (void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
         return SQLITE_OK;
     }
-    if (pages >= LT_STORE_WAL_PAGES)
-        self->wal_fn(self->wal_arg, pages);
+    self->wal_fn(self->wal_arg, pages);
     return SQLITE_OK;
 }
 
@@ -429,6 +435,7 @@ static void s_wal_apply(lt_store_t *self)
 
 void lt_store_wal_delegate(lt_store_t *self, lt_store_wal_fn *fn, void *arg, int cap_pages)
 {
+    assert(!fn || cap_pages > LT_STORE_WAL_PAGES);
     self->wal_fn = fn;
     self->wal_arg = arg;
     self->wal_cap = cap_pages;
@@ -454,11 +461,14 @@ int lt_store_checkpoint_path(const char *path, int *pages, int *copied, char *er
                           NULL);
     if (rc == SQLITE_OK)
         rc = sqlite3_wal_checkpoint_v2(db, "main", SQLITE_CHECKPOINT_PASSIVE, pages, copied);
-    if (rc != SQLITE_OK)
+    /* Another checkpoint holds the file's checkpoint lock (a commit at the
+     * cap copies in line): that one does the work. */
+    int busy = rc == SQLITE_BUSY || rc == SQLITE_LOCKED;
+    if (rc != SQLITE_OK && !busy)
         snprintf(err, errlen, "cannot checkpoint %s: %s", path,
                  db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
     sqlite3_close(db);
-    return rc == SQLITE_OK ? 0 : -1;
+    return rc == SQLITE_OK ? 0 : busy ? 1 : -1;
 }
 
 /* Opens self->db at path, brings its schema up to date (with migrate; else

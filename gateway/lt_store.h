@@ -127,21 +127,25 @@ lt_store_t *lt_store_open_cached(const char *path, int mb, char *err, size_t err
 
 /* Checkpoints (docs/ARCHITECTURE.md 6, "Checkpoints"). By default a
  * connection copies the write-ahead log into the store file itself, in
- * the commit that passes SQLite's threshold. Delegated, a commit that
- * leaves at least LT_STORE_WAL_PAGES pages in the log calls fn(arg, pages)
- * on the committing thread instead (fn must not block), and only one that
- * leaves cap_pages or more checkpoints in line. Kept across a rebuild's
- * reconnection; fn NULL gives the connection back SQLite's default. */
+ * the commit that passes SQLite's threshold. Delegated, each commit calls
+ * fn(arg, pages) on the committing thread instead, with the pages now in
+ * the log (fn must not block; it decides when to copy), and only a commit
+ * that leaves cap_pages (> LT_STORE_WAL_PAGES) or more checkpoints in line.
+ * Only the main file is delegated (an attached one keeps SQLite's rule).
+ * Kept across a rebuild's reconnection; fn NULL gives the connection back
+ * SQLite's default. */
 typedef void(lt_store_wal_fn)(void *arg, int pages);
 void lt_store_wal_delegate(lt_store_t *self, lt_store_wal_fn *fn, void *arg, int cap_pages);
 /* While delegated: the pages in the log after this connection's last
  * commit (0 before any). */
 int lt_store_wal_pages(const lt_store_t *self);
 /* One checkpoint of the store file at path that waits for no lock
- * (SQLite's PASSIVE mode), on a connection opened for it and closed after,
- * so that it always reaches the file now at the path. *pages is what the
- * log holds, *copied how many of them are now in the store file. 0, or
- * -1 with err. */
+ * (SQLite's PASSIVE mode), on a connection opened for it and closed after.
+ * *pages is what the log holds, *copied how many of them are now in the
+ * store file. 0; 1 when another checkpoint of the file was running (it
+ * copies them); -1 with err. Never while the file is being replaced
+ * (lt_store_rebuild): closing a connection to the old file may remove the
+ * log and index files by name (lt_ckpt_suspend). */
 int lt_store_checkpoint_path(const char *path, int *pages, int *copied, char *err,
                              size_t errlen) __attribute__((warn_unused_result));
 
