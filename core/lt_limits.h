@@ -141,11 +141,12 @@
 #define LT_STORE_CACHE_MB_MIN     2
 #define LT_STORE_CACHE_MB_MAX     65536
 /* The store's write-ahead log, in pages (docs/ARCHITECTURE.md 6,
- * "Checkpoints"): a commit that leaves at least LT_STORE_WAL_PAGES in it
- * asks the checkpointer thread to copy them into the store file (SQLite's
- * own default threshold); one that leaves LT_STORE_WAL_CAP_PAGES (64 MiB
- * of 4 KiB pages) copies them itself, so the log stays bounded while the
- * checkpointer cannot catch up with a writer that never pauses. */
+ * "Checkpoints"): once commits leave LT_STORE_WAL_PAGES more in it than
+ * the last checkpoint copied, the checkpointer thread copies them into the
+ * store file (SQLite's own default threshold); a commit that leaves
+ * LT_STORE_WAL_CAP_PAGES (64 MiB of 4 KiB pages) copies them itself, so
+ * that the log starts again from its beginning even under a writer that
+ * never pauses. */
 #define LT_STORE_WAL_PAGES     1000
 #define LT_STORE_WAL_CAP_PAGES 16384
 /* The owner's records committed lately, kept for the pump (docs/

@@ -26,12 +26,16 @@ struct _lt_ckpt_t {
     int stop;      /* under mu */
     int suspended; /* no pass starts (lt_ckpt_suspend); under mu */
     int running;   /* a pass is in progress; under mu */
-    /* The log's pages already copied at the last pass, and its size at
-     * the last commit: a nudge asks for a pass only once LT_STORE_WAL_PAGES
+    /* The log's size at the last commit, and the pages of it the last
+     * pass copied: a nudge asks for a pass only once LT_STORE_WAL_PAGES
      * more have come, as SQLite's own checkpoint would, not at every
-     * commit of a log that has not yet started again. A log smaller than
-     * either has started again from its beginning. */
-    atomic_int copied, seen;
+     * commit of a log that has not yet started again. A commit that finds
+     * the log smaller than the one before has seen it start again: it sets
+     * copied to 0 and moves the generation in the high half, so that a pass
+     * that ended meanwhile does not put back what it copied of the old log
+     * (one compare-and-swap on both). */
+    atomic_int seen;
+    atomic_ullong copied; /* generation << 32 | pages copied */
     /* 1 from a nudge until the thread takes it: later nudges skip the
      * mutex, so a run of commits costs one signal per pass. */
     atomic_int asked;
@@ -50,8 +54,8 @@ static void s_stats(lt_ckpt_t *self, lt_stats_t *stats)
         .unit = LT_STATS_UNIT_SECONDS};
     static const lt_stats_def_t pages = {
         .name = "lienthong_store_wal_pages",
-        .help = "Pages in the store's write-ahead log at the last checkpoint (4 KiB each); it "
-                "restarts from its start once all are copied",
+        .help = "Pages in the store's write-ahead log after the last commit (4 KiB each); it "
+                "starts again from its beginning once all are copied",
         .kind = LT_STATS_GAUGE};
     static const lt_stats_def_t failures = {
         .name = "lienthong_store_checkpoint_failures",
@@ -71,9 +75,10 @@ static void s_pass(lt_ckpt_t *self)
 {
     char err[600];
     int pages = 0, copied = 0;
+    unsigned long long before = atomic_load(&self->copied);
     int64_t t0 = lt_clock_mono_us();
     int rc = lt_store_checkpoint_path(self->path, &pages, &copied, err, sizeof err);
-    if (rc == 1) { /* a commit at the cap copies in line meanwhile */
+    if (rc == 1) { /* a commit at the cap copies in line meanwhile, or a lock */
         atomic_fetch_add(&self->passes, 1);
         return;
     }
@@ -88,13 +93,22 @@ static void s_pass(lt_ckpt_t *self)
         if (self->failing)
             lt_info("store", "checkpoints of %s succeed again", self->path);
         self->failing = 0;
-        atomic_store(&self->copied, copied > 0 ? copied : 0);
+        /* Kept only if the log did not start again since the pass began. */
+        unsigned long long want = (before & ~0xffffffffULL) | (unsigned)(copied > 0 ? copied : 0);
+        (void)atomic_compare_exchange_strong(&self->copied, &before, want);
         if (self->st_latency)
             lt_stats_observe_us(self->st_latency, (uint64_t)(lt_clock_mono_us() - t0));
-        if (self->st_pages && pages >= 0)
-            lt_stats_set(self->st_pages, pages);
     }
     atomic_fetch_add(&self->passes, 1);
+}
+
+/* Pages of the log not yet copied, as the last commit left it. A log
+ * smaller than what was copied has started again from its beginning. */
+static int s_uncopied(lt_ckpt_t *self)
+{
+    int seen = atomic_load(&self->seen);
+    int copied = (int)(atomic_load(&self->copied) & 0xffffffffULL);
+    return seen >= copied ? seen - copied : seen;
 }
 
 static void *s_run(void *arg)
@@ -113,7 +127,10 @@ static void *s_run(void *arg)
         /* Cleared before the pass: a commit during it asks for another. */
         atomic_store(&self->asked, 0);
         pthread_mutex_unlock(&self->mu);
-        s_pass(self);
+        /* A commit during the last pass asked before that pass had said
+         * what it copied: not a pass for a handful of pages. */
+        if (s_uncopied(self) >= LT_STORE_WAL_PAGES)
+            s_pass(self);
         pthread_mutex_lock(&self->mu);
         self->running = 0;
         pthread_cond_broadcast(&self->cv); /* lt_ckpt_suspend waits for it */
@@ -163,7 +180,7 @@ void lt_ckpt_destroy(lt_ckpt_t **self_p)
     if (self->started) {
         pthread_mutex_lock(&self->mu);
         self->stop = 1;
-        pthread_cond_signal(&self->cv);
+        pthread_cond_broadcast(&self->cv);
         pthread_mutex_unlock(&self->mu);
         pthread_join(self->tid, NULL);
     }
@@ -176,16 +193,22 @@ void lt_ckpt_destroy(lt_ckpt_t **self_p)
 void lt_ckpt_nudge(void *arg, int pages)
 {
     lt_ckpt_t *self = arg;
-    if (pages < atomic_exchange(&self->seen, pages))
-        atomic_store(&self->copied, 0);
-    int copied = atomic_load(&self->copied);
-    if (pages - (pages >= copied ? copied : 0) < LT_STORE_WAL_PAGES)
+    if (self->st_pages)
+        lt_stats_set(self->st_pages, pages);
+    /* The writer's and the poll loop's commits may report out of order:
+     * then a restart is seen that was none, which costs one early pass. */
+    if (pages < atomic_exchange(&self->seen, pages)) {
+        unsigned long long c = atomic_load(&self->copied);
+        while (!atomic_compare_exchange_weak(&self->copied, &c, ((c >> 32) + 1) << 32))
+            ;
+    }
+    if (s_uncopied(self) < LT_STORE_WAL_PAGES)
         return;
     if (atomic_exchange(&self->asked, 1))
         return; /* asked already, not yet taken */
     pthread_mutex_lock(&self->mu);
     self->pending = 1;
-    pthread_cond_signal(&self->cv);
+    pthread_cond_broadcast(&self->cv); /* the thread, or lt_ckpt_suspend */
     pthread_mutex_unlock(&self->mu);
 }
 

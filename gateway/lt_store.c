@@ -413,12 +413,11 @@ static int s_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
         return SQLITE_OK;
     }
     self->wal_pages = pages;
-    if (pages >= self->wal_cap) {
-        /* Busy (the checkpointer copies meanwhile) is no error: the next
-         * commit tries again. */
+    /* Busy (the checkpointer copies meanwhile) is no error: the next
+     * commit tries again. Any other failure is the checkpointer's to see,
+     * report and count: the delegate is told this commit too. */
+    if (pages >= self->wal_cap)
         (void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-        return SQLITE_OK;
-    }
     self->wal_fn(self->wal_arg, pages);
     return SQLITE_OK;
 }

@@ -130,7 +130,8 @@ lt_store_t *lt_store_open_cached(const char *path, int mb, char *err, size_t err
  * the commit that passes SQLite's threshold. Delegated, each commit calls
  * fn(arg, pages) on the committing thread instead, with the pages now in
  * the log (fn must not block; it decides when to copy), and only a commit
- * that leaves cap_pages (> LT_STORE_WAL_PAGES) or more checkpoints in line.
+ * that leaves cap_pages (> LT_STORE_WAL_PAGES) or more checkpoints in line
+ * first.
  * Only the main file is delegated (an attached one keeps SQLite's rule).
  * Kept across a rebuild's reconnection; fn NULL gives the connection back
  * SQLite's default. */
@@ -142,8 +143,8 @@ int lt_store_wal_pages(const lt_store_t *self);
 /* One checkpoint of the store file at path that waits for no lock
  * (SQLite's PASSIVE mode), on a connection opened for it and closed after.
  * *pages is what the log holds, *copied how many of them are now in the
- * store file. 0; 1 when another checkpoint of the file was running (it
- * copies them); -1 with err. Never while the file is being replaced
+ * store file. 0; 1 when the file was busy (another checkpoint running,
+ * which copies them, or a lock held by another process); -1 with err. Never while the file is being replaced
  * (lt_store_rebuild): closing a connection to the old file may remove the
  * log and index files by name (lt_ckpt_suspend). */
 int lt_store_checkpoint_path(const char *path, int *pages, int *copied, char *err,
