@@ -190,7 +190,7 @@ void lt_ckpt_destroy(lt_ckpt_t **self_p)
     *self_p = NULL;
 }
 
-void lt_ckpt_nudge(void *arg, int pages)
+void lt_ckpt_nudge(void *arg, int pages, int copied)
 {
     lt_ckpt_t *self = arg;
     if (self->st_pages)
@@ -201,6 +201,17 @@ void lt_ckpt_nudge(void *arg, int pages)
         unsigned long long c = atomic_load(&self->copied);
         while (!atomic_compare_exchange_weak(&self->copied, &c, ((c >> 32) + 1) << 32))
             ;
+    }
+    if (copied) {
+        /* The commit copied the log in line (at the cap): no pass now. One
+         * would open a read transaction just as the next write tries to
+         * start the log again, which a reader prevents, and the log would
+         * grow on past the cap, commit after commit. */
+        unsigned long long c = atomic_load(&self->copied);
+        while (!atomic_compare_exchange_weak(&self->copied, &c,
+                                             (c & ~0xffffffffULL) | (unsigned)pages))
+            ;
+        return;
     }
     if (s_uncopied(self) < LT_STORE_WAL_PAGES)
         return;

@@ -27,10 +27,10 @@ lt_ckpt_t *lt_ckpt_new(const char *store_path, lt_stats_t *stats, char *err, siz
 void lt_ckpt_destroy(lt_ckpt_t **self_p);
 
 /* An lt_store_wal_fn, told the log's pages at each commit: asks for a pass
- * once the log holds LT_STORE_WAL_PAGES pages more than the last pass
- * copied. Any thread; never blocks on the pass (at most on the thread's
- * mutex, for a moment, once per pass). */
-void lt_ckpt_nudge(void *self, int pages);
+ * once the log holds LT_STORE_WAL_PAGES pages more than the last pass (or
+ * a commit that copied in line) copied. Any thread; never blocks on the
+ * pass (at most on the thread's mutex, for a moment, once per pass). */
+void lt_ckpt_nudge(void *self, int pages, int copied);
 
 /* Waits for the pass in progress, if any, and starts none until
  * lt_ckpt_resume; nudges meanwhile are kept for then. On the thread that

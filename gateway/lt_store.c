@@ -415,10 +415,13 @@ static int s_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
     self->wal_pages = pages;
     /* Busy (the checkpointer copies meanwhile) is no error: the next
      * commit tries again. Any other failure is the checkpointer's to see,
-     * report and count: the delegate is told this commit too. */
-    if (pages >= self->wal_cap)
-        (void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-    self->wal_fn(self->wal_arg, pages);
+     * report and count: the delegate is told the log was not copied. */
+    int copied = 0;
+    if (pages >= self->wal_cap) {
+        int rc = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        copied = rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED;
+    }
+    self->wal_fn(self->wal_arg, pages, copied);
     return SQLITE_OK;
 }
 

@@ -128,14 +128,15 @@ lt_store_t *lt_store_open_cached(const char *path, int mb, char *err, size_t err
 /* Checkpoints (docs/ARCHITECTURE.md 6, "Checkpoints"). By default a
  * connection copies the write-ahead log into the store file itself, in
  * the commit that passes SQLite's threshold. Delegated, each commit calls
- * fn(arg, pages) on the committing thread instead, with the pages now in
- * the log (fn must not block; it decides when to copy), and only a commit
- * that leaves cap_pages (> LT_STORE_WAL_PAGES) or more checkpoints in line
- * first.
+ * fn(arg, pages, copied) on the committing thread instead, with the pages
+ * now in the log (fn must not block; it decides when to copy); only a
+ * commit that leaves cap_pages (> LT_STORE_WAL_PAGES) or more checkpoints
+ * in line first, and then says copied 1 (or 1 when another checkpoint was
+ * running, which copies them), 0 when that failed.
  * Only the main file is delegated (an attached one keeps SQLite's rule).
  * Kept across a rebuild's reconnection; fn NULL gives the connection back
  * SQLite's default. */
-typedef void(lt_store_wal_fn)(void *arg, int pages);
+typedef void(lt_store_wal_fn)(void *arg, int pages, int copied);
 void lt_store_wal_delegate(lt_store_t *self, lt_store_wal_fn *fn, void *arg, int cap_pages);
 /* While delegated: the pages in the log after this connection's last
  * commit (0 before any). */

@@ -30,8 +30,9 @@ typedef struct {
     int dropped; /* a commit left fewer pages than the one before: the log restarted */
 } seen_t;
 
-static void s_seen(void *arg, int pages)
+static void s_seen(void *arg, int pages, int copied)
 {
+    (void)copied;
     seen_t *s = arg;
     if (s->calls && pages < s->last)
         s->dropped = 1;
@@ -179,13 +180,13 @@ typedef struct {
     int added; /* pages the commits added since counting began */
 } fwd_t;
 
-static void s_fwd(void *arg, int pages)
+static void s_fwd(void *arg, int pages, int copied)
 {
     fwd_t *f = arg;
     f->added += pages >= f->last ? pages - f->last : pages;
     f->last = pages;
     if (f->forward)
-        lt_ckpt_nudge(f->c, pages);
+        lt_ckpt_nudge(f->c, pages, copied);
 }
 
 static void test_thread_copies(void)
@@ -204,11 +205,11 @@ static void test_thread_copies(void)
     int pages = lt_store_wal_pages(st);
     CU_ASSERT_EQUAL(lt_ckpt_passes(c), 0);
     /* Fewer new pages than the threshold ask for nothing. */
-    lt_ckpt_nudge(c, LT_STORE_WAL_PAGES - 1);
+    lt_ckpt_nudge(c, LT_STORE_WAL_PAGES - 1, 0);
     nanosleep(&(struct timespec){0, 200 * 1000 * 1000}, NULL);
     CU_ASSERT_EQUAL(lt_ckpt_passes(c), 0);
     /* Asked with the commits stopped, one pass copies every page... */
-    lt_ckpt_nudge(c, pages);
+    lt_ckpt_nudge(c, pages, 0);
     CU_ASSERT_FATAL(s_wait_passes(c, 1));
     CU_ASSERT_EQUAL(lt_ckpt_passes(c), 1);
     CU_ASSERT_EQUAL(lt_ckpt_failures(c), 0);
@@ -249,6 +250,46 @@ static void test_thread_copies(void)
     lt_stats_destroy(&stats);
 }
 
+/* Forwards every commit to the checkpointer and keeps the largest log. */
+typedef struct {
+    lt_ckpt_t *c;
+    int max, restarts, last;
+} bound_t;
+
+static void s_bound(void *arg, int pages, int copied)
+{
+    bound_t *b = arg;
+    if (pages > b->max)
+        b->max = pages;
+    if (pages < b->last)
+        b->restarts++;
+    b->last = pages;
+    lt_ckpt_nudge(b->c, pages, copied);
+}
+
+static void test_thread_and_cap(void)
+{
+    char path[400], err[512];
+    lt_store_t *st = s_store(path, sizeof path);
+    lt_ckpt_t *c = lt_ckpt_new(path, NULL, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    bound_t b = {.c = c};
+    int cap = 3 * LT_STORE_WAL_PAGES;
+    lt_store_wal_delegate(st, s_bound, &b, cap);
+    uint64_t seq = 0;
+    /* Several times the cap: the thread copies at the threshold, a commit
+     * at the cap copies in line and asks the thread for nothing, and the
+     * log starts again each time instead of growing on. */
+    for (int i = 0; i < 800; i++)
+        CU_ASSERT_EQUAL_FATAL(s_commit(st, &seq), 0);
+    CU_ASSERT(b.restarts >= 3);
+    CU_ASSERT(b.max < cap + 40 * PER_COMMIT);
+    CU_ASSERT_EQUAL(lt_ckpt_failures(c), 0);
+    s_all_there(st, seq);
+    lt_store_destroy(&st);
+    lt_ckpt_destroy(&c);
+}
+
 static void test_failed_pass(void)
 {
     char path[400], err[512];
@@ -256,7 +297,7 @@ static void test_failed_pass(void)
     lt_stats_t *stats = lt_stats_new();
     lt_ckpt_t *c = lt_ckpt_new(path, stats, err, sizeof err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(c);
-    lt_ckpt_nudge(c, LT_STORE_WAL_PAGES);
+    lt_ckpt_nudge(c, LT_STORE_WAL_PAGES, 0);
     CU_ASSERT(s_wait_passes(c, 1));
     CU_ASSERT_EQUAL(lt_ckpt_failures(c), 1);
     CU_ASSERT_EQUAL(s_stat(stats, "lienthong_store_checkpoint_failures").counter, 1);
@@ -278,6 +319,7 @@ int main(void)
         {"delegated, a commit below the cap copies nothing itself", test_delegated_below_cap},
         {"past the cap a commit copies the log itself; the log stays bounded", test_cap_copies_in_line},
         {"the checkpointer copies on its thread; the next commit restarts the log", test_thread_copies},
+        {"with the thread, commits at the cap keep the log bounded", test_thread_and_cap},
         {"a pass that fails is counted and names the file", test_failed_pass},
         {NULL, NULL},
     };
