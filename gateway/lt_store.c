@@ -419,7 +419,7 @@ static int s_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
     int copied = 0;
     if (pages >= self->wal_cap) {
         int rc = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-        copied = rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED;
+        copied = rc == SQLITE_OK || rc == SQLITE_BUSY;
     }
     self->wal_fn(self->wal_arg, pages, copied);
     return SQLITE_OK;

@@ -129,10 +129,10 @@ lt_store_t *lt_store_open_cached(const char *path, int mb, char *err, size_t err
  * connection copies the write-ahead log into the store file itself, in
  * the commit that passes SQLite's threshold. Delegated, each commit calls
  * fn(arg, pages, copied) on the committing thread instead, with the pages
- * now in the log (fn must not block; it decides when to copy); only a
+ * now in the log (fn must not block; it decides when to copy). Only a
  * commit that leaves cap_pages (> LT_STORE_WAL_PAGES) or more checkpoints
- * in line first, and then says copied 1 (or 1 when another checkpoint was
- * running, which copies them), 0 when that failed.
+ * in line first. copied is 1 when it did, or found another checkpoint
+ * running (which copies them); 0 otherwise, a failed copy included.
  * Only the main file is delegated (an attached one keeps SQLite's rule).
  * Kept across a rebuild's reconnection; fn NULL gives the connection back
  * SQLite's default. */
