@@ -145,9 +145,10 @@ int lt_store_wal_pages(const lt_store_t *self);
  * (SQLite's PASSIVE mode), on a connection opened for it and closed after.
  * *pages is what the log holds, *copied how many of them are now in the
  * store file. 0; 1 when the file was busy (another checkpoint running,
- * which copies them, or a lock held by another process); -1 with err. Never while the file is being replaced
- * (lt_store_rebuild): closing a connection to the old file may remove the
- * log and index files by name (lt_ckpt_suspend). */
+ * which copies them, or a lock held by another process); -1 with err.
+ * Never while the file is being replaced (lt_store_rebuild): closing a
+ * connection to the old file may remove the log and index files by name
+ * (lt_ckpt_suspend). */
 int lt_store_checkpoint_path(const char *path, int *pages, int *copied, char *err,
                              size_t errlen) __attribute__((warn_unused_result));
 
