@@ -8,15 +8,34 @@
 
 int lt_batch_root(const ProtobufCBinaryData *records, size_t n, uint8_t root[LT_HASH_BYTES])
 {
+    return lt_batch_root_leaves(records, n, NULL, root);
+}
+
+int lt_batch_root_leaves(const ProtobufCBinaryData *records, size_t n, uint8_t *leaves_out,
+                         uint8_t root[LT_HASH_BYTES])
+{
     if (n == 0 || n > LT_BATCH_MAX_RECORDS)
         return -1;
-    uint8_t *leaves = malloc(n * 2 * LT_HASH_BYTES);
-    if (!leaves)
+    uint8_t *scratch = malloc(n * 2 * LT_HASH_BYTES);
+    if (!scratch)
         return -1;
+    uint8_t *leaves = leaves_out ? leaves_out : scratch + n * LT_HASH_BYTES;
     for (size_t i = 0; i < n; i++)
         lt_crypto_merkle_leaf(records[i].data, records[i].len, leaves + i * LT_HASH_BYTES);
-    int rc = lt_crypto_merkle_root(leaves, n, leaves + n * LT_HASH_BYTES, root);
-    free(leaves);
+    int rc = lt_crypto_merkle_root(leaves, n, scratch, root);
+    free(scratch);
+    return rc;
+}
+
+int lt_batch_root_of(const uint8_t *leaves, size_t n, uint8_t root[LT_HASH_BYTES])
+{
+    if (n == 0 || n > LT_BATCH_MAX_RECORDS)
+        return -1;
+    uint8_t *scratch = malloc(n * LT_HASH_BYTES);
+    if (!scratch)
+        return -1;
+    int rc = lt_crypto_merkle_root(leaves, n, scratch, root);
+    free(scratch);
     return rc;
 }
 
@@ -129,6 +148,15 @@ int lt_batch_verify_root(const Lienthong__Batch *b, const char *stream, uint64_t
                          uint8_t hash[LT_HASH_BYTES], uint8_t root[LT_HASH_BYTES], char *err,
                          size_t errlen)
 {
+    return lt_batch_verify_leaves(b, stream, first, prev, owner_pk, hash, root, NULL, err, errlen);
+}
+
+int lt_batch_verify_leaves(const Lienthong__Batch *b, const char *stream, uint64_t first,
+                           const uint8_t prev[LT_HASH_BYTES],
+                           const uint8_t owner_pk[LT_KEY_BYTES], uint8_t hash[LT_HASH_BYTES],
+                           uint8_t root[LT_HASH_BYTES], uint8_t *leaves, char *err,
+                           size_t errlen)
+{
     if (strcmp(b->stream, stream) != 0 || b->first_seq != first) {
         snprintf(err, errlen, "batch %s@%llu does not follow on from %s@%llu", b->stream,
                  (unsigned long long)b->first_seq, stream, (unsigned long long)first);
@@ -142,7 +170,7 @@ int lt_batch_verify_root(const Lienthong__Batch *b, const char *stream, uint64_t
                  b->n_records, b->signature.len, b->history_id.len);
         return -1;
     }
-    if (lt_batch_root(b->records, b->n_records, root) != 0) {
+    if (lt_batch_root_leaves(b->records, b->n_records, leaves, root) != 0) {
         snprintf(err, errlen, "cannot hash batch");
         return -1;
     }
@@ -179,4 +207,31 @@ int lt_batch_recs_add(lt_batch_recs_t *r, const void *rec, size_t len)
     r->used += len;
     r->n++;
     return 0;
+}
+
+void lt_batch_recs_reset(lt_batch_recs_t *r)
+{
+    r->n = r->used = r->n_leaves = 0;
+}
+
+int lt_batch_recs_add_leaf(lt_batch_recs_t *r, const void *rec, size_t len,
+                           const uint8_t leaf[LT_HASH_BYTES])
+{
+    size_t i = r->n;
+    if (lt_batch_recs_add(r, rec, len) != 0)
+        return -1;
+    /* Leaves count only as a prefix: one record without its leaf before
+     * makes the root be computed from the records. */
+    if (r->n_leaves == i) {
+        memcpy(r->leaves[i], leaf, LT_HASH_BYTES);
+        r->n_leaves++;
+    }
+    return 0;
+}
+
+int lt_batch_recs_root(const lt_batch_recs_t *r, uint8_t root[LT_HASH_BYTES])
+{
+    if (r->n > 0 && r->n_leaves == r->n)
+        return lt_batch_root_of(&r->leaves[0][0], r->n, root);
+    return lt_batch_root(r->recs, r->n, root);
 }

@@ -22,20 +22,41 @@
 #define LT_BATCH_DOMAIN "lienthong/1 batch"
 
 /* Record byte strings gathered for one batch, in one buffer reused between
- * batches so that readers do not allocate per batch. */
+ * batches so that readers do not allocate per batch; with the Merkle
+ * leaves of the first n_leaves of them when whoever gave them had those
+ * already (lt_batch_recs_add_leaf), so that the batch's root is made
+ * without hashing them again. */
 typedef struct {
     ProtobufCBinaryData recs[LT_BATCH_MAX_RECORDS];
     uint8_t *buf;
     size_t used, cap;
     size_t n;
+    uint8_t leaves[LT_BATCH_MAX_RECORDS][LT_HASH_BYTES];
+    size_t n_leaves;
 } lt_batch_recs_t;
 
+/* Empties r for the next batch, keeping its buffer. */
+void lt_batch_recs_reset(lt_batch_recs_t *r);
 /* Appends a copy of rec. 0, or -1 when out of memory or full. */
 int lt_batch_recs_add(lt_batch_recs_t *r, const void *rec, size_t len)
+    __attribute__((warn_unused_result));
+/* The same for a record whose leaf (lt_crypto_merkle_leaf of rec) is known. */
+int lt_batch_recs_add_leaf(lt_batch_recs_t *r, const void *rec, size_t len,
+                           const uint8_t leaf[LT_HASH_BYTES]) __attribute__((warn_unused_result));
+/* The Merkle root of r's records, from their leaves when r holds them all. */
+int lt_batch_recs_root(const lt_batch_recs_t *r, uint8_t root[LT_HASH_BYTES])
     __attribute__((warn_unused_result));
 
 /* Computes the Merkle root over n record byte strings. Returns 0 or -1. */
 int lt_batch_root(const ProtobufCBinaryData *records, size_t n, uint8_t root[LT_HASH_BYTES])
+    __attribute__((warn_unused_result));
+/* The same, also writing the n leaves into leaves (n * LT_HASH_BYTES, or
+ * NULL): a writer that stores the records takes their checksums from them
+ * (lt_store_append_leaf). */
+int lt_batch_root_leaves(const ProtobufCBinaryData *records, size_t n, uint8_t *leaves,
+                         uint8_t root[LT_HASH_BYTES]) __attribute__((warn_unused_result));
+/* The Merkle root over n leaves made already (lt_crypto_merkle_leaf). */
+int lt_batch_root_of(const uint8_t *leaves, size_t n, uint8_t root[LT_HASH_BYTES])
     __attribute__((warn_unused_result));
 
 /* Builds H into a malloc'd buffer; history is NULL or LT_HISTORY_BYTES
@@ -93,5 +114,13 @@ int lt_batch_verify_root(const Lienthong__Batch *b, const char *stream, uint64_t
                          const uint8_t prev[LT_HASH_BYTES], const uint8_t owner_pk[LT_KEY_BYTES],
                          uint8_t hash[LT_HASH_BYTES], uint8_t root[LT_HASH_BYTES], char *err,
                          size_t errlen) __attribute__((warn_unused_result));
+/* lt_batch_verify_root that also writes the records' leaves into leaves
+ * (b->n_records * LT_HASH_BYTES, or NULL), for the writer that stores them
+ * (lt_store_append_leaf). */
+int lt_batch_verify_leaves(const Lienthong__Batch *b, const char *stream, uint64_t first,
+                           const uint8_t prev[LT_HASH_BYTES],
+                           const uint8_t owner_pk[LT_KEY_BYTES], uint8_t hash[LT_HASH_BYTES],
+                           uint8_t root[LT_HASH_BYTES], uint8_t *leaves, char *err,
+                           size_t errlen) __attribute__((warn_unused_result));
 
 #endif

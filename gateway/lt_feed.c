@@ -163,7 +163,9 @@ lt_feed_t *lt_feed_new(const lt_gwctx_t *ctx)
     self->tail = lt_tail_new(ctx->stats, (size_t)cfg->tail_batches, (size_t)cfg->tail_bytes);
     self->fresh = lt_fresh_new(LT_FRESH_BYTES, LT_FRESH_RUNS);
     self->arena = lt_arena_new(FEED_ARENA_BLOCK, 0);
-    if (!self->tail || !self->fresh || !self->arena || s_register(self, ctx->stats) != 0) {
+    self->leaves = malloc((size_t)LT_BATCH_MAX_RECORDS * LT_HASH_BYTES);
+    if (!self->tail || !self->fresh || !self->arena || !self->leaves ||
+        s_register(self, ctx->stats) != 0) {
         lt_feed_destroy(&self);
         return NULL;
     }
@@ -214,6 +216,7 @@ void lt_feed_destroy(lt_feed_t **self_p)
     lt_tail_destroy(&self->tail);
     lt_fresh_destroy(&self->fresh);
     lt_arena_destroy(&self->arena);
+    free(self->leaves);
     free(self);
     *self_p = NULL;
 }
@@ -224,6 +227,14 @@ int lt_feed_chunk_add(void *arg, uint64_t seq, const void *rec, size_t len)
 {
     (void)seq;
     return lt_batch_recs_add(arg, rec, len);
+}
+
+/* An lt_fresh_rec_fn: the same with the leaf the writer made. */
+static int s_chunk_add_leaf(void *arg, uint64_t seq, const void *rec, size_t len,
+                            const uint8_t leaf[LT_HASH_BYTES])
+{
+    (void)seq;
+    return lt_batch_recs_add_leaf(arg, rec, len, leaf);
 }
 
 int64_t lt_feed_chunk_want(const lt_feed_t *self, const lt_feed_stream_t *st, uint64_t seq,
@@ -241,7 +252,7 @@ int64_t lt_feed_chunk_want(const lt_feed_t *self, const lt_feed_stream_t *st, ui
 int lt_feed_chunk_read(lt_feed_t *self, lt_feed_stream_t *st, uint64_t seq, int64_t max)
 {
     lt_feed_chunk_t *c = &self->chunk;
-    c->n = c->used = 0;
+    lt_batch_recs_reset(c);
     max = lt_feed_chunk_want(self, st, seq, max);
     if (max <= 0)
         return 0;
@@ -249,7 +260,7 @@ int lt_feed_chunk_read(lt_feed_t *self, lt_feed_stream_t *st, uint64_t seq, int6
         return LT_STORE_DAMAGED;
     /* Records committed a moment ago are sent from memory (lt_fresh.h). */
     int n = lt_fresh_read(self->fresh, st->id, seq, (size_t)max, self->batch_bytes,
-                          lt_feed_chunk_add, c);
+                          s_chunk_add_leaf, c);
     if (n == 0)
         n = lt_store_read(self->ctx->store, st->id, seq, (size_t)max, self->batch_bytes,
                           lt_feed_chunk_add, c);

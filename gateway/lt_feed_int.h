@@ -172,6 +172,7 @@ struct _lt_feed_t {
     lt_tail_t *tail;      /* owner: batches sent lately (lt_tail.h) */
     lt_fresh_t *fresh;    /* owner: records committed lately (lt_fresh.h) */
     lt_arena_t *arena;    /* replica: one received record decoded at a time */
+    uint8_t *leaves;      /* replica: the leaves of the batch being checked */
     size_t n_snaps;       /* snapshots and replacements being sent */
     int64_t prune_at;     /* monotonic ms of the next pruning step */
     int64_t owner_at;     /* monotonic ms of the next look for lost consumers */

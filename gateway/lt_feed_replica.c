@@ -245,6 +245,9 @@ struct _lt_feed_apply_t {
     int store_failed;          /* err is the store's, not the batch's */
     int64_t took_us;
     char err[400];
+    /* The records' Merkle leaves, made by the check (lt_batch_verify_leaves):
+     * their checksums in the store are taken from them. */
+    uint8_t leaves[];
 };
 
 /* Unpacks and checks one (already verified) record expected at seq, and
@@ -264,7 +267,8 @@ static int s_apply_record(lt_feed_apply_t *job, lt_store_t *store, const Protobu
                  !r              ? "malformed (or its key is not UTF-8)"
                  : r->seq != seq ? "out of sequence"
                                  : "with an empty or over-long key");
-    else if (lt_store_append(store, job->cursor.id, r->seq, rec->data, rec->len) != 0 ||
+    else if (lt_store_append_leaf(store, job->cursor.id, r->seq, rec->data, rec->len,
+                                  job->leaves + i * LT_HASH_BYTES) != 0 ||
              lt_store_state_put(store, job->cursor.id, r->key, r->seq, r->deleted,
                                 lt_presence_mask(r->payload.data, r->payload.len), 0) != 0) {
         snprintf(job->err, sizeof job->err, "store: %s", lt_store_error(store));
@@ -501,8 +505,8 @@ static int s_verify(lt_feed_t *self, const lt_feed_replica_t *f, const lt_stream
     size_t n = lt_dir_signing_keys(m, keys);
     int rc = -1;
     for (size_t i = 0; i < n && rc != 0; i++)
-        rc = lt_batch_verify_root(b, f->stream->name, at->last_seq + 1, at->last_hash, keys[i],
-                                  hash, root, err, errlen);
+        rc = lt_batch_verify_leaves(b, f->stream->name, at->last_seq + 1, at->last_hash, keys[i],
+                                    hash, root, self->leaves, err, errlen);
     return rc;
 }
 
@@ -646,11 +650,15 @@ lt_feed_apply_t *lt_feed_batch_check(lt_feed_t *self, const char *owner,
     }
     if (lt_feed_history_batch(self, f, at, b) != 0)
         return NULL; /* forked: stopped, nothing applied */
-    lt_feed_apply_t *job = calloc(1, sizeof *job);
+    /* s_verify held n_records to LT_BATCH_MAX_RECORDS, the leaves' room. */
+    size_t leaves = b->n_records * LT_HASH_BYTES;
+    lt_feed_apply_t *job = malloc(sizeof *job + leaves);
     if (!job) {
         lt_feed_replica_backoff(self, f, "out of memory", 0, 1);
         return NULL;
     }
+    memset(job, 0, sizeof *job);
+    memcpy(job->leaves, self->leaves, leaves);
     snprintf(job->stream, sizeof job->stream, "%s", f->stream->name);
     job->b = b;
     job->cursor = *at;

@@ -85,7 +85,7 @@ static int s_read(lt_feed_t *self, lt_feed_stream_t *st, lt_feed_snap_t *sn, int
         max = LT_BATCH_MAX_RECORDS;
     if (max > self->ctx->cfg->batch_max)
         max = self->ctx->cfg->batch_max;
-    c->n = c->used = 0;
+    lt_batch_recs_reset(c);
     int n = max > 0 ? lt_store_snap_read(sn->rd, (size_t)max, self->batch_bytes, lt_feed_chunk_add,
                                          c)
                     : 0;

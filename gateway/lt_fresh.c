@@ -12,6 +12,7 @@ struct _lt_fresh_run_t {
     uint64_t first;
     size_t n, cap_n;
     size_t *end; /* end[i]: offset just past record i in buf */
+    uint8_t (*leaves)[LT_HASH_BYTES]; /* leaves[i]: record i's Merkle leaf */
     uint8_t *buf;
     size_t used, cap;
     struct _lt_fresh_run_t *next;
@@ -38,6 +39,7 @@ void lt_fresh_run_destroy(lt_fresh_run_t **self_p)
     if (!self_p || !*self_p)
         return;
     free((*self_p)->end);
+    free((*self_p)->leaves);
     free((*self_p)->buf);
     free(*self_p);
     *self_p = NULL;
@@ -59,12 +61,17 @@ static int s_grow(void **p, size_t *cap, size_t want, size_t sz)
     return 0;
 }
 
-int lt_fresh_run_add(lt_fresh_run_t *self, const void *rec, size_t len)
+int lt_fresh_run_add(lt_fresh_run_t *self, const void *rec, size_t len,
+                     const uint8_t leaf[LT_HASH_BYTES])
 {
-    if (s_grow((void **)&self->end, &self->cap_n, self->n + 1, sizeof *self->end) != 0 ||
+    /* end and leaves grow together: cap_n counts both. */
+    size_t cap_n = self->cap_n;
+    if (s_grow((void **)&self->leaves, &cap_n, self->n + 1, LT_HASH_BYTES) != 0 ||
+        s_grow((void **)&self->end, &self->cap_n, self->n + 1, sizeof *self->end) != 0 ||
         s_grow((void **)&self->buf, &self->cap, self->used + len, 1) != 0)
         return -1;
     memcpy(self->buf + self->used, rec, len);
+    memcpy(self->leaves[self->n], leaf, LT_HASH_BYTES);
     self->used += len;
     self->end[self->n++] = self->used;
     return 0;
@@ -131,11 +138,16 @@ static void s_trim(lt_fresh_run_t *run)
         run->buf = buf;
         run->cap = run->used;
     }
+    /* cap_n must not exceed either array's room: leaves shrink only after
+     * end did and cap_n says n. */
     size_t *end = realloc(run->end, run->n * sizeof *run->end);
-    if (end) {
-        run->end = end;
-        run->cap_n = run->n;
-    }
+    if (!end)
+        return;
+    run->end = end;
+    run->cap_n = run->n;
+    uint8_t(*leaves)[LT_HASH_BYTES] = realloc(run->leaves, run->n * LT_HASH_BYTES);
+    if (leaves)
+        run->leaves = leaves;
 }
 
 void lt_fresh_put(lt_fresh_t *self, lt_fresh_run_t **run_p)
@@ -182,7 +194,7 @@ static const lt_fresh_run_t *s_find(const lt_fresh_run_t *r, int64_t stream, uin
  * counts them. Returns the count, 0 when a record the read needs is not
  * held, or -1 when fn failed. */
 static int s_walk(const lt_fresh_t *self, int64_t stream, uint64_t seq, size_t max_n,
-                  size_t max_bytes, lt_store_rec_fn fn, void *arg)
+                  size_t max_bytes, lt_fresh_rec_fn fn, void *arg)
 {
     const lt_fresh_run_t *r = s_find(self->head, stream, seq);
     size_t n = 0, bytes = 0;
@@ -195,7 +207,7 @@ static int s_walk(const lt_fresh_t *self, int64_t stream, uint64_t seq, size_t m
         size_t from = i ? r->end[i - 1] : 0, len = r->end[i] - from;
         if (n > 0 && bytes + len > max_bytes)
             break;
-        if (fn && fn(arg, seq, r->buf + from, len) != 0)
+        if (fn && fn(arg, seq, r->buf + from, len, r->leaves[i]) != 0)
             return -1;
         bytes += len;
         n++;
@@ -205,7 +217,7 @@ static int s_walk(const lt_fresh_t *self, int64_t stream, uint64_t seq, size_t m
 }
 
 int lt_fresh_read(const lt_fresh_t *self, int64_t stream, uint64_t seq, size_t max_n,
-                  size_t max_bytes, lt_store_rec_fn fn, void *arg)
+                  size_t max_bytes, lt_fresh_rec_fn fn, void *arg)
 {
     if (!self || max_n == 0 || s_walk(self, stream, seq, max_n, max_bytes, NULL, NULL) <= 0)
         return 0;

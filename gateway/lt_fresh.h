@@ -26,14 +26,18 @@ typedef struct _lt_fresh_run_t lt_fresh_run_t;
 /* A run whose first record will be seq of stream; NULL when out of memory. */
 lt_fresh_run_t *lt_fresh_run_new(int64_t stream, uint64_t first_seq);
 void lt_fresh_run_destroy(lt_fresh_run_t **self_p);
-/* Appends a copy of the next record. 0, or -1 when out of memory. */
-int lt_fresh_run_add(lt_fresh_run_t *self, const void *rec, size_t len)
-    __attribute__((warn_unused_result));
+/* Appends a copy of the next record and its Merkle leaf (made by the
+ * writer for its checksum, lt_store_append_leaf), so that the batch sent
+ * from here has its root without hashing the records again. 0, or -1 when
+ * out of memory. */
+int lt_fresh_run_add(lt_fresh_run_t *self, const void *rec, size_t len,
+                     const uint8_t leaf[LT_HASH_BYTES]) __attribute__((warn_unused_result));
 
 typedef struct _lt_fresh_t lt_fresh_t;
 /* Keeps at most max_bytes of records in at most max_runs runs (either 0
  * keeps nothing): a kept run is trimmed to its records, so the memory it
- * holds is its bytes plus a size_t per record. NULL when out of memory. */
+ * holds is its bytes plus a size_t and a leaf per record. NULL when out of
+ * memory. */
 lt_fresh_t *lt_fresh_new(size_t max_bytes, size_t max_runs);
 void lt_fresh_destroy(lt_fresh_t **self_p);
 /* Takes *run_p (set to NULL). A run that does not follow the last one
@@ -44,12 +48,15 @@ void lt_fresh_forget(lt_fresh_t *self, int64_t stream);
 /* Drops every run: the store was rebuilt and may have lost rows, which
  * must be reported as damage, not sent from here. */
 void lt_fresh_clear(lt_fresh_t *self);
+/* Called by lt_fresh_read with each record and its leaf; non-zero stops. */
+typedef int (*lt_fresh_rec_fn)(void *arg, uint64_t seq, const void *rec, size_t len,
+                               const uint8_t leaf[LT_HASH_BYTES]);
 /* As lt_store_read, for records held here: calls fn for each record from
  * seq, at most max_n records and max_bytes bytes (at least one record).
  * Returns the count, or 0 when the runs do not hold all that read would
  * give (the caller reads the store), or -1 when fn failed. */
 int lt_fresh_read(const lt_fresh_t *self, int64_t stream, uint64_t seq, size_t max_n,
-                  size_t max_bytes, lt_store_rec_fn fn, void *arg)
+                  size_t max_bytes, lt_fresh_rec_fn fn, void *arg)
     __attribute__((warn_unused_result));
 /* Bytes of records held, for tests and statistics. */
 size_t lt_fresh_bytes(const lt_fresh_t *self);

@@ -97,18 +97,21 @@ static slot_t *s_slot(group_t *g, const char *name)
 
 /* Adds a record just appended to the slot's run for the feed; a record
  * that cannot be kept ends the slot's run for this group. */
-static void s_keep_fresh(slot_t *s, uint64_t seq, const uint8_t *rec, size_t len)
+static void s_keep_fresh(slot_t *s, uint64_t seq, const uint8_t *rec, size_t len,
+                         const uint8_t leaf[LT_HASH_BYTES])
 {
     if (s->no_run)
         return;
     if ((!s->run && !(s->run = lt_fresh_run_new(s->st.id, seq))) ||
-        lt_fresh_run_add(s->run, rec, len) != 0) {
+        lt_fresh_run_add(s->run, rec, len, leaf) != 0) {
         lt_fresh_run_destroy(&s->run);
         s->no_run = 1;
     }
 }
 
-/* Appends one record to a stream: log + state. */
+/* Appends one record to a stream: log + state. Its Merkle leaf, hashed
+ * once here, gives its checksum in the store and, kept with the record in
+ * memory (lt_fresh), the root of the batch it is sent in. */
 static int s_emit(group_t *g, slot_t *s, const char *key, int deleted, const uint8_t *payload,
                   size_t len)
 {
@@ -124,11 +127,13 @@ static int s_emit(group_t *g, slot_t *s, const char *key, int deleted, const uin
     if (n > sizeof stack && !(buf = malloc(n)))
         return -1;
     lienthong__record__pack(&r, buf);
-    int rc = lt_store_append(g->store, s->st.id, r.seq, buf, n) ||
+    uint8_t leaf[LT_HASH_BYTES];
+    lt_crypto_merkle_leaf(buf, n, leaf);
+    int rc = lt_store_append_leaf(g->store, s->st.id, r.seq, buf, n, leaf) ||
              lt_store_state_put(g->store, s->st.id, key, r.seq, deleted,
                                 deleted ? 0 : lt_presence_mask(payload, len), s->view);
     if (rc == 0)
-        s_keep_fresh(s, r.seq, buf, n);
+        s_keep_fresh(s, r.seq, buf, n, leaf);
     if (buf != stack)
         free(buf);
     if (rc)

@@ -78,7 +78,7 @@ static const char *s_sql[ST_COUNT] = {
     [ST_STREAM_ADD] = "INSERT INTO streams(name) VALUES (?1)",
     [ST_STREAM_SAVE] = "UPDATE streams SET last_seq = ?2, last_hash = ?3, source_cursor = ?4 "
                        "WHERE id = ?1",
-    [ST_APPEND] = "INSERT INTO log(id, record, sum) VALUES (?1, ?2, lt_record_sum(?1, ?2))",
+    [ST_APPEND] = "INSERT INTO log(id, record, sum) VALUES (?1, ?2, ?3)",
     [ST_STATE_PUT] = "INSERT INTO state(stream, key, seq, deleted, fields, is_view) "
                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
                      "ON CONFLICT(stream, key) DO UPDATE SET seq = excluded.seq, "
@@ -156,7 +156,7 @@ static const char *s_steps[] = {
     "CREATE TABLE IF NOT EXISTS state ("
     "  stream INTEGER NOT NULL, key TEXT NOT NULL, seq INTEGER NOT NULL,"
     "  deleted INTEGER NOT NULL, PRIMARY KEY (stream, key)) WITHOUT ROWID;",
-    /* 2: a checksum per log row (lt_store_sum), filled for the rows already
+    /* 2: a checksum per log row (lt_record_sum), filled for the rows already
      * there; the owner's signed batch headers kept by a replica. */
     "ALTER TABLE log ADD COLUMN sum BLOB;"
     "UPDATE log SET sum = lt_record_sum(id, record);"
@@ -251,10 +251,10 @@ struct _lt_store_t {
     int wal_pages; /* in the log after this connection's last commit, while delegated */
 };
 
-/* Checksum of a log row: BLAKE2b-256 over a domain string, the row id
- * (stream and seq) and the exact record bytes, so a record that changed or
- * moved to another row no longer matches. */
-static void s_sum(int64_t id, const void *rec, size_t len, uint8_t out[LT_HASH_BYTES])
+/* The older checksum of a log row (rows written before LT_STORE_SUM_BYTES
+ * came): BLAKE2b-256 over a domain string, the row id (stream and seq) and
+ * the exact record bytes. Only checked now, never written. */
+static void s_sum_v1(int64_t id, const void *rec, size_t len, uint8_t out[LT_HASH_BYTES])
 {
     uint8_t pre[sizeof LT_STORE_SUM_DOMAIN + 8];
     memcpy(pre, LT_STORE_SUM_DOMAIN, sizeof LT_STORE_SUM_DOMAIN); /* with its 0x00 */
@@ -263,16 +263,52 @@ static void s_sum(int64_t id, const void *rec, size_t len, uint8_t out[LT_HASH_B
     lt_crypto_hash2(pre, sizeof pre, rec, len, out);
 }
 
+/* The checksum of the record with Merkle leaf `leaf` at row id: the
+ * leaf's first LT_STORE_SUM_BYTES with u64be(id) XORed into the first 8.
+ * It is not a MAC (nothing here is secret; the owner's signature over the
+ * batch is what proves origin, 4.2): it finds a record changed on disk or
+ * moved to another row. For each id the fold is a bijection, so two
+ * (row, record) pairs share a checksum only when their leaves agree in
+ * 128 bits and differ by exactly their ids in the other 64: a collision
+ * of BLAKE2b. */
+static void s_sum_leaf(int64_t id, const uint8_t leaf[LT_HASH_BYTES],
+                       uint8_t out[LT_STORE_SUM_BYTES])
+{
+    memcpy(out, leaf, LT_STORE_SUM_BYTES);
+    for (int i = 0; i < 8; i++)
+        out[i] ^= (uint8_t)((uint64_t)id >> (56 - 8 * i));
+}
+
+/* 1 when sum (sum_len bytes, of either form) is the checksum of rec at
+ * row id. */
+static int s_sum_ok(int64_t id, const void *rec, size_t len, const void *sum, size_t sum_len)
+{
+    uint8_t want[LT_HASH_BYTES];
+    if (!sum)
+        return 0;
+    if (sum_len == LT_STORE_SUM_BYTES) {
+        uint8_t leaf[LT_HASH_BYTES];
+        lt_crypto_merkle_leaf(rec ? rec : (const void *)"", len, leaf);
+        s_sum_leaf(id, leaf, want);
+        return memcmp(want, sum, LT_STORE_SUM_BYTES) == 0;
+    }
+    if (sum_len != LT_HASH_BYTES)
+        return 0;
+    s_sum_v1(id, rec ? rec : "", len, want);
+    return memcmp(want, sum, LT_HASH_BYTES) == 0;
+}
+
 /* SQL function lt_record_sum(id, record), for the statements that write log
- * rows and for migration step 2. */
+ * rows from others (a repair, a stream moved, migration step 2). */
 static void s_sql_sum(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
     (void)argc;
-    uint8_t sum[LT_HASH_BYTES];
+    uint8_t leaf[LT_HASH_BYTES], sum[LT_STORE_SUM_BYTES];
     const void *rec = sqlite3_value_blob(argv[1]);
     int len = sqlite3_value_bytes(argv[1]);
-    s_sum(sqlite3_value_int64(argv[0]), rec ? rec : "", (size_t)len, sum);
-    sqlite3_result_blob(ctx, sum, LT_HASH_BYTES, SQLITE_TRANSIENT);
+    lt_crypto_merkle_leaf(rec ? rec : (const void *)"", (size_t)len, leaf);
+    s_sum_leaf(sqlite3_value_int64(argv[0]), leaf, sum);
+    sqlite3_result_blob(ctx, sum, LT_STORE_SUM_BYTES, SQLITE_TRANSIENT);
 }
 
 /* SQL function lt_record_fields(record): the presence mask of a stored
@@ -882,11 +918,22 @@ int lt_store_stream_replace(lt_store_t *self, int64_t dst, int64_t src)
 
 int lt_store_append(lt_store_t *self, int64_t stream, uint64_t seq, const void *rec, size_t len)
 {
+    uint8_t leaf[LT_HASH_BYTES];
+    lt_crypto_merkle_leaf(rec, len, leaf);
+    return lt_store_append_leaf(self, stream, seq, rec, len, leaf);
+}
+
+int lt_store_append_leaf(lt_store_t *self, int64_t stream, uint64_t seq, const void *rec,
+                         size_t len, const uint8_t leaf[LT_HASH_BYTES])
+{
     sqlite3_stmt *st = self->st[ST_APPEND];
+    uint8_t sum[LT_STORE_SUM_BYTES];
     if (seq == 0 || seq > SEQ_MAX)
         return -1;
+    s_sum_leaf(LOG_ID(stream, seq), leaf, sum);
     sqlite3_bind_int64(st, 1, LOG_ID(stream, seq));
     sqlite3_bind_blob(st, 2, rec, (int)len, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 3, sum, LT_STORE_SUM_BYTES, SQLITE_STATIC);
     return s_run(self, st);
 }
 
@@ -958,14 +1005,10 @@ uint64_t lt_store_damaged_seq(lt_store_t *self)
 /* 1 when the current row of st (id, record, sum) matches its checksum. */
 static int s_row_sound(sqlite3_stmt *st)
 {
-    uint8_t want[LT_HASH_BYTES];
     const void *rec = sqlite3_column_blob(st, 1);
     size_t len = (size_t)sqlite3_column_bytes(st, 1);
-    const void *sum = sqlite3_column_blob(st, 2);
-    if (!sum || sqlite3_column_bytes(st, 2) != LT_HASH_BYTES)
-        return 0;
-    s_sum(sqlite3_column_int64(st, 0), rec ? rec : "", len, want);
-    return memcmp(want, sum, LT_HASH_BYTES) == 0;
+    return s_sum_ok(sqlite3_column_int64(st, 0), rec, len, sqlite3_column_blob(st, 2),
+                    (size_t)sqlite3_column_bytes(st, 2));
 }
 
 static int s_damaged(lt_store_t *self, uint64_t seq, const char *why)
@@ -1089,11 +1132,7 @@ int lt_store_relaxed(lt_store_t *self, int relaxed)
 int lt_store_sum_ok(int64_t stream, uint64_t seq, const void *rec, size_t len, const void *sum,
                     size_t sum_len)
 {
-    uint8_t want[LT_HASH_BYTES];
-    if (!sum || sum_len != LT_HASH_BYTES)
-        return 0;
-    s_sum(LOG_ID(stream, seq), rec ? rec : "", len, want);
-    return memcmp(want, sum, LT_HASH_BYTES) == 0;
+    return s_sum_ok(LOG_ID(stream, seq), rec, len, sum, sum_len);
 }
 
 const char *lt_store_path(lt_store_t *self)

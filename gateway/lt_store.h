@@ -20,8 +20,13 @@ typedef struct _lt_store_t lt_store_t;
 /* A log row's id is the stream's id above this many bits of seq. */
 #define LT_STORE_SEQ_BITS 40
 
-/* Domain string of the log rows' checksums (docs/ARCHITECTURE.md "Store
- * integrity"); the 0x00 that ends it is hashed too. */
+/* A log row's checksum (docs/ARCHITECTURE.md 4.2): LT_STORE_SUM_BYTES,
+ * the first bytes of the record's Merkle leaf (PROTOCOL.md 6.3) with the
+ * row id folded into them, so that whoever hashed the record for a batch
+ * has its checksum for nothing. Rows written before carry the older
+ * 32-byte form, a BLAKE2b-256 over LT_STORE_SUM_DOMAIN (with the 0x00
+ * that ends it), the row id and the record, still checked as such. */
+#define LT_STORE_SUM_BYTES  24
 #define LT_STORE_SUM_DOMAIN "lienthong/1 store record"
 
 /* What a read returns when a record it reached is damaged: its checksum
@@ -154,6 +159,12 @@ int lt_store_checkpoint_path(const char *path, int *pages, int *copied, char *er
 
 /* Appends one record's exact bytes at seq. */
 int lt_store_append(lt_store_t *self, int64_t stream, uint64_t seq, const void *rec, size_t len)
+    __attribute__((warn_unused_result));
+/* The same for a record whose Merkle leaf (lt_crypto_merkle_leaf of its
+ * bytes) the caller has made already, for a batch: the checksum is taken
+ * from it, so the record is not hashed again. */
+int lt_store_append_leaf(lt_store_t *self, int64_t stream, uint64_t seq, const void *rec,
+                         size_t len, const uint8_t leaf[LT_HASH_BYTES])
     __attribute__((warn_unused_result));
 /* Sets the state of key in stream to (seq, deleted), the record holding
  * the fields of mask `fields` (lt_presence_mask of its payload; ignored

@@ -82,7 +82,7 @@ static int s_batch(lt_store_t *store, const char *name, const lt_stream_t *st,
                    uint8_t hash[32])
 {
     char why[300];
-    r->n = r->used = 0;
+    lt_batch_recs_reset(r);
     size_t want = (size_t)(h->last_seq - h->first_seq + 1);
     if (h->last_seq < h->first_seq || want > LT_BATCH_MAX_RECORDS)
         return 2;

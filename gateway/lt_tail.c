@@ -349,7 +349,7 @@ int lt_tail_put(lt_tail_t *self, const lt_tail_key_t *k, const lt_batch_recs_t *
 {
     uint8_t root[LT_HASH_BYTES];
     lt_stats_inc(self->st_misses);
-    if (lt_batch_root(recs->recs, recs->n, root) != 0 ||
+    if (lt_batch_recs_root(recs, root) != 0 ||
         s_sign(k, recs->recs, recs->n, root, keys, msg, hash) != 0)
         return -1;
     /* A batch that alone would overflow the bytes bound is not kept. */

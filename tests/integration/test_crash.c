@@ -1803,7 +1803,7 @@ static int s_mig_view(const char *path, mig_view_t *v, char *err, size_t errlen)
     if (rc == 0)
         rc = s_int64(db, "SELECT count(*) FROM log", NULL, -1, &v->rows);
     if (rc == 0 && v->has_sum)
-        rc = s_int64(db, "SELECT count(*) FROM log WHERE length(sum) = 32", NULL, -1, &v->sums);
+        rc = s_int64(db, "SELECT count(*) FROM log WHERE length(sum) = 24", NULL, -1, &v->sums);
     if (rc == 0)
         rc =
             s_int64(db, "SELECT count(*) FROM pragma_integrity_check WHERE integrity_check != 'ok'",
@@ -1826,6 +1826,9 @@ static int s_mig_view(const char *path, mig_view_t *v, char *err, size_t errlen)
     sqlite3_close(db);
     return rc == 0 ? 0 : s_err(err, errlen, "%s: cannot read it, or SQLite finds it corrupt", path);
 }
+
+/* s_mig_view counts the rows holding a checksum as written now. */
+_Static_assert(LT_STORE_SUM_BYTES == 24, "the checksum length s_mig_view counts");
 
 /* A store as the versions before schema versions wrote it, with n records
  * of one stream. */

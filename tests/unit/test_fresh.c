@@ -7,6 +7,7 @@
  * and no other's, clearing drops all. */
 #include "unit_util.h"
 
+#include "lt_crypto.h"
 #include "lt_fresh.h"
 #include "lt_store.h"
 
@@ -29,9 +30,13 @@ static lt_fresh_run_t *s_run(int64_t stream, uint64_t first, uint64_t last)
 {
     lt_fresh_run_t *r = lt_fresh_run_new(stream, first);
     uint8_t buf[MAX_REC];
-    for (uint64_t q = first; r && q <= last; q++)
-        if (lt_fresh_run_add(r, buf, s_rec(stream, q, buf)) != 0)
+    uint8_t leaf[LT_HASH_BYTES];
+    for (uint64_t q = first; r && q <= last; q++) {
+        size_t len = s_rec(stream, q, buf);
+        lt_crypto_merkle_leaf(buf, len, leaf);
+        if (lt_fresh_run_add(r, buf, len, leaf) != 0)
             lt_fresh_run_destroy(&r);
+    }
     return r;
 }
 
@@ -66,12 +71,23 @@ static int s_on_rec(void *arg, uint64_t seq, const void *rec, size_t len)
     return 0;
 }
 
+/* An lt_fresh_rec_fn: as s_on_rec, and the leaf must be the record's. */
+static int s_on_fresh(void *arg, uint64_t seq, const void *rec, size_t len,
+                      const uint8_t leaf[LT_HASH_BYTES])
+{
+    got_t *g = arg;
+    uint8_t want[LT_HASH_BYTES];
+    lt_crypto_merkle_leaf(rec, len, want);
+    g->bad |= memcmp(want, leaf, LT_HASH_BYTES) != 0;
+    return s_on_rec(arg, seq, rec, len);
+}
+
 static int s_read(const lt_fresh_t *f, int64_t stream, uint64_t seq, size_t max_n,
                   size_t max_bytes, got_t *g)
 {
     memset(g, 0, sizeof *g);
     g->stream = stream;
-    return lt_fresh_read(f, stream, seq, max_n, max_bytes, s_on_rec, g);
+    return lt_fresh_read(f, stream, seq, max_n, max_bytes, s_on_fresh, g);
 }
 
 static void test_reads_and_misses(void)
@@ -188,8 +204,10 @@ static void test_same_as_store(void)
         CU_ASSERT_PTR_NOT_NULL_FATAL(r);
         for (size_t i = 0; i < n; i++) {
             size_t len = s_rec(st.id, ++seq, buf);
-            CU_ASSERT_FATAL(lt_store_append(s, st.id, seq, buf, len) == 0);
-            CU_ASSERT_FATAL(lt_fresh_run_add(r, buf, len) == 0);
+            uint8_t leaf[LT_HASH_BYTES];
+            lt_crypto_merkle_leaf(buf, len, leaf);
+            CU_ASSERT_FATAL(lt_store_append_leaf(s, st.id, seq, buf, len, leaf) == 0);
+            CU_ASSERT_FATAL(lt_fresh_run_add(r, buf, len, leaf) == 0);
         }
         lt_fresh_put(f, &r);
     }

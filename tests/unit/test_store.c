@@ -6,6 +6,7 @@
  * nothing, and reopening keeps everything. */
 #include "unit_sqlite.h"
 
+#include "lt_crypto.h"
 #include "lt_store.h"
 #include "lt_store_verify.h"
 #include "lienthong.pb-c.h"
@@ -504,7 +505,7 @@ static void test_migrates_older_schema(void)
     CU_ASSERT_FATAL(sqlite3_open(g_path, &db) == SQLITE_OK);
     CU_ASSERT_EQUAL(ut_sql_count(db, "PRAGMA user_version"), lt_store_schema_version());
     /* Every old row got its checksum in the migration. */
-    CU_ASSERT_EQUAL(ut_sql_count(db, "SELECT count(*) FROM log WHERE length(sum) = 32"), 21);
+    CU_ASSERT_EQUAL(ut_sql_count(db, "SELECT count(*) FROM log WHERE length(sum) = 24"), 21);
     sqlite3_close(db);
     /* Opening again migrates nothing and reads the same. */
     s = s_open();
@@ -612,6 +613,109 @@ static void test_damaged_record_never_read(void)
     CU_ASSERT_PTR_NULL(rec);
     CU_ASSERT_EQUAL(lt_store_get(s, st.id, 5, &rec, &len), 1);
     free(rec);
+    lt_store_destroy(&s);
+}
+
+/* Sets the checksum of log row (stream, seq) to sum_len bytes of sum. */
+static void s_set_sum(int64_t stream, uint64_t seq, const uint8_t *sum, size_t sum_len)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    CU_ASSERT_FATAL(sqlite3_open(g_path, &db) == SQLITE_OK);
+    CU_ASSERT_FATAL(sqlite3_prepare_v2(db, "UPDATE log SET sum = ?1 WHERE id = ?2", -1, &st,
+                                       NULL) == SQLITE_OK);
+    sqlite3_bind_blob(st, 1, sum, (int)sum_len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, (int64_t)((uint64_t)stream << LT_STORE_SEQ_BITS | seq));
+    CU_ASSERT(sqlite3_step(st) == SQLITE_DONE && sqlite3_changes(db) == 1);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+/* The stored checksum of log row (stream, seq) into out (at most 64
+ * bytes); returns its length. */
+static size_t s_get_sum(int64_t stream, uint64_t seq, uint8_t *out)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    size_t n = 0;
+    CU_ASSERT_FATAL(sqlite3_open(g_path, &db) == SQLITE_OK);
+    CU_ASSERT_FATAL(sqlite3_prepare_v2(db, "SELECT sum FROM log WHERE id = ?1", -1, &st, NULL) ==
+                    SQLITE_OK);
+    sqlite3_bind_int64(st, 1, (int64_t)((uint64_t)stream << LT_STORE_SEQ_BITS | seq));
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 0) <= 64) {
+        n = (size_t)sqlite3_column_bytes(st, 0);
+        memcpy(out, sqlite3_column_blob(st, 0), n);
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+static void s_unhex(const char *hex, uint8_t *out)
+{
+    for (size_t i = 0; hex[2 * i]; i++)
+        CU_ASSERT(sscanf(hex + 2 * i, "%2hhx", &out[i]) == 1);
+}
+
+/* Known answers for the record "lienthong" at row (stream 1, seq 7),
+ * computed apart from this code (docs/ARCHITECTURE.md 4.2): the checksum
+ * written now, the record's Merkle leaf with the row id folded in, and the
+ * older form, BLAKE2b-256 over the domain, the row id and the record. */
+#define KAT_SUM_LEAF "cbd4056b57a65f8b1d2e07c9850fed5ce560ec6025d30dea"
+#define KAT_SUM_V1   "6c1d149430adb67226c534bfae989a0f714c8a72fa1fe58a5928e48e5b70916b"
+
+static void test_checksum_forms(void)
+{
+    s_fresh();
+    const char *name = "VN/GOV/BCA/population";
+    lt_store_t *s = s_open();
+    lt_stream_t st = s_stream(s, name);
+    CU_ASSERT_FATAL(st.id == 1);
+    for (uint64_t seq = 1; seq <= 6; seq++)
+        CU_ASSERT(lt_store_append(s, st.id, seq, "lienthong", 9) == 0);
+    /* Seq 8 from a leaf made by the caller, as a replica's writer does. */
+    uint8_t leaf[LT_HASH_BYTES];
+    lt_crypto_merkle_leaf((const uint8_t *)"lienthong", 9, leaf);
+    CU_ASSERT(lt_store_append(s, st.id, 7, "lienthong", 9) == 0);
+    CU_ASSERT(lt_store_append_leaf(s, st.id, 8, "lienthong", 9, leaf) == 0);
+    lt_store_destroy(&s);
+
+    uint8_t got[64], want[LT_HASH_BYTES];
+    s_unhex(KAT_SUM_LEAF, want);
+    CU_ASSERT(s_get_sum(st.id, 7, got) == LT_STORE_SUM_BYTES &&
+              memcmp(got, want, LT_STORE_SUM_BYTES) == 0);
+    CU_ASSERT(s_get_sum(st.id, 8, got) == LT_STORE_SUM_BYTES);
+    CU_ASSERT(memcmp(got, want, LT_STORE_SUM_BYTES) != 0); /* the id is in it */
+    /* A row of the older form still reads; changed in a byte it is damage,
+     * and so is a checksum of neither length. */
+    s_unhex(KAT_SUM_V1, want);
+    s_set_sum(st.id, 7, want, LT_HASH_BYTES);
+    want[31] ^= 1;
+    s_set_sum(st.id, 3, want, LT_HASH_BYTES);
+    s_set_sum(st.id, 5, want, 31);
+    s = s_open();
+    uint8_t *rec = NULL;
+    size_t len = 0;
+    CU_ASSERT_EQUAL(lt_store_get(s, st.id, 7, &rec, &len), 1);
+    CU_ASSERT(len == 9 && rec && memcmp(rec, "lienthong", 9) == 0);
+    free(rec);
+    rec = NULL;
+    CU_ASSERT_EQUAL(lt_store_get(s, st.id, 3, &rec, &len), LT_STORE_DAMAGED);
+    CU_ASSERT_EQUAL(lt_store_get(s, st.id, 5, &rec, &len), LT_STORE_DAMAGED);
+    CU_ASSERT_EQUAL(lt_store_get(s, st.id, 8, &rec, &len), 1);
+    free(rec);
+    /* The same record's checksum moved to another row is damage there. */
+    lt_store_destroy(&s);
+    CU_ASSERT(s_get_sum(st.id, 8, got) == LT_STORE_SUM_BYTES);
+    s_set_sum(st.id, 6, got, LT_STORE_SUM_BYTES);
+    s = s_open();
+    rec = NULL;
+    CU_ASSERT_EQUAL(lt_store_get(s, st.id, 6, &rec, &len), LT_STORE_DAMAGED);
+    CU_ASSERT(lt_store_sum_ok(st.id, 8, "lienthong", 9, got, LT_STORE_SUM_BYTES));
+    CU_ASSERT(!lt_store_sum_ok(st.id, 8, "lienthonG", 9, got, LT_STORE_SUM_BYTES));
+    CU_ASSERT(lt_store_sum_ok(st.id, 7, "lienthong", 9, want, LT_HASH_BYTES) == 0); /* edited */
+    want[31] ^= 1;
+    CU_ASSERT(lt_store_sum_ok(st.id, 7, "lienthong", 9, want, LT_HASH_BYTES));
     lt_store_destroy(&s);
 }
 
@@ -1154,6 +1258,8 @@ int main(void)
         {"opening an existing store for inspection never migrates it",
          test_open_existing_never_migrates},
         {"a record edited behind the store's back is never read", test_damaged_record_never_read},
+        {"checksums are the leaf with the row id folded in; the older form still reads",
+         test_checksum_forms},
         {"streams get a history, random or given, kept apart from the cursor", test_histories},
         {"kept batch headers keep the history their header bound, or none", test_batch_histories},
         {"replacing a stream moves log, state, cursor and history in one transaction",

@@ -34,17 +34,34 @@ static int suite_clean(void)
     return 0;
 }
 
-/* n records of `size` bytes each for seqs first.., in r (reset first). */
-static void s_recs(lt_batch_recs_t *r, uint64_t first, size_t n, size_t size)
+/* n records of `size` bytes each for seqs first.., in r (reset first); the
+ * first `leaves` of them given with their Merkle leaves (lt_fresh's way),
+ * the record after those without. */
+static void s_recs_leaves(lt_batch_recs_t *r, uint64_t first, size_t n, size_t size,
+                          size_t leaves)
 {
-    r->n = r->used = 0;
-    uint8_t rec[4096];
+    lt_batch_recs_reset(r);
+    uint8_t rec[4096], leaf[LT_HASH_BYTES];
     CU_ASSERT_FATAL(size <= sizeof rec);
     for (size_t i = 0; i < n; i++) {
         memset(rec, (int)((first + i) & 0xff), size);
         memcpy(rec, &first, sizeof first < size ? sizeof first : size);
-        CU_ASSERT_FATAL(lt_batch_recs_add(r, rec, size) == 0);
+        lt_crypto_merkle_leaf(rec, size, leaf);
+        int rc;
+        if (i < leaves)
+            rc = lt_batch_recs_add_leaf(r, rec, size, leaf);
+        else if (i == leaves)
+            rc = lt_batch_recs_add(r, rec, size);
+        else /* a leaf after a gap is not used */
+            rc = lt_batch_recs_add_leaf(r, rec, size, s_zero);
+        CU_ASSERT_FATAL(rc == 0);
     }
+}
+
+/* n records of `size` bytes each for seqs first.., in r (reset first). */
+static void s_recs(lt_batch_recs_t *r, uint64_t first, size_t n, size_t size)
+{
+    s_recs_leaves(r, first, n, size, 0);
 }
 
 static lt_tail_key_t s_key(uint64_t first, const uint8_t *prev)
@@ -141,6 +158,47 @@ static void test_hit_same_bytes(void)
     lt_tail_destroy(&t);
     lt_tail_destroy(&t); /* idempotent */
     CU_ASSERT_PTR_NULL(t);
+    lt_stats_destroy(&s_stats);
+}
+
+/* A batch made from its records' leaves (all, or a prefix) is the batch
+ * made from the records alone, byte for byte. */
+static void test_root_from_leaves(void)
+{
+    s_stats = lt_stats_new();
+    lt_tail_t *t = lt_tail_new(s_stats, 16, 1 << 20);
+    CU_ASSERT_FATAL(t != NULL);
+    static lt_batch_recs_t r;
+    uint8_t h[3][LT_HASH_BYTES], hv[LT_HASH_BYTES];
+    uint8_t *b[3];
+    size_t len[3];
+    const size_t leaves[3] = {0, 37, 5}; /* none, all, a prefix of 5 */
+    for (int i = 0; i < 3; i++) {
+        zmq_msg_t m;
+        s_recs_leaves(&r, 1, 37, 90, leaves[i]);
+        CU_ASSERT_EQUAL(r.n_leaves, leaves[i]);
+        lt_tail_key_t k = s_key(1, s_zero);
+        CU_ASSERT_FATAL(lt_tail_put(t, &k, &r, 0, 0, s_keys, &m, h[i]) == 0);
+        b[i] = s_bytes(&m, &len[i]);
+        CU_ASSERT(s_verify(&m, 1, s_zero, 37, lt_keys_signing_public(s_keys), hv) == 0);
+        CU_ASSERT(memcmp(hv, h[i], LT_HASH_BYTES) == 0);
+    }
+    for (int i = 1; i < 3; i++) {
+        CU_ASSERT(memcmp(h[0], h[i], LT_HASH_BYTES) == 0);
+        CU_ASSERT(len[0] == len[i] && memcmp(b[0], b[i], len[0]) == 0);
+    }
+    /* A wrong leaf in a full set is used, and the batch fails to verify:
+     * the leaves are the root's only input then. */
+    zmq_msg_t m;
+    s_recs_leaves(&r, 1, 3, 90, 3);
+    r.leaves[1][0] ^= 1;
+    lt_tail_key_t k = s_key(1, s_zero);
+    CU_ASSERT_FATAL(lt_tail_put(t, &k, &r, 0, 0, s_keys, &m, h[0]) == 0);
+    CU_ASSERT(s_verify(&m, 1, s_zero, 3, lt_keys_signing_public(s_keys), hv) != 0);
+    for (int i = 0; i < 3; i++)
+        free(b[i]);
+    free(r.buf);
+    lt_tail_destroy(&t);
     lt_stats_destroy(&s_stats);
 }
 
@@ -428,6 +486,8 @@ int main(void)
     static const ut_test_t tests[] = {
         {"a batch put once is served again byte for byte", test_hit_same_bytes},
         {"only the same cursor, boundary and credit get a cached batch", test_boundaries},
+        {"a batch made from its records' leaves is the one made from the records",
+         test_root_from_leaves},
         {"another chain gets the records signed for it", test_other_chain_signed_again},
         {"after a key promotion nothing signed by the old key is served", test_key_promotion},
         {"the batch and byte bounds evict the oldest", test_bounds_evict_oldest},
