@@ -22,10 +22,38 @@ size_t lt_valid_varint(const uint8_t *p, size_t len, uint64_t *v)
     return 0;
 }
 
+#define ONES  0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+/* The length of the run at p of ASCII bytes other than NUL, eight at a
+ * time: most of a record's texts (keys, dates, codes) are such, and this
+ * runs on every record an owner takes in. */
+static size_t s_ascii_run(const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, sizeof w);
+        /* A byte >= 0x80, or a zero byte ((w - ONES) & ~w sets its high bit). */
+        if ((w & HIGHS) || ((w - ONES) & ~w & HIGHS))
+            break;
+    }
+    while (i < n && p[i] != 0 && p[i] < 0x80)
+        i++;
+    return i;
+}
+
 /* 1 when n bytes at p are valid UTF-8 without NUL (4.5): a NUL would cut
- * the string short for every C receiver, while others see all of it. */
+ * the string short for every C receiver, while others see all of it. An
+ * ASCII prefix needs no decoding; libunistring checks from the first byte
+ * that is not. */
 static int s_text_ok(const uint8_t *p, size_t n)
 {
+    size_t a = s_ascii_run(p, n);
+    if (a == n)
+        return 1;
+    p += a;
+    n -= a;
     return memchr(p, 0, n) == NULL && u8_check(p, n) == NULL;
 }
 

@@ -9,6 +9,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistr.h>
 
 static int suite_init(void)
 {
@@ -119,6 +120,47 @@ static void test_utf8_nul_bytes_unknown_broken(void)
     const uint8_t cut[] = {0x08, 0x01, 0xa2, 0x01, 0x09, 0x0a};
     CU_ASSERT(lt_valid_utf8(&lienthong__envelope__descriptor, cut, sizeof cut, where,
                             sizeof where) == -1);
+}
+
+/* 1 when the walk takes text as Subscribe.stream, which must agree with
+ * libunistring's check of the whole text plus "no NUL". */
+static int s_stream_ok(const uint8_t *text, size_t n)
+{
+    uint8_t msg[2 + 64];
+    char where[64];
+    CU_ASSERT_FATAL(n <= 64);
+    msg[0] = 0x0a; /* field 1, length-delimited */
+    msg[1] = (uint8_t)n;
+    memcpy(msg + 2, text, n);
+    int got = lt_valid_utf8(&lienthong__subscribe__descriptor, msg, n + 2, where, sizeof where) ==
+              0;
+    int want = memchr(text, 0, n) == NULL && u8_check(text, n) == NULL;
+    CU_ASSERT_EQUAL(got, want);
+    return got;
+}
+
+/* The ASCII fast path (eight bytes at a time, then byte by byte) hands
+ * over to libunistring at the right byte: a NUL, a stray byte >= 0x80, a
+ * cut sequence or a valid one at every offset of texts of 0 to 40 bytes. */
+static void test_utf8_ascii_prefixes(void)
+{
+    static const char *tails[] = {"", "\x00", "\x80", "\xc3", "\xc3\xa2", "\xe1\xbb\x85", "\xff",
+                                  "\xf0\x9f\x98\x80", "\xed\xa0\x80"};
+    uint8_t text[64];
+    int accepted = 0, refused = 0;
+    for (size_t len = 0; len <= 40; len++)
+        for (size_t t = 0; t < sizeof tails / sizeof *tails; t++) {
+            size_t tl = t == 1 ? 1 : strlen(tails[t]);
+            for (size_t at = 0; at + tl <= len; at++) {
+                memset(text, 'a' + (int)(len % 26), len);
+                memcpy(text + at, tails[t], tl);
+                if (s_stream_ok(text, len))
+                    accepted++;
+                else
+                    refused++;
+            }
+        }
+    CU_ASSERT(accepted > 0 && refused > 0);
 }
 
 static void test_sanitise(void)
@@ -624,6 +666,8 @@ int main(void)
         {"UTF-8: nested and repeated fields, on_behalf", test_utf8_nested_and_repeated},
         {"UTF-8: NUL, bytes fields, unknown fields, broken encoding",
          test_utf8_nul_bytes_unknown_broken},
+        {"UTF-8: the ASCII fast path agrees with libunistring at every offset",
+         test_utf8_ascii_prefixes},
         {"sanitise: invalid bytes become '?'", test_sanitise},
         {"record key: 1 to LT_RECORD_KEY_MAX bytes", test_record_key},
         {"subscribe: stream, from_seq, prev_hash", test_subscribe_fields},
