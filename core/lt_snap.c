@@ -23,9 +23,16 @@ static void s_parent(const uint8_t l[LT_HASH_BYTES], const uint8_t r[LT_HASH_BYT
 
 void lt_snap_merkle_add(lt_snap_merkle_t *m, const uint8_t *data, size_t len)
 {
+    uint8_t leaf[LT_HASH_BYTES];
+    lt_crypto_merkle_leaf(data, len, leaf);
+    lt_snap_merkle_add_leaf(m, leaf);
+}
+
+void lt_snap_merkle_add_leaf(lt_snap_merkle_t *m, const uint8_t leaf[LT_HASH_BYTES])
+{
     uint8_t h[LT_HASH_BYTES];
     uint8_t level = 0;
-    lt_crypto_merkle_leaf(data, len, h);
+    memcpy(h, leaf, LT_HASH_BYTES);
     /* Two complete subtrees of one level make one of the next: the pairing
      * of 6.4, done as soon as both halves exist. */
     while (m->depth > 0 && m->level[m->depth - 1] == level) {

@@ -35,6 +35,8 @@ typedef struct {
 void lt_snap_merkle_init(lt_snap_merkle_t *m);
 /* Adds the leaf of data (H32(0x00 || data)). */
 void lt_snap_merkle_add(lt_snap_merkle_t *m, const uint8_t *data, size_t len);
+/* The same for a record whose leaf (lt_crypto_merkle_leaf) is made already. */
+void lt_snap_merkle_add_leaf(lt_snap_merkle_t *m, const uint8_t leaf[LT_HASH_BYTES]);
 /* The root over every leaf added so far; zeros when there is none. */
 void lt_snap_merkle_root(const lt_snap_merkle_t *m, uint8_t root[LT_HASH_BYTES]);
 

@@ -223,15 +223,8 @@ void lt_feed_destroy(lt_feed_t **self_p)
 
 /* ---- reading the log ----------------------------------------------------------- */
 
-int lt_feed_chunk_add(void *arg, uint64_t seq, const void *rec, size_t len)
-{
-    (void)seq;
-    return lt_batch_recs_add(arg, rec, len);
-}
-
-/* An lt_fresh_rec_fn: the same with the leaf the writer made. */
-static int s_chunk_add_leaf(void *arg, uint64_t seq, const void *rec, size_t len,
-                            const uint8_t leaf[LT_HASH_BYTES])
+int lt_feed_chunk_add(void *arg, uint64_t seq, const void *rec, size_t len,
+                      const uint8_t leaf[LT_HASH_BYTES])
 {
     (void)seq;
     return lt_batch_recs_add_leaf(arg, rec, len, leaf);
@@ -260,7 +253,7 @@ int lt_feed_chunk_read(lt_feed_t *self, lt_feed_stream_t *st, uint64_t seq, int6
         return LT_STORE_DAMAGED;
     /* Records committed a moment ago are sent from memory (lt_fresh.h). */
     int n = lt_fresh_read(self->fresh, st->id, seq, (size_t)max, self->batch_bytes,
-                          s_chunk_add_leaf, c);
+                          lt_feed_chunk_add, c);
     if (n == 0)
         n = lt_store_read(self->ctx->store, st->id, seq, (size_t)max, self->batch_bytes,
                           lt_feed_chunk_add, c);

@@ -241,8 +241,10 @@ int lt_feed_chunk_read(lt_feed_t *self, lt_feed_stream_t *st, uint64_t seq, int6
  * max within the batch limits and the last seq; <= 0 when none. */
 int64_t lt_feed_chunk_want(const lt_feed_t *self, const lt_feed_stream_t *st, uint64_t seq,
                            int64_t max);
-/* An lt_store_rec_fn appending one record to an lt_feed_chunk_t. */
-int lt_feed_chunk_add(void *chunk, uint64_t seq, const void *rec, size_t len);
+/* An lt_store_rec_fn appending one record and its leaf to an
+ * lt_feed_chunk_t. */
+int lt_feed_chunk_add(void *chunk, uint64_t seq, const void *rec, size_t len,
+                      const uint8_t leaf[LT_HASH_BYTES]);
 
 /* ---- lt_feed_owner.c ---- */
 

@@ -33,8 +33,10 @@ typedef struct {
 } step_t;
 
 /* An lt_store_rec_fn: notes what pruning needs of one row. */
-static int s_row(void *arg, uint64_t seq, const void *rec, size_t len)
+static int s_row(void *arg, uint64_t seq, const void *rec, size_t len,
+                 const uint8_t leaf[LT_HASH_BYTES])
 {
+    (void)leaf;
     step_t *s = arg;
     Lienthong__Record *r = lienthong__record__unpack(NULL, len, rec);
     if (!r)

@@ -95,8 +95,12 @@ static int s_read(lt_feed_t *self, lt_feed_stream_t *st, lt_feed_snap_t *sn, int
         lt_error("feed", "store: cannot read the state for a snapshot");
     if (n > 0) {
         sn->unsent = 1;
+        /* The leaves the read's checksum checks made (lt_store_rec_fn). */
         for (size_t i = 0; i < c->n; i++)
-            lt_snap_merkle_add(&sn->acc, c->recs[i].data, c->recs[i].len);
+            if (i < c->n_leaves)
+                lt_snap_merkle_add_leaf(&sn->acc, c->leaves[i]);
+            else
+                lt_snap_merkle_add(&sn->acc, c->recs[i].data, c->recs[i].len);
     }
     return n;
 }

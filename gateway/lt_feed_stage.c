@@ -118,15 +118,19 @@ static int s_stage_record(lt_store_t *store, struct lt_feed_stage *g,
                       : r->seq == 0 || r->seq > g->seq   ? "beyond the snapshot's seq"
                                                          : NULL;
     int rc = -1;
+    /* One hash of the record for its checksum and the snapshot's root. */
+    uint8_t leaf[LT_HASH_BYTES];
+    if (!bad)
+        lt_crypto_merkle_leaf(rec->data, rec->len, leaf);
     if (bad)
         snprintf(err, errlen, "snapshot record %llu is %s", (unsigned long long)g->index, bad);
-    else if (lt_store_append(store, g->id, r->seq, rec->data, rec->len) != 0 ||
+    else if (lt_store_append_leaf(store, g->id, r->seq, rec->data, rec->len, leaf) != 0 ||
              lt_store_state_put(store, g->id, r->key, r->seq, 0,
                                 lt_presence_mask(r->payload.data, r->payload.len), 0) != 0)
         snprintf(err, errlen, "store: %s", lt_store_error(store));
     else {
         snprintf(g->last_key, sizeof g->last_key, "%s", r->key);
-        lt_snap_merkle_add(&g->acc, rec->data, rec->len);
+        lt_snap_merkle_add_leaf(&g->acc, leaf);
         g->index++;
         rc = 0;
     }

@@ -194,7 +194,7 @@ static const lt_fresh_run_t *s_find(const lt_fresh_run_t *r, int64_t stream, uin
  * counts them. Returns the count, 0 when a record the read needs is not
  * held, or -1 when fn failed. */
 static int s_walk(const lt_fresh_t *self, int64_t stream, uint64_t seq, size_t max_n,
-                  size_t max_bytes, lt_fresh_rec_fn fn, void *arg)
+                  size_t max_bytes, lt_store_rec_fn fn, void *arg)
 {
     const lt_fresh_run_t *r = s_find(self->head, stream, seq);
     size_t n = 0, bytes = 0;
@@ -217,7 +217,7 @@ static int s_walk(const lt_fresh_t *self, int64_t stream, uint64_t seq, size_t m
 }
 
 int lt_fresh_read(const lt_fresh_t *self, int64_t stream, uint64_t seq, size_t max_n,
-                  size_t max_bytes, lt_fresh_rec_fn fn, void *arg)
+                  size_t max_bytes, lt_store_rec_fn fn, void *arg)
 {
     if (!self || max_n == 0 || s_walk(self, stream, seq, max_n, max_bytes, NULL, NULL) <= 0)
         return 0;

@@ -48,15 +48,12 @@ void lt_fresh_forget(lt_fresh_t *self, int64_t stream);
 /* Drops every run: the store was rebuilt and may have lost rows, which
  * must be reported as damage, not sent from here. */
 void lt_fresh_clear(lt_fresh_t *self);
-/* Called by lt_fresh_read with each record and its leaf; non-zero stops. */
-typedef int (*lt_fresh_rec_fn)(void *arg, uint64_t seq, const void *rec, size_t len,
-                               const uint8_t leaf[LT_HASH_BYTES]);
 /* As lt_store_read, for records held here: calls fn for each record from
  * seq, at most max_n records and max_bytes bytes (at least one record).
  * Returns the count, or 0 when the runs do not hold all that read would
  * give (the caller reads the store), or -1 when fn failed. */
 int lt_fresh_read(const lt_fresh_t *self, int64_t stream, uint64_t seq, size_t max_n,
-                  size_t max_bytes, lt_fresh_rec_fn fn, void *arg)
+                  size_t max_bytes, lt_store_rec_fn fn, void *arg)
     __attribute__((warn_unused_result));
 /* Bytes of records held, for tests and statistics. */
 size_t lt_fresh_bytes(const lt_fresh_t *self);

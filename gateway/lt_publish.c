@@ -579,8 +579,10 @@ typedef struct {
 
 /* Derives one current record of the dataset into the view, as the write
  * path would have (lt_store_rec_fn). */
-static int s_fill_one(void *arg, uint64_t seq, const void *rec, size_t len)
+static int s_fill_one(void *arg, uint64_t seq, const void *rec, size_t len,
+                      const uint8_t leaf[LT_HASH_BYTES])
 {
+    (void)leaf;
     (void)seq;
     fill_t *f = arg;
     ProtobufCMessage *msg = NULL;

@@ -280,15 +280,16 @@ static void s_sum_leaf(int64_t id, const uint8_t leaf[LT_HASH_BYTES],
 }
 
 /* 1 when sum (sum_len bytes, of either form) is the checksum of rec at
- * row id. */
-static int s_sum_ok(int64_t id, const void *rec, size_t len, const void *sum, size_t sum_len)
+ * row id. rec's Merkle leaf is written into leaf: for the older form it
+ * costs a second hash, for the current one it is the check's own. */
+static int s_sum_ok(int64_t id, const void *rec, size_t len, const void *sum, size_t sum_len,
+                    uint8_t leaf[LT_HASH_BYTES])
 {
     uint8_t want[LT_HASH_BYTES];
+    lt_crypto_merkle_leaf(rec ? rec : (const void *)"", len, leaf);
     if (!sum)
         return 0;
     if (sum_len == LT_STORE_SUM_BYTES) {
-        uint8_t leaf[LT_HASH_BYTES];
-        lt_crypto_merkle_leaf(rec ? rec : (const void *)"", len, leaf);
         s_sum_leaf(id, leaf, want);
         return memcmp(want, sum, LT_STORE_SUM_BYTES) == 0;
     }
@@ -1003,12 +1004,12 @@ uint64_t lt_store_damaged_seq(lt_store_t *self)
 }
 
 /* 1 when the current row of st (id, record, sum) matches its checksum. */
-static int s_row_sound(sqlite3_stmt *st)
+static int s_row_sound(sqlite3_stmt *st, uint8_t leaf[LT_HASH_BYTES])
 {
     const void *rec = sqlite3_column_blob(st, 1);
     size_t len = (size_t)sqlite3_column_bytes(st, 1);
     return s_sum_ok(sqlite3_column_int64(st, 0), rec, len, sqlite3_column_blob(st, 2),
-                    (size_t)sqlite3_column_bytes(st, 2));
+                    (size_t)sqlite3_column_bytes(st, 2), leaf);
 }
 
 static int s_damaged(lt_store_t *self, uint64_t seq, const char *why)
@@ -1045,14 +1046,15 @@ int lt_store_read(lt_store_t *self, int64_t stream, uint64_t from_seq, size_t ma
         size_t len = (size_t)sqlite3_column_bytes(st, 1);
         /* A hole inside the stream is a lost row: damage at the first read,
          * else the read stops before it and the next one reports it. */
-        if (seq != expect || !s_row_sound(st)) {
+        uint8_t leaf[LT_HASH_BYTES];
+        if (seq != expect || !s_row_sound(st, leaf)) {
             if (n == 0)
                 n = s_damaged(self, expect, seq != expect ? WHY_MISSING : WHY_SUM);
             break;
         }
         if (n > 0 && bytes + len > max_bytes)
             break;
-        if (fn(arg, seq, sqlite3_column_blob(st, 1), len) != 0) {
+        if (fn(arg, seq, sqlite3_column_blob(st, 1), len, leaf) != 0) {
             n = -1;
             break;
         }
@@ -1074,7 +1076,8 @@ int lt_store_get(lt_store_t *self, int64_t stream, uint64_t seq, uint8_t **rec, 
     sqlite3_stmt *st = self->st[ST_GET];
     sqlite3_bind_int64(st, 1, LOG_ID(stream, seq));
     int rc = sqlite3_step(st), found = 0;
-    if (rc == SQLITE_ROW && !s_row_sound(st)) {
+    uint8_t leaf[LT_HASH_BYTES];
+    if (rc == SQLITE_ROW && !s_row_sound(st, leaf)) {
         found = s_damaged(self, seq, WHY_SUM);
     } else if (rc == SQLITE_ROW) {
         *len = (size_t)sqlite3_column_bytes(st, 1);
@@ -1107,10 +1110,12 @@ int lt_store_scan(lt_store_t *self, int64_t stream, uint64_t from_seq, uint64_t 
     sqlite3_bind_int64(st, 3, (int64_t)max_n);
     int n = 0, rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (!s_row_sound(st))
+        uint8_t leaf[LT_HASH_BYTES];
+        if (!s_row_sound(st, leaf))
             continue; /* a damaged row is left for the reads to report */
         uint64_t seq = (uint64_t)(sqlite3_column_int64(st, 0) & ((1LL << SEQ_BITS) - 1));
-        if (fn(arg, seq, sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1)) != 0) {
+        if (fn(arg, seq, sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1),
+               leaf) != 0) {
             rc = SQLITE_ERROR;
             break;
         }
@@ -1130,9 +1135,9 @@ int lt_store_relaxed(lt_store_t *self, int relaxed)
 }
 
 int lt_store_sum_ok(int64_t stream, uint64_t seq, const void *rec, size_t len, const void *sum,
-                    size_t sum_len)
+                    size_t sum_len, uint8_t leaf[LT_HASH_BYTES])
 {
-    return s_sum_ok(LOG_ID(stream, seq), rec, len, sum, sum_len);
+    return s_sum_ok(LOG_ID(stream, seq), rec, len, sum, sum_len, leaf);
 }
 
 const char *lt_store_path(lt_store_t *self)

@@ -197,12 +197,15 @@ int lt_store_state_held(lt_store_t *self, const char *key, lt_store_held_fn fn, 
     __attribute__((warn_unused_result));
 
 /* Reads consecutive records from from_seq: at most max_n records and
- * max_bytes bytes (at least one record if any exists). Calls fn per record;
- * fn's pointer is valid only during the call. Each record's checksum is
- * verified first: the read stops before a damaged record, so only sound
- * records are handed out. Returns the count, LT_STORE_DAMAGED when the
- * record at from_seq is damaged, or -1. */
-typedef int (*lt_store_rec_fn)(void *arg, uint64_t seq, const void *rec, size_t len);
+ * max_bytes bytes (at least one record if any exists). Calls fn per record
+ * with its Merkle leaf, which checking its checksum made (a batch's root
+ * is built from them, lt_batch_recs_add_leaf); fn's pointers are valid
+ * only during the call. Each record's checksum is verified first: the
+ * read stops before a damaged record, so only sound records are handed
+ * out. Returns the count, LT_STORE_DAMAGED when the record at from_seq is
+ * damaged, or -1. */
+typedef int (*lt_store_rec_fn)(void *arg, uint64_t seq, const void *rec, size_t len,
+                               const uint8_t leaf[LT_HASH_BYTES]);
 int lt_store_read(lt_store_t *self, int64_t stream, uint64_t from_seq, size_t max_n,
                   size_t max_bytes, lt_store_rec_fn fn, void *arg);
 
@@ -219,9 +222,10 @@ int lt_store_get(lt_store_t *self, int64_t stream, uint64_t seq, uint8_t **rec, 
  * durable too. */
 int lt_store_relaxed(lt_store_t *self, int relaxed) __attribute__((warn_unused_result));
 /* 1 when sum (sum_len bytes) is the checksum of the log row of (stream,
- * seq) holding rec: for readers on their own connection (lt_store_snap). */
+ * seq) holding rec, for readers on their own connection (lt_store_snap);
+ * rec's Merkle leaf is written into leaf either way. */
 int lt_store_sum_ok(int64_t stream, uint64_t seq, const void *rec, size_t len, const void *sum,
-                    size_t sum_len);
+                    size_t sum_len, uint8_t leaf[LT_HASH_BYTES]);
 /* The store's file, for a second (reading) connection. */
 const char *lt_store_path(lt_store_t *self);
 /* First seq of the stream's retained log tail (1 until pruned). */

@@ -112,14 +112,15 @@ int lt_store_snap_read(lt_store_snap_t *self, size_t max_n, size_t max_bytes, lt
         if (n > 0 && bytes + len > max_bytes)
             break; /* kept for the next call */
         /* Checked as every read of the log is (lt_store_read). */
+        uint8_t leaf[LT_HASH_BYTES];
         if (!lt_store_sum_ok(self->stream, seq, rec, len, sqlite3_column_blob(self->rows, 2),
-                             (size_t)sqlite3_column_bytes(self->rows, 2))) {
+                             (size_t)sqlite3_column_bytes(self->rows, 2), leaf)) {
             self->damaged = seq;
             if (n > 0)
                 break; /* the sound records before it go first (PROTOCOL.md 6.10) */
             return LT_STORE_DAMAGED;
         }
-        if (fn(arg, seq, rec, len) != 0)
+        if (fn(arg, seq, rec, len, leaf) != 0)
             return -1;
         self->pending = 0;
         bytes += len;

@@ -15,14 +15,18 @@
 #include <string.h>
 
 /* An lt_store_rec_fn gathering one batch's records. */
-static int s_collect(void *arg, uint64_t seq, const void *rec, size_t len)
+static int s_collect(void *arg, uint64_t seq, const void *rec, size_t len,
+                     const uint8_t leaf[LT_HASH_BYTES])
 {
+    (void)leaf;
     (void)seq;
     return lt_batch_recs_add(arg, rec, len);
 }
 
-static int s_count(void *arg, uint64_t seq, const void *rec, size_t len)
+static int s_count(void *arg, uint64_t seq, const void *rec, size_t len,
+                   const uint8_t leaf[LT_HASH_BYTES])
 {
+    (void)leaf;
     (void)arg, (void)seq, (void)rec, (void)len;
     return 0;
 }

@@ -585,8 +585,10 @@ static s_view_recs_t s_view_log(void)
     return out;
 }
 
-static int s_snap_add(void *arg, uint64_t seq, const void *rec, size_t len)
+static int s_snap_add(void *arg, uint64_t seq, const void *rec, size_t len,
+                      const uint8_t leaf[LT_HASH_BYTES])
 {
+    (void)leaf;
     (void)seq;
     return s_view_rec_add(arg, rec, len);
 }

@@ -57,9 +57,15 @@ typedef struct {
     int64_t stream;
 } got_t;
 
-static int s_on_rec(void *arg, uint64_t seq, const void *rec, size_t len)
+/* An lt_store_rec_fn for lt_fresh_read and lt_store_read alike: the leaf
+ * handed out must be the record's. */
+static int s_on_rec(void *arg, uint64_t seq, const void *rec, size_t len,
+                    const uint8_t leaf[LT_HASH_BYTES])
 {
     got_t *g = arg;
+    uint8_t want_leaf[LT_HASH_BYTES];
+    lt_crypto_merkle_leaf(rec, len, want_leaf);
+    g->bad |= memcmp(want_leaf, leaf, LT_HASH_BYTES) != 0;
     uint8_t want[MAX_REC];
     size_t wlen = s_rec(g->stream, seq, want);
     g->bad |= wlen != len || memcmp(want, rec, len) != 0;
@@ -72,22 +78,12 @@ static int s_on_rec(void *arg, uint64_t seq, const void *rec, size_t len)
 }
 
 /* An lt_fresh_rec_fn: as s_on_rec, and the leaf must be the record's. */
-static int s_on_fresh(void *arg, uint64_t seq, const void *rec, size_t len,
-                      const uint8_t leaf[LT_HASH_BYTES])
-{
-    got_t *g = arg;
-    uint8_t want[LT_HASH_BYTES];
-    lt_crypto_merkle_leaf(rec, len, want);
-    g->bad |= memcmp(want, leaf, LT_HASH_BYTES) != 0;
-    return s_on_rec(arg, seq, rec, len);
-}
-
 static int s_read(const lt_fresh_t *f, int64_t stream, uint64_t seq, size_t max_n,
                   size_t max_bytes, got_t *g)
 {
     memset(g, 0, sizeof *g);
     g->stream = stream;
-    return lt_fresh_read(f, stream, seq, max_n, max_bytes, s_on_fresh, g);
+    return lt_fresh_read(f, stream, seq, max_n, max_bytes, s_on_rec, g);
 }
 
 static void test_reads_and_misses(void)

@@ -66,12 +66,16 @@ typedef struct {
     int n, fail_at;
 } reads_t;
 
-static int s_on_rec(void *arg, uint64_t seq, const void *rec, size_t len)
+static int s_on_rec(void *arg, uint64_t seq, const void *rec, size_t len,
+                    const uint8_t leaf[LT_HASH_BYTES])
 {
     reads_t *r = arg;
     char want[4096];
+    uint8_t want_leaf[LT_HASH_BYTES];
     size_t n = s_rec(want, sizeof want, r->name, seq, r->len);
     CU_ASSERT(len == n && memcmp(rec, want, n) == 0);
+    lt_crypto_merkle_leaf(rec, len, want_leaf); /* the leaf comes with the record */
+    CU_ASSERT(memcmp(leaf, want_leaf, LT_HASH_BYTES) == 0);
     if (r->n < 64)
         r->seqs[r->n] = seq;
     r->n++;
@@ -711,11 +715,16 @@ static void test_checksum_forms(void)
     s = s_open();
     rec = NULL;
     CU_ASSERT_EQUAL(lt_store_get(s, st.id, 6, &rec, &len), LT_STORE_DAMAGED);
-    CU_ASSERT(lt_store_sum_ok(st.id, 8, "lienthong", 9, got, LT_STORE_SUM_BYTES));
-    CU_ASSERT(!lt_store_sum_ok(st.id, 8, "lienthonG", 9, got, LT_STORE_SUM_BYTES));
-    CU_ASSERT(lt_store_sum_ok(st.id, 7, "lienthong", 9, want, LT_HASH_BYTES) == 0); /* edited */
+    uint8_t out[LT_HASH_BYTES];
+    CU_ASSERT(lt_store_sum_ok(st.id, 8, "lienthong", 9, got, LT_STORE_SUM_BYTES, out));
+    CU_ASSERT(memcmp(out, leaf, LT_HASH_BYTES) == 0);
+    CU_ASSERT(!lt_store_sum_ok(st.id, 8, "lienthonG", 9, got, LT_STORE_SUM_BYTES, out));
+    CU_ASSERT(lt_store_sum_ok(st.id, 7, "lienthong", 9, want, LT_HASH_BYTES, out) == 0); /* edited */
     want[31] ^= 1;
-    CU_ASSERT(lt_store_sum_ok(st.id, 7, "lienthong", 9, want, LT_HASH_BYTES));
+    memset(out, 0, sizeof out);
+    /* A row of the older form gives its leaf too (hashed once more). */
+    CU_ASSERT(lt_store_sum_ok(st.id, 7, "lienthong", 9, want, LT_HASH_BYTES, out));
+    CU_ASSERT(memcmp(out, leaf, LT_HASH_BYTES) == 0);
     lt_store_destroy(&s);
 }
 
