@@ -562,10 +562,21 @@ static void s_writer_done(lt_gateway_t *self)
 {
     void *job = lt_writer_done(self->shared.writer);
     if (job && job == self->running) {
-        s_publish_finish(self, self->running);
+        /* The next job starts before this group is answered, so that the
+         * writer commits while the poll loop sends the acknowledgements and
+         * the batches (docs/ARCHITECTURE.md 6): nothing the next group does
+         * depends on them. The finished job becomes the one that gathers
+         * and is emptied by s_publish_finish before the local socket is
+         * read again. A replica group, whose plan reads the cursors its
+         * finish moves, is answered first (below). */
+        lt_publish_job_t *done = self->running;
         self->running = NULL;
         self->replica_turn = 1;
-    } else if (job && job == &self->group && self->applying) {
+        s_writer_next(self);
+        s_publish_finish(self, done);
+        return;
+    }
+    if (job && job == &self->group && self->applying) {
         s_replica_finish(self);
         self->replica_turn = 0;
     }

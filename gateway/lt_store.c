@@ -215,6 +215,13 @@ static const char *s_steps[] = {
      * (docs/ARCHITECTURE.md "Views that change"). Views written before this
      * step have none until the gateway records it. */
     "CREATE TABLE view_defs (stream INTEGER PRIMARY KEY, def BLOB NOT NULL);",
+    /* 9: log rows written from here on carry the 24-byte checksum taken from
+     * the record's Merkle leaf (LT_STORE_SUM_BYTES, docs/ARCHITECTURE.md
+     * 4.2); the rows already there keep the older 32-byte form, which is
+     * still checked. Nothing to change in the file: the step exists so that
+     * a version that knows only the older form refuses the store, instead
+     * of reading every new row as damaged. */
+    "-- checksums of the 24-byte form from here on",
 };
 #define SCHEMA_VERSION ((int)(sizeof s_steps / sizeof *s_steps))
 
@@ -270,7 +277,7 @@ static void s_sum_v1(int64_t id, const void *rec, size_t len, uint8_t out[LT_HAS
  * moved to another row. For each id the fold is a bijection, so two
  * (row, record) pairs share a checksum only when their leaves agree in
  * 128 bits and differ by exactly their ids in the other 64: a collision
- * of BLAKE2b. */
+ * of BLAKE2b truncated to 192 bits. */
 static void s_sum_leaf(int64_t id, const uint8_t leaf[LT_HASH_BYTES],
                        uint8_t out[LT_STORE_SUM_BYTES])
 {

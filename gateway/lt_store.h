@@ -21,7 +21,7 @@ typedef struct _lt_store_t lt_store_t;
 #define LT_STORE_SEQ_BITS 40
 
 /* A log row's checksum (docs/ARCHITECTURE.md 4.2): LT_STORE_SUM_BYTES,
- * the first bytes of the record's Merkle leaf (PROTOCOL.md 6.3) with the
+ * the first bytes of the record's Merkle leaf (PROTOCOL.md 6.4) with the
  * row id folded into them, so that whoever hashed the record for a batch
  * has its checksum for nothing. Rows written before carry the older
  * 32-byte form, a BLAKE2b-256 over LT_STORE_SUM_DOMAIN (with the 0x00
