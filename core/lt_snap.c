@@ -73,22 +73,51 @@ static const uint8_t *s_history(const ProtobufCBinaryData *h)
     return h->len ? h->data : NULL;
 }
 
+/* Signs HC over a chunk of n records at first_index with Merkle root root. */
+static int s_chunk_sign_root(const lt_keys_t *owner, const char *stream, const uint8_t *history,
+                             uint64_t first_index, size_t n, const uint8_t prev[LT_HASH_BYTES],
+                             const uint8_t root[LT_HASH_BYTES], uint8_t sig[LT_SIG_BYTES],
+                             uint8_t hash[LT_HASH_BYTES])
+{
+    return lt_batch_sign_in(owner, LT_SNAP_DOMAIN, stream, history, first_index,
+                            first_index + n - 1, prev, root, sig, hash);
+}
+
 int lt_snap_chunk_sign(const lt_keys_t *owner, const char *stream, const uint8_t *history,
                        uint64_t first_index, const ProtobufCBinaryData *records, size_t n,
                        const uint8_t prev[LT_HASH_BYTES], uint8_t sig[LT_SIG_BYTES],
                        uint8_t hash[LT_HASH_BYTES])
 {
     uint8_t root[LT_HASH_BYTES];
-    if (lt_batch_root(records, n, root) != 0)
-        return -1;
-    return lt_batch_sign_in(owner, LT_SNAP_DOMAIN, stream, history, first_index,
-                            first_index + n - 1, prev, root, sig, hash);
+    return lt_batch_root(records, n, root) == 0
+               ? s_chunk_sign_root(owner, stream, history, first_index, n, prev, root, sig, hash)
+               : -1;
+}
+
+int lt_snap_chunk_sign_leaves(const lt_keys_t *owner, const char *stream, const uint8_t *history,
+                              uint64_t first_index, const uint8_t *leaves, size_t n,
+                              const uint8_t prev[LT_HASH_BYTES], uint8_t sig[LT_SIG_BYTES],
+                              uint8_t hash[LT_HASH_BYTES])
+{
+    uint8_t root[LT_HASH_BYTES];
+    return lt_batch_root_of(leaves, n, root) == 0
+               ? s_chunk_sign_root(owner, stream, history, first_index, n, prev, root, sig, hash)
+               : -1;
 }
 
 int lt_snap_chunk_verify(const Lienthong__SnapshotChunk *c, const char *stream,
                          uint64_t first_index, const uint8_t prev[LT_HASH_BYTES],
                          const uint8_t owner_pk[LT_KEY_BYTES], uint8_t hash[LT_HASH_BYTES],
                          char *err, size_t errlen)
+{
+    return lt_snap_chunk_verify_leaves(c, stream, first_index, prev, owner_pk, hash, NULL, err,
+                                       errlen);
+}
+
+int lt_snap_chunk_verify_leaves(const Lienthong__SnapshotChunk *c, const char *stream,
+                                uint64_t first_index, const uint8_t prev[LT_HASH_BYTES],
+                                const uint8_t owner_pk[LT_KEY_BYTES], uint8_t hash[LT_HASH_BYTES],
+                                uint8_t *leaves, char *err, size_t errlen)
 {
     uint8_t root[LT_HASH_BYTES];
     if (strcmp(c->stream, stream) != 0 || c->first_index != first_index) {
@@ -105,7 +134,7 @@ int lt_snap_chunk_verify(const Lienthong__SnapshotChunk *c, const char *stream,
     }
     /* HC is rebuilt with the history the chunk carries, as H of a batch
      * (6.3): the caller compares it with the one it expects (6.9). */
-    if (lt_batch_root(c->records, c->n_records, root) != 0 ||
+    if (lt_batch_root_leaves(c->records, c->n_records, leaves, root) != 0 ||
         lt_batch_verify_in(owner_pk, LT_SNAP_DOMAIN, stream, s_history(&c->history_id),
                            first_index,
                            first_index + c->n_records - 1, prev, root, c->signature.data,

@@ -46,6 +46,12 @@ int lt_snap_chunk_sign(const lt_keys_t *owner, const char *stream, const uint8_t
                        uint64_t first_index, const ProtobufCBinaryData *records, size_t n,
                        const uint8_t prev[LT_HASH_BYTES], uint8_t sig[LT_SIG_BYTES],
                        uint8_t hash[LT_HASH_BYTES]) __attribute__((warn_unused_result));
+/* The same from the records' n Merkle leaves, made already (by the read's
+ * checksum checks, lt_store_rec_fn). */
+int lt_snap_chunk_sign_leaves(const lt_keys_t *owner, const char *stream, const uint8_t *history,
+                              uint64_t first_index, const uint8_t *leaves, size_t n,
+                              const uint8_t prev[LT_HASH_BYTES], uint8_t sig[LT_SIG_BYTES],
+                              uint8_t hash[LT_HASH_BYTES]) __attribute__((warn_unused_result));
 /* Consumer: verifies chunk c against what it expects (its stream, the next
  * leaf index, its chain hash) under the owner's key, before anything in it
  * is unpacked; writes H32(HC). Returns 0, or -1 with the reason. */
@@ -53,6 +59,14 @@ int lt_snap_chunk_verify(const Lienthong__SnapshotChunk *c, const char *stream,
                          uint64_t first_index, const uint8_t prev[LT_HASH_BYTES],
                          const uint8_t owner_pk[LT_KEY_BYTES], uint8_t hash[LT_HASH_BYTES],
                          char *err, size_t errlen) __attribute__((warn_unused_result));
+/* The same, also writing the records' leaves into leaves (c->n_records *
+ * LT_HASH_BYTES, or NULL), from which the consumer takes their checksums
+ * and the snapshot's running root. */
+int lt_snap_chunk_verify_leaves(const Lienthong__SnapshotChunk *c, const char *stream,
+                                uint64_t first_index, const uint8_t prev[LT_HASH_BYTES],
+                                const uint8_t owner_pk[LT_KEY_BYTES], uint8_t hash[LT_HASH_BYTES],
+                                uint8_t *leaves, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 
 /* Owner: signs the end of a snapshot at seq of count records with state
  * root root, on history (NULL: none), chained from the last chunk's hash (zeros if count is 0);

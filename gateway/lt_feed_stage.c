@@ -101,9 +101,12 @@ static int s_begin(lt_feed_t *self, lt_feed_replica_t *f, uint64_t seq, char *er
     return 0;
 }
 
-/* Checks one verified record of the snapshot (6.7) and stages it. */
+/* Checks one verified record of the snapshot (6.7) and stages it; leaf is
+ * its Merkle leaf, made when the chunk was verified, which gives its
+ * checksum and its place in the snapshot's running root. */
 static int s_stage_record(lt_store_t *store, struct lt_feed_stage *g,
-                          const ProtobufCBinaryData *rec, char *err, size_t errlen)
+                          const ProtobufCBinaryData *rec, const uint8_t leaf[LT_HASH_BYTES],
+                          char *err, size_t errlen)
 {
     char where[64];
     /* The key is a string: UTF-8 as every string received (PROTOCOL.md 4.5). */
@@ -118,10 +121,6 @@ static int s_stage_record(lt_store_t *store, struct lt_feed_stage *g,
                       : r->seq == 0 || r->seq > g->seq   ? "beyond the snapshot's seq"
                                                          : NULL;
     int rc = -1;
-    /* One hash of the record for its checksum and the snapshot's root. */
-    uint8_t leaf[LT_HASH_BYTES];
-    if (!bad)
-        lt_crypto_merkle_leaf(rec->data, rec->len, leaf);
     if (bad)
         snprintf(err, errlen, "snapshot record %llu is %s", (unsigned long long)g->index, bad);
     else if (lt_store_append_leaf(store, g->id, r->seq, rec->data, rec->len, leaf) != 0 ||
@@ -139,6 +138,8 @@ static int s_stage_record(lt_store_t *store, struct lt_feed_stage *g,
     return rc;
 }
 
+/* Stages the records of chunk c, whose leaves s_chunk_verify left in the
+ * feed's self->leaves (both on the poll loop, one after the other). */
 static int s_stage_chunk(lt_feed_t *self, struct lt_feed_stage *g, const Lienthong__SnapshotChunk *c,
                          char *err, size_t errlen)
 {
@@ -148,7 +149,8 @@ static int s_stage_chunk(lt_feed_t *self, struct lt_feed_stage *g, const Lientho
     err[0] = 0;
     int rc = lt_store_relaxed(store, 1) == 0 && lt_store_begin(store) == 0 ? 0 : -1;
     for (size_t i = 0; rc == 0 && i < c->n_records; i++)
-        rc = s_stage_record(store, g, &c->records[i], err, errlen);
+        rc = s_stage_record(store, g, &c->records[i], self->leaves + i * LT_HASH_BYTES, err,
+                            errlen);
     if (rc == 0)
         rc = lt_store_commit(store);
     if (rc != 0 && !err[0])
@@ -196,16 +198,17 @@ static const Lienthong__Member *s_owner(lt_feed_t *self, const lt_feed_replica_t
 }
 
 /* lt_snap_chunk_verify under either of the owner's signing keys during a
- * rotation (PROTOCOL.md 5.5); err keeps the last key's reason. */
+ * rotation (PROTOCOL.md 5.5); err keeps the last key's reason. The records'
+ * leaves go to leaves (LT_BATCH_MAX_RECORDS of them fit). */
 static int s_chunk_verify(const Lienthong__Member *m, const lt_feed_replica_t *f,
                           const Lienthong__SnapshotChunk *c, uint8_t hash[LT_HASH_BYTES],
-                          char *err, size_t errlen)
+                          uint8_t *leaves, char *err, size_t errlen)
 {
     const uint8_t *keys[2];
     size_t n = lt_dir_signing_keys(m, keys);
     for (size_t i = 0; i < n; i++)
-        if (lt_snap_chunk_verify(c, f->stream->name, f->stage->index, f->stage->prev, keys[i],
-                                 hash, err, errlen) == 0)
+        if (lt_snap_chunk_verify_leaves(c, f->stream->name, f->stage->index, f->stage->prev,
+                                        keys[i], hash, leaves, err, errlen) == 0)
             return 0;
     return -1;
 }
@@ -268,7 +271,7 @@ void lt_feed_on_snapshot_chunk(lt_feed_t *self, const char *owner, void *link_so
         snprintf(err, sizeof err, "owner sent more records than our credit");
     int ok = pk && (int64_t)c->n_records <= f->outstanding &&
              (c->first_index > 0 || s_begin(self, f, c->snapshot_seq, err, sizeof err) == 0) &&
-             s_chunk_verify(pk, f, c, hash, err, sizeof err) == 0 &&
+             s_chunk_verify(pk, f, c, hash, self->leaves, err, sizeof err) == 0 &&
              s_history_same(f->stage, &c->history_id, err, sizeof err) == 0 &&
              s_stage_chunk(self, f->stage, c, err, sizeof err) == 0;
     if (!ok) {

@@ -295,6 +295,19 @@ static void test_snapshot_history(void)
     uint8_t zero[LT_HASH_BYTES] = {0}, hash[LT_HASH_BYTES];
     char err[256];
     CU_ASSERT(lt_snap_chunk_verify(c, OD_POP, 0, zero, pk, hash, err, sizeof err) == 0);
+    /* The check hands out each record's leaf; signed from those leaves, the
+     * chunk has the pump's hash (the pump signed it from its read's). */
+    static uint8_t leaves[LT_BATCH_MAX_RECORDS][LT_HASH_BYTES];
+    uint8_t leaf[LT_HASH_BYTES], sig[LT_SIG_BYTES], again[LT_HASH_BYTES];
+    CU_ASSERT_FATAL(lt_snap_chunk_verify_leaves(c, OD_POP, 0, zero, pk, hash, &leaves[0][0], err,
+                                                sizeof err) == 0);
+    for (size_t i = 0; i < c->n_records; i++) {
+        lt_crypto_merkle_leaf(c->records[i].data, c->records[i].len, leaf);
+        CU_ASSERT(memcmp(leaf, leaves[i], LT_HASH_BYTES) == 0);
+    }
+    CU_ASSERT(lt_snap_chunk_sign_leaves(g.ctx.keys, OD_POP, history, 0, &leaves[0][0],
+                                        c->n_records, zero, sig, again) == 0);
+    CU_ASSERT(memcmp(again, hash, LT_HASH_BYTES) == 0);
     c->history_id.data[0] ^= 1; /* another history: the signature no longer holds */
     CU_ASSERT(lt_snap_chunk_verify(c, OD_POP, 0, zero, pk, hash, err, sizeof err) != 0);
     c->history_id.len = 0; /* none: HC without it, not what was signed */
