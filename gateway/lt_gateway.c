@@ -68,6 +68,7 @@ struct _lt_gateway_t {
     lt_publish_job_t *jobs[2];         /* publish groups, alternating: */
     lt_publish_job_t *running;         /* the one the writer thread commits, or NULL */
     lt_publish_job_t *filling;         /* the one gathered meanwhile */
+    lt_publish_job_t *unanswered;      /* committed, answered once the next job started */
     lt_applyq_t *applyq;               /* replica batches verified, not yet committed */
     lt_feed_group_t group;             /* its head, while the writer thread commits it */
     int applying;                      /* the group is with the writer thread */
@@ -486,6 +487,7 @@ static void s_on_peer(lt_gateway_t *self)
 /* ---- the writer thread: publish groups and replica batches ------------------- */
 
 static void s_publish_start(lt_gateway_t *self);
+static void s_publish_answer_pending(lt_gateway_t *self);
 static void s_publish_finish(lt_gateway_t *self, lt_publish_job_t *job);
 
 /* Takes the group's batches out of the queue, oldest first, and tells
@@ -567,13 +569,14 @@ static void s_writer_done(lt_gateway_t *self)
          * the batches (docs/ARCHITECTURE.md 6): nothing the next group does
          * depends on them. The finished job becomes the one that gathers
          * and is emptied by s_publish_finish before the local socket is
-         * read again. A replica group, whose plan reads the cursors its
-         * finish moves, is answered first (below). */
-        lt_publish_job_t *done = self->running;
+         * read again; a next group run in line (s_publish_start's fallback)
+         * is answered after it. A replica group, whose plan reads the
+         * cursors its finish moves, is answered first (below). */
+        self->unanswered = self->running;
         self->running = NULL;
         self->replica_turn = 1;
         s_writer_next(self);
-        s_publish_finish(self, done);
+        s_publish_answer_pending(self);
         return;
     }
     if (job && job == &self->group && self->applying) {
@@ -919,6 +922,15 @@ static void s_publish_finish(lt_gateway_t *self, lt_publish_job_t *job)
     lt_publish_job_finish(job, self->local, self->publish_obs, lt_feed_advanced, self->feed);
 }
 
+/* Answers the group committed just before, if s_writer_done has not yet. */
+static void s_publish_answer_pending(lt_gateway_t *self)
+{
+    lt_publish_job_t *done = self->unanswered;
+    self->unanswered = NULL;
+    if (done)
+        s_publish_finish(self, done);
+}
+
 /* Hands the gathered publish group to the writer thread when it is idle;
  * the other of the two jobs, empty, gathers the next. */
 static void s_publish_start(lt_gateway_t *self)
@@ -928,7 +940,10 @@ static void s_publish_start(lt_gateway_t *self)
         return;
     lt_publish_job_prepare(self->filling, &self->shared);
     if (lt_writer_submit(self->shared.writer, lt_publish_job_run, self->filling) != 0) {
-        /* Cannot happen with an idle writer; the group is still answered. */
+        /* Cannot happen with an idle writer; the group is still answered,
+         * after the one committed before it (s_writer_done), so that the
+         * feed learns of their records in order. */
+        s_publish_answer_pending(self);
         lt_publish_job_run(self->filling, self->shared.store);
         s_publish_finish(self, self->filling);
         return;
