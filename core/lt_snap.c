@@ -73,16 +73,6 @@ static const uint8_t *s_history(const ProtobufCBinaryData *h)
     return h->len ? h->data : NULL;
 }
 
-/* Signs HC over a chunk of n records at first_index with Merkle root root. */
-static int s_chunk_sign_root(const lt_keys_t *owner, const char *stream, const uint8_t *history,
-                             uint64_t first_index, size_t n, const uint8_t prev[LT_HASH_BYTES],
-                             const uint8_t root[LT_HASH_BYTES], uint8_t sig[LT_SIG_BYTES],
-                             uint8_t hash[LT_HASH_BYTES])
-{
-    return lt_batch_sign_in(owner, LT_SNAP_DOMAIN, stream, history, first_index,
-                            first_index + n - 1, prev, root, sig, hash);
-}
-
 int lt_snap_chunk_sign(const lt_keys_t *owner, const char *stream, const uint8_t *history,
                        uint64_t first_index, const ProtobufCBinaryData *records, size_t n,
                        const uint8_t prev[LT_HASH_BYTES], uint8_t sig[LT_SIG_BYTES],
@@ -90,19 +80,18 @@ int lt_snap_chunk_sign(const lt_keys_t *owner, const char *stream, const uint8_t
 {
     uint8_t root[LT_HASH_BYTES];
     return lt_batch_root(records, n, root) == 0
-               ? s_chunk_sign_root(owner, stream, history, first_index, n, prev, root, sig, hash)
+               ? lt_snap_chunk_sign_root(owner, stream, history, first_index, n, prev, root, sig,
+                                         hash)
                : -1;
 }
 
-int lt_snap_chunk_sign_leaves(const lt_keys_t *owner, const char *stream, const uint8_t *history,
-                              uint64_t first_index, const uint8_t *leaves, size_t n,
-                              const uint8_t prev[LT_HASH_BYTES], uint8_t sig[LT_SIG_BYTES],
-                              uint8_t hash[LT_HASH_BYTES])
+int lt_snap_chunk_sign_root(const lt_keys_t *owner, const char *stream, const uint8_t *history,
+                            uint64_t first_index, size_t n, const uint8_t prev[LT_HASH_BYTES],
+                            const uint8_t root[LT_HASH_BYTES], uint8_t sig[LT_SIG_BYTES],
+                            uint8_t hash[LT_HASH_BYTES])
 {
-    uint8_t root[LT_HASH_BYTES];
-    return lt_batch_root_of(leaves, n, root) == 0
-               ? s_chunk_sign_root(owner, stream, history, first_index, n, prev, root, sig, hash)
-               : -1;
+    return lt_batch_sign_in(owner, LT_SNAP_DOMAIN, stream, history, first_index,
+                            first_index + n - 1, prev, root, sig, hash);
 }
 
 int lt_snap_chunk_verify(const Lienthong__SnapshotChunk *c, const char *stream,

@@ -46,12 +46,12 @@ int lt_snap_chunk_sign(const lt_keys_t *owner, const char *stream, const uint8_t
                        uint64_t first_index, const ProtobufCBinaryData *records, size_t n,
                        const uint8_t prev[LT_HASH_BYTES], uint8_t sig[LT_SIG_BYTES],
                        uint8_t hash[LT_HASH_BYTES]) __attribute__((warn_unused_result));
-/* The same from the records' n Merkle leaves, made already (by the read's
- * checksum checks, lt_store_rec_fn). */
-int lt_snap_chunk_sign_leaves(const lt_keys_t *owner, const char *stream, const uint8_t *history,
-                              uint64_t first_index, const uint8_t *leaves, size_t n,
-                              const uint8_t prev[LT_HASH_BYTES], uint8_t sig[LT_SIG_BYTES],
-                              uint8_t hash[LT_HASH_BYTES]) __attribute__((warn_unused_result));
+/* The same for n records whose Merkle root is made already (from the
+ * leaves the read's checksum checks made, lt_batch_recs_root). */
+int lt_snap_chunk_sign_root(const lt_keys_t *owner, const char *stream, const uint8_t *history,
+                            uint64_t first_index, size_t n, const uint8_t prev[LT_HASH_BYTES],
+                            const uint8_t root[LT_HASH_BYTES], uint8_t sig[LT_SIG_BYTES],
+                            uint8_t hash[LT_HASH_BYTES]) __attribute__((warn_unused_result));
 /* Consumer: verifies chunk c against what it expects (its stream, the next
  * leaf index, its chain hash) under the owner's key, before anything in it
  * is unpacked; writes H32(HC). Returns 0, or -1 with the reason. */

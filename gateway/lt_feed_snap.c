@@ -205,14 +205,11 @@ int lt_feed_snap_send(lt_feed_t *self, void *sock, lt_feed_sub_t *s)
         return s->credit > 0 ? s_send_end(self, sock, s, sn) : 0;
     /* Signed once when read, from the leaves the read made (s_read); a
      * resend after EAGAIN reuses the signature. */
-    const lt_feed_chunk_t *c = &sn->chunk;
-    if (fresh && (c->n_leaves == c->n
-                      ? lt_snap_chunk_sign_leaves(self->ctx->keys, s->stream->name,
-                                                  s_history(s->stream), sn->index, &c->leaves[0][0],
-                                                  c->n, sn->prev, sn->sig, sn->hash)
-                      : lt_snap_chunk_sign(self->ctx->keys, s->stream->name, s_history(s->stream),
-                                           sn->index, c->recs, c->n, sn->prev, sn->sig,
-                                           sn->hash)) != 0)
+    uint8_t root[LT_HASH_BYTES];
+    if (fresh && (lt_batch_recs_root(&sn->chunk, root) != 0 ||
+                  lt_snap_chunk_sign_root(self->ctx->keys, s->stream->name, s_history(s->stream),
+                                          sn->index, sn->chunk.n, sn->prev, root, sn->sig,
+                                          sn->hash) != 0))
         return -1;
     return s_send_chunk(self, sock, s, sn);
 }
