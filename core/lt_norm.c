@@ -1,10 +1,13 @@
 /* lt_norm: claim normaliser built on libunistring: case folding to NFD,
  * one tone-mark placement for the Vietnamese clusters that have two in
  * common use, then NFC and white-space collapsing. Matching compares the
- * decomposed forms, which is the same test without the composition. */
+ * decomposed forms, which is the same test without the composition.
+ * Latin text (all of Vietnamese) is case-folded from a table that
+ * libunistring fills at first use, one entry per code point. */
 #include "lt_norm.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,6 +97,104 @@ static int s_ascii(const char *s, size_t n)
     return 1;
 }
 
+/* ---- case folding of Latin text, from a table ------------------------------ */
+
+/* u8_casefold(UNINORM_NFD) of one code point, for U+0001..U+024F (ASCII,
+ * Latin-1, Latin Extended-A and -B) and U+1E00..U+1EFF (Latin Extended
+ * Additional: every precomposed Vietnamese letter). len 0: not in the
+ * table, the text takes libunistring's path. */
+#define FOLD_MAX 11
+#define FOLD_LOW 0x250
+#define FOLD_EXT 0x1e00
+typedef struct {
+    uint8_t len;
+    uint8_t s[FOLD_MAX];
+} fold_t;
+
+static fold_t s_fold_low[FOLD_LOW], s_fold_ext[0x100];
+static pthread_once_t s_fold_once = PTHREAD_ONCE_INIT;
+
+/* Folding is context-free, so the fold of a text is its code points' folds
+ * put end to end, as long as no combining mark has to be reordered across
+ * two of them. So an entry is kept only for a code point that is itself a
+ * starter (combining class 0) and whose fold begins with one: then every
+ * run of marks lies within one fold, already in canonical order. Combining
+ * marks themselves are left out. */
+static void s_fold_entry(ucs4_t uc, fold_t *f)
+{
+    uint8_t in[6];
+    int n = u8_uctomb(in, uc, (int)sizeof in);
+    if (n <= 0 || uc_combining_class(uc) != 0)
+        return;
+    size_t len = 0;
+    uint8_t *out = u8_casefold(in, (size_t)n, NULL, UNINORM_NFD, NULL, &len);
+    ucs4_t first = 0;
+    if (out && len > 0 && len <= FOLD_MAX && u8_mbtouc(&first, out, len) > 0 &&
+        uc_combining_class(first) == 0) {
+        memcpy(f->s, out, len);
+        f->len = (uint8_t)len;
+    }
+    free(out); /* out of memory: no entry, the slow path stays right */
+}
+
+static void s_fold_init(void)
+{
+    for (ucs4_t uc = 1; uc < FOLD_LOW; uc++)
+        s_fold_entry(uc, &s_fold_low[uc]);
+    for (ucs4_t uc = 0; uc < 0x100; uc++)
+        s_fold_entry(FOLD_EXT + uc, &s_fold_ext[uc]);
+}
+
+/* The table entry of uc, or NULL when it has none. */
+static const fold_t *s_fold_of(ucs4_t uc)
+{
+    const fold_t *f = uc < FOLD_LOW                              ? &s_fold_low[uc]
+                      : uc >= FOLD_EXT && uc < FOLD_EXT + 0x100 ? &s_fold_ext[uc - FOLD_EXT]
+                                                                 : NULL;
+    return f && f->len ? f : NULL;
+}
+
+/* The table's fold of n bytes of valid UTF-8, or NULL when a code point has
+ * no entry or memory ran out (*len 0). Two passes: measure, then write. */
+static uint8_t *s_fold_table(const uint8_t *in, size_t n, size_t *len)
+{
+    (void)pthread_once(&s_fold_once, s_fold_init);
+    size_t total = 0;
+    *len = 0;
+    for (size_t i = 0; i < n;) {
+        ucs4_t uc;
+        int k = u8_mbtouc(&uc, in + i, n - i);
+        const fold_t *f = s_fold_of(uc);
+        if (!f)
+            return NULL;
+        total += f->len;
+        i += (size_t)k;
+    }
+    uint8_t *out = malloc(total + 1);
+    if (!out)
+        return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        ucs4_t uc;
+        int k = u8_mbtouc(&uc, in + i, n - i);
+        const fold_t *f = s_fold_of(uc);
+        memcpy(out + o, f->s, f->len);
+        o += f->len;
+        i += (size_t)k;
+    }
+    out[o] = 0;
+    *len = o;
+    return out;
+}
+
+uint8_t *lt_norm_fold(const char *in, size_t n, size_t *len)
+{
+    uint8_t *out = s_fold_table((const uint8_t *)in, n, len);
+    return out ? out : u8_casefold((const uint8_t *)in, n, NULL, UNINORM_NFD, NULL, len);
+}
+
+/* ---- keys and matching ---------------------------------------------------------- */
+
 /* The comparison key of n bytes of valid UTF-8: case-folded, decomposed
  * (NFD), one tone placement, white space collapsed. Two texts have equal
  * NFC forms exactly when they have equal NFD forms, so keys compare as the
@@ -109,7 +210,7 @@ static uint8_t *s_key(const char *in, size_t n, size_t *len, int *final)
         *len = out ? strlen(out) : 0;
         return (uint8_t *)out;
     }
-    uint8_t *folded = u8_casefold((const uint8_t *)in, n, NULL, UNINORM_NFD, NULL, len);
+    uint8_t *folded = lt_norm_fold(in, n, len);
     if (folded)
         s_tone_placement(folded, *len);
     return folded;

@@ -7,10 +7,18 @@
 #define LT_NORM_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Normalises UTF-8 text into a malloc'd string. NULL on invalid UTF-8 or
  * out of memory. */
 char *lt_norm_text(const char *in) __attribute__((warn_unused_result));
+
+/* Case folding to NFD of n bytes of valid UTF-8, exactly as libunistring's
+ * u8_casefold(..., UNINORM_NFD, ...): the first step of a claim's key.
+ * Latin text comes from a table libunistring fills at first use (thread
+ * safe); other text from u8_casefold itself. Malloc'd, *len bytes, NULL out
+ * of memory. */
+uint8_t *lt_norm_fold(const char *in, size_t n, size_t *len) __attribute__((warn_unused_result));
 
 /* Parses YYYY-MM-DD or YYYYMMDD (a real calendar date, surrounding white
  * space allowed) into *ymd = year*10000 + month*100 + day. 0 or -1. */

@@ -14,6 +14,7 @@
 #include "lt_wire.h"
 
 #include <unicase.h>
+#include <unistr.h>
 #include <uninorm.h>
 
 /* ---- Vietnamese spellings, byte for byte ----------------------------------- */
@@ -260,6 +261,64 @@ static void test_ascii_path_agrees(void)
     CU_ASSERT(lt_norm_match(NAME_MIXED, "nguyen van an", 0) == 0);
     CU_ASSERT(lt_norm_match(LE_HAT, LE_HAT, 0) == 1);
     CU_ASSERT(lt_norm_match("Le", "LE", 0) == 1);
+}
+
+/* The fold one code point at a time must be libunistring's fold of the
+ * whole text. */
+static int s_fold_agrees(const uint8_t *t, size_t n)
+{
+    size_t la = 0, lb = 0;
+    uint8_t *a = lt_norm_fold((const char *)t, n, &la);
+    uint8_t *b = u8_casefold(t, n, NULL, UNINORM_NFD, NULL, &lb);
+    int ok = a && b && la == lb && memcmp(a, b, la) == 0;
+    if (!ok)
+        fprintf(stderr, "\n  fold of \"%.*s\" (%zu bytes) differs from u8_casefold\n", (int)n,
+                (const char *)t, n);
+    free(a);
+    free(b);
+    return ok;
+}
+
+/* Latin text is folded from a table, code point by code point: every
+ * single code point of and around its ranges, every pair of a letter and a
+ * combining mark (a mark after a precomposed letter must be put in
+ * canonical order, which the table path leaves to libunistring), and
+ * 100,000 random texts of Latin letters, ASCII, marks, Greek and Cyrillic
+ * letters and white space, all against u8_casefold. */
+static void test_latin_table_agrees(void)
+{
+    uint8_t t[64];
+    size_t bad = 0;
+    for (ucs4_t uc = 1; uc < 0x2100; uc++) {
+        if (uc >= 0xd800 && uc < 0xe000)
+            continue;
+        int n = u8_uctomb(t, uc, (int)sizeof t);
+        bad += n > 0 && !s_fold_agrees(t, (size_t)n);
+    }
+    static const ucs4_t marks[] = {0x300, 0x301, 0x302, 0x303, 0x306, 0x309, 0x31b, 0x323, 0x345};
+    for (ucs4_t uc = 0x41; uc < 0x1f00; uc += (uc == 0x24f ? 0x1e00 - 0x24f : 1))
+        for (size_t m = 0; m < sizeof marks / sizeof *marks; m++) {
+            int n = u8_uctomb(t, uc, (int)sizeof t);
+            int k = u8_uctomb(t + n, marks[m], (int)sizeof t - n);
+            bad += !s_fold_agrees(t, (size_t)(n + k));
+        }
+    static const ucs4_t other[] = {' ', 0xa0, 0x2003, 0x3000, 0x3a3, 0x3c2, 0x410, 0x44f, 0x1e9e,
+                                   0x130, 0x149, 0x1c4, 0x1f0, 0x345, 0x323, 0x302};
+    uint32_t x = 2463534242u; /* xorshift32: the same texts every run */
+    for (int i = 0; i < 100000; i++) {
+        size_t n = 0;
+        int cps = 1 + (int)(i % 8);
+        for (int c = 0; c < cps; c++) {
+            x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+            ucs4_t uc = x % 4 == 0   ? 0x20 + (x >> 8) % 0x5f
+                        : x % 4 == 1 ? 0x80 + (x >> 8) % (0x250 - 0x80)
+                        : x % 4 == 2 ? 0x1e00 + (x >> 8) % 0x100
+                                     : other[(x >> 8) % (sizeof other / sizeof *other)];
+            n += (size_t)u8_uctomb(t + n, uc, (int)(sizeof t - n));
+        }
+        bad += !s_fold_agrees(t, n);
+    }
+    CU_ASSERT_EQUAL(bad, 0);
 }
 
 /* Matching compares decomposed keys (no NFC step): over every pair of a
@@ -530,6 +589,7 @@ int main(void)
          test_ascii_path_agrees},
         {"matching decomposed keys agrees with comparing composed forms",
          test_match_agrees_with_composed_forms},
+        {"Latin text folded from the table agrees with libunistring", test_latin_table_agrees},
         {"upper and lower case", test_case_folding},
         {"d with stroke", test_d_with_stroke},
         {"inner and outer white space", test_white_space},
