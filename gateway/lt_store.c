@@ -319,6 +319,31 @@ static void s_sql_sum(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     sqlite3_result_blob(ctx, sum, LT_STORE_SUM_BYTES, SQLITE_TRANSIENT);
 }
 
+/* SQL function lt_record_moved_sum(id, new_id, record, sum), for a row
+ * that moves to new_id (lt_store_stream_replace): its checksum there,
+ * taken from the leaf that checking the old one made. A row whose checksum
+ * does not check is an error, so that a move never gives a damaged record a
+ * valid checksum (docs/ARCHITECTURE.md 4.2). */
+static void s_sql_moved_sum(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    uint8_t leaf[LT_HASH_BYTES], sum[LT_STORE_SUM_BYTES];
+    int64_t id = sqlite3_value_int64(argv[0]);
+    const void *rec = sqlite3_value_blob(argv[2]);
+    if (!s_sum_ok(id, rec, (size_t)sqlite3_value_bytes(argv[2]), sqlite3_value_blob(argv[3]),
+                  (size_t)sqlite3_value_bytes(argv[3]), leaf)) {
+        char *why = sqlite3_mprintf("log row %lld (stream %lld, seq %lld) is damaged: its "
+                                    "checksum does not match its record; not moved",
+                                    (long long)id, (long long)(id >> SEQ_BITS),
+                                    (long long)(id & (int64_t)SEQ_MAX));
+        sqlite3_result_error(ctx, why ? why : "a log row to move is damaged", -1);
+        sqlite3_free(why);
+        return;
+    }
+    s_sum_leaf(sqlite3_value_int64(argv[1]), leaf, sum);
+    sqlite3_result_blob(ctx, sum, LT_STORE_SUM_BYTES, SQLITE_TRANSIENT);
+}
+
 /* SQL function lt_record_fields(record): the presence mask of a stored
  * Record's payload, for migration step 6. */
 static void s_sql_fields(sqlite3_context *ctx, int argc, sqlite3_value **argv)
@@ -531,6 +556,9 @@ static int s_connect(lt_store_t *self, const char *path, int migrate, char *err,
         sqlite3_busy_timeout(self->db, 5000) != SQLITE_OK ||
         sqlite3_create_function(self->db, "lt_record_sum", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
                                 NULL, s_sql_sum, NULL, NULL) != SQLITE_OK ||
+        sqlite3_create_function(self->db, "lt_record_moved_sum", 4,
+                                SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_DIRECTONLY, NULL,
+                                s_sql_moved_sum, NULL, NULL) != SQLITE_OK ||
         sqlite3_create_function(self->db, "lt_record_fields", 1,
                                 SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, s_sql_fields, NULL,
                                 NULL) != SQLITE_OK ||
@@ -904,11 +932,13 @@ int lt_store_stream_replace(lt_store_t *self, int64_t dst, int64_t src)
     if (s_flush(self) != 0 || lt_store_stream_clear(self, dst) != 0)
         return -1;
     /* Log ids carry the stream id: the rows move to dst's key range, and
-     * their checksums, which cover the id, are made for the new one. */
+     * their checksums, which cover the id, are made for the new one, each
+     * once its old one checks (a damaged row fails the move). */
     int64_t shift = LOG_ID(dst, 0) - LOG_ID(src, 0);
     if (s_exec_fmt(self,
                    "INSERT INTO log(id, record, sum) SELECT id + %lld, record, "
-                   "lt_record_sum(id + %lld, record) FROM log WHERE id >= %lld AND id < %lld",
+                   "lt_record_moved_sum(id, id + %lld, record, sum) FROM log "
+                   "WHERE id >= %lld AND id < %lld",
                    shift, shift, LOG_ID(src, 0), LOG_ID(src + 1, 0)) != 0 ||
         s_exec_fmt(self, "UPDATE state SET stream = %lld WHERE stream = %lld", dst, src, 0, 0) != 0 ||
         s_exec_fmt(self, "UPDATE batches SET stream = %lld WHERE stream = %lld", dst, src, 0, 0) != 0 ||

@@ -893,6 +893,63 @@ static void test_replace(void)
     lt_store_destroy(&s);
 }
 
+/* A stream whose log holds a damaged row (a record changed on disk, its
+ * checksum stale) is not moved: the move would give the record a valid
+ * checksum under its new row id. The replace fails naming the row, and the
+ * rollback leaves both streams as they were. Rows of the older 32-byte
+ * form move when they check. */
+static void test_replace_refuses_damaged(void)
+{
+    s_fresh();
+    lt_store_t *s = s_open();
+    const char *dn = "VN/GOV/BCA/population", *sn = "~resync:VN/GOV/BCA/population";
+    lt_stream_t src = s_stream(s, sn), dst = s_stream(s, dn);
+    CU_ASSERT_FATAL(src.id == 1); /* s_edit_record and the known answer are for stream 1 */
+    CU_ASSERT_EQUAL_FATAL(lt_store_begin(s), 0);
+    for (uint64_t q = 1; q <= 4; q++)
+        s_append(s, &dst, dn, q, 70);
+    for (uint64_t q = 1; q <= 6; q++)
+        s_append(s, &src, sn, q, 90);
+    CU_ASSERT(lt_store_append(s, src.id, 7, "lienthong", 9) == 0);
+    CU_ASSERT_EQUAL_FATAL(lt_store_commit(s), 0);
+    lt_store_destroy(&s);
+    uint8_t v1[LT_HASH_BYTES];
+    s_unhex(KAT_SUM_V1, v1);
+    s_set_sum(src.id, 7, v1, LT_HASH_BYTES); /* the older form, which checks */
+    s_edit_record(3);                        /* damage */
+    s = s_open();
+    CU_ASSERT_EQUAL_FATAL(lt_store_begin(s), 0);
+    CU_ASSERT_EQUAL(lt_store_stream_replace(s, dst.id, src.id), -1);
+    const char *why = lt_store_error(s);
+    if (!strstr(why, "seq 3) is damaged"))
+        fprintf(stderr, "\n    replace failed with: %s\n", why);
+    CU_ASSERT(strstr(why, "seq 3) is damaged") != NULL);
+    lt_store_rollback(s);
+    reads_t r;
+    CU_ASSERT_EQUAL(s_read(s, &dst, dn, 70, 1, 64, 1 << 20, &r), 4);
+    lt_store_destroy(&s);
+    /* Without the damaged row the rest moves, the older-form row too, and
+     * reads back checked under its new id. */
+    sqlite3 *db = NULL;
+    CU_ASSERT_FATAL(sqlite3_open(g_path, &db) == SQLITE_OK);
+    ut_sql_exec(db, "DELETE FROM log WHERE id = (1 << 40) | 3");
+    sqlite3_close(db);
+    s = s_open();
+    CU_ASSERT_EQUAL_FATAL(lt_store_begin(s), 0);
+    CU_ASSERT_EQUAL(lt_store_stream_replace(s, dst.id, src.id), 0);
+    CU_ASSERT_EQUAL_FATAL(lt_store_commit(s), 0);
+    uint8_t *rec = NULL;
+    size_t len = 0;
+    CU_ASSERT_EQUAL(lt_store_get(s, dst.id, 7, &rec, &len), 1);
+    CU_ASSERT(len == 9 && rec && memcmp(rec, "lienthong", 9) == 0);
+    free(rec);
+    memset(&r, 0, sizeof r);
+    r.name = sn;
+    r.len = 90;
+    CU_ASSERT_EQUAL(lt_store_read(s, dst.id, 1, 2, 1 << 20, s_on_rec, &r), 2);
+    lt_store_destroy(&s);
+}
+
 /* The migration steps of lt_store.c: history ids are step 3, the retained
  * tails step 4 and last (docs/ARCHITECTURE.md 4.1). */
 #define STEP_HISTORIES 3
@@ -1273,6 +1330,8 @@ int main(void)
         {"kept batch headers keep the history their header bound, or none", test_batch_histories},
         {"replacing a stream moves log, state, cursor and history in one transaction",
          test_replace},
+        {"a stream with a damaged log row is not moved: the move would hide the damage",
+         test_replace_refuses_damaged},
         {"a store from before history ids gets them in step 3, then the later steps",
          test_migrates_to_histories},
         {"verify starts at the retained tail; headers below it are pruned",
