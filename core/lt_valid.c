@@ -57,17 +57,34 @@ static int s_text_ok(const uint8_t *p, size_t n)
     return memchr(p, 0, n) == NULL && u8_check(p, n) == NULL;
 }
 
-/* Appends ".name" (or "name" at the start) to the path at offset at. */
-static size_t s_path(char *where, size_t wlen, size_t at, const char *name)
+/* A walk's way down: the field names it is inside, outermost first. The
+ * path in where is written only when the walk fails (s_where), not at each
+ * nested message of every valid one. */
+typedef struct {
+    const char *name[MAX_DEPTH + 1];
+    char *where;
+    size_t wlen;
+} walk_t;
+
+/* Writes "outer.inner.last" into where: the fields down to depth, then
+ * last; cut at the buffer's end. */
+static void s_where(walk_t *w, int depth, const char *last)
 {
-    if (at >= wlen)
-        return at;
-    int n = snprintf(where + at, wlen - at, "%s%s", at ? "." : "", name);
-    return n < 0 ? at : at + (size_t)n;
+    size_t at = 0;
+    if (!w->wlen)
+        return;
+    w->name[depth] = last;
+    for (int i = 0; i <= depth; i++) {
+        const char *part[2] = {i ? "." : "", w->name[i]};
+        for (int k = 0; k < 2; k++)
+            for (const char *c = part[k]; *c && at + 1 < w->wlen; c++)
+                w->where[at++] = *c;
+    }
+    w->where[at] = 0;
 }
 
 static int s_walk(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_t len, int depth,
-                  char *where, size_t wlen, size_t at)
+                  walk_t *w)
 {
     size_t off = 0;
     while (off < len) {
@@ -84,10 +101,10 @@ static int s_walk(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_
             continue;
         }
         if (wt == 1 || wt == 5) {
-            size_t w = wt == 1 ? 8 : 4;
-            if (len - off < w)
+            size_t fixed = wt == 1 ? 8 : 4;
+            if (len - off < fixed)
                 goto bad_encoding;
-            off += w;
+            off += fixed;
             continue;
         }
         if (wt != 2 || !(n = lt_valid_varint(buf + off, len - off, &v)) || v > len - off - n)
@@ -98,22 +115,23 @@ static int s_walk(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_
         const ProtobufCFieldDescriptor *f =
             protobuf_c_message_descriptor_get_field(d, (unsigned)(key >> 3));
         if (f && f->type == PROTOBUF_C_TYPE_STRING && !s_text_ok(buf + off, (size_t)v)) {
-            s_path(where, wlen, at, f->name);
+            s_where(w, depth, f->name);
             return -1;
         }
         if (f && f->type == PROTOBUF_C_TYPE_MESSAGE) {
-            size_t sub = s_path(where, wlen, at, f->name);
-            if (depth >= MAX_DEPTH || s_walk(f->descriptor, buf + off, (size_t)v, depth + 1,
-                                             where, wlen, sub) != 0)
+            w->name[depth] = f->name;
+            if (depth >= MAX_DEPTH) {
+                s_where(w, depth, f->name);
                 return -1;
-            if (at < wlen)
-                where[at] = 0;
+            }
+            if (s_walk(f->descriptor, buf + off, (size_t)v, depth + 1, w) != 0)
+                return -1;
         }
         off += (size_t)v;
     }
     return 0;
 bad_encoding:
-    s_path(where, wlen, at, "(encoding)");
+    s_where(w, depth, "(encoding)");
     return -1;
 }
 
@@ -122,7 +140,8 @@ int lt_valid_utf8(const ProtobufCMessageDescriptor *desc, const uint8_t *buf, si
 {
     if (wlen)
         where[0] = 0;
-    return s_walk(desc, buf, len, 0, where, wlen, 0);
+    walk_t w = {.where = where, .wlen = wlen};
+    return s_walk(desc, buf, len, 0, &w);
 }
 
 int lt_valid_text(const char *s)

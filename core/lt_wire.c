@@ -218,8 +218,11 @@ int lt_wire_recv(void *sock, int is_router, int flags, lt_wire_in_t *in)
         return -1;
     in->frames = 1;
     const char *uid = zmq_msg_gets(&in->body, "User-Id");
-    if (uid)
-        snprintf(in->user_id, sizeof in->user_id, "%s", uid);
+    if (uid) { /* every message: a copy, not a format */
+        size_t n = strnlen(uid, sizeof in->user_id - 1);
+        memcpy(in->user_id, uid, n);
+        in->user_id[n] = 0;
+    }
     if (zmq_msg_more(&in->body))
         s_drain(sock, in);
     return 0;

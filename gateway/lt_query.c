@@ -1107,14 +1107,13 @@ static int s_check_signature(lt_query_t *self, const char *owner, const Lienthon
         snprintf(why, whylen, "not verified: the owner %s", said);
         return -1;
     }
-    snprintf(why, whylen, "bad Merkle path or signature"); /* any -1 from here on */
     if (sa->root_signature.len != LT_SIG_BYTES || sa->n_proof > LT_MERKLE_MAX_PATH ||
         sa->proof_count == 0 || sa->proof_count > SIGN_BATCH)
-        return -1;
+        goto bad;
     uint8_t leaf[LT_HASH_BYTES], path[LT_MERKLE_MAX_PATH][LT_HASH_BYTES], root[LT_HASH_BYTES];
     for (size_t i = 0; i < sa->n_proof; i++) {
         if (sa->proof[i].len != LT_HASH_BYTES)
-            return -1;
+            goto bad;
         memcpy(path[i], sa->proof[i].data, LT_HASH_BYTES);
     }
     lt_crypto_merkle_leaf(sa->answer.data, sa->answer.len, leaf);
@@ -1122,13 +1121,13 @@ static int s_check_signature(lt_query_t *self, const char *owner, const Lienthon
     size_t idx = sa->proof_index, n = sa->proof_count, k = 0;
     memcpy(root, leaf, LT_HASH_BYTES);
     if (idx >= n)
-        return -1;
+        goto bad;
     while (n > 1) {
         uint8_t buf[1 + 2 * LT_HASH_BYTES];
         int has = (idx & 1) || idx + 1 < n;
         if (has) {
             if (k >= sa->n_proof)
-                return -1;
+                goto bad;
             buf[0] = 0x01;
             memcpy(buf + 1, (idx & 1) ? path[k] : root, LT_HASH_BYTES);
             memcpy(buf + 1 + LT_HASH_BYTES, (idx & 1) ? root : path[k], LT_HASH_BYTES);
@@ -1139,19 +1138,22 @@ static int s_check_signature(lt_query_t *self, const char *owner, const Lienthon
         n = (n + 1) / 2;
     }
     if (k != sa->n_proof)
-        return -1;
+        goto bad;
     for (size_t i = 0; i < LT_ANSWERS_ROOT_CACHE; i++)
         if (strcmp(self->roots[i].owner, owner) == 0 && memcmp(self->roots[i].root, root, 32) == 0 &&
             memcmp(self->roots[i].sig, sa->root_signature.data, LT_SIG_BYTES) == 0)
             return 0; /* this signing batch was verified already */
     if (lt_dir_member_verify(m, LT_ANSWERS_DOMAIN, root, LT_HASH_BYTES,
                              sa->root_signature.data) != 0) /* either key (5.5) */
-        return -1;
+        goto bad;
     size_t slot = self->next_root++ % LT_ANSWERS_ROOT_CACHE;
     snprintf(self->roots[slot].owner, sizeof self->roots[slot].owner, "%s", owner);
     memcpy(self->roots[slot].root, root, LT_HASH_BYTES);
     memcpy(self->roots[slot].sig, sa->root_signature.data, LT_SIG_BYTES);
     return 0;
+bad: /* the reason is written here only, not for each answer that passes */
+    snprintf(why, whylen, "bad Merkle path or signature");
+    return -1;
 }
 
 static void s_reject(lt_query_t *self, const char *owner, const char *why)

@@ -120,6 +120,17 @@ static void test_utf8_nul_bytes_unknown_broken(void)
     const uint8_t cut[] = {0x08, 0x01, 0xa2, 0x01, 0x09, 0x0a};
     CU_ASSERT(lt_valid_utf8(&lienthong__envelope__descriptor, cut, sizeof cut, where,
                             sizeof where) == -1);
+    /* Inside Subscribe, a length that runs past the end: the path names
+     * where the encoding broke; a short buffer holds the path cut, ended. */
+    const uint8_t deep[] = {0x08, 0x01, 0xa2, 0x01, 0x02, 0x0a, 0x05};
+    CU_ASSERT(lt_valid_utf8(&lienthong__envelope__descriptor, deep, sizeof deep, where,
+                            sizeof where) == -1);
+    CU_ASSERT_STRING_EQUAL(where, "subscribe.(encoding)");
+    char small[8];
+    CU_ASSERT(lt_valid_utf8(&lienthong__envelope__descriptor, nul, sizeof nul, small,
+                            sizeof small) == -1);
+    CU_ASSERT_STRING_EQUAL(small, "subscri");
+    CU_ASSERT(lt_valid_utf8(&lienthong__envelope__descriptor, nul, sizeof nul, small, 0) == -1);
 }
 
 /* 1 when the walk takes text as Subscribe.stream, which must agree with
