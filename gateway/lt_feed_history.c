@@ -194,6 +194,21 @@ void lt_feed_history_forked(lt_feed_t *self, lt_feed_replica_t *f, const uint8_t
         (void)s_resync_start(self, f, owner_last);
 }
 
+/* A record of the copy changed on disk since it was written: it cannot be
+ * moved (its checksum would be made valid), and every later attempt would
+ * meet it again. The copy is emptied and fetched again from seq 1; the
+ * replica keeps its content meanwhile. */
+static void s_copy_damaged(lt_feed_t *self, lt_feed_replica_t *f)
+{
+    char detail[200];
+    snprintf(detail, sizeof detail,
+             "record %" PRIu64 " of the resynchronised copy is damaged (%s); copying again",
+             lt_store_damaged_seq(self->ctx->store), lt_store_damaged_why(self->ctx->store));
+    lt_error("feed", "replica of %s: %s", f->stream->name, detail);
+    s_audit(self, f, "replica-resync-damaged", detail);
+    (void)s_resync_start(self, f, f->resync_target);
+}
+
 void lt_feed_history_applied(lt_feed_t *self, lt_feed_replica_t *f)
 {
     lt_store_t *store = self->ctx->store;
@@ -201,13 +216,16 @@ void lt_feed_history_applied(lt_feed_t *self, lt_feed_replica_t *f)
     char was[LT_HISTORY_HEX], is[LT_HISTORY_HEX], detail[300];
     if (lt_feed_writer_settle(self, "replace the replica with its resynchronised copy") != 0)
         return; /* the copy stays; the next batch tries again */
+    int rc = 0;
     if (lt_store_stream_find(store, f->stream->name, &old) != 1 || lt_store_begin(store) != 0 ||
-        lt_store_stream_replace(store, old.id, f->cursor.id) != 0 || lt_store_commit(store) != 0 ||
-        lt_store_stream_find(store, f->stream->name, &now) != 1) {
-        /* The copy stays; the next batch tries again. */
+        (rc = lt_store_stream_replace(store, old.id, f->cursor.id)) != 0 ||
+        lt_store_commit(store) != 0 || lt_store_stream_find(store, f->stream->name, &now) != 1) {
         lt_error("feed", "replica of %s: cannot replace it with the resynchronised copy: %s",
                  f->stream->name, lt_store_error(store));
         lt_store_rollback(store);
+        if (rc == LT_STORE_DAMAGED)
+            s_copy_damaged(self, f);
+        /* Otherwise the copy stays; the next batch tries again. */
         return;
     }
     f->cursor = now;

@@ -245,6 +245,7 @@ struct _lt_store_t {
     size_t n_deltas, cap_deltas;
     uint64_t damaged_seq; /* of the last LT_STORE_DAMAGED result */
     const char *damaged_why;
+    int move_damaged; /* lt_record_moved_sum met a damaged row */
     int reading; /* a read snapshot is held (lt_store_read_begin) */
     /* The stream row last read under the snapshot: the lookups of one drain
      * mostly ask for the same stream, and the row cannot change until the
@@ -327,11 +328,16 @@ static void s_sql_sum(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 static void s_sql_moved_sum(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
     (void)argc;
+    lt_store_t *self = sqlite3_user_data(ctx);
     uint8_t leaf[LT_HASH_BYTES], sum[LT_STORE_SUM_BYTES];
     int64_t id = sqlite3_value_int64(argv[0]);
     const void *rec = sqlite3_value_blob(argv[2]);
-    if (!s_sum_ok(id, rec, (size_t)sqlite3_value_bytes(argv[2]), sqlite3_value_blob(argv[3]),
-                  (size_t)sqlite3_value_bytes(argv[3]), leaf)) {
+    size_t len = (size_t)sqlite3_value_bytes(argv[2]);
+    const void *old = sqlite3_value_blob(argv[3]);
+    if (!s_sum_ok(id, rec, len, old, (size_t)sqlite3_value_bytes(argv[3]), leaf)) {
+        self->move_damaged = 1; /* as s_damaged, which follows */
+        self->damaged_seq = (uint64_t)id & SEQ_MAX;
+        self->damaged_why = "checksum mismatch";
         char *why = sqlite3_mprintf("log row %lld (stream %lld, seq %lld) is damaged: its "
                                     "checksum does not match its record; not moved",
                                     (long long)id, (long long)(id >> SEQ_BITS),
@@ -557,7 +563,7 @@ static int s_connect(lt_store_t *self, const char *path, int migrate, char *err,
         sqlite3_create_function(self->db, "lt_record_sum", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
                                 NULL, s_sql_sum, NULL, NULL) != SQLITE_OK ||
         sqlite3_create_function(self->db, "lt_record_moved_sum", 4,
-                                SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_DIRECTONLY, NULL,
+                                SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_DIRECTONLY, self,
                                 s_sql_moved_sum, NULL, NULL) != SQLITE_OK ||
         sqlite3_create_function(self->db, "lt_record_fields", 1,
                                 SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, s_sql_fields, NULL,
@@ -935,12 +941,14 @@ int lt_store_stream_replace(lt_store_t *self, int64_t dst, int64_t src)
      * their checksums, which cover the id, are made for the new one, each
      * once its old one checks (a damaged row fails the move). */
     int64_t shift = LOG_ID(dst, 0) - LOG_ID(src, 0);
+    self->move_damaged = 0;
     if (s_exec_fmt(self,
                    "INSERT INTO log(id, record, sum) SELECT id + %lld, record, "
                    "lt_record_moved_sum(id, id + %lld, record, sum) FROM log "
                    "WHERE id >= %lld AND id < %lld",
-                   shift, shift, LOG_ID(src, 0), LOG_ID(src + 1, 0)) != 0 ||
-        s_exec_fmt(self, "UPDATE state SET stream = %lld WHERE stream = %lld", dst, src, 0, 0) != 0 ||
+                   shift, shift, LOG_ID(src, 0), LOG_ID(src + 1, 0)) != 0)
+        return self->move_damaged ? LT_STORE_DAMAGED : -1;
+    if (s_exec_fmt(self, "UPDATE state SET stream = %lld WHERE stream = %lld", dst, src, 0, 0) != 0 ||
         s_exec_fmt(self, "UPDATE batches SET stream = %lld WHERE stream = %lld", dst, src, 0, 0) != 0 ||
         s_exec_fmt(self, "UPDATE tails SET stream = %lld WHERE stream = %lld", dst, src, 0, 0) != 0 ||
         s_exec_fmt(self, "UPDATE presence SET stream = %lld WHERE stream = %lld", dst, src, 0,

@@ -104,7 +104,10 @@ int lt_store_streams(lt_store_t *self, lt_store_stream_fn fn, void *arg)
 int lt_store_stream_clear(lt_store_t *self, int64_t id) __attribute__((warn_unused_result));
 /* Replaces stream dst by the contents of stream src (log, state, retained
  * tail, kept batch headers, cursor, history), leaving src empty. In the caller's transaction, so that a
- * reader sees either the old stream or the new one, never a mix. */
+ * reader sees either the old stream or the new one, never a mix. 0, -1 on
+ * an error, or LT_STORE_DAMAGED when a log row of src does not match its
+ * checksum (lt_store_damaged_seq says which; nothing is moved once the
+ * caller rolls back): moving it would give it a valid one. */
 int lt_store_stream_replace(lt_store_t *self, int64_t dst, int64_t src)
     __attribute__((warn_unused_result));
 

@@ -9,7 +9,9 @@
  * resync` brings it to exactly the owner's view; a consumer configured
  * with resync = "auto" gets there by itself; both follow later changes.
  * A store copied back by hand (no `lienthong restore`) is caught at start
- * by the high-water file, and the consumers fork and resynchronise again.
+ * by the high-water file, and the consumers fork and resynchronise again; a
+ * resynchronised copy damaged on disk is refused by the replace and copied
+ * again.
  * `lienthong restore` refuses while the gateway runs, by the data
  * directory's lock even with its socket gone, and so does a second
  * gateway; a restore whose audit log fails says the store is restored. With a real source
@@ -301,16 +303,25 @@ static int s_copy_back(fed_t *x)
     return system(cmd) == 0 ? 0 : -1;
 }
 
+/* The federation running, citizens 0..199 in a backup of the owner's
+ * store, 200..259 published after it; both consumers equal the owner. */
+static int s_backed_up(fed_t *x)
+{
+    if (s_fed(x) != 0 || s_publish(x, 0, 200, "") != 0)
+        return -1;
+    s_check_equal(x, "before the backup");
+    if (s_cli(x, "backup.out", "backup", x->go, "--to", x->backup) != 0 ||
+        s_publish(x, 200, 260, "") != 0)
+        return -1;
+    s_check_equal(x, "after the backup");
+    return 0;
+}
+
 static void test_copied_back(void)
 {
     fed_t x;
     memset(&x, 0, sizeof x);
-    LT_IT_REQUIRE(s_fed(&x) == 0);
-    LT_IT_REQUIRE(s_publish(&x, 0, 200, "") == 0);
-    s_check_equal(&x, "before the backup");
-    LT_IT_REQUIRE(s_cli(&x, "backup.out", "backup", x.go, "--to", x.backup) == 0);
-    LT_IT_REQUIRE(s_publish(&x, 200, 260, "") == 0);
-    s_check_equal(&x, "after the backup");
+    LT_IT_REQUIRE(s_backed_up(&x) == 0);
 
     LT_IT_REQUIRE(lt_it_gw_stop(x.go, STOP_MS) == 0);
     LT_IT_REQUIRE(s_copy_back(&x) == 0);
@@ -325,6 +336,81 @@ static void test_copied_back(void)
     LT_IT_REQUIRE(s_publish(&x, 200, 260, "") == 0);
     CU_ASSERT_EQUAL(s_cli(&x, "resync.out", "resync", x.gm, DS, NULL), 0);
     s_check_equal(&x, "after the copy");
+    s_finish(&x);
+out:
+    s_cleanup(&x);
+}
+
+/* ---- 2b. a resynchronised copy damaged on disk ------------------------------------ */
+
+/* A trigger in the automatic consumer's store changes the record at seq 5 of
+ * the resynchronised copy once, as soon as it is written: the first copy is
+ * damaged, the next one is not. Installed while that gateway is stopped. */
+static int s_damage_copy_once(const lt_it_gw_t *g)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/store.db", g->data_dir);
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open(path, &db) == SQLITE_OK &&
+                     sqlite3_exec(db,
+                                  "CREATE TABLE damaged_once (n INTEGER);"
+                                  "CREATE TRIGGER damage_copy AFTER INSERT ON log "
+                                  "WHEN (new.id >> 40) = (SELECT id FROM streams WHERE name = "
+                                  "'~resync:" DS "') AND (new.id & 1099511627775) = 5 "
+                                  "AND (SELECT count(*) FROM damaged_once) = 0 BEGIN "
+                                  "UPDATE log SET record = x'0a0100' WHERE id = new.id; "
+                                  "INSERT INTO damaged_once VALUES (1); END;",
+                                  NULL, NULL, NULL) == SQLITE_OK
+                 ? 0
+                 : -1;
+    if (rc)
+        fprintf(stderr, "\n  trigger: %s\n", sqlite3_errmsg(db));
+    sqlite3_close(db);
+    return rc;
+}
+
+static long s_damaged_count(const lt_it_gw_t *g)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/store.db", g->data_dir);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    long n = -1;
+    if (sqlite3_open(path, &db) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, "SELECT count(*) FROM damaged_once", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+/* A record of the resynchronised copy changed on disk before the copy
+ * replaced the replica: the replace refuses it (moving it would give it a
+ * valid checksum), the consumer logs and audits it and copies again, and
+ * ends exactly equal to the owner. */
+static void test_damaged_copy(void)
+{
+    fed_t x;
+    memset(&x, 0, sizeof x);
+    char err[1024] = "";
+    LT_IT_REQUIRE(s_backed_up(&x) == 0);
+    LT_IT_REQUIRE(lt_it_gw_stop(x.go, STOP_MS) == 0);
+    LT_IT_REQUIRE(lt_it_gw_stop(x.ga, STOP_MS) == 0);
+    LT_IT_REQUIRE(s_damage_copy_once(x.ga) == 0);
+    LT_IT_REQUIRE(s_copy_back(&x) == 0);
+    long am = lt_it_log_mark(x.ga);
+    LT_IT_REQUIRE(lt_it_gw_run(x.go, READY_MS) == 0);
+    LT_IT_REQUIRE(lt_it_gw_run(x.ga, READY_MS) == 0);
+    LT_IT_REQUIRE(s_publish(&x, 0, 10, " (bản sao)") == 0);
+    CU_ASSERT(lt_it_log_wait(x.ga, am, "record 5 of the resynchronised copy is damaged",
+                             "copying again", CONVERGE_MS) == 0);
+    CU_ASSERT(lt_it_log_wait(x.ga, am, "replica of " DS " resynchronised", NULL, CONVERGE_MS) ==
+              0);
+    CU_ASSERT_EQUAL(s_damaged_count(x.ga), 1);
+    LT_IT_REQUIRE(s_publish(&x, 200, 260, "") == 0);
+    LT_IT_REQUIRE(lt_ft_wait_same(x.go, x.ga, DS, CONVERGE_MS) == 0);
+    CHECK(lt_ft_compare(x.go, x.ga, DS, err, sizeof err));
     s_finish(&x);
 out:
     s_cleanup(&x);
@@ -522,6 +608,8 @@ int main(int argc, char **argv)
     static const lt_it_test_t tests[] = {
         {"1 restore: consumers fork, resync, converge; nothing lost", test_restore},
         {"2 a store copied back by hand is caught at start", test_copied_back},
+        {"2b a resynchronised copy damaged on disk is copied again, not moved",
+         test_damaged_copy},
         {"3 the source adapter publishes again what the restore lost", test_source_republishes},
         {"4 a gateway holds its data directory against a restore and a second gateway",
          test_lock},

@@ -919,7 +919,9 @@ static void test_replace_refuses_damaged(void)
     s_edit_record(3);                        /* damage */
     s = s_open();
     CU_ASSERT_EQUAL_FATAL(lt_store_begin(s), 0);
-    CU_ASSERT_EQUAL(lt_store_stream_replace(s, dst.id, src.id), -1);
+    CU_ASSERT_EQUAL(lt_store_stream_replace(s, dst.id, src.id), LT_STORE_DAMAGED);
+    CU_ASSERT_EQUAL(lt_store_damaged_seq(s), 3);
+    CU_ASSERT_STRING_EQUAL(lt_store_damaged_why(s), "checksum mismatch");
     const char *why = lt_store_error(s);
     if (!strstr(why, "seq 3) is damaged"))
         fprintf(stderr, "\n    replace failed with: %s\n", why);
