@@ -739,7 +739,6 @@ void lt_query_on_request(lt_query_t *self, void *peer, const lt_wire_in_t *in,
 
 /* ---- owner: batched signing ------------------------------------------------------ */
 
-/* Stores a copy of an answer frame in d (may be NULL), for retries. */
 /* Keeps a copy of an answer frame in d for retries (nothing to keep
  * without d). 0, or -1 when it could not be kept. */
 static int s_keep(dedup_t *d, zmq_msg_t *msg)
