@@ -220,12 +220,12 @@ void lt_feed_history_applied(lt_feed_t *self, lt_feed_replica_t *f)
     if (lt_store_stream_find(store, f->stream->name, &old) != 1 || lt_store_begin(store) != 0 ||
         (rc = lt_store_stream_replace(store, old.id, f->cursor.id)) != 0 ||
         lt_store_commit(store) != 0 || lt_store_stream_find(store, f->stream->name, &now) != 1) {
-        lt_error("feed", "replica of %s: cannot replace it with the resynchronised copy: %s",
-                 f->stream->name, lt_store_error(store));
+        if (rc != LT_STORE_DAMAGED) /* the copy stays; the next batch tries again */
+            lt_error("feed", "replica of %s: cannot replace it with the resynchronised copy: %s",
+                     f->stream->name, lt_store_error(store));
         lt_store_rollback(store);
         if (rc == LT_STORE_DAMAGED)
-            s_copy_damaged(self, f);
-        /* Otherwise the copy stays; the next batch tries again. */
+            s_copy_damaged(self, f); /* logs it, names the record */
         return;
     }
     f->cursor = now;

@@ -320,6 +320,8 @@ static void s_sql_sum(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     sqlite3_result_blob(ctx, sum, LT_STORE_SUM_BYTES, SQLITE_TRANSIENT);
 }
 
+static int s_damaged(lt_store_t *self, uint64_t seq, const char *why);
+
 /* SQL function lt_record_moved_sum(id, new_id, record, sum), for a row
  * that moves to new_id (lt_store_stream_replace): its checksum there,
  * taken from the leaf that checking the old one made. A row whose checksum
@@ -335,9 +337,8 @@ static void s_sql_moved_sum(sqlite3_context *ctx, int argc, sqlite3_value **argv
     size_t len = (size_t)sqlite3_value_bytes(argv[2]);
     const void *old = sqlite3_value_blob(argv[3]);
     if (!s_sum_ok(id, rec, len, old, (size_t)sqlite3_value_bytes(argv[3]), leaf)) {
-        self->move_damaged = 1; /* as s_damaged, which follows */
-        self->damaged_seq = (uint64_t)id & SEQ_MAX;
-        self->damaged_why = "checksum mismatch";
+        self->move_damaged = 1;
+        (void)s_damaged(self, (uint64_t)id & SEQ_MAX, "checksum mismatch");
         char *why = sqlite3_mprintf("log row %lld (stream %lld, seq %lld) is damaged: its "
                                     "checksum does not match its record; not moved",
                                     (long long)id, (long long)(id >> SEQ_BITS),
@@ -948,12 +949,15 @@ int lt_store_stream_replace(lt_store_t *self, int64_t dst, int64_t src)
                    "WHERE id >= %lld AND id < %lld",
                    shift, shift, LOG_ID(src, 0), LOG_ID(src + 1, 0)) != 0)
         return self->move_damaged ? LT_STORE_DAMAGED : -1;
-    if (s_exec_fmt(self, "UPDATE state SET stream = %lld WHERE stream = %lld", dst, src, 0, 0) != 0 ||
-        s_exec_fmt(self, "UPDATE batches SET stream = %lld WHERE stream = %lld", dst, src, 0, 0) != 0 ||
-        s_exec_fmt(self, "UPDATE tails SET stream = %lld WHERE stream = %lld", dst, src, 0, 0) != 0 ||
-        s_exec_fmt(self, "UPDATE presence SET stream = %lld WHERE stream = %lld", dst, src, 0,
-                   0) != 0 ||
-        s_exec_fmt(self,
+    /* The rest is keyed by the stream id alone: relabelled. */
+    static const char *const keyed[] = {"state", "batches", "tails", "presence"};
+    for (size_t i = 0; i < sizeof keyed / sizeof *keyed; i++) {
+        char sql[96];
+        snprintf(sql, sizeof sql, "UPDATE %s SET stream = %%lld WHERE stream = %%lld", keyed[i]);
+        if (s_exec_fmt(self, sql, dst, src, 0, 0) != 0)
+            return -1;
+    }
+    if (s_exec_fmt(self,
                    "UPDATE streams SET (last_seq, last_hash, source_cursor, history) = "
                    "(SELECT last_seq, last_hash, source_cursor, history FROM streams "
                    "WHERE id = %lld) WHERE id = %lld",

@@ -22,6 +22,7 @@
 #define _GNU_SOURCE
 #include "lt_client.h"
 #include "lt_feedtest.h"
+#include "lt_history.h"
 #include "lt_itest.h"
 #include "records/population.pb-c.h"
 
@@ -346,17 +347,28 @@ out:
 /* A trigger in the automatic consumer's store changes the record at seq 5 of
  * the resynchronised copy once, as soon as it is written: the first copy is
  * damaged, the next one is not. Installed while that gateway is stopped. */
-static int s_damage_copy_once(const lt_it_gw_t *g)
+static sqlite3 *s_store(const lt_it_gw_t *g)
 {
     char path[PATH_MAX + 16];
     snprintf(path, sizeof path, "%s/store.db", g->data_dir);
     sqlite3 *db = NULL;
-    int rc = sqlite3_open(path, &db) == SQLITE_OK &&
+    if (sqlite3_open(path, &db) != SQLITE_OK) {
+        sqlite3_close(db);
+        return NULL;
+    }
+    return db;
+}
+
+static int s_damage_copy_once(const lt_it_gw_t *g)
+{
+    sqlite3 *db = s_store(g);
+    int rc = db &&
                      sqlite3_exec(db,
                                   "CREATE TABLE damaged_once (n INTEGER);"
                                   "CREATE TRIGGER damage_copy AFTER INSERT ON log "
                                   "WHEN (new.id >> 40) = (SELECT id FROM streams WHERE name = "
-                                  "'~resync:" DS "') AND (new.id & 1099511627775) = 5 "
+                                  "'" LT_HISTORY_SHADOW_PREFIX DS "') "
+                                  "AND (new.id & 1099511627775) = 5 "
                                   "AND (SELECT count(*) FROM damaged_once) = 0 BEGIN "
                                   "UPDATE log SET record = x'0a0100' WHERE id = new.id; "
                                   "INSERT INTO damaged_once VALUES (1); END;",
@@ -364,19 +376,17 @@ static int s_damage_copy_once(const lt_it_gw_t *g)
                  ? 0
                  : -1;
     if (rc)
-        fprintf(stderr, "\n  trigger: %s\n", sqlite3_errmsg(db));
+        fprintf(stderr, "\n  trigger: %s\n", db ? sqlite3_errmsg(db) : "cannot open the store");
     sqlite3_close(db);
     return rc;
 }
 
 static long s_damaged_count(const lt_it_gw_t *g)
 {
-    char path[PATH_MAX + 16];
-    snprintf(path, sizeof path, "%s/store.db", g->data_dir);
-    sqlite3 *db = NULL;
+    sqlite3 *db = s_store(g);
     sqlite3_stmt *st = NULL;
     long n = -1;
-    if (sqlite3_open(path, &db) == SQLITE_OK &&
+    if (db &&
         sqlite3_prepare_v2(db, "SELECT count(*) FROM damaged_once", -1, &st, NULL) == SQLITE_OK &&
         sqlite3_step(st) == SQLITE_ROW)
         n = sqlite3_column_int64(st, 0);
