@@ -129,28 +129,23 @@ static int s_report(const char *path, const char *subject, int last, int json)
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     int rc = 1;
-    /* The second pair reads a log no gateway has opened since entries named
-     * the application and officer (the columns are missing there). */
-    static const char *sql[2][2] = {
-        {"SELECT * FROM (SELECT seq, at_ms, event, peer, target, subject, fields, purpose, "
-         "case_ref, detail, application, officer FROM audit ORDER BY seq DESC LIMIT ?1) ORDER BY seq",
-         "SELECT seq, at_ms, event, peer, target, subject, fields, purpose, case_ref, detail, "
-         "application, officer FROM audit WHERE subject = ?1 ORDER BY seq"},
-        {"SELECT * FROM (SELECT seq, at_ms, event, peer, target, subject, fields, purpose, "
-         "case_ref, detail, '', '' FROM audit ORDER BY seq DESC LIMIT ?1) ORDER BY seq",
-         "SELECT seq, at_ms, event, peer, target, subject, fields, purpose, case_ref, detail, "
-         "'', '' FROM audit WHERE subject = ?1 ORDER BY seq"}};
+    /* The second reads a log no gateway has opened since entries named the
+     * application and officer (the columns are missing there). */
+    static const char *recent[2] = {
+        "SELECT * FROM (SELECT seq, at_ms, event, peer, target, subject, fields, purpose, "
+        "case_ref, detail, application, officer FROM audit ORDER BY seq DESC LIMIT ?1) ORDER BY seq",
+        "SELECT * FROM (SELECT seq, at_ms, event, peer, target, subject, fields, purpose, "
+        "case_ref, detail, '', '' FROM audit ORDER BY seq DESC LIMIT ?1) ORDER BY seq"};
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
-        (sqlite3_prepare_v2(db, sql[0][!!subject], -1, &st, NULL) != SQLITE_OK &&
-         sqlite3_prepare_v2(db, sql[1][!!subject], -1, &st, NULL) != SQLITE_OK)) {
+        (subject ? lt_audit_by_subject(db, subject, &st) != 0
+                 : sqlite3_prepare_v2(db, recent[0], -1, &st, NULL) != SQLITE_OK &&
+                       sqlite3_prepare_v2(db, recent[1], -1, &st, NULL) != SQLITE_OK)) {
         lt_cli_fail(1, "audit", "%s: %s", path, db ? sqlite3_errmsg(db) : "cannot open");
         goto out;
     }
-    if (subject)
-        sqlite3_bind_text(st, 1, subject, -1, SQLITE_STATIC);
-    else
+    if (!subject)
         sqlite3_bind_int(st, 1, last);
-    if (subject && !json)
+    else if (!json)
         printf("who has accessed the record %s, and why:\n", subject);
     rc = s_print(st, json);
 out:
@@ -419,6 +414,8 @@ int lt_cmd_audit(int argc, char **argv)
         return lt_cli_fail(2, "audit", "%s\nusage: %s", misplaced, USAGE);
     if (subject && have_last)
         return lt_cli_fail(2, "audit", "--subject and --last do not go together\nusage: %s", USAGE);
+    if (subject && !subject[0]) /* entries without a subject are not indexed */
+        return lt_cli_fail(2, "audit", "--subject needs a record key, not \"\"\nusage: %s", USAGE);
     if (sub && strcmp(sub, "verify") == 0) {
         if (!n_files)
             return lt_cli_fail(2, "audit", "missing --file FILE\nusage: %s", USAGE);

@@ -19,6 +19,11 @@
 #define FLUSH_ENTRIES 10000
 #define N_BASE 8  /* texts every entry's hash covers */
 #define N_TEXT 10 /* plus application and officer, covered only when one is set */
+/* Entries are indexed by subject a block of this many at a time (a new
+ * log's; each log keeps the size it was made with): docs/ARCHITECTURE.md,
+ * "Audit log", "The subject index". */
+#define SUBJECT_BLOCK 4096
+#define SUBJECT_CATCHUP_SAY 100000 /* a catch-up this large is said in the log */
 
 typedef struct {
     int64_t at_ms;
@@ -32,9 +37,13 @@ struct _lt_audit_t {
     sqlite3 *db;
     sqlite3_stmt *insert, *checkpoint;
     sqlite3_stmt *begin, *commit, *rollback; /* prepared once: a commit per drain */
+    sqlite3_stmt *index, *set_indexed;       /* s_index */
     const lt_keys_t *keys;
     uint64_t seq;
     uint8_t head[LT_HASH_BYTES];
+    /* Entries through seq `indexed` are in subject_blocks, in blocks of
+     * `block` (s_index); later ones are found by a scan. */
+    uint64_t indexed, block;
     buffered_t *buf;
     size_t n, cap;
     int64_t last_flush;
@@ -60,7 +69,13 @@ static const char *s_schema =
     "CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL,"
     "  event TEXT, peer TEXT, target TEXT, subject TEXT, fields TEXT, purpose TEXT,"
     "  case_ref TEXT, detail TEXT, hash BLOB NOT NULL, application TEXT, officer TEXT);"
-    "CREATE INDEX IF NOT EXISTS audit_subject ON audit(subject);"
+    /* The subject index (s_index): each block's entries with a subject,
+     * written once the block is full, sorted, so that each commit appends
+     * to the end of the tree instead of writing a random leaf per entry. */
+    "CREATE TABLE IF NOT EXISTS subject_blocks (block INTEGER NOT NULL, subject TEXT NOT NULL,"
+    "  seq INTEGER NOT NULL, PRIMARY KEY (block, subject, seq)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS subject_indexed (id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  block_size INTEGER NOT NULL CHECK (block_size > 0), upto INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS checkpoints (seq INTEGER PRIMARY KEY, hash BLOB NOT NULL,"
     "  signature BLOB NOT NULL, at_ms INTEGER NOT NULL);"
     /* Where the live log's chain starts once older entries were exported
@@ -137,6 +152,84 @@ static int s_add_columns(sqlite3 *db)
                ? 0 : -1;
 }
 
+/* Runs a prepared statement without results: 0, or -1. */
+static int s_step(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Indexes the entries after self->indexed through `to` (a block boundary)
+ * by subject, inside the caller's transaction: sorted by block, subject and
+ * seq, so the rows append at the end of subject_blocks. Entries without a
+ * subject (feeds, refused handshakes) are not indexed. 0, or -1. */
+static int s_index(lt_audit_t *self, uint64_t to)
+{
+    sqlite3_stmt *st = self->index;
+    sqlite3_bind_int64(st, 1, (int64_t)self->indexed);
+    sqlite3_bind_int64(st, 2, (int64_t)to);
+    sqlite3_bind_int64(st, 3, (int64_t)self->block);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return -1;
+    sqlite3_bind_int64(self->set_indexed, 1, (int64_t)to);
+    rc = sqlite3_step(self->set_indexed);
+    sqlite3_reset(self->set_indexed);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* The last block boundary at or before seq. */
+static uint64_t s_boundary(const lt_audit_t *self, uint64_t seq)
+{
+    return seq - seq % self->block;
+}
+
+/* Reads the index's block size and extent, first giving a log that has
+ * none (new, or written with the older per-entry index) its row; then
+ * indexes the full blocks not yet indexed, in a transaction of its own (a
+ * log written before the index existed: once). 0, or -1. */
+static int s_subjects_open(lt_audit_t *self)
+{
+    char sql[256];
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+    snprintf(sql, sizeof sql, "BEGIN IMMEDIATE; DROP INDEX IF EXISTS audit_subject;"
+             "INSERT OR IGNORE INTO subject_indexed SELECT 1, %d, COALESCE(MAX(seq), 0) FROM anchor;"
+             "COMMIT;", SUBJECT_BLOCK);
+    if (sqlite3_exec(self->db, sql, NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(self->db, "SELECT block_size, upto FROM subject_indexed", -1, &st,
+                           NULL) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW)
+        goto out;
+    self->block = (uint64_t)sqlite3_column_int64(st, 0);
+    self->indexed = (uint64_t)sqlite3_column_int64(st, 1);
+    if (sqlite3_prepare_v2(self->db, "INSERT OR IGNORE INTO subject_blocks SELECT seq / ?3, "
+                           "subject, seq FROM audit WHERE seq > ?1 AND seq <= ?2 AND subject <> '' "
+                           "ORDER BY 1, 2, 3", -1, &self->index, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(self->db, "UPDATE subject_indexed SET upto = ?1", -1, &self->set_indexed,
+                           NULL) != SQLITE_OK)
+        goto out;
+    uint64_t to = s_boundary(self, self->seq);
+    if (to <= self->indexed) {
+        rc = 0;
+        goto out;
+    }
+    if (to - self->indexed >= SUBJECT_CATCHUP_SAY)
+        lt_info("audit", "indexing audit entries %llu..%llu by subject (once)",
+                (unsigned long long)self->indexed + 1, (unsigned long long)to);
+    if (s_step(self->begin) == 0 && s_index(self, to) == 0 && s_step(self->commit) == 0) {
+        self->indexed = to;
+        rc = 0;
+    } else if (!sqlite3_get_autocommit(self->db)) {
+        (void)s_step(self->rollback);
+    }
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
 lt_audit_t *lt_audit_open(const char *path, const lt_keys_t *keys, char *err, size_t errlen)
 {
     lt_audit_t *self = calloc(1, sizeof *self);
@@ -162,7 +255,7 @@ lt_audit_t *lt_audit_open(const char *path, const lt_keys_t *keys, char *err, si
         sqlite3_prepare_v2(self->db, "BEGIN IMMEDIATE", -1, &self->begin, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(self->db, "COMMIT", -1, &self->commit, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(self->db, "ROLLBACK", -1, &self->rollback, NULL) != SQLITE_OK ||
-        s_load_head(self) != 0) {
+        s_load_head(self) != 0 || s_subjects_open(self) != 0) {
         snprintf(err, errlen, "audit log %s: %s", path, sqlite3_errmsg(self->db));
         lt_audit_destroy(&self);
     }
@@ -202,6 +295,8 @@ void lt_audit_destroy(lt_audit_t **self_p)
     sqlite3_finalize(self->begin);
     sqlite3_finalize(self->commit);
     sqlite3_finalize(self->rollback);
+    sqlite3_finalize(self->index);
+    sqlite3_finalize(self->set_indexed);
     sqlite3_close(self->db);
     free(self);
     *self_p = NULL;
@@ -324,14 +419,6 @@ static int s_checkpoint(lt_audit_t *self, uint64_t seq, const uint8_t *hash)
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
-/* Runs a prepared statement without results: 0, or -1. */
-static int s_step(sqlite3_stmt *st)
-{
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : -1;
-}
-
 /* Writes first (may be NULL) and the buffered entries in one transaction
  * with a signed checkpoint at the new head; one fsync (synchronous = FULL). */
 static int s_write(lt_audit_t *self, buffered_t *first)
@@ -353,8 +440,12 @@ static int s_write(lt_audit_t *self, buffered_t *first)
         if (s_insert(self, b, seq, head) != 0)
             goto fail;
     }
+    uint64_t to = s_boundary(self, seq);
+    if (to > self->indexed && s_index(self, to) != 0)
+        goto fail;
     if (s_checkpoint(self, seq, head) != 0 || s_step(self->commit) != 0)
         goto fail;
+    self->indexed = to > self->indexed ? to : self->indexed;
     self->seq = seq;
     memcpy(self->head, head, LT_HASH_BYTES);
     s_count(self, self->n + !!first, t0);
@@ -496,6 +587,71 @@ void lt_audit_retention_check(lt_audit_t *self, int retention_days)
                     (long long)days, retention_days);
     }
     sqlite3_finalize(st);
+}
+
+/* The columns of a report, and the entries of a subject through the index
+ * (blocks MIN..MAX of subject_blocks, one seek each, entries through upto)
+ * and by a scan after it. */
+#define REPORT_COLS "seq, at_ms, event, peer, target, subject, fields, purpose, case_ref, detail"
+static const char *s_by_subject_sql =
+    "WITH RECURSIVE ix(upto) AS (SELECT upto FROM subject_indexed),"
+    "  b(n) AS (SELECT MIN(block) FROM subject_blocks UNION ALL"
+    "           SELECT n + 1 FROM b WHERE n < (SELECT MAX(block) FROM subject_blocks))"
+    " SELECT a.seq, a.at_ms, a.event, a.peer, a.target, a.subject, a.fields, a.purpose,"
+    "  a.case_ref, a.detail, a.application, a.officer"
+    "  FROM b JOIN subject_blocks s ON s.block = b.n AND s.subject = ?1"
+    "  JOIN audit a ON a.seq = s.seq AND a.subject = ?1"
+    "  WHERE s.seq <= (SELECT upto FROM ix)"
+    " UNION ALL SELECT " REPORT_COLS ", application, officer FROM audit"
+    "  WHERE seq > COALESCE((SELECT upto FROM ix), 0) AND subject = ?1"
+    " ORDER BY 1";
+
+int lt_audit_by_subject(sqlite3 *db, const char *subject, sqlite3_stmt **out)
+{
+    /* Logs no gateway has opened since the index (or since entries named
+     * the application and officer) are read with a plain scan. */
+    static const char *older[] = {
+        "SELECT " REPORT_COLS ", application, officer FROM audit WHERE subject = ?1 ORDER BY seq",
+        "SELECT " REPORT_COLS ", '', '' FROM audit WHERE subject = ?1 ORDER BY seq"};
+    *out = NULL;
+    if (sqlite3_prepare_v2(db, s_by_subject_sql, -1, out, NULL) != SQLITE_OK &&
+        sqlite3_prepare_v2(db, older[0], -1, out, NULL) != SQLITE_OK &&
+        sqlite3_prepare_v2(db, older[1], -1, out, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(*out, 1, subject, -1, SQLITE_TRANSIENT);
+    return 0;
+}
+
+/* The subject index holds exactly the entries after the anchor through
+ * its upto that have a subject, each once, in its block: the matched rows
+ * are as many as those entries, and a row matches one entry only, so the
+ * subject-access report misses none and adds none. A file without an index
+ * row (an exported segment) has nothing to check. 0, or -1 with err. */
+static int s_check_subjects(sqlite3 *db, const lt_audit_report_t *rep, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = 0;
+    if (sqlite3_prepare_v2(db, "SELECT (SELECT COUNT(*) FROM audit WHERE seq > ?1 AND "
+                           "  seq <= ix.upto AND subject <> ''), (SELECT COUNT(*) FROM "
+                           "  subject_blocks s JOIN audit a ON a.seq = s.seq AND a.subject = "
+                           "  s.subject WHERE s.seq > ?1 AND s.seq <= ix.upto AND s.subject <> '' "
+                           "  AND s.block = s.seq / ix.block_size), ix.upto "
+                           "FROM subject_indexed ix", -1, &st, NULL) != SQLITE_OK)
+        return 0; /* a log no gateway has opened since the index existed */
+    sqlite3_bind_int64(st, 1, (int64_t)rep->anchor);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW && sqlite3_column_int64(st, 0) != sqlite3_column_int64(st, 1)) {
+        snprintf(err, errlen, "the subject index does not match the entries through %lld (%lld "
+                 "with a subject, %lld indexed): `audit --subject` would not show them all",
+                 (long long)sqlite3_column_int64(st, 2), (long long)sqlite3_column_int64(st, 0),
+                 (long long)sqlite3_column_int64(st, 1));
+        rc = -1;
+    } else if (step != SQLITE_ROW && step != SQLITE_DONE) {
+        snprintf(err, errlen, "reading the subject index: %s", sqlite3_errmsg(db));
+        rc = -1;
+    }
+    sqlite3_finalize(st);
+    return rc;
 }
 
 /* 1 if sig over msg verifies under one of pks[0..n). */
@@ -646,8 +802,8 @@ int lt_audit_check_keys(const char *path, const uint8_t *const *pks, size_t n_pk
     memcpy(rep->head, head, LT_HASH_BYTES);
     if (step != SQLITE_DONE)
         snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
-    else
-        rc = s_tail(db, rep, err, errlen);
+    else if ((rc = s_tail(db, rep, err, errlen)) == 0)
+        rc = s_check_subjects(db, rep, err, errlen);
 out:
     sqlite3_finalize(st);
     sqlite3_close(db);

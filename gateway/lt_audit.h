@@ -90,6 +90,16 @@ void lt_audit_refused(lt_audit_t *self);
  * retention_days (> 0): it is due for `lienthong audit export`. */
 void lt_audit_retention_check(lt_audit_t *self, int retention_days);
 
+struct sqlite3;
+struct sqlite3_stmt;
+/* Prepares on db (an audit log the caller opened) the subject-access
+ * report: the entries whose subject is `subject`, by seq, as the columns
+ * seq, at_ms, event, peer, target, subject, fields, purpose, case_ref,
+ * detail, application, officer. The index is read a block at a time
+ * (docs/ARCHITECTURE.md, "Audit log"). 0, or -1 (sqlite3_errmsg(db)). */
+int lt_audit_by_subject(struct sqlite3 *db, const char *subject, struct sqlite3_stmt **out)
+    __attribute__((warn_unused_result));
+
 /* What a check of a log (or of an exported segment) proved. */
 typedef struct {
     uint64_t anchor;       /* entries before anchor + 1 are not in this file (exported) */
@@ -102,7 +112,8 @@ typedef struct {
 } lt_audit_report_t;
 
 /* Checks the chain from the anchor (or the start) through the last entry,
- * every checkpoint signature under pk, and that the last entry is signed.
+ * every checkpoint signature under pk, that the last entry is signed, and
+ * that the subject index holds exactly the entries it says it covers.
  * Returns 0, or -1 with the first broken seq or the problem in err. */
 int lt_audit_check(const char *path, const uint8_t pk[LT_KEY_BYTES], lt_audit_report_t *rep,
                    char *err, size_t errlen);

@@ -113,15 +113,26 @@ static int s_copy(sqlite3 *db, const char *member, uint64_t first, uint64_t last
  * kill, a full disk) is finished then, not left in the live log for good. */
 static int s_remove_anchored(sqlite3 *db, char *err, size_t errlen)
 {
-    char sql[512];
+    char sql[1024], subjects[400] = "";
+    /* The subject index's rows of removed entries (lt_audit: the blocks
+     * through the anchor's), when the log has the index. */
+    sqlite3_stmt *has = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM subject_blocks, subject_indexed", -1, &has, NULL) ==
+        SQLITE_OK)
+        snprintf(subjects, sizeof subjects,
+                 "DELETE FROM subject_blocks WHERE (block, subject, seq) IN (SELECT block, subject,"
+                 "  seq FROM subject_blocks WHERE block <= (SELECT seq FROM anchor) / (SELECT"
+                 "  block_size FROM subject_indexed) AND seq <= (SELECT seq FROM anchor) LIMIT %d);",
+                 REMOVE_CHUNK);
+    sqlite3_finalize(has);
     snprintf(sql, sizeof sql,
              "BEGIN IMMEDIATE;"
              "DELETE FROM audit WHERE seq IN (SELECT seq FROM audit WHERE seq <= "
              "  (SELECT seq FROM anchor) ORDER BY seq LIMIT %d);"
              "DELETE FROM checkpoints WHERE seq IN (SELECT seq FROM checkpoints WHERE seq < "
              "  (SELECT seq FROM anchor) ORDER BY seq LIMIT %d);"
-             "COMMIT;",
-             REMOVE_CHUNK, REMOVE_CHUNK);
+             "%sCOMMIT;",
+             REMOVE_CHUNK, REMOVE_CHUNK, subjects);
     int before;
     do {
         before = sqlite3_total_changes(db);

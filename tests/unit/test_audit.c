@@ -3,7 +3,8 @@
  * truncating entries, or a checkpoint signed by another key, is detected.
  * Export (lt_auditarc): old segments go to files that verify on their own
  * and join each other and the live log, which goes on from its anchor; a
- * file edited after export fails. */
+ * file edited after export fails. The subject index (blocks of entries)
+ * finds exactly what a scan finds, and a tampered one fails the check. */
 #include "unit_util.h"
 
 #include "lt_audit.h"
@@ -293,6 +294,178 @@ static void test_export_rotated(void)
     lt_keys_destroy(&k);
 }
 
+/* A new log at s_path whose subject index takes blocks of n entries (each
+ * log keeps the size written in it), so that a few entries span blocks. */
+static void s_blocks_of(int n)
+{
+    char err[256], sql[128];
+    CU_ASSERT_FATAL(lt_audit_create(s_path, err, sizeof err) == 0);
+    snprintf(sql, sizeof sql, "INSERT INTO subject_indexed VALUES (1, %d, 0)", n);
+    CU_ASSERT_FATAL(s_exec(sql) == 0);
+}
+
+/* One integer from sql on the log at s_path, or -1. */
+static int64_t s_int(const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int64_t v = -1;
+    if (sqlite3_open(s_path, &db) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+/* The seqs of subject's entries as the subject-access report finds them
+ * (report = 1, lt_audit_by_subject) or by a scan of every entry: up to max
+ * into seqs; returns how many, or -1. */
+static int s_seqs(const char *subject, int report, int64_t *seqs, int max)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int n = -1;
+    if (sqlite3_open_v2(s_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+        goto out;
+    if (report ? lt_audit_by_subject(db, subject, &st) != 0
+               : sqlite3_prepare_v2(db, "SELECT seq FROM audit WHERE subject = ?1 ORDER BY seq", -1,
+                                    &st, NULL) != SQLITE_OK)
+        goto out;
+    if (!report)
+        sqlite3_bind_text(st, 1, subject, -1, SQLITE_STATIC);
+    n = 0;
+    while (sqlite3_step(st) == SQLITE_ROW)
+        if (n < max)
+            seqs[n++] = sqlite3_column_int64(st, 0);
+out:
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+/* The report finds, for each subject s_fill writes, exactly the entries a
+ * scan finds; returns how many it found in all. */
+static int s_report_exact(void)
+{
+    int total = 0;
+    for (int i = 0; i < 7; i++) {
+        char key[32];
+        int64_t a[5000], b[5000];
+        snprintf(key, sizeof key, "0380000000%02d", i);
+        int na = s_seqs(key, 1, a, 5000), nb = s_seqs(key, 0, b, 5000);
+        CU_ASSERT(na >= 0 && na == nb);
+        CU_ASSERT(na >= 0 && na == nb && memcmp(a, b, (size_t)na * sizeof *a) == 0);
+        total += na > 0 ? na : 0;
+    }
+    return total;
+}
+
+/* Entries are indexed by subject a full block at a time, in the commit
+ * that fills the block; the report reads the blocks and scans the entries
+ * after them; an export removes the index rows of the entries it removes. */
+static void test_subject_blocks(void)
+{
+    s_fresh();
+    s_blocks_of(8);
+    lt_keys_t *k = s_fill(25); /* commits at 10, 20 and 25 */
+    char err[256];
+    CU_ASSERT(s_int("SELECT upto FROM subject_indexed") == 24);
+    CU_ASSERT(s_int("SELECT COUNT(*) FROM subject_blocks") == 24);
+    CU_ASSERT(s_int("SELECT COUNT(*) FROM subject_blocks WHERE block <> seq / 8") == 0);
+    CU_ASSERT(s_report_exact() == 25);
+    CU_ASSERT(lt_audit_verify(s_path, lt_keys_signing_public(k), err, sizeof err) == 25);
+    s_more(k, 3); /* 26..28, subject ...01: not yet indexed */
+    int64_t seqs[64];
+    CU_ASSERT(s_seqs("038000000001", 1, seqs, 64) == 7 && seqs[6] == 28);
+    CU_ASSERT(s_report_exact() == 28);
+    const uint8_t *pk[1] = {lt_keys_signing_public(k)};
+    char f1[sizeof s_path];
+    snprintf(f1, sizeof f1, "%.250s/seg1.db", s_dir);
+    lt_auditarc_export_t res;
+    CU_ASSERT(lt_auditarc_export(s_path, f1, "VN/GOV/BCA", lt_clock_now_ms() + 1000, pk, 1, &res,
+                                 err, sizeof err) == 0);
+    CU_ASSERT(res.entries == 28);
+    CU_ASSERT(s_int("SELECT COUNT(*) FROM subject_blocks") == 0);
+    CU_ASSERT(s_report_exact() == 0);
+    s_more(k, 9); /* 29..37: 29..32 fill the block of 24..31 and start the next */
+    CU_ASSERT(s_int("SELECT upto FROM subject_indexed") == 32);
+    CU_ASSERT(s_int("SELECT COUNT(*) FROM subject_blocks") == 4);
+    CU_ASSERT(s_seqs("038000000001", 1, seqs, 64) == 9 && seqs[0] == 29 && seqs[8] == 37);
+    CU_ASSERT(s_report_exact() == 9);
+    CU_ASSERT(lt_audit_verify(s_path, pk[0], err, sizeof err) == 9);
+    lt_keys_destroy(&k);
+}
+
+/* A subject index that does not hold exactly its entries (a row removed or
+ * altered, or an extent claimed beyond its rows) fails the log's check, as
+ * it would hide entries from the subject-access report; an extent lowered
+ * only makes the report scan more, and the next commit indexes it again. */
+static void test_subject_index_checked(void)
+{
+    s_fresh();
+    s_blocks_of(8);
+    lt_keys_t *k = s_fill(25);
+    const uint8_t *pk = lt_keys_signing_public(k);
+    char err[256];
+    static const char *broken[][2] = {
+        {"DELETE FROM subject_blocks WHERE seq = 5",
+         "INSERT INTO subject_blocks SELECT seq / 8, subject, seq FROM audit WHERE seq = 5"},
+        {"UPDATE subject_blocks SET subject = '999' WHERE seq = 5",
+         "UPDATE subject_blocks SET subject = (SELECT subject FROM audit WHERE seq = 5) "
+         "WHERE seq = 5"},
+        {"UPDATE subject_blocks SET block = 2 WHERE seq = 5",
+         "UPDATE subject_blocks SET block = 0 WHERE seq = 5"},
+        {"UPDATE subject_indexed SET upto = 32", "UPDATE subject_indexed SET upto = 24"}};
+    for (size_t i = 0; i < sizeof broken / sizeof broken[0]; i++) {
+        CU_ASSERT(s_exec(broken[i][0]) == 0);
+        CU_ASSERT(lt_audit_verify(s_path, pk, err, sizeof err) == -1);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, "subject index"));
+        CU_ASSERT(s_exec(broken[i][1]) == 0);
+        CU_ASSERT(lt_audit_verify(s_path, pk, err, sizeof err) == 25);
+    }
+    CU_ASSERT(s_exec("UPDATE subject_indexed SET upto = 16") == 0);
+    CU_ASSERT(lt_audit_verify(s_path, pk, err, sizeof err) == 25);
+    CU_ASSERT(s_report_exact() == 25);
+    s_more(k, 1);
+    CU_ASSERT(s_int("SELECT upto FROM subject_indexed") == 24);
+    CU_ASSERT(lt_audit_verify(s_path, pk, err, sizeof err) == 26);
+    CU_ASSERT(s_report_exact() == 26);
+    lt_keys_destroy(&k);
+}
+
+/* A log written with the older index (one B-tree insert per entry; here
+ * made so by dropping the block tables) is read by a scan; the gateway that
+ * opens it drops that index and indexes its full blocks at once. */
+static void test_subject_index_upgrade(void)
+{
+    s_fresh();
+    lt_keys_t *k = lt_keys_new(LT_KEYS_MEMBER);
+    CU_ASSERT_FATAL(k != NULL);
+    char err[256], key[32];
+    lt_audit_t *a = lt_audit_open(s_path, k, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    for (int i = 0; i < 4100; i++) {
+        snprintf(key, sizeof key, "0380000000%02d", i % 7);
+        lt_audit_add(a, &(lt_audit_entry_t){.event = "lookup", .peer = "VN/GOV/BHXH",
+                                            .subject = key, .detail = "ERR_NONE"});
+    }
+    lt_audit_destroy(&a);
+    CU_ASSERT(s_exec("DROP TABLE subject_blocks; DROP TABLE subject_indexed;"
+                     "CREATE INDEX audit_subject ON audit(subject)") == 0);
+    CU_ASSERT(s_report_exact() == 4100);
+    CU_ASSERT(lt_audit_verify(s_path, lt_keys_signing_public(k), err, sizeof err) == 4100);
+    a = lt_audit_open(s_path, k, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    lt_audit_destroy(&a);
+    CU_ASSERT(s_int("SELECT COUNT(*) FROM sqlite_master WHERE name = 'audit_subject'") == 0);
+    CU_ASSERT(s_int("SELECT upto FROM subject_indexed") == 4096);
+    CU_ASSERT(s_int("SELECT COUNT(*) FROM subject_blocks") == 4096);
+    CU_ASSERT(s_report_exact() == 4100);
+    CU_ASSERT(lt_audit_verify(s_path, lt_keys_signing_public(k), err, sizeof err) == 4100);
+    lt_keys_destroy(&k);
+}
+
 /* The child of test_unbuffered_entry_fails_closed: 0 when every check
  * holds, else the number of the check that failed. */
 static int s_unbuffered_child(const lt_keys_t *k)
@@ -393,6 +566,10 @@ int main(void)
         {"after a key rotation, checkpoints verify under both keys", test_rotated_keys},
         {"a segment spanning a key rotation verifies under both keys", test_export_rotated},
         {"an entry that cannot be buffered fails the commit closed", test_unbuffered_entry_fails_closed},
+        {"entries are indexed by subject a block at a time", test_subject_blocks},
+        {"a subject index that does not hold its entries fails the check", test_subject_index_checked},
+        {"a log with the older subject index is indexed in blocks when opened",
+         test_subject_index_upgrade},
         {NULL, NULL},
     };
     int rc = ut_main("lt_audit", NULL, NULL, tests);
