@@ -24,6 +24,7 @@
  * "Audit log", "The subject index". */
 #define SUBJECT_BLOCK 4096
 #define SUBJECT_CATCHUP_SAY 100000 /* a catch-up this large is said in the log */
+#define SUBJECT_CATCHUP_BLOCKS 64  /* blocks per transaction of a catch-up at open */
 
 typedef struct {
     int64_t at_ms;
@@ -160,74 +161,106 @@ static int s_step(sqlite3_stmt *st)
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
-/* Indexes the entries after self->indexed through `to` (a block boundary)
- * by subject, inside the caller's transaction: sorted by block, subject and
- * seq, so the rows append at the end of subject_blocks. Entries without a
- * subject (feeds, refused handshakes) are not indexed. 0, or -1. */
-static int s_index(lt_audit_t *self, uint64_t to)
+/* Indexes by subject the full blocks after self->indexed, at most n of
+ * them and none past seq, inside the caller's transaction: sorted by block,
+ * subject and seq, so that the rows append at the end of subject_blocks.
+ * Block k holds entries k * block + 1 .. (k + 1) * block; entries without
+ * a subject (feeds, refused handshakes) are not indexed. Sets *to to the
+ * last entry indexed then. 0, or -1. */
+static int s_index(lt_audit_t *self, uint64_t seq, uint64_t n, uint64_t *to)
 {
+    *to = self->indexed;
+    if (!self->block)
+        return 0; /* the index could not be set up (s_subjects_open) */
+    uint64_t full = seq - seq % self->block, most = self->indexed + n * self->block;
+    if (full <= self->indexed)
+        return 0;
+    uint64_t upto = full < most ? full : most;
     sqlite3_stmt *st = self->index;
     sqlite3_bind_int64(st, 1, (int64_t)self->indexed);
-    sqlite3_bind_int64(st, 2, (int64_t)to);
+    sqlite3_bind_int64(st, 2, (int64_t)upto);
     sqlite3_bind_int64(st, 3, (int64_t)self->block);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
+    if (s_step(st) != 0)
         return -1;
-    sqlite3_bind_int64(self->set_indexed, 1, (int64_t)to);
-    rc = sqlite3_step(self->set_indexed);
-    sqlite3_reset(self->set_indexed);
-    return rc == SQLITE_DONE ? 0 : -1;
+    sqlite3_bind_int64(self->set_indexed, 1, (int64_t)upto);
+    if (s_step(self->set_indexed) != 0)
+        return -1;
+    *to = upto;
+    return 0;
 }
 
-/* The last block boundary at or before seq. */
-static uint64_t s_boundary(const lt_audit_t *self, uint64_t seq)
+/* Reads the index's block size and extent into self; 1 when found, 0 when
+ * the log has no index row, -1 on error. */
+static int s_read_indexed(lt_audit_t *self, int *old_index)
 {
-    return seq - seq % self->block;
-}
-
-/* Reads the index's block size and extent, first giving a log that has
- * none (new, or written with the older per-entry index) its row; then
- * indexes the full blocks not yet indexed, in a transaction of its own (a
- * log written before the index existed: once). 0, or -1. */
-static int s_subjects_open(lt_audit_t *self)
-{
-    char sql[256];
     sqlite3_stmt *st = NULL;
     int rc = -1;
+    if (sqlite3_prepare_v2(self->db, "SELECT block_size, upto, EXISTS (SELECT 1 FROM sqlite_master "
+                           "WHERE name = 'audit_subject') FROM subject_indexed", -1, &st,
+                           NULL) != SQLITE_OK)
+        return -1;
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        self->block = (uint64_t)sqlite3_column_int64(st, 0);
+        self->indexed = (uint64_t)sqlite3_column_int64(st, 1);
+        *old_index = sqlite3_column_int(st, 2);
+        rc = 1;
+    } else if (step == SQLITE_DONE) {
+        rc = 0;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Sets up the subject index: a log without its row (new, or written with
+ * the older per-entry index, which goes) gets one; then the full blocks not
+ * yet indexed are indexed, SUBJECT_CATCHUP_BLOCKS per transaction (a log
+ * written before the index existed: once). A failure here does not stop
+ * the gateway: the index stays behind (the report scans what it lacks)
+ * and later commits go on with it; when even its row cannot be written,
+ * nothing is indexed this run. The reason is logged either way. */
+static void s_subjects_open(lt_audit_t *self)
+{
+    char sql[256], why[256] = "";
+    int old_index = 0, found = s_read_indexed(self, &old_index);
     snprintf(sql, sizeof sql, "BEGIN IMMEDIATE; DROP INDEX IF EXISTS audit_subject;"
              "INSERT OR IGNORE INTO subject_indexed SELECT 1, %d, COALESCE(MAX(seq), 0) FROM anchor;"
              "COMMIT;", SUBJECT_BLOCK);
-    if (sqlite3_exec(self->db, sql, NULL, NULL, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(self->db, "SELECT block_size, upto FROM subject_indexed", -1, &st,
-                           NULL) != SQLITE_OK ||
-        sqlite3_step(st) != SQLITE_ROW)
-        goto out;
-    self->block = (uint64_t)sqlite3_column_int64(st, 0);
-    self->indexed = (uint64_t)sqlite3_column_int64(st, 1);
-    if (sqlite3_prepare_v2(self->db, "INSERT OR IGNORE INTO subject_blocks SELECT seq / ?3, "
-                           "subject, seq FROM audit WHERE seq > ?1 AND seq <= ?2 AND subject <> '' "
-                           "ORDER BY 1, 2, 3", -1, &self->index, NULL) != SQLITE_OK ||
+    if ((found != 1 || old_index) &&
+        (sqlite3_exec(self->db, sql, NULL, NULL, NULL) != SQLITE_OK ||
+         s_read_indexed(self, &old_index) != 1))
+        goto fail;
+    if (sqlite3_prepare_v2(self->db, "INSERT OR IGNORE INTO subject_blocks SELECT (seq - 1) / ?3,"
+                           " subject, seq FROM audit WHERE seq > ?1 AND seq <= ?2 AND subject <> ''"
+                           " ORDER BY 1, 2, 3", -1, &self->index, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(self->db, "UPDATE subject_indexed SET upto = ?1", -1, &self->set_indexed,
                            NULL) != SQLITE_OK)
-        goto out;
-    uint64_t to = s_boundary(self, self->seq);
-    if (to <= self->indexed) {
-        rc = 0;
-        goto out;
-    }
-    if (to - self->indexed >= SUBJECT_CATCHUP_SAY)
+        goto fail;
+    if (self->seq > self->indexed && self->seq - self->indexed >= SUBJECT_CATCHUP_SAY)
         lt_info("audit", "indexing audit entries %llu..%llu by subject (once)",
-                (unsigned long long)self->indexed + 1, (unsigned long long)to);
-    if (s_step(self->begin) == 0 && s_index(self, to) == 0 && s_step(self->commit) == 0) {
+                (unsigned long long)self->indexed + 1, (unsigned long long)self->seq);
+    uint64_t to;
+    while (self->seq - self->seq % self->block > self->indexed) {
+        if (s_step(self->begin) != 0 || s_index(self, self->seq, SUBJECT_CATCHUP_BLOCKS, &to) != 0 ||
+            s_step(self->commit) != 0) {
+            snprintf(why, sizeof why, "%s", sqlite3_errmsg(self->db));
+            if (!sqlite3_get_autocommit(self->db))
+                (void)s_step(self->rollback);
+            lt_warn("audit", "cannot index the audit log by subject past entry %llu: %s; later "
+                    "commits go on with it (audit --subject scans what is not indexed)",
+                    (unsigned long long)self->indexed, why);
+            return;
+        }
         self->indexed = to;
-        rc = 0;
-    } else if (!sqlite3_get_autocommit(self->db)) {
-        (void)s_step(self->rollback);
     }
-out:
-    sqlite3_finalize(st);
-    return rc;
+    return;
+fail:
+    snprintf(why, sizeof why, "%s", sqlite3_errmsg(self->db));
+    if (!sqlite3_get_autocommit(self->db))
+        (void)s_step(self->rollback);
+    self->block = 0;
+    lt_warn("audit", "cannot set up the audit log's subject index: %s; entries are not indexed "
+            "until the next start (audit --subject scans them)", why);
 }
 
 lt_audit_t *lt_audit_open(const char *path, const lt_keys_t *keys, char *err, size_t errlen)
@@ -255,10 +288,12 @@ lt_audit_t *lt_audit_open(const char *path, const lt_keys_t *keys, char *err, si
         sqlite3_prepare_v2(self->db, "BEGIN IMMEDIATE", -1, &self->begin, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(self->db, "COMMIT", -1, &self->commit, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(self->db, "ROLLBACK", -1, &self->rollback, NULL) != SQLITE_OK ||
-        s_load_head(self) != 0 || s_subjects_open(self) != 0) {
+        s_load_head(self) != 0) {
         snprintf(err, errlen, "audit log %s: %s", path, sqlite3_errmsg(self->db));
         lt_audit_destroy(&self);
+        return NULL;
     }
+    s_subjects_open(self);
     return self;
 }
 
@@ -440,12 +475,13 @@ static int s_write(lt_audit_t *self, buffered_t *first)
         if (s_insert(self, b, seq, head) != 0)
             goto fail;
     }
-    uint64_t to = s_boundary(self, seq);
-    if (to > self->indexed && s_index(self, to) != 0)
+    /* The blocks these entries fill, and one more of any left behind. */
+    uint64_t to;
+    if (s_index(self, seq, self->block ? (self->n + 1) / self->block + 2 : 0, &to) != 0)
         goto fail;
     if (s_checkpoint(self, seq, head) != 0 || s_step(self->commit) != 0)
         goto fail;
-    self->indexed = to > self->indexed ? to : self->indexed;
+    self->indexed = to;
     self->seq = seq;
     memcpy(self->head, head, LT_HASH_BYTES);
     s_count(self, self->n + !!first, t0);
@@ -589,21 +625,26 @@ void lt_audit_retention_check(lt_audit_t *self, int retention_days)
     sqlite3_finalize(st);
 }
 
-/* The columns of a report, and the entries of a subject through the index
- * (blocks MIN..MAX of subject_blocks, one seek each, entries through upto)
- * and by a scan after it. */
+/* The columns of a report, and the entries of a subject after the anchor:
+ * through upto from the index (one seek per block, the blocks bounded by
+ * the log's extent whatever rows the table holds), after it by a scan. A
+ * row counts only in its own block and for its own entry's subject. */
 #define REPORT_COLS "seq, at_ms, event, peer, target, subject, fields, purpose, case_ref, detail"
 static const char *s_by_subject_sql =
-    "WITH RECURSIVE ix(upto) AS (SELECT upto FROM subject_indexed),"
-    "  b(n) AS (SELECT MIN(block) FROM subject_blocks UNION ALL"
-    "           SELECT n + 1 FROM b WHERE n < (SELECT MAX(block) FROM subject_blocks))"
+    "WITH RECURSIVE ix(size, upto, after, lo, hi) AS (SELECT block_size, upto,"
+    "    COALESCE((SELECT seq FROM anchor), 0),"
+    "    MAX((SELECT MIN(block) FROM subject_blocks), COALESCE((SELECT seq FROM anchor), 0) / block_size),"
+    "    MIN((SELECT MAX(block) FROM subject_blocks), (upto - 1) / block_size)"
+    "  FROM subject_indexed),"
+    "  b(n) AS (SELECT lo FROM ix UNION ALL SELECT n + 1 FROM b, ix WHERE n < ix.hi)"
     " SELECT a.seq, a.at_ms, a.event, a.peer, a.target, a.subject, a.fields, a.purpose,"
     "  a.case_ref, a.detail, a.application, a.officer"
-    "  FROM b JOIN subject_blocks s ON s.block = b.n AND s.subject = ?1"
+    "  FROM b, ix JOIN subject_blocks s ON s.block = b.n AND s.subject = ?1"
     "  JOIN audit a ON a.seq = s.seq AND a.subject = ?1"
-    "  WHERE s.seq <= (SELECT upto FROM ix)"
+    "  WHERE s.seq > ix.after AND s.seq <= ix.upto AND s.block = (s.seq - 1) / ix.size"
     " UNION ALL SELECT " REPORT_COLS ", application, officer FROM audit"
-    "  WHERE seq > COALESCE((SELECT upto FROM ix), 0) AND subject = ?1"
+    "  WHERE seq > MAX(COALESCE((SELECT upto FROM subject_indexed), 0),"
+    "                  COALESCE((SELECT seq FROM anchor), 0)) AND subject = ?1"
     " ORDER BY 1";
 
 int lt_audit_by_subject(sqlite3 *db, const char *subject, sqlite3_stmt **out)
@@ -622,33 +663,58 @@ int lt_audit_by_subject(sqlite3 *db, const char *subject, sqlite3_stmt **out)
     return 0;
 }
 
-/* The subject index holds exactly the entries after the anchor through
- * its upto that have a subject, each once, in its block: the matched rows
- * are as many as those entries, and a row matches one entry only, so the
- * subject-access report misses none and adds none. A file without an index
- * row (an exported segment) has nothing to check. 0, or -1 with err. */
-static int s_check_subjects(sqlite3 *db, const lt_audit_report_t *rep, char *err, size_t errlen)
+/* 1 when db has a table of that name, 0 when not, -1 on error. */
+static int s_has_table(sqlite3 *db, const char *name)
 {
     sqlite3_stmt *st = NULL;
-    int rc = 0;
-    if (sqlite3_prepare_v2(db, "SELECT (SELECT COUNT(*) FROM audit WHERE seq > ?1 AND "
-                           "  seq <= ix.upto AND subject <> ''), (SELECT COUNT(*) FROM "
-                           "  subject_blocks s JOIN audit a ON a.seq = s.seq AND a.subject = "
-                           "  s.subject WHERE s.seq > ?1 AND s.seq <= ix.upto AND s.subject <> '' "
-                           "  AND s.block = s.seq / ix.block_size), ix.upto "
-                           "FROM subject_indexed ix", -1, &st, NULL) != SQLITE_OK)
-        return 0; /* a log no gateway has opened since the index existed */
-    sqlite3_bind_int64(st, 1, (int64_t)rep->anchor);
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1", -1,
+                           &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     int step = sqlite3_step(st);
-    if (step == SQLITE_ROW && sqlite3_column_int64(st, 0) != sqlite3_column_int64(st, 1)) {
-        snprintf(err, errlen, "the subject index does not match the entries through %lld (%lld "
-                 "with a subject, %lld indexed): `audit --subject` would not show them all",
-                 (long long)sqlite3_column_int64(st, 2), (long long)sqlite3_column_int64(st, 0),
-                 (long long)sqlite3_column_int64(st, 1));
-        rc = -1;
-    } else if (step != SQLITE_ROW && step != SQLITE_DONE) {
+    sqlite3_finalize(st);
+    return step == SQLITE_ROW ? 1 : step == SQLITE_DONE ? 0 : -1;
+}
+
+/* The subject index holds exactly the entries after the anchor through
+ * its upto that have a subject, each once, in its block: the rows after the
+ * anchor, the rows among them that match their entry (seq, subject, block,
+ * at most upto) and the entries with a subject are as many, and a row
+ * matches one entry only; so the report misses none and adds none. A file
+ * without the index row (an exported segment) has nothing to check; rows at
+ * or below the anchor (a removal cut short) are not read by the report.
+ * 0, or -1 with err. */
+static int s_check_subjects(sqlite3 *db, const lt_audit_report_t *rep, char *err, size_t errlen)
+{
+    static const char *sql =
+        "SELECT (SELECT COUNT(*) FROM audit WHERE seq > ?1 AND seq <= ix.upto AND subject <> ''),"
+        "  (SELECT COUNT(*) FROM subject_blocks s JOIN audit a ON a.seq = s.seq AND a.subject ="
+        "    s.subject WHERE s.seq > ?1 AND s.seq <= ix.upto AND s.subject <> '' AND"
+        "    s.block = (s.seq - 1) / ix.block_size),"
+        "  (SELECT COUNT(*) FROM subject_blocks WHERE seq > ?1), ix.upto "
+        "FROM subject_indexed ix";
+    sqlite3_stmt *st = NULL;
+    int rc = -1, has = s_has_table(db, "subject_indexed"), step;
+    if (has == 0)
+        return 0; /* a log no gateway has opened since the index existed */
+    if (has < 0 || sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "reading the subject index: %s", sqlite3_errmsg(db));
-        rc = -1;
+        return -1;
+    }
+    sqlite3_bind_int64(st, 1, (int64_t)rep->anchor);
+    if ((step = sqlite3_step(st)) == SQLITE_DONE) {
+        rc = 0; /* no index row: an exported segment */
+    } else if (step != SQLITE_ROW) {
+        snprintf(err, errlen, "reading the subject index: %s", sqlite3_errmsg(db));
+    } else {
+        int64_t entries = sqlite3_column_int64(st, 0), matched = sqlite3_column_int64(st, 1),
+                rows = sqlite3_column_int64(st, 2);
+        rc = entries == matched && rows == matched ? 0 : -1;
+        if (rc)
+            snprintf(err, errlen, "the subject index does not match the entries through %lld "
+                     "(%lld with a subject, %lld rows, %lld of them right): `audit --subject` "
+                     "would not show them as they are", (long long)sqlite3_column_int64(st, 3),
+                     (long long)entries, (long long)rows, (long long)matched);
     }
     sqlite3_finalize(st);
     return rc;
@@ -770,6 +836,12 @@ int lt_audit_check_keys(const char *path, const uint8_t *const *pks, size_t n_pk
     memset(rep, 0, sizeof *rep);
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "%s: %s", path, db ? sqlite3_errmsg(db) : "cannot open");
+        goto out;
+    }
+    /* One read snapshot for the whole check: an export removing entries
+     * meanwhile must not move the anchor under it. */
+    if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
         goto out;
     }
     if (s_anchor(db, pks, n_pks, rep, head) != 0) {
