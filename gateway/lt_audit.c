@@ -45,6 +45,7 @@ struct _lt_audit_t {
     /* Entries through seq `indexed` are in subject_blocks, in blocks of
      * `block` (s_index); later ones are found by a scan. */
     uint64_t indexed, block;
+    int index_failing; /* said once in the log until indexing works again */
     buffered_t *buf;
     size_t n, cap;
     int64_t last_flush;
@@ -189,26 +190,32 @@ static int s_index(lt_audit_t *self, uint64_t seq, uint64_t n, uint64_t *to)
     return 0;
 }
 
-/* Reads the index's block size and extent into self; 1 when found, 0 when
- * the log has no index row, -1 on error. */
+/* Reads the index's block size and extent into self: 1 when found, 0 when
+ * the log has no index row, 2 when the row is damaged (a block size that is
+ * not a positive integer, an extent past the last entry: only an edit of
+ * the file makes one), -1 on error. */
 static int s_read_indexed(lt_audit_t *self, int *old_index)
 {
     sqlite3_stmt *st = NULL;
     int rc = -1;
     if (sqlite3_prepare_v2(self->db, "SELECT block_size, upto, EXISTS (SELECT 1 FROM sqlite_master "
-                           "WHERE name = 'audit_subject') FROM subject_indexed", -1, &st,
-                           NULL) != SQLITE_OK)
+                           "WHERE name = 'audit_subject'), typeof(block_size) = 'integer' AND "
+                           "block_size > 0 AND typeof(upto) = 'integer' AND upto BETWEEN 0 AND ?1 "
+                           "FROM subject_indexed", -1, &st, NULL) != SQLITE_OK)
         return -1;
+    sqlite3_bind_int64(st, 1, (int64_t)self->seq);
     int step = sqlite3_step(st);
     if (step == SQLITE_ROW) {
         self->block = (uint64_t)sqlite3_column_int64(st, 0);
         self->indexed = (uint64_t)sqlite3_column_int64(st, 1);
         *old_index = sqlite3_column_int(st, 2);
-        rc = 1;
+        rc = sqlite3_column_int(st, 3) ? 1 : 2;
     } else if (step == SQLITE_DONE) {
         rc = 0;
     }
     sqlite3_finalize(st);
+    if (rc == 2)
+        self->block = self->indexed = 0;
     return rc;
 }
 
@@ -221,11 +228,16 @@ static int s_read_indexed(lt_audit_t *self, int *old_index)
  * nothing is indexed this run. The reason is logged either way. */
 static void s_subjects_open(lt_audit_t *self)
 {
-    char sql[256], why[256] = "";
+    char sql[320], why[256] = "";
     int old_index = 0, found = s_read_indexed(self, &old_index);
-    snprintf(sql, sizeof sql, "BEGIN IMMEDIATE; DROP INDEX IF EXISTS audit_subject;"
+    /* The index is derived from the entries: a damaged one is made again. */
+    snprintf(sql, sizeof sql, "BEGIN IMMEDIATE; DROP INDEX IF EXISTS audit_subject;%s"
              "INSERT OR IGNORE INTO subject_indexed SELECT 1, %d, COALESCE(MAX(seq), 0) FROM anchor;"
-             "COMMIT;", SUBJECT_BLOCK);
+             "COMMIT;", found == 2 ? "DELETE FROM subject_blocks; DELETE FROM subject_indexed;" : "",
+             SUBJECT_BLOCK);
+    if (found == 2)
+        lt_warn("audit", "the audit log's subject index is damaged (its extent or block size was "
+                "changed outside the gateway): indexing every entry again");
     if ((found != 1 || old_index) &&
         (sqlite3_exec(self->db, sql, NULL, NULL, NULL) != SQLITE_OK ||
          s_read_indexed(self, &old_index) != 1))
@@ -236,11 +248,12 @@ static void s_subjects_open(lt_audit_t *self)
         sqlite3_prepare_v2(self->db, "UPDATE subject_indexed SET upto = ?1", -1, &self->set_indexed,
                            NULL) != SQLITE_OK)
         goto fail;
-    if (self->seq > self->indexed && self->seq - self->indexed >= SUBJECT_CATCHUP_SAY)
-        lt_info("audit", "indexing audit entries %llu..%llu by subject (once)",
-                (unsigned long long)self->indexed + 1, (unsigned long long)self->seq);
+    uint64_t full = self->seq - self->seq % self->block;
+    if (full > self->indexed && full - self->indexed >= SUBJECT_CATCHUP_SAY)
+        lt_info("audit", "indexing audit entries %llu..%llu by subject",
+                (unsigned long long)self->indexed + 1, (unsigned long long)full);
     uint64_t to;
-    while (self->seq - self->seq % self->block > self->indexed) {
+    while (full > self->indexed) {
         if (s_step(self->begin) != 0 || s_index(self, self->seq, SUBJECT_CATCHUP_BLOCKS, &to) != 0 ||
             s_step(self->commit) != 0) {
             snprintf(why, sizeof why, "%s", sqlite3_errmsg(self->db));
@@ -454,6 +467,32 @@ static int s_checkpoint(lt_audit_t *self, uint64_t seq, const uint8_t *hash)
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
+/* Indexes, inside a commit of entries, the blocks they fill and one more
+ * of any left behind. Indexing that fails is undone alone (a savepoint) and
+ * logged, once until it works again: the entries still commit, and the
+ * report scans what is not indexed. Returns the extent after the commit. */
+static uint64_t s_index_in_commit(lt_audit_t *self, uint64_t seq)
+{
+    uint64_t to = self->indexed;
+    if (!self->block || seq - seq % self->block <= self->indexed)
+        return to;
+    if (sqlite3_exec(self->db, "SAVEPOINT subjects", NULL, NULL, NULL) == SQLITE_OK &&
+        s_index(self, seq, (self->n + 1) / self->block + 2, &to) == 0 &&
+        sqlite3_exec(self->db, "RELEASE subjects", NULL, NULL, NULL) == SQLITE_OK) {
+        self->index_failing = 0;
+        return to;
+    }
+    char why[256];
+    snprintf(why, sizeof why, "%s", sqlite3_errmsg(self->db));
+    (void)sqlite3_exec(self->db, "ROLLBACK TO subjects; RELEASE subjects", NULL, NULL, NULL);
+    if (!self->index_failing)
+        lt_warn("audit", "cannot index the audit log by subject past entry %llu: %s; the entries "
+                "are written, and audit --subject scans what is not indexed",
+                (unsigned long long)self->indexed, why);
+    self->index_failing = 1;
+    return self->indexed;
+}
+
 /* Writes first (may be NULL) and the buffered entries in one transaction
  * with a signed checkpoint at the new head; one fsync (synchronous = FULL). */
 static int s_write(lt_audit_t *self, buffered_t *first)
@@ -475,10 +514,7 @@ static int s_write(lt_audit_t *self, buffered_t *first)
         if (s_insert(self, b, seq, head) != 0)
             goto fail;
     }
-    /* The blocks these entries fill, and one more of any left behind. */
-    uint64_t to;
-    if (s_index(self, seq, self->block ? (self->n + 1) / self->block + 2 : 0, &to) != 0)
-        goto fail;
+    uint64_t to = s_index_in_commit(self, seq);
     if (s_checkpoint(self, seq, head) != 0 || s_step(self->commit) != 0)
         goto fail;
     self->indexed = to;
@@ -634,7 +670,8 @@ static const char *s_by_subject_sql =
     "WITH RECURSIVE ix(size, upto, after, lo, hi) AS (SELECT block_size, upto,"
     "    COALESCE((SELECT seq FROM anchor), 0),"
     "    MAX((SELECT MIN(block) FROM subject_blocks), COALESCE((SELECT seq FROM anchor), 0) / block_size),"
-    "    MIN((SELECT MAX(block) FROM subject_blocks), (upto - 1) / block_size)"
+    "    MIN((SELECT MAX(block) FROM subject_blocks), (upto - 1) / block_size,"
+    "        ((SELECT MAX(seq) FROM audit) - 1) / block_size)"
     "  FROM subject_indexed),"
     "  b(n) AS (SELECT lo FROM ix UNION ALL SELECT n + 1 FROM b, ix WHERE n < ix.hi)"
     " SELECT a.seq, a.at_ms, a.event, a.peer, a.target, a.subject, a.fields, a.purpose,"
@@ -710,7 +747,12 @@ static int s_check_subjects(sqlite3 *db, const lt_audit_report_t *rep, char *err
         int64_t entries = sqlite3_column_int64(st, 0), matched = sqlite3_column_int64(st, 1),
                 rows = sqlite3_column_int64(st, 2);
         rc = entries == matched && rows == matched ? 0 : -1;
-        if (rc)
+        if (sqlite3_column_int64(st, 3) > (int64_t)rep->last) {
+            snprintf(err, errlen, "the subject index claims entries through %lld, past the last "
+                     "entry %llu: `audit --subject` would not show the entries after it",
+                     (long long)sqlite3_column_int64(st, 3), (unsigned long long)rep->last);
+            rc = -1;
+        } else if (rc)
             snprintf(err, errlen, "the subject index does not match the entries through %lld "
                      "(%lld with a subject, %lld rows, %lld of them right): `audit --subject` "
                      "would not show them as they are", (long long)sqlite3_column_int64(st, 3),

@@ -121,8 +121,8 @@ static int s_remove_anchored(sqlite3 *db, char *err, size_t errlen)
         SQLITE_OK)
         snprintf(subjects, sizeof subjects,
                  "DELETE FROM subject_blocks WHERE (block, subject, seq) IN (SELECT block, subject,"
-                 "  seq FROM subject_blocks WHERE block <= (SELECT seq FROM anchor) / (SELECT"
-                 "  block_size FROM subject_indexed) AND seq <= (SELECT seq FROM anchor) LIMIT %d);",
+                 "  seq FROM subject_blocks WHERE block <= ((SELECT seq FROM anchor) - 1) /"
+                 "  (SELECT block_size FROM subject_indexed) AND seq <= (SELECT seq FROM anchor) LIMIT %d);",
                  REMOVE_CHUNK);
     sqlite3_finalize(has);
     snprintf(sql, sizeof sql,

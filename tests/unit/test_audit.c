@@ -442,9 +442,9 @@ static void test_subject_index_checked(void)
     lt_keys_destroy(&k);
 }
 
-/* An export whose removal is cut short leaves exported entries, and some
- * of their index rows, in the live log: the report starts after the anchor
- * either way (those entries are in the exported file), and the check holds. */
+/* An export whose removal is cut short leaves exported entries (and their
+ * index rows) in the live log: the report starts after the anchor (those
+ * entries are in the exported file), and the check holds. */
 static void test_subject_after_cut_export(void)
 {
     s_fresh();
@@ -469,9 +469,65 @@ static void test_subject_after_cut_export(void)
     lt_keys_destroy(&k);
 }
 
+/* An index row no gateway writes (a block size that is not a positive
+ * integer, an extent past the last entry) fails the check and is built
+ * again by the next gateway that opens the log: it never divides by it. */
+static void test_subject_index_damaged_row(void)
+{
+    static const char *damage[] = {"UPDATE subject_indexed SET block_size = 'x'",
+                                   "UPDATE subject_indexed SET block_size = 0.5",
+                                   "UPDATE subject_indexed SET upto = 1000"};
+    for (size_t i = 0; i < sizeof damage / sizeof damage[0]; i++) {
+        s_fresh();
+        s_blocks_of(8);
+        lt_keys_t *k = s_fill(25);
+        const uint8_t *pk = lt_keys_signing_public(k);
+        char err[256];
+        CU_ASSERT(s_exec(damage[i]) == 0);
+        CU_ASSERT(lt_audit_verify(s_path, pk, err, sizeof err) == -1);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, "subject index"));
+        s_more(k, 2);
+        /* Made again, with a new log's block size: nothing is full yet. */
+        CU_ASSERT(s_int("SELECT block_size FROM subject_indexed") == 4096);
+        CU_ASSERT(s_int("SELECT upto FROM subject_indexed") == 0);
+        CU_ASSERT(s_int("SELECT COUNT(*) FROM subject_blocks") == 0);
+        CU_ASSERT(lt_audit_verify(s_path, pk, err, sizeof err) == 27);
+        CU_ASSERT(s_report_exact() == 27);
+        lt_keys_destroy(&k);
+    }
+}
+
+/* Indexing that fails (here a trigger refuses the rows, as a damaged file
+ * might) costs no entry: each commit still writes its entries, the open
+ * still succeeds, the report scans what is not indexed; once indexing
+ * works again the next gateway catches up. */
+static void test_subject_index_failing(void)
+{
+    s_fresh();
+    s_blocks_of(8);
+    CU_ASSERT(s_exec("CREATE TRIGGER refuse BEFORE INSERT ON subject_blocks "
+                     "BEGIN SELECT RAISE(ABORT, 'no room'); END") == 0);
+    lt_keys_t *k = s_fill(25);
+    const uint8_t *pk = lt_keys_signing_public(k);
+    char err[256];
+    CU_ASSERT(lt_audit_verify(s_path, pk, err, sizeof err) == 25);
+    CU_ASSERT(s_int("SELECT upto FROM subject_indexed") == 0);
+    CU_ASSERT(s_report_exact() == 25);
+    s_more(k, 8); /* the catch-up at open fails too */
+    CU_ASSERT(lt_audit_verify(s_path, pk, err, sizeof err) == 33);
+    CU_ASSERT(s_int("SELECT upto FROM subject_indexed") == 0);
+    CU_ASSERT(s_report_exact() == 33);
+    CU_ASSERT(s_exec("DROP TRIGGER refuse") == 0);
+    s_more(k, 1);
+    CU_ASSERT(s_int("SELECT upto FROM subject_indexed") == 32);
+    CU_ASSERT(lt_audit_verify(s_path, pk, err, sizeof err) == 34);
+    CU_ASSERT(s_report_exact() == 34);
+    lt_keys_destroy(&k);
+}
+
 /* A log written with the older index (one B-tree insert per entry; here
  * made so by dropping the block tables) is read by a scan; the gateway that
- * opens it drops that index and indexes its full blocks at once. */
+ * opens it drops that index and indexes its full blocks before it serves. */
 static void test_subject_index_upgrade(void)
 {
     s_fresh();
@@ -605,6 +661,9 @@ int main(void)
         {"a subject index that does not hold its entries fails the check", test_subject_index_checked},
         {"after an export cut short, the subject report starts after the anchor",
          test_subject_after_cut_export},
+        {"a damaged subject index row fails the check and is made again",
+         test_subject_index_damaged_row},
+        {"indexing that fails costs no entry, and catches up later", test_subject_index_failing},
         {"a log with the older subject index is indexed in blocks when opened",
          test_subject_index_upgrade},
         {NULL, NULL},
