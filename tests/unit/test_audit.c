@@ -304,6 +304,14 @@ static void s_blocks_of(int n)
     CU_ASSERT_FATAL(s_exec(sql) == 0);
 }
 
+/* A new log at s_path with blocks of 8 entries, filled as s_fill does. */
+static lt_keys_t *s_fill_blocks_of_8(int n)
+{
+    s_fresh();
+    s_blocks_of(8);
+    return s_fill(n);
+}
+
 /* One integer from sql on the log at s_path, or -1. */
 static int64_t s_int(const char *sql)
 {
@@ -366,9 +374,7 @@ static int s_report_exact(void)
  * after them; an export removes the index rows of the entries it removes. */
 static void test_subject_blocks(void)
 {
-    s_fresh();
-    s_blocks_of(8);
-    lt_keys_t *k = s_fill(25); /* commits at 10, 20 and 25 */
+    lt_keys_t *k = s_fill_blocks_of_8(25); /* commits at 10, 20 and 25 */
     char err[256];
     CU_ASSERT(s_int("SELECT upto FROM subject_indexed") == 24);
     CU_ASSERT(s_int("SELECT COUNT(*) FROM subject_blocks") == 24);
@@ -405,9 +411,7 @@ static void test_subject_blocks(void)
  * lowered extent. */
 static void test_subject_index_checked(void)
 {
-    s_fresh();
-    s_blocks_of(8);
-    lt_keys_t *k = s_fill(25);
+    lt_keys_t *k = s_fill_blocks_of_8(25);
     const uint8_t *pk = lt_keys_signing_public(k);
     char err[256];
     static const char *broken[][2] = {
@@ -447,9 +451,7 @@ static void test_subject_index_checked(void)
  * entries are in the exported file), and the check holds. */
 static void test_subject_after_cut_export(void)
 {
-    s_fresh();
-    s_blocks_of(8);
-    lt_keys_t *k = s_fill(25);
+    lt_keys_t *k = s_fill_blocks_of_8(25);
     const uint8_t *pk[1] = {lt_keys_signing_public(k)};
     char err[256], f1[sizeof s_path];
     snprintf(f1, sizeof f1, "%.250s/seg1.db", s_dir);
@@ -478,9 +480,7 @@ static void test_subject_index_damaged_row(void)
                                    "UPDATE subject_indexed SET block_size = 0.5",
                                    "UPDATE subject_indexed SET upto = 1000"};
     for (size_t i = 0; i < sizeof damage / sizeof damage[0]; i++) {
-        s_fresh();
-        s_blocks_of(8);
-        lt_keys_t *k = s_fill(25);
+        lt_keys_t *k = s_fill_blocks_of_8(25);
         const uint8_t *pk = lt_keys_signing_public(k);
         char err[256];
         CU_ASSERT(s_exec(damage[i]) == 0);
