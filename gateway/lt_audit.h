@@ -21,6 +21,10 @@
  * Older entries may be exported and removed (lt_auditarc); the live log then
  * keeps an anchor (the last removed seq and hash) its chain goes on from.
  *
+ * Entries are indexed by subject (record key) a full block at a time, for
+ * the subject-access report (lt_audit_by_subject); the index is derived
+ * from the entries, and lt_audit_check proves it exact. */
+ *
  * Entries of requests an application made through the HTTP API also name the
  * application and the officer (PROTOCOL.md 8.5). The chain covers these two
  * only when one is set, so entries without them hash as they always did. */
