@@ -23,7 +23,7 @@
  *
  * Entries are indexed by subject (record key) a full block at a time, for
  * the subject-access report (lt_audit_by_subject); the index is derived
- * from the entries, and lt_audit_check proves it exact. */
+ * from the entries, and lt_audit_check proves it exact.
  *
  * Entries of requests an application made through the HTTP API also name the
  * application and the officer (PROTOCOL.md 8.5). The chain covers these two
