@@ -262,6 +262,7 @@ static void s_subjects_open(lt_audit_t *self)
             lt_warn("audit", "cannot index the audit log by subject past entry %llu: %s; later "
                     "commits go on with it (audit --subject scans what is not indexed)",
                     (unsigned long long)self->indexed, why);
+            self->index_failing = 1; /* said: the commits say it again once it worked */
             return;
         }
         self->indexed = to;
