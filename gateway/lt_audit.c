@@ -668,21 +668,21 @@ void lt_audit_retention_check(lt_audit_t *self, int retention_days)
  * row counts only in its own block and for its own entry's subject. */
 #define REPORT_COLS "seq, at_ms, event, peer, target, subject, fields, purpose, case_ref, detail"
 static const char *s_by_subject_sql =
-    "WITH RECURSIVE ix(size, upto, after, lo, hi) AS (SELECT block_size, upto,"
-    "    COALESCE((SELECT seq FROM anchor), 0),"
-    "    MAX((SELECT MIN(block) FROM subject_blocks), COALESCE((SELECT seq FROM anchor), 0) / block_size),"
+    "WITH RECURSIVE an(after) AS (SELECT COALESCE(MAX(seq), 0) FROM anchor),"
+    "  ix(size, upto, lo, hi) AS (SELECT block_size, upto,"
+    "    MAX((SELECT MIN(block) FROM subject_blocks), (SELECT after FROM an) / block_size),"
     "    MIN((SELECT MAX(block) FROM subject_blocks), (upto - 1) / block_size,"
     "        ((SELECT MAX(seq) FROM audit) - 1) / block_size)"
     "  FROM subject_indexed),"
     "  b(n) AS (SELECT lo FROM ix UNION ALL SELECT n + 1 FROM b, ix WHERE n < ix.hi)"
     " SELECT a.seq, a.at_ms, a.event, a.peer, a.target, a.subject, a.fields, a.purpose,"
     "  a.case_ref, a.detail, a.application, a.officer"
-    "  FROM b, ix JOIN subject_blocks s ON s.block = b.n AND s.subject = ?1"
+    "  FROM b, ix, an JOIN subject_blocks s ON s.block = b.n AND s.subject = ?1"
     "  JOIN audit a ON a.seq = s.seq AND a.subject = ?1"
-    "  WHERE s.seq > ix.after AND s.seq <= ix.upto AND s.block = (s.seq - 1) / ix.size"
+    "  WHERE s.seq > an.after AND s.seq <= ix.upto AND s.block = (s.seq - 1) / ix.size"
     " UNION ALL SELECT " REPORT_COLS ", application, officer FROM audit"
-    "  WHERE seq > MAX(COALESCE((SELECT upto FROM subject_indexed), 0),"
-    "                  COALESCE((SELECT seq FROM anchor), 0)) AND subject = ?1"
+    "  WHERE seq > MAX(COALESCE((SELECT upto FROM ix), 0), (SELECT after FROM an))"
+    "  AND subject = ?1"
     " ORDER BY 1";
 
 int lt_audit_by_subject(sqlite3 *db, const char *subject, sqlite3_stmt **out)

@@ -5,7 +5,7 @@
  * and join each other and the live log, which goes on from its anchor; a
  * file edited after export fails. The subject index (blocks of entries)
  * finds exactly what a scan finds, and a tampered one fails the check. */
-#include "unit_util.h"
+#include "unit_sqlite.h"
 
 #include "lt_audit.h"
 #include "lt_auditarc.h"
@@ -198,21 +198,18 @@ static void test_export_tampered(void)
     lt_keys_destroy(&k);
 }
 
-/* Rows of the live log at or below the anchor (exported, not yet removed). */
-static int s_count_anchored(void)
+/* One integer from sql (which must yield a row) on the log at s_path. */
+static int64_t s_int(const char *sql)
 {
     sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    int n = -1;
-    if (sqlite3_open(s_path, &db) == SQLITE_OK &&
-        sqlite3_prepare_v2(db, "SELECT count(*) FROM audit WHERE seq <= (SELECT seq FROM anchor)",
-                           -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
-        n = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
+    CU_ASSERT_FATAL(sqlite3_open(s_path, &db) == SQLITE_OK);
+    int64_t v = ut_sql_count(db, sql);
     sqlite3_close(db);
-    return n;
+    return v;
 }
+
+/* Rows of the live log at or below the anchor (exported, not yet removed). */
+#define ANCHORED "SELECT count(*) FROM audit WHERE seq <= (SELECT seq FROM anchor)"
 
 /* An export whose removal is cut short after it anchored (here a trigger
  * fails the deletes, as a full disk would) is finished by the next export,
@@ -232,7 +229,7 @@ static void test_export_removal_finished(void)
     CU_ASSERT(lt_auditarc_export(s_path, f1, "VN/GOV/BCA", lt_clock_now_ms() + 1000, pk, 1, &res,
                                  err, sizeof err) == -1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "the next export finishes it"));
-    CU_ASSERT(s_count_anchored() == 25);
+    CU_ASSERT(s_int(ANCHORED) == 25);
     CU_ASSERT(s_exec("DROP TRIGGER stop") == 0);
     CU_ASSERT(lt_audit_check(s_path, pk[0], &live, err, sizeof err) == 0);
     CU_ASSERT(live.anchor == 25);
@@ -240,7 +237,7 @@ static void test_export_removal_finished(void)
     CU_ASSERT(lt_auditarc_export(s_path, f2, "VN/GOV/BCA", lt_clock_now_ms() + 1000, pk, 1, &res,
                                  err, sizeof err) == 0);
     CU_ASSERT(res.first == 26 && res.last == 29 && res.entries == 4);
-    CU_ASSERT(s_count_anchored() == 0);
+    CU_ASSERT(s_int(ANCHORED) == 0);
     CU_ASSERT(lt_audit_check(s_path, pk[0], &live, err, sizeof err) == 0);
     CU_ASSERT(live.anchor == 29 && live.entries == 0);
     lt_keys_destroy(&k);
@@ -312,20 +309,6 @@ static lt_keys_t *s_fill_blocks_of_8(int n)
     return s_fill(n);
 }
 
-/* One integer from sql on the log at s_path, or -1. */
-static int64_t s_int(const char *sql)
-{
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    int64_t v = -1;
-    if (sqlite3_open(s_path, &db) == SQLITE_OK &&
-        sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return v;
-}
-
 /* The seqs of subject's entries as the subject-access report finds them
  * (report = 1, lt_audit_by_subject) or by a scan of every entry: up to max
  * into seqs; returns how many, or -1. */
@@ -367,6 +350,15 @@ static int s_report_exact(void)
         total += na > 0 ? na : 0;
     }
     return total;
+}
+
+/* The log at s_path verifies under pk with n entries, and the report finds
+ * exactly what a scan finds, n entries in all. */
+static void s_verified_exact(const uint8_t *pk, long n)
+{
+    char err[256];
+    CU_ASSERT(lt_audit_verify(s_path, pk, err, sizeof err) == n);
+    CU_ASSERT(s_report_exact() == n);
 }
 
 /* Entries are indexed by subject a full block at a time, in the commit
@@ -441,8 +433,7 @@ static void test_subject_index_checked(void)
     CU_ASSERT(s_report_exact() == 25);
     s_more(k, 1);
     CU_ASSERT(s_int("SELECT upto FROM subject_indexed") == 24);
-    CU_ASSERT(lt_audit_verify(s_path, pk, err, sizeof err) == 26);
-    CU_ASSERT(s_report_exact() == 26);
+    s_verified_exact(pk, 26);
     lt_keys_destroy(&k);
 }
 
@@ -491,8 +482,7 @@ static void test_subject_index_damaged_row(void)
         CU_ASSERT(s_int("SELECT block_size FROM subject_indexed") == 4096);
         CU_ASSERT(s_int("SELECT upto FROM subject_indexed") == 0);
         CU_ASSERT(s_int("SELECT COUNT(*) FROM subject_blocks") == 0);
-        CU_ASSERT(lt_audit_verify(s_path, pk, err, sizeof err) == 27);
-        CU_ASSERT(s_report_exact() == 27);
+        s_verified_exact(pk, 27);
         lt_keys_destroy(&k);
     }
 }
@@ -520,8 +510,7 @@ static void test_subject_index_failing(void)
     CU_ASSERT(s_exec("DROP TRIGGER refuse") == 0);
     s_more(k, 1);
     CU_ASSERT(s_int("SELECT upto FROM subject_indexed") == 32);
-    CU_ASSERT(lt_audit_verify(s_path, pk, err, sizeof err) == 34);
-    CU_ASSERT(s_report_exact() == 34);
+    s_verified_exact(pk, 34);
     lt_keys_destroy(&k);
 }
 
