@@ -170,8 +170,13 @@ void lt_feed_advanced(void *self, const char *stream, uint64_t last_seq, uint64_
 /* Sends what credit allows; returns the number of messages sent. */
 int lt_feed_pump(lt_feed_t *self, void *peer_sock, void *local_sock);
 /* Subscribes, refreshes and backs off consumer feeds; drops subscriptions
- * of lost peers and ends idle snapshots (owner); prunes and repairs. */
+ * of lost peers and ends idle snapshots (owner); prunes and repairs; retries
+ * the rebuild of stale views, only while the writer thread has no job in
+ * hand (lt_writer_busy). */
 void lt_feed_tick(lt_feed_t *self);
+/* 1 when lt_feed_tick is due to retry a stale view's rebuild: the caller
+ * takes the writer's job back first, as before adopting a directory. */
+int lt_feed_views_due(const lt_feed_t *self);
 
 /* A number that changes whenever a stream this member owns grew or was
  * rebuilt: the gateway rewrites its high-water file (lt_history), which

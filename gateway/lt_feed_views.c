@@ -296,8 +296,16 @@ void lt_feed_views_sync(lt_feed_t *self, void *peer_sock)
             s_check(self, peer_sock, d->views[i]);
 }
 
+int lt_feed_views_due(const lt_feed_t *self)
+{
+    return self->views_retry_at && lt_clock_mono_ms() >= self->views_retry_at;
+}
+
 void lt_feed_views_tick(lt_feed_t *self)
 {
-    if (self->views_retry_at && lt_clock_mono_ms() >= self->views_retry_at)
+    /* Never beside a writer's job: one committed before the rebuild and
+     * taken back after it would be answered on the rebuilt view
+     * (lt_feed_views_due). */
+    if (lt_feed_views_due(self) && (!self->ctx->writer || !lt_writer_busy(self->ctx->writer)))
         lt_feed_views_sync(self, NULL);
 }

@@ -217,7 +217,7 @@ static Lienthong__Envelope *s_recv(void *sock, int timeout_ms)
 int lt_ft_pub_send(lt_ft_pub_t *p, lt_it_gw_t *g, uint64_t *first_seq, uint64_t *last_seq,
                    int timeout_ms)
 {
-    static uint64_t request_id = 1000;
+    static uint64_t request_id = 1000; /* callers may publish on several threads */
     char err[256];
     lt_sock_opts_t o;
     lt_sock_opts_default(&o);
@@ -230,7 +230,7 @@ int lt_ft_pub_send(lt_ft_pub_t *p, lt_it_gw_t *g, uint64_t *first_seq, uint64_t 
     }
     Lienthong__Change changes[LT_FT_PUB_MAX], *ptrs[LT_FT_PUB_MAX];
     Lienthong__Publish pub = LIENTHONG__PUBLISH__INIT;
-    pub.request_id = ++request_id;
+    pub.request_id = __atomic_add_fetch(&request_id, 1, __ATOMIC_RELAXED);
     pub.dataset = (char *)p->dataset;
     for (size_t i = 0; i < p->n; i++) {
         lienthong__change__init(&changes[i]);

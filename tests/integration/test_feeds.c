@@ -28,6 +28,7 @@
 
 #include <CUnit/Basic.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <signal.h>
 #include <stdio.h>
@@ -136,7 +137,7 @@ static void s_model(lt_ft_model_t *m, size_t n)
 
 static const char *s_name(size_t i, const char *suffix)
 {
-    static char buf[128];
+    static _Thread_local char buf[128]; /* test_view_narrowed_live publishes on two threads */
     snprintf(buf, sizeof buf, "%s%s", s_names[i % 10], suffix ? suffix : "");
     return buf;
 }
@@ -274,6 +275,7 @@ static void test_convergence(void)
      * to what the test published. */
     CHECK(lt_ft_check_log(owner, DS, err, sizeof err));
     CHECK(lt_ft_check_log(owner, V38, err, sizeof err));
+    CHECK(lt_ft_check_log(g38, V38, err, sizeof err));
     CHECK(lt_ft_check_log(owner, V01, err, sizeof err));
     CHECK(lt_ft_check_dataset(owner, DS, &m, err, sizeof err));
     CHECK(lt_ft_check_view(owner, &m, 0, err, sizeof err));
@@ -476,6 +478,18 @@ static int s_narrowed_ok(lt_it_gw_t *g, const lt_ft_model_t *m, int tombstones)
     return bad ? -1 : 0;
 }
 
+/* The owner and p38 replicating its view with resync = "auto", running. */
+static int s_owner_and_p38(fed_t *x, lt_it_gw_t **owner, lt_it_gw_t **g38)
+{
+    static const char *peers[] = {ID_OWNER, NULL};
+    *owner = lt_it_gw_new(&x->f, x->owner, 1, NULL, NULL);
+    *g38 = lt_it_gw_new(&x->f, x->p38, 1, peers,
+                        "subscribe = ( { stream = \"" V38 "\"; resync = \"auto\"; } );");
+    if (!*owner || !*g38 || lt_it_gw_run(*owner, READY_MS) != 0)
+        return -1;
+    return lt_it_gw_run(*g38, READY_MS);
+}
+
 /* PROTOCOL.md 6.1, 6.9: a directory that narrows a view's fields and rows
  * makes its owner rebuild the view on a new history; the consumer
  * resynchronises (resync = "auto") and ends up with exactly the narrowed
@@ -492,13 +506,8 @@ static void test_view_narrowed(void)
     LT_IT_REQUIRE(p && s_fed(&x) == 0);
     s_model(&m, 30);
     lt_ft_pub_init(p, DS);
-    static const char *peers[] = {ID_OWNER, NULL};
-    lt_it_gw_t *owner = lt_it_gw_new(&x.f, x.owner, 1, NULL, NULL);
-    lt_it_gw_t *g38 = lt_it_gw_new(&x.f, x.p38, 1, peers,
-                                   "subscribe = ( { stream = \"" V38 "\"; resync = \"auto\"; } );");
-    LT_IT_REQUIRE(owner && g38);
-    LT_IT_REQUIRE(lt_it_gw_run(owner, READY_MS) == 0);
-    LT_IT_REQUIRE(lt_it_gw_run(g38, READY_MS) == 0);
+    lt_it_gw_t *owner = NULL, *g38 = NULL;
+    LT_IT_REQUIRE(s_owner_and_p38(&x, &owner, &g38) == 0);
 
     /* 30 living citizens, a third of them in 38; two of those die. */
     LT_IT_REQUIRE(s_publish_range(owner, &m, 0, 30, 30, NULL) == 0);
@@ -545,6 +554,129 @@ out:
         lt_ft_pub_clear(p);
     free(p);
     lt_ft_model_free(&m);
+    lt_it_fed_cleanup(&x.f);
+}
+
+/* A publisher of test_view_narrowed_live: citizens [from, m->n) of its
+ * own model in groups of 500, on its own thread (lt_ft_pub_send opens its
+ * own socket). */
+typedef struct {
+    lt_it_gw_t *owner;
+    lt_ft_model_t *m;
+    size_t from;
+    int no_cursor;
+    pthread_t thread;
+    int started, rc;
+} s_burst_t;
+
+static void *s_burst(void *arg)
+{
+    s_burst_t *b = arg;
+    lt_ft_pub_t *p = malloc(sizeof *p);
+    b->rc = p ? 0 : -1;
+    if (p)
+        lt_ft_pub_init(p, DS);
+    for (size_t i = b->from; b->rc == 0 && i < b->m->n; i++) {
+        b->rc = lt_ft_put(p, b->m, i, s_name(i, NULL), s_provinces[i % 3], ALIVE);
+        if (b->rc != 0 || (p->n < 500 && i + 1 < b->m->n))
+            continue;
+        /* The dataset has one source cursor: only one publisher gives it. */
+        for (size_t k = 0; b->no_cursor && k < p->n; k++)
+            p->cursors[k][0] = '\0';
+        b->rc = lt_ft_pub_send(p, b->owner, NULL, NULL, PUBLISH_MS);
+    }
+    if (p)
+        lt_ft_pub_clear(p);
+    free(p);
+    return NULL;
+}
+
+static int s_bursts_join(s_burst_t *b, size_t n)
+{
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (b[i].started && pthread_join(b[i].thread, NULL) != 0)
+            rc = -1;
+        if (b[i].started && b[i].rc != 0)
+            rc = -1;
+        b[i].started = 0;
+    }
+    return rc;
+}
+
+/* docs/ARCHITECTURE.md 6: a directory adopted from a peer while the writer
+ * thread commits a publish group. The group is answered under the
+ * directory it was committed with, before the view is rebuilt; answered
+ * after, its sequence numbers and records of the old definition were served
+ * on the rebuilt view's new history (a consumer got the date of birth the
+ * new definition withholds). The consumer must end up with exactly the
+ * narrowed view, the owner's stream byte for byte. */
+static void test_view_narrowed_live(void)
+{
+    fed_t x;
+    memset(&x, 0, sizeof x);
+    lt_ft_model_t m[2] = {{0}};
+    uint8_t *v2 = NULL;
+    size_t v2_len = 0;
+    char err[1024] = "";
+    s_burst_t b[2] = {{0}};
+    int opened = 0;
+    lt_it_peer_t peer;
+    Lienthong__Envelope *e = NULL;
+    LT_IT_REQUIRE(s_fed(&x) == 0);
+    s_model(&m[0], 12030);
+    (void)lt_ft_model_init(&m[1], 12000, 39000000000ULL);
+    lt_ft_model_add_view(&m[1], V38, "38");
+    lt_ft_model_add_view(&m[1], V01, "01");
+    lt_it_gw_t *owner = NULL, *g38 = NULL;
+    LT_IT_REQUIRE(s_owner_and_p38(&x, &owner, &g38) == 0);
+    /* Each of the first 30 changed once: the rebuilt view numbers fewer
+     * records than the old one had. */
+    LT_IT_REQUIRE(s_publish_range(owner, &m[0], 0, 30, 30, NULL) == 0);
+    LT_IT_REQUIRE(s_publish_range(owner, &m[0], 0, 30, 30, " (đã sửa)") == 0);
+    LT_IT_REQUIRE(lt_ft_wait_same(owner, g38, V38, CONVERGE_MS) == 0);
+
+    x.f.extra_source = s_source_narrowed;
+    LT_IT_REQUIRE(lt_it_dir_bytes(&x.f, 2, 0, 0, NULL, &v2, &v2_len) == 0);
+    LT_IT_REQUIRE(lt_it_peer_open_gw(&peer, x.p01, owner) == 0);
+    opened = 1;
+    e = lt_it_peer_hello_retry(&peer, 1, REPLY_MS, CONVERGE_MS);
+    LT_IT_REQUIRE(e && e->body_case == LIENTHONG__ENVELOPE__BODY_HELLO);
+    lt_wire_free(&e);
+    /* Two publishers, so that the writer thread is rarely idle. */
+    for (size_t i = 0; i < 2; i++) {
+        b[i] = (s_burst_t){.owner = owner, .m = &m[i], .from = i ? 0 : 30, .no_cursor = i};
+        LT_IT_REQUIRE(pthread_create(&b[i].thread, NULL, s_burst, &b[i]) == 0);
+        b[i].started = 1;
+    }
+    LT_IT_REQUIRE(lt_ft_wait_seq(owner, DS, 4000, CONVERGE_MS) == 0);
+    /* Offered by a peer: adopted between two turns of the poll loop. */
+    e = lt_it_peer_offer(&peer, v2, v2_len, REPLY_MS);
+    LT_IT_REQUIRE(e && e->body_case == LIENTHONG__ENVELOPE__BODY_HELLO);
+    lt_wire_free(&e);
+    LT_IT_REQUIRE(lt_it_gw_wait_version(owner, 2, REPLY_MS) == 0);
+    LT_IT_REQUIRE(s_bursts_join(b, 2) == 0);
+    CU_ASSERT(lt_ft_last_seq(owner, DS) == m[0].n + 30 + m[1].n);
+
+    LT_IT_REQUIRE(lt_ft_wait_same(owner, g38, V38, CONVERGE_MS) == 0);
+    CHECK(lt_ft_compare(owner, g38, V38, err, sizeof err));
+    CHECK(lt_ft_check_log(owner, V38, err, sizeof err));
+    CHECK(lt_ft_check_log(g38, V38, err, sizeof err));
+    for (size_t i = 0; i < 2; i++) {
+        CU_ASSERT(s_narrowed_ok(owner, &m[i], 1) == 0);
+        CU_ASSERT(s_narrowed_ok(g38, &m[i], 1) == 0);
+    }
+    s_finish(&x);
+out:
+    (void)s_bursts_join(b, 2);
+    lt_wire_free(&e);
+    if (opened)
+        lt_it_peer_close(&peer);
+    if (s_test_failed())
+        s_dump_all(&x);
+    free(v2);
+    lt_ft_model_free(&m[0]);
+    lt_ft_model_free(&m[1]);
     lt_it_fed_cleanup(&x.f);
 }
 
@@ -1626,6 +1758,8 @@ int main(int argc, char **argv)
         {"1 dataset and views converge, full contents", test_convergence},
         {"2 row predicate: leaving a view is a tombstone", test_row_predicate},
         {"2 a view narrowed by the directory: rebuilt, replica resynchronised", test_view_narrowed},
+        {"2 a view narrowed while groups are committed: the old group answered first",
+         test_view_narrowed_live},
         {"3 subscriptions without a policy are refused", test_unauthorised},
         {"4 MITM: flipped byte rejected, then converges", test_mitm_flip},
         {"4 MITM: wrong signing key rejected, then converges", test_mitm_resign},
