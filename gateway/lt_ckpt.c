@@ -142,34 +142,37 @@ static void *s_run(void *arg)
 lt_ckpt_t *lt_ckpt_new(const char *store_path, lt_stats_t *stats, char *err, size_t errlen)
 {
     lt_ckpt_t *self = calloc(1, sizeof *self);
+    int mu = 0, cv = 0;
     if (!self) {
         snprintf(err, errlen, "out of memory");
-        return NULL;
+        goto fail;
     }
     if ((size_t)snprintf(self->path, sizeof self->path, "%s", store_path) >= sizeof self->path) {
         snprintf(err, errlen, "checkpointer: the store path is too long");
-        free(self);
-        return NULL;
+        goto fail;
     }
-    if (pthread_mutex_init(&self->mu, NULL) != 0) {
+    if (!(mu = pthread_mutex_init(&self->mu, NULL) == 0)) {
         snprintf(err, errlen, "checkpointer: cannot create a mutex");
-        free(self);
-        return NULL;
+        goto fail;
     }
-    if (pthread_cond_init(&self->cv, NULL) != 0) {
+    if (!(cv = pthread_cond_init(&self->cv, NULL) == 0)) {
         snprintf(err, errlen, "checkpointer: cannot create a condition variable");
-        pthread_mutex_destroy(&self->mu);
-        free(self);
-        return NULL;
+        goto fail;
     }
     s_stats(self, stats);
     if (pthread_create(&self->tid, NULL, s_run, self) != 0) {
         snprintf(err, errlen, "cannot start the checkpointer thread");
-        lt_ckpt_destroy(&self);
-        return NULL;
+        goto fail;
     }
     self->started = 1;
     return self;
+fail: /* only what was made is undone: no thread runs yet */
+    if (cv)
+        pthread_cond_destroy(&self->cv);
+    if (mu)
+        pthread_mutex_destroy(&self->mu);
+    free(self);
+    return NULL;
 }
 
 void lt_ckpt_destroy(lt_ckpt_t **self_p)
