@@ -15,6 +15,13 @@
 #include "lt_store_snap.h"
 #include "lt_tail.h"
 
+/* What follows "STREAM: " in the ERR_NOT_FOUND an owner answers a Credit or
+ * Unsubscribe with when it holds no such subscription (PROTOCOL.md 6.2). A
+ * consumer that gets it re-subscribes soon: most often it answers a credit
+ * sent just before the owner ended the subscription (HistoryChanged after a
+ * view rebuilt), and a new Subscribe is never refused for it. */
+#define LT_FEED_NO_SUBSCRIPTION "no subscription"
+
 /* A stream this gateway holds: its store id and last durable seq. */
 typedef struct {
     char name[LT_STREAM_ID_MAX];

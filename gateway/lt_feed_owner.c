@@ -241,7 +241,7 @@ static lt_feed_sub_t *s_sub_named(lt_feed_t *self, void *sock, const lt_wire_in_
         return s;
     if (!code) {
         code = LIENTHONG__ERROR_CODE__ERR_NOT_FOUND;
-        snprintf(why, sizeof why, "%.300s: no subscription", stream);
+        snprintf(why, sizeof why, "%.300s: " LT_FEED_NO_SUBSCRIPTION, stream);
     }
     (void)lt_reject(self->ctx->reject,
                     &(lt_reject_in_t){.sock = sock, .rid = in->rid, .rid_len = in->rid_len,

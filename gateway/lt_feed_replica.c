@@ -771,8 +771,12 @@ void lt_feed_on_error(lt_feed_t *self, const char *owner, const Lienthong__Error
         /* Feed errors name the stream first: "STREAM: why". */
         if (f->state == LT_FEED_LIVE && strcmp(f->owner, owner) == 0 &&
             strncmp(e->message, f->stream->name, sl) == 0 && e->message[sl] == ':') {
-            int hard = e->code == LIENTHONG__ERROR_CODE__ERR_FORBIDDEN ||
-                       e->code == LIENTHONG__ERROR_CODE__ERR_NOT_FOUND;
+            /* Not a refusal: the owner ended the subscription a credit
+             * was sent for (LT_FEED_NO_SUBSCRIPTION); a new one is taken. */
+            int gone = e->code == LIENTHONG__ERROR_CODE__ERR_NOT_FOUND &&
+                       strcmp(e->message + sl + 1, " " LT_FEED_NO_SUBSCRIPTION) == 0;
+            int hard = !gone && (e->code == LIENTHONG__ERROR_CODE__ERR_FORBIDDEN ||
+                                 e->code == LIENTHONG__ERROR_CODE__ERR_NOT_FOUND);
             char why[400];
             snprintf(why, sizeof why, "owner refused (%s): %s", lt_wire_error_name(e->code),
                      e->message);

@@ -269,10 +269,11 @@ static void s_adopted(lt_gateway_t *self, lt_dir_t *d, const char *source)
      * publish group still reads: it is taken back and answered under it
      * before any view is rebuilt for the new one. Answered after, a group
      * would put its view records, numbered and derived the old way, back
-     * on the rebuilt view (docs/ARCHITECTURE.md 6). s_writer_quiet logs a
-     * writer that does not hand its job back. */
-    (void)s_writer_quiet(self);
-    lt_dir_destroy(&self->shared.dir);
+     * on the rebuilt view (docs/ARCHITECTURE.md 6). A writer that does
+     * not hand its job back (logged by s_writer_quiet) may still read the
+     * old directory: it is left allocated, not freed under the job. */
+    if (s_writer_quiet(self) == 0)
+        lt_dir_destroy(&self->shared.dir);
     self->shared.dir = d;
     s_dir_gauges(self);
     if (lost)

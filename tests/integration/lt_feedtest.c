@@ -1035,9 +1035,33 @@ static void s_mitm_hold(lt_ft_mitm_t *p, Lienthong__Envelope *env, const zmq_msg
     p->holding = 0;
 }
 
+/* STALE: the owner's answer to a Credit for a subscription it no longer
+ * holds (PROTOCOL.md 6.2), sent to the consumer at rid. */
+static void s_mitm_stale(lt_ft_mitm_t *p, const zmq_msg_t *rid, const char *stream)
+{
+    char msg[300];
+    snprintf(msg, sizeof msg, "%.250s: no subscription", stream);
+    Lienthong__Error e = LIENTHONG__ERROR__INIT;
+    e.code = LIENTHONG__ERROR_CODE__ERR_NOT_FOUND;
+    e.message = msg;
+    Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
+    env.version = LT_PROTO_VERSION;
+    env.body_case = LIENTHONG__ENVELOPE__BODY_ERROR;
+    env.error = &e;
+    uint8_t buf[512];
+    size_t len = lienthong__envelope__get_packed_size(&env);
+    if (len > sizeof buf)
+        return;
+    lienthong__envelope__pack(&env, buf);
+    (void)zmq_send(p->front, zmq_msg_data((zmq_msg_t *)rid), zmq_msg_size((zmq_msg_t *)rid),
+                   ZMQ_SNDMORE);
+    (void)zmq_send(p->front, buf, len, 0);
+}
+
 /* Front to back: notes the routing id and any Subscribe, then forwards. */
 static void s_mitm_front(lt_ft_mitm_t *p)
 {
+    char stale[256] = "";
     uint8_t *alt = NULL;
     size_t alt_len = 0;
     zmq_msg_t parts[8];
@@ -1066,6 +1090,8 @@ static void s_mitm_front(lt_ft_mitm_t *p)
             }
             if (p->mode == LT_FT_MITM_HOLD)
                 s_mitm_hold(p, env, &parts[0], &alt, &alt_len);
+            if (p->mode == LT_FT_MITM_STALE && p->st.subscribes <= p->k)
+                snprintf(stale, sizeof stale, "%s", env->subscribe->stream);
         }
         if (env)
             lienthong__envelope__free_unpacked(env, NULL);
@@ -1080,6 +1106,8 @@ static void s_mitm_front(lt_ft_mitm_t *p)
     for (int i = 1; !alt && i < n; i++)
         if (zmq_msg_send(&parts[i], p->back, i + 1 < n ? ZMQ_SNDMORE : 0) < 0)
             zmq_msg_close(&parts[i]);
+    if (stale[0]) /* after the Subscribe left, as the owner's answer would come */
+        s_mitm_stale(p, &parts[0], stale);
     zmq_msg_close(&parts[0]);
     pthread_mutex_lock(&p->mu);
     p->st.forwarded++;

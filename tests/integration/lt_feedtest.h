@@ -160,6 +160,9 @@ typedef enum {
     LT_FT_MITM_LONGKEY, /* give records[0] a key of LT_RECORD_KEY_MAX + 1 bytes and
                          * sign the batch with the owner's own key, as an owner
                          * that does not check its keys would */
+    LT_FT_MITM_STALE,   /* after each of the first k Subscribes, answer the consumer
+                         * ERR_NOT_FOUND "STREAM: no subscription", as the owner
+                         * answers a Credit sent before it ended a subscription */
 } lt_ft_mitm_mode_t;
 
 typedef struct lt_ft_mitm lt_ft_mitm_t;

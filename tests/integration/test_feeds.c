@@ -609,15 +609,17 @@ static int s_bursts_join(s_burst_t *b, size_t n)
  * directory it was committed with, before the view is rebuilt; answered
  * after, its sequence numbers and records of the old definition were served
  * on the rebuilt view's new history (a consumer got the date of birth the
- * new definition withholds). The consumer must end up with exactly the
- * narrowed view, the owner's stream byte for byte. */
+ * new definition withholds). Three versions, narrowed, wide and narrowed
+ * again, are offered while two publishers keep the writer busy (each
+ * offer lands beside a commit about half the time). The consumer must end
+ * up with exactly the narrowed view, the owner's stream byte for byte. */
 static void test_view_narrowed_live(void)
 {
     fed_t x;
     memset(&x, 0, sizeof x);
     lt_ft_model_t m[2] = {{0}};
-    uint8_t *v2 = NULL;
-    size_t v2_len = 0;
+    uint8_t *v[3] = {NULL, NULL, NULL};
+    size_t v_len[3] = {0, 0, 0};
     char err[1024] = "";
     s_burst_t b[2] = {{0}};
     int opened = 0;
@@ -636,8 +638,10 @@ static void test_view_narrowed_live(void)
     LT_IT_REQUIRE(s_publish_range(owner, &m[0], 0, 30, 30, " (đã sửa)") == 0);
     LT_IT_REQUIRE(lt_ft_wait_same(owner, g38, V38, CONVERGE_MS) == 0);
 
-    x.f.extra_source = s_source_narrowed;
-    LT_IT_REQUIRE(lt_it_dir_bytes(&x.f, 2, 0, 0, NULL, &v2, &v2_len) == 0);
+    for (size_t i = 0; i < 3; i++) {
+        x.f.extra_source = i == 1 ? s_source : s_source_narrowed;
+        LT_IT_REQUIRE(lt_it_dir_bytes(&x.f, 2 + i, 0, 0, NULL, &v[i], &v_len[i]) == 0);
+    }
     LT_IT_REQUIRE(lt_it_peer_open_gw(&peer, x.p01, owner) == 0);
     opened = 1;
     e = lt_it_peer_hello_retry(&peer, 1, REPLY_MS, CONVERGE_MS);
@@ -649,12 +653,14 @@ static void test_view_narrowed_live(void)
         LT_IT_REQUIRE(pthread_create(&b[i].thread, NULL, s_burst, &b[i]) == 0);
         b[i].started = 1;
     }
-    LT_IT_REQUIRE(lt_ft_wait_seq(owner, DS, 4000, CONVERGE_MS) == 0);
     /* Offered by a peer: adopted between two turns of the poll loop. */
-    e = lt_it_peer_offer(&peer, v2, v2_len, REPLY_MS);
-    LT_IT_REQUIRE(e && e->body_case == LIENTHONG__ENVELOPE__BODY_HELLO);
-    lt_wire_free(&e);
-    LT_IT_REQUIRE(lt_it_gw_wait_version(owner, 2, REPLY_MS) == 0);
+    for (size_t i = 0; i < 3; i++) {
+        LT_IT_REQUIRE(lt_ft_wait_seq(owner, DS, 4000 * (i + 1), CONVERGE_MS) == 0);
+        e = lt_it_peer_offer(&peer, v[i], v_len[i], REPLY_MS);
+        LT_IT_REQUIRE(e && e->body_case == LIENTHONG__ENVELOPE__BODY_HELLO);
+        lt_wire_free(&e);
+        LT_IT_REQUIRE(lt_it_gw_wait_version(owner, 2 + i, REPLY_MS) == 0);
+    }
     LT_IT_REQUIRE(s_bursts_join(b, 2) == 0);
     CU_ASSERT(lt_ft_last_seq(owner, DS) == m[0].n + 30 + m[1].n);
 
@@ -674,7 +680,8 @@ out:
         lt_it_peer_close(&peer);
     if (s_test_failed())
         s_dump_all(&x);
-    free(v2);
+    for (size_t i = 0; i < 3; i++)
+        free(v[i]);
     lt_ft_model_free(&m[0]);
     lt_ft_model_free(&m[1]);
     lt_it_fed_cleanup(&x.f);
@@ -946,6 +953,47 @@ static void test_mitm_resign(void)
 static void test_mitm_longkey(void)
 {
     s_mitm_case(LT_FT_MITM_LONGKEY, 1);
+}
+
+/* PROTOCOL.md 6.2: ERR_NOT_FOUND "no subscription" answers a Credit the
+ * consumer sent for a subscription the owner had ended (a view rebuilt,
+ * HistoryChanged) and reaches it after its new Subscribe. It is no refusal:
+ * the consumer subscribes again after its short back-off (500 ms), where a
+ * refusal waits 30 s, and the replica converges. */
+static void test_stale_credit_error(void)
+{
+    fed_t x;
+    memset(&x, 0, sizeof x);
+    lt_ft_model_t m = {0};
+    lt_ft_mitm_t *mitm = NULL;
+    lt_ft_mitm_stats_t st = {0};
+    char err[1024] = "";
+    lt_it_gw_t *owner = NULL, *gbh = NULL;
+    LT_IT_REQUIRE(s_fed(&x) == 0);
+    s_model(&m, 1000);
+    LT_IT_REQUIRE(s_behind_mitm(&x, NULL, LT_FT_MITM_STALE, 1, &owner, &gbh, &mitm) == 0);
+    LT_IT_REQUIRE(s_publish_range(owner, &m, 0, 1000, 500, NULL) == 0);
+    long mark = lt_it_log_mark(gbh);
+    LT_IT_REQUIRE(lt_it_gw_run(gbh, READY_MS) == 0);
+    /* Well before the 30 s of a refusal: a second Subscribe. */
+    int64_t deadline = lt_it_ms() + 10000;
+    do {
+        lt_ft_mitm_stats(mitm, &st);
+        usleep(20000);
+    } while (st.subscribes < 2 && lt_it_ms() < deadline);
+    CU_ASSERT(st.subscribes >= 2);
+    CU_ASSERT(lt_ft_log_count_lines(gbh, mark, DS ": no subscription; re-subscribing in 500 ms",
+                                    NULL) == 1);
+    LT_IT_REQUIRE(lt_ft_wait_same(owner, gbh, DS, CONVERGE_MS) == 0);
+    CHECK(lt_ft_compare(owner, gbh, DS, err, sizeof err));
+    CHECK(lt_ft_check_dataset(gbh, DS, &m, err, sizeof err));
+    s_finish(&x);
+out:
+    if (s_test_failed())
+        s_dump_all(&x);
+    lt_it_fed_cleanup(&x.f);
+    lt_ft_mitm_stop(&mitm);
+    lt_ft_model_free(&m);
 }
 
 static void test_mitm_drop(void)
@@ -1765,6 +1813,8 @@ int main(int argc, char **argv)
         {"4 MITM: wrong signing key rejected, then converges", test_mitm_resign},
         {"4 MITM: an owner-signed over-long key rejected, then converges", test_mitm_longkey},
         {"4 MITM: dropped batches detected, never skipped", test_mitm_drop},
+        {"4 an owner's answer to a stale credit: subscribed again soon, not refused",
+         test_stale_credit_error},
         {"4 re-subscribe racing batches in flight: no gap, nothing skipped",
          test_resubscribe_race},
         {"4 a batch waiting to commit does not hold the replica's gateway up",
