@@ -853,6 +853,23 @@ static int s_behind_mitm(fed_t *x, const char *owner_extra, lt_ft_mitm_mode_t mo
     return *mitm ? 0 : -1;
 }
 
+/* s_behind_mitm with the model's first `publish` citizens published (in
+ * groups of up to 500) before BHXH starts; *mark is BHXH's log before it
+ * started. 0 or -1. */
+static int s_mitm_started(fed_t *x, lt_ft_model_t *m, size_t n, const char *owner_extra,
+                          lt_ft_mitm_mode_t mode, int k, size_t publish, lt_it_gw_t **owner,
+                          lt_it_gw_t **gbh, lt_ft_mitm_t **mitm, long *mark)
+{
+    if (s_fed(x) != 0)
+        return -1;
+    s_model(m, n);
+    if (s_behind_mitm(x, owner_extra, mode, k, owner, gbh, mitm) != 0 ||
+        s_publish_range(*owner, m, 0, publish, publish < 500 ? publish : 500, NULL) != 0)
+        return -1;
+    *mark = lt_it_log_mark(*gbh);
+    return lt_it_gw_run(*gbh, READY_MS);
+}
+
 static void s_mitm_case(lt_ft_mitm_mode_t mode, int k)
 {
     fed_t x;
@@ -862,12 +879,9 @@ static void s_mitm_case(lt_ft_mitm_mode_t mode, int k)
     lt_ft_mitm_stats_t st = {0};
     char err[1024] = "";
     lt_it_gw_t *owner = NULL, *gbh = NULL;
-    LT_IT_REQUIRE(s_fed(&x) == 0);
-    s_model(&m, 1500);
-    LT_IT_REQUIRE(s_behind_mitm(&x, "batch_max = 100;", mode, k, &owner, &gbh, &mitm) == 0);
-    LT_IT_REQUIRE(s_publish_range(owner, &m, 0, 1000, 500, NULL) == 0);
-    long mark = lt_it_log_mark(gbh);
-    LT_IT_REQUIRE(lt_it_gw_run(gbh, READY_MS) == 0);
+    long mark = 0;
+    LT_IT_REQUIRE(s_mitm_started(&x, &m, 1500, "batch_max = 100;", mode, k, 1000, &owner, &gbh,
+                                 &mitm, &mark) == 0);
 
     if (mode == LT_FT_MITM_DROP) {
         /* A batch lost mid-stream: the next one does not follow on. */
@@ -969,12 +983,9 @@ static void test_stale_credit_error(void)
     lt_ft_mitm_stats_t st = {0};
     char err[1024] = "";
     lt_it_gw_t *owner = NULL, *gbh = NULL;
-    LT_IT_REQUIRE(s_fed(&x) == 0);
-    s_model(&m, 1000);
-    LT_IT_REQUIRE(s_behind_mitm(&x, NULL, LT_FT_MITM_STALE, 1, &owner, &gbh, &mitm) == 0);
-    LT_IT_REQUIRE(s_publish_range(owner, &m, 0, 1000, 500, NULL) == 0);
-    long mark = lt_it_log_mark(gbh);
-    LT_IT_REQUIRE(lt_it_gw_run(gbh, READY_MS) == 0);
+    long mark = 0;
+    LT_IT_REQUIRE(s_mitm_started(&x, &m, 1000, NULL, LT_FT_MITM_STALE, 1, 1000, &owner, &gbh,
+                                 &mitm, &mark) == 0);
     /* Well before the 30 s of a refusal: a second Subscribe. */
     int64_t deadline = lt_it_ms() + 10000;
     do {
@@ -1096,12 +1107,9 @@ static void test_resubscribe_race(void)
     lt_ft_mitm_stats_t st = {0};
     char err[1024] = "";
     lt_it_gw_t *owner = NULL, *gbh = NULL;
-    LT_IT_REQUIRE(s_fed(&x) == 0);
-    s_model(&m, 300);
-    LT_IT_REQUIRE(s_behind_mitm(&x, NULL, LT_FT_MITM_HOLD, 50, &owner, &gbh, &mitm) == 0);
-    LT_IT_REQUIRE(s_publish_range(owner, &m, 0, 100, 100, NULL) == 0);
-    long mark = lt_it_log_mark(gbh);
-    LT_IT_REQUIRE(lt_it_gw_run(gbh, READY_MS) == 0);
+    long mark = 0;
+    LT_IT_REQUIRE(s_mitm_started(&x, &m, 300, NULL, LT_FT_MITM_HOLD, 50, 100, &owner, &gbh, &mitm,
+                                 &mark) == 0);
     /* The idle re-subscribe delivered the held batch: publish at once, while
      * the owner streams from past 100, before another idle re-subscribe
      * (2 s) could hide a replica stuck at 50. */
