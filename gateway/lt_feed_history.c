@@ -120,6 +120,7 @@ static int s_resync_start(lt_feed_t *self, lt_feed_replica_t *f, uint64_t target
     if (lt_store_stream_find(store, name, &sh) != 1)
         return -1;
     f->cursor = sh;
+    f->cursor_gen++;
     f->resyncing = 1;
     f->resync_target = target;
     f->state = LT_FEED_IDLE;
@@ -229,6 +230,7 @@ void lt_feed_history_applied(lt_feed_t *self, lt_feed_replica_t *f)
         return;
     }
     f->cursor = now;
+    f->cursor_gen++;
     f->resyncing = 0;
     lt_stats_set(f->st_forked, 0);
     f->fork_detail[0] = '\0';

@@ -157,6 +157,11 @@ typedef struct {
     char deferred_why[400];
     uint64_t deferred_gen; /* the subscription it was deferred on */
     uint64_t sub_gen; /* counts Subscribes, so that a commit knows whose credit it owes */
+    /* Counts the times `cursor` was replaced other than by a commit of its
+     * batches (a resynchronisation started or finished, a snapshot swapped
+     * in): a batch checked before does not follow on the new cursor even
+     * where the new one has the same row and seq (a copy started again). */
+    uint64_t cursor_gen;
     struct lt_feed_stage *stage; /* a snapshot being received, or NULL */
     lt_stats_series_t *st_cursor, *st_lag; /* lienthong_replica_*{stream} */
     lt_stats_series_t *st_forked;          /* lienthong_replica_forked{stream} */

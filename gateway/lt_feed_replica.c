@@ -239,6 +239,7 @@ struct _lt_feed_apply_t {
     uint8_t hash[LT_HASH_BYTES], root[LT_HASH_BYTES];
     lt_arena_t *arena;         /* the feed's: one job at a time uses it */
     uint64_t sub_gen;          /* the replica's subscription it came on */
+    uint64_t cursor_gen;       /* the replica's cursor_gen when it was checked */
     const void *link;          /* the link it came on (compared, never used) */
     int rc;                    /* 1 not run, 0 committed, -1 rolled back (err) */
     int skip;                  /* not to run (lt_feed_group_plan) */
@@ -436,8 +437,9 @@ void lt_feed_group_apply(void *arg, lt_store_t *store)
 static int s_job_runs(const lt_feed_replica_t *f, const lt_feed_apply_t *job,
                       const lt_stream_t *at)
 {
-    return f && f->state == LT_FEED_LIVE && job->sub_gen == f->sub_gen && at &&
-           job->cursor.id == at->id && job->cursor.last_seq == at->last_seq &&
+    return f && f->state == LT_FEED_LIVE && job->sub_gen == f->sub_gen &&
+           job->cursor_gen == f->cursor_gen && at && job->cursor.id == at->id &&
+           job->cursor.last_seq == at->last_seq &&
            memcmp(job->cursor.last_hash, at->last_hash, LT_HASH_BYTES) == 0;
 }
 
@@ -667,6 +669,7 @@ lt_feed_apply_t *lt_feed_batch_check(lt_feed_t *self, const char *owner,
     job->arena = self->arena;
     job->link = link;
     job->sub_gen = f->sub_gen;
+    job->cursor_gen = f->cursor_gen;
     job->rc = 1; /* not run */
     s_ahead(f, job, link);
     return job;
@@ -720,11 +723,13 @@ void lt_feed_batch_done(lt_feed_t *self, lt_feed_apply_t **job_p)
     if (f && f->applying) {
         f->applying--;
         int ours = job->sub_gen == f->sub_gen && f->state == LT_FEED_LIVE;
-        if (job->rc == 0 && (f->cursor.id != job->cursor.id ||
+        if (job->rc == 0 && (f->cursor_gen != job->cursor_gen || f->cursor.id != job->cursor.id ||
                              f->cursor.last_seq != job->cursor.last_seq)) {
             /* Its cursor was replaced meanwhile (a resynchronisation or a
              * snapshot swapped in): the batch went into the row it started
-             * from; the replica asks again from the cursor it now has. */
+             * from; the replica asks again from the cursor it now has. A
+             * copy started again has the same row and seq 0 as before, but
+             * not the records this batch wrote (cursor_gen tells). */
             lt_warn("feed", "replica of %s moved to another cursor while a batch committed%s",
                     job->stream, ours ? ": subscribing again" : "");
             if (ours) /* else it already did, or stopped */

@@ -315,6 +315,7 @@ static int s_swap(lt_feed_t *self, lt_feed_replica_t *f, const uint8_t hash[LT_H
     f->stream->has_history = next.has_history;
     memcpy(f->stream->history, next.history, LT_HISTORY_BYTES);
     f->cursor = next;
+    f->cursor_gen++;
     return 0;
 }
 

@@ -431,6 +431,66 @@ static void test_resubscribe_while_committing(void)
     s_feed_close();
 }
 
+/* The owner's HistoryChanged: the stream moved to history h, at last_seq. */
+static void s_history_changed(const uint8_t h[LT_HISTORY_BYTES], uint64_t last_seq)
+{
+    Lienthong__HistoryChanged m = LIENTHONG__HISTORY_CHANGED__INIT;
+    m.stream = OD_POP;
+    m.history_id = (ProtobufCBinaryData){LT_HISTORY_BYTES, (uint8_t *)h};
+    m.last_seq = last_seq;
+    lt_feed_on_history_changed(G.feed, OD_OWNER, &m);
+}
+
+/* A resynchronisation (resync = "auto") starts again, on another history
+ * of the owner, while the first batch of its copy is committed: the batch
+ * went into the copy that is now emptied, so it must not move the new
+ * copy's cursor (its row and seq 0 are those the batch followed on), and
+ * above all must not complete the copy and replace the replica with an
+ * empty one. The replica keeps its content and the copy starts from 1. */
+static void test_resync_restarted_while_committing(void)
+{
+    CU_ASSERT_FATAL(s_setup() == 0);
+    G.cfg.subs[0].resync_auto = 1;
+    uint8_t h1[LT_HISTORY_BYTES], zero[LT_HASH_BYTES] = {0}, h[LT_HASH_BYTES];
+    memcpy(h1, G.history, sizeof h1);
+    batch_t x;
+    s_batch(&x, 1, zero, h, PER_BATCH);
+    lt_feed_apply_t *job = s_check(&x);
+    CU_ASSERT_FATAL(job != NULL);
+    CU_ASSERT_EQUAL(s_commit(&job, 1), 1); /* the replica: 1..3 on h1 */
+    /* The owner moves to a second history: the copy starts. */
+    randombytes_buf(G.history, sizeof G.history);
+    s_history_changed(G.history, PER_BATCH);
+    lt_feed_replica_t *f = lt_feed_replica_find(G.feed, OD_POP);
+    CU_ASSERT_FATAL(f->resyncing);
+    lt_feed_tick(G.feed);
+    uint64_t credit, from;
+    s_drain(&credit, &from);
+    CU_ASSERT_EQUAL(from, 1);
+    /* Its first batch, the whole copy, commits; before it is done the
+     * owner moves to a third history and the copy starts again. */
+    s_batch(&x, 1, zero, h, PER_BATCH);
+    CU_ASSERT_FATAL((job = s_check(&x)) != NULL);
+    lt_feed_group_t g = {.n = 1, .jobs = {job}};
+    CU_ASSERT_EQUAL(lt_feed_group_plan(G.feed, &g), 1);
+    lt_feed_group_apply(&g, G.ctx.store);
+    randombytes_buf(G.history, sizeof G.history);
+    s_history_changed(G.history, PER_BATCH);
+    lt_feed_batch_done(G.feed, &job);
+    /* The replica still shows its content on h1; the copy is empty. */
+    lt_stream_t st = s_row();
+    CU_ASSERT_EQUAL(st.last_seq, PER_BATCH);
+    CU_ASSERT(st.has_history && memcmp(st.history, h1, LT_HISTORY_BYTES) == 0);
+    CU_ASSERT(s_logged(1) == 1 && s_logged(PER_BATCH) == 1);
+    CU_ASSERT(f->resyncing);
+    CU_ASSERT_EQUAL(f->cursor.last_seq, 0);
+    lt_feed_tick(G.feed);
+    s_drain(&credit, &from);
+    CU_ASSERT_EQUAL(from, 1);
+    G.cfg.subs[0].resync_auto = 0;
+    s_feed_close();
+}
+
 /* One batch of each of two replicas in one group, the population's first
  * (bad_pop: with a record out of sequence). */
 static void s_two(batch_t *pop, batch_t *view, lt_feed_apply_t **jobs, int bad_pop)
@@ -492,6 +552,8 @@ int main(void)
         {"a batch's own fault stops its replica; the others in the group ask again",
          test_own_failure_others_ask_again},
         {"a store failure stops every replica of the group", test_store_failure_stops_all},
+        {"a copy started again while its first batch commits: the replica keeps its content",
+         test_resync_restarted_while_committing},
         {NULL, NULL},
     };
     return ut_main("lt_feed (replica)", suite_init, suite_clean, tests);
