@@ -605,6 +605,9 @@ static int s_writer_quiet(lt_gateway_t *self)
         return -1;
     }
     void *job = lt_writer_done(self->shared.writer);
+    /* Groups are answered in the order they committed: one committed
+     * before is never left behind (s_writer_done answers it at once). */
+    s_publish_answer_pending(self);
     if (job && job == self->running)
         s_publish_finish(self, self->running);
     else if (job && job == &self->group && self->applying)
