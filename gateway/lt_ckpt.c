@@ -151,14 +151,16 @@ lt_ckpt_t *lt_ckpt_new(const char *store_path, lt_stats_t *stats, char *err, siz
         snprintf(err, errlen, "checkpointer: the store path is too long");
         goto fail;
     }
-    if (!(mu = pthread_mutex_init(&self->mu, NULL) == 0)) {
+    if (pthread_mutex_init(&self->mu, NULL) != 0) {
         snprintf(err, errlen, "checkpointer: cannot create a mutex");
         goto fail;
     }
-    if (!(cv = pthread_cond_init(&self->cv, NULL) == 0)) {
+    mu = 1;
+    if (pthread_cond_init(&self->cv, NULL) != 0) {
         snprintf(err, errlen, "checkpointer: cannot create a condition variable");
         goto fail;
     }
+    cv = 1;
     s_stats(self, stats);
     if (pthread_create(&self->tid, NULL, s_run, self) != 0) {
         snprintf(err, errlen, "cannot start the checkpointer thread");

@@ -783,8 +783,9 @@ void lt_feed_on_error(lt_feed_t *self, const char *owner, const Lienthong__Error
             int hard = !gone && (e->code == LIENTHONG__ERROR_CODE__ERR_FORBIDDEN ||
                                  e->code == LIENTHONG__ERROR_CODE__ERR_NOT_FOUND);
             char why[400];
-            snprintf(why, sizeof why, "owner refused (%s): %s", lt_wire_error_name(e->code),
-                     e->message);
+            snprintf(why, sizeof why, "%s (%s): %s",
+                     gone ? "the owner holds no subscription" : "owner refused",
+                     lt_wire_error_name(e->code), e->message);
             lt_feed_replica_backoff(self, f, why, hard ? REFUSED_BACKOFF_MS : 0, 0);
         }
     }

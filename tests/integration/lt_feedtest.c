@@ -4,6 +4,7 @@
 #include "lt_feedtest.h"
 #include "lt_batch.h"
 #include "lt_sock.h"
+#include "lt_wire.h"
 #include "records/population.pb-c.h"
 
 #include <errno.h>
@@ -1039,23 +1040,9 @@ static void s_mitm_hold(lt_ft_mitm_t *p, Lienthong__Envelope *env, const zmq_msg
  * holds (PROTOCOL.md 6.2), sent to the consumer at rid. */
 static void s_mitm_stale(lt_ft_mitm_t *p, const zmq_msg_t *rid, const char *stream)
 {
-    char msg[300];
-    snprintf(msg, sizeof msg, "%.250s: no subscription", stream);
-    Lienthong__Error e = LIENTHONG__ERROR__INIT;
-    e.code = LIENTHONG__ERROR_CODE__ERR_NOT_FOUND;
-    e.message = msg;
-    Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
-    env.version = LT_PROTO_VERSION;
-    env.body_case = LIENTHONG__ENVELOPE__BODY_ERROR;
-    env.error = &e;
-    uint8_t buf[512];
-    size_t len = lienthong__envelope__get_packed_size(&env);
-    if (len > sizeof buf)
-        return;
-    lienthong__envelope__pack(&env, buf);
-    (void)zmq_send(p->front, zmq_msg_data((zmq_msg_t *)rid), zmq_msg_size((zmq_msg_t *)rid),
-                   ZMQ_SNDMORE);
-    (void)zmq_send(p->front, buf, len, 0);
+    (void)lt_wire_send_error(p->front, zmq_msg_data((zmq_msg_t *)rid),
+                             zmq_msg_size((zmq_msg_t *)rid), LIENTHONG__ERROR_CODE__ERR_NOT_FOUND,
+                             0, "%.250s: no subscription", stream);
 }
 
 /* Front to back: notes the routing id and any Subscribe, then forwards. */

@@ -142,9 +142,11 @@ static const char *s_name(size_t i, const char *suffix)
     return buf;
 }
 
-/* Upserts citizens [from, to) in Publish messages of `per` changes. */
-static int s_publish_range(lt_it_gw_t *owner, lt_ft_model_t *m, size_t from, size_t to, size_t per,
-                           const char *suffix)
+/* Upserts citizens [from, to) in Publish messages of `per` changes; with
+ * no_cursor, the changes carry no source cursor (a dataset has one, so
+ * only one of several publishers at a time may give it). */
+static int s_publish_range_as(lt_it_gw_t *owner, lt_ft_model_t *m, size_t from, size_t to,
+                              size_t per, const char *suffix, int no_cursor)
 {
     lt_ft_pub_t *p = malloc(sizeof *p);
     int rc = p ? 0 : -1;
@@ -152,13 +154,22 @@ static int s_publish_range(lt_it_gw_t *owner, lt_ft_model_t *m, size_t from, siz
         lt_ft_pub_init(p, DS);
     for (size_t i = from; rc == 0 && i < to; i++) {
         rc = lt_ft_put(p, m, i, s_name(i, suffix), s_provinces[i % 3], ALIVE);
-        if (rc == 0 && (p->n == per || i + 1 == to))
-            rc = lt_ft_pub_send(p, owner, NULL, NULL, PUBLISH_MS);
+        if (rc != 0 || (p->n < per && i + 1 < to))
+            continue;
+        for (size_t k = 0; no_cursor && k < p->n; k++)
+            p->cursors[k][0] = '\0';
+        rc = lt_ft_pub_send(p, owner, NULL, NULL, PUBLISH_MS);
     }
     if (p)
         lt_ft_pub_clear(p);
     free(p);
     return rc;
+}
+
+static int s_publish_range(lt_it_gw_t *owner, lt_ft_model_t *m, size_t from, size_t to, size_t per,
+                           const char *suffix)
+{
+    return s_publish_range_as(owner, m, from, to, per, suffix, 0);
 }
 
 static void s_dump_all(fed_t *x)
@@ -572,22 +583,7 @@ typedef struct {
 static void *s_burst(void *arg)
 {
     s_burst_t *b = arg;
-    lt_ft_pub_t *p = malloc(sizeof *p);
-    b->rc = p ? 0 : -1;
-    if (p)
-        lt_ft_pub_init(p, DS);
-    for (size_t i = b->from; b->rc == 0 && i < b->m->n; i++) {
-        b->rc = lt_ft_put(p, b->m, i, s_name(i, NULL), s_provinces[i % 3], ALIVE);
-        if (b->rc != 0 || (p->n < 500 && i + 1 < b->m->n))
-            continue;
-        /* The dataset has one source cursor: only one publisher gives it. */
-        for (size_t k = 0; b->no_cursor && k < p->n; k++)
-            p->cursors[k][0] = '\0';
-        b->rc = lt_ft_pub_send(p, b->owner, NULL, NULL, PUBLISH_MS);
-    }
-    if (p)
-        lt_ft_pub_clear(p);
-    free(p);
+    b->rc = s_publish_range_as(b->owner, b->m, b->from, b->m->n, 500, NULL, b->no_cursor);
     return NULL;
 }
 
@@ -870,6 +866,18 @@ static int s_mitm_started(fed_t *x, lt_ft_model_t *m, size_t n, const char *owne
     return lt_it_gw_run(*gbh, READY_MS);
 }
 
+/* Reads the proxy's counters into *st until *count (one of them) reaches
+ * want or ms pass. */
+static void s_mitm_wait(lt_ft_mitm_t *mitm, lt_ft_mitm_stats_t *st, const int *count, int want,
+                        int ms)
+{
+    int64_t deadline = lt_it_ms() + ms;
+    do {
+        lt_ft_mitm_stats(mitm, st);
+        usleep(20000);
+    } while (*count < want && lt_it_ms() < deadline);
+}
+
 static void s_mitm_case(lt_ft_mitm_mode_t mode, int k)
 {
     fed_t x;
@@ -894,11 +902,7 @@ static void s_mitm_case(lt_ft_mitm_mode_t mode, int k)
         lt_ft_mitm_stats(mitm, &st);
         CU_ASSERT_EQUAL(st.dropped, 2);
     } else {
-        int64_t deadline = lt_it_ms() + CONVERGE_MS;
-        do {
-            lt_ft_mitm_stats(mitm, &st);
-            usleep(20000);
-        } while (st.tampered < k && lt_it_ms() < deadline);
+        s_mitm_wait(mitm, &st, &st.tampered, k, CONVERGE_MS);
         CU_ASSERT_EQUAL(st.tampered, k);
         LT_IT_REQUIRE(lt_ft_wait_same(owner, gbh, DS, CONVERGE_MS) == 0);
         CU_ASSERT(lt_ft_log_count_lines(gbh, mark,
@@ -987,11 +991,7 @@ static void test_stale_credit_error(void)
     LT_IT_REQUIRE(s_mitm_started(&x, &m, 1000, NULL, LT_FT_MITM_STALE, 1, 1000, &owner, &gbh,
                                  &mitm, &mark) == 0);
     /* Well before the 30 s of a refusal: a second Subscribe. */
-    int64_t deadline = lt_it_ms() + 10000;
-    do {
-        lt_ft_mitm_stats(mitm, &st);
-        usleep(20000);
-    } while (st.subscribes < 2 && lt_it_ms() < deadline);
+    s_mitm_wait(mitm, &st, &st.subscribes, 2, 10000);
     CU_ASSERT(st.subscribes >= 2);
     CU_ASSERT(lt_ft_log_count_lines(gbh, mark, DS ": no subscription; re-subscribing in 500 ms",
                                     NULL) == 1);
