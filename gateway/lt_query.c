@@ -3,6 +3,7 @@
 #include "lt_arena.h"
 #include "lt_clock.h"
 #include "lt_crypto.h"
+#include "lt_dedup.h"
 #include "lt_file.h"
 #include "lt_gwstats.h"
 #include "lt_log.h"
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <uthash.h>
+#include <utlist.h>
 #include <zmq.h>
 
 #define SIGN_BATCH LT_ANSWERS_MAX
@@ -32,14 +34,14 @@ typedef struct {
     uint64_t id;
 } dedup_key_t;
 
-typedef struct {
+typedef struct dedup_s {
     dedup_key_t key;
     int64_t at;            /* monotonic ms when first seen */
     int64_t started_us;    /* monotonic us when first seen, for the latency */
     int complete;          /* all answers signed and stored */
     zmq_msg_t *frames;     /* stored SignedAnswer envelopes */
     size_t n_frames;
-    UT_hash_handle hh;
+    struct dedup_s *prev, *next; /* in the order first seen (utlist) */
 } dedup_t;
 
 /* Owner: an answer awaiting the batch signature. */
@@ -99,8 +101,8 @@ typedef enum {
 
 struct _lt_query_t {
     const lt_gwctx_t *ctx;
-    dedup_t *dedup;
-    size_t n_dedup;
+    lt_dedup_t *dedup; /* the entries by key */
+    dedup_t *seen;     /* the same, oldest first */
     pending_t pending[SIGN_BATCH];
     size_t n_pending;
     uint64_t audit_drops; /* lt_audit_drops when the pending answers began */
@@ -185,6 +187,13 @@ static int s_op_stats(lt_stats_t *st, op_stats_t *o, const char *op)
     return ok ? lt_gwstats_codes_init(&o->refused, st, &refused, op) : -1;
 }
 
+/* lt_dedup's test of an entry's key. */
+static int s_same(const void *entry, const char *member, uint64_t id)
+{
+    const dedup_t *d = entry;
+    return d->key.id == id && strcmp(d->key.member, member) == 0;
+}
+
 lt_query_t *lt_query_new(const lt_gwctx_t *ctx)
 {
     static const lt_stats_def_t rejected = {
@@ -195,7 +204,7 @@ lt_query_t *lt_query_new(const lt_gwctx_t *ctx)
     if (!self)
         return NULL;
     self->ctx = ctx;
-    if (!(self->arena = lt_arena_new(QUERY_ARENA_BLOCK, 0)) ||
+    if (!(self->arena = lt_arena_new(QUERY_ARENA_BLOCK, 0)) || !(self->dedup = lt_dedup_new(s_same)) ||
         s_op_stats(ctx->stats, &self->ops[OP_LOOKUP], "lookup") != 0 ||
         s_op_stats(ctx->stats, &self->ops[OP_VERIFY], "verify") != 0 ||
         !(self->rejected = lt_gwstats_series(ctx->stats, &rejected, NULL)))
@@ -205,12 +214,12 @@ lt_query_t *lt_query_new(const lt_gwctx_t *ctx)
 
 static void s_dedup_free(lt_query_t *self, dedup_t *d)
 {
-    HASH_DEL(self->dedup, d);
+    (void)lt_dedup_remove(self->dedup, d->key.member, d->key.id); /* every entry is there */
+    DL_DELETE(self->seen, d);
     for (size_t i = 0; i < d->n_frames; i++)
         zmq_msg_close(&d->frames[i]);
     free(d->frames);
     free(d);
-    self->n_dedup--;
 }
 
 /* Forgets request d, whose pending answers from index `from` on will not
@@ -247,9 +256,9 @@ void lt_query_destroy(lt_query_t **self_p)
     lt_query_t *self = *self_p;
     for (size_t i = 0; i < self->n_pending; i++)
         free(self->pending[i].bytes);
-    dedup_t *d, *dt;
-    HASH_ITER(hh, self->dedup, d, dt)
-        s_dedup_free(self, d);
+    while (self->seen)
+        s_dedup_free(self, self->seen);
+    lt_dedup_destroy(&self->dedup);
     outstanding_t *o, *ot;
     HASH_ITER(hh, self->out, o, ot)
         s_out_free(self, o);
@@ -589,10 +598,10 @@ static void s_replay(op_stats_t *os, void *peer, const lt_wire_in_t *in, dedup_t
 static void s_dedup_expire(lt_query_t *self)
 {
     int64_t now = lt_clock_mono_ms();
-    dedup_t *d, *t;
-    HASH_ITER(hh, self->dedup, d, t) {
-        /* Insertion order: the head is the oldest. Keep pending ones. */
-        if ((now - d->at < DEDUP_MS && self->n_dedup < LT_QUERY_DEDUP_MAX) || !d->complete)
+    /* The head is the oldest. Keep pending ones. */
+    for (dedup_t *d = self->seen; d; d = self->seen) {
+        if ((now - d->at < DEDUP_MS && lt_dedup_count(self->dedup) < LT_QUERY_DEDUP_MAX) ||
+            !d->complete)
             break;
         s_dedup_free(self, d);
     }
@@ -616,7 +625,7 @@ static dedup_t *s_admit(lt_query_t *self, op_stats_t *os, void *peer, const lt_w
     key.id = id;
     dedup_t *d = NULL;
     if (!why)
-        HASH_FIND(hh, self->dedup, &key, sizeof key, d);
+        d = lt_dedup_find(self->dedup, key.member, key.id);
     if (d) {
         s_replay(os, peer, in, d);
         return NULL;
@@ -625,7 +634,14 @@ static dedup_t *s_admit(lt_query_t *self, op_stats_t *os, void *peer, const lt_w
         why = "deadline passed before execution";
         code = LIENTHONG__ERROR_CODE__ERR_TIMEOUT;
     }
-    if (why || !(d = calloc(1, sizeof *d))) {
+    if (!why && (d = calloc(1, sizeof *d))) {
+        d->key = key;
+        if (lt_dedup_add(self->dedup, key.member, id, d) != 0) {
+            free(d);
+            d = NULL;
+        }
+    }
+    if (!d) {
         code = why ? code : LIENTHONG__ERROR_CODE__ERR_INTERNAL;
         lt_gwstats_codes_inc(&os->refused, code);
         (void)lt_reject(self->ctx->reject,
@@ -634,11 +650,9 @@ static dedup_t *s_admit(lt_query_t *self, op_stats_t *os, void *peer, const lt_w
                                           .request_id = id, .why = why ? why : "out of memory"});
         return NULL;
     }
-    d->key = key;
     d->at = lt_clock_mono_ms();
     d->started_us = lt_clock_mono_us();
-    HASH_ADD(hh, self->dedup, key, sizeof key, d);
-    self->n_dedup++;
+    DL_APPEND(self->seen, d);
     return d;
 }
 
