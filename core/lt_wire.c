@@ -244,15 +244,20 @@ int lt_wire_recv_env(void *sock, int timeout_ms, size_t cap, Lienthong__Envelope
 {
     *env = NULL;
     err[0] = 0;
-    zmq_pollitem_t item = {sock, 0, ZMQ_POLLIN, 0};
-    int n = zmq_poll(&item, 1, timeout_ms);
-    if (n <= 0)
-        return n < 0 && zmq_errno() != EINTR ? -1 : 0;
     lt_wire_in_t in;
-    if (lt_wire_recv(sock, 0, ZMQ_DONTWAIT, &in) != 0) {
+    /* A message already queued is taken without a poll: a client with many
+     * requests in flight then makes no poll system calls per answer. */
+    for (int polled = 0;; polled = 1) {
+        if (lt_wire_recv(sock, 0, ZMQ_DONTWAIT, &in) == 0)
+            break;
         int e = zmq_errno();
         lt_wire_in_close(&in);
-        return e == EAGAIN || e == EINTR ? 0 : -1;
+        if (e != EAGAIN || polled)
+            return e == EAGAIN || e == EINTR ? 0 : -1;
+        zmq_pollitem_t item = {sock, 0, ZMQ_POLLIN, 0};
+        int n = zmq_poll(&item, 1, timeout_ms);
+        if (n <= 0)
+            return n < 0 && zmq_errno() != EINTR ? -1 : 0;
     }
     Lienthong__ErrorCode code;
     if (in.frames != 1)
