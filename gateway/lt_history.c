@@ -56,14 +56,16 @@ static int s_unhex(const char *hex, uint8_t out[LT_HISTORY_BYTES])
     return 0;
 }
 
+/* Every stream id begins with its owner's id and '/' (a dataset OWNER/NAME,
+ * a view DATASET.NAME), and a member id is INSTANCE/CLASS/CODE, three parts
+ * without '/' (PROTOCOL.md 5.3): so no other member's stream begins with
+ * ours. A replica whose subscription was removed stays in the store
+ * (docs/operations.md, "Reloading the configuration"); it is still another
+ * member's stream, and must never be given a history of ours. */
 int lt_history_owned(const lt_gwcfg_t *cfg, const char *name)
 {
-    if (strncmp(name, LT_HISTORY_SHADOW_PREFIX, strlen(LT_HISTORY_SHADOW_PREFIX)) == 0)
-        return 0;
-    for (size_t i = 0; i < cfg->n_subs; i++)
-        if (strcmp(cfg->subs[i].stream, name) == 0)
-            return 0;
-    return 1;
+    size_t ml = strlen(cfg->member);
+    return ml > 0 && strncmp(name, cfg->member, ml) == 0 && name[ml] == '/' && name[ml + 1];
 }
 
 /* An lt_store_stream_fn: collects the owned streams. */

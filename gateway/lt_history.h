@@ -30,8 +30,9 @@
 /* Writes the history id as 32 hex digits ("none" when absent); returns out. */
 const char *lt_history_hex(const uint8_t *id, int has, char out[LT_HISTORY_HEX]);
 
-/* 1 when the store row name is a stream this gateway owns (not a
- * configured replica, not a shadow row). */
+/* 1 when the store row name is a stream this gateway owns: one of its
+ * datasets or views, not a replica (subscribed or no longer), not a shadow
+ * row. */
 int lt_history_owned(const lt_gwcfg_t *cfg, const char *name);
 
 /* At start: compares the store with the high-water file and gives a new

@@ -1,6 +1,6 @@
 /* test_history: CUnit suite for gateway/lt_history (PROTOCOL.md 6.9): the
  * high-water file lists the owned streams with their history and last seq
- * (not replicas, not resync copies); at start a stream that the store holds
+ * (not replicas, subscribed or no longer, not resync copies); at start a stream that the store holds
  * less of, or on another history, gets a new history, others keep theirs;
  * lienthong restore's rotation renews every owned stream. */
 #include "unit_sqlite.h"
@@ -16,6 +16,8 @@
 #define VIEW  "VN/GOV/BCA/population.p38"
 #define REPL  "VN/PROV/38/households"
 #define COPY  LT_HISTORY_SHADOW_PREFIX REPL
+/* A replica whose subscription was removed: still another member's. */
+#define DROPPED "VN/GOV/BHXH/insured"
 
 static char g_dir[256], g_path[300];
 static lt_gwcfg_t g_cfg;
@@ -26,6 +28,7 @@ static int suite_init(void)
         return -1;
     snprintf(g_path, sizeof g_path, "%s/store.db", g_dir);
     snprintf(g_cfg.data_dir, sizeof g_cfg.data_dir, "%s", g_dir);
+    snprintf(g_cfg.member, sizeof g_cfg.member, "VN/GOV/BCA");
     snprintf(g_cfg.subs[0].stream, sizeof g_cfg.subs[0].stream, "%s", REPL);
     g_cfg.n_subs = 1;
     return 0;
@@ -69,6 +72,9 @@ static void test_owned(void)
     CU_ASSERT(lt_history_owned(&g_cfg, OWNED));
     CU_ASSERT(!lt_history_owned(&g_cfg, REPL));
     CU_ASSERT(!lt_history_owned(&g_cfg, COPY));
+    CU_ASSERT(!lt_history_owned(&g_cfg, DROPPED));
+    CU_ASSERT(!lt_history_owned(&g_cfg, "VN/GOV/BCAX/population")); /* a longer member id */
+    CU_ASSERT(!lt_history_owned(&g_cfg, "VN/GOV/BCA/"));
     char hex[LT_HISTORY_HEX];
     uint8_t id[16];
     for (int i = 0; i < 16; i++)
@@ -83,6 +89,7 @@ static void test_check_and_rotate(void)
     lt_store_t *s = lt_store_open(g_path, err, sizeof err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     lt_stream_t own = s_make(s, OWNED, 10), view = s_make(s, VIEW, 4), rep = s_make(s, REPL, 7);
+    lt_stream_t dropped = s_make(s, DROPPED, 5);
     (void)s_make(s, COPY, 2);
     CU_ASSERT_FATAL(lt_history_save(s, &g_cfg, err, sizeof err) == 0);
     char *text = s_file();
@@ -92,6 +99,7 @@ static void test_check_and_rotate(void)
     CU_ASSERT(strstr(text, line) != NULL);
     CU_ASSERT(strstr(text, VIEW " ") != NULL);
     CU_ASSERT(strstr(text, REPL) == NULL); /* neither the replica nor its copy */
+    CU_ASSERT(strstr(text, DROPPED) == NULL);
     free(text);
 
     /* Nothing behind: every history stays. */
@@ -124,6 +132,7 @@ static void test_check_and_rotate(void)
     CU_ASSERT_EQUAL(lt_history_rotate(s, &g_cfg, NULL, NULL, err, sizeof err), 2);
     CU_ASSERT(memcmp(s_get(s, OWNED).history, before.history, 16) != 0);
     CU_ASSERT(memcmp(s_get(s, REPL).history, rep.history, 16) == 0);
+    CU_ASSERT(memcmp(s_get(s, DROPPED).history, dropped.history, 16) == 0);
     lt_store_destroy(&s);
 }
 
