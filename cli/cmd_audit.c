@@ -7,10 +7,12 @@
 #include "lt_audit.h"
 #include "lt_auditarc.h"
 #include "lt_clock.h"
+#include "lt_file.h"
 #include "lt_gwcfg.h"
 #include "lt_cli.h"
 #include "lt_valid.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <limits.h>
@@ -175,7 +177,8 @@ static void s_proved(const char *what, const lt_audit_report_t *r)
            (unsigned long long)r->last);
 }
 
-#define MAX_KEYS 4
+/* --signing-key options, or a member's keys with those of its past rotations. */
+#define MAX_KEYS 64
 
 /* The public signing keys a log or file may be signed under. */
 typedef struct {
@@ -193,9 +196,40 @@ static void s_key_add(keyset_t *ks, const uint8_t *key)
     }
 }
 
-/* The member's signing key from its key file and, after a key rotation,
- * the previous one kept by `keys promote` (PROTOCOL.md 5.5). 0, or -1 with
- * err. */
+/* The public signing keys of earlier rotations that `keys promote` kept
+ * in the retired file of key_file (one Z85 key a line), when there is one.
+ * 0, or -1 with err naming the line. */
+static int s_retired_keys(const char *key_file, keyset_t *ks, char *err, size_t errlen)
+{
+    char path[PATH_MAX + 16];
+    uint8_t *text = NULL;
+    size_t len = 0;
+    if (lt_keys_retired_path(key_file, path, sizeof path) != 0 || access(path, F_OK) != 0)
+        return 0;
+    if (lt_file_read(path, 1 << 20, &text, &len) != 0) {
+        snprintf(err, errlen, "cannot read %.900s: %s", path, strerror(errno));
+        return -1;
+    }
+    int rc = 0, line = 0;
+    for (char *save = NULL, *l = strtok_r((char *)text, "\n", &save); l && rc == 0;
+         l = strtok_r(NULL, "\n", &save)) {
+        uint8_t k[LT_KEY_BYTES];
+        line++;
+        if (l[0] == '#')
+            continue;
+        if (lt_keys_z85_decode(l, k) != 0) {
+            snprintf(err, errlen, "%.900s:%d: not a Z85 public key: '%.60s'", path, line, l);
+            rc = -1;
+        } else
+            s_key_add(ks, k);
+    }
+    free(text);
+    return rc;
+}
+
+/* The member's signing key from its key file and, after key rotations,
+ * the previous one kept by `keys promote` (PROTOCOL.md 5.5) and those
+ * before it (the retired file). 0, or -1 with err. */
 static int s_own_keys(const char *key_file, keyset_t *ks, char *err, size_t errlen)
 {
     char old_path[PATH_MAX + 16];
@@ -209,7 +243,7 @@ static int s_own_keys(const char *key_file, keyset_t *ks, char *err, size_t errl
     s_key_add(ks, lt_keys_signing_public(k));
     if (old)
         s_key_add(ks, lt_keys_signing_public(old));
-    rc = 0;
+    rc = s_retired_keys(key_file, ks, err, errlen);
 out:
     lt_keys_destroy(&k);
     lt_keys_destroy(&old);

@@ -8,6 +8,7 @@
 #include <getopt.h>
 #include <libgen.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -184,6 +185,48 @@ static lt_keys_t *s_load_member(const char *cmd, const char *path)
     return k;
 }
 
+/* Before the .old file takes the current keys: when it holds the keys of
+ * an earlier rotation, their public signing key is appended to the retired
+ * file, since the audit log may hold checkpoints they signed (`audit
+ * --verify` trusts that file); their secrets are not kept. 0, or 1 after
+ * saying why. */
+static int s_retire_old(const char *cmd, const char *key_file, const char *old, const lt_keys_t *cur)
+{
+    char path[4096], z[LT_Z85_KEY_LEN + 1];
+    if (access(old, F_OK) != 0)
+        return 0;
+    lt_keys_t *was = s_load_member(cmd, old);
+    if (!was) {
+        fprintf(stderr, "it holds the keys of an earlier rotation: move it away, then promote again\n");
+        return 1;
+    }
+    int same = memcmp(lt_keys_signing_public(was), lt_keys_signing_public(cur), LT_KEY_BYTES) == 0;
+    lt_keys_z85_encode(lt_keys_signing_public(was), z);
+    lt_keys_destroy(&was);
+    if (same)
+        return 0;
+    if (lt_keys_retired_path(key_file, path, sizeof path) != 0)
+        return lt_cli_fail(2, cmd, "--key path is too long");
+    uint8_t *text = NULL;
+    size_t len = 0;
+    if (access(path, F_OK) == 0 && lt_file_read(path, 1 << 20, &text, &len) != 0)
+        return lt_cli_fail(1, cmd, "cannot read %s: %s", path, strerror(errno));
+    char *all = malloc(len + sizeof z + 1);
+    int rc = all ? 0 : lt_cli_fail(1, cmd, "out of memory");
+    if (all) {
+        memcpy(all, text ? (char *)text : "", len);
+        snprintf(all + len, sizeof z + 1, "%s\n", z);
+        if (lt_file_write_atomic(path, all, len + strlen(z) + 1, 0644) != 0)
+            rc = s_cannot_write(cmd, path);
+        else
+            fprintf(stderr, "kept the public signing key of %s in %s (audit --verify trusts it)\n",
+                    old, path);
+    }
+    free(all);
+    free(text);
+    return rc;
+}
+
 /* Makes the next keys of key_file its keys: the current ones are kept in
  * the .old file, the next ones replace key_file atomically, and the .pub
  * file follows. The running gateway switches on SIGHUP or restart. */
@@ -204,6 +247,9 @@ static int s_promote(const char *cmd, const char *key_file)
         rc = lt_cli_fail(1, cmd, "%s already holds the keys of %s: promoted before", key_file, next);
         goto out;
     }
+    if ((rc = s_retire_old(cmd, key_file, old, cur)) != 0)
+        goto out;
+    rc = 1;
     if (lt_keys_save(cur, old) != 0) {
         rc = s_cannot_write(cmd, old);
         goto out;

@@ -211,12 +211,13 @@ int lt_keys_swap(lt_keys_t *a, lt_keys_t *b)
 }
 
 /* PREFIX.<tag>.key for PREFIX.key, else KEYFILE.<tag>. */
-static int s_sibling(const char *key_file, const char *tag, char *out, size_t len)
+/* PREFIX.TAG.EXT for PREFIX.key, else KEYFILE.TAG. */
+static int s_sibling(const char *key_file, const char *tag, const char *ext, char *out, size_t len)
 {
     size_t n = strlen(key_file);
     int w;
     if (n > 4 && strcmp(key_file + n - 4, ".key") == 0)
-        w = snprintf(out, len, "%.*s.%s.key", (int)(n - 4), key_file, tag);
+        w = snprintf(out, len, "%.*s.%s.%s", (int)(n - 4), key_file, tag, ext);
     else
         w = snprintf(out, len, "%s.%s", key_file, tag);
     return w < 0 || (size_t)w >= len ? -1 : 0;
@@ -224,12 +225,17 @@ static int s_sibling(const char *key_file, const char *tag, char *out, size_t le
 
 int lt_keys_next_path(const char *key_file, char *out, size_t len)
 {
-    return s_sibling(key_file, "next", out, len);
+    return s_sibling(key_file, "next", "key", out, len);
 }
 
 int lt_keys_old_path(const char *key_file, char *out, size_t len)
 {
-    return s_sibling(key_file, "old", out, len);
+    return s_sibling(key_file, "old", "key", out, len);
+}
+
+int lt_keys_retired_path(const char *key_file, char *out, size_t len)
+{
+    return s_sibling(key_file, "retired", "pub", out, len);
 }
 
 lt_keys_kind_t lt_keys_kind(const lt_keys_t *self)

@@ -42,6 +42,12 @@ int lt_keys_next_path(const char *key_file, char *out, size_t len)
  * for PREFIX.key, else KEYFILE.old. Returns 0 or -1 as lt_keys_next_path. */
 int lt_keys_old_path(const char *key_file, char *out, size_t len)
     __attribute__((warn_unused_result));
+/* The file of the public signing keys of rotations before the previous
+ * one, which audit logs may still be signed under (`keys promote` appends
+ * to it; one Z85 key a line): PREFIX.retired.pub for PREFIX.key, else
+ * KEYFILE.retired. Returns 0 or -1 as lt_keys_next_path. */
+int lt_keys_retired_path(const char *key_file, char *out, size_t len)
+    __attribute__((warn_unused_result));
 
 lt_keys_kind_t lt_keys_kind(const lt_keys_t *self);
 /* Public keys, 32 bytes each. transport_public is NULL for an authority. */

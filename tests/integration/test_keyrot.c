@@ -347,6 +347,8 @@ static void test_rotation_under_load(void)
 
     /* 1. The ministry's next keys, listed in directory version 2; --check
      * tells whether the directory lists them yet. */
+    char z0[LT_Z85_KEY_LEN + 1]; /* the ministry's first signing key */
+    lt_keys_z85_encode(lt_keys_signing_public(mo->keys), z0);
     LT_IT_REQUIRE(s_keygen_next(&f, mo) == 0);
     CU_ASSERT(s_check_says(&f, owner, "is not listed in directory version 1 yet"));
     LT_IT_REQUIRE(s_roll_out(&f, owner, province, 2, NULL) == 0);
@@ -459,6 +461,19 @@ static void test_rotation_under_load(void)
     /* Each audit log holds checkpoints of the old and the new signing key. */
     CU_ASSERT(s_audit_verify(&f, owner) == 0);
     CU_ASSERT(s_audit_verify(&f, province) == 0);
+    /* 8. The ministry rotates once more: the .old file takes the keys of
+     * step 2, and the first keys' public signing key, which signed the
+     * log's first checkpoints, goes to the retired file, which audit
+     * --verify trusts (before, it was lost and the log no longer verified). */
+    char retired[PATH_MAX];
+    snprintf(retired, sizeof retired, "%.*s.retired.pub", (int)(strlen(mo->key_path) - 4),
+             mo->key_path);
+    LT_IT_REQUIRE(s_keygen_next(&f, mo) == 0);
+    LT_IT_REQUIRE(s_promote(&f, mo) == 0);
+    CU_ASSERT(lt_it_file_contains(retired, z0));
+    CU_ASSERT(s_audit_verify(&f, owner) == 0);
+    LT_IT_REQUIRE(s_promote(&f, mo) != 0); /* nothing next: refused, the files untouched */
+    CU_ASSERT(s_audit_verify(&f, owner) == 0);
     CU_ASSERT(!lt_it_file_contains(owner->log_path, "runtime error:"));
     CU_ASSERT(!lt_it_file_contains(province->log_path, "runtime error:"));
 out:
