@@ -22,18 +22,24 @@ static void s_time(int64_t t, char *buf, size_t len)
 /* ---- start ------------------------------------------------------------------ */
 
 /* Opens path with every check of 5.3 but the expiry, which decides how the
- * gateway runs, not whether it starts. NULL with the reason in why. */
+ * gateway runs, not whether it starts. The adopted copy passed the bound on
+ * issued_at when it was adopted: a clock set back since is warned about,
+ * since refusing the copy would start on an older directory, which may
+ * list a member revoked since. NULL with the reason in why. */
 static lt_dir_t *s_open(const lt_gwcfg_t *cfg, const lt_dir_pins_t *trust, const char *path,
-                        int64_t now, char *why, size_t len)
+                        int adopted, int64_t now, char *why, size_t len)
 {
     lt_dir_t *d = lt_dir_load(path, trust, cfg->federation, 0, why, len);
-    if (d && lt_dir_get(d)->issued_at > now + LT_DIR_MAX_AHEAD_S) {
-        char ts[32];
-        s_time(lt_dir_get(d)->issued_at, ts, sizeof ts);
-        snprintf(why, len, "%s: directory version %llu is issued in the future (%s); check the "
-                 "clock", path, (unsigned long long)lt_dir_version(d), ts);
+    if (!d || lt_dir_get(d)->issued_at <= now + LT_DIR_MAX_AHEAD_S)
+        return d;
+    char ts[32];
+    s_time(lt_dir_get(d)->issued_at, ts, sizeof ts);
+    snprintf(why, len, "%s: directory version %llu is issued in the future (%s); check the clock",
+             path, (unsigned long long)lt_dir_version(d), ts);
+    if (adopted)
+        lt_warn("directory", "%s; kept, as it was adopted when the clock was right", why);
+    else
         lt_dir_destroy(&d);
-    }
     return d;
 }
 
@@ -83,20 +89,20 @@ lt_dir_t *lt_gwdir_load(const lt_gwcfg_t *cfg, const char *adopted_path, const l
     char why_conf[700], why_adopted[700];
     int64_t now = (int64_t)time(NULL);
     lt_dir_pins_t trust;
-    lt_dir_t *conf = s_open(cfg, base, cfg->directory_file, now, why_conf, sizeof why_conf);
+    lt_dir_t *conf = s_open(cfg, base, cfg->directory_file, 0, now, why_conf, sizeof why_conf);
     lt_dir_t *adopted = NULL;
     int have_adopted = access(adopted_path, F_OK) == 0;
     /* The adopted copy may be signed by a next authority key the configured
      * directory announces (PROTOCOL.md 5.5). */
     lt_dir_trust(base, conf, &trust);
     if (have_adopted &&
-        !(adopted = s_open(cfg, &trust, adopted_path, now, why_adopted, sizeof why_adopted)))
+        !(adopted = s_open(cfg, &trust, adopted_path, 1, now, why_adopted, sizeof why_adopted)))
         lt_warn("directory", "ignoring the directory adopted earlier: %s", why_adopted);
     /* And the configured file by one the adopted copy announces: the
      * authority may have signed it with its next key already. */
     lt_dir_trust(base, adopted, &trust);
     if (!conf && adopted && trust.count > base->count)
-        conf = s_open(cfg, &trust, cfg->directory_file, now, why_conf, sizeof why_conf);
+        conf = s_open(cfg, &trust, cfg->directory_file, 0, now, why_conf, sizeof why_conf);
     /* The newest version wins even when expired: an older one may list a
      * member since revoked, and falling back on it silently is how a
      * revocation is undone. */

@@ -1,7 +1,8 @@
 /* test_gwdir: CUnit suite for gateway/lt_gwdir (PROTOCOL.md 5.3, 5.6): the
  * directory taken at start is the newest that opens among the configured
  * file and the adopted copy, expired or not, and never an older one when
- * the newer is expired; unusable copies are skipped with the reason; an
+ * the newer is expired; unusable copies are skipped with the reason, but an
+ * adopted copy issued ahead of a clock set back is kept; an
  * adopted copy signed by an announced authority key opens through the key
  * learned with it; the
  * expiry watch warns once at 7 days and once at 1 day, turns expired at
@@ -140,6 +141,13 @@ static void test_load_unusable(void)
     s_put(10, now + 40 * DAY, g_cfg.directory_file); /* issued now + 10 days */
     CU_ASSERT_EQUAL(s_load_version(err, sizeof err), 0);
     CU_ASSERT(strstr(err, "issued in the future") != NULL);
+    /* But an adopted copy passed that check when it was adopted: with the
+     * clock set back since, it is kept rather than the older configured
+     * version, which may list a member revoked since. */
+    s_put(3, now + 10 * DAY, g_cfg.directory_file);
+    s_put(11, now + 40 * DAY, g_adopted);
+    CU_ASSERT_EQUAL(s_load_version(err, sizeof err), 11);
+    (void)unlink(g_adopted);
 }
 
 /* After the authority moved to a key the configured directory does not
