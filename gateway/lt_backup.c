@@ -79,17 +79,39 @@ out:
     return rc;
 }
 
-/* Copies the database src to dst (created 0600, replaced when present)
- * with the online backup API, in one step, so that one read transaction
- * of src covers the whole copy. Returns 0, or -1 with err. */
-static int s_copy_db(const char *src, const char *dst, char *err, size_t errlen)
+/* Opens path to read. A backup file (frozen) is opened immutable: it is
+ * not written while it is read, and SQLite then needs neither a lock nor a
+ * -shm file beside it, so a backup on read-only media, or in a directory
+ * the restoring user may not write, can be read. A backup taken before the
+ * copies were made rollback-journal files is still in WAL mode, which
+ * needs that -shm otherwise. */
+static int s_open_read(const char *path, int frozen, sqlite3 **db)
+{
+    if (!frozen)
+        return sqlite3_open_v2(path, db, SQLITE_OPEN_READONLY, NULL);
+    char uri[3 * PATH_MAX + 32];
+    size_t n = (size_t)snprintf(uri, sizeof uri, "file:");
+    /* '?', '#' and '%' would end or escape the path in a URI. */
+    for (const char *p = path; *p && n + 4 < sizeof uri; p++)
+        n += (size_t)(strchr("?#%", *p) ? snprintf(uri + n, sizeof uri - n, "%%%02X", (unsigned char)*p)
+                                          : snprintf(uri + n, sizeof uri - n, "%c", *p));
+    snprintf(uri + n, sizeof uri - n, "?immutable=1");
+    return sqlite3_open_v2(uri, db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
+}
+
+/* Copies the database src (a backup file when frozen, s_open_read) to dst
+ * (created 0600, replaced when present) with the online backup API, in one
+ * step, so that one read transaction of src covers the whole copy. The copy
+ * is a rollback-journal file, one file with no -shm to create, whatever
+ * mode src is in. Returns 0, or -1 with err. */
+static int s_copy_db(const char *src, int frozen, const char *dst, char *err, size_t errlen)
 {
     sqlite3 *from = NULL, *to = NULL;
     sqlite3_backup *b = NULL;
     int rc = -1;
     s_unlink_db(dst);
     mode_t old = umask(077);
-    int opened = sqlite3_open_v2(src, &from, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+    int opened = s_open_read(src, frozen, &from) == SQLITE_OK &&
                  sqlite3_busy_timeout(from, BUSY_MS) == SQLITE_OK;
     if (!opened) {
         snprintf(err, errlen, "cannot open %s: %s", src, from ? sqlite3_errmsg(from) : "no memory");
@@ -115,6 +137,10 @@ static int s_copy_db(const char *src, const char *dst, char *err, size_t errlen)
                  step == SQLITE_DONE ? sqlite3_errmsg(to) : sqlite3_errstr(step));
         goto out;
     }
+    if (sqlite3_exec(to, "PRAGMA journal_mode = DELETE", NULL, NULL, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot copy %s to %s: %s", src, dst, sqlite3_errmsg(to));
+        goto out;
+    }
     rc = 0;
 out:
     umask(old);
@@ -131,11 +157,11 @@ out:
 }
 
 /* s_copy_db to a temporary name beside dst, then a durable rename. */
-static int s_copy_replace(const char *src, const char *dst, char *err, size_t errlen)
+static int s_copy_replace(const char *src, int frozen, const char *dst, char *err, size_t errlen)
 {
     char tmp[PATH_MAX + 16];
     snprintf(tmp, sizeof tmp, "%s.tmp", dst);
-    if (s_copy_db(src, tmp, err, errlen) != 0)
+    if (s_copy_db(src, frozen, tmp, err, errlen) != 0)
         return -1;
     /* SQLite would apply a WAL left beside dst to the new file. */
     s_unlink_wal(dst);
@@ -155,7 +181,7 @@ int lt_backup_run(const lt_gwcfg_t *cfg, const char *to, FILE *out, char *err, s
         snprintf(err, errlen, "cannot read %s: %s", src, strerror(errno));
         return -1;
     }
-    if (s_copy_replace(src, to, err, errlen) != 0)
+    if (s_copy_replace(src, 0, to, err, errlen) != 0)
         return -1;
     fprintf(out, "store %s copied to %s\n", src, to);
     snprintf(src, sizeof src, "%s/audit.db", cfg->data_dir);
@@ -164,7 +190,7 @@ int lt_backup_run(const lt_gwcfg_t *cfg, const char *to, FILE *out, char *err, s
         fprintf(out, "no audit log %s to copy\n", src);
         return 0;
     }
-    if (s_copy_replace(src, dst, err, errlen) != 0)
+    if (s_copy_replace(src, 0, dst, err, errlen) != 0)
         return -1;
     fprintf(out, "audit log %s copied to %s\n", src, dst);
     return 0;
@@ -178,7 +204,7 @@ static int s_check_backup(const char *from, char *err, size_t errlen)
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     int rc = -1;
-    if (sqlite3_open_v2(from, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+    if (s_open_read(from, 1, &db) != SQLITE_OK) {
         snprintf(err, errlen, "cannot open %s: %s", from, db ? sqlite3_errmsg(db) : "no memory");
         goto out;
     }
@@ -253,7 +279,7 @@ static int s_restore_audit(const lt_gwcfg_t *cfg, const char *from, FILE *out, c
         fprintf(out, "kept %s: it is newer than %s and append-only\n", dst, src);
         return 0;
     }
-    if (s_copy_replace(src, dst, err, errlen) != 0)
+    if (s_copy_replace(src, 1, dst, err, errlen) != 0)
         return -1;
     fprintf(out, "audit log restored from %s\n", src);
     return 0;
@@ -314,7 +340,7 @@ int lt_restore_run(const lt_gwcfg_t *cfg, const char *from, FILE *out, char *err
         return LT_RESTORE_FAILED;
     snprintf(store, sizeof store, "%s/store.db", cfg->data_dir);
     snprintf(tmp, sizeof tmp, "%s.restore", store);
-    if (s_copy_db(from, tmp, err, errlen) != 0)
+    if (s_copy_db(from, 1, tmp, err, errlen) != 0)
         goto out;
     if (s_rotate(cfg, tmp, out, err, errlen) != 0 || s_swap(tmp, store, err, errlen) != 0) {
         s_unlink_db(tmp);

@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define FED "VN"
@@ -86,8 +87,23 @@ static int s_members(fed_t *x)
     x->owner = lt_it_member_add(&x->f, ID_OWNER, 1);
     x->manual = lt_it_member_add(&x->f, ID_MANUAL, 1);
     x->autom = lt_it_member_add(&x->f, ID_AUTO, 1);
-    snprintf(x->backup, sizeof x->backup, "%s/store-backup.db", x->f.dir);
-    return x->owner && x->manual && x->autom ? 0 : -1;
+    snprintf(x->backup, sizeof x->backup, "%s/backups/store-backup.db", x->f.dir);
+    char dir[PATH_MAX + 16];
+    snprintf(dir, sizeof dir, "%s/backups", x->f.dir);
+    return x->owner && x->manual && x->autom && mkdir(dir, 0755) == 0 ? 0 : -1;
+}
+
+/* 1 when the SQLite file at path is a rollback-journal file (header bytes
+ * 18 and 19 are 1; 2 is WAL, which cannot be read where its -shm cannot be
+ * created). */
+static int s_not_wal(const char *path)
+{
+    unsigned char h[20];
+    FILE *f = fopen(path, "rb");
+    int ok = f && fread(h, 1, sizeof h, f) == sizeof h && h[18] == 1 && h[19] == 1;
+    if (f)
+        fclose(f);
+    return ok;
 }
 
 /* The owner and two consumers of its dataset, running. */
@@ -231,6 +247,10 @@ static void test_restore(void)
     /* A backup while the owner runs, then 50 acknowledged changes it lacks. */
     LT_IT_REQUIRE(s_cli(&x, "backup.out", "backup", x.go, "--to", x.backup) == 0);
     CU_ASSERT(s_cli_says(&x, "backup.out", "copied to"));
+    char audit_copy[PATH_MAX + 48], backups[PATH_MAX + 16];
+    snprintf(audit_copy, sizeof audit_copy, "%s.audit", x.backup);
+    snprintf(backups, sizeof backups, "%s/backups", x.f.dir);
+    CU_ASSERT(s_not_wal(x.backup) && s_not_wal(audit_copy));
     LT_IT_REQUIRE(s_publish(&x, 300, 350, "") == 0);
     s_check_equal(&x, "after the backup");
     CU_ASSERT_EQUAL(lt_ft_last_seq(x.gm, DS), 350);
@@ -239,7 +259,11 @@ static void test_restore(void)
     CU_ASSERT_EQUAL(s_cli(&x, "restore1.out", "restore", x.go, "--from", x.backup), 1);
     CU_ASSERT(s_cli_says(&x, "restore1.out", "the gateway is running"));
     LT_IT_REQUIRE(lt_it_gw_stop(x.go, STOP_MS) == 0);
-    LT_IT_REQUIRE(s_cli(&x, "restore2.out", "restore", x.go, "--from", x.backup) == 0);
+    /* From a directory the restoring user may not write (read-only media). */
+    CU_ASSERT(chmod(backups, 0555) == 0);
+    int restored = s_cli(&x, "restore2.out", "restore", x.go, "--from", x.backup);
+    CU_ASSERT(chmod(backups, 0755) == 0);
+    LT_IT_REQUIRE(restored == 0);
     CU_ASSERT(s_cli_says(&x, "restore2.out", "stream " DS ": seq 300, history "));
     long om = lt_it_log_mark(x.go), mm = lt_it_log_mark(x.gm), am = lt_it_log_mark(x.ga);
     LT_IT_REQUIRE(lt_it_gw_run(x.go, READY_MS) == 0);
