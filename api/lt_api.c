@@ -24,6 +24,12 @@
 #include <time.h>
 
 #define STATUS_MS 3000 /* a local status call */
+/* GnuTLS: TLS 1.3, and TLS 1.2 with AEAD ciphers and ephemeral key
+ * exchange only (no TLS 1.0 or 1.1, no CBC, no RSA key transport). */
+#define TLS_PRIORITIES                                                                             \
+    "SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:"     \
+    "+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA"
+
 #define UNAUTH_INTERVAL_MS 60000 /* requests without a valid token: one summary per interval */
 #define UNAUTH_ADDRS 64          /* distinct addresses counted in a summary */
 
@@ -198,6 +204,32 @@ static void s_unauthorized(lt_api_t *self, struct MHD_Connection *c, const char 
     }
 }
 
+/* ---- descriptors ------------------------------------------------------------------------- */
+
+/* A connection holds its socket, and while it calls the gateway a local
+ * client's socket and that socket's signal: three descriptors. The rest
+ * (the listener, libzmq's own, the log and audit files) fits in FD_RESERVE. */
+#define FDS_PER_CONNECTION 3
+#define FD_RESERVE 64
+
+/* max_connections, lowered to what the descriptor limit (raised to its
+ * hard value first) holds: past it, a new socket fails anywhere, in
+ * libmicrohttpd's accept as in libzmq. */
+static unsigned s_fit_connections(int want)
+{
+    char why[256];
+    uint64_t hard, before, soft = lt_file_raise_nofile(&hard, &before, why, sizeof why);
+    if (why[0])
+        lt_warn("api", "%s", why);
+    uint64_t fit = soft > FD_RESERVE + FDS_PER_CONNECTION ? (soft - FD_RESERVE) / FDS_PER_CONNECTION : 1;
+    if ((uint64_t)want <= fit)
+        return (unsigned)want;
+    lt_warn("api", "max_connections lowered from %d to %llu to fit the file descriptor limit "
+            "(%llu): raise it (LimitNOFILE= in the service unit) to allow more", want,
+            (unsigned long long)fit, (unsigned long long)soft);
+    return (unsigned)fit;
+}
+
 /* ---- authentication and rate ------------------------------------------------------------ */
 
 static const lt_apicfg_app_t *s_app(lt_api_t *self, struct MHD_Connection *c)
@@ -208,6 +240,13 @@ static const lt_apicfg_app_t *s_app(lt_api_t *self, struct MHD_Connection *c)
     return lt_apicfg_app_by_token(self->cfg, h + 7);
 }
 
+/* The bucket holds a second of the application's rate, and at least one
+ * request: a rate below 1/s would otherwise never fill it to one. */
+static double s_burst(const lt_apicfg_app_t *app)
+{
+    return app->rate < 1.0 ? 1.0 : app->rate;
+}
+
 /* Token bucket of the application: 1 if the request may go now. */
 static int s_rate_ok(lt_api_t *self, const lt_apicfg_app_t *app)
 {
@@ -215,8 +254,8 @@ static int s_rate_ok(lt_api_t *self, const lt_apicfg_app_t *app)
     int64_t now = lt_clock_mono_ms();
     pthread_mutex_lock(&self->lock);
     b->tokens += (double)(now - b->at_ms) * app->rate / 1000.0;
-    if (b->tokens > app->rate)
-        b->tokens = app->rate;
+    if (b->tokens > s_burst(app))
+        b->tokens = s_burst(app);
     b->at_ms = now;
     int ok = b->tokens >= 1.0;
     if (ok)
@@ -750,7 +789,9 @@ static void s_too_large(const lt_api_t *self, reply_t *r)
  * body is read is answered now (no such path, another method, no valid
  * token, the application's requests all in flight, a declared oversize
  * body), so that a client without a token cannot hold a thread by sending
- * a body slowly. 1 when r is the answer. */
+ * the body of a /v1 request slowly. (A slow client still holds a thread
+ * while it sends its headers, until connection_timeout: the connection
+ * limits bound how many.) 1 when r is the answer. */
 static int s_early(lt_api_t *self, struct MHD_Connection *c, const char *url, const char *method,
                    req_t *rq, reply_t *r)
 {
@@ -844,6 +885,9 @@ static enum MHD_Result s_send(struct MHD_Connection *c, reply_t *r)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
     if (r->retry_after)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    if (r->status == 401) /* RFC 9110 15.5.2: a 401 names the scheme to use */
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                                "Bearer realm=\"lienthong\"");
     enum MHD_Result ok = MHD_queue_response(c, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
     return ok;
@@ -982,23 +1026,27 @@ lt_api_t *lt_api_new(const lt_apicfg_t *cfg, char *err, size_t errlen)
         goto fail;
     }
     for (size_t i = 0; i < cfg->n_apps; i++)
-        self->buckets[i] = (bucket_t){cfg->apps[i].rate, lt_clock_mono_ms()};
+        self->buckets[i] = (bucket_t){s_burst(&cfg->apps[i]), lt_clock_mono_ms()};
     if (cfg->audit_file[0] && !(self->audit = fopen(cfg->audit_file, "a"))) {
         snprintf(err, errlen, "cannot open the audit file %s", cfg->audit_file);
         goto fail;
     }
     if (s_tls(self, err, errlen) != 0)
         goto fail;
+    /* poll(), not select(): a connection's descriptor may be past
+     * FD_SETSIZE, which select() cannot watch (MHD then drops it). */
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                     MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0) | (self->tls_cert ? MHD_USE_TLS : 0);
+                     MHD_USE_POLL | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0) |
+                     (self->tls_cert ? MHD_USE_TLS : 0);
     self->mhd = MHD_start_daemon(
         flags, (uint16_t)cfg->port, NULL, NULL, s_handler, self, MHD_OPTION_SOCK_ADDR, &ss,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+        MHD_OPTION_CONNECTION_LIMIT, s_fit_connections(cfg->max_connections),
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
         MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
         self->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, self->tls_cert,
-        MHD_OPTION_HTTPS_MEM_KEY, self->tls_key, MHD_OPTION_END);
+        MHD_OPTION_HTTPS_MEM_KEY, self->tls_key, MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES,
+        MHD_OPTION_END);
     if (!self->mhd) {
         snprintf(err, errlen, "cannot listen on %s port %d%s (in use, or a bad TLS certificate)",
                  cfg->listen_address, cfg->port, self->tls_cert ? " with TLS" : "");

@@ -2,11 +2,14 @@
  * "HTTP API"; docs/api/openapi.json).
  *
  * libmicrohttpd, one thread per connection (a lookup blocks its thread
- * while the owner answers), TLS through GnuTLS when configured. Routes:
- * POST /v1/lookup, POST /v1/verify, GET /v1/datasets, GET /v1/status (with
- * an application's bearer token, within its grants and rate), and, without
- * a token, GET /v1/openapi.json, /healthz, /readyz and /metrics. Every
- * answer is JSON (the metrics are Prometheus text). */
+ * while the owner answers), TLS through GnuTLS when configured (1.3, or 1.2
+ * with AEAD ciphers and ECDHE). Routes: POST /v1/lookup, POST /v1/verify,
+ * POST /v1/profile, GET /v1/prefill/{id}, GET /v1/datasets, GET /v1/status
+ * (with an application's bearer token, within its grants and rate), and,
+ * without a token, GET /v1/openapi.json, /healthz, /readyz and /metrics.
+ * Every answer is JSON (the metrics are Prometheus text). Its calls to the
+ * gateway share one ZeroMQ context, and its connections are fitted to its
+ * descriptor limit. */
 #ifndef LT_API_H
 #define LT_API_H
 

@@ -15,12 +15,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zmq.h>
 
 #define POOL_MAX 256
 #define GRACE_MS 2000 /* the gateway answers ERR_TIMEOUT at the deadline; wait a little longer */
 
 struct _lt_apicall_t {
     char *path;
+    /* One ZeroMQ context for every client: a context of its own per client
+     * cost an I/O thread and about 7 descriptors each, and a burst of calls
+     * exhausted the descriptors (libzmq then aborts the process). */
+    void *ctx;
     pthread_mutex_t lock;
     lt_client_t *idle[POOL_MAX];
     size_t n_idle;
@@ -29,10 +34,13 @@ struct _lt_apicall_t {
 lt_apicall_t *lt_apicall_new(const char *socket_path)
 {
     lt_apicall_t *self = calloc(1, sizeof *self);
-    if (!self || !(self->path = strdup(socket_path)) ||
+    if (!self || !(self->path = strdup(socket_path)) || !(self->ctx = zmq_ctx_new()) ||
         pthread_mutex_init(&self->lock, NULL) != 0) {
-        if (self)
+        if (self) {
             free(self->path);
+            if (self->ctx)
+                zmq_ctx_term(self->ctx);
+        }
         free(self);
         return NULL;
     }
@@ -46,6 +54,7 @@ void lt_apicall_destroy(lt_apicall_t **self_p)
     lt_apicall_t *self = *self_p;
     for (size_t i = 0; i < self->n_idle; i++)
         lt_client_destroy(&self->idle[i]);
+    zmq_ctx_term(self->ctx); /* every client is closed: the HTTP threads are gone */
     pthread_mutex_destroy(&self->lock);
     free(self->path);
     free(self);
@@ -80,7 +89,10 @@ static lt_client_t *s_take(lt_apicall_t *self, lt_apicall_out_t *out)
     if (self->n_idle)
         c = self->idle[--self->n_idle];
     pthread_mutex_unlock(&self->lock);
-    if (!c && !(c = lt_client_new(self->path, NULL, err, sizeof err))) {
+    lt_client_opts_t o;
+    lt_client_opts_default(&o);
+    o.ctx = self->ctx;
+    if (!c && !(c = lt_client_new(self->path, &o, err, sizeof err))) {
         lt_warn("api", "cannot reach the gateway: %s", err);
         s_fail(out, 503, "gateway_unavailable", "GATEWAY_UNAVAILABLE", err);
     }

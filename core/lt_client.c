@@ -26,7 +26,7 @@
 #define PATH_CAP sizeof(((struct sockaddr_un *)0)->sun_path)
 
 struct _lt_client_t {
-    void *ctx;
+    void *ctx; /* its own context, terminated with it; NULL when shared */
     void *sock;
     lt_client_opts_t opts;
     char path[PATH_CAP];
@@ -36,6 +36,7 @@ void lt_client_opts_default(lt_client_opts_t *o)
 {
     o->max_message = LT_LOCAL_MAX_MESSAGE;
     o->wait_for_gateway = 0;
+    o->ctx = NULL;
 }
 
 /* Writes the message and returns code. */
@@ -177,11 +178,12 @@ lt_client_t *lt_client_new(const char *socket_path, const lt_client_opts_t *opts
     snprintf(self->path, sizeof self->path, "%s", socket_path);
     lt_sock_opts_default(&so);
     so.max_message = o.max_message;
-    if (!(self->ctx = zmq_ctx_new()))
+    void *ctx = o.ctx;
+    if (!ctx && !(ctx = self->ctx = zmq_ctx_new()))
         s_err(err, errlen, LT_CLIENT_ERR_SOCKET, "cannot create a ZeroMQ context: %s",
               zmq_strerror(zmq_errno()));
     else
-        self->sock = lt_sock_local_client(self->ctx, socket_path, &so, err, errlen);
+        self->sock = lt_sock_local_client(ctx, socket_path, &so, err, errlen);
     if (!self->sock)
         lt_client_destroy(&self);
     return self;

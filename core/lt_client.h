@@ -44,9 +44,14 @@ typedef struct {
      * runs. 1 (long-running adapters): a gateway not running yet is not an
      * error; messages wait in the queue until it starts. */
     int wait_for_gateway;
+    /* A ZeroMQ context shared by many clients (a server's: the HTTP API),
+     * which outlives them; NULL: the client has a context of its own.
+     * Each context holds an I/O thread and descriptors of its own, so a
+     * process with many clients shares one. */
+    void *ctx;
 } lt_client_opts_t;
 
-/* max_message 64 MiB, wait_for_gateway 0. */
+/* max_message 64 MiB, wait_for_gateway 0, ctx NULL. */
 void lt_client_opts_default(lt_client_opts_t *o);
 
 /* Checks that a gateway listens on socket_path and that this user may

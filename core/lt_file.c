@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -290,4 +291,28 @@ int lt_file_lock(const char *path)
         return -1;
     }
     return fd;
+}
+
+uint64_t lt_file_raise_nofile(uint64_t *hard, uint64_t *before, char *why, size_t len)
+{
+    struct rlimit rl;
+    why[0] = 0;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        snprintf(why, len, "cannot read the file descriptor limit: %s", strerror(errno));
+        *hard = 0;
+        *before = 1024;
+        return 1024;
+    }
+    uint64_t was = rl.rlim_cur;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+            snprintf(why, len, "cannot raise the file descriptor limit from %llu to %llu: %s",
+                     (unsigned long long)was, (unsigned long long)rl.rlim_max, strerror(errno));
+            rl.rlim_cur = was;
+        }
+    }
+    *hard = rl.rlim_max;
+    *before = was;
+    return rl.rlim_cur;
 }

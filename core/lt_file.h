@@ -55,5 +55,11 @@ int lt_file_private(const char *path) __attribute__((warn_unused_result));
  * or -1 with errno: EWOULDBLOCK when another process holds it. */
 int lt_file_lock(const char *path) __attribute__((warn_unused_result));
 
+/* Raises the soft limit of open descriptors (RLIMIT_NOFILE) to the hard
+ * one: a server's descriptors are its connections. Returns the soft limit
+ * in force and sets *hard and *before (the soft limit found); when it
+ * cannot read or raise it, why says so (else it is empty). */
+uint64_t lt_file_raise_nofile(uint64_t *hard, uint64_t *before, char *why, size_t len);
+
 
 #endif

@@ -4,6 +4,7 @@
  * the soft limit (at most LT_GUARD_TABLE_MAX) holds every connection. */
 #define _GNU_SOURCE
 #include "lt_guard.h"
+#include "lt_file.h"
 #include "lt_clock.h"
 #include "lt_fdspare.h"
 #include "lt_gwstats.h"
@@ -61,31 +62,6 @@ struct _lt_guard_t {
 };
 
 /* ---- the fd limit ------------------------------------------------------------ */
-
-/* Raises the soft RLIMIT_NOFILE to the hard one; returns the soft limit in
- * force and sets *hard and *before (the soft limit found at start). */
-static uint64_t s_raise_nofile(uint64_t *hard, uint64_t *before)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
-        lt_warn("guard", "cannot read the file descriptor limit: %s", strerror(errno));
-        *hard = 0;
-        *before = 1024;
-        return 1024;
-    }
-    uint64_t was = rl.rlim_cur;
-    if (rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
-            lt_warn("guard", "cannot raise the file descriptor limit from %llu to %llu: %s",
-                    (unsigned long long)was, (unsigned long long)rl.rlim_max, strerror(errno));
-            rl.rlim_cur = was;
-        }
-    }
-    *hard = rl.rlim_max;
-    *before = was;
-    return rl.rlim_cur;
-}
 
 /* Half of what the soft limit leaves after the reserve. */
 static size_t s_cap(uint64_t soft)
@@ -173,7 +149,10 @@ lt_guard_t *lt_guard_new(void *zctx, lt_stats_t *stats, size_t cap)
     lt_guard_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
-    uint64_t hard, before, soft = s_raise_nofile(&hard, &before);
+    char why[256];
+    uint64_t hard, before, soft = lt_file_raise_nofile(&hard, &before, why, sizeof why);
+    if (why[0])
+        lt_warn("guard", "%s", why);
     self->zctx = zctx;
     self->cap = cap ? cap : s_cap(soft);
     self->size = soft < LT_GUARD_TABLE_MAX ? (int)soft : LT_GUARD_TABLE_MAX;

@@ -73,6 +73,9 @@ metrics_before = expect("GET", "/metrics", 200)
 LOOKUP = {"dataset": DS, "key": KEY, "purpose": "KYC", "officer": "officer-17",
           "case_ref": "CASE-2026-001", "fields": ["full_name", "date_of_birth"]}
 expect("POST", "/v1/lookup", 401, LOOKUP, what="without a token")
+status, headers, _ = call("POST", "/v1/lookup", LOOKUP)
+check(headers.get("WWW-Authenticate", "").startswith("Bearer"),
+      f"a 401 says how to authenticate: WWW-Authenticate {headers.get('WWW-Authenticate')!r}")
 expect("POST", "/v1/lookup", 401, LOOKUP, token="0" * 64, what="with an unknown token")
 expect("GET", "/v1/nothing", 404, token=HR, what="unknown path")
 expect("GET", "/v1/lookup", 405, token=HR, what="wrong method")

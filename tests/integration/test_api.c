@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -80,6 +81,9 @@ static int s_publish(void)
     return rc;
 }
 
+/* The rate of slow-app, requests per second. */
+static const char *g_slow_rate = "1";
+
 /* Writes api config `name` listening on port with `extra` settings (TLS);
  * the tokens are made once, by the first call. */
 static int s_write_config(const char *name, int port, const char *extra)
@@ -96,15 +100,17 @@ static int s_write_config(const char *name, int port, const char *extra)
              "  { name = \"hr-portal\"; token_hash = \"%s\"; datasets = [\"" DS "\"];\n"
              "    fields = [\"full_name\", \"date_of_birth\", \"sex\"]; purposes = [\"KYC\"]; rate = 200; },\n"
              "  { name = \"slow-app\"; token_hash = \"%s\"; datasets = [\"" DS "\"];\n"
-             "    fields = [\"full_name\"]; purposes = [\"KYC\"]; rate = 1; } );\n",
-             g_caller->conf_path, port, name, extra, hash[0], hash[1]);
+             "    fields = [\"full_name\"]; purposes = [\"KYC\"]; rate = %s; } );\n",
+             g_caller->conf_path, port, name, extra, hash[0], hash[1], g_slow_rate);
     snprintf(path, sizeof path, "%s/%s.conf", g_fed.dir, name);
     return lt_it_write_file(path, text);
 }
 
-/* Starts `lienthong api` with config `name`; ready when url/healthz answers
- * curl with curl_opts (the CA for TLS). */
-static int s_start_api(const char *name, const char *url, const char *curl_opts, pid_t *pid)
+/* Starts `lienthong api` with config `name`, allowed nofile open files
+ * (0: as this process); ready when url/healthz answers curl with curl_opts
+ * (the CA for TLS). */
+static int s_start_api(const char *name, const char *url, const char *curl_opts, int nofile,
+                       pid_t *pid)
 {
     char conf[PATH_MAX + 64], log[PATH_MAX + 64];
     snprintf(conf, sizeof conf, "%s/%s.conf", g_fed.dir, name);
@@ -114,6 +120,9 @@ static int s_start_api(const char *name, const char *url, const char *curl_opts,
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         FILE *f = freopen(log, "a", stderr);
         (void)f;
+        struct rlimit rl = {(rlim_t)nofile, (rlim_t)nofile};
+        if (nofile && setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            _exit(126);
         execl(lt_it_binary(), "lienthong", "api", "--config", conf, (char *)NULL);
         _exit(127);
     }
@@ -130,7 +139,7 @@ static int s_plain_api(void)
 {
     int port = lt_it_free_port();
     snprintf(g_url, sizeof g_url, "http://127.0.0.1:%d", port);
-    return s_write_config("api", port, "") || s_start_api("api", g_url, "", &g_api);
+    return s_write_config("api", port, "") || s_start_api("api", g_url, "", 0, &g_api);
 }
 
 static int suite_init(void)
@@ -284,7 +293,7 @@ static void test_tls(void)
     LT_IT_REQUIRE(s_make_cert(tls) == 0);
     LT_IT_REQUIRE(s_write_config("api-tls", port,
                                  "tls_cert = \"tls/cert.pem\";\ntls_key = \"tls/key.pem\";\n") == 0);
-    LT_IT_REQUIRE(s_start_api("api-tls", url, opts, &api) == 0);
+    LT_IT_REQUIRE(s_start_api("api-tls", url, opts, 0, &api) == 0);
     snprintf(cmd, sizeof cmd,
              "curl -sS %s -o %s -w '%%{http_code}' -H 'Authorization: Bearer %s' "
              "-H 'Content-Type: application/json' -d '{\"dataset\":\"" DS "\",\"key\":\"" KEY
@@ -373,13 +382,43 @@ static void test_limits(void)
     LT_IT_REQUIRE(s_write_config("api-limits", port,
                                  "max_connections_per_ip = 4;\nmax_in_flight = 1;\n"
                                  "request_timeout_ms = 1000;\n") == 0);
-    LT_IT_REQUIRE(s_start_api("api-limits", url, "", &api) == 0);
+    LT_IT_REQUIRE(s_start_api("api-limits", url, "", 0, &api) == 0);
     snprintf(cmd, sizeof cmd,
              "LT_API_URL=%s LT_TOKEN_HR=%s LT_KEY=" KEY " LT_DS=" DS
              " LT_AUDIT=%s/api-limits-audit.jsonl LT_OWNER_PID=%d python3 %s/api_limits.py",
              url, g_tokens[0], g_fed.dir, (int)g_owner->pid, LT_IT_SRC_DIR);
     CU_ASSERT_EQUAL(system(cmd), 0);
     CU_ASSERT_EQUAL(s_stop_api(&api, "api-limits"), 0);
+out:
+    if (api > 0) {
+        kill(api, SIGTERM);
+        waitpid(api, NULL, 0);
+    }
+}
+
+/* A third `lienthong api`, allowed 256 open files and with slow-app at
+ * 0.5 requests per second, driven by api_flood.py: 200 clients without a
+ * token flood /metrics, each call of which takes a local client to the
+ * gateway; the API fits its connections to its descriptors and stays up
+ * (it aborted in libzmq when each client had a ZeroMQ context of its own);
+ * a rate below one per second lets a request through every two seconds. */
+static void test_flood(void)
+{
+    char url[64], cmd[3 * PATH_MAX + 1024], log[PATH_MAX + 64];
+    pid_t api = 0;
+    int port = lt_it_free_port();
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
+    snprintf(log, sizeof log, "%s/api-flood.log", g_fed.dir);
+    g_slow_rate = "0.5";
+    int written = s_write_config("api-flood", port, "");
+    g_slow_rate = "1";
+    LT_IT_REQUIRE(written == 0);
+    LT_IT_REQUIRE(s_start_api("api-flood", url, "", 256, &api) == 0);
+    CU_ASSERT(lt_it_file_contains(log, "max_connections lowered from 256 to 64"));
+    snprintf(cmd, sizeof cmd, "LT_API_URL=%s LT_API_PID=%d LT_TOKEN_SLOW=%s python3 %s/api_flood.py",
+             url, (int)api, g_tokens[1], LT_IT_SRC_DIR);
+    CU_ASSERT_EQUAL(system(cmd), 0);
+    CU_ASSERT_EQUAL(s_stop_api(&api, "api-flood"), 0);
 out:
     if (api > 0) {
         kill(api, SIGTERM);
@@ -395,6 +434,7 @@ static const lt_it_test_t s_tests[] = {
     {"TLS: curl --cacert and Python's ssl module", test_tls},
     {"readyz turns unready when the directory has expired", test_readyz_expired},
     {"limits: early 401, in flight, deadline, per address, control characters, UTF-8", test_limits},
+    {"a flood without a token within 256 open files; a rate below one a second", test_flood},
     {"SIGTERM stops the API with status 0", test_stop},
     {NULL, NULL}};
 
