@@ -5,6 +5,7 @@
 #include "lt_apicfg.h"
 #include "lt_cli.h"
 #include "lt_log.h"
+#include "lt_notify.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -86,12 +87,16 @@ static int s_run(const char *config, int check)
         lt_cli_fail(1, "api", "%s", err);
         goto out;
     }
-    lt_info("api", "serving %s on %s port %d%s for %zu application(s)",
-            cfg.lookup_api ? "the lookup API" : "metrics and health", cfg.listen_address, cfg.port,
-            cfg.tls_cert[0] ? " (TLS)" : "", cfg.n_apps);
+    char status[300];
+    snprintf(status, sizeof status, "serving %s on %s port %d%s for %zu application(s)",
+             cfg.lookup_api ? "the lookup API" : "metrics and health", cfg.listen_address, cfg.port,
+             cfg.tls_cert[0] ? " (TLS)" : "", cfg.n_apps);
+    lt_info("api", "%s", status);
+    lt_notify_ready(status); /* Type=notify: started once it listens */
     while (!s_stop)
         pause();
     lt_info("api", "stopping");
+    lt_notify_stopping();
     lt_api_destroy(&api);
     rc = 0;
 out:

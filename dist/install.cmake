@@ -20,6 +20,7 @@ set(LT_TMPFILESDIR ${_tmpfiles} CACHE PATH "tmpfiles.d directory")
 set(LT_SYSUSERSDIR ${_sysusers} CACHE PATH "sysusers.d directory")
 
 install(FILES ${CMAKE_CURRENT_LIST_DIR}/systemd/lienthong-gateway.service
+              ${CMAKE_CURRENT_LIST_DIR}/systemd/lienthong-api.service
               ${CMAKE_CURRENT_LIST_DIR}/systemd/lienthong-source@.service
               ${CMAKE_CURRENT_LIST_DIR}/systemd/lienthong-sink@.service
         DESTINATION ${LT_SYSTEMD_UNITDIR})
