@@ -1022,9 +1022,10 @@ lt_api_t *lt_api_new(const lt_apicfg_t *cfg, char *err, size_t errlen)
                  cfg->listen_address);
         goto fail;
     }
+    unsigned conns = s_fit_connections(cfg->max_connections);
     if (!(self->buckets = calloc(cfg->n_apps ? cfg->n_apps : 1, sizeof *self->buckets)) ||
         !(self->in_flight = calloc(cfg->n_apps ? cfg->n_apps : 1, sizeof *self->in_flight)) ||
-        !(self->call = lt_apicall_new(cfg->local_socket)) || s_stats_new(self) != 0) {
+        !(self->call = lt_apicall_new(cfg->local_socket, (int)conns)) || s_stats_new(self) != 0) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -1044,7 +1045,7 @@ lt_api_t *lt_api_new(const lt_apicfg_t *cfg, char *err, size_t errlen)
     self->mhd = MHD_start_daemon(
         flags, (uint16_t)cfg->port, NULL, NULL, s_handler, self, MHD_OPTION_SOCK_ADDR, &ss,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout,
-        MHD_OPTION_CONNECTION_LIMIT, s_fit_connections(cfg->max_connections),
+        MHD_OPTION_CONNECTION_LIMIT, conns,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
         MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
         self->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, self->tls_cert,

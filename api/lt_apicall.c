@@ -31,10 +31,13 @@ struct _lt_apicall_t {
     size_t n_idle;
 };
 
-lt_apicall_t *lt_apicall_new(const char *socket_path)
+lt_apicall_t *lt_apicall_new(const char *socket_path, int max_calls)
 {
     lt_apicall_t *self = calloc(1, sizeof *self);
+    /* libzmq's default is 1,023 sockets a context: each call in flight and
+     * each idle client holds one. */
     if (!self || !(self->path = strdup(socket_path)) || !(self->ctx = zmq_ctx_new()) ||
+        zmq_ctx_set(self->ctx, ZMQ_MAX_SOCKETS, max_calls + POOL_MAX + 16) != 0 ||
         pthread_mutex_init(&self->lock, NULL) != 0) {
         if (self) {
             free(self->path);

@@ -19,7 +19,10 @@
 
 typedef struct _lt_apicall_t lt_apicall_t;
 
-lt_apicall_t *lt_apicall_new(const char *socket_path);
+/* Calls to the gateway at socket_path, at most max_calls at once (one
+ * ZeroMQ socket each, on a context sized for them and the idle pool). NULL
+ * when out of memory or ZeroMQ fails. */
+lt_apicall_t *lt_apicall_new(const char *socket_path, int max_calls);
 void lt_apicall_destroy(lt_apicall_t **self_p);
 
 /* The outcome of a call: the HTTP status, a short reason for metrics and

@@ -178,7 +178,7 @@ static void s_proved(const char *what, const lt_audit_report_t *r)
 }
 
 /* --signing-key options, or a member's keys with those of its past rotations. */
-#define MAX_KEYS 64
+#define MAX_KEYS 256
 
 /* The public signing keys a log or file may be signed under. */
 typedef struct {
@@ -187,13 +187,18 @@ typedef struct {
     size_t n;
 } keyset_t;
 
-static void s_key_add(keyset_t *ks, const uint8_t *key)
+/* Adds key once; -1 when the set is full. */
+static int s_key_add(keyset_t *ks, const uint8_t *key)
 {
-    if (ks->n < MAX_KEYS) {
-        memcpy(ks->key[ks->n], key, LT_KEY_BYTES);
-        ks->p[ks->n] = ks->key[ks->n];
-        ks->n++;
-    }
+    for (size_t i = 0; i < ks->n; i++)
+        if (memcmp(ks->key[i], key, LT_KEY_BYTES) == 0)
+            return 0;
+    if (ks->n == MAX_KEYS)
+        return -1;
+    memcpy(ks->key[ks->n], key, LT_KEY_BYTES);
+    ks->p[ks->n] = ks->key[ks->n];
+    ks->n++;
+    return 0;
 }
 
 /* The public signing keys of earlier rotations that `keys promote` kept
@@ -215,13 +220,16 @@ static int s_retired_keys(const char *key_file, keyset_t *ks, char *err, size_t 
          l = strtok_r(NULL, "\n", &save)) {
         uint8_t k[LT_KEY_BYTES];
         line++;
-        if (l[0] == '#')
+        l[strcspn(l, "\r")] = 0; /* a file edited elsewhere */
+        if (l[0] == '#' || l[0] == 0)
             continue;
         if (lt_keys_z85_decode(l, k) != 0) {
             snprintf(err, errlen, "%.900s:%d: not a Z85 public key: '%.60s'", path, line, l);
             rc = -1;
-        } else
-            s_key_add(ks, k);
+        } else if (s_key_add(ks, k) != 0) {
+            snprintf(err, errlen, "%.900s:%d: more than %d keys", path, line, MAX_KEYS);
+            rc = -1;
+        }
     }
     free(text);
     return rc;
@@ -240,9 +248,10 @@ static int s_own_keys(const char *key_file, keyset_t *ks, char *err, size_t errl
     if (lt_keys_old_path(key_file, old_path, sizeof old_path) == 0 &&
         access(old_path, F_OK) == 0 && !(old = lt_keys_load(old_path, err, errlen)))
         goto out;
-    s_key_add(ks, lt_keys_signing_public(k));
+    /* The first two of an empty set: room for both. */
+    (void)s_key_add(ks, lt_keys_signing_public(k));
     if (old)
-        s_key_add(ks, lt_keys_signing_public(old));
+        (void)s_key_add(ks, lt_keys_signing_public(old));
     rc = s_retired_keys(key_file, ks, err, errlen);
 out:
     lt_keys_destroy(&k);
@@ -303,7 +312,8 @@ static int s_keys_for(const char *file, char *const *z85, int n_z85, const char 
         uint8_t k[LT_KEY_BYTES];
         if (lt_keys_z85_decode(z85[i], k) != 0)
             return lt_cli_fail(2, "audit", "bad --signing-key %s", z85[i]);
-        s_key_add(ks, k);
+        if (s_key_add(ks, k) != 0)
+            return lt_cli_fail(2, "audit", "more than %d --signing-key", MAX_KEYS);
     }
     if (n_z85)
         return 0;
@@ -321,10 +331,10 @@ static int s_keys_for(const char *file, char *const *z85, int n_z85, const char 
     lt_dir_t *dir = lt_dir_load(dir_file, &pins, NULL, 0, err, sizeof err);
     const Lienthong__Member *m = dir ? lt_dir_member(dir, member) : NULL;
     int ok = m && m->signing_key.len == LT_KEY_BYTES;
-    if (ok)
-        s_key_add(ks, m->signing_key.data);
+    if (ok) /* the first two of an empty set: room for both */
+        (void)s_key_add(ks, m->signing_key.data);
     if (ok && m->next_signing_key.len == LT_KEY_BYTES)
-        s_key_add(ks, m->next_signing_key.data);
+        (void)s_key_add(ks, m->next_signing_key.data);
     lt_dir_destroy(&dir);
     if (!ok)
         return lt_cli_fail(1, "audit", "%s", m || !*err ? "the directory does not list the member "

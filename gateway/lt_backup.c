@@ -90,7 +90,9 @@ static int s_open_read(const char *path, int frozen, sqlite3 **db)
     if (!frozen)
         return sqlite3_open_v2(path, db, SQLITE_OPEN_READONLY, NULL);
     char uri[3 * PATH_MAX + 32];
-    size_t n = (size_t)snprintf(uri, sizeof uri, "file:");
+    /* An absolute path after an empty authority: "file:" and "//x" would
+     * read x as a host. */
+    size_t n = (size_t)snprintf(uri, sizeof uri, path[0] == '/' ? "file://" : "file:");
     /* '?', '#' and '%' would end or escape the path in a URI. */
     for (const char *p = path; *p && n + 4 < sizeof uri; p++)
         n += (size_t)(strchr("?#%", *p) ? snprintf(uri + n, sizeof uri - n, "%%%02X", (unsigned char)*p)
@@ -198,12 +200,24 @@ int lt_backup_run(const lt_gwcfg_t *cfg, const char *to, FILE *out, char *err, s
 
 /* ---- restore ----------------------------------------------------------------- */
 
-/* The backup is a sound SQLite database holding a store. */
+/* The backup is a sound SQLite database holding a store, alone: it is read
+ * immutable (s_open_read), which would pass over commits in a -wal or a
+ * hot -journal beside it. */
 static int s_check_backup(const char *from, char *err, size_t errlen)
 {
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     int rc = -1;
+    char side[PATH_MAX + 16];
+    for (int i = 0; i < 2; i++) {
+        snprintf(side, sizeof side, "%s%s", from, i ? "-journal" : "-wal");
+        if (access(side, F_OK) == 0) {
+            snprintf(err, errlen, "%s lies beside the backup: it was copied from a database in use, "
+                     "and may hold commits the file lacks; take the backup with lienthong backup, or "
+                     "open the copy once with sqlite3 to fold them in", side);
+            return -1;
+        }
+    }
     if (s_open_read(from, 1, &db) != SQLITE_OK) {
         snprintf(err, errlen, "cannot open %s: %s", from, db ? sqlite3_errmsg(db) : "no memory");
         goto out;

@@ -259,9 +259,19 @@ static void test_restore(void)
     CU_ASSERT_EQUAL(s_cli(&x, "restore1.out", "restore", x.go, "--from", x.backup), 1);
     CU_ASSERT(s_cli_says(&x, "restore1.out", "the gateway is running"));
     LT_IT_REQUIRE(lt_it_gw_stop(x.go, STOP_MS) == 0);
-    /* From a directory the restoring user may not write (read-only media). */
+    /* A -wal beside the backup (a copy of a store in use) is refused: the
+     * backup is read immutable, which would pass over its commits. */
+    char wal[PATH_MAX + 48], twice[PATH_MAX + 48];
+    snprintf(wal, sizeof wal, "%s-wal", x.backup);
+    LT_IT_REQUIRE(lt_it_write_file(wal, "") == 0);
+    CU_ASSERT_EQUAL(s_cli(&x, "restore-wal.out", "restore", x.go, "--from", x.backup), 1);
+    CU_ASSERT(s_cli_says(&x, "restore-wal.out", "lies beside the backup"));
+    CU_ASSERT(unlink(wal) == 0);
+    /* From a directory the restoring user may not write (read-only media),
+     * named with a leading "//", which a file: URI would take for a host. */
+    snprintf(twice, sizeof twice, "/%s", x.backup);
     CU_ASSERT(chmod(backups, 0555) == 0);
-    int restored = s_cli(&x, "restore2.out", "restore", x.go, "--from", x.backup);
+    int restored = s_cli(&x, "restore2.out", "restore", x.go, "--from", twice);
     CU_ASSERT(chmod(backups, 0755) == 0);
     LT_IT_REQUIRE(restored == 0);
     CU_ASSERT(s_cli_says(&x, "restore2.out", "stream " DS ": seq 300, history "));
