@@ -550,6 +550,55 @@ static int s_migrate(s_db_t *self, const char *table, char *err, size_t errlen)
 }
 
 /* Prepares what the role needs for the table (see lt_db_connect). */
+/* 1 when declared type `type` gives a column no affinity (SQLite's rules:
+ * nothing naming INT, CHAR, CLOB or TEXT, and BLOB or no type at all; ANY
+ * in a STRICT table). */
+static int s_no_affinity(const char *type, int strict)
+{
+    char up[64] = "";
+    for (size_t i = 0; type && type[i] && i + 1 < sizeof up; i++)
+        up[i] = (char)(type[i] >= 'a' && type[i] <= 'z' ? type[i] - 'a' + 'A' : type[i]);
+    if (strstr(up, "INT") || strstr(up, "CHAR") || strstr(up, "CLOB") || strstr(up, "TEXT"))
+        return 0;
+    return !up[0] || strstr(up, "BLOB") || (strict && strcmp(up, "ANY") == 0);
+}
+
+/* A source finds each listed change's row by comparing the key column
+ * with lt_changes.row_key, a text. A key column without affinity keeps an
+ * integer key as an integer, which SQLite never finds equal to its text:
+ * every change of such a row would read as a deletion and be published as
+ * one. Such a table is refused, saying why. 0, or -1 with err. */
+static int s_key_affinity(s_db_t *self, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    if (lt_db_sqlite_prepare(self->db,
+                             "SELECT c.type, COALESCE(l.strict, 0) FROM pragma_table_info(?1) c "
+                             "LEFT JOIN pragma_table_list(?1) l ON l.schema = 'main' "
+                             "WHERE c.name = ?2 COLLATE NOCASE",
+                             &st, err, errlen))
+        return -1;
+    int rc = sqlite3_bind_text(st, 1, self->table->name, -1, SQLITE_STATIC) == SQLITE_OK &&
+                     sqlite3_bind_text(st, 2, s_key(self->table), -1, SQLITE_STATIC) == SQLITE_OK
+                 ? 0
+                 : -1;
+    int step = rc == 0 ? sqlite3_step(st) : SQLITE_ERROR;
+    if (step == SQLITE_ROW &&
+        s_no_affinity((const char *)sqlite3_column_text(st, 0), sqlite3_column_int(st, 1))) {
+        const char *type = (const char *)sqlite3_column_text(st, 0);
+        snprintf(err, errlen, "key column \"%s\" of table \"%s\" is declared '%s', which gives it "
+                 "no type affinity: its integer keys would never match the change list's text "
+                 "keys, and every change would be published as a deletion; declare it INTEGER "
+                 "or TEXT", s_key(self->table), self->table->name, type ? type : "");
+        rc = -1;
+    } else if (step != SQLITE_ROW && step != SQLITE_DONE) {
+        snprintf(err, errlen, "cannot read the columns of table \"%s\": %s", self->table->name,
+                 sqlite3_errmsg(self->db));
+        rc = -1;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
 static int s_use_table(s_db_t *self, int create, char *err, size_t errlen)
 {
     const lt_db_table_t *t = self->table;
@@ -561,7 +610,7 @@ static int s_use_table(s_db_t *self, int create, char *err, size_t errlen)
         goto out;
     char what[64];
     snprintf(what, sizeof what, "cannot create %s", s_cursor[self->role].table);
-    if (!sink && (s_migrate(self, "lt_changes", err, errlen) ||
+    if (!sink && (s_key_affinity(self, err, errlen) || s_migrate(self, "lt_changes", err, errlen) ||
                   s_migrate(self, "lt_source_cursor", err, errlen)))
         goto out;
     if (lt_db_sqlite_exec(self->db, s_cursor[self->role].create, what, err, errlen) ||

@@ -147,6 +147,7 @@ static void test_sqlite_path_resolved(void)
 typedef struct {
     int64_t id[16];
     char key[16][16];
+    int deleted[16]; /* no row: read as a deletion */
     size_t n;
 } changes_t;
 
@@ -154,13 +155,13 @@ static int on_change(void *arg, int64_t id, const char *key, const lt_db_row_t *
                      size_t errlen)
 {
     changes_t *c = arg;
-    (void)row;
     if (c->n >= 16) {
         snprintf(err, errlen, "too many changes");
         return -1;
     }
     c->id[c->n] = id;
     snprintf(c->key[c->n], sizeof c->key[c->n], "%s", key);
+    c->deleted[c->n] = row == NULL;
     c->n++;
     return 0;
 }
@@ -217,6 +218,42 @@ static void test_capture_install_twice(void)
     expect_change(&c, 0, 2, "b");
     expect_change(&c, 1, 3, "c");
     expect_change(&c, 2, 4, "a");
+    sqlite3_close(raw);
+    lt_db_destroy(&d);
+}
+
+/* A source refuses a key column without type affinity, whose integer keys
+ * would never match the change list's text keys: every change of such a
+ * row would be published as a deletion. A typed key is taken. */
+static void test_key_without_affinity(void)
+{
+    static const char *const schemas[] = {
+        "CREATE TABLE citizens(id PRIMARY KEY, name TEXT)",
+        "CREATE TABLE citizens(id BLOB PRIMARY KEY, name TEXT)",
+        "CREATE TABLE citizens(id ANY PRIMARY KEY, name TEXT) STRICT"};
+    char conf[600], err[512], file[32];
+    path_of(conf, sizeof conf, "adapter.conf");
+    lt_db_table_t table = {"citizens", 2, CITIZEN_COLS, TYPES2, 0};
+    for (size_t i = 0; i < sizeof schemas / sizeof schemas[0]; i++) {
+        snprintf(file, sizeof file, "typeless%zu.db", i);
+        sqlite3 *raw = open_raw(file, schemas[i]);
+        err[0] = 0;
+        lt_db_t *d = lt_db_connect(file, conf, LT_DB_SOURCE, &table, 0, err, sizeof err);
+        CU_ASSERT_PTR_NULL(d);
+        CU_ASSERT(strstr(err, "no type affinity") != NULL && strstr(err, "\"id\"") != NULL);
+        lt_db_destroy(&d);
+        sqlite3_close(raw);
+    }
+    /* INTEGER: integer keys as text in lt_changes compare equal, and a
+     * change reads as the row, not a deletion. */
+    sqlite3 *raw = open_raw("typed.db", "CREATE TABLE citizens(id INTEGER PRIMARY KEY, name TEXT);"
+                                        "INSERT INTO citizens VALUES (1001, 'An')");
+    lt_db_t *d = open_seam("typed.db", LT_DB_SOURCE, "citizens", CITIZEN_COLS, 0);
+    int created = -1;
+    CU_ASSERT(lt_db_capture_install(d, &created, err, sizeof err) == 0);
+    changes_t c;
+    CU_ASSERT(read_changes(d, 0, 100, &c) == 1);
+    CU_ASSERT(c.n == 1 && !c.deleted[0]);
     sqlite3_close(raw);
     lt_db_destroy(&d);
 }
@@ -767,6 +804,7 @@ int main(void)
         {"a SQLite path is resolved against the config file", test_sqlite_path_resolved},
         {"change capture installed twice", test_capture_install_twice},
         {"lt_rejects: recorded, counted, kinds apart, removed", test_rejects},
+        {"a source refuses a key column without type affinity", test_key_without_affinity},
         {"changes after a cursor, requeue, cursor and pruning", test_changes_after_cursor},
         {"two tables in one database; high-water mark, relist, shift", test_two_tables},
         {"rows a REPLACE deletes through another unique index are listed",
