@@ -938,10 +938,17 @@ static int s_source_sql(s_pg_t *self, char *err, size_t errlen)
     /* LATERAL ... LIMIT 1 keeps the row lookup a nested loop of index
      * probes: a plain join lets the planner hash the whole table for every
      * batch. */
+    /* A citext key compares without case: a renamed key's old spelling
+     * would find the row of the new one and be published live. Its text
+     * is compared too (for other types ::text may depend on the session's
+     * settings, and = is exact already). */
+    size_t kl = strlen(self->key_type);
+    int citext = kl >= 6 && strcmp(self->key_type + kl - 6, "citext") == 0;
     s_add(&r,
-          " FROM l LEFT JOIN LATERAL (SELECT * FROM %s c WHERE c.%s = l.row_key::%s LIMIT 1) t "
+          " FROM l LEFT JOIN LATERAL (SELECT * FROM %s c WHERE c.%s = l.row_key::%s%s%s%s LIMIT 1) t "
           "ON true ORDER BY l.id",
-          self->q_table, self->q_key, self->key_type);
+          self->q_table, self->q_key, self->key_type, citext ? " AND c." : "",
+          citext ? self->q_key : "", citext ? "::text = l.row_key" : "");
     s_add(&one, "SELECT ");
     s_add_columns(self, &one, "", 1);
     s_add(&one, " FROM %s WHERE %s = $1::%s", self->q_table, self->q_key, self->key_type);

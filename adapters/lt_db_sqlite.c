@@ -304,7 +304,7 @@ static char *s_sql_triggers(sqlite3 *db, const lt_db_table_t *t)
     sqlite3_str_appendf(s,
                         " ON \"%w\" BEGIN "
                         " INSERT INTO lt_changes(table_name, row_key) SELECT '%q', OLD.\"%w\""
-                        "  WHERE OLD.\"%w\" IS NOT NULL AND OLD.\"%w\" IS NOT NEW.\"%w\";"
+                        "  WHERE OLD.\"%w\" IS NOT NULL AND OLD.\"%w\" IS NOT NEW.\"%w\" COLLATE BINARY;"
                         " INSERT INTO lt_changes(table_name, row_key) SELECT '%q', NEW.\"%w\""
                         " WHERE NEW.\"%w\" IS NOT NULL; END;"
                         "CREATE TRIGGER \"lt_%w_delete\" AFTER DELETE ON \"%w\" BEGIN "
@@ -334,8 +334,12 @@ static int s_conflict_index(sqlite3 *db, sqlite3_stmt *col, const char *index, c
     sqlite3_bind_text(col, 1, index, -1, SQLITE_TRANSIENT);
     while ((step = sqlite3_step(col)) == SQLITE_ROW) {
         const char *name = (const char *)sqlite3_column_text(col, 0);
+        const char *coll = (const char *)sqlite3_column_text(col, 1);
         expr |= name == NULL;
-        only_key &= name && strcmp(name, key) == 0;
+        /* The key's own index counts when it compares under another
+         * collation than BINARY: a REPLACE through it deletes a row whose
+         * key differs (in case, under NOCASE). */
+        only_key &= name && strcmp(name, key) == 0 && (!coll || strcmp(coll, "BINARY") == 0);
         sqlite3_str_appendf(c, "%so.\"%w\" = NEW.\"%w\"", n++ ? " AND " : "", name ? name : "",
                             name ? name : "");
     }
@@ -359,8 +363,8 @@ static int s_conflicts(sqlite3 *db, const lt_db_table_t *t, sqlite3_str *s, char
     int rc = -1, n = 0, step;
     if (lt_db_sqlite_prepare(db, "SELECT name FROM pragma_index_list(?1) WHERE \"unique\"", &idx,
                              err, errlen) ||
-        lt_db_sqlite_prepare(db, "SELECT name FROM pragma_index_info(?1) ORDER BY seqno", &col,
-                             err, errlen) ||
+        lt_db_sqlite_prepare(db, "SELECT name, coll FROM pragma_index_xinfo(?1) WHERE key "
+                             "ORDER BY seqno", &col, err, errlen) ||
         lt_db_sqlite_prepare(db, "SELECT 1 FROM pragma_table_list(?1) WHERE NOT wr", &rowid, err,
                              errlen))
         goto out;
@@ -406,11 +410,11 @@ static int s_sql_replace(sqlite3 *db, const lt_db_table_t *t, char **out, char *
             s,
             "CREATE TRIGGER \"lt_%w_replace_insert\" BEFORE INSERT ON \"%w\" BEGIN "
             " INSERT INTO lt_changes(table_name, row_key) SELECT '%q', o.\"%w\" FROM \"%w\" o"
-            " WHERE o.\"%w\" IS NOT NULL AND o.\"%w\" IS NOT NEW.\"%w\" AND (%s); END;"
+            " WHERE o.\"%w\" IS NOT NULL AND o.\"%w\" IS NOT NEW.\"%w\" COLLATE BINARY AND (%s); END;"
             "CREATE TRIGGER \"lt_%w_replace_update\" BEFORE UPDATE ON \"%w\" BEGIN "
             " INSERT INTO lt_changes(table_name, row_key) SELECT '%q', o.\"%w\" FROM \"%w\" o"
-            " WHERE o.\"%w\" IS NOT NULL AND o.\"%w\" IS NOT NEW.\"%w\""
-            " AND o.\"%w\" IS NOT OLD.\"%w\" AND (%s); END;",
+            " WHERE o.\"%w\" IS NOT NULL AND o.\"%w\" IS NOT NEW.\"%w\" COLLATE BINARY"
+            " AND o.\"%w\" IS NOT OLD.\"%w\" COLLATE BINARY AND (%s); END;",
             n, n, n, k, n, k, k, k, cond, n, n, n, k, n, k, k, k, k, k, cond);
     sqlite3_free(cond);
     *out = s_sql_done(s);
@@ -445,8 +449,12 @@ static char *s_sql_changes(sqlite3 *db, const lt_db_table_t *t)
                         t->name, s_key(t));
     for (size_t i = 0; i < t->n_columns; i++)
         sqlite3_str_appendf(s, ", t.\"%w\"", t->columns[i]);
-    sqlite3_str_appendf(s, " FROM l LEFT JOIN \"%w\" AS t ON t.\"%w\" = l.row_key ORDER BY l.id",
-                        t->name, s_key(t));
+    /* Under the key's own collation for the index, and BINARY for the
+     * answer: under NOCASE a renamed key's old spelling would find the
+     * row of the new one. */
+    sqlite3_str_appendf(s, " FROM l LEFT JOIN \"%w\" AS t ON t.\"%w\" = l.row_key"
+                        " AND t.\"%w\" = l.row_key COLLATE BINARY ORDER BY l.id",
+                        t->name, s_key(t), s_key(t));
     return s_sql_done(s);
 }
 
@@ -694,7 +702,8 @@ static int s_replace_check(s_db_t *self, char *err, size_t errlen)
                       self->table->name, &have, err, errlen);
     if (rc == 0 && cond && *cond && !have)
         lt_warn("source",
-                "table %s has a unique index besides its key, and its change capture predates "
+                "table %s has a unique index besides its key (or a key that compares without "
+                "case), and its change capture predates "
                 "the triggers that list rows an INSERT or UPDATE OR REPLACE deletes through it: "
                 "run the source with --install once",
                 self->table->name);

@@ -222,6 +222,18 @@ static void test_capture_install_twice(void)
     lt_db_destroy(&d);
 }
 
+/* A source over table citizens made by schema in file, its capture
+ * installed; *raw is the test's own connection to the file. */
+static lt_db_t *installed(const char *file, const char *schema, sqlite3 **raw)
+{
+    char err[512] = "";
+    int created = -1;
+    *raw = open_raw(file, schema);
+    lt_db_t *d = open_seam(file, LT_DB_SOURCE, "citizens", CITIZEN_COLS, 0);
+    CU_ASSERT_FATAL(lt_db_capture_install(d, &created, err, sizeof err) == 0);
+    return d;
+}
+
 /* A source refuses a key column without type affinity, whose integer keys
  * would never match the change list's text keys: every change of such a
  * row would be published as a deletion. A typed key is taken. */
@@ -246,14 +258,36 @@ static void test_key_without_affinity(void)
     }
     /* INTEGER: integer keys as text in lt_changes compare equal, and a
      * change reads as the row, not a deletion. */
-    sqlite3 *raw = open_raw("typed.db", "CREATE TABLE citizens(id INTEGER PRIMARY KEY, name TEXT);"
-                                        "INSERT INTO citizens VALUES (1001, 'An')");
-    lt_db_t *d = open_seam("typed.db", LT_DB_SOURCE, "citizens", CITIZEN_COLS, 0);
-    int created = -1;
-    CU_ASSERT(lt_db_capture_install(d, &created, err, sizeof err) == 0);
+    sqlite3 *raw;
+    lt_db_t *d = installed("typed.db", "CREATE TABLE citizens(id INTEGER PRIMARY KEY, name TEXT);"
+                                       "INSERT INTO citizens VALUES (1001, 'An')", &raw);
     changes_t c;
     CU_ASSERT(read_changes(d, 0, 100, &c) == 1);
     CU_ASSERT(c.n == 1 && !c.deleted[0]);
+    sqlite3_close(raw);
+    lt_db_destroy(&d);
+}
+
+/* A key under NOCASE renamed only in case, or replaced by a spelling that
+ * differs only in case: the old spelling reads as a deletion (a tombstone
+ * for it at the consumers), the new one as the row. */
+static void test_key_nocase(void)
+{
+    sqlite3 *raw;
+    lt_db_t *d = installed("nocase.db", "CREATE TABLE citizens(id TEXT PRIMARY KEY COLLATE NOCASE, "
+                                        "name TEXT); INSERT INTO citizens VALUES ('abc-1', 'An')", &raw);
+    changes_t c;
+    CU_ASSERT(read_changes(d, 0, 100, &c) == 1);
+    int64_t after = c.n ? c.id[0] : 0;
+    ut_sql_exec(raw, "UPDATE citizens SET id = 'ABC-1' WHERE id = 'abc-1'");
+    CU_ASSERT(read_changes(d, after, 100, &c) == 2);
+    CU_ASSERT(c.n == 2 && strcmp(c.key[0], "abc-1") == 0 && c.deleted[0]);
+    CU_ASSERT(c.n == 2 && strcmp(c.key[1], "ABC-1") == 0 && !c.deleted[1]);
+    after = c.n ? c.id[c.n - 1] : after;
+    ut_sql_exec(raw, "INSERT OR REPLACE INTO citizens VALUES ('abc-1', 'Ân')");
+    CU_ASSERT(read_changes(d, after, 100, &c) == 2);
+    CU_ASSERT(c.n == 2 && strcmp(c.key[0], "ABC-1") == 0 && c.deleted[0]);
+    CU_ASSERT(c.n == 2 && strcmp(c.key[1], "abc-1") == 0 && !c.deleted[1]);
     sqlite3_close(raw);
     lt_db_destroy(&d);
 }
@@ -805,6 +839,7 @@ int main(void)
         {"change capture installed twice", test_capture_install_twice},
         {"lt_rejects: recorded, counted, kinds apart, removed", test_rejects},
         {"a source refuses a key column without type affinity", test_key_without_affinity},
+        {"a NOCASE key renamed or replaced in case: the old spelling is deleted", test_key_nocase},
         {"changes after a cursor, requeue, cursor and pruning", test_changes_after_cursor},
         {"two tables in one database; high-water mark, relist, shift", test_two_tables},
         {"rows a REPLACE deletes through another unique index are listed",
