@@ -563,12 +563,13 @@ static int s_migrate(s_db_t *self, const char *table, char *err, size_t errlen)
  * in a STRICT table). */
 static int s_no_affinity(const char *type, int strict)
 {
-    char up[64] = "";
-    for (size_t i = 0; type && type[i] && i + 1 < sizeof up; i++)
-        up[i] = (char)(type[i] >= 'a' && type[i] <= 'z' ? type[i] - 'a' + 'A' : type[i]);
-    if (strstr(up, "INT") || strstr(up, "CHAR") || strstr(up, "CLOB") || strstr(up, "TEXT"))
-        return 0;
-    return !up[0] || strstr(up, "BLOB") || (strict && strcmp(up, "ANY") == 0);
+    static const char *const typed[] = {"%INT%", "%CHAR%", "%CLOB%", "%TEXT%"};
+    if (!type || !type[0])
+        return 1;
+    for (size_t i = 0; i < sizeof typed / sizeof typed[0]; i++)
+        if (sqlite3_strlike(typed[i], type, 0) == 0) /* LIKE: without case */
+            return 0;
+    return sqlite3_strlike("%BLOB%", type, 0) == 0 || (strict && sqlite3_stricmp(type, "ANY") == 0);
 }
 
 /* A source finds each listed change's row by comparing the key column

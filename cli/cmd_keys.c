@@ -215,12 +215,14 @@ static int s_retire_old(const char *cmd, const char *key_file, const char *old, 
         free(text);
         return 0;
     }
-    char *all = malloc(len + sizeof z + 1);
+    char *all = malloc(len + sizeof z + 2);
     int rc = all ? 0 : lt_cli_fail(1, cmd, "out of memory");
     if (all) {
+        /* A file edited by hand may lack its last line end. */
+        int nl = len > 0 && text[len - 1] != '\n';
         memcpy(all, text ? (char *)text : "", len);
-        snprintf(all + len, sizeof z + 1, "%s\n", z);
-        if (lt_file_write_atomic(path, all, len + strlen(z) + 1, 0644) != 0)
+        snprintf(all + len, sizeof z + 2, "%s%s\n", nl ? "\n" : "", z);
+        if (lt_file_write_atomic(path, all, len + (size_t)nl + strlen(z) + 1, 0644) != 0)
             rc = s_cannot_write(cmd, path);
         else
             fprintf(stderr, "kept the public signing key of %s in %s (audit --verify trusts it)\n",

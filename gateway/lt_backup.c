@@ -200,24 +200,32 @@ int lt_backup_run(const lt_gwcfg_t *cfg, const char *to, FILE *out, char *err, s
 
 /* ---- restore ----------------------------------------------------------------- */
 
-/* The backup is a sound SQLite database holding a store, alone: it is read
- * immutable (s_open_read), which would pass over commits in a -wal or a
- * hot -journal beside it. */
-static int s_check_backup(const char *from, char *err, size_t errlen)
+/* A backup file is read immutable (s_open_read), which would pass over
+ * commits in a -wal or a hot -journal beside it: 0 when there is neither,
+ * else -1 with err naming it. */
+static int s_alone(const char *from, char *err, size_t errlen)
 {
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    int rc = -1;
-    char side[PATH_MAX + 16];
+    char side[PATH_MAX + 48];
     for (int i = 0; i < 2; i++) {
         snprintf(side, sizeof side, "%s%s", from, i ? "-journal" : "-wal");
         if (access(side, F_OK) == 0) {
-            snprintf(err, errlen, "%s lies beside the backup: it was copied from a database in use, "
+            snprintf(err, errlen, "%.800s lies beside the backup: it was copied from a database in use, "
                      "and may hold commits the file lacks; take the backup with lienthong backup, or "
                      "open the copy once with sqlite3 to fold them in", side);
             return -1;
         }
     }
+    return 0;
+}
+
+/* The backup is a sound SQLite database holding a store, alone (s_alone). */
+static int s_check_backup(const char *from, char *err, size_t errlen)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+    if (s_alone(from, err, errlen) != 0)
+        return -1;
     if (s_open_read(from, 1, &db) != SQLITE_OK) {
         snprintf(err, errlen, "cannot open %s: %s", from, db ? sqlite3_errmsg(db) : "no memory");
         goto out;
@@ -293,7 +301,7 @@ static int s_restore_audit(const lt_gwcfg_t *cfg, const char *from, FILE *out, c
         fprintf(out, "kept %s: it is newer than %s and append-only\n", dst, src);
         return 0;
     }
-    if (s_copy_replace(src, 1, dst, err, errlen) != 0)
+    if (s_alone(src, err, errlen) != 0 || s_copy_replace(src, 1, dst, err, errlen) != 0)
         return -1;
     fprintf(out, "audit log restored from %s\n", src);
     return 0;
