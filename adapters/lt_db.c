@@ -253,6 +253,16 @@ int lt_db_shift_store(lt_db_t *self, const char *name, int64_t shift, char *err,
     return self->ops->shift_store(self->impl, name, shift, err, errlen);
 }
 
+int lt_db_cursor_list(lt_db_t *self, lt_db_cursor_fn fn, void *arg, char *err, size_t errlen)
+{
+    return self->ops->cursor_list(self->impl, fn, arg, err, errlen);
+}
+
+int lt_db_cursor_forget(lt_db_t *self, const char *name, int *found, char *err, size_t errlen)
+{
+    return self->ops->cursor_forget(self->impl, name, found, err, errlen);
+}
+
 int lt_db_reject(lt_db_t *self, const lt_db_reject_t *r, char *err, size_t errlen)
 {
     return self->ops->reject(self->impl, r, err, errlen);

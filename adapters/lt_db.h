@@ -193,6 +193,24 @@ int lt_db_shift_load(lt_db_t *self, const char *name, int64_t *shift, char *err,
 int lt_db_shift_store(lt_db_t *self, const char *name, int64_t shift, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
+/* Source: one row of the cursor table, of any table's dataset. */
+typedef struct {
+    const char *dataset;
+    const char *table; /* "" when a row of an old version names none */
+    int64_t change_id;
+} lt_db_cursor_row_t;
+/* Called per row; nonzero stops the listing and is returned. */
+typedef int (*lt_db_cursor_fn)(void *arg, const lt_db_cursor_row_t *row);
+/* Source: every row of the cursor table, in dataset order. Outside a
+ * transaction or in the caller's. */
+int lt_db_cursor_list(lt_db_t *self, lt_db_cursor_fn fn, void *arg, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+/* Source: deletes a dataset's cursor row and its rejects in the caller's
+ * transaction, so that its table's changes are pruned without it;
+ * *found 1 when it had a row. */
+int lt_db_cursor_forget(lt_db_t *self, const char *name, int *found, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
 /* ---- rejects (source, PROTOCOL.md 5.7) ---- */
 
 /* The table lt_rejects keeps, per dataset, key and kind, the reasons the

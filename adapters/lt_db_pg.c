@@ -1461,6 +1461,49 @@ static int s_shift_store(void *impl, const char *name, int64_t shift, char *err,
     return res ? 0 : -1;
 }
 
+static int s_cursor_list(void *impl, lt_db_cursor_fn fn, void *arg, char *err, size_t errlen)
+{
+    s_pg_t *self = impl;
+    char sql[700];
+    if (s_ensure(self, err, errlen))
+        return -1;
+    snprintf(sql, sizeof sql,
+             "SELECT dataset, COALESCE(table_name, ''), change_id FROM %s.lt_source_cursor "
+             "ORDER BY dataset",
+             self->q_lt);
+    PGresult *res =
+        s_query(self, sql, 0, NULL, PGRES_TUPLES_OK, "cannot read the cursors", err, errlen);
+    if (!res)
+        return -1;
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
+        lt_db_cursor_row_t r = {.dataset = PQgetvalue(res, i, 0), .table = PQgetvalue(res, i, 1),
+                                .change_id = strtoll(PQgetvalue(res, i, 2), NULL, 10)};
+        rc = fn(arg, &r);
+    }
+    PQclear(res);
+    return rc;
+}
+
+static int s_cursor_forget(void *impl, const char *name, int *found, char *err, size_t errlen)
+{
+    s_pg_t *self = impl;
+    char sql[700];
+    const char *vals[1] = {name};
+    *found = 0;
+    snprintf(sql, sizeof sql, "DELETE FROM %s.lt_source_cursor WHERE dataset = $1", self->q_lt);
+    PGresult *res =
+        s_query(self, sql, 1, vals, PGRES_COMMAND_OK, "cannot forget the cursor", err, errlen);
+    if (!res)
+        return -1;
+    *found = atoi(PQcmdTuples(res)) > 0;
+    PQclear(res);
+    snprintf(sql, sizeof sql, "DELETE FROM %s.lt_rejects WHERE dataset = $1", self->q_lt);
+    res = s_query(self, sql, 1, vals, PGRES_COMMAND_OK, "cannot update lt_rejects", err, errlen);
+    PQclear(res);
+    return res ? 0 : -1;
+}
+
 /* ---- writing ---------------------------------------------------------- *
  * Values travel as text inside array literals: each element double-quoted,
  * with '"' and '\\' escaped (PostgreSQL's array input), NULL unquoted. */
@@ -1803,6 +1846,8 @@ const lt_db_ops_t lt_db_pg_ops = {
     .cursor_store = s_cursor_store,
     .shift_load = s_shift_load,
     .shift_store = s_shift_store,
+    .cursor_list = s_cursor_list,
+    .cursor_forget = s_cursor_forget,
     .reject = s_reject,
     .reject_count = s_reject_count,
     .apply = s_apply,

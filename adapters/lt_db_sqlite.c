@@ -1066,6 +1066,64 @@ static int s_shift_store(void *impl, const char *name, int64_t shift, char *err,
     return step == SQLITE_DONE ? 0 : -1;
 }
 
+static const char *s_text0(sqlite3_stmt *st, int col)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+    return t ? (const char *)t : "";
+}
+
+static int s_cursor_list(void *impl, lt_db_cursor_fn fn, void *arg, char *err, size_t errlen)
+{
+    s_db_t *self = impl;
+    sqlite3_stmt *st = NULL;
+    if (lt_db_sqlite_prepare(self->db,
+                             "SELECT dataset, table_name, change_id FROM lt_source_cursor "
+                             "ORDER BY dataset",
+                             &st, err, errlen))
+        return -1;
+    int step = SQLITE_DONE, rc = 0;
+    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        lt_db_cursor_row_t r = {.dataset = s_text0(st, 0), .table = s_text0(st, 1),
+                                .change_id = sqlite3_column_int64(st, 2)};
+        rc = fn(arg, &r);
+    }
+    if (rc == 0 && step != SQLITE_DONE) {
+        snprintf(err, errlen, "cannot read lt_source_cursor: %s", sqlite3_errmsg(self->db));
+        rc = -1;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Runs a statement with one text parameter; *changed the rows it changed. */
+static int s_by_name(s_db_t *self, const char *sql, const char *name, int *changed,
+                     const char *what, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    if (lt_db_sqlite_prepare(self->db, sql, &st, err, errlen))
+        return -1;
+    int step = sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) == SQLITE_OK ? sqlite3_step(st)
+                                                                              : SQLITE_ERROR;
+    if (step != SQLITE_DONE)
+        snprintf(err, errlen, "%s: %s", what, sqlite3_errmsg(self->db));
+    else if (changed)
+        *changed = sqlite3_changes(self->db);
+    sqlite3_finalize(st);
+    return step == SQLITE_DONE ? 0 : -1;
+}
+
+static int s_cursor_forget(void *impl, const char *name, int *found, char *err, size_t errlen)
+{
+    s_db_t *self = impl;
+    *found = 0;
+    return s_by_name(self, "DELETE FROM lt_source_cursor WHERE dataset = ?1", name, found,
+                     "cannot update lt_source_cursor", err, errlen) ||
+                   s_by_name(self, "DELETE FROM lt_rejects WHERE dataset = ?1", name, NULL,
+                             "cannot update lt_rejects", err, errlen)
+               ? -1
+               : 0;
+}
+
 /* ---- writes ----------------------------------------------------------- */
 
 static int s_upsert(void *impl, const lt_db_write_t *w, lt_db_fill_fn fill, void *ctx, char *err,
@@ -1237,6 +1295,8 @@ const lt_db_ops_t lt_db_sqlite_ops = {
     .cursor_store = s_cursor_store,
     .shift_load = s_shift_load,
     .shift_store = s_shift_store,
+    .cursor_list = s_cursor_list,
+    .cursor_forget = s_cursor_forget,
     .reject = s_reject,
     .reject_count = s_reject_count,
     .upsert = s_upsert,

@@ -337,6 +337,102 @@ void lt_source_set_resync(lt_source_t *self, int resync)
     self->resync = resync;
 }
 
+/* ---- the cursor table: a dataset new on a tracked table, one gone ------ *
+ * A table's changes are pruned below the lowest cursor of its datasets
+ * (lt_db_cursor_store). So a dataset added to a table that another dataset
+ * already reads finds the changes before that one's cursor gone: it starts
+ * with the whole table listed again. And a dataset removed from the
+ * configuration keeps its row, which holds every later change of the table
+ * back from pruning: it is named at start and in --check, with the command
+ * that lets it go (lt_source_forget). A row is not deleted by itself: two
+ * sources may share a database, each with datasets of its own. */
+
+typedef struct {
+    const s_feed_t *f;
+    int own;        /* the dataset has a row */
+    char ahead[256]; /* a dataset of the same table that has passed changes */
+    lt_check_t *check; /* --check: stale rows are reported here, else logged */
+} s_scan_t;
+
+static int s_configured(const lt_source_t *src, const char *dataset)
+{
+    for (size_t i = 0; i < src->n_feeds; i++)
+        if (strcmp(src->feeds[i].dataset, dataset) == 0)
+            return 1;
+    return 0;
+}
+
+/* The first dataset of its table in the configuration speaks for the
+ * table, so that a row gone stale is named once. */
+static int s_first_of_table(const s_feed_t *f)
+{
+    for (const s_feed_t *g = f->src->feeds; g < f; g++)
+        if (strcmp(g->table, f->table) == 0)
+            return 0;
+    return 1;
+}
+
+static void s_stale(s_scan_t *sc, const lt_db_cursor_row_t *r)
+{
+    const s_feed_t *f = sc->f;
+    char fix[PATH_MAX + 300];
+    snprintf(fix, sizeof fix, "if it was removed: lienthong source --config %s --forget %s",
+             f->src->path, r->dataset);
+    if (sc->check)
+        lt_check_warn(sc->check, "cursors", fix,
+                      "dataset %s is not in this configuration, and its cursor (change %" PRId64
+                      ") keeps every later change of table %s from being pruned",
+                      r->dataset, r->change_id, f->table);
+    else
+        lt_warn("source",
+                "dataset=%s is not in this configuration, and its cursor (change %" PRId64
+                ") keeps every later change of table %s in lt_changes; %s",
+                r->dataset, r->change_id, f->table, fix);
+}
+
+static int s_scan_row(void *arg, const lt_db_cursor_row_t *r)
+{
+    s_scan_t *sc = arg;
+    const s_feed_t *f = sc->f;
+    if (strcmp(r->dataset, f->dataset) == 0) {
+        sc->own = 1;
+        return 0;
+    }
+    if (strcmp(r->table, f->table) != 0)
+        return 0;
+    if (!s_configured(f->src, r->dataset) && s_first_of_table(f))
+        s_stale(sc, r);
+    if (r->change_id > 0 && !sc->ahead[0])
+        snprintf(sc->ahead, sizeof sc->ahead, "%s", r->dataset);
+    return 0;
+}
+
+static int s_scan(s_feed_t *f, s_scan_t *sc, lt_check_t *check, char *err, size_t errlen)
+{
+    memset(sc, 0, sizeof *sc);
+    sc->f = f;
+    sc->check = check;
+    return lt_db_cursor_list(f->db, s_scan_row, sc, err, errlen);
+}
+
+/* A dataset without a cursor row, on a table whose changes another
+ * dataset has passed (and so may have pruned). */
+static int s_new_on_tracked(s_feed_t *f, int *relist, char *err, size_t errlen)
+{
+    s_scan_t sc;
+    if (s_scan(f, &sc, NULL, err, errlen))
+        return -1;
+    if (sc.own || !sc.ahead[0])
+        return 0;
+    lt_info("source",
+            "dataset=%s is new on table %s, whose changes dataset %s has already read and "
+            "may have pruned: every row of the table is listed again, so that it gets the "
+            "rows already there (the table's other datasets publish them again too)",
+            f->dataset, f->table, sc.ahead);
+    *relist = 1;
+    return 0;
+}
+
 int lt_source_install(lt_source_t *self, char *err, size_t errlen)
 {
     for (size_t i = 0; i < self->n_feeds; i++) {
@@ -379,9 +475,13 @@ static void s_check_feed(lt_check_t *r, lt_source_t *self, s_feed_t *f)
     else if (!exists)
         lt_check_error(r, "change tracking", "run once: lienthong source --config FILE --install",
                        "%s has no change capture for table %s", lt_db_name(f->db), f->table);
-    else
+    else {
         lt_check_ok(r, "table", "%s (dataset %s), change tracking installed", f->table,
                     f->dataset);
+        s_scan_t sc;
+        if (s_scan(f, &sc, r, err, sizeof err))
+            lt_check_error(r, "cursors", NULL, "%s", err);
+    }
 }
 
 int lt_source_check(const char *config_path, FILE *out)
@@ -402,6 +502,34 @@ int lt_source_check(const char *config_path, FILE *out)
 out:
     lt_source_destroy(&self);
     return lt_check_summary(&r, config_path, "source adapter");
+}
+
+int lt_source_forget(lt_source_t *self, const char *dataset, char *err, size_t errlen)
+{
+    if (s_configured(self, dataset)) {
+        lt_adapter_fmt(err, errlen,
+                       "dataset '%s' is in %s: remove it from the configuration first", dataset,
+                       self->path);
+        return -1;
+    }
+    lt_db_t *db = self->feeds[0].db; /* every dataset's: one database */
+    int found = 0;
+    if (lt_db_begin(db, 1, err, errlen))
+        return -1;
+    if (lt_db_cursor_forget(db, dataset, &found, err, errlen) || lt_db_commit(db, err, errlen)) {
+        lt_db_rollback(db);
+        return -1;
+    }
+    if (!found) {
+        lt_adapter_fmt(err, errlen, "%s has no cursor of a dataset '%s'", lt_db_name(db),
+                       dataset);
+        return -1;
+    }
+    lt_info("source",
+            "dataset=%s forgotten: its cursor and its rejects deleted from %s; the changes it "
+            "held back are pruned as the table's other datasets acknowledge",
+            dataset, lt_db_name(db));
+    return 0;
 }
 
 int lt_source_print_install(lt_source_t *self, FILE *out, char *err, size_t errlen)
@@ -536,6 +664,8 @@ static int s_epoch(s_feed_t *f, int64_t gw, char *err, size_t errlen)
                 "above %" PRId64 ")",
                 f->dataset, gw, lt_db_name(f->db), prev + high, f->cursor + 1, gw);
     int relist = f->src->resync || s_gateway_behind(f, gw, prev);
+    if (s_new_on_tracked(f, &relist, err, errlen))
+        return -1;
     return s_store_epoch(f, shift, relist, err, errlen);
 }
 

@@ -41,6 +41,13 @@ int lt_source_check(const char *config_path, FILE *out);
  * (for a DBA to review and run; PostgreSQL only). Returns 0, or -1. */
 int lt_source_print_install(lt_source_t *self, FILE *out, char *err, size_t errlen);
 
+/* Deletes the cursor row and the rejects of a dataset that is no longer in
+ * the configuration (removed or renamed), so that its table's changes are
+ * pruned without waiting for it. Refuses a configured dataset. Returns 0,
+ * or -1 with err (also when the database has no such row). */
+int lt_source_forget(lt_source_t *self, const char *dataset, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
 /* With resync set, every dataset's table is listed again at start: the
  * whole current table is published again (after the change capture was
  * re-installed without listing the existing rows, for instance). */

@@ -12,7 +12,7 @@
 #include <string.h>
 
 static const char *USAGE_SOURCE = "lienthong source --config FILE [--install | --print-install] "
-                                   "[--resync] [--once] [--check]";
+                                   "[--resync] [--once] [--check] [--forget DATASET]";
 static const char *USAGE_SINK = "lienthong sink --config FILE [--once-through SEQ] [--check]";
 
 /* Strict whole number: digits only, no sign, no trailing text. */
@@ -35,9 +35,10 @@ int lt_cmd_source(int argc, char **argv)
                                          {"resync", no_argument, 0, 'r'},
                                          {"once", no_argument, 0, 'o'},
                                          {"check", no_argument, 0, 'k'},
+                                         {"forget", required_argument, 0, 'f'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
-    const char *config = NULL;
+    const char *config = NULL, *forget = NULL;
     int install = 0, print = 0, resync = 0, once = 0, check = 0, c;
     optind = 1;
     opterr = 0;
@@ -54,6 +55,8 @@ int lt_cmd_source(int argc, char **argv)
             once = 1;
         else if (c == 'k')
             check = 1;
+        else if (c == 'f')
+            forget = optarg;
         else if (c == 'h') {
             printf("usage: %s\n", USAGE_SOURCE);
             return 0;
@@ -66,8 +69,8 @@ int lt_cmd_source(int argc, char **argv)
         return lt_cli_fail(2, argv[0], "missing --config FILE\nusage: %s", USAGE_SOURCE);
     if (check)
         return lt_source_check(config, stdout);
-    if (install && print)
-        return lt_cli_fail(2, argv[0], "--install and --print-install exclude each other");
+    if (install + print + !!forget > 1)
+        return lt_cli_fail(2, argv[0], "--install, --print-install and --forget exclude each other");
     char err[2048];
     lt_source_t *src = lt_source_new(config, err, sizeof err);
     if (!src)
@@ -75,7 +78,11 @@ int lt_cmd_source(int argc, char **argv)
     int rc = 0;
     lt_source_set_resync(src, resync);
     /* --print-install only prints: the DBA reviews and runs the script. */
-    if (print && lt_source_print_install(src, stdout, err, sizeof err) != 0)
+    if (forget)
+        rc = lt_source_forget(src, forget, err, sizeof err) != 0
+                 ? lt_cli_fail(1, "source", "%s", err)
+                 : (printf("forgot dataset %s\n", forget), 0);
+    else if (print && lt_source_print_install(src, stdout, err, sizeof err) != 0)
         rc = lt_cli_fail(1, "source", "%s", err);
     else if (install && lt_source_install(src, err, sizeof err) != 0)
         rc = lt_cli_fail(1, "source", "%s", err);

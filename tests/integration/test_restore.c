@@ -16,7 +16,10 @@
  * directory's lock even with its socket gone, and so does a second
  * gateway; a restore whose audit log fails says the store is restored. With a real source
  * adapter on an SQLite table, every change it had acknowledged after the
- * backup is in the owner's store again after the restore.
+ * backup is in the owner's store again after the restore. The same source's
+ * cursors: a dataset added on a table another dataset has read and pruned
+ * gets every row already there; a dataset removed from its configuration is
+ * named (its cursor holds the table's changes) until `--forget` lets it go.
  *
  * Usage: test_restore /path/to/lienthong (or LIENTHONG_BIN=...). */
 #define _GNU_SOURCE
@@ -50,6 +53,8 @@
 
 static const char *s_source =
     "datasets = ( { id = \"" DS "\"; owner = \"" ID_OWNER "\";\n"
+    "  type = \"lienthong.records.Population\"; key = \"personal_id\"; },\n"
+    "  { id = \"" ID_OWNER "/population-names\"; owner = \"" ID_OWNER "\";\n"
     "  type = \"lienthong.records.Population\"; key = \"personal_id\"; } );\n"
     "policies = (\n"
     "  { consumer = \"" ID_MANUAL "\"; target = \"" DS "\"; allow = [\"subscribe\"]; },\n"
@@ -500,8 +505,8 @@ static int s_source_once(fed_t *x, const char *conf, const char *out, int instal
     return rc;
 }
 
-/* The owner's live record of key has full_name `want`. */
-static int s_owner_has(const lt_it_gw_t *g, int i, const char *want)
+/* The owner's live record of key in dataset ds has full_name `want`. */
+static int s_owner_has_in(const lt_it_gw_t *g, const char *ds, int i, const char *want)
 {
     char key[16];
     snprintf(key, sizeof key, "%012d", i);
@@ -509,8 +514,8 @@ static int s_owner_has(const lt_it_gw_t *g, int i, const char *want)
     int deleted = 1, ok = 0;
     uint8_t *bytes = NULL;
     size_t len = 0;
-    if (lt_ft_state(g, DS, key, &seq, &deleted) != 1 || deleted ||
-        lt_ft_record(g, DS, seq, &bytes, &len) != 1)
+    if (lt_ft_state(g, ds, key, &seq, &deleted) != 1 || deleted ||
+        lt_ft_record(g, ds, seq, &bytes, &len) != 1)
         return 0;
     Lienthong__Record *r = lienthong__record__unpack(NULL, len, bytes);
     Lienthong__Records__Population *p =
@@ -525,6 +530,11 @@ static int s_owner_has(const lt_it_gw_t *g, int i, const char *want)
         lienthong__record__free_unpacked(r, NULL);
     free(bytes);
     return ok;
+}
+
+static int s_owner_has(const lt_it_gw_t *g, int i, const char *want)
+{
+    return s_owner_has_in(g, DS, i, want);
 }
 
 static void test_source_republishes(void)
@@ -569,6 +579,119 @@ static void test_source_republishes(void)
               0);
     LT_IT_REQUIRE(lt_ft_wait_same(x.go, x.ga, DS, CONVERGE_MS) == 0);
     CHECK(lt_ft_compare(x.go, x.ga, DS, err, sizeof err));
+    s_finish(&x);
+out:
+    s_cleanup(&x);
+}
+
+/* ---- 3b. a source's cursors: a dataset added to a tracked table, one removed ----- */
+
+#define DS2 ID_OWNER "/population-names"
+
+/* One dataset of the citizens table in the multi-dataset form. */
+#define CITIZENS_DATASET(id)                                                                   \
+    "  { dataset = \"" id "\"; record_type = \"lienthong.records.Population\";\n"           \
+    "    table = \"citizens\"; key_column = \"personal_id\"; key_field = \"personal_id\";\n"   \
+    "    columns = { personal_id = \"personal_id\"; full_name = \"full_name\"; }; }"
+
+/* The gateway socket, the database, then the datasets. */
+#define SOURCE_CONF_HEAD "gateway_socket = \"%s\";\ndatabase = \"%s\";\ndatasets = (\n"
+
+static int s_out_lacks(fed_t *x, const char *out, const char *what)
+{
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/%s", x->f.dir, out);
+    return !lt_it_file_contains(path, what);
+}
+
+/* `lienthong source --config conf` with one more option; its exit status. */
+static int s_source_opt(fed_t *x, const char *conf, const char *out, const char *opt,
+                        const char *arg)
+{
+    const char *args[] = {"source", "--config", conf, opt, arg, NULL};
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/%s", x->f.dir, out);
+    return lt_it_run_cli(x->f.dir, path, args, CLI_MS);
+}
+
+static int s_changes_kept(const char *db)
+{
+    sqlite3 *d = NULL;
+    sqlite3_stmt *st = NULL;
+    int n = -1;
+    if (sqlite3_open_v2(db, &d, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(d, "SELECT count(*) FROM lt_changes", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(d);
+    return n;
+}
+
+/* A dataset added on a table that another dataset has read (and pruned)
+ * still gets every row already there; a dataset removed from the
+ * configuration is named, since its cursor holds the table's changes back,
+ * and `--forget` lets it go. */
+static void test_source_cursors(void)
+{
+    fed_t x;
+    memset(&x, 0, sizeof x);
+    char one[PATH_MAX + 32], two[PATH_MAX + 32], last[PATH_MAX + 32], db[PATH_MAX + 32];
+    char name[64];
+    LT_IT_REQUIRE(s_fed(&x) == 0);
+    snprintf(one, sizeof one, "%s/one.conf", x.f.dir);
+    snprintf(two, sizeof two, "%s/two.conf", x.f.dir);
+    snprintf(last, sizeof last, "%s/last.conf", x.f.dir);
+    snprintf(db, sizeof db, "%s/agency.db", x.f.dir);
+    const char *sock = x.go->sock_path;
+    LT_IT_REQUIRE(lt_it_write_fmt(one, SOURCE_CONF_HEAD CITIZENS_DATASET(DS) ");\n", sock, db) ==
+                  0);
+    LT_IT_REQUIRE(lt_it_write_fmt(two,
+                                  SOURCE_CONF_HEAD CITIZENS_DATASET(DS) ",\n" CITIZENS_DATASET(
+                                      DS2) ");\n",
+                                  sock, db) == 0);
+    LT_IT_REQUIRE(lt_it_write_fmt(last, SOURCE_CONF_HEAD CITIZENS_DATASET(DS2) ");\n", sock,
+                                  db) == 0);
+    LT_IT_REQUIRE(lt_it_sql(db, "CREATE TABLE citizens (personal_id TEXT PRIMARY KEY, "
+                                "full_name TEXT NOT NULL)") == 0);
+    LT_IT_REQUIRE(s_rows(db, 0, 50, "") == 0);
+    LT_IT_REQUIRE(s_source_once(&x, one, "c1.out", 1) == 0);
+    LT_IT_REQUIRE(s_rows(db, 0, 10, " (mới)") == 0);
+    LT_IT_REQUIRE(s_source_once(&x, one, "c2.out", 0) == 0);
+    LT_IT_REQUIRE(lt_ft_last_seq(x.go, DS) == 60);
+    CU_ASSERT(s_changes_kept(db) == 0); /* the only dataset passed them all */
+
+    /* The second dataset starts with the whole table listed again. */
+    LT_IT_REQUIRE(s_source_once(&x, two, "c3.out", 0) == 0);
+    CU_ASSERT(s_cli_says(&x, "c3.out", "is new on table citizens"));
+    for (int i = 0; i < 50; i++) {
+        snprintf(name, sizeof name, "Người %d%s", i, i < 10 ? " (mới)" : "");
+        CU_ASSERT(s_owner_has_in(x.go, DS2, i, name));
+    }
+    /* Started once, it is not new any more. */
+    LT_IT_REQUIRE(s_rows(db, 40, 41, " (lại)") == 0);
+    LT_IT_REQUIRE(s_source_once(&x, two, "c4.out", 0) == 0);
+    CU_ASSERT(s_out_lacks(&x, "c4.out", "listed again"));
+    CU_ASSERT(s_owner_has_in(x.go, DS2, 40, "Người 40 (lại)"));
+
+    /* The first dataset removed: its cursor keeps the changes, and says so. */
+    LT_IT_REQUIRE(s_rows(db, 41, 44, " (lại)") == 0);
+    LT_IT_REQUIRE(s_source_once(&x, last, "c5.out", 0) == 0);
+    CU_ASSERT(s_cli_says(&x, "c5.out", "dataset=" DS " is not in this configuration"));
+    CU_ASSERT(s_changes_kept(db) == 3);
+    CU_ASSERT(s_source_opt(&x, last, "c6.out", "--check", NULL) == 0);
+    CU_ASSERT(s_cli_says(&x, "c6.out", "--forget " DS));
+    /* --forget refuses a configured dataset and one without a cursor. */
+    CU_ASSERT(s_source_opt(&x, last, "c7.out", "--forget", DS2) == 1);
+    CU_ASSERT(s_cli_says(&x, "c7.out", "remove it from the configuration first"));
+    CU_ASSERT(s_source_opt(&x, last, "c8.out", "--forget", ID_OWNER "/none") == 1);
+    CU_ASSERT(s_source_opt(&x, last, "c9.out", "--forget", DS) == 0);
+    /* Pruned at the next acknowledgement. */
+    LT_IT_REQUIRE(s_rows(db, 44, 45, " (lại)") == 0);
+    LT_IT_REQUIRE(s_source_once(&x, last, "c10.out", 0) == 0);
+    CU_ASSERT(s_out_lacks(&x, "c10.out", "is not in this configuration"));
+    CU_ASSERT(s_changes_kept(db) == 0);
+    CU_ASSERT(s_owner_has_in(x.go, DS2, 44, "Người 44 (lại)"));
     s_finish(&x);
 out:
     s_cleanup(&x);
@@ -655,6 +778,8 @@ int main(int argc, char **argv)
         {"2b a resynchronised copy damaged on disk is copied again, not moved",
          test_damaged_copy},
         {"3 the source adapter publishes again what the restore lost", test_source_republishes},
+        {"3b a dataset added to a tracked table gets its rows; a removed one is let go",
+         test_source_cursors},
         {"4 a gateway holds its data directory against a restore and a second gateway",
          test_lock},
         {NULL, NULL},

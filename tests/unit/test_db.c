@@ -308,6 +308,31 @@ static void test_rejects(void)
     sqlite3_close(g_rejects_raw);
 }
 
+/* The cursor rows listed and forgotten (unit_rejects.h), and a forgotten
+ * dataset no longer holds its table's changes back. */
+static void test_cursor_forget(void)
+{
+    char err[512] = "";
+    int created = 0, found = 0;
+    g_rejects_raw = open_raw("forget.db", "CREATE TABLE citizens(id TEXT PRIMARY KEY, name TEXT)");
+    lt_db_t *d = open_seam("forget.db", LT_DB_SOURCE, "citizens", CITIZEN_COLS, 0);
+    CU_ASSERT_FATAL(lt_db_capture_install(d, &created, err, sizeof err) == 0);
+    ut_cursor_cycle(d, "citizens", s_rejects_int);
+    ut_sql_exec(g_rejects_raw, "INSERT INTO citizens VALUES ('a', 'An'), ('b', 'Ba')");
+    CU_ASSERT_FATAL(lt_db_begin(d, 1, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_cursor_store(d, "old", 0, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_cursor_store(d, "new", 2, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_commit(d, err, sizeof err) == 0);
+    CU_ASSERT(ut_sql_count(g_rejects_raw, "SELECT count(*) FROM lt_changes") == 2);
+    CU_ASSERT_FATAL(lt_db_begin(d, 1, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_cursor_forget(d, "old", &found, err, sizeof err) == 0 && found == 1);
+    CU_ASSERT(lt_db_cursor_store(d, "new", 2, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_commit(d, err, sizeof err) == 0);
+    CU_ASSERT(ut_sql_count(g_rejects_raw, "SELECT count(*) FROM lt_changes") == 0);
+    lt_db_destroy(&d);
+    sqlite3_close(g_rejects_raw);
+}
+
 static void test_changes_after_cursor(void)
 {
     char err[512] = "";
@@ -838,6 +863,7 @@ int main(void)
         {"a SQLite path is resolved against the config file", test_sqlite_path_resolved},
         {"change capture installed twice", test_capture_install_twice},
         {"lt_rejects: recorded, counted, kinds apart, removed", test_rejects},
+        {"cursor rows listed; a forgotten one holds no change back", test_cursor_forget},
         {"a source refuses a key column without type affinity", test_key_without_affinity},
         {"a NOCASE key renamed or replaced in case: the old spelling is deleted", test_key_nocase},
         {"changes after a cursor, requeue, cursor and pruning", test_changes_after_cursor},

@@ -214,6 +214,16 @@ static void test_rejects(void)
     lt_db_destroy(&d);
 }
 
+/* The cursor rows listed and forgotten (unit_rejects.h). */
+static void test_cursor_forget(void)
+{
+    fresh(CITIZENS "SELECT 1");
+    lt_db_t *d = open_seam(LT_DB_SOURCE, "citizens", COLS2, TYPES2, 2, 0);
+    install(d, 1);
+    ut_cursor_cycle(d, "citizens", owner_int);
+    lt_db_destroy(&d);
+}
+
 static void test_what_is_a_change(void)
 {
     fresh(CITIZENS);
@@ -882,6 +892,7 @@ int main(void)
     static const ut_test_t tests[] = {
         {"capture installed twice; the printed script is the same", test_install_twice},
         {"lt_rejects: recorded, counted, kinds apart, removed", test_rejects},
+        {"cursor rows listed and forgotten", test_cursor_forget},
         {"what is a change (and a rollback is not)", test_what_is_a_change},
         {"commit order: two concurrent transactions", test_commit_order},
         {"two tables in one database", test_two_tables},

@@ -1,8 +1,8 @@
 /* unit_rejects.h: what the CUnit suites of both database backends share
  * (test_db on SQLite, test_db_pg on PostgreSQL): the lt_rejects cycle
  * (PROTOCOL.md 5.7) run through the adapters' seam, each reading the table
- * back with its own raw connection, and a fill of an unsigned 64-bit
- * column. */
+ * back with its own raw connection, the source's cursor rows listed and
+ * forgotten, and a fill of an unsigned 64-bit column. */
 #ifndef LT_UNIT_REJECTS_H
 #define LT_UNIT_REJECTS_H
 
@@ -69,6 +69,57 @@ static inline void ut_rejects_cycle(lt_db_t *d, int64_t (*count)(const char *sql
     CU_ASSERT(lt_db_commit(d, err, sizeof err) == 0);
     CU_ASSERT(lt_db_reject_count(d, r.dataset, &n, err, sizeof err) == 0 && n == 1);
     CU_ASSERT(count("SELECT count(*) FROM lt_rejects WHERE kind = 'reference'") == 1);
+}
+
+/* The cursor rows of datasets named ut/cursor/... (other tests' rows are
+ * skipped), as "dataset table id;" in listing order. */
+static inline int ut_cursor_row(void *arg, const lt_db_cursor_row_t *r)
+{
+    char *out = arg;
+    size_t n = strlen(out);
+    if (strncmp(r->dataset, "ut/cursor/", 10) == 0)
+        snprintf(out + n, 512 - n, "%s %s %" PRId64 ";", r->dataset + 10, r->table, r->change_id);
+    return strcmp(r->dataset, "ut/cursor/stop") == 0 ? 42 : 0;
+}
+
+/* Two datasets of d's table, listed in dataset order with their tables and
+ * cursors; forgetting one deletes its row and its rejects only; a listing
+ * stops at its callback's nonzero return. */
+static inline void ut_cursor_cycle(lt_db_t *d, const char *table, int64_t (*count)(const char *sql))
+{
+    char err[1024] = "", got[512] = "", want[512];
+    int found = -1;
+    lt_db_reject_t r = {.dataset = "ut/cursor/b", .key = "k1", .kind = "rule", .reasons = "x",
+                        .cursor = "5", .at = "2026-01-15T12:00:00Z"};
+    CU_ASSERT_FATAL(lt_db_begin(d, 1, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_cursor_store(d, "ut/cursor/b", 5, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_cursor_store(d, "ut/cursor/a", 7, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_reject(d, &r, err, sizeof err) == 0);
+    r.dataset = "ut/cursor/a";
+    CU_ASSERT(lt_db_reject(d, &r, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_commit(d, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_cursor_list(d, ut_cursor_row, got, err, sizeof err) == 0);
+    snprintf(want, sizeof want, "a %s 7;b %s 5;", table, table);
+    CU_ASSERT_STRING_EQUAL(got, want);
+    CU_ASSERT_FATAL(lt_db_begin(d, 1, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_cursor_forget(d, "ut/cursor/b", &found, err, sizeof err) == 0 && found == 1);
+    CU_ASSERT(lt_db_commit(d, err, sizeof err) == 0);
+    got[0] = 0;
+    CU_ASSERT(lt_db_cursor_list(d, ut_cursor_row, got, err, sizeof err) == 0);
+    snprintf(want, sizeof want, "a %s 7;", table);
+    CU_ASSERT_STRING_EQUAL(got, want);
+    CU_ASSERT(count("SELECT count(*) FROM lt_rejects WHERE dataset = 'ut/cursor/b'") == 0);
+    CU_ASSERT(count("SELECT count(*) FROM lt_rejects WHERE dataset = 'ut/cursor/a'") == 1);
+    CU_ASSERT_FATAL(lt_db_begin(d, 1, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_cursor_forget(d, "ut/cursor/b", &found, err, sizeof err) == 0 && found == 0);
+    CU_ASSERT(lt_db_cursor_store(d, "ut/cursor/stop", 9, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_commit(d, err, sizeof err) == 0);
+    got[0] = 0;
+    CU_ASSERT(lt_db_cursor_list(d, ut_cursor_row, got, err, sizeof err) == 42);
+    CU_ASSERT_FATAL(lt_db_begin(d, 1, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_cursor_forget(d, "ut/cursor/stop", &found, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_cursor_forget(d, "ut/cursor/a", &found, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_commit(d, err, sizeof err) == 0);
 }
 
 #endif
