@@ -158,13 +158,9 @@ out:
     return rc;
 }
 
-/* s_copy_db to a temporary name beside dst, then a durable rename. */
-static int s_copy_replace(const char *src, int frozen, const char *dst, char *err, size_t errlen)
+/* Moves the finished copy tmp over dst, durably. */
+static int s_put_copy(const char *tmp, const char *dst, char *err, size_t errlen)
 {
-    char tmp[PATH_MAX + 16];
-    snprintf(tmp, sizeof tmp, "%s.tmp", dst);
-    if (s_copy_db(src, frozen, tmp, err, errlen) != 0)
-        return -1;
     /* SQLite would apply a WAL left beside dst to the new file. */
     s_unlink_wal(dst);
     if (rename(tmp, dst) != 0 || s_sync_dir(dst) != 0) {
@@ -175,26 +171,72 @@ static int s_copy_replace(const char *src, int frozen, const char *dst, char *er
     return 0;
 }
 
+/* s_copy_db to a temporary name beside dst, then a durable rename. */
+static int s_copy_replace(const char *src, int frozen, const char *dst, char *err, size_t errlen)
+{
+    char tmp[PATH_MAX + 128];
+    snprintf(tmp, sizeof tmp, "%s.tmp", dst);
+    if (s_copy_db(src, frozen, tmp, err, errlen) != 0)
+        return -1;
+    return s_put_copy(tmp, dst, err, errlen);
+}
+
+/* The two copies of a backup and where they go. */
+typedef struct {
+    char store[PATH_MAX + 16], audit[PATH_MAX + 16];     /* the data directory's */
+    char store_tmp[PATH_MAX + 32], audit_tmp[PATH_MAX + 48];
+    char audit_dst[PATH_MAX + 32];
+    int has_audit;
+} s_pair_t;
+
+/* Both copies are made before either replaces an earlier backup, so that
+ * a copy that fails leaves the earlier pair as it was, never a new store
+ * beside an old audit log. */
+static int s_copy_pair(s_pair_t *p, char *err, size_t errlen)
+{
+    if (s_copy_db(p->store, 0, p->store_tmp, err, errlen) != 0)
+        return -1;
+    if (p->has_audit && s_copy_db(p->audit, 0, p->audit_tmp, err, errlen) != 0) {
+        s_unlink_db(p->store_tmp);
+        return -1;
+    }
+    return 0;
+}
+
 int lt_backup_run(const lt_gwcfg_t *cfg, const char *to, FILE *out, char *err, size_t errlen)
 {
-    char src[PATH_MAX + 16], dst[PATH_MAX + 16];
-    snprintf(src, sizeof src, "%s/store.db", cfg->data_dir);
-    if (access(src, R_OK) != 0) {
-        snprintf(err, errlen, "cannot read %s: %s", src, strerror(errno));
+    s_pair_t p;
+    snprintf(p.store, sizeof p.store, "%s/store.db", cfg->data_dir);
+    snprintf(p.audit, sizeof p.audit, "%s/audit.db", cfg->data_dir);
+    snprintf(p.store_tmp, sizeof p.store_tmp, "%s.tmp", to);
+    snprintf(p.audit_dst, sizeof p.audit_dst, "%s" LT_BACKUP_AUDIT_SUFFIX, to);
+    snprintf(p.audit_tmp, sizeof p.audit_tmp, "%s.tmp", p.audit_dst);
+    if (access(p.store, R_OK) != 0) {
+        snprintf(err, errlen, "cannot read %s: %s", p.store, strerror(errno));
         return -1;
     }
-    if (s_copy_replace(src, 0, to, err, errlen) != 0)
+    p.has_audit = access(p.audit, F_OK) == 0;
+    if (s_copy_pair(&p, err, errlen) != 0)
         return -1;
-    fprintf(out, "store %s copied to %s\n", src, to);
-    snprintf(src, sizeof src, "%s/audit.db", cfg->data_dir);
-    snprintf(dst, sizeof dst, "%s" LT_BACKUP_AUDIT_SUFFIX, to);
-    if (access(src, F_OK) != 0) {
-        fprintf(out, "no audit log %s to copy\n", src);
-        return 0;
+    /* The audit copy first: after a crash between the two renames it is
+     * newer than the store copy, as any audit log beside a restored store
+     * is (it is append-only). An earlier audit copy is not left beside a
+     * store it does not belong to. */
+    if (p.has_audit ? s_put_copy(p.audit_tmp, p.audit_dst, err, errlen) != 0
+                    : (unlink(p.audit_dst) != 0 && errno != ENOENT)) {
+        if (!p.has_audit)
+            snprintf(err, errlen, "cannot remove the earlier %s: %s", p.audit_dst,
+                     strerror(errno));
+        s_unlink_db(p.store_tmp);
+        return -1;
     }
-    if (s_copy_replace(src, 0, dst, err, errlen) != 0)
+    if (s_put_copy(p.store_tmp, to, err, errlen) != 0)
         return -1;
-    fprintf(out, "audit log %s copied to %s\n", src, dst);
+    fprintf(out, "store %s copied to %s\n", p.store, to);
+    if (p.has_audit)
+        fprintf(out, "audit log %s copied to %s\n", p.audit, p.audit_dst);
+    else
+        fprintf(out, "no audit log %s to copy\n", p.audit);
     return 0;
 }
 

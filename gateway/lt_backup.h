@@ -20,8 +20,11 @@
 #define LT_BACKUP_AUDIT_SUFFIX ".audit"
 
 /* Writes consistent copies of cfg's store.db to `to` and of its audit.db
- * to `to`.audit (each written to a temporary file, synced, then renamed;
- * mode 0600). Says what it did on out. Returns 0, or -1 with err. */
+ * to `to`.audit (mode 0600). Both are written to temporary files and synced
+ * before either is renamed, the audit copy first: a copy that fails leaves
+ * an earlier backup at `to` as it was. An earlier `to`.audit is removed when
+ * there is no audit log. Says what it did on out. Returns 0, or -1 with
+ * err. */
 int lt_backup_run(const lt_gwcfg_t *cfg, const char *to, FILE *out, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 

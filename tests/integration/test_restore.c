@@ -14,7 +14,9 @@
  * again.
  * `lienthong restore` refuses while the gateway runs, by the data
  * directory's lock even with its socket gone, and so does a second
- * gateway; a restore whose audit log fails says the store is restored. With a real source
+ * gateway; a restore whose audit log fails says the store is restored. A
+ * backup whose audit copy fails leaves the earlier pair as it was, and an
+ * audit copy with a -wal beside it is not restored. With a real source
  * adapter on an SQLite table, every change it had acknowledged after the
  * backup is in the owner's store again after the restore. The same source's
  * cursors: a dataset added on a table another dataset has read and pruned
@@ -765,6 +767,59 @@ out:
     s_cleanup(&x);
 }
 
+static ino_t s_inode(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? st.st_ino : 0;
+}
+
+/* A backup whose audit copy fails leaves the earlier pair as it was; a
+ * restore refuses an audit copy with a -wal beside it, as it does the
+ * store's. */
+static void test_backup_pair(void)
+{
+    fed_t x;
+    memset(&x, 0, sizeof x);
+    char audit[PATH_MAX + 64], blocker[PATH_MAX + 80], wal[PATH_MAX + 80];
+    LT_IT_REQUIRE(s_owner_alone(&x) == 0);
+    snprintf(audit, sizeof audit, "%s.audit", x.backup);
+    snprintf(blocker, sizeof blocker, "%s.tmp", audit);
+    snprintf(wal, sizeof wal, "%s-wal", audit);
+    LT_IT_REQUIRE(s_cli(&x, "backup1.out", "backup", x.go, "--to", x.backup) == 0);
+    ino_t store0 = s_inode(x.backup), audit0 = s_inode(audit);
+    LT_IT_REQUIRE(store0 && audit0);
+    /* The audit copy cannot be written: nothing of the earlier pair moves. */
+    LT_IT_REQUIRE(mkdir(blocker, 0700) == 0);
+    CU_ASSERT_EQUAL(s_cli(&x, "backup2.out", "backup", x.go, "--to", x.backup), 1);
+    CU_ASSERT(s_inode(x.backup) == store0);
+    CU_ASSERT(s_inode(audit) == audit0);
+    char tmp[PATH_MAX + 48];
+    snprintf(tmp, sizeof tmp, "%s.tmp", x.backup);
+    CU_ASSERT(access(tmp, F_OK) != 0);
+    LT_IT_REQUIRE(rmdir(blocker) == 0);
+    CU_ASSERT_EQUAL(s_cli(&x, "backup3.out", "backup", x.go, "--to", x.backup), 0);
+    CU_ASSERT(s_inode(x.backup) != store0 && s_inode(audit) != audit0);
+    LT_IT_REQUIRE(lt_it_gw_stop(x.go, STOP_MS) == 0);
+
+    /* An audit copy with a -wal beside it is not restored. */
+    char cmd[4 * PATH_MAX];
+    snprintf(cmd, sizeof cmd, "rm -f '%s/audit.db' '%s/audit.db-wal' '%s/audit.db-shm'",
+             x.go->data_dir, x.go->data_dir, x.go->data_dir);
+    LT_IT_REQUIRE(system(cmd) == 0);
+    LT_IT_REQUIRE(lt_it_write_fmt(wal, "x") == 0);
+    CU_ASSERT_EQUAL(s_cli(&x, "restore1.out", "restore", x.go, "--from", x.backup), 3);
+    CU_ASSERT(s_cli_says(&x, "restore1.out", "audit log not restored: "));
+    CU_ASSERT(s_cli_says(&x, "restore1.out", "-wal lies beside the backup"));
+    CU_ASSERT(!s_exists(x.go, "audit.db"));
+    LT_IT_REQUIRE(unlink(wal) == 0);
+    CU_ASSERT_EQUAL(s_cli(&x, "restore2.out", "restore", x.go, "--from", x.backup), 0);
+    CU_ASSERT(s_exists(x.go, "audit.db"));
+    LT_IT_REQUIRE(lt_it_gw_run(x.go, READY_MS) == 0);
+    s_finish(&x);
+out:
+    s_cleanup(&x);
+}
+
 static void s_teardown(void)
 {
     lt_it_cleanup_all();
@@ -782,6 +837,8 @@ int main(int argc, char **argv)
          test_source_cursors},
         {"4 a gateway holds its data directory against a restore and a second gateway",
          test_lock},
+        {"4b a failed backup keeps the earlier pair; an audit copy in use is not restored",
+         test_backup_pair},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {"restore", NULL, NULL, s_test_start, s_teardown, tests};
