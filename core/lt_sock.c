@@ -9,6 +9,7 @@
 #include <libgen.h>
 #include <netdb.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -193,4 +194,10 @@ int lt_sock_tcp_probe(const char *endpoint, int timeout_ms, char *err, size_t er
     if (e)
         snprintf(err, errlen, "cannot open a TCP connection to %s:%s: %s", host, port, strerror(e));
     return e ? -1 : 0;
+}
+
+void lt_sock_inproc_name(char *out, size_t len, const char *what)
+{
+    static atomic_uint s_next;
+    snprintf(out, len, "inproc://lt-%s-%u", what, atomic_fetch_add(&s_next, 1) + 1);
 }

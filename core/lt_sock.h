@@ -30,6 +30,14 @@ void *lt_sock_server(void *ctx, const lt_keys_t *keys, const char *endpoint,
 void *lt_sock_client(void *ctx, const lt_keys_t *keys, const uint8_t server_key[LT_KEY_BYTES],
                      const char *endpoint, const lt_sock_opts_t *o, char *err, size_t errlen);
 
+/* Writes to out an inproc endpoint name that no other socket of this
+ * process has had: "inproc://lt-WHAT-N", N from a process-wide counter. An
+ * object's address is not enough: libzmq unregisters a closed socket's
+ * inproc name later, in its reaper thread, and a new object may be given
+ * the freed address (and so the name) before that; its bind then fails with
+ * "Address already in use". */
+void lt_sock_inproc_name(char *out, size_t len, const char *what);
+
 /* ROUTER bound on an ipc socket at path; the parent directory is created
  * with mode 0700 so only the gateway's user can reach it. */
 void *lt_sock_local(void *ctx, const char *path, const lt_sock_opts_t *o, char *err,

@@ -11,6 +11,7 @@
 #include "lt_limits.h"
 #include "lt_log.h"
 #include "lt_refuse.h"
+#include "lt_sock.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -44,7 +45,6 @@ struct _lt_guard_t {
     void *zctx;
     void *peer;    /* the watched ROUTER */
     void *monitor; /* PAIR connected to its monitor endpoint */
-    unsigned attached;
     s_conn_t *conns;
     int size;
     int head, tail; /* oldest and newest pending */
@@ -471,7 +471,7 @@ int lt_guard_attach(lt_guard_t *self, void *peer)
 {
     char ep[64];
     lt_guard_detach(self, self->peer);
-    snprintf(ep, sizeof ep, "inproc://lienthong-guard-%p-%u", (void *)self, ++self->attached);
+    lt_sock_inproc_name(ep, sizeof ep, "guard");
     const int events = ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_ACCEPT_FAILED | ZMQ_EVENT_DISCONNECTED |
                        ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL;
     /* No high-water mark: libzmq's I/O thread blocks on a full monitor

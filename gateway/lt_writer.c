@@ -5,6 +5,7 @@
 #define _GNU_SOURCE /* pthread_setname_np */
 #include "lt_writer.h"
 #include "lt_log.h"
+#include "lt_sock.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -74,7 +75,7 @@ static void *s_run(void *arg)
 static int s_pair(lt_writer_t *self, void *zctx, char *err, size_t errlen)
 {
     char ep[64];
-    snprintf(ep, sizeof ep, "inproc://lt-writer-%p", (void *)self);
+    lt_sock_inproc_name(ep, sizeof ep, "writer");
     int linger = 0;
     if (!(self->loop = zmq_socket(zctx, ZMQ_PAIR)) ||
         !(self->thread = zmq_socket(zctx, ZMQ_PAIR)) ||

@@ -147,6 +147,8 @@ static void test_suspend_around_a_new_file(void)
 {
     char err[300], moved[320], side[340];
     lt_writer_t *w = lt_writer_new(s_zctx, s_path, 16, NULL, NULL, err, sizeof err);
+    if (!w)
+        fprintf(stderr, "\n  lt_writer_new: %s\n", err);
     CU_ASSERT_FATAL(w != NULL);
     job_t j = {.gate = -1, .name = "VN/GOV/BCA/before-swap"};
     CU_ASSERT(lt_writer_submit(w, s_job, &j) == 0);
