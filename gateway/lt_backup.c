@@ -164,7 +164,7 @@ static int s_put_copy(const char *tmp, const char *dst, char *err, size_t errlen
     /* SQLite would apply a WAL left beside dst to the new file. */
     s_unlink_wal(dst);
     if (rename(tmp, dst) != 0 || s_sync_dir(dst) != 0) {
-        snprintf(err, errlen, "cannot rename %s to %s: %s", tmp, dst, strerror(errno));
+        snprintf(err, errlen, "cannot rename %.400s to %.400s: %s", tmp, dst, strerror(errno));
         s_unlink_db(tmp);
         return -1;
     }
