@@ -7,12 +7,10 @@
 #include "lt_audit.h"
 #include "lt_auditarc.h"
 #include "lt_clock.h"
-#include "lt_file.h"
 #include "lt_gwcfg.h"
 #include "lt_cli.h"
 #include "lt_valid.h"
 
-#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <limits.h>
@@ -201,38 +199,17 @@ static int s_key_add(keyset_t *ks, const uint8_t *key)
     return 0;
 }
 
-/* The public signing keys of earlier rotations that `keys promote` kept
- * in the retired file of key_file (one Z85 key a line), when there is one.
- * 0, or -1 with err naming the line. */
+/* Adds the public signing keys of earlier rotations that `keys promote`
+ * kept in the retired file of key_file, when there is one (lt_keys reads
+ * it, strictly). 0, or -1 with err naming the file and the line. */
 static int s_retired_keys(const char *key_file, keyset_t *ks, char *err, size_t errlen)
 {
-    char path[PATH_MAX + 16];
-    uint8_t *text = NULL;
-    size_t len = 0;
-    if (lt_keys_retired_path(key_file, path, sizeof path) != 0 || access(path, F_OK) != 0)
-        return 0;
-    if (lt_file_read(path, 1 << 20, &text, &len) != 0) {
-        snprintf(err, errlen, "cannot read %.900s: %s", path, strerror(errno));
+    size_t n = ks->n;
+    if (lt_keys_retired_load(key_file, ks->key, MAX_KEYS, &n, err, errlen) != 0)
         return -1;
-    }
-    int rc = 0, line = 0;
-    for (char *save = NULL, *l = strtok_r((char *)text, "\n", &save); l && rc == 0;
-         l = strtok_r(NULL, "\n", &save)) {
-        uint8_t k[LT_KEY_BYTES];
-        line++;
-        l[strcspn(l, "\r")] = 0; /* a file edited elsewhere */
-        if (l[0] == '#' || l[0] == 0)
-            continue;
-        if (lt_keys_z85_decode(l, k) != 0) {
-            snprintf(err, errlen, "%.900s:%d: not a Z85 public key: '%.60s'", path, line, l);
-            rc = -1;
-        } else if (s_key_add(ks, k) != 0) {
-            snprintf(err, errlen, "%.900s:%d: more than %d keys", path, line, MAX_KEYS);
-            rc = -1;
-        }
-    }
-    free(text);
-    return rc;
+    for (; ks->n < n; ks->n++)
+        ks->p[ks->n] = ks->key[ks->n];
+    return 0;
 }
 
 /* The member's signing key from its key file and, after key rotations,

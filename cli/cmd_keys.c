@@ -8,7 +8,6 @@
 #include <getopt.h>
 #include <libgen.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -192,7 +191,8 @@ static lt_keys_t *s_load_member(const char *cmd, const char *path)
  * saying why. */
 static int s_retire_old(const char *cmd, const char *key_file, const char *old, const lt_keys_t *cur)
 {
-    char path[4096], z[LT_Z85_KEY_LEN + 1];
+    char path[4096], err[1200];
+    uint8_t pk[LT_KEY_BYTES];
     if (access(old, F_OK) != 0)
         return 0;
     lt_keys_t *was = s_load_member(cmd, old);
@@ -200,37 +200,22 @@ static int s_retire_old(const char *cmd, const char *key_file, const char *old, 
         fprintf(stderr, "it holds the keys of an earlier rotation: move it away, then promote again\n");
         return 1;
     }
-    int same = memcmp(lt_keys_signing_public(was), lt_keys_signing_public(cur), LT_KEY_BYTES) == 0;
-    lt_keys_z85_encode(lt_keys_signing_public(was), z);
+    memcpy(pk, lt_keys_signing_public(was), LT_KEY_BYTES);
     lt_keys_destroy(&was);
-    if (same)
+    if (memcmp(pk, lt_keys_signing_public(cur), LT_KEY_BYTES) == 0)
         return 0;
     if (lt_keys_retired_path(key_file, path, sizeof path) != 0)
         return lt_cli_fail(2, cmd, "--key path is too long");
-    uint8_t *text = NULL;
-    size_t len = 0;
-    if (access(path, F_OK) == 0 && lt_file_read(path, 1 << 20, &text, &len) != 0)
-        return lt_cli_fail(1, cmd, "cannot read %s: %s", path, strerror(errno));
-    if (text && strstr((char *)text, z)) { /* kept by a promote that failed later */
-        free(text);
-        return 0;
-    }
-    char *all = malloc(len + sizeof z + 2);
-    int rc = all ? 0 : lt_cli_fail(1, cmd, "out of memory");
-    if (all) {
-        /* A file edited by hand may lack its last line end. */
-        int nl = len > 0 && text[len - 1] != '\n';
-        memcpy(all, text ? (char *)text : "", len);
-        snprintf(all + len, sizeof z + 2, "%s%s\n", nl ? "\n" : "", z);
-        if (lt_file_write_atomic(path, all, len + (size_t)nl + strlen(z) + 1, 0644) != 0)
-            rc = s_cannot_write(cmd, path);
-        else
-            fprintf(stderr, "kept the public signing key of %s in %s (audit --verify trusts it)\n",
-                    old, path);
-    }
-    free(all);
-    free(text);
-    return rc;
+    /* 1 when the file has it already: kept by a promote that failed later. */
+    int rc = lt_keys_retired_append(key_file, pk, err, sizeof err);
+    if (rc == -2)
+        return s_cannot_write(cmd, path);
+    if (rc < 0)
+        return lt_cli_fail(1, cmd, "%s", err);
+    if (rc == 0)
+        fprintf(stderr, "kept the public signing key of %s in %s (audit --verify trusts it)\n", old,
+                path);
+    return 0;
 }
 
 /* Makes the next keys of key_file its keys: the current ones are kept in

@@ -6,7 +6,11 @@
  *   transport     32 bytes X25519 secret (zero for an authority)
  *   signing seed  32 bytes Ed25519 seed
  * The file is read straight into sodium_malloc'd memory so the secret never
- * passes through ordinary heap buffers. */
+ * passes through ordinary heap buffers.
+ *
+ * The retired file of a member's key file is text, one Z85 public signing
+ * key a line (lt_keys.h); its writer and its reader are both here, so that
+ * `keys promote` never writes what `audit --verify` would refuse. */
 #include "lt_keys.h"
 
 #include <errno.h>
@@ -151,22 +155,37 @@ out:
     return self;
 }
 
-/* Writes a secret key file: a fresh temporary file (O_EXCL and O_NOFOLLOW,
- * so a file or link planted at that name is never written through), mode
- * 0600 whatever the umask, fsync'd, renamed over path, and the directory
- * fsync'd so the new key survives a crash. This library stands below every
- * other one (docs/ARCHITECTURE.md), so it does its own file writing. */
-static int s_write_secret(const char *path, const uint8_t *data, size_t len)
+/* Writes len bytes to fd, through short writes and signals. */
+static int s_write_all(int fd, const uint8_t *data, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, data, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        data += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Replaces path with data: a fresh temporary file (O_EXCL and O_NOFOLLOW,
+ * so a file or link planted at that name is never written through), `mode`
+ * whatever the umask, fsync'd, renamed over path, and the directory fsync'd
+ * so the new file survives a crash. This library stands below every other
+ * one (docs/ARCHITECTURE.md), so it does its own file writing. */
+static int s_write_file(const char *path, const uint8_t *data, size_t len, mode_t mode)
 {
     char tmp[4096], dir[4096];
     int dfd = -1, rc = -1;
     if (snprintf(tmp, sizeof tmp, "%s.new", path) >= (int)sizeof tmp)
         return errno = ENAMETOOLONG, -1;
     (void)unlink(tmp);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
     if (fd < 0)
         return -1;
-    if (fchmod(fd, 0600) != 0 || write(fd, data, len) != (ssize_t)len || fsync(fd) != 0)
+    if (fchmod(fd, mode) != 0 || s_write_all(fd, data, len) != 0 || fsync(fd) != 0)
         goto out;
     if (rename(tmp, path) != 0)
         goto out;
@@ -194,7 +213,7 @@ int lt_keys_save(const lt_keys_t *self, const char *path)
     memcpy(file + 9, TRANSPORT_SK(self), 32);
     /* libsodium's Ed25519 secret key is seed || public key. */
     memcpy(file + 41, SIGNING_SK(self), 32);
-    int rc = s_write_secret(path, file, FILE_BYTES);
+    int rc = s_write_file(path, file, FILE_BYTES, 0600);
     sodium_free(file);
     return rc;
 }
@@ -210,7 +229,6 @@ int lt_keys_swap(lt_keys_t *a, lt_keys_t *b)
     return 0;
 }
 
-/* PREFIX.<tag>.key for PREFIX.key, else KEYFILE.<tag>. */
 /* PREFIX.TAG.EXT for PREFIX.key, else KEYFILE.TAG. */
 static int s_sibling(const char *key_file, const char *tag, const char *ext, char *out, size_t len)
 {
@@ -236,6 +254,187 @@ int lt_keys_old_path(const char *key_file, char *out, size_t len)
 int lt_keys_retired_path(const char *key_file, char *out, size_t len)
 {
     return s_sibling(key_file, "retired", "pub", out, len);
+}
+
+/* ---- the retired file ------------------------------------------------------- */
+
+/* The retired file: its path and text. An absent file is read as empty
+ * (text NULL, len 0); anything else that stops the read is an error. */
+typedef struct {
+    char path[4096];
+    char *text; /* malloc'd, NUL-terminated */
+    size_t len;
+} retired_t;
+
+/* Reads the retired file of key_file into r. 0, or -1 with err. */
+static int s_retired_read(const char *key_file, retired_t *r, char *err, size_t errlen)
+{
+    r->text = NULL;
+    r->len = 0;
+    if (lt_keys_retired_path(key_file, r->path, sizeof r->path) != 0) {
+        snprintf(err, errlen, "%.900s: key file path too long", key_file);
+        return -1;
+    }
+    int fd = open(r->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT)
+        return 0;
+    struct stat st;
+    int rc = -1;
+    if (fd < 0 || fstat(fd, &st) != 0)
+        snprintf(err, errlen, "cannot read %.900s: %s", r->path, strerror(errno));
+    else if (!S_ISREG(st.st_mode) || st.st_size > LT_KEYS_RETIRED_MAX_BYTES)
+        snprintf(err, errlen, "%.900s: not a file of at most %d bytes", r->path,
+                 LT_KEYS_RETIRED_MAX_BYTES);
+    else if (!(r->text = malloc((size_t)st.st_size + 1)) ||
+             s_read_exact(fd, (uint8_t *)r->text, (size_t)st.st_size) != 0)
+        snprintf(err, errlen, "cannot read %.900s: %s", r->path,
+                 r->text ? "short read" : "out of memory");
+    else {
+        r->len = (size_t)st.st_size;
+        r->text[r->len] = 0;
+        rc = 0;
+    }
+    if (fd >= 0)
+        close(fd);
+    if (rc != 0) {
+        free(r->text);
+        r->text = NULL;
+    }
+    return rc;
+}
+
+/* At most 60 bytes of line l (n bytes) for an error message, each byte
+ * that is not printable ASCII as '?', so a bad line cannot garble it. */
+static void s_quote(const char *l, size_t n, char out[61])
+{
+    size_t i;
+    for (i = 0; i < n && i < 60; i++)
+        out[i] = l[i] >= 0x20 && l[i] < 0x7f ? l[i] : '?';
+    out[i] = 0;
+}
+
+/* The next key of r from *pos, passing over empty and '#' lines; *line
+ * counts the lines read. 1 with the key in pk, 0 at the end, or -1 with
+ * err naming the file and the line. */
+static int s_retired_next(const retired_t *r, size_t *pos, int *line, uint8_t pk[LT_KEY_BYTES],
+                          char *err, size_t errlen)
+{
+    while (*pos < r->len) {
+        const char *l = r->text + *pos;
+        const char *end = memchr(l, '\n', r->len - *pos);
+        size_t n = end ? (size_t)(end - l) : r->len - *pos;
+        *pos += n + (end != NULL);
+        (*line)++;
+        if (n > 0 && l[n - 1] == '\r') /* a file edited elsewhere */
+            n--;
+        if (n == 0 || l[0] == '#')
+            continue;
+        char z[LT_Z85_KEY_LEN + 1] = "";
+        if (n == LT_Z85_KEY_LEN)
+            memcpy(z, l, n); /* a NUL inside makes it too short to decode */
+        if (lt_keys_z85_decode(z, pk) == 0)
+            return 1;
+        char q[61];
+        s_quote(l, n, q);
+        snprintf(err, errlen, "%.900s:%d: not a Z85 public key: '%s'", r->path, *line, q);
+        return -1;
+    }
+    return 0;
+}
+
+/* Whether pk is one of pks[0..n). */
+static int s_has(uint8_t (*pks)[LT_KEY_BYTES], size_t n, const uint8_t pk[LT_KEY_BYTES])
+{
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(pks[i], pk, LT_KEY_BYTES) == 0)
+            return 1;
+    return 0;
+}
+
+int lt_keys_retired_load(const char *key_file, uint8_t (*pks)[LT_KEY_BYTES], size_t cap, size_t *n,
+                         char *err, size_t errlen)
+{
+    retired_t r;
+    if (s_retired_read(key_file, &r, err, errlen) != 0)
+        return -1;
+    size_t pos = 0, had = *n;
+    int line = 0, rc;
+    uint8_t pk[LT_KEY_BYTES];
+    while ((rc = s_retired_next(&r, &pos, &line, pk, err, errlen)) == 1) {
+        if (s_has(pks, *n, pk))
+            continue;
+        if (*n >= cap) {
+            snprintf(err, errlen, "%.900s:%d: more than %zu keys", r.path, line, cap);
+            rc = -1;
+            break;
+        }
+        memcpy(pks[(*n)++], pk, LT_KEY_BYTES);
+    }
+    if (rc != 0)
+        *n = had;
+    free(r.text);
+    return rc == 0 ? 0 : -1;
+}
+
+/* Whether r holds pk: 1 or 0, or -1 with err when r has a bad line. */
+static int s_retired_holds(const retired_t *r, const uint8_t pk[LT_KEY_BYTES], char *err,
+                           size_t errlen)
+{
+    size_t pos = 0;
+    int line = 0, rc, found = 0;
+    uint8_t k[LT_KEY_BYTES];
+    /* Every line is read, not only up to pk: a bad line is refused anywhere. */
+    while ((rc = s_retired_next(r, &pos, &line, k, err, errlen)) == 1)
+        found |= memcmp(k, pk, LT_KEY_BYTES) == 0;
+    return rc < 0 ? -1 : found;
+}
+
+/* r's text with pk on a line of its own after it: malloc'd, *size bytes
+ * and a NUL; NULL when out of memory. */
+static char *s_retired_plus(const retired_t *r, const uint8_t pk[LT_KEY_BYTES], size_t *size)
+{
+    /* A file edited by hand may lack its last line end. */
+    size_t nl = r->len > 0 && r->text[r->len - 1] != '\n';
+    char *all = malloc(r->len + nl + LT_Z85_KEY_LEN + 2);
+    if (!all)
+        return NULL;
+    if (r->len)
+        memcpy(all, r->text, r->len);
+    if (nl)
+        all[r->len] = '\n';
+    lt_keys_z85_encode(pk, all + r->len + nl);
+    *size = r->len + nl + LT_Z85_KEY_LEN + 1;
+    all[*size - 1] = '\n';
+    all[*size] = 0;
+    return all;
+}
+
+int lt_keys_retired_append(const char *key_file, const uint8_t pk[LT_KEY_BYTES], char *err,
+                           size_t errlen)
+{
+    retired_t r;
+    if (s_retired_read(key_file, &r, err, errlen) != 0)
+        return -1;
+    size_t size = 0;
+    int rc = s_retired_holds(&r, pk, err, errlen), why = 0;
+    char *all = rc == 0 ? s_retired_plus(&r, pk, &size) : NULL;
+    if (rc == 0 && !all) {
+        snprintf(err, errlen, "%.900s: out of memory", r.path);
+        rc = -1;
+    } else if (rc == 0 && size > LT_KEYS_RETIRED_MAX_BYTES) {
+        snprintf(err, errlen, "%.900s: would grow past %d bytes", r.path,
+                 LT_KEYS_RETIRED_MAX_BYTES);
+        rc = -1;
+    } else if (rc == 0 && s_write_file(r.path, (const uint8_t *)all, size, 0644) != 0) {
+        why = errno;
+        snprintf(err, errlen, "cannot write %.900s: %s", r.path, strerror(why));
+        rc = -2;
+    }
+    free(all);
+    free(r.text);
+    if (rc == -2)
+        errno = why; /* for the caller's explanation of a failed write */
+    return rc;
 }
 
 lt_keys_kind_t lt_keys_kind(const lt_keys_t *self)

@@ -1,4 +1,5 @@
-/* lt_keys: a member's or an authority's secret key material.
+/* lt_keys: a member's or an authority's secret key material, and the
+ * files that keep a member's keys across rotations.
  *
  * A member has two independent key pairs: X25519 for CURVE transport and
  * Ed25519 for signing. They are generated separately and never derived from
@@ -43,11 +44,40 @@ int lt_keys_next_path(const char *key_file, char *out, size_t len)
 int lt_keys_old_path(const char *key_file, char *out, size_t len)
     __attribute__((warn_unused_result));
 /* The file of the public signing keys of rotations before the previous
- * one, which audit logs may still be signed under (`keys promote` appends
- * to it; one Z85 key a line): PREFIX.retired.pub for PREFIX.key, else
- * KEYFILE.retired. Returns 0 or -1 as lt_keys_next_path. */
+ * one, which audit logs may still be signed under (the retired file, read
+ * and written by the functions below): PREFIX.retired.pub for PREFIX.key,
+ * else KEYFILE.retired. Returns 0 or -1 as lt_keys_next_path. */
 int lt_keys_retired_path(const char *key_file, char *out, size_t len)
     __attribute__((warn_unused_result));
+
+/* The retired file (lt_keys_retired_path) is text, written by `keys
+ * promote` and read by `audit --verify`, both through the two functions
+ * below: one Z85 public signing key (40 characters) a line, each line ended
+ * by "\n" ("\r\n" accepted; the last line may lack its end). Empty lines
+ * and lines starting with '#' are passed over; any other line that is not
+ * exactly one key makes the whole file refused, with its path, the line's
+ * number and the line quoted in err, never skipped. A key repeated is read
+ * once. At most LT_KEYS_RETIRED_MAX_BYTES; an absent file holds no key. */
+#define LT_KEYS_RETIRED_MAX_BYTES (1 << 20)
+
+/* Adds the keys of key_file's retired file, in file order, to pks[*n..cap):
+ * on entry pks[0..*n) holds keys the caller has already (0 for none), which
+ * are not added again and count toward cap. Returns 0 with *n the new count
+ * (unchanged when the file is absent), or -1 with *n unchanged and err
+ * saying why: the file cannot be read, a bad line, or a key beyond cap. */
+int lt_keys_retired_load(const char *key_file, uint8_t (*pks)[LT_KEY_BYTES], size_t cap, size_t *n,
+                         char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* Appends pk to key_file's retired file unless it holds pk already. The
+ * file is replaced atomically (temporary file, fsync, rename, fsync of the
+ * directory; mode 0644) so a crash leaves the old or the new file, never a
+ * torn line; it is checked as lt_keys_retired_load reads it first, so a
+ * file that would be refused is left alone. Returns 0 when appended, 1 when
+ * pk was there already (nothing written), -1 when the file cannot be read,
+ * is refused or would grow past LT_KEYS_RETIRED_MAX_BYTES, or -2 when it
+ * cannot be written (errno says why); err says why on -1 and -2. */
+int lt_keys_retired_append(const char *key_file, const uint8_t pk[LT_KEY_BYTES], char *err,
+                           size_t errlen) __attribute__((warn_unused_result));
 
 lt_keys_kind_t lt_keys_kind(const lt_keys_t *self);
 /* Public keys, 32 bytes each. transport_public is NULL for an authority. */

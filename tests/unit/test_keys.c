@@ -1,10 +1,12 @@
 /* test_keys: CUnit suite for keys/lt_keys: generation, key separation, the
  * 73-byte secret file (mode, size, magic, known answers), Ed25519 signing with
- * domain separation, and strict Z85 decoding. */
+ * domain separation, strict Z85 decoding, and the retired file of public
+ * keys (appended to, read in order, strict about its lines). */
 #include "unit_util.h"
 
 #include "lt_keys.h"
 
+#include <errno.h>
 #include <sodium.h>
 
 static char g_dir[512];
@@ -364,6 +366,200 @@ static void test_swap_and_paths(void)
     lt_keys_destroy(&auth);
 }
 
+/* ---- the retired file ---- */
+
+#define RETIRED_CAP 8
+
+/* Key i of a fixed set, and its Z85 text. */
+static void s_pk(int i, uint8_t pk[32], char z[LT_Z85_KEY_LEN + 1])
+{
+    uint8_t seed[32] = {(uint8_t)i}, sk[64];
+    CU_ASSERT_FATAL(crypto_sign_seed_keypair(pk, sk, seed) == 0);
+    sodium_memzero(sk, sizeof sk);
+    lt_keys_z85_encode(pk, z);
+}
+
+/* The key file KEY.key of the test directory and its retired file. */
+static void s_retired_files(const char *key, char *key_file, char *retired, size_t cap)
+{
+    snprintf(key_file, cap, "%s/%s.key", g_dir, key);
+    snprintf(retired, cap, "%s/%s.retired.pub", g_dir, key);
+}
+
+/* The text of path, or "" when it cannot be read. */
+static void s_text(const char *path, char *out, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(out, 1, cap - 1, f) : 0;
+    out[n] = 0;
+    if (f)
+        fclose(f);
+}
+
+static void test_retired_append_then_load(void)
+{
+    char key_file[600], retired[600], err[1200], text[512], want[512];
+    char z1[41], z2[41];
+    uint8_t k1[32], k2[32], got[RETIRED_CAP][32];
+    size_t n = 0;
+    s_pk(1, k1, z1);
+    s_pk(2, k2, z2);
+    s_retired_files("app", key_file, retired, sizeof key_file);
+    /* Absent: no key and no error, and no file made by reading. */
+    CU_ASSERT(lt_keys_retired_load(key_file, got, RETIRED_CAP, &n, err, sizeof err) == 0);
+    CU_ASSERT(n == 0);
+    CU_ASSERT(access(retired, F_OK) != 0);
+    CU_ASSERT(lt_keys_retired_append(key_file, k1, err, sizeof err) == 0);
+    CU_ASSERT(lt_keys_retired_append(key_file, k2, err, sizeof err) == 0);
+    CU_ASSERT(lt_keys_retired_append(key_file, k1, err, sizeof err) == 1); /* there already */
+    s_text(retired, text, sizeof text);
+    snprintf(want, sizeof want, "%s\n%s\n", z1, z2);
+    CU_ASSERT_STRING_EQUAL(text, want);
+    struct stat st;
+    CU_ASSERT(stat(retired, &st) == 0 && (st.st_mode & 0777) == 0644);
+    CU_ASSERT(lt_keys_retired_load(key_file, got, RETIRED_CAP, &n, err, sizeof err) == 0);
+    CU_ASSERT_FATAL(n == 2);
+    CU_ASSERT(memcmp(got[0], k1, 32) == 0 && memcmp(got[1], k2, 32) == 0);
+}
+
+/* A key repeated in the file, or one the caller holds already, is read
+ * once; empty and '#' lines and "\r\n" ends are accepted. */
+static void test_retired_repeats(void)
+{
+    char key_file[600], retired[600], err[1200], text[512], z1[41], z2[41], z3[41];
+    uint8_t k1[32], k2[32], k3[32], got[RETIRED_CAP][32];
+    s_pk(1, k1, z1);
+    s_pk(2, k2, z2);
+    s_pk(3, k3, z3);
+    s_retired_files("rep", key_file, retired, sizeof key_file);
+    snprintf(text, sizeof text, "# kept by keys promote\n%s\n\n%s\r\n%s\n%s\n", z1, z2, z1, z3);
+    CU_ASSERT_FATAL(ut_write_text(retired, text) == 0);
+    memcpy(got[0], k3, 32); /* the caller's own key */
+    size_t n = 1;
+    CU_ASSERT(lt_keys_retired_load(key_file, got, RETIRED_CAP, &n, err, sizeof err) == 0);
+    CU_ASSERT_FATAL(n == 3);
+    CU_ASSERT(memcmp(got[1], k1, 32) == 0 && memcmp(got[2], k2, 32) == 0);
+    /* The comment naming no key does not count as holding one. */
+    snprintf(text, sizeof text, "# %s\n", z1);
+    CU_ASSERT_FATAL(ut_write_text(retired, text) == 0);
+    CU_ASSERT(lt_keys_retired_append(key_file, k1, err, sizeof err) == 0);
+}
+
+/* A last line without its end is read, and an append ends it first. */
+static void test_retired_no_final_newline(void)
+{
+    char key_file[600], retired[600], err[1200], text[512], want[512], z1[41], z2[41];
+    uint8_t k1[32], k2[32], got[RETIRED_CAP][32];
+    size_t n = 0;
+    s_pk(1, k1, z1);
+    s_pk(2, k2, z2);
+    s_retired_files("nonl", key_file, retired, sizeof key_file);
+    CU_ASSERT_FATAL(ut_write_text(retired, z1) == 0);
+    CU_ASSERT(lt_keys_retired_load(key_file, got, RETIRED_CAP, &n, err, sizeof err) == 0);
+    CU_ASSERT(n == 1 && memcmp(got[0], k1, 32) == 0);
+    CU_ASSERT(lt_keys_retired_append(key_file, k2, err, sizeof err) == 0);
+    s_text(retired, text, sizeof text);
+    snprintf(want, sizeof want, "%s\n%s\n", z1, z2);
+    CU_ASSERT_STRING_EQUAL(text, want);
+}
+
+/* A bad line is refused with the file, the line's number (empty and
+ * comment lines counted) and the line; loading leaves *n alone, and an
+ * append leaves the file alone. */
+static void test_retired_bad_line(void)
+{
+    char key_file[600], retired[600], err[1200], text[1024], z1[41], z2[41];
+    uint8_t k1[32], k2[32], got[RETIRED_CAP][32];
+    s_pk(1, k1, z1);
+    s_pk(2, k2, z2);
+    s_retired_files("bad", key_file, retired, sizeof key_file);
+    /* Each bad line, and how the error quotes it. */
+    char line[6][100], quoted[6][100];
+    snprintf(line[0], 100, "not a key");
+    snprintf(line[1], 100, "%s ", z2); /* spaces around a key */
+    snprintf(line[2], 100, " %s", z2);
+    snprintf(line[3], 100, "%s%s", z2, z2); /* two keys on a line: 60 characters quoted */
+    snprintf(line[4], 100, "%.39s", z2);
+    snprintf(line[5], 100, "%.20s\r%.19s", z2, z2 + 21); /* a "\r" inside */
+    for (int i = 0; i < 6; i++)
+        snprintf(quoted[i], 100, "'%.60s'", line[i]);
+    quoted[5][21] = '?';
+    for (int i = 0; i < 6; i++) {
+        snprintf(text, sizeof text, "%s\n\n# a comment\n%s\n%s\n", z1, line[i], z1);
+        CU_ASSERT_FATAL(ut_write_text(retired, text) == 0);
+        size_t n = 1;
+        err[0] = 0;
+        CU_ASSERT(lt_keys_retired_load(key_file, got, RETIRED_CAP, &n, err, sizeof err) == -1);
+        CU_ASSERT(n == 1);
+        CU_ASSERT(ut_has_loc(err, retired, 4));
+        CU_ASSERT(strstr(err, quoted[i]) != NULL);
+        err[0] = 0;
+        CU_ASSERT(lt_keys_retired_append(key_file, k2, err, sizeof err) == -1);
+        CU_ASSERT(ut_has_loc(err, retired, 4));
+        char after[1024];
+        s_text(retired, after, sizeof after);
+        CU_ASSERT_STRING_EQUAL(after, text);
+    }
+    /* A NUL inside a line: refused, not read as the end of the file. */
+    char nul[2 * 41 + 1];
+    snprintf(nul, sizeof nul, "%s\n%s\n", z1, z2);
+    nul[41 + 5] = 0;
+    CU_ASSERT_FATAL(ut_write_file(retired, nul, sizeof nul - 1, 0644) == 0);
+    size_t n = 0;
+    CU_ASSERT(lt_keys_retired_load(key_file, got, RETIRED_CAP, &n, err, sizeof err) == -1);
+    CU_ASSERT(ut_has_loc(err, retired, 2));
+    CU_ASSERT(n == 0);
+}
+
+/* One key more than the caller has room for is refused, naming its line. */
+static void test_retired_over_cap(void)
+{
+    char key_file[600], retired[600], err[1200], text[RETIRED_CAP * 41 + 200] = "", z[41];
+    uint8_t k[32], got[RETIRED_CAP][32];
+    s_retired_files("cap", key_file, retired, sizeof key_file);
+    for (int i = 0; i <= RETIRED_CAP; i++) {
+        s_pk(10 + i, k, z);
+        snprintf(text + strlen(text), sizeof text - strlen(text), "%s\n", z);
+    }
+    CU_ASSERT_FATAL(ut_write_text(retired, text) == 0);
+    size_t n = 0;
+    CU_ASSERT(lt_keys_retired_load(key_file, got, RETIRED_CAP, &n, err, sizeof err) == -1);
+    CU_ASSERT(n == 0);
+    CU_ASSERT(ut_has_loc(err, retired, RETIRED_CAP + 1));
+    CU_ASSERT(strstr(err, "more than 8 keys") != NULL);
+    /* With room for all of them it loads. */
+    uint8_t room[RETIRED_CAP + 1][32];
+    CU_ASSERT(lt_keys_retired_load(key_file, room, RETIRED_CAP + 1, &n, err, sizeof err) == 0);
+    CU_ASSERT(n == RETIRED_CAP + 1);
+}
+
+/* A retired file that cannot be read is an error, unlike an absent one;
+ * one that cannot be written is -2 with errno; a key file without .key
+ * has KEYFILE.retired. */
+static void test_retired_unreadable_and_names(void)
+{
+    char key_file[600], retired[600], err[1200], z[41];
+    uint8_t k[32], got[RETIRED_CAP][32];
+    size_t n = 0;
+    s_pk(1, k, z);
+    s_retired_files("dir", key_file, retired, sizeof key_file);
+    CU_ASSERT_FATAL(mkdir(retired, 0700) == 0); /* not a file */
+    CU_ASSERT(lt_keys_retired_load(key_file, got, RETIRED_CAP, &n, err, sizeof err) == -1);
+    CU_ASSERT(strstr(err, retired) != NULL);
+    CU_ASSERT(lt_keys_retired_append(key_file, k, err, sizeof err) == -1);
+    CU_ASSERT(rmdir(retired) == 0);
+    snprintf(key_file, sizeof key_file, "%s/nodir/m.key", g_dir);
+    errno = 0;
+    CU_ASSERT(lt_keys_retired_append(key_file, k, err, sizeof err) == -2);
+    CU_ASSERT(errno == ENOENT);
+    snprintf(key_file, sizeof key_file, "%s/secret", g_dir);
+    CU_ASSERT(lt_keys_retired_append(key_file, k, err, sizeof err) == 0);
+    snprintf(retired, sizeof retired, "%s/secret.retired", g_dir);
+    CU_ASSERT(access(retired, F_OK) == 0);
+    CU_ASSERT(lt_keys_retired_path("/etc/lienthong/member.key", retired, sizeof retired) == 0);
+    CU_ASSERT_STRING_EQUAL(retired, "/etc/lienthong/member.retired.pub");
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -379,6 +575,12 @@ int main(void)
         {"domain separator boundary, empty message", test_sign_domain_boundary},
         {"Z85 strict decoding", test_z85},
         {"swap in place; next and old key file names", test_swap_and_paths},
+        {"retired file: two appends then a load, in order", test_retired_append_then_load},
+        {"retired file: a repeated key is read once", test_retired_repeats},
+        {"retired file: a last line without its end", test_retired_no_final_newline},
+        {"retired file: a bad line is refused with its number", test_retired_bad_line},
+        {"retired file: more keys than the caller's room", test_retired_over_cap},
+        {"retired file: unreadable, unwritable, names", test_retired_unreadable_and_names},
         {NULL, NULL},
     };
     return ut_main("lt_keys", suite_init, suite_clean, tests);
