@@ -18,6 +18,7 @@ struct _lt_dedup_t {
     slot_t *slots;
     size_t mask; /* slots - 1 */
     size_t count;
+    uint64_t changes; /* adds and removes: a miss is stale once it moves */
     lt_dedup_same_fn same;
     uint8_t key[crypto_shorthash_KEYBYTES];
 };
@@ -70,9 +71,14 @@ static size_t s_probe(const lt_dedup_t *self, uint64_t h, const char *member, ui
     return i;
 }
 
-void *lt_dedup_find(const lt_dedup_t *self, const char *member, uint64_t id)
+void *lt_dedup_find(const lt_dedup_t *self, const char *member, uint64_t id, lt_dedup_miss_t *miss)
 {
-    return self->slots[s_probe(self, s_hash(self, member, id), member, id)].entry;
+    uint64_t h = s_hash(self, member, id);
+    size_t i = s_probe(self, h, member, id);
+    void *entry = self->slots[i].entry;
+    if (miss)
+        *miss = (lt_dedup_miss_t){entry ? NULL : self, self->changes, h, i};
+    return entry;
 }
 
 static void s_place(slot_t *slots, size_t mask, slot_t s)
@@ -99,12 +105,21 @@ static int s_grow(lt_dedup_t *self)
     return 0;
 }
 
-int lt_dedup_add(lt_dedup_t *self, const char *member, uint64_t id, void *entry)
+int lt_dedup_add(lt_dedup_t *self, const lt_dedup_miss_t *miss, void *entry)
 {
-    if ((self->count + 1) * 2 > self->mask + 1 && s_grow(self) != 0)
+    if (!entry || miss->index != self || miss->changes != self->changes)
+        return -2;
+    slot_t s = {miss->hash, entry};
+    /* The probe's free slot is the one s_place would find, unless the
+     * array is rebuilt. */
+    if ((self->count + 1) * 2 <= self->mask + 1)
+        self->slots[miss->slot] = s;
+    else if (s_grow(self) == 0)
+        s_place(self->slots, self->mask, s);
+    else
         return -1;
-    s_place(self->slots, self->mask, (slot_t){s_hash(self, member, id), entry});
     self->count++;
+    self->changes++;
     return 0;
 }
 
@@ -130,6 +145,7 @@ int lt_dedup_remove(lt_dedup_t *self, const char *member, uint64_t id)
         return -1;
     s_free_slot(self, i);
     self->count--;
+    self->changes++;
     return 0;
 }
 

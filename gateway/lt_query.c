@@ -624,8 +624,9 @@ static dedup_t *s_admit(lt_query_t *self, op_stats_t *os, void *peer, const lt_w
     s_append(key.member, 0, sizeof key.member, caller);
     key.id = id;
     dedup_t *d = NULL;
+    lt_dedup_miss_t miss = {0}; /* refused by lt_dedup_add unless filled by a miss */
     if (!why)
-        d = lt_dedup_find(self->dedup, key.member, key.id);
+        d = lt_dedup_find(self->dedup, key.member, key.id, &miss);
     if (d) {
         s_replay(os, peer, in, d);
         return NULL;
@@ -636,7 +637,7 @@ static dedup_t *s_admit(lt_query_t *self, op_stats_t *os, void *peer, const lt_w
     }
     if (!why && (d = calloc(1, sizeof *d))) {
         d->key = key;
-        if (lt_dedup_add(self->dedup, key.member, id, d) != 0) {
+        if (lt_dedup_add(self->dedup, &miss, d) != 0) { /* hashed once, by the find */
             free(d);
             d = NULL;
         }
