@@ -85,6 +85,7 @@ typedef struct {
     char *q_lt;       /* "schema" of the lt_ tables (current_schema) */
     char *q_key;      /* "key" */
     char *key_type;   /* type of the key column, without length (s_resolve) */
+    int key_loose;    /* its = is not byte for byte: citext, or a nondeterministic collation */
     char **col_types; /* sink: type of each mapped column, likewise */
     char *sql[ST_N];  /* SQL of the prepared statements */
 } s_pg_t;
@@ -374,6 +375,10 @@ static void s_script_function(s_pg_t *self, s_buf_t *b, const char *fn, const ch
                               const char *tag)
 {
     const char *k = self->q_key, *lt = self->q_lt;
+    /* Keys are matched byte for byte where their own = is not (key_loose):
+     * the old spelling of a key changed only in case must not match the
+     * new one, or it is never listed. */
+    const char *x = self->key_loose ? "::text COLLATE \"C\"" : "";
     s_add(b,
           "CREATE OR REPLACE FUNCTION %s.%s() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER\n"
           "  SET search_path = pg_catalog, pg_temp AS %s\n"
@@ -386,9 +391,9 @@ static void s_script_function(s_pg_t *self, s_buf_t *b, const char *fn, const ch
           "      SELECT %s, o.%s::text FROM lt_old o WHERE o.%s IS NOT NULL;\n"
           "  ELSIF TG_OP = 'UPDATE' THEN\n"
           "    INSERT INTO %s.lt_pending (table_name, row_key)\n"
-          "      SELECT %s, n.%s::text FROM lt_new n LEFT JOIN lt_old o ON o.%s = n.%s\n"
+          "      SELECT %s, n.%s::text FROM lt_new n LEFT JOIN lt_old o ON o.%s%s = n.%s%s\n"
           "       WHERE n.%s IS NOT NULL AND (o.%s IS NULL OR ROW(",
-          lt, fn, tag, lt, tname, k, k, lt, tname, k, k, lt, tname, k, k, k, k, k);
+          lt, fn, tag, lt, tname, k, k, lt, tname, k, k, lt, tname, k, k, x, k, x, k, k);
     s_add_columns(self, b, "n.", 0);
     s_add(b, ")::text IS DISTINCT FROM ROW(");
     s_add_columns(self, b, "o.", 0);
@@ -396,7 +401,7 @@ static void s_script_function(s_pg_t *self, s_buf_t *b, const char *fn, const ch
           ")::text)\n"
           "      UNION ALL\n"
           "      SELECT %s, o.%s::text FROM lt_old o WHERE o.%s IS NOT NULL\n"
-          "       AND NOT EXISTS (SELECT 1 FROM lt_new n WHERE n.%s = o.%s);\n"
+          "       AND NOT EXISTS (SELECT 1 FROM lt_new n WHERE n.%s%s = o.%s%s);\n"
           "  ELSE\n"
           "    INSERT INTO %s.lt_pending (table_name, row_key)\n"
           "      SELECT %s, t.%s::text FROM %s t WHERE t.%s IS NOT NULL ORDER BY t.%s;\n"
@@ -406,7 +411,7 @@ static void s_script_function(s_pg_t *self, s_buf_t *b, const char *fn, const ch
           "  END IF;\n"
           "  RETURN NULL;\n"
           "END %s;\n",
-          tname, k, k, k, k, lt, tname, k, self->q_table, k, k, tname, tag);
+          tname, k, k, k, x, k, x, lt, tname, k, self->q_table, k, k, tname, tag);
 }
 
 /* Lists every existing row when the table's triggers are new. rel is the
@@ -580,7 +585,9 @@ static int s_resolve(s_pg_t *self, char *err, size_t errlen)
     const char *vals[2] = {qt, t->columns[t->key]};
     PGresult *res = s_query(self,
                             "SELECT quote_ident(current_schema()), quote_ident(n.nspname), "
-                            "format_type(a.atttypid, -1) FROM pg_class c "
+                            "format_type(a.atttypid, -1), COALESCE((SELECT NOT "
+                            "co.collisdeterministic FROM pg_collation co WHERE co.oid = "
+                            "a.attcollation), false) FROM pg_class c "
                             "JOIN pg_namespace n ON n.oid = c.relnamespace "
                             "LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = $2 "
                             "AND NOT a.attisdropped WHERE c.oid = to_regclass($1)",
@@ -609,6 +616,9 @@ static int s_resolve(s_pg_t *self, char *err, size_t errlen)
         self->q_lt = strdup(PQgetvalue(res, 0, 0));
         self->key_type = strdup(PQgetvalue(res, 0, 2));
         self->q_key = s_ident(self, t->columns[t->key]);
+        size_t kl = self->key_type ? strlen(self->key_type) : 0;
+        self->key_loose = strcmp(PQgetvalue(res, 0, 3), "t") == 0 ||
+                          (kl >= 6 && strcmp(self->key_type + kl - 6, "citext") == 0);
         if (!self->q_table || !self->q_lt || !self->key_type || !self->q_key) {
             lt_adapter_fmt(err, errlen, "out of memory");
             rc = -1;
@@ -938,20 +948,21 @@ static int s_source_sql(s_pg_t *self, char *err, size_t errlen)
     /* LATERAL ... LIMIT 1 keeps the row lookup a nested loop of index
      * probes: a plain join lets the planner hash the whole table for every
      * batch. */
-    /* A citext key compares without case: a renamed key's old spelling
+    /* A key whose = ignores case (key_loose): a renamed key's old spelling
      * would find the row of the new one and be published live. Its text
-     * is compared too (for other types ::text may depend on the session's
-     * settings, and = is exact already). */
-    size_t kl = strlen(self->key_type);
-    int citext = kl >= 6 && strcmp(self->key_type + kl - 6, "citext") == 0;
+     * is compared too, byte for byte (for other types ::text may depend on
+     * the session's settings, and = is exact already). */
+    const char *exact = self->key_loose ? "::text COLLATE \"C\" = " : "";
     s_add(&r,
-          " FROM l LEFT JOIN LATERAL (SELECT * FROM %s c WHERE c.%s = l.row_key::%s%s%s%s LIMIT 1) t "
-          "ON true ORDER BY l.id",
-          self->q_table, self->q_key, self->key_type, citext ? " AND c." : "",
-          citext ? self->q_key : "", citext ? "::text = l.row_key" : "");
+          " FROM l LEFT JOIN LATERAL (SELECT * FROM %s c WHERE c.%s = l.row_key::%s%s%s%s%s "
+          "LIMIT 1) t ON true ORDER BY l.id",
+          self->q_table, self->q_key, self->key_type, self->key_loose ? " AND c." : "",
+          self->key_loose ? self->q_key : "", exact, self->key_loose ? "l.row_key" : "");
     s_add(&one, "SELECT ");
     s_add_columns(self, &one, "", 1);
-    s_add(&one, " FROM %s WHERE %s = $1::%s", self->q_table, self->q_key, self->key_type);
+    s_add(&one, " FROM %s WHERE %s = $1::%s%s%s%s%s", self->q_table, self->q_key, self->key_type,
+          self->key_loose ? " AND " : "", self->key_loose ? self->q_key : "", exact,
+          self->key_loose ? "$1" : "");
     free(tname);
     self->sql[ST_READ] = r.s;
     self->sql[ST_ROW] = one.s;
@@ -1089,9 +1100,8 @@ static char *s_capture_script(void *impl, char *err, size_t errlen)
     return b.s;
 }
 
-static int s_capture_present(void *impl, int *present, char *err, size_t errlen)
+static int s_capture_exists(s_pg_t *self, int *present, char *err, size_t errlen)
 {
-    s_pg_t *self = impl;
     if (s_ensure(self, err, errlen))
         return -1;
     char trig[300], changes[600];
@@ -1105,6 +1115,38 @@ static int s_capture_present(void *impl, int *present, char *err, size_t errlen)
                    3, vals, &v, "cannot look for the change capture", err, errlen);
     *present = v == 1;
     return rc;
+}
+
+/* A key whose = ignores case needs triggers that match keys byte for byte
+ * (s_script_function); a capture installed before them says so. */
+static int s_capture_stale(s_pg_t *self, char *err, size_t errlen)
+{
+    char trig[300];
+    snprintf(trig, sizeof trig, "lt_%s_update", self->table->name);
+    const char *vals[2] = {self->q_table, trig};
+    int64_t fresh = 0;
+    if (s_int(self,
+              "SELECT COALESCE(max(position('COLLATE \"C\"' in p.prosrc)), 0) FROM pg_trigger t "
+              "JOIN pg_proc p ON p.oid = t.tgfoid WHERE t.tgrelid = to_regclass($1) AND "
+              "t.tgname = $2",
+              2, vals, &fresh, "cannot read the change capture", err, errlen))
+        return -1;
+    if (!fresh)
+        lt_warn("source",
+                "the key of table %s compares without case (citext, or a nondeterministic "
+                "collation), and its change capture predates the triggers that match keys byte "
+                "for byte: a key changed only in case would leave its old spelling at the "
+                "consumers; run the source with --install once",
+                self->table->name);
+    return 0;
+}
+
+static int s_capture_present(void *impl, int *present, char *err, size_t errlen)
+{
+    s_pg_t *self = impl;
+    if (s_capture_exists(self, present, err, errlen))
+        return -1;
+    return *present && self->key_loose ? s_capture_stale(self, err, errlen) : 0;
 }
 
 static int s_capture_install(void *impl, int *created, char *err, size_t errlen)
@@ -1123,7 +1165,7 @@ static int s_capture_install(void *impl, int *created, char *err, size_t errlen)
     /* Locked first, so that whether the capture is new and the listing of
      * the existing rows see the same table. */
     if (s_exec(self, lock.s, "cannot lock the table", err, errlen) ||
-        s_capture_present(self, &present, err, errlen) ||
+        s_capture_exists(self, &present, err, errlen) ||
         s_exec(self, script, "cannot install the change capture", err, errlen) ||
         s_commit(self, err, errlen))
         goto out;

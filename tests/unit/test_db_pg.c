@@ -436,24 +436,45 @@ static void test_char_key(void)
     lt_db_destroy(&d);
 }
 
-/* A citext key renamed only in case: the old spelling reads as a deletion
- * (a tombstone at the consumers), not as the row of the new one. */
-static void test_citext_key(void)
+/* A key of table t (k, name) renamed only in case, abc-1 to ABC-1: the old
+ * spelling reads as a deletion (a tombstone at the consumers), not as the
+ * row of the new one. */
+static void s_rename_in_case(const char *schema, const char *t)
 {
-    fresh("CREATE EXTENSION IF NOT EXISTS citext; CREATE TABLE ci(k citext PRIMARY KEY, name text);"
-          "INSERT INTO ci VALUES ('abc-1', 'An')");
+    fresh(schema);
     static const char *const cols[] = {"k", "name"};
-    lt_db_t *d = open_seam(LT_DB_SOURCE, "ci", cols, TYPES2, 2, 0);
+    lt_db_t *d = open_seam(LT_DB_SOURCE, t, cols, TYPES2, 2, 0);
     install(d, 1);
     changes_t c;
+    char sql[128];
     CU_ASSERT(read_changes(d, 0, 100, &c) == 1);
     int64_t after = c.n ? c.id[0] : 0;
-    app("UPDATE ci SET k = 'ABC-1' WHERE k = 'abc-1'");
+    snprintf(sql, sizeof sql, "UPDATE %s SET k = 'ABC-1' WHERE k = 'abc-1'", t);
+    app(sql);
     CU_ASSERT(read_changes(d, after, 100, &c) == 2);
     CU_ASSERT(strstr(show(&c), "abc-1=-") != NULL && strstr(show(&c), "ABC-1=An") != NULL);
     if (!strstr(show(&c), "abc-1=-"))
-        fprintf(stderr, "\n  citext rename read as: %s\n", show(&c));
+        fprintf(stderr, "\n  %s: a rename in case read as: %s\n", t, show(&c));
     lt_db_destroy(&d);
+}
+
+static void test_citext_key(void)
+{
+    s_rename_in_case("CREATE EXTENSION IF NOT EXISTS citext; "
+                     "CREATE TABLE ci(k citext PRIMARY KEY, name text);"
+                     "INSERT INTO ci VALUES ('abc-1', 'An')",
+                     "ci");
+}
+
+/* The same under a nondeterministic collation (PostgreSQL 12+, ICU): the
+ * key's = ignores case, as citext's does. */
+static void test_nondeterministic_key(void)
+{
+    s_rename_in_case("CREATE COLLATION IF NOT EXISTS lt_ci (provider = icu, "
+                     "locale = 'und-u-ks-level2', deterministic = false);"
+                     "CREATE TABLE nd(k text COLLATE lt_ci PRIMARY KEY, name text);"
+                     "INSERT INTO nd VALUES ('abc-1', 'An')",
+                     "nd");
 }
 
 /* Table names that SQL must quote: a quote, the script's own dollar-quote
@@ -900,6 +921,7 @@ int main(void)
         {"NOTIFY wakes the reader of the table", test_notify},
         {"char(n) key: the row's key is the change's", test_char_key},
         {"citext key renamed in case: the old spelling is deleted", test_citext_key},
+        {"a key under a nondeterministic collation, the same", test_nondeterministic_key},
         {"table names to quote, and one too long", test_odd_table_names},
         {"types of a row", test_types},
         {"sink: a batch and its cursor, all or nothing", test_sink_batch},
