@@ -15,13 +15,17 @@
 #include <string.h>
 #include <zmq.h>
 
-static lt_feed_sub_t *s_sub_find(lt_feed_t *self, const uint8_t *rid, size_t rid_len,
-                                 const char *stream)
+/* The subscription of the connection `in` came on to stream. The member is
+ * compared too: a routing id names a connection only while it lasts, and a
+ * Credit from another member must never feed a subscription it does not
+ * hold (libzmq's own routing ids are not reused, and a peer cannot choose
+ * one like them, which begin with a zero byte). */
+static lt_feed_sub_t *s_sub_find(lt_feed_t *self, const lt_wire_in_t *in, const char *stream)
 {
     for (size_t i = 0; i < self->n_subs; i++) {
         lt_feed_sub_t *s = &self->subs[i];
-        if (s->rid_len == rid_len && memcmp(s->rid, rid, rid_len) == 0 &&
-            strcmp(s->stream->name, stream) == 0)
+        if (s->rid_len == in->rid_len && memcmp(s->rid, in->rid, in->rid_len) == 0 &&
+            strcmp(s->stream->name, stream) == 0 && strcmp(s->member, in->user_id) == 0)
             return s;
     }
     return NULL;
@@ -142,7 +146,7 @@ static Lienthong__ErrorCode s_sub_check(const lt_feed_stream_t *st, const Lienth
 static lt_feed_sub_t *s_sub_slot(lt_feed_t *self, const lt_wire_in_t *in,
                                  const Lienthong__Subscribe *m, const lt_feed_stream_t *st)
 {
-    lt_feed_sub_t *s = s_sub_find(self, in->rid, in->rid_len, m->stream);
+    lt_feed_sub_t *s = s_sub_find(self, in, m->stream);
     if (s || self->n_subs >= LT_FEED_MAX_SUBS)
         return s;
     s_gone_forget(self, in->user_id, st);
@@ -236,7 +240,7 @@ static lt_feed_sub_t *s_sub_named(lt_feed_t *self, void *sock, const lt_wire_in_
 {
     char why[512];
     Lienthong__ErrorCode code = lt_valid_stream(stream, what, why, sizeof why);
-    lt_feed_sub_t *s = code ? NULL : s_sub_find(self, in->rid, in->rid_len, stream);
+    lt_feed_sub_t *s = code ? NULL : s_sub_find(self, in, stream);
     if (s)
         return s;
     if (!code) {

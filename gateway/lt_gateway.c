@@ -370,7 +370,10 @@ static void s_peer_offer(lt_gateway_t *self, const lt_wire_in_t *in,
 }
 
 /* While the directory is expired no data goes to peers (PROTOCOL.md 5.6):
- * returns 1 after refusing a request for data, 0 for what may pass. */
+ * returns 1 after refusing a message, 0 for what may pass. Only what
+ * renews the directory or ends something passes; any other body is
+ * refused, so that a request added to the protocol later is not served by
+ * default (a repair's Range was, once). */
 static int s_peer_expired(lt_gateway_t *self, const lt_wire_in_t *in,
                           const Lienthong__Envelope *env)
 {
@@ -378,6 +381,15 @@ static int s_peer_expired(lt_gateway_t *self, const lt_wire_in_t *in,
     const char *stream = NULL;
     uint64_t request_id = 0;
     switch (env->body_case) {
+    case LIENTHONG__ENVELOPE__BODY_HELLO:
+    case LIENTHONG__ENVELOPE__BODY_DIRECTORY_OFFER:
+    case LIENTHONG__ENVELOPE__BODY_DIRECTORY_REQUEST:
+    case LIENTHONG__ENVELOPE__BODY_UNSUBSCRIBE:
+    case LIENTHONG__ENVELOPE__BODY_ERROR:
+        return 0;
+    case LIENTHONG__ENVELOPE__BODY_RANGE:
+        stream = env->range->stream;
+        break;
     case LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST:
         request_id = env->lookup_request->request_id;
         break;
@@ -391,7 +403,7 @@ static int s_peer_expired(lt_gateway_t *self, const lt_wire_in_t *in,
         stream = env->credit->stream;
         break;
     default:
-        return 0;
+        break;
     }
     s_expired_why(self, why, sizeof why);
     /* ERR_DIRECTORY, not a transient code: the caller's application learns

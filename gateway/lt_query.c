@@ -293,11 +293,9 @@ typedef struct {
     int store_failed;
 } req_t;
 
-/* Decoded current record of key in the request's dataset, or NULL (not
- * found, deleted, outside the view, or store failure: *failed tells the
- * last apart). */
-static ProtobufCMessage *s_current(lt_query_t *self, const req_t *r, const char *key,
-                                   uint64_t *seq, int *failed)
+/* s_current, with the seq of a state row even when no record is given. */
+static ProtobufCMessage *s_current_at(lt_query_t *self, const req_t *r, const char *key,
+                                      uint64_t *seq, int *failed)
 {
     int deleted = 0, found;
     uint8_t *bytes = NULL;
@@ -329,6 +327,20 @@ static ProtobufCMessage *s_current(lt_query_t *self, const req_t *r, const char 
         *failed = 1;
     else if (view && !lt_publish_view_match(view, msg))
         msg = NULL;
+    return msg;
+}
+
+/* Decoded current record of key in the request's dataset, and its seq in
+ * *seq; or NULL with *seq 0 (not found, deleted, outside the view, or store
+ * failure: *failed tells the last apart). The seq goes out only with the
+ * record: a view's member must not learn from it that a key outside its
+ * view, or deleted, exists (PROTOCOL.md 7.5). */
+static ProtobufCMessage *s_current(lt_query_t *self, const req_t *r, const char *key,
+                                   uint64_t *seq, int *failed)
+{
+    uint64_t at = 0;
+    ProtobufCMessage *msg = s_current_at(self, r, key, &at, failed);
+    *seq = msg ? at : 0;
     return msg;
 }
 

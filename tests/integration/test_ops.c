@@ -158,6 +158,44 @@ static int s_lookup(fed_t *x, lt_it_gw_t *g, char *out, size_t outlen)
     return lt_it_run_cli(x->f.dir, out, args, 15000);
 }
 
+/* A repair's Range from the consumer's member while the owner's directory
+ * is expired: refused with ERR_DIRECTORY, no records. 1 when so. */
+static int s_range_refused(fed_t *x, lt_it_gw_t *owner)
+{
+    lt_it_peer_t p = {0};
+    static uint8_t zeros[32];
+    int refused = 0;
+    if (lt_it_peer_open_gw(&p, x->bhxh, owner) != 0)
+        return 0;
+    Lienthong__Envelope *h = lt_it_peer_hello_retry(&p, 1, 500, 5000);
+    lt_wire_free(&h);
+    Lienthong__Range rq = LIENTHONG__RANGE__INIT;
+    rq.stream = DS;
+    rq.first_seq = 150;
+    rq.last_seq = 200;
+    rq.prev_hash.data = zeros;
+    rq.prev_hash.len = sizeof zeros;
+    Lienthong__Envelope e = LIENTHONG__ENVELOPE__INIT;
+    e.version = 1;
+    e.body_case = LIENTHONG__ENVELOPE__BODY_RANGE;
+    e.range = &rq;
+    Lienthong__Envelope *a = lt_it_peer_send_env(&p, &e, 3000) == 0
+                                 ? lt_it_peer_expect_any(&p,
+                                                         LT_IT_BODY(LIENTHONG__ENVELOPE__BODY_RANGE) |
+                                                             LT_IT_BODY(LIENTHONG__ENVELOPE__BODY_ERROR),
+                                                         3000)
+                                 : NULL;
+    refused = a && a->body_case == LIENTHONG__ENVELOPE__BODY_ERROR &&
+              a->error->code == LIENTHONG__ERROR_CODE__ERR_DIRECTORY &&
+              strncmp(a->error->message, DS ": ", strlen(DS) + 2) == 0;
+    if (!refused)
+        fprintf(stderr, "\n  an expired owner answered a Range with %s\n",
+                a ? lt_wire_body_name(a->body_case) : "nothing");
+    lt_wire_free(&a);
+    lt_it_peer_close(&p);
+    return refused;
+}
+
 static void test_expiry_during_traffic(void)
 {
     fed_t x;
@@ -202,6 +240,7 @@ static void test_expiry_during_traffic(void)
     CU_ASSERT(lt_it_file_contains(out, "ERR_DIRECTORY"));
     CU_ASSERT(lt_it_file_contains(out, ID_OWNER " serves no data to peers: its directory version 1 "
                                        "expired at"));
+    CU_ASSERT(s_range_refused(&x, owner));
     usleep(1500 * 1000);
     CU_ASSERT_EQUAL(lt_ft_last_seq(cons, DS), 100);
     CU_ASSERT(lt_it_gw_alive(owner) && lt_it_gw_alive(cons));

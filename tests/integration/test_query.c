@@ -90,6 +90,8 @@ static const char *s_source =
     "    fields = [\"full_name\", \"date_of_birth\", \"sex\"]; purposes = [\"KYC\", \"AUDIT\"]; },\n"
     "  { consumer = \"" ID_CALLER "\"; target = \"" VIEW "\"; allow = [\"subscribe\"]; },\n"
     "  { consumer = \"" ID_LOOKONLY "\"; target = \"" DS "\"; allow = [\"lookup\"];\n"
+    "    fields = [\"full_name\"]; purposes = [\"KYC\"]; },\n"
+    "  { consumer = \"" ID_LOOKONLY "\"; target = \"" VIEW "\"; allow = [\"lookup\"];\n"
     "    fields = [\"full_name\"]; purposes = [\"KYC\"]; } );\n";
 
 static lt_it_fed_t g_fed;
@@ -1009,6 +1011,33 @@ static void test_verify_batch(void)
 
 /* ---- who may ask ---------------------------------------------------------------------------- */
 
+/* A member that may look up only a view learns nothing of the keys
+ * outside it: a key of another province answers as one that never
+ * existed, record_seq 0 included (PROTOCOL.md 7.5). */
+static void test_view_hides_outside(void)
+{
+    lt_it_peer_t v = {0};
+    msg_t m = {0};
+    char *ask[] = {"full_name"};
+    LT_IT_REQUIRE(lt_it_peer_open_gw(&v, g_m_lookonly, g_owner) == 0);
+    const char *keys[] = {K2, K1, KX};
+    for (int i = 0; i < 3; i++) {
+        Lienthong__LookupAnswer *a = s_lookup(&v, VIEW, keys[i], ask, 1, "KYC", &m);
+        LT_IT_REQUIRE(a != NULL);
+        int found = i == 0;
+        CU_ASSERT(!found || (a->code == LIENTHONG__ERROR_CODE__ERR_NONE && a->record_seq >= 1 &&
+                             a->n_released == 1));
+        CU_ASSERT(found || (a->code == LIENTHONG__ERROR_CODE__ERR_NOT_FOUND && a->record_seq == 0 &&
+                            a->n_released == 0 && a->payload.len == 0));
+        CU_ASSERT(i != 1 || !s_contains(m.frame, m.len, NAME1));
+        lienthong__lookup_answer__free_unpacked(a, NULL);
+        s_msg_free(&m);
+    }
+out:
+    s_msg_free(&m);
+    lt_it_peer_close(&v);
+}
+
 static void test_forbidden(void)
 {
     lt_it_peer_t nopol = {0}, lookonly = {0};
@@ -1904,6 +1933,8 @@ int main(int argc, char **argv)
 {
     static const lt_it_test_t tests[] = {
         {"lookup: field-level policy", test_lookup_fields},
+        {"lookup on a view: a key outside it answers as one never published",
+         test_view_hides_outside},
         {"lookup and verify: purpose", test_purpose},
         {"metrics: text parses, lookup counters move", test_metrics},
         {"verify: no data, Vietnamese normalisation", test_verify},
