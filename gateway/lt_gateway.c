@@ -16,6 +16,7 @@
 #include "lt_gwstats.h"
 #include "lt_log.h"
 #include "lt_notify.h"
+#include "lt_offers.h"
 #include "lt_peers.h"
 #include "lt_prefill.h"
 #include "lt_publish.h"
@@ -57,6 +58,7 @@ struct _lt_gateway_t {
     lt_query_t *query;
     lt_prefill_t *prefill; /* pre-fills from the replicas (PROTOCOL.md 8.8) */
     lt_profile_t *profile; /* profile lookups, made through query */
+    lt_offers_t *offers;   /* members whose directory offers are held back */
     int sigfd;
     int lockfd; /* holds data_dir/lock (LT_GWCFG_LOCK_NAME) while the gateway lives */
     int stopping;
@@ -358,8 +360,24 @@ static void s_peer_offer(lt_gateway_t *self, const lt_wire_in_t *in,
                          const Lienthong__DirectoryOffer *o)
 {
     char err[512];
-    int rc = lt_gateway_adopt(self, o->signed_directory.data, o->signed_directory.len, in->user_id,
-                              err, sizeof err);
+    const uint8_t *bytes = o->signed_directory.data;
+    size_t len = o->signed_directory.len;
+    int64_t wait = s_already_held(self, bytes, len)
+                       ? 0
+                       : lt_offers_wait(self->offers, in->user_id, lt_clock_mono_ms());
+    if (wait > 0) { /* not checked: the member's last offer was refused just now */
+        snprintf(err, sizeof err,
+                 "directory offers from %s are not checked for %lld ms more: its last one was "
+                 "refused",
+                 in->user_id, (long long)wait);
+        s_peer_refuse(self, in, LIENTHONG__ERROR_CODE__ERR_DIRECTORY, 0, in->user_id, err);
+        return;
+    }
+    int rc = lt_gateway_adopt(self, bytes, len, in->user_id, err, sizeof err);
+    if (rc == 0)
+        lt_offers_adopted(self->offers, in->user_id);
+    else if (rc < 0)
+        lt_offers_refused(self->offers, in->user_id, lt_clock_mono_ms());
     if (rc == 0 && self->peer)
         (void)lt_peers_hello(self->shared.peers, self->peer, in->rid, in->rid_len);
     if (rc >= 0)
@@ -1452,7 +1470,8 @@ lt_gateway_t *lt_gateway_new(const lt_gwcfg_t *cfg, char *err, size_t errlen)
         goto fail;
     if (!(self->shared.keys = lt_gwcheck_keys(cfg, err, errlen)))
         goto fail;
-    if (!(self->shared.stats = lt_stats_new()) || s_register(self) != 0) {
+    if (!(self->shared.stats = lt_stats_new()) || s_register(self) != 0 ||
+        !(self->offers = lt_offers_new())) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -1493,6 +1512,7 @@ void lt_gateway_destroy(lt_gateway_t **self_p)
     lt_zap_destroy(&self->zap);
     lt_guard_destroy(&self->guard);
     lt_reject_destroy(&self->shared.reject);
+    lt_offers_destroy(&self->offers);
     lt_writer_destroy(&self->shared.writer); /* waits for its commit */
     lt_feed_apply_t *left = NULL;
     Lienthong__Envelope *env = NULL;

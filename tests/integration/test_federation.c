@@ -13,6 +13,7 @@
  * Usage: test_federation /path/to/lienthong (or LIENTHONG_BIN=...). */
 #define _GNU_SOURCE
 #include "lt_itest.h"
+#include "lt_offers.h"
 #include "lt_file.h"
 
 #include <CUnit/Basic.h>
@@ -439,8 +440,12 @@ static void test_bad_directories_refused(void)
     LT_IT_REQUIRE(lt_it_peer_open_gw(&p, pm, ga) == 0);
     LT_IT_REQUIRE(s_hello_ok(&p, ID_A, 2));
 
+    /* Each after the back-off the refusal before it set (1 s, then 2 s:
+     * PROTOCOL.md 5.3). */
     CU_ASSERT(s_offer_refused(&p, forged, forged_len, "no valid signature"));
+    usleep((LT_OFFERS_FIRST_MS + 100) * 1000);
     CU_ASSERT(s_offer_refused(&p, expired, expired_len, "expired"));
+    usleep((2 * LT_OFFERS_FIRST_MS + 100) * 1000);
     CU_ASSERT(s_offer_refused(&p, older, older_len, "older"));
     CU_ASSERT_EQUAL(lt_it_gw_version(ga), 2);
 

@@ -16,6 +16,7 @@
 #define _GNU_SOURCE
 #include "lt_feedtest.h"
 #include "lt_itest.h"
+#include "lt_offers.h"
 #include "records/population.pb-c.h"
 
 #include <CUnit/Basic.h>
@@ -269,6 +270,66 @@ out:
     s_fed_free(&x);
 }
 
+/* ---- a member's flood of refused directory offers ---------------------------- */
+
+/* A member offers a refused directory again and again: the owner checks
+ * (and logs and audits) the first, holds the rest back for a second, then
+ * adopts a valid one the same member offers after it. */
+static void test_offer_flood(void)
+{
+    fed_t x;
+    lt_it_peer_t p = {0};
+    uint8_t junk[600], *v2 = NULL;
+    size_t v2_len = 0;
+    Lienthong__Envelope *e = NULL;
+    LT_IT_REQUIRE(s_fed(&x, 300) == 0);
+    lt_it_gw_t *owner = NULL, *cons = NULL;
+    LT_IT_REQUIRE(s_pair(&x, &owner, &cons, 0) == 0);
+    LT_IT_REQUIRE(lt_it_gw_run(owner, READY_MS) == 0);
+    LT_IT_REQUIRE(lt_it_peer_open_gw(&p, x.bhxh, owner) == 0);
+    e = lt_it_peer_hello_retry(&p, 1, 500, 5000);
+    LT_IT_REQUIRE(e != NULL);
+    lt_wire_free(&e);
+    memset(junk, 0x5a, sizeof junk);
+    long mark = lt_it_log_mark(owner);
+    Lienthong__DirectoryOffer o = LIENTHONG__DIRECTORY_OFFER__INIT;
+    o.signed_directory.data = junk;
+    o.signed_directory.len = sizeof junk;
+    Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
+    env.version = 1;
+    env.body_case = LIENTHONG__ENVELOPE__BODY_DIRECTORY_OFFER;
+    env.directory_offer = &o;
+    for (int i = 0; i < 40; i++) /* back to back: all within the back-off */
+        LT_IT_REQUIRE(lt_it_peer_send_env(&p, &env, REPLY_MS) == 0);
+    int held = 0;
+    while ((e = lt_it_peer_expect_any(&p, LT_IT_BODY(LIENTHONG__ENVELOPE__BODY_ERROR), 300))) {
+        held += strstr(e->error->message, "are not checked for") != NULL;
+        lt_wire_free(&e);
+    }
+    CU_ASSERT(held >= 1);
+    CU_ASSERT_EQUAL(lt_ft_log_count_lines(owner, mark, "refused directory from " ID_BHXH, NULL),
+                    1);
+    lt_it_peer_close(&p);
+    /* After the back-off a valid newer directory from the same member. */
+    usleep((LT_OFFERS_FIRST_MS + 200) * 1000);
+    LT_IT_REQUIRE(lt_it_peer_open_gw(&p, x.bhxh, owner) == 0);
+    e = lt_it_peer_hello_retry(&p, 1, 500, 5000);
+    LT_IT_REQUIRE(e != NULL);
+    lt_wire_free(&e);
+    LT_IT_REQUIRE(lt_it_dir_bytes(&x.f, 2, 0, 0, NULL, &v2, &v2_len) == 0);
+    e = lt_it_peer_offer(&p, v2, v2_len, REPLY_MS);
+    CU_ASSERT(e && e->body_case == LIENTHONG__ENVELOPE__BODY_HELLO);
+    lt_wire_free(&e);
+    CU_ASSERT_EQUAL(lt_it_gw_wait_version(owner, 2, REPLY_MS), 0);
+    lt_it_peer_close(&p);
+    s_finish(&x);
+out:
+    lt_it_peer_close(&p);
+    free(v2);
+    lt_wire_free(&e);
+    s_fed_free(&x);
+}
+
 /* ---- reload of a subscription --------------------------------------------------- */
 
 /* Rewrites g's configuration as `base` plus `extra`, then SIGHUP; waits for
@@ -467,6 +528,7 @@ int main(int argc, char **argv)
         {"a directory expiring during traffic", test_expiry_during_traffic},
         {"reload of a subscription", test_reload_subscription},
         {"status after a peer dies", test_status_after_peer_dies},
+        {"a member's refused directory offers are checked once per back-off", test_offer_flood},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {"ops", NULL, NULL, s_test_start, s_teardown, tests};
