@@ -7,10 +7,23 @@
  *
  * Line numbers: the input is fed to libcsv one line at a time, so the line
  * being fed is known when a row ends; the row started that many lines
- * earlier as its quoted fields hold newlines. Keys already published are
- * kept in a compact open-addressing set (SipHash of the key, with a random
- * key, so that a crafted file cannot make it slow) pointing into an arena
- * that also holds the line of the first occurrence. */
+ * earlier as its quoted fields hold newlines.
+ *
+ * A stray quote (one that opens a field and is not closed where it should
+ * be) makes the lines after it part of one quoted field, up to where the
+ * quoting breaks. So the lines of a row after its first are kept (s_lines_t)
+ * until it ends: a row over lines that breaks (malformed quoting, the wrong
+ * number of columns, a quote still open at the end of the file) is rejected
+ * at its first line, and its other lines are read again, with a new parser,
+ * as if it had ended with its first line (s_reread). Those lines cannot
+ * start another such row but for the last one: the bytes of a line are
+ * inside quotes in exactly one of its readings, from the start of a row or
+ * inside a quoted field, so a line read again is read at most twice.
+ *
+ * Keys already published are kept in a compact open-addressing set
+ * (SipHash of the key, with a random key, so that a crafted file cannot
+ * make it slow) pointing into an arena that also holds the line of the
+ * first occurrence. */
 #include "lt_csv.h"
 #include "lt_adapter.h"
 #include "lt_db_backend.h"
@@ -33,7 +46,11 @@
 #define CHECK_DATE     1u
 #define CHECK_DIGITS   2u
 #define CHECK_REQUIRED 4u
-#define REASON_MAX     256
+#define REASON_MAX     384
+/* The lines of one row after its first may hold this many bytes: a quoted
+ * field may hold newlines, but a stray quote never closed must not make
+ * the rest of a file one row in memory (the import stops, naming it). */
+#define ROW_LINES_MAX (16u << 20)
 
 /* The fields of the row being read. */
 typedef struct {
@@ -44,6 +61,15 @@ typedef struct {
     size_t n, cap_fields;
     size_t newlines; /* inside the row's quoted fields */
 } s_fields_t;
+
+/* The lines of the row being read after its first one, in case it breaks
+ * (s_reread), then the lines being read again. */
+typedef struct {
+    char *buf;
+    size_t len, cap;
+    size_t at;   /* [0, at) fed; [at, len) to read again before new input */
+    size_t hold; /* [hold, at): the lines after the first of the row */
+} s_lines_t;
 
 /* Keys seen: slots hold arena offset + 1 (0: empty). */
 typedef struct {
@@ -74,11 +100,14 @@ struct lt_csv_t {
     struct csv_parser parser;
     int parser_ready;
     s_fields_t f;
+    s_lines_t lines;
     s_keys_t keys;
     long line;     /* the line being fed (1-based) */
     long row_line; /* the line the row being read began on */
+    int row_ended; /* a row ended in the piece being fed (s_on_row) */
+    int reread;    /* the row broke over lines: read them again (s_reread) */
     size_t key;    /* the key field's index in the mapping */
-    int bom; /* bytes of a byte order mark taken at the start; -1 past it */
+    int bom;       /* bytes of a byte order mark taken at the start; -1 past it */
     int skip_line; /* the rest of the line is skipped (s_parse_reject) */
     lt_csv_record_fn on_record;
     lt_csv_reject_fn on_reject;
@@ -269,6 +298,7 @@ void lt_csv_destroy(lt_csv_t **self_p)
     free(self->f.off);
     free(self->f.flen);
     free(self->f.null);
+    free(self->lines.buf);
     free(self->keys.slots);
     free(self->keys.arena);
     free(self);
@@ -496,20 +526,39 @@ static void s_reject(lt_csv_t *self, long line, const char *column, const char *
         self->on_reject(self->arg, line, column, reason);
 }
 
-/* Wrong number of columns: the first missing one, or the first extra. */
+/* The end of the reason of a row that broke over lines first..last, most
+ * likely at a stray quote: its other lines are read again (s_reread). */
+static void s_again(lt_csv_t *self, char *note, size_t cap, long first, long last)
+{
+    if (last == first + 1)
+        snprintf(note, cap, "(a stray quote?); line %ld is read again as a row of its own", last);
+    else
+        snprintf(note, cap, "(a stray quote?); lines %ld-%ld are read again as rows of their own",
+                 first + 1, last);
+    self->reread = 1;
+}
+
+/* Wrong number of columns: the first missing one, or the first extra. A
+ * row over lines with the wrong number is taken for a stray quote's. */
 static int s_check_count(lt_csv_t *self, long line)
 {
-    char why[REASON_MAX], col[24];
+    char why[REASON_MAX], col[24], over[224] = "", note[128];
     if (self->f.n == self->n_header)
         return 0;
+    if (self->f.newlines) {
+        s_again(self, note, sizeof note, line, self->line);
+        snprintf(over, sizeof over,
+                 " in a row whose quoted fields run on from line %ld to line %ld %s", line,
+                 self->line, note);
+    }
     if (self->f.n < self->n_header) {
-        snprintf(why, sizeof why, "missing (the row has %zu of the header's %zu columns)",
-                 self->f.n, self->n_header);
+        snprintf(why, sizeof why, "missing (the row has %zu of the header's %zu columns)%s",
+                 self->f.n, self->n_header, over);
         s_reject(self, line, self->header[self->f.n], why);
     } else {
         snprintf(col, sizeof col, "%zu", self->n_header + 1);
-        snprintf(why, sizeof why, "extra (the row has %zu columns, the header %zu)", self->f.n,
-                 self->n_header);
+        snprintf(why, sizeof why, "extra (the row has %zu columns, the header %zu)%s", self->f.n,
+                 self->n_header, over);
         s_reject(self, line, col, why);
     }
     return -1;
@@ -647,7 +696,7 @@ static void s_on_field(void *data, size_t len, void *arg)
     s_fields_t *f = &self->f;
     if (!data)
         len = 0;
-    if (self->failed)
+    if (self->failed || self->reread) /* the rest of a row that broke */
         return;
     if (s_grow_fields(f, len) != 0) {
         lt_adapter_fmt(self->err, sizeof self->err, "out of memory reading a row");
@@ -675,9 +724,14 @@ static void s_on_row(int terminator, void *arg)
     lt_csv_t *self = arg;
     (void)terminator;
     long line = self->line - (long)self->f.newlines;
-    if (!self->failed && (self->have_header ? s_row(self, line) : s_header(self)) != 0)
+    if (!self->failed && !self->reread &&
+        (self->have_header ? s_row(self, line) : s_header(self)) != 0)
         self->failed = 1;
     self->f.n = self->f.len = self->f.newlines = 0;
+    if (self->reread) /* s_reread needs the first line of the row */
+        return;
+    self->row_line = self->line; /* of the next row, when a '\r' ended this one */
+    self->row_ended = 1;
 }
 
 /* ---- feeding ---------------------------------------------------------- */
@@ -724,29 +778,41 @@ int lt_csv_begin(lt_csv_t *self, const char *file, lt_csv_record_fn on_record,
     self->skip_line = 0;
     self->failed = 0;
     self->f.n = self->f.len = self->f.newlines = 0;
+    self->lines.len = self->lines.at = self->lines.hold = 0;
+    self->row_line = 1;
+    self->row_ended = self->reread = 0;
     return 0;
 }
 
 /* The quoting of the row being read broke on the current line (CSV_EPARSE):
- * that row is rejected, with the column it broke in, and reading goes on
- * with a new parser at the next line (the caller skips the rest of this
- * one). A header row that breaks stops the file. -1 when the import
- * cannot go on. */
+ * that row is rejected, with the column it broke in. A row on this line
+ * alone: reading goes on with a new parser at the next line (the caller
+ * skips the rest of this one). A row begun on an earlier line: its other
+ * lines are read again (s_reread). A header row that breaks stops the
+ * file. -1 when the import cannot go on. */
 static int s_parse_reject(lt_csv_t *self)
 {
     if (csv_error(&self->parser) != CSV_EPARSE || !self->have_header)
         return -1;
-    char col[24];
+    char col[24], why[REASON_MAX], note[128];
     snprintf(col, sizeof col, "%zu", self->f.n + 1);
-    char why[REASON_MAX];
-    snprintf(why, sizeof why,
-             "malformed quoting on line %ld (a quote inside an unquoted field, or a character "
-             "after a closing quote); the rest of that line is skipped",
-             self->line);
+    if (self->row_line < self->line) {
+        s_again(self, note, sizeof note, self->row_line, self->line);
+        snprintf(why, sizeof why,
+                 "malformed quoting on line %ld, in a row whose quoted fields run on from line "
+                 "%ld %s",
+                 self->line, self->row_line, note);
+    } else
+        snprintf(why, sizeof why,
+                 "malformed quoting on line %ld (a quote inside an unquoted field, or a "
+                 "character after a closing quote); the rest of that line is skipped",
+                 self->line);
     self->rows++;
     self->bad++;
     s_reject(self, self->row_line,
              self->f.n < self->n_header ? self->header[self->f.n] : col, why);
+    if (self->reread)
+        return 0;
     self->f.n = self->f.len = self->f.newlines = 0;
     self->skip_line = 1; /* up to and including this line's newline */
     if (s_parser_start(self) == 0)
@@ -756,29 +822,111 @@ static int s_parse_reject(lt_csv_t *self)
     return 0;
 }
 
-/* Feeds up to and including the next newline, counting lines. */
+/* The row being read broke over lines and is rejected at its first: its
+ * other lines, held, are read again before any new input, with a new
+ * parser, as if the row had ended with its first line. */
+static int s_reread(lt_csv_t *self)
+{
+    self->reread = 0;
+    self->lines.at = self->lines.hold;
+    self->line = self->row_line + 1;
+    self->skip_line = 0;
+    self->f.n = self->f.len = self->f.newlines = 0;
+    if (s_parser_start(self) == 0)
+        return 0;
+    lt_adapter_fmt(self->err, sizeof self->err, "out of memory");
+    return -1;
+}
+
+/* Holds a piece of new input that the row being read runs on into, in
+ * case that row breaks. */
+static int s_hold(lt_csv_t *self, const char *p, size_t n)
+{
+    s_lines_t *l = &self->lines;
+    if (l->hold > 0) { /* lines read again before the row's: done with */
+        memmove(l->buf, l->buf + l->hold, l->len - l->hold);
+        l->len -= l->hold;
+        l->hold = 0;
+    }
+    if (l->len + n > ROW_LINES_MAX) {
+        lt_adapter_fmt(self->err, sizeof self->err,
+                       "%s:%ld: a row over %u MiB: its quoted fields run on from line %ld (a "
+                       "stray quote?)",
+                       self->file, self->line, ROW_LINES_MAX >> 20, self->row_line);
+        return -1;
+    }
+    if (l->len + n > l->cap) {
+        size_t cap = l->cap ? l->cap : 4096;
+        while (cap < l->len + n)
+            cap *= 2;
+        char *buf = realloc(l->buf, cap);
+        if (!buf) {
+            lt_adapter_fmt(self->err, sizeof self->err, "out of memory holding a row's lines");
+            return -1;
+        }
+        l->buf = buf;
+        l->cap = cap;
+    }
+    memcpy(l->buf + l->len, p, n);
+    l->at = l->len += n;
+    return 0;
+}
+
+/* Feeds one piece of a line, up to and including its newline: new input,
+ * or held (again) and read again. */
+static int s_piece(lt_csv_t *self, const char *p, size_t n, int again)
+{
+    s_lines_t *l = &self->lines;
+    if (self->parser.pstate == CSV_ROW_NOT_BEGUN)
+        self->row_line = self->line;
+    /* The row runs on from an earlier line: hold the piece, if new. */
+    int runs_on = self->parser.pstate != CSV_ROW_NOT_BEGUN && self->line > self->row_line;
+    if (again)
+        l->at += n;
+    else if (!runs_on)
+        l->len = l->at = l->hold = 0;
+    else if (s_hold(self, p, n) != 0)
+        return -1;
+    self->row_ended = 0;
+    /* After a row that broke over lines (s_reread), libcsv reads on to the
+     * end of the piece: what it finds there is read again anyway. */
+    if (self->skip_line)
+        ; /* the rest of a line whose quoting broke, maybe fed in pieces */
+    else if (csv_parse(&self->parser, p, n, s_on_field, s_on_row, self) != n && !self->failed &&
+             !self->reread && s_parse_reject(self) != 0) {
+        lt_adapter_fmt(self->err, sizeof self->err, "%s:%ld: %s", self->file, self->line,
+                       csv_strerror(csv_error(&self->parser)));
+        return -1;
+    }
+    if (self->failed)
+        return -1;
+    if (self->reread)
+        return s_reread(self);
+    if (p[n - 1] == '\n') {
+        self->skip_line = 0;
+        self->line++;
+    }
+    if (!runs_on || self->row_ended) /* the lines held so far: done with */
+        l->hold = l->at;
+    return 0;
+}
+
+/* Feeds the lines to read again, then p, a piece of a line at a time. */
 static int s_feed_lines(lt_csv_t *self, const char *p, size_t len)
 {
-    while (len > 0 && !self->failed) {
-        const char *nl = memchr(p, '\n', len);
-        size_t n = nl ? (size_t)(nl - p) + 1 : len;
-        /* A row begins on this line. Only for a row that never ends
-         * (lt_csv_end); a row that ends counts its own lines (s_on_row). */
-        if (self->parser.pstate == CSV_ROW_NOT_BEGUN)
-            self->row_line = self->line;
-        if (self->skip_line)
-            ; /* the rest of a line whose quoting broke, maybe fed in pieces */
-        else if (csv_parse(&self->parser, p, n, s_on_field, s_on_row, self) != n &&
-                 !self->failed && s_parse_reject(self) != 0) {
-            lt_adapter_fmt(self->err, sizeof self->err, "%s:%ld: %s", self->file, self->line,
-                           csv_strerror(csv_error(&self->parser)));
-            self->failed = 1;
+    s_lines_t *l = &self->lines;
+    while (!self->failed && (l->at < l->len || len > 0)) {
+        int again = l->at < l->len;
+        const char *s = again ? l->buf + l->at : p;
+        size_t left = again ? l->len - l->at : len;
+        const char *nl = memchr(s, '\n', left);
+        size_t n = nl ? (size_t)(nl - s) + 1 : left;
+        if (!again) {
+            p += n;
+            len -= n;
         }
-        if (nl)
-            self->skip_line = 0;
-        self->line += nl != NULL;
-        p += n;
-        len -= n;
+        if (s_piece(self, s, n, again) != 0)
+            self->failed = 1;
     }
     return self->failed ? -1 : 0;
 }
@@ -812,23 +960,53 @@ int lt_csv_feed(lt_csv_t *self, const void *data, size_t len, char *err, size_t 
     return -1;
 }
 
+/* An open quote ran to the end of the file: that row is bad (libcsv would
+ * end the field there, as if it had been closed). Over lines, its other
+ * lines are read again. */
+static void s_unterminated(lt_csv_t *self)
+{
+    const s_lines_t *l = &self->lines;
+    char col[24], why[REASON_MAX], note[128];
+    snprintf(col, sizeof col, "%zu", self->f.n + 1);
+    if (self->have_header && l->hold < l->at) {
+        long last = self->line - (l->buf[l->at - 1] == '\n');
+        s_again(self, note, sizeof note, self->row_line, last);
+        snprintf(why, sizeof why,
+                 "unterminated quoted field, open from line %ld to the end of the file on line "
+                 "%ld %s",
+                 self->row_line, last, note);
+    } else
+        snprintf(why, sizeof why, "unterminated quoted field (runs to the end of the file)");
+    self->rows++;
+    self->bad++;
+    s_reject(self, self->row_line,
+             self->have_header && self->f.n < self->n_header ? self->header[self->f.n] : col, why);
+}
+
+/* The end of the file ends the row being read. 1 when that row broke over
+ * lines and they were read again: the file ends again. */
+static int s_end_row(lt_csv_t *self)
+{
+    if (self->parser.pstate == CSV_FIELD_BEGUN && self->parser.quoted)
+        s_unterminated(self);
+    else
+        (void)csv_fini(&self->parser, s_on_field, s_on_row, self);
+    if (self->failed || !self->reread)
+        return 0;
+    if (s_reread(self) != 0) {
+        self->failed = 1;
+        return 0;
+    }
+    return s_feed_lines(self, NULL, 0) == 0;
+}
+
 int lt_csv_end(lt_csv_t *self, char *err, size_t errlen)
 {
     if (self->bom > 0 && self->bom < 3) /* a file of a mark's first bytes */
         (void)s_feed_lines(self, BOM, (size_t)self->bom);
     self->bom = -1;
-    if (!self->failed && self->parser.pstate == CSV_FIELD_BEGUN && self->parser.quoted) {
-        /* An open quote ran to the end of the file: that row is bad (libcsv
-         * would end the field there, as if it had been closed). */
-        char col[24];
-        snprintf(col, sizeof col, "%zu", self->f.n + 1);
-        self->rows++;
-        self->bad++;
-        s_reject(self, self->row_line,
-                 self->have_header && self->f.n < self->n_header ? self->header[self->f.n] : col,
-                 "unterminated quoted field (runs to the end of the file)");
-    } else if (!self->failed)
-        (void)csv_fini(&self->parser, s_on_field, s_on_row, self);
+    while (!self->failed && s_end_row(self))
+        ;
     if (!self->failed && !self->have_header) {
         lt_adapter_fmt(self->err, sizeof self->err, "%s: no header row", self->file);
         self->failed = 1;

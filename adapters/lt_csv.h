@@ -4,8 +4,12 @@
  * converted with the same column <-> field mapping as the adapters
  * (lt_rowmap, the configuration's `columns` naming the header's columns),
  * and handed over as a packed record, or rejected with the line it starts
- * on, the column and the reason. Memory stays bounded by the longest row,
- * plus the keys seen so far (to reject a key the file already had).
+ * on, the column and the reason. A row over lines (quoted fields holding
+ * newlines) that breaks is taken for a stray quote's: it is rejected at its
+ * first line and its other lines are read again as rows of their own.
+ * Memory stays bounded by the longest row (its lines after the first: at
+ * most 16 MiB), plus the keys seen so far (to reject a key the file
+ * already had).
  *
  * The import configuration (libconfig, strict, errors "FILE:LINE: ..."):
  *   gateway_socket = "/run/lienthong/gateway.sock";
@@ -54,9 +58,11 @@ void lt_csv_set_delimiter(lt_csv_t *self, char delimiter);
 int lt_csv_begin(lt_csv_t *self, const char *file, lt_csv_record_fn on_record,
                  lt_csv_reject_fn on_reject, void *arg, char *err, size_t errlen);
 /* Feeds the next piece of the file. 0, or -1 with err (a header that lacks
- * a mapped column, out of memory, or the record callback stopped). */
+ * a mapped column, a row whose lines after its first pass 16 MiB, out of
+ * memory, or the record callback stopped). */
 int lt_csv_feed(lt_csv_t *self, const void *data, size_t len, char *err, size_t errlen);
-/* Ends the file (a last row without a newline; an unterminated quote). */
+/* Ends the file (a last row without a newline; an unterminated quote, whose
+ * lines after its first are read again). 0, or -1 with err. */
 int lt_csv_end(lt_csv_t *self, char *err, size_t errlen);
 
 /* Rows of data seen, published (handed to on_record) and rejected, over

@@ -10,7 +10,11 @@
  * so that rows are reached. For every row handed over, the record must
  * decode as a Population whose personal_id is the row's key, a key never
  * handed over twice; every rejection must name a line within the file and a
- * non-empty column and reason; rows = published + rejected.
+ * non-empty column and reason; rows = published + rejected. The file is
+ * then fed again, whole, to a fresh import: the rows handed over and the
+ * rejections (lines, columns, reasons, in order) and the outcome must be
+ * the same as in pieces (a stray quote's lines are held and read again
+ * whatever the pieces).
  *
  * FUZZ_WRITE_SEEDS=DIR makes the first run write seed inputs into DIR. */
 #define _GNU_SOURCE
@@ -25,6 +29,7 @@
 #define HEADER "so_dinh_danh,ho_ten,ngay_sinh,gioi_tinh,trang_thai,ghi_chu\n"
 
 static lt_csv_t *g_csv;
+static char g_conf[64]; /* its configuration's path, new for each import */
 
 /* What one input produced. */
 typedef struct {
@@ -32,15 +37,23 @@ typedef struct {
     uint64_t records, rejects;
     char **keys;
     size_t n_keys, cap;
+    uint64_t digest; /* FNV-1a of every row handed over and rejection */
 } s_seen_t;
+
+static void s_digest(s_seen_t *s, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < len; i++)
+        s->digest = (s->digest ^ p[i]) * 0x100000001b3ull;
+}
 
 static void s_init(void)
 {
-    char dir[] = "/tmp/fuzz-csv-XXXXXX", path[64], err[1024];
+    char dir[] = "/tmp/fuzz-csv-XXXXXX", err[1024];
     if (!mkdtemp(dir))
         abort();
-    snprintf(path, sizeof path, "%s/import.conf", dir);
-    FILE *f = fopen(path, "w");
+    snprintf(g_conf, sizeof g_conf, "%s/import.conf", dir);
+    FILE *f = fopen(g_conf, "w");
     if (!f)
         abort();
     fputs("gateway_socket = \"gw.sock\";\ndataset = \"VN/GOV/BCA/population\";\n"
@@ -50,11 +63,11 @@ static void s_init(void)
           "checks = { personal_id = \"digits:12\"; date_of_birth = \"date\";"
           " full_name = \"required\"; };\n",
           f);
-    if (fclose(f) != 0 || !(g_csv = lt_csv_new(path, err, sizeof err))) {
+    if (fclose(f) != 0 || !(g_csv = lt_csv_new(g_conf, err, sizeof err))) {
         fprintf(stderr, "fuzz_csv: %s\n", err);
         abort();
     }
-    unlink(path);
+    unlink(g_conf);
     rmdir(dir);
 }
 
@@ -64,6 +77,8 @@ static int s_on_record(void *arg, const char *key, const uint8_t *payload, size_
     Lienthong__Records__Population *p = lienthong__records__population__unpack(NULL, len, payload);
     if (!p || !p->personal_id || strcmp(p->personal_id, key) != 0 || line < 2 || line > s->lines)
         abort();
+    s_digest(s, &line, sizeof line);
+    s_digest(s, payload, len);
     lienthong__records__population__free_unpacked(p, NULL);
     for (size_t i = 0; i < s->n_keys; i++)
         if (strcmp(s->keys[i], key) == 0)
@@ -86,11 +101,43 @@ static void s_on_reject(void *arg, long line, const char *column, const char *re
     s_seen_t *s = arg;
     if (line < 1 || line > s->lines || !column[0] || !reason[0])
         abort();
+    s_digest(s, &line, sizeof line);
+    s_digest(s, column, strlen(column) + 1);
+    s_digest(s, reason, strlen(reason) + 1);
     s->rejects++;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static void s_write_seeds(const char *dir);
+
+/* Imports text, fed in two pieces cut at `cut`, and starts a fresh import
+ * for the next: what it saw goes to s, its outcome and error folded into
+ * s->digest. */
+static void s_import(const char *text, size_t len, size_t cut, s_seen_t *s)
+{
+    uint64_t rows0, good0, bad0, rows, good, bad;
+    lt_csv_counts(g_csv, &rows0, &good0, &bad0);
+    char err[1024] = "";
+    int rc = lt_csv_begin(g_csv, "f.csv", s_on_record, s_on_reject, s, err, sizeof err) == 0 &&
+                     lt_csv_feed(g_csv, text, cut, err, sizeof err) == 0 &&
+                     lt_csv_feed(g_csv, text + cut, len - cut, err, sizeof err) == 0 &&
+                     lt_csv_end(g_csv, err, sizeof err) == 0
+                 ? 0
+                 : -1;
+    lt_csv_counts(g_csv, &rows, &good, &bad);
+    if (good - good0 != s->records || rows - rows0 != (good - good0) + (bad - bad0))
+        abort();
+    s_digest(s, &rc, sizeof rc);
+    const char *conf = strstr(err, g_conf); /* differs from import to import */
+    s_digest(s, err, conf ? (size_t)(conf - err) : strlen(err));
+    /* Keys stay seen across files of a run; a fresh import per input keeps
+     * the fuzzer's inputs independent. */
+    lt_csv_destroy(&g_csv);
+    s_init();
+    for (size_t i = 0; i < s->n_keys; i++)
+        free(s->keys[i]);
+    free(s->keys);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -108,27 +155,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(text, HEADER, hlen);
     memcpy(text + hlen, data, size);
     size_t len = hlen + size;
-    s_seen_t s = {1, 0, 0, NULL, 0, 0};
+    s_seen_t s = {1, 0, 0, NULL, 0, 0, 0xcbf29ce484222325ull};
     for (size_t i = 0; i < len; i++)
         s.lines += text[i] == '\n';
-    uint64_t rows0, good0, bad0, rows, good, bad;
-    lt_csv_counts(g_csv, &rows0, &good0, &bad0);
-    char err[1024];
-    size_t cut = size ? (size_t)data[0] * len / 256 : 0;
-    if (lt_csv_begin(g_csv, "f.csv", s_on_record, s_on_reject, &s, err, sizeof err) == 0 &&
-        lt_csv_feed(g_csv, text, cut, err, sizeof err) == 0 &&
-        lt_csv_feed(g_csv, text + cut, len - cut, err, sizeof err) == 0)
-        (void)lt_csv_end(g_csv, err, sizeof err);
-    lt_csv_counts(g_csv, &rows, &good, &bad);
-    if (good - good0 != s.records || rows - rows0 != (good - good0) + (bad - bad0))
-        abort();
-    /* Keys stay seen across files of a run; a fresh import per input keeps
-     * the fuzzer's inputs independent. */
-    lt_csv_destroy(&g_csv);
-    s_init();
-    for (size_t i = 0; i < s.n_keys; i++)
-        free(s.keys[i]);
-    free(s.keys);
+    s_seen_t whole = s;
+    s_import(text, len, size ? (size_t)data[0] * len / 256 : 0, &s);
+    s_import(text, len, len, &whole);
+    if (s.digest != whole.digest)
+        abort(); /* pieces changed what was seen */
     free(text);
     return 0;
 }
@@ -156,5 +190,12 @@ static void s_write_seeds(const char *dir)
            "038084915727,Phạm Dũng,,SEX_MALE\n038084915727,Đỗ,1984-05-02,1,1,\n"
            "038084915729,\xff\xfe,2000-01-01,1,1,\n038084915730,Vũ,2000-01-01,NAM,1,\n"
            "038084915731,Võ,2000-01-01,1,1,,extra\n038084915732,\"open");
+    s_seed(dir, "stray",
+           "\x60\x01"
+           "038084915741,\"Nguyễn Văn A,1990-01-01,1,1,\n"
+           "038084915742,Trần Thị B,1991-02-02,2,1,\n"
+           "038084915743,\"Lê\nVăn C\",1992-03-03,1,1,\n"
+           "038084915744,\"Phạm D\",1993-04-04,1,1,\n038084915745,\"open,1994-05-05,1,1,\n"
+           "038084915746,Vũ,1995-06-06,1,1,\n");
     s_seed(dir, "header", "\x10\x00so_dinh_danh;ho_ten\r\n\xEF\xBB\xBF\"a\"\"b\",c\r\n");
 }

@@ -8,8 +8,9 @@
  * the field cannot take) gives exactly the expected report lines and exit
  * status 3, and every good row lands (the sink's table is exactly them);
  * --dry-run reports the same and publishes nothing; importing the file
- * again leaves the same table; a dataset the member does not own is an
- * error naming the gateway's refusal; no gateway is an error at once.
+ * again leaves the same table; a stray quote rejects its row alone, the
+ * rows after it read again and valid; a dataset the member does not own is
+ * an error naming the gateway's refusal; no gateway is an error at once.
  *
  * Usage: test_import /path/to/lienthong (or LIENTHONG_BIN=...). */
 #define _GNU_SOURCE
@@ -295,6 +296,32 @@ out:
     return;
 }
 
+/* A stray quote on line 2 runs on to the quote of line 4: row 2 alone is
+ * rejected, rows 3 and 4 are read again and valid. */
+static void test_stray_quote(void)
+{
+    world_t *w = &s_w;
+    LT_IT_REQUIRE(w->ready);
+    LT_IT_REQUIRE(lt_it_write_file(w->csv, "so_dinh_danh,ho_ten,ngay_sinh,gioi_tinh,dia_chi,"
+                                           "trang_thai\n"
+                                           "038084915741,\"Nguyễn Văn A,1990-01-01,1,Huế,1\n"
+                                           "038084915742,Trần Thị B,1991-02-02,2,Huế,1\n"
+                                           "038084915743,Lê Văn C,1992-03-03,1,\"Vinh\",1\n") == 0);
+    CU_ASSERT_EQUAL(s_import(w, "--dry-run", NULL), 3);
+    char *got = s_read(w->report), *want = NULL;
+    CU_ASSERT_FATAL(asprintf(&want,
+                             "%s:2: column ho_ten: malformed quoting on line 4, in a row whose "
+                             "quoted fields run on from line 2 (a stray quote?); lines 3-4 are "
+                             "read again as rows of their own\n",
+                             w->csv) > 0);
+    CU_ASSERT_STRING_EQUAL(got, want);
+    CU_ASSERT(lt_it_file_contains(w->out, "3 rows, 2 valid (dry run), 1 rejected"));
+    free(got);
+    free(want);
+out:
+    return;
+}
+
 static void test_refused(void)
 {
     world_t *w = &s_w;
@@ -320,6 +347,7 @@ int main(int argc, char **argv)
         {"--dry-run: the report, nothing published", test_dry_run},
         {"each kind of bad row reported; the good rows land", test_import},
         {"importing again leaves the same table; another delimiter", test_again},
+        {"a stray quote rejects its row alone (dry run)", test_stray_quote},
         {"a dataset not owned, and no gateway: errors", test_refused},
         {NULL, NULL},
     };

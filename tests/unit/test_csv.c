@@ -4,7 +4,8 @@
  * as text, each kind of bad row with its line, column and reason (wrong
  * number of columns, bad date, invalid UTF-8, a letter in a citizen id, a
  * duplicate key, a value the field cannot take, an unterminated quote,
- * broken quoting that rejects its own row and no other), the
+ * broken quoting that rejects its own row and no other), a stray quote
+ * (its row rejected, the lines after it read again as rows), the
  * same results whatever the pieces the file is fed in, a byte order mark,
  * CRLF and another delimiter, and a header without a mapped column. */
 #include "unit_util.h"
@@ -164,8 +165,7 @@ static void test_empty_text_bom_crlf(void)
                                "expected an INTEGER or the TEXT name of a value of the enum\n"
                                "4:038084915727:|1990-01-01|1|1\n");
         lt_csv_destroy(&c);
-        c = load(CONF_HEAD CONF_COLUMNS "empty = \"text\";\ndelimiter = \";\";\n", err,
-                 sizeof err);
+        c = load(CONF_HEAD CONF_COLUMNS "empty = \"text\";\ndelimiter = \";\";\n", err, sizeof err);
         CU_ASSERT_FATAL(c != NULL);
     }
     /* Bytes that begin like a mark and are not one are data. */
@@ -201,31 +201,34 @@ static void test_file_errors(void)
     CU_ASSERT_STRING_EQUAL(err, "a.csv:1: the header names column 'ho_ten' twice");
     CU_ASSERT(run(c, "", 0, &s, err, sizeof err) == -1);
     CU_ASSERT_STRING_EQUAL(err, "a.csv: no header row");
-    /* An open quote to the end of the file: that row is rejected. */
+    /* An open quote to the end of the file: that row is rejected, and the
+     * line after it read again. */
     CU_ASSERT(run(c,
                   "so_dinh_danh,ho_ten,ngay_sinh,gioi_tinh,trang_thai\n"
                   "038084915799,An,1984-05-02,1,1\n"
                   "038084915798,\"Bình\n...",
                   0, &s, err, sizeof err) == 0);
     CU_ASSERT_STRING_EQUAL(s.out, "2:038084915799:An|1984-05-02|1|1\n"
-                                  "3: ho_ten: unterminated quoted field (runs to the end of the "
-                                  "file)\n");
+                                  "3: ho_ten: unterminated quoted field, open from line 3 to the "
+                                  "end of the file on line 4 (a stray quote?); line 4 is read "
+                                  "again as a row of its own\n"
+                                  "4: ho_ten: missing (the row has 1 of the header's 5 columns)\n");
     lt_csv_destroy(&c);
 }
 
 /* Broken quoting rejects its own row and no other: a character after a
- * closing quote, a quote inside an unquoted field, and a quoted field over
- * two lines that breaks on the second; reading goes on at the next line,
- * whatever the pieces. Numbers are digits only: " 1" and "+1" are not. */
-static const char *BROKEN =
-    "so_dinh_danh,ho_ten,ngay_sinh,gioi_tinh,trang_thai\n"
-    "038084915701,\"An\" ,1984-05-02,1,1\n"     /* 2: after the quote */
-    "038084915702,\"Bình\",1990-01-01,2,1\n"    /* 3: good */
-    "03808491\"5703,Cường,1990-01-01,1,1\n"     /* 4: quote in a field */
-    "038084915704,Dũng,1990-01-01, 1,1\n"       /* 5: a space */
-    "038084915705,Em,1990-01-01,+1,1\n"         /* 6: a plus */
-    "038084915706,\"Giang\nHà\"x,2000-01-01,1,1\n" /* 7-8: breaks on 8 */
-    "038084915707,Hùng,2000-01-01,1,1\n";       /* 9: good */
+ * closing quote, a quote inside an unquoted field; reading goes on at the
+ * next line, whatever the pieces. A quoted field over two lines that breaks
+ * on the second is rejected at the first, and the second line read again
+ * (test_stray_quote). Numbers are digits only: " 1" and "+1" are not. */
+static const char *BROKEN = "so_dinh_danh,ho_ten,ngay_sinh,gioi_tinh,trang_thai\n"
+                            "038084915701,\"An\" ,1984-05-02,1,1\n"        /* 2: after the quote */
+                            "038084915702,\"Bình\",1990-01-01,2,1\n"       /* 3: good */
+                            "03808491\"5703,Cường,1990-01-01,1,1\n"        /* 4: quote in a field */
+                            "038084915704,Dũng,1990-01-01, 1,1\n"          /* 5: a space */
+                            "038084915705,Em,1990-01-01,+1,1\n"            /* 6: a plus */
+                            "038084915706,\"Giang\nHà\"x,2000-01-01,1,1\n" /* 7-8: breaks on 8 */
+                            "038084915707,Hùng,2000-01-01,1,1\n";          /* 9: good */
 
 static const char *BROKEN_SEEN =
     "2: ho_ten: malformed quoting on line 2 (a quote inside an unquoted field, or a character "
@@ -237,8 +240,10 @@ static const char *BROKEN_SEEN =
     "the TEXT name of a value of the enum\n"
     "6: gioi_tinh: cannot fill field lienthong.records.Population.sex: expected an INTEGER or "
     "the TEXT name of a value of the enum\n"
-    "7: ho_ten: malformed quoting on line 8 (a quote inside an unquoted field, or a character "
-    "after a closing quote); the rest of that line is skipped\n"
+    "7: ho_ten: malformed quoting on line 8, in a row whose quoted fields run on from line 7 (a "
+    "stray quote?); line 8 is read again as a row of its own\n"
+    "8: so_dinh_danh: malformed quoting on line 8 (a quote inside an unquoted field, or a "
+    "character after a closing quote); the rest of that line is skipped\n"
     "9:038084915707:Hùng|2000-01-01|1|1\n";
 
 static void test_broken_quoting(void)
@@ -255,7 +260,7 @@ static void test_broken_quoting(void)
         CU_ASSERT_STRING_EQUAL(s.out, BROKEN_SEEN);
         uint64_t rows, good, bad;
         lt_csv_counts(c, &rows, &good, &bad);
-        CU_ASSERT(rows == 7 && good == 2 && bad == 5);
+        CU_ASSERT(rows == 8 && good == 2 && bad == 6);
         lt_csv_destroy(&c);
         c = load(CONF_HEAD CONF_COLUMNS, err, sizeof err); /* keys seen start empty */
         CU_ASSERT_FATAL(c != NULL);
@@ -264,6 +269,182 @@ static void test_broken_quoting(void)
     seen_t s;
     CU_ASSERT(run(c, "so_dinh_danh,\"ho_ten\"x\n", 0, &s, err, sizeof err) == -1);
     CU_ASSERT(strstr(err, "a.csv:1: ") == err);
+    lt_csv_destroy(&c);
+}
+
+/* A stray quote: a quote that opens a field and is never closed where it
+ * should be makes the lines after it one quoted field, up to where the
+ * quoting breaks. That row is rejected at its first line, and its other
+ * lines are read again as rows of their own. The configuration of the
+ * examples: id, name, born. */
+#define CONF_SHORT                                                                                 \
+    CONF_HEAD "columns = { personal_id = \"id\"; full_name = \"name\";"                            \
+              " date_of_birth = \"born\"; };\n"                                                    \
+              "checks = { date_of_birth = \"date\"; };\n"
+
+static const struct {
+    const char *text, *seen;
+    uint64_t rows, good, bad;
+} STRAY[] = {
+    /* The quote of line 2 closes at the first quote of line 5, where a
+     * character follows it. */
+    {"id,name,born\n"
+     "1,\"Nguyen Van A,1990-01-01\n"
+     "2,Tran Thi B,1991-02-02\n"
+     "3,Le Van C,1992-03-03\n"
+     "4,\"Pham D\",1993-04-04\n",
+     "2: name: malformed quoting on line 5, in a row whose quoted fields run on from line 2 (a "
+     "stray quote?); lines 3-5 are read again as rows of their own\n"
+     "3:2:Tran Thi B|1991-02-02|0|0\n"
+     "4:3:Le Van C|1992-03-03|0|0\n"
+     "5:4:Pham D|1993-04-04|0|0\n",
+     4, 3, 1},
+    /* A quote never closed: to the end of the file, with or without a last
+     * line end. */
+    {"id,name,born\n"
+     "1,Nguyen Van A,1990-01-01\n"
+     "2,\"Tran Thi B,1991-02-02\n"
+     "3,Le Van C,1992-03-03\n"
+     "4,Pham D,1993-04-04\n",
+     "2:1:Nguyen Van A|1990-01-01|0|0\n"
+     "3: name: unterminated quoted field, open from line 3 to the end of the file on line 5 (a "
+     "stray quote?); lines 4-5 are read again as rows of their own\n"
+     "4:3:Le Van C|1992-03-03|0|0\n"
+     "5:4:Pham D|1993-04-04|0|0\n",
+     4, 3, 1},
+    {"id,name,born\n"
+     "1,Nguyen Van A,1990-01-01\n"
+     "2,\"Tran Thi B,1991-02-02\n"
+     "3,Le Van C,1992-03-03",
+     "2:1:Nguyen Van A|1990-01-01|0|0\n"
+     "3: name: unterminated quoted field, open from line 3 to the end of the file on line 4 (a "
+     "stray quote?); line 4 is read again as a row of its own\n"
+     "4:3:Le Van C|1992-03-03|0|0\n",
+     3, 2, 1},
+    /* A quote opened on the last line: nothing to read again. */
+    {"id,name,born\n"
+     "1,\"Nguyen Van A,1990-01-01\n",
+     "2: name: unterminated quoted field (runs to the end of the file)\n", 1, 0, 1},
+    /* Quoted fields that hold newlines, a quote and a blank line: one row
+     * each, and the lines after them keep their numbers. */
+    {"id,name,born\n"
+     "1,\"Nguyen\nVan A\",1990-01-01\n"
+     "2,\"Tran \"\"B\"\"\n\nThi\",1991-02-02\n"
+     "3,Le Van C,1992-03-03\n"
+     "4,\"Pham\nD\",\"1993-04-04\"",
+     "2:1:Nguyen\nVan A|1990-01-01|0|0\n"
+     "4:2:Tran \"B\"\n\nThi|1991-02-02|0|0\n"
+     "7:3:Le Van C|1992-03-03|0|0\n"
+     "8:4:Pham\nD|1993-04-04|0|0\n",
+     4, 4, 0},
+    /* The stray quote of line 2 closes at line 3, whose own quote, read
+     * again, opens a quoted field to the end of the file. */
+    {"id,name,born\n"
+     "1,\"A,1990-01-01\n"
+     "2,\"B,1991-02-02\n"
+     "3,C,1992-03-03\n"
+     "4,D,1993-04-04\n",
+     "2: name: malformed quoting on line 3, in a row whose quoted fields run on from line 2 (a "
+     "stray quote?); line 3 is read again as a row of its own\n"
+     "3: name: unterminated quoted field, open from line 3 to the end of the file on line 5 (a "
+     "stray quote?); lines 4-5 are read again as rows of their own\n"
+     "4:3:C|1992-03-03|0|0\n"
+     "5:4:D|1993-04-04|0|0\n",
+     4, 2, 2},
+    /* A row over lines with the wrong number of columns: its quote closed
+     * before a delimiter on line 4, which, read again, breaks on its own. */
+    {"id,name,born\n"
+     "1,\"A,1990-01-01\n"
+     "2,B,1991-02-02\n"
+     "3,C\",1992-03-03,x\n"
+     "4,D,1993-04-04\n",
+     "2: 4: extra (the row has 4 columns, the header 3) in a row whose quoted fields run on from "
+     "line 2 to line 4 (a stray quote?); lines 3-4 are read again as rows of their own\n"
+     "3:2:B|1991-02-02|0|0\n"
+     "4: name: malformed quoting on line 4 (a quote inside an unquoted field, or a character "
+     "after a closing quote); the rest of that line is skipped\n"
+     "5:4:D|1993-04-04|0|0\n",
+     4, 2, 2},
+    {"id,name,born\n"
+     "1,\"A\n"
+     "2,B,1991-02-02\"\n"
+     "3,C,1992-03-03\n",
+     "2: born: missing (the row has 2 of the header's 3 columns) in a row whose quoted fields run "
+     "on from line 2 to line 3 (a stray quote?); line 3 is read again as a row of its own\n"
+     "3: born: malformed quoting on line 3 (a quote inside an unquoted field, or a character "
+     "after a closing quote); the rest of that line is skipped\n"
+     "4:3:C|1992-03-03|0|0\n",
+     3, 1, 2},
+    /* A row over lines ended by a '\r' (a line end in libcsv, not in line
+     * numbers): the rest of its last line, broken too, is read again with
+     * it, whatever the pieces. */
+    {"id,name,born\n"
+     "1,\"A\n"
+     "B\"\r2,C\"x\n"
+     "3,D,1993-04-04\n",
+     "2: born: missing (the row has 2 of the header's 3 columns) in a row whose quoted fields run "
+     "on from line 2 to line 3 (a stray quote?); line 3 is read again as a row of its own\n"
+     "3: id: malformed quoting on line 3 (a quote inside an unquoted field, or a character after "
+     "a closing quote); the rest of that line is skipped\n"
+     "4:3:D|1993-04-04|0|0\n",
+     3, 1, 2},
+    /* A byte order mark and CRLF line ends. */
+    {"\xEF\xBB\xBFid,name,born\r\n"
+     "1,\"A,1990-01-01\r\n"
+     "2,B,1991-02-02\r\n"
+     "3,\"C\",1992-03-03\r\n",
+     "2: name: malformed quoting on line 4, in a row whose quoted fields run on from line 2 (a "
+     "stray quote?); lines 3-4 are read again as rows of their own\n"
+     "3:2:B|1991-02-02|0|0\n"
+     "4:3:C|1992-03-03|0|0\n",
+     3, 2, 1},
+};
+
+/* Every case whole, then in pieces of 1 to 7 bytes: the same rows, rejects
+ * and counts. */
+static void test_stray_quote(void)
+{
+    for (size_t i = 0; i < sizeof STRAY / sizeof STRAY[0]; i++)
+        for (size_t piece = 0; piece <= 7; piece++) {
+            char err[1024] = "";
+            lt_csv_t *c = load(CONF_SHORT, err, sizeof err);
+            CU_ASSERT_FATAL(c != NULL);
+            seen_t s;
+            CU_ASSERT(run(c, STRAY[i].text, piece, &s, err, sizeof err) == 0);
+            if (strcmp(s.out, STRAY[i].seen) != 0)
+                fprintf(stderr, "case %zu, pieces of %zu, seen:\n%s", i, piece, s.out);
+            CU_ASSERT_STRING_EQUAL(s.out, STRAY[i].seen);
+            uint64_t rows, good, bad;
+            lt_csv_counts(c, &rows, &good, &bad);
+            CU_ASSERT(rows == STRAY[i].rows && good == STRAY[i].good && bad == STRAY[i].bad);
+            lt_csv_destroy(&c);
+        }
+}
+
+/* A stray quote never closed holds at most 16 MiB of the lines after it:
+ * past that the file stops, naming the line. */
+static void test_stray_quote_limit(void)
+{
+    char err[1024] = "";
+    lt_csv_t *c = load(CONF_SHORT, err, sizeof err);
+    CU_ASSERT_FATAL(c != NULL);
+    static const char line[] = "2,B,1991-02-02\n";
+    size_t n = (17u << 20) / (sizeof line - 1), len = 0;
+    char *text = malloc(64 + n * (sizeof line - 1) + 1);
+    CU_ASSERT_FATAL(text != NULL);
+    len += (size_t)sprintf(text, "id,name,born\n1,\"A\n");
+    for (size_t i = 0; i < n; i++, len += sizeof line - 1)
+        memcpy(text + len, line, sizeof line - 1);
+    text[len] = 0;
+    seen_t s;
+    CU_ASSERT(run(c, text, 1u << 20, &s, err, sizeof err) == -1);
+    CU_ASSERT(strstr(err, "a.csv:") == err);
+    CU_ASSERT(strstr(err, "over 16 MiB") != NULL);
+    CU_ASSERT(strstr(err, "from line 2") != NULL);
+    /* A row within the limit is read as before. */
+    CU_ASSERT(run(c, "id,name,born\n7,\"A\nB\",1990-01-01\n", 0, &s, err, sizeof err) == 0);
+    CU_ASSERT_STRING_EQUAL(s.out, "2:7:A\nB|1990-01-01|0|0\n");
+    free(text);
     lt_csv_destroy(&c);
 }
 
@@ -300,6 +481,8 @@ int main(void)
         {"empty as text, BOM, CRLF, other delimiters", test_empty_text_bom_crlf},
         {"bad header, empty file, unterminated quote", test_file_errors},
         {"broken quoting rejects its own row only; numbers are digits", test_broken_quoting},
+        {"a stray quote: its row is rejected, the lines after it read again", test_stray_quote},
+        {"a stray quote holds at most 16 MiB of lines", test_stray_quote_limit},
         {"the configuration is strict", test_config_refused},
         {NULL, NULL},
     };
