@@ -2,9 +2,11 @@
 #include "lt_cfgfile.h"
 #include "lt_file.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int lt_cfgfile_err(const config_setting_t *s, const char *file, char *err, size_t errlen,
@@ -72,6 +74,63 @@ int lt_cfgfile_string(const config_t *c, const char *file, const char *name, con
     return 0;
 }
 
+/* The value of setting s as written on its line: *v, and 1 when found. */
+static int s_literal_on(const char *line, const char *name, long long *v)
+{
+    size_t nl = strlen(name);
+    for (const char *p = strstr(line, name); p; p = strstr(p + 1, name)) {
+        int starts = p == line || !(isalnum((unsigned char)p[-1]) || p[-1] == '_');
+        const char *q = p + nl;
+        if (!starts || isalnum((unsigned char)*q) || *q == '_')
+            continue;
+        q += strspn(q, " \t");
+        if (*q != '=' && *q != ':')
+            continue;
+        q += 1 + strspn(q + 1, " \t");
+        int neg = *q == '-';
+        const char *digits = q + neg;
+        int hex = digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X');
+        char *end;
+        errno = 0;
+        long long x = strtoll(digits, &end, hex ? 16 : 10);
+        if (end == digits || errno)
+            return 0;
+        *v = neg ? -x : x;
+        return 1;
+    }
+    return 0;
+}
+
+/* libconfig before 1.6 keeps an integer written without the L suffix in 32
+ * bits and drops the rest without a word: 4294967296 reads as 0, and
+ * 4294967297 as 1, which a range check would pass. So a 32-bit setting's
+ * literal is read again from its line; 1 when it did not fit (*v is then
+ * what was written), 0 when the stored value is it (or the line cannot be
+ * read: the stored value stands). */
+static int s_wrapped(const config_setting_t *s, long long *v)
+{
+    const char *path = config_setting_source_file(s);
+    unsigned want = config_setting_source_line(s);
+    FILE *f = path && want ? fopen(path, "r") : NULL;
+    char *line = NULL;
+    size_t cap = 0;
+    int wrapped = 0;
+    for (unsigned n = 1; f && getline(&line, &cap, f) >= 0; n++) {
+        long long x;
+        if (n < want)
+            continue;
+        wrapped = s_literal_on(line, config_setting_name(s), &x) &&
+                  x != (long long)config_setting_get_int(s);
+        if (wrapped)
+            *v = x;
+        break;
+    }
+    free(line);
+    if (f)
+        fclose(f);
+    return wrapped;
+}
+
 int lt_cfgfile_int(const config_t *c, const char *file, const char *name, long long dflt,
                 long long lo, long long hi, long long *out, char *err, size_t errlen)
 {
@@ -83,6 +142,9 @@ int lt_cfgfile_int(const config_t *c, const char *file, const char *name, long l
     if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64)
         return lt_cfgfile_err(s, file, err, errlen, "'%s' must be a whole number", name);
     *out = config_setting_get_int64(s);
+    long long written;
+    if (type == CONFIG_TYPE_INT && s_wrapped(s, &written))
+        *out = written; /* what the operator wrote, not what libconfig kept of it */
     if (*out < lo || *out > hi)
         return lt_cfgfile_err(s, file, err, errlen, "'%s' must be between %lld and %lld, got %lld",
                            name, lo, hi, *out);

@@ -509,7 +509,11 @@ static int s_member_item(const config_setting_t *g, Lienthong__Directory *d, cha
     }
     lienthong__member__init(m);
     d->members[d->n_members++] = m;
-    if (s_str(g, "id", NULL, &m->id, err, errlen) || s_str(g, "name", NULL, &m->name, err, errlen) ||
+    static const char *const known[] = {"id", "name", "endpoints", "transport_key",
+                                        "signing_key", "status", "next_transport_key",
+                                        "next_signing_key", NULL};
+    if (lt_cfgfile_unknown_in(g, NULL, known, err, errlen) ||
+        s_str(g, "id", NULL, &m->id, err, errlen) || s_str(g, "name", NULL, &m->name, err, errlen) ||
         s_strs(g, "endpoints", &m->endpoints, &m->n_endpoints, err, errlen) ||
         s_key(g, "transport_key", &m->transport_key, err, errlen) ||
         s_key(g, "signing_key", &m->signing_key, err, errlen) || s_status(g, &m->status, err, errlen) ||
@@ -585,7 +589,10 @@ static int s_dataset_item(const config_setting_t *g, Lienthong__Directory *d, ch
     }
     lienthong__dataset__init(ds);
     d->datasets[d->n_datasets++] = ds;
-    if (s_str(g, "id", NULL, &ds->id, err, errlen) || s_str(g, "owner", NULL, &ds->owner, err, errlen) ||
+    static const char *const known[] = {"id", "owner", "type", "key", "description", "rules",
+                                        NULL};
+    if (lt_cfgfile_unknown_in(g, NULL, known, err, errlen) ||
+        s_str(g, "id", NULL, &ds->id, err, errlen) || s_str(g, "owner", NULL, &ds->owner, err, errlen) ||
         s_str(g, "type", NULL, &ds->record_type, err, errlen) ||
         s_str(g, "key", NULL, &ds->key_field, err, errlen) ||
         s_str(g, "description", "", &ds->description, err, errlen) ||
@@ -634,7 +641,10 @@ static int s_view_item(const config_setting_t *g, Lienthong__Directory *d, char 
     }
     lienthong__view__init(v);
     d->views[d->n_views++] = v;
-    if (s_str(g, "id", NULL, &v->id, err, errlen) || s_str(g, "dataset", NULL, &v->dataset, err, errlen) ||
+    /* A misspelt 'where' would make the view every record of its dataset. */
+    static const char *const known[] = {"id", "dataset", "fields", "where", NULL};
+    if (lt_cfgfile_unknown_in(g, NULL, known, err, errlen) ||
+        s_str(g, "id", NULL, &v->id, err, errlen) || s_str(g, "dataset", NULL, &v->dataset, err, errlen) ||
         s_strs(g, "fields", &v->fields, &v->n_fields, err, errlen) || s_where(g, v, err, errlen))
         return -1;
     return 0;
@@ -650,7 +660,9 @@ static int s_policy_item(const config_setting_t *g, Lienthong__Directory *d, cha
     }
     lienthong__policy__init(p);
     d->policies[d->n_policies++] = p;
-    if (s_str(g, "consumer", NULL, &p->consumer, err, errlen) ||
+    static const char *const known[] = {"consumer", "target", "allow", "fields", "purposes", NULL};
+    if (lt_cfgfile_unknown_in(g, NULL, known, err, errlen) ||
+        s_str(g, "consumer", NULL, &p->consumer, err, errlen) ||
         s_str(g, "target", NULL, &p->target, err, errlen) || s_ops(g, p, err, errlen) ||
         s_strs(g, "fields", &p->fields, &p->n_fields, err, errlen) ||
         s_strs(g, "purposes", &p->purposes, &p->n_purposes, err, errlen))
@@ -669,20 +681,23 @@ static void s_locate(const config_t *cfg, const char *section, size_t index, cha
     lt_cfgfile_err(g, NULL, err, errlen, "%s", msg);
 }
 
+/* Every setting of a directory source is known: one misspelt would be
+ * left out of what the authority signs without a word (a view's 'where', a
+ * member's 'status'). */
+static const char *const s_root_known[] = {"federation", "version",  "valid_days",
+                                           "next_authority_keys", "members", "datasets",
+                                           "views", "policies", NULL};
+
 static int s_header(const config_t *cfg, Lienthong__Directory *d, char *err, size_t errlen)
 {
     const config_setting_t *root = config_root_setting(cfg);
-    long long ll = 0;
-    int days = 0;
-    if (s_str(root, "federation", NULL, &d->federation, err, errlen))
+    long long version = 0, days = 0;
+    if (lt_cfgfile_unknown(cfg, NULL, s_root_known, err, errlen) ||
+        s_str(root, "federation", NULL, &d->federation, err, errlen) ||
+        lt_cfgfile_int(cfg, NULL, "version", 0, 1, INT64_MAX, &version, err, errlen) ||
+        lt_cfgfile_int(cfg, NULL, "valid_days", 30, 1, 3650, &days, err, errlen))
         return -1;
-    if (config_lookup_int64(cfg, "version", &ll) == CONFIG_TRUE && ll > 0)
-        d->version = (uint64_t)ll;
-    if (config_lookup_int(cfg, "valid_days", &days) != CONFIG_TRUE)
-        days = 30;
-    if (days <= 0 || days > 3650)
-        return lt_cfgfile_err(config_lookup(cfg, "valid_days"), NULL, err, errlen,
-                          "valid_days must be between 1 and 3650, got %d", days);
+    d->version = (uint64_t)version;
     d->issued_at = (int64_t)time(NULL);
     d->expires_at = d->issued_at + (int64_t)days * 86400;
     return s_next_authorities(cfg, d, err, errlen);

@@ -715,6 +715,27 @@ static void test_compile_unknown_operation(void)
     expect_compile_error(29, "    allow = [ \"subscribe\", \"delete\" ]; },", 29, "delete");
 }
 
+/* Every setting is known: a misspelt one is refused, never left out of
+ * what is signed (a view without its 'where' would hold every record). */
+static void test_compile_unknown_settings(void)
+{
+    expect_compile_error(25, "    wehre = { current_province = \"38\"; }; }", 25,
+                         "unknown setting 'wehre'");
+    expect_compile_error(4, "valid_dys = 365;", 4, "unknown setting 'valid_dys'");
+    expect_compile_error(4, "valid_days = \"90\";", 4, "'valid_days' must be a whole number");
+    expect_compile_error(3, "version = \"7\";", 3, "'version' must be a whole number");
+    expect_compile_error(11, "    signing_key = \"@S1\"; stauts = \"revoked\"; },", 11,
+                         "unknown setting 'stauts'");
+    expect_compile_error(18,
+                         "    type = \"lienthong.records.Population\"; key = \"personal_id\"; "
+                         "descripton = \"x\"; },",
+                         18, "unknown setting 'descripton'");
+    expect_compile_error(31,
+                         "    allow = [ \"verify\", \"lookup\" ]; feilds = [ \"full_name\" ]; "
+                         "purposes = [ \"KYC\" ]; },",
+                         31, "unknown setting 'feilds'");
+}
+
 static void test_compile_other_errors(void)
 {
     expect_compile_error(4, "valid_days = 0;", 4, "valid_days");
@@ -1056,6 +1077,7 @@ int main(void)
         {"compile: duplicate member id line", test_compile_duplicate_member},
         {"compile: bad member id line", test_compile_bad_member_id},
         {"compile: unknown operation line", test_compile_unknown_operation},
+        {"compile: a misspelt setting is refused", test_compile_unknown_settings},
         {"compile: other errors", test_compile_other_errors},
         {"validate: top level", test_validate_top_level},
         {"validate: members", test_validate_members},

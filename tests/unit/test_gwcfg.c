@@ -260,6 +260,18 @@ static void test_tail(void)
     CU_ASSERT(cfg.tail_batches == 0 && cfg.tail_bytes == 1048576);
     expect_error("tail2.cfg", 0, NULL, "tail_batches = 65537;\n", 7, "tail_batches");
     expect_error("tail3.cfg", 0, NULL, "tail_bytes = -1;\n", 7, "tail_bytes");
+    /* Past 32 bits without the L suffix: libconfig 1.5 keeps the low bits
+     * only (0 here), and the value written is what counts. */
+    write_cfg(path, sizeof path, "tail4.cfg", 0, NULL, "tail_bytes = 4294967296;\n");
+    CU_ASSERT_FATAL(lt_gwcfg_load(path, &cfg, err, sizeof err) == 0);
+    CU_ASSERT(cfg.tail_bytes == 4294967296LL);
+    write_cfg(path, sizeof path, "tail5.cfg", 0, NULL, "tail_bytes=0x100000000; # 4 GiB\n");
+    CU_ASSERT_FATAL(lt_gwcfg_load(path, &cfg, err, sizeof err) == 0);
+    CU_ASSERT(cfg.tail_bytes == 4294967296LL);
+    /* A wrapped value that would fall in range (4294967297 keeps 1) is
+     * refused as written. */
+    expect_error("credit.cfg", 0, NULL, "credit = 4294967297;\n", 7,
+                 "between 1 and 4194304, got 4294967297");
 }
 
 /* SQLite's page cache per store connection: 64 MiB unless set, 2 to 65536. */
