@@ -168,5 +168,29 @@ made = lambda s: sum(v for k, v in s.items() if k.startswith("lienthong_query_ma
 check(made(s1) > made(s0), "the gateway's statistics are exported and its lookups made moved")
 check(any(k.startswith("lienthong_directory_version") for k in s1), "the gateway's directory version is exported")
 
+# ---- the metric names the documents cite are the ones exported ----
+# An alert written from the docs must find its series: every lienthong_*
+# name in the documents is an exported family (the gateway's registry and
+# the API's, both in this scrape), or a histogram's _bucket/_sum/_count.
+NOT_METRICS = {"lienthong_api", "lienthong_keys", "lienthong_gateway", "lienthong_core",
+               "lienthong_adapters"}
+families = set(re.findall(r"^# TYPE (\S+) ", after, re.M))
+root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+docs = [os.path.join(d, f) for d in ("docs", "man", "adapters", "proto", ".")
+        for f in sorted(os.listdir(os.path.join(root, d))) if f.endswith((".md", ".scd"))]
+cited = {}
+for path in docs:
+    with open(os.path.join(root, path), encoding="utf-8") as fh:
+        # (a package file name, lienthong_0.1.0_amd64.deb, is not one)
+        for name in re.findall(r"\blienthong_[a-z][a-z0-9_]*[a-z0-9]", fh.read()):
+            if name not in NOT_METRICS and not name.startswith("lienthong__"):
+                cited.setdefault(name, path)
+def exported(name):
+    return name in families or any(name == f + sfx for f in families
+                                   for sfx in ("_bucket", "_sum", "_count"))
+unknown = sorted(f"{n} ({w})" for n, w in cited.items() if not exported(n))
+check(families and cited and not unknown,
+      f"every metric the documents cite is exported ({len(cited)} cited): not exported {unknown}")
+
 print(f"{len(failures)} failure(s)")
 sys.exit(1 if failures else 0)
