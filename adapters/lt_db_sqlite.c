@@ -216,12 +216,17 @@ static void s_add_columns(sqlite3_str *s, const lt_db_table_t *t)
         sqlite3_str_appendf(s, "%s\"%w\"", i ? ", " : "", t->columns[i]);
 }
 
+/* The row of a key. The columns are named through the table (t."c"): a
+ * bare "c" that is no column is taken by SQLite for the string 'c' (its
+ * double-quoted string misfeature), so a misspelt column would be read as
+ * text, and pass --check, instead of being refused. */
 static char *s_sql_select(sqlite3 *db, const lt_db_table_t *t)
 {
     sqlite3_str *s = sqlite3_str_new(db);
     sqlite3_str_appendall(s, "SELECT ");
-    s_add_columns(s, t);
-    sqlite3_str_appendf(s, " FROM \"%w\" WHERE \"%w\" = ?1", t->name, s_key(t));
+    for (size_t i = 0; i < t->n_columns; i++)
+        sqlite3_str_appendf(s, "%st.\"%w\"", i ? ", " : "", t->columns[i]);
+    sqlite3_str_appendf(s, " FROM \"%w\" AS t WHERE t.\"%w\" = ?1", t->name, s_key(t));
     return s_sql_done(s);
 }
 

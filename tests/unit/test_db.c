@@ -308,6 +308,28 @@ static void test_rejects(void)
     sqlite3_close(g_rejects_raw);
 }
 
+/* A mapped column the table lacks is refused at connect (and so by
+ * --check), as a source and as a sink, never read as the text of its name. */
+static void test_missing_column(void)
+{
+    char conf[600], err[512] = "";
+    sqlite3 *raw = open_raw("cols.db", "CREATE TABLE citizens(id TEXT PRIMARY KEY, name TEXT)");
+    path_of(conf, sizeof conf, "adapter.conf");
+    static const char *const cols[] = {"id", "nmae"};
+    lt_db_table_t table = {"citizens", 2, cols, TYPES2, 0};
+    for (int role = 0; role < 2; role++) {
+        err[0] = 0;
+        lt_db_t *d = lt_db_connect("cols.db", conf, role ? LT_DB_SINK : LT_DB_SOURCE, &table, 0,
+                                   err, sizeof err);
+        CU_ASSERT(d == NULL);
+        CU_ASSERT(strstr(err, "nmae") != NULL);
+        if (!strstr(err, "nmae"))
+            fprintf(stderr, "\n  a missing column (role %d): %s\n", role, err);
+        lt_db_destroy(&d);
+    }
+    sqlite3_close(raw);
+}
+
 /* The cursor rows listed and forgotten (unit_rejects.h), and a forgotten
  * dataset no longer holds its table's changes back. */
 static void test_cursor_forget(void)
@@ -864,6 +886,7 @@ int main(void)
         {"change capture installed twice", test_capture_install_twice},
         {"lt_rejects: recorded, counted, kinds apart, removed", test_rejects},
         {"cursor rows listed; a forgotten one holds no change back", test_cursor_forget},
+        {"a mapped column the table lacks is refused", test_missing_column},
         {"a source refuses a key column without type affinity", test_key_without_affinity},
         {"a NOCASE key renamed or replaced in case: the old spelling is deleted", test_key_nocase},
         {"changes after a cursor, requeue, cursor and pruning", test_changes_after_cursor},
