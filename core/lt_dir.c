@@ -8,6 +8,7 @@
 #include "lt_file.h"
 #include "lt_rules.h"
 #include "lt_schema.h"
+#include "lt_sock.h"
 #include "lt_valid.h"
 
 #include <ctype.h>
@@ -39,8 +40,7 @@ static int s_fail(char *err, size_t errlen, const char *fmt, ...)
     return -1;
 }
 
-/* INSTANCE/CLASS/CODE: three non-empty parts of [A-Z0-9_-]. */
-static int s_member_id_ok(const char *id)
+int lt_dir_member_id_ok(const char *id)
 {
     int parts = 1, len = 0;
     for (const char *p = id; *p; p++) {
@@ -146,7 +146,7 @@ static int s_check_next_authorities(const Lienthong__Directory *d, char *err, si
 static int s_check_member(const Lienthong__Directory *d, size_t i, char *err, size_t errlen)
 {
     const Lienthong__Member *m = d->members[i];
-    if (!s_member_id_ok(m->id))
+    if (!lt_dir_member_id_ok(m->id))
         return s_fail(err, errlen, "member id '%s' is not of the form INSTANCE/CLASS/CODE "
                       "(upper-case letters, digits, '_' or '-')", m->id);
     for (size_t j = 0; j < i; j++) {
@@ -164,10 +164,11 @@ static int s_check_member(const Lienthong__Directory *d, size_t i, char *err, si
     if (m->status == LIENTHONG__MEMBER_STATUS__MEMBER_UNKNOWN)
         return s_fail(err, errlen, "member '%s': status must be active, suspended or revoked",
                       m->id);
+    char why[128];
     for (size_t e = 0; e < m->n_endpoints; e++)
-        if (strncmp(m->endpoints[e], "tcp://", 6) != 0 || strlen(m->endpoints[e]) < 8)
-            return s_fail(err, errlen, "member '%s': endpoint '%s' is not tcp://HOST:PORT", m->id,
-                          m->endpoints[e]);
+        if (lt_sock_endpoint_parse(m->endpoints[e], NULL, 0, NULL, why, sizeof why) != 0)
+            return s_fail(err, errlen, "member '%s': endpoint '%s' is not tcp://HOST:PORT: %s",
+                          m->id, m->endpoints[e], why);
     return s_check_rotation(d, i, err, errlen);
 }
 
@@ -499,6 +500,19 @@ static int s_section(const config_t *cfg, const char *name, s_item_fn item,
         grown_ != NULL;                                                                            \
     })
 
+/* Checked here as well as by lt_dir_validate for the line of the list. */
+static int s_endpoints(const config_setting_t *g, const Lienthong__Member *m, char *err,
+                       size_t errlen)
+{
+    char why[128];
+    for (size_t e = 0; e < m->n_endpoints; e++)
+        if (lt_sock_endpoint_parse(m->endpoints[e], NULL, 0, NULL, why, sizeof why) != 0)
+            return lt_cfgfile_err(config_setting_get_member(g, "endpoints"), NULL, err, errlen,
+                                  "endpoint %zu \"%s\" is not tcp://HOST:PORT: %s", e + 1,
+                                  m->endpoints[e], why);
+    return 0;
+}
+
 static int s_member_item(const config_setting_t *g, Lienthong__Directory *d, char *err,
                          size_t errlen)
 {
@@ -515,7 +529,7 @@ static int s_member_item(const config_setting_t *g, Lienthong__Directory *d, cha
     if (lt_cfgfile_unknown_in(g, NULL, known, err, errlen) ||
         s_str(g, "id", NULL, &m->id, err, errlen) || s_str(g, "name", NULL, &m->name, err, errlen) ||
         s_strs(g, "endpoints", &m->endpoints, &m->n_endpoints, err, errlen) ||
-        s_key(g, "transport_key", &m->transport_key, err, errlen) ||
+        s_endpoints(g, m, err, errlen) || s_key(g, "transport_key", &m->transport_key, err, errlen) ||
         s_key(g, "signing_key", &m->signing_key, err, errlen) || s_status(g, &m->status, err, errlen) ||
         s_key_opt(g, "next_transport_key", &m->next_transport_key, err, errlen) ||
         s_key_opt(g, "next_signing_key", &m->next_signing_key, err, errlen))

@@ -126,6 +126,10 @@ int lt_dir_member_verify(const Lienthong__Member *m, const char *domain, const u
  * then the next authority keys `current` announces (NULL: the pins only). */
 void lt_dir_trust(const lt_dir_pins_t *pins, const lt_dir_t *current, lt_dir_pins_t *out);
 
+/* 1 when id is a member id, INSTANCE/CLASS/CODE: three non-empty parts of
+ * upper-case letters, digits, '_' or '-', shorter than 128 bytes. */
+int lt_dir_member_id_ok(const char *id);
+
 /* Parses a Z85 authority key and adds it to pins; returns 0 or -1. */
 int lt_dir_pins_add(lt_dir_pins_t *pins, const char *z85) __attribute__((warn_unused_result));
 

@@ -4,11 +4,13 @@
 #include "lt_file.h"
 #include "lt_limits.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <netdb.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -169,18 +171,64 @@ static int s_connect_one(const struct addrinfo *ai, int timeout_ms)
     return e;
 }
 
+/* A host name or IPv4 address character; '*' is taken only alone. */
+static int s_host_char(char c)
+{
+    return isalnum((unsigned char)c) || c == '.' || c == '-' || c == '_';
+}
+
+static int s_why(char *why, size_t whylen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int s_why(char *why, size_t whylen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, whylen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+int lt_sock_endpoint_parse(const char *endpoint, char *host, size_t hostlen, int *port, char *why,
+                           size_t whylen)
+{
+    if (strncmp(endpoint, "tcp://", 6) != 0)
+        return s_why(why, whylen, "not a tcp:// endpoint");
+    const char *hp = endpoint + 6, *colon = strrchr(hp, ':');
+    if (!colon)
+        return s_why(why, whylen, "no :PORT");
+    size_t hlen = (size_t)(colon - hp);
+    if (hlen == 0)
+        return s_why(why, whylen, "no HOST before :PORT");
+    if (hlen >= 256)
+        return s_why(why, whylen, "HOST is longer than 255 characters");
+    int star = hlen == 1 && hp[0] == '*';
+    for (size_t i = 0; i < hlen && !star; i++)
+        if (!s_host_char(hp[i]))
+            return s_why(why, whylen, "%s", hp[i] == ':' || hp[i] == '['
+                                                 ? "IPv6 addresses are not supported"
+                                                 : "HOST must be a name, an IPv4 address or *");
+    long p = 0;
+    const char *d = colon + 1;
+    for (; isdigit((unsigned char)*d) && p <= 65535; d++)
+        p = p * 10 + (*d - '0');
+    if (d == colon + 1 || *d || p < 1 || p > 65535)
+        return s_why(why, whylen, "port '%s' is not a number 1..65535", colon + 1);
+    if (host && hostlen)
+        snprintf(host, hostlen, "%.*s", (int)(hlen < hostlen ? hlen : hostlen - 1), hp);
+    if (port)
+        *port = (int)p;
+    return 0;
+}
+
 int lt_sock_tcp_probe(const char *endpoint, int timeout_ms, char *err, size_t errlen)
 {
-    char host[256], port[16];
-    const char *hp = strncmp(endpoint, "tcp://", 6) == 0 ? endpoint + 6 : NULL;
-    const char *colon = hp ? strrchr(hp, ':') : NULL;
-    if (!colon || colon == hp || (size_t)(colon - hp) >= sizeof host ||
-        strlen(colon + 1) >= sizeof port) {
-        snprintf(err, errlen, "'%s' is not tcp://HOST:PORT", endpoint);
+    char host[256], port[16], why[128];
+    int p;
+    if (lt_sock_endpoint_parse(endpoint, host, sizeof host, &p, why, sizeof why) != 0) {
+        snprintf(err, errlen, "'%s' is not tcp://HOST:PORT: %s", endpoint, why);
         return -1;
     }
-    snprintf(host, sizeof host, "%.*s", (int)(colon - hp), hp);
-    snprintf(port, sizeof port, "%s", colon + 1);
+    snprintf(port, sizeof port, "%d", p);
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
     int rc = getaddrinfo(host, port, &hints, &res);
     if (rc != 0) {

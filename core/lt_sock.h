@@ -49,6 +49,15 @@ void *lt_sock_local_client(void *ctx, const char *path, const lt_sock_opts_t *o,
 
 void lt_sock_opts_default(lt_sock_opts_t *o);
 
+/* Parses a tcp://HOST:PORT endpoint strictly, since libzmq takes a port
+ * modulo 65536 (":70000" binds 4464): HOST is present and is a name, an
+ * IPv4 address or "*" (the sockets are not IPv6-enabled, so no ':' or
+ * brackets), PORT is 1..65535 in digits only. Copies HOST into
+ * host[hostlen] and PORT into *port when they are not NULL. Returns 0, or
+ * -1 with why the endpoint is refused in why (without the endpoint). */
+int lt_sock_endpoint_parse(const char *endpoint, char *host, size_t hostlen, int *port, char *why,
+                           size_t whylen) __attribute__((warn_unused_result));
+
 /* Opens and closes a plain TCP connection to a tcp://HOST:PORT endpoint
  * within timeout_ms: tells "nothing listens there" (or a firewall) apart
  * from a gateway that does not admit a key. Returns 0, or -1 with err. */

@@ -2,6 +2,7 @@
 #include "lt_gwcfg.h"
 #include "lt_cfgfile.h"
 #include "lt_file.h"
+#include "lt_sock.h"
 
 #include <errno.h>
 #include <libconfig.h>
@@ -82,6 +83,33 @@ static int s_subs(const config_t *c, lt_gwcfg_t *cfg, char *err, size_t errlen)
     return 0;
 }
 
+/* The member id before the settings that derive from it: "bca" is a
+ * malformed id, not a missing federation. */
+static int s_member(const config_t *c, lt_gwcfg_t *cfg, char *err, size_t errlen)
+{
+    if (lt_cfgfile_string(c, cfg->path, "member", NULL, 0, cfg->member, sizeof cfg->member, err,
+                          errlen))
+        return -1;
+    if (!lt_dir_member_id_ok(cfg->member))
+        return lt_cfgfile_err(config_lookup(c, "member"), cfg->path, err, errlen,
+                              "'member' must be INSTANCE/CLASS/CODE (upper-case letters, digits, "
+                              "'_' or '-'), e.g. \"VN/GOV/BCA\", got \"%s\"", cfg->member);
+    return 0;
+}
+
+static int s_listen(const config_t *c, lt_gwcfg_t *cfg, char *err, size_t errlen)
+{
+    char why[128];
+    if (lt_cfgfile_string(c, cfg->path, "listen", NULL, 0, cfg->listen, sizeof cfg->listen, err,
+                          errlen))
+        return -1;
+    if (lt_sock_endpoint_parse(cfg->listen, NULL, 0, NULL, why, sizeof why) != 0)
+        return lt_cfgfile_err(config_lookup(c, "listen"), cfg->path, err, errlen,
+                              "'listen' must be a tcp://HOST:PORT endpoint (%s), got \"%s\"", why,
+                              cfg->listen);
+    return 0;
+}
+
 static const char *const s_known[] = {"member", "federation", "listen", "local_socket", "data_dir",
                                 "key_file", "directory", "authority_keys", "peers", "subscribe",
                                 "max_message", "heartbeat_ms", "batch_max", "credit", "log_level",
@@ -141,8 +169,7 @@ int lt_gwcfg_load(const char *path, lt_gwcfg_t *cfg, char *err, size_t errlen)
     if (lt_cfgfile_read(&c, path, err, errlen) != 0)
         goto out;
     if (lt_cfgfile_unknown(&c, cfg->path, s_known, err, errlen) ||
-        lt_cfgfile_string(&c, cfg->path, "member", NULL, 0, cfg->member, sizeof cfg->member, err, errlen) ||
-        lt_cfgfile_string(&c, cfg->path, "listen", NULL, 0, cfg->listen, sizeof cfg->listen, err, errlen) ||
+        s_member(&c, cfg, err, errlen) || s_listen(&c, cfg, err, errlen) ||
         lt_cfgfile_string(&c, cfg->path, "local_socket", "run/gateway.sock", 1, cfg->local_socket,
                  sizeof cfg->local_socket, err, errlen) ||
         lt_cfgfile_string(&c, cfg->path, "data_dir", "data", 1, cfg->data_dir, sizeof cfg->data_dir, err, errlen) ||
@@ -153,11 +180,6 @@ int lt_gwcfg_load(const char *path, lt_gwcfg_t *cfg, char *err, size_t errlen)
         s_subs(&c, cfg, err, errlen) || s_numbers(&c, cfg, err, errlen) ||
         lt_cfgfile_log(&c, cfg->path, &cfg->log_level, &cfg->log_format, err, errlen))
         goto out;
-    if (strncmp(cfg->listen, "tcp://", 6) != 0) {
-        lt_cfgfile_err(config_lookup(&c, "listen"), path, err, errlen,
-              "'listen' must be a tcp:// endpoint, got \"%s\"", cfg->listen);
-        goto out;
-    }
     char dflt_fed[32] = {0};
     const char *slash = strchr(cfg->member, '/');
     snprintf(dflt_fed, sizeof dflt_fed, "%.*s", slash ? (int)(slash - cfg->member) : 0, cfg->member);

@@ -710,6 +710,34 @@ static void test_compile_bad_member_id(void)
     expect_compile_error(12, "  { id = \"VN/COM\"; name = \"Viettel\";", 12, "INSTANCE/CLASS/CODE");
 }
 
+/* libzmq takes a port modulo 65536: ":92938" would bind 27402. */
+static void test_compile_bad_endpoint(void)
+{
+    static const char *const bad[][2] = {
+        {"tcp://127.0.0.1:92938", "port '92938'"}, {"tcp://127.0.0.1:65536", "port '65536'"},
+        {"tcp://127.0.0.1:0", "port '0'"},         {"tcp://127.0.0.1:+74", "port '+74'"},
+        {"tcp://127.0.0.1:74x", "port '74x'"},     {"tcp://127.0.0.1:", "port ''"},
+        {"tcp://:7400", "no HOST"},                {"tcp://10.0.0.3", "no :PORT"},
+        {"tcp://::1:7400", "IPv6"},                {"tcp://a b:7400", "HOST must be"},
+        {"udp://10.0.0.3:7400", "not a tcp://"},
+    };
+    char line[256], needle[128];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(line, sizeof line, "    endpoints = [ \"tcp://10.0.0.3:7400\", \"%s\" ];",
+                 bad[i][0]);
+        expect_compile_error(13, line, 13, bad[i][1]);
+        snprintf(needle, sizeof needle, "endpoint 2 \"%s\"", bad[i][0]);
+        expect_compile_error(13, line, 13, needle);
+    }
+    char path[700], err[ERRLEN] = "";
+    uint8_t *dir = NULL;
+    size_t len = 0;
+    write_src(path, sizeof path, "endpoints.src", 13,
+              "    endpoints = [ \"tcp://gw.x-y_z.vn:65535\", \"tcp://*:1\" ];");
+    CU_ASSERT(lt_dir_compile(path, 0, 0, 0, &dir, &len, err, sizeof err) == 0);
+    free(dir);
+}
+
 static void test_compile_unknown_operation(void)
 {
     expect_compile_error(29, "    allow = [ \"subscribe\", \"delete\" ]; },", 29, "delete");
@@ -838,6 +866,8 @@ static void test_validate_members(void)
     char *ep = m->members[0]->endpoints[0];
     m->members[0]->endpoints[0] = (char *)"udp://10.0.0.1:7400";
     expect_invalid(m, "members", 0, "endpoint");
+    m->members[0]->endpoints[0] = (char *)"tcp://10.0.0.1:70000";
+    expect_invalid(m, "members", 0, "endpoint 'tcp://10.0.0.1:70000' is not tcp://HOST:PORT: port");
     m->members[0]->endpoints[0] = ep;
     char *id = m->members[1]->id;
     m->members[1]->id = (char *)"VN//38";
@@ -1076,6 +1106,7 @@ int main(void)
         {"compile: policy naming unknown member line", test_compile_policy_unknown_member},
         {"compile: duplicate member id line", test_compile_duplicate_member},
         {"compile: bad member id line", test_compile_bad_member_id},
+        {"compile: endpoint port 1..65535, host present, with line", test_compile_bad_endpoint},
         {"compile: unknown operation line", test_compile_unknown_operation},
         {"compile: a misspelt setting is refused", test_compile_unknown_settings},
         {"compile: other errors", test_compile_other_errors},

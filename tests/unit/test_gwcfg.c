@@ -176,6 +176,33 @@ static void test_listen_not_tcp(void)
     expect_error("listen2.cfg", 3, "listen = \"\";", NULL, 3, "must not be empty");
 }
 
+/* libzmq takes a port modulo 65536: ":70000" would bind 4464. */
+static void test_listen_port(void)
+{
+    expect_error("port1.cfg", 3, "listen = \"tcp://127.0.0.1:70000\";", NULL, 3,
+                 "port '70000' is not a number 1..65535), got \"tcp://127.0.0.1:70000\"");
+    expect_error("port2.cfg", 3, "listen = \"tcp://127.0.0.1:0\";", NULL, 3, "port '0'");
+    expect_error("port3.cfg", 3, "listen = \"tcp://127.0.0.1:-1\";", NULL, 3, "port '-1'");
+    expect_error("port4.cfg", 3, "listen = \"tcp://127.0.0.1:7400 \";", NULL, 3, "port '7400 '");
+    expect_error("port5.cfg", 3, "listen = \"tcp://:7400\";", NULL, 3, "no HOST");
+    expect_error("port6.cfg", 3, "listen = \"tcp://0.0.0.0\";", NULL, 3, "no :PORT");
+    expect_error("port7.cfg", 3, "listen = \"tcp://[::1]:7400\";", NULL, 3, "IPv6");
+    char path[600], err[512] = "";
+    static lt_gwcfg_t cfg;
+    write_cfg(path, sizeof path, "port8.cfg", 3, "listen = \"tcp://*:65535\";", NULL);
+    CU_ASSERT(lt_gwcfg_load(path, &cfg, err, sizeof err) == 0);
+}
+
+/* Checked before the federation its INSTANCE part gives by default. */
+static void test_member_format(void)
+{
+    expect_error("member1.cfg", 2, "member = \"bca\";", NULL, 2,
+                 "'member' must be INSTANCE/CLASS/CODE");
+    expect_error("member2.cfg", 2, "member = \"bca\";", NULL, 2, "got \"bca\"");
+    expect_error("member3.cfg", 2, "member = \"VN/GOV/bca\";", NULL, 2, "got \"VN/GOV/bca\"");
+    expect_error("member4.cfg", 2, "member = \"VN//BCA\";", NULL, 2, "INSTANCE/CLASS/CODE");
+}
+
 static void test_heartbeat_range(void)
 {
     expect_error("hb.cfg", 0, NULL, "heartbeat_ms = 99;\n", 7, "heartbeat_ms");
@@ -301,6 +328,8 @@ int main(void)
         {"missing member", test_missing_member},
         {"bad authority key, with line", test_bad_authority_key},
         {"listen must be tcp://", test_listen_not_tcp},
+        {"listen port 1..65535, host present, with line", test_listen_port},
+        {"member id INSTANCE/CLASS/CODE, with line", test_member_format},
         {"out-of-range numbers", test_heartbeat_range},
         {"wrong types, with line", test_wrong_type},
         {"syntax error and missing file", test_syntax_error},
