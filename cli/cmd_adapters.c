@@ -22,7 +22,7 @@ static int s_number(const char *cmd, const char *opt, const char *text, uint64_t
     errno = 0;
     unsigned long long v = text[0] >= '0' && text[0] <= '9' ? strtoull(text, &end, 10) : 0;
     if (!(text[0] >= '0' && text[0] <= '9') || errno || *end)
-        return lt_cli_fail(2, cmd, "%s expects a whole number, got '%s'", opt, text);
+        return lt_cli_fail(2, cmd, "%s: expected a whole number, got '%s'", opt, text);
     *out = v;
     return 0;
 }
@@ -42,7 +42,7 @@ int lt_cmd_source(int argc, char **argv)
     int install = 0, print = 0, resync = 0, once = 0, check = 0, c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":c:h", opts, NULL)) != -1) {
         if (c == 'c')
             config = optarg;
         else if (c == 'i')
@@ -61,7 +61,7 @@ int lt_cmd_source(int argc, char **argv)
             printf("usage: %s\n", USAGE_SOURCE);
             return 0;
         } else
-            return lt_cli_bad_arg(argv[0], argv[optind - 1], USAGE_SOURCE);
+            return lt_cli_bad_opt(argv[0], c, opts, argv, USAGE_SOURCE);
     }
     if (optind < argc)
         return lt_cli_bad_arg(argv[0], argv[optind], USAGE_SOURCE);
@@ -104,7 +104,7 @@ int lt_cmd_sink(int argc, char **argv)
     uint64_t through = 0;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":c:h", opts, NULL)) != -1) {
         if (c == 'c')
             config = optarg;
         else if (c == 't') {
@@ -117,7 +117,7 @@ int lt_cmd_sink(int argc, char **argv)
             printf("usage: %s\n", USAGE_SINK);
             return 0;
         } else
-            return lt_cli_bad_arg(argv[0], argv[optind - 1], USAGE_SINK);
+            return lt_cli_bad_opt(argv[0], c, opts, argv, USAGE_SINK);
     }
     if (optind < argc)
         return lt_cli_bad_arg(argv[0], argv[optind], USAGE_SINK);

@@ -31,14 +31,14 @@ static int s_token(int argc, char **argv)
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         if (c == 'a')
             app = optarg;
         else if (c == 'h') {
             printf("usage: %s\n", USAGE);
             return 0;
         } else
-            return lt_cli_bad_arg("api token", argv[optind - 1], USAGE);
+            return lt_cli_bad_opt("api token", c, opts, argv, USAGE);
     }
     if (optind < argc)
         return lt_cli_bad_arg("api token", argv[optind], USAGE);
@@ -114,7 +114,7 @@ int lt_cmd_api(int argc, char **argv)
         return s_token(argc - 1, argv + 1);
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         if (c == 'c')
             config = optarg;
         else if (c == 'k')
@@ -123,7 +123,7 @@ int lt_cmd_api(int argc, char **argv)
             printf("usage: %s\n", USAGE);
             return 0;
         } else
-            return lt_cli_bad_arg("api", argv[optind - 1], USAGE);
+            return lt_cli_bad_opt("api", c, opts, argv, USAGE);
     }
     if (optind < argc)
         return lt_cli_bad_arg("api", argv[optind], USAGE);

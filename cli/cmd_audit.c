@@ -288,7 +288,8 @@ static int s_keys_for(const char *file, char *const *z85, int n_z85, const char 
     for (int i = 0; i < n_z85; i++) {
         uint8_t k[LT_KEY_BYTES];
         if (lt_keys_z85_decode(z85[i], k) != 0)
-            return lt_cli_fail(2, "audit", "bad --signing-key %s", z85[i]);
+            return lt_cli_fail(2, "audit",
+                               "--signing-key: expected a 40-character Z85 key, got '%s'", z85[i]);
         if (s_key_add(ks, k) != 0)
             return lt_cli_fail(2, "audit", "more than %d --signing-key", MAX_KEYS);
     }
@@ -357,15 +358,6 @@ static int s_verify_live(const char *path, const lt_gwcfg_t *cfg)
 
 #define MAX_FILES 64
 
-/* The long name of option c, NULL for what getopt reports as unknown. */
-static const char *s_given(const struct option *opts, int c)
-{
-    for (; opts->name; opts++)
-        if (opts->val == c && c != 'h')
-            return opts->name;
-    return NULL;
-}
-
 /* Why option `name` does not go with the form sub (NULL: the report, or
  * "export" or "verify"), or NULL when it does. A form never ignores an
  * option silently: `--verify --file F` checking the live log instead of F
@@ -405,8 +397,8 @@ int lt_cmd_audit(int argc, char **argv)
         sub = argv[1], argc--, argv++;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        const char *given = s_given(opts, c);
+    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        const char *given = c != 'h' ? lt_cli_opt_name(opts, c) : NULL;
         if (given && !misplaced)
             misplaced = s_misplaced(sub, given);
         if (c == 'c') config = optarg;
@@ -414,20 +406,28 @@ int lt_cmd_audit(int argc, char **argv)
         else if (c == 'v') verify = 1;
         else if (c == 'j') json = 1;
         else if (c == 'o') out = optarg;
-        else if (c == 'k' && n_z85 < MAX_KEYS) z85[n_z85++] = optarg;
+        else if (c == 'k' && n_z85 >= MAX_KEYS)
+            return lt_cli_fail(2, "audit", "more than %d --signing-key", MAX_KEYS);
+        else if (c == 'k') z85[n_z85++] = optarg;
         else if (c == 'D') dir_file = optarg;
         else if (c == 'a') authority = optarg;
-        else if (c == 'f' && n_files < MAX_FILES) files[n_files++] = optarg;
-        else if (c == 'n' && lt_cli_int(optarg, 1, INT_MAX, &l) == 0) {
+        else if (c == 'f' && n_files >= MAX_FILES)
+            return lt_cli_fail(2, "audit", "more than %d --file", MAX_FILES);
+        else if (c == 'f') files[n_files++] = optarg;
+        else if (c == 'n') {
+            if (lt_cli_int_opt("audit", "--last", optarg, 1, INT_MAX, "a whole number", &l))
+                return 2;
             last = (int)l;
             have_last = 1;
-        }
-        else if (c == 'd' && lt_cli_int(optarg, 0, LT_AUDIT_RETENTION_DAYS_MAX, &days) == 0) continue;
-        else if (c == 'h') {
+        } else if (c == 'd') {
+            if (lt_cli_int_opt("audit", "--older-than", optarg, 0, LT_AUDIT_RETENTION_DAYS_MAX,
+                               "whole days", &days))
+                return 2;
+        } else if (c == 'h') {
             printf("usage: %s\n", USAGE);
             return 0;
         } else
-            return lt_cli_bad_arg("audit", c == 'n' || c == 'd' ? optarg : argv[optind - 1], USAGE);
+            return lt_cli_bad_opt("audit", c, opts, argv, USAGE);
     }
     if (optind < argc)
         return lt_cli_bad_arg("audit", argv[optind], USAGE);

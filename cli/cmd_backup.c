@@ -28,7 +28,7 @@ static int s_args(int argc, char **argv, const char *usage, const char *path_opt
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":c:h", opts, NULL)) != -1) {
         if (c == 'c')
             *config = optarg;
         else if (c == 'p' && path_opt)
@@ -37,7 +37,7 @@ static int s_args(int argc, char **argv, const char *usage, const char *path_opt
             printf("usage: %s\n", usage);
             return 0;
         } else
-            return lt_cli_bad_arg(argv[0], argv[optind - 1], usage);
+            return lt_cli_bad_opt(argv[0], c, opts, argv, usage);
     }
     if (stream && optind < argc)
         *stream = argv[optind++];

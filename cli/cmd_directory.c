@@ -3,6 +3,7 @@
 #include "lt_dir.h"
 #include "lt_file.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -27,12 +28,13 @@ static int s_help(void)
     return 0;
 }
 
+/* Digits only: strtoull would also take " 7", "+7" and "-7" (wrapped). */
 static int s_parse_u64(const char *s, uint64_t *out)
 {
     char *end;
     errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s || *end || s[0] == '-')
+    unsigned long long v = isdigit((unsigned char)s[0]) ? strtoull(s, &end, 10) : 0;
+    if (!isdigit((unsigned char)s[0]) || errno || *end)
         return -1;
     *out = v;
     return 0;
@@ -76,7 +78,7 @@ static int s_sign(int argc, char **argv)
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         uint64_t *num = c == 'v' ? &version : c == 's' ? &issued : c == 'e' ? &expires : NULL;
         if (c == 'a')
             auth = optarg;
@@ -84,15 +86,17 @@ static int s_sign(int argc, char **argv)
             in = optarg;
         else if (c == 'o')
             out = optarg;
-        else if (num && s_parse_u64(optarg, num) == 0)
-            continue;
-        else
-            return lt_cli_bad_arg("directory sign", num ? optarg : argv[optind - 1], USAGE);
+        else if (num && s_parse_u64(optarg, num) != 0)
+            return lt_cli_fail(2, "directory sign", "--%s: expected a whole number, got '%s'",
+                               lt_cli_opt_name(opts, c), optarg);
+        else if (!num)
+            return lt_cli_bad_opt("directory sign", c, opts, argv, USAGE);
     }
     if (optind < argc)
         return lt_cli_bad_arg("directory sign", argv[optind], USAGE);
-    if (!auth || !in || !out)
-        return lt_cli_fail(2, "directory sign", "needs --authority, --in and --out\nusage: %s", USAGE);
+    if (lt_cli_need("directory sign", USAGE, "--authority", auth != NULL, "--in", in != NULL,
+                    "--out", out != NULL, NULL) != -1)
+        return 2;
 
     char err[1024];
     uint8_t *dir = NULL, *signed_bytes = NULL;
@@ -237,9 +241,9 @@ static int s_show(int argc, char **argv, int must_verify)
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         if (c != 'k')
-            return lt_cli_bad_arg(cmd, argv[optind - 1], USAGE);
+            return lt_cli_bad_opt(cmd, c, opts, argv, USAGE);
         if (lt_dir_pins_add(&pins, optarg) != 0)
             return lt_cli_fail(2, cmd, "'%s' is not a 40-character Z85 key", optarg);
     }
@@ -288,5 +292,5 @@ int lt_cmd_directory(int argc, char **argv)
         return s_show(argc - 1, argv + 1, 0);
     if (strcmp(argv[1], "verify") == 0)
         return s_show(argc - 1, argv + 1, 1);
-    return lt_cli_bad_arg("directory", argv[1], USAGE);
+    return lt_cli_bad_word("directory", "action", argv[1], "'sign', 'show' or 'verify'", USAGE);
 }

@@ -30,7 +30,7 @@ static int s_config_arg(int argc, char **argv, const char *usage, const char **c
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":c:h", opts, NULL)) != -1) {
         if (c == 'c')
             *config = optarg;
         else if (c == 'k' && check)
@@ -39,7 +39,7 @@ static int s_config_arg(int argc, char **argv, const char *usage, const char **c
             printf("usage: %s\n", usage);
             return 0;
         } else
-            return lt_cli_bad_arg(argv[0], argv[optind - 1], usage);
+            return lt_cli_bad_opt(argv[0], c, opts, argv, usage);
     }
     if (optind < argc)
         return lt_cli_bad_arg(argv[0], argv[optind], usage);

@@ -407,9 +407,9 @@ int lt_cmd_import(int argc, char **argv)
     if (argc < 2 || strcmp(argv[1], "csv") != 0)
         return argc >= 2 && strcmp(argv[1], "--help") == 0
                    ? (printf("usage: %s\n", USAGE), 0)
-                   : lt_cli_fail(2, "import", "usage: %s", USAGE);
+                   : lt_cli_bad_word("import", "format", argc < 2 ? NULL : argv[1], "'csv'", USAGE);
     argc--, argv++;
-    while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":c:h", opts, NULL)) != -1) {
         if (c == 'c')
             config = optarg;
         else if (c == 'd' && (delimiter = s_delimiter(optarg)) < 0)
@@ -423,7 +423,7 @@ int lt_cmd_import(int argc, char **argv)
             printf("usage: %s\n", USAGE);
             return 0;
         } else if (c != 'd')
-            return lt_cli_bad_arg("import csv", argv[optind - 1], USAGE);
+            return lt_cli_bad_opt("import csv", c, opts, argv, USAGE);
     }
     if (!config || optind >= argc)
         return lt_cli_fail(2, "import", "missing %s\nusage: %s",

@@ -121,7 +121,7 @@ static int s_keygen(int argc, char **argv, lt_keys_kind_t kind, const char *usag
     int c, next = 0;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "o:m:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":o:m:h", opts, NULL)) != -1) {
         if (c == 'o')
             out = optarg;
         else if (c == 'm' && kind == LT_KEYS_MEMBER)
@@ -132,7 +132,7 @@ static int s_keygen(int argc, char **argv, lt_keys_kind_t kind, const char *usag
             printf("usage: %s\n", usage);
             return 0;
         } else
-            return lt_cli_bad_arg(argv[0], argv[optind - 1], usage);
+            return lt_cli_bad_opt(argv[0], c, opts, argv, usage);
     }
     if (optind < argc)
         return lt_cli_bad_arg(argv[0], argv[optind], usage);
@@ -151,16 +151,24 @@ int lt_cmd_authority_keygen(int argc, char **argv)
     return s_keygen(argc, argv, LT_KEYS_AUTHORITY, USAGE_AUTH);
 }
 
+/* Options first, so that "--bogus" is a usage error, not a key file that
+ * cannot be read ("--" before a file whose name starts with '-'). */
 int lt_cmd_pubkey(int argc, char **argv)
 {
-    if (argc == 2 && strcmp(argv[1], "--help") == 0) {
+    static const struct option opts[] = {{"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        if (c != 'h')
+            return lt_cli_bad_opt("pubkey", c, opts, argv, USAGE_PUB);
         printf("usage: %s\n", USAGE_PUB);
         return 0;
     }
-    if (argc != 2)
+    if (optind != argc - 1)
         return lt_cli_fail(2, "pubkey", "expected one key file\nusage: %s", USAGE_PUB);
     char err[512];
-    lt_keys_t *k = lt_keys_load(argv[1], err, sizeof err);
+    lt_keys_t *k = lt_keys_load(argv[optind], err, sizeof err);
     if (!k)
         return lt_cli_fail(1, "pubkey", "%s", err);
     s_print_public(stdout, k, NULL, 0);
@@ -286,15 +294,16 @@ int lt_cmd_keys(int argc, char **argv)
         return 0;
     }
     if (argc < 2 || strcmp(argv[1], "promote") != 0)
-        return lt_cli_fail(2, "keys", "expected the action 'promote'\nusage: %s", USAGE_KEYS);
-    while ((c = getopt_long(argc, argv, "k:h", opts, NULL)) != -1) {
+        return lt_cli_bad_word("keys", "action", argc < 2 ? NULL : argv[1], "'promote'",
+                               USAGE_KEYS);
+    while ((c = getopt_long(argc, argv, ":k:h", opts, NULL)) != -1) {
         if (c == 'k')
             key = optarg;
         else if (c == 'h') {
             printf("usage: %s\n", USAGE_KEYS);
             return 0;
         } else
-            return lt_cli_bad_arg("keys", argv[optind - 1], USAGE_KEYS);
+            return lt_cli_bad_opt("keys", c, opts, argv, USAGE_KEYS);
     }
     if (optind < argc)
         return lt_cli_bad_arg("keys", argv[optind], USAGE_KEYS);

@@ -31,26 +31,28 @@ static int s_args(int argc, char **argv, const char **key, const char **server, 
     long l;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         if (c == 'k')
             *key = optarg;
         else if (c == 's')
             *server = optarg;
         else if (c == 'e')
             *ep = optarg;
-        else if (c == 't' && lt_cli_int(optarg, 1, INT_MAX, &l) == 0)
+        else if (c == 't' &&
+                 lt_cli_int_opt("ping", "--timeout", optarg, 1, INT_MAX, "whole milliseconds", &l))
+            return 2;
+        else if (c == 't')
             *timeout = (int)l;
         else if (c == 'h') {
             printf("usage: %s\n", USAGE);
             return 0;
         } else
-            return lt_cli_bad_arg("ping", c == 't' ? optarg : argv[optind - 1], USAGE);
+            return lt_cli_bad_opt("ping", c, opts, argv, USAGE);
     }
     if (optind < argc)
         return lt_cli_bad_arg("ping", argv[optind], USAGE);
-    if (!*key || !*server || !*ep)
-        return lt_cli_fail(2, "ping", "needs --key, --server-key and --endpoint\nusage: %s", USAGE);
-    return -1;
+    return lt_cli_need("ping", USAGE, "--key", *key != NULL, "--server-key", *server != NULL,
+                       "--endpoint", *ep != NULL, NULL);
 }
 
 static int s_exchange(void *s, int timeout)

@@ -46,7 +46,7 @@ static int s_parse(int argc, char **argv, args_t *a)
     optind = 1;
     opterr = 0;
     a->timeout = 5000;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         long l;
         if (c == 'c') a->config = optarg;
         else if (c == 'k') a->key = optarg;
@@ -54,21 +54,25 @@ static int s_parse(int argc, char **argv, args_t *a)
         else if (c == 'p') a->purpose = optarg;
         else if (c == 'r') a->case_ref = optarg;
         else if (c == 'j') a->json = 1;
-        else if (c == 's' && a->n_streams < LT_PREFILL_MAX_STREAMS)
+        else if (c == 's' && a->n_streams >= LT_PREFILL_MAX_STREAMS)
+            return lt_cli_fail(2, argv[0], "more than %d --stream", LT_PREFILL_MAX_STREAMS);
+        else if (c == 's')
             a->streams[a->n_streams++] = optarg;
-        else if (c == 't' && lt_cli_int(optarg, 1, INT_MAX, &l) == 0) {
+        else if (c == 't' &&
+                 lt_cli_int_opt(argv[0], "--timeout", optarg, 1, INT_MAX, "whole milliseconds", &l))
+            return 2;
+        else if (c == 't')
             a->timeout = (int)l;
-        } else if (c == 'h') {
+        else if (c == 'h') {
             printf("usage: %s\n", USAGE);
             return 0;
         } else
-            return lt_cli_bad_arg(argv[0], c == 't' || c == 's' ? optarg : argv[optind - 1], USAGE);
+            return lt_cli_bad_opt(argv[0], c, opts, argv, USAGE);
     }
     if (optind < argc)
         return lt_cli_bad_arg(argv[0], argv[optind], USAGE);
-    if (!a->config || !a->key)
-        return lt_cli_fail(2, argv[0], "missing a required option\nusage: %s", USAGE);
-    return -1;
+    return lt_cli_need(argv[0], USAGE, "--config", a->config != NULL, "--key", a->key != NULL,
+                       NULL);
 }
 
 /* Unix ms as an ISO 8601 UTC time, or "unknown" for 0. */

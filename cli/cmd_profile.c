@@ -67,7 +67,7 @@ static int s_parse(int argc, char **argv, args_t *a)
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         char as_given[1024];
         long v;
         /* s_part cuts its argument up: the error quotes it as given. */
@@ -82,19 +82,21 @@ static int s_parse(int argc, char **argv, args_t *a)
                                "(at most %d parts of at most %d fields)\nusage: %s", as_given,
                                LT_PROFILE_MAX_PARTS, LT_QUERY_MAX_FIELDS, USAGE);
         else if (c == 'd') {
-        } else if (c == 't' && lt_cli_int(optarg, 1, LT_PROFILE_MAX_MS, &v) == 0)
+        } else if (c == 't' && lt_cli_int_opt(argv[0], "--deadline", optarg, 1, LT_PROFILE_MAX_MS,
+                                              "whole milliseconds", &v))
+            return 2;
+        else if (c == 't')
             a->deadline = (unsigned)v;
         else if (c == 'h') {
             printf("usage: %s\n", USAGE);
             return 0;
         } else
-            return lt_cli_bad_arg(argv[0], c == 't' ? as_given : argv[optind - 1], USAGE);
+            return lt_cli_bad_opt(argv[0], c, opts, argv, USAGE);
     }
     if (optind < argc)
         return lt_cli_bad_arg(argv[0], argv[optind], USAGE);
-    if (!a->config || !a->key || !a->purpose || !a->n_parts)
-        return lt_cli_fail(2, argv[0], "missing a required option\nusage: %s", USAGE);
-    return -1;
+    return lt_cli_need(argv[0], USAGE, "--config", a->config != NULL, "--key", a->key != NULL,
+                       "--purpose", a->purpose != NULL, "--dataset", a->n_parts > 0, NULL);
 }
 
 /* The parts as text, from their JSON. */

@@ -48,6 +48,22 @@ typedef struct {
     lt_client_t *client;
 } args_t;
 
+/* -1 when the options name a request, else 2 after naming what is
+ * missing: keys with their claims, or a subjects file, not both. */
+static int s_need(const char *cmd, const args_t *a, int verify, const char *usage)
+{
+    int keys = a->n_keys || a->keys_file;
+    if (a->subjects_file && (keys || a->n_claims))
+        return lt_cli_fail(2, cmd, "--subjects-file does not go with --key, --keys-file or "
+                           "--claim\nusage: %s", usage);
+    const char *keyed = !verify ? "--key"
+                        : !keys ? "--key (or --keys-file, or --subjects-file)"
+                                : "--claim";
+    int have = a->subjects_file || (keys && (!verify || a->n_claims));
+    return lt_cli_need(cmd, usage, "--config", a->config != NULL, "--dataset",
+                       a->dataset != NULL, "--purpose", a->purpose != NULL, keyed, have, NULL);
+}
+
 static int s_parse(int argc, char **argv, args_t *a, int verify)
 {
     static const struct option opts[] = {
@@ -61,7 +77,7 @@ static int s_parse(int argc, char **argv, args_t *a, int verify)
     optind = 1;
     opterr = 0;
     a->timeout = 5000;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         char *eq;
         long l;
         if (c == 'c') a->config = optarg;
@@ -71,34 +87,41 @@ static int s_parse(int argc, char **argv, args_t *a, int verify)
         else if (c == 'j') a->json = 1;
         else if (c == 'K' && verify) a->keys_file = optarg;
         else if (c == 'S' && verify) a->subjects_file = optarg;
-        else if (c == 'k' && a->n_keys < MAX_ITEMS && (verify || a->n_keys == 0))
+        else if (c == 'k' && !verify && a->n_keys)
+            return lt_cli_fail(2, argv[0], "one --key at a time (verify takes several)");
+        else if (c == 'k' && a->n_keys >= MAX_ITEMS)
+            return lt_cli_fail(2, argv[0], "more than %d --key", MAX_ITEMS);
+        else if (c == 'k')
             a->keys[a->n_keys++] = optarg;
-        else if (c == 'f' && !verify && a->n_fields < LT_QUERY_MAX_FIELDS)
+        else if (c == 'f' && !verify && a->n_fields >= LT_QUERY_MAX_FIELDS)
+            return lt_cli_fail(2, argv[0], "more than %d --field", LT_QUERY_MAX_FIELDS);
+        else if (c == 'f' && !verify)
             a->fields[a->n_fields++] = optarg;
         else if (c == 'l' && verify && a->n_claims >= LT_QUERY_MAX_CLAIMS)
             return lt_cli_fail(2, argv[0], "more than %d claims (the protocol's limit per key)",
                                LT_QUERY_MAX_CLAIMS);
-        else if (c == 'l' && verify && (eq = strchr(optarg, '=')) && eq > optarg) {
+        else if (c == 'l' && verify && !((eq = strchr(optarg, '=')) && eq > optarg))
+            return lt_cli_fail(2, argv[0], "--claim: expected FIELD=VALUE, got '%s'", optarg);
+        else if (c == 'l' && verify) {
             *eq = 0;
             lienthong__claim__init(&a->claims[a->n_claims]);
             a->claims[a->n_claims].field = optarg;
             a->claims[a->n_claims].value = eq + 1;
             a->claim_ptrs[a->n_claims] = &a->claims[a->n_claims];
             a->n_claims++;
-        } else if (c == 't' && lt_cli_int(optarg, 1, INT_MAX, &l) == 0) {
+        } else if (c == 't') {
+            if (lt_cli_int_opt(argv[0], "--timeout", optarg, 1, INT_MAX, "whole milliseconds", &l))
+                return 2;
             a->timeout = (int)l;
         } else if (c == 'h') {
             printf("usage: %s\n", usage);
             return 0;
         } else
-            return lt_cli_bad_arg(argv[0], (c == 'l' || c == 't') ? optarg : argv[optind - 1], usage);
+            return lt_cli_bad_opt(argv[0], c, opts, argv, usage);
     }
     if (optind < argc)
         return lt_cli_bad_arg(argv[0], argv[optind], usage);
-    int keyed = (a->n_keys || a->keys_file) && (!verify || a->n_claims);
-    if (!a->config || !a->dataset || !a->purpose || keyed == !!a->subjects_file)
-        return lt_cli_fail(2, argv[0], "missing a required option\nusage: %s", usage);
-    return -1;
+    return s_need(argv[0], a, verify, usage);
 }
 
 /* Reads one key per line (blank lines and # comments skipped). */

@@ -106,10 +106,10 @@ int lt_cmd_store(int argc, char **argv)
         return 0;
     }
     if (argc < 2 || strcmp(argv[1], "verify") != 0)
-        return lt_cli_fail(2, "store", "expected 'verify'\nusage: %s", USAGE);
+        return lt_cli_bad_word("store", "action", argc < 2 ? NULL : argv[1], "'verify'", USAGE);
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc - 1, argv + 1, ":", opts, NULL)) != -1) {
         if (c == 'c')
             config = optarg;
         else if (c == 'd')
@@ -118,7 +118,7 @@ int lt_cmd_store(int argc, char **argv)
             printf("usage: %s\n", USAGE);
             return 0;
         } else
-            return lt_cli_bad_arg("store", argv[optind], USAGE);
+            return lt_cli_bad_opt("store", c, opts, argv + 1, USAGE);
     }
     if (optind + 1 < argc)
         return lt_cli_bad_arg("store", argv[optind + 1], USAGE);

@@ -72,6 +72,66 @@ int lt_cli_bad_arg(const char *cmd, const char *arg, const char *usage)
     return 2;
 }
 
+int lt_cli_bad_word(const char *cmd, const char *what, const char *word, const char *expected,
+                    const char *usage)
+{
+    if (!word)
+        return lt_cli_fail(2, cmd, "missing the %s: expected %s\nusage: %s", what, expected, usage);
+    return lt_cli_fail(2, cmd, "unknown %s '%s': expected %s\nusage: %s", what, word, expected,
+                       usage);
+}
+
+const char *lt_cli_opt_name(const struct option *opts, int c)
+{
+    for (; c && opts->name; opts++)
+        if (opts->val == c)
+            return opts->name;
+    return NULL;
+}
+
+int lt_cli_bad_opt(const char *cmd, int c, const struct option *opts, char **argv,
+                   const char *usage)
+{
+    const char *arg = optind > 0 ? argv[optind - 1] : "", *name = lt_cli_opt_name(opts, optopt);
+    int is_long = strncmp(arg, "--", 2) == 0;
+    if (c == ':' && name)
+        return lt_cli_fail(2, cmd, "--%s needs a value\nusage: %s", name, usage);
+    if (c == ':')
+        return lt_cli_fail(2, cmd, "-%c needs a value\nusage: %s", optopt, usage);
+    /* getopt_long gives '?' and sets optopt for "--flag=value" as well. */
+    if (c == '?' && is_long && name && strchr(arg, '='))
+        return lt_cli_fail(2, cmd, "--%s takes no value, got '%s'\nusage: %s", name, arg, usage);
+    if (c == '?' && (is_long || !optopt))
+        return lt_cli_fail(2, cmd, "unknown option '%s'\nusage: %s", arg, usage);
+    if (c == '?')
+        return lt_cli_fail(2, cmd, "unknown option '-%c'\nusage: %s", optopt, usage);
+    name = lt_cli_opt_name(opts, c);
+    return lt_cli_fail(2, cmd, "--%s does not go with `lienthong %s`\nusage: %s",
+                       name ? name : "?", cmd, usage);
+}
+
+int lt_cli_int_opt(const char *cmd, const char *opt, const char *s, long min, long max,
+                   const char *what, long *out)
+{
+    if (lt_cli_int(s, min, max, out) == 0)
+        return 0;
+    return lt_cli_fail(2, cmd, "%s: expected %s %ld..%ld, got '%s'", opt, what, min, max, s);
+}
+
+int lt_cli_need(const char *cmd, const char *usage, ...)
+{
+    char missing[256] = "";
+    size_t len = 0;
+    va_list ap;
+    va_start(ap, usage);
+    for (const char *opt = va_arg(ap, const char *); opt; opt = va_arg(ap, const char *))
+        if (!va_arg(ap, int) && len < sizeof missing)
+            len += (size_t)snprintf(missing + len, sizeof missing - len, "%s%s", len ? ", " : "",
+                                    opt);
+    va_end(ap);
+    return len ? lt_cli_fail(2, cmd, "missing %s\nusage: %s", missing, usage) : -1;
+}
+
 int lt_cli_ask(const char *cmd, const char *config, lt_gwcfg_t *cfg,
                Lienthong__Envelope__BodyCase body_case, void *body,
                Lienthong__Envelope__BodyCase reply_case, int timeout_ms, Lienthong__Envelope **rep)

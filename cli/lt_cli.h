@@ -4,6 +4,8 @@
 #ifndef LT_CLI_H
 #define LT_CLI_H
 
+#include <getopt.h>
+
 #include "lienthong.pb-c.h"
 #include "lt_gwcfg.h"
 
@@ -35,8 +37,30 @@ int lt_cli_fail(int code, const char *cmd, const char *fmt, ...) __attribute__((
  * space or '+', which strtol would take; no wrap-around, which a cast of
  * its result would give): 0 with *out, -1 otherwise. */
 int lt_cli_int(const char *s, long min, long max, long *out) __attribute__((warn_unused_result));
-/* Reports an unknown option or stray argument, quoting it. Returns 2. */
+/* Reports a stray argument, quoting it. Returns 2. */
 int lt_cli_bad_arg(const char *cmd, const char *arg, const char *usage);
+/* Reports a sub-command word (what: "action", "format") that is missing
+ * (word NULL) or unknown, quoting it: "unknown action 'rotate': expected
+ * 'promote'". Returns 2. */
+int lt_cli_bad_word(const char *cmd, const char *what, const char *word, const char *expected,
+                    const char *usage);
+/* The long name of the option of opts whose val is c, NULL when none. */
+const char *lt_cli_opt_name(const struct option *opts, int c);
+/* Reports what getopt_long returned c for when the command does not go on
+ * with it: an unknown option ('?'), an option without its value (':', for
+ * an optstring that starts with ':', as every command's does), or an
+ * option of opts that this form of the command does not take. Returns 2. */
+int lt_cli_bad_opt(const char *cmd, int c, const struct option *opts, char **argv,
+                   const char *usage);
+/* The value s of option opt as lt_cli_int reads it: 0 with *out, or 2
+ * after saying "OPT: expected WHAT MIN..MAX, got 'S'" (what: e.g. "whole
+ * milliseconds"). */
+int lt_cli_int_opt(const char *cmd, const char *opt, const char *s, long min, long max,
+                   const char *what, long *out) __attribute__((warn_unused_result));
+/* Pairs (const char *option, int given) ended by NULL: -1 (go on) when
+ * each was given, or 2 after naming every missing one ("missing --config,
+ * --dataset") and the usage. */
+int lt_cli_need(const char *cmd, const char *usage, ...) __attribute__((sentinel));
 
 /* One request, one reply: loads the gateway configuration `config` into
  * *cfg, sends body (of body_case) on a fresh local-API client and waits up

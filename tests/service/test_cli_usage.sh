@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# test_cli_usage.sh LIENTHONG: usage errors of the command line name the
+# option or word at fault, quote the value given, and exit 2 (the exit
+# status the manual pages give for a usage error). None of these reaches a
+# gateway or a file: they stop at option parsing.
+set -uo pipefail
+LT="$1"
+fail=0 n=0
+
+# expect WANT_STATUS WANT_TEXT ARGS...: stderr holds WANT_TEXT (fixed string).
+expect() {
+    local want_rc="$1" want="$2" err rc
+    shift 2
+    n=$((n + 1))
+    err=$("$LT" "$@" 2>&1 >/dev/null)
+    rc=$?
+    if [ "$rc" -ne "$want_rc" ] || ! grep -qF -- "$want" <<<"$err"; then
+        echo "FAIL: lienthong $*: want exit $want_rc and \"$want\", got exit $rc:"
+        sed 's/^/    /' <<<"$err"
+        fail=1
+    fi
+}
+
+Q=(--config x --dataset d --key k --purpose P)
+# A value out of range or not plain digits names the option and quotes it.
+for v in abc 0 -5 1e3 99999999999999 ' 7' +7; do
+    expect 2 "lienthong lookup: --timeout: expected whole milliseconds 1..2147483647, got '$v'" \
+        lookup "${Q[@]}" --timeout "$v"
+done
+expect 2 "ping: --timeout: expected whole milliseconds" ping --timeout x
+expect 2 "prefill: --timeout: expected whole milliseconds 1..2147483647, got ''" prefill --timeout ''
+expect 2 "profile: --deadline: expected whole milliseconds 1..60000, got '60001'" profile --deadline 60001
+expect 2 "audit: --last: expected a whole number 1..2147483647, got '0'" audit --last 0
+expect 2 "audit: --older-than: expected whole days 0..36500, got '-1'" audit --older-than -1
+expect 2 "directory sign: --version: expected a whole number, got '+7'" directory sign --version +7
+expect 2 "verify: --claim: expected FIELD=VALUE, got 'sex'" verify --claim sex
+
+# An option given without its value is named as such, not taken for a stray argument.
+expect 2 "lienthong gateway: --config needs a value" gateway --config
+expect 2 "lookup: --timeout needs a value" lookup "${Q[@]}" --timeout
+expect 2 "store: --data-dir needs a value" store verify --data-dir
+expect 2 "directory sign: --in needs a value" directory sign --in
+
+# The missing required options are named.
+expect 2 "lookup: missing --purpose" lookup --config x --dataset d --key k
+expect 2 "lookup: missing --config, --dataset, --key" lookup --purpose P
+expect 2 "verify: missing --claim" verify --config x --dataset d --purpose P --key k
+expect 2 "verify: --subjects-file does not go with" verify --config x --dataset d --purpose P \
+    --subjects-file f --key k --claim a=b
+expect 2 "prefill: missing --key" prefill --config x
+expect 2 "profile: missing --purpose, --dataset" profile --config x --key k
+expect 2 "ping: missing --server-key, --endpoint" ping --key k
+expect 2 "directory sign: missing --in, --out" directory sign --authority a
+
+# Unknown options, and options this form does not take, are named.
+expect 2 "authority-keygen: --member does not go with" authority-keygen --out a --member x
+expect 2 "lookup: --keys-file does not go with" lookup "${Q[@]}" --keys-file f
+expect 2 "status: unknown option '--bogus'" status --bogus
+expect 2 "status: unknown option '-z'" status -z
+expect 2 "status: --metrics takes no value, got '--metrics=1'" status --config c --metrics=1
+expect 2 "pubkey: unknown option '--bogus'" pubkey --bogus
+
+# Unknown sub-command words are quoted.
+expect 2 "keys: unknown action 'rotate': expected 'promote'" keys rotate
+expect 2 "import: unknown format 'json': expected 'csv'" import json
+expect 2 "store: unknown action 'check': expected 'verify'" store check
+expect 2 "directory: unknown action 'list'" directory list
+
+echo "checked $n usage errors"
+exit $fail
