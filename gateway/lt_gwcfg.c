@@ -42,6 +42,17 @@ static int s_peers(const config_t *c, lt_gwcfg_t *cfg, char *err, size_t errlen)
         const char *p = config_setting_get_string_elem(a, i);
         if (!p || !p[0] || strlen(p) >= LT_ID_MAX || cfg->n_peers >= LT_GWCFG_MAX_PEERS)
             return lt_cfgfile_err(a, cfg->path, err, errlen, "peer %d must be a member id string", i + 1);
+        if (!lt_dir_member_id_ok(p))
+            return lt_cfgfile_err(a, cfg->path, err, errlen,
+                                  "peer %d must be a member id INSTANCE/CLASS/CODE, got \"%s\"",
+                                  i + 1, p);
+        if (strcmp(p, cfg->member) == 0)
+            return lt_cfgfile_err(a, cfg->path, err, errlen,
+                                  "peer %d is \"%s\", this gateway's own member", i + 1, p);
+        for (size_t k = 0; k < cfg->n_peers; k++)
+            if (strcmp(cfg->peers[k], p) == 0)
+                return lt_cfgfile_err(a, cfg->path, err, errlen, "peer %d, \"%s\", is listed twice",
+                                      i + 1, p);
         snprintf(cfg->peers[cfg->n_peers++], LT_ID_MAX, "%s", p);
     }
     return 0;

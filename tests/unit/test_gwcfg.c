@@ -301,6 +301,15 @@ static void test_tail(void)
                  "between 1 and 4194304, got 4294967297");
 }
 
+/* peers: member ids, each once, never this gateway's own. */
+static void test_peers(void)
+{
+    expect_error("peers1.cfg", 0, NULL, "peers = [ \"bca\" ];\n", 7, "INSTANCE/CLASS/CODE");
+    expect_error("peers2.cfg", 0, NULL, "peers = [ \"VN/GOV/BCA\" ];\n", 7, "own member");
+    expect_error("peers3.cfg", 0, NULL, "peers = [ \"VN/PROV/38\", \"VN/PROV/38\" ];\n", 7,
+                 "listed twice");
+}
+
 /* SQLite's page cache per store connection: 64 MiB unless set, 2 to 65536. */
 static void test_store_cache(void)
 {
@@ -324,6 +333,7 @@ int main(void)
         {"unknown setting, with line", test_unknown_setting},
         {"retain_records and retain_days", test_retention},
         {"tail_batches and tail_bytes", test_tail},
+        {"peers: member ids, once each, not our own", test_peers},
         {"store_cache_mb", test_store_cache},
         {"missing member", test_missing_member},
         {"bad authority key, with line", test_bad_authority_key},
