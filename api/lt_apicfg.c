@@ -82,29 +82,65 @@ static int s_hex32(const char *hex, uint8_t out[32])
                ? 0 : -1;
 }
 
+/* An application's string setting `key`, or NULL when it is absent or of
+ * another type; got quotes what it is, for the error. */
+static const char *s_app_string(const config_setting_t *g, const char *key, char *got, size_t cap)
+{
+    const config_setting_t *s = config_setting_get_member(g, key);
+    if (!s) {
+        snprintf(got, cap, "nothing");
+        return NULL;
+    }
+    lt_cfgfile_shown(s, got, cap);
+    return config_setting_get_string(s);
+}
+
+/* rate: requests per second, a whole or decimal number. Any other type is
+ * refused: rate = "20" must not fall back to the default, looser limit. */
+static int s_rate(const config_setting_t *g, const char *file, const char *name, double *rate,
+                  char *err, size_t errlen)
+{
+    const config_setting_t *s = config_setting_get_member(g, "rate");
+    char got[64];
+    *rate = 50;
+    if (!s)
+        return 0;
+    int type = config_setting_type(s);
+    if (type == CONFIG_TYPE_INT || type == CONFIG_TYPE_INT64)
+        *rate = (double)config_setting_get_int64(s);
+    else if (type == CONFIG_TYPE_FLOAT)
+        *rate = config_setting_get_float(s);
+    else
+        return lt_cfgfile_err(s, file, err, errlen, "application '%s': 'rate' must be a number of "
+                              "requests per second (e.g. rate = 20;), got %s", name,
+                              lt_cfgfile_shown(s, got, sizeof got));
+    if (!(*rate > 0 && *rate <= 100000))
+        return lt_cfgfile_err(s, file, err, errlen, "application '%s': 'rate' must be greater "
+                              "than 0 and at most 100000 requests per second, got %s", name,
+                              lt_cfgfile_shown(s, got, sizeof got));
+    return 0;
+}
+
 static int s_app(const config_setting_t *g, const char *file, lt_apicfg_app_t *app, char *err,
                  size_t errlen)
 {
-    const char *name = NULL, *hash = NULL;
-    double rate = 0;
-    int irate = 0;
-    if (!config_setting_is_group(g) || !config_setting_lookup_string(g, "name", &name) ||
-        !name[0] || strlen(name) >= LT_APICFG_NAME_MAX)
+    char got[64];
+    const char *name = NULL;
+    if (config_setting_is_group(g))
+        name = s_app_string(g, "name", got, sizeof got);
+    else
+        lt_cfgfile_shown(g, got, sizeof got);
+    if (!name || !name[0] || strlen(name) >= LT_APICFG_NAME_MAX)
         return lt_cfgfile_err(g, file, err, errlen, "each application needs name = \"...\" "
-                              "(at most %d bytes)", LT_APICFG_NAME_MAX - 1);
+                              "(at most %d bytes), got %s", LT_APICFG_NAME_MAX - 1, got);
     snprintf(app->name, sizeof app->name, "%s", name);
-    if (!config_setting_lookup_string(g, "token_hash", &hash) || s_hex32(hash, app->token_hash))
+    const char *hash = s_app_string(g, "token_hash", got, sizeof got);
+    if (!hash || s_hex32(hash, app->token_hash))
         return lt_cfgfile_err(g, file, err, errlen, "application '%s': token_hash must be the 64 "
-                              "hex digits `lienthong api token` printed", name);
-    if (config_setting_lookup_float(g, "rate", &rate) == CONFIG_TRUE) {
-    } else if (config_setting_lookup_int(g, "rate", &irate) == CONFIG_TRUE) {
-        rate = irate;
-    } else
-        rate = 50;
-    if (!(rate > 0 && rate <= 100000))
-        return lt_cfgfile_err(g, file, err, errlen, "application '%s': rate must be between 0 and "
-                              "100000 requests per second", name);
-    app->rate = rate;
+                              "hex digits `lienthong api token` printed, in double quotes, got %s",
+                              name, got);
+    if (s_rate(g, file, name, &app->rate, err, errlen))
+        return -1;
     for (int i = 0; i < config_setting_length(g); i++) {
         const char *k = config_setting_name(config_setting_get_elem(g, (unsigned)i));
         if (strcmp(k, "name") && strcmp(k, "token_hash") && strcmp(k, "rate") &&

@@ -24,6 +24,32 @@ int lt_cfgfile_err(const config_setting_t *s, const char *file, char *err, size_
     return -1;
 }
 
+const char *lt_cfgfile_shown(const config_setting_t *s, char *buf, size_t cap)
+{
+    switch (config_setting_type(s)) {
+    case CONFIG_TYPE_STRING: {
+        const char *v = config_setting_get_string(s);
+        snprintf(buf, cap, "\"%.40s%s\"", v, strlen(v) > 40 ? "..." : "");
+        break;
+    }
+    case CONFIG_TYPE_INT:
+    case CONFIG_TYPE_INT64:
+        snprintf(buf, cap, "%lld", config_setting_get_int64(s));
+        break;
+    case CONFIG_TYPE_FLOAT:
+        snprintf(buf, cap, "%g", config_setting_get_float(s));
+        break;
+    case CONFIG_TYPE_BOOL:
+        snprintf(buf, cap, "%s", config_setting_get_bool(s) ? "true" : "false");
+        break;
+    default:
+        snprintf(buf, cap, "%s", config_setting_is_group(s)   ? "a group"
+                                 : config_setting_is_list(s) ? "a list"
+                                                             : "an array");
+    }
+    return buf;
+}
+
 int lt_cfgfile_read(config_t *c, const char *path, char *err, size_t errlen)
 {
     if (config_read_file(c, path) == CONFIG_TRUE)
@@ -61,8 +87,10 @@ int lt_cfgfile_string(const config_t *c, const char *file, const char *name, con
 {
     const config_setting_t *s = config_lookup(c, name);
     const char *v = dflt;
+    char got[64];
     if (s && !(v = config_setting_get_string(s)))
-        return lt_cfgfile_err(s, file, err, errlen, "'%s' must be a string in double quotes", name);
+        return lt_cfgfile_err(s, file, err, errlen, "'%s' must be a string in double quotes, got %s",
+                              name, lt_cfgfile_shown(s, got, sizeof got));
     if (!v)
         return lt_cfgfile_err(NULL, file, err, errlen, "missing required setting '%s'", name);
     if (!v[0])
@@ -139,8 +167,10 @@ int lt_cfgfile_int(const config_t *c, const char *file, const char *name, long l
     if (!s)
         return 0;
     int type = config_setting_type(s);
+    char got[64];
     if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64)
-        return lt_cfgfile_err(s, file, err, errlen, "'%s' must be a whole number", name);
+        return lt_cfgfile_err(s, file, err, errlen, "'%s' must be a whole number, got %s", name,
+                              lt_cfgfile_shown(s, got, sizeof got));
     *out = config_setting_get_int64(s);
     long long written;
     if (type == CONFIG_TYPE_INT && s_wrapped(s, &written))
@@ -158,8 +188,10 @@ int lt_cfgfile_bool(const config_t *c, const char *file, const char *name, int d
     *out = dflt;
     if (!s)
         return 0;
+    char got[64];
     if (config_setting_type(s) != CONFIG_TYPE_BOOL)
-        return lt_cfgfile_err(s, file, err, errlen, "'%s' must be true or false", name);
+        return lt_cfgfile_err(s, file, err, errlen, "'%s' must be true or false, got %s", name,
+                              lt_cfgfile_shown(s, got, sizeof got));
     *out = config_setting_get_bool(s);
     return 0;
 }

@@ -17,6 +17,10 @@
  * setting was read from. Returns -1. */
 int lt_cfgfile_err(const config_setting_t *s, const char *file, char *err, size_t errlen,
                 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* The value of setting s as written, for an error that quotes it: a
+ * string in double quotes (cut at 40 bytes), a number, true or false, or
+ * "a group", "a list", "an array". Returns buf. */
+const char *lt_cfgfile_shown(const config_setting_t *s, char *buf, size_t cap);
 /* Reads a libconfig file. Returns 0, or -1 with err set. */
 int lt_cfgfile_read(config_t *c, const char *path, char *err, size_t errlen)
     __attribute__((warn_unused_result));

@@ -186,8 +186,11 @@ static void test_http_errors(void)
 static void test_app_errors(void)
 {
     expect_error("colour = 1;", NULL, 2, "application 'hr': unknown setting 'colour'");
-    expect_error("rate = 0;", NULL, 2, "application 'hr': rate must be");
-    expect_error("rate = 100001.0;", NULL, 2, "rate must be");
+    expect_error("rate = 0;", NULL, 2,
+                 "application 'hr': 'rate' must be greater than 0 and at most 100000 requests "
+                 "per second, got 0");
+    expect_error("rate = 100001.0;", NULL, 2, "got 100001");
+    expect_error("rate = -0.5;", NULL, 2, "'rate' must be greater than 0");
     expect_error(NULL, "extra = ( { name = \"x\"; } );\n", 3, "unknown setting 'extra'");
     char path[700], text[2048];
     snprintf(path, sizeof path, "%s/dup.conf", g_dir);
@@ -207,6 +210,34 @@ static void test_app_errors(void)
                path, 4, "application 'short': token_hash must be the 64 hex digits");
     load_fails(path, "gateway_config = \"gateway.conf\";\napps = 1;\n", path, 2,
                "'apps' must be a list");
+}
+
+/* A setting of the wrong type is refused, quoted, never replaced by its
+ * default: rate = "20" fell back to 50 requests per second. */
+static void test_app_types(void)
+{
+    expect_error("rate = \"20\";", NULL, 2,
+                 "application 'hr': 'rate' must be a number of requests per second (e.g. "
+                 "rate = 20;), got \"20\"");
+    expect_error("rate = true;", NULL, 2, "'rate' must be a number of requests per second");
+    expect_error("rate = [ 20 ];", NULL, 2, "got an array");
+    expect_error("rate = { per_second = 20; };", NULL, 2, "got a group");
+    expect_error(NULL, "\nport = \"80\";\n", 4, "'port' must be a whole number, got \"80\"");
+    expect_error(NULL, "metrics = \"yes\";\n", 3, "'metrics' must be true or false, got \"yes\"");
+    expect_error(NULL, "audit_file = 1;\n", 3, "'audit_file' must be a string in double quotes, got 1");
+    char path[700], text[2048];
+    snprintf(path, sizeof path, "%s/types.conf", g_dir);
+    snprintf(text, sizeof text,
+             "gateway_config = \"gateway.conf\";\napps = (\n  { name = 7; token_hash = \"%s\"; "
+             "datasets = [\"d\"]; fields = [\"f\"]; purposes = [\"p\"]; }\n);\n", g_hash);
+    load_fails(path, text, path, 3, "each application needs name = \"...\" (at most 63 bytes), got 7");
+    load_fails(path,
+               "gateway_config = \"gateway.conf\";\napps = (\n  { name = \"n\"; token_hash = 1.5; "
+               "datasets = [\"d\"]; fields = [\"f\"]; purposes = [\"p\"]; }\n);\n",
+               path, 3, "application 'n': token_hash must be the 64 hex digits");
+    load_fails(path, NULL, path, 3, "in double quotes, got 1.5");
+    load_fails(path, "gateway_config = \"gateway.conf\";\napps = ( \"x\" );\n", path, 2,
+               "each application needs name = \"...\" (at most 63 bytes), got \"x\"");
 }
 
 static void test_grant_errors(void)
@@ -296,6 +327,8 @@ int main(void)
         {"tokens: stored as hashes, found by token only", test_tokens},
         {"HTTP settings: unknown, wrong type, out of range, with line", test_http_errors},
         {"applications: unknown setting, rate, repeats, token hash", test_app_errors},
+        {"wrong types are refused and quoted: rate, port, metrics, name, token hash",
+         test_app_types},
         {"grants: bad entry and missing list, with line", test_grant_errors},
         {"gateway configuration: missing, wrong, unreadable", test_gateway_errors},
         {"the packaged example loads", test_packaged_example},
