@@ -1,6 +1,7 @@
 /* lt_api: HTTP routing, authentication, grants, limits and metrics of the
  * HTTP API (see lt_api.h). */
 #include "lt_api.h"
+#include "lt_apicheck.h"
 #include "lt_clock.h"
 #include "lt_apicall.h"
 #include "lt_apireq.h"
@@ -571,30 +572,6 @@ static void s_profile(lt_api_t *self, const lt_apicfg_app_t *app, const req_t *r
 
 /* ---- datasets, status, health ------------------------------------------------------------ */
 
-/* The member's current directory: the configured file or the newer one the
- * gateway adopted from peers, verified as the gateway does (lt_gwdir_load):
- * under the pins, the authority key the gateway learned with its adopted
- * copy, and the next keys the configured file announces (PROTOCOL.md 5.5). */
-static lt_dir_t *s_directory(lt_api_t *self, char *why, size_t len)
-{
-    char adopted[PATH_MAX + 32], learned[PATH_MAX + 32];
-    const lt_apicfg_t *cfg = self->cfg;
-    int64_t now = lt_clock_now_ms() / 1000;
-    lt_dir_pins_t base, trust;
-    snprintf(adopted, sizeof adopted, "%s/directory.signed", cfg->data_dir);
-    snprintf(learned, sizeof learned, "%s/authority.learned", cfg->data_dir);
-    (void)lt_dir_learned_add(learned, &cfg->pins, &base); /* a bad file adds nothing */
-    lt_dir_t *c = lt_dir_load(cfg->directory_file, &base, cfg->federation, now, why, len);
-    lt_dir_trust(&base, c, &trust);
-    lt_dir_t *a = lt_dir_load(adopted, &trust, cfg->federation, now, why, len);
-    if (a && (!c || lt_dir_version(a) > lt_dir_version(c))) {
-        lt_dir_destroy(&c);
-        return a;
-    }
-    lt_dir_destroy(&a);
-    return c;
-}
-
 static json_t *s_names(char **names, size_t n)
 {
     json_t *a = json_array();
@@ -622,7 +599,7 @@ static json_t *s_dataset_item(const lt_dir_t *dir, const Lienthong__Policy *p,
 static void s_datasets(lt_api_t *self, const lt_apicfg_app_t *app, reply_t *r)
 {
     char why[512];
-    lt_dir_t *dir = s_directory(self, why, sizeof why);
+    lt_dir_t *dir = lt_apicheck_directory(self->cfg, why, sizeof why);
     if (!dir) {
         s_error(r, 503, "directory", "DIRECTORY_UNAVAILABLE", why);
         return;
@@ -683,7 +660,7 @@ static void s_ready(lt_api_t *self, reply_t *r)
     char why[512], store[PATH_MAX + 16];
     json_t *checks = json_object();
     int ok = 1;
-    lt_dir_t *dir = s_directory(self, why, sizeof why);
+    lt_dir_t *dir = lt_apicheck_directory(self->cfg, why, sizeof why);
     ok &= !!dir;
     json_object_set_new(checks, "directory", json_string(dir ? "ok" : why));
     if (dir)
@@ -967,34 +944,14 @@ static void s_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 /* ---- life cycle -------------------------------------------------------------------------- */
 
-static int s_address(const lt_apicfg_t *cfg, struct sockaddr_storage *ss, int *v6)
-{
-    struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
-    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
-    memset(ss, 0, sizeof *ss);
-    *v6 = 0;
-    if (inet_pton(AF_INET, cfg->listen_address, &a4->sin_addr) == 1) {
-        a4->sin_family = AF_INET;
-        a4->sin_port = htons((uint16_t)cfg->port);
-        return 0;
-    }
-    if (inet_pton(AF_INET6, cfg->listen_address, &a6->sin6_addr) == 1) {
-        a6->sin6_family = AF_INET6;
-        a6->sin6_port = htons((uint16_t)cfg->port);
-        *v6 = 1;
-        return 0;
-    }
-    return -1;
-}
-
 static int s_tls(lt_api_t *self, char *err, size_t errlen)
 {
     size_t n;
     if (!self->cfg->tls_cert[0])
         return 0;
     /* lt_file_read NUL-terminates: libmicrohttpd takes PEM strings. */
-    if (lt_file_read(self->cfg->tls_cert, 1 << 20, &self->tls_cert, &n) != 0 ||
-        lt_file_read(self->cfg->tls_key, 1 << 20, &self->tls_key, &n) != 0) {
+    if (lt_file_read(self->cfg->tls_cert, LT_APICHECK_PEM_MAX, &self->tls_cert, &n) != 0 ||
+        lt_file_read(self->cfg->tls_key, LT_APICHECK_PEM_MAX, &self->tls_key, &n) != 0) {
         snprintf(err, errlen, "cannot read the TLS certificate %s or key %s", self->cfg->tls_cert,
                  self->cfg->tls_key);
         return -1;
@@ -1006,6 +963,9 @@ lt_api_t *lt_api_new(const lt_apicfg_t *cfg, char *err, size_t errlen)
 {
     struct sockaddr_storage ss;
     int v6;
+    /* What --check checks, so that a configuration it passes starts. */
+    if (lt_apicheck_start(cfg, NULL, err, errlen) != 0)
+        return NULL;
     lt_api_t *self = calloc(1, sizeof *self);
     if (!self) {
         snprintf(err, errlen, "out of memory");
@@ -1017,7 +977,7 @@ lt_api_t *lt_api_new(const lt_apicfg_t *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    if (s_address(cfg, &ss, &v6) != 0) {
+    if (lt_apicheck_address(cfg, &ss, &v6) != 0) {
         snprintf(err, errlen, "%s: listen_address \"%s\" is not a numeric IP address", cfg->path,
                  cfg->listen_address);
         goto fail;
@@ -1052,8 +1012,12 @@ lt_api_t *lt_api_new(const lt_apicfg_t *cfg, char *err, size_t errlen)
         MHD_OPTION_HTTPS_MEM_KEY, self->tls_key, MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES,
         MHD_OPTION_END);
     if (!self->mhd) {
-        snprintf(err, errlen, "cannot listen on %s port %d%s (in use, or a bad TLS certificate)",
-                 cfg->listen_address, cfg->port, self->tls_cert ? " with TLS" : "");
+        /* The port was free a moment ago (lt_apicheck_start): with TLS,
+         * most likely the certificate and key do not make a pair. */
+        snprintf(err, errlen, "cannot listen on %s port %d%s (%s)", cfg->listen_address,
+                 cfg->port, self->tls_cert ? " with TLS" : "",
+                 self->tls_cert ? "is tls_key the key of tls_cert? libmicrohttpd's message above "
+                                  "says more" : "see libmicrohttpd's message above");
         goto fail;
     }
     return self;

@@ -2,6 +2,7 @@
  * (docs/ARCHITECTURE.md, "HTTP API"), and `lienthong api token`, which makes
  * an application's token: shown once, stored only as its hash. */
 #include "lt_api.h"
+#include "lt_apicheck.h"
 #include "lt_apicfg.h"
 #include "lt_cli.h"
 #include "lt_log.h"
@@ -61,7 +62,7 @@ static int s_token(int argc, char **argv)
 static int s_run(const char *config, int check)
 {
     static lt_apicfg_t cfg;
-    char err[1024];
+    static char err[10000]; /* a start-up problem quotes paths, owners and modes */
     int rc = 1;
     if (sodium_init() < 0)
         return lt_cli_fail(1, "api", "libsodium unavailable");
@@ -69,15 +70,15 @@ static int s_run(const char *config, int check)
         lt_apicfg_free(&cfg);
         return lt_cli_fail(2, "api", "%s", err);
     }
-    if (check) {
-        printf("%s: ok (%zu application(s), gateway %s)\n", config, cfg.n_apps, cfg.member);
-        lt_apicfg_free(&cfg);
-        return 0;
-    }
     lt_log_set_ident("lienthong-api");
     lt_log_set_level(cfg.log_level);
     lt_log_set_format(cfg.log_format);
     lt_log_set_program("lienthong-api");
+    if (check) {
+        rc = lt_apicheck_run(&cfg, stdout);
+        lt_apicfg_free(&cfg);
+        return rc;
+    }
     signal(SIGPIPE, SIG_IGN);
     struct sigaction sa = {.sa_handler = s_on_signal};
     sigaction(SIGTERM, &sa, NULL);

@@ -84,8 +84,9 @@ static int s_publish(void)
 /* The rate of slow-app, requests per second. */
 static const char *g_slow_rate = "1";
 
-/* Writes api config `name` listening on port with `extra` settings (TLS);
- * the tokens are made once, by the first call. */
+/* Writes api config `name` listening on port with `extra` settings (TLS),
+ * its audit file name-audit.jsonl unless extra sets one; the tokens are
+ * made once, by the first call. */
 static int s_write_config(const char *name, int port, const char *extra)
 {
     static char hash[2][65];
@@ -94,14 +95,17 @@ static int s_write_config(const char *name, int port, const char *extra)
         (lt_it_api_token(g_fed.dir, "hr-portal", g_tokens[0], hash[0]) ||
          lt_it_api_token(g_fed.dir, "slow-app", g_tokens[1], hash[1])))
         return -1;
+    char audit[PATH_MAX + 32] = ""; /* unless extra sets one */
+    if (!strstr(extra, "audit_file"))
+        snprintf(audit, sizeof audit, "audit_file = \"%s-audit.jsonl\";\n", name);
     snprintf(text, sizeof text,
-             "gateway_config = \"%s\";\nport = %d;\naudit_file = \"%s-audit.jsonl\";\n%s"
+             "gateway_config = \"%s\";\nport = %d;\n%s%s"
              "apps = (\n"
              "  { name = \"hr-portal\"; token_hash = \"%s\"; datasets = [\"" DS "\"];\n"
              "    fields = [\"full_name\", \"date_of_birth\", \"sex\"]; purposes = [\"KYC\"]; rate = 200; },\n"
              "  { name = \"slow-app\"; token_hash = \"%s\"; datasets = [\"" DS "\"];\n"
              "    fields = [\"full_name\"]; purposes = [\"KYC\"]; rate = %s; } );\n",
-             g_caller->conf_path, port, name, extra, hash[0], hash[1], g_slow_rate);
+             g_caller->conf_path, port, audit, extra, hash[0], hash[1], g_slow_rate);
     snprintf(path, sizeof path, "%s/%s.conf", g_fed.dir, name);
     return lt_it_write_file(path, text);
 }
@@ -426,7 +430,59 @@ out:
     }
 }
 
+/* `lienthong api --config NAME.conf --check` in the federation's directory:
+ * its exit code, its output in NAME.check. */
+static int s_check(const char *name, char *out, size_t cap)
+{
+    char conf[PATH_MAX + 64];
+    snprintf(conf, sizeof conf, "%s/%s.conf", g_fed.dir, name);
+    snprintf(out, cap, "%s/%s.check", g_fed.dir, name);
+    const char *args[] = {"api", "--config", conf, "--check", NULL};
+    return lt_it_run_cli(g_fed.dir, out, args, 10000);
+}
+
+/* Config `name` with `extra` fails --check (exit 1) with `want` and its
+ * fix: each of these passed --check, then the start failed. */
+static void s_check_fails(const char *name, int port, const char *extra, const char *want)
+{
+    char out[PATH_MAX + 64];
+    CU_ASSERT_FATAL(s_write_config(name, port, extra) == 0);
+    int rc = s_check(name, out, sizeof out);
+    int said = lt_it_file_contains(out, want) && lt_it_file_contains(out, "fix: ") &&
+               lt_it_file_contains(out, "1 problem to fix before starting the API");
+    if (rc != 1 || !said)
+        fprintf(stderr, "\n  %s: exit %d, want 1 and \"%s\"\n", name, rc, want);
+    CU_ASSERT_EQUAL(rc, 1);
+    CU_ASSERT(said);
+}
+
+/* --check runs the checks of the start; the grants are compared with the
+ * member's directory (warnings: the gateway enforces its policies). */
+static void test_check(void)
+{
+    char out[PATH_MAX + 64], in_use[64];
+    int port = lt_it_free_port();
+    s_check_fails("check-host", port, "listen_address = \"localhost:8480\";\n",
+                  "error    listen_address: \"localhost:8480\" is not a numeric IP address");
+    s_check_fails("check-audit", port, "audit_file = \"nodir/x.jsonl\";\n",
+                  "error    audit_file: cannot open ");
+    s_check_fails("check-tls", port, "tls_cert = \"none/cert.pem\";\ntls_key = \"none/key.pem\";\n",
+                  "error    tls: cannot read tls_cert ");
+    /* the running API's port */
+    snprintf(in_use, sizeof in_use, "%s", strrchr(g_url, ':') + 1);
+    s_check_fails("check-port", atoi(in_use), "", "Address already in use");
+    CU_ASSERT_FATAL(s_write_config("check-ok", port, "") == 0);
+    CU_ASSERT_EQUAL(s_check("check-ok", out, sizeof out), 0);
+    CU_ASSERT(lt_it_file_contains(out, "configuration is valid"));
+    CU_ASSERT(lt_it_file_contains(out, "ok       grants: application 'slow-app': within "
+                                       "directory version"));
+    CU_ASSERT(lt_it_file_contains(out, "warning  grants: application 'hr-portal': no policy of "
+                                       "directory version 1 on its datasets grants " ID_CALLER
+                                       " the field 'sex'"));
+}
+
 static const lt_it_test_t s_tests[] = {
+    {"--check: the start's checks (address, port, audit file, TLS) and the grants", test_check},
     {"python client: validation, grants, lookups, verifies, rate, metrics, OpenAPI", test_python_client},
     {"curl lookup; the audit names application, officer and case", test_curl_and_audit},
     {"readyz turns unready when the store is not writable", test_readyz_store},

@@ -1,0 +1,303 @@
+/* lt_apicheck: the start-up checks of `lienthong api`, shared by the start
+ * and --check (see the header). */
+#include "lt_apicheck.h"
+#include "lt_clock.h"
+#include "lt_file.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <libgen.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define DETAIL_MAX 8192
+
+/* One check: 0 passed (detail says what), -1 failed (detail says why, fix
+ * what to do), 1 not applicable (nothing to report). */
+typedef int (*probe_fn)(const lt_apicfg_t *cfg, char *detail, size_t cap, const char **fix);
+
+int lt_apicheck_address(const lt_apicfg_t *cfg, struct sockaddr_storage *ss, int *v6)
+{
+    struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+    memset(ss, 0, sizeof *ss);
+    *v6 = 0;
+    if (inet_pton(AF_INET, cfg->listen_address, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)cfg->port);
+        return 0;
+    }
+    if (inet_pton(AF_INET6, cfg->listen_address, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)cfg->port);
+        *v6 = 1;
+        return 0;
+    }
+    return -1;
+}
+
+static int s_probe_address(const lt_apicfg_t *cfg, char *detail, size_t cap, const char **fix)
+{
+    struct sockaddr_storage ss;
+    int v6;
+    if (lt_apicheck_address(cfg, &ss, &v6) == 0) {
+        snprintf(detail, cap, "%s", cfg->listen_address);
+        return 0;
+    }
+    snprintf(detail, cap, "\"%s\" is not a numeric IP address", cfg->listen_address);
+    *fix = "write the address itself, e.g. \"127.0.0.1\", \"10.0.0.5\", \"0.0.0.0\" or \"::1\" "
+           "(no host name, no port: the port is the setting port)";
+    return -1;
+}
+
+static const char *s_bind_fix(int e)
+{
+    if (e == EADDRINUSE)
+        return "another process listens there: is this API already running (systemctl status "
+               "lienthong-api)? otherwise choose another port";
+    if (e == EACCES)
+        return "ports below 1024 need privileges the service does not have: choose a port "
+               "from 1024 up";
+    if (e == EADDRNOTAVAIL)
+        return "listen_address must be an address of this host, or 0.0.0.0 (or ::) for all";
+    return "choose an address of this host and a free port";
+}
+
+/* Binds as libmicrohttpd will (SO_REUSEADDR; an IPv6 address for IPv6
+ * only), then lets the port go. */
+static int s_probe_port(const lt_apicfg_t *cfg, char *detail, size_t cap, const char **fix)
+{
+    struct sockaddr_storage ss;
+    int v6, one = 1;
+    if (lt_apicheck_address(cfg, &ss, &v6) != 0)
+        return 1; /* listen_address said why */
+    socklen_t len = v6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int ok = fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0 &&
+             (!v6 || setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) == 0) &&
+             bind(fd, (struct sockaddr *)&ss, len) == 0 && listen(fd, 1) == 0;
+    int e = errno;
+    if (fd >= 0)
+        close(fd);
+    if (ok) {
+        snprintf(detail, cap, "%d is free on %s", cfg->port, cfg->listen_address);
+        return 0;
+    }
+    snprintf(detail, cap, "cannot listen on %s port %d: %s", cfg->listen_address, cfg->port,
+             strerror(e));
+    *fix = s_bind_fix(e);
+    return -1;
+}
+
+/* Opened for appending at start: the file, when it exists, must be
+ * writable; otherwise its directory, to create it. */
+static int s_probe_audit(const lt_apicfg_t *cfg, char *detail, size_t cap, const char **fix)
+{
+    char dir[PATH_MAX], why[4600] = "";
+    struct stat st;
+    if (!cfg->audit_file[0])
+        return 1;
+    snprintf(dir, sizeof dir, "%s", cfg->audit_file);
+    if (stat(cfg->audit_file, &st) == 0 && S_ISDIR(st.st_mode))
+        snprintf(why, sizeof why, "it is a directory");
+    else if (stat(cfg->audit_file, &st) == 0)
+        lt_file_explain(cfg->audit_file, W_OK, why, sizeof why);
+    else
+        lt_file_explain(dirname(dir), W_OK | X_OK, why, sizeof why);
+    if (!why[0]) {
+        snprintf(detail, cap, "%s", cfg->audit_file);
+        return 0;
+    }
+    snprintf(detail, cap, "cannot open %s for appending: %s", cfg->audit_file, why);
+    *fix = "audit_file must name a file in an existing directory the API's user may write "
+           "(the packaged unit's StateDirectory= provides /var/lib/lienthong), or be removed";
+    return -1;
+}
+
+/* One PEM file: readable, and holding a block whose header has `label`. */
+static int s_pem(const char *name, const char *path, const char *label, char *detail,
+                 size_t cap)
+{
+    uint8_t *pem = NULL;
+    size_t n = 0;
+    char why[4600];
+    if (lt_file_read(path, LT_APICHECK_PEM_MAX, &pem, &n) != 0) {
+        int e = errno;
+        lt_file_explain(path, R_OK, why, sizeof why);
+        snprintf(detail, cap, "cannot read %s %s: %s", name, path, why[0] ? why : strerror(e));
+        return -1;
+    }
+    int ok = strstr((char *)pem, label) != NULL;
+    free(pem);
+    if (!ok)
+        snprintf(detail, cap, "%s %s holds no PEM block \"%s\"", name, path, label);
+    return ok ? 0 : -1;
+}
+
+static int s_probe_tls(const lt_apicfg_t *cfg, char *detail, size_t cap, const char **fix)
+{
+    if (!cfg->tls_cert[0])
+        return 1;
+    if (s_pem("tls_cert", cfg->tls_cert, "CERTIFICATE-----", detail, cap) != 0 ||
+        s_pem("tls_key", cfg->tls_key, "PRIVATE KEY-----", detail, cap) != 0) {
+        *fix = "tls_cert and tls_key must name the PEM certificate and its private key, "
+               "readable by the API's user (e.g. group lienthong, mode 0640)";
+        return -1;
+    }
+    snprintf(detail, cap, "certificate %s, key %s", cfg->tls_cert, cfg->tls_key);
+    return 0;
+}
+
+static const struct {
+    const char *what;
+    probe_fn probe;
+} s_probes[] = {
+    {"listen_address", s_probe_address},
+    {"port", s_probe_port},
+    {"audit_file", s_probe_audit},
+    {"tls", s_probe_tls},
+};
+
+int lt_apicheck_start(const lt_apicfg_t *cfg, lt_check_t *r, char *err, size_t errlen)
+{
+    char detail[DETAIL_MAX];
+    int rc = 0;
+    err[0] = 0;
+    for (size_t i = 0; i < sizeof s_probes / sizeof s_probes[0] && (r || rc == 0); i++) {
+        const char *fix = NULL;
+        int got = s_probes[i].probe(cfg, detail, sizeof detail, &fix);
+        if (got == 0 && r)
+            lt_check_ok(r, s_probes[i].what, "%s", detail);
+        if (got >= 0)
+            continue;
+        if (r)
+            lt_check_error(r, s_probes[i].what, fix, "%s", detail);
+        if (rc == 0)
+            snprintf(err, errlen, "%s: %s: %s; fix: %s", cfg->path, s_probes[i].what, detail, fix);
+        rc = -1;
+    }
+    return rc;
+}
+
+lt_dir_t *lt_apicheck_directory(const lt_apicfg_t *cfg, char *why, size_t len)
+{
+    char adopted[PATH_MAX + 32], learned[PATH_MAX + 32], scratch[512];
+    int64_t now = lt_clock_now_ms() / 1000;
+    lt_dir_pins_t base, trust;
+    snprintf(adopted, sizeof adopted, "%s/directory.signed", cfg->data_dir);
+    snprintf(learned, sizeof learned, "%s/authority.learned", cfg->data_dir);
+    (void)lt_dir_learned_add(learned, &cfg->pins, &base); /* a bad file adds nothing */
+    lt_dir_t *c = lt_dir_load(cfg->directory_file, &base, cfg->federation, now, why, len);
+    lt_dir_trust(&base, c, &trust);
+    /* When neither loads, the configured file's reason is the one to fix. */
+    lt_dir_t *a = lt_dir_load(adopted, &trust, cfg->federation, now, c ? scratch : why,
+                              c ? sizeof scratch : len);
+    if (a && (!c || lt_dir_version(a) > lt_dir_version(c))) {
+        lt_dir_destroy(&c);
+        return a;
+    }
+    lt_dir_destroy(&a);
+    return c;
+}
+
+/* ---- the grants, for --check ------------------------------------------------------------- */
+
+/* 1 when a policy of the member on one of app's datasets lists id among
+ * its purposes (purposes set) or its fields. */
+static int s_policies_list(const lt_dir_t *d, const char *member, const lt_apicfg_app_t *app,
+                           int purposes, const char *id)
+{
+    for (size_t i = 0; i < app->n_datasets; i++) {
+        const Lienthong__Policy *p = lt_dir_policy(d, member, app->datasets[i]);
+        char **l = !p ? NULL : purposes ? p->purposes : p->fields;
+        size_t n = !p ? 0 : purposes ? p->n_purposes : p->n_fields;
+        for (size_t j = 0; j < n; j++)
+            if (strcmp(l[j], id) == 0)
+                return 1;
+    }
+    return 0;
+}
+
+static int s_check_datasets(lt_check_t *r, const lt_apicfg_t *cfg, const lt_dir_t *d,
+                            const lt_apicfg_app_t *app)
+{
+    unsigned long long v = (unsigned long long)lt_dir_version(d);
+    int bad = 0;
+    for (size_t i = 0; i < app->n_datasets; i++) {
+        const char *id = app->datasets[i];
+        if (!lt_dir_dataset(d, id) && !lt_dir_view(d, id))
+            lt_check_warn(r, "grants", "check the id (lienthong directory show), or remove it "
+                          "from the application's datasets",
+                          "application '%s': '%s' is neither a dataset nor a view of directory "
+                          "version %llu", app->name, id, v);
+        else if (!lt_dir_policy(d, cfg->member, id))
+            lt_check_warn(r, "grants", "ask the authority for a policy, or remove it from the "
+                          "application's datasets",
+                          "application '%s': no policy of directory version %llu lets %s use "
+                          "'%s'", app->name, v, cfg->member, id);
+        else
+            continue;
+        bad++;
+    }
+    return bad;
+}
+
+/* Fields (purposes set: purposes) of app that no policy on its datasets
+ * grants the member. */
+static int s_check_ids(lt_check_t *r, const lt_apicfg_t *cfg, const lt_dir_t *d,
+                       const lt_apicfg_app_t *app, int purposes)
+{
+    const lt_apicfg_id_t *ids = purposes ? app->purposes : app->fields;
+    size_t n = purposes ? app->n_purposes : app->n_fields;
+    const char *kind = purposes ? "purpose" : "field";
+    int bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s_policies_list(d, cfg->member, app, purposes, ids[i]))
+            continue;
+        lt_check_warn(r, "grants", purposes ? "check the purpose code, or remove it from the "
+                      "application's purposes: the gateway refuses it"
+                      : "check the field name, or remove it from the application's fields: the "
+                      "gateway never releases it",
+                      "application '%s': no policy of directory version %llu on its datasets "
+                      "grants %s the %s '%s'", app->name, (unsigned long long)lt_dir_version(d),
+                      cfg->member, kind, ids[i]);
+        bad++;
+    }
+    return bad;
+}
+
+static void s_check_grants(lt_check_t *r, const lt_apicfg_t *cfg)
+{
+    char why[1200];
+    if (!cfg->n_apps)
+        return;
+    lt_dir_t *d = lt_apicheck_directory(cfg, why, sizeof why);
+    if (!d) {
+        lt_check_warn(r, "grants", "run lienthong gateway --config GATEWAY_CONFIG --check, "
+                      "which says what to do about the directory",
+                      "the applications' grants are not checked: %s", why);
+        return;
+    }
+    for (size_t i = 0; i < cfg->n_apps; i++) {
+        const lt_apicfg_app_t *app = &cfg->apps[i];
+        if (s_check_datasets(r, cfg, d, app) + s_check_ids(r, cfg, d, app, 0) +
+                s_check_ids(r, cfg, d, app, 1) == 0)
+            lt_check_ok(r, "grants", "application '%s': within directory version %llu",
+                        app->name, (unsigned long long)lt_dir_version(d));
+    }
+    lt_dir_destroy(&d);
+}
+
+int lt_apicheck_run(const lt_apicfg_t *cfg, FILE *out)
+{
+    lt_check_t r = {.out = out};
+    char err[DETAIL_MAX];
+    lt_check_ok(&r, "config", "%zu application(s), gateway %s (%s)", cfg->n_apps, cfg->member,
+                cfg->gateway_config);
+    (void)lt_apicheck_start(cfg, &r, err, sizeof err); /* each problem is in r */
+    s_check_grants(&r, cfg);
+    return lt_check_summary(&r, cfg->path, "API");
+}
