@@ -70,10 +70,12 @@ static int s_run(const char *config, int check)
         lt_apicfg_free(&cfg);
         return lt_cli_fail(2, "api", "%s", err);
     }
-    lt_log_set_ident("lienthong-api");
+    /* member= is the gateway's member, as in every other program's lines,
+     * so that a shipper filtering on member sees the API too. */
+    lt_log_set_program("lienthong-api");
+    lt_log_set_member(cfg.member);
     lt_log_set_level(cfg.log_level);
     lt_log_set_format(cfg.log_format);
-    lt_log_set_program("lienthong-api");
     if (check) {
         rc = lt_apicheck_run(&cfg, stdout);
         lt_apicfg_free(&cfg);

@@ -46,11 +46,6 @@ void lt_log_set_dataset(const char *dataset)
     s_copy(s_dataset, sizeof s_dataset, dataset);
 }
 
-void lt_log_set_ident(const char *ident)
-{
-    lt_log_set_member(ident);
-}
-
 void lt_log_set_level(lt_log_level_t level)
 {
     s_level = level;

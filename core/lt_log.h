@@ -28,8 +28,6 @@ typedef enum { LT_LOG_TEXT = 0, LT_LOG_JSON } lt_log_format_t;
 void lt_log_set_program(const char *program);
 void lt_log_set_member(const char *member);
 void lt_log_set_dataset(const char *dataset);
-/* Older name of lt_log_set_member. */
-void lt_log_set_ident(const char *ident);
 
 void lt_log_set_level(lt_log_level_t level);
 void lt_log_set_format(lt_log_format_t format);

@@ -481,8 +481,19 @@ static void test_check(void)
                                        " the field 'sex'"));
 }
 
+/* Every line names the program and the gateway's member, as the other
+ * programs' lines do (a shipper filtering on member saw no API lines). */
+static void test_log_member(void)
+{
+    char log[PATH_MAX + 64];
+    snprintf(log, sizeof log, "%s/api.log", g_fed.dir);
+    CU_ASSERT(lt_it_file_contains(log, "INFO lienthong-api member=" ID_CALLER " api: serving"));
+    CU_ASSERT(!lt_it_file_contains(log, "member=lienthong-api"));
+}
+
 static const lt_it_test_t s_tests[] = {
     {"--check: the start's checks (address, port, audit file, TLS) and the grants", test_check},
+    {"log lines name the program and the gateway's member", test_log_member},
     {"python client: validation, grants, lookups, verifies, rate, metrics, OpenAPI", test_python_client},
     {"curl lookup; the audit names application, officer and case", test_curl_and_audit},
     {"readyz turns unready when the store is not writable", test_readyz_store},
