@@ -51,6 +51,7 @@
  * field may hold newlines, but a stray quote never closed must not make
  * the rest of a file one row in memory (the import stops, naming it). */
 #define ROW_LINES_MAX (16u << 20)
+#define CSV_BLOCK     (64u << 10) /* libcsv's growth step (s_parser_start) */
 
 /* The fields of the row being read. */
 typedef struct {
@@ -757,6 +758,10 @@ static int s_parser_start(lt_csv_t *self)
         return -1;
     self->parser_ready = 1;
     csv_set_delim(&self->parser, (unsigned char)self->delimiter);
+    /* libcsv grows a field's buffer by this much at a time (128 bytes by
+     * default): a long quoted field, up to the 16 MiB a row may hold, would
+     * cost a realloc per 128 bytes, each copying the field so far. */
+    csv_set_blk_size(&self->parser, CSV_BLOCK);
     csv_set_space_func(&self->parser, s_no_space);
     return 0;
 }
