@@ -62,7 +62,7 @@ static void test_check_reports_fixes(void)
     lt_it_member_t *a = lt_it_member_add(&fed, ID_A, 1);
     lt_it_member_t *b = lt_it_member_add(&fed, ID_B, 1);
     LT_IT_REQUIRE(a && b);
-    const char *peers[] = {ID_B, "VN/GOV/NOBODY", NULL};
+    const char *peers[] = {ID_A, "VN/GOV/NOBODY", NULL};
     lt_it_gw_t *bad =
         lt_it_gw_new(&fed, b, 1, peers, "subscribe = ( { stream = \"VN/GOV/BCA/nothing\"; } );");
     lt_it_gw_t *ga = lt_it_gw_new(&fed, a, 1, NULL, NULL);
@@ -80,7 +80,7 @@ static void test_check_reports_fixes(void)
     CU_ASSERT(strstr(out, "error    peer: VN/GOV/NOBODY is not in the directory\n         fix: ") !=
               NULL);
     CU_ASSERT(strstr(out, "error    subscribe: stream VN/GOV/BCA/nothing is neither") != NULL);
-    CU_ASSERT(strstr(out, "ok       peer: " ID_B " at tcp://127.0.0.1:") != NULL);
+    CU_ASSERT(strstr(out, "ok       peer: " ID_A " at tcp://127.0.0.1:") != NULL);
     CU_ASSERT(strstr(out, "2 problems to fix before starting the gateway") != NULL);
 
     /* a directory signed by an authority the configuration does not pin */
