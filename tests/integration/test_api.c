@@ -268,6 +268,34 @@ static int s_curl(const char *opts, const char *url, const char *out, int *curl_
     return *curl_rc == 0 ? atoi(code) : -1;
 }
 
+/* /readyz of a gateway that does not answer (stopped with SIGSTOP): 503,
+ * naming it, after one local call's wait (STATUS_MS in lt_api.c, 3 s), not
+ * two: the gateway's own readiness is not asked when its status went
+ * unanswered. Ready again once it runs. */
+static void test_readyz_gateway_stopped(void)
+{
+    char out[PATH_MAX + 64], url[128];
+    int curl_rc, code = 0;
+    snprintf(out, sizeof out, "%s/readyz-stopped.json", g_fed.dir);
+    snprintf(url, sizeof url, "%s/readyz", g_url);
+    LT_IT_REQUIRE(lt_it_gw_signal(g_caller, SIGSTOP) == 0);
+    int64_t t0 = lt_it_ms();
+    code = s_curl("-m 20", url, out, &curl_rc);
+    int64_t took = lt_it_ms() - t0;
+    CU_ASSERT(lt_it_gw_signal(g_caller, SIGCONT) == 0);
+    CU_ASSERT_EQUAL(code, 503);
+    CU_ASSERT(lt_it_file_contains(out, "\"peers\":\"the gateway does not answer\""));
+    CU_ASSERT(lt_it_file_contains(out, "\"gateway\":\"the gateway does not answer\""));
+    if (took >= 5500)
+        fprintf(stderr, "\n  /readyz of a stopped gateway took %lld ms\n", (long long)took);
+    CU_ASSERT(took < 5500); /* one 3 s wait, not two */
+    for (int64_t end = lt_it_ms() + 15000; code != 200 && lt_it_ms() < end; usleep(250000))
+        code = s_curl("", url, out, &curl_rc);
+    CU_ASSERT_EQUAL(code, 200);
+out:
+    (void)0;
+}
+
 /* A throwaway self-signed certificate for 127.0.0.1 in dir (cert.pem, key.pem). */
 static int s_make_cert(const char *dir)
 {
@@ -497,6 +525,7 @@ static const lt_it_test_t s_tests[] = {
     {"python client: validation, grants, lookups, verifies, rate, metrics, OpenAPI", test_python_client},
     {"curl lookup; the audit names application, officer and case", test_curl_and_audit},
     {"readyz turns unready when the store is not writable", test_readyz_store},
+    {"readyz of a gateway that does not answer: unready after one wait", test_readyz_gateway_stopped},
     {"the Python example of docs/api/README.md", test_doc_example},
     {"TLS: curl --cacert and Python's ssl module", test_tls},
     {"readyz turns unready when the directory has expired", test_readyz_expired},
