@@ -154,6 +154,21 @@ int lt_valid_key(const char *key)
     return key[0] && strnlen(key, LT_RECORD_KEY_MAX + 1) <= LT_RECORD_KEY_MAX;
 }
 
+int lt_valid_cursor(const char *text, uint64_t *out)
+{
+    const uint64_t max = (uint64_t)INT64_MAX;
+    uint64_t v = 0;
+    *out = 0;
+    for (const char *p = text ? text : ""; *p; p++) {
+        unsigned d = (unsigned char)*p - '0';
+        if (d > 9 || v > (max - d) / 10)
+            return -1;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 0;
+}
+
 char *lt_valid_sanitise(char *s)
 {
     uint8_t *p = (uint8_t *)s;

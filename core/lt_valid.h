@@ -34,6 +34,13 @@ int lt_valid_text(const char *s);
  * keys later (pruning, snapshots) never cut one short. */
 int lt_valid_key(const char *key) __attribute__((warn_unused_result));
 
+/* A source cursor (PROTOCOL.md 8.1): empty, or a decimal number of 0 to
+ * 2^63 - 1 in digits only (no sign, space or leading "+"), the range the
+ * owner's store keeps exactly. 0 with the value in *out (0 for empty: no
+ * cursor), -1 when malformed. Loose parsing let "-1" read as 2^64 - 1, after
+ * which every later change of the dataset was skipped as already stored. */
+int lt_valid_cursor(const char *text, uint64_t *out) __attribute__((warn_unused_result));
+
 /* Makes the C string s valid UTF-8 in place: every byte that does not
  * start a valid sequence becomes '?' (so text cut in the middle of a
  * character, or echoing input, never goes out invalid). Returns s. */

@@ -14,6 +14,7 @@
 #include "lt_viewset.h"
 
 #include <assert.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -339,6 +340,14 @@ static int s_check_change(const Lienthong__Dataset *ds, const ProtobufCMessageDe
         snprintf(err, errlen, "change with an empty or over-long key");
         return -1;
     }
+    uint64_t cur;
+    if (lt_valid_cursor(c->source_cursor, &cur) != 0) {
+        snprintf(err, errlen,
+                 "change for key %.64s: source_cursor '%.*s' is not a decimal number of 0 to "
+                 "%" PRId64 " in digits only",
+                 c->key, lt_valid_cut(c->source_cursor, 40), c->source_cursor, INT64_MAX);
+        return -1;
+    }
     if (c->deleted)
         return 0;
     if (c->payload.len > max_record) {
@@ -450,11 +459,11 @@ void lt_publish_results_free(lt_publish_result_t *res, size_t n)
     }
 }
 
+/* The cursor of a change that passed s_check_change; 0 for none. */
 static uint64_t s_cursor(const char *text)
 {
-    char *end;
-    unsigned long long v = text && *text ? strtoull(text, &end, 10) : 0;
-    return text && *text && !*end ? v : 0;
+    uint64_t v = 0;
+    return lt_valid_cursor(text, &v) == 0 ? v : 0;
 }
 
 int lt_publish_refusal_resent(const lt_publish_result_t *r, size_t i)

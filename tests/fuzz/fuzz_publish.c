@@ -11,10 +11,11 @@
  * dataset replaced by each owned dataset (so that fuzzed changes reach the
  * record checks and the view derivation); then twice in one group.
  * Invariants (abort): a refused publish stores nothing (the dataset's last
- * sequence number is unchanged); an accepted one advances it by the number
- * of changes applied, and afterwards, for every key it touched (when no
- * change carries a numeric source cursor, which could make it skip), the
- * current state is its last change, the logged record holds that key, seq,
+ * sequence number is unchanged), and so is one with a malformed source
+ * cursor; an accepted one advances it by exactly the changes whose cursor
+ * is above the dataset's durable cursor so far (a model of PROTOCOL.md
+ * 8.1), and afterwards, for every key those changes touched, the current
+ * state is its last stored change, the logged record holds that key, seq,
  * tombstone flag and exact payload, and each view of the dataset holds the
  * key live exactly when the record is live and satisfies the view's
  * predicate.
@@ -96,16 +97,44 @@ static uint64_t s_last_seq(const char *stream)
     return st.last_seq;
 }
 
-/* 1 if some change carries a source cursor lt_publish would honour. */
-static int s_has_cursor(const Lienthong__Publish *p)
+/* The oracle for a source cursor (PROTOCOL.md 8.1), written apart from
+ * lt_valid_cursor: digits only, their value at most 2^63 - 1 once leading
+ * zeros are dropped. 1 with the value in *v (0: none), 0 when malformed. */
+static int s_cursor_of(const char *c, uint64_t *v)
 {
+    *v = 0;
+    if (!c || !*c)
+        return 1;
+    if (strspn(c, "0123456789") != strlen(c))
+        return 0;
+    c += strspn(c, "0");
+    size_t n = strlen(c);
+    if (n > 19 || (n == 19 && strcmp(c, "9223372036854775807") > 0))
+        return 0;
+    *v = n ? strtoull(c, NULL, 10) : 0;
+    return 1;
+}
+
+/* Which changes of p an accepted apply stores, from the dataset's durable
+ * cursor before it: a change whose cursor is at or below the cursor so far
+ * is a resend and skipped (8.1). stored[i] set per change; returns how
+ * many, or -1 when some cursor is malformed (the Publish must be refused). */
+static long s_model(const char *dataset, const Lienthong__Publish *p, unsigned char *stored)
+{
+    lt_stream_t st;
+    if (lt_store_stream(G.store, dataset, &st) != 0)
+        abort();
+    uint64_t known = st.source_cursor, cur;
+    long n = 0;
     for (size_t i = 0; i < p->n_changes; i++) {
-        const char *c = p->changes[i]->source_cursor;
-        char *end;
-        if (c && *c && strtoull(c, &end, 10) != 0 && !*end)
-            return 1;
+        if (!s_cursor_of(p->changes[i]->source_cursor, &cur))
+            return -1;
+        stored[i] = !(cur && cur <= known);
+        if (stored[i] && cur)
+            known = cur;
+        n += stored[i];
     }
-    return 0;
+    return n;
 }
 
 /* The state of key in stream: 1 live, 0 tombstone or absent; record bytes
@@ -132,32 +161,36 @@ static int s_state(const char *stream, const char *key, uint64_t *seq, Lienthong
     return found ? (deleted ? 0 : 1) : -1;
 }
 
-/* Checks the store against an accepted publish p of dataset ds. */
+/* Checks the store against an accepted publish p of dataset ds, whose
+ * changes stored[] were to be stored (s_model). */
 static void s_check_applied(const Lienthong__Dataset *ds, const Lienthong__Publish *p,
-                            uint64_t before, const lt_publish_result_t *res)
+                            uint64_t before, const lt_publish_result_t *res,
+                            const unsigned char *stored, long n_stored)
 {
     uint64_t after = s_last_seq(ds->id);
     /* first..last were assigned, or 0,0 when every change was already known. */
     if (res->first_seq ? res->first_seq != before + 1 || res->last_seq != after
                        : res->last_seq != 0 || after != before)
         abort();
-    if (s_has_cursor(p))
-        return;
-    if (after - before != p->n_changes)
-        abort(); /* without cursors nothing is skipped */
+    if (after - before != (uint64_t)n_stored)
+        abort(); /* exactly the changes above the durable cursor are stored */
     const ProtobufCMessageDescriptor *t = lt_schema_find(ds->record_type);
     const Lienthong__Directory *d = lt_dir_get(G.dir);
+    uint64_t rank = 0;
     for (size_t i = 0; i < p->n_changes; i++) {
         const Lienthong__Change *c = p->changes[i];
+        if (!stored[i])
+            continue;
+        rank++;
         int is_last = 1;
         for (size_t j = i + 1; j < p->n_changes; j++)
-            is_last &= strcmp(p->changes[j]->key, c->key) != 0;
+            is_last &= !stored[j] || strcmp(p->changes[j]->key, c->key) != 0;
         if (!is_last)
             continue;
         uint64_t seq = 0;
         Lienthong__Record *r = NULL;
         int live = s_state(ds->id, c->key, &seq, &r);
-        if (live != !c->deleted || !r || seq != before + i + 1 || r->seq != seq ||
+        if (live != !c->deleted || !r || seq != before + rank || r->seq != seq ||
             strcmp(r->key, c->key) != 0 || r->deleted != c->deleted ||
             (!c->deleted && (r->payload.len != c->payload.len ||
                              (c->payload.len && memcmp(r->payload.data, c->payload.data, c->payload.len)))))
@@ -184,6 +217,10 @@ static void s_apply(Lienthong__Publish **pubs, size_t n, const Lienthong__Datase
 {
     lt_publish_result_t res[2];
     uint64_t before = ds ? s_last_seq(ds->id) : 0;
+    unsigned char *stored = calloc(pubs[0]->n_changes + 1, 1);
+    if (!stored)
+        abort();
+    long n_stored = ds && n == 1 ? s_model(ds->id, pubs[0], stored) : 0;
     memset(res, 0, sizeof res);
     int rc = lt_publish_apply(G.store, G.dir, OWNER, pubs, n, LT_PUBLISH_MAX_RECORD, res, NULL, NULL);
     for (size_t i = 0; i < n; i++) {
@@ -192,15 +229,16 @@ static void s_apply(Lienthong__Publish **pubs, size_t n, const Lienthong__Datase
         if (rc == 0 && res[i].code == LIENTHONG__ERROR_CODE__ERR_INTERNAL)
             abort();
     }
-    if (!ds || rc != 0)
-        return;
-    if (n == 1 && res[0].code != LIENTHONG__ERROR_CODE__ERR_NONE) {
-        if (s_last_seq(ds->id) != before)
+    if (ds && rc == 0 && n == 1) {
+        int ok = res[0].code == LIENTHONG__ERROR_CODE__ERR_NONE;
+        if (n_stored < 0 && ok)
+            abort(); /* a malformed source cursor was accepted */
+        if (!ok && s_last_seq(ds->id) != before)
             abort(); /* a refused publish stored something */
-        return;
+        if (ok)
+            s_check_applied(ds, pubs[0], before, &res[0], stored, n_stored);
     }
-    if (n == 1)
-        s_check_applied(ds, pubs[0], before, &res[0]);
+    free(stored);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -284,6 +322,11 @@ static void s_write_seeds(const char *dir)
     c[2].source_cursor = "19";
     c[3].source_cursor = "20";
     s_seed(dir, "population-cursors", &p);
+    /* A malformed cursor that loose parsing once read as 2^64 - 1. */
+    c[1].source_cursor = "-1";
+    s_seed(dir, "population-cursor-negative", &p);
+    c[1].source_cursor = "9223372036854775807";
+    s_seed(dir, "population-cursor-largest", &p);
     uint8_t sp[128];
     Lienthong__Records__Subscriber s = LIENTHONG__RECORDS__SUBSCRIBER__INIT;
     s.phone_number = "84912345678";

@@ -567,14 +567,33 @@ static void test_source_cursors(void)
     CU_ASSERT(r.first_seq == 4 && r.last_seq == 4 && r.source_cursor == 4);
     s_expect_record(POP, 4, "038090000004", 0, &ch[2].c.payload);
 
-    /* A change without a (numeric) cursor is always stored and leaves the
-     * cursor where it was. */
+    /* A change without a cursor (empty, or 0) is always stored and leaves
+     * the cursor where it was. */
     s_citizen(&ch[0], "038090000001", "38", ALIVE, NULL, "");
-    s_citizen(&ch[1], "038090000001", "38", ALIVE, NULL, "x7");
+    s_citizen(&ch[1], "038090000001", "38", ALIVE, NULL, "0");
     r = s_publish_ok(POP, ch, 2);
     CU_ASSERT(r.first_seq == 5 && r.last_seq == 6 && r.source_cursor == 4);
     r = s_publish_ok(POP, ch, 1);
     CU_ASSERT(r.first_seq == 7 && r.last_seq == 7 && r.source_cursor == 4);
+
+    /* A cursor that is not a decimal number of 0 to 2^63 - 1 refuses the
+     * whole Publish, naming it: "-1" once read as 2^64 - 1, after which every
+     * later change of the dataset was acknowledged and skipped. */
+    static const char *const bad[] = {"-1", "x7", "+7", " 7", "7 ", "1e3", "0x10",
+                                      "9223372036854775808", "99999999999999999999"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        s_citizen(&ch[0], "038090000009", "38", ALIVE, NULL, "5");
+        s_citizen(&ch[1], "038090000010", "38", ALIVE, NULL, bad[i]);
+        Lienthong__Change *bp[2];
+        Lienthong__Publish bpub = s_pub(POP, ch, 2, bp), *bpp = &bpub;
+        lt_publish_result_t br;
+        CU_ASSERT_EQUAL(s_apply(&bpp, 1, &br), 0);
+        CU_ASSERT_EQUAL(br.code, LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+        CU_ASSERT_PTR_NOT_NULL(strstr(br.err, "038090000010"));
+        CU_ASSERT_PTR_NOT_NULL(strstr(br.err, "source_cursor"));
+        CU_ASSERT_EQUAL(s_last_seq(POP), 7);
+        CU_ASSERT_EQUAL(s_cursor_of(POP), 4);
+    }
 
     /* The same Publish twice in one group: the second is a resend. */
     s_citizen(&ch[0], "038090000005", "38", ALIVE, NULL, "5");
@@ -601,6 +620,20 @@ static void test_source_cursors(void)
     r = s_publish_ok(POP, ch, 2);
     CU_ASSERT(r.first_seq == 0 && r.last_seq == 0 && r.source_cursor == 6);
     CU_ASSERT_EQUAL(s_last_seq(POP), 9);
+}
+
+/* The largest cursor the store keeps exactly is taken, and kept. */
+static void test_source_cursor_range(void)
+{
+    s_fresh();
+    change_t ch[1];
+    s_citizen(&ch[0], "038090000001", "38", ALIVE, NULL, "9223372036854775807");
+    lt_publish_result_t r = s_publish_ok(POP, ch, 1);
+    CU_ASSERT(r.first_seq == 1 && r.source_cursor == 9223372036854775807ULL);
+    s_reopen();
+    CU_ASSERT_EQUAL(s_cursor_of(POP), 9223372036854775807ULL);
+    r = s_publish_ok(POP, ch, 1);
+    CU_ASSERT(r.first_seq == 0 && r.source_cursor == 9223372036854775807ULL);
 }
 
 /* Asserts the last records of P38 and ALIVE38 and the key's state there
@@ -958,6 +991,7 @@ int main(void)
         {"refused publishes store nothing and use no sequence number", test_refusals_store_nothing},
         {"a record over the limit is refused; the limit follows the frame cap", test_too_large},
         {"durable source cursors make resends store nothing", test_source_cursors},
+        {"a source cursor up to 2^63 - 1 is kept exactly", test_source_cursor_range},
         {"a key that leaves a view becomes one tombstone there",
          test_tombstones_when_leaving_a_view},
         {"reopening the store continues every stream", test_reopen_continues},

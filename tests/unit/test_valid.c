@@ -8,6 +8,7 @@
 #include "lt_wire.h"
 
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistr.h>
 
@@ -192,6 +193,44 @@ static void test_record_key(void)
     CU_ASSERT_TRUE(lt_valid_key(key));
     CU_ASSERT_TRUE(lt_valid_key("0"));
     CU_ASSERT_FALSE(lt_valid_key(""));
+}
+
+/* Source cursors (PROTOCOL.md 8.1): digits only, 0 to 2^63 - 1. */
+static void test_source_cursor(void)
+{
+    static const struct {
+        const char *text;
+        int rc;
+        uint64_t v;
+    } cases[] = {
+        {"", 0, 0},
+        {"0", 0, 0},
+        {"7", 0, 7},
+        {"0007", 0, 7},
+        {"9223372036854775807", 0, 9223372036854775807ULL},
+        {"9223372036854775808", -1, 0},
+        {"18446744073709551615", -1, 0},
+        {"99999999999999999999", -1, 0},
+        {"-1", -1, 0},
+        {"+7", -1, 0},
+        {" 7", -1, 0},
+        {"7 ", -1, 0},
+        {"7x", -1, 0},
+        {"0x10", -1, 0},
+        {"1e3", -1, 0},
+        {"\xd9\xa3", -1, 0}, /* ARABIC-INDIC DIGIT THREE is not a digit here */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        uint64_t v = 12345;
+        int rc = lt_valid_cursor(cases[i].text, &v);
+        CU_ASSERT_EQUAL(rc, cases[i].rc);
+        CU_ASSERT_EQUAL(v, cases[i].v);
+        if (rc != cases[i].rc || v != cases[i].v)
+            fprintf(stderr, "cursor '%s': %d %llu\n", cases[i].text, rc, (unsigned long long)v);
+    }
+    uint64_t v = 1;
+    CU_ASSERT_EQUAL(lt_valid_cursor(NULL, &v), 0);
+    CU_ASSERT_EQUAL(v, 0);
 }
 
 static void test_subscribe_fields(void)
@@ -681,6 +720,7 @@ int main(void)
          test_utf8_ascii_prefixes},
         {"sanitise: invalid bytes become '?'", test_sanitise},
         {"record key: 1 to LT_RECORD_KEY_MAX bytes", test_record_key},
+        {"source cursor: digits only, 0 to 2^63 - 1", test_source_cursor},
         {"subscribe: stream, from_seq, prev_hash", test_subscribe_fields},
         {"snapshot chunk and end: stream, record count, signature, state root",
          test_snapshot_fields},
