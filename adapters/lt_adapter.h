@@ -14,9 +14,6 @@
 #include "lt_check.h"
 #include "lt_client.h"
 
-/* snprintf into out[cap] that may truncate on purpose (messages). */
-void lt_adapter_fmt(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
 /* ---- logging ---- */
 
 /* Applies log_level and log_format of an adapter's configuration and tags

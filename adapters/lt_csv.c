@@ -25,6 +25,7 @@
  * make it slow) pointing into an arena that also holds the line of the
  * first occurrence. */
 #include "lt_csv.h"
+#include "lt_err.h"
 #include "lt_adapter.h"
 #include "lt_db_backend.h"
 #include "lt_rowmap.h"
@@ -257,7 +258,7 @@ lt_csv_t *lt_csv_new(const char *config_path, char *err, size_t errlen)
 {
     lt_csv_t *self = calloc(1, sizeof *self);
     if (!self || sodium_init() < 0) {
-        lt_adapter_fmt(err, errlen, "out of memory");
+        lt_err_set(err, errlen, "out of memory");
         free(self);
         return NULL;
     }
@@ -608,14 +609,14 @@ static int s_row(lt_csv_t *self, long line)
     int added = s_key_add(&self->keys, k, line, &first);
     int rc = 0;
     if (added < 0) {
-        lt_adapter_fmt(self->err, sizeof self->err, "out of memory for the keys seen");
+        lt_err_set(self->err, sizeof self->err, "out of memory for the keys seen");
         rc = -1;
     } else if (added == 0) {
         snprintf(why, sizeof why, "duplicate key, first on line %ld", first);
         s_reject(self, line, lt_rowmap_column_name(self->map, key), why);
         self->bad++;
     } else if (self->on_record && self->on_record(self->arg, k, buf, len, line) != 0) {
-        lt_adapter_fmt(self->err, sizeof self->err, "stopped at line %ld", line);
+        lt_err_set(self->err, sizeof self->err, "stopped at line %ld", line);
         rc = -1;
     } else
         self->good++;
@@ -636,8 +637,8 @@ static int s_header(lt_csv_t *self)
         self->n_header++;
         for (size_t j = 0; j < i; j++)
             if (name[0] && strcmp(self->header[j], name) == 0) {
-                lt_adapter_fmt(self->err, sizeof self->err,
-                               "%s:1: the header names column '%s' twice", self->file, name);
+                lt_err_set(self->err, sizeof self->err, "%s:1: the header names column '%s' twice",
+                           self->file, name);
                 return -1;
             }
     }
@@ -647,9 +648,9 @@ static int s_header(lt_csv_t *self)
         while (k < self->n_header && strcmp(self->header[k], want) != 0)
             k++;
         if (k == self->n_header) {
-            lt_adapter_fmt(self->err, sizeof self->err,
-                           "%s:1: the header has no column '%s' (mapped to field %s in %s)",
-                           self->file, want, lt_rowmap_field_name(self->map, i), self->path);
+            lt_err_set(self->err, sizeof self->err,
+                       "%s:1: the header has no column '%s' (mapped to field %s in %s)", self->file,
+                       want, lt_rowmap_field_name(self->map, i), self->path);
             return -1;
         }
         self->col[i] = k;
@@ -657,7 +658,7 @@ static int s_header(lt_csv_t *self)
     self->have_header = 1;
     return 0;
 oom:
-    lt_adapter_fmt(self->err, sizeof self->err, "out of memory");
+    lt_err_set(self->err, sizeof self->err, "out of memory");
     return -1;
 }
 
@@ -700,7 +701,7 @@ static void s_on_field(void *data, size_t len, void *arg)
     if (self->failed || self->reread) /* the rest of a row that broke */
         return;
     if (s_grow_fields(f, len) != 0) {
-        lt_adapter_fmt(self->err, sizeof self->err, "out of memory reading a row");
+        lt_err_set(self->err, sizeof self->err, "out of memory reading a row");
         self->failed = 1;
         return;
     }
@@ -771,7 +772,7 @@ int lt_csv_begin(lt_csv_t *self, const char *file, lt_csv_record_fn on_record,
 {
     s_header_free(self);
     if (s_parser_start(self) != 0) {
-        lt_adapter_fmt(err, errlen, "out of memory");
+        lt_err_set(err, errlen, "out of memory");
         return -1;
     }
     snprintf(self->file, sizeof self->file, "%s", file);
@@ -822,7 +823,7 @@ static int s_parse_reject(lt_csv_t *self)
     self->skip_line = 1; /* up to and including this line's newline */
     if (s_parser_start(self) == 0)
         return 0;
-    lt_adapter_fmt(self->err, sizeof self->err, "out of memory");
+    lt_err_set(self->err, sizeof self->err, "out of memory");
     self->failed = 1;
     return 0;
 }
@@ -839,7 +840,7 @@ static int s_reread(lt_csv_t *self)
     self->f.n = self->f.len = self->f.newlines = 0;
     if (s_parser_start(self) == 0)
         return 0;
-    lt_adapter_fmt(self->err, sizeof self->err, "out of memory");
+    lt_err_set(self->err, sizeof self->err, "out of memory");
     return -1;
 }
 
@@ -854,10 +855,10 @@ static int s_hold(lt_csv_t *self, const char *p, size_t n)
         l->hold = 0;
     }
     if (l->len + n > ROW_LINES_MAX) {
-        lt_adapter_fmt(self->err, sizeof self->err,
-                       "%s:%ld: a row over %u MiB: its quoted fields run on from line %ld (a "
-                       "stray quote?)",
-                       self->file, self->line, ROW_LINES_MAX >> 20, self->row_line);
+        lt_err_set(self->err, sizeof self->err,
+                   "%s:%ld: a row over %u MiB: its quoted fields run on from line %ld (a "
+                   "stray quote?)",
+                   self->file, self->line, ROW_LINES_MAX >> 20, self->row_line);
         return -1;
     }
     if (l->len + n > l->cap) {
@@ -866,7 +867,7 @@ static int s_hold(lt_csv_t *self, const char *p, size_t n)
             cap *= 2;
         char *buf = realloc(l->buf, cap);
         if (!buf) {
-            lt_adapter_fmt(self->err, sizeof self->err, "out of memory holding a row's lines");
+            lt_err_set(self->err, sizeof self->err, "out of memory holding a row's lines");
             return -1;
         }
         l->buf = buf;
@@ -899,8 +900,8 @@ static int s_piece(lt_csv_t *self, const char *p, size_t n, int again)
         ; /* the rest of a line whose quoting broke, maybe fed in pieces */
     else if (csv_parse(&self->parser, p, n, s_on_field, s_on_row, self) != n && !self->failed &&
              !self->reread && s_parse_reject(self) != 0) {
-        lt_adapter_fmt(self->err, sizeof self->err, "%s:%ld: %s", self->file, self->line,
-                       csv_strerror(csv_error(&self->parser)));
+        lt_err_set(self->err, sizeof self->err, "%s:%ld: %s", self->file, self->line,
+                   csv_strerror(csv_error(&self->parser)));
         return -1;
     }
     if (self->failed)
@@ -961,7 +962,7 @@ int lt_csv_feed(lt_csv_t *self, const void *data, size_t len, char *err, size_t 
     const char *p = data;
     if (s_feed_bom(self, &p, &len) == 0 && s_feed_lines(self, p, len) == 0)
         return 0;
-    lt_adapter_fmt(err, errlen, "%s", self->err);
+    lt_err_set(err, errlen, "%s", self->err);
     return -1;
 }
 
@@ -1013,11 +1014,11 @@ int lt_csv_end(lt_csv_t *self, char *err, size_t errlen)
     while (!self->failed && s_end_row(self))
         ;
     if (!self->failed && !self->have_header) {
-        lt_adapter_fmt(self->err, sizeof self->err, "%s: no header row", self->file);
+        lt_err_set(self->err, sizeof self->err, "%s: no header row", self->file);
         self->failed = 1;
     }
     if (!self->failed)
         return 0;
-    lt_adapter_fmt(err, errlen, "%s", self->err);
+    lt_err_set(err, errlen, "%s", self->err);
     return -1;
 }

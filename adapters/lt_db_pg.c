@@ -31,6 +31,7 @@
  * for data errors only the kind of error and the column or constraint are
  * kept. */
 #include "lt_adapter.h"
+#include "lt_err.h"
 #include "lt_db_backend.h"
 #include "lt_log.h"
 
@@ -141,8 +142,8 @@ static void s_clean(const s_pg_t *self, char *msg)
 /* err = "what: libpq's message" (cleaned). */
 static void s_conn_err(s_pg_t *self, const char *what, char *err, size_t errlen)
 {
-    lt_adapter_fmt(err, errlen, "%s: %s", what,
-                   self->conn ? PQerrorMessage(self->conn) : "out of memory");
+    lt_err_set(err, errlen, "%s: %s", what,
+               self->conn ? PQerrorMessage(self->conn) : "out of memory");
     s_clean(self, err);
 }
 
@@ -172,11 +173,11 @@ static void s_res_err(s_pg_t *self, const PGresult *res, const char *what, char 
         const char *con = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
         const char *colon = strchr(primary, ':');
         int len = colon ? (int)(colon - primary) : (int)strlen(primary);
-        lt_adapter_fmt(err, errlen, "%s: %.*s%s%s%s%s (SQLSTATE %s)", what, len, primary,
-                       col ? ", column " : "", col ? col : "", con ? ", constraint " : "",
-                       con ? con : "", state);
+        lt_err_set(err, errlen, "%s: %.*s%s%s%s%s (SQLSTATE %s)", what, len, primary,
+                   col ? ", column " : "", col ? col : "", con ? ", constraint " : "",
+                   con ? con : "", state);
     } else
-        lt_adapter_fmt(err, errlen, "%s: %s", what, primary);
+        lt_err_set(err, errlen, "%s: %s", what, primary);
     s_clean(self, err);
 }
 
@@ -204,8 +205,7 @@ static PGresult *s_check(s_pg_t *self, PGresult *res, ExecStatusType want, const
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     snprintf(self->state, sizeof self->state, "%s", state ? state : "");
     if (res && PQresultStatus(res) != PGRES_FATAL_ERROR && PQresultStatus(res) != want)
-        lt_adapter_fmt(err, errlen, "%s: unexpected result %s", what,
-                       PQresStatus(PQresultStatus(res)));
+        lt_err_set(err, errlen, "%s: unexpected result %s", what, PQresStatus(PQresultStatus(res)));
     else
         s_res_err(self, res, what, err, errlen);
     PQclear(res);
@@ -265,7 +265,7 @@ static int s_int(s_pg_t *self, const char *sql, int n, const char *const *vals, 
     int ok = PQntuples(res) == 1 && PQnfields(res) >= 1;
     *out = ok && !PQgetisnull(res, 0, 0) ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
     if (!ok)
-        lt_adapter_fmt(err, errlen, "%s: no result", what);
+        lt_err_set(err, errlen, "%s: no result", what);
     PQclear(res);
     return ok ? 0 : -1;
 }
@@ -559,9 +559,9 @@ static void s_set_name(s_pg_t *self)
     const char *host = self->conn ? PQhost(self->conn) : NULL;
     const char *port = self->conn ? PQport(self->conn) : NULL;
     const char *user = self->conn ? PQuser(self->conn) : NULL;
-    lt_adapter_fmt(self->name, sizeof self->name, "PostgreSQL database %s on %s%s%s as %s",
-                   db && *db ? db : "?", host && *host ? host : "localhost",
-                   port && *port ? ":" : "", port ? port : "", user && *user ? user : "?");
+    lt_err_set(self->name, sizeof self->name, "PostgreSQL database %s on %s%s%s as %s",
+               db && *db ? db : "?", host && *host ? host : "localhost", port && *port ? ":" : "",
+               port ? port : "", user && *user ? user : "?");
     s_clean(self, self->name);
 }
 
@@ -579,7 +579,7 @@ static int s_resolve(s_pg_t *self, char *err, size_t errlen)
     const lt_db_table_t *t = self->table;
     char *qt = s_ident(self, t->name);
     if (!qt) {
-        lt_adapter_fmt(err, errlen, "out of memory");
+        lt_err_set(err, errlen, "out of memory");
         return -1;
     }
     const char *vals[2] = {qt, t->columns[t->key]};
@@ -597,13 +597,13 @@ static int s_resolve(s_pg_t *self, char *err, size_t errlen)
         return -1;
     int rc = -1;
     if (PQntuples(res) != 1)
-        lt_adapter_fmt(err, errlen, "%s has no table %s", self->name, t->name);
+        lt_err_set(err, errlen, "%s has no table %s", self->name, t->name);
     else if (PQgetisnull(res, 0, 2))
-        lt_adapter_fmt(err, errlen, "table %s has no column %s (key_column)", t->name,
-                       t->columns[t->key]);
+        lt_err_set(err, errlen, "table %s has no column %s (key_column)", t->name,
+                   t->columns[t->key]);
     else if (PQgetisnull(res, 0, 0))
-        lt_adapter_fmt(err, errlen, "%s: no schema in the search_path to create the lt_ tables in",
-                       self->name);
+        lt_err_set(err, errlen, "%s: no schema in the search_path to create the lt_ tables in",
+                   self->name);
     else
         rc = 0;
     if (rc == 0) {
@@ -620,7 +620,7 @@ static int s_resolve(s_pg_t *self, char *err, size_t errlen)
         self->key_loose = strcmp(PQgetvalue(res, 0, 3), "t") == 0 ||
                           (kl >= 6 && strcmp(self->key_type + kl - 6, "citext") == 0);
         if (!self->q_table || !self->q_lt || !self->key_type || !self->q_key) {
-            lt_adapter_fmt(err, errlen, "out of memory");
+            lt_err_set(err, errlen, "out of memory");
             rc = -1;
         }
     }
@@ -660,7 +660,7 @@ static int s_create_table(s_pg_t *self, char *err, size_t errlen)
     s_add(&b, ")");
     int rc = -1;
     if (!qt || !b.s)
-        lt_adapter_fmt(err, errlen, "out of memory");
+        lt_err_set(err, errlen, "out of memory");
     else
         rc = s_exec(self, b.s, "cannot create the table", err, errlen);
     free(qt);
@@ -679,7 +679,7 @@ static int s_lt_table(s_pg_t *self, const char *name, const char *cols, char *er
     const char *vals[1] = {q.s};
     int rc = -1;
     if (!q.s || !c.s)
-        lt_adapter_fmt(err, errlen, "out of memory");
+        lt_err_set(err, errlen, "out of memory");
     else if (s_int(self, "SELECT (to_regclass($1) IS NOT NULL)::int", 1, vals, &exists,
                    "cannot look a table up", err, errlen) == 0)
         rc = exists ? 0 : s_exec(self, c.s, "cannot create a table", err, errlen);
@@ -829,7 +829,7 @@ static int s_column_types(s_pg_t *self, char *err, size_t errlen)
     const lt_db_table_t *t = self->table;
     self->col_types = calloc(t->n_columns, sizeof *self->col_types);
     if (!self->col_types) {
-        lt_adapter_fmt(err, errlen, "out of memory");
+        lt_err_set(err, errlen, "out of memory");
         return -1;
     }
     for (size_t i = 0; i < t->n_columns; i++) {
@@ -847,15 +847,14 @@ static int s_column_types(s_pg_t *self, char *err, size_t errlen)
             self->col_types[i] = strdup(PQgetvalue(res, 0, 0));
         PQclear(res);
         if (!found) {
-            lt_adapter_fmt(
-                err, errlen,
-                "table %s cannot take the mapped columns: it has no column %s (add it, or "
-                "create_table = true for a new table)",
-                t->name, t->columns[i]);
+            lt_err_set(err, errlen,
+                       "table %s cannot take the mapped columns: it has no column %s (add it, or "
+                       "create_table = true for a new table)",
+                       t->name, t->columns[i]);
             return -1;
         }
         if (!self->col_types[i]) {
-            lt_adapter_fmt(err, errlen, "out of memory");
+            lt_err_set(err, errlen, "out of memory");
             return -1;
         }
     }
@@ -875,7 +874,7 @@ static int s_explain_apply(s_pg_t *self, char *err, size_t errlen)
         b.s ? s_query(self, b.s, 0, NULL, PGRES_TUPLES_OK, "cannot plan the upsert", err, errlen)
             : NULL;
     if (!b.s)
-        lt_adapter_fmt(err, errlen, "out of memory");
+        lt_err_set(err, errlen, "out of memory");
     PQclear(res);
     free(b.s);
     return res ? 0 : -1;
@@ -917,18 +916,17 @@ static int s_sink_sql(s_pg_t *self, char *err, size_t errlen)
         first = 0;
     }
     if (!(self->sql[ST_APPLY] = u.s)) {
-        lt_adapter_fmt(err, errlen, "out of memory");
+        lt_err_set(err, errlen, "out of memory");
         return -1;
     }
     char why[768];
     if (s_prepare(self, ST_APPLY, (int)k + 3, why, sizeof why) == 0 &&
         s_explain_apply(self, why, sizeof why) == 0)
         return 0;
-    lt_adapter_fmt(
-        err, errlen,
-        "table %s cannot take the mapped columns (it needs each column and a PRIMARY KEY or "
-        "UNIQUE key_column, or create_table = true): %s",
-        t->name, why);
+    lt_err_set(err, errlen,
+               "table %s cannot take the mapped columns (it needs each column and a PRIMARY KEY or "
+               "UNIQUE key_column, or create_table = true): %s",
+               t->name, why);
     return -1;
 }
 
@@ -968,7 +966,7 @@ static int s_source_sql(s_pg_t *self, char *err, size_t errlen)
     self->sql[ST_ROW] = one.s;
     if (r.s && one.s)
         return 0;
-    lt_adapter_fmt(err, errlen, "out of memory");
+    lt_err_set(err, errlen, "out of memory");
     return -1;
 }
 
@@ -992,7 +990,7 @@ static int s_role_sql(s_pg_t *self, char *err, size_t errlen)
               "ON CONFLICT (stream) DO UPDATE SET seq = EXCLUDED.seq",
               self->q_lt);
     if (!(self->sql[ST_CURSOR_STORE] = c.s)) {
-        lt_adapter_fmt(err, errlen, "out of memory");
+        lt_err_set(err, errlen, "out of memory");
         goto out;
     }
     if (self->role == LT_DB_SOURCE)
@@ -1011,7 +1009,7 @@ static void *s_open(const char *target, lt_db_role_t role, const lt_db_table_t *
 {
     s_pg_t *self = calloc(1, sizeof *self);
     if (!self || !(self->conninfo = strdup(target))) {
-        lt_adapter_fmt(err, errlen, "out of memory");
+        lt_err_set(err, errlen, "out of memory");
         free(self);
         return NULL;
     }
@@ -1020,21 +1018,19 @@ static void *s_open(const char *target, lt_db_role_t role, const lt_db_table_t *
     self->create = create;
     s_find_secret(self);
     if (role == LT_DB_SOURCE && strlen(table->name) + CAPTURE_AFFIX > PG_IDENT_MAX) {
-        lt_adapter_fmt(err, errlen,
-                       "table %s: its name is too long for change capture (%zu bytes, at most "
-                       "%zu: the trigger names lt_<table>_truncate... must fit PostgreSQL's "
-                       "%d-byte identifiers, NAMEDATALEN-1)",
-                       table->name, strlen(table->name), PG_IDENT_MAX - CAPTURE_AFFIX,
-                       PG_IDENT_MAX);
+        lt_err_set(err, errlen,
+                   "table %s: its name is too long for change capture (%zu bytes, at most "
+                   "%zu: the trigger names lt_<table>_truncate... must fit PostgreSQL's "
+                   "%d-byte identifiers, NAMEDATALEN-1)",
+                   table->name, strlen(table->name), PG_IDENT_MAX - CAPTURE_AFFIX, PG_IDENT_MAX);
         goto fail;
     }
     char *why = NULL;
     PQconninfoOption *opts = PQconninfoParse(target, &why);
     PQconninfoFree(opts);
     if (!opts) {
-        lt_adapter_fmt(err, errlen,
-                       "'database' is not a valid PostgreSQL connection string or URI: %s",
-                       why ? why : "out of memory");
+        lt_err_set(err, errlen, "'database' is not a valid PostgreSQL connection string or URI: %s",
+                   why ? why : "out of memory");
         PQfreemem(why);
         s_clean(self, err);
         goto fail;
@@ -1070,7 +1066,7 @@ static int s_commit(void *impl, char *err, size_t errlen)
     /* COMMIT of a failed transaction "succeeds" as a ROLLBACK. */
     int rc = res && strcmp(PQcmdStatus(res), "COMMIT") == 0 ? 0 : -1;
     if (res && rc)
-        lt_adapter_fmt(err, errlen, "cannot commit: the transaction was rolled back");
+        lt_err_set(err, errlen, "cannot commit: the transaction was rolled back");
     PQclear(res);
     return rc;
 }
@@ -1096,7 +1092,7 @@ static char *s_capture_script(void *impl, char *err, size_t errlen)
         s_add(&b, "BEGIN;\n%sCOMMIT;\n", body);
     free(body);
     if (!b.s)
-        lt_adapter_fmt(err, errlen, "out of memory");
+        lt_err_set(err, errlen, "out of memory");
     return b.s;
 }
 
@@ -1159,7 +1155,7 @@ static int s_capture_install(void *impl, int *created, char *err, size_t errlen)
     s_buf_t lock = {0};
     s_add(&lock, "LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE", self->q_table);
     if (!lock.s || !(script = s_script(self))) {
-        lt_adapter_fmt(err, errlen, "out of memory");
+        lt_err_set(err, errlen, "out of memory");
         goto out;
     }
     /* Locked first, so that whether the capture is new and the listing of
@@ -1608,7 +1604,7 @@ static int s_apply_batch(s_pg_t *self, const lt_db_write_t *w, size_t n, lt_db_f
     int rc = -1;
     *failed = n;
     if (!bufs || !p.set || !vals) {
-        lt_adapter_fmt(err, errlen, "out of memory for %zu writes", n);
+        lt_err_set(err, errlen, "out of memory for %zu writes", n);
         goto out;
     }
     for (size_t c = 0; c <= k; c++)
@@ -1618,7 +1614,7 @@ static int s_apply_batch(s_pg_t *self, const lt_db_write_t *w, size_t n, lt_db_f
     for (size_t c = 0; c <= k; c++) {
         s_add(&bufs[c], "}");
         if (!(vals[c] = bufs[c].s)) {
-            lt_adapter_fmt(err, errlen, "out of memory for %zu writes", n);
+            lt_err_set(err, errlen, "out of memory for %zu writes", n);
             goto out;
         }
     }
@@ -1696,7 +1692,7 @@ static int s_clear(void *impl, char *err, size_t errlen)
     s_add(&b, "DELETE FROM %s", self->q_table);
     int rc = b.s ? s_exec(self, b.s, "cannot empty the table", err, errlen) : -1;
     if (!b.s)
-        lt_adapter_fmt(err, errlen, "out of memory");
+        lt_err_set(err, errlen, "out of memory");
     free(b.s);
     return rc;
 }

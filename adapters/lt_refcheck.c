@@ -1,6 +1,7 @@
 /* lt_refcheck: reference checks of a source adapter by verify without
  * disclosure (PROTOCOL.md 5.7, 7.6); see lt_refcheck.h. */
 #include "lt_refcheck.h"
+#include "lt_err.h"
 #include "lt_adapter.h"
 #include "lt_clock.h"
 #include "lt_file.h"
@@ -103,14 +104,14 @@ static Lienthong__Directory *s_read_dir(const char *path, char *err, size_t errl
     uint8_t *bytes = NULL;
     size_t len = 0;
     if (lt_file_read(path, LT_DIR_MAX_BYTES, &bytes, &len) != 0) {
-        lt_adapter_fmt(err, errlen, "cannot read directory_file '%s'", path);
+        lt_err_set(err, errlen, "cannot read directory_file '%s'", path);
         return NULL;
     }
     Lienthong__SignedDirectory *sd = lienthong__signed_directory__unpack(NULL, len, bytes);
     Lienthong__Directory *d =
         sd ? lienthong__directory__unpack(NULL, sd->directory.len, sd->directory.data) : NULL;
     if (!d)
-        lt_adapter_fmt(err, errlen, "directory_file '%s' is not a signed directory", path);
+        lt_err_set(err, errlen, "directory_file '%s' is not a signed directory", path);
     if (sd)
         lienthong__signed_directory__free_unpacked(sd, NULL);
     free(bytes);
@@ -129,7 +130,7 @@ static int s_collect(lt_refcheck_t *self, const Lienthong__Dataset *ds, char *er
 {
     self->refs = calloc(lt_rules_count(self->rules) + 1, sizeof *self->refs);
     if (!self->refs) {
-        lt_adapter_fmt(err, errlen, "out of memory");
+        lt_err_set(err, errlen, "out of memory");
         return -1;
     }
     for (size_t i = 0; i < lt_rules_count(self->rules); i++) {
@@ -138,8 +139,8 @@ static int s_collect(lt_refcheck_t *self, const Lienthong__Dataset *ds, char *er
         if (!target)
             continue;
         if (!t) {
-            lt_adapter_fmt(err, errlen, "dataset '%s': rule %s refers to '%s', not listed", ds->id,
-                           lt_rules_id(self->rules, i), target);
+            lt_err_set(err, errlen, "dataset '%s': rule %s refers to '%s', not listed", ds->id,
+                       lt_rules_id(self->rules, i), target);
             return -1;
         }
         self->refs[self->n_refs++] = (s_ref_t){.field = field,
@@ -157,7 +158,7 @@ lt_refcheck_t *lt_refcheck_new(const char *directory_file, const char *dataset,
 {
     lt_refcheck_t *self = calloc(1, sizeof *self);
     if (!self) {
-        lt_adapter_fmt(err, errlen, "out of memory");
+        lt_err_set(err, errlen, "out of memory");
         return NULL;
     }
     snprintf(self->purpose, sizeof self->purpose, "%s", purpose);
@@ -168,13 +169,13 @@ lt_refcheck_t *lt_refcheck_new(const char *directory_file, const char *dataset,
     if (!(self->dir = s_read_dir(directory_file, err, errlen)))
         goto fail;
     if (!(ds = s_dataset(self->dir, dataset))) {
-        lt_adapter_fmt(err, errlen, "dataset '%s' is not in directory_file '%s'", dataset,
-                       directory_file);
+        lt_err_set(err, errlen, "dataset '%s' is not in directory_file '%s'", dataset,
+                   directory_file);
         goto fail;
     }
     self->type = lt_schema_find(ds->record_type);
     if (!(self->rules = lt_rules_new(ds, why, sizeof why))) {
-        lt_adapter_fmt(err, errlen, "dataset '%s': %s", dataset, why);
+        lt_err_set(err, errlen, "dataset '%s': %s", dataset, why);
         goto fail;
     }
     if (s_collect(self, ds, err, errlen) != 0)

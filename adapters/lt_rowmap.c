@@ -6,12 +6,12 @@
  * inside it was allocated by us. Record -> row unpacks with protobuf-c
  * (free_unpacked) and sets the upsert's values (lt_db_param_*, which copy). */
 #include "lt_rowmap.h"
+#include "lt_err.h"
 #include "lt_cfgfile.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,16 +33,6 @@ struct lt_rowmap_t {
 };
 
 /* ---- small helpers -------------------------------------------------- */
-
-static void s_msg(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void s_msg(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* ---- loading -------------------------------------------------------- */
 
@@ -147,12 +137,12 @@ lt_rowmap_t *lt_rowmap_new(const ProtobufCMessageDescriptor *desc,
                            size_t errlen)
 {
     if (!desc) {
-        s_msg(err, errlen, "%s: unknown record type", file);
+        lt_err_set(err, errlen, "%s: unknown record type", file);
         return NULL;
     }
     if (!columns) {
-        s_msg(err, errlen, "%s: missing required group 'columns = { field = \"column\"; ... };'",
-              file);
+        lt_err_set(err, errlen,
+                   "%s: missing required group 'columns = { field = \"column\"; ... };'", file);
         return NULL;
     }
     if (!config_setting_is_group(columns) || config_setting_length(columns) == 0) {
@@ -162,7 +152,7 @@ lt_rowmap_t *lt_rowmap_new(const ProtobufCMessageDescriptor *desc,
     }
     lt_rowmap_t *self = calloc(1, sizeof *self);
     if (!self) {
-        s_msg(err, errlen, "%s: out of memory", file);
+        lt_err_set(err, errlen, "%s: out of memory", file);
         return NULL;
     }
     self->desc = desc;
@@ -442,13 +432,13 @@ int lt_rowmap_pack(const lt_rowmap_t *self, const lt_db_row_t *row, uint8_t **bu
     int rc = -1;
     *bad = self->n;
     if (lt_db_row_count(row) < self->n) {
-        s_msg(err, errlen, "the row has %zu columns, the mapping %zu", lt_db_row_count(row),
-              self->n);
+        lt_err_set(err, errlen, "the row has %zu columns, the mapping %zu", lt_db_row_count(row),
+                   self->n);
         return -1;
     }
     ProtobufCMessage *msg = calloc(1, self->desc->sizeof_message);
     if (!msg) {
-        s_msg(err, errlen, "out of memory");
+        lt_err_set(err, errlen, "out of memory");
         return -1;
     }
     self->desc->message_init(msg);
@@ -459,14 +449,16 @@ int lt_rowmap_pack(const lt_rowmap_t *self, const lt_db_row_t *row, uint8_t **bu
         int set = s_set_field(msg, e->field, row, i);
         if (set == S_UNREADABLE) {
             *bad = i;
-            s_msg(err, errlen, "cannot fill field %s.%s: the database's value could not be read "
-                  "(out of memory)", self->desc->name, e->field->name);
+            lt_err_set(err, errlen,
+                       "cannot fill field %s.%s: the database's value could not be read "
+                       "(out of memory)",
+                       self->desc->name, e->field->name);
             goto out;
         }
         if (set != 0) {
             *bad = i;
-            s_msg(err, errlen, "cannot fill field %s.%s: expected %s", self->desc->name,
-                  e->field->name, s_expected(e->field));
+            lt_err_set(err, errlen, "cannot fill field %s.%s: expected %s", self->desc->name,
+                       e->field->name, s_expected(e->field));
             goto out;
         }
         s_mark_present(msg, e->field);
@@ -474,7 +466,7 @@ int lt_rowmap_pack(const lt_rowmap_t *self, const lt_db_row_t *row, uint8_t **bu
     size_t size = protobuf_c_message_get_packed_size(msg);
     uint8_t *out = malloc(size ? size : 1);
     if (!out) {
-        s_msg(err, errlen, "out of memory");
+        lt_err_set(err, errlen, "out of memory");
         goto out;
     }
     *len = protobuf_c_message_pack(msg, out);
@@ -493,9 +485,9 @@ int lt_rowmap_pack_row(const lt_rowmap_t *self, const lt_db_row_t *row, uint8_t 
     if (lt_rowmap_pack(self, row, buf, len, &bad, why, sizeof why) == 0)
         return 0;
     if (bad < self->n)
-        s_msg(err, errlen, "column '%s' %s", self->entries[bad].column, why);
+        lt_err_set(err, errlen, "column '%s' %s", self->entries[bad].column, why);
     else
-        s_msg(err, errlen, "%s", why);
+        lt_err_set(err, errlen, "%s", why);
     return -1;
 }
 
@@ -557,7 +549,7 @@ int lt_rowmap_bind_record(const lt_rowmap_t *self, lt_db_params_t *params, const
 {
     ProtobufCMessage *msg = protobuf_c_message_unpack(self->desc, NULL, len, payload);
     if (!msg) {
-        s_msg(err, errlen, "payload of %zu bytes is not a valid %s", len, self->desc->name);
+        lt_err_set(err, errlen, "payload of %zu bytes is not a valid %s", len, self->desc->name);
         return -1;
     }
     int rc = 0;
@@ -565,8 +557,8 @@ int lt_rowmap_bind_record(const lt_rowmap_t *self, lt_db_params_t *params, const
         int set = (i == self->key && key) ? lt_db_param_text(params, i, key)
                                           : s_bind_field(params, i, msg, self->entries[i].field);
         if (set != 0) {
-            s_msg(err, errlen, "cannot bind column '%s': %s", self->entries[i].column,
-                  lt_db_params_error(params));
+            lt_err_set(err, errlen, "cannot bind column '%s': %s", self->entries[i].column,
+                       lt_db_params_error(params));
             rc = -1;
         }
     }

@@ -7,6 +7,7 @@
  * makes the gateway deliver records again that are then skipped because
  * their seq is at or below the cursor. */
 #include "lt_sink.h"
+#include "lt_err.h"
 #include "lt_clock.h"
 #include "lt_adapter.h"
 #include "lt_db.h"
@@ -120,7 +121,7 @@ static int s_load_cursor(lt_sink_t *self, char *err, size_t errlen)
     if (lt_db_cursor_load(self->db, self->stream, &seq, err, errlen))
         return -1;
     if (seq < 0) {
-        lt_adapter_fmt(err, errlen, "lt_sink_cursor holds a negative seq for %s", self->stream);
+        lt_err_set(err, errlen, "lt_sink_cursor holds a negative seq for %s", self->stream);
         return -1;
     }
     self->cursor = (uint64_t)seq;
@@ -152,7 +153,7 @@ lt_sink_t *lt_sink_new(const char *config_path, char *err, size_t errlen)
     lt_db_table_t table;
     lt_sink_t *self = calloc(1, sizeof *self);
     if (!self) {
-        lt_adapter_fmt(err, errlen, "out of memory");
+        lt_err_set(err, errlen, "out of memory");
         return NULL;
     }
     self->backoff_ms = BACKOFF_MIN_MS;
@@ -247,15 +248,15 @@ static long s_writes(const lt_sink_t *self, const Lienthong__Deliver *d, lt_db_w
         if (r->seq <= cur)
             continue; /* already applied */
         if (r->seq != cur + 1) {
-            lt_adapter_fmt(err, errlen, "sequence gap: expected %" PRIu64 ", got %" PRIu64, cur + 1,
-                           r->seq);
+            lt_err_set(err, errlen, "sequence gap: expected %" PRIu64 ", got %" PRIu64, cur + 1,
+                       r->seq);
             *gap = 1;
             return -1;
         }
         if (!r->key || !r->key[0]) {
-            lt_adapter_fmt(err, errlen,
-                           "cannot apply record %" PRIu64 ": record %" PRIu64 " has no key", r->seq,
-                           r->seq);
+            lt_err_set(err, errlen,
+                       "cannot apply record %" PRIu64 ": record %" PRIu64 " has no key", r->seq,
+                       r->seq);
             return -1;
         }
         w[n++] = (lt_db_write_t){r->key, r->deleted, r};
@@ -275,10 +276,10 @@ static int s_write(lt_sink_t *self, const lt_db_write_t *w, size_t n, char *err,
                     sizeof why) == 0)
         return 0;
     if (failed < n)
-        lt_adapter_fmt(err, errlen, "cannot apply record %" PRIu64 ": %s",
-                       ((const Lienthong__Record *)w[failed].arg)->seq, why);
+        lt_err_set(err, errlen, "cannot apply record %" PRIu64 ": %s",
+                   ((const Lienthong__Record *)w[failed].arg)->seq, why);
     else
-        lt_adapter_fmt(err, errlen, "%s", why);
+        lt_err_set(err, errlen, "%s", why);
     return -1;
 }
 
@@ -392,15 +393,17 @@ static int s_replace_part(lt_sink_t *self, const Lienthong__Deliver *d, char *er
     size_t failed = 0;
     lt_db_write_t *w = calloc(d->n_records ? d->n_records : 1, sizeof *w);
     if (!w) {
-        lt_adapter_fmt(err, errlen, "out of memory for %zu records", d->n_records);
+        lt_err_set(err, errlen, "out of memory for %zu records", d->n_records);
         return -1;
     }
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < d->n_records; i++) {
         const Lienthong__Record *r = d->records[i];
         if (!r->key || !r->key[0] || r->deleted || r->seq > d->replace_seq) {
-            lt_adapter_fmt(err, errlen, "replacement record %" PRIu64 " is not a live record of "
-                           "the state at %" PRIu64, r->seq, d->replace_seq);
+            lt_err_set(err, errlen,
+                       "replacement record %" PRIu64 " is not a live record of "
+                       "the state at %" PRIu64,
+                       r->seq, d->replace_seq);
             rc = -1;
         }
         w[i] = (lt_db_write_t){r->key, 0, r};

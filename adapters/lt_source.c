@@ -25,6 +25,7 @@
  * source_cursor is the change id in decimal; the gateway compares it as a
  * number and echoes its durable one in the PublishAck. */
 #include "lt_source.h"
+#include "lt_err.h"
 #include "lt_clock.h"
 #include "lt_adapter.h"
 #include "lt_db.h"
@@ -280,7 +281,7 @@ lt_source_t *lt_source_new(const char *config_path, char *err, size_t errlen)
 {
     lt_source_t *self = calloc(1, sizeof *self);
     if (!self) {
-        lt_adapter_fmt(err, errlen, "out of memory");
+        lt_err_set(err, errlen, "out of memory");
         return NULL;
     }
     if (s_load(self, config_path, err, errlen))
@@ -507,9 +508,8 @@ out:
 int lt_source_forget(lt_source_t *self, const char *dataset, char *err, size_t errlen)
 {
     if (s_configured(self, dataset)) {
-        lt_adapter_fmt(err, errlen,
-                       "dataset '%s' is in %s: remove it from the configuration first", dataset,
-                       self->path);
+        lt_err_set(err, errlen, "dataset '%s' is in %s: remove it from the configuration first",
+                   dataset, self->path);
         return -1;
     }
     lt_db_t *db = self->feeds[0].db; /* every dataset's: one database */
@@ -521,8 +521,7 @@ int lt_source_forget(lt_source_t *self, const char *dataset, char *err, size_t e
         return -1;
     }
     if (!found) {
-        lt_adapter_fmt(err, errlen, "%s has no cursor of a dataset '%s'", lt_db_name(db),
-                       dataset);
+        lt_err_set(err, errlen, "%s has no cursor of a dataset '%s'", lt_db_name(db), dataset);
         return -1;
     }
     lt_info("source",
@@ -541,7 +540,7 @@ int lt_source_print_install(lt_source_t *self, FILE *out, char *err, size_t errl
         int ok = fputs(sql, out) >= 0;
         free(sql);
         if (!ok) {
-            lt_adapter_fmt(err, errlen, "cannot write the script: %s", strerror(errno));
+            lt_err_set(err, errlen, "cannot write the script: %s", strerror(errno));
             return -1;
         }
     }
@@ -677,10 +676,10 @@ static int s_feed_start(s_feed_t *f, int64_t gw, char *err, size_t errlen)
     if (lt_db_capture_present(f->db, &present, err, errlen))
         return lt_db_lost(f->db) ? -2 : -1;
     if (!present) {
-        lt_adapter_fmt(err, errlen,
-                       "%s has no change capture for table %s: run 'lienthong source --config "
-                       "%s --install' once",
-                       lt_db_name(f->db), f->table, f->src->path);
+        lt_err_set(err, errlen,
+                   "%s has no change capture for table %s: run 'lienthong source --config "
+                   "%s --install' once",
+                   lt_db_name(f->db), f->table, f->src->path);
         return -1;
     }
     if (lt_db_cursor_load(f->db, f->dataset, &f->cursor, err, errlen) ||
@@ -709,20 +708,20 @@ static int s_on_change(void *arg, int64_t id, const char *key, const lt_db_row_t
 {
     s_batch_t *b = arg;
     if (b->n >= b->cap) {
-        lt_adapter_fmt(err, errlen, "the database returned more than %zu changes", b->cap);
+        lt_err_set(err, errlen, "the database returned more than %zu changes", b->cap);
         return -1;
     }
     s_change_t *c = &b->ch[b->n];
     c->id = id;
     c->deleted = row == NULL;
     if (!(c->key = strdup(key))) {
-        lt_adapter_fmt(err, errlen, "out of memory");
+        lt_err_set(err, errlen, "out of memory");
         return -1;
     }
     b->n++;
     char why[256];
     if (row && lt_rowmap_pack_row(b->feed->map, row, &c->payload, &c->len, why, sizeof why)) {
-        lt_adapter_fmt(err, errlen, "change %" PRId64 " (table %s): %s", id, b->feed->table, why);
+        lt_err_set(err, errlen, "change %" PRId64 " (table %s): %s", id, b->feed->table, why);
         return -1;
     }
     return 0;
@@ -763,7 +762,7 @@ static int s_pack(s_feed_t *f, const s_change_t *ch, size_t n, s_flight_t *fl, c
     Lienthong__Change **pp = calloc(n, sizeof *pp);
     char(*cur)[CURSOR_LEN] = calloc(n, sizeof *cur);
     if (!cs || !pp || !cur) {
-        lt_adapter_fmt(err, errlen, "out of memory");
+        lt_err_set(err, errlen, "out of memory");
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
@@ -792,7 +791,7 @@ static int s_pack(s_feed_t *f, const s_change_t *ch, size_t n, s_flight_t *fl, c
     }
     fl->frame = malloc(size);
     if (!fl->frame) {
-        lt_adapter_fmt(err, errlen, "out of memory");
+        lt_err_set(err, errlen, "out of memory");
         goto out;
     }
     fl->frame_len = lienthong__envelope__pack(&env, fl->frame);
@@ -816,7 +815,7 @@ static int s_try_batch(s_feed_t *f, s_flight_t *fl, char *err, size_t errlen)
     size_t n = 0;
     s_change_t *ch = calloc((size_t)f->limit, sizeof *ch);
     if (!ch) {
-        lt_adapter_fmt(err, errlen, "out of memory reading a batch of %d changes", f->limit);
+        lt_err_set(err, errlen, "out of memory reading a batch of %d changes", f->limit);
         return -1;
     }
     int rc = s_collect(f, ch, &n, err, errlen);
@@ -824,8 +823,8 @@ static int s_try_batch(s_feed_t *f, s_flight_t *fl, char *err, size_t errlen)
     if (rc == 0 && n > 0)
         rc = s_pack(f, ch, n, fl, err, errlen);
     if (rc == -2 && n == 1)
-        lt_adapter_fmt(err, errlen, "change %" PRId64 " alone exceeds %u bytes", ch[0].id,
-                       LT_MAX_MESSAGE_DEFAULT);
+        lt_err_set(err, errlen, "change %" PRId64 " alone exceeds %u bytes", ch[0].id,
+                   LT_MAX_MESSAGE_DEFAULT);
     s_changes_free(ch, (size_t)f->limit);
     if (rc == -2)
         return n == 1 ? -1 : -2;
@@ -1000,7 +999,7 @@ static long s_rejects(s_feed_t *f, const s_flight_t *fl, const char *at, char *e
     if (!env || env->body_case != LIENTHONG__ENVELOPE__BODY_PUBLISH) {
         if (env)
             lienthong__envelope__free_unpacked(env, NULL);
-        lt_adapter_fmt(err, errlen, "cannot read back a Publish sent");
+        lt_err_set(err, errlen, "cannot read back a Publish sent");
         return -1;
     }
     long cleared = 0;

@@ -1,9 +1,9 @@
 /* lt_apireq: strict JSON request decoding (see lt_apireq.h). */
 #include "lt_apireq.h"
+#include "lt_err.h"
 #include "lt_valid.h"
 
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,16 +25,6 @@ struct _lt_apireq_t {
     char *part_fields[LT_APIREQ_MAX_PARTS][LT_APIREQ_MAX_CLAIMS];
 };
 
-static int s_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int s_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 /* A required (or optional, when !required) string member of o, 1..max bytes. */
 static int s_string(const json_t *o, const char *name, const char *where, size_t max, int required,
                     const char **out, char *err, size_t errlen)
@@ -42,17 +32,17 @@ static int s_string(const json_t *o, const char *name, const char *where, size_t
     const json_t *v = json_object_get(o, name);
     *out = "";
     if (!v)
-        return required ? s_err(err, errlen, "%s%s: required", where, name) : 0;
+        return required ? lt_err_set(err, errlen, "%s%s: required", where, name) : 0;
     if (!json_is_string(v))
-        return s_err(err, errlen, "%s%s: must be a string", where, name);
+        return lt_err_set(err, errlen, "%s%s: must be a string", where, name);
     size_t len = json_string_length(v);
     if (len == 0 || len > max || strlen(json_string_value(v)) != len)
-        return s_err(err, errlen, "%s%s: must be 1 to %zu bytes of text without NUL", where, name,
-                     max);
+        return lt_err_set(err, errlen, "%s%s: must be 1 to %zu bytes of text without NUL", where,
+                          name, max);
     /* Ids, keys, purposes, officers and case references go into audit
      * entries printed a line each: a line feed could forge one. */
     if (!lt_valid_plain(json_string_value(v)))
-        return s_err(err, errlen, "%s%s: must not hold control characters", where, name);
+        return lt_err_set(err, errlen, "%s%s: must not hold control characters", where, name);
     *out = json_string_value(v);
     return 0;
 }
@@ -66,14 +56,14 @@ static int s_known(const json_t *o, const char *const *known, const char *where,
     /* where ends in '.' ("claims[1]."); the object itself is named without it. */
     size_t wl = strlen(where);
     if (!json_is_object(o))
-        return wl ? s_err(err, errlen, "%.*s: must be an object", (int)(wl - 1), where)
-                  : s_err(err, errlen, "body: must be an object");
+        return wl ? lt_err_set(err, errlen, "%.*s: must be an object", (int)(wl - 1), where)
+                  : lt_err_set(err, errlen, "body: must be an object");
     json_object_foreach((json_t *)o, k, v) {
         int ok = 0;
         for (size_t i = 0; known[i] && !ok; i++)
             ok = strcmp(k, known[i]) == 0;
         if (!ok)
-            return s_err(err, errlen, "%s%.*s: unknown member", where, lt_valid_cut(k, 64), k);
+            return lt_err_set(err, errlen, "%s%.*s: unknown member", where, lt_valid_cut(k, 64), k);
     }
     return 0;
 }
@@ -89,7 +79,8 @@ static const json_t *s_array(const json_t *o, const char *where, const char *nam
     if (!a)
         return NULL;
     if (!json_is_array(a) || json_array_size(a) == 0 || json_array_size(a) > max) {
-        *bad = s_err(err, errlen, "%s%s: must be an array of 1 to %zu elements", where, name, max);
+        *bad = lt_err_set(err, errlen, "%s%s: must be an array of 1 to %zu elements", where, name,
+                          max);
         return NULL;
     }
     *n = json_array_size(a);
@@ -103,10 +94,10 @@ static int s_elem_string(const json_t *a, const char *name, size_t i, char **out
     const json_t *v = json_array_get(a, i);
     size_t len = json_is_string(v) ? json_string_length(v) : 0;
     if (len == 0 || len > LT_APIREQ_MAX_TEXT || strlen(json_string_value(v)) != len)
-        return s_err(err, errlen, "%s[%zu]: must be a string of 1 to %d bytes", name, i,
-                     LT_APIREQ_MAX_TEXT);
+        return lt_err_set(err, errlen, "%s[%zu]: must be a string of 1 to %d bytes", name, i,
+                          LT_APIREQ_MAX_TEXT);
     if (!lt_valid_plain(json_string_value(v)))
-        return s_err(err, errlen, "%s[%zu]: must not hold control characters", name, i);
+        return lt_err_set(err, errlen, "%s[%zu]: must not hold control characters", name, i);
     *out = (char *)json_string_value(v);
     return 0;
 }
@@ -124,8 +115,8 @@ static int s_claim(const json_t *c, const char *where, Lienthong__Claim *out, ch
     const json_t *v = json_object_get(c, "value");
     if (!json_is_string(v) || json_string_length(v) > LT_APIREQ_MAX_TEXT ||
         strlen(json_string_value(v)) != json_string_length(v))
-        return s_err(err, errlen, "%svalue: required, a string of at most %d bytes", where,
-                     LT_APIREQ_MAX_TEXT);
+        return lt_err_set(err, errlen, "%svalue: required, a string of at most %d bytes", where,
+                          LT_APIREQ_MAX_TEXT);
     value = json_string_value(v);
     lienthong__claim__init(out);
     out->field = (char *)field;
@@ -145,7 +136,7 @@ static int s_common(lt_apireq_t *r, const char **dataset, const char **purpose,
         s_string(r->root, "case_ref", "", LT_APIREQ_MAX_ID, 1, case_ref, err, errlen))
         return -1;
     if (t && (!json_is_integer(t) || json_integer_value(t) < 1 || json_integer_value(t) > max))
-        return s_err(err, errlen, "timeout_ms: must be a whole number from 1 to %d", max);
+        return lt_err_set(err, errlen, "timeout_ms: must be a whole number from 1 to %d", max);
     r->timeout_ms = t ? (int)json_integer_value(t) : 0;
     return 0;
 }
@@ -200,7 +191,7 @@ static int s_subjects(lt_apireq_t *r, const json_t *a, size_t n, char *err, size
     r->subject_claims = calloc(n * LT_APIREQ_MAX_CLAIMS, sizeof *r->subject_claims);
     r->subject_claim_ptrs = calloc(n * LT_APIREQ_MAX_CLAIMS, sizeof *r->subject_claim_ptrs);
     if (!r->subjects || !r->subject_ptrs || !r->subject_claims || !r->subject_claim_ptrs)
-        return s_err(err, errlen, "out of memory");
+        return lt_err_set(err, errlen, "out of memory");
     for (size_t i = 0; i < n; i++) {
         const json_t *s = json_array_get(a, i);
         Lienthong__Subject *sj = &r->subjects[i];
@@ -215,7 +206,7 @@ static int s_subjects(lt_apireq_t *r, const json_t *a, size_t n, char *err, size
             return -1;
         const json_t *ca = s_array(s, where, "claims", LT_APIREQ_MAX_CLAIMS, &nc, err, errlen, &bad);
         if (bad || !ca)
-            return bad ? -1 : s_err(err, errlen, "%sclaims: required", where);
+            return bad ? -1 : lt_err_set(err, errlen, "%sclaims: required", where);
         snprintf(where, sizeof where, "subjects[%zu].claims", i);
         Lienthong__Claim *cl = &r->subject_claims[i * LT_APIREQ_MAX_CLAIMS];
         Lienthong__Claim **cp = &r->subject_claim_ptrs[i * LT_APIREQ_MAX_CLAIMS];
@@ -251,14 +242,15 @@ static int s_verify(lt_apireq_t *r, char *err, size_t errlen)
     if (bk || bc || bs)
         return -1;
     if (!sa == !(ka && ca) || (sa && (ka || ca)))
-        return s_err(err, errlen, "give either keys and claims, or subjects (PROTOCOL.md 7.6)");
+        return lt_err_set(err, errlen,
+                          "give either keys and claims, or subjects (PROTOCOL.md 7.6)");
     q->dataset = (char *)ds;
     q->purpose = (char *)purpose;
     q->case_ref = (char *)case_ref;
     if (sa)
         return s_subjects(r, sa, ns, err, errlen);
     if (!(r->keys = calloc(nk, sizeof *r->keys)))
-        return s_err(err, errlen, "out of memory");
+        return lt_err_set(err, errlen, "out of memory");
     for (size_t i = 0; i < nk; i++)
         if (s_elem_string(ka, "keys", i, &r->keys[i], err, errlen))
             return -1;
@@ -287,7 +279,7 @@ static int s_part(lt_apireq_t *r, const json_t *p, size_t i, char *err, size_t e
         return -1;
     const json_t *a = s_array(p, where, "fields", LT_APIREQ_MAX_CLAIMS, &n, err, errlen, &bad);
     if (!bad && !a)
-        return s_err(err, errlen, "%sfields: required", where);
+        return lt_err_set(err, errlen, "%sfields: required", where);
     snprintf(name, sizeof name, "parts[%zu].fields", i);
     for (size_t k = 0; !bad && k < n; k++)
         bad = s_elem_string(a, name, k, &r->part_fields[i][k], err, errlen);
@@ -295,8 +287,8 @@ static int s_part(lt_apireq_t *r, const json_t *p, size_t i, char *err, size_t e
         return -1;
     for (size_t k = 0; k < i; k++)
         if (strcmp(r->parts[k].dataset, ds) == 0)
-            return s_err(err, errlen, "%sdataset: \"%.*s\" named twice", where,
-                         lt_valid_cut(ds, 64), ds);
+            return lt_err_set(err, errlen, "%sdataset: \"%.*s\" named twice", where,
+                              lt_valid_cut(ds, 64), ds);
     lienthong__profile_part__init(&r->parts[i]);
     r->parts[i].dataset = (char *)ds;
     r->parts[i].fields = r->part_fields[i];
@@ -321,7 +313,7 @@ static int s_profile(lt_apireq_t *r, char *err, size_t errlen)
         return -1;
     const json_t *a = s_array(r->root, "", "parts", LT_APIREQ_MAX_PARTS, &n, err, errlen, &bad);
     if (!bad && !a)
-        return s_err(err, errlen, "parts: required");
+        return lt_err_set(err, errlen, "parts: required");
     for (size_t i = 0; !bad && i < n; i++)
         bad = s_part(r, json_array_get(a, i), i, err, errlen);
     if (bad)
@@ -340,16 +332,17 @@ lt_apireq_t *lt_apireq_decode(const char *body, size_t len, int is_verify, char 
     json_error_t je;
     lt_apireq_t *r = calloc(1, sizeof *r);
     if (!r) {
-        s_err(err, errlen, "out of memory");
+        lt_err_set(err, errlen, "out of memory");
         return NULL;
     }
     r->is_verify = is_verify;
     r->root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
     if (!r->root) /* jansson quotes the text near the fault, cut anywhere */
-        lt_valid_sanitise((s_err(err, errlen, "malformed JSON at line %d column %d: %s", je.line,
-                                 je.column, je.text), err));
+        lt_valid_sanitise((lt_err_set(err, errlen, "malformed JSON at line %d column %d: %s",
+                                      je.line, je.column, je.text),
+                           err));
     else if (!json_is_object(r->root))
-        s_err(err, errlen, "body: must be a JSON object");
+        lt_err_set(err, errlen, "body: must be a JSON object");
     else if ((is_verify == LT_APIREQ_PROFILE  ? s_profile
               : is_verify == LT_APIREQ_VERIFY ? s_verify
                                               : s_lookup)(r, err, errlen) == 0)

@@ -2,11 +2,11 @@
  * store checks and the shared figures of the federation simulation. See
  * lt_fedsim.h. */
 #include "lt_fedsim.h"
+#include "lt_err.h"
 #include "lienthong.pb-c.h"
 #include "records/population.pb-c.h"
 
 #include <sqlite3.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,16 +230,6 @@ long lt_fedsim_index(const char *id)
 
 /* ---- store checks ------------------------------------------------------------ */
 
-static int s_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int s_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 void *lt_fedsim_open(const char *path)
 {
     sqlite3 *db = NULL;
@@ -309,7 +299,7 @@ static int s_compare_log(sqlite3 *a, int64_t ida, sqlite3 *b, int64_t idb, uint6
     sqlite3_stmt *sa = s_prep(a, sql), *sb = s_prep(b, sql);
     int rc = -1;
     if (!sa || !sb) {
-        s_fail(err, errlen, "cannot read the log: %s", sqlite3_errmsg(sa ? b : a));
+        lt_err_set(err, errlen, "cannot read the log: %s", sqlite3_errmsg(sa ? b : a));
         goto out;
     }
     /* The whole key range of the stream: records past last_seq are an error too. */
@@ -323,31 +313,34 @@ static int s_compare_log(sqlite3 *a, int64_t ida, sqlite3 *b, int64_t idb, uint6
         if (ra == SQLITE_DONE && rb == SQLITE_DONE)
             break;
         if ((ra != SQLITE_ROW && ra != SQLITE_DONE) || (rb != SQLITE_ROW && rb != SQLITE_DONE)) {
-            s_fail(err, errlen, "log read failed at seq %llu", (unsigned long long)expect);
+            lt_err_set(err, errlen, "log read failed at seq %llu", (unsigned long long)expect);
             goto out;
         }
         if (ra != rb) {
-            s_fail(err, errlen, "the %s log ends at seq %llu, the other goes on",
-                   ra == SQLITE_DONE ? "owner's" : "replica's", (unsigned long long)(expect - 1));
+            lt_err_set(err, errlen, "the %s log ends at seq %llu, the other goes on",
+                       ra == SQLITE_DONE ? "owner's" : "replica's",
+                       (unsigned long long)(expect - 1));
             goto out;
         }
         uint64_t qa = (uint64_t)(sqlite3_column_int64(sa, 0) & ((1LL << SEQ_BITS) - 1));
         uint64_t qb = (uint64_t)(sqlite3_column_int64(sb, 0) & ((1LL << SEQ_BITS) - 1));
         if (qa != expect || qb != expect) {
-            s_fail(err, errlen, "log has seq %llu (owner) / %llu (replica) where %llu was expected",
-                   (unsigned long long)qa, (unsigned long long)qb, (unsigned long long)expect);
+            lt_err_set(err, errlen,
+                       "log has seq %llu (owner) / %llu (replica) where %llu was expected",
+                       (unsigned long long)qa, (unsigned long long)qb, (unsigned long long)expect);
             goto out;
         }
         int la = sqlite3_column_bytes(sa, 1), lb = sqlite3_column_bytes(sb, 1);
         const void *ba = sqlite3_column_blob(sa, 1), *bb = sqlite3_column_blob(sb, 1);
         if (la != lb || (la && memcmp(ba, bb, (size_t)la) != 0)) {
-            s_fail(err, errlen, "record %llu differs (%d bytes at the owner, %d at the replica)",
-                   (unsigned long long)expect, la, lb);
+            lt_err_set(err, errlen,
+                       "record %llu differs (%d bytes at the owner, %d at the replica)",
+                       (unsigned long long)expect, la, lb);
             goto out;
         }
         Lienthong__Record *r = lienthong__record__unpack(NULL, (size_t)la, ba);
         if (!r) {
-            s_fail(err, errlen, "record %llu is not a Record", (unsigned long long)expect);
+            lt_err_set(err, errlen, "record %llu is not a Record", (unsigned long long)expect);
             goto out;
         }
         out->tombstones += r->deleted;
@@ -356,8 +349,8 @@ static int s_compare_log(sqlite3 *a, int64_t ida, sqlite3 *b, int64_t idb, uint6
         expect++;
     }
     if (expect - 1 != last) {
-        s_fail(err, errlen, "log holds %llu records but last_seq is %llu",
-               (unsigned long long)(expect - 1), (unsigned long long)last);
+        lt_err_set(err, errlen, "log holds %llu records but last_seq is %llu",
+                   (unsigned long long)(expect - 1), (unsigned long long)last);
         goto out;
     }
     rc = 0;
@@ -374,7 +367,7 @@ static int s_compare_state(sqlite3 *a, int64_t ida, sqlite3 *b, int64_t idb, lt_
     sqlite3_stmt *sa = s_prep(a, sql), *sb = s_prep(b, sql);
     int rc = -1;
     if (!sa || !sb) {
-        s_fail(err, errlen, "cannot read the state");
+        lt_err_set(err, errlen, "cannot read the state");
         goto out;
     }
     sqlite3_bind_int64(sa, 1, ida);
@@ -384,9 +377,11 @@ static int s_compare_state(sqlite3 *a, int64_t ida, sqlite3 *b, int64_t idb, lt_
         if (ra == SQLITE_DONE && rb == SQLITE_DONE)
             break;
         if (ra != SQLITE_ROW || rb != SQLITE_ROW) {
-            s_fail(err, errlen, "state: %s after %llu equal rows",
-                   ra == rb ? "read failed" : ra == SQLITE_ROW ? "replica has fewer rows" : "replica has more rows",
-                   (unsigned long long)out->state_rows);
+            lt_err_set(err, errlen, "state: %s after %llu equal rows",
+                       ra == rb           ? "read failed"
+                       : ra == SQLITE_ROW ? "replica has fewer rows"
+                                          : "replica has more rows",
+                       (unsigned long long)out->state_rows);
             goto out;
         }
         const char *ka = (const char *)sqlite3_column_text(sa, 0);
@@ -394,9 +389,9 @@ static int s_compare_state(sqlite3 *a, int64_t ida, sqlite3 *b, int64_t idb, lt_
         int64_t qa = sqlite3_column_int64(sa, 1), qb = sqlite3_column_int64(sb, 1);
         int da = sqlite3_column_int(sa, 2), db = sqlite3_column_int(sb, 2);
         if (!ka || !kb || strcmp(ka, kb) != 0 || qa != qb || da != db) {
-            s_fail(err, errlen, "state: owner has %s@%lld%s, replica %s@%lld%s", ka ? ka : "?",
-                   (long long)qa, da ? " (deleted)" : "", kb ? kb : "?", (long long)qb,
-                   db ? " (deleted)" : "");
+            lt_err_set(err, errlen, "state: owner has %s@%lld%s, replica %s@%lld%s", ka ? ka : "?",
+                       (long long)qa, da ? " (deleted)" : "", kb ? kb : "?", (long long)qb,
+                       db ? " (deleted)" : "");
             goto out;
         }
         out->state_rows++;
@@ -418,13 +413,13 @@ int lt_fedsim_compare(const char *owner_db, const char *replica_db, const char *
     uint64_t la, lb;
     int rc = -1;
     if (!a || !b)
-        s_fail(err, errlen, "cannot open %s", a ? replica_db : owner_db);
+        lt_err_set(err, errlen, "cannot open %s", a ? replica_db : owner_db);
     else if (lt_fedsim_stream(a, name, &ida, &la) != 0 || lt_fedsim_stream(b, name, &idb, &lb) != 0)
-        s_fail(err, errlen, "%s: stream missing from the %s store", name,
-               lt_fedsim_stream(a, name, &ida, &la) != 0 ? "owner's" : "replica's");
+        lt_err_set(err, errlen, "%s: stream missing from the %s store", name,
+                   lt_fedsim_stream(a, name, &ida, &la) != 0 ? "owner's" : "replica's");
     else if (la != lb)
-        s_fail(err, errlen, "%s: last_seq %llu at the owner, %llu at the replica", name,
-               (unsigned long long)la, (unsigned long long)lb);
+        lt_err_set(err, errlen, "%s: last_seq %llu at the owner, %llu at the replica", name,
+                   (unsigned long long)la, (unsigned long long)lb);
     else if (s_compare_log(a, ida, b, idb, la, out, err, errlen) == 0 &&
              s_compare_state(a, ida, b, idb, out, err, errlen) == 0) {
         out->last_seq = la;
@@ -475,13 +470,13 @@ int lt_fedsim_check_view(const char *path, const char *name, int p, const lt_fed
     sqlite3_stmt *st = NULL;
     int rc = -1;
     if (!db || lt_fedsim_stream(db, name, &id, &last) != 0) {
-        s_fail(err, errlen, "%s: cannot open the stream in %s", name, path);
+        lt_err_set(err, errlen, "%s: cannot open the stream in %s", name, path);
         goto out;
     }
     st = s_prep(db, "SELECT s.key, l.record FROM state s JOIN log l ON l.id = (s.stream << 40) | s.seq "
                     "WHERE s.stream = ?1 AND s.deleted = 0");
     if (!st) {
-        s_fail(err, errlen, "%s: cannot read the state: %s", name, sqlite3_errmsg(db));
+        lt_err_set(err, errlen, "%s: cannot read the state: %s", name, sqlite3_errmsg(db));
         goto out;
     }
     sqlite3_bind_int64(st, 1, id);
@@ -496,7 +491,7 @@ int lt_fedsim_check_view(const char *path, const char *name, int p, const lt_fed
                           : strcmp(r->key, key) != 0 ? "record key differs from the state key"
                                                      : s_check_row(m, p, key, v);
         if (why)
-            s_fail(err, errlen, "%s: key %s: %s", name, key ? key : "?", why);
+            lt_err_set(err, errlen, "%s: key %s: %s", name, key ? key : "?", why);
         lienthong__records__population__free_unpacked(v, NULL);
         lienthong__record__free_unpacked(r, NULL);
         if (why)
@@ -504,15 +499,16 @@ int lt_fedsim_check_view(const char *path, const char *name, int p, const lt_fed
         (*live)++;
     }
     if (step != SQLITE_DONE) {
-        s_fail(err, errlen, "%s: state read failed: %s", name, sqlite3_errmsg(db));
+        lt_err_set(err, errlen, "%s: state read failed: %s", name, sqlite3_errmsg(db));
         goto out;
     }
     uint64_t want = 0;
     for (size_t i = 0; i < m->n; i++)
         want += m->province[i] == p;
     if (want != *live) {
-        s_fail(err, errlen, "%s: %llu live rows, the model has %llu citizens in %s", name,
-               (unsigned long long)*live, (unsigned long long)want, lt_fedsim_provinces[p].code);
+        lt_err_set(err, errlen, "%s: %llu live rows, the model has %llu citizens in %s", name,
+                   (unsigned long long)*live, (unsigned long long)want,
+                   lt_fedsim_provinces[p].code);
         goto out;
     }
     rc = 0;

@@ -1,6 +1,7 @@
 /* lt_netns: namespaces, TUN links and the link emulator. See lt_netns.h. */
 #define _GNU_SOURCE
 #include "lt_netns.h"
+#include "lt_err.h"
 #include "lt_itest.h"
 
 #include <dirent.h>
@@ -304,16 +305,6 @@ static void *s_run(void *arg)
 
 /* ---- making and removing ------------------------------------------------------- */
 
-static int s_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int s_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 /* Province i's link: two TUN devices, addresses, routes. */
 static int s_link(lt_netns_t *self, int i, char *err, size_t errlen)
 {
@@ -324,15 +315,16 @@ static int s_link(lt_netns_t *self, int i, char *err, size_t errlen)
     snprintf(peer_c, sizeof peer_c, "%s/32", self->addrs[1 + i]);
     snprintf(peer_p, sizeof peer_p, "%s/32", self->addrs[0]);
     if ((l->fd[0] = s_tun(cap, ifc)) < 0 || (l->fd[1] = s_tun(prov, "wan0")) < 0)
-        return s_fail(err, errlen, "cannot make the TUN devices of link %d", i);
+        return lt_err_set(err, errlen, "cannot make the TUN devices of link %d", i);
     if (s_ip("-n", cap, "addr", "add", self->addrs[0], "peer", peer_c, "dev", ifc, NULL) != 0 ||
         s_ip("-n", prov, "addr", "add", self->addrs[1 + i], "peer", peer_p, "dev", "wan0", NULL) != 0 ||
         s_ip("-n", cap, "link", "set", ifc, "up", NULL) != 0 ||
         s_ip("-n", prov, "link", "set", "wan0", "up", NULL) != 0)
-        return s_fail(err, errlen, "cannot address link %d (ip addr/link in %s and %s)", i, cap, prov);
+        return lt_err_set(err, errlen, "cannot address link %d (ip addr/link in %s and %s)", i, cap,
+                          prov);
     for (int d = 0; d < 2; d++)
         if (!(l->q[d].ring = calloc(QUEUE_CAP, sizeof *l->q[d].ring)))
-            return s_fail(err, errlen, "out of memory");
+            return lt_err_set(err, errlen, "out of memory");
     return 0;
 }
 
@@ -340,12 +332,12 @@ lt_netns_t *lt_netns_new(int n, const lt_netns_link_t *links, uint64_t seed, cha
                          size_t errlen)
 {
     if (n < 1 || n > LT_NETNS_MAX) {
-        s_fail(err, errlen, "%d provinces: between 1 and %d", n, LT_NETNS_MAX);
+        lt_err_set(err, errlen, "%d provinces: between 1 and %d", n, LT_NETNS_MAX);
         return NULL;
     }
     lt_netns_t *self = calloc(1, sizeof *self);
     if (!self) {
-        s_fail(err, errlen, "out of memory");
+        lt_err_set(err, errlen, "out of memory");
         return NULL;
     }
     self->n = n;
@@ -363,12 +355,12 @@ lt_netns_t *lt_netns_new(int n, const lt_netns_link_t *links, uint64_t seed, cha
     }
     for (int k = 0; k <= n; k++) {
         if (s_ip("netns", "add", self->names[k], NULL) != 0) {
-            s_fail(err, errlen, "`ip netns add %s` failed", self->names[k]);
+            lt_err_set(err, errlen, "`ip netns add %s` failed", self->names[k]);
             goto fail;
         }
         self->made[k] = 1;
         if (s_ip("-n", self->names[k], "link", "set", "lo", "up", NULL) != 0) {
-            s_fail(err, errlen, "cannot bring up lo in %s", self->names[k]);
+            lt_err_set(err, errlen, "cannot bring up lo in %s", self->names[k]);
             goto fail;
         }
     }
@@ -376,7 +368,7 @@ lt_netns_t *lt_netns_new(int n, const lt_netns_link_t *links, uint64_t seed, cha
         if (s_link(self, i, err, errlen) != 0)
             goto fail;
     if (pthread_create(&self->th, NULL, s_run, self) != 0) {
-        s_fail(err, errlen, "cannot start the link emulator");
+        lt_err_set(err, errlen, "cannot start the link emulator");
         goto fail;
     }
     self->running = 1;

@@ -2,6 +2,7 @@
  * with errors that tell "not running", "no permission" and "no answer"
  * apart (PROTOCOL.md 3.1, 8). */
 #include "lt_client.h"
+#include "lt_err.h"
 #include "lt_clock.h"
 #include "lt_file.h"
 #include "lt_limits.h"
@@ -46,7 +47,7 @@ static int s_err(char *err, size_t errlen, int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
+    lt_err_vset(err, errlen, fmt, ap);
     va_end(ap);
     return code;
 }

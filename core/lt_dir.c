@@ -4,6 +4,7 @@
  * protobuf-c's unpacker produces, so protobuf_c_message_free_unpacked()
  * frees them either way. */
 #include "lt_dir.h"
+#include "lt_err.h"
 #include "lt_cfgfile.h"
 #include "lt_file.h"
 #include "lt_rules.h"
@@ -15,7 +16,6 @@
 #include <errno.h>
 #include <libconfig.h>
 #include <sodium.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,16 +29,6 @@ struct _lt_dir_t {
 };
 
 /* ---- semantic validation ------------------------------------------------ */
-
-static int s_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int s_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 int lt_dir_member_id_ok(const char *id)
 {
@@ -109,24 +99,25 @@ static int s_check_rotation(const Lienthong__Directory *d, size_t i, char *err, 
 {
     const Lienthong__Member *m = d->members[i];
     if (m->next_transport_key.len != 0 && m->next_transport_key.len != LT_KEY_BYTES)
-        return s_fail(err, errlen, "member '%s': next transport key must be 32 bytes", m->id);
+        return lt_err_set(err, errlen, "member '%s': next transport key must be 32 bytes", m->id);
     if (m->next_signing_key.len != 0 && m->next_signing_key.len != LT_KEY_BYTES)
-        return s_fail(err, errlen, "member '%s': next signing key must be 32 bytes", m->id);
+        return lt_err_set(err, errlen, "member '%s': next signing key must be 32 bytes", m->id);
     const uint8_t *mt[2], *ms[2], *ot[2], *os[2];
     size_t nmt = lt_dir_transport_keys(m, mt), nms = lt_dir_signing_keys(m, ms);
     if (nmt == 2 && memcmp(mt[0], mt[1], LT_KEY_BYTES) == 0)
-        return s_fail(err, errlen, "member '%s': next transport key equals the current one",
-                      m->id);
+        return lt_err_set(err, errlen, "member '%s': next transport key equals the current one",
+                          m->id);
     if (nms == 2 && memcmp(ms[0], ms[1], LT_KEY_BYTES) == 0)
-        return s_fail(err, errlen, "member '%s': next signing key equals the current one", m->id);
+        return lt_err_set(err, errlen, "member '%s': next signing key equals the current one",
+                          m->id);
     for (size_t j = 0; j < i; j++) {
         const Lienthong__Member *o = d->members[j];
         if (s_share(mt, nmt, ot, lt_dir_transport_keys(o, ot)))
-            return s_fail(err, errlen, "member '%s' shares a transport key with '%s'", m->id,
-                          o->id);
+            return lt_err_set(err, errlen, "member '%s' shares a transport key with '%s'", m->id,
+                              o->id);
         if (s_share(ms, nms, os, lt_dir_signing_keys(o, os)))
-            return s_fail(err, errlen, "member '%s' shares a signing key with '%s'", m->id,
-                          o->id);
+            return lt_err_set(err, errlen, "member '%s' shares a signing key with '%s'", m->id,
+                              o->id);
     }
     return 0;
 }
@@ -135,11 +126,11 @@ static int s_check_rotation(const Lienthong__Directory *d, size_t i, char *err, 
 static int s_check_next_authorities(const Lienthong__Directory *d, char *err, size_t errlen)
 {
     if (d->n_next_authority_keys > LT_DIR_MAX_NEXT_AUTHORITIES)
-        return s_fail(err, errlen, "%zu next authority keys; at most %d", d->n_next_authority_keys,
-                      LT_DIR_MAX_NEXT_AUTHORITIES);
+        return lt_err_set(err, errlen, "%zu next authority keys; at most %d",
+                          d->n_next_authority_keys, LT_DIR_MAX_NEXT_AUTHORITIES);
     for (size_t i = 0; i < d->n_next_authority_keys; i++)
         if (d->next_authority_keys[i].len != LT_KEY_BYTES)
-            return s_fail(err, errlen, "next authority key %zu must be 32 bytes", i + 1);
+            return lt_err_set(err, errlen, "next authority key %zu must be 32 bytes", i + 1);
     return 0;
 }
 
@@ -147,28 +138,30 @@ static int s_check_member(const Lienthong__Directory *d, size_t i, char *err, si
 {
     const Lienthong__Member *m = d->members[i];
     if (!lt_dir_member_id_ok(m->id))
-        return s_fail(err, errlen, "member id '%s' is not of the form INSTANCE/CLASS/CODE "
-                      "(upper-case letters, digits, '_' or '-')", m->id);
+        return lt_err_set(err, errlen,
+                          "member id '%s' is not of the form INSTANCE/CLASS/CODE "
+                          "(upper-case letters, digits, '_' or '-')",
+                          m->id);
     for (size_t j = 0; j < i; j++) {
         if (strcmp(d->members[j]->id, m->id) == 0)
-            return s_fail(err, errlen, "member '%s' is listed twice", m->id);
+            return lt_err_set(err, errlen, "member '%s' is listed twice", m->id);
         if (m->transport_key.len == 32 && d->members[j]->transport_key.len == 32 &&
             memcmp(d->members[j]->transport_key.data, m->transport_key.data, 32) == 0)
-            return s_fail(err, errlen, "member '%s' has the same transport key as '%s'", m->id,
-                          d->members[j]->id);
+            return lt_err_set(err, errlen, "member '%s' has the same transport key as '%s'", m->id,
+                              d->members[j]->id);
     }
     if (m->transport_key.len != 32)
-        return s_fail(err, errlen, "member '%s': transport key must be 32 bytes", m->id);
+        return lt_err_set(err, errlen, "member '%s': transport key must be 32 bytes", m->id);
     if (m->signing_key.len != 32)
-        return s_fail(err, errlen, "member '%s': signing key must be 32 bytes", m->id);
+        return lt_err_set(err, errlen, "member '%s': signing key must be 32 bytes", m->id);
     if (m->status == LIENTHONG__MEMBER_STATUS__MEMBER_UNKNOWN)
-        return s_fail(err, errlen, "member '%s': status must be active, suspended or revoked",
-                      m->id);
+        return lt_err_set(err, errlen, "member '%s': status must be active, suspended or revoked",
+                          m->id);
     char why[128];
     for (size_t e = 0; e < m->n_endpoints; e++)
         if (lt_sock_endpoint_parse(m->endpoints[e], NULL, 0, NULL, why, sizeof why) != 0)
-            return s_fail(err, errlen, "member '%s': endpoint '%s' is not tcp://HOST:PORT: %s",
-                          m->id, m->endpoints[e], why);
+            return lt_err_set(err, errlen, "member '%s': endpoint '%s' is not tcp://HOST:PORT: %s",
+                              m->id, m->endpoints[e], why);
     return s_check_rotation(d, i, err, errlen);
 }
 
@@ -180,15 +173,15 @@ static int s_check_rules(const Lienthong__Directory *d, const Lienthong__Dataset
     char why[256];
     lt_rules_t *rules = lt_rules_new(ds, why, sizeof why);
     if (!rules)
-        return s_fail(err, errlen, "dataset '%s': %s", ds->id, why);
+        return lt_err_set(err, errlen, "dataset '%s': %s", ds->id, why);
     int rc = 0;
     for (size_t r = 0; rc == 0 && r < lt_rules_count(rules); r++) {
         const char *target = lt_rules_reference(rules, r, NULL);
         if (target && (strcmp(target, ds->id) == 0 || !s_dataset(d, target)))
-            rc = s_fail(err, errlen, "dataset '%s': rule %zu (%s) refers to '%s', %s", ds->id,
-                        r + 1, lt_rules_id(rules, r), target,
-                        strcmp(target, ds->id) == 0 ? "the dataset itself"
-                                                    : "not a listed dataset");
+            rc = lt_err_set(err, errlen, "dataset '%s': rule %zu (%s) refers to '%s', %s", ds->id,
+                            r + 1, lt_rules_id(rules, r), target,
+                            strcmp(target, ds->id) == 0 ? "the dataset itself"
+                                                        : "not a listed dataset");
     }
     lt_rules_destroy(&rules);
     return rc;
@@ -198,24 +191,24 @@ static int s_check_dataset(const Lienthong__Directory *d, size_t i, char *err, s
 {
     const Lienthong__Dataset *ds = d->datasets[i];
     if (!s_member(d, ds->owner))
-        return s_fail(err, errlen, "dataset '%s': owner '%s' is not a listed member", ds->id,
-                      ds->owner);
+        return lt_err_set(err, errlen, "dataset '%s': owner '%s' is not a listed member", ds->id,
+                          ds->owner);
     size_t ol = strlen(ds->owner);
     if (strncmp(ds->id, ds->owner, ol) != 0 || ds->id[ol] != '/' || !ds->id[ol + 1] ||
         strchr(ds->id + ol + 1, '/'))
-        return s_fail(err, errlen, "dataset id '%s' must be OWNER/NAME with owner '%s'", ds->id,
-                      ds->owner);
+        return lt_err_set(err, errlen, "dataset id '%s' must be OWNER/NAME with owner '%s'", ds->id,
+                          ds->owner);
     for (size_t j = 0; j < i; j++)
         if (strcmp(d->datasets[j]->id, ds->id) == 0)
-            return s_fail(err, errlen, "dataset '%s' is listed twice", ds->id);
+            return lt_err_set(err, errlen, "dataset '%s' is listed twice", ds->id);
     const ProtobufCMessageDescriptor *t = lt_schema_find(ds->record_type);
     if (!t)
-        return s_fail(err, errlen, "dataset '%s': unknown record type '%s'", ds->id,
-                      ds->record_type);
+        return lt_err_set(err, errlen, "dataset '%s': unknown record type '%s'", ds->id,
+                          ds->record_type);
     const ProtobufCFieldDescriptor *k = lt_schema_field(t, ds->key_field);
     if (!k || k->type != PROTOBUF_C_TYPE_STRING || k->label == PROTOBUF_C_LABEL_REPEATED)
-        return s_fail(err, errlen, "dataset '%s': key '%s' is not a string field of %s", ds->id,
-                      ds->key_field, ds->record_type);
+        return lt_err_set(err, errlen, "dataset '%s': key '%s' is not a string field of %s", ds->id,
+                          ds->key_field, ds->record_type);
     return s_check_rules(d, ds, err, errlen);
 }
 
@@ -224,8 +217,8 @@ static int s_check_fields(const ProtobufCMessageDescriptor *t, char **fields, si
 {
     for (size_t f = 0; f < n; f++)
         if (!lt_schema_field(t, fields[f]))
-            return s_fail(err, errlen, "%s '%s': '%s' is not a field of %s", what, id, fields[f],
-                          t->name);
+            return lt_err_set(err, errlen, "%s '%s': '%s' is not a field of %s", what, id,
+                              fields[f], t->name);
     return 0;
 }
 
@@ -234,23 +227,23 @@ static int s_check_view(const Lienthong__Directory *d, size_t i, char *err, size
     const Lienthong__View *v = d->views[i];
     const Lienthong__Dataset *ds = s_dataset(d, v->dataset);
     if (!ds)
-        return s_fail(err, errlen, "view '%s': dataset '%s' is not listed", v->id, v->dataset);
+        return lt_err_set(err, errlen, "view '%s': dataset '%s' is not listed", v->id, v->dataset);
     size_t dl = strlen(ds->id);
     if (strncmp(v->id, ds->id, dl) != 0 || v->id[dl] != '.' || !v->id[dl + 1])
-        return s_fail(err, errlen, "view id '%s' must be DATASET.NAME with dataset '%s'", v->id,
-                      ds->id);
+        return lt_err_set(err, errlen, "view id '%s' must be DATASET.NAME with dataset '%s'", v->id,
+                          ds->id);
     for (size_t j = 0; j < i; j++)
         if (strcmp(d->views[j]->id, v->id) == 0)
-            return s_fail(err, errlen, "view '%s' is listed twice", v->id);
+            return lt_err_set(err, errlen, "view '%s' is listed twice", v->id);
     const ProtobufCMessageDescriptor *t = lt_schema_find(ds->record_type);
     if (v->n_fields == 0)
-        return s_fail(err, errlen, "view '%s': lists no fields", v->id);
+        return lt_err_set(err, errlen, "view '%s': lists no fields", v->id);
     if (s_check_fields(t, v->fields, v->n_fields, "view", v->id, err, errlen) != 0)
         return -1;
     for (size_t w = 0; w < v->n_where; w++)
         if (!lt_schema_field(t, v->where[w]->field))
-            return s_fail(err, errlen, "view '%s': predicate field '%s' is not a field of %s",
-                          v->id, v->where[w]->field, t->name);
+            return lt_err_set(err, errlen, "view '%s': predicate field '%s' is not a field of %s",
+                              v->id, v->where[w]->field, t->name);
     return 0;
 }
 
@@ -258,19 +251,20 @@ static int s_check_policy(const Lienthong__Directory *d, size_t i, char *err, si
 {
     const Lienthong__Policy *p = d->policies[i];
     if (!s_member(d, p->consumer))
-        return s_fail(err, errlen, "policy: consumer '%s' is not a listed member", p->consumer);
+        return lt_err_set(err, errlen, "policy: consumer '%s' is not a listed member", p->consumer);
     const ProtobufCMessageDescriptor *t = s_target_type(d, p->target);
     if (!t)
-        return s_fail(err, errlen, "policy for '%s': target '%s' is not a listed dataset or view",
-                      p->consumer, p->target);
+        return lt_err_set(err, errlen,
+                          "policy for '%s': target '%s' is not a listed dataset or view",
+                          p->consumer, p->target);
     if (p->n_operations == 0)
-        return s_fail(err, errlen, "policy for '%s' on '%s': allows no operation", p->consumer,
-                      p->target);
+        return lt_err_set(err, errlen, "policy for '%s' on '%s': allows no operation", p->consumer,
+                          p->target);
     for (size_t j = 0; j < i; j++)
         if (strcmp(d->policies[j]->consumer, p->consumer) == 0 &&
             strcmp(d->policies[j]->target, p->target) == 0)
-            return s_fail(err, errlen, "policy for '%s' on '%s' is listed twice", p->consumer,
-                          p->target);
+            return lt_err_set(err, errlen, "policy for '%s' on '%s' is listed twice", p->consumer,
+                              p->target);
     /* Every operation may be granted on a dataset or on a view: on a view,
      * lookup and verify see only its fields and rows (PROTOCOL.md 7.5). */
     return s_check_fields(t, p->fields, p->n_fields, "policy on", p->target, err, errlen);
@@ -282,13 +276,13 @@ int lt_dir_validate(const Lienthong__Directory *d, const char **section, size_t 
     *section = NULL;
     *index = 0;
     if (d->format != 1)
-        return s_fail(err, errlen, "unsupported directory format %u", d->format);
+        return lt_err_set(err, errlen, "unsupported directory format %u", d->format);
     if (!d->federation[0])
-        return s_fail(err, errlen, "federation is empty");
+        return lt_err_set(err, errlen, "federation is empty");
     if (d->version == 0)
-        return s_fail(err, errlen, "version must be at least 1");
+        return lt_err_set(err, errlen, "version must be at least 1");
     if (d->expires_at <= d->issued_at)
-        return s_fail(err, errlen, "expires before it is issued");
+        return lt_err_set(err, errlen, "expires before it is issued");
     if (s_check_next_authorities(d, err, errlen) != 0)
         return -1;
     struct {
@@ -310,7 +304,7 @@ int lt_dir_validate(const Lienthong__Directory *d, const char **section, size_t 
             }
     for (size_t i = 0; i < d->n_views; i++)
         if (s_dataset(d, d->views[i]->id))
-            return s_fail(err, errlen, "'%s' is both a dataset and a view", d->views[i]->id);
+            return lt_err_set(err, errlen, "'%s' is both a dataset and a view", d->views[i]->id);
     return 0;
 }
 
@@ -725,7 +719,7 @@ int lt_dir_compile(const char *path, uint64_t version, int64_t issued_at, int64_
     config_init(&cfg);
     Lienthong__Directory *d = malloc(sizeof *d);
     if (!d) {
-        s_fail(err, errlen, "out of memory");
+        lt_err_set(err, errlen, "out of memory");
         goto out;
     }
     lienthong__directory__init(d);
@@ -752,7 +746,7 @@ int lt_dir_compile(const char *path, uint64_t version, int64_t issued_at, int64_
     *out_len = lienthong__directory__get_packed_size(d);
     *out = malloc(*out_len ? *out_len : 1);
     if (!*out) {
-        s_fail(err, errlen, "out of memory");
+        lt_err_set(err, errlen, "out of memory");
         goto out;
     }
     lienthong__directory__pack(d, *out);
@@ -882,64 +876,66 @@ lt_dir_t *lt_dir_open(const uint8_t *signed_bytes, size_t len, const lt_dir_pins
     lt_dir_t *self = NULL;
     Lienthong__Directory *d = NULL;
     if (len > LT_DIR_MAX_BYTES) {
-        s_fail(err, errlen, "signed directory of %zu bytes exceeds the %u-byte cap", len,
-               LT_DIR_MAX_BYTES);
+        lt_err_set(err, errlen, "signed directory of %zu bytes exceeds the %u-byte cap", len,
+                   LT_DIR_MAX_BYTES);
         return NULL;
     }
     /* The envelope of signatures is decoded first (it must be, to find the
      * signed bytes); the directory itself only after a signature verifies. */
     Lienthong__SignedDirectory *sd = lienthong__signed_directory__unpack(NULL, len, signed_bytes);
     if (!sd) {
-        s_fail(err, errlen, "not a signed directory (cannot decode)");
+        lt_err_set(err, errlen, "not a signed directory (cannot decode)");
         return NULL;
     }
     if (pins->count == 0) {
-        s_fail(err, errlen, "no authority key is pinned");
+        lt_err_set(err, errlen, "no authority key is pinned");
         goto out;
     }
     if (s_check_signatures(sd, pins) != 0) {
         char who[512];
         s_signers(sd, pins, who, sizeof who);
-        s_fail(err, errlen, "no valid signature from a pinned authority key (%s)", who);
+        lt_err_set(err, errlen, "no valid signature from a pinned authority key (%s)", who);
         goto out;
     }
     d = lienthong__directory__unpack(NULL, sd->directory.len, sd->directory.data);
     if (!d) {
-        s_fail(err, errlen, "signed directory body cannot be decoded");
+        lt_err_set(err, errlen, "signed directory body cannot be decoded");
         goto out;
     }
     char where[64];
     /* Its ids are echoed in Hello, answers and logs: UTF-8 (PROTOCOL.md 4.5). */
     if (lt_valid_utf8(&lienthong__directory__descriptor, sd->directory.data, sd->directory.len,
                       where, sizeof where) != 0) {
-        s_fail(err, errlen, "directory: %s is not valid UTF-8 (or holds a NUL)", where);
+        lt_err_set(err, errlen, "directory: %s is not valid UTF-8 (or holds a NUL)", where);
         goto out;
     }
     const char *section;
     size_t index;
     char why[400];
     if (lt_dir_validate(d, &section, &index, why, sizeof why) != 0) {
-        s_fail(err, errlen, "invalid directory version %llu: %s", (unsigned long long)d->version,
-               why);
+        lt_err_set(err, errlen, "invalid directory version %llu: %s",
+                   (unsigned long long)d->version, why);
         goto out;
     }
     if (federation && strcmp(federation, d->federation) != 0) {
-        s_fail(err, errlen, "directory is for federation '%s', this gateway is in '%s'",
-               d->federation, federation);
+        lt_err_set(err, errlen, "directory is for federation '%s', this gateway is in '%s'",
+                   d->federation, federation);
         goto out;
     }
     if (now) {
         char ts[32];
         if (now >= d->expires_at) {
             s_fmt_time(d->expires_at, ts, sizeof ts);
-            s_fail(err, errlen, "directory version %llu expired at %s",
-                   (unsigned long long)d->version, ts);
+            lt_err_set(err, errlen, "directory version %llu expired at %s",
+                       (unsigned long long)d->version, ts);
             goto out;
         }
         if (d->issued_at > now + LT_DIR_MAX_AHEAD_S) {
             s_fmt_time(d->issued_at, ts, sizeof ts);
-            s_fail(err, errlen, "directory version %llu is issued in the future (%s); check the "
-                   "clock", (unsigned long long)d->version, ts);
+            lt_err_set(err, errlen,
+                       "directory version %llu is issued in the future (%s); check the "
+                       "clock",
+                       (unsigned long long)d->version, ts);
             goto out;
         }
     }
@@ -947,7 +943,7 @@ lt_dir_t *lt_dir_open(const uint8_t *signed_bytes, size_t len, const lt_dir_pins
     if (!self || !(self->signed_bytes = malloc(len))) {
         free(self);
         self = NULL;
-        s_fail(err, errlen, "out of memory");
+        lt_err_set(err, errlen, "out of memory");
         goto out;
     }
     memcpy(self->signed_bytes, signed_bytes, len);
@@ -967,13 +963,13 @@ lt_dir_t *lt_dir_load(const char *path, const lt_dir_pins_t *pins, const char *f
     uint8_t *buf = NULL;
     size_t len = 0;
     if (lt_file_read(path, LT_DIR_MAX_BYTES, &buf, &len) != 0) {
-        s_fail(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+        lt_err_set(err, errlen, "%s: cannot read: %s", path, strerror(errno));
         return NULL;
     }
     char why[512];
     lt_dir_t *self = lt_dir_open(buf, len, pins, federation, now, why, sizeof why);
     if (!self)
-        s_fail(err, errlen, "%s: %s", path, why);
+        lt_err_set(err, errlen, "%s: %s", path, why);
     free(buf);
     return self;
 }

@@ -4,9 +4,9 @@
  * name, small beside the group's commit), so a new directory needs no cache
  * to invalidate. */
 #include "lt_rules.h"
+#include "lt_err.h"
 #include "lt_schema.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,17 +106,6 @@ static int64_t s_days(int y, int m, int d)
 
 /* ---- compiling ---- */
 
-static int s_fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int s_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 static const struct {
     const char *name;
     s_kind_t kind;
@@ -134,14 +123,15 @@ static int s_plain(const ProtobufCMessageDescriptor *t, const char *name, int ne
 {
     *out = lt_schema_field(t, name);
     if (!*out)
-        return s_fail(err, errlen, "rule %zu: %s '%s' is not a field of %s", i + 1, role, name,
-                      t->name);
+        return lt_err_set(err, errlen, "rule %zu: %s '%s' is not a field of %s", i + 1, role, name,
+                          t->name);
     if ((*out)->label == PROTOBUF_C_LABEL_REPEATED || (*out)->type == PROTOBUF_C_TYPE_MESSAGE ||
         (*out)->type == PROTOBUF_C_TYPE_BYTES)
-        return s_fail(err, errlen, "rule %zu: %s '%s' is a list, a message or bytes", i + 1, role,
-                      name);
+        return lt_err_set(err, errlen, "rule %zu: %s '%s' is a list, a message or bytes", i + 1,
+                          role, name);
     if (need_string && (*out)->type != PROTOBUF_C_TYPE_STRING)
-        return s_fail(err, errlen, "rule %zu: %s '%s' is not a string field", i + 1, role, name);
+        return lt_err_set(err, errlen, "rule %zu: %s '%s' is not a string field", i + 1, role,
+                          name);
     return 0;
 }
 
@@ -163,8 +153,8 @@ static int s_args(const Lienthong__Rule *r, s_kind_t k, size_t i, char *err, siz
     else if (r->dataset[0] && k != K_REFERENCE)
         stray = "dataset";
     if (stray)
-        return s_fail(err, errlen, "rule %zu (%s): '%s' does not apply to check '%s'", i + 1,
-                      r->field, stray, r->check);
+        return lt_err_set(err, errlen, "rule %zu (%s): '%s' does not apply to check '%s'", i + 1,
+                          r->field, stray, r->check);
     return 0;
 }
 
@@ -172,17 +162,18 @@ static int s_enum_values(const Lienthong__Rule *r, const ProtobufCFieldDescripto
                          char *err, size_t errlen)
 {
     if (r->n_values == 0 || r->n_values > LT_RULES_VALUES_MAX)
-        return s_fail(err, errlen, "rule %zu (%s): an enum rule lists 1 to %d values, not %zu",
-                      i + 1, r->field, LT_RULES_VALUES_MAX, r->n_values);
+        return lt_err_set(err, errlen, "rule %zu (%s): an enum rule lists 1 to %d values, not %zu",
+                          i + 1, r->field, LT_RULES_VALUES_MAX, r->n_values);
     for (size_t v = 0; v < r->n_values; v++) {
         if (fd->type == PROTOBUF_C_TYPE_ENUM &&
             !protobuf_c_enum_descriptor_get_value_by_name(fd->descriptor, r->values[v]))
-            return s_fail(err, errlen, "rule %zu (%s): '%s' is not a value of %s", i + 1,
-                          r->field, r->values[v],
-                          ((const ProtobufCEnumDescriptor *)fd->descriptor)->name);
+            return lt_err_set(err, errlen, "rule %zu (%s): '%s' is not a value of %s", i + 1,
+                              r->field, r->values[v],
+                              ((const ProtobufCEnumDescriptor *)fd->descriptor)->name);
         if (fd->type != PROTOBUF_C_TYPE_ENUM && fd->type != PROTOBUF_C_TYPE_STRING)
-            return s_fail(err, errlen, "rule %zu (%s): an enum rule needs a string or enum field",
-                          i + 1, r->field);
+            return lt_err_set(err, errlen,
+                              "rule %zu (%s): an enum rule needs a string or enum field", i + 1,
+                              r->field);
     }
     return 0;
 }
@@ -195,10 +186,10 @@ static int s_compile_one(const ProtobufCMessageDescriptor *t, const Lienthong__R
     while (c < sizeof s_checks / sizeof s_checks[0] && strcmp(s_checks[c].name, r->check) != 0)
         c++;
     if (c == sizeof s_checks / sizeof s_checks[0])
-        return s_fail(err, errlen,
-                      "rule %zu (%s): unknown check '%s' (known: required, citizen_id, date, "
-                      "enum, reference)",
-                      i + 1, r->field, r->check);
+        return lt_err_set(err, errlen,
+                          "rule %zu (%s): unknown check '%s' (known: required, citizen_id, date, "
+                          "enum, reference)",
+                          i + 1, r->field, r->check);
     out->kind = s_checks[c].kind;
     int need_string = out->kind == K_CITIZEN_ID || out->kind == K_DATE ||
                       out->kind == K_REFERENCE;
@@ -210,20 +201,20 @@ static int s_compile_one(const ProtobufCMessageDescriptor *t, const Lienthong__R
         return -1;
     if (out->sex && out->sex->type != PROTOBUF_C_TYPE_ENUM &&
         out->sex->type != PROTOBUF_C_TYPE_STRING)
-        return s_fail(err, errlen, "rule %zu: sex '%s' is not a string or enum field", i + 1,
-                      r->sex);
+        return lt_err_set(err, errlen, "rule %zu: sex '%s' is not a string or enum field", i + 1,
+                          r->sex);
     if (r->birth[0] && s_plain(t, r->birth, 1, "birth", i, &out->birth, err, errlen))
         return -1;
     if (r->after[0] && s_plain(t, r->after, 1, "after", i, &out->after, err, errlen))
         return -1;
     if (out->after == out->fd && out->fd)
-        return s_fail(err, errlen, "rule %zu (%s): 'after' names the field itself", i + 1,
-                      r->field);
+        return lt_err_set(err, errlen, "rule %zu (%s): 'after' names the field itself", i + 1,
+                          r->field);
     if (out->kind == K_ENUM && s_enum_values(r, out->fd, i, err, errlen))
         return -1;
     if (out->kind == K_REFERENCE && !r->dataset[0])
-        return s_fail(err, errlen, "rule %zu (%s): a reference rule names its 'dataset'", i + 1,
-                      r->field);
+        return lt_err_set(err, errlen, "rule %zu (%s): a reference rule names its 'dataset'", i + 1,
+                          r->field);
     return 0;
 }
 
@@ -232,16 +223,16 @@ lt_rules_t *lt_rules_new(const Lienthong__Dataset *ds, char *err, size_t errlen)
     const ProtobufCMessageDescriptor *t = lt_schema_find(ds->record_type);
     lt_rules_t *self = NULL;
     if (!t) {
-        s_fail(err, errlen, "unknown record type '%s'", ds->record_type);
+        lt_err_set(err, errlen, "unknown record type '%s'", ds->record_type);
         goto fail;
     }
     if (ds->n_rules > LT_RULES_MAX) {
-        s_fail(err, errlen, "%zu rules, over the limit of %d", ds->n_rules, LT_RULES_MAX);
+        lt_err_set(err, errlen, "%zu rules, over the limit of %d", ds->n_rules, LT_RULES_MAX);
         goto fail;
     }
     self = calloc(1, sizeof *self);
     if (!self || !(self->rules = calloc(ds->n_rules + 1, sizeof *self->rules))) {
-        s_fail(err, errlen, "out of memory");
+        lt_err_set(err, errlen, "out of memory");
         goto fail;
     }
     for (size_t i = 0; i < ds->n_rules; i++, self->n++) {
@@ -249,7 +240,7 @@ lt_rules_t *lt_rules_new(const Lienthong__Dataset *ds, char *err, size_t errlen)
             goto fail;
         for (size_t j = 0; j < i; j++)
             if (strcmp(self->rules[j].id, self->rules[i].id) == 0) {
-                s_fail(err, errlen, "rule %zu: '%s' is listed twice", i + 1, self->rules[i].id);
+                lt_err_set(err, errlen, "rule %zu: '%s' is listed twice", i + 1, self->rules[i].id);
                 goto fail;
             }
     }
@@ -316,31 +307,25 @@ static int s_blank(const char *s)
     return !*s;
 }
 
-static int s_reason(char *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int s_reason(char *out, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(out, LT_RULES_REASON_MAX, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 static int s_required(s_ctx_t *c, const s_rule_t *r, char *why)
 {
     const ProtobufCFieldDescriptor *fd = r->fd;
     if (fd->type == PROTOBUF_C_TYPE_STRING)
-        return s_blank(s_text(c, fd)) ? s_reason(why, "%s is empty", fd->name) : 0;
+        return s_blank(s_text(c, fd))
+                   ? lt_err_set(why, LT_RULES_REASON_MAX, "%s is empty", fd->name)
+                   : 0;
     /* proto3 scalars: the default (0, false, the enum's zero value) is
      * "not set". */
     const char *v = s_text(c, fd);
     if (fd->type == PROTOBUF_C_TYPE_ENUM) {
         const ProtobufCEnumValue *ev =
             protobuf_c_enum_descriptor_get_value_by_name(fd->descriptor, v);
-        return !ev || ev->value == 0 ? s_reason(why, "%s is not set", fd->name) : 0;
+        return !ev || ev->value == 0
+                   ? lt_err_set(why, LT_RULES_REASON_MAX, "%s is not set", fd->name)
+                   : 0;
     }
     return strcmp(v, "0") == 0 || strcmp(v, "false") == 0 || !*v
-               ? s_reason(why, "%s is not set", fd->name)
+               ? lt_err_set(why, LT_RULES_REASON_MAX, "%s is not set", fd->name)
                : 0;
 }
 
@@ -367,26 +352,29 @@ static int s_citizen_id(s_ctx_t *c, const s_rule_t *r, char *why)
         if (v[i] < '0' || v[i] > '9')
             n = 0;
     if (n != 12)
-        return s_reason(why, "'%.40s' is not 12 digits", v);
+        return lt_err_set(why, LT_RULES_REASON_MAX, "'%.40s' is not 12 digits", v);
     char code[3] = {v[1], v[2], 0};
     if (v[0] != '0' || !lt_rules_province(code))
-        return s_reason(why, "'%s': province code %.3s is not one of the 63", v, v);
+        return lt_err_set(why, LT_RULES_REASON_MAX, "'%s': province code %.3s is not one of the 63",
+                          v, v);
     int digit = v[3] - '0', sex = digit % 2 ? 2 : 1, century = 1900 + 100 * (digit / 2);
     char sexbuf[64];
     snprintf(sexbuf, sizeof sexbuf, "%s", r->sex ? s_text(c, r->sex) : "");
     int said = s_sex(sexbuf);
     if (said && said != sex)
-        return s_reason(why, "'%s': digit 4 (%c) is for a %s, %s is %s", v, v[3],
-                        sex == 2 ? "woman" : "man", r->src->sex, sexbuf);
+        return lt_err_set(why, LT_RULES_REASON_MAX, "'%s': digit 4 (%c) is for a %s, %s is %s", v,
+                          v[3], sex == 2 ? "woman" : "man", r->src->sex, sexbuf);
     int y, m, d;
     if (!r->birth || lt_rules_date(s_text(c, r->birth), &y, &m, &d) != 0)
         return 0; /* no birth date to compare: the date rule speaks for it */
     if (y < century || y >= century + 100)
-        return s_reason(why, "'%s': digit 4 (%c) is for a birth in %d-%d, %s is %s", v, v[3],
-                        century, century + 99, r->src->birth, s_text(c, r->birth));
+        return lt_err_set(why, LT_RULES_REASON_MAX,
+                          "'%s': digit 4 (%c) is for a birth in %d-%d, %s is %s", v, v[3], century,
+                          century + 99, r->src->birth, s_text(c, r->birth));
     if ((v[4] - '0') * 10 + (v[5] - '0') != y % 100)
-        return s_reason(why, "'%s': digits 5-6 (%.2s) are not the birth year's, %s is %s", v,
-                        v + 4, r->src->birth, s_text(c, r->birth));
+        return lt_err_set(why, LT_RULES_REASON_MAX,
+                          "'%s': digits 5-6 (%.2s) are not the birth year's, %s is %s", v, v + 4,
+                          r->src->birth, s_text(c, r->birth));
     return 0;
 }
 
@@ -397,14 +385,14 @@ static int s_date(s_ctx_t *c, const s_rule_t *r, char *why)
         return 0;
     int y, m, d;
     if (lt_rules_date(v, &y, &m, &d) != 0)
-        return s_reason(why, "'%.40s' is not a calendar date YYYY-MM-DD", v);
+        return lt_err_set(why, LT_RULES_REASON_MAX, "'%.40s' is not a calendar date YYYY-MM-DD", v);
     int64_t day = s_days(y, m, d);
     if (r->src->not_future && day > c->today)
-        return s_reason(why, "%s is in the future", v);
+        return lt_err_set(why, LT_RULES_REASON_MAX, "%s is in the future", v);
     int oy, om, od;
     const char *other = r->after ? s_text(c, r->after) : "";
     if (*other && lt_rules_date(other, &oy, &om, &od) == 0 && day < s_days(oy, om, od))
-        return s_reason(why, "%s is before %s %s", v, r->src->after, other);
+        return lt_err_set(why, LT_RULES_REASON_MAX, "%s is before %s %s", v, r->src->after, other);
     return 0;
 }
 
@@ -416,7 +404,8 @@ static int s_enum(s_ctx_t *c, const s_rule_t *r, char *why)
     for (size_t i = 0; i < r->src->n_values; i++)
         if (strcmp(r->src->values[i], v) == 0)
             return 0;
-    return s_reason(why, "'%.60s' is not one of the %zu allowed values", v, r->src->n_values);
+    return lt_err_set(why, LT_RULES_REASON_MAX, "'%.60s' is not one of the %zu allowed values", v,
+                      r->src->n_values);
 }
 
 size_t lt_rules_check(const lt_rules_t *self, const ProtobufCMessage *msg, int64_t now,

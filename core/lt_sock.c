@@ -1,6 +1,7 @@
 /* lt_sock: socket factories. Every setsockopt is checked: a socket with a
  * missing security option must never be used. */
 #include "lt_sock.h"
+#include "lt_err.h"
 #include "lt_file.h"
 #include "lt_limits.h"
 
@@ -10,7 +11,6 @@
 #include <libgen.h>
 #include <netdb.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -177,42 +177,32 @@ static int s_host_char(char c)
     return isalnum((unsigned char)c) || c == '.' || c == '-' || c == '_';
 }
 
-static int s_why(char *why, size_t whylen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int s_why(char *why, size_t whylen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, whylen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 int lt_sock_endpoint_parse(const char *endpoint, char *host, size_t hostlen, int *port, char *why,
                            size_t whylen)
 {
     if (strncmp(endpoint, "tcp://", 6) != 0)
-        return s_why(why, whylen, "not a tcp:// endpoint");
+        return lt_err_set(why, whylen, "not a tcp:// endpoint");
     const char *hp = endpoint + 6, *colon = strrchr(hp, ':');
     if (!colon)
-        return s_why(why, whylen, "no :PORT");
+        return lt_err_set(why, whylen, "no :PORT");
     size_t hlen = (size_t)(colon - hp);
     if (hlen == 0)
-        return s_why(why, whylen, "no HOST before :PORT");
+        return lt_err_set(why, whylen, "no HOST before :PORT");
     if (hlen >= 256)
-        return s_why(why, whylen, "HOST is longer than 255 characters");
+        return lt_err_set(why, whylen, "HOST is longer than 255 characters");
     int star = hlen == 1 && hp[0] == '*';
     for (size_t i = 0; i < hlen && !star; i++)
         if (!s_host_char(hp[i]))
-            return s_why(why, whylen, "%s", hp[i] == ':' || hp[i] == '['
-                                                 ? "IPv6 addresses are not supported"
-                                                 : "HOST must be a name, an IPv4 address or *");
+            return lt_err_set(why, whylen, "%s",
+                              hp[i] == ':' || hp[i] == '['
+                                  ? "IPv6 addresses are not supported"
+                                  : "HOST must be a name, an IPv4 address or *");
     long p = 0;
     const char *d = colon + 1;
     for (; isdigit((unsigned char)*d) && p <= 65535; d++)
         p = p * 10 + (*d - '0');
     if (d == colon + 1 || *d || p < 1 || p > 65535)
-        return s_why(why, whylen, "port '%s' is not a number 1..65535", colon + 1);
+        return lt_err_set(why, whylen, "port '%s' is not a number 1..65535", colon + 1);
     if (host && hostlen)
         snprintf(host, hostlen, "%.*s", (int)(hlen < hostlen ? hlen : hostlen - 1), hp);
     if (port)

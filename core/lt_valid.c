@@ -1,5 +1,6 @@
 /* lt_valid: field checks of received messages (PROTOCOL.md 4.2, 4.5). */
 #include "lt_valid.h"
+#include "lt_err.h"
 #include "lt_limits.h"
 
 #include <stdarg.h>
@@ -217,7 +218,7 @@ static Lienthong__ErrorCode s_fail(Lienthong__ErrorCode code, char *err, size_t 
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
+    lt_err_vset(err, errlen, fmt, ap);
     va_end(ap);
     return code;
 }

@@ -4,6 +4,7 @@
  * with diacritics is one precomposed code point (e.g. "ễ" U+1EC5), which is
  * what the record types require. */
 #include "lt_popgen.h"
+#include "lt_err.h"
 #include "lt_adapter.h"
 #include "lt_db_sqlite.h"
 #include "lt_rules.h"
@@ -382,12 +383,12 @@ static int s_insert_citizen(sqlite3 *db, sqlite3_stmt *st, s_rng_t *r, char *err
         if (rc == SQLITE_DONE)
             return 0;
         if (rc != SQLITE_CONSTRAINT) {
-            lt_adapter_fmt(err, errlen, "cannot insert a citizen: %s", sqlite3_errmsg(db));
+            lt_err_set(err, errlen, "cannot insert a citizen: %s", sqlite3_errmsg(db));
             return -1;
         }
         snprintf(c.personal_id + 6, sizeof c.personal_id - 6, "%06u", s_below(r, 1000000));
     }
-    lt_adapter_fmt(err, errlen, "cannot find a free personal id");
+    lt_err_set(err, errlen, "cannot find a free personal id");
     return -1;
 }
 
@@ -399,7 +400,7 @@ static int s_count(sqlite3 *db, const char *sql, int64_t *out, char *err, size_t
     int rc = sqlite3_step(st);
     *out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
     if (rc != SQLITE_ROW)
-        lt_adapter_fmt(err, errlen, "%s", sqlite3_errmsg(db));
+        lt_err_set(err, errlen, "%s", sqlite3_errmsg(db));
     sqlite3_finalize(st);
     return rc == SQLITE_ROW ? 0 : -1;
 }
@@ -640,8 +641,8 @@ static int s_changes_loop(s_changer_t *c, uint64_t n, lt_popgen_changes_t *done,
         for (; i < end; i++) {
             int r = s_change(c, done);
             if (r <= 0) {
-                lt_adapter_fmt(err, errlen, "%s", r == 0 ? "no living citizen left to change"
-                                                   : sqlite3_errmsg(c->db));
+                lt_err_set(err, errlen, "%s",
+                           r == 0 ? "no living citizen left to change" : sqlite3_errmsg(c->db));
                 s_rollback(c->db);
                 return -1;
             }
@@ -668,7 +669,7 @@ int lt_popgen_changes(const char *db_path, uint64_t n, uint64_t seed, lt_popgen_
         s_changer_prepare(&c, err, errlen))
         goto out;
     if (c.max_rowid == 0) {
-        lt_adapter_fmt(err, errlen, "%s has no citizens: run popgen --citizens N first", db_path);
+        lt_err_set(err, errlen, "%s has no citizens: run popgen --citizens N first", db_path);
         goto out;
     }
     /* The state mixes into the stream, so repeated runs differ. */
@@ -703,7 +704,7 @@ static int s_subgen_open(s_subgen_t *g, const char *db_path, const char *populat
     int rc = lt_db_sqlite_prepare(g->db, "ATTACH DATABASE ?1 AS pop", &st, err, errlen);
     if (rc == 0 && (sqlite3_bind_text(st, 1, population, -1, SQLITE_STATIC) != SQLITE_OK ||
                     sqlite3_step(st) != SQLITE_DONE)) {
-        lt_adapter_fmt(err, errlen, "cannot open %s: %s", population, sqlite3_errmsg(g->db));
+        lt_err_set(err, errlen, "cannot open %s: %s", population, sqlite3_errmsg(g->db));
         rc = -1;
     }
     sqlite3_finalize(st);
@@ -720,7 +721,7 @@ static int s_subgen_open(s_subgen_t *g, const char *db_path, const char *populat
                              &g->insert, err, errlen))
         return -1;
     if (g->max_rowid == 0) {
-        lt_adapter_fmt(err, errlen, "%s has no citizens: run popgen --citizens N first", population);
+        lt_err_set(err, errlen, "%s has no citizens: run popgen --citizens N first", population);
         return -1;
     }
     return 0;
@@ -827,8 +828,9 @@ int lt_popgen_subscribers(const char *db_path, const char *population_path, uint
     for (uint64_t i = 0; i < n; i++) {
         int r = s_insert_subscriber(&g, done);
         if (r <= 0) {
-            lt_adapter_fmt(err, errlen, "%s", r == 0 ? "no adult living citizen to draw an owner from"
-                                               : sqlite3_errmsg(g.db));
+            lt_err_set(err, errlen, "%s",
+                       r == 0 ? "no adult living citizen to draw an owner from"
+                              : sqlite3_errmsg(g.db));
             s_rollback(g.db);
             goto out;
         }
@@ -877,7 +879,7 @@ static int s_reggen_open(s_reggen_t *g, const char *db_path, const char *populat
     int rc = lt_db_sqlite_prepare(g->db, "ATTACH DATABASE ?1 AS pop", &st, err, errlen);
     if (rc == 0 && (sqlite3_bind_text(st, 1, population, -1, SQLITE_STATIC) != SQLITE_OK ||
                     sqlite3_step(st) != SQLITE_DONE)) {
-        lt_adapter_fmt(err, errlen, "cannot open %s: %s", population, sqlite3_errmsg(g->db));
+        lt_err_set(err, errlen, "cannot open %s: %s", population, sqlite3_errmsg(g->db));
         rc = -1;
     }
     sqlite3_finalize(st);
@@ -941,14 +943,14 @@ static int s_reggen_walk(s_reggen_t *g, int (*one)(s_reggen_t *, const s_holder_
         s_holder_t h;
         s_holder(g->each, &h);
         if (one(g, &h, done)) {
-            lt_adapter_fmt(err, errlen, "cannot insert for %s: %s", h.personal_id,
-                           sqlite3_errmsg(g->db));
+            lt_err_set(err, errlen, "cannot insert for %s: %s", h.personal_id,
+                       sqlite3_errmsg(g->db));
             s_rollback(g->db);
             return -1;
         }
     }
     if (rc != SQLITE_DONE) {
-        lt_adapter_fmt(err, errlen, "cannot read the citizens: %s", sqlite3_errmsg(g->db));
+        lt_err_set(err, errlen, "cannot read the citizens: %s", sqlite3_errmsg(g->db));
         s_rollback(g->db);
         return -1;
     }
@@ -1204,9 +1206,8 @@ static int s_regchg_open(s_regchg_t *c, const char *db_path, const char *table,
     if (s_count(c->db, sql, &rows, err, errlen))
         return -1;
     if (rows == 0) {
-        lt_adapter_fmt(err, errlen, "%s has no table %s: generate it first (popgen --%s)",
-                       db_path, table, strcmp(table, "vaccinations") ? "insurance-cards"
-                                                                     : "vaccinations");
+        lt_err_set(err, errlen, "%s has no table %s: generate it first (popgen --%s)", db_path,
+                   table, strcmp(table, "vaccinations") ? "insurance-cards" : "vaccinations");
         return -1;
     }
     snprintf(sql, sizeof sql, "SELECT COALESCE(MAX(rowid), 0) FROM %s", table);
@@ -1216,7 +1217,7 @@ static int s_regchg_open(s_regchg_t *c, const char *db_path, const char *table,
     if (s_count(c->db, sql, &rows, err, errlen))
         return -1;
     if (rows == 0) {
-        lt_adapter_fmt(err, errlen, "%s has no %s to change", db_path, table);
+        lt_err_set(err, errlen, "%s has no %s to change", db_path, table);
         return -1;
     }
     snprintf(sql, sizeof sql, "SELECT %s FROM %s WHERE rowid >= ?1 ORDER BY rowid LIMIT 1",
@@ -1280,8 +1281,8 @@ static int s_regchg_loop(s_regchg_t *c, uint64_t n, int (*change)(s_regchg_t *, 
         for (; i < end; i++) {
             int r = s_regchg_pick(c);
             if (r <= 0 || change(c, done)) {
-                lt_adapter_fmt(err, errlen, "%s",
-                               r == 0 ? "no row left to change" : sqlite3_errmsg(c->db));
+                lt_err_set(err, errlen, "%s",
+                           r == 0 ? "no row left to change" : sqlite3_errmsg(c->db));
                 sqlite3_reset(c->pick);
                 s_rollback(c->db);
                 return -1;

@@ -2,6 +2,7 @@
  * man-in-the-middle proxy for the feed integration tests. See lt_feedtest.h. */
 #define _GNU_SOURCE
 #include "lt_feedtest.h"
+#include "lt_err.h"
 #include "lt_batch.h"
 #include "lt_sock.h"
 #include "lt_wire.h"
@@ -10,7 +11,6 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sqlite3.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,16 +25,6 @@ static void s_sleep_ms(int ms)
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
         ;
-}
-
-static int s_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int s_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
 }
 
 /* ---- the dataset model ------------------------------------------------------ */
@@ -467,15 +457,16 @@ int lt_ft_check_live(const lt_it_gw_t *g, const char *stream, const lt_ft_model_
         uint8_t *rec = NULL;
         size_t len = 0;
         if (found < 0)
-            return s_fail(err, errlen, "%s: cannot read the state of %s", stream, c->key);
+            return lt_err_set(err, errlen, "%s: cannot read the state of %s", stream, c->key);
         if (!c->live) {
             if (found == 1 && !deleted)
-                return s_fail(err, errlen, "%s: key %s is live, but was deleted", stream, c->key);
+                return lt_err_set(err, errlen, "%s: key %s is live, but was deleted", stream,
+                                  c->key);
             continue;
         }
         live++;
         if (found != 1 || deleted || lt_ft_record(g, stream, seq, &rec, &len) != 1)
-            return s_fail(err, errlen, "%s: live key %s has no current record", stream, c->key);
+            return lt_err_set(err, errlen, "%s: live key %s has no current record", stream, c->key);
         Lienthong__Record *r = lienthong__record__unpack(NULL, len, rec);
         int same = r && r->seq == seq && strcmp(r->key, c->key) == 0 && !r->deleted &&
                    r->payload.len == c->len && memcmp(r->payload.data, c->bytes, c->len) == 0;
@@ -483,12 +474,14 @@ int lt_ft_check_live(const lt_it_gw_t *g, const char *stream, const lt_ft_model_
             lienthong__record__free_unpacked(r, NULL);
         free(rec);
         if (!same)
-            return s_fail(err, errlen, "%s: the record of key %s (seq %llu) differs from the "
-                          "payload published last", stream, c->key, (unsigned long long)seq);
+            return lt_err_set(err, errlen,
+                              "%s: the record of key %s (seq %llu) differs from the "
+                              "payload published last",
+                              stream, c->key, (unsigned long long)seq);
     }
     long rows = lt_ft_live_count(g, stream);
     if (rows != live)
-        return s_fail(err, errlen, "%s: %ld live keys, expected %ld", stream, rows, live);
+        return lt_err_set(err, errlen, "%s: %ld live keys, expected %ld", stream, rows, live);
     return 0;
 }
 
@@ -579,16 +572,16 @@ static sqlite3 *s_db_snapshot(const lt_it_gw_t *g, const char *stream, int64_t *
 {
     sqlite3 *db = s_db(g);
     if (!db) {
-        s_fail(err, errlen, "%s: cannot open %s/store.db", g->member->id, g->data_dir);
+        lt_err_set(err, errlen, "%s: cannot open %s/store.db", g->member->id, g->data_dir);
         return NULL;
     }
     if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
-        s_fail(err, errlen, "%s: cannot begin: %s", g->member->id, sqlite3_errmsg(db));
+        lt_err_set(err, errlen, "%s: cannot begin: %s", g->member->id, sqlite3_errmsg(db));
         sqlite3_close(db);
         return NULL;
     }
     if (s_stream(db, stream, sid, last) != 1) {
-        s_fail(err, errlen, "%s: store has no stream %s", g->member->id, stream);
+        lt_err_set(err, errlen, "%s: store has no stream %s", g->member->id, stream);
         sqlite3_close(db);
         return NULL;
     }
@@ -615,27 +608,31 @@ int lt_ft_check_log(const lt_it_gw_t *g, const char *stream, char *err, size_t e
     int rc = -1, more;
     uint64_t expect = 1;
     if (s_walk_open(db, sid, &w) != 0 || !(fold = calloc(last ? last : 1, sizeof *fold))) {
-        s_fail(err, errlen, "%s: cannot read the log", g->member->id);
+        lt_err_set(err, errlen, "%s: cannot read the log", g->member->id);
         goto out;
     }
     while ((more = s_walk_next(&w)) == 1) {
         if (w.seq != expect) {
-            s_fail(err, errlen, "%s %s: log has seq %llu where %llu was expected (a gap or a "
-                   "duplicate)", g->member->id, stream, (unsigned long long)w.seq,
-                   (unsigned long long)expect);
+            lt_err_set(err, errlen,
+                       "%s %s: log has seq %llu where %llu was expected (a gap or a "
+                       "duplicate)",
+                       g->member->id, stream, (unsigned long long)w.seq,
+                       (unsigned long long)expect);
             goto out;
         }
         if (w.seq > last) {
-            s_fail(err, errlen, "%s %s: log has seq %llu beyond last_seq %llu", g->member->id,
-                   stream, (unsigned long long)w.seq, (unsigned long long)last);
+            lt_err_set(err, errlen, "%s %s: log has seq %llu beyond last_seq %llu", g->member->id,
+                       stream, (unsigned long long)w.seq, (unsigned long long)last);
             goto out;
         }
         Lienthong__Record *r = lienthong__record__unpack(NULL, w.len, w.rec);
         if (!r || r->seq != w.seq || !r->key[0] || (r->deleted && r->payload.len)) {
-            s_fail(err, errlen, "%s %s: record %llu is %s", g->member->id, stream,
-                   (unsigned long long)w.seq,
-                   !r ? "not a Record" : r->seq != w.seq ? "numbered differently" :
-                   !r->key[0] ? "without a key" : "a tombstone with a payload");
+            lt_err_set(err, errlen, "%s %s: record %llu is %s", g->member->id, stream,
+                       (unsigned long long)w.seq,
+                       !r                ? "not a Record"
+                       : r->seq != w.seq ? "numbered differently"
+                       : !r->key[0]      ? "without a key"
+                                         : "a tombstone with a payload");
             if (r)
                 lienthong__record__free_unpacked(r, NULL);
             goto out;
@@ -648,8 +645,8 @@ int lt_ft_check_log(const lt_it_gw_t *g, const char *stream, char *err, size_t e
         expect++;
     }
     if (more < 0 || expect - 1 != last) {
-        s_fail(err, errlen, "%s %s: log holds seq 1..%llu but last_seq is %llu", g->member->id,
-               stream, (unsigned long long)(expect - 1), (unsigned long long)last);
+        lt_err_set(err, errlen, "%s %s: log holds seq 1..%llu but last_seq is %llu", g->member->id,
+                   stream, (unsigned long long)(expect - 1), (unsigned long long)last);
         goto out;
     }
     /* The state must be exactly the fold of the log: last version per key. */
@@ -661,21 +658,23 @@ int lt_ft_check_log(const lt_it_gw_t *g, const char *stream, char *err, size_t e
         fold[n_latest++] = fold[i];
     }
     if (s_state_rows(db, sid, &state, &n_state) != 0) {
-        s_fail(err, errlen, "%s: cannot read the state", g->member->id);
+        lt_err_set(err, errlen, "%s: cannot read the state", g->member->id);
         goto out;
     }
     if (n_state != n_latest) {
-        s_fail(err, errlen, "%s %s: %zu state rows, but the log has %zu keys", g->member->id,
-               stream, n_state, n_latest);
+        lt_err_set(err, errlen, "%s %s: %zu state rows, but the log has %zu keys", g->member->id,
+                   stream, n_state, n_latest);
         goto out;
     }
     for (size_t i = 0; i < n_state; i++)
         if (strcmp(state[i].key, fold[i].key) != 0 || state[i].seq != fold[i].seq ||
             state[i].deleted != fold[i].deleted) {
-            s_fail(err, errlen, "%s %s: state (%s, %llu, %d) but the log's last version is "
-                   "(%s, %llu, %d)", g->member->id, stream, state[i].key,
-                   (unsigned long long)state[i].seq, state[i].deleted, fold[i].key,
-                   (unsigned long long)fold[i].seq, fold[i].deleted);
+            lt_err_set(err, errlen,
+                       "%s %s: state (%s, %llu, %d) but the log's last version is "
+                       "(%s, %llu, %d)",
+                       g->member->id, stream, state[i].key, (unsigned long long)state[i].seq,
+                       state[i].deleted, fold[i].key, (unsigned long long)fold[i].seq,
+                       fold[i].deleted);
             goto out;
         }
     rc = 0;
@@ -695,20 +694,21 @@ static int s_compare_logs(sqlite3 *da, int64_t sa, const char *ida, sqlite3 *db,
     int rc = -1;
     uint64_t expect = 1;
     if (s_walk_open(da, sa, &wa) != 0 || s_walk_open(db, sb, &wb) != 0) {
-        s_fail(err, errlen, "cannot read the logs");
+        lt_err_set(err, errlen, "cannot read the logs");
         goto out;
     }
     for (; expect <= upto; expect++) {
         int ma = s_walk_next(&wa), mb = s_walk_next(&wb);
         if (ma != 1 || mb != 1 || wa.seq != expect || wb.seq != expect) {
-            s_fail(err, errlen, "%s: record %llu missing (%s has %llu, %s has %llu)", stream,
-                   (unsigned long long)expect, ida, ma == 1 ? (unsigned long long)wa.seq : 0ULL,
-                   idb, mb == 1 ? (unsigned long long)wb.seq : 0ULL);
+            lt_err_set(err, errlen, "%s: record %llu missing (%s has %llu, %s has %llu)", stream,
+                       (unsigned long long)expect, ida, ma == 1 ? (unsigned long long)wa.seq : 0ULL,
+                       idb, mb == 1 ? (unsigned long long)wb.seq : 0ULL);
             goto out;
         }
         if (wa.len != wb.len || memcmp(wa.rec, wb.rec, wa.len) != 0) {
-            s_fail(err, errlen, "%s: record %llu differs between %s (%zu bytes) and %s (%zu bytes)",
-                   stream, (unsigned long long)expect, ida, wa.len, idb, wb.len);
+            lt_err_set(err, errlen,
+                       "%s: record %llu differs between %s (%zu bytes) and %s (%zu bytes)", stream,
+                       (unsigned long long)expect, ida, wa.len, idb, wb.len);
             goto out;
         }
     }
@@ -729,9 +729,9 @@ int lt_ft_compare_prefix(const lt_it_gw_t *a, const lt_it_gw_t *b, const char *s
     int rc = -1;
     if (da && db) {
         if (la < upto || lb < upto)
-            s_fail(err, errlen, "%s: %s has %llu and %s %llu records, fewer than %llu", stream,
-                   a->member->id, (unsigned long long)la, b->member->id, (unsigned long long)lb,
-                   (unsigned long long)upto);
+            lt_err_set(err, errlen, "%s: %s has %llu and %s %llu records, fewer than %llu", stream,
+                       a->member->id, (unsigned long long)la, b->member->id, (unsigned long long)lb,
+                       (unsigned long long)upto);
         else
             rc = s_compare_logs(da, sa, a->member->id, db, sb, b->member->id, stream, upto, err,
                                 errlen);
@@ -754,28 +754,28 @@ int lt_ft_compare(const lt_it_gw_t *a, const lt_it_gw_t *b, const char *stream, 
     if (!da || !db)
         goto out;
     if (la != lb) {
-        s_fail(err, errlen, "%s: last_seq %llu at %s but %llu at %s", stream,
-               (unsigned long long)la, a->member->id, (unsigned long long)lb, b->member->id);
+        lt_err_set(err, errlen, "%s: last_seq %llu at %s but %llu at %s", stream,
+                   (unsigned long long)la, a->member->id, (unsigned long long)lb, b->member->id);
         goto out;
     }
     if (s_compare_logs(da, sa, a->member->id, db, sb, b->member->id, stream, la, err, errlen) != 0)
         goto out;
     if (s_state_rows(da, sa, &ra, &na) != 0 || s_state_rows(db, sb, &rb, &nb) != 0) {
-        s_fail(err, errlen, "%s: cannot read the state tables", stream);
+        lt_err_set(err, errlen, "%s: cannot read the state tables", stream);
         goto out;
     }
     if (na != nb) {
-        s_fail(err, errlen, "%s: %zu state rows at %s but %zu at %s", stream, na, a->member->id, nb,
-               b->member->id);
+        lt_err_set(err, errlen, "%s: %zu state rows at %s but %zu at %s", stream, na, a->member->id,
+                   nb, b->member->id);
         goto out;
     }
     for (size_t i = 0; i < na; i++) {
         if (strcmp(ra[i].key, rb[i].key) != 0 || ra[i].seq != rb[i].seq ||
             ra[i].deleted != rb[i].deleted) {
-            s_fail(err, errlen, "%s: state row %zu is (%s, %llu, %d) at %s but (%s, %llu, %d) at %s",
-                   stream, i, ra[i].key, (unsigned long long)ra[i].seq, ra[i].deleted,
-                   a->member->id, rb[i].key, (unsigned long long)rb[i].seq, rb[i].deleted,
-                   b->member->id);
+            lt_err_set(err, errlen,
+                       "%s: state row %zu is (%s, %llu, %d) at %s but (%s, %llu, %d) at %s", stream,
+                       i, ra[i].key, (unsigned long long)ra[i].seq, ra[i].deleted, a->member->id,
+                       rb[i].key, (unsigned long long)rb[i].seq, rb[i].deleted, b->member->id);
             goto out;
         }
         if (ra[i].deleted)
@@ -787,8 +787,8 @@ int lt_ft_compare(const lt_it_gw_t *a, const lt_it_gw_t *b, const char *stream, 
         free(xa);
         free(xb);
         if (!same) {
-            s_fail(err, errlen, "%s: live key %s: record %llu differs or is missing", stream,
-                   ra[i].key, (unsigned long long)ra[i].seq);
+            lt_err_set(err, errlen, "%s: live key %s: record %llu differs or is missing", stream,
+                       ra[i].key, (unsigned long long)ra[i].seq);
             goto out;
         }
     }
@@ -831,7 +831,7 @@ static int s_check_projection(const lt_ft_citizen_t *c, const uint8_t *buf, size
 {
     Lienthong__Records__Population *p = lienthong__records__population__unpack(NULL, len, buf);
     if (!p)
-        return s_fail(err, errlen, "%s: key %s: payload is not a Population", where, c->key);
+        return lt_err_set(err, errlen, "%s: key %s: payload is not a Population", where, c->key);
     const char *bad = NULL;
     if (strcmp(p->personal_id, c->key) != 0)
         bad = "personal_id";
@@ -854,8 +854,10 @@ static int s_check_projection(const lt_ft_citizen_t *c, const uint8_t *buf, size
     else if (p->base.n_unknown_fields)
         bad = "unknown fields";
     if (bad)
-        s_fail(err, errlen, "%s: key %s: %s differs from what was published (name '%s', "
-               "province '%s')", where, c->key, bad, p->full_name, p->current_province);
+        lt_err_set(err, errlen,
+                   "%s: key %s: %s differs from what was published (name '%s', "
+                   "province '%s')",
+                   where, c->key, bad, p->full_name, p->current_province);
     lienthong__records__population__free_unpacked(p, NULL);
     return bad ? -1 : 0;
 }
@@ -876,28 +878,30 @@ static int s_check_rows(const lt_it_gw_t *g, const char *stream, const lt_ft_mod
     char where[400];
     snprintf(where, sizeof where, "%s %s", g->member->id, stream);
     if (!exp || s_state_rows(db, sid, &rows, &n_rows) != 0) {
-        s_fail(err, errlen, "%s: cannot read the state", where);
+        lt_err_set(err, errlen, "%s: cannot read the state", where);
         goto out;
     }
     for (size_t i = 0; i < n_rows || i < n_exp; i++) {
         if (i >= n_rows || i >= n_exp || strcmp(rows[i].key, exp[i]->key) != 0) {
-            s_fail(err, errlen, "%s: state has key %s where %s was expected (%zu rows, %zu "
-                   "expected)", where, i < n_rows ? rows[i].key : "(none)",
-                   i < n_exp ? exp[i]->key : "(none)", n_rows, n_exp);
+            lt_err_set(err, errlen,
+                       "%s: state has key %s where %s was expected (%zu rows, %zu "
+                       "expected)",
+                       where, i < n_rows ? rows[i].key : "(none)",
+                       i < n_exp ? exp[i]->key : "(none)", n_rows, n_exp);
             goto out;
         }
         const lt_ft_citizen_t *c = exp[i];
         int live = v < 0 ? c->live : s_in_view(m, c, (size_t)v);
         if (rows[i].deleted != !live) {
-            s_fail(err, errlen, "%s: key %s is %s but should be %s", where, c->key,
-                   rows[i].deleted ? "a tombstone" : "live", live ? "live" : "a tombstone");
+            lt_err_set(err, errlen, "%s: key %s is %s but should be %s", where, c->key,
+                       rows[i].deleted ? "a tombstone" : "live", live ? "live" : "a tombstone");
             goto out;
         }
         uint8_t *rec = NULL;
         size_t len = 0;
         if (s_record(db, sid, rows[i].seq, &rec, &len) != 1) {
-            s_fail(err, errlen, "%s: key %s: record %llu missing", where, c->key,
-                   (unsigned long long)rows[i].seq);
+            lt_err_set(err, errlen, "%s: key %s: record %llu missing", where, c->key,
+                       (unsigned long long)rows[i].seq);
             goto out;
         }
         Lienthong__Record *r = lienthong__record__unpack(NULL, len, rec);
@@ -908,8 +912,8 @@ static int s_check_rows(const lt_it_gw_t *g, const char *stream, const lt_ft_mod
         if (ok && !live)
             ok = r->payload.len == 0;
         if (!ok) {
-            s_fail(err, errlen, "%s: key %s: record %llu does not hold what was published",
-                   where, c->key, (unsigned long long)rows[i].seq);
+            lt_err_set(err, errlen, "%s: key %s: record %llu does not hold what was published",
+                       where, c->key, (unsigned long long)rows[i].seq);
         } else if (live && v >= 0 &&
                    s_check_projection(c, r->payload.data, r->payload.len, where, err, errlen) != 0) {
             ok = 0;
@@ -937,7 +941,7 @@ int lt_ft_check_view(const lt_it_gw_t *g, const lt_ft_model_t *m, size_t v, char
                      size_t errlen)
 {
     if (v >= m->n_views)
-        return s_fail(err, errlen, "no view %zu in the model", v);
+        return lt_err_set(err, errlen, "no view %zu in the model", v);
     return s_check_rows(g, m->views[v].id, m, (long)v, err, errlen);
 }
 

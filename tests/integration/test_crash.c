@@ -50,6 +50,7 @@
  * /path/to/lienthong (or LIENTHONG_BIN=...). */
 #define _GNU_SOURCE
 #include "lt_itest.h"
+#include "lt_err.h"
 #include "lt_store.h"
 #include "records/population.pb-c.h"
 #include "../store_schema_v0.h"
@@ -110,16 +111,6 @@ __attribute__((format(printf, 1, 2))) static void s_failf(const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
-}
-
-__attribute__((format(printf, 3, 4))) static int s_err(char *err, size_t errlen, const char *fmt,
-                                                       ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
 }
 
 /* ---- randomness: splitmix64, one stream for kills and one for changes ----------------------- */
@@ -460,12 +451,12 @@ static int s_log_load(sqlite3 *db, const char *what, int64_t sid, uint64_t upto,
         return 0;
     out->r = calloc(upto, sizeof *out->r);
     if (!out->r)
-        return s_err(err, errlen, "out of memory");
+        return lt_err_set(err, errlen, "out of memory");
     int64_t base = sid << SEQ_BITS;
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db, "SELECT id, record FROM log WHERE id >= ?1 AND id < ?2 ORDER BY id",
                            -1, &st, NULL) != SQLITE_OK)
-        return s_err(err, errlen, "%s: cannot read the log: %s", what, sqlite3_errmsg(db));
+        return lt_err_set(err, errlen, "%s: cannot read the log: %s", what, sqlite3_errmsg(db));
     /* The whole key range of the stream: a record beyond upto is checked by
      * the caller (it only asks for upto = last_seq or a prefix). */
     sqlite3_bind_int64(st, 1, base);
@@ -475,16 +466,16 @@ static int s_log_load(sqlite3 *db, const char *what, int64_t sid, uint64_t upto,
     while (!bad && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         uint64_t seq = (uint64_t)(sqlite3_column_int64(st, 0) - base);
         if (seq != expect + 1) {
-            bad = s_err(err, errlen,
-                        "%s: log holds seq %" PRIu64 " after %" PRIu64 " (a gap or seq 0)", what,
-                        seq, expect);
+            bad = lt_err_set(err, errlen,
+                             "%s: log holds seq %" PRIu64 " after %" PRIu64 " (a gap or seq 0)",
+                             what, seq, expect);
             break;
         }
         lrec_t *r = &out->r[out->n];
         r->len = (size_t)sqlite3_column_bytes(st, 1);
         r->bytes = malloc(r->len ? r->len : 1);
         if (!r->bytes) {
-            bad = s_err(err, errlen, "out of memory");
+            bad = lt_err_set(err, errlen, "out of memory");
             break;
         }
         if (r->len)
@@ -492,10 +483,10 @@ static int s_log_load(sqlite3 *db, const char *what, int64_t sid, uint64_t upto,
         out->n++;
         Lienthong__Record *rec = lienthong__record__unpack(NULL, r->len, r->bytes);
         if (!rec || rec->seq != seq || !rec->key || !rec->key[0] || strlen(rec->key) >= KEY_MAX)
-            bad = s_err(err, errlen, "%s: log record %" PRIu64 " %s", what, seq,
-                        !rec              ? "does not decode"
-                        : rec->seq != seq ? "carries another seq"
-                                          : "has no usable key");
+            bad = lt_err_set(err, errlen, "%s: log record %" PRIu64 " %s", what, seq,
+                             !rec              ? "does not decode"
+                             : rec->seq != seq ? "carries another seq"
+                                               : "has no usable key");
         else {
             snprintf(r->key, sizeof r->key, "%s", rec->key);
             r->seq = seq;
@@ -507,8 +498,8 @@ static int s_log_load(sqlite3 *db, const char *what, int64_t sid, uint64_t upto,
     }
     sqlite3_finalize(st);
     if (!bad && expect != upto)
-        bad = s_err(err, errlen, "%s: log ends at seq %" PRIu64 ", expected %" PRIu64, what, expect,
-                    upto);
+        bad = lt_err_set(err, errlen, "%s: log ends at seq %" PRIu64 ", expected %" PRIu64, what,
+                         expect, upto);
     if (bad)
         s_log_free(out);
     return bad ? -1 : 0;
@@ -572,28 +563,28 @@ static int s_check_stream(sqlite3 *db, const char *what, const char *stream, llo
         memset(out, 0, sizeof *out);
     *last = 0;
     if (s_stream_info(db, stream, &si) != 0)
-        return s_err(err, errlen, "%s: cannot read streams", what);
+        return lt_err_set(err, errlen, "%s: cannot read streams", what);
     if (!si.found)
         return 0;
     int64_t count = 0, max_seq = 0;
     if (s_log_extent(db, si.id, &count, &max_seq) != 0)
-        return s_err(err, errlen, "%s: cannot read the log extent", what);
+        return lt_err_set(err, errlen, "%s: cannot read the log extent", what);
     if ((uint64_t)count != si.last_seq || (uint64_t)max_seq != si.last_seq)
-        return s_err(err, errlen,
-                     "%s %s: last_seq %" PRIu64 " but the log holds %" PRId64
-                     " records up to seq %" PRId64,
-                     what, stream, si.last_seq, count, max_seq);
+        return lt_err_set(err, errlen,
+                          "%s %s: last_seq %" PRIu64 " but the log holds %" PRId64
+                          " records up to seq %" PRId64,
+                          what, stream, si.last_seq, count, max_seq);
     if (s_log_load(db, what, si.id, si.last_seq, &l, err, errlen) != 0)
         return -1;
     size_t n = 0;
     lrec_t **latest = s_replay(&l, &n);
-    int rc = latest ? 0 : s_err(err, errlen, "out of memory");
+    int rc = latest ? 0 : lt_err_set(err, errlen, "out of memory");
     sqlite3_stmt *st = NULL;
     if (rc == 0 && sqlite3_prepare_v2(db,
                                       "SELECT key, seq, deleted FROM state WHERE stream = ?1 "
                                       "ORDER BY key",
                                       -1, &st, NULL) != SQLITE_OK)
-        rc = s_err(err, errlen, "%s: cannot read the state", what);
+        rc = lt_err_set(err, errlen, "%s: cannot read the state", what);
     size_t i = 0;
     if (rc == 0) {
         sqlite3_bind_int64(st, 1, si.id);
@@ -602,19 +593,20 @@ static int s_check_stream(sqlite3 *db, const char *what, const char *stream, llo
             uint64_t seq = (uint64_t)sqlite3_column_int64(st, 1);
             int del = sqlite3_column_int(st, 2);
             if (i >= n || strcmp(latest[i]->key, key) != 0)
-                rc = s_err(err, errlen, "%s %s: state row for key %s %s", what, stream, key,
-                           i >= n || strcmp(latest[i]->key, key) > 0 ? "has no record in the log"
-                                                                     : "is missing");
+                rc = lt_err_set(err, errlen, "%s %s: state row for key %s %s", what, stream, key,
+                                i >= n || strcmp(latest[i]->key, key) > 0
+                                    ? "has no record in the log"
+                                    : "is missing");
             else if (latest[i]->seq != seq || latest[i]->deleted != del)
-                rc = s_err(err, errlen,
-                           "%s %s: state of key %s is seq %" PRIu64 " deleted %d, "
-                           "the log's latest is seq %" PRIu64 " deleted %d",
-                           what, stream, key, seq, del, latest[i]->seq, latest[i]->deleted);
+                rc = lt_err_set(err, errlen,
+                                "%s %s: state of key %s is seq %" PRIu64 " deleted %d, "
+                                "the log's latest is seq %" PRIu64 " deleted %d",
+                                what, stream, key, seq, del, latest[i]->seq, latest[i]->deleted);
             i++;
         }
         if (rc == 0 && i != n)
-            rc = s_err(err, errlen, "%s %s: %zu keys in the log but %zu state rows", what, stream,
-                       n, i);
+            rc = lt_err_set(err, errlen, "%s %s: %zu keys in the log but %zu state rows", what,
+                            stream, n, i);
     }
     sqlite3_finalize(st);
     free(latest);
@@ -631,11 +623,11 @@ static int s_same_prefix(const llog_t *a, const llog_t *b, size_t n, const char 
                          size_t errlen)
 {
     if (a->n < n || b->n < n)
-        return s_err(err, errlen, "%s: only %zu and %zu records to compare %zu", what, a->n, b->n,
-                     n);
+        return lt_err_set(err, errlen, "%s: only %zu and %zu records to compare %zu", what, a->n,
+                          b->n, n);
     for (size_t i = 0; i < n; i++)
         if (a->r[i].len != b->r[i].len || memcmp(a->r[i].bytes, b->r[i].bytes, a->r[i].len) != 0)
-            return s_err(err, errlen, "%s: record %zu differs from the owner's", what, i + 1);
+            return lt_err_set(err, errlen, "%s: record %zu differs from the owner's", what, i + 1);
     return 0;
 }
 
@@ -681,13 +673,14 @@ static int s_row_matches(sqlite3_stmt *row, const Lienthong__Records__Population
             int64_t col = wanted ? sqlite3_column_int64(row, c) : 0;
             int64_t got = c == 3 ? (int64_t)p->sex : (int64_t)p->status;
             if (col != got)
-                return s_err(why, cap, "%s is %" PRId64 " in the record, %" PRId64 " in the row",
-                             names[c], got, col);
+                return lt_err_set(why, cap,
+                                  "%s is %" PRId64 " in the record, %" PRId64 " in the row",
+                                  names[c], got, col);
         } else {
             const char *col = wanted ? s_text(row, c) : "";
             if (strcmp(col, s_str(strs[c])) != 0)
-                return s_err(why, cap, "%s differs (record \"%s\", row \"%s\")", names[c],
-                             s_str(strs[c]), col);
+                return lt_err_set(why, cap, "%s differs (record \"%s\", row \"%s\")", names[c],
+                                  s_str(strs[c]), col);
         }
     }
     return 0;
@@ -729,24 +722,24 @@ static int s_check_key(sqlite3_stmt *state, sqlite3_stmt *get, const sinfo_t *si
     int found = si->found && s_get_state(state, si->id, key, &seq, &del);
     if (!want_live) {
         if (found && !del)
-            return s_err(why, cap, "is live (seq %" PRIu64 ") but must not be", seq);
+            return lt_err_set(why, cap, "is live (seq %" PRIu64 ") but must not be", seq);
         return 0;
     }
     if (!found)
-        return s_err(why, cap, "is missing");
+        return lt_err_set(why, cap, "is missing");
     if (del)
-        return s_err(why, cap, "is a tombstone (seq %" PRIu64 ") but the row exists", seq);
+        return lt_err_set(why, cap, "is a tombstone (seq %" PRIu64 ") but the row exists", seq);
     Lienthong__Record *r = s_get_record(get, si->id, seq);
     int rc = 0;
     if (!r || r->deleted || strcmp(s_str(r->key), key) != 0)
-        rc = s_err(why, cap, "state points at seq %" PRIu64 ", which is %s", seq,
-                   !r           ? "not in the log"
-                   : r->deleted ? "a tombstone"
-                                : "another key");
+        rc = lt_err_set(why, cap, "state points at seq %" PRIu64 ", which is %s", seq,
+                        !r           ? "not in the log"
+                        : r->deleted ? "a tombstone"
+                                     : "another key");
     Lienthong__Records__Population *p =
         rc ? NULL : lienthong__records__population__unpack(NULL, r->payload.len, r->payload.data);
     if (!rc && !p)
-        rc = s_err(why, cap, "payload of seq %" PRIu64 " does not decode", seq);
+        rc = lt_err_set(why, cap, "payload of seq %" PRIu64 " does not decode", seq);
     if (!rc && s_row_matches(row, p, view, why, cap) != 0)
         rc = -1;
     if (rc && r && strncmp(why, "seq", 3) != 0) {
@@ -795,33 +788,34 @@ static int s_check_owner(world_t *w, int final, uint64_t *checked, char *err, si
     *checked = 0;
     sinfo_t ds, vw;
     if (s_stream_info(st, DS, &ds) != 0 || s_stream_info(st, V38, &vw) != 0) {
-        rc = s_err(err, errlen, "owner store: cannot read streams");
+        rc = lt_err_set(err, errlen, "owner store: cannot read streams");
         goto out;
     }
     if (s_exec(ag, "BEGIN") != 0) {
-        rc = s_err(err, errlen, "agency: cannot begin a read");
+        rc = lt_err_set(err, errlen, "agency: cannot begin a read");
         goto out;
     }
     in_txn = 1;
     if (!s_table_exists(ag, "lt_changes")) {
         if (final)
-            rc = s_err(err, errlen, "agency: no lt_changes table: the source never installed");
+            rc = lt_err_set(err, errlen, "agency: no lt_changes table: the source never installed");
         goto out; /* nothing tracked yet, nothing acknowledged */
     }
     int64_t cursor = 0;
     if (s_table_exists(ag, "lt_source_cursor") &&
         s_int64(ag, "SELECT change_id FROM lt_source_cursor WHERE dataset = ?1", DS, 0, &cursor) !=
             0) {
-        rc = s_err(err, errlen, "agency: cannot read lt_source_cursor");
+        rc = lt_err_set(err, errlen, "agency: cannot read lt_source_cursor");
         goto out;
     }
     if (ds.found && ds.source_cursor < (uint64_t)cursor && final)
-        rc = s_err(err, errlen, "the source's cursor %" PRId64 " is beyond the gateway's %" PRIu64,
-                   cursor, ds.source_cursor);
+        rc = lt_err_set(err, errlen,
+                        "the source's cursor %" PRId64 " is beyond the gateway's %" PRIu64, cursor,
+                        ds.source_cursor);
     /* Keys with a change the source has not had acknowledged. */
     if (sqlite3_prepare_v2(ag, "SELECT DISTINCT row_key FROM lt_changes WHERE id > ?1 ORDER BY 1",
                            -1, &q, NULL) != SQLITE_OK) {
-        rc = s_err(err, errlen, "agency: %s", sqlite3_errmsg(ag));
+        rc = lt_err_set(err, errlen, "agency: %s", sqlite3_errmsg(ag));
         goto out;
     }
     sqlite3_bind_int64(q, 1, cursor);
@@ -830,7 +824,7 @@ static int s_check_owner(world_t *w, int final, uint64_t *checked, char *err, si
             cap_pending = cap_pending ? cap_pending * 2 : 1024;
             void *np = realloc(pending, cap_pending * sizeof *pending);
             if (!np) {
-                rc = s_err(err, errlen, "out of memory");
+                rc = lt_err_set(err, errlen, "out of memory");
                 goto out;
             }
             pending = np;
@@ -840,14 +834,15 @@ static int s_check_owner(world_t *w, int final, uint64_t *checked, char *err, si
     sqlite3_finalize(q);
     q = NULL;
     if (final && n_pending) {
-        rc = s_err(err, errlen, "%zu keys still have unacknowledged changes", n_pending);
+        rc = lt_err_set(err, errlen, "%zu keys still have unacknowledged changes", n_pending);
         goto out;
     }
     if (!st) {
         /* No store yet: only acceptable while nothing was acknowledged. */
         if (cursor > 0)
-            rc = s_err(err, errlen, "the source's cursor is %" PRId64 " but the owner has no store",
-                       cursor);
+            rc =
+                lt_err_set(err, errlen,
+                           "the source's cursor is %" PRId64 " but the owner has no store", cursor);
         goto out;
     }
     if (sqlite3_prepare_v2(st, "SELECT seq, deleted FROM state WHERE stream = ?1 AND key = ?2", -1,
@@ -858,7 +853,7 @@ static int s_check_owner(world_t *w, int final, uint64_t *checked, char *err, si
                            NULL) != SQLITE_OK) {
         /* A store killed while it created its schema has no state table yet. */
         if (cursor > 0)
-            rc = s_err(err, errlen, "owner store unreadable: %s", sqlite3_errmsg(st));
+            rc = lt_err_set(err, errlen, "owner store unreadable: %s", sqlite3_errmsg(st));
         goto out;
     }
     int bad = 0;
@@ -868,7 +863,7 @@ static int s_check_owner(world_t *w, int final, uint64_t *checked, char *err, si
             cap_keys = cap_keys ? cap_keys * 2 : 32768;
             void *nk = realloc(keys, cap_keys * sizeof *keys);
             if (!nk) {
-                rc = s_err(err, errlen, "out of memory");
+                rc = lt_err_set(err, errlen, "out of memory");
                 goto out;
             }
             keys = nk;
@@ -882,12 +877,12 @@ static int s_check_owner(world_t *w, int final, uint64_t *checked, char *err, si
         char why[512];
         if (s_check_key(state, get, &ds, key, q, 1, 0, why, sizeof why) != 0) {
             if (!bad++)
-                rc = s_err(err, errlen, "acknowledged row %s: in the dataset it %s", key, why);
+                rc = lt_err_set(err, errlen, "acknowledged row %s: in the dataset it %s", key, why);
         } else if (s_check_key(state, get, &vw, key, q, keys[n_keys - 1].in38, 1, why,
                                sizeof why) != 0) {
             if (!bad++)
-                rc = s_err(err, errlen, "acknowledged row %s (province %s): in the view it %s", key,
-                           s_text(q, 10), why);
+                rc = lt_err_set(err, errlen, "acknowledged row %s (province %s): in the view it %s",
+                                key, s_text(q, 10), why);
         }
     }
     sqlite3_finalize(q);
@@ -905,7 +900,7 @@ static int s_check_owner(world_t *w, int final, uint64_t *checked, char *err, si
             continue;
         if (sqlite3_prepare_v2(st, "SELECT key FROM state WHERE stream = ?1 AND deleted = 0", -1,
                                &q, NULL) != SQLITE_OK) {
-            rc = s_err(err, errlen, "owner store: %s", sqlite3_errmsg(st));
+            rc = lt_err_set(err, errlen, "owner store: %s", sqlite3_errmsg(st));
             break;
         }
         sqlite3_bind_int64(q, 1, streams[s]->id);
@@ -915,9 +910,10 @@ static int s_check_owner(world_t *w, int final, uint64_t *checked, char *err, si
                 continue;
             akey_t *k = s_find(key, keys, n_keys, sizeof *keys);
             if (!k || (s == 1 && !k->in38))
-                rc = s_err(err, errlen, "key %s is live in the owner's %s but %s", key,
-                           s ? "view" : "dataset",
-                           !k ? "the agency has no such row" : "the row is not in province 38");
+                rc =
+                    lt_err_set(err, errlen, "key %s is live in the owner's %s but %s", key,
+                               s ? "view" : "dataset",
+                               !k ? "the agency has no such row" : "the row is not in province 38");
         }
         sqlite3_finalize(q);
         q = NULL;
@@ -968,11 +964,12 @@ static int s_check_replica(world_t *w, const char *store, const char *what, cons
         sinfo_t si;
         odb = s_db_open(w->owner_store);
         if (!odb || s_stream_info(odb, stream, &si) != 0 || !si.found)
-            rc = s_err(err, errlen, "%s holds %" PRIu64 " records of %s the owner has not", what,
-                       *last, stream);
+            rc = lt_err_set(err, errlen, "%s holds %" PRIu64 " records of %s the owner has not",
+                            what, *last, stream);
         else if ((olast = si.last_seq) < *last)
-            rc = s_err(err, errlen, "%s holds %" PRIu64 " records of %s, the owner only %" PRIu64,
-                       what, *last, stream, olast);
+            rc = lt_err_set(err, errlen,
+                            "%s holds %" PRIu64 " records of %s, the owner only %" PRIu64, what,
+                            *last, stream, olast);
         else if (s_log_load(odb, "owner", si.id, *last, &ol, err, errlen) == 0)
             rc = s_same_prefix(&ol, &cl, (size_t)*last, what, err, errlen);
         else
@@ -999,13 +996,13 @@ static int s_check_sink(world_t *w, uint64_t *cursor_out, uint64_t *rows_out, ch
     if (!sdb || !s_table_exists(sdb, "lt_sink_cursor"))
         goto out;
     if (s_exec(sdb, "BEGIN") != 0) {
-        rc = s_err(err, errlen, "sink db: cannot begin");
+        rc = lt_err_set(err, errlen, "sink db: cannot begin");
         goto out;
     }
     in_txn = 1;
     int64_t cursor = 0;
     if (s_int64(sdb, "SELECT seq FROM lt_sink_cursor WHERE stream = ?1", V38, 0, &cursor) != 0) {
-        rc = s_err(err, errlen, "sink db: cannot read lt_sink_cursor");
+        rc = lt_err_set(err, errlen, "sink db: cannot read lt_sink_cursor");
         goto out;
     }
     *cursor_out = (uint64_t)cursor;
@@ -1013,8 +1010,8 @@ static int s_check_sink(world_t *w, uint64_t *cursor_out, uint64_t *rows_out, ch
     cdb = s_db_open(w->p38_store);
     if (cursor > 0 && (!cdb || s_stream_info(cdb, V38, &si) != 0 || !si.found ||
                        si.last_seq < (uint64_t)cursor)) {
-        rc = s_err(err, errlen, "the sink's cursor %" PRId64 " is beyond the consumer's log",
-                   cursor);
+        rc = lt_err_set(err, errlen, "the sink's cursor %" PRId64 " is beyond the consumer's log",
+                        cursor);
         goto out;
     }
     if (cursor > 0 && s_log_load(cdb, "consumer", si.id, (uint64_t)cursor, &l, err, errlen) != 0) {
@@ -1024,14 +1021,14 @@ static int s_check_sink(world_t *w, uint64_t *cursor_out, uint64_t *rows_out, ch
     size_t n = 0;
     latest = s_replay(&l, &n);
     if (!latest) {
-        rc = s_err(err, errlen, "out of memory");
+        rc = lt_err_set(err, errlen, "out of memory");
         goto out;
     }
     if (sqlite3_prepare_v2(sdb,
                            "SELECT personal_id, full_name, date_of_birth, current_province, "
                            "status FROM residents ORDER BY personal_id",
                            -1, &q, NULL) != SQLITE_OK) {
-        rc = cursor > 0 ? s_err(err, errlen, "sink db: %s", sqlite3_errmsg(sdb)) : 0;
+        rc = cursor > 0 ? lt_err_set(err, errlen, "sink db: %s", sqlite3_errmsg(sdb)) : 0;
         goto out;
     }
     size_t i = 0;
@@ -1041,10 +1038,10 @@ static int s_check_sink(world_t *w, uint64_t *cursor_out, uint64_t *rows_out, ch
         while (i < n && latest[i]->deleted && strcmp(latest[i]->key, key) < 0)
             i++;
         if (i >= n || strcmp(latest[i]->key, key) != 0 || latest[i]->deleted) {
-            rc = s_err(err, errlen,
-                       "sink table holds key %s, which the consumer's log through "
-                       "seq %" PRId64 " does not have live",
-                       key, cursor);
+            rc = lt_err_set(err, errlen,
+                            "sink table holds key %s, which the consumer's log through "
+                            "seq %" PRId64 " does not have live",
+                            key, cursor);
             break;
         }
         Lienthong__Record *r = lienthong__record__unpack(NULL, latest[i]->len, latest[i]->bytes);
@@ -1052,16 +1049,17 @@ static int s_check_sink(world_t *w, uint64_t *cursor_out, uint64_t *rows_out, ch
             r ? lienthong__records__population__unpack(NULL, r->payload.len, r->payload.data)
               : NULL;
         if (!p)
-            rc = s_err(err, errlen, "consumer record %" PRIu64 " does not decode", latest[i]->seq);
+            rc = lt_err_set(err, errlen, "consumer record %" PRIu64 " does not decode",
+                            latest[i]->seq);
         else if (strcmp(s_text(q, 1), s_str(p->full_name)) != 0 ||
                  strcmp(s_text(q, 2), s_str(p->date_of_birth)) != 0 ||
                  strcmp(s_text(q, 3), s_str(p->current_province)) != 0 ||
                  sqlite3_column_int64(q, 4) != (int64_t)p->status)
-            rc = s_err(err, errlen,
-                       "sink row %s differs from the consumer's record %" PRIu64
-                       " (name \"%s\" vs \"%s\", province \"%s\" vs \"%s\")",
-                       key, latest[i]->seq, s_text(q, 1), s_str(p->full_name), s_text(q, 3),
-                       s_str(p->current_province));
+            rc = lt_err_set(err, errlen,
+                            "sink row %s differs from the consumer's record %" PRIu64
+                            " (name \"%s\" vs \"%s\", province \"%s\" vs \"%s\")",
+                            key, latest[i]->seq, s_text(q, 1), s_str(p->full_name), s_text(q, 3),
+                            s_str(p->current_province));
         if (p)
             lienthong__records__population__free_unpacked(p, NULL);
         if (r)
@@ -1070,10 +1068,10 @@ static int s_check_sink(world_t *w, uint64_t *cursor_out, uint64_t *rows_out, ch
     }
     while (rc == 0 && i < n) {
         if (!latest[i]->deleted)
-            rc = s_err(err, errlen,
-                       "key %s is live in the consumer's log through seq %" PRId64
-                       " but not in the sink table",
-                       latest[i]->key, cursor);
+            rc = lt_err_set(err, errlen,
+                            "key %s is live in the consumer's log through seq %" PRId64
+                            " but not in the sink table",
+                            latest[i]->key, cursor);
         i++;
     }
 out:
@@ -1096,7 +1094,7 @@ static int s_check_table(world_t *w, uint64_t *rows, char *err, size_t errlen)
     int rc = 0;
     *rows = 0;
     if (!sdb)
-        return s_err(err, errlen, "no sink database");
+        return lt_err_set(err, errlen, "no sink database");
     static const char *cols = "personal_id, COALESCE(full_name, ''), COALESCE(date_of_birth, ''), "
                               "COALESCE(current_province, ''), COALESCE(status, 0)";
     char qa[512], qb[512];
@@ -1107,26 +1105,26 @@ static int s_check_table(world_t *w, uint64_t *rows, char *err, size_t errlen)
     snprintf(qb, sizeof qb, "SELECT %s FROM residents ORDER BY personal_id", cols);
     if (sqlite3_prepare_v2(w->ch.db, qa, -1, &a, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(sdb, qb, -1, &b, NULL) != SQLITE_OK) {
-        rc = s_err(err, errlen, "cannot query the tables");
+        rc = lt_err_set(err, errlen, "cannot query the tables");
         goto out;
     }
     for (;;) {
         int ra = sqlite3_step(a), rb = sqlite3_step(b);
         if (ra != SQLITE_ROW || rb != SQLITE_ROW) {
             if (ra != rb)
-                rc = s_err(err, errlen, "the %s table has more rows (from %s)",
-                           ra == SQLITE_ROW ? "owner's view of the agency" : "consumer's",
-                           ra == SQLITE_ROW ? s_text(a, 0) : s_text(b, 0));
+                rc = lt_err_set(err, errlen, "the %s table has more rows (from %s)",
+                                ra == SQLITE_ROW ? "owner's view of the agency" : "consumer's",
+                                ra == SQLITE_ROW ? s_text(a, 0) : s_text(b, 0));
             break;
         }
         for (int c = 0; c < 5; c++)
             if (strcmp(s_text(a, c), s_text(b, c)) != 0) {
-                rc = s_err(err, errlen,
-                           "row %zu: owner (%s, %s, %s, %s, %s) vs consumer (%s, %s, "
-                           "%s, %s, %s)",
-                           (size_t)*rows, s_text(a, 0), s_text(a, 1), s_text(a, 2), s_text(a, 3),
-                           s_text(a, 4), s_text(b, 0), s_text(b, 1), s_text(b, 2), s_text(b, 3),
-                           s_text(b, 4));
+                rc = lt_err_set(err, errlen,
+                                "row %zu: owner (%s, %s, %s, %s, %s) vs consumer (%s, %s, "
+                                "%s, %s, %s)",
+                                (size_t)*rows, s_text(a, 0), s_text(a, 1), s_text(a, 2),
+                                s_text(a, 3), s_text(a, 4), s_text(b, 0), s_text(b, 1),
+                                s_text(b, 2), s_text(b, 3), s_text(b, 4));
                 goto out;
             }
         (*rows)++;
@@ -1783,7 +1781,7 @@ static int s_mig_view(const char *path, mig_view_t *v, char *err, size_t errlen)
     int64_t x = 0;
     memset(v, 0, sizeof *v);
     if (!db)
-        return s_err(err, errlen, "cannot open %s", path);
+        return lt_err_set(err, errlen, "cannot open %s", path);
     int rc = s_int64(db, "PRAGMA user_version", NULL, -1, &x);
     v->version = (int)x;
     if (rc == 0)
@@ -1824,7 +1822,9 @@ static int s_mig_view(const char *path, mig_view_t *v, char *err, size_t errlen)
     crypto_generichash_final(&h, v->digest, sizeof v->digest);
     sqlite3_finalize(st);
     sqlite3_close(db);
-    return rc == 0 ? 0 : s_err(err, errlen, "%s: cannot read it, or SQLite finds it corrupt", path);
+    return rc == 0
+               ? 0
+               : lt_err_set(err, errlen, "%s: cannot read it, or SQLite finds it corrupt", path);
 }
 
 /* s_mig_view counts the rows holding a checksum as written now. */
