@@ -1,6 +1,8 @@
 /* lt_cfgfile: strict libconfig helpers (see lt_cfgfile.h). */
 #include "lt_cfgfile.h"
+#include "lt_err.h"
 #include "lt_file.h"
+#include "lt_limits.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -50,16 +52,116 @@ const char *lt_cfgfile_shown(const config_setting_t *s, char *buf, size_t cap)
     return buf;
 }
 
+/* ---- the text of the files, kept with the configuration ---------------- *
+ * libconfig before 1.6 keeps an integer written without the L suffix in 32
+ * bits and drops the rest without a word: 4294967296 reads as 0, and
+ * 4294967297 as 1, which a range check would pass. So a 32-bit setting's
+ * literal is read again from its line (lt_cfgfile_int). The lines come
+ * from the text of each file, read once per parsed configuration and kept
+ * as the hook of its root setting (config_destroy, or the next read, frees
+ * it through the destructor lt_cfgfile_read sets): the file that was
+ * parsed is read right after parsing, a file it @includes when a setting of
+ * it is first looked at. A setting is thus checked against the text that
+ * was parsed, not what the file holds when the setting is asked for. */
+
+typedef struct s_text {
+    char *path;
+    char *text;   /* the file, each '\n' made '\0'; NULL: not readable */
+    char **lines; /* where each line starts in text */
+    size_t n_lines;
+    struct s_text *next;
+} s_text_t;
+
+static void s_texts_free(void *hook)
+{
+    for (s_text_t *t = hook, *next; t; t = next) {
+        next = t->next;
+        free(t->path);
+        free(t->text);
+        free(t->lines);
+        free(t);
+    }
+}
+
+/* Splits the text into its lines where a '\n' ends them (a NUL inside a
+ * line ends only what strstr sees of it, as getline would have it). */
+static int s_text_lines(s_text_t *t, size_t len)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++)
+        n += t->text[i] == '\n' || i + 1 == len;
+    if (n && !(t->lines = calloc(n, sizeof *t->lines)))
+        return -1;
+    for (size_t i = 0, start = 0; i < len; i++)
+        if (t->text[i] == '\n' || i + 1 == len) {
+            t->lines[t->n_lines++] = t->text + start;
+            if (t->text[i] == '\n')
+                t->text[i] = '\0';
+            start = i + 1;
+        }
+    return 0;
+}
+
+/* Reads path's text into a new entry; NULL when out of memory. A file that
+ * cannot be read gets an entry without text, so that it is not tried again
+ * (its settings keep the values libconfig stored). */
+static s_text_t *s_text_read(const char *path)
+{
+    s_text_t *t = calloc(1, sizeof *t);
+    uint8_t *data = NULL;
+    size_t len = 0;
+    if (!t || !(t->path = strdup(path)))
+        goto fail;
+    if (lt_file_read(path, LT_CFGFILE_MAX_BYTES, &data, &len) != 0)
+        return t;
+    t->text = (char *)data; /* NUL-terminated by lt_file_read */
+    if (s_text_lines(t, len) == 0)
+        return t;
+fail:
+    s_texts_free(t);
+    return NULL;
+}
+
+/* The kept text of the file setting s was read from; NULL when the
+ * configuration was not read by lt_cfgfile_read (from a string, say) or the
+ * file cannot be read. */
+static const s_text_t *s_text_of(const config_setting_t *s)
+{
+    const char *path = config_setting_source_file(s);
+    s_text_t *t = path ? config_setting_get_hook(config_root_setting(s->config)) : NULL;
+    if (!t)
+        return NULL;
+    for (;; t = t->next) {
+        if (strcmp(t->path, path) == 0)
+            return t->text ? t : NULL;
+        if (!t->next)
+            break;
+    }
+    t->next = s_text_read(path); /* an @included file, first asked for */
+    return t->next && t->next->text ? t->next : NULL;
+}
+
+/* Line n (from 1) of the text; NULL past its end. */
+static const char *s_line(const s_text_t *t, unsigned n)
+{
+    return n >= 1 && n <= t->n_lines ? t->lines[n - 1] : NULL;
+}
+
 int lt_cfgfile_read(config_t *c, const char *path, char *err, size_t errlen)
 {
-    if (config_read_file(c, path) == CONFIG_TRUE)
-        return 0;
-    if (config_error_type(c) == CONFIG_ERR_FILE_IO)
-        snprintf(err, errlen, "%s: cannot read file: %s", path, strerror(errno));
-    else
-        snprintf(err, errlen, "%s:%d: %s", config_error_file(c) ? config_error_file(c) : path,
-                 config_error_line(c), config_error_text(c));
-    return -1;
+    if (config_read_file(c, path) != CONFIG_TRUE) {
+        if (config_error_type(c) == CONFIG_ERR_FILE_IO)
+            return lt_err_set(err, errlen, "%s: cannot read file: %s", path, strerror(errno));
+        return lt_err_set(err, errlen, "%s:%d: %s",
+                          config_error_file(c) ? config_error_file(c) : path, config_error_line(c),
+                          config_error_text(c));
+    }
+    s_text_t *t = s_text_read(path);
+    if (!t)
+        return lt_err_set(err, errlen, "%s: out of memory", path);
+    config_set_destructor(c, s_texts_free);
+    config_setting_set_hook(config_root_setting(c), t);
+    return 0;
 }
 
 int lt_cfgfile_unknown(const config_t *c, const char *file, const char *const *known, char *err,
@@ -129,34 +231,20 @@ static int s_literal_on(const char *line, const char *name, long long *v)
     return 0;
 }
 
-/* libconfig before 1.6 keeps an integer written without the L suffix in 32
- * bits and drops the rest without a word: 4294967296 reads as 0, and
- * 4294967297 as 1, which a range check would pass. So a 32-bit setting's
- * literal is read again from its line; 1 when it did not fit (*v is then
- * what was written), 0 when the stored value is it (or the line cannot be
- * read: the stored value stands). */
+/* 1 when the 32-bit setting s did not fit (*v is then what was written),
+ * 0 when the stored value is it (or its line is not known: the stored
+ * value stands). */
 static int s_wrapped(const config_setting_t *s, long long *v)
 {
-    const char *path = config_setting_source_file(s);
+    const s_text_t *t = s_text_of(s);
     unsigned want = config_setting_source_line(s);
-    FILE *f = path && want ? fopen(path, "r") : NULL;
-    char *line = NULL;
-    size_t cap = 0;
-    int wrapped = 0;
-    for (unsigned n = 1; f && getline(&line, &cap, f) >= 0; n++) {
-        long long x;
-        if (n < want)
-            continue;
-        wrapped = s_literal_on(line, config_setting_name(s), &x) &&
-                  x != (long long)config_setting_get_int(s);
-        if (wrapped)
-            *v = x;
-        break;
-    }
-    free(line);
-    if (f)
-        fclose(f);
-    return wrapped;
+    const char *line = t && want ? s_line(t, want) : NULL;
+    long long x;
+    if (!line || !s_literal_on(line, config_setting_name(s), &x) ||
+        x == (long long)config_setting_get_int(s))
+        return 0;
+    *v = x;
+    return 1;
 }
 
 int lt_cfgfile_int(const config_t *c, const char *file, const char *name, long long dflt,

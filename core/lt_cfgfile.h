@@ -21,7 +21,8 @@ int lt_cfgfile_err(const config_setting_t *s, const char *file, char *err, size_
  * string in double quotes (cut at 40 bytes), a number, true or false, or
  * "a group", "a list", "an array". Returns buf. */
 const char *lt_cfgfile_shown(const config_setting_t *s, char *buf, size_t cap);
-/* Reads a libconfig file. Returns 0, or -1 with err set. */
+/* Reads a libconfig file, and keeps its text with c (freed by
+ * config_destroy) for lt_cfgfile_int. Returns 0, or -1 with err set. */
 int lt_cfgfile_read(config_t *c, const char *path, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 /* Refuses any top-level setting not in the NULL-terminated `known`. */
@@ -36,7 +37,10 @@ int lt_cfgfile_unknown_in(const config_setting_t *group, const char *file,
 int lt_cfgfile_string(const config_t *c, const char *file, const char *name, const char *dflt,
                    int is_path, char *out, size_t cap, char *err, size_t errlen)
     __attribute__((warn_unused_result));
-/* A whole number within [lo, hi], dflt when absent. */
+/* A whole number within [lo, hi], dflt when absent. A number past 32 bits
+ * written without the L suffix is read as written from the text
+ * lt_cfgfile_read kept (libconfig 1.5 keeps only its low 32 bits); in a
+ * configuration read otherwise it stands as libconfig stored it. */
 int lt_cfgfile_int(const config_t *c, const char *file, const char *name, long long dflt,
                 long long lo, long long hi, long long *out, char *err, size_t errlen)
     __attribute__((warn_unused_result));

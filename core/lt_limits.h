@@ -100,6 +100,10 @@
  * holds more than LT_BATCH_MAX_RECORDS whatever the setting). */
 #define LT_CFG_BATCH_MAX_DEFAULT LT_BATCH_MAX_RECORDS
 #define LT_CFG_BATCH_MAX_MAX     65536
+/* A configuration file's bytes that lt_cfgfile keeps to read back the
+ * literal of a 32-bit setting (implementation; libconfig itself has no
+ * bound, and a larger file's values stand as libconfig stored them). */
+#define LT_CFGFILE_MAX_BYTES (64u << 20)
 /* The credit setting: records of credit a consumer grants (6.2). */
 #define LT_CFG_CREDIT_DEFAULT 16384
 #define LT_CFG_CREDIT_MAX     (1 << 22)

@@ -1,0 +1,109 @@
+/* test_cfgfile: CUnit suite for core/lt_cfgfile's whole numbers: a number
+ * past 32 bits written without the L suffix (libconfig 1.5 keeps its low
+ * 32 bits only) is read as written, from the text of the file as it was
+ * parsed: a file changed or removed on disk after lt_cfgfile_read does not
+ * change what lt_cfgfile_int reads, also for a file it @includes; a
+ * configuration read again reads the new file. */
+#include "unit_util.h"
+
+#include "lt_cfgfile.h"
+
+static char g_dir[512];
+
+static int suite_init(void)
+{
+    return ut_mkdtemp(g_dir, sizeof g_dir, "cfgfile");
+}
+
+static int suite_clean(void)
+{
+    return ut_rmrf(g_dir);
+}
+
+/* g_dir/name holding text; its path in out. */
+static void s_file(char *out, size_t cap, const char *name, const char *text)
+{
+    CU_ASSERT_FATAL((size_t)snprintf(out, cap, "%s/%s", g_dir, name) < cap);
+    CU_ASSERT_FATAL(ut_write_text(out, text) == 0);
+}
+
+static long long s_int(const config_t *c, const char *name)
+{
+    long long v = -1;
+    char err[256] = "";
+    CU_ASSERT(lt_cfgfile_int(c, NULL, name, 0, 0, INT64_MAX, &v, err, sizeof err) == 0);
+    return v;
+}
+
+static void test_past_32_bits(void)
+{
+    char path[600], err[256] = "";
+    s_file(path, sizeof path, "wide.cfg",
+           "# comment\nsmall = 7;\nwide = 4294967296;\nhex=0x100000001; # 4 GiB + 1\n"
+           "long = 8589934592L;\n");
+    config_t c;
+    config_init(&c);
+    CU_ASSERT_FATAL(lt_cfgfile_read(&c, path, err, sizeof err) == 0);
+    CU_ASSERT_EQUAL(s_int(&c, "small"), 7);
+    CU_ASSERT_EQUAL(s_int(&c, "wide"), 4294967296LL);
+    CU_ASSERT_EQUAL(s_int(&c, "hex"), 4294967297LL);
+    CU_ASSERT_EQUAL(s_int(&c, "long"), 8589934592LL);
+    /* Out of range as written, not as kept (1). */
+    long long v;
+    CU_ASSERT(lt_cfgfile_int(&c, NULL, "hex", 0, 1, 100, &v, err, sizeof err) == -1);
+    CU_ASSERT(strstr(err, "got 4294967297") != NULL);
+    config_destroy(&c);
+}
+
+/* The file is rewritten, then removed, after parsing: the values are those
+ * of the text that was parsed. */
+static void test_changed_on_disk(void)
+{
+    char path[600], err[256] = "";
+    s_file(path, sizeof path, "changed.cfg", "a = 4294967296;\nb = 4294967297;\n");
+    config_t c;
+    config_init(&c);
+    CU_ASSERT_FATAL(lt_cfgfile_read(&c, path, err, sizeof err) == 0);
+    CU_ASSERT_FATAL(ut_write_text(path, "b = 8589934593;\na = 8589934592;\n") == 0);
+    CU_ASSERT_EQUAL(s_int(&c, "a"), 4294967296LL);
+    CU_ASSERT_EQUAL(s_int(&c, "b"), 4294967297LL);
+    CU_ASSERT_FATAL(unlink(path) == 0);
+    CU_ASSERT_EQUAL(s_int(&c, "a"), 4294967296LL);
+    CU_ASSERT_EQUAL(s_int(&c, "b"), 4294967297LL);
+    /* Read again, the configuration has the new file's text. */
+    CU_ASSERT_FATAL(ut_write_text(path, "b = 8589934593;\na = 8589934592;\n") == 0);
+    CU_ASSERT_FATAL(lt_cfgfile_read(&c, path, err, sizeof err) == 0);
+    CU_ASSERT_EQUAL(s_int(&c, "a"), 8589934592LL);
+    CU_ASSERT_EQUAL(s_int(&c, "b"), 8589934593LL);
+    config_destroy(&c);
+}
+
+/* A setting of an @included file is read from that file's text, taken the
+ * first time one of its settings is asked for and kept from then on. */
+static void test_included(void)
+{
+    char main_path[600], inc[600], err[256] = "", text[700];
+    s_file(inc, sizeof inc, "inc.cfg", "x = 1;\ninc_wide = 4294967298;\n");
+    snprintf(text, sizeof text, "top = 4294967299;\n@include \"%s\"\n", inc);
+    s_file(main_path, sizeof main_path, "main.cfg", text);
+    config_t c;
+    config_init(&c);
+    CU_ASSERT_FATAL(lt_cfgfile_read(&c, main_path, err, sizeof err) == 0);
+    CU_ASSERT_EQUAL(s_int(&c, "top"), 4294967299LL);
+    CU_ASSERT_EQUAL(s_int(&c, "inc_wide"), 4294967298LL);
+    CU_ASSERT_FATAL(ut_write_text(inc, "inc_wide = 5;\nx = 8589934594;\n") == 0);
+    CU_ASSERT_EQUAL(s_int(&c, "inc_wide"), 4294967298LL);
+    CU_ASSERT_EQUAL(s_int(&c, "x"), 1);
+    config_destroy(&c);
+}
+
+int main(void)
+{
+    static const ut_test_t tests[] = {
+        {"past 32 bits without L: the value as written", test_past_32_bits},
+        {"a file changed or removed after parsing: the parsed text's values", test_changed_on_disk},
+        {"an @included file: its text, kept from the first look", test_included},
+        {NULL, NULL},
+    };
+    return ut_main("lt_cfgfile", suite_init, suite_clean, tests);
+}
