@@ -135,6 +135,8 @@ struct lt_source_t {
     int64_t report_at;
     char directory_file[PATH_MAX]; /* for reference checks; "" none */
     char ref_purpose[128];
+    char **stale; /* datasets whose stale cursor row was named this run */
+    size_t n_stale;
 };
 
 static const char *const s_known[] = {"gateway_socket", "database",  "batch",       "poll_ms",
@@ -328,6 +330,9 @@ void lt_source_destroy(lt_source_t **self_p)
         lt_refcheck_destroy(&f->refs);
     }
     free(self->feeds);
+    for (size_t i = 0; i < self->n_stale; i++)
+        free(self->stale[i]);
+    free(self->stale);
     lt_adapter_disconnect(&self->conn);
     free(self);
     *self_p = NULL;
@@ -344,9 +349,10 @@ void lt_source_set_resync(lt_source_t *self, int resync)
  * already reads finds the changes before that one's cursor gone: it starts
  * with the whole table listed again. And a dataset removed from the
  * configuration keeps its row, which holds every later change of the table
- * back from pruning: it is named at start and in --check, with the command
- * that lets it go (lt_source_forget). A row is not deleted by itself: two
- * sources may share a database, each with datasets of its own. */
+ * back from pruning: it is named once per run (a dataset started again after
+ * its database came back does not name it again) and in --check, with the
+ * command that lets it go (lt_source_forget). A row is not deleted by
+ * itself: two sources may share a database, each with datasets of its own. */
 
 typedef struct {
     const s_feed_t *f;
@@ -373,9 +379,27 @@ static int s_first_of_table(const s_feed_t *f)
     return 1;
 }
 
+/* 1 the first time this run the stale row of dataset is to be named
+ * (noted, when memory allows, so that it is not named again), else 0. */
+static int s_stale_first(lt_source_t *src, const char *dataset)
+{
+    for (size_t i = 0; i < src->n_stale; i++)
+        if (strcmp(src->stale[i], dataset) == 0)
+            return 0;
+    char **grown = realloc(src->stale, (src->n_stale + 1) * sizeof *grown);
+    if (grown) {
+        src->stale = grown;
+        if ((grown[src->n_stale] = strdup(dataset)))
+            src->n_stale++;
+    }
+    return 1;
+}
+
 static void s_stale(s_scan_t *sc, const lt_db_cursor_row_t *r)
 {
     const s_feed_t *f = sc->f;
+    if (!sc->check && !s_stale_first(f->src, r->dataset))
+        return;
     char fix[PATH_MAX + 300];
     snprintf(fix, sizeof fix, "if it was removed: lienthong source --config %s --forget %s",
              f->src->path, r->dataset);

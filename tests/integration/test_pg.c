@@ -24,7 +24,10 @@
  *    ids start again below the gateway's cursor): the source publishes
  *    under a new epoch and nothing is skipped; --resync publishes every row
  *    again;
- * 4. no log of any process shows the database password.
+ * 4. a dataset removed from the ministry's source keeps its cursor row: the
+ *    source names it once per run, also when the dataset that names it
+ *    lost its connection while starting and started again;
+ * 5. no log of any process shows the database password.
  *
  * Usage: test_pg /path/to/lienthong (or LIENTHONG_BIN=...); needs the
  * cluster of the "pg" fixture (LT_PG_STATE). */
@@ -702,6 +705,74 @@ out:
     return;
 }
 
+/* Until n lines after mark in the source's log hold what (and also); 0,
+ * or -1 after timeout_ms. */
+static int s_log_wait(const world_t *w, long mark, const char *what, const char *also, int n,
+                      int timeout_ms)
+{
+    int64_t t0 = lt_it_ms();
+    while (lt_it_file_count(w->procs[SRC_BCA].log_path, mark, what, also) < n)
+        if (lt_it_ms() - t0 > timeout_ms)
+            return -1;
+        else
+            s_sleep_ms(100);
+    return 0;
+}
+
+/* The ministry's source started with the cursor row of a dataset it no
+ * longer publishes (on table citizens): the population dataset names it
+ * while starting, then waits on a lock the test holds on the cursor table
+ * to store its cursor. The test ends that connection, as a database
+ * restart would: the dataset starts again once the database answers, and
+ * the row is not named a second time. */
+static void test_stale_cursor_once(void)
+{
+    world_t *w = &s_w;
+    PGconn *o = NULL, *lock = NULL, *admin = NULL;
+    LT_IT_REQUIRE(w->ready);
+    /* Run alone, this case finds the source just started: its signal
+     * handlers are in place once it has started its datasets. */
+    CU_ASSERT(s_log_wait(w, 0, "started dataset=" DS_SIM " ", NULL, 1, READY_MS) == 0);
+    CU_ASSERT(lt_it_proc_stop(&w->procs[SRC_BCA], STOP_MS) == 0);
+    w->procs[SRC_BCA].args[3] = NULL; /* no --resync from an earlier case */
+    o = lt_pg_as(&w->pg, "bca", PG_USER);
+    lock = lt_pg_as(&w->pg, "bca", PG_USER);
+    admin = lt_pg_admin(&w->pg, "bca");
+    LT_IT_REQUIRE(o && lock && admin);
+    LT_IT_REQUIRE(lt_pg_exec(o, "INSERT INTO lt_source_cursor (dataset, change_id, table_name) "
+                                "VALUES ('" ID_BCA "/retired', 1, 'citizens')") == 0);
+    LT_IT_REQUIRE(lt_pg_exec(lock, "BEGIN; LOCK TABLE lt_source_cursor IN EXCLUSIVE MODE") == 0);
+    long mark = s_size(w->procs[SRC_BCA].log_path);
+    LT_IT_REQUIRE(lt_it_proc_start(&w->procs[SRC_BCA]) == 0);
+    /* Named, then waiting on the lock to store its cursor. */
+    CU_ASSERT(s_log_wait(w, mark, ID_BCA "/retired is not in this configuration", NULL, 1,
+                         READY_MS) == 0);
+    int64_t t0 = lt_it_ms();
+    while (lt_pg_int(admin, "SELECT count(*) FROM pg_stat_activity WHERE datname = 'bca' "
+                            "AND wait_event_type = 'Lock'") < 1 &&
+           lt_it_ms() - t0 < READY_MS)
+        s_sleep_ms(50);
+    CU_ASSERT(lt_pg_int(admin, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                               "WHERE datname = 'bca' AND wait_event_type = 'Lock'") == 1);
+    CU_ASSERT(lt_pg_exec(lock, "COMMIT") == 0);
+    /* Started again once the database answered; named once in all. */
+    CU_ASSERT(s_log_wait(w, mark, "dataset=" DS_POP " ", "reachable again", 1, READY_MS) == 0);
+    CU_ASSERT(s_log_wait(w, mark, "started dataset=" DS_POP " ", NULL, 1, READY_MS) == 0);
+    CU_ASSERT(s_log_wait(w, mark, "started dataset=" DS_SIM " ", NULL, 1, READY_MS) == 0);
+    CU_ASSERT_EQUAL(lt_it_file_count(w->procs[SRC_BCA].log_path, mark,
+                                     ID_BCA "/retired is not in this configuration", NULL),
+                    1);
+    CU_ASSERT(lt_pg_exec(o, "DELETE FROM lt_source_cursor WHERE dataset = '" ID_BCA "/retired'") ==
+              0);
+out:
+    if (lock)
+        PQfinish(lock);
+    if (o)
+        PQfinish(o);
+    if (admin)
+        PQfinish(admin);
+}
+
 static void test_no_password_in_logs(void)
 {
     world_t *w = &s_w;
@@ -730,6 +801,8 @@ int main(int argc, char **argv)
          "lose nothing",
          test_crashes_and_restarts},
         {"a re-installed change capture: a new epoch, nothing skipped; --resync", test_reinstall},
+        {"a removed dataset's cursor is named once, though its start was retried",
+         test_stale_cursor_once},
         {"no log shows the database password", test_no_password_in_logs},
         {NULL, NULL},
     };
