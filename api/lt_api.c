@@ -18,6 +18,7 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,7 @@ struct _lt_api_t {
     lt_stats_t *stats;
     lt_stats_family_t *requests, *latency;
     uint8_t *tls_cert, *tls_key;
+    char mhd_said[512]; /* libmicrohttpd's last message, under lock: why a start failed */
 };
 
 typedef struct route route_t;
@@ -959,6 +961,39 @@ static int s_tls(lt_api_t *self, char *err, size_t errlen)
     return 0;
 }
 
+/* libmicrohttpd's messages become log lines of the API (member and program
+ * named), at INFO: once it serves they are about clients (a connection
+ * limit, a failed handshake), not for the operator to act on. The last is
+ * kept for the error of a failed start, where it names the system's reason
+ * (a bind's errno text). */
+static void s_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    lt_api_t *self = cls;
+    char msg[sizeof self->mhd_said];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    msg[strcspn(msg, "\n")] = 0;
+    pthread_mutex_lock(&self->lock);
+    memcpy(self->mhd_said, msg, sizeof msg);
+    pthread_mutex_unlock(&self->lock);
+    lt_info("api", "libmicrohttpd: %s", msg);
+}
+
+/* The start's error when libmicrohttpd does not start: the address, and
+ * libmicrohttpd's reason (the port is not probed before, docs/operations.md
+ * "HTTP API"). */
+static void s_mhd_failed(lt_api_t *self, char *err, size_t errlen)
+{
+    const lt_apicfg_t *cfg = self->cfg;
+    pthread_mutex_lock(&self->lock);
+    snprintf(err, errlen,
+             "%s: cannot listen on %s port %d%s: %s; fix: is this API already running "
+             "(systemctl status lienthong-api)? lienthong api --config %s --check says what to "
+             "do about the address and port",
+             cfg->path, cfg->listen_address, cfg->port, self->tls_cert ? " with TLS" : "",
+             self->mhd_said[0] ? self->mhd_said : "libmicrohttpd gave no reason", cfg->path);
+    pthread_mutex_unlock(&self->lock);
+}
+
 lt_api_t *lt_api_new(const lt_apicfg_t *cfg, char *err, size_t errlen)
 {
     struct sockaddr_storage ss;
@@ -1003,7 +1038,9 @@ lt_api_t *lt_api_new(const lt_apicfg_t *cfg, char *err, size_t errlen)
                      MHD_USE_POLL | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0) |
                      (self->tls_cert ? MHD_USE_TLS : 0);
     self->mhd = MHD_start_daemon(
-        flags, (uint16_t)cfg->port, NULL, NULL, s_handler, self, MHD_OPTION_SOCK_ADDR, &ss,
+        flags, (uint16_t)cfg->port, NULL, NULL, s_handler, self,
+        MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, self, /* first: it also gets the options' errors */
+        MHD_OPTION_SOCK_ADDR, &ss,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout,
         MHD_OPTION_CONNECTION_LIMIT, conns,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
@@ -1012,12 +1049,7 @@ lt_api_t *lt_api_new(const lt_apicfg_t *cfg, char *err, size_t errlen)
         MHD_OPTION_HTTPS_MEM_KEY, self->tls_key, MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES,
         MHD_OPTION_END);
     if (!self->mhd) {
-        /* The port was free a moment ago (lt_apicheck_start): with TLS,
-         * most likely the certificate and key do not make a pair. */
-        snprintf(err, errlen, "cannot listen on %s port %d%s (%s)", cfg->listen_address,
-                 cfg->port, self->tls_cert ? " with TLS" : "",
-                 self->tls_cert ? "is tls_key the key of tls_cert? libmicrohttpd's message above "
-                                  "says more" : "see libmicrohttpd's message above");
+        s_mhd_failed(self, err, errlen);
         goto fail;
     }
     return self;

@@ -1,22 +1,27 @@
 /* lt_apicheck: the start-up checks of `lienthong api`, shared by the start
  * and --check (see the header). */
 #include "lt_apicheck.h"
+#include "lt_apitls.h"
 #include "lt_clock.h"
 #include "lt_file.h"
+#include "lt_log.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <libgen.h>
 #include <netinet/in.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define DETAIL_MAX 8192
 
 /* One check: 0 passed (detail says what), -1 failed (detail says why, fix
- * what to do), 1 not applicable (nothing to report). */
+ * what to do), 1 not applicable (nothing to report), 2 passed with a
+ * warning (detail and fix as for a failure). */
 typedef int (*probe_fn)(const lt_apicfg_t *cfg, char *detail, size_t cap, const char **fix);
 
 int lt_apicheck_address(const lt_apicfg_t *cfg, struct sockaddr_storage *ss, int *v6)
@@ -117,49 +122,94 @@ static int s_probe_audit(const lt_apicfg_t *cfg, char *detail, size_t cap, const
     return -1;
 }
 
-/* One PEM file: readable, and holding a block whose header has `label`. */
-static int s_pem(const char *name, const char *path, const char *label, char *detail,
-                 size_t cap)
+/* One of the TLS files, read whole (NUL-terminated): 0, or -1 with why. */
+static int s_tls_read(const char *name, const char *path, uint8_t **pem, size_t *n, char *detail,
+                      size_t cap)
 {
-    uint8_t *pem = NULL;
-    size_t n = 0;
     char why[4600];
-    if (lt_file_read(path, LT_APICHECK_PEM_MAX, &pem, &n) != 0) {
-        int e = errno;
-        lt_file_explain(path, R_OK, why, sizeof why);
-        snprintf(detail, cap, "cannot read %s %s: %s", name, path, why[0] ? why : strerror(e));
-        return -1;
-    }
-    int ok = strstr((char *)pem, label) != NULL;
-    free(pem);
-    if (!ok)
-        snprintf(detail, cap, "%s %s holds no PEM block \"%s\"", name, path, label);
-    return ok ? 0 : -1;
+    if (lt_file_read(path, LT_APICHECK_PEM_MAX, pem, n) == 0)
+        return 0;
+    int e = errno;
+    lt_file_explain(path, R_OK, why, sizeof why);
+    snprintf(detail, cap, "cannot read %s %s: %s", name, path, why[0] ? why : strerror(e));
+    return -1;
 }
 
+/* 0 when the certificate is valid past the warning's horizon; 2 (a warning)
+ * when it has expired or expires within LT_APICHECK_TLS_WARN_DAYS. */
+static int s_tls_expiry(const lt_apicfg_t *cfg, time_t not_after, char *detail, size_t cap,
+                        const char **fix)
+{
+    char date[64] = "?";
+    struct tm tm;
+    time_t now = (time_t)(lt_clock_now_ms() / 1000);
+    long days = (long)((not_after - now) / 86400);
+    if (gmtime_r(&not_after, &tm))
+        strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", &tm);
+    if (not_after > now + (time_t)LT_APICHECK_TLS_WARN_DAYS * 86400) {
+        snprintf(detail, cap, "certificate %s (valid until %s), key %s", cfg->tls_cert, date,
+                 cfg->tls_key);
+        return 0;
+    }
+    if (not_after <= now)
+        snprintf(detail, cap, "the certificate in tls_cert %s expired on %s", cfg->tls_cert, date);
+    else if (days < 1)
+        snprintf(detail, cap, "the certificate in tls_cert %s expires on %s, within a day",
+                 cfg->tls_cert, date);
+    else
+        snprintf(detail, cap, "the certificate in tls_cert %s expires on %s, in %ld day%s",
+                 cfg->tls_cert, date, days, days == 1 ? "" : "s");
+    *fix = "renew the certificate (with its key) and install both: clients refuse an expired "
+           "certificate";
+    return 2;
+}
+
+/* The pair as libmicrohttpd loads it (lt_apitls), then its expiry. */
 static int s_probe_tls(const lt_apicfg_t *cfg, char *detail, size_t cap, const char **fix)
 {
+    uint8_t *cert = NULL, *key = NULL;
+    size_t n_cert = 0, n_key = 0;
+    time_t not_after = 0;
+    int rc = -1;
     if (!cfg->tls_cert[0])
         return 1;
-    if (s_pem("tls_cert", cfg->tls_cert, "CERTIFICATE-----", detail, cap) != 0 ||
-        s_pem("tls_key", cfg->tls_key, "PRIVATE KEY-----", detail, cap) != 0) {
-        *fix = "tls_cert and tls_key must name the PEM certificate and its private key, "
-               "readable by the API's user (e.g. group lienthong, mode 0640)";
-        return -1;
-    }
-    snprintf(detail, cap, "certificate %s, key %s", cfg->tls_cert, cfg->tls_key);
-    return 0;
+    *fix = "tls_cert and tls_key must name the PEM certificate and its private key, readable by "
+           "the API's user (e.g. group lienthong, mode 0640)";
+    if (s_tls_read("tls_cert", cfg->tls_cert, &cert, &n_cert, detail, cap) != 0 ||
+        s_tls_read("tls_key", cfg->tls_key, &key, &n_key, detail, cap) != 0)
+        goto out;
+    lt_apitls_file_t c = {cfg->tls_cert, cert, n_cert}, k = {cfg->tls_key, key, n_key};
+    if (lt_apitls_pair(&c, &k, &not_after, detail, cap, fix) != 0)
+        goto out;
+    rc = s_tls_expiry(cfg, not_after, detail, cap, fix);
+out:
+    free(cert);
+    if (key) /* no private key left in freed memory */
+        sodium_memzero(key, n_key);
+    free(key);
+    return rc;
 }
 
 static const struct {
     const char *what;
     probe_fn probe;
+    int check_only; /* not at start: libmicrohttpd's own bind reports the port */
 } s_probes[] = {
-    {"listen_address", s_probe_address},
-    {"port", s_probe_port},
-    {"audit_file", s_probe_audit},
-    {"tls", s_probe_tls},
+    {"listen_address", s_probe_address, 0},
+    {"port", s_probe_port, 1},
+    {"audit_file", s_probe_audit, 0},
+    {"tls", s_probe_tls, 0},
 };
+
+/* A warning: to the report of --check, or to the log at start. */
+static void s_warn(const lt_apicfg_t *cfg, lt_check_t *r, const char *what, const char *detail,
+                   const char *fix)
+{
+    if (r)
+        lt_check_warn(r, what, fix, "%s", detail);
+    else
+        lt_warn("api", "%s: %s: %s; fix: %s", cfg->path, what, detail, fix);
+}
 
 int lt_apicheck_start(const lt_apicfg_t *cfg, lt_check_t *r, char *err, size_t errlen)
 {
@@ -168,9 +218,13 @@ int lt_apicheck_start(const lt_apicfg_t *cfg, lt_check_t *r, char *err, size_t e
     err[0] = 0;
     for (size_t i = 0; i < sizeof s_probes / sizeof s_probes[0] && (r || rc == 0); i++) {
         const char *fix = NULL;
+        if (s_probes[i].check_only && !r)
+            continue;
         int got = s_probes[i].probe(cfg, detail, sizeof detail, &fix);
         if (got == 0 && r)
             lt_check_ok(r, s_probes[i].what, "%s", detail);
+        if (got == 2)
+            s_warn(cfg, r, s_probes[i].what, detail, fix);
         if (got >= 0)
             continue;
         if (r)

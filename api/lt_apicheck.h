@@ -4,9 +4,13 @@
  *
  *   listen_address  a numeric IPv4 or IPv6 address
  *   port            free on that address (bound as libmicrohttpd binds, and
- *                   released at once)
+ *                   released at once); --check only: at start libmicrohttpd
+ *                   binds it, and its failure is the error
  *   audit_file      can be opened for appending
- *   tls_cert/key    readable PEM: a certificate, and a private key
+ *   tls_cert/key    readable, and a pair GnuTLS loads (lt_apitls): a
+ *                   certificate, a private key, the key the certificate's;
+ *                   a warning when the certificate has expired or expires
+ *                   within LT_APICHECK_TLS_WARN_DAYS days
  *
  * --check also compares each application's grants (datasets, fields,
  * purposes) with the member's directory: warnings only, since the gateway
@@ -24,15 +28,18 @@
 #include "lt_check.h"
 #include "lt_dir.h"
 
-#define LT_APICHECK_PEM_MAX (1 << 20) /* bytes of a TLS certificate or key file */
+#define LT_APICHECK_PEM_MAX       (1 << 20) /* bytes of a TLS certificate or key file */
+#define LT_APICHECK_TLS_WARN_DAYS 30        /* a certificate expiring sooner is a warning */
 
 /* listen_address and port as a socket address (v6 set for IPv6). -1 when
  * listen_address is not a numeric IP address. */
 int lt_apicheck_address(const lt_apicfg_t *cfg, struct sockaddr_storage *ss, int *v6);
 
-/* The checks of the start. With r: every check is reported to r and all
- * run. Without: stops at the first problem. Either way err gets the first
- * problem and its fix. Returns 0 when every check passes, -1 otherwise. */
+/* The checks of the start. With r (--check): every check is reported to r
+ * and all run. Without (the start): stops at the first problem, logs the
+ * warnings, and leaves the port to libmicrohttpd's bind. Either way err gets
+ * the first problem and its fix. Returns 0 when every check passes (warnings
+ * pass), -1 otherwise. */
 int lt_apicheck_start(const lt_apicfg_t *cfg, lt_check_t *r, char *err, size_t errlen);
 
 /* --check: the checks of the start, the grants, then the summary on out.

@@ -6,7 +6,7 @@ LT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # Debian packages the build and the tests need (postgresql: the server the
 # tests of the PostgreSQL adapters start a throwaway cluster of, as `nobody`,
 # with tests/pg-cluster; the Debian package's own cluster is not used).
-LT_PACKAGES="build-essential cmake pkg-config libmicrohttpd-dev python3 curl libzmq3-dev libprotobuf-c-dev protobuf-c-compiler \
+LT_PACKAGES="build-essential cmake pkg-config libmicrohttpd-dev libgnutls28-dev python3 curl libzmq3-dev libprotobuf-c-dev protobuf-c-compiler \
 libsodium-dev libcunit1-dev libsqlite3-dev libpq-dev libconfig-dev libjansson-dev sqlite3 \
 libunistring-dev uthash-dev libsystemd-dev openssl libcurl4-openssl-dev libcsv-dev postgresql \
 clang libclang-rt-14-dev \

@@ -319,13 +319,17 @@ static void test_tls(void)
     int curl_rc;
     snprintf(tls, sizeof tls, "%s/tls", g_fed.dir);
     snprintf(opts, sizeof opts, "--cacert %s/cert.pem", tls);
-    snprintf(out, sizeof out, "%s/tls-body.json", g_fed.dir);
     int port = lt_it_free_port();
     snprintf(url, sizeof url, "https://127.0.0.1:%d", port);
     LT_IT_REQUIRE(s_make_cert(tls) == 0);
     LT_IT_REQUIRE(s_write_config("api-tls", port,
                                  "tls_cert = \"tls/cert.pem\";\ntls_key = \"tls/key.pem\";\n") == 0);
     LT_IT_REQUIRE(s_start_api("api-tls", url, opts, 0, &api) == 0);
+    /* valid for a day: the start warns, as --check does */
+    snprintf(out, sizeof out, "%s/api-tls.log", g_fed.dir);
+    CU_ASSERT(lt_it_file_contains(out, "WARN lienthong-api member=" ID_CALLER " api: "));
+    CU_ASSERT(lt_it_file_contains(out, "tls: the certificate in tls_cert "));
+    snprintf(out, sizeof out, "%s/tls-body.json", g_fed.dir);
     snprintf(cmd, sizeof cmd,
              "curl -sS %s -o %s -w '%%{http_code}' -H 'Authorization: Bearer %s' "
              "-H 'Content-Type: application/json' -d '{\"dataset\":\"" DS "\",\"key\":\"" KEY
@@ -509,6 +513,130 @@ static void test_check(void)
                                        " the field 'sex'"));
 }
 
+/* In dir: a self-signed certificate for 127.0.0.1 that expired in 2020
+ * (old.pem, its key old-key.pem), signed with `openssl ca`, the one
+ * command of openssl that sets dates in the past. */
+static int s_make_expired_cert(const char *dir)
+{
+    char cmd[8 * PATH_MAX + 1024];
+    snprintf(cmd, sizeof cmd,
+             "cd %s && : >index.txt && echo 01 >serial && "
+             "printf '[ca]\\ndefault_ca = c\\n[c]\\ndatabase = index.txt\\nnew_certs_dir = .\\n"
+             "serial = serial\\ndefault_md = sha256\\npolicy = p\\n[p]\\ncommonName = supplied\\n' "
+             ">ca.cnf && openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+             "-keyout old-key.pem -out old.csr -subj /CN=127.0.0.1 >>openssl.log 2>&1 && "
+             "openssl ca -batch -notext -config ca.cnf -selfsign -keyfile old-key.pem -in old.csr "
+             "-out old.pem -startdate 20200101000000Z -enddate 20200201000000Z >>openssl.log 2>&1",
+             dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* --check loads tls_cert and tls_key as the API will: a key of another
+ * certificate, a certificate cut short and a key file that holds no key are
+ * refused, naming both files (each passed the check before, and the API
+ * then failed at start); an expired certificate, or one expiring within 30
+ * days, is a warning with its date. */
+static void test_check_tls_pair(void)
+{
+    char tls[PATH_MAX + 16], other[PATH_MAX + 16], want[4 * PATH_MAX], out[PATH_MAX + 64];
+    char cmd[4 * PATH_MAX + 256];
+    int port = lt_it_free_port();
+    snprintf(tls, sizeof tls, "%s/tls", g_fed.dir);
+    snprintf(other, sizeof other, "%s/tls-other", g_fed.dir);
+    LT_IT_REQUIRE(s_make_cert(tls) == 0 && s_make_cert(other) == 0);
+    snprintf(want, sizeof want,
+             "error    tls: tls_key %s/key.pem is not the private key of the certificate in "
+             "tls_cert %s/cert.pem",
+             other, tls);
+    s_check_fails("check-tls-pair", port,
+                  "tls_cert = \"tls/cert.pem\";\ntls_key = \"tls-other/key.pem\";\n", want);
+    /* the first three lines of the certificate: its PEM frame holds a
+     * certificate cut short */
+    snprintf(cmd, sizeof cmd,
+             "(head -3 %s/cert.pem && echo '-----END CERTIFICATE-----') >%s/cut.pem", tls, tls);
+    LT_IT_REQUIRE(system(cmd) == 0);
+    snprintf(want, sizeof want,
+             "error    tls: tls_cert %s/cut.pem holds no certificate GnuTLS can read (", tls);
+    s_check_fails("check-tls-cut", port,
+                  "tls_cert = \"tls/cut.pem\";\ntls_key = \"tls/key.pem\";\n", want);
+    snprintf(out, sizeof out, "%s/check-tls-cut.check", g_fed.dir);
+    CU_ASSERT(lt_it_file_contains(out, "so tls_key "));
+    /* a key file holding the certificate */
+    snprintf(want, sizeof want,
+             "error    tls: tls_key %s/cert.pem holds no private key GnuTLS can read without a "
+             "password (",
+             tls);
+    s_check_fails("check-tls-nokey", port,
+                  "tls_cert = \"tls/cert.pem\";\ntls_key = \"tls/cert.pem\";\n", want);
+    LT_IT_REQUIRE(s_make_expired_cert(tls) == 0);
+    CU_ASSERT_FATAL(
+        s_write_config("check-tls-old", port,
+                       "tls_cert = \"tls/old.pem\";\ntls_key = \"tls/old-key.pem\";\n") == 0);
+    CU_ASSERT_EQUAL(s_check("check-tls-old", out, sizeof out), 0);
+    snprintf(want, sizeof want,
+             "warning  tls: the certificate in tls_cert %s/old.pem expired on 2020-02-01 00:00 UTC",
+             tls);
+    CU_ASSERT(lt_it_file_contains(out, want));
+    CU_ASSERT(lt_it_file_contains(out, "configuration is valid"));
+    /* s_make_cert's certificates are valid for one day */
+    CU_ASSERT_FATAL(s_write_config("check-tls-soon", port,
+                                   "tls_cert = \"tls/cert.pem\";\ntls_key = \"tls/key.pem\";\n") ==
+                    0);
+    CU_ASSERT_EQUAL(s_check("check-tls-soon", out, sizeof out), 0);
+    snprintf(want, sizeof want, "warning  tls: the certificate in tls_cert %s/cert.pem expires on ",
+             tls);
+    CU_ASSERT(lt_it_file_contains(out, want));
+    CU_ASSERT(lt_it_file_contains(out, ", in 1 day\n") ||
+              lt_it_file_contains(out, ", within a day\n"));
+out:
+    (void)0;
+}
+
+/* `lienthong api --config NAME.conf` that must not start: exit 1 within
+ * 10 s, its output (the log) in NAME.log containing want. */
+static void s_start_fails(const char *name, const char *want)
+{
+    char conf[PATH_MAX + 64], log[PATH_MAX + 64];
+    snprintf(conf, sizeof conf, "%s/%s.conf", g_fed.dir, name);
+    snprintf(log, sizeof log, "%s/%s.log", g_fed.dir, name);
+    const char *args[] = {"api", "--config", conf, NULL};
+    int rc = lt_it_run_cli(g_fed.dir, log, args, 10000);
+    int said = lt_it_file_contains(log, want);
+    if (rc != 1 || !said)
+        fprintf(stderr, "\n  %s: exit %d, want 1 and \"%s\"\n", name, rc, want);
+    CU_ASSERT_EQUAL(rc, 1);
+    CU_ASSERT(said);
+}
+
+/* The start refuses a key of another certificate with --check's message;
+ * on a port in use, libmicrohttpd's bind is the error (the start does not
+ * bind the port first), naming the address and the system's reason. */
+static void test_start_refused(void)
+{
+    char want[4 * PATH_MAX], log[PATH_MAX + 64], dir[PATH_MAX + 16];
+    int port = lt_it_free_port();
+    snprintf(dir, sizeof dir, "%s/tls", g_fed.dir);
+    LT_IT_REQUIRE(s_make_cert(dir) == 0);
+    snprintf(dir, sizeof dir, "%s/tls-other", g_fed.dir);
+    LT_IT_REQUIRE(s_make_cert(dir) == 0);
+    snprintf(want, sizeof want,
+             "tls: tls_key %s/tls-other/key.pem is not the private key of the certificate in "
+             "tls_cert %s/tls/cert.pem; fix: ",
+             g_fed.dir, g_fed.dir);
+    CU_ASSERT_FATAL(
+        s_write_config("start-tls-pair", port,
+                       "tls_cert = \"tls/cert.pem\";\ntls_key = \"tls-other/key.pem\";\n") == 0);
+    s_start_fails("start-tls-pair", want);
+    port = atoi(strrchr(g_url, ':') + 1); /* the running API's */
+    CU_ASSERT_FATAL(s_write_config("start-port", port, "") == 0);
+    snprintf(want, sizeof want, "cannot listen on 127.0.0.1 port %d: ", port);
+    s_start_fails("start-port", want);
+    snprintf(log, sizeof log, "%s/start-port.log", g_fed.dir);
+    CU_ASSERT(lt_it_file_contains(log, "Address already in use"));
+out:
+    (void)0;
+}
+
 /* Every line names the program and the gateway's member, as the other
  * programs' lines do (a shipper filtering on member saw no API lines). */
 static void test_log_member(void)
@@ -521,11 +649,16 @@ static void test_log_member(void)
 
 static const lt_it_test_t s_tests[] = {
     {"--check: the start's checks (address, port, audit file, TLS) and the grants", test_check},
+    {"--check: the TLS pair as GnuTLS loads it; an expired certificate warns", test_check_tls_pair},
+    {"the start refuses a key of another certificate; a port in use names the address",
+     test_start_refused},
     {"log lines name the program and the gateway's member", test_log_member},
-    {"python client: validation, grants, lookups, verifies, rate, metrics, OpenAPI", test_python_client},
+    {"python client: validation, grants, lookups, verifies, rate, metrics, OpenAPI",
+     test_python_client},
     {"curl lookup; the audit names application, officer and case", test_curl_and_audit},
     {"readyz turns unready when the store is not writable", test_readyz_store},
-    {"readyz of a gateway that does not answer: unready after one wait", test_readyz_gateway_stopped},
+    {"readyz of a gateway that does not answer: unready after one wait",
+     test_readyz_gateway_stopped},
     {"the Python example of docs/api/README.md", test_doc_example},
     {"TLS: curl --cacert and Python's ssl module", test_tls},
     {"readyz turns unready when the directory has expired", test_readyz_expired},
