@@ -52,7 +52,8 @@ int lt_adapter_check_db(lt_check_t *c, const char *path, int must_exist)
     }
     lt_file_explain(access(path, F_OK) == 0 ? path : ".", R_OK | W_OK, why, sizeof why);
     if (access(path, F_OK) == 0 && why[0]) {
-        lt_check_error(c, "database", "run the adapter as a user that may read and write the "
+        lt_check_error(c, "database",
+                       "run the adapter as a user that may read and write the "
                        "database, or grant it (group membership and mode g+rw)",
                        "cannot open %s for reading and writing: %s", path, why);
         return -1;
@@ -60,7 +61,8 @@ int lt_adapter_check_db(lt_check_t *c, const char *path, int must_exist)
     snprintf(dir, sizeof dir, "%s", path);
     lt_file_explain(dirname(dir), W_OK | X_OK, why, sizeof why);
     if (why[0]) {
-        lt_check_error(c, "database", "SQLite writes its journal beside the database: the "
+        lt_check_error(c, "database",
+                       "SQLite writes its journal beside the database: the "
                        "directory must be writable by this user",
                        "the directory of %s is not writable: %s", path, why);
         return -1;
@@ -73,14 +75,16 @@ void lt_adapter_check_gateway(lt_check_t *c, const char *path)
 {
     char why[4600];
     if (access(path, F_OK) != 0) {
-        lt_check_warn(c, "gateway_socket", "start the gateway first (the adapter waits for it "
+        lt_check_warn(c, "gateway_socket",
+                      "start the gateway first (the adapter waits for it "
                       "meanwhile), or set gateway_socket to the gateway's local_socket",
                       "no gateway socket at %s", path);
         return;
     }
     lt_file_explain(path, W_OK, why, sizeof why);
     if (why[0])
-        lt_check_error(c, "gateway_socket", "run the adapter as the gateway's user (the "
+        lt_check_error(c, "gateway_socket",
+                       "run the adapter as the gateway's user (the "
                        "packaged units run both as lienthong)",
                        "cannot connect to %s: %s", path, why);
     else

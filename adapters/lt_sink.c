@@ -24,10 +24,10 @@
 #include <string.h>
 #include <zmq.h>
 
-#define SILENCE_MS 5000   /* attach again after this long without a message */
+#define SILENCE_MS     5000 /* attach again after this long without a message */
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
-#define REPORT_MS 10000
+#define REPORT_MS      10000
 
 struct lt_sink_t {
     char path[PATH_MAX];
@@ -42,22 +42,22 @@ struct lt_sink_t {
     lt_rowmap_t *map;
     lt_db_t *db;
     lt_adapter_conn_t conn;
-    uint64_t cursor;     /* last seq applied, durable */
-    int have_cursor;     /* loaded (the database may be down at start) */
-    int db_down;         /* "unavailable" was logged; "again" not yet */
-    int64_t last_rx;     /* when the gateway last sent something */
-    int64_t hold_until;  /* after an error: ignore deliveries, then attach */
-    int resync;          /* attached: drop deliveries of the replaced attachment */
-    int replacing;       /* a replacement's transaction is open (PROTOCOL.md 8.2) */
+    uint64_t cursor;    /* last seq applied, durable */
+    int have_cursor;    /* loaded (the database may be down at start) */
+    int db_down;        /* "unavailable" was logged; "again" not yet */
+    int64_t last_rx;    /* when the gateway last sent something */
+    int64_t hold_until; /* after an error: ignore deliveries, then attach */
+    int resync;         /* attached: drop deliveries of the replaced attachment */
+    int replacing;      /* a replacement's transaction is open (PROTOCOL.md 8.2) */
     uint64_t replace_seq;
     int backoff_ms;
     uint64_t applied_since;
     int64_t report_at;
 };
 
-static const char *const s_known[] = {"gateway_socket", "stream", "record_type", "database",
-                                      "table", "key_column", "columns", "credit",
-                                      "create_table", "log_level", "log_format", NULL};
+static const char *const s_known[] = {"gateway_socket", "stream",     "record_type", "database",
+                                      "table",          "key_column", "columns",     "credit",
+                                      "create_table",   "log_level",  "log_format",  NULL};
 
 /* ---- configuration -------------------------------------------------- */
 
@@ -89,21 +89,21 @@ static int s_load(lt_sink_t *self, const char *path, char *err, size_t errlen)
     config_init(&c);
     int rc = -1;
     snprintf(self->path, sizeof self->path, "%s", path);
-    if (lt_cfgfile_read(&c, path, err, errlen) || lt_cfgfile_unknown(&c, path, s_known, err, errlen) ||
-        s_settings(self, &c, err, errlen) ||
+    if (lt_cfgfile_read(&c, path, err, errlen) ||
+        lt_cfgfile_unknown(&c, path, s_known, err, errlen) || s_settings(self, &c, err, errlen) ||
         lt_adapter_log_setup(&c, path, "lienthong-sink", self->stream, 0, err, errlen))
         goto out;
     const ProtobufCMessageDescriptor *desc = lt_schema_find(self->record_type);
     if (!desc) {
         lt_cfgfile_err(config_lookup(&c, "record_type"), path, err, errlen,
-                  "unknown record type '%s' (e.g. \"lienthong.records.Population\")",
-                  self->record_type);
+                       "unknown record type '%s' (e.g. \"lienthong.records.Population\")",
+                       self->record_type);
         goto out;
     }
     const config_setting_t *cols = config_lookup(&c, "columns");
     if (!cols) {
         lt_cfgfile_err(config_root_setting(&c), path, err, errlen,
-                  "missing required group 'columns = { field = \"column\"; ... };'");
+                       "missing required group 'columns = { field = \"column\"; ... };'");
         goto out;
     }
     self->map = lt_rowmap_new(desc, cols, path, self->key_column, NULL, err, errlen);
@@ -192,11 +192,13 @@ int lt_sink_check(const char *config_path, FILE *out)
     else if (lt_adapter_check_db(&r, path, !self->create_table) == 0) {
         lt_db_table_t table;
         lt_rowmap_table(self->map, self->table, &table);
-        self->db = lt_db_connect(self->database, self->path, LT_DB_SINK, &table,
-                                 self->create_table, err, sizeof err);
+        self->db = lt_db_connect(self->database, self->path, LT_DB_SINK, &table, self->create_table,
+                                 err, sizeof err);
         if (!self->db)
-            lt_check_error(&r, "table", "the table needs every mapped column and key_column as "
-                           "its PRIMARY KEY or UNIQUE (or set create_table = true)", "%s", err);
+            lt_check_error(&r, "table",
+                           "the table needs every mapped column and key_column as "
+                           "its PRIMARY KEY or UNIQUE (or set create_table = true)",
+                           "%s", err);
         else
             lt_check_ok(&r, "table", "%s", self->table);
     }
@@ -361,7 +363,8 @@ static void s_ack(lt_sink_t *self)
 static void s_hold(lt_sink_t *self, int64_t now)
 {
     self->hold_until = now + self->backoff_ms;
-    self->backoff_ms = self->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : self->backoff_ms * 2;
+    self->backoff_ms =
+        self->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : self->backoff_ms * 2;
 }
 
 /* ---- replacement (PROTOCOL.md 8.2) ------------------------------------ */
@@ -378,9 +381,10 @@ static int s_replace_begin(lt_sink_t *self, uint64_t seq, char *err, size_t errl
         lt_db_rollback(self->db);
         return -1;
     }
-    lt_info("sink", "stream=%s replacing table %s by the gateway's state at seq %" PRIu64
-            " (cursor %" PRIu64 " is older than its log)", self->stream, self->table, seq,
-            self->cursor);
+    lt_info("sink",
+            "stream=%s replacing table %s by the gateway's state at seq %" PRIu64
+            " (cursor %" PRIu64 " is older than its log)",
+            self->stream, self->table, seq, self->cursor);
     self->replacing = 1;
     self->replace_seq = seq;
     return 0;
@@ -499,8 +503,8 @@ static void s_report(lt_sink_t *self, int64_t now, int force)
     if (now < self->report_at && !force)
         return;
     if (self->applied_since > 0 || force)
-        lt_info("sink", "stream=%s cursor=%" PRIu64 " applied=%" PRIu64, self->stream,
-                self->cursor, self->applied_since);
+        lt_info("sink", "stream=%s cursor=%" PRIu64 " applied=%" PRIu64, self->stream, self->cursor,
+                self->applied_since);
     self->applied_since = 0;
     self->report_at = now + REPORT_MS;
 }
@@ -536,8 +540,8 @@ static int s_wait_cursor(lt_sink_t *self)
                     self->stream, err, BACKOFF_MAX_MS);
         self->db_down = 1;
         (void)zmq_poll(NULL, 0, self->backoff_ms); /* returns early on a signal */
-        self->backoff_ms = self->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
-                                                                 : self->backoff_ms * 2;
+        self->backoff_ms =
+            self->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : self->backoff_ms * 2;
     }
     self->backoff_ms = BACKOFF_MIN_MS;
     return self->have_cursor ? 0 : -1;
@@ -546,7 +550,8 @@ static int s_wait_cursor(lt_sink_t *self)
 int lt_sink_run(lt_sink_t *self, int once, uint64_t through)
 {
     char err[1024];
-    if (lt_adapter_signals() != 0 || lt_adapter_connect(&self->conn, self->socket, err, sizeof err) != 0) {
+    if (lt_adapter_signals() != 0 ||
+        lt_adapter_connect(&self->conn, self->socket, err, sizeof err) != 0) {
         lt_error("sink", "cannot start: %s", err);
         return 1;
     }

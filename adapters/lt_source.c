@@ -65,9 +65,9 @@ typedef struct {
     uint8_t *frame; /* the packed Envelope, resent as is */
     size_t frame_len;
     int64_t sent_ms;
-    int acked;    /* stored by the gateway, or queued again */
-    int failed;   /* waiting to be sent again (retry_at) */
-    int requeued; /* done because its keys were queued again */
+    int acked;                  /* stored by the gateway, or queued again */
+    int failed;                 /* waiting to be sent again (retry_at) */
+    int requeued;               /* done because its keys were queued again */
     Lienthong__PublishAck *ack; /* the ack, kept when it lists refusals */
 } s_flight_t;
 
@@ -115,9 +115,9 @@ struct lt_source_feed {
     uint64_t acked_total, acked_since, requeued;
     lt_refcheck_t *refs; /* reference checks, or NULL when none */
     uint64_t ref_failed; /* reference checks failed */
-    int64_t rejects;   /* rows in lt_rejects for the dataset */
-    uint64_t refused;  /* changes the owner's rules refused */
-    unsigned logged;   /* refusals logged one by one this report interval */
+    int64_t rejects;     /* rows in lt_rejects for the dataset */
+    uint64_t refused;    /* changes the owner's rules refused */
+    unsigned logged;     /* refusals logged one by one this report interval */
 };
 
 struct lt_source_t {
@@ -139,10 +139,21 @@ struct lt_source_t {
     size_t n_stale;
 };
 
-static const char *const s_known[] = {"gateway_socket", "database",  "batch",       "poll_ms",
-                                      "datasets",       "dataset",   "record_type", "table",
-                                      "key_column",     "key_field", "columns",     "log_level",
-                                      "log_format",     "directory_file", "reference_purpose",
+static const char *const s_known[] = {"gateway_socket",
+                                      "database",
+                                      "batch",
+                                      "poll_ms",
+                                      "datasets",
+                                      "dataset",
+                                      "record_type",
+                                      "table",
+                                      "key_column",
+                                      "key_field",
+                                      "columns",
+                                      "log_level",
+                                      "log_format",
+                                      "directory_file",
+                                      "reference_purpose",
                                       NULL};
 static const char *const s_known_feed[] = {"dataset",   "record_type", "table", "key_column",
                                            "key_field", "columns",     NULL};
@@ -356,8 +367,8 @@ void lt_source_set_resync(lt_source_t *self, int resync)
 
 typedef struct {
     const s_feed_t *f;
-    int own;        /* the dataset has a row */
-    char ahead[256]; /* a dataset of the same table that has passed changes */
+    int own;           /* the dataset has a row */
+    char ahead[256];   /* a dataset of the same table that has passed changes */
     lt_check_t *check; /* --check: stale rows are reported here, else logged */
 } s_scan_t;
 
@@ -501,8 +512,7 @@ static void s_check_feed(lt_check_t *r, lt_source_t *self, s_feed_t *f)
         lt_check_error(r, "change tracking", "run once: lienthong source --config FILE --install",
                        "%s has no change capture for table %s", lt_db_name(f->db), f->table);
     else {
-        lt_check_ok(r, "table", "%s (dataset %s), change tracking installed", f->table,
-                    f->dataset);
+        lt_check_ok(r, "table", "%s (dataset %s), change tracking installed", f->table, f->dataset);
         s_scan_t sc;
         if (s_scan(f, &sc, r, err, sizeof err))
             lt_check_error(r, "cursors", NULL, "%s", err);
@@ -1014,8 +1024,7 @@ static void s_reasons(const Lienthong__Refusal *r, char *out, size_t cap)
  * reject too: the row is gone): in the transaction that stores the cursor,
  * so that the table never disagrees with it. Returns the number of
  * rejects cleared, or -1. */
-static long s_rejects(s_feed_t *f, const s_flight_t *fl, const char *at, char *err,
-                      size_t errlen)
+static long s_rejects(s_feed_t *f, const s_flight_t *fl, const char *at, char *err, size_t errlen)
 {
     if (fl->requeued || ((!fl->ack || fl->ack->n_refusals == 0) && f->rejects == 0 && !f->refs))
         return 0;
@@ -1032,14 +1041,17 @@ static long s_rejects(s_feed_t *f, const s_flight_t *fl, const char *at, char *e
         const Lienthong__Change *c = env->publish->changes[i];
         const Lienthong__Refusal *r = s_refusal_of(fl->ack, c->source_cursor);
         char reasons[2048];
-        lt_db_reject_t rj = {.dataset = f->dataset, .key = c->key, .kind = "rule",
-                             .cursor = c->source_cursor, .at = at};
+        lt_db_reject_t rj = {.dataset = f->dataset,
+                             .key = c->key,
+                             .kind = "rule",
+                             .cursor = c->source_cursor,
+                             .at = at};
         if (r) {
             s_reasons(r, reasons, sizeof reasons);
             rj.reasons = reasons;
             if (f->logged++ < REFUSALS_LOGGED)
-                lt_warn("source", "dataset=%s key=%s refused by the owner's rules: %s",
-                        f->dataset, c->key, reasons);
+                lt_warn("source", "dataset=%s key=%s refused by the owner's rules: %s", f->dataset,
+                        c->key, reasons);
             /* A later Publish committed with this one may carry the row
              * fixed: it must find a reject to clear (recounted after). */
             f->rejects++;
@@ -1165,8 +1177,10 @@ static void s_on_ack(lt_source_t *self, const Lienthong__PublishAck *a)
             free(buf);
         }
         if (!fl->ack) {
-            lt_error("source", "dataset=%s out of memory keeping %zu refusals; the Publish "
-                     "will be sent again", f->dataset, a->n_refusals);
+            lt_error("source",
+                     "dataset=%s out of memory keeping %zu refusals; the Publish "
+                     "will be sent again",
+                     f->dataset, a->n_refusals);
             return;
         }
     }
@@ -1258,8 +1272,11 @@ static void s_on_ref(void *arg, const lt_refcheck_result_t *r, size_t n)
     for (size_t i = 0; rc == 0 && i < n; i++) {
         char reasons[LT_RULES_REASON_MAX + 160];
         snprintf(reasons, sizeof reasons, "%s: %s", r[i].rule, r[i].reason);
-        lt_db_reject_t rj = {.dataset = f->dataset, .key = r[i].key, .kind = "reference",
-                             .reasons = r[i].found ? NULL : reasons, .cursor = r[i].cursor,
+        lt_db_reject_t rj = {.dataset = f->dataset,
+                             .key = r[i].key,
+                             .kind = "reference",
+                             .reasons = r[i].found ? NULL : reasons,
+                             .cursor = r[i].cursor,
                              .at = at};
         if (!r[i].found && f->logged++ < REFUSALS_LOGGED)
             lt_warn("source", "dataset=%s key=%s failed a reference check: %s", f->dataset,
@@ -1283,8 +1300,7 @@ static void s_on_ref(void *arg, const lt_refcheck_result_t *r, size_t n)
 static int s_ref_answer(lt_source_t *self, const Lienthong__Envelope *env)
 {
     for (size_t i = 0; i < self->n_feeds; i++)
-        if (self->feeds[i].refs &&
-            lt_refcheck_answer(self->feeds[i].refs, env))
+        if (self->feeds[i].refs && lt_refcheck_answer(self->feeds[i].refs, env))
             return 1;
     return 0;
 }
@@ -1388,9 +1404,9 @@ static void s_report(lt_source_t *self, int64_t now, int force)
                     "dataset=%s cursor=%" PRId64 " published=%" PRIu64 " requeued=%" PRIu64
                     " refused=%" PRIu64 " references_failed=%" PRIu64 " references_unknown=%" PRIu64
                     " rejects=%" PRId64 " in_flight=%zu",
-                    f->dataset, f->cursor, f->acked_total + f->acked_since, f->requeued,
-                    f->refused, f->ref_failed, f->refs ? lt_refcheck_unknown(f->refs) : 0,
-                    f->rejects, f->n_flight);
+                    f->dataset, f->cursor, f->acked_total + f->acked_since, f->requeued, f->refused,
+                    f->ref_failed, f->refs ? lt_refcheck_unknown(f->refs) : 0, f->rejects,
+                    f->n_flight);
         if (f->logged > REFUSALS_LOGGED)
             lt_warn("source", "dataset=%s %u more refusals not logged one by one: see lt_rejects",
                     f->dataset, f->logged - REFUSALS_LOGGED);

@@ -61,8 +61,7 @@ void lt_feed_stream_grew(lt_feed_t *self, lt_feed_stream_t *st, uint64_t last_se
             lt_feed_sub_gauges(&self->subs[i]);
 }
 
-void lt_feed_owned_grew(lt_feed_t *self, lt_feed_stream_t *st, uint64_t last_seq,
-                        uint64_t appended)
+void lt_feed_owned_grew(lt_feed_t *self, lt_feed_stream_t *st, uint64_t last_seq, uint64_t appended)
 {
     lt_feed_stream_grew(self, st, last_seq, appended);
     self->generation++;
@@ -108,10 +107,13 @@ static void s_rates(lt_feed_t *self, int64_t now)
 static int s_family(lt_stats_t *stats, lt_stats_family_t **f, const char *name, const char *help,
                     lt_stats_kind_t kind, int by_subscriber, size_t max_series)
 {
-    lt_stats_def_t def = {.name = name, .help = help, .kind = kind,
+    lt_stats_def_t def = {.name = name,
+                          .help = help,
+                          .kind = kind,
                           .unit = kind == LT_STATS_GAUGE_DOUBLE ? LT_STATS_UNIT_SECONDS
                                                                 : LT_STATS_UNIT_NONE,
-                          .n_labels = by_subscriber ? 2 : 1, .labels = {"stream", "subscriber"},
+                          .n_labels = by_subscriber ? 2 : 1,
+                          .labels = {"stream", "subscriber"},
                           .max_series = max_series};
     return lt_stats_register(stats, &def, f) == 0 ? 0 : -1;
 }
@@ -136,11 +138,12 @@ static int s_register(lt_feed_t *self, lt_stats_t *st)
                    LT_STATS_GAUGE, 0, LT_GWCFG_MAX_SUBS);
     rc |= s_family(st, &self->f_rep_lag, "lienthong_replica_lag",
                    "Consumer: age of the last applied batch when applied (now minus the owner's "
-                   "signed_at_ms)", LT_STATS_GAUGE_DOUBLE, 0, LT_GWCFG_MAX_SUBS);
+                   "signed_at_ms)",
+                   LT_STATS_GAUGE_DOUBLE, 0, LT_GWCFG_MAX_SUBS);
     rc |= s_family(st, &self->f_rep_forked, "lienthong_replica_forked",
                    "Consumer: 1 while a replica's feed is stopped because its owner's history "
-                   "changed (PROTOCOL.md 6.9), until it is resynchronised", LT_STATS_GAUGE, 0,
-                   LT_GWCFG_MAX_SUBS);
+                   "changed (PROTOCOL.md 6.9), until it is resynchronised",
+                   LT_STATS_GAUGE, 0, LT_GWCFG_MAX_SUBS);
     rc |= lt_feed_quality_register(self, st);
     self->st_commit = lt_gwstats_commit(st, "replica");
     return rc || !self->st_commit ? -1 : 0;
@@ -296,8 +299,7 @@ static void s_status_cursor(lt_feed_t *self, lt_feed_stream_t *st, Lienthong__St
 {
     lt_stream_t cur;
     if (strcmp(ss->role, "owner") != 0 ||
-        lt_store_stream_find(self->ctx->store, st->name, &cur) != 1 ||
-        cur.source_cursor == 0)
+        lt_store_stream_find(self->ctx->store, st->name, &cur) != 1 || cur.source_cursor == 0)
         return;
     snprintf(st->source_cursor, sizeof st->source_cursor, "%llu",
              (unsigned long long)cur.source_cursor);

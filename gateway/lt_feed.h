@@ -76,8 +76,8 @@ typedef struct _lt_feed_apply_t lt_feed_apply_t;
  * while it holds fewer than LT_FEED_AHEAD): each follows on the cursor the
  * one before will leave, while they are of the current subscription and
  * cursor row. */
-lt_feed_apply_t *lt_feed_batch_check(lt_feed_t *self, const char *owner,
-                                     const Lienthong__Batch *b, const void *link);
+lt_feed_apply_t *lt_feed_batch_check(lt_feed_t *self, const char *owner, const Lienthong__Batch *b,
+                                     const void *link);
 /* Step 2 takes a group: one or more batches, of one or more replicas, in
  * the order they were checked (docs/ARCHITECTURE.md 6). */
 typedef struct {
