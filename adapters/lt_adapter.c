@@ -71,7 +71,7 @@ int lt_adapter_check_db(lt_check_t *c, const char *path, int must_exist)
     return 0;
 }
 
-void lt_adapter_check_gateway(lt_check_t *c, const char *path)
+int lt_adapter_check_gateway(lt_check_t *c, const char *path)
 {
     char why[4600];
     if (access(path, F_OK) != 0) {
@@ -79,16 +79,18 @@ void lt_adapter_check_gateway(lt_check_t *c, const char *path)
                       "start the gateway first (the adapter waits for it "
                       "meanwhile), or set gateway_socket to the gateway's local_socket",
                       "no gateway socket at %s", path);
-        return;
+        return -1;
     }
     lt_file_explain(path, W_OK, why, sizeof why);
-    if (why[0])
+    if (why[0]) {
         lt_check_error(c, "gateway_socket",
                        "run the adapter as the gateway's user (the "
                        "packaged units run both as lienthong)",
                        "cannot connect to %s: %s", path, why);
-    else
-        lt_check_ok(c, "gateway_socket", "%s", path);
+        return -1;
+    }
+    lt_check_ok(c, "gateway_socket", "%s", path);
+    return 0;
 }
 
 /* ---- gateway connection --------------------------------------------- */

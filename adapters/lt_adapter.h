@@ -34,8 +34,9 @@ int lt_adapter_log_setup(const config_t *c, const char *file, const char *progra
 int lt_adapter_check_db(lt_check_t *c, const char *path, int must_exist);
 /* The gateway's local socket: present (a warning when not: the gateway is
  * not running, or gateway_socket differs from its local_socket) and
- * writable by this user. */
-void lt_adapter_check_gateway(lt_check_t *c, const char *path);
+ * writable by this user. Returns 0 when it is both (then the gateway can
+ * be asked what it grants, lt_grants_check), else -1. */
+int lt_adapter_check_gateway(lt_check_t *c, const char *path);
 
 /* ---- gateway connection ---- */
 

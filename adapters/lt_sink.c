@@ -12,6 +12,7 @@
 #include "lt_adapter.h"
 #include "lt_db.h"
 #include "lt_file.h"
+#include "lt_grants.h"
 #include "lt_log.h"
 #include "lt_rowmap.h"
 #include "lt_schema.h"
@@ -28,6 +29,7 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 #define REPORT_MS      10000
+#define UNGRANTED_MS   10000 /* attach again to a stream the gateway does not grant */
 
 struct lt_sink_t {
     char path[PATH_MAX];
@@ -53,6 +55,8 @@ struct lt_sink_t {
     int backoff_ms;
     uint64_t applied_since;
     int64_t report_at;
+    int ask_grant; /* refused as not found: the next status says why */
+    lt_grants_state_t grant;
 };
 
 static const char *const s_known[] = {"gateway_socket", "stream",     "record_type", "database",
@@ -202,7 +206,11 @@ int lt_sink_check(const char *config_path, FILE *out)
         else
             lt_check_ok(&r, "table", "%s", self->table);
     }
-    lt_adapter_check_gateway(&r, self->socket);
+    /* A stream the gateway neither owns nor replicates is refused for ever
+     * (PROTOCOL.md 8.2): most often a misspelt `stream`. */
+    const char *stream = self->stream;
+    if (lt_adapter_check_gateway(&r, self->socket) == 0)
+        lt_grants_check(&r, self->socket, self->path, LT_GRANTS_SINK, &stream, 1);
 out:
     lt_sink_destroy(&self);
     return lt_check_summary(&r, config_path, "sink adapter");
@@ -479,20 +487,61 @@ static void s_on_deliver(lt_sink_t *self, const Lienthong__Deliver *d, int64_t n
     }
 }
 
+/* A stream refused as not found: the gateway's status tells whether it is
+ * one this member may attach to at all (PROTOCOL.md 8.2, 8.3). */
+static void s_ask_grant(lt_sink_t *self)
+{
+    Lienthong__StatusRequest r = LIENTHONG__STATUS_REQUEST__INIT;
+    self->ask_grant = 1;
+    if (lt_adapter_send(&self->conn, LIENTHONG__ENVELOPE__BODY_STATUS_REQUEST, &r) != 0)
+        lt_warn("sink", "cannot ask the gateway's status: %s", zmq_strerror(zmq_errno()));
+}
+
+/* When the stream is not granted: one error line per directory version,
+ * and attaching again only every UNGRANTED_MS (a newer directory or a
+ * subscription added to the gateway may grant it). */
+static void s_on_status(lt_sink_t *self, const Lienthong__StatusReply *r, int64_t now)
+{
+    char then[128];
+    if (!self->ask_grant)
+        return; /* the one asked when connecting */
+    self->ask_grant = 0;
+    snprintf(then, sizeof then, "attaching again every %d s until it is granted",
+             UNGRANTED_MS / 1000);
+    if (lt_grants_on_status(&self->grant, r, LT_GRANTS_SINK, self->stream, "sink", self->path,
+                            then) &&
+        self->hold_until)
+        self->hold_until = now + UNGRANTED_MS;
+}
+
 static void s_on_error(lt_sink_t *self, const Lienthong__Error *e, int64_t now)
 {
-    lt_warn("sink", "gateway error for stream=%s code=%s: %s; attaching again in %d ms",
-            self->stream, lt_wire_error_name(e->code), e->message ? e->message : "",
-            self->backoff_ms);
+    int not_found = e->code == LIENTHONG__ERROR_CODE__ERR_NOT_FOUND;
+    if (not_found && self->grant.refused)
+        lt_debug("sink", "stream=%s still not granted: %s", self->stream,
+                 e->message ? e->message : "");
+    else
+        lt_warn("sink", "gateway error for stream=%s code=%s: %s; attaching again in %d ms",
+                self->stream, lt_wire_error_name(e->code), e->message ? e->message : "",
+                self->backoff_ms);
     s_hold(self, now);
+    if (not_found && self->grant.refused)
+        self->hold_until = now + UNGRANTED_MS;
+    if (not_found)
+        s_ask_grant(self);
 }
 
 static void s_handle(lt_sink_t *self, const Lienthong__Envelope *env, int64_t now)
 {
-    if (env->body_case == LIENTHONG__ENVELOPE__BODY_DELIVER)
+    if (env->body_case == LIENTHONG__ENVELOPE__BODY_DELIVER) {
+        if (self->grant.refused)
+            lt_info("sink", "stream=%s is granted now: delivered", self->stream);
+        memset(&self->grant, 0, sizeof self->grant);
         s_on_deliver(self, env->deliver, now);
-    else if (env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR)
+    } else if (env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR)
         s_on_error(self, env->error, now);
+    else if (env->body_case == LIENTHONG__ENVELOPE__BODY_STATUS_REPLY)
+        s_on_status(self, env->status_reply, now);
     else
         lt_warn("sink", "ignored an unexpected %s from the gateway",
                 lt_wire_body_name(env->body_case));

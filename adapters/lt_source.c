@@ -30,6 +30,7 @@
 #include "lt_adapter.h"
 #include "lt_db.h"
 #include "lt_file.h"
+#include "lt_grants.h"
 #include "lt_log.h"
 #include "lt_refcheck.h"
 #include "lt_rules.h"
@@ -57,6 +58,7 @@
 #define CURSOR_LEN      LT_CURSOR_TEXT_MAX
 #define SYNC_CHUNK      50000 /* changes numbered at once (PostgreSQL) */
 #define REFUSALS_LOGGED 20    /* refusals logged one by one per report interval */
+#define UNGRANTED_MS    10000 /* resend of a dataset the directory does not grant us */
 
 typedef struct {
     uint64_t request_id;
@@ -118,6 +120,8 @@ struct lt_source_feed {
     int64_t rejects;     /* rows in lt_rejects for the dataset */
     uint64_t refused;    /* changes the owner's rules refused */
     unsigned logged;     /* refusals logged one by one this report interval */
+    int ask_grant;       /* refused as not found: the next status says why */
+    lt_grants_state_t grant;
 };
 
 struct lt_source_t {
@@ -519,6 +523,16 @@ static void s_check_feed(lt_check_t *r, lt_source_t *self, s_feed_t *f)
     }
 }
 
+/* Every dataset against what the gateway's directory lets this member
+ * publish: a misspelt one would be refused for ever (PROTOCOL.md 8.1). */
+static void s_check_grants(lt_check_t *r, const lt_source_t *self)
+{
+    const char *names[MAX_FEEDS];
+    for (size_t i = 0; i < self->n_feeds; i++)
+        names[i] = self->feeds[i].dataset;
+    lt_grants_check(r, self->socket, self->path, LT_GRANTS_SOURCE, names, self->n_feeds);
+}
+
 int lt_source_check(const char *config_path, FILE *out)
 {
     lt_check_t r = {.out = out};
@@ -533,7 +547,8 @@ int lt_source_check(const char *config_path, FILE *out)
     if (s_check_db(&r, self) == 0)
         for (size_t i = 0; i < self->n_feeds; i++)
             s_check_feed(&r, self, &self->feeds[i]);
-    lt_adapter_check_gateway(&r, self->socket);
+    if (lt_adapter_check_gateway(&r, self->socket) == 0)
+        s_check_grants(&r, self);
 out:
     lt_source_destroy(&self);
     return lt_check_summary(&r, config_path, "source adapter");
@@ -944,9 +959,16 @@ static void s_fail(s_feed_t *f, size_t i, int64_t now)
     fl->failed = 1;
     if (f->retry_at)
         return;
-    f->retry_at = now + f->backoff_ms;
-    lt_info("source", "dataset=%s resending request_id=%016" PRIx64 " in %d ms", f->dataset,
-            fl->request_id, f->backoff_ms);
+    /* A dataset the directory does not grant us waits for a newer one:
+     * retried slowly, and quietly since its error line was logged. */
+    int wait = f->grant.refused ? UNGRANTED_MS : f->backoff_ms;
+    f->retry_at = now + wait;
+    if (f->grant.refused)
+        lt_debug("source", "dataset=%s resending request_id=%016" PRIx64 " in %d ms", f->dataset,
+                 fl->request_id, wait);
+    else
+        lt_info("source", "dataset=%s resending request_id=%016" PRIx64 " in %d ms", f->dataset,
+                fl->request_id, wait);
     s_backoff_up(f);
 }
 
@@ -1186,9 +1208,14 @@ static void s_on_ack(lt_source_t *self, const Lienthong__PublishAck *a)
     }
     fl->acked = 1;
     fl->failed = 0;
+    if (f->grant.refused)
+        lt_info("source", "dataset=%s is granted now: published", f->dataset);
+    memset(&f->grant, 0, sizeof f->grant);
     f->max_flight = MAX_FLIGHT;
     f->backoff_ms = BACKOFF_MIN_MS;
 }
+
+static void s_ask_grant(lt_source_t *self, s_feed_t *f);
 
 static void s_on_error(lt_source_t *self, const Lienthong__Error *e, int64_t now)
 {
@@ -1201,10 +1228,18 @@ static void s_on_error(lt_source_t *self, const Lienthong__Error *e, int64_t now
                 lt_wire_error_name(e->code), e->message ? e->message : "");
         return;
     }
-    lt_warn("source",
-            "gateway refused a publish of dataset=%s request_id=%016" PRIx64 " code=%s: %s",
-            f->dataset, e->request_id, lt_wire_error_name(e->code), e->message ? e->message : "");
+    int not_found = e->code == LIENTHONG__ERROR_CODE__ERR_NOT_FOUND;
+    if (not_found && f->grant.refused)
+        lt_debug("source", "dataset=%s still not granted: %s", f->dataset,
+                 e->message ? e->message : "");
+    else
+        lt_warn("source",
+                "gateway refused a publish of dataset=%s request_id=%016" PRIx64 " code=%s: %s",
+                f->dataset, e->request_id, lt_wire_error_name(e->code),
+                e->message ? e->message : "");
     s_fail(f, i, now);
+    if (not_found)
+        s_ask_grant(self, f);
 }
 
 /* ---- the gateway's cursors ------------------------------------------- */
@@ -1214,6 +1249,36 @@ static void s_ask_status(lt_source_t *self)
     Lienthong__StatusRequest r = LIENTHONG__STATUS_REQUEST__INIT;
     if (lt_adapter_send(&self->conn, LIENTHONG__ENVELOPE__BODY_STATUS_REQUEST, &r) != 0)
         lt_warn("source", "cannot ask the gateway's status: %s", zmq_strerror(zmq_errno()));
+}
+
+/* ---- datasets the directory does not grant (PROTOCOL.md 8.1, 8.3) ------ *
+ * A Publish refused as not found is most often a misspelt `dataset`: the
+ * gateway's status tells whether the directory lists it as this member's.
+ * If not, one error line per directory version says so, and the dataset is
+ * retried every UNGRANTED_MS (a newer directory may grant it) while the
+ * other datasets go on. */
+
+static void s_ask_grant(lt_source_t *self, s_feed_t *f)
+{
+    f->ask_grant = 1;
+    s_ask_status(self);
+}
+
+static void s_on_grants(lt_source_t *self, const Lienthong__StatusReply *r)
+{
+    char then[128];
+    snprintf(then, sizeof then, "publishing it again every %d s until a directory grants it",
+             UNGRANTED_MS / 1000);
+    for (size_t i = 0; i < self->n_feeds; i++) {
+        s_feed_t *f = &self->feeds[i];
+        if (!f->ask_grant)
+            continue;
+        f->ask_grant = 0;
+        if (lt_grants_on_status(&f->grant, r, LT_GRANTS_SOURCE, f->dataset, "source", self->path,
+                                then) &&
+            f->retry_at)
+            f->retry_at = lt_clock_mono_ms() + UNGRANTED_MS;
+    }
 }
 
 /* The gateway's durable source cursor of a dataset; 0 when it has none. */
@@ -1333,9 +1398,10 @@ static int s_handle(lt_source_t *self, const Lienthong__Envelope *env, int64_t n
         s_on_ack(self, env->publish_ack);
     else if (env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR)
         s_on_error(self, env->error, now);
-    else if (env->body_case == LIENTHONG__ENVELOPE__BODY_STATUS_REPLY)
+    else if (env->body_case == LIENTHONG__ENVELOPE__BODY_STATUS_REPLY) {
+        s_on_grants(self, env->status_reply);
         return self->have_status ? 0 : s_on_status(self, env->status_reply);
-    else
+    } else
         lt_warn("source", "ignored an unexpected %s from the gateway",
                 lt_wire_body_name(env->body_case));
     return 0;

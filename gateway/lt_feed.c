@@ -346,9 +346,60 @@ static char *s_role(lt_feed_t *self, const lt_feed_stream_t *st)
     return "owner";
 }
 
+static void s_grants_free(Lienthong__StatusReply *r)
+{
+    if (!r->grants)
+        return;
+    free(r->grants->datasets);
+    free(r->grants->views);
+    free(r->grants->replicated);
+    free(r->grants);
+    r->grants = NULL;
+}
+
+/* Room for n names in *list (at least one, so that calloc never returns
+ * NULL for zero). 0, or -1 when out of memory. */
+static int s_names(char ***list, size_t n)
+{
+    *list = calloc(n ? n : 1, sizeof **list);
+    return *list ? 0 : -1;
+}
+
+/* The datasets and views the directory lists as this member's, and the
+ * streams this gateway replicates: what a source may publish and a sink may
+ * attach to (PROTOCOL.md 8.1, 8.2), so that an adapter can tell a misspelt
+ * name from a dataset without records yet (8.3). Left out when out of
+ * memory: an adapter then cannot check, which it says. */
+static void s_status_grants(lt_feed_t *self, Lienthong__StatusReply *r)
+{
+    const Lienthong__Directory *d = self->ctx->dir ? lt_dir_get(self->ctx->dir) : NULL;
+    const char *me = self->ctx->cfg->member;
+    size_t nd = d ? d->n_datasets : 0, nv = d ? d->n_views : 0;
+    size_t nr = lt_feed_replica_count(self);
+    Lienthong__LocalGrants *g = r->grants = calloc(1, sizeof *g);
+    if (!g)
+        return;
+    lienthong__local_grants__init(g);
+    if (s_names(&g->datasets, nd) || s_names(&g->views, nv) || s_names(&g->replicated, nr)) {
+        s_grants_free(r);
+        return;
+    }
+    for (size_t i = 0; i < nd; i++)
+        if (strcmp(d->datasets[i]->owner, me) == 0)
+            g->datasets[g->n_datasets++] = d->datasets[i]->id;
+    for (size_t i = 0; i < nv; i++) {
+        const char *owner = lt_feed_owner_of(self->ctx->dir, d->views[i]->id);
+        if (owner && strcmp(owner, me) == 0)
+            g->views[g->n_views++] = d->views[i]->id;
+    }
+    for (size_t i = 0; i < nr; i++)
+        g->replicated[g->n_replicated++] = self->replicas[i].stream->name;
+}
+
 void lt_feed_status(lt_feed_t *self, Lienthong__StatusReply *r)
 {
     s_status_owned(self);
+    s_status_grants(self, r);
     r->streams = calloc(self->n_streams ? self->n_streams : 1, sizeof *r->streams);
     if (!r->streams)
         return;
@@ -380,6 +431,7 @@ uint64_t lt_feed_generation(const lt_feed_t *self)
 
 void lt_feed_status_free(Lienthong__StatusReply *r)
 {
+    s_grants_free(r);
     for (size_t i = 0; i < r->n_streams; i++) {
         free(r->streams[i]->history);
         lt_feed_quality_status_free(r->streams[i]);

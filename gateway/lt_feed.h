@@ -191,7 +191,8 @@ void lt_feed_limits_changed(lt_feed_t *self);
  * newest change and each subscriber's lag in seconds. Before an exposition. */
 void lt_feed_quality_refresh(lt_feed_t *self);
 
-/* Adds stream entries to a status reply; free with lt_feed_status_free. */
+/* Adds stream entries and what adapters may publish or attach to (grants,
+ * PROTOCOL.md 8.3) to a status reply; free with lt_feed_status_free. */
 void lt_feed_status(lt_feed_t *self, Lienthong__StatusReply *r);
 void lt_feed_status_free(Lienthong__StatusReply *r);
 

@@ -13,8 +13,13 @@
  *   a peer that never answers is reported once, with what to check; a
  *   connection and its loss are one line each;
  *   source and sink adapters tag every line with their program, member and
- *   dataset (the sink learns its member from the gateway). */
+ *   dataset (the sink learns its member from the gateway);
+ *   a misspelt dataset of a source or stream of a sink (PROTOCOL.md 8.3):
+ *   --check refuses it naming the configuration file and what the directory
+ *   grants, and passes the right ones; a running source logs it once (not
+ *   once per retry) while its other dataset publishes, and a sink too. */
 #define _GNU_SOURCE
+#include "lt_feedtest.h"
 #include "lt_itest.h"
 
 #include <jansson.h>
@@ -416,6 +421,169 @@ out:
     lt_it_fed_cleanup(&fed);
 }
 
+/* ---- a dataset or stream the directory does not grant ----------------------------- */
+
+#define TYPO   ID_A "/populaton"
+#define CLI_MS 20000
+
+/* The source settings of one dataset of the citizens table. */
+#define CITIZENS(id)                                                                               \
+    "  { dataset = \"" id "\"; record_type = \"lienthong.records.Population\";\n"                  \
+    "    table = \"citizens\"; key_column = \"personal_id\"; key_field = \"personal_id\";\n"       \
+    "    columns = { personal_id = \"personal_id\"; full_name = \"full_name\"; }; }"
+
+typedef struct {
+    lt_it_fed_t fed;
+    lt_it_gw_t *ga, *gb;
+    char db[PATH_MAX], good[PATH_MAX], typo[PATH_MAX], sink_good[PATH_MAX], sink_typo[PATH_MAX];
+} grants_t;
+
+/* Writes a source configuration of the datasets (settings text) into path. */
+static int s_source_conf(const grants_t *x, const char *path, const char *datasets)
+{
+    return lt_it_write_fmt(path,
+                           "gateway_socket = \"%s\"; database = \"%s\";\n"
+                           "log_level = \"debug\";\ndatasets = (\n%s );\n",
+                           x->ga->sock_path, x->db, datasets);
+}
+
+static int s_sink_conf(const grants_t *x, const char *path, const char *stream)
+{
+    return lt_it_write_fmt(
+        path,
+        "gateway_socket = \"%s\"; stream = \"%s\";\n"
+        "record_type = \"lienthong.records.Population\";\n"
+        "database = \"%s.db\"; table = \"residents\";\n"
+        "key_column = \"personal_id\"; create_table = true;\n"
+        "columns = { personal_id = \"personal_id\"; full_name = \"full_name\"; };\n"
+        "log_level = \"debug\";\n",
+        x->gb->sock_path, stream, path);
+}
+
+/* The owner A with the citizens table (change capture installed and its
+ * rows published by a correct source), the consumer B replicating DS. */
+static int s_grants_fed(grants_t *x)
+{
+    memset(x, 0, sizeof *x);
+    if (lt_it_fed_init(&x->fed, FED) != 0)
+        return -1;
+    x->fed.extra_source = s_dataset;
+    lt_it_member_t *a = lt_it_member_add(&x->fed, ID_A, 1);
+    lt_it_member_t *b = lt_it_member_add(&x->fed, ID_B, 1);
+    const char *peers_b[] = {ID_A, NULL};
+    x->ga = a ? lt_it_gw_new(&x->fed, a, 1, NULL, NULL) : NULL;
+    x->gb = b ? lt_it_gw_new(&x->fed, b, 1, peers_b, "subscribe = ( { stream = \"" DS "\"; } );")
+              : NULL;
+    if (!x->ga || !x->gb || lt_it_gw_run(x->ga, READY_MS) || lt_it_gw_run(x->gb, READY_MS))
+        return -1;
+    snprintf(x->db, sizeof x->db, "%.4000s/agency.db", x->fed.dir);
+    snprintf(x->good, sizeof x->good, "%.4000s/good.conf", x->fed.dir);
+    snprintf(x->typo, sizeof x->typo, "%.4000s/typo.conf", x->fed.dir);
+    snprintf(x->sink_good, sizeof x->sink_good, "%.4000s/sink-good.conf", x->fed.dir);
+    snprintf(x->sink_typo, sizeof x->sink_typo, "%.4000s/sink-typo.conf", x->fed.dir);
+    if (lt_it_sql(x->db, "CREATE TABLE citizens(personal_id TEXT PRIMARY KEY, full_name TEXT); "
+                         "INSERT INTO citizens VALUES ('038084000001', 'Nguyễn Văn An')") ||
+        s_source_conf(x, x->good, CITIZENS(DS)) ||
+        s_source_conf(x, x->typo, CITIZENS(DS) ",\n" CITIZENS(TYPO)) ||
+        s_sink_conf(x, x->sink_good, DS) || s_sink_conf(x, x->sink_typo, ID_A "/populatoin"))
+        return -1;
+    char out[PATH_MAX];
+    snprintf(out, sizeof out, "%.4000s/install.out", x->fed.dir);
+    const char *args[] = {"source", "--config", x->good, "--install", "--once", NULL};
+    return lt_it_run_cli(x->fed.dir, out, args, CLI_MS) == 0 ? 0 : -1;
+}
+
+/* `lienthong KIND --config conf --check` with its output in dir/out. */
+static int s_adapter_check(const grants_t *x, const char *kind, const char *conf, const char *out,
+                           char *path, size_t cap)
+{
+    snprintf(path, cap, "%.4000s/%s", x->fed.dir, out);
+    const char *args[] = {kind, "--config", conf, "--check", NULL};
+    int rc = lt_it_run_cli(x->fed.dir, path, args, CLI_MS);
+    if (rc != (strstr(conf, "good") ? 0 : 1))
+        lt_it_file_dump(path);
+    return rc;
+}
+
+static void test_check_grants(void)
+{
+    static grants_t x;
+    char out[PATH_MAX], want[PATH_MAX + 256];
+    LT_IT_REQUIRE(s_grants_fed(&x) == 0);
+
+    /* the right dataset and stream pass, said to be granted */
+    CU_ASSERT_EQUAL(s_adapter_check(&x, "source", x.good, "c1.out", out, sizeof out), 0);
+    CU_ASSERT(
+        lt_it_file_contains(out, "ok       dataset: " DS ", granted to " ID_A " in directory v1"));
+    CU_ASSERT_EQUAL(s_adapter_check(&x, "sink", x.sink_good, "c2.out", out, sizeof out), 0);
+    CU_ASSERT(lt_it_file_contains(out, "ok       stream: " DS ", granted to " ID_B));
+
+    /* a misspelt dataset: named, with the member, the version, the owned
+     * ones, and the file to correct; the right one beside it still passes */
+    CU_ASSERT_EQUAL(s_adapter_check(&x, "source", x.typo, "c3.out", out, sizeof out), 1);
+    CU_ASSERT(lt_it_file_contains(out, "error    dataset: dataset '" TYPO "' is not owned by " ID_A
+                                       " in directory v1: owned datasets are '" DS "'\n"));
+    snprintf(want, sizeof want, "fix: correct 'dataset' in %s", x.typo);
+    CU_ASSERT(lt_it_file_contains(out, want));
+    CU_ASSERT(lt_it_file_contains(out, "ok       dataset: " DS ", granted"));
+    CU_ASSERT(lt_it_file_contains(out, "1 problem to fix before starting the source adapter"));
+
+    /* a misspelt stream: neither owned by B nor replicated by its gateway */
+    CU_ASSERT_EQUAL(s_adapter_check(&x, "sink", x.sink_typo, "c4.out", out, sizeof out), 1);
+    CU_ASSERT(lt_it_file_contains(
+        out, "error    stream: stream '" ID_A "/populatoin' is neither owned by " ID_B
+             " nor replicated by its gateway in directory v1: the streams a sink may attach to "
+             "are '" DS "'\n"));
+    snprintf(want, sizeof want, "fix: correct 'stream' in %s", x.sink_typo);
+    CU_ASSERT(lt_it_file_contains(out, want));
+out:
+    lt_it_fed_cleanup(&x.fed);
+}
+
+static void test_run_not_granted(void)
+{
+    static grants_t x;
+    lt_it_proc_t src = {0}, snk = {0};
+    LT_IT_REQUIRE(s_grants_fed(&x) == 0);
+    LT_IT_REQUIRE(lt_ft_wait_seq(x.ga, DS, 1, READY_MS) == 0);
+    snprintf(src.log_path, sizeof src.log_path, "%.4000s/source.log", x.fed.dir);
+    snprintf(snk.log_path, sizeof snk.log_path, "%.4000s/sink.log", x.fed.dir);
+    src.args[0] = "source", src.args[1] = "--config", src.args[2] = x.typo;
+    snk.args[0] = "sink", snk.args[1] = "--config", snk.args[2] = x.sink_typo;
+    LT_IT_REQUIRE(lt_it_proc_start(&src) == 0 && lt_it_proc_start(&snk) == 0);
+
+    /* the misspelt dataset is said once: after a retry, still one line */
+    const char *line = "dataset '" TYPO "' is not owned by " ID_A " in directory v1";
+    const char *sink_line = "stream '" ID_A "/populatoin' is neither owned by " ID_B;
+    for (int64_t end = lt_it_ms() + 30000;
+         lt_it_ms() < end && (lt_it_file_count(src.log_path, 0, "still not granted", NULL) < 1 ||
+                              lt_it_file_count(snk.log_path, 0, "still not granted", NULL) < 1);
+         usleep(200 * 1000))
+        ;
+    CU_ASSERT(lt_it_file_count(src.log_path, 0, "still not granted", NULL) >= 1);
+    CU_ASSERT_EQUAL(lt_it_file_count(src.log_path, 0, line, "ERROR"), 1);
+    CU_ASSERT_EQUAL(lt_it_file_count(src.log_path, 0, line, NULL), 1);
+    CU_ASSERT(lt_it_file_count(src.log_path, 0, "correct 'dataset' in ", x.typo) == 1);
+    CU_ASSERT(lt_it_file_count(snk.log_path, 0, "still not granted", NULL) >= 1);
+    CU_ASSERT_EQUAL(lt_it_file_count(snk.log_path, 0, sink_line, "ERROR"), 1);
+    CU_ASSERT_EQUAL(lt_it_file_count(snk.log_path, 0, sink_line, NULL), 1);
+
+    /* meanwhile the right dataset of the same source publishes */
+    LT_IT_REQUIRE(lt_it_sql(x.db, "INSERT INTO citizens VALUES ('038190000002', 'Lê Thị Bình')") ==
+                  0);
+    CU_ASSERT(lt_ft_wait_seq(x.ga, DS, 2, 5000) == 0);
+    CU_ASSERT(lt_it_proc_stop(&src, 15000) == 0);
+    CU_ASSERT(lt_it_proc_stop(&snk, 15000) == 0);
+    if (CU_get_number_of_failures()) {
+        lt_it_file_dump(src.log_path);
+        lt_it_file_dump(snk.log_path);
+    }
+out:
+    lt_it_proc_kill(&src);
+    lt_it_proc_kill(&snk);
+    lt_it_fed_cleanup(&x.fed);
+}
+
 static void s_teardown(void)
 {
     lt_it_cleanup_all();
@@ -430,6 +598,9 @@ int main(int argc, char **argv)
         {"adapters tag every line with program, member, dataset", test_adapter_log_tags},
         {"a peer not answering warns once; connected and lost once",
          test_unreachable_and_lost_peer},
+        {"adapters' --check refuse a dataset or stream not granted", test_check_grants},
+        {"a source logs a dataset not granted once; its other dataset publishes",
+         test_run_not_granted},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {"service", NULL, NULL, NULL, s_teardown, tests};
