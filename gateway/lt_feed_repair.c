@@ -337,6 +337,29 @@ static int s_range_write(lt_feed_t *self, const lt_feed_replica_t *f, const Lien
     return rc;
 }
 
+int lt_feed_store_rebuild(lt_feed_t *self, int64_t *lost, char *err, size_t errlen)
+{
+    /* The writer thread's connection to the old file is closed before the
+     * new file takes its place, and opened on the new one after; no
+     * checkpoint runs meanwhile (lt_ckpt_suspend says why). */
+    lt_writer_t *w = self->ctx->writer;
+    if (w && lt_writer_suspend(w) != 0) {
+        snprintf(err, errlen, "the writer thread did not hand its publish group back");
+        return -1;
+    }
+    if (self->ctx->ckpt)
+        lt_ckpt_suspend(self->ctx->ckpt);
+    int rc = lt_store_rebuild(self->ctx->store, lost, err, errlen);
+    if (self->ctx->ckpt)
+        lt_ckpt_resume(self->ctx->ckpt);
+    /* Rows the rebuild lost must read as damage, not be sent from memory. */
+    lt_fresh_clear(self->fresh);
+    char werr[300];
+    if (w && lt_writer_resume(w, werr, sizeof werr) != 0)
+        lt_error("store", "the writer thread cannot open the rebuilt store: %s", werr);
+    return rc;
+}
+
 /* A page SQLite finds corrupt cannot be written in place: the store is
  * rebuilt from what is readable (the rows lost there read as missing and
  * are fetched again like any damage), then the write is tried once more. */
@@ -354,25 +377,7 @@ static int s_range_write_rebuild(lt_feed_t *self, const lt_feed_replica_t *f,
              "%s: SQLite finds the store corrupt (%s); rebuilding it from what is "
              "readable",
              f->stream->name, err);
-    /* The writer thread's connection to the old file is closed before the
-     * new file takes its place, and opened on the new one after; no
-     * checkpoint runs meanwhile (lt_ckpt_suspend says why). */
-    lt_writer_t *w = self->ctx->writer;
-    if (w && lt_writer_suspend(w) != 0) {
-        snprintf(err, errlen, "the writer thread did not hand its publish group back");
-        return -1;
-    }
-    if (self->ctx->ckpt)
-        lt_ckpt_suspend(self->ctx->ckpt);
-    int rc = lt_store_rebuild(self->ctx->store, &lost, err, errlen);
-    if (self->ctx->ckpt)
-        lt_ckpt_resume(self->ctx->ckpt);
-    /* Rows the rebuild lost must read as damage, not be sent from memory. */
-    lt_fresh_clear(self->fresh);
-    char werr[300];
-    if (w && lt_writer_resume(w, werr, sizeof werr) != 0)
-        lt_error("store", "the writer thread cannot open the rebuilt store: %s", werr);
-    if (rc != 0)
+    if (lt_feed_store_rebuild(self, &lost, err, errlen) != 0)
         return -1;
     lt_warn("store",
             "store rebuilt: %lld log rows were unreadable and are fetched again from "
