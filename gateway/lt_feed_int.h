@@ -400,7 +400,8 @@ int lt_feed_send_damaged(void *sock, const uint8_t *rid, size_t rid_len,
 /* Rebuilds the store file from what is readable (lt_store_rebuild, after
  * SQLite found a page corrupt), with the writer thread's connection and
  * the checkpointer suspended around the swap; what the feed keeps of the
- * log in memory is dropped (docs/ARCHITECTURE.md 4.2, "Repair"). 0 with
+ * log in memory (lt_fresh, lt_tail) is dropped (docs/ARCHITECTURE.md 4.2,
+ * "Repair"). 0 with
  * *lost the log rows left behind, or -1 with err. */
 int lt_feed_store_rebuild(lt_feed_t *self, int64_t *lost, char *err, size_t errlen)
     __attribute__((warn_unused_result));

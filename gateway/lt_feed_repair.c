@@ -352,8 +352,13 @@ int lt_feed_store_rebuild(lt_feed_t *self, int64_t *lost, char *err, size_t errl
     int rc = lt_store_rebuild(self->ctx->store, lost, err, errlen);
     if (self->ctx->ckpt)
         lt_ckpt_resume(self->ctx->ckpt);
-    /* Rows the rebuild lost must read as damage, not be sent from memory. */
+    /* Rows the rebuild lost must read as damage, not be sent from memory:
+     * neither the records committed lately nor the batches sent lately
+     * (docs/ARCHITECTURE.md 4.2). The rebuild copies the whole file, so
+     * every stream's go. A publish group committed before it and answered
+     * after keeps none either (lt_publish_job_finish, lt_store_rebuilds). */
     lt_fresh_clear(self->fresh);
+    lt_tail_clear(self->tail);
     char werr[300];
     if (w && lt_writer_resume(w, werr, sizeof werr) != 0)
         lt_error("store", "the writer thread cannot open the rebuilt store: %s", werr);

@@ -46,7 +46,9 @@ void lt_fresh_put(lt_fresh_t *self, lt_fresh_run_t **run_p);
 /* Drops every run of stream. */
 void lt_fresh_forget(lt_fresh_t *self, int64_t stream);
 /* Drops every run: the store was rebuilt and may have lost rows, which
- * must be reported as damage, not sent from here. */
+ * must be reported as damage, not sent from here. A publish group
+ * committed before the rebuild and answered after it puts none back
+ * (lt_publish_job_finish, lt_store_rebuilds). */
 void lt_fresh_clear(lt_fresh_t *self);
 /* As lt_store_read, for records held here: calls fn for each record from
  * seq, at most max_n records and max_bytes bytes (at least one record).

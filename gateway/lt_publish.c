@@ -848,6 +848,11 @@ struct _lt_publish_job_t {
     const lt_dir_t *dir;
     char member[LT_ID_MAX];
     size_t max_record;
+    /* The poll loop's connection and its lt_store_rebuilds when the group
+     * was prepared: read by lt_publish_job_finish only, on the poll loop,
+     * never by the writer thread. */
+    const lt_store_t *store;
+    uint64_t rebuilds;
     /* Filled by the writer thread. */
     lt_publish_result_t res[LT_PUBLISH_GROUP];
     int rc;
@@ -915,6 +920,8 @@ void lt_publish_job_prepare(lt_publish_job_t *job, const lt_gwctx_t *ctx)
     job->dir = ctx->dir;
     snprintf(job->member, sizeof job->member, "%s", ctx->cfg->member);
     job->max_record = lt_publish_max_record(ctx->cfg->max_message);
+    job->store = ctx->store;
+    job->rebuilds = lt_store_rebuilds(ctx->store);
 }
 
 /* lt_publish_apply's report of a stream advanced, kept for the poll loop. */
@@ -962,6 +969,16 @@ void lt_publish_job_finish(lt_publish_job_t *job, void *sock, lt_publish_obs_t *
         lt_warn("local", "a group of %zu publishes was not stored; adapters will resend", job->n);
     else
         lt_stats_observe_us(obs->latency, job->took_us);
+    /* The store was rebuilt after this group committed (its job was kept
+     * across it, lt_writer_suspend): the rebuild may have lost its rows,
+     * which must read as damage, so the feed gets no records to send from
+     * memory (docs/ARCHITECTURE.md 4.2, "Repair"). The group is still
+     * answered: it was durable, and the streams and state tables, its
+     * source cursor with them, copy whole or the rebuild fails, so a resend
+     * would only be skipped as known. */
+    if (job->store && lt_store_rebuilds(job->store) != job->rebuilds)
+        for (size_t i = 0; i < job->n_adv; i++)
+            lt_fresh_run_destroy(&job->adv[i].run);
     for (size_t i = 0; advanced && i < job->n_adv; i++)
         advanced(arg, job->adv[i].stream, job->adv[i].last_seq, job->adv[i].appended,
                  &job->adv[i].run);

@@ -109,7 +109,11 @@ void lt_publish_job_prepare(lt_publish_job_t *job, const lt_gwctx_t *ctx);
  * (the writer's connection; NULL when it could not be opened). */
 void lt_publish_job_run(void *job, lt_store_t *store);
 /* On the poll loop: reports the streams advanced, answers each message on
- * sock, counts into obs and empties the job for reuse. */
+ * sock, counts into obs and empties the job for reuse. When the store was
+ * rebuilt since lt_publish_job_prepare (lt_store_rebuilds), the streams
+ * are reported without their records (*fresh NULL): the rebuild may have
+ * lost them (docs/ARCHITECTURE.md 4.2); the messages are answered all the
+ * same. */
 void lt_publish_job_finish(lt_publish_job_t *job, void *sock, lt_publish_obs_t *obs,
                            lt_publish_advanced_fn advanced, void *arg);
 /* The definition of view v of dataset ds as one hash: the dataset's id,

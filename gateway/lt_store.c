@@ -257,6 +257,9 @@ struct _lt_store_t {
     void *wal_arg;
     int wal_cap;
     int wal_pages; /* in the log after this connection's last commit, while delegated */
+    /* Files lt_store_rebuild put in the place of this one: what was read
+     * before may have been lost since (lt_store_rebuilds). */
+    uint64_t rebuilds;
 };
 
 /* The older checksum of a log row (rows written before LT_STORE_SUM_BYTES
@@ -1400,6 +1403,11 @@ int lt_store_streams(lt_store_t *self, lt_store_stream_fn fn, void *arg)
 
 /* ---- rebuild ---------------------------------------------------------------------- */
 
+uint64_t lt_store_rebuilds(const lt_store_t *self)
+{
+    return self->rebuilds;
+}
+
 int lt_store_corrupt(lt_store_t *self)
 {
     int rc = sqlite3_extended_errcode(self->db) & 0xff;
@@ -1566,6 +1574,7 @@ int lt_store_rebuild(lt_store_t *self, int64_t *lost, char *err, size_t errlen)
             snprintf(err, errlen, "cannot replace %s: %s", path, why);
         return -1;
     }
+    self->rebuilds++; /* the new file is at the path, whether or not it opens */
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", path);
     int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -297,5 +297,10 @@ int lt_store_corrupt(lt_store_t *self);
  * the new file). */
 int lt_store_rebuild(lt_store_t *self, int64_t *lost, char *err, size_t errlen)
     __attribute__((warn_unused_result));
+/* How many times lt_store_rebuild replaced the file under this handle (0
+ * when opened). Whoever holds rows of the store in memory compares it
+ * with the count when it read or wrote them: a rebuild since may have lost
+ * them (docs/ARCHITECTURE.md 4.2). */
+uint64_t lt_store_rebuilds(const lt_store_t *self);
 
 #endif

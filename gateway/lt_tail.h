@@ -20,7 +20,8 @@
  * A signature is kept with the signing key that made it and is served only
  * while that key is still the member's (a promotion, PROTOCOL.md 5.5, makes
  * it stale). Entries are keyed by history id, and dropped when a stream's
- * history changes; lt_tail_clear drops everything (limits changed). The
+ * history changes; lt_tail_clear drops everything (limits changed, or the
+ * store was rebuilt and may have lost rows, docs/ARCHITECTURE.md 4.2). The
  * tail is bounded by batches and by bytes (records and packed messages),
  * evicting the oldest first (docs/operations.md, `tail_batches`,
  * `tail_bytes`). Records entered it only after lt_store_read verified
@@ -56,7 +57,7 @@ void lt_tail_destroy(lt_tail_t **self_p);
 /* New bounds; forgets every batch (the batch limits may have changed too). */
 int lt_tail_limits(lt_tail_t *self, size_t max_batches, size_t max_bytes)
     __attribute__((warn_unused_result));
-/* Forgets every batch. */
+/* Forgets every batch: the store was rebuilt (lt_feed_store_rebuild). */
 void lt_tail_clear(lt_tail_t *self);
 /* Forgets the batches of one stream (its history changed). */
 void lt_tail_forget(lt_tail_t *self, int64_t stream_id);

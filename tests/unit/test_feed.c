@@ -4,8 +4,10 @@
  * and subscribers (last sequence number, records appended, cursor and lag);
  * subscriptions of consumers that went away without a word (6.6, 6.7),
  * snapshots that cannot be sent whole (6.10, frame cap), and views that
- * follow a directory changing their definition (6.1, 6.9). The integration
- * suite test_feeds.c covers replicas and sinks. */
+ * follow a directory changing their definition (6.1, 6.9); a store rebuilt
+ * after a corrupt page (docs/ARCHITECTURE.md 4.2), after which nothing
+ * committed before it is served from memory. The integration suite
+ * test_feeds.c covers replicas and sinks. */
 #include "unit_gw.h"
 #include "lt_batch.h"
 #include "lt_feed.h"
@@ -732,6 +734,97 @@ static void test_view_changed_while_stopped(void)
     lt_dir_destroy(&d2);
 }
 
+/* A Publish of one citizen from the consumer's socket (standing for a
+ * source adapter), gathered into job as the poll loop does. */
+static void s_gather(lt_publish_job_t *job, const char *key, uint64_t request_id)
+{
+    Lienthong__Records__Population p = LIENTHONG__RECORDS__POPULATION__INIT;
+    p.personal_id = (char *)key;
+    p.full_name = "Pham Van D";
+    p.date_of_birth = "1980-02-29";
+    p.status = LIENTHONG__RECORDS__CITIZEN_STATUS__CITIZEN_ALIVE;
+    uint8_t buf[256];
+    CU_ASSERT_FATAL(lienthong__records__population__get_packed_size(&p) <= sizeof buf);
+    Lienthong__Change c = LIENTHONG__CHANGE__INIT, *cp = &c;
+    c.key = (char *)key;
+    c.payload.data = buf;
+    c.payload.len = lienthong__records__population__pack(&p, buf);
+    Lienthong__Publish pub = LIENTHONG__PUBLISH__INIT;
+    pub.request_id = request_id;
+    pub.dataset = OD_POP;
+    pub.changes = &cp;
+    pub.n_changes = 1;
+    lt_publish_pending_t *slot = lt_publish_job_slot(job);
+    CU_ASSERT_FATAL(slot != NULL);
+    CU_ASSERT_FATAL(ug_send(&g, LIENTHONG__ENVELOPE__BODY_PUBLISH, &pub, &slot->in, &slot->env) == 0);
+    lt_publish_job_keep(job);
+}
+
+/* The acknowledgement of request_id reached the adapter. */
+static void s_acked(uint64_t request_id)
+{
+    Lienthong__Envelope *env = ug_recv(&g);
+    CU_ASSERT_FATAL(env && env->body_case == LIENTHONG__ENVELOPE__BODY_PUBLISH_ACK);
+    CU_ASSERT_EQUAL(env->publish_ack->request_id, request_id);
+    lt_wire_free(&env);
+}
+
+/* docs/ARCHITECTURE.md 4.2, "Repair": a store rebuilt from what is readable
+ * may have lost rows, which must read as damage, never be served from
+ * memory. A group the writer committed before the rebuild and the poll
+ * loop answers after it (lt_writer_suspend kept it, lt_writer.h) is
+ * acknowledged, but its records are not kept in memory (lt_fresh); the
+ * tail of batches sent is emptied; a group committed after the rebuild is
+ * kept in memory again. */
+static void test_rebuild_forgets_memory(void)
+{
+    char err[300] = "";
+    int64_t lost = -1;
+    lt_publish_obs_t *obs = lt_publish_obs_new(g.ctx.stats);
+    lt_publish_job_t *job = lt_publish_job_new();
+    lt_feed_stream_t *st = lt_feed_stream(g_feed, OD_POP);
+    CU_ASSERT_FATAL(obs && job && st);
+    /* The tail holds a batch of the stream as sent to a consumer. */
+    g.cfg.tail_batches = 8;
+    g.cfg.tail_bytes = 1 << 20;
+    lt_feed_limits_changed(g_feed);
+    CU_ASSERT_FATAL(lt_feed_chunk_read(g_feed, st, 1, 2) == 2);
+    lt_tail_key_t k = {.stream_id = st->id, .stream = st->name, .history = st->history,
+                       .first = 1, .prev = (const uint8_t[LT_HASH_BYTES]){0}};
+    zmq_msg_t m;
+    uint8_t hash[LT_HASH_BYTES];
+    CU_ASSERT_FATAL(lt_tail_put(g_feed->tail, &k, &g_feed->chunk, 0, 1, g.ctx.keys, &m, hash) == 0);
+    zmq_msg_close(&m);
+    CU_ASSERT_EQUAL_FATAL(lt_tail_batches(g_feed->tail), 1);
+    /* A group commits (on the writer's side) and is answered only after
+     * the store was rebuilt. */
+    s_gather(job, "901", 901);
+    lt_publish_job_prepare(job, &g.ctx);
+    lt_publish_job_run(job, g.ctx.store);
+    uint64_t last = st->last_seq;
+    if (lt_feed_store_rebuild(g_feed, &lost, err, sizeof err) != 0)
+        fprintf(stderr, "\n  lt_feed_store_rebuild: %s\n", err);
+    CU_ASSERT_FATAL(lost == 0);
+    CU_ASSERT_EQUAL(lt_tail_batches(g_feed->tail), 0);
+    lt_publish_job_finish(job, g.router, obs, lt_feed_advanced, g_feed);
+    s_acked(901);
+    CU_ASSERT_EQUAL(st->last_seq, last + 1); /* the feed learned of it */
+    CU_ASSERT_EQUAL(lt_fresh_bytes(g_feed->fresh), 0);
+    /* Read from the store instead. */
+    CU_ASSERT_EQUAL(lt_feed_chunk_read(g_feed, st, last + 1, 1), 1);
+    /* A group prepared after the rebuild is kept in memory as before. */
+    s_gather(job, "902", 902);
+    lt_publish_job_prepare(job, &g.ctx);
+    lt_publish_job_run(job, g.ctx.store);
+    lt_publish_job_finish(job, g.router, obs, lt_feed_advanced, g_feed);
+    s_acked(902);
+    CU_ASSERT(lt_fresh_bytes(g_feed->fresh) > 0);
+    g.cfg.tail_batches = g.cfg.tail_bytes = 0;
+    lt_feed_limits_changed(g_feed);
+    lt_publish_job_destroy(&job);
+    lt_publish_obs_destroy(&obs);
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -753,6 +846,8 @@ int main(void)
         {"a lost peer's subscriptions are dropped", test_lost_peer_dropped},
         {"a snapshot record over the frame cap: ERR_TOO_LARGE", test_snapshot_chunk_too_large},
         {"a damaged state row: Error with the damaged range", test_snapshot_damaged},
+        {"after a store rebuild, nothing committed before it is served from memory",
+         test_rebuild_forgets_memory},
         {NULL, NULL},
     };
     return ut_main("lt_feed", suite_init, suite_clean, tests);
