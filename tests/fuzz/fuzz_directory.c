@@ -3,15 +3,20 @@
  * authority of fuzz_common.h plus an unrelated key), at a fixed clock and
  * with the age check off; and (2) unpacked directly as a Directory and
  * handed to lt_dir_validate, so the validator is fuzzed even though random
- * bytes never carry a valid signature. Opened directories are queried. */
+ * bytes never carry a valid signature. Opened directories are queried;
+ * every decoded one is also printed (lt_dirshow, as `lienthong directory
+ * show` does with a file nobody verified) and checked by lt_dirshow_check,
+ * whose verdict must agree with lt_dir_validate. */
 #include "fuzz_common.h"
 #include "lt_dir.h"
+#include "lt_dirshow.h"
 
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
 static lt_dir_pins_t g_pins;
+static FILE *g_null; /* what the printer writes to: only its reads matter */
 
 static void s_init(void)
 {
@@ -25,6 +30,8 @@ static void s_init(void)
         abort();
     memset(g_pins.keys[0], 0x42, 32);
     g_pins.count = 2;
+    if (!(g_null = fopen("/dev/null", "w")))
+        abort();
 }
 
 /* Runs every query once per member, dataset, view and policy. */
@@ -81,6 +88,13 @@ static void s_validate(const uint8_t *data, size_t size)
     if (rc != 0 && !err[0])
         abort();
     if (rc == 0 && section)
+        abort();
+    if (lt_dirshow_print(g_null, m, "fuzz") != 0)
+        abort();
+    /* The same verdict, unless the bytes are not UTF-8 (checked first). */
+    err[0] = 0;
+    int shown = lt_dirshow_check(data, size, m, err, sizeof err);
+    if ((shown != 0 && !err[0]) || (rc != 0 && shown == 0))
         abort();
     lienthong__directory__free_unpacked(m, NULL);
 }
