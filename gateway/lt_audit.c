@@ -5,6 +5,7 @@
 #include "lt_file.h"
 #include "lt_gwstats.h"
 #include "lt_log.h"
+#include "lt_sqlopen.h"
 #include "lt_valid.h"
 
 #include <sqlite3.h>
@@ -877,7 +878,8 @@ int lt_audit_check_keys(const char *path, const uint8_t *const *pks, size_t n_pk
     int rc = -1, step;
     uint8_t head[LT_HASH_BYTES] = {0};
     memset(rep, 0, sizeof *rep);
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+    /* An exported segment may come from anywhere (lt_auditarc_verify). */
+    if (lt_sqlopen_untrusted(path, SQLITE_OPEN_READONLY, &db) != SQLITE_OK) {
         snprintf(err, errlen, "%s: %s", path, db ? sqlite3_errmsg(db) : "cannot open");
         goto out;
     }

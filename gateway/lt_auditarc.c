@@ -4,6 +4,7 @@
 #include "lt_auditarc.h"
 #include "lt_clock.h"
 #include "lt_log.h"
+#include "lt_sqlopen.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -223,20 +224,30 @@ out:
     return rc;
 }
 
-/* The segment row: member and the seqs it claims. */
+/* The segment row: member and the seqs it claims. The file may come from
+ * anywhere (`audit verify --file`): it is opened hardened (lt_sqlopen.h),
+ * and a row the export could not have written (its columns are NOT NULL)
+ * is reported as damaged. */
 static int s_segment(const char *file, char *member, size_t len, uint64_t *first, uint64_t *last,
                      char *err, size_t errlen)
 {
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     int rc = -1;
-    if (sqlite3_open_v2(file, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+    if (lt_sqlopen_untrusted(file, SQLITE_OPEN_READONLY, &db) != SQLITE_OK ||
         sqlite3_prepare_v2(db, "SELECT member, first_seq, last_seq FROM segment", -1, &st, NULL) !=
             SQLITE_OK) {
         snprintf(err, errlen, "%s is not an exported audit segment: %s", file,
                  db ? sqlite3_errmsg(db) : "cannot open");
     } else if (sqlite3_step(st) != SQLITE_ROW) {
         snprintf(err, errlen, "%s: no segment row", file);
+    } else if (sqlite3_column_type(st, 0) != SQLITE_TEXT ||
+               sqlite3_column_type(st, 1) != SQLITE_INTEGER ||
+               sqlite3_column_type(st, 2) != SQLITE_INTEGER) {
+        snprintf(err, errlen,
+                 "%s: the segment row is damaged: member, first_seq and last_seq must be text, "
+                 "integer and integer (the file was not written by an export, or was altered)",
+                 file);
     } else {
         snprintf(member, len, "%s", (const char *)sqlite3_column_text(st, 0));
         *first = (uint64_t)sqlite3_column_int64(st, 1);

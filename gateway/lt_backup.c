@@ -4,6 +4,7 @@
 #include "lt_client.h"
 #include "lt_file.h"
 #include "lt_history.h"
+#include "lt_sqlopen.h"
 #include "lt_store.h"
 
 #include <errno.h>
@@ -84,11 +85,12 @@ out:
  * -shm file beside it, so a backup on read-only media, or in a directory
  * the restoring user may not write, can be read. A backup taken before the
  * copies were made rollback-journal files is still in WAL mode, which
- * needs that -shm otherwise. */
+ * needs that -shm otherwise. A backup may come from anywhere: it is opened
+ * hardened (lt_sqlopen.h). */
 static int s_open_read(const char *path, int frozen, sqlite3 **db)
 {
     if (!frozen)
-        return sqlite3_open_v2(path, db, SQLITE_OPEN_READONLY, NULL);
+        return lt_sqlopen_untrusted(path, SQLITE_OPEN_READONLY, db);
     char uri[3 * PATH_MAX + 32];
     /* An absolute path after an empty authority: "file:" and "//x" would
      * read x as a host. */
@@ -98,7 +100,7 @@ static int s_open_read(const char *path, int frozen, sqlite3 **db)
         n += (size_t)(strchr("?#%", *p) ? snprintf(uri + n, sizeof uri - n, "%%%02X", (unsigned char)*p)
                                           : snprintf(uri + n, sizeof uri - n, "%c", *p));
     snprintf(uri + n, sizeof uri - n, "?immutable=1");
-    return sqlite3_open_v2(uri, db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
+    return lt_sqlopen_untrusted(uri, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, db);
 }
 
 /* Copies the database src (a backup file when frozen, s_open_read) to dst

@@ -198,6 +198,36 @@ static void test_export_tampered(void)
     lt_keys_destroy(&k);
 }
 
+/* An exported file whose segment row was replaced: a NULL member (a row
+ * no export writes) is reported as damaged, and a segment that is a view
+ * calling a function that is not harmless anywhere (here the R*Tree's
+ * node decoder, which parses a blob the file supplies) is refused, not
+ * run. */
+static void test_export_crafted_segment(void)
+{
+    s_fresh();
+    lt_keys_t *k = s_fill(5);
+    const uint8_t *pk[1] = {lt_keys_signing_public(k)};
+    char err[512], f1[sizeof s_path], member[64];
+    snprintf(f1, sizeof f1, "%.250s/seg1.db", s_dir);
+    lt_auditarc_export_t res;
+    lt_audit_report_t r;
+    CU_ASSERT(lt_auditarc_export(s_path, f1, "VN/GOV/BCA", lt_clock_now_ms() + 1000, pk, 1, &res,
+                                 err, sizeof err) == 0);
+    snprintf(s_path, sizeof s_path, "%s", f1); /* s_exec edits the file */
+    CU_ASSERT(s_exec("DROP TABLE segment; CREATE TABLE segment (member TEXT, first_seq INTEGER,"
+                     " last_seq INTEGER, exported_at_ms INTEGER);"
+                     "INSERT INTO segment VALUES (NULL, 1, 5, 0)") == 0);
+    CU_ASSERT(lt_auditarc_verify(f1, pk, 1, &r, err, sizeof err) == -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "the segment row is damaged"));
+    CU_ASSERT(lt_auditarc_member(f1, member, sizeof member, err, sizeof err) == -1);
+    CU_ASSERT(s_exec("DROP TABLE segment; CREATE VIEW segment AS SELECT"
+                     " hex(rtreenode(2, x'00')) AS member, 1 AS first_seq, 5 AS last_seq") == 0);
+    CU_ASSERT(lt_auditarc_member(f1, member, sizeof member, err, sizeof err) == -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "unsafe use of rtreenode"));
+    lt_keys_destroy(&k);
+}
+
 /* One integer from sql (which must yield a row) on the log at s_path. */
 static int64_t s_int(const char *sql)
 {
@@ -643,6 +673,7 @@ int main(void)
         {"old segments export to files that verify and join the live log", test_export},
         {"an exported file edited or checked under another key fails", test_export_tampered},
         {"a removal cut short is finished by the next export", test_export_removal_finished},
+        {"a crafted segment row is reported, its functions not run", test_export_crafted_segment},
         {"after a key rotation, checkpoints verify under both keys", test_rotated_keys},
         {"a segment spanning a key rotation verifies under both keys", test_export_rotated},
         {"an entry that cannot be buffered fails the commit closed", test_unbuffered_entry_fails_closed},
