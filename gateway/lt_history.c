@@ -4,6 +4,7 @@
 #include "lt_file.h"
 #include "lt_log.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -21,6 +22,7 @@ typedef struct {
     char name[LT_STREAM_ID_MAX];
     lt_stream_t st;
     int in_file;
+    int suspect; /* the file's line for it does not read (s_read_file) */
     uint64_t file_seq;
     uint8_t file_history[LT_HISTORY_BYTES];
 } s_entry_t;
@@ -42,18 +44,70 @@ const char *lt_history_hex(const uint8_t *id, int has, char out[LT_HISTORY_HEX])
     return out;
 }
 
-/* 32 hex digits into 16 bytes; 0 or -1. */
-static int s_unhex(const char *hex, uint8_t out[LT_HISTORY_BYTES])
+/* One hex digit's value, or -1: only what lt_history_hex writes, and its
+ * upper-case form (no sign, space or "0x", which sscanf would take). */
+static int s_hexval(char c)
 {
-    if (strlen(hex) != 2 * LT_HISTORY_BYTES)
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Exactly 32 hex digits (len of them at hex) into 16 bytes; 0 or -1. */
+static int s_unhex(const char *hex, size_t len, uint8_t out[LT_HISTORY_BYTES])
+{
+    if (len != 2 * LT_HISTORY_BYTES)
         return -1;
     for (size_t i = 0; i < LT_HISTORY_BYTES; i++) {
-        unsigned v;
-        if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+        int hi = s_hexval(hex[2 * i]), lo = s_hexval(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0)
             return -1;
-        out[i] = (uint8_t)v;
+        out[i] = (uint8_t)(hi << 4 | lo);
     }
     return 0;
+}
+
+/* Plain decimal digits (len of them at s), no sign, no wrap; 0 or -1. */
+static int s_unsigned(const char *s, size_t len, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (len == 0)
+        return -1;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9' || v > (UINT64_MAX - (uint64_t)(s[i] - '0')) / 10)
+            return -1;
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+int lt_history_parse_line(const char *line, char name[LT_STREAM_ID_MAX],
+                          uint8_t history[LT_HISTORY_BYTES], uint64_t *seq)
+{
+    size_t nl = strcspn(line, " ");
+    if (nl == 0 || nl >= LT_STREAM_ID_MAX || line[nl] != ' ')
+        return -1;
+    memcpy(name, line, nl);
+    name[nl] = 0;
+    const char *hex = line + nl + 1;
+    size_t hl = strcspn(hex, " ");
+    if (hex[hl] != ' ' || s_unhex(hex, hl, history) != 0)
+        return 1;
+    const char *num = hex + hl + 1;
+    return s_unsigned(num, strlen(num), seq) == 0 ? 0 : 1;
+}
+
+int lt_history_format_line(char *buf, size_t len, const char *name,
+                           const uint8_t history[LT_HISTORY_BYTES], uint64_t seq)
+{
+    char hex[LT_HISTORY_HEX];
+    int n = snprintf(buf, len, "%s %s %" PRIu64, name, lt_history_hex(history, 1, hex), seq);
+    return n >= 0 && (size_t)n < len ? n : -1;
 }
 
 /* Every stream id begins with its owner's id and '/' (a dataset OWNER/NAME,
@@ -106,6 +160,8 @@ static void s_path(const lt_gwcfg_t *cfg, char *out, size_t cap)
     snprintf(out, cap, "%s/" HW_NAME, cfg->data_dir);
 }
 
+static void s_read_line(const char *path, unsigned no, const char *line, s_list_t *l);
+
 /* Marks the entries the file names with what it says. A missing file says
  * nothing (a new data directory, or one from before history ids). */
 static int s_read_file(const lt_gwcfg_t *cfg, s_list_t *l, char *err, size_t errlen)
@@ -120,29 +176,52 @@ static int s_read_file(const lt_gwcfg_t *cfg, s_list_t *l, char *err, size_t err
         snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
         return -1;
     }
-    char *save = NULL;
-    for (char *line = strtok_r((char *)data, "\n", &save); line;
-         line = strtok_r(NULL, "\n", &save)) {
-        char name[LT_STREAM_ID_MAX], hex[64];
-        uint64_t seq;
-        uint8_t h[LT_HISTORY_BYTES];
-        if (line[0] == '#' ||
-            sscanf(line, "%255s %63s %" SCNu64, name, hex, &seq) != 3 || s_unhex(hex, h) != 0)
-            continue; /* a line this version does not know: not ours to judge */
-        for (size_t i = 0; i < l->n; i++)
-            if (strcmp(l->e[i].name, name) == 0) {
-                l->e[i].in_file = 1;
-                l->e[i].file_seq = seq;
-                memcpy(l->e[i].file_history, h, LT_HISTORY_BYTES);
-            }
+    /* Lines are counted by hand: strtok_r would skip empty ones. */
+    char *line = (char *)data, *end = (char *)data + size;
+    for (unsigned no = 1; line < end; no++) {
+        char *nl = memchr(line, '\n', (size_t)(end - line));
+        if (nl)
+            *nl = 0;
+        s_read_line(path, no, line, l);
+        line = nl ? nl + 1 : end;
     }
     free(data);
     return 0;
 }
 
+/* One line of the file. A line that does not read is no alibi for its
+ * stream: the file exists to catch a store put back behind it (PROTOCOL.md
+ * 6.9), and skipping the line would let it be rewritten from that store,
+ * the evidence gone. So the stream it names is renewed as if rolled back;
+ * a line whose stream name cannot be read at all could have been any owned
+ * stream's, so every one is. */
+static void s_read_line(const char *path, unsigned no, const char *line, s_list_t *l)
+{
+    char name[LT_STREAM_ID_MAX];
+    uint8_t h[LT_HISTORY_BYTES];
+    uint64_t seq = 0;
+    if (line[0] == '#' || line[0] == 0)
+        return;
+    int rc = lt_history_parse_line(line, name, h, &seq);
+    if (rc != 0)
+        lt_warn("history",
+                "%s line %u: \"%.120s\" is not \"STREAM HISTORY SEQ\" (32 hex digits, a whole "
+                "number): %s gets a new history, as after a rollback",
+                path, no, line, rc > 0 ? name : "every owned stream");
+    for (size_t i = 0; i < l->n; i++) {
+        if (rc < 0 || (rc > 0 && strcmp(l->e[i].name, name) == 0)) {
+            l->e[i].suspect = 1;
+        } else if (rc == 0 && strcmp(l->e[i].name, name) == 0) {
+            l->e[i].in_file = 1;
+            l->e[i].file_seq = seq;
+            memcpy(l->e[i].file_history, h, LT_HISTORY_BYTES);
+        }
+    }
+}
+
 static int s_write_file(const lt_gwcfg_t *cfg, const s_list_t *l, char *err, size_t errlen)
 {
-    char path[PATH_MAX + 16], hex[LT_HISTORY_HEX];
+    char path[PATH_MAX + 16];
     s_path(cfg, path, sizeof path);
     size_t cap = sizeof HW_HEADER + l->n * (LT_STREAM_ID_MAX + LT_HISTORY_HEX + 24), len = 0;
     char *buf = malloc(cap);
@@ -151,11 +230,15 @@ static int s_write_file(const lt_gwcfg_t *cfg, const s_list_t *l, char *err, siz
         return -1;
     }
     len += (size_t)snprintf(buf, cap, "%s", HW_HEADER);
-    for (size_t i = 0; i < l->n; i++)
-        if (l->e[i].st.has_history)
-            len += (size_t)snprintf(buf + len, cap - len, "%s %s %" PRIu64 "\n", l->e[i].name,
-                                    lt_history_hex(l->e[i].st.history, 1, hex),
-                                    l->e[i].st.last_seq);
+    for (size_t i = 0; i < l->n; i++) {
+        if (!l->e[i].st.has_history)
+            continue;
+        int n = lt_history_format_line(buf + len, cap - len, l->e[i].name, l->e[i].st.history,
+                                       l->e[i].st.last_seq);
+        assert(n >= 0 && len + (size_t)n + 1 < cap); /* cap counts the longest line */
+        len += (size_t)n;
+        buf[len++] = '\n';
+    }
     int rc = lt_file_write_atomic(path, buf, len, 0600);
     if (rc != 0)
         snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
@@ -195,10 +278,16 @@ static void s_report_behind(const s_entry_t *e, const char *old_hex, lt_audit_t 
     char was[LT_HISTORY_HEX], now[LT_HISTORY_HEX], detail[400];
     lt_history_hex(e->file_history, 1, was);
     lt_history_hex(e->st.history, 1, now);
-    snprintf(detail, sizeof detail,
-             "store holds seq %" PRIu64 " on history %s, this gateway had seq %" PRIu64
-             " on history %s durable: new history %s",
-             e->st.last_seq, old_hex, e->file_seq, was, now);
+    if (e->suspect)
+        snprintf(detail, sizeof detail,
+                 "store holds seq %" PRIu64 " on history %s, the high-water file's line for it "
+                 "does not read: new history %s",
+                 e->st.last_seq, old_hex, now);
+    else
+        snprintf(detail, sizeof detail,
+                 "store holds seq %" PRIu64 " on history %s, this gateway had seq %" PRIu64
+                 " on history %s durable: new history %s",
+                 e->st.last_seq, old_hex, e->file_seq, was, now);
     lt_warn("history",
             "stream %s: the store was restored or rolled back (%s); consumers on the old history "
             "are told to resynchronise",
@@ -224,9 +313,9 @@ int lt_history_check(lt_store_t *store, const lt_gwcfg_t *cfg, lt_audit_t *audit
         goto out;
     for (size_t i = 0; i < l.n; i++) {
         const s_entry_t *e = &l.e[i];
-        renew[i] = e->in_file &&
-                   (e->st.last_seq < e->file_seq || !e->st.has_history ||
-                    memcmp(e->st.history, e->file_history, LT_HISTORY_BYTES) != 0);
+        renew[i] = e->suspect ||
+                   (e->in_file && (e->st.last_seq < e->file_seq || !e->st.has_history ||
+                                   memcmp(e->st.history, e->file_history, LT_HISTORY_BYTES) != 0));
         lt_history_hex(e->st.history, e->st.has_history, old[i]);
     }
     if (s_renew(store, &l, renew, err, errlen) != 0)

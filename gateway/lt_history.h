@@ -30,6 +30,19 @@
 /* Writes the history id as 32 hex digits ("none" when absent); returns out. */
 const char *lt_history_hex(const uint8_t *id, int has, char out[LT_HISTORY_HEX]);
 
+/* One line of the high-water file, "STREAM HISTORY SEQ" without its
+ * newline: the stream id, 32 hex digits and plain decimal digits, one
+ * space between. lt_history_parse_line returns 0 with all three; 1 when
+ * only name could be read; -1 when not even that. lt_history_format_line
+ * writes what parse reads back; returns its length, or -1 when it does
+ * not fit in len. */
+int lt_history_parse_line(const char *line, char name[LT_STREAM_ID_MAX],
+                          uint8_t history[LT_HISTORY_BYTES], uint64_t *seq)
+    __attribute__((warn_unused_result));
+int lt_history_format_line(char *buf, size_t len, const char *name,
+                           const uint8_t history[LT_HISTORY_BYTES], uint64_t seq)
+    __attribute__((warn_unused_result));
+
 /* 1 when the store row name is a stream this gateway owns: one of its
  * datasets or views, not a replica (subscribed or no longer), not a shadow
  * row. */

@@ -136,11 +136,66 @@ static void test_check_and_rotate(void)
     lt_store_destroy(&s);
 }
 
+/* Writes the high-water file: VIEW's true line, then owned_line. */
+static void s_write(lt_store_t *s, const char *owned_line)
+{
+    char path[400], hex[LT_HISTORY_HEX], text[1024];
+    lt_stream_t v = s_get(s, VIEW);
+    snprintf(path, sizeof path, "%s/history", g_dir);
+    snprintf(text, sizeof text, "# test\n" VIEW " %s %llu\n%s\n", lt_history_hex(v.history, 1, hex),
+             (unsigned long long)v.last_seq, owned_line);
+    CU_ASSERT_FATAL(lt_file_write_atomic(path, text, strlen(text), 0600) == 0);
+}
+
+/* A line of the high-water file that does not read is no alibi: the stream
+ * it names is treated as rolled back (a new history), and a line whose
+ * stream cannot be read at all casts doubt on every owned stream. Each
+ * case below either hides a rollback (the store is at 8, the line at 10)
+ * or writes the true history in a form the writer never uses. */
+static void test_damaged_lines(void)
+{
+    char err[512] = "", hex[LT_HISTORY_HEX], line[256];
+    lt_store_t *s = lt_store_open(g_path, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    uint8_t h0f[16] = {0x0f, 1, 2, 3};
+    lt_stream_t own = s_make(s, OWNED, 8);
+    CU_ASSERT_FATAL(lt_store_history_set(s, own.id, h0f, &own) == 0);
+    lt_history_hex(own.history, 1, hex);
+    char plus[LT_HISTORY_HEX];
+    snprintf(plus, sizeof plus, "+f%s", hex + 2); /* "0f..." as "+f..." */
+    /* label, then the line: start, history (NULL: the true one), end */
+    const char *cases[][4] = {
+        {"not hex", OWNED " ", "zz112233445566778899aabbccddeeff", " 10"},
+        {"seq not a number", OWNED " ", NULL, " ten"},
+        {"no seq", OWNED " ", NULL, ""},
+        {"seq followed by more", OWNED " ", NULL, " 8 extra"},
+        {"a signed hex digit", OWNED " ", plus, " 8"},
+        {"no stream name", " ", NULL, " 10"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(line, sizeof line, "%s%s%s", cases[i][1], cases[i][2] ? cases[i][2] : hex,
+                 cases[i][3]);
+        s_write(s, line);
+        lt_stream_t before = s_get(s, OWNED), view = s_get(s, VIEW);
+        CU_ASSERT(lt_history_check(s, &g_cfg, NULL, err, sizeof err) == 0);
+        lt_stream_t after = s_get(s, OWNED);
+        if (memcmp(after.history, before.history, 16) == 0)
+            fprintf(stderr, "\n  case '%s' (line \"%s\"): no new history\n", cases[i][0], line);
+        CU_ASSERT(memcmp(after.history, before.history, 16) != 0);
+        /* Only the line without a name casts doubt on VIEW's true line. */
+        CU_ASSERT((memcmp(s_get(s, VIEW).history, view.history, 16) != 0) == (i == 5));
+        /* Put the 0x0f history back for the next case. */
+        CU_ASSERT_FATAL(lt_store_history_set(s, own.id, h0f, &own) == 0);
+    }
+    lt_store_destroy(&s);
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
         {"owned streams and hex ids", test_owned},
         {"a stream behind the high-water file gets a new history, no other", test_check_and_rotate},
+        {"a damaged line of the high-water file renews what it names", test_damaged_lines},
         {NULL, NULL},
     };
     return ut_main("lt_history", suite_init, suite_clean, tests);
