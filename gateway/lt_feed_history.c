@@ -9,8 +9,10 @@
  * seq 1 into a shadow row of the store and, once the copy reaches the
  * owner's last seq at the time of the fork, replaces the replica with it
  * in one transaction. A reader therefore sees the old history or the new
- * one, never a mix. The copy is a full re-fetch; a snapshot transfer can
- * replace it behind lt_feed_resync without changing the rest. */
+ * one, never a mix. An owner whose retained log starts after seq 1 answers
+ * the copy's Subscribe with a snapshot (6.7, 6.8): its swap replaces the
+ * replica and ends the resynchronisation in the same one transaction
+ * (lt_feed_stage.c, lt_feed_history_resynced). */
 #include "lt_feed_int.h"
 #include "lt_clock.h"
 #include "lt_history.h"
@@ -210,11 +212,28 @@ static void s_copy_damaged(lt_feed_t *self, lt_feed_replica_t *f)
     (void)s_resync_start(self, f, f->resync_target);
 }
 
+void lt_feed_history_resynced(lt_feed_t *self, lt_feed_replica_t *f, const lt_stream_t *old,
+                              const lt_stream_t *now, const char *how)
+{
+    char was[LT_HISTORY_HEX], is[LT_HISTORY_HEX], detail[300];
+    f->resyncing = 0;
+    lt_stats_set(f->st_forked, 0);
+    f->fork_detail[0] = '\0';
+    snprintf(detail, sizeof detail,
+             "now seq %" PRIu64 " on history %s (replaced seq %" PRIu64 " on history %s)",
+             now->last_seq, lt_history_hex(now->history, now->has_history, is), old->last_seq,
+             lt_history_hex(old->history, old->has_history, was));
+    lt_info("feed", "replica of %s resynchronised from %s%s: %s", f->stream->name, f->owner, how,
+            detail);
+    s_audit(self, f, "replica-resynced", detail);
+    /* What the sinks hold came from the old history. */
+    lt_feed_sink_replaced(self, f->stream);
+}
+
 void lt_feed_history_applied(lt_feed_t *self, lt_feed_replica_t *f)
 {
     lt_store_t *store = self->ctx->store;
     lt_stream_t old, now;
-    char was[LT_HISTORY_HEX], is[LT_HISTORY_HEX], detail[300];
     if (lt_feed_writer_settle(self, "replace the replica with its resynchronised copy") != 0)
         return; /* the copy stays; the next batch tries again */
     int rc = 0;
@@ -231,18 +250,9 @@ void lt_feed_history_applied(lt_feed_t *self, lt_feed_replica_t *f)
     }
     f->cursor = now;
     f->cursor_gen++;
-    f->resyncing = 0;
-    lt_stats_set(f->st_forked, 0);
-    f->fork_detail[0] = '\0';
-    snprintf(detail, sizeof detail,
-             "now seq %" PRIu64 " on history %s (replaced seq %" PRIu64 " on history %s)",
-             now.last_seq, lt_history_hex(now.history, now.has_history, is), old.last_seq,
-             lt_history_hex(old.history, old.has_history, was));
-    lt_info("feed", "replica of %s resynchronised from %s: %s", f->stream->name, f->owner, detail);
-    s_audit(self, f, "replica-resynced", detail);
+    lt_feed_history_resynced(self, f, &old, &now, "");
     lt_feed_stream_grew(self, f->stream, now.last_seq, 0);
     lt_stats_set(f->st_cursor, (int64_t)now.last_seq);
-    lt_feed_sink_replaced(self, f->stream);
 }
 
 /* ---- consumer: checks ------------------------------------------------------------ */

@@ -362,6 +362,11 @@ void lt_feed_history_forked(lt_feed_t *self, lt_feed_replica_t *f, const uint8_t
                             uint64_t owner_last);
 /* Consumer: f's shadow reached its target: swaps it in. */
 void lt_feed_history_applied(lt_feed_t *self, lt_feed_replica_t *f);
+/* Consumer: f's replica was replaced, durably, by the owner's new history
+ * (now; old is what it replaced): ends the resynchronisation, logs ("from
+ * OWNER" then how) and audits it, and detaches the sinks (6.9). */
+void lt_feed_history_resynced(lt_feed_t *self, lt_feed_replica_t *f, const lt_stream_t *old,
+                              const lt_stream_t *now, const char *how);
 /* Adds the history of st (and for a replica its feed's state). */
 void lt_feed_history_status(lt_feed_t *self, lt_feed_stream_t *st, Lienthong__StreamStatus *ss);
 

@@ -7,12 +7,17 @@
  * for the replica with cursor S and prev hash H32(end header) in ONE
  * transaction. A kill or a lost connection during the transfer leaves the
  * replica as it was; the staging copy is emptied when the next snapshot
- * starts. */
+ * starts. A snapshot that comes while the replica resynchronises (the
+ * copy's Subscribe from seq 1 is behind the owner's retained log, 6.8) is
+ * the owner's whole state on its new history: its swap replaces the
+ * replica, empties the copy and ends the resynchronisation in the same
+ * transaction (6.9). */
 #include "lt_feed_int.h"
 #include "lt_clock.h"
 #include "lt_log.h"
 #include "lt_valid.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -286,9 +291,12 @@ void lt_feed_on_snapshot_chunk(lt_feed_t *self, const char *owner, void *link_so
 }
 
 /* Swaps the staging copy in for the replica, at cursor (S, hash), in one
- * transaction; the replica's old rows go with it. */
+ * transaction; the replica's old rows go with it. During a
+ * resynchronisation the same transaction empties the copy's shadow row,
+ * the cursor's (6.9): the replica is then on the owner's new history
+ * whatever S is, and *old is the row it replaced. */
 static int s_swap(lt_feed_t *self, lt_feed_replica_t *f, const uint8_t hash[LT_HASH_BYTES],
-                  char *err, size_t errlen)
+                  lt_stream_t *old, char *err, size_t errlen)
 {
     lt_store_t *store = self->ctx->store;
     struct lt_feed_stage *g = f->stage;
@@ -296,13 +304,19 @@ static int s_swap(lt_feed_t *self, lt_feed_replica_t *f, const uint8_t hash[LT_H
     memcpy(next.last_hash, hash, LT_HASH_BYTES);
     if (next.has_history)
         memcpy(next.history, g->history, LT_HISTORY_BYTES);
+    /* Clearing the shadow as the replica's own row would empty the replica
+     * the snapshot just filled. */
+    assert(!f->resyncing || (f->cursor.id != f->stream->id && f->cursor.id != g->id));
     /* The replica is on the snapshot's history: the batches after it are
      * checked against it (6.5 step 3). */
     if (lt_feed_writer_settle(self, "swap a snapshot in") != 0) {
         snprintf(err, errlen, "the writer thread is stuck");
         return -1;
     }
-    if (lt_store_begin(store) != 0 || lt_store_stream_clear(store, f->stream->id) != 0 ||
+    if (lt_store_begin(store) != 0 ||
+        (f->resyncing && (lt_store_stream_find(store, f->stream->name, old) != 1 ||
+                          lt_store_stream_clear(store, f->cursor.id) != 0)) ||
+        lt_store_stream_clear(store, f->stream->id) != 0 ||
         lt_store_stream_swap(store, f->stream->name, g->name) != 0 ||
         lt_store_stream_save(store, &next) != 0 ||
         (next.has_history && lt_store_history_set(store, g->id, g->history, NULL) != 0) ||
@@ -342,10 +356,12 @@ void lt_feed_on_snapshot_end(lt_feed_t *self, const char *owner, const Lienthong
         pk = NULL;
     if (pk)
         lt_snap_merkle_root(&f->stage->acc, root);
+    int resyncing = f->resyncing;
+    lt_stream_t old = {.id = 0}; /* filled by s_swap when resyncing */
     if (!pk ||
         s_end_verify(pk, f, e, root, hash, err, sizeof err) != 0 ||
         s_history_same(f->stage, &e->history_id, err, sizeof err) != 0 ||
-        s_swap(self, f, hash, err, sizeof err) != 0) {
+        s_swap(self, f, hash, &old, err, sizeof err) != 0) {
         lt_feed_stage_reset(f);
         lt_feed_replica_backoff(self, f, err, 0, 1);
         return;
@@ -368,4 +384,6 @@ void lt_feed_on_snapshot_end(lt_feed_t *self, const char *owner, const Lienthong
                                                        .peer = f->owner,
                                                        .target = f->stream->name,
                                                        .detail = detail});
+    if (resyncing)
+        lt_feed_history_resynced(self, f, &old, &f->cursor, "'s snapshot");
 }

@@ -938,6 +938,10 @@ static int s_exec_fmt(lt_store_t *self, const char *fmt, int64_t a, int64_t b, i
 
 int lt_store_stream_replace(lt_store_t *self, int64_t dst, int64_t src)
 {
+    /* A stream cannot replace itself: clearing dst would empty src, and
+     * nothing would be left to move. */
+    if (dst == src)
+        return -1;
     /* src's counts move with its state: written first, then relabelled. */
     if (s_flush(self) != 0 || lt_store_stream_clear(self, dst) != 0)
         return -1;

@@ -107,7 +107,8 @@ int lt_store_stream_clear(lt_store_t *self, int64_t id) __attribute__((warn_unus
  * reader sees either the old stream or the new one, never a mix. 0, -1 on
  * an error, or LT_STORE_DAMAGED when a log row of src does not match its
  * checksum (lt_store_damaged_seq says which; nothing is moved once the
- * caller rolls back): moving it would give it a valid one. */
+ * caller rolls back): moving it would give it a valid one. -1, with
+ * nothing written, when dst is src. */
 int lt_store_stream_replace(lt_store_t *self, int64_t dst, int64_t src)
     __attribute__((warn_unused_result));
 

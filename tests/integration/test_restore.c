@@ -11,7 +11,9 @@
  * A store copied back by hand (no `lienthong restore`) is caught at start
  * by the high-water file, and the consumers fork and resynchronise again; a
  * resynchronised copy damaged on disk is refused by the replace and copied
- * again.
+ * again. A resynchronisation that an owner keeping a short log answers
+ * with a snapshot ends with that snapshot: the replica is the owner's
+ * state on its new history, its sinks are told, and it is never emptied.
  * `lienthong restore` refuses while the gateway runs, by the data
  * directory's lock even with its socket gone, and so does a second
  * gateway; a restore whose audit log fails says the store is restored. A
@@ -172,9 +174,10 @@ static int s_cli_says(fed_t *x, const char *out, const char *what)
     return has;
 }
 
-/* Attaches a sink to g's replica from seq `from`; the first reply's body
- * (an Error's code in *code), or 0 when none came. */
-static int s_sink_attach(const lt_it_gw_t *g, uint64_t from, int *code)
+/* Attaches a sink to g's replica from seq `from`, able to take a
+ * replacement (PROTOCOL.md 8.2) when replace; the first reply's body (an
+ * Error's code in *code), or 0 when none came. */
+static int s_sink_attach(const lt_it_gw_t *g, uint64_t from, int replace, int *code)
 {
     char err[512];
     lt_client_t *c = lt_client_new(g->sock_path, NULL, err, sizeof err);
@@ -182,6 +185,7 @@ static int s_sink_attach(const lt_it_gw_t *g, uint64_t from, int *code)
     a.stream = DS;
     a.from_seq = from;
     a.credit = 10;
+    a.replace = replace != 0;
     Lienthong__Envelope *env = NULL;
     int body = 0;
     if (c && lt_client_send(c, LIENTHONG__ENVELOPE__BODY_SINK_ATTACH, &a, 3000, err, sizeof err) == 0 &&
@@ -319,9 +323,9 @@ static void test_restore(void)
     /* A sink resuming on its old cursor would mix the histories: refused
      * until one rebuilds from seq 1. */
     int code = 0;
-    CU_ASSERT_EQUAL(s_sink_attach(x.gm, 301, &code), LIENTHONG__ENVELOPE__BODY_ERROR);
+    CU_ASSERT_EQUAL(s_sink_attach(x.gm, 301, 0, &code), LIENTHONG__ENVELOPE__BODY_ERROR);
     CU_ASSERT_EQUAL(code, LIENTHONG__ERROR_CODE__ERR_SEQUENCE);
-    CU_ASSERT_EQUAL(s_sink_attach(x.gm, 1, &code), LIENTHONG__ENVELOPE__BODY_DELIVER);
+    CU_ASSERT_EQUAL(s_sink_attach(x.gm, 1, 0, &code), LIENTHONG__ENVELOPE__BODY_DELIVER);
     /* Nothing to resynchronise any more. */
     CU_ASSERT_EQUAL(s_cli(&x, "resync2.out", "resync", x.gm, DS, NULL), 1);
     CU_ASSERT(s_cli_says(&x, "resync2.out", "nothing to resynchronise"));
@@ -820,6 +824,123 @@ out:
     s_cleanup(&x);
 }
 
+/* ---- 5. a resynchronisation answered with a snapshot ----------------------------- */
+
+/* DS in g's status: the first seq of its retained tail, its history's
+ * state (into state[16]) and id (hist, zeros when none). 0, or -1 when g
+ * did not answer or does not list DS. */
+static int s_ds_status(lt_it_gw_t *g, uint64_t *retained, char state[16],
+                       uint8_t hist[LT_HISTORY_BYTES])
+{
+    int rc = -1;
+    Lienthong__Envelope *env = lt_it_gw_status(g, 3000);
+    for (size_t i = 0; env && env->status_reply && i < env->status_reply->n_streams; i++) {
+        const Lienthong__StreamStatus *ss = env->status_reply->streams[i];
+        if (strcmp(ss->stream, DS) != 0 || !ss->history)
+            continue;
+        *retained = ss->retained_first;
+        snprintf(state, 16, "%s", ss->history->state);
+        memset(hist, 0, LT_HISTORY_BYTES);
+        if (ss->history->id.len == LT_HISTORY_BYTES)
+            memcpy(hist, ss->history->id.data, LT_HISTORY_BYTES);
+        rc = 0;
+    }
+    lt_wire_free(&env);
+    return rc;
+}
+
+/* Records from..to of DS are byte-identical in a and b. */
+static int s_same_records(const lt_it_gw_t *a, const lt_it_gw_t *b, uint64_t from, uint64_t to)
+{
+    int same = 1;
+    for (uint64_t q = from; same && q <= to; q++) {
+        uint8_t *ra = NULL, *rb = NULL;
+        size_t la = 0, lb = 0;
+        same = lt_ft_record(a, DS, q, &ra, &la) == 1 && lt_ft_record(b, DS, q, &rb, &lb) == 1 &&
+               la == lb && memcmp(ra, rb, la) == 0;
+        free(ra);
+        free(rb);
+    }
+    return same;
+}
+
+/* The owner keeps 50 records of log (PROTOCOL.md 6.8), so the consumer's
+ * copy from seq 1 is answered with a snapshot (6.7) of the owner's new
+ * history: installing it ends the resynchronisation (6.9). The replica is
+ * then the owner's state, on its history, not "resyncing" nor forked, its
+ * sinks told of the replacement; the batches after the snapshot go into
+ * it, and the replica is never emptied by a move of its row onto itself. */
+static void test_resync_snapshot(void)
+{
+    fed_t x;
+    memset(&x, 0, sizeof x);
+    char err[1024] = "", state[16] = "";
+    uint64_t first = 0;
+    uint8_t h_owner[LT_HISTORY_BYTES], h_replica[LT_HISTORY_BYTES];
+    static const char *peers[] = {ID_OWNER, NULL};
+    LT_IT_REQUIRE(s_members(&x) == 0 && lt_ft_model_init(&x.m, 400, 1000000000ULL) == 0);
+    x.go = lt_it_gw_new(&x.f, x.owner, 1, NULL, "batch_max = 64;\nretain_records = 50;");
+    x.ga = lt_it_gw_new(&x.f, x.autom, 1, peers,
+                        "subscribe = ( { stream = \"" DS "\"; resync = \"auto\"; } );\n");
+    LT_IT_REQUIRE(x.go && x.ga && lt_it_gw_run(x.go, READY_MS) == 0 &&
+                  lt_it_gw_run(x.ga, READY_MS) == 0);
+    LT_IT_REQUIRE(s_publish(&x, 0, 300, "") == 0);
+    LT_IT_REQUIRE(lt_ft_wait_same(x.go, x.ga, DS, CONVERGE_MS) == 0);
+    LT_IT_REQUIRE(s_cli(&x, "backup.out", "backup", x.go, "--to", x.backup) == 0);
+    LT_IT_REQUIRE(s_publish(&x, 300, 350, "") == 0);
+    LT_IT_REQUIRE(lt_ft_wait_same(x.go, x.ga, DS, CONVERGE_MS) == 0);
+    CU_ASSERT_EQUAL(lt_ft_last_seq(x.ga, DS), 350);
+
+    /* Restored while the consumer is down: seq 301.. are other records on
+     * the new history, and the log below 321 is pruned. */
+    LT_IT_REQUIRE(lt_it_gw_stop(x.ga, STOP_MS) == 0);
+    LT_IT_REQUIRE(lt_it_gw_stop(x.go, STOP_MS) == 0);
+    LT_IT_REQUIRE(s_cli(&x, "restore.out", "restore", x.go, "--from", x.backup) == 0);
+    LT_IT_REQUIRE(lt_it_gw_run(x.go, READY_MS) == 0);
+    LT_IT_REQUIRE(s_publish(&x, 0, 20, " (sau khôi phục)") == 0); /* 301..320 */
+    LT_IT_REQUIRE(s_publish(&x, 300, 350, "") == 0);              /* 321..370 */
+    for (int i = 0; i < 200 && (s_ds_status(x.go, &first, state, h_owner) != 0 || first <= 1);
+         i++)
+        usleep(50000);
+    LT_IT_REQUIRE(first > 1 && lt_ft_last_seq(x.go, DS) == 370);
+    CHECK(lt_ft_check_live(x.go, DS, &x.m, err, sizeof err));
+
+    /* The consumer forks, copies from seq 1, and gets a snapshot at 370. */
+    long am = lt_it_log_mark(x.ga);
+    LT_IT_REQUIRE(lt_it_gw_run(x.ga, READY_MS) == 0);
+    CU_ASSERT(lt_it_log_wait(x.ga, am, "replica of " DS " resynchronised from " ID_OWNER
+                             "'s snapshot: now seq 370",
+                             "(replaced seq 350 on history", CONVERGE_MS) == 0);
+    CU_ASSERT_EQUAL(lt_ft_last_seq(x.ga, DS), 370);
+    CU_ASSERT_EQUAL(lt_ft_live_count(x.ga, DS), 350);
+    CHECK(lt_ft_check_live(x.ga, DS, &x.m, err, sizeof err));
+    CU_ASSERT(s_ds_status(x.ga, &first, state, h_replica) == 0 && strcmp(state, "ok") == 0);
+    CU_ASSERT(memcmp(h_replica, h_owner, LT_HISTORY_BYTES) == 0);
+    CU_ASSERT_EQUAL(s_forked_gauge(x.ga), 0);
+    /* A sink resuming on its old table is told the replica was replaced;
+     * one rebuilding from seq 1 is served. */
+    int code = 0;
+    CU_ASSERT_EQUAL(s_sink_attach(x.ga, 301, 1, &code), LIENTHONG__ENVELOPE__BODY_ERROR);
+    CU_ASSERT_EQUAL(code, LIENTHONG__ERROR_CODE__ERR_SEQUENCE);
+    CU_ASSERT_EQUAL(s_sink_attach(x.ga, 1, 1, &code), LIENTHONG__ENVELOPE__BODY_DELIVER);
+
+    /* The next batches follow on the snapshot, in the replica. */
+    LT_IT_REQUIRE(s_publish(&x, 350, 360, "") == 0); /* 371..380 */
+    LT_IT_REQUIRE(lt_ft_wait_seq(x.ga, DS, 380, CONVERGE_MS) == 0);
+    CU_ASSERT_EQUAL(lt_ft_last_seq(x.ga, DS), 380);
+    CU_ASSERT_EQUAL(lt_ft_live_count(x.ga, DS), 360);
+    CHECK(lt_ft_check_live(x.ga, DS, &x.m, err, sizeof err));
+    CU_ASSERT(s_same_records(x.go, x.ga, 371, 380));
+    /* One snapshot, one replacement: never emptied and fetched again. */
+    CU_ASSERT_EQUAL(lt_ft_log_count_lines(x.ga, am, "receiving a snapshot of " DS, NULL), 1);
+    CU_ASSERT_EQUAL(lt_ft_log_count_lines(x.ga, am, "replica of " DS " resynchronised", NULL),
+                    1);
+    CU_ASSERT_EQUAL(lt_ft_log_count_lines(x.ga, am, "now seq 0", NULL), 0);
+    s_finish(&x);
+out:
+    s_cleanup(&x);
+}
+
 static void s_teardown(void)
 {
     lt_it_cleanup_all();
@@ -839,6 +960,9 @@ int main(int argc, char **argv)
          test_lock},
         {"4b a failed backup keeps the earlier pair; an audit copy in use is not restored",
          test_backup_pair},
+        {"5 a resync answered with a snapshot ends with it: the replica is the owner's state, "
+         "never emptied",
+         test_resync_snapshot},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {"restore", NULL, NULL, s_test_start, s_teardown, tests};

@@ -952,6 +952,42 @@ static void test_replace_refuses_damaged(void)
     lt_store_destroy(&s);
 }
 
+/* A stream cannot replace itself: the replace is refused before it writes,
+ * and the stream keeps its log, state, cursor and history even once the
+ * transaction commits (a move onto itself would clear it and move nothing). */
+static void test_replace_refuses_itself(void)
+{
+    s_fresh();
+    lt_store_t *s = s_open();
+    const char *dn = "VN/GOV/BCA/population";
+    lt_stream_t st = s_stream(s, dn), got;
+    uint8_t h[16];
+    memset(h, 0x3e, sizeof h);
+    CU_ASSERT_EQUAL_FATAL(lt_store_begin(s), 0);
+    for (uint64_t q = 1; q <= 6; q++)
+        s_append(s, &st, dn, q, 80);
+    CU_ASSERT_EQUAL(lt_store_state_put(s, st.id, "k", 6, 0, 0, 0), 0);
+    st.last_seq = 6;
+    st.last_hash[0] = 0x42;
+    CU_ASSERT_EQUAL(lt_store_stream_save(s, &st), 0);
+    CU_ASSERT_EQUAL(lt_store_history_set(s, st.id, h, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(lt_store_commit(s), 0);
+
+    CU_ASSERT_EQUAL_FATAL(lt_store_begin(s), 0);
+    CU_ASSERT_EQUAL(lt_store_stream_replace(s, st.id, st.id), -1);
+    CU_ASSERT_EQUAL_FATAL(lt_store_commit(s), 0);
+    CU_ASSERT_EQUAL(lt_store_stream_find(s, dn, &got), 1);
+    CU_ASSERT(got.id == st.id && got.last_seq == 6 && got.last_hash[0] == 0x42);
+    CU_ASSERT(got.has_history && memcmp(got.history, h, sizeof h) == 0);
+    reads_t r;
+    CU_ASSERT_EQUAL(s_read(s, &st, dn, 80, 1, 64, 1 << 20, &r), 6);
+    uint64_t seq = 0;
+    int deleted = 0;
+    CU_ASSERT_EQUAL(lt_store_state_get(s, st.id, "k", &seq, &deleted), 1);
+    CU_ASSERT_EQUAL(seq, 6);
+    lt_store_destroy(&s);
+}
+
 /* The migration steps of lt_store.c: history ids are step 3, the retained
  * tails step 4 and last (docs/ARCHITECTURE.md 4.1). */
 #define STEP_HISTORIES 3
@@ -1334,6 +1370,7 @@ int main(void)
          test_replace},
         {"a stream with a damaged log row is not moved: the move would hide the damage",
          test_replace_refuses_damaged},
+        {"a stream does not replace itself: refused, nothing cleared", test_replace_refuses_itself},
         {"a store from before history ids gets them in step 3, then the later steps",
          test_migrates_to_histories},
         {"verify starts at the retained tail; headers below it are pruned",
