@@ -824,8 +824,9 @@ static void test_batch_histories(void)
 }
 
 /* Replacing a stream by another moves log, state, cursor and history in
- * one transaction; the moved records read back (their checksums follow
- * them); the source is left empty; a rollback leaves the old stream. */
+ * one transaction, read back as moved inside it; the moved records read
+ * back (their checksums follow them); the source is left empty; a rollback
+ * leaves the old stream. */
 static void test_replace(void)
 {
     s_fresh();
@@ -854,17 +855,24 @@ static void test_replace(void)
     CU_ASSERT_EQUAL(lt_store_batch_put(s, src.id, &kept_new), 0);
     CU_ASSERT_EQUAL_FATAL(lt_store_commit(s), 0);
 
-    /* Rolled back: nothing moved. */
+    /* Inside the transaction the destination reads as it will be once
+     * committed (a resynchronisation takes its cursor from there, before
+     * the commit); rolled back, nothing moved. */
+    lt_stream_t st;
     CU_ASSERT_EQUAL_FATAL(lt_store_begin(s), 0);
     CU_ASSERT_EQUAL(lt_store_stream_replace(s, dst.id, src.id), 0);
+    CU_ASSERT_EQUAL(lt_store_stream_find(s, dn, &st), 1);
+    CU_ASSERT(st.id == dst.id && st.last_seq == 5 && st.last_hash[0] == 0x77);
+    CU_ASSERT(st.has_history && memcmp(st.history, h, 16) == 0);
     lt_store_rollback(s);
+    CU_ASSERT_EQUAL(lt_store_stream_find(s, dn, &st), 1);
+    CU_ASSERT(st.id == dst.id && st.last_seq == 9 && !st.has_history);
     reads_t r;
     CU_ASSERT_EQUAL(s_read(s, &dst, dn, 80, 1, 64, 1 << 20, &r), 9);
 
     CU_ASSERT_EQUAL_FATAL(lt_store_begin(s), 0);
     CU_ASSERT_EQUAL(lt_store_stream_replace(s, dst.id, src.id), 0);
     CU_ASSERT_EQUAL_FATAL(lt_store_commit(s), 0);
-    lt_stream_t st;
     CU_ASSERT_EQUAL(lt_store_stream_find(s, dn, &st), 1);
     CU_ASSERT(st.id == dst.id && st.last_seq == 5 && st.last_hash[0] == 0x77);
     CU_ASSERT(st.has_history && memcmp(st.history, h, 16) == 0);
