@@ -141,11 +141,6 @@ void lt_feed_read_damaged(lt_feed_t *self, const char *stream, uint64_t seq);
 void lt_feed_on_snapshot_chunk(lt_feed_t *self, const char *owner, void *link_sock,
                                const Lienthong__SnapshotChunk *c);
 void lt_feed_on_snapshot_end(lt_feed_t *self, const char *owner, const Lienthong__SnapshotEnd *e);
-/* Resynchronises the replica of stream from its owner's current state
- * through a snapshot (6.7): subscribes now with Subscribe.snapshot set, and
- * again at every re-subscription until a snapshot has replaced the
- * replica. Returns 0, or -1 when this gateway does not replicate stream. */
-int lt_feed_resync_snapshot(lt_feed_t *self, const char *stream);
 /* Owner: a replica asks for records again to repair them (PROTOCOL.md 6.10). */
 void lt_feed_on_range_request(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
                               const Lienthong__Range *m);

@@ -139,7 +139,6 @@ typedef struct {
      * batch or snapshot is applied a batch that does not follow on is
      * stale (PROTOCOL.md 6.6), not a gap. */
     int stale_ahead;
-    int want_snapshot;          /* subscribe with Subscribe.snapshot (resync) */
     /* Verified batches being committed (lt_feed_batch_check to
      * lt_feed_batch_done). While the last of them is of the current
      * subscription (ahead_gen) and cursor row, the next batch follows on

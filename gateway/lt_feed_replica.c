@@ -150,7 +150,6 @@ static int s_send_subscribe(lt_feed_t *self, void *sock, const lt_feed_replica_t
     m.stream = f->stream->name;
     m.from_seq = f->cursor.last_seq + 1;
     m.credit = (uint32_t)self->ctx->cfg->credit;
-    m.snapshot = f->want_snapshot;
     if (f->cursor.last_seq > 0) {
         m.prev_hash.data = (uint8_t *)f->cursor.last_hash;
         m.prev_hash.len = LT_HASH_BYTES;
@@ -789,17 +788,6 @@ void lt_feed_on_error(lt_feed_t *self, const char *owner, const Lienthong__Error
             lt_feed_replica_backoff(self, f, why, hard ? REFUSED_BACKOFF_MS : 0, 0);
         }
     }
-}
-
-int lt_feed_resync_snapshot(lt_feed_t *self, const char *stream)
-{
-    lt_feed_replica_t *f = lt_feed_replica_find(self, stream);
-    if (!f)
-        return -1;
-    lt_info("feed", "replica of %s resynchronises from its owner's state", stream);
-    f->want_snapshot = 1;
-    s_subscribe(self, f);
-    return 0;
 }
 
 /* ---- readers of the replicas (PROTOCOL.md 8.8) ------------------------------------- */

@@ -368,7 +368,6 @@ void lt_feed_on_snapshot_end(lt_feed_t *self, const char *owner, const Lienthong
     }
     uint64_t n = f->stage->index;
     lt_feed_stage_reset(f);
-    f->want_snapshot = 0;
     f->backoff = 0;
     f->stale_ahead = 0;
     f->last_batch_at = lt_clock_mono_ms();
