@@ -130,6 +130,25 @@ static void s_print_peers(const Lienthong__StatusReply *r)
     }
 }
 
+/* What adapters may use here (PROTOCOL.md 8.3): the datasets a source may
+ * publish, and what else a sink may attach to. One name a line, as the
+ * peers above. A gateway that predates the list sends none. */
+static void s_print_list(const char *what, char *const *names, size_t n)
+{
+    printf("%s: %zu\n", what, n);
+    for (size_t i = 0; i < n; i++)
+        printf("  %s\n", names[i]);
+}
+
+static void s_print_grants(const Lienthong__LocalGrants *g)
+{
+    if (!g)
+        return;
+    s_print_list("datasets owned", g->datasets, g->n_datasets);
+    s_print_list("views owned", g->views, g->n_views);
+    s_print_list("streams replicated", g->replicated, g->n_replicated);
+}
+
 /* The quality figures of a stream: how complete and live it is
  * (PROTOCOL.md 8.9: its current records, the age of its newest change, per
  * field the share of the records holding a value) and how clean (5.7: the
@@ -164,6 +183,7 @@ static int s_print_status(const Lienthong__StatusReply *r)
            r->directory_version, r->refused);
     s_print_directory(r);
     s_print_peers(r);
+    s_print_grants(r->grants);
     for (size_t i = 0; i < r->n_streams; i++) {
         const Lienthong__StreamStatus *s = r->streams[i];
         printf("%s %s: last seq %" PRIu64 ", %.0f records/s, log kept from seq %" PRIu64 "\n",

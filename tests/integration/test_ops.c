@@ -495,6 +495,8 @@ static void test_status_after_peer_dies(void)
     CU_ASSERT_EQUAL(lt_it_run_cli(x.f.dir, out, args, 10000), 0);
     CU_ASSERT(lt_it_file_contains(out, "DISCONNECTED since"));
     CU_ASSERT(lt_it_file_contains(out, "peers connected: 0\n"));
+    CU_ASSERT(lt_it_file_contains(out, "datasets owned: 1\n  " DS "\n"));
+    CU_ASSERT(lt_it_file_contains(out, "streams replicated: 0\n"));
     CU_ASSERT(lt_it_file_contains(out, "peer " ID_BHXH ": DISCONNECTED, last heard"));
     CU_ASSERT(lt_it_file_contains(out, "lag 50"));
 
