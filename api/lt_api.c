@@ -966,7 +966,9 @@ static int s_tls(lt_api_t *self, char *err, size_t errlen)
  * limit, a failed handshake), not for the operator to act on. The last is
  * kept for the error of a failed start, where it names the system's reason
  * (a bind's errno text). */
-static void s_mhd_log(void *cls, const char *fmt, va_list ap)
+/* Its fmt is libmicrohttpd's own format string (checked as such). */
+__attribute__((format(printf, 2, 0))) static void s_mhd_log(void *cls, const char *fmt,
+                                                             va_list ap)
 {
     lt_api_t *self = cls;
     char msg[sizeof self->mhd_said];
