@@ -78,6 +78,15 @@ static inline void fuzz_tmpdir(char *out, size_t len, const char *name)
         abort();
 }
 
+/* Sends the temporary directories made through TMPDIR (the unit suites'
+ * ut_mkdtemp, which tests/unit/unit_gw.h uses) to /dev/shm when it is
+ * writable, as fuzz_tmpdir does. */
+static inline void fuzz_tmp_on_shm(void)
+{
+    if (access("/dev/shm", W_OK) == 0)
+        setenv("TMPDIR", "/dev/shm", 1);
+}
+
 /* Removes dir and everything in it (a target's temporary directory). */
 static inline void fuzz_rmtree(const char *dir)
 {

@@ -122,8 +122,7 @@ static void s_init(void)
     if (G.ready)
         return;
     G.ready = 1;
-    if (access("/dev/shm", W_OK) == 0)
-        setenv("TMPDIR", "/dev/shm", 1);
+    fuzz_tmp_on_shm();
     if (ug_open(&G.g, "fuzz-owner") != 0)
         abort();
     atexit(s_cleanup);
