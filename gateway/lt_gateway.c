@@ -917,6 +917,11 @@ static void s_local_dispatch(lt_gateway_t *self, const lt_wire_in_t *in, Lientho
     case LIENTHONG__ENVELOPE__BODY_PREFILL_REQUEST:
         lt_prefill_on_local(self->prefill, self->local, in, env);
         break;
+    case LIENTHONG__ENVELOPE__BODY_ERROR:
+        /* Never answered with an Error (PROTOCOL.md 4.4), as on the peer socket. */
+        lt_warn("local", "a local client reports %s: %s", lt_wire_error_name(env->error->code),
+                env->error->message);
+        break;
     default: {
         char why[128];
         snprintf(why, sizeof why, "%s is not handled on the local socket",

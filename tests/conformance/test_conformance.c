@@ -654,6 +654,14 @@ static void test_4_4_error_not_answered(void)
     Lienthong__Envelope *e = s_recv(g_conf.sock, QUIET_MS, NULL, NULL);
     CU_ASSERT(e == NULL);
     s_free(&e);
+    /* Nor on the local socket, where a client's Error is logged only. */
+    lt_it_peer_t local = {s_local(), NULL};
+    CU_ASSERT_FATAL(local.sock != NULL);
+    CU_ASSERT(s_send(&local, 10, &err.base, NULL, NULL) == 0);
+    e = s_recv(local.sock, QUIET_MS, NULL, NULL);
+    CU_ASSERT(e == NULL);
+    s_free(&e);
+    zmq_close(local.sock);
 }
 
 /* ---- 4.5 UTF-8 ---------------------------------------------------------------------- */
