@@ -1555,6 +1555,37 @@ static int s_rebuild_copy(lt_store_t *self, const char *fresh, int64_t *lost, ch
     return rc;
 }
 
+/* Brings every frame of the old file's WAL into the file itself, before
+ * the rebuild takes it away (lt_store_rebuild says why). SQLite's FULL
+ * mode waits (the busy timeout) for a reader of an older snapshot, which
+ * pins the frames after it; one on the latest snapshot does not keep
+ * anything out of the file. 0, or -1 with err. */
+static int s_wal_into_file(lt_store_t *self, char *err, size_t errlen)
+{
+    int frames = -1, copied = -1;
+    int rc = sqlite3_wal_checkpoint_v2(self->db, "main", SQLITE_CHECKPOINT_FULL, &frames, &copied);
+    if (rc == SQLITE_OK && frames >= 0 && copied == frames)
+        return 0;
+    snprintf(err, errlen,
+             "the store's WAL cannot be copied into the file (%d of %d frames: %s); the file is "
+             "not replaced, since the transactions in its WAL would be lost",
+             copied, frames,
+             rc == SQLITE_OK ? "a reader holds the rest" : sqlite3_errmsg(self->db));
+    return -1;
+}
+
+/* Makes the entries of path's directory durable (unlinks, a rename). */
+static void s_sync_dir(const char *path)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        (void)fsync(dfd);
+        close(dfd);
+    }
+}
+
 int lt_store_rebuild(lt_store_t *self, int64_t *lost, char *err, size_t errlen)
 {
     char path[4096], fresh[4200];
@@ -1567,10 +1598,29 @@ int lt_store_rebuild(lt_store_t *self, int64_t *lost, char *err, size_t errlen)
         s_unlink_db(fresh, 0);
         return -1;
     }
-    /* The damaged file goes only once the copy is complete on disk; a kill
-     * before the rename leaves the old store, after it the new one. */
+    /* Two files change: the old WAL must go and the new file must come,
+     * and no rename does both. The old file alone is only the old store
+     * when its WAL holds nothing the file lacks, and the old WAL beside the
+     * new file would be applied to it (SQLite does not tell whose WAL it
+     * is). So the WAL is first copied into the old file (its transactions
+     * are in the new one too: the copy read through it), and the steps are:
+     *   1. checkpoint: a kill leaves the old file with its WAL, as SQLite
+     *      makes a checkpoint;
+     *   2. the old WAL and index removed, the directory synced: a kill
+     *      leaves the old file, whole without them;
+     *   3. the new file renamed over the path: a kill leaves the new file,
+     *      whose own WAL was emptied into it, with no WAL beside it.
+     * Nothing writes the old file between 1 and 2: the writer thread and
+     * the checkpointer are suspended (lt_feed_store_rebuild), and this
+     * connection is closed right after. A checkpoint that cannot copy every
+     * frame refuses the rebuild; the store stays as it was. */
+    if (s_wal_into_file(self, err, errlen) != 0) {
+        s_unlink_db(fresh, 0);
+        return -1;
+    }
     s_disconnect(self);
     s_unlink_db(path, 1);
+    s_sync_dir(path);
     if (rename(fresh, path) != 0) {
         char why[300];
         snprintf(why, sizeof why, "%s", strerror(errno));
@@ -1579,12 +1629,6 @@ int lt_store_rebuild(lt_store_t *self, int64_t *lost, char *err, size_t errlen)
         return -1;
     }
     self->rebuilds++; /* the new file is at the path, whether or not it opens */
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        (void)fsync(dfd);
-        close(dfd);
-    }
+    s_sync_dir(path);
     return s_connect(self, path, 1, err, errlen);
 }

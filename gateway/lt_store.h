@@ -294,8 +294,10 @@ int lt_store_corrupt(lt_store_t *self);
  * readable row into a new file beside it, replaces the file atomically and
  * reopens. Log rows in corrupt pages are left behind (counted in *lost): the
  * reads report them as missing until they are repaired. The other tables
- * must copy whole. 0, or -1 with err (the handle stays usable on the old or
- * the new file). */
+ * must copy whole. The old file's WAL must first be copied into it whole
+ * (docs/ARCHITECTURE.md 4.2, "Repair"): a reader of an older snapshot on
+ * another connection makes the rebuild fail. 0, or -1 with err (the handle
+ * stays usable on the old or the new file). */
 int lt_store_rebuild(lt_store_t *self, int64_t *lost, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 /* How many times lt_store_rebuild replaced the file under this handle (0

@@ -6,6 +6,8 @@
  * nothing, and reopening keeps everything. */
 #include "unit_sqlite.h"
 
+#include <errno.h>
+
 #include "lt_crypto.h"
 #include "lt_store.h"
 #include "lt_store_verify.h"
@@ -1348,6 +1350,163 @@ static void test_view_defs(void)
     lt_store_destroy(&s);
 }
 
+/* ---- rebuilding the file ------------------------------------------------------ */
+
+/* Where the files at the store's path are copied when lt_store_rebuild
+ * renames its new file over them: what a kill at that moment would leave.
+ * Empty: not copied. */
+static char g_crash[340];
+static int g_crash_copies;
+
+/* Copies file from to to; a missing from is no error (a WAL that is not
+ * there). 0, or -1. */
+static int s_copy_file(const char *from, const char *to)
+{
+    int in = open(from, O_RDONLY | O_CLOEXEC), out = -1, rc = -1;
+    if (in < 0)
+        return errno == ENOENT ? 0 : -1;
+    if ((out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
+        goto out;
+    char buf[8192];
+    ssize_t n;
+    while ((n = read(in, buf, sizeof buf)) > 0)
+        if (write(out, buf, (size_t)n) != n)
+            goto out;
+    rc = n == 0 ? 0 : -1;
+out:
+    if (out >= 0)
+        close(out);
+    close(in);
+    return rc;
+}
+
+/* rename(3) for this program: the rebuild's rename of its new file
+ * (path.rebuild) over the store is seen here, and the store's file and WAL
+ * copied first, as they are on disk at that point. */
+int rename(const char *from, const char *to)
+{
+    size_t n = strlen(from);
+    if (g_crash[0] && n > 8 && strcmp(from + n - 8, ".rebuild") == 0) {
+        char src[4200], dst[400];
+        int ok = 1;
+        for (const char *ext = ""; ext; ext = ext[0] ? NULL : "-wal") {
+            snprintf(src, sizeof src, "%s%s", to, ext);
+            snprintf(dst, sizeof dst, "%s/store.db%s", g_crash, ext);
+            ok = ok && s_copy_file(src, dst) == 0;
+        }
+        g_crash_copies += ok;
+    }
+    return renameat(AT_FDCWD, from, AT_FDCWD, to);
+}
+
+/* Rows of the log table in the store file at path. */
+static int64_t s_log_rows(const char *path)
+{
+    sqlite3 *db = NULL;
+    CU_ASSERT_EQUAL_FATAL(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    int64_t n = ut_sql_count(db, "SELECT count(*) FROM log");
+    sqlite3_close(db);
+    return n;
+}
+
+/* Appends records first..last of POP in one transaction. */
+static void s_append_committed(lt_store_t *s, lt_stream_t *a, uint64_t first, uint64_t last)
+{
+    CU_ASSERT_EQUAL_FATAL(lt_store_begin(s), 0);
+    for (uint64_t seq = first; seq <= last; seq++)
+        s_append(s, a, "VN/GOV/BCA/population", seq, 200);
+    a->last_seq = last;
+    CU_ASSERT_EQUAL(lt_store_stream_save(s, a), 0);
+    CU_ASSERT_EQUAL_FATAL(lt_store_commit(s), 0);
+}
+
+/* A second connection to the store in a read transaction, as a snapshot
+ * being sent holds one (lt_store_snap): its snapshot is the store as now. */
+static sqlite3 *s_reader(void)
+{
+    sqlite3 *db = NULL;
+    CU_ASSERT_EQUAL_FATAL(sqlite3_open_v2(g_path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    ut_sql_exec(db, "BEGIN");
+    (void)ut_sql_count(db, "SELECT count(*) FROM log");
+    return db;
+}
+
+static void s_reader_end(sqlite3 *db)
+{
+    ut_sql_exec(db, "COMMIT");
+    CU_ASSERT_EQUAL(sqlite3_close(db), SQLITE_OK);
+}
+
+/* A new store with records 1 to 6 of a stream, the last committed after
+ * *reader began (the reader's snapshot holds records 1 to read_at), and the
+ * rebuild's rename watched (g_crash). */
+static lt_store_t *s_rebuild_setup(lt_stream_t *a, uint64_t read_at, sqlite3 **reader)
+{
+    s_fresh();
+    lt_store_t *s = s_open();
+    *a = s_stream(s, "VN/GOV/BCA/population");
+    s_append_committed(s, a, 1, read_at);
+    *reader = s_reader();
+    if (read_at < 6)
+        s_append_committed(s, a, read_at + 1, 6);
+    snprintf(g_crash, sizeof g_crash, "%s/crash", g_dir);
+    CU_ASSERT_EQUAL_FATAL(mkdir(g_crash, 0700), 0);
+    g_crash_copies = 0;
+    return s;
+}
+
+/* A reader keeps the closing connection from copying the WAL into the
+ * file (SQLite checkpoints at the last close only), so the old file's
+ * committed transactions may be in its WAL alone when the rebuild swaps
+ * the files. A kill just before the new file is renamed in must leave an
+ * old file that holds them without its WAL; the rebuilt store holds them
+ * too. */
+static void test_rebuild_old_file_whole(void)
+{
+    lt_stream_t a;
+    sqlite3 *reader = NULL;
+    lt_store_t *s = s_rebuild_setup(&a, 6, &reader);
+    char err[512] = "", crashed[400];
+    int64_t lost = -1;
+    int rc = lt_store_rebuild(s, &lost, err, sizeof err);
+    if (rc != 0)
+        fprintf(stderr, "\n    rebuild: %s\n", err);
+    CU_ASSERT_EQUAL(rc, 0);
+    CU_ASSERT_EQUAL(lost, 0);
+    CU_ASSERT_EQUAL(g_crash_copies, 1);
+    g_crash[0] = 0;
+    snprintf(crashed, sizeof crashed, "%s/crash/store.db", g_dir);
+    CU_ASSERT_EQUAL(s_log_rows(crashed), 6); /* the old file, on its own */
+    s_reader_end(reader);
+    CU_ASSERT_EQUAL(lt_store_rebuilds(s), 1);
+    lt_store_destroy(&s);
+    CU_ASSERT_EQUAL(s_log_rows(g_path), 6); /* the new file */
+}
+
+/* A reader of an older snapshot pins the frames after it in the WAL: they
+ * cannot be copied into the old file, which without its WAL would lose
+ * them. The rebuild is refused and the store keeps everything. */
+static void test_rebuild_refused_wal_pinned(void)
+{
+    lt_stream_t a;
+    sqlite3 *reader = NULL;
+    lt_store_t *s = s_rebuild_setup(&a, 3, &reader);
+    char err[512] = "";
+    int64_t lost = -1;
+    CU_ASSERT_EQUAL(lt_store_rebuild(s, &lost, err, sizeof err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "WAL"));
+    CU_ASSERT_EQUAL(g_crash_copies, 0); /* no rename tried */
+    g_crash[0] = 0;
+    CU_ASSERT_EQUAL(lt_store_rebuilds(s), 0);
+    uint8_t *rec = NULL;
+    size_t len = 0;
+    CU_ASSERT_EQUAL(lt_store_get(s, a.id, 6, &rec, &len), 1); /* still usable */
+    free(rec);
+    s_reader_end(reader);
+    lt_store_destroy(&s);
+    CU_ASSERT_EQUAL(s_log_rows(g_path), 6);
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -1391,6 +1550,10 @@ int main(void)
         {"only a view's live rows are found by key; a store of schema 6 keeps its index "
          "until rows are written again (step 7)",
          test_held_index_views_only},
+        {"a rebuild leaves the old file whole without its WAL before the new one comes",
+         test_rebuild_old_file_whole},
+        {"a rebuild whose WAL a reader pins is refused; the store keeps everything",
+         test_rebuild_refused_wal_pinned},
         {NULL, NULL},
     };
     int rc = ut_main("lt_store", NULL, NULL, tests);
