@@ -7,11 +7,13 @@
  * for the replica with cursor S and prev hash H32(end header) in ONE
  * transaction. A kill or a lost connection during the transfer leaves the
  * replica as it was; the staging copy is emptied when the next snapshot
- * starts. A snapshot that comes while the replica resynchronises (the
- * copy's Subscribe from seq 1 is behind the owner's retained log, 6.8) is
- * the owner's whole state on its new history: its swap replaces the
- * replica, empties the copy and ends the resynchronisation in the same
- * transaction (6.9). */
+ * starts. A snapshot behind the cursor on the replica's history is stale
+ * (from a subscription replaced since) and discarded. A snapshot that
+ * comes while the replica resynchronises (the copy's Subscribe from seq 1
+ * is behind the owner's retained log, 6.8) is the owner's whole state on
+ * its new history, whatever its seq: its swap replaces the replica,
+ * empties the copy and ends the resynchronisation in the same transaction
+ * (6.9). */
 #include "lt_feed_int.h"
 #include "lt_clock.h"
 #include "lt_log.h"
@@ -250,6 +252,25 @@ static int s_history_same(struct lt_feed_stage *g, const ProtobufCBinaryData *h,
     return -1;
 }
 
+/* A snapshot at seq on history h behind the replica's cursor on the same
+ * history: the state at S of the log the replica holds past S, sent on a
+ * subscription it has replaced since (PROTOCOL.md 6.6, 6.7). Swapped in, it
+ * would take the cursor back, and what it had passed on (to sinks, 8.2)
+ * would come again. 1 (logged) when so. A resynchronisation takes any S:
+ * the snapshot is then the owner's state on its new history (6.9). */
+static int s_behind(const lt_feed_replica_t *f, uint64_t seq, const ProtobufCBinaryData *h,
+                    const char *what)
+{
+    const lt_stream_t *c = &f->cursor;
+    int other = h->len == LT_HISTORY_BYTES && c->has_history &&
+                memcmp(h->data, c->history, LT_HISTORY_BYTES) != 0;
+    if (f->resyncing || other || seq >= c->last_seq)
+        return 0;
+    lt_info("feed", "%s of %s at seq %llu from %s discarded: the replica is at seq %llu", what,
+            f->stream->name, (unsigned long long)seq, f->owner, (unsigned long long)c->last_seq);
+    return 1;
+}
+
 void lt_feed_on_snapshot_chunk(lt_feed_t *self, const char *owner, void *link_sock,
                                const Lienthong__SnapshotChunk *c)
 {
@@ -261,9 +282,13 @@ void lt_feed_on_snapshot_chunk(lt_feed_t *self, const char *owner, void *link_so
     uint8_t hash[LT_HASH_BYTES];
     const Lienthong__Member *pk = f ? s_owner(self, f) : NULL;
     /* A continuation of a snapshot not (or no longer) being received is
-     * stale, from before a re-subscribe: discarded, like a stale batch. */
-    if (!f || (c->first_index > 0 && (!f->stage || !f->stage->active ||
-                                      c->snapshot_seq != f->stage->seq))) {
+     * stale, from before a re-subscribe: discarded, like a stale batch; so
+     * is the start of one behind the cursor, which must not restart the
+     * one being received. */
+    if (!f ||
+        (c->first_index > 0 &&
+         (!f->stage || !f->stage->active || c->snapshot_seq != f->stage->seq)) ||
+        (c->first_index == 0 && s_behind(f, c->snapshot_seq, &c->history_id, "snapshot start"))) {
         if (f) {
             f->discarded++;
             f->stale_ahead = 1; /* the batches after it are stale too (6.6) */
@@ -343,8 +368,13 @@ void lt_feed_on_snapshot_end(lt_feed_t *self, const char *owner, const Lienthong
     uint8_t root[LT_HASH_BYTES], hash[LT_HASH_BYTES];
     const Lienthong__Member *pk = f ? s_owner(self, f) : NULL;
     int empty = e->count == 0 && (!f || !f->stage || !f->stage->active);
-    if (!f || (!empty && (!f->stage || !f->stage->active))) {
+    /* Behind the cursor by now (batches of a newer subscription applied
+     * while it was staged) or from the start: stale, discarded. */
+    if (!f || (!empty && (!f->stage || !f->stage->active)) ||
+        s_behind(f, e->snapshot_seq, &e->history_id, "snapshot")) {
         if (f) {
+            if (f->stage && f->stage->seq == e->snapshot_seq)
+                lt_feed_stage_reset(f); /* that one is staged: it ends here */
             f->discarded++;
             f->stale_ahead = 1; /* the batches from S + 1 are stale too (6.6) */
         }

@@ -18,6 +18,7 @@
 #include "lt_feed_int.h"
 #include "lt_log.h"
 #include "lt_peers.h"
+#include "lt_snap.h"
 #include "lt_store.h"
 #include "lt_wire.h"
 #include "owner_directory.h"
@@ -158,19 +159,15 @@ static int s_setup(void)
 
 /* ---- the owner's batches ---------------------------------------------------- */
 
-/* A signed batch of PER_BATCH records from first, chained from prev (its
- * hash written to hash), with record `bad` (or none: PER_BATCH) given the
- * wrong seq, which only unpacking it at the commit can tell. */
+/* PER_BATCH records from first (keys in that order), record `bad` (or
+ * none: PER_BATCH) given the wrong seq, which only unpacking it can tell. */
 typedef struct {
-    Lienthong__Batch b;
     ProtobufCBinaryData recs[PER_BATCH];
     uint8_t bytes[PER_BATCH][512];
-    uint8_t sig[LT_SIG_BYTES];
     char keys[PER_BATCH][24];
-} batch_t;
+} recs_t;
 
-static void s_batch_of(batch_t *x, const char *stream, uint64_t first,
-                       const uint8_t prev[LT_HASH_BYTES], uint8_t hash[LT_HASH_BYTES], size_t bad)
+static void s_recs(recs_t *x, uint64_t first, size_t bad)
 {
     for (size_t i = 0; i < PER_BATCH; i++) {
         uint8_t payload[256];
@@ -186,12 +183,27 @@ static void s_batch_of(batch_t *x, const char *stream, uint64_t first,
         x->recs[i].data = x->bytes[i];
         x->recs[i].len = lienthong__record__pack(&r, x->bytes[i]);
     }
-    CU_ASSERT_FATAL(lt_batch_sign_history(G.owner, stream, G.history, first, x->recs, PER_BATCH,
+}
+
+/* A signed batch of PER_BATCH records from first, chained from prev (its
+ * hash written to hash), with record `bad` (or none: PER_BATCH) given the
+ * wrong seq, which only unpacking it at the commit can tell. */
+typedef struct {
+    Lienthong__Batch b;
+    recs_t r;
+    uint8_t sig[LT_SIG_BYTES];
+} batch_t;
+
+static void s_batch_of(batch_t *x, const char *stream, uint64_t first,
+                       const uint8_t prev[LT_HASH_BYTES], uint8_t hash[LT_HASH_BYTES], size_t bad)
+{
+    s_recs(&x->r, first, bad);
+    CU_ASSERT_FATAL(lt_batch_sign_history(G.owner, stream, G.history, first, x->r.recs, PER_BATCH,
                                           prev, x->sig, hash) == 0);
     lienthong__batch__init(&x->b);
     x->b.stream = (char *)stream;
     x->b.first_seq = first;
-    x->b.records = x->recs;
+    x->b.records = x->r.recs;
     x->b.n_records = PER_BATCH;
     x->b.signature = (ProtobufCBinaryData){LT_SIG_BYTES, x->sig};
     x->b.history_id = (ProtobufCBinaryData){LT_HISTORY_BYTES, G.history};
@@ -259,6 +271,52 @@ static size_t s_commit_on(lt_store_t *store, lt_feed_apply_t **jobs, size_t n)
 static size_t s_commit(lt_feed_apply_t **jobs, size_t n)
 {
     return s_commit_on(G.ctx.store, jobs, n);
+}
+
+/* ---- the owner's snapshots (PROTOCOL.md 6.7) ------------------------------- */
+
+/* A signed snapshot of stream at seq on G.history: one chunk of the
+ * records of seqs seq - PER_BATCH + 1 to seq, and its end. */
+typedef struct {
+    Lienthong__SnapshotChunk c;
+    Lienthong__SnapshotEnd e;
+    recs_t r;
+    uint8_t csig[LT_SIG_BYTES], esig[LT_SIG_BYTES], root[LT_HASH_BYTES];
+} snap_t;
+
+static void s_snap_of(snap_t *x, const char *stream, uint64_t seq)
+{
+    uint8_t zero[LT_HASH_BYTES] = {0}, chunk[LT_HASH_BYTES], end[LT_HASH_BYTES];
+    lt_snap_merkle_t m;
+    s_recs(&x->r, seq - PER_BATCH + 1, PER_BATCH);
+    lt_snap_merkle_init(&m);
+    for (size_t i = 0; i < PER_BATCH; i++)
+        lt_snap_merkle_add(&m, x->r.recs[i].data, x->r.recs[i].len);
+    lt_snap_merkle_root(&m, x->root);
+    CU_ASSERT_FATAL(lt_snap_chunk_sign(G.owner, stream, G.history, 0, x->r.recs, PER_BATCH, zero,
+                                       x->csig, chunk) == 0);
+    CU_ASSERT_FATAL(lt_snap_end_sign(G.owner, stream, G.history, seq, PER_BATCH, chunk, x->root,
+                                     x->esig, end) == 0);
+    lienthong__snapshot_chunk__init(&x->c);
+    lienthong__snapshot_end__init(&x->e);
+    x->c.stream = x->e.stream = (char *)stream;
+    x->c.snapshot_seq = x->e.snapshot_seq = seq;
+    x->c.history_id = x->e.history_id = (ProtobufCBinaryData){LT_HISTORY_BYTES, G.history};
+    x->c.n_records = x->e.count = PER_BATCH;
+    x->c.records = x->r.recs;
+    x->c.signature = (ProtobufCBinaryData){LT_SIG_BYTES, x->csig};
+    x->e.signature = (ProtobufCBinaryData){LT_SIG_BYTES, x->esig};
+    x->e.state_root = (ProtobufCBinaryData){LT_HASH_BYTES, x->root};
+}
+
+static void s_snap_chunk(const snap_t *x)
+{
+    lt_feed_on_snapshot_chunk(G.feed, OD_OWNER, G.link, &x->c);
+}
+
+static void s_snap_end(const snap_t *x)
+{
+    lt_feed_on_snapshot_end(G.feed, OD_OWNER, &x->e);
 }
 
 /* ---- cases ------------------------------------------------------------------- */
@@ -539,6 +597,55 @@ static void test_store_failure_stops_all(void)
     s_feed_close();
 }
 
+/* Commits n batches of the chain x, each checked on the one before. */
+static void s_apply(const batch_t *x, size_t n)
+{
+    lt_feed_apply_t *jobs[8];
+    CU_ASSERT_FATAL(n <= 8);
+    for (size_t i = 0; i < n; i++)
+        CU_ASSERT_FATAL((jobs[i] = s_check(&x[i])) != NULL);
+    CU_ASSERT_EQUAL(s_commit(jobs, n), n);
+}
+
+/* A snapshot behind the cursor on the replica's own history comes from a
+ * subscription replaced since (PROTOCOL.md 6.6): discarded, whether it
+ * starts behind the cursor or the cursor passes it while it is received.
+ * The cursor does not go back, and the batches follow on it. */
+static void test_snapshot_behind_cursor(void)
+{
+    CU_ASSERT_FATAL(s_setup() == 0);
+    batch_t x[4];
+    uint8_t h[4][LT_HASH_BYTES];
+    s_chain(x, 4, h, 99);
+    s_apply(x, 2);
+    lt_feed_replica_t *f = lt_feed_replica_find(G.feed, OD_POP);
+    snap_t old, passed;
+    s_snap_of(&old, OD_POP, PER_BATCH);
+    s_snap_chunk(&old);
+    s_snap_end(&old);
+    CU_ASSERT_EQUAL(f->cursor.last_seq, 2 * PER_BATCH);
+    CU_ASSERT_EQUAL(f->discarded, 2);
+    /* Started ahead of the cursor, which then passes it. */
+    s_snap_of(&passed, OD_POP, 3 * PER_BATCH);
+    s_snap_chunk(&passed);
+    CU_ASSERT_FATAL(f->stage != NULL);
+    s_apply(&x[2], 2);
+    s_snap_end(&passed);
+    lt_stream_t st = s_row();
+    CU_ASSERT_EQUAL(st.last_seq, 4 * PER_BATCH);
+    CU_ASSERT(memcmp(st.last_hash, h[3], LT_HASH_BYTES) == 0);
+    CU_ASSERT(f->cursor.last_seq == st.last_seq && f->stream->last_seq == st.last_seq);
+    CU_ASSERT_EQUAL(f->stream->tail_first, 1);
+    CU_ASSERT(s_logged(1) == 1 && s_logged(4 * PER_BATCH) == 1);
+    CU_ASSERT_EQUAL(f->state, LT_FEED_LIVE);
+    batch_t next;
+    uint8_t hn[LT_HASH_BYTES];
+    s_batch(&next, 4 * PER_BATCH + 1, h[3], hn, PER_BATCH);
+    s_apply(&next, 1);
+    CU_ASSERT_EQUAL(s_row().last_seq, 5 * PER_BATCH);
+    s_feed_close();
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -554,6 +661,8 @@ int main(void)
         {"a store failure stops every replica of the group", test_store_failure_stops_all},
         {"a copy started again while its first batch commits: the replica keeps its content",
          test_resync_restarted_while_committing},
+        {"a snapshot behind the cursor on the replica's history is discarded",
+         test_snapshot_behind_cursor},
         {NULL, NULL},
     };
     return ut_main("lt_feed (replica)", suite_init, suite_clean, tests);
