@@ -87,6 +87,9 @@ void lt_feed_replica_remove(lt_feed_t *self, const char *stream)
                                                        .peer = f->owner,
                                                        .target = f->stream->name,
                                                        .detail = "removed from the configuration"});
+    /* Its snapshot's state goes with it; the slot takes the last replica,
+     * whose stage moves along. */
+    lt_feed_stage_free(f);
     *f = self->replicas[--self->n_replicas];
 }
 

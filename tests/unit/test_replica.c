@@ -646,6 +646,29 @@ static void test_snapshot_behind_cursor(void)
     s_feed_close();
 }
 
+/* A replica removed from the configuration while it receives a snapshot,
+ * the last one moved into its place while receiving one too: what the
+ * removed one received goes with it (the sanitizers' leak check finds it
+ * otherwise), and the moved one's snapshot goes on to its end. */
+static void test_removed_while_receiving(void)
+{
+    CU_ASSERT_FATAL(s_setup() == 0);
+    snap_t pop, view;
+    s_snap_of(&pop, OD_POP, PER_BATCH);
+    s_snap_of(&view, OD_P38, PER_BATCH);
+    s_snap_chunk(&pop);
+    s_snap_chunk(&view);
+    CU_ASSERT_FATAL(lt_feed_replica_find(G.feed, OD_POP)->stage != NULL);
+    lt_feed_replica_remove(G.feed, OD_POP);
+    CU_ASSERT(lt_feed_replica_find(G.feed, OD_POP) == NULL);
+    lt_feed_replica_t *v = lt_feed_replica_find(G.feed, OD_P38);
+    CU_ASSERT_FATAL(v != NULL);
+    s_snap_end(&view);
+    CU_ASSERT_EQUAL(v->cursor.last_seq, PER_BATCH);
+    CU_ASSERT_EQUAL(s_row_of(OD_P38).last_seq, PER_BATCH);
+    s_feed_close();
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -663,6 +686,8 @@ int main(void)
          test_resync_restarted_while_committing},
         {"a snapshot behind the cursor on the replica's history is discarded",
          test_snapshot_behind_cursor},
+        {"a replica removed while receiving a snapshot frees it; the one moved keeps its own",
+         test_removed_while_receiving},
         {NULL, NULL},
     };
     return ut_main("lt_feed (replica)", suite_init, suite_clean, tests);
