@@ -27,19 +27,16 @@ lt_feed_stream_t *lt_feed_stream(lt_feed_t *self, const char *name)
                  lt_store_error(self->ctx->store));
         return NULL;
     }
+    uint64_t tail_first;
+    if (lt_store_tail_first(self->ctx->store, st.id, &tail_first) != 0) {
+        lt_error("feed", "store: cannot read the tail of %s: %s", name,
+                 lt_store_error(self->ctx->store));
+        return NULL;
+    }
     lt_feed_stream_t *s = &self->streams[self->n_streams++];
     memset(s, 0, sizeof *s);
     snprintf(s->name, sizeof s->name, "%s", name);
-    s->id = st.id;
-    s->last_seq = st.last_seq;
-    s->has_history = st.has_history;
-    memcpy(s->history, st.history, sizeof s->history);
-    if (lt_store_tail_first(self->ctx->store, st.id, &s->tail_first) != 0) {
-        lt_error("feed", "store: cannot read the tail of %s: %s", name,
-                 lt_store_error(self->ctx->store));
-        self->n_streams--;
-        return NULL;
-    }
+    lt_feed_stream_load(s, &st, tail_first);
     s->rate_at = lt_clock_mono_ms();
     /* Looked up once here; a stream name over the bound counts as `other`. */
     const char *label[] = {s->name};
@@ -48,6 +45,20 @@ lt_feed_stream_t *lt_feed_stream(lt_feed_t *self, const char *name)
     s->rate_seq = lt_gwstats_counter(s->st_appended);
     lt_stats_set(s->st_last_seq, (int64_t)s->last_seq);
     return s;
+}
+
+void lt_feed_stream_load(lt_feed_stream_t *st, const lt_stream_t *row, uint64_t tail_first)
+{
+    st->id = row->id;
+    st->last_seq = row->last_seq;
+    st->has_history = row->has_history;
+    memcpy(st->history, row->history, sizeof st->history);
+    st->tail_first = tail_first;
+    /* A sweep or a damaged range found was of the rows that are gone. */
+    st->sweep_seq = st->swept_last = st->kept_below = st->sweep_kept = 0;
+    st->sweep_at = 0;
+    st->damaged_first = st->damaged_last = st->repair_first = 0;
+    st->repair_at = 0;
 }
 
 void lt_feed_stream_grew(lt_feed_t *self, lt_feed_stream_t *st, uint64_t last_seq,

@@ -234,19 +234,22 @@ void lt_feed_history_applied(lt_feed_t *self, lt_feed_replica_t *f)
 {
     lt_store_t *store = self->ctx->store;
     lt_stream_t old, now;
+    uint64_t tail_first = 1;
     if (lt_feed_writer_settle(self, "replace the replica with its resynchronised copy") != 0)
         return; /* the copy stays; the next batch tries again */
     int rc = 0;
-    /* The replica as it will be is read inside the transaction: once the
-     * commit succeeds the shadow is empty and the copy is the replica, so
-     * nothing after it may fail. A failure there would leave f->cursor on
-     * the emptied shadow at seq N: the next batches would go into it from
-     * N + 1, and the next replace would keep only them (records 1..N lost,
-     * the cursor ahead of the data). Before the commit every failure is
-     * rolled back, and the copy stays as it was. */
+    /* The replica as it will be (its row and retained tail) is read inside
+     * the transaction: once the commit succeeds the shadow is empty and the
+     * copy is the replica, so nothing after it may fail. A failure there
+     * would leave f->cursor on the emptied shadow at seq N: the next
+     * batches would go into it from N + 1, and the next replace would keep
+     * only them (records 1..N lost, the cursor ahead of the data). Before
+     * the commit every failure is rolled back, and the copy stays as it
+     * was. */
     if (lt_store_stream_find(store, f->stream->name, &old) != 1 || lt_store_begin(store) != 0 ||
         (rc = lt_store_stream_replace(store, old.id, f->cursor.id)) != 0 ||
-        lt_store_stream_find(store, f->stream->name, &now) != 1 || lt_store_commit(store) != 0) {
+        lt_store_stream_find(store, f->stream->name, &now) != 1 ||
+        lt_store_tail_first(store, now.id, &tail_first) != 0 || lt_store_commit(store) != 0) {
         if (rc != LT_STORE_DAMAGED) /* the copy stays; the next batch tries again */
             lt_error("feed", "replica of %s: cannot replace it with the resynchronised copy: %s",
                      f->stream->name, lt_store_error(store));
@@ -257,6 +260,10 @@ void lt_feed_history_applied(lt_feed_t *self, lt_feed_replica_t *f)
     }
     f->cursor = now;
     f->cursor_gen++;
+    /* The stream is the copy's now, its retained tail (not the old
+     * replica's, which a snapshot may have moved past seq 1, 6.7) and its
+     * history: sinks attach and are fed by them (lt_feed_sink.c). */
+    lt_feed_stream_load(f->stream, &now, tail_first);
     lt_feed_history_resynced(self, f, &old, &now, "");
     lt_feed_stream_grew(self, f->stream, now.last_seq, 0);
     lt_stats_set(f->st_cursor, (int64_t)now.last_seq);

@@ -232,6 +232,13 @@ int lt_feed_writer_settle(lt_feed_t *self, const char *why);
 /* The stream called name, opened in the store on first use; NULL when the
  * table is full or the store fails (logged). */
 lt_feed_stream_t *lt_feed_stream(lt_feed_t *self, const char *name);
+/* What st keeps of its store row, set as opening the stream reads it:
+ * row's id, last seq and history, tail_first (the row's retained tail,
+ * PROTOCOL.md 6.8), and no retention sweep or damage known. For a stream
+ * whose contents were replaced under it (a resynchronisation or a
+ * snapshot swapped in, 6.9, 6.7; a view rebuilt, 6.1), so that it is as a
+ * restart would load it. The statistics are lt_feed_stream_grew's. */
+void lt_feed_stream_load(lt_feed_stream_t *st, const lt_stream_t *row, uint64_t tail_first);
 /* The stream grew to last_seq by appended records: its statistics, and
  * the lag of its subscriptions. */
 void lt_feed_stream_grew(lt_feed_t *self, lt_feed_stream_t *st, uint64_t last_seq,

@@ -347,12 +347,10 @@ static int s_swap(lt_feed_t *self, lt_feed_replica_t *f, const uint8_t hash[LT_H
         (next.has_history && lt_store_history_set(store, g->id, g->history, NULL) != 0) ||
         lt_store_tail_set(store, g->id, g->seq + 1) != 0 || lt_store_commit(store) != 0)
         return s_txn_fail(store, err, errlen);
-    /* The old replica's (now empty) row is the next staging copy. */
+    /* The old replica's (now empty) row is the next staging copy; the
+     * stream is the snapshot's, as a restart would load it. */
     g->id = f->stream->id;
-    f->stream->id = next.id;
-    f->stream->tail_first = next.last_seq + 1;
-    f->stream->has_history = next.has_history;
-    memcpy(f->stream->history, next.history, LT_HISTORY_BYTES);
+    lt_feed_stream_load(f->stream, &next, next.last_seq + 1);
     f->cursor = next;
     f->cursor_gen++;
     return 0;

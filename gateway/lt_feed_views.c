@@ -61,11 +61,7 @@ static void s_replaced(lt_feed_t *self, void *peer_sock, lt_feed_stream_t *st,
     uint8_t was[LT_HISTORY_BYTES];
     int had = st->has_history;
     memcpy(was, st->history, sizeof was);
-    st->has_history = row->has_history;
-    memcpy(st->history, row->history, sizeof st->history);
-    st->tail_first = 1;
-    st->sweep_seq = st->kept_below = st->sweep_kept = 0;
-    st->damaged_first = st->damaged_last = st->repair_first = 0;
+    lt_feed_stream_load(st, row, 1);
     lt_tail_forget(self->tail, st->id);
     lt_fresh_forget(self->fresh, st->id);
     lt_feed_owned_grew(self, st, row->last_seq, 0);

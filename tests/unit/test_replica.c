@@ -669,6 +669,47 @@ static void test_removed_while_receiving(void)
     s_feed_close();
 }
 
+/* A replica that installed a snapshot keeps its log from after it (6.7);
+ * a resynchronisation by batches from seq 1 then replaces it (6.9). The
+ * stream in memory must be as a restart loads it: the log from seq 1 (a
+ * sink may attach there without replace) and the owner's new history. */
+static void test_resync_after_snapshot(void)
+{
+    CU_ASSERT_FATAL(s_setup() == 0);
+    G.cfg.subs[0].resync_auto = 1;
+    snap_t sn;
+    s_snap_of(&sn, OD_POP, 2 * PER_BATCH);
+    s_snap_chunk(&sn);
+    s_snap_end(&sn);
+    lt_feed_replica_t *f = lt_feed_replica_find(G.feed, OD_POP);
+    CU_ASSERT_EQUAL(f->cursor.last_seq, 2 * PER_BATCH);
+    CU_ASSERT_EQUAL(f->stream->tail_first, 2 * PER_BATCH + 1);
+    randombytes_buf(G.history, sizeof G.history);
+    s_history_changed(G.history, PER_BATCH);
+    CU_ASSERT_FATAL(f->resyncing);
+    lt_feed_tick(G.feed);
+    uint64_t credit, from;
+    s_drain(&credit, &from);
+    CU_ASSERT_EQUAL(from, 1);
+    batch_t x;
+    uint8_t h[1][LT_HASH_BYTES];
+    s_chain(&x, 1, h, 99);
+    s_apply(&x, 1);
+    CU_ASSERT_FATAL(!f->resyncing);
+    lt_stream_t st = s_row();
+    uint64_t tail_first = 0;
+    CU_ASSERT_EQUAL(lt_store_tail_first(G.ctx.store, st.id, &tail_first), 0);
+    CU_ASSERT_EQUAL(tail_first, 1);
+    CU_ASSERT_EQUAL(f->stream->tail_first, tail_first);
+    CU_ASSERT(f->stream->id == st.id && f->stream->last_seq == PER_BATCH &&
+              st.last_seq == PER_BATCH);
+    CU_ASSERT(f->stream->has_history && st.has_history &&
+              memcmp(f->stream->history, G.history, LT_HISTORY_BYTES) == 0 &&
+              memcmp(st.history, G.history, LT_HISTORY_BYTES) == 0);
+    G.cfg.subs[0].resync_auto = 0;
+    s_feed_close();
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -688,6 +729,8 @@ int main(void)
          test_snapshot_behind_cursor},
         {"a replica removed while receiving a snapshot frees it; the one moved keeps its own",
          test_removed_while_receiving},
+        {"a resync by batches after a snapshot leaves the stream as a restart loads it",
+         test_resync_after_snapshot},
         {NULL, NULL},
     };
     return ut_main("lt_feed (replica)", suite_init, suite_clean, tests);
