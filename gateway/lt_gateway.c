@@ -354,30 +354,44 @@ static int s_peer_authorised(lt_gateway_t *self, const lt_wire_in_t *in)
     return 1;
 }
 
+/* An offer from member through the back-off of PROTOCOL.md 5.3, which
+ * holds per member whichever socket the offer came on (our ROUTER or our
+ * link to it): 0 adopted, 1 already held, -1 refused (logged and audited
+ * by lt_gateway_adopt), -2 held back unchecked; err says why. */
+static int s_offer(lt_gateway_t *self, const char *member, const Lienthong__DirectoryOffer *o,
+                   char *err, size_t errlen)
+{
+    const uint8_t *bytes = o->signed_directory.data;
+    size_t len = o->signed_directory.len;
+    int64_t wait = s_already_held(self, bytes, len)
+                       ? 0
+                       : lt_offers_wait(self->offers, member, lt_clock_mono_ms());
+    if (wait > 0) { /* not checked: the member's last offer was refused just now */
+        snprintf(err, errlen,
+                 "directory offers from %s are not checked for %lld ms more: its last one was "
+                 "refused",
+                 member, (long long)wait);
+        return -2;
+    }
+    int rc = lt_gateway_adopt(self, bytes, len, member, err, errlen);
+    if (rc == 0)
+        lt_offers_adopted(self->offers, member);
+    else if (rc < 0)
+        lt_offers_refused(self->offers, member, lt_clock_mono_ms());
+    return rc;
+}
+
 /* A peer offered its directory: adopt it and say Hello with the new
  * version, or tell the peer why not (PROTOCOL.md 5.1). */
 static void s_peer_offer(lt_gateway_t *self, const lt_wire_in_t *in,
                          const Lienthong__DirectoryOffer *o)
 {
     char err[512];
-    const uint8_t *bytes = o->signed_directory.data;
-    size_t len = o->signed_directory.len;
-    int64_t wait = s_already_held(self, bytes, len)
-                       ? 0
-                       : lt_offers_wait(self->offers, in->user_id, lt_clock_mono_ms());
-    if (wait > 0) { /* not checked: the member's last offer was refused just now */
-        snprintf(err, sizeof err,
-                 "directory offers from %s are not checked for %lld ms more: its last one was "
-                 "refused",
-                 in->user_id, (long long)wait);
+    int rc = s_offer(self, in->user_id, o, err, sizeof err);
+    if (rc == -2) {
         s_peer_refuse(self, in, LIENTHONG__ERROR_CODE__ERR_DIRECTORY, 0, in->user_id, err);
         return;
     }
-    int rc = lt_gateway_adopt(self, bytes, len, in->user_id, err, sizeof err);
-    if (rc == 0)
-        lt_offers_adopted(self->offers, in->user_id);
-    else if (rc < 0)
-        lt_offers_refused(self->offers, in->user_id, lt_clock_mono_ms());
     if (rc == 0 && self->peer)
         (void)lt_peers_hello(self->shared.peers, self->peer, in->rid, in->rid_len);
     if (rc >= 0)
@@ -699,19 +713,31 @@ static void s_batch_check(lt_gateway_t *self, size_t i, const char *member,
     s_writer_next(self);
 }
 
+/* An offer on our link to member, under the same back-off as on our
+ * ROUTER (s_offer). Nothing is answered on a link; a refusal is logged and
+ * audited, by lt_gateway_adopt or, for one held back, here. */
+static void s_link_offer(lt_gateway_t *self, const char *member,
+                         const Lienthong__DirectoryOffer *o)
+{
+    char err[512];
+    if (s_offer(self, member, o, err, sizeof err) != -2)
+        return;
+    lt_gwstats_codes_inc(&self->refused, LIENTHONG__ERROR_CODE__ERR_DIRECTORY);
+    (void)lt_reject(self->shared.reject,
+                    &(lt_reject_in_t){.who = member, .what = "directory offer on its link",
+                                      .code = LIENTHONG__ERROR_CODE__ERR_DIRECTORY, .why = err});
+}
+
 static void s_link_dispatch(lt_gateway_t *self, size_t i, const char *member,
                             Lienthong__Envelope **envp, const zmq_msg_t *frame)
 {
     Lienthong__Envelope *env = *envp;
-    char err[512];
     switch (env->body_case) {
     case LIENTHONG__ENVELOPE__BODY_HELLO:
         lt_peers_on_link_hello(self->shared.peers, i, env->hello);
         break;
     case LIENTHONG__ENVELOPE__BODY_DIRECTORY_OFFER:
-        (void)lt_gateway_adopt(self, env->directory_offer->signed_directory.data,
-                               env->directory_offer->signed_directory.len, member, err,
-                               sizeof err);
+        s_link_offer(self, member, env->directory_offer);
         break;
     case LIENTHONG__ENVELOPE__BODY_BATCH:
         s_batch_check(self, i, member, envp);

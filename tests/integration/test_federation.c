@@ -7,7 +7,8 @@
  * directory offered by a peer is adopted, persisted and propagated; wrongly
  * signed, expired and older directories are refused at run time, a forged
  * one at start, and an expired one starts a gateway that serves no data;
- * `directory sign` refuses a past expiry; malformed frames get typed errors and never take the gateway down;
+ * `directory sign` refuses a past expiry; offers on our links are held back
+ * after a refusal like those on our socket; malformed frames get typed errors and never take the gateway down;
  * SIGTERM drains and exits 0; key files are 0600 and the ipc directory 0700.
  *
  * Usage: test_federation /path/to/lienthong (or LIENTHONG_BIN=...). */
@@ -26,6 +27,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <zmq.h>
 
 #define FED  "VN"
 #define ID_A "VN/GOV/BCA"
@@ -610,6 +612,99 @@ out:
     lt_it_fed_cleanup(&fed);
 }
 
+/* ---- directory offers on our links ------------------------------------------- */
+
+/* A ROUTER bound at member m's endpoint under m's keys, standing for m's
+ * gateway; *rid gets the routing id of the first link that greets it. */
+static void *s_fake_gateway(void *ctx, const lt_it_member_t *m, uint8_t *rid, int *rid_len)
+{
+    int zero = 0, one = 1, more = 0;
+    size_t more_len = sizeof more;
+    char skip[4096];
+    void *srv = zmq_socket(ctx, ZMQ_ROUTER);
+    if (!srv || zmq_setsockopt(srv, ZMQ_LINGER, &zero, sizeof zero) != 0 ||
+        zmq_setsockopt(srv, ZMQ_CURVE_SERVER, &one, sizeof one) != 0 ||
+        zmq_setsockopt(srv, ZMQ_CURVE_SECRETKEY, lt_keys_transport_secret(m->keys),
+                       LT_KEY_BYTES) != 0 ||
+        zmq_bind(srv, m->endpoint) != 0)
+        goto fail;
+    zmq_pollitem_t it = {srv, 0, ZMQ_POLLIN, 0};
+    if (zmq_poll(&it, 1, READY_MS) != 1 || (*rid_len = zmq_recv(srv, rid, 255, 0)) <= 0)
+        goto fail;
+    /* the link's Hello */
+    while (zmq_getsockopt(srv, ZMQ_RCVMORE, &more, &more_len) == 0 && more)
+        if (zmq_recv(srv, skip, sizeof skip, 0) < 0)
+            goto fail;
+    return srv;
+fail:
+    if (srv)
+        zmq_close(srv);
+    return NULL;
+}
+
+/* PROTOCOL.md 5.3: the back-off after a refused offer holds per member
+ * whatever the socket. A member whose gateway we link to sends 20 forged
+ * offers at once on our DEALER: one is checked (a signature refusal
+ * logged), the others are held back unchecked. */
+static void test_link_offers_backed_off(void)
+{
+    lt_it_fed_t fed;
+    lt_keys_t *rogue = NULL;
+    uint8_t *forged = NULL, *buf = NULL, rid[256];
+    size_t forged_len = 0;
+    int rid_len = 0;
+    void *ctx = NULL, *srv = NULL;
+    LT_IT_REQUIRE(lt_it_fed_init(&fed, FED) == 0);
+    lt_it_member_t *a = lt_it_member_add(&fed, ID_A, 1);
+    lt_it_member_t *b = lt_it_member_add(&fed, ID_B, 1);
+    LT_IT_REQUIRE(a && b);
+    const char *peers_a[] = {ID_B, NULL};
+    lt_it_gw_t *ga = lt_it_gw_new(&fed, a, 2, peers_a, NULL);
+    LT_IT_REQUIRE(ga != NULL);
+    rogue = lt_keys_new(LT_KEYS_AUTHORITY);
+    LT_IT_REQUIRE(rogue != NULL);
+    LT_IT_REQUIRE(lt_it_dir_bytes(&fed, 3, 0, 0, rogue, &forged, &forged_len) == 0);
+    LT_IT_REQUIRE((ctx = zmq_ctx_new()) != NULL);
+    LT_IT_REQUIRE(lt_it_gw_run(ga, READY_MS) == 0);
+    LT_IT_REQUIRE((srv = s_fake_gateway(ctx, b, rid, &rid_len)) != NULL);
+
+    Lienthong__DirectoryOffer o = LIENTHONG__DIRECTORY_OFFER__INIT;
+    o.signed_directory.data = forged;
+    o.signed_directory.len = forged_len;
+    Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
+    env.version = LT_PROTO_VERSION;
+    env.body_case = LIENTHONG__ENVELOPE__BODY_DIRECTORY_OFFER;
+    env.directory_offer = &o;
+    size_t len = lienthong__envelope__get_packed_size(&env);
+    LT_IT_REQUIRE((buf = malloc(len)) != NULL);
+    lienthong__envelope__pack(&env, buf);
+    long mark = lt_it_log_mark(ga);
+    int64_t t0 = lt_it_ms();
+    for (int i = 0; i < 20; i++)
+        LT_IT_REQUIRE(zmq_send(srv, rid, (size_t)rid_len, ZMQ_SNDMORE) == rid_len &&
+                      zmq_send(srv, buf, len, 0) == (int)len);
+    /* Within the first back-off (LT_OFFERS_FIRST_MS): every offer after
+     * the first is held back, which the log says. */
+    usleep(700 * 1000);
+    int checked = lt_it_file_count(ga->log_path, mark, "refused directory", "no valid signature");
+    CU_ASSERT(lt_it_ms() - t0 < LT_OFFERS_FIRST_MS);
+    if (checked != 1)
+        fprintf(stderr, "%d of 20 offers on the link were checked\n", checked);
+    CU_ASSERT_EQUAL(checked, 1);
+    CU_ASSERT(lt_it_log_has(ga, mark, "not checked", ID_B));
+    CU_ASSERT(lt_it_gw_version(ga) == 2);
+    CU_ASSERT(s_stop_ok(ga));
+out:
+    free(buf);
+    if (srv)
+        zmq_close(srv);
+    if (ctx)
+        zmq_ctx_term(ctx);
+    free(forged);
+    lt_keys_destroy(&rogue);
+    lt_it_fed_cleanup(&fed);
+}
+
 /* ---- runner ------------------------------------------------------------------------ */
 
 static void s_teardown(void)
@@ -629,6 +724,7 @@ int main(int argc, char **argv)
         {"(d) bad directory refused at start", test_bad_directory_at_start},
         {"(e) malformed frames answered, gateway survives", test_malformed_frames},
         {"SIGTERM drains and exits 0", test_sigterm_drains},
+        {"link offers held back after a refusal", test_link_offers_backed_off},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {"federation", NULL, NULL, NULL, s_teardown, tests};
