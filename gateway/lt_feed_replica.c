@@ -168,14 +168,23 @@ static int s_send_subscribe(lt_feed_t *self, void *sock, const lt_feed_replica_t
 
 /* Stops f, for a minute or until the next directory, when the directory
  * does not list owner as an active member (PROTOCOL.md 5.4): there is no
- * link to it, and nothing it sends may be applied. Returns 1 when it did. */
+ * link to it, and nothing it sends may be applied. Likewise when it
+ * suspends or revokes this gateway's own member, which takes no data from
+ * peers until reinstated (5.4); a live feed then tells the owner, whose
+ * link stays open. Returns 1 when it did. */
 static int s_owner_inactive(lt_feed_t *self, lt_feed_replica_t *f, const char *owner)
 {
     char why[LT_ID_MAX + 96], said[LT_ID_MAX + 64];
-    if (!lt_dir_inactive_say(self->ctx->dir, owner, said, sizeof said))
+    int unsubscribe = 0;
+    if (lt_dir_inactive_say(self->ctx->dir, owner, said, sizeof said)) {
+        snprintf(why, sizeof why, "the owner %s", said);
+    } else if (lt_dir_inactive_say(self->ctx->dir, self->ctx->cfg->member, said, sizeof said)) {
+        snprintf(why, sizeof why, "this gateway's member %s", said);
+        unsubscribe = f->state == LT_FEED_LIVE;
+    } else {
         return 0;
-    snprintf(why, sizeof why, "the owner %s", said);
-    lt_feed_replica_backoff(self, f, why, BACKOFF_MAX_MS, 0);
+    }
+    lt_feed_replica_backoff(self, f, why, BACKOFF_MAX_MS, unsubscribe);
     return 1;
 }
 

@@ -80,6 +80,7 @@ struct _lt_gateway_t {
     int64_t history_at;                /* monotonic ms of that write */
     lt_gwdir_watch_t dir_watch;        /* warnings before the expiry, errors after */
     int expired;                       /* the directory expired: no data to peers (5.6) */
+    const char *standing;              /* "suspended", "revoked": this member cut off (5.4) */
     char adopted_path[PATH_MAX + 32];
     char learned_path[PATH_MAX + 32]; /* the authority key learned (lt_dir_learned_save) */
     int learned_warned;               /* the learned file is not a key, said once */
@@ -112,13 +113,29 @@ static int s_register(lt_gateway_t *self)
     return 0;
 }
 
-/* What peers are told while the directory is expired (PROTOCOL.md 5.6). */
-static void s_expired_why(const lt_gateway_t *self, char *buf, size_t len)
+/* What peers are told while this gateway serves them no data: its member
+ * is cut off (PROTOCOL.md 5.4), or its directory expired (5.6). */
+static void s_no_data_why(const lt_gateway_t *self, char *buf, size_t len)
 {
     char what[128];
+    if (self->standing) {
+        snprintf(buf, len,
+                 "%s serves no data to peers: it is %s in directory version %llu, until a "
+                 "directory lists it active",
+                 self->cfg.member, self->standing,
+                 (unsigned long long)lt_dir_version(self->shared.dir));
+        return;
+    }
     lt_gwdir_expired_text(self->shared.dir, what, sizeof what);
     snprintf(buf, len, "%s serves no data to peers: its %s, until it adopts a newer one",
              self->cfg.member, what);
+}
+
+/* 1 while nothing is served to peers: the directory expired (5.6) or it
+ * suspends or revokes this member (5.4). */
+static int s_no_data(const lt_gateway_t *self)
+{
+    return self->expired || self->standing;
 }
 
 /* The expiry, looked at once a second and at each adoption: at the moment
@@ -129,7 +146,7 @@ static void s_dir_watch(lt_gateway_t *self)
     self->expired = lt_gwdir_watch(&self->dir_watch, self->shared.dir, (int64_t)time(NULL));
     if (self->expired && !was && self->feed) {
         char why[512];
-        s_expired_why(self, why, sizeof why);
+        s_no_data_why(self, why, sizeof why);
         lt_feed_stop_serving(self->feed, self->peer, why);
     }
 }
@@ -144,9 +161,35 @@ static void s_dir_gauges(lt_gateway_t *self)
     s_dir_watch(self);
 }
 
+/* This member's standing in the directory in use, at the start and at each
+ * adoption (PROTOCOL.md 5.4): a directory that suspends or revokes it is
+ * adopted, and from then on the gateway serves no data to peers and makes
+ * no requests of them, as while expired (5.6), until a directory lists it
+ * active. Said once, at error level, when it changes. */
+static void s_standing(lt_gateway_t *self)
+{
+    const char *was = self->standing;
+    unsigned long long v = (unsigned long long)lt_dir_version(self->shared.dir);
+    self->standing = lt_dir_inactive(self->shared.dir, self->cfg.member);
+    if (self->standing && self->standing != was) {
+        char why[512];
+        lt_error("directory",
+                 "this gateway's member %s is %s in directory version %llu: it serves no data "
+                 "to peers and makes no requests of them until a directory lists it active",
+                 self->cfg.member, self->standing, v);
+        s_no_data_why(self, why, sizeof why);
+        if (self->feed)
+            lt_feed_stop_serving(self->feed, self->peer, why);
+    } else if (!self->standing && was) {
+        lt_info("directory", "this gateway's member %s is active again in directory version %llu",
+                self->cfg.member, v);
+    }
+}
+
 /* ---- directory ------------------------------------------------------------ */
 
-/* Our own entry must exist, be active and carry exactly our public keys. */
+/* Our own entry must exist and carry our public keys (its status is not
+ * checked: a directory suspending this member is adopted, 5.4). */
 static int s_check_self(const lt_gateway_t *self, const lt_dir_t *dir, char *err, size_t errlen)
 {
     return lt_gwcheck_self(&self->cfg, self->shared.keys, dir, err, errlen);
@@ -278,6 +321,7 @@ static void s_adopted(lt_gateway_t *self, lt_dir_t *d, const char *source)
         lt_dir_destroy(&self->shared.dir);
     self->shared.dir = d;
     s_dir_gauges(self);
+    s_standing(self);
     if (lost)
         (void)s_rebind_peer(self);
     lt_peers_dir_changed(self->shared.peers);
@@ -401,12 +445,12 @@ static void s_peer_offer(lt_gateway_t *self, const lt_wire_in_t *in,
                              0, "directory refused: %s", err);
 }
 
-/* While the directory is expired no data goes to peers (PROTOCOL.md 5.6):
- * returns 1 after refusing a message, 0 for what may pass. Only what
- * renews the directory or ends something passes; any other body is
- * refused, so that a request added to the protocol later is not served by
- * default (a repair's Range was, once). */
-static int s_peer_expired(lt_gateway_t *self, const lt_wire_in_t *in,
+/* While the directory is expired (PROTOCOL.md 5.6) or suspends or revokes
+ * this member (5.4) no data goes to peers: returns 1 after refusing a
+ * message, 0 for what may pass. Only what renews the directory or ends
+ * something passes; any other body is refused, so that a request added to
+ * the protocol later is not served by default (a repair's Range was, once). */
+static int s_peer_no_data(lt_gateway_t *self, const lt_wire_in_t *in,
                           const Lienthong__Envelope *env)
 {
     char why[512];
@@ -437,7 +481,7 @@ static int s_peer_expired(lt_gateway_t *self, const lt_wire_in_t *in,
     default:
         break;
     }
-    s_expired_why(self, why, sizeof why);
+    s_no_data_why(self, why, sizeof why);
     /* ERR_DIRECTORY, not a transient code: the caller's application learns
      * at once why, rather than a timeout after the retries. */
     lt_gwstats_codes_inc(&self->refused, LIENTHONG__ERROR_CODE__ERR_DIRECTORY);
@@ -449,7 +493,7 @@ static int s_peer_expired(lt_gateway_t *self, const lt_wire_in_t *in,
 
 static void s_peer_dispatch(lt_gateway_t *self, const lt_wire_in_t *in, Lienthong__Envelope *env)
 {
-    if (self->expired && s_peer_expired(self, in, env))
+    if (s_no_data(self) && s_peer_no_data(self, in, env))
         return;
     /* Lookups of a drain share a read snapshot of the store; anything else
      * sees the newest rows. */
@@ -850,6 +894,7 @@ static void s_local_status(lt_gateway_t *self, const lt_wire_in_t *in)
     r.refused = lt_gwstats_codes_sum(&self->refused) + lt_zap_refused(self->zap);
     r.directory_expires_at = lt_dir_expires(self->shared.dir);
     r.directory_expired = self->expired;
+    r.member_status = (char *)(self->standing ? self->standing : "");
     if (lt_peers_status(self->shared.peers, &r) != 0)
         lt_warn("local", "status reply without its peer list: out of memory");
     lt_feed_status(self->feed, &r);
@@ -903,17 +948,56 @@ static void s_local_resync(lt_gateway_t *self, const lt_wire_in_t *in, const Lie
 static void s_local_ready(lt_gateway_t *self, const lt_wire_in_t *in)
 {
     Lienthong__ReadyReply r = LIENTHONG__READY_REPLY__INIT;
-    char why[320], *problems[1] = {why};
-    r.ready = lt_audit_writable(self->shared.audit, why, sizeof why);
+    char audit[320], cut[512], *problems[2];
     r.problems = problems;
-    r.n_problems = !r.ready;
+    if (!lt_audit_writable(self->shared.audit, audit, sizeof audit))
+        problems[r.n_problems++] = audit;
+    /* Nor while its member is suspended or revoked (5.4). */
+    if (self->standing) {
+        s_no_data_why(self, cut, sizeof cut);
+        problems[r.n_problems++] = cut;
+    }
+    r.ready = r.n_problems == 0;
     (void)lt_wire_send_body(self->local, in->rid, in->rid_len,
                             LIENTHONG__ENVELOPE__BODY_READY_REPLY, &r);
+}
+
+/* While this member is suspended or revoked (PROTOCOL.md 5.4) a local
+ * request for data (lookup, verify, profile, pre-fill) is refused with
+ * ERR_REVOKED saying so: returns 1 when it refused. */
+static int s_local_cut_off(lt_gateway_t *self, const lt_wire_in_t *in,
+                           const Lienthong__Envelope *env)
+{
+    switch (env->body_case) {
+    case LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST:
+    case LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST:
+    case LIENTHONG__ENVELOPE__BODY_PROFILE_REQUEST:
+    case LIENTHONG__ENVELOPE__BODY_PREFILL_REQUEST:
+        break;
+    default:
+        return 0;
+    }
+    if (!self->standing)
+        return 0;
+    char why[256];
+    snprintf(why, sizeof why,
+             "%s is %s in directory version %llu: no requests are made or served until a "
+             "directory lists it active",
+             self->cfg.member, self->standing,
+             (unsigned long long)lt_dir_version(self->shared.dir));
+    (void)lt_reject(self->shared.reject,
+                    &(lt_reject_in_t){.sock = self->local, .rid = in->rid, .rid_len = in->rid_len,
+                                      .who = "local", .what = "local request",
+                                      .code = LIENTHONG__ERROR_CODE__ERR_REVOKED,
+                                      .request_id = lt_valid_request_id(env), .why = why});
+    return 1;
 }
 
 /* Handles one decoded local message other than Publish. */
 static void s_local_dispatch(lt_gateway_t *self, const lt_wire_in_t *in, Lienthong__Envelope *env)
 {
+    if (s_local_cut_off(self, in, env))
+        return;
     switch (env->body_case) {
     case LIENTHONG__ENVELOPE__BODY_STATUS_REQUEST:
         s_local_status(self, in);
@@ -1280,7 +1364,7 @@ int lt_gateway_run(lt_gateway_t *self)
             return -1;
         }
         s_on_ready(self, items, n);
-        busy = lt_feed_pump(self->feed, self->expired ? NULL : self->peer, self->local) > 0;
+        busy = lt_feed_pump(self->feed, s_no_data(self) ? NULL : self->peer, self->local) > 0;
         lt_zap_tick(self->zap);
         lt_guard_tick(self->guard);
         lt_reject_tick(self->shared.reject);
@@ -1510,6 +1594,7 @@ lt_gateway_t *lt_gateway_new(const lt_gwcfg_t *cfg, char *err, size_t errlen)
         s_check_self(self, self->shared.dir, err, errlen) != 0)
         goto fail;
     s_dir_gauges(self);
+    s_standing(self); /* a gateway cut off starts all the same, to be reinstated (5.4) */
     if (s_signals(self) != 0) {
         snprintf(err, errlen, "cannot set up signal handling: %s", strerror(errno));
         goto fail;

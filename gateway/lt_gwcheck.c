@@ -67,11 +67,8 @@ int lt_gwcheck_self(const lt_gwcfg_t *cfg, const lt_keys_t *keys, const lt_dir_t
                  cfg->key_file, cfg->member);
         return -1;
     }
-    if (me->status != LIENTHONG__MEMBER_STATUS__MEMBER_ACTIVE) {
-        snprintf(err, errlen, "member '%s' is %s in directory version %llu", cfg->member,
-                 lt_dir_status_name(me->status), (unsigned long long)lt_dir_version(dir));
-        return -1;
-    }
+    /* Its status is not checked: a gateway whose member is suspended or
+     * revoked runs on, serving no data, to be reinstated (PROTOCOL.md 5.4). */
     return 0;
 }
 
@@ -189,14 +186,20 @@ static lt_dir_t *s_check_directory(lt_check_t *r, const lt_gwcfg_t *cfg)
 static void s_check_member(lt_check_t *r, const lt_gwcfg_t *cfg, const lt_keys_t *k,
                            const lt_dir_t *d)
 {
-    char err[800];
-    if (lt_gwcheck_self(cfg, k, d, err, sizeof err) == 0)
-        lt_check_ok(r, "member", "%s", cfg->member);
-    else
+    char err[4600], said[LT_ID_MAX + 64]; /* err holds the key file's path */
+    if (lt_gwcheck_self(cfg, k, d, err, sizeof err) != 0)
         lt_check_error(r, "member",
                        "send this member's public keys (lienthong pubkey KEY_FILE) to the "
                        "authority, and use the directory it signs with them",
                        "%s", err);
+    else if (lt_dir_inactive_say(d, cfg->member, said, sizeof said))
+        lt_check_warn(r, "member",
+                      "the gateway starts but serves no data to peers and makes no requests "
+                      "until a directory lists the member active (proto/PROTOCOL.md 5.4): ask "
+                      "the authority",
+                      "%s", said);
+    else
+        lt_check_ok(r, "member", "%s", cfg->member);
 }
 
 /* Key rotation (PROTOCOL.md 5.5): next keys waiting beside the key file,

@@ -7,7 +7,8 @@
  *   listen       the address can be bound
  *   directory    signed by a pinned authority key, of this federation, not
  *                expired (a warning when it expires within 7 days), listing
- *                this member, active, with the keys of the key file
+ *                this member with the keys of the key file (a warning when
+ *                it suspends or revokes it)
  *   peers        each listed, active, with an endpoint
  *   subscribe    each stream listed, and a policy grants us subscribe
  *
@@ -30,8 +31,9 @@ int lt_gwcheck_run(const lt_gwcfg_t *cfg, FILE *out);
  * and what to do. NULL on failure. */
 lt_keys_t *lt_gwcheck_keys(const lt_gwcfg_t *cfg, char *err, size_t errlen);
 
-/* Our own entry must exist, be active and carry exactly the public keys of
- * `keys`. Returns 0, or -1 with the reason in err. */
+/* Our own entry must exist and carry the public keys of `keys` (current, or
+ * next during a rotation); its status is not checked (PROTOCOL.md 5.4).
+ * Returns 0, or -1 with the reason in err. */
 int lt_gwcheck_self(const lt_gwcfg_t *cfg, const lt_keys_t *keys, const lt_dir_t *dir, char *err,
                     size_t errlen);
 

@@ -1392,12 +1392,14 @@ Lienthong__ErrorCode lt_query_lookup_for(lt_query_t *self, const Lienthong__Look
 }
 
 /* The first outstanding request to an owner the directory does not list
- * as active, or NULL. */
+ * as active, or any while it suspends or revokes this gateway's own member
+ * (PROTOCOL.md 5.4), or NULL. */
 static outstanding_t *s_out_inactive(lt_query_t *self)
 {
+    int cut_off = lt_dir_inactive(self->ctx->dir, self->ctx->cfg->member) != NULL;
     outstanding_t *o, *t;
     HASH_ITER(hh, self->out, o, t) {
-        if (lt_dir_inactive(self->ctx->dir, o->owner))
+        if (cut_off || lt_dir_inactive(self->ctx->dir, o->owner))
             return o;
     }
     return NULL;
@@ -1410,8 +1412,12 @@ void lt_query_dir_changed(lt_query_t *self, void *local)
     outstanding_t *o;
     while ((o = s_out_inactive(self))) {
         char said[LT_ID_MAX + 64], why[LT_ID_MAX + 128];
-        (void)lt_dir_inactive_say(self->ctx->dir, o->owner, said, sizeof said);
-        snprintf(why, sizeof why, "no answer will be taken: the owner %s", said);
+        const char *whose = "this gateway's member";
+        if (!lt_dir_inactive_say(self->ctx->dir, self->ctx->cfg->member, said, sizeof said)) {
+            whose = "the owner";
+            (void)lt_dir_inactive_say(self->ctx->dir, o->owner, said, sizeof said);
+        }
+        snprintf(why, sizeof why, "no answer will be taken: %s %s", whose, said);
         lt_warn("query", "request %llu to %s ended: %s", (unsigned long long)o->id, o->owner, why);
         s_end_error(local, o, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE, why);
         s_out_free(self, o);

@@ -688,6 +688,7 @@ Lienthong__Envelope *lt_it_recv_env(void *sock, int timeout_ms)
 
 /* Sends one local request with body and returns the reply if its body is
  * `want`, else NULL. */
+/* want: the reply's body case, or BODY__NOT_SET for any reply. */
 static Lienthong__Envelope *s_ask(lt_it_gw_t *g, Lienthong__Envelope__BodyCase body_case,
                                   const void *body, Lienthong__Envelope__BodyCase want,
                                   int timeout_ms)
@@ -702,7 +703,7 @@ static Lienthong__Envelope *s_ask(lt_it_gw_t *g, Lienthong__Envelope__BodyCase b
     if (lt_wire_send_body(s, NULL, 0, body_case, body) == 0)
         rep = lt_it_recv_env(s, timeout_ms);
     zmq_close(s);
-    if (rep && rep->body_case != want)
+    if (rep && want != LIENTHONG__ENVELOPE__BODY__NOT_SET && rep->body_case != want)
         lt_wire_free(&rep);
     return rep;
 }
@@ -712,6 +713,12 @@ Lienthong__Envelope *lt_it_gw_status(lt_it_gw_t *g, int timeout_ms)
     Lienthong__StatusRequest req = LIENTHONG__STATUS_REQUEST__INIT;
     return s_ask(g, LIENTHONG__ENVELOPE__BODY_STATUS_REQUEST, &req,
                  LIENTHONG__ENVELOPE__BODY_STATUS_REPLY, timeout_ms);
+}
+
+Lienthong__Envelope *lt_it_gw_local(lt_it_gw_t *g, Lienthong__Envelope__BodyCase body_case,
+                                    const void *body, int timeout_ms)
+{
+    return s_ask(g, body_case, body, LIENTHONG__ENVELOPE__BODY__NOT_SET, timeout_ms);
 }
 
 char *lt_it_gw_metrics(lt_it_gw_t *g, int timeout_ms)

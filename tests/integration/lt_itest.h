@@ -166,6 +166,9 @@ Lienthong__Envelope *lt_it_recv_env(void *sock, int timeout_ms);
 /* Asks the local socket for status; returns the StatusReply envelope (free
  * with lt_wire_free) or NULL. */
 Lienthong__Envelope *lt_it_gw_status(lt_it_gw_t *g, int timeout_ms);
+/* Sends body on the local socket; the reply, whatever it is, or NULL. */
+Lienthong__Envelope *lt_it_gw_local(lt_it_gw_t *g, Lienthong__Envelope__BodyCase body_case,
+                                    const void *body, int timeout_ms);
 /* Asks the local socket for the metrics (PROTOCOL.md 8.6); returns the
  * Prometheus text (free it) or NULL. */
 char *lt_it_gw_metrics(lt_it_gw_t *g, int timeout_ms);

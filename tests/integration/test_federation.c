@@ -4,7 +4,9 @@
  * Proves: two listed members connect and exchange Hello; an unlisted CURVE
  * key is refused by the ZAP handler; a member revoked by a new directory
  * (SIGHUP) is refused on fresh connections and cut off on open ones; a
- * directory offered by a peer is adopted, persisted and propagated; wrongly
+ * directory offered by a peer is adopted, persisted and propagated;
+ * a directory suspending this member is adopted (its revocations of others
+ * apply) and the gateway serves nothing until reinstated; wrongly
  * signed, expired and older directories are refused at run time, a forged
  * one at start, and an expired one starts a gateway that serves no data;
  * `directory sign` refuses a past expiry; offers on our links are held back
@@ -73,6 +75,20 @@ static int s_hello_unanswered(lt_it_peer_t *p, int allow_revoked)
         fprintf(stderr, "unexpected reply: %s\n", lt_wire_body_name(e->body_case));
     lt_wire_free(&e);
     return ok;
+}
+
+/* A federation of A (a gateway at version 1, running), T and one more
+ * member, other_id, both without endpoints: A's gateway, or NULL. */
+static lt_it_gw_t *s_gateway_a(lt_it_fed_t *fed, lt_it_member_t **a, lt_it_member_t **t,
+                               const char *other_id, lt_it_member_t **other)
+{
+    if (lt_it_fed_init(fed, FED) != 0)
+        return NULL;
+    *a = lt_it_member_add(fed, ID_A, 1);
+    *t = lt_it_member_add(fed, ID_T, 0);
+    *other = lt_it_member_add(fed, other_id, 0);
+    lt_it_gw_t *g = *a && *t && *other ? lt_it_gw_new(fed, *a, 1, NULL, NULL) : NULL;
+    return g && lt_it_gw_run(g, READY_MS) == 0 ? g : NULL;
 }
 
 static int s_stop_ok(lt_it_gw_t *g)
@@ -316,14 +332,9 @@ static void test_revoked_member_cut_off(void)
     lt_it_peer_t told = {0}, tnew = {0}, u = {0};
     uint8_t *v2 = NULL;
     size_t v2_len = 0;
-    LT_IT_REQUIRE(lt_it_fed_init(&fed, FED) == 0);
-    lt_it_member_t *a = lt_it_member_add(&fed, ID_A, 1);
-    lt_it_member_t *t = lt_it_member_add(&fed, ID_T, 0);
-    lt_it_member_t *um = lt_it_member_add(&fed, ID_Q, 0);
-    LT_IT_REQUIRE(a && t && um);
-    lt_it_gw_t *ga = lt_it_gw_new(&fed, a, 1, NULL, NULL);
+    lt_it_member_t *a, *t, *um;
+    lt_it_gw_t *ga = s_gateway_a(&fed, &a, &t, ID_Q, &um);
     LT_IT_REQUIRE(ga != NULL);
-    LT_IT_REQUIRE(lt_it_gw_run(ga, READY_MS) == 0);
 
     /* T and U are served on connections opened under version 1 */
     LT_IT_REQUIRE(lt_it_peer_open_gw(&told, t, ga) == 0);
@@ -612,6 +623,135 @@ out:
     lt_it_fed_cleanup(&fed);
 }
 
+/* ---- a directory that suspends this gateway's member ------------------------ */
+
+/* p, connected, asks for a stream of A: the Error answered, or NULL. */
+static Lienthong__Envelope *s_subscribe(lt_it_peer_t *p)
+{
+    Lienthong__Subscribe sub = LIENTHONG__SUBSCRIBE__INIT;
+    sub.stream = ID_A "/people";
+    sub.from_seq = 1;
+    sub.credit = 10;
+    if (lt_wire_send_body(p->sock, NULL, 0, LIENTHONG__ENVELOPE__BODY_SUBSCRIBE, &sub) != 0)
+        return NULL;
+    return lt_it_peer_expect(p, LIENTHONG__ENVELOPE__BODY_ERROR, REPLY_MS);
+}
+
+/* A local lookup: the error code answered, or -1 when none came. */
+static int s_local_lookup_code(lt_it_gw_t *g, char *msg, size_t len)
+{
+    Lienthong__LookupRequest q = LIENTHONG__LOOKUP_REQUEST__INIT;
+    q.request_id = (uint64_t)lt_it_ms();
+    q.dataset = ID_P "/people";
+    q.key = "001";
+    q.purpose = "test";
+    Lienthong__Envelope *e =
+        lt_it_gw_local(g, LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST, &q, REPLY_MS);
+    int code = e && e->body_case == LIENTHONG__ENVELOPE__BODY_ERROR ? (int)e->error->code : -1;
+    snprintf(msg, len, "%s", code >= 0 ? e->error->message : "");
+    lt_wire_free(&e);
+    return code;
+}
+
+/* The gateway's member status (StatusReply.member_status) and readiness. */
+static int s_standing_is(lt_it_gw_t *g, const char *status, int ready)
+{
+    Lienthong__ReadyRequest rq = LIENTHONG__READY_REQUEST__INIT;
+    Lienthong__Envelope *st = lt_it_gw_status(g, REPLY_MS);
+    Lienthong__Envelope *rd = lt_it_gw_local(g, LIENTHONG__ENVELOPE__BODY_READY_REQUEST, &rq,
+                                             REPLY_MS);
+    int ok = st && strcmp(st->status_reply->member_status, status) == 0 && rd &&
+             rd->body_case == LIENTHONG__ENVELOPE__BODY_READY_REPLY &&
+             rd->ready_reply->ready == ready &&
+             (ready || (rd->ready_reply->n_problems == 1 &&
+                        strstr(rd->ready_reply->problems[0], status)));
+    lt_wire_free(&st);
+    lt_wire_free(&rd);
+    return ok;
+}
+
+/* PROTOCOL.md 5.3, 5.4: v2 suspends A itself and revokes T. A adopts it all
+ * the same (it holds the keys v2 lists for it), so T is cut off at once,
+ * persists it and passes it on; it then serves no data to peers and makes
+ * no requests, and says so, until v3 lists it active again. */
+static void test_self_suspended(void)
+{
+    lt_it_fed_t fed;
+    lt_it_peer_t told = {0}, tnew = {0}, p = {0};
+    uint8_t *v2 = NULL, *v3 = NULL;
+    size_t v2_len = 0, v3_len = 0;
+    char path[PATH_MAX + 64], msg[512];
+    static char held[70000];
+    Lienthong__Envelope *e = NULL;
+    lt_it_member_t *a, *t, *pm;
+    lt_it_gw_t *ga = s_gateway_a(&fed, &a, &t, ID_P, &pm);
+    LT_IT_REQUIRE(ga != NULL);
+    snprintf(t->status, sizeof t->status, "revoked");
+    snprintf(a->status, sizeof a->status, "suspended");
+    LT_IT_REQUIRE(lt_it_dir_bytes(&fed, 2, 0, 0, NULL, &v2, &v2_len) == 0);
+    snprintf(a->status, sizeof a->status, "active");
+    LT_IT_REQUIRE(lt_it_dir_bytes(&fed, 3, 0, 0, NULL, &v3, &v3_len) == 0);
+    LT_IT_REQUIRE(lt_it_peer_open_gw(&told, t, ga) == 0);
+    LT_IT_REQUIRE(s_hello_ok(&told, ID_A, 1));
+
+    long mark = lt_it_log_mark(ga);
+    LT_IT_REQUIRE(lt_it_gw_put_directory(ga, v2, v2_len) == 0);
+    LT_IT_REQUIRE(lt_it_gw_signal(ga, SIGHUP) == 0);
+    CU_ASSERT(lt_it_gw_wait_version(ga, 2, REPLY_MS) == 0);
+    /* T: its open connection is closed, a fresh one is not admitted. */
+    CU_ASSERT(s_hello_unanswered(&told, 1));
+    LT_IT_REQUIRE(lt_it_peer_open_gw(&tnew, t, ga) == 0);
+    CU_ASSERT(s_hello_unanswered(&tnew, 1));
+    LT_IT_REQUIRE(lt_it_gw_version(ga) == 2);
+    CU_ASSERT(lt_it_log_has(ga, mark, "is suspended in directory version 2", "serves no data"));
+    snprintf(path, sizeof path, "%s/directory.signed", ga->data_dir);
+    CU_ASSERT(s_read(path, held, sizeof held) == (long)v2_len && memcmp(held, v2, v2_len) == 0);
+    /* and a restart runs on it, to be reinstated */
+    CU_ASSERT(s_stop_ok(ga));
+    LT_IT_REQUIRE(lt_it_gw_run(ga, READY_MS) == 0);
+    CU_ASSERT(lt_it_gw_version(ga) == 2);
+
+    /* P, active, behind at v1: A passes v2 on, and serves it no data. */
+    LT_IT_REQUIRE(lt_it_peer_open_gw(&p, pm, ga) == 0);
+    e = lt_it_peer_hello(&p, 1, REPLY_MS);
+    CU_ASSERT(s_is_hello(e) && e->hello->directory_version == 2);
+    lt_wire_free(&e);
+    e = lt_it_peer_expect(&p, LIENTHONG__ENVELOPE__BODY_DIRECTORY_OFFER, REPLY_MS);
+    CU_ASSERT(e && e->directory_offer->signed_directory.len == v2_len &&
+              memcmp(e->directory_offer->signed_directory.data, v2, v2_len) == 0);
+    lt_wire_free(&e);
+    e = s_subscribe(&p);
+    CU_ASSERT(s_is_error(e, LIENTHONG__ERROR_CODE__ERR_DIRECTORY) &&
+              strstr(e->error->message, "suspended in directory version 2"));
+    lt_wire_free(&e);
+    CU_ASSERT(s_local_lookup_code(ga, msg, sizeof msg) == LIENTHONG__ERROR_CODE__ERR_REVOKED &&
+              strstr(msg, "suspended in directory version 2"));
+    CU_ASSERT(s_standing_is(ga, "suspended", 0));
+
+    /* v3 reinstates A (offered by P, as any peer may): A serves again. */
+    mark = lt_it_log_mark(ga);
+    e = lt_it_peer_offer(&p, v3, v3_len, REPLY_MS);
+    CU_ASSERT(s_is_hello(e));
+    lt_wire_free(&e);
+    CU_ASSERT(lt_it_gw_wait_version(ga, 3, REPLY_MS) == 0);
+    CU_ASSERT(lt_it_log_has(ga, mark, "active again in directory version 3", NULL));
+    e = s_subscribe(&p);
+    CU_ASSERT(e && !s_is_error(e, LIENTHONG__ERROR_CODE__ERR_DIRECTORY));
+    lt_wire_free(&e);
+    int code = s_local_lookup_code(ga, msg, sizeof msg); /* refused for what it asks, now */
+    CU_ASSERT(code >= 0 && code != LIENTHONG__ERROR_CODE__ERR_REVOKED);
+    CU_ASSERT(s_standing_is(ga, "", 1));
+    CU_ASSERT(s_hello_unanswered(&tnew, 1)); /* T stays revoked */
+    CU_ASSERT(s_stop_ok(ga));
+out:
+    free(v2);
+    free(v3);
+    lt_it_peer_close(&told);
+    lt_it_peer_close(&tnew);
+    lt_it_peer_close(&p);
+    lt_it_fed_cleanup(&fed);
+}
+
 /* ---- directory offers on our links ------------------------------------------- */
 
 /* A ROUTER bound at member m's endpoint under m's keys, standing for m's
@@ -724,6 +864,7 @@ int main(int argc, char **argv)
         {"(d) bad directory refused at start", test_bad_directory_at_start},
         {"(e) malformed frames answered, gateway survives", test_malformed_frames},
         {"SIGTERM drains and exits 0", test_sigterm_drains},
+        {"directory suspending this member adopted, revocations applied", test_self_suspended},
         {"link offers held back after a refusal", test_link_offers_backed_off},
         {NULL, NULL},
     };
