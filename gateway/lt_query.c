@@ -36,6 +36,7 @@ typedef struct {
 
 typedef struct dedup_s {
     dedup_key_t key;
+    uint8_t hash[LT_HASH_BYTES]; /* of the request's bytes: a local id reused for others is refused */
     int64_t at;            /* monotonic ms when first seen */
     int64_t started_us;    /* monotonic us when first seen, for the latency */
     int complete;          /* all answers signed and stored */
@@ -619,13 +620,25 @@ static void s_dedup_expire(lt_query_t *self)
     }
 }
 
+/* Whether a hit d may be replayed to a request of hash. A peer's id reused
+ * for other bytes gets the stored answer, which its gateway rejects (7.2).
+ * The member's own clients are many applications behind one caller: the
+ * stored answer may be about another citizen, and the second request would
+ * go unaudited, so other bytes are refused (8.3). */
+static int s_replayable(const dedup_t *d, const char *caller, const uint8_t *hash)
+{
+    return strcmp(caller, LT_QUERY_OWN) != 0 || memcmp(d->hash, hash, LT_HASH_BYTES) == 0;
+}
+
 /* Checks a request's id and deadline; returns the dedup entry to fill, or
- * NULL when it was answered here (error, replay). */
+ * NULL when it was answered here (error, replay). hash is the request's
+ * (7.1). */
 static dedup_t *s_admit(lt_query_t *self, op_stats_t *os, void *peer, const lt_wire_in_t *in,
-                        const char *caller, uint64_t id, int64_t deadline)
+                        const char *caller, uint64_t id, int64_t deadline, const uint8_t *hash)
 {
     int64_t now = lt_clock_now_ms();
     const char *why = NULL;
+    char reused[160];
     Lienthong__ErrorCode code = LIENTHONG__ERROR_CODE__ERR_MALFORMED;
     if (id == 0)
         why = "request_id must not be 0";
@@ -639,9 +652,15 @@ static dedup_t *s_admit(lt_query_t *self, op_stats_t *os, void *peer, const lt_w
     lt_dedup_miss_t miss = {0}; /* refused by lt_dedup_add unless filled by a miss */
     if (!why)
         d = lt_dedup_find(self->dedup, key.member, key.id, &miss);
-    if (d) {
+    if (d && s_replayable(d, caller, hash)) {
         s_replay(os, peer, in, d);
         return NULL;
+    }
+    if (d) {
+        snprintf(reused, sizeof reused, "request_id %llu was sent in the last 10 minutes with "
+                 "other bytes; a new request needs a new id", (unsigned long long)id);
+        why = reused;
+        d = NULL;
     }
     if (!why && deadline < now) {
         why = "deadline passed before execution";
@@ -649,6 +668,7 @@ static dedup_t *s_admit(lt_query_t *self, op_stats_t *os, void *peer, const lt_w
     }
     if (!why && (d = calloc(1, sizeof *d))) {
         d->key = key;
+        memcpy(d->hash, hash, LT_HASH_BYTES);
         if (lt_dedup_add(self->dedup, &miss, d) != 0) { /* hashed once, by the find */
             free(d);
             d = NULL;
@@ -724,11 +744,11 @@ static void s_execute(lt_query_t *self, void *peer, const lt_wire_in_t *in,
         return; /* lt_wire_decode already checked this; never happens */
     if (s_audit_down(self, os, peer, in, r.id))
         return;
-    dedup_t *d =
-        s_admit(self, os, peer, in, caller, r.id, is_verify ? vq->deadline_ms : lq->deadline_ms);
+    lt_crypto_hash(body, body_len, r.hash);
+    dedup_t *d = s_admit(self, os, peer, in, caller, r.id,
+                         is_verify ? vq->deadline_ms : lq->deadline_ms, r.hash);
     if (!d)
         return;
-    lt_crypto_hash(body, body_len, r.hash);
     /* The reads of a whole drain share one snapshot; lt_query_flush ends it. */
     if (lt_store_read_begin(self->ctx->store) != 0)
         lt_warn("query", "no read snapshot: %s", lt_store_error(self->ctx->store));
@@ -1005,6 +1025,36 @@ static outstanding_t *s_out_new(lt_query_t *self, void *local, const lt_wire_in_
     return o;
 }
 
+/* An application's request whose id is outstanding (PROTOCOL.md 8.3): with
+ * the same bytes it is a retry, and the answers still to come go to where
+ * it came from (this gateway resends to the owner on its own timer, 7.4);
+ * with other bytes, or an id this gateway made itself, it is refused with
+ * ERR_MALFORMED. 0 when the id is not outstanding, 1 when handled. */
+static int s_out_retry(lt_query_t *self, void *local, const lt_wire_in_t *in, uint64_t id,
+                       const char *dataset, const uint8_t *body, size_t body_len)
+{
+    outstanding_t *o = NULL;
+    uint8_t hash[LT_HASH_BYTES];
+    char why[160];
+    HASH_FIND(hh, self->out, &id, sizeof id, o);
+    if (!o)
+        return 0;
+    lt_crypto_hash(body, body_len, hash);
+    if (!o->done && memcmp(o->hash, hash, LT_HASH_BYTES) == 0) {
+        memcpy(o->rid, in->rid, in->rid_len);
+        o->rid_len = in->rid_len;
+        return 1;
+    }
+    snprintf(why, sizeof why, "request_id %llu is outstanding with other bytes; a new request "
+             "needs a new id", (unsigned long long)id);
+    (void)lt_reject(self->ctx->reject,
+                    &(lt_reject_in_t){.sock = local, .rid = in->rid, .rid_len = in->rid_len,
+                                      .who = "local", .what = "local request", .target = dataset,
+                                      .code = LIENTHONG__ERROR_CODE__ERR_MALFORMED,
+                                      .request_id = id, .why = why});
+    return 1;
+}
+
 /* The application asked for answer context (PROTOCOL.md 8.4): remember the
  * dataset's record type for its answers. */
 static int s_want_context(lt_query_t *self, outstanding_t *o, const char *dataset)
@@ -1081,7 +1131,9 @@ void lt_query_on_local(lt_query_t *self, void *local, const lt_wire_in_t *in,
         lt_query_flush(self);
         return;
     }
-    if (s_audit_down(self, NULL, local, in, is_verify ? vq->request_id : lq->request_id))
+    if (s_audit_down(self, NULL, local, in, is_verify ? vq->request_id : lq->request_id) ||
+        s_out_retry(self, local, in, is_verify ? vq->request_id : lq->request_id,
+                    is_verify ? vq->dataset : lq->dataset, body, body_len))
         return;
     outstanding_t *o = s_out_new(self, local, in, is_verify ? vq->request_id : lq->request_id,
                                  is_verify ? vq->dataset : lq->dataset,

@@ -14,7 +14,10 @@
  * the caller's gateway drops answers that are wrongly signed, bound to
  * another request, or replayed (a fake owner holding the owner's transport
  * key sends them), and delivers a correct one; a retry is executed once (the
- * stored answer comes back byte for byte after the record changed); an owner
+ * stored answer comes back byte for byte after the record changed); an id
+ * reused with other bytes by another of the member's own applications is
+ * refused, never answered with the first one's answer, and an application's
+ * identical request while its id is outstanding is a retry; an owner
  * started late still answers once; a dead owner yields ERR_TIMEOUT at the
  * deadline; a lookup is answered while a publish group waits to commit; `lookup --json` and `verify --json` print valid JSON.
  *
@@ -328,9 +331,11 @@ static int s_send_env(lt_it_peer_t *p, const Lienthong__Envelope *env, sent_t *o
     return lt_it_peer_send_raw(p, out->bytes, out->len, REPLY_MS);
 }
 
-static int s_send_lookup(lt_it_peer_t *p, uint64_t id, const char *target, const char *key,
-                         char **fields, size_t n_fields, const char *purpose, int ahead_ms,
-                         sent_t *out)
+/* A lookup sent for the application named in who (PROTOCOL.md 8.5; NULL:
+ * none), which a local socket takes. */
+static int s_send_lookup_as(lt_it_peer_t *p, uint64_t id, const char *target, const char *key,
+                            char **fields, size_t n_fields, const char *purpose, int ahead_ms,
+                            Lienthong__OnBehalf *who, sent_t *out)
 {
     Lienthong__LookupRequest q = LIENTHONG__LOOKUP_REQUEST__INIT;
     q.request_id = id;
@@ -345,7 +350,15 @@ static int s_send_lookup(lt_it_peer_t *p, uint64_t id, const char *target, const
     env.version = LT_PROTO_VERSION;
     env.body_case = LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST;
     env.lookup_request = &q;
+    env.on_behalf = who;
     return s_send_env(p, &env, out);
+}
+
+static int s_send_lookup(lt_it_peer_t *p, uint64_t id, const char *target, const char *key,
+                         char **fields, size_t n_fields, const char *purpose, int ahead_ms,
+                         sent_t *out)
+{
+    return s_send_lookup_as(p, id, target, key, fields, n_fields, purpose, ahead_ms, NULL, out);
 }
 
 static int s_send_verify(lt_it_peer_t *p, uint64_t id, const char *target, char **keys,
@@ -621,16 +634,24 @@ static int s_publish_bulk(void)
 
 /* ---- the suite's federation ----------------------------------------------------------- */
 
-static int s_open_app(void)
+/* An application: a DEALER on gw's local socket in p. 0, or -1. */
+static int s_local_open(const lt_it_gw_t *gw, lt_it_peer_t *p)
 {
     char err[256];
     lt_sock_opts_t o;
     lt_sock_opts_default(&o);
-    g_app.sock = lt_sock_local_client(lt_it_ctx(), g_caller->sock_path, &o, err, sizeof err);
-    g_app.member = g_m_caller;
-    if (!g_app.sock)
+    p->sock = lt_sock_local_client(lt_it_ctx(), gw->sock_path, &o, err, sizeof err);
+    p->member = NULL;
+    if (!p->sock)
         fprintf(stderr, "test_query: application socket: %s\n", err);
-    return g_app.sock ? 0 : -1;
+    return p->sock ? 0 : -1;
+}
+
+static int s_open_app(void)
+{
+    int rc = s_local_open(g_caller, &g_app);
+    g_app.member = g_m_caller;
+    return rc;
 }
 
 static int suite_init(void)
@@ -1352,6 +1373,98 @@ out:
     s_dump_logs();
 }
 
+/* ---- the member's own applications (PROTOCOL.md 8.3) ------------------------------------------ */
+
+/* Entries of gw's audit log (about subject, or the last 500 when NULL)
+ * whose event is event and whose column col holds has; -1 when the log
+ * cannot be read. */
+static int s_audit_count(const lt_it_gw_t *gw, const char *subject, const char *event,
+                         const char *col, const char *has)
+{
+    const char *about[] = {"audit", "--config", gw->conf_path, "--subject", subject, "--json", NULL};
+    const char *last[] = {"audit", "--config", gw->conf_path, "--last", "500", "--json", NULL};
+    char *out = NULL, *err = NULL;
+    json_t *j = NULL, *e;
+    size_t i;
+    int n = -1;
+    if (s_cli(subject ? about : last, &out, &err) == 0 && (j = s_json(out)) && json_is_array(j)) {
+        n = 0;
+        json_array_foreach(j, i, e)
+            n += strcmp(s_jstr(e, "event"), event) == 0 && strstr(s_jstr(e, col), has) != NULL;
+    }
+    json_decref(j);
+    free(out);
+    free(err);
+    return n;
+}
+
+/* Two applications on the owner's own local socket share the caller
+ * "local": an id one used is not the other's to reuse. B, reusing A's id
+ * for another citizen, is refused with the id named, not handed A's
+ * signed answer about A's citizen (which no entry would show B had); A's
+ * identical resend is a retry and gets its answer again. */
+static void test_own_id_reused(void)
+{
+    lt_it_peer_t a = {0}, b = {0};
+    sent_t sa = {0}, sb = {0};
+    msg_t m1 = {0}, m2 = {0}, mb = {0};
+    Lienthong__LookupAnswer *ans = NULL;
+    Lienthong__Records__Population *p = NULL;
+    Lienthong__OnBehalf wa = LIENTHONG__ON_BEHALF__INIT, wb = LIENTHONG__ON_BEHALF__INIT;
+    char *ask[] = {"personal_id", "full_name"};
+    char ka[16], kb[16], idtext[32];
+    s_bulk_key(101, ka);
+    s_bulk_key(102, kb);
+    wa.application = "app-a";
+    wa.officer = "can-bo-1";
+    wb.application = "app-b";
+    wb.officer = "can-bo-2";
+    LT_IT_REQUIRE(g_owner->pid > 0);
+    LT_IT_REQUIRE(s_local_open(g_owner, &a) == 0 && s_local_open(g_owner, &b) == 0);
+    uint64_t id = s_id();
+    snprintf(idtext, sizeof idtext, "%llu", (unsigned long long)id);
+    LT_IT_REQUIRE(s_send_lookup_as(&a, id, DS, ka, ask, 2, "KYC", 60000, &wa, &sa) == 0);
+    LT_IT_REQUIRE(s_await(a.sock, id, REPLY_MS, &m1) == 0);
+    LT_IT_REQUIRE((ans = s_lookup_answer(&m1, id, &sa)) != NULL && (p = s_payload(ans)) != NULL);
+    CU_ASSERT_STRING_EQUAL(p->personal_id, ka);
+
+    LT_IT_REQUIRE(s_send_lookup_as(&b, id, DS, kb, ask, 2, "KYC", 60000, &wb, &sb) == 0);
+    LT_IT_REQUIRE(s_await(b.sock, id, REPLY_MS, &mb) == 0);
+    CU_ASSERT(!s_contains(mb.frame, mb.len, ka));
+    CU_ASSERT_EQUAL(mb.env->body_case, LIENTHONG__ENVELOPE__BODY_ERROR);
+    if (mb.env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR) {
+        CU_ASSERT_EQUAL(mb.env->error->code, LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+        CU_ASSERT_PTR_NOT_NULL(strstr(mb.env->error->message, idtext));
+    }
+
+    LT_IT_REQUIRE(lt_it_peer_send_raw(&a, sa.bytes, sa.len, REPLY_MS) == 0);
+    LT_IT_REQUIRE(s_await(a.sock, id, REPLY_MS, &m2) == 0);
+    CU_ASSERT(m2.len == m1.len && memcmp(m2.frame, m1.frame, m1.len) == 0);
+
+    /* Answers leave only audited (7.3): A's lookup once, for A; nothing
+     * answered about B's citizen or to B; B's refusal, naming the id. */
+    CU_ASSERT_EQUAL(s_audit_count(g_owner, ka, "lookup", "application", "app-a"), 1);
+    CU_ASSERT_EQUAL(s_audit_count(g_owner, ka, "lookup", "application", "app-b"), 0);
+    CU_ASSERT_EQUAL(s_audit_count(g_owner, kb, "lookup", "application", ""), 0);
+    int refused = 0;
+    for (int64_t until = lt_it_ms() + REPLY_MS; !refused && lt_it_ms() < until; usleep(100000))
+        refused = s_audit_count(g_owner, NULL, "refused", "detail", idtext) == 1;
+    CU_ASSERT(refused);
+out:
+    if (p)
+        lienthong__records__population__free_unpacked(p, NULL);
+    if (ans)
+        lienthong__lookup_answer__free_unpacked(ans, NULL);
+    s_msg_free(&m1);
+    s_msg_free(&m2);
+    s_msg_free(&mb);
+    s_sent_free(&sa);
+    s_sent_free(&sb);
+    lt_it_peer_close(&a);
+    lt_it_peer_close(&b);
+    s_dump_logs();
+}
+
 /* ---- a dead owner ------------------------------------------------------------------------------ */
 
 /* Sends a StatusRequest on sock and waits for the StatusReply: 0. */
@@ -1595,6 +1708,45 @@ static int s_fake_hello(fake_t *f)
     return rc;
 }
 
+/* Stops the real owner and puts a fake one in its place, greeted by the
+ * caller: 0, or -1. */
+static int s_fake_start(fake_t *f)
+{
+    msg_t m;
+    if ((g_owner->pid > 0 && lt_it_gw_stop(g_owner, 5000) != 0) || s_fake_open(f) != 0)
+        return -1;
+    /* The caller reconnects (back-off) and greets the "owner". */
+    for (int64_t until = lt_it_ms() + 20000; lt_it_ms() < until;) {
+        if (s_fake_recv(f, 200, &m) != 0)
+            continue;
+        int hello = m.env->body_case == LIENTHONG__ENVELOPE__BODY_HELLO;
+        s_msg_free(&m);
+        if (hello)
+            return s_fake_hello(f);
+    }
+    fprintf(stderr, "test_query: the caller never greeted the fake owner\n");
+    return -1;
+}
+
+/* The fake owner's next request of kind want (a lookup or verify) with
+ * id, greeting Hellos on the way: 0 with it in m, or -1 after ms. */
+static int s_fake_next(fake_t *f, Lienthong__Envelope__BodyCase want, uint64_t id, int ms, msg_t *m)
+{
+    for (int64_t until = lt_it_ms() + ms; lt_it_ms() < until;) {
+        if (s_fake_recv(f, 100, m) != 0)
+            continue;
+        const Lienthong__Envelope *e = m->env;
+        if (e->body_case == LIENTHONG__ENVELOPE__BODY_HELLO)
+            (void)s_fake_hello(f);
+        else if (e->body_case == want &&
+                 (want == LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST ? e->lookup_request->request_id
+                                                                   : e->verify_request->request_id) == id)
+            return 0;
+        s_msg_free(m);
+    }
+    return -1;
+}
+
 /* A LookupAnswer releasing full_name = name, bound to (id, hash). */
 static uint8_t *s_answer_bytes(uint64_t id, const uint8_t hash[LT_HASH_BYTES], const char *name,
                                size_t *len)
@@ -1683,25 +1835,10 @@ static void test_forged_answers(void)
     int64_t timed_out[3] = {0, 0, 0};
     int exact[3] = {0, 0, 0}, answered[3] = {0, 0, 0}, delivered = 0;
 
-    if (g_owner->pid > 0)
-        LT_IT_REQUIRE(lt_it_gw_stop(g_owner, 5000) == 0);
     LT_IT_REQUIRE(g_genuine != NULL);
     LT_IT_REQUIRE((real = lt_keys_load(g_m_owner->key_path, err, sizeof err)) != NULL);
     LT_IT_REQUIRE((wrong = lt_keys_new(LT_KEYS_MEMBER)) != NULL);
-    LT_IT_REQUIRE(s_fake_open(&f) == 0);
-    /* The caller reconnects (back-off) and greets the "owner". */
-    int64_t until = lt_it_ms() + 20000;
-    int greeted = 0;
-    while (!greeted && lt_it_ms() < until) {
-        if (s_fake_recv(&f, 200, &m) != 0)
-            continue;
-        if (m.env->body_case == LIENTHONG__ENVELOPE__BODY_HELLO) {
-            greeted = 1;
-            (void)s_fake_hello(&f);
-        }
-        s_msg_free(&m);
-    }
-    LT_IT_REQUIRE(greeted);
+    LT_IT_REQUIRE(s_fake_start(&f) == 0);
     long mark = lt_it_log_mark(g_caller);
 
     /* (a) wrong key, (b) another request's hash, (c) replays. */
@@ -1802,6 +1939,53 @@ out:
     s_sent_free(&sd);
     lt_keys_destroy(&real);
     lt_keys_destroy(&wrong);
+    s_fake_close(&f);
+    s_dump_logs();
+}
+
+/* An application's request whose id is outstanding (PROTOCOL.md 8.3): other
+ * bytes are refused with the id named; the same bytes, from another
+ * socket, are a retry, and the answer goes to where the retry came from. */
+static void test_retry_while_outstanding(void)
+{
+    fake_t f = {0};
+    lt_keys_t *real = NULL;
+    lt_it_peer_t b = {0};
+    sent_t sa = {0}, sb = {0};
+    msg_t m = {0};
+    uint8_t *good = NULL;
+    size_t good_len = 0;
+    char err[256], idtext[32], *ask[] = {"full_name"};
+    uint64_t id = s_id();
+    snprintf(idtext, sizeof idtext, "%llu", (unsigned long long)id);
+    LT_IT_REQUIRE((real = lt_keys_load(g_m_owner->key_path, err, sizeof err)) != NULL);
+    LT_IT_REQUIRE(s_fake_start(&f) == 0);
+    LT_IT_REQUIRE(s_local_open(g_caller, &b) == 0);
+    LT_IT_REQUIRE(s_send_lookup(&g_app, id, DS, K1, ask, 1, "KYC", 15000, &sa) == 0);
+    LT_IT_REQUIRE(s_fake_next(&f, LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST, id, REPLY_MS, &m) == 0);
+    s_msg_free(&m);
+
+    LT_IT_REQUIRE(s_send_lookup(&b, id, DS, K2, ask, 1, "KYC", 15000, &sb) == 0);
+    LT_IT_REQUIRE(s_await(b.sock, id, REPLY_MS, &m) == 0);
+    CU_ASSERT(m.env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR &&
+              m.env->error->code == LIENTHONG__ERROR_CODE__ERR_MALFORMED &&
+              strstr(m.env->error->message, idtext) != NULL);
+    s_msg_free(&m);
+
+    LT_IT_REQUIRE(lt_it_peer_send_raw(&b, sa.bytes, sa.len, REPLY_MS) == 0);
+    CU_ASSERT(s_quiet(b.sock, id, 300)); /* nothing yet: no refusal */
+    LT_IT_REQUIRE((good = s_signed_one(id, sa.hash, NAME1, real, &good_len)) != NULL);
+    LT_IT_REQUIRE(s_fake_send(&f, good, good_len) == 0);
+    LT_IT_REQUIRE(s_await(b.sock, id, REPLY_MS, &m) == 0);
+    CU_ASSERT(m.len == good_len && memcmp(m.frame, good, good_len) == 0);
+    CU_ASSERT(s_quiet(g_app.sock, id, 300));
+out:
+    free(good);
+    s_msg_free(&m);
+    s_sent_free(&sa);
+    s_sent_free(&sb);
+    lt_it_peer_close(&b);
+    lt_keys_destroy(&real);
     s_fake_close(&f);
     s_dump_logs();
 }
@@ -1941,12 +2125,14 @@ int main(int argc, char **argv)
         {"verify: batch streams one answer per key", test_verify_batch},
         {"no policy / no verify op: ERR_FORBIDDEN", test_forbidden},
         {"a retried request is executed once", test_retry_executed_once},
+        {"own data: an id reused by another application is refused", test_own_id_reused},
         {"a lookup is answered while a publish waits to commit", test_lookup_during_commit},
         {"lookup --json and verify --json", test_cli_json},
         {"verify --subjects-file: over the claim limit fails", test_cli_subjects_over_limit},
         {"long keys: audited whole, past the limit refused", test_long_keys},
         {"dead owner: ERR_TIMEOUT at the deadline", test_dead_owner_timeout},
         {"forged and replayed answers dropped", test_forged_answers},
+        {"an application's retry while outstanding is a retry", test_retry_while_outstanding},
         {"answer context: record type for the client only", test_answer_context},
         {"owner started late answers once", test_owner_starts_late},
         {NULL, NULL},
