@@ -1240,14 +1240,18 @@ static void s_reject(lt_query_t *self, const char *owner, const char *why)
     lt_warn("query", "dropped an answer from %s: %s", owner, why);
 }
 
-/* Binds a decoded answer to its outstanding request; NULL if it is not one. */
-static outstanding_t *s_bind(lt_query_t *self, const char *owner, uint64_t id,
+/* Binds a decoded answer to its outstanding request; NULL if it is not one.
+ * said is the answer's own `owner`: applications show it beside the
+ * verified signature, so it must name the member whose key verified it
+ * (PROTOCOL.md 7.4 step 2). */
+static outstanding_t *s_bind(lt_query_t *self, const char *owner, const char *said, uint64_t id,
                              const ProtobufCBinaryData *hash, int is_verify, const char **why)
 {
     outstanding_t *o = NULL;
     HASH_FIND(hh, self->out, &id, sizeof id, o);
     *why = !o ? "no outstanding request with that id (late or replayed)"
            : strcmp(o->owner, owner) != 0 ? "answer from a member the request was not sent to"
+           : strcmp(said, owner) != 0 ? "answer names another member as its owner"
            : o->is_verify != is_verify ? "answer of the wrong kind"
            : hash->len != LT_HASH_BYTES || memcmp(hash->data, o->hash, LT_HASH_BYTES) != 0
                ? "answer bound to a different request (hash mismatch)"
@@ -1314,7 +1318,7 @@ void lt_query_on_answer(lt_query_t *self, void *local, const char *owner,
     if (!is_verify) {
         Lienthong__LookupAnswer *a = lienthong__lookup_answer__unpack(NULL, sa->answer.len, sa->answer.data);
         if (a)
-            o = s_bind(self, owner, a->request_id, &a->request_hash, 0, &why);
+            o = s_bind(self, owner, a->owner, a->request_id, &a->request_hash, 0, &why);
         if (a)
             lienthong__lookup_answer__free_unpacked(a, NULL);
         if (!o) {
@@ -1327,7 +1331,7 @@ void lt_query_on_answer(lt_query_t *self, void *local, const char *owner,
     }
     Lienthong__VerifyAnswer *a = lienthong__verify_answer__unpack(NULL, sa->answer.len, sa->answer.data);
     if (a)
-        o = s_bind(self, owner, a->request_id, &a->request_hash, 1, &why);
+        o = s_bind(self, owner, a->owner, a->request_id, &a->request_hash, 1, &why);
     /* A per-key answer names keys[index]; only a whole-request refusal
      * (forbidden, purpose, unknown dataset) has no key. */
     if (o && (a->index >= o->n_keys ||

@@ -12,8 +12,9 @@
  * Vietnamese claims; batch verify streams one answer per key with exactly one
  * `last`; members without a policy or without the operation are refused;
  * the caller's gateway drops answers that are wrongly signed, bound to
- * another request, or replayed (a fake owner holding the owner's transport
- * key sends them), and delivers a correct one; a retry is executed once (the
+ * another request, replayed, or naming another member as their owner (a
+ * fake owner holding the owner's transport key sends them), and delivers a
+ * correct one; a retry is executed once (the
  * stored answer comes back byte for byte after the record changed); an id
  * reused with other bytes by another of the member's own applications is
  * refused, never answered with the first one's answer, and an application's
@@ -120,6 +121,16 @@ static uint8_t *s_dup(const void *p, size_t len)
     if (c && len)
         memcpy(c, p, len);
     return c;
+}
+
+/* Any message, packed (an answer the tests sign themselves). */
+static uint8_t *s_pack_msg(const ProtobufCMessage *msg, size_t *len)
+{
+    *len = protobuf_c_message_get_packed_size(msg);
+    uint8_t *buf = malloc(*len ? *len : 1);
+    if (buf)
+        protobuf_c_message_pack(msg, buf);
+    return buf;
 }
 
 static uint8_t *s_pack_env(const Lienthong__Envelope *env, size_t *len)
@@ -1747,9 +1758,10 @@ static int s_fake_next(fake_t *f, Lienthong__Envelope__BodyCase want, uint64_t i
     return -1;
 }
 
-/* A LookupAnswer releasing full_name = name, bound to (id, hash). */
-static uint8_t *s_answer_bytes(uint64_t id, const uint8_t hash[LT_HASH_BYTES], const char *name,
-                               size_t *len)
+/* A LookupAnswer releasing full_name = name, bound to (id, hash), naming
+ * owner as the member that answered. */
+static uint8_t *s_answer_bytes_by(uint64_t id, const uint8_t hash[LT_HASH_BYTES], const char *name,
+                                  const char *owner, size_t *len)
 {
     size_t plen;
     uint8_t *payload = s_person("", name, "", 0, "", "", &plen);
@@ -1764,19 +1776,24 @@ static uint8_t *s_answer_bytes(uint64_t id, const uint8_t hash[LT_HASH_BYTES], c
     a.n_released = 1;
     a.record_seq = 1;
     a.answered_at_ms = lt_clock_now_ms();
-    a.owner = ID_OWNER;
-    *len = lienthong__lookup_answer__get_packed_size(&a);
-    uint8_t *buf = malloc(*len);
-    if (buf)
-        lienthong__lookup_answer__pack(&a, buf);
+    a.owner = (char *)owner;
+    uint8_t *buf = s_pack_msg(&a.base, len);
     free(payload);
     return buf;
 }
 
-/* A lookup_reply envelope carrying answer `index` of a signing batch of n
- * answers, its Merkle root signed by `signer`. */
-static uint8_t *s_signed_reply(uint8_t *const *answers, const size_t *lens, size_t n, size_t index,
-                               const lt_keys_t *signer, size_t *len)
+/* The same, from the owner. */
+static uint8_t *s_answer_bytes(uint64_t id, const uint8_t hash[LT_HASH_BYTES], const char *name,
+                               size_t *len)
+{
+    return s_answer_bytes_by(id, hash, name, ID_OWNER, len);
+}
+
+/* A reply envelope (lookup_reply, or verify_reply when is_verify) carrying
+ * answer `index` of a signing batch of n answers, its Merkle root signed by
+ * `signer`. */
+static uint8_t *s_signed_reply_of(uint8_t *const *answers, const size_t *lens, size_t n,
+                                  size_t index, const lt_keys_t *signer, int is_verify, size_t *len)
 {
     uint8_t leaves[8 * LT_HASH_BYTES], tree[16 * LT_HASH_BYTES], sig[LT_SIG_BYTES];
     uint8_t path[64][LT_HASH_BYTES];
@@ -1803,9 +1820,19 @@ static uint8_t *s_signed_reply(uint8_t *const *answers, const size_t *lens, size
     sa.proof_count = (uint32_t)n;
     Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
     env.version = LT_PROTO_VERSION;
-    env.body_case = LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY;
-    env.lookup_reply = &sa;
+    env.body_case = is_verify ? LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY
+                              : LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY;
+    if (is_verify)
+        env.verify_reply = &sa;
+    else
+        env.lookup_reply = &sa;
     return s_pack_env(&env, len);
+}
+
+static uint8_t *s_signed_reply(uint8_t *const *answers, const size_t *lens, size_t n, size_t index,
+                               const lt_keys_t *signer, size_t *len)
+{
+    return s_signed_reply_of(answers, lens, n, index, signer, 0, len);
 }
 
 /* One answer alone in its signing batch. */
@@ -1939,6 +1966,92 @@ out:
     s_sent_free(&sd);
     lt_keys_destroy(&real);
     lt_keys_destroy(&wrong);
+    s_fake_close(&f);
+    s_dump_logs();
+}
+
+/* A VerifyAnswer: claims matched on key (index 0, the last), bound to
+ * (id, hash), naming owner as the member that answered. */
+static uint8_t *s_vanswer_bytes_by(uint64_t id, const uint8_t hash[LT_HASH_BYTES], const char *key,
+                                   const char *owner, size_t *len)
+{
+    Lienthong__ClaimResult results[] = {LIENTHONG__CLAIM_RESULT__CLAIM_MATCH};
+    Lienthong__VerifyAnswer a = LIENTHONG__VERIFY_ANSWER__INIT;
+    a.request_id = id;
+    a.request_hash.data = (uint8_t *)hash;
+    a.request_hash.len = LT_HASH_BYTES;
+    a.key = (char *)key;
+    a.last = 1;
+    a.results = results;
+    a.n_results = 1;
+    a.answered_at_ms = lt_clock_now_ms();
+    a.owner = (char *)owner;
+    return s_pack_msg(&a.base, len);
+}
+
+/* The fake owner sends answer, alone in a batch signed by signer, to the
+ * caller; the application's next message about id goes in m. 0, or -1. */
+static int s_fake_reply(fake_t *f, uint8_t *answer, size_t answer_len, const lt_keys_t *signer,
+                        int is_verify, uint64_t id, msg_t *m)
+{
+    size_t len = 0;
+    uint8_t *fr = answer ? s_signed_reply_of(&answer, &answer_len, 1, 0, signer, is_verify, &len)
+                         : NULL;
+    int rc = fr && s_fake_send(f, fr, len) == 0 && s_await(g_app.sock, id, REPLY_MS, m) == 0 ? 0 : -1;
+    free(fr);
+    return rc;
+}
+
+/* 1 when m is an ERR_TIMEOUT. */
+static int s_is_timeout(const msg_t *m)
+{
+    return m->env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR &&
+           m->env->error->code == LIENTHONG__ERROR_CODE__ERR_TIMEOUT;
+}
+
+/* Answers signed with the owner's real key but naming another member as
+ * their owner are dropped (PROTOCOL.md 7.4 step 2): the application would
+ * show that member beside "signature verified". The requests end with
+ * ERR_TIMEOUT. */
+static void test_answer_names_other_owner(void)
+{
+    fake_t f = {0};
+    lt_keys_t *real = NULL;
+    sent_t sl = {0}, sv = {0};
+    msg_t m = {0};
+    uint8_t *ans = NULL;
+    size_t alen = 0;
+    char err[256], *ask[] = {"full_name"}, *keys[] = {K1};
+    Lienthong__Claim c = LIENTHONG__CLAIM__INIT, *cp[] = {&c};
+    c.field = "full_name";
+    c.value = NAME1;
+    uint64_t il = s_id(), iv = s_id();
+    LT_IT_REQUIRE((real = lt_keys_load(g_m_owner->key_path, err, sizeof err)) != NULL);
+    LT_IT_REQUIRE(s_fake_start(&f) == 0);
+    long mark = lt_it_log_mark(g_caller);
+
+    LT_IT_REQUIRE(s_send_lookup(&g_app, il, DS, K1, ask, 1, "KYC", 1500, &sl) == 0);
+    LT_IT_REQUIRE(s_fake_next(&f, LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST, il, REPLY_MS, &m) == 0);
+    s_msg_free(&m);
+    ans = s_answer_bytes_by(il, sl.hash, NAME1, ID_CALLER, &alen);
+    LT_IT_REQUIRE(s_fake_reply(&f, ans, alen, real, 0, il, &m) == 0);
+    CU_ASSERT(s_is_timeout(&m));
+    s_msg_free(&m);
+    free(ans);
+
+    LT_IT_REQUIRE(s_send_verify(&g_app, iv, DS, keys, 1, cp, 1, NULL, 0, "KYC", 1500, &sv) == 0);
+    LT_IT_REQUIRE(s_fake_next(&f, LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST, iv, REPLY_MS, &m) == 0);
+    s_msg_free(&m);
+    ans = s_vanswer_bytes_by(iv, sv.hash, K1, ID_CALLER, &alen);
+    LT_IT_REQUIRE(s_fake_reply(&f, ans, alen, real, 1, iv, &m) == 0);
+    CU_ASSERT(s_is_timeout(&m));
+    CU_ASSERT(lt_it_log_has(g_caller, mark, "dropped an answer", "another member as its owner"));
+out:
+    free(ans);
+    s_msg_free(&m);
+    s_sent_free(&sl);
+    s_sent_free(&sv);
+    lt_keys_destroy(&real);
     s_fake_close(&f);
     s_dump_logs();
 }
@@ -2133,6 +2246,7 @@ int main(int argc, char **argv)
         {"dead owner: ERR_TIMEOUT at the deadline", test_dead_owner_timeout},
         {"forged and replayed answers dropped", test_forged_answers},
         {"an application's retry while outstanding is a retry", test_retry_while_outstanding},
+        {"an answer naming another member as its owner is dropped", test_answer_names_other_owner},
         {"answer context: record type for the client only", test_answer_context},
         {"owner started late answers once", test_owner_starts_late},
         {NULL, NULL},
