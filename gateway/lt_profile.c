@@ -146,7 +146,11 @@ static void s_end(part_t *p, Lienthong__ProfileOutcome outcome, Lienthong__Error
     p->outcome = outcome;
     p->code = code;
     free(p->detail);
-    p->detail = strdup(detail); /* NULL when out of memory: sent empty */
+    /* NULL when out of memory: sent empty. Made valid UTF-8 whatever text
+     * went into it: one bad byte would make the whole reply undecodable,
+     * every part lost (4.5, 7.7). */
+    if ((p->detail = strdup(detail)))
+        lt_valid_sanitise(p->detail);
     if (++pr->n_ended < pr->n_parts)
         return;
     s_reply(pr->owner, pr);
@@ -154,6 +158,19 @@ static void s_end(part_t *p, Lienthong__ProfileOutcome outcome, Lienthong__Error
 }
 
 /* ---- answers ---------------------------------------------------------------- */
+
+/* Appends text to detail (o bytes of len used), cut on a character
+ * boundary (PROTOCOL.md 4.5): the owner's words fill a bounded line, and a
+ * character cut in two would make the reply invalid. Returns the new length. */
+static size_t s_add(char *detail, size_t o, size_t len, const char *text)
+{
+    if (o + 1 >= len)
+        return o;
+    size_t n = (size_t)lt_valid_cut(text, len - 1 - o);
+    memcpy(detail + o, text, n);
+    detail[o + n] = 0;
+    return o + n;
+}
 
 /* What the owner's signed answer says: its outcome and a detail line. */
 static Lienthong__ProfileOutcome s_judge(const Lienthong__LookupAnswer *a, char *detail, size_t len)
@@ -176,11 +193,15 @@ static Lienthong__ProfileOutcome s_judge(const Lienthong__LookupAnswer *a, char 
         snprintf(detail, len, "%zu field(s) released by %s", a->n_released, a->owner);
         return LIENTHONG__PROFILE_OUTCOME__PART_RELEASED;
     }
-    size_t o = (size_t)snprintf(detail, len, "%zu field(s) released by %s; withheld:", a->n_released,
-                                a->owner);
-    for (size_t i = 0; i < a->n_withheld && o < len; i++)
-        o += (size_t)snprintf(detail + o, len - o, "%s %s (%s)", i ? "," : "",
-                              a->withheld[i]->field, a->withheld[i]->reason);
+    snprintf(detail, len, "%zu field(s) released by %s; withheld:", a->n_released, a->owner);
+    size_t o = strlen(detail);
+    for (size_t i = 0; i < a->n_withheld && o + 1 < len; i++) {
+        o = s_add(detail, o, len, i ? ", " : " ");
+        o = s_add(detail, o, len, a->withheld[i]->field);
+        o = s_add(detail, o, len, " (");
+        o = s_add(detail, o, len, a->withheld[i]->reason);
+        o = s_add(detail, o, len, ")");
+    }
     return LIENTHONG__PROFILE_OUTCOME__PART_WITHHELD;
 }
 
@@ -197,8 +218,9 @@ static void s_on_done(void *arg, const lt_query_result_t *r)
     part_t *p = arg;
     char detail[1024];
     if (r->code != LIENTHONG__ERROR_CODE__ERR_NONE) {
-        snprintf(detail, sizeof detail, "%s: %s", lt_wire_error_name(r->code),
-                 r->message ? r->message : "");
+        size_t o = s_add(detail, 0, sizeof detail, lt_wire_error_name(r->code));
+        o = s_add(detail, o, sizeof detail, ": ");
+        (void)s_add(detail, o, sizeof detail, r->message ? r->message : "");
         s_end(p, s_error_outcome(r->code), r->code, detail);
         return;
     }

@@ -1361,7 +1361,11 @@ void lt_query_on_answer(lt_query_t *self, void *local, const char *owner,
 static void s_owner_said(outstanding_t *o, const Lienthong__Error *e)
 {
     char buf[512];
-    snprintf(buf, sizeof buf, "%s: %s", lt_wire_error_name(e->code), e->message);
+    const char *name = lt_wire_error_name(e->code);
+    /* Cut on a character boundary: the text goes on into a profile part's
+     * detail, which must stay valid UTF-8 (PROTOCOL.md 4.5, 7.7). */
+    snprintf(buf, sizeof buf, "%s: %.*s", name,
+             lt_valid_cut(e->message, sizeof buf - 3 - strlen(name)), e->message);
     free(o->owner_said);
     o->owner_said = strdup(buf);
 }

@@ -1740,7 +1740,7 @@ static int s_fake_start(fake_t *f)
 }
 
 /* The fake owner's next request of kind want (a lookup or verify) with
- * id, greeting Hellos on the way: 0 with it in m, or -1 after ms. */
+ * id (0: any), greeting Hellos on the way: 0 with it in m, or -1 after ms. */
 static int s_fake_next(fake_t *f, Lienthong__Envelope__BodyCase want, uint64_t id, int ms, msg_t *m)
 {
     for (int64_t until = lt_it_ms() + ms; lt_it_ms() < until;) {
@@ -1750,8 +1750,9 @@ static int s_fake_next(fake_t *f, Lienthong__Envelope__BodyCase want, uint64_t i
         if (e->body_case == LIENTHONG__ENVELOPE__BODY_HELLO)
             (void)s_fake_hello(f);
         else if (e->body_case == want &&
-                 (want == LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST ? e->lookup_request->request_id
-                                                                   : e->verify_request->request_id) == id)
+                 (!id || (want == LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST
+                              ? e->lookup_request->request_id
+                              : e->verify_request->request_id) == id))
             return 0;
         s_msg_free(m);
     }
@@ -2056,6 +2057,65 @@ out:
     s_dump_logs();
 }
 
+/* The owner's last transient Error, repeated in a profile part's detail
+ * when the part times out, is cut on a character boundary (PROTOCOL.md
+ * 4.5, 7.3): a character cut in two there made the whole ProfileReply
+ * undecodable, every part lost (7.7). */
+static void test_owner_said_cut(void)
+{
+    fake_t f = {0};
+    msg_t m = {0};
+    char said[901] = "", *ask[] = {"full_name"};
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    for (size_t o = 0; o + 3 < sizeof said; o += 3)
+        memcpy(said + o, "\xe1\xbb\x87", 4); /* ệ, 300 times */
+    LT_IT_REQUIRE(s_fake_start(&f) == 0);
+    Lienthong__ProfilePart part = LIENTHONG__PROFILE_PART__INIT, *pp = &part;
+    part.dataset = DS;
+    part.fields = ask;
+    part.n_fields = 1;
+    Lienthong__ProfileRequest q = LIENTHONG__PROFILE_REQUEST__INIT;
+    q.request_id = s_id();
+    q.key = K1;
+    q.purpose = "KYC";
+    q.deadline_ms = 1500;
+    q.parts = &pp;
+    q.n_parts = 1;
+    LT_IT_REQUIRE(s_send_body(g_app.sock, LIENTHONG__ENVELOPE__BODY_PROFILE_REQUEST, &q) == 0);
+    /* The part's lookup, under an id the caller's gateway drew. */
+    LT_IT_REQUIRE(s_fake_next(&f, LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST, 0, REPLY_MS, &m) == 0);
+    Lienthong__Error e = LIENTHONG__ERROR__INIT;
+    e.code = LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE;
+    e.request_id = m.env->lookup_request->request_id;
+    e.message = said;
+    Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
+    env.version = LT_PROTO_VERSION;
+    env.body_case = LIENTHONG__ENVELOPE__BODY_ERROR;
+    env.error = &e;
+    s_msg_free(&m);
+    LT_IT_REQUIRE((bytes = s_pack_env(&env, &len)) != NULL && s_fake_send(&f, bytes, len) == 0);
+    /* The reply decodes (s_recv checks it as an application would);
+     * a stray answer of an earlier case is passed over. */
+    for (int64_t until = lt_it_ms() + REPLY_MS, left; (left = until - lt_it_ms()) > 0;) {
+        if (s_recv(g_app.sock, (int)left, &m) != 0 ||
+            m.env->body_case == LIENTHONG__ENVELOPE__BODY_PROFILE_REPLY)
+            break;
+        s_msg_free(&m);
+    }
+    LT_IT_REQUIRE(m.env && m.env->body_case == LIENTHONG__ENVELOPE__BODY_PROFILE_REPLY &&
+                  m.env->profile_reply->n_parts == 1);
+    const Lienthong__ProfilePartReply *p = m.env->profile_reply->parts[0];
+    CU_ASSERT_EQUAL(p->outcome, LIENTHONG__PROFILE_OUTCOME__PART_TIMEOUT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(p->detail, "the owner last said ERR_UNAVAILABLE: \xe1\xbb\x87"));
+    CU_ASSERT_PTR_NULL(strchr(p->detail, '?')); /* cut, not mended */
+out:
+    free(bytes);
+    s_msg_free(&m);
+    s_fake_close(&f);
+    s_dump_logs();
+}
+
 /* An application's request whose id is outstanding (PROTOCOL.md 8.3): other
  * bytes are refused with the id named; the same bytes, from another
  * socket, are a retry, and the answer goes to where the retry came from. */
@@ -2247,6 +2307,8 @@ int main(int argc, char **argv)
         {"forged and replayed answers dropped", test_forged_answers},
         {"an application's retry while outstanding is a retry", test_retry_while_outstanding},
         {"an answer naming another member as its owner is dropped", test_answer_names_other_owner},
+        {"a profile part's timeout repeats the owner's words cut on a character boundary",
+         test_owner_said_cut},
         {"answer context: record type for the client only", test_answer_context},
         {"owner started late answers once", test_owner_starts_late},
         {NULL, NULL},
