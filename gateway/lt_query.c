@@ -1234,10 +1234,17 @@ bad: /* the reason is written here only, not for each answer that passes */
     return -1;
 }
 
-static void s_reject(lt_query_t *self, const char *owner, const char *why)
+/* A rejected answer is dropped, and counted, logged and audited through
+ * lt_reject (PROTOCOL.md 4.4, 7.4): a flood of them costs bounded log and
+ * audit space. Never answered: an answer is not a request. */
+static void s_reject(lt_query_t *self, const char *owner, Lienthong__ErrorCode code,
+                     const char *why)
 {
+    char detail[LT_ID_MAX + 160];
     lt_stats_inc(self->rejected);
-    lt_warn("query", "dropped an answer from %s: %s", owner, why);
+    snprintf(detail, sizeof detail, "(dropped an answer: %s)", why);
+    (void)lt_reject(self->ctx->reject,
+                    &(lt_reject_in_t){.who = owner, .what = "answer", .code = code, .why = detail});
 }
 
 /* Binds a decoded answer to its outstanding request; NULL if it is not one.
@@ -1245,10 +1252,15 @@ static void s_reject(lt_query_t *self, const char *owner, const char *why)
  * verified signature, so it must name the member whose key verified it
  * (PROTOCOL.md 7.4 step 2). */
 static outstanding_t *s_bind(lt_query_t *self, const char *owner, const char *said, uint64_t id,
-                             const ProtobufCBinaryData *hash, int is_verify, const char **why)
+                             const ProtobufCBinaryData *hash, int is_verify, const char **why,
+                             Lienthong__ErrorCode *code)
 {
     outstanding_t *o = NULL;
     HASH_FIND(hh, self->out, &id, sizeof id, o);
+    /* A late or replayed answer (a retry's second answer is one, now and
+     * then) is counted apart from a wrong one, so that operators tell the
+     * two apart (lienthong_rejected_inputs). */
+    *code = o ? LIENTHONG__ERROR_CODE__ERR_MALFORMED : LIENTHONG__ERROR_CODE__ERR_TIMEOUT;
     *why = !o ? "no outstanding request with that id (late or replayed)"
            : strcmp(o->owner, owner) != 0 ? "answer from a member the request was not sent to"
            : strcmp(said, owner) != 0 ? "answer names another member as its owner"
@@ -1301,9 +1313,10 @@ void lt_query_on_answer(lt_query_t *self, void *local, const char *owner,
     int is_verify = env->body_case == LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY;
     const Lienthong__SignedAnswer *sa = is_verify ? env->verify_reply : env->lookup_reply;
     const char *why = NULL;
+    Lienthong__ErrorCode code = LIENTHONG__ERROR_CODE__ERR_MALFORMED;
     char where[64], bad[LT_ID_MAX + 128];
     if (s_check_signature(self, owner, sa, bad, sizeof bad) != 0) {
-        s_reject(self, owner, bad);
+        s_reject(self, owner, LIENTHONG__ERROR_CODE__ERR_BAD_SIGNATURE, bad);
         return;
     }
     /* Signed, but an application's strict decoder could not read it
@@ -1311,18 +1324,20 @@ void lt_query_on_answer(lt_query_t *self, void *local, const char *owner,
     if (lt_valid_utf8(is_verify ? &lienthong__verify_answer__descriptor
                                 : &lienthong__lookup_answer__descriptor,
                       sa->answer.data, sa->answer.len, where, sizeof where) != 0) {
-        s_reject(self, owner, "answer has a string field that is not valid UTF-8");
+        s_reject(self, owner, LIENTHONG__ERROR_CODE__ERR_MALFORMED,
+                 "answer has a string field that is not valid UTF-8");
         return;
     }
     outstanding_t *o = NULL;
     if (!is_verify) {
         Lienthong__LookupAnswer *a = lienthong__lookup_answer__unpack(NULL, sa->answer.len, sa->answer.data);
         if (a)
-            o = s_bind(self, owner, a->owner, a->request_id, &a->request_hash, 0, &why);
+            o = s_bind(self, owner, a->owner, a->request_id, &a->request_hash, 0, &why, &code);
         if (a)
             lienthong__lookup_answer__free_unpacked(a, NULL);
         if (!o) {
-            s_reject(self, owner, a ? why : "answer does not decode");
+            s_reject(self, owner, code,
+                     a ? why : "answer does not decode");
             return;
         }
         s_forward(local, o, frame);
@@ -1331,7 +1346,7 @@ void lt_query_on_answer(lt_query_t *self, void *local, const char *owner,
     }
     Lienthong__VerifyAnswer *a = lienthong__verify_answer__unpack(NULL, sa->answer.len, sa->answer.data);
     if (a)
-        o = s_bind(self, owner, a->owner, a->request_id, &a->request_hash, 1, &why);
+        o = s_bind(self, owner, a->owner, a->request_id, &a->request_hash, 1, &why, &code);
     /* A per-key answer names keys[index]; only a whole-request refusal
      * (forbidden, purpose, unknown dataset) has no key. */
     if (o && (a->index >= o->n_keys ||
@@ -1341,7 +1356,8 @@ void lt_query_on_answer(lt_query_t *self, void *local, const char *owner,
         o = NULL;
     }
     if (!o) {
-        s_reject(self, owner, a ? why : "answer does not decode");
+        s_reject(self, owner, code,
+                 a ? why : "answer does not decode");
     } else if (!o->seen[a->index] || a->last) {
         if (!o->seen[a->index]) {
             o->seen[a->index] = 1;
