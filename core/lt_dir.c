@@ -1199,28 +1199,129 @@ int lt_dir_signer(const lt_dir_t *self, const lt_dir_pins_t *trust, uint8_t key[
     return p >= 0 ? 0 : -1;
 }
 
-int lt_dir_learned_save(const char *path, const lt_dir_t *d, const lt_dir_pins_t *trust,
-                        const lt_dir_pins_t *pins)
+/* ---- learned authority keys (PROTOCOL.md 5.5) -------------------------------- */
+
+/* The keys of data_dir/authority.learned, oldest first: 32 bytes each. */
+typedef struct {
+    uint8_t keys[LT_DIR_MAX_LEARNED][LT_KEY_BYTES];
+    size_t count;
+} s_learned_t;
+
+/* 0 with the set (empty when the file is missing); 1 when the file cannot
+ * be read or is not a whole number of keys, at most LT_DIR_MAX_LEARNED. */
+static int s_learned_read(const char *path, s_learned_t *set)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    set->count = 0;
+    if (lt_file_read(path, sizeof set->keys + 1, &buf, &len) != 0)
+        return errno == ENOENT ? 0 : 1;
+    int ok = len > 0 && len <= sizeof set->keys && len % LT_KEY_BYTES == 0;
+    if (ok) {
+        memcpy(set->keys, buf, len);
+        set->count = len / LT_KEY_BYTES;
+    }
+    free(buf);
+    return ok ? 0 : 1;
+}
+
+/* Replaces the file atomically with the set; an empty set removes it. */
+static int s_learned_write(const char *path, const s_learned_t *set)
+{
+    if (set->count == 0)
+        return unlink(path) == 0 || errno == ENOENT ? 0 : -1;
+    return lt_file_write_atomic(path, set->keys, set->count * LT_KEY_BYTES, 0644);
+}
+
+static int s_learned_has(const s_learned_t *set, const uint8_t *key)
+{
+    for (size_t i = 0; i < set->count; i++)
+        if (memcmp(set->keys[i], key, LT_KEY_BYTES) == 0)
+            return 1;
+    return 0;
+}
+
+/* 1 if kept's signature verifies under key alone. */
+static int s_verifies(const lt_dir_t *kept, const uint8_t *key)
+{
+    lt_dir_pins_t one = {.count = 1};
+    uint8_t signer[LT_KEY_BYTES];
+    memcpy(one.keys[0], key, LT_KEY_BYTES);
+    return lt_dir_signer(kept, &one, signer) == 0;
+}
+
+/* Makes room in a full set by dropping its oldest key that kept (the
+ * directory on disk) does not verify under; when kept verifies under every
+ * one, the oldest, as the others still verify it. */
+static void s_learned_room(s_learned_t *set, const lt_dir_t *kept)
+{
+    size_t drop = 0;
+    for (size_t i = 0; i < set->count; i++)
+        if (!kept || !s_verifies(kept, set->keys[i])) {
+            drop = i;
+            break;
+        }
+    memmove(set->keys[drop], set->keys[drop + 1], (set->count - drop - 1) * LT_KEY_BYTES);
+    set->count--;
+}
+
+/* The key of trust that signs d, and whether pins hold it: 0 not pinned,
+ * 1 pinned, -1 (errno EINVAL) when d does not verify under trust. */
+static int s_learned_signer(const lt_dir_t *d, const lt_dir_pins_t *trust,
+                            const lt_dir_pins_t *pins, uint8_t key[LT_KEY_BYTES])
+{
+    if (lt_dir_signer(d, trust, key) != 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    return s_pinned(pins, key);
+}
+
+int lt_dir_learned_prepare(const char *path, const lt_dir_t *kept, const lt_dir_t *d,
+                           const lt_dir_pins_t *trust, const lt_dir_pins_t *pins)
 {
     uint8_t key[LT_KEY_BYTES];
-    if (lt_dir_signer(d, trust, key) != 0)
+    s_learned_t set;
+    int pinned = s_learned_signer(d, trust, pins, key);
+    if (pinned != 0)
+        return pinned < 0 ? -1 : 0;
+    /* A file that is not keys verifies nothing on disk: it is replaced. */
+    if (s_learned_read(path, &set) != 0)
+        set.count = 0;
+    if (s_learned_has(&set, key))
+        return 0;
+    if (set.count == LT_DIR_MAX_LEARNED)
+        s_learned_room(&set, kept);
+    memcpy(set.keys[set.count++], key, LT_KEY_BYTES);
+    return s_learned_write(path, &set);
+}
+
+int lt_dir_learned_settle(const char *path, const lt_dir_t *d, const lt_dir_pins_t *trust,
+                          const lt_dir_pins_t *pins)
+{
+    uint8_t key[LT_KEY_BYTES];
+    s_learned_t want = {.count = 0}, have;
+    int pinned = s_learned_signer(d, trust, pins, key);
+    if (pinned < 0)
         return -1;
-    if (!s_pinned(pins, key))
-        return lt_file_write_atomic(path, key, sizeof key, 0644);
-    return unlink(path) == 0 || errno == ENOENT ? 0 : -1;
+    if (!pinned)
+        memcpy(want.keys[want.count++], key, LT_KEY_BYTES);
+    /* Already so: no write, and no fsync, at each adoption. */
+    if (s_learned_read(path, &have) == 0 && have.count == want.count &&
+        memcmp(have.keys, want.keys, want.count * LT_KEY_BYTES) == 0)
+        return 0;
+    return s_learned_write(path, &want);
 }
 
 int lt_dir_learned_add(const char *path, const lt_dir_pins_t *pins, lt_dir_pins_t *out)
 {
-    uint8_t *key = NULL;
-    size_t len = 0;
+    s_learned_t set;
     *out = *pins;
-    if (lt_file_read(path, LT_KEY_BYTES + 1, &key, &len) != 0)
-        return errno == ENOENT ? 0 : 1;
-    int ok = len == LT_KEY_BYTES;
+    if (s_learned_read(path, &set) != 0)
+        return 1;
     size_t cap = sizeof out->keys / sizeof out->keys[0];
-    if (ok && !s_pinned(out, key) && out->count < cap)
-        memcpy(out->keys[out->count++], key, LT_KEY_BYTES);
-    free(key);
-    return ok ? 0 : 1;
+    for (size_t i = 0; i < set.count && out->count < cap; i++)
+        if (!s_pinned(out, set.keys[i]))
+            memcpy(out->keys[out->count++], set.keys[i], LT_KEY_BYTES);
+    return 0;
 }

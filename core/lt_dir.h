@@ -20,11 +20,11 @@
 
 typedef struct _lt_dir_t lt_dir_t;
 
-/* Pinned authority public keys; with room for the next authority keys a
- * directory announces (lt_dir_trust). lt_dir_pins_add fills at most
- * LT_DIR_MAX_PINS. */
+/* Pinned authority public keys; with room for the keys learned
+ * (lt_dir_learned_add) and the next authority keys a directory announces
+ * (lt_dir_trust). lt_dir_pins_add fills at most LT_DIR_MAX_PINS. */
 typedef struct {
-    uint8_t keys[LT_DIR_MAX_PINS + LT_DIR_MAX_NEXT_AUTHORITIES][LT_KEY_BYTES];
+    uint8_t keys[LT_DIR_MAX_PINS + LT_DIR_MAX_LEARNED + LT_DIR_MAX_NEXT_AUTHORITIES][LT_KEY_BYTES];
     size_t count;
 } lt_dir_pins_t;
 
@@ -55,17 +55,26 @@ void lt_dir_destroy(lt_dir_t **self_p);
 int lt_dir_signer(const lt_dir_t *self, const lt_dir_pins_t *trust, uint8_t key[LT_KEY_BYTES])
     __attribute__((warn_unused_result));
 
-/* The authority key a gateway learned through an announcement (5.5), kept
- * in a file beside the directory it adopted (data_dir/authority.learned)
- * so that the adopted copy still verifies after a restart, before the
- * operator pins the new key:
- * - lt_dir_learned_save writes the key that signed d when it is not one
- *   of pins, and removes the file when it is (nothing learned);
- * - lt_dir_learned_add gives out = pins plus the key the file holds (a
- *   file that is missing adds nothing; one that is not a key is ignored
- *   with 1 returned, so that the caller can say so). */
-int lt_dir_learned_save(const char *path, const lt_dir_t *d, const lt_dir_pins_t *trust,
-                        const lt_dir_pins_t *pins) __attribute__((warn_unused_result));
+/* The authority keys a gateway learned through an announcement (5.5),
+ * kept in a file beside the directory it adopted (data_dir/authority.learned,
+ * at most LT_DIR_MAX_LEARNED keys of 32 bytes, oldest first) so that the
+ * adopted copy still verifies after a restart, before the operator pins the
+ * new key. Writing a directory d over kept, the one on disk, goes:
+ * - lt_dir_learned_prepare, before d is written: adds the key of trust that
+ *   signs d when pins lack it, so that kept and d both verify with the keys
+ *   on disk (a full set first drops its oldest key kept does not need);
+ * - lt_dir_learned_settle, once d is in place: leaves that key alone, or
+ *   removes the file when d's signer is pinned (nothing learned);
+ * - lt_dir_learned_add gives out = pins plus the keys the file holds (a
+ *   file that is missing adds nothing; one that is not keys is ignored
+ *   with 1 returned, so that the caller can say so).
+ * prepare and settle return 0, or -1 with errno (EINVAL: d does not
+ * verify under trust). */
+int lt_dir_learned_prepare(const char *path, const lt_dir_t *kept, const lt_dir_t *d,
+                           const lt_dir_pins_t *trust, const lt_dir_pins_t *pins)
+    __attribute__((warn_unused_result));
+int lt_dir_learned_settle(const char *path, const lt_dir_t *d, const lt_dir_pins_t *trust,
+                          const lt_dir_pins_t *pins) __attribute__((warn_unused_result));
 int lt_dir_learned_add(const char *path, const lt_dir_pins_t *pins, lt_dir_pins_t *out);
 
 /* Semantic checks shared by compile and open. On failure names the item:

@@ -74,6 +74,11 @@
 #define LT_DIR_MAX_VERIFIES 16
 /* Next authority keys one directory may announce (5.5). */
 #define LT_DIR_MAX_NEXT_AUTHORITIES 4
+/* Authority keys a gateway keeps learned (5.5, data_dir/authority.learned):
+ * the signer of the directory it holds and of the one it is writing, and
+ * more only after writes that failed; the oldest one the directory on disk
+ * does not need is dropped beyond this. */
+#define LT_DIR_MAX_LEARNED 4
 /* How far in the future a directory's issued_at may be (5.3, check 6). */
 #define LT_DIR_MAX_AHEAD_S 300
 /* Days before its expiry at which a gateway warns that its directory is

@@ -82,7 +82,7 @@ struct _lt_gateway_t {
     int expired;                       /* the directory expired: no data to peers (5.6) */
     const char *standing;              /* "suspended", "revoked": this member cut off (5.4) */
     char adopted_path[PATH_MAX + 32];
-    char learned_path[PATH_MAX + 32]; /* the authority key learned (lt_dir_learned_save) */
+    char learned_path[PATH_MAX + 32]; /* the authority keys learned (lt_gwdir_persist) */
     int learned_warned;               /* the learned file is not a key, said once */
 };
 
@@ -267,7 +267,7 @@ static lt_dir_t *s_adoptable(lt_gateway_t *self, const uint8_t *bytes, size_t le
                              uint64_t *offered, char *err, size_t errlen)
 {
     char why[512];
-    /* The pins, the key learned with the current directory and the next
+    /* The pins, the keys learned with the current directory and the next
      * authority keys it announces (5.5). */
     lt_dir_pins_t base, trust;
     lt_gwdir_base(&self->cfg, self->learned_path, &base, &self->learned_warned);
@@ -283,13 +283,10 @@ static lt_dir_t *s_adoptable(lt_gateway_t *self, const uint8_t *bytes, size_t le
                  (unsigned long long)lt_dir_version(d), (unsigned long long)current);
     else if (s_check_self(self, d, why, sizeof why) != 0)
         snprintf(err, errlen, "would cut this gateway off: %s", why);
-    /* The key that signed it first, so that the copy verifies after a
-     * restart even before the operator pins that key. */
-    else if (lt_dir_learned_save(self->learned_path, d, &trust, &self->cfg.pins) != 0)
-        snprintf(err, errlen, "cannot persist %s: %s", self->learned_path, strerror(errno));
-    else if (lt_file_write_atomic(self->adopted_path, bytes, len, 0644) != 0)
-        snprintf(err, errlen, "cannot persist %s: %s", self->adopted_path, strerror(errno));
-    else
+    /* Persisted, with the authority key it needs, before it replaces the
+     * current directory: a restart keeps it (5.3, 5.5, lt_gwdir_persist). */
+    else if (lt_gwdir_persist(&self->cfg, self->adopted_path, self->learned_path,
+                              self->shared.dir, d, &trust, err, errlen) == 0)
         return d;
     lt_dir_destroy(&d);
     return NULL;

@@ -1,9 +1,12 @@
-/* lt_gwdir: choosing the directory at start and watching its expiry
- * (PROTOCOL.md 5.3, 5.6). */
+/* lt_gwdir: choosing the directory at start, persisting the one adopted
+ * with the authority keys it needs, and watching its expiry (PROTOCOL.md
+ * 5.3, 5.5, 5.6). */
 #include "lt_gwdir.h"
+#include "lt_file.h"
 #include "lt_gwstats.h"
 #include "lt_log.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -79,8 +82,8 @@ void lt_gwdir_base(const lt_gwcfg_t *cfg, const char *learned_path, lt_dir_pins_
     if (warned)
         *warned = bad;
     if (bad)
-        lt_warn("directory", "%s is not an authority key; ignored (the gateway writes it when it "
-                "adopts a directory signed by an announced key, PROTOCOL.md 5.5)", learned_path);
+        lt_warn("directory", "%s does not hold authority keys; ignored (the gateway writes it when "
+                "it adopts a directory signed by an announced key, PROTOCOL.md 5.5)", learned_path);
 }
 
 lt_dir_t *lt_gwdir_load(const lt_gwcfg_t *cfg, const char *adopted_path, const lt_dir_pins_t *base,
@@ -122,6 +125,40 @@ lt_dir_t *lt_gwdir_load(const lt_gwcfg_t *cfg, const char *adopted_path, const l
     else
         lt_dir_destroy(&conf);
     return taken;
+}
+
+/* ---- persisting ------------------------------------------------------------- */
+
+int lt_gwdir_persist(const lt_gwcfg_t *cfg, const char *adopted_path, const char *learned_path,
+                     const lt_dir_t *kept, const lt_dir_t *d, const lt_dir_pins_t *trust,
+                     char *err, size_t errlen)
+{
+    size_t len;
+    const uint8_t *bytes = lt_dir_signed_bytes(d, &len);
+    /* At every point a crash or a failed write may stop this, the
+     * directory on disk verifies with the keys on disk (5.3 "a restart
+     * keeps the newest", 5.5), each file being replaced by a rename:
+     * - before the learned set is renamed: kept, with the keys it was
+     *   written with;
+     * - after it, before directory.signed is renamed: kept, with a set that
+     *   only gained the key that signs d;
+     * - after directory.signed is renamed, before the set is settled: d,
+     *   with a set holding its signer (or d's signer is pinned);
+     * - after the set is settled: d, with its signer alone or nothing. */
+    if (lt_dir_learned_prepare(learned_path, kept, d, trust, &cfg->pins) != 0) {
+        snprintf(err, errlen, "cannot persist %s: %s", learned_path, strerror(errno));
+        return -1;
+    }
+    if (lt_file_write_atomic(adopted_path, bytes, len, 0644) != 0) {
+        snprintf(err, errlen, "cannot persist %s: %s", adopted_path, strerror(errno));
+        return -1;
+    }
+    /* d is in place and verifies: a key left over is only trusted longer,
+     * until the next directory settles the set. */
+    if (lt_dir_learned_settle(learned_path, d, trust, &cfg->pins) != 0)
+        lt_warn("directory", "%s keeps authority keys version %llu no longer needs: %s",
+                learned_path, (unsigned long long)lt_dir_version(d), strerror(errno));
+    return 0;
 }
 
 /* ---- expiry ------------------------------------------------------------------ */

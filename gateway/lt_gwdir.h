@@ -1,5 +1,6 @@
-/* lt_gwdir: the directory over the gateway's life (PROTOCOL.md 5.3, 5.6):
- * which directory to start from, and what its expiry means.
+/* lt_gwdir: the directory over the gateway's life (PROTOCOL.md 5.3, 5.5,
+ * 5.6): which directory to start from, how one adopted is written with the
+ * authority keys it needs, and what its expiry means.
  *
  * At start the gateway takes the newest directory that opens (signature,
  * federation, format, contents) among its configured file and the copy it
@@ -20,15 +21,26 @@
 #include "lt_gwcfg.h"
 #include "lt_stats.h"
 
+/* Writes d to adopted_path atomically (PROTOCOL.md 5.3), and the authority
+ * keys it is signed by under trust to learned_path around it
+ * (lt_dir_learned_prepare before, lt_dir_learned_settle after, 5.5), so
+ * that whatever stops it part way leaves a directory on disk that verifies
+ * with the keys on disk: kept (the directory adopted_path holds, NULL for
+ * none) or d. Returns 0, or -1 with "cannot persist PATH: why" in err; a
+ * failure to settle the keys once d is written is only warned about. */
+int lt_gwdir_persist(const lt_gwcfg_t *cfg, const char *adopted_path, const char *learned_path,
+                     const lt_dir_t *kept, const lt_dir_t *d, const lt_dir_pins_t *trust,
+                     char *err, size_t errlen) __attribute__((warn_unused_result));
+
 /* The newest usable directory among cfg->directory_file and adopted_path
- * (which may not exist), verified under base (the pinned keys and the one
+ * (which may not exist), verified under base (the pinned keys and those
  * learned, lt_gwdir_base) and the next keys each announces. Logs the
  * choice. NULL with the reasons in err when neither opens. */
 lt_dir_t *lt_gwdir_load(const lt_gwcfg_t *cfg, const char *adopted_path, const lt_dir_pins_t *base,
                         char *err, size_t errlen);
-/* base = the pinned authority keys and the key learned through an
+/* base = the pinned authority keys and the keys learned through an
  * announcement (lt_dir_learned_add of learned_path). A learned file that
- * is not a key is warned about while *warned is 0, which then becomes 1
+ * is not keys is warned about while *warned is 0, which then becomes 1
  * (warned NULL: every time), so that offers do not repeat the warning. */
 void lt_gwdir_base(const lt_gwcfg_t *cfg, const char *learned_path, lt_dir_pins_t *base,
                    int *warned);

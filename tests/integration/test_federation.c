@@ -10,7 +10,10 @@
  * signed, expired and older directories are refused at run time, a forged
  * one at start, and an expired one starts a gateway that serves no data;
  * `directory sign` refuses a past expiry; offers on our links are held back
- * after a refusal like those on our socket; malformed frames get typed errors and never take the gateway down;
+ * after a refusal like those on our socket; an adopted directory that
+ * cannot be written leaves the authority key learned for the one on disk,
+ * so that a restart keeps the newest; malformed frames get typed errors and
+ * never take the gateway down;
  * SIGTERM drains and exits 0; key files are 0600 and the ipc directory 0700.
  *
  * Usage: test_federation /path/to/lienthong (or LIENTHONG_BIN=...). */
@@ -26,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -424,6 +428,114 @@ out:
     free(v3);
     free(disk);
     lt_it_peer_close(&p);
+    lt_it_fed_cleanup(&fed);
+}
+
+/* ---- (c) a directory that cannot be written leaves the keys it needs ---------- */
+
+/* data_dir/name of g, in buf. */
+static const char *s_data_path(const lt_it_gw_t *g, const char *name, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/%s", g->data_dir, name);
+    return buf;
+}
+
+/* 1 if data_dir/name of g holds exactly bytes. */
+static int s_data_file_is(const lt_it_gw_t *g, const char *name, const uint8_t *bytes, size_t len)
+{
+    char path[PATH_MAX + 64];
+    uint8_t *disk = NULL;
+    size_t disk_len = 0;
+    int same = lt_file_read(s_data_path(g, name, path, sizeof path), 1u << 20, &disk,
+                            &disk_len) == 0 &&
+               disk_len == len && memcmp(disk, bytes, len) == 0;
+    free(disk);
+    return same;
+}
+
+/* The gateway of A, configured with version 1, in a federation that also
+ * lists P (to offer directories) and T (to be revoked); NULL on failure. */
+static lt_it_gw_t *s_gw_with_p_t(lt_it_fed_t *fed, lt_it_member_t **pm, lt_it_member_t **t)
+{
+    lt_it_member_t *a = lt_it_member_add(fed, ID_A, 1);
+    *pm = lt_it_member_add(fed, ID_P, 0);
+    *t = lt_it_member_add(fed, ID_T, 0);
+    return a && *pm && *t ? lt_it_gw_new(fed, a, 1, NULL, NULL) : NULL;
+}
+
+/* 5.3, 5.5: the configured v1 and the adopted v2 are signed by the pinned
+ * key A, v2 announcing the next authority key N; v3, signed by N alone,
+ * revokes T and is adopted, N being learned. v4, signed by A again, cannot
+ * be written (a directory stands at the temporary name of
+ * directory.signed, as a full disk, an I/O error or a crash would leave
+ * it): it is refused, and N is still trusted, so that a restart keeps v3,
+ * T revoked, rather than go back to the configured v1. Once it can be
+ * written v4 is adopted, and the key it no longer needs goes. */
+static void test_failed_write_keeps_learned_key(void)
+{
+    lt_it_fed_t fed;
+    lt_it_peer_t p = {0}, tp = {0};
+    lt_keys_t *nk = NULL;
+    uint8_t *v2 = NULL, *v3 = NULL, *v4 = NULL;
+    size_t v2_len = 0, v3_len = 0, v4_len = 0;
+    char src[256], z[LT_Z85_KEY_LEN + 1], tmp[64];
+    char path[PATH_MAX + 64];
+    Lienthong__Envelope *e = NULL;
+    lt_it_member_t *pm, *t;
+    LT_IT_REQUIRE(lt_it_fed_init(&fed, FED) == 0);
+    lt_it_gw_t *ga = s_gw_with_p_t(&fed, &pm, &t);
+    LT_IT_REQUIRE(ga != NULL);
+    LT_IT_REQUIRE((nk = lt_keys_new(LT_KEYS_AUTHORITY)) != NULL);
+    lt_keys_z85_encode(lt_keys_signing_public(nk), z);
+    snprintf(src, sizeof src, "next_authority_keys = [\"%s\"];\n", z);
+    fed.extra_source = src;
+    LT_IT_REQUIRE(lt_it_dir_bytes(&fed, 2, 0, 0, NULL, &v2, &v2_len) == 0);
+    fed.extra_source = NULL;
+    snprintf(t->status, sizeof t->status, "revoked");
+    LT_IT_REQUIRE(lt_it_dir_bytes(&fed, 3, 0, 0, nk, &v3, &v3_len) == 0);
+    LT_IT_REQUIRE(lt_it_dir_bytes(&fed, 4, 0, 0, NULL, &v4, &v4_len) == 0);
+    LT_IT_REQUIRE(lt_it_gw_run(ga, READY_MS) == 0);
+    LT_IT_REQUIRE(lt_it_peer_open_gw(&p, pm, ga) == 0);
+    LT_IT_REQUIRE(s_hello_ok(&p, ID_A, 1));
+    e = lt_it_peer_offer(&p, v2, v2_len, REPLY_MS);
+    lt_wire_free(&e);
+    LT_IT_REQUIRE(lt_it_gw_wait_version(ga, 2, REPLY_MS) == 0);
+    e = lt_it_peer_offer(&p, v3, v3_len, REPLY_MS);
+    lt_wire_free(&e);
+    LT_IT_REQUIRE(lt_it_gw_wait_version(ga, 3, REPLY_MS) == 0);
+    CU_ASSERT(access(s_data_path(ga, "authority.learned", path, sizeof path), F_OK) == 0);
+
+    /* lt_file_write_atomic's temporary name, taken by a directory */
+    snprintf(tmp, sizeof tmp, "directory.signed.tmp.%d", (int)ga->pid);
+    LT_IT_REQUIRE(mkdir(s_data_path(ga, tmp, path, sizeof path), 0700) == 0);
+    CU_ASSERT(s_offer_refused(&p, v4, v4_len, "cannot persist"));
+    CU_ASSERT(rmdir(path) == 0);
+    CU_ASSERT_EQUAL(lt_it_gw_version(ga), 3);
+    CU_ASSERT(s_data_file_is(ga, "directory.signed", v3, v3_len));
+    CU_ASSERT(access(s_data_path(ga, "authority.learned", path, sizeof path), F_OK) == 0);
+    lt_it_peer_close(&p);
+
+    CU_ASSERT(s_stop_ok(ga));
+    LT_IT_REQUIRE(lt_it_gw_run(ga, READY_MS) == 0);
+    CU_ASSERT_EQUAL(lt_it_gw_version(ga), 3);
+    LT_IT_REQUIRE(lt_it_peer_open_gw(&tp, t, ga) == 0);
+    CU_ASSERT(s_hello_unanswered(&tp, 1));
+
+    LT_IT_REQUIRE(lt_it_peer_open_gw(&p, pm, ga) == 0);
+    e = lt_it_peer_offer(&p, v4, v4_len, REPLY_MS);
+    CU_ASSERT(s_is_hello(e) && e->hello->directory_version == 4);
+    CU_ASSERT(s_data_file_is(ga, "directory.signed", v4, v4_len));
+    /* signed by the pinned A: nothing learned is needed any more */
+    CU_ASSERT(access(s_data_path(ga, "authority.learned", path, sizeof path), F_OK) != 0);
+    CU_ASSERT(s_stop_ok(ga));
+out:
+    lt_wire_free(&e);
+    free(v2);
+    free(v3);
+    free(v4);
+    lt_keys_destroy(&nk);
+    lt_it_peer_close(&p);
+    lt_it_peer_close(&tp);
     lt_it_fed_cleanup(&fed);
 }
 
@@ -860,6 +972,8 @@ int main(int argc, char **argv)
         {"(b) unlisted key refused", test_unlisted_key_refused},
         {"(c) revoked member cut off after SIGHUP", test_revoked_member_cut_off},
         {"(c) offered directory adopted, persisted, propagated", test_offer_adopted_and_persisted},
+        {"(c) a directory that cannot be written leaves the learned authority key",
+         test_failed_write_keeps_learned_key},
         {"(d) bad directories refused by offer and SIGHUP", test_bad_directories_refused},
         {"(d) bad directory refused at start", test_bad_directory_at_start},
         {"(e) malformed frames answered, gateway survives", test_malformed_frames},

@@ -11,11 +11,13 @@
 #include "unit_util.h"
 #include "../owner_directory.h"
 
+#include "lt_file.h"
 #include "lt_gwcfg.h"
 #include "lt_gwdir.h"
 #include "lt_gwstats.h"
 #include "lt_log.h"
 
+#include <errno.h>
 #include <sodium.h>
 #include <time.h>
 
@@ -166,19 +168,101 @@ static void test_load_learned(void)
     lt_dir_t *d = s_make_by(22, now + 10 * DAY, g_adopted, g_next_auth, &trust);
     CU_ASSERT_FATAL(d != NULL);
     CU_ASSERT_EQUAL(s_load_version(err, sizeof err), 20); /* nothing learned */
-    CU_ASSERT(lt_dir_learned_save(g_learned, d, &trust, &g_cfg.pins) == 0);
+    CU_ASSERT(lt_dir_learned_prepare(g_learned, NULL, d, &trust, &g_cfg.pins) == 0);
+    CU_ASSERT_EQUAL(s_load_version(err, sizeof err), 22);
+    CU_ASSERT(lt_dir_learned_settle(g_learned, d, &trust, &g_cfg.pins) == 0);
     CU_ASSERT_EQUAL(s_load_version(err, sizeof err), 22);
     /* A learned file that is not a key adds nothing. */
     CU_ASSERT_FATAL(ut_write_text(g_learned, "not a key") == 0);
     CU_ASSERT_EQUAL(s_load_version(err, sizeof err), 20);
     lt_dir_destroy(&d);
-    /* A directory signed by a pinned key: nothing to learn, the file goes. */
+    /* A directory signed by a pinned key: nothing to learn, the file goes,
+     * but only once that directory is in place (settled). */
     d = s_make(23, now + 10 * DAY, NULL);
     CU_ASSERT_FATAL(d != NULL);
-    CU_ASSERT(lt_dir_learned_save(g_learned, d, &trust, &g_cfg.pins) == 0);
+    CU_ASSERT_FATAL(ut_write_file(g_learned, lt_keys_signing_public(g_next_auth), LT_KEY_BYTES,
+                                  0644) == 0);
+    CU_ASSERT(lt_dir_learned_prepare(g_learned, NULL, d, &trust, &g_cfg.pins) == 0);
+    CU_ASSERT(access(g_learned, F_OK) == 0);
+    CU_ASSERT_EQUAL(s_load_version(err, sizeof err), 22);
+    CU_ASSERT(lt_dir_learned_settle(g_learned, d, &trust, &g_cfg.pins) == 0);
     CU_ASSERT(access(g_learned, F_OK) != 0);
     lt_dir_destroy(&d);
     (void)unlink(g_adopted);
+}
+
+/* 1 if the learned file holds exactly the signing keys of k[0..n), in order. */
+static int s_learned_is(lt_keys_t *const *k, size_t n)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (lt_file_read(g_learned, 1024, &buf, &len) != 0)
+        return n == 0 && errno == ENOENT;
+    int same = len == n * LT_KEY_BYTES;
+    for (size_t i = 0; same && i < n; i++)
+        same = memcmp(buf + i * LT_KEY_BYTES, lt_keys_signing_public(k[i]), LT_KEY_BYTES) == 0;
+    free(buf);
+    return same;
+}
+
+/* The learned keys around writes that fail (5.5): the key a directory
+ * needs is added before it is written and the others go only after; each
+ * write that fails in between leaves one key more, up to the bound, beyond
+ * which the oldest that the directory on disk does not need is dropped. */
+static void test_learned_set(void)
+{
+    enum { N = LT_DIR_MAX_LEARNED + 1 };
+    lt_keys_t *k[N] = {NULL};
+    lt_dir_t *d[N] = {NULL}, *pinned = NULL;
+    lt_dir_pins_t trust = g_cfg.pins, base;
+    int64_t exp = (int64_t)time(NULL) + 10 * DAY;
+    (void)unlink(g_learned);
+    for (size_t i = 0; i < N; i++) {
+        k[i] = lt_keys_new(LT_KEYS_AUTHORITY);
+        CU_ASSERT_FATAL(k[i] != NULL);
+        memcpy(trust.keys[trust.count++], lt_keys_signing_public(k[i]), LT_KEY_BYTES);
+    }
+    for (size_t i = 0; i < N; i++) {
+        d[i] = s_make_by(30 + i, exp, NULL, k[i], &trust);
+        CU_ASSERT_FATAL(d[i] != NULL);
+    }
+    CU_ASSERT(lt_dir_learned_prepare(g_learned, NULL, d[0], &trust, &g_cfg.pins) == 0);
+    CU_ASSERT(lt_dir_learned_settle(g_learned, d[0], &trust, &g_cfg.pins) == 0);
+    CU_ASSERT(s_learned_is(k, 1));
+    /* d[0] stays on disk while each next write fails after its prepare. */
+    for (size_t i = 1; i < LT_DIR_MAX_LEARNED; i++) {
+        CU_ASSERT(lt_dir_learned_prepare(g_learned, d[0], d[i], &trust, &g_cfg.pins) == 0);
+        CU_ASSERT(s_learned_is(k, i + 1));
+    }
+    CU_ASSERT_EQUAL(lt_dir_learned_add(g_learned, &g_cfg.pins, &base), 0);
+    CU_ASSERT_EQUAL(base.count, g_cfg.pins.count + LT_DIR_MAX_LEARNED);
+    /* Full: k[1], the oldest d[0] does not need, makes room. */
+    CU_ASSERT(lt_dir_learned_prepare(g_learned, d[0], d[N - 1], &trust, &g_cfg.pins) == 0);
+    lt_keys_t *want[LT_DIR_MAX_LEARNED] = {k[0]};
+    for (size_t i = 1; i < LT_DIR_MAX_LEARNED; i++)
+        want[i] = k[i + 1];
+    CU_ASSERT(s_learned_is(want, LT_DIR_MAX_LEARNED));
+    /* Preparing a directory signed by a pinned key removes nothing yet. */
+    pinned = s_make(40, exp, NULL);
+    CU_ASSERT_FATAL(pinned != NULL);
+    CU_ASSERT(lt_dir_learned_prepare(g_learned, d[0], pinned, &trust, &g_cfg.pins) == 0);
+    CU_ASSERT(s_learned_is(want, LT_DIR_MAX_LEARNED));
+    /* Written: its signer alone, or nothing. */
+    CU_ASSERT(lt_dir_learned_settle(g_learned, d[2], &trust, &g_cfg.pins) == 0);
+    CU_ASSERT(s_learned_is(&k[2], 1));
+    CU_ASSERT(lt_dir_learned_settle(g_learned, pinned, &trust, &g_cfg.pins) == 0);
+    CU_ASSERT(s_learned_is(NULL, 0));
+    /* A file that is not keys is replaced by the key needed. */
+    CU_ASSERT_FATAL(ut_write_text(g_learned, "not a key") == 0);
+    CU_ASSERT_EQUAL(lt_dir_learned_add(g_learned, &g_cfg.pins, &base), 1);
+    CU_ASSERT(lt_dir_learned_prepare(g_learned, pinned, d[3], &trust, &g_cfg.pins) == 0);
+    CU_ASSERT(s_learned_is(&k[3], 1));
+    (void)unlink(g_learned);
+    lt_dir_destroy(&pinned);
+    for (size_t i = 0; i < N; i++) {
+        lt_dir_destroy(&d[i]);
+        lt_keys_destroy(&k[i]);
+    }
 }
 
 static void test_watch(void)
@@ -227,6 +311,7 @@ int main(void)
         {"newest even when expired", test_load_expired},
         {"unusable copies skipped with the reason", test_load_unusable},
         {"the adopted copy opens through the authority key learned with it", test_load_learned},
+        {"learned keys: added before the directory, removed after, bounded", test_learned_set},
         {"expiry watch: warnings, expiry, repeats, renewal", test_watch},
         {NULL, NULL},
     };
