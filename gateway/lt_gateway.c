@@ -201,7 +201,8 @@ static int s_load_dir(lt_gateway_t *self, char *err, size_t errlen)
 {
     lt_dir_pins_t base;
     lt_gwdir_base(&self->cfg, self->learned_path, &base, &self->learned_warned);
-    self->shared.dir = lt_gwdir_load(&self->cfg, self->adopted_path, &base, err, errlen);
+    self->shared.dir =
+        lt_gwdir_load(&self->cfg, self->adopted_path, self->learned_path, &base, err, errlen);
     return self->shared.dir ? 0 : -1;
 }
 

@@ -86,8 +86,37 @@ void lt_gwdir_base(const lt_gwcfg_t *cfg, const char *learned_path, lt_dir_pins_
                 "it adopts a directory signed by an announced key, PROTOCOL.md 5.5)", learned_path);
 }
 
-lt_dir_t *lt_gwdir_load(const lt_gwcfg_t *cfg, const char *adopted_path, const lt_dir_pins_t *base,
-                        char *err, size_t errlen)
+/* Writes conf, the configured directory taken at start, to adopted_path
+ * before it is served, as an adoption is (5.3), so that a later start with
+ * an older configured file keeps it rather than the copy it replaced; fails
+ * as SIGHUP refuses a directory it cannot write. Nothing to write when the
+ * copy holds the same bytes. A copy that does not open (have_adopted, no
+ * adopted) is left as it is: it may be newer, signed by a key the operator
+ * has yet to pin, and was warned about. */
+static int s_keep_conf(const lt_gwcfg_t *cfg, const char *adopted_path, const char *learned_path,
+                       const lt_dir_t *conf, const lt_dir_t *adopted, int have_adopted,
+                       const lt_dir_pins_t *trust, char *err, size_t errlen)
+{
+    char why[700];
+    size_t len, have_len = 0;
+    const uint8_t *bytes = lt_dir_signed_bytes(conf, &len);
+    const uint8_t *have = adopted ? lt_dir_signed_bytes(adopted, &have_len) : NULL;
+    if ((have_adopted && !adopted) || (have && have_len == len && memcmp(have, bytes, len) == 0))
+        return 0;
+    if (lt_gwdir_persist(cfg, adopted_path, learned_path, adopted, conf, trust, why,
+                         sizeof why) != 0) {
+        snprintf(err, errlen, "%s: directory version %llu not used, as it cannot be kept for the "
+                 "next start (PROTOCOL.md 5.3): %s", cfg->directory_file,
+                 (unsigned long long)lt_dir_version(conf), why);
+        return -1;
+    }
+    lt_info("directory", "version %llu of %s kept in %s for the next start",
+            (unsigned long long)lt_dir_version(conf), cfg->directory_file, adopted_path);
+    return 0;
+}
+
+lt_dir_t *lt_gwdir_load(const lt_gwcfg_t *cfg, const char *adopted_path, const char *learned_path,
+                        const lt_dir_pins_t *base, char *err, size_t errlen)
 {
     char why_conf[700], why_adopted[700];
     int64_t now = (int64_t)time(NULL);
@@ -120,7 +149,13 @@ lt_dir_t *lt_gwdir_load(const lt_gwcfg_t *cfg, const char *adopted_path, const l
     s_log_choice(taken, is_conf ? cfg->directory_file : adopted_path, is_conf ? adopted : conf,
                  is_conf ? adopted_path : cfg->directory_file,
                  is_conf ? (have_adopted ? why_adopted : NULL) : (conf ? NULL : why_conf), now);
-    if (is_conf)
+    if (is_conf && s_keep_conf(cfg, adopted_path, learned_path, conf, adopted, have_adopted,
+                               &trust, err, errlen) != 0)
+        taken = NULL;
+    if (!taken) {
+        lt_dir_destroy(&conf);
+        lt_dir_destroy(&adopted);
+    } else if (is_conf)
         lt_dir_destroy(&adopted);
     else
         lt_dir_destroy(&conf);

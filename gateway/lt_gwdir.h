@@ -7,7 +7,8 @@
  * adopted from peers, expired or not, and logs which and why: an expired
  * directory still lets the gateway start, greet its peers and adopt a newer
  * one from them or by SIGHUP, so the federation heals without a visit to
- * every host.
+ * every host. A configured one taken replaces that copy, so that the next
+ * start keeps it even if the configured file goes back to an older one.
  *
  * The watch turns the clock into log lines, gauges and one bit the gateway
  * acts on: a warning 7 days and again 1 day before the expiry, and once
@@ -35,9 +36,13 @@ int lt_gwdir_persist(const lt_gwcfg_t *cfg, const char *adopted_path, const char
 /* The newest usable directory among cfg->directory_file and adopted_path
  * (which may not exist), verified under base (the pinned keys and those
  * learned, lt_gwdir_base) and the next keys each announces. Logs the
- * choice. NULL with the reasons in err when neither opens. */
-lt_dir_t *lt_gwdir_load(const lt_gwcfg_t *cfg, const char *adopted_path, const lt_dir_pins_t *base,
-                        char *err, size_t errlen);
+ * choice. The configured one, when taken, is written to adopted_path
+ * first with the keys it needs in learned_path (lt_gwdir_persist), unless
+ * adopted_path holds the same bytes or a copy that does not open. NULL with
+ * the reasons in err when neither opens, or when the configured one taken
+ * cannot be written (as SIGHUP refuses it, PROTOCOL.md 5.3). */
+lt_dir_t *lt_gwdir_load(const lt_gwcfg_t *cfg, const char *adopted_path, const char *learned_path,
+                        const lt_dir_pins_t *base, char *err, size_t errlen);
 /* base = the pinned authority keys and the keys learned through an
  * announcement (lt_dir_learned_add of learned_path). A learned file that
  * is not keys is warned about while *warned is 0, which then becomes 1

@@ -12,6 +12,7 @@
  * `directory sign` refuses a past expiry; offers on our links are held back
  * after a refusal like those on our socket; an adopted directory that
  * cannot be written leaves the authority key learned for the one on disk,
+ * and a newer configured directory taken at start is written to data_dir,
  * so that a restart keeps the newest; malformed frames get typed errors and
  * never take the gateway down;
  * SIGTERM drains and exits 0; key files are 0600 and the ipc directory 0700.
@@ -539,6 +540,58 @@ out:
     lt_it_fed_cleanup(&fed);
 }
 
+/* ---- (c) a newer configured directory taken at start is kept in data_dir ------ */
+
+/* 5.3: v2 is adopted from a peer; the operator configures v3, which revokes
+ * T, and restarts: v3 runs, and is written to data_dir/directory.signed.
+ * The configured file then goes back to v1 (a configuration restored from
+ * a backup) and the gateway restarts: it keeps v3, and T stays revoked,
+ * rather than go back to the v2 adopted earlier. */
+static void test_start_keeps_configured(void)
+{
+    lt_it_fed_t fed;
+    lt_it_peer_t p = {0}, tp = {0};
+    uint8_t *v1 = NULL, *v2 = NULL, *v3 = NULL;
+    size_t v1_len = 0, v2_len = 0, v3_len = 0;
+    Lienthong__Envelope *e = NULL;
+    lt_it_member_t *pm, *t;
+    LT_IT_REQUIRE(lt_it_fed_init(&fed, FED) == 0);
+    lt_it_gw_t *ga = s_gw_with_p_t(&fed, &pm, &t);
+    LT_IT_REQUIRE(ga != NULL);
+    LT_IT_REQUIRE(lt_it_dir_bytes(&fed, 1, 0, 0, NULL, &v1, &v1_len) == 0);
+    LT_IT_REQUIRE(lt_it_dir_bytes(&fed, 2, 0, 0, NULL, &v2, &v2_len) == 0);
+    snprintf(t->status, sizeof t->status, "revoked");
+    LT_IT_REQUIRE(lt_it_dir_bytes(&fed, 3, 0, 0, NULL, &v3, &v3_len) == 0);
+    LT_IT_REQUIRE(lt_it_gw_run(ga, READY_MS) == 0);
+    LT_IT_REQUIRE(lt_it_peer_open_gw(&p, pm, ga) == 0);
+    LT_IT_REQUIRE(s_hello_ok(&p, ID_A, 1));
+    e = lt_it_peer_offer(&p, v2, v2_len, REPLY_MS);
+    CU_ASSERT(s_is_hello(e) && e->hello->directory_version == 2);
+    lt_it_peer_close(&p);
+    CU_ASSERT(s_stop_ok(ga));
+
+    LT_IT_REQUIRE(lt_it_gw_put_directory(ga, v3, v3_len) == 0);
+    LT_IT_REQUIRE(lt_it_gw_run(ga, READY_MS) == 0);
+    CU_ASSERT_EQUAL(lt_it_gw_version(ga), 3);
+    CU_ASSERT(s_data_file_is(ga, "directory.signed", v3, v3_len));
+    CU_ASSERT(s_stop_ok(ga));
+
+    LT_IT_REQUIRE(lt_it_gw_put_directory(ga, v1, v1_len) == 0);
+    LT_IT_REQUIRE(lt_it_gw_run(ga, READY_MS) == 0);
+    CU_ASSERT_EQUAL(lt_it_gw_version(ga), 3);
+    LT_IT_REQUIRE(lt_it_peer_open_gw(&tp, t, ga) == 0);
+    CU_ASSERT(s_hello_unanswered(&tp, 1));
+    CU_ASSERT(s_stop_ok(ga));
+out:
+    lt_wire_free(&e);
+    free(v1);
+    free(v2);
+    free(v3);
+    lt_it_peer_close(&p);
+    lt_it_peer_close(&tp);
+    lt_it_fed_cleanup(&fed);
+}
+
 /* ---- (d) bad directories are refused, by offer and by SIGHUP -------------------- */
 
 static void test_bad_directories_refused(void)
@@ -623,6 +676,10 @@ static void test_bad_directory_at_start(void)
         lt_it_dir_bytes(&fed, 1, now - 2 * DAY, now - DAY, NULL, &expired, &expired_len) == 0);
     LT_IT_REQUIRE(lt_it_dir_bytes(&fed, 1, 0, 0, NULL, &good, &good_len) == 0);
 
+    /* Before any start: once one has kept a directory in data_dir, a start
+     * takes that one instead of a configured file that does not open
+     * (PROTOCOL.md 5.3). */
+    CU_ASSERT(s_start_refused(ga, forged, forged_len, "no valid signature"));
     /* An expired directory no longer stops the start (issue 14 item 3,
      * PROTOCOL.md 5.6): the gateway runs, says so, and serves no data. */
     LT_IT_REQUIRE(lt_it_gw_put_directory(ga, expired, expired_len) == 0);
@@ -633,7 +690,6 @@ static void test_bad_directory_at_start(void)
     CU_ASSERT(st && st->status_reply->directory_expired);
     lt_wire_free(&st);
     CU_ASSERT(s_stop_ok(ga));
-    CU_ASSERT(s_start_refused(ga, forged, forged_len, "no valid signature"));
     /* control: the same config starts on a good directory */
     LT_IT_REQUIRE(lt_it_gw_put_directory(ga, good, good_len) == 0);
     LT_IT_REQUIRE(lt_it_gw_run(ga, READY_MS) == 0);
@@ -974,6 +1030,8 @@ int main(int argc, char **argv)
         {"(c) offered directory adopted, persisted, propagated", test_offer_adopted_and_persisted},
         {"(c) a directory that cannot be written leaves the learned authority key",
          test_failed_write_keeps_learned_key},
+        {"(c) a newer configured directory taken at start is kept in data_dir",
+         test_start_keeps_configured},
         {"(d) bad directories refused by offer and SIGHUP", test_bad_directories_refused},
         {"(d) bad directory refused at start", test_bad_directory_at_start},
         {"(e) malformed frames answered, gateway survives", test_malformed_frames},

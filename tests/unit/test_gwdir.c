@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <sodium.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #define DAY 86400
@@ -57,10 +58,22 @@ static int suite_clean(void)
     return ut_rmrf(g_dir);
 }
 
-/* Signs version `v` expiring at `expires` with auth into path (NULL: only
- * opened, under trust). */
-static lt_dir_t *s_make_by(uint64_t v, int64_t expires, const char *path, const lt_keys_t *auth,
-                           const lt_dir_pins_t *trust)
+/* Appends to the source at src the announcement of next's key; 0 or -1. */
+static int s_announce(const char *src, const lt_keys_t *next)
+{
+    char z[LT_Z85_KEY_LEN + 1];
+    FILE *f = fopen(src, "a");
+    if (!f)
+        return -1;
+    lt_keys_z85_encode(lt_keys_signing_public(next), z);
+    int ok = fprintf(f, "next_authority_keys = [\"%s\"];\n", z) > 0;
+    return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+/* Signs version `v` expiring at `expires` with auth, announcing next's key
+ * unless NULL, into path (NULL: only opened, under trust). */
+static lt_dir_t *s_make_next(uint64_t v, int64_t expires, const char *path, const lt_keys_t *auth,
+                             const lt_keys_t *next, const lt_dir_pins_t *trust)
 {
     char src[600], err[512];
     uint8_t *raw = NULL, *sig = NULL;
@@ -68,7 +81,7 @@ static lt_dir_t *s_make_by(uint64_t v, int64_t expires, const char *path, const 
     lt_dir_t *d = NULL;
     int64_t issued = expires - 30 * DAY;
     snprintf(src, sizeof src, "%s/dir.src", g_dir);
-    if (od_write_source(src, g_a, g_b) == 0 &&
+    if (od_write_source(src, g_a, g_b) == 0 && (!next || s_announce(src, next) == 0) &&
         lt_dir_compile(src, v, issued, expires, &raw, &raw_len, err, sizeof err) == 0 &&
         lt_dir_sign(raw, raw_len, auth, &sig, &sig_len) == 0 &&
         (!path || ut_write_file(path, sig, sig_len, 0644) == 0))
@@ -76,6 +89,12 @@ static lt_dir_t *s_make_by(uint64_t v, int64_t expires, const char *path, const 
     free(raw);
     free(sig);
     return d;
+}
+
+static lt_dir_t *s_make_by(uint64_t v, int64_t expires, const char *path, const lt_keys_t *auth,
+                           const lt_dir_pins_t *trust)
+{
+    return s_make_next(v, expires, path, auth, NULL, trust);
 }
 
 static lt_dir_t *s_make(uint64_t v, int64_t expires, const char *path)
@@ -87,7 +106,7 @@ static uint64_t s_load_version(char *err, size_t errlen)
 {
     lt_dir_pins_t base;
     lt_gwdir_base(&g_cfg, g_learned, &base, NULL);
-    lt_dir_t *d = lt_gwdir_load(&g_cfg, g_adopted, &base, err, errlen);
+    lt_dir_t *d = lt_gwdir_load(&g_cfg, g_adopted, g_learned, &base, err, errlen);
     uint64_t v = d ? lt_dir_version(d) : 0;
     lt_dir_destroy(&d);
     return v;
@@ -265,6 +284,85 @@ static void test_learned_set(void)
     }
 }
 
+/* 1 if the file at path holds exactly the signed bytes of d. */
+static int s_holds(const char *path, const lt_dir_t *d)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0, want_len;
+    const uint8_t *want = lt_dir_signed_bytes(d, &want_len);
+    int same = lt_file_read(path, 1u << 20, &buf, &len) == 0 && len == want_len &&
+               memcmp(buf, want, len) == 0;
+    free(buf);
+    return same;
+}
+
+/* 5.3: a configured directory taken at start replaces the adopted copy
+ * (or stands for a missing one), so that a start with an older configured
+ * file keeps it; a copy with the same bytes is not written again; one that
+ * does not open is left as it is; a configured directory that cannot be
+ * written is not started with. */
+static void test_load_keeps_configured(void)
+{
+    char err[1024] = "", bad[700];
+    int64_t now = (int64_t)time(NULL);
+    (void)unlink(g_adopted);
+    (void)unlink(g_learned);
+    lt_dir_t *v12 = s_make(12, now + 10 * DAY, g_cfg.directory_file);
+    CU_ASSERT_FATAL(v12 != NULL);
+    CU_ASSERT_EQUAL(s_load_version(err, sizeof err), 12); /* no adopted copy */
+    CU_ASSERT(s_holds(g_adopted, v12));
+    s_put(11, now + 10 * DAY, g_adopted);
+    CU_ASSERT_EQUAL(s_load_version(err, sizeof err), 12); /* an older one */
+    CU_ASSERT(s_holds(g_adopted, v12));
+    struct stat before, after;
+    CU_ASSERT_FATAL(stat(g_adopted, &before) == 0);
+    CU_ASSERT_EQUAL(s_load_version(err, sizeof err), 12); /* the same bytes */
+    CU_ASSERT_FATAL(stat(g_adopted, &after) == 0);
+    CU_ASSERT_EQUAL(before.st_ino, after.st_ino);
+    s_put(10, now + 10 * DAY, g_cfg.directory_file); /* the configured file goes back */
+    CU_ASSERT_EQUAL(s_load_version(err, sizeof err), 12);
+    CU_ASSERT(s_holds(g_adopted, v12));
+    /* Not a directory: left for the operator. */
+    CU_ASSERT_FATAL(ut_write_text(g_adopted, "not a directory") == 0);
+    CU_ASSERT_EQUAL(s_load_version(err, sizeof err), 10);
+    CU_ASSERT(!s_holds(g_adopted, v12) && access(g_adopted, F_OK) == 0);
+    /* Cannot be written: no directory, and why. */
+    snprintf(bad, sizeof bad, "%s/missing/adopted.signed", g_dir);
+    lt_dir_pins_t base;
+    lt_gwdir_base(&g_cfg, g_learned, &base, NULL);
+    lt_dir_t *d = lt_gwdir_load(&g_cfg, bad, g_learned, &base, err, sizeof err);
+    CU_ASSERT(d == NULL);
+    CU_ASSERT(strstr(err, "cannot persist") && strstr(err, bad) &&
+              strstr(err, g_cfg.directory_file));
+    lt_dir_destroy(&d);
+    lt_dir_destroy(&v12);
+    (void)unlink(g_adopted);
+}
+
+/* 5.5: a configured directory signed by a key that only the adopted copy
+ * announces replaces that copy with the key learned, so that the next
+ * start still opens it. */
+static void test_load_keeps_configured_key(void)
+{
+    char err[1024] = "";
+    int64_t now = (int64_t)time(NULL);
+    lt_dir_pins_t trust = g_cfg.pins;
+    memcpy(trust.keys[trust.count++], lt_keys_signing_public(g_next_auth), LT_KEY_BYTES);
+    (void)unlink(g_learned);
+    lt_dir_t *v13 = s_make_next(13, now + 10 * DAY, g_adopted, g_auth, g_next_auth, &trust);
+    lt_dir_t *v14 = s_make_by(14, now + 10 * DAY, g_cfg.directory_file, g_next_auth, &trust);
+    CU_ASSERT_FATAL(v13 && v14);
+    CU_ASSERT_EQUAL(s_load_version(err, sizeof err), 14);
+    CU_ASSERT(s_holds(g_adopted, v14));
+    lt_keys_t *want[1] = {g_next_auth};
+    CU_ASSERT(s_learned_is(want, 1));
+    CU_ASSERT_EQUAL(s_load_version(err, sizeof err), 14);
+    lt_dir_destroy(&v13);
+    lt_dir_destroy(&v14);
+    (void)unlink(g_adopted);
+    (void)unlink(g_learned);
+}
+
 static void test_watch(void)
 {
     lt_stats_t *stats = lt_stats_new();
@@ -312,6 +410,9 @@ int main(void)
         {"unusable copies skipped with the reason", test_load_unusable},
         {"the adopted copy opens through the authority key learned with it", test_load_learned},
         {"learned keys: added before the directory, removed after, bounded", test_learned_set},
+        {"a configured directory taken is kept in place of the adopted copy",
+         test_load_keeps_configured},
+        {"with the key only the adopted copy announced", test_load_keeps_configured_key},
         {"expiry watch: warnings, expiry, repeats, renewal", test_watch},
         {NULL, NULL},
     };
