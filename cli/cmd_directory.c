@@ -1,5 +1,6 @@
 /* lt_dircmd: `lienthong directory sign | show | verify`. */
 #include "lt_cli.h"
+#include "lt_clock.h"
 #include "lt_dir.h"
 #include "lt_dirshow.h"
 #include "lt_file.h"
@@ -40,6 +41,23 @@ static int s_parse_u64(const char *s, uint64_t *out)
         return -1;
     *out = v;
     return 0;
+}
+
+/* --expires-at, like valid_days, at most LT_DIR_MAX_VALID_DAYS after the
+ * issue time (--issued-at, or now): lt_dir_validate refuses more, and a
+ * value past the calendar would print as nothing readable (PROTOCOL.md
+ * 5.3, A.3). Returns 0, or 2 with the value quoted. */
+static int s_check_expires_at(uint64_t issued, uint64_t expires)
+{
+    char ts[LT_CLOCK_UTC_LEN];
+    uint64_t from = issued ? issued : (uint64_t)time(NULL);
+    if (expires <= from || expires - from <= LT_DIR_MAX_VALID_DAYS * 86400ull)
+        return 0;
+    return lt_cli_fail(2, "directory sign",
+                       "--expires-at %" PRIu64 " is more than %d days after the issue time %s: "
+                       "a directory is valid for %d days at most, as with valid_days",
+                       expires, LT_DIR_MAX_VALID_DAYS, lt_clock_utc((int64_t)from, ts, sizeof ts),
+                       LT_DIR_MAX_VALID_DAYS);
 }
 
 /* A directory that expires before it could reach any gateway would only
@@ -96,6 +114,8 @@ static int s_sign(int argc, char **argv)
         return lt_cli_bad_arg("directory sign", argv[optind], USAGE);
     if (lt_cli_need("directory sign", USAGE, "--authority", auth != NULL, "--in", in != NULL,
                     "--out", out != NULL, NULL) != -1)
+        return 2;
+    if (expires && s_check_expires_at(issued, expires) != 0)
         return 2;
 
     char err[1024];

@@ -1,7 +1,10 @@
-/* lt_clock: wall and monotonic clocks in milliseconds, and the monotonic
- * clock in microseconds for latencies (see lt_clock.h). */
+/* lt_clock: wall and monotonic clocks in milliseconds, the monotonic
+ * clock in microseconds for latencies, and unix seconds as text (see
+ * lt_clock.h). */
 #include "lt_clock.h"
 
+#include <inttypes.h>
+#include <stdio.h>
 #include <time.h>
 
 /* Microseconds of clock id. */
@@ -25,4 +28,25 @@ int64_t lt_clock_mono_ms(void)
 int64_t lt_clock_mono_us(void)
 {
     return s_us(CLOCK_MONOTONIC);
+}
+
+static const char *s_utc(int64_t t, int spaced, char *buf, size_t len)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    /* On failure tm is left unset: never handed to strftime. */
+    if (!gmtime_r(&tt, &tm) ||
+        strftime(buf, len, spaced ? "%Y-%m-%d %H:%M:%S UTC" : "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(buf, len, "%" PRId64 " (unix seconds)", t);
+    return buf;
+}
+
+const char *lt_clock_utc(int64_t t, char *buf, size_t len)
+{
+    return s_utc(t, 0, buf, len);
+}
+
+const char *lt_clock_utc_spaced(int64_t t, char *buf, size_t len)
+{
+    return s_utc(t, 1, buf, len);
 }

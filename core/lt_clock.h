@@ -4,6 +4,7 @@
 #ifndef LT_CLOCK_H
 #define LT_CLOCK_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* Unix time in milliseconds (wall clock). */
@@ -12,5 +13,14 @@ int64_t lt_clock_now_ms(void);
 int64_t lt_clock_mono_ms(void);
 /* Microseconds of the same monotonic clock: for latencies. */
 int64_t lt_clock_mono_us(void);
+
+/* Unix seconds t as "2026-01-31T00:00:00Z" in buf, or as "t (unix seconds)"
+ * when the calendar cannot hold it (gmtime_r fails: a time from a peer or a
+ * file may be any 64-bit value). Returns buf, which LT_CLOCK_UTC_LEN bytes
+ * hold in full. */
+#define LT_CLOCK_UTC_LEN 40
+const char *lt_clock_utc(int64_t t, char *buf, size_t len);
+/* The same as "2026-01-31 00:00:00 UTC", for people reading a listing. */
+const char *lt_clock_utc_spaced(int64_t t, char *buf, size_t len);
 
 #endif

@@ -6,6 +6,7 @@
 #include "lt_dir.h"
 #include "lt_err.h"
 #include "lt_cfgfile.h"
+#include "lt_clock.h"
 #include "lt_file.h"
 #include "lt_rules.h"
 #include "lt_schema.h"
@@ -14,6 +15,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <libconfig.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -283,6 +285,14 @@ int lt_dir_validate(const Lienthong__Directory *d, const char **section, size_t 
         return lt_err_set(err, errlen, "version must be at least 1");
     if (d->expires_at <= d->issued_at)
         return lt_err_set(err, errlen, "expires before it is issued");
+    /* As long as valid_days allows, and no longer: an expiry is what ends
+     * trust in a directory's revocations (PROTOCOL.md 5.3, 5.6). The
+     * difference of two int64 is taken unsigned: it cannot overflow. */
+    if ((uint64_t)d->expires_at - (uint64_t)d->issued_at > LT_DIR_MAX_VALID_DAYS * 86400ull)
+        return lt_err_set(err, errlen,
+                          "valid for more than %d days: expires_at %" PRId64
+                          " is more than that after issued_at %" PRId64,
+                          LT_DIR_MAX_VALID_DAYS, d->expires_at, d->issued_at);
     if (s_check_next_authorities(d, err, errlen) != 0)
         return -1;
     struct {
@@ -703,7 +713,8 @@ static int s_header(const config_t *cfg, Lienthong__Directory *d, char *err, siz
     if (lt_cfgfile_unknown(cfg, NULL, s_root_known, err, errlen) ||
         s_str(root, "federation", NULL, &d->federation, err, errlen) ||
         lt_cfgfile_int(cfg, NULL, "version", 0, 1, INT64_MAX, &version, err, errlen) ||
-        lt_cfgfile_int(cfg, NULL, "valid_days", 30, 1, 3650, &days, err, errlen))
+        lt_cfgfile_int(cfg, NULL, "valid_days", 30, 1, LT_DIR_MAX_VALID_DAYS, &days, err,
+                       errlen))
         return -1;
     d->version = (uint64_t)version;
     d->issued_at = (int64_t)time(NULL);
@@ -862,14 +873,6 @@ static void s_signers(const Lienthong__SignedDirectory *sd, const lt_dir_pins_t 
     }
 }
 
-static void s_fmt_time(int64_t t, char *buf, size_t len)
-{
-    time_t tt = (time_t)t;
-    struct tm tm;
-    gmtime_r(&tt, &tm);
-    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 lt_dir_t *lt_dir_open(const uint8_t *signed_bytes, size_t len, const lt_dir_pins_t *pins,
                       const char *federation, int64_t now, char *err, size_t errlen)
 {
@@ -923,15 +926,15 @@ lt_dir_t *lt_dir_open(const uint8_t *signed_bytes, size_t len, const lt_dir_pins
         goto out;
     }
     if (now) {
-        char ts[32];
+        char ts[LT_CLOCK_UTC_LEN];
         if (now >= d->expires_at) {
-            s_fmt_time(d->expires_at, ts, sizeof ts);
+            lt_clock_utc(d->expires_at, ts, sizeof ts);
             lt_err_set(err, errlen, "directory version %llu expired at %s",
                        (unsigned long long)d->version, ts);
             goto out;
         }
         if (d->issued_at > now + LT_DIR_MAX_AHEAD_S) {
-            s_fmt_time(d->issued_at, ts, sizeof ts);
+            lt_clock_utc(d->issued_at, ts, sizeof ts);
             lt_err_set(err, errlen,
                        "directory version %llu is issued in the future (%s); check the "
                        "clock",

@@ -1,6 +1,7 @@
 /* lt_dirshow: prints a directory, verified or not, for an operator (see
  * lt_dirshow.h). */
 #include "lt_dirshow.h"
+#include "lt_clock.h"
 #include "lt_dir.h"
 #include "lt_valid.h"
 
@@ -9,11 +10,7 @@
 
 const char *lt_dirshow_time(int64_t t, char *buf, size_t len)
 {
-    time_t tt = (time_t)t;
-    struct tm tm;
-    if (!gmtime_r(&tt, &tm) || strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
-        snprintf(buf, len, "%" PRId64 " (unix seconds)", t);
-    return buf;
+    return lt_clock_utc_spaced(t, buf, len);
 }
 
 /* A key in Z85, or why it cannot be one: an unverified directory may hold

@@ -79,6 +79,9 @@
  * more only after writes that failed; the oldest one the directory on disk
  * does not need is dropped beyond this. */
 #define LT_DIR_MAX_LEARNED 4
+/* How long a directory may be valid, expires_at - issued_at, in days: the
+ * most valid_days gives, and what --expires-at may give (5.3, A.3). */
+#define LT_DIR_MAX_VALID_DAYS 3650
 /* How far in the future a directory's issued_at may be (5.3, check 6). */
 #define LT_DIR_MAX_AHEAD_S 300
 /* Days before its expiry at which a gateway warns that its directory is

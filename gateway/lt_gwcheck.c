@@ -4,6 +4,7 @@
 #include "lt_gwcheck.h"
 #include "lt_gwdir.h"
 #include "lt_check.h"
+#include "lt_clock.h"
 #include "lt_file.h"
 
 #include <errno.h>
@@ -144,7 +145,8 @@ static const char *s_dir_fix(const char *err)
 
 static lt_dir_t *s_check_directory(lt_check_t *r, const lt_gwcfg_t *cfg)
 {
-    char err[1200], detail[1400], ts[32], adopted[PATH_MAX + 32], learned[PATH_MAX + 32];
+    char err[1200], detail[1400], ts[LT_CLOCK_UTC_LEN];
+    char adopted[PATH_MAX + 32], learned[PATH_MAX + 32];
     int64_t now = (int64_t)time(NULL);
     lt_dir_pins_t base, trust;
     snprintf(learned, sizeof learned, "%s/authority.learned", cfg->data_dir);
@@ -167,10 +169,7 @@ static lt_dir_t *s_check_directory(lt_check_t *r, const lt_gwcfg_t *cfg)
     } else {
         lt_dir_destroy(&a);
     }
-    time_t exp = (time_t)lt_dir_expires(d);
-    struct tm tm;
-    gmtime_r(&exp, &tm);
-    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    lt_clock_utc(lt_dir_expires(d), ts, sizeof ts);
     snprintf(detail, sizeof detail, "version %llu, expires %s",
              (unsigned long long)lt_dir_version(d), ts);
     if (lt_dir_expires(d) - now < EXPIRY_WARN_S)

@@ -2,6 +2,7 @@
  * with the authority keys it needs, and watching its expiry (PROTOCOL.md
  * 5.3, 5.5, 5.6). */
 #include "lt_gwdir.h"
+#include "lt_clock.h"
 #include "lt_file.h"
 #include "lt_gwstats.h"
 #include "lt_log.h"
@@ -13,14 +14,6 @@
 #include <unistd.h>
 
 #define DAY_S 86400
-
-static void s_time(int64_t t, char *buf, size_t len)
-{
-    time_t tt = (time_t)t;
-    struct tm tm;
-    gmtime_r(&tt, &tm);
-    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
 
 /* ---- start ------------------------------------------------------------------ */
 
@@ -35,8 +28,8 @@ static lt_dir_t *s_open(const lt_gwcfg_t *cfg, const lt_dir_pins_t *trust, const
     lt_dir_t *d = lt_dir_load(path, trust, cfg->federation, 0, why, len);
     if (!d || lt_dir_get(d)->issued_at <= now + LT_DIR_MAX_AHEAD_S)
         return d;
-    char ts[32];
-    s_time(lt_dir_get(d)->issued_at, ts, sizeof ts);
+    char ts[LT_CLOCK_UTC_LEN];
+    lt_clock_utc(lt_dir_get(d)->issued_at, ts, sizeof ts);
     snprintf(why, len, "%s: directory version %llu is issued in the future (%s); check the clock",
              path, (unsigned long long)lt_dir_version(d), ts);
     if (adopted)
@@ -49,8 +42,8 @@ static lt_dir_t *s_open(const lt_gwcfg_t *cfg, const lt_dir_pins_t *trust, const
 /* "version 3, valid until T" or "version 3, EXPIRED at T". */
 static void s_describe(const lt_dir_t *d, int64_t now, char *buf, size_t len)
 {
-    char ts[32];
-    s_time(lt_dir_expires(d), ts, sizeof ts);
+    char ts[LT_CLOCK_UTC_LEN];
+    lt_clock_utc(lt_dir_expires(d), ts, sizeof ts);
     snprintf(buf, len, "version %llu, %s %s", (unsigned long long)lt_dir_version(d),
              now >= lt_dir_expires(d) ? "EXPIRED at" : "valid until", ts);
 }
@@ -212,8 +205,8 @@ int lt_gwdir_watch_init(lt_gwdir_watch_t *w, lt_stats_t *stats)
 
 void lt_gwdir_expired_text(const lt_dir_t *dir, char *buf, size_t len)
 {
-    char ts[32];
-    s_time(lt_dir_expires(dir), ts, sizeof ts);
+    char ts[LT_CLOCK_UTC_LEN];
+    lt_clock_utc(lt_dir_expires(dir), ts, sizeof ts);
     snprintf(buf, len, "directory version %llu expired at %s",
              (unsigned long long)lt_dir_version(dir), ts);
 }
@@ -227,8 +220,8 @@ static void s_warn(lt_gwdir_watch_t *w, const lt_dir_t *dir, int64_t left)
     if (!due || (w->warned && w->warned <= due))
         return;
     w->warned = due;
-    char ts[32];
-    s_time(lt_dir_expires(dir), ts, sizeof ts);
+    char ts[LT_CLOCK_UTC_LEN];
+    lt_clock_utc(lt_dir_expires(dir), ts, sizeof ts);
     lt_warn("directory", "directory version %llu expires at %s, in %lld h %lld min (less than %d "
             "day%s): ask the authority for a renewed directory; at expiry this gateway stops "
             "serving data to peers", (unsigned long long)lt_dir_version(dir), ts,

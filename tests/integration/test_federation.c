@@ -9,12 +9,13 @@
  * apply) and the gateway serves nothing until reinstated; wrongly
  * signed, expired and older directories are refused at run time, a forged
  * one at start, and an expired one starts a gateway that serves no data;
- * `directory sign` refuses a past expiry; offers on our links are held back
- * after a refusal like those on our socket; an adopted directory that
- * cannot be written leaves the authority key learned for the one on disk,
- * and a newer configured directory taken at start is written to data_dir,
- * so that a restart keeps the newest; malformed frames get typed errors and
- * never take the gateway down;
+ * `directory sign` refuses a past expiry and one more than 3650 days after
+ * the issue; offers on our links are held back after a refusal like those
+ * on our socket; an adopted directory that cannot be written leaves the
+ * authority key learned for the one on disk, and a newer configured
+ * directory taken at start is written to data_dir, so that a restart keeps
+ * the newest; malformed frames get typed errors and never take the gateway
+ * down;
  * SIGTERM drains and exits 0; key files are 0600 and the ipc directory 0700.
  *
  * Usage: test_federation /path/to/lienthong (or LIENTHONG_BIN=...). */
@@ -206,6 +207,12 @@ static void test_cli_keys_and_signing(void)
     CU_ASSERT_EQUAL(lt_it_run_cli(fed.dir, out, sign_old, 10000), 1);
     CU_ASSERT(lt_it_file_contains(out, "in the past"));
     snprintf(path, sizeof path, "%s/old.signed", fed.dir);
+    CU_ASSERT_EQUAL(lt_it_mode(path), -1);
+    /* past the 3650 days valid_days allows: refused, the value quoted */
+    snprintf(expires, sizeof expires, "%s", "18446744073709551615");
+    CU_ASSERT_EQUAL(lt_it_run_cli(fed.dir, out, sign_old, 10000), 2);
+    CU_ASSERT(
+        lt_it_file_contains(out, "--expires-at 18446744073709551615 is more than 3650 days"));
     CU_ASSERT_EQUAL(lt_it_mode(path), -1);
     /* one that expires two seconds from now signs (with a warning), and
      * once that time has passed it no longer verifies */

@@ -211,6 +211,14 @@ static void test_compile_overrides(void)
     CU_ASSERT(m->version == 99 && m->issued_at == 1000 && m->expires_at == 2000);
     lienthong__directory__free_unpacked(m, NULL);
     free(dir);
+    dir = NULL;
+    /* No longer than valid_days allows: refused as when opening. */
+    int64_t too_far = 1000 + (LT_DIR_MAX_VALID_DAYS + 1) * 86400LL;
+    CU_ASSERT(lt_dir_compile(path, 0, 1000, too_far, &dir, &len, err, sizeof err) != 0);
+    CU_ASSERT(strstr(err, "valid for more than 3650 days") != NULL);
+    CU_ASSERT(lt_dir_compile(path, 0, 1000, INT64_MAX, &dir, &len, err, sizeof err) != 0);
+    CU_ASSERT(strstr(err, "9223372036854775807") != NULL);
+    CU_ASSERT(dir == NULL);
 }
 
 static void test_load_from_file(void)
@@ -397,6 +405,29 @@ static void test_expired_and_future(void)
     d = lt_dir_open(sig, sig_len, &g_pins, "VN", now, err, sizeof err);
     CU_ASSERT(d != NULL);
     lt_dir_destroy(&d);
+    free(dir);
+    free(sig);
+}
+
+/* Times the calendar cannot hold (gmtime_r fails) are named in unix
+ * seconds: a directory from a peer or a file may carry any 64-bit value
+ * within its bounded validity, and the message must not read an unset
+ * date. */
+static void test_times_past_the_calendar(void)
+{
+    uint8_t *dir = NULL, *sig = NULL;
+    size_t dir_len = 0, sig_len = 0;
+    int64_t now = (int64_t)time(NULL), far = (int64_t)1 << 60;
+    CU_ASSERT_FATAL(build_signed(0, NULL, far, far + 86400, g_auth, &dir, &dir_len, &sig,
+                                 &sig_len) == 0);
+    expect_open_fails(sig, sig_len, &g_pins, "VN", now,
+                      "issued in the future (1152921504606846976 (unix seconds))");
+    free(dir);
+    free(sig);
+    CU_ASSERT_FATAL(build_signed(0, NULL, -far, -far + 86400, g_auth, &dir, &dir_len, &sig,
+                                 &sig_len) == 0);
+    expect_open_fails(sig, sig_len, &g_pins, "VN", now,
+                      "expired at -1152921504606760576 (unix seconds)");
     free(dir);
     free(sig);
 }
@@ -837,6 +868,17 @@ static void test_validate_top_level(void)
     int64_t exp = m->expires_at;
     m->expires_at = m->issued_at;
     expect_invalid(m, NULL, 0, "expires");
+    /* Valid for as long as valid_days allows at most (PROTOCOL.md 5.3). */
+    m->expires_at = m->issued_at + LT_DIR_MAX_VALID_DAYS * 86400LL;
+    CU_ASSERT(lt_dir_validate(m, &sec, &idx, err, sizeof err) == 0);
+    m->expires_at++;
+    expect_invalid(m, NULL, 0, "valid for more than 3650 days");
+    m->expires_at = INT64_MAX;
+    expect_invalid(m, NULL, 0, "valid for more than 3650 days");
+    int64_t issued = m->issued_at;
+    m->issued_at = INT64_MIN; /* the difference would overflow int64 */
+    expect_invalid(m, NULL, 0, "valid for more than 3650 days");
+    m->issued_at = issued;
     m->expires_at = exp;
     char *fed = m->federation;
     m->federation = (char *)"";
@@ -1086,12 +1128,14 @@ int main(void)
 {
     static const ut_test_t tests[] = {
         {"compile + sign + open round trip", test_round_trip},
-        {"compile overrides version and times", test_compile_overrides},
+        {"compile overrides version and times, within the validity bound",
+         test_compile_overrides},
         {"load from file", test_load_from_file},
         {"queries", test_queries},
         {"names and pins", test_names_and_pins},
         {"open refuses a wrong pinned key", test_wrong_pin},
         {"open refuses expired and future directories", test_expired_and_future},
+        {"open names times past the calendar in unix seconds", test_times_past_the_calendar},
         {"open refuses another federation", test_federation_mismatch},
         {"open refuses any flipped signed byte", test_any_flipped_signed_byte},
         {"open refuses garbage", test_garbage},
