@@ -112,6 +112,7 @@ typedef struct {
     int replace_ok;       /* SinkAttach.replace: it can take a replacement */
     lt_feed_snap_t *snap; /* the replacement being sent, or NULL */
     int awaiting;         /* a replacement Deliver is not yet acknowledged */
+    int rebuilt; /* its replacement was ended by a store rebuild: detach (8.2) */
 } lt_feed_sink_t;
 
 /* FORKED: the owner's history is not the one of our cursor (PROTOCOL.md
@@ -334,6 +335,11 @@ void lt_feed_snap_free(lt_feed_t *self, lt_feed_snap_t **snap_p);
 /* Ends the snapshot of s when it made no progress for LT_SNAP_IDLE_MS by
  * now (monotonic ms); s stays, to restart it at index 0 with credit. */
 void lt_feed_snap_idle(lt_feed_t *self, lt_feed_sub_t *s, int64_t now);
+/* Ends every snapshot and replacement being sent, before the store file
+ * is replaced (lt_feed_store_rebuild): their readings close their
+ * connections to the old file. Subscriptions restart theirs from index 0;
+ * sinks are detached at the next pump, to attach again. */
+void lt_feed_snap_end_all(lt_feed_t *self);
 /* The lowest seq a snapshot or replacement of st being sent still needs
  * kept (S + 1), or UINT64_MAX. */
 uint64_t lt_feed_snap_floor(const lt_feed_t *self, const lt_feed_stream_t *st);

@@ -341,7 +341,11 @@ int lt_feed_store_rebuild(lt_feed_t *self, int64_t *lost, char *err, size_t errl
 {
     /* The writer thread's connection to the old file is closed before the
      * new file takes its place, and opened on the new one after; no
-     * checkpoint runs meanwhile (lt_ckpt_suspend says why). */
+     * checkpoint runs meanwhile (lt_ckpt_suspend says why). The snapshots
+     * being sent read on connections of their own: they end first
+     * (lt_feed_snap_end_all), so that none reads the old file after the
+     * swap (docs/ARCHITECTURE.md 4.2, 6). */
+    lt_feed_snap_end_all(self);
     lt_writer_t *w = self->ctx->writer;
     if (w && lt_writer_suspend(w) != 0) {
         snprintf(err, errlen, "the writer thread did not hand its publish group back");

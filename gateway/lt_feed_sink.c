@@ -72,6 +72,18 @@ static void s_replaced(void *sock, const uint8_t *rid, size_t rid_len, const lt_
                              st->name);
 }
 
+/* Its replacement was ended by a store rebuild (lt_feed_snap_end_all):
+ * its table and cursor are as before the replacement, and it attaches
+ * again to get one from the new file (PROTOCOL.md 8.2). */
+static void s_rebuilt(void *sock, lt_feed_sink_t *k)
+{
+    lt_warn("local", "sink of %s detached at seq %llu: its replacement was ended by a store "
+            "rebuild", k->stream->name, (unsigned long long)k->acked);
+    (void)lt_wire_send_error(sock, k->rid, k->rid_len, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE, 0,
+                             "%s: the gateway's store was rebuilt during the replacement; attach "
+                             "again", k->stream->name);
+}
+
 void lt_feed_on_sink_attach(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
                             const Lienthong__SinkAttach *m)
 {
@@ -119,6 +131,8 @@ void lt_feed_on_deliver_ack(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
                             const Lienthong__DeliverAck *m)
 {
     lt_feed_sink_t *k = s_sink_find(self, in->rid, in->rid_len, m->stream);
+    if (k && k->rebuilt)
+        return; /* of the part sent before the rebuild; the pump detaches it */
     if (k && k->snap) {
         if (lt_feed_snap_replace_ack(self, k, m->through_seq) == 0)
             return;
@@ -199,6 +213,11 @@ int lt_feed_sink_pump(lt_feed_t *self, void *sock)
         int rc = 1;
         if (k->replaced) {
             s_replaced(sock, k->rid, k->rid_len, k->stream, k->acked);
+            s_sink_remove(self, k);
+            continue;
+        }
+        if (k->rebuilt) {
+            s_rebuilt(sock, k);
             s_sink_remove(self, k);
             continue;
         }

@@ -60,6 +60,36 @@ void lt_feed_snap_idle(lt_feed_t *self, lt_feed_sub_t *s, int64_t now)
     lt_feed_snap_free(self, &s->snap);
 }
 
+/* The reading cannot move to the new file where it stood (the state at S
+ * there is not the one it read if anything was committed since), and left
+ * open it would go on reading the old one, its damaged page with it, and
+ * never see a repair (docs/ARCHITECTURE.md 4.2, "Repair"). A peer's
+ * snapshot starts over from index 0 at the next pump, which its consumer
+ * takes as a restart (PROTOCOL.md 6.7); a sink's replacement cannot (a
+ * part may be unacknowledged), so the sink is detached to attach again
+ * (8.2). */
+void lt_feed_snap_end_all(lt_feed_t *self)
+{
+    for (size_t i = 0; i < self->n_subs; i++) {
+        lt_feed_sub_t *s = &self->subs[i];
+        if (!s->snap)
+            continue;
+        lt_info("feed", "snapshot of %s at seq %llu to %s ended by a store rebuild (%llu records "
+                "sent); it starts over", s->stream->name, (unsigned long long)s->snap->seq,
+                s->member, (unsigned long long)s->snap->index);
+        lt_feed_snap_free(self, &s->snap);
+    }
+    for (size_t i = 0; i < self->n_sinks; i++) {
+        lt_feed_sink_t *k = &self->sinks[i];
+        if (!k->snap)
+            continue;
+        lt_info("local", "replacement of the sink of %s at seq %llu ended by a store rebuild",
+                k->stream->name, (unsigned long long)k->snap->seq);
+        lt_feed_snap_free(self, &k->snap);
+        k->rebuilt = 1;
+    }
+}
+
 uint64_t lt_feed_snap_floor(const lt_feed_t *self, const lt_feed_stream_t *st)
 {
     uint64_t floor = UINT64_MAX;

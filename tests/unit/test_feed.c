@@ -15,7 +15,9 @@
 #include "lt_peers.h"
 #include "lt_snap.h"
 #include "lt_store_snap.h"
+#include "unit_sqlite.h"
 
+#include <dirent.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
@@ -825,6 +827,95 @@ static void test_rebuild_forgets_memory(void)
     lt_publish_obs_destroy(&obs);
 }
 
+/* Descriptors of this process still open on a file that was at path (or
+ * its -wal, -shm) and was since removed or renamed over: a connection to
+ * an old store file. Linux names them "PATH (deleted)" in /proc. */
+static int s_old_files(const char *path)
+{
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+    int n = 0;
+    size_t len = strlen(path);
+    CU_ASSERT_FATAL(d != NULL);
+    while ((e = readdir(d)) != NULL) {
+        char link[300], to[700];
+        snprintf(link, sizeof link, "/proc/self/fd/%s", e->d_name);
+        ssize_t m = readlink(link, to, sizeof to - 1);
+        if (m <= 0)
+            continue;
+        to[m] = '\0';
+        n += strncmp(to, path, len) == 0 && strstr(to + len, " (deleted)") != NULL;
+    }
+    closedir(d);
+    return n;
+}
+
+/* The last seq of population in the store file at path, read on a
+ * connection of its own (as a restart would read it). */
+static int64_t s_file_last_seq(const char *path)
+{
+    sqlite3 *db = NULL;
+    CU_ASSERT_FATAL(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
+    int64_t n = ut_sql_count(db, "SELECT last_seq FROM streams WHERE name = '" OD_POP "'");
+    sqlite3_close(db);
+    return n;
+}
+
+/* A snapshot being sent reads on a connection of its own (lt_store_snap).
+ * The rebuild ends it before the swap (docs/ARCHITECTURE.md 4.2, 6): left
+ * open, it went on reading the old file, the damaged page with it, and
+ * never saw a repair written into the new one. The subscription stays and
+ * its snapshot starts over from index 0 on the new file (PROTOCOL.md 6.7).
+ * Then a commit into the new file must survive whatever of the old
+ * reading is closed later: SQLite (3.8.3 on) skips its checkpoint and the
+ * removal of -wal and -shm by name when the file it has open was moved,
+ * which is what this checks too. */
+static void test_rebuild_ends_snapshots(void)
+{
+    char err[300] = "", wal[600];
+    int64_t lost = -1;
+    const char *path = lt_store_path(g.ctx.store);
+    size_t snaps = g_feed->n_snaps;
+    s_ghost_subscribe("ghost-09", 2, 1);
+    lt_feed_sub_t *s = s_sub_on("ghost-09");
+    CU_ASSERT_FATAL(s != NULL && s->snap != NULL);
+    /* And a sink's replacement (PROTOCOL.md 8.2), its first part unsent
+     * (no such sink connected), its reading open. */
+    size_t sinks = g_feed->n_sinks;
+    CU_ASSERT_FATAL(sinks < LT_FEED_MAX_SINKS);
+    lt_feed_sink_t *k = &g_feed->sinks[g_feed->n_sinks++];
+    memset(k, 0, sizeof *k);
+    memcpy(k->rid, "sink-09", 7);
+    k->rid_len = 7;
+    k->stream = s_pop();
+    k->next = 1;
+    k->replace_ok = 1;
+    (void)lt_feed_snap_replace(g_feed, g.router, k);
+    CU_ASSERT_FATAL(k->snap != NULL);
+    CU_ASSERT_EQUAL(g_feed->n_snaps, snaps + 2);
+    CU_ASSERT_EQUAL(s_old_files(path), 0);
+    if (lt_feed_store_rebuild(g_feed, &lost, err, sizeof err) != 0)
+        fprintf(stderr, "\n  lt_feed_store_rebuild: %s\n", err);
+    CU_ASSERT_FATAL(lost == 0);
+    CU_ASSERT_EQUAL(s_old_files(path), 0); /* no connection to the old file */
+    CU_ASSERT_FATAL((s = s_sub_on("ghost-09")) != NULL);
+    CU_ASSERT(s->snap == NULL && s->snap_wanted);
+    CU_ASSERT(k->snap == NULL);
+    CU_ASSERT_EQUAL(g_feed->n_snaps, snaps);
+    (void)lt_feed_pump(g_feed, NULL, g.router); /* the sink is detached, to attach again */
+    CU_ASSERT_EQUAL(g_feed->n_sinks, sinks);
+    CU_ASSERT_FATAL((s = s_sub_on("ghost-09")) != NULL);
+    CU_ASSERT_FATAL(ug_publish(&g, "910", "An", lt_feed_advanced, g_feed) == 0);
+    uint64_t last = s_pop()->last_seq;
+    lt_feed_snap_free(g_feed, &s->snap); /* whatever is left of it ends */
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    CU_ASSERT_EQUAL(access(wal, F_OK), 0);
+    CU_ASSERT_EQUAL(s_file_last_seq(path), (int64_t)last);
+    s->credit = 1; /* the snapshot starts over, on the new file */
+    (void)lt_feed_pump(g_feed, g.router, NULL);
+    CU_ASSERT_EQUAL(s_old_files(path), 0);
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -848,6 +939,8 @@ int main(void)
         {"a damaged state row: Error with the damaged range", test_snapshot_damaged},
         {"after a store rebuild, nothing committed before it is served from memory",
          test_rebuild_forgets_memory},
+        {"a store rebuild ends the snapshots and replacements being sent",
+         test_rebuild_ends_snapshots},
         {NULL, NULL},
     };
     return ut_main("lt_feed", suite_init, suite_clean, tests);
