@@ -1092,6 +1092,73 @@ static int s_keep_keys(outstanding_t *o, const Lienthong__VerifyRequest *vq)
     return 0;
 }
 
+/* Room for the fields of a made entry: a lookup's fields or one key's claim
+ * fields, each a field name (7.5, 7.6), joined by commas. */
+#define MADE_FIELDS_MAX \
+    ((LT_QUERY_MAX_FIELDS > LT_QUERY_MAX_CLAIMS ? LT_QUERY_MAX_FIELDS : LT_QUERY_MAX_CLAIMS) * \
+     (LT_QUERY_MAX_FIELD_NAME + 1))
+
+/* The field names of claims (at most LT_QUERY_MAX_CLAIMS: lt_valid_verify),
+ * joined by commas into buf. */
+static const char *s_claim_fields(Lienthong__Claim *const *claims, size_t n, char *buf, size_t len)
+{
+    char *names[LT_QUERY_MAX_CLAIMS];
+    if (n > LT_QUERY_MAX_CLAIMS)
+        n = LT_QUERY_MAX_CLAIMS;
+    for (size_t c = 0; c < n; c++)
+        names[c] = claims[c]->field;
+    return s_join(names, n, buf, len);
+}
+
+/* Audits a lookup made for a local application or another module
+ * (ARCHITECTURE.md 5) with the fields it asks: none asks for every field
+ * the policy allows (PROTOCOL.md 7.5), and is written as none. */
+static void s_audit_lookup_made(lt_query_t *self, const outstanding_t *o,
+                                const Lienthong__LookupRequest *q, const Lienthong__OnBehalf *who)
+{
+    char fields[MADE_FIELDS_MAX];
+    lt_audit_add(self->ctx->audit,
+                 &(lt_audit_entry_t){.event = "lookup-made", .peer = o->owner, .target = q->dataset,
+                                     .subject = q->key,
+                                     .fields = s_join(q->fields, q->n_fields, fields, sizeof fields),
+                                     .purpose = q->purpose, .case_ref = q->case_ref,
+                                     .application = who ? who->application : NULL,
+                                     .officer = who ? who->officer : NULL});
+}
+
+/* Audits a verify made for a local application (ARCHITECTURE.md 5): one
+ * entry per key, with that key's claim fields, so that the subject-access
+ * report of this gateway finds every citizen it asked about, as the
+ * owner's does. A verify carries at most 1024 keys (PROTOCOL.md 7.6), so the
+ * entries are bounded, and they are committed with the others on the
+ * 200 ms timer. Each key is a record key (lt_valid_key): audited whole. */
+static void s_audit_verify_made(lt_query_t *self, const outstanding_t *o,
+                                const Lienthong__VerifyRequest *q, const Lienthong__OnBehalf *who)
+{
+    char fields[MADE_FIELDS_MAX], detail[64];
+    lt_audit_entry_t e = {.event = "verify-made", .peer = o->owner, .target = q->dataset,
+                          .purpose = q->purpose, .case_ref = q->case_ref,
+                          .application = who ? who->application : NULL,
+                          .officer = who ? who->officer : NULL};
+    size_t n = s_vcount(q), n_claims;
+    /* Keys share their claims: their fields are joined once. */
+    if (!q->n_subjects)
+        e.fields = s_claim_fields(q->claims, q->n_claims, fields, sizeof fields);
+    for (size_t k = 0; k < n; k++) {
+        e.subject = s_vkey(q, k);
+        if (q->n_subjects) {
+            Lienthong__Claim **claims = s_vclaims(q, k, &n_claims);
+            e.fields = s_claim_fields(claims, n_claims, fields, sizeof fields);
+        }
+        /* Which part of one request the entry is, when there are several. */
+        if (n > 1) {
+            snprintf(detail, sizeof detail, "key %zu of %zu", k + 1, n);
+            e.detail = detail;
+        }
+        lt_audit_add(self->ctx->audit, &e);
+    }
+}
+
 void lt_query_on_local(lt_query_t *self, void *local, const lt_wire_in_t *in,
                        const Lienthong__Envelope *env)
 {
@@ -1150,22 +1217,10 @@ void lt_query_on_local(lt_query_t *self, void *local, const lt_wire_in_t *in,
     }
     o->is_verify = is_verify;
     lt_stats_inc(self->ops[is_verify ? OP_VERIFY : OP_LOOKUP].made);
-    /* A verify of one key is audited under that key, so that the
-     * subject-access report finds it like a lookup: whole, as every key
-     * here is a record key (lt_valid_key). */
-    char subject[LT_RECORD_KEY_MAX + 1];
-    snprintf(subject, sizeof subject, "%s", is_verify ? "" : lq->key);
-    if (is_verify && o->n_keys == 1 && o->keys && o->keys[0])
-        snprintf(subject, sizeof subject, "%s", o->keys[0]);
-    else if (is_verify)
-        snprintf(subject, sizeof subject, "%zu subject(s)", o->n_keys);
-    lt_audit_add(self->ctx->audit, &(lt_audit_entry_t){
-                                  .event = is_verify ? "verify-made" : "lookup-made", .peer = o->owner,
-                                  .target = is_verify ? vq->dataset : lq->dataset, .subject = subject,
-                                  .purpose = is_verify ? vq->purpose : lq->purpose,
-                                  .case_ref = is_verify ? vq->case_ref : lq->case_ref,
-                                  .application = who ? who->application : NULL,
-                                  .officer = who ? who->officer : NULL});
+    if (is_verify)
+        s_audit_verify_made(self, o, vq, who);
+    else
+        s_audit_lookup_made(self, o, lq, who);
     if (s_out_send(self, o) == 0) {
         o->attempts = 1;
         o->next_at = lt_clock_mono_ms() + o->attempt_ms;
@@ -1455,11 +1510,7 @@ Lienthong__ErrorCode lt_query_lookup_for(lt_query_t *self, const Lienthong__Look
     o->done = done;
     o->done_arg = arg;
     lt_stats_inc(self->ops[OP_LOOKUP].made);
-    lt_audit_add(self->ctx->audit, &(lt_audit_entry_t){
-                                  .event = "lookup-made", .peer = o->owner, .target = q->dataset,
-                                  .subject = q->key, .purpose = q->purpose, .case_ref = q->case_ref,
-                                  .application = who ? who->application : NULL,
-                                  .officer = who ? who->officer : NULL});
+    s_audit_lookup_made(self, o, q, who);
     if (s_out_send(self, o) == 0) {
         o->attempts = 1;
         o->next_at = lt_clock_mono_ms() + o->attempt_ms;

@@ -1617,6 +1617,96 @@ static void test_long_keys(void)
     s_dump_logs();
 }
 
+/* The fields and detail of gw's entry with event and case reference
+ * case_ref about subject, into fields and detail; 1 when found, waiting
+ * for the caller's commit (at most every 200 ms), else 0. */
+static int s_made_entry(const lt_it_gw_t *gw, const char *subject, const char *event,
+                        const char *case_ref, char *fields, char *detail, size_t len)
+{
+    const char *about[] = {"audit", "--config", gw->conf_path, "--subject", subject, "--json", NULL};
+    int found = 0;
+    for (int64_t until = lt_it_ms() + REPLY_MS; !found && lt_it_ms() < until; usleep(100000)) {
+        char *out = NULL, *err = NULL;
+        json_t *j = NULL, *e;
+        size_t i;
+        if (s_cli(about, &out, &err) == 0 && (j = s_json(out)) && json_is_array(j))
+            json_array_foreach(j, i, e) {
+                if (strcmp(s_jstr(e, "event"), event) != 0 || strcmp(s_jstr(e, "case_ref"), case_ref) != 0)
+                    continue;
+                snprintf(fields, len, "%s", s_jstr(e, "fields"));
+                snprintf(detail, len, "%s", s_jstr(e, "detail"));
+                found = 1;
+            }
+        json_decref(j);
+        free(out);
+        free(err);
+    }
+    return found;
+}
+
+/* The caller's own subject-access report is complete (ARCHITECTURE.md 5):
+ * a verify of several keys, or subjects, is audited at the caller once per
+ * key with the fields its claims name (before, one entry "3 subject(s)"
+ * that no report about a key found). */
+static void test_made_verify(void)
+{
+    char path[PATH_MAX], fields[512], detail[512], *out = NULL, *err = NULL;
+    const char *verify[] = {"verify", "--config", g_caller->conf_path, "--dataset", DS,
+                            "--key", K1, "--key", K2, "--key", KX,
+                            "--claim", "full_name=" CLAIM1_UPPER_NFD, "--claim", "date_of_birth=19800229",
+                            "--purpose", "KYC", "--case", "SAR-KEYS", NULL};
+    CU_ASSERT_EQUAL(s_cli(verify, &out, &err), 1); /* KX is not found */
+    const char *keys[] = {K1, K2, KX}, *nth[] = {"key 1 of 3", "key 2 of 3", "key 3 of 3"};
+    for (int k = 0; k < 3; k++) {
+        LT_IT_REQUIRE(s_made_entry(g_caller, keys[k], "verify-made", "SAR-KEYS", fields, detail,
+                                   sizeof fields));
+        CU_ASSERT_STRING_EQUAL(fields, "full_name,date_of_birth");
+        CU_ASSERT_STRING_EQUAL(detail, nth[k]);
+    }
+    free(out);
+    free(err);
+    out = err = NULL;
+
+    snprintf(path, sizeof path, "%.4000s/made.tsv", g_fed.dir);
+    FILE *f = fopen(path, "w");
+    LT_IT_REQUIRE(f != NULL);
+    fprintf(f, "%s\tfull_name=x\n%s\tdate_of_birth=1975-01-01\tsex=sex_female\n", K2, K3);
+    LT_IT_REQUIRE(fclose(f) == 0);
+    const char *subjects[] = {"verify", "--config", g_caller->conf_path, "--dataset", DS,
+                              "--subjects-file", path, "--purpose", "KYC", "--case", "SAR-SUBJECTS",
+                              NULL};
+    (void)s_cli(subjects, &out, &err);
+    LT_IT_REQUIRE(s_made_entry(g_caller, K2, "verify-made", "SAR-SUBJECTS", fields, detail,
+                               sizeof fields));
+    CU_ASSERT_STRING_EQUAL(fields, "full_name");
+    LT_IT_REQUIRE(s_made_entry(g_caller, K3, "verify-made", "SAR-SUBJECTS", fields, detail,
+                               sizeof fields));
+    CU_ASSERT_STRING_EQUAL(fields, "date_of_birth,sex");
+    CU_ASSERT_STRING_EQUAL(detail, "key 2 of 2");
+out:
+    free(out);
+    free(err);
+    s_dump_logs();
+}
+
+/* A lookup made is audited at the caller with the fields it asks (before,
+ * with none: the report said nothing of what was asked). */
+static void test_made_fields(void)
+{
+    char fields[512], detail[512], *out = NULL, *err = NULL;
+    const char *lookup[] = {"lookup", "--config", g_caller->conf_path, "--dataset", DS, "--key", K3,
+                            "--field", "full_name", "--field", "date_of_birth", "--purpose", "KYC",
+                            "--case", "SAR-LOOKUP", NULL};
+    CU_ASSERT_EQUAL(s_cli(lookup, &out, &err), 0);
+    LT_IT_REQUIRE(s_made_entry(g_caller, K3, "lookup-made", "SAR-LOOKUP", fields, detail,
+                               sizeof fields));
+    CU_ASSERT_STRING_EQUAL(fields, "full_name,date_of_birth");
+out:
+    free(out);
+    free(err);
+    s_dump_logs();
+}
+
 static void test_dead_owner_timeout(void)
 {
     msg_t m = {0};
@@ -2308,6 +2398,8 @@ int main(int argc, char **argv)
         {"lookup --json and verify --json", test_cli_json},
         {"verify --subjects-file: over the claim limit fails", test_cli_subjects_over_limit},
         {"long keys: audited whole, past the limit refused", test_long_keys},
+        {"caller's audit: each key of a verify", test_made_verify},
+        {"caller's audit: the fields of a lookup", test_made_fields},
         {"dead owner: ERR_TIMEOUT at the deadline", test_dead_owner_timeout},
         {"forged and replayed answers dropped", test_forged_answers},
         {"an application's retry while outstanding is a retry", test_retry_while_outstanding},
