@@ -398,7 +398,9 @@ out:
     lt_wire_free(&rep);
 }
 
-/* Each part is audited on the portal as a lookup made for the application. */
+/* Each part is audited on the portal as a lookup made for the application,
+ * with the fields it asked: a part without fields, those the policy grants
+ * (test_mixed_outcomes' plain part; before, no fields were written). */
 static void test_audit(void)
 {
     char out[PATH_MAX + 64];
@@ -411,6 +413,7 @@ static void test_audit(void)
                 lt_it_file_contains(out, DS_VAC) &&
                 lt_it_file_contains(out, "by application form-prefill, officer can-bo-07");
     CU_ASSERT(found);
+    CU_ASSERT(lt_it_file_contains(out, "fields: card_number,valid_to,status  purpose: PREFILL"));
 }
 
 static json_t *s_json_file(const char *path)
