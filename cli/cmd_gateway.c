@@ -108,9 +108,10 @@ static void s_print_directory(const Lienthong__StatusReply *r)
     s_when(r->directory_expires_at * 1000, when, sizeof when);
     /* Before the expiry: the first thing an operator must act on (5.4). */
     if (r->member_status && r->member_status[0])
-        printf("member %s is %s in directory version %" PRIu64 ": no data is served to peers "
+        printf("member %s is %s %s directory version %" PRIu64 ": no data is served to peers "
                "and no requests are made until a directory lists it active\n",
-               r->member, r->member_status, r->directory_version);
+               r->member, r->member_status,
+               strcmp(r->member_status, "removed") == 0 ? "from" : "in", r->directory_version);
     if (r->directory_expired)
         printf("directory EXPIRED at %s: no data is served to peers until a newer directory is "
                "adopted\n", when);

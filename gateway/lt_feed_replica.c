@@ -169,9 +169,9 @@ static int s_send_subscribe(lt_feed_t *self, void *sock, const lt_feed_replica_t
 /* Stops f, for a minute or until the next directory, when the directory
  * does not list owner as an active member (PROTOCOL.md 5.4): there is no
  * link to it, and nothing it sends may be applied. Likewise when it
- * suspends or revokes this gateway's own member, which takes no data from
- * peers until reinstated (5.4); a live feed then tells the owner, whose
- * link stays open. Returns 1 when it did. */
+ * suspends, revokes or no longer lists this gateway's own member, which
+ * takes no data from peers until reinstated (5.4); a live feed then tells
+ * the owner, whose link stays open. Returns 1 when it did. */
 static int s_owner_inactive(lt_feed_t *self, lt_feed_replica_t *f, const char *owner)
 {
     char why[LT_ID_MAX + 96], said[LT_ID_MAX + 64];

@@ -80,7 +80,7 @@ struct _lt_gateway_t {
     int64_t history_at;                /* monotonic ms of that write */
     lt_gwdir_watch_t dir_watch;        /* warnings before the expiry, errors after */
     int expired;                       /* the directory expired: no data to peers (5.6) */
-    const char *standing;              /* "suspended", "revoked": this member cut off (5.4) */
+    const char *standing;              /* "suspended", "revoked", "removed": cut off (5.4) */
     char adopted_path[PATH_MAX + 32];
     char learned_path[PATH_MAX + 32]; /* the authority keys learned (lt_gwdir_persist) */
     int learned_warned;               /* the learned file is not a key, said once */
@@ -113,17 +113,29 @@ static int s_register(lt_gateway_t *self)
     return 0;
 }
 
+/* The standing of a member the directory in use does not list at all: cut
+ * off like a revoked one (PROTOCOL.md 5.4). */
+static const char s_removed[] = "removed";
+
+/* This member's standing with the version, as said in logs and errors:
+ * "suspended in directory version 2", "removed from directory version 2". */
+static void s_standing_text(const lt_gateway_t *self, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s %s directory version %llu", self->standing,
+             self->standing == s_removed ? "from" : "in",
+             (unsigned long long)lt_dir_version(self->shared.dir));
+}
+
 /* What peers are told while this gateway serves them no data: its member
  * is cut off (PROTOCOL.md 5.4), or its directory expired (5.6). */
 static void s_no_data_why(const lt_gateway_t *self, char *buf, size_t len)
 {
     char what[128];
     if (self->standing) {
+        s_standing_text(self, what, sizeof what);
         snprintf(buf, len,
-                 "%s serves no data to peers: it is %s in directory version %llu, until a "
-                 "directory lists it active",
-                 self->cfg.member, self->standing,
-                 (unsigned long long)lt_dir_version(self->shared.dir));
+                 "%s serves no data to peers: it is %s, until a directory lists it active",
+                 self->cfg.member, what);
         return;
     }
     lt_gwdir_expired_text(self->shared.dir, what, sizeof what);
@@ -132,7 +144,7 @@ static void s_no_data_why(const lt_gateway_t *self, char *buf, size_t len)
 }
 
 /* 1 while nothing is served to peers: the directory expired (5.6) or it
- * suspends or revokes this member (5.4). */
+ * suspends, revokes or no longer lists this member (5.4). */
 static int s_no_data(const lt_gateway_t *self)
 {
     return self->expired || self->standing;
@@ -162,21 +174,24 @@ static void s_dir_gauges(lt_gateway_t *self)
 }
 
 /* This member's standing in the directory in use, at the start and at each
- * adoption (PROTOCOL.md 5.4): a directory that suspends or revokes it is
- * adopted, and from then on the gateway serves no data to peers and makes
- * no requests of them, as while expired (5.6), until a directory lists it
- * active. Said once, at error level, when it changes. */
+ * adoption (PROTOCOL.md 5.4): a directory that suspends, revokes or no
+ * longer lists it is adopted, and from then on the gateway serves no data
+ * to peers and makes no requests of them, as while expired (5.6), until a
+ * directory lists it active. Said once, at error level, when it changes. */
 static void s_standing(lt_gateway_t *self)
 {
     const char *was = self->standing;
     unsigned long long v = (unsigned long long)lt_dir_version(self->shared.dir);
-    self->standing = lt_dir_inactive(self->shared.dir, self->cfg.member);
+    self->standing = lt_dir_member(self->shared.dir, self->cfg.member)
+                         ? lt_dir_inactive(self->shared.dir, self->cfg.member)
+                         : s_removed;
     if (self->standing && self->standing != was) {
-        char why[512];
+        char why[512], said[128];
+        s_standing_text(self, said, sizeof said);
         lt_error("directory",
-                 "this gateway's member %s is %s in directory version %llu: it serves no data "
-                 "to peers and makes no requests of them until a directory lists it active",
-                 self->cfg.member, self->standing, v);
+                 "this gateway's member %s is %s: it serves no data to peers and makes no "
+                 "requests of them until a directory lists it active",
+                 self->cfg.member, said);
         s_no_data_why(self, why, sizeof why);
         if (self->feed)
             lt_feed_stop_serving(self->feed, self->peer, why);
@@ -188,8 +203,8 @@ static void s_standing(lt_gateway_t *self)
 
 /* ---- directory ------------------------------------------------------------ */
 
-/* Our own entry must exist and carry our public keys (its status is not
- * checked: a directory suspending this member is adopted, 5.4). */
+/* Our own entry, when listed, must carry our public keys (its status and
+ * its absence are not checked: such a directory is adopted, 5.4). */
 static int s_check_self(const lt_gateway_t *self, const lt_dir_t *dir, char *err, size_t errlen)
 {
     return lt_gwcheck_self(&self->cfg, self->shared.keys, dir, err, errlen);
@@ -443,11 +458,12 @@ static void s_peer_offer(lt_gateway_t *self, const lt_wire_in_t *in,
                              0, "directory refused: %s", err);
 }
 
-/* While the directory is expired (PROTOCOL.md 5.6) or suspends or revokes
- * this member (5.4) no data goes to peers: returns 1 after refusing a
- * message, 0 for what may pass. Only what renews the directory or ends
- * something passes; any other body is refused, so that a request added to
- * the protocol later is not served by default (a repair's Range was, once). */
+/* While the directory is expired (PROTOCOL.md 5.6) or suspends, revokes or
+ * does not list this member (5.4) no data goes to peers: returns 1 after
+ * refusing a message, 0 for what may pass. Only what renews the directory
+ * or ends something passes; any other body is refused, so that a request
+ * added to the protocol later is not served by default (a repair's Range
+ * was, once). */
 static int s_peer_no_data(lt_gateway_t *self, const lt_wire_in_t *in,
                           const Lienthong__Envelope *env)
 {
@@ -950,7 +966,7 @@ static void s_local_ready(lt_gateway_t *self, const lt_wire_in_t *in)
     r.problems = problems;
     if (!lt_audit_writable(self->shared.audit, audit, sizeof audit))
         problems[r.n_problems++] = audit;
-    /* Nor while its member is suspended or revoked (5.4). */
+    /* Nor while its member is suspended, revoked or not listed (5.4). */
     if (self->standing) {
         s_no_data_why(self, cut, sizeof cut);
         problems[r.n_problems++] = cut;
@@ -960,7 +976,7 @@ static void s_local_ready(lt_gateway_t *self, const lt_wire_in_t *in)
                             LIENTHONG__ENVELOPE__BODY_READY_REPLY, &r);
 }
 
-/* While this member is suspended or revoked (PROTOCOL.md 5.4) a local
+/* While this member is suspended, revoked or not listed (5.4) a local
  * request for data (lookup, verify, profile, pre-fill) is refused with
  * ERR_REVOKED saying so: returns 1 when it refused. */
 static int s_local_cut_off(lt_gateway_t *self, const lt_wire_in_t *in,
@@ -977,12 +993,11 @@ static int s_local_cut_off(lt_gateway_t *self, const lt_wire_in_t *in,
     }
     if (!self->standing)
         return 0;
-    char why[256];
+    char why[400], said[128];
+    s_standing_text(self, said, sizeof said);
     snprintf(why, sizeof why,
-             "%s is %s in directory version %llu: no requests are made or served until a "
-             "directory lists it active",
-             self->cfg.member, self->standing,
-             (unsigned long long)lt_dir_version(self->shared.dir));
+             "%s is %s: no requests are made or served until a directory lists it active",
+             self->cfg.member, said);
     (void)lt_reject(self->shared.reject,
                     &(lt_reject_in_t){.sock = self->local, .rid = in->rid, .rid_len = in->rid_len,
                                       .who = "local", .what = "local request",
@@ -1206,7 +1221,9 @@ static void s_rekey(lt_gateway_t *self)
     }
     if (s_same_keys(k, self->shared.keys))
         goto out;
-    if (lt_gwcheck_self(&self->cfg, k, self->shared.dir, err, sizeof err) != 0) {
+    /* Listed, not merely not refused: keys no directory lists admit no
+     * one anywhere (lt_gwcheck_self lets a member not listed pass, 5.4). */
+    if (lt_gwcheck_listed(&self->cfg, k, self->shared.dir, err, sizeof err) != 0) {
         lt_error("keys", "not switching to the keys of %s: %s (directory version %llu); the "
                  "authority must first list them as the member's next keys", self->cfg.key_file,
                  err, (unsigned long long)lt_dir_version(self->shared.dir));

@@ -53,8 +53,8 @@ lt_keys_t *lt_gwcheck_keys(const lt_gwcfg_t *cfg, char *err, size_t errlen)
     return k;
 }
 
-int lt_gwcheck_self(const lt_gwcfg_t *cfg, const lt_keys_t *keys, const lt_dir_t *dir, char *err,
-                    size_t errlen)
+int lt_gwcheck_listed(const lt_gwcfg_t *cfg, const lt_keys_t *keys, const lt_dir_t *dir,
+                      char *err, size_t errlen)
 {
     const Lienthong__Member *me = lt_dir_member(dir, cfg->member);
     if (!me) {
@@ -68,9 +68,21 @@ int lt_gwcheck_self(const lt_gwcfg_t *cfg, const lt_keys_t *keys, const lt_dir_t
                  cfg->key_file, cfg->member);
         return -1;
     }
-    /* Its status is not checked: a gateway whose member is suspended or
-     * revoked runs on, serving no data, to be reinstated (PROTOCOL.md 5.4). */
     return 0;
+}
+
+int lt_gwcheck_self(const lt_gwcfg_t *cfg, const lt_keys_t *keys, const lt_dir_t *dir, char *err,
+                    size_t errlen)
+{
+    /* Neither its status nor its absence is checked: a gateway whose member
+     * is suspended, revoked or no longer listed runs on, serving no data, to
+     * be reinstated (PROTOCOL.md 5.4). Other keys are refused (5.5 step 4):
+     * they are a rotation this gateway has yet to make (keys promote), and
+     * adopted they would leave it listed active but refused by every peer,
+     * with no directory to come that changes that. */
+    if (!lt_dir_member(dir, cfg->member))
+        return 0;
+    return lt_gwcheck_listed(cfg, keys, dir, err, errlen);
 }
 
 /* ---- the checks of --check ------------------------------------------------ */

@@ -8,7 +8,7 @@
  *   directory    signed by a pinned authority key, of this federation, not
  *                expired (a warning when it expires within 7 days), listing
  *                this member with the keys of the key file (a warning when
- *                it suspends or revokes it)
+ *                it suspends, revokes or does not list it)
  *   peers        each listed, active, with an endpoint
  *   subscribe    each stream listed, and a policy grants us subscribe
  *
@@ -31,10 +31,16 @@ int lt_gwcheck_run(const lt_gwcfg_t *cfg, FILE *out);
  * and what to do. NULL on failure. */
 lt_keys_t *lt_gwcheck_keys(const lt_gwcfg_t *cfg, char *err, size_t errlen);
 
-/* Our own entry must exist and carry the public keys of `keys` (current, or
- * next during a rotation); its status is not checked (PROTOCOL.md 5.4).
- * Returns 0, or -1 with the reason in err. */
+/* Our own entry, when the directory lists it, must carry the public keys of
+ * `keys` (current, or next during a rotation); its status is not checked,
+ * nor is its absence (PROTOCOL.md 5.4). Returns 0, or -1 with the reason in
+ * err. */
 int lt_gwcheck_self(const lt_gwcfg_t *cfg, const lt_keys_t *keys, const lt_dir_t *dir, char *err,
                     size_t errlen);
+
+/* Our own entry must exist and carry the public keys of `keys`: what a
+ * switch to new keys needs (5.5). Returns 0, or -1 with the reason in err. */
+int lt_gwcheck_listed(const lt_gwcfg_t *cfg, const lt_keys_t *keys, const lt_dir_t *dir,
+                      char *err, size_t errlen);
 
 #endif

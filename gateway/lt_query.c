@@ -1519,8 +1519,8 @@ Lienthong__ErrorCode lt_query_lookup_for(lt_query_t *self, const Lienthong__Look
 }
 
 /* The first outstanding request to an owner the directory does not list
- * as active, or any while it suspends or revokes this gateway's own member
- * (PROTOCOL.md 5.4), or NULL. */
+ * as active, or any while it suspends, revokes or does not list this
+ * gateway's own member (PROTOCOL.md 5.4), or NULL. */
 static outstanding_t *s_out_inactive(lt_query_t *self)
 {
     int cut_off = lt_dir_inactive(self->ctx->dir, self->ctx->cfg->member) != NULL;

@@ -331,12 +331,13 @@ lt_it_member_t *lt_it_member_add(lt_it_fed_t *f, const char *id, int with_endpoi
     return m;
 }
 
-static void s_member_source(FILE *out, const lt_it_member_t *m, int last)
+static void s_member_source(FILE *out, const lt_it_member_t *m, int first)
 {
     char tk[LT_Z85_KEY_LEN + 1], sk[LT_Z85_KEY_LEN + 1];
     lt_keys_z85_encode(lt_keys_transport_public(m->keys), tk);
     lt_keys_z85_encode(lt_keys_signing_public(m->keys), sk);
-    fprintf(out, "  { id = \"%s\"; name = \"test member %s\";\n", m->id, m->slug);
+    fprintf(out, "%s  { id = \"%s\"; name = \"test member %s\";\n", first ? "" : ",\n", m->id,
+            m->slug);
     if (m->endpoint[0])
         fprintf(out, "    endpoints = [\"%s\"];\n", m->endpoint);
     fprintf(out, "    transport_key = \"%s\"; signing_key = \"%s\"; status = \"%s\";", tk, sk,
@@ -346,7 +347,7 @@ static void s_member_source(FILE *out, const lt_it_member_t *m, int last)
         lt_keys_z85_encode(lt_keys_signing_public(m->next), sk);
         fprintf(out, "\n    next_transport_key = \"%s\"; next_signing_key = \"%s\";", tk, sk);
     }
-    fprintf(out, " }%s\n", last ? "" : ",");
+    fprintf(out, " }");
 }
 
 int lt_it_dir_source(const lt_it_fed_t *f, uint64_t version, const char *path)
@@ -357,9 +358,14 @@ int lt_it_dir_source(const lt_it_fed_t *f, uint64_t version, const char *path)
     fprintf(out, "# directory source written by lt_itest\nfederation = \"%s\";\nversion = %llu;\n",
             f->federation, (unsigned long long)version);
     fprintf(out, "members = (\n");
-    for (size_t i = 0; i < f->n_members; i++)
-        s_member_source(out, &f->members[i], i + 1 == f->n_members);
-    fprintf(out, ");\n%s\n", f->extra_source ? f->extra_source : "");
+    int first = 1;
+    for (size_t i = 0; i < f->n_members; i++) {
+        if (strcmp(f->members[i].status, "absent") == 0)
+            continue; /* not listed in this version */
+        s_member_source(out, &f->members[i], first);
+        first = 0;
+    }
+    fprintf(out, "\n);\n%s\n", f->extra_source ? f->extra_source : "");
     return fclose(out) == 0 ? 0 : -1;
 }
 

@@ -42,7 +42,7 @@
 typedef struct {
     char id[LT_IT_ID_MAX];
     char slug[16];   /* short name for files: "m0", "m1", ... */
-    char status[16]; /* "active", "suspended" or "revoked" */
+    char status[16]; /* "active", "suspended", "revoked" or "absent" (not listed) */
     lt_keys_t *keys;
     lt_keys_t *next;         /* listed as next keys when set (key rotation, 5.5) */
     char key_path[PATH_MAX]; /* secret key file, mode 0600 */

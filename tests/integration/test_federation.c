@@ -5,8 +5,9 @@
  * key is refused by the ZAP handler; a member revoked by a new directory
  * (SIGHUP) is refused on fresh connections and cut off on open ones; a
  * directory offered by a peer is adopted, persisted and propagated;
- * a directory suspending this member is adopted (its revocations of others
- * apply) and the gateway serves nothing until reinstated; wrongly
+ * a directory suspending this member, or no longer listing it, is adopted
+ * (its revocations of others apply) and the gateway serves nothing until
+ * reinstated, while one listing it with other keys is refused; wrongly
  * signed, expired and older directories are refused at run time, a forged
  * one at start, and an expired one starts a gateway that serves no data;
  * `directory sign` refuses a past expiry and one more than 3650 days after
@@ -845,16 +846,27 @@ static int s_standing_is(lt_it_gw_t *g, const char *status, int ready)
     return ok;
 }
 
-/* PROTOCOL.md 5.3, 5.4: v2 suspends A itself and revokes T. A adopts it all
- * the same (it holds the keys v2 lists for it), so T is cut off at once,
- * persists it and passes it on; it then serves no data to peers and makes
- * no requests, and says so, until v3 lists it active again. */
-static void test_self_suspended(void)
+/* How a test cuts A off in v2, and how A learns of v3. */
+typedef struct {
+    const char *status;   /* A's status in v2 ("absent": not listed) */
+    const char *said;     /* how the gateway says it, "suspended in directory version 2" */
+    const char *standing; /* StatusReply.member_status */
+    int by_hand;          /* v3 comes by SIGHUP, not offered by a peer */
+} cut_off_t;
+
+/* PROTOCOL.md 5.3, 5.4: v2 cuts A itself off (c->status) and revokes T. A
+ * adopts it all the same (it lists no other keys for A), so T is cut off
+ * at once, persists it and passes it on; it then serves no data to peers
+ * and makes no requests, and says so, until v3 lists it active again. A
+ * directory listing A with keys it does not hold is refused meanwhile
+ * (5.5 step 4). */
+static void s_self_cut_off(const cut_off_t *c)
 {
     lt_it_fed_t fed;
     lt_it_peer_t told = {0}, tnew = {0}, p = {0};
-    uint8_t *v2 = NULL, *v3 = NULL;
-    size_t v2_len = 0, v3_len = 0;
+    lt_keys_t *other = NULL, *mine = NULL;
+    uint8_t *v2 = NULL, *v3 = NULL, *v4 = NULL;
+    size_t v2_len = 0, v3_len = 0, v4_len = 0;
     char path[PATH_MAX + 64], msg[512];
     static char held[70000];
     Lienthong__Envelope *e = NULL;
@@ -862,10 +874,17 @@ static void test_self_suspended(void)
     lt_it_gw_t *ga = s_gateway_a(&fed, &a, &t, ID_P, &pm);
     LT_IT_REQUIRE(ga != NULL);
     snprintf(t->status, sizeof t->status, "revoked");
-    snprintf(a->status, sizeof a->status, "suspended");
+    snprintf(a->status, sizeof a->status, "%s", c->status);
     LT_IT_REQUIRE(lt_it_dir_bytes(&fed, 2, 0, 0, NULL, &v2, &v2_len) == 0);
     snprintf(a->status, sizeof a->status, "active");
     LT_IT_REQUIRE(lt_it_dir_bytes(&fed, 3, 0, 0, NULL, &v3, &v3_len) == 0);
+    /* v4 lists A with keys its gateway does not hold */
+    LT_IT_REQUIRE((other = lt_keys_new(LT_KEYS_MEMBER)) != NULL);
+    mine = a->keys;
+    a->keys = other;
+    int signed_v4 = lt_it_dir_bytes(&fed, 4, 0, 0, NULL, &v4, &v4_len);
+    a->keys = mine;
+    LT_IT_REQUIRE(signed_v4 == 0);
     LT_IT_REQUIRE(lt_it_peer_open_gw(&told, t, ga) == 0);
     LT_IT_REQUIRE(s_hello_ok(&told, ID_A, 1));
 
@@ -878,7 +897,7 @@ static void test_self_suspended(void)
     LT_IT_REQUIRE(lt_it_peer_open_gw(&tnew, t, ga) == 0);
     CU_ASSERT(s_hello_unanswered(&tnew, 1));
     LT_IT_REQUIRE(lt_it_gw_version(ga) == 2);
-    CU_ASSERT(lt_it_log_has(ga, mark, "is suspended in directory version 2", "serves no data"));
+    CU_ASSERT(lt_it_log_has(ga, mark, c->said, "serves no data"));
     snprintf(path, sizeof path, "%s/directory.signed", ga->data_dir);
     CU_ASSERT(s_read(path, held, sizeof held) == (long)v2_len && memcmp(held, v2, v2_len) == 0);
     /* and a restart runs on it, to be reinstated */
@@ -897,17 +916,30 @@ static void test_self_suspended(void)
     lt_wire_free(&e);
     e = s_subscribe(&p);
     CU_ASSERT(s_is_error(e, LIENTHONG__ERROR_CODE__ERR_DIRECTORY) &&
-              strstr(e->error->message, "suspended in directory version 2"));
+              strstr(e->error->message, c->said));
     lt_wire_free(&e);
     CU_ASSERT(s_local_lookup_code(ga, msg, sizeof msg) == LIENTHONG__ERROR_CODE__ERR_REVOKED &&
-              strstr(msg, "suspended in directory version 2"));
-    CU_ASSERT(s_standing_is(ga, "suspended", 0));
+              strstr(msg, c->said));
+    CU_ASSERT(s_standing_is(ga, c->standing, 0));
 
-    /* v3 reinstates A (offered by P, as any peer may): A serves again. */
+    /* Keys A does not hold: refused, by SIGHUP as offered (5.5 step 4). */
     mark = lt_it_log_mark(ga);
-    e = lt_it_peer_offer(&p, v3, v3_len, REPLY_MS);
-    CU_ASSERT(s_is_hello(e));
-    lt_wire_free(&e);
+    LT_IT_REQUIRE(lt_it_gw_put_directory(ga, v4, v4_len) == 0);
+    LT_IT_REQUIRE(lt_it_gw_signal(ga, SIGHUP) == 0);
+    CU_ASSERT(lt_it_log_wait(ga, mark, "would cut this gateway off", NULL, REPLY_MS) == 0);
+    CU_ASSERT(lt_it_gw_version(ga) == 2);
+
+    /* v3 reinstates A, installed by the operator (SIGHUP) or offered by P,
+     * as any peer may: A serves again. */
+    mark = lt_it_log_mark(ga);
+    if (c->by_hand) {
+        LT_IT_REQUIRE(lt_it_gw_put_directory(ga, v3, v3_len) == 0);
+        LT_IT_REQUIRE(lt_it_gw_signal(ga, SIGHUP) == 0);
+    } else {
+        e = lt_it_peer_offer(&p, v3, v3_len, REPLY_MS);
+        CU_ASSERT(s_is_hello(e));
+        lt_wire_free(&e);
+    }
     CU_ASSERT(lt_it_gw_wait_version(ga, 3, REPLY_MS) == 0);
     CU_ASSERT(lt_it_log_has(ga, mark, "active again in directory version 3", NULL));
     e = s_subscribe(&p);
@@ -921,10 +953,29 @@ static void test_self_suspended(void)
 out:
     free(v2);
     free(v3);
+    free(v4);
+    lt_keys_destroy(&other);
     lt_it_peer_close(&told);
     lt_it_peer_close(&tnew);
     lt_it_peer_close(&p);
     lt_it_fed_cleanup(&fed);
+}
+
+static void test_self_suspended(void)
+{
+    s_self_cut_off(&(cut_off_t){.status = "suspended",
+                                .said = "is suspended in directory version 2",
+                                .standing = "suspended"});
+}
+
+/* A directory that no longer lists A is one that revokes it ("removed").
+ * Peers holding it refuse A's key, so the operator installs v3 by hand. */
+static void test_self_removed(void)
+{
+    s_self_cut_off(&(cut_off_t){.status = "absent",
+                                .said = "is removed from directory version 2",
+                                .standing = "removed",
+                                .by_hand = 1});
 }
 
 /* ---- directory offers on our links ------------------------------------------- */
@@ -1044,6 +1095,8 @@ int main(int argc, char **argv)
         {"(e) malformed frames answered, gateway survives", test_malformed_frames},
         {"SIGTERM drains and exits 0", test_sigterm_drains},
         {"directory suspending this member adopted, revocations applied", test_self_suspended},
+        {"directory no longer listing this member adopted, revocations applied",
+         test_self_removed},
         {"link offers held back after a refusal", test_link_offers_backed_off},
         {NULL, NULL},
     };
