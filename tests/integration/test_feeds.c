@@ -1713,8 +1713,9 @@ static int s_connected_to(lt_it_gw_t *g, const char *member)
 }
 
 /* A replica follows the owner, then adopts a directory that suspends it
- * (PROTOCOL.md 5.4). The owner does not adopt it (it would cut itself off)
- * and goes on serving what it was asked. The replica must close its link
+ * (PROTOCOL.md 5.4). Only the replica is given it (the owner, which would
+ * adopt it too and stop serving, is stopped meanwhile and then answers
+ * what it was asked). The replica must close its link
  * at once: a lookup it forwarded before ends with ERR_UNAVAILABLE saying
  * why, though the owner (stopped meanwhile) answers it later, and the
  * records the owner publishes after that never reach the replica. */
