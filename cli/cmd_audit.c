@@ -31,8 +31,9 @@ static void s_time(int64_t ms, char *buf, size_t len)
 {
     time_t t = (time_t)(ms / 1000);
     struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
+    /* An entry read from a damaged or crafted log may hold any time. */
+    if (!gmtime_r(&t, &tm) || !strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm))
+        snprintf(buf, len, "%lld (unix seconds)", (long long)t);
 }
 
 /* v as a JSON string. Text that is not UTF-8 (written by an older gateway,

@@ -94,18 +94,15 @@ static const char *s_when(int64_t ms, char *buf, size_t len)
 {
     if (ms <= 0)
         return "never";
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm);
-    return buf;
+    /* A time from the gateway may be past the calendar: lt_clock says so. */
+    return lt_clock_utc_spaced(ms / 1000, buf, len);
 }
 
 static void s_print_directory(const Lienthong__StatusReply *r)
 {
     char when[40];
     int64_t left = r->directory_expires_at - (int64_t)time(NULL);
-    s_when(r->directory_expires_at * 1000, when, sizeof when);
+    lt_clock_utc_spaced(r->directory_expires_at, when, sizeof when);
     /* Before the expiry: the first thing an operator must act on (5.4). */
     if (r->member_status && r->member_status[0])
         printf("member %s is %s %s directory version %" PRIu64 ": no data is served to peers "
