@@ -40,6 +40,11 @@ void lt_grants_why(const Lienthong__StatusReply *r, lt_grants_kind_t kind, const
 void lt_grants_check(lt_check_t *c, const char *socket, const char *config_path,
                      lt_grants_kind_t kind, const char *const *names, size_t n);
 
+/* Run time: how often a name the gateway does not grant is tried again
+ * (publish, attach), since a newer directory or a subscription added to
+ * the gateway may grant it. */
+#define LT_GRANTS_RETRY_MS 10000
+
 /* Run time: what an adapter learnt of one name after a refusal. */
 typedef struct {
     int refused;             /* the last status did not grant it */

@@ -29,7 +29,6 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 #define REPORT_MS      10000
-#define UNGRANTED_MS   10000 /* attach again to a stream the gateway does not grant */
 
 struct lt_sink_t {
     char path[PATH_MAX];
@@ -498,7 +497,7 @@ static void s_ask_grant(lt_sink_t *self)
 }
 
 /* When the stream is not granted: one error line per directory version,
- * and attaching again only every UNGRANTED_MS (a newer directory or a
+ * and attaching again only every LT_GRANTS_RETRY_MS (a newer directory or a
  * subscription added to the gateway may grant it). */
 static void s_on_status(lt_sink_t *self, const Lienthong__StatusReply *r, int64_t now)
 {
@@ -507,11 +506,11 @@ static void s_on_status(lt_sink_t *self, const Lienthong__StatusReply *r, int64_
         return; /* the one asked when connecting */
     self->ask_grant = 0;
     snprintf(then, sizeof then, "attaching again every %d s until it is granted",
-             UNGRANTED_MS / 1000);
+             LT_GRANTS_RETRY_MS / 1000);
     if (lt_grants_on_status(&self->grant, r, LT_GRANTS_SINK, self->stream, "sink", self->path,
                             then) &&
         self->hold_until)
-        self->hold_until = now + UNGRANTED_MS;
+        self->hold_until = now + LT_GRANTS_RETRY_MS;
 }
 
 static void s_on_error(lt_sink_t *self, const Lienthong__Error *e, int64_t now)
@@ -526,7 +525,7 @@ static void s_on_error(lt_sink_t *self, const Lienthong__Error *e, int64_t now)
                 self->backoff_ms);
     s_hold(self, now);
     if (not_found && self->grant.refused)
-        self->hold_until = now + UNGRANTED_MS;
+        self->hold_until = now + LT_GRANTS_RETRY_MS;
     if (not_found)
         s_ask_grant(self);
 }

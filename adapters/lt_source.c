@@ -58,7 +58,6 @@
 #define CURSOR_LEN      LT_CURSOR_TEXT_MAX
 #define SYNC_CHUNK      50000 /* changes numbered at once (PostgreSQL) */
 #define REFUSALS_LOGGED 20    /* refusals logged one by one per report interval */
-#define UNGRANTED_MS    10000 /* resend of a dataset the directory does not grant us */
 
 typedef struct {
     uint64_t request_id;
@@ -961,7 +960,7 @@ static void s_fail(s_feed_t *f, size_t i, int64_t now)
         return;
     /* A dataset the directory does not grant us waits for a newer one:
      * retried slowly, and quietly since its error line was logged. */
-    int wait = f->grant.refused ? UNGRANTED_MS : f->backoff_ms;
+    int wait = f->grant.refused ? LT_GRANTS_RETRY_MS : f->backoff_ms;
     f->retry_at = now + wait;
     if (f->grant.refused)
         lt_debug("source", "dataset=%s resending request_id=%016" PRIx64 " in %d ms", f->dataset,
@@ -1255,7 +1254,7 @@ static void s_ask_status(lt_source_t *self)
  * A Publish refused as not found is most often a misspelt `dataset`: the
  * gateway's status tells whether the directory lists it as this member's.
  * If not, one error line per directory version says so, and the dataset is
- * retried every UNGRANTED_MS (a newer directory may grant it) while the
+ * retried every LT_GRANTS_RETRY_MS (a newer directory may grant it) while the
  * other datasets go on. */
 
 static void s_ask_grant(lt_source_t *self, s_feed_t *f)
@@ -1268,7 +1267,7 @@ static void s_on_grants(lt_source_t *self, const Lienthong__StatusReply *r)
 {
     char then[128];
     snprintf(then, sizeof then, "publishing it again every %d s until a directory grants it",
-             UNGRANTED_MS / 1000);
+             LT_GRANTS_RETRY_MS / 1000);
     for (size_t i = 0; i < self->n_feeds; i++) {
         s_feed_t *f = &self->feeds[i];
         if (!f->ask_grant)
@@ -1277,7 +1276,7 @@ static void s_on_grants(lt_source_t *self, const Lienthong__StatusReply *r)
         if (lt_grants_on_status(&f->grant, r, LT_GRANTS_SOURCE, f->dataset, "source", self->path,
                                 then) &&
             f->retry_at)
-            f->retry_at = lt_clock_mono_ms() + UNGRANTED_MS;
+            f->retry_at = lt_clock_mono_ms() + LT_GRANTS_RETRY_MS;
     }
 }
 
