@@ -86,6 +86,45 @@ static const char *s_schema =
     "CREATE TABLE IF NOT EXISTS anchor (id INTEGER PRIMARY KEY CHECK (id = 1),"
     "  seq INTEGER NOT NULL, hash BLOB NOT NULL, exported_to TEXT, at_ms INTEGER NOT NULL);";
 
+int lt_audit_schema_check(sqlite3 *db, char *err, size_t errlen)
+{
+    static const char *const tables[] = {"audit", "subject_blocks", "subject_indexed",
+                                         "checkpoints", "anchor"};
+    sqlite3_stmt *st = NULL;
+    int rc = -1, step;
+    if (sqlite3_prepare_v2(db, "SELECT type, name FROM sqlite_schema ORDER BY type, name", -1, &st,
+                           NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot list the schema: %s", sqlite3_errmsg(db));
+        return -1;
+    }
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *type = (const char *)sqlite3_column_text(st, 0);
+        const char *name = (const char *)sqlite3_column_text(st, 1);
+        int known = 0;
+        for (size_t i = 0; type && name && i < sizeof tables / sizeof *tables; i++)
+            known |= strcmp(type, "table") == 0 && strcmp(name, tables[i]) == 0;
+        /* SQLite's own index of a PRIMARY KEY or UNIQUE column. */
+        known |= type && name && strcmp(type, "index") == 0 &&
+                 strncmp(name, "sqlite_autoindex_", 17) == 0;
+        if (!known) {
+            int shown = type && name && strlen(name) <= 64 && lt_valid_plain(name);
+            snprintf(err, errlen,
+                     "its schema holds %s \"%s\", which is not an audit log's: the gateway "
+                     "writes to a restored log, so a file with other objects is refused",
+                     shown ? type : "an object", shown ? name : "(a name not shown)");
+            goto out;
+        }
+    }
+    if (step != SQLITE_DONE) {
+        snprintf(err, errlen, "cannot read the schema: %s", sqlite3_errmsg(db));
+        goto out;
+    }
+    rc = 0;
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
 static void s_be64(uint8_t *p, uint64_t v)
 {
     for (int i = 7; i >= 0; i--, v >>= 8)

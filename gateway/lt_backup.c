@@ -1,6 +1,7 @@
 /* lt_backup: consistent copies of the store and the audit log, and restoring
  * a store with new histories (see lt_backup.h). */
 #include "lt_backup.h"
+#include "lt_audit.h"
 #include "lt_client.h"
 #include "lt_file.h"
 #include "lt_history.h"
@@ -290,6 +291,11 @@ static int s_check_backup(const char *from, char *err, size_t errlen)
         snprintf(err, errlen, "%s is not a gateway store (no streams table)", from);
         goto out;
     }
+    char why[600];
+    if (lt_store_schema_check(db, why, sizeof why) != 0) {
+        snprintf(err, errlen, "%.400s is refused: %.600s", from, why);
+        goto out;
+    }
     rc = 0;
 out:
     sqlite3_finalize(st);
@@ -329,6 +335,22 @@ static int s_save_high_water(const lt_gwcfg_t *cfg, const char *path, char *err,
     return rc;
 }
 
+/* The backup's audit log holds nothing but an audit log's tables. */
+static int s_audit_sound(const char *src, char *err, size_t errlen)
+{
+    sqlite3 *db = NULL;
+    char why[600];
+    int rc = -1;
+    if (s_open_read(src, 1, &db) != SQLITE_OK)
+        snprintf(err, errlen, "cannot open %.800s: %.200s", src, db ? sqlite3_errmsg(db) : "no memory");
+    else if (lt_audit_schema_check(db, why, sizeof why) != 0)
+        snprintf(err, errlen, "%.400s is refused: %.600s", src, why);
+    else
+        rc = 0;
+    sqlite3_close(db);
+    return rc;
+}
+
 static int s_restore_audit(const lt_gwcfg_t *cfg, const char *from, FILE *out, char *err,
                            size_t errlen)
 {
@@ -345,7 +367,8 @@ static int s_restore_audit(const lt_gwcfg_t *cfg, const char *from, FILE *out, c
         fprintf(out, "kept %s: it is newer than %s and append-only\n", dst, src);
         return 0;
     }
-    if (s_alone(src, err, errlen) != 0 || s_copy_replace(src, 1, dst, err, errlen) != 0)
+    if (s_alone(src, err, errlen) != 0 || s_audit_sound(src, err, errlen) != 0 ||
+        s_copy_replace(src, 1, dst, err, errlen) != 0)
         return -1;
     fprintf(out, "audit log restored from %s\n", src);
     return 0;

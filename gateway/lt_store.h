@@ -58,6 +58,15 @@ void lt_store_destroy(lt_store_t **self_p);
 const char *lt_store_error(lt_store_t *self);
 /* The schema version this code writes (the number of migration steps). */
 int lt_store_schema_version(void);
+/* Checks that db (a file from outside: a backup, opened with lt_sqlopen)
+ * holds exactly the tables and indexes a store of its schema version has,
+ * and no view or trigger: the gateway opens a store with its own SQL
+ * functions and trusts its schema, so a crafted object in a backup would
+ * run with them after a restore. 0, or -1 with err naming the first object
+ * that differs. */
+struct sqlite3;
+int lt_store_schema_check(struct sqlite3 *db, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 /* The sequence number of the damaged record the last LT_STORE_DAMAGED
  * result met. */
 uint64_t lt_store_damaged_seq(lt_store_t *self);

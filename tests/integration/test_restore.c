@@ -941,6 +941,87 @@ out:
     s_cleanup(&x);
 }
 
+/* ---- 6. a backup with objects of its own ------------------------------------------- */
+
+/* Runs sql on the database file at path. */
+static int s_sql(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open(path, &db) == SQLITE_OK &&
+                     sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK
+                 ? 0
+                 : -1;
+    sqlite3_close(db);
+    return rc;
+}
+
+/* The number of log rows of g's store, or -1. */
+static long s_log_rows(const lt_it_gw_t *g)
+{
+    sqlite3 *db = s_store(g);
+    sqlite3_stmt *st = NULL;
+    long n = -1;
+    if (db && sqlite3_prepare_v2(db, "SELECT count(*) FROM log", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+/* A backup is read defensively, but the restored store and audit log are
+ * then opened by the gateway with its own functions and their schema
+ * trusted: a trigger or view put into a backup would run there. Restore
+ * refuses any object a store or an audit log of its version lacks. */
+static void test_foreign_schema(void)
+{
+    fed_t x;
+    memset(&x, 0, sizeof x);
+    char audit[PATH_MAX + 64];
+    LT_IT_REQUIRE(s_owner_alone(&x) == 0);
+    LT_IT_REQUIRE(lt_ft_model_init(&x.m, 400, 1000000000ULL) == 0);
+    LT_IT_REQUIRE(s_publish(&x, 0, 20, "") == 0);
+    LT_IT_REQUIRE(s_cli(&x, "backup.out", "backup", x.go, "--to", x.backup) == 0);
+    LT_IT_REQUIRE(lt_it_gw_stop(x.go, STOP_MS) == 0);
+    long rows = s_log_rows(x.go);
+    LT_IT_REQUIRE(rows >= 20);
+    snprintf(audit, sizeof audit, "%s.audit", x.backup);
+
+    /* A trigger that would empty the state at the next record published. */
+    LT_IT_REQUIRE(s_sql(x.backup, "CREATE TRIGGER wipe AFTER INSERT ON log BEGIN "
+                                  "DELETE FROM state; END;") == 0);
+    CU_ASSERT_EQUAL(s_cli(&x, "restore1.out", "restore", x.go, "--from", x.backup), 1);
+    CU_ASSERT(s_cli_says(&x, "restore1.out", "its schema holds trigger \"wipe\""));
+    CU_ASSERT(!s_exists(x.go, "store.db.restore"));
+    CU_ASSERT_EQUAL(s_log_rows(x.go), rows);
+    LT_IT_REQUIRE(s_sql(x.backup, "DROP TRIGGER wipe") == 0);
+
+    /* An index a store does not have, on a table it has. */
+    LT_IT_REQUIRE(s_sql(x.backup, "CREATE INDEX extra ON log(sum)") == 0);
+    CU_ASSERT_EQUAL(s_cli(&x, "restore2.out", "restore", x.go, "--from", x.backup), 1);
+    CU_ASSERT(s_cli_says(&x, "restore2.out", "its schema holds index \"extra\""));
+    LT_IT_REQUIRE(s_sql(x.backup, "DROP INDEX extra") == 0);
+
+    /* An audit log with a view: the store is restored, the audit log not. */
+    char cmd[4 * PATH_MAX];
+    snprintf(cmd, sizeof cmd, "rm -f '%s/audit.db' '%s/audit.db-wal' '%s/audit.db-shm'",
+             x.go->data_dir, x.go->data_dir, x.go->data_dir);
+    LT_IT_REQUIRE(system(cmd) == 0);
+    LT_IT_REQUIRE(s_sql(audit, "CREATE VIEW peek AS SELECT * FROM audit") == 0);
+    CU_ASSERT_EQUAL(s_cli(&x, "restore3.out", "restore", x.go, "--from", x.backup), 3);
+    CU_ASSERT(s_cli_says(&x, "restore3.out", "its schema holds view \"peek\""));
+    CU_ASSERT(!s_exists(x.go, "audit.db"));
+
+    /* The backup as the gateway wrote it is restored whole. */
+    LT_IT_REQUIRE(s_sql(audit, "DROP VIEW peek") == 0);
+    CU_ASSERT_EQUAL(s_cli(&x, "restore4.out", "restore", x.go, "--from", x.backup), 0);
+    CU_ASSERT(s_exists(x.go, "audit.db"));
+    LT_IT_REQUIRE(lt_it_gw_run(x.go, READY_MS) == 0);
+    s_finish(&x);
+out:
+    s_cleanup(&x);
+}
+
 static void s_teardown(void)
 {
     lt_it_cleanup_all();
@@ -963,6 +1044,8 @@ int main(int argc, char **argv)
         {"5 a resync answered with a snapshot ends with it: the replica is the owner's state, "
          "never emptied",
          test_resync_snapshot},
+        {"6 a backup holding a trigger, a view or an index of its own is refused",
+         test_foreign_schema},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {"restore", NULL, NULL, s_test_start, s_teardown, tests};
