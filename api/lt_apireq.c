@@ -184,38 +184,56 @@ static int s_claims(const json_t *a, size_t n, const char *name, Lienthong__Clai
 
 static const char *const s_subject_members[] = {"key", "claims", NULL};
 
+/* Subject i's members and claims array (checked); *nc its claims. */
+static const json_t *s_subject_claims(const json_t *s, size_t i, size_t *nc, char *err,
+                                      size_t errlen)
+{
+    char where[64];
+    const char *key;
+    int bad;
+    snprintf(where, sizeof where, "subjects[%zu].", i);
+    if (s_known(s, s_subject_members, where, err, errlen) ||
+        s_string(s, "key", where, LT_APIREQ_MAX_TEXT, 1, &key, err, errlen))
+        return NULL;
+    const json_t *ca = s_array(s, where, "claims", LT_APIREQ_MAX_CLAIMS, nc, err, errlen, &bad);
+    if (!bad && !ca)
+        lt_err_set(err, errlen, "%sclaims: required", where);
+    return ca;
+}
+
 static int s_subjects(lt_apireq_t *r, const json_t *a, size_t n, char *err, size_t errlen)
 {
+    /* Room for the claims the subjects hold, not for the most each may:
+     * 1,024 subjects of one claim each took 65,536 claims' room. */
+    size_t total = 0, nc;
+    for (size_t i = 0; i < n; i++) {
+        if (!s_subject_claims(json_array_get(a, i), i, &nc, err, errlen))
+            return -1;
+        total += nc;
+    }
     r->subjects = calloc(n, sizeof *r->subjects);
     r->subject_ptrs = calloc(n, sizeof *r->subject_ptrs);
-    r->subject_claims = calloc(n * LT_APIREQ_MAX_CLAIMS, sizeof *r->subject_claims);
-    r->subject_claim_ptrs = calloc(n * LT_APIREQ_MAX_CLAIMS, sizeof *r->subject_claim_ptrs);
+    r->subject_claims = calloc(total, sizeof *r->subject_claims);
+    r->subject_claim_ptrs = calloc(total, sizeof *r->subject_claim_ptrs);
     if (!r->subjects || !r->subject_ptrs || !r->subject_claims || !r->subject_claim_ptrs)
         return lt_err_set(err, errlen, "out of memory");
+    Lienthong__Claim *cl = r->subject_claims;
+    Lienthong__Claim **cp = r->subject_claim_ptrs;
     for (size_t i = 0; i < n; i++) {
         const json_t *s = json_array_get(a, i);
+        const json_t *ca = s_subject_claims(s, i, &nc, err, errlen);
         Lienthong__Subject *sj = &r->subjects[i];
         char where[64];
-        const char *key;
-        size_t nc;
-        int bad;
-        snprintf(where, sizeof where, "subjects[%zu].", i);
-        lienthong__subject__init(sj);
-        if (s_known(s, s_subject_members, where, err, errlen) ||
-            s_string(s, "key", where, LT_APIREQ_MAX_TEXT, 1, &key, err, errlen))
-            return -1;
-        const json_t *ca = s_array(s, where, "claims", LT_APIREQ_MAX_CLAIMS, &nc, err, errlen, &bad);
-        if (bad || !ca)
-            return bad ? -1 : lt_err_set(err, errlen, "%sclaims: required", where);
         snprintf(where, sizeof where, "subjects[%zu].claims", i);
-        Lienthong__Claim *cl = &r->subject_claims[i * LT_APIREQ_MAX_CLAIMS];
-        Lienthong__Claim **cp = &r->subject_claim_ptrs[i * LT_APIREQ_MAX_CLAIMS];
-        if (s_claims(ca, nc, where, cl, cp, err, errlen))
+        lienthong__subject__init(sj);
+        if (!ca || s_claims(ca, nc, where, cl, cp, err, errlen))
             return -1;
-        sj->key = (char *)key;
+        sj->key = (char *)json_string_value(json_object_get(s, "key"));
         sj->claims = cp;
         sj->n_claims = nc;
         r->subject_ptrs[i] = sj;
+        cl += nc;
+        cp += nc;
     }
     r->verify.subjects = r->subject_ptrs;
     r->verify.n_subjects = n;

@@ -7,6 +7,9 @@
 #include "lt_apireq.h"
 #include "lt_valid.h"
 
+#include <jansson.h>
+#include <malloc.h>
+
 #define COMMON                                                                                     \
     "\"dataset\":\"VN/GOV/BCA/population\",\"purpose\":\"KYC\","                                   \
     "\"officer\":\"officer-17\",\"case_ref\":\"HS-1\""
@@ -351,12 +354,74 @@ static void test_limits(void)
     free(fields);
 }
 
+/* Bytes the process has allocated now (0 under a sanitizer's allocator,
+ * which does not report them: the comparison below then holds trivially). */
+static size_t in_use(void)
+{
+    struct mallinfo2 m = mallinfo2();
+    return m.uordblks + m.hblkhd;
+}
+
+/* A verify with subjects takes room for the claims it holds: 1,024
+ * subjects of one claim each took room for 64 claims each (65,536 claims,
+ * about 3 MB a request); their claims are each subject's own. */
+static void test_subject_claims_room(void)
+{
+    size_t cap = (size_t)LT_APIREQ_MAX_KEYS * 64 + 256, at = 0;
+    char *body = malloc(cap);
+    CU_ASSERT_FATAL(body != NULL);
+    at += (size_t)snprintf(body, cap, "{" COMMON ",\"subjects\":[");
+    for (size_t i = 0; i < LT_APIREQ_MAX_KEYS; i++)
+        at += (size_t)snprintf(body + at, cap - at,
+                               "%s{\"key\":\"k%zu\",\"claims\":[{\"field\":\"f\",\"value\":\"v%zu\"}]}",
+                               i ? "," : "", i, i);
+    snprintf(body + at, cap - at, "]}");
+    /* what the JSON tree alone takes, then the whole request */
+    size_t before = in_use();
+    json_t *tree = json_loads(body, JSON_REJECT_DUPLICATES, NULL);
+    size_t json_bytes = in_use() - before;
+    json_decref(tree);
+    before = in_use();
+    lt_apireq_t *r = decode(body, 1);
+    size_t request_bytes = in_use() - before;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    Lienthong__VerifyRequest *q = lt_apireq_verify(r);
+    CU_ASSERT_FATAL(q->n_subjects == LT_APIREQ_MAX_KEYS);
+    CU_ASSERT(q->subjects[1023]->n_claims == 1);
+    CU_ASSERT_STRING_EQUAL(q->subjects[1023]->claims[0]->value, "v1023");
+    size_t room = request_bytes > json_bytes ? request_bytes - json_bytes : 0;
+    if (room >= 512 * 1024)
+        fprintf(stderr, "\n  the request took %zu bytes beside its JSON\n", room);
+    CU_ASSERT(room < 512 * 1024);
+    lt_apireq_destroy(&r);
+    free(body);
+    /* subjects of 1, 3 and 2 claims: each sees its own */
+    r = decode_ok("{" COMMON ",\"subjects\":[{\"key\":\"a\",\"claims\":[{\"field\":\"f\","
+                  "\"value\":\"a1\"}]},{\"key\":\"b\",\"claims\":[{\"field\":\"f\",\"value\":"
+                  "\"b1\"},{\"field\":\"g\",\"value\":\"b2\"},{\"field\":\"h\",\"value\":\"b3\"}]},"
+                  "{\"key\":\"c\",\"claims\":[{\"field\":\"f\",\"value\":\"c1\"},{\"field\":"
+                  "\"g\",\"value\":\"c2\"}]}]}",
+                  1);
+    q = lt_apireq_verify(r);
+    CU_ASSERT_FATAL(q->n_subjects == 3);
+    CU_ASSERT(q->subjects[0]->n_claims == 1 && q->subjects[1]->n_claims == 3 &&
+              q->subjects[2]->n_claims == 2);
+    CU_ASSERT_STRING_EQUAL(q->subjects[0]->claims[0]->value, "a1");
+    CU_ASSERT_STRING_EQUAL(q->subjects[1]->claims[2]->value, "b3");
+    CU_ASSERT_STRING_EQUAL(q->subjects[2]->key, "c");
+    CU_ASSERT_STRING_EQUAL(q->subjects[2]->claims[0]->value, "c1");
+    CU_ASSERT_STRING_EQUAL(q->subjects[2]->claims[1]->field, "g");
+    CU_ASSERT_STRING_EQUAL(lt_apireq_claim_field(r, 1, 1), "g");
+    lt_apireq_destroy(&r);
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
         {"lookup body, optional members", test_lookup},
         {"verify with keys and claims", test_verify_keys},
         {"verify with subjects", test_verify_subjects},
+        {"verify with subjects: room for the claims they hold", test_subject_claims_room},
         {"malformed JSON, not an object, duplicate member", test_malformed},
         {"unknown and missing members are named", test_members},
         {"wrong types are named with their index", test_types},
