@@ -288,38 +288,37 @@ static void s_flight_give(lt_api_t *self, const lt_apicfg_app_t *app)
 
 /* ---- lookup and verify ---------------------------------------------------------------- */
 
-static int s_field_granted(void *arg, const char *field)
+/* 1 when the grant (arg) does not hold field: lt_apireq_each_field stops. */
+static int s_field_not_granted(void *arg, const char *field)
 {
-    const lt_apicfg_app_t *app = arg;
-    return !lt_apicfg_has(app->fields, app->n_fields, field);
+    const lt_apicfg_grant_t *g = arg;
+    return !lt_apicfg_has(g->fields, g->n_fields, field);
 }
 
-static int s_field_granted_to(void *arg, const char *field)
-{
-    const lt_apicfg_app_t *app = arg;
-    return lt_apicfg_has(app->fields, app->n_fields, field);
-}
-
-/* Why the request is outside the application's grants, or NULL. */
-static const char *s_outside(const lt_apicfg_app_t *app, lt_apireq_t *q, const char **reason)
+/* Why the request is outside the application's grant on its dataset (the
+ * fields granted for one dataset are not granted for another), or NULL;
+ * *grant is that grant. */
+static const char *s_outside(const lt_apicfg_app_t *app, lt_apireq_t *q, const char **reason,
+                             const lt_apicfg_grant_t **grant)
 {
     Lienthong__LookupRequest *lq = lt_apireq_lookup(q);
     Lienthong__VerifyRequest *vq = lt_apireq_verify(q);
     const char *ds = lq ? lq->dataset : vq->dataset, *purpose = lq ? lq->purpose : vq->purpose;
+    const lt_apicfg_grant_t *g = *grant = lt_apicfg_grant(app, ds);
     *reason = "grant_dataset";
-    if (!lt_apicfg_has(app->datasets, app->n_datasets, ds))
+    if (!g)
         return "the application may not use this dataset";
     *reason = "grant_purpose";
-    if (!lt_apicfg_has(app->purposes, app->n_purposes, purpose))
-        return "the application may not use this purpose";
+    if (!lt_apicfg_has(g->purposes, g->n_purposes, purpose))
+        return "the application may not use this purpose with this dataset";
     *reason = "grant_field";
-    if (lt_apireq_each_field(q, s_field_granted, (void *)app))
-        return "the application may not see or claim one of the fields";
+    if (lt_apireq_each_field(q, s_field_not_granted, (void *)g))
+        return "the application may not see or claim one of the fields in this dataset";
     /* No field named means every field (PROTOCOL.md 7.5): s_query puts the
-     * application's in their place, so there must be some (the
-     * configuration refuses an application without). */
-    if (lq && !lq->n_fields && !app->n_fields)
-        return "the application is granted no field";
+     * grant's in their place, so there must be some (the configuration
+     * refuses a grant without). */
+    if (lq && !lq->n_fields && !g->n_fields)
+        return "the application is granted no field in this dataset";
     return NULL;
 }
 
@@ -336,6 +335,7 @@ static void s_query(lt_api_t *self, const lt_apicfg_app_t *app, const req_t *rq,
 {
     char err[512];
     const char *endpoint = is_verify ? "verify" : "lookup", *why, *reason;
+    const lt_apicfg_grant_t *grant;
     lt_apireq_t *q = lt_apireq_decode(rq->body ? rq->body : "", rq->len, is_verify, err, sizeof err);
     if (!q) {
         s_error(r, 400, "bad_request", "BAD_REQUEST", err);
@@ -343,21 +343,21 @@ static void s_query(lt_api_t *self, const lt_apicfg_app_t *app, const req_t *rq,
     }
     Lienthong__LookupRequest *lq = lt_apireq_lookup(q);
     Lienthong__VerifyRequest *vq = lt_apireq_verify(q);
-    if ((why = s_outside(app, q, &reason))) {
+    if ((why = s_outside(app, q, &reason, &grant))) {
         s_error(r, 403, reason, "FORBIDDEN", why);
         s_audit(self, app->name, lt_apireq_officer(q), lq ? lq->case_ref : vq->case_ref, endpoint,
                 lq ? lq->dataset : vq->dataset, lq ? lq->key : NULL, r);
         lt_apireq_destroy(&q);
         return;
     }
-    /* No fields asked: the application's fields, not every field the
+    /* No fields asked: those granted for this dataset, not every field the
      * member may see (the owner would release all the policy allows). */
     if (lq && !lq->n_fields) {
         static __thread char *granted[LT_APICFG_MAX_GRANTS];
-        for (size_t i = 0; i < app->n_fields; i++)
-            granted[i] = (char *)app->fields[i];
+        for (size_t i = 0; i < grant->n_fields; i++)
+            granted[i] = (char *)grant->fields[i];
         lq->fields = granted;
-        lq->n_fields = app->n_fields;
+        lq->n_fields = grant->n_fields;
     }
     Lienthong__OnBehalf who = LIENTHONG__ON_BEHALF__INIT;
     who.application = (char *)app->name;
@@ -440,9 +440,17 @@ static const char *s_prefill_bad(const prefill_q_t *q, const char *id, char *buf
     return buf;
 }
 
-/* The streams to read: those asked, each granted to the application, or
- * else every stream the gateway replicates that is granted (its status
- * lists them). Returns NULL when it may go on, or why not with *status. */
+/* 1 when the application's grant on stream lets it use purpose. */
+static int s_stream_purpose(const lt_apicfg_app_t *app, const char *stream, const char *purpose)
+{
+    const lt_apicfg_grant_t *g = lt_apicfg_grant(app, stream);
+    return g && lt_apicfg_has(g->purposes, g->n_purposes, purpose);
+}
+
+/* The streams to read: those asked, each granted to the application for
+ * the purpose, or else every stream the gateway replicates that is (its
+ * status lists them). Returns NULL when it may go on, or why not with
+ * *status. */
 static const char *s_prefill_streams(lt_api_t *self, const lt_apicfg_app_t *app, prefill_q_t *q,
                                      Lienthong__Envelope **st, int *status, const char **reason)
 {
@@ -450,8 +458,13 @@ static const char *s_prefill_streams(lt_api_t *self, const lt_apicfg_app_t *app,
     *status = 403;
     *reason = "grant_dataset";
     for (size_t i = 0; i < q->n_streams; i++)
-        if (!lt_apicfg_has(app->datasets, app->n_datasets, q->streams[i]))
+        if (!lt_apicfg_grant(app, q->streams[i]))
             return "the application may not use one of the streams";
+    *reason = "grant_purpose";
+    for (size_t i = 0; i < q->n_streams; i++)
+        if (!s_stream_purpose(app, q->streams[i], q->purpose))
+            return "the application may not use this purpose with one of the streams";
+    *reason = "grant_dataset";
     if (q->n_streams)
         return NULL;
     if (!(*st = lt_apicall_status(self->call, STATUS_MS, &out))) {
@@ -463,9 +476,16 @@ static const char *s_prefill_streams(lt_api_t *self, const lt_apicfg_app_t *app,
     const Lienthong__StatusReply *r = (*st)->status_reply;
     for (size_t i = 0; i < r->n_streams && q->n_streams < LT_PREFILL_MAX_STREAMS; i++)
         if (strcmp(r->streams[i]->role, "replica") == 0 &&
-            lt_apicfg_has(app->datasets, app->n_datasets, r->streams[i]->stream))
+            s_stream_purpose(app, r->streams[i]->stream, q->purpose))
             q->streams[q->n_streams++] = r->streams[i]->stream;
     return q->n_streams ? NULL : "the application is granted no stream this member replicates";
+}
+
+/* 1 when the application (arg) may see field of stream: granted there. */
+static int s_prefill_granted(void *arg, const char *stream, const char *field)
+{
+    const lt_apicfg_grant_t *g = lt_apicfg_grant(arg, stream);
+    return g && lt_apicfg_has(g->fields, g->n_fields, field);
 }
 
 static void s_prefill(lt_api_t *self, const lt_apicfg_app_t *app, struct MHD_Connection *c,
@@ -480,7 +500,7 @@ static void s_prefill(lt_api_t *self, const lt_apicfg_app_t *app, struct MHD_Con
         s_error(r, 400, "bad_request", "BAD_REQUEST", why);
         return;
     }
-    if (!lt_apicfg_has(app->purposes, app->n_purposes, q.purpose)) {
+    if (!lt_apicfg_any_purpose(app, q.purpose)) {
         s_error(r, 403, "grant_purpose", "FORBIDDEN", "the application may not use this purpose");
     } else if ((why = s_prefill_streams(self, app, &q, &st, &r->status, &reason))) {
         int status = r->status;
@@ -500,7 +520,7 @@ static void s_prefill(lt_api_t *self, const lt_apicfg_app_t *app, struct MHD_Con
         env = lt_apicall_prefill(self->call, &pq, &who, self->cfg->request_timeout_ms, &out);
         int rc = 0;
         if (env)
-            rc = lt_apicall_prefill_json(env->prefill_reply, self->cfg->member, s_field_granted_to,
+            rc = lt_apicall_prefill_json(env->prefill_reply, self->cfg->member, s_prefill_granted,
                                          (void *)app, &found, &out.body, buf, sizeof buf);
         if (rc != 0) {
             lt_warn("api", "pre-fill for application %s: %s", app->name, buf);
@@ -522,23 +542,29 @@ static void s_prefill(lt_api_t *self, const lt_apicfg_app_t *app, struct MHD_Con
 
 /* ---- profile (PROTOCOL.md 7.7) ------------------------------------------------------------ */
 
-/* Why a profile is outside the application's grants (every part's dataset
- * and fields, the purpose), or NULL. */
+/* Why a profile is outside the application's grants (every part's dataset,
+ * the purpose and the part's fields on it), or NULL; *dataset is the part
+ * at fault. */
 static const char *s_profile_outside(const lt_apicfg_app_t *app, lt_apireq_t *q,
                                      const char **reason, const char **dataset)
 {
     Lienthong__ProfileRequest *pq = lt_apireq_profile(q);
     *reason = "grant_dataset";
     for (size_t i = 0; i < pq->n_parts; i++)
-        if (!lt_apicfg_has(app->datasets, app->n_datasets, (*dataset = pq->parts[i]->dataset)))
+        if (!lt_apicfg_grant(app, (*dataset = pq->parts[i]->dataset)))
             return "the application may not use one of the datasets";
+    for (size_t i = 0; i < pq->n_parts; i++) {
+        const Lienthong__ProfilePart *p = pq->parts[i];
+        const lt_apicfg_grant_t *g = lt_apicfg_grant(app, (*dataset = p->dataset));
+        *reason = "grant_purpose";
+        if (!lt_apicfg_has(g->purposes, g->n_purposes, pq->purpose))
+            return "the application may not use this purpose with one of the datasets";
+        *reason = "grant_field";
+        for (size_t f = 0; f < p->n_fields; f++)
+            if (s_field_not_granted((void *)g, p->fields[f]))
+                return "the application may not see one of the fields in one of the datasets";
+    }
     *dataset = NULL;
-    *reason = "grant_purpose";
-    if (!lt_apicfg_has(app->purposes, app->n_purposes, pq->purpose))
-        return "the application may not use this purpose";
-    *reason = "grant_field";
-    if (lt_apireq_each_field(q, s_field_granted, (void *)app))
-        return "the application may not see one of the fields";
     return NULL;
 }
 
@@ -595,7 +621,7 @@ static json_t *s_dataset_item(const lt_dir_t *dir, const Lienthong__Policy *p,
                      d ? d->record_type : "", "operations", ops, "fields",
                      s_names(p->fields, p->n_fields), "purposes",
                      s_names(p->purposes, p->n_purposes), "granted_to_application",
-                     lt_apicfg_has(app->datasets, app->n_datasets, p->target));
+                     lt_apicfg_grant(app, p->target) != NULL);
 }
 
 static void s_datasets(lt_api_t *self, const lt_apicfg_app_t *app, reply_t *r)

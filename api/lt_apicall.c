@@ -557,8 +557,8 @@ Lienthong__Envelope *lt_apicall_prefill(lt_apicall_t *self, Lienthong__PrefillRe
 /* Part p's record as JSON in *out; 0, or LT_PROFJSON_* with err (the
  * part is found and its payload does not decode, or out of memory). */
 static int s_prefill_part(const Lienthong__PrefillPart *p,
-                          int (*granted)(void *arg, const char *field), void *arg, json_t **out,
-                          char *err, size_t errlen)
+                          int (*granted)(void *arg, const char *stream, const char *field),
+                          void *arg, json_t **out, char *err, size_t errlen)
 {
     const ProtobufCMessageDescriptor *t = p->found ? lt_schema_find(p->record_type) : NULL;
     if (p->found && !t) {
@@ -578,7 +578,7 @@ static int s_prefill_part(const Lienthong__PrefillPart *p,
     for (unsigned i = 0; rec && i < t->n_fields; i++) {
         const ProtobufCFieldDescriptor *fd = &t->fields[i];
         const char *val = lt_schema_set(rec, fd) ? lt_schema_text(rec, fd, buf, sizeof buf) : NULL;
-        if (val && granted(arg, fd->name))
+        if (val && granted(arg, p->stream, fd->name))
             json_object_set_new(fields, fd->name, json_string(val));
         else if (val)
             json_array_append_new(withheld, json_pack("{s:s,s:s}", "field", fd->name, "reason",
@@ -601,8 +601,8 @@ static int s_prefill_part(const Lienthong__PrefillPart *p,
 }
 
 int lt_apicall_prefill_json(const Lienthong__PrefillReply *r, const char *member,
-                            int (*granted)(void *arg, const char *field), void *arg,
-                            size_t *found, json_t **out, char *err, size_t errlen)
+                            int (*granted)(void *arg, const char *stream, const char *field),
+                            void *arg, size_t *found, json_t **out, char *err, size_t errlen)
 {
     json_t *parts = json_array(), *part = NULL;
     int rc = LT_PROFJSON_NOMEM;

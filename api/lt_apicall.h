@@ -64,15 +64,16 @@ Lienthong__Envelope *lt_apicall_prefill(lt_apicall_t *self, Lienthong__PrefillRe
                                         lt_apicall_out_t *out);
 /* A PrefillReply as JSON: per part the stream, its dataset, owner and record
  * type, found, seq, changed_at_ms, the record's fields that are set and
- * that granted(arg, field) allows, the others set listed as withheld, and
+ * that granted(arg, stream, field) allows (the application's grant on the
+ * part's stream), the others set listed as withheld, and
  * the replica's state and freshness, into *out. *found counts the parts
  * found. 0, or an LT_PROFJSON_* failure with err (*out NULL):
  * LT_PROFJSON_UNDECODABLE when a part found has a payload that does not
  * decode as its record type (or a record type unknown to this program), as
  * a part found without its fields would be a wrong answer. */
 int lt_apicall_prefill_json(const Lienthong__PrefillReply *r, const char *member,
-                            int (*granted)(void *arg, const char *field), void *arg, size_t *found,
-                            json_t **out, char *err, size_t errlen)
+                            int (*granted)(void *arg, const char *stream, const char *field),
+                            void *arg, size_t *found, json_t **out, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 /* StatusReply as JSON: member, directory_version, peers_connected,
  * refused, streams (last_seq, role, records_per_sec, subscribers, and the

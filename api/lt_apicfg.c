@@ -14,27 +14,44 @@ static const char *const s_known[] = {
     "max_connections_per_ip", "max_in_flight", "audit_file", "log_level", "log_format", "apps",
     NULL};
 
-/* Reads the string list `name` of group g into out (at most max ids). */
-static int s_ids(const config_setting_t *g, const char *file, const char *name, int required,
-                 lt_apicfg_id_t *out, size_t max, size_t *n, char *err, size_t errlen)
+/* Reads the string list `name` of group g into out (at most max ids); who
+ * prefixes the messages ("application 'hr', grant 2: "). With unique, an id
+ * named twice is refused, quoted. */
+static int s_ids(const config_setting_t *g, const char *file, const char *who, const char *name,
+                 int required, int unique, lt_apicfg_id_t *out, size_t max, size_t *n, char *err,
+                 size_t errlen)
 {
     const config_setting_t *a = config_setting_get_member(g, name);
     *n = 0;
     if (!a)
-        return required ? lt_cfgfile_err(g, file, err, errlen, "missing required list '%s'", name)
-                        : 0;
+        return required
+                   ? lt_cfgfile_err(g, file, err, errlen, "%smissing required list '%s'", who, name)
+                   : 0;
     if (!config_setting_is_array(a) && !config_setting_is_list(a))
-        return lt_cfgfile_err(a, file, err, errlen, "'%s' must be a list of strings", name);
+        return lt_cfgfile_err(a, file, err, errlen, "%s'%s' must be a list of strings", who, name);
     if ((size_t)config_setting_length(a) > max)
-        return lt_cfgfile_err(a, file, err, errlen, "'%s' has more than %zu entries", name, max);
+        return lt_cfgfile_err(a, file, err, errlen, "%s'%s' has more than %zu entries", who, name,
+                              max);
     for (int i = 0; i < config_setting_length(a); i++) {
         const char *s = config_setting_get_string_elem(a, i);
         if (!s || !s[0] || strlen(s) >= LT_APICFG_ID_MAX)
-            return lt_cfgfile_err(a, file, err, errlen, "entry %d of '%s' must be a non-empty "
-                                  "string of at most %d bytes", i + 1, name, LT_APICFG_ID_MAX - 1);
+            return lt_cfgfile_err(a, file, err, errlen, "%sentry %d of '%s' must be a non-empty "
+                                  "string of at most %d bytes", who, i + 1, name,
+                                  LT_APICFG_ID_MAX - 1);
+        if (unique && lt_apicfg_has(out, *n, s))
+            return lt_cfgfile_err(a, file, err, errlen, "%s'%s' names \"%s\" twice", who, name, s);
         snprintf(out[(*n)++], LT_APICFG_ID_MAX, "%s", s);
     }
     return 0;
+}
+
+/* How many ids the list `name` of g may hold once read: a longer list, or
+ * one that is not a list, is refused before anything is written. */
+static size_t s_room(const config_setting_t *g, const char *name)
+{
+    const config_setting_t *a = config_setting_get_member(g, name);
+    size_t n = a ? (size_t)config_setting_length(a) : 0;
+    return n < LT_APICFG_MAX_GRANTS ? n : LT_APICFG_MAX_GRANTS;
 }
 
 /* What the API process takes from the gateway's own configuration. */
@@ -54,8 +71,9 @@ static int s_gateway(lt_apicfg_t *cfg, char *err, size_t errlen)
                           errlen) ||
         lt_cfgfile_string(&c, f, "directory", NULL, 1, cfg->directory_file,
                           sizeof cfg->directory_file, err, errlen) ||
-        s_ids(config_root_setting(&c), f, "authority_keys", 1, keys, 8, &n_keys, err, errlen) ||
-        s_ids(config_root_setting(&c), f, "peers", 0, cfg->peers, LT_APICFG_MAX_PEERS,
+        s_ids(config_root_setting(&c), f, "", "authority_keys", 1, 0, keys, 8, &n_keys, err,
+              errlen) ||
+        s_ids(config_root_setting(&c), f, "", "peers", 0, 0, cfg->peers, LT_APICFG_MAX_PEERS,
               &cfg->n_peers, err, errlen))
         goto out;
     for (size_t i = 0; i < n_keys; i++)
@@ -121,10 +139,150 @@ static int s_rate(const config_setting_t *g, const char *file, const char *name,
     return 0;
 }
 
+static const char *const s_app_keys[] = {"name",   "token_hash", "rate",   "datasets",
+                                         "fields", "purposes",   "grants", NULL};
+static const char *const s_grant_keys[] = {"dataset", "fields", "purposes", NULL};
+
+/* Refuses a member of group g not in known; who prefixes the message. */
+static int s_known_keys(const config_setting_t *g, const char *file, const char *who,
+                        const char *const *known, char *err, size_t errlen)
+{
+    for (int i = 0; i < config_setting_length(g); i++) {
+        const config_setting_t *m = config_setting_get_elem(g, (unsigned)i);
+        const char *k = config_setting_name(m);
+        size_t j = 0;
+        while (known[j] && strcmp(k, known[j]) != 0)
+            j++;
+        if (!known[j])
+            return lt_cfgfile_err(m, file, err, errlen, "%sunknown setting '%s'", who, k);
+    }
+    return 0;
+}
+
+/* The room for n_ids ids and n_grants grants of app. */
+static int s_app_alloc(const config_setting_t *g, const char *file, lt_apicfg_app_t *app,
+                       size_t n_ids, size_t n_grants, char *err, size_t errlen)
+{
+    app->ids = calloc(n_ids ? n_ids : 1, sizeof *app->ids);
+    app->grants = calloc(n_grants ? n_grants : 1, sizeof *app->grants);
+    return app->ids && app->grants ? 0 : lt_cfgfile_err(g, file, err, errlen, "out of memory");
+}
+
+/* The form of one list for all: every dataset gets the same fields and
+ * purposes. */
+static int s_app_shared(const config_setting_t *g, const char *file, lt_apicfg_app_t *app,
+                        char *err, size_t errlen)
+{
+    char who[LT_APICFG_NAME_MAX + 32];
+    size_t nd, nf, np;
+    snprintf(who, sizeof who, "application '%s': ", app->name);
+    if (s_app_alloc(g, file, app,
+                    s_room(g, "datasets") + s_room(g, "fields") + s_room(g, "purposes"),
+                    s_room(g, "datasets"), err, errlen))
+        return -1;
+    lt_apicfg_id_t *ds = app->ids;
+    if (s_ids(g, file, who, "datasets", 1, 1, ds, LT_APICFG_MAX_GRANTS, &nd, err, errlen))
+        return -1;
+    lt_apicfg_id_t *fields = ds + nd;
+    if (s_ids(g, file, who, "fields", 1, 1, fields, LT_APICFG_MAX_GRANTS, &nf, err, errlen))
+        return -1;
+    lt_apicfg_id_t *purposes = fields + nf;
+    if (s_ids(g, file, who, "purposes", 1, 1, purposes, LT_APICFG_MAX_GRANTS, &np, err, errlen))
+        return -1;
+    /* A lookup naming no field asks for every field (PROTOCOL.md 7.5): with
+     * no field granted it would read all the agency's policy allows. */
+    if (!nf)
+        return lt_cfgfile_err(config_setting_get_member(g, "fields"), file, err, errlen,
+                              "%sfields is empty; grant at least one field", who);
+    for (size_t i = 0; i < nd; i++)
+        app->grants[i] = (lt_apicfg_grant_t){ds[i], fields, nf, purposes, np};
+    app->n_grants = nd;
+    return 0;
+}
+
+/* Grant i of the list: { dataset = "..."; fields = [...]; purposes = [...]; },
+ * its ids from *next on. */
+static int s_grant(const config_setting_t *e, const char *file, lt_apicfg_app_t *app, size_t i,
+                   lt_apicfg_id_t **next, char *err, size_t errlen)
+{
+    char who[LT_APICFG_NAME_MAX + LT_APICFG_ID_MAX + 48], got[64];
+    lt_apicfg_grant_t *gr = &app->grants[i];
+    const char *ds = NULL;
+    if (config_setting_is_group(e))
+        ds = s_app_string(e, "dataset", got, sizeof got);
+    else
+        lt_cfgfile_shown(e, got, sizeof got);
+    if (!ds || !ds[0] || strlen(ds) >= LT_APICFG_ID_MAX)
+        return lt_cfgfile_err(e, file, err, errlen, "application '%s', grant %zu: each grant "
+                              "needs dataset = \"...\" (a dataset or view id of at most %d "
+                              "bytes) in { dataset = \"...\"; fields = [...]; purposes = [...]; "
+                              "}, got %s", app->name, i + 1, LT_APICFG_ID_MAX - 1, got);
+    snprintf(who, sizeof who, "application '%s', grant %zu (%s): ", app->name, i + 1, ds);
+    for (size_t j = 0; j < i; j++)
+        if (strcmp(app->grants[j].dataset, ds) == 0)
+            return lt_cfgfile_err(e, file, err, errlen, "application '%s': grants %zu and %zu "
+                                  "both name dataset \"%s\"; write its fields and purposes in "
+                                  "one grant", app->name, j + 1, i + 1, ds);
+    if (s_known_keys(e, file, who, s_grant_keys, err, errlen))
+        return -1;
+    lt_apicfg_id_t *id = *next;
+    snprintf(id[0], LT_APICFG_ID_MAX, "%s", ds);
+    gr->dataset = id[0];
+    gr->fields = id + 1;
+    if (s_ids(e, file, who, "fields", 1, 1, id + 1, LT_APICFG_MAX_GRANTS, &gr->n_fields, err,
+              errlen))
+        return -1;
+    gr->purposes = id + 1 + gr->n_fields;
+    if (s_ids(e, file, who, "purposes", 1, 1, id + 1 + gr->n_fields, LT_APICFG_MAX_GRANTS,
+              &gr->n_purposes, err, errlen))
+        return -1;
+    /* No field: a lookup naming none would ask for every field (PROTOCOL.md
+     * 7.5). No purpose: the grant could never be used. */
+    if (!gr->n_fields || !gr->n_purposes)
+        return lt_cfgfile_err(e, file, err, errlen, "%s%s is empty; grant at least one", who,
+                              gr->n_fields ? "purposes" : "fields");
+    *next = id + 1 + gr->n_fields + gr->n_purposes;
+    return 0;
+}
+
+/* The form of grants per dataset; datasets, fields and purposes beside it
+ * would leave unclear which fields go with which dataset. */
+static int s_app_grants(const config_setting_t *g, const config_setting_t *l, const char *file,
+                        lt_apicfg_app_t *app, char *err, size_t errlen)
+{
+    static const char *const shared[] = {"datasets", "fields", "purposes"};
+    for (size_t i = 0; i < 3; i++)
+        if (config_setting_get_member(g, shared[i]))
+            return lt_cfgfile_err(config_setting_get_member(g, shared[i]), file, err, errlen,
+                                  "application '%s': '%s' cannot stand beside 'grants'; write "
+                                  "each dataset with its own fields and purposes in 'grants' "
+                                  "(grants = ( { dataset = \"...\"; fields = [...]; purposes = "
+                                  "[...]; } )), or drop 'grants' to give every dataset of "
+                                  "'datasets' the same 'fields' and 'purposes'",
+                                  app->name, shared[i]);
+    if (!config_setting_is_list(l) || config_setting_length(l) > LT_APICFG_MAX_GRANTS)
+        return lt_cfgfile_err(l, file, err, errlen, "application '%s': 'grants' must be a list "
+                              "of at most %d groups: ( { dataset = \"...\"; fields = [...]; "
+                              "purposes = [...]; } )", app->name, LT_APICFG_MAX_GRANTS);
+    size_t n = (size_t)config_setting_length(l), room = 0;
+    for (size_t i = 0; i < n; i++) {
+        const config_setting_t *e = config_setting_get_elem(l, (unsigned)i);
+        room += 1 + s_room(e, "fields") + s_room(e, "purposes");
+    }
+    if (s_app_alloc(g, file, app, room, n, err, errlen))
+        return -1;
+    app->per_dataset = 1;
+    lt_apicfg_id_t *next = app->ids;
+    for (size_t i = 0; i < n; i++, app->n_grants++)
+        if (s_grant(config_setting_get_elem(l, (unsigned)i), file, app, i, &next, err, errlen))
+            return -1;
+    return 0;
+}
+
 static int s_app(const config_setting_t *g, const char *file, lt_apicfg_app_t *app, char *err,
                  size_t errlen)
 {
-    char got[64];
+    char got[64], who[LT_APICFG_NAME_MAX + 32];
     const char *name = NULL;
     if (config_setting_is_group(g))
         name = s_app_string(g, "name", got, sizeof got);
@@ -139,29 +297,13 @@ static int s_app(const config_setting_t *g, const char *file, lt_apicfg_app_t *a
         return lt_cfgfile_err(g, file, err, errlen, "application '%s': token_hash must be the 64 "
                               "hex digits `lienthong api token` printed, in double quotes, got %s",
                               name, got);
-    if (s_rate(g, file, name, &app->rate, err, errlen))
+    snprintf(who, sizeof who, "application '%s': ", name);
+    if (s_rate(g, file, name, &app->rate, err, errlen) ||
+        s_known_keys(g, file, who, s_app_keys, err, errlen))
         return -1;
-    for (int i = 0; i < config_setting_length(g); i++) {
-        const char *k = config_setting_name(config_setting_get_elem(g, (unsigned)i));
-        if (strcmp(k, "name") && strcmp(k, "token_hash") && strcmp(k, "rate") &&
-            strcmp(k, "datasets") && strcmp(k, "fields") && strcmp(k, "purposes"))
-            return lt_cfgfile_err(config_setting_get_elem(g, (unsigned)i), file, err, errlen,
-                                  "application '%s': unknown setting '%s'", name, k);
-    }
-    if (s_ids(g, file, "datasets", 1, app->datasets, LT_APICFG_MAX_GRANTS, &app->n_datasets, err,
-              errlen) ||
-        s_ids(g, file, "fields", 1, app->fields, LT_APICFG_MAX_GRANTS, &app->n_fields, err,
-              errlen) ||
-        s_ids(g, file, "purposes", 1, app->purposes, LT_APICFG_MAX_GRANTS, &app->n_purposes, err,
-              errlen))
-        return -1;
-    /* A lookup naming no field asks for every field (PROTOCOL.md 7.5): with
-     * no field granted it would read all the agency's policy allows. */
-    if (!app->n_fields)
-        return lt_cfgfile_err(config_setting_get_member(g, "fields"), file, err, errlen,
-                              "application '%s': fields is empty; grant at least one field",
-                              name);
-    return 0;
+    const config_setting_t *grants = config_setting_get_member(g, "grants");
+    return grants ? s_app_grants(g, grants, file, app, err, errlen)
+                  : s_app_shared(g, file, app, err, errlen);
 }
 
 static int s_apps(const config_t *c, lt_apicfg_t *cfg, char *err, size_t errlen)
@@ -176,6 +318,7 @@ static int s_apps(const config_t *c, lt_apicfg_t *cfg, char *err, size_t errlen)
     if (!(cfg->apps = calloc(n ? n : 1, sizeof *cfg->apps)))
         return lt_cfgfile_err(l, cfg->path, err, errlen, "out of memory");
     for (size_t i = 0; i < n; i++) {
+        cfg->n_apps++; /* counted first: lt_apicfg_free frees what a failed one holds */
         if (s_app(config_setting_get_elem(l, (unsigned)i), cfg->path, &cfg->apps[i], err, errlen))
             return -1;
         for (size_t j = 0; j < i; j++)
@@ -184,7 +327,6 @@ static int s_apps(const config_t *c, lt_apicfg_t *cfg, char *err, size_t errlen)
                 return lt_cfgfile_err(config_setting_get_elem(l, (unsigned)i), cfg->path, err,
                                       errlen, "application '%s' repeats the name or token of "
                                       "another", cfg->apps[i].name);
-        cfg->n_apps++;
     }
     return 0;
 }
@@ -255,6 +397,10 @@ void lt_apicfg_free(lt_apicfg_t *cfg)
 {
     if (!cfg)
         return;
+    for (size_t i = 0; cfg->apps && i < cfg->n_apps; i++) {
+        free(cfg->apps[i].grants);
+        free(cfg->apps[i].ids);
+    }
     free(cfg->apps);
     cfg->apps = NULL;
     cfg->n_apps = 0;
@@ -293,6 +439,22 @@ int lt_apicfg_has(const lt_apicfg_id_t *list, size_t n, const char *id)
 {
     for (size_t i = 0; i < n; i++)
         if (strcmp(list[i], id) == 0)
+            return 1;
+    return 0;
+}
+
+const lt_apicfg_grant_t *lt_apicfg_grant(const lt_apicfg_app_t *app, const char *dataset)
+{
+    for (size_t i = 0; i < app->n_grants; i++)
+        if (strcmp(app->grants[i].dataset, dataset) == 0)
+            return &app->grants[i];
+    return NULL;
+}
+
+int lt_apicfg_any_purpose(const lt_apicfg_app_t *app, const char *purpose)
+{
+    for (size_t i = 0; i < app->n_grants; i++)
+        if (lt_apicfg_has(app->grants[i].purposes, app->grants[i].n_purposes, purpose))
             return 1;
     return 0;
 }

@@ -5,10 +5,14 @@
  * what the API process needs (member, local socket, data directory,
  * directory file and pinned authority keys, peers), and lists the
  * applications: each one's name, the BLAKE2b hash of its token (the token
- * itself is never stored), and its grants: datasets or views, fields,
- * purposes, and a rate limit. Parsing is strict, as for every lienthong
- * configuration file: unknown settings and wrong types are errors of the form
- * "FILE:LINE: problem". */
+ * itself is never stored), its rate limit and its grants: for each dataset
+ * or view, the fields it may see or claim there and the purposes it may
+ * give. An application writes them either per dataset (grants = ( {
+ * dataset; fields; purposes; }, ... )) or, as before, once for all
+ * (datasets, fields, purposes: each dataset gets the same fields and
+ * purposes); never both. Parsing is strict, as for every lienthong
+ * configuration file: unknown settings, wrong types and an id named twice
+ * in one list are errors of the form "FILE:LINE: problem". */
 #ifndef LT_APICFG_H
 #define LT_APICFG_H
 
@@ -22,22 +26,29 @@
 #define LT_APICFG_NAME_MAX 64     /* application names */
 #define LT_APICFG_ID_MAX 128      /* member, dataset, field and purpose ids */
 #define LT_APICFG_MAX_APPS 256
-#define LT_APICFG_MAX_GRANTS 64   /* datasets, fields or purposes of one application */
+#define LT_APICFG_MAX_GRANTS 64   /* grants of an application; fields or purposes of a grant */
 #define LT_APICFG_MAX_PEERS 128
 #define LT_APICFG_TOKEN_HASH 32   /* BLAKE2b-256 of the token */
 
 typedef char lt_apicfg_id_t[LT_APICFG_ID_MAX];
 
+/* What an application may do with one dataset or view. */
+typedef struct {
+    const char *dataset;          /* dataset or view id */
+    const lt_apicfg_id_t *fields; /* record fields it may see or claim there (at least one) */
+    size_t n_fields;
+    const lt_apicfg_id_t *purposes;
+    size_t n_purposes;
+} lt_apicfg_grant_t;
+
 /* One application and what it may do. */
 typedef struct {
     char name[LT_APICFG_NAME_MAX];
     uint8_t token_hash[LT_APICFG_TOKEN_HASH];
-    lt_apicfg_id_t datasets[LT_APICFG_MAX_GRANTS]; /* dataset or view ids */
-    size_t n_datasets;
-    lt_apicfg_id_t fields[LT_APICFG_MAX_GRANTS];   /* record fields it may see or claim */
-    size_t n_fields;
-    lt_apicfg_id_t purposes[LT_APICFG_MAX_GRANTS];
-    size_t n_purposes;
+    lt_apicfg_grant_t *grants; /* n_grants, each of a dataset of its own */
+    size_t n_grants;
+    int per_dataset;           /* written as grants = (...), not datasets/fields/purposes */
+    lt_apicfg_id_t *ids;       /* owns the grants' dataset, field and purpose ids */
     double rate;  /* requests per second (also the burst) */
 } lt_apicfg_app_t;
 
@@ -89,5 +100,12 @@ void lt_apicfg_token_new(char out[65], char hash_hex[65]);
 
 /* 1 if id is in the list of n. */
 int lt_apicfg_has(const lt_apicfg_id_t *list, size_t n, const char *id);
+
+/* The application's grant on dataset (a dataset or view id), or NULL when
+ * it may not use it. */
+const lt_apicfg_grant_t *lt_apicfg_grant(const lt_apicfg_app_t *app, const char *dataset);
+
+/* 1 if the application may use purpose with at least one dataset. */
+int lt_apicfg_any_purpose(const lt_apicfg_app_t *app, const char *purpose);
 
 #endif

@@ -259,68 +259,80 @@ lt_dir_t *lt_apicheck_directory(const lt_apicfg_t *cfg, char *why, size_t len)
 
 /* ---- the grants, for --check ------------------------------------------------------------- */
 
-/* 1 when a policy of the member on one of app's datasets lists id among
- * its purposes (purposes set) or its fields. */
-static int s_policies_list(const lt_dir_t *d, const char *member, const lt_apicfg_app_t *app,
-                           int purposes, const char *id)
+/* 1 when the member's policy on the grant's dataset lists id among its
+ * purposes (purposes set) or its fields. */
+static int s_policy_lists(const lt_dir_t *d, const char *member, const lt_apicfg_grant_t *g,
+                          int purposes, const char *id)
 {
-    for (size_t i = 0; i < app->n_datasets; i++) {
-        const Lienthong__Policy *p = lt_dir_policy(d, member, app->datasets[i]);
-        char **l = !p ? NULL : purposes ? p->purposes : p->fields;
-        size_t n = !p ? 0 : purposes ? p->n_purposes : p->n_fields;
-        for (size_t j = 0; j < n; j++)
-            if (strcmp(l[j], id) == 0)
-                return 1;
-    }
+    const Lienthong__Policy *p = lt_dir_policy(d, member, g->dataset);
+    char **l = !p ? NULL : purposes ? p->purposes : p->fields;
+    size_t n = !p ? 0 : purposes ? p->n_purposes : p->n_fields;
+    for (size_t j = 0; j < n; j++)
+        if (strcmp(l[j], id) == 0)
+            return 1;
     return 0;
 }
 
-static int s_check_datasets(lt_check_t *r, const lt_apicfg_t *cfg, const lt_dir_t *d,
-                            const lt_apicfg_app_t *app)
+/* The grant's dataset: in the directory, and granted to the member. */
+static int s_check_dataset(lt_check_t *r, const lt_apicfg_t *cfg, const lt_dir_t *d,
+                           const lt_apicfg_app_t *app, const char *id)
 {
     unsigned long long v = (unsigned long long)lt_dir_version(d);
+    if (!lt_dir_dataset(d, id) && !lt_dir_view(d, id))
+        lt_check_warn(r, "grants", "check the id (lienthong directory show), or remove its "
+                      "grant from the application",
+                      "application '%s': '%s' is neither a dataset nor a view of directory "
+                      "version %llu", app->name, id, v);
+    else if (!lt_dir_policy(d, cfg->member, id))
+        lt_check_warn(r, "grants", "ask the authority for a policy, or remove its grant from the "
+                      "application",
+                      "application '%s': no policy of directory version %llu lets %s use "
+                      "'%s'", app->name, v, cfg->member, id);
+    else
+        return 0;
+    return 1;
+}
+
+/* Fields (purposes set: purposes) granted for a dataset the member's
+ * policy on it does not list (the dataset itself is s_check_dataset's). */
+static int s_check_ids(lt_check_t *r, const lt_apicfg_t *cfg, const lt_dir_t *d,
+                       const lt_apicfg_app_t *app, const lt_apicfg_grant_t *g, int purposes)
+{
+    const lt_apicfg_id_t *ids = purposes ? g->purposes : g->fields;
+    size_t n = purposes ? g->n_purposes : g->n_fields;
+    const char *kind = purposes ? "purpose" : "field";
     int bad = 0;
-    for (size_t i = 0; i < app->n_datasets; i++) {
-        const char *id = app->datasets[i];
-        if (!lt_dir_dataset(d, id) && !lt_dir_view(d, id))
-            lt_check_warn(r, "grants", "check the id (lienthong directory show), or remove it "
-                          "from the application's datasets",
-                          "application '%s': '%s' is neither a dataset nor a view of directory "
-                          "version %llu", app->name, id, v);
-        else if (!lt_dir_policy(d, cfg->member, id))
-            lt_check_warn(r, "grants", "ask the authority for a policy, or remove it from the "
-                          "application's datasets",
-                          "application '%s': no policy of directory version %llu lets %s use "
-                          "'%s'", app->name, v, cfg->member, id);
-        else
+    if (!lt_dir_policy(d, cfg->member, g->dataset))
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s_policy_lists(d, cfg->member, g, purposes, ids[i]))
             continue;
+        lt_check_warn(r, "grants", purposes ? "check the purpose code, or remove it from the "
+                      "application's purposes for this dataset: the gateway refuses it"
+                      : "check the field name, or remove it from the application's fields for "
+                      "this dataset: the gateway never releases it",
+                      "application '%s': the policy of directory version %llu on '%s' does not "
+                      "grant %s the %s '%s'", app->name, (unsigned long long)lt_dir_version(d),
+                      g->dataset, cfg->member, kind, ids[i]);
         bad++;
     }
     return bad;
 }
 
-/* Fields (purposes set: purposes) of app that no policy on its datasets
- * grants the member. */
-static int s_check_ids(lt_check_t *r, const lt_apicfg_t *cfg, const lt_dir_t *d,
-                       const lt_apicfg_app_t *app, int purposes)
+/* One line per application: what it is granted, per dataset, then each
+ * grant compared with the directory. */
+static void s_check_app(lt_check_t *r, const lt_apicfg_t *cfg, const lt_dir_t *d,
+                        const lt_apicfg_app_t *app)
 {
-    const lt_apicfg_id_t *ids = purposes ? app->purposes : app->fields;
-    size_t n = purposes ? app->n_purposes : app->n_fields;
-    const char *kind = purposes ? "purpose" : "field";
     int bad = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s_policies_list(d, cfg->member, app, purposes, ids[i]))
-            continue;
-        lt_check_warn(r, "grants", purposes ? "check the purpose code, or remove it from the "
-                      "application's purposes: the gateway refuses it"
-                      : "check the field name, or remove it from the application's fields: the "
-                      "gateway never releases it",
-                      "application '%s': no policy of directory version %llu on its datasets "
-                      "grants %s the %s '%s'", app->name, (unsigned long long)lt_dir_version(d),
-                      cfg->member, kind, ids[i]);
-        bad++;
+    for (size_t i = 0; i < app->n_grants; i++) {
+        const lt_apicfg_grant_t *g = &app->grants[i];
+        bad += s_check_dataset(r, cfg, d, app, g->dataset) + s_check_ids(r, cfg, d, app, g, 0) +
+               s_check_ids(r, cfg, d, app, g, 1);
     }
-    return bad;
+    if (bad == 0)
+        lt_check_ok(r, "grants", "application '%s': within directory version %llu", app->name,
+                    (unsigned long long)lt_dir_version(d));
 }
 
 static void s_check_grants(lt_check_t *r, const lt_apicfg_t *cfg)
@@ -335,13 +347,8 @@ static void s_check_grants(lt_check_t *r, const lt_apicfg_t *cfg)
                       "the applications' grants are not checked: %s", why);
         return;
     }
-    for (size_t i = 0; i < cfg->n_apps; i++) {
-        const lt_apicfg_app_t *app = &cfg->apps[i];
-        if (s_check_datasets(r, cfg, d, app) + s_check_ids(r, cfg, d, app, 0) +
-                s_check_ids(r, cfg, d, app, 1) == 0)
-            lt_check_ok(r, "grants", "application '%s': within directory version %llu",
-                        app->name, (unsigned long long)lt_dir_version(d));
-    }
+    for (size_t i = 0; i < cfg->n_apps; i++)
+        s_check_app(r, cfg, d, &cfg->apps[i]);
     lt_dir_destroy(&d);
 }
 

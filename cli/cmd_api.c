@@ -52,8 +52,8 @@ static int s_token(int argc, char **argv)
     lt_apicfg_token_new(token, hash);
     printf("token for %s (give it to the application; it is not stored and not shown again):\n"
            "%s\n\nadd to the API configuration's apps:\n"
-           "  { name = \"%s\"; token_hash = \"%s\";\n"
-           "    datasets = [...]; fields = [...]; purposes = [...]; rate = 50; }\n",
+           "  { name = \"%s\"; token_hash = \"%s\"; rate = 50;\n"
+           "    grants = ( { dataset = \"...\"; fields = [...]; purposes = [...]; } ); }\n",
            app, token, app, hash);
     sodium_memzero(token, sizeof token);
     return 0;

@@ -115,9 +115,10 @@ static void s_print_part(json_t *p)
 }
 
 /* Every field of the record is shown: the replica holds only its view's. */
-static int s_all(void *arg, const char *field)
+static int s_all(void *arg, const char *stream, const char *field)
 {
     (void)arg;
+    (void)stream;
     (void)field;
     return 1;
 }

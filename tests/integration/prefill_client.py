@@ -71,6 +71,11 @@ for f in ("id_card_number", "home_town", "ethnicity"):
 check(vac["fields"].get("vaccine") in ("COVID-19", "MMR") and "doses" in vac["fields"],
       "vaccination fields", body)
 check("facility" not in vac["fields"], "facility, outside the view, appears", body)
+# Granted per stream: personal_id for the vaccinations, not for the population.
+check(vac["fields"].get("personal_id") == KEY, "personal_id, granted for vaccinations, missing", body)
+check("personal_id" not in pop["fields"], "personal_id, not granted for the population, shown", body)
+check({"field": "personal_id", "reason": "not granted to the application"} in pop["withheld"],
+      "personal_id not withheld from the population part", body)
 for p in (pop, vac):
     check(p["replica"]["state"] == STATE, f"replica state is not {STATE}", body)
     check(p["seq"] >= 1 and p["replica"]["seq"] >= p["seq"], "seq and replica seq", body)

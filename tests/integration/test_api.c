@@ -37,7 +37,9 @@ static const char *s_source =
     "views = ( { id = \"" DS ".p38\"; dataset = \"" DS "\"; fields = [\"personal_id\", \"full_name\"];\n"
     "  where = { current_province = \"38\"; }; } );\n"
     "policies = ( { consumer = \"" ID_CALLER "\"; target = \"" DS "\"; allow = [\"lookup\", \"verify\"];\n"
-    "    fields = [\"full_name\", \"date_of_birth\"]; purposes = [\"KYC\", \"AUDIT\"]; } );\n";
+    "    fields = [\"full_name\", \"date_of_birth\"]; purposes = [\"KYC\", \"AUDIT\"]; },\n"
+    "  { consumer = \"" ID_CALLER "\"; target = \"" DS ".p38\"; allow = [\"lookup\", \"verify\"];\n"
+    "    fields = [\"full_name\"]; purposes = [\"KYC\"]; } );\n";
 
 static lt_it_fed_t g_fed;
 static lt_it_gw_t *g_owner, *g_caller;
@@ -508,8 +510,8 @@ static void test_check(void)
     CU_ASSERT(lt_it_file_contains(out, "configuration is valid"));
     CU_ASSERT(lt_it_file_contains(out, "ok       grants: application 'slow-app': within "
                                        "directory version"));
-    CU_ASSERT(lt_it_file_contains(out, "warning  grants: application 'hr-portal': no policy of "
-                                       "directory version 1 on its datasets grants " ID_CALLER
+    CU_ASSERT(lt_it_file_contains(out, "warning  grants: application 'hr-portal': the policy of "
+                                       "directory version 1 on '" DS "' does not grant " ID_CALLER
                                        " the field 'sex'"));
 }
 
@@ -637,6 +639,95 @@ out:
     (void)0;
 }
 
+/* POST body to url+path with token (curl); the answer goes to out. The
+ * HTTP status, or -1 when curl failed. */
+static int s_post(const char *url, const char *path, const char *token, const char *body,
+                  const char *out)
+{
+    char opts[PATH_MAX + 1024], full[256];
+    int curl_rc;
+    snprintf(opts, sizeof opts, "-H 'Authorization: Bearer %s' -H 'Content-Type: application/json' "
+             "-d '%s'", token, body);
+    snprintf(full, sizeof full, "%s%s", url, path);
+    return s_curl(opts, full, out, &curl_rc);
+}
+
+#define ASK(ds, what) "{\"dataset\":\"" ds "\",\"purpose\":\"KYC\",\"officer\":\"can-bo-9\"," \
+                      "\"case_ref\":\"HS-9\"," what "}"
+
+/* Grants per dataset: date_of_birth is granted for the dataset, not for
+ * its view, though the same application has both (before, one list of
+ * fields held for every dataset of an application). A lookup or verify of
+ * the view asking for it is refused 403 by the API itself; one naming no
+ * field gets the view's fields only. */
+static void test_grants_per_dataset(void)
+{
+    char url[64], out[PATH_MAX + 64], audit[PATH_MAX + 64], path[PATH_MAX + 64];
+    char text[PATH_MAX + 1024], hash[65], token[65];
+    pid_t api = 0;
+    int port = lt_it_free_port();
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
+    LT_IT_REQUIRE(lt_it_api_token(g_fed.dir, "forms", token, hash) == 0);
+    snprintf(text, sizeof text,
+             "gateway_config = \"%s\";\nport = %d;\naudit_file = \"api-grants-audit.jsonl\";\n"
+             "apps = ( { name = \"forms\"; token_hash = \"%s\"; rate = 200;\n"
+             "  grants = (\n"
+             "    { dataset = \"" DS "\"; fields = [\"full_name\", \"date_of_birth\"];\n"
+             "      purposes = [\"KYC\"]; },\n"
+             "    { dataset = \"" DS ".p38\"; fields = [\"full_name\"]; purposes = [\"KYC\"]; }\n"
+             "  ); } );\n",
+             g_caller->conf_path, port, hash);
+    snprintf(path, sizeof path, "%s/api-grants.conf", g_fed.dir);
+    LT_IT_REQUIRE(lt_it_write_file(path, text) == 0);
+    CU_ASSERT_EQUAL(s_check("api-grants", out, sizeof out), 0);
+    CU_ASSERT(lt_it_file_contains(out, "ok       grants: application 'forms': within directory "
+                                       "version"));
+    LT_IT_REQUIRE(s_start_api("api-grants", url, "", 0, &api) == 0);
+    snprintf(out, sizeof out, "%s/grants.json", g_fed.dir);
+    /* granted for the dataset */
+    CU_ASSERT_EQUAL(s_post(url, "/v1/lookup", token,
+                           ASK(DS, "\"key\":\"" KEY "\",\"fields\":[\"date_of_birth\"]"), out), 200);
+    CU_ASSERT(lt_it_file_contains(out, "\"date_of_birth\":\"" DOB "\""));
+    /* not for the view: refused by the API, for a lookup and a verify */
+    CU_ASSERT_EQUAL(s_post(url, "/v1/lookup", token,
+                           ASK(DS ".p38", "\"key\":\"" KEY "\",\"fields\":[\"date_of_birth\"]"),
+                           out), 403);
+    CU_ASSERT(lt_it_file_contains(out, "may not see or claim one of the fields in this dataset"));
+    CU_ASSERT_EQUAL(s_post(url, "/v1/verify", token,
+                           ASK(DS ".p38", "\"keys\":[\"" KEY "\"],\"claims\":[{\"field\":"
+                               "\"date_of_birth\",\"value\":\"" DOB "\"}]"), out), 403);
+    CU_ASSERT_EQUAL(s_post(url, "/v1/verify", token,
+                           ASK(DS, "\"keys\":[\"" KEY "\"],\"claims\":[{\"field\":"
+                               "\"date_of_birth\",\"value\":\"" DOB "\"}]"), out), 200);
+    /* a profile: each part within the grant on its own dataset */
+    CU_ASSERT_EQUAL(s_post(url, "/v1/profile", token,
+                           "{\"key\":\"" KEY "\",\"purpose\":\"KYC\",\"officer\":\"can-bo-9\","
+                           "\"case_ref\":\"HS-9\",\"parts\":[{\"dataset\":\"" DS "\",\"fields\":"
+                           "[\"full_name\"]},{\"dataset\":\"" DS ".p38\",\"fields\":"
+                           "[\"date_of_birth\"]}]}", out), 403);
+    CU_ASSERT(lt_it_file_contains(out, "may not see one of the fields in one of the datasets"));
+    CU_ASSERT_EQUAL(s_post(url, "/v1/profile", token,
+                           "{\"key\":\"" KEY "\",\"purpose\":\"KYC\",\"officer\":\"can-bo-9\","
+                           "\"case_ref\":\"HS-9\",\"parts\":[{\"dataset\":\"" DS "\",\"fields\":"
+                           "[\"date_of_birth\"]},{\"dataset\":\"" DS ".p38\",\"fields\":"
+                           "[\"full_name\"]}]}", out), 200);
+    /* no field named: the view's granted fields, not the dataset's */
+    CU_ASSERT_EQUAL(s_post(url, "/v1/lookup", token, ASK(DS ".p38", "\"key\":\"" KEY "\""), out),
+                    200);
+    CU_ASSERT(lt_it_file_contains(out, "\"full_name\""));
+    CU_ASSERT(!lt_it_file_contains(out, "date_of_birth"));
+    snprintf(audit, sizeof audit, "%s/api-grants-audit.jsonl", g_fed.dir);
+    CU_ASSERT(lt_it_file_contains(audit, "\"dataset\":\"" DS ".p38\""));
+    CU_ASSERT(lt_it_file_contains(audit, "\"reason\":\"grant_field\""));
+    CU_ASSERT(!lt_it_file_contains(audit, "\"dataset\":\"" DS "\","));
+    CU_ASSERT_EQUAL(s_stop_api(&api, "api-grants"), 0);
+out:
+    if (api > 0) {
+        kill(api, SIGTERM);
+        waitpid(api, NULL, 0);
+    }
+}
+
 /* Every line names the program and the gateway's member, as the other
  * programs' lines do (a shipper filtering on member saw no API lines). */
 static void test_log_member(void)
@@ -656,6 +747,8 @@ static const lt_it_test_t s_tests[] = {
     {"python client: validation, grants, lookups, verifies, rate, metrics, OpenAPI",
      test_python_client},
     {"curl lookup; the audit names application, officer and case", test_curl_and_audit},
+    {"grants per dataset: a field granted for the dataset is refused for its view",
+     test_grants_per_dataset},
     {"readyz turns unready when the store is not writable", test_readyz_store},
     {"readyz of a gateway that does not answer: unready after one wait",
      test_readyz_gateway_stopped},

@@ -681,7 +681,8 @@ typedef struct {
 
 /* `lienthong api` beside the portal: the application dvc-forms may read the
  * population and immunisation views (not the insurance cards), and of their
- * fields not current_address. Ready when /healthz answers. */
+ * fields not current_address; personal_id is granted for the immunisation
+ * view only. Ready when /healthz answers. */
 static int s_api_start(fed_t *x, api_t *a)
 {
     char hash[65], conf[PATH_MAX], log[PATH_MAX], cmd[PATH_MAX + 128];
@@ -692,11 +693,12 @@ static int s_api_start(fed_t *x, api_t *a)
     if (lt_it_api_token(x->f.dir, "dvc-forms", a->token, hash) != 0 ||
         lt_it_write_fmt(conf,
                         "gateway_config = \"%s\";\nport = %d;\n"
-                        "apps = ( { name = \"dvc-forms\"; token_hash = \"%s\";\n"
-                        "  datasets = [\"" V_POP "\", \"" V_VAC "\"];\n"
-                        "  fields = [\"personal_id\", \"full_name\", \"date_of_birth\", "
-                        "\"sex\", \"vaccine\", \"doses\", \"last_dose_date\"];\n"
-                        "  purposes = [\"PREFILL_FORM\"]; rate = 500; } );\n",
+                        "apps = ( { name = \"dvc-forms\"; token_hash = \"%s\"; rate = 500;\n"
+                        "  grants = (\n"
+                        "    { dataset = \"" V_POP "\"; fields = [\"full_name\", "
+                        "\"date_of_birth\", \"sex\"]; purposes = [\"PREFILL_FORM\"]; },\n"
+                        "    { dataset = \"" V_VAC "\"; fields = [\"personal_id\", \"vaccine\", "
+                        "\"doses\", \"last_dose_date\"]; purposes = [\"PREFILL_FORM\"]; } ); } );\n",
                         x->portal->conf_path, port, hash) != 0)
         return -1;
     const char *args[] = {"api", "--config", conf, NULL};

@@ -115,9 +115,14 @@ static void test_defaults(void)
     const lt_apicfg_app_t *a = &cfg.apps[0];
     CU_ASSERT_STRING_EQUAL(a->name, "hr");
     CU_ASSERT(a->rate == 50);
-    CU_ASSERT(a->n_datasets == 1 && a->n_fields == 1 && a->n_purposes == 1);
-    CU_ASSERT(lt_apicfg_has(a->fields, a->n_fields, "full_name"));
-    CU_ASSERT(!lt_apicfg_has(a->fields, a->n_fields, "date_of_birth"));
+    CU_ASSERT_FATAL(a->n_grants == 1);
+    CU_ASSERT(!a->per_dataset);
+    const lt_apicfg_grant_t *g = lt_apicfg_grant(a, "VN/GOV/BCA/population");
+    CU_ASSERT_FATAL(g == &a->grants[0]);
+    CU_ASSERT(g->n_fields == 1 && g->n_purposes == 1);
+    CU_ASSERT(lt_apicfg_has(g->fields, g->n_fields, "full_name"));
+    CU_ASSERT(!lt_apicfg_has(g->fields, g->n_fields, "date_of_birth"));
+    CU_ASSERT(lt_apicfg_has(g->purposes, g->n_purposes, "KYC"));
     lt_apicfg_free(&cfg);
     CU_ASSERT_PTR_NULL(cfg.apps);
     lt_apicfg_free(&cfg);
@@ -265,6 +270,126 @@ static void test_grant_errors(void)
     load_fails(path, text, path, 5, "application 'hr': fields is empty");
 }
 
+/* An application "hr" with the suite's token whose settings are `body`,
+ * from line 3 on; the file is at path. */
+static void write_app(char *path, size_t cap, const char *name, const char *body)
+{
+    char text[4096];
+    snprintf(path, cap, "%s/%s", g_dir, name);
+    snprintf(text, sizeof text,
+             "gateway_config = \"gateway.conf\";\napps = ( { name = \"hr\"; token_hash = \"%s\";\n"
+             "%s\n} );\n",
+             g_hash, body);
+    CU_ASSERT_FATAL(ut_write_text(path, text) == 0);
+}
+
+/* The application of write_app with body fails at line `line` with want. */
+static void app_fails(const char *body, int line, const char *want)
+{
+    char path[700];
+    write_app(path, sizeof path, "app-bad.conf", body);
+    load_fails(path, NULL, path, line, want);
+}
+
+#define POP "VN/GOV/BCA/population"
+#define INS "VN/GOV/BHXH/insurance"
+
+/* Fields and purposes per dataset: current_address is granted for the
+ * population dataset only, AUDIT for the insurance one only. */
+static void test_grants_per_dataset(void)
+{
+    static lt_apicfg_t cfg;
+    char path[700], err[1024] = "";
+    write_app(path, sizeof path, "per-dataset.conf",
+              "rate = 5;\ngrants = (\n"
+              "  { dataset = \"" POP "\"; fields = [\"full_name\", \"current_address\"];\n"
+              "    purposes = [\"KYC\"]; },\n"
+              "  { dataset = \"" INS "\"; fields = [\"full_name\"]; purposes = [\"KYC\", \"AUDIT\"]; }\n"
+              ");");
+    int rc = lt_apicfg_load(path, &cfg, err, sizeof err);
+    if (rc != 0)
+        fprintf(stderr, "\n  %s\n", err);
+    CU_ASSERT_FATAL(rc == 0);
+    CU_ASSERT_FATAL(cfg.n_apps == 1);
+    const lt_apicfg_app_t *a = &cfg.apps[0];
+    CU_ASSERT(a->per_dataset && a->n_grants == 2 && a->rate == 5);
+    const lt_apicfg_grant_t *pop = lt_apicfg_grant(a, POP), *ins = lt_apicfg_grant(a, INS);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pop);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ins);
+    CU_ASSERT_STRING_EQUAL(pop->dataset, POP);
+    CU_ASSERT_STRING_EQUAL(ins->dataset, INS);
+    CU_ASSERT(pop->n_fields == 2 && pop->n_purposes == 1);
+    CU_ASSERT(ins->n_fields == 1 && ins->n_purposes == 2);
+    CU_ASSERT(lt_apicfg_has(pop->fields, pop->n_fields, "current_address"));
+    CU_ASSERT(!lt_apicfg_has(ins->fields, ins->n_fields, "current_address"));
+    CU_ASSERT(lt_apicfg_has(ins->fields, ins->n_fields, "full_name"));
+    CU_ASSERT(lt_apicfg_has(ins->purposes, ins->n_purposes, "AUDIT"));
+    CU_ASSERT(!lt_apicfg_has(pop->purposes, pop->n_purposes, "AUDIT"));
+    CU_ASSERT_PTR_NULL(lt_apicfg_grant(a, POP ".p38"));
+    CU_ASSERT(lt_apicfg_any_purpose(a, "AUDIT") && !lt_apicfg_any_purpose(a, "TAX"));
+    lt_apicfg_free(&cfg);
+    /* one list for all: every dataset gets the same fields and purposes */
+    write_app(path, sizeof path, "shared.conf",
+              "datasets = [\"" POP "\", \"" INS "\"]; fields = [\"full_name\", \"sex\"];\n"
+              "purposes = [\"KYC\"];");
+    CU_ASSERT_FATAL(lt_apicfg_load(path, &cfg, err, sizeof err) == 0);
+    a = &cfg.apps[0];
+    CU_ASSERT_FATAL(a->n_grants == 2);
+    CU_ASSERT(!a->per_dataset);
+    for (size_t i = 0; i < 2; i++) {
+        CU_ASSERT(a->grants[i].n_fields == 2 && a->grants[i].n_purposes == 1);
+        CU_ASSERT(lt_apicfg_has(a->grants[i].fields, a->grants[i].n_fields, "sex"));
+    }
+    CU_ASSERT_PTR_NOT_NULL(lt_apicfg_grant(a, INS));
+    lt_apicfg_free(&cfg);
+}
+
+/* Loaded only on this code: each of these was either refused as an unknown
+ * setting, or loaded with a duplicate. */
+static void test_grants_refused(void)
+{
+    static const struct {
+        const char *body;
+        int line;
+        const char *want;
+    } bad[] = {
+        /* the two forms together: which fields go with which dataset? */
+        {"grants = ( { dataset = \"" POP "\"; fields = [\"f\"]; purposes = [\"p\"]; } );\n"
+         "fields = [\"full_name\"];", 4,
+         "application 'hr': 'fields' cannot stand beside 'grants'; write each dataset with its "
+         "own fields and purposes in 'grants'"},
+        {"datasets = [\"" INS "\"];\ngrants = ( { dataset = \"" POP "\"; fields = [\"f\"];"
+         " purposes = [\"p\"]; } );", 3, "application 'hr': 'datasets' cannot stand beside"},
+        {"grants = (\n { dataset = \"" POP "\"; fields = [\"f\"]; purposes = [\"p\"]; colour = 1; }\n);",
+         4, "application 'hr', grant 1 (" POP "): unknown setting 'colour'"},
+        {"grants = (\n { dataset = \"" POP "\"; fields = [\"f\"]; purposes = [\"p\"]; },\n"
+         " { dataset = \"" POP "\"; fields = [\"g\"]; purposes = [\"p\"]; }\n);",
+         5, "application 'hr': grants 1 and 2 both name dataset \"" POP "\""},
+        {"grants = (\n { dataset = \"" POP "\"; fields = [\"f\", \"g\", \"f\"]; purposes = [\"p\"]; }\n);",
+         4, "application 'hr', grant 1 (" POP "): 'fields' names \"f\" twice"},
+        {"grants = (\n { dataset = \"" POP "\"; fields = [\"f\"]; purposes = [\"p\", \"p\"]; }\n);",
+         4, "'purposes' names \"p\" twice"},
+        {"datasets = [\"d\", \"d\"]; fields = [\"f\"]; purposes = [\"p\"];", 3,
+         "application 'hr': 'datasets' names \"d\" twice"},
+        {"grants = (\n { fields = [\"f\"]; purposes = [\"p\"]; }\n);", 4,
+         "application 'hr', grant 1: each grant needs dataset = \"...\""},
+        {"grants = (\n { dataset = 5; fields = [\"f\"]; purposes = [\"p\"]; }\n);", 4,
+         "(a dataset or view id of at most 127 bytes) in { dataset = \"...\"; fields = [...]; "
+         "purposes = [...]; }, got 5"},
+        {"grants = ( \"" POP "\" );", 3, "got \"" POP "\""},
+        {"grants = (\n { dataset = \"" POP "\"; purposes = [\"p\"]; }\n);", 4,
+         "application 'hr', grant 1 (" POP "): missing required list 'fields'"},
+        {"grants = (\n { dataset = \"" POP "\"; fields = []; purposes = [\"p\"]; }\n);", 4,
+         "application 'hr', grant 1 (" POP "): fields is empty"},
+        {"grants = (\n { dataset = \"" POP "\"; fields = [\"f\"]; purposes = []; }\n);", 4,
+         "application 'hr', grant 1 (" POP "): purposes is empty"},
+        {"grants = { dataset = \"" POP "\"; };", 3,
+         "application 'hr': 'grants' must be a list of at most 64 groups"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        app_fails(bad[i].body, bad[i].line, bad[i].want);
+}
+
 static void test_gateway_errors(void)
 {
     char path[700], gw[700], text[1024];
@@ -330,6 +455,9 @@ int main(void)
         {"wrong types are refused and quoted: rate, port, metrics, name, token hash",
          test_app_types},
         {"grants: bad entry and missing list, with line", test_grant_errors},
+        {"grants per dataset: fields and purposes of each; one list for all", test_grants_per_dataset},
+        {"grants per dataset: both forms, unknown setting, repeats, empty, wrong type",
+         test_grants_refused},
         {"gateway configuration: missing, wrong, unreadable", test_gateway_errors},
         {"the packaged example loads", test_packaged_example},
         {NULL, NULL},

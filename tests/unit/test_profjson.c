@@ -149,9 +149,10 @@ static void test_profile_part_undecodable(void)
     json_decref(j);
 }
 
-static int all_granted(void *arg, const char *field)
+static int all_granted(void *arg, const char *stream, const char *field)
 {
     (void)arg;
+    (void)stream;
     (void)field;
     return 1;
 }
