@@ -271,11 +271,11 @@ void lt_feed_history_applied(lt_feed_t *self, lt_feed_replica_t *f)
 
 /* ---- consumer: checks ------------------------------------------------------------ */
 
-int lt_feed_history_batch(lt_feed_t *self, lt_feed_replica_t *f, const lt_stream_t *at,
-                          const Lienthong__Batch *b)
+int lt_feed_history_other(lt_feed_t *self, lt_feed_replica_t *f, const lt_stream_t *at,
+                          const ProtobufCBinaryData *history, uint64_t owner_last)
 {
-    if (b->history_id.len != LT_HISTORY_BYTES || at->last_seq == 0 || !at->has_history ||
-        memcmp(b->history_id.data, at->history, LT_HISTORY_BYTES) == 0)
+    if (history->len != LT_HISTORY_BYTES || at->last_seq == 0 || !at->has_history ||
+        memcmp(history->data, at->history, LT_HISTORY_BYTES) == 0)
         return 0;
     /* The owner has a subscription for us: end it before stopping. */
     Lienthong__Unsubscribe u = LIENTHONG__UNSUBSCRIBE__INIT;
@@ -283,7 +283,7 @@ int lt_feed_history_batch(lt_feed_t *self, lt_feed_replica_t *f, const lt_stream
     void *sock = lt_peers_link(self->ctx->peers, f->owner);
     if (sock)
         (void)lt_wire_send_body(sock, NULL, 0, LIENTHONG__ENVELOPE__BODY_UNSUBSCRIBE, &u);
-    lt_feed_history_forked(self, f, b->history_id.data, b->first_seq + b->n_records - 1);
+    lt_feed_history_forked(self, f, history->data, owner_last);
     return 1;
 }
 

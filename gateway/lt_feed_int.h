@@ -310,6 +310,9 @@ void lt_feed_replica_backoff(lt_feed_t *self, lt_feed_replica_t *f, const char *
                              int64_t min_ms, int unsubscribe);
 /* Gives n records of credit back to the owner on sock. */
 void lt_feed_replica_credit(lt_feed_replica_t *f, void *sock, size_t n);
+/* The cursor what f receives next follows on: the one the batches being
+ * committed will leave, else the durable one. */
+const lt_stream_t *lt_feed_replica_at(const lt_feed_replica_t *f);
 
 /* ---- lt_feed_stage.c (replica: snapshots received, PROTOCOL.md 6.7) ---- */
 
@@ -361,12 +364,15 @@ int lt_feed_history_own(lt_feed_t *self, lt_feed_stream_t *st);
  * (then tells the consumer with HistoryChanged, logs and audits), else 0. */
 int lt_feed_history_refused(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
                             lt_feed_stream_t *st, const Lienthong__Subscribe *m);
-/* Consumer: the batch's history against at, the cursor it follows on (the
- * durable one, or the one the batches committing will leave). 0 when it may be
- * applied (a cursor without history adopts it), 1 when the owner's history
- * forked away from ours (the feed is stopped, see lt_feed_history_forked). */
-int lt_feed_history_batch(lt_feed_t *self, lt_feed_replica_t *f, const lt_stream_t *at,
-                          const Lienthong__Batch *b);
+/* Consumer: the history of a verified batch or snapshot (its owner at
+ * owner_last on it) against at, the cursor it follows on (the durable one,
+ * or the one the batches committing will leave). 0 when it may be applied
+ * (a cursor without history adopts it; a part without one is from an
+ * owner older than 6.9), 1 when the owner's history forked away from ours
+ * (the owner is told to stop, and the feed is stopped, see
+ * lt_feed_history_forked). */
+int lt_feed_history_other(lt_feed_t *self, lt_feed_replica_t *f, const lt_stream_t *at,
+                          const ProtobufCBinaryData *history, uint64_t owner_last);
 /* Consumer: stops f, whose cursor is not on the owner's history (at
  * owner_last in it); logs at error level, audits, and resynchronises at
  * once when the configuration says so. */

@@ -548,6 +548,11 @@ static int s_ahead_live(const lt_feed_replica_t *f)
     return f->applying && f->ahead_gen == f->sub_gen && f->ahead.id == f->cursor.id;
 }
 
+const lt_stream_t *lt_feed_replica_at(const lt_feed_replica_t *f)
+{
+    return s_ahead_live(f) ? &f->ahead : &f->cursor;
+}
+
 /* What batch b of f calls for (an overlap, or a failed check with why),
  * now, or once the batches being committed are done (lt_feed_int.h). */
 static void s_verdict(lt_feed_t *self, lt_feed_replica_t *f, const Lienthong__Batch *b,
@@ -661,7 +666,7 @@ lt_feed_apply_t *lt_feed_batch_check(lt_feed_t *self, const char *owner,
         s_verdict(self, f, b, 1, "batch on another history than the batches before it");
         return NULL;
     }
-    if (lt_feed_history_batch(self, f, at, b) != 0)
+    if (lt_feed_history_other(self, f, at, &b->history_id, b->first_seq + b->n_records - 1) != 0)
         return NULL; /* forked: stopped, nothing applied */
     /* s_verify held n_records to LT_BATCH_MAX_RECORDS, the leaves' room. */
     size_t leaves = b->n_records * LT_HASH_BYTES;

@@ -8,7 +8,8 @@
  * transaction. A kill or a lost connection during the transfer leaves the
  * replica as it was; the staging copy is emptied when the next snapshot
  * starts. A snapshot behind the cursor on the replica's history is stale
- * (from a subscription replaced since) and discarded. A snapshot that
+ * (from a subscription replaced since) and discarded; one on another
+ * history is a fork (6.9), unless the replica resynchronises. A snapshot that
  * comes while the replica resynchronises (the copy's Subscribe from seq 1
  * is behind the owner's retained log, 6.8) is the owner's whole state on
  * its new history, whatever its seq: its swap replaces the replica,
@@ -271,6 +272,23 @@ static int s_behind(const lt_feed_replica_t *f, uint64_t seq, const ProtobufCBin
     return 1;
 }
 
+/* A verified snapshot part on another history than the replica's cursor,
+ * outside a resynchronisation, is a fork as a batch of another history is
+ * (PROTOCOL.md 6.9): installed, it would move the replica to the owner's
+ * new history without a word, its sinks still fed from the old one. An
+ * owner following 6.9 answers a cursor on another history with
+ * HistoryChanged, never a snapshot, but the consumer does not rely on it.
+ * 1 when so: the snapshot being received is dropped, the owner told to
+ * stop and the feed stopped (lt_feed_history_forked). */
+static int s_forked(lt_feed_t *self, lt_feed_replica_t *f, const ProtobufCBinaryData *h,
+                    uint64_t seq)
+{
+    if (f->resyncing || !lt_feed_history_other(self, f, lt_feed_replica_at(f), h, seq))
+        return 0;
+    lt_feed_stage_reset(f);
+    return 1;
+}
+
 void lt_feed_on_snapshot_chunk(lt_feed_t *self, const char *owner, void *link_sock,
                                const Lienthong__SnapshotChunk *c)
 {
@@ -302,9 +320,10 @@ void lt_feed_on_snapshot_chunk(lt_feed_t *self, const char *owner, void *link_so
     int ok = pk && (int64_t)c->n_records <= f->outstanding &&
              (c->first_index > 0 || s_begin(self, f, c->snapshot_seq, err, sizeof err) == 0) &&
              s_chunk_verify(pk, f, c, hash, self->leaves, err, sizeof err) == 0 &&
-             s_history_same(f->stage, &c->history_id, err, sizeof err) == 0 &&
-             s_stage_chunk(self, f->stage, c, err, sizeof err) == 0;
-    if (!ok) {
+             s_history_same(f->stage, &c->history_id, err, sizeof err) == 0;
+    if (ok && s_forked(self, f, &c->history_id, c->snapshot_seq))
+        return;
+    if (!ok || s_stage_chunk(self, f->stage, c, err, sizeof err) != 0) {
         lt_feed_stage_reset(f);
         lt_feed_replica_backoff(self, f, err, 0, 1);
         return;
@@ -386,10 +405,12 @@ void lt_feed_on_snapshot_end(lt_feed_t *self, const char *owner, const Lienthong
         lt_snap_merkle_root(&f->stage->acc, root);
     int resyncing = f->resyncing;
     lt_stream_t old = {.id = 0}; /* filled by s_swap when resyncing */
-    if (!pk ||
-        s_end_verify(pk, f, e, root, hash, err, sizeof err) != 0 ||
-        s_history_same(f->stage, &e->history_id, err, sizeof err) != 0 ||
-        s_swap(self, f, hash, &old, err, sizeof err) != 0) {
+    int ok = pk && s_end_verify(pk, f, e, root, hash, err, sizeof err) == 0 &&
+             s_history_same(f->stage, &e->history_id, err, sizeof err) == 0;
+    /* An empty snapshot has no chunk that could have told of a fork. */
+    if (ok && s_forked(self, f, &e->history_id, e->snapshot_seq))
+        return;
+    if (!ok || s_swap(self, f, hash, &old, err, sizeof err) != 0) {
         lt_feed_stage_reset(f);
         lt_feed_replica_backoff(self, f, err, 0, 1);
         return;

@@ -710,6 +710,104 @@ static void test_resync_after_snapshot(void)
     s_feed_close();
 }
 
+/* The end of an empty snapshot of the population at seq on G.history. */
+static void s_snap_empty(snap_t *x, uint64_t seq)
+{
+    uint8_t zero[LT_HASH_BYTES] = {0}, end[LT_HASH_BYTES];
+    memset(x->root, 0, sizeof x->root);
+    CU_ASSERT_FATAL(
+        lt_snap_end_sign(G.owner, OD_POP, G.history, seq, 0, zero, x->root, x->esig, end) == 0);
+    lienthong__snapshot_end__init(&x->e);
+    x->e.stream = OD_POP;
+    x->e.snapshot_seq = seq;
+    x->e.history_id = (ProtobufCBinaryData){LT_HISTORY_BYTES, G.history};
+    x->e.signature = (ProtobufCBinaryData){LT_SIG_BYTES, x->esig};
+    x->e.state_root = (ProtobufCBinaryData){LT_HASH_BYTES, x->root};
+}
+
+/* The replica at 2 * PER_BATCH on the history it returns in h1 (G.history
+ * is another one afterwards), f its feed. */
+static lt_feed_replica_t *s_on_history(uint8_t h1[LT_HISTORY_BYTES])
+{
+    batch_t x[2];
+    uint8_t h[2][LT_HASH_BYTES];
+    s_chain(x, 2, h, 99);
+    s_apply(x, 2);
+    memcpy(h1, G.history, LT_HISTORY_BYTES);
+    randombytes_buf(G.history, sizeof G.history);
+    return lt_feed_replica_find(G.feed, OD_POP);
+}
+
+/* The replica as it was: at 2 * PER_BATCH on h1, its log kept. */
+static void s_kept(const uint8_t h1[LT_HISTORY_BYTES])
+{
+    lt_stream_t st = s_row();
+    CU_ASSERT_EQUAL(st.last_seq, 2 * PER_BATCH);
+    CU_ASSERT(st.has_history && memcmp(st.history, h1, LT_HISTORY_BYTES) == 0);
+    CU_ASSERT(s_logged(1) == 1 && s_logged(2 * PER_BATCH) == 1);
+}
+
+/* A snapshot on another history than the cursor's, outside a
+ * resynchronisation (an owner following 6.9 never sends one), is a fork
+ * as a batch of another history is (PROTOCOL.md 6.9): the feed stops, the
+ * replica keeps its content, and nothing of the snapshot is installed,
+ * whether it is ahead of the cursor or behind it. */
+static void test_snapshot_other_history_forks(void)
+{
+    CU_ASSERT_FATAL(s_setup() == 0);
+    uint8_t h1[LT_HISTORY_BYTES];
+    lt_feed_replica_t *f = s_on_history(h1);
+    snap_t sn;
+    s_snap_of(&sn, OD_POP, 3 * PER_BATCH);
+    s_snap_chunk(&sn);
+    CU_ASSERT_EQUAL(f->state, LT_FEED_FORKED);
+    CU_ASSERT(f->fork_detail[0] != '\0');
+    CU_ASSERT_EQUAL(f->resync_target, 3 * PER_BATCH);
+    s_snap_end(&sn);
+    s_kept(h1);
+    CU_ASSERT_EQUAL(f->cursor.last_seq, 2 * PER_BATCH);
+    /* Behind the cursor: not stale (another history), a fork too. */
+    CU_ASSERT_FATAL(s_setup() == 0);
+    f = s_on_history(h1);
+    s_snap_of(&sn, OD_POP, PER_BATCH);
+    s_snap_chunk(&sn);
+    s_snap_end(&sn);
+    CU_ASSERT_EQUAL(f->state, LT_FEED_FORKED);
+    s_kept(h1);
+    s_feed_close();
+}
+
+/* An empty snapshot (its end alone) on another history is a fork too; with
+ * resync = "auto" the resynchronisation starts, and the owner's snapshot
+ * on its new history then replaces the replica and ends it (6.9). */
+static void test_empty_snapshot_other_history_resyncs(void)
+{
+    CU_ASSERT_FATAL(s_setup() == 0);
+    G.cfg.subs[0].resync_auto = 1;
+    uint8_t h1[LT_HISTORY_BYTES];
+    lt_feed_replica_t *f = s_on_history(h1);
+    snap_t empty, sn;
+    s_snap_empty(&empty, 3 * PER_BATCH);
+    s_snap_end(&empty);
+    CU_ASSERT_FATAL(f->resyncing);
+    CU_ASSERT_EQUAL(f->resync_target, 3 * PER_BATCH);
+    s_kept(h1);
+    lt_feed_tick(G.feed);
+    uint64_t credit, from;
+    s_drain(&credit, &from);
+    CU_ASSERT_EQUAL(from, 1);
+    s_snap_of(&sn, OD_POP, 3 * PER_BATCH);
+    s_snap_chunk(&sn);
+    s_snap_end(&sn);
+    CU_ASSERT(!f->resyncing);
+    CU_ASSERT_EQUAL(f->state, LT_FEED_LIVE);
+    lt_stream_t st = s_row();
+    CU_ASSERT_EQUAL(st.last_seq, 3 * PER_BATCH);
+    CU_ASSERT(st.has_history && memcmp(st.history, G.history, LT_HISTORY_BYTES) == 0);
+    G.cfg.subs[0].resync_auto = 0;
+    s_feed_close();
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -731,6 +829,10 @@ int main(void)
          test_removed_while_receiving},
         {"a resync by batches after a snapshot leaves the stream as a restart loads it",
          test_resync_after_snapshot},
+        {"a snapshot on another history than the cursor's is a fork, not installed",
+         test_snapshot_other_history_forks},
+        {"an empty snapshot on another history is a fork; the resync's snapshot ends it",
+         test_empty_snapshot_other_history_resyncs},
         {NULL, NULL},
     };
     return ut_main("lt_feed (replica)", suite_init, suite_clean, tests);
