@@ -1,7 +1,9 @@
 /* lt_keycmd: `lienthong keygen` (and `--next`), `authority-keygen`, `pubkey`
  * and `keys promote`, the operator's side of key rotation (PROTOCOL.md 5.5). */
 #include "lt_cli.h"
+#include "lt_dirpick.h"
 #include "lt_file.h"
+#include "lt_gwcfg.h"
 #include "lt_keys.h"
 
 #include <errno.h>
@@ -14,7 +16,9 @@
 static const char *USAGE_KEYGEN = "lienthong keygen --out PREFIX [--member ID] [--next]";
 static const char *USAGE_AUTH = "lienthong authority-keygen --out PREFIX";
 static const char *USAGE_PUB = "lienthong pubkey KEYFILE";
-static const char *USAGE_KEYS = "lienthong keys promote --key KEYFILE";
+static const char *USAGE_KEYS =
+    "lienthong keys promote --config GATEWAY_CONFIG [--key KEYFILE] [--force]\n"
+    "       lienthong keys promote --key KEYFILE --force";
 
 /* Prints the public keys as directory source lines; `next` names them as
  * the member's next keys (PROTOCOL.md 5.5). */
@@ -100,9 +104,11 @@ static int s_generate(const char *cmd, lt_keys_kind_t kind, const char *prefix,
     s_print_public(stdout, k, member, next);
     fprintf(stderr, "wrote %s (secret, mode 0600) and %s\n", key, pub);
     if (next)
-        fprintf(stderr, "next: the authority lists these as the member's next keys; once every "
-                "gateway holds that directory, run 'lienthong keys promote --key %s.key' and "
-                "reload the gateway (docs/operations.md, \"Rotating keys\")\n", prefix);
+        fprintf(
+            stderr,
+            "next: the authority lists these as the member's next keys; once every "
+            "gateway holds that directory, run 'lienthong keys promote --config GATEWAY_CONFIG' "
+            "and reload the gateway (docs/operations.md, \"Rotating keys\")\n");
 out:
     lt_keys_destroy(&k);
     return rc;
@@ -226,10 +232,88 @@ static int s_retire_old(const char *cmd, const char *key_file, const char *old, 
     return 0;
 }
 
+/* 1 when a and b are the same keys. */
+static int s_same(const lt_keys_t *a, const lt_keys_t *b)
+{
+    return memcmp(lt_keys_transport_public(a), lt_keys_transport_public(b), LT_KEY_BYTES) == 0;
+}
+
+/* 1 when the directory lists k's transport or signing key for m, as its
+ * current or next key. */
+static int s_listed(const Lienthong__Member *m, const lt_keys_t *k)
+{
+    const uint8_t *keys[2];
+    size_t n = lt_dir_transport_keys(m, keys);
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(keys[i], lt_keys_transport_public(k), LT_KEY_BYTES) == 0)
+            return 1;
+    n = lt_dir_signing_keys(m, keys);
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(keys[i], lt_keys_signing_public(k), LT_KEY_BYTES) == 0)
+            return 1;
+    return 0;
+}
+
+/* What the promote changes must suit the directory the gateway runs with
+ * (lt_dirpick, as the gateway chooses it at start; PROTOCOL.md 5.5):
+ * - it lists the next keys for the member (as next or current keys):
+ *   promoted before, the gateway keeps its old keys at a reload and a
+ *   restart refuses to start ("does not hold the keys the directory
+ *   lists");
+ * - it no longer lists the keys of the .old file (unless they are the
+ *   current ones, kept by a promote that failed later): those are the current
+ *   keys of a rotation the authority has not completed (step 5 of
+ *   docs/operations.md), and promoting again would replace the .old file,
+ *   the only copy of keys the directory still gives the member.
+ * 0 when so, or 1 after saying why and what to do. */
+static int s_promote_allowed(const char *cmd, const lt_gwcfg_t *cfg, const char *old,
+                             const lt_keys_t *cur, const lt_keys_t *nk)
+{
+    char err[1600];
+    lt_dir_t *d = lt_dirpick_data_dir(cfg->directory_file, cfg->data_dir, &cfg->pins,
+                                      cfg->federation, err, sizeof err);
+    if (!d)
+        return lt_cli_fail(1, cmd,
+                           "cannot tell whether the directory lists the next keys, "
+                           "nothing promoted: %s",
+                           err);
+    unsigned long long v = (unsigned long long)lt_dir_version(d);
+    const Lienthong__Member *m = lt_dir_member(d, cfg->member);
+    lt_keys_t *was = m && access(old, F_OK) == 0 ? s_load_member(cmd, old) : NULL;
+    int rc = 1;
+    if (!m)
+        lt_cli_fail(1, cmd, "directory version %llu does not list member %s: nothing promoted", v,
+                    cfg->member);
+    else if (access(old, F_OK) == 0 && !was)
+        fprintf(stderr, "it holds the keys of an earlier rotation: nothing promoted\n");
+    else if (was && !s_same(was, cur) && s_listed(m, was))
+        lt_cli_fail(1, cmd,
+                    "directory version %llu still lists the keys of %s for %s: the "
+                    "authority has not completed the previous rotation (it makes the promoted "
+                    "keys the member's current keys and removes these); promoting again would "
+                    "replace that file. Nothing promoted; wait for that directory "
+                    "(docs/operations.md, \"Rotating keys\", step 5)",
+                    v, old, cfg->member);
+    else if (!lt_dir_member_holds(m, lt_keys_transport_public(nk), lt_keys_signing_public(nk)))
+        lt_cli_fail(1, cmd,
+                    "directory version %llu does not list the next keys for %s yet: "
+                    "promoted now, the gateway would keep its keys at a reload and refuse to "
+                    "start. Nothing promoted; wait until every gateway holds a directory listing "
+                    "them (docs/operations.md, \"Rotating keys\", steps 2 and 3)",
+                    v, cfg->member);
+    else
+        rc = 0;
+    lt_keys_destroy(&was);
+    lt_dir_destroy(&d);
+    return rc;
+}
+
 /* Makes the next keys of key_file its keys: the current ones are kept in
  * the .old file, the next ones replace key_file atomically, and the .pub
- * file follows. The running gateway switches on SIGHUP or restart. */
-static int s_promote(const char *cmd, const char *key_file)
+ * file follows. The running gateway switches on SIGHUP or restart. cfg is
+ * the gateway's configuration, whose directory must allow it (NULL: not
+ * checked, --force). */
+static int s_promote(const char *cmd, const char *key_file, const lt_gwcfg_t *cfg)
 {
     char next[4096], old[4096], pub[4096];
     if (lt_keys_next_path(key_file, next, sizeof next) != 0 ||
@@ -242,10 +326,12 @@ static int s_promote(const char *cmd, const char *key_file)
             fprintf(stderr, "generate them first: lienthong keygen --next --out PREFIX\n");
         goto out;
     }
-    if (memcmp(lt_keys_transport_public(cur), lt_keys_transport_public(nk), LT_KEY_BYTES) == 0) {
+    if (s_same(cur, nk)) {
         rc = lt_cli_fail(1, cmd, "%s already holds the keys of %s: promoted before", key_file, next);
         goto out;
     }
+    if (cfg && (rc = s_promote_allowed(cmd, cfg, old, cur, nk)) != 0)
+        goto out;
     if ((rc = s_retire_old(cmd, key_file, old, cur)) != 0)
         goto out;
     rc = 1;
@@ -278,15 +364,43 @@ out:
     return rc;
 }
 
+/* The key file is the configuration's unless --key names one; without a
+ * configuration there is no directory to check, which only --force
+ * accepts. */
+static int s_promote_cmd(const char *config, const char *key, int force)
+{
+    const char *cmd = "keys promote";
+    char err[1024];
+    static lt_gwcfg_t cfg; /* large: not on the stack */
+    if (!config && !force)
+        return lt_cli_fail(2, cmd,
+                           "missing --config GATEWAY_CONFIG: promote checks that the "
+                           "gateway's directory lists the next keys (--force promotes "
+                           "unchecked)\nusage: %s",
+                           USAGE_KEYS);
+    if (!config && !key)
+        return lt_cli_fail(2, cmd, "missing --key KEYFILE\nusage: %s", USAGE_KEYS);
+    if (config && lt_gwcfg_load(config, &cfg, err, sizeof err) != 0)
+        return lt_cli_fail(2, cmd, "%s", err);
+    if (force)
+        fprintf(stderr,
+                "lienthong %s: --force: the directory is not checked; a gateway whose "
+                "directory does not list the promoted keys refuses to start\n",
+                cmd);
+    return s_promote(cmd, key ? key : cfg.key_file, force ? NULL : &cfg);
+}
+
 int lt_cmd_keys(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"key", required_argument, 0, 'k'},
+        {"config", required_argument, 0, 'c'},
+        {"force", no_argument, 0, 'f'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
-    const char *key = NULL;
-    int c;
+    const char *key = NULL, *config = NULL;
+    int c, force = 0;
     optind = 2; /* after the action word */
     opterr = 0;
     if (argc >= 2 && strcmp(argv[1], "--help") == 0) {
@@ -296,9 +410,13 @@ int lt_cmd_keys(int argc, char **argv)
     if (argc < 2 || strcmp(argv[1], "promote") != 0)
         return lt_cli_bad_word("keys", "action", argc < 2 ? NULL : argv[1], "'promote'",
                                USAGE_KEYS);
-    while ((c = getopt_long(argc, argv, ":k:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":k:c:fh", opts, NULL)) != -1) {
         if (c == 'k')
             key = optarg;
+        else if (c == 'c')
+            config = optarg;
+        else if (c == 'f')
+            force = 1;
         else if (c == 'h') {
             printf("usage: %s\n", USAGE_KEYS);
             return 0;
@@ -307,7 +425,5 @@ int lt_cmd_keys(int argc, char **argv)
     }
     if (optind < argc)
         return lt_cli_bad_arg("keys", argv[optind], USAGE_KEYS);
-    if (!key)
-        return lt_cli_fail(2, "keys", "missing --key KEYFILE\nusage: %s", USAGE_KEYS);
-    return s_promote("keys promote", key);
+    return s_promote_cmd(config, key, force);
 }

@@ -227,9 +227,10 @@ static void s_check_next_keys(lt_check_t *r, const lt_gwcfg_t *cfg, const lt_dir
         lt_check_error(r, "next keys", "remove the file and run lienthong keygen --next again",
                        "%s", n ? "the next key file holds an authority key" : err);
     else if (me && lt_dir_member_holds(me, lt_keys_transport_public(n), lt_keys_signing_public(n)))
-        lt_check_ok(r, "next keys", "%s is listed in directory version %llu; once every gateway "
-                    "holds it: lienthong keys promote --key %s, then reload", path, v,
-                    cfg->key_file);
+        lt_check_ok(r, "next keys",
+                    "%s is listed in directory version %llu; once every gateway "
+                    "holds it: lienthong keys promote --config %s, then reload",
+                    path, v, cfg->path);
     else
         lt_check_warn(r, "next keys", "send the public keys (lienthong pubkey FILE) to the "
                       "authority, to be listed as next_transport_key and next_signing_key",

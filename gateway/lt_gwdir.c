@@ -3,6 +3,7 @@
  * 5.3, 5.5, 5.6). */
 #include "lt_gwdir.h"
 #include "lt_clock.h"
+#include "lt_dirpick.h"
 #include "lt_file.h"
 #include "lt_gwstats.h"
 #include "lt_log.h"
@@ -16,28 +17,6 @@
 #define DAY_S 86400
 
 /* ---- start ------------------------------------------------------------------ */
-
-/* Opens path with every check of 5.3 but the expiry, which decides how the
- * gateway runs, not whether it starts. The adopted copy passed the bound on
- * issued_at when it was adopted: a clock set back since is warned about,
- * since refusing the copy would start on an older directory, which may
- * list a member revoked since. NULL with the reason in why. */
-static lt_dir_t *s_open(const lt_gwcfg_t *cfg, const lt_dir_pins_t *trust, const char *path,
-                        int adopted, int64_t now, char *why, size_t len)
-{
-    lt_dir_t *d = lt_dir_load(path, trust, cfg->federation, 0, why, len);
-    if (!d || lt_dir_get(d)->issued_at <= now + LT_DIR_MAX_AHEAD_S)
-        return d;
-    char ts[LT_CLOCK_UTC_LEN];
-    lt_clock_utc(lt_dir_get(d)->issued_at, ts, sizeof ts);
-    snprintf(why, len, "%s: directory version %llu is issued in the future (%s); check the clock",
-             path, (unsigned long long)lt_dir_version(d), ts);
-    if (adopted)
-        lt_warn("directory", "%s; kept, as it was adopted when the clock was right", why);
-    else
-        lt_dir_destroy(&d);
-    return d;
-}
 
 /* "version 3, valid until T" or "version 3, EXPIRED at T". */
 static void s_describe(const lt_dir_t *d, int64_t now, char *buf, size_t len)
@@ -111,48 +90,27 @@ static int s_keep_conf(const lt_gwcfg_t *cfg, const char *adopted_path, const ch
 lt_dir_t *lt_gwdir_load(const lt_gwcfg_t *cfg, const char *adopted_path, const char *learned_path,
                         const lt_dir_pins_t *base, char *err, size_t errlen)
 {
-    char why_conf[700], why_adopted[700];
     int64_t now = (int64_t)time(NULL);
-    lt_dir_pins_t trust;
-    lt_dir_t *conf = s_open(cfg, base, cfg->directory_file, 0, now, why_conf, sizeof why_conf);
-    lt_dir_t *adopted = NULL;
-    int have_adopted = access(adopted_path, F_OK) == 0;
-    /* The adopted copy may be signed by a next authority key the configured
-     * directory announces (PROTOCOL.md 5.5). */
-    lt_dir_trust(base, conf, &trust);
-    if (have_adopted &&
-        !(adopted = s_open(cfg, &trust, adopted_path, 1, now, why_adopted, sizeof why_adopted)))
-        lt_warn("directory", "ignoring the directory adopted earlier: %s", why_adopted);
-    /* And the configured file by one the adopted copy announces: the
-     * authority may have signed it with its next key already. */
-    lt_dir_trust(base, adopted, &trust);
-    if (!conf && adopted && trust.count > base->count)
-        conf = s_open(cfg, &trust, cfg->directory_file, 0, now, why_conf, sizeof why_conf);
-    /* The newest version wins even when expired: an older one may list a
-     * member since revoked, and falling back on it silently is how a
-     * revocation is undone. */
-    lt_dir_t *taken = conf;
-    if (adopted && (!conf || lt_dir_version(adopted) > lt_dir_version(conf)))
-        taken = adopted;
-    if (!taken) {
-        snprintf(err, errlen, "%s", why_conf);
+    lt_dirpick_t p;
+    lt_dirpick_open(&p, cfg->directory_file, adopted_path, base, cfg->federation, now);
+    if (p.have_adopted && !p.adopted)
+        lt_warn("directory", "ignoring the directory adopted earlier: %s", p.why_adopted);
+    if (!p.taken) {
+        snprintf(err, errlen, "%s", p.why_conf);
+        lt_dirpick_clear(&p);
         return NULL;
     }
-    int is_conf = taken == conf;
-    s_log_choice(taken, is_conf ? cfg->directory_file : adopted_path, is_conf ? adopted : conf,
-                 is_conf ? adopted_path : cfg->directory_file,
-                 is_conf ? (have_adopted ? why_adopted : NULL) : (conf ? NULL : why_conf), now);
-    if (is_conf && s_keep_conf(cfg, adopted_path, learned_path, conf, adopted, have_adopted,
-                               &trust, err, errlen) != 0)
-        taken = NULL;
-    if (!taken) {
-        lt_dir_destroy(&conf);
-        lt_dir_destroy(&adopted);
-    } else if (is_conf)
-        lt_dir_destroy(&adopted);
-    else
-        lt_dir_destroy(&conf);
-    return taken;
+    int is_conf = p.taken == p.conf;
+    s_log_choice(p.taken, is_conf ? cfg->directory_file : adopted_path,
+                 is_conf ? p.adopted : p.conf, is_conf ? adopted_path : cfg->directory_file,
+                 is_conf ? (p.have_adopted ? p.why_adopted : NULL) : (p.conf ? NULL : p.why_conf),
+                 now);
+    if (is_conf && s_keep_conf(cfg, adopted_path, learned_path, p.conf, p.adopted, p.have_adopted,
+                               &p.trust, err, errlen) != 0) {
+        lt_dirpick_clear(&p);
+        return NULL;
+    }
+    return lt_dirpick_take(&p);
 }
 
 /* ---- persisting ------------------------------------------------------------- */

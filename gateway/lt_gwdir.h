@@ -35,8 +35,9 @@ int lt_gwdir_persist(const lt_gwcfg_t *cfg, const char *adopted_path, const char
 
 /* The newest usable directory among cfg->directory_file and adopted_path
  * (which may not exist), verified under base (the pinned keys and those
- * learned, lt_gwdir_base) and the next keys each announces. Logs the
- * choice. The configured one, when taken, is written to adopted_path
+ * learned, lt_gwdir_base) and the next keys each announces: the choice of
+ * lt_dirpick, which the commands acting on the gateway's data share. Logs
+ * the choice. The configured one, when taken, is written to adopted_path
  * first with the keys it needs in learned_path (lt_gwdir_persist), unless
  * adopted_path holds the same bytes or a copy that does not open. NULL with
  * the reasons in err when neither opens, or when the configured one taken

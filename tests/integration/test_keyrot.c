@@ -24,11 +24,13 @@
 #include "records/population.pb-c.h"
 
 #include <CUnit/Basic.h>
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -255,13 +257,24 @@ static int s_keygen_next(lt_it_fed_t *f, lt_it_member_t *m)
     return m->next ? 0 : -1;
 }
 
-/* `lienthong keys promote` for m's key file. */
-static int s_promote(lt_it_fed_t *f, lt_it_member_t *m)
+/* `lienthong keys promote` of g's key file, checked against g's directory
+ * (force: unchecked, --force); its exit code, its output in f->dir's
+ * promote.out. */
+static int s_promote_as(lt_it_fed_t *f, lt_it_gw_t *g, int force)
 {
     char out[PATH_MAX + 16];
     snprintf(out, sizeof out, "%s/promote.out", f->dir);
-    const char *args[] = {"keys", "promote", "--key", m->key_path, NULL};
-    int rc = lt_it_run_cli(f->dir, out, args, CLI_MS);
+    const char *checked[] = {"keys", "promote", "--config", g->conf_path, NULL};
+    const char *forced[] = {"keys", "promote", "--key", g->member->key_path, "--force", NULL};
+    return lt_it_run_cli(f->dir, out, force ? forced : checked, CLI_MS);
+}
+
+/* The same, checked; dumps the output when it fails. */
+static int s_promote(lt_it_fed_t *f, lt_it_gw_t *g)
+{
+    char out[PATH_MAX + 16];
+    snprintf(out, sizeof out, "%s/promote.out", f->dir);
+    int rc = s_promote_as(f, g, 0);
     if (rc != 0)
         lt_it_file_dump(out);
     return rc;
@@ -357,7 +370,7 @@ static void test_rotation_under_load(void)
 
     /* 2. Promoted and switched to in place: the province finds the new
      * transport key, verifies batches and answers under the new signing key. */
-    LT_IT_REQUIRE(s_promote(&f, mo) == 0);
+    LT_IT_REQUIRE(s_promote(&f, owner) == 0);
     LT_IT_REQUIRE(lt_it_gw_signal(owner, SIGHUP) == 0);
     LT_IT_REQUIRE(lt_it_log_wait(owner, mark_o, "switched to the keys", NULL, STEP_MS) == 0);
     LT_IT_REQUIRE(lt_it_log_wait(province, mark_p, "trying its next transport key", NULL,
@@ -394,7 +407,7 @@ static void test_rotation_under_load(void)
     mark_o = lt_it_log_mark(owner);
     LT_IT_REQUIRE(s_keygen_next(&f, mp) == 0);
     LT_IT_REQUIRE(s_roll_out(&f, owner, province, 4, NULL) == 0);
-    LT_IT_REQUIRE(s_promote(&f, mp) == 0);
+    LT_IT_REQUIRE(s_promote(&f, province) == 0);
     LT_IT_REQUIRE(lt_it_gw_signal(province, SIGHUP) == 0);
     LT_IT_REQUIRE(lt_it_log_wait(province, mark_p, "switched to the keys", NULL, STEP_MS) == 0);
     LT_IT_REQUIRE(s_progress(&l, s_read(&l, &l.lookups_ok), 10, STEP_MS) == 0);
@@ -464,15 +477,16 @@ static void test_rotation_under_load(void)
     /* 8. The ministry rotates once more: the .old file takes the keys of
      * step 2, and the first keys' public signing key, which signed the
      * log's first checkpoints, goes to the retired file, which audit
-     * --verify trusts (before, it was lost and the log no longer verified). */
+     * --verify trusts (before, it was lost and the log no longer verified).
+     * No directory lists these next keys: --force promotes them all the same. */
     char retired[PATH_MAX];
     snprintf(retired, sizeof retired, "%.*s.retired.pub", (int)(strlen(mo->key_path) - 4),
              mo->key_path);
     LT_IT_REQUIRE(s_keygen_next(&f, mo) == 0);
-    LT_IT_REQUIRE(s_promote(&f, mo) == 0);
+    LT_IT_REQUIRE(s_promote_as(&f, owner, 1) == 0);
     CU_ASSERT(lt_it_file_contains(retired, z0));
     CU_ASSERT(s_audit_verify(&f, owner) == 0);
-    LT_IT_REQUIRE(s_promote(&f, mo) != 0); /* nothing next: refused, the files untouched */
+    LT_IT_REQUIRE(s_promote_as(&f, owner, 1) != 0); /* nothing next: refused, the files untouched */
     CU_ASSERT(s_audit_verify(&f, owner) == 0);
     CU_ASSERT(!lt_it_file_contains(owner->log_path, "runtime error:"));
     CU_ASSERT(!lt_it_file_contains(province->log_path, "runtime error:"));
@@ -490,6 +504,91 @@ out:
     lt_it_fed_cleanup(&f);
 }
 
+/* 1 when the key file at path holds k's keys. */
+static int s_holds(const char *path, const lt_keys_t *k)
+{
+    char err[512];
+    lt_keys_t *on_disk = lt_keys_load(path, err, sizeof err);
+    int same = on_disk && memcmp(lt_keys_transport_public(on_disk), lt_keys_transport_public(k),
+                                 LT_KEY_BYTES) == 0;
+    lt_keys_destroy(&on_disk);
+    return same;
+}
+
+/* Writes version of the directory (as f's members stand now) to g's
+ * data_dir as the copy it adopted, which the gateway starts with when it
+ * is newer than its configured file. */
+static int s_adopted(lt_it_fed_t *f, lt_it_gw_t *g, uint64_t version)
+{
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/directory.signed", g->data_dir);
+    if (mkdir(g->data_dir, 0700) != 0 && errno != EEXIST)
+        return -1;
+    return lt_it_dir_sign(f, version, 0, 0, NULL, path);
+}
+
+/* `keys promote --config` looks at the directory the gateway would start
+ * with (its adopted copy when newer than its configured file, PROTOCOL.md
+ * 5.3): it refuses next keys that directory does not list (promoted, the
+ * gateway would refuse to start), and a second rotation while the
+ * directory still lists the keys of the .old file (promoted, that file,
+ * the only copy of keys the directory still gives the member, would be
+ * replaced); --force skips the check. Each refusal changes no file. */
+static void test_promote_checks_directory(void)
+{
+    lt_it_fed_t f;
+    char out[PATH_MAX + 16], old[PATH_MAX], next[PATH_MAX];
+    lt_it_member_t *mo = NULL;
+    lt_keys_t *k1 = NULL; /* the first keys, then those before the current ones */
+    LT_IT_REQUIRE(lt_it_fed_init(&f, FED) == 0);
+    LT_IT_REQUIRE((mo = lt_it_member_add(&f, ID_OWNER, 1)) != NULL);
+    lt_it_gw_t *owner = lt_it_gw_new(&f, mo, 1, NULL, NULL);
+    LT_IT_REQUIRE(owner != NULL);
+    snprintf(out, sizeof out, "%s/promote.out", f.dir);
+    snprintf(old, sizeof old, "%.*s.old.key", (int)(strlen(mo->key_path) - 4), mo->key_path);
+    snprintf(next, sizeof next, "%.*s.next.key", (int)(strlen(mo->key_path) - 4), mo->key_path);
+    k1 = mo->keys;
+
+    /* Version 1 does not list the next keys. */
+    LT_IT_REQUIRE(s_keygen_next(&f, mo) == 0);
+    CU_ASSERT_EQUAL(s_promote_as(&f, owner, 0), 1);
+    CU_ASSERT(lt_it_file_contains(out, "directory version 1 does not list the next keys"));
+    CU_ASSERT(s_holds(mo->key_path, k1) && access(next, F_OK) == 0 && access(old, F_OK) != 0);
+
+    /* Version 2, adopted, lists them: promoted. */
+    LT_IT_REQUIRE(s_adopted(&f, owner, 2) == 0);
+    CU_ASSERT_EQUAL(s_promote(&f, owner), 0);
+    CU_ASSERT(s_holds(mo->key_path, mo->next) && s_holds(old, k1));
+
+    /* Rotating again before the authority made them current: version 2
+     * still lists the keys of the .old file. */
+    mo->keys = mo->next;
+    mo->next = NULL;
+    LT_IT_REQUIRE(s_keygen_next(&f, mo) == 0);
+    CU_ASSERT_EQUAL(s_promote_as(&f, owner, 0), 1);
+    CU_ASSERT(lt_it_file_contains(out, "has not completed the previous rotation"));
+    CU_ASSERT(s_holds(mo->key_path, mo->keys) && s_holds(old, k1) && access(next, F_OK) == 0);
+
+    /* Version 3 lists the promoted keys as current, the new ones as next. */
+    LT_IT_REQUIRE(s_adopted(&f, owner, 3) == 0);
+    CU_ASSERT_EQUAL(s_promote(&f, owner), 0);
+    CU_ASSERT(s_holds(mo->key_path, mo->next) && s_holds(old, mo->keys));
+
+    /* Next keys no directory lists: only --force promotes them. */
+    lt_keys_destroy(&k1);
+    k1 = mo->keys;
+    mo->keys = mo->next;
+    mo->next = NULL;
+    LT_IT_REQUIRE(s_keygen_next(&f, mo) == 0);
+    CU_ASSERT_EQUAL(s_promote_as(&f, owner, 0), 1);
+    CU_ASSERT_EQUAL(s_promote_as(&f, owner, 1), 0);
+    CU_ASSERT(s_holds(mo->key_path, mo->next) && s_holds(old, mo->keys));
+out:
+    if (mo && k1 != mo->keys)
+        lt_keys_destroy(&k1);
+    lt_it_fed_cleanup(&f);
+}
+
 static void s_teardown(void)
 {
     lt_it_cleanup_all();
@@ -499,6 +598,8 @@ int main(int argc, char **argv)
 {
     static const lt_it_test_t tests[] = {
         {"member and authority keys rotate under lookups and a feed", test_rotation_under_load},
+        {"keys promote checks the directory the gateway starts with",
+         test_promote_checks_directory},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {"keyrot", NULL, NULL, NULL, s_teardown, tests};

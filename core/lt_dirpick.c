@@ -1,0 +1,95 @@
+/* lt_dirpick: the choice of the directory a gateway runs with, shared by
+ * the gateway and the commands that act on what it runs with (PROTOCOL.md
+ * 5.3, 5.5, 5.6; see lt_dirpick.h). */
+#include "lt_dirpick.h"
+#include "lt_clock.h"
+#include "lt_log.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Opens path with every check of 5.3 but the expiry, which decides how the
+ * gateway runs, not whether it starts. The adopted copy passed the bound on
+ * issued_at when it was adopted: a clock set back since is warned about,
+ * since refusing the copy would start on an older directory, which may
+ * list a member revoked since. NULL with the reason in why. */
+static lt_dir_t *s_open(const lt_dir_pins_t *trust, const char *federation, const char *path,
+                        int adopted, int64_t now, char *why, size_t len)
+{
+    lt_dir_t *d = lt_dir_load(path, trust, federation, 0, why, len);
+    if (!d || lt_dir_get(d)->issued_at <= now + LT_DIR_MAX_AHEAD_S)
+        return d;
+    char ts[LT_CLOCK_UTC_LEN];
+    lt_clock_utc(lt_dir_get(d)->issued_at, ts, sizeof ts);
+    snprintf(why, len, "%s: directory version %llu is issued in the future (%s); check the clock",
+             path, (unsigned long long)lt_dir_version(d), ts);
+    if (adopted)
+        lt_warn("directory", "%s; kept, as it was adopted when the clock was right", why);
+    else
+        lt_dir_destroy(&d);
+    return d;
+}
+
+void lt_dirpick_open(lt_dirpick_t *p, const char *conf_path, const char *adopted_path,
+                     const lt_dir_pins_t *base, const char *federation, int64_t now)
+{
+    memset(p, 0, sizeof *p);
+    p->conf = s_open(base, federation, conf_path, 0, now, p->why_conf, sizeof p->why_conf);
+    p->have_adopted = access(adopted_path, F_OK) == 0;
+    /* The adopted copy may be signed by a next authority key the configured
+     * directory announces (PROTOCOL.md 5.5). */
+    lt_dir_trust(base, p->conf, &p->trust);
+    if (p->have_adopted)
+        p->adopted = s_open(&p->trust, federation, adopted_path, 1, now, p->why_adopted,
+                            sizeof p->why_adopted);
+    /* And the configured file by one the adopted copy announces: the
+     * authority may have signed it with its next key already. */
+    lt_dir_trust(base, p->adopted, &p->trust);
+    if (!p->conf && p->adopted && p->trust.count > base->count)
+        p->conf = s_open(&p->trust, federation, conf_path, 0, now, p->why_conf, sizeof p->why_conf);
+    /* The newest version wins even when expired: an older one may list a
+     * member since revoked, and falling back on it silently is how a
+     * revocation is undone. */
+    p->taken = p->conf;
+    if (p->adopted && (!p->conf || lt_dir_version(p->adopted) > lt_dir_version(p->conf)))
+        p->taken = p->adopted;
+}
+
+lt_dir_t *lt_dirpick_take(lt_dirpick_t *p)
+{
+    lt_dir_t *taken = p->taken;
+    if (taken == p->conf)
+        p->conf = NULL;
+    else
+        p->adopted = NULL;
+    lt_dirpick_clear(p);
+    return taken;
+}
+
+void lt_dirpick_clear(lt_dirpick_t *p)
+{
+    lt_dir_destroy(&p->conf);
+    lt_dir_destroy(&p->adopted);
+    p->taken = NULL;
+}
+
+lt_dir_t *lt_dirpick_data_dir(const char *conf_path, const char *data_dir,
+                              const lt_dir_pins_t *pins, const char *federation, char *err,
+                              size_t errlen)
+{
+    char adopted[PATH_MAX + 32], learned[PATH_MAX + 32];
+    lt_dirpick_t p;
+    lt_dir_pins_t base;
+    snprintf(adopted, sizeof adopted, "%s/" LT_DIRPICK_ADOPTED, data_dir);
+    snprintf(learned, sizeof learned, "%s/" LT_DIRPICK_LEARNED, data_dir);
+    /* A learned file that is not keys adds nothing; the gateway warns of it. */
+    (void)lt_dir_learned_add(learned, pins, &base);
+    lt_dirpick_open(&p, conf_path, adopted, &base, federation, (int64_t)time(NULL));
+    if (!p.taken)
+        snprintf(err, errlen, "%s%s%s", p.why_conf, p.have_adopted ? "; " : "",
+                 p.have_adopted ? p.why_adopted : "");
+    return lt_dirpick_take(&p);
+}

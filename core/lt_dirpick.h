@@ -1,0 +1,58 @@
+/* lt_dirpick: which directory a gateway runs with (PROTOCOL.md 5.3, 5.5,
+ * 5.6), chosen by one rule for the gateway at start and for every command
+ * that acts on what the gateway runs with (`keys promote`).
+ *
+ * The candidates are the configured directory file and the copy adopted in
+ * data_dir (directory.signed). Each is verified with every check of 5.3 but
+ * the expiry, under the pinned authority keys, the keys learned through an
+ * announcement (data_dir/authority.learned) and the next keys the other
+ * candidate announces (5.5): after an authority rotation the newer copy
+ * is signed by a key the configuration does not pin yet. The newest one
+ * that opens is taken, expired or not: an older one may list a member
+ * revoked since (5.6). Nothing is written; the gateway keeps the one taken
+ * for the next start itself (lt_gwdir). */
+#ifndef LT_DIRPICK_H
+#define LT_DIRPICK_H
+
+#include <stdint.h>
+
+#include "lt_dir.h"
+
+/* The files a gateway keeps in its data_dir (PROTOCOL.md 5.3, 5.5). */
+#define LT_DIRPICK_ADOPTED "directory.signed"
+#define LT_DIRPICK_LEARNED "authority.learned"
+
+/* What was looked at: both candidates as they opened (NULL when not), the
+ * one taken, and why the others did not open. */
+typedef struct {
+    lt_dir_t *conf;        /* the configured file */
+    lt_dir_t *adopted;     /* the adopted copy */
+    lt_dir_t *taken;       /* conf, adopted, or NULL when neither opened */
+    int have_adopted;      /* the adopted copy exists (it may not open) */
+    lt_dir_pins_t trust;   /* what the two were verified under */
+    char why_conf[700];    /* why conf did not open */
+    char why_adopted[700]; /* why adopted did not open */
+} lt_dirpick_t;
+
+/* Opens conf_path and adopted_path (which may not exist) under base, the
+ * pinned and learned keys, as the rule above says, at unix time now (for
+ * the bound on issued_at only). Fills p; lt_dirpick_clear frees it. */
+void lt_dirpick_open(lt_dirpick_t *p, const char *conf_path, const char *adopted_path,
+                     const lt_dir_pins_t *base, const char *federation, int64_t now);
+
+/* Hands p->taken to the caller (NULL when neither opened) and frees the
+ * rest of p. */
+lt_dir_t *lt_dirpick_take(lt_dirpick_t *p);
+
+/* Frees what p holds. Idempotent. */
+void lt_dirpick_clear(lt_dirpick_t *p);
+
+/* The directory a gateway configured with conf_path, pins and federation
+ * runs with on data_dir: the pins and data_dir's learned keys as base, the
+ * rule above. NULL with the reasons in err when neither opens (the
+ * configured file's reason first, as that is the one an operator fixes). */
+lt_dir_t *lt_dirpick_data_dir(const char *conf_path, const char *data_dir,
+                              const lt_dir_pins_t *pins, const char *federation, char *err,
+                              size_t errlen) __attribute__((warn_unused_result));
+
+#endif
