@@ -3,6 +3,7 @@
 #include "lt_api.h"
 #include "lt_apicheck.h"
 #include "lt_clock.h"
+#include "lt_dirpick.h"
 #include "lt_apicall.h"
 #include "lt_apireq.h"
 #include "lt_file.h"
@@ -689,8 +690,13 @@ static void s_ready(lt_api_t *self, reply_t *r)
     json_t *checks = json_object();
     int ok = 1;
     lt_dir_t *dir = lt_apicheck_directory(self->cfg, why, sizeof why);
-    ok &= !!dir;
-    json_object_set_new(checks, "directory", json_string(dir ? "ok" : why));
+    /* The gateway runs with an expired directory but serves no data to
+     * peers (PROTOCOL.md 5.6): not ready. */
+    int expired = dir && lt_clock_now_ms() / 1000 >= lt_dir_expires(dir);
+    if (expired)
+        lt_dirpick_expired_text(dir, why, sizeof why);
+    ok &= dir && !expired;
+    json_object_set_new(checks, "directory", json_string(dir && !expired ? "ok" : why));
     if (dir)
         json_object_set_new(checks, "directory_expires_in_s",
                             json_integer(lt_dir_expires(dir) - lt_clock_now_ms() / 1000));

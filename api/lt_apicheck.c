@@ -3,6 +3,7 @@
 #include "lt_apicheck.h"
 #include "lt_apitls.h"
 #include "lt_clock.h"
+#include "lt_dirpick.h"
 #include "lt_file.h"
 #include "lt_log.h"
 
@@ -238,23 +239,8 @@ int lt_apicheck_start(const lt_apicfg_t *cfg, lt_check_t *r, char *err, size_t e
 
 lt_dir_t *lt_apicheck_directory(const lt_apicfg_t *cfg, char *why, size_t len)
 {
-    char adopted[PATH_MAX + 32], learned[PATH_MAX + 32], scratch[512];
-    int64_t now = lt_clock_now_ms() / 1000;
-    lt_dir_pins_t base, trust;
-    snprintf(adopted, sizeof adopted, "%s/directory.signed", cfg->data_dir);
-    snprintf(learned, sizeof learned, "%s/authority.learned", cfg->data_dir);
-    (void)lt_dir_learned_add(learned, &cfg->pins, &base); /* a bad file adds nothing */
-    lt_dir_t *c = lt_dir_load(cfg->directory_file, &base, cfg->federation, now, why, len);
-    lt_dir_trust(&base, c, &trust);
-    /* When neither loads, the configured file's reason is the one to fix. */
-    lt_dir_t *a = lt_dir_load(adopted, &trust, cfg->federation, now, c ? scratch : why,
-                              c ? sizeof scratch : len);
-    if (a && (!c || lt_dir_version(a) > lt_dir_version(c))) {
-        lt_dir_destroy(&c);
-        return a;
-    }
-    lt_dir_destroy(&a);
-    return c;
+    return lt_dirpick_data_dir(cfg->directory_file, cfg->data_dir, &cfg->pins, cfg->federation, why,
+                               len);
 }
 
 /* ---- the grants, for --check ------------------------------------------------------------- */

@@ -46,8 +46,8 @@ int lt_apicheck_start(const lt_apicfg_t *cfg, lt_check_t *r, char *err, size_t e
  * Returns the exit code: 0 when the API can start, 1 otherwise. */
 int lt_apicheck_run(const lt_apicfg_t *cfg, FILE *out);
 
-/* The member's current directory: the configured file or the newer one the
- * gateway adopted from peers, verified as the gateway does. NULL with why. */
+/* The member's current directory: the one the gateway runs with
+ * (lt_dirpick), expired or not. NULL with why. */
 lt_dir_t *lt_apicheck_directory(const lt_apicfg_t *cfg, char *why, size_t len);
 
 #endif

@@ -4,6 +4,7 @@
  * batch headers and the hash chain. It names each damaged range; exit 0
  * when there is none, 1 when there is, 2 on an error. */
 #include "lt_dir.h"
+#include "lt_dirpick.h"
 #include "lt_gwcfg.h"
 #include "lt_store.h"
 #include "lt_store_verify.h"
@@ -13,30 +14,9 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 static const char *USAGE = "lienthong store verify --config FILE [--data-dir DIR]";
-
-/* The directory the gateway would use: the newer of the configured file
- * and the copy it adopted in data_dir. NULL with err when neither opens. */
-static lt_dir_t *s_directory(const lt_gwcfg_t *cfg, const char *data_dir, char *err, size_t errlen)
-{
-    char path[PATH_MAX + 32], why[512];
-    int64_t now = (int64_t)time(NULL);
-    lt_dir_t *conf =
-        lt_dir_load(cfg->directory_file, &cfg->pins, cfg->federation, now, err, errlen);
-    snprintf(path, sizeof path, "%s/directory.signed", data_dir);
-    lt_dir_t *adopted = access(path, F_OK) == 0
-                            ? lt_dir_load(path, &cfg->pins, cfg->federation, now, why, sizeof why)
-                            : NULL;
-    if (adopted && (!conf || lt_dir_version(adopted) > lt_dir_version(conf))) {
-        lt_dir_destroy(&conf);
-        return adopted;
-    }
-    lt_dir_destroy(&adopted);
-    return conf;
-}
 
 static void s_report(void *arg, const char *stream, uint64_t first, uint64_t last, const char *why)
 {
@@ -65,7 +45,12 @@ static int s_verify(const lt_gwcfg_t *cfg, const char *data_dir)
     snprintf(path, sizeof path, "%s/store.db", data_dir);
     if (access(path, F_OK) != 0)
         return lt_cli_fail(2, "store", "%s: no store there", path);
-    lt_dir_t *dir = s_directory(cfg, data_dir, err, sizeof err);
+    /* The directory the gateway would run with on data_dir (lt_dirpick):
+     * after an authority rotation the newest is signed by a key the
+     * configuration does not pin, and an expired one is still the newest
+     * list of the owners' signing keys. */
+    lt_dir_t *dir = lt_dirpick_data_dir(cfg->directory_file, data_dir, &cfg->pins, cfg->federation,
+                                        err, sizeof err);
     if (!dir)
         return lt_cli_fail(2, "store", "cannot verify signatures without a directory: %s", err);
     lt_store_t *store = lt_store_open_existing(path, err, sizeof err);

@@ -76,6 +76,14 @@ void lt_dirpick_clear(lt_dirpick_t *p)
     p->taken = NULL;
 }
 
+void lt_dirpick_expired_text(const lt_dir_t *dir, char *buf, size_t len)
+{
+    char ts[LT_CLOCK_UTC_LEN];
+    lt_clock_utc(lt_dir_expires(dir), ts, sizeof ts);
+    snprintf(buf, len, "directory version %llu expired at %s",
+             (unsigned long long)lt_dir_version(dir), ts);
+}
+
 lt_dir_t *lt_dirpick_data_dir(const char *conf_path, const char *data_dir,
                               const lt_dir_pins_t *pins, const char *federation, char *err,
                               size_t errlen)

@@ -1,6 +1,7 @@
 /* lt_dirpick: which directory a gateway runs with (PROTOCOL.md 5.3, 5.5,
  * 5.6), chosen by one rule for the gateway at start and for every command
- * that acts on what the gateway runs with (`keys promote`).
+ * that acts on what the gateway runs with (`store verify`, `api --check`
+ * and the API's own answers, `keys promote`).
  *
  * The candidates are the configured directory file and the copy adopted in
  * data_dir (directory.signed). Each is verified with every check of 5.3 but
@@ -54,5 +55,9 @@ void lt_dirpick_clear(lt_dirpick_t *p);
 lt_dir_t *lt_dirpick_data_dir(const char *conf_path, const char *data_dir,
                               const lt_dir_pins_t *pins, const char *federation, char *err,
                               size_t errlen) __attribute__((warn_unused_result));
+
+/* "directory version N expired at 2026-01-31T00:00:00Z" into buf, for
+ * messages to peers, the log and the API's readiness. */
+void lt_dirpick_expired_text(const lt_dir_t *dir, char *buf, size_t len);
 
 #endif

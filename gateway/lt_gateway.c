@@ -7,6 +7,7 @@
 #include "lt_ckpt.h"
 #include "lt_feed.h"
 #include "lt_clock.h"
+#include "lt_dirpick.h"
 #include "lt_file.h"
 #include "lt_gwcheck.h"
 #include "lt_guard.h"
@@ -138,7 +139,7 @@ static void s_no_data_why(const lt_gateway_t *self, char *buf, size_t len)
                  self->cfg.member, what);
         return;
     }
-    lt_gwdir_expired_text(self->shared.dir, what, sizeof what);
+    lt_dirpick_expired_text(self->shared.dir, what, sizeof what);
     snprintf(buf, len, "%s serves no data to peers: its %s, until it adopts a newer one",
              self->cfg.member, what);
 }

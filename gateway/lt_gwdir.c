@@ -161,14 +161,6 @@ int lt_gwdir_watch_init(lt_gwdir_watch_t *w, lt_stats_t *stats)
     return w->st_expired ? 0 : -1;
 }
 
-void lt_gwdir_expired_text(const lt_dir_t *dir, char *buf, size_t len)
-{
-    char ts[LT_CLOCK_UTC_LEN];
-    lt_clock_utc(lt_dir_expires(dir), ts, sizeof ts);
-    snprintf(buf, len, "directory version %llu expired at %s",
-             (unsigned long long)lt_dir_version(dir), ts);
-}
-
 /* The warning due `left` seconds before the expiry, once per threshold. */
 static void s_warn(lt_gwdir_watch_t *w, const lt_dir_t *dir, int64_t left)
 {
@@ -210,7 +202,7 @@ int lt_gwdir_watch(lt_gwdir_watch_t *w, const lt_dir_t *dir, int64_t now)
         return 1;
     w->said_expired_at = now;
     char what[128];
-    lt_gwdir_expired_text(dir, what, sizeof what);
+    lt_dirpick_expired_text(dir, what, sizeof what);
     lt_error("directory", "%s: serving no data to peers (revocations can no longer be trusted) "
              "until a newer directory is adopted from a peer or by SIGHUP", what);
     return 1;

@@ -67,7 +67,4 @@ int lt_gwdir_watch_init(lt_gwdir_watch_t *w, lt_stats_t *stats);
  * 1 when dir has expired, 0 otherwise. */
 int lt_gwdir_watch(lt_gwdir_watch_t *w, const lt_dir_t *dir, int64_t now);
 
-/* "version N expired at 2026-01-31T00:00:00Z" for messages to peers. */
-void lt_gwdir_expired_text(const lt_dir_t *dir, char *buf, size_t len);
-
 #endif

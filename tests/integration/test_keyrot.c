@@ -13,7 +13,9 @@
  * lists only the new signing key, the batches and answers signed with
  * the new key were verified, and a restarted gateway whose configured
  * directory announces the new authority key starts with the directory that
- * key signed.
+ * key signed, and `store verify` checks under that directory too.
+ * `keys promote` refuses next keys the gateway's directory does not list
+ * and a second rotation before the first is complete.
  *
  * Usage: test_keyrot /path/to/lienthong (or LIENTHONG_BIN=...). */
 #define _GNU_SOURCE
@@ -305,6 +307,21 @@ static int s_audit_verify(lt_it_fed_t *f, lt_it_gw_t *g)
     return rc;
 }
 
+/* `lienthong store verify` of g's store: its exit code; the output must
+ * say the store is intact when it is 0. */
+static int s_store_verify(lt_it_fed_t *f, lt_it_gw_t *g)
+{
+    char out[PATH_MAX + 32];
+    snprintf(out, sizeof out, "%.4000s/store-%s.out", f->dir, g->member->slug);
+    const char *args[] = {"store", "verify", "--config", g->conf_path, NULL};
+    int rc = lt_it_run_cli(f->dir, out, args, CLI_MS);
+    if (rc != 0 || !lt_it_file_contains(out, "intact")) {
+        lt_it_file_dump(out);
+        return rc ? rc : -1;
+    }
+    return 0;
+}
+
 /* ---- the test ------------------------------------------------------------------------------ */
 
 static void s_dump(lt_it_fed_t *f)
@@ -504,6 +521,68 @@ out:
     lt_it_fed_cleanup(&f);
 }
 
+/* `store verify` checks a replica under the directory the gateway starts
+ * with: after the ministry's keys rotated and the authority signed the
+ * directory with its next key (versions 2 and 3), the province's adopted
+ * copy (version 3, trusted through the key it learned) lists the key that
+ * signed every batch it holds; its configured version 1 lists only the
+ * ministry's first key. Before, `store verify` took version 1 (it trusted
+ * the pinned key alone) and reported every batch damaged. */
+static void test_store_verify_after_authority_rotation(void)
+{
+    lt_it_fed_t f;
+    lt_ft_model_t model;
+    load_t l;
+    lt_keys_t *next_auth = NULL;
+    char source[2048], z[LT_Z85_KEY_LEN + 1];
+    memset(&l, 0, sizeof l);
+    memset(&model, 0, sizeof model);
+    LT_IT_REQUIRE(lt_it_fed_init(&f, FED) == 0);
+    f.extra_source = s_source;
+    lt_it_member_t *mo = lt_it_member_add(&f, ID_OWNER, 1);
+    lt_it_member_t *mp = lt_it_member_add(&f, ID_P38, 1);
+    LT_IT_REQUIRE(mo && mp && lt_it_member_add(&f, ID_P01, 0)); /* the policies name it */
+    static const char *peers[] = {ID_OWNER, NULL};
+    lt_it_gw_t *owner = lt_it_gw_new(&f, mo, 1, NULL, NULL);
+    lt_it_gw_t *province =
+        lt_it_gw_new(&f, mp, 1, peers, "subscribe = ( { stream = \"" DS "\"; } );\n");
+    LT_IT_REQUIRE(owner && province);
+    LT_IT_REQUIRE(lt_it_gw_run(owner, READY_MS) == 0 && lt_it_gw_run(province, READY_MS) == 0);
+    long mark_o = lt_it_log_mark(owner);
+    /* Version 2 (the first authority key) lists the ministry's next keys and
+     * announces the next authority key; the ministry switches to its keys. */
+    LT_IT_REQUIRE((next_auth = lt_keys_new(LT_KEYS_AUTHORITY)) != NULL);
+    lt_keys_z85_encode(lt_keys_signing_public(next_auth), z);
+    snprintf(source, sizeof source, "%snext_authority_keys = [\"%s\"];\n", s_source, z);
+    f.extra_source = source;
+    LT_IT_REQUIRE(s_keygen_next(&f, mo) == 0);
+    LT_IT_REQUIRE(s_roll_out(&f, owner, province, 2, NULL) == 0);
+    LT_IT_REQUIRE(s_promote(&f, owner) == 0);
+    LT_IT_REQUIRE(lt_it_gw_signal(owner, SIGHUP) == 0);
+    LT_IT_REQUIRE(lt_it_log_wait(owner, mark_o, "switched to the keys", NULL, STEP_MS) == 0);
+    /* Version 3, signed by the next authority key alone: the new keys are
+     * the ministry's only keys. */
+    lt_keys_destroy(&mo->keys);
+    mo->keys = mo->next;
+    mo->next = NULL;
+    f.extra_source = s_source;
+    LT_IT_REQUIRE(s_roll_out(&f, owner, province, 3, next_auth) == 0);
+    /* Every batch the province holds is signed by the new key. */
+    LT_IT_REQUIRE(lt_ft_model_init(&model, 8, 38000000000ULL) == 0);
+    l.owner = owner;
+    l.model = &model;
+    for (size_t i = 0; i < 8; i++)
+        LT_IT_REQUIRE(s_publish(&l, i, 0) == 0);
+    LT_IT_REQUIRE(lt_ft_wait_same(owner, province, DS, CONVERGE_MS) == 0);
+    CU_ASSERT(lt_it_gw_stop(province, STOP_MS) == 0);
+    CU_ASSERT(s_store_verify(&f, province) == 0);
+    CU_ASSERT(lt_it_gw_stop(owner, STOP_MS) == 0);
+out:
+    lt_keys_destroy(&next_auth);
+    lt_ft_model_free(&model);
+    lt_it_fed_cleanup(&f);
+}
+
 /* 1 when the key file at path holds k's keys. */
 static int s_holds(const char *path, const lt_keys_t *k)
 {
@@ -600,6 +679,8 @@ int main(int argc, char **argv)
         {"member and authority keys rotate under lookups and a feed", test_rotation_under_load},
         {"keys promote checks the directory the gateway starts with",
          test_promote_checks_directory},
+        {"store verify after an authority rotation uses the directory the gateway starts with",
+         test_store_verify_after_authority_rotation},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {"keyrot", NULL, NULL, NULL, s_teardown, tests};

@@ -11,6 +11,7 @@
 #include "unit_util.h"
 #include "../owner_directory.h"
 
+#include "lt_dirpick.h"
 #include "lt_file.h"
 #include "lt_gwcfg.h"
 #include "lt_gwdir.h"
@@ -395,7 +396,7 @@ static void test_watch(void)
     CU_ASSERT_EQUAL(w.warned, 0);
     CU_ASSERT_EQUAL(w.expired, 0);
     char text[128];
-    lt_gwdir_expired_text(d, text, sizeof text);
+    lt_dirpick_expired_text(d, text, sizeof text);
     CU_ASSERT(strncmp(text, "directory version 1 expired at ", 31) == 0);
     lt_dir_destroy(&d);
     lt_dir_destroy(&d2);
