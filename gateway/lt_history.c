@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,31 +45,20 @@ const char *lt_history_hex(const uint8_t *id, int has, char out[LT_HISTORY_HEX])
     return out;
 }
 
-/* One hex digit's value, or -1: only what lt_history_hex writes, and its
- * upper-case form (no sign, space or "0x", which sscanf would take). */
-static int s_hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Exactly 32 hex digits (len of them at hex) into 16 bytes; 0 or -1. */
+/* Exactly 32 hex digits (len of them at hex) into 16 bytes; 0 or -1.
+ * Strict: no characters skipped, every one a digit (lower or upper case,
+ * as lt_history_hex writes; no sign, space or "0x", which sscanf would
+ * take). sodium_hex2bin stops at the first non-digit, so the end it
+ * reports must be the end of the 32. */
 static int s_unhex(const char *hex, size_t len, uint8_t out[LT_HISTORY_BYTES])
 {
-    if (len != 2 * LT_HISTORY_BYTES)
-        return -1;
-    for (size_t i = 0; i < LT_HISTORY_BYTES; i++) {
-        int hi = s_hexval(hex[2 * i]), lo = s_hexval(hex[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return -1;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return 0;
+    size_t n = 0;
+    const char *end = NULL;
+    return len == 2 * LT_HISTORY_BYTES &&
+                   sodium_hex2bin(out, LT_HISTORY_BYTES, hex, len, NULL, &n, &end) == 0 &&
+                   n == LT_HISTORY_BYTES && end == hex + len
+               ? 0
+               : -1;
 }
 
 /* Plain decimal digits (len of them at s), no sign, no wrap; 0 or -1. */
