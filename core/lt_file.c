@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <libgen.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,15 +53,20 @@ out:
     return rc;
 }
 
-static int s_fsync_dir(const char *path)
+int lt_file_sync_dir(const char *path)
 {
-    char copy[4096];
-    snprintf(copy, sizeof copy, "%s", path);
+    char copy[PATH_MAX];
+    if (snprintf(copy, sizeof copy, "%s", path) >= (int)sizeof copy) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
     int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
         return -1;
     int rc = fsync(fd);
+    int saved = errno;
     close(fd);
+    errno = saved;
     return rc;
 }
 
@@ -97,7 +103,7 @@ int lt_file_write_atomic(const char *path, const void *data, size_t size, mode_t
     fd = -1;
     if (rename(tmp, path) != 0)
         goto fail;
-    return s_fsync_dir(path);
+    return lt_file_sync_dir(path);
 fail:;
     int saved = errno;
     if (fd >= 0)

@@ -17,6 +17,11 @@ int lt_file_read(const char *path, size_t cap, uint8_t **data, size_t *size)
 int lt_file_write_atomic(const char *path, const void *data, size_t size, mode_t mode)
     __attribute__((warn_unused_result));
 
+/* fsyncs the directory that holds path (dirname(3): "." for a bare name),
+ * so that a rename, creation or unlink in it survives a crash. Returns 0,
+ * or -1 with errno set; the caller names the directory in its error. */
+int lt_file_sync_dir(const char *path) __attribute__((warn_unused_result));
+
 /* Resolves `name` relative to the directory of `base_file` unless absolute.
  * Writes into out[cap]; returns 0, or -1 if it does not fit. */
 int lt_file_resolve(const char *base_file, const char *name, char *out, size_t cap);

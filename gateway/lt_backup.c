@@ -9,7 +9,6 @@
 #include "lt_store.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <sqlite3.h>
@@ -20,26 +19,6 @@
 
 #define BUSY_MS      10000 /* a writer holds the database at most this long */
 #define PAGES_AT_ONCE -1   /* the whole copy in one step: one read transaction */
-
-/* fsyncs the directory holding path, so that a rename in it is durable. */
-static int s_sync_dir(const char *path)
-{
-    char dir[PATH_MAX + 64];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash == dir)
-        slash[1] = '\0';
-    else if (slash)
-        *slash = '\0';
-    else
-        snprintf(dir, sizeof dir, ".");
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
 
 /* Removes SQLite's -wal and -shm files beside path. */
 static void s_unlink_wal(const char *path)
@@ -166,7 +145,7 @@ static int s_put_copy(const char *tmp, const char *dst, char *err, size_t errlen
 {
     /* SQLite would apply a WAL left beside dst to the new file. */
     s_unlink_wal(dst);
-    if (rename(tmp, dst) != 0 || s_sync_dir(dst) != 0) {
+    if (rename(tmp, dst) != 0 || lt_file_sync_dir(dst) != 0) {
         snprintf(err, errlen, "cannot rename %.400s to %.400s: %s", tmp, dst, strerror(errno));
         s_unlink_db(tmp);
         return -1;
@@ -407,7 +386,7 @@ static int s_swap(const char *tmp, const char *store, char *err, size_t errlen)
         snprintf(err, errlen, "cannot rename %s to %s: %s", tmp, store, strerror(errno));
         return -1;
     }
-    if (s_sync_dir(store) != 0) {
+    if (lt_file_sync_dir(store) != 0) {
         snprintf(err, errlen, "cannot sync the directory of %s: %s", store, strerror(errno));
         return -1;
     }

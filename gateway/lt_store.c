@@ -6,14 +6,13 @@
 #include "lt_store.h"
 
 #include "lt_crypto.h"
+#include "lt_file.h"
 #include "lt_log.h"
 #include "lt_presence.h"
 #include "lt_valid.h"
 
 #include <assert.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -1682,16 +1681,14 @@ static int s_wal_into_file(lt_store_t *self, char *err, size_t errlen)
     return -1;
 }
 
-/* Makes the entries of path's directory durable (unlinks, a rename). */
+/* Makes the entries of path's directory durable (unlinks, a rename). A
+ * failure does not undo the rebuild's step: the files are as wanted, only
+ * their durability across a crash is not known, so it is said and the
+ * rebuild goes on. */
 static void s_sync_dir(const char *path)
 {
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        (void)fsync(dfd);
-        close(dfd);
-    }
+    if (lt_file_sync_dir(path) != 0)
+        lt_warn("store", "cannot sync the directory of %s: %s", path, strerror(errno));
 }
 
 int lt_store_rebuild(lt_store_t *self, int64_t *lost, char *err, size_t errlen)
