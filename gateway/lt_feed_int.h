@@ -101,6 +101,15 @@ typedef struct {
     char reason[128];
 } lt_feed_gone_t;
 
+/* Why a sink is detached at the next pump (lt_feed_sink_pump), which tells
+ * it so. A replaced stream outranks an ended replacement: the sink must
+ * rebuild from seq 1 either way. */
+typedef enum {
+    LT_SINK_KEEP = 0,
+    LT_SINK_REPLACED, /* the stream's content was replaced (6.9) */
+    LT_SINK_REBUILT,  /* its replacement was ended by a store rebuild (8.2) */
+} lt_feed_detach_t;
+
 /* Local: a sink adapter attached to a stream. */
 typedef struct {
     uint8_t rid[LT_RID_MAX];
@@ -108,11 +117,10 @@ typedef struct {
     lt_feed_stream_t *stream;
     uint64_t next, acked;
     int64_t credit;
-    int replaced; /* the stream's content was replaced: detach (6.9) */
     int replace_ok;       /* SinkAttach.replace: it can take a replacement */
     lt_feed_snap_t *snap; /* the replacement being sent, or NULL */
     int awaiting;         /* a replacement Deliver is not yet acknowledged */
-    int rebuilt; /* its replacement was ended by a store rebuild: detach (8.2) */
+    lt_feed_detach_t detach; /* set: detached, and told why, at the next pump */
 } lt_feed_sink_t;
 
 /* FORKED: the owner's history is not the one of our cursor (PROTOCOL.md

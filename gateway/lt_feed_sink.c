@@ -72,18 +72,6 @@ static void s_replaced(void *sock, const uint8_t *rid, size_t rid_len, const lt_
                              st->name);
 }
 
-/* Its replacement was ended by a store rebuild (lt_feed_snap_end_all):
- * its table and cursor are as before the replacement, and it attaches
- * again to get one from the new file (PROTOCOL.md 8.2). */
-static void s_rebuilt(void *sock, lt_feed_sink_t *k)
-{
-    lt_warn("local", "sink of %s detached at seq %llu: its replacement was ended by a store "
-            "rebuild", k->stream->name, (unsigned long long)k->acked);
-    (void)lt_wire_send_error(sock, k->rid, k->rid_len, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE, 0,
-                             "%s: the gateway's store was rebuilt during the replacement; attach "
-                             "again", k->stream->name);
-}
-
 void lt_feed_on_sink_attach(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
                             const Lienthong__SinkAttach *m)
 {
@@ -131,7 +119,7 @@ void lt_feed_on_deliver_ack(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
                             const Lienthong__DeliverAck *m)
 {
     lt_feed_sink_t *k = s_sink_find(self, in->rid, in->rid_len, m->stream);
-    if (k && k->rebuilt)
+    if (k && k->detach == LT_SINK_REBUILT)
         return; /* of the part sent before the rebuild; the pump detaches it */
     if (k && k->snap) {
         if (lt_feed_snap_replace_ack(self, k, m->through_seq) == 0)
@@ -189,7 +177,7 @@ void lt_feed_sink_replaced(lt_feed_t *self, lt_feed_stream_t *st)
     st->replaced = 1;
     for (size_t i = 0; i < self->n_sinks; i++)
         if (self->sinks[i].stream == st)
-            self->sinks[i].replaced = 1;
+            self->sinks[i].detach = LT_SINK_REPLACED;
 }
 
 /* A sink behind the retained tail: a replacement if it can take one, else
@@ -205,20 +193,33 @@ static int s_behind(lt_feed_t *self, void *sock, lt_feed_sink_t *k)
     return -1;
 }
 
+/* Tells sink k why it is detached (k->detach) and removes it. Replaced:
+ * its table came from the old history and is rebuilt from seq 1 (6.9).
+ * Rebuilt: its replacement was ended by a store rebuild
+ * (lt_feed_snap_end_all); its table and cursor are as before the
+ * replacement, and it attaches again to get one from the new file (8.2). */
+static void s_detach(lt_feed_t *self, void *sock, lt_feed_sink_t *k)
+{
+    if (k->detach == LT_SINK_REPLACED) {
+        s_replaced(sock, k->rid, k->rid_len, k->stream, k->acked);
+    } else {
+        lt_warn("local", "sink of %s detached at seq %llu: its replacement was ended by a store "
+                "rebuild", k->stream->name, (unsigned long long)k->acked);
+        (void)lt_wire_send_error(sock, k->rid, k->rid_len, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE,
+                                 0, "%s: the gateway's store was rebuilt during the replacement; "
+                                 "attach again", k->stream->name);
+    }
+    s_sink_remove(self, k);
+}
+
 int lt_feed_sink_pump(lt_feed_t *self, void *sock)
 {
     int sent = 0;
     for (size_t i = 0; i < self->n_sinks;) {
         lt_feed_sink_t *k = &self->sinks[i];
         int rc = 1;
-        if (k->replaced) {
-            s_replaced(sock, k->rid, k->rid_len, k->stream, k->acked);
-            s_sink_remove(self, k);
-            continue;
-        }
-        if (k->rebuilt) {
-            s_rebuilt(sock, k);
-            s_sink_remove(self, k);
+        if (k->detach != LT_SINK_KEEP) {
+            s_detach(self, sock, k);
             continue;
         }
         for (int b = 0; b < LT_FEED_PUMP_BATCHES && rc == 1; b++) {

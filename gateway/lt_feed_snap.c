@@ -86,7 +86,8 @@ void lt_feed_snap_end_all(lt_feed_t *self)
         lt_info("local", "replacement of the sink of %s at seq %llu ended by a store rebuild",
                 k->stream->name, (unsigned long long)k->snap->seq);
         lt_feed_snap_free(self, &k->snap);
-        k->rebuilt = 1;
+        if (k->detach == LT_SINK_KEEP)
+            k->detach = LT_SINK_REBUILT;
     }
 }
 
