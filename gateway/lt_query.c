@@ -27,6 +27,16 @@
 #define ATTEMPT_MS 1000
 /* One record and its payload decoded: a block holds them. */
 #define QUERY_ARENA_BLOCK (16u << 10)
+/* Room for the fields of an audit entry, the owner's or a made one: a
+ * lookup's fields or one key's claim fields, each a field name of at most
+ * LT_QUERY_MAX_FIELD_NAME bytes (lt_valid, PROTOCOL.md 7.5, 7.6), joined by
+ * commas. On the stack: the whole list is audited without an allocation. */
+#define AUDIT_FIELDS_MAX \
+    ((LT_QUERY_MAX_FIELDS > LT_QUERY_MAX_CLAIMS ? LT_QUERY_MAX_FIELDS : LT_QUERY_MAX_CLAIMS) * \
+     (LT_QUERY_MAX_FIELD_NAME + 1))
+/* Room for a verify entry's detail: the code's name, then each claim's
+ * result, " not-allowed" at the longest. */
+#define AUDIT_DETAIL_MAX (64 + LT_QUERY_MAX_CLAIMS * sizeof " not-allowed")
 
 /* Owner: what one (caller, request_id) produced, kept for retries. */
 typedef struct {
@@ -148,6 +158,18 @@ static const char *s_join(char *const *names, size_t n, char *buf, size_t len)
     for (size_t i = 0; i < n; i++)
         o = s_append(buf, i ? s_append(buf, o, len, ",") : o, len, names[i]);
     return buf;
+}
+
+/* The field names of claims (at most LT_QUERY_MAX_CLAIMS: lt_valid_verify),
+ * joined by commas into buf. */
+static const char *s_claim_fields(Lienthong__Claim *const *claims, size_t n, char *buf, size_t len)
+{
+    char *names[LT_QUERY_MAX_CLAIMS];
+    if (n > LT_QUERY_MAX_CLAIMS)
+        n = LT_QUERY_MAX_CLAIMS;
+    for (size_t c = 0; c < n; c++)
+        names[c] = claims[c]->field;
+    return s_join(names, n, buf, len);
 }
 
 /* A family of this module: counter or latency, labelled by op and, for
@@ -486,7 +508,7 @@ static int s_lookup(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_
         lt_schema_project(msg, released, a.n_released, NULL, &a.payload.data, &a.payload.len) != 0)
         goto out;
     rc = s_queue(self, peer, in, d, 0, 1, r->record_type, &a.base);
-    char fields[1024];
+    char fields[AUDIT_FIELDS_MAX];
     if (rc == 0)
         s_audit(self, r, a.code == LIENTHONG__ERROR_CODE__ERR_FORBIDDEN || a.code == LIENTHONG__ERROR_CODE__ERR_PURPOSE
                          ? "refused" : "lookup",
@@ -562,10 +584,10 @@ static int s_verify(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_
                 break; /* a store failure is not an answer: the caller retries (7.2) */
             a.code = msg ? LIENTHONG__ERROR_CODE__ERR_NONE : LIENTHONG__ERROR_CODE__ERR_NOT_FOUND;
         }
-        char fields[512] = "", detail[600];
+        char fields[AUDIT_FIELDS_MAX], detail[AUDIT_DETAIL_MAX];
         size_t n_claims = 0;
         Lienthong__Claim **claims = r->refusal ? NULL : s_vclaims(q, k, &n_claims);
-        size_t o = (size_t)snprintf(detail, sizeof detail, "%s", lt_wire_error_name(a.code));
+        size_t o = s_append(detail, 0, sizeof detail, lt_wire_error_name(a.code));
         if (msg && s_claims(r, msg, claims, n_claims, results) != 0) {
             lt_error("query", "out of memory comparing the claims on %s", a.key);
             break; /* neither a match nor a no-match: the caller retries */
@@ -574,14 +596,12 @@ static int s_verify(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_
             a.results = results;
             a.n_results = n_claims;
         }
-        for (size_t c = 0; c < n_claims && o < sizeof detail; c++) {
-            size_t fl = strlen(fields);
-            snprintf(fields + fl, sizeof fields - fl, "%s%s", c ? "," : "", claims[c]->field);
-            o += (size_t)snprintf(detail + o, sizeof detail - o, " %s",
-                                  !msg ? "-" : results[c] == LIENTHONG__CLAIM_RESULT__CLAIM_MATCH ? "match"
-                                  : results[c] == LIENTHONG__CLAIM_RESULT__CLAIM_NO_MATCH ? "no-match"
-                                                                                        : "not-allowed");
-        }
+        s_claim_fields(claims, n_claims, fields, sizeof fields);
+        for (size_t c = 0; c < n_claims; c++)
+            o = s_append(detail, o, sizeof detail,
+                         !msg ? " -" : results[c] == LIENTHONG__CLAIM_RESULT__CLAIM_MATCH ? " match"
+                         : results[c] == LIENTHONG__CLAIM_RESULT__CLAIM_NO_MATCH ? " no-match"
+                                                                                : " not-allowed");
         /* Queued first: an entry added to a batch the queueing flushed
          * would belong to no commit that the answer waits for. */
         int rc = s_queue(self, peer, in, d, 1, a.last, r->record_type, &a.base);
@@ -1092,31 +1112,13 @@ static int s_keep_keys(outstanding_t *o, const Lienthong__VerifyRequest *vq)
     return 0;
 }
 
-/* Room for the fields of a made entry: a lookup's fields or one key's claim
- * fields, each a field name (7.5, 7.6), joined by commas. */
-#define MADE_FIELDS_MAX \
-    ((LT_QUERY_MAX_FIELDS > LT_QUERY_MAX_CLAIMS ? LT_QUERY_MAX_FIELDS : LT_QUERY_MAX_CLAIMS) * \
-     (LT_QUERY_MAX_FIELD_NAME + 1))
-
-/* The field names of claims (at most LT_QUERY_MAX_CLAIMS: lt_valid_verify),
- * joined by commas into buf. */
-static const char *s_claim_fields(Lienthong__Claim *const *claims, size_t n, char *buf, size_t len)
-{
-    char *names[LT_QUERY_MAX_CLAIMS];
-    if (n > LT_QUERY_MAX_CLAIMS)
-        n = LT_QUERY_MAX_CLAIMS;
-    for (size_t c = 0; c < n; c++)
-        names[c] = claims[c]->field;
-    return s_join(names, n, buf, len);
-}
-
 /* Audits a lookup made for a local application or another module
  * (ARCHITECTURE.md 5) with the fields it asks: none asks for every field
  * the policy allows (PROTOCOL.md 7.5), and is written as none. */
 static void s_audit_lookup_made(lt_query_t *self, const outstanding_t *o,
                                 const Lienthong__LookupRequest *q, const Lienthong__OnBehalf *who)
 {
-    char fields[MADE_FIELDS_MAX];
+    char fields[AUDIT_FIELDS_MAX];
     lt_audit_add(self->ctx->audit,
                  &(lt_audit_entry_t){.event = "lookup-made", .peer = o->owner, .target = q->dataset,
                                      .subject = q->key,
@@ -1135,7 +1137,7 @@ static void s_audit_lookup_made(lt_query_t *self, const outstanding_t *o,
 static void s_audit_verify_made(lt_query_t *self, const outstanding_t *o,
                                 const Lienthong__VerifyRequest *q, const Lienthong__OnBehalf *who)
 {
-    char fields[MADE_FIELDS_MAX], detail[64];
+    char fields[AUDIT_FIELDS_MAX], detail[64];
     lt_audit_entry_t e = {.event = "verify-made", .peer = o->owner, .target = q->dataset,
                           .purpose = q->purpose, .case_ref = q->case_ref,
                           .application = who ? who->application : NULL,

@@ -477,6 +477,104 @@ static void test_audit_refusal_on_each_socket(void)
     lt_audit_destroy(&g.ctx.audit);
 }
 
+/* The fields column of the audit entry of event at path (the longest, if
+ * several) into out. */
+static void s_audit_fields(const char *path, const char *event, char *out, size_t len)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    out[0] = 0;
+    CU_ASSERT_FATAL(sqlite3_open(path, &db) == SQLITE_OK);
+    CU_ASSERT_FATAL(sqlite3_prepare_v2(db, "SELECT fields FROM audit WHERE event = ?1 "
+                                       "ORDER BY length(fields) DESC LIMIT 1", -1, &st,
+                                       NULL) == SQLITE_OK);
+    sqlite3_bind_text(st, 1, event, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+        snprintf(out, len, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+/* names[0..n) joined by commas into out. */
+static void s_joined(char *const *names, size_t n, char *out, size_t len)
+{
+    size_t o = 0;
+    out[0] = 0;
+    for (size_t i = 0; i < n; i++)
+        o += (size_t)snprintf(out + o, len - o, "%s%s", i ? "," : "", names[i]);
+}
+
+/* The owner audits the whole field list of what it served: a lookup by the
+ * member's own client releasing 64 fields with long names (1,215 bytes),
+ * and a verify with 64 claims on field names of 127 bytes (8,191 bytes).
+ * Before, the entries held the first 1,023 and 511 bytes. */
+static void test_audit_holds_every_field(void)
+{
+    static const char *const longest[] = {"permanent_province", "permanent_address",
+                                          "current_province", "current_address"};
+    char path[512], err[256], *ask[LT_QUERY_MAX_FIELDS], names[LT_QUERY_MAX_CLAIMS][128];
+    static char want[LT_QUERY_MAX_CLAIMS * 128], got[LT_QUERY_MAX_CLAIMS * 128];
+    snprintf(path, sizeof path, "%s/audit_fields.db", g.tmp);
+    CU_ASSERT_FATAL((g.ctx.audit = lt_audit_open(path, g.ctx.keys, err, sizeof err)) != NULL);
+    for (size_t i = 0; i < LT_QUERY_MAX_FIELDS; i++)
+        ask[i] = (char *)longest[i % 4];
+    Lienthong__LookupRequest q = LIENTHONG__LOOKUP_REQUEST__INIT;
+    q.request_id = ++g_id;
+    q.dataset = OD_POP;
+    q.key = "001";
+    q.fields = ask;
+    q.n_fields = LT_QUERY_MAX_FIELDS;
+    q.purpose = "KYC";
+    q.deadline_ms = lt_clock_now_ms() + 10000;
+    lt_wire_in_t in;
+    Lienthong__Envelope *env = NULL;
+    CU_ASSERT_FATAL(ug_send(&g, LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST, &q, &in, &env) == 0);
+    lt_query_on_local(g_q, g.router, &in, env); /* the member's own client: all released */
+    lt_wire_free(&env);
+    lt_wire_in_close(&in);
+    Lienthong__LookupAnswer *a = s_answer(NULL);
+    CU_ASSERT(a && a->code == LIENTHONG__ERROR_CODE__ERR_NONE &&
+              a->n_released == LT_QUERY_MAX_FIELDS);
+    if (a)
+        lienthong__lookup_answer__free_unpacked(a, NULL);
+
+    Lienthong__Claim c[LT_QUERY_MAX_CLAIMS], *cp[LT_QUERY_MAX_CLAIMS];
+    char *claim_fields[LT_QUERY_MAX_CLAIMS], *keys[] = {"001"};
+    for (size_t i = 0; i < LT_QUERY_MAX_CLAIMS; i++) {
+        memset(names[i], 'a' + (int)(i % 26), LT_QUERY_MAX_FIELD_NAME);
+        names[i][LT_QUERY_MAX_FIELD_NAME] = 0;
+        lienthong__claim__init(&c[i]);
+        c[i].field = claim_fields[i] = names[i];
+        c[i].value = "x";
+        cp[i] = &c[i];
+    }
+    Lienthong__VerifyRequest vq = LIENTHONG__VERIFY_REQUEST__INIT;
+    vq.request_id = ++g_id;
+    vq.dataset = OD_POP;
+    vq.keys = keys;
+    vq.n_keys = 1;
+    vq.claims = cp;
+    vq.n_claims = LT_QUERY_MAX_CLAIMS;
+    vq.purpose = "KYC";
+    vq.deadline_ms = lt_clock_now_ms() + 10000;
+    s_deliver(LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST, &vq);
+    lt_query_flush(g_q);
+    int answers, errors;
+    s_count_replies(&answers, &errors, LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    CU_ASSERT(answers == 1 && errors == 0);
+    CU_ASSERT_EQUAL(lt_audit_flush(g.ctx.audit, 1), 0);
+
+    s_joined(ask, LT_QUERY_MAX_FIELDS, want, sizeof want);
+    s_audit_fields(path, "lookup", got, sizeof got);
+    CU_ASSERT_EQUAL(strlen(got), strlen(want));
+    CU_ASSERT_STRING_EQUAL(got, want);
+    s_joined(claim_fields, LT_QUERY_MAX_CLAIMS, want, sizeof want);
+    s_audit_fields(path, "verify", got, sizeof got);
+    CU_ASSERT_EQUAL(strlen(got), strlen(want));
+    CU_ASSERT_STRING_EQUAL(got, want);
+    lt_audit_destroy(&g.ctx.audit);
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -496,6 +594,7 @@ int main(void)
          test_claim_value_bounded},
         {"refusals for an unwritable log go out on each request's socket",
          test_audit_refusal_on_each_socket},
+        {"audit entries hold every field of a lookup and a verify", test_audit_holds_every_field},
         {NULL, NULL},
     };
     return ut_main("lt_query", suite_init, suite_clean, tests);
