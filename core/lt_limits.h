@@ -222,6 +222,12 @@
 #define LT_QUERY_MAX_AHEAD_MS (10 * 60 * 1000)
 /* (caller, request_id) pairs an owner remembers (implementation, 7.2). */
 #define LT_QUERY_DEDUP_MAX 200000
+/* Lookups and verifies a caller gateway has outstanding at owners at once,
+ * for local applications and for its own modules (profile parts) together
+ * (implementation, 7.4, 8.3): beyond it a local request is refused with
+ * ERR_UNAVAILABLE, to be retried. As many as the profiles outstanding may
+ * make (LT_PROFILE_MAX_OUTSTANDING x LT_PROFILE_MAX_PARTS). */
+#define LT_QUERY_MAX_OUTSTANDING 16384
 /* Answers under one signature (7.3). */
 #define LT_ANSWERS_MAX 256
 /* Verified (root, signature) pairs a caller caches (implementation, 7.4). */

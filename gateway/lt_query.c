@@ -969,10 +969,12 @@ static int s_out_send(lt_query_t *self, outstanding_t *o)
     return sock ? lt_wire_send_copy(sock, NULL, 0, &o->frame) : -1;
 }
 
-/* Why a request about dataset cannot be forwarded, with its code; NULL
- * when it can (*ds its dataset), or when out of memory later. */
+/* Why a request about dataset cannot be forwarded, with its code (the
+ * reason may be written in buf); NULL when it can (*ds its dataset), or
+ * when out of memory later. */
 static const char *s_out_check(lt_query_t *self, uint64_t id, const char *dataset,
-                               const Lienthong__Dataset **ds_out, Lienthong__ErrorCode *code)
+                               const Lienthong__Dataset **ds_out, Lienthong__ErrorCode *code,
+                               char *buf, size_t len)
 {
     const Lienthong__View *view;
     const Lienthong__Dataset *ds = self->ctx->dir ? s_target(self->ctx->dir, dataset, &view) : NULL;
@@ -986,6 +988,13 @@ static const char *s_out_check(lt_query_t *self, uint64_t id, const char *datase
         HASH_FIND(hh, self->out, &id, sizeof id, o);
     if (o)
         why = "request_id is already outstanding";
+    /* The table's own bound: the HTTP API bounds each application, but
+     * applications on the local socket are bounded by nothing else. */
+    if (!why && HASH_COUNT(self->out) >= LT_QUERY_MAX_OUTSTANDING) {
+        snprintf(buf, len, "%d lookups and verifies are outstanding at this gateway, as many as "
+                 "it allows; retry later", LT_QUERY_MAX_OUTSTANDING);
+        why = buf;
+    }
     *code = !ds ? LIENTHONG__ERROR_CODE__ERR_NOT_FOUND
             : !id || o ? LIENTHONG__ERROR_CODE__ERR_MALFORMED
                        : LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE;
@@ -1028,7 +1037,8 @@ static outstanding_t *s_out_new(lt_query_t *self, void *local, const lt_wire_in_
 {
     const Lienthong__Dataset *ds;
     Lienthong__ErrorCode code;
-    const char *why = s_out_check(self, id, dataset, &ds, &code);
+    char full[160];
+    const char *why = s_out_check(self, id, dataset, &ds, &code, full, sizeof full);
     outstanding_t *o = NULL;
     if (!why && !(o = s_out_make(self, id, ds->owner, &in->body, body, body_len, deadline_ms)))
         why = "out of memory";
@@ -1485,7 +1495,8 @@ Lienthong__ErrorCode lt_query_lookup_for(lt_query_t *self, const Lienthong__Look
 {
     const Lienthong__Dataset *ds;
     Lienthong__ErrorCode code;
-    const char *no = s_out_check(self, q->request_id, q->dataset, &ds, &code);
+    char full[160];
+    const char *no = s_out_check(self, q->request_id, q->dataset, &ds, &code, full, sizeof full);
     if (no) {
         snprintf(why, whylen, "%s", no);
         return code;
@@ -1591,4 +1602,9 @@ void lt_query_tick(lt_query_t *self, void *local)
                 lt_peers_rotate(self->ctx->peers, o->owner);
         }
     }
+}
+
+size_t lt_query_outstanding(const lt_query_t *self)
+{
+    return HASH_COUNT(self->out);
 }

@@ -15,7 +15,9 @@
  * the owner's next endpoint after repeated timeouts, checks every answer
  * (Merkle path, signature under the owner's directory key, request id and
  * hash) before handing it on, and ends with ERR_TIMEOUT at the deadline
- * (repeating the owner's last transient refusal, if any).
+ * (repeating the owner's last transient refusal, if any). It has at most
+ * LT_QUERY_MAX_OUTSTANDING requests outstanding, beyond which a local one
+ * is refused with ERR_UNAVAILABLE.
  * An application that asks for the answer context gets each answer with
  * the dataset's record type beside it, and its request goes to the owner
  * without the context (PROTOCOL.md 8.4). */
@@ -103,5 +105,8 @@ void lt_query_on_error(lt_query_t *self, void *local, const char *owner,
 void lt_query_dir_changed(lt_query_t *self, void *local);
 /* Caller: retries and deadlines. */
 void lt_query_tick(lt_query_t *self, void *local);
+/* Caller: requests outstanding at owners, for local applications and for
+ * other modules (at most LT_QUERY_MAX_OUTSTANDING). */
+size_t lt_query_outstanding(const lt_query_t *self);
 
 #endif

@@ -1,0 +1,197 @@
+/* test_querycall: CUnit suite for gateway/lt_query on the caller's side
+ * (PROTOCOL.md 7.4, 8.3), with the owner's lt_query in the same process:
+ * an application's request on the caller's local socket is forwarded over
+ * a link DEALER to the owner's peer ROUTER, executed and signed there, and
+ * its answer checked by the caller and handed to the application. Covers
+ * the bound of the caller's table of outstanding requests. test_querymod.c
+ * covers the owner alone. */
+#include "unit_gw.h"
+#include "lt_clock.h"
+#include "lt_peers.h"
+#include "lt_query.h"
+
+#include <inttypes.h>
+
+#define CALLER "VN/COM/VIETTEL"
+
+static ug_t g;              /* the owner: its context, store and peer ROUTER */
+static lt_query_t *g_owner; /* the owner's lt_query */
+static struct {
+    lt_gwcfg_t cfg;
+    lt_keys_t *keys, *auth;
+    lt_gwctx_t ctx;
+    lt_stats_t *stats;
+    lt_reject_t *reject;
+    lt_peers_t *peers;
+    void *link;         /* the caller's DEALER to the owner (the peers' link) */
+    void *local, *app;  /* the caller's local ROUTER and an application's DEALER */
+    lt_query_t *q;
+} c;
+static uint64_t g_id = 1000;
+static int64_t g_deadline; /* of every request: a resend is the same bytes */
+
+static int suite_init(void)
+{
+    char err[1024] = "";
+    lt_sock_opts_t so;
+    lt_sock_opts_default(&so);
+    int one = 1;
+    if (ug_open(&g, "querycall") != 0 || !(c.keys = lt_keys_new(LT_KEYS_MEMBER)) ||
+        !(c.auth = lt_keys_new(LT_KEYS_AUTHORITY)))
+        return -1;
+    /* A directory holding the owner's keys, so that the caller verifies
+     * what the owner signs. */
+    lt_dir_destroy(&g.ctx.dir);
+    if (!(g.ctx.dir = od_directory_keyed(g.tmp, g.ctx.keys, c.keys, c.auth, "", "", err,
+                                         sizeof err)) ||
+        ug_publish(&g, "001", "An", NULL, NULL) != 0 || ug_publish(&g, "002", "Binh", NULL, NULL) != 0 ||
+        !(g_owner = lt_query_new(&g.ctx))) {
+        fprintf(stderr, "querycall: %s\n", err[0] ? err : "owner set-up failed");
+        return -1;
+    }
+    c.cfg = g.cfg;
+    snprintf(c.cfg.member, sizeof c.cfg.member, "%s", CALLER);
+    if (!(c.stats = lt_stats_new()) || !(c.reject = lt_reject_new(c.stats, NULL)))
+        return -1;
+    c.ctx = (lt_gwctx_t){.cfg = &c.cfg, .keys = c.keys, .dir = g.ctx.dir, .store = g.ctx.store,
+                         .stats = c.stats, .reject = c.reject};
+    if (!(c.link = zmq_socket(g.zctx, ZMQ_DEALER)) ||
+        zmq_setsockopt(c.link, ZMQ_ROUTING_ID, "callr", 5) != 0 ||
+        zmq_connect(c.link, "inproc://unit-gw") != 0 ||
+        !(c.peers = lt_peers_new(&c.ctx, g.zctx, &so)) ||
+        lt_peers_attach(c.peers, OD_OWNER, c.link) != 0)
+        return -1;
+    c.ctx.peers = c.peers;
+    if (!(c.local = zmq_socket(g.zctx, ZMQ_ROUTER)) || !(c.app = zmq_socket(g.zctx, ZMQ_DEALER)) ||
+        zmq_setsockopt(c.local, ZMQ_ROUTER_MANDATORY, &one, sizeof one) != 0 ||
+        zmq_bind(c.local, "inproc://unit-local") != 0 ||
+        zmq_setsockopt(c.app, ZMQ_ROUTING_ID, "app", 3) != 0 ||
+        zmq_connect(c.app, "inproc://unit-local") != 0)
+        return -1;
+    g_deadline = lt_clock_now_ms() + 120000;
+    return (c.q = lt_query_new(&c.ctx)) ? 0 : -1;
+}
+
+static int suite_clean(void)
+{
+    lt_query_destroy(&c.q);
+    lt_query_destroy(&g_owner);
+    lt_peers_destroy(&c.peers); /* closes the link */
+    if (c.local)
+        zmq_close(c.local);
+    if (c.app)
+        zmq_close(c.app);
+    lt_reject_destroy(&c.reject);
+    lt_stats_destroy(&c.stats);
+    lt_keys_destroy(&c.keys);
+    lt_keys_destroy(&c.auth);
+    ug_close(&g);
+    return 0;
+}
+
+/* The application sends a lookup of key (field full_name, purpose KYC);
+ * the caller's gateway takes it. */
+static void s_app_lookup(uint64_t id, const char *key)
+{
+    char *ask[] = {"full_name"};
+    Lienthong__LookupRequest q = LIENTHONG__LOOKUP_REQUEST__INIT;
+    q.request_id = id;
+    q.dataset = OD_POP;
+    q.key = (char *)key;
+    q.fields = ask;
+    q.n_fields = 1;
+    q.purpose = "KYC";
+    q.deadline_ms = g_deadline;
+    lt_wire_in_t in;
+    Lienthong__ErrorCode code;
+    char err[256];
+    CU_ASSERT_FATAL(lt_wire_send_body(c.app, NULL, 0, LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST, &q) == 0);
+    CU_ASSERT_FATAL(lt_wire_recv(c.local, 1, 0, &in) == 0);
+    Lienthong__Envelope *env = lt_wire_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body),
+                                              1u << 20, &code, err, sizeof err);
+    CU_ASSERT_FATAL(env != NULL);
+    lt_query_on_local(c.q, c.local, &in, env);
+    lt_wire_free(&env);
+    lt_wire_in_close(&in);
+}
+
+/* 1 when sock has a message within ms. */
+static int s_waiting(void *sock, long ms)
+{
+    zmq_pollitem_t it = {sock, 0, ZMQ_POLLIN, 0};
+    return zmq_poll(&it, 1, ms) > 0;
+}
+
+/* What the application received within ms: the envelope (free it) and its
+ * exact bytes in *bytes (free them), or NULL. */
+static Lienthong__Envelope *s_app_recv(long ms, uint8_t **bytes, size_t *len)
+{
+    zmq_msg_t m;
+    Lienthong__ErrorCode code;
+    char err[256];
+    Lienthong__Envelope *env = NULL;
+    if (bytes)
+        *bytes = NULL;
+    if (!s_waiting(c.app, ms))
+        return NULL;
+    zmq_msg_init(&m);
+    if (zmq_msg_recv(&m, c.app, 0) >= 0) {
+        env = lt_wire_decode(zmq_msg_data(&m), zmq_msg_size(&m), 1u << 20, &code, err, sizeof err);
+        if (bytes && (*bytes = malloc(zmq_msg_size(&m)))) {
+            memcpy(*bytes, zmq_msg_data(&m), zmq_msg_size(&m));
+            *len = zmq_msg_size(&m);
+        }
+    }
+    zmq_msg_close(&m);
+    return env;
+}
+
+static int64_t s_stat(lt_stats_t *st, const char *name, const char *a, const char *b)
+{
+    const char *v[] = {a, b};
+    return ug_stat(st, name, v, b ? 2 : a ? 1 : 0);
+}
+
+/* Applications on the local socket fill the caller's table of outstanding
+ * requests (the owner never answers): the next request is refused at once
+ * with ERR_UNAVAILABLE, counted as a rejected input of "local", and the
+ * table does not grow; a retry of an outstanding one is still taken. Before,
+ * the table grew with every request. */
+static void test_outstanding_bounded(void)
+{
+    Lienthong__Envelope *env;
+    while ((env = s_app_recv(0, NULL, NULL))) /* whatever the test before left */
+        lt_wire_free(&env);
+    for (size_t i = lt_query_outstanding(c.q); i < LT_QUERY_MAX_OUTSTANDING; i++)
+        s_app_lookup(++g_id, "001");
+    CU_ASSERT_EQUAL(lt_query_outstanding(c.q), LT_QUERY_MAX_OUTSTANDING);
+    env = s_app_recv(0, NULL, NULL);
+    CU_ASSERT_PTR_NULL(env); /* none refused so far */
+    lt_wire_free(&env);
+
+    uint64_t over = ++g_id;
+    s_app_lookup(over, "002");
+    env = s_app_recv(1000, NULL, NULL);
+    CU_ASSERT(env && env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR &&
+              env->error->code == LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE &&
+              env->error->request_id == over);
+    lt_wire_free(&env);
+    CU_ASSERT_EQUAL(lt_query_outstanding(c.q), LT_QUERY_MAX_OUTSTANDING);
+    CU_ASSERT_EQUAL(s_stat(c.stats, "lienthong_rejected_inputs", "local", "ERR_UNAVAILABLE"), 1);
+
+    s_app_lookup(g_id - 1, "001"); /* the last one taken, again: a retry */
+    env = s_app_recv(100, NULL, NULL);
+    CU_ASSERT_PTR_NULL(env);
+    lt_wire_free(&env);
+    CU_ASSERT_EQUAL(lt_query_outstanding(c.q), LT_QUERY_MAX_OUTSTANDING);
+    CU_ASSERT_EQUAL(s_stat(c.stats, "lienthong_rejected_inputs", "local", "ERR_UNAVAILABLE"), 1);
+}
+
+int main(void)
+{
+    static const ut_test_t tests[] = {
+        {"the table of outstanding requests is bounded", test_outstanding_bounded},
+        {NULL, NULL},
+    };
+    return ut_main("lt_query caller", suite_init, suite_clean, tests);
+}
