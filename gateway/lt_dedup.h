@@ -1,5 +1,6 @@
 /* lt_dedup: the owner's index of the requests it answered, by caller and
- * request id, which lt_query keeps for retries (PROTOCOL.md 7.2).
+ * request id, which lt_query keeps for retries (PROTOCOL.md 7.2); also the
+ * caller's index of the ids it sent lately (lt_recent, 8.3).
  *
  * Every request searches it, and nearly every search misses: a request is
  * new far more often than it is a retry. So a miss must be cheap. The index

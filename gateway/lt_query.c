@@ -10,6 +10,7 @@
 #include "lt_norm.h"
 #include "lt_peers.h"
 #include "lt_publish.h"
+#include "lt_recent.h"
 #include "lt_schema.h"
 #include "lt_valid.h"
 
@@ -89,6 +90,7 @@ typedef struct {
     char *record_type;     /* the application asked for answer context (8.4) */
     int64_t started_us;    /* monotonic us when the application asked */
     char *owner_said;      /* the owner's last transient Error, for the timeout's message */
+    int sent;              /* handed to the link once at least: the owner may answer its id */
     lt_query_done_fn done; /* made by another module (lt_query_lookup_for): its outcome goes there */
     void *done_arg;
     UT_hash_handle hh;
@@ -123,6 +125,10 @@ struct _lt_query_t {
     dedup_t *executing;
     gone_t executing_gone;
     outstanding_t *out;
+    /* Caller: the ids of requests that were outstanding in the last 10
+     * minutes, with their hashes, so that other bytes under one are refused
+     * at once (PROTOCOL.md 8.3). */
+    lt_recent_t *recent;
     struct {
         char owner[LT_ID_MAX];
         uint8_t root[LT_HASH_BYTES];
@@ -228,6 +234,7 @@ lt_query_t *lt_query_new(const lt_gwctx_t *ctx)
         return NULL;
     self->ctx = ctx;
     if (!(self->arena = lt_arena_new(QUERY_ARENA_BLOCK, 0)) || !(self->dedup = lt_dedup_new(s_same)) ||
+        !(self->recent = lt_recent_new(LT_QUERY_DEDUP_MAX, DEDUP_MS)) ||
         s_op_stats(ctx->stats, &self->ops[OP_LOOKUP], "lookup") != 0 ||
         s_op_stats(ctx->stats, &self->ops[OP_VERIFY], "verify") != 0 ||
         !(self->rejected = lt_gwstats_series(ctx->stats, &rejected, NULL)))
@@ -259,8 +266,13 @@ static void s_forget(lt_query_t *self, dedup_t *d, size_t from, gone_t how)
         s_dedup_free(self, d);
 }
 
+/* Ends request o. One the owner may have seen is remembered (lt_recent), as
+ * long as the owner remembers it (7.2). */
 static void s_out_free(lt_query_t *self, outstanding_t *o)
 {
+    if (o->sent && self->recent && lt_recent_add(self->recent, o->id, o->hash, o->done != NULL) != 0)
+        lt_warn("query", "out of memory: request_id %llu is not remembered; a reuse of it with "
+                "other bytes will end in ERR_TIMEOUT", (unsigned long long)o->id);
     HASH_DEL(self->out, o);
     zmq_msg_close(&o->frame);
     for (size_t i = 0; i < o->n_keys; i++)
@@ -282,6 +294,7 @@ void lt_query_destroy(lt_query_t **self_p)
     while (self->seen)
         s_dedup_free(self, self->seen);
     lt_dedup_destroy(&self->dedup);
+    lt_recent_destroy(&self->recent); /* first: the requests ended here need no memory */
     outstanding_t *o, *ot;
     HASH_ITER(hh, self->out, o, ot)
         s_out_free(self, o);
@@ -966,7 +979,10 @@ static void s_local_error(void *local, const uint8_t *rid, size_t rid_len, Lient
 static int s_out_send(lt_query_t *self, outstanding_t *o)
 {
     void *sock = lt_peers_link(self->ctx->peers, o->owner);
-    return sock ? lt_wire_send_copy(sock, NULL, 0, &o->frame) : -1;
+    if (!sock || lt_wire_send_copy(sock, NULL, 0, &o->frame) != 0)
+        return -1;
+    o->sent = 1;
+    return 0;
 }
 
 /* Why a request about dataset cannot be forwarded, with its code (the
@@ -1003,10 +1019,9 @@ static const char *s_out_check(lt_query_t *self, uint64_t id, const char *datase
 }
 
 /* Registers a request to owner holding a copy of frame (its exact bytes,
- * body inside it); NULL when out of memory. */
+ * body inside it, whose hash is hash); NULL when out of memory. */
 static outstanding_t *s_out_make(lt_query_t *self, uint64_t id, const char *owner,
-                                 const zmq_msg_t *frame, const uint8_t *body, size_t body_len,
-                                 int64_t deadline_ms)
+                                 const zmq_msg_t *frame, const uint8_t *hash, int64_t deadline_ms)
 {
     outstanding_t *o = calloc(1, sizeof *o);
     if (!o)
@@ -1019,7 +1034,7 @@ static outstanding_t *s_out_make(lt_query_t *self, uint64_t id, const char *owne
         free(o);
         return NULL;
     }
-    lt_crypto_hash(body, body_len, o->hash);
+    memcpy(o->hash, hash, LT_HASH_BYTES);
     int64_t now_wall = lt_clock_now_ms(), now = lt_clock_mono_ms();
     int64_t left = deadline_ms - now_wall;
     o->deadline = now + (left < 0 ? 0 : left > LT_QUERY_MAX_AHEAD_MS ? LT_QUERY_MAX_AHEAD_MS : left);
@@ -1032,15 +1047,14 @@ static outstanding_t *s_out_make(lt_query_t *self, uint64_t id, const char *owne
 
 /* Registers an application's request; NULL when refused (answered). */
 static outstanding_t *s_out_new(lt_query_t *self, void *local, const lt_wire_in_t *in, uint64_t id,
-                                const char *dataset, int64_t deadline_ms, const uint8_t *body,
-                                size_t body_len)
+                                const char *dataset, int64_t deadline_ms, const uint8_t *hash)
 {
     const Lienthong__Dataset *ds;
     Lienthong__ErrorCode code;
     char full[160];
     const char *why = s_out_check(self, id, dataset, &ds, &code, full, sizeof full);
     outstanding_t *o = NULL;
-    if (!why && !(o = s_out_make(self, id, ds->owner, &in->body, body, body_len, deadline_ms)))
+    if (!why && !(o = s_out_make(self, id, ds->owner, &in->body, hash, deadline_ms)))
         why = "out of memory";
     if (why) {
         (void)lt_reject(self->ctx->reject,
@@ -1055,33 +1069,57 @@ static outstanding_t *s_out_new(lt_query_t *self, void *local, const lt_wire_in_
     return o;
 }
 
+/* Refuses an application's request reusing id for other bytes (PROTOCOL.md
+ * 8.3) with ERR_MALFORMED naming the id; when says when it was used. */
+static void s_reused(lt_query_t *self, void *local, const lt_wire_in_t *in, uint64_t id,
+                     const char *dataset, const char *when)
+{
+    char why[160];
+    snprintf(why, sizeof why, "request_id %llu %s with other bytes; a new request needs a new id",
+             (unsigned long long)id, when);
+    (void)lt_reject(self->ctx->reject,
+                    &(lt_reject_in_t){.sock = local, .rid = in->rid, .rid_len = in->rid_len,
+                                      .who = "local", .what = "local request", .target = dataset,
+                                      .code = LIENTHONG__ERROR_CODE__ERR_MALFORMED,
+                                      .request_id = id, .why = why});
+}
+
 /* An application's request whose id is outstanding (PROTOCOL.md 8.3): with
  * the same bytes it is a retry, and the answers still to come go to where
  * it came from (this gateway resends to the owner on its own timer, 7.4);
  * with other bytes, or an id this gateway made itself, it is refused with
  * ERR_MALFORMED. 0 when the id is not outstanding, 1 when handled. */
 static int s_out_retry(lt_query_t *self, void *local, const lt_wire_in_t *in, uint64_t id,
-                       const char *dataset, const uint8_t *body, size_t body_len)
+                       const char *dataset, const uint8_t *hash)
 {
     outstanding_t *o = NULL;
-    uint8_t hash[LT_HASH_BYTES];
-    char why[160];
     HASH_FIND(hh, self->out, &id, sizeof id, o);
     if (!o)
         return 0;
-    lt_crypto_hash(body, body_len, hash);
     if (!o->done && memcmp(o->hash, hash, LT_HASH_BYTES) == 0) {
         memcpy(o->rid, in->rid, in->rid_len);
         o->rid_len = in->rid_len;
         return 1;
     }
-    snprintf(why, sizeof why, "request_id %llu is outstanding with other bytes; a new request "
-             "needs a new id", (unsigned long long)id);
-    (void)lt_reject(self->ctx->reject,
-                    &(lt_reject_in_t){.sock = local, .rid = in->rid, .rid_len = in->rid_len,
-                                      .who = "local", .what = "local request", .target = dataset,
-                                      .code = LIENTHONG__ERROR_CODE__ERR_MALFORMED,
-                                      .request_id = id, .why = why});
+    s_reused(self, local, in, id, dataset, "is outstanding");
+    return 1;
+}
+
+/* An application's request whose id was outstanding in the last 10 minutes
+ * (PROTOCOL.md 8.3): the owner still holds its answers and would replay
+ * them to any bytes under it (7.2). With other bytes, or an id this gateway
+ * made itself, it is refused with ERR_MALFORMED at once (1); with the same
+ * bytes it is a retry and is forwarded again (0), the owner's replay being
+ * the answer this gateway accepts; so are ids it does not remember. */
+static int s_recent_reused(lt_query_t *self, void *local, const lt_wire_in_t *in, uint64_t id,
+                           const char *dataset, const uint8_t *hash)
+{
+    uint8_t was[LT_HASH_BYTES];
+    int made;
+    if (!lt_recent_find(self->recent, id, was, &made) ||
+        (!made && memcmp(was, hash, LT_HASH_BYTES) == 0))
+        return 0;
+    s_reused(self, local, in, id, dataset, "was sent in the last 10 minutes");
     return 1;
 }
 
@@ -1179,6 +1217,8 @@ void lt_query_on_local(lt_query_t *self, void *local, const lt_wire_in_t *in,
     int is_verify = env->body_case == LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST;
     const Lienthong__VerifyRequest *vq = env->verify_request;
     const Lienthong__LookupRequest *lq = env->lookup_request;
+    uint64_t id = is_verify ? vq->request_id : lq->request_id;
+    const char *dataset = is_verify ? vq->dataset : lq->dataset;
     if (lt_wire_body_bytes(zmq_msg_data((zmq_msg_t *)&in->body), zmq_msg_size((zmq_msg_t *)&in->body),
                            &body, &body_len) != 0)
         return;
@@ -1194,32 +1234,29 @@ void lt_query_on_local(lt_query_t *self, void *local, const lt_wire_in_t *in,
         (void)lt_reject(self->ctx->reject,
                         &(lt_reject_in_t){.sock = local, .rid = in->rid, .rid_len = in->rid_len,
                                           .who = "local", .what = "local request",
-                                          .target = is_verify ? vq->dataset : lq->dataset,
-                                          .code = bad,
-                                          .request_id = is_verify ? vq->request_id
-                                                                  : lq->request_id,
+                                          .target = dataset, .code = bad, .request_id = id,
                                           .why = why});
         return;
     }
     const Lienthong__View *view;
-    const Lienthong__Dataset *own = s_target(self->ctx->dir, is_verify ? vq->dataset : lq->dataset,
-                                             &view);
+    const Lienthong__Dataset *own = s_target(self->ctx->dir, dataset, &view);
     if (own && strcmp(own->owner, self->ctx->cfg->member) == 0) {
         /* Its own data: this gateway is the owner and answers at once (8.3). */
         s_execute(self, local, in, env, LT_QUERY_OWN, env->context ? own->record_type : NULL);
         lt_query_flush(self);
         return;
     }
-    if (s_audit_down(self, NULL, local, in, is_verify ? vq->request_id : lq->request_id) ||
-        s_out_retry(self, local, in, is_verify ? vq->request_id : lq->request_id,
-                    is_verify ? vq->dataset : lq->dataset, body, body_len))
+    uint8_t hash[LT_HASH_BYTES]; /* taken once: the request's id checks and its answers' */
+    lt_crypto_hash(body, body_len, hash);
+    if (s_audit_down(self, NULL, local, in, id) ||
+        s_out_retry(self, local, in, id, dataset, hash) ||
+        s_recent_reused(self, local, in, id, dataset, hash))
         return;
-    outstanding_t *o = s_out_new(self, local, in, is_verify ? vq->request_id : lq->request_id,
-                                 is_verify ? vq->dataset : lq->dataset,
-                                 is_verify ? vq->deadline_ms : lq->deadline_ms, body, body_len);
+    outstanding_t *o = s_out_new(self, local, in, id, dataset,
+                                 is_verify ? vq->deadline_ms : lq->deadline_ms, hash);
     if (!o)
         return;
-    if ((env->context && s_want_context(self, o, is_verify ? vq->dataset : lq->dataset) != 0) ||
+    if ((env->context && s_want_context(self, o, dataset) != 0) ||
         ((env->context || env->on_behalf) && s_strip_local(o) != 0) ||
         (is_verify && s_keep_keys(o, vq) != 0)) {
         s_local_error(local, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_INTERNAL, o->id,
@@ -1513,8 +1550,11 @@ Lienthong__ErrorCode lt_query_lookup_for(lt_query_t *self, const Lienthong__Look
         return LIENTHONG__ERROR_CODE__ERR_INTERNAL;
     }
     outstanding_t *o = NULL;
-    if (lt_wire_body_bytes(zmq_msg_data(&frame), zmq_msg_size(&frame), &body, &body_len) == 0)
-        o = s_out_make(self, q->request_id, ds->owner, &frame, body, body_len, q->deadline_ms);
+    uint8_t hash[LT_HASH_BYTES];
+    if (lt_wire_body_bytes(zmq_msg_data(&frame), zmq_msg_size(&frame), &body, &body_len) == 0) {
+        lt_crypto_hash(body, body_len, hash);
+        o = s_out_make(self, q->request_id, ds->owner, &frame, hash, q->deadline_ms);
+    }
     zmq_msg_close(&frame);
     if (!o) {
         snprintf(why, whylen, "out of memory");

@@ -3,8 +3,8 @@
  * an application's request on the caller's local socket is forwarded over
  * a link DEALER to the owner's peer ROUTER, executed and signed there, and
  * its answer checked by the caller and handed to the application. Covers
- * the bound of the caller's table of outstanding requests. test_querymod.c
- * covers the owner alone. */
+ * the bound of the caller's table of outstanding requests and request ids
+ * reused after their answer came. test_querymod.c covers the owner alone. */
 #include "unit_gw.h"
 #include "lt_clock.h"
 #include "lt_peers.h"
@@ -122,6 +122,47 @@ static int s_waiting(void *sock, long ms)
     return zmq_poll(&it, 1, ms) > 0;
 }
 
+/* The owner takes what the caller forwarded, as from CALLER, and answers
+ * it; 0, or -1 when nothing came. */
+static int s_owner_serves(void)
+{
+    lt_wire_in_t in;
+    Lienthong__ErrorCode code;
+    char err[256];
+    if (!s_waiting(g.router, 1000) || lt_wire_recv(g.router, 1, 0, &in) != 0)
+        return -1;
+    snprintf(in.user_id, sizeof in.user_id, "%s", CALLER);
+    Lienthong__Envelope *env = lt_wire_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body),
+                                              1u << 20, &code, err, sizeof err);
+    if (env)
+        lt_query_on_request(g_owner, g.router, &in, env);
+    lt_query_flush(g_owner);
+    int rc = env ? 0 : -1;
+    lt_wire_free(&env);
+    lt_wire_in_close(&in);
+    return rc;
+}
+
+/* The caller takes what came back on its link; 0, or -1 when nothing. */
+static int s_caller_takes(void)
+{
+    lt_wire_in_t in;
+    Lienthong__ErrorCode code;
+    char err[256];
+    if (!s_waiting(c.link, 1000) || lt_wire_recv(c.link, 0, 0, &in) != 0)
+        return -1;
+    Lienthong__Envelope *env = lt_wire_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body),
+                                              1u << 20, &code, err, sizeof err);
+    if (env && env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR)
+        lt_query_on_error(c.q, c.local, OD_OWNER, env->error);
+    else if (env)
+        lt_query_on_answer(c.q, c.local, OD_OWNER, env, &in.body);
+    int rc = env ? 0 : -1;
+    lt_wire_free(&env);
+    lt_wire_in_close(&in);
+    return rc;
+}
+
 /* What the application received within ms: the envelope (free it) and its
  * exact bytes in *bytes (free them), or NULL. */
 static Lienthong__Envelope *s_app_recv(long ms, uint8_t **bytes, size_t *len)
@@ -150,6 +191,51 @@ static int64_t s_stat(lt_stats_t *st, const char *name, const char *a, const cha
 {
     const char *v[] = {a, b};
     return ug_stat(st, name, v, b ? 2 : a ? 1 : 0);
+}
+
+/* An application reuses the id of a request answered a moment ago: with
+ * other bytes it is refused at once with ERR_MALFORMED naming the id, and
+ * nothing goes to the owner (before, the request went out, the owner
+ * replayed its stored answer, the gateway rejected it on the hash, and the
+ * application got ERR_TIMEOUT at the deadline); with the same bytes it is a
+ * retry: forwarded, and the owner's replay is handed on unchanged. */
+static void test_id_reused_after_answer(void)
+{
+    uint64_t id = ++g_id;
+    uint8_t *first = NULL, *again = NULL;
+    size_t first_len = 0, again_len = 0;
+    char idtext[32];
+    snprintf(idtext, sizeof idtext, "%" PRIu64, id);
+    s_app_lookup(id, "001");
+    CU_ASSERT_FATAL(s_owner_serves() == 0);
+    CU_ASSERT_FATAL(s_caller_takes() == 0);
+    Lienthong__Envelope *env = s_app_recv(1000, &first, &first_len);
+    CU_ASSERT_FATAL(env && env->body_case == LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY);
+    lt_wire_free(&env);
+    CU_ASSERT_EQUAL(lt_query_outstanding(c.q), 0);
+
+    s_app_lookup(id, "002"); /* another citizen under the same id */
+    env = s_app_recv(200, NULL, NULL);
+    CU_ASSERT(env && env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR &&
+              env->error->code == LIENTHONG__ERROR_CODE__ERR_MALFORMED &&
+              env->error->request_id == id && strstr(env->error->message, idtext) != NULL);
+    lt_wire_free(&env);
+    CU_ASSERT_EQUAL(lt_query_outstanding(c.q), 0);
+    CU_ASSERT(!s_waiting(g.router, 100)); /* nothing went to the owner */
+    CU_ASSERT_EQUAL(s_stat(c.stats, "lienthong_rejected_inputs", "local", "ERR_MALFORMED"), 1);
+
+    s_app_lookup(id, "001"); /* the same bytes: a retry */
+    CU_ASSERT_FATAL(s_owner_serves() == 0);
+    CU_ASSERT_FATAL(s_caller_takes() == 0);
+    env = s_app_recv(1000, &again, &again_len);
+    CU_ASSERT(env && env->body_case == LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY);
+    CU_ASSERT(first && again && again_len == first_len && memcmp(first, again, first_len) == 0);
+    lt_wire_free(&env);
+    CU_ASSERT_EQUAL(s_stat(g.ctx.stats, "lienthong_query_served", "lookup", "replayed"), 1);
+    CU_ASSERT_EQUAL(s_stat(c.stats, "lienthong_query_rejected_answers", NULL, NULL), 0);
+    CU_ASSERT_EQUAL(lt_query_outstanding(c.q), 0);
+    free(first);
+    free(again);
 }
 
 /* Applications on the local socket fill the caller's table of outstanding
@@ -190,6 +276,8 @@ static void test_outstanding_bounded(void)
 int main(void)
 {
     static const ut_test_t tests[] = {
+        {"an id reused after its answer: other bytes refused at once, the same replayed",
+         test_id_reused_after_answer},
         {"the table of outstanding requests is bounded", test_outstanding_bounded},
         {NULL, NULL},
     };
