@@ -1363,7 +1363,7 @@ static outstanding_t *s_bind(lt_query_t *self, const char *owner, const char *sa
     HASH_FIND(hh, self->out, &id, sizeof id, o);
     /* A late or replayed answer (a retry's second answer is one, now and
      * then) is counted apart from a wrong one, so that operators tell the
-     * two apart (lienthong_rejected_inputs). */
+     * two apart (lienthong_rejected_inputs_total). */
     *code = o ? LIENTHONG__ERROR_CODE__ERR_MALFORMED : LIENTHONG__ERROR_CODE__ERR_TIMEOUT;
     *why = !o ? "no outstanding request with that id (late or replayed)"
            : strcmp(o->owner, owner) != 0 ? "answer from a member the request was not sent to"
