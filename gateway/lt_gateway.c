@@ -1,6 +1,7 @@
 /* lt_gateway: the daemon's lifecycle, signals, directory loading and
  * adoption, and the poll loop, which hands each message to the module that
- * handles it (lt_peers, lt_feed, lt_query, lt_publish, lt_prefill). */
+ * handles it (lt_peers, lt_feed, lt_query, lt_publish; a local client's
+ * through lt_local). */
 #include "lt_gateway.h"
 #include "lt_applyq.h"
 #include "lt_audit.h"
@@ -15,6 +16,7 @@
 #include "lt_gwreload.h"
 #include "lt_history.h"
 #include "lt_gwstats.h"
+#include "lt_local.h"
 #include "lt_log.h"
 #include "lt_notify.h"
 #include "lt_offers.h"
@@ -27,7 +29,6 @@
 #include "lt_sock.h"
 #include "lt_sockmon.h"
 #include "lt_valid.h"
-#include "lt_stats_prom.h"
 #include "lt_wire.h"
 #include "lt_zap.h"
 
@@ -60,6 +61,7 @@ struct _lt_gateway_t {
     lt_prefill_t *prefill; /* pre-fills from the replicas (PROTOCOL.md 8.8) */
     lt_profile_t *profile; /* profile lookups, made through query */
     lt_offers_t *offers;   /* members whose directory offers are held back */
+    lt_local_t dispatch;   /* hands local messages to their modules */
     int sigfd;
     int lockfd; /* holds data_dir/lock (LT_GWCFG_LOCK_NAME) while the gateway lives */
     int stopping;
@@ -901,189 +903,40 @@ static void s_on_link(lt_gateway_t *self, size_t i)
 
 /* ---- local socket (adapters, applications, the CLI) ------------------------ */
 
-static void s_local_status(lt_gateway_t *self, const lt_wire_in_t *in)
+/* The poll loop's part of a status reply (PROTOCOL.md 8.3; lt_local). */
+static void s_local_status(void *arg, Lienthong__StatusReply *r)
 {
-    Lienthong__StatusReply r = LIENTHONG__STATUS_REPLY__INIT;
-    r.member = self->cfg.member;
-    r.directory_version = (uint64_t)lt_gwstats_gauge(self->st_dir_version);
-    r.refused = lt_gwstats_codes_sum(&self->refused) + lt_zap_refused(self->zap);
-    r.directory_expires_at = lt_dir_expires(self->shared.dir);
-    r.directory_expired = self->expired;
-    r.member_status = (char *)(self->standing ? self->standing : "");
-    if (lt_peers_status(self->shared.peers, &r) != 0)
-        lt_warn("local", "status reply without its peer list: out of memory");
-    lt_feed_status(self->feed, &r);
-    (void)lt_wire_send_body(self->local, in->rid, in->rid_len,
-                            LIENTHONG__ENVELOPE__BODY_STATUS_REPLY, &r);
-    lt_peers_status_free(&r);
-    lt_feed_status_free(&r);
+    lt_gateway_t *self = arg;
+    r->directory_version = (uint64_t)lt_gwstats_gauge(self->st_dir_version);
+    r->refused = lt_gwstats_codes_sum(&self->refused) + lt_zap_refused(self->zap);
+    r->directory_expired = self->expired;
+    r->member_status = (char *)(self->standing ? self->standing : "");
 }
 
-/* The registry as Prometheus text (PROTOCOL.md 8.6). */
-static void s_local_metrics(lt_gateway_t *self, const lt_wire_in_t *in)
+/* The directory gauges, brought up to date for a metrics reply (8.6). */
+static void s_local_metrics(void *arg)
 {
-    Lienthong__MetricsReply r = LIENTHONG__METRICS_REPLY__INIT;
-    char *text = NULL;
-    size_t len = 0, cap = 0;
-    s_dir_gauges(self);
-    lt_feed_quality_refresh(self->feed);
-    if (lt_stats_prom_write(self->shared.stats, &text, &len, &cap) != 0) {
-        lt_warn("local", "metrics not sent: out of memory");
-        (void)lt_wire_send_error(self->local, in->rid, in->rid_len,
-                                 LIENTHONG__ERROR_CODE__ERR_INTERNAL, 0, "out of memory");
-        goto out;
-    }
-    r.text = text ? text : "";
-    (void)lt_wire_send_body(self->local, in->rid, in->rid_len,
-                            LIENTHONG__ENVELOPE__BODY_METRICS_REPLY, &r);
-out:
-    free(text);
+    s_dir_gauges(arg);
 }
 
-/* Starts resynchronising a forked replica (PROTOCOL.md 6.9, 8.3); the
- * reply is the request itself, or an Error. */
-static void s_local_resync(lt_gateway_t *self, const lt_wire_in_t *in, const Lienthong__Resync *m)
+/* While this member is suspended, revoked or not listed (5.4), why: for a
+ * readiness reply (8.7), or for a local request for data, which is
+ * refused (lt_local). */
+static int s_local_cut_off(void *arg, int ready, char *why, size_t len)
 {
-    char why[512];
-    if (lt_feed_resync(self->feed, m->stream, why, sizeof why) != 0) {
-        lt_warn("local", "resync refused: %s", why);
-        (void)lt_wire_send_error(self->local, in->rid, in->rid_len,
-                                 LIENTHONG__ERROR_CODE__ERR_NOT_FOUND, 0, "%s", why);
-        return;
-    }
-    lt_audit_add(self->shared.audit,
-                 &(lt_audit_entry_t){.event = "resync", .peer = "local", .target = m->stream,
-                                     .detail = why});
-    (void)lt_wire_send_body(self->local, in->rid, in->rid_len, LIENTHONG__ENVELOPE__BODY_RESYNC,
-                            m);
-}
-
-/* Whether the gateway can serve (PROTOCOL.md 8.7): not while its audit log
- * cannot be written, since lookups and verifies are then refused. */
-static void s_local_ready(lt_gateway_t *self, const lt_wire_in_t *in)
-{
-    Lienthong__ReadyReply r = LIENTHONG__READY_REPLY__INIT;
-    char audit[320], cut[512], *problems[2];
-    r.problems = problems;
-    if (!lt_audit_writable(self->shared.audit, audit, sizeof audit))
-        problems[r.n_problems++] = audit;
-    /* Nor while its member is suspended, revoked or not listed (5.4). */
-    if (self->standing) {
-        s_no_data_why(self, cut, sizeof cut);
-        problems[r.n_problems++] = cut;
-    }
-    r.ready = r.n_problems == 0;
-    (void)lt_wire_send_body(self->local, in->rid, in->rid_len,
-                            LIENTHONG__ENVELOPE__BODY_READY_REPLY, &r);
-}
-
-/* While this member is suspended, revoked or not listed (5.4) a local
- * request for data (lookup, verify, profile, pre-fill) is refused with
- * ERR_REVOKED saying so: returns 1 when it refused. */
-static int s_local_cut_off(lt_gateway_t *self, const lt_wire_in_t *in,
-                           const Lienthong__Envelope *env)
-{
-    switch (env->body_case) {
-    case LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST:
-    case LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST:
-    case LIENTHONG__ENVELOPE__BODY_PROFILE_REQUEST:
-    case LIENTHONG__ENVELOPE__BODY_PREFILL_REQUEST:
-        break;
-    default:
-        return 0;
-    }
+    const lt_gateway_t *self = arg;
+    char said[128];
     if (!self->standing)
         return 0;
-    char why[400], said[128];
+    if (ready) {
+        s_no_data_why(self, why, len);
+        return 1;
+    }
     s_standing_text(self, said, sizeof said);
-    snprintf(why, sizeof why,
+    snprintf(why, len,
              "%s is %s: no requests are made or served until a directory lists it active",
              self->cfg.member, said);
-    (void)lt_reject(self->shared.reject,
-                    &(lt_reject_in_t){.sock = self->local, .rid = in->rid, .rid_len = in->rid_len,
-                                      .who = "local", .what = "local request",
-                                      .code = LIENTHONG__ERROR_CODE__ERR_REVOKED,
-                                      .request_id = lt_valid_request_id(env), .why = why});
     return 1;
-}
-
-/* Handles one decoded local message other than Publish. */
-static void s_local_dispatch(lt_gateway_t *self, const lt_wire_in_t *in, Lienthong__Envelope *env)
-{
-    if (s_local_cut_off(self, in, env))
-        return;
-    switch (env->body_case) {
-    case LIENTHONG__ENVELOPE__BODY_STATUS_REQUEST:
-        s_local_status(self, in);
-        break;
-    case LIENTHONG__ENVELOPE__BODY_METRICS_REQUEST:
-        s_local_metrics(self, in);
-        break;
-    case LIENTHONG__ENVELOPE__BODY_READY_REQUEST:
-        s_local_ready(self, in);
-        break;
-    case LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST:
-    case LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST:
-        lt_query_on_local(self->query, self->local, in, env);
-        break;
-    case LIENTHONG__ENVELOPE__BODY_PROFILE_REQUEST:
-        lt_profile_on_local(self->profile, self->local, in, env);
-        break;
-    case LIENTHONG__ENVELOPE__BODY_SINK_ATTACH:
-        lt_feed_on_sink_attach(self->feed, self->local, in, env->sink_attach);
-        break;
-    case LIENTHONG__ENVELOPE__BODY_DELIVER_ACK:
-        lt_feed_on_deliver_ack(self->feed, self->local, in, env->deliver_ack);
-        break;
-    case LIENTHONG__ENVELOPE__BODY_RESYNC:
-        s_local_resync(self, in, env->resync);
-        break;
-    case LIENTHONG__ENVELOPE__BODY_PREFILL_REQUEST:
-        lt_prefill_on_local(self->prefill, self->local, in, env);
-        break;
-    case LIENTHONG__ENVELOPE__BODY_ERROR:
-        /* Never answered with an Error (PROTOCOL.md 4.4), as on the peer socket. */
-        lt_warn("local", "a local client reports %s: %s", lt_wire_error_name(env->error->code),
-                env->error->message);
-        break;
-    default: {
-        char why[128];
-        snprintf(why, sizeof why, "%s is not handled on the local socket",
-                 lt_wire_body_name(env->body_case));
-        (void)lt_reject(self->shared.reject,
-                        &(lt_reject_in_t){.sock = self->local, .rid = in->rid,
-                                          .rid_len = in->rid_len, .who = "local",
-                                          .what = "local message",
-                                          .code = LIENTHONG__ERROR_CODE__ERR_UNSUPPORTED,
-                                          .request_id = lt_valid_request_id(env), .why = why});
-        break;
-    }
-    }
-}
-
-/* Receives and decodes one local message; NULL env when refused. */
-static int s_local_recv(lt_gateway_t *self, lt_wire_in_t *in, Lienthong__Envelope **env)
-{
-    *env = NULL;
-    if (lt_wire_recv(self->local, 1, ZMQ_DONTWAIT, in) != 0) {
-        lt_wire_in_close(in);
-        return -1;
-    }
-    char err[256];
-    Lienthong__ErrorCode code = LIENTHONG__ERROR_CODE__ERR_MALFORMED;
-    uint64_t request_id = 0;
-    if (in->frames == 1)
-        *env = lt_wire_decode_id(zmq_msg_data(&in->body), zmq_msg_size(&in->body),
-                                 self->cfg.max_message, &code, &request_id, err, sizeof err);
-    else
-        snprintf(err, sizeof err, "expected exactly one frame, got %d", in->frames);
-    if (!*env)
-        (void)lt_reject(self->shared.reject,
-                        &(lt_reject_in_t){.sock = self->local, .rid = in->rid,
-                                          .rid_len = in->rid_len, .who = "local",
-                                          .what = "local message", .code = code,
-                                          .request_id = request_id, .why = err});
-    return 0;
 }
 
 /* Reports the streams a committed group advanced to the feeds, then answers
@@ -1131,14 +984,15 @@ static void s_on_local(lt_gateway_t *self)
 {
     lt_publish_pending_t *p;
     while ((p = lt_publish_job_slot(self->filling))) {
-        if (s_local_recv(self, &p->in, &p->env) != 0)
+        p->env = NULL;
+        if (lt_wire_recv(self->local, 1, ZMQ_DONTWAIT, &p->in) != 0) {
+            lt_wire_in_close(&p->in);
             break;
-        if (p->env && p->env->body_case == LIENTHONG__ENVELOPE__BODY_PUBLISH) {
+        }
+        if (lt_local_on_message(&self->dispatch, &p->in, &p->env) == LT_LOCAL_PUBLISH) {
             lt_publish_job_keep(self->filling); /* held until the group commits */
             continue;
         }
-        if (p->env)
-            s_local_dispatch(self, &p->in, p->env);
         lt_wire_free(&p->env);
         lt_wire_in_close(&p->in);
     }
@@ -1553,6 +1407,11 @@ static int s_open_modules(lt_gateway_t *self, char *err, size_t errlen)
         return -1;
     }
     self->filling = self->jobs[0];
+    self->dispatch = (lt_local_t){
+        .ctx = &self->shared, .sock = self->local, .feed = self->feed, .query = self->query,
+        .profile = self->profile, .prefill = self->prefill,
+        .hooks = {.status = s_local_status, .metrics = s_local_metrics,
+                  .cut_off = s_local_cut_off, .arg = self}};
     /* Copying the write-ahead log into the store file is the
      * checkpointer's, not the committing threads' (docs/ARCHITECTURE.md 6,
      * "Checkpoints"). */

@@ -1,11 +1,13 @@
 /* fuzz_local: libFuzzer target for the gateway's local socket (PROTOCOL.md
  * 8): what a source adapter, a sink adapter or an application sends, as
- * the poll loop handles it (gateway/lt_gateway.c, s_on_local): Publish
- * through the publish job and its PublishAck (8.1), SinkAttach, DeliverAck
- * and the Deliver messages of the pump (8.2), StatusRequest and Resync
- * (8.3), MetricsRequest (8.6), ReadyRequest (8.7), PrefillRequest (8.8),
- * ProfileRequest (7.7) and LookupRequest (8.3), and what the gateway does
- * with a message it cannot decode or does not handle there (4.2, 4.4).
+ * the poll loop handles it (gateway/lt_gateway.c, s_on_local, through the
+ * gateway's own dispatch, lt_local_on_message): Publish through the
+ * publish job and its PublishAck (8.1), SinkAttach, DeliverAck and the
+ * Deliver messages of the pump (8.2), StatusRequest and Resync (8.3),
+ * MetricsRequest (8.6), ReadyRequest (8.7), PrefillRequest (8.8),
+ * ProfileRequest (7.7) and LookupRequest (8.3), requests for data while
+ * the member is cut off (5.4), and what the gateway does with a message it
+ * cannot decode or does not handle there (4.2, 4.4).
  *
  * Set-up (once, and again every RESET_EVERY inputs so that the store and
  * the audit log stay small): the owner context of the unit suites
@@ -15,18 +17,16 @@
  * socket and a local client's DEALER "consumer"), replicating
  * VN/COM/VIETTEL/subscribers; a real audit log, rejection reporter, peers
  * (no link), feed, query, profile, pre-fill and publish job with its
- * observer. A second routing id, "ghost", names a client nobody holds.
+ * observer, and the local dispatch (lt_local) over them, whose hooks
+ * stand for the poll loop's standing of the member: cut off or not, as a
+ * script says. A second routing id, "ghost", names a client nobody holds.
  *
  * Each input is used twice:
  *  1. as one frame from the local client, received with lt_wire_recv and
- *     decoded with the local cap (lt_wire_decode_id, cfg.max_message) as
- *     the gateway's local socket does, then dispatched as its poll loop
- *     does: a Publish goes through the publish job (prepared, run on the
- *     store, finished: the feed learns of the records and the client gets
- *     its answer), anything else to the same handler the gateway calls
- *     (status, metrics, readiness and resync are built in lt_gateway.c's
- *     static functions, so here as they are there, from the same module
- *     calls); then the pump runs;
+ *     handed to lt_local_on_message, as the gateway's poll loop does: a
+ *     Publish it gives back goes through the publish job (prepared, run on
+ *     the store, finished: the feed learns of the records and the client
+ *     gets its answer); then the pump runs;
  *  2. as a script of operations whose field values the harness packs into
  *     valid messages (so that most reach the handlers' checks rather than
  *     the decoder's): see s_script.
@@ -37,7 +37,11 @@
  *    unpacked (4.4), an Error about a sink begins with its stream id and
  *    ": " (4.4); a request that is answered at once (Publish, status,
  *    metrics, readiness, pre-fill, resync, an undecodable or unhandled
- *    message) gets exactly one answer;
+ *    message, a request for data while the member is cut off) gets
+ *    exactly one answer, the last an Error ERR_REVOKED (5.4); an Error
+ *    from the client gets none (4.4); a status reply grants exactly what a
+ *    sink may attach to (8.3), a readiness reply is not ready while the
+ *    member is cut off (8.7), a resync answered is of the replica;
  *  - a Publish that is acknowledged was to a dataset this member owns, and
  *    is durable: first_seq..last_seq follow on the dataset's last seq
  *    before and end at its last seq after, the records stored there are,
@@ -64,12 +68,12 @@
 #include "lt_audit.h"
 #include "lt_feed.h"
 #include "lt_feed_int.h"
+#include "lt_local.h"
 #include "lt_peers.h"
 #include "lt_prefill.h"
 #include "lt_profile.h"
 #include "lt_query.h"
 #include "lt_reject.h"
-#include "lt_stats_prom.h"
 #include "lt_valid.h"
 #include "records/subscriber.pb-c.h"
 
@@ -107,6 +111,8 @@ typedef struct {
 typedef struct {
     uint64_t request_id;  /* to echo in an Error, or NO_ID */
     int answered_at_once; /* exactly one answer */
+    int silent;           /* no answer at all */
+    Lienthong__ErrorCode code; /* its Errors have this code, unless ERR_NONE */
     const char *stream;   /* its Errors are about this sink's feed: "STREAM: " */
     size_t replies, errors;
     Lienthong__Envelope *ack;  /* the PublishAck that came */
@@ -125,6 +131,8 @@ static struct {
     lt_prefill_t *prefill;
     lt_publish_job_t *job;
     lt_publish_obs_t *obs;
+    lt_local_t local; /* the gateway's dispatch of local messages */
+    int cut_off;      /* the member is suspended (5.4), as the hooks say */
     unsigned runs;
     uint64_t cursor; /* the next fresh source cursor a script uses */
     sink_t sinks[N_STREAMS];
@@ -152,6 +160,23 @@ static void s_close(void)
     memset(G.sinks, 0, sizeof G.sinks);
 }
 
+/* The poll loop's part of a status reply: the member's standing (5.4). */
+static void s_hook_status(void *arg, Lienthong__StatusReply *r)
+{
+    (void)arg;
+    r->member_status = G.cut_off ? "suspended" : "";
+}
+
+/* Whether the member is cut off (5.4), and why, as the poll loop says. */
+static int s_hook_cut_off(void *arg, int ready, char *why, size_t len)
+{
+    (void)arg;
+    if (G.cut_off)
+        snprintf(why, len, "%s is suspended%s", G.g.cfg.member,
+                 ready ? ": it serves no data" : ": no requests are made or served");
+    return G.cut_off;
+}
+
 static void s_open(void)
 {
     char path[512], err[512];
@@ -175,6 +200,9 @@ static void s_open(void)
         fprintf(stderr, "fuzz_local: set-up failed %s\n", err);
         abort();
     }
+    G.local = (lt_local_t){.ctx = &G.g.ctx, .sock = G.g.router, .feed = G.feed, .query = G.query,
+                           .profile = G.profile, .prefill = G.prefill,
+                           .hooks = {.status = s_hook_status, .cut_off = s_hook_cut_off}};
     /* Refused input is the normal case here: even errors are not logged. */
     lt_log_set_level((lt_log_level_t)(LT_LOG_ERROR + 1));
 }
@@ -404,6 +432,35 @@ static void s_on_deliver(const Lienthong__Deliver *d)
     m->credit -= (int64_t)d->n_records;
 }
 
+/* A StatusReply (8.3): its grants are exactly what a sink may attach to,
+ * and its member status is the standing the poll loop gave. */
+static void s_on_status(const Lienthong__StatusReply *r)
+{
+    const Lienthong__LocalGrants *gr = r->grants;
+    if (!gr || strcmp(r->member, G.g.cfg.member) != 0 || !r->member_status ||
+        !r->member_status[0] != !G.cut_off)
+        abort();
+    size_t n = gr->n_datasets + gr->n_views + gr->n_replicated;
+    for (size_t i = 0; i < n; i++) {
+        const char *s = i < gr->n_datasets                ? gr->datasets[i]
+                        : i < gr->n_datasets + gr->n_views ? gr->views[i - gr->n_datasets]
+                                                           : gr->replicated[i - gr->n_datasets -
+                                                                            gr->n_views];
+        if (!s_granted(s))
+            abort();
+    }
+    if (n != N_OWNED + 1)
+        abort();
+}
+
+/* A ReadyReply (8.7): ready exactly when no problem is listed, and never
+ * while the member is cut off. */
+static void s_on_ready(const Lienthong__ReadyReply *r)
+{
+    if (!r->ready != (r->n_problems > 0) || (G.cut_off && r->ready))
+        abort();
+}
+
 /* ---- what the client receives ------------------------------------------------------------- */
 
 static int s_local_body(Lienthong__Envelope__BodyCase c)
@@ -441,6 +498,8 @@ static void s_on_error(const Lienthong__Error *e, expect_t *x)
         abort(); /* a refusal that does not say what was wrong */
     if (x->request_id != NO_ID && e->request_id != x->request_id)
         abort(); /* the request_id is not echoed (4.4) */
+    if (x->code != LIENTHONG__ERROR_CODE__ERR_NONE && e->code != x->code)
+        abort(); /* refused, but not for what it had to be */
     for (size_t i = 0; i < N_STREAMS; i++)
         x->named[i] |= s_about(e->message, s_streams[i]);
     if (x->stream && !s_about(e->message, x->stream))
@@ -475,6 +534,16 @@ static void s_drain(expect_t *x)
         case LIENTHONG__ENVELOPE__BODY_DELIVER:
             x->replies--; /* not an answer: the pump's */
             s_on_deliver(env->deliver);
+            break;
+        case LIENTHONG__ENVELOPE__BODY_STATUS_REPLY:
+            s_on_status(env->status_reply);
+            break;
+        case LIENTHONG__ENVELOPE__BODY_READY_REPLY:
+            s_on_ready(env->ready_reply);
+            break;
+        case LIENTHONG__ENVELOPE__BODY_RESYNC:
+            if (strcmp(env->resync->stream, REPLICA) != 0)
+                abort(); /* a resync of a stream not replicated here */
             break;
         case LIENTHONG__ENVELOPE__BODY_PUBLISH_ACK:
             if (x->ack)
@@ -514,132 +583,7 @@ static void s_pump(int rounds)
     }
 }
 
-/* ---- dispatch, as the gateway's local socket does ------------------------------------------ */
-
-/* The answer to a StatusRequest (PROTOCOL.md 8.3), as the gateway builds
- * it from the modules it has here. */
-static void s_status(const lt_wire_in_t *in)
-{
-    Lienthong__StatusReply r = LIENTHONG__STATUS_REPLY__INIT;
-    r.member = G.g.cfg.member;
-    r.directory_expires_at = lt_dir_expires(G.g.ctx.dir);
-    if (lt_peers_status(G.peers, &r) != 0)
-        abort();
-    lt_feed_status(G.feed, &r);
-    /* The grants (8.3) are exactly what a sink may attach to. */
-    const Lienthong__LocalGrants *gr = r.grants;
-    if (!gr)
-        abort();
-    size_t n = gr->n_datasets + gr->n_views + gr->n_replicated;
-    for (size_t i = 0; i < n; i++) {
-        const char *s = i < gr->n_datasets                ? gr->datasets[i]
-                        : i < gr->n_datasets + gr->n_views ? gr->views[i - gr->n_datasets]
-                                                           : gr->replicated[i - gr->n_datasets -
-                                                                            gr->n_views];
-        if (!s_granted(s))
-            abort();
-    }
-    if (n != N_OWNED + 1)
-        abort();
-    (void)lt_wire_send_body(G.g.router, in->rid, in->rid_len,
-                            LIENTHONG__ENVELOPE__BODY_STATUS_REPLY, &r);
-    lt_peers_status_free(&r);
-    lt_feed_status_free(&r);
-}
-
-static void s_metrics(const lt_wire_in_t *in)
-{
-    Lienthong__MetricsReply r = LIENTHONG__METRICS_REPLY__INIT;
-    char *text = NULL;
-    size_t len = 0, cap = 0;
-    lt_feed_quality_refresh(G.feed);
-    if (lt_stats_prom_write(G.g.ctx.stats, &text, &len, &cap) != 0)
-        abort();
-    r.text = text ? text : "";
-    (void)lt_wire_send_body(G.g.router, in->rid, in->rid_len,
-                            LIENTHONG__ENVELOPE__BODY_METRICS_REPLY, &r);
-    free(text);
-}
-
-static void s_ready(const lt_wire_in_t *in)
-{
-    Lienthong__ReadyReply r = LIENTHONG__READY_REPLY__INIT;
-    char why[320], *problems[1] = {why};
-    r.ready = lt_audit_writable(G.audit, why, sizeof why);
-    r.problems = problems;
-    r.n_problems = !r.ready;
-    (void)lt_wire_send_body(G.g.router, in->rid, in->rid_len,
-                            LIENTHONG__ENVELOPE__BODY_READY_REPLY, &r);
-}
-
-static void s_resync(const lt_wire_in_t *in, const Lienthong__Resync *m)
-{
-    char why[512];
-    if (lt_feed_resync(G.feed, m->stream, why, sizeof why) != 0) {
-        (void)lt_wire_send_error(G.g.router, in->rid, in->rid_len,
-                                 LIENTHONG__ERROR_CODE__ERR_NOT_FOUND, 0, "%s", why);
-        return;
-    }
-    if (strcmp(m->stream, REPLICA) != 0)
-        abort(); /* a resync of a stream not replicated here */
-    (void)lt_wire_send_body(G.g.router, in->rid, in->rid_len, LIENTHONG__ENVELOPE__BODY_RESYNC,
-                            m);
-}
-
-/* Hands a decoded message other than a Publish to its handler, as the
- * gateway's s_local_dispatch does; sets what its answers must be. */
-static void s_dispatch(const lt_wire_in_t *in, const Lienthong__Envelope *env, expect_t *x)
-{
-    void *sock = G.g.router;
-    switch (env->body_case) {
-    case LIENTHONG__ENVELOPE__BODY_STATUS_REQUEST:
-        x->answered_at_once = 1;
-        s_status(in);
-        break;
-    case LIENTHONG__ENVELOPE__BODY_METRICS_REQUEST:
-        x->answered_at_once = 1;
-        s_metrics(in);
-        break;
-    case LIENTHONG__ENVELOPE__BODY_READY_REQUEST:
-        x->answered_at_once = 1;
-        s_ready(in);
-        break;
-    case LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST:
-    case LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST:
-        lt_query_on_local(G.query, sock, in, env);
-        break;
-    case LIENTHONG__ENVELOPE__BODY_PROFILE_REQUEST:
-        lt_profile_on_local(G.profile, sock, in, env);
-        break;
-    case LIENTHONG__ENVELOPE__BODY_SINK_ATTACH:
-        lt_feed_on_sink_attach(G.feed, sock, in, env->sink_attach);
-        break;
-    case LIENTHONG__ENVELOPE__BODY_DELIVER_ACK:
-        lt_feed_on_deliver_ack(G.feed, sock, in, env->deliver_ack);
-        break;
-    case LIENTHONG__ENVELOPE__BODY_RESYNC:
-        x->answered_at_once = 1;
-        s_resync(in, env->resync);
-        break;
-    case LIENTHONG__ENVELOPE__BODY_PREFILL_REQUEST:
-        x->answered_at_once = 1;
-        lt_prefill_on_local(G.prefill, sock, in, env);
-        break;
-    default: {
-        char why[128];
-        x->answered_at_once = 1;
-        snprintf(why, sizeof why, "%s is not handled on the local socket",
-                 lt_wire_body_name(env->body_case));
-        (void)lt_reject(G.reject, &(lt_reject_in_t){.sock = sock, .rid = in->rid,
-                                                    .rid_len = in->rid_len, .who = "local",
-                                                    .what = "local message",
-                                                    .code = LIENTHONG__ERROR_CODE__ERR_UNSUPPORTED,
-                                                    .request_id = lt_valid_request_id(env),
-                                                    .why = why});
-        break;
-    }
-    }
-}
+/* ---- the local socket, as the gateway's poll loop runs it ------------------------------------ */
 
 /* A Publish through the publish job, as the poll loop runs a group of one
  * when the writer is idle; the answer is checked against the store. */
@@ -708,10 +652,54 @@ static void s_sink_took(const Lienthong__Envelope *env, int rid)
     m->acked = env->deliver_ack->through_seq;
 }
 
-/* One frame from client rid on the local socket, handled as the gateway
- * does (s_local_recv, then a Publish into the job, else s_local_dispatch),
- * and the pump after it. Only our client (rid 0) publishes: the answers
- * to the other go nowhere. */
+/* Whether the local socket handles body (PROTOCOL.md 4.3, L->G): anything
+ * else is refused with ERR_UNSUPPORTED (4.4). */
+static int s_handled(Lienthong__Envelope__BodyCase c)
+{
+    switch (c) {
+    case LIENTHONG__ENVELOPE__BODY_PUBLISH:
+    case LIENTHONG__ENVELOPE__BODY_SINK_ATTACH:
+    case LIENTHONG__ENVELOPE__BODY_DELIVER_ACK:
+    case LIENTHONG__ENVELOPE__BODY_STATUS_REQUEST:
+    case LIENTHONG__ENVELOPE__BODY_METRICS_REQUEST:
+    case LIENTHONG__ENVELOPE__BODY_READY_REQUEST:
+    case LIENTHONG__ENVELOPE__BODY_RESYNC:
+    case LIENTHONG__ENVELOPE__BODY_PREFILL_REQUEST:
+    case LIENTHONG__ENVELOPE__BODY_PROFILE_REQUEST:
+    case LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST:
+    case LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST:
+    case LIENTHONG__ENVELOPE__BODY_ERROR:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Whether body asks for data, which a member cut off may not (5.4). */
+static int s_for_data(Lienthong__Envelope__BodyCase c)
+{
+    return c == LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST ||
+           c == LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST ||
+           c == LIENTHONG__ENVELOPE__BODY_PROFILE_REQUEST ||
+           c == LIENTHONG__ENVELOPE__BODY_PREFILL_REQUEST;
+}
+
+/* Whether a handled body is answered at once, not after a network trip
+ * (lookups, profiles) nor by the pump (sinks). */
+static int s_at_once(Lienthong__Envelope__BodyCase c)
+{
+    return c == LIENTHONG__ENVELOPE__BODY_STATUS_REQUEST ||
+           c == LIENTHONG__ENVELOPE__BODY_METRICS_REQUEST ||
+           c == LIENTHONG__ENVELOPE__BODY_READY_REQUEST ||
+           c == LIENTHONG__ENVELOPE__BODY_RESYNC ||
+           c == LIENTHONG__ENVELOPE__BODY_PREFILL_REQUEST;
+}
+
+/* One frame from client rid on the local socket, handled as the gateway's
+ * poll loop does (lt_local_on_message, then a Publish into the job), and
+ * the pump after it. The model reads its own decoding of the frame, taken
+ * before the gateway's handles it. Only our client (rid 0) publishes: the
+ * answers to the other go nowhere. */
 static void s_local(const uint8_t *buf, size_t len, int rid, int pumps)
 {
     lt_publish_pending_t *p = lt_publish_job_slot(G.job);
@@ -726,46 +714,46 @@ static void s_local(const uint8_t *buf, size_t len, int rid, int pumps)
     }
     expect_t x = {.request_id = s_expected_id(buf, len)};
     char err[256];
-    Lienthong__ErrorCode code = LIENTHONG__ERROR_CODE__ERR_MALFORMED;
+    Lienthong__ErrorCode code;
     uint64_t request_id = 0;
-    Lienthong__Envelope *env = p->env =
-        lt_wire_decode_id(zmq_msg_data(&p->in.body), zmq_msg_size(&p->in.body),
-                          G.g.cfg.max_message, &code, &request_id, err, sizeof err);
-    Lienthong__Envelope__BodyCase body = env ? env->body_case : LIENTHONG__ENVELOPE__BODY__NOT_SET;
+    Lienthong__Envelope *seen = lt_wire_decode_id(buf, len, G.g.cfg.max_message, &code,
+                                                  &request_id, err, sizeof err);
+    Lienthong__Envelope__BodyCase body = seen ? seen->body_case : LIENTHONG__ENVELOPE__BODY__NOT_SET;
     int sink = body == LIENTHONG__ENVELOPE__BODY_SINK_ATTACH ||
                body == LIENTHONG__ENVELOPE__BODY_DELIVER_ACK;
-    int takes = sink ? s_sink_takes(env, rid) : 0;
-    if (!env) {
-        x.answered_at_once = 1;
-        (void)lt_reject(G.reject, &(lt_reject_in_t){.sock = G.g.router, .rid = p->in.rid,
-                                                    .rid_len = p->in.rid_len, .who = "local",
-                                                    .what = "local message", .code = code,
-                                                    .request_id = request_id, .why = err});
-    } else if (body == LIENTHONG__ENVELOPE__BODY_PUBLISH && rid == 0) {
-        Lienthong__Envelope *mine = lienthong__envelope__unpack(NULL, len, buf);
-        if (!mine)
-            abort();
-        s_publish(mine->publish, &x);
-        lienthong__envelope__free_unpacked(mine, NULL);
+    int takes = sink ? s_sink_takes(seen, rid) : 0;
+    int cut = G.cut_off && s_for_data(body);
+    int refused = !seen || !s_handled(body) || cut;
+    x.answered_at_once = refused || s_at_once(body);
+    x.silent = body == LIENTHONG__ENVELOPE__BODY_ERROR;
+    x.code = cut ? LIENTHONG__ERROR_CODE__ERR_REVOKED : LIENTHONG__ERROR_CODE__ERR_NONE;
+    if (sink)
+        x.stream = body == LIENTHONG__ENVELOPE__BODY_SINK_ATTACH ? seen->sink_attach->stream
+                                                                  : seen->deliver_ack->stream;
+    int rc = lt_local_on_message(&G.local, &p->in, &p->env);
+    if (rc != (refused ? -1 : body == LIENTHONG__ENVELOPE__BODY_PUBLISH ? LT_LOCAL_PUBLISH : 0) ||
+        !p->env != !seen)
+        abort(); /* refused what it handles, or handled what it refuses */
+    if (rc == LT_LOCAL_PUBLISH && rid == 0) {
+        s_publish(seen->publish, &x);
+        lt_wire_free(&seen);
         s_pump(pumps);
         return;
-    } else if (body != LIENTHONG__ENVELOPE__BODY_PUBLISH) {
-        if (sink)
-            x.stream = body == LIENTHONG__ENVELOPE__BODY_SINK_ATTACH ? env->sink_attach->stream
-                                                                      : env->deliver_ack->stream;
-        s_dispatch(&p->in, env, &x);
     }
     s_drain(&x);
     if (rid == 0 && x.answered_at_once && x.replies != 1)
         abort(); /* answered not exactly once */
+    if (rid == 0 && x.silent && x.replies != 0)
+        abort(); /* an Error answered (4.4) */
     if (sink && takes >= 0) {
         if (rid == 0 && takes != !x.errors)
             abort(); /* refused in range, or taken outside it (8.2) */
         if (takes)
-            s_sink_took(env, rid);
+            s_sink_took(seen, rid);
     }
     if (sink)
         s_sinks_agree(); /* and a refused one moved nothing */
+    lt_wire_free(&seen);
     lt_wire_free(&p->env);
     lt_wire_in_close(&p->in);
     s_pump(pumps);
@@ -882,7 +870,9 @@ static uint64_t rd_seq(fuzz_rd_t *r, const char *stream)
  *    the script), key_field choice;
  *  8 ProfileRequest: request_id byte, key, parts (each a stream), deadline;
  *  9 Resync: stream;
- * 10 LookupRequest: request_id byte, dataset (stream), key, one field. */
+ * 10 LookupRequest: request_id byte, dataset (stream), key, one field;
+ * 11 the member's standing: cut off (5.4) when bit 0 of the next byte is
+ *    set, active otherwise (every input starts active). */
 static void s_script(const uint8_t *data, size_t size)
 {
     fuzz_rd_t r = {data, size, 0};
@@ -998,6 +988,9 @@ static void s_script(const uint8_t *data, size_t size)
             s_send(LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST, &q, rid, 0);
             break;
         }
+        case 11:
+            G.cut_off = fuzz_rd_u8(&r) & 1;
+            break;
         default:
             break;
         }
@@ -1007,6 +1000,7 @@ static void s_script(const uint8_t *data, size_t size)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     s_init();
+    G.cut_off = 0;
     if (++G.runs % RESET_EVERY == 0) {
         s_close();
         s_open();
@@ -1097,7 +1091,7 @@ static void s_write_seeds(const char *dir)
     /* Scripts (see s_script): publish three, attach from 1 with credit 2,
      * pump, ack 2, ack 2 again (refused), pump, ack 3, ack 9 (refused),
      * status; then a pre-fill, a profile, resyncs, a lookup, readiness and
-     * metrics. */
+     * metrics, and a lookup, readiness and status while cut off. */
     static const uint8_t sink[] = {
         0x00, 0, 1, 2, 0, 0, 1, 0x08, 1, 0, 1, 0x18, 2, 0, 2, 0x18, /* publish 3 */
         0x01, 0, 0x03, 2,                                           /* attach from 1, credit 2 */
@@ -1106,6 +1100,7 @@ static void s_write_seeds(const char *dir)
         0x03, 1, 0x02, 0, 0x00, 0x02, 0, 0x43, 0x04};               /* pump, ack 3, ack 9 */
     fuzz_write_seed(dir, "script-sink", sink, sizeof sink);
     static const uint8_t requests[] = {0x07, 5, 3, 0, 0, 0x08, 6, 0, 2, 5, 3, 10,
-                                       0x09, 5, 0x09, 0, 0x0a, 4, 0, 1, 1, 0x85, 0x06};
+                                       0x09, 5, 0x09, 0, 0x0a, 4, 0, 1, 1, 0x85, 0x06,
+                                       0x0b, 1, 0x0a, 4, 0, 1, 1, 0x05, 0x04, 0x0b, 0};
     fuzz_write_seed(dir, "script-requests", requests, sizeof requests);
 }

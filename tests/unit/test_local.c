@@ -1,0 +1,285 @@
+/* test_local: CUnit suite for gateway/lt_local, the dispatch of the
+ * gateway's local socket (PROTOCOL.md 8): a Publish is given back to the
+ * poll loop, unanswered; what does not decode, or is not handled on the
+ * local socket, is refused with ERR_MALFORMED or ERR_UNSUPPORTED echoing
+ * the request_id (4.4); an Error from a client is never answered; while
+ * the poll loop says the member is cut off (5.4) a request for data is
+ * refused with ERR_REVOKED and the readiness reply lists why (8.7); the
+ * status reply carries the poll loop's part (8.3); the metrics hook runs
+ * before the metrics are written (8.6); a resync of a stream not
+ * replicated is ERR_NOT_FOUND. The modules behind it have their own
+ * suites; tests/fuzz/fuzz_local.c drives this dispatch with any input. */
+#include "unit_gw.h"
+#include "lt_feed.h"
+#include "lt_local.h"
+#include "lt_peers.h"
+#include "lt_prefill.h"
+#include "lt_profile.h"
+#include "lt_query.h"
+#include "lt_reject.h"
+
+static ug_t g;
+static lt_feed_t *g_feed;
+static lt_query_t *g_query;
+static lt_profile_t *g_profile;
+static lt_prefill_t *g_prefill;
+static lt_local_t g_local;
+static int g_cut;     /* what the cut-off hook says */
+static int g_metrics; /* times the metrics hook ran */
+
+static void s_hook_status(void *arg, Lienthong__StatusReply *r)
+{
+    (void)arg;
+    r->refused = 42;
+    r->member_status = g_cut ? "suspended" : "";
+}
+
+static void s_hook_metrics(void *arg)
+{
+    (void)arg;
+    g_metrics++;
+}
+
+static int s_hook_cut_off(void *arg, int ready, char *why, size_t len)
+{
+    (void)arg;
+    if (g_cut)
+        snprintf(why, len, "%s", ready ? "cut off, for readiness" : "cut off, for a request");
+    return g_cut;
+}
+
+static int suite_init(void)
+{
+    lt_sock_opts_t so;
+    lt_sock_opts_default(&so);
+    if (ug_open(&g, "local") != 0 || !(g.ctx.reject = lt_reject_new(g.ctx.stats, NULL)) ||
+        !(g.ctx.peers = lt_peers_new(&g.ctx, g.zctx, &so)) || !(g_feed = lt_feed_new(&g.ctx)) ||
+        !(g_query = lt_query_new(&g.ctx)) || !(g_profile = lt_profile_new(&g.ctx, g_query)) ||
+        !(g_prefill = lt_prefill_new(&g.ctx, g_feed)))
+        return -1;
+    g_local = (lt_local_t){
+        .ctx = &g.ctx,
+        .sock = g.router,
+        .feed = g_feed,
+        .query = g_query,
+        .profile = g_profile,
+        .prefill = g_prefill,
+        .hooks = {.status = s_hook_status, .metrics = s_hook_metrics, .cut_off = s_hook_cut_off}};
+    return 0;
+}
+
+static int suite_clean(void)
+{
+    lt_prefill_destroy(&g_prefill);
+    lt_profile_destroy(&g_profile);
+    lt_query_destroy(&g_query);
+    lt_feed_destroy(&g_feed);
+    lt_peers_destroy(&g.ctx.peers);
+    lt_reject_destroy(&g.ctx.reject);
+    ug_close(&g);
+    return 0;
+}
+
+/* Sends the bytes of buf from the client and hands them to the dispatch;
+ * returns its code, *env what it decoded (free it). */
+static int s_raw(const void *buf, size_t len, Lienthong__Envelope **env)
+{
+    lt_wire_in_t in;
+    *env = NULL;
+    if (zmq_send(g.dealer, buf, len, 0) != (int)len || lt_wire_recv(g.router, 1, 0, &in) != 0) {
+        lt_wire_in_close(&in);
+        return -2;
+    }
+    int rc = lt_local_on_message(&g_local, &in, env);
+    lt_wire_in_close(&in);
+    return rc;
+}
+
+/* The same for body, a message of the envelope field type c. */
+static int s_body(Lienthong__Envelope__BodyCase c, const void *body, Lienthong__Envelope **env)
+{
+    zmq_msg_t m;
+    if (lt_wire_pack_body(&m, c, body) != 0)
+        return -2;
+    int rc = s_raw(zmq_msg_data(&m), zmq_msg_size(&m), env);
+    zmq_msg_close(&m);
+    return rc;
+}
+
+/* 1 when the client received nothing more within 100 ms. */
+static int s_quiet(void)
+{
+    zmq_pollitem_t it = {g.dealer, 0, ZMQ_POLLIN, 0};
+    return zmq_poll(&it, 1, 100) == 0;
+}
+
+/* A Publish goes back to the poll loop, unanswered. */
+static void test_publish_given_back(void)
+{
+    Lienthong__Change c = LIENTHONG__CHANGE__INIT, *cp = &c;
+    c.key = "079201000001";
+    c.source_cursor = "1";
+    Lienthong__Publish p = LIENTHONG__PUBLISH__INIT;
+    p.request_id = 5;
+    p.dataset = OD_POP;
+    p.changes = &cp;
+    p.n_changes = 1;
+    Lienthong__Envelope *env = NULL;
+    CU_ASSERT_EQUAL(s_body(LIENTHONG__ENVELOPE__BODY_PUBLISH, &p, &env), LT_LOCAL_PUBLISH);
+    CU_ASSERT(env && env->body_case == LIENTHONG__ENVELOPE__BODY_PUBLISH);
+    lt_wire_free(&env);
+    CU_ASSERT(s_quiet());
+}
+
+/* Undecodable bytes, a type the local socket does not take: refused. */
+static void test_refusals(void)
+{
+    Lienthong__Envelope *env = NULL, *reply;
+    CU_ASSERT_EQUAL(s_raw("\xff\xff", 2, &env), -1);
+    CU_ASSERT_PTR_NULL(env);
+    reply = ug_recv(&g);
+    CU_ASSERT(reply && reply->body_case == LIENTHONG__ENVELOPE__BODY_ERROR &&
+              reply->error->code == LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    lt_wire_free(&reply);
+
+    Lienthong__Unsubscribe u = LIENTHONG__UNSUBSCRIBE__INIT;
+    u.stream = OD_POP;
+    CU_ASSERT_EQUAL(s_body(LIENTHONG__ENVELOPE__BODY_UNSUBSCRIBE, &u, &env), -1);
+    lt_wire_free(&env);
+    reply = ug_recv(&g);
+    CU_ASSERT_FATAL(reply && reply->body_case == LIENTHONG__ENVELOPE__BODY_ERROR);
+    CU_ASSERT_EQUAL(reply->error->code, LIENTHONG__ERROR_CODE__ERR_UNSUPPORTED);
+    CU_ASSERT_PTR_NOT_NULL(strstr(reply->error->message, "not handled on the local socket"));
+    lt_wire_free(&reply);
+}
+
+/* An Error from a client is logged, never answered (4.4). */
+static void test_error_not_answered(void)
+{
+    Lienthong__Error e = LIENTHONG__ERROR__INIT;
+    e.code = LIENTHONG__ERROR_CODE__ERR_INTERNAL;
+    e.message = "the sink's database is gone";
+    Lienthong__Envelope *env = NULL;
+    CU_ASSERT_EQUAL(s_body(LIENTHONG__ENVELOPE__BODY_ERROR, &e, &env), 0);
+    lt_wire_free(&env);
+    CU_ASSERT(s_quiet());
+}
+
+/* Sends a lookup of population and returns the first answer (free it). */
+static Lienthong__Envelope *s_lookup(uint64_t id, int *rc)
+{
+    Lienthong__LookupRequest q = LIENTHONG__LOOKUP_REQUEST__INIT;
+    q.request_id = id;
+    q.dataset = OD_POP;
+    q.key = "079201000001";
+    q.purpose = "KYC";
+    Lienthong__Envelope *env = NULL;
+    *rc = s_body(LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST, &q, &env);
+    lt_wire_free(&env);
+    return ug_recv(&g);
+}
+
+/* Cut off, a request for data is refused with the poll loop's reason, and
+ * readiness lists it; active again, the lookup reaches lt_query. */
+static void test_cut_off(void)
+{
+    int rc;
+    g_cut = 1;
+    Lienthong__Envelope *reply = s_lookup(23, &rc);
+    CU_ASSERT_EQUAL(rc, -1);
+    CU_ASSERT_FATAL(reply && reply->body_case == LIENTHONG__ENVELOPE__BODY_ERROR);
+    CU_ASSERT_EQUAL(reply->error->code, LIENTHONG__ERROR_CODE__ERR_REVOKED);
+    CU_ASSERT_EQUAL(reply->error->request_id, 23);
+    CU_ASSERT_STRING_EQUAL(reply->error->message, "cut off, for a request");
+    lt_wire_free(&reply);
+
+    Lienthong__ReadyRequest rq = LIENTHONG__READY_REQUEST__INIT;
+    Lienthong__Envelope *env = NULL;
+    CU_ASSERT_EQUAL(s_body(LIENTHONG__ENVELOPE__BODY_READY_REQUEST, &rq, &env), 0);
+    lt_wire_free(&env);
+    reply = ug_recv(&g);
+    CU_ASSERT_FATAL(reply && reply->body_case == LIENTHONG__ENVELOPE__BODY_READY_REPLY);
+    CU_ASSERT(!reply->ready_reply->ready);
+    CU_ASSERT_FATAL(reply->ready_reply->n_problems == 1);
+    CU_ASSERT_STRING_EQUAL(reply->ready_reply->problems[0], "cut off, for readiness");
+    lt_wire_free(&reply);
+
+    g_cut = 0;
+    reply = s_lookup(24, &rc);
+    CU_ASSERT_EQUAL(rc, 0);
+    /* The member owns population: lt_query answers it itself. */
+    CU_ASSERT(reply && !(reply->body_case == LIENTHONG__ENVELOPE__BODY_ERROR &&
+                         reply->error->code == LIENTHONG__ERROR_CODE__ERR_REVOKED));
+    lt_wire_free(&reply);
+    CU_ASSERT_EQUAL(s_body(LIENTHONG__ENVELOPE__BODY_READY_REQUEST, &rq, &env), 0);
+    lt_wire_free(&env);
+    reply = ug_recv(&g);
+    CU_ASSERT(reply && reply->body_case == LIENTHONG__ENVELOPE__BODY_READY_REPLY &&
+              reply->ready_reply->n_problems == 0);
+    lt_wire_free(&reply);
+}
+
+/* Status: the member and directory, the poll loop's part, the grants. */
+static void test_status(void)
+{
+    g_cut = 1;
+    Lienthong__StatusRequest q = LIENTHONG__STATUS_REQUEST__INIT;
+    Lienthong__Envelope *env = NULL;
+    CU_ASSERT_EQUAL(s_body(LIENTHONG__ENVELOPE__BODY_STATUS_REQUEST, &q, &env), 0);
+    lt_wire_free(&env);
+    g_cut = 0;
+    Lienthong__Envelope *reply = ug_recv(&g);
+    CU_ASSERT_FATAL(reply && reply->body_case == LIENTHONG__ENVELOPE__BODY_STATUS_REPLY);
+    const Lienthong__StatusReply *r = reply->status_reply;
+    CU_ASSERT_STRING_EQUAL(r->member, g.cfg.member);
+    CU_ASSERT_EQUAL(r->directory_version, lt_dir_version(g.ctx.dir));
+    CU_ASSERT_EQUAL(r->directory_expires_at, lt_dir_expires(g.ctx.dir));
+    CU_ASSERT_EQUAL(r->refused, 42);
+    CU_ASSERT_STRING_EQUAL(r->member_status, "suspended");
+    CU_ASSERT(r->grants && r->grants->n_datasets > 0);
+    lt_wire_free(&reply);
+}
+
+/* Metrics: the hook runs first; the text is the registry's. */
+static void test_metrics(void)
+{
+    Lienthong__MetricsRequest q = LIENTHONG__METRICS_REQUEST__INIT;
+    Lienthong__Envelope *env = NULL;
+    int before = g_metrics;
+    CU_ASSERT_EQUAL(s_body(LIENTHONG__ENVELOPE__BODY_METRICS_REQUEST, &q, &env), 0);
+    lt_wire_free(&env);
+    CU_ASSERT_EQUAL(g_metrics, before + 1);
+    Lienthong__Envelope *reply = ug_recv(&g);
+    CU_ASSERT_FATAL(reply && reply->body_case == LIENTHONG__ENVELOPE__BODY_METRICS_REPLY);
+    CU_ASSERT_PTR_NOT_NULL(strstr(reply->metrics_reply->text, "lienthong_rejected_inputs"));
+    lt_wire_free(&reply);
+}
+
+/* A resync of a stream this gateway does not replicate: ERR_NOT_FOUND. */
+static void test_resync_not_replicated(void)
+{
+    Lienthong__Resync q = LIENTHONG__RESYNC__INIT;
+    q.stream = OD_POP;
+    Lienthong__Envelope *env = NULL;
+    CU_ASSERT_EQUAL(s_body(LIENTHONG__ENVELOPE__BODY_RESYNC, &q, &env), 0);
+    lt_wire_free(&env);
+    Lienthong__Envelope *reply = ug_recv(&g);
+    CU_ASSERT(reply && reply->body_case == LIENTHONG__ENVELOPE__BODY_ERROR &&
+              reply->error->code == LIENTHONG__ERROR_CODE__ERR_NOT_FOUND);
+    lt_wire_free(&reply);
+}
+
+int main(void)
+{
+    static const ut_test_t tests[] = {
+        {"a Publish is given back, unanswered", test_publish_given_back},
+        {"undecodable and unhandled messages are refused", test_refusals},
+        {"an Error from a client is not answered", test_error_not_answered},
+        {"cut off: requests for data refused, not ready", test_cut_off},
+        {"status: the poll loop's part and the grants", test_status},
+        {"metrics: the hook first, then the registry", test_metrics},
+        {"resync of a stream not replicated", test_resync_not_replicated},
+        {NULL, NULL},
+    };
+    return ut_main("lt_local", suite_init, suite_clean, tests);
+}
