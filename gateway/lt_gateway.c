@@ -1,7 +1,7 @@
 /* lt_gateway: the daemon's lifecycle, signals, directory loading and
  * adoption, and the poll loop, which hands each message to the module that
- * handles it (lt_peers, lt_feed, lt_query, lt_publish; a local client's
- * through lt_local). */
+ * handles it (lt_peers, lt_feed, lt_query, lt_publish; a peer's through
+ * lt_peersock, a local client's through lt_local). */
 #include "lt_gateway.h"
 #include "lt_applyq.h"
 #include "lt_audit.h"
@@ -21,6 +21,7 @@
 #include "lt_notify.h"
 #include "lt_offers.h"
 #include "lt_peers.h"
+#include "lt_peersock.h"
 #include "lt_prefill.h"
 #include "lt_publish.h"
 #include "lt_writer.h"
@@ -28,7 +29,6 @@
 #include "lt_query.h"
 #include "lt_sock.h"
 #include "lt_sockmon.h"
-#include "lt_valid.h"
 #include "lt_wire.h"
 #include "lt_zap.h"
 
@@ -62,6 +62,7 @@ struct _lt_gateway_t {
     lt_profile_t *profile; /* profile lookups, made through query */
     lt_offers_t *offers;   /* members whose directory offers are held back */
     lt_local_t dispatch;   /* hands local messages to their modules */
+    lt_peersock_t peer_dispatch; /* hands peer messages to their modules */
     int sigfd;
     int lockfd; /* holds data_dir/lock (LT_GWCFG_LOCK_NAME) while the gateway lives */
     int stopping;
@@ -383,37 +384,6 @@ int lt_gateway_adopt(lt_gateway_t *self, const uint8_t *bytes, size_t len, const
 
 /* ---- peer messages (our ROUTER) -------------------------------------------- */
 
-/* Counted here for the status reply, then reported, audited and answered
- * within the sender's rate (PROTOCOL.md 4.4, lt_reject). */
-static void s_peer_refuse(lt_gateway_t *self, const lt_wire_in_t *in, Lienthong__ErrorCode code,
-                          uint64_t request_id, const char *who, const char *why)
-{
-    lt_gwstats_codes_inc(&self->refused, code);
-    (void)lt_reject(self->shared.reject,
-                    &(lt_reject_in_t){.sock = self->peer, .rid = in->rid, .rid_len = in->rid_len,
-                                      .who = who, .what = "message", .code = code,
-                                      .request_id = request_id, .why = why});
-}
-
-/* Authorises by the connection's ZAP User-Id, never by message content. */
-static int s_peer_authorised(lt_gateway_t *self, const lt_wire_in_t *in)
-{
-    const Lienthong__Member *m = lt_dir_member(self->shared.dir, in->user_id);
-    if (!m) {
-        s_peer_refuse(self, in, LIENTHONG__ERROR_CODE__ERR_UNKNOWN_MEMBER, 0,
-                      in->user_id[0] ? in->user_id : "?",
-                      "sender is not in the current directory");
-        return 0;
-    }
-    if (m->status != LIENTHONG__MEMBER_STATUS__MEMBER_ACTIVE) {
-        s_peer_refuse(self, in, LIENTHONG__ERROR_CODE__ERR_REVOKED, 0, m->id,
-                      m->status == LIENTHONG__MEMBER_STATUS__MEMBER_REVOKED ? "sender is revoked"
-                                                                            : "sender is suspended");
-        return 0;
-    }
-    return 1;
-}
-
 /* An offer from member through the back-off of PROTOCOL.md 5.3, which
  * holds per member whichever socket the offer came on (our ROUTER or our
  * link to it): 0 adopted, 1 already held, -1 refused (logged and audited
@@ -442,14 +412,15 @@ static int s_offer(lt_gateway_t *self, const char *member, const Lienthong__Dire
 }
 
 /* A peer offered its directory: adopt it and say Hello with the new
- * version, or tell the peer why not (PROTOCOL.md 5.1). */
-static void s_peer_offer(lt_gateway_t *self, const lt_wire_in_t *in,
-                         const Lienthong__DirectoryOffer *o)
+ * version, or tell the peer why not (PROTOCOL.md 5.1; lt_peersock). */
+static void s_peer_offer(void *arg, const lt_wire_in_t *in, const Lienthong__DirectoryOffer *o)
 {
+    lt_gateway_t *self = arg;
     char err[512];
     int rc = s_offer(self, in->user_id, o, err, sizeof err);
     if (rc == -2) {
-        s_peer_refuse(self, in, LIENTHONG__ERROR_CODE__ERR_DIRECTORY, 0, in->user_id, err);
+        lt_peersock_refuse(&self->peer_dispatch, self->peer, in,
+                           LIENTHONG__ERROR_CODE__ERR_DIRECTORY, 0, in->user_id, err);
         return;
     }
     if (rc == 0 && self->peer)
@@ -461,129 +432,25 @@ static void s_peer_offer(lt_gateway_t *self, const lt_wire_in_t *in,
                              0, "directory refused: %s", err);
 }
 
-/* While the directory is expired (PROTOCOL.md 5.6) or suspends, revokes or
- * does not list this member (5.4) no data goes to peers: returns 1 after
- * refusing a message, 0 for what may pass. Only what renews the directory
- * or ends something passes; any other body is refused, so that a request
- * added to the protocol later is not served by default (a repair's Range
- * was, once). */
-static int s_peer_no_data(lt_gateway_t *self, const lt_wire_in_t *in,
-                          const Lienthong__Envelope *env)
+/* Whether no data goes to peers now, and why (lt_peersock). */
+static int s_peer_no_data(void *arg, char *why, size_t len)
 {
-    char why[512];
-    const char *stream = NULL;
-    uint64_t request_id = 0;
-    switch (env->body_case) {
-    case LIENTHONG__ENVELOPE__BODY_HELLO:
-    case LIENTHONG__ENVELOPE__BODY_DIRECTORY_OFFER:
-    case LIENTHONG__ENVELOPE__BODY_DIRECTORY_REQUEST:
-    case LIENTHONG__ENVELOPE__BODY_UNSUBSCRIBE:
-    case LIENTHONG__ENVELOPE__BODY_ERROR:
+    const lt_gateway_t *self = arg;
+    if (!s_no_data(self))
         return 0;
-    case LIENTHONG__ENVELOPE__BODY_RANGE:
-        stream = env->range->stream;
-        break;
-    case LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST:
-        request_id = env->lookup_request->request_id;
-        break;
-    case LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST:
-        request_id = env->verify_request->request_id;
-        break;
-    case LIENTHONG__ENVELOPE__BODY_SUBSCRIBE:
-        stream = env->subscribe->stream;
-        break;
-    case LIENTHONG__ENVELOPE__BODY_CREDIT:
-        stream = env->credit->stream;
-        break;
-    default:
-        break;
-    }
-    s_no_data_why(self, why, sizeof why);
-    /* ERR_DIRECTORY, not a transient code: the caller's application learns
-     * at once why, rather than a timeout after the retries. */
-    lt_gwstats_codes_inc(&self->refused, LIENTHONG__ERROR_CODE__ERR_DIRECTORY);
-    lt_debug("peer", "refused %s from %s: %s", lt_wire_body_name(env->body_case), in->user_id, why);
-    (void)lt_wire_send_error(self->peer, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_DIRECTORY,
-                             request_id, "%s%s%s", stream ? stream : "", stream ? ": " : "", why);
+    s_no_data_why(self, why, len);
     return 1;
-}
-
-static void s_peer_dispatch(lt_gateway_t *self, const lt_wire_in_t *in, Lienthong__Envelope *env)
-{
-    if (s_no_data(self) && s_peer_no_data(self, in, env))
-        return;
-    /* Lookups of a drain share a read snapshot of the store; anything else
-     * sees the newest rows. */
-    if (env->body_case != LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST &&
-        env->body_case != LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST)
-        lt_store_read_end(self->shared.store);
-    switch (env->body_case) {
-    case LIENTHONG__ENVELOPE__BODY_HELLO:
-        lt_peers_on_hello(self->shared.peers, self->peer, in, env->hello);
-        break;
-    case LIENTHONG__ENVELOPE__BODY_DIRECTORY_OFFER:
-        s_peer_offer(self, in, env->directory_offer);
-        break;
-    case LIENTHONG__ENVELOPE__BODY_DIRECTORY_REQUEST:
-        lt_peers_on_dir_request(self->shared.peers, self->peer, in, env->directory_request);
-        break;
-    case LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST:
-    case LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST:
-        lt_query_on_request(self->query, self->peer, in, env);
-        break;
-    case LIENTHONG__ENVELOPE__BODY_SUBSCRIBE:
-        lt_feed_on_subscribe(self->feed, self->peer, in, env->subscribe);
-        break;
-    case LIENTHONG__ENVELOPE__BODY_CREDIT:
-        lt_feed_on_credit(self->feed, self->peer, in, env->credit);
-        break;
-    case LIENTHONG__ENVELOPE__BODY_UNSUBSCRIBE:
-        lt_feed_on_unsubscribe(self->feed, self->peer, in, env->unsubscribe);
-        break;
-    case LIENTHONG__ENVELOPE__BODY_RANGE:
-        lt_feed_on_range_request(self->feed, self->peer, in, env->range);
-        break;
-    case LIENTHONG__ENVELOPE__BODY_ERROR:
-        lt_warn("peer", "%s reports %s: %s", in->user_id, lt_wire_error_name(env->error->code),
-                env->error->message);
-        break;
-    default:
-        s_peer_refuse(self, in, LIENTHONG__ERROR_CODE__ERR_UNSUPPORTED, lt_valid_request_id(env),
-                      in->user_id, "message type not handled on the peer socket");
-        break;
-    }
 }
 
 /* Handles one message from the peer socket; -1 when none was waiting. */
 static int s_peer_one(lt_gateway_t *self)
 {
     lt_wire_in_t in;
-    if (lt_wire_recv(self->peer, 1, ZMQ_DONTWAIT, &in) != 0) {
-        lt_wire_in_close(&in);
-        return -1;
-    }
-    char err[256];
-    Lienthong__ErrorCode code;
-    uint64_t request_id = 0;
-    Lienthong__Envelope *env = NULL;
-    if (!s_peer_authorised(self, &in))
-        goto out;
-    if (in.frames != 1) {
-        snprintf(err, sizeof err, "expected exactly one frame, got %d", in.frames);
-        s_peer_refuse(self, &in, LIENTHONG__ERROR_CODE__ERR_MALFORMED, 0, in.user_id, err);
-        goto out;
-    }
-    env = lt_wire_decode_id(zmq_msg_data(&in.body), zmq_msg_size(&in.body),
-                            self->cfg.max_message, &code, &request_id, err, sizeof err);
-    if (!env) {
-        s_peer_refuse(self, &in, code, request_id, in.user_id, err);
-        goto out;
-    }
-    s_peer_dispatch(self, &in, env);
-out:
-    lt_wire_free(&env);
+    int waiting = lt_wire_recv(self->peer, 1, ZMQ_DONTWAIT, &in) == 0;
+    if (waiting)
+        (void)lt_peersock_on_message(&self->peer_dispatch, self->peer, &in);
     lt_wire_in_close(&in);
-    return 0;
+    return waiting ? 0 : -1;
 }
 
 /* Drains what is waiting (bounded), then signs the answers it produced in
@@ -1412,6 +1279,10 @@ static int s_open_modules(lt_gateway_t *self, char *err, size_t errlen)
         .profile = self->profile, .prefill = self->prefill,
         .hooks = {.status = s_local_status, .metrics = s_local_metrics,
                   .cut_off = s_local_cut_off, .arg = self}};
+    self->peer_dispatch = (lt_peersock_t){
+        .ctx = &self->shared, .refused = &self->refused, .feed = self->feed,
+        .query = self->query,
+        .hooks = {.no_data = s_peer_no_data, .offer = s_peer_offer, .arg = self}};
     /* Copying the write-ahead log into the store file is the
      * checkpointer's, not the committing threads' (docs/ARCHITECTURE.md 6,
      * "Checkpoints"). */

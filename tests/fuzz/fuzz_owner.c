@@ -10,14 +10,17 @@
  * fresh owner keys, an inproc ROUTER standing for the peer socket and the
  * consumer's DEALER "consumer"), 300 population records published in 250
  * keys through lt_feed_advanced, the feed module (with an in-memory tail of
- * batches) and the peers module. The feed is recreated every RESET_EVERY
+ * batches), the peers and query modules, and the gateway's dispatch of the
+ * peer socket over them (lt_peersock), whose hook says whether the owner
+ * serves no data to peers (5.4, 5.6) as a script says; directory offers
+ * are not taken (no hook). The feed is recreated every RESET_EVERY
  * inputs, and every input ends with lt_feed_drop_peers, so subscriptions
  * never accumulate.
  *
  * Each input is used twice:
- *  1. as an Envelope, decoded with lt_wire_decode as the gateway does and
- *     dispatched as the peer socket does (from VN/COM/VIETTEL on the
- *     consumer's routing id), then the pump runs;
+ *  1. as one frame from VN/COM/VIETTEL on the consumer's routing id,
+ *     handed to lt_peersock_on_message as the gateway's peer socket does,
+ *     then the pump runs;
  *  2. as a script of operations whose field values the harness packs into
  *     valid messages (so that most reach the handlers' checks rather than
  *     the decoder's): see s_script.
@@ -27,7 +30,10 @@
  * under the owner's key chained from the Subscribe's cursor (or from the
  * snapshot's end); snapshot chunks chain from leaf 0 and their end verifies
  * over the Merkle root of all their records; a range answer holds exactly
- * the records asked, signed from the prev hash given.
+ * the records asked, signed from the prev hash given; the dispatch serves
+ * exactly a message of a type the peer socket handles, decodable, from an
+ * active member, and not held back while no data is served, when an Error
+ * comes back.
  *
  * FUZZ_WRITE_SEEDS=DIR makes the first run write seed inputs into DIR. */
 #include "unit/unit_gw.h" /* first: it sets the feature macros */
@@ -36,6 +42,8 @@
 #include "lt_batch.h"
 #include "lt_feed.h"
 #include "lt_peers.h"
+#include "lt_peersock.h"
+#include "lt_query.h"
 #include "lt_snap.h"
 
 #define RECORDS 200
@@ -74,6 +82,9 @@ static struct {
     ug_t g;
     lt_feed_t *feed;
     lt_peers_t *peers;
+    lt_query_t *query;
+    lt_peersock_t peersock; /* the gateway's dispatch of the peer socket */
+    int no_data;            /* the owner serves no data to peers, as the hook says */
     uint8_t history[LT_HISTORY_BYTES];
     unsigned runs;
     expect_t ex[N_STREAMS];
@@ -85,15 +96,27 @@ static struct {
 
 static void s_write_seeds(const char *dir);
 
+/* Whether the owner serves no data to peers now, and why (5.4, 5.6). */
+static int s_hook_no_data(void *arg, char *why, size_t len)
+{
+    (void)arg;
+    if (G.no_data)
+        snprintf(why, len, "%s serves no data to peers: its directory expired", OD_OWNER);
+    return G.no_data;
+}
+
 static void s_feed_new(void)
 {
     lt_feed_destroy(&G.feed);
     if (!(G.feed = lt_feed_new(&G.g.ctx)))
         abort();
+    G.peersock = (lt_peersock_t){
+        .ctx = &G.g.ctx, .feed = G.feed, .query = G.query, .hooks = {.no_data = s_hook_no_data}};
 }
 
 static void s_cleanup(void)
 {
+    lt_query_destroy(&G.query);
     lt_feed_destroy(&G.feed);
     lt_peers_destroy(&G.peers);
     G.g.ctx.peers = NULL;
@@ -134,7 +157,7 @@ static void s_init(void)
         abort();
     lt_sock_opts_t so;
     lt_sock_opts_default(&so);
-    if (!(G.peers = lt_peers_new(&G.g.ctx, G.g.zctx, &so)))
+    if (!(G.peers = lt_peers_new(&G.g.ctx, G.g.zctx, &so)) || !(G.query = lt_query_new(&G.g.ctx)))
         abort();
     G.g.ctx.peers = G.peers;
     s_feed_new();
@@ -348,15 +371,46 @@ static void s_expect_after(const Lienthong__Envelope *env, int refused)
     }
 }
 
+/* Whether the peer socket hands body to a module (PROTOCOL.md 4.3, M->M). */
+static int s_handled(Lienthong__Envelope__BodyCase c)
+{
+    switch (c) {
+    case LIENTHONG__ENVELOPE__BODY_HELLO:
+    case LIENTHONG__ENVELOPE__BODY_DIRECTORY_OFFER:
+    case LIENTHONG__ENVELOPE__BODY_DIRECTORY_REQUEST:
+    case LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST:
+    case LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST:
+    case LIENTHONG__ENVELOPE__BODY_SUBSCRIBE:
+    case LIENTHONG__ENVELOPE__BODY_CREDIT:
+    case LIENTHONG__ENVELOPE__BODY_UNSUBSCRIBE:
+    case LIENTHONG__ENVELOPE__BODY_RANGE:
+    case LIENTHONG__ENVELOPE__BODY_ERROR:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Whether body passes while no data goes to peers: what renews the
+ * directory or ends something (5.4, 5.6). */
+static int s_passes(Lienthong__Envelope__BodyCase c)
+{
+    return c == LIENTHONG__ENVELOPE__BODY_HELLO || c == LIENTHONG__ENVELOPE__BODY_DIRECTORY_OFFER ||
+           c == LIENTHONG__ENVELOPE__BODY_DIRECTORY_REQUEST ||
+           c == LIENTHONG__ENVELOPE__BODY_UNSUBSCRIBE || c == LIENTHONG__ENVELOPE__BODY_ERROR;
+}
+
 /* Hands one message from a peer (user, on routing id rid) to the owner as
- * the gateway's peer socket does, then runs the pump `pumps` times. */
+ * the gateway's peer socket does (lt_peersock_on_message, then the answers
+ * of the drain signed and sent), then runs the pump `pumps` times. The
+ * model reads its own decoding of the message. */
 static void s_deliver(const uint8_t *buf, size_t len, const char *user, const char *rid, int pumps)
 {
     Lienthong__ErrorCode code;
     char err[256];
-    Lienthong__Envelope *env = lt_wire_decode(buf, len, G.g.cfg.max_message, &code, err, sizeof err);
-    if (!env)
-        return;
+    Lienthong__Envelope *env =
+        lt_wire_decode(buf, len, G.g.cfg.max_message, &code, err, sizeof err);
+    Lienthong__Envelope__BodyCase body = env ? env->body_case : LIENTHONG__ENVELOPE__BODY__NOT_SET;
     lt_wire_in_t in;
     memset(&in, 0, sizeof in);
     in.rid_len = strlen(rid);
@@ -369,44 +423,27 @@ static void s_deliver(const uint8_t *buf, size_t len, const char *user, const ch
     in.frames = 1;
     const Lienthong__Member *mb = lt_dir_member(G.g.ctx.dir, user);
     int mine = strcmp(rid, "consumer") == 0;
-    if (mb && mb->status == LIENTHONG__MEMBER_STATUS__MEMBER_ACTIVE) {
-        /* As the gateway's peer socket dispatches (lt_gateway.c); anything
-         * left for the consumer was drained after the last step. */
-        switch (env->body_case) {
-        case LIENTHONG__ENVELOPE__BODY_HELLO:
-            lt_peers_on_hello(G.peers, G.g.router, &in, env->hello);
-            break;
-        case LIENTHONG__ENVELOPE__BODY_DIRECTORY_REQUEST:
-            lt_peers_on_dir_request(G.peers, G.g.router, &in, env->directory_request);
-            break;
-        case LIENTHONG__ENVELOPE__BODY_SUBSCRIBE:
-            lt_feed_on_subscribe(G.feed, G.g.router, &in, env->subscribe);
-            break;
-        case LIENTHONG__ENVELOPE__BODY_CREDIT:
-            lt_feed_on_credit(G.feed, G.g.router, &in, env->credit);
-            break;
-        case LIENTHONG__ENVELOPE__BODY_UNSUBSCRIBE:
-            lt_feed_on_unsubscribe(G.feed, G.g.router, &in, env->unsubscribe);
-            break;
-        case LIENTHONG__ENVELOPE__BODY_RANGE:
-            if (mine && env->range->first_seq > 0) {
-                /* What the answer must be signed from. */
-                G.range_asked = 1;
-                G.range_first = env->range->first_seq;
-                G.range_last = env->range->last_seq;
-                memset(G.range_prev, 0, LT_HASH_BYTES);
-                if (env->range->first_seq > 1 && env->range->prev_hash.len == LT_HASH_BYTES)
-                    memcpy(G.range_prev, env->range->prev_hash.data, LT_HASH_BYTES);
-            }
-            lt_feed_on_range_request(G.feed, G.g.router, &in, env->range);
-            break;
-        default:
-            break;
-        }
-        int refused = s_drain();
-        if (mine)
-            s_expect_after(env, refused);
+    int active = mb && mb->status == LIENTHONG__MEMBER_STATUS__MEMBER_ACTIVE;
+    int held = active && env && G.no_data && !s_passes(body);
+    int served = active && env && !held && s_handled(body);
+    if (served && mine && body == LIENTHONG__ENVELOPE__BODY_RANGE && env->range->first_seq > 0) {
+        /* What the answer must be signed from. */
+        G.range_asked = 1;
+        G.range_first = env->range->first_seq;
+        G.range_last = env->range->last_seq;
+        memset(G.range_prev, 0, LT_HASH_BYTES);
+        if (env->range->first_seq > 1 && env->range->prev_hash.len == LT_HASH_BYTES)
+            memcpy(G.range_prev, env->range->prev_hash.data, LT_HASH_BYTES);
     }
+    /* Anything left for the consumer was drained after the last step. */
+    if (lt_peersock_on_message(&G.peersock, G.g.router, &in) != (served ? 0 : -1))
+        abort(); /* refused what it serves, or served what it must refuse */
+    lt_query_flush(G.query);
+    int refused = s_drain();
+    if (mine && held && !refused)
+        abort(); /* held back while no data is served, without a word (5.6) */
+    if (mine && served)
+        s_expect_after(env, refused);
     G.range_asked = 0;
     lt_wire_in_close(&in);
     lt_wire_free(&env);
@@ -486,7 +523,9 @@ static uint32_t rd_credit(fuzz_rd_t *r)
  *  5 Hello: directory version (byte, relative to ours), software text;
  *  6 DirectoryRequest: version (byte, relative to ours);
  *  7 a status reply is built and freed (subscribers and ended ones), the
- *    first time only (it reads every statistic: slow). */
+ *    first time only (it reads every statistic: slow).
+ * Bits 3 and 7 of the first byte both set: the owner serves no data to
+ * peers while this operation's message is handled (5.4, 5.6). */
 static void s_script(const uint8_t *data, size_t size)
 {
     fuzz_rd_t r = {data, size, 0};
@@ -496,6 +535,7 @@ static void s_script(const uint8_t *data, size_t size)
         uint8_t op = fuzz_rd_u8(&r);
         const char *user = s_users[(op >> 4) & 3];
         const char *rid = s_rids[(op >> 6) & 1];
+        G.no_data = (op & 0x88) == 0x88;
         switch (op & 7) {
         case 0: {
             Lienthong__Subscribe m = LIENTHONG__SUBSCRIBE__INIT;
@@ -638,6 +678,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     s_deliver(data, size, UG_CALLER, "consumer", MAX_PUMPS);
     s_reset();
     s_script(data, size);
+    G.no_data = 0;
     s_pump(MAX_PUMPS);
     s_reset();
     return 0;
