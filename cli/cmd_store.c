@@ -18,9 +18,11 @@
 
 static const char *USAGE = "lienthong store verify --config FILE [--data-dir DIR]";
 
-static void s_report(void *arg, const char *stream, uint64_t first, uint64_t last, const char *why)
+static void s_report(void *arg, const char *stream, lt_store_finding_t kind, uint64_t first,
+                     uint64_t last, const char *why)
 {
     (void)arg;
+    (void)kind;
     printf("damaged: %s records %llu..%llu: %s\n", stream, (unsigned long long)first,
            (unsigned long long)last, why);
 }

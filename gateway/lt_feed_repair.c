@@ -121,10 +121,11 @@ typedef struct {
     lt_feed_stream_t *st;
 } tail_t;
 
-static void s_on_damage(void *arg, const char *stream, uint64_t first, uint64_t last,
-                        const char *why)
+static void s_on_damage(void *arg, const char *stream, lt_store_finding_t kind, uint64_t first,
+                        uint64_t last, const char *why)
 {
     (void)stream;
+    (void)kind;
     tail_t *t = arg;
     /* The first damaged range is the one to repair first; later ones are
      * found again as reads reach them. */

@@ -46,7 +46,7 @@ static int s_records(lt_store_t *store, const char *name, const lt_stream_t *st,
                 run_last = d;
             } else {
                 if (run_first)
-                    fn(arg, name, run_first, run_last, why), found++;
+                    fn(arg, name, LT_STORE_DAMAGED_RANGE, run_first, run_last, why), found++;
                 run_first = run_last = d;
                 snprintf(why, sizeof why, "%s", lt_store_damaged_why(store));
             }
@@ -54,7 +54,7 @@ static int s_records(lt_store_t *store, const char *name, const lt_stream_t *st,
             continue;
         }
         if (run_first)
-            fn(arg, name, run_first, run_last, why), found++;
+            fn(arg, name, LT_STORE_DAMAGED_RANGE, run_first, run_last, why), found++;
         run_first = 0;
         if (n < 0) {
             snprintf(err, errlen, "%s: cannot read from %llu: %s", name, (unsigned long long)seq,
@@ -62,13 +62,15 @@ static int s_records(lt_store_t *store, const char *name, const lt_stream_t *st,
             return -1;
         }
         if (n == 0) {
-            fn(arg, name, seq, st->last_seq, "records missing below the cursor"), found++;
+            fn(arg, name, LT_STORE_DAMAGED_RANGE, seq, st->last_seq,
+               "records missing below the cursor"),
+                found++;
             break;
         }
         seq += (uint64_t)n;
     }
     if (run_first)
-        fn(arg, name, run_first, run_last, why), found++;
+        fn(arg, name, LT_STORE_DAMAGED_RANGE, run_first, run_last, why), found++;
     return found;
 }
 
@@ -140,7 +142,7 @@ static int s_batches(lt_store_t *store, const lt_dir_t *dir, const char *name,
     uint64_t seq = from;
     while ((rc = lt_store_batch_find(store, st->id, seq, &h)) == 1 && h.first_seq <= st->last_seq) {
         if (!pk) {
-            fn(arg, name, h.first_seq, st->last_seq,
+            fn(arg, name, LT_STORE_DAMAGED_RANGE, h.first_seq, st->last_seq,
                "the owner's signing key is not in the "
                "directory: batches not verified"),
                 found++;
@@ -148,13 +150,18 @@ static int s_batches(lt_store_t *store, const lt_dir_t *dir, const char *name,
         }
         int v = s_batch(store, s_signed_name(name), st, &h, pk, r, hash);
         if (v == 2)
-            fn(arg, name, h.first_seq, h.last_seq, "the owner's signature does not verify"),
+            fn(arg, name, LT_STORE_DAMAGED_RANGE, h.first_seq, h.last_seq,
+               "the owner's signature does not verify"),
                 found++;
         else if (v == 0 && have_prev && memcmp(h.prev_hash, prev, LT_HASH_BYTES) != 0)
-            fn(arg, name, h.first_seq, h.last_seq, "the hash chain is broken before it"), found++;
+            fn(arg, name, LT_STORE_DAMAGED_RANGE, h.first_seq, h.last_seq,
+               "the hash chain is broken before it"),
+                found++;
         else if (v == 0 && h.last_seq == st->last_seq &&
                  memcmp(hash, st->last_hash, LT_HASH_BYTES) != 0)
-            fn(arg, name, h.first_seq, h.last_seq, "it does not chain to the cursor"), found++;
+            fn(arg, name, LT_STORE_DAMAGED_RANGE, h.first_seq, h.last_seq,
+               "it does not chain to the cursor"),
+                found++;
         have_prev = v == 0;
         memcpy(prev, hash, LT_HASH_BYTES);
         seq = h.last_seq + 1;

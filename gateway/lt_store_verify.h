@@ -9,15 +9,21 @@
 #include "lt_dir.h"
 #include "lt_store.h"
 
-/* Called once per damaged range found: the stream, the records, and why. */
-typedef void (*lt_store_damage_fn)(void *arg, const char *stream, uint64_t first, uint64_t last,
-                                   const char *why);
+/* What a range found is. DAMAGED: its records are not delivered until
+ * repaired. KEY_RETIRED: batches whose signature no key of the owner in the
+ * directory verifies, with their records and their chain to the cursor
+ * intact; reported, not damage (PROTOCOL.md 6.10). */
+typedef enum { LT_STORE_DAMAGED_RANGE, LT_STORE_KEY_RETIRED } lt_store_finding_t;
+
+/* Called once per range found: the stream, what it is, the records, and why. */
+typedef void (*lt_store_damage_fn)(void *arg, const char *stream, lt_store_finding_t kind,
+                                   uint64_t first, uint64_t last, const char *why);
 
 /* Checks stream st (name) from record `from` to its cursor: the records'
  * checksums, and, when it has kept batch headers, each batch against the
  * signing key of the stream's owner in dir and the chain to the cursor's
- * hash. Reports each damaged range. Returns the number reported, or -1 on a
- * store error (err says which). */
+ * hash. Reports each range found. Returns the number of damaged ranges, or
+ * -1 on a store error (err says which). */
 int lt_store_verify_stream(lt_store_t *store, const lt_dir_t *dir, const char *name,
                            const lt_stream_t *st, uint64_t from, lt_store_damage_fn fn, void *arg,
                            char *err, size_t errlen);

@@ -1266,10 +1266,10 @@ static void test_held_index_views_only(void)
     sqlite3_close(db);
 }
 
-static void s_count_damage(void *arg, const char *stream, uint64_t first, uint64_t last,
-                           const char *why)
+static void s_count_damage(void *arg, const char *stream, lt_store_finding_t kind,
+                           uint64_t first, uint64_t last, const char *why)
 {
-    (void)stream, (void)why;
+    (void)stream, (void)why, (void)kind;
     *(uint64_t *)arg += last - first + 1;
 }
 
