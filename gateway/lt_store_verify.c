@@ -1,10 +1,14 @@
 /* lt_store_verify: two passes per stream. Records: each read verifies the
  * record's checksum (lt_store_read), and every damaged run is reported.
  * Batches (replicas only): each kept header is rebuilt into H with the
- * Merkle root of the stored records and verified under the owner's key,
- * each prev hash must be the batch_hash of the batch before it, and the
- * last batch_hash must be the stream's cursor hash (PROTOCOL.md 6.3, 6.5).
- * Both start at the stream's retained tail (6.8, 6.10). */
+ * Merkle root of the stored records; a batch is proven by its signature
+ * under the owner's keys in the directory, or by a proven batch after it
+ * chaining back to it; each prev hash must be the batch_hash of the batch
+ * before it, and the last batch_hash must be the stream's cursor hash
+ * (PROTOCOL.md 6.3, 6.5, 6.10). Batches after the owner's last batch under
+ * a current key, signed with a key the directory no longer lists, are
+ * reported apart, not as damage (s_walk_end says why). Both start at the
+ * stream's retained tail (6.8, 6.10). */
 #include "lt_store_verify.h"
 
 #include "lt_batch.h"
@@ -81,40 +85,46 @@ static const Lienthong__Member *s_owner(const lt_dir_t *dir, const char *stream)
     return ds ? lt_dir_member(dir, ds->owner) : NULL;
 }
 
-/* Verifies kept batch h over the stored records; writes its batch_hash.
- * 0 sound, 1 records unreadable (already reported), 2 does not verify. */
-static int s_batch(lt_store_t *store, const char *name, const lt_stream_t *st,
-                   const lt_store_batch_t *h, const Lienthong__Member *owner, lt_batch_recs_t *r,
-                   uint8_t hash[32])
+/* What the batches pass makes of one kept header (PROTOCOL.md 6.3). */
+typedef enum {
+    B_SIGNED,   /* its signature verifies under a signing key of the owner */
+    B_UNSIGNED, /* it does not; its batch_hash is known */
+    B_BAD       /* its header is malformed: no batch_hash */
+} batch_is_t;
+
+/* Rebuilds H of kept batch h, over the Merkle root of the stored records,
+ * or, when they cannot be read (the records pass reported them), over the
+ * root kept in h, so that the chain can still be followed through it;
+ * writes its batch_hash. */
+static batch_is_t s_batch(lt_store_t *store, const char *name, const lt_stream_t *st,
+                          const lt_store_batch_t *h, const Lienthong__Member *owner,
+                          lt_batch_recs_t *r, uint8_t hash[LT_HASH_BYTES])
 {
-    char why[300];
+    uint8_t root[LT_HASH_BYTES];
     lt_batch_recs_reset(r);
     size_t want = (size_t)(h->last_seq - h->first_seq + 1);
     if (h->last_seq < h->first_seq || want > LT_BATCH_MAX_RECORDS)
-        return 2;
+        return B_BAD;
     int n = lt_store_read(store, st->id, h->first_seq, want, (size_t)-1, s_collect, r);
-    if (n < 0 || (size_t)n != want)
-        return 1;
-    Lienthong__Batch b = LIENTHONG__BATCH__INIT;
-    b.stream = (char *)name;
-    b.first_seq = h->first_seq;
-    b.n_records = r->n;
-    b.records = r->recs;
-    b.signature.data = (uint8_t *)h->signature;
-    b.signature.len = LT_SIG_BYTES;
+    if (n < 0 || (size_t)n != want || lt_batch_recs_root(r, root) != 0)
+        memcpy(root, h->root, LT_HASH_BYTES);
     /* H binds the history the batch was signed on (PROTOCOL.md 6.9). */
-    if (h->has_history) {
-        b.history_id.data = (uint8_t *)h->history;
-        b.history_id.len = LT_HISTORY_BYTES;
-    }
+    const uint8_t *history = h->has_history ? h->history : NULL;
     /* Either of the owner's signing keys during a rotation (PROTOCOL.md 5.5). */
     const uint8_t *keys[2];
     size_t n_keys = lt_dir_signing_keys(owner, keys);
     for (size_t i = 0; i < n_keys; i++)
-        if (lt_batch_verify(&b, name, h->first_seq, h->prev_hash, keys[i], hash, why, sizeof why) ==
-            0)
-            return 0;
-    return 2;
+        if (lt_batch_verify_in(keys[i], LT_BATCH_DOMAIN, name, history, h->first_seq, h->last_seq,
+                               h->prev_hash, root, h->signature, hash) == 0)
+            return B_SIGNED;
+    size_t len;
+    uint8_t *H =
+        lt_batch_header(name, history, h->first_seq, h->last_seq, h->prev_hash, root, &len);
+    if (!H)
+        return B_BAD;
+    lt_crypto_hash(H, len, hash);
+    free(H);
+    return B_UNSIGNED;
 }
 
 /* The stream whose batches row name holds: a resynchronisation's copy
@@ -125,15 +135,118 @@ static const char *s_signed_name(const char *name)
     return strncmp(name, LT_HISTORY_SHADOW_PREFIX, n) == 0 ? name + n : name;
 }
 
+/* The batches pass, walking forwards. A batch is proven when its signature
+ * verifies under a signing key of the owner in the directory, or when a
+ * proven batch after it chains back to it: its H holds the prev hash, the
+ * batch_hash of the batch before it, which binds that batch's Merkle root
+ * and prev hash in turn (PROTOCOL.md 6.3). So after a rotation, the
+ * batches of the retired key are proven by the first batch of the current
+ * key. The batches not proven yet wait in one run (pend_*) while each
+ * follows on the one before; a batch of a current key that follows on the
+ * run proves it, a break ends it as damage. */
+typedef struct {
+    lt_store_damage_fn fn;
+    void *arg;
+    const char *name;
+    int found;
+    uint64_t pend_first, pend_last; /* the run not proven yet, or 0 */
+    uint64_t pend_head_last;        /* the last record of its first batch */
+    int pend_after_break;           /* it does not follow on the proven batch before it */
+    int have_prev, prev_proven;     /* the batch before: its hash known; proven */
+    uint8_t prev[LT_HASH_BYTES];
+} walk_t;
+
+static void s_damage(walk_t *w, uint64_t first, uint64_t last, const char *why)
+{
+    w->fn(w->arg, w->name, LT_STORE_DAMAGED_RANGE, first, last, why);
+    w->found++;
+}
+
+/* Ends the run not proven as damage: nothing proves its batches. */
+static void s_pend_damaged(walk_t *w)
+{
+    if (!w->pend_first)
+        return;
+    s_damage(w, w->pend_first, w->pend_last,
+             "the owner's signature does not verify under its keys in the directory, and "
+             "no batch that verifies chains back to it");
+    w->pend_first = 0;
+}
+
+/* Walks one kept batch h, what s_batch made of it (v) and its hash. */
+static void s_walk(walk_t *w, const lt_store_batch_t *h, batch_is_t v,
+                   const uint8_t hash[LT_HASH_BYTES])
+{
+    int follows = !w->have_prev || memcmp(h->prev_hash, w->prev, LT_HASH_BYTES) == 0;
+    /* The batch before was proven when it is not in the run and not bad. */
+    int after_proven = w->have_prev && w->prev_proven;
+    /* A break, or a header without a hash, ends the run: nothing after it
+     * can prove it. */
+    if (!follows || v == B_BAD)
+        s_pend_damaged(w);
+    if (v == B_BAD) {
+        s_damage(w, h->first_seq, h->last_seq, "its kept header is malformed");
+    } else if (v == B_SIGNED) {
+        if (!follows && after_proven)
+            s_damage(w, h->first_seq, h->last_seq, "the hash chain is broken before it");
+        if (w->pend_first && w->pend_after_break)
+            s_damage(w, w->pend_first, w->pend_head_last, "the hash chain is broken before it");
+        w->pend_first = 0; /* proven: this batch chains back to the run */
+    } else if (w->pend_first) {
+        w->pend_last = h->last_seq;
+    } else {
+        w->pend_first = h->first_seq;
+        w->pend_last = w->pend_head_last = h->last_seq;
+        w->pend_after_break = !follows && after_proven;
+    }
+    w->have_prev = v != B_BAD;
+    w->prev_proven = v == B_SIGNED;
+    if (w->have_prev)
+        memcpy(w->prev, hash, LT_HASH_BYTES);
+}
+
+/* After the last kept batch, h (none: NULL). The cursor's hash is the
+ * batch_hash of the last batch the replica applied, which it verified then
+ * under a key the directory listed (PROTOCOL.md 6.5). A run not proven
+ * that chains to it shows no damage: every record passed its checksum, and
+ * a record or header changed since breaks the chain. Its batches are
+ * signed with a key the directory no longer lists, the owner having
+ * published nothing since its rotation (5.5): reported as such, not marked
+ * damaged, since their records are intact and fetching them again would
+ * stop delivering them for as long as the owner cannot answer; the
+ * owner's next batch proves them. Nothing tells that key from a signature
+ * damaged in its header, which is used for nothing else (6.10). */
+static void s_walk_end(walk_t *w, const lt_stream_t *st, const lt_store_batch_t *h)
+{
+    if (!h || h->last_seq != st->last_seq) {
+        s_pend_damaged(w);
+        return;
+    }
+    int at_cursor = w->have_prev && memcmp(w->prev, st->last_hash, LT_HASH_BYTES) == 0;
+    if (w->pend_first && at_cursor && !w->pend_after_break) {
+        w->fn(w->arg, w->name, LT_STORE_KEY_RETIRED, w->pend_first, w->pend_last,
+              "signed with a key the directory no longer lists for the owner (or its signature "
+              "is damaged); its records and its chain to the cursor are intact, and the "
+              "owner's next batch proves it");
+        w->pend_first = 0;
+    } else if (w->pend_first) {
+        s_pend_damaged(w);
+    } else if (w->prev_proven && !at_cursor) {
+        s_damage(w, h->first_seq, h->last_seq, "it does not chain to the cursor");
+    }
+}
+
 /* Batches pass: each kept header from the one holding `from`. */
 static int s_batches(lt_store_t *store, const lt_dir_t *dir, const char *name,
                      const lt_stream_t *st, uint64_t from, lt_store_damage_fn fn, void *arg,
                      char *err, size_t errlen)
 {
-    lt_store_batch_t h;
+    lt_store_batch_t h, last;
     lt_batch_recs_t *r = calloc(1, sizeof *r);
-    uint8_t hash[LT_HASH_BYTES], prev[LT_HASH_BYTES];
-    int found = 0, have_prev = 0, rc;
+    uint8_t hash[LT_HASH_BYTES];
+    int rc, any = 0;
+    memset(&last, 0, sizeof last);
+    walk_t w = {.fn = fn, .arg = arg, .name = name};
     const Lienthong__Member *pk = s_owner(dir, s_signed_name(name));
     if (!r) {
         snprintf(err, errlen, "out of memory");
@@ -142,37 +255,24 @@ static int s_batches(lt_store_t *store, const lt_dir_t *dir, const char *name,
     uint64_t seq = from;
     while ((rc = lt_store_batch_find(store, st->id, seq, &h)) == 1 && h.first_seq <= st->last_seq) {
         if (!pk) {
-            fn(arg, name, LT_STORE_DAMAGED_RANGE, h.first_seq, st->last_seq,
-               "the owner's signing key is not in the "
-               "directory: batches not verified"),
-                found++;
+            s_damage(&w, h.first_seq, st->last_seq,
+                     "the owner's signing key is not in the directory: batches not verified");
             break;
         }
-        int v = s_batch(store, s_signed_name(name), st, &h, pk, r, hash);
-        if (v == 2)
-            fn(arg, name, LT_STORE_DAMAGED_RANGE, h.first_seq, h.last_seq,
-               "the owner's signature does not verify"),
-                found++;
-        else if (v == 0 && have_prev && memcmp(h.prev_hash, prev, LT_HASH_BYTES) != 0)
-            fn(arg, name, LT_STORE_DAMAGED_RANGE, h.first_seq, h.last_seq,
-               "the hash chain is broken before it"),
-                found++;
-        else if (v == 0 && h.last_seq == st->last_seq &&
-                 memcmp(hash, st->last_hash, LT_HASH_BYTES) != 0)
-            fn(arg, name, LT_STORE_DAMAGED_RANGE, h.first_seq, h.last_seq,
-               "it does not chain to the cursor"),
-                found++;
-        have_prev = v == 0;
-        memcpy(prev, hash, LT_HASH_BYTES);
+        s_walk(&w, &h, s_batch(store, s_signed_name(name), st, &h, pk, r, hash), hash);
+        last = h;
+        any = 1;
         seq = h.last_seq + 1;
     }
+    if (pk && rc >= 0)
+        s_walk_end(&w, st, any ? &last : NULL);
     free(r->buf);
     free(r);
     if (rc < 0) {
         snprintf(err, errlen, "%s: cannot read batch headers: %s", name, lt_store_error(store));
         return -1;
     }
-    return found;
+    return w.found;
 }
 
 int lt_store_verify_stream(lt_store_t *store, const lt_dir_t *dir, const char *name,

@@ -21,8 +21,8 @@ typedef void (*lt_store_damage_fn)(void *arg, const char *stream, lt_store_findi
 
 /* Checks stream st (name) from record `from` to its cursor: the records'
  * checksums, and, when it has kept batch headers, each batch against the
- * signing key of the stream's owner in dir and the chain to the cursor's
- * hash. Reports each range found. Returns the number of damaged ranges, or
+ * signing keys of the stream's owner in dir, or the chain back from a later
+ * batch that verifies, and the chain to the cursor's hash. Reports each range found. Returns the number of damaged ranges, or
  * -1 on a store error (err says which). */
 int lt_store_verify_stream(lt_store_t *store, const lt_dir_t *dir, const char *name,
                            const lt_stream_t *st, uint64_t from, lt_store_damage_fn fn, void *arg,

@@ -15,7 +15,10 @@
  * directory announces the new authority key starts with the directory that
  * key signed, and `store verify` checks under that directory too.
  * `keys promote` refuses next keys the gateway's directory does not list
- * and a second rotation before the first is complete.
+ * and a second rotation before the first is complete. A replica restarted
+ * after the rotation completed, its owner down, keeps delivering the
+ * batches of the old key (they chain to its cursor), and the owner's first
+ * batch under the new key proves them (PROTOCOL.md 6.10).
  *
  * Usage: test_keyrot /path/to/lienthong (or LIENTHONG_BIN=...). */
 #define _GNU_SOURCE
@@ -521,6 +524,54 @@ out:
     lt_it_fed_cleanup(&f);
 }
 
+/* The ministry and the province replicating its dataset, both running
+ * (the policies name VN/PROV/01 too, which runs no gateway); 0 or -1. */
+static int s_pair(lt_it_fed_t *f, lt_it_member_t **mo, lt_it_gw_t **owner, lt_it_gw_t **province)
+{
+    static const char *peers[] = {ID_OWNER, NULL};
+    if (lt_it_fed_init(f, FED) != 0)
+        return -1;
+    f->extra_source = s_source;
+    *mo = lt_it_member_add(f, ID_OWNER, 1);
+    lt_it_member_t *mp = lt_it_member_add(f, ID_P38, 1);
+    if (!*mo || !mp || !lt_it_member_add(f, ID_P01, 0))
+        return -1;
+    *owner = lt_it_gw_new(f, *mo, 1, NULL, NULL);
+    *province = lt_it_gw_new(f, mp, 1, peers, "subscribe = ( { stream = \"" DS "\"; } );\n");
+    return *owner && *province && lt_it_gw_run(*owner, READY_MS) == 0 &&
+                   lt_it_gw_run(*province, READY_MS) == 0
+               ? 0
+               : -1;
+}
+
+/* Publishes a change of citizens 0..n-1 at l's owner, each in its own
+ * batch, then waits until the province holds them; 0 or -1. */
+static int s_publish_all(load_t *l, size_t n, unsigned round, lt_it_gw_t *province)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s_publish(l, i, round) != 0)
+            return -1;
+    return lt_ft_wait_same(l->owner, province, DS, CONVERGE_MS);
+}
+
+/* The ministry's rotation to its end: version 2 (f's extra source as it
+ * stands) lists its next keys, it switches to them, and version 3 (signed
+ * by auth, NULL: the federation's authority) lists them alone; 0 or -1. */
+static int s_rotate_owner(lt_it_fed_t *f, lt_it_member_t *mo, lt_it_gw_t *owner,
+                          lt_it_gw_t *province, const lt_keys_t *auth)
+{
+    long mark_o = lt_it_log_mark(owner);
+    if (s_keygen_next(f, mo) != 0 || s_roll_out(f, owner, province, 2, NULL) != 0 ||
+        s_promote(f, owner) != 0 || lt_it_gw_signal(owner, SIGHUP) != 0 ||
+        lt_it_log_wait(owner, mark_o, "switched to the keys", NULL, STEP_MS) != 0)
+        return -1;
+    lt_keys_destroy(&mo->keys);
+    mo->keys = mo->next;
+    mo->next = NULL;
+    f->extra_source = s_source;
+    return s_roll_out(f, owner, province, 3, auth);
+}
+
 /* `store verify` checks a replica under the directory the gateway starts
  * with: after the ministry's keys rotated and the authority signed the
  * directory with its next key (versions 2 and 3), the province's adopted
@@ -537,48 +588,98 @@ static void test_store_verify_after_authority_rotation(void)
     char source[2048], z[LT_Z85_KEY_LEN + 1];
     memset(&l, 0, sizeof l);
     memset(&model, 0, sizeof model);
-    LT_IT_REQUIRE(lt_it_fed_init(&f, FED) == 0);
-    f.extra_source = s_source;
-    lt_it_member_t *mo = lt_it_member_add(&f, ID_OWNER, 1);
-    lt_it_member_t *mp = lt_it_member_add(&f, ID_P38, 1);
-    LT_IT_REQUIRE(mo && mp && lt_it_member_add(&f, ID_P01, 0)); /* the policies name it */
-    static const char *peers[] = {ID_OWNER, NULL};
-    lt_it_gw_t *owner = lt_it_gw_new(&f, mo, 1, NULL, NULL);
-    lt_it_gw_t *province =
-        lt_it_gw_new(&f, mp, 1, peers, "subscribe = ( { stream = \"" DS "\"; } );\n");
-    LT_IT_REQUIRE(owner && province);
-    LT_IT_REQUIRE(lt_it_gw_run(owner, READY_MS) == 0 && lt_it_gw_run(province, READY_MS) == 0);
-    long mark_o = lt_it_log_mark(owner);
+    lt_it_member_t *mo = NULL;
+    lt_it_gw_t *owner = NULL, *province = NULL;
+    LT_IT_REQUIRE(s_pair(&f, &mo, &owner, &province) == 0);
     /* Version 2 (the first authority key) lists the ministry's next keys and
-     * announces the next authority key; the ministry switches to its keys. */
+     * announces the next authority key; version 3, signed by the next
+     * authority key alone, lists the new keys as the ministry's only keys. */
     LT_IT_REQUIRE((next_auth = lt_keys_new(LT_KEYS_AUTHORITY)) != NULL);
     lt_keys_z85_encode(lt_keys_signing_public(next_auth), z);
     snprintf(source, sizeof source, "%snext_authority_keys = [\"%s\"];\n", s_source, z);
     f.extra_source = source;
-    LT_IT_REQUIRE(s_keygen_next(&f, mo) == 0);
-    LT_IT_REQUIRE(s_roll_out(&f, owner, province, 2, NULL) == 0);
-    LT_IT_REQUIRE(s_promote(&f, owner) == 0);
-    LT_IT_REQUIRE(lt_it_gw_signal(owner, SIGHUP) == 0);
-    LT_IT_REQUIRE(lt_it_log_wait(owner, mark_o, "switched to the keys", NULL, STEP_MS) == 0);
-    /* Version 3, signed by the next authority key alone: the new keys are
-     * the ministry's only keys. */
-    lt_keys_destroy(&mo->keys);
-    mo->keys = mo->next;
-    mo->next = NULL;
-    f.extra_source = s_source;
-    LT_IT_REQUIRE(s_roll_out(&f, owner, province, 3, next_auth) == 0);
+    LT_IT_REQUIRE(s_rotate_owner(&f, mo, owner, province, next_auth) == 0);
     /* Every batch the province holds is signed by the new key. */
     LT_IT_REQUIRE(lt_ft_model_init(&model, 8, 38000000000ULL) == 0);
     l.owner = owner;
     l.model = &model;
-    for (size_t i = 0; i < 8; i++)
-        LT_IT_REQUIRE(s_publish(&l, i, 0) == 0);
-    LT_IT_REQUIRE(lt_ft_wait_same(owner, province, DS, CONVERGE_MS) == 0);
+    LT_IT_REQUIRE(s_publish_all(&l, 8, 0, province) == 0);
     CU_ASSERT(lt_it_gw_stop(province, STOP_MS) == 0);
     CU_ASSERT(s_store_verify(&f, province) == 0);
     CU_ASSERT(lt_it_gw_stop(owner, STOP_MS) == 0);
 out:
     lt_keys_destroy(&next_auth);
+    lt_ft_model_free(&model);
+    lt_it_fed_cleanup(&f);
+}
+
+/* `store verify` of g's store into path: its exit code. */
+static int s_store_verify_out(lt_it_fed_t *f, lt_it_gw_t *g, const char *path)
+{
+    const char *args[] = {"store", "verify", "--config", g->conf_path, NULL};
+    return lt_it_run_cli(f->dir, path, args, CLI_MS);
+}
+
+/* A province holds batches the ministry signed with its first key; the
+ * rotation completes (version 3 lists the new key alone). Restarted while
+ * the ministry is down, the province's tail check does not mark those
+ * batches damaged (they chain to its cursor): it says they are signed with
+ * a key the directory no longer lists, and `store verify` says the same
+ * and exits 0. Once the ministry publishes under its new key, those batches
+ * are proven through the chain: `store verify` finds nothing, and a
+ * restart marks nothing. Before, every batch of the first key was damage:
+ * the restart stopped delivering the tail until the ministry sent it
+ * again. */
+static void test_restart_after_member_rotation(void)
+{
+    lt_it_fed_t f;
+    lt_ft_model_t model;
+    load_t l;
+    char out[PATH_MAX + 32];
+    memset(&l, 0, sizeof l);
+    memset(&model, 0, sizeof model);
+    lt_it_member_t *mo = NULL;
+    lt_it_gw_t *owner = NULL, *province = NULL;
+    LT_IT_REQUIRE(s_pair(&f, &mo, &owner, &province) == 0);
+    snprintf(out, sizeof out, "%s/store-verify.out", f.dir);
+    /* Batches of the first key. */
+    LT_IT_REQUIRE(lt_ft_model_init(&model, 8, 38000000000ULL) == 0);
+    l.owner = owner;
+    l.model = &model;
+    LT_IT_REQUIRE(s_publish_all(&l, 8, 0, province) == 0);
+    /* The rotation, to its end. */
+    LT_IT_REQUIRE(s_rotate_owner(&f, mo, owner, province, NULL) == 0);
+
+    /* The ministry is down; the province restarts. */
+    CU_ASSERT(lt_it_gw_stop(province, STOP_MS) == 0);
+    CU_ASSERT(lt_it_gw_stop(owner, STOP_MS) == 0);
+    CU_ASSERT_EQUAL(s_store_verify_out(&f, province, out), 0);
+    CU_ASSERT(lt_it_file_contains(out, "key retired: " DS " records 1..8"));
+    CU_ASSERT(lt_it_file_contains(out, "intact"));
+    CU_ASSERT(!lt_it_file_contains(out, "damaged: "));
+    long mark_p = lt_it_log_mark(province);
+    LT_IT_REQUIRE(lt_it_gw_run(province, READY_MS) == 0);
+    CU_ASSERT(lt_it_log_wait(province, mark_p, "signed with a key the directory no longer lists",
+                             NULL, STEP_MS) == 0);
+    CU_ASSERT(!lt_it_log_has(province, mark_p, "are damaged in the store", NULL));
+
+    /* The ministry publishes under its new key: the chain proves the rest. */
+    LT_IT_REQUIRE(lt_it_gw_run(owner, READY_MS) == 0);
+    LT_IT_REQUIRE(s_publish_all(&l, 8, 1, province) == 0);
+    CU_ASSERT(lt_it_gw_stop(province, STOP_MS) == 0);
+    CU_ASSERT_EQUAL(s_store_verify_out(&f, province, out), 0);
+    CU_ASSERT(lt_it_file_contains(out, "intact"));
+    CU_ASSERT(!lt_it_file_contains(out, "key retired"));
+    mark_p = lt_it_log_mark(province);
+    LT_IT_REQUIRE(lt_it_gw_run(province, READY_MS) == 0);
+    CU_ASSERT(lt_ft_wait_same(owner, province, DS, CONVERGE_MS) == 0);
+    CU_ASSERT(!lt_it_log_has(province, mark_p, "are damaged in the store", NULL));
+    CU_ASSERT(!lt_it_log_has(province, mark_p, "no longer lists", NULL));
+    CU_ASSERT(lt_it_gw_stop(province, STOP_MS) == 0);
+    CU_ASSERT(lt_it_gw_stop(owner, STOP_MS) == 0);
+out:
+    if (CU_get_number_of_failures())
+        s_dump(&f);
     lt_ft_model_free(&model);
     lt_it_fed_cleanup(&f);
 }
@@ -681,6 +782,8 @@ int main(int argc, char **argv)
          test_promote_checks_directory},
         {"store verify after an authority rotation uses the directory the gateway starts with",
          test_store_verify_after_authority_rotation},
+        {"a replica restarted after its owner's rotation keeps the batches of the old key",
+         test_restart_after_member_rotation},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {"keyrot", NULL, NULL, NULL, s_teardown, tests};

@@ -1,0 +1,350 @@
+/* test_store_verify: CUnit suite for gateway/lt_store_verify, the check
+ * that a replica's store proves its content (docs/ARCHITECTURE.md 4.2,
+ * PROTOCOL.md 6.10), across an owner's key rotation (5.5).
+ *
+ * A replica holds batches of the owner signed with its first key, then,
+ * after the rotation, with its second; the directory lists the second key
+ * only. Proves: batches of the retired key that a batch of the current key
+ * chains back to are sound; those after the last batch of the current key
+ * that chain to the cursor are reported as signed with a key the directory
+ * no longer lists, not as damage; and records changed behind their
+ * checksums, a broken chain or a chain that misses the cursor are damage
+ * as before, in batches of either key. */
+#include "unit_sqlite.h" /* first: it sets the feature macros */
+
+#include "lt_batch.h"
+#include "lt_store.h"
+#include "lt_store_verify.h"
+#include "owner_directory.h"
+
+#include <sodium.h>
+
+#define PER_BATCH   4
+#define MAX_BATCHES 8
+
+static struct {
+    char tmp[256];
+    lt_keys_t *old_key, *new_key, *other, *auth;
+    lt_dir_t *dir_old, *dir_new; /* listing the owner's first, its second key */
+    uint8_t history[LT_HISTORY_BYTES];
+} G;
+
+/* One replica: its store, its stream's row and cursor, and the hash after
+ * each batch. */
+typedef struct {
+    lt_store_t *store;
+    lt_stream_t st;
+    size_t n;
+    uint8_t hash[MAX_BATCHES][LT_HASH_BYTES];
+} rep_t;
+
+/* What one verification found: damaged and retired-key ranges, the first
+ * record of each kind, and the records they cover. */
+typedef struct {
+    int damaged, retired;
+    uint64_t damaged_first, retired_first, retired_last;
+} found_t;
+
+static void s_found(void *arg, const char *stream, lt_store_finding_t kind, uint64_t first,
+                    uint64_t last, const char *why)
+{
+    found_t *f = arg;
+    (void)stream, (void)why;
+    if (kind == LT_STORE_KEY_RETIRED) {
+        if (!f->retired++)
+            f->retired_first = first;
+        f->retired_last = last;
+    } else if (!f->damaged++) {
+        f->damaged_first = first;
+    }
+}
+
+static size_t s_rec(uint8_t *buf, size_t cap, uint64_t seq, char mark)
+{
+    return (size_t)snprintf((char *)buf, cap, "record %llu of the population %c",
+                            (unsigned long long)seq, mark);
+}
+
+/* A fresh replica, its stream created. */
+static int s_open(rep_t *r)
+{
+    char path[300], err[512] = "";
+    memset(r, 0, sizeof *r);
+    snprintf(path, sizeof path, "%s/store.db", G.tmp);
+    const char *files[] = {"store.db", "store.db-wal", "store.db-shm"};
+    for (size_t i = 0; i < 3; i++) {
+        char p[300];
+        snprintf(p, sizeof p, "%s/%s", G.tmp, files[i]);
+        (void)unlink(p);
+    }
+    r->store = lt_store_open(path, err, sizeof err);
+    if (!r->store)
+        fprintf(stderr, "\n    open: %s\n", err);
+    return r->store && lt_store_stream(r->store, OD_POP, &r->st) == 0 ? 0 : -1;
+}
+
+/* Applies the next batch, signed with key, as a replica keeps it: records,
+ * header and cursor. */
+static void s_apply(rep_t *r, const lt_keys_t *key)
+{
+    static const uint8_t zero[LT_HASH_BYTES];
+    uint8_t bytes[PER_BATCH][128];
+    ProtobufCBinaryData recs[PER_BATCH];
+    lt_store_batch_t h;
+    uint64_t first = r->n * PER_BATCH + 1;
+    CU_ASSERT_FATAL(r->n < MAX_BATCHES);
+    memset(&h, 0, sizeof h);
+    for (size_t i = 0; i < PER_BATCH; i++) {
+        recs[i].data = bytes[i];
+        recs[i].len = s_rec(bytes[i], sizeof bytes[i], first + i, 'a');
+        CU_ASSERT_FATAL(lt_store_append(r->store, r->st.id, first + i, recs[i].data, recs[i].len) ==
+                        0);
+    }
+    h.first_seq = first;
+    h.last_seq = first + PER_BATCH - 1;
+    memcpy(h.prev_hash, r->n ? r->hash[r->n - 1] : zero, LT_HASH_BYTES);
+    memcpy(h.history, G.history, LT_HISTORY_BYTES);
+    h.has_history = 1;
+    CU_ASSERT_FATAL(lt_batch_root(recs, PER_BATCH, h.root) == 0);
+    CU_ASSERT_FATAL(lt_batch_sign_history(key, OD_POP, G.history, first, recs, PER_BATCH,
+                                          h.prev_hash, h.signature, r->hash[r->n]) == 0);
+    CU_ASSERT_FATAL(lt_store_batch_put(r->store, r->st.id, &h) == 0);
+    r->st.last_seq = h.last_seq;
+    memcpy(r->st.last_hash, r->hash[r->n], LT_HASH_BYTES);
+    r->n++;
+}
+
+/* Changes the record at seq with a fresh checksum: only the owner's
+ * signature and the chain can tell. */
+static void s_change(rep_t *r, uint64_t seq)
+{
+    uint8_t buf[128];
+    size_t len = s_rec(buf, sizeof buf, seq, 'b');
+    CU_ASSERT_FATAL(lt_store_replace(r->store, r->st.id, seq, buf, len) == 0);
+}
+
+/* Rewrites one byte of the record at seq behind the store's back: its
+ * checksum fails (SQLite's own checks still pass). */
+static void s_edit(rep_t *r, uint64_t seq)
+{
+    sqlite3 *db = NULL;
+    char path[300], sql[256];
+    snprintf(path, sizeof path, "%s/store.db", G.tmp);
+    CU_ASSERT_FATAL(sqlite3_open(path, &db) == SQLITE_OK);
+    snprintf(sql, sizeof sql,
+             "UPDATE log SET record = substr(record, 1, 4) || x'58' || substr(record, 6) "
+             "WHERE id = %lld",
+             (long long)((r->st.id << 40) | (int64_t)seq));
+    ut_sql_exec(db, sql);
+    CU_ASSERT_EQUAL(sqlite3_changes(db), 1);
+    sqlite3_close(db);
+}
+
+static found_t s_verify(rep_t *r, const lt_dir_t *dir, uint64_t from)
+{
+    found_t f;
+    char err[300] = "";
+    memset(&f, 0, sizeof f);
+    int n =
+        lt_store_verify_stream(r->store, dir, OD_POP, &r->st, from, s_found, &f, err, sizeof err);
+    if (n < 0)
+        fprintf(stderr, "\n    verify: %s\n", err);
+    CU_ASSERT_EQUAL(n, f.damaged);
+    return f;
+}
+
+static int suite_init(void)
+{
+    char err[1024] = "";
+    if (sodium_init() < 0 || ut_mkdtemp(G.tmp, sizeof G.tmp, "storeverify") != 0 ||
+        !(G.old_key = lt_keys_new(LT_KEYS_MEMBER)) || !(G.new_key = lt_keys_new(LT_KEYS_MEMBER)) ||
+        !(G.other = lt_keys_new(LT_KEYS_MEMBER)) || !(G.auth = lt_keys_new(LT_KEYS_AUTHORITY)) ||
+        !(G.dir_old =
+              od_directory_keyed(G.tmp, G.old_key, G.other, G.auth, "", "", err, sizeof err)) ||
+        !(G.dir_new =
+              od_directory_keyed(G.tmp, G.new_key, G.other, G.auth, "", "", err, sizeof err))) {
+        fprintf(stderr, "test_store_verify: %s\n", err[0] ? err : "set-up failed");
+        return -1;
+    }
+    randombytes_buf(G.history, sizeof G.history);
+    return 0;
+}
+
+static int suite_clean(void)
+{
+    lt_dir_destroy(&G.dir_old);
+    lt_dir_destroy(&G.dir_new);
+    lt_keys_destroy(&G.old_key);
+    lt_keys_destroy(&G.new_key);
+    lt_keys_destroy(&G.other);
+    lt_keys_destroy(&G.auth);
+    (void)ut_rmrf(G.tmp);
+    return 0;
+}
+
+/* ---- cases ------------------------------------------------------------------- */
+
+/* Three batches of the first key, two of the second: the second key's
+ * batches chain back to the first three, which are sound, over the whole
+ * stream and over a tail that starts inside them. */
+static void test_old_batches_chained_to_new_key(void)
+{
+    rep_t r;
+    CU_ASSERT_FATAL(s_open(&r) == 0);
+    for (int i = 0; i < 3; i++)
+        s_apply(&r, G.old_key);
+    s_apply(&r, G.new_key);
+    s_apply(&r, G.new_key);
+    found_t f = s_verify(&r, G.dir_new, 1);
+    CU_ASSERT_EQUAL(f.damaged, 0);
+    CU_ASSERT_EQUAL(f.retired, 0);
+    f = s_verify(&r, G.dir_new, PER_BATCH + 2);
+    CU_ASSERT_EQUAL(f.damaged, 0);
+    CU_ASSERT_EQUAL(f.retired, 0);
+    /* Before the rotation completed, the same under the first key alone:
+     * the first three verify, the last two follow on them but nothing
+     * proves them yet. */
+    f = s_verify(&r, G.dir_old, 1);
+    CU_ASSERT_EQUAL(f.damaged, 0);
+    CU_ASSERT_EQUAL(f.retired, 1);
+    CU_ASSERT_EQUAL(f.retired_first, 3 * PER_BATCH + 1);
+    CU_ASSERT_EQUAL(f.retired_last, 5 * PER_BATCH);
+    lt_store_destroy(&r.store);
+}
+
+/* The owner has published nothing since its rotation: its batches chain to
+ * the cursor and are reported as signed with a retired key, not damaged. */
+static void test_old_batches_up_to_cursor(void)
+{
+    rep_t r;
+    CU_ASSERT_FATAL(s_open(&r) == 0);
+    for (int i = 0; i < 3; i++)
+        s_apply(&r, G.old_key);
+    found_t f = s_verify(&r, G.dir_new, 1);
+    CU_ASSERT_EQUAL(f.damaged, 0);
+    CU_ASSERT_EQUAL(f.retired, 1);
+    CU_ASSERT_EQUAL(f.retired_first, 1);
+    CU_ASSERT_EQUAL(f.retired_last, 3 * PER_BATCH);
+    f = s_verify(&r, G.dir_new, 2 * PER_BATCH + 1); /* a tail check's window */
+    CU_ASSERT_EQUAL(f.damaged, 0);
+    CU_ASSERT_EQUAL(f.retired, 1);
+    CU_ASSERT_EQUAL(f.retired_first, 2 * PER_BATCH + 1);
+    lt_store_destroy(&r.store);
+}
+
+/* A record of a retired key's batch changed behind its checksum breaks the
+ * chain the later batch proves: damage, however the batches are signed. */
+static void test_changed_record_before_new_key(void)
+{
+    rep_t r;
+    CU_ASSERT_FATAL(s_open(&r) == 0);
+    for (int i = 0; i < 3; i++)
+        s_apply(&r, G.old_key);
+    s_apply(&r, G.new_key);
+    s_change(&r, PER_BATCH + 2);
+    found_t f = s_verify(&r, G.dir_new, 1);
+    CU_ASSERT(f.damaged >= 1);
+    CU_ASSERT(f.damaged_first <= PER_BATCH + 2);
+    CU_ASSERT_EQUAL(f.retired, 0);
+    /* And under the key that signed it, as before the rotation. */
+    f = s_verify(&r, G.dir_old, 1);
+    CU_ASSERT(f.damaged >= 1);
+    CU_ASSERT_EQUAL(f.damaged_first, PER_BATCH + 1);
+    lt_store_destroy(&r.store);
+}
+
+/* The same in the batches after the last one of a current key: the chain
+ * to the cursor breaks, so they are damage, not a retired key. */
+static void test_changed_record_up_to_cursor(void)
+{
+    rep_t r;
+    CU_ASSERT_FATAL(s_open(&r) == 0);
+    for (int i = 0; i < 3; i++)
+        s_apply(&r, G.old_key);
+    s_change(&r, 3 * PER_BATCH);
+    found_t f = s_verify(&r, G.dir_new, 1);
+    CU_ASSERT_EQUAL(f.damaged, 1);
+    CU_ASSERT(f.damaged_first <= 3 * PER_BATCH);
+    CU_ASSERT_EQUAL(f.retired, 0);
+    lt_store_destroy(&r.store);
+}
+
+/* A record failing its checksum in a retired-key batch is damage (the
+ * records pass); the chain goes on through the root kept in its header, so
+ * the batches before it are still proven by the current key's batch. A
+ * signature damaged in a header the chain proves is not damage: the
+ * records are proven all the same. */
+static void test_checksum_and_signature_before_new_key(void)
+{
+    rep_t r;
+    CU_ASSERT_FATAL(s_open(&r) == 0);
+    for (int i = 0; i < 3; i++)
+        s_apply(&r, G.old_key);
+    s_apply(&r, G.new_key);
+    s_edit(&r, PER_BATCH + 2);
+    found_t f = s_verify(&r, G.dir_new, 1);
+    CU_ASSERT_EQUAL(f.damaged, 1);
+    CU_ASSERT_EQUAL(f.damaged_first, PER_BATCH + 2);
+    CU_ASSERT_EQUAL(f.retired, 0);
+    lt_store_batch_t h;
+    CU_ASSERT_FATAL(lt_store_batch_find(r.store, r.st.id, 1, &h) == 1);
+    h.signature[0] ^= 1;
+    CU_ASSERT_FATAL(lt_store_batch_put(r.store, r.st.id, &h) == 0);
+    f = s_verify(&r, G.dir_new, 1);
+    CU_ASSERT_EQUAL(f.damaged, 1);
+    CU_ASSERT_EQUAL(f.retired, 0);
+    /* A changed prev hash breaks the chain there: the batch before it is
+     * no longer proven. */
+    CU_ASSERT_FATAL(lt_store_batch_find(r.store, r.st.id, 2 * PER_BATCH + 1, &h) == 1);
+    h.prev_hash[0] ^= 1;
+    CU_ASSERT_FATAL(lt_store_batch_put(r.store, r.st.id, &h) == 0);
+    f = s_verify(&r, G.dir_new, 1);
+    CU_ASSERT(f.damaged >= 2);
+    lt_store_destroy(&r.store);
+}
+
+/* A batch of a current key whose header does not follow on the batch
+ * before it, and a last batch that does not chain to the cursor: damage. */
+static void test_broken_chain_and_cursor(void)
+{
+    rep_t r;
+    CU_ASSERT_FATAL(s_open(&r) == 0);
+    for (int i = 0; i < 2; i++)
+        s_apply(&r, G.old_key);
+    s_apply(&r, G.new_key);
+    r.st.last_hash[0] ^= 1;
+    found_t f = s_verify(&r, G.dir_new, 1);
+    CU_ASSERT_EQUAL(f.damaged, 1);
+    CU_ASSERT_EQUAL(f.damaged_first, 2 * PER_BATCH + 1);
+    CU_ASSERT_EQUAL(f.retired, 0);
+    lt_store_destroy(&r.store);
+    /* Retired-key batches up to a cursor they do not chain to. */
+    CU_ASSERT_FATAL(s_open(&r) == 0);
+    for (int i = 0; i < 2; i++)
+        s_apply(&r, G.old_key);
+    r.st.last_hash[0] ^= 1;
+    f = s_verify(&r, G.dir_new, 1);
+    CU_ASSERT_EQUAL(f.damaged, 1);
+    CU_ASSERT_EQUAL(f.damaged_first, 1);
+    CU_ASSERT_EQUAL(f.retired, 0);
+    lt_store_destroy(&r.store);
+}
+
+int main(void)
+{
+    static const ut_test_t tests[] = {
+        {"retired-key batches a current key's batch chains back to are sound",
+         test_old_batches_chained_to_new_key},
+        {"retired-key batches up to the cursor: reported, not damaged",
+         test_old_batches_up_to_cursor},
+        {"a record changed in a retired-key batch before a current one is damage",
+         test_changed_record_before_new_key},
+        {"a record changed in a retired-key batch up to the cursor is damage",
+         test_changed_record_up_to_cursor},
+        {"a checksum failing in a retired-key batch is damage; the chain goes on through it",
+         test_checksum_and_signature_before_new_key},
+        {"a broken chain or a chain missing the cursor is damage", test_broken_chain_and_cursor},
+        {NULL, NULL},
+    };
+    return ut_main("lt_store_verify", suite_init, suite_clean, tests);
+}
