@@ -86,31 +86,76 @@ static const char *s_schema =
     "CREATE TABLE IF NOT EXISTS anchor (id INTEGER PRIMARY KEY CHECK (id = 1),"
     "  seq INTEGER NOT NULL, hash BLOB NOT NULL, exported_to TEXT, at_ms INTEGER NOT NULL);";
 
-int lt_audit_schema_check(sqlite3 *db, char *err, size_t errlen)
+/* The objects an audit log from before the application and officer
+ * columns has: its table, those two columns added when it is opened
+ * (s_add_columns), and its index by subject, dropped once the subject
+ * blocks are built (s_subjects_open). */
+static const char *s_schema_before =
+    "CREATE TABLE audit (seq INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL,"
+    "  event TEXT, peer TEXT, target TEXT, subject TEXT, fields TEXT, purpose TEXT,"
+    "  case_ref TEXT, detail TEXT, hash BLOB NOT NULL);"
+    "ALTER TABLE audit ADD COLUMN application TEXT;"
+    "ALTER TABLE audit ADD COLUMN officer TEXT;"
+    "CREATE INDEX audit_subject ON audit(subject);";
+
+/* A database in memory holding the objects of schema; NULL on failure. */
+static sqlite3 *s_schema_db(const char *schema)
 {
-    static const char *const tables[] = {"audit", "subject_blocks", "subject_indexed",
-                                         "checkpoints", "anchor"};
+    sqlite3 *db = NULL;
+    if (sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+            SQLITE_OK ||
+        sqlite3_exec(db, schema, NULL, NULL, NULL) != SQLITE_OK) {
+        sqlite3_close(db);
+        return NULL;
+    }
+    return db;
+}
+
+/* 1 when ref holds an object exactly as the current row of st (type,
+ * name, table, text), 0 when not, -1 on failure. */
+static int s_has_object(sqlite3 *ref, sqlite3_stmt *st)
+{
+    sqlite3_stmt *q = NULL;
+    int rc = -1;
+    if (sqlite3_prepare_v2(ref,
+                           "SELECT 1 FROM sqlite_schema WHERE type = ?1 AND name = ?2 AND "
+                           "coalesce(tbl_name, '') = ?3 AND coalesce(sql, '') = ?4",
+                           -1, &q, NULL) == SQLITE_OK) {
+        int bound = 1;
+        for (int i = 0; i < 4; i++)
+            bound &= sqlite3_bind_value(q, i + 1, sqlite3_column_value(st, i)) == SQLITE_OK;
+        int step = bound ? sqlite3_step(q) : SQLITE_ERROR;
+        rc = step == SQLITE_ROW ? 1 : step == SQLITE_DONE ? 0 : -1;
+    }
+    sqlite3_finalize(q);
+    return rc;
+}
+
+/* Each object of db is one an audit log has, now or before. */
+static int s_known_objects(sqlite3 *db, sqlite3 *now, sqlite3 *before, char *err, size_t errlen)
+{
     sqlite3_stmt *st = NULL;
     int rc = -1, step;
-    if (sqlite3_prepare_v2(db, "SELECT type, name FROM sqlite_schema ORDER BY type, name", -1, &st,
-                           NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(db,
+                           "SELECT type, name, coalesce(tbl_name, ''), coalesce(sql, '') "
+                           "FROM sqlite_schema ORDER BY type, name",
+                           -1, &st, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "cannot list the schema: %s", sqlite3_errmsg(db));
         return -1;
     }
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *type = (const char *)sqlite3_column_text(st, 0);
-        const char *name = (const char *)sqlite3_column_text(st, 1);
-        int known = 0;
-        for (size_t i = 0; type && name && i < sizeof tables / sizeof *tables; i++)
-            known |= strcmp(type, "table") == 0 && strcmp(name, tables[i]) == 0;
-        /* SQLite's own index of a PRIMARY KEY or UNIQUE column. */
-        known |= type && name && strcmp(type, "index") == 0 &&
-                 strncmp(name, "sqlite_autoindex_", 17) == 0;
-        if (!known) {
+        int a = s_has_object(now, st), b = a == 1 ? 1 : s_has_object(before, st);
+        if (a < 0 || b < 0) {
+            snprintf(err, errlen, "cannot compare the schema with an audit log's");
+            goto out;
+        }
+        if (!b) {
+            const char *type = (const char *)sqlite3_column_text(st, 0);
+            const char *name = (const char *)sqlite3_column_text(st, 1);
             int shown = type && name && strlen(name) <= 64 && lt_valid_plain(name);
             snprintf(err, errlen,
-                     "its schema holds %s \"%s\", which is not an audit log's: the gateway "
-                     "writes to a restored log, so a file with other objects is refused",
+                     "its schema holds %s \"%s\", which is not an audit log's as it is: the "
+                     "gateway writes to a restored log, so a file with other objects is refused",
                      shown ? type : "an object", shown ? name : "(a name not shown)");
             goto out;
         }
@@ -122,6 +167,19 @@ int lt_audit_schema_check(sqlite3 *db, char *err, size_t errlen)
     rc = 0;
 out:
     sqlite3_finalize(st);
+    return rc;
+}
+
+int lt_audit_schema_check(sqlite3 *db, char *err, size_t errlen)
+{
+    sqlite3 *now = s_schema_db(s_schema), *before = s_schema_db(s_schema_before);
+    int rc = -1;
+    if (!now || !before)
+        snprintf(err, errlen, "cannot build an audit log's schema to compare with");
+    else
+        rc = s_known_objects(db, now, before, err, errlen);
+    sqlite3_close(now);
+    sqlite3_close(before);
     return rc;
 }
 

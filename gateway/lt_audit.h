@@ -105,10 +105,11 @@ int lt_audit_by_subject(struct sqlite3 *db, const char *subject, struct sqlite3_
     __attribute__((warn_unused_result));
 
 /* Checks that db (an audit log from outside: a backup's, opened with
- * lt_sqlopen) holds only the audit log's own tables and their automatic
- * indexes: no view, no trigger, no other object, which would run when the
- * gateway writes to the restored log. 0, or -1 with err naming the first
- * other object. */
+ * lt_sqlopen) holds only objects an audit log has, each exactly as this
+ * version or an earlier one writes it (table, index, text): no view, no
+ * trigger, no other index or constraint, which would run when the gateway
+ * writes to the restored log. 0, or -1 with err naming the first other
+ * object. */
 int lt_audit_schema_check(struct sqlite3 *db, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 

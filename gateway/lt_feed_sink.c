@@ -119,8 +119,10 @@ void lt_feed_on_deliver_ack(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
                             const Lienthong__DeliverAck *m)
 {
     lt_feed_sink_t *k = s_sink_find(self, in->rid, in->rid_len, m->stream);
-    if (k && k->detach == LT_SINK_REBUILT)
-        return; /* of the part sent before the rebuild; the pump detaches it */
+    /* Of what was sent before the stream was replaced or rebuilt: the pump
+     * detaches the sink, telling it why, and moves nothing for it before. */
+    if (k && k->detach != LT_SINK_KEEP)
+        return;
     if (k && k->snap) {
         if (lt_feed_snap_replace_ack(self, k, m->through_seq) == 0)
             return;

@@ -576,6 +576,69 @@ static void test_subject_index_upgrade(void)
     lt_keys_destroy(&k);
 }
 
+/* The check restore runs on a backup's audit log (lt_audit_schema_check)
+ * of the file at s_path: 0 or -1. */
+static int s_schema_ok(void)
+{
+    sqlite3 *db = NULL;
+    char err[512] = "";
+    int rc = sqlite3_open_v2(s_path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK
+                 ? lt_audit_schema_check(db, err, sizeof err)
+                 : -2;
+    sqlite3_close(db);
+    return rc;
+}
+
+/* A log as this version writes it, with sql run on it. */
+static void s_log_with(const char *sql)
+{
+    s_fresh();
+    lt_keys_t *k = s_fill(3);
+    lt_keys_destroy(&k);
+    if (sql)
+        CU_ASSERT_FATAL(s_exec(sql) == 0);
+}
+
+static void test_schema_check(void)
+{
+    /* As written now, and as a log from before application and officer
+     * (with its index by subject) is after it was opened once. */
+    s_log_with(NULL);
+    CU_ASSERT(s_schema_ok() == 0);
+    s_fresh();
+    CU_ASSERT_FATAL(s_exec("CREATE TABLE audit (seq INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL,"
+                           "  event TEXT, peer TEXT, target TEXT, subject TEXT, fields TEXT, "
+                           "purpose TEXT,  case_ref TEXT, detail TEXT, hash BLOB NOT NULL);"
+                           "CREATE INDEX audit_subject ON audit(subject);"
+                           "CREATE TABLE checkpoints (seq INTEGER PRIMARY KEY, hash BLOB NOT NULL,"
+                           "  signature BLOB NOT NULL, at_ms INTEGER NOT NULL);"
+                           "ALTER TABLE audit ADD COLUMN application TEXT;"
+                           "ALTER TABLE audit ADD COLUMN officer TEXT;") == 0);
+    CU_ASSERT(s_schema_ok() == 0);
+    /* A trigger, a view, an index of its own. */
+    s_log_with("CREATE TRIGGER t AFTER INSERT ON audit BEGIN DELETE FROM checkpoints; END");
+    CU_ASSERT(s_schema_ok() == -1);
+    s_log_with("CREATE VIEW v AS SELECT * FROM audit");
+    CU_ASSERT(s_schema_ok() == -1);
+    s_log_with("CREATE INDEX extra ON audit(peer)");
+    CU_ASSERT(s_schema_ok() == -1);
+    /* The audit table with a constraint that stops the log after a few
+     * entries, under the right name. */
+    s_log_with("DROP TABLE audit; CREATE TABLE audit (seq INTEGER PRIMARY KEY CHECK (seq < 5), "
+               "at_ms INTEGER NOT NULL, event TEXT, peer TEXT, target TEXT, subject TEXT, "
+               "fields TEXT, purpose TEXT, case_ref TEXT, detail TEXT, hash BLOB NOT NULL, "
+               "application TEXT, officer TEXT)");
+    CU_ASSERT(s_schema_ok() == -1);
+    /* An expression index named as one of SQLite's own (this SQLite
+     * refuses the file's schema as malformed; the check refuses it either
+     * way). */
+    s_log_with("CREATE INDEX x ON audit(abs(seq));"
+               "PRAGMA writable_schema = ON;"
+               "UPDATE sqlite_schema SET name = 'sqlite_autoindex_audit_9' WHERE name = 'x';"
+               "PRAGMA writable_schema = OFF;");
+    CU_ASSERT(s_schema_ok() == -1);
+}
+
 /* The child of test_unbuffered_entry_fails_closed: 0 when every check
  * holds, else the number of the check that failed. */
 static int s_unbuffered_child(const lt_keys_t *k)
@@ -666,6 +729,7 @@ int main(void)
         return 2;
     static const ut_test_t tests[] = {
         {"entries chain, verify, and continue after reopening", test_chain_verifies},
+        {"a backup's log with objects an audit log does not have is refused", test_schema_check},
         {"an edited entry breaks the chain at that entry", test_edit_detected},
         {"a deleted entry is detected", test_delete_detected},
         {"a cut-off tail is detected by the last checkpoint", test_truncation_detected},
