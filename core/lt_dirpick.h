@@ -1,7 +1,7 @@
 /* lt_dirpick: which directory a gateway runs with (PROTOCOL.md 5.3, 5.5,
  * 5.6), chosen by one rule for the gateway at start and for every command
- * that acts on what the gateway runs with (`store verify`, `api --check`
- * and the API's own answers, `keys promote`).
+ * that acts on what the gateway runs with (`gateway --check`, `store
+ * verify`, `api --check` and the API's own answers, `keys promote`).
  *
  * The candidates are the configured directory file and the copy adopted in
  * data_dir (directory.signed). Each is verified with every check of 5.3 but

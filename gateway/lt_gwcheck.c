@@ -3,6 +3,7 @@
  * the listen address is bound and released at once. */
 #include "lt_gwcheck.h"
 #include "lt_gwdir.h"
+#include "lt_dirpick.h"
 #include "lt_check.h"
 #include "lt_clock.h"
 #include "lt_file.h"
@@ -155,43 +156,84 @@ static const char *s_dir_fix(const char *err)
     return "ask the authority for a valid signed directory";
 }
 
-static lt_dir_t *s_check_directory(lt_check_t *r, const lt_gwcfg_t *cfg)
+/* The configured file or the adopted copy that does not open: the gateway
+ * starts all the same, with the other one, and says so (lt_gwdir_load). */
+static void s_check_unopened(lt_check_t *r, const lt_gwcfg_t *cfg, const lt_dirpick_t *p)
 {
-    char err[1200], detail[1400], ts[LT_CLOCK_UTC_LEN];
-    char adopted[PATH_MAX + 32], learned[PATH_MAX + 32];
-    int64_t now = (int64_t)time(NULL);
-    lt_dir_pins_t base, trust;
-    snprintf(learned, sizeof learned, "%s/authority.learned", cfg->data_dir);
-    lt_gwdir_base(cfg, learned, &base, NULL);
-    lt_dir_t *d = lt_dir_load(cfg->directory_file, &base, cfg->federation, now, err, sizeof err);
-    if (!d) {
-        lt_check_error(r, "directory", s_dir_fix(err), "%s", err);
-        return NULL;
-    }
-    /* A newer one adopted from peers wins at start, as in the gateway,
-     * verified as there (lt_gwdir_load). */
-    lt_dir_trust(&base, d, &trust);
-    snprintf(adopted, sizeof adopted, "%s/directory.signed", cfg->data_dir);
-    lt_dir_t *a = access(adopted, F_OK) == 0
-                      ? lt_dir_load(adopted, &trust, cfg->federation, now, err, sizeof err)
-                      : NULL;
-    if (a && lt_dir_version(a) > lt_dir_version(d)) {
-        lt_dir_destroy(&d);
-        d = a;
-    } else {
-        lt_dir_destroy(&a);
-    }
+    unsigned long long v = (unsigned long long)lt_dir_version(p->taken);
+    if (!p->conf)
+        lt_check_warn(r, "directory", s_dir_fix(p->why_conf),
+                      "%s; the gateway starts with the copy it adopted earlier (version %llu)",
+                      p->why_conf, v);
+    else if (p->have_adopted && !p->adopted)
+        lt_check_warn(r, "directory",
+                      "nothing to do when the configured file is the newest directory; when the "
+                      "authority signed that copy with a new key, pin the key in authority_keys "
+                      "(docs/operations.md, \"The authority's key\")",
+                      "the copy adopted earlier is ignored: %s; the gateway starts with %s "
+                      "(version %llu)",
+                      p->why_adopted, cfg->directory_file, v);
+}
+
+/* The directory taken, where from when it is not the configured file (the
+ * one an operator expects), and its expiry: expired, the gateway starts but
+ * serves no data to peers (PROTOCOL.md 5.6). */
+static void s_check_taken(lt_check_t *r, const lt_gwcfg_t *cfg, const lt_dirpick_t *p,
+                          const char *adopted, int64_t now)
+{
+    char detail[PATH_MAX + 256], from[PATH_MAX + 160], ts[LT_CLOCK_UTC_LEN], what[128];
+    const lt_dir_t *d = p->taken;
+    from[0] = '\0';
+    if (d == p->adopted && p->conf)
+        snprintf(from, sizeof from,
+                 "; the copy adopted earlier (%s), newer than version %llu of "
+                 "the configured file",
+                 adopted, (unsigned long long)lt_dir_version(p->conf));
+    else if (d == p->adopted)
+        snprintf(from, sizeof from, "; the copy adopted earlier (%s)", adopted);
     lt_clock_utc(lt_dir_expires(d), ts, sizeof ts);
-    snprintf(detail, sizeof detail, "version %llu, expires %s",
-             (unsigned long long)lt_dir_version(d), ts);
-    if (lt_dir_expires(d) - now < EXPIRY_WARN_S)
+    snprintf(detail, sizeof detail, "version %llu, expires %s%s",
+             (unsigned long long)lt_dir_version(d), ts, from);
+    if (lt_dir_expires(d) <= now) {
+        lt_dirpick_expired_text(d, what, sizeof what);
+        lt_check_error(r, "directory", s_dir_fix("expired"), "%s: %s",
+                       d == p->adopted ? adopted : cfg->directory_file, what);
+    } else if (lt_dir_expires(d) - now < EXPIRY_WARN_S) {
         lt_check_warn(r, "directory",
                       "it expires within 7 days: ask the authority for a renewed directory "
                       "(docs/operations.md, \"Renewing the directory\")",
                       "%s", detail);
-    else
+    } else {
         lt_check_ok(r, "directory", "%s", detail);
-    return d;
+    }
+}
+
+/* The directory the gateway starts with, chosen as it chooses it
+ * (lt_dirpick, PROTOCOL.md 5.3, 5.5, 5.6): the newest of the configured
+ * file and the copy adopted in data_dir that opens under the pinned, the
+ * learned and the announced authority keys, expired or not. Nothing is
+ * written. NULL when neither opens. */
+static lt_dir_t *s_check_directory(lt_check_t *r, const lt_gwcfg_t *cfg)
+{
+    char adopted[PATH_MAX + 32], learned[PATH_MAX + 32];
+    int64_t now = (int64_t)time(NULL);
+    lt_dirpick_t p;
+    lt_dir_pins_t base;
+    snprintf(learned, sizeof learned, "%s/" LT_DIRPICK_LEARNED, cfg->data_dir);
+    snprintf(adopted, sizeof adopted, "%s/" LT_DIRPICK_ADOPTED, cfg->data_dir);
+    lt_gwdir_base(cfg, learned, &base, NULL);
+    lt_dirpick_open(&p, cfg->directory_file, adopted, &base, cfg->federation, now);
+    if (!p.taken) {
+        /* The configured file's reason first: it is the one to fix. */
+        lt_check_error(r, "directory", s_dir_fix(p.why_conf), "%s%s%s", p.why_conf,
+                       p.have_adopted ? "; the copy adopted earlier: " : "",
+                       p.have_adopted ? p.why_adopted : "");
+        lt_dirpick_clear(&p);
+        return NULL;
+    }
+    s_check_unopened(r, cfg, &p);
+    s_check_taken(r, cfg, &p, adopted, now);
+    return lt_dirpick_take(&p);
 }
 
 static void s_check_member(lt_check_t *r, const lt_gwcfg_t *cfg, const lt_keys_t *k,

@@ -5,10 +5,12 @@
  *   data_dir     exists owned by this user, or can be created (mode 0700)
  *   local socket its directory likewise (mode 0700, proto/PROTOCOL.md 3.1)
  *   listen       the address can be bound
- *   directory    signed by a pinned authority key, of this federation, not
- *                expired (a warning when it expires within 7 days), listing
- *                this member with the keys of the key file (a warning when
- *                it suspends, revokes or does not list it)
+ *   directory    the one the gateway starts with (lt_dirpick: the newest of
+ *                the configured file and the copy adopted in data_dir that
+ *                opens; a warning for the one that does not), not expired
+ *                (a warning when it expires within 7 days), listing this
+ *                member with the keys of the key file (a warning when it
+ *                suspends, revokes or does not list it)
  *   peers        each listed, active, with an endpoint
  *   subscribe    each stream listed, and a policy grants us subscribe
  *

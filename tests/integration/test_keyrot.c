@@ -13,7 +13,8 @@
  * lists only the new signing key, the batches and answers signed with
  * the new key were verified, and a restarted gateway whose configured
  * directory announces the new authority key starts with the directory that
- * key signed, and `store verify` checks under that directory too.
+ * key signed, and `store verify` checks under that directory too, and
+ * `gateway --check` reports on it, though the configured file expired.
  * `keys promote` refuses next keys the gateway's directory does not list
  * and a second rotation before the first is complete. A replica restarted
  * after the rotation completed, its owner down, keeps delivering the
@@ -36,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -285,17 +287,25 @@ static int s_promote(lt_it_fed_t *f, lt_it_gw_t *g)
     return rc;
 }
 
-/* 1 if the output of `lienthong gateway --check` of g holds text (it exits
- * 1 while g runs: its listen address is taken). */
-static int s_check_says(lt_it_fed_t *f, lt_it_gw_t *g, const char *text)
+/* 1 if `lienthong gateway --check` of g exits with rc (any, when rc is -1:
+ * it exits 1 while g runs, its listen address being taken) and its output
+ * holds text. */
+static int s_check_exits(lt_it_fed_t *f, lt_it_gw_t *g, int rc, const char *text)
 {
     char out[PATH_MAX + 32];
     snprintf(out, sizeof out, "%.4000s/check-%s.out", f->dir, g->member->slug);
     const char *args[] = {"gateway", "--config", g->conf_path, "--check", NULL};
-    int ok = lt_it_run_cli(f->dir, out, args, CLI_MS) >= 0 && lt_it_file_contains(out, text);
+    int got = lt_it_run_cli(f->dir, out, args, CLI_MS);
+    int ok = got >= 0 && (rc < 0 || got == rc) && lt_it_file_contains(out, text);
     if (!ok)
         lt_it_file_dump(out);
     return ok;
+}
+
+/* 1 if the output of `lienthong gateway --check` of g holds text. */
+static int s_check_says(lt_it_fed_t *f, lt_it_gw_t *g, const char *text)
+{
+    return s_check_exits(f, g, -1, text);
 }
 
 /* `lienthong audit --verify` of g's audit log: its exit code. */
@@ -585,6 +595,8 @@ static void test_store_verify_after_authority_rotation(void)
     lt_ft_model_t model;
     load_t l;
     lt_keys_t *next_auth = NULL;
+    uint8_t *v1 = NULL; /* version 1, expired */
+    size_t v1_len = 0;
     char source[2048], z[LT_Z85_KEY_LEN + 1];
     memset(&l, 0, sizeof l);
     memset(&model, 0, sizeof model);
@@ -606,8 +618,18 @@ static void test_store_verify_after_authority_rotation(void)
     LT_IT_REQUIRE(s_publish_all(&l, 8, 0, province) == 0);
     CU_ASSERT(lt_it_gw_stop(province, STOP_MS) == 0);
     CU_ASSERT(s_store_verify(&f, province) == 0);
+    /* `gateway --check` reports on that directory too, even when the
+     * configured file (version 1, the first authority key) has expired
+     * since: the gateway starts with the adopted version 3 all the same.
+     * Before, --check took the configured file first and refused it. */
+    int64_t now = (int64_t)time(NULL);
+    LT_IT_REQUIRE(lt_it_dir_bytes(&f, 1, now - 2 * 86400, now - 86400, NULL, &v1, &v1_len) == 0);
+    LT_IT_REQUIRE(lt_it_gw_put_directory(province, v1, v1_len) == 0);
+    CU_ASSERT(s_check_exits(&f, province, 0, "ok       directory: version 3, expires "));
+    CU_ASSERT(s_check_says(&f, province, "newer than version 1 of the configured file"));
     CU_ASSERT(lt_it_gw_stop(owner, STOP_MS) == 0);
 out:
+    free(v1);
     lt_keys_destroy(&next_auth);
     lt_ft_model_free(&model);
     lt_it_fed_cleanup(&f);
@@ -780,7 +802,8 @@ int main(int argc, char **argv)
         {"member and authority keys rotate under lookups and a feed", test_rotation_under_load},
         {"keys promote checks the directory the gateway starts with",
          test_promote_checks_directory},
-        {"store verify after an authority rotation uses the directory the gateway starts with",
+        {"store verify and gateway --check after an authority rotation use the directory the "
+         "gateway starts with",
          test_store_verify_after_authority_rotation},
         {"a replica restarted after its owner's rotation keeps the batches of the old key",
          test_restart_after_member_rotation},
