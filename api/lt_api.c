@@ -609,20 +609,33 @@ static json_t *s_names(char **names, size_t n)
     return a;
 }
 
+/* The fields or purposes of an application's grant, as configured. */
+static json_t *s_ids(const lt_apicfg_id_t *ids, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_string(ids[i]));
+    return a;
+}
+
+/* What the member's policy p allows, and what of it the calling application
+ * is granted on the same dataset or view (empty lists when not granted). */
 static json_t *s_dataset_item(const lt_dir_t *dir, const Lienthong__Policy *p,
                               const lt_apicfg_app_t *app)
 {
     const Lienthong__View *v = lt_dir_view(dir, p->target);
     const Lienthong__Dataset *d = lt_dir_dataset(dir, v ? v->dataset : p->target);
+    const lt_apicfg_grant_t *g = lt_apicfg_grant(app, p->target);
     json_t *ops = json_array();
     for (size_t i = 0; i < p->n_operations; i++)
         json_array_append_new(ops, json_string(lt_dir_op_name(p->operations[i])));
-    return json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:o,s:b}", "id", p->target, "kind",
+    return json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:o,s:b,s:o,s:o}", "id", p->target, "kind",
                      v ? "view" : "dataset", "owner", d ? d->owner : "", "record_type",
                      d ? d->record_type : "", "operations", ops, "fields",
                      s_names(p->fields, p->n_fields), "purposes",
-                     s_names(p->purposes, p->n_purposes), "granted_to_application",
-                     lt_apicfg_grant(app, p->target) != NULL);
+                     s_names(p->purposes, p->n_purposes), "granted_to_application", g != NULL,
+                     "granted_fields", s_ids(g ? g->fields : NULL, g ? g->n_fields : 0),
+                     "granted_purposes", s_ids(g ? g->purposes : NULL, g ? g->n_purposes : 0));
 }
 
 static void s_datasets(lt_api_t *self, const lt_apicfg_app_t *app, reply_t *r)

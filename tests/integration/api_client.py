@@ -125,6 +125,17 @@ check(v.get("results", [{}])[0].get("claims", [{}])[0].get("result") == "no-matc
 d = expect("GET", "/v1/datasets", 200, token=HR, what="datasets")
 check(any(x["id"] == DS and x["granted_to_application"] for x in d.get("datasets", [])),
       "the dataset is listed and granted")
+# what the application is granted there, per dataset: its grant on the dataset, nothing
+# on the view it is not granted
+listed = {x["id"]: x for x in d.get("datasets", [])}
+mine = listed.get(DS, {})
+check(mine.get("granted_fields") == ["full_name", "date_of_birth", "sex"]
+      and mine.get("granted_purposes") == ["KYC"],
+      f"the dataset lists the fields and purposes granted to the application: {mine}")
+view = listed.get(DS + ".p38", {})
+check(view.get("granted_to_application") is False and view.get("granted_fields") == []
+      and view.get("granted_purposes") == [],
+      f"the view not granted lists no granted field or purpose: {view}")
 s = expect("GET", "/v1/status", 200, token=HR, what="status")
 check(len(s.get("peers_connected", [])) >= 1, "status names the connected owner")
 check(any(p["connected"] and p["since_ms"] > 0 for p in s.get("peers", [])),

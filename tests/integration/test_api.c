@@ -659,7 +659,8 @@ static int s_post(const char *url, const char *path, const char *token, const ch
  * its view, though the same application has both (before, one list of
  * fields held for every dataset of an application). A lookup or verify of
  * the view asking for it is refused 403 by the API itself; one naming no
- * field gets the view's fields only. */
+ * field gets the view's fields only. GET /v1/datasets lists the grant on
+ * each (before, only whether there was one). */
 static void test_grants_per_dataset(void)
 {
     char url[64], out[PATH_MAX + 64], audit[PATH_MAX + 64], path[PATH_MAX + 64];
@@ -716,6 +717,17 @@ static void test_grants_per_dataset(void)
                     200);
     CU_ASSERT(lt_it_file_contains(out, "\"full_name\""));
     CU_ASSERT(!lt_it_file_contains(out, "date_of_birth"));
+    /* /v1/datasets tells the application its grant on each */
+    char auth[128];
+    int curl_rc;
+    snprintf(auth, sizeof auth, "-H 'Authorization: Bearer %s'", token);
+    snprintf(path, sizeof path, "%s/v1/datasets", url);
+    CU_ASSERT_EQUAL(s_curl(auth, path, out, &curl_rc), 200);
+    CU_ASSERT(lt_it_file_contains(out, "\"id\":\"" DS "\","));
+    CU_ASSERT(lt_it_file_contains(out, "\"granted_fields\":[\"full_name\",\"date_of_birth\"],"
+                                       "\"granted_purposes\":[\"KYC\"]}"));
+    CU_ASSERT(lt_it_file_contains(out, "\"granted_fields\":[\"full_name\"],"
+                                       "\"granted_purposes\":[\"KYC\"]}"));
     snprintf(audit, sizeof audit, "%s/api-grants-audit.jsonl", g_fed.dir);
     CU_ASSERT(lt_it_file_contains(audit, "\"dataset\":\"" DS ".p38\""));
     CU_ASSERT(lt_it_file_contains(audit, "\"reason\":\"grant_field\""));
