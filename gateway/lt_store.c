@@ -247,11 +247,15 @@ struct _lt_store_t {
     const char *damaged_why;
     int move_damaged; /* lt_record_moved_sum met a damaged row */
     int reading; /* a read snapshot is held (lt_store_read_begin) */
-    /* The stream row last read under the snapshot: the lookups of one drain
-     * mostly ask for the same stream, and the row cannot change until the
-     * snapshot ends (lt_store_read_end forgets it). */
-    lt_stream_t memo;
-    char memo_name[LT_STORE_MEMO_NAME];
+    /* The stream rows last read under the snapshot: the lookups of one drain
+     * mostly ask for the same stream, or a view and its dataset (two rows a
+     * lookup on a view reads), and a row cannot change until the snapshot
+     * ends (lt_store_read_end forgets them). */
+    lt_stream_t memo[2];
+    char memo_name[2][LT_STORE_MEMO_NAME];
+    int memo_next; /* the slot the next row read goes to */
+    /* Records lt_store_get read: tests show which reads a path makes. */
+    uint64_t gets;
     /* Where this connection's checkpoints go (lt_store_wal_delegate). */
     lt_store_wal_fn *wal_fn;
     void *wal_arg;
@@ -899,7 +903,7 @@ void lt_store_read_end(lt_store_t *self)
     if (!self || !self->reading)
         return;
     self->reading = 0;
-    self->memo_name[0] = 0;
+    self->memo_name[0][0] = self->memo_name[1][0] = 0;
     /* Nothing was written: when COMMIT fails, ROLLBACK ends it the same. */
     int rc = sqlite3_step(self->st[ST_COMMIT]);
     sqlite3_reset(self->st[ST_COMMIT]);
@@ -962,14 +966,18 @@ static int s_stream_load(lt_store_t *self, const char *name, lt_stream_t *out)
 
 int lt_store_stream_find(lt_store_t *self, const char *name, lt_stream_t *out)
 {
-    if (self->reading && self->memo_name[0] && strcmp(name, self->memo_name) == 0) {
-        *out = self->memo;
-        return 1;
-    }
+    for (int i = 0; self->reading && i < 2; i++)
+        if (self->memo_name[i][0] && strcmp(name, self->memo_name[i]) == 0) {
+            *out = self->memo[i];
+            return 1;
+        }
     int rc = s_stream_load(self, name, out);
-    if (rc == 1 && self->reading && strlen(name) < sizeof self->memo_name) {
-        self->memo = *out;
-        memcpy(self->memo_name, name, strlen(name) + 1);
+    size_t len = strlen(name);
+    if (rc == 1 && self->reading && len < sizeof self->memo_name[0]) {
+        int i = self->memo_next;
+        self->memo[i] = *out;
+        memcpy(self->memo_name[i], name, len + 1);
+        self->memo_next = !i;
     }
     return rc;
 }
@@ -1237,6 +1245,7 @@ int lt_store_read(lt_store_t *self, int64_t stream, uint64_t from_seq, size_t ma
 int lt_store_get(lt_store_t *self, int64_t stream, uint64_t seq, uint8_t **rec, size_t *len)
 {
     sqlite3_stmt *st = self->st[ST_GET];
+    self->gets++;
     sqlite3_bind_int64(st, 1, LOG_ID(stream, seq));
     int rc = sqlite3_step(st), found = 0;
     uint8_t leaf[LT_HASH_BYTES];
@@ -1513,6 +1522,11 @@ int lt_store_streams(lt_store_t *self, lt_store_stream_fn fn, void *arg)
 }
 
 /* ---- rebuild ---------------------------------------------------------------------- */
+
+uint64_t lt_store_gets(const lt_store_t *self)
+{
+    return self->gets;
+}
 
 uint64_t lt_store_rebuilds(const lt_store_t *self)
 {

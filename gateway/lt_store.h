@@ -226,6 +226,9 @@ int lt_store_read(lt_store_t *self, int64_t stream, uint64_t from_seq, size_t ma
  * checksum. 1 found, 0 not, LT_STORE_DAMAGED, or -1 on error. */
 int lt_store_get(lt_store_t *self, int64_t stream, uint64_t seq, uint8_t **rec, size_t *len)
     __attribute__((warn_unused_result));
+/* How many times lt_store_get was called on this object: a test shows with
+ * it which records a path reads (a lookup outside a view reads none). */
+uint64_t lt_store_gets(const lt_store_t *self);
 
 /* ---- retention and snapshots (PROTOCOL.md 6.7, 6.8) ---- */
 
