@@ -173,6 +173,12 @@ void lt_feed_tick(lt_feed_t *self);
  * takes the writer's job back first, as before adopting a directory. */
 int lt_feed_views_due(const lt_feed_t *self);
 
+/* 1 when view is an owned view whose definition changed and whose rebuild
+ * has not succeeded (lt_feed_views.c): its records follow an old
+ * definition, and neither its feed nor a lookup or verify on it is served
+ * (PROTOCOL.md 6.1, 7.5); else 0. */
+int lt_feed_view_stale(const lt_feed_t *self, const char *view);
+
 /* A number that changes whenever a stream this member owns grew or was
  * rebuilt: the gateway rewrites its high-water file (lt_history), which
  * lists only owned streams, when it changed. */

@@ -206,6 +206,7 @@ struct _lt_feed_t {
     lt_stats_series_t *st_commit; /* store commit latency of replica batches */
     uint64_t generation;          /* owned streams grown so far (lt_feed_generation) */
     int64_t views_retry_at;       /* monotonic ms of the next rebuild of stale views; 0 none */
+    size_t n_stale;               /* streams marked stale (lt_feed_view_stale reads none while 0) */
 };
 
 /* ---- lt_feed_views.c ---- */

@@ -69,6 +69,28 @@ static void s_replaced(lt_feed_t *self, void *peer_sock, lt_feed_stream_t *st,
     lt_feed_owner_replaced(self, peer_sock, st, had ? was : NULL, why);
 }
 
+/* Marks st stale or not, keeping the count lt_feed_view_stale reads. */
+static void s_set_stale(lt_feed_t *self, lt_feed_stream_t *st, int stale)
+{
+    if (st->stale == stale)
+        return;
+    st->stale = stale;
+    if (stale)
+        self->n_stale++;
+    else
+        self->n_stale--;
+}
+
+int lt_feed_view_stale(const lt_feed_t *self, const char *view)
+{
+    if (!self->n_stale)
+        return 0;
+    for (size_t i = 0; i < self->n_streams; i++)
+        if (strcmp(self->streams[i].name, view) == 0)
+            return self->streams[i].stale;
+    return 0;
+}
+
 /* Not served until a rebuild succeeds; whoever follows it is told why. */
 static void s_stale(lt_feed_t *self, void *peer_sock, lt_feed_stream_t *st, const char *err)
 {
@@ -79,7 +101,7 @@ static void s_stale(lt_feed_t *self, void *peer_sock, lt_feed_stream_t *st, cons
              err);
     lt_error("feed", "view %s: %s", st->name, detail);
     s_audit(self, "view-stale", st->name, detail);
-    st->stale = 1;
+    s_set_stale(self, st, 1);
     self->views_retry_at = lt_clock_mono_ms() + VIEWS_RETRY_MS;
     lt_tail_forget(self->tail, st->id);
     lt_fresh_forget(self->fresh, st->id);
@@ -127,7 +149,7 @@ static void s_rebuild(lt_feed_t *self, void *peer_sock, const Lienthong__Dataset
         s_stale(self, peer_sock, st, err);
         return;
     }
-    st->stale = 0;
+    s_set_stale(self, st, 0);
     snprintf(why, sizeof why, "view %s in directory version %" PRIu64 "; rebuilt", reason,
              lt_dir_version(self->ctx->dir));
     snprintf(detail, sizeof detail,
@@ -191,8 +213,8 @@ static void s_check(lt_feed_t *self, void *peer_sock, const Lienthong__View *v)
         lt_feed_stream_t *st = s_open_stream(self, v->id);
         /* A directory that puts back the definition the records were
          * derived with makes them servable again. */
-        if (st && st->stale)
-            st->stale = 0;
+        if (st)
+            s_set_stale(self, st, 0);
         return;
     }
     if (known) {

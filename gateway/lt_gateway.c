@@ -1267,6 +1267,7 @@ static int s_open_modules(lt_gateway_t *self, char *err, size_t errlen)
         snprintf(err, errlen, "cannot set up feeds (too many streams, or store failure)");
         return -1;
     }
+    self->shared.feed = self->feed; /* lookups on a stale view are refused (lt_query) */
     if (!(self->prefill = lt_prefill_new(&self->shared, self->feed)) ||
         !(self->jobs[0] = lt_publish_job_new()) || !(self->jobs[1] = lt_publish_job_new()) ||
         !(self->applyq = lt_applyq_new(LT_PEERS_MAX_LINKS * LT_FEED_AHEAD))) {

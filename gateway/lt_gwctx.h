@@ -25,6 +25,7 @@
 #include "lt_writer.h"
 
 typedef struct _lt_peers_t lt_peers_t;
+typedef struct _lt_feed_t lt_feed_t;
 
 typedef struct {
     const lt_gwcfg_t *cfg; /* the gateway's configuration */
@@ -37,6 +38,8 @@ typedef struct {
     lt_peers_t *peers;     /* links to other members; NULL where no module asks a peer */
     lt_stats_t *stats;     /* statistics: each module registers its own at creation */
     lt_reject_t *reject;   /* rejected input, reported and rate limited (4.4); NULL: log and answer */
+    lt_feed_t *feed;       /* the feeds, which tell the views not served (lt_feed_view_stale);
+                            * NULL in tests: every view is */
 } lt_gwctx_t;
 
 #endif

@@ -4,6 +4,7 @@
 #include "lt_clock.h"
 #include "lt_crypto.h"
 #include "lt_dedup.h"
+#include "lt_feed.h"
 #include "lt_file.h"
 #include "lt_gwstats.h"
 #include "lt_log.h"
@@ -326,8 +327,26 @@ typedef struct {
     Lienthong__ErrorCode refusal; /* ERR_NONE when the request may run */
     const char *target, *purpose, *case_ref;
     int64_t stream;               /* store id of the dataset, -1 when nothing was published */
+    int64_t view_stream;          /* store id of the view's own stream, -1 when it has none */
+    int stale;                    /* the view's rebuild has not succeeded (lt_feed_view_stale) */
     int store_failed;
 } req_t;
+
+/* 1 when the view's own stream holds a live row for key, 0 when not (no
+ * stream, no row, a tombstone), -1 on a store failure. The owner derives
+ * that stream with the dataset in one transaction (lt_publish), so this
+ * one read answers for every key outside the view, after the same work as
+ * for a key the dataset lacks: the time of the answer tells a view's
+ * member nothing of the keys outside it (PROTOCOL.md 7.5). */
+static int s_in_view(lt_query_t *self, const req_t *r, const char *key)
+{
+    uint64_t seq;
+    int deleted = 0, found;
+    if (r->view_stream < 0)
+        return 0; /* no record ever entered the view */
+    found = lt_store_state_get(self->ctx->store, r->view_stream, key, &seq, &deleted);
+    return found < 0 ? -1 : found && !deleted;
+}
 
 /* s_current, with the seq of a state row even when no record is given. */
 static ProtobufCMessage *s_current_at(lt_query_t *self, const req_t *r, const char *key,
@@ -342,6 +361,10 @@ static ProtobufCMessage *s_current_at(lt_query_t *self, const req_t *r, const ch
     *failed = r->store_failed;
     if (r->store_failed || r->stream < 0)
         return NULL;
+    if (view && (found = s_in_view(self, r, key)) <= 0) {
+        *failed = found < 0;
+        return NULL;
+    }
     if ((found = lt_store_state_get(self->ctx->store, r->stream, key, seq, &deleted)) < 0) {
         *failed = 1;
         return NULL;
@@ -362,7 +385,7 @@ static ProtobufCMessage *s_current_at(lt_query_t *self, const req_t *r, const ch
     if (!msg)
         *failed = 1;
     else if (view && !lt_publish_view_match(view, msg))
-        msg = NULL;
+        msg = NULL; /* the view's row said in: the definition in force decides */
     return msg;
 }
 
@@ -455,6 +478,16 @@ static void s_audit(lt_query_t *self, const req_t *r, const char *event, const c
                                                        .officer = r->who ? r->who->officer : NULL});
 }
 
+/* The store id of stream name, or -1 when it has none (*failed set on a
+ * store failure); read without ever creating it. */
+static int64_t s_stream_id(lt_query_t *self, const char *name, int *failed)
+{
+    lt_stream_t st;
+    int found = lt_store_stream_find(self->ctx->store, name, &st);
+    *failed = found < 0;
+    return found == 1 ? st.id : -1;
+}
+
 /* Policy, purpose and ownership checks common to lookup and verify. */
 static void s_authorise(lt_query_t *self, req_t *r, const char *target, const char *purpose,
                         Lienthong__Operation op)
@@ -472,11 +505,16 @@ static void s_authorise(lt_query_t *self, req_t *r, const char *target, const ch
         r->refusal = LIENTHONG__ERROR_CODE__ERR_PURPOSE;
     else
         r->refusal = LIENTHONG__ERROR_CODE__ERR_NONE;
-    /* The dataset's stream, once per request and without ever creating it. */
-    lt_stream_t st;
-    int found = r->refusal ? 0 : lt_store_stream_find(self->ctx->store, r->ds->id, &st);
-    r->stream = found == 1 ? st.id : -1;
-    r->store_failed = found < 0;
+    /* The dataset's stream, and a view's own, once per request and without
+     * ever creating them. A view whose rebuild has not succeeded holds rows
+     * of an old definition: not served until one does (PROTOCOL.md 6.1). */
+    r->stale = !r->refusal && r->view && self->ctx->feed &&
+               lt_feed_view_stale(self->ctx->feed, r->view->id);
+    r->stream = r->view_stream = -1;
+    if (!r->refusal && !r->stale)
+        r->stream = s_stream_id(self, r->ds->id, &r->store_failed);
+    if (!r->refusal && !r->stale && r->view && !r->store_failed)
+        r->view_stream = s_stream_id(self, r->view->id, &r->store_failed);
     if (r->refusal)
         lt_warn("query", "refused %s of %s by %s: %s (purpose \"%s\")", lt_dir_op_name(op), target,
                 r->caller, lt_wire_error_name(r->refusal), purpose);
@@ -787,6 +825,14 @@ static void s_execute(lt_query_t *self, void *peer, const lt_wire_in_t *in,
         lt_warn("query", "no read snapshot: %s", lt_store_error(self->ctx->store));
     s_authorise(self, &r, is_verify ? vq->dataset : lq->dataset, is_verify ? vq->purpose : lq->purpose,
                 is_verify ? LIENTHONG__OPERATION__OP_VERIFY : LIENTHONG__OPERATION__OP_LOOKUP);
+    if (r.stale) { /* logged and audited by the feed when it became stale */
+        s_forget(self, d, 0, GONE_NOT);
+        lt_gwstats_codes_inc(&os->refused, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE);
+        (void)lt_wire_send_error(peer, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE,
+                                 r.id, "%s: view definition changed; rebuilding; retry later",
+                                 r.target);
+        return;
+    }
     self->executing = d;
     self->executing_gone = GONE_NOT;
     /* A flush inside it that marked it gone made its executor return -1. */

@@ -1,12 +1,15 @@
 /* test_querymod: CUnit suite for gateway/lt_query on the owner's side
  * (PROTOCOL.md 7.2, 7.3, 7.5): policy and purpose checks, field release,
  * deduplication (a retry is replayed, not executed again), answers signed
- * in one batch per flush, and the statistics each outcome moves. The
- * integration suite test_query.c covers both gateways over CURVE. */
+ * in one batch per flush, and the statistics each outcome moves; on a view
+ * (6.1, 7.5), a key outside it answered without a read of its record, and a
+ * view whose rebuild failed refused. The integration suite test_query.c
+ * covers both gateways over CURVE. */
 #include "unit_gw.h"
 #include "unit_sqlite.h"
 #include "lt_crypto.h"
 #include "lt_clock.h"
+#include "lt_feed.h"
 #include "lt_query.h"
 
 static ug_t g;
@@ -575,6 +578,198 @@ static void test_audit_holds_every_field(void)
     lt_audit_destroy(&g.ctx.audit);
 }
 
+/* ---- lookups and verifies on a view (PROTOCOL.md 6.1, 7.5, 7.6) ---- */
+
+/* Publishes one citizen of province prov (deleted: a tombstone) to the
+ * population; asserts it is stored. */
+static void s_citizen(const char *key, const char *name, const char *prov, int deleted)
+{
+    Lienthong__Records__Population p = LIENTHONG__RECORDS__POPULATION__INIT;
+    p.personal_id = (char *)key;
+    p.full_name = (char *)name;
+    p.date_of_birth = "1980-02-29";
+    p.current_province = (char *)prov;
+    p.status = LIENTHONG__RECORDS__CITIZEN_STATUS__CITIZEN_ALIVE;
+    CU_ASSERT_FATAL(ug_publish_record(&g, key, deleted ? NULL : &p, 4096, NULL, NULL) == 0);
+}
+
+/* What this member's own client is answered for a lookup of key in
+ * target: the answer's code (ERR_UNAVAILABLE for an unsigned Error of that
+ * code, -1 for anything else), its record_seq and how many records the
+ * owner read from its log meanwhile. */
+typedef struct {
+    int code;
+    uint64_t seq;
+    uint64_t reads;
+} s_outcome_t;
+
+static s_outcome_t s_own_lookup(const char *target, const char *key)
+{
+    Lienthong__LookupRequest q = LIENTHONG__LOOKUP_REQUEST__INIT;
+    q.request_id = ++g_id;
+    q.dataset = (char *)target;
+    q.key = (char *)key;
+    q.purpose = "KYC";
+    q.deadline_ms = lt_clock_now_ms() + 10000;
+    lt_wire_in_t in;
+    Lienthong__Envelope *env = NULL;
+    s_outcome_t o = {.code = -1};
+    CU_ASSERT_FATAL(ug_send(&g, LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST, &q, &in, &env) == 0);
+    uint64_t before = lt_store_gets(g.ctx.store);
+    lt_query_on_local(g_q, g.router, &in, env); /* the member's own client */
+    o.reads = lt_store_gets(g.ctx.store) - before;
+    lt_wire_free(&env);
+    lt_wire_in_close(&in);
+    Lienthong__Envelope *sa = NULL;
+    Lienthong__LookupAnswer *a = s_answer(&sa);
+    if (a) {
+        o.code = (int)a->code;
+        o.seq = a->record_seq;
+        CU_ASSERT(a->code != LIENTHONG__ERROR_CODE__ERR_NONE || a->payload.len > 0);
+        lienthong__lookup_answer__free_unpacked(a, NULL);
+    } else if (sa && sa->body_case == LIENTHONG__ENVELOPE__BODY_ERROR &&
+               sa->error->code == LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE) {
+        o.code = LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE;
+    }
+    lt_wire_free(&sa);
+    return o;
+}
+
+/* A key outside the view (another province, one that left it, deleted, or
+ * never published) is answered ERR_NOT_FOUND after the view's own row
+ * alone: the owner reads no record of it, so the time of the answer does
+ * not tell the view's member that such a citizen exists. A key inside
+ * reads its one record and is answered as before. */
+static void test_view_outside_reads_no_record(void)
+{
+    s_citizen("380001", "Nguyen Van A", "38", 0);
+    s_citizen("390001", "Tran Thi B", "39", 0);
+    s_citizen("380002", "Le Van C", "38", 0);
+    s_citizen("380002", "Le Van C", "39", 0); /* moved out of 38: left the view */
+    s_citizen("380003", "Pham Thi D", "38", 0);
+    s_citizen("380003", NULL, NULL, 1); /* deleted */
+    const char *outside[] = {"390001", "380002", "380003", "999999"};
+    for (size_t i = 0; i < 4; i++) {
+        s_outcome_t o = s_own_lookup(OD_P38, outside[i]);
+        CU_ASSERT_EQUAL(o.code, LIENTHONG__ERROR_CODE__ERR_NOT_FOUND);
+        CU_ASSERT_EQUAL(o.seq, 0);
+        CU_ASSERT_EQUAL(o.reads, 0);
+    }
+    s_outcome_t in = s_own_lookup(OD_P38, "380001");
+    CU_ASSERT_EQUAL(in.code, LIENTHONG__ERROR_CODE__ERR_NONE);
+    CU_ASSERT(in.seq > 0);
+    CU_ASSERT_EQUAL(in.reads, 1);
+    /* The dataset itself is unchanged: every live key is read and found. */
+    s_outcome_t ds = s_own_lookup(OD_POP, "390001");
+    CU_ASSERT(ds.code == LIENTHONG__ERROR_CODE__ERR_NONE && ds.reads == 1);
+    ds = s_own_lookup(OD_POP, "380003");
+    CU_ASSERT(ds.code == LIENTHONG__ERROR_CODE__ERR_NOT_FOUND && ds.reads == 0);
+}
+
+/* The same for a verify: one answer per key, a record read only for the
+ * key inside the view. */
+static void test_view_verify_outside_reads_no_record(void)
+{
+    Lienthong__Claim c = LIENTHONG__CLAIM__INIT, *cp = &c;
+    c.field = "full_name";
+    c.value = "Nguyen Van A";
+    char *keys[] = {"380001", "390001", "380002", "999999"};
+    Lienthong__VerifyRequest q = LIENTHONG__VERIFY_REQUEST__INIT;
+    q.request_id = ++g_id;
+    q.dataset = OD_P38;
+    q.keys = keys;
+    q.n_keys = 4;
+    q.claims = &cp;
+    q.n_claims = 1;
+    q.purpose = "KYC";
+    q.deadline_ms = lt_clock_now_ms() + 10000;
+    lt_wire_in_t in;
+    Lienthong__Envelope *env = NULL;
+    CU_ASSERT_FATAL(ug_send(&g, LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST, &q, &in, &env) == 0);
+    uint64_t before = lt_store_gets(g.ctx.store);
+    lt_query_on_local(g_q, g.router, &in, env);
+    CU_ASSERT_EQUAL(lt_store_gets(g.ctx.store) - before, 1);
+    lt_wire_free(&env);
+    lt_wire_in_close(&in);
+    int found = 0, not_found = 0;
+    for (int i = 0; i < 4; i++) {
+        Lienthong__Envelope *e = ug_recv(&g);
+        CU_ASSERT_FATAL(e && e->body_case == LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY);
+        Lienthong__VerifyAnswer *a = lienthong__verify_answer__unpack(
+            NULL, e->verify_reply->answer.len, e->verify_reply->answer.data);
+        CU_ASSERT_FATAL(a != NULL);
+        if (a->code == LIENTHONG__ERROR_CODE__ERR_NONE)
+            found += a->index == 0 && a->n_results == 1 &&
+                     a->results[0] == LIENTHONG__CLAIM_RESULT__CLAIM_MATCH;
+        else
+            not_found += a->code == LIENTHONG__ERROR_CODE__ERR_NOT_FOUND && a->n_results == 0;
+        lienthong__verify_answer__free_unpacked(a, NULL);
+        lt_wire_free(&e);
+    }
+    CU_ASSERT_EQUAL(found, 1);
+    CU_ASSERT_EQUAL(not_found, 3);
+}
+
+#define S_V     OD_POP ".v"
+#define S_V_DEF ",\n  { id = \"" S_V "\"; dataset = \"" OD_POP "\"; fields = [\"full_name\"]; "
+
+static lt_dir_t *s_view_dir(const char *where)
+{
+    char err[1024], entry[256];
+    snprintf(entry, sizeof entry, S_V_DEF "where = { current_province = \"%s\"; }; }", where);
+    lt_dir_t *d = od_directory_views(g.tmp, entry, err, sizeof err);
+    if (!d)
+        fprintf(stderr, "directory: %s\n", err);
+    return d;
+}
+
+/* A view whose definition a directory changes answers by the definition in
+ * force once rebuilt (the feed rebuilds it before anything more is served);
+ * while its rebuild fails, its rows follow the old definition and lookups on
+ * it are refused with ERR_UNAVAILABLE, as its feed is (6.1), not answered
+ * from those rows. */
+static void test_view_definition_changed(void)
+{
+    lt_dir_t *orig = g.ctx.dir, *d38 = s_view_dir("38"), *d39 = s_view_dir("39"),
+             *d40 = s_view_dir("40");
+    CU_ASSERT_FATAL(d38 && d39 && d40);
+    s_citizen("009", "Cuong", NULL, 0); /* a sound version of the damaged record */
+    g.ctx.dir = d38;
+    lt_feed_t *feed = lt_feed_new(&g.ctx); /* derives the new view at start */
+    CU_ASSERT_FATAL(feed != NULL);
+    g.ctx.feed = feed;
+    CU_ASSERT_EQUAL(s_own_lookup(S_V, "380001").code, LIENTHONG__ERROR_CODE__ERR_NONE);
+    CU_ASSERT_EQUAL(s_own_lookup(S_V, "390001").code, LIENTHONG__ERROR_CODE__ERR_NOT_FOUND);
+
+    g.ctx.dir = d39; /* adopted: rebuilt for province 39 */
+    lt_feed_dir_changed(feed, g.router);
+    CU_ASSERT_EQUAL(lt_feed_view_stale(feed, S_V), 0);
+    CU_ASSERT_EQUAL(s_own_lookup(S_V, "380001").code, LIENTHONG__ERROR_CODE__ERR_NOT_FOUND);
+    CU_ASSERT_EQUAL(s_own_lookup(S_V, "390001").code, LIENTHONG__ERROR_CODE__ERR_NONE);
+    CU_ASSERT_EQUAL(s_own_lookup(S_V, "380002").code, LIENTHONG__ERROR_CODE__ERR_NONE);
+
+    /* A damaged record of the dataset fails the next rebuild. */
+    s_citizen("400001", "Vo Van E", "40", 0);
+    s_damage("400001");
+    g.ctx.dir = d40;
+    lt_feed_dir_changed(feed, g.router);
+    CU_ASSERT_EQUAL(lt_feed_view_stale(feed, S_V), 1);
+    s_outcome_t o = s_own_lookup(S_V, "390001"); /* in the old rows, not in 40 */
+    CU_ASSERT_EQUAL(o.code, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE);
+    CU_ASSERT_EQUAL(o.reads, 0);
+    CU_ASSERT_EQUAL(s_own_lookup(S_V, "380001").code, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE);
+    /* Views whose rebuild did not fail are served. */
+    CU_ASSERT_EQUAL(s_own_lookup(OD_P38, "380001").code, LIENTHONG__ERROR_CODE__ERR_NONE);
+
+    g.ctx.dir = orig; /* the view is no longer listed: emptied */
+    lt_feed_dir_changed(feed, g.router);
+    g.ctx.feed = NULL;
+    lt_feed_destroy(&feed);
+    lt_dir_destroy(&d38);
+    lt_dir_destroy(&d39);
+    lt_dir_destroy(&d40);
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -595,6 +790,12 @@ int main(void)
         {"refusals for an unwritable log go out on each request's socket",
          test_audit_refusal_on_each_socket},
         {"audit entries hold every field of a lookup and a verify", test_audit_holds_every_field},
+        {"a lookup on a view reads no record of a key outside it",
+         test_view_outside_reads_no_record},
+        {"a verify on a view reads no record of a key outside it",
+         test_view_verify_outside_reads_no_record},
+        {"a view's changed definition: followed once rebuilt, ERR_UNAVAILABLE until then",
+         test_view_definition_changed},
         {NULL, NULL},
     };
     return ut_main("lt_query", suite_init, suite_clean, tests);

@@ -29,20 +29,21 @@ typedef struct {
     void *zctx, *router, *dealer;
 } ug_t;
 
-/* Publishes the population record p under key, within max_record bytes; 0
- * or -1. */
+/* Publishes the population record p under key (p NULL: a tombstone), within
+ * max_record bytes; 0 or -1. */
 static inline int ug_publish_record(ug_t *g, const char *key,
                                     const Lienthong__Records__Population *p, size_t max_record,
                                     lt_publish_advanced_fn advanced, void *arg)
 {
-    size_t len = lienthong__records__population__get_packed_size(p);
+    size_t len = p ? lienthong__records__population__get_packed_size(p) : 0;
     uint8_t *buf = malloc(len ? len : 1);
     if (!buf)
         return -1;
     Lienthong__Change c = LIENTHONG__CHANGE__INIT, *cp = &c;
     c.key = (char *)key;
+    c.deleted = !p;
     c.payload.data = buf;
-    c.payload.len = lienthong__records__population__pack(p, buf);
+    c.payload.len = p ? lienthong__records__population__pack(p, buf) : 0;
     Lienthong__Publish pub = LIENTHONG__PUBLISH__INIT, *pp = &pub;
     pub.request_id = 1;
     pub.dataset = OD_POP;
