@@ -166,18 +166,28 @@ static void s_rebuild(lt_feed_t *self, void *peer_sock, const Lienthong__Dataset
     s_audit(self, "view-rebuilt", v->id, detail);
 }
 
-/* Records def as the definition of st's existing records. */
-static void s_adopt_def(lt_feed_t *self, int64_t id, const char *name,
-                        const uint8_t def[LT_HASH_BYTES])
+/* View name holds nothing derived with another definition than the
+ * directory's: served again if it was not (lt_feed_view_stale). */
+static void s_served(lt_feed_t *self, const char *name)
+{
+    lt_feed_stream_t *st = s_open_stream(self, name);
+    if (st)
+        s_set_stale(self, st, 0);
+}
+
+/* Records def as the definition of st's existing records. 0, or -1. */
+static int s_adopt_def(lt_feed_t *self, int64_t id, const char *name,
+                       const uint8_t def[LT_HASH_BYTES])
 {
     lt_store_t *store = self->ctx->store;
     if (lt_store_begin(store) != 0 || lt_store_view_def_set(store, id, def) != 0 ||
         lt_store_commit(store) != 0) {
         lt_error("feed", "view %s: cannot record its definition: %s", name, lt_store_error(store));
         lt_store_rollback(store);
-        return;
+        return -1;
     }
     lt_info("feed", "view %s: definition recorded for the records it holds", name);
+    return 0;
 }
 
 /* 1 when the dataset ds has records, 0 when not, -1 on a store error. */
@@ -210,11 +220,9 @@ static void s_check(lt_feed_t *self, void *peer_sock, const Lienthong__View *v)
         return;
     }
     if (known && memcmp(had, def, sizeof def) == 0) {
-        lt_feed_stream_t *st = s_open_stream(self, v->id);
         /* A directory that puts back the definition the records were
          * derived with makes them servable again. */
-        if (st)
-            s_set_stale(self, st, 0);
+        s_served(self, v->id);
         return;
     }
     if (known) {
@@ -225,15 +233,21 @@ static void s_check(lt_feed_t *self, void *peer_sock, const Lienthong__View *v)
      * directory of their time, which the gateway had adopted: the current
      * one. */
     if (row.last_seq > 0) {
-        s_adopt_def(self, row.id, v->id, def);
+        /* A view made stale by a comparison that failed is served again
+         * once it succeeds. */
+        if (s_adopt_def(self, row.id, v->id, def) == 0)
+            s_served(self, v->id);
         return;
     }
     /* New (or listed again): derived from what its dataset already holds;
-     * with nothing there, its first published record records it. */
+     * with nothing there, its first published record records it, and the
+     * empty view holds nothing of another definition. */
     int has = s_has_records(store, ds->id);
     if (has > 0)
         s_rebuild(self, peer_sock, ds, v, def, "new");
-    else if (has < 0)
+    else if (has == 0)
+        s_served(self, v->id);
+    else
         lt_error("feed", "view %s: store: %s", v->id, lt_store_error(store));
 }
 

@@ -723,6 +723,21 @@ static lt_dir_t *s_view_dir(const char *where)
     return d;
 }
 
+/* Removes the recorded definition of view behind the store's back. */
+static void s_drop_view_def(const char *view)
+{
+    char path[300], sql[512];
+    snprintf(path, sizeof path, "%s/store.db", g.tmp);
+    sqlite3 *db = NULL;
+    CU_ASSERT_FATAL(sqlite3_open(path, &db) == SQLITE_OK);
+    snprintf(sql, sizeof sql,
+             "DELETE FROM view_defs WHERE stream = (SELECT id FROM streams WHERE name = '%s')",
+             view);
+    ut_sql_exec(db, sql);
+    CU_ASSERT_EQUAL(sqlite3_changes(db), 1);
+    sqlite3_close(db);
+}
+
 /* A view whose definition a directory changes answers by the definition in
  * force once rebuilt (the feed rebuilds it before anything more is served);
  * while its rebuild fails, its rows follow the old definition and lookups on
@@ -760,6 +775,14 @@ static void test_view_definition_changed(void)
     CU_ASSERT_EQUAL(s_own_lookup(S_V, "380001").code, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE);
     /* Views whose rebuild did not fail are served. */
     CU_ASSERT_EQUAL(s_own_lookup(OD_P38, "380001").code, LIENTHONG__ERROR_CODE__ERR_NONE);
+
+    /* A stale view whose records have no definition recorded (a store from
+     * before definitions were kept, where the comparison had failed) takes
+     * the directory's once compared, and is served again. */
+    s_drop_view_def(S_V);
+    lt_feed_dir_changed(feed, g.router);
+    CU_ASSERT_EQUAL(lt_feed_view_stale(feed, S_V), 0);
+    CU_ASSERT_NOT_EQUAL(s_own_lookup(S_V, "390001").code, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE);
 
     g.ctx.dir = orig; /* the view is no longer listed: emptied */
     lt_feed_dir_changed(feed, g.router);
