@@ -60,9 +60,9 @@ int lt_feed_replica_add(lt_feed_t *self, const char *stream);
 void lt_feed_replica_remove(lt_feed_t *self, const char *stream);
 
 /* A batch arrived on the link to owner: checked, applied and committed on
- * the store of the poll loop, its credit given back (tests, fuzzing). The
- * gateway does the same in three steps, so that the commit runs on the
- * writer thread (docs/ARCHITECTURE.md 6). */
+ * the store of the poll loop, its credit given back (tests, fuzzing, and
+ * lt_linkrx without a queue). The gateway does the same in three steps, so
+ * that the commit runs on the writer thread (docs/ARCHITECTURE.md 6). */
 void lt_feed_on_batch(lt_feed_t *self, const char *owner, const Lienthong__Batch *b);
 
 /* A verified batch on its way into the store. */

@@ -1,7 +1,8 @@
 /* lt_gateway: the daemon's lifecycle, signals, directory loading and
  * adoption, and the poll loop, which hands each message to the module that
  * handles it (lt_peers, lt_feed, lt_query, lt_publish; a peer's through
- * lt_peersock, a local client's through lt_local). */
+ * lt_peersock, one on our links through lt_linkrx, a local client's
+ * through lt_local). */
 #include "lt_gateway.h"
 #include "lt_applyq.h"
 #include "lt_audit.h"
@@ -16,6 +17,7 @@
 #include "lt_gwreload.h"
 #include "lt_history.h"
 #include "lt_gwstats.h"
+#include "lt_linkrx.h"
 #include "lt_local.h"
 #include "lt_log.h"
 #include "lt_notify.h"
@@ -63,6 +65,7 @@ struct _lt_gateway_t {
     lt_offers_t *offers;   /* members whose directory offers are held back */
     lt_local_t dispatch;   /* hands local messages to their modules */
     lt_peersock_t peer_dispatch; /* hands peer messages to their modules */
+    lt_linkrx_t link_dispatch;   /* hands messages on our links to their modules */
     int sigfd;
     int lockfd; /* holds data_dir/lock (LT_GWCFG_LOCK_NAME) while the gateway lives */
     int stopping;
@@ -619,84 +622,29 @@ static void s_writer_drain(lt_gateway_t *self)
 
 /* ---- replies on our links -------------------------------------------------- */
 
-/* A batch came on link i: checked at once (PROTOCOL.md 6.5), committed by
- * the writer thread. The envelope goes with it (*env becomes NULL). */
-static void s_batch_check(lt_gateway_t *self, size_t i, const char *member,
-                          Lienthong__Envelope **env)
+/* A batch checked by lt_linkrx: committed by the writer thread in its turn
+ * (lt_applyq), which takes the envelope it reads. */
+static int s_link_queue(void *arg, lt_feed_apply_t *job, Lienthong__Envelope *env,
+                        const void *link)
 {
-    void *link = lt_peers_link_socket(self->shared.peers, i);
-    lt_feed_apply_t *job = lt_feed_batch_check(self->feed, member, (*env)->batch, link);
-    if (!job)
-        return;
-    if (lt_applyq_push(self->applyq, job, *env, link) != 0) {
-        /* Cannot happen: LT_FEED_AHEAD batches per link at most, and the
-         * link is not read while it has that many here. Were it to, the
-         * batch could not be applied out of turn (it follows on batches
-         * not yet committed): it is done as not run, and its replica
-         * subscribes again from its durable cursor. */
-        lt_feed_batch_done(self->feed, &job);
-        return;
-    }
-    *env = NULL;
+    lt_gateway_t *self = arg;
+    /* Cannot fail: LT_FEED_AHEAD batches per link at most, and the link is
+     * not read while it has that many here. Were it to, lt_linkrx ends the
+     * batch as not run. */
+    if (lt_applyq_push(self->applyq, job, env, link) != 0)
+        return -1;
     s_writer_next(self);
+    return 0;
 }
 
 /* An offer on our link to member, under the same back-off as on our
  * ROUTER (s_offer). Nothing is answered on a link; a refusal is logged and
- * audited, by lt_gateway_adopt or, for one held back, here. */
-static void s_link_offer(lt_gateway_t *self, const char *member,
-                         const Lienthong__DirectoryOffer *o)
+ * audited by lt_gateway_adopt or, for one held back (-1, why in err), by
+ * lt_linkrx. */
+static int s_link_offer(void *arg, const char *member, const Lienthong__DirectoryOffer *o,
+                        char *err, size_t len)
 {
-    char err[512];
-    if (s_offer(self, member, o, err, sizeof err) != -2)
-        return;
-    lt_gwstats_codes_inc(&self->refused, LIENTHONG__ERROR_CODE__ERR_DIRECTORY);
-    (void)lt_reject(self->shared.reject,
-                    &(lt_reject_in_t){.who = member, .what = "directory offer on its link",
-                                      .code = LIENTHONG__ERROR_CODE__ERR_DIRECTORY, .why = err});
-}
-
-static void s_link_dispatch(lt_gateway_t *self, size_t i, const char *member,
-                            Lienthong__Envelope **envp, const zmq_msg_t *frame)
-{
-    Lienthong__Envelope *env = *envp;
-    switch (env->body_case) {
-    case LIENTHONG__ENVELOPE__BODY_HELLO:
-        lt_peers_on_link_hello(self->shared.peers, i, env->hello);
-        break;
-    case LIENTHONG__ENVELOPE__BODY_DIRECTORY_OFFER:
-        s_link_offer(self, member, env->directory_offer);
-        break;
-    case LIENTHONG__ENVELOPE__BODY_BATCH:
-        s_batch_check(self, i, member, envp);
-        break;
-    case LIENTHONG__ENVELOPE__BODY_HISTORY_CHANGED:
-        lt_feed_on_history_changed(self->feed, member, env->history_changed);
-        break;
-    case LIENTHONG__ENVELOPE__BODY_SNAPSHOT_CHUNK:
-        lt_feed_on_snapshot_chunk(self->feed, member, lt_peers_link_socket(self->shared.peers, i),
-                                  env->snapshot_chunk);
-        break;
-    case LIENTHONG__ENVELOPE__BODY_SNAPSHOT_END:
-        lt_feed_on_snapshot_end(self->feed, member, env->snapshot_end);
-        break;
-    case LIENTHONG__ENVELOPE__BODY_RANGE:
-        lt_feed_on_range_batch(self->feed, member, env->range);
-        break;
-    case LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY:
-    case LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY:
-        lt_query_on_answer(self->query, self->local, member, env, frame);
-        break;
-    case LIENTHONG__ENVELOPE__BODY_ERROR:
-        lt_warn("link", "%s reports %s: %s", member, lt_wire_error_name(env->error->code),
-                env->error->message);
-        lt_feed_on_error(self->feed, member, env->error);
-        lt_query_on_error(self->query, self->local, member, env->error);
-        break;
-    default:
-        lt_warn("link", "unexpected %s from %s ignored", lt_wire_body_name(env->body_case), member);
-        break;
-    }
+    return s_offer(arg, member, o, err, len) == -2 ? -1 : 0;
 }
 
 /* Handles one message waiting on link i: 1 when it was a signed answer,
@@ -704,52 +652,11 @@ static void s_link_dispatch(lt_gateway_t *self, size_t i, const char *member,
 static int s_link_one(lt_gateway_t *self, size_t i)
 {
     lt_wire_in_t in;
-    int answer = 0;
-    /* A copy: handling the message may close links, which moves the table. */
-    char member[LT_ID_MAX];
-    snprintf(member, sizeof member, "%s", lt_peers_link_member(self->shared.peers, i));
-    if (lt_wire_recv(lt_peers_link_socket(self->shared.peers, i), 0, ZMQ_DONTWAIT, &in) != 0) {
-        lt_wire_in_close(&in);
-        return -1;
-    }
-    char err[256];
-    Lienthong__ErrorCode code;
-    Lienthong__Envelope *env = NULL;
-    /* Membership is looked up again for every message (PROTOCOL.md 3.2):
-     * an adoption closes the links of members no longer active, so this
-     * holds unless that failed. Not answered, like what does not decode;
-     * what did not decode may have been an Error, which is never answered
-     * (4.4). */
-    const char *inactive = lt_dir_inactive(self->shared.dir, member);
-    if (inactive) {
-        code = lt_dir_member(self->shared.dir, member) ? LIENTHONG__ERROR_CODE__ERR_REVOKED
-                                                       : LIENTHONG__ERROR_CODE__ERR_UNKNOWN_MEMBER;
-        lt_gwstats_codes_inc(&self->refused, code);
-        snprintf(err, sizeof err, "dropped: the member is %s", inactive);
-        (void)lt_reject(self->shared.reject,
-                        &(lt_reject_in_t){.who = member, .what = "message on its link",
-                                          .code = code, .why = err});
-    } else if (in.frames != 1) {
-        lt_gwstats_codes_inc(&self->refused, LIENTHONG__ERROR_CODE__ERR_MALFORMED);
-        snprintf(err, sizeof err, "dropped a message of %d frames", in.frames);
-        (void)lt_reject(self->shared.reject,
-                        &(lt_reject_in_t){.who = member, .what = "message on its link",
-                                          .code = LIENTHONG__ERROR_CODE__ERR_MALFORMED,
-                                          .why = err});
-    } else if (!(env = lt_wire_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body),
-                                      self->cfg.max_message, &code, err, sizeof err))) {
-        lt_gwstats_codes_inc(&self->refused, code);
-        (void)lt_reject(self->shared.reject, &(lt_reject_in_t){.who = member,
-                                                               .what = "message on its link",
-                                                               .code = code, .why = err});
-    } else {
-        answer = env->body_case == LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY ||
-                 env->body_case == LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY;
-        s_link_dispatch(self, i, member, &env, &in.body);
-    }
-    lt_wire_free(&env); /* NULL when a batch kept it (lt_applyq) */
+    int rc = -1;
+    if (lt_wire_recv(lt_peers_link_socket(self->shared.peers, i), 0, ZMQ_DONTWAIT, &in) == 0)
+        rc = lt_linkrx_on_message(&self->link_dispatch, i, &in) == LT_LINKRX_ANSWER;
     lt_wire_in_close(&in);
-    return answer;
+    return rc;
 }
 
 /* Handles what waits on link i. An owner signs the answers of a whole drain
@@ -1284,6 +1191,10 @@ static int s_open_modules(lt_gateway_t *self, char *err, size_t errlen)
         .ctx = &self->shared, .refused = &self->refused, .feed = self->feed,
         .query = self->query,
         .hooks = {.no_data = s_peer_no_data, .offer = s_peer_offer, .arg = self}};
+    self->link_dispatch = (lt_linkrx_t){
+        .ctx = &self->shared, .refused = &self->refused, .feed = self->feed,
+        .query = self->query, .local = self->local,
+        .hooks = {.offer = s_link_offer, .queue = s_link_queue, .arg = self}};
     /* Copying the write-ahead log into the store file is the
      * checkpointer's, not the committing threads' (docs/ARCHITECTURE.md 6,
      * "Checkpoints"). */
