@@ -6,17 +6,25 @@
  * VN/COM/VIETTEL and the authority; the directory of owner_directory.h
  * made with them; a store in a temporary directory (on /dev/shm when
  * available); the consumer's lt_feed_t replicating the population dataset
- * and its view p38, with its link to the owner a DEALER attached to
- * lt_peers whose ROUTER end stands for the owner (drained and checked).
+ * and its view p38, with its links a DEALER to the owner, one to another
+ * member (VN/COM/VIETTEL itself: an active member that owns neither
+ * stream) and one to a member the directory does not list, attached to
+ * lt_peers; their ROUTER end stands for the members (drained and checked).
+ * The links' messages go through the gateway's dispatch (gateway/lt_linkrx),
+ * with a query module that has nothing outstanding and no hooks: a batch
+ * is committed at once, an offer ignored.
  * Before each delivery the replica is made live again (a refusal stops it
  * and backs off); a fork re-opens the feed on the same store; every
  * RESET_EVERY inputs the store is made anew, so that it stays small.
  *
  * Each input:
- *  1. is decoded as an envelope as the gateway does (lt_wire_decode) and,
- *     when it holds a Batch, SnapshotChunk, SnapshotEnd, Range,
- *     HistoryChanged or Error, handed to the feed as sent by another member
- *     (the replica must not change), then as sent by the owner;
+ *  1. is handed to the gateway's dispatch of its links
+ *     (lt_linkrx_on_message) as received on the link to the member the
+ *     directory does not list (it must be dropped), on the link to the
+ *     other member (the replicas must not change), then on the owner's; it
+ *     must be dropped there exactly when it does not decode as an envelope
+ *     (lt_wire_decode, the gateway's cap), and be an answer exactly when it
+ *     holds a LookupReply or VerifyReply;
  *  2. gives a list of records: those of the envelope's Batch, Range batch
  *     or SnapshotChunk, else the input cut into records after a flags
  *     byte (each record 2 bytes of big-endian length, then its bytes; the
@@ -45,8 +53,10 @@
 #include "fuzz_common.h"
 #include "lt_batch.h"
 #include "lt_feed.h"
+#include "lt_linkrx.h"
 #include "lt_log.h"
 #include "lt_peers.h"
+#include "lt_query.h"
 #include "lt_snap.h"
 #include "lt_store.h"
 #include "lt_valid.h"
@@ -63,7 +73,8 @@
 #include <zmq.h>
 
 #define CONSUMER    "VN/COM/VIETTEL"
-#define STRANGER    "VN/GOV/BTC"
+#define OTHER       CONSUMER     /* active, owns neither stream */
+#define STRANGER    "VN/GOV/BTC" /* not in the directory */
 #define RESET_EVERY 2048
 #define OWNER_END   "inproc://fuzz-feed-owner"
 
@@ -77,7 +88,9 @@ static struct {
     lt_gwcfg_t cfg;
     lt_gwctx_t ctx;
     lt_feed_t *feed;
-    void *zctx, *owner_end; /* the owner's ROUTER: Subscribe, Credit, Unsubscribe */
+    lt_query_t *query;      /* answers on the links: none is awaited */
+    lt_linkrx_t rx;         /* the gateway's dispatch of the links */
+    void *zctx, *owner_end; /* the members' ROUTER: Subscribe, Credit, Unsubscribe */
     unsigned runs;
 } G;
 
@@ -94,8 +107,9 @@ typedef struct {
 
 static void s_feed_close(void)
 {
+    lt_query_destroy(&G.query);
     lt_feed_destroy(&G.feed);
-    lt_peers_destroy(&G.ctx.peers); /* closes the link */
+    lt_peers_destroy(&G.ctx.peers); /* closes the links */
     lt_stats_destroy(&G.ctx.stats);
 }
 
@@ -112,20 +126,32 @@ static void s_cleanup(void)
 
 static void s_drain(size_t *credit, const char *stream);
 
-/* A new feed (with its statistics and its link to the owner) at the
- * replicas' durable cursors. */
-static void s_feed_open(void)
+/* A DEALER connected to the members' ROUTER, attached as the link to
+ * member. */
+static void s_link_attach(const char *member)
 {
-    lt_sock_opts_t so;
-    lt_sock_opts_default(&so);
     void *link = zmq_socket(G.zctx, ZMQ_DEALER);
     int zero = 0;
     if (!link || zmq_setsockopt(link, ZMQ_LINGER, &zero, sizeof zero) != 0 ||
         zmq_setsockopt(link, ZMQ_SNDHWM, &zero, sizeof zero) != 0 ||
-        zmq_connect(link, OWNER_END) != 0 || !(G.ctx.stats = lt_stats_new()) ||
-        !(G.ctx.peers = lt_peers_new(&G.ctx, G.zctx, &so)) ||
-        lt_peers_attach(G.ctx.peers, OD_OWNER, link) != 0 || !(G.feed = lt_feed_new(&G.ctx)))
+        zmq_connect(link, OWNER_END) != 0 || lt_peers_attach(G.ctx.peers, member, link) != 0)
         abort();
+}
+
+/* A new feed (with its statistics and its links) at the replicas'
+ * durable cursors. */
+static void s_feed_open(void)
+{
+    lt_sock_opts_t so;
+    lt_sock_opts_default(&so);
+    if (!(G.ctx.stats = lt_stats_new()) || !(G.ctx.peers = lt_peers_new(&G.ctx, G.zctx, &so)))
+        abort();
+    s_link_attach(OD_OWNER);
+    s_link_attach(OTHER);
+    s_link_attach(STRANGER);
+    if (!(G.feed = lt_feed_new(&G.ctx)) || !(G.query = lt_query_new(&G.ctx)))
+        abort();
+    G.rx = (lt_linkrx_t){.ctx = &G.ctx, .feed = G.feed, .query = G.query};
     s_drain(NULL, NULL);
 }
 
@@ -260,49 +286,65 @@ static void s_check_replica(const char *stream)
         abort();
 }
 
-/* ---- step 1: the envelope as it comes ----------------------------------------- */
+/* ---- step 1: the input as it comes on a link ------------------------------------ */
 
-static void s_dispatch(const Lienthong__Envelope *env, const char *from)
+/* The index of the link to member (abort when there is none). */
+static size_t s_link_index(const char *member)
 {
-    void *link = lt_peers_link(G.ctx.peers, OD_OWNER);
-    switch (env->body_case) {
-    case LIENTHONG__ENVELOPE__BODY_BATCH:
-        lt_feed_on_batch(G.feed, from, env->batch);
-        break;
-    case LIENTHONG__ENVELOPE__BODY_SNAPSHOT_CHUNK:
-        lt_feed_on_snapshot_chunk(G.feed, from, link, env->snapshot_chunk);
-        break;
-    case LIENTHONG__ENVELOPE__BODY_SNAPSHOT_END:
-        lt_feed_on_snapshot_end(G.feed, from, env->snapshot_end);
-        break;
-    case LIENTHONG__ENVELOPE__BODY_RANGE:
-        lt_feed_on_range_batch(G.feed, from, env->range);
-        break;
-    case LIENTHONG__ENVELOPE__BODY_HISTORY_CHANGED:
-        lt_feed_on_history_changed(G.feed, from, env->history_changed);
-        break;
-    case LIENTHONG__ENVELOPE__BODY_ERROR:
-        lt_feed_on_error(G.feed, from, env->error);
-        break;
-    default:
-        break;
-    }
+    for (size_t i = 0; i < lt_peers_links(G.ctx.peers); i++)
+        if (strcmp(lt_peers_link_member(G.ctx.peers, i), member) == 0)
+            return i;
+    abort();
 }
 
-static void s_envelope(const Lienthong__Envelope *env)
+/* Hands the input, as one frame received on the link to member, to the
+ * gateway's dispatch: its code. */
+static int s_receive(const char *member, const uint8_t *data, size_t size)
 {
-    lt_stream_t before[2], after;
-    s_live();
-    s_row(OD_POP, &before[0]);
-    s_row(OD_P38, &before[1]);
-    s_dispatch(env, STRANGER);
+    lt_wire_in_t in;
+    memset(&in, 0, sizeof in);
+    if (zmq_msg_init_size(&in.body, size) != 0)
+        abort();
+    if (size)
+        memcpy(zmq_msg_data(&in.body), data, size);
+    in.frames = 1;
+    int rc = lt_linkrx_on_message(&G.rx, s_link_index(member), &in);
+    lt_wire_in_close(&in);
+    return rc;
+}
+
+/* The replicas are still as in before[]. */
+static void s_unchanged(const lt_stream_t before[2])
+{
+    lt_stream_t after;
     s_row(OD_POP, &after);
     if (!s_same_row(&before[0], &after))
         abort(); /* a member that does not own the stream changed its replica */
     s_row(OD_P38, &after);
     if (!s_same_row(&before[1], &after))
         abort();
-    s_dispatch(env, OD_OWNER);
+}
+
+/* env: the input decoded, or NULL. */
+static void s_envelope(const uint8_t *data, size_t size, const Lienthong__Envelope *env)
+{
+    int expect = !env ? -1
+                 : env->body_case == LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY ||
+                         env->body_case == LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY
+                     ? LT_LINKRX_ANSWER
+                     : 0;
+    lt_stream_t before[2];
+    s_live();
+    s_row(OD_POP, &before[0]);
+    s_row(OD_P38, &before[1]);
+    if (s_receive(STRANGER, data, size) != -1)
+        abort(); /* taken from a member the directory does not list */
+    s_unchanged(before);
+    if (s_receive(OTHER, data, size) != expect)
+        abort();
+    s_unchanged(before);
+    if (s_receive(OD_OWNER, data, size) != expect)
+        abort();
     s_drain(NULL, NULL);
     s_check_replica(OD_POP);
     s_check_replica(OD_P38);
@@ -614,8 +656,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char err[512];
     Lienthong__Envelope *env =
         lt_wire_decode(data, size, FUZZ_ENVELOPE_CAP, &code, err, sizeof err);
-    if (env)
-        s_envelope(env);
+    s_envelope(data, size, env);
     static recs_t r;
     s_recs_of(data, size, env, &r);
     int flags = env ? FLAG_SEQ : size ? data[0] : 0;

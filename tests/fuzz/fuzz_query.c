@@ -8,6 +8,10 @@
  * directory holding a few citizens published with lt_publish_apply, and
  * ZeroMQ inproc pairs: the owner's peer ROUTER with the caller's link DEALER
  * ("callr"), and the caller's local ROUTER with an application DEALER ("app").
+ * What arrives on the caller's link is handed to the gateway's dispatch of
+ * its links (gateway/lt_linkrx, with a feed that replicates nothing): it
+ * must be dropped exactly when it does not decode, and be an answer
+ * exactly when it holds a LookupReply or VerifyReply.
  *
  * Each input, with a fresh owner and a fresh caller lt_query:
  *  1. If it decodes as an Envelope holding a LookupRequest or VerifyRequest:
@@ -41,7 +45,9 @@
 #include "lt_clock.h"
 #include "lt_crypto.h"
 #include "lt_dir.h"
+#include "lt_feed.h"
 #include "lt_file.h"
+#include "lt_linkrx.h"
 #include "lt_log.h"
 #include "lt_peers.h"
 #include "lt_publish.h"
@@ -83,6 +89,7 @@ static struct {
     lt_gwcfg_t owner_cfg, caller_cfg;
     lt_gwctx_t owner, caller; /* what each side's lt_query shares */
     lt_peers_t *peers;        /* the caller's, holding the link to the owner */
+    lt_feed_t *feed;          /* the caller's: no replica, errors on its link go there too */
     lt_stats_t *stats;        /* both sides' statistics, kept across inputs */
     void *ctx, *peer, *link, *local, *app;
     /* the fixed outstanding requests of step 2 */
@@ -332,6 +339,8 @@ static void s_shared(void)
         lt_peers_attach(G.peers, OWNER, G.link) != 0)
         abort();
     G.caller.peers = G.peers;
+    if (!(G.feed = lt_feed_new(&G.caller)))
+        abort();
 }
 
 static void s_init(void)
@@ -468,18 +477,28 @@ static void s_peer_drain(void)
         zmq_msg_close(&m);
 }
 
-/* Hands one frame from the owner to the caller, as the gateway does. */
+/* Hands one frame from the owner to the caller through the gateway's
+ * dispatch of its links, as received on the link to the owner (the only
+ * one, index 0). */
 static void s_caller_feed(lt_query_t *caller, const zmq_msg_t *frame)
 {
     Lienthong__Envelope *env = s_decode(zmq_msg_data((zmq_msg_t *)frame), zmq_msg_size((zmq_msg_t *)frame));
-    if (!env)
-        return;
-    if (env->body_case == LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY ||
-        env->body_case == LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY)
-        lt_query_on_answer(caller, G.local, OWNER, env, frame);
-    else if (env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR)
-        lt_query_on_error(caller, G.local, OWNER, env->error);
+    int expect = !env ? -1
+                 : env->body_case == LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY ||
+                         env->body_case == LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY
+                     ? LT_LINKRX_ANSWER
+                     : 0;
     lt_wire_free(&env);
+    lt_linkrx_t rx = {.ctx = &G.caller, .feed = G.feed, .query = caller, .local = G.local};
+    lt_wire_in_t in;
+    memset(&in, 0, sizeof in);
+    zmq_msg_init(&in.body);
+    if (zmq_msg_copy(&in.body, (zmq_msg_t *)frame) != 0)
+        abort();
+    in.frames = 1;
+    if (lt_linkrx_on_message(&rx, 0, &in) != expect)
+        abort(); /* dropped, or taken for an answer, against what the frame holds */
+    lt_wire_in_close(&in);
 }
 
 static void s_caller_feed_all(lt_query_t *caller, const frames_t *f)
