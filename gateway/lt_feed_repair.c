@@ -125,16 +125,8 @@ static void s_on_damage(void *arg, const char *stream, lt_store_finding_t kind, 
                         uint64_t last, const char *why)
 {
     (void)stream;
+    (void)kind;
     tail_t *t = arg;
-    /* Intact up to the cursor, only not provable under the directory's
-     * keys until the owner publishes again (PROTOCOL.md 6.10): delivered. */
-    if (kind == LT_STORE_KEY_RETIRED) {
-        lt_info("store",
-                "%s: records %llu..%llu are signed with a key the directory no longer lists "
-                "for the owner; they chain to the cursor and are delivered",
-                t->st->name, (unsigned long long)first, (unsigned long long)last);
-        return;
-    }
     /* The first damaged range is the one to repair first; later ones are
      * found again as reads reach them. */
     if (!t->st->damaged_first)

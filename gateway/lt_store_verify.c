@@ -5,10 +5,9 @@
  * under the owner's keys in the directory, or by a proven batch after it
  * chaining back to it; each prev hash must be the batch_hash of the batch
  * before it, and the last batch_hash must be the stream's cursor hash
- * (PROTOCOL.md 6.3, 6.5, 6.10). Batches after the owner's last batch under
- * a current key, signed with a key the directory no longer lists, are
- * reported apart, not as damage (s_walk_end says why). Both start at the
- * stream's retained tail (6.8, 6.10). */
+ * (PROTOCOL.md 6.3, 6.5, 6.10). A batch that nothing proves is damage,
+ * the batches after the owner's last verifying batch too (s_walk_end says
+ * why). Both start at the stream's retained tail (6.8, 6.10). */
 #include "lt_store_verify.h"
 
 #include "lt_batch.h"
@@ -89,21 +88,26 @@ static const Lienthong__Member *s_owner(const lt_dir_t *dir, const char *stream)
 typedef enum {
     B_SIGNED,   /* its signature verifies under a signing key of the owner */
     B_UNSIGNED, /* it does not; its batch_hash is known */
-    B_BAD       /* its header is malformed: no batch_hash */
+    B_BAD       /* its header is malformed: no batch_hash, or its range does not
+                 * follow on the header before it */
 } batch_is_t;
 
 /* Rebuilds H of kept batch h, over the Merkle root of the stored records,
  * or, when they cannot be read (the records pass reported them), over the
  * root kept in h, so that the chain can still be followed through it;
- * writes its batch_hash. */
+ * writes its batch_hash. prev_last is the last record of the header before
+ * h, 0 for none: batches cover the log without gap or overlap, from record
+ * 1 (PROTOCOL.md 6.3). */
 static batch_is_t s_batch(lt_store_t *store, const char *name, const lt_stream_t *st,
-                          const lt_store_batch_t *h, const Lienthong__Member *owner,
-                          lt_batch_recs_t *r, uint8_t hash[LT_HASH_BYTES])
+                          const lt_store_batch_t *h, uint64_t prev_last,
+                          const Lienthong__Member *owner, lt_batch_recs_t *r,
+                          uint8_t hash[LT_HASH_BYTES])
 {
     uint8_t root[LT_HASH_BYTES];
     lt_batch_recs_reset(r);
     size_t want = (size_t)(h->last_seq - h->first_seq + 1);
-    if (h->last_seq < h->first_seq || want > LT_BATCH_MAX_RECORDS)
+    if (h->first_seq == 0 || h->last_seq < h->first_seq || want > LT_BATCH_MAX_RECORDS ||
+        (prev_last && h->first_seq != prev_last + 1))
         return B_BAD;
     int n = lt_store_read(store, st->id, h->first_seq, want, (size_t)-1, s_collect, r);
     if (n < 0 || (size_t)n != want || lt_batch_recs_root(r, root) != 0)
@@ -143,13 +147,14 @@ static const char *s_signed_name(const char *name)
  * batches of the retired key are proven by the first batch of the current
  * key. The batches not proven yet wait in one run (pend_*) while each
  * follows on the one before; a batch of a current key that follows on the
- * run proves it, a break ends it as damage. */
+ * run proves it, a break or the end of the walk ends it as damage. */
 typedef struct {
     lt_store_damage_fn fn;
     void *arg;
     const char *name;
     int found;
-    uint64_t pend_first, pend_last; /* the run not proven yet, or 0 */
+    int pending;                    /* a run not proven yet is open */
+    uint64_t pend_first, pend_last; /* its records */
     uint64_t pend_head_last;        /* the last record of its first batch */
     int pend_after_break;           /* it does not follow on the proven batch before it */
     int have_prev, prev_proven;     /* the batch before: its hash known; proven */
@@ -165,12 +170,12 @@ static void s_damage(walk_t *w, uint64_t first, uint64_t last, const char *why)
 /* Ends the run not proven as damage: nothing proves its batches. */
 static void s_pend_damaged(walk_t *w)
 {
-    if (!w->pend_first)
+    if (!w->pending)
         return;
     s_damage(w, w->pend_first, w->pend_last,
              "the owner's signature does not verify under its keys in the directory, and "
              "no batch that verifies chains back to it");
-    w->pend_first = 0;
+    w->pending = 0;
 }
 
 /* Walks one kept batch h, what s_batch made of it (v) and its hash. */
@@ -189,12 +194,13 @@ static void s_walk(walk_t *w, const lt_store_batch_t *h, batch_is_t v,
     } else if (v == B_SIGNED) {
         if (!follows && after_proven)
             s_damage(w, h->first_seq, h->last_seq, "the hash chain is broken before it");
-        if (w->pend_first && w->pend_after_break)
+        if (w->pending && w->pend_after_break)
             s_damage(w, w->pend_first, w->pend_head_last, "the hash chain is broken before it");
-        w->pend_first = 0; /* proven: this batch chains back to the run */
-    } else if (w->pend_first) {
+        w->pending = 0; /* proven: this batch chains back to the run */
+    } else if (w->pending) {
         w->pend_last = h->last_seq;
     } else {
+        w->pending = 1;
         w->pend_first = h->first_seq;
         w->pend_last = w->pend_head_last = h->last_seq;
         w->pend_after_break = !follows && after_proven;
@@ -205,35 +211,20 @@ static void s_walk(walk_t *w, const lt_store_batch_t *h, batch_is_t v,
         memcpy(w->prev, hash, LT_HASH_BYTES);
 }
 
-/* After the last kept batch, h (none: NULL). The cursor's hash is the
- * batch_hash of the last batch the replica applied, which it verified then
- * under a key the directory listed (PROTOCOL.md 6.5). A run not proven
- * that chains to it shows no damage: every record passed its checksum, and
- * a record or header changed since breaks the chain. Its batches are
- * signed with a key the directory no longer lists, the owner having
- * published nothing since its rotation (5.5): reported as such, not marked
- * damaged, since their records are intact and fetching them again would
- * stop delivering them for as long as the owner cannot answer; the
- * owner's next batch proves them. Nothing tells that key from a signature
- * damaged in its header, which is used for nothing else (6.10). */
+/* After the last kept batch, h (none: NULL). A run still open is damage:
+ * no batch after it proves it. That its chain ends at the cursor's hash
+ * proves nothing, since the cursor is a column of the same store that a
+ * change to the records or headers can rewrite to match; only a signature
+ * binds the batches to the owner (PROTOCOL.md 6.10). A proven last batch
+ * must chain to the cursor. */
 static void s_walk_end(walk_t *w, const lt_stream_t *st, const lt_store_batch_t *h)
 {
-    if (!h || h->last_seq != st->last_seq) {
+    if (w->pending || !h || h->last_seq != st->last_seq) {
         s_pend_damaged(w);
         return;
     }
-    int at_cursor = w->have_prev && memcmp(w->prev, st->last_hash, LT_HASH_BYTES) == 0;
-    if (w->pend_first && at_cursor && !w->pend_after_break) {
-        w->fn(w->arg, w->name, LT_STORE_KEY_RETIRED, w->pend_first, w->pend_last,
-              "signed with a key the directory no longer lists for the owner (or its signature "
-              "is damaged); its records and its chain to the cursor are intact, and the "
-              "owner's next batch proves it");
-        w->pend_first = 0;
-    } else if (w->pend_first) {
-        s_pend_damaged(w);
-    } else if (w->prev_proven && !at_cursor) {
+    if (w->prev_proven && memcmp(w->prev, st->last_hash, LT_HASH_BYTES) != 0)
         s_damage(w, h->first_seq, h->last_seq, "it does not chain to the cursor");
-    }
 }
 
 /* Batches pass: each kept header from the one holding `from`. */
@@ -259,7 +250,9 @@ static int s_batches(lt_store_t *store, const lt_dir_t *dir, const char *name,
                      "the owner's signing key is not in the directory: batches not verified");
             break;
         }
-        s_walk(&w, &h, s_batch(store, s_signed_name(name), st, &h, pk, r, hash), hash);
+        batch_is_t v =
+            s_batch(store, s_signed_name(name), st, &h, any ? last.last_seq : 0, pk, r, hash);
+        s_walk(&w, &h, v, hash);
         last = h;
         any = 1;
         seq = h.last_seq + 1;

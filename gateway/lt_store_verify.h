@@ -10,10 +10,8 @@
 #include "lt_store.h"
 
 /* What a range found is. DAMAGED: its records are not delivered until
- * repaired. KEY_RETIRED: batches whose signature no key of the owner in the
- * directory verifies, with their records and their chain to the cursor
- * intact; reported, not damage (PROTOCOL.md 6.10). */
-typedef enum { LT_STORE_DAMAGED_RANGE, LT_STORE_KEY_RETIRED } lt_store_finding_t;
+ * repaired (PROTOCOL.md 6.10); the only kind. */
+typedef enum { LT_STORE_DAMAGED_RANGE } lt_store_finding_t;
 
 /* Called once per range found: the stream, what it is, the records, and why. */
 typedef void (*lt_store_damage_fn)(void *arg, const char *stream, lt_store_finding_t kind,
@@ -22,8 +20,10 @@ typedef void (*lt_store_damage_fn)(void *arg, const char *stream, lt_store_findi
 /* Checks stream st (name) from record `from` to its cursor: the records'
  * checksums, and, when it has kept batch headers, each batch against the
  * signing keys of the stream's owner in dir, or the chain back from a later
- * batch that verifies, and the chain to the cursor's hash. Reports each range found. Returns the number of damaged ranges, or
- * -1 on a store error (err says which). */
+ * batch that verifies, and the chain to the cursor's hash; a batch no
+ * signature proves, directly or through that chain, is damage. Reports each
+ * range found. Returns the number of damaged ranges, or -1 on a store error
+ * (err says which). */
 int lt_store_verify_stream(lt_store_t *store, const lt_dir_t *dir, const char *name,
                            const lt_stream_t *st, uint64_t from, lt_store_damage_fn fn, void *arg,
                            char *err, size_t errlen);

@@ -6,10 +6,11 @@
  * after the rotation, with its second; the directory lists the second key
  * only. Proves: batches of the retired key that a batch of the current key
  * chains back to are sound; those after the last batch of the current key
- * that chain to the cursor are reported as signed with a key the directory
- * no longer lists, not as damage; and records changed behind their
- * checksums, a broken chain or a chain that misses the cursor are damage
- * as before, in batches of either key. */
+ * are damage, even when their chain ends at the cursor's hash (the cursor
+ * is a column of the same store: a record changed with its checksum and
+ * the cursor rewritten to match must not pass); records changed behind
+ * their checksums, a broken chain, a chain that misses the cursor and a
+ * malformed header are damage, in batches of either key. */
 #include "unit_sqlite.h" /* first: it sets the feature macros */
 
 #include "lt_batch.h"
@@ -38,11 +39,12 @@ typedef struct {
     uint8_t hash[MAX_BATCHES][LT_HASH_BYTES];
 } rep_t;
 
-/* What one verification found: damaged and retired-key ranges, the first
- * record of each kind, and the records they cover. */
+/* What one verification found: the damaged ranges, the first and last
+ * record of the first and the last record of the last, and any other kind
+ * of finding. */
 typedef struct {
-    int damaged, retired;
-    uint64_t damaged_first, retired_first, retired_last;
+    int damaged, other;
+    uint64_t damaged_first, first_last, damaged_last;
 } found_t;
 
 static void s_found(void *arg, const char *stream, lt_store_finding_t kind, uint64_t first,
@@ -50,13 +52,15 @@ static void s_found(void *arg, const char *stream, lt_store_finding_t kind, uint
 {
     found_t *f = arg;
     (void)stream, (void)why;
-    if (kind == LT_STORE_KEY_RETIRED) {
-        if (!f->retired++)
-            f->retired_first = first;
-        f->retired_last = last;
-    } else if (!f->damaged++) {
-        f->damaged_first = first;
+    if (kind != LT_STORE_DAMAGED_RANGE) {
+        f->other++;
+        return;
     }
+    if (!f->damaged++) {
+        f->damaged_first = first;
+        f->first_last = last;
+    }
+    f->damaged_last = last;
 }
 
 static size_t s_rec(uint8_t *buf, size_t cap, uint64_t seq, char mark)
@@ -197,23 +201,23 @@ static void test_old_batches_chained_to_new_key(void)
     s_apply(&r, G.new_key);
     found_t f = s_verify(&r, G.dir_new, 1);
     CU_ASSERT_EQUAL(f.damaged, 0);
-    CU_ASSERT_EQUAL(f.retired, 0);
+    CU_ASSERT_EQUAL(f.other, 0);
     f = s_verify(&r, G.dir_new, PER_BATCH + 2);
     CU_ASSERT_EQUAL(f.damaged, 0);
-    CU_ASSERT_EQUAL(f.retired, 0);
-    /* Before the rotation completed, the same under the first key alone:
-     * the first three verify, the last two follow on them but nothing
-     * proves them yet. */
+    CU_ASSERT_EQUAL(f.other, 0);
+    /* Under the first key alone: the first three verify, the last two
+     * follow on them but nothing proves them. */
     f = s_verify(&r, G.dir_old, 1);
-    CU_ASSERT_EQUAL(f.damaged, 0);
-    CU_ASSERT_EQUAL(f.retired, 1);
-    CU_ASSERT_EQUAL(f.retired_first, 3 * PER_BATCH + 1);
-    CU_ASSERT_EQUAL(f.retired_last, 5 * PER_BATCH);
+    CU_ASSERT_EQUAL(f.damaged, 1);
+    CU_ASSERT_EQUAL(f.damaged_first, 3 * PER_BATCH + 1);
+    CU_ASSERT_EQUAL(f.damaged_last, 5 * PER_BATCH);
+    CU_ASSERT_EQUAL(f.other, 0);
     lt_store_destroy(&r.store);
 }
 
-/* The owner has published nothing since its rotation: its batches chain to
- * the cursor and are reported as signed with a retired key, not damaged. */
+/* The owner has published nothing since its rotation: no batch of a key
+ * the directory lists proves its batches, which chain to the cursor. They
+ * are damage: the chain to the cursor proves nothing by itself. */
 static void test_old_batches_up_to_cursor(void)
 {
     rep_t r;
@@ -221,14 +225,108 @@ static void test_old_batches_up_to_cursor(void)
     for (int i = 0; i < 3; i++)
         s_apply(&r, G.old_key);
     found_t f = s_verify(&r, G.dir_new, 1);
-    CU_ASSERT_EQUAL(f.damaged, 0);
-    CU_ASSERT_EQUAL(f.retired, 1);
-    CU_ASSERT_EQUAL(f.retired_first, 1);
-    CU_ASSERT_EQUAL(f.retired_last, 3 * PER_BATCH);
+    CU_ASSERT_EQUAL(f.damaged, 1);
+    CU_ASSERT_EQUAL(f.damaged_first, 1);
+    CU_ASSERT_EQUAL(f.damaged_last, 3 * PER_BATCH);
     f = s_verify(&r, G.dir_new, 2 * PER_BATCH + 1); /* a tail check's window */
-    CU_ASSERT_EQUAL(f.damaged, 0);
-    CU_ASSERT_EQUAL(f.retired, 1);
-    CU_ASSERT_EQUAL(f.retired_first, 2 * PER_BATCH + 1);
+    CU_ASSERT_EQUAL(f.damaged, 1);
+    CU_ASSERT_EQUAL(f.damaged_first, 2 * PER_BATCH + 1);
+    CU_ASSERT_EQUAL(f.other, 0);
+    lt_store_destroy(&r.store);
+}
+
+/* The batch_hash of kept batch h over its records after s_change(changed),
+ * as one who rewrites the store computes it. */
+static void s_rehash(const lt_store_batch_t *h, uint64_t changed, uint8_t hash[LT_HASH_BYTES])
+{
+    uint8_t bytes[PER_BATCH][128], root[LT_HASH_BYTES];
+    ProtobufCBinaryData recs[PER_BATCH];
+    size_t len;
+    for (size_t i = 0; i < PER_BATCH; i++) {
+        uint64_t seq = h->first_seq + i;
+        recs[i].data = bytes[i];
+        recs[i].len = s_rec(bytes[i], sizeof bytes[i], seq, seq == changed ? 'b' : 'a');
+    }
+    CU_ASSERT_FATAL(lt_batch_root(recs, PER_BATCH, root) == 0);
+    uint8_t *H =
+        lt_batch_header(OD_POP, G.history, h->first_seq, h->last_seq, h->prev_hash, root, &len);
+    CU_ASSERT_FATAL(H != NULL);
+    lt_crypto_hash(H, len, hash);
+    free(H);
+}
+
+/* An owner that never rotated: a record of its last batch changed with a
+ * fresh checksum, and the stream's cursor hash rewritten to the batch_hash
+ * over the changed records, both in the replica's store. The chain then
+ * ends at the cursor, but the owner never signed those records: damage.
+ * So is a last batch whose kept signature has one byte flipped. */
+static void test_tampered_tail_with_cursor(void)
+{
+    rep_t r;
+    lt_store_batch_t h;
+    CU_ASSERT_FATAL(s_open(&r) == 0);
+    for (int i = 0; i < 3; i++)
+        s_apply(&r, G.new_key);
+    s_change(&r, 3 * PER_BATCH - 1);
+    CU_ASSERT_FATAL(lt_store_batch_find(r.store, r.st.id, 3 * PER_BATCH, &h) == 1);
+    s_rehash(&h, 3 * PER_BATCH - 1, r.st.last_hash);
+    CU_ASSERT(memcmp(r.st.last_hash, r.hash[2], LT_HASH_BYTES) != 0);
+    found_t f = s_verify(&r, G.dir_new, 1);
+    CU_ASSERT_EQUAL(f.damaged, 1);
+    CU_ASSERT_EQUAL(f.damaged_first, 2 * PER_BATCH + 1);
+    CU_ASSERT_EQUAL(f.other, 0);
+    f = s_verify(&r, G.dir_new, 2 * PER_BATCH + 1); /* a tail check's window */
+    CU_ASSERT_EQUAL(f.damaged, 1);
+    CU_ASSERT_EQUAL(f.other, 0);
+    lt_store_destroy(&r.store);
+    /* A flipped byte in the last batch's kept signature. */
+    CU_ASSERT_FATAL(s_open(&r) == 0);
+    for (int i = 0; i < 3; i++)
+        s_apply(&r, G.new_key);
+    CU_ASSERT_FATAL(lt_store_batch_find(r.store, r.st.id, 3 * PER_BATCH, &h) == 1);
+    h.signature[7] ^= 1;
+    CU_ASSERT_FATAL(lt_store_batch_put(r.store, r.st.id, &h) == 0);
+    f = s_verify(&r, G.dir_new, 1);
+    CU_ASSERT_EQUAL(f.damaged, 1);
+    CU_ASSERT_EQUAL(f.damaged_first, 2 * PER_BATCH + 1);
+    CU_ASSERT_EQUAL(f.other, 0);
+    lt_store_destroy(&r.store);
+}
+
+/* A kept header rewritten to first_seq 0, or to a range that does not
+ * follow on the header before it, is malformed: damage, reported with the
+ * records it names. */
+static void test_malformed_first_seq(void)
+{
+    static const uint64_t firsts[] = {0, 2 * PER_BATCH + 2, 2 * PER_BATCH};
+    for (size_t i = 0; i < sizeof firsts / sizeof firsts[0]; i++) {
+        rep_t r;
+        lt_store_batch_t h;
+        CU_ASSERT_FATAL(s_open(&r) == 0);
+        for (int b = 0; b < 3; b++)
+            s_apply(&r, G.new_key);
+        CU_ASSERT_FATAL(lt_store_batch_find(r.store, r.st.id, 3 * PER_BATCH, &h) == 1);
+        h.first_seq = firsts[i];
+        CU_ASSERT_FATAL(lt_store_batch_put(r.store, r.st.id, &h) == 0);
+        found_t f = s_verify(&r, G.dir_new, 1);
+        CU_ASSERT_EQUAL(f.damaged, 1);
+        CU_ASSERT_EQUAL(f.damaged_last, 3 * PER_BATCH);
+        CU_ASSERT_EQUAL(f.other, 0);
+        lt_store_destroy(&r.store);
+    }
+    /* The first header of the stream too. */
+    rep_t r;
+    lt_store_batch_t h;
+    CU_ASSERT_FATAL(s_open(&r) == 0);
+    for (int b = 0; b < 3; b++)
+        s_apply(&r, G.new_key);
+    CU_ASSERT_FATAL(lt_store_batch_find(r.store, r.st.id, 1, &h) == 1);
+    h.first_seq = 0;
+    CU_ASSERT_FATAL(lt_store_batch_put(r.store, r.st.id, &h) == 0);
+    found_t f = s_verify(&r, G.dir_new, 1);
+    CU_ASSERT(f.damaged >= 1);
+    CU_ASSERT_EQUAL(f.damaged_last, PER_BATCH);
+    CU_ASSERT_EQUAL(f.other, 0);
     lt_store_destroy(&r.store);
 }
 
@@ -245,7 +343,7 @@ static void test_changed_record_before_new_key(void)
     found_t f = s_verify(&r, G.dir_new, 1);
     CU_ASSERT(f.damaged >= 1);
     CU_ASSERT(f.damaged_first <= PER_BATCH + 2);
-    CU_ASSERT_EQUAL(f.retired, 0);
+    CU_ASSERT_EQUAL(f.other, 0);
     /* And under the key that signed it, as before the rotation. */
     f = s_verify(&r, G.dir_old, 1);
     CU_ASSERT(f.damaged >= 1);
@@ -265,7 +363,7 @@ static void test_changed_record_up_to_cursor(void)
     found_t f = s_verify(&r, G.dir_new, 1);
     CU_ASSERT_EQUAL(f.damaged, 1);
     CU_ASSERT(f.damaged_first <= 3 * PER_BATCH);
-    CU_ASSERT_EQUAL(f.retired, 0);
+    CU_ASSERT_EQUAL(f.other, 0);
     lt_store_destroy(&r.store);
 }
 
@@ -285,14 +383,14 @@ static void test_checksum_and_signature_before_new_key(void)
     found_t f = s_verify(&r, G.dir_new, 1);
     CU_ASSERT_EQUAL(f.damaged, 1);
     CU_ASSERT_EQUAL(f.damaged_first, PER_BATCH + 2);
-    CU_ASSERT_EQUAL(f.retired, 0);
+    CU_ASSERT_EQUAL(f.other, 0);
     lt_store_batch_t h;
     CU_ASSERT_FATAL(lt_store_batch_find(r.store, r.st.id, 1, &h) == 1);
     h.signature[0] ^= 1;
     CU_ASSERT_FATAL(lt_store_batch_put(r.store, r.st.id, &h) == 0);
     f = s_verify(&r, G.dir_new, 1);
     CU_ASSERT_EQUAL(f.damaged, 1);
-    CU_ASSERT_EQUAL(f.retired, 0);
+    CU_ASSERT_EQUAL(f.other, 0);
     /* A changed prev hash breaks the chain there: the batch before it is
      * no longer proven. */
     CU_ASSERT_FATAL(lt_store_batch_find(r.store, r.st.id, 2 * PER_BATCH + 1, &h) == 1);
@@ -316,7 +414,7 @@ static void test_broken_chain_and_cursor(void)
     found_t f = s_verify(&r, G.dir_new, 1);
     CU_ASSERT_EQUAL(f.damaged, 1);
     CU_ASSERT_EQUAL(f.damaged_first, 2 * PER_BATCH + 1);
-    CU_ASSERT_EQUAL(f.retired, 0);
+    CU_ASSERT_EQUAL(f.other, 0);
     lt_store_destroy(&r.store);
     /* Retired-key batches up to a cursor they do not chain to. */
     CU_ASSERT_FATAL(s_open(&r) == 0);
@@ -326,7 +424,7 @@ static void test_broken_chain_and_cursor(void)
     f = s_verify(&r, G.dir_new, 1);
     CU_ASSERT_EQUAL(f.damaged, 1);
     CU_ASSERT_EQUAL(f.damaged_first, 1);
-    CU_ASSERT_EQUAL(f.retired, 0);
+    CU_ASSERT_EQUAL(f.other, 0);
     lt_store_destroy(&r.store);
 }
 
@@ -335,8 +433,12 @@ int main(void)
     static const ut_test_t tests[] = {
         {"retired-key batches a current key's batch chains back to are sound",
          test_old_batches_chained_to_new_key},
-        {"retired-key batches up to the cursor: reported, not damaged",
+        {"retired-key batches up to the cursor, nothing after them signed: damage",
          test_old_batches_up_to_cursor},
+        {"a tail changed with the cursor hash rewritten to match is damage",
+         test_tampered_tail_with_cursor},
+        {"a kept header with first_seq 0 or off the header before it is damage",
+         test_malformed_first_seq},
         {"a record changed in a retired-key batch before a current one is damage",
          test_changed_record_before_new_key},
         {"a record changed in a retired-key batch up to the cursor is damage",
