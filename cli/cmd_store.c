@@ -1,8 +1,9 @@
 /* cmd_store: `lienthong store verify` checks that a gateway's store proves
  * its content (docs/ARCHITECTURE.md 4.2): every record against its
  * checksum, and every range a replica holds against the owner's signed
- * batch headers and the hash chain. It names each damaged range; exit 0
- * when there is none, 1 when there is, 2 on an error. */
+ * batch headers and the hash chain. It names each damaged range, and the
+ * batches proven under a key the directory no longer lists (not damage);
+ * exit 0 when no range is damaged, 1 when one is, 2 on an error. */
 #include "lt_dir.h"
 #include "lt_dirpick.h"
 #include "lt_gwcfg.h"
@@ -18,13 +19,16 @@
 
 static const char *USAGE = "lienthong store verify --config FILE [--data-dir DIR]";
 
+/* Prints one range found; counts those signed with a retired key. */
 static void s_report(void *arg, const char *stream, lt_store_finding_t kind, uint64_t first,
                      uint64_t last, const char *why)
 {
-    (void)arg;
-    (void)kind;
-    printf("damaged: %s records %llu..%llu: %s\n", stream, (unsigned long long)first,
-           (unsigned long long)last, why);
+    int *retired = arg;
+    if (kind == LT_STORE_KEY_RETIRED)
+        (*retired)++;
+    printf("%s: %s records %llu..%llu: %s\n",
+           kind == LT_STORE_KEY_RETIRED ? "key retired" : "damaged", stream,
+           (unsigned long long)first, (unsigned long long)last, why);
 }
 
 typedef struct {
@@ -58,11 +62,17 @@ static int s_verify(const lt_gwcfg_t *cfg, const char *data_dir)
     lt_store_t *store = lt_store_open_existing(path, err, sizeof err);
     int rc = 2;
     count_t c = {0, 0};
+    lt_dirpick_retired_t retired_dirs = {.count = 0};
     if (!store) {
         lt_cli_fail(2, "store", "%s", err);
         goto out;
     }
-    int found = lt_store_verify_all(store, dir, s_report, NULL, err, sizeof err);
+    /* The owners' keys before a rotation, from the directories the
+     * gateway adopted that listed them (PROTOCOL.md 6.10). */
+    lt_dirpick_retired_open(&retired_dirs, data_dir, &cfg->pins, cfg->federation);
+    int retired = 0;
+    int found = lt_store_verify_all(store, dir, retired_dirs.dirs, retired_dirs.count, s_report,
+                                    &retired, err, sizeof err);
     if (found < 0 || lt_store_streams(store, s_count, &c) != 0) {
         lt_cli_fail(2, "store", "%s: %s", path, err[0] ? err : lt_store_error(store));
         goto out;
@@ -75,8 +85,14 @@ static int s_verify(const lt_gwcfg_t *cfg, const char *data_dir)
         printf("store %s intact: %d streams, %llu records, checksums and signed batches "
                "verified\n",
                path, c.streams, c.records);
+    /* Not damage: proven under the owner's key a retired directory lists. */
+    if (retired > 0)
+        printf("%d range%s signed with a key the directory no longer lists, verified under a "
+               "directory adopted before\n",
+               retired, retired == 1 ? "" : "s");
     rc = found > 0 ? 1 : 0;
 out:
+    lt_dirpick_retired_clear(&retired_dirs);
     lt_store_destroy(&store);
     lt_dir_destroy(&dir);
     return rc;

@@ -5,8 +5,10 @@
 #include "lt_clock.h"
 #include "lt_log.h"
 
+#include <dirent.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -100,4 +102,74 @@ lt_dir_t *lt_dirpick_data_dir(const char *conf_path, const char *data_dir,
         snprintf(err, errlen, "%s%s%s", p.why_conf, p.have_adopted ? "; " : "",
                  p.have_adopted ? p.why_adopted : "");
     return lt_dirpick_take(&p);
+}
+
+/* The version a retired directory's file name holds, or 0. */
+static uint64_t s_retired_version(const char *name)
+{
+    size_t np = strlen(LT_DIRPICK_RETIRED_PREFIX), ns = strlen(LT_DIRPICK_RETIRED_SUFFIX);
+    size_t n = strlen(name);
+    if (n <= np + ns || strncmp(name, LT_DIRPICK_RETIRED_PREFIX, np) != 0 ||
+        strcmp(name + n - ns, LT_DIRPICK_RETIRED_SUFFIX) != 0)
+        return 0;
+    char *end;
+    unsigned long long v = strtoull(name + np, &end, 10);
+    return end == name + n - ns && name[np] >= '1' && name[np] <= '9' ? (uint64_t)v : 0;
+}
+
+size_t lt_dirpick_retired_list(const char *data_dir, uint64_t *versions, size_t cap)
+{
+    DIR *dh = opendir(data_dir);
+    struct dirent *e;
+    size_t n = 0;
+    if (!dh)
+        return 0;
+    while ((e = readdir(dh)) != NULL) {
+        uint64_t v = s_retired_version(e->d_name);
+        if (!v)
+            continue;
+        /* Insertion, newest first: the smallest drops off when full. */
+        size_t i = n < cap ? n : cap;
+        while (i > 0 && versions[i - 1] < v) {
+            if (i < cap)
+                versions[i] = versions[i - 1];
+            i--;
+        }
+        if (i < cap)
+            versions[i] = v;
+        n++;
+    }
+    closedir(dh);
+    return n;
+}
+
+void lt_dirpick_retired_open(lt_dirpick_retired_t *r, const char *data_dir,
+                             const lt_dir_pins_t *pins, const char *federation)
+{
+    char learned[PATH_MAX + 32], path[PATH_MAX + 64], why[700];
+    uint64_t v[LT_DIRPICK_MAX_RETIRED];
+    lt_dir_pins_t base;
+    memset(r, 0, sizeof *r);
+    snprintf(learned, sizeof learned, "%s/" LT_DIRPICK_LEARNED, data_dir);
+    (void)lt_dir_learned_add(learned, pins, &base);
+    size_t n = lt_dirpick_retired_list(data_dir, v, LT_DIRPICK_MAX_RETIRED);
+    for (size_t i = 0; i < n && i < LT_DIRPICK_MAX_RETIRED; i++) {
+        snprintf(path, sizeof path,
+                 "%s/" LT_DIRPICK_RETIRED_PREFIX "%llu" LT_DIRPICK_RETIRED_SUFFIX, data_dir,
+                 (unsigned long long)v[i]);
+        /* Expired by now, as a directory replaced long ago is: its
+         * signature and contents are what count. */
+        lt_dir_t *d = lt_dir_load(path, &base, federation, 0, why, sizeof why);
+        if (d)
+            r->dirs[r->count++] = d;
+        else
+            lt_warn("directory", "ignoring the retired directory %s: %s", path, why);
+    }
+}
+
+void lt_dirpick_retired_clear(lt_dirpick_retired_t *r)
+{
+    for (size_t i = 0; i < r->count; i++)
+        lt_dir_destroy(&r->dirs[i]);
+    r->count = 0;
 }

@@ -11,7 +11,8 @@
  * is signed by a key the configuration does not pin yet. The newest one
  * that opens is taken, expired or not: an older one may list a member
  * revoked since (5.6). Nothing is written; the gateway keeps the one taken
- * for the next start itself (lt_gwdir). */
+ * for the next start itself (lt_gwdir). The directories the gateway kept as
+ * retired are opened here too, for the owners' old signing keys (6.10). */
 #ifndef LT_DIRPICK_H
 #define LT_DIRPICK_H
 
@@ -55,6 +56,35 @@ void lt_dirpick_clear(lt_dirpick_t *p);
 lt_dir_t *lt_dirpick_data_dir(const char *conf_path, const char *data_dir,
                               const lt_dir_pins_t *pins, const char *federation, char *err,
                               size_t errlen) __attribute__((warn_unused_result));
+
+/* The directories a gateway adopted before one that dropped a signing key
+ * of some member, kept in data_dir as directory.retired-VERSION.signed (at
+ * most LT_DIRPICK_MAX_RETIRED, the newest): the owners' retired keys they
+ * list prove at rest the batches signed before a rotation (PROTOCOL.md
+ * 5.5, 6.10). */
+#define LT_DIRPICK_RETIRED_PREFIX "directory.retired-"
+#define LT_DIRPICK_RETIRED_SUFFIX ".signed"
+#define LT_DIRPICK_MAX_RETIRED    4
+
+/* The retired directories that opened, newest first. */
+typedef struct {
+    lt_dir_t *dirs[LT_DIRPICK_MAX_RETIRED];
+    size_t count;
+} lt_dirpick_retired_t;
+
+/* The versions of the retired directories in data_dir, newest first, at
+ * most cap (the number found may be larger; it is returned). */
+size_t lt_dirpick_retired_list(const char *data_dir, uint64_t *versions, size_t cap);
+
+/* Opens the newest LT_DIRPICK_MAX_RETIRED retired directories in data_dir,
+ * each verified (expiry aside) under pins and data_dir's learned keys, as
+ * the adopted copy is; one that does not open is warned about and left
+ * out. */
+void lt_dirpick_retired_open(lt_dirpick_retired_t *r, const char *data_dir,
+                             const lt_dir_pins_t *pins, const char *federation);
+
+/* Frees what r holds. Idempotent. */
+void lt_dirpick_retired_clear(lt_dirpick_retired_t *r);
 
 /* "directory version N expired at 2026-01-31T00:00:00Z" into buf, for
  * messages to peers, the log and the API's readiness. */

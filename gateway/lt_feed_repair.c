@@ -6,6 +6,7 @@
  * it kept, and writes the records back. */
 #include "lt_feed_int.h"
 #include "lt_clock.h"
+#include "lt_dirpick.h"
 #include "lt_log.h"
 #include "lt_peers.h"
 #include "lt_store_verify.h"
@@ -125,8 +126,16 @@ static void s_on_damage(void *arg, const char *stream, lt_store_finding_t kind, 
                         uint64_t last, const char *why)
 {
     (void)stream;
-    (void)kind;
     tail_t *t = arg;
+    /* Proven under the owner's key a retired directory lists (PROTOCOL.md
+     * 6.10): delivered. */
+    if (kind == LT_STORE_KEY_RETIRED) {
+        lt_info("store",
+                "%s: records %llu..%llu are signed with a key the directory no longer lists "
+                "for the owner, verified under a directory adopted before; delivered",
+                t->st->name, (unsigned long long)first, (unsigned long long)last);
+        return;
+    }
     /* The first damaged range is the one to repair first; later ones are
      * found again as reads reach them. */
     if (!t->st->damaged_first)
@@ -141,9 +150,14 @@ void lt_feed_check_tail(lt_feed_t *self, lt_feed_stream_t *st, const lt_stream_t
         cursor->last_seq > LT_STORE_TAIL_CHECK ? cursor->last_seq - LT_STORE_TAIL_CHECK + 1 : 1;
     if (cursor->last_seq == 0)
         return;
-    if (lt_store_verify_stream(self->ctx->store, self->ctx->dir, st->name, cursor, from,
-                               s_on_damage, &t, err, sizeof err) < 0)
+    /* The owners' keys before a rotation (PROTOCOL.md 6.10). */
+    lt_dirpick_retired_t retired;
+    const lt_gwcfg_t *cfg = self->ctx->cfg;
+    lt_dirpick_retired_open(&retired, cfg->data_dir, &cfg->pins, cfg->federation);
+    if (lt_store_verify_stream(self->ctx->store, self->ctx->dir, retired.dirs, retired.count,
+                               st->name, cursor, from, s_on_damage, &t, err, sizeof err) < 0)
         lt_error("store", "cannot check the tail of %s: %s", st->name, err);
+    lt_dirpick_retired_clear(&retired);
 }
 
 void lt_feed_repair_tick(lt_feed_t *self)

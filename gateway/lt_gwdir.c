@@ -9,6 +9,7 @@
 #include "lt_log.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -115,6 +116,65 @@ lt_dir_t *lt_gwdir_load(const lt_gwcfg_t *cfg, const char *adopted_path, const c
 
 /* ---- persisting ------------------------------------------------------------- */
 
+/* 1 when d no longer lists, for the same member, a signing key kept lists. */
+static int s_drops_key(const lt_dir_t *kept, const lt_dir_t *d)
+{
+    const Lienthong__Directory *k = lt_dir_get(kept);
+    for (size_t i = 0; i < k->n_members; i++) {
+        const uint8_t *was[2], *now[2];
+        size_t n_was = lt_dir_signing_keys(k->members[i], was), n_now = 0;
+        const Lienthong__Member *m = lt_dir_member(d, k->members[i]->id);
+        if (m)
+            n_now = lt_dir_signing_keys(m, now);
+        for (size_t a = 0; a < n_was; a++) {
+            int listed = 0;
+            for (size_t b = 0; b < n_now; b++)
+                listed |= memcmp(was[a], now[b], LT_KEY_BYTES) == 0;
+            if (!listed)
+                return 1;
+        }
+    }
+    return 0;
+}
+
+/* Keeps kept, which d replaces, in the directory of adopted_path when d
+ * drops a member's signing key: the batches that key signed, kept by a
+ * replica, are verified under it at rest (PROTOCOL.md 6.10). At most
+ * LT_DIRPICK_MAX_RETIRED are kept, the oldest removed. A failure is only
+ * warned about: those batches are then damage, fetched again from their
+ * owner. */
+static void s_keep_retired(const char *adopted_path, const lt_dir_t *kept, const lt_dir_t *d)
+{
+    char dir[PATH_MAX], path[PATH_MAX + 64];
+    uint64_t v[64];
+    size_t len;
+    if (!kept || !s_drops_key(kept, d))
+        return;
+    const char *slash = strrchr(adopted_path, '/');
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - adopted_path) : 1,
+             slash ? adopted_path : ".");
+    snprintf(path, sizeof path, "%s/" LT_DIRPICK_RETIRED_PREFIX "%llu" LT_DIRPICK_RETIRED_SUFFIX,
+             dir, (unsigned long long)lt_dir_version(kept));
+    const uint8_t *bytes = lt_dir_signed_bytes(kept, &len);
+    if (lt_file_write_atomic(path, bytes, len, 0644) != 0) {
+        lt_warn("directory",
+                "cannot keep %s: %s; batches signed with the keys version %llu "
+                "drops will be fetched again from their owners",
+                path, strerror(errno), (unsigned long long)lt_dir_version(d));
+        return;
+    }
+    /* The oldest beyond the bound (of the newest 64: never more than one
+     * is beyond it, as each adoption keeps one). */
+    size_t n = lt_dirpick_retired_list(dir, v, sizeof v / sizeof v[0]);
+    for (size_t i = LT_DIRPICK_MAX_RETIRED; i < n && i < sizeof v / sizeof v[0]; i++) {
+        snprintf(path, sizeof path,
+                 "%s/" LT_DIRPICK_RETIRED_PREFIX "%llu" LT_DIRPICK_RETIRED_SUFFIX, dir,
+                 (unsigned long long)v[i]);
+        if (unlink(path) != 0 && errno != ENOENT)
+            lt_warn("directory", "cannot remove %s: %s", path, strerror(errno));
+    }
+}
+
 int lt_gwdir_persist(const lt_gwcfg_t *cfg, const char *adopted_path, const char *learned_path,
                      const lt_dir_t *kept, const lt_dir_t *d, const lt_dir_pins_t *trust,
                      char *err, size_t errlen)
@@ -135,6 +195,8 @@ int lt_gwdir_persist(const lt_gwcfg_t *cfg, const char *adopted_path, const char
         snprintf(err, errlen, "cannot persist %s: %s", learned_path, strerror(errno));
         return -1;
     }
+    /* Before d replaces it: a crash between leaves one more kept. */
+    s_keep_retired(adopted_path, kept, d);
     if (lt_file_write_atomic(adopted_path, bytes, len, 0644) != 0) {
         snprintf(err, errlen, "cannot persist %s: %s", adopted_path, strerror(errno));
         return -1;

@@ -7,7 +7,9 @@
  * before it, and the last batch_hash must be the stream's cursor hash
  * (PROTOCOL.md 6.3, 6.5, 6.10). A batch that nothing proves is damage,
  * the batches after the owner's last verifying batch too (s_walk_end says
- * why). Both start at the stream's retained tail (6.8, 6.10). */
+ * why); one that verifies only under a key of the owner that a retired
+ * directory lists is proven, and reported when no batch of a current key
+ * follows it. Both start at the stream's retained tail (6.8, 6.10). */
 #include "lt_store_verify.h"
 
 #include "lt_batch.h"
@@ -87,6 +89,7 @@ static const Lienthong__Member *s_owner(const lt_dir_t *dir, const char *stream)
 /* What the batches pass makes of one kept header (PROTOCOL.md 6.3). */
 typedef enum {
     B_SIGNED,   /* its signature verifies under a signing key of the owner */
+    B_RETIRED,  /* it does under one a retired directory lists for the owner */
     B_UNSIGNED, /* it does not; its batch_hash is known */
     B_BAD       /* its header is malformed: no batch_hash, or its range does not
                  * follow on the header before it */
@@ -98,10 +101,31 @@ typedef enum {
  * writes its batch_hash. prev_last is the last record of the header before
  * h, 0 for none: batches cover the log without gap or overlap, from record
  * 1 (PROTOCOL.md 6.3). */
-static batch_is_t s_batch(lt_store_t *store, const char *name, const lt_stream_t *st,
-                          const lt_store_batch_t *h, uint64_t prev_last,
-                          const Lienthong__Member *owner, lt_batch_recs_t *r,
+/* The keys the owner holds (what) is tried against, then those retired
+ * directories list for it (PROTOCOL.md 5.5). */
+typedef struct {
+    const Lienthong__Member *owner;
+    lt_dir_t *const *retired;
+    size_t n_retired;
+} keys_t;
+
+static int s_verify_under(const Lienthong__Member *m, const char *name, const uint8_t *history,
+                          const lt_store_batch_t *h, const uint8_t root[LT_HASH_BYTES],
                           uint8_t hash[LT_HASH_BYTES])
+{
+    /* Either of the member's signing keys during a rotation (5.5). */
+    const uint8_t *keys[2];
+    size_t n_keys = m ? lt_dir_signing_keys(m, keys) : 0;
+    for (size_t i = 0; i < n_keys; i++)
+        if (lt_batch_verify_in(keys[i], LT_BATCH_DOMAIN, name, history, h->first_seq, h->last_seq,
+                               h->prev_hash, root, h->signature, hash) == 0)
+            return 0;
+    return -1;
+}
+
+static batch_is_t s_batch(lt_store_t *store, const char *name, const lt_stream_t *st,
+                          const lt_store_batch_t *h, uint64_t prev_last, const keys_t *k,
+                          lt_batch_recs_t *r, uint8_t hash[LT_HASH_BYTES])
 {
     uint8_t root[LT_HASH_BYTES];
     lt_batch_recs_reset(r);
@@ -114,13 +138,13 @@ static batch_is_t s_batch(lt_store_t *store, const char *name, const lt_stream_t
         memcpy(root, h->root, LT_HASH_BYTES);
     /* H binds the history the batch was signed on (PROTOCOL.md 6.9). */
     const uint8_t *history = h->has_history ? h->history : NULL;
-    /* Either of the owner's signing keys during a rotation (PROTOCOL.md 5.5). */
-    const uint8_t *keys[2];
-    size_t n_keys = lt_dir_signing_keys(owner, keys);
-    for (size_t i = 0; i < n_keys; i++)
-        if (lt_batch_verify_in(keys[i], LT_BATCH_DOMAIN, name, history, h->first_seq, h->last_seq,
-                               h->prev_hash, root, h->signature, hash) == 0)
-            return B_SIGNED;
+    if (s_verify_under(k->owner, name, history, h, root, hash) == 0)
+        return B_SIGNED;
+    /* The same member, by id, in a directory the authority signed. */
+    for (size_t i = 0; i < k->n_retired; i++)
+        if (s_verify_under(lt_dir_member(k->retired[i], k->owner->id), name, history, h, root,
+                           hash) == 0)
+            return B_RETIRED;
     size_t len;
     uint8_t *H =
         lt_batch_header(name, history, h->first_seq, h->last_seq, h->prev_hash, root, &len);
@@ -147,7 +171,9 @@ static const char *s_signed_name(const char *name)
  * batches of the retired key are proven by the first batch of the current
  * key. The batches not proven yet wait in one run (pend_*) while each
  * follows on the one before; a batch of a current key that follows on the
- * run proves it, a break or the end of the walk ends it as damage. */
+ * run proves it, a break or the end of the walk ends it as damage. The
+ * batches proven under a retired key (ret_*) are reported unless a batch
+ * of a current key follows on them. */
 typedef struct {
     lt_store_damage_fn fn;
     void *arg;
@@ -157,6 +183,8 @@ typedef struct {
     uint64_t pend_first, pend_last; /* its records */
     uint64_t pend_head_last;        /* the last record of its first batch */
     int pend_after_break;           /* it does not follow on the proven batch before it */
+    int retired;                    /* a run proven under retired keys is open */
+    uint64_t ret_first, ret_last;   /* its records */
     int have_prev, prev_proven;     /* the batch before: its hash known; proven */
     uint8_t prev[LT_HASH_BYTES];
 } walk_t;
@@ -178,6 +206,18 @@ static void s_pend_damaged(walk_t *w)
     w->pending = 0;
 }
 
+/* Reports the run proven under retired keys: no batch of a current key
+ * follows on it (the owner's next batch would prove it). */
+static void s_retired_end(walk_t *w)
+{
+    if (!w->retired)
+        return;
+    w->fn(w->arg, w->name, LT_STORE_KEY_RETIRED, w->ret_first, w->ret_last,
+          "signed with a key of the owner that the directory no longer lists and a "
+          "directory the gateway adopted before did");
+    w->retired = 0;
+}
+
 /* Walks one kept batch h, what s_batch made of it (v) and its hash. */
 static void s_walk(walk_t *w, const lt_store_batch_t *h, batch_is_t v,
                    const uint8_t hash[LT_HASH_BYTES])
@@ -185,13 +225,25 @@ static void s_walk(walk_t *w, const lt_store_batch_t *h, batch_is_t v,
     int follows = !w->have_prev || memcmp(h->prev_hash, w->prev, LT_HASH_BYTES) == 0;
     /* The batch before was proven when it is not in the run and not bad. */
     int after_proven = w->have_prev && w->prev_proven;
+    int proven = v == B_SIGNED || v == B_RETIRED;
     /* A break, or a header without a hash, ends the run: nothing after it
      * can prove it. */
     if (!follows || v == B_BAD)
         s_pend_damaged(w);
+    /* A current key's batch following on the retired run says it all. */
+    if (w->retired && v == B_SIGNED && follows)
+        w->retired = 0;
+    else if (w->retired && !(v == B_RETIRED && follows))
+        s_retired_end(w);
+    if (v == B_RETIRED) {
+        if (!w->retired)
+            w->ret_first = h->first_seq;
+        w->retired = 1;
+        w->ret_last = h->last_seq;
+    }
     if (v == B_BAD) {
         s_damage(w, h->first_seq, h->last_seq, "its kept header is malformed");
-    } else if (v == B_SIGNED) {
+    } else if (proven) {
         if (!follows && after_proven)
             s_damage(w, h->first_seq, h->last_seq, "the hash chain is broken before it");
         if (w->pending && w->pend_after_break)
@@ -206,7 +258,7 @@ static void s_walk(walk_t *w, const lt_store_batch_t *h, batch_is_t v,
         w->pend_after_break = !follows && after_proven;
     }
     w->have_prev = v != B_BAD;
-    w->prev_proven = v == B_SIGNED;
+    w->prev_proven = proven;
     if (w->have_prev)
         memcpy(w->prev, hash, LT_HASH_BYTES);
 }
@@ -219,6 +271,7 @@ static void s_walk(walk_t *w, const lt_store_batch_t *h, batch_is_t v,
  * must chain to the cursor. */
 static void s_walk_end(walk_t *w, const lt_stream_t *st, const lt_store_batch_t *h)
 {
+    s_retired_end(w);
     if (w->pending || !h || h->last_seq != st->last_seq) {
         s_pend_damaged(w);
         return;
@@ -228,9 +281,9 @@ static void s_walk_end(walk_t *w, const lt_stream_t *st, const lt_store_batch_t 
 }
 
 /* Batches pass: each kept header from the one holding `from`. */
-static int s_batches(lt_store_t *store, const lt_dir_t *dir, const char *name,
-                     const lt_stream_t *st, uint64_t from, lt_store_damage_fn fn, void *arg,
-                     char *err, size_t errlen)
+static int s_batches(lt_store_t *store, const lt_dir_t *dir, lt_dir_t *const *retired,
+                     size_t n_retired, const char *name, const lt_stream_t *st, uint64_t from,
+                     lt_store_damage_fn fn, void *arg, char *err, size_t errlen)
 {
     lt_store_batch_t h, last;
     lt_batch_recs_t *r = calloc(1, sizeof *r);
@@ -239,6 +292,7 @@ static int s_batches(lt_store_t *store, const lt_dir_t *dir, const char *name,
     memset(&last, 0, sizeof last);
     walk_t w = {.fn = fn, .arg = arg, .name = name};
     const Lienthong__Member *pk = s_owner(dir, s_signed_name(name));
+    keys_t k = {pk, retired, n_retired};
     if (!r) {
         snprintf(err, errlen, "out of memory");
         return -1;
@@ -251,7 +305,7 @@ static int s_batches(lt_store_t *store, const lt_dir_t *dir, const char *name,
             break;
         }
         batch_is_t v =
-            s_batch(store, s_signed_name(name), st, &h, any ? last.last_seq : 0, pk, r, hash);
+            s_batch(store, s_signed_name(name), st, &h, any ? last.last_seq : 0, &k, r, hash);
         s_walk(&w, &h, v, hash);
         last = h;
         any = 1;
@@ -268,9 +322,9 @@ static int s_batches(lt_store_t *store, const lt_dir_t *dir, const char *name,
     return w.found;
 }
 
-int lt_store_verify_stream(lt_store_t *store, const lt_dir_t *dir, const char *name,
-                           const lt_stream_t *st, uint64_t from, lt_store_damage_fn fn, void *arg,
-                           char *err, size_t errlen)
+int lt_store_verify_stream(lt_store_t *store, const lt_dir_t *dir, lt_dir_t *const *retired,
+                           size_t n_retired, const char *name, const lt_stream_t *st, uint64_t from,
+                           lt_store_damage_fn fn, void *arg, char *err, size_t errlen)
 {
     /* The log starts at the retained tail (PROTOCOL.md 6.8, 6.10): below it
      * only the state's rows remain, and a replica that installed a snapshot
@@ -285,12 +339,14 @@ int lt_store_verify_stream(lt_store_t *store, const lt_dir_t *dir, const char *n
     int a = s_records(store, name, st, from, fn, arg, err, errlen);
     if (a < 0)
         return -1;
-    int b = s_batches(store, dir, name, st, from, fn, arg, err, errlen);
+    int b = s_batches(store, dir, retired, n_retired, name, st, from, fn, arg, err, errlen);
     return b < 0 ? -1 : a + b;
 }
 
 typedef struct {
     const lt_dir_t *dir;
+    lt_dir_t *const *retired;
+    size_t n_retired;
     lt_store_damage_fn fn;
     void *arg;
     char *err;
@@ -302,17 +358,19 @@ typedef struct {
 static int s_one(void *arg, const char *name, const lt_stream_t *st)
 {
     all_t *a = arg;
-    int n = lt_store_verify_stream(a->store, a->dir, name, st, 1, a->fn, a->arg, a->err, a->errlen);
+    int n = lt_store_verify_stream(a->store, a->dir, a->retired, a->n_retired, name, st, 1, a->fn,
+                                   a->arg, a->err, a->errlen);
     if (n < 0)
         return -1;
     a->found += n;
     return 0;
 }
 
-int lt_store_verify_all(lt_store_t *store, const lt_dir_t *dir, lt_store_damage_fn fn, void *arg,
-                        char *err, size_t errlen)
+int lt_store_verify_all(lt_store_t *store, const lt_dir_t *dir, lt_dir_t *const *retired,
+                        size_t n_retired, lt_store_damage_fn fn, void *arg, char *err,
+                        size_t errlen)
 {
-    all_t a = {dir, fn, arg, err, errlen, store, 0};
+    all_t a = {dir, retired, n_retired, fn, arg, err, errlen, store, 0};
     err[0] = '\0';
     int rc = lt_store_streams(store, s_one, &a);
     if (rc != 0 && !err[0])

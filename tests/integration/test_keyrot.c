@@ -17,16 +17,19 @@
  * `gateway --check` reports on it, though the configured file expired.
  * `keys promote` refuses next keys the gateway's directory does not list
  * and a second rotation before the first is complete. A replica restarted
- * after the rotation completed, its owner down, finds the trailing batches
- * of the old key damaged (nothing it trusts proves them), and repairs them
- * once the owner is back (PROTOCOL.md 6.10).
+ * after the rotation completed, its owner down, keeps delivering the
+ * batches of the old key, verified under the directory it adopted before
+ * that listed it (PROTOCOL.md 6.10); changed in its store, with the cursor
+ * hash rewritten to match, they are damage.
  *
  * Usage: test_keyrot /path/to/lienthong (or LIENTHONG_BIN=...). */
 #define _GNU_SOURCE
+#include "lt_batch.h"
 #include "lt_clock.h"
 #include "lt_feedtest.h"
 #include "lt_itest.h"
 #include "lt_sock.h"
+#include "lt_store.h"
 #include "records/population.pb-c.h"
 
 #include <CUnit/Basic.h>
@@ -665,21 +668,74 @@ static int s_store_verify_out(lt_it_fed_t *f, lt_it_gw_t *g, const char *path)
     return lt_it_run_cli(f->dir, path, args, CLI_MS);
 }
 
+/* An lt_store_rec_fn gathering records into an lt_batch_recs_t. */
+static int s_gather(void *arg, uint64_t seq, const void *rec, size_t len,
+                    const uint8_t leaf[LT_HASH_BYTES])
+{
+    (void)seq, (void)leaf;
+    return lt_batch_recs_add(arg, rec, len);
+}
+
+/* Changes, in the store at path, the last record of DS with a fresh
+ * checksum, and rewrites the stream's cursor hash to the batch_hash of its
+ * batch over the changed records: what one who can write the store does to
+ * pass off a record the owner never signed; 0 or -1. */
+static int s_tamper_tail(const char *path)
+{
+    char err[256];
+    lt_stream_t st;
+    lt_store_batch_t h;
+    uint8_t *rec = NULL, root[LT_HASH_BYTES];
+    size_t len = 0, hlen;
+    int rc = -1;
+    lt_batch_recs_t *r = calloc(1, sizeof *r);
+    lt_store_t *s = lt_store_open(path, err, sizeof err);
+    if (!r || !s || lt_store_stream(s, DS, &st) != 0 || st.last_seq == 0 ||
+        lt_store_get(s, st.id, st.last_seq, &rec, &len) != 1 || len == 0)
+        goto out;
+    rec[len - 1] ^= 0x01;
+    if (lt_store_replace(s, st.id, st.last_seq, rec, len) != 0 ||
+        lt_store_batch_find(s, st.id, st.last_seq, &h) != 1)
+        goto out;
+    size_t n = (size_t)(h.last_seq - h.first_seq + 1);
+    if (lt_store_read(s, st.id, h.first_seq, n, (size_t)-1, s_gather, r) != (int)n ||
+        lt_batch_recs_root(r, root) != 0)
+        goto out;
+    uint8_t *H = lt_batch_header(DS, h.has_history ? h.history : NULL, h.first_seq, h.last_seq,
+                                 h.prev_hash, root, &hlen);
+    if (!H)
+        goto out;
+    lt_crypto_hash(H, hlen, st.last_hash);
+    free(H);
+    rc = lt_store_stream_save(s, &st);
+out:
+    if (!s)
+        fprintf(stderr, "tamper: %s\n", err);
+    free(rec);
+    if (r)
+        free(r->buf);
+    free(r);
+    lt_store_destroy(&s);
+    return rc;
+}
+
 /* A province holds batches the ministry signed with its first key; the
- * rotation completes (version 3 lists the new key alone). Restarted while
- * the ministry is down, the province can prove those batches under no key
- * its directory lists, nor through a later batch: `store verify` reports
- * them damaged and exits 1, and the tail check marks them (their chain to
- * the cursor proves nothing, PROTOCOL.md 6.10). Once the ministry is up and
- * publishes under its new key, the province fetches them again and the
- * new batches prove the rest through the chain: `store verify` finds the
- * store intact, and a restart marks nothing. */
+ * rotation completes (version 3 lists the new key alone), and the province
+ * keeps version 2, which listed the first key, as retired. Restarted while
+ * the ministry is down, the province's tail check does not mark those
+ * batches damaged: their signatures verify under the first key that
+ * version 2 lists (PROTOCOL.md 6.10); it says they are signed with a key
+ * the directory no longer lists, and `store verify` says the same and
+ * exits 0. In a copy of its data where the last record is changed with a
+ * fresh checksum and the cursor hash rewritten to match, `store verify`
+ * finds damage. Once the ministry publishes under its new key, nothing is
+ * reported. */
 static void test_restart_after_member_rotation(void)
 {
     lt_it_fed_t f;
     lt_ft_model_t model;
     load_t l;
-    char out[PATH_MAX + 32];
+    char out[PATH_MAX + 32], copy[PATH_MAX + 32], cmd[3 * PATH_MAX], db[PATH_MAX + 48];
     memset(&l, 0, sizeof l);
     memset(&model, 0, sizeof model);
     lt_it_member_t *mo = NULL;
@@ -697,24 +753,47 @@ static void test_restart_after_member_rotation(void)
     /* The ministry is down; the province restarts. */
     CU_ASSERT(lt_it_gw_stop(province, STOP_MS) == 0);
     CU_ASSERT(lt_it_gw_stop(owner, STOP_MS) == 0);
-    CU_ASSERT_EQUAL(s_store_verify_out(&f, province, out), 1);
-    CU_ASSERT(lt_it_file_contains(out, "damaged: " DS " records 1..8"));
-    CU_ASSERT(!lt_it_file_contains(out, " intact: "));
+    snprintf(db, sizeof db, "%s/directory.retired-2.signed", province->data_dir);
+    CU_ASSERT(access(db, F_OK) == 0);
+    CU_ASSERT_EQUAL(s_store_verify_out(&f, province, out), 0);
+    CU_ASSERT(lt_it_file_contains(out, "key retired: " DS " records 1..8"));
+    CU_ASSERT(lt_it_file_contains(out, " intact: "));
+    CU_ASSERT(!lt_it_file_contains(out, "damaged: "));
     long mark_p = lt_it_log_mark(province);
     LT_IT_REQUIRE(lt_it_gw_run(province, READY_MS) == 0);
-    CU_ASSERT(lt_it_log_wait(province, mark_p, "are damaged in the store", NULL, STEP_MS) == 0);
+    CU_ASSERT(lt_it_log_wait(province, mark_p, "signed with a key the directory no longer lists",
+                             NULL, STEP_MS) == 0);
+    CU_ASSERT(!lt_it_log_has(province, mark_p, "are damaged in the store", NULL));
+    CU_ASSERT(lt_it_gw_stop(province, STOP_MS) == 0);
+
+    /* A copy of its data with the last record changed and the cursor
+     * rewritten to match: damage, not a retired key. */
+    snprintf(copy, sizeof copy, "%s/tampered", f.dir);
+    snprintf(cmd, sizeof cmd, "cp -r '%s' '%s'", province->data_dir, copy);
+    LT_IT_REQUIRE(system(cmd) == 0);
+    snprintf(db, sizeof db, "%s/store.db", copy);
+    LT_IT_REQUIRE(s_tamper_tail(db) == 0);
+    const char *args[] = {"store", "verify", "--config", province->conf_path, "--data-dir", copy,
+                          NULL};
+    CU_ASSERT_EQUAL(lt_it_run_cli(f.dir, out, args, CLI_MS), 1);
+    /* The batch holding record 8 (one or more records, as published). */
+    CU_ASSERT(lt_it_file_contains(out, "damaged: " DS " records "));
+    CU_ASSERT(lt_it_file_contains(out, "..8: the owner's signature does not verify"));
+    CU_ASSERT(!lt_it_file_contains(out, " intact: "));
 
     /* The ministry publishes under its new key: the chain proves the rest. */
+    LT_IT_REQUIRE(lt_it_gw_run(province, READY_MS) == 0);
     LT_IT_REQUIRE(lt_it_gw_run(owner, READY_MS) == 0);
     LT_IT_REQUIRE(s_publish_all(&l, 8, 1, province) == 0);
     CU_ASSERT(lt_it_gw_stop(province, STOP_MS) == 0);
     CU_ASSERT_EQUAL(s_store_verify_out(&f, province, out), 0);
     CU_ASSERT(lt_it_file_contains(out, " intact: "));
-    CU_ASSERT(!lt_it_file_contains(out, "damaged: "));
+    CU_ASSERT(!lt_it_file_contains(out, "key retired"));
     mark_p = lt_it_log_mark(province);
     LT_IT_REQUIRE(lt_it_gw_run(province, READY_MS) == 0);
     CU_ASSERT(lt_ft_wait_same(owner, province, DS, CONVERGE_MS) == 0);
     CU_ASSERT(!lt_it_log_has(province, mark_p, "are damaged in the store", NULL));
+    CU_ASSERT(!lt_it_log_has(province, mark_p, "no longer lists", NULL));
     CU_ASSERT(lt_it_gw_stop(province, STOP_MS) == 0);
     CU_ASSERT(lt_it_gw_stop(owner, STOP_MS) == 0);
 out:
@@ -823,7 +902,7 @@ int main(int argc, char **argv)
         {"store verify and gateway --check after an authority rotation use the directory the "
          "gateway starts with",
          test_store_verify_after_authority_rotation},
-        {"a replica restarted after its owner's rotation repairs the batches of the old key",
+        {"a replica restarted after its owner's rotation keeps the batches of the old key",
          test_restart_after_member_rotation},
         {NULL, NULL},
     };

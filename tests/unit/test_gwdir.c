@@ -26,7 +26,8 @@
 #define DAY 86400
 
 static char g_dir[512];
-static lt_keys_t *g_auth, *g_next_auth, *g_a, *g_b;
+static lt_keys_t *g_auth, *g_next_auth, *g_a, *g_b, *g_a2;
+static const lt_keys_t *g_owner; /* the first member's keys in the directories made */
 static lt_gwcfg_t g_cfg;
 static char g_adopted[600], g_learned[600];
 
@@ -39,7 +40,9 @@ static int suite_init(void)
     g_next_auth = lt_keys_new(LT_KEYS_AUTHORITY);
     g_a = lt_keys_new(LT_KEYS_MEMBER);
     g_b = lt_keys_new(LT_KEYS_MEMBER);
-    if (!g_auth || !g_next_auth || !g_a || !g_b)
+    g_a2 = lt_keys_new(LT_KEYS_MEMBER);
+    g_owner = g_a;
+    if (!g_auth || !g_next_auth || !g_a || !g_b || !g_a2)
         return -1;
     snprintf(g_cfg.federation, sizeof g_cfg.federation, "VN");
     snprintf(g_cfg.directory_file, sizeof g_cfg.directory_file, "%s/conf.signed", g_dir);
@@ -56,6 +59,7 @@ static int suite_clean(void)
     lt_keys_destroy(&g_next_auth);
     lt_keys_destroy(&g_a);
     lt_keys_destroy(&g_b);
+    lt_keys_destroy(&g_a2);
     return ut_rmrf(g_dir);
 }
 
@@ -82,7 +86,7 @@ static lt_dir_t *s_make_next(uint64_t v, int64_t expires, const char *path, cons
     lt_dir_t *d = NULL;
     int64_t issued = expires - 30 * DAY;
     snprintf(src, sizeof src, "%s/dir.src", g_dir);
-    if (od_write_source(src, g_a, g_b) == 0 && (!next || s_announce(src, next) == 0) &&
+    if (od_write_source(src, g_owner, g_b) == 0 && (!next || s_announce(src, next) == 0) &&
         lt_dir_compile(src, v, issued, expires, &raw, &raw_len, err, sizeof err) == 0 &&
         lt_dir_sign(raw, raw_len, auth, &sig, &sig_len) == 0 &&
         (!path || ut_write_file(path, sig, sig_len, 0644) == 0))
@@ -403,6 +407,72 @@ static void test_watch(void)
     lt_stats_destroy(&stats);
 }
 
+/* The path of the retired directory of version v in g_dir. */
+static void s_retired_path(uint64_t v, char *out, size_t len)
+{
+    snprintf(out, len, "%s/" LT_DIRPICK_RETIRED_PREFIX "%llu" LT_DIRPICK_RETIRED_SUFFIX, g_dir,
+             (unsigned long long)v);
+}
+
+/* PROTOCOL.md 6.10: persisting a directory that drops a member's signing
+ * key keeps the one it replaces beside the adopted copy, as retired; one
+ * that drops none keeps nothing; at most LT_DIRPICK_MAX_RETIRED are kept,
+ * the oldest removed. lt_dirpick_retired_open opens them newest first and
+ * leaves out one the trusted authority keys do not verify. */
+static void test_persist_keeps_retired(void)
+{
+    char err[512] = "", path[700];
+    int64_t now = (int64_t)time(NULL);
+    lt_dir_t *d[8] = {NULL};
+    (void)unlink(g_adopted);
+    (void)unlink(g_learned);
+    /* v1, v2 the first keys; then each version switches the first member's. */
+    for (uint64_t v = 1; v <= 7; v++) {
+        g_owner = v >= 3 && v % 2 ? g_a2 : g_a;
+        d[v] = s_make(v, now + 10 * DAY, NULL);
+        CU_ASSERT_FATAL(d[v] != NULL);
+        CU_ASSERT_EQUAL(lt_gwdir_persist(&g_cfg, g_adopted, g_learned, d[v - 1], d[v], &g_cfg.pins,
+                                         err, sizeof err),
+                        0);
+        s_retired_path(v - 1, path, sizeof path);
+        /* v2 drops no key of v1; v3..v7 each drop one of the version before. */
+        CU_ASSERT_EQUAL(access(path, F_OK) == 0, v >= 3);
+    }
+    g_owner = g_a;
+    uint64_t versions[8];
+    CU_ASSERT_EQUAL(lt_dirpick_retired_list(g_dir, versions, 8), LT_DIRPICK_MAX_RETIRED);
+    CU_ASSERT(versions[0] == 6 && versions[3] == 3);
+    s_retired_path(2, path, sizeof path);
+    CU_ASSERT(access(path, F_OK) != 0); /* the oldest, removed */
+    s_retired_path(6, path, sizeof path);
+    CU_ASSERT(s_holds(path, d[6]));
+    lt_dirpick_retired_t r;
+    lt_dirpick_retired_open(&r, g_dir, &g_cfg.pins, "VN");
+    CU_ASSERT_EQUAL(r.count, LT_DIRPICK_MAX_RETIRED);
+    CU_ASSERT(r.count && lt_dir_version(r.dirs[0]) == 6);
+    lt_dirpick_retired_clear(&r);
+    lt_dirpick_retired_clear(&r);
+    CU_ASSERT_EQUAL(r.count, 0);
+    /* One signed by a key neither pinned nor learned: left out. */
+    s_retired_path(9, path, sizeof path);
+    lt_dir_pins_t theirs = {.count = 1};
+    memcpy(theirs.keys[0], lt_keys_signing_public(g_next_auth), LT_KEY_BYTES);
+    lt_dir_t *alien = s_make_by(9, now + 10 * DAY, path, g_next_auth, &theirs);
+    CU_ASSERT(alien != NULL);
+    lt_dirpick_retired_open(&r, g_dir, &g_cfg.pins, "VN");
+    CU_ASSERT_EQUAL(r.count, LT_DIRPICK_MAX_RETIRED - 1);
+    CU_ASSERT(r.count && lt_dir_version(r.dirs[0]) == 6);
+    lt_dirpick_retired_clear(&r);
+    for (uint64_t v = 3; v <= 9; v++) {
+        s_retired_path(v, path, sizeof path);
+        (void)unlink(path);
+    }
+    lt_dir_destroy(&alien);
+    for (size_t i = 0; i < 8; i++)
+        lt_dir_destroy(&d[i]);
+    (void)unlink(g_adopted);
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -415,6 +485,8 @@ int main(void)
          test_load_keeps_configured},
         {"with the key only the adopted copy announced", test_load_keeps_configured_key},
         {"expiry watch: warnings, expiry, repeats, renewal", test_watch},
+        {"a directory dropping a signing key keeps the one before as retired",
+         test_persist_keeps_retired},
         {NULL, NULL},
     };
     return ut_main("gwdir", suite_init, suite_clean, tests);

@@ -1296,7 +1296,7 @@ static void test_retained_tail_verify_and_headers(void)
         CU_ASSERT_EQUAL(lt_store_log_delete(s, st.id, seq), 0);
     /* Before the tail is recorded, the hole is damage... */
     uint64_t damaged = 0;
-    CU_ASSERT(lt_store_verify_stream(s, NULL, name, &st, 1, s_count_damage, &damaged, err,
+    CU_ASSERT(lt_store_verify_stream(s, NULL, NULL, 0, name, &st, 1, s_count_damage, &damaged, err,
                                      sizeof err) > 0);
     CU_ASSERT_EQUAL(damaged, 5 + 10); /* the records, and the unverifiable headers */
     /* ...after it, it is the pruned part of the log. */
@@ -1306,8 +1306,8 @@ static void test_retained_tail_verify_and_headers(void)
     CU_ASSERT_EQUAL(lt_store_batch_find(s, st.id, 1, &h), 1);
     CU_ASSERT_EQUAL(h.first_seq, 6);
     damaged = 0;
-    CU_ASSERT_EQUAL(lt_store_verify_stream(s, NULL, name, &st, 1, s_count_damage, &damaged, err,
-                                           sizeof err),
+    CU_ASSERT_EQUAL(lt_store_verify_stream(s, NULL, NULL, 0, name, &st, 1, s_count_damage, &damaged,
+                                           err, sizeof err),
                     1); /* only the header of 6..10: no owner key without a directory */
     CU_ASSERT_EQUAL(damaged, 5);
     lt_store_destroy(&s);

@@ -40,11 +40,12 @@ typedef struct {
 } rep_t;
 
 /* What one verification found: the damaged ranges, the first and last
- * record of the first and the last record of the last, and any other kind
- * of finding. */
+ * record of the first and the last record of the last; the ranges proven
+ * under a retired key, the first and last record of the last; and any
+ * other kind of finding. */
 typedef struct {
-    int damaged, other;
-    uint64_t damaged_first, first_last, damaged_last;
+    int damaged, retired, other;
+    uint64_t damaged_first, first_last, damaged_last, retired_first, retired_last;
 } found_t;
 
 static void s_found(void *arg, const char *stream, lt_store_finding_t kind, uint64_t first,
@@ -52,6 +53,12 @@ static void s_found(void *arg, const char *stream, lt_store_finding_t kind, uint
 {
     found_t *f = arg;
     (void)stream, (void)why;
+    if (kind == LT_STORE_KEY_RETIRED) {
+        f->retired++;
+        f->retired_first = first;
+        f->retired_last = last;
+        return;
+    }
     if (kind != LT_STORE_DAMAGED_RANGE) {
         f->other++;
         return;
@@ -144,17 +151,25 @@ static void s_edit(rep_t *r, uint64_t seq)
     sqlite3_close(db);
 }
 
-static found_t s_verify(rep_t *r, const lt_dir_t *dir, uint64_t from)
+/* Verifies r's stream from `from` under dir and the retired directories
+ * (n of them). */
+static found_t s_verify_with(rep_t *r, const lt_dir_t *dir, lt_dir_t *const *retired, size_t n_ret,
+                             uint64_t from)
 {
     found_t f;
     char err[300] = "";
     memset(&f, 0, sizeof f);
-    int n =
-        lt_store_verify_stream(r->store, dir, OD_POP, &r->st, from, s_found, &f, err, sizeof err);
+    int n = lt_store_verify_stream(r->store, dir, retired, n_ret, OD_POP, &r->st, from, s_found, &f,
+                                   err, sizeof err);
     if (n < 0)
         fprintf(stderr, "\n    verify: %s\n", err);
     CU_ASSERT_EQUAL(n, f.damaged);
     return f;
+}
+
+static found_t s_verify(rep_t *r, const lt_dir_t *dir, uint64_t from)
+{
+    return s_verify_with(r, dir, NULL, 0, from);
 }
 
 static int suite_init(void)
@@ -255,6 +270,33 @@ static void s_rehash(const lt_store_batch_t *h, uint64_t changed, uint8_t hash[L
     free(H);
 }
 
+/* A fresh replica of three batches signed with key, the last of them
+ * changed as one who can write the store would: a record with a fresh
+ * checksum and the cursor hash rewritten to the batch_hash over it. */
+static void s_open_tampered(rep_t *r, const lt_keys_t *key)
+{
+    lt_store_batch_t h;
+    CU_ASSERT_FATAL(s_open(r) == 0);
+    for (int i = 0; i < 3; i++)
+        s_apply(r, key);
+    s_change(r, 3 * PER_BATCH - 1);
+    CU_ASSERT_FATAL(lt_store_batch_find(r->store, r->st.id, 3 * PER_BATCH, &h) == 1);
+    s_rehash(&h, 3 * PER_BATCH - 1, r->st.last_hash);
+    CU_ASSERT(memcmp(r->st.last_hash, r->hash[2], LT_HASH_BYTES) != 0);
+}
+
+/* The same with instead one byte of the last batch's signature flipped. */
+static void s_open_flipped(rep_t *r, const lt_keys_t *key)
+{
+    lt_store_batch_t h;
+    CU_ASSERT_FATAL(s_open(r) == 0);
+    for (int i = 0; i < 3; i++)
+        s_apply(r, key);
+    CU_ASSERT_FATAL(lt_store_batch_find(r->store, r->st.id, 3 * PER_BATCH, &h) == 1);
+    h.signature[7] ^= 1;
+    CU_ASSERT_FATAL(lt_store_batch_put(r->store, r->st.id, &h) == 0);
+}
+
 /* An owner that never rotated: a record of its last batch changed with a
  * fresh checksum, and the stream's cursor hash rewritten to the batch_hash
  * over the changed records, both in the replica's store. The chain then
@@ -263,14 +305,7 @@ static void s_rehash(const lt_store_batch_t *h, uint64_t changed, uint8_t hash[L
 static void test_tampered_tail_with_cursor(void)
 {
     rep_t r;
-    lt_store_batch_t h;
-    CU_ASSERT_FATAL(s_open(&r) == 0);
-    for (int i = 0; i < 3; i++)
-        s_apply(&r, G.new_key);
-    s_change(&r, 3 * PER_BATCH - 1);
-    CU_ASSERT_FATAL(lt_store_batch_find(r.store, r.st.id, 3 * PER_BATCH, &h) == 1);
-    s_rehash(&h, 3 * PER_BATCH - 1, r.st.last_hash);
-    CU_ASSERT(memcmp(r.st.last_hash, r.hash[2], LT_HASH_BYTES) != 0);
+    s_open_tampered(&r, G.new_key);
     found_t f = s_verify(&r, G.dir_new, 1);
     CU_ASSERT_EQUAL(f.damaged, 1);
     CU_ASSERT_EQUAL(f.damaged_first, 2 * PER_BATCH + 1);
@@ -280,12 +315,7 @@ static void test_tampered_tail_with_cursor(void)
     CU_ASSERT_EQUAL(f.other, 0);
     lt_store_destroy(&r.store);
     /* A flipped byte in the last batch's kept signature. */
-    CU_ASSERT_FATAL(s_open(&r) == 0);
-    for (int i = 0; i < 3; i++)
-        s_apply(&r, G.new_key);
-    CU_ASSERT_FATAL(lt_store_batch_find(r.store, r.st.id, 3 * PER_BATCH, &h) == 1);
-    h.signature[7] ^= 1;
-    CU_ASSERT_FATAL(lt_store_batch_put(r.store, r.st.id, &h) == 0);
+    s_open_flipped(&r, G.new_key);
     f = s_verify(&r, G.dir_new, 1);
     CU_ASSERT_EQUAL(f.damaged, 1);
     CU_ASSERT_EQUAL(f.damaged_first, 2 * PER_BATCH + 1);
@@ -428,6 +458,69 @@ static void test_broken_chain_and_cursor(void)
     lt_store_destroy(&r.store);
 }
 
+/* The directory that listed the owner's first key, kept as retired: the
+ * batches of that key up to the cursor verify under it and are reported
+ * as such, not damaged, over the whole stream and a tail check's window;
+ * followed by a batch of the current key, they are proven and not
+ * reported. A record changed with the cursor rewritten, or a flipped
+ * signature byte, is still damage. A directory listing another member's
+ * key under the owner's id is not the owner's: the lookup is by id in
+ * each directory, so a key of another member proves nothing. */
+static void test_retired_directory_proves(void)
+{
+    rep_t r;
+    lt_dir_t *retired[] = {G.dir_old};
+    CU_ASSERT_FATAL(s_open(&r) == 0);
+    for (int i = 0; i < 3; i++)
+        s_apply(&r, G.old_key);
+    found_t f = s_verify_with(&r, G.dir_new, retired, 1, 1);
+    CU_ASSERT_EQUAL(f.damaged, 0);
+    CU_ASSERT_EQUAL(f.retired, 1);
+    CU_ASSERT_EQUAL(f.retired_first, 1);
+    CU_ASSERT_EQUAL(f.retired_last, 3 * PER_BATCH);
+    f = s_verify_with(&r, G.dir_new, retired, 1, 2 * PER_BATCH + 1);
+    CU_ASSERT_EQUAL(f.damaged, 0);
+    CU_ASSERT_EQUAL(f.retired, 1);
+    CU_ASSERT_EQUAL(f.retired_first, 2 * PER_BATCH + 1);
+    /* Without it, damage (part of the same store otherwise). */
+    f = s_verify(&r, G.dir_new, 1);
+    CU_ASSERT_EQUAL(f.damaged, 1);
+    CU_ASSERT_EQUAL(f.retired, 0);
+    /* A batch of the current key after them: nothing to report. */
+    s_apply(&r, G.new_key);
+    f = s_verify_with(&r, G.dir_new, retired, 1, 1);
+    CU_ASSERT_EQUAL(f.damaged, 0);
+    CU_ASSERT_EQUAL(f.retired, 0);
+    CU_ASSERT_EQUAL(f.other, 0);
+    lt_store_destroy(&r.store);
+
+    /* The tampered tail with the cursor rewritten, under the retired key. */
+    s_open_tampered(&r, G.old_key);
+    f = s_verify_with(&r, G.dir_new, retired, 1, 1);
+    CU_ASSERT_EQUAL(f.damaged, 1);
+    CU_ASSERT_EQUAL(f.damaged_first, 2 * PER_BATCH + 1);
+    CU_ASSERT_EQUAL(f.retired, 1);
+    CU_ASSERT_EQUAL(f.retired_last, 2 * PER_BATCH);
+    lt_store_destroy(&r.store);
+
+    /* A flipped signature byte in the last batch. */
+    s_open_flipped(&r, G.old_key);
+    f = s_verify_with(&r, G.dir_new, retired, 1, 1);
+    CU_ASSERT_EQUAL(f.damaged, 1);
+    CU_ASSERT_EQUAL(f.damaged_first, 2 * PER_BATCH + 1);
+    lt_store_destroy(&r.store);
+
+    /* Batches signed by another member's key: its listing in a retired
+     * directory, under its own id, proves nothing for the owner. */
+    CU_ASSERT_FATAL(s_open(&r) == 0);
+    for (int i = 0; i < 2; i++)
+        s_apply(&r, G.other);
+    f = s_verify_with(&r, G.dir_new, retired, 1, 1);
+    CU_ASSERT_EQUAL(f.damaged, 1);
+    CU_ASSERT_EQUAL(f.retired, 0);
+    lt_store_destroy(&r.store);
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -439,6 +532,8 @@ int main(void)
          test_tampered_tail_with_cursor},
         {"a kept header with first_seq 0 or off the header before it is damage",
          test_malformed_first_seq},
+        {"a retired directory's key of the owner proves its batches; tampering is damage",
+         test_retired_directory_proves},
         {"a record changed in a retired-key batch before a current one is damage",
          test_changed_record_before_new_key},
         {"a record changed in a retired-key batch up to the cursor is damage",
