@@ -117,6 +117,12 @@ static uint64_t s_retired_version(const char *name)
     return end == name + n - ns && name[np] >= '1' && name[np] <= '9' ? (uint64_t)v : 0;
 }
 
+void lt_dirpick_retired_path(const char *data_dir, uint64_t version, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/" LT_DIRPICK_RETIRED_PREFIX "%llu" LT_DIRPICK_RETIRED_SUFFIX, data_dir,
+             (unsigned long long)version);
+}
+
 size_t lt_dirpick_retired_list(const char *data_dir, uint64_t *versions, size_t cap)
 {
     DIR *dh = opendir(data_dir);
@@ -154,9 +160,7 @@ void lt_dirpick_retired_open(lt_dirpick_retired_t *r, const char *data_dir,
     (void)lt_dir_learned_add(learned, pins, &base);
     size_t n = lt_dirpick_retired_list(data_dir, v, LT_DIRPICK_MAX_RETIRED);
     for (size_t i = 0; i < n && i < LT_DIRPICK_MAX_RETIRED; i++) {
-        snprintf(path, sizeof path,
-                 "%s/" LT_DIRPICK_RETIRED_PREFIX "%llu" LT_DIRPICK_RETIRED_SUFFIX, data_dir,
-                 (unsigned long long)v[i]);
+        lt_dirpick_retired_path(data_dir, v[i], path, sizeof path);
         /* Expired by now, as a directory replaced long ago is: its
          * signature and contents are what count. */
         lt_dir_t *d = lt_dir_load(path, &base, federation, 0, why, sizeof why);

@@ -72,6 +72,9 @@ typedef struct {
     size_t count;
 } lt_dirpick_retired_t;
 
+/* The path of the retired directory of version in data_dir, into buf. */
+void lt_dirpick_retired_path(const char *data_dir, uint64_t version, char *buf, size_t len);
+
 /* The versions of the retired directories in data_dir, newest first, at
  * most cap (the number found may be larger; it is returned). */
 size_t lt_dirpick_retired_list(const char *data_dir, uint64_t *versions, size_t cap);

@@ -227,6 +227,7 @@ void lt_feed_destroy(lt_feed_t **self_p)
     for (size_t i = 0; i < self->n_replicas; i++)
         lt_feed_stage_free(&self->replicas[i]);
     free(self->chunk.buf);
+    lt_dirpick_retired_clear(&self->retired);
     lt_tail_destroy(&self->tail);
     lt_fresh_destroy(&self->fresh);
     lt_arena_destroy(&self->arena);

@@ -8,6 +8,7 @@
 
 #include "lt_arena.h"
 #include "lt_batch.h"
+#include "lt_dirpick.h"
 #include "lt_feed.h"
 #include "lt_fresh.h"
 #include "lt_snap.h"
@@ -177,6 +178,11 @@ typedef struct {
 
 struct _lt_feed_t {
     const lt_gwctx_t *ctx;
+    /* The directories kept as retired (PROTOCOL.md 6.10), opened once for
+     * the tail checks of all replicas (lt_feed_check_tail), again after an
+     * adoption, which may have kept one more. */
+    lt_dirpick_retired_t retired;
+    int retired_open;
     lt_feed_stream_t streams[LT_FEED_MAX_STREAMS];
     size_t n_streams;
     lt_feed_sub_t subs[LT_FEED_MAX_SUBS];

@@ -336,6 +336,8 @@ void lt_feed_dir_changed(lt_feed_t *self, void *peer_sock)
     /* Before anything more is sent: no record derived with a view's old
      * definition may leave once the new one is in force. */
     lt_feed_views_sync(self, peer_sock);
+    lt_dirpick_retired_clear(&self->retired); /* the adoption may have kept one more */
+    self->retired_open = 0;
     lt_feed_replica_dir_changed(self);
     for (size_t i = 0; i < self->n_subs;) {
         lt_feed_sub_t *s = &self->subs[i];

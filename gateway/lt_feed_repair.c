@@ -150,14 +150,17 @@ void lt_feed_check_tail(lt_feed_t *self, lt_feed_stream_t *st, const lt_stream_t
         cursor->last_seq > LT_STORE_TAIL_CHECK ? cursor->last_seq - LT_STORE_TAIL_CHECK + 1 : 1;
     if (cursor->last_seq == 0)
         return;
-    /* The owners' keys before a rotation (PROTOCOL.md 6.10). */
-    lt_dirpick_retired_t retired;
+    /* The owners' keys before a rotation (PROTOCOL.md 6.10): read once for
+     * every replica's check, not once each. */
     const lt_gwcfg_t *cfg = self->ctx->cfg;
-    lt_dirpick_retired_open(&retired, cfg->data_dir, &cfg->pins, cfg->federation);
-    if (lt_store_verify_stream(self->ctx->store, self->ctx->dir, retired.dirs, retired.count,
-                               st->name, cursor, from, s_on_damage, &t, err, sizeof err) < 0)
+    if (!self->retired_open) {
+        lt_dirpick_retired_open(&self->retired, cfg->data_dir, &cfg->pins, cfg->federation);
+        self->retired_open = 1;
+    }
+    if (lt_store_verify_stream(self->ctx->store, self->ctx->dir, self->retired.dirs,
+                               self->retired.count, st->name, cursor, from, s_on_damage, &t, err,
+                               sizeof err) < 0)
         lt_error("store", "cannot check the tail of %s: %s", st->name, err);
-    lt_dirpick_retired_clear(&retired);
 }
 
 void lt_feed_repair_tick(lt_feed_t *self)

@@ -153,8 +153,7 @@ static void s_keep_retired(const char *adopted_path, const lt_dir_t *kept, const
     const char *slash = strrchr(adopted_path, '/');
     snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - adopted_path) : 1,
              slash ? adopted_path : ".");
-    snprintf(path, sizeof path, "%s/" LT_DIRPICK_RETIRED_PREFIX "%llu" LT_DIRPICK_RETIRED_SUFFIX,
-             dir, (unsigned long long)lt_dir_version(kept));
+    lt_dirpick_retired_path(dir, lt_dir_version(kept), path, sizeof path);
     const uint8_t *bytes = lt_dir_signed_bytes(kept, &len);
     if (lt_file_write_atomic(path, bytes, len, 0644) != 0) {
         lt_warn("directory",
@@ -167,9 +166,7 @@ static void s_keep_retired(const char *adopted_path, const lt_dir_t *kept, const
      * is beyond it, as each adoption keeps one). */
     size_t n = lt_dirpick_retired_list(dir, v, sizeof v / sizeof v[0]);
     for (size_t i = LT_DIRPICK_MAX_RETIRED; i < n && i < sizeof v / sizeof v[0]; i++) {
-        snprintf(path, sizeof path,
-                 "%s/" LT_DIRPICK_RETIRED_PREFIX "%llu" LT_DIRPICK_RETIRED_SUFFIX, dir,
-                 (unsigned long long)v[i]);
+        lt_dirpick_retired_path(dir, v[i], path, sizeof path);
         if (unlink(path) != 0 && errno != ENOENT)
             lt_warn("directory", "cannot remove %s: %s", path, strerror(errno));
     }
