@@ -3,9 +3,11 @@
  * 5.3, 5.5, 5.6; see lt_dirpick.h). */
 #include "lt_dirpick.h"
 #include "lt_clock.h"
+#include "lt_file.h"
 #include "lt_log.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,25 +151,62 @@ size_t lt_dirpick_retired_list(const char *data_dir, uint64_t *versions, size_t 
     return n;
 }
 
+void lt_dirpick_retired_trust(const char *data_dir, const lt_dir_pins_t *pins,
+                              lt_dirpick_rtrust_t *t)
+{
+    char path[PATH_MAX + 32];
+    uint8_t *buf = NULL;
+    size_t len = 0, cap = LT_DIRPICK_MAX_RETIRED_SIGNERS * LT_KEY_BYTES;
+    snprintf(path, sizeof path, "%s/" LT_DIRPICK_LEARNED, data_dir);
+    /* A learned file that is not keys adds nothing; the gateway warns of it. */
+    (void)lt_dir_learned_add(path, pins, &t->base);
+    t->signers.count = 0;
+    snprintf(path, sizeof path, "%s/" LT_DIRPICK_RETIRED_SIGNERS, data_dir);
+    if (lt_file_read(path, cap + 1, &buf, &len) != 0) {
+        if (errno != ENOENT)
+            lt_warn("directory", "cannot read %s: %s", path, strerror(errno));
+        return;
+    }
+    if (len == 0 || len > cap || len % LT_KEY_BYTES != 0)
+        lt_warn("directory", "ignoring %s: %zu bytes, not 1 to %d keys of %d bytes", path, len,
+                LT_DIRPICK_MAX_RETIRED_SIGNERS, LT_KEY_BYTES);
+    else {
+        memcpy(t->signers.keys, buf, len);
+        t->signers.count = len / LT_KEY_BYTES;
+    }
+    free(buf);
+}
+
+lt_dir_t *lt_dirpick_retired_load(const char *data_dir, uint64_t version,
+                                  const lt_dirpick_rtrust_t *t, const char *federation, char *why,
+                                  size_t len)
+{
+    char path[PATH_MAX + 64];
+    lt_dirpick_retired_path(data_dir, version, path, sizeof path);
+    /* Expired by now, as a directory replaced long ago is: its signature
+     * and contents are what count. */
+    lt_dir_t *d = lt_dir_load(path, &t->base, federation, 0, why, len);
+    if (!d && t->signers.count)
+        d = lt_dir_load(path, &t->signers, federation, 0, why, len);
+    return d;
+}
+
 void lt_dirpick_retired_open(lt_dirpick_retired_t *r, const char *data_dir,
                              const lt_dir_pins_t *pins, const char *federation)
 {
-    char learned[PATH_MAX + 32], path[PATH_MAX + 64], why[700];
+    char why[700];
     uint64_t v[LT_DIRPICK_MAX_RETIRED];
-    lt_dir_pins_t base;
+    lt_dirpick_rtrust_t t;
     memset(r, 0, sizeof *r);
-    snprintf(learned, sizeof learned, "%s/" LT_DIRPICK_LEARNED, data_dir);
-    (void)lt_dir_learned_add(learned, pins, &base);
+    lt_dirpick_retired_trust(data_dir, pins, &t);
     size_t n = lt_dirpick_retired_list(data_dir, v, LT_DIRPICK_MAX_RETIRED);
     for (size_t i = 0; i < n && i < LT_DIRPICK_MAX_RETIRED; i++) {
-        lt_dirpick_retired_path(data_dir, v[i], path, sizeof path);
-        /* Expired by now, as a directory replaced long ago is: its
-         * signature and contents are what count. */
-        lt_dir_t *d = lt_dir_load(path, &base, federation, 0, why, sizeof why);
+        lt_dir_t *d = lt_dirpick_retired_load(data_dir, v[i], &t, federation, why, sizeof why);
         if (d)
             r->dirs[r->count++] = d;
         else
-            lt_warn("directory", "ignoring the retired directory %s: %s", path, why);
+            lt_warn("directory", "ignoring the retired directory version %llu in %s: %s",
+                    (unsigned long long)v[i], data_dir, why);
     }
 }
 

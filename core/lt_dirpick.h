@@ -58,19 +58,33 @@ lt_dir_t *lt_dirpick_data_dir(const char *conf_path, const char *data_dir,
                               size_t errlen) __attribute__((warn_unused_result));
 
 /* The directories a gateway adopted before one that dropped a signing key
- * of some member, kept in data_dir as directory.retired-VERSION.signed (at
- * most LT_DIRPICK_MAX_RETIRED, the newest): the owners' retired keys they
- * list prove at rest the batches signed before a rotation (PROTOCOL.md
- * 5.5, 6.10). */
-#define LT_DIRPICK_RETIRED_PREFIX "directory.retired-"
-#define LT_DIRPICK_RETIRED_SUFFIX ".signed"
-#define LT_DIRPICK_MAX_RETIRED    4
+ * of some member, kept in data_dir as directory.retired-VERSION.signed:
+ * the owners' retired keys they list prove at rest the batches signed
+ * before a rotation (PROTOCOL.md 5.5, 6.10). A copy is kept while it lists
+ * a member's signing key that neither the directory in use nor a newer
+ * copy lists, at most LT_DIRPICK_MAX_RETIRED of them, the newest. The
+ * authority keys that signed them, when not pinned, are kept in
+ * data_dir/authority.retired (at most LT_DIRPICK_MAX_RETIRED_SIGNERS, 32
+ * bytes each, oldest first), trusted for these copies alone: a copy stays
+ * usable after the authority rotates its key and its pin is replaced. */
+#define LT_DIRPICK_RETIRED_PREFIX      "directory.retired-"
+#define LT_DIRPICK_RETIRED_SUFFIX      ".signed"
+#define LT_DIRPICK_RETIRED_SIGNERS     "authority.retired"
+#define LT_DIRPICK_MAX_RETIRED         32
+#define LT_DIRPICK_MAX_RETIRED_SIGNERS 8
 
 /* The retired directories that opened, newest first. */
 typedef struct {
     lt_dir_t *dirs[LT_DIRPICK_MAX_RETIRED];
     size_t count;
 } lt_dirpick_retired_t;
+
+/* What retired copies are verified under: the pins with data_dir's learned
+ * keys, then the keys of data_dir/authority.retired. */
+typedef struct {
+    lt_dir_pins_t base;
+    lt_dir_pins_t signers;
+} lt_dirpick_rtrust_t;
 
 /* The path of the retired directory of version in data_dir, into buf. */
 void lt_dirpick_retired_path(const char *data_dir, uint64_t version, char *buf, size_t len);
@@ -79,10 +93,20 @@ void lt_dirpick_retired_path(const char *data_dir, uint64_t version, char *buf, 
  * most cap (the number found may be larger; it is returned). */
 size_t lt_dirpick_retired_list(const char *data_dir, uint64_t *versions, size_t cap);
 
+/* Fills t for data_dir; a signers file that is not keys adds nothing (and
+ * is warned about). */
+void lt_dirpick_retired_trust(const char *data_dir, const lt_dir_pins_t *pins,
+                              lt_dirpick_rtrust_t *t);
+
+/* Opens the retired copy of version in data_dir, verified (expiry aside)
+ * under t; NULL with the reason in why. */
+lt_dir_t *lt_dirpick_retired_load(const char *data_dir, uint64_t version,
+                                  const lt_dirpick_rtrust_t *t, const char *federation, char *why,
+                                  size_t len) __attribute__((warn_unused_result));
+
 /* Opens the newest LT_DIRPICK_MAX_RETIRED retired directories in data_dir,
- * each verified (expiry aside) under pins and data_dir's learned keys, as
- * the adopted copy is; one that does not open is warned about and left
- * out. */
+ * each verified as lt_dirpick_retired_load does; one that does not open is
+ * warned about and left out. */
 void lt_dirpick_retired_open(lt_dirpick_retired_t *r, const char *data_dir,
                              const lt_dir_pins_t *pins, const char *federation);
 

@@ -3,6 +3,7 @@
  * 5.3, 5.5, 5.6). */
 #include "lt_gwdir.h"
 #include "lt_clock.h"
+#include "lt_crypto.h"
 #include "lt_dirpick.h"
 #include "lt_file.h"
 #include "lt_gwstats.h"
@@ -10,7 +11,9 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -37,13 +40,13 @@ static void s_log_choice(const lt_dir_t *taken, const char *taken_path, const lt
     if (other)
         s_describe(other, now, b, sizeof b);
     if (!other && other_why)
-        lt_info("directory", "starting with %s (%s); the other copy is not usable: %s",
-                taken_path, a, other_why);
+        lt_info("directory", "starting with %s (%s); the other copy is not usable: %s", taken_path,
+                a, other_why);
     else if (!other)
         lt_info("directory", "starting with %s (%s)", taken_path, a);
     else
-        lt_info("directory", "starting with %s (%s): newer than %s (%s)", taken_path, a,
-                other_path, b);
+        lt_info("directory", "starting with %s (%s): newer than %s (%s)", taken_path, a, other_path,
+                b);
 }
 
 void lt_gwdir_base(const lt_gwcfg_t *cfg, const char *learned_path, lt_dir_pins_t *base,
@@ -55,8 +58,10 @@ void lt_gwdir_base(const lt_gwcfg_t *cfg, const char *learned_path, lt_dir_pins_
     if (warned)
         *warned = bad;
     if (bad)
-        lt_warn("directory", "%s does not hold authority keys; ignored (the gateway writes it when "
-                "it adopts a directory signed by an announced key, PROTOCOL.md 5.5)", learned_path);
+        lt_warn("directory",
+                "%s does not hold authority keys; ignored (the gateway writes it when "
+                "it adopts a directory signed by an announced key, PROTOCOL.md 5.5)",
+                learned_path);
 }
 
 /* Writes conf, the configured directory taken at start, to adopted_path
@@ -76,11 +81,12 @@ static int s_keep_conf(const lt_gwcfg_t *cfg, const char *adopted_path, const ch
     const uint8_t *have = adopted ? lt_dir_signed_bytes(adopted, &have_len) : NULL;
     if ((have_adopted && !adopted) || (have && have_len == len && memcmp(have, bytes, len) == 0))
         return 0;
-    if (lt_gwdir_persist(cfg, adopted_path, learned_path, adopted, conf, trust, why,
-                         sizeof why) != 0) {
-        snprintf(err, errlen, "%s: directory version %llu not used, as it cannot be kept for the "
-                 "next start (PROTOCOL.md 5.3): %s", cfg->directory_file,
-                 (unsigned long long)lt_dir_version(conf), why);
+    if (lt_gwdir_persist(cfg, adopted_path, learned_path, adopted, conf, trust, why, sizeof why) !=
+        0) {
+        snprintf(err, errlen,
+                 "%s: directory version %llu not used, as it cannot be kept for the "
+                 "next start (PROTOCOL.md 5.3): %s",
+                 cfg->directory_file, (unsigned long long)lt_dir_version(conf), why);
         return -1;
     }
     lt_info("directory", "version %llu of %s kept in %s for the next start",
@@ -137,16 +143,118 @@ static int s_drops_key(const lt_dir_t *kept, const lt_dir_t *d)
     return 0;
 }
 
+/* The members' signing keys some directory lists, each as the hash of the
+ * member's id and the key: what the retired copies must go on proving. */
+typedef struct {
+    uint8_t (*h)[LT_HASH_BYTES];
+    size_t n, cap;
+} keyset_t;
+
+/* Adds d's members' signing keys to set: 1 if any was new, 0 if none, -1
+ * when out of memory. */
+static int s_keyset_add(keyset_t *set, const lt_dir_t *d)
+{
+    const Lienthong__Directory *dir = lt_dir_get(d);
+    int added = 0;
+    for (size_t i = 0; i < dir->n_members; i++) {
+        const uint8_t *keys[2];
+        size_t n_keys = lt_dir_signing_keys(dir->members[i], keys);
+        for (size_t k = 0; k < n_keys; k++) {
+            uint8_t h[LT_HASH_BYTES];
+            crypto_generichash_state st;
+            if (crypto_generichash_init(&st, NULL, 0, sizeof h) != 0 ||
+                crypto_generichash_update(&st, (const uint8_t *)dir->members[i]->id,
+                                          strlen(dir->members[i]->id) + 1) != 0 ||
+                crypto_generichash_update(&st, keys[k], LT_KEY_BYTES) != 0 ||
+                crypto_generichash_final(&st, h, sizeof h) != 0)
+                return -1;
+            size_t j = 0;
+            while (j < set->n && memcmp(set->h[j], h, sizeof h) != 0)
+                j++;
+            if (j < set->n)
+                continue;
+            if (set->n == set->cap) {
+                size_t cap = set->cap ? set->cap * 2 : 64;
+                void *grown = realloc(set->h, cap * sizeof *set->h);
+                if (!grown)
+                    return -1;
+                set->h = grown;
+                set->cap = cap;
+            }
+            memcpy(set->h[set->n++], h, sizeof h);
+            added = 1;
+        }
+    }
+    return added;
+}
+
+/* Removes from dir the retired copies no longer needed: one whose every
+ * signing key d or a newer copy lists proves nothing more, and beyond
+ * LT_DIRPICK_MAX_RETIRED needed ones the oldest go. A copy that does not
+ * open is left to the count (it is warned about where it is used). */
+static void s_prune_retired(const char *dir, const lt_dir_t *d, const lt_dir_pins_t *pins,
+                            const char *federation)
+{
+    char path[PATH_MAX + 64], why[700];
+    uint64_t v[LT_DIRPICK_MAX_RETIRED * 2];
+    keyset_t set = {NULL, 0, 0};
+    lt_dirpick_rtrust_t t;
+    size_t kept = 0;
+    int none = s_keyset_add(&set, d) < 0; /* out of memory: the count alone */
+    lt_dirpick_retired_trust(dir, pins, &t);
+    size_t n = lt_dirpick_retired_list(dir, v, sizeof v / sizeof v[0]);
+    for (size_t i = 0; i < n && i < sizeof v / sizeof v[0]; i++) {
+        lt_dir_t *r =
+            none ? NULL : lt_dirpick_retired_load(dir, v[i], &t, federation, why, sizeof why);
+        int adds = r ? s_keyset_add(&set, r) : 1;
+        lt_dir_destroy(&r);
+        if (adds != 0 && kept < LT_DIRPICK_MAX_RETIRED) {
+            kept++;
+            continue;
+        }
+        lt_dirpick_retired_path(dir, v[i], path, sizeof path);
+        if (unlink(path) != 0 && errno != ENOENT)
+            lt_warn("directory", "cannot remove %s: %s", path, strerror(errno));
+    }
+    free(set.h);
+}
+
+/* Keeps the authority key that signs kept, when pins lack it, in dir's
+ * authority.retired: the copy then still opens once that key is no longer
+ * pinned or learned (PROTOCOL.md 5.5). 0, or -1 with errno. */
+static int s_keep_signer(const char *dir, const lt_dir_t *kept, const lt_dir_pins_t *trust,
+                         const lt_dir_pins_t *pins)
+{
+    char path[PATH_MAX + 32];
+    uint8_t key[LT_KEY_BYTES], set[LT_DIRPICK_MAX_RETIRED_SIGNERS + 1][LT_KEY_BYTES];
+    uint8_t *buf = NULL;
+    size_t len = 0, n = 0;
+    if (lt_dir_signer(kept, trust, key) != 0 || lt_dir_signer(kept, pins, key) == 0)
+        return 0; /* pinned, or not under trust: nothing to keep */
+    snprintf(path, sizeof path, "%s/" LT_DIRPICK_RETIRED_SIGNERS, dir);
+    if (lt_file_read(path, sizeof set, &buf, &len) == 0 && len % LT_KEY_BYTES == 0 &&
+        len <= LT_DIRPICK_MAX_RETIRED_SIGNERS * LT_KEY_BYTES) {
+        memcpy(set, buf, len);
+        n = len / LT_KEY_BYTES;
+    }
+    free(buf);
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(set[i], key, LT_KEY_BYTES) == 0)
+            return 0;
+    memcpy(set[n++], key, LT_KEY_BYTES);
+    size_t drop = n > LT_DIRPICK_MAX_RETIRED_SIGNERS ? 1 : 0; /* the oldest */
+    return lt_file_write_atomic(path, set[drop], (n - drop) * LT_KEY_BYTES, 0644);
+}
+
 /* Keeps kept, which d replaces, in the directory of adopted_path when d
  * drops a member's signing key: the batches that key signed, kept by a
- * replica, are verified under it at rest (PROTOCOL.md 6.10). At most
- * LT_DIRPICK_MAX_RETIRED are kept, the oldest removed. A failure is only
- * warned about: those batches are then damage, fetched again from their
- * owner. */
-static void s_keep_retired(const char *adopted_path, const lt_dir_t *kept, const lt_dir_t *d)
+ * replica, are verified under it at rest (PROTOCOL.md 6.10); then prunes
+ * the copies no longer needed. A failure is only warned about: those
+ * batches are then damage, fetched again from their owner. */
+static void s_keep_retired(const lt_gwcfg_t *cfg, const char *adopted_path, const lt_dir_t *kept,
+                           const lt_dir_t *d, const lt_dir_pins_t *trust)
 {
     char dir[PATH_MAX], path[PATH_MAX + 64];
-    uint64_t v[64];
     size_t len;
     if (!kept || !s_drops_key(kept, d))
         return;
@@ -155,26 +263,21 @@ static void s_keep_retired(const char *adopted_path, const lt_dir_t *kept, const
              slash ? adopted_path : ".");
     lt_dirpick_retired_path(dir, lt_dir_version(kept), path, sizeof path);
     const uint8_t *bytes = lt_dir_signed_bytes(kept, &len);
-    if (lt_file_write_atomic(path, bytes, len, 0644) != 0) {
+    /* The signer first: a copy on disk always opens with the keys on disk. */
+    if (s_keep_signer(dir, kept, trust, &cfg->pins) != 0 ||
+        lt_file_write_atomic(path, bytes, len, 0644) != 0) {
         lt_warn("directory",
                 "cannot keep %s: %s; batches signed with the keys version %llu "
                 "drops will be fetched again from their owners",
                 path, strerror(errno), (unsigned long long)lt_dir_version(d));
         return;
     }
-    /* The oldest beyond the bound (of the newest 64: never more than one
-     * is beyond it, as each adoption keeps one). */
-    size_t n = lt_dirpick_retired_list(dir, v, sizeof v / sizeof v[0]);
-    for (size_t i = LT_DIRPICK_MAX_RETIRED; i < n && i < sizeof v / sizeof v[0]; i++) {
-        lt_dirpick_retired_path(dir, v[i], path, sizeof path);
-        if (unlink(path) != 0 && errno != ENOENT)
-            lt_warn("directory", "cannot remove %s: %s", path, strerror(errno));
-    }
+    s_prune_retired(dir, d, &cfg->pins, cfg->federation);
 }
 
 int lt_gwdir_persist(const lt_gwcfg_t *cfg, const char *adopted_path, const char *learned_path,
-                     const lt_dir_t *kept, const lt_dir_t *d, const lt_dir_pins_t *trust,
-                     char *err, size_t errlen)
+                     const lt_dir_t *kept, const lt_dir_t *d, const lt_dir_pins_t *trust, char *err,
+                     size_t errlen)
 {
     size_t len;
     const uint8_t *bytes = lt_dir_signed_bytes(d, &len);
@@ -193,7 +296,7 @@ int lt_gwdir_persist(const lt_gwcfg_t *cfg, const char *adopted_path, const char
         return -1;
     }
     /* Before d replaces it: a crash between leaves one more kept. */
-    s_keep_retired(adopted_path, kept, d);
+    s_keep_retired(cfg, adopted_path, kept, d, trust);
     if (lt_file_write_atomic(adopted_path, bytes, len, 0644) != 0) {
         snprintf(err, errlen, "cannot persist %s: %s", adopted_path, strerror(errno));
         return -1;
@@ -225,16 +328,18 @@ static void s_warn(lt_gwdir_watch_t *w, const lt_dir_t *dir, int64_t left)
 {
     int due = left < LT_DIR_WARN_DAYS_NEAR * DAY_S  ? LT_DIR_WARN_DAYS_NEAR
               : left < LT_DIR_WARN_DAYS_FAR * DAY_S ? LT_DIR_WARN_DAYS_FAR
-                                                     : 0;
+                                                    : 0;
     if (!due || (w->warned && w->warned <= due))
         return;
     w->warned = due;
     char ts[LT_CLOCK_UTC_LEN];
     lt_clock_utc(lt_dir_expires(dir), ts, sizeof ts);
-    lt_warn("directory", "directory version %llu expires at %s, in %lld h %lld min (less than %d "
+    lt_warn("directory",
+            "directory version %llu expires at %s, in %lld h %lld min (less than %d "
             "day%s): ask the authority for a renewed directory; at expiry this gateway stops "
-            "serving data to peers", (unsigned long long)lt_dir_version(dir), ts,
-            (long long)(left / 3600), (long long)(left % 3600 / 60), due, due > 1 ? "s" : "");
+            "serving data to peers",
+            (unsigned long long)lt_dir_version(dir), ts, (long long)(left / 3600),
+            (long long)(left % 3600 / 60), due, due > 1 ? "s" : "");
 }
 
 int lt_gwdir_watch(lt_gwdir_watch_t *w, const lt_dir_t *dir, int64_t now)
@@ -262,7 +367,9 @@ int lt_gwdir_watch(lt_gwdir_watch_t *w, const lt_dir_t *dir, int64_t now)
     w->said_expired_at = now;
     char what[128];
     lt_dirpick_expired_text(dir, what, sizeof what);
-    lt_error("directory", "%s: serving no data to peers (revocations can no longer be trusted) "
-             "until a newer directory is adopted from a peer or by SIGHUP", what);
+    lt_error("directory",
+             "%s: serving no data to peers (revocations can no longer be trusted) "
+             "until a newer directory is adopted from a peer or by SIGHUP",
+             what);
     return 1;
 }

@@ -414,11 +414,12 @@ static void s_retired_path(uint64_t v, char *out, size_t len)
              (unsigned long long)v);
 }
 
-/* PROTOCOL.md 6.10: persisting a directory that drops a member's signing
- * key keeps the one it replaces beside the adopted copy, as retired; one
- * that drops none keeps nothing; at most LT_DIRPICK_MAX_RETIRED are kept,
- * the oldest removed. lt_dirpick_retired_open opens them newest first and
- * leaves out one the trusted authority keys do not verify. */
+/* PROTOCOL.md 5.5, 6.10: persisting a directory that drops a member's
+ * signing key keeps the one it replaces beside the adopted copy, as
+ * retired; one that drops none keeps nothing; a copy whose every signing
+ * key the new directory or a newer copy lists is removed.
+ * lt_dirpick_retired_open opens them newest first and leaves out one the
+ * trusted authority keys do not verify. */
 static void test_persist_keeps_retired(void)
 {
     char err[512] = "", path[700];
@@ -426,7 +427,9 @@ static void test_persist_keeps_retired(void)
     lt_dir_t *d[8] = {NULL};
     (void)unlink(g_adopted);
     (void)unlink(g_learned);
-    /* v1, v2 the first keys; then each version switches the first member's. */
+    /* v1, v2 the first keys; then each version switches the first member's
+     * between two keys: the newest copy lists the one dropped, and the
+     * one before it lists the key in use again. */
     for (uint64_t v = 1; v <= 7; v++) {
         g_owner = v >= 3 && v % 2 ? g_a2 : g_a;
         d[v] = s_make(v, now + 10 * DAY, NULL);
@@ -437,18 +440,17 @@ static void test_persist_keeps_retired(void)
         s_retired_path(v - 1, path, sizeof path);
         /* v2 drops no key of v1; v3..v7 each drop one of the version before. */
         CU_ASSERT_EQUAL(access(path, F_OK) == 0, v >= 3);
+        s_retired_path(v - 2, path, sizeof path);
+        CU_ASSERT(access(path, F_OK) != 0); /* proves nothing v and v-1 do not */
     }
     g_owner = g_a;
     uint64_t versions[8];
-    CU_ASSERT_EQUAL(lt_dirpick_retired_list(g_dir, versions, 8), LT_DIRPICK_MAX_RETIRED);
-    CU_ASSERT(versions[0] == 6 && versions[3] == 3);
-    s_retired_path(2, path, sizeof path);
-    CU_ASSERT(access(path, F_OK) != 0); /* the oldest, removed */
+    CU_ASSERT_EQUAL(lt_dirpick_retired_list(g_dir, versions, 8), 1);
     s_retired_path(6, path, sizeof path);
     CU_ASSERT(s_holds(path, d[6]));
     lt_dirpick_retired_t r;
     lt_dirpick_retired_open(&r, g_dir, &g_cfg.pins, "VN");
-    CU_ASSERT_EQUAL(r.count, LT_DIRPICK_MAX_RETIRED);
+    CU_ASSERT_EQUAL(r.count, 1);
     CU_ASSERT(r.count && lt_dir_version(r.dirs[0]) == 6);
     lt_dirpick_retired_clear(&r);
     lt_dirpick_retired_clear(&r);
@@ -460,17 +462,93 @@ static void test_persist_keeps_retired(void)
     lt_dir_t *alien = s_make_by(9, now + 10 * DAY, path, g_next_auth, &theirs);
     CU_ASSERT(alien != NULL);
     lt_dirpick_retired_open(&r, g_dir, &g_cfg.pins, "VN");
-    CU_ASSERT_EQUAL(r.count, LT_DIRPICK_MAX_RETIRED - 1);
+    CU_ASSERT_EQUAL(r.count, 1);
     CU_ASSERT(r.count && lt_dir_version(r.dirs[0]) == 6);
     lt_dirpick_retired_clear(&r);
-    for (uint64_t v = 3; v <= 9; v++) {
-        s_retired_path(v, path, sizeof path);
-        (void)unlink(path);
-    }
+    (void)unlink(path);
     lt_dir_destroy(&alien);
     for (size_t i = 0; i < 8; i++)
         lt_dir_destroy(&d[i]);
+    s_retired_path(6, path, sizeof path);
+    (void)unlink(path);
     (void)unlink(g_adopted);
+}
+
+/* Each copy proving a key no other lists is kept, up to
+ * LT_DIRPICK_MAX_RETIRED of them: the oldest beyond go. */
+static void test_persist_retired_bound(void)
+{
+    enum { N = LT_DIRPICK_MAX_RETIRED + 3 };
+    char err[512] = "", path[700];
+    int64_t now = (int64_t)time(NULL);
+    lt_dir_t *prev = NULL;
+    (void)unlink(g_adopted);
+    for (uint64_t v = 1; v <= N; v++) {
+        lt_keys_t *k = lt_keys_new(LT_KEYS_MEMBER);
+        CU_ASSERT_FATAL(k != NULL);
+        g_owner = k;
+        lt_dir_t *d = s_make(100 + v, now + 10 * DAY, NULL);
+        g_owner = g_a;
+        lt_keys_destroy(&k);
+        CU_ASSERT_FATAL(d != NULL);
+        CU_ASSERT_EQUAL(
+            lt_gwdir_persist(&g_cfg, g_adopted, g_learned, prev, d, &g_cfg.pins, err, sizeof err),
+            0);
+        lt_dir_destroy(&prev);
+        prev = d;
+    }
+    lt_dir_destroy(&prev);
+    uint64_t versions[N];
+    CU_ASSERT_EQUAL(lt_dirpick_retired_list(g_dir, versions, N), LT_DIRPICK_MAX_RETIRED);
+    CU_ASSERT_EQUAL(versions[0], 100 + N - 1);
+    CU_ASSERT_EQUAL(versions[LT_DIRPICK_MAX_RETIRED - 1], 100 + N - LT_DIRPICK_MAX_RETIRED);
+    lt_dirpick_retired_t r;
+    lt_dirpick_retired_open(&r, g_dir, &g_cfg.pins, "VN");
+    CU_ASSERT_EQUAL(r.count, LT_DIRPICK_MAX_RETIRED);
+    lt_dirpick_retired_clear(&r);
+    for (uint64_t v = 1; v <= N; v++) {
+        s_retired_path(100 + v, path, sizeof path);
+        (void)unlink(path);
+    }
+    (void)unlink(g_adopted);
+}
+
+/* A copy signed by an authority key that is not pinned (learned, or
+ * announced) still opens once that key is neither pinned nor learned: its
+ * signer is kept in authority.retired, trusted for retired copies alone. */
+static void test_persist_retired_signer(void)
+{
+    char err[512] = "", path[700], signers[700];
+    int64_t now = (int64_t)time(NULL);
+    lt_dir_pins_t trust = g_cfg.pins;
+    memcpy(trust.keys[trust.count++], lt_keys_signing_public(g_next_auth), LT_KEY_BYTES);
+    snprintf(signers, sizeof signers, "%s/" LT_DIRPICK_RETIRED_SIGNERS, g_dir);
+    (void)unlink(g_adopted);
+    (void)unlink(signers);
+    g_owner = g_a2;
+    lt_dir_t *kept = s_make_by(201, now + 10 * DAY, NULL, g_next_auth, &trust);
+    g_owner = g_a;
+    lt_dir_t *d = s_make(202, now + 10 * DAY, NULL);
+    CU_ASSERT_FATAL(kept != NULL && d != NULL);
+    CU_ASSERT_EQUAL(
+        lt_gwdir_persist(&g_cfg, g_adopted, g_learned, kept, d, &trust, err, sizeof err), 0);
+    CU_ASSERT(access(g_learned, F_OK) != 0); /* d's signer is pinned: nothing learned */
+    CU_ASSERT(access(signers, F_OK) == 0);
+    lt_dirpick_retired_t r;
+    lt_dirpick_retired_open(&r, g_dir, &g_cfg.pins, "VN");
+    CU_ASSERT_EQUAL(r.count, 1);
+    CU_ASSERT(r.count && lt_dir_version(r.dirs[0]) == 201);
+    lt_dirpick_retired_clear(&r);
+    /* Without the signers file it does not open. */
+    CU_ASSERT_EQUAL(unlink(signers), 0);
+    lt_dirpick_retired_open(&r, g_dir, &g_cfg.pins, "VN");
+    CU_ASSERT_EQUAL(r.count, 0);
+    lt_dirpick_retired_clear(&r);
+    s_retired_path(201, path, sizeof path);
+    (void)unlink(path);
+    (void)unlink(g_adopted);
+    lt_dir_destroy(&kept);
+    lt_dir_destroy(&d);
 }
 
 int main(void)
@@ -487,6 +565,10 @@ int main(void)
         {"expiry watch: warnings, expiry, repeats, renewal", test_watch},
         {"a directory dropping a signing key keeps the one before as retired",
          test_persist_keeps_retired},
+        {"every retired copy proving a key of its own is kept, up to the bound",
+         test_persist_retired_bound},
+        {"a retired copy opens under the authority key that signed it, once unpinned",
+         test_persist_retired_signer},
         {NULL, NULL},
     };
     return ut_main("gwdir", suite_init, suite_clean, tests);
