@@ -88,6 +88,16 @@ void lt_dirpick_expired_text(const lt_dir_t *dir, char *buf, size_t len)
              (unsigned long long)lt_dir_version(dir), ts);
 }
 
+void lt_dirpick_adopted_path(const char *data_dir, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/" LT_DIRPICK_ADOPTED, data_dir);
+}
+
+void lt_dirpick_learned_path(const char *data_dir, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/" LT_DIRPICK_LEARNED, data_dir);
+}
+
 lt_dir_t *lt_dirpick_data_dir(const char *conf_path, const char *data_dir,
                               const lt_dir_pins_t *pins, const char *federation, char *err,
                               size_t errlen)
@@ -95,8 +105,8 @@ lt_dir_t *lt_dirpick_data_dir(const char *conf_path, const char *data_dir,
     char adopted[PATH_MAX + 32], learned[PATH_MAX + 32];
     lt_dirpick_t p;
     lt_dir_pins_t base;
-    snprintf(adopted, sizeof adopted, "%s/" LT_DIRPICK_ADOPTED, data_dir);
-    snprintf(learned, sizeof learned, "%s/" LT_DIRPICK_LEARNED, data_dir);
+    lt_dirpick_adopted_path(data_dir, adopted, sizeof adopted);
+    lt_dirpick_learned_path(data_dir, learned, sizeof learned);
     /* A learned file that is not keys adds nothing; the gateway warns of it. */
     (void)lt_dir_learned_add(learned, pins, &base);
     lt_dirpick_open(&p, conf_path, adopted, &base, federation, (int64_t)time(NULL));
@@ -157,7 +167,7 @@ void lt_dirpick_retired_trust(const char *data_dir, const lt_dir_pins_t *pins,
     char path[PATH_MAX + 32];
     uint8_t *buf = NULL;
     size_t len = 0, cap = LT_DIRPICK_MAX_RETIRED_SIGNERS * LT_KEY_BYTES;
-    snprintf(path, sizeof path, "%s/" LT_DIRPICK_LEARNED, data_dir);
+    lt_dirpick_learned_path(data_dir, path, sizeof path);
     /* A learned file that is not keys adds nothing; the gateway warns of it. */
     (void)lt_dir_learned_add(path, pins, &t->base);
     t->signers.count = 0;

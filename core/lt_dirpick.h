@@ -24,6 +24,11 @@
 #define LT_DIRPICK_ADOPTED "directory.signed"
 #define LT_DIRPICK_LEARNED "authority.learned"
 
+/* The paths of those files in data_dir, into buf: the one place they are
+ * named, for the gateway, its --check and the commands. */
+void lt_dirpick_adopted_path(const char *data_dir, char *buf, size_t len);
+void lt_dirpick_learned_path(const char *data_dir, char *buf, size_t len);
+
 /* What was looked at: both candidates as they opened (NULL when not), the
  * one taken, and why the others did not open. */
 typedef struct {

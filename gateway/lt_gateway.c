@@ -1226,8 +1226,8 @@ lt_gateway_t *lt_gateway_new(const lt_gwcfg_t *cfg, char *err, size_t errlen)
     lt_sock_opts_default(&self->so);
     self->so.max_message = cfg->max_message;
     self->so.heartbeat_ms = cfg->heartbeat_ms;
-    snprintf(self->adopted_path, sizeof self->adopted_path, "%s/directory.signed", cfg->data_dir);
-    snprintf(self->learned_path, sizeof self->learned_path, "%s/authority.learned", cfg->data_dir);
+    lt_dirpick_adopted_path(cfg->data_dir, self->adopted_path, sizeof self->adopted_path);
+    lt_dirpick_learned_path(cfg->data_dir, self->learned_path, sizeof self->learned_path);
     /* Everything the gateway creates (store, audit, adopted directory, WAL
      * files) is for its user only. */
     umask(0077);

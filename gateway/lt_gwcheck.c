@@ -219,8 +219,11 @@ static lt_dir_t *s_check_directory(lt_check_t *r, const lt_gwcfg_t *cfg)
     int64_t now = (int64_t)time(NULL);
     lt_dirpick_t p;
     lt_dir_pins_t base;
-    snprintf(learned, sizeof learned, "%s/" LT_DIRPICK_LEARNED, cfg->data_dir);
-    snprintf(adopted, sizeof adopted, "%s/" LT_DIRPICK_ADOPTED, cfg->data_dir);
+    lt_dirpick_learned_path(cfg->data_dir, learned, sizeof learned);
+    lt_dirpick_adopted_path(cfg->data_dir, adopted, sizeof adopted);
+    /* The gateway's base, not lt_dirpick_data_dir's: a learned file that is
+     * not keys is warned about, as the start warns of it, and the detail of
+     * p (which copy did not open, and why) is reported. */
     lt_gwdir_base(cfg, learned, &base, NULL);
     lt_dirpick_open(&p, cfg->directory_file, adopted, &base, cfg->federation, now);
     if (!p.taken) {
