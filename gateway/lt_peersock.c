@@ -59,7 +59,6 @@ static int s_no_data(const lt_peersock_t *self, void *sock, const lt_wire_in_t *
                      const Lienthong__Envelope *env, const char *why)
 {
     const char *stream = NULL;
-    uint64_t request_id = 0;
     switch (env->body_case) {
     case LIENTHONG__ENVELOPE__BODY_HELLO:
     case LIENTHONG__ENVELOPE__BODY_DIRECTORY_OFFER:
@@ -69,12 +68,6 @@ static int s_no_data(const lt_peersock_t *self, void *sock, const lt_wire_in_t *
         return 0;
     case LIENTHONG__ENVELOPE__BODY_RANGE:
         stream = env->range->stream;
-        break;
-    case LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST:
-        request_id = env->lookup_request->request_id;
-        break;
-    case LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST:
-        request_id = env->verify_request->request_id;
         break;
     case LIENTHONG__ENVELOPE__BODY_SUBSCRIBE:
         stream = env->subscribe->stream;
@@ -89,8 +82,11 @@ static int s_no_data(const lt_peersock_t *self, void *sock, const lt_wire_in_t *
      * at once why, rather than a timeout after the retries. */
     s_count(self, LIENTHONG__ERROR_CODE__ERR_DIRECTORY);
     lt_debug("peer", "refused %s from %s: %s", lt_wire_body_name(env->body_case), in->user_id, why);
+    /* The request's id, as any refusal echoes it (4.4): a local request a
+     * peer sends (Publish, PrefillRequest, ProfileRequest) included. */
     (void)lt_wire_send_error(sock, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_DIRECTORY,
-                             request_id, "%s%s%s", stream ? stream : "", stream ? ": " : "", why);
+                             lt_valid_request_id(env), "%s%s%s", stream ? stream : "",
+                             stream ? ": " : "", why);
     return 1;
 }
 

@@ -4,10 +4,11 @@
  * message says; a message of two frames or one that does not decode is
  * refused; a type not handled on the peer socket is ERR_UNSUPPORTED;
  * while the poll loop says no data goes to peers, a Subscribe is refused
- * with ERR_DIRECTORY naming its stream, a lookup echoing its request_id,
- * and an Unsubscribe passes; a DirectoryOffer goes to the poll loop's
- * hook; every refusal is counted by code. The modules behind it have their
- * own suites; tests/fuzz/fuzz_owner.c drives this dispatch with any input. */
+ * with ERR_DIRECTORY naming its stream, a lookup (or a local request a
+ * peer sends) echoing its request_id, and an Unsubscribe passes; a
+ * DirectoryOffer goes to the poll loop's hook; every refusal is counted by
+ * code. The modules behind it have their own suites; tests/fuzz/fuzz_owner.c
+ * drives this dispatch with any input. */
 #include "unit_gw.h"
 #include "lt_feed.h"
 #include "lt_gwstats.h"
@@ -185,6 +186,12 @@ static void test_no_data(void)
     msg = s_error(LIENTHONG__ERROR_CODE__ERR_DIRECTORY, 31);
     CU_ASSERT(msg && strcmp(msg, "no data, for the test") == 0);
     free(msg);
+    /* A local request a peer sends is refused the same, its id echoed. */
+    Lienthong__ProfileRequest pr = LIENTHONG__PROFILE_REQUEST__INIT;
+    pr.request_id = 32;
+    pr.key = "079201000001";
+    CU_ASSERT_EQUAL(s_body(UG_CALLER, LIENTHONG__ENVELOPE__BODY_PROFILE_REQUEST, &pr), -1);
+    free(s_error(LIENTHONG__ERROR_CODE__ERR_DIRECTORY, 32));
     Lienthong__Unsubscribe u = LIENTHONG__UNSUBSCRIBE__INIT;
     u.stream = OD_POP;
     CU_ASSERT_EQUAL(s_body(UG_CALLER, LIENTHONG__ENVELOPE__BODY_UNSUBSCRIBE, &u), 0);
