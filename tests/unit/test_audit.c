@@ -576,14 +576,17 @@ static void test_subject_index_upgrade(void)
     lt_keys_destroy(&k);
 }
 
+/* The reason the last s_schema_ok refused the log for. */
+static char s_schema_err[512];
+
 /* The check restore runs on a backup's audit log (lt_audit_schema_check)
- * of the file at s_path: 0 or -1. */
+ * of the file at s_path: 0 or -1 (the reason in s_schema_err). */
 static int s_schema_ok(void)
 {
     sqlite3 *db = NULL;
-    char err[512] = "";
+    s_schema_err[0] = '\0';
     int rc = sqlite3_open_v2(s_path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK
-                 ? lt_audit_schema_check(db, err, sizeof err)
+                 ? lt_audit_schema_check(db, s_schema_err, sizeof s_schema_err)
                  : -2;
     sqlite3_close(db);
     return rc;
@@ -618,10 +621,14 @@ static void test_schema_check(void)
     /* A trigger, a view, an index of its own. */
     s_log_with("CREATE TRIGGER t AFTER INSERT ON audit BEGIN DELETE FROM checkpoints; END");
     CU_ASSERT(s_schema_ok() == -1);
+    CU_ASSERT(strstr(s_schema_err, "its schema holds trigger \"t\", which is not an audit "
+                                   "log's as it is") != NULL);
     s_log_with("CREATE VIEW v AS SELECT * FROM audit");
     CU_ASSERT(s_schema_ok() == -1);
+    CU_ASSERT(strstr(s_schema_err, "its schema holds view \"v\"") != NULL);
     s_log_with("CREATE INDEX extra ON audit(peer)");
     CU_ASSERT(s_schema_ok() == -1);
+    CU_ASSERT(strstr(s_schema_err, "its schema holds index \"extra\"") != NULL);
     /* The audit table with a constraint that stops the log after a few
      * entries, under the right name. */
     s_log_with("DROP TABLE audit; CREATE TABLE audit (seq INTEGER PRIMARY KEY CHECK (seq < 5), "
@@ -629,6 +636,7 @@ static void test_schema_check(void)
                "fields TEXT, purpose TEXT, case_ref TEXT, detail TEXT, hash BLOB NOT NULL, "
                "application TEXT, officer TEXT)");
     CU_ASSERT(s_schema_ok() == -1);
+    CU_ASSERT(strstr(s_schema_err, "its schema holds table \"audit\"") != NULL);
     /* An expression index named as one of SQLite's own (this SQLite
      * refuses the file's schema as malformed; the check refuses it either
      * way). */

@@ -519,6 +519,55 @@ static void test_migrates_older_schema(void)
     lt_store_destroy(&s);
 }
 
+/* The check restore runs on a backup's store (lt_store_schema_check), of
+ * the store at g_path after sql (NULL: none): 0 or -1, the reason in err. */
+static int s_schema_check(const char *sql, char *err, size_t len)
+{
+    sqlite3 *db = NULL;
+    CU_ASSERT_FATAL(sqlite3_open(g_path, &db) == SQLITE_OK);
+    if (sql)
+        ut_sql_exec(db, sql);
+    err[0] = '\0';
+    int rc = lt_store_schema_check(db, err, len);
+    sqlite3_close(db);
+    return rc;
+}
+
+/* A fresh store of this version and a store from before versions, each
+ * holding only its own objects, pass; an object added or changed under
+ * its name is refused, named with the version it was compared with. */
+static void test_schema_check(void)
+{
+    char err[1024], want[256];
+    s_fresh();
+    lt_store_t *s = s_open();
+    lt_store_destroy(&s);
+    CU_ASSERT_EQUAL(s_schema_check(NULL, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(s_schema_check("CREATE TRIGGER t AFTER INSERT ON log BEGIN DELETE FROM "
+                                   "state; END",
+                                   err, sizeof err),
+                    -1);
+    snprintf(want, sizeof want,
+             "its schema holds trigger \"t\", which a store of schema version %d does not have",
+             lt_store_schema_version());
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, want));
+    CU_ASSERT_EQUAL(
+        s_schema_check("DROP TRIGGER t; CREATE INDEX \"a\tb\" ON log(record)", err, sizeof err),
+        -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "its schema holds index \"(a name not shown)\""));
+    CU_ASSERT_EQUAL(s_schema_check("DROP INDEX \"a\tb\"; DROP TABLE tails; CREATE TABLE tails "
+                                   "(stream INTEGER PRIMARY KEY, first_seq INTEGER)",
+                                   err, sizeof err),
+                    -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "its schema holds table \"tails\""));
+    s_fresh();
+    s_make_v0_store("VN/GOV/BCA/population", 2);
+    CU_ASSERT_EQUAL(s_schema_check(NULL, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(s_schema_check("CREATE VIEW v AS SELECT * FROM log", err, sizeof err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "its schema holds view \"v\", which a store of schema "
+                                       "version 0 does not have"));
+}
+
 static void test_refuses_newer_schema(void)
 {
     s_fresh();
@@ -1526,6 +1575,8 @@ int main(void)
         {"a store made by the previous schema is migrated and keeps everything",
          test_migrates_older_schema},
         {"a store of a newer schema is refused, naming both versions", test_refuses_newer_schema},
+        {"a backup's store with objects a store of its version does not have is refused",
+         test_schema_check},
         {"opening an existing store for inspection never migrates it",
          test_open_existing_never_migrates},
         {"a record edited behind the store's back is never read", test_damaged_record_never_read},
