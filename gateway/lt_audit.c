@@ -111,76 +111,23 @@ static sqlite3 *s_schema_db(const char *schema)
     return db;
 }
 
-/* 1 when ref holds an object exactly as the current row of st (type,
- * name, table, text), 0 when not, -1 on failure. */
-static int s_has_object(sqlite3 *ref, sqlite3_stmt *st)
-{
-    sqlite3_stmt *q = NULL;
-    int rc = -1;
-    if (sqlite3_prepare_v2(ref,
-                           "SELECT 1 FROM sqlite_schema WHERE type = ?1 AND name = ?2 AND "
-                           "coalesce(tbl_name, '') = ?3 AND coalesce(sql, '') = ?4",
-                           -1, &q, NULL) == SQLITE_OK) {
-        int bound = 1;
-        for (int i = 0; i < 4; i++)
-            bound &= sqlite3_bind_value(q, i + 1, sqlite3_column_value(st, i)) == SQLITE_OK;
-        int step = bound ? sqlite3_step(q) : SQLITE_ERROR;
-        rc = step == SQLITE_ROW ? 1 : step == SQLITE_DONE ? 0 : -1;
-    }
-    sqlite3_finalize(q);
-    return rc;
-}
-
-/* Each object of db is one an audit log has, now or before. */
-static int s_known_objects(sqlite3 *db, sqlite3 *now, sqlite3 *before, char *err, size_t errlen)
-{
-    sqlite3_stmt *st = NULL;
-    int rc = -1, step;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT type, name, coalesce(tbl_name, ''), coalesce(sql, '') "
-                           "FROM sqlite_schema ORDER BY type, name",
-                           -1, &st, NULL) != SQLITE_OK) {
-        snprintf(err, errlen, "cannot list the schema: %s", sqlite3_errmsg(db));
-        return -1;
-    }
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        int a = s_has_object(now, st), b = a == 1 ? 1 : s_has_object(before, st);
-        if (a < 0 || b < 0) {
-            snprintf(err, errlen, "cannot compare the schema with an audit log's");
-            goto out;
-        }
-        if (!b) {
-            const char *type = (const char *)sqlite3_column_text(st, 0);
-            const char *name = (const char *)sqlite3_column_text(st, 1);
-            int shown = type && name && strlen(name) <= 64 && lt_valid_plain(name);
-            snprintf(err, errlen,
-                     "its schema holds %s \"%s\", which is not an audit log's as it is: the "
-                     "gateway writes to a restored log, so a file with other objects is refused",
-                     shown ? type : "an object", shown ? name : "(a name not shown)");
-            goto out;
-        }
-    }
-    if (step != SQLITE_DONE) {
-        snprintf(err, errlen, "cannot read the schema: %s", sqlite3_errmsg(db));
-        goto out;
-    }
-    rc = 0;
-out:
-    sqlite3_finalize(st);
-    return rc;
-}
-
 int lt_audit_schema_check(sqlite3 *db, char *err, size_t errlen)
 {
-    sqlite3 *now = s_schema_db(s_schema), *before = s_schema_db(s_schema_before);
+    char what[160];
+    sqlite3 *refs[2] = {s_schema_db(s_schema), s_schema_db(s_schema_before)};
     int rc = -1;
-    if (!now || !before)
+    if (!refs[0] || !refs[1])
         snprintf(err, errlen, "cannot build an audit log's schema to compare with");
     else
-        rc = s_known_objects(db, now, before, err, errlen);
-    sqlite3_close(now);
-    sqlite3_close(before);
-    return rc;
+        rc = lt_sqlopen_schema_diff(db, refs, 2, 0, what, sizeof what, err, errlen);
+    if (rc == LT_SQLOPEN_SCHEMA_FOREIGN)
+        snprintf(err, errlen,
+                 "its schema holds %s, which is not an audit log's as it is: the gateway writes "
+                 "to a restored log, so a file with other objects is refused",
+                 what);
+    sqlite3_close(refs[0]);
+    sqlite3_close(refs[1]);
+    return rc == 0 ? 0 : -1;
 }
 
 static void s_be64(uint8_t *p, uint64_t v)

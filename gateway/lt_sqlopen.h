@@ -1,23 +1,45 @@
 /* lt_sqlopen: opening an SQLite file that came from outside the gateway
  * (an exported audit segment given to `lienthong audit verify --file`, a
  * backup given to `lienthong restore`), so that reading it runs nothing the
- * file's author chose.
+ * file's author chose, and comparing its schema with the one the gateway
+ * writes before the gateway opens it as its own.
  *
  * A database's schema is part of the file: a crafted one can replace a
  * table by a view, or add triggers, that call SQL functions when the
  * reader only means to SELECT. The connection is therefore defensive
  * (SQLITE_DBCONFIG_DEFENSIVE: the schema cannot be written around) and
  * does not trust the schema (PRAGMA trusted_schema = OFF: views and
- * triggers may call only functions that are harmless anywhere). */
+ * triggers may call only functions that are harmless anywhere). A restored
+ * store or audit log is then opened by the gateway trusting its schema, so
+ * lt_store_schema_check and lt_audit_schema_check first hold each object
+ * of the file (a row of sqlite_schema: type, name, table and text) against
+ * a reference built in memory (lt_sqlopen_schema_diff). */
 #ifndef LT_SQLOPEN_H
 #define LT_SQLOPEN_H
 
 #include <sqlite3.h>
+#include <stddef.h>
 
 /* sqlite3_open_v2(path, db, flags, NULL), then hardened as above. Returns
  * an SQLite result code; like sqlite3_open_v2, *db may be set on failure
  * too (for sqlite3_errmsg), and the caller closes it either way. */
 int lt_sqlopen_untrusted(const char *path, int flags, sqlite3 **db)
+    __attribute__((warn_unused_result));
+
+/* What lt_sqlopen_schema_diff found. */
+#define LT_SQLOPEN_SCHEMA_FOREIGN 1 /* db holds an object no reference holds as it is */
+#define LT_SQLOPEN_SCHEMA_LACKS   2 /* db lacks an object of refs[0] */
+
+/* Compares the objects of db's schema with those of the n (1 or more)
+ * reference databases refs: each object of db, in the order of type and
+ * name, must be one of the references holds exactly (type, name, table,
+ * text); when exact, each object of refs[0] must be one db holds too.
+ * Returns 0 when so; LT_SQLOPEN_SCHEMA_FOREIGN or _LACKS, the first object
+ * that is not, named in what as `index "extra"` (a type or name from the
+ * file that is long or not plain text is not printed); -1 when a schema
+ * cannot be read, with err. */
+int lt_sqlopen_schema_diff(sqlite3 *db, sqlite3 *const *refs, size_t n, int exact, char *what,
+                           size_t whatlen, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
 #endif

@@ -9,6 +9,7 @@
 #include "lt_file.h"
 #include "lt_log.h"
 #include "lt_presence.h"
+#include "lt_sqlopen.h"
 #include "lt_valid.h"
 
 #include <assert.h>
@@ -455,9 +456,6 @@ int lt_store_schema_version(void)
 
 /* ---- the schema of a file from outside ---------------------------------------------- */
 
-#define SCHEMA_LIST "SELECT type, name, coalesce(tbl_name, ''), coalesce(sql, '') FROM sqlite_schema " \
-                    "ORDER BY type, name"
-
 /* An empty store of `version` in memory: steps 1 to version, or step 1
  * for a store from before versioning (its tables, at version 0). Only the
  * functions the steps call are there. NULL with err. */
@@ -482,59 +480,11 @@ static sqlite3 *s_reference(int version, char *err, size_t errlen)
     return db;
 }
 
-/* Column i of st as text for a message: a name from outside may hold
- * anything, so one that is long or not plain is not printed. */
-static const char *s_shown(sqlite3_stmt *st, int i)
-{
-    const char *s = (const char *)sqlite3_column_text(st, i);
-    return s && strlen(s) <= 64 && lt_valid_plain(s) ? s : "(a name not shown)";
-}
-
-/* 1 when the current rows of a and b are the same object. */
-static int s_same_row(sqlite3_stmt *a, sqlite3_stmt *b)
-{
-    for (int i = 0; i < 4; i++) {
-        const char *x = (const char *)sqlite3_column_text(a, i);
-        const char *y = (const char *)sqlite3_column_text(b, i);
-        if (!x || !y || strcmp(x, y) != 0)
-            return 0;
-    }
-    return 1;
-}
-
-/* Walks the two ordered listings side by side to the first difference. */
-static int s_compare_schema(sqlite3_stmt *got, sqlite3_stmt *want, int version, char *err,
-                            size_t errlen)
-{
-    for (;;) {
-        int g = sqlite3_step(got), w = sqlite3_step(want);
-        if ((g != SQLITE_ROW && g != SQLITE_DONE) || (w != SQLITE_ROW && w != SQLITE_DONE)) {
-            snprintf(err, errlen, "cannot read the schema: %s", sqlite3_errstr(g != SQLITE_ROW && g != SQLITE_DONE ? g : w));
-            return -1;
-        }
-        if (g == SQLITE_DONE && w == SQLITE_DONE)
-            return 0;
-        if (g == SQLITE_ROW && w == SQLITE_ROW && s_same_row(got, want))
-            continue;
-        if (g == SQLITE_ROW) {
-            snprintf(err, errlen,
-                     "its schema holds %s \"%s\", which a store of schema version %d does not have "
-                     "as it is: a restored store is opened with the gateway's own functions, so a "
-                     "file with other objects than the gateway's is refused",
-                     s_shown(got, 0), s_shown(got, 1), version);
-            return -1;
-        }
-        snprintf(err, errlen, "its schema lacks %s \"%s\" that a store of schema version %d has",
-                 s_shown(want, 0), s_shown(want, 1), version);
-        return -1;
-    }
-}
-
 int lt_store_schema_check(sqlite3 *db, char *err, size_t errlen)
 {
-    int version = 0, rc = -1;
-    sqlite3 *ref = NULL;
-    sqlite3_stmt *got = NULL, *want = NULL;
+    char what[160];
+    int version = 0;
+    sqlite3 *ref;
     if (s_user_version(db, &version) != 0) {
         snprintf(err, errlen, "cannot read the schema version: %s", sqlite3_errmsg(db));
         return -1;
@@ -546,18 +496,18 @@ int lt_store_schema_check(sqlite3 *db, char *err, size_t errlen)
     }
     if (!(ref = s_reference(version, err, errlen)))
         return -1;
-    if (sqlite3_prepare_v2(db, SCHEMA_LIST, -1, &got, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(ref, SCHEMA_LIST, -1, &want, NULL) != SQLITE_OK) {
-        snprintf(err, errlen, "cannot list the schema: %s",
-                 got ? sqlite3_errmsg(ref) : sqlite3_errmsg(db));
-        goto out;
-    }
-    rc = s_compare_schema(got, want, version, err, errlen);
-out:
-    sqlite3_finalize(got);
-    sqlite3_finalize(want);
+    int rc = lt_sqlopen_schema_diff(db, &ref, 1, 1, what, sizeof what, err, errlen);
+    if (rc == LT_SQLOPEN_SCHEMA_FOREIGN)
+        snprintf(err, errlen,
+                 "its schema holds %s, which a store of schema version %d does not have as it "
+                 "is: a restored store is opened with the gateway's own functions, so a file with "
+                 "other objects than the gateway's is refused",
+                 what, version);
+    else if (rc == LT_SQLOPEN_SCHEMA_LACKS)
+        snprintf(err, errlen, "its schema lacks %s that a store of schema version %d has", what,
+                 version);
     sqlite3_close(ref);
-    return rc;
+    return rc == 0 ? 0 : -1;
 }
 
 /* Applies self->cache_mb to the connection (at each connect, a rebuild's too). */

@@ -629,6 +629,10 @@ static void test_schema_check(void)
     s_log_with("CREATE INDEX extra ON audit(peer)");
     CU_ASSERT(s_schema_ok() == -1);
     CU_ASSERT(strstr(s_schema_err, "its schema holds index \"extra\"") != NULL);
+    /* A name that is not plain text is not printed; its type is. */
+    s_log_with("CREATE INDEX \"a\nb\" ON audit(peer)");
+    CU_ASSERT(s_schema_ok() == -1);
+    CU_ASSERT(strstr(s_schema_err, "its schema holds index \"(a name not shown)\"") != NULL);
     /* The audit table with a constraint that stops the log after a few
      * entries, under the right name. */
     s_log_with("DROP TABLE audit; CREATE TABLE audit (seq INTEGER PRIMARY KEY CHECK (seq < 5), "

@@ -534,8 +534,9 @@ static int s_schema_check(const char *sql, char *err, size_t len)
 }
 
 /* A fresh store of this version and a store from before versions, each
- * holding only its own objects, pass; an object added or changed under
- * its name is refused, named with the version it was compared with. */
+ * holding only its own objects, pass; an object added, changed under its
+ * name or missing is refused, named with the version it was compared
+ * with. */
 static void test_schema_check(void)
 {
     char err[1024], want[256];
@@ -560,6 +561,13 @@ static void test_schema_check(void)
                                    err, sizeof err),
                     -1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "its schema holds table \"tails\""));
+    /* An object missing is named as missing, wherever it falls in the
+     * order (tails is not the last table). */
+    CU_ASSERT_EQUAL(s_schema_check("DROP TABLE tails", err, sizeof err), -1);
+    snprintf(want, sizeof want,
+             "its schema lacks table \"tails\" that a store of schema version %d has",
+             lt_store_schema_version());
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, want));
     s_fresh();
     s_make_v0_store("VN/GOV/BCA/population", 2);
     CU_ASSERT_EQUAL(s_schema_check(NULL, err, sizeof err), 0);
