@@ -246,21 +246,21 @@ static int s_keep_signer(const char *dir, const lt_dir_t *kept, const lt_dir_pin
     return lt_file_write_atomic(path, set[drop], (n - drop) * LT_KEY_BYTES, 0644);
 }
 
-/* Keeps kept, which d replaces, in the directory of adopted_path when d
- * drops a member's signing key: the batches that key signed, kept by a
- * replica, are verified under it at rest (PROTOCOL.md 6.10); then prunes
- * the copies no longer needed. A failure is only warned about: those
- * batches are then damage, fetched again from their owner. */
-static void s_keep_retired(const lt_gwcfg_t *cfg, const char *adopted_path, const lt_dir_t *kept,
-                           const lt_dir_t *d, const lt_dir_pins_t *trust)
+/* Keeps kept, which d replaces, in data_dir when d drops a member's
+ * signing key: the batches that key signed, kept by a replica, are
+ * verified under it at rest (PROTOCOL.md 6.10), by the feed and `store
+ * verify`, which open the retired directories of data_dir
+ * (lt_dirpick_retired_open); then prunes the copies no longer needed. A
+ * failure is only warned about: those batches are then damage, fetched
+ * again from their owner. */
+static void s_keep_retired(const lt_gwcfg_t *cfg, const lt_dir_t *kept, const lt_dir_t *d,
+                           const lt_dir_pins_t *trust)
 {
-    char dir[PATH_MAX], path[PATH_MAX + 64];
+    const char *dir = cfg->data_dir;
+    char path[PATH_MAX + 64];
     size_t len;
     if (!kept || !s_drops_key(kept, d))
         return;
-    const char *slash = strrchr(adopted_path, '/');
-    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - adopted_path) : 1,
-             slash ? adopted_path : ".");
     lt_dirpick_retired_path(dir, lt_dir_version(kept), path, sizeof path);
     const uint8_t *bytes = lt_dir_signed_bytes(kept, &len);
     /* The signer first: a copy on disk always opens with the keys on disk. */
@@ -296,7 +296,7 @@ int lt_gwdir_persist(const lt_gwcfg_t *cfg, const char *adopted_path, const char
         return -1;
     }
     /* Before d replaces it: a crash between leaves one more kept. */
-    s_keep_retired(cfg, adopted_path, kept, d, trust);
+    s_keep_retired(cfg, kept, d, trust);
     if (lt_file_write_atomic(adopted_path, bytes, len, 0644) != 0) {
         snprintf(err, errlen, "cannot persist %s: %s", adopted_path, strerror(errno));
         return -1;

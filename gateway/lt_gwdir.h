@@ -27,8 +27,11 @@
  * (lt_dir_learned_prepare before, lt_dir_learned_settle after, 5.5), so
  * that whatever stops it part way leaves a directory on disk that verifies
  * with the keys on disk: kept (the directory adopted_path holds, NULL for
- * none) or d. Returns 0, or -1 with "cannot persist PATH: why" in err; a
- * failure to settle the keys once d is written is only warned about. */
+ * none) or d. kept, when d drops a member's signing key, is kept as
+ * retired in cfg->data_dir first (PROTOCOL.md 6.10), where the gateway
+ * keeps adopted_path. Returns 0, or -1 with "cannot persist PATH: why" in
+ * err; a failure to settle the keys once d is written is only warned
+ * about. */
 int lt_gwdir_persist(const lt_gwcfg_t *cfg, const char *adopted_path, const char *learned_path,
                      const lt_dir_t *kept, const lt_dir_t *d, const lt_dir_pins_t *trust,
                      char *err, size_t errlen) __attribute__((warn_unused_result));

@@ -46,6 +46,9 @@ static int suite_init(void)
         return -1;
     snprintf(g_cfg.federation, sizeof g_cfg.federation, "VN");
     snprintf(g_cfg.directory_file, sizeof g_cfg.directory_file, "%s/conf.signed", g_dir);
+    /* The gateway keeps its adopted copy and the retired ones in data_dir
+     * (lt_dirpick). */
+    snprintf(g_cfg.data_dir, sizeof g_cfg.data_dir, "%s", g_dir);
     snprintf(g_adopted, sizeof g_adopted, "%s/adopted.signed", g_dir);
     snprintf(g_learned, sizeof g_learned, "%s/authority.learned", g_dir);
     g_cfg.pins.count = 1;
