@@ -2,11 +2,14 @@
  * (PROTOCOL.md 7.4, 8.3), with the owner's lt_query in the same process:
  * an application's request on the caller's local socket is forwarded over
  * a link DEALER to the owner's peer ROUTER, executed and signed there, and
- * its answer checked by the caller and handed to the application. Covers
+ * its answer, handed on by the gateway's dispatch of its links (lt_linkrx),
+ * checked by the caller and handed to the application. Covers
  * the bound of the caller's table of outstanding requests and request ids
  * reused after their answer came. test_querymod.c covers the owner alone. */
 #include "unit_gw.h"
 #include "lt_clock.h"
+#include "lt_feed.h"
+#include "lt_linkrx.h"
 #include "lt_peers.h"
 #include "lt_query.h"
 
@@ -23,9 +26,11 @@ static struct {
     lt_stats_t *stats;
     lt_reject_t *reject;
     lt_peers_t *peers;
-    void *link;         /* the caller's DEALER to the owner (the peers' link) */
-    void *local, *app;  /* the caller's local ROUTER and an application's DEALER */
+    void *link;        /* the caller's DEALER to the owner (the peers' link) */
+    void *local, *app; /* the caller's local ROUTER and an application's DEALER */
     lt_query_t *q;
+    lt_feed_t *feed; /* given an Error on the link too, as in the gateway */
+    lt_linkrx_t rx;  /* the gateway's dispatch of what comes on its links */
 } c;
 static uint64_t g_id = 1000;
 static int64_t g_deadline; /* of every request: a resend is the same bytes */
@@ -69,11 +74,16 @@ static int suite_init(void)
         zmq_connect(c.app, "inproc://unit-local") != 0)
         return -1;
     g_deadline = lt_clock_now_ms() + 120000;
-    return (c.q = lt_query_new(&c.ctx)) ? 0 : -1;
+    if (!(c.q = lt_query_new(&c.ctx)) || !(c.feed = lt_feed_new(&c.ctx)) ||
+        strcmp(lt_peers_link_member(c.peers, 0), OD_OWNER) != 0)
+        return -1;
+    c.rx = (lt_linkrx_t){.ctx = &c.ctx, .feed = c.feed, .query = c.q, .local = c.local};
+    return 0;
 }
 
 static int suite_clean(void)
 {
+    lt_feed_destroy(&c.feed);
     lt_query_destroy(&c.q);
     lt_query_destroy(&g_owner);
     lt_peers_destroy(&c.peers); /* closes the link */
@@ -143,22 +153,15 @@ static int s_owner_serves(void)
     return rc;
 }
 
-/* The caller takes what came back on its link; 0, or -1 when nothing. */
+/* The caller takes what came back on its link (link 0, to the owner),
+ * handed on as the gateway does (lt_linkrx); 0, or -1 when nothing came
+ * or it was dropped. */
 static int s_caller_takes(void)
 {
     lt_wire_in_t in;
-    Lienthong__ErrorCode code;
-    char err[256];
     if (!s_waiting(c.link, 1000) || lt_wire_recv(c.link, 0, 0, &in) != 0)
         return -1;
-    Lienthong__Envelope *env = lt_wire_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body),
-                                              1u << 20, &code, err, sizeof err);
-    if (env && env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR)
-        lt_query_on_error(c.q, c.local, OD_OWNER, env->error);
-    else if (env)
-        lt_query_on_answer(c.q, c.local, OD_OWNER, env, &in.body);
-    int rc = env ? 0 : -1;
-    lt_wire_free(&env);
+    int rc = lt_linkrx_on_message(&c.rx, 0, &in) < 0 ? -1 : 0;
     lt_wire_in_close(&in);
     return rc;
 }
