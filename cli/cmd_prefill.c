@@ -20,10 +20,11 @@
 #include <time.h>
 
 static const char *USAGE =
-    "lienthong prefill --config FILE --key ID [--stream ID]... [--key-field NAME]\n"
-    "                  [--purpose CODE] [--case REF] [--timeout MS] [--json]\n"
-    "  reads what this member's replicas hold for the key (every replicated stream,\n"
-    "  or those named, or those whose dataset is keyed by --key-field); no owner is asked\n"
+    "lienthong prefill --config FILE --key ID --purpose CODE [--stream ID]...\n"
+    "                  [--key-field NAME] [--case REF] [--timeout MS] [--json]\n"
+    "  reads what this member's replicas hold for the key (every replicated stream the\n"
+    "  purpose is granted for, or those named, or those whose dataset is keyed by\n"
+    "  --key-field); no owner is asked\n"
     "exit status: 0 some stream holds the key, 1 none does, 2 an error";
 
 typedef struct {
@@ -71,8 +72,10 @@ static int s_parse(int argc, char **argv, args_t *a)
     }
     if (optind < argc)
         return lt_cli_bad_arg(argv[0], argv[optind], USAGE);
+    /* The directory's policies grant replicas for purposes (PROTOCOL.md
+     * 8.8): without one, nothing may be read. */
     return lt_cli_need(argv[0], USAGE, "--config", a->config != NULL, "--key", a->key != NULL,
-                       NULL);
+                       "--purpose", a->purpose != NULL, NULL);
 }
 
 /* Unix ms as an ISO 8601 UTC time, or "unknown" for 0. */
@@ -156,7 +159,7 @@ static int s_request(args_t *a)
     q.streams = a->streams;
     q.n_streams = a->n_streams;
     q.key_field = (char *)(a->key_field ? a->key_field : "");
-    q.purpose = (char *)(a->purpose ? a->purpose : "");
+    q.purpose = (char *)a->purpose;
     q.case_ref = (char *)(a->case_ref ? a->case_ref : "");
     int rc = lt_cli_ask("prefill", a->config, &a->cfg, LIENTHONG__ENVELOPE__BODY_PREFILL_REQUEST, &q,
                         LIENTHONG__ENVELOPE__BODY_PREFILL_REPLY, a->timeout, &rep);

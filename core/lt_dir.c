@@ -1087,6 +1087,14 @@ int lt_dir_policy_allows(const Lienthong__Policy *policy, Lienthong__Operation o
     return 0;
 }
 
+int lt_dir_policy_purpose(const Lienthong__Policy *policy, const char *purpose)
+{
+    for (size_t i = 0; policy && i < policy->n_purposes; i++)
+        if (strcmp(policy->purposes[i], purpose) == 0)
+            return 1;
+    return 0;
+}
+
 const char *lt_dir_status_name(Lienthong__MemberStatus s)
 {
     switch (s) {

@@ -111,6 +111,9 @@ const Lienthong__Policy *lt_dir_policy(const lt_dir_t *self, const char *consume
                                        const char *target);
 /* 1 if policy allows op, 0 otherwise (NULL policy allows nothing). */
 int lt_dir_policy_allows(const Lienthong__Policy *policy, Lienthong__Operation op);
+/* 1 if policy lists purpose among its purposes, 0 otherwise (NULL policy,
+ * or none listed: no purpose is allowed, directory.proto). */
+int lt_dir_policy_purpose(const Lienthong__Policy *policy, const char *purpose);
 
 /* Words for enums, e.g. "active", "revoked"; "subscribe". */
 const char *lt_dir_status_name(Lienthong__MemberStatus s);

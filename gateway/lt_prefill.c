@@ -70,33 +70,94 @@ static void s_refuse(lt_prefill_t *self, void *sock, const lt_wire_in_t *in,
                                       .code = code, .request_id = q->request_id, .why = why});
 }
 
+/* Whether this member may read its replica of stream for purpose
+ * (PROTOCOL.md 8.8): the directory's policy it subscribes under (the
+ * member's policy on the stream) must still allow subscribe, and list the
+ * purpose, as an owner requires of a lookup (7.5). ERR_NONE, ERR_FORBIDDEN
+ * or ERR_PURPOSE, with why. */
+static Lienthong__ErrorCode s_may_read(lt_prefill_t *self, const char *stream, const char *purpose,
+                                       char *why, size_t len)
+{
+    const char *me = self->ctx->cfg->member;
+    const lt_dir_t *dir = self->ctx->dir;
+    const Lienthong__Policy *p = dir ? lt_dir_policy(dir, me, stream) : NULL;
+    unsigned long long v = dir ? (unsigned long long)lt_dir_version(dir) : 0;
+    if (!lt_dir_policy_allows(p, LIENTHONG__OPERATION__OP_SUBSCRIBE)) {
+        snprintf(why, len,
+                 "%.200s: no policy of directory version %llu lets %.80s subscribe to "
+                 "it, so its replica is not read",
+                 stream, v, me);
+        return LIENTHONG__ERROR_CODE__ERR_FORBIDDEN;
+    }
+    if (!lt_dir_policy_purpose(p, purpose)) {
+        snprintf(why, len,
+                 "%.200s: purpose \"%.128s\" is not among those the policy of directory "
+                 "version %llu grants %.80s on it",
+                 stream, purpose, v, me);
+        return LIENTHONG__ERROR_CODE__ERR_PURPOSE;
+    }
+    return LIENTHONG__ERROR_CODE__ERR_NONE;
+}
+
+/* The streams named, each replicated here and readable for the purpose:
+ * one that is not refuses the whole request (8.8: a part has no error of
+ * its own). Returns the count, or -1 with the code, the stream at fault in
+ * *bad and why. */
+static int s_select_named(lt_prefill_t *self, const Lienthong__PrefillRequest *q, part_t *parts,
+                          const char **bad, Lienthong__ErrorCode *code, char *why, size_t len)
+{
+    for (size_t i = 0; i < q->n_streams; i++) {
+        *bad = q->streams[i];
+        *code = LIENTHONG__ERROR_CODE__ERR_NOT_FOUND;
+        if (lt_feed_replica_info(self->feed, 0, q->streams[i], &parts[i].info) != 0) {
+            snprintf(why, len, "%.300s: not a stream this gateway replicates", q->streams[i]);
+            return -1;
+        }
+        if ((*code = s_may_read(self, q->streams[i], q->purpose, why, len)))
+            return -1;
+    }
+    return (int)q->n_streams;
+}
+
 /* The replicas to read into parts (at most LT_PREFILL_MAX_STREAMS): the
  * streams named, or every replica whose dataset's key field is
- * q->key_field (every replica when it is empty). Returns the count, or -1
- * with the stream at fault in *bad (not replicated here). */
+ * q->key_field (every replica when it is empty) and which the purpose may
+ * read. Returns the count, or -1 with the code, the stream at fault in
+ * *bad (NULL: none in particular) and why: a stream named that cannot be
+ * read, or a purpose that none of the replicas chosen grants. */
 static int s_select(lt_prefill_t *self, const Lienthong__PrefillRequest *q, part_t *parts,
-                    const char **bad)
+                    const char **bad, Lienthong__ErrorCode *code, char *why, size_t len)
 {
-    size_t n = 0;
-    if (q->n_streams) {
-        for (size_t i = 0; i < q->n_streams; i++) {
-            if (lt_feed_replica_info(self->feed, 0, q->streams[i], &parts[n].info) != 0) {
-                *bad = q->streams[i];
-                return -1;
-            }
-            n++;
-        }
-        return (int)n;
-    }
+    size_t n = 0, refused = 0;
+    char first[512] = "";
+    if (q->n_streams)
+        return s_select_named(self, q, parts, bad, code, why, len);
     size_t count = lt_feed_replica_count(self->feed);
     for (size_t i = 0; i < count && n < LT_PREFILL_MAX_STREAMS; i++) {
         if (lt_feed_replica_info(self->feed, i, NULL, &parts[n].info) != 0)
             continue;
         const Lienthong__Dataset *ds = lt_dir_dataset_of(self->ctx->dir, parts[n].info.stream);
-        if (!q->key_field[0] || (ds && strcmp(ds->key_field, q->key_field) == 0))
+        if (q->key_field[0] && (!ds || strcmp(ds->key_field, q->key_field) != 0))
+            continue;
+        /* Not granted for this purpose: not part of this form. The first
+         * such refusal says why when no replica is. */
+        char no[512];
+        Lienthong__ErrorCode c = s_may_read(self, parts[n].info.stream, q->purpose, no, sizeof no);
+        if (c && !refused++) {
+            *code = c;
+            snprintf(first, sizeof first, "%s", no);
+        }
+        if (!c)
             n++;
     }
-    return (int)n;
+    if (n || !refused)
+        return (int)n;
+    snprintf(why, len,
+             "none of the %zu replicated stream(s) chosen may be read for this "
+             "purpose; %.511s",
+             refused, first);
+    *bad = NULL;
+    return -1;
 }
 
 /* The record at seq of the replica, unpacked (its bytes passed their store
@@ -239,7 +300,7 @@ void lt_prefill_on_local(lt_prefill_t *self, void *sock, const lt_wire_in_t *in,
                          const Lienthong__Envelope *env)
 {
     const Lienthong__PrefillRequest *q = env->prefill_request;
-    char why[400];
+    char why[640];
     const char *bad = NULL;
     part_t *parts = NULL;
     Lienthong__ErrorCode code = lt_valid_prefill(q, why, sizeof why);
@@ -259,10 +320,9 @@ void lt_prefill_on_local(lt_prefill_t *self, void *sock, const lt_wire_in_t *in,
         s_refuse(self, sock, in, q, NULL, LIENTHONG__ERROR_CODE__ERR_INTERNAL, "out of memory");
         return;
     }
-    int n = s_select(self, q, parts, &bad);
+    int n = s_select(self, q, parts, &bad, &code, why, sizeof why);
     if (n < 0) {
-        snprintf(why, sizeof why, "%.300s: not a stream this gateway replicates", bad);
-        s_refuse(self, sock, in, q, bad, LIENTHONG__ERROR_CODE__ERR_NOT_FOUND, why);
+        s_refuse(self, sock, in, q, bad, code, why);
     } else {
         s_answer(self, sock, in, env, parts, (size_t)n);
     }

@@ -4,8 +4,11 @@
  * A member that keeps replicas of the views it is granted (the national
  * public-service portal) answers "what do we already know about this
  * citizen" from them, so that citizens do not re-enter data on forms and
- * no owner is asked again. A local PrefillRequest names the key and
- * optionally the streams; the reply has one part per stream with the
+ * no owner is asked again. A local PrefillRequest names the key, the
+ * purpose and optionally the streams. A replica is read only for a purpose
+ * the directory's policy on it (the member's subscription policy) lists,
+ * as an owner checks a lookup's: no owner sees these reads to check it.
+ * The reply has one part per stream with the
  * record exactly as the replica holds it (verified against the owner's
  * signature when its batch was applied, and against its store checksum
  * when read), its seq and change time, and how current the replica is.
@@ -35,8 +38,12 @@ void lt_prefill_destroy(lt_prefill_t **self_p);
 /* A PrefillRequest on the local socket (env->prefill_request, with the
  * optional env->on_behalf): answered on sock with a PrefillReply, or an
  * Error (ERR_MALFORMED, ERR_TOO_LARGE, ERR_NOT_FOUND for a stream this
- * gateway does not replicate, ERR_UNAVAILABLE while the audit log cannot
- * be written, ERR_INTERNAL on a store failure). */
+ * gateway does not replicate, ERR_PURPOSE for a stream named whose policy
+ * does not list the purpose or a purpose no replica's lists, ERR_FORBIDDEN
+ * for a stream named that no policy lets the member subscribe to any more,
+ * ERR_UNAVAILABLE while the audit log cannot be written, ERR_INTERNAL on a
+ * store failure). Without streams named, only the replicas whose policy
+ * lists the purpose are read. */
 void lt_prefill_on_local(lt_prefill_t *self, void *sock, const lt_wire_in_t *in,
                          const Lienthong__Envelope *env);
 

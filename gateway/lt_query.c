@@ -501,7 +501,7 @@ static void s_authorise(lt_query_t *self, req_t *r, const char *target, const ch
         r->refusal = LIENTHONG__ERROR_CODE__ERR_NONE;
     else if (!lt_dir_policy_allows(r->policy, op))
         r->refusal = LIENTHONG__ERROR_CODE__ERR_FORBIDDEN;
-    else if (!s_in_list(purpose, r->policy->purposes, r->policy->n_purposes))
+    else if (!lt_dir_policy_purpose(r->policy, purpose))
         r->refusal = LIENTHONG__ERROR_CODE__ERR_PURPOSE;
     else
         r->refusal = LIENTHONG__ERROR_CODE__ERR_NONE;

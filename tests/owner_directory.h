@@ -31,11 +31,12 @@
 #define OD_FOREIGN "VN/COM/VIETTEL/subscribers"
 
 /* Writes the source with the members' keys to path, with the text of more
- * views (each starting ",\n") after the fixed ones, and pop_rules (e.g.
- * "rules = ( ... );") in the population dataset; 0 or -1. */
-static inline int od_write_source_rules(const char *path, const lt_keys_t *owner,
-                                        const lt_keys_t *other, const char *more_views,
-                                        const char *pop_rules)
+ * views (each starting ",\n") after the fixed ones, pop_rules (e.g.
+ * "rules = ( ... );") in the population dataset, and more policies (each
+ * starting ",\n") after the fixed one; 0 or -1. */
+static inline int od_write_source_full(const char *path, const lt_keys_t *owner,
+                                       const lt_keys_t *other, const char *more_views,
+                                       const char *pop_rules, const char *more_policies)
 {
     char z[4][LT_Z85_KEY_LEN + 1];
     lt_keys_z85_encode(lt_keys_transport_public(owner), z[0]);
@@ -71,9 +72,16 @@ static inline int od_write_source_rules(const char *path, const lt_keys_t *owner
             "policies = (\n"
             "  { consumer = \"VN/COM/VIETTEL\"; target = \"" OD_POP "\";\n"
             "    allow = [\"lookup\", \"verify\", \"subscribe\"];\n"
-            "    fields = [\"full_name\", \"date_of_birth\"]; purposes = [\"KYC\"]; } );\n",
-            z[0], z[1], z[2], z[3], pop_rules, more_views);
+            "    fields = [\"full_name\", \"date_of_birth\"]; purposes = [\"KYC\"]; }%s );\n",
+            z[0], z[1], z[2], z[3], pop_rules, more_views, more_policies);
     return fclose(f) == 0 ? 0 : -1;
+}
+
+static inline int od_write_source_rules(const char *path, const lt_keys_t *owner,
+                                        const lt_keys_t *other, const char *more_views,
+                                        const char *pop_rules)
+{
+    return od_write_source_full(path, owner, other, more_views, pop_rules, "");
 }
 
 static inline int od_write_source_views(const char *path, const lt_keys_t *owner,
@@ -89,13 +97,13 @@ static inline int od_write_source(const char *path, const lt_keys_t *owner, cons
 }
 
 /* Builds the directory with the members' keys owner and other (the owner
- * and VN/COM/VIETTEL), signed by auth, with more_views and pop_rules (see
- * od_write_source_rules), using tmpdir for its source file (removed
- * afterwards). NULL with the reason in err. */
-static inline lt_dir_t *od_directory_keyed(const char *tmpdir, const lt_keys_t *owner,
-                                           const lt_keys_t *other, const lt_keys_t *auth,
-                                           const char *more_views, const char *pop_rules, char *err,
-                                           size_t errlen)
+ * and VN/COM/VIETTEL), signed by auth, with more_views, pop_rules and
+ * more_policies (see od_write_source_full), using tmpdir for its source
+ * file (removed afterwards). NULL with the reason in err. */
+static inline lt_dir_t *od_directory_full(const char *tmpdir, const lt_keys_t *owner,
+                                          const lt_keys_t *other, const lt_keys_t *auth,
+                                          const char *more_views, const char *pop_rules,
+                                          const char *more_policies, char *err, size_t errlen)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/owner-directory.src", tmpdir);
@@ -105,7 +113,7 @@ static inline lt_dir_t *od_directory_keyed(const char *tmpdir, const lt_keys_t *
     lt_dir_t *d = NULL;
     snprintf(err, errlen, "cannot write %s", path);
     if (owner && other && auth &&
-        od_write_source_rules(path, owner, other, more_views, pop_rules) == 0 &&
+        od_write_source_full(path, owner, other, more_views, pop_rules, more_policies) == 0 &&
         lt_dir_compile(path, 0, 0, 0, &raw, &raw_len, err, errlen) == 0 &&
         lt_dir_sign(raw, raw_len, auth, &sig, &sig_len) == 0) {
         memcpy(pins.keys[0], lt_keys_signing_public(auth), LT_KEY_BYTES);
@@ -117,17 +125,33 @@ static inline lt_dir_t *od_directory_keyed(const char *tmpdir, const lt_keys_t *
     return d;
 }
 
-/* The same with fresh keys, which nobody keeps. */
-static inline lt_dir_t *od_directory_rules(const char *tmpdir, const char *more_views,
-                                           const char *pop_rules, char *err, size_t errlen)
+static inline lt_dir_t *od_directory_keyed(const char *tmpdir, const lt_keys_t *owner,
+                                           const lt_keys_t *other, const lt_keys_t *auth,
+                                           const char *more_views, const char *pop_rules, char *err,
+                                           size_t errlen)
+{
+    return od_directory_full(tmpdir, owner, other, auth, more_views, pop_rules, "", err, errlen);
+}
+
+/* The same with fresh keys, which nobody keeps, and more_policies. */
+static inline lt_dir_t *od_directory_policies(const char *tmpdir, const char *more_views,
+                                              const char *pop_rules, const char *more_policies,
+                                              char *err, size_t errlen)
 {
     lt_keys_t *a = lt_keys_new(LT_KEYS_MEMBER), *b = lt_keys_new(LT_KEYS_MEMBER),
               *auth = lt_keys_new(LT_KEYS_AUTHORITY);
-    lt_dir_t *d = od_directory_keyed(tmpdir, a, b, auth, more_views, pop_rules, err, errlen);
+    lt_dir_t *d =
+        od_directory_full(tmpdir, a, b, auth, more_views, pop_rules, more_policies, err, errlen);
     lt_keys_destroy(&a);
     lt_keys_destroy(&b);
     lt_keys_destroy(&auth);
     return d;
+}
+
+static inline lt_dir_t *od_directory_rules(const char *tmpdir, const char *more_views,
+                                           const char *pop_rules, char *err, size_t errlen)
+{
+    return od_directory_policies(tmpdir, more_views, pop_rules, "", err, errlen);
 }
 
 static inline lt_dir_t *od_directory_views(const char *tmpdir, const char *more_views, char *err,

@@ -18,6 +18,11 @@
  * form (exit 0 found, 1 nothing, 2 error) and every read is in the portal's
  * audit log under the citizen's id. A stream the portal does not replicate
  * is refused with ERR_NOT_FOUND, a peer's pre-fill with ERR_UNSUPPORTED. The
+ * directory grants the portal its replicas for PREFILL_FORM, and the
+ * immunisation view also for IMMUNISATION: a pre-fill naming a stream whose
+ * policy does not list its purpose, or for a purpose no replica is granted
+ * for, is refused with ERR_PURPOSE (counted, logged, audited); one naming
+ * none reads the replicas granted for its purpose. The
  * HTTP API's GET /v1/prefill/{id} is driven with Python's standard library
  * (prefill_client.py): only the streams and fields granted to the
  * application, 403 outside the grants, 404 for a key nobody holds.
@@ -76,9 +81,12 @@ static const char *s_source =
     "  { id = \"" V_VAC "\"; dataset = \"" DS_VAC "\"; fields = [\"personal_id\", \"vaccine\","
     " \"doses\", \"last_dose_date\"]; } );\n"
     "policies = (\n"
-    "  { consumer = \"" ID_PORTAL "\"; target = \"" V_POP "\"; allow = [\"subscribe\"]; },\n"
-    "  { consumer = \"" ID_PORTAL "\"; target = \"" V_INS "\"; allow = [\"subscribe\"]; },\n"
-    "  { consumer = \"" ID_PORTAL "\"; target = \"" V_VAC "\"; allow = [\"subscribe\"]; } );\n";
+    "  { consumer = \"" ID_PORTAL "\"; target = \"" V_POP "\"; allow = [\"subscribe\"];"
+    " purposes = [\"PREFILL_FORM\"]; },\n"
+    "  { consumer = \"" ID_PORTAL "\"; target = \"" V_INS "\"; allow = [\"subscribe\"];"
+    " purposes = [\"PREFILL_FORM\"]; },\n"
+    "  { consumer = \"" ID_PORTAL "\"; target = \"" V_VAC "\"; allow = [\"subscribe\"];"
+    " purposes = [\"PREFILL_FORM\", \"IMMUNISATION\"]; } );\n";
 
 /* The fields each view keeps, as in s_source. */
 static const char *const s_pop_fields[] = {"personal_id", "full_name", "date_of_birth", "sex",
@@ -309,9 +317,11 @@ static void s_fed_free(fed_t *x)
 
 /* ---- asking the portal ------------------------------------------------------------------ */
 
-/* A pre-fill of key on g's local socket (streams NULL-terminated or NULL:
- * every replica). The reply or Error envelope, or NULL. */
-static Lienthong__Envelope *s_prefill(lt_it_gw_t *g, const char *key, const char *const *streams)
+/* A pre-fill of key on g's local socket for purpose (streams
+ * NULL-terminated or NULL: every replica). The reply or Error envelope, or
+ * NULL. */
+static Lienthong__Envelope *s_prefill_for(lt_it_gw_t *g, const char *key,
+                                          const char *const *streams, const char *purpose)
 {
     char err[512];
     static uint64_t id = 7000;
@@ -325,7 +335,7 @@ static Lienthong__Envelope *s_prefill(lt_it_gw_t *g, const char *key, const char
     q.key = (char *)key;
     q.streams = (char **)streams;
     q.n_streams = n;
-    q.purpose = "PREFILL_FORM";
+    q.purpose = (char *)purpose;
     q.case_ref = "HS-2026-0001";
     who.application = "dvc-portal";
     who.officer = "citizen-session-42";
@@ -340,6 +350,12 @@ static Lienthong__Envelope *s_prefill(lt_it_gw_t *g, const char *key, const char
         fprintf(stderr, "prefill: %s\n", err);
     lt_client_destroy(&c);
     return env;
+}
+
+/* The same for PREFILL_FORM, which the directory grants on every replica. */
+static Lienthong__Envelope *s_prefill(lt_it_gw_t *g, const char *key, const char *const *streams)
+{
+    return s_prefill_for(g, key, streams, "PREFILL_FORM");
 }
 
 static const Lienthong__PrefillPart *s_part(const Lienthong__PrefillReply *r, const char *stream)
@@ -611,13 +627,34 @@ static int s_out_has(fed_t *x, const char *out, const char *s)
 static void s_check_cli(fed_t *x)
 {
     const char *conf = x->portal->conf_path;
-    const char *text[] = {"prefill", "--config", conf, "--key", s_key(0), "--purpose",
-                          "PREFILL_FORM", NULL};
-    const char *json[] = {"prefill", "--config", conf, "--key", s_key(4), "--json", NULL};
-    const char *nobody[] = {"prefill", "--config", conf, "--key", "079299999999", NULL};
-    const char *stray[] = {"prefill", "--config", conf, "--key", s_key(0), "--stream",
-                           "VN/GOV/BCA/population", NULL};
-    const char *one[] = {"prefill", "--config", conf, "--key", s_key(1), "--stream", V_VAC, NULL};
+    char k0[16], k1[16], k4[16]; /* s_key's buffers are reused by the fifth call */
+    snprintf(k0, sizeof k0, "%s", s_key(0));
+    snprintf(k1, sizeof k1, "%s", s_key(1));
+    snprintf(k4, sizeof k4, "%s", s_key(4));
+    const char *text[] = {"prefill", "--config",  conf,           "--key",
+                          k0,        "--purpose", "PREFILL_FORM", NULL};
+    const char *json[] = {"prefill",   "--config",     conf,     "--key", k4,
+                          "--purpose", "PREFILL_FORM", "--json", NULL};
+    const char *nobody[] = {"prefill",      "--config",  conf,           "--key",
+                            "079299999999", "--purpose", "PREFILL_FORM", NULL};
+    const char *stray[] = {"prefill",
+                           "--config",
+                           conf,
+                           "--key",
+                           k0,
+                           "--purpose",
+                           "PREFILL_FORM",
+                           "--stream",
+                           "VN/GOV/BCA/population",
+                           NULL};
+    const char *one[] = {"prefill",   "--config",     conf,       "--key", k1,
+                         "--purpose", "IMMUNISATION", "--stream", V_VAC,   NULL};
+    /* A purpose the directory grants on no replica; one not granted on a
+     * stream named. */
+    const char *unlisted[] = {"prefill", "--config",  conf,        "--key",
+                              k1,        "--purpose", "MARKETING", NULL};
+    const char *narrow[] = {"prefill",   "--config",     conf,       "--key", k1,
+                            "--purpose", "IMMUNISATION", "--stream", V_POP,   NULL};
     CU_ASSERT_EQUAL(s_cli(x, "cli-text.out", text), 0);
     CU_ASSERT(s_out_has(x, "cli-text.out", "Nguyễn Văn 0"));
     CU_ASSERT(s_out_has(x, "cli-text.out", "7 Hai Bà Trưng, Quận 3"));
@@ -657,6 +694,11 @@ static void s_check_cli(fed_t *x)
     CU_ASSERT(s_out_has(x, "cli-stray.out", "VN/GOV/BCA/population: not a stream"));
     CU_ASSERT_EQUAL(s_cli(x, "cli-one.out", one), 0);
     CU_ASSERT(s_out_has(x, "cli-one.out", "found in 1 of 1 stream(s)"));
+    CU_ASSERT_EQUAL(s_cli(x, "cli-unlisted.out", unlisted), 2);
+    CU_ASSERT(s_out_has(x, "cli-unlisted.out", "ERR_PURPOSE"));
+    CU_ASSERT(s_out_has(x, "cli-unlisted.out", "purpose \"MARKETING\" is not among those"));
+    CU_ASSERT_EQUAL(s_cli(x, "cli-narrow.out", narrow), 2);
+    CU_ASSERT(s_out_has(x, "cli-narrow.out", V_POP ": purpose \"IMMUNISATION\""));
 }
 
 /* Every read is in the portal's own audit log under the citizen. */
@@ -727,15 +769,36 @@ static int s_api_client(const api_t *a, const char *state)
     return system(cmd);
 }
 
-/* Refusals: a stream not replicated here; a peer asking. */
+/* Refusals: a stream not replicated here; a stream named whose policy
+ * does not grant the purpose (the whole request: nothing read, counted,
+ * logged, audited); a peer asking. Without streams named, the replicas the
+ * purpose is granted for are read. */
 static void s_check_refusals(fed_t *x)
 {
     const char *stray[] = {V_POP, "VN/GOV/BCA/population", NULL};
+    const char *both[] = {V_VAC, V_INS, NULL};
     Lienthong__Envelope *env = s_prefill(x->portal, s_key(0), stray);
     CU_ASSERT(env && env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR &&
               env->error->code == LIENTHONG__ERROR_CODE__ERR_NOT_FOUND &&
               strstr(env->error->message, "VN/GOV/BCA/population"));
     lt_wire_free(&env);
+    env = s_prefill_for(x->portal, s_key(20), both, "IMMUNISATION");
+    CU_ASSERT(env && env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR &&
+              env->error->code == LIENTHONG__ERROR_CODE__ERR_PURPOSE &&
+              strstr(env->error->message, V_INS ": purpose \"IMMUNISATION\" is not among"));
+    lt_wire_free(&env);
+    env = s_prefill_for(x->portal, s_key(20), NULL, "IMMUNISATION");
+    CU_ASSERT(env && env->body_case == LIENTHONG__ENVELOPE__BODY_PREFILL_REPLY &&
+              env->prefill_reply->n_parts == 1 && s_part(env->prefill_reply, V_VAC));
+    lt_wire_free(&env);
+    const char *audit[] = {"audit", "--config", x->portal->conf_path, "--last", "500", NULL};
+    CU_ASSERT_EQUAL(s_cli(x, "audit-refused.out", audit), 0);
+    CU_ASSERT(s_out_has(x, "audit-refused.out", "prefill refused: ERR_PURPOSE"));
+    CU_ASSERT(lt_it_file_contains(x->portal->log_path, "refused prefill from local"));
+    char *metrics = lt_it_gw_metrics(x->portal, REPLY_MS);
+    CU_ASSERT(metrics && lt_it_metric(metrics, "lienthong_prefill_requests_total{reason="
+                                               "\"ERR_PURPOSE\"}") >= 1);
+    free(metrics);
 
     lt_it_peer_t peer = {0};
     Lienthong__PrefillRequest q = LIENTHONG__PREFILL_REQUEST__INIT;

@@ -2,11 +2,14 @@
  * pre-fill reads the key's record in each replica exactly as stored, a key
  * absent from a stream is a not-found part, the streams are chosen as asked
  * (named, all, by key field), a stream not replicated is ERR_NOT_FOUND and
- * a malformed request ERR_MALFORMED, every stream read is one audit entry
- * committed before the answer, and the statistics count the outcomes. The
- * gateway replicates the owner directory's population dataset and its p38
- * view (no peers: every replica is "behind"). The integration suite
- * test_portal.c covers real replicas of three owners. */
+ * a malformed request ERR_MALFORMED, only streams the member's policy
+ * grants for the purpose are read (ERR_PURPOSE, ERR_FORBIDDEN), every
+ * stream read is one audit entry committed before the answer, and the
+ * statistics count the outcomes. The gateway, VN/COM/VIETTEL, replicates
+ * the owner directory's population dataset (purpose KYC), its p38 view
+ * (KYC and PREFILL_FORM) and its alive38 view (no policy) (no peers: every
+ * replica is "behind"). The integration suite test_portal.c covers real
+ * replicas of three owners. */
 #include "unit_gw.h"
 #include "lt_audit.h"
 #include "lt_feed.h"
@@ -21,12 +24,24 @@ static char g_audit[300];
 
 static int suite_init(void)
 {
-    char err[512];
+    char err[1024]; /* od_directory_policies says "cannot write PATH" in it */
     if (ug_open(&g, "prefill") != 0)
         return -1;
+    lt_dir_destroy(&g.ctx.dir);
+    if (!(g.ctx.dir =
+              od_directory_policies(g.tmp, "", "",
+                                    ",\n  { consumer = \"" UG_CALLER "\"; target = \"" OD_P38
+                                    "\"; allow = [\"subscribe\"]; purposes = [\"KYC\", "
+                                    "\"PREFILL_FORM\"]; }",
+                                    err, sizeof err))) {
+        fprintf(stderr, "test_prefill: %s\n", err);
+        return -1;
+    }
+    snprintf(g.cfg.member, sizeof g.cfg.member, "%s", UG_CALLER);
     snprintf(g.cfg.subs[0].stream, sizeof g.cfg.subs[0].stream, "%s", OD_POP);
     snprintf(g.cfg.subs[1].stream, sizeof g.cfg.subs[1].stream, "%s", OD_P38);
-    g.cfg.n_subs = 2;
+    snprintf(g.cfg.subs[2].stream, sizeof g.cfg.subs[2].stream, "%s", OD_ALIVE38);
+    g.cfg.n_subs = 3;
     snprintf(g_audit, sizeof g_audit, "%s/audit.db", g.tmp);
     if (!(g.ctx.audit = lt_audit_open(g_audit, g.ctx.keys, err, sizeof err)) ||
         !(g_feed = lt_feed_new(&g.ctx)) || !(g_pf = lt_prefill_new(&g.ctx, g_feed)))
@@ -49,9 +64,10 @@ static int suite_clean(void)
     return 0;
 }
 
-/* Sends a pre-fill and returns the answer (free with lt_wire_free). */
-static Lienthong__Envelope *s_prefill(uint64_t id, const char *key, char **streams, size_t n,
-                                      const char *key_field)
+/* Sends a pre-fill for purpose and returns the answer (free with
+ * lt_wire_free). */
+static Lienthong__Envelope *s_prefill_for(uint64_t id, const char *key, char **streams, size_t n,
+                                          const char *key_field, const char *purpose)
 {
     Lienthong__PrefillRequest q = LIENTHONG__PREFILL_REQUEST__INIT;
     q.request_id = id;
@@ -59,7 +75,7 @@ static Lienthong__Envelope *s_prefill(uint64_t id, const char *key, char **strea
     q.streams = streams;
     q.n_streams = n;
     q.key_field = (char *)key_field;
-    q.purpose = "PREFILL_FORM";
+    q.purpose = (char *)purpose;
     lt_wire_in_t in;
     Lienthong__Envelope *env = NULL;
     CU_ASSERT_FATAL(ug_send(&g, LIENTHONG__ENVELOPE__BODY_PREFILL_REQUEST, &q, &in, &env) == 0);
@@ -67,6 +83,13 @@ static Lienthong__Envelope *s_prefill(uint64_t id, const char *key, char **strea
     lt_wire_free(&env);
     lt_wire_in_close(&in);
     return ug_recv(&g);
+}
+
+/* The same for purpose KYC, which every replica but alive38 grants. */
+static Lienthong__Envelope *s_prefill(uint64_t id, const char *key, char **streams, size_t n,
+                                      const char *key_field)
+{
+    return s_prefill_for(id, key, streams, n, key_field, "KYC");
 }
 
 /* Audit entries of event prefill-read for subject, committed. */
@@ -182,6 +205,55 @@ static void test_refusals(void)
     CU_ASSERT_EQUAL(s_audited("079201000003"), 0);
 }
 
+/* 1 when env is an Error of code, for request id, whose message holds text. */
+static int s_refused(const Lienthong__Envelope *env, Lienthong__ErrorCode code, uint64_t id,
+                     const char *text)
+{
+    int ok = env && env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR && env->error->code == code &&
+             env->error->request_id == id && strstr(env->error->message, text);
+    if (!ok && env && env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR)
+        fprintf(stderr, "\n  got %s: %s\n", lt_wire_error_name(env->error->code),
+                env->error->message);
+    return ok;
+}
+
+/* A replica is read only for the purposes the member's policy on it lists
+ * (PROTOCOL.md 8.8), as an owner answers a lookup (7.5): a stream named
+ * that the purpose may not read refuses the whole request, with nothing
+ * read or audited; with none named, the replicas the purpose may read are,
+ * and a purpose none of them grants is refused. */
+static void test_purpose(void)
+{
+    char *both[] = {OD_P38, OD_POP}, *p38[] = {OD_P38}, *alive[] = {OD_ALIVE38};
+    Lienthong__Envelope *env = s_prefill_for(31, "079201000003", both, 2, "", "PREFILL_FORM");
+    CU_ASSERT(s_refused(env, LIENTHONG__ERROR_CODE__ERR_PURPOSE, 31,
+                        OD_POP ": purpose \"PREFILL_FORM\" is not among those"));
+    lt_wire_free(&env);
+    /* A stream no policy lets the member subscribe to any more. */
+    env = s_prefill_for(32, "079201000003", alive, 1, "", "KYC");
+    CU_ASSERT(s_refused(env, LIENTHONG__ERROR_CODE__ERR_FORBIDDEN, 32, OD_ALIVE38 ": no policy"));
+    lt_wire_free(&env);
+    /* A purpose no replica grants; an empty one. */
+    env = s_prefill_for(33, "079201000003", NULL, 0, "", "MARKETING");
+    CU_ASSERT(s_refused(env, LIENTHONG__ERROR_CODE__ERR_PURPOSE, 33,
+                        "none of the 3 replicated stream(s) chosen may be read for this purpose"));
+    lt_wire_free(&env);
+    env = s_prefill_for(34, "079201000003", p38, 1, "", "");
+    CU_ASSERT(s_refused(env, LIENTHONG__ERROR_CODE__ERR_PURPOSE, 34, OD_P38 ": purpose \"\""));
+    lt_wire_free(&env);
+    CU_ASSERT_EQUAL(s_audited("079201000003"), 0);
+    /* None named: only the view granted for the purpose, also by key field. */
+    env = s_prefill_for(35, "079201000003", NULL, 0, "", "PREFILL_FORM");
+    CU_ASSERT(env && env->body_case == LIENTHONG__ENVELOPE__BODY_PREFILL_REPLY &&
+              env->prefill_reply->n_parts == 1 && s_part(env, OD_P38));
+    lt_wire_free(&env);
+    env = s_prefill_for(36, "079201000003", NULL, 0, "personal_id", "PREFILL_FORM");
+    CU_ASSERT(env && env->body_case == LIENTHONG__ENVELOPE__BODY_PREFILL_REPLY &&
+              env->prefill_reply->n_parts == 1 && s_part(env, OD_P38));
+    lt_wire_free(&env);
+    CU_ASSERT_EQUAL(s_audited("079201000003"), 2);
+}
+
 /* The plan SQLite makes for a statement on the store, concatenated. */
 static void s_plan(const char *sql, char *out, size_t len)
 {
@@ -221,8 +293,11 @@ static void test_reads_are_indexed(void)
 static void test_statistics(void)
 {
     const char *ok[] = {"ERR_NONE"}, *nf[] = {"ERR_NOT_FOUND"}, *found[] = {"found"};
+    const char *purpose[] = {"ERR_PURPOSE"}, *forbidden[] = {"ERR_FORBIDDEN"};
     CU_ASSERT(ug_stat(g.ctx.stats, "lienthong_prefill_requests", ok, 1) >= 5);
     CU_ASSERT(ug_stat(g.ctx.stats, "lienthong_prefill_requests", nf, 1) >= 1);
+    CU_ASSERT(ug_stat(g.ctx.stats, "lienthong_prefill_requests", purpose, 1) == 3);
+    CU_ASSERT(ug_stat(g.ctx.stats, "lienthong_prefill_requests", forbidden, 1) == 1);
     CU_ASSERT(ug_stat(g.ctx.stats, "lienthong_prefill_parts", found, 1) >= 2);
 }
 
@@ -233,6 +308,7 @@ int main(void)
          test_reads_the_stored_record},
         {"streams named, all, or by key field; a key nobody holds", test_selects_streams},
         {"a stream not replicated, a malformed request: refused", test_refusals},
+        {"only the replicas the policy grants for the purpose are read", test_purpose},
         {"statistics of requests and parts", test_statistics},
         {"each read is an index search, never a scan", test_reads_are_indexed},
         {NULL, NULL},
