@@ -194,8 +194,9 @@ static int s_app_shared(const config_setting_t *g, const char *file, lt_apicfg_a
     if (!nf)
         return lt_cfgfile_err(config_setting_get_member(g, "fields"), file, err, errlen,
                               "%sfields is empty; grant at least one field", who);
+    int line = (int)config_setting_source_line(config_setting_get_member(g, "datasets"));
     for (size_t i = 0; i < nd; i++)
-        app->grants[i] = (lt_apicfg_grant_t){ds[i], fields, nf, purposes, np};
+        app->grants[i] = (lt_apicfg_grant_t){ds[i], fields, nf, purposes, np, line};
     app->n_grants = nd;
     return 0;
 }
@@ -228,6 +229,7 @@ static int s_grant(const config_setting_t *e, const char *file, lt_apicfg_app_t 
     lt_apicfg_id_t *id = *next;
     snprintf(id[0], LT_APICFG_ID_MAX, "%s", ds);
     gr->dataset = id[0];
+    gr->line = (int)config_setting_source_line(e);
     gr->fields = id + 1;
     if (s_ids(e, file, who, "fields", 1, 1, id + 1, LT_APICFG_MAX_GRANTS, &gr->n_fields, err,
               errlen))

@@ -39,6 +39,7 @@ typedef struct {
     size_t n_fields;
     const lt_apicfg_id_t *purposes;
     size_t n_purposes;
+    int line; /* of the grant in the file (its datasets list in the shared form), 0 unknown */
 } lt_apicfg_grant_t;
 
 /* One application and what it may do. */

@@ -25,6 +25,8 @@
  * warning (detail and fix as for a failure). */
 typedef int (*probe_fn)(const lt_apicfg_t *cfg, char *detail, size_t cap, const char **fix);
 
+static void s_check_grants(lt_check_t *r, const lt_apicfg_t *cfg);
+
 int lt_apicheck_address(const lt_apicfg_t *cfg, struct sockaddr_storage *ss, int *v6)
 {
     struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
@@ -234,6 +236,11 @@ int lt_apicheck_start(const lt_apicfg_t *cfg, lt_check_t *r, char *err, size_t e
             snprintf(err, errlen, "%s: %s: %s; fix: %s", cfg->path, s_probes[i].what, detail, fix);
         rc = -1;
     }
+    /* At start the grants' problems are logged: the API still starts (see
+     * the header), but an operator reading the log learns of a grant that
+     * can never be used, not only one who runs --check. */
+    if (!r && rc == 0)
+        s_check_grants(NULL, cfg);
     return rc;
 }
 
@@ -259,23 +266,45 @@ static int s_policy_lists(const lt_dir_t *d, const char *member, const lt_apicfg
     return 0;
 }
 
+/* A grant's problem: to the report of --check, or at start to the log,
+ * with the file and line of the grant (the API starts: the gateway
+ * enforces the directory's policies whatever the grants say). */
+static void s_grant_warn(lt_check_t *r, const lt_apicfg_t *cfg, const lt_apicfg_grant_t *g,
+                         const char *fix, const char *detail)
+{
+    if (r)
+        lt_check_warn(r, "grants", fix, "%s", detail);
+    else if (g && g->line > 0)
+        lt_warn("api", "%s:%d: grants: %s; fix: %s", cfg->path, g->line, detail, fix);
+    else
+        lt_warn("api", "%s: grants: %s; fix: %s", cfg->path, detail, fix);
+}
+
 /* The grant's dataset: in the directory, and granted to the member. */
 static int s_check_dataset(lt_check_t *r, const lt_apicfg_t *cfg, const lt_dir_t *d,
-                           const lt_apicfg_app_t *app, const char *id)
+                           const lt_apicfg_app_t *app, const lt_apicfg_grant_t *g)
 {
+    char detail[DETAIL_MAX];
     unsigned long long v = (unsigned long long)lt_dir_version(d);
-    if (!lt_dir_dataset(d, id) && !lt_dir_view(d, id))
-        lt_check_warn(r, "grants", "check the id (lienthong directory show), or remove its "
-                      "grant from the application",
-                      "application '%s': '%s' is neither a dataset nor a view of directory "
-                      "version %llu", app->name, id, v);
-    else if (!lt_dir_policy(d, cfg->member, id))
-        lt_check_warn(r, "grants", "ask the authority for a policy, or remove its grant from the "
-                      "application",
-                      "application '%s': no policy of directory version %llu lets %s use "
-                      "'%s'", app->name, v, cfg->member, id);
-    else
+    if (!lt_dir_dataset(d, g->dataset) && !lt_dir_view(d, g->dataset)) {
+        snprintf(detail, sizeof detail,
+                 "application '%s': '%s' is neither a dataset nor a view of directory "
+                 "version %llu",
+                 app->name, g->dataset, v);
+        s_grant_warn(r, cfg, g,
+                     "check the id (lienthong directory show), or remove its grant from the "
+                     "application",
+                     detail);
+    } else if (!lt_dir_policy(d, cfg->member, g->dataset)) {
+        snprintf(detail, sizeof detail,
+                 "application '%s': no policy of directory version %llu lets %s use '%s'",
+                 app->name, v, cfg->member, g->dataset);
+        s_grant_warn(r, cfg, g,
+                     "ask the authority for a policy, or remove its grant from the application",
+                     detail);
+    } else {
         return 0;
+    }
     return 1;
 }
 
@@ -287,19 +316,24 @@ static int s_check_ids(lt_check_t *r, const lt_apicfg_t *cfg, const lt_dir_t *d,
     const lt_apicfg_id_t *ids = purposes ? g->purposes : g->fields;
     size_t n = purposes ? g->n_purposes : g->n_fields;
     const char *kind = purposes ? "purpose" : "field";
+    char detail[DETAIL_MAX];
     int bad = 0;
     if (!lt_dir_policy(d, cfg->member, g->dataset))
         return 0;
     for (size_t i = 0; i < n; i++) {
         if (s_policy_lists(d, cfg->member, g, purposes, ids[i]))
             continue;
-        lt_check_warn(r, "grants", purposes ? "check the purpose code, or remove it from the "
-                      "application's purposes for this dataset: the gateway refuses it"
-                      : "check the field name, or remove it from the application's fields for "
-                      "this dataset: the gateway never releases it",
-                      "application '%s': the policy of directory version %llu on '%s' does not "
-                      "grant %s the %s '%s'", app->name, (unsigned long long)lt_dir_version(d),
-                      g->dataset, cfg->member, kind, ids[i]);
+        snprintf(detail, sizeof detail,
+                 "application '%s': the policy of directory version %llu on '%s' does not "
+                 "grant %s the %s '%s'",
+                 app->name, (unsigned long long)lt_dir_version(d), g->dataset, cfg->member, kind,
+                 ids[i]);
+        s_grant_warn(r, cfg, g,
+                     purposes ? "check the purpose code, or remove it from the application's "
+                                "purposes for this dataset: the gateway refuses it"
+                              : "check the field name, or remove it from the application's "
+                                "fields for this dataset: the gateway never releases it",
+                     detail);
         bad++;
     }
     return bad;
@@ -313,24 +347,28 @@ static void s_check_app(lt_check_t *r, const lt_apicfg_t *cfg, const lt_dir_t *d
     int bad = 0;
     for (size_t i = 0; i < app->n_grants; i++) {
         const lt_apicfg_grant_t *g = &app->grants[i];
-        bad += s_check_dataset(r, cfg, d, app, g->dataset) + s_check_ids(r, cfg, d, app, g, 0) +
+        bad += s_check_dataset(r, cfg, d, app, g) + s_check_ids(r, cfg, d, app, g, 0) +
                s_check_ids(r, cfg, d, app, g, 1);
     }
-    if (bad == 0)
+    if (bad == 0 && r)
         lt_check_ok(r, "grants", "application '%s': within directory version %llu", app->name,
                     (unsigned long long)lt_dir_version(d));
 }
 
+/* The grants against the member's current directory; r NULL: at start,
+ * the problems logged. */
 static void s_check_grants(lt_check_t *r, const lt_apicfg_t *cfg)
 {
-    char why[1200];
+    char why[1200], detail[1400];
     if (!cfg->n_apps)
         return;
     lt_dir_t *d = lt_apicheck_directory(cfg, why, sizeof why);
     if (!d) {
-        lt_check_warn(r, "grants", "run lienthong gateway --config GATEWAY_CONFIG --check, "
-                      "which says what to do about the directory",
-                      "the applications' grants are not checked: %s", why);
+        snprintf(detail, sizeof detail, "the applications' grants are not checked: %s", why);
+        s_grant_warn(r, cfg, NULL,
+                     "run lienthong gateway --config GATEWAY_CONFIG --check, which says what to "
+                     "do about the directory",
+                     detail);
         return;
     }
     for (size_t i = 0; i < cfg->n_apps; i++)

@@ -12,10 +12,12 @@
  *                   a warning when the certificate has expired or expires
  *                   within LT_APICHECK_TLS_WARN_DAYS days
  *
- * --check also compares each application's grants (datasets, fields,
- * purposes) with the member's directory: warnings only, since the gateway
- * enforces the directory's policies whatever the API grants, and the API
- * starts without a directory (/readyz then says why).
+ * Both also compare each application's grants (datasets, fields, purposes)
+ * with the member's directory: warnings only, since the gateway enforces
+ * the directory's policies whatever the API grants, the API starts without
+ * a directory (/readyz then says why), and a dataset may be in the next
+ * directory version. At start each is logged with the file and line of
+ * its grant.
  *
  * Nothing here changes the system. Every problem says what to do. */
 #ifndef LT_APICHECK_H
@@ -36,8 +38,9 @@
 int lt_apicheck_address(const lt_apicfg_t *cfg, struct sockaddr_storage *ss, int *v6);
 
 /* The checks of the start. With r (--check): every check is reported to r
- * and all run. Without (the start): stops at the first problem, logs the
- * warnings, and leaves the port to libmicrohttpd's bind. Either way err gets
+ * and all run (the grants are lt_apicheck_run's). Without (the start):
+ * stops at the first problem, logs the warnings, those of the grants too,
+ * and leaves the port to libmicrohttpd's bind. Either way err gets
  * the first problem and its fix. Returns 0 when every check passes (warnings
  * pass), -1 otherwise. */
 int lt_apicheck_start(const lt_apicfg_t *cfg, lt_check_t *r, char *err, size_t errlen);

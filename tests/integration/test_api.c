@@ -740,6 +740,52 @@ out:
     }
 }
 
+/* A grant the directory cannot honour (a dataset it lacks, a field the
+ * policy does not list) is logged when the API starts, with the file and
+ * line of the grant, and the API still starts, as --check passes it with a
+ * warning (before, only --check said so). */
+static void test_grants_logged_at_start(void)
+{
+    char url[64], conf[PATH_MAX + 64], log[PATH_MAX + 64], want[2 * PATH_MAX + 256];
+    char text[PATH_MAX + 1024], hash[65], token[65];
+    pid_t api = 0;
+    int port = lt_it_free_port();
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
+    snprintf(conf, sizeof conf, "%s/api-stray.conf", g_fed.dir);
+    snprintf(log, sizeof log, "%s/api-stray.log", g_fed.dir);
+    LT_IT_REQUIRE(lt_it_api_token(g_fed.dir, "stray", token, hash) == 0);
+    snprintf(text, sizeof text,
+             "gateway_config = \"%s\";\nport = %d;\n"
+             "apps = ( { name = \"stray\"; token_hash = \"%s\"; rate = 200;\n"
+             "  grants = (\n"
+             "    { dataset = \"" DS "\"; fields = [\"full_name\", \"id_card_number\"];\n"
+             "      purposes = [\"KYC\"]; },\n"
+             "    { dataset = \"" DS "x\"; fields = [\"full_name\"]; purposes = [\"KYC\"]; }\n"
+             "  ); } );\n",
+             g_caller->conf_path, port, hash);
+    LT_IT_REQUIRE(lt_it_write_file(conf, text) == 0);
+    LT_IT_REQUIRE(s_start_api("api-stray", url, "", 0, &api) == 0);
+    snprintf(want, sizeof want,
+             "api: %s:7: grants: application 'stray': '" DS "x' is neither a dataset nor a "
+             "view of directory version 1; fix: check the id",
+             conf);
+    CU_ASSERT(lt_it_file_contains(log, want));
+    snprintf(want, sizeof want,
+             "api: %s:5: grants: application 'stray': the policy of directory version 1 on '" DS
+             "' does not grant " ID_CALLER " the field 'id_card_number'",
+             conf);
+    CU_ASSERT(lt_it_file_contains(log, want));
+    CU_ASSERT(!lt_it_file_contains(log, "'full_name'"));
+    CU_ASSERT_EQUAL(s_stop_api(&api, "api-stray"), 0);
+out:
+    if (api > 0) {
+        kill(api, SIGTERM);
+        waitpid(api, NULL, 0);
+    }
+    if (!lt_it_file_contains(log, "is neither a dataset"))
+        lt_it_file_dump(log);
+}
+
 /* Every line names the program and the gateway's member, as the other
  * programs' lines do (a shipper filtering on member saw no API lines). */
 static void test_log_member(void)
@@ -761,6 +807,8 @@ static const lt_it_test_t s_tests[] = {
     {"curl lookup; the audit names application, officer and case", test_curl_and_audit},
     {"grants per dataset: a field granted for the dataset is refused for its view",
      test_grants_per_dataset},
+    {"grants the directory cannot honour are logged at start, with their line",
+     test_grants_logged_at_start},
     {"readyz turns unready when the store is not writable", test_readyz_store},
     {"readyz of a gateway that does not answer: unready after one wait",
      test_readyz_gateway_stopped},
