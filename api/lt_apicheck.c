@@ -6,6 +6,7 @@
 #include "lt_dirpick.h"
 #include "lt_file.h"
 #include "lt_log.h"
+#include "lt_schema.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -252,8 +253,25 @@ lt_dir_t *lt_apicheck_directory(const lt_apicfg_t *cfg, char *why, size_t len)
 
 /* ---- the grants, for --check ------------------------------------------------------------- */
 
+/* 1 when the member's replica of policy p's target, which p lets it
+ * subscribe to, carries field: one of a view's fields, or a field of the
+ * dataset's record type. A pre-fill shows it (PROTOCOL.md 8.8) though the
+ * policy lists no field, fields being for lookups and verifies. */
+static int s_replica_carries(const lt_dir_t *d, const Lienthong__Policy *p, const char *field)
+{
+    if (!lt_dir_policy_allows(p, LIENTHONG__OPERATION__OP_SUBSCRIBE))
+        return 0;
+    const Lienthong__View *v = lt_dir_view(d, p->target);
+    for (size_t i = 0; v && i < v->n_fields; i++)
+        if (strcmp(v->fields[i], field) == 0)
+            return 1;
+    const Lienthong__Dataset *ds = v ? NULL : lt_dir_dataset(d, p->target);
+    const ProtobufCMessageDescriptor *t = ds ? lt_schema_find(ds->record_type) : NULL;
+    return t && lt_schema_field(t, field);
+}
+
 /* 1 when the member's policy on the grant's dataset lists id among its
- * purposes (purposes set) or its fields. */
+ * purposes (purposes set) or its fields, or its replica carries field id. */
 static int s_policy_lists(const lt_dir_t *d, const char *member, const lt_apicfg_grant_t *g,
                           int purposes, const char *id)
 {
@@ -263,7 +281,7 @@ static int s_policy_lists(const lt_dir_t *d, const char *member, const lt_apicfg
     for (size_t j = 0; j < n; j++)
         if (strcmp(l[j], id) == 0)
             return 1;
-    return 0;
+    return !purposes && p && s_replica_carries(d, p, id);
 }
 
 /* A grant's problem: to the report of --check, or at start to the log,

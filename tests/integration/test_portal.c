@@ -757,6 +757,19 @@ static int s_api_start(fed_t *x, api_t *a)
     return -1;
 }
 
+/* The API's start logged no grant problem: its grants are fields the
+ * portal's replicas carry (its policies list none, being for subscribe
+ * only: a pre-fill shows the view's fields) and purposes they grant. */
+static int s_api_grants_backed(fed_t *x)
+{
+    char log[PATH_MAX];
+    snprintf(log, sizeof log, "%.3000s/api.log", x->f.dir);
+    int ok = !lt_it_file_contains(log, "grants: ");
+    if (!ok)
+        lt_it_file_dump(log);
+    return ok;
+}
+
 /* prefill_client.py (Python's standard library) against the API, every
  * replica in `state`. */
 static int s_api_client(const api_t *a, const char *state)
@@ -841,6 +854,7 @@ static void test_prefill(void)
     s_check_audit(&x);
     s_check_refusals(&x);
     LT_IT_REQUIRE(s_api_start(&x, &api) == 0);
+    CU_ASSERT(s_api_grants_backed(&x));
     CU_ASSERT_EQUAL(s_api_client(&api, "ok"), 0);
     s_check_fork(&x);
     LT_IT_REQUIRE(lt_ft_wait_same(x.regs[0].owner, x.portal, V_POP, CONVERGE_MS) == 0);
