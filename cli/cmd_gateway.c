@@ -192,6 +192,13 @@ static int s_print_status(const Lienthong__StatusReply *r)
         printf("%s %s: last seq %" PRIu64 ", %.0f records/s, log kept from seq %" PRIu64 "\n",
                s->role, s->stream, s->last_seq, s->records_per_sec, s->retained_first);
         s_print_history(s->history);
+        /* Damage known to the gateway (PROTOCOL.md 6.10): a replica repairs
+         * it by itself, an owner's needs the operator. */
+        if (s->damaged)
+            printf("    DAMAGED records %" PRIu64 "..%" PRIu64 " in the store, not delivered: %s\n",
+                   s->damaged->first_seq, s->damaged->last_seq,
+                   strcmp(s->role, "replica") == 0 ? "awaiting repair from the owner"
+                                                   : "see docs/operations.md \"Damaged store\"");
         s_print_quality(s);
         for (size_t j = 0; j < s->n_subscribers; j++) {
             const Lienthong__SubscriberStatus *sub = s->subscribers[j];

@@ -79,8 +79,8 @@ Lienthong__ErrorCode lt_valid_snapshot_chunk(const Lienthong__SnapshotChunk *c, 
 Lienthong__ErrorCode lt_valid_snapshot_end(const Lienthong__SnapshotEnd *e, char *err,
                                            size_t errlen);
 
-/* The request_id of a lookup, verify, profile, pre-fill or publish envelope, else 0: what an
- * Error about the envelope echoes (4.4). */
+/* The request_id of a lookup, verify, profile, pre-fill, publish or range envelope, else 0:
+ * what an Error about the envelope echoes (4.4, 6.10). */
 uint64_t lt_valid_request_id(const Lienthong__Envelope *env);
 
 #endif

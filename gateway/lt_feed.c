@@ -155,6 +155,14 @@ static int s_register(lt_feed_t *self, lt_stats_t *st)
                    "Consumer: 1 while a replica's feed is stopped because its owner's history "
                    "changed (PROTOCOL.md 6.9), until it is resynchronised",
                    LT_STATS_GAUGE, 0, LT_GWCFG_MAX_SUBS);
+    rc |= s_family(st, &self->f_rep_damaged, "lienthong_replica_damaged",
+                   "Consumer: records of a replica known damaged in the store, not delivered until "
+                   "repaired (PROTOCOL.md 6.10)",
+                   LT_STATS_GAUGE, 0, LT_GWCFG_MAX_SUBS);
+    rc |= s_family(st, &self->f_rep_repair_resyncs, "lienthong_replica_repair_resyncs",
+                   "Consumer: resynchronisations by snapshot of a replica whose damaged records "
+                   "the owner no longer keeps (PROTOCOL.md 6.10)",
+                   LT_STATS_COUNTER, 0, LT_GWCFG_MAX_SUBS);
     rc |= lt_feed_quality_register(self, st);
     self->st_commit = lt_gwstats_commit(st, "replica");
     return rc || !self->st_commit ? -1 : 0;
@@ -433,6 +441,7 @@ void lt_feed_status(lt_feed_t *self, Lienthong__StatusReply *r)
         lt_feed_owner_status(self, st, ss);
         lt_feed_history_status(self, st, ss);
         lt_feed_quality_status(self, st, ss);
+        lt_feed_repair_status(st, ss);
     }
 }
 
@@ -446,6 +455,7 @@ void lt_feed_status_free(Lienthong__StatusReply *r)
     s_grants_free(r);
     for (size_t i = 0; i < r->n_streams; i++) {
         free(r->streams[i]->history);
+        free(r->streams[i]->damaged);
         lt_feed_quality_status_free(r->streams[i]);
         for (size_t j = 0; j < r->streams[i]->n_subscribers; j++)
             free(r->streams[i]->subscribers[j]);

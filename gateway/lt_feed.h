@@ -105,8 +105,10 @@ size_t lt_feed_batch_records(const lt_feed_apply_t *job);
 /* Frees *job without telling its replica: when the feed itself goes. */
 void lt_feed_batch_free(lt_feed_apply_t **job);
 
-/* An error arrived on the link to owner. */
-void lt_feed_on_error(lt_feed_t *self, const char *owner, const Lienthong__Error *e);
+/* An error arrived on the link to owner. 1 when it answered a Range of a
+ * replica (PROTOCOL.md 6.10, by its request_id) and is the feed's alone,
+ * else 0. */
+int lt_feed_on_error(lt_feed_t *self, const char *owner, const Lienthong__Error *e);
 /* The owner says our cursor is not on the stream's history (6.9). */
 void lt_feed_on_history_changed(lt_feed_t *self, const char *owner,
                                 const Lienthong__HistoryChanged *m);

@@ -197,6 +197,25 @@ void lt_feed_history_forked(lt_feed_t *self, lt_feed_replica_t *f, const uint8_t
         (void)s_resync_start(self, f, owner_last);
 }
 
+int lt_feed_history_resync_repair(lt_feed_t *self, lt_feed_replica_t *f, const char *why)
+{
+    /* A copy under way, or one a fork calls for, replaces the damage too. */
+    if (f->resyncing || f->state == LT_FEED_FORKED)
+        return 0;
+    int live = f->state == LT_FEED_LIVE;
+    s_audit(self, f, "replica-repair-resync", why);
+    if (s_resync_start(self, f, f->cursor.last_seq) != 0)
+        return -1;
+    /* The owner still streams the old subscription: the copy's Subscribe
+     * replaces it now, and what it sent meanwhile is stale (6.6), not a gap
+     * in the copy. */
+    if (live) {
+        f->state = LT_FEED_LIVE;
+        lt_feed_replica_subscribe(self, f);
+    }
+    return 0;
+}
+
 /* A record of the copy changed on disk since it was written: it cannot be
  * moved (its checksum would be made valid), and every later attempt would
  * meet it again. The copy is emptied and fetched again from seq 1; the

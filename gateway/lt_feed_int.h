@@ -52,9 +52,11 @@ typedef struct {
     lt_stats_series_t *st_last_seq; /* lienthong_stream_last_seq{stream} */
     lt_stats_series_t *st_appended; /* lienthong_stream_appended{stream} */
     /* Damage met in the store (lt_feed_repair.c): the run logged, 0 when
-     * none; the first seq of the range last asked again, and when. */
+     * none; the first seq of the range last asked again, and when, and the
+     * request_id of that Range, which the owner's Error echoes (6.10). */
     uint64_t damaged_first, damaged_last, repair_first;
     int64_t repair_at;
+    uint64_t repair_rid;
 } lt_feed_stream_t;
 
 /* Records read from the log for one Batch or Deliver, reused between
@@ -174,6 +176,8 @@ typedef struct {
     struct lt_feed_stage *stage; /* a snapshot being received, or NULL */
     lt_stats_series_t *st_cursor, *st_lag; /* lienthong_replica_*{stream} */
     lt_stats_series_t *st_forked;          /* lienthong_replica_forked{stream} */
+    lt_stats_series_t *st_damaged;         /* lienthong_replica_damaged{stream} */
+    lt_stats_series_t *st_repair_resyncs;  /* lienthong_replica_repair_resyncs{stream} */
 } lt_feed_replica_t;
 
 struct _lt_feed_t {
@@ -206,7 +210,7 @@ struct _lt_feed_t {
     /* Families of the statistics, whose series the streams, subscriptions
      * and replicas above keep. */
     lt_stats_family_t *f_last_seq, *f_appended, *f_sub_cursor, *f_sub_lag, *f_rep_cursor,
-        *f_rep_lag, *f_rep_forked;
+        *f_rep_lag, *f_rep_forked, *f_rep_damaged, *f_rep_repair_resyncs;
     /* lt_feed_quality.c: completeness and liveness (PROTOCOL.md 8.9). */
     lt_stats_family_t *f_records, *f_present, *f_newest_age, *f_sub_lag_time;
     lt_stats_series_t *st_commit; /* store commit latency of replica batches */
@@ -283,9 +287,11 @@ int lt_feed_chunk_add(void *chunk, uint64_t seq, const void *rec, size_t len,
 /* ---- lt_feed_owner.c ---- */
 
 /* Refuses a peer's feed request (`what`, e.g. "subscribe") through
- * lt_reject: counted, logged, audited and answered (PROTOCOL.md 4.4). */
+ * lt_reject: counted, logged, audited and answered (PROTOCOL.md 4.4),
+ * echoing request_id (0: none). */
 void lt_feed_refuse(lt_feed_t *self, void *sock, const lt_wire_in_t *in, const char *what,
-                    const char *stream, Lienthong__ErrorCode code, const char *why);
+                    const char *stream, Lienthong__ErrorCode code, uint64_t request_id,
+                    const char *why);
 /* Policy check of PROTOCOL.md 6.2 (steps 1, 2); ERR_NONE or the refusal. */
 Lienthong__ErrorCode lt_feed_may_subscribe(lt_feed_t *self, const char *member,
                                            const char *stream, char *why, size_t len);
@@ -319,6 +325,9 @@ lt_feed_replica_t *lt_feed_replica_find(lt_feed_t *self, const char *stream);
 void lt_feed_replica_dir_changed(lt_feed_t *self);
 /* Subscribes, re-subscribes idle feeds, and ends back-offs. */
 void lt_feed_replica_tick(lt_feed_t *self);
+/* Subscribes f now from its cursor (PROTOCOL.md 6.6): a live feed's old
+ * subscription is replaced, and what it still sends is stale. */
+void lt_feed_replica_subscribe(lt_feed_t *self, lt_feed_replica_t *f);
 /* Stops feed f for why and schedules the re-subscribe (at least min_ms
  * away); `unsubscribe` tells the owner. */
 void lt_feed_replica_backoff(lt_feed_t *self, lt_feed_replica_t *f, const char *why,
@@ -393,6 +402,11 @@ int lt_feed_history_other(lt_feed_t *self, lt_feed_replica_t *f, const lt_stream
  * once when the configuration says so. */
 void lt_feed_history_forked(lt_feed_t *self, lt_feed_replica_t *f, const uint8_t *owner_history,
                             uint64_t owner_last);
+/* Consumer: the owner no longer keeps records of f that are damaged here
+ * (a Range refused, PROTOCOL.md 6.10): f resynchronises from seq 1, which
+ * the owner answers with a snapshot (6.7), as after a fork; a live feed is
+ * replaced by the new subscription. 0, or -1 (store, logged). */
+int lt_feed_history_resync_repair(lt_feed_t *self, lt_feed_replica_t *f, const char *why);
 /* Consumer: f's shadow reached its target: swaps it in. */
 void lt_feed_history_applied(lt_feed_t *self, lt_feed_replica_t *f);
 /* Consumer: f's replica was replaced, durably, by the owner's new history
@@ -432,9 +446,16 @@ void lt_feed_check_tail(lt_feed_t *self, lt_feed_stream_t *st, const lt_stream_t
 /* Asks again for damaged ranges of replicas not yet repaired. */
 void lt_feed_repair_tick(lt_feed_t *self);
 /* Tells rid on sock that st's damaged run is not delivered: Error
- * ERR_INTERNAL with its DamagedRange (PROTOCOL.md 6.10). */
-int lt_feed_send_damaged(void *sock, const uint8_t *rid, size_t rid_len,
+ * ERR_INTERNAL with its DamagedRange (PROTOCOL.md 6.10), echoing
+ * request_id (0: none). */
+int lt_feed_send_damaged(void *sock, const uint8_t *rid, size_t rid_len, uint64_t request_id,
                          const lt_feed_stream_t *st);
+/* Consumer: 1 when e is the owner's answer to a Range a replica of owner
+ * sent (its request_id, 6.10), handled here without touching the feed;
+ * else 0. */
+int lt_feed_on_range_error(lt_feed_t *self, const char *owner, const Lienthong__Error *e);
+/* Adds the damaged run of st known here, if any, to its status entry. */
+void lt_feed_repair_status(const lt_feed_stream_t *st, Lienthong__StreamStatus *ss);
 /* Rebuilds the store file from what is readable (lt_store_rebuild, after
  * SQLite found a page corrupt), with the writer thread's connection and
  * the checkpointer suspended around the swap; what the feed keeps of the

@@ -159,12 +159,18 @@ static lt_feed_sub_t *s_sub_slot(lt_feed_t *self, const lt_wire_in_t *in,
 }
 
 void lt_feed_refuse(lt_feed_t *self, void *sock, const lt_wire_in_t *in, const char *what,
-                    const char *stream, Lienthong__ErrorCode code, const char *why)
+                    const char *stream, Lienthong__ErrorCode code, uint64_t request_id,
+                    const char *why)
 {
-    (void)lt_reject(self->ctx->reject,
-                    &(lt_reject_in_t){.sock = sock, .rid = in->rid, .rid_len = in->rid_len,
-                                      .who = in->user_id, .what = what, .target = stream,
-                                      .code = code, .why = why});
+    (void)lt_reject(self->ctx->reject, &(lt_reject_in_t){.sock = sock,
+                                                         .rid = in->rid,
+                                                         .rid_len = in->rid_len,
+                                                         .who = in->user_id,
+                                                         .what = what,
+                                                         .target = stream,
+                                                         .code = code,
+                                                         .request_id = request_id,
+                                                         .why = why});
 }
 
 /* Drops what a Subscribe from in for stream ends (PROTOCOL.md 6.6): the
@@ -200,7 +206,7 @@ void lt_feed_on_subscribe(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
     if (code || refused) {
         s_sub_superseded(self, in, m->stream, 1); /* what streamed before stops */
         if (code)
-            lt_feed_refuse(self, sock, in, "subscribe", m->stream, code, why);
+            lt_feed_refuse(self, sock, in, "subscribe", m->stream, code, 0, why);
         return;
     }
     s_sub_superseded(self, in, m->stream, 0);
@@ -407,7 +413,7 @@ static int s_build_batch(lt_feed_t *self, void *sock, lt_feed_sub_t *s, zmq_msg_
     lt_feed_chunk_t *c = &self->chunk;
     int got = lt_feed_chunk_read(self, s->stream, s->next, s->credit);
     if (got == LT_STORE_DAMAGED) {
-        (void)lt_feed_send_damaged(sock, s->rid, s->rid_len, s->stream);
+        (void)lt_feed_send_damaged(sock, s->rid, s->rid_len, 0, s->stream);
         s->fail = "damaged record in the log";
     }
     if (got <= 0)

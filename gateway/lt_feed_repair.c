@@ -3,7 +3,10 @@
  * before it; the damage is logged once at error level, the sink or peer that
  * wanted it gets an Error naming the range, and a replica asks the owner for
  * the batch holding it again, verifies the answer against the signed header
- * it kept, and writes the records back. */
+ * it kept, and writes the records back. The owner's Error answering such a
+ * Range echoes its request_id, so it is told apart from an error on the
+ * live feed, which it leaves alone; when the owner no longer keeps the
+ * records, the replica resynchronises by snapshot instead. */
 #include "lt_feed_int.h"
 #include "lt_clock.h"
 #include "lt_dirpick.h"
@@ -11,6 +14,7 @@
 #include "lt_peers.h"
 #include "lt_store_verify.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +24,9 @@
  * operator's matter, docs/operations.md "Damaged store"), than the second. */
 #define REPAIR_RETRY_MS  2000
 #define REPAIR_GIVEUP_MS 600000
+/* The owner refused a Range for another reason than its retention (not
+ * found, forbidden, its own damage): asked again no sooner than this. */
+#define REPAIR_REFUSED_MS 30000
 
 /* The end of the damaged run that starts at seq: probes forward while the
  * records stay damaged, within one batch's worth. */
@@ -58,7 +65,15 @@ static void s_request(lt_feed_t *self, lt_feed_stream_t *st, uint64_t seq)
     }
     if (st->repair_first == h.first_seq && now < st->repair_at)
         return;
+    /* One request_id per range asked, kept across its retries, so that a
+     * late answer to an earlier retry is still known as the Range's. */
+    if (st->repair_first != h.first_seq || !st->repair_rid) {
+        do
+            randombytes_buf(&st->repair_rid, sizeof st->repair_rid);
+        while (!st->repair_rid);
+    }
     Lienthong__Range m = LIENTHONG__RANGE__INIT;
+    m.request_id = st->repair_rid;
     m.stream = st->name;
     m.first_seq = h.first_seq;
     m.last_seq = h.last_seq;
@@ -167,12 +182,71 @@ void lt_feed_repair_tick(lt_feed_t *self)
 {
     for (size_t i = 0; i < self->n_replicas; i++) {
         lt_feed_stream_t *st = self->replicas[i].stream;
+        lt_stats_set(self->replicas[i].st_damaged,
+                     st->damaged_first ? (int64_t)(st->damaged_last - st->damaged_first + 1) : 0);
         if (st->damaged_first)
             s_request(self, st, st->damaged_first);
     }
 }
 
-int lt_feed_send_damaged(void *sock, const uint8_t *rid, size_t rid_len, const lt_feed_stream_t *st)
+void lt_feed_repair_status(const lt_feed_stream_t *st, Lienthong__StreamStatus *ss)
+{
+    if (!st->damaged_first)
+        return;
+    Lienthong__DamagedRange *d = calloc(1, sizeof *d);
+    if (!d)
+        return;
+    lienthong__damaged_range__init(d);
+    d->stream = (char *)st->name;
+    d->first_seq = st->damaged_first;
+    d->last_seq = st->damaged_last;
+    ss->damaged = d;
+}
+
+/* The owner refused the Range r asked for f (PROTOCOL.md 6.10): records
+ * below its retained tail (ERR_SEQUENCE) are resynchronised by snapshot,
+ * anything else is asked again later. The live feed is not touched. */
+static void s_refused(lt_feed_t *self, lt_feed_replica_t *f, const Lienthong__Error *e)
+{
+    lt_feed_stream_t *st = f->stream;
+    char why[400];
+    snprintf(why, sizeof why, "%s refused to send records %llu.. again (%s): %s", f->owner,
+             (unsigned long long)st->repair_first, lt_wire_error_name(e->code), e->message);
+    if (f->resyncing || f->state == LT_FEED_FORKED) {
+        lt_debug("store", "%s: %s; already resynchronising", st->name, why);
+        return;
+    }
+    if (e->code != LIENTHONG__ERROR_CODE__ERR_SEQUENCE) {
+        st->repair_at = lt_clock_mono_ms() + REPAIR_REFUSED_MS;
+        lt_warn("store", "%s: %s; the feed goes on, the damaged records are asked again in %d s",
+                st->name, why, REPAIR_REFUSED_MS / 1000);
+        return;
+    }
+    lt_stats_inc(f->st_repair_resyncs);
+    lt_warn("store",
+            "%s: %s; the owner cannot send them from its log: resynchronising the replica by "
+            "snapshot",
+            st->name, why);
+    if (lt_feed_history_resync_repair(self, f, why) != 0)
+        st->repair_at = lt_clock_mono_ms() + REPAIR_REFUSED_MS; /* logged; tried again then */
+}
+
+int lt_feed_on_range_error(lt_feed_t *self, const char *owner, const Lienthong__Error *e)
+{
+    if (!e->request_id)
+        return 0; /* an owner older than the echo (6.10): read as a feed error */
+    for (size_t i = 0; i < self->n_replicas; i++) {
+        lt_feed_replica_t *f = &self->replicas[i];
+        if (f->stream->repair_rid == e->request_id && strcmp(f->owner, owner) == 0) {
+            s_refused(self, f, e);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int lt_feed_send_damaged(void *sock, const uint8_t *rid, size_t rid_len, uint64_t request_id,
+                         const lt_feed_stream_t *st)
 {
     char msg[LT_STREAM_ID_MAX + 160];
     snprintf(msg, sizeof msg,
@@ -185,6 +259,7 @@ int lt_feed_send_damaged(void *sock, const uint8_t *rid, size_t rid_len, const l
     d.last_seq = st->damaged_last;
     Lienthong__Error e = LIENTHONG__ERROR__INIT;
     e.code = LIENTHONG__ERROR_CODE__ERR_INTERNAL;
+    e.request_id = request_id;
     e.message = msg;
     e.damaged = &d;
     return lt_wire_send_body(sock, rid, rid_len, LIENTHONG__ENVELOPE__BODY_ERROR, &e);
@@ -231,11 +306,12 @@ static int s_range_send(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
     int64_t want = (int64_t)(m->last_seq - m->first_seq + 1);
     int n = lt_feed_chunk_read(self, st, m->first_seq, want);
     if (n == LT_STORE_DAMAGED)
-        return lt_feed_send_damaged(sock, in->rid, in->rid_len, st), -1;
+        return lt_feed_send_damaged(sock, in->rid, in->rid_len, m->request_id, st), -1;
     if (n != want) {
         (void)lt_wire_send_error(sock, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_TOO_LARGE,
-                                 0, "%s: records %llu..%llu do not fit one batch here", st->name,
-                                 (unsigned long long)m->first_seq, (unsigned long long)m->last_seq);
+                                 m->request_id, "%s: records %llu..%llu do not fit one batch here",
+                                 st->name, (unsigned long long)m->first_seq,
+                                 (unsigned long long)m->last_seq);
         return -1;
     }
     uint8_t sig[LT_SIG_BYTES], hash[LT_HASH_BYTES];
@@ -268,7 +344,7 @@ void lt_feed_on_range_request(lt_feed_t *self, void *sock, const lt_wire_in_t *i
     lt_feed_stream_t *st = NULL;
     Lienthong__ErrorCode code = s_range_check(self, in->user_id, m, &st, why, sizeof why);
     if (code) {
-        lt_feed_refuse(self, sock, in, "range request", m->stream, code, why);
+        lt_feed_refuse(self, sock, in, "range request", m->stream, code, m->request_id, why);
         return;
     }
     if (s_range_send(self, sock, in, m, st) == 0)

@@ -37,6 +37,8 @@ int lt_feed_replica_open(lt_feed_t *self, const char *stream)
     f->st_cursor = lt_stats_series(self->f_rep_cursor, label);
     f->st_lag = lt_stats_series(self->f_rep_lag, label);
     f->st_forked = lt_stats_series(self->f_rep_forked, label);
+    f->st_damaged = lt_stats_series(self->f_rep_damaged, label);
+    f->st_repair_resyncs = lt_stats_series(self->f_rep_repair_resyncs, label);
     lt_stats_set(f->st_cursor, (int64_t)f->cursor.last_seq);
     self->n_replicas++;
     lt_feed_check_tail(self, f->stream, &f->cursor);
@@ -218,6 +220,11 @@ static void s_subscribe(lt_feed_t *self, lt_feed_replica_t *f)
     lt_feed_stage_reset(f); /* the owner restarts any snapshot at index 0 */
     f->outstanding = self->ctx->cfg->credit;
     f->last_batch_at = now;
+}
+
+void lt_feed_replica_subscribe(lt_feed_t *self, lt_feed_replica_t *f)
+{
+    s_subscribe(self, f);
 }
 
 void lt_feed_replica_tick(lt_feed_t *self)
@@ -784,8 +791,11 @@ void lt_feed_on_batch(lt_feed_t *self, const char *owner, const Lienthong__Batch
     lt_feed_batch_done(self, &job);
 }
 
-void lt_feed_on_error(lt_feed_t *self, const char *owner, const Lienthong__Error *e)
+int lt_feed_on_error(lt_feed_t *self, const char *owner, const Lienthong__Error *e)
 {
+    /* The answer to a Range changes no subscription (PROTOCOL.md 6.10). */
+    if (lt_feed_on_range_error(self, owner, e))
+        return 1;
     for (size_t i = 0; i < self->n_replicas; i++) {
         lt_feed_replica_t *f = &self->replicas[i];
         size_t sl = strlen(f->stream->name);
@@ -805,6 +815,7 @@ void lt_feed_on_error(lt_feed_t *self, const char *owner, const Lienthong__Error
             lt_feed_replica_backoff(self, f, why, hard ? REFUSED_BACKOFF_MS : 0, 0);
         }
     }
+    return 0;
 }
 
 /* ---- readers of the replicas (PROTOCOL.md 8.8) ------------------------------------- */

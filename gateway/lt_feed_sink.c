@@ -148,7 +148,7 @@ static int s_deliver(lt_feed_t *self, void *sock, lt_feed_sink_t *k)
     /* Damage is never delivered, and never a silent stall: the sink is told
      * which records, then detached until it attaches again. */
     if (n == LT_STORE_DAMAGED)
-        (void)lt_feed_send_damaged(sock, k->rid, k->rid_len, k->stream);
+        (void)lt_feed_send_damaged(sock, k->rid, k->rid_len, 0, k->stream);
     if (n <= 0)
         return n;
     Lienthong__Record **recs = calloc(c->n, sizeof *recs);

@@ -227,7 +227,7 @@ int lt_feed_snap_send(lt_feed_t *self, void *sock, lt_feed_sub_t *s)
     int fresh = !sn->unsent;
     int n = s_read(self, s->stream, sn, s->credit);
     if (n == LT_STORE_DAMAGED) {
-        (void)lt_feed_send_damaged(sock, s->rid, s->rid_len, s->stream);
+        (void)lt_feed_send_damaged(sock, s->rid, s->rid_len, 0, s->stream);
         s->fail = "damaged record in the state";
     }
     if (n < 0 || (n > 0 && fresh && !s_fits(self, sock, s, sn)))
@@ -298,7 +298,7 @@ int lt_feed_snap_replace(lt_feed_t *self, void *sock, lt_feed_sink_t *k)
     lt_feed_snap_t *sn = k->snap;
     int n = s_read(self, k->stream, sn, LT_BATCH_MAX_RECORDS);
     if (n == LT_STORE_DAMAGED) /* told, as a peer is (PROTOCOL.md 6.10) */
-        (void)lt_feed_send_damaged(sock, k->rid, k->rid_len, k->stream);
+        (void)lt_feed_send_damaged(sock, k->rid, k->rid_len, 0, k->stream);
     return n < 0 ? -1 : s_send_part(sock, k, sn, n == 0);
 }
 

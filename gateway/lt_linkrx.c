@@ -90,8 +90,9 @@ static int s_dispatch(const lt_linkrx_t *self, size_t i, void *link, const char 
     case LIENTHONG__ENVELOPE__BODY_ERROR:
         lt_warn("link", "%s reports %s: %s", member, lt_wire_error_name(env->error->code),
                 env->error->message);
-        lt_feed_on_error(self->feed, member, env->error);
-        lt_query_on_error(self->query, self->local, member, env->error);
+        /* A Range's answer carries its request_id, which no lookup holds. */
+        if (!lt_feed_on_error(self->feed, member, env->error))
+            lt_query_on_error(self->query, self->local, member, env->error);
         break;
     default:
         lt_warn("link", "unexpected %s from %s ignored", lt_wire_body_name(env->body_case), member);

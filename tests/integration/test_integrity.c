@@ -11,7 +11,11 @@
  * again by itself, verifies it against the signed batch header it kept (for
  * the zeroed page after rebuilding the file from what SQLite can still
  * read), and afterwards delivers exactly the owner's bytes and verifies with
- * exit 0.
+ * exit 0. `lienthong status` shows the damage while it awaits repair.
+ * When the owner no longer keeps the damaged range (its retained tail is
+ * past it), its refusal of the Range leaves the live feed alone and the
+ * replica resynchronises by snapshot, once: it ends equal to the owner and
+ * takes new records again.
  * Store and audit files are created 0600, and a data directory open to
  * others is refused with a clear error.
  *
@@ -37,6 +41,7 @@
 #define ID_BHXH     "VN/GOV/BHXH"
 #define DS          "VN/GOV/BCA/population"
 #define N_CITIZENS  1500
+#define N_MORE      5   /* published after a repair by snapshot */
 #define DAMAGED_SEQ 700 /* inside the batch 513..768 (batch_max 256) */
 
 #define READY_MS    10000
@@ -77,7 +82,7 @@ static int s_setup(fed_t *x)
     x->gw_rep = lt_it_gw_new(&x->f, x->bhxh, 1, peers, "subscribe = ( { stream = \"" DS "\"; } );");
     if (!x->gw_owner || !x->gw_rep || lt_it_gw_run(x->gw_owner, READY_MS) != 0 ||
         lt_it_gw_run(x->gw_rep, READY_MS) != 0 ||
-        lt_ft_model_init(&x->m, N_CITIZENS, 79000000000ULL) != 0)
+        lt_ft_model_init(&x->m, N_CITIZENS + N_MORE, 79000000000ULL) != 0)
         return -1;
     lt_ft_pub_t *p = calloc(1, sizeof *p);
     int rc = p ? 0 : -1;
@@ -105,6 +110,16 @@ static void s_teardown_fed(fed_t *x)
     }
     lt_ft_model_free(&x->m);
     lt_it_fed_cleanup(&x->f);
+}
+
+/* The gateways' logs when something failed (or LT_IT_DUMP is set), then
+ * the teardown. */
+static void s_finish(fed_t *x)
+{
+    if (CU_get_number_of_failures() || getenv("LT_IT_DUMP"))
+        for (size_t i = 0; i < x->f.n_gateways; i++)
+            lt_it_log_dump(&x->f.gateways[i]);
+    s_teardown_fed(x);
 }
 
 /* ---- damaging a stopped replica's store ------------------------------------------ */
@@ -283,6 +298,13 @@ static int s_verify_cli(const fed_t *x, const char *out_path)
     return lt_it_run_cli(x->f.dir, out_path, args, 30000);
 }
 
+/* `lienthong status` on the replica, its output in out_path. */
+static void s_status_cli(const fed_t *x, const char *out_path)
+{
+    const char *args[] = {"status", "--config", x->gw_rep->conf_path, NULL};
+    (void)lt_it_run_cli(x->f.dir, out_path, args, 30000);
+}
+
 /* ---- the scenario ------------------------------------------------------------------------ */
 
 typedef enum { EDIT_BYTE, FLIP_32, ZERO_PAGE } damage_t;
@@ -334,6 +356,9 @@ static void s_scenario(damage_t kind)
     LT_IT_REQUIRE(s_sink(&x, last, &got) == 0);
     CU_ASSERT(got.error);
     CU_ASSERT_EQUAL(lt_ft_log_count_lines(x.gw_rep, mark, "ERROR", "are damaged in the store"), 1);
+    s_status_cli(&x, out);
+    CU_ASSERT(lt_it_file_contains(out, "DAMAGED records "));
+    CU_ASSERT(lt_it_file_contains(out, "awaiting repair from the owner"));
 
     /* The owner comes back: the replica repairs the range by itself. */
     LT_IT_REQUIRE(lt_it_gw_run(x.gw_owner, READY_MS) == 0);
@@ -349,10 +374,90 @@ static void s_scenario(damage_t kind)
         fprintf(stderr, "\n  compare: %s\n", err);
     CU_ASSERT_EQUAL(s_verify_cli(&x, out), 0);
 out:
-    if (CU_get_number_of_failures() || getenv("LT_IT_DUMP"))
-        for (size_t i = 0; i < x.f.n_gateways; i++)
-            lt_it_log_dump(&x.f.gateways[i]);
-    s_teardown_fed(&x);
+    s_finish(&x);
+}
+
+/* ---- the owner no longer keeps the damaged range ------------------------------------------- */
+
+/* The first seq of the retained log tail of the dataset in g's store. */
+static uint64_t s_tail_first(const lt_it_gw_t *g)
+{
+    sqlite3 *db = s_open_db(g);
+    sqlite3_stmt *st = NULL;
+    uint64_t first = 1;
+    if (db && sqlite3_prepare_v2(db,
+                                 "SELECT first_seq FROM tails WHERE stream = (SELECT id FROM "
+                                 "streams WHERE name = ?1)",
+                                 -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, DS, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            first = (uint64_t)sqlite3_column_int64(st, 0);
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return first;
+}
+
+/* Adds text to g's configuration, for its next start. */
+static int s_conf_add(const lt_it_gw_t *g, const char *text)
+{
+    FILE *fp = fopen(g->conf_path, "a");
+    int rc = fp && fputs(text, fp) >= 0 ? 0 : -1;
+    if (fp && fclose(fp) != 0)
+        rc = -1;
+    return rc;
+}
+
+static void test_pruned_range(void)
+{
+    fed_t x;
+    char out[PATH_MAX + 32];
+    LT_IT_REQUIRE(s_setup(&x) == 0);
+    snprintf(out, sizeof out, "%s/verify.out", x.f.dir);
+    LT_IT_REQUIRE(lt_it_gw_stop(x.gw_rep, STOP_MS) == 0);
+    LT_IT_REQUIRE(s_damage(&x, EDIT_BYTE) == 0);
+    CU_ASSERT_EQUAL(s_verify_cli(&x, out), 1);
+    /* The owner keeps a short tail from now on, far past the damage. */
+    LT_IT_REQUIRE(lt_it_gw_stop(x.gw_owner, STOP_MS) == 0);
+    LT_IT_REQUIRE(s_conf_add(x.gw_owner, "retain_records = 10;\n") == 0);
+    LT_IT_REQUIRE(lt_it_gw_run(x.gw_owner, READY_MS) == 0);
+    int64_t deadline = lt_it_ms() + CONVERGE_MS;
+    while (s_tail_first(x.gw_owner) <= DAMAGED_SEQ && lt_it_ms() < deadline)
+        usleep(100000);
+    LT_IT_REQUIRE(s_tail_first(x.gw_owner) > DAMAGED_SEQ);
+
+    /* The Range is refused; the replica resynchronises by snapshot, once,
+     * and its live feed is never dropped for the refusal. */
+    long mark = lt_it_log_mark(x.gw_rep);
+    LT_IT_REQUIRE(lt_it_gw_run(x.gw_rep, READY_MS) == 0);
+    CU_ASSERT(lt_it_log_wait(x.gw_rep, mark, "resynchronising the replica by snapshot",
+                             "ERR_SEQUENCE", CONVERGE_MS) == 0);
+    CU_ASSERT(lt_it_log_wait(x.gw_rep, mark, "resynchronised from " ID_OWNER "'s snapshot",
+                             "now seq", CONVERGE_MS) == 0);
+    uint64_t first = 0, last = 0;
+    lt_ft_pub_t *p = calloc(1, sizeof *p);
+    LT_IT_REQUIRE(p);
+    lt_ft_pub_init(p, DS);
+    int rc = 0;
+    for (size_t i = N_CITIZENS; rc == 0 && i < N_CITIZENS + N_MORE; i++)
+        rc = lt_ft_put(p, &x.m, i, "Lê Thị Mai", "38", ALIVE);
+    if (rc == 0)
+        rc = lt_ft_pub_send(p, x.gw_owner, &first, &last, PUBLISH_MS);
+    lt_ft_pub_clear(p);
+    free(p);
+    LT_IT_REQUIRE(rc == 0 && last == N_CITIZENS + N_MORE);
+    CU_ASSERT_EQUAL(lt_ft_wait_same(x.gw_owner, x.gw_rep, DS, CONVERGE_MS), 0);
+    char err[512] = "";
+    CU_ASSERT_EQUAL(lt_ft_compare(x.gw_owner, x.gw_rep, DS, err, sizeof err), 0);
+    if (err[0])
+        fprintf(stderr, "\n  compare: %s\n", err);
+    CU_ASSERT_EQUAL(
+        lt_ft_log_count_lines(x.gw_rep, mark, "resynchronising the replica by snapshot", NULL), 1);
+    CU_ASSERT(!lt_it_log_has(x.gw_rep, mark, "owner refused", NULL));
+    CU_ASSERT(!lt_it_log_has(x.gw_rep, mark, "stopped at seq", NULL));
+    CU_ASSERT_EQUAL(s_verify_cli(&x, out), 0);
+out:
+    s_finish(&x);
 }
 
 static void test_edited_byte(void)
@@ -419,6 +524,8 @@ int main(int argc, char **argv)
         {"one byte edited in a stored record: detected, reported, repaired", test_edited_byte},
         {"32 flipped bytes in a stored record: detected, reported, repaired", test_flipped_bytes},
         {"a zeroed page of the store: detected, reported, repaired", test_zeroed_page},
+        {"damage the owner no longer keeps: repaired by snapshot, the live feed untouched",
+         test_pruned_range},
         {"store and audit files 0600; a data directory open to others is refused", test_file_modes},
         {NULL, NULL},
     };

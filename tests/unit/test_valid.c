@@ -568,6 +568,12 @@ static void test_on_behalf_and_request_id(void)
     env.body_case = LIENTHONG__ENVELOPE__BODY_PUBLISH;
     env.publish = &p;
     CU_ASSERT_EQUAL(lt_valid_request_id(&env), 42);
+    /* A repair's Range: its refusal echoes the id (PROTOCOL.md 6.10). */
+    Lienthong__Range r = LIENTHONG__RANGE__INIT;
+    r.request_id = 43;
+    env.body_case = LIENTHONG__ENVELOPE__BODY_RANGE;
+    env.range = &r;
+    CU_ASSERT_EQUAL(lt_valid_request_id(&env), 43);
     Lienthong__Hello h = LIENTHONG__HELLO__INIT;
     env.body_case = LIENTHONG__ENVELOPE__BODY_HELLO;
     env.hello = &h;
