@@ -67,9 +67,9 @@ static int s_no_data(const lt_peersock_t *self, void *sock, const lt_wire_in_t *
     case LIENTHONG__ENVELOPE__BODY_ERROR:
         return 0;
     case LIENTHONG__ENVELOPE__BODY_RANGE:
-        /* Its answer, told apart from the feed's errors (PROTOCOL.md 6.10). */
+        /* Its id echoed (lt_valid_request_id): the answer is told apart
+         * from the feed's errors (PROTOCOL.md 6.10). */
         stream = env->range->stream;
-        request_id = env->range->request_id;
         break;
     case LIENTHONG__ENVELOPE__BODY_SUBSCRIBE:
         stream = env->subscribe->stream;
