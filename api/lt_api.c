@@ -2,6 +2,7 @@
  * HTTP API (see lt_api.h). */
 #include "lt_api.h"
 #include "lt_apicheck.h"
+#include "lt_apiconn.h"
 #include "lt_clock.h"
 #include "lt_dirpick.h"
 #include "lt_apicall.h"
@@ -57,6 +58,7 @@ struct _lt_api_t {
     } unauth;
     lt_stats_t *stats;
     lt_stats_family_t *requests, *latency;
+    lt_apiconn_t *conns; /* the deadline of a request's arrival */
     uint8_t *tls_cert, *tls_key;
     char mhd_said[512]; /* libmicrohttpd's last message, under lock: why a start failed */
 };
@@ -170,14 +172,8 @@ static void s_unauth_summary(lt_api_t *self, unsigned long n, size_t n_addrs, in
 static void s_unauthorized(lt_api_t *self, struct MHD_Connection *c, const char *endpoint,
                            const reply_t *r)
 {
-    char addr[INET6_ADDRSTRLEN] = "?";
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
-    if (sa && sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, addr, sizeof addr);
-    else if (sa && sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, addr, sizeof addr);
+    char addr[INET6_ADDRSTRLEN];
+    lt_apiconn_addr(c, addr);
     int64_t now = lt_clock_mono_ms(), since = 0;
     unsigned long more = 0;
     size_t n_addrs = 0;
@@ -816,9 +812,9 @@ static void s_too_large(const lt_api_t *self, reply_t *r)
  * body is read is answered now (no such path, another method, no valid
  * token, the application's requests all in flight, a declared oversize
  * body), so that a client without a token cannot hold a thread by sending
- * the body of a /v1 request slowly. (A slow client still holds a thread
- * while it sends its headers, until connection_timeout: the connection
- * limits bound how many.) 1 when r is the answer. */
+ * the body of a /v1 request slowly. (A slow client holds a thread while it
+ * sends its headers, until receive_timeout: lt_apiconn.) 1 when r is the
+ * answer. */
 static int s_early(lt_api_t *self, struct MHD_Connection *c, const char *url, const char *method,
                    req_t *rq, reply_t *r)
 {
@@ -956,9 +952,11 @@ static enum MHD_Result s_handler(void *cls, struct MHD_Connection *c, const char
             return MHD_YES;
     } else if (s_upload(self, rq, data, size))
         return MHD_YES;
-    else if (rq->too_large)
+    /* Whole, or answered before its body: the request's deadline stops. */
+    lt_apiconn_arrived(self->conns, c);
+    if (!r.status && rq->too_large)
         s_too_large(self, &r);
-    else
+    else if (!r.status)
         s_serve(self, c, url, rq->rt, rq, &r);
     const route_t *rt = rq->rt;
     if (!r.body && !r.text && !r.text_ptr)
@@ -981,6 +979,7 @@ static void s_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 {
     lt_api_t *self = cls;
     req_t *rq = *con_cls;
+    lt_apiconn_done(self->conns, c);
     if (rq && rq->in_flight) /* never answered: the client went away */
         s_flight_give(self, rq->app);
     if (rq)
@@ -1067,7 +1066,8 @@ lt_api_t *lt_api_new(const lt_apicfg_t *cfg, char *err, size_t errlen)
     unsigned conns = s_fit_connections(cfg->max_connections);
     if (!(self->buckets = calloc(cfg->n_apps ? cfg->n_apps : 1, sizeof *self->buckets)) ||
         !(self->in_flight = calloc(cfg->n_apps ? cfg->n_apps : 1, sizeof *self->in_flight)) ||
-        !(self->call = lt_apicall_new(cfg->local_socket, (int)conns)) || s_stats_new(self) != 0) {
+        !(self->call = lt_apicall_new(cfg->local_socket, (int)conns)) || s_stats_new(self) != 0 ||
+        !(self->conns = lt_apiconn_new(cfg->receive_timeout * 1000, self->stats))) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -1092,6 +1092,7 @@ lt_api_t *lt_api_new(const lt_apicfg_t *cfg, char *err, size_t errlen)
         MHD_OPTION_CONNECTION_LIMIT, conns,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
         MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
+        MHD_OPTION_NOTIFY_CONNECTION, lt_apiconn_notify, self->conns,
         self->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, self->tls_cert,
         MHD_OPTION_HTTPS_MEM_KEY, self->tls_key, MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES,
         MHD_OPTION_END);
@@ -1112,6 +1113,7 @@ void lt_api_destroy(lt_api_t **self_p)
     lt_api_t *self = *self_p;
     if (self->mhd)
         MHD_stop_daemon(self->mhd);
+    lt_apiconn_destroy(&self->conns); /* after the daemon: no connection is left */
     if (self->unauth.more) /* the summary the next interval would have written */
         s_unauth_summary(self, self->unauth.more, self->unauth.n_addrs, self->unauth.since_ms);
     lt_apicall_destroy(&self->call);

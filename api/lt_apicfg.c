@@ -10,7 +10,7 @@
 
 static const char *const s_known[] = {
     "gateway_config", "listen_address", "port", "tls_cert", "tls_key", "lookup_api", "metrics",
-    "max_body", "connection_timeout", "request_timeout_ms", "max_connections",
+    "max_body", "connection_timeout", "receive_timeout", "request_timeout_ms", "max_connections",
     "max_connections_per_ip", "max_in_flight", "audit_file", "log_level", "log_format", "apps",
     NULL};
 
@@ -344,7 +344,7 @@ static int s_optional_path(const config_t *c, const char *file, const char *name
 
 static int s_http(const config_t *c, lt_apicfg_t *cfg, char *err, size_t errlen)
 {
-    long long v[7];
+    long long v[8];
     const char *f = cfg->path;
     if (lt_cfgfile_string(c, f, "listen_address", "127.0.0.1", 0, cfg->listen_address,
                           sizeof cfg->listen_address, err, errlen) ||
@@ -355,6 +355,7 @@ static int s_http(const config_t *c, lt_apicfg_t *cfg, char *err, size_t errlen)
         lt_cfgfile_int(c, f, "max_connections", 256, 1, 4096, &v[4], err, errlen) ||
         lt_cfgfile_int(c, f, "max_connections_per_ip", 32, 1, 4096, &v[5], err, errlen) ||
         lt_cfgfile_int(c, f, "max_in_flight", 64, 1, 4096, &v[6], err, errlen) ||
+        lt_cfgfile_int(c, f, "receive_timeout", 10, 1, 3600, &v[7], err, errlen) ||
         s_optional_path(c, f, "tls_cert", cfg->tls_cert, sizeof cfg->tls_cert, err, errlen) ||
         s_optional_path(c, f, "tls_key", cfg->tls_key, sizeof cfg->tls_key, err, errlen) ||
         s_optional_path(c, f, "audit_file", cfg->audit_file, sizeof cfg->audit_file, err, errlen) ||
@@ -372,6 +373,7 @@ static int s_http(const config_t *c, lt_apicfg_t *cfg, char *err, size_t errlen)
     cfg->max_connections = (int)v[4];
     cfg->max_connections_per_ip = (int)v[5];
     cfg->max_in_flight = (int)v[6];
+    cfg->receive_timeout = (int)v[7];
     return 0;
 }
 

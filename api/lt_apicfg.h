@@ -74,6 +74,7 @@ typedef struct {
     int metrics;              /* serve /metrics, /healthz and /readyz */
     size_t max_body;          /* bytes of a request body */
     int connection_timeout;   /* seconds a connection may stay idle */
+    int receive_timeout;      /* seconds a request may take to arrive whole, headers and body */
     int request_timeout_ms;   /* deadline of a lookup or verify: the default and the most */
     int max_connections;
     int max_connections_per_ip; /* from one client address (MHD_OPTION_PER_IP_CONNECTION_LIMIT) */

@@ -434,6 +434,33 @@ out:
     }
 }
 
+/* A `lienthong api` with receive_timeout = 2, driven by api_slow.py:
+ * clients that send their headers or body a line a second are cut after
+ * the deadline (a normal request is served beside 32 of them), a request
+ * being served is not; the log then sums up the cuts after the first. */
+static void test_slow(void)
+{
+    char url[64], cmd[4 * PATH_MAX + 1024], log[PATH_MAX + 64];
+    pid_t api = 0;
+    int port = lt_it_free_port();
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
+    snprintf(log, sizeof log, "%s/api-slow.log", g_fed.dir);
+    LT_IT_REQUIRE(s_write_config("api-slow", port, "receive_timeout = 2;\n") == 0);
+    LT_IT_REQUIRE(s_start_api("api-slow", url, "", 0, &api) == 0);
+    snprintf(cmd, sizeof cmd,
+             "LT_API_URL=%s LT_TOKEN_HR=%s LT_TOKEN_SLOW=%s LT_KEY=" KEY " LT_DS=" DS
+             " LT_AUDIT=%s/api-slow-audit.jsonl LT_LOG=%s LT_OWNER_PID=%d python3 %s/api_slow.py",
+             url, g_tokens[0], g_tokens[1], g_fed.dir, log, (int)g_owner->pid, LT_IT_SRC_DIR);
+    CU_ASSERT_EQUAL(system(cmd), 0);
+    CU_ASSERT_EQUAL(s_stop_api(&api, "api-slow"), 0);
+    CU_ASSERT(lt_it_file_contains(log, "more connections closed in"));
+out:
+    if (api > 0) {
+        kill(api, SIGTERM);
+        waitpid(api, NULL, 0);
+    }
+}
+
 /* A third `lienthong api`, allowed 256 open files and with slow-app at
  * 0.5 requests per second, driven by api_flood.py: 200 clients without a
  * token flood /metrics, each call of which takes a local client to the
@@ -817,6 +844,7 @@ static const lt_it_test_t s_tests[] = {
     {"readyz turns unready when the directory has expired", test_readyz_expired},
     {"limits: early 401, in flight, deadline, per address, control characters, UTF-8", test_limits},
     {"a flood without a token within 256 open files; a rate below one a second", test_flood},
+    {"slow clients: a request's deadline to arrive (receive_timeout)", test_slow},
     {"SIGTERM stops the API with status 0", test_stop},
     {NULL, NULL}};
 

@@ -1,0 +1,256 @@
+/* lt_apiconn: the deadline of a request's arrival (see the header). */
+#include "lt_apiconn.h"
+#include "lt_clock.h"
+#include "lt_log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#define TICK_MS    250   /* how often the watch looks, at most */
+#define SUMMARY_MS 60000 /* the cuts of an interval after its first: one log line */
+
+/* One open connection, from libmicrohttpd's STARTED notice to its CLOSED
+ * one, which comes before libmicrohttpd closes the socket: a socket in the
+ * list, under the lock, is still this connection's. */
+typedef struct conn conn_t;
+struct conn {
+    conn_t *prev, *next;
+    int fd;
+    int64_t since_ms; /* began to wait for the request */
+    int arrived;      /* the request is whole: being served or answered */
+    int cut;          /* shut down by the watch */
+    char addr[INET6_ADDRSTRLEN];
+};
+
+struct _lt_apiconn_t {
+    int deadline_ms;
+    pthread_mutex_t lock; /* conns, stop, the summary */
+    pthread_cond_t wake;  /* stop */
+    pthread_t thread;
+    int stop;
+    conn_t *conns;
+    int64_t since_ms;   /* the summary's interval began, 0 before any cut */
+    unsigned long more; /* cuts after the interval's first */
+    lt_stats_series_t *cuts;
+};
+
+void lt_apiconn_addr(struct MHD_Connection *c, char addr[INET6_ADDRSTRLEN])
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+    snprintf(addr, INET6_ADDRSTRLEN, "?");
+    if (sa && sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, addr, INET6_ADDRSTRLEN);
+    else if (sa && sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, addr, INET6_ADDRSTRLEN);
+}
+
+/* The summary of the cuts an interval counted after its first. */
+static void s_summary(const lt_apiconn_t *self, unsigned long n, int64_t since_ms)
+{
+    lt_warn("api",
+            "%lu more connections closed in %lld s: no whole request within "
+            "receive_timeout (%d s)",
+            n, (long long)(lt_clock_mono_ms() - since_ms) / 1000, self->deadline_ms / 1000);
+}
+
+/* Cuts the connections past the deadline, under the lock; the first of an
+ * interval is logged in full (its address), the others counted. */
+static void s_reap(lt_apiconn_t *self, int64_t now)
+{
+    for (conn_t *k = self->conns; k; k = k->next) {
+        if (k->arrived || k->cut || now - k->since_ms < self->deadline_ms)
+            continue;
+        /* The connection's thread then reads the end of the stream, and
+         * libmicrohttpd closes the connection as a client's close. */
+        if (shutdown(k->fd, SHUT_RDWR) != 0 && errno != ENOTCONN)
+            lt_warn("api", "cannot close the connection from %s: %s", k->addr, strerror(errno));
+        k->cut = 1;
+        lt_stats_inc(self->cuts);
+        if (self->since_ms && now - self->since_ms < SUMMARY_MS) {
+            self->more++;
+            continue;
+        }
+        if (self->more)
+            s_summary(self, self->more, self->since_ms);
+        self->since_ms = now;
+        self->more = 0;
+        lt_warn("api",
+                "closed the connection from %s: no whole request within receive_timeout "
+                "(%d s); others from now on are summed up every %d s",
+                k->addr, self->deadline_ms / 1000, SUMMARY_MS / 1000);
+    }
+}
+
+static void *s_watch(void *arg)
+{
+    lt_apiconn_t *self = arg;
+    int tick = self->deadline_ms / 4 < TICK_MS ? self->deadline_ms / 4 : TICK_MS;
+    pthread_mutex_lock(&self->lock);
+    while (!self->stop) {
+        s_reap(self, lt_clock_mono_ms());
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += (long)tick * 1000000L;
+        ts.tv_sec += ts.tv_nsec / 1000000000L;
+        ts.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&self->wake, &self->lock, &ts);
+    }
+    pthread_mutex_unlock(&self->lock);
+    return NULL;
+}
+
+/* The condition variable waits on the monotonic clock, as lt_clock_mono_ms
+ * counts: a change of the wall clock neither cuts nor spares a connection. */
+static int s_cond_init(pthread_cond_t *cv)
+{
+    pthread_condattr_t a;
+    if (pthread_condattr_init(&a) != 0)
+        return -1;
+    int rc = pthread_condattr_setclock(&a, CLOCK_MONOTONIC) == 0 && pthread_cond_init(cv, &a) == 0
+                 ? 0
+                 : -1;
+    pthread_condattr_destroy(&a);
+    return rc;
+}
+
+lt_apiconn_t *lt_apiconn_new(int deadline_ms, lt_stats_t *stats)
+{
+    static const lt_stats_def_t def = {
+        .name = "lienthong_http_receive_timeouts",
+        .help = "HTTP API connections closed because no whole request arrived within "
+                "receive_timeout",
+        .kind = LT_STATS_COUNTER};
+    lt_stats_family_t *family;
+    lt_apiconn_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->deadline_ms = deadline_ms;
+    if (pthread_mutex_init(&self->lock, NULL) != 0) {
+        free(self);
+        return NULL;
+    }
+    if (s_cond_init(&self->wake) != 0) {
+        pthread_mutex_destroy(&self->lock);
+        free(self);
+        return NULL;
+    }
+    if (lt_stats_register(stats, &def, &family) != 0 ||
+        !(self->cuts = lt_stats_series(family, NULL)) ||
+        pthread_create(&self->thread, NULL, s_watch, self) != 0) {
+        pthread_cond_destroy(&self->wake);
+        pthread_mutex_destroy(&self->lock);
+        free(self);
+        return NULL;
+    }
+    return self;
+}
+
+void lt_apiconn_destroy(lt_apiconn_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    lt_apiconn_t *self = *self_p;
+    pthread_mutex_lock(&self->lock);
+    self->stop = 1;
+    pthread_cond_signal(&self->wake);
+    pthread_mutex_unlock(&self->lock);
+    pthread_join(self->thread, NULL);
+    if (self->more) /* the summary the next interval would have written */
+        s_summary(self, self->more, self->since_ms);
+    while (self->conns) { /* none after MHD_stop_daemon; freed all the same */
+        conn_t *k = self->conns;
+        self->conns = k->next;
+        free(k);
+    }
+    pthread_cond_destroy(&self->wake);
+    pthread_mutex_destroy(&self->lock);
+    free(self);
+    *self_p = NULL;
+}
+
+/* Enters a new connection in the list. Without memory it goes unwatched,
+ * as every connection went before: libmicrohttpd's idle timeout still
+ * bounds it. */
+static void s_started(lt_apiconn_t *self, struct MHD_Connection *c, void **socket_context)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    conn_t *k = ci ? calloc(1, sizeof *k) : NULL;
+    *socket_context = k;
+    if (!k) {
+        lt_warn("api", "a connection goes without the receive_timeout deadline: out of memory");
+        return;
+    }
+    k->fd = ci->connect_fd;
+    k->since_ms = lt_clock_mono_ms();
+    lt_apiconn_addr(c, k->addr);
+    pthread_mutex_lock(&self->lock);
+    k->next = self->conns;
+    if (k->next)
+        k->next->prev = k;
+    self->conns = k;
+    pthread_mutex_unlock(&self->lock);
+}
+
+static void s_closed(lt_apiconn_t *self, conn_t *k)
+{
+    pthread_mutex_lock(&self->lock);
+    if (k->prev)
+        k->prev->next = k->next;
+    else
+        self->conns = k->next;
+    if (k->next)
+        k->next->prev = k->prev;
+    pthread_mutex_unlock(&self->lock);
+    free(k);
+}
+
+void lt_apiconn_notify(void *cls, struct MHD_Connection *c, void **socket_context,
+                       enum MHD_ConnectionNotificationCode code)
+{
+    lt_apiconn_t *self = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED)
+        s_started(self, c, socket_context);
+    else if (code == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context)
+        s_closed(self, *socket_context);
+    if (code == MHD_CONNECTION_NOTIFY_CLOSED)
+        *socket_context = NULL;
+}
+
+/* The connection's entry (NULL when it went unwatched). */
+static conn_t *s_conn(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+void lt_apiconn_arrived(lt_apiconn_t *self, struct MHD_Connection *c)
+{
+    conn_t *k = s_conn(c);
+    if (!k)
+        return;
+    pthread_mutex_lock(&self->lock);
+    k->arrived = 1;
+    pthread_mutex_unlock(&self->lock);
+}
+
+void lt_apiconn_done(lt_apiconn_t *self, struct MHD_Connection *c)
+{
+    conn_t *k = s_conn(c);
+    if (!k)
+        return;
+    pthread_mutex_lock(&self->lock);
+    k->arrived = 0;
+    k->since_ms = lt_clock_mono_ms();
+    pthread_mutex_unlock(&self->lock);
+}
