@@ -36,6 +36,25 @@
 
 #define UNAUTH_INTERVAL_MS 60000 /* requests without a valid token: one summary per interval */
 #define UNAUTH_ADDRS 64          /* distinct addresses counted in a summary */
+#define REFUSED_INTERVAL_MS 60000 /* an application's refusals of one reason: one summary */
+
+/* The refusals of an application summed up per interval, by reason (429
+ * and bad input): a client retrying in a loop would otherwise write two
+ * lines a request. */
+static const struct {
+    const char *reason;
+    int status;
+} s_summed[] = {
+    {"rate_limited", 429}, {"in_flight", 429}, {"bad_request", 400},
+    {"malformed", 400},    {"too_large", 413}, {"content_type", 415},
+};
+#define SUMMED (sizeof s_summed / sizeof s_summed[0])
+
+/* The refusals of one application and reason this interval. */
+typedef struct {
+    int64_t since_ms;   /* when its first came, 0 before any */
+    unsigned long more; /* after the first */
+} tally_t;
 
 typedef struct {
     double tokens;
@@ -50,6 +69,7 @@ struct _lt_api_t {
     bucket_t *buckets;    /* one per application */
     FILE *audit;
     int *in_flight;       /* requests being served, one count per application */
+    tally_t *refused;     /* SUMMED per application, then SUMMED without one */
     struct {              /* requests without a valid token, this interval */
         int64_t since_ms; /* when its first came, 0 before any */
         unsigned long more; /* after the first */
@@ -202,6 +222,67 @@ static void s_unauthorized(lt_api_t *self, struct MHD_Connection *c, const char 
                 "summed up every %d s", addr, UNAUTH_INTERVAL_MS / 1000);
         s_audit(self, NULL, NULL, NULL, endpoint, NULL, NULL, r);
     }
+}
+
+/* The summary of the refusals of app for s_summed[kind] an interval
+ * counted after its first: one log line and one audit line. */
+static void s_refused_summary(lt_api_t *self, const char *app, size_t kind, unsigned long n,
+                              int64_t since_ms)
+{
+    lt_warn("api", "%lu more requests of application '%s' refused in %lld s: %d %s", n, app,
+            (long long)(lt_clock_mono_ms() - since_ms) / 1000, s_summed[kind].status,
+            s_summed[kind].reason);
+    s_audit_line(self, json_pack("{s:I,s:s,s:s,s:i,s:s,s:I}", "at_ms",
+                                 (json_int_t)lt_clock_now_ms(), "application", app, "endpoint",
+                                 "*", "status", s_summed[kind].status, "reason",
+                                 s_summed[kind].reason, "count", (json_int_t)n));
+}
+
+/* Counts a refusal in t: 1 when it is the first of a new interval, with
+ * *more and *since the previous interval's to sum up. Under the lock. */
+static int s_tally(tally_t *t, int64_t now, unsigned long *more, int64_t *since)
+{
+    *more = 0;
+    if (t->since_ms && now - t->since_ms < REFUSED_INTERVAL_MS) {
+        t->more++;
+        return 0;
+    }
+    *more = t->more;
+    *since = t->since_ms;
+    t->since_ms = now;
+    t->more = 0;
+    return 1;
+}
+
+/* A request of app (NULL: none) refused with 429 or for bad input. The
+ * first of each interval and reason is logged, with why, and audited in
+ * full; the others are counted (the metrics count each one) and summed up
+ * in one line when the application's next comes after the interval, or the
+ * API stops. Other answers pass. */
+static void s_refused(lt_api_t *self, const lt_apicfg_app_t *app, const char *endpoint,
+                      const reply_t *r)
+{
+    size_t kind = 0;
+    while (kind < SUMMED && (!r->reason || strcmp(r->reason, s_summed[kind].reason) != 0))
+        kind++;
+    if (kind == SUMMED)
+        return;
+    size_t i = app ? (size_t)(app - self->cfg->apps) : self->cfg->n_apps;
+    const char *name = app ? app->name : "", *why;
+    unsigned long more;
+    int64_t since = 0;
+    pthread_mutex_lock(&self->lock);
+    int first = s_tally(&self->refused[i * SUMMED + kind], lt_clock_mono_ms(), &more, &since);
+    pthread_mutex_unlock(&self->lock);
+    if (more)
+        s_refused_summary(self, name, kind, more, since);
+    if (!first)
+        return;
+    s_audit(self, name, NULL, NULL, endpoint, NULL, NULL, r);
+    why = json_string_value(json_object_get(r->body, "message"));
+    lt_warn("api", "%d %s for application '%s': %s; others of it with this reason from now on "
+            "are summed up every %d s", r->status, r->reason, name, why ? why : "",
+            REFUSED_INTERVAL_MS / 1000);
 }
 
 /* ---- descriptors ------------------------------------------------------------------------- */
@@ -834,7 +915,6 @@ static int s_early(lt_api_t *self, struct MHD_Connection *c, const char *url, co
         s_error(r, 429, "in_flight", "RATE_LIMITED",
                 "the application has as many requests in flight as max_in_flight allows");
         r->retry_after = 1;
-        s_audit(self, rq->app->name, NULL, NULL, rt->endpoint, NULL, NULL, r);
     } else if (cl && strtoull(cl, NULL, 10) > self->cfg->max_body)
         s_too_large(self, r);
     else
@@ -849,7 +929,6 @@ static void s_serve(lt_api_t *self, struct MHD_Connection *c, const char *url,
     if (app && !s_rate_ok(self, app)) {
         s_error(r, 429, "rate_limited", "RATE_LIMITED", "the application's rate limit is exceeded");
         r->retry_after = 1;
-        s_audit(self, app->name, NULL, NULL, rt->endpoint, NULL, NULL, r);
         return;
     }
     const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
@@ -962,6 +1041,7 @@ static enum MHD_Result s_handler(void *cls, struct MHD_Connection *c, const char
     if (!r.body && !r.text && !r.text_ptr)
         s_error(&r, 500, "internal", "INTERNAL", "out of memory");
     s_count(self, rt ? rt->endpoint : "other", &r, rq->start_ms);
+    s_refused(self, rq->app, rt ? rt->endpoint : "other", &r);
     enum MHD_Result ok = s_send(c, &r);
     /* Free the place once the answer is queued, not once libmicrohttpd has
      * sent it (as s_completed would): the client may ask again as soon as
@@ -1066,6 +1146,7 @@ lt_api_t *lt_api_new(const lt_apicfg_t *cfg, char *err, size_t errlen)
     unsigned conns = s_fit_connections(cfg->max_connections);
     if (!(self->buckets = calloc(cfg->n_apps ? cfg->n_apps : 1, sizeof *self->buckets)) ||
         !(self->in_flight = calloc(cfg->n_apps ? cfg->n_apps : 1, sizeof *self->in_flight)) ||
+        !(self->refused = calloc((cfg->n_apps + 1) * SUMMED, sizeof *self->refused)) ||
         !(self->call = lt_apicall_new(cfg->local_socket, (int)conns)) || s_stats_new(self) != 0 ||
         !(self->conns = lt_apiconn_new(cfg->receive_timeout * 1000, self->stats))) {
         snprintf(err, errlen, "out of memory");
@@ -1116,12 +1197,18 @@ void lt_api_destroy(lt_api_t **self_p)
     lt_apiconn_destroy(&self->conns); /* after the daemon: no connection is left */
     if (self->unauth.more) /* the summary the next interval would have written */
         s_unauth_summary(self, self->unauth.more, self->unauth.n_addrs, self->unauth.since_ms);
+    for (size_t i = 0; self->refused && i < (self->cfg->n_apps + 1) * SUMMED; i++)
+        if (self->refused[i].more)
+            s_refused_summary(
+                self, i / SUMMED < self->cfg->n_apps ? self->cfg->apps[i / SUMMED].name : "",
+                i % SUMMED, self->refused[i].more, self->refused[i].since_ms);
     lt_apicall_destroy(&self->call);
     lt_stats_destroy(&self->stats);
     if (self->audit)
         fclose(self->audit);
     free(self->buckets);
     free(self->in_flight);
+    free(self->refused);
     free(self->tls_cert);
     free(self->tls_key);
     pthread_mutex_destroy(&self->lock);

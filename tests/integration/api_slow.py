@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""api_slow.py: clients that send slowly, or refused again and again, with
-Python's standard library only.
+"""api_slow.py: clients that send slowly, or are refused again and again
+(429, 400), with Python's standard library only.
 
 The API under test is configured with receive_timeout = 2 (seconds for a
 whole request to arrive), max_connections_per_ip = 32 (the default),
@@ -144,5 +144,27 @@ try:
 finally:
     os.kill(OWNER, signal.SIGCONT)
 check(status == 504, "a lookup served past receive_timeout gets its answer (%s)" % status)
+
+# 5. A retry loop of slow-app (1 request a second) answered 429: each one
+# counted in /metrics, the first audited and logged, the others summed up.
+audited, counted = len(audit_lines()), metric("lienthong_http_requests_total", "rate_limited")
+statuses = [call("GET", "/v1/status", token=SLOW)[0] for _ in range(40)]
+refused = statuses.count(429)
+check(refused >= 30, "slow-app's retry loop is answered 429 (%d of 40)" % refused)
+check(metric("lienthong_http_requests_total", "rate_limited") - counted == refused,
+      "/metrics counts every 429")
+check(len(audit_lines()) - audited == 1, "the audit file gets one line for %d of them (%d)"
+      % (refused, len(audit_lines()) - audited))
+check(log_count("slow-app", "429") <= 2, "the log gets the first only (%d lines)"
+      % log_count("slow-app", "429"))
+
+# 6. Bad requests: the first logged with the application and why, the others summed up.
+audited = len(audit_lines())
+statuses = [call("POST", "/v1/lookup", lookup(bogus=1), HR)[0] for _ in range(12)]
+check(statuses == [400] * 12, "12 lookups with an unknown member: 400 (%s)" % statuses[0])
+check(log_count("400 bad_request for application 'hr-portal'", "bogus") == 1,
+      "the log names the application and the member at fault, once")
+check(len(audit_lines()) - audited == 1, "the audit file gets one line for 12 (%d)"
+      % (len(audit_lines()) - audited))
 
 sys.exit(1 if failures else 0)

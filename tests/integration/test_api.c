@@ -437,7 +437,9 @@ out:
 /* A `lienthong api` with receive_timeout = 2, driven by api_slow.py:
  * clients that send their headers or body a line a second are cut after
  * the deadline (a normal request is served beside 32 of them), a request
- * being served is not; the log then sums up the cuts after the first. */
+ * being served is not; the log then sums up the cuts after the first. A
+ * retry loop answered 429 and repeated bad requests: one log and audit
+ * line each, then one summing up the others. */
 static void test_slow(void)
 {
     char url[64], cmd[4 * PATH_MAX + 1024], log[PATH_MAX + 64];
@@ -454,6 +456,11 @@ static void test_slow(void)
     CU_ASSERT_EQUAL(system(cmd), 0);
     CU_ASSERT_EQUAL(s_stop_api(&api, "api-slow"), 0);
     CU_ASSERT(lt_it_file_contains(log, "more connections closed in"));
+    /* The refusals after the first of the interval, summed up at the stop. */
+    CU_ASSERT(lt_it_file_contains(log, "more requests of application 'slow-app' refused in"));
+    CU_ASSERT(lt_it_file_contains(log, "11 more requests of application 'hr-portal' refused in"));
+    snprintf(log, sizeof log, "%s/api-slow-audit.jsonl", g_fed.dir);
+    CU_ASSERT(lt_it_file_contains(log, "\"reason\":\"bad_request\",\"count\":11}"));
 out:
     if (api > 0) {
         kill(api, SIGTERM);
@@ -844,7 +851,7 @@ static const lt_it_test_t s_tests[] = {
     {"readyz turns unready when the directory has expired", test_readyz_expired},
     {"limits: early 401, in flight, deadline, per address, control characters, UTF-8", test_limits},
     {"a flood without a token within 256 open files; a rate below one a second", test_flood},
-    {"slow clients: a request's deadline to arrive (receive_timeout)", test_slow},
+    {"slow clients: a request's deadline to arrive; 429 and 400 summed up", test_slow},
     {"SIGTERM stops the API with status 0", test_stop},
     {NULL, NULL}};
 
