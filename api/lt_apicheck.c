@@ -168,6 +168,34 @@ static int s_tls_expiry(const lt_apicfg_t *cfg, time_t not_after, char *detail, 
     return 2;
 }
 
+/* 1 when listen_address is a loopback address (127.0.0.0/8, ::1, or
+ * 127.0.0.0/8 mapped into IPv6): only this host's clients reach it. */
+static int s_loopback(const lt_apicfg_t *cfg)
+{
+    struct sockaddr_storage ss;
+    int v6;
+    if (lt_apicheck_address(cfg, &ss, &v6) != 0)
+        return 1; /* listen_address says why */
+    const struct in6_addr *a6 = &((const struct sockaddr_in6 *)&ss)->sin6_addr;
+    if (!v6)
+        return (ntohl(((const struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127;
+    return IN6_IS_ADDR_LOOPBACK(a6) || (IN6_IS_ADDR_V4MAPPED(a6) && a6->s6_addr[12] == 127);
+}
+
+/* Without TLS: a warning when other hosts can reach the API, since the
+ * applications' tokens and the records asked for would cross the network
+ * in clear text. */
+static int s_plaintext(const lt_apicfg_t *cfg, char *detail, size_t cap, const char **fix)
+{
+    if (s_loopback(cfg))
+        return 1;
+    snprintf(detail, cap, "plain HTTP on %s, which is not a loopback address: application tokens "
+             "and the records they ask for cross the network unencrypted", cfg->listen_address);
+    *fix = "set tls_cert and tls_key (docs/operations.md, \"Limits of the HTTP API\"), or listen "
+           "on 127.0.0.1 behind a TLS proxy on this host";
+    return 2;
+}
+
 /* The pair as libmicrohttpd loads it (lt_apitls), then its expiry. */
 static int s_probe_tls(const lt_apicfg_t *cfg, char *detail, size_t cap, const char **fix)
 {
@@ -176,7 +204,7 @@ static int s_probe_tls(const lt_apicfg_t *cfg, char *detail, size_t cap, const c
     time_t not_after = 0;
     int rc = -1;
     if (!cfg->tls_cert[0])
-        return 1;
+        return s_plaintext(cfg, detail, cap, fix);
     *fix = "tls_cert and tls_key must name the PEM certificate and its private key, readable by "
            "the API's user (e.g. group lienthong, mode 0640)";
     if (s_tls_read("tls_cert", cfg->tls_cert, &cert, &n_cert, detail, cap) != 0 ||

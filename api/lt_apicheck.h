@@ -10,7 +10,9 @@
  *   tls_cert/key    readable, and a pair GnuTLS loads (lt_apitls): a
  *                   certificate, a private key, the key the certificate's;
  *                   a warning when the certificate has expired or expires
- *                   within LT_APICHECK_TLS_WARN_DAYS days
+ *                   within LT_APICHECK_TLS_WARN_DAYS days; without them, a
+ *                   warning when listen_address is not a loopback address
+ *                   (plain HTTP other hosts reach)
  *
  * Both also compare each application's grants (datasets, fields, purposes)
  * with the member's directory: warnings only, since the gateway enforces

@@ -547,6 +547,34 @@ static void test_check(void)
     CU_ASSERT(lt_it_file_contains(out, "warning  grants: application 'hr-portal': the policy of "
                                        "directory version 1 on '" DS "' does not grant " ID_CALLER
                                        " the field 'sex'"));
+    CU_ASSERT(!lt_it_file_contains(out, "plain HTTP"));
+}
+
+/* Plain HTTP on an address other hosts reach: a warning with its fix, from
+ * --check (which still passes) and in the log at start; none on loopback
+ * (test_check). */
+static void test_check_plaintext(void)
+{
+    char out[PATH_MAX + 64], url[64], log[PATH_MAX + 64];
+    pid_t api = 0;
+    int port = lt_it_free_port();
+    const char *want = "warning  tls: plain HTTP on 0.0.0.0, which is not a loopback address";
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
+    snprintf(log, sizeof log, "%s/check-plain.log", g_fed.dir);
+    LT_IT_REQUIRE(s_write_config("check-plain", port, "listen_address = \"0.0.0.0\";\n") == 0);
+    CU_ASSERT_EQUAL(s_check("check-plain", out, sizeof out), 0);
+    CU_ASSERT(lt_it_file_contains(out, want));
+    CU_ASSERT(lt_it_file_contains(out, "fix: set tls_cert and tls_key"));
+    LT_IT_REQUIRE(s_start_api("check-plain", url, "", 0, &api) == 0);
+    CU_ASSERT(lt_it_file_contains(log, "tls: plain HTTP on 0.0.0.0, which is not a loopback "
+                                       "address"));
+    CU_ASSERT(lt_it_file_contains(log, "; fix: set tls_cert and tls_key"));
+    CU_ASSERT_EQUAL(s_stop_api(&api, "check-plain"), 0);
+out:
+    if (api > 0) {
+        kill(api, SIGTERM);
+        waitpid(api, NULL, 0);
+    }
 }
 
 /* In dir: a self-signed certificate for 127.0.0.1 that expired in 2020
@@ -833,6 +861,7 @@ static void test_log_member(void)
 static const lt_it_test_t s_tests[] = {
     {"--check: the start's checks (address, port, audit file, TLS) and the grants", test_check},
     {"--check: the TLS pair as GnuTLS loads it; an expired certificate warns", test_check_tls_pair},
+    {"--check and the start warn of plain HTTP on a non-loopback address", test_check_plaintext},
     {"the start refuses a key of another certificate; a port in use names the address",
      test_start_refused},
     {"log lines name the program and the gateway's member", test_log_member},
