@@ -20,6 +20,7 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,6 +81,7 @@ struct _lt_api_t {
     lt_stats_family_t *requests, *latency;
     lt_apiconn_t *conns; /* the deadline of a request's arrival */
     uint8_t *tls_cert, *tls_key;
+    size_t tls_key_len;
     char mhd_said[512]; /* libmicrohttpd's last message, under lock: why a start failed */
 };
 
@@ -961,6 +963,21 @@ static void s_serve(lt_api_t *self, struct MHD_Connection *c, const char *url,
     }
 }
 
+/* The answer's headers: 1, or 0 when libmicrohttpd could not add one. */
+static int s_headers(struct MHD_Response *resp, const reply_t *r, const char *type)
+{
+    int ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type) == MHD_YES;
+    ok = ok && MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") == MHD_YES;
+    if (ok && r->allow)
+        ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow) == MHD_YES;
+    if (ok && r->retry_after)
+        ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1") == MHD_YES;
+    if (ok && r->status == 401) /* RFC 9110 15.5.2: a 401 names the scheme to use */
+        ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                                     "Bearer realm=\"lienthong\"") == MHD_YES;
+    return ok;
+}
+
 static enum MHD_Result s_send(struct MHD_Connection *c, reply_t *r)
 {
     struct MHD_Response *resp;
@@ -981,15 +998,13 @@ static enum MHD_Result s_send(struct MHD_Connection *c, reply_t *r)
     }
     if (!resp)
         return MHD_NO;
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    if (r->allow)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
-    if (r->retry_after)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
-    if (r->status == 401) /* RFC 9110 15.5.2: a 401 names the scheme to use */
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
-                                "Bearer realm=\"lienthong\"");
+    /* An answer without its headers would be wrong (a 429 without
+     * Retry-After, JSON without its type): none, and the connection closes. */
+    if (!s_headers(resp, r, type)) {
+        lt_error("api", "cannot add the headers of a %d answer: out of memory", r->status);
+        MHD_destroy_response(resp);
+        return MHD_NO;
+    }
     enum MHD_Result ok = MHD_queue_response(c, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
     return ok;
@@ -1077,7 +1092,8 @@ static int s_tls(lt_api_t *self, char *err, size_t errlen)
         return 0;
     /* lt_file_read NUL-terminates: libmicrohttpd takes PEM strings. */
     if (lt_file_read(self->cfg->tls_cert, LT_APICHECK_PEM_MAX, &self->tls_cert, &n) != 0 ||
-        lt_file_read(self->cfg->tls_key, LT_APICHECK_PEM_MAX, &self->tls_key, &n) != 0) {
+        lt_file_read(self->cfg->tls_key, LT_APICHECK_PEM_MAX, &self->tls_key,
+                     &self->tls_key_len) != 0) {
         snprintf(err, errlen, "cannot read the TLS certificate %s or key %s", self->cfg->tls_cert,
                  self->cfg->tls_key);
         return -1;
@@ -1210,6 +1226,8 @@ void lt_api_destroy(lt_api_t **self_p)
     free(self->in_flight);
     free(self->refused);
     free(self->tls_cert);
+    if (self->tls_key) /* no private key left in freed memory */
+        sodium_memzero(self->tls_key, self->tls_key_len);
     free(self->tls_key);
     pthread_mutex_destroy(&self->lock);
     free(self);
