@@ -2,6 +2,7 @@
  * a store with new histories (see lt_backup.h). */
 #include "lt_backup.h"
 #include "lt_audit.h"
+#include "lt_backdir.h"
 #include "lt_client.h"
 #include "lt_file.h"
 #include "lt_history.h"
@@ -200,6 +201,16 @@ int lt_backup_run(const lt_gwcfg_t *cfg, const char *to, FILE *out, char *err, s
     p.has_audit = access(p.audit, F_OK) == 0;
     if (s_copy_pair(&p, err, errlen) != 0)
         return -1;
+    /* The directory files before the audit and store copies: a directory
+     * newer than the store beside it is what a running gateway has after
+     * every adoption, while a store copy whose directory is older may hold
+     * batches of keys that directory does not list. */
+    if (lt_backdir_save(cfg->data_dir, to, out, err, errlen) != 0) {
+        s_unlink_db(p.store_tmp);
+        if (p.has_audit)
+            s_unlink_db(p.audit_tmp);
+        return -1;
+    }
     /* The audit copy first: after a crash between the two renames it is
      * newer than the store copy, as any audit log beside a restored store
      * is (it is append-only). An earlier audit copy is not left beside a
@@ -418,6 +429,10 @@ int lt_restore_run(const lt_gwcfg_t *cfg, const char *from, FILE *out, char *err
     rc = LT_RESTORE_PARTIAL;
     if (s_save_high_water(cfg, store, why, sizeof why) != 0) {
         snprintf(err, errlen, "store restored; high-water file not written: %s", why);
+        goto out;
+    }
+    if (lt_backdir_restore(cfg, from, out, why, sizeof why) != 0) {
+        snprintf(err, errlen, "store restored; directory files not restored: %s", why);
         goto out;
     }
     if (s_restore_audit(cfg, from, out, why, sizeof why) != 0) {

@@ -7,7 +7,9 @@
  * commits. Restore (gateway stopped) copies a backup over store.db, gives
  * every stream this gateway owns a new history (PROTOCOL.md 6.9: consumers
  * past the backup then resynchronise instead of resuming on reused
- * sequence numbers), and rewrites the high-water file. */
+ * sequence numbers), and rewrites the high-water file. Both carry the
+ * directory files too (lt_backdir): after a rotation they are what the
+ * gateway starts with. */
 #ifndef LT_BACKUP_H
 #define LT_BACKUP_H
 
@@ -20,11 +22,12 @@
 #define LT_BACKUP_AUDIT_SUFFIX ".audit"
 
 /* Writes consistent copies of cfg's store.db to `to` and of its audit.db
- * to `to`.audit (mode 0600). Both are written to temporary files and synced
- * before either is renamed, the audit copy first: a copy that fails leaves
- * an earlier backup at `to` as it was. An earlier `to`.audit is removed when
- * there is no audit log. Says what it did on out. Returns 0, or -1 with
- * err. */
+ * to `to`.audit (mode 0600), and of its directory files to `to`.directory/
+ * (lt_backdir_save). Both databases are written to temporary files and
+ * synced before either is renamed, the directory files first, then the
+ * audit copy: a copy that fails leaves an earlier store backup at `to` as
+ * it was. An earlier `to`.audit is removed when there is no audit log. Says
+ * what it did on out. Returns 0, or -1 with err. */
 int lt_backup_run(const lt_gwcfg_t *cfg, const char *to, FILE *out, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
@@ -32,15 +35,18 @@ int lt_backup_run(const lt_gwcfg_t *cfg, const char *to, FILE *out, char *err, s
 enum {
     LT_RESTORE_OK = 0,
     LT_RESTORE_FAILED = -1, /* nothing changed in the data directory */
-    LT_RESTORE_PARTIAL = -2 /* the store is restored; the high-water file or
-                               the audit log is not (err says which) */
+    LT_RESTORE_PARTIAL = -2 /* the store is restored; the high-water file, the
+                               directory files or the audit log are not (err
+                               says which) */
 };
 
 /* Restores store.db of cfg's data directory from the backup `from` (which
  * must pass SQLite's quick check and be a store), with new histories for
  * every owned stream, replacing the old store in one rename; then the
- * high-water file, and audit.db from `from`.audit only when the data
- * directory has none (an existing audit log is newer and append-only).
+ * high-water file, the directory files of `from`.directory/ that are newer
+ * than the data directory's (lt_backdir_restore), and audit.db from
+ * `from`.audit only when the data directory has none (an existing audit
+ * log is newer and append-only).
  * Refuses while a gateway holds the data directory's lock
  * (LT_GWCFG_LOCK_NAME), and holds it itself meanwhile. Says what it did on
  * out. Returns an LT_RESTORE_ value, with err unless LT_RESTORE_OK. */

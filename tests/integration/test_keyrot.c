@@ -20,7 +20,9 @@
  * after the rotation completed, its owner down, keeps delivering the
  * batches of the old key, verified under the directory it adopted before
  * that listed it (PROTOCOL.md 6.10); changed in its store, with the cursor
- * hash rewritten to match, they are damage.
+ * hash rewritten to match, they are damage. A host restored from a backup
+ * taken after its own rotation starts on the directory it had adopted,
+ * which `lienthong backup` copied, not on its older configured one.
  *
  * Usage: test_keyrot /path/to/lienthong (or LIENTHONG_BIN=...). */
 #define _GNU_SOURCE
@@ -888,6 +890,77 @@ out:
     lt_it_fed_cleanup(&f);
 }
 
+/* `lienthong backup` then `restore` of g into an emptied data directory
+ * (moved aside, as on a rebuilt host), its output in f->dir's restore.out:
+ * the restore's exit code, or -1 when the backup or the move failed. */
+static int s_backup_wipe_restore(lt_it_fed_t *f, lt_it_gw_t *g)
+{
+    char backup[PATH_MAX + 32], lost[PATH_MAX + 16], out[PATH_MAX + 16];
+    snprintf(backup, sizeof backup, "%s/store-backup.db", f->dir);
+    snprintf(lost, sizeof lost, "%s.lost", g->data_dir);
+    snprintf(out, sizeof out, "%s/backup.out", f->dir);
+    const char *b_args[] = {"backup", "--config", g->conf_path, "--to", backup, NULL};
+    const char *r_args[] = {"restore", "--config", g->conf_path, "--from", backup, NULL};
+    if (lt_it_run_cli(f->dir, out, b_args, CLI_MS) != 0) {
+        lt_it_file_dump(out);
+        return -1;
+    }
+    if (lt_it_gw_stop(g, STOP_MS) != 0 || rename(g->data_dir, lost) != 0)
+        return -1;
+    snprintf(out, sizeof out, "%s/restore.out", f->dir);
+    return lt_it_run_cli(f->dir, out, r_args, CLI_MS);
+}
+
+/* A province's host rebuilt from its backup after the province rotated its
+ * own keys (docs/operations.md, "Backup and restore"): its configured
+ * directory is still version 1, which lists only its old keys; versions 2
+ * and 3 reached it from the ministry. `lienthong backup` copies the
+ * adopted directory with the store, and `lienthong restore` puts it back,
+ * so the gateway starts on version 3 with its new keys. Before, it refused
+ * to start ("does not hold the keys the directory lists"). A restore into
+ * a data directory holding a newer version keeps that version. */
+static void test_restore_after_member_rotation(void)
+{
+    lt_it_fed_t f;
+    char out[PATH_MAX + 16];
+    lt_it_member_t *mo = NULL;
+    lt_it_gw_t *owner = NULL, *province = NULL;
+    LT_IT_REQUIRE(s_pair(&f, &mo, &owner, &province) == 0);
+    lt_it_member_t *mp = province->member;
+    long mark = lt_it_log_mark(province);
+    LT_IT_REQUIRE(s_keygen_next(&f, mp) == 0 && s_roll_out(&f, owner, province, 2, NULL) == 0);
+    LT_IT_REQUIRE(s_promote(&f, province) == 0 && lt_it_gw_signal(province, SIGHUP) == 0);
+    LT_IT_REQUIRE(lt_it_log_wait(province, mark, "switched to the keys", NULL, STEP_MS) == 0);
+    lt_keys_destroy(&mp->keys);
+    mp->keys = mp->next;
+    mp->next = NULL;
+    LT_IT_REQUIRE(s_roll_out(&f, owner, province, 3, NULL) == 0);
+
+    snprintf(out, sizeof out, "%s/restore.out", f.dir);
+    CU_ASSERT_EQUAL(s_backup_wipe_restore(&f, province), 0);
+    CU_ASSERT(lt_it_file_contains(out, "adopted directory version 3 restored"));
+    CU_ASSERT(lt_it_gw_run(province, READY_MS) == 0);
+    CU_ASSERT_EQUAL(lt_it_gw_version(province), 3);
+
+    /* Version 4 adopted since the backup is kept. */
+    CU_ASSERT(lt_it_gw_stop(province, STOP_MS) == 0);
+    LT_IT_REQUIRE(s_adopted(&f, province, 4) == 0);
+    const char *args[] = {"restore", "--config", province->conf_path, "--from", NULL, NULL};
+    char backup[PATH_MAX + 32];
+    snprintf(backup, sizeof backup, "%s/store-backup.db", f.dir);
+    args[4] = backup;
+    CU_ASSERT_EQUAL(lt_it_run_cli(f.dir, out, args, CLI_MS), 0);
+    CU_ASSERT(lt_it_file_contains(out, "its version 4 is not older than version 3"));
+    CU_ASSERT(lt_it_gw_run(province, READY_MS) == 0);
+    CU_ASSERT_EQUAL(lt_it_gw_version(province), 4);
+    CU_ASSERT(lt_it_gw_stop(province, STOP_MS) == 0);
+    CU_ASSERT(lt_it_gw_stop(owner, STOP_MS) == 0);
+out:
+    if (CU_get_number_of_failures())
+        s_dump(&f);
+    lt_it_fed_cleanup(&f);
+}
+
 static void s_teardown(void)
 {
     lt_it_cleanup_all();
@@ -904,6 +977,9 @@ int main(int argc, char **argv)
          test_store_verify_after_authority_rotation},
         {"a replica restarted after its owner's rotation keeps the batches of the old key",
          test_restart_after_member_rotation},
+        {"a host restored from a backup taken after its own rotation starts on the newer "
+         "directory",
+         test_restore_after_member_rotation},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {"keyrot", NULL, NULL, NULL, s_teardown, tests};

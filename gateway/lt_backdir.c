@@ -1,0 +1,280 @@
+/* lt_backdir: the adopted directory, learned authority keys and retired
+ * directories of a data directory, saved beside a store backup and put
+ * back by a restore (see lt_backdir.h). */
+#include "lt_backdir.h"
+#include "lt_dir.h"
+#include "lt_dirpick.h"
+#include "lt_file.h"
+#include "lt_gwdir.h"
+#include "lt_limits.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SNAPSHOT_TRIES 5 /* adoptions racing one backup: each is rare */
+#define RETIRED_SEEN   64
+
+/* The contents of one file of data_dir, or its absence. */
+typedef struct {
+    uint8_t *data;
+    size_t len;
+    int has;
+} s_file_t;
+
+static void s_file_clear(s_file_t *f)
+{
+    free(f->data);
+    memset(f, 0, sizeof *f);
+}
+
+/* Reads path into f; a missing file is f->has 0. Returns 0, or -1 with
+ * errno. */
+static int s_read(const char *path, s_file_t *f)
+{
+    memset(f, 0, sizeof *f);
+    if (lt_file_read(path, LT_DIR_MAX_BYTES, &f->data, &f->len) == 0) {
+        f->has = 1;
+        return 0;
+    }
+    return errno == ENOENT ? 0 : -1;
+}
+
+static int s_same(const s_file_t *a, const s_file_t *b)
+{
+    return a->has == b->has && a->len == b->len &&
+           (!a->has || memcmp(a->data, b->data, a->len) == 0);
+}
+
+/* The adopted directory and the learned keys as they stood together: the
+ * gateway writes the keys a new directory needs before it, and settles
+ * them after (lt_gwdir_persist), so a learned set read while the adopted
+ * file held the same bytes before and after holds the keys that file
+ * needs. Returns 0, or -1 with err. */
+static int s_snapshot(const char *data_dir, s_file_t *adopted, s_file_t *learned, char *err,
+                      size_t errlen)
+{
+    char a_path[PATH_MAX + 32], l_path[PATH_MAX + 32];
+    snprintf(a_path, sizeof a_path, "%s/" LT_DIRPICK_ADOPTED, data_dir);
+    snprintf(l_path, sizeof l_path, "%s/" LT_DIRPICK_LEARNED, data_dir);
+    for (int i = 0; i < SNAPSHOT_TRIES; i++) {
+        s_file_t again;
+        const char *bad = s_read(a_path, adopted) != 0   ? a_path
+                          : s_read(l_path, learned) != 0 ? l_path
+                          : s_read(a_path, &again) != 0  ? a_path
+                                                         : NULL;
+        if (bad) {
+            snprintf(err, errlen, "cannot read %s: %s", bad, strerror(errno));
+            s_file_clear(adopted);
+            s_file_clear(learned);
+            return -1;
+        }
+        int same = s_same(adopted, &again);
+        s_file_clear(&again);
+        if (same)
+            return 0;
+        s_file_clear(adopted);
+        s_file_clear(learned);
+    }
+    snprintf(err, errlen,
+             "%s changed %d times while it was read: the gateway adopts directories "
+             "without pause; try again",
+             a_path, SNAPSHOT_TRIES);
+    return -1;
+}
+
+/* Writes f to dir/name atomically, or removes dir/name when f has no
+ * file. Returns 0, or -1 with err. */
+static int s_put(const char *dir, const char *name, const s_file_t *f, char *err, size_t errlen)
+{
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (f->has ? lt_file_write_atomic(path, f->data, f->len, 0600) != 0
+               : unlink(path) != 0 && errno != ENOENT) {
+        snprintf(err, errlen, "cannot %s %s: %s", f->has ? "write" : "remove", path,
+                 strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* Copies data_dir's retired directories into dir (their count in
+ * *copied), and removes those dir holds that data_dir no longer has. A
+ * retired file the gateway pruned meanwhile is passed over. */
+static int s_save_retired(const char *data_dir, const char *dir, size_t *copied, char *err,
+                          size_t errlen)
+{
+    uint64_t have[RETIRED_SEEN], old[RETIRED_SEEN];
+    char path[PATH_MAX + 64];
+    size_t n = lt_dirpick_retired_list(data_dir, have, RETIRED_SEEN);
+    n = n < RETIRED_SEEN ? n : RETIRED_SEEN;
+    *copied = 0;
+    for (size_t i = 0; i < n; i++) {
+        s_file_t f;
+        lt_dirpick_retired_path(data_dir, have[i], path, sizeof path);
+        if (s_read(path, &f) != 0) {
+            snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+            return -1;
+        }
+        const char *name = strrchr(path, '/') + 1;
+        int rc = f.has ? s_put(dir, name, &f, err, errlen) : 0;
+        *copied += f.has != 0;
+        s_file_clear(&f);
+        if (rc != 0)
+            return -1;
+    }
+    size_t m = lt_dirpick_retired_list(dir, old, RETIRED_SEEN);
+    for (size_t i = 0; i < m && i < RETIRED_SEEN; i++) {
+        lt_dirpick_retired_path(data_dir, old[i], path, sizeof path);
+        if (access(path, F_OK) == 0)
+            continue;
+        lt_dirpick_retired_path(dir, old[i], path, sizeof path);
+        if (unlink(path) != 0 && errno != ENOENT) {
+            snprintf(err, errlen, "cannot remove the earlier %s: %s", path, strerror(errno));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int lt_backdir_save(const char *data_dir, const char *to, FILE *out, char *err, size_t errlen)
+{
+    char dir[PATH_MAX + 32];
+    s_file_t adopted, learned;
+    size_t retired = 0;
+    snprintf(dir, sizeof dir, "%s" LT_BACKDIR_SUFFIX, to);
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    if (s_snapshot(data_dir, &adopted, &learned, err, errlen) != 0)
+        return -1;
+    /* The retired ones first and the adopted one last, as the gateway
+     * writes them: a backup stopped part way holds no adopted directory
+     * newer than the retired ones and keys beside it. A restore verifies
+     * each copy before it puts it back. */
+    int rc = s_save_retired(data_dir, dir, &retired, err, errlen) != 0 ||
+                     s_put(dir, LT_DIRPICK_LEARNED, &learned, err, errlen) != 0 ||
+                     s_put(dir, LT_DIRPICK_ADOPTED, &adopted, err, errlen) != 0
+                 ? -1
+                 : 0;
+    if (rc == 0 && adopted.has)
+        fprintf(out,
+                "adopted directory %s/" LT_DIRPICK_ADOPTED " copied to %s, with %zu "
+                "retired directories%s\n",
+                data_dir, dir, retired, learned.has ? " and the learned authority keys" : "");
+    else if (rc == 0)
+        fprintf(out, "no adopted directory in %s to copy (%zu retired directories copied to %s)\n",
+                data_dir, retired, dir);
+    s_file_clear(&adopted);
+    s_file_clear(&learned);
+    return rc;
+}
+
+/* ---- restore ----------------------------------------------------------------- */
+
+/* Puts back each retired directory of dir that opens and that data_dir
+ * lacks: a retired version's contents never change. */
+static int s_restore_retired(const lt_gwcfg_t *cfg, const char *dir, FILE *out, char *err,
+                             size_t errlen)
+{
+    lt_dirpick_retired_t r;
+    char path[PATH_MAX + 64];
+    int rc = 0;
+    lt_dirpick_retired_open(&r, dir, &cfg->pins, cfg->federation);
+    for (size_t i = 0; rc == 0 && i < r.count; i++) {
+        size_t len;
+        const uint8_t *bytes = lt_dir_signed_bytes(r.dirs[i], &len);
+        lt_dirpick_retired_path(cfg->data_dir, lt_dir_version(r.dirs[i]), path, sizeof path);
+        if (access(path, F_OK) == 0)
+            continue;
+        if (lt_file_write_atomic(path, bytes, len, 0644) != 0) {
+            snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+            rc = -1;
+        } else
+            fprintf(out, "retired directory %s restored\n", path);
+    }
+    lt_dirpick_retired_clear(&r);
+    return rc;
+}
+
+/* Opens the adopted directory of dir as the gateway would were dir its
+ * data directory: beside the configured file, under the pins and dir's
+ * learned keys. */
+static void s_pick(const lt_gwcfg_t *cfg, const char *dir, lt_dirpick_t *p)
+{
+    char adopted[PATH_MAX + 64], learned[PATH_MAX + 64];
+    lt_dir_pins_t base;
+    snprintf(adopted, sizeof adopted, "%s/" LT_DIRPICK_ADOPTED, dir);
+    snprintf(learned, sizeof learned, "%s/" LT_DIRPICK_LEARNED, dir);
+    /* A learned file that is not keys adds nothing: what it should have
+     * proved then does not open, and says why. */
+    (void)lt_dir_learned_add(learned, &cfg->pins, &base);
+    lt_dirpick_open(p, cfg->directory_file, adopted, &base, cfg->federation, (int64_t)time(NULL));
+}
+
+/* The backup's adopted directory b in place of data_dir's d, unless d is
+ * as new, or there but unreadable (it may be the newer). */
+static int s_restore_adopted(const lt_gwcfg_t *cfg, const char *dir, lt_dirpick_t *b,
+                             lt_dirpick_t *d, FILE *out, char *err, size_t errlen)
+{
+    char adopted[PATH_MAX + 32], learned[PATH_MAX + 32];
+    snprintf(adopted, sizeof adopted, "%s/" LT_DIRPICK_ADOPTED, cfg->data_dir);
+    snprintf(learned, sizeof learned, "%s/" LT_DIRPICK_LEARNED, cfg->data_dir);
+    if (!b->have_adopted) {
+        fprintf(out, "no adopted directory in %s to restore\n", dir);
+        return 0;
+    }
+    if (!b->adopted) {
+        snprintf(err, errlen, "the backup's adopted directory is not restored: %s", b->why_adopted);
+        return -1;
+    }
+    unsigned long long v = (unsigned long long)lt_dir_version(b->adopted);
+    if (d->have_adopted && !d->adopted) {
+        fprintf(out,
+                "kept %s, which does not open (%s): it may be newer than version %llu of "
+                "the backup\n",
+                adopted, d->why_adopted, v);
+        return 0;
+    }
+    if (d->adopted && lt_dir_version(d->adopted) >= lt_dir_version(b->adopted)) {
+        fprintf(out, "kept %s: its version %llu is not older than version %llu of the backup\n",
+                adopted, (unsigned long long)lt_dir_version(d->adopted), v);
+        return 0;
+    }
+    if (lt_gwdir_persist(cfg, adopted, learned, d->adopted, b->adopted, &b->trust, err, errlen) !=
+        0)
+        return -1;
+    fprintf(out, "adopted directory version %llu restored to %s\n", v, adopted);
+    return 0;
+}
+
+int lt_backdir_restore(const lt_gwcfg_t *cfg, const char *from, FILE *out, char *err, size_t errlen)
+{
+    char dir[PATH_MAX + 32];
+    struct stat st;
+    lt_dirpick_t b, d;
+    snprintf(dir, sizeof dir, "%s" LT_BACKDIR_SUFFIX, from);
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(out,
+                "no directory files beside %s (a backup taken before lienthong backup "
+                "copied them)\n",
+                from);
+        return 0;
+    }
+    /* The retired ones first, as the gateway keeps them before it replaces
+     * the adopted one. */
+    if (s_restore_retired(cfg, dir, out, err, errlen) != 0)
+        return -1;
+    s_pick(cfg, dir, &b);
+    s_pick(cfg, cfg->data_dir, &d);
+    int rc = s_restore_adopted(cfg, dir, &b, &d, out, err, errlen);
+    lt_dirpick_clear(&b);
+    lt_dirpick_clear(&d);
+    return rc;
+}
