@@ -4,6 +4,7 @@
 #include "lt_file.h"
 #include "lt_gwstats.h"
 #include "lt_log.h"
+#include "lt_sockmon.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -38,6 +39,8 @@ typedef struct {
     uint8_t server_key[LT_KEY_BYTES]; /* the member's transport key the socket expects */
     int64_t opened_at;     /* monotonic ms the socket was made */
     int64_t down_since;    /* monotonic ms since the socket cannot send, 0 while it can */
+    void *mon;             /* the socket's handshake monitor (lt_sockmon), NULL: none */
+    int handshake;         /* last handshake failure since it was greeted or made, or 0 */
 } link_t;
 
 /* An incoming connection we have seen a Hello on. */
@@ -87,8 +90,10 @@ void lt_peers_destroy(lt_peers_t **self_p)
     if (!self_p || !*self_p)
         return;
     lt_peers_t *self = *self_p;
-    for (size_t i = 0; i < self->n_links; i++)
+    for (size_t i = 0; i < self->n_links; i++) {
+        lt_sockmon_unwatch(self->links[i].sock, &self->links[i].mon);
         zmq_close(self->links[i].sock);
+    }
     free(self);
     *self_p = NULL;
 }
@@ -163,6 +168,7 @@ static int s_link_drop(lt_peers_t *self, link_t *l)
     if (!lt_dir_inactive_say(self->ctx->dir, l->member, why, sizeof why))
         return 0;
     lt_warn("link", "closing the link to %s: %s", l->member, why);
+    lt_sockmon_unwatch(l->sock, &l->mon);
     zmq_close(l->sock);
     self->changed |= l->greeted;
     size_t i = (size_t)(l - self->links);
@@ -190,6 +196,7 @@ static link_t *s_link_open(lt_peers_t *self, const char *member)
     }
     lt_info("link", "connecting to %s at %s", member, m->endpoints[0]);
     l = s_link_add(self, member, s);
+    l->mon = lt_sockmon_watch(self->zmq_ctx, s);
     memcpy(l->server_key, m->transport_key.data, LT_KEY_BYTES);
     return l;
 }
@@ -220,8 +227,11 @@ static int s_link_reopen(lt_peers_t *self, link_t *l, const Lienthong__Member *m
         lt_warn("link", "%s", err);
         return -1;
     }
+    lt_sockmon_unwatch(l->sock, &l->mon);
     zmq_close(l->sock);
     l->sock = s;
+    l->mon = lt_sockmon_watch(self->zmq_ctx, s);
+    l->handshake = 0;
     l->endpoint = ep;
     memcpy(l->server_key, key, LT_KEY_BYTES);
     l->opened_at = lt_clock_mono_ms();
@@ -271,8 +281,36 @@ static int64_t s_wall(int64_t mono)
     return lt_clock_now_ms() - (lt_clock_mono_ms() - mono);
 }
 
+/* Why a link never answered, as far as its monitor tells. A handshake the
+ * peer broke off: it does not hold the transport key our directory gives
+ * it, which happens when it rotated its keys while this gateway was down
+ * and no newer directory can reach us over this link (PROTOCOL.md 5.5). */
+static void s_link_unreachable(const link_t *l, const char *ep, int64_t lost_ms)
+{
+    if (l->handshake == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+        lt_warn("link",
+                "handshake with %s at %s failed: it refused this gateway's keys; its "
+                "directory may not list them yet (docs/operations.md, Rotating keys)",
+                l->member, ep);
+    else if (l->handshake)
+        lt_warn("link",
+                "handshake with %s at %s failed: the peer may have rotated its keys; "
+                "install the newer directory (docs/operations.md, Rotating keys)",
+                l->member, ep);
+    else
+        lt_warn("link",
+                "no answer from %s at %s for %.1f s: check that its gateway runs, that "
+                "the endpoint in the directory is right and that the port is open to this "
+                "host (test with: lienthong ping)",
+                l->member, ep, (double)lost_ms / 1000.0);
+}
+
 static void s_link_silence(lt_peers_t *self, link_t *l, int64_t now)
 {
+    /* Drained every tick, so that the monitor's pipe stays short. */
+    int hs = lt_sockmon_handshake(l->mon);
+    if (hs)
+        l->handshake = hs;
     int64_t lost_ms = s_lost_ms(self);
     if (now - l->heard_at < lost_ms)
         return;
@@ -286,9 +324,7 @@ static void s_link_silence(lt_peers_t *self, link_t *l, int64_t now)
                 (double)lost_ms / 1000.0);
     } else if (!l->unreachable) {
         l->unreachable = 1;
-        lt_warn("link", "no answer from %s at %s for %.1f s: check that its gateway runs, that "
-                "the endpoint in the directory is right and that the port is open to this "
-                "host (test with: lienthong ping)", l->member, ep, (double)lost_ms / 1000.0);
+        s_link_unreachable(l, ep, lost_ms);
     }
 }
 
@@ -363,6 +399,7 @@ void lt_peers_on_link_hello(lt_peers_t *self, size_t i, const Lienthong__Hello *
         l->up_since = lt_clock_now_ms();
     l->greeted = 1;
     l->unreachable = 0;
+    l->handshake = 0;
     l->heard_at = lt_clock_mono_ms();
     l->peer_version = h->directory_version;
     if (l->peer_version < lt_dir_version(self->ctx->dir))

@@ -5,6 +5,7 @@
 #include "lt_gwstats.h"
 #include "lt_limits.h"
 #include "lt_log.h"
+#include "lt_sock.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -122,4 +123,75 @@ void lt_sockmon_event(lt_sockmon_t *self, uint16_t event, int32_t value)
                     "%d",
                     addr[0] ? addr : "?", (int)value);
     }
+}
+
+/* ---- a link's DEALER ----------------------------------------------------------- */
+
+#define HANDSHAKE_EVENTS                                                                           \
+    (ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |                  \
+     ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+/* A DEALER retries every reconnect interval: a few events per tick. */
+#define EVENTS_PER_CALL 64
+
+void *lt_sockmon_watch(void *zctx, void *sock)
+{
+    char ep[64];
+    void *mon = NULL;
+    lt_sock_inproc_name(ep, sizeof ep, "link-mon");
+    /* No high-water mark: libzmq's I/O thread blocks on a full monitor
+     * pipe, and the poll loop drains it every tick. */
+    int hwm = 0;
+    if (zmq_socket_monitor(sock, ep, HANDSHAKE_EVENTS) != 0 ||
+        !(mon = zmq_socket(zctx, ZMQ_PAIR)) ||
+        zmq_setsockopt(mon, ZMQ_RCVHWM, &hwm, sizeof hwm) != 0 || zmq_connect(mon, ep) != 0) {
+        lt_warn("link", "cannot watch a link's handshakes: %s", zmq_strerror(zmq_errno()));
+        (void)zmq_socket_monitor(sock, NULL, 0);
+        if (mon)
+            zmq_close(mon);
+        mon = NULL;
+    }
+    return mon;
+}
+
+/* One event of mon: its ZMQ_EVENT_ value, 0 for one of another shape, or
+ * -1 when none was waiting. */
+static int s_link_event(void *mon)
+{
+    zmq_msg_t head, where;
+    zmq_msg_init(&head);
+    zmq_msg_init(&where);
+    int ev = -1;
+    if (zmq_msg_recv(&head, mon, ZMQ_DONTWAIT) < 0)
+        goto out;
+    ev = 0;
+    /* v1 events: u16 event and u32 value, then the endpoint frame. */
+    if (zmq_msg_more(&head) && zmq_msg_recv(&where, mon, 0) < 0)
+        goto out;
+    if (zmq_msg_size(&head) == 6) {
+        uint16_t e;
+        memcpy(&e, zmq_msg_data(&head), 2);
+        ev = e;
+    }
+out:
+    zmq_msg_close(&head);
+    zmq_msg_close(&where);
+    return ev;
+}
+
+int lt_sockmon_handshake(void *mon)
+{
+    int last = 0, ev;
+    for (int i = 0; mon && i < EVENTS_PER_CALL && (ev = s_link_event(mon)) >= 0; i++)
+        if (ev & HANDSHAKE_EVENTS)
+            last = ev;
+    return last;
+}
+
+void lt_sockmon_unwatch(void *sock, void **mon_p)
+{
+    if (!mon_p || !*mon_p)
+        return;
+    (void)zmq_socket_monitor(sock, NULL, 0);
+    zmq_close(*mon_p);
+    *mon_p = NULL;
 }

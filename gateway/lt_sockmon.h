@@ -41,4 +41,24 @@ void lt_sockmon_event(lt_sockmon_t *self, uint16_t event, int32_t value);
  * every poll-loop turn. */
 void lt_sockmon_tick(lt_sockmon_t *self);
 
+/* ---- a link's DEALER -------------------------------------------------------
+ * A link whose CURVE handshake keeps failing looks, from the poll loop,
+ * like a peer that does not answer: the DEALER only retries. Its monitor
+ * tells the two apart, so that the log names the likely cause (a peer that
+ * rotated its keys while this gateway was down, docs/operations.md
+ * "Rotating keys") instead of a gateway that does not run. */
+
+/* Watches the handshakes of the DEALER sock (of the libzmq context zctx):
+ * the monitor socket to pass to lt_sockmon_handshake, or NULL when it
+ * cannot be made (warned about; the link runs unwatched). */
+void *lt_sockmon_watch(void *zctx, void *sock);
+
+/* Reads the waiting events of mon (NULL: none), bounded per call: the
+ * last handshake failure among them (ZMQ_EVENT_HANDSHAKE_FAILED_*), or 0
+ * when there was none. */
+int lt_sockmon_handshake(void *mon);
+
+/* Stops watching sock and closes *mon_p, which becomes NULL. Idempotent. */
+void lt_sockmon_unwatch(void *sock, void **mon_p);
+
 #endif
