@@ -554,20 +554,29 @@ Lienthong__Envelope *lt_apicall_prefill(lt_apicall_t *self, Lienthong__PrefillRe
     return env;
 }
 
+/* 1 when the part's stream holds field: a view's fields, a dataset's all. */
+static int s_in_stream(const Lienthong__PrefillPart *p, const char *field)
+{
+    for (size_t i = 0; i < p->n_fields; i++)
+        if (strcmp(p->fields[i], field) == 0)
+            return 1;
+    return p->n_fields == 0;
+}
+
 /* Part p's record as JSON in *out; 0, or LT_PROFJSON_* with err (the
  * part is found and its payload does not decode, or out of memory). */
 static int s_prefill_part(const Lienthong__PrefillPart *p,
                           int (*granted)(void *arg, const char *stream, const char *field),
                           void *arg, json_t **out, char *err, size_t errlen)
 {
-    const ProtobufCMessageDescriptor *t = p->found ? lt_schema_find(p->record_type) : NULL;
+    const ProtobufCMessageDescriptor *t = lt_schema_find(p->record_type);
     if (p->found && !t) {
         snprintf(err, errlen, "stream %s: answer payload does not decode: record type %s unknown "
                  "to this program", p->stream, p->record_type);
         return LT_PROFJSON_UNDECODABLE;
     }
-    ProtobufCMessage *rec = t ? protobuf_c_message_unpack(t, NULL, p->payload.len, p->payload.data)
-                              : NULL;
+    ProtobufCMessage *rec =
+        t && p->found ? protobuf_c_message_unpack(t, NULL, p->payload.len, p->payload.data) : NULL;
     if (p->found && !rec) {
         snprintf(err, errlen, "stream %s: answer payload does not decode as %s", p->stream,
                  p->record_type);
@@ -575,14 +584,22 @@ static int s_prefill_part(const Lienthong__PrefillPart *p,
     }
     json_t *fields = json_object(), *withheld = json_array();
     char buf[1024];
-    for (unsigned i = 0; rec && i < t->n_fields; i++) {
+    /* Every field of the stream not granted is withheld, set in this record
+     * or not: listing only those set would tell whether the record has them
+     * (a date of death). */
+    for (unsigned i = 0; t && i < t->n_fields; i++) {
         const ProtobufCFieldDescriptor *fd = &t->fields[i];
-        const char *val = lt_schema_set(rec, fd) ? lt_schema_text(rec, fd, buf, sizeof buf) : NULL;
-        if (val && granted(arg, p->stream, fd->name))
-            json_object_set_new(fields, fd->name, json_string(val));
-        else if (val)
+        if (!s_in_stream(p, fd->name))
+            continue;
+        if (!granted(arg, p->stream, fd->name)) {
             json_array_append_new(withheld, json_pack("{s:s,s:s}", "field", fd->name, "reason",
                                                       "not granted to the application"));
+            continue;
+        }
+        const char *val =
+            rec && lt_schema_set(rec, fd) ? lt_schema_text(rec, fd, buf, sizeof buf) : NULL;
+        if (val)
+            json_object_set_new(fields, fd->name, json_string(val));
     }
     if (rec)
         protobuf_c_message_free_unpacked(rec, NULL);

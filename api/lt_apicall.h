@@ -65,7 +65,8 @@ Lienthong__Envelope *lt_apicall_prefill(lt_apicall_t *self, Lienthong__PrefillRe
 /* A PrefillReply as JSON: per part the stream, its dataset, owner and record
  * type, found, seq, changed_at_ms, the record's fields that are set and
  * that granted(arg, stream, field) allows (the application's grant on the
- * part's stream), the others set listed as withheld, and
+ * part's stream), every field of the stream (its view's, or the record
+ * type's) it does not allow listed as withheld whether set or not, and
  * the replica's state and freshness, into *out. *found counts the parts
  * found. 0, or an LT_PROFJSON_* failure with err (*out NULL):
  * LT_PROFJSON_UNDECODABLE when a part found has a payload that does not

@@ -226,7 +226,13 @@ static void s_freshness(lt_prefill_t *self, part_t *p)
 static int s_part(lt_prefill_t *self, const char *key, part_t *p)
 {
     const Lienthong__Dataset *ds = lt_dir_dataset_of(self->ctx->dir, p->info.stream);
+    const Lienthong__View *v = lt_dir_view(self->ctx->dir, p->info.stream);
     lienthong__prefill_part__init(&p->part);
+    /* The view's fields: what the replica can hold, so that an application
+     * can be told every field it is not granted whether the record sets it
+     * or not (8.8). The directory outlives the reply. */
+    p->part.fields = v ? v->fields : NULL;
+    p->part.n_fields = v ? v->n_fields : 0;
     p->part.stream = (char *)p->info.stream;
     p->part.dataset = ds ? ds->id : "";
     p->part.owner = ds ? ds->owner : "";

@@ -88,6 +88,14 @@ check(status == 200 and [p["stream"] for p in body["parts"]] == [V_VAC], "one st
 status, body = get(os.environ["LT_NOBODY"], **base)
 check(status == 404 and body["parts"] and not any(p["found"] for p in body["parts"]),
       f"a key nobody holds gave {status}", body)
+# withheld lists every field of the view not granted, found or not, set or
+# not: the same for this key as for a record, so it never tells what a
+# record holds (a date of death).
+NOT_GRANTED = {V_POP: ["personal_id", "permanent_address", "current_address"], V_VAC: []}
+for name, answer in (("the citizen", parts), ("nobody", {p["stream"]: p for p in body["parts"]})):
+    for stream, want in NOT_GRANTED.items():
+        got = sorted(w["field"] for w in answer[stream]["withheld"])
+        check(got == sorted(want), f"{name}'s {stream} withholds {got}, not {sorted(want)}", body)
 
 # Outside the grants: a stream, a purpose.
 status, body = get(KEY, stream=[V_INS], **base)

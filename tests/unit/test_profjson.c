@@ -198,6 +198,80 @@ static void test_prefill_part_undecodable(void)
     json_decref(j);
 }
 
+/* The application is granted full_name only. */
+static int name_granted(void *arg, const char *stream, const char *field)
+{
+    (void)arg;
+    (void)stream;
+    return strcmp(field, "full_name") == 0;
+}
+
+/* Part i's withheld fields of the reply j, joined with spaces, in buf. */
+static const char *withheld_of(json_t *j, size_t i, char *buf, size_t len)
+{
+    json_t *w = json_object_get(json_array_get(json_object_get(j, "parts"), i), "withheld"), *v;
+    size_t k, o = 0;
+    buf[0] = 0;
+    json_array_foreach(w, k, v)
+    {
+        if (o < len)
+            o += (size_t)snprintf(buf + o, len - o, "%s%s", k ? " " : "",
+                                  json_string_value(json_object_get(v, "field")));
+    }
+    return buf;
+}
+
+/* Pre-fill: withheld lists every field of the stream not granted, set or
+ * not, found or not, so that it never tells whether a citizen has a date
+ * of death; a view's fields only. */
+static void test_prefill_withheld_whatever_set(void)
+{
+    uint8_t alive_b[256], dead_b[256];
+    Lienthong__Records__Population p = LIENTHONG__RECORDS__POPULATION__INIT;
+    p.full_name = "Nguyễn Văn An";
+    p.status = LIENTHONG__RECORDS__CITIZEN_STATUS__CITIZEN_ALIVE;
+    size_t alive_n = lienthong__records__population__pack(&p, alive_b);
+    p.status = LIENTHONG__RECORDS__CITIZEN_STATUS__CITIZEN_DECEASED;
+    p.date_of_death = "2024-02-03";
+    size_t dead_n = lienthong__records__population__pack(&p, dead_b);
+    Lienthong__PrefillPart alive = LIENTHONG__PREFILL_PART__INIT, dead = alive, absent = alive;
+    Lienthong__PrefillPart *parts[] = {&alive, &dead, &absent};
+    alive.stream = dead.stream = absent.stream = "VN/GOV/BCA/population";
+    alive.record_type = dead.record_type = absent.record_type = POPULATION;
+    alive.found = dead.found = 1;
+    alive.payload = (ProtobufCBinaryData){alive_n, alive_b};
+    dead.payload = (ProtobufCBinaryData){dead_n, dead_b};
+    Lienthong__PrefillReply r = LIENTHONG__PREFILL_REPLY__INIT;
+    r.key = "038090001234";
+    r.parts = parts;
+    r.n_parts = 3;
+    char err[512] = "", w[3][512];
+    size_t n;
+    json_t *j = NULL;
+    CU_ASSERT_FATAL(lt_apicall_prefill_json(&r, "VN/GOV/DVCQG", name_granted, NULL, &n, &j, err,
+                                            sizeof err) == 0);
+    CU_ASSERT(n == 2);
+    for (size_t i = 0; i < 3; i++)
+        withheld_of(j, i, w[i], sizeof w[i]);
+    CU_ASSERT_STRING_EQUAL(w[0], w[1]);
+    CU_ASSERT_STRING_EQUAL(w[0], w[2]);
+    CU_ASSERT(strstr(w[0], "date_of_death") && strstr(w[0], "status") &&
+              !strstr(w[0], "full_name"));
+    json_decref(j);
+    /* A view: its fields only. */
+    char *view[] = {"personal_id", "full_name", "date_of_death"};
+    for (size_t i = 0; i < 3; i++) {
+        parts[i]->stream = "VN/GOV/BCA/population.dvcqg";
+        parts[i]->fields = view;
+        parts[i]->n_fields = 3;
+    }
+    CU_ASSERT_FATAL(lt_apicall_prefill_json(&r, "VN/GOV/DVCQG", name_granted, NULL, &n, &j, err,
+                                            sizeof err) == 0);
+    for (size_t i = 0; i < 3; i++)
+        CU_ASSERT_STRING_EQUAL(withheld_of(j, i, w[i], sizeof w[i]), "personal_id date_of_death");
+    json_decref(j);
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -208,6 +282,8 @@ int main(void)
         {"a released field the record type lacks is an error", test_released_field_not_in_type},
         {"profile: a part that does not decode fails the reply", test_profile_part_undecodable},
         {"pre-fill: a part found that does not decode fails", test_prefill_part_undecodable},
+        {"pre-fill: withheld lists the fields not granted, set or not",
+         test_prefill_withheld_whatever_set},
         {NULL, NULL},
     };
     return ut_main("lt_profjson", NULL, NULL, tests);
