@@ -96,6 +96,8 @@ typedef struct {
     size_t len;
     int too_large;
     int64_t start_ms;
+    int begun;    /* the first call of s_handler is done */
+    int nul_path; /* the raw path has %00: the URL libmicrohttpd unescaped is cut there */
 } req_t;
 
 /* What a handler answers. */
@@ -457,19 +459,22 @@ static void s_query(lt_api_t *self, const lt_apicfg_app_t *app, const req_t *rq,
 /* The query of GET /v1/prefill/{id}: officer (required), purpose
  * (required), case_ref, stream (repeated); anything else is refused. */
 typedef struct {
-    const char *officer, *purpose, *case_ref, *unknown, *empty, *control;
+    const char *officer, *purpose, *case_ref, *unknown, *empty, *control, *nul;
     char *streams[LT_PREFILL_MAX_STREAMS];
     size_t n_streams;
     int too_many, not_utf8;
 } prefill_q_t;
 
 static enum MHD_Result s_prefill_arg(void *cls, enum MHD_ValueKind kind, const char *key,
-                                     const char *value)
+                                     size_t key_size, const char *value, size_t value_size)
 {
     prefill_q_t *q = cls;
     (void)kind;
-    /* Decoded from %XX escapes: any bytes at all. */
-    if (!lt_valid_text(key) || (value && !lt_valid_text(value)))
+    /* Decoded from %XX escapes: any bytes at all. A %00 cuts the C string
+     * libmicrohttpd gives: the sizes, the decoded lengths, tell. */
+    if (strlen(key) != key_size || (value && strlen(value) != value_size))
+        q->nul = key;
+    else if (!lt_valid_text(key) || (value && !lt_valid_text(value)))
         q->not_utf8 = 1;
     else if (value && !lt_valid_plain(value))
         q->control = key;
@@ -496,6 +501,9 @@ static const char *s_prefill_bad(const prefill_q_t *q, const char *id, char *buf
     if (!*id || strchr(id, '/') || strlen(id) > LT_RECORD_KEY_MAX)
         snprintf(buf, len, "the path must be %s{id}, id 1 to %d bytes", PREFILL_PATH,
                  LT_RECORD_KEY_MAX);
+    else if (q->nul)
+        snprintf(buf, len, "query parameter '%.*s' holds a NUL byte (%%00)",
+                 lt_valid_cut(q->nul, 64), q->nul);
     else if (q->not_utf8 || !lt_valid_text(id))
         snprintf(buf, len, "the path and query must be UTF-8 text");
     else if (!lt_valid_plain(id))
@@ -575,7 +583,7 @@ static void s_prefill(lt_api_t *self, const lt_apicfg_app_t *app, struct MHD_Con
     char buf[256];
     const char *id = url + strlen(PREFILL_PATH), *why, *reason;
     Lienthong__Envelope *st = NULL, *env = NULL;
-    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, s_prefill_arg, &q);
+    MHD_get_connection_values_n(c, MHD_GET_ARGUMENT_KIND, s_prefill_arg, &q);
     if ((why = s_prefill_bad(&q, id, buf, sizeof buf))) {
         s_error(r, 400, "bad_request", "BAD_REQUEST", why);
         return;
@@ -904,7 +912,9 @@ static int s_early(lt_api_t *self, struct MHD_Connection *c, const char *url, co
     const route_t *rt = rq->rt = s_route(self, url);
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                  MHD_HTTP_HEADER_CONTENT_LENGTH);
-    if (!rt)
+    if (rq->nul_path) /* the path routed would be another than the one sent */
+        s_error(r, 400, "bad_request", "BAD_REQUEST", "the path holds a NUL byte (%00)");
+    else if (!rt)
         s_error(r, 404, "no_route", "NOT_FOUND", "no such path; see /v1/openapi.json");
     else if (strcmp(method, rt->method) != 0) {
         s_error(r, 405, "method", "METHOD_NOT_ALLOWED", "this path takes another method");
@@ -1037,11 +1047,10 @@ static enum MHD_Result s_handler(void *cls, struct MHD_Connection *c, const char
     lt_api_t *self = cls;
     req_t *rq = *con_cls;
     reply_t r = {0};
-    if (!rq) {
-        if (!(rq = calloc(1, sizeof *rq)))
-            return MHD_NO;
-        rq->start_ms = lt_clock_mono_ms();
-        *con_cls = rq;
+    if (!rq) /* s_uri had no memory */
+        return MHD_NO;
+    if (!rq->begun) {
+        rq->begun = 1;
         if (!s_early(self, c, url, method, rq, &r))
             return MHD_YES;
     } else if (s_upload(self, rq, data, size))
@@ -1067,6 +1076,22 @@ static enum MHD_Result s_handler(void *cls, struct MHD_Connection *c, const char
     json_decref(r.body);
     free(r.text);
     return ok;
+}
+
+/* The request as libmicrohttpd first sees it, before it unescapes the
+ * URL: its state (*con_cls of s_handler), with whether the raw path has a
+ * %00, which the unescaped URL no longer shows. NULL when out of memory. */
+static void *s_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    (void)cls;
+    (void)c;
+    req_t *rq = calloc(1, sizeof *rq);
+    if (!rq)
+        return NULL;
+    rq->start_ms = lt_clock_mono_ms();
+    for (const char *p = uri; *p && *p != '?' && !rq->nul_path; p++)
+        rq->nul_path = strncmp(p, "%00", 3) == 0;
+    return rq;
 }
 
 static void s_completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -1190,6 +1215,7 @@ lt_api_t *lt_api_new(const lt_apicfg_t *cfg, char *err, size_t errlen)
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
         MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
         MHD_OPTION_NOTIFY_CONNECTION, lt_apiconn_notify, self->conns,
+        MHD_OPTION_URI_LOG_CALLBACK, s_uri, self,
         self->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, self->tls_cert,
         MHD_OPTION_HTTPS_MEM_KEY, self->tls_key, MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES,
         MHD_OPTION_END);

@@ -94,6 +94,11 @@ expect("POST", "/v1/verify", 400, {"dataset": DS, "purpose": "KYC", "officer": "
        "keys": [KEY]}, token=HR, what="keys without claims")
 expect("POST", "/v1/lookup", 413, token=HR, raw=b'{"x":"' + b"a" * 70000 + b'"}', what="oversize body")
 expect("POST", "/v1/lookup", 415, LOOKUP, token=HR, ctype="text/plain", what="not JSON")
+# A %00 cuts the URL libmicrohttpd unescapes: /v1/status%00x is not /v1/status.
+status, _, raw = call("GET", "/v1/status%00x", token=HR)
+check(status == 400 and b"NUL" in raw, f"a %00 in the path: {status} (want 400) {raw[:200]!r}")
+e = expect("POST", "/v1/lookup", 400, dict(LOOKUP, key=KEY + "\u0000x"), token=HR,
+           what="a NUL in a JSON string")
 
 # ---- grants ----
 expect("POST", "/v1/lookup", 403, dict(LOOKUP, dataset=DS + ".p38"), token=HR, what="dataset not granted")

@@ -109,6 +109,27 @@ check(status == 400 and "colour" in body["message"], f"unknown parameter gave {s
 status, body = get(KEY, purpose="PREFILL_FORM")
 check(status == 400 and "officer" in body["message"], f"no officer gave {status}", body)
 
+
+def get_raw(path_and_query):
+    """(status, JSON body) of GET path_and_query sent as written (escapes kept)."""
+    req = urllib.request.Request(URL + path_and_query, headers={"Authorization": "Bearer " + TOKEN})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.load(r)
+    except urllib.error.HTTPError as e:
+        return e.code, json.load(e)
+
+
+# A %00 would cut the value libmicrohttpd unescapes: refused, not read as
+# the part before it (nor audited under it).
+status, body = get_raw(f"/v1/prefill/{KEY}%00junk?officer=can-bo-7&purpose=PREFILL_FORM")
+check(status == 400 and "NUL" in body["message"], f"a %00 in the id gave {status}", body)
+status, body = get_raw(f"/v1/prefill/{KEY}?officer=can-bo-7%00ZZ&purpose=PREFILL_FORM")
+check(status == 400 and "'officer'" in body["message"] and "NUL" in body["message"],
+      f"a %00 in the officer gave {status}", body)
+status, body = get_raw(f"/v1/prefill/{KEY}?officer=can-bo-7&purpose=PREFILL_FORM&stream%00x={V_POP}")
+check(status == 400 and "NUL" in body["message"], f"a %00 in a parameter's name gave {status}", body)
+
 # No token.
 req = urllib.request.Request(f"{URL}/v1/prefill/{KEY}?officer=a&purpose=PREFILL_FORM")
 try:
