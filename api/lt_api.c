@@ -162,18 +162,21 @@ static void s_audit_line(lt_api_t *self, json_t *j)
 
 /* Requests the API refuses never reach the gateway, so they are recorded
  * here: one JSON object per line (docs/ARCHITECTURE.md, "HTTP API"); key
- * is the record asked for, when there is one. */
+ * is the record asked for, when there is one. reason is the metrics' token;
+ * message, the answer's, names what was refused (a field, a dataset). */
 static void s_audit(lt_api_t *self, const char *app, const char *officer, const char *case_ref,
                     const char *endpoint, const char *dataset, const char *key, const reply_t *r)
 {
-    lt_warn("api", "refused %s for application '%s' officer '%s': %d %s", endpoint,
-            app ? app : "", officer ? officer : "", r->status, r->reason ? r->reason : "");
-    s_audit_line(self, json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:s}", "at_ms",
+    const char *msg = json_string_value(json_object_get(r->body, "message"));
+    lt_warn("api", "refused %s for application '%s' officer '%s': %d %s: %s", endpoint,
+            app ? app : "", officer ? officer : "", r->status, r->reason ? r->reason : "",
+            msg ? msg : "");
+    s_audit_line(self, json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:s,s:s}", "at_ms",
                                  (json_int_t)lt_clock_now_ms(), "application", app ? app : "",
                                  "officer", officer ? officer : "", "case_ref",
                                  case_ref ? case_ref : "", "endpoint", endpoint, "dataset",
-                                 dataset ? dataset : "", "key", key ? key : "", "status",
-                                 r->status, "reason", r->reason ? r->reason : ""));
+                                 dataset ? dataset : "", "key", key ? key : "", "status", r->status,
+                                 "reason", r->reason ? r->reason : "", "message", msg ? msg : ""));
 }
 
 /* The summary of the requests without a valid token an interval counted
@@ -370,37 +373,65 @@ static void s_flight_give(lt_api_t *self, const lt_apicfg_app_t *app)
 
 /* ---- lookup and verify ---------------------------------------------------------------- */
 
-/* 1 when the grant (arg) does not hold field: lt_apireq_each_field stops. */
+/* A grant's check of the fields asked: the first not granted. */
+typedef struct {
+    const lt_apicfg_grant_t *grant;
+    const char *refused;
+} field_check_t;
+
+/* 1 when the grant does not hold field (set as refused):
+ * lt_apireq_each_field stops. */
 static int s_field_not_granted(void *arg, const char *field)
 {
-    const lt_apicfg_grant_t *g = arg;
-    return !lt_apicfg_has(g->fields, g->n_fields, field);
+    field_check_t *k = arg;
+    if (lt_apicfg_has(k->grant->fields, k->grant->n_fields, field))
+        return 0;
+    k->refused = field;
+    return 1;
 }
 
+/* The 403 message naming what is refused: "the application may not "
+ * then fmt with the quoted tokens (cut), in buf; buf. */
+__attribute__((format(printf, 3, 4))) static const char *s_refusal(char *buf, size_t len,
+                                                                   const char *fmt, ...)
+{
+    int o = snprintf(buf, len, "the application may not ");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf + o, len - (size_t)o, fmt, ap);
+    va_end(ap);
+    return buf;
+}
+
+#define TOK(s) lt_valid_cut((s), 128), (s) /* a token for '%.*s' */
+
 /* Why the request is outside the application's grant on its dataset (the
- * fields granted for one dataset are not granted for another), or NULL;
- * *grant is that grant. */
+ * fields granted for one dataset are not granted for another), naming the
+ * dataset, purpose or field refused, in buf; or NULL. *grant is that
+ * grant. */
 static const char *s_outside(const lt_apicfg_app_t *app, lt_apireq_t *q, const char **reason,
-                             const lt_apicfg_grant_t **grant)
+                             const lt_apicfg_grant_t **grant, char *buf, size_t len)
 {
     Lienthong__LookupRequest *lq = lt_apireq_lookup(q);
     Lienthong__VerifyRequest *vq = lt_apireq_verify(q);
     const char *ds = lq ? lq->dataset : vq->dataset, *purpose = lq ? lq->purpose : vq->purpose;
     const lt_apicfg_grant_t *g = *grant = lt_apicfg_grant(app, ds);
+    field_check_t k = {g, NULL};
     *reason = "grant_dataset";
     if (!g)
-        return "the application may not use this dataset";
+        return s_refusal(buf, len, "use dataset '%.*s'", TOK(ds));
     *reason = "grant_purpose";
     if (!lt_apicfg_has(g->purposes, g->n_purposes, purpose))
-        return "the application may not use this purpose with this dataset";
+        return s_refusal(buf, len, "use purpose '%.*s' with dataset '%.*s'", TOK(purpose), TOK(ds));
     *reason = "grant_field";
-    if (lt_apireq_each_field(q, s_field_not_granted, (void *)g))
-        return "the application may not see or claim one of the fields in this dataset";
+    if (lt_apireq_each_field(q, s_field_not_granted, &k))
+        return s_refusal(buf, len, "see or claim field '%.*s' of dataset '%.*s'", TOK(k.refused),
+                         TOK(ds));
     /* No field named means every field (PROTOCOL.md 7.5): s_query puts the
      * grant's in their place, so there must be some (the configuration
      * refuses a grant without). */
     if (lq && !lq->n_fields && !g->n_fields)
-        return "the application is granted no field in this dataset";
+        return s_refusal(buf, len, "see any field of dataset '%.*s': none is granted", TOK(ds));
     return NULL;
 }
 
@@ -415,7 +446,7 @@ static int s_timeout(const lt_api_t *self, const lt_apireq_t *q)
 static void s_query(lt_api_t *self, const lt_apicfg_app_t *app, const req_t *rq, int is_verify,
                     reply_t *r)
 {
-    char err[512];
+    char err[512], buf[512];
     const char *endpoint = is_verify ? "verify" : "lookup", *why, *reason;
     const lt_apicfg_grant_t *grant;
     lt_apireq_t *q = lt_apireq_decode(rq->body ? rq->body : "", rq->len, is_verify, err, sizeof err);
@@ -425,7 +456,7 @@ static void s_query(lt_api_t *self, const lt_apicfg_app_t *app, const req_t *rq,
     }
     Lienthong__LookupRequest *lq = lt_apireq_lookup(q);
     Lienthong__VerifyRequest *vq = lt_apireq_verify(q);
-    if ((why = s_outside(app, q, &reason, &grant))) {
+    if ((why = s_outside(app, q, &reason, &grant, buf, sizeof buf))) {
         s_error(r, 403, reason, "FORBIDDEN", why);
         s_audit(self, app->name, lt_apireq_officer(q), lq ? lq->case_ref : vq->case_ref, endpoint,
                 lq ? lq->dataset : vq->dataset, lq ? lq->key : NULL, r);
@@ -540,18 +571,20 @@ static int s_stream_purpose(const lt_apicfg_app_t *app, const char *stream, cons
  * status lists them). Returns NULL when it may go on, or why not with
  * *status. */
 static const char *s_prefill_streams(lt_api_t *self, const lt_apicfg_app_t *app, prefill_q_t *q,
-                                     Lienthong__Envelope **st, int *status, const char **reason)
+                                     Lienthong__Envelope **st, int *status, const char **reason,
+                                     char *buf, size_t len)
 {
     lt_apicall_out_t out;
     *status = 403;
     *reason = "grant_dataset";
     for (size_t i = 0; i < q->n_streams; i++)
         if (!lt_apicfg_grant(app, q->streams[i]))
-            return "the application may not use one of the streams";
+            return s_refusal(buf, len, "use stream '%.*s'", TOK(q->streams[i]));
     *reason = "grant_purpose";
     for (size_t i = 0; i < q->n_streams; i++)
         if (!s_stream_purpose(app, q->streams[i], q->purpose))
-            return "the application may not use this purpose with one of the streams";
+            return s_refusal(buf, len, "use purpose '%.*s' with stream '%.*s'", TOK(q->purpose),
+                             TOK(q->streams[i]));
     *reason = "grant_dataset";
     if (q->n_streams)
         return NULL;
@@ -580,7 +613,7 @@ static void s_prefill(lt_api_t *self, const lt_apicfg_app_t *app, struct MHD_Con
                       const char *url, reply_t *r)
 {
     prefill_q_t q = {0};
-    char buf[256];
+    char buf[512];
     const char *id = url + strlen(PREFILL_PATH), *why, *reason;
     Lienthong__Envelope *st = NULL, *env = NULL;
     MHD_get_connection_values_n(c, MHD_GET_ARGUMENT_KIND, s_prefill_arg, &q);
@@ -589,8 +622,10 @@ static void s_prefill(lt_api_t *self, const lt_apicfg_app_t *app, struct MHD_Con
         return;
     }
     if (!lt_apicfg_any_purpose(app, q.purpose)) {
-        s_error(r, 403, "grant_purpose", "FORBIDDEN", "the application may not use this purpose");
-    } else if ((why = s_prefill_streams(self, app, &q, &st, &r->status, &reason))) {
+        s_error(r, 403, "grant_purpose", "FORBIDDEN",
+                s_refusal(buf, sizeof buf, "use purpose '%.*s'", TOK(q.purpose)));
+    } else if ((why =
+                    s_prefill_streams(self, app, &q, &st, &r->status, &reason, buf, sizeof buf))) {
         int status = r->status;
         s_error(r, status, reason, status == 403 ? "FORBIDDEN" : "GATEWAY_UNAVAILABLE", why);
     } else {
@@ -634,23 +669,26 @@ static void s_prefill(lt_api_t *self, const lt_apicfg_app_t *app, struct MHD_Con
  * the purpose and the part's fields on it), or NULL; *dataset is the part
  * at fault. */
 static const char *s_profile_outside(const lt_apicfg_app_t *app, lt_apireq_t *q,
-                                     const char **reason, const char **dataset)
+                                     const char **reason, const char **dataset, char *buf,
+                                     size_t len)
 {
     Lienthong__ProfileRequest *pq = lt_apireq_profile(q);
     *reason = "grant_dataset";
     for (size_t i = 0; i < pq->n_parts; i++)
         if (!lt_apicfg_grant(app, (*dataset = pq->parts[i]->dataset)))
-            return "the application may not use one of the datasets";
+            return s_refusal(buf, len, "use dataset '%.*s'", TOK(*dataset));
     for (size_t i = 0; i < pq->n_parts; i++) {
         const Lienthong__ProfilePart *p = pq->parts[i];
-        const lt_apicfg_grant_t *g = lt_apicfg_grant(app, (*dataset = p->dataset));
+        field_check_t k = {lt_apicfg_grant(app, (*dataset = p->dataset)), NULL};
         *reason = "grant_purpose";
-        if (!lt_apicfg_has(g->purposes, g->n_purposes, pq->purpose))
-            return "the application may not use this purpose with one of the datasets";
+        if (!lt_apicfg_has(k.grant->purposes, k.grant->n_purposes, pq->purpose))
+            return s_refusal(buf, len, "use purpose '%.*s' with dataset '%.*s'", TOK(pq->purpose),
+                             TOK(p->dataset));
         *reason = "grant_field";
         for (size_t f = 0; f < p->n_fields; f++)
-            if (s_field_not_granted((void *)g, p->fields[f]))
-                return "the application may not see one of the fields in one of the datasets";
+            if (s_field_not_granted(&k, p->fields[f]))
+                return s_refusal(buf, len, "see field '%.*s' of dataset '%.*s'", TOK(k.refused),
+                                 TOK(p->dataset));
     }
     *dataset = NULL;
     return NULL;
@@ -658,7 +696,7 @@ static const char *s_profile_outside(const lt_apicfg_app_t *app, lt_apireq_t *q,
 
 static void s_profile(lt_api_t *self, const lt_apicfg_app_t *app, const req_t *rq, reply_t *r)
 {
-    char err[512];
+    char err[512], buf[512];
     const char *why, *reason, *dataset;
     lt_apireq_t *q = lt_apireq_decode(rq->body ? rq->body : "", rq->len, LT_APIREQ_PROFILE, err,
                                       sizeof err);
@@ -667,7 +705,7 @@ static void s_profile(lt_api_t *self, const lt_apicfg_app_t *app, const req_t *r
         return;
     }
     Lienthong__ProfileRequest *pq = lt_apireq_profile(q);
-    if ((why = s_profile_outside(app, q, &reason, &dataset))) {
+    if ((why = s_profile_outside(app, q, &reason, &dataset, buf, sizeof buf))) {
         s_error(r, 403, reason, "FORBIDDEN", why);
         s_audit(self, app->name, lt_apireq_officer(q), pq->case_ref, "profile", dataset, pq->key,
                 r);

@@ -101,10 +101,16 @@ e = expect("POST", "/v1/lookup", 400, dict(LOOKUP, key=KEY + "\u0000x"), token=H
            what="a NUL in a JSON string")
 
 # ---- grants ----
-expect("POST", "/v1/lookup", 403, dict(LOOKUP, dataset=DS + ".p38"), token=HR, what="dataset not granted")
-expect("POST", "/v1/lookup", 403, dict(LOOKUP, purpose="AUDIT"), token=HR, what="purpose not granted")
-expect("POST", "/v1/lookup", 403, dict(LOOKUP, fields=["current_address"]), token=HR,
-       what="field not granted")
+e = expect("POST", "/v1/lookup", 403, dict(LOOKUP, dataset=DS + ".p38"), token=HR,
+           what="dataset not granted")
+check(f"dataset '{DS}.p38'" in e.get("message", ""), "the dataset refused is named")
+e = expect("POST", "/v1/lookup", 403, dict(LOOKUP, purpose="AUDIT"), token=HR,
+           what="purpose not granted")
+check(f"purpose 'AUDIT' with dataset '{DS}'" in e.get("message", ""), "the purpose refused is named")
+e = expect("POST", "/v1/lookup", 403, dict(LOOKUP, fields=["full_name", "current_address"]),
+           token=HR, what="field not granted")
+check(f"field 'current_address' of dataset '{DS}'" in e.get("message", ""),
+      "the field refused is named")
 expect("POST", "/v1/lookup", 403, LOOKUP, token=SLOW, what="field not granted to the other application")
 
 # ---- lookups and verifies end to end ----

@@ -755,7 +755,8 @@ static void test_grants_per_dataset(void)
     CU_ASSERT_EQUAL(s_post(url, "/v1/lookup", token,
                            ASK(DS ".p38", "\"key\":\"" KEY "\",\"fields\":[\"date_of_birth\"]"),
                            out), 403);
-    CU_ASSERT(lt_it_file_contains(out, "may not see or claim one of the fields in this dataset"));
+    CU_ASSERT(lt_it_file_contains(out, "may not see or claim field 'date_of_birth' of dataset '" DS
+                                       ".p38'"));
     CU_ASSERT_EQUAL(s_post(url, "/v1/verify", token,
                            ASK(DS ".p38", "\"keys\":[\"" KEY "\"],\"claims\":[{\"field\":"
                                "\"date_of_birth\",\"value\":\"" DOB "\"}]"), out), 403);
@@ -768,7 +769,8 @@ static void test_grants_per_dataset(void)
                            "\"case_ref\":\"HS-9\",\"parts\":[{\"dataset\":\"" DS "\",\"fields\":"
                            "[\"full_name\"]},{\"dataset\":\"" DS ".p38\",\"fields\":"
                            "[\"date_of_birth\"]}]}", out), 403);
-    CU_ASSERT(lt_it_file_contains(out, "may not see one of the fields in one of the datasets"));
+    CU_ASSERT(
+        lt_it_file_contains(out, "may not see field 'date_of_birth' of dataset '" DS ".p38'"));
     CU_ASSERT_EQUAL(s_post(url, "/v1/profile", token,
                            "{\"key\":\"" KEY "\",\"purpose\":\"KYC\",\"officer\":\"can-bo-9\","
                            "\"case_ref\":\"HS-9\",\"parts\":[{\"dataset\":\"" DS "\",\"fields\":"
@@ -793,6 +795,9 @@ static void test_grants_per_dataset(void)
     snprintf(audit, sizeof audit, "%s/api-grants-audit.jsonl", g_fed.dir);
     CU_ASSERT(lt_it_file_contains(audit, "\"dataset\":\"" DS ".p38\""));
     CU_ASSERT(lt_it_file_contains(audit, "\"reason\":\"grant_field\""));
+    /* the audit names the field refused too, not just the kind of refusal */
+    CU_ASSERT(lt_it_file_contains(audit, "\"message\":\"the application may not see or claim "
+                                         "field 'date_of_birth' of dataset '" DS ".p38'\""));
     CU_ASSERT(!lt_it_file_contains(audit, "\"dataset\":\"" DS "\","));
     CU_ASSERT_EQUAL(s_stop_api(&api, "api-grants"), 0);
 out:
