@@ -87,15 +87,14 @@ static const json_t *s_array(const json_t *o, const char *where, const char *nam
     return a;
 }
 
-/* Element i of a string array, with a message naming it. */
-static int s_elem_string(const json_t *a, const char *name, size_t i, char **out, char *err,
-                         size_t errlen)
+/* Element i of a string array, 1 to max bytes, with a message naming it. */
+static int s_elem_string(const json_t *a, const char *name, size_t i, size_t max, char **out,
+                         char *err, size_t errlen)
 {
     const json_t *v = json_array_get(a, i);
     size_t len = json_is_string(v) ? json_string_length(v) : 0;
-    if (len == 0 || len > LT_APIREQ_MAX_TEXT || strlen(json_string_value(v)) != len)
-        return lt_err_set(err, errlen, "%s[%zu]: must be a string of 1 to %d bytes", name, i,
-                          LT_APIREQ_MAX_TEXT);
+    if (len == 0 || len > max || strlen(json_string_value(v)) != len)
+        return lt_err_set(err, errlen, "%s[%zu]: must be a string of 1 to %zu bytes", name, i, max);
     if (!lt_valid_plain(json_string_value(v)))
         return lt_err_set(err, errlen, "%s[%zu]: must not hold control characters", name, i);
     *out = (char *)json_string_value(v);
@@ -109,14 +108,14 @@ static int s_claim(const json_t *c, const char *where, Lienthong__Claim *out, ch
 {
     const char *field, *value;
     if (s_known(c, s_claim_members, where, err, errlen) ||
-        s_string(c, "field", where, LT_APIREQ_MAX_TEXT, 1, &field, err, errlen))
+        s_string(c, "field", where, LT_APIREQ_MAX_FIELD, 1, &field, err, errlen))
         return -1;
     /* A value may be empty (claiming a field is empty) but must be a string. */
     const json_t *v = json_object_get(c, "value");
-    if (!json_is_string(v) || json_string_length(v) > LT_APIREQ_MAX_TEXT ||
+    if (!json_is_string(v) || json_string_length(v) > LT_APIREQ_MAX_VALUE ||
         strlen(json_string_value(v)) != json_string_length(v))
         return lt_err_set(err, errlen, "%svalue: required, a string of at most %d bytes", where,
-                          LT_APIREQ_MAX_TEXT);
+                          LT_APIREQ_MAX_VALUE);
     value = json_string_value(v);
     lienthong__claim__init(out);
     out->field = (char *)field;
@@ -130,7 +129,8 @@ static int s_common(lt_apireq_t *r, const char **dataset, const char **purpose,
 {
     const json_t *t = json_object_get(r->root, "timeout_ms");
     int max = r->is_verify == LT_APIREQ_PROFILE ? LT_PROFILE_MAX_MS : 600000; /* PROTOCOL.md 7.7 */
-    if ((dataset && s_string(r->root, "dataset", "", LT_APIREQ_MAX_TEXT, 1, dataset, err, errlen)) ||
+    if ((dataset &&
+         s_string(r->root, "dataset", "", LT_APIREQ_MAX_DATASET, 1, dataset, err, errlen)) ||
         s_string(r->root, "purpose", "", LT_APIREQ_MAX_ID, 1, purpose, err, errlen) ||
         s_string(r->root, "officer", "", LT_APIREQ_MAX_ID, 1, &r->officer, err, errlen) ||
         s_string(r->root, "case_ref", "", LT_APIREQ_MAX_ID, 1, case_ref, err, errlen))
@@ -153,11 +153,11 @@ static int s_lookup(lt_apireq_t *r, char *err, size_t errlen)
     lienthong__lookup_request__init(q);
     if (s_known(r->root, s_lookup_members, "", err, errlen) ||
         s_common(r, &ds, &purpose, &case_ref, err, errlen) ||
-        s_string(r->root, "key", "", LT_APIREQ_MAX_TEXT, 1, &key, err, errlen))
+        s_string(r->root, "key", "", LT_APIREQ_MAX_KEY, 1, &key, err, errlen))
         return -1;
     const json_t *a = s_array(r->root, "", "fields", LT_APIREQ_MAX_CLAIMS, &n, err, errlen, &bad);
     for (size_t i = 0; !bad && i < n; i++)
-        bad = s_elem_string(a, "fields", i, &r->fields[i], err, errlen);
+        bad = s_elem_string(a, "fields", i, LT_APIREQ_MAX_FIELD, &r->fields[i], err, errlen);
     if (bad)
         return -1;
     q->dataset = (char *)ds;
@@ -193,7 +193,7 @@ static const json_t *s_subject_claims(const json_t *s, size_t i, size_t *nc, cha
     int bad;
     snprintf(where, sizeof where, "subjects[%zu].", i);
     if (s_known(s, s_subject_members, where, err, errlen) ||
-        s_string(s, "key", where, LT_APIREQ_MAX_TEXT, 1, &key, err, errlen))
+        s_string(s, "key", where, LT_APIREQ_MAX_KEY, 1, &key, err, errlen))
         return NULL;
     const json_t *ca = s_array(s, where, "claims", LT_APIREQ_MAX_CLAIMS, nc, err, errlen, &bad);
     if (!bad && !ca)
@@ -270,7 +270,7 @@ static int s_verify(lt_apireq_t *r, char *err, size_t errlen)
     if (!(r->keys = calloc(nk, sizeof *r->keys)))
         return lt_err_set(err, errlen, "out of memory");
     for (size_t i = 0; i < nk; i++)
-        if (s_elem_string(ka, "keys", i, &r->keys[i], err, errlen))
+        if (s_elem_string(ka, "keys", i, LT_APIREQ_MAX_KEY, &r->keys[i], err, errlen))
             return -1;
     if (s_claims(ca, nc, "claims", r->claims, r->claim_ptrs, err, errlen))
         return -1;
@@ -293,14 +293,14 @@ static int s_part(lt_apireq_t *r, const json_t *p, size_t i, char *err, size_t e
     int bad;
     snprintf(where, sizeof where, "parts[%zu].", i);
     if (s_known(p, s_part_members, where, err, errlen) ||
-        s_string(p, "dataset", where, LT_APIREQ_MAX_TEXT, 1, &ds, err, errlen))
+        s_string(p, "dataset", where, LT_APIREQ_MAX_DATASET, 1, &ds, err, errlen))
         return -1;
     const json_t *a = s_array(p, where, "fields", LT_APIREQ_MAX_CLAIMS, &n, err, errlen, &bad);
     if (!bad && !a)
         return lt_err_set(err, errlen, "%sfields: required", where);
     snprintf(name, sizeof name, "parts[%zu].fields", i);
     for (size_t k = 0; !bad && k < n; k++)
-        bad = s_elem_string(a, name, k, &r->part_fields[i][k], err, errlen);
+        bad = s_elem_string(a, name, k, LT_APIREQ_MAX_FIELD, &r->part_fields[i][k], err, errlen);
     if (bad)
         return -1;
     for (size_t k = 0; k < i; k++)
@@ -327,7 +327,7 @@ static int s_profile(lt_apireq_t *r, char *err, size_t errlen)
     lienthong__profile_request__init(q);
     if (s_known(r->root, s_profile_members, "", err, errlen) ||
         s_common(r, NULL, &purpose, &case_ref, err, errlen) ||
-        s_string(r->root, "key", "", LT_APIREQ_MAX_TEXT, 1, &key, err, errlen))
+        s_string(r->root, "key", "", LT_APIREQ_MAX_KEY, 1, &key, err, errlen))
         return -1;
     const json_t *a = s_array(r->root, "", "parts", LT_APIREQ_MAX_PARTS, &n, err, errlen, &bad);
     if (!bad && !a)

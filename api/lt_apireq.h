@@ -18,7 +18,12 @@
 
 #define LT_APIREQ_MAX_KEYS 1024   /* keys or subjects of a verify (PROTOCOL.md 7.6) */
 #define LT_APIREQ_MAX_CLAIMS 64   /* claims, and fields of a lookup */
-#define LT_APIREQ_MAX_TEXT 256    /* bytes of a key, field, value or dataset id */
+/* The protocol's limits (PROTOCOL.md Appendix B), so that the API refuses
+ * exactly what the gateway would, naming the member. */
+#define LT_APIREQ_MAX_KEY     LT_RECORD_KEY_MAX        /* bytes of a key (7.1, 7.6, 7.7) */
+#define LT_APIREQ_MAX_DATASET (LT_STREAM_ID_MAX - 1)   /* bytes of a dataset or view id */
+#define LT_APIREQ_MAX_FIELD   LT_QUERY_MAX_FIELD_NAME  /* bytes of a field name (7.5, 7.6) */
+#define LT_APIREQ_MAX_VALUE   LT_QUERY_MAX_CLAIM_VALUE /* bytes of a claim's value (7.6) */
 #define LT_APIREQ_MAX_ID 128      /* bytes of an officer id, case reference or purpose */
 #define LT_APIREQ_MAX_PARTS LT_PROFILE_MAX_PARTS /* parts of a profile (PROTOCOL.md 7.7) */
 

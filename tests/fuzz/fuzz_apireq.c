@@ -48,8 +48,8 @@ static void s_check_claims(Lienthong__Claim *const *claims, size_t n)
     if (n == 0 || n > LT_APIREQ_MAX_CLAIMS)
         abort();
     for (size_t i = 0; i < n; i++) {
-        s_check_text(claims[i]->field, LT_APIREQ_MAX_TEXT, 0);
-        s_check_text(claims[i]->value, LT_APIREQ_MAX_TEXT, 1);
+        s_check_text(claims[i]->field, LT_APIREQ_MAX_FIELD, 0);
+        s_check_text(claims[i]->value, LT_APIREQ_MAX_VALUE, 1);
     }
 }
 
@@ -57,7 +57,7 @@ static void s_check_common(const lt_apireq_t *r, const char *dataset, const char
                            const char *case_ref)
 {
     if (dataset)
-        s_check_text(dataset, LT_APIREQ_MAX_TEXT, 0);
+        s_check_text(dataset, LT_APIREQ_MAX_DATASET, 0);
     s_check_text(purpose, LT_APIREQ_MAX_ID, 0);
     s_check_text(case_ref, LT_APIREQ_MAX_ID, 0);
     s_check_text(lt_apireq_officer(r), LT_APIREQ_MAX_ID, 0);
@@ -70,11 +70,11 @@ static void s_check_common(const lt_apireq_t *r, const char *dataset, const char
 static size_t s_check_lookup(const lt_apireq_t *r, const Lienthong__LookupRequest *q)
 {
     s_check_common(r, q->dataset, q->purpose, q->case_ref);
-    s_check_text(q->key, LT_APIREQ_MAX_TEXT, 0);
+    s_check_text(q->key, LT_APIREQ_MAX_KEY, 0);
     if (q->n_fields > LT_APIREQ_MAX_CLAIMS || (q->n_fields && !q->fields))
         abort();
     for (size_t i = 0; i < q->n_fields; i++)
-        s_check_text(q->fields[i], LT_APIREQ_MAX_TEXT, 0);
+        s_check_text(q->fields[i], LT_APIREQ_MAX_FIELD, 0);
     return q->n_fields;
 }
 
@@ -89,7 +89,7 @@ static size_t s_check_verify(const lt_apireq_t *r, const Lienthong__VerifyReques
         if (q->n_claims || q->n_subjects > LT_APIREQ_MAX_KEYS)
             abort();
         for (size_t s = 0; s < q->n_subjects; s++) {
-            s_check_text(q->subjects[s]->key, LT_APIREQ_MAX_TEXT, 0);
+            s_check_text(q->subjects[s]->key, LT_APIREQ_MAX_KEY, 0);
             s_check_claims(q->subjects[s]->claims, q->subjects[s]->n_claims);
             fields += q->subjects[s]->n_claims;
             if (strcmp(lt_apireq_claim_field(r, s, 0), q->subjects[s]->claims[0]->field) != 0)
@@ -102,7 +102,7 @@ static size_t s_check_verify(const lt_apireq_t *r, const Lienthong__VerifyReques
     if (q->n_keys > LT_APIREQ_MAX_KEYS)
         abort();
     for (size_t i = 0; i < q->n_keys; i++)
-        s_check_text(q->keys[i], LT_APIREQ_MAX_TEXT, 0);
+        s_check_text(q->keys[i], LT_APIREQ_MAX_KEY, 0);
     s_check_claims(q->claims, q->n_claims);
     if (strcmp(lt_apireq_claim_field(r, 0, q->n_claims), "?") != 0)
         abort();
@@ -114,16 +114,16 @@ static size_t s_check_verify(const lt_apireq_t *r, const Lienthong__VerifyReques
 static size_t s_check_profile(const lt_apireq_t *r, const Lienthong__ProfileRequest *q)
 {
     s_check_common(r, NULL, q->purpose, q->case_ref);
-    s_check_text(q->key, LT_APIREQ_MAX_TEXT, 0);
+    s_check_text(q->key, LT_APIREQ_MAX_KEY, 0);
     if (q->n_parts == 0 || q->n_parts > LT_APIREQ_MAX_PARTS || lt_apireq_timeout_ms(r) > 60000)
         abort();
     size_t fields = 0;
     for (size_t i = 0; i < q->n_parts; i++) {
-        s_check_text(q->parts[i]->dataset, LT_APIREQ_MAX_TEXT, 0);
+        s_check_text(q->parts[i]->dataset, LT_APIREQ_MAX_DATASET, 0);
         if (q->parts[i]->n_fields == 0 || q->parts[i]->n_fields > LT_APIREQ_MAX_CLAIMS)
             abort();
         for (size_t k = 0; k < q->parts[i]->n_fields; k++)
-            s_check_text(q->parts[i]->fields[k], LT_APIREQ_MAX_TEXT, 0);
+            s_check_text(q->parts[i]->fields[k], LT_APIREQ_MAX_FIELD, 0);
         for (size_t k = 0; k < i; k++)
             if (strcmp(q->parts[k]->dataset, q->parts[i]->dataset) == 0)
                 abort();

@@ -133,6 +133,16 @@ v = expect("POST", "/v1/verify", 200, {"dataset": DS, "purpose": "KYC", "officer
                {"field": "date_of_birth", "value": "1900-01-01"}]}]}, token=HR, what="subjects verify")
 check(v.get("results", [{}])[0].get("claims", [{}])[0].get("result") == "no-match",
       "the false claim does not match")
+# A claim's value up to the protocol's 1024 bytes reaches the owner (PROTOCOL.md 7.6).
+def verify_value(n, want):
+    claim = {"field": "date_of_birth", "value": "9" * n}
+    return expect("POST", "/v1/verify", want, {"dataset": DS, "purpose": "KYC", "officer": "o",
+                  "case_ref": "CASE-2026-004", "subjects": [{"key": KEY, "claims": [claim]}]},
+                  token=HR, what=f"a claim value of {n} bytes")
+v = verify_value(1024, 200)
+check(v.get("results", [{}])[0].get("claims", [{}])[0].get("result") == "no-match",
+      "a claim value of 1024 bytes is compared")
+check("1024 bytes" in verify_value(1025, 400).get("message", ""), "the claim value's limit is named")
 d = expect("GET", "/v1/datasets", 200, token=HR, what="datasets")
 check(any(x["id"] == DS and x["granted_to_application"] for x in d.get("datasets", [])),
       "the dataset is listed and granted")

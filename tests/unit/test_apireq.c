@@ -322,14 +322,65 @@ static char *string_array(size_t n)
     return a;
 }
 
+/* n bytes of 'x' in buf (of at least n + 1). */
+static const char *xs(char *buf, size_t n)
+{
+    memset(buf, 'x', n);
+    buf[n] = 0;
+    return buf;
+}
+
+/* The limits are the protocol's (PROTOCOL.md Appendix B), written out here
+ * so that a change of them shows: a claim's value 1024 bytes, a field name
+ * 127, a dataset id 255. */
+static void test_protocol_limits(void)
+{
+    char body[4096], x[1100];
+    lt_apireq_t *r;
+#define CLAIM_BODY(field, value)                                                                   \
+    (snprintf(body, sizeof body,                                                                   \
+              "{" COMMON ",\"keys\":[\"k\"],\"claims\":[{\"field\":\"%s\",\"value\":\"%s\"}]}",    \
+              field, value),                                                                       \
+     body)
+    r = decode_ok(CLAIM_BODY("f", xs(x, 1024)), 1);
+    lt_apireq_destroy(&r);
+    expect_refused(CLAIM_BODY("f", xs(x, 1025)), 1,
+                   "claims[0].value: required, a string of at most 1024 bytes");
+    r = decode_ok(CLAIM_BODY(xs(x, 127), "v"), 1);
+    lt_apireq_destroy(&r);
+    expect_refused(CLAIM_BODY(xs(x, 128), "v"), 1, "claims[0].field: must be 1 to 127 bytes");
+#undef CLAIM_BODY
+    snprintf(body, sizeof body, "{" COMMON ",\"key\":\"k\",\"fields\":[\"%s\"]}", xs(x, 127));
+    r = decode_ok(body, 0);
+    lt_apireq_destroy(&r);
+    snprintf(body, sizeof body, "{" COMMON ",\"key\":\"k\",\"fields\":[\"%s\"]}", xs(x, 128));
+    expect_refused(body, 0, "fields[0]: must be a string of 1 to 127 bytes");
+    snprintf(body, sizeof body,
+             "{\"key\":\"k\",\"purpose\":\"p\",\"officer\":\"o\",\"case_ref\":\"c\","
+             "\"parts\":[{\"dataset\":\"d\",\"fields\":[\"%s\"]}]}",
+             xs(x, 128));
+    expect_refused(body, LT_APIREQ_PROFILE, "parts[0].fields[0]: must be a string of 1 to 127");
+    snprintf(body, sizeof body,
+             "{\"dataset\":\"%s\",\"purpose\":\"p\",\"officer\":\"o\",\"case_ref\":\"c\","
+             "\"key\":\"k\"}",
+             xs(x, 255));
+    r = decode_ok(body, 0);
+    lt_apireq_destroy(&r);
+    snprintf(body, sizeof body,
+             "{\"dataset\":\"%s\",\"purpose\":\"p\",\"officer\":\"o\",\"case_ref\":\"c\","
+             "\"key\":\"k\"}",
+             xs(x, 256));
+    expect_refused(body, 0, "dataset: must be 1 to 255 bytes");
+}
+
 static void test_limits(void)
 {
-    char body[16384], big[LT_APIREQ_MAX_TEXT + 2];
+    char body[16384], big[LT_APIREQ_MAX_KEY + 2];
     memset(big, 'x', sizeof big - 1);
     big[sizeof big - 1] = 0;
     snprintf(body, sizeof body, "{" COMMON ",\"key\":\"%s\"}", big);
     expect_refused(body, 0, "key: must be 1 to 256 bytes");
-    big[LT_APIREQ_MAX_TEXT] = 0; /* exactly the limit is fine */
+    big[LT_APIREQ_MAX_KEY] = 0; /* exactly the limit is fine */
     snprintf(body, sizeof body, "{" COMMON ",\"key\":\"%s\"}", big);
     lt_apireq_t *r = decode(body, 0);
     CU_ASSERT_PTR_NOT_NULL(r);
@@ -446,6 +497,8 @@ int main(void)
         {"unknown and missing members are named", test_members},
         {"wrong types are named with their index", test_types},
         {"sizes, NUL and list limits", test_limits},
+        {"the protocol's limits: claim value 1024, field name 127, dataset 255 bytes",
+         test_protocol_limits},
         {"profile body: parts, fields, refusals", test_profile},
         {"control characters in audited text are refused", test_control_characters},
         {"messages quoting the request stay valid UTF-8", test_messages_utf8},
