@@ -435,6 +435,19 @@ static const char *s_outside(const lt_apicfg_app_t *app, lt_apireq_t *q, const c
     return NULL;
 }
 
+static int s_prefill_granted(void *arg, const char *stream, const char *field);
+
+/* Keeps the answer within the application's grant, and says when it was
+ * not (the owner or the gateway released more than was asked). */
+static void s_within_grant(const lt_apicfg_app_t *app, const char *endpoint, const char *dataset,
+                           json_t *body)
+{
+    size_t n = lt_apicall_grant_filter(body, dataset, s_prefill_granted, (void *)app);
+    if (n)
+        lt_warn("api", "%s for application '%s': %zu field(s) beyond its grant not shown", endpoint,
+                app->name, n);
+}
+
 /* The deadline of a query: the one asked for, never over the configured
  * request_timeout_ms, so that a thread is not held longer. */
 static int s_timeout(const lt_api_t *self, const lt_apireq_t *q)
@@ -477,6 +490,8 @@ static void s_query(lt_api_t *self, const lt_apicfg_app_t *app, const req_t *rq,
     who.officer = (char *)lt_apireq_officer(q);
     lt_apicall_out_t out;
     lt_apicall_query(self->call, q, &who, s_timeout(self, q), &out);
+    if (lq && out.body)
+        s_within_grant(app, endpoint, lq->dataset, out.body);
     r->status = out.status;
     r->reason = out.reason;
     r->body = out.body;
@@ -718,6 +733,8 @@ static void s_profile(lt_api_t *self, const lt_apicfg_app_t *app, const req_t *r
     int timeout = s_timeout(self, q);
     lt_apicall_out_t out;
     lt_apicall_profile(self->call, pq, &who, timeout > LT_PROFILE_MAX_MS ? LT_PROFILE_MAX_MS : timeout, &out);
+    if (out.body)
+        s_within_grant(app, "profile", NULL, out.body);
     r->status = out.status;
     r->reason = out.reason;
     r->body = out.body;

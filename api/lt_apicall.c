@@ -245,6 +245,45 @@ static void s_lookup_out(const Lienthong__LookupRequest *q, const Lienthong__Loo
     lt_apicall_unshown(out, rc, err);
 }
 
+/* Drops from answer a every field of dataset that granted refuses: from
+ * "released" and from "fields". How many it dropped. */
+static size_t s_filter_answer(json_t *a, const char *dataset,
+                              int (*granted)(void *arg, const char *stream, const char *field),
+                              void *arg)
+{
+    json_t *fields = json_object_get(a, "fields"), *released = json_object_get(a, "released"), *v;
+    const char *key;
+    void *tmp;
+    size_t dropped = 0;
+    for (size_t i = json_array_size(released); i-- > 0;) {
+        const char *f = json_string_value(json_array_get(released, i));
+        if (f && !granted(arg, dataset, f) && json_array_remove(released, i) == 0)
+            dropped++;
+    }
+    json_object_foreach_safe(fields, tmp, key, v)
+    {
+        if (!granted(arg, dataset, key) && json_object_del(fields, key) == 0)
+            dropped++;
+    }
+    return dropped;
+}
+
+size_t lt_apicall_grant_filter(json_t *body, const char *dataset,
+                               int (*granted)(void *arg, const char *stream, const char *field),
+                               void *arg)
+{
+    json_t *parts = json_object_get(body, "parts"), *p;
+    size_t i, dropped = 0;
+    if (!json_is_array(parts))
+        return s_filter_answer(body, dataset, granted, arg);
+    json_array_foreach(parts, i, p)
+    {
+        const char *ds = json_string_value(json_object_get(p, "dataset"));
+        dropped += s_filter_answer(p, ds ? ds : "", granted, arg);
+    }
+    return dropped;
+}
+
 /* ---- verify ------------------------------------------------------------------------ */
 
 static json_t *s_verify_item(const lt_apireq_t *req, const Lienthong__VerifyAnswer *v)

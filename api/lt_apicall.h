@@ -76,6 +76,15 @@ int lt_apicall_prefill_json(const Lienthong__PrefillReply *r, const char *member
                             int (*granted)(void *arg, const char *stream, const char *field),
                             void *arg, size_t *found, json_t **out, char *err, size_t errlen)
     __attribute__((warn_unused_result));
+/* Drops from the JSON of a lookup answer (dataset) or of a profile (each
+ * part's own dataset) every released field that granted(arg, dataset,
+ * field) refuses, from "released" and "fields": the application sees no
+ * more than its grant whatever an answer released (the request named only
+ * granted fields: defence in depth, as the pre-fill filters). How many
+ * were dropped: more than 0 is an answer beyond what was asked. */
+size_t lt_apicall_grant_filter(json_t *body, const char *dataset,
+                               int (*granted)(void *arg, const char *stream, const char *field),
+                               void *arg);
 /* StatusReply as JSON: member, directory_version, peers_connected,
  * refused, streams (last_seq, role, records_per_sec, subscribers, and the
  * quality figures of PROTOCOL.md 8.9: records, fields, newest_change_ms;

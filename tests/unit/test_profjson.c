@@ -272,6 +272,44 @@ static void test_prefill_withheld_whatever_set(void)
     json_decref(j);
 }
 
+/* Granted: full_name of dataset A, everything of dataset B. */
+static int grant_ab(void *arg, const char *stream, const char *field)
+{
+    (void)arg;
+    return strcmp(stream, "B") == 0 || (strcmp(stream, "A") == 0 && !strcmp(field, "full_name"));
+}
+
+/* A lookup answer or a profile part releasing more than the grant: the rest
+ * is dropped from "fields" and "released", per part's own dataset. */
+static void test_grant_filter(void)
+{
+    uint8_t buf[256];
+    char err[512];
+    json_t *j, *k;
+    Lienthong__LookupAnswer a;
+    answer_of(&a, buf, pack_person(buf, sizeof buf));
+    CU_ASSERT_FATAL(show(&a, POPULATION, &j, err, sizeof err) == 0);
+    CU_ASSERT(lt_apicall_grant_filter(j, "A", grant_ab, NULL) == 2);
+    char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+    CU_ASSERT(strstr(s, "\"fields\":{\"full_name\":\"Nguyễn Văn An\"}") != NULL);
+    CU_ASSERT(strstr(s, "\"released\":[\"full_name\"]") != NULL);
+    CU_ASSERT(strstr(s, "home_town") == NULL);
+    free(s);
+    /* a profile: part A filtered, part B (all granted) untouched */
+    CU_ASSERT_FATAL(show(&a, POPULATION, &k, err, sizeof err) == 0);
+    json_object_set_new(j, "dataset", json_string("A"));
+    json_object_set_new(k, "dataset", json_string("B"));
+    json_object_del(j, "fields");
+    json_object_set_new(j, "fields", json_pack("{s:s,s:s}", "full_name", "x", "home_town", "y"));
+    json_t *body = json_pack("{s:[o,o]}", "parts", j, k);
+    CU_ASSERT_FATAL(body != NULL);
+    CU_ASSERT(lt_apicall_grant_filter(body, NULL, grant_ab, NULL) == 1);
+    CU_ASSERT(json_object_get(json_object_get(j, "fields"), "home_town") == NULL);
+    CU_ASSERT(json_object_get(json_object_get(k, "fields"), "home_town") != NULL);
+    CU_ASSERT(json_array_size(json_object_get(k, "released")) == 2);
+    json_decref(body);
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -284,6 +322,7 @@ int main(void)
         {"pre-fill: a part found that does not decode fails", test_prefill_part_undecodable},
         {"pre-fill: withheld lists the fields not granted, set or not",
          test_prefill_withheld_whatever_set},
+        {"lookup and profile: fields beyond the grant are dropped", test_grant_filter},
         {NULL, NULL},
     };
     return ut_main("lt_profjson", NULL, NULL, tests);
