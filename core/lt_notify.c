@@ -11,6 +11,9 @@
 /* Watchdog interval in ms: -1 not yet asked, 0 disabled. */
 static int64_t s_watchdog_ms = -1;
 static int64_t s_watchdog_at;
+/* Not serving yet (start) or re-reading (reload): the manager's timeout runs. */
+static int s_busy = 1;
+static int64_t s_extended_at;
 
 static void s_send(const char *state)
 {
@@ -25,11 +28,14 @@ void lt_notify_ready(const char *status)
     char msg[512];
     snprintf(msg, sizeof msg, "READY=1%s%s", status ? "\nSTATUS=" : "", status ? status : "");
     s_send(msg);
+    s_busy = 0;
 }
 
 void lt_notify_reloading(void)
 {
     s_send("RELOADING=1");
+    s_busy = 1;
+    s_extended_at = 0;
 }
 
 void lt_notify_stopping(void)
@@ -58,4 +64,18 @@ void lt_notify_watchdog(void)
         return;
     s_watchdog_at = now;
     s_send("WATCHDOG=1");
+}
+
+void lt_notify_progress(void)
+{
+    lt_notify_watchdog();
+    if (!s_busy)
+        return;
+    int64_t now = lt_clock_mono_ms();
+    if (s_extended_at && now - s_extended_at < LT_NOTIFY_EXTEND_EVERY_MS)
+        return;
+    s_extended_at = now;
+    char msg[64];
+    snprintf(msg, sizeof msg, "EXTEND_TIMEOUT_USEC=%lld", (long long)LT_NOTIFY_EXTEND_MS * 1000);
+    s_send(msg);
 }

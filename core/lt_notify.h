@@ -18,5 +18,14 @@ void lt_notify_status(const char *text);
 /* WATCHDOG=1 when the watchdog is enabled and a quarter of its interval has
  * passed since the last one; cheap enough to call on every loop turn. */
 void lt_notify_watchdog(void);
+/* A long task that makes progress on the loop's thread (a view rebuilt
+ * from a large dataset): the keep-alive of lt_notify_watchdog, and, until
+ * the first READY and while reloading, EXTEND_TIMEOUT_USEC at most every
+ * LT_NOTIFY_EXTEND_EVERY_MS for LT_NOTIFY_EXTEND_MS more, so that neither the
+ * watchdog nor the start or reload timeout kills a gateway that is working.
+ * Cheap enough to call for every chunk of records. */
+#define LT_NOTIFY_EXTEND_MS       30000
+#define LT_NOTIFY_EXTEND_EVERY_MS 10000
+void lt_notify_progress(void);
 
 #endif

@@ -5,6 +5,7 @@
 #include "lt_file.h"
 #include "lt_gwstats.h"
 #include "lt_log.h"
+#include "lt_notify.h"
 #include "lt_presence.h"
 #include "lt_refuse.h"
 #include "lt_rules.h"
@@ -618,8 +619,12 @@ static int s_fill_read(lt_store_t *store, int64_t ds_id, fill_t *f, char *err, s
 {
     lt_store_snap_t *rd = lt_store_snap_new(store, ds_id, err, errlen);
     int n = rd ? 1 : -1;
-    while (n > 0)
+    while (n > 0) {
         n = lt_store_snap_read(rd, LT_BATCH_MAX_RECORDS, LT_BATCH_MAX_BYTES, s_fill_one, f);
+        /* A view of millions of records takes longer than the watchdog's
+         * interval or the start timeout: it is work, not a hang. */
+        lt_notify_progress();
+    }
     if (n == LT_STORE_DAMAGED)
         snprintf(err, errlen, "record %llu of %s is damaged",
                  (unsigned long long)lt_store_snap_damaged(rd), f->ds->id);

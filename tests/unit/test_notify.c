@@ -1,6 +1,6 @@
 /* test_notify: CUnit suite for core/lt_notify: the datagrams a Type=notify
  * unit's manager receives (READY with STATUS, RELOADING, STOPPING, rate-
- * limited WATCHDOG), read from a socket this test binds as $NOTIFY_SOCKET. */
+ * limited WATCHDOG, a long task's EXTEND_TIMEOUT_USEC), read from a socket this test binds as $NOTIFY_SOCKET. */
 #include "unit_util.h"
 
 #include "lt_notify.h"
@@ -83,11 +83,35 @@ static void test_watchdog_rate(void)
     SENDS(lt_notify_watchdog(), "WATCHDOG=1");
 }
 
+/* A long task: keep-alives as the watchdog's, and EXTEND_TIMEOUT_USEC
+ * only while the manager's start or reload timeout runs. */
+static void test_progress(void)
+{
+    char m[512];
+    usleep(120000); /* past the last keep-alive's quarter interval */
+    SENDS(lt_notify_reloading(), "RELOADING=1");
+    lt_notify_progress();
+    next(m, sizeof m);
+    CU_ASSERT_STRING_EQUAL(m, "WATCHDOG=1");
+    next(m, sizeof m);
+    CU_ASSERT_STRING_EQUAL(m, "EXTEND_TIMEOUT_USEC=30000000");
+    /* each chunk calls it: nothing more within the intervals */
+    for (int i = 0; i < 1000; i++)
+        lt_notify_progress();
+    CU_ASSERT(!pending());
+    SENDS(lt_notify_ready(NULL), "READY=1");
+    usleep(120000);
+    /* serving: the keep-alive alone */
+    SENDS(lt_notify_progress(), "WATCHDOG=1");
+    CU_ASSERT(!pending());
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
         {"READY, STATUS, RELOADING, STOPPING", test_states},
         {"WATCHDOG at most every quarter interval", test_watchdog_rate},
+        {"a long task keeps the watchdog and the start timeout at bay", test_progress},
         {NULL, NULL},
     };
     return ut_main("lt_notify", suite_init, suite_clean, tests);
