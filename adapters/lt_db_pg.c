@@ -370,7 +370,13 @@ static int s_add_columns(s_pg_t *self, s_buf_t *b, const char *prefix, int key_t
 /* The trigger function: one per table, for INSERT, UPDATE, DELETE (from the
  * transition tables) and TRUNCATE (every key, read before the truncation).
  * An UPDATE lists a key when a mapped column changed (compared as text, so
- * that every type compares) or the key itself changed (then both keys). */
+ * that every type compares) or the key itself changed (then both keys, the
+ * old one first, as the SQLite backend does: a consumer then deletes the
+ * old spelling before it writes the new one, and even a sink whose key
+ * ignores case and that matches the old spelling to the row keeps the
+ * row). S_CAPTURE_MARK, a comment of the body, tells this body from one
+ * installed before (s_capture_stale). */
+#define S_CAPTURE_MARK "-- lienthong change capture 2 (adapters/README.md)"
 static void s_script_function(s_pg_t *self, s_buf_t *b, const char *fn, const char *tname,
                               const char *tag)
 {
@@ -383,6 +389,7 @@ static void s_script_function(s_pg_t *self, s_buf_t *b, const char *fn, const ch
           "CREATE OR REPLACE FUNCTION %s.%s() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER\n"
           "  SET search_path = pg_catalog, pg_temp AS %s\n"
           "BEGIN\n"
+          "  " S_CAPTURE_MARK "\n"
           "  IF TG_OP = 'INSERT' THEN\n"
           "    INSERT INTO %s.lt_pending (table_name, row_key)\n"
           "      SELECT %s, n.%s::text FROM lt_new n WHERE n.%s IS NOT NULL;\n"
@@ -391,17 +398,18 @@ static void s_script_function(s_pg_t *self, s_buf_t *b, const char *fn, const ch
           "      SELECT %s, o.%s::text FROM lt_old o WHERE o.%s IS NOT NULL;\n"
           "  ELSIF TG_OP = 'UPDATE' THEN\n"
           "    INSERT INTO %s.lt_pending (table_name, row_key)\n"
+          "      SELECT %s, o.%s::text FROM lt_old o WHERE o.%s IS NOT NULL\n"
+          "       AND NOT EXISTS (SELECT 1 FROM lt_new n WHERE n.%s%s = o.%s%s)\n"
+          "      UNION ALL\n"
           "      SELECT %s, n.%s::text FROM lt_new n LEFT JOIN lt_old o ON o.%s%s = n.%s%s\n"
           "       WHERE n.%s IS NOT NULL AND (o.%s IS NULL OR ROW(",
-          lt, fn, tag, lt, tname, k, k, lt, tname, k, k, lt, tname, k, k, x, k, x, k, k);
+          lt, fn, tag, lt, tname, k, k, lt, tname, k, k, lt, tname, k, k, k, x, k, x, tname, k, k,
+          x, k, x, k, k);
     s_add_columns(self, b, "n.", 0);
     s_add(b, ")::text IS DISTINCT FROM ROW(");
     s_add_columns(self, b, "o.", 0);
     s_add(b,
-          ")::text)\n"
-          "      UNION ALL\n"
-          "      SELECT %s, o.%s::text FROM lt_old o WHERE o.%s IS NOT NULL\n"
-          "       AND NOT EXISTS (SELECT 1 FROM lt_new n WHERE n.%s%s = o.%s%s);\n"
+          ")::text);\n"
           "  ELSE\n"
           "    INSERT INTO %s.lt_pending (table_name, row_key)\n"
           "      SELECT %s, t.%s::text FROM %s t WHERE t.%s IS NOT NULL ORDER BY t.%s;\n"
@@ -411,7 +419,7 @@ static void s_script_function(s_pg_t *self, s_buf_t *b, const char *fn, const ch
           "  END IF;\n"
           "  RETURN NULL;\n"
           "END %s;\n",
-          tname, k, k, k, x, k, x, lt, tname, k, self->q_table, k, k, tname, tag);
+          lt, tname, k, self->q_table, k, k, tname, tag);
 }
 
 /* Lists every existing row when the table's triggers are new. rel is the
@@ -893,27 +901,31 @@ static int s_sink_sql(s_pg_t *self, char *err, size_t errlen)
     const lt_db_table_t *t = self->table;
     size_t k = t->n_columns;
     s_buf_t u = {0};
+    /* A key whose = ignores case (key_loose) is deleted only when its text
+     * is the tombstone's byte for byte, as the source reads it
+     * (s_source_sql): the tombstone of a key's old spelling must not
+     * delete the row of the new one. */
+    s_add(&u, "WITH d AS (DELETE FROM %s WHERE %s = ANY($%zu::%s[])", self->q_table, self->q_key,
+          k + 1, self->key_type);
+    if (self->key_loose)
+        s_add(&u, " AND %s::text COLLATE \"C\" = ANY($%zu::text[])", self->q_key, k + 1);
     s_add(&u,
-          "WITH d AS (DELETE FROM %s WHERE %s = ANY($%zu::%s[])), "
-          "c AS (INSERT INTO %s.lt_sink_cursor (stream, seq) VALUES ($%zu, $%zu::bigint) "
+          "), c AS (INSERT INTO %s.lt_sink_cursor (stream, seq) VALUES ($%zu, $%zu::bigint) "
           "ON CONFLICT (stream) DO UPDATE SET seq = EXCLUDED.seq) "
           "INSERT INTO %s (",
-          self->q_table, self->q_key, k + 1, self->key_type, self->q_lt, k + 2, k + 3,
-          self->q_table);
+          self->q_lt, k + 2, k + 3, self->q_table);
     s_add_columns(self, &u, "", 0);
     s_add(&u, ") SELECT * FROM unnest(");
     for (size_t i = 0; i < k; i++)
         s_add(&u, "%s$%zu::%s[]", i ? ", " : "", i + 1, self->col_types[i]);
-    s_add(&u, ") ON CONFLICT (%s) DO ", self->q_key);
-    if (k == 1)
-        s_add(&u, "NOTHING");
-    for (size_t i = 0, first = 1; i < k; i++) {
-        if (i == t->key)
-            continue;
+    /* Every column, the key too: under a key whose = ignores case, a key
+     * renamed only in case conflicts with the row of its old spelling,
+     * which must take the new one. */
+    s_add(&u, ") ON CONFLICT (%s) DO UPDATE SET ", self->q_key);
+    for (size_t i = 0; i < k; i++) {
         char *q = s_ident(self, t->columns[i]);
-        s_add(&u, "%s%s = EXCLUDED.%s", first ? "UPDATE SET " : ", ", q ? q : "", q ? q : "");
+        s_add(&u, "%s%s = EXCLUDED.%s", i ? ", " : "", q ? q : "", q ? q : "");
         free(q);
-        first = 0;
     }
     if (!(self->sql[ST_APPLY] = u.s)) {
         lt_err_set(err, errlen, "out of memory");
@@ -1113,26 +1125,38 @@ static int s_capture_exists(s_pg_t *self, int *present, char *err, size_t errlen
     return rc;
 }
 
-/* A key whose = ignores case needs triggers that match keys byte for byte
- * (s_script_function); a capture installed before them says so. */
+/* A capture installed by an older version is told to the operator, as
+ * --install replaces it (CREATE OR REPLACE, adapters/README.md). Under a
+ * key whose = ignores case, triggers that do not match keys byte for byte
+ * lose a key's old spelling: a warning. Triggers that list a changed key's
+ * new spelling before its old one (before S_CAPTURE_MARK) are right with
+ * the sinks of this version, which delete byte for byte, but an older sink
+ * whose key ignores case would delete the row: a note. */
 static int s_capture_stale(s_pg_t *self, char *err, size_t errlen)
 {
     char trig[300];
     snprintf(trig, sizeof trig, "lt_%s_update", self->table->name);
-    const char *vals[2] = {self->q_table, trig};
-    int64_t fresh = 0;
-    if (s_int(self,
-              "SELECT COALESCE(max(position('COLLATE \"C\"' in p.prosrc)), 0) FROM pg_trigger t "
-              "JOIN pg_proc p ON p.oid = t.tgfoid WHERE t.tgrelid = to_regclass($1) AND "
-              "t.tgname = $2",
-              2, vals, &fresh, "cannot read the change capture", err, errlen))
+    const char *vals[3] = {self->q_table, trig, S_CAPTURE_MARK};
+    char sql[] = "SELECT COALESCE(max(CASE WHEN position($3 in p.prosrc) > 0 THEN 2 ELSE 0 END + "
+                 "CASE WHEN position('COLLATE \"C\"' in p.prosrc) > 0 THEN 1 ELSE 0 END), 3) "
+                 "FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid "
+                 "WHERE t.tgrelid = to_regclass($1) AND t.tgname = $2";
+    int64_t has = 0;
+    if (s_int(self, sql, 3, vals, &has, "cannot read the change capture", err, errlen))
         return -1;
-    if (!fresh)
+    if (self->key_loose && !(has & 1))
         lt_warn("source",
                 "the key of table %s compares without case (citext, or a nondeterministic "
                 "collation), and its change capture predates the triggers that match keys byte "
                 "for byte: a key changed only in case would leave its old spelling at the "
                 "consumers; run the source with --install once",
+                self->table->name);
+    else if (!(has & 2))
+        lt_info("source",
+                "the change capture of table %s lists a changed key's new spelling before its "
+                "old one: an older lienthong sink whose key ignores case would delete the row "
+                "of a key changed only in case; run the source with --install once to list the "
+                "old one first",
                 self->table->name);
     return 0;
 }
@@ -1142,7 +1166,7 @@ static int s_capture_present(void *impl, int *present, char *err, size_t errlen)
     s_pg_t *self = impl;
     if (s_capture_exists(self, present, err, errlen))
         return -1;
-    return *present && self->key_loose ? s_capture_stale(self, err, errlen) : 0;
+    return *present ? s_capture_stale(self, err, errlen) : 0;
 }
 
 static int s_capture_install(void *impl, int *created, char *err, size_t errlen)

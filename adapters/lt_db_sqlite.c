@@ -230,8 +230,11 @@ static char *s_sql_select(sqlite3 *db, const lt_db_table_t *t)
     return s_sql_done(s);
 }
 
-/* INSERT ... ON CONFLICT(key) DO UPDATE SET c = excluded.c for every other
- * column, so applying a record twice gives the same row. */
+/* INSERT ... ON CONFLICT(key) DO UPDATE SET c = excluded.c for every
+ * column, so applying a record twice gives the same row. The key is set
+ * too: under a key that ignores case (NOCASE), a key renamed only in case
+ * conflicts with the row of its old spelling, which must take the new one
+ * (adapters/README.md, "Keys that ignore case"). */
 static char *s_sql_upsert(sqlite3 *db, const lt_db_table_t *t)
 {
     sqlite3_str *s = sqlite3_str_new(db);
@@ -240,22 +243,20 @@ static char *s_sql_upsert(sqlite3 *db, const lt_db_table_t *t)
     sqlite3_str_appendall(s, ") VALUES (");
     for (size_t i = 0; i < t->n_columns; i++)
         sqlite3_str_appendf(s, "%s?%d", i ? ", " : "", (int)i + 1); /* no %zu in SQLite */
-    sqlite3_str_appendf(s, ") ON CONFLICT(\"%w\") DO ", s_key(t));
-    if (t->n_columns == 1)
-        sqlite3_str_appendall(s, "NOTHING");
-    for (size_t i = 0, first = 1; i < t->n_columns; i++) {
-        if (i == t->key)
-            continue;
-        sqlite3_str_appendf(s, "%s\"%w\" = excluded.\"%w\"", first ? "UPDATE SET " : ", ",
-                            t->columns[i], t->columns[i]);
-        first = 0;
-    }
+    sqlite3_str_appendf(s, ") ON CONFLICT(\"%w\") DO UPDATE SET ", s_key(t));
+    for (size_t i = 0; i < t->n_columns; i++)
+        sqlite3_str_appendf(s, "%s\"%w\" = excluded.\"%w\"", i ? ", " : "", t->columns[i],
+                            t->columns[i]);
     return s_sql_done(s);
 }
 
+/* The key is matched under its own collation, for the index, and byte for
+ * byte (BINARY): under NOCASE the tombstone of a key's old spelling would
+ * delete the row of its new one. */
 static char *s_sql_delete(sqlite3 *db, const lt_db_table_t *t)
 {
-    return sqlite3_mprintf("DELETE FROM \"%w\" WHERE \"%w\" = ?1", t->name, s_key(t));
+    return sqlite3_mprintf("DELETE FROM \"%w\" WHERE \"%w\" = ?1 AND \"%w\" = ?1 COLLATE BINARY",
+                           t->name, s_key(t), s_key(t));
 }
 
 static const char *s_type_name(lt_db_type_t type)

@@ -6,7 +6,8 @@
  * an INSERT/UPDATE OR REPLACE deletes through another unique index, requeue and
  * pruning per table, two tables in one database, a table listed again,
  * the epoch shift, a database from before the table column, the row accessor, and
- * lt_db_apply writing a batch and the sink's cursor all or nothing. The
+ * lt_db_apply writing a batch and the sink's cursor all or nothing, a
+ * sink's NOCASE key renamed in case (the row kept, spelt anew). The
  * database is checked directly with SQLite beside the seam. (The
  * PostgreSQL backend has its own suite, test_db_pg.) */
 #include "unit_rejects.h"
@@ -827,6 +828,42 @@ static void test_apply_all_or_nothing(void)
     lt_db_destroy(&d);
 }
 
+/* A sink whose key is under NOCASE gets a key renamed only in case, abc-1
+ * to ABC-1, as the new spelling's row and the old spelling's tombstone, in
+ * either order and in one batch or two: the row stays, spelt ABC-1. The
+ * tombstone of abc-1 must not match the row of ABC-1 through the key's
+ * NOCASE =, nor the upsert keep the old spelling. */
+static void test_sink_nocase_key(void)
+{
+    char conf[600], err[512] = "", rows[256];
+    static const char *const cols[] = {"id", "name"};
+    path_of(conf, sizeof conf, "adapter.conf");
+    lt_db_table_t table = {"r", 2, cols, TYPES2, 0};
+    sqlite3 *raw = open_raw("sink_nocase.db", "CREATE TABLE r(id TEXT COLLATE NOCASE PRIMARY KEY, "
+                                              "name INTEGER)");
+    lt_db_t *d = lt_db_connect("sink_nocase.db", conf, LT_DB_SINK, &table, 0, err, sizeof err);
+    CU_ASSERT_FATAL(d != NULL);
+    row_t renamed = {"ABC-1", 2, 0};
+    lt_db_write_t up = {"ABC-1", 0, &renamed}, del = {"abc-1", 1, NULL};
+    const lt_db_write_t orders[4][2] = {{up, del}, {del, up}, {up, del}, {del, up}};
+    size_t failed = 99;
+    for (int i = 0; i < 4; i++) {
+        ut_sql_exec(raw, "DELETE FROM r; INSERT INTO r VALUES ('abc-1', 1)");
+        if (i < 2) { /* one batch */
+            CU_ASSERT(apply(d, orders[i], 2, i + 1, &failed, err, sizeof err) == 0);
+        } else { /* two */
+            CU_ASSERT(apply(d, &orders[i][0], 1, 2 * i, &failed, err, sizeof err) == 0);
+            CU_ASSERT(apply(d, &orders[i][1], 1, 2 * i + 1, &failed, err, sizeof err) == 0);
+        }
+        ut_sql_text(raw, "SELECT group_concat(id || '=' || name, ',') FROM r", rows, sizeof rows);
+        CU_ASSERT_STRING_EQUAL(rows, "ABC-1=2");
+        if (strcmp(rows, "ABC-1=2") != 0)
+            fprintf(stderr, "\n  order %d: the table holds '%s'\n", i, rows);
+    }
+    sqlite3_close(raw);
+    lt_db_destroy(&d);
+}
+
 /* A sink's replacement (PROTOCOL.md 8.2): in one transaction the table is
  * emptied and refilled in parts with the cursor; rolled back, the table
  * and cursor are as before; committed, only the new rows remain. */
@@ -900,6 +937,7 @@ int main(void)
         {"an unsigned 64-bit column keeps every value exactly", test_sink_uint64_exact},
         {"a NaN is kept, not stored as NULL", test_sink_nan},
         {"replacement: emptied and refilled in one transaction", test_replace_table},
+        {"a sink's NOCASE key renamed in case keeps its row, spelt anew", test_sink_nocase_key},
         {NULL, NULL},
     };
     return ut_main("db", suite_init, suite_clean, tests);
