@@ -53,6 +53,16 @@
 #define OID_FLOAT4 700
 #define OID_FLOAT8 701
 
+/* The settings that shape a value's text, pinned in every session, in the
+ * installation script and in the trigger function (adapters/README.md,
+ * "Connection settings"): left to the server's defaults, a role's, PGTZ or
+ * the writing application's session, the same timestamptz, interval, date
+ * or float would have other text in another session, and a key listed by
+ * the trigger would not be the key the source reads. */
+#define S_PINNED(set, sep)                                                                         \
+    set "DateStyle = 'ISO, YMD'" sep set "extra_float_digits = 3" sep set                          \
+        "TimeZone = 'UTC'" sep set "IntervalStyle = 'iso_8601'"
+
 #define NAME_MAX_LEN 512
 #define PRUNE_EVERY  20000
 /* The advisory lock that serialises creating the lt_ tables ("lienthon"). */
@@ -374,9 +384,11 @@ static int s_add_columns(s_pg_t *self, s_buf_t *b, const char *prefix, int key_t
  * old one first, as the SQLite backend does: a consumer then deletes the
  * old spelling before it writes the new one, and even a sink whose key
  * ignores case and that matches the old spelling to the row keeps the
- * row). S_CAPTURE_MARK, a comment of the body, tells this body from one
- * installed before (s_capture_stale). */
-#define S_CAPTURE_MARK "-- lienthong change capture 2 (adapters/README.md)"
+ * row). The function runs under the session's settings (S_PINNED), so
+ * that a key's text is the one the source reads back, whatever the
+ * writer's session. S_CAPTURE_MARK, a comment of the body, tells this body
+ * from one installed before (s_capture_stale). */
+#define S_CAPTURE_MARK "-- lienthong change capture 3 (adapters/README.md)"
 static void s_script_function(s_pg_t *self, s_buf_t *b, const char *fn, const char *tname,
                               const char *tag)
 {
@@ -387,7 +399,7 @@ static void s_script_function(s_pg_t *self, s_buf_t *b, const char *fn, const ch
     const char *x = self->key_loose ? "::text COLLATE \"C\"" : "";
     s_add(b,
           "CREATE OR REPLACE FUNCTION %s.%s() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER\n"
-          "  SET search_path = pg_catalog, pg_temp AS %s\n"
+          "  SET search_path = pg_catalog, pg_temp %s AS %s\n"
           "BEGIN\n"
           "  " S_CAPTURE_MARK "\n"
           "  IF TG_OP = 'INSERT' THEN\n"
@@ -403,8 +415,8 @@ static void s_script_function(s_pg_t *self, s_buf_t *b, const char *fn, const ch
           "      UNION ALL\n"
           "      SELECT %s, n.%s::text FROM lt_new n LEFT JOIN lt_old o ON o.%s%s = n.%s%s\n"
           "       WHERE n.%s IS NOT NULL AND (o.%s IS NULL OR ROW(",
-          lt, fn, tag, lt, tname, k, k, lt, tname, k, k, lt, tname, k, k, k, x, k, x, tname, k, k,
-          x, k, x, k, k);
+          lt, fn, S_PINNED("SET ", " "), tag, lt, tname, k, k, lt, tname, k, k, lt, tname, k, k, k,
+          x, k, x, tname, k, k, x, k, x, k, k);
     s_add_columns(self, b, "n.", 0);
     s_add(b, ")::text IS DISTINCT FROM ROW(");
     s_add_columns(self, b, "o.", 0);
@@ -526,6 +538,8 @@ static char *s_script(s_pg_t *self)
           "CREATE INDEX IF NOT EXISTS lt_changes_table_id ON %s.lt_changes (table_name, id);\n"
           "CREATE TABLE IF NOT EXISTS %s.lt_rejects (" S_REJECTS_COLS ");\n",
           self->q_table, lt, tag, cap, lt, lt, lt, tag, lt, lt, lt, lt);
+    /* The keys the seed lists are text as the source reads them. */
+    s_add(&b, "%s;\n", S_PINNED("SET LOCAL ", "; "));
     s_script_function(self, &b, fn, tname, tag);
     s_script_seed(self, &b, ins, tname, rel, tag);
     s_script_triggers(self, &b, fn, (const char *const *)trig);
@@ -742,9 +756,12 @@ static int s_setup(s_pg_t *self, char *err, size_t errlen)
         return -1;
     }
     /* DEALLOCATE: a setup again on the same connection (after one failed
-     * part way) prepares its statements again. */
-    if (s_exec(self, "DEALLOCATE ALL; SET DateStyle = 'ISO, YMD'; SET extra_float_digits = 3",
-               "cannot set the session up", err, errlen))
+     * part way) prepares its statements again. The settings are pinned
+     * (S_PINNED): the same value is published with the same text after a
+     * change of the server's configuration, and a sink reads a time
+     * without an offset in the same zone. */
+    if (s_exec(self, "DEALLOCATE ALL; " S_PINNED("SET ", "; "), "cannot set the session up", err,
+               errlen))
         return -1;
     int sink = self->role == LT_DB_SINK;
     if (s_prepare_tables(self, sink && self->create, err, errlen))
@@ -1128,10 +1145,11 @@ static int s_capture_exists(s_pg_t *self, int *present, char *err, size_t errlen
 /* A capture installed by an older version is told to the operator, as
  * --install replaces it (CREATE OR REPLACE, adapters/README.md). Under a
  * key whose = ignores case, triggers that do not match keys byte for byte
- * lose a key's old spelling: a warning. Triggers that list a changed key's
- * new spelling before its old one (before S_CAPTURE_MARK) are right with
- * the sinks of this version, which delete byte for byte, but an older sink
- * whose key ignores case would delete the row: a note. */
+ * lose a key's old spelling. Triggers from before S_CAPTURE_MARK list a
+ * key's text under the writer's settings, which the source may not read
+ * back (a date written under DateStyle DMY stops the feed), and a changed
+ * key's new spelling before its old one, which an older sink whose key
+ * ignores case answers by deleting the row. */
 static int s_capture_stale(s_pg_t *self, char *err, size_t errlen)
 {
     char trig[300];
@@ -1152,11 +1170,11 @@ static int s_capture_stale(s_pg_t *self, char *err, size_t errlen)
                 "consumers; run the source with --install once",
                 self->table->name);
     else if (!(has & 2))
-        lt_info("source",
-                "the change capture of table %s lists a changed key's new spelling before its "
-                "old one: an older lienthong sink whose key ignores case would delete the row "
-                "of a key changed only in case; run the source with --install once to list the "
-                "old one first",
+        lt_warn("source",
+                "the change capture of table %s predates the triggers that list each key's text "
+                "under fixed settings (a date or time key written under other settings might "
+                "not be read back) and a changed key's old spelling before its new one; run "
+                "the source with --install once",
                 self->table->name);
     return 0;
 }

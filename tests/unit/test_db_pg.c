@@ -13,11 +13,12 @@
  * cursor passed the other, never skipped), two tables in one database (own
  * changes, cursors and pruning), the capture's high-water mark, a relist
  * and the epoch shift,
- * NOTIFY waking the reader, a char(n) key (the row's key is the change's),
- * a key that ignores case renamed in case (old key listed first; a sink
- * keeps the row, spelt anew), a capture from an older version (told at
- * start, upgraded by --install),
- * table names that SQL must quote (and one too long for trigger names),
+ * NOTIFY waking the reader, the session's settings (a timestamptz and an
+ * interval read alike whatever the server's defaults or the writer's
+ * session), a char(n) key (the row's key is the change's), a key that
+ * ignores case renamed in case (old key listed first; a sink keeps the
+ * row, spelt anew), a capture from an older version (told at start,
+ * upgraded by --install), table names that SQL must quote (and one too long for trigger names),
  * types in both directions, the sink's batch (collapsed per key, all or
  * nothing with its cursor), a value too long for its column (refused,
  * never cut), a table that cannot take upserts, a setup that failed part
@@ -109,7 +110,7 @@ static const lt_db_type_t TYPES2[] = {LT_DB_TEXT, LT_DB_TEXT};
 
 typedef struct {
     int64_t id[32];
-    char key[32][16];
+    char key[32][32];
     char name[32][32]; /* "-" for a tombstone, "" for NULL */
     size_t n;
 } changes_t;
@@ -509,7 +510,7 @@ static void downgrade_capture(const char *t, int exact)
     snprintf(sql, sizeof sql,
              "DO $x$ DECLARE src text; BEGIN SELECT prosrc INTO src FROM pg_proc "
              "WHERE proname = 'lt_%s_capture'; src := replace(src, '-- lienthong change "
-             "capture 2', '--'); %s EXECUTE format('CREATE OR REPLACE FUNCTION lt_%s_capture() "
+             "capture ', '--'); %s EXECUTE format('CREATE OR REPLACE FUNCTION lt_%s_capture() "
              "RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, "
              "pg_temp AS %%L', src); END $x$",
              t, exact ? "" : "src := replace(src, '::text COLLATE \"C\"', '');", t);
@@ -519,10 +520,10 @@ static void downgrade_capture(const char *t, int exact)
     PQfinish(o);
 }
 
-/* A capture an older lienthong installed is told at start (a warning for
- * a key that compares without case and triggers that do not match keys
- * byte for byte, else a note), and --install brings it up to date: the
- * function is replaced, the change list kept. */
+/* A capture an older lienthong installed is told at start (for a key that
+ * compares without case and triggers that do not match keys byte for
+ * byte, as such), and --install brings it up to date: the function is
+ * replaced, the change list kept. */
 static void test_capture_upgraded(void)
 {
     fresh("CREATE EXTENSION IF NOT EXISTS citext; "
@@ -650,6 +651,72 @@ static void test_types(void)
     CU_ASSERT(lt_db_read_row(d, "k1", on_typed, &called, err, sizeof err) == 1);
     CU_ASSERT(lt_db_read_row(d, "k2", on_typed, &called, err, sizeof err) == 0);
     CU_ASSERT(called == 1);
+    lt_db_destroy(&d);
+}
+
+/* The text of a timestamptz and an interval does not depend on the
+ * server's defaults: under a database whose TimeZone and IntervalStyle are
+ * others, the row reads in UTC and ISO 8601 (adapters/README.md). */
+static int on_times(void *arg, const lt_db_row_t *row, char *err, size_t errlen)
+{
+    char *out = arg;
+    const char *at = lt_db_row_text(row, 1), *span = lt_db_row_text(row, 2);
+    snprintf(out, 128, "%s|%s", at ? at : "NULL", span ? span : "NULL");
+    (void)err;
+    (void)errlen;
+    return 0;
+}
+
+static void test_session_settings(void)
+{
+    fresh("CREATE TABLE tz(k text PRIMARY KEY, at timestamptz, span interval);"
+          "INSERT INTO tz VALUES ('k1', '2026-05-02 10:30:00+07', '1 day 2 hours 3.5 seconds')");
+    char sql[256], text[128] = "", err[1024] = "";
+    snprintf(sql, sizeof sql,
+             "ALTER DATABASE %s SET TimeZone = 'Asia/Ho_Chi_Minh';"
+             "ALTER DATABASE %s SET IntervalStyle = 'postgres'",
+             g_db, g_db);
+    PGconn *o = lt_pg_as(&g_pg, g_db, OWNER);
+    CU_ASSERT_FATAL(o != NULL);
+    CU_ASSERT(lt_pg_exec(o, sql) == 0);
+    PQfinish(o);
+    o = lt_pg_as(&g_pg, g_db, OWNER); /* a session of the new defaults */
+    CU_ASSERT_FATAL(o != NULL);
+    lt_pg_text(o, "SELECT at || '|' || span FROM tz", text, sizeof text);
+    CU_ASSERT_STRING_EQUAL(text, "2026-05-02 10:30:00+07|1 day 02:00:03.5");
+    PQfinish(o);
+    static const char *const cols[] = {"k", "at", "span"};
+    static const lt_db_type_t types[] = {LT_DB_TEXT, LT_DB_TEXT, LT_DB_TEXT};
+    lt_db_t *d = open_seam(LT_DB_SOURCE, "tz", cols, types, 3, 0);
+    CU_ASSERT(lt_db_read_row(d, "k1", on_times, text, err, sizeof err) == 1);
+    CU_ASSERT_STRING_EQUAL(text, "2026-05-02 03:30:00+00|P1DT2H3.5S");
+    lt_db_destroy(&d);
+}
+
+/* A key whose text depends on the settings (a timestamptz) is listed as the
+ * source reads it, whatever the session that wrote the row or ran the
+ * printed installation: else its tombstone would not be its row's key. */
+static void test_key_text_pinned(void)
+{
+    fresh("CREATE TABLE tk(k timestamptz PRIMARY KEY, d date);"
+          "INSERT INTO tk VALUES ('2026-05-02 10:30:00+07', '1984-05-02')");
+    static const char *const OTHER =
+        "SET TimeZone = 'Asia/Ho_Chi_Minh'; SET DateStyle = 'SQL, DMY'";
+    static const char *const cols[] = {"k", "d"};
+    lt_db_t *d = open_seam(LT_DB_SOURCE, "tk", cols, TYPES2, 2, 0);
+    char err[1024] = "";
+    char *script = lt_db_capture_script(d, err, sizeof err);
+    PGconn *o = lt_pg_as(&g_pg, g_db, OWNER);
+    CU_ASSERT_FATAL(script != NULL && o != NULL);
+    CU_ASSERT(lt_pg_exec(o, OTHER) == 0 && lt_pg_exec(o, script) == 0);
+    PQfinish(o);
+    free(script);
+    app(OTHER);
+    app("INSERT INTO tk VALUES ('2026-05-03 01:00:00+07', '1990-11-20')");
+    changes_t c;
+    CU_ASSERT(read_changes(d, 0, 100, &c) == 2);
+    CU_ASSERT_STRING_EQUAL(show(&c), "2026-05-02 03:30:00+00=1984-05-02 "
+                                     "2026-05-02 18:00:00+00=1990-11-20");
     lt_db_destroy(&d);
 }
 
@@ -1051,6 +1118,9 @@ int main(void)
          test_capture_upgraded},
         {"table names to quote, and one too long", test_odd_table_names},
         {"types of a row", test_types},
+        {"timestamptz and interval read in UTC and ISO 8601", test_session_settings},
+        {"a timestamptz key is listed as read, whatever the writer's session",
+         test_key_text_pinned},
         {"sink: a batch and its cursor, all or nothing", test_sink_batch},
         {"sink replacement: emptied and refilled in one transaction", test_sink_replace},
         {"sink: the table must take upserts by key", test_sink_table_must_fit},
