@@ -1785,14 +1785,32 @@ static const char *s_value(const lt_db_row_t *row, size_t i)
     return PQgetvalue(r->res, r->row, r->off + (int)i);
 }
 
+/* A float column read as an integer, as SQLite's sqlite3_column_int64
+ * does: toward zero, clamped to the 64-bit range (a NaN, which SQLite
+ * stores as NULL, is 0). Converting a NaN, an infinity or a value out of
+ * range with a plain cast would be undefined behaviour. The row mapping
+ * never asks: a REAL column for an integer field is a mapping error
+ * naming it (lt_rowmap.c). */
+static int64_t s_float_int(const char *v)
+{
+    double d = strtod(v, NULL);
+    if (d != d)
+        return 0;
+    if (d >= 9223372036854775808.0) /* 2^63 */
+        return INT64_MAX;
+    if (d <= -9223372036854775808.0)
+        return INT64_MIN;
+    return (int64_t)d;
+}
+
 static int64_t s_row_int(const lt_db_row_t *row, size_t i)
 {
     const char *v = s_value(row, i);
-    if (PQftype(s_r(row)->res, s_r(row)->off + (int)i) == OID_BOOL)
+    Oid type = PQftype(s_r(row)->res, s_r(row)->off + (int)i);
+    if (type == OID_BOOL)
         return v[0] == 't';
-    if (PQftype(s_r(row)->res, s_r(row)->off + (int)i) == OID_FLOAT4 ||
-        PQftype(s_r(row)->res, s_r(row)->off + (int)i) == OID_FLOAT8)
-        return (int64_t)strtod(v, NULL);
+    if (type == OID_FLOAT4 || type == OID_FLOAT8)
+        return s_float_int(v);
     return strtoll(v, NULL, 10);
 }
 

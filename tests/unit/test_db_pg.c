@@ -18,9 +18,10 @@
  * session), a char(n) key (the row's key is the change's), a key that
  * ignores case renamed in case (old key listed first; a sink keeps the
  * row, spelt anew), a capture from an older version (told at start,
- * upgraded by --install), table names that SQL must quote (and one too long for trigger names),
- * types in both directions, the sink's batch (collapsed per key, all or
- * nothing with its cursor), a value too long for its column (refused,
+ * upgraded by --install), a float read as an integer (clamped), table
+ * names that SQL must quote (and one too long for trigger names), types in
+ * both directions, the sink's batch (collapsed per key, all or nothing
+ * with its cursor), a value too long for its column (refused,
  * never cut), a table that cannot take upserts, a setup that failed part
  * way done again, a wrong password or database, and a server restart and
  * crash in the middle (the connection comes back, nothing is lost). */
@@ -30,6 +31,7 @@
 #include "pg_util.h"
 #include "unit_rejects.h"
 
+#include <inttypes.h>
 #include <poll.h>
 #include <unistd.h>
 
@@ -720,6 +722,42 @@ static void test_key_text_pinned(void)
     lt_db_destroy(&d);
 }
 
+/* A float column read as an integer (lt_db_row_int): toward zero and
+ * clamped, as SQLite does; a NaN is 0. A plain cast of these values is
+ * undefined behaviour. */
+static int on_float_int(void *arg, const lt_db_row_t *row, char *err, size_t errlen)
+{
+    int64_t *out = arg;
+    CU_ASSERT(lt_db_row_type(row, 1) == LT_DB_REAL);
+    *out = lt_db_row_int(row, 1);
+    (void)err;
+    (void)errlen;
+    return 0;
+}
+
+static void test_float_as_int(void)
+{
+    fresh("CREATE TABLE f(k text PRIMARY KEY, r float8);"
+          "INSERT INTO f VALUES ('nan', 'NaN'), ('inf', 'Infinity'), ('-inf', '-Infinity'), "
+          "('big', 1e300), ('-big', -1e300), ('2^63', 9223372036854775808), ('-2.5', -2.5), "
+          "('max', 9223372036854774784)");
+    static const char *const cols[] = {"k", "r"};
+    static const lt_db_type_t types[] = {LT_DB_TEXT, LT_DB_REAL};
+    lt_db_t *d = open_seam(LT_DB_SOURCE, "f", cols, types, 2, 0);
+    static const char *const keys[] = {"nan", "inf", "-inf", "big", "-big", "2^63", "-2.5", "max"};
+    static const int64_t want[] = {0,         INT64_MAX, INT64_MIN, INT64_MAX,
+                                   INT64_MIN, INT64_MAX, -2,        9223372036854774784LL};
+    char err[1024] = "";
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+        int64_t v = 42;
+        CU_ASSERT(lt_db_read_row(d, keys[i], on_float_int, &v, err, sizeof err) == 1);
+        CU_ASSERT(v == want[i]);
+        if (v != want[i])
+            fprintf(stderr, "\n  %s read as %" PRId64 "\n", keys[i], v);
+    }
+    lt_db_destroy(&d);
+}
+
 /* ---- the sink --------------------------------------------------------- */
 
 typedef struct {
@@ -1121,6 +1159,7 @@ int main(void)
         {"timestamptz and interval read in UTC and ISO 8601", test_session_settings},
         {"a timestamptz key is listed as read, whatever the writer's session",
          test_key_text_pinned},
+        {"a float read as an integer: clamped, never undefined", test_float_as_int},
         {"sink: a batch and its cursor, all or nothing", test_sink_batch},
         {"sink replacement: emptied and refilled in one transaction", test_sink_replace},
         {"sink: the table must take upserts by key", test_sink_table_must_fit},
