@@ -1,7 +1,8 @@
 /* test_rowmap: CUnit suite for the adapters' building blocks:
  * adapters/lt_rowmap (row -> Population record -> row round trip through
  * the database seam, with enum fields given as integers, names and numeric
- * text; config errors naming file:line), the source adapter's
+ * text, a REAL column for an integer field refused; config errors naming
+ * file:line), the source adapter's
  * change-tracking triggers and strict configuration, and demo/lt_popgen
  * (same seed -> same table digest, 12-digit personal ids, NFC names; the
  * insurance cards and vaccinations of those citizens are deterministic and
@@ -229,6 +230,32 @@ static void test_round_trip_population(void)
     lt_db_destroy(&dst);
     lt_rowmap_destroy(&m);
     CU_ASSERT(m == NULL);
+    lt_rowmap_destroy(&m);
+}
+
+/* A REAL column for an integer field is a mapping error naming the field,
+ * whatever its value (a fraction, one beyond every integer type, one
+ * beyond the 64-bit range): never converted, so no value can be cut or
+ * overflow (the backends' lt_db_row_int only clamps). */
+static void test_real_for_integer_refused(void)
+{
+    char err[512] = "";
+    lt_rowmap_t *m = load_map("real.conf", ALL_COLUMNS, "personal_id", NULL, err, sizeof err);
+    CU_ASSERT_FATAL(m != NULL);
+    lt_db_t *t = open_table(m, "real.db", "t");
+    sqlite3 *db = open_db("real.db");
+    ut_sql_exec(db, "INSERT INTO t (personal_id, sex) VALUES ('a', 1.5), ('b', 1e300), "
+                    "('c', -9.3e18)");
+    static const char *const ids[] = {"a", "b", "c"};
+    for (size_t i = 0; i < 3; i++) {
+        uint8_t *buf = NULL;
+        err[0] = 0;
+        CU_ASSERT(pack_row(m, t, ids[i], &buf, err, sizeof err) == -1);
+        CU_ASSERT(strstr(err, "cannot fill field lienthong.records.Population.sex") != NULL);
+        free(buf);
+    }
+    sqlite3_close(db);
+    lt_db_destroy(&t);
     lt_rowmap_destroy(&m);
 }
 
@@ -691,6 +718,7 @@ int main(void)
     static const ut_test_t tests[] = {
         {"row -> Population -> row round trip", test_round_trip_population},
         {"enum columns as integers, names and numeric text", test_enum_text_forms},
+        {"a REAL column for an integer field is refused", test_real_for_integer_refused},
         {"key override, quoted identifiers, delete", test_key_override_and_delete},
         {"mapping errors name file:line", test_config_errors},
         {"a blob the backend cannot read fails the row", test_blob_failure_fails_pack},
