@@ -1155,10 +1155,11 @@ static int s_capture_stale(s_pg_t *self, char *err, size_t errlen)
     char trig[300];
     snprintf(trig, sizeof trig, "lt_%s_update", self->table->name);
     const char *vals[3] = {self->q_table, trig, S_CAPTURE_MARK};
-    char sql[] = "SELECT COALESCE(max(CASE WHEN position($3 in p.prosrc) > 0 THEN 2 ELSE 0 END + "
-                 "CASE WHEN position('COLLATE \"C\"' in p.prosrc) > 0 THEN 1 ELSE 0 END), 3) "
-                 "FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid "
-                 "WHERE t.tgrelid = to_regclass($1) AND t.tgname = $2";
+    static const char sql[] =
+        "SELECT COALESCE(max(CASE WHEN position($3 in p.prosrc) > 0 THEN 2 ELSE 0 END + "
+        "CASE WHEN position('COLLATE \"C\"' in p.prosrc) > 0 THEN 1 ELSE 0 END), 3) "
+        "FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid "
+        "WHERE t.tgrelid = to_regclass($1) AND t.tgname = $2";
     int64_t has = 0;
     if (s_int(self, sql, 3, vals, &has, "cannot read the change capture", err, errlen))
         return -1;
