@@ -215,12 +215,12 @@ int lt_db_cursor_forget(lt_db_t *self, const char *name, int *found, char *err, 
 
 /* The table lt_rejects keeps, per dataset, key and kind, the reasons the
  * row was last refused ("rule": by the owner's gateway; "reference": a
- * reference check failed), the change's source cursor, when it was first
- * and last refused and how many times. It is created with the cursor
- * table. */
+ * reference check failed; "mapping": the source could not convert the row
+ * into a record), the change's source cursor, when it was first and last
+ * refused and how many times. It is created with the cursor table. */
 typedef struct {
     const char *dataset, *key;
-    const char *kind;    /* "rule" or "reference" */
+    const char *kind;    /* "rule", "reference" or "mapping" */
     const char *reasons; /* NULL: the row passed, its reject of this kind goes */
     const char *cursor;  /* the change's source cursor */
     const char *at;      /* UTC time, "YYYY-MM-DDTHH:MM:SSZ" */

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistr.h>
 
 typedef struct {
     const ProtobufCFieldDescriptor *field;
@@ -364,23 +365,54 @@ static int s_set_int(void *p, const ProtobufCFieldDescriptor *f, const lt_db_row
     }
 }
 
-/* s_set_field's failures: the value does not convert to the field, or
- * the backend could not give the value at all (out of memory). They need
- * different messages: the second is no fault of the agency's data. */
-enum { S_MISMATCH = -1, S_UNREADABLE = -2 };
+/* s_set_field's failures: the value does not convert to the field, is
+ * text that is not UTF-8 or holds a NUL, or the backend could not give the
+ * value at all (out of memory). They need different messages: the last is
+ * no fault of the agency's data. */
+enum { S_MISMATCH = -1, S_UNREADABLE = -2, S_NOT_UTF8 = -3, S_NUL = -4 };
 
-/* Sets one field from column c; the column is not NULL. 0 or S_*. */
+/* A string field from column c. Its text must be UTF-8 without NUL: the
+ * owner's gateway checks every string of every record (PROTOCOL.md 4.5)
+ * and refuses the whole Publish otherwise, and a NUL would cut the text
+ * short unseen. A TEXT value in a legacy 8-bit encoding (TCVN3, VNI,
+ * Windows-1258; a PostgreSQL SQL_ASCII database) fails here, on its own.
+ * *at is the first bad byte (from 0) for S_NOT_UTF8. */
+static int s_set_string(const char **p, const lt_db_row_t *row, size_t c, lt_db_type_t type,
+                        size_t *at)
+{
+    if (type == LT_DB_BLOB)
+        return S_MISMATCH;
+    const char *s = lt_db_row_text(row, c);
+    if (!s)
+        return S_UNREADABLE;
+    size_t len = strlen(s);
+    /* Only TEXT can hold a NUL; its length is the value's, not strlen's.
+     * The text is read first: the bytes' length does not convert it. */
+    const void *bytes;
+    if (type == LT_DB_TEXT && lt_db_row_blob(row, c, &bytes, &len) != 0)
+        return S_UNREADABLE;
+    if (strlen(s) != len)
+        return S_NUL;
+    const uint8_t *bad = u8_check((const uint8_t *)s, len);
+    if (bad) {
+        *at = (size_t)(bad - (const uint8_t *)s);
+        return S_NOT_UTF8;
+    }
+    *p = s;
+    return 0;
+}
+
+/* Sets one field from column c; the column is not NULL. 0 or S_* (*at as
+ * s_set_string). */
 static int s_set_field(void *msg, const ProtobufCFieldDescriptor *f, const lt_db_row_t *row,
-                       size_t c)
+                       size_t c, size_t *at)
 {
     void *p = (uint8_t *)msg + f->offset;
     lt_db_type_t type = lt_db_row_type(row, c);
     double d;
     switch (f->type) {
     case PROTOBUF_C_TYPE_STRING:
-        if (type == LT_DB_BLOB || !(*(const char **)p = lt_db_row_text(row, c)))
-            return -1;
-        return 0;
+        return s_set_string((const char **)p, row, c, type, at);
     case PROTOBUF_C_TYPE_BYTES: {
         ProtobufCBinaryData *b = p;
         const void *data;
@@ -426,6 +458,33 @@ static const char *s_expected(const ProtobufCFieldDescriptor *f)
     }
 }
 
+/* Says why field f of the record could not be filled; returns the code
+ * lt_rowmap_pack gives. */
+static int s_why(const lt_rowmap_t *self, const ProtobufCFieldDescriptor *f, int set, size_t at,
+                 char *err, size_t errlen)
+{
+    const char *type = self->desc->name;
+    if (set == S_UNREADABLE) {
+        lt_err_set(err, errlen,
+                   "cannot fill field %s.%s: the database's value could not be read "
+                   "(out of memory)",
+                   type, f->name);
+        return -1;
+    }
+    if (set == S_NOT_UTF8)
+        lt_err_set(err, errlen,
+                   "cannot fill field %s.%s: the text is not valid UTF-8 at byte %zu (a "
+                   "legacy encoding such as TCVN3, VNI or Windows-1258?)",
+                   type, f->name, at + 1);
+    else if (set == S_NUL)
+        lt_err_set(err, errlen, "cannot fill field %s.%s: the text contains a NUL byte", type,
+                   f->name);
+    else
+        lt_err_set(err, errlen, "cannot fill field %s.%s: expected %s", type, f->name,
+                   s_expected(f));
+    return LT_ROWMAP_BAD_VALUE;
+}
+
 int lt_rowmap_pack(const lt_rowmap_t *self, const lt_db_row_t *row, uint8_t **buf, size_t *len,
                    size_t *bad, char *err, size_t errlen)
 {
@@ -446,19 +505,11 @@ int lt_rowmap_pack(const lt_rowmap_t *self, const lt_db_row_t *row, uint8_t **bu
         const s_entry_t *e = &self->entries[i];
         if (lt_db_row_null(row, i))
             continue;
-        int set = s_set_field(msg, e->field, row, i);
-        if (set == S_UNREADABLE) {
-            *bad = i;
-            lt_err_set(err, errlen,
-                       "cannot fill field %s.%s: the database's value could not be read "
-                       "(out of memory)",
-                       self->desc->name, e->field->name);
-            goto out;
-        }
+        size_t at = 0;
+        int set = s_set_field(msg, e->field, row, i, &at);
         if (set != 0) {
             *bad = i;
-            lt_err_set(err, errlen, "cannot fill field %s.%s: expected %s", self->desc->name,
-                       e->field->name, s_expected(e->field));
+            rc = s_why(self, e->field, set, at, err, errlen);
             goto out;
         }
         s_mark_present(msg, e->field);
@@ -482,13 +533,14 @@ int lt_rowmap_pack_row(const lt_rowmap_t *self, const lt_db_row_t *row, uint8_t 
 {
     size_t bad = self->n;
     char why[256];
-    if (lt_rowmap_pack(self, row, buf, len, &bad, why, sizeof why) == 0)
+    int rc = lt_rowmap_pack(self, row, buf, len, &bad, why, sizeof why);
+    if (rc == 0)
         return 0;
     if (bad < self->n)
         lt_err_set(err, errlen, "column '%s' %s", self->entries[bad].column, why);
     else
         lt_err_set(err, errlen, "%s", why);
-    return -1;
+    return rc;
 }
 
 /* ---- record -> row -------------------------------------------------- */

@@ -9,7 +9,8 @@
  * and packed record -> the values of an upsert (sink adapter). Rows are read
  * and written through the database seam (lt_db.h), never a backend's API.
  *
- * Conversions (row -> record): TEXT and INTEGER columns fill string fields;
+ * Conversions (row -> record): TEXT and INTEGER columns fill string fields
+ * (TEXT only when it is UTF-8 without NUL);
  * INTEGER fills integer, bool and enum fields; TEXT is accepted for an enum
  * as a value name ("CITIZEN_DECEASED") or a decimal number, and for integer
  * and bool fields as a decimal number; REAL fills float/double; BLOB fills
@@ -53,16 +54,23 @@ const ProtobufCMessageDescriptor *lt_rowmap_descriptor(const lt_rowmap_t *self);
  * The description borrows from the mapping and from `table`. */
 void lt_rowmap_table(const lt_rowmap_t *self, const char *table, lt_db_table_t *out);
 
+/* lt_rowmap_pack's failure when the row itself is at fault: a column's
+ * value does not convert to its field (an unknown enum name, a number out
+ * of range), or is text that is not UTF-8 or holds a NUL, which no record
+ * may carry (PROTOCOL.md 4.5). The same row fails again until it is
+ * changed; -1 is any other failure (out of memory). */
+#define LT_ROWMAP_BAD_VALUE (-2)
+
 /* Fills a freshly initialised record from `row`, whose columns are the
  * mapped columns in mapping order (as lt_db_read_row gives them), and packs
  * it. On success *buf is a malloc'd buffer of *len bytes (the caller frees
- * it) and 0 is returned; otherwise -1 with err naming the column (never its
- * value). */
+ * it) and 0 is returned; otherwise LT_ROWMAP_BAD_VALUE or -1 with err
+ * naming the column (never its value). */
 int lt_rowmap_pack_row(const lt_rowmap_t *self, const lt_db_row_t *row, uint8_t **buf, size_t *len,
                        char *err, size_t errlen) __attribute__((warn_unused_result));
 /* The same, telling which column failed: *bad is its index (or the size of
  * the mapping when no column is to blame) and err says why, without the
- * column's name. */
+ * column's name. Returns 0, LT_ROWMAP_BAD_VALUE or -1. */
 int lt_rowmap_pack(const lt_rowmap_t *self, const lt_db_row_t *row, uint8_t **buf, size_t *len,
                    size_t *bad, char *err, size_t errlen) __attribute__((warn_unused_result));
 

@@ -36,6 +36,8 @@
 #include "lt_rules.h"
 #include "lt_rowmap.h"
 #include "lt_schema.h"
+#include "lt_limits.h"
+#include "lt_valid.h"
 #include "lt_wire.h"
 
 #include <errno.h>
@@ -59,19 +61,6 @@
 #define SYNC_CHUNK      50000 /* changes numbered at once (PostgreSQL) */
 #define REFUSALS_LOGGED 20    /* refusals logged one by one per report interval */
 
-typedef struct {
-    uint64_t request_id;
-    int64_t first_id, last_id; /* change ids covered */
-    size_t n_changes;
-    uint8_t *frame; /* the packed Envelope, resent as is */
-    size_t frame_len;
-    int64_t sent_ms;
-    int acked;                  /* stored by the gateway, or queued again */
-    int failed;                 /* waiting to be sent again (retry_at) */
-    int requeued;               /* done because its keys were queued again */
-    Lienthong__PublishAck *ack; /* the ack, kept when it lists refusals */
-} s_flight_t;
-
 /* One change read from the database, before packing. */
 typedef struct {
     int64_t id;
@@ -79,7 +68,24 @@ typedef struct {
     uint8_t *payload;
     size_t len;
     int deleted;
+    char *why; /* the row cannot be mapped (a mapping reject): why; else NULL */
 } s_change_t;
+
+typedef struct {
+    uint64_t request_id;
+    int64_t first_id, last_id; /* change ids covered */
+    int64_t sent_last_id;      /* the last one in the frame (0: none) */
+    size_t n_changes;
+    uint8_t *frame; /* the packed Envelope, resent as is; NULL when nothing to send */
+    size_t frame_len;
+    int64_t sent_ms;
+    int acked;                  /* stored by the gateway, or queued again */
+    int failed;                 /* waiting to be sent again (retry_at) */
+    int requeued;               /* done because its keys were queued again */
+    Lienthong__PublishAck *ack; /* the ack, kept when it lists refusals */
+    s_change_t *unmapped;       /* changes left out: mapping rejects (id, key, why) */
+    size_t n_unmapped;
+} s_flight_t;
 
 typedef struct lt_source_feed s_feed_t;
 
@@ -104,6 +110,7 @@ struct lt_source_feed {
     int started;    /* cursor loaded, epoch set */
     int64_t cursor; /* last acknowledged change id, durable */
     int64_t shift;  /* added to change ids to make source cursors (epochs) */
+    int shift_unsaved; /* shift is not stored yet: store before the first Publish */
     int64_t next;   /* last change id put into a Publish */
     int short_read; /* the last read found fewer changes than asked */
     s_flight_t flights[MAX_FLIGHT];
@@ -118,6 +125,7 @@ struct lt_source_feed {
     uint64_t ref_failed; /* reference checks failed */
     int64_t rejects;     /* rows in lt_rejects for the dataset */
     uint64_t refused;    /* changes the owner's rules refused */
+    uint64_t unmapped;   /* changes the mapping could not convert */
     unsigned logged;     /* refusals logged one by one this report interval */
     int ask_grant;       /* refused as not found: the next status says why */
     lt_grants_state_t grant;
@@ -322,9 +330,12 @@ fail:
     return NULL;
 }
 
+static void s_changes_free(s_change_t *ch, size_t n);
+
 static void s_flight_free(s_flight_t *fl)
 {
     free(fl->frame);
+    s_changes_free(fl->unmapped, fl->n_unmapped);
     if (fl->ack)
         lienthong__publish_ack__free_unpacked(fl->ack, NULL);
     memset(fl, 0, sizeof *fl);
@@ -644,26 +655,35 @@ static void s_db_ok(s_feed_t *f)
  * ever issued in this database and S_prev the previous run's shift. Every
  * id this run publishes is above C, so its source_cursor is above G and
  * above H + S_prev, the highest an earlier run can have sent. S is stored
- * with the cursor before the first Publish. Shifting, rather than listing
+ * with the cursor before the first Publish: at start when the table is
+ * listed again, else just before this run sends its first Publish
+ * (s_save_shift). A run that sends nothing (its changes after C all mapping
+ * rejects, read again at each start) leaves S_prev, under which C was
+ * acknowledged: stored, a larger S would make the next start take the
+ * gateway's G = C + S_prev for a store restored from a backup
+ * (s_gateway_behind). Shifting, rather than listing
  * every change after C again under new ids, costs nothing however large
  * the backlog. A source_cursor is never used twice, so a change resent
  * after a crash is stored again rather than skipped; at worst a row version
  * is published twice, and applying is idempotent. */
 
 /* Stores the cursor and the shift (and with relist lists the table again)
- * in one transaction. */
-static int s_store_epoch(s_feed_t *f, int64_t shift, int relist, char *err, size_t errlen)
+ * in one transaction; a new shift without relist is stored later, before
+ * the first Publish (s_save_shift). */
+static int s_store_epoch(s_feed_t *f, int64_t prev, int64_t shift, int relist, char *err,
+                         size_t errlen)
 {
     int64_t base = 0;
     if (lt_db_begin(f->db, 1, err, errlen))
         return -1;
     if ((relist && lt_db_capture_relist(f->db, &base, err, errlen)) ||
         lt_db_cursor_store(f->db, f->dataset, f->cursor, err, errlen) ||
-        lt_db_shift_store(f->db, f->dataset, shift, err, errlen) ||
+        lt_db_shift_store(f->db, f->dataset, relist ? shift : prev, err, errlen) ||
         lt_db_commit(f->db, err, errlen)) {
         lt_db_rollback(f->db);
         return -1;
     }
+    f->shift_unsaved = !relist && shift != prev;
     if (relist)
         lt_info("source",
                 "dataset=%s every row of table %s listed again under change ids above %" PRId64
@@ -713,7 +733,7 @@ static int s_epoch(s_feed_t *f, int64_t gw, char *err, size_t errlen)
     int relist = f->src->resync || s_gateway_behind(f, gw, prev);
     if (s_new_on_tracked(f, &relist, err, errlen))
         return -1;
-    return s_store_epoch(f, shift, relist, err, errlen);
+    return s_store_epoch(f, prev, shift, relist, err, errlen);
 }
 
 /* Starts one dataset: capture present, cursor, epoch. Returns 0, -1 when
@@ -745,12 +765,35 @@ static void s_changes_free(s_change_t *ch, size_t n)
     for (size_t i = 0; ch && i < n; i++) {
         free(ch[i].key);
         free(ch[i].payload);
+        free(ch[i].why);
     }
     free(ch);
 }
 
+/* Why the change's key cannot be published, or NULL. The owner's gateway
+ * refuses a whole Publish for a key that is not UTF-8 (PROTOCOL.md 4.5),
+ * empty or over LT_RECORD_KEY_MAX bytes (8.1); a deletion has no row to be
+ * refused with. */
+static const char *s_bad_key(const s_feed_t *f, const char *key, char *why, size_t cap)
+{
+    if (!lt_valid_key(key))
+        snprintf(why, cap, "column '%s': the key is empty or over %d bytes", f->key_column,
+                 LT_RECORD_KEY_MAX);
+    else if (!lt_valid_text(key))
+        snprintf(why, cap,
+                 "column '%s': the key is not valid UTF-8 (a legacy encoding such as TCVN3, "
+                 "VNI or Windows-1258?)",
+                 f->key_column);
+    else
+        return NULL;
+    return why;
+}
+
 /* Takes one change and packs its current row, or notes a tombstone
- * (lt_db_change_fn). */
+ * (lt_db_change_fn). A row the mapping cannot convert (LT_ROWMAP_BAD_VALUE)
+ * is kept with the reason, to be left out of the Publish and recorded as a
+ * mapping reject: it fails again until the row is changed, and must not
+ * hold back the dataset's other changes. */
 static int s_on_change(void *arg, int64_t id, const char *key, const lt_db_row_t *row, char *err,
                        size_t errlen)
 {
@@ -767,8 +810,15 @@ static int s_on_change(void *arg, int64_t id, const char *key, const lt_db_row_t
         return -1;
     }
     b->n++;
-    char why[256];
-    if (row && lt_rowmap_pack_row(b->feed->map, row, &c->payload, &c->len, why, sizeof why)) {
+    char why[512];
+    int rc = s_bad_key(b->feed, key, why, sizeof why) ? LT_ROWMAP_BAD_VALUE : 0;
+    if (rc == 0 && row)
+        rc = lt_rowmap_pack_row(b->feed->map, row, &c->payload, &c->len, why, sizeof why);
+    if (rc == LT_ROWMAP_BAD_VALUE && !(c->why = strdup(why))) {
+        lt_err_set(err, errlen, "out of memory");
+        return -1;
+    }
+    if (rc == -1) {
         lt_err_set(err, errlen, "change %" PRId64 " (table %s): %s", id, b->feed->table, why);
         return -1;
     }
@@ -799,13 +849,36 @@ static uint64_t s_request_id(lt_source_t *self)
     return self->req_base + self->req_count;
 }
 
-/* Packs a Publish envelope for the changes into fl. Returns 0, -1 on
- * error, -2 when the frame would exceed the gateway's default cap. */
-static int s_pack(s_feed_t *f, const s_change_t *ch, size_t n, s_flight_t *fl, char *err,
-                  size_t errlen)
+/* Moves the changes the mapping could not convert from ch into fl, to be
+ * recorded as mapping rejects when the cursor passes them. */
+static int s_take_unmapped(s_change_t *ch, size_t n, s_flight_t *fl, char *err, size_t errlen)
+{
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++)
+        bad += ch[i].why != NULL;
+    if (bad == 0)
+        return 0;
+    if (!(fl->unmapped = calloc(bad, sizeof *fl->unmapped))) {
+        lt_err_set(err, errlen, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (ch[i].why) {
+            fl->unmapped[fl->n_unmapped++] = ch[i];
+            memset(&ch[i], 0, sizeof ch[i]);
+        }
+    return 0;
+}
+
+/* Packs a Publish envelope for the changes into fl, leaving out those the
+ * mapping could not convert (their Publish may be empty: fl->frame NULL).
+ * Returns 0, -1 on error, -2 when the frame would exceed the gateway's
+ * default cap. */
+static int s_pack(s_feed_t *f, s_change_t *ch, size_t n, s_flight_t *fl, char *err, size_t errlen)
 {
     lt_source_t *self = f->src;
     int rc = -1;
+    size_t k = 0;
     Lienthong__Change *cs = calloc(n, sizeof *cs);
     Lienthong__Change **pp = calloc(n, sizeof *pp);
     char(*cur)[CURSOR_LEN] = calloc(n, sizeof *cur);
@@ -814,19 +887,23 @@ static int s_pack(s_feed_t *f, const s_change_t *ch, size_t n, s_flight_t *fl, c
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
-        lienthong__change__init(&cs[i]);
-        snprintf(cur[i], CURSOR_LEN, "%" PRId64, ch[i].id + f->shift);
-        cs[i].key = ch[i].key;
-        cs[i].deleted = ch[i].deleted;
-        cs[i].payload.data = ch[i].payload;
-        cs[i].payload.len = ch[i].len;
-        cs[i].source_cursor = cur[i];
-        pp[i] = &cs[i];
+        if (ch[i].why)
+            continue;
+        lienthong__change__init(&cs[k]);
+        snprintf(cur[k], CURSOR_LEN, "%" PRId64, ch[i].id + f->shift);
+        cs[k].key = ch[i].key;
+        cs[k].deleted = ch[i].deleted;
+        cs[k].payload.data = ch[i].payload;
+        cs[k].payload.len = ch[i].len;
+        cs[k].source_cursor = cur[k];
+        pp[k] = &cs[k];
+        k++;
+        fl->sent_last_id = ch[i].id;
     }
     Lienthong__Publish pub = LIENTHONG__PUBLISH__INIT;
     pub.request_id = s_request_id(self);
     pub.dataset = f->dataset;
-    pub.n_changes = n;
+    pub.n_changes = k;
     pub.changes = pp;
     Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
     env.version = LT_PROTO_VERSION;
@@ -837,16 +914,20 @@ static int s_pack(s_feed_t *f, const s_change_t *ch, size_t n, s_flight_t *fl, c
         rc = -2;
         goto out;
     }
-    fl->frame = malloc(size);
-    if (!fl->frame) {
+    if (k > 0 && !(fl->frame = malloc(size))) {
         lt_err_set(err, errlen, "out of memory");
         goto out;
     }
-    fl->frame_len = lienthong__envelope__pack(&env, fl->frame);
-    fl->request_id = pub.request_id;
-    fl->first_id = ch[0].id;
+    fl->first_id = ch[0].id; /* before the unmapped changes are taken */
     fl->last_id = ch[n - 1].id;
-    fl->n_changes = n;
+    if (s_take_unmapped(ch, n, fl, err, errlen) != 0) {
+        free(fl->frame);
+        fl->frame = NULL;
+        goto out;
+    }
+    fl->frame_len = k > 0 ? lienthong__envelope__pack(&env, fl->frame) : 0;
+    fl->request_id = pub.request_id;
+    fl->n_changes = k;
     rc = 0;
 out:
     free(cs);
@@ -992,6 +1073,25 @@ static void s_resend(s_feed_t *f, int64_t now)
             return;
 }
 
+/* Stores the run's shift, when new, before its first Publish goes out
+ * (see "starting a dataset: epochs"). Returns 0, or -1 (logged). */
+static int s_save_shift(s_feed_t *f)
+{
+    char err[1024];
+    if (!f->shift_unsaved)
+        return 0;
+    if (lt_db_begin(f->db, 1, err, sizeof err) == 0) {
+        if (lt_db_shift_store(f->db, f->dataset, f->shift, err, sizeof err) == 0 &&
+            lt_db_commit(f->db, err, sizeof err) == 0) {
+            f->shift_unsaved = 0;
+            return 0;
+        }
+        lt_db_rollback(f->db);
+    }
+    s_db_failed(f, "cannot store the epoch shift", err);
+    return -1;
+}
+
 /* Fills the pipeline. Returns 0 when every change is in flight (nothing
  * left to read now), 1 when the pipeline is full, -1 after a read error. */
 static int s_fill(s_feed_t *f, int64_t now)
@@ -999,6 +1099,10 @@ static int s_fill(s_feed_t *f, int64_t now)
     while (f->n_flight < f->max_flight) {
         s_flight_t *fl = &f->flights[f->n_flight];
         int r = s_read_batch(f, fl);
+        if (r > 0 && fl->frame && s_save_shift(f) != 0) {
+            s_flight_free(fl); /* read again after the back-off */
+            r = -1;
+        }
         if (r <= 0) {
             f->read_at = now + (r < 0 ? f->backoff_ms : f->src->poll_ms);
             if (r < 0)
@@ -1007,6 +1111,12 @@ static int s_fill(s_feed_t *f, int64_t now)
         }
         f->n_flight++;
         f->next = fl->last_id;
+        if (!fl->frame) {
+            /* Every change of the batch is a mapping reject: nothing to
+             * send, their rejects are stored with the flights before. */
+            fl->acked = 1;
+            continue;
+        }
         lt_debug("source",
                  "publish request_id=%016" PRIx64 " changes=%zu ids=%" PRId64 "..%" PRId64,
                  fl->request_id, fl->n_changes, fl->first_id, fl->last_id);
@@ -1040,6 +1150,36 @@ static void s_reasons(const Lienthong__Refusal *r, char *out, size_t cap)
     }
 }
 
+/* The changes of a flight the mapping could not convert go into
+ * lt_rejects, kind "mapping" (the reason names the column, never the
+ * value). Returns 0 or -1. */
+static int s_unmapped(s_feed_t *f, const s_flight_t *fl, const char *at, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < fl->n_unmapped; i++) {
+        const s_change_t *c = &fl->unmapped[i];
+        char cursor[CURSOR_LEN], key[LT_RECORD_KEY_MAX + 1];
+        snprintf(cursor, sizeof cursor, "%" PRId64, c->id + f->shift);
+        lt_db_reject_t rj = {.dataset = f->dataset,
+                             .key = c->key,
+                             .kind = "mapping",
+                             .reasons = c->why,
+                             .cursor = cursor,
+                             .at = at};
+        if (f->logged++ < REFUSALS_LOGGED) {
+            /* The key may be the text at fault: logged made valid. */
+            snprintf(key, sizeof key, "%.*s", lt_valid_cut(c->key, LT_RECORD_KEY_MAX), c->key);
+            lt_warn("source",
+                    "dataset=%s key=%s change %" PRId64 " (table %s) cannot be published: %s; "
+                    "kept in lt_rejects until the row is changed",
+                    f->dataset, lt_valid_sanitise(key), c->id, f->table, c->why);
+        }
+        if (lt_db_reject(f->db, &rj, err, errlen) != 0)
+            return -1;
+        f->rejects++; /* a later change of the row must find it to clear */
+    }
+    return 0;
+}
+
 /* The refusals of an acked Publish go into lt_rejects, and every row it
  * published clears the row's reject, if any (a deletion its reference
  * reject too: the row is gone): in the transaction that stores the cursor,
@@ -1047,7 +1187,11 @@ static void s_reasons(const Lienthong__Refusal *r, char *out, size_t cap)
  * rejects cleared, or -1. */
 static long s_rejects(s_feed_t *f, const s_flight_t *fl, const char *at, char *err, size_t errlen)
 {
-    if (fl->requeued || ((!fl->ack || fl->ack->n_refusals == 0) && f->rejects == 0 && !f->refs))
+    if (fl->requeued)
+        return 0; /* its keys are read again, its unmapped rows with them */
+    if (s_unmapped(f, fl, at, err, errlen) != 0)
+        return -1;
+    if (!fl->frame || ((!fl->ack || fl->ack->n_refusals == 0) && f->rejects == 0 && !f->refs))
         return 0;
     Lienthong__Envelope *env = lienthong__envelope__unpack(NULL, fl->frame_len, fl->frame);
     if (!env || env->body_case != LIENTHONG__ENVELOPE__BODY_PUBLISH) {
@@ -1086,7 +1230,12 @@ static long s_rejects(s_feed_t *f, const s_flight_t *fl, const char *at, char *e
             if (f->rejects == 0)
                 continue;
             cleared++;
-            if (c->deleted) {
+            /* Published: a version the mapping could not convert is
+             * gone too. */
+            lt_db_reject_t map = rj;
+            map.kind = "mapping";
+            rc = lt_db_reject(f->db, &map, err, errlen);
+            if (rc == 0 && c->deleted) {
                 lt_db_reject_t ref = rj;
                 ref.kind = "reference";
                 rc = lt_db_reject(f->db, &ref, err, errlen);
@@ -1107,6 +1256,23 @@ static void s_utc_now(char out[32])
         snprintf(out, 32, "%lld", (long long)t);
 }
 
+/* The cursor the acked prefix of k flights lets the dataset store: the
+ * last change the gateway has (so that its durable source cursor is never
+ * below ours, which would read as a restored store at the next start,
+ * s_gateway_behind), or the end of flights queued again. Mapping rejects
+ * after it are read, and rejected, again after a restart. */
+static int64_t s_acked_cursor(const s_feed_t *f, size_t k)
+{
+    int64_t last = f->cursor;
+    for (size_t i = 0; i < k; i++) {
+        const s_flight_t *fl = &f->flights[i];
+        int64_t id = fl->requeued ? fl->last_id : fl->sent_last_id;
+        if (id > last)
+            last = id;
+    }
+    return last;
+}
+
 /* Stores the cursor of the acked prefix of the pipeline and prunes the
  * change list below the table's slowest dataset, in one transaction. A
  * failure keeps the acked flights, to be stored at the next turn. */
@@ -1117,16 +1283,17 @@ static void s_commit_acked(s_feed_t *f)
         k++;
     if (k == 0)
         return;
-    int64_t last = f->flights[k - 1].last_id;
+    int64_t last = s_acked_cursor(f, k);
     char err[1024], at[32];
     s_utc_now(at);
     if (lt_db_begin(f->db, 1, err, sizeof err))
         goto fail;
-    long cleared = 0, refused = 0;
+    long cleared = 0, refused = 0, unmapped = 0;
     for (size_t i = 0; i < k && cleared >= 0; i++) {
         long c = s_rejects(f, &f->flights[i], at, err, sizeof err);
         cleared = c < 0 ? -1 : cleared + c;
         refused += f->flights[i].ack ? (long)f->flights[i].ack->n_refusals : 0;
+        unmapped += f->flights[i].requeued ? 0 : (long)f->flights[i].n_unmapped;
     }
     if (cleared < 0 || lt_db_cursor_store(f->db, f->dataset, last, err, sizeof err) ||
         lt_db_commit(f->db, err, sizeof err)) {
@@ -1135,9 +1302,10 @@ static void s_commit_acked(s_feed_t *f)
     }
     s_db_ok(f);
     f->refused += (uint64_t)refused;
+    f->unmapped += (uint64_t)unmapped;
     /* Counted again rather than tracked: a row refused twice or cleared
      * without a reject changes nothing. */
-    if ((cleared > 0 || refused > 0) &&
+    if ((cleared > 0 || refused > 0 || unmapped > 0) &&
         lt_db_reject_count(f->db, f->dataset, &f->rejects, err, sizeof err) != 0)
         f->rejects = 1; /* unknown: keep clearing */
     for (size_t i = 0; i < k; i++) {
@@ -1180,11 +1348,12 @@ static void s_on_ack(lt_source_t *self, const Lienthong__PublishAck *a)
     char *end = NULL;
     unsigned long long durable =
         a->source_cursor && a->source_cursor[0] ? strtoull(a->source_cursor, &end, 10) : 0;
-    if (!end || *end || durable < (unsigned long long)(fl->last_id + f->shift))
+    if (!end || *end || durable < (unsigned long long)(fl->sent_last_id + f->shift))
         lt_warn("source",
                 "PublishAck request_id=%016" PRIx64 " names source_cursor \"%s\", "
                 "expected %" PRId64,
-                a->request_id, a->source_cursor ? a->source_cursor : "", fl->last_id + f->shift);
+                a->request_id, a->source_cursor ? a->source_cursor : "",
+                fl->sent_last_id + f->shift);
     lt_debug("source", "ack request_id=%016" PRIx64 " seq=%" PRIu64 "..%" PRIu64, a->request_id,
              a->first_seq, a->last_seq);
     if (a->n_refusals && !fl->ack) {
@@ -1467,11 +1636,11 @@ static void s_report(lt_source_t *self, int64_t now, int force)
         if (f->acked_since > 0 || force)
             lt_info("source",
                     "dataset=%s cursor=%" PRId64 " published=%" PRIu64 " requeued=%" PRIu64
-                    " refused=%" PRIu64 " references_failed=%" PRIu64 " references_unknown=%" PRIu64
-                    " rejects=%" PRId64 " in_flight=%zu",
+                    " refused=%" PRIu64 " unmapped=%" PRIu64 " references_failed=%" PRIu64
+                    " references_unknown=%" PRIu64 " rejects=%" PRId64 " in_flight=%zu",
                     f->dataset, f->cursor, f->acked_total + f->acked_since, f->requeued, f->refused,
-                    f->ref_failed, f->refs ? lt_refcheck_unknown(f->refs) : 0, f->rejects,
-                    f->n_flight);
+                    f->unmapped, f->ref_failed, f->refs ? lt_refcheck_unknown(f->refs) : 0,
+                    f->rejects, f->n_flight);
         if (f->logged > REFUSALS_LOGGED)
             lt_warn("source", "dataset=%s %u more refusals not logged one by one: see lt_rejects",
                     f->dataset, f->logged - REFUSALS_LOGGED);

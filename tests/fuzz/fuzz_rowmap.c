@@ -18,7 +18,9 @@
  *     overridden by a key as the sink does): binding succeeds exactly when
  *     the payload decodes as the mapping's type, then every column is set
  *     once, and the bound values read back as a row pack into a record whose
- *     mapped fields equal the payload's (the key field: the key given);
+ *     mapped fields equal the payload's (the key field: the key given),
+ *     unless a string of the payload is not UTF-8 or holds a NUL (then
+ *     packing may refuse it);
  *     for Population the same payload is also upserted into the SQLite
  *     table through lt_db_apply and read back with lt_db_read_row, and
  *     must pack to the same bytes;
@@ -36,6 +38,7 @@
 #include "lt_db_backend.h"
 #include "lt_rowmap.h"
 #include "lt_schema.h"
+#include "lt_valid.h"
 #include "records/population.pb-c.h"
 
 #include <ftw.h>
@@ -454,7 +457,15 @@ static void s_payload(size_t m, const uint8_t *data, size_t size)
                     abort(); /* a column left unset */
             uint8_t *buf = NULL;
             size_t len = 0;
-            if (s_pack(m, p.v, &buf, &len, err, sizeof err) != 0) {
+            int packed = s_pack(m, p.v, &buf, &len, err, sizeof err);
+            /* A string that is not UTF-8, or holds a NUL, packs no more
+             * (PROTOCOL.md 4.5): a gateway delivers no such record. */
+            char where[64];
+            if (packed != 0 && lt_valid_utf8(d, data, size, where, sizeof where) != 0) {
+                s_params_clear(&p);
+                continue;
+            }
+            if (packed != 0) {
                 fprintf(stderr, "fuzz_rowmap: mapping %zu: bound values do not pack: %s\n", m, err);
                 abort();
             }

@@ -11,7 +11,9 @@
  * ids; they are in the agency's lt_rejects with their reasons and cursor;
  * the valid rows are stored and reach a consumer, the invalid ones do not;
  * status and metrics count the refusals by rule; a row fixed later is
- * published and its reject removed; a row refused again counts twice.
+ * published and its reject removed; a row refused again counts twice. A
+ * row whose text is not UTF-8 is a mapping reject of the source, the rest
+ * is published.
  *
  * Usage: test_rulesgw /path/to/lienthong (or LIENTHONG_BIN=...). */
 #define _GNU_SOURCE
@@ -130,9 +132,10 @@ static int s_insert_rows(const char *db_path)
     return 0;
 }
 
-/* The reject of key: 1 with its reasons and count, 0 none, -1 error. */
-static int s_reject(const char *db_path, const char *key, char *reasons, size_t cap,
-                    long *count)
+/* The reject of key of a kind: 1 with its reasons and count, 0 none, -1
+ * error. */
+static int s_reject_of(const char *db_path, const char *key, const char *kind, char *reasons,
+                       size_t cap, long *count)
 {
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
@@ -140,10 +143,11 @@ static int s_reject(const char *db_path, const char *key, char *reasons, size_t 
     if (sqlite3_open(db_path, &db) != SQLITE_OK ||
         sqlite3_prepare_v2(db,
                            "SELECT reasons, count, source_cursor, first_seen, last_seen "
-                           "FROM lt_rejects WHERE dataset = ?1 AND row_key = ?2 AND kind = 'rule'",
+                           "FROM lt_rejects WHERE dataset = ?1 AND row_key = ?2 AND kind = ?3",
                            -1, &st, NULL) != SQLITE_OK ||
         sqlite3_bind_text(st, 1, DS, -1, SQLITE_STATIC) != SQLITE_OK ||
-        sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC) != SQLITE_OK)
+        sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(st, 3, kind, -1, SQLITE_STATIC) != SQLITE_OK)
         goto out;
     int step = sqlite3_step(st);
     if (step == SQLITE_DONE) {
@@ -161,6 +165,12 @@ out:
     sqlite3_finalize(st);
     sqlite3_close(db);
     return rc;
+}
+
+/* The reject of key by the owner's rules (kind "rule"). */
+static int s_reject(const char *db_path, const char *key, char *reasons, size_t cap, long *count)
+{
+    return s_reject_of(db_path, key, "rule", reasons, cap, count);
 }
 
 static long s_reject_rows(const char *db_path)
@@ -478,6 +488,57 @@ out:
     lt_it_fed_cleanup(&x.f);
 }
 
+/* A row whose text is not UTF-8 (a name in a legacy 8-bit Vietnamese
+ * encoding, as "Nguy\xean" in TCVN3) cannot be published: the owner's
+ * gateway would refuse the whole Publish (PROTOCOL.md 4.5). The source
+ * keeps it in lt_rejects as a mapping reject naming the column, publishes
+ * the rest, and --once ends; the row fixed is published and its reject
+ * goes. */
+static void test_text_not_utf8(void)
+{
+    fed_t x;
+    memset(&x, 0, sizeof x);
+    char reasons[2048], out[PATH_MAX + 32];
+    long count = 0;
+    LT_IT_REQUIRE(s_fed(&x) == 0);
+    LT_IT_REQUIRE(lt_it_sql(x.db, "INSERT INTO citizens VALUES ('038085012345', 'Nguyễn Văn An', "
+                                  "'1985-03-02', 'SEX_MALE', 'CITIZEN_ALIVE', NULL);"
+                                  "INSERT INTO citizens VALUES ('038085012360', "
+                                  "CAST(X'4E677579EA6E' AS TEXT), '1985-04-04', 'SEX_MALE', "
+                                  "'CITIZEN_ALIVE', NULL)") == 0);
+    LT_IT_REQUIRE(s_source_once(&x, "src1.out", 1) == 0);
+    snprintf(out, sizeof out, "%s/src1.out", x.f.dir);
+    CU_ASSERT(lt_ft_last_seq(x.go, DS) == 1);
+    CU_ASSERT(s_has(x.go, "038085012345") && !s_has(x.go, "038085012360"));
+    CU_ASSERT(s_reject_of(x.db, "038085012360", "mapping", reasons, sizeof reasons, &count) == 1);
+    CU_ASSERT(strstr(reasons, "full_name") && strstr(reasons, "not valid UTF-8"));
+    CU_ASSERT(s_reject_rows(x.db) == 1);
+    /* The log names the change and the column, never the value. */
+    CU_ASSERT(lt_it_file_contains(out, "change 2 ") == 1);
+    CU_ASSERT(lt_it_file_contains(out, "column 'full_name'") == 1);
+    CU_ASSERT(lt_it_file_contains(out, "ERR_MALFORMED") == 0);
+
+    /* Started again with the row as it is: the gateway holds the cursor of
+     * the last change published, and the source's agrees (no "restored
+     * from a backup", which would publish the whole table again); the
+     * change after it is read, and rejected, again. */
+    LT_IT_REQUIRE(s_source_once(&x, "src2.out", 0) == 0);
+    snprintf(out, sizeof out, "%s/src2.out", x.f.dir);
+    CU_ASSERT(lt_it_file_contains(out, "restored from a backup") == 0);
+    CU_ASSERT(lt_ft_last_seq(x.go, DS) == 1);
+    CU_ASSERT(s_reject_of(x.db, "038085012360", "mapping", reasons, sizeof reasons, &count) == 1);
+    CU_ASSERT(count == 2);
+
+    LT_IT_REQUIRE(lt_it_sql(x.db, "UPDATE citizens SET full_name = 'Nguyễn Văn Bình' "
+                                  "WHERE personal_id = '038085012360'") == 0);
+    LT_IT_REQUIRE(s_source_once(&x, "src3.out", 0) == 0);
+    CU_ASSERT(lt_ft_last_seq(x.go, DS) == 2);
+    CU_ASSERT(s_has(x.go, "038085012360"));
+    CU_ASSERT(s_reject_rows(x.db) == 0);
+out:
+    lt_it_fed_cleanup(&x.f);
+}
+
 static void s_teardown(void)
 {
     lt_it_cleanup_all();
@@ -491,6 +552,8 @@ int main(int argc, char **argv)
         {"2 reference checks by verify: a card whose holder is not registered is reported",
          test_reference_checks},
         {"3 the demo's generated population and its changes pass every rule", test_popgen_passes},
+        {"4 a row whose text is not UTF-8 is a mapping reject; the rest is published",
+         test_text_not_utf8},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {"rules", NULL, NULL, NULL, s_teardown, tests};

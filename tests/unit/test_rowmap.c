@@ -296,6 +296,46 @@ static void test_enum_text_forms(void)
     lt_rowmap_destroy(&m);
 }
 
+/* The code lt_rowmap_pack_row gave for the row with key id of d's table. */
+static int pack_code(lt_rowmap_t *m, lt_db_t *d, const char *id, char *err, size_t errlen)
+{
+    uint8_t *buf = NULL;
+    pack_ctx_t c = {m, &buf, 0, 0, -1};
+    CU_ASSERT(lt_db_read_row(d, id, on_row, &c, err, errlen) != 0);
+    CU_ASSERT_FATAL(c.called);
+    free(buf);
+    return c.rc;
+}
+
+/* Text that is not UTF-8 (a name in TCVN3), or holds a NUL, is the row's
+ * fault like an unknown enum name: refused naming the column and the
+ * byte, never the value, rather than packed into a record that the
+ * owner's gateway refuses whole (PROTOCOL.md 4.5). */
+static void test_text_not_utf8(void)
+{
+    char err[512] = "";
+    lt_rowmap_t *m = load_map("utf8.conf", ALL_COLUMNS, "personal_id", NULL, err, sizeof err);
+    CU_ASSERT_FATAL(m != NULL);
+    lt_db_t *t = open_table(m, "utf8.db", "t");
+    sqlite3 *db = open_db("utf8.db");
+    ut_sql_exec(db, "INSERT INTO t(personal_id, full_name, status) VALUES "
+                    "('1', CAST(X'4E677579EA6E' AS TEXT), 1), "
+                    "('2', CAST(X'4E6700677579' AS TEXT), 1), ('3', 'Nguyễn', 1), "
+                    "('4', 'An', 'CITIZEN_ZOMBIE'), ('5', 12, 1)");
+    CU_ASSERT(pack_code(m, t, "1", err, sizeof err) == LT_ROWMAP_BAD_VALUE);
+    CU_ASSERT(strstr(err, "column 'full_name'") != NULL);
+    CU_ASSERT(strstr(err, "not valid UTF-8 at byte 5") != NULL);
+    CU_ASSERT(pack_code(m, t, "2", err, sizeof err) == LT_ROWMAP_BAD_VALUE);
+    CU_ASSERT(strstr(err, "column 'full_name'") != NULL);
+    CU_ASSERT(strstr(err, "NUL") != NULL);
+    CU_ASSERT(pack_code(m, t, "3", err, sizeof err) == 0);
+    CU_ASSERT(pack_code(m, t, "4", err, sizeof err) == LT_ROWMAP_BAD_VALUE);
+    CU_ASSERT(pack_code(m, t, "5", err, sizeof err) == 0); /* an INTEGER as text */
+    sqlite3_close(db);
+    lt_db_destroy(&t);
+    lt_rowmap_destroy(&m);
+}
+
 /* A record with the key overridden at bind time, and a tombstone delete. */
 static void test_key_override_and_delete(void)
 {
@@ -678,13 +718,12 @@ static const char *fake_text(const lt_db_row_t *row, size_t i)
     return "k1";
 }
 
+/* Fails for the blob (column 1); the key's text (column 0) has its length. */
 static int fake_blob_fails(const lt_db_row_t *row, size_t i, const void **data, size_t *len)
 {
-    (void)row;
-    (void)i;
-    *data = NULL;
-    *len = 0;
-    return -1;
+    *data = i == 0 ? fake_text(row, i) : NULL;
+    *len = i == 0 ? strlen(fake_text(row, i)) : 0;
+    return i == 0 ? 0 : -1;
 }
 
 static void test_blob_failure_fails_pack(void)
@@ -719,6 +758,7 @@ int main(void)
         {"row -> Population -> row round trip", test_round_trip_population},
         {"enum columns as integers, names and numeric text", test_enum_text_forms},
         {"a REAL column for an integer field is refused", test_real_for_integer_refused},
+        {"text not UTF-8 or with a NUL is the row's fault", test_text_not_utf8},
         {"key override, quoted identifiers, delete", test_key_override_and_delete},
         {"mapping errors name file:line", test_config_errors},
         {"a blob the backend cannot read fails the row", test_blob_failure_fails_pack},
