@@ -80,7 +80,8 @@ typedef struct {
     size_t frame_len;
     int64_t sent_ms;
     int acked;                  /* stored by the gateway, or queued again */
-    int failed;                 /* waiting to be sent again (retry_at) */
+    int failed;                 /* waiting to be sent, or queued, again (retry_at) */
+    int requeue;                /* a later Publish exists: queue again, never resend */
     int requeued;               /* done because its keys were queued again */
     Lienthong__PublishAck *ack; /* the ack, kept when it lists refusals */
     s_change_t *unmapped;       /* changes left out: mapping rejects (id, key, why) */
@@ -113,6 +114,7 @@ struct lt_source_feed {
     int shift_unsaved; /* shift is not stored yet: store before the first Publish */
     int64_t next;   /* last change id put into a Publish */
     int short_read; /* the last read found fewer changes than asked */
+    int reread;     /* a refused Publish is read again at read_at (not sooner) */
     s_flight_t flights[MAX_FLIGHT];
     size_t n_flight;
     size_t max_flight; /* MAX_FLIGHT, or 1 after a failure until an ack */
@@ -1002,10 +1004,16 @@ static int s_read_batch(s_feed_t *f, s_flight_t *fl)
  * then be skipped as "already stored" and k's changes lost. So when k fails
  * and a later Publish was sent, k's keys are queued again in lt_changes
  * under new (higher) change ids, in the agency database, and k counts as
- * done; when k is the newest Publish, nothing can hide it and the same
- * bytes are sent again after a back-off. After any failure one Publish at a
- * time is sent until the next ack. Either way a change is never skipped; at
- * worst a row version is published twice, and applying is idempotent. */
+ * done; while that fails (the database down) k is never resent but queued
+ * again after a back-off, and the cursor stays before it. When k is the
+ * newest Publish, nothing can hide it and the same bytes are sent again
+ * after a back-off, unless the gateway refused them for what they hold
+ * (ERR_MALFORMED, ERR_TOO_LARGE): they would be refused for ever, so k's
+ * changes are read again from the database instead, where a row fixed
+ * meanwhile is read as it is now (s_reread). After any failure one
+ * Publish at a time is sent until the next ack. Either way a change is
+ * never skipped; at worst a row version is published twice, and applying
+ * is idempotent. */
 
 /* Queues the keys of a failed Publish again under new change ids. */
 static int s_requeue(s_feed_t *f, const s_flight_t *fl)
@@ -1027,29 +1035,53 @@ static int s_requeue(s_feed_t *f, const s_flight_t *fl)
     return -1;
 }
 
-/* Publish i failed: queue its keys again, or resend it after a back-off. */
-static void s_fail(s_feed_t *f, size_t i, int64_t now)
+/* Queues the keys of failed Publish fl again; 0 when done. */
+static int s_requeue_done(s_feed_t *f, s_flight_t *fl)
 {
-    s_flight_t *fl = &f->flights[i];
-    f->max_flight = 1;
-    if (i + 1 < f->n_flight && s_requeue(f, fl) == 0) {
-        fl->acked = fl->requeued = 1; /* done: its keys are in lt_changes again */
-        return;
-    }
-    fl->failed = 1;
+    if (s_requeue(f, fl) != 0)
+        return -1;
+    fl->acked = fl->requeued = 1; /* done: its keys are in lt_changes again */
+    fl->failed = 0;
+    return 0;
+}
+
+/* Retries failed Publish fl after a back-off (f->retry_at): sent again, or
+ * when fl->requeue queued again. */
+static void s_retry_later(s_feed_t *f, const s_flight_t *fl, int64_t now)
+{
     if (f->retry_at)
         return;
     /* A dataset the directory does not grant us waits for a newer one:
      * retried slowly, and quietly since its error line was logged. */
     int wait = f->grant.refused ? LT_GRANTS_RETRY_MS : f->backoff_ms;
     f->retry_at = now + wait;
-    if (f->grant.refused)
+    if (fl->requeue)
+        lt_info("source",
+                "dataset=%s queueing changes %" PRId64 "..%" PRId64 " again in %d ms (never "
+                "resent: a later publish may be stored)",
+                f->dataset, fl->first_id, fl->last_id, wait);
+    else if (f->grant.refused)
         lt_debug("source", "dataset=%s resending request_id=%016" PRIx64 " in %d ms", f->dataset,
                  fl->request_id, wait);
     else
         lt_info("source", "dataset=%s resending request_id=%016" PRIx64 " in %d ms", f->dataset,
                 fl->request_id, wait);
     s_backoff_up(f);
+}
+
+/* Publish i failed: queue its keys again, or resend it after a back-off.
+ * Once a later Publish exists, resending i could have it skipped as
+ * already stored (PROTOCOL.md 8.1): it stays to be queued again, however
+ * long that takes. */
+static void s_fail(s_feed_t *f, size_t i, int64_t now)
+{
+    s_flight_t *fl = &f->flights[i];
+    f->max_flight = 1;
+    fl->failed = 1;
+    fl->requeue |= i + 1 < f->n_flight;
+    if (fl->requeue && s_requeue_done(f, fl) == 0)
+        return;
+    s_retry_later(f, fl, now);
 }
 
 static int s_send(s_feed_t *f, size_t i, int64_t now)
@@ -1068,9 +1100,38 @@ static int s_send(s_feed_t *f, size_t i, int64_t now)
 static void s_resend(s_feed_t *f, int64_t now)
 {
     f->retry_at = 0;
-    for (size_t i = 0; i < f->n_flight; i++)
-        if (f->flights[i].failed && !f->flights[i].acked && s_send(f, i, now) != 0)
+    for (size_t i = 0; i < f->n_flight; i++) {
+        s_flight_t *fl = &f->flights[i];
+        if (!fl->failed || fl->acked)
+            continue;
+        if (fl->requeue ? s_requeue_done(f, fl) != 0 : s_send(f, i, now) != 0) {
+            s_retry_later(f, fl, now);
             return;
+        }
+    }
+}
+
+/* The gateway refused Publish i for its contents: the same bytes would be
+ * refused again for ever. When it is the newest, its changes are read
+ * again from the database after a back-off, under the same change ids
+ * (safe as a resend is: no later Publish exists, PROTOCOL.md 8.1), so that
+ * a row fixed meanwhile is published; else it is queued again (s_fail). */
+static void s_reread(s_feed_t *f, size_t i, int64_t now)
+{
+    if (i + 1 < f->n_flight) {
+        s_fail(f, i, now);
+        return;
+    }
+    s_flight_t *fl = &f->flights[i];
+    lt_info("source", "dataset=%s reading changes %" PRId64 "..%" PRId64 " again in %d ms",
+            f->dataset, fl->first_id, fl->last_id, f->backoff_ms);
+    f->next = fl->first_id - 1;
+    s_flight_free(fl);
+    f->n_flight--;
+    f->max_flight = 1;
+    f->reread = 1;
+    f->read_at = now + f->backoff_ms;
+    s_backoff_up(f);
 }
 
 /* Stores the run's shift, when new, before its first Publish goes out
@@ -1096,6 +1157,7 @@ static int s_save_shift(s_feed_t *f)
  * left to read now), 1 when the pipeline is full, -1 after a read error. */
 static int s_fill(s_feed_t *f, int64_t now)
 {
+    f->reread = 0;
     while (f->n_flight < f->max_flight) {
         s_flight_t *fl = &f->flights[f->n_flight];
         int r = s_read_batch(f, fl);
@@ -1405,7 +1467,11 @@ static void s_on_error(lt_source_t *self, const Lienthong__Error *e, int64_t now
                 "gateway refused a publish of dataset=%s request_id=%016" PRIx64 " code=%s: %s",
                 f->dataset, e->request_id, lt_wire_error_name(e->code),
                 e->message ? e->message : "");
-    s_fail(f, i, now);
+    if (e->code == LIENTHONG__ERROR_CODE__ERR_MALFORMED ||
+        e->code == LIENTHONG__ERROR_CODE__ERR_TOO_LARGE)
+        s_reread(f, i, now);
+    else
+        s_fail(f, i, now);
     if (not_found)
         s_ask_grant(self, f);
 }
@@ -1664,7 +1730,8 @@ static int s_work(lt_source_t *self, int once, int64_t now, int stopping)
         }
         if (f->retry_at && now >= f->retry_at)
             s_resend(f, now);
-        if (!stopping && !f->retry_at && (now >= f->read_at || (once && !f->n_flight))) {
+        if (!stopping && !f->retry_at &&
+            (now >= f->read_at || (once && !f->n_flight && !f->reread))) {
             int r = s_fill(f, now);
             busy |= r != 0;
         }

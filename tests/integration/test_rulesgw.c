@@ -13,7 +13,8 @@
  * status and metrics count the refusals by rule; a row fixed later is
  * published and its reject removed; a row refused again counts twice. A
  * row whose text is not UTF-8 is a mapping reject of the source, the rest
- * is published.
+ * is published; a Publish the gateway refuses for what it holds is read
+ * again from the database, not resent as it was.
  *
  * Usage: test_rulesgw /path/to/lienthong (or LIENTHONG_BIN=...). */
 #define _GNU_SOURCE
@@ -230,7 +231,9 @@ static int s_has(const lt_it_gw_t *g, const char *key)
     return lt_ft_state(g, DS, key, &seq, &deleted) == 1 && !deleted;
 }
 
-static int s_fed(fed_t *x)
+/* The federation, the owner's gateway with owner_extra in its
+ * configuration (or NULL). */
+static int s_fed_with(fed_t *x, const char *owner_extra)
 {
     static const char *peers[] = {ID_OWNER, NULL};
     if (lt_it_fed_init(&x->f, FED) != 0)
@@ -241,7 +244,7 @@ static int s_fed(fed_t *x)
     lt_it_member_t *bhxh = lt_it_member_add(&x->f, ID_BHXH, 1);
     if (!owner || !portal || !bhxh)
         return -1;
-    x->go = lt_it_gw_new(&x->f, owner, 1, NULL, NULL);
+    x->go = lt_it_gw_new(&x->f, owner, 1, NULL, owner_extra);
     x->gp = lt_it_gw_new(&x->f, portal, 1, peers, "subscribe = ( { stream = \"" DS "\"; } );\n");
     x->gb = lt_it_gw_new(&x->f, bhxh, 1, peers, NULL);
     if (!x->go || !x->gp || !x->gb || lt_it_gw_run(x->go, READY_MS) != 0 ||
@@ -255,6 +258,11 @@ static int s_fed(fed_t *x)
                                     "date_of_death TEXT)") == 0
                ? 0
                : -1;
+}
+
+static int s_fed(fed_t *x)
+{
+    return s_fed_with(x, NULL);
 }
 
 /* The count status shows for rule on DS; -1 when not listed. */
@@ -539,6 +547,48 @@ out:
     lt_it_fed_cleanup(&x.f);
 }
 
+/* A Publish the gateway refuses for what it holds (here ERR_TOO_LARGE: a
+ * 40 KB name over the owner's record cap of max_message = 64 KiB) would be
+ * refused for ever: the source reads its changes again from the database
+ * rather than resending the same bytes, so the row fixed meanwhile is
+ * published, with the good row refused along with it. */
+static void test_refused_publish_read_again(void)
+{
+    fed_t x;
+    memset(&x, 0, sizeof x);
+    LT_IT_REQUIRE(s_fed_with(&x, "max_message = 65536;\n") == 0);
+    LT_IT_REQUIRE(lt_it_sql(x.db, "INSERT INTO citizens VALUES ('038085012345', 'Nguyễn Văn An', "
+                                  "'1985-03-02', 'SEX_MALE', 'CITIZEN_ALIVE', NULL);"
+                                  "INSERT INTO citizens VALUES ('038085012360', "
+                                  "substr(replace(hex(zeroblob(40000)), '0', 'a'), 1, 40000), "
+                                  "'1985-04-04', 'SEX_MALE', 'CITIZEN_ALIVE', NULL)") == 0);
+    lt_it_proc_t src;
+    memset(&src, 0, sizeof src);
+    snprintf(src.log_path, sizeof src.log_path, "%.4000s/source.log", x.f.dir);
+    const char *args[] = {"source", "--config", x.conf, "--install", NULL};
+    memcpy(src.args, args, sizeof args);
+    LT_IT_REQUIRE(lt_it_proc_start(&src) == 0);
+    int read_again = 0;
+    for (int i = 0; i < 100 && !read_again; i++) {
+        usleep(100 * 1000);
+        read_again = lt_it_file_count(src.log_path, 0, "reading changes 1..2 again", NULL) > 0;
+    }
+    if (!read_again)
+        lt_it_file_dump(src.log_path);
+    CU_ASSERT(read_again);
+    CU_ASSERT(lt_ft_last_seq(x.go, DS) == 0);
+    LT_IT_REQUIRE(lt_it_sql(x.db, "UPDATE citizens SET full_name = 'Nguyễn Văn Bình' "
+                                  "WHERE personal_id = '038085012360'") == 0);
+    int rc = lt_ft_wait_seq(x.go, DS, 2, CONVERGE_MS);
+    if (rc != 0)
+        lt_it_file_dump(src.log_path);
+    CU_ASSERT(rc == 0);
+    CU_ASSERT(s_has(x.go, "038085012345") && s_has(x.go, "038085012360"));
+    CU_ASSERT(lt_it_proc_stop(&src, CLI_MS) == 0);
+out:
+    lt_it_fed_cleanup(&x.f);
+}
+
 static void s_teardown(void)
 {
     lt_it_cleanup_all();
@@ -554,6 +604,8 @@ int main(int argc, char **argv)
         {"3 the demo's generated population and its changes pass every rule", test_popgen_passes},
         {"4 a row whose text is not UTF-8 is a mapping reject; the rest is published",
          test_text_not_utf8},
+        {"5 a Publish refused for what it holds is read again, not resent as it was",
+         test_refused_publish_read_again},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {"rules", NULL, NULL, NULL, s_teardown, tests};
