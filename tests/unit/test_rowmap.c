@@ -425,6 +425,40 @@ static void test_config_errors(void)
     "%s"                                                                                       \
     "%s"
 
+/* The lines `source --check` writes for a configuration with `database`. */
+static void source_check(const char *database, char *out, size_t cap)
+{
+    char path[600], text[4096];
+    path_of(path, sizeof path, "src-check.conf");
+    snprintf(text, sizeof text, SOURCE_CONF_FMT, database, ALL_COLUMNS, "");
+    CU_ASSERT_FATAL(ut_write_text(path, text) == 0);
+    FILE *f = fmemopen(out, cap, "w");
+    CU_ASSERT_FATAL(f != NULL);
+    CU_ASSERT(lt_source_check(path, f) == 1);
+    fclose(f);
+    out[cap - 1] = 0;
+}
+
+/* --check says how to fix what failed: a PostgreSQL connection string it
+ * cannot parse is no missing table. */
+static void test_source_check_hints(void)
+{
+    char out[8192] = "";
+    source_check("host=db.example port", out, sizeof out);
+    CU_ASSERT(strstr(out, "not a valid PostgreSQL connection string") != NULL);
+    CU_ASSERT(strstr(out, "postgresql://USER@HOST") != NULL);
+    CU_ASSERT(strstr(out, "every mapped column must exist") == NULL);
+    if (!strstr(out, "postgresql://USER@HOST"))
+        fprintf(stderr, "%s\n", out);
+    /* A SQLite file without the table: the table is what to fix. */
+    sqlite3 *db = open_db("check.db");
+    ut_sql_exec(db, "CREATE TABLE other(id TEXT PRIMARY KEY)");
+    sqlite3_close(db);
+    source_check("check.db", out, sizeof out);
+    CU_ASSERT(strstr(out, "every mapped column must exist") != NULL);
+    CU_ASSERT(strstr(out, "postgresql://USER@HOST") == NULL);
+}
+
 /* The adapters' configuration files are strict too. */
 static void test_adapter_config_errors(void)
 {
@@ -763,6 +797,7 @@ int main(void)
         {"mapping errors name file:line", test_config_errors},
         {"a blob the backend cannot read fails the row", test_blob_failure_fails_pack},
         {"adapter configuration is strict", test_adapter_config_errors},
+        {"source --check: the fix hint follows what failed", test_source_check_hints},
         {"source --install: seeded change table and triggers", test_source_triggers},
         {"popgen: deterministic, 12-digit ids, NFC names", test_popgen_determinism},
         {"popgen: insurance cards and vaccinations keep their rules", test_popgen_other_owners},
