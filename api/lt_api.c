@@ -16,6 +16,8 @@
 #include "lt_wire.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -27,6 +29,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define STATUS_MS 3000 /* a local status call */
 /* GnuTLS: TLS 1.3, and TLS 1.2 with AEAD ciphers and ephemeral key
@@ -147,6 +150,25 @@ static void s_count(lt_api_t *self, const char *endpoint, const reply_t *r, int6
 }
 
 /* ---- the API's own audit file ------------------------------------------------------- */
+
+/* Opens the audit file for appending, mode 0600 whatever the umask: it
+ * names personal ids, and an API started by hand under umask 022 would
+ * make it world-readable. fchmod also narrows a file an older version made
+ * (as the gateway does for its files, lt_file_private). NULL and errno on
+ * failure. */
+static FILE *s_audit_open(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return NULL;
+    FILE *f = fchmod(fd, 0600) == 0 ? fdopen(fd, "a") : NULL;
+    if (!f) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+    }
+    return f;
+}
 
 /* Appends the JSON object j (consumed) to the audit file as one line. */
 static void s_audit_line(lt_api_t *self, json_t *j)
@@ -1250,8 +1272,9 @@ lt_api_t *lt_api_new(const lt_apicfg_t *cfg, char *err, size_t errlen)
     }
     for (size_t i = 0; i < cfg->n_apps; i++)
         self->buckets[i] = (bucket_t){s_burst(&cfg->apps[i]), lt_clock_mono_ms()};
-    if (cfg->audit_file[0] && !(self->audit = fopen(cfg->audit_file, "a"))) {
-        snprintf(err, errlen, "cannot open the audit file %s", cfg->audit_file);
+    if (cfg->audit_file[0] && !(self->audit = s_audit_open(cfg->audit_file))) {
+        snprintf(err, errlen, "cannot open the audit file %s: %s", cfg->audit_file,
+                 strerror(errno));
         goto fail;
     }
     if (s_tls(self, err, errlen) != 0)

@@ -124,6 +124,7 @@ static int s_start_api(const char *name, const char *url, const char *curl_opts,
     *pid = fork();
     if (*pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
+        umask(022); /* as an API started by hand: its files' modes must not depend on it */
         FILE *f = freopen(log, "a", stderr);
         (void)f;
         struct rlimit rl = {(rlim_t)nofile, (rlim_t)nofile};
@@ -140,12 +141,17 @@ static int s_start_api(const char *name, const char *url, const char *curl_opts,
     return -1;
 }
 
-/* The plain API for most tests, on a free port. */
+/* The plain API for most tests, on a free port. Its audit file exists
+ * already, mode 0644, as an API before 0600 was enforced made it under
+ * umask 022: the start must narrow it (test_curl_and_audit). */
 static int s_plain_api(void)
 {
+    char audit[PATH_MAX + 32];
     int port = lt_it_free_port();
     snprintf(g_url, sizeof g_url, "http://127.0.0.1:%d", port);
-    return s_write_config("api", port, "") || s_start_api("api", g_url, "", 0, &g_api);
+    snprintf(audit, sizeof audit, "%s/api-audit.jsonl", g_fed.dir);
+    return lt_it_write_file(audit, "") || chmod(audit, 0644) != 0 ||
+           s_write_config("api", port, "") || s_start_api("api", g_url, "", 0, &g_api);
 }
 
 static int suite_init(void)
@@ -213,6 +219,8 @@ static void test_curl_and_audit(void)
     CU_ASSERT_EQUAL(lt_it_run_cli(g_fed.dir, out, verify, 10000), 0);
     snprintf(out, sizeof out, "%s/api-audit.jsonl", g_fed.dir);
     CU_ASSERT(lt_it_file_contains(out, "\"reason\":\"grant_field\""));
+    struct stat st;
+    CU_ASSERT(stat(out, &st) == 0 && (st.st_mode & 07777) == 0600); /* personal ids */
 }
 
 /* /readyz turns unready when the store is not writable, and back. */
@@ -872,7 +880,8 @@ static const lt_it_test_t s_tests[] = {
     {"log lines name the program and the gateway's member", test_log_member},
     {"python client: validation, grants, lookups, verifies, rate, metrics, OpenAPI",
      test_python_client},
-    {"curl lookup; the audit names application, officer and case", test_curl_and_audit},
+    {"curl lookup; the audit names application, officer and case; the API's audit file is 0600",
+     test_curl_and_audit},
     {"grants per dataset: a field granted for the dataset is refused for its view",
      test_grants_per_dataset},
     {"grants the directory cannot honour are logged at start, with their line",
