@@ -9,6 +9,7 @@
 #include "lt_notify.h"
 
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -85,6 +86,20 @@ static int s_run(const char *config, int check)
     struct sigaction sa = {.sa_handler = s_on_signal};
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    /* SIGTERM and SIGINT stay blocked but in sigsuspend below, which
+     * unblocks them and waits in one step: a signal arriving between the
+     * check of s_stop and the wait is kept pending, not lost. Blocked before
+     * lt_api_new, its threads inherit the mask: the signal wakes this one. */
+    sigset_t stop, wait;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    if (pthread_sigmask(SIG_BLOCK, &stop, &wait) != 0) {
+        lt_cli_fail(1, "api", "cannot block SIGTERM and SIGINT");
+        goto out;
+    }
+    sigdelset(&wait, SIGTERM);
+    sigdelset(&wait, SIGINT);
     lt_api_t *api = lt_api_new(&cfg, err, sizeof err);
     if (!api) {
         lt_cli_fail(1, "api", "%s", err);
@@ -97,7 +112,7 @@ static int s_run(const char *config, int check)
     lt_info("api", "%s", status);
     lt_notify_ready(status); /* Type=notify: started once it listens */
     while (!s_stop)
-        pause();
+        sigsuspend(&wait); /* returns -1 EINTR once a handler ran */
     lt_info("api", "stopping");
     lt_notify_stopping();
     lt_api_destroy(&api);
