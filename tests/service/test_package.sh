@@ -3,8 +3,11 @@
 #
 #  1. builds it (scripts/package: dpkg-buildpackage and lintian);
 #  2. installs it with dpkg -i: the lienthong user, directories with their
-#     owners and modes, nothing enabled; `lienthong --version`; each unit
-#     rated 2.0 or lower by `systemd-analyze security --offline=true`;
+#     owners and modes (the lienthong user cannot replace root's files in
+#     /etc/lienthong), nothing enabled; `lienthong --version`; each unit
+#     rated 2.0 or lower by `systemd-analyze security --offline=true`, none
+#     making /etc/lienthong writable or restarting after exit 2; an upgrade
+#     (dpkg -i again, as if systemd ran) neither stops nor starts a service;
 #  3. `lienthong gateway --check` on the packaged example configuration;
 #  4. runs the walkthrough of docs/operations.md as written: a federation of
 #     two gateways (and a source and a sink adapter) started from the installed
@@ -12,7 +15,9 @@
 #     namespace, systemd stood in for by unit_runner.sh (no systemd runs here);
 #     their logs hold nothing at WARN;
 #  5. the operator mistakes of the error table: the messages say what to do;
-#  6. removes it: nothing of it is left but configuration; then purges it.
+#  6. removes it (as if systemd ran): the services and the adapters'
+#     instances are stopped, nothing of it is left but configuration; then
+#     purges it: the data and the keys stay, and the purge says so.
 #
 # Needs root, dpkg-dev, lintian, unshare and setpriv; exits 77 (skipped) with
 # the reason otherwise, and when a lienthong package this test did not
@@ -33,6 +38,9 @@ chmod 0711 "$T" # the lienthong user runs commands on files inside
 MARK=/var/lib/lienthong-package-test.installed
 fail=0
 made_backups=0
+made_run_systemd=0
+made_dirs="" # /etc/lienthong and /var/lib/lienthong if this test made them (purge keeps them)
+for d in /etc/lienthong /var/lib/lienthong; do [ -e "$d" ] || made_dirs="$made_dirs $d"; done
 ok() { echo "ok: $*"; }
 bad() { echo "FAIL: $*"; fail=1; }
 check() { # description, command...
@@ -51,6 +59,9 @@ cleanup() {
         rm -f "$MARK"
     fi
     [ "$made_backups" = 1 ] && rmdir /var/backups/lienthong 2>/dev/null
+    [ "$made_run_systemd" = 1 ] && rmdir /run/systemd 2>/dev/null
+    # shellcheck disable=SC2086 # a list of paths without blanks
+    [ -n "$made_dirs" ] && rm -rf $made_dirs
     rm -rf "$T"
 }
 trap cleanup EXIT
@@ -73,7 +84,18 @@ ok "dpkg -i $(basename "$DEB")"
 check "lienthong --version" sh -c "lienthong --version | grep -qx 'lienthong [0-9.]*'"
 check "system user lienthong" getent passwd lienthong
 owner() { stat -c '%U:%G %a' "$1"; }
-check "/etc/lienthong root:lienthong 770" test "$(owner /etc/lienthong)" = "root:lienthong 770"
+check "/etc/lienthong root:lienthong 1770" test "$(owner /etc/lienthong)" = "root:lienthong 1770"
+# The sticky bit: lienthong creates its own files (keygen) but cannot delete
+# or replace root's (gateway.conf, api.conf).
+install -m 0640 -g lienthong /dev/null /etc/lienthong/.pkgtest-root
+echo root >/etc/lienthong/.pkgtest-root
+check "lienthong cannot replace a file of root in /etc/lienthong" sh -c \
+    "! runuser -u lienthong -- sh -c 'echo evil >/etc/lienthong/.pkgtest-evil && mv -f /etc/lienthong/.pkgtest-evil /etc/lienthong/.pkgtest-root' 2>/dev/null"
+check "... nor delete it" sh -c "! runuser -u lienthong -- rm -f /etc/lienthong/.pkgtest-root 2>/dev/null"
+check "... which holds what root wrote" grep -qx root /etc/lienthong/.pkgtest-root
+check "lienthong creates and deletes its own files there" \
+    runuser -u lienthong -- sh -c 'echo k >/etc/lienthong/.pkgtest-own && rm /etc/lienthong/.pkgtest-own'
+rm -f /etc/lienthong/.pkgtest-*
 check "/var/lib/lienthong lienthong 700" test "$(owner /var/lib/lienthong)" = "lienthong:lienthong 700"
 check "/run/lienthong lienthong 700" test "$(owner /run/lienthong)" = "lienthong:lienthong 700"
 check "nothing enabled" test ! -e /etc/systemd/system/multi-user.target.wants/lienthong-gateway.service
@@ -86,6 +108,31 @@ if systemd-analyze security --offline=true /lib/systemd/system/lienthong-gateway
 else
     echo "skip: systemd-analyze security --offline is not available here; exposure not rated"
 fi
+for u in /lib/systemd/system/lienthong-*.service; do
+    # ConfigurationDirectory= would bind /etc/lienthong writable over ProtectSystem=strict.
+    check "$(basename "$u"): /etc/lienthong stays read-only (no ConfigurationDirectory=)" \
+        sh -c "! grep -q '^ConfigurationDirectory' '$u'"
+    check "$(basename "$u"): no restart after exit 2 (configuration)" grep -qx 'RestartPreventExitStatus=2' "$u"
+done
+
+# as_if_systemd CMD...: runs CMD as if systemd ran (/run/systemd/system
+# exists, in a private mount namespace) with systemctl and
+# deb-systemd-invoke replaced by stubs logging their arguments to
+# $T/invoked, which it empties first.
+mkdir -p "$T/fake"
+for p in systemctl deb-systemd-invoke; do
+    printf '#!/bin/sh\necho "%s $*" >>"%s/invoked"\n' "$p" "$T" >"$T/fake/$p"
+    chmod 0755 "$T/fake/$p"
+done
+[ -d /run/systemd ] || { mkdir /run/systemd && made_run_systemd=1; }
+as_if_systemd() {
+    : >"$T/invoked"
+    PATH="$T/fake:$PATH" unshare -m sh -c \
+        'mount -t tmpfs none /run/systemd && mkdir /run/systemd/system && exec "$@"' _ "$@"
+}
+as_if_systemd dpkg -i "$DEB" >"$T/dpkg-upgrade.log" 2>&1 || { cat "$T/dpkg-upgrade.log"; bad "dpkg -i (upgrade)"; }
+cat "$T/invoked"
+check "an upgrade neither stops nor starts a service" sh -c "! grep -q '^deb-systemd-invoke' '$T/invoked'"
 
 say "3. --check on the packaged example"
 install -d -o lienthong -g lienthong -m 0700 "$T/example"
@@ -221,22 +268,35 @@ say "6. remove"
 for p in "$T"/hosts/*/units/*.pid; do [ -f "$p" ] && kill -TERM "$(cat "$p")" 2>/dev/null; done
 sleep 1
 dpkg -L lienthong >"$T/files"
-dpkg -r lienthong >"$T/dpkg-r.log" 2>&1 || { cat "$T/dpkg-r.log"; bad "dpkg -r"; }
+# What an agency keeps there: its databases (walkthrough step 6) and keys.
+mkdir -p /var/lib/lienthong/agency
+echo data >/var/lib/lienthong/agency/pkgtest.db
+echo key >/etc/lienthong/pkgtest.key
+as_if_systemd dpkg -r lienthong >"$T/dpkg-r.log" 2>&1 || { cat "$T/dpkg-r.log"; bad "dpkg -r"; }
+cat "$T/invoked"
+for u in lienthong-gateway.service lienthong-api.service 'lienthong-source@\*.service' 'lienthong-sink@\*.service'; do
+    check "dpkg -r stops ${u//\\/}" grep -Eq "^deb-systemd-invoke stop( |.* )$u( |$)" "$T/invoked"
+done
 # Every file the package had is gone; of its directories only shared ones
-# (/usr, /lib, ...) and /etc/lienthong (configuration) may stay.
+# (/usr, /lib, ...), /etc/lienthong (configuration, keys) and
+# /var/lib/lienthong (data) may stay.
 left=""
 while read -r f; do
     if [ -d "$f" ]; then
-        case "$f" in /etc/lienthong | /var/lib/lienthong | /usr/share/lienthong*) left="$left $f" ;; esac
-        [ "$f" = /etc/lienthong ] && left="${left% /etc/lienthong}"
+        case "$f" in /usr/share/lienthong*) left="$left $f" ;; esac
     elif [ -e "$f" ] || [ -L "$f" ]; then
         left="$left $f"
     fi
 done <"$T/files"
-check "dpkg -r leaves nothing but configuration${left:+ (left:$left)}" test -z "$left"
+check "dpkg -r leaves nothing but configuration and data${left:+ (left:$left)}" test -z "$left"
 check "the program is gone" test ! -e /usr/bin/lienthong
 check "the runtime directory is gone" test ! -e /run/lienthong
-dpkg -P lienthong >/dev/null 2>&1
+dpkg -P lienthong >"$T/dpkg-P.log" 2>&1 || { cat "$T/dpkg-P.log"; bad "dpkg -P"; }
+cat "$T/dpkg-P.log"
 rm -f "$MARK"
-check "purge removes /etc/lienthong and /var/lib/lienthong" test ! -e /etc/lienthong -a ! -e /var/lib/lienthong
+check "purge keeps the agency's data in /var/lib/lienthong" grep -qx data /var/lib/lienthong/agency/pkgtest.db
+check "... and the keys in /etc/lienthong" grep -qx key /etc/lienthong/pkgtest.key
+check "... and says where they are" sh -c "grep -q 'kept /var/lib/lienthong' '$T/dpkg-P.log' && grep -q 'kept /etc/lienthong' '$T/dpkg-P.log'"
+rm -f /var/lib/lienthong/agency/pkgtest.db /etc/lienthong/pkgtest.key
+rmdir /var/lib/lienthong/agency
 exit $fail
