@@ -60,8 +60,8 @@ static int s_snapshot(const char *data_dir, s_file_t *adopted, s_file_t *learned
                       size_t errlen)
 {
     char a_path[PATH_MAX + 32], l_path[PATH_MAX + 32];
-    snprintf(a_path, sizeof a_path, "%s/" LT_DIRPICK_ADOPTED, data_dir);
-    snprintf(l_path, sizeof l_path, "%s/" LT_DIRPICK_LEARNED, data_dir);
+    lt_dirpick_adopted_path(data_dir, a_path, sizeof a_path);
+    lt_dirpick_learned_path(data_dir, l_path, sizeof l_path);
     for (int i = 0; i < SNAPSHOT_TRIES; i++) {
         s_file_t again;
         const char *bad = s_read(a_path, adopted) != 0   ? a_path
@@ -144,21 +144,31 @@ static int s_save_retired(const char *data_dir, const char *dir, size_t *copied,
 
 int lt_backdir_save(const char *data_dir, const char *to, FILE *out, char *err, size_t errlen)
 {
-    char dir[PATH_MAX + 32];
-    s_file_t adopted, learned;
+    char dir[PATH_MAX + 32], s_path[PATH_MAX + 32];
+    s_file_t adopted, learned, signers;
     size_t retired = 0;
     snprintf(dir, sizeof dir, "%s" LT_BACKDIR_SUFFIX, to);
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
         snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
         return -1;
     }
-    if (s_snapshot(data_dir, &adopted, &learned, err, errlen) != 0)
+    /* The keys that signed retired copies only ever gain one before a copy
+     * is written: read first, they verify every copy read after. */
+    snprintf(s_path, sizeof s_path, "%s/" LT_DIRPICK_RETIRED_SIGNERS, data_dir);
+    if (s_read(s_path, &signers) != 0) {
+        snprintf(err, errlen, "cannot read %s: %s", s_path, strerror(errno));
         return -1;
+    }
+    if (s_snapshot(data_dir, &adopted, &learned, err, errlen) != 0) {
+        s_file_clear(&signers);
+        return -1;
+    }
     /* The retired ones first and the adopted one last, as the gateway
      * writes them: a backup stopped part way holds no adopted directory
      * newer than the retired ones and keys beside it. A restore verifies
      * each copy before it puts it back. */
-    int rc = s_save_retired(data_dir, dir, &retired, err, errlen) != 0 ||
+    int rc = s_put(dir, LT_DIRPICK_RETIRED_SIGNERS, &signers, err, errlen) != 0 ||
+                     s_save_retired(data_dir, dir, &retired, err, errlen) != 0 ||
                      s_put(dir, LT_DIRPICK_LEARNED, &learned, err, errlen) != 0 ||
                      s_put(dir, LT_DIRPICK_ADOPTED, &adopted, err, errlen) != 0
                  ? -1
@@ -173,10 +183,33 @@ int lt_backdir_save(const char *data_dir, const char *to, FILE *out, char *err, 
                 data_dir, retired, dir);
     s_file_clear(&adopted);
     s_file_clear(&learned);
+    s_file_clear(&signers);
     return rc;
 }
 
 /* ---- restore ----------------------------------------------------------------- */
+
+/* Puts back the keys that signed the retired copies when data_dir has
+ * none: the copies put back next open under them (PROTOCOL.md 5.5). */
+static int s_restore_signers(const lt_gwcfg_t *cfg, const char *dir, FILE *out, char *err,
+                             size_t errlen)
+{
+    char from[PATH_MAX + 64], to[PATH_MAX + 64];
+    s_file_t f;
+    snprintf(from, sizeof from, "%s/" LT_DIRPICK_RETIRED_SIGNERS, dir);
+    snprintf(to, sizeof to, "%s/" LT_DIRPICK_RETIRED_SIGNERS, cfg->data_dir);
+    if (access(to, F_OK) == 0)
+        return 0;
+    if (s_read(from, &f) != 0) {
+        snprintf(err, errlen, "cannot read %s: %s", from, strerror(errno));
+        return -1;
+    }
+    int rc = f.has ? s_put(cfg->data_dir, LT_DIRPICK_RETIRED_SIGNERS, &f, err, errlen) : 0;
+    if (rc == 0 && f.has)
+        fprintf(out, "authority keys of the retired directories restored to %s\n", to);
+    s_file_clear(&f);
+    return rc;
+}
 
 /* Puts back each retired directory of dir that opens and that data_dir
  * lacks: a retired version's contents never change. */
@@ -186,6 +219,8 @@ static int s_restore_retired(const lt_gwcfg_t *cfg, const char *dir, FILE *out, 
     lt_dirpick_retired_t r;
     char path[PATH_MAX + 64];
     int rc = 0;
+    if (s_restore_signers(cfg, dir, out, err, errlen) != 0)
+        return -1;
     lt_dirpick_retired_open(&r, dir, &cfg->pins, cfg->federation);
     for (size_t i = 0; rc == 0 && i < r.count; i++) {
         size_t len;
@@ -210,8 +245,8 @@ static void s_pick(const lt_gwcfg_t *cfg, const char *dir, lt_dirpick_t *p)
 {
     char adopted[PATH_MAX + 64], learned[PATH_MAX + 64];
     lt_dir_pins_t base;
-    snprintf(adopted, sizeof adopted, "%s/" LT_DIRPICK_ADOPTED, dir);
-    snprintf(learned, sizeof learned, "%s/" LT_DIRPICK_LEARNED, dir);
+    lt_dirpick_adopted_path(dir, adopted, sizeof adopted);
+    lt_dirpick_learned_path(dir, learned, sizeof learned);
     /* A learned file that is not keys adds nothing: what it should have
      * proved then does not open, and says why. */
     (void)lt_dir_learned_add(learned, &cfg->pins, &base);
@@ -224,8 +259,8 @@ static int s_restore_adopted(const lt_gwcfg_t *cfg, const char *dir, lt_dirpick_
                              lt_dirpick_t *d, FILE *out, char *err, size_t errlen)
 {
     char adopted[PATH_MAX + 32], learned[PATH_MAX + 32];
-    snprintf(adopted, sizeof adopted, "%s/" LT_DIRPICK_ADOPTED, cfg->data_dir);
-    snprintf(learned, sizeof learned, "%s/" LT_DIRPICK_LEARNED, cfg->data_dir);
+    lt_dirpick_adopted_path(cfg->data_dir, adopted, sizeof adopted);
+    lt_dirpick_learned_path(cfg->data_dir, learned, sizeof learned);
     if (!b->have_adopted) {
         fprintf(out, "no adopted directory in %s to restore\n", dir);
         return 0;

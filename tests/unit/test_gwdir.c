@@ -11,6 +11,7 @@
 #include "unit_util.h"
 #include "../owner_directory.h"
 
+#include "lt_backdir.h"
 #include "lt_dirpick.h"
 #include "lt_file.h"
 #include "lt_gwcfg.h"
@@ -542,13 +543,33 @@ static void test_persist_retired_signer(void)
     CU_ASSERT_EQUAL(r.count, 1);
     CU_ASSERT(r.count && lt_dir_version(r.dirs[0]) == 201);
     lt_dirpick_retired_clear(&r);
+    /* A backup carries the signers with the copy; a data_dir that lost
+     * both gets them back from it. */
+    char bk[700], bkdir[760], out[4096] = "";
+    snprintf(bk, sizeof bk, "%s/store.bak", g_dir);
+    snprintf(bkdir, sizeof bkdir, "%s" LT_BACKDIR_SUFFIX, bk);
+    FILE *o = fmemopen(out, sizeof out - 1, "w");
+    CU_ASSERT_FATAL(o != NULL);
+    CU_ASSERT_EQUAL(lt_backdir_save(g_dir, bk, o, err, sizeof err), 0);
+    s_retired_path(201, path, sizeof path);
+    CU_ASSERT_EQUAL(unlink(path), 0);
     /* Without the signers file it does not open. */
+    CU_ASSERT_EQUAL(unlink(signers), 0);
+    lt_dirpick_retired_open(&r, bkdir, &g_cfg.pins, "VN");
+    CU_ASSERT_EQUAL(r.count, 1); /* the backup's copy, under the backup's signers */
+    lt_dirpick_retired_clear(&r);
+    CU_ASSERT_EQUAL(lt_backdir_restore(&g_cfg, bk, o, err, sizeof err), 0);
+    fclose(o);
+    CU_ASSERT(access(signers, F_OK) == 0);
+    lt_dirpick_retired_open(&r, g_dir, &g_cfg.pins, "VN");
+    CU_ASSERT_EQUAL(r.count, 1);
+    lt_dirpick_retired_clear(&r);
     CU_ASSERT_EQUAL(unlink(signers), 0);
     lt_dirpick_retired_open(&r, g_dir, &g_cfg.pins, "VN");
     CU_ASSERT_EQUAL(r.count, 0);
     lt_dirpick_retired_clear(&r);
-    s_retired_path(201, path, sizeof path);
     (void)unlink(path);
+    CU_ASSERT_EQUAL(ut_rmrf(bkdir), 0);
     (void)unlink(g_adopted);
     lt_dir_destroy(&kept);
     lt_dir_destroy(&d);
