@@ -276,13 +276,6 @@ int lt_norm_date(const char *in, long *ymd)
     return 0;
 }
 
-int lt_norm_is_date(const char *stored)
-{
-    long ymd;
-    return strlen(stored) == 10 && stored[4] == '-' && stored[7] == '-' &&
-           lt_norm_date(stored, &ymd) == 0;
-}
-
 int lt_norm_match(const char *stored, const char *claim, int is_date)
 {
     if (is_date) {

@@ -24,13 +24,10 @@ uint8_t *lt_norm_fold(const char *in, size_t n, size_t *len) __attribute__((warn
  * space allowed) into *ymd = year*10000 + month*100 + day. 0 or -1. */
 int lt_norm_date(const char *in, long *ymd) __attribute__((warn_unused_result));
 
-/* 1 when stored holds an ISO date (YYYY-MM-DD): such values are compared as
- * dates. A bare 8-digit text is not taken for a date on the stored side. */
-int lt_norm_is_date(const char *stored);
-
 /* 1 when claim matches stored, 0 when not (invalid UTF-8 on either side
  * included), -1 when they could not be compared (out of memory). `is_date`
- * compares as dates. */
+ * (the field is a date field of its record type, lt_schema_is_date)
+ * compares both sides as dates: a side that is no date matches nothing. */
 int lt_norm_match(const char *stored, const char *claim, int is_date)
     __attribute__((warn_unused_result));
 

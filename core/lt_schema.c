@@ -19,6 +19,22 @@ static const ProtobufCMessageDescriptor *s_types[] = {
     NULL,
 };
 
+/* The date fields of each record type (PROTOCOL.md 7.6): a verify compares
+ * a claim on one of them as a calendar date, whatever the stored text looks
+ * like; every other field is compared as text. A record type's dates are
+ * listed here when it is added, as its proto comments say ("ISO 8601 date"). */
+typedef struct {
+    const char *type;
+    const char *fields[8];
+} s_dates_t;
+
+static const s_dates_t s_dates[] = {
+    {"lienthong.records.Population", {"date_of_birth", "id_card_issued", "date_of_death"}},
+    {"lienthong.records.Subscriber", {"owner_date_of_birth", "activation_date"}},
+    {"lienthong.records.InsuranceCard", {"valid_from", "valid_to"}},
+    {"lienthong.records.Vaccination", {"first_dose_date", "last_dose_date"}},
+};
+
 static const char *const s_names[] = {
     "lienthong.records.Population",
     "lienthong.records.Subscriber",
@@ -43,6 +59,20 @@ const ProtobufCFieldDescriptor *lt_schema_field(const ProtobufCMessageDescriptor
     if (!desc || !name)
         return NULL;
     return protobuf_c_message_descriptor_get_field_by_name(desc, name);
+}
+
+int lt_schema_is_date(const ProtobufCMessageDescriptor *desc, const char *name)
+{
+    if (!desc || !name)
+        return 0;
+    for (size_t i = 0; i < sizeof s_dates / sizeof s_dates[0]; i++) {
+        if (strcmp(s_dates[i].type, desc->name) != 0)
+            continue;
+        for (size_t f = 0; f < 8 && s_dates[i].fields[f]; f++)
+            if (strcmp(s_dates[i].fields[f], name) == 0)
+                return 1;
+    }
+    return 0;
 }
 
 const char *const *lt_schema_names(void)

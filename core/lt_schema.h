@@ -13,6 +13,9 @@ const ProtobufCMessageDescriptor *lt_schema_find(const char *full_name);
 /* Field of a record type by name, or NULL. */
 const ProtobufCFieldDescriptor *lt_schema_field(const ProtobufCMessageDescriptor *desc,
                                                 const char *name);
+/* 1 when field name of record type desc is a date field, compared as a
+ * calendar date by a verify (PROTOCOL.md 7.6), else 0. */
+int lt_schema_is_date(const ProtobufCMessageDescriptor *desc, const char *name);
 /* Names of all registered record types, NULL-terminated. */
 const char *const *lt_schema_names(void);
 

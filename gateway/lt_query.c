@@ -600,7 +600,7 @@ static int s_claims(const req_t *r, const ProtobufCMessage *msg, Lienthong__Clai
         const char *v = !s_withhold(t, r->policy, r->view, f) && fd
                             ? lt_schema_text(msg, fd, stored, sizeof stored)
                             : NULL;
-        int m = v ? lt_norm_match(v, claims[c]->value, lt_norm_is_date(v)) : 0;
+        int m = v ? lt_norm_match(v, claims[c]->value, lt_schema_is_date(t, f)) : 0;
         if (m < 0)
             return -1;
         out[c] = !v ? LIENTHONG__CLAIM_RESULT__CLAIM_NOT_ALLOWED

@@ -710,6 +710,62 @@ static void test_view_verify_outside_reads_no_record(void)
     CU_ASSERT_EQUAL(not_found, 3);
 }
 
+/* Whether a claim is compared as a date is decided by its field, never by
+ * the stored value's look (PROTOCOL.md 7.6): date_of_birth stored as
+ * 19900102 matches the claim 1990-01-02, and a name that reads like a date
+ * is text, so 19900102 does not match 1990-01-02 there. */
+static void test_verify_dates_by_field(void)
+{
+    Lienthong__Records__Population p = LIENTHONG__RECORDS__POPULATION__INIT;
+    p.personal_id = "004";
+    p.full_name = "1990-01-02";
+    p.date_of_birth = "19900102";
+    CU_ASSERT_FATAL(ug_publish_record(&g, "004", &p, 4096, NULL, NULL) == 0);
+    static const struct {
+        char *field, *value;
+        Lienthong__ClaimResult want;
+    } c[] = {
+        {"date_of_birth", "1990-01-02", LIENTHONG__CLAIM_RESULT__CLAIM_MATCH},
+        {"date_of_birth", " 19900102", LIENTHONG__CLAIM_RESULT__CLAIM_MATCH},
+        {"date_of_birth", "1990-01-03", LIENTHONG__CLAIM_RESULT__CLAIM_NO_MATCH},
+        {"full_name", "19900102", LIENTHONG__CLAIM_RESULT__CLAIM_NO_MATCH},
+        {"full_name", " 1990-01-02", LIENTHONG__CLAIM_RESULT__CLAIM_MATCH},
+    };
+    enum { N = sizeof c / sizeof c[0] };
+    Lienthong__Claim cl[N], *cp[N];
+    for (size_t i = 0; i < N; i++) {
+        lienthong__claim__init(&cl[i]);
+        cl[i].field = c[i].field;
+        cl[i].value = c[i].value;
+        cp[i] = &cl[i];
+    }
+    char *keys[] = {"004"};
+    Lienthong__VerifyRequest q = LIENTHONG__VERIFY_REQUEST__INIT;
+    q.request_id = ++g_id;
+    q.dataset = OD_POP;
+    q.keys = keys;
+    q.n_keys = 1;
+    q.claims = cp;
+    q.n_claims = N;
+    q.purpose = "KYC";
+    q.deadline_ms = lt_clock_now_ms() + 10000;
+    s_deliver(LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST, &q);
+    lt_query_flush(g_q);
+    Lienthong__Envelope *e = ug_recv(&g);
+    CU_ASSERT_FATAL(e && e->body_case == LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY);
+    Lienthong__VerifyAnswer *a = lienthong__verify_answer__unpack(NULL, e->verify_reply->answer.len,
+                                                                  e->verify_reply->answer.data);
+    CU_ASSERT_FATAL(a != NULL && a->n_results == N);
+    for (size_t i = 0; i < N; i++)
+        if (a->results[i] != c[i].want) {
+            fprintf(stderr, "\n  claim %s = \"%s\": %d, want %d\n", c[i].field, c[i].value,
+                    (int)a->results[i], (int)c[i].want);
+            CU_FAIL("claim result");
+        }
+    lienthong__verify_answer__free_unpacked(a, NULL);
+    lt_wire_free(&e);
+}
+
 #define S_V     OD_POP ".v"
 #define S_V_DEF ",\n  { id = \"" S_V "\"; dataset = \"" OD_POP "\"; fields = [\"full_name\"]; "
 
@@ -807,7 +863,8 @@ int main(void)
          test_flush_inside_verify_refused},
         {"answers whose entries a commit inside the drain dropped are refused",
          test_entries_dropped_mid_drain_refuse_answers},
-        {"a 1000 KiB key is refused, neither executed nor audited", test_long_key_refused_unaudited},
+        {"a 1000 KiB key is refused, neither executed nor audited",
+         test_long_key_refused_unaudited},
         {"a claim value over 1024 bytes is refused; the largest verify runs",
          test_claim_value_bounded},
         {"refusals for an unwritable log go out on each request's socket",
@@ -817,6 +874,8 @@ int main(void)
          test_view_outside_reads_no_record},
         {"a verify on a view reads no record of a key outside it",
          test_view_verify_outside_reads_no_record},
+        {"a claim is compared as a date by its field, not by the stored value",
+         test_verify_dates_by_field},
         {"a view's changed definition: followed once rebuilt, ERR_UNAVAILABLE until then",
          test_view_definition_changed},
         {NULL, NULL},
