@@ -29,9 +29,11 @@ static char *s_spaces(const uint8_t *s, size_t n, int fold_ascii)
     for (size_t i = 0; i < n;) {
         ucs4_t uc;
         int len = u8_mbtouc(&uc, s + i, n - i);
-        /* U+00A0 no-break space and U+3000 ideographic space count too. */
-        int space = uc == ' ' || (uc >= 0x09 && uc <= 0x0d) || uc == 0xa0 || uc == 0x3000 ||
-                    (uc >= 0x2000 && uc <= 0x200a);
+        /* White space is Unicode's White_Space property (PROTOCOL.md 7.6):
+         * no-break, narrow no-break and ideographic spaces, line and
+         * paragraph separators and U+0085 too. ASCII is tested inline. */
+        int space =
+            uc < 0x80 ? uc == ' ' || (uc >= 0x09 && uc <= 0x0d) : uc_is_property_white_space(uc);
         if (space) {
             pending = o > 0;
         } else {

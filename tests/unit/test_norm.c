@@ -105,6 +105,43 @@ static void test_white_space(void)
     CU_ASSERT(lt_norm_match("Nguy\xe1\xbb\x85nV\xc4\x83n An", NAME_MIXED, 0) == 0);
 }
 
+/* White space is every code point of Unicode's White_Space property
+ * (PROTOCOL.md 7.6), and only those: "A<sp>B" matches "a b" for each of
+ * them (U+202F, U+2028, U+2029, U+205F, U+1680 and U+0085 were missed), and
+ * spacing look-alikes that are not white space (zero width space, word
+ * joiner, byte order mark, Mongolian vowel separator) are kept. */
+static void test_white_space_property(void)
+{
+    static const char *const space[] = {"\t",           "\n",
+                                        "\v",           "\f",
+                                        "\r",           " ",
+                                        "\xc2\x85",     "\xc2\xa0",
+                                        "\xe1\x9a\x80", "\xe2\x80\x80",
+                                        "\xe2\x80\x81", "\xe2\x80\x82",
+                                        "\xe2\x80\x83", "\xe2\x80\x84",
+                                        "\xe2\x80\x85", "\xe2\x80\x86",
+                                        "\xe2\x80\x87", "\xe2\x80\x88",
+                                        "\xe2\x80\x89", "\xe2\x80\x8a",
+                                        "\xe2\x80\xa8", "\xe2\x80\xa9",
+                                        "\xe2\x80\xaf", "\xe2\x81\x9f",
+                                        "\xe3\x80\x80", NULL};
+    static const char *const not_space[] = {"\xe2\x80\x8b", "\xe2\x81\xa0", "\xef\xbb\xbf",
+                                            "\xe1\xa0\x8e", "\x1c",         NULL};
+    char text[32];
+    for (int i = 0; space[i]; i++) {
+        snprintf(text, sizeof text, "%sA%s%sB%s", space[i], space[i], space[i], space[i]);
+        if (lt_norm_match(text, "a b", 0) != 1) {
+            fprintf(stderr, "\n  space %d (%s) is not white space\n", i, space[i]);
+            CU_FAIL("white space");
+        }
+    }
+    for (int i = 0; not_space[i]; i++) {
+        snprintf(text, sizeof text, "A%sB", not_space[i]);
+        CU_ASSERT(lt_norm_match(text, "a b", 0) == 0);
+        CU_ASSERT(lt_norm_match(text, "ab", 0) == 0);
+    }
+}
+
 static void test_differences_stay(void)
 {
     CU_ASSERT(lt_norm_match(LE_HAT, "Le", 0) == 0);
@@ -593,6 +630,7 @@ int main(void)
         {"upper and lower case", test_case_folding},
         {"d with stroke", test_d_with_stroke},
         {"inner and outer white space", test_white_space},
+        {"white space is Unicode's White_Space property", test_white_space_property},
         {"differences that must stay", test_differences_stay},
         {"old and new tone placement (oa, oe, uy)", test_tone_placement},
         {"invalid UTF-8 refused", test_invalid_utf8},
