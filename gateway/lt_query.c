@@ -1633,6 +1633,11 @@ static outstanding_t *s_out_inactive(lt_query_t *self)
 
 void lt_query_dir_changed(lt_query_t *self, void *local)
 {
+    /* A cached root was verified under the keys of the directory before:
+     * one signed by a key this directory dropped (a rotation, 5.5) must be
+     * checked again, and fail. */
+    memset(self->roots, 0, sizeof self->roots);
+    self->next_root = 0;
     /* One at a time from the start: ending one may end others (a profile's
      * parts, lt_query_forget). */
     outstanding_t *o;

@@ -103,7 +103,8 @@ void lt_query_on_error(lt_query_t *self, void *local, const char *owner,
 /* Caller, after an adoption: every request outstanding to an owner the
  * directory no longer lists as active ends at once with ERR_UNAVAILABLE
  * saying so (PROTOCOL.md 5.4); its link is closed, and an answer from it
- * would be dropped. */
+ * would be dropped. The answer roots verified under the old directory are
+ * forgotten: an answer is accepted only under a key the new one lists. */
 void lt_query_dir_changed(lt_query_t *self, void *local);
 /* Caller: retries and deadlines. */
 void lt_query_tick(lt_query_t *self, void *local);

@@ -99,8 +99,23 @@ static int suite_clean(void)
     return 0;
 }
 
-/* The application sends a lookup of key (field full_name, purpose KYC);
- * the caller's gateway takes it. */
+/* The application sends a request body; the caller's gateway takes it. */
+static void s_app_send(Lienthong__Envelope__BodyCase body_case, const void *q)
+{
+    lt_wire_in_t in;
+    Lienthong__ErrorCode code;
+    char err[256];
+    CU_ASSERT_FATAL(lt_wire_send_body(c.app, NULL, 0, body_case, q) == 0);
+    CU_ASSERT_FATAL(lt_wire_recv(c.local, 1, 0, &in) == 0);
+    Lienthong__Envelope *env = lt_wire_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body),
+                                              1u << 20, &code, err, sizeof err);
+    CU_ASSERT_FATAL(env != NULL);
+    lt_query_on_local(c.q, c.local, &in, env);
+    lt_wire_free(&env);
+    lt_wire_in_close(&in);
+}
+
+/* The application sends a lookup of key (field full_name, purpose KYC). */
 static void s_app_lookup(uint64_t id, const char *key)
 {
     char *ask[] = {"full_name"};
@@ -112,17 +127,25 @@ static void s_app_lookup(uint64_t id, const char *key)
     q.n_fields = 1;
     q.purpose = "KYC";
     q.deadline_ms = g_deadline;
-    lt_wire_in_t in;
-    Lienthong__ErrorCode code;
-    char err[256];
-    CU_ASSERT_FATAL(lt_wire_send_body(c.app, NULL, 0, LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST, &q) == 0);
-    CU_ASSERT_FATAL(lt_wire_recv(c.local, 1, 0, &in) == 0);
-    Lienthong__Envelope *env = lt_wire_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body),
-                                              1u << 20, &code, err, sizeof err);
-    CU_ASSERT_FATAL(env != NULL);
-    lt_query_on_local(c.q, c.local, &in, env);
-    lt_wire_free(&env);
-    lt_wire_in_close(&in);
+    s_app_send(LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST, &q);
+}
+
+/* The application sends a verify of n keys (claim full_name = An). */
+static void s_app_verify(uint64_t id, char **keys, size_t n)
+{
+    Lienthong__Claim cl = LIENTHONG__CLAIM__INIT, *cp = &cl;
+    cl.field = "full_name";
+    cl.value = "An";
+    Lienthong__VerifyRequest q = LIENTHONG__VERIFY_REQUEST__INIT;
+    q.request_id = id;
+    q.dataset = OD_POP;
+    q.keys = keys;
+    q.n_keys = n;
+    q.claims = &cp;
+    q.n_claims = 1;
+    q.purpose = "KYC";
+    q.deadline_ms = g_deadline;
+    s_app_send(LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST, &q);
 }
 
 /* 1 when sock has a message within ms. */
@@ -241,6 +264,45 @@ static void test_id_reused_after_answer(void)
     free(again);
 }
 
+/* The answers of one verify share one signed root. The first is checked
+ * under the owner's key; then a directory is adopted in which the owner has
+ * rotated to another key: the second answer, signed by the dropped key, is
+ * rejected (PROTOCOL.md 5.5, 7.4). Before, the root verified under the old
+ * key was cached and the second answer accepted from the cache. */
+static void test_rotation_forgets_roots(void)
+{
+    char err[1024] = "";
+    lt_keys_t *rotated = lt_keys_new(LT_KEYS_MEMBER);
+    CU_ASSERT_FATAL(rotated != NULL);
+    lt_dir_t *d2 = od_directory_keyed(g.tmp, rotated, c.keys, c.auth, "", "", err, sizeof err);
+    CU_ASSERT_FATAL(d2 != NULL);
+    char *keys[] = {"001", "002"};
+    s_app_verify(++g_id, keys, 2);
+    CU_ASSERT_FATAL(s_owner_serves() == 0); /* both answers, one batch */
+    CU_ASSERT_FATAL(s_caller_takes() == 0);
+    Lienthong__Envelope *env = s_app_recv(1000, NULL, NULL);
+    CU_ASSERT(env && env->body_case == LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY);
+    lt_wire_free(&env);
+    int64_t rejected = s_stat(c.stats, "lienthong_query_rejected_answers", NULL, NULL);
+
+    lt_dir_t *before = c.ctx.dir;
+    c.ctx.dir = d2;
+    lt_query_dir_changed(c.q, c.local);
+    (void)s_caller_takes();
+    env = s_app_recv(200, NULL, NULL);
+    CU_ASSERT_PTR_NULL(env);
+    lt_wire_free(&env);
+    CU_ASSERT_EQUAL(s_stat(c.stats, "lienthong_query_rejected_answers", NULL, NULL), rejected + 1);
+
+    /* The request stays outstanding (until its deadline, past this suite):
+     * its second answer was not taken. */
+    CU_ASSERT_EQUAL(lt_query_outstanding(c.q), 1);
+    c.ctx.dir = before;
+    lt_query_dir_changed(c.q, c.local);
+    lt_dir_destroy(&d2);
+    lt_keys_destroy(&rotated);
+}
+
 /* Applications on the local socket fill the caller's table of outstanding
  * requests (the owner never answers): the next request is refused at once
  * with ERR_UNAVAILABLE, counted as a rejected input of "local", and the
@@ -281,6 +343,8 @@ int main(void)
     static const ut_test_t tests[] = {
         {"an id reused after its answer: other bytes refused at once, the same replayed",
          test_id_reused_after_answer},
+        {"a new directory forgets the answer roots verified under the old",
+         test_rotation_forgets_roots},
         {"the table of outstanding requests is bounded", test_outstanding_bounded},
         {NULL, NULL},
     };
