@@ -79,6 +79,7 @@ typedef struct {
     char owner[LT_ID_MAX];
     zmq_msg_t frame;       /* exact bytes to (re)send */
     uint8_t hash[LT_HASH_BYTES];
+    uint8_t who[LT_HASH_BYTES]; /* the hash and on_behalf: what a retry must match (8.3) */
     int is_verify;
     size_t n_keys;
     char **keys;
@@ -691,11 +692,33 @@ static void s_dedup_expire(lt_query_t *self)
     }
 }
 
+/* What makes a local request the same request (PROTOCOL.md 8.3): its
+ * request hash and its on_behalf, which the hash leaves out (8.5). One
+ * officer's request is then never taken for another's retry, which would
+ * hand it answers that no audit entry names it for. */
+static void s_local_who(const uint8_t *hash, const Lienthong__OnBehalf *who,
+                        uint8_t out[LT_HASH_BYTES])
+{
+    const char *app = who && who->application ? who->application : "";
+    const char *officer = who && who->officer ? who->officer : "";
+    uint8_t sizes[9] = {who != NULL};
+    size_t na = strlen(app), no = strlen(officer);
+    for (int i = 0; i < 4; i++) { /* lengths keep ("ab", "c") apart from ("a", "bc") */
+        sizes[1 + i] = (uint8_t)(na >> (24 - 8 * i));
+        sizes[5 + i] = (uint8_t)(no >> (24 - 8 * i));
+    }
+    const uint8_t *bufs[] = {hash, sizes, (const uint8_t *)app, (const uint8_t *)officer};
+    const size_t lens[] = {LT_HASH_BYTES, sizeof sizes, na, no};
+    lt_crypto_hashv(bufs, lens, 4, out);
+}
+
 /* Whether a hit d may be replayed to a request of hash. A peer's id reused
  * for other bytes gets the stored answer, which its gateway rejects (7.2).
  * The member's own clients are many applications behind one caller: the
  * stored answer may be about another citizen, and the second request would
- * go unaudited, so other bytes are refused (8.3). */
+ * go unaudited, so other bytes are refused (8.3). For them hash is
+ * s_local_who's, so the same bytes under another on_behalf are refused too:
+ * no audit entry would name its officer. */
 static int s_replayable(const dedup_t *d, const char *caller, const uint8_t *hash)
 {
     return strcmp(caller, LT_QUERY_OWN) != 0 || memcmp(d->hash, hash, LT_HASH_BYTES) == 0;
@@ -816,8 +839,10 @@ static void s_execute(lt_query_t *self, void *peer, const lt_wire_in_t *in,
     if (s_audit_down(self, os, peer, in, r.id))
         return;
     lt_crypto_hash(body, body_len, r.hash);
+    uint8_t who[LT_HASH_BYTES]; /* a local request's identity, for s_replayable */
+    s_local_who(r.hash, r.who, who);
     dedup_t *d = s_admit(self, os, peer, in, caller, r.id,
-                         is_verify ? vq->deadline_ms : lq->deadline_ms, r.hash);
+                         is_verify ? vq->deadline_ms : lq->deadline_ms, own ? who : r.hash);
     if (!d)
         return;
     /* The reads of a whole drain share one snapshot; lt_query_flush ends it. */
@@ -1115,13 +1140,14 @@ static outstanding_t *s_out_new(lt_query_t *self, void *local, const lt_wire_in_
     return o;
 }
 
-/* Refuses an application's request reusing id for other bytes (PROTOCOL.md
- * 8.3) with ERR_MALFORMED naming the id; when says when it was used. */
+/* Refuses an application's request reusing id for other bytes or another
+ * on_behalf (PROTOCOL.md 8.3) with ERR_MALFORMED naming the id; when says
+ * when it was used, and how. */
 static void s_reused(lt_query_t *self, void *local, const lt_wire_in_t *in, uint64_t id,
                      const char *dataset, const char *when)
 {
     char why[160];
-    snprintf(why, sizeof why, "request_id %llu %s with other bytes; a new request needs a new id",
+    snprintf(why, sizeof why, "request_id %llu %s; a new request needs a new id",
              (unsigned long long)id, when);
     (void)lt_reject(self->ctx->reject,
                     &(lt_reject_in_t){.sock = local, .rid = in->rid, .rid_len = in->rid_len,
@@ -1131,23 +1157,27 @@ static void s_reused(lt_query_t *self, void *local, const lt_wire_in_t *in, uint
 }
 
 /* An application's request whose id is outstanding (PROTOCOL.md 8.3): with
- * the same bytes it is a retry, and the answers still to come go to where
- * it came from (this gateway resends to the owner on its own timer, 7.4);
- * with other bytes, or an id this gateway made itself, it is refused with
- * ERR_MALFORMED. 0 when the id is not outstanding, 1 when handled. */
+ * the same bytes and on_behalf (who, s_local_who) it is a retry, and the
+ * answers still to come go to where it came from (this gateway resends to
+ * the owner on its own timer, 7.4); with other bytes, another on_behalf, or
+ * an id this gateway made itself, it is refused with ERR_MALFORMED. 0 when
+ * the id is not outstanding, 1 when handled. */
 static int s_out_retry(lt_query_t *self, void *local, const lt_wire_in_t *in, uint64_t id,
-                       const char *dataset, const uint8_t *hash)
+                       const char *dataset, const uint8_t *hash, const uint8_t *who)
 {
     outstanding_t *o = NULL;
     HASH_FIND(hh, self->out, &id, sizeof id, o);
     if (!o)
         return 0;
-    if (!o->done && memcmp(o->hash, hash, LT_HASH_BYTES) == 0) {
+    int same = memcmp(o->hash, hash, LT_HASH_BYTES) == 0;
+    if (!o->done && same && memcmp(o->who, who, LT_HASH_BYTES) == 0) {
         memcpy(o->rid, in->rid, in->rid_len);
         o->rid_len = in->rid_len;
         return 1;
     }
-    s_reused(self, local, in, id, dataset, "is outstanding");
+    s_reused(self, local, in, id, dataset,
+             same && !o->done ? "is outstanding under another on_behalf"
+                              : "is outstanding with other bytes");
     return 1;
 }
 
@@ -1165,7 +1195,7 @@ static int s_recent_reused(lt_query_t *self, void *local, const lt_wire_in_t *in
     if (!lt_recent_find(self->recent, id, was, &made) ||
         (!made && memcmp(was, hash, LT_HASH_BYTES) == 0))
         return 0;
-    s_reused(self, local, in, id, dataset, "was sent in the last 10 minutes");
+    s_reused(self, local, in, id, dataset, "was sent in the last 10 minutes with other bytes");
     return 1;
 }
 
@@ -1293,15 +1323,18 @@ void lt_query_on_local(lt_query_t *self, void *local, const lt_wire_in_t *in,
         return;
     }
     uint8_t hash[LT_HASH_BYTES]; /* taken once: the request's id checks and its answers' */
+    uint8_t same[LT_HASH_BYTES]; /* hash and on_behalf: what a retry must match */
     lt_crypto_hash(body, body_len, hash);
+    s_local_who(hash, who, same);
     if (s_audit_down(self, NULL, local, in, id) ||
-        s_out_retry(self, local, in, id, dataset, hash) ||
+        s_out_retry(self, local, in, id, dataset, hash, same) ||
         s_recent_reused(self, local, in, id, dataset, hash))
         return;
     outstanding_t *o = s_out_new(self, local, in, id, dataset,
                                  is_verify ? vq->deadline_ms : lq->deadline_ms, hash);
     if (!o)
         return;
+    memcpy(o->who, same, LT_HASH_BYTES);
     if ((env->context && s_want_context(self, o, dataset) != 0) ||
         ((env->context || env->on_behalf) && s_strip_local(o) != 0) ||
         (is_verify && s_keep_keys(o, vq) != 0)) {

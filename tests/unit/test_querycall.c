@@ -99,8 +99,10 @@ static int suite_clean(void)
     return 0;
 }
 
-/* The application sends a request body; the caller's gateway takes it. */
-static void s_app_send(Lienthong__Envelope__BodyCase body_case, const void *q)
+/* The application sends a request body, on behalf of who (may be NULL);
+ * the caller's gateway takes it. */
+static void s_app_send_for(Lienthong__Envelope__BodyCase body_case, const void *q,
+                           Lienthong__OnBehalf *who)
 {
     lt_wire_in_t in;
     Lienthong__ErrorCode code;
@@ -110,9 +112,16 @@ static void s_app_send(Lienthong__Envelope__BodyCase body_case, const void *q)
     Lienthong__Envelope *env = lt_wire_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body),
                                               1u << 20, &code, err, sizeof err);
     CU_ASSERT_FATAL(env != NULL);
+    env->on_behalf = who; /* local only: set as the gateway would decode it */
     lt_query_on_local(c.q, c.local, &in, env);
+    env->on_behalf = NULL;
     lt_wire_free(&env);
     lt_wire_in_close(&in);
+}
+
+static void s_app_send(Lienthong__Envelope__BodyCase body_case, const void *q)
+{
+    s_app_send_for(body_case, q, NULL);
 }
 
 /* The application sends a lookup of key (field full_name, purpose KYC). */
@@ -264,6 +273,57 @@ static void test_id_reused_after_answer(void)
     free(again);
 }
 
+/* The same bytes under an outstanding id, on behalf of another officer,
+ * are another request reusing the id: refused with ERR_MALFORMED naming it
+ * (PROTOCOL.md 8.3), and the answers still go to the first. Before, they
+ * were taken as a retry: the answers went to the second requester, which no
+ * lookup-made entry named. The same bytes and on_behalf are a retry. */
+static void test_retry_under_another_on_behalf(void)
+{
+    char *ask[] = {"full_name"}, idtext[32];
+    Lienthong__OnBehalf o1 = LIENTHONG__ON_BEHALF__INIT, o2 = LIENTHONG__ON_BEHALF__INIT;
+    o1.application = o2.application = "portal";
+    o1.officer = "officer-1";
+    o2.officer = "officer-2";
+    Lienthong__LookupRequest q = LIENTHONG__LOOKUP_REQUEST__INIT;
+    q.request_id = ++g_id;
+    q.dataset = OD_POP;
+    q.key = "001";
+    q.fields = ask;
+    q.n_fields = 1;
+    q.purpose = "KYC";
+    q.deadline_ms = g_deadline;
+    snprintf(idtext, sizeof idtext, "%" PRIu64, q.request_id);
+    size_t before = lt_query_outstanding(c.q);
+    s_app_send_for(LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST, &q, &o1);
+    CU_ASSERT_EQUAL(lt_query_outstanding(c.q), before + 1);
+
+    s_app_send_for(LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST, &q, &o2);
+    Lienthong__Envelope *env = s_app_recv(200, NULL, NULL);
+    CU_ASSERT(env && env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR &&
+              env->error->code == LIENTHONG__ERROR_CODE__ERR_MALFORMED &&
+              env->error->request_id == q.request_id && strstr(env->error->message, idtext) &&
+              strstr(env->error->message, "on_behalf"));
+    lt_wire_free(&env);
+    s_app_send_for(LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST, &q, NULL); /* none is another too */
+    env = s_app_recv(200, NULL, NULL);
+    CU_ASSERT(env && env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR &&
+              env->error->code == LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    lt_wire_free(&env);
+    s_app_send_for(LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST, &q, &o1); /* a retry */
+    env = s_app_recv(100, NULL, NULL);
+    CU_ASSERT_PTR_NULL(env);
+    lt_wire_free(&env);
+    CU_ASSERT_EQUAL(lt_query_outstanding(c.q), before + 1);
+
+    CU_ASSERT_FATAL(s_owner_serves() == 0);
+    CU_ASSERT_FATAL(s_caller_takes() == 0);
+    env = s_app_recv(1000, NULL, NULL);
+    CU_ASSERT(env && env->body_case == LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY);
+    lt_wire_free(&env);
+    CU_ASSERT_EQUAL(lt_query_outstanding(c.q), before);
+}
+
 /* The answers of one verify share one signed root. The first is checked
  * under the owner's key; then a directory is adopted in which the owner has
  * rotated to another key: the second answer, signed by the dropped key, is
@@ -343,6 +403,7 @@ int main(void)
     static const ut_test_t tests[] = {
         {"an id reused after its answer: other bytes refused at once, the same replayed",
          test_id_reused_after_answer},
+        {"the same bytes under another on_behalf are no retry", test_retry_under_another_on_behalf},
         {"a new directory forgets the answer roots verified under the old",
          test_rotation_forgets_roots},
         {"the table of outstanding requests is bounded", test_outstanding_bounded},

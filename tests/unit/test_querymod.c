@@ -635,6 +635,52 @@ static s_outcome_t s_own_lookup(const char *target, const char *key)
     return o;
 }
 
+/* What this member's own client on behalf of who is answered for lookup q
+ * (its own data, answered at once): the envelope (free it). */
+static Lienthong__Envelope *s_own_for(const Lienthong__LookupRequest *q, Lienthong__OnBehalf *who)
+{
+    lt_wire_in_t in;
+    Lienthong__Envelope *env = NULL;
+    CU_ASSERT_FATAL(ug_send(&g, LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST, q, &in, &env) == 0);
+    env->on_behalf = who; /* local only: set as the gateway would decode it */
+    lt_query_on_local(g_q, g.router, &in, env);
+    env->on_behalf = NULL;
+    lt_wire_free(&env);
+    lt_wire_in_close(&in);
+    return ug_recv(&g);
+}
+
+/* A local request on the member's own data, sent again with the same bytes
+ * on behalf of another officer, is refused with ERR_MALFORMED (PROTOCOL.md
+ * 8.3), not given the stored answer: no audit entry would name that
+ * officer. The same bytes and on_behalf are replayed. */
+static void test_own_replay_needs_same_on_behalf(void)
+{
+    Lienthong__OnBehalf o1 = LIENTHONG__ON_BEHALF__INIT, o2 = LIENTHONG__ON_BEHALF__INIT;
+    o1.application = o2.application = "portal";
+    o1.officer = "officer-1";
+    o2.officer = "officer-2";
+    Lienthong__LookupRequest q = LIENTHONG__LOOKUP_REQUEST__INIT;
+    q.request_id = ++g_id;
+    q.dataset = OD_POP;
+    q.key = "001";
+    q.purpose = "KYC";
+    q.deadline_ms = lt_clock_now_ms() + 10000;
+    int64_t replayed = s_stat("lienthong_query_served", "lookup", "replayed");
+    Lienthong__Envelope *e = s_own_for(&q, &o1);
+    CU_ASSERT(e && e->body_case == LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY);
+    lt_wire_free(&e);
+    e = s_own_for(&q, &o2);
+    CU_ASSERT(e && e->body_case == LIENTHONG__ENVELOPE__BODY_ERROR &&
+              e->error->code == LIENTHONG__ERROR_CODE__ERR_MALFORMED &&
+              e->error->request_id == q.request_id);
+    lt_wire_free(&e);
+    e = s_own_for(&q, &o1);
+    CU_ASSERT(e && e->body_case == LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY);
+    lt_wire_free(&e);
+    CU_ASSERT_EQUAL(s_stat("lienthong_query_served", "lookup", "replayed"), replayed + 1);
+}
+
 /* A key outside the view (another province, one that left it, deleted, or
  * never published) is answered ERR_NOT_FOUND after the view's own row
  * alone: the owner reads no record of it, so the time of the answer does
@@ -870,6 +916,8 @@ int main(void)
         {"refusals for an unwritable log go out on each request's socket",
          test_audit_refusal_on_each_socket},
         {"audit entries hold every field of a lookup and a verify", test_audit_holds_every_field},
+        {"the member's own data: the same bytes under another on_behalf are not replayed",
+         test_own_replay_needs_same_on_behalf},
         {"a lookup on a view reads no record of a key outside it",
          test_view_outside_reads_no_record},
         {"a verify on a view reads no record of a key outside it",
