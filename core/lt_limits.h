@@ -228,6 +228,12 @@
  * ERR_UNAVAILABLE, to be retried. As many as the profiles outstanding may
  * make (LT_PROFILE_MAX_OUTSTANDING x LT_PROFILE_MAX_PARTS). */
 #define LT_QUERY_MAX_OUTSTANDING 16384
+/* Bytes those requests may hold at once (implementation, 7.4, 8.3): each
+ * keeps its frame, and a verify a copy of its keys, so the count alone
+ * would let 16384 verifies of 1024 keys hold gigabytes. Counted as
+ * s_out_cost in lt_query.c; beyond it a request is refused with
+ * ERR_UNAVAILABLE, to be retried. */
+#define LT_QUERY_MAX_OUTSTANDING_BYTES (128u << 20)
 /* Answers under one signature (7.3). */
 #define LT_ANSWERS_MAX 256
 /* Verified (root, signature) pairs a caller caches (implementation, 7.4). */

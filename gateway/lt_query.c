@@ -93,6 +93,7 @@ typedef struct {
     int64_t started_us;    /* monotonic us when the application asked */
     char *owner_said;      /* the owner's last transient Error, for the timeout's message */
     int sent;              /* handed to the link once at least: the owner may answer its id */
+    size_t cost;           /* its share of self->out_bytes (s_out_cost) */
     lt_query_done_fn done; /* made by another module (lt_query_lookup_for): its outcome goes there */
     void *done_arg;
     UT_hash_handle hh;
@@ -127,6 +128,7 @@ struct _lt_query_t {
     dedup_t *executing;
     gone_t executing_gone;
     outstanding_t *out;
+    size_t out_bytes; /* what out holds, at most LT_QUERY_MAX_OUTSTANDING_BYTES */
     /* Caller: the ids of requests that were outstanding in the last 10
      * minutes, with their hashes, so that other bytes under one are refused
      * at once (PROTOCOL.md 8.3). */
@@ -276,6 +278,7 @@ static void s_out_free(lt_query_t *self, outstanding_t *o)
         lt_warn("query", "out of memory: request_id %llu is not remembered; a reuse of it with "
                 "other bytes will end in ERR_TIMEOUT", (unsigned long long)o->id);
     HASH_DEL(self->out, o);
+    self->out_bytes -= o->cost;
     zmq_msg_close(&o->frame);
     for (size_t i = 0; i < o->n_keys; i++)
         free(o->keys[i]);
@@ -1059,7 +1062,7 @@ static int s_out_send(lt_query_t *self, outstanding_t *o)
 /* Why a request about dataset cannot be forwarded, with its code (the
  * reason may be written in buf); NULL when it can (*ds its dataset), or
  * when out of memory later. */
-static const char *s_out_check(lt_query_t *self, uint64_t id, const char *dataset,
+static const char *s_out_check(lt_query_t *self, uint64_t id, const char *dataset, size_t cost,
                                const Lienthong__Dataset **ds_out, Lienthong__ErrorCode *code,
                                char *buf, size_t len)
 {
@@ -1082,6 +1085,14 @@ static const char *s_out_check(lt_query_t *self, uint64_t id, const char *datase
                  "it allows; retry later", LT_QUERY_MAX_OUTSTANDING);
         why = buf;
     }
+    /* And its bytes: a verify keeps up to 1024 keys besides its frame. */
+    if (!why && self->out_bytes + cost > LT_QUERY_MAX_OUTSTANDING_BYTES) {
+        snprintf(buf, len,
+                 "lookups and verifies outstanding at this gateway hold %zu bytes; "
+                 "this one (%zu) would pass the %u it allows; retry later",
+                 self->out_bytes, cost, LT_QUERY_MAX_OUTSTANDING_BYTES);
+        why = buf;
+    }
     *code = !ds ? LIENTHONG__ERROR_CODE__ERR_NOT_FOUND
             : !id || o ? LIENTHONG__ERROR_CODE__ERR_MALFORMED
                        : LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE;
@@ -1092,7 +1103,8 @@ static const char *s_out_check(lt_query_t *self, uint64_t id, const char *datase
 /* Registers a request to owner holding a copy of frame (its exact bytes,
  * body inside it, whose hash is hash); NULL when out of memory. */
 static outstanding_t *s_out_make(lt_query_t *self, uint64_t id, const char *owner,
-                                 const zmq_msg_t *frame, const uint8_t *hash, int64_t deadline_ms)
+                                 const zmq_msg_t *frame, const uint8_t *hash, int64_t deadline_ms,
+                                 size_t cost)
 {
     outstanding_t *o = calloc(1, sizeof *o);
     if (!o)
@@ -1112,20 +1124,35 @@ static outstanding_t *s_out_make(lt_query_t *self, uint64_t id, const char *owne
     o->attempt_ms = ATTEMPT_MS;
     o->next_at = now; /* sent on the spot, or by the next tick */
     o->started_us = lt_clock_mono_us();
+    o->cost = cost;
+    self->out_bytes += cost;
     HASH_ADD(hh, self->out, id, sizeof o->id, o);
     return o;
 }
 
+/* The bytes an outstanding request holds, counted against
+ * LT_QUERY_MAX_OUTSTANDING_BYTES: its entry, its frame and, for a verify
+ * (vq), the copy of its keys (s_keep_keys). */
+static size_t s_out_cost(size_t frame, const Lienthong__VerifyRequest *vq)
+{
+    size_t cost = sizeof(outstanding_t) + frame;
+    for (size_t k = 0; vq && k < s_vcount(vq); k++)
+        cost += sizeof(char *) + 1 + strlen(s_vkey(vq, k)) + 1; /* keys, seen */
+    return cost;
+}
+
 /* Registers an application's request; NULL when refused (answered). */
 static outstanding_t *s_out_new(lt_query_t *self, void *local, const lt_wire_in_t *in, uint64_t id,
-                                const char *dataset, int64_t deadline_ms, const uint8_t *hash)
+                                const char *dataset, int64_t deadline_ms, const uint8_t *hash,
+                                const Lienthong__VerifyRequest *vq)
 {
     const Lienthong__Dataset *ds;
     Lienthong__ErrorCode code;
-    char full[160];
-    const char *why = s_out_check(self, id, dataset, &ds, &code, full, sizeof full);
+    char full[224];
+    size_t cost = s_out_cost(zmq_msg_size((zmq_msg_t *)&in->body), vq);
+    const char *why = s_out_check(self, id, dataset, cost, &ds, &code, full, sizeof full);
     outstanding_t *o = NULL;
-    if (!why && !(o = s_out_make(self, id, ds->owner, &in->body, hash, deadline_ms)))
+    if (!why && !(o = s_out_make(self, id, ds->owner, &in->body, hash, deadline_ms, cost)))
         why = "out of memory";
     if (why) {
         (void)lt_reject(self->ctx->reject,
@@ -1330,8 +1357,9 @@ void lt_query_on_local(lt_query_t *self, void *local, const lt_wire_in_t *in,
         s_out_retry(self, local, in, id, dataset, hash, same) ||
         s_recent_reused(self, local, in, id, dataset, hash))
         return;
-    outstanding_t *o = s_out_new(self, local, in, id, dataset,
-                                 is_verify ? vq->deadline_ms : lq->deadline_ms, hash);
+    outstanding_t *o =
+        s_out_new(self, local, in, id, dataset, is_verify ? vq->deadline_ms : lq->deadline_ms, hash,
+                  is_verify ? vq : NULL);
     if (!o)
         return;
     memcpy(o->who, same, LT_HASH_BYTES);
@@ -1611,8 +1639,11 @@ Lienthong__ErrorCode lt_query_lookup_for(lt_query_t *self, const Lienthong__Look
 {
     const Lienthong__Dataset *ds;
     Lienthong__ErrorCode code;
-    char full[160];
-    const char *no = s_out_check(self, q->request_id, q->dataset, &ds, &code, full, sizeof full);
+    char full[224];
+    /* Its frame is the body and a few bytes of envelope. */
+    size_t cost = s_out_cost(lienthong__lookup_request__get_packed_size(q) + 16, NULL);
+    const char *no =
+        s_out_check(self, q->request_id, q->dataset, cost, &ds, &code, full, sizeof full);
     if (no) {
         snprintf(why, whylen, "%s", no);
         return code;
@@ -1632,7 +1663,7 @@ Lienthong__ErrorCode lt_query_lookup_for(lt_query_t *self, const Lienthong__Look
     uint8_t hash[LT_HASH_BYTES];
     if (lt_wire_body_bytes(zmq_msg_data(&frame), zmq_msg_size(&frame), &body, &body_len) == 0) {
         lt_crypto_hash(body, body_len, hash);
-        o = s_out_make(self, q->request_id, ds->owner, &frame, hash, q->deadline_ms);
+        o = s_out_make(self, q->request_id, ds->owner, &frame, hash, q->deadline_ms, cost);
     }
     zmq_msg_close(&frame);
     if (!o) {

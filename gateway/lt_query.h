@@ -16,8 +16,9 @@
  * (Merkle path, signature under the owner's directory key, request id and
  * hash) before handing it on, and ends with ERR_TIMEOUT at the deadline
  * (repeating the owner's last transient refusal, if any). It has at most
- * LT_QUERY_MAX_OUTSTANDING requests outstanding, beyond which a local one
- * is refused with ERR_UNAVAILABLE, and remembers the ids of the last 10
+ * LT_QUERY_MAX_OUTSTANDING requests outstanding, holding at most
+ * LT_QUERY_MAX_OUTSTANDING_BYTES, beyond which a local one is refused
+ * with ERR_UNAVAILABLE, and remembers the ids of the last 10
  * minutes with their hashes (lt_recent), so that an application reusing
  * one for other bytes is refused with ERR_MALFORMED at once (8.3).
  * An application that asks for the answer context gets each answer with

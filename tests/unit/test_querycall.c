@@ -140,7 +140,7 @@ static void s_app_lookup(uint64_t id, const char *key)
 }
 
 /* The application sends a verify of n keys (claim full_name = An). */
-static void s_app_verify(uint64_t id, char **keys, size_t n)
+static void s_app_verify(uint64_t id, char **keys, size_t n, int64_t deadline)
 {
     Lienthong__Claim cl = LIENTHONG__CLAIM__INIT, *cp = &cl;
     cl.field = "full_name";
@@ -153,7 +153,7 @@ static void s_app_verify(uint64_t id, char **keys, size_t n)
     q.claims = &cp;
     q.n_claims = 1;
     q.purpose = "KYC";
-    q.deadline_ms = g_deadline;
+    q.deadline_ms = deadline;
     s_app_send(LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST, &q);
 }
 
@@ -337,7 +337,7 @@ static void test_rotation_forgets_roots(void)
     lt_dir_t *d2 = od_directory_keyed(g.tmp, rotated, c.keys, c.auth, "", "", err, sizeof err);
     CU_ASSERT_FATAL(d2 != NULL);
     char *keys[] = {"001", "002"};
-    s_app_verify(++g_id, keys, 2);
+    s_app_verify(++g_id, keys, 2, g_deadline);
     CU_ASSERT_FATAL(s_owner_serves() == 0); /* both answers, one batch */
     CU_ASSERT_FATAL(s_caller_takes() == 0);
     Lienthong__Envelope *env = s_app_recv(1000, NULL, NULL);
@@ -363,6 +363,51 @@ static void test_rotation_forgets_roots(void)
     lt_keys_destroy(&rotated);
 }
 
+/* Verifies of 1024 keys of 256 bytes fill the bytes the caller's table of
+ * outstanding requests may hold long before its count: the next one is
+ * refused at once with ERR_UNAVAILABLE saying so, while a lookup, small,
+ * is still taken. Before, only the count bounded the table, which 16384
+ * such verifies would fill with gigabytes. */
+static void test_outstanding_bytes_bounded(void)
+{
+    static char key[LT_RECORD_KEY_MAX + 1], *keys[LT_QUERY_MAX_KEYS];
+    memset(key, 'k', LT_RECORD_KEY_MAX);
+    for (size_t i = 0; i < LT_QUERY_MAX_KEYS; i++)
+        keys[i] = key;
+    int64_t deadline = lt_clock_now_ms() + 3000;
+    size_t before = lt_query_outstanding(c.q), taken = 0;
+    /* Each holds its frame and its keys: over 512 KiB. */
+    size_t most = LT_QUERY_MAX_OUTSTANDING_BYTES / (512u << 10);
+    Lienthong__Envelope *env = NULL;
+    for (size_t i = 0; i <= most && !env; i++) {
+        s_app_verify(++g_id, keys, LT_QUERY_MAX_KEYS, deadline);
+        if (!(env = s_app_recv(0, NULL, NULL)))
+            taken++;
+    }
+    CU_ASSERT(env && env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR &&
+              env->error->code == LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE &&
+              env->error->request_id <= g_id && strstr(env->error->message, "bytes"));
+    lt_wire_free(&env);
+    CU_ASSERT(taken > most / 2 && taken < most);
+    CU_ASSERT_EQUAL(lt_query_outstanding(c.q), before + taken);
+    s_app_lookup(++g_id, "001"); /* a small one still fits */
+    env = s_app_recv(100, NULL, NULL);
+    CU_ASSERT_PTR_NULL(env);
+    lt_wire_free(&env);
+    CU_ASSERT_EQUAL(lt_query_outstanding(c.q), before + taken + 1);
+
+    /* The verifies end at their deadline; the owner never read them. */
+    while (lt_clock_now_ms() <= deadline)
+        zmq_poll(NULL, 0, 100);
+    lt_query_tick(c.q, c.local);
+    while ((env = s_app_recv(100, NULL, NULL)))
+        lt_wire_free(&env);
+    lt_wire_in_t in;
+    while (s_waiting(g.router, 0) && lt_wire_recv(g.router, 1, 0, &in) == 0)
+        lt_wire_in_close(&in);
+    CU_ASSERT_EQUAL(lt_query_outstanding(c.q), before + 1);
+}
+
 /* Applications on the local socket fill the caller's table of outstanding
  * requests (the owner never answers): the next request is refused at once
  * with ERR_UNAVAILABLE, counted as a rejected input of "local", and the
@@ -373,6 +418,7 @@ static void test_outstanding_bounded(void)
     Lienthong__Envelope *env;
     while ((env = s_app_recv(0, NULL, NULL))) /* whatever the test before left */
         lt_wire_free(&env);
+    int64_t refused = s_stat(c.stats, "lienthong_rejected_inputs", "local", "ERR_UNAVAILABLE");
     for (size_t i = lt_query_outstanding(c.q); i < LT_QUERY_MAX_OUTSTANDING; i++)
         s_app_lookup(++g_id, "001");
     CU_ASSERT_EQUAL(lt_query_outstanding(c.q), LT_QUERY_MAX_OUTSTANDING);
@@ -388,14 +434,16 @@ static void test_outstanding_bounded(void)
               env->error->request_id == over);
     lt_wire_free(&env);
     CU_ASSERT_EQUAL(lt_query_outstanding(c.q), LT_QUERY_MAX_OUTSTANDING);
-    CU_ASSERT_EQUAL(s_stat(c.stats, "lienthong_rejected_inputs", "local", "ERR_UNAVAILABLE"), 1);
+    CU_ASSERT_EQUAL(s_stat(c.stats, "lienthong_rejected_inputs", "local", "ERR_UNAVAILABLE"),
+                    refused + 1);
 
     s_app_lookup(g_id - 1, "001"); /* the last one taken, again: a retry */
     env = s_app_recv(100, NULL, NULL);
     CU_ASSERT_PTR_NULL(env);
     lt_wire_free(&env);
     CU_ASSERT_EQUAL(lt_query_outstanding(c.q), LT_QUERY_MAX_OUTSTANDING);
-    CU_ASSERT_EQUAL(s_stat(c.stats, "lienthong_rejected_inputs", "local", "ERR_UNAVAILABLE"), 1);
+    CU_ASSERT_EQUAL(s_stat(c.stats, "lienthong_rejected_inputs", "local", "ERR_UNAVAILABLE"),
+                    refused + 1);
 }
 
 int main(void)
@@ -406,6 +454,7 @@ int main(void)
         {"the same bytes under another on_behalf are no retry", test_retry_under_another_on_behalf},
         {"a new directory forgets the answer roots verified under the old",
          test_rotation_forgets_roots},
+        {"the bytes of the outstanding requests are bounded", test_outstanding_bytes_bounded},
         {"the table of outstanding requests is bounded", test_outstanding_bounded},
         {NULL, NULL},
     };
