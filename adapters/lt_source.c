@@ -1465,6 +1465,28 @@ static void s_on_ack(lt_source_t *self, const Lienthong__PublishAck *a)
 
 static void s_ask_grant(lt_source_t *self, s_feed_t *f);
 
+/* The gateway's max_message may be below the default frame cap s_read_batch
+ * packs to: a Publish of several changes it refuses as too large is split,
+ * half as many changes per Publish from now on, so that the read again
+ * fits; a single change too large is left to the error and its fix. */
+static void s_smaller(s_feed_t *f, const s_flight_t *fl)
+{
+    if (fl->n_changes < 2) {
+        lt_error("source",
+                 "dataset=%s change %" PRId64 " alone (%zu bytes) exceeds the gateway's "
+                 "max_message: raise max_message in the gateway's configuration or fix the row",
+                 f->dataset, fl->first_id, fl->frame_len);
+        return;
+    }
+    int half = (int)(fl->n_changes / 2);
+    if (half < f->limit)
+        f->limit = half;
+    lt_warn("source",
+            "dataset=%s a Publish of %zu changes (%zu bytes) exceeds the gateway's "
+            "max_message; now %d changes per Publish",
+            f->dataset, fl->n_changes, fl->frame_len, f->limit);
+}
+
 static void s_on_error(lt_source_t *self, const Lienthong__Error *e, int64_t now)
 {
     size_t i = 0;
@@ -1485,6 +1507,8 @@ static void s_on_error(lt_source_t *self, const Lienthong__Error *e, int64_t now
                 "gateway refused a publish of dataset=%s request_id=%016" PRIx64 " code=%s: %s",
                 f->dataset, e->request_id, lt_wire_error_name(e->code),
                 e->message ? e->message : "");
+    if (e->code == LIENTHONG__ERROR_CODE__ERR_TOO_LARGE)
+        s_smaller(f, &f->flights[i]);
     if (e->code == LIENTHONG__ERROR_CODE__ERR_MALFORMED ||
         e->code == LIENTHONG__ERROR_CODE__ERR_TOO_LARGE)
         s_reread(f, i, now);

@@ -123,8 +123,11 @@ static int s_on_error(s_import_t *im, const Lienthong__Error *e, int64_t now)
         im->backoff_ms = im->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : im->backoff_ms * 2;
         return 0;
     }
-    snprintf(im->err, sizeof im->err, "the gateway refused a publish to %s: %s: %s",
-             lt_csv_dataset(im->csv), lt_wire_error_name(e->code), e->message ? e->message : "");
+    snprintf(im->err, sizeof im->err, "the gateway refused a publish to %s: %s: %s%s",
+             lt_csv_dataset(im->csv), lt_wire_error_name(e->code), e->message ? e->message : "",
+             e->code == LIENTHONG__ERROR_CODE__ERR_TOO_LARGE
+                 ? " (a smaller `batch` in the import's configuration sends fewer rows at a time)"
+                 : "");
     return -1;
 }
 

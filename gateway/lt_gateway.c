@@ -1090,7 +1090,14 @@ static int s_open_sockets(lt_gateway_t *self, char *err, size_t errlen)
         snprintf(err, errlen, "cannot watch the peer socket's connections");
         return -1;
     }
-    self->local = lt_sock_local(self->zctx, self->cfg.local_socket, &self->so, err, errlen);
+    /* The local socket's cap is the local protocol's, not max_message: a
+     * Publish above max_message must reach lt_local's own check and get
+     * ERR_TOO_LARGE back, where libzmq would drop it and the connection
+     * silently and leave the client waiting (docs/operations.md). */
+    lt_sock_opts_t lo = self->so;
+    if (lo.max_message < LT_LOCAL_MAX_MESSAGE)
+        lo.max_message = LT_LOCAL_MAX_MESSAGE;
+    self->local = lt_sock_local(self->zctx, self->cfg.local_socket, &lo, err, errlen);
     return self->local ? 0 : -1;
 }
 

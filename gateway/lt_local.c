@@ -3,6 +3,7 @@
  * hand-over to the module that owns the message's type. */
 #include "lt_local.h"
 #include "lt_audit.h"
+#include "lt_limits.h"
 #include "lt_log.h"
 #include "lt_peers.h"
 #include "lt_reject.h"
@@ -177,6 +178,30 @@ static int s_dispatch(const lt_local_t *self, const lt_wire_in_t *in,
     return 0;
 }
 
+/* A local message above max_message is refused with ERR_TOO_LARGE and its
+ * request id, so that the client learns why its request failed (the local
+ * socket's own cap is the local protocol's, lt_gateway). */
+static Lienthong__Envelope *s_decode(const lt_local_t *self, const lt_wire_in_t *in,
+                                     Lienthong__ErrorCode *code, uint64_t *request_id, char *err,
+                                     size_t errlen)
+{
+    size_t max = self->ctx->cfg->max_message;
+    size_t len = zmq_msg_size((zmq_msg_t *)&in->body);
+    size_t cap = max > LT_LOCAL_MAX_MESSAGE ? max : LT_LOCAL_MAX_MESSAGE;
+    Lienthong__Envelope *env = lt_wire_decode_id(zmq_msg_data((zmq_msg_t *)&in->body), len, cap,
+                                                 code, request_id, err, errlen);
+    if (env && len > max) {
+        *code = LIENTHONG__ERROR_CODE__ERR_TOO_LARGE;
+        snprintf(err, errlen,
+                 "message of %zu bytes exceeds this gateway's max_message of %zu bytes: send "
+                 "less at a time",
+                 len, max);
+        lienthong__envelope__free_unpacked(env, NULL);
+        env = NULL;
+    }
+    return env;
+}
+
 int lt_local_on_message(const lt_local_t *self, const lt_wire_in_t *in, Lienthong__Envelope **env)
 {
     char err[256];
@@ -184,8 +209,7 @@ int lt_local_on_message(const lt_local_t *self, const lt_wire_in_t *in, Lienthon
     uint64_t request_id = 0;
     *env = NULL;
     if (in->frames == 1)
-        *env = lt_wire_decode_id(zmq_msg_data((zmq_msg_t *)&in->body), zmq_msg_size(&in->body),
-                                 self->ctx->cfg->max_message, &code, &request_id, err, sizeof err);
+        *env = s_decode(self, in, &code, &request_id, err, sizeof err);
     else
         snprintf(err, sizeof err, "expected exactly one frame, got %d", in->frames);
     if (!*env)

@@ -341,6 +341,56 @@ out:
     return;
 }
 
+/* An owner whose max_message is the least allowed (64 KiB): a Publish of
+ * 1000 records with long names exceeds it. The local socket lets it
+ * through to the gateway's own check, so the import ends with
+ * ERR_TOO_LARGE naming max_message, not a wait for ever (libzmq used to
+ * drop the frame and the connection silently). */
+static void test_small_max_message(void)
+{
+    lt_it_fed_t f;
+    char csv[PATH_MAX], conf[PATH_MAX], out[PATH_MAX], report[PATH_MAX];
+    char *text = NULL;
+    memset(&f, 0, sizeof f);
+    LT_IT_REQUIRE(lt_it_fed_init(&f, "VN") == 0);
+    f.extra_source = s_dir_extra;
+    lt_it_member_t *m = lt_it_member_add(&f, ID_BCA, 1);
+    LT_IT_REQUIRE(m && lt_it_member_add(&f, "VN/GOV/BHXH", 1));
+    lt_it_gw_t *gw = lt_it_gw_new(&f, m, 1, NULL, "max_message = 65536;\n");
+    LT_IT_REQUIRE(gw && lt_it_gw_run(gw, READY_MS) == 0);
+    snprintf(csv, sizeof csv, "%.4000s/big.csv", f.dir);
+    snprintf(conf, sizeof conf, "%.4000s/import.conf", f.dir);
+    snprintf(out, sizeof out, "%.4000s/import.out", f.dir);
+    snprintf(report, sizeof report, "%.4000s/report.txt", f.dir);
+    size_t cap = 3000 * 160 + 128, n = 0;
+    text = malloc(cap);
+    LT_IT_REQUIRE(text);
+    n += (size_t)snprintf(text + n, cap - n,
+                          "so_dinh_danh,ho_ten,ngay_sinh,gioi_tinh,dia_chi,"
+                          "trang_thai\n");
+    for (int i = 0; i < 3000; i++)
+        n += (size_t)snprintf(text + n, cap - n,
+                              "0380%08d,Nguyen Van %080d,1984-05-02,1,Ha Noi,1\n", i, i);
+    LT_IT_REQUIRE(lt_it_write_file(csv, text) == 0);
+    LT_IT_REQUIRE(lt_it_write_fmt(conf, IMPORT_CONF, gw->sock_path, DS) == 0);
+    free(text);
+    text = s_read(conf);
+    char *batch = text ? strstr(text, "batch = 3;") : NULL;
+    LT_IT_REQUIRE(batch);
+    memcpy(batch, "batch=999;", 10); /* about 130 KB a Publish */
+    LT_IT_REQUIRE(lt_it_write_file(conf, text) == 0);
+    const char *args[] = {"import", "csv", "--config", conf, "--report", report, csv, NULL};
+    int rc = lt_it_run_cli(f.dir, out, args, 30000);
+    CU_ASSERT_EQUAL(rc, 1);
+    CU_ASSERT(lt_it_file_contains(out, "ERR_TOO_LARGE"));
+    CU_ASSERT(lt_it_file_contains(out, "max_message"));
+    if (rc != 1)
+        lt_it_file_dump(gw->log_path);
+out:
+    free(text);
+    lt_it_fed_cleanup(&f);
+}
+
 int main(int argc, char **argv)
 {
     static const lt_it_test_t tests[] = {
@@ -349,6 +399,7 @@ int main(int argc, char **argv)
         {"importing again leaves the same table; another delimiter", test_again},
         {"a stray quote rejects its row alone (dry run)", test_stray_quote},
         {"a dataset not owned, and no gateway: errors", test_refused},
+        {"a Publish over a small max_message: ERR_TOO_LARGE, no hang", test_small_max_message},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {"import", s_init, s_clean, NULL, s_keep, tests};

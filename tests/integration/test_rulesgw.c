@@ -547,11 +547,21 @@ out:
     lt_it_fed_cleanup(&x.f);
 }
 
+/* Starts `lienthong source --install` as a process logging to source.log. */
+static int s_source_start(fed_t *x, lt_it_proc_t *src)
+{
+    memset(src, 0, sizeof *src);
+    snprintf(src->log_path, sizeof src->log_path, "%.4000s/source.log", x->f.dir);
+    const char *args[] = {"source", "--config", x->conf, "--install", NULL};
+    memcpy(src->args, args, sizeof args);
+    return lt_it_proc_start(src);
+}
+
 /* A Publish the gateway refuses for what it holds (here ERR_TOO_LARGE: a
  * 40 KB name over the owner's record cap of max_message = 64 KiB) would be
  * refused for ever: the source reads its changes again from the database
  * rather than resending the same bytes, so the row fixed meanwhile is
- * published, with the good row refused along with it. */
+ * published; the source halves its batch, so the good row goes on alone. */
 static void test_refused_publish_read_again(void)
 {
     fed_t x;
@@ -563,11 +573,7 @@ static void test_refused_publish_read_again(void)
                                   "substr(replace(hex(zeroblob(40000)), '0', 'a'), 1, 40000), "
                                   "'1985-04-04', 'SEX_MALE', 'CITIZEN_ALIVE', NULL)") == 0);
     lt_it_proc_t src;
-    memset(&src, 0, sizeof src);
-    snprintf(src.log_path, sizeof src.log_path, "%.4000s/source.log", x.f.dir);
-    const char *args[] = {"source", "--config", x.conf, "--install", NULL};
-    memcpy(src.args, args, sizeof args);
-    LT_IT_REQUIRE(lt_it_proc_start(&src) == 0);
+    LT_IT_REQUIRE(s_source_start(&x, &src) == 0);
     int read_again = 0;
     for (int i = 0; i < 100 && !read_again; i++) {
         usleep(100 * 1000);
@@ -584,6 +590,31 @@ static void test_refused_publish_read_again(void)
         lt_it_file_dump(src.log_path);
     CU_ASSERT(rc == 0);
     CU_ASSERT(s_has(x.go, "038085012345") && s_has(x.go, "038085012360"));
+    CU_ASSERT(lt_it_proc_stop(&src, CLI_MS) == 0);
+out:
+    lt_it_fed_cleanup(&x.f);
+}
+
+/* 1000 rows of about 130 bytes make a Publish of about 130 KB, over the
+ * owner's max_message of 64 KiB (the source packs to the default 4 MiB):
+ * the gateway refuses it as too large and the source, told so, halves its
+ * batch until the Publish fits, saying why; every row is published. */
+static void test_publish_split_for_max_message(void)
+{
+    fed_t x;
+    memset(&x, 0, sizeof x);
+    LT_IT_REQUIRE(s_fed_with(&x, "max_message = 65536;\n") == 0);
+    LT_IT_REQUIRE(lt_it_sql(x.db, "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n "
+                                  "WHERE i < 999) INSERT INTO citizens SELECT "
+                                  "printf('038085%06d', i), 'Nguyen Van ' || printf('%090d', i), "
+                                  "'1985-03-02', 'SEX_MALE', 'CITIZEN_ALIVE', NULL FROM n") == 0);
+    lt_it_proc_t src;
+    LT_IT_REQUIRE(s_source_start(&x, &src) == 0);
+    int rc = lt_ft_wait_seq(x.go, DS, 1000, CONVERGE_MS);
+    if (rc != 0)
+        lt_it_file_dump(src.log_path);
+    CU_ASSERT(rc == 0);
+    CU_ASSERT(lt_it_file_count(src.log_path, 0, "exceeds the gateway's max_message", NULL) > 0);
     CU_ASSERT(lt_it_proc_stop(&src, CLI_MS) == 0);
 out:
     lt_it_fed_cleanup(&x.f);
@@ -606,6 +637,8 @@ int main(int argc, char **argv)
          test_text_not_utf8},
         {"5 a Publish refused for what it holds is read again, not resent as it was",
          test_refused_publish_read_again},
+        {"6 a Publish over the owner's max_message is split, not refused for ever",
+         test_publish_split_for_max_message},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {"rules", NULL, NULL, NULL, s_teardown, tests};
