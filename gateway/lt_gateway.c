@@ -793,13 +793,10 @@ static void s_apply_config(lt_gateway_t *self, const lt_gwcfg_t *next,
         lt_log_set_level(self->cfg.log_level);
         lt_log_set_format(self->cfg.log_format);
     }
-    if (d->limits_changed) {
-        /* New connections take the new socket options; open ones keep theirs. */
-        self->so.max_message = self->cfg.max_message;
-        self->so.heartbeat_ms = self->cfg.heartbeat_ms;
-        lt_peers_set_sock_opts(self->shared.peers, &self->so);
+    /* max_message and heartbeat_ms are restart-only (lt_gwreload): the
+     * socket options in self->so stay those every socket was opened with. */
+    if (d->limits_changed)
         lt_feed_limits_changed(self->feed);
-    }
 }
 
 /* Re-reads the whole configuration file; one that does not load is refused

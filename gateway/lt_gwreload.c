@@ -82,12 +82,12 @@ static void s_fixed(const char *name, const char *was, char *now, size_t len,
 }
 
 /* A number that only a restart can change: kept as it runs. */
-static void s_fixed_number(const char *name, int was, int *now, lt_gwreload_diff_t *d)
+static void s_fixed_number(const char *name, long long was, long long *now, lt_gwreload_diff_t *d)
 {
     if (was == *now)
         return;
-    lt_warn("reload", "%s changed to %d: takes effect at the next restart; keeping %d", name, *now,
-            was);
+    lt_warn("reload", "%s changed to %lld: takes effect at the next restart; keeping %lld", name,
+            *now, was);
     *now = was;
     d->n_changes++;
 }
@@ -120,6 +120,8 @@ static void s_directory(const lt_gwcfg_t *old, const lt_gwcfg_t *next, lt_gwrelo
 
 void lt_gwreload_diff(const lt_gwcfg_t *old, lt_gwcfg_t *next, lt_gwreload_diff_t *d)
 {
+    long long max_message = (long long)next->max_message, heartbeat_ms = next->heartbeat_ms;
+    long long store_cache_mb = next->store_cache_mb;
     memset(d, 0, sizeof *d);
     s_fixed("member", old->member, next->member, sizeof next->member, d);
     s_fixed("federation", old->federation, next->federation, sizeof next->federation, d);
@@ -131,14 +133,19 @@ void lt_gwreload_diff(const lt_gwcfg_t *old, lt_gwcfg_t *next, lt_gwreload_diff_
     s_subs(old, next, d);
     s_peers(old, next, d);
     s_log(old, next, d);
-    s_number("max_message", (long long)old->max_message, (long long)next->max_message,
-             &d->limits_changed, d);
-    s_number("heartbeat_ms", old->heartbeat_ms, next->heartbeat_ms, &d->limits_changed, d);
+    /* Every socket took them when it opened (lt_sock), the peer ROUTER
+     * included: applied only to what opens later, they would differ between
+     * connections and from the decode cap, so a restart applies them. */
+    s_fixed_number("max_message", (long long)old->max_message, &max_message, d);
+    next->max_message = (size_t)max_message;
+    s_fixed_number("heartbeat_ms", old->heartbeat_ms, &heartbeat_ms, d);
+    next->heartbeat_ms = (int)heartbeat_ms;
     s_number("batch_max", old->batch_max, next->batch_max, &d->limits_changed, d);
     s_number("credit", old->credit, next->credit, &d->limits_changed, d);
     s_number("tail_batches", old->tail_batches, next->tail_batches, &d->limits_changed, d);
     s_number("tail_bytes", old->tail_bytes, next->tail_bytes, &d->limits_changed, d);
-    s_fixed_number("store_cache_mb", old->store_cache_mb, &next->store_cache_mb, d);
+    s_fixed_number("store_cache_mb", old->store_cache_mb, &store_cache_mb, d);
+    next->store_cache_mb = (int)store_cache_mb;
     /* Retention (PROTOCOL.md 6.8) is read at each pruning step: a new bound
      * applies from the next one. A larger bound keeps more from now on; what
      * was already pruned stays pruned. */

@@ -5,10 +5,11 @@
  * does not load is refused and the running configuration kept. Otherwise
  * this module compares the two and logs every difference: subscriptions
  * and peers added or removed, the log level and format, and the limits
- * (max_message, heartbeat_ms, batch_max, credit), which the gateway then
- * applies; the identity and the places it has bound or opened (member,
- * federation, listen, local_socket, data_dir, key_file) stay as they are
- * until a restart, which is logged too. */
+ * (batch_max, credit, tail_*), which the gateway then applies; the
+ * identity, the places it has bound or opened (member, federation, listen,
+ * local_socket, data_dir, key_file) and what its sockets and stores took
+ * when they opened (max_message, heartbeat_ms, store_cache_mb) stay as they
+ * are until a restart, which is logged too. */
 #ifndef LT_GWRELOAD_H
 #define LT_GWRELOAD_H
 
@@ -22,7 +23,7 @@ typedef struct {
     const char *peers_added[LT_GWCFG_MAX_PEERS]; /* member ids, into the new config */
     size_t n_peers_added;
     int log_changed;    /* log_level or log_format */
-    int limits_changed; /* max_message, heartbeat_ms, batch_max, credit, tail_* */
+    int limits_changed; /* batch_max, credit, tail_* */
     int retain_changed; /* retain_records or retain_days (applied live) */
     size_t n_changes;   /* everything logged as changed, applied or not */
 } lt_gwreload_diff_t;

@@ -98,11 +98,6 @@ void lt_peers_destroy(lt_peers_t **self_p)
     *self_p = NULL;
 }
 
-void lt_peers_set_sock_opts(lt_peers_t *self, const lt_sock_opts_t *so)
-{
-    self->so = *so;
-}
-
 /* ---- messages this module owns ---------------------------------------------- */
 
 int lt_peers_hello(lt_peers_t *self, void *sock, const uint8_t *rid, size_t rid_len)

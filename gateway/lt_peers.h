@@ -27,8 +27,6 @@ typedef struct _lt_peers_t lt_peers_t;
 lt_peers_t *lt_peers_new(const lt_gwctx_t *ctx, void *zmq_ctx, const lt_sock_opts_t *so);
 /* Closes every link. */
 void lt_peers_destroy(lt_peers_t **self_p);
-/* Socket options for links opened from now on (a reload changed limits). */
-void lt_peers_set_sock_opts(lt_peers_t *self, const lt_sock_opts_t *so);
 
 /* ---- outgoing links ---- */
 

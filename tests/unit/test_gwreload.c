@@ -76,7 +76,7 @@ static void test_log_and_limits(void)
     CU_ASSERT(d.log_changed && !d.limits_changed);
     s_base(&g_next);
     g_next.credit = 50;
-    g_next.heartbeat_ms = 500;
+    g_next.batch_max = 500;
     lt_gwreload_diff(&g_old, &g_next, &d);
     CU_ASSERT(!d.log_changed && d.limits_changed);
     CU_ASSERT_EQUAL(d.n_changes, 2);
@@ -93,9 +93,15 @@ static void test_restart_only_kept(void)
     snprintf(g_next.data_dir, sizeof g_next.data_dir, "/srv/lienthong");
     snprintf(g_next.key_file, sizeof g_next.key_file, "/etc/lienthong/other.key");
     g_next.store_cache_mb = 512;
+    /* the sockets took these when they opened (lt_sock) */
+    g_next.max_message = 8u << 20;
+    g_next.heartbeat_ms = 500;
     lt_gwreload_diff(&g_old, &g_next, &d);
-    CU_ASSERT_EQUAL(d.n_changes, 5);
+    CU_ASSERT_EQUAL(d.n_changes, 7);
+    CU_ASSERT(!d.limits_changed);
     CU_ASSERT_EQUAL(g_next.store_cache_mb, 64);
+    CU_ASSERT_EQUAL(g_next.max_message, 1u << 20);
+    CU_ASSERT_EQUAL(g_next.heartbeat_ms, 1000);
     CU_ASSERT_STRING_EQUAL(g_next.member, "VN/GOV/BHXH");
     CU_ASSERT_STRING_EQUAL(g_next.listen, "tcp://0.0.0.0:7400");
     CU_ASSERT_STRING_EQUAL(g_next.data_dir, "/var/lib/lienthong");
