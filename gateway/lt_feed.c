@@ -191,8 +191,11 @@ lt_feed_t *lt_feed_new(const lt_gwctx_t *ctx)
         lt_feed_destroy(&self);
         return NULL;
     }
+    /* lt_gwcfg refuses a stream subscribed twice; skipped here too, as a
+     * reload does (lt_feed_replica_add), never two replicas of one stream. */
     for (size_t i = 0; i < cfg->n_subs; i++)
-        if (lt_feed_replica_open(self, cfg->subs[i].stream) != 0) {
+        if (!lt_feed_replica_find(self, cfg->subs[i].stream) &&
+            lt_feed_replica_open(self, cfg->subs[i].stream) != 0) {
             lt_feed_destroy(&self);
             return NULL;
         }

@@ -71,6 +71,17 @@ static int s_sub_resync(const config_setting_t *g, const lt_gwcfg_t *cfg, lt_gwc
     return 0;
 }
 
+static const char *const s_sub_known[] = {"stream", "resync", NULL};
+
+/* The index of stream among the subscriptions read so far, or -1. */
+static int s_sub_index(const lt_gwcfg_t *cfg, const char *stream)
+{
+    for (size_t k = 0; k < cfg->n_subs; k++)
+        if (strcmp(cfg->subs[k].stream, stream) == 0)
+            return (int)k;
+    return -1;
+}
+
 static int s_subs(const config_t *c, lt_gwcfg_t *cfg, char *err, size_t errlen)
 {
     const config_setting_t *l = config_lookup(c, "subscribe");
@@ -86,6 +97,16 @@ static int s_subs(const config_t *c, lt_gwcfg_t *cfg, char *err, size_t errlen)
             strlen(st) >= sizeof cfg->subs[0].stream || cfg->n_subs >= LT_GWCFG_MAX_SUBS)
             return lt_cfgfile_err(g, cfg->path, err, errlen, "each subscription needs stream = \"DATASET or "
                          "VIEW id\";");
+        /* A misspelt setting would be ignored, its intent lost. */
+        if (lt_cfgfile_unknown_in(g, cfg->path, s_sub_known, err, errlen))
+            return -1;
+        /* Twice would open two replicas of one stream (lt_feed). */
+        int dup = s_sub_index(cfg, st);
+        if (dup >= 0)
+            return lt_cfgfile_err(config_setting_get_member(g, "stream"), cfg->path, err, errlen,
+                                  "subscription %d, \"%s\", is listed twice (first as "
+                                  "subscription %d)",
+                                  i + 1, st, dup + 1);
         lt_gwcfg_sub_t *sub = &cfg->subs[cfg->n_subs++];
         snprintf(sub->stream, sizeof sub->stream, "%s", st);
         if (s_sub_resync(g, cfg, sub, err, errlen) != 0)

@@ -301,6 +301,19 @@ static void test_tail(void)
                  "between 1 and 4194304, got 4294967297");
 }
 
+/* subscribe: each group's settings are known ones, each stream once. */
+static void test_subscribe_strict(void)
+{
+    expect_error(
+        "subs1.cfg", 0, NULL,
+        "subscribe = ( { stream = \"a\"; },\n  { stream = \"b\"; resynk = \"auto\"; } );\n", 8,
+        "unknown setting 'resynk'");
+    expect_error(
+        "subs2.cfg", 0, NULL,
+        "subscribe = ( { stream = \"a\"; },\n  { stream = \"a\"; resync = \"auto\"; } );\n", 8,
+        "subscription 2, \"a\", is listed twice");
+}
+
 /* peers: member ids, each once, never this gateway's own. */
 static void test_peers(void)
 {
@@ -345,6 +358,7 @@ int main(void)
         {"syntax error and missing file", test_syntax_error},
         {"log_format text (default) or json", test_log_format},
         {"subscription resync: manual (default) or auto", test_resync},
+        {"subscribe: unknown settings and duplicate streams refused", test_subscribe_strict},
         {NULL, NULL},
     };
     return ut_main("lt_gwcfg", suite_init, suite_clean, tests);
