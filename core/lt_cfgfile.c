@@ -204,11 +204,44 @@ int lt_cfgfile_string(const config_t *c, const char *file, const char *name, con
     return 0;
 }
 
-/* The value of setting s as written on its line: *v, and 1 when found. */
-static int s_literal_on(const char *line, const char *name, long long *v)
+/* Skips blanks, line ends and comments from *q on line *n of t, to where
+ * the value written after a setting's '=' begins (libconfig allows it on a
+ * later line). 0, or -1 at the end of the text. */
+static int s_skip(const s_text_t *t, unsigned *n, const char **q)
 {
+    int in_block = 0;
+    for (;;) {
+        const char *p = *q;
+        if (in_block) {
+            const char *e = strstr(p, "*/");
+            p = e ? e + 2 : p + strlen(p);
+            in_block = !e;
+        }
+        if (!in_block) {
+            p += strspn(p, " \t\r");
+            if (p[0] == '/' && p[1] == '*') {
+                *q = p + 2;
+                in_block = 1;
+                continue;
+            }
+            if (*p && *p != '#' && !(p[0] == '/' && p[1] == '/')) {
+                *q = p;
+                return 0;
+            }
+        }
+        const char *next = s_line(t, ++*n); /* the rest of the line is a comment, or empty */
+        if (!next)
+            return -1;
+        *q = next;
+    }
+}
+
+/* The value of setting s as written from line n on: *v, and 1 when found. */
+static int s_literal_on(const s_text_t *t, unsigned n, const char *name, long long *v)
+{
+    const char *line = s_line(t, n);
     size_t nl = strlen(name);
-    for (const char *p = strstr(line, name); p; p = strstr(p + 1, name)) {
+    for (const char *p = line ? strstr(line, name) : NULL; p; p = strstr(p + 1, name)) {
         int starts = p == line || !(isalnum((unsigned char)p[-1]) || p[-1] == '_');
         const char *q = p + nl;
         if (!starts || isalnum((unsigned char)*q) || *q == '_')
@@ -216,7 +249,10 @@ static int s_literal_on(const char *line, const char *name, long long *v)
         q += strspn(q, " \t");
         if (*q != '=' && *q != ':')
             continue;
-        q += 1 + strspn(q + 1, " \t");
+        q++;
+        unsigned m = n;
+        if (s_skip(t, &m, &q) != 0)
+            return 0;
         int neg = *q == '-';
         const char *digits = q + neg;
         int hex = digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X');
@@ -224,7 +260,7 @@ static int s_literal_on(const char *line, const char *name, long long *v)
         errno = 0;
         long long x = strtoll(digits, &end, hex ? 16 : 10);
         if (end == digits || errno)
-            return 0;
+            continue; /* not this one: the name inside a string, say */
         *v = neg ? -x : x;
         return 1;
     }
@@ -232,16 +268,19 @@ static int s_literal_on(const char *line, const char *name, long long *v)
 }
 
 /* 1 when the 32-bit setting s did not fit (*v is then what was written),
- * 0 when the stored value is it (or its line is not known: the stored
- * value stands). */
+ * 0 when the stored value is it (or its text is not known: the stored
+ * value stands), -1 when its text is known but the number written cannot
+ * be found in it: the stored value may be a wrapped one. */
 static int s_wrapped(const config_setting_t *s, long long *v)
 {
     const s_text_t *t = s_text_of(s);
     unsigned want = config_setting_source_line(s);
-    const char *line = t && want ? s_line(t, want) : NULL;
     long long x;
-    if (!line || !s_literal_on(line, config_setting_name(s), &x) ||
-        x == (long long)config_setting_get_int(s))
+    if (!t || !want || !s_line(t, want))
+        return 0;
+    if (!s_literal_on(t, want, config_setting_name(s), &x))
+        return -1;
+    if (x == (long long)config_setting_get_int(s))
         return 0;
     *v = x;
     return 1;
@@ -261,7 +300,13 @@ int lt_cfgfile_int(const config_t *c, const char *file, const char *name, long l
                               lt_cfgfile_shown(s, got, sizeof got));
     *out = config_setting_get_int64(s);
     long long written;
-    if (type == CONFIG_TYPE_INT && s_wrapped(s, &written))
+    int wrapped = type == CONFIG_TYPE_INT ? s_wrapped(s, &written) : 0;
+    if (wrapped < 0)
+        return lt_cfgfile_err(s, file, err, errlen,
+                              "'%s': cannot find the number written for it; write it as "
+                              "%s = NUMBER;",
+                              name, name);
+    if (wrapped)
         *out = written; /* what the operator wrote, not what libconfig kept of it */
     if (*out < lo || *out > hi)
         return lt_cfgfile_err(s, file, err, errlen, "'%s' must be between %lld and %lld, got %lld",

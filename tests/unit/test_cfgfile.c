@@ -3,7 +3,8 @@
  * 32 bits only) is read as written, from the text of the file as it was
  * parsed: a file changed or removed on disk after lt_cfgfile_read does not
  * change what lt_cfgfile_int reads, also for a file it @includes; a
- * configuration read again reads the new file. */
+ * configuration read again reads the new file; the value may be written
+ * on a line after the '=', and one that cannot be found is refused. */
 #include "unit_util.h"
 
 #include "lt_cfgfile.h"
@@ -55,6 +56,30 @@ static void test_past_32_bits(void)
     config_destroy(&c);
 }
 
+/* libconfig allows the value on a line after the '=', past blank lines
+ * and comments: the number written there is read, not the 1000 that
+ * libconfig kept of 4294968296. */
+static void test_value_on_next_line(void)
+{
+    char path[600], err[256] = "";
+    s_file(path, sizeof path, "next.cfg",
+           "heartbeat_ms =\n  4294968296;\nb = # why\n\n /* c */ 7;\n"
+           "s = \"c = x\"; c = 4294967297;\nd /* where is it? */ = 5;\n");
+    config_t c;
+    config_init(&c);
+    CU_ASSERT_FATAL(lt_cfgfile_read(&c, path, err, sizeof err) == 0);
+    CU_ASSERT_EQUAL(s_int(&c, "heartbeat_ms"), 4294968296LL);
+    CU_ASSERT_EQUAL(s_int(&c, "b"), 7);
+    CU_ASSERT_EQUAL(s_int(&c, "c"), 4294967297LL);
+    long long v;
+    CU_ASSERT(lt_cfgfile_int(&c, NULL, "heartbeat_ms", 0, 100, 60000, &v, err, sizeof err) == -1);
+    CU_ASSERT(strstr(err, "got 4294968296") != NULL);
+    /* A number this reader cannot find may be a wrapped one: refused. */
+    CU_ASSERT(lt_cfgfile_int(&c, NULL, "d", 0, 0, 10, &v, err, sizeof err) == -1);
+    CU_ASSERT(strstr(err, "'d': cannot find the number written for it") != NULL);
+    config_destroy(&c);
+}
+
 /* The file is rewritten, then removed, after parsing: the values are those
  * of the text that was parsed. */
 static void test_changed_on_disk(void)
@@ -101,6 +126,7 @@ int main(void)
 {
     static const ut_test_t tests[] = {
         {"past 32 bits without L: the value as written", test_past_32_bits},
+        {"the value on a line after the '=': the value as written", test_value_on_next_line},
         {"a file changed or removed after parsing: the parsed text's values", test_changed_on_disk},
         {"an @included file: its text, kept from the first look", test_included},
         {NULL, NULL},
