@@ -86,9 +86,13 @@ static int s_check_expiry(const uint8_t *dir, size_t len)
 static int s_sign(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"authority", required_argument, 0, 'a'}, {"in", required_argument, 0, 'i'},
-        {"out", required_argument, 0, 'o'},       {"version", required_argument, 0, 'v'},
-        {"issued-at", required_argument, 0, 's'}, {"expires-at", required_argument, 0, 'e'},
+        {"authority", required_argument, 0, 'a'},
+        {"in", required_argument, 0, 'i'},
+        {"out", required_argument, 0, 'o'},
+        {"version", required_argument, 0, 'v'},
+        {"issued-at", required_argument, 0, 's'},
+        {"expires-at", required_argument, 0, 'e'},
+        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     const char *auth = NULL, *in = NULL, *out = NULL;
@@ -98,6 +102,8 @@ static int s_sign(int argc, char **argv)
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         uint64_t *num = c == 'v' ? &version : c == 's' ? &issued : c == 'e' ? &expires : NULL;
+        if (c == 'h')
+            return s_help();
         if (c == 'a')
             auth = optarg;
         else if (c == 'i')
@@ -205,12 +211,15 @@ out:
 static int s_show(int argc, char **argv, int must_verify)
 {
     const char *cmd = must_verify ? "directory verify" : "directory show";
-    static const struct option opts[] = {{"authority-key", required_argument, 0, 'k'}, {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"authority-key", required_argument, 0, 'k'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     lt_dir_pins_t pins = {.count = 0};
     int c;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        if (c == 'h')
+            return s_help();
         if (c != 'k')
             return lt_cli_bad_opt(cmd, c, opts, argv, USAGE);
         if (lt_dir_pins_add(&pins, optarg) != 0)

@@ -21,6 +21,18 @@ expect() {
     fi
 }
 
+# expect_help ARGS...: --help prints the usage on stdout and exits 0.
+expect_help() {
+    local out rc
+    n=$((n + 1))
+    out=$("$LT" "$@" 2>/dev/null)
+    rc=$?
+    if [ "$rc" -ne 0 ] || ! grep -qF "usage:" <<<"$out"; then
+        echo "FAIL: lienthong $*: want exit 0 and the usage on stdout, got exit $rc"
+        fail=1
+    fi
+}
+
 Q=(--config x --dataset d --key k --purpose P)
 # A value out of range or not plain digits names the option and quotes it.
 for v in abc 0 -5 1e3 99999999999999 ' 7' +7; do
@@ -33,6 +45,10 @@ expect 2 "profile: --deadline: expected whole milliseconds 1..60000, got '60001'
 expect 2 "audit: --last: expected a whole number 1..2147483647, got '0'" audit --last 0
 expect 2 "audit: --older-than: expected whole days 0..36500, got '-1'" audit --older-than -1
 expect 2 "directory sign: --version: expected a whole number, got '+7'" directory sign --version +7
+expect_help directory --help
+expect_help directory sign --help
+expect_help directory show --help
+expect_help directory verify --help
 expect 2 "verify: --claim: expected FIELD=VALUE, got 'sex'" verify --claim sex
 
 # An option given without its value is named as such, not taken for a stray argument.
