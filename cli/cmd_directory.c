@@ -115,6 +115,12 @@ static int s_sign(int argc, char **argv)
                                lt_cli_opt_name(opts, c), optarg);
         else if (!num)
             return lt_cli_bad_opt("directory sign", c, opts, argv, USAGE);
+        else if (c == 'v' && (version < 1 || version > INT64_MAX))
+            /* The source's version setting takes 1..INT64_MAX (lt_dir); 0
+             * here meant "the source's version", silently. */
+            return lt_cli_fail(2, "directory sign",
+                               "--version: expected a whole number 1..%" PRId64 ", got '%s'",
+                               INT64_MAX, optarg);
     }
     if (optind < argc)
         return lt_cli_bad_arg("directory sign", argv[optind], USAGE);

@@ -45,6 +45,10 @@ expect 2 "profile: --deadline: expected whole milliseconds 1..60000, got '60001'
 expect 2 "audit: --last: expected a whole number 1..2147483647, got '0'" audit --last 0
 expect 2 "audit: --older-than: expected whole days 0..36500, got '-1'" audit --older-than -1
 expect 2 "directory sign: --version: expected a whole number, got '+7'" directory sign --version +7
+for v in 0 9223372036854775808 18446744073709551615; do
+    expect 2 "directory sign: --version: expected a whole number 1..9223372036854775807, got '$v'" \
+        directory sign --version "$v"
+done
 expect_help directory --help
 expect_help directory sign --help
 expect_help directory show --help
