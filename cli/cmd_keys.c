@@ -144,6 +144,12 @@ static int s_keygen(int argc, char **argv, lt_keys_kind_t kind, const char *usag
         return lt_cli_bad_arg(argv[0], argv[optind], usage);
     if (!out)
         return lt_cli_fail(2, argv[0], "missing --out PREFIX\nusage: %s", usage);
+    /* The id goes into the .pub the authority copies into the directory. */
+    if (member && !lt_dir_member_id_ok(member))
+        return lt_cli_fail(2, argv[0],
+                           "--member: expected a member id INSTANCE/CLASS/CODE (upper-case "
+                           "letters, digits, '_' or '-'), e.g. VN/GOV/BCA, got '%s'",
+                           member);
     return s_generate(argv[0], kind, out, member, next);
 }
 

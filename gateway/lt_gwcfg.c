@@ -40,8 +40,12 @@ static int s_peers(const config_t *c, lt_gwcfg_t *cfg, char *err, size_t errlen)
         return lt_cfgfile_err(a, cfg->path, err, errlen, "'peers' must be a list of member ids");
     for (int i = 0; i < config_setting_length(a); i++) {
         const char *p = config_setting_get_string_elem(a, i);
-        if (!p || !p[0] || strlen(p) >= LT_ID_MAX || cfg->n_peers >= LT_GWCFG_MAX_PEERS)
-            return lt_cfgfile_err(a, cfg->path, err, errlen, "peer %d must be a member id string", i + 1);
+        if (!p || !p[0] || strlen(p) >= LT_ID_MAX || cfg->n_peers >= LT_GWCFG_MAX_PEERS) {
+            char got[64];
+            return lt_cfgfile_err(
+                a, cfg->path, err, errlen, "peer %d must be a member id string, got %s", i + 1,
+                lt_cfgfile_shown(config_setting_get_elem(a, (unsigned)i), got, sizeof got));
+        }
         if (!lt_dir_member_id_ok(p))
             return lt_cfgfile_err(a, cfg->path, err, errlen,
                                   "peer %d must be a member id INSTANCE/CLASS/CODE, got \"%s\"",
@@ -65,8 +69,11 @@ static int s_sub_resync(const config_setting_t *g, const lt_gwcfg_t *cfg, lt_gwc
 {
     const config_setting_t *r = config_setting_get_member(g, "resync");
     const char *v = r ? config_setting_get_string(r) : "manual";
+    char got[64];
     if (!v || (strcmp(v, "manual") != 0 && strcmp(v, "auto") != 0))
-        return lt_cfgfile_err(r, cfg->path, err, errlen, "resync must be \"manual\" or \"auto\"");
+        return lt_cfgfile_err(r, cfg->path, err, errlen,
+                              "resync must be \"manual\" or \"auto\", got %s",
+                              lt_cfgfile_shown(r, got, sizeof got));
     sub->resync_auto = strcmp(v, "auto") == 0;
     return 0;
 }

@@ -49,6 +49,8 @@ for v in 0 9223372036854775808 18446744073709551615; do
     expect 2 "directory sign: --version: expected a whole number 1..9223372036854775807, got '$v'" \
         directory sign --version "$v"
 done
+expect 2 "keygen: --member: expected a member id INSTANCE/CLASS/CODE (upper-case letters, digits, '_' or '-'), e.g. VN/GOV/BCA, got 'bad'" \
+    keygen --out /nonexistent/k --member bad
 expect_help directory --help
 expect_help directory sign --help
 expect_help directory show --help

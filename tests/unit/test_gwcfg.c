@@ -269,10 +269,11 @@ static void test_resync(void)
     CU_ASSERT_FATAL(lt_gwcfg_load(path, &cfg, err, sizeof err) == 0);
     CU_ASSERT_FATAL(cfg.n_subs == 3);
     CU_ASSERT(!cfg.subs[0].resync_auto && cfg.subs[1].resync_auto && !cfg.subs[2].resync_auto);
-    expect_error("resync2.cfg", 0, NULL, "subscribe = ( { stream = \"a\"; resync = \"often\"; } );\n",
-                 7, "resync must be");
+    expect_error("resync2.cfg", 0, NULL,
+                 "subscribe = ( { stream = \"a\"; resync = \"often\"; } );\n", 7,
+                 "resync must be \"manual\" or \"auto\", got \"often\"");
     expect_error("resync3.cfg", 0, NULL, "subscribe = ( { stream = \"a\"; resync = 1; } );\n", 7,
-                 "resync must be");
+                 "resync must be \"manual\" or \"auto\", got 1");
 }
 /* The owner's in-memory tail of sent batches: on by default, 0 turns it off. */
 static void test_tail(void)
@@ -321,6 +322,10 @@ static void test_peers(void)
     expect_error("peers2.cfg", 0, NULL, "peers = [ \"VN/GOV/BCA\" ];\n", 7, "own member");
     expect_error("peers3.cfg", 0, NULL, "peers = [ \"VN/PROV/38\", \"VN/PROV/38\" ];\n", 7,
                  "listed twice");
+    expect_error("peers4.cfg", 0, NULL, "peers = ( \"VN/PROV/38\", 42 );\n", 7,
+                 "peer 2 must be a member id string, got 42");
+    expect_error("peers5.cfg", 0, NULL, "peers = [ \"\" ];\n", 7,
+                 "peer 1 must be a member id string, got \"\"");
 }
 
 /* SQLite's page cache per store connection: 64 MiB unless set, 2 to 65536. */
