@@ -222,6 +222,21 @@
 #define LT_QUERY_MAX_AHEAD_MS (10 * 60 * 1000)
 /* (caller, request_id) pairs an owner remembers (implementation, 7.2). */
 #define LT_QUERY_DEDUP_MAX 200000
+/* What the owner's dedup store may hold (implementation, 7.2): in all, and
+ * for any one caller, so that no caller fills it for the others. Bytes are
+ * the stored answers with their bookkeeping (a 1024-key verify keeps about
+ * 580 kB). Past a budget a new request is refused with ERR_UNAVAILABLE
+ * rather than an older entry forgotten: forgetting one would execute its
+ * retry twice (docs/performance.md, "Memory: the bound"). */
+#define LT_QUERY_DEDUP_BYTES (256u << 20)
+#define LT_QUERY_DEDUP_CALLER_MAX (LT_QUERY_DEDUP_MAX / 2)
+#define LT_QUERY_DEDUP_CALLER_BYTES (LT_QUERY_DEDUP_BYTES / 2)
+/* Refusals (ERR_FORBIDDEN, ERR_PURPOSE, ERR_NOT_FOUND) a caller has stored
+ * and audited one by one in 10 minutes; past them its refused requests get
+ * an unsigned ERR_UNAVAILABLE, neither stored nor audited singly (lt_reject
+ * summarises them), so a member without a policy cannot fill the store or
+ * the audit log. */
+#define LT_QUERY_DEDUP_CALLER_REFUSED 1000
 /* Lookups and verifies a caller gateway has outstanding at owners at once,
  * for local applications and for its own modules (profile parts) together
  * (implementation, 7.4, 8.3): beyond it a local request is refused with

@@ -40,6 +40,23 @@
  * result, " not-allowed" at the longest. */
 #define AUDIT_DETAIL_MAX (64 + LT_QUERY_MAX_CLAIMS * sizeof " not-allowed")
 
+/* Owner: bytes of an entry's bookkeeping (itself and its index slots),
+ * and of one stored answer's beyond its answer bytes (the frame and its
+ * allocation, the signature, the Merkle path of a full batch, the envelope's
+ * fields): what the budgets count, charged when the answer is queued. */
+#define ENTRY_BYTES (sizeof(dedup_t) + 32)
+#define KEPT_PATH   8 /* log2(SIGN_BATCH) */
+#define KEPT_BYTES  (2 * sizeof(zmq_msg_t) + LT_SIG_BYTES + KEPT_PATH * (LT_HASH_BYTES + 2) + 32)
+_Static_assert((1u << KEPT_PATH) >= SIGN_BATCH, "a stored answer's Merkle path is counted whole");
+
+/* Owner: what one caller has in the dedup store, against its budget. */
+typedef struct caller_s {
+    char member[LT_ID_MAX];
+    size_t entries, bytes;
+    size_t refused; /* entries that hold a refusal (ERR_FORBIDDEN, ...) */
+    UT_hash_handle hh;
+} caller_t;
+
 /* Owner: what one (caller, request_id) produced, kept for retries. */
 typedef struct {
     char member[LT_ID_MAX];
@@ -54,6 +71,9 @@ typedef struct dedup_s {
     int complete;          /* all answers signed and stored */
     zmq_msg_t *frames;     /* stored SignedAnswer envelopes */
     size_t n_frames;
+    caller_t *caller;            /* whose budget it counts against */
+    size_t bytes;                /* counted against it and the total */
+    int refused;                 /* holds a refusal */
     struct dedup_s *prev, *next; /* in the order first seen (utlist) */
 } dedup_t;
 
@@ -119,6 +139,9 @@ struct _lt_query_t {
     const lt_gwctx_t *ctx;
     lt_dedup_t *dedup; /* the entries by key */
     dedup_t *seen;     /* the same, oldest first */
+    caller_t *callers; /* what each caller has in it */
+    size_t bytes;      /* what all have */
+    lt_query_budget_t budget;
     pending_t pending[SIGN_BATCH];
     size_t n_pending;
     uint64_t audit_drops; /* lt_audit_drops when the pending answers began */
@@ -237,6 +260,11 @@ lt_query_t *lt_query_new(const lt_gwctx_t *ctx)
     if (!self)
         return NULL;
     self->ctx = ctx;
+    self->budget = (lt_query_budget_t){.entries = LT_QUERY_DEDUP_MAX,
+                                       .bytes = LT_QUERY_DEDUP_BYTES,
+                                       .caller_entries = LT_QUERY_DEDUP_CALLER_MAX,
+                                       .caller_bytes = LT_QUERY_DEDUP_CALLER_BYTES,
+                                       .caller_refused = LT_QUERY_DEDUP_CALLER_REFUSED};
     if (!(self->arena = lt_arena_new(QUERY_ARENA_BLOCK, 0)) || !(self->dedup = lt_dedup_new(s_same)) ||
         !(self->recent = lt_recent_new(LT_QUERY_DEDUP_MAX, DEDUP_MS)) ||
         s_op_stats(ctx->stats, &self->ops[OP_LOOKUP], "lookup") != 0 ||
@@ -246,10 +274,59 @@ lt_query_t *lt_query_new(const lt_gwctx_t *ctx)
     return self;
 }
 
+void lt_query_set_budget(lt_query_t *self, const lt_query_budget_t *budget)
+{
+    self->budget = *budget;
+}
+
+size_t lt_query_dedup_bytes(const lt_query_t *self, const char *caller, size_t *entries)
+{
+    caller_t *c = NULL;
+    if (caller)
+        HASH_FIND_STR(self->callers, caller, c);
+    if (entries)
+        *entries = !caller ? lt_dedup_count(self->dedup) : c ? c->entries : 0;
+    return !caller ? self->bytes : c ? c->bytes : 0;
+}
+
+/* Counts n more bytes of entry d against its caller and the total. */
+static void s_charge(lt_query_t *self, dedup_t *d, size_t n)
+{
+    d->bytes += n;
+    d->caller->bytes += n;
+    self->bytes += n;
+}
+
+/* The caller's account, made when it has none; NULL when out of memory. */
+static caller_t *s_caller(lt_query_t *self, const char *member)
+{
+    caller_t *c = NULL;
+    HASH_FIND_STR(self->callers, member, c);
+    if (c || !(c = calloc(1, sizeof *c)))
+        return c;
+    s_append(c->member, 0, sizeof c->member, member);
+    HASH_ADD_STR(self->callers, member, c);
+    return c;
+}
+
+/* Forgets the account of a caller with nothing stored. */
+static void s_caller_drop(lt_query_t *self, caller_t *c)
+{
+    if (c->entries)
+        return;
+    HASH_DEL(self->callers, c);
+    free(c);
+}
+
 static void s_dedup_free(lt_query_t *self, dedup_t *d)
 {
     (void)lt_dedup_remove(self->dedup, d->key.member, d->key.id); /* every entry is there */
     DL_DELETE(self->seen, d);
+    self->bytes -= d->bytes;
+    d->caller->bytes -= d->bytes;
+    d->caller->entries--;
+    d->caller->refused -= d->refused != 0;
+    s_caller_drop(self, d->caller);
     for (size_t i = 0; i < d->n_frames; i++)
         zmq_msg_close(&d->frames[i]);
     free(d->frames);
@@ -454,6 +531,8 @@ static int s_queue(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_t
     if (!p->bytes)
         return -1;
     protobuf_c_message_pack(answer, p->bytes);
+    if (d) /* counted now: the next request is admitted before this one is signed */
+        s_charge(self, d, p->len + KEPT_BYTES);
     memcpy(p->rid, in->rid, in->rid_len);
     p->rid_len = in->rid_len;
     p->sock = peer;
@@ -682,14 +761,14 @@ static void s_replay(op_stats_t *os, void *peer, const lt_wire_in_t *in, dedup_t
         (void)lt_wire_send_copy(peer, in->rid, in->rid_len, &d->frames[i]);
 }
 
-/* Drops entries past the retention time, or the oldest beyond the cap. */
+/* Drops entries past the retention time. None is dropped before: a store
+ * over its budget refuses new requests instead (s_over_budget). */
 static void s_dedup_expire(lt_query_t *self)
 {
     int64_t now = lt_clock_mono_ms();
     /* The head is the oldest. Keep pending ones. */
     for (dedup_t *d = self->seen; d; d = self->seen) {
-        if ((now - d->at < DEDUP_MS && lt_dedup_count(self->dedup) < LT_QUERY_DEDUP_MAX) ||
-            !d->complete)
+        if (now - d->at < DEDUP_MS || !d->complete)
             break;
         s_dedup_free(self, d);
     }
@@ -727,6 +806,26 @@ static int s_replayable(const dedup_t *d, const char *caller, const uint8_t *has
     return strcmp(caller, LT_QUERY_OWN) != 0 || memcmp(d->hash, hash, LT_HASH_BYTES) == 0;
 }
 
+/* Whether a new request of caller c would put the dedup store over a
+ * budget (lt_limits.h): then it is refused with ERR_UNAVAILABLE, and the
+ * reason written to why. Refusing keeps every stored answer, so a retry of
+ * any caller is still never executed twice (PROTOCOL.md 7.2); a caller
+ * over its own share is refused without taking room from the others. */
+static int s_over_budget(const lt_query_t *self, const caller_t *c, char *why, size_t len)
+{
+    const lt_query_budget_t *b = &self->budget;
+    const char *what =
+        c->entries >= b->caller_entries || c->bytes >= b->caller_bytes         ? "for this caller"
+        : lt_dedup_count(self->dedup) >= b->entries || self->bytes >= b->bytes ? "for all callers"
+                                                                               : NULL;
+    if (what)
+        snprintf(why, len,
+                 "the owner keeps the answers of the last 10 minutes for retries and "
+                 "holds as many as it may %s (%zu requests, %zu bytes of this caller); retry later",
+                 what, c->entries, c->bytes);
+    return what != NULL;
+}
+
 /* Checks a request's id and deadline; returns the dedup entry to fill, or
  * NULL when it was answered here (error, replay). hash is the request's
  * (7.1). */
@@ -735,7 +834,7 @@ static dedup_t *s_admit(lt_query_t *self, op_stats_t *os, void *peer, const lt_w
 {
     int64_t now = lt_clock_now_ms();
     const char *why = NULL;
-    char reused[160];
+    char reused[256];
     Lienthong__ErrorCode code = LIENTHONG__ERROR_CODE__ERR_MALFORMED;
     if (id == 0)
         why = "request_id must not be 0";
@@ -763,13 +862,25 @@ static dedup_t *s_admit(lt_query_t *self, op_stats_t *os, void *peer, const lt_w
         why = "deadline passed before execution";
         code = LIENTHONG__ERROR_CODE__ERR_TIMEOUT;
     }
-    if (!why && (d = calloc(1, sizeof *d))) {
+    caller_t *c = why ? NULL : s_caller(self, key.member);
+    if (c && s_over_budget(self, c, reused, sizeof reused)) {
+        why = reused;
+        code = LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE;
+    }
+    if (c && !why && (d = calloc(1, sizeof *d))) {
         d->key = key;
         memcpy(d->hash, hash, LT_HASH_BYTES);
         if (lt_dedup_add(self->dedup, &miss, d) != 0) { /* hashed once, by the find */
             free(d);
             d = NULL;
         }
+    }
+    if (d) {
+        d->caller = c;
+        c->entries++;
+        s_charge(self, d, ENTRY_BYTES);
+    } else if (c) {
+        s_caller_drop(self, c);
     }
     if (!d) {
         code = why ? code : LIENTHONG__ERROR_CODE__ERR_INTERNAL;
@@ -800,6 +911,42 @@ static int s_audit_down(lt_query_t *self, op_stats_t *os, void *sock, const lt_w
         lt_gwstats_codes_inc(&os->refused, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE);
     (void)lt_wire_send_error(sock, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE, id,
                              "%s; retry later", why);
+    return 1;
+}
+
+/* A refusal (ERR_FORBIDDEN, ERR_PURPOSE, ERR_NOT_FOUND) is stored and
+ * audited like an answer, up to the caller's budget of them: past it the
+ * request d is forgotten and refused with an unsigned ERR_UNAVAILABLE
+ * through lt_reject, which summarises a flood in the log and the audit
+ * log. Re-executing a refusal reveals nothing and changes nothing, so
+ * forgetting it costs only that line. 1 when refused so. */
+static int s_refusals_spent(lt_query_t *self, void *peer, const lt_wire_in_t *in, op_stats_t *os,
+                            dedup_t *d, const req_t *r)
+{
+    if (!r->refusal)
+        return 0;
+    if (d->caller->refused < self->budget.caller_refused) {
+        d->refused = 1;
+        d->caller->refused++;
+        return 0;
+    }
+    char why[200];
+    snprintf(why, sizeof why,
+             "%zu refused requests of this caller in the last 10 minutes; this "
+             "one was %s; retry later",
+             d->caller->refused, lt_wire_error_name(r->refusal));
+    s_forget(self, d, 0, GONE_NOT);
+    lt_gwstats_codes_inc(&os->refused, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE);
+    (void)lt_reject(self->ctx->reject,
+                    &(lt_reject_in_t){.sock = peer,
+                                      .rid = in->rid,
+                                      .rid_len = in->rid_len,
+                                      .who = r->caller,
+                                      .what = "request",
+                                      .target = r->target,
+                                      .code = LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE,
+                                      .request_id = r->id,
+                                      .why = why});
     return 1;
 }
 
@@ -861,6 +1008,8 @@ static void s_execute(lt_query_t *self, void *peer, const lt_wire_in_t *in,
                                  r.target);
         return;
     }
+    if (s_refusals_spent(self, peer, in, os, d, &r))
+        return;
     self->executing = d;
     self->executing_gone = GONE_NOT;
     /* A flush inside it that marked it gone made its executor return -1. */

@@ -57,6 +57,17 @@ void lt_query_on_request(lt_query_t *self, void *peer, const lt_wire_in_t *in,
  * their entries, refuses each there). Call it before closing a socket that
  * requests came in on since the last flush. */
 void lt_query_flush(lt_query_t *self);
+/* Owner: the budgets of the dedup store (PROTOCOL.md 7.2), by default the
+ * LT_QUERY_DEDUP_* limits of lt_limits.h; tests set smaller ones. */
+typedef struct {
+    size_t entries, bytes;               /* in all */
+    size_t caller_entries, caller_bytes; /* of any one caller */
+    size_t caller_refused;               /* refusals of one caller, stored and audited */
+} lt_query_budget_t;
+void lt_query_set_budget(lt_query_t *self, const lt_query_budget_t *budget);
+/* Owner: bytes the dedup store holds for caller (NULL: for all callers),
+ * and in *entries (when not NULL) how many requests. */
+size_t lt_query_dedup_bytes(const lt_query_t *self, const char *caller, size_t *entries);
 
 /* The caller under which this member's own local clients are executed,
  * deduplicated and audited when they ask about its own data (PROTOCOL.md

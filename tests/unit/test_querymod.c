@@ -1,7 +1,8 @@
 /* test_querymod: CUnit suite for gateway/lt_query on the owner's side
  * (PROTOCOL.md 7.2, 7.3, 7.5): policy and purpose checks, field release,
  * deduplication (a retry is replayed, not executed again), answers signed
- * in one batch per flush, and the statistics each outcome moves; on a view
+ * in one batch per flush, the dedup store's budgets (bytes, requests and
+ * refusals per caller), and the statistics each outcome moves; on a view
  * (6.1, 7.5), a key outside it answered without a read of its record, and a
  * view whose rebuild failed refused. The integration suite test_query.c
  * covers both gateways over CURVE. */
@@ -15,6 +16,7 @@
 static ug_t g;
 static lt_query_t *g_q;
 static uint64_t g_id = 100;
+static const char *g_as; /* the caller requests come from when not UG_CALLER */
 
 static int suite_init(void)
 {
@@ -38,6 +40,8 @@ static void s_deliver_on(ug_t *pair, Lienthong__Envelope__BodyCase body_case, co
     lt_wire_in_t in;
     Lienthong__Envelope *env = NULL;
     CU_ASSERT_FATAL(ug_send(pair, body_case, body, &in, &env) == 0);
+    if (g_as)
+        snprintf(in.user_id, sizeof in.user_id, "%s", g_as);
     lt_query_on_request(g_q, pair->router, &in, env);
     lt_wire_free(&env);
     lt_wire_in_close(&in);
@@ -440,6 +444,121 @@ static void test_claim_value_bounded(void)
     CU_ASSERT(answers == LT_QUERY_MAX_KEYS && errors == 0);
     fprintf(stderr, "\n  largest verify within the limits: %lld ms\n", (long long)ms);
     free(val);
+}
+
+/* The dedup store's default budgets (lt_limits.h), restored after a test
+ * that lowers them. */
+static const lt_query_budget_t s_default_budget = {.entries = LT_QUERY_DEDUP_MAX,
+                                                   .bytes = LT_QUERY_DEDUP_BYTES,
+                                                   .caller_entries = LT_QUERY_DEDUP_CALLER_MAX,
+                                                   .caller_bytes = LT_QUERY_DEDUP_CALLER_BYTES,
+                                                   .caller_refused = LT_QUERY_DEDUP_CALLER_REFUSED};
+
+/* A lookup of "001" as from member caller (another than UG_CALLER). */
+static void s_lookup_as(const char *caller, uint64_t id)
+{
+    char *ask[] = {"full_name"};
+    g_as = caller;
+    s_lookup(id, "001", ask, 1, "KYC");
+    g_as = NULL;
+}
+
+/* The answers a verify keeps for retries are counted in bytes: once a
+ * caller's are over its budget, its next request is refused with
+ * ERR_UNAVAILABLE, unexecuted, while a retry of a kept one is still
+ * replayed (PROTOCOL.md 7.2). Before, only the count of requests was
+ * bounded, and a 1024-key verify kept ~580 kB under one. */
+static void test_dedup_bytes_budgeted(void)
+{
+    size_t entries = 0, before = lt_query_dedup_bytes(g_q, UG_CALLER, &entries);
+    lt_query_budget_t b = s_default_budget;
+    b.caller_bytes = before + 16000;
+    lt_query_set_budget(g_q, &b);
+    static char *keys[64];
+    for (size_t i = 0; i < 64; i++)
+        keys[i] = "001";
+    uint64_t first = ++g_id;
+    int64_t executed = s_stat("lienthong_query_served", "verify", "executed");
+    int64_t unavailable = s_stat("lienthong_query_refused", "verify", "ERR_UNAVAILABLE");
+    unavailable = unavailable < 0 ? 0 : unavailable; /* -1: no such series yet */
+    s_verify(first, keys, 64, "An");
+    lt_query_flush(g_q);
+    int answers, errors;
+    s_count_replies(&answers, &errors, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE);
+    CU_ASSERT(answers == 64 && errors == 0);
+    size_t now_entries = 0, now = lt_query_dedup_bytes(g_q, UG_CALLER, &now_entries);
+    CU_ASSERT(now_entries == entries + 1);
+    CU_ASSERT(now >= before + 64 * 200); /* every kept answer is counted */
+    CU_ASSERT(lt_query_dedup_bytes(g_q, NULL, NULL) >= now);
+
+    s_verify(++g_id, keys, 64, "An"); /* over the budget: refused */
+    lt_query_flush(g_q);
+    s_count_replies(&answers, &errors, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE);
+    CU_ASSERT(answers == 0 && errors == 1);
+    CU_ASSERT_EQUAL(s_stat("lienthong_query_refused", "verify", "ERR_UNAVAILABLE"),
+                    unavailable + 1);
+    CU_ASSERT_EQUAL(lt_query_dedup_bytes(g_q, UG_CALLER, NULL), now);
+
+    s_verify(first, keys, 64, "An"); /* a retry: replayed, not executed */
+    lt_query_flush(g_q);
+    s_count_replies(&answers, &errors, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE);
+    CU_ASSERT(answers == 64 && errors == 0);
+    CU_ASSERT_EQUAL(s_stat("lienthong_query_served", "verify", "executed"), executed + 1);
+    lt_query_set_budget(g_q, &s_default_budget);
+}
+
+/* A member with no policy floods the owner with lookups: its refusals are
+ * stored (and audited one by one) only up to its budget of them, then
+ * refused unsigned with ERR_UNAVAILABLE; a store full for all callers
+ * refuses new requests rather than forgetting another caller's. Before,
+ * the oldest entry went first whoever's it was, and that caller's retry
+ * executed twice. */
+static void test_flood_pushes_no_one_out(void)
+{
+    const char *stranger = "VN/COM/NOPOLICY";
+    char *ask[] = {"full_name"};
+    uint64_t mine = ++g_id;
+    s_lookup(mine, "001", ask, 1, "KYC");
+    lt_query_flush(g_q);
+    int answers, errors;
+    s_count_replies(&answers, &errors, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE);
+    CU_ASSERT(answers == 1);
+    int64_t executed = s_stat("lienthong_query_served", "lookup", "executed");
+    int64_t forbidden = s_stat("lienthong_query_refused", "lookup", "ERR_FORBIDDEN");
+    int64_t unavailable = s_stat("lienthong_query_refused", "lookup", "ERR_UNAVAILABLE");
+    forbidden = forbidden < 0 ? 0 : forbidden; /* -1: no such series yet */
+    unavailable = unavailable < 0 ? 0 : unavailable;
+
+    size_t total = 0;
+    (void)lt_query_dedup_bytes(g_q, NULL, &total);
+    lt_query_budget_t b = s_default_budget;
+    b.caller_refused = 3;
+    b.entries = total + 5; /* room for 5 more requests in all */
+    lt_query_set_budget(g_q, &b);
+    for (int i = 0; i < 10; i++)
+        s_lookup_as(stranger, 1000 + (uint64_t)i);
+    lt_query_flush(g_q);
+    s_count_replies(&answers, &errors, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE);
+    CU_ASSERT_EQUAL(answers, 3); /* signed ERR_FORBIDDEN, stored and audited */
+    CU_ASSERT_EQUAL(s_stat("lienthong_query_refused", "lookup", "ERR_FORBIDDEN"), forbidden + 3);
+    CU_ASSERT_EQUAL(s_stat("lienthong_query_refused", "lookup", "ERR_UNAVAILABLE"),
+                    unavailable + 7);
+    size_t held = 0;
+    (void)lt_query_dedup_bytes(g_q, stranger, &held);
+    CU_ASSERT_EQUAL(held, 3);
+
+    /* The other callers take the rest, then are refused, nobody forgotten. */
+    for (int i = 0; i < 3; i++)
+        s_lookup(++g_id, "001", ask, 1, "KYC");
+    lt_query_flush(g_q);
+    s_count_replies(&answers, &errors, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE);
+    CU_ASSERT(answers == 2 && errors == 1);
+    s_lookup(mine, "001", ask, 1, "KYC"); /* a retry: replayed, not executed again */
+    lt_query_flush(g_q);
+    s_count_replies(&answers, &errors, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE);
+    CU_ASSERT(answers == 1 && errors == 0);
+    CU_ASSERT_EQUAL(s_stat("lienthong_query_served", "lookup", "executed"), executed + 2);
+    lt_query_set_budget(g_q, &s_default_budget);
 }
 
 /* Answers of one drain go out on the socket each request came in on, also
@@ -913,6 +1032,10 @@ int main(void)
          test_long_key_refused_unaudited},
         {"a claim value over 1024 bytes is refused; the largest verify runs",
          test_claim_value_bounded},
+        {"the dedup store counts its bytes; over a caller's budget, new requests are refused",
+         test_dedup_bytes_budgeted},
+        {"a member's flood of refused lookups pushes no other caller's answer out",
+         test_flood_pushes_no_one_out},
         {"refusals for an unwritable log go out on each request's socket",
          test_audit_refusal_on_each_socket},
         {"audit entries hold every field of a lookup and a verify", test_audit_holds_every_field},
