@@ -15,6 +15,7 @@
 #include "lt_schema.h"
 #include "lt_valid.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,7 +54,8 @@ _Static_assert((1u << KEPT_PATH) >= SIGN_BATCH, "a stored answer's Merkle path i
 typedef struct caller_s {
     char member[LT_ID_MAX];
     size_t entries, bytes;
-    size_t refused; /* entries that hold a refusal (ERR_FORBIDDEN, ...) */
+    size_t refused;          /* entries that hold a refusal (ERR_FORBIDDEN, ...) */
+    struct dedup_s *oldest;  /* its entries, oldest first (utlist, cprev/cnext) */
     UT_hash_handle hh;
 } caller_t;
 
@@ -74,7 +76,8 @@ typedef struct dedup_s {
     caller_t *caller;            /* whose budget it counts against */
     size_t bytes;                /* counted against it and the total */
     int refused;                 /* holds a refusal */
-    struct dedup_s *prev, *next; /* in the order first seen (utlist) */
+    struct dedup_s *prev, *next;   /* in the order first seen (utlist) */
+    struct dedup_s *cprev, *cnext; /* the same among its caller's */
 } dedup_t;
 
 /* Owner: an answer awaiting the batch signature. */
@@ -322,6 +325,7 @@ static void s_dedup_free(lt_query_t *self, dedup_t *d)
 {
     (void)lt_dedup_remove(self->dedup, d->key.member, d->key.id); /* every entry is there */
     DL_DELETE(self->seen, d);
+    DL_DELETE2(d->caller->oldest, d, cprev, cnext);
     self->bytes -= d->bytes;
     d->caller->bytes -= d->bytes;
     d->caller->entries--;
@@ -761,8 +765,8 @@ static void s_replay(op_stats_t *os, void *peer, const lt_wire_in_t *in, dedup_t
         (void)lt_wire_send_copy(peer, in->rid, in->rid_len, &d->frames[i]);
 }
 
-/* Drops entries past the retention time. None is dropped before: a store
- * over its budget refuses new requests instead (s_over_budget). */
+/* Drops entries past the retention time (before it, s_make_room drops
+ * those of a caller over its budget). */
 static void s_dedup_expire(lt_query_t *self)
 {
     int64_t now = lt_clock_mono_ms();
@@ -806,24 +810,41 @@ static int s_replayable(const dedup_t *d, const char *caller, const uint8_t *has
     return strcmp(caller, LT_QUERY_OWN) != 0 || memcmp(d->hash, hash, LT_HASH_BYTES) == 0;
 }
 
-/* Whether a new request of caller c would put the dedup store over a
- * budget (lt_limits.h): then it is refused with ERR_UNAVAILABLE, and the
- * reason written to why. Refusing keeps every stored answer, so a retry of
- * any caller is still never executed twice (PROTOCOL.md 7.2); a caller
- * over its own share is refused without taking room from the others. */
-static int s_over_budget(const lt_query_t *self, const caller_t *c, char *why, size_t len)
+/* The caller holding the most bytes in the dedup store. */
+static caller_t *s_biggest(const lt_query_t *self)
+{
+    caller_t *big = NULL;
+    for (caller_t *c = self->callers; c; c = c->hh.next)
+        if (!big || c->bytes > big->bytes)
+            big = c;
+    return big;
+}
+
+/* Makes room in the dedup store for a new request of member (lt_limits.h):
+ * past its own share its oldest kept answers go; past the total, those of
+ * the caller holding the most. So no caller pushes another's answers out
+ * while it is within its share, and only a caller sending more than its
+ * share in 10 minutes can see a retry of its own oldest executed again
+ * (PROTOCOL.md 7.2). 1 when entries went (the index moved), 0 when none
+ * had to, -1 when the oldest that should go is still being answered. */
+static int s_make_room(lt_query_t *self, const char *member)
 {
     const lt_query_budget_t *b = &self->budget;
-    const char *what =
-        c->entries >= b->caller_entries || c->bytes >= b->caller_bytes         ? "for this caller"
-        : lt_dedup_count(self->dedup) >= b->entries || self->bytes >= b->bytes ? "for all callers"
-                                                                               : NULL;
-    if (what)
-        snprintf(why, len,
-                 "the owner keeps the answers of the last 10 minutes for retries and "
-                 "holds as many as it may %s (%zu requests, %zu bytes of this caller); retry later",
-                 what, c->entries, c->bytes);
-    return what != NULL;
+    int freed = 0;
+    for (;;) {
+        caller_t *c = NULL, *from;
+        HASH_FIND_STR(self->callers, member, c);
+        if (c && (c->entries >= b->caller_entries || c->bytes >= b->caller_bytes))
+            from = c;
+        else if (lt_dedup_count(self->dedup) >= b->entries || self->bytes >= b->bytes)
+            from = s_biggest(self);
+        else
+            return freed;
+        if (!from || !from->oldest || !from->oldest->complete)
+            return -1;
+        s_dedup_free(self, from->oldest); /* may free from, looked up again */
+        freed = 1;
+    }
 }
 
 /* Checks a request's id and deadline; returns the dedup entry to fill, or
@@ -862,11 +883,17 @@ static dedup_t *s_admit(lt_query_t *self, op_stats_t *os, void *peer, const lt_w
         why = "deadline passed before execution";
         code = LIENTHONG__ERROR_CODE__ERR_TIMEOUT;
     }
-    caller_t *c = why ? NULL : s_caller(self, key.member);
-    if (c && s_over_budget(self, c, reused, sizeof reused)) {
-        why = reused;
+    int room = why ? 0 : s_make_room(self, key.member);
+    if (room < 0) {
+        why = "the owner's store of answers kept for retries is full and its oldest are "
+              "still being answered; retry later";
         code = LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE;
+    } else if (room > 0) { /* the index moved: where the new entry goes again */
+        dedup_t *again = lt_dedup_find(self->dedup, key.member, key.id, &miss);
+        assert(again == NULL); /* the key was not there, and nothing was added */
+        (void)again;
     }
+    caller_t *c = why ? NULL : s_caller(self, key.member);
     if (c && !why && (d = calloc(1, sizeof *d))) {
         d->key = key;
         memcpy(d->hash, hash, LT_HASH_BYTES);
@@ -894,6 +921,7 @@ static dedup_t *s_admit(lt_query_t *self, op_stats_t *os, void *peer, const lt_w
     d->at = lt_clock_mono_ms();
     d->started_us = lt_clock_mono_us();
     DL_APPEND(self->seen, d);
+    DL_APPEND2(c->oldest, d, cprev, cnext);
     return d;
 }
 

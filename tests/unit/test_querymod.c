@@ -491,27 +491,35 @@ static void test_dedup_bytes_budgeted(void)
     CU_ASSERT(now >= before + 64 * 200); /* every kept answer is counted */
     CU_ASSERT(lt_query_dedup_bytes(g_q, NULL, NULL) >= now);
 
-    s_verify(++g_id, keys, 64, "An"); /* over the budget: refused */
-    lt_query_flush(g_q);
-    s_count_replies(&answers, &errors, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE);
-    CU_ASSERT(answers == 0 && errors == 1);
-    CU_ASSERT_EQUAL(s_stat("lienthong_query_refused", "verify", "ERR_UNAVAILABLE"),
-                    unavailable + 1);
-    CU_ASSERT_EQUAL(lt_query_dedup_bytes(g_q, UG_CALLER, NULL), now);
-
     s_verify(first, keys, 64, "An"); /* a retry: replayed, not executed */
     lt_query_flush(g_q);
     s_count_replies(&answers, &errors, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE);
     CU_ASSERT(answers == 64 && errors == 0);
     CU_ASSERT_EQUAL(s_stat("lienthong_query_served", "verify", "executed"), executed + 1);
+
+    /* Over its budget: served, the caller's own oldest answers making room,
+     * so the store holds no more than the budget and one request. */
+    uint64_t second = ++g_id;
+    s_verify(second, keys, 64, "An");
+    lt_query_flush(g_q);
+    s_count_replies(&answers, &errors, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE);
+    CU_ASSERT(answers == 64 && errors == 0);
+    CU_ASSERT_EQUAL(s_stat("lienthong_query_served", "verify", "executed"), executed + 2);
+    CU_ASSERT_EQUAL(s_stat("lienthong_query_refused", "verify", "ERR_UNAVAILABLE"), unavailable);
+    CU_ASSERT(lt_query_dedup_bytes(g_q, UG_CALLER, NULL) <= b.caller_bytes + (now - before));
+    s_verify(second, keys, 64, "An"); /* the newest is kept: replayed */
+    lt_query_flush(g_q);
+    s_count_replies(&answers, &errors, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE);
+    CU_ASSERT(answers == 64 && errors == 0);
+    CU_ASSERT_EQUAL(s_stat("lienthong_query_served", "verify", "executed"), executed + 2);
     lt_query_set_budget(g_q, &s_default_budget);
 }
 
 /* A member with no policy floods the owner with lookups: its refusals are
  * stored (and audited one by one) only up to its budget of them, then
- * refused unsigned with ERR_UNAVAILABLE; a store full for all callers
- * refuses new requests rather than forgetting another caller's. Before,
- * the oldest entry went first whoever's it was, and that caller's retry
+ * refused unsigned with ERR_UNAVAILABLE; over its share of the store it
+ * makes room from its own answers, never another caller's. Before, the
+ * oldest entry went first whoever's it was, and that caller's retry
  * executed twice. */
 static void test_flood_pushes_no_one_out(void)
 {
@@ -547,17 +555,22 @@ static void test_flood_pushes_no_one_out(void)
     (void)lt_query_dedup_bytes(g_q, stranger, &held);
     CU_ASSERT_EQUAL(held, 3);
 
-    /* The other callers take the rest, then are refused, nobody forgotten. */
+    /* The stranger, over the total, makes room from its own answers: the
+     * other caller's are kept. */
+    b.caller_entries = held; /* its share is what it holds */
+    lt_query_set_budget(g_q, &b);
     for (int i = 0; i < 3; i++)
-        s_lookup(++g_id, "001", ask, 1, "KYC");
+        s_lookup_as(stranger, 2000 + (uint64_t)i);
     lt_query_flush(g_q);
     s_count_replies(&answers, &errors, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE);
-    CU_ASSERT(answers == 2 && errors == 1);
+    CU_ASSERT_EQUAL(answers + errors, 3);
+    (void)lt_query_dedup_bytes(g_q, stranger, &held);
+    CU_ASSERT(held <= 3);
     s_lookup(mine, "001", ask, 1, "KYC"); /* a retry: replayed, not executed again */
     lt_query_flush(g_q);
     s_count_replies(&answers, &errors, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE);
     CU_ASSERT(answers == 1 && errors == 0);
-    CU_ASSERT_EQUAL(s_stat("lienthong_query_served", "lookup", "executed"), executed + 2);
+    CU_ASSERT_EQUAL(s_stat("lienthong_query_served", "lookup", "executed"), executed);
     lt_query_set_budget(g_q, &s_default_budget);
 }
 
@@ -1032,7 +1045,7 @@ int main(void)
          test_long_key_refused_unaudited},
         {"a claim value over 1024 bytes is refused; the largest verify runs",
          test_claim_value_bounded},
-        {"the dedup store counts its bytes; over a caller's budget, new requests are refused",
+        {"the dedup store counts its bytes; over a caller's budget its own oldest go",
          test_dedup_bytes_budgeted},
         {"a member's flood of refused lookups pushes no other caller's answer out",
          test_flood_pushes_no_one_out},
