@@ -518,7 +518,9 @@ void lt_feed_on_range_batch(lt_feed_t *self, const char *owner, const Lienthong_
             b->stream, (unsigned long long)h.first_seq, (unsigned long long)h.last_seq, owner);
     lt_feed_stream_t *st = f->stream;
     if (st->damaged_first >= h.first_seq && st->damaged_first <= h.last_seq) {
+        /* A late Error echoing the old id then answers no Range. */
         st->damaged_first = st->damaged_last = 0;
+        st->repair_rid = 0;
         st->repair_first = 0;
     }
 }

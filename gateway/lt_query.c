@@ -355,7 +355,9 @@ static void s_forget(lt_query_t *self, dedup_t *d, size_t from, gone_t how)
  * long as the owner remembers it (7.2). */
 static void s_out_free(lt_query_t *self, outstanding_t *o)
 {
-    if (o->sent && self->recent && lt_recent_add(self->recent, o->id, o->hash, o->done != NULL) != 0)
+    /* who, not hash: the same bytes under another on_behalf stay refused
+     * once the request has ended too (8.3). */
+    if (o->sent && self->recent && lt_recent_add(self->recent, o->id, o->who, o->done != NULL) != 0)
         lt_warn("query", "out of memory: request_id %llu is not remembered; a reuse of it with "
                 "other bytes will end in ERR_TIMEOUT", (unsigned long long)o->id);
     HASH_DEL(self->out, o);
@@ -822,10 +824,10 @@ static caller_t *s_biggest(const lt_query_t *self)
 
 /* Makes room in the dedup store for a new request of member (lt_limits.h):
  * past its own share its oldest kept answers go; past the total, those of
- * the caller holding the most. So no caller pushes another's answers out
- * while it is within its share, and only a caller sending more than its
- * share in 10 minutes can see a retry of its own oldest executed again
- * (PROTOCOL.md 7.2). 1 when entries went (the index moved), 0 when none
+ * the caller holding the most bytes, within its share or not (the shares
+ * add up to more than the total). So no one caller pushes the others'
+ * answers out; a caller that gives way can see a retry of its oldest
+ * executed again (PROTOCOL.md 7.2). 1 when entries went (the index moved), 0 when none
  * had to, -1 when the oldest that should go is still being answered. */
 static int s_make_room(lt_query_t *self, const char *member)
 {
@@ -1018,7 +1020,8 @@ static void s_execute(lt_query_t *self, void *peer, const lt_wire_in_t *in,
         return;
     lt_crypto_hash(body, body_len, r.hash);
     uint8_t who[LT_HASH_BYTES]; /* a local request's identity, for s_replayable */
-    s_local_who(r.hash, r.who, who);
+    if (own) /* a peer's is its hash alone: no second hash per request */
+        s_local_who(r.hash, r.who, who);
     dedup_t *d = s_admit(self, os, peer, in, caller, r.id,
                          is_verify ? vq->deadline_ms : lq->deadline_ms, own ? who : r.hash);
     if (!d)
@@ -1399,7 +1402,8 @@ static int s_recent_reused(lt_query_t *self, void *local, const lt_wire_in_t *in
     if (!lt_recent_find(self->recent, id, was, &made) ||
         (!made && memcmp(was, hash, LT_HASH_BYTES) == 0))
         return 0;
-    s_reused(self, local, in, id, dataset, "was sent in the last 10 minutes with other bytes");
+    s_reused(self, local, in, id, dataset,
+             "was sent in the last 10 minutes with other bytes or another on_behalf");
     return 1;
 }
 
@@ -1532,7 +1536,7 @@ void lt_query_on_local(lt_query_t *self, void *local, const lt_wire_in_t *in,
     s_local_who(hash, who, same);
     if (s_audit_down(self, NULL, local, in, id) ||
         s_out_retry(self, local, in, id, dataset, hash, same) ||
-        s_recent_reused(self, local, in, id, dataset, hash))
+        s_recent_reused(self, local, in, id, dataset, same))
         return;
     outstanding_t *o =
         s_out_new(self, local, in, id, dataset, is_verify ? vq->deadline_ms : lq->deadline_ms, hash,
