@@ -385,13 +385,13 @@ static int s_set_string(const char **p, const lt_db_row_t *row, size_t c, lt_db_
     const char *s = lt_db_row_text(row, c);
     if (!s)
         return S_UNREADABLE;
-    size_t len = strlen(s);
+    size_t n = strlen(s), len = n;
     /* Only TEXT can hold a NUL; its length is the value's, not strlen's.
      * The text is read first: the bytes' length does not convert it. */
     const void *bytes;
     if (type == LT_DB_TEXT && lt_db_row_blob(row, c, &bytes, &len) != 0)
         return S_UNREADABLE;
-    if (strlen(s) != len)
+    if (n != len)
         return S_NUL;
     const uint8_t *bad = u8_check((const uint8_t *)s, len);
     if (bad) {

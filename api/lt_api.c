@@ -153,21 +153,12 @@ static void s_count(lt_api_t *self, const char *endpoint, const reply_t *r, int6
 
 /* Opens the audit file for appending, mode 0600 whatever the umask: it
  * names personal ids, and an API started by hand under umask 022 would
- * make it world-readable. fchmod also narrows a file an older version made
- * (as the gateway does for its files, lt_file_private). NULL and errno on
+ * make it world-readable. lt_file_private also narrows a file an older
+ * version made, as the gateway does for its own files. NULL and errno on
  * failure. */
 static FILE *s_audit_open(const char *path)
 {
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return NULL;
-    FILE *f = fchmod(fd, 0600) == 0 ? fdopen(fd, "a") : NULL;
-    if (!f) {
-        int saved = errno;
-        close(fd);
-        errno = saved;
-    }
-    return f;
+    return lt_file_private(path) == 0 ? fopen(path, "ae") : NULL;
 }
 
 /* Appends the JSON object j (consumed) to the audit file as one line. */

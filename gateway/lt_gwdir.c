@@ -11,7 +11,6 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,13 +160,10 @@ static int s_keyset_add(keyset_t *set, const lt_dir_t *d)
         size_t n_keys = lt_dir_signing_keys(dir->members[i], keys);
         for (size_t k = 0; k < n_keys; k++) {
             uint8_t h[LT_HASH_BYTES];
-            crypto_generichash_state st;
-            if (crypto_generichash_init(&st, NULL, 0, sizeof h) != 0 ||
-                crypto_generichash_update(&st, (const uint8_t *)dir->members[i]->id,
-                                          strlen(dir->members[i]->id) + 1) != 0 ||
-                crypto_generichash_update(&st, keys[k], LT_KEY_BYTES) != 0 ||
-                crypto_generichash_final(&st, h, sizeof h) != 0)
-                return -1;
+            /* The id's NUL keeps (id, key) pairs apart. */
+            const uint8_t *bufs[] = {(const uint8_t *)dir->members[i]->id, keys[k]};
+            const size_t lens[] = {strlen(dir->members[i]->id) + 1, LT_KEY_BYTES};
+            lt_crypto_hashv(bufs, lens, 2, h);
             size_t j = 0;
             while (j < set->n && memcmp(set->h[j], h, sizeof h) != 0)
                 j++;
@@ -226,24 +222,21 @@ static int s_keep_signer(const char *dir, const lt_dir_t *kept, const lt_dir_pin
                          const lt_dir_pins_t *pins)
 {
     char path[PATH_MAX + 32];
-    uint8_t key[LT_KEY_BYTES], set[LT_DIRPICK_MAX_RETIRED_SIGNERS + 1][LT_KEY_BYTES];
-    uint8_t *buf = NULL;
-    size_t len = 0, n = 0;
+    uint8_t key[LT_KEY_BYTES];
+    lt_dirpick_rtrust_t t; /* the file read as the copies' readers read it */
     if (lt_dir_signer(kept, trust, key) != 0 || lt_dir_signer(kept, pins, key) == 0)
         return 0; /* pinned, or not under trust: nothing to keep */
-    snprintf(path, sizeof path, "%s/" LT_DIRPICK_RETIRED_SIGNERS, dir);
-    if (lt_file_read(path, sizeof set, &buf, &len) == 0 && len % LT_KEY_BYTES == 0 &&
-        len <= LT_DIRPICK_MAX_RETIRED_SIGNERS * LT_KEY_BYTES) {
-        memcpy(set, buf, len);
-        n = len / LT_KEY_BYTES;
-    }
-    free(buf);
-    for (size_t i = 0; i < n; i++)
-        if (memcmp(set[i], key, LT_KEY_BYTES) == 0)
+    lt_dirpick_retired_trust(dir, pins, &t);
+    lt_dir_pins_t *set = &t.signers;
+    for (size_t i = 0; i < set->count; i++)
+        if (memcmp(set->keys[i], key, LT_KEY_BYTES) == 0)
             return 0;
-    memcpy(set[n++], key, LT_KEY_BYTES);
-    size_t drop = n > LT_DIRPICK_MAX_RETIRED_SIGNERS ? 1 : 0; /* the oldest */
-    return lt_file_write_atomic(path, set[drop], (n - drop) * LT_KEY_BYTES, 0644);
+    size_t drop = set->count == LT_DIRPICK_MAX_RETIRED_SIGNERS; /* the oldest goes */
+    memmove(set->keys[0], set->keys[drop], (set->count - drop) * LT_KEY_BYTES);
+    set->count -= drop;
+    memcpy(set->keys[set->count++], key, LT_KEY_BYTES);
+    snprintf(path, sizeof path, "%s/" LT_DIRPICK_RETIRED_SIGNERS, dir);
+    return lt_file_write_atomic(path, set->keys, set->count * LT_KEY_BYTES, 0644);
 }
 
 /* Keeps kept, which d replaces, in data_dir when d drops a member's
