@@ -12,7 +12,8 @@
  * reported the same way but never logged at once. So whatever the flood,
  * the log and the audit log grow by at most (max_sources + 1) lines per
  * interval, plus one line per pair at its first refusal, and memory is
- * fixed at creation. */
+ * fixed at creation. The counting is lt_tally's (core), which the HTTP API
+ * shares; this module writes its reports to the log and the audit log. */
 #ifndef LT_REFUSE_H
 #define LT_REFUSE_H
 

@@ -1,0 +1,199 @@
+/* lt_tally: events counted per key in a table fixed at creation, reported
+ * once per interval (see lt_tally.h). */
+#include "lt_tally.h"
+#include "lt_clock.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    int used;
+    char key[LT_TALLY_KEY_MAX];
+    uint64_t pending; /* counted since the key was last reported */
+    int64_t last_ms;  /* the key's latest event */
+} s_key_t;
+
+struct _lt_tally_t {
+    int64_t interval_ms;
+    size_t max, tracked, info_size;
+    s_key_t *keys;  /* max of them */
+    s_key_t others; /* every event beyond max keys; the last one's key */
+    uint8_t *infos; /* (max + 1) * info_size: one per key, the last for the others */
+    uint64_t total;
+    int64_t reported_ms; /* when the counts were last reported */
+    int64_t (*now)(void *arg);
+    void *now_arg;
+    lt_tally_fn *report;
+    void *arg;
+};
+
+static int64_t s_mono(void *arg)
+{
+    (void)arg;
+    return lt_clock_mono_ms();
+}
+
+lt_tally_t *lt_tally_new(int64_t interval_ms, size_t max_keys, size_t info_size,
+                         lt_tally_fn *report, void *arg)
+{
+    if (!report)
+        return NULL;
+    lt_tally_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->max = max_keys ? max_keys : 1;
+    self->interval_ms = interval_ms > 0 ? interval_ms : 1;
+    self->info_size = info_size;
+    /* Allocated once: a flood of new keys never allocates. */
+    self->keys = calloc(self->max, sizeof *self->keys);
+    self->infos = calloc(self->max + 1, info_size ? info_size : 1);
+    if (!self->keys || !self->infos) {
+        lt_tally_destroy(&self);
+        return NULL;
+    }
+    self->report = report;
+    self->arg = arg;
+    self->now = s_mono;
+    self->reported_ms = s_mono(NULL);
+    return self;
+}
+
+void lt_tally_destroy(lt_tally_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    free((*self_p)->keys);
+    free((*self_p)->infos);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+void lt_tally_set_clock(lt_tally_t *self, int64_t (*now_ms)(void *arg), void *arg)
+{
+    self->now = now_ms ? now_ms : s_mono;
+    self->now_arg = arg;
+    self->reported_ms = self->now(self->now_arg);
+}
+
+size_t lt_tally_tracked(const lt_tally_t *self)
+{
+    return self->tracked;
+}
+
+uint64_t lt_tally_total(const lt_tally_t *self)
+{
+    return self->total;
+}
+
+uint64_t lt_tally_pending(const lt_tally_t *self)
+{
+    uint64_t n = self->others.pending;
+    for (size_t i = 0; i < self->max; i++)
+        n += self->keys[i].pending;
+    return n;
+}
+
+/* The particulars of k: keys[i] has slot i, the others the last. */
+static uint8_t *s_info(lt_tally_t *self, const s_key_t *k)
+{
+    size_t i = k == &self->others ? self->max : (size_t)(k - self->keys);
+    return self->infos + i * self->info_size;
+}
+
+/* Keeps key (cut to fit), info and the time in k. */
+static void s_keep(lt_tally_t *self, s_key_t *k, const char *key, const void *info, int64_t now)
+{
+    strncpy(k->key, key, sizeof k->key - 1);
+    k->key[sizeof k->key - 1] = 0;
+    if (info)
+        memcpy(s_info(self, k), info, self->info_size);
+    else
+        memset(s_info(self, k), 0, self->info_size);
+    k->last_ms = now;
+}
+
+/* The entry of key, a free one (used == 0), or NULL when the table is full.
+ * Compared as stored, so that a key longer than the field finds its entry. */
+static s_key_t *s_find(lt_tally_t *self, const char *key)
+{
+    s_key_t *free_slot = NULL;
+    for (size_t i = 0; i < self->max; i++) {
+        s_key_t *k = &self->keys[i];
+        if (k->used && strncmp(k->key, key, sizeof k->key - 1) == 0)
+            return k;
+        if (!k->used && !free_slot)
+            free_slot = k;
+    }
+    return free_slot;
+}
+
+static void s_report(lt_tally_t *self, s_key_t *k, lt_tally_kind_t kind, uint64_t n,
+                     int64_t seconds)
+{
+    self->report(
+        self->arg,
+        &(lt_tally_report_t){
+            .kind = kind, .key = k->key, .info = s_info(self, k), .count = n, .seconds = seconds});
+}
+
+void lt_tally_note(lt_tally_t *self, const char *key, const void *info)
+{
+    int64_t now = self->now(self->now_arg);
+    self->total++;
+    if (!key)
+        key = "";
+    s_key_t *k = s_find(self, key);
+    if (!k) {
+        s_keep(self, &self->others, key, info, now);
+        self->others.pending++;
+        return;
+    }
+    s_keep(self, k, key, info, now);
+    if (k->used) {
+        k->pending++;
+        return;
+    }
+    /* A new key: this event is reported now, and not counted again. */
+    k->used = 1;
+    k->pending = 0;
+    self->tracked++;
+    s_report(self, k, LT_TALLY_FIRST, 1, 0);
+}
+
+/* Reports every pending count; with forget, drops keys idle since before
+ * now - interval. */
+static void s_report_all(lt_tally_t *self, int64_t now, int forget)
+{
+    int64_t seconds = (now - self->reported_ms + 999) / 1000;
+    for (size_t i = 0; i < self->max; i++) {
+        s_key_t *k = &self->keys[i];
+        if (!k->used)
+            continue;
+        if (k->pending) {
+            uint64_t n = k->pending;
+            k->pending = 0;
+            s_report(self, k, LT_TALLY_COUNT, n, seconds);
+        } else if (forget && now - k->last_ms >= self->interval_ms) {
+            memset(k, 0, sizeof *k);
+            self->tracked--;
+        }
+    }
+    if (self->others.pending) {
+        uint64_t n = self->others.pending;
+        self->others.pending = 0;
+        s_report(self, &self->others, LT_TALLY_OTHERS, n, seconds);
+    }
+    self->reported_ms = now;
+}
+
+void lt_tally_tick(lt_tally_t *self)
+{
+    int64_t now = self->now(self->now_arg);
+    if (now - self->reported_ms >= self->interval_ms)
+        s_report_all(self, now, 1);
+}
+
+void lt_tally_flush(lt_tally_t *self)
+{
+    s_report_all(self, self->now(self->now_arg), 0);
+}
