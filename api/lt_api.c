@@ -12,6 +12,7 @@
 #include "lt_log.h"
 #include "lt_stats.h"
 #include "lt_stats_prom.h"
+#include "lt_tally.h"
 #include "lt_valid.h"
 #include "lt_wire.h"
 
@@ -32,19 +33,22 @@
 #include <unistd.h>
 
 #define STATUS_MS 3000 /* a local status call */
+/* libmicrohttpd's idle timeout, in receive_timeouts: past the deadline of
+ * lt_apiconn, which counts and logs each connection it cuts, so that it is
+ * the watch that closes a client sending nothing; libmicrohttpd's only
+ * ends an answer the client stops reading. */
+#define IDLE_FACTOR 2
 /* GnuTLS: TLS 1.3, and TLS 1.2 with AEAD ciphers and ephemeral key
  * exchange only (no TLS 1.0 or 1.1, no CBC, no RSA key transport). */
 #define TLS_PRIORITIES                                                                             \
     "SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:"     \
     "+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA"
 
-#define UNAUTH_INTERVAL_MS 60000 /* requests without a valid token: one summary per interval */
-#define UNAUTH_ADDRS 64          /* distinct addresses counted in a summary */
-#define REFUSED_INTERVAL_MS 60000 /* an application's refusals of one reason: one summary */
-
-/* The refusals of an application summed up per interval, by reason (429
- * and bad input): a client retrying in a loop would otherwise write two
- * lines a request. */
+/* The refusals a client can repeat in a loop without anyone's leave are
+ * counted through lt_tally, so that a retry loop cannot fill the disk: an
+ * application's by reason (429 and bad input), and requests without a
+ * valid token by client address (docs/operations.md, "Limits of the HTTP
+ * API"). */
 static const struct {
     const char *reason;
     int status;
@@ -54,11 +58,15 @@ static const struct {
 };
 #define SUMMED (sizeof s_summed / sizeof s_summed[0])
 
-/* The refusals of one application and reason this interval. */
+/* A counted refusal's particulars, for its reports. */
 typedef struct {
-    int64_t since_ms;   /* when its first came, 0 before any */
-    unsigned long more; /* after the first */
-} tally_t;
+    char app[LT_APICFG_ID_MAX]; /* "" without one */
+    char endpoint[32];
+    char addr[INET6_ADDRSTRLEN];
+    char reason[32];
+    char message[256];
+    int status;
+} refusal_t;
 
 typedef struct {
     double tokens;
@@ -73,13 +81,10 @@ struct _lt_api_t {
     bucket_t *buckets;    /* one per application */
     FILE *audit;
     int *in_flight;       /* requests being served, one count per application */
-    tally_t *refused;     /* SUMMED per application, then SUMMED without one */
-    struct {              /* requests without a valid token, this interval */
-        int64_t since_ms; /* when its first came, 0 before any */
-        unsigned long more; /* after the first */
-        char addrs[UNAUTH_ADDRS][INET6_ADDRSTRLEN];
-        size_t n_addrs;
-    } unauth;
+    /* Taken before lock (the reports write the audit file), never after. */
+    pthread_mutex_t tally_lock;
+    lt_tally_t *refused; /* by application (or none) and s_summed reason */
+    lt_tally_t *unauth;  /* requests without a valid token, by client address */
     lt_stats_t *stats;
     lt_stats_family_t *requests, *latency;
     lt_apiconn_t *conns; /* the deadline of a request's arrival */
@@ -173,9 +178,23 @@ static void s_audit_line(lt_api_t *self, json_t *j)
     json_decref(j);
 }
 
+/* One line of the audit file: a refusal (key is the record asked for,
+ * when there is one), or with count the summary of as many. */
+static void s_audit_json(lt_api_t *self, const char *app, const char *officer, const char *case_ref,
+                         const char *endpoint, const char *dataset, const char *key, int status,
+                         const char *reason, const char *msg)
+{
+    s_audit_line(self, json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:s,s:s}", "at_ms",
+                                 (json_int_t)lt_clock_now_ms(), "application", app ? app : "",
+                                 "officer", officer ? officer : "", "case_ref",
+                                 case_ref ? case_ref : "", "endpoint", endpoint, "dataset",
+                                 dataset ? dataset : "", "key", key ? key : "", "status", status,
+                                 "reason", reason ? reason : "", "message", msg ? msg : ""));
+}
+
 /* Requests the API refuses never reach the gateway, so they are recorded
- * here: one JSON object per line (docs/ARCHITECTURE.md, "HTTP API"); key
- * is the record asked for, when there is one. reason is the metrics' token;
+ * here: one log line, and one JSON object per line of the audit file
+ * (docs/ARCHITECTURE.md, "HTTP API"). reason is the metrics' token;
  * message, the answer's, names what was refused (a field, a dataset). */
 static void s_audit(lt_api_t *self, const char *app, const char *officer, const char *case_ref,
                     const char *endpoint, const char *dataset, const char *key, const reply_t *r)
@@ -184,101 +203,93 @@ static void s_audit(lt_api_t *self, const char *app, const char *officer, const 
     lt_warn("api", "refused %s for application '%s' officer '%s': %d %s: %s", endpoint,
             app ? app : "", officer ? officer : "", r->status, r->reason ? r->reason : "",
             msg ? msg : "");
-    s_audit_line(self, json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:s,s:s}", "at_ms",
-                                 (json_int_t)lt_clock_now_ms(), "application", app ? app : "",
-                                 "officer", officer ? officer : "", "case_ref",
-                                 case_ref ? case_ref : "", "endpoint", endpoint, "dataset",
-                                 dataset ? dataset : "", "key", key ? key : "", "status", r->status,
-                                 "reason", r->reason ? r->reason : "", "message", msg ? msg : ""));
+    s_audit_json(self, app, officer, case_ref, endpoint, dataset, key, r->status, r->reason, msg);
 }
 
-/* The summary of the requests without a valid token an interval counted
- * after its first: one log line and one audit line. */
-static void s_unauth_summary(lt_api_t *self, unsigned long n, size_t n_addrs, int64_t since_ms)
+/* The summary line of the audit file: count refusals of status and reason,
+ * of app or from addr (one of them ""). */
+static void s_audit_count(lt_api_t *self, const char *app, const char *addr, int status,
+                          const char *reason, uint64_t count)
 {
-    int full = n_addrs == UNAUTH_ADDRS;
-    lt_warn("api", "%lu more requests without a valid token from %s%zu addresses in %lld s",
-            n, full ? "at least " : "", n_addrs, (long long)(lt_clock_mono_ms() - since_ms) / 1000);
-    s_audit_line(self, json_pack("{s:I,s:s,s:i,s:s,s:I,s:i,s:b}", "at_ms",
-                                 (json_int_t)lt_clock_now_ms(), "endpoint", "*", "status", 401,
-                                 "reason", "unauthorized", "count", (json_int_t)n, "addresses",
-                                 (int)n_addrs, "addresses_capped", full));
+    json_t *j = json_pack("{s:I,s:s,s:s,s:i,s:s,s:I}", "at_ms", (json_int_t)lt_clock_now_ms(),
+                          "application", app, "endpoint", "*", "status", status, "reason", reason,
+                          "count", (json_int_t)count);
+    if (j && addr[0] && json_object_set_new(j, "address", json_string(addr)) != 0) {
+        json_decref(j);
+        j = NULL;
+    }
+    s_audit_line(self, j);
 }
 
-/* A request without a valid token. The first of each interval is logged
- * and audited in full; the others are counted (the metrics count each
- * one) and summed up in one line when the next interval starts, so that
- * clients without a token cannot fill the disk. */
+/* A report of the requests without a valid token (lt_tally), under
+ * tally_lock: the first from an address in full, then counts. */
+static void s_unauth_report(void *arg, const lt_tally_report_t *rep)
+{
+    lt_api_t *self = arg;
+    const refusal_t *f = rep->info;
+    unsigned long long n = (unsigned long long)rep->count;
+    if (rep->kind == LT_TALLY_FIRST) {
+        lt_warn("api",
+                "a request without a valid token from %s (%s); others from it are "
+                "summed up every %lld s",
+                f->addr, f->endpoint, (long long)lt_tally_interval_ms(self->unauth) / 1000);
+        s_audit_json(self, NULL, NULL, NULL, f->endpoint, NULL, NULL, f->status, f->reason,
+                     f->message);
+        return;
+    }
+    int others = rep->kind == LT_TALLY_OTHERS;
+    if (others)
+        lt_warn("api",
+                "%llu more requests without a valid token in %lld s from addresses beyond "
+                "the %d tracked (last %s)",
+                n, (long long)rep->seconds, LT_APICONN_ADDRS, f->addr);
+    else
+        lt_warn("api", "%llu more requests without a valid token from %s in %lld s", n, f->addr,
+                (long long)rep->seconds);
+    s_audit_count(self, "", others ? "others" : f->addr, f->status, f->reason, rep->count);
+}
+
+/* A request without a valid token: counted per client address, the first
+ * of an address logged and audited in full (the metrics count each one). */
 static void s_unauthorized(lt_api_t *self, struct MHD_Connection *c, const char *endpoint,
                            const reply_t *r)
 {
-    char addr[INET6_ADDRSTRLEN];
-    lt_apiconn_addr(c, addr);
-    int64_t now = lt_clock_mono_ms(), since = 0;
-    unsigned long more = 0;
-    size_t n_addrs = 0;
-    pthread_mutex_lock(&self->lock);
-    int first = !self->unauth.since_ms || now - self->unauth.since_ms >= UNAUTH_INTERVAL_MS;
-    if (first) {
-        since = self->unauth.since_ms;
-        more = self->unauth.more;
-        n_addrs = self->unauth.n_addrs;
-        self->unauth.since_ms = now;
-        self->unauth.more = 0;
-        self->unauth.n_addrs = 0;
-    } else {
-        size_t i = 0;
-        self->unauth.more++;
-        while (i < self->unauth.n_addrs && strcmp(self->unauth.addrs[i], addr) != 0)
-            i++;
-        if (i == self->unauth.n_addrs && i < UNAUTH_ADDRS)
-            snprintf(self->unauth.addrs[self->unauth.n_addrs++], INET6_ADDRSTRLEN, "%s", addr);
-    }
-    pthread_mutex_unlock(&self->lock);
-    if (more)
-        s_unauth_summary(self, more, n_addrs, since);
-    if (first) {
-        lt_warn("api", "a request without a valid token from %s; others from now on are "
-                "summed up every %d s", addr, UNAUTH_INTERVAL_MS / 1000);
-        s_audit(self, NULL, NULL, NULL, endpoint, NULL, NULL, r);
-    }
+    const char *msg = json_string_value(json_object_get(r->body, "message"));
+    refusal_t f = {.status = r->status};
+    lt_apiconn_addr(c, f.addr);
+    snprintf(f.endpoint, sizeof f.endpoint, "%s", endpoint);
+    snprintf(f.reason, sizeof f.reason, "%s", r->reason ? r->reason : "");
+    snprintf(f.message, sizeof f.message, "%s", msg ? msg : "");
+    pthread_mutex_lock(&self->tally_lock);
+    lt_tally_note(self->unauth, f.addr, &f);
+    pthread_mutex_unlock(&self->tally_lock);
 }
 
-/* The summary of the refusals of app for s_summed[kind] an interval
- * counted after its first: one log line and one audit line. */
-static void s_refused_summary(lt_api_t *self, const char *app, size_t kind, unsigned long n,
-                              int64_t since_ms)
+/* A report of an application's refusals of one reason (lt_tally), under
+ * tally_lock: the first in full, with why, then counts. */
+static void s_refused_report(void *arg, const lt_tally_report_t *rep)
 {
-    lt_warn("api", "%lu more requests of application '%s' refused in %lld s: %d %s", n, app,
-            (long long)(lt_clock_mono_ms() - since_ms) / 1000, s_summed[kind].status,
-            s_summed[kind].reason);
-    s_audit_line(self, json_pack("{s:I,s:s,s:s,s:i,s:s,s:I}", "at_ms",
-                                 (json_int_t)lt_clock_now_ms(), "application", app, "endpoint",
-                                 "*", "status", s_summed[kind].status, "reason",
-                                 s_summed[kind].reason, "count", (json_int_t)n));
-}
-
-/* Counts a refusal in t: 1 when it is the first of a new interval, with
- * *more and *since the previous interval's to sum up. Under the lock. */
-static int s_tally(tally_t *t, int64_t now, unsigned long *more, int64_t *since)
-{
-    *more = 0;
-    if (t->since_ms && now - t->since_ms < REFUSED_INTERVAL_MS) {
-        t->more++;
-        return 0;
+    lt_api_t *self = arg;
+    const refusal_t *f = rep->info;
+    if (rep->kind == LT_TALLY_FIRST) {
+        lt_warn("api",
+                "%d %s for application '%s': %s; others of it with this reason are "
+                "summed up every %lld s",
+                f->status, f->reason, f->app, f->message,
+                (long long)lt_tally_interval_ms(self->refused) / 1000);
+        s_audit_json(self, f->app, NULL, NULL, f->endpoint, NULL, NULL, f->status, f->reason,
+                     f->message);
+        return;
     }
-    *more = t->more;
-    *since = t->since_ms;
-    t->since_ms = now;
-    t->more = 0;
-    return 1;
+    /* No others: the table holds every application and reason. */
+    lt_warn("api", "%llu more requests of application '%s' refused in %lld s: %d %s",
+            (unsigned long long)rep->count, f->app, (long long)rep->seconds, f->status, f->reason);
+    s_audit_count(self, f->app, "", f->status, f->reason, rep->count);
 }
 
-/* A request of app (NULL: none) refused with 429 or for bad input. The
- * first of each interval and reason is logged, with why, and audited in
- * full; the others are counted (the metrics count each one) and summed up
- * in one line when the application's next comes after the interval, or the
- * API stops. Other answers pass. */
+/* A request of app (NULL: none) refused with 429 or for bad input: counted
+ * per application and reason, the first logged and audited in full (the
+ * metrics count each one). Other answers pass. */
 static void s_refused(lt_api_t *self, const lt_apicfg_app_t *app, const char *endpoint,
                       const reply_t *r)
 {
@@ -287,22 +298,29 @@ static void s_refused(lt_api_t *self, const lt_apicfg_app_t *app, const char *en
         kind++;
     if (kind == SUMMED)
         return;
-    size_t i = app ? (size_t)(app - self->cfg->apps) : self->cfg->n_apps;
-    const char *name = app ? app->name : "", *why;
-    unsigned long more;
-    int64_t since = 0;
-    pthread_mutex_lock(&self->lock);
-    int first = s_tally(&self->refused[i * SUMMED + kind], lt_clock_mono_ms(), &more, &since);
-    pthread_mutex_unlock(&self->lock);
-    if (more)
-        s_refused_summary(self, name, kind, more, since);
-    if (!first)
-        return;
-    s_audit(self, name, NULL, NULL, endpoint, NULL, NULL, r);
-    why = json_string_value(json_object_get(r->body, "message"));
-    lt_warn("api", "%d %s for application '%s': %s; others of it with this reason from now on "
-            "are summed up every %d s", r->status, r->reason, name, why ? why : "",
-            REFUSED_INTERVAL_MS / 1000);
+    const char *msg = json_string_value(json_object_get(r->body, "message"));
+    refusal_t f = {.status = r->status};
+    char key[64];
+    snprintf(key, sizeof key, "%zu/%zu", app ? (size_t)(app - self->cfg->apps) : self->cfg->n_apps,
+             kind);
+    snprintf(f.app, sizeof f.app, "%s", app ? app->name : "");
+    snprintf(f.endpoint, sizeof f.endpoint, "%s", endpoint);
+    snprintf(f.reason, sizeof f.reason, "%s", r->reason);
+    snprintf(f.message, sizeof f.message, "%s", msg ? msg : "");
+    pthread_mutex_lock(&self->tally_lock);
+    lt_tally_note(self->refused, key, &f);
+    pthread_mutex_unlock(&self->tally_lock);
+}
+
+/* The watch's tick (lt_apiconn): the summaries due, so that a burst's is
+ * written within an interval of its end, without waiting for more. */
+static void s_tick(void *arg)
+{
+    lt_api_t *self = arg;
+    pthread_mutex_lock(&self->tally_lock);
+    lt_tally_tick(self->refused);
+    lt_tally_tick(self->unauth);
+    pthread_mutex_unlock(&self->tally_lock);
 }
 
 /* ---- descriptors ------------------------------------------------------------------------- */
@@ -1247,17 +1265,28 @@ lt_api_t *lt_api_new(const lt_apicfg_t *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    if (pthread_mutex_init(&self->tally_lock, NULL) != 0) {
+        pthread_mutex_destroy(&self->lock);
+        free(self);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
     if (lt_apicheck_address(cfg, &ss, &v6) != 0) {
         snprintf(err, errlen, "%s: listen_address \"%s\" is not a numeric IP address", cfg->path,
                  cfg->listen_address);
         goto fail;
     }
     unsigned conns = s_fit_connections(cfg->max_connections);
+    int64_t summary_ms = (int64_t)cfg->summary_interval * 1000;
     if (!(self->buckets = calloc(cfg->n_apps ? cfg->n_apps : 1, sizeof *self->buckets)) ||
         !(self->in_flight = calloc(cfg->n_apps ? cfg->n_apps : 1, sizeof *self->in_flight)) ||
-        !(self->refused = calloc((cfg->n_apps + 1) * SUMMED, sizeof *self->refused)) ||
+        !(self->refused = lt_tally_new(summary_ms, (cfg->n_apps + 1) * SUMMED, sizeof(refusal_t),
+                                       s_refused_report, self)) ||
+        !(self->unauth = lt_tally_new(summary_ms, LT_APICONN_ADDRS, sizeof(refusal_t),
+                                      s_unauth_report, self)) ||
         !(self->call = lt_apicall_new(cfg->local_socket, (int)conns)) || s_stats_new(self) != 0 ||
-        !(self->conns = lt_apiconn_new(cfg->receive_timeout * 1000, self->stats))) {
+        !(self->conns =
+              lt_apiconn_new(cfg->receive_timeout * 1000, summary_ms, self->stats, s_tick, self))) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -1279,7 +1308,7 @@ lt_api_t *lt_api_new(const lt_apicfg_t *cfg, char *err, size_t errlen)
         flags, (uint16_t)cfg->port, NULL, NULL, s_handler, self,
         MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, self, /* first: it also gets the options' errors */
         MHD_OPTION_SOCK_ADDR, &ss,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(IDLE_FACTOR * cfg->receive_timeout),
         MHD_OPTION_CONNECTION_LIMIT, conns,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
         MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
@@ -1305,25 +1334,26 @@ void lt_api_destroy(lt_api_t **self_p)
     lt_api_t *self = *self_p;
     if (self->mhd)
         MHD_stop_daemon(self->mhd);
-    lt_apiconn_destroy(&self->conns); /* after the daemon: no connection is left */
-    if (self->unauth.more) /* the summary the next interval would have written */
-        s_unauth_summary(self, self->unauth.more, self->unauth.n_addrs, self->unauth.since_ms);
-    for (size_t i = 0; self->refused && i < (self->cfg->n_apps + 1) * SUMMED; i++)
-        if (self->refused[i].more)
-            s_refused_summary(
-                self, i / SUMMED < self->cfg->n_apps ? self->cfg->apps[i / SUMMED].name : "",
-                i % SUMMED, self->refused[i].more, self->refused[i].since_ms);
+    /* After the daemon (no connection, no refusal left) and the watch (no
+     * tick): the summaries the next interval would have written. */
+    lt_apiconn_destroy(&self->conns);
+    if (self->refused)
+        lt_tally_flush(self->refused);
+    if (self->unauth)
+        lt_tally_flush(self->unauth);
+    lt_tally_destroy(&self->refused);
+    lt_tally_destroy(&self->unauth);
     lt_apicall_destroy(&self->call);
     lt_stats_destroy(&self->stats);
     if (self->audit)
         fclose(self->audit);
     free(self->buckets);
     free(self->in_flight);
-    free(self->refused);
     free(self->tls_cert);
     if (self->tls_key) /* no private key left in freed memory */
         sodium_memzero(self->tls_key, self->tls_key_len);
     free(self->tls_key);
+    pthread_mutex_destroy(&self->tally_lock);
     pthread_mutex_destroy(&self->lock);
     free(self);
     *self_p = NULL;

@@ -11,8 +11,8 @@
 static const char *const s_known[] = {
     "gateway_config", "listen_address", "port", "tls_cert", "tls_key", "lookup_api", "metrics",
     "max_body", "connection_timeout", "receive_timeout", "request_timeout_ms", "max_connections",
-    "max_connections_per_ip", "max_in_flight", "audit_file", "log_level", "log_format", "apps",
-    NULL};
+    "max_connections_per_ip", "max_in_flight", "summary_interval", "audit_file", "log_level",
+    "log_format", "apps", NULL};
 
 /* Reads the string list `name` of group g into out (at most max ids); who
  * prefixes the messages ("application 'hr', grant 2: "). With unique, an id
@@ -344,7 +344,7 @@ static int s_optional_path(const config_t *c, const char *file, const char *name
 
 static int s_http(const config_t *c, lt_apicfg_t *cfg, char *err, size_t errlen)
 {
-    long long v[8];
+    long long v[9];
     const char *f = cfg->path;
     if (lt_cfgfile_string(c, f, "listen_address", "127.0.0.1", 0, cfg->listen_address,
                           sizeof cfg->listen_address, err, errlen) ||
@@ -356,6 +356,7 @@ static int s_http(const config_t *c, lt_apicfg_t *cfg, char *err, size_t errlen)
         lt_cfgfile_int(c, f, "max_connections_per_ip", 32, 1, 4096, &v[5], err, errlen) ||
         lt_cfgfile_int(c, f, "max_in_flight", 64, 1, 4096, &v[6], err, errlen) ||
         lt_cfgfile_int(c, f, "receive_timeout", 10, 1, 3600, &v[7], err, errlen) ||
+        lt_cfgfile_int(c, f, "summary_interval", 60, 1, 3600, &v[8], err, errlen) ||
         s_optional_path(c, f, "tls_cert", cfg->tls_cert, sizeof cfg->tls_cert, err, errlen) ||
         s_optional_path(c, f, "tls_key", cfg->tls_key, sizeof cfg->tls_key, err, errlen) ||
         s_optional_path(c, f, "audit_file", cfg->audit_file, sizeof cfg->audit_file, err, errlen) ||
@@ -368,12 +369,15 @@ static int s_http(const config_t *c, lt_apicfg_t *cfg, char *err, size_t errlen)
                               errlen, "set both tls_cert and tls_key, or neither");
     cfg->port = (int)v[0];
     cfg->max_body = (size_t)v[1];
-    cfg->connection_timeout = (int)v[2];
+    /* Read, so that a bad value is still an error, but not used: see the
+     * header. */
+    cfg->connection_timeout = config_lookup(c, "connection_timeout") ? (int)v[2] : 0;
     cfg->request_timeout_ms = (int)v[3];
     cfg->max_connections = (int)v[4];
     cfg->max_connections_per_ip = (int)v[5];
     cfg->max_in_flight = (int)v[6];
     cfg->receive_timeout = (int)v[7];
+    cfg->summary_interval = (int)v[8];
     return 0;
 }
 

@@ -73,8 +73,13 @@ typedef struct {
     int lookup_api;           /* serve /v1/...; false: only metrics and health */
     int metrics;              /* serve /metrics, /healthz and /readyz */
     size_t max_body;          /* bytes of a request body */
-    int connection_timeout;   /* seconds a connection may stay idle */
+    /* Deprecated, not used: set (seconds), or 0 when the file leaves it
+     * out. receive_timeout bounds a connection's wait for a request, idle
+     * or not (lt_apiconn), and libmicrohttpd's idle timeout is derived from
+     * it (lt_api); --check and the start warn (lt_apicheck). */
+    int connection_timeout;
     int receive_timeout;      /* seconds a request may take to arrive whole, headers and body */
+    int summary_interval;     /* seconds between the summaries of repeated refusals */
     int request_timeout_ms;   /* deadline of a lookup or verify: the default and the most */
     int max_connections;
     int max_connections_per_ip; /* from one client address (MHD_OPTION_PER_IP_CONNECTION_LIMIT) */

@@ -222,6 +222,22 @@ out:
     return rc;
 }
 
+/* connection_timeout is no longer used: a warning naming what replaced
+ * it, so that an operator who tuned it knows the value has no effect. */
+static int s_probe_deprecated(const lt_apicfg_t *cfg, char *detail, size_t cap, const char **fix)
+{
+    if (!cfg->connection_timeout)
+        return 1;
+    snprintf(detail, cap,
+             "connection_timeout (%d s) is deprecated and has no effect: a "
+             "connection that has not sent a whole request within receive_timeout (%d s) of its "
+             "opening or of its previous answer is closed, idle or not",
+             cfg->connection_timeout, cfg->receive_timeout);
+    *fix = "remove connection_timeout; set receive_timeout instead (docs/operations.md, \"Limits "
+           "of the HTTP API\")";
+    return 2;
+}
+
 static const struct {
     const char *what;
     probe_fn probe;
@@ -231,6 +247,7 @@ static const struct {
     {"port", s_probe_port, 1},
     {"audit_file", s_probe_audit, 0},
     {"tls", s_probe_tls, 0},
+    {"connection_timeout", s_probe_deprecated, 0},
 };
 
 /* A warning: to the report of --check, or to the log at start. */

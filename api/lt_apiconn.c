@@ -2,19 +2,21 @@
 #include "lt_apiconn.h"
 #include "lt_clock.h"
 #include "lt_log.h"
+#include "lt_tally.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
 
-#define TICK_MS    250   /* how often the watch looks, at most */
-#define SUMMARY_MS 60000 /* the cuts of an interval after its first: one log line */
+#define TICK_MS 250 /* how often the watch looks, at most */
+#define SERVED  -1  /* conn_t.since_ms of a request that arrived whole */
 
 /* One open connection, from libmicrohttpd's STARTED notice to its CLOSED
  * one, which comes before libmicrohttpd closes the socket: a socket in the
@@ -23,22 +25,25 @@ typedef struct conn conn_t;
 struct conn {
     conn_t *prev, *next;
     int fd;
-    int64_t since_ms; /* began to wait for the request */
-    int arrived;      /* the request is whole: being served or answered */
-    int cut;          /* shut down by the watch */
+    /* When it began to wait for the request, or SERVED: one word, which the
+     * connection's thread stores and the watch loads without a lock, so
+     * that a request takes no lock of the watch. */
+    _Atomic int64_t since_ms;
+    int cut; /* shut down by the watch (under the lock) */
     char addr[INET6_ADDRSTRLEN];
 };
 
 struct _lt_apiconn_t {
     int deadline_ms;
-    pthread_mutex_t lock; /* conns, stop, the summary */
+    pthread_mutex_t lock; /* conns, stop, tally */
     pthread_cond_t wake;  /* stop */
     pthread_t thread;
     int stop;
     conn_t *conns;
-    int64_t since_ms;   /* the summary's interval began, 0 before any cut */
-    unsigned long more; /* cuts after the interval's first */
+    lt_tally_t *tally; /* the cuts, by client address */
     lt_stats_series_t *cuts;
+    lt_apiconn_tick_fn *tick;
+    void *tick_arg;
 };
 
 void lt_apiconn_addr(struct MHD_Connection *c, char addr[INET6_ADDRSTRLEN])
@@ -53,21 +58,36 @@ void lt_apiconn_addr(struct MHD_Connection *c, char addr[INET6_ADDRSTRLEN])
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, addr, INET6_ADDRSTRLEN);
 }
 
-/* The summary of the cuts an interval counted after its first. */
-static void s_summary(const lt_apiconn_t *self, unsigned long n, int64_t since_ms)
+/* A report of the cuts (lt_tally): the first from an address in full,
+ * then counts. Under the lock. */
+static void s_report(void *arg, const lt_tally_report_t *rep)
 {
-    lt_warn("api",
-            "%lu more connections closed in %lld s: no whole request within "
-            "receive_timeout (%d s)",
-            n, (long long)(lt_clock_mono_ms() - since_ms) / 1000, self->deadline_ms / 1000);
+    const lt_apiconn_t *self = arg;
+    int s = self->deadline_ms / 1000;
+    unsigned long long n = (unsigned long long)rep->count;
+    if (rep->kind == LT_TALLY_FIRST)
+        lt_warn("api",
+                "closed the connection from %s: no whole request within receive_timeout (%d s); "
+                "others from it are summed up every %lld s",
+                rep->key, s, (long long)lt_tally_interval_ms(self->tally) / 1000);
+    else if (rep->kind == LT_TALLY_COUNT)
+        lt_warn("api",
+                "%llu more connections closed in %lld s from %s: no whole request within "
+                "receive_timeout (%d s)",
+                n, (long long)rep->seconds, rep->key, s);
+    else
+        lt_warn("api",
+                "%llu more connections closed in %lld s from addresses beyond the %d tracked "
+                "(last %s): no whole request within receive_timeout (%d s)",
+                n, (long long)rep->seconds, LT_APICONN_ADDRS, rep->key, s);
 }
 
-/* Cuts the connections past the deadline, under the lock; the first of an
- * interval is logged in full (its address), the others counted. */
+/* Cuts the connections past the deadline, under the lock. */
 static void s_reap(lt_apiconn_t *self, int64_t now)
 {
     for (conn_t *k = self->conns; k; k = k->next) {
-        if (k->arrived || k->cut || now - k->since_ms < self->deadline_ms)
+        int64_t since = atomic_load(&k->since_ms);
+        if (since == SERVED || k->cut || now - since < self->deadline_ms)
             continue;
         /* The connection's thread then reads the end of the stream, and
          * libmicrohttpd closes the connection as a client's close. */
@@ -75,18 +95,7 @@ static void s_reap(lt_apiconn_t *self, int64_t now)
             lt_warn("api", "cannot close the connection from %s: %s", k->addr, strerror(errno));
         k->cut = 1;
         lt_stats_inc(self->cuts);
-        if (self->since_ms && now - self->since_ms < SUMMARY_MS) {
-            self->more++;
-            continue;
-        }
-        if (self->more)
-            s_summary(self, self->more, self->since_ms);
-        self->since_ms = now;
-        self->more = 0;
-        lt_warn("api",
-                "closed the connection from %s: no whole request within receive_timeout "
-                "(%d s); others from now on are summed up every %d s",
-                k->addr, self->deadline_ms / 1000, SUMMARY_MS / 1000);
+        lt_tally_note(self->tally, k->addr, NULL);
     }
 }
 
@@ -97,6 +106,14 @@ static void *s_watch(void *arg)
     pthread_mutex_lock(&self->lock);
     while (!self->stop) {
         s_reap(self, lt_clock_mono_ms());
+        lt_tally_tick(self->tally);
+        if (self->tick) { /* outside the lock: the owner's tick takes its own */
+            pthread_mutex_unlock(&self->lock);
+            self->tick(self->tick_arg);
+            pthread_mutex_lock(&self->lock);
+            if (self->stop)
+                break;
+        }
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         ts.tv_nsec += (long)tick * 1000000L;
@@ -122,7 +139,8 @@ static int s_cond_init(pthread_cond_t *cv)
     return rc;
 }
 
-lt_apiconn_t *lt_apiconn_new(int deadline_ms, lt_stats_t *stats)
+lt_apiconn_t *lt_apiconn_new(int deadline_ms, int64_t summary_ms, lt_stats_t *stats,
+                             lt_apiconn_tick_fn *tick, void *arg)
 {
     static const lt_stats_def_t def = {
         .name = "lienthong_http_receive_timeouts",
@@ -134,24 +152,29 @@ lt_apiconn_t *lt_apiconn_new(int deadline_ms, lt_stats_t *stats)
     if (!self)
         return NULL;
     self->deadline_ms = deadline_ms;
-    if (pthread_mutex_init(&self->lock, NULL) != 0) {
+    self->tick = tick;
+    self->tick_arg = arg;
+    if (!(self->tally = lt_tally_new(summary_ms, LT_APICONN_ADDRS, 0, s_report, self))) {
         free(self);
         return NULL;
     }
-    if (s_cond_init(&self->wake) != 0) {
-        pthread_mutex_destroy(&self->lock);
-        free(self);
-        return NULL;
-    }
+    if (pthread_mutex_init(&self->lock, NULL) != 0)
+        goto fail_tally;
+    if (s_cond_init(&self->wake) != 0)
+        goto fail_lock;
     if (lt_stats_register(stats, &def, &family) != 0 ||
         !(self->cuts = lt_stats_series(family, NULL)) ||
-        pthread_create(&self->thread, NULL, s_watch, self) != 0) {
-        pthread_cond_destroy(&self->wake);
-        pthread_mutex_destroy(&self->lock);
-        free(self);
-        return NULL;
-    }
+        pthread_create(&self->thread, NULL, s_watch, self) != 0)
+        goto fail_cond;
     return self;
+fail_cond:
+    pthread_cond_destroy(&self->wake);
+fail_lock:
+    pthread_mutex_destroy(&self->lock);
+fail_tally:
+    lt_tally_destroy(&self->tally);
+    free(self);
+    return NULL;
 }
 
 void lt_apiconn_destroy(lt_apiconn_t **self_p)
@@ -164,8 +187,8 @@ void lt_apiconn_destroy(lt_apiconn_t **self_p)
     pthread_cond_signal(&self->wake);
     pthread_mutex_unlock(&self->lock);
     pthread_join(self->thread, NULL);
-    if (self->more) /* the summary the next interval would have written */
-        s_summary(self, self->more, self->since_ms);
+    lt_tally_flush(self->tally); /* the summary the next interval would have written */
+    lt_tally_destroy(&self->tally);
     while (self->conns) { /* none after MHD_stop_daemon; freed all the same */
         conn_t *k = self->conns;
         self->conns = k->next;
@@ -191,7 +214,7 @@ static void s_started(lt_apiconn_t *self, struct MHD_Connection *c, void **socke
         return;
     }
     k->fd = ci->connect_fd;
-    k->since_ms = lt_clock_mono_ms();
+    atomic_init(&k->since_ms, lt_clock_mono_ms());
     lt_apiconn_addr(c, k->addr);
     pthread_mutex_lock(&self->lock);
     k->next = self->conns;
@@ -236,21 +259,16 @@ static conn_t *s_conn(struct MHD_Connection *c)
 
 void lt_apiconn_arrived(lt_apiconn_t *self, struct MHD_Connection *c)
 {
+    (void)self;
     conn_t *k = s_conn(c);
-    if (!k)
-        return;
-    pthread_mutex_lock(&self->lock);
-    k->arrived = 1;
-    pthread_mutex_unlock(&self->lock);
+    if (k)
+        atomic_store(&k->since_ms, SERVED);
 }
 
 void lt_apiconn_done(lt_apiconn_t *self, struct MHD_Connection *c)
 {
+    (void)self;
     conn_t *k = s_conn(c);
-    if (!k)
-        return;
-    pthread_mutex_lock(&self->lock);
-    k->arrived = 0;
-    k->since_ms = lt_clock_mono_ms();
-    pthread_mutex_unlock(&self->lock);
+    if (k)
+        atomic_store(&k->since_ms, lt_clock_mono_ms());
 }

@@ -14,9 +14,15 @@
  * request is served (after its last byte arrived), the deadline does not
  * run: the gateway's answer is bounded by request_timeout_ms instead.
  *
- * Each connection cut is counted (lienthong_http_receive_timeouts_total);
- * the log gets the first of each minute in full and one line summing up
- * the others. */
+ * Each connection cut is counted (lienthong_http_receive_timeouts_total)
+ * and reported through lt_tally per client address: the first of an
+ * address logged at once, then one line per address per summary interval
+ * with the count.
+ *
+ * The watch's thread is also the API's timer: each turn (a few times a
+ * second) it calls the tick its owner gave, so that the summaries of a
+ * burst are written within an interval of its end, not at the next
+ * refusal. */
 #ifndef LT_APICONN_H
 #define LT_APICONN_H
 
@@ -25,14 +31,23 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 
+/* Client addresses counted apart in the API's summaries (connections cut,
+ * requests without a token); beyond them, one "others" count. */
+#define LT_APICONN_ADDRS 16
+
 typedef struct _lt_apiconn_t lt_apiconn_t;
 
-/* Starts the watch with deadline_ms, registering its counter in stats.
- * NULL on failure (out of memory, no thread). */
-lt_apiconn_t *lt_apiconn_new(int deadline_ms, lt_stats_t *stats);
+/* Called by the watch's thread each turn, outside the watch's lock. */
+typedef void(lt_apiconn_tick_fn)(void *arg);
 
-/* Stops the watch and logs the last summary. Call after MHD_stop_daemon
- * (no connection is left then). */
+/* Starts the watch with deadline_ms, its cuts summed up every summary_ms,
+ * registering its counter in stats; tick(arg) each turn (tick may be
+ * NULL). NULL on failure (out of memory, no thread). */
+lt_apiconn_t *lt_apiconn_new(int deadline_ms, int64_t summary_ms, lt_stats_t *stats,
+                             lt_apiconn_tick_fn *tick, void *arg);
+
+/* Stops the watch (and its ticks) and logs the last summary. Call after
+ * MHD_stop_daemon (no connection is left then). */
 void lt_apiconn_destroy(lt_apiconn_t **self_p);
 
 /* libmicrohttpd's MHD_OPTION_NOTIFY_CONNECTION callback; cls is the
@@ -40,7 +55,8 @@ void lt_apiconn_destroy(lt_apiconn_t **self_p);
 void lt_apiconn_notify(void *cls, struct MHD_Connection *c, void **socket_context,
                        enum MHD_ConnectionNotificationCode code);
 
-/* The request on c has arrived whole: its deadline stops. */
+/* The request on c has arrived whole: its deadline stops. Neither this
+ * nor lt_apiconn_done takes the watch's lock (one atomic store each). */
 void lt_apiconn_arrived(lt_apiconn_t *self, struct MHD_Connection *c);
 
 /* The request on c is done (answered or abandoned): the deadline of the

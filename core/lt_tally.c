@@ -93,6 +93,11 @@ uint64_t lt_tally_pending(const lt_tally_t *self)
     return n;
 }
 
+int64_t lt_tally_interval_ms(const lt_tally_t *self)
+{
+    return self->interval_ms;
+}
+
 /* The particulars of k: keys[i] has slot i, the others the last. */
 static uint8_t *s_info(lt_tally_t *self, const s_key_t *k)
 {

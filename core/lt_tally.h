@@ -72,5 +72,7 @@ size_t lt_tally_tracked(const lt_tally_t *self);
 uint64_t lt_tally_total(const lt_tally_t *self);
 /* Events counted and not yet reported. */
 uint64_t lt_tally_pending(const lt_tally_t *self);
+/* The interval in milliseconds. */
+int64_t lt_tally_interval_ms(const lt_tally_t *self);
 
 #endif

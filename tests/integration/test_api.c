@@ -414,6 +414,34 @@ static void test_doc_example(void)
     CU_ASSERT(lt_it_file_contains(out, "OK verified {'full_name': "));
 }
 
+/* Starts `lienthong api` with config name (extra added to it), runs the
+ * Python script against it with the tokens, the record, the API's audit
+ * file and log and the owner's pid in its environment, then stops the API:
+ * 0 when all went well. */
+static int s_drive(const char *name, const char *extra, const char *script)
+{
+    char url[64], cmd[4 * PATH_MAX + 1024];
+    pid_t api = 0;
+    int port = lt_it_free_port(), rc = -1;
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
+    if (s_write_config(name, port, extra) != 0 || s_start_api(name, url, "", 0, &api) != 0)
+        goto out;
+    snprintf(cmd, sizeof cmd,
+             "LT_API_URL=%s LT_TOKEN_HR=%s LT_TOKEN_SLOW=%s LT_KEY=" KEY " LT_DS=" DS
+             " LT_AUDIT=%s/%s-audit.jsonl LT_LOG=%s/%s.log LT_OWNER_PID=%d python3 %s/%s",
+             url, g_tokens[0], g_tokens[1], g_fed.dir, name, g_fed.dir, name, (int)g_owner->pid,
+             LT_IT_SRC_DIR, script);
+    rc = system(cmd) == 0 ? 0 : -1;
+    if (s_stop_api(&api, name) != 0)
+        rc = -1;
+out:
+    if (api > 0) {
+        kill(api, SIGTERM);
+        waitpid(api, NULL, 0);
+    }
+    return rc;
+}
+
 /* A second `lienthong api` with small limits (4 connections per address,
  * 1 request in flight per application, a 1 s deadline), driven by
  * api_limits.py: early 401s, summed-up audit of requests without a token,
@@ -421,25 +449,11 @@ static void test_doc_example(void)
  * characters and text that is not UTF-8. */
 static void test_limits(void)
 {
-    char url[64], cmd[3 * PATH_MAX + 1024];
-    pid_t api = 0;
-    int port = lt_it_free_port();
-    snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
-    LT_IT_REQUIRE(s_write_config("api-limits", port,
-                                 "max_connections_per_ip = 4;\nmax_in_flight = 1;\n"
-                                 "request_timeout_ms = 1000;\n") == 0);
-    LT_IT_REQUIRE(s_start_api("api-limits", url, "", 0, &api) == 0);
-    snprintf(cmd, sizeof cmd,
-             "LT_API_URL=%s LT_TOKEN_HR=%s LT_KEY=" KEY " LT_DS=" DS
-             " LT_AUDIT=%s/api-limits-audit.jsonl LT_OWNER_PID=%d python3 %s/api_limits.py",
-             url, g_tokens[0], g_fed.dir, (int)g_owner->pid, LT_IT_SRC_DIR);
-    CU_ASSERT_EQUAL(system(cmd), 0);
-    CU_ASSERT_EQUAL(s_stop_api(&api, "api-limits"), 0);
-out:
-    if (api > 0) {
-        kill(api, SIGTERM);
-        waitpid(api, NULL, 0);
-    }
+    CU_ASSERT_EQUAL(s_drive("api-limits",
+                            "max_connections_per_ip = 4;\nmax_in_flight = 1;\n"
+                            "request_timeout_ms = 1000;\n",
+                            "api_limits.py"),
+                    0);
 }
 
 /* A `lienthong api` with receive_timeout = 2, driven by api_slow.py:
@@ -450,30 +464,24 @@ out:
  * line each, then one summing up the others. */
 static void test_slow(void)
 {
-    char url[64], cmd[4 * PATH_MAX + 1024], log[PATH_MAX + 64];
-    pid_t api = 0;
-    int port = lt_it_free_port();
-    snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
+    char log[PATH_MAX + 64];
     snprintf(log, sizeof log, "%s/api-slow.log", g_fed.dir);
-    LT_IT_REQUIRE(s_write_config("api-slow", port, "receive_timeout = 2;\n") == 0);
-    LT_IT_REQUIRE(s_start_api("api-slow", url, "", 0, &api) == 0);
-    snprintf(cmd, sizeof cmd,
-             "LT_API_URL=%s LT_TOKEN_HR=%s LT_TOKEN_SLOW=%s LT_KEY=" KEY " LT_DS=" DS
-             " LT_AUDIT=%s/api-slow-audit.jsonl LT_LOG=%s LT_OWNER_PID=%d python3 %s/api_slow.py",
-             url, g_tokens[0], g_tokens[1], g_fed.dir, log, (int)g_owner->pid, LT_IT_SRC_DIR);
-    CU_ASSERT_EQUAL(system(cmd), 0);
-    CU_ASSERT_EQUAL(s_stop_api(&api, "api-slow"), 0);
+    CU_ASSERT_EQUAL(s_drive("api-slow", "receive_timeout = 2;\n", "api_slow.py"), 0);
     CU_ASSERT(lt_it_file_contains(log, "more connections closed in"));
     /* The refusals after the first of the interval, summed up at the stop. */
     CU_ASSERT(lt_it_file_contains(log, "more requests of application 'slow-app' refused in"));
     CU_ASSERT(lt_it_file_contains(log, "11 more requests of application 'hr-portal' refused in"));
     snprintf(log, sizeof log, "%s/api-slow-audit.jsonl", g_fed.dir);
     CU_ASSERT(lt_it_file_contains(log, "\"reason\":\"bad_request\",\"count\":11}"));
-out:
-    if (api > 0) {
-        kill(api, SIGTERM);
-        waitpid(api, NULL, 0);
-    }
+}
+
+/* A `lienthong api` with summary_interval = 2, driven by api_summary.py:
+ * bursts of 429, 400 and 401 answers each give one log line at once and,
+ * with no request after them, their summaries within about an interval
+ * (the watch's tick writes them), each refusal counted once. */
+static void test_summary(void)
+{
+    CU_ASSERT_EQUAL(s_drive("api-summary", "summary_interval = 2;\n", "api_summary.py"), 0);
 }
 
 /* A third `lienthong api`, allowed 256 open files and with slow-app at
@@ -533,7 +541,8 @@ static void s_check_fails(const char *name, int port, const char *extra, const c
 }
 
 /* --check runs the checks of the start; the grants are compared with the
- * member's directory (warnings: the gateway enforces its policies). */
+ * member's directory (warnings: the gateway enforces its policies); the
+ * deprecated connection_timeout is a warning. */
 static void test_check(void)
 {
     char out[PATH_MAX + 64], in_use[64];
@@ -556,6 +565,14 @@ static void test_check(void)
                                        "directory version 1 on '" DS "' does not grant " ID_CALLER
                                        " the field 'sex'"));
     CU_ASSERT(!lt_it_file_contains(out, "plain HTTP"));
+    CU_ASSERT(!lt_it_file_contains(out, "connection_timeout"));
+    /* connection_timeout no longer bounds anything: a warning naming what
+     * does, and the configuration still passes */
+    CU_ASSERT_FATAL(s_write_config("check-deprecated", port, "connection_timeout = 30;\n") == 0);
+    CU_ASSERT_EQUAL(s_check("check-deprecated", out, sizeof out), 0);
+    CU_ASSERT(lt_it_file_contains(out, "warning  connection_timeout: connection_timeout (30 s) is "
+                                       "deprecated and has no effect"));
+    CU_ASSERT(lt_it_file_contains(out, "fix: remove connection_timeout; set receive_timeout"));
 }
 
 /* Plain HTTP on an address other hosts reach: a warning with its fix, from
@@ -872,7 +889,8 @@ static void test_log_member(void)
 }
 
 static const lt_it_test_t s_tests[] = {
-    {"--check: the start's checks (address, port, audit file, TLS) and the grants", test_check},
+    {"--check: the start's checks (address, port, audit file, TLS), the grants, deprecations",
+     test_check},
     {"--check: the TLS pair as GnuTLS loads it; an expired certificate warns", test_check_tls_pair},
     {"--check and the start warn of plain HTTP on a non-loopback address", test_check_plaintext},
     {"the start refuses a key of another certificate; a port in use names the address",
@@ -895,6 +913,7 @@ static const lt_it_test_t s_tests[] = {
     {"limits: early 401, in flight, deadline, per address, control characters, UTF-8", test_limits},
     {"a flood without a token within 256 open files; a rate below one a second", test_flood},
     {"slow clients: a request's deadline to arrive; 429 and 400 summed up", test_slow},
+    {"summaries of 429, 400 and 401 bursts within an interval, without traffic", test_summary},
     {"SIGTERM stops the API with status 0", test_stop},
     {NULL, NULL}};
 

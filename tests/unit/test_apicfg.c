@@ -105,8 +105,9 @@ static void test_defaults(void)
     CU_ASSERT(cfg.tls_cert[0] == 0 && cfg.tls_key[0] == 0);
     CU_ASSERT(cfg.lookup_api == 1 && cfg.metrics == 1);
     CU_ASSERT(cfg.max_body == 65536);
-    CU_ASSERT(cfg.connection_timeout == 30);
+    CU_ASSERT(cfg.connection_timeout == 0); /* deprecated: 0 when left out */
     CU_ASSERT(cfg.receive_timeout == 10);
+    CU_ASSERT(cfg.summary_interval == 60);
     CU_ASSERT(cfg.request_timeout_ms == 5000);
     CU_ASSERT(cfg.max_connections == 256);
     CU_ASSERT(cfg.max_connections_per_ip == 32);
@@ -137,8 +138,9 @@ static void test_overrides(void)
         path, sizeof path, "full.conf", "rate = 2.5;",
         "listen_address = \"::1\";\nport = 9443;\ntls_cert = \"tls/cert.pem\";\n"
         "tls_key = \"tls/key.pem\";\nlookup_api = false;\nmax_body = 4096;\n"
-        "connection_timeout = 5;\nreceive_timeout = 3;\nrequest_timeout_ms = 750;\nmax_connections = 8;\n"
-        "max_connections_per_ip = 4;\nmax_in_flight = 3;\n"
+        "connection_timeout = 5;\nreceive_timeout = 3;\nrequest_timeout_ms = 750;\nmax_connections "
+        "= 8;\n"
+        "max_connections_per_ip = 4;\nmax_in_flight = 3;\nsummary_interval = 2;\n"
         "audit_file = \"api-audit.jsonl\";\nlog_level = \"debug\";\nlog_format = \"json\";\n");
     CU_ASSERT_FATAL(lt_apicfg_load(path, &cfg, err, sizeof err) == 0);
     CU_ASSERT_STRING_EQUAL(cfg.listen_address, "::1");
@@ -151,6 +153,7 @@ static void test_overrides(void)
     CU_ASSERT(cfg.max_body == 4096 && cfg.connection_timeout == 5 && cfg.receive_timeout == 3);
     CU_ASSERT(cfg.request_timeout_ms == 750 && cfg.max_connections == 8);
     CU_ASSERT(cfg.max_connections_per_ip == 4 && cfg.max_in_flight == 3);
+    CU_ASSERT(cfg.summary_interval == 2);
     CU_ASSERT(cfg.log_level == LT_LOG_DEBUG && cfg.log_format == LT_LOG_JSON);
     CU_ASSERT(cfg.apps[0].rate == 2.5);
     lt_apicfg_free(&cfg);

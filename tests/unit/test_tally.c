@@ -49,6 +49,7 @@ static lt_tally_t *s_start(size_t max)
     s_now = 1000000;
     lt_tally_t *t = lt_tally_new(10000, max, sizeof(int), s_record, s_reps);
     CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+    CU_ASSERT_EQUAL(lt_tally_interval_ms(t), 10000);
     lt_tally_set_clock(t, s_clock, NULL);
     return t;
 }
