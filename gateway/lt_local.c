@@ -178,28 +178,126 @@ static int s_dispatch(const lt_local_t *self, const lt_wire_in_t *in,
     return 0;
 }
 
-/* A local message above max_message is refused with ERR_TOO_LARGE and its
- * request id, so that the client learns why its request failed (the local
- * socket's own cap is the local protocol's, lt_gateway). */
+/* Fields the scan of an oversized message reads, at most, at the top of
+ * the envelope and again in its body: an envelope holds version, context,
+ * on_behalf and one body, and a body's request_id comes first as clients
+ * write it (field order), Range's sixth. A message of millions of tiny
+ * fields then costs no more than these. */
+#define ID_SCAN_FIELDS 16
+
+/* One field of a message: its number, wire type and value (a varint's, or
+ * a length-delimited field's length, whose bytes are at data). */
+typedef struct {
+    uint64_t num, v;
+    int wt;
+    const uint8_t *data;
+} field_t;
+
+/* Reads the field at *off of buf[len] into f and moves *off past it;
+ * -1 when it is cut or of a wire type our messages never hold (groups). */
+static int s_field(const uint8_t *buf, size_t len, size_t *off, field_t *f)
+{
+    uint64_t key;
+    size_t n = lt_valid_varint(buf + *off, len - *off, &key);
+    if (!n || (key >> 3) == 0)
+        return -1;
+    *off += n;
+    f->num = key >> 3;
+    f->wt = (int)(key & 7);
+    f->data = buf + *off;
+    size_t left = len - *off;
+    switch (f->wt) {
+    case 0:
+        n = lt_valid_varint(buf + *off, left, &f->v);
+        break;
+    case 1: /* 64-bit */
+    case 5: /* 32-bit */
+        n = f->wt == 1 ? 8 : 4;
+        if (left < n)
+            n = 0;
+        break;
+    case 2:
+        n = lt_valid_varint(buf + *off, left, &f->v);
+        if (n && f->v <= left - n) {
+            f->data = buf + *off + n;
+            n += (size_t)f->v;
+        } else {
+            n = 0;
+        }
+        break;
+    default:
+        n = 0;
+    }
+    *off += n;
+    return n ? 0 : -1;
+}
+
+/* The number of the request_id field of the envelope's body field `body`,
+ * or 0 when that body has none (or is not one this gateway knows). */
+static uint32_t s_id_field(uint64_t body)
+{
+    const ProtobufCFieldDescriptor *f = body > UINT32_MAX
+                                            ? NULL
+                                            : protobuf_c_message_descriptor_get_field(
+                                                  &lienthong__envelope__descriptor, (unsigned)body);
+    if (!f || f->type != PROTOBUF_C_TYPE_MESSAGE)
+        return 0;
+    const ProtobufCFieldDescriptor *id =
+        protobuf_c_message_descriptor_get_field_by_name(f->descriptor, "request_id");
+    return id && id->type == PROTOBUF_C_TYPE_UINT64 && id->label != PROTOBUF_C_LABEL_REPEATED
+               ? id->id
+               : 0;
+}
+
+int lt_local_request_id(const uint8_t *buf, size_t len, uint64_t *id)
+{
+    field_t f, body = {0};
+    size_t off = 0, n;
+    int bodies = 0, whole;
+    *id = 0;
+    /* The body is the one field numbered 10 or more (PROTOCOL.md 4.2,
+     * check 4), as lt_wire reads it. */
+    for (n = 0; off < len && n < ID_SCAN_FIELDS; n++) {
+        if (s_field(buf, len, &off, &f) != 0)
+            break;
+        if (f.num >= 10 && f.wt == 2 && bodies++ == 0)
+            body = f;
+    }
+    whole = off == len && bodies == 1;
+    uint32_t want = bodies ? s_id_field(body.num) : 0;
+    if (!want)
+        return whole;
+    /* Protobuf keeps the last of a repeated scalar: so does the scan. */
+    off = 0;
+    for (n = 0; off < body.v && n < ID_SCAN_FIELDS; n++) {
+        if (s_field(body.data, (size_t)body.v, &off, &f) != 0)
+            break;
+        if (f.num == want && f.wt == 0)
+            *id = f.v;
+    }
+    return whole && off == body.v;
+}
+
+/* A local message above max_message is refused with ERR_TOO_LARGE before
+ * it is unpacked (PROTOCOL.md 4.2, check 3), echoing the request_id its
+ * first fields hold (8), so that the client learns why its request failed
+ * (the local socket's own cap is the local protocol's, lt_gateway). */
 static Lienthong__Envelope *s_decode(const lt_local_t *self, const lt_wire_in_t *in,
                                      Lienthong__ErrorCode *code, uint64_t *request_id, char *err,
                                      size_t errlen)
 {
     size_t max = self->ctx->cfg->max_message;
     size_t len = zmq_msg_size((zmq_msg_t *)&in->body);
-    size_t cap = max > LT_LOCAL_MAX_MESSAGE ? max : LT_LOCAL_MAX_MESSAGE;
-    Lienthong__Envelope *env = lt_wire_decode_id(zmq_msg_data((zmq_msg_t *)&in->body), len, cap,
-                                                 code, request_id, err, errlen);
-    if (env && len > max) {
-        *code = LIENTHONG__ERROR_CODE__ERR_TOO_LARGE;
-        snprintf(err, errlen,
-                 "message of %zu bytes exceeds this gateway's max_message of %zu bytes: send "
-                 "less at a time",
-                 len, max);
-        lienthong__envelope__free_unpacked(env, NULL);
-        env = NULL;
-    }
-    return env;
+    const uint8_t *buf = zmq_msg_data((zmq_msg_t *)&in->body);
+    if (len <= max)
+        return lt_wire_decode_id(buf, len, max, code, request_id, err, errlen);
+    (void)lt_local_request_id(buf, len, request_id);
+    *code = LIENTHONG__ERROR_CODE__ERR_TOO_LARGE;
+    snprintf(err, errlen,
+             "message of %zu bytes exceeds this gateway's max_message of %zu bytes: send less at "
+             "a time",
+             len, max);
+    return NULL;
 }
 
 int lt_local_on_message(const lt_local_t *self, const lt_wire_in_t *in, Lienthong__Envelope **env)

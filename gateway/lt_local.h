@@ -62,4 +62,13 @@ typedef struct {
  * The caller frees *env (lt_wire_free) unless it keeps a Publish. */
 int lt_local_on_message(const lt_local_t *self, const lt_wire_in_t *in, Lienthong__Envelope **env);
 
+/* The request_id of the encoded envelope buf[len], read from its bytes
+ * without unpacking it, for the ERR_TOO_LARGE of a message over
+ * max_message (PROTOCOL.md 8): the body's request_id field, when its type
+ * has one, among the first fields of the envelope and of the body; 0 when
+ * it is not there. Returns 1 when the whole envelope was read and holds
+ * one body, so that *id is what unpacking it would give; 0 when the scan
+ * stopped short (a bound, a malformed field). */
+int lt_local_request_id(const uint8_t *buf, size_t len, uint64_t *id);
+
 #endif

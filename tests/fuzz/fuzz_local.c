@@ -21,13 +21,17 @@
  * stand for the poll loop's standing of the member: cut off or not, as a
  * script says. A second routing id, "ghost", names a client nobody holds.
  *
- * Each input is used twice:
+ * Each input is used three times:
  *  1. as one frame from the local client, received with lt_wire_recv and
  *     handed to lt_local_on_message, as the gateway's poll loop does: a
  *     Publish it gives back goes through the publish job (prepared, run on
  *     the store, finished: the feed learns of the records and the client
  *     gets its answer); then the pump runs;
- *  2. as a script of operations whose field values the harness packs into
+ *  2. as the same frame over max_message (lowered below its size for it):
+ *     refused with ERR_TOO_LARGE before it is unpacked, echoing the
+ *     request_id lt_local_request_id reads, which is the one unpacking gives
+ *     whenever that scan read the whole envelope (4.2, 8);
+ *  3. as a script of operations whose field values the harness packs into
  *     valid messages (so that most reach the handlers' checks rather than
  *     the decoder's): see s_script.
  * Invariants (abort), on everything the client receives:
@@ -997,6 +1001,35 @@ static void s_script(const uint8_t *data, size_t size)
     }
 }
 
+/* Use 2 of an input (see the top): the frame over max_message. */
+static void s_oversized(const uint8_t *buf, size_t len)
+{
+    if (len == 0)
+        return; /* nothing is under an empty frame */
+    uint64_t id;
+    int whole = lt_local_request_id(buf, len, &id);
+    Lienthong__Envelope *u = lienthong__envelope__unpack(NULL, len, buf);
+    uint64_t model = u ? s_expected_id(buf, len) : NO_ID;
+    lt_wire_free(&u);
+    if (whole && model != NO_ID && id != model)
+        abort(); /* the scan reads another request_id than unpacking */
+    lt_wire_in_t in;
+    Lienthong__Envelope *env = NULL;
+    size_t max = G.g.cfg.max_message;
+    if (zmq_send(G.g.dealer, buf, len, 0) != (int)len || lt_wire_recv(G.g.router, 1, 0, &in) != 0)
+        abort();
+    G.g.cfg.max_message = len - 1;
+    int rc = lt_local_on_message(&G.local, &in, &env);
+    G.g.cfg.max_message = max;
+    lt_wire_in_close(&in);
+    if (rc != -1 || env)
+        abort(); /* an oversized message handled */
+    expect_t x = {.request_id = id, .code = LIENTHONG__ERROR_CODE__ERR_TOO_LARGE};
+    s_drain(&x);
+    if (x.replies != 1 || x.errors != 1)
+        abort(); /* not answered exactly once, with an Error */
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     s_init();
@@ -1006,6 +1039,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         s_open();
     }
     s_local(data, size, 0, MAX_PUMPS);
+    s_oversized(data, size);
     s_script(data, size);
     s_pump(MAX_PUMPS);
     return 0;

@@ -2,13 +2,15 @@
  * gateway's local socket (PROTOCOL.md 8): a Publish is given back to the
  * poll loop, unanswered; what does not decode, or is not handled on the
  * local socket, is refused with ERR_MALFORMED or ERR_UNSUPPORTED echoing
- * the request_id (4.4); an Error from a client is never answered; while
- * the poll loop says the member is cut off (5.4) a request for data is
- * refused with ERR_REVOKED and the readiness reply lists why (8.7); the
- * status reply carries the poll loop's part (8.3); the metrics hook runs
- * before the metrics are written (8.6); a resync of a stream not
- * replicated is ERR_NOT_FOUND. The modules behind it have their own
- * suites; tests/fuzz/fuzz_local.c drives this dispatch with any input. */
+ * the request_id (4.4), and what is over max_message with ERR_TOO_LARGE
+ * and the request_id read from its first fields (8); an Error from a
+ * client is never answered; while the poll loop says the member is cut
+ * off (5.4) a request for data is refused with ERR_REVOKED and the
+ * readiness reply lists why (8.7); the status reply carries the poll
+ * loop's part (8.3); the metrics hook runs before the metrics are written
+ * (8.6); a resync of a stream not replicated is ERR_NOT_FOUND. The
+ * modules behind it have their own suites; tests/fuzz/fuzz_local.c drives
+ * this dispatch with any input. */
 #include "unit_gw.h"
 #include "lt_feed.h"
 #include "lt_local.h"
@@ -153,6 +155,103 @@ static void test_refusals(void)
     lt_wire_free(&reply);
 }
 
+/* An oversized Publish (max_message + 1 KiB of payload, request_id 41)
+ * packed into a fresh buffer of *len bytes, with version `version` and
+ * `junk` bytes of a cut field appended; NULL when out of memory. */
+static uint8_t *s_oversized(uint32_t version, size_t junk, size_t *len)
+{
+    size_t big = g.ctx.cfg->max_message + 1024;
+    uint8_t *payload = calloc(1, big);
+    Lienthong__Change c = LIENTHONG__CHANGE__INIT, *cp = &c;
+    c.key = "079201000001";
+    c.payload = (ProtobufCBinaryData){big, payload};
+    Lienthong__Publish p = LIENTHONG__PUBLISH__INIT;
+    p.request_id = 41;
+    p.dataset = OD_POP;
+    p.changes = &cp;
+    p.n_changes = 1;
+    Lienthong__Envelope e;
+    lt_wire_env_init(&e);
+    e.version = version;
+    e.body_case = LIENTHONG__ENVELOPE__BODY_PUBLISH;
+    e.publish = &p;
+    size_t n = lienthong__envelope__get_packed_size(&e);
+    uint8_t *buf = payload ? malloc(n + junk) : NULL;
+    if (buf) {
+        *len = lienthong__envelope__pack(&e, buf) + junk;
+        memset(buf + n, 0xff, junk); /* a varint never ended */
+    }
+    free(payload);
+    return buf;
+}
+
+/* A message over max_message is refused with ERR_TOO_LARGE echoing its
+ * request_id, read from its first fields (PROTOCOL.md 4.2 check 3, 8):
+ * whatever the rest holds, since it is never unpacked. Before, it was
+ * unpacked whole, and one whose rest was malformed or of another version
+ * got ERR_MALFORMED (no request_id) or ERR_VERSION. */
+static void test_too_large(void)
+{
+    static const struct {
+        uint32_t version;
+        size_t junk;
+    } cases[] = {{1, 0}, {1, 3}, {2, 0}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t len = 0;
+        uint8_t *buf = s_oversized(cases[i].version, cases[i].junk, &len);
+        CU_ASSERT_FATAL(buf != NULL);
+        Lienthong__Envelope *env = NULL;
+        CU_ASSERT_EQUAL(s_raw(buf, len, &env), -1);
+        CU_ASSERT_PTR_NULL(env);
+        free(buf);
+        Lienthong__Envelope *reply = ug_recv(&g);
+        CU_ASSERT_FATAL(reply && reply->body_case == LIENTHONG__ENVELOPE__BODY_ERROR);
+        CU_ASSERT_EQUAL(reply->error->code, LIENTHONG__ERROR_CODE__ERR_TOO_LARGE);
+        CU_ASSERT_EQUAL(reply->error->request_id, 41);
+        CU_ASSERT_PTR_NOT_NULL(strstr(reply->error->message, "max_message"));
+        lt_wire_free(&reply);
+    }
+}
+
+/* The scan of lt_local_request_id: the body's request_id field, the last
+ * of several as unpacking keeps it, Range's (field 6) too; 1 only when it
+ * read the whole envelope. */
+static void test_request_id_scan(void)
+{
+    uint64_t id = 9;
+    /* version 1; lookup_request (30) {request_id 5, dataset "d", request_id 7} */
+    static const uint8_t twice[] = {0x08, 0x01, 0xf2, 0x01, 0x07, 0x08,
+                                    0x05, 0x12, 0x01, 'd',  0x08, 0x07};
+    CU_ASSERT_EQUAL(lt_local_request_id(twice, sizeof twice, &id), 1);
+    CU_ASSERT_EQUAL(id, 7);
+    /* range (29) {stream (1) "s", request_id (6) 300} */
+    static const uint8_t range[] = {0xea, 0x01, 0x06, 0x0a, 0x01, 's', 0x30, 0xac, 0x02};
+    CU_ASSERT_EQUAL(lt_local_request_id(range, sizeof range, &id), 1);
+    CU_ASSERT_EQUAL(id, 300);
+    /* status_request (45): no request_id */
+    static const uint8_t status[] = {0x08, 0x01, 0xea, 0x02, 0x00};
+    CU_ASSERT_EQUAL(lt_local_request_id(status, sizeof status, &id), 1);
+    CU_ASSERT_EQUAL(id, 0);
+    /* The lookup cut after its request_id: the id, but not whole. */
+    CU_ASSERT_EQUAL(lt_local_request_id(twice, 8, &id), 0);
+    CU_ASSERT_EQUAL(id, 0); /* the body's length passes the end: no body */
+    uint8_t cut[sizeof twice + 1];
+    memcpy(cut, twice, sizeof twice);
+    cut[sizeof twice] = 0xff;
+    CU_ASSERT_EQUAL(lt_local_request_id(cut, sizeof cut, &id), 0);
+    CU_ASSERT_EQUAL(id, 7);
+    /* A request_id past the first 16 fields of the body is not read. */
+    uint8_t many[5 + 2 * 17] = {0x08, 0x01, 0xf2, 0x01, 2 * 17};
+    for (size_t i = 0; i < 16; i++) {
+        many[5 + 2 * i] = 0x12; /* dataset "" */
+        many[6 + 2 * i] = 0x00;
+    }
+    many[5 + 32] = 0x08;
+    many[6 + 32] = 0x03;
+    CU_ASSERT_EQUAL(lt_local_request_id(many, sizeof many, &id), 0);
+    CU_ASSERT_EQUAL(id, 0);
+}
+
 /* An Error from a client is logged, never answered (4.4). */
 static void test_error_not_answered(void)
 {
@@ -274,6 +373,8 @@ int main(void)
     static const ut_test_t tests[] = {
         {"a Publish is given back, unanswered", test_publish_given_back},
         {"undecodable and unhandled messages are refused", test_refusals},
+        {"over max_message: ERR_TOO_LARGE with its request_id, never unpacked", test_too_large},
+        {"the request_id read from an envelope's first fields", test_request_id_scan},
         {"an Error from a client is not answered", test_error_not_answered},
         {"cut off: requests for data refused, not ready", test_cut_off},
         {"status: the poll loop's part and the grants", test_status},
