@@ -1819,38 +1819,41 @@ Lienthong__ErrorCode lt_query_lookup_for(lt_query_t *self, const Lienthong__Look
                                          void *arg, char *why, size_t whylen)
 {
     const Lienthong__Dataset *ds;
-    Lienthong__ErrorCode code;
+    Lienthong__ErrorCode code = LIENTHONG__ERROR_CODE__ERR_NONE;
     char full[224];
-    /* Its frame is the body and a few bytes of envelope. */
-    size_t cost = s_out_cost(lienthong__lookup_request__get_packed_size(q) + 16, NULL);
-    const char *no =
-        s_out_check(self, q->request_id, q->dataset, cost, &ds, &code, full, sizeof full);
-    if (no) {
-        snprintf(why, whylen, "%s", no);
-        return code;
-    }
-    if (!lt_audit_writable(self->ctx->audit, why, whylen)) {
-        lt_audit_refused(self->ctx->audit);
-        return LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE; /* nothing unaudited (7.3) */
-    }
     zmq_msg_t frame;
     const uint8_t *body;
     size_t body_len;
+    outstanding_t *o = NULL;
+    uint8_t hash[LT_HASH_BYTES];
+    /* Packed first: the bound is charged what the request holds, its own
+     * frame, as for an application's (s_out_new). */
     if (lt_wire_pack_body(&frame, LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST, q) != 0) {
         snprintf(why, whylen, "out of memory");
         return LIENTHONG__ERROR_CODE__ERR_INTERNAL;
     }
-    outstanding_t *o = NULL;
-    uint8_t hash[LT_HASH_BYTES];
+    size_t cost = s_out_cost(zmq_msg_size(&frame), NULL);
+    const char *no =
+        s_out_check(self, q->request_id, q->dataset, cost, &ds, &code, full, sizeof full);
+    if (no) {
+        snprintf(why, whylen, "%s", no);
+        goto out;
+    }
+    code = LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE;
+    if (!lt_audit_writable(self->ctx->audit, why, whylen)) {
+        lt_audit_refused(self->ctx->audit);
+        goto out; /* nothing unaudited (7.3) */
+    }
+    code = LIENTHONG__ERROR_CODE__ERR_INTERNAL;
     if (lt_wire_body_bytes(zmq_msg_data(&frame), zmq_msg_size(&frame), &body, &body_len) == 0) {
         lt_crypto_hash(body, body_len, hash);
         o = s_out_make(self, q->request_id, ds->owner, &frame, hash, q->deadline_ms, cost);
     }
-    zmq_msg_close(&frame);
     if (!o) {
         snprintf(why, whylen, "out of memory");
-        return LIENTHONG__ERROR_CODE__ERR_INTERNAL;
+        goto out;
     }
+    code = LIENTHONG__ERROR_CODE__ERR_NONE;
     o->done = done;
     o->done_arg = arg;
     lt_stats_inc(self->ops[OP_LOOKUP].made);
@@ -1859,7 +1862,9 @@ Lienthong__ErrorCode lt_query_lookup_for(lt_query_t *self, const Lienthong__Look
         o->attempts = 1;
         o->next_at = lt_clock_mono_ms() + o->attempt_ms;
     }
-    return LIENTHONG__ERROR_CODE__ERR_NONE;
+out:
+    zmq_msg_close(&frame);
+    return code;
 }
 
 /* The first outstanding request to an owner the directory does not list
