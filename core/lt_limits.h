@@ -226,8 +226,9 @@
  * for any one caller, so that no caller fills it for the others. Bytes are
  * the stored answers with their bookkeeping (a 1024-key verify keeps about
  * 580 kB). A caller past its share makes room from its own oldest answers;
- * past the total, the caller holding the most does (docs/performance.md,
- * "Memory: the bound"). */
+ * past the total, the caller holding the most does, or the next biggest
+ * while that one's oldest are being signed (docs/performance.md, "Memory:
+ * the bound"). */
 #define LT_QUERY_DEDUP_BYTES (256u << 20)
 #define LT_QUERY_DEDUP_CALLER_MAX (LT_QUERY_DEDUP_MAX / 2)
 #define LT_QUERY_DEDUP_CALLER_BYTES (LT_QUERY_DEDUP_BYTES / 2)

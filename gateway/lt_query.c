@@ -812,12 +812,19 @@ static int s_replayable(const dedup_t *d, const char *caller, const uint8_t *has
     return strcmp(caller, LT_QUERY_OWN) != 0 || memcmp(d->hash, hash, LT_HASH_BYTES) == 0;
 }
 
-/* The caller holding the most bytes in the dedup store. */
+/* The caller holding the most bytes in the dedup store among those whose
+ * oldest answer can go (signed and stored), or NULL when none can: the
+ * biggest's oldest may be in the batch awaiting its signature, and then
+ * the next biggest gives way rather than everyone being refused. One pass
+ * over the callers per entry that goes, which their number bounds: each
+ * holds an entry, and they are the members that asked in the last 10
+ * minutes, peers the directory listed (CURVE, PROTOCOL.md 3.2) and this
+ * member's own clients as one (LT_QUERY_OWN). */
 static caller_t *s_biggest(const lt_query_t *self)
 {
     caller_t *big = NULL;
     for (caller_t *c = self->callers; c; c = c->hh.next)
-        if (!big || c->bytes > big->bytes)
+        if (c->oldest && c->oldest->complete && (!big || c->bytes > big->bytes))
             big = c;
     return big;
 }
@@ -825,10 +832,12 @@ static caller_t *s_biggest(const lt_query_t *self)
 /* Makes room in the dedup store for a new request of member (lt_limits.h):
  * past its own share its oldest kept answers go; past the total, those of
  * the caller holding the most bytes, within its share or not (the shares
- * add up to more than the total). So no one caller pushes the others'
+ * add up to more than the total), or while that one's oldest are still
+ * being signed the next biggest's. So no one caller pushes the others'
  * answers out; a caller that gives way can see a retry of its oldest
- * executed again (PROTOCOL.md 7.2). 1 when entries went (the index moved), 0 when none
- * had to, -1 when the oldest that should go is still being answered. */
+ * executed again (PROTOCOL.md 7.2). 1 when entries went (the index moved),
+ * 0 when none had to, -1 when the oldest that should go are still being
+ * answered: member's own past its share, or every caller's past the total. */
 static int s_make_room(lt_query_t *self, const char *member)
 {
     const lt_query_budget_t *b = &self->budget;

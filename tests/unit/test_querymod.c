@@ -574,6 +574,48 @@ static void test_flood_pushes_no_one_out(void)
     lt_query_set_budget(g_q, &s_default_budget);
 }
 
+/* Past the store's total, the caller holding the most bytes gives way; when
+ * its oldest answers are still being signed, the next biggest whose oldest
+ * can go does (PROTOCOL.md 7.2). Before, every caller was refused
+ * ERR_UNAVAILABLE until the biggest's were signed. On an owner of its own,
+ * so that the verify is UG_CALLER's oldest entry. */
+static void test_full_store_biggest_unsigned(void)
+{
+    const char *small = "VN/COM/SMALL";
+    char *ask[] = {"full_name"}, *keys[10];
+    size_t entries = 1, held = 0;
+    int answers, errors;
+    lt_query_t *suite_q = g_q;
+    CU_ASSERT_FATAL((g_q = lt_query_new(&g.ctx)) != NULL);
+    for (size_t i = 0; i < 10; i++)
+        keys[i] = "001";
+    g_as = small; /* no policy: a signed ERR_FORBIDDEN, kept */
+    s_lookup(++g_id, "001", ask, 1, "KYC");
+    g_as = NULL;
+    lt_query_flush(g_q);
+    s_count_replies(&answers, &errors, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE);
+    CU_ASSERT(answers == 1 && errors == 0);
+    s_verify(++g_id, keys, 10, "An"); /* executed, its answers not yet signed */
+    CU_ASSERT(lt_query_dedup_bytes(g_q, UG_CALLER, NULL) > lt_query_dedup_bytes(g_q, small, NULL));
+
+    lt_query_budget_t b = s_default_budget;
+    b.entries = 2; /* full */
+    lt_query_set_budget(g_q, &b);
+    int64_t unavailable = s_stat("lienthong_query_refused", "lookup", "ERR_UNAVAILABLE");
+    s_lookup(++g_id, "002", ask, 1, "KYC");
+    lt_query_flush(g_q);
+    s_count_replies(&answers, &errors, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE);
+    CU_ASSERT_EQUAL(answers, 10 + 1);
+    CU_ASSERT_EQUAL(errors, 0);
+    CU_ASSERT_EQUAL(s_stat("lienthong_query_refused", "lookup", "ERR_UNAVAILABLE"), unavailable);
+    CU_ASSERT_EQUAL(lt_query_dedup_bytes(g_q, small, &held), 0); /* it gave way */
+    CU_ASSERT_EQUAL(held, 0);
+    (void)lt_query_dedup_bytes(g_q, NULL, &entries);
+    CU_ASSERT_EQUAL(entries, 2); /* the verify and the new lookup */
+    lt_query_destroy(&g_q);
+    g_q = suite_q;
+}
+
 /* Answers of one drain go out on the socket each request came in on, also
  * as refusals when the audit log cannot take their entries: a request that
  * came on another socket (as before a rebind of the peer socket) is told
@@ -1062,6 +1104,8 @@ int main(void)
          test_verify_dates_by_field},
         {"a view's changed definition: followed once rebuilt, ERR_UNAVAILABLE until then",
          test_view_definition_changed},
+        {"past the total, the next biggest gives way while the biggest's oldest are unsigned",
+         test_full_store_biggest_unsigned},
         {NULL, NULL},
     };
     return ut_main("lt_query", suite_init, suite_clean, tests);
