@@ -102,8 +102,12 @@ static const lt_gwcfg_sub_t *s_sub_cfg(const lt_feed_t *self, const char *stream
 }
 
 /* Opens f's shadow row empty and makes it the row batches go to; the feed
- * subscribes from seq 1 at the next tick. Returns 0, or -1 (store). */
-static int s_resync_start(lt_feed_t *self, lt_feed_replica_t *f, uint64_t target)
+ * subscribes from seq 1 at the next tick. With replace, a live feed stays
+ * live and subscribes from seq 1 at once: the owner still streams its old
+ * subscription, which the copy's Subscribe replaces, and what that sent
+ * meanwhile is stale (PROTOCOL.md 6.6), not a gap in the copy. Returns 0,
+ * or -1 (store). */
+static int s_resync_start(lt_feed_t *self, lt_feed_replica_t *f, uint64_t target, int replace)
 {
     lt_store_t *store = self->ctx->store;
     char name[LT_STREAM_ID_MAX + sizeof LT_HISTORY_SHADOW_PREFIX];
@@ -125,8 +129,11 @@ static int s_resync_start(lt_feed_t *self, lt_feed_replica_t *f, uint64_t target
     f->cursor_gen++;
     f->resyncing = 1;
     f->resync_target = target;
-    f->state = LT_FEED_IDLE;
-    f->next_at = lt_clock_mono_ms();
+    replace = replace && f->state == LT_FEED_LIVE;
+    if (!replace) {
+        f->state = LT_FEED_IDLE;
+        f->next_at = lt_clock_mono_ms();
+    }
     f->backoff = 0;
     char detail[160];
     snprintf(detail, sizeof detail, "copying from seq 1 to %" PRIu64 " before replacing",
@@ -134,6 +141,8 @@ static int s_resync_start(lt_feed_t *self, lt_feed_replica_t *f, uint64_t target
     lt_info("feed", "replica of %s: resynchronising from %s: %s; the replica keeps its content "
             "until then", f->stream->name, f->owner, detail);
     s_audit(self, f, "replica-resync", detail);
+    if (replace)
+        lt_feed_replica_subscribe(self, f);
     /* An empty history is complete at once. */
     if (target == 0)
         lt_feed_history_applied(self, f);
@@ -157,7 +166,7 @@ int lt_feed_resync(lt_feed_t *self, const char *stream, char *err, size_t errlen
                  stream);
         return -1;
     }
-    if (s_resync_start(self, f, f->resync_target) != 0) {
+    if (s_resync_start(self, f, f->resync_target, 0) != 0) {
         snprintf(err, errlen, "%s: store failure (see the log)", stream);
         return -1;
     }
@@ -174,7 +183,7 @@ void lt_feed_history_forked(lt_feed_t *self, lt_feed_replica_t *f, const uint8_t
         /* The owner's history changed again during the copy: start over. */
         lt_warn("feed", "replica of %s: %s moved to history %s during the resynchronisation; "
                 "starting it again", f->stream->name, f->owner, theirs);
-        (void)s_resync_start(self, f, owner_last);
+        (void)s_resync_start(self, f, owner_last, 0);
         return;
     }
     snprintf(f->fork_detail, sizeof f->fork_detail,
@@ -194,7 +203,7 @@ void lt_feed_history_forked(lt_feed_t *self, lt_feed_replica_t *f, const uint8_t
                         : "run 'lienthong resync' for this stream to resynchronise");
     s_audit(self, f, "replica-fork", f->fork_detail);
     if (autoresync)
-        (void)s_resync_start(self, f, owner_last);
+        (void)s_resync_start(self, f, owner_last, 0);
 }
 
 int lt_feed_history_resync_repair(lt_feed_t *self, lt_feed_replica_t *f, const char *why)
@@ -202,18 +211,9 @@ int lt_feed_history_resync_repair(lt_feed_t *self, lt_feed_replica_t *f, const c
     /* A copy under way, or one a fork calls for, replaces the damage too. */
     if (f->resyncing || f->state == LT_FEED_FORKED)
         return 0;
-    int live = f->state == LT_FEED_LIVE;
     s_audit(self, f, "replica-repair-resync", why);
-    if (s_resync_start(self, f, f->cursor.last_seq) != 0)
-        return -1;
-    /* The owner still streams the old subscription: the copy's Subscribe
-     * replaces it now, and what it sent meanwhile is stale (6.6), not a gap
-     * in the copy. */
-    if (live) {
-        f->state = LT_FEED_LIVE;
-        lt_feed_replica_subscribe(self, f);
-    }
-    return 0;
+    /* The live feed's subscription is replaced by the copy's at once. */
+    return s_resync_start(self, f, f->cursor.last_seq, 1);
 }
 
 /* A record of the copy changed on disk since it was written: it cannot be
@@ -228,7 +228,7 @@ static void s_copy_damaged(lt_feed_t *self, lt_feed_replica_t *f)
              lt_store_damaged_seq(self->ctx->store), lt_store_damaged_why(self->ctx->store));
     lt_error("feed", "replica of %s: %s", f->stream->name, detail);
     s_audit(self, f, "replica-resync-damaged", detail);
-    (void)s_resync_start(self, f, f->resync_target);
+    (void)s_resync_start(self, f, f->resync_target, 0);
 }
 
 void lt_feed_history_resynced(lt_feed_t *self, lt_feed_replica_t *f, const lt_stream_t *old,

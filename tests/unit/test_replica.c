@@ -3,8 +3,9 @@
  * the ones before them are still being committed, each following on the
  * cursor those will leave; several committed in one transaction; a failure
  * among them keeping nothing of the group and stopping the replica with
- * its own reason; and what a batch checked meanwhile calls for (an
- * overlap, a failed check) waiting until the batches before it are done.
+ * its own reason; what a batch checked meanwhile calls for (an overlap, a
+ * failed check) waiting until the batches before it are done; and a
+ * repair by resynchronisation (6.10) replacing a live subscription.
  *
  * The owner is played here: batches signed with its key (the directory of
  * owner_directory.h lists it) are handed to the feed as they would come on
@@ -355,6 +356,35 @@ static void test_ahead_one_commit(void)
     CU_ASSERT_FATAL(j != NULL);
     CU_ASSERT_EQUAL(s_commit(&j, 1), 1);
     CU_ASSERT_EQUAL(s_row().last_seq, 4 * PER_BATCH);
+    s_feed_close();
+}
+
+/* A repair by resynchronisation of a live replica (PROTOCOL.md 6.10): the
+ * feed stays live, subscribes from seq 1 at once, and a batch the old
+ * subscription still sends is stale (6.6), not a gap that stops the feed. */
+static void test_repair_resync_stays_live(void)
+{
+    CU_ASSERT_FATAL(s_setup() == 0);
+    batch_t x[3];
+    uint8_t h[3][LT_HASH_BYTES];
+    s_chain(x, 3, h, 99);
+    lt_feed_apply_t *jobs[2];
+    for (size_t i = 0; i < 2; i++)
+        CU_ASSERT_FATAL((jobs[i] = s_check(&x[i])) != NULL);
+    CU_ASSERT_EQUAL(s_commit(jobs, 2), 2);
+    uint64_t credit, from;
+    s_drain(&credit, &from);
+    lt_feed_replica_t *f = lt_feed_replica_find(G.feed, OD_POP);
+    CU_ASSERT_FATAL(f && f->state == LT_FEED_LIVE);
+    CU_ASSERT_EQUAL(lt_feed_history_resync_repair(G.feed, f, "records below the tail"), 0);
+    CU_ASSERT(f->resyncing && f->state == LT_FEED_LIVE && f->stale_ahead);
+    CU_ASSERT_EQUAL(f->resync_target, 2 * PER_BATCH);
+    s_drain(&credit, &from);
+    CU_ASSERT_EQUAL(from, 1);
+    CU_ASSERT(s_check(&x[2]) == NULL); /* the old subscription's: discarded */
+    CU_ASSERT(f->state == LT_FEED_LIVE && f->resyncing);
+    s_drain(&credit, &from);
+    CU_ASSERT_EQUAL(from, 0); /* no stop, no new Subscribe */
     s_feed_close();
 }
 
@@ -833,6 +863,8 @@ int main(void)
          test_snapshot_other_history_forks},
         {"an empty snapshot on another history is a fork; the resync's snapshot ends it",
          test_empty_snapshot_other_history_resyncs},
+        {"a repair by resynchronisation of a live replica stays live",
+         test_repair_resync_stays_live},
         {NULL, NULL},
     };
     return ut_main("lt_feed (replica)", suite_init, suite_clean, tests);
