@@ -98,18 +98,25 @@ void lt_dirpick_learned_path(const char *data_dir, char *buf, size_t len)
     snprintf(buf, len, "%s/" LT_DIRPICK_LEARNED, data_dir);
 }
 
+void lt_dirpick_open_data_dir(lt_dirpick_t *p, const char *conf_path, const char *data_dir,
+                              const lt_dir_pins_t *pins, const char *federation)
+{
+    char adopted[PATH_MAX + 32], learned[PATH_MAX + 32];
+    lt_dir_pins_t base;
+    lt_dirpick_adopted_path(data_dir, adopted, sizeof adopted);
+    lt_dirpick_learned_path(data_dir, learned, sizeof learned);
+    /* A learned file that is not keys adds nothing: the gateway warns of
+     * it, and what it should have proved does not open and says why. */
+    (void)lt_dir_learned_add(learned, pins, &base);
+    lt_dirpick_open(p, conf_path, adopted, &base, federation, (int64_t)time(NULL));
+}
+
 lt_dir_t *lt_dirpick_data_dir(const char *conf_path, const char *data_dir,
                               const lt_dir_pins_t *pins, const char *federation, char *err,
                               size_t errlen)
 {
-    char adopted[PATH_MAX + 32], learned[PATH_MAX + 32];
     lt_dirpick_t p;
-    lt_dir_pins_t base;
-    lt_dirpick_adopted_path(data_dir, adopted, sizeof adopted);
-    lt_dirpick_learned_path(data_dir, learned, sizeof learned);
-    /* A learned file that is not keys adds nothing; the gateway warns of it. */
-    (void)lt_dir_learned_add(learned, pins, &base);
-    lt_dirpick_open(&p, conf_path, adopted, &base, federation, (int64_t)time(NULL));
+    lt_dirpick_open_data_dir(&p, conf_path, data_dir, pins, federation);
     if (!p.taken)
         snprintf(err, errlen, "%s%s%s", p.why_conf, p.have_adopted ? "; " : "",
                  p.have_adopted ? p.why_adopted : "");

@@ -54,8 +54,14 @@ lt_dir_t *lt_dirpick_take(lt_dirpick_t *p);
 /* Frees what p holds. Idempotent. */
 void lt_dirpick_clear(lt_dirpick_t *p);
 
+/* Opens, as lt_dirpick_open does, what a gateway configured with
+ * conf_path, pins and federation looks at on data_dir: its adopted copy,
+ * the pins and data_dir's learned keys as base, at the present time. */
+void lt_dirpick_open_data_dir(lt_dirpick_t *p, const char *conf_path, const char *data_dir,
+                              const lt_dir_pins_t *pins, const char *federation);
+
 /* The directory a gateway configured with conf_path, pins and federation
- * runs with on data_dir: the pins and data_dir's learned keys as base, the
+ * runs with on data_dir: what lt_dirpick_open_data_dir opens, the
  * rule above. NULL with the reasons in err when neither opens (the
  * configured file's reason first, as that is the one an operator fixes). */
 lt_dir_t *lt_dirpick_data_dir(const char *conf_path, const char *data_dir,

@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #define SNAPSHOT_TRIES 5 /* adoptions racing one backup: each is rare */
@@ -238,21 +237,6 @@ static int s_restore_retired(const lt_gwcfg_t *cfg, const char *dir, FILE *out, 
     return rc;
 }
 
-/* Opens the adopted directory of dir as the gateway would were dir its
- * data directory: beside the configured file, under the pins and dir's
- * learned keys. */
-static void s_pick(const lt_gwcfg_t *cfg, const char *dir, lt_dirpick_t *p)
-{
-    char adopted[PATH_MAX + 64], learned[PATH_MAX + 64];
-    lt_dir_pins_t base;
-    lt_dirpick_adopted_path(dir, adopted, sizeof adopted);
-    lt_dirpick_learned_path(dir, learned, sizeof learned);
-    /* A learned file that is not keys adds nothing: what it should have
-     * proved then does not open, and says why. */
-    (void)lt_dir_learned_add(learned, &cfg->pins, &base);
-    lt_dirpick_open(p, cfg->directory_file, adopted, &base, cfg->federation, (int64_t)time(NULL));
-}
-
 /* The backup's adopted directory b in place of data_dir's d, unless d is
  * as new, or there but unreadable (it may be the newer). */
 static int s_restore_adopted(const lt_gwcfg_t *cfg, const char *dir, lt_dirpick_t *b,
@@ -306,8 +290,10 @@ int lt_backdir_restore(const lt_gwcfg_t *cfg, const char *from, FILE *out, char 
      * the adopted one. */
     if (s_restore_retired(cfg, dir, out, err, errlen) != 0)
         return -1;
-    s_pick(cfg, dir, &b);
-    s_pick(cfg, cfg->data_dir, &d);
+    /* The backup's adopted directory as the gateway would open it were dir
+     * its data directory, and data_dir's. */
+    lt_dirpick_open_data_dir(&b, cfg->directory_file, dir, &cfg->pins, cfg->federation);
+    lt_dirpick_open_data_dir(&d, cfg->directory_file, cfg->data_dir, &cfg->pins, cfg->federation);
     int rc = s_restore_adopted(cfg, dir, &b, &d, out, err, errlen);
     lt_dirpick_clear(&b);
     lt_dirpick_clear(&d);
