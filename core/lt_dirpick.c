@@ -233,3 +233,85 @@ void lt_dirpick_retired_clear(lt_dirpick_retired_t *r)
         lt_dir_destroy(&r->dirs[i]);
     r->count = 0;
 }
+
+/* One retired copy lt_dirpick_retired_fit weighs: its version and the
+ * index in signers of the key it needs, or -1 when it needs none of them
+ * (pinned, or it does not open). */
+typedef struct {
+    uint64_t version;
+    int need;
+} s_rcopy_t;
+
+static int s_needs(const lt_dir_t *d, const lt_dir_pins_t *pins, const lt_dir_pins_t *signers)
+{
+    uint8_t key[LT_KEY_BYTES];
+    if (!d || lt_dir_signer(d, pins, key) == 0 || lt_dir_signer(d, signers, key) != 0)
+        return -1;
+    for (size_t i = 0; i < signers->count; i++)
+        if (memcmp(signers->keys[i], key, LT_KEY_BYTES) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* Inserts c into the n copies of all, newest first. */
+static void s_rcopy_insert(s_rcopy_t *all, size_t n, s_rcopy_t c)
+{
+    size_t i = n;
+    while (i > 0 && all[i - 1].version < c.version) {
+        all[i] = all[i - 1];
+        i--;
+    }
+    all[i] = c;
+}
+
+void lt_dirpick_retired_fit(const char *data_dir, const lt_dir_pins_t *pins, const char *federation,
+                            const lt_dir_t *const *more, size_t n_more, lt_dir_pins_t *signers,
+                            uint64_t drop[LT_DIRPICK_FIT_MAX], size_t *n_drop)
+{
+    char why[700];
+    uint64_t v[2 * LT_DIRPICK_MAX_RETIRED];
+    s_rcopy_t all[LT_DIRPICK_FIT_MAX];
+    int keep[sizeof signers->keys / sizeof signers->keys[0]] = {0};
+    lt_dirpick_rtrust_t t;
+    size_t n = 0, kept = 0;
+    *n_drop = 0;
+    if (signers->count <= LT_DIRPICK_MAX_RETIRED_SIGNERS)
+        return;
+    lt_dirpick_retired_trust(data_dir, pins, &t);
+    t.signers = *signers;
+    size_t listed = lt_dirpick_retired_list(data_dir, v, sizeof v / sizeof v[0]);
+    for (size_t i = 0; i < listed && i < sizeof v / sizeof v[0]; i++) {
+        lt_dir_t *d = lt_dirpick_retired_load(data_dir, v[i], &t, federation, why, sizeof why);
+        s_rcopy_insert(all, n++, (s_rcopy_t){v[i], s_needs(d, pins, signers)});
+        lt_dir_destroy(&d);
+    }
+    for (size_t i = 0; i < n_more && i < LT_DIRPICK_MAX_RETIRED; i++)
+        s_rcopy_insert(all, n++,
+                       (s_rcopy_t){lt_dir_version(more[i]), s_needs(more[i], pins, signers)});
+    /* The newest copies keep their keys, as the newest copies are the ones
+     * kept past LT_DIRPICK_MAX_RETIRED. */
+    for (size_t i = 0; i < n; i++) {
+        if (all[i].need < 0 || keep[all[i].need])
+            continue;
+        if (kept < LT_DIRPICK_MAX_RETIRED_SIGNERS) {
+            keep[all[i].need] = 1;
+            kept++;
+        } else
+            drop[(*n_drop)++] = all[i].version;
+    }
+    size_t w = 0;
+    for (size_t i = 0; i < signers->count; i++)
+        if (keep[i])
+            memmove(signers->keys[w++], signers->keys[i], LT_KEY_BYTES);
+    signers->count = w;
+}
+
+int lt_dirpick_retired_signers_write(const char *data_dir, const lt_dir_pins_t *signers)
+{
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/" LT_DIRPICK_RETIRED_SIGNERS, data_dir);
+    /* No key is no file: an empty one is warned about as not keys. */
+    if (!signers->count)
+        return unlink(path) != 0 && errno != ENOENT ? -1 : 0;
+    return lt_file_write_atomic(path, signers->keys, signers->count * LT_KEY_BYTES, 0644);
+}

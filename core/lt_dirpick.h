@@ -124,6 +124,31 @@ void lt_dirpick_retired_open(lt_dirpick_retired_t *r, const char *data_dir,
 /* Frees what r holds. Idempotent. */
 void lt_dirpick_retired_clear(lt_dirpick_retired_t *r);
 
+/* The most copies lt_dirpick_retired_fit looks at, and so the most it
+ * drops: those of data_dir it lists and at most LT_DIRPICK_MAX_RETIRED
+ * more. */
+#define LT_DIRPICK_FIT_MAX (3 * LT_DIRPICK_MAX_RETIRED)
+
+/* Bounds signers, the keys data_dir/authority.retired is to hold (oldest
+ * first; the file's and those of the n_more copies, at most
+ * LT_DIRPICK_MAX_RETIRED, data_dir is about to keep), to
+ * LT_DIRPICK_MAX_RETIRED_SIGNERS, so that no copy kept is left that none
+ * of them verifies. Within the bound nothing changes. Past it, the copies
+ * of data_dir and more are taken newest first, each keeping the key that
+ * signed it (unless pinned) while fewer than the bound are kept: a key
+ * no copy needs goes first, and a copy whose key would be one more goes
+ * with it, its version put in drop (*n_drop of them). The caller removes
+ * those before it writes signers (lt_dirpick_retired_signers_write): a
+ * copy on disk always opens with the keys on disk. */
+void lt_dirpick_retired_fit(const char *data_dir, const lt_dir_pins_t *pins, const char *federation,
+                            const lt_dir_t *const *more, size_t n_more, lt_dir_pins_t *signers,
+                            uint64_t drop[LT_DIRPICK_FIT_MAX], size_t *n_drop);
+
+/* Writes signers to data_dir/authority.retired (mode 0644: public keys, as
+ * the directories they verify are public). 0, or -1 with errno. */
+int lt_dirpick_retired_signers_write(const char *data_dir, const lt_dir_pins_t *signers)
+    __attribute__((warn_unused_result));
+
 /* "directory version N expired at 2026-01-31T00:00:00Z" into buf, for
  * messages to peers, the log and the API's readiness. */
 void lt_dirpick_expired_text(const lt_dir_t *dir, char *buf, size_t len);

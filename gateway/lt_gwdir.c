@@ -217,26 +217,41 @@ static void s_prune_retired(const char *dir, const lt_dir_t *d, const lt_dir_pin
 
 /* Keeps the authority key that signs kept, when pins lack it, in dir's
  * authority.retired: the copy then still opens once that key is no longer
- * pinned or learned (PROTOCOL.md 5.5). 0, or -1 with errno. */
-static int s_keep_signer(const char *dir, const lt_dir_t *kept, const lt_dir_pins_t *trust,
-                         const lt_dir_pins_t *pins)
+ * pinned or learned (PROTOCOL.md 5.5). A full set makes room as
+ * lt_dirpick_retired_fit says: a key no copy needs goes, else the oldest
+ * copies go with their key, removed first. 0, 1 when kept itself is too
+ * old to keep, or -1 with errno. */
+static int s_keep_signer(const lt_gwcfg_t *cfg, const lt_dir_t *kept, const lt_dir_pins_t *trust)
 {
-    char path[PATH_MAX + 32];
+    char path[PATH_MAX + 64];
     uint8_t key[LT_KEY_BYTES];
+    uint64_t drop[LT_DIRPICK_FIT_MAX];
+    size_t n_drop;
+    int old = 0;
     lt_dirpick_rtrust_t t; /* the file read as the copies' readers read it */
-    if (lt_dir_signer(kept, trust, key) != 0 || lt_dir_signer(kept, pins, key) == 0)
+    if (lt_dir_signer(kept, trust, key) != 0 || lt_dir_signer(kept, &cfg->pins, key) == 0)
         return 0; /* pinned, or not under trust: nothing to keep */
-    lt_dirpick_retired_trust(dir, pins, &t);
+    lt_dirpick_retired_trust(cfg->data_dir, &cfg->pins, &t);
     lt_dir_pins_t *set = &t.signers;
     for (size_t i = 0; i < set->count; i++)
         if (memcmp(set->keys[i], key, LT_KEY_BYTES) == 0)
             return 0;
-    size_t drop = set->count == LT_DIRPICK_MAX_RETIRED_SIGNERS; /* the oldest goes */
-    memmove(set->keys[0], set->keys[drop], (set->count - drop) * LT_KEY_BYTES);
-    set->count -= drop;
     memcpy(set->keys[set->count++], key, LT_KEY_BYTES);
-    snprintf(path, sizeof path, "%s/" LT_DIRPICK_RETIRED_SIGNERS, dir);
-    return lt_file_write_atomic(path, set->keys, set->count * LT_KEY_BYTES, 0644);
+    lt_dirpick_retired_fit(cfg->data_dir, &cfg->pins, cfg->federation, &kept, 1, set, drop,
+                           &n_drop);
+    for (size_t i = 0; i < n_drop; i++) {
+        old |= drop[i] == lt_dir_version(kept);
+        lt_dirpick_retired_path(cfg->data_dir, drop[i], path, sizeof path);
+        if (unlink(path) != 0 && errno != ENOENT)
+            return -1;
+        lt_warn("directory",
+                "dropped the retired directory version %llu, the oldest: its authority key "
+                "would be one more than the %d kept in %s/" LT_DIRPICK_RETIRED_SIGNERS,
+                (unsigned long long)drop[i], LT_DIRPICK_MAX_RETIRED_SIGNERS, cfg->data_dir);
+    }
+    if (lt_dirpick_retired_signers_write(cfg->data_dir, set) != 0)
+        return -1;
+    return old;
 }
 
 /* Keeps kept, which d replaces, in data_dir when d drops a member's
@@ -257,8 +272,10 @@ static void s_keep_retired(const lt_gwcfg_t *cfg, const lt_dir_t *kept, const lt
     lt_dirpick_retired_path(dir, lt_dir_version(kept), path, sizeof path);
     const uint8_t *bytes = lt_dir_signed_bytes(kept, &len);
     /* The signer first: a copy on disk always opens with the keys on disk. */
-    if (s_keep_signer(dir, kept, trust, &cfg->pins) != 0 ||
-        lt_file_write_atomic(path, bytes, len, 0644) != 0) {
+    int rc = s_keep_signer(cfg, kept, trust);
+    if (rc == 1)
+        return; /* older than the copies kept instead, and warned about */
+    if (rc != 0 || lt_file_write_atomic(path, bytes, len, 0644) != 0) {
         lt_warn("directory",
                 "cannot keep %s: %s; batches signed with the keys version %llu "
                 "drops will be fetched again from their owners",

@@ -575,6 +575,142 @@ static void test_persist_retired_signer(void)
     lt_dir_destroy(&d);
 }
 
+/* Removes g_dir's retired copies and authority.retired. */
+static void s_clean_retired(void)
+{
+    char path[700];
+    uint64_t v[2 * LT_DIRPICK_MAX_RETIRED];
+    size_t n = lt_dirpick_retired_list(g_dir, v, 2 * LT_DIRPICK_MAX_RETIRED);
+    for (size_t i = 0; i < n && i < 2 * LT_DIRPICK_MAX_RETIRED; i++) {
+        s_retired_path(v[i], path, sizeof path);
+        (void)unlink(path);
+    }
+    snprintf(path, sizeof path, "%s/" LT_DIRPICK_RETIRED_SIGNERS, g_dir);
+    (void)unlink(path);
+}
+
+/* Version v signed by auth, its first member with a signing key no other
+ * directory lists (a retired copy of it proves that key), written to path
+ * unless NULL. */
+static lt_dir_t *s_make_own(uint64_t v, const lt_keys_t *auth, const char *path)
+{
+    lt_dir_pins_t trust = {.count = 1};
+    memcpy(trust.keys[0], lt_keys_signing_public(auth), LT_KEY_BYTES);
+    lt_keys_t *k = lt_keys_new(LT_KEYS_MEMBER);
+    if (!k)
+        return NULL;
+    g_owner = k;
+    lt_dir_t *d = s_make_by(v, (int64_t)time(NULL) + 10 * DAY, path, auth, &trust);
+    g_owner = g_a;
+    lt_keys_destroy(&k);
+    return d;
+}
+
+/* Writes the n signing keys of auth to g_dir's authority.retired. */
+static int s_put_signers(lt_keys_t *const *auth, size_t n)
+{
+    char path[700];
+    uint8_t keys[LT_DIRPICK_MAX_RETIRED_SIGNERS * 2][LT_KEY_BYTES];
+    for (size_t i = 0; i < n; i++)
+        memcpy(keys[i], lt_keys_signing_public(auth[i]), LT_KEY_BYTES);
+    snprintf(path, sizeof path, "%s/" LT_DIRPICK_RETIRED_SIGNERS, g_dir);
+    return ut_write_file(path, keys, n * LT_KEY_BYTES, 0644);
+}
+
+/* Whether g_dir's authority.retired holds auth's signing key. */
+static int s_signer_kept(const lt_keys_t *auth)
+{
+    lt_dirpick_rtrust_t t;
+    lt_dirpick_retired_trust(g_dir, &g_cfg.pins, &t);
+    for (size_t i = 0; i < t.signers.count; i++)
+        if (memcmp(t.signers.keys[i], lt_keys_signing_public(auth), LT_KEY_BYTES) == 0)
+            return 1;
+    return 0;
+}
+
+/* The number of retired copies in g_dir; *opened of them open. */
+static size_t s_retired_count(size_t *opened)
+{
+    uint64_t v[2 * LT_DIRPICK_MAX_RETIRED];
+    lt_dirpick_retired_t r;
+    lt_dirpick_retired_open(&r, g_dir, &g_cfg.pins, "VN");
+    *opened = r.count;
+    lt_dirpick_retired_clear(&r);
+    return lt_dirpick_retired_list(g_dir, v, 2 * LT_DIRPICK_MAX_RETIRED);
+}
+
+/* Persists version `keep` signed by auth[8] (announced, not pinned) then
+ * 320 over it, with authority.retired holding auth[0..7] and each auth[i]
+ * of `signs` signing the retired copy 301 + i. 0, or -1. */
+static int s_keep_ninth(lt_keys_t *const *auth, const int *signs, uint64_t keep)
+{
+    char err[512] = "", path[700];
+    int rc = -1;
+    lt_dir_pins_t trust = g_cfg.pins;
+    memcpy(trust.keys[trust.count++], lt_keys_signing_public(auth[8]), LT_KEY_BYTES);
+    s_clean_retired();
+    (void)unlink(g_adopted);
+    if (s_put_signers(auth, 8) != 0)
+        return -1;
+    for (size_t i = 0; i < 8; i++) {
+        s_retired_path(301 + i, path, sizeof path);
+        lt_dir_t *c = signs[i] ? s_make_own(301 + i, auth[i], path) : NULL;
+        if (signs[i] && !c)
+            return -1;
+        lt_dir_destroy(&c);
+    }
+    lt_dir_t *kept = s_make_own(keep, auth[8], NULL), *d = s_make_own(320, g_auth, NULL);
+    if (kept && d &&
+        lt_gwdir_persist(&g_cfg, g_adopted, g_learned, kept, d, &trust, err, sizeof err) == 0)
+        rc = 0;
+    lt_dir_destroy(&kept);
+    lt_dir_destroy(&d);
+    return rc;
+}
+
+/* authority.retired is full (LT_DIRPICK_MAX_RETIRED_SIGNERS) when a copy
+ * signed by one more key is kept: a key no kept copy needs goes, not the
+ * oldest; when every one is needed, the oldest copies go with their key,
+ * and no copy is left that does not open (docs/operations.md). */
+static void test_persist_retired_signers_full(void)
+{
+    char path[700];
+    lt_keys_t *auth[9] = {NULL};
+    size_t opened;
+    for (size_t i = 0; i < 9; i++) {
+        auth[i] = lt_keys_new(LT_KEYS_AUTHORITY);
+        CU_ASSERT_FATAL(auth[i] != NULL);
+    }
+    /* auth[1] signs no copy: it goes, and the oldest, auth[0], stays. */
+    static const int one_unneeded[8] = {1, 0, 1, 1, 1, 1, 1, 1};
+    CU_ASSERT_FATAL(s_keep_ninth(auth, one_unneeded, 310) == 0);
+    CU_ASSERT_EQUAL(s_retired_count(&opened), 8);
+    CU_ASSERT_EQUAL(opened, 8);
+    CU_ASSERT(s_signer_kept(auth[0]) && s_signer_kept(auth[8]));
+    CU_ASSERT(!s_signer_kept(auth[1]));
+    /* Each signs a copy: the oldest copy goes with auth[0]. */
+    static const int all_needed[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+    CU_ASSERT_FATAL(s_keep_ninth(auth, all_needed, 310) == 0);
+    CU_ASSERT_EQUAL(s_retired_count(&opened), 8);
+    CU_ASSERT_EQUAL(opened, 8);
+    s_retired_path(301, path, sizeof path);
+    CU_ASSERT(access(path, F_OK) != 0);
+    s_retired_path(310, path, sizeof path);
+    CU_ASSERT(access(path, F_OK) == 0);
+    CU_ASSERT(!s_signer_kept(auth[0]) && s_signer_kept(auth[8]));
+    /* A copy older than all of them is the one that goes. */
+    CU_ASSERT_FATAL(s_keep_ninth(auth, all_needed, 300) == 0);
+    CU_ASSERT_EQUAL(s_retired_count(&opened), 8);
+    CU_ASSERT_EQUAL(opened, 8);
+    s_retired_path(300, path, sizeof path);
+    CU_ASSERT(access(path, F_OK) != 0);
+    CU_ASSERT(s_signer_kept(auth[0]) && !s_signer_kept(auth[8]));
+    s_clean_retired();
+    (void)unlink(g_adopted);
+    for (size_t i = 0; i < 9; i++)
+        lt_keys_destroy(&auth[i]);
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -593,6 +729,8 @@ int main(void)
          test_persist_retired_bound},
         {"a retired copy opens under the authority key that signed it, once unpinned",
          test_persist_retired_signer},
+        {"a full set of retired signers drops what no copy needs, else the oldest copies",
+         test_persist_retired_signers_full},
         {NULL, NULL},
     };
     return ut_main("gwdir", suite_init, suite_clean, tests);
