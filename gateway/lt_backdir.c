@@ -188,45 +188,114 @@ int lt_backdir_save(const char *data_dir, const char *to, FILE *out, char *err, 
 
 /* ---- restore ----------------------------------------------------------------- */
 
-/* Puts back the keys that signed the retired copies when data_dir has
- * none: the copies put back next open under them (PROTOCOL.md 5.5). */
-static int s_restore_signers(const lt_gwcfg_t *cfg, const char *dir, FILE *out, char *err,
-                             size_t errlen)
+/* Adds to set the authority key that signed d, as t trusts it, unless
+ * pinned or already there. 0, or -1 when set has no room. */
+static int s_add_signer(lt_dir_pins_t *set, const lt_dir_t *d, const lt_dirpick_rtrust_t *t,
+                        const lt_dir_pins_t *pins)
 {
-    char from[PATH_MAX + 64], to[PATH_MAX + 64];
-    s_file_t f;
-    snprintf(from, sizeof from, "%s/" LT_DIRPICK_RETIRED_SIGNERS, dir);
-    snprintf(to, sizeof to, "%s/" LT_DIRPICK_RETIRED_SIGNERS, cfg->data_dir);
-    if (access(to, F_OK) == 0)
+    uint8_t key[LT_KEY_BYTES];
+    if (lt_dir_signer(d, pins, key) == 0 ||
+        (lt_dir_signer(d, &t->signers, key) != 0 && lt_dir_signer(d, &t->base, key) != 0))
         return 0;
-    if (s_read(from, &f) != 0) {
-        snprintf(err, errlen, "cannot read %s: %s", from, strerror(errno));
+    for (size_t i = 0; i < set->count; i++)
+        if (memcmp(set->keys[i], key, LT_KEY_BYTES) == 0)
+            return 0;
+    if (set->count == sizeof set->keys / sizeof set->keys[0])
+        return -1;
+    memcpy(set->keys[set->count++], key, LT_KEY_BYTES);
+    return 0;
+}
+
+static int s_dropped(const uint64_t *drop, size_t n, uint64_t v)
+{
+    for (size_t i = 0; i < n; i++)
+        if (drop[i] == v)
+            return 1;
+    return 0;
+}
+
+/* Of the retired directories of dir that open, picks into put those
+ * data_dir lacks (a retired version's contents never change), and adds
+ * the authority keys they need to set. Returns their count. */
+static size_t s_restore_pick(const lt_gwcfg_t *cfg, const char *dir, const lt_dirpick_retired_t *r,
+                             const lt_dir_t **put, lt_dir_pins_t *set, FILE *out)
+{
+    char path[PATH_MAX + 64];
+    lt_dirpick_rtrust_t from;
+    size_t n = 0;
+    lt_dirpick_retired_trust(dir, &cfg->pins, &from);
+    for (size_t i = 0; i < r->count; i++) {
+        lt_dirpick_retired_path(cfg->data_dir, lt_dir_version(r->dirs[i]), path, sizeof path);
+        if (access(path, F_OK) == 0)
+            continue;
+        if (s_add_signer(set, r->dirs[i], &from, &cfg->pins) == 0)
+            put[n++] = r->dirs[i];
+        else
+            fprintf(out, "retired directory version %llu not restored: too many authority keys\n",
+                    (unsigned long long)lt_dir_version(r->dirs[i]));
+    }
+    return n;
+}
+
+/* Removes the n_drop copies of data_dir that lt_dirpick_retired_fit gave
+ * up (one being restored is not there), then writes set in place of
+ * have, the keys data_dir had. 0, or -1 with err. */
+static int s_restore_signers(const lt_gwcfg_t *cfg, const uint64_t *drop, size_t n_drop,
+                             const lt_dir_pins_t *set, const lt_dir_pins_t *have, FILE *out,
+                             char *err, size_t errlen)
+{
+    char path[PATH_MAX + 64];
+    for (size_t i = 0; i < n_drop; i++) {
+        lt_dirpick_retired_path(cfg->data_dir, drop[i], path, sizeof path);
+        if (unlink(path) != 0 && errno != ENOENT) {
+            snprintf(err, errlen, "cannot remove %s: %s", path, strerror(errno));
+            return -1;
+        }
+        fprintf(out,
+                "retired directory version %llu dropped, the oldest: its authority key would "
+                "be one more than the %d kept\n",
+                (unsigned long long)drop[i], LT_DIRPICK_MAX_RETIRED_SIGNERS);
+    }
+    if (set->count == have->count && memcmp(set->keys, have->keys, set->count * LT_KEY_BYTES) == 0)
+        return 0;
+    snprintf(path, sizeof path, "%s/" LT_DIRPICK_RETIRED_SIGNERS, cfg->data_dir);
+    if (lt_dirpick_retired_signers_write(cfg->data_dir, set) != 0) {
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
         return -1;
     }
-    int rc = f.has ? s_put(cfg->data_dir, LT_DIRPICK_RETIRED_SIGNERS, &f, err, errlen) : 0;
-    if (rc == 0 && f.has)
-        fprintf(out, "authority keys of the retired directories restored to %s\n", to);
-    s_file_clear(&f);
-    return rc;
+    fprintf(out, "authority keys of the retired directories in %s: %zu\n", path, set->count);
+    return 0;
 }
 
 /* Puts back each retired directory of dir that opens and that data_dir
- * lacks: a retired version's contents never change. */
+ * lacks, with the authority keys that signed them merged into those
+ * data_dir has (authority.retired), the set bounded as the gateway bounds
+ * it (lt_dirpick_retired_fit): every copy kept, the host's and the
+ * backup's, opens with the keys kept. The keys are written after the
+ * copies that lost theirs are removed and before the copies that need
+ * them, as the gateway does (PROTOCOL.md 5.5). */
 static int s_restore_retired(const lt_gwcfg_t *cfg, const char *dir, FILE *out, char *err,
                              size_t errlen)
 {
     lt_dirpick_retired_t r;
+    lt_dirpick_rtrust_t have;
+    const lt_dir_t *put[LT_DIRPICK_MAX_RETIRED];
+    uint64_t drop[LT_DIRPICK_FIT_MAX];
     char path[PATH_MAX + 64];
-    int rc = 0;
-    if (s_restore_signers(cfg, dir, out, err, errlen) != 0)
-        return -1;
+    size_t n_drop;
     lt_dirpick_retired_open(&r, dir, &cfg->pins, cfg->federation);
-    for (size_t i = 0; rc == 0 && i < r.count; i++) {
+    lt_dirpick_retired_trust(cfg->data_dir, &cfg->pins, &have);
+    lt_dir_pins_t set = have.signers;
+    size_t n_put = s_restore_pick(cfg, dir, &r, put, &set, out);
+    lt_dirpick_retired_fit(cfg->data_dir, &cfg->pins, cfg->federation, put, n_put, &set, drop,
+                           &n_drop);
+    int rc = s_restore_signers(cfg, drop, n_drop, &set, &have.signers, out, err, errlen);
+    for (size_t i = 0; rc == 0 && i < n_put; i++) {
         size_t len;
-        const uint8_t *bytes = lt_dir_signed_bytes(r.dirs[i], &len);
-        lt_dirpick_retired_path(cfg->data_dir, lt_dir_version(r.dirs[i]), path, sizeof path);
-        if (access(path, F_OK) == 0)
+        const uint8_t *bytes = lt_dir_signed_bytes(put[i], &len);
+        if (s_dropped(drop, n_drop, lt_dir_version(put[i])))
             continue;
+        lt_dirpick_retired_path(cfg->data_dir, lt_dir_version(put[i]), path, sizeof path);
         if (lt_file_write_atomic(path, bytes, len, 0644) != 0) {
             snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
             rc = -1;

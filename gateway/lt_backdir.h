@@ -32,7 +32,9 @@ int lt_backdir_save(const char *data_dir, const char *to, FILE *out, char *err, 
 
 /* Puts back the directory files of the backup `from` into cfg's data
  * directory (the gateway stopped, its lock held by the caller): each
- * retired directory data_dir lacks, and the adopted directory with the
+ * retired directory data_dir lacks, the authority keys that signed them
+ * added to data_dir's authority.retired (bounded as the gateway bounds
+ * it, lt_dirpick_retired_fit), and the adopted directory with the
  * keys it needs (lt_gwdir_persist) when data_dir has none or an older
  * version. Every copy is verified as the gateway verifies it; an adopted
  * directory in data_dir that does not open is left as it is (it may be

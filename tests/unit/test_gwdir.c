@@ -639,26 +639,36 @@ static size_t s_retired_count(size_t *opened)
     return lt_dirpick_retired_list(g_dir, v, 2 * LT_DIRPICK_MAX_RETIRED);
 }
 
-/* Persists version `keep` signed by auth[8] (announced, not pinned) then
- * 320 over it, with authority.retired holding auth[0..7] and each auth[i]
- * of `signs` signing the retired copy 301 + i. 0, or -1. */
-static int s_keep_ninth(lt_keys_t *const *auth, const int *signs, uint64_t keep)
+/* Fills g_dir with authority.retired holding the n keys of auth and with
+ * the retired copy 301 + i signed by each auth[i] of `signs`. 0, or -1. */
+static int s_put_retired(lt_keys_t *const *auth, size_t n, const int *signs)
 {
-    char err[512] = "", path[700];
-    int rc = -1;
-    lt_dir_pins_t trust = g_cfg.pins;
-    memcpy(trust.keys[trust.count++], lt_keys_signing_public(auth[8]), LT_KEY_BYTES);
+    char path[700];
     s_clean_retired();
-    (void)unlink(g_adopted);
-    if (s_put_signers(auth, 8) != 0)
+    if (s_put_signers(auth, n) != 0)
         return -1;
-    for (size_t i = 0; i < 8; i++) {
+    for (size_t i = 0; i < n; i++) {
         s_retired_path(301 + i, path, sizeof path);
         lt_dir_t *c = signs[i] ? s_make_own(301 + i, auth[i], path) : NULL;
         if (signs[i] && !c)
             return -1;
         lt_dir_destroy(&c);
     }
+    return 0;
+}
+
+/* Persists version `keep` signed by auth[8] (announced, not pinned) then
+ * 320 over it, with authority.retired holding auth[0..7] and each auth[i]
+ * of `signs` signing the retired copy 301 + i. 0, or -1. */
+static int s_keep_ninth(lt_keys_t *const *auth, const int *signs, uint64_t keep)
+{
+    char err[512] = "";
+    int rc = -1;
+    lt_dir_pins_t trust = g_cfg.pins;
+    memcpy(trust.keys[trust.count++], lt_keys_signing_public(auth[8]), LT_KEY_BYTES);
+    (void)unlink(g_adopted);
+    if (s_put_retired(auth, 8, signs) != 0)
+        return -1;
     lt_dir_t *kept = s_make_own(keep, auth[8], NULL), *d = s_make_own(320, g_auth, NULL);
     if (kept && d &&
         lt_gwdir_persist(&g_cfg, g_adopted, g_learned, kept, d, &trust, err, sizeof err) == 0)
@@ -666,6 +676,21 @@ static int s_keep_ninth(lt_keys_t *const *auth, const int *signs, uint64_t keep)
     lt_dir_destroy(&kept);
     lt_dir_destroy(&d);
     return rc;
+}
+
+/* After the copies 301..308 signed by auth[0..7] made room for 310
+ * signed by auth[8]: 301 went with auth[0], and each copy left opens. */
+static void s_check_oldest_went(lt_keys_t *const *auth)
+{
+    char path[700];
+    size_t opened;
+    CU_ASSERT_EQUAL(s_retired_count(&opened), 8);
+    CU_ASSERT_EQUAL(opened, 8);
+    s_retired_path(301, path, sizeof path);
+    CU_ASSERT(access(path, F_OK) != 0);
+    s_retired_path(310, path, sizeof path);
+    CU_ASSERT(access(path, F_OK) == 0);
+    CU_ASSERT(!s_signer_kept(auth[0]) && s_signer_kept(auth[8]));
 }
 
 /* authority.retired is full (LT_DIRPICK_MAX_RETIRED_SIGNERS) when a copy
@@ -691,13 +716,7 @@ static void test_persist_retired_signers_full(void)
     /* Each signs a copy: the oldest copy goes with auth[0]. */
     static const int all_needed[8] = {1, 1, 1, 1, 1, 1, 1, 1};
     CU_ASSERT_FATAL(s_keep_ninth(auth, all_needed, 310) == 0);
-    CU_ASSERT_EQUAL(s_retired_count(&opened), 8);
-    CU_ASSERT_EQUAL(opened, 8);
-    s_retired_path(301, path, sizeof path);
-    CU_ASSERT(access(path, F_OK) != 0);
-    s_retired_path(310, path, sizeof path);
-    CU_ASSERT(access(path, F_OK) == 0);
-    CU_ASSERT(!s_signer_kept(auth[0]) && s_signer_kept(auth[8]));
+    s_check_oldest_went(auth);
     /* A copy older than all of them is the one that goes. */
     CU_ASSERT_FATAL(s_keep_ninth(auth, all_needed, 300) == 0);
     CU_ASSERT_EQUAL(s_retired_count(&opened), 8);
@@ -707,6 +726,63 @@ static void test_persist_retired_signers_full(void)
     CU_ASSERT(s_signer_kept(auth[0]) && !s_signer_kept(auth[8]));
     s_clean_retired();
     (void)unlink(g_adopted);
+    for (size_t i = 0; i < 9; i++)
+        lt_keys_destroy(&auth[i]);
+}
+
+/* A backup beside g_dir/store.bak holding authority.retired with auth's
+ * key and the retired copy v signed by it; its path in bk. 0, or -1. */
+static int s_backup_with(const lt_keys_t *auth, uint64_t v, char *bk, size_t len)
+{
+    char dir[760], path[800];
+    uint8_t key[LT_KEY_BYTES];
+    snprintf(bk, len, "%s/store.bak", g_dir);
+    snprintf(dir, sizeof dir, "%s" LT_BACKDIR_SUFFIX, bk);
+    memcpy(key, lt_keys_signing_public(auth), LT_KEY_BYTES);
+    snprintf(path, sizeof path, "%s/" LT_DIRPICK_RETIRED_SIGNERS, dir);
+    if (mkdir(dir, 0700) != 0 || ut_write_file(path, key, sizeof key, 0644) != 0)
+        return -1;
+    snprintf(path, sizeof path, "%s/" LT_DIRPICK_RETIRED_PREFIX "%llu" LT_DIRPICK_RETIRED_SUFFIX,
+             dir, (unsigned long long)v);
+    lt_dir_t *d = s_make_own(v, auth, path);
+    int rc = d ? 0 : -1;
+    lt_dir_destroy(&d);
+    return rc;
+}
+
+/* A restore merges the backup's authority.retired with the one data_dir
+ * has: the copies of both open after it, the set bounded as the gateway
+ * bounds it (the oldest copy goes with its key when all 8 are needed). */
+static void test_restore_merges_signers(void)
+{
+    char err[512] = "", bk[700], bkdir[760], out[4096] = "";
+    lt_keys_t *auth[9] = {NULL};
+    size_t opened;
+    for (size_t i = 0; i < 9; i++) {
+        auth[i] = lt_keys_new(LT_KEYS_AUTHORITY);
+        CU_ASSERT_FATAL(auth[i] != NULL);
+    }
+    (void)unlink(g_adopted);
+    /* data_dir: copy 301 under auth[0]; the backup: 310 under auth[8]. */
+    static const int first[1] = {1};
+    CU_ASSERT_FATAL(s_put_retired(auth, 1, first) == 0);
+    CU_ASSERT_FATAL(s_backup_with(auth[8], 310, bk, sizeof bk) == 0);
+    snprintf(bkdir, sizeof bkdir, "%s" LT_BACKDIR_SUFFIX, bk);
+    FILE *o = fmemopen(out, sizeof out - 1, "w");
+    CU_ASSERT_FATAL(o != NULL);
+    CU_ASSERT_EQUAL(lt_backdir_restore(&g_cfg, bk, o, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(s_retired_count(&opened), 2);
+    CU_ASSERT_EQUAL(opened, 2);
+    CU_ASSERT(s_signer_kept(auth[0]) && s_signer_kept(auth[8]));
+    /* data_dir: 8 keys, each signing a copy; the ninth's copy is newer. */
+    static const int all_needed[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+    CU_ASSERT_FATAL(s_put_retired(auth, 8, all_needed) == 0);
+    CU_ASSERT_EQUAL(lt_backdir_restore(&g_cfg, bk, o, err, sizeof err), 0);
+    fclose(o);
+    s_check_oldest_went(auth);
+    CU_ASSERT(strstr(out, "retired directory version 301 dropped") != NULL);
+    s_clean_retired();
+    CU_ASSERT_EQUAL(ut_rmrf(bkdir), 0);
     for (size_t i = 0; i < 9; i++)
         lt_keys_destroy(&auth[i]);
 }
@@ -731,6 +807,8 @@ int main(void)
          test_persist_retired_signer},
         {"a full set of retired signers drops what no copy needs, else the oldest copies",
          test_persist_retired_signers_full},
+        {"a restore merges the backup's retired signers with data_dir's, bounded",
+         test_restore_merges_signers},
         {NULL, NULL},
     };
     return ut_main("gwdir", suite_init, suite_clean, tests);
