@@ -88,12 +88,29 @@ static int s_snapshot(const char *data_dir, s_file_t *adopted, s_file_t *learned
 }
 
 /* Writes f to dir/name atomically, or removes dir/name when f has no
- * file. Returns 0, or -1 with err. */
+ * file. A file holding the same bytes already is left as it is (a
+ * retired copy never changes: a backup rewrites none), its mode set. The
+ * mode is 0644, the one the gateway writes these files with in data_dir:
+ * they are signed directories and public keys, and the directory that
+ * holds them (0700, as data_dir is) keeps them to the gateway's user
+ * (docs/operations.md, "Backup and restore"). Returns 0, or -1 with err. */
 static int s_put(const char *dir, const char *name, const s_file_t *f, char *err, size_t errlen)
 {
     char path[PATH_MAX + 64];
+    s_file_t had;
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    if (f->has ? lt_file_write_atomic(path, f->data, f->len, 0600) != 0
+    if (f->has && s_read(path, &had) == 0) {
+        int same = s_same(f, &had);
+        s_file_clear(&had);
+        /* Earlier versions wrote them 0600. */
+        if (same && chmod(path, 0644) != 0) {
+            snprintf(err, errlen, "cannot make %s mode 0644: %s", path, strerror(errno));
+            return -1;
+        }
+        if (same)
+            return 0;
+    }
+    if (f->has ? lt_file_write_atomic(path, f->data, f->len, 0644) != 0
                : unlink(path) != 0 && errno != ENOENT) {
         snprintf(err, errlen, "cannot %s %s: %s", f->has ? "write" : "remove", path,
                  strerror(errno));

@@ -22,7 +22,8 @@
 #define LT_BACKDIR_SUFFIX ".directory"
 
 /* Copies data_dir's directory files into to.directory (created 0700), each
- * file replaced atomically: the retired ones, then the learned keys, then
+ * file replaced atomically (0644, as the gateway writes them) unless it
+ * holds the same bytes already: the retired ones, then the learned keys, then
  * the adopted directory, a learned set and adopted directory read while
  * the gateway kept the same adopted one (so they belong together). Copies
  * an earlier backup holds of files data_dir no longer has are removed.

@@ -787,6 +787,50 @@ static void test_restore_merges_signers(void)
         lt_keys_destroy(&auth[i]);
 }
 
+/* The inode and mode of dir/name into st; 0, or -1. */
+static int s_stat_in(const char *dir, const char *name, struct stat *st)
+{
+    char path[900];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return stat(path, st);
+}
+
+/* A backup writes the directory files 0644, as the gateway writes them in
+ * data_dir, and leaves a copy holding the same bytes as it is: a second
+ * backup rewrites no retired copy, and one an earlier version wrote 0600
+ * only has its mode set. */
+static void test_backup_keeps_copies(void)
+{
+    char err[512] = "", bk[700], bkdir[760], out[4096] = "";
+    const char *copy = LT_DIRPICK_RETIRED_PREFIX "301" LT_DIRPICK_RETIRED_SUFFIX;
+    lt_keys_t *auth[1] = {lt_keys_new(LT_KEYS_AUTHORITY)};
+    struct stat st, again;
+    static const int signs[1] = {1};
+    CU_ASSERT_FATAL(auth[0] != NULL);
+    CU_ASSERT_FATAL(s_put_retired(auth, 1, signs) == 0);
+    snprintf(bk, sizeof bk, "%s/store.bak", g_dir);
+    snprintf(bkdir, sizeof bkdir, "%s" LT_BACKDIR_SUFFIX, bk);
+    FILE *o = fmemopen(out, sizeof out - 1, "w");
+    CU_ASSERT_FATAL(o != NULL);
+    CU_ASSERT_EQUAL(lt_backdir_save(g_dir, bk, o, err, sizeof err), 0);
+    CU_ASSERT_FATAL(s_stat_in(bkdir, copy, &st) == 0);
+    CU_ASSERT_EQUAL(st.st_mode & 07777, 0644);
+    CU_ASSERT(s_stat_in(bkdir, LT_DIRPICK_RETIRED_SIGNERS, &again) == 0 &&
+              (again.st_mode & 07777) == 0644);
+    CU_ASSERT_EQUAL(lt_backdir_save(g_dir, bk, o, err, sizeof err), 0);
+    CU_ASSERT(s_stat_in(bkdir, copy, &again) == 0 && again.st_ino == st.st_ino);
+    char path[900];
+    snprintf(path, sizeof path, "%s/%s", bkdir, copy);
+    CU_ASSERT_EQUAL(chmod(path, 0600), 0);
+    CU_ASSERT_EQUAL(lt_backdir_save(g_dir, bk, o, err, sizeof err), 0);
+    fclose(o);
+    CU_ASSERT(s_stat_in(bkdir, copy, &again) == 0 && again.st_ino == st.st_ino &&
+              (again.st_mode & 07777) == 0644);
+    s_clean_retired();
+    CU_ASSERT_EQUAL(ut_rmrf(bkdir), 0);
+    lt_keys_destroy(&auth[0]);
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -809,6 +853,8 @@ int main(void)
          test_persist_retired_signers_full},
         {"a restore merges the backup's retired signers with data_dir's, bounded",
          test_restore_merges_signers},
+        {"a backup writes the directory files 0644 and rewrites no unchanged copy",
+         test_backup_keeps_copies},
         {NULL, NULL},
     };
     return ut_main("gwdir", suite_init, suite_clean, tests);
