@@ -2,7 +2,8 @@
 # test_package.sh SOURCE_DIR: the Debian package, end to end, on this machine.
 #
 #  1. builds it (scripts/package: dpkg-buildpackage and lintian);
-#  2. installs it with dpkg -i: the lienthong user, directories with their
+#  2. installs it with dpkg -i (as if systemd ran: nothing started or
+#     stopped): the lienthong user, directories with their
 #     owners and modes (the lienthong user cannot replace root's files in
 #     /etc/lienthong), nothing enabled; `lienthong --version`; each unit
 #     rated 2.0 or lower by `systemd-analyze security --offline=true`, none
@@ -16,7 +17,8 @@
 #     their logs hold nothing at WARN;
 #  5. the operator mistakes of the error table: the messages say what to do;
 #  6. removes it (as if systemd ran): the services and the adapters'
-#     instances are stopped, nothing of it is left but configuration; then
+#     instances are stopped, by one deb-systemd-invoke (the prerm's),
+#     nothing of it is left but configuration; then
 #     purges it: the data and the keys stay, and the purge says so.
 #
 # Needs root, dpkg-dev, lintian, unshare and setpriv; exits 77 (skipped) with
@@ -74,13 +76,33 @@ grep -q "^lintian: clean" "$T/package.log" && ok "lintian: no error or warning" 
 ok "built $(basename "$DEB")"
 
 say "2. install"
+# as_if_systemd CMD...: runs CMD as if systemd ran (/run/systemd/system
+# exists, in a private mount namespace) with systemctl and
+# deb-systemd-invoke replaced by stubs logging their arguments to
+# $T/invoked, which it empties first.
+mkdir -p "$T/fake"
+for p in systemctl deb-systemd-invoke; do
+    printf '#!/bin/sh\necho "%s $*" >>"%s/invoked"\n' "$p" "$T" >"$T/fake/$p"
+    chmod 0755 "$T/fake/$p"
+done
+[ -d /run/systemd ] || { mkdir /run/systemd && made_run_systemd=1; }
+as_if_systemd() {
+    : >"$T/invoked"
+    PATH="$T/fake:$PATH" unshare -m sh -c \
+        'mount -t tmpfs none /run/systemd && mkdir /run/systemd/system && exec "$@"' _ "$@"
+}
 if dpkg-query -W -f='${Status}' lienthong 2>/dev/null | grep -q installed; then
     [ -f "$MARK" ] || skip "a lienthong package is installed on this machine; this test will not replace it"
     dpkg -P lienthong >/dev/null
 fi
 touch "$MARK"
-dpkg -i "$DEB" >"$T/dpkg-i.log" 2>&1 || { cat "$T/dpkg-i.log"; bad "dpkg -i"; exit 1; }
+as_if_systemd dpkg -i "$DEB" >"$T/dpkg-i.log" 2>&1 || { cat "$T/dpkg-i.log"; bad "dpkg -i"; exit 1; }
 ok "dpkg -i $(basename "$DEB")"
+cat "$T/invoked"
+# deb-systemd-invoke is what starts or stops a unit from a maintainer
+# script (debhelper's snippets and debian/lienthong.prerm alike).
+check "an installation (as if systemd ran) neither starts nor stops a service" \
+    sh -c "! grep -q '^deb-systemd-invoke' '$T/invoked'"
 check "lienthong --version" sh -c "lienthong --version | grep -qx 'lienthong [0-9.]*'"
 check "system user lienthong" getent passwd lienthong
 owner() { stat -c '%U:%G %a' "$1"; }
@@ -115,21 +137,6 @@ for u in /lib/systemd/system/lienthong-*.service; do
     check "$(basename "$u"): no restart after exit 2 (configuration)" grep -qx 'RestartPreventExitStatus=2' "$u"
 done
 
-# as_if_systemd CMD...: runs CMD as if systemd ran (/run/systemd/system
-# exists, in a private mount namespace) with systemctl and
-# deb-systemd-invoke replaced by stubs logging their arguments to
-# $T/invoked, which it empties first.
-mkdir -p "$T/fake"
-for p in systemctl deb-systemd-invoke; do
-    printf '#!/bin/sh\necho "%s $*" >>"%s/invoked"\n' "$p" "$T" >"$T/fake/$p"
-    chmod 0755 "$T/fake/$p"
-done
-[ -d /run/systemd ] || { mkdir /run/systemd && made_run_systemd=1; }
-as_if_systemd() {
-    : >"$T/invoked"
-    PATH="$T/fake:$PATH" unshare -m sh -c \
-        'mount -t tmpfs none /run/systemd && mkdir /run/systemd/system && exec "$@"' _ "$@"
-}
 as_if_systemd dpkg -i "$DEB" >"$T/dpkg-upgrade.log" 2>&1 || { cat "$T/dpkg-upgrade.log"; bad "dpkg -i (upgrade)"; }
 cat "$T/invoked"
 check "an upgrade neither stops nor starts a service" sh -c "! grep -q '^deb-systemd-invoke' '$T/invoked'"
@@ -277,6 +284,10 @@ cat "$T/invoked"
 for u in lienthong-gateway.service lienthong-api.service 'lienthong-source@\*.service' 'lienthong-sink@\*.service'; do
     check "dpkg -r stops ${u//\\/}" grep -Eq "^deb-systemd-invoke stop( |.* )$u( |$)" "$T/invoked"
 done
+# Each once: debhelper's snippets (debian/rules) stop none of them, the
+# prerm stops them all, and only on remove.
+check "dpkg -r stops them in one deb-systemd-invoke, and starts nothing" \
+    test "$(grep -c '^deb-systemd-invoke' "$T/invoked")" = 1
 # Every file the package had is gone; of its directories only shared ones
 # (/usr, /lib, ...), /etc/lienthong (configuration, keys) and
 # /var/lib/lienthong (data) may stay.
