@@ -147,19 +147,39 @@ static int s_remove_anchored(sqlite3 *db, char *err, size_t errlen)
 }
 
 /* Records the new anchor (the file's signed head), then removes the
- * exported entries and checkpoints. */
+ * exported entries and checkpoints. An anchor that cannot be recorded (a
+ * full disk, a lock held too long) leaves the live log as it was, so the
+ * file goes too: kept, it would overlap the next export's, which starts
+ * from the same anchor, and the two would not join. Once the anchor is
+ * recorded the file is the only copy of what it holds, and stays. */
 static int s_remove(sqlite3 *db, const char *out, uint64_t last, const uint8_t head[LT_HASH_BYTES],
                     char *err, size_t errlen)
 {
     sqlite3_stmt *st = NULL;
+    int rc = -1;
     if (sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO anchor VALUES (1, ?1, ?2, ?3, ?4)", -1, &st,
-                           NULL) != SQLITE_OK)
-        return s_fail(db, "anchoring", err, errlen);
-    sqlite3_bind_int64(st, 1, (int64_t)last);
-    sqlite3_bind_blob(st, 2, head, LT_HASH_BYTES, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, out, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, lt_clock_now_ms());
-    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : s_fail(db, "anchoring", err, errlen);
+                           NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, (int64_t)last);
+        sqlite3_bind_blob(st, 2, head, LT_HASH_BYTES, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, out, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 4, lt_clock_now_ms());
+        rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+    }
+    if (rc != 0) {
+        char why[256];
+        snprintf(why, sizeof why, "%s", sqlite3_errmsg(db));
+        if (unlink(out) == 0)
+            snprintf(err, errlen,
+                     "anchoring: %s; nothing was removed from the live log, and %s "
+                     "was deleted: the next export writes its entries again",
+                     why, out);
+        else
+            snprintf(err, errlen,
+                     "anchoring: %s; nothing was removed from the live log, but %s "
+                     "could not be deleted (%s): delete it, the next export writes its entries "
+                     "again",
+                     why, out, strerror(errno));
+    }
     sqlite3_finalize(st);
     return rc == 0 ? s_remove_anchored(db, err, errlen) : rc;
 }

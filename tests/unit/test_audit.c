@@ -273,6 +273,44 @@ static void test_export_removal_finished(void)
     lt_keys_destroy(&k);
 }
 
+/* An export whose anchor cannot be recorded (here a trigger fails the
+ * insert, as a full disk or a lock held too long would) removes nothing
+ * and deletes its file: kept, it would overlap the next export's, which
+ * writes the same entries again, and the two would not join. */
+static void test_export_anchor_failed(void)
+{
+    s_fresh();
+    lt_keys_t *k = s_fill(25);
+    const uint8_t *pk[1] = {lt_keys_signing_public(k)};
+    char err[512], f1[sizeof s_path], f2[sizeof s_path];
+    snprintf(f1, sizeof f1, "%.250s/seg1.db", s_dir);
+    snprintf(f2, sizeof f2, "%.250s/seg2.db", s_dir);
+    lt_auditarc_export_t res;
+    lt_audit_report_t r1, r2, live;
+    CU_ASSERT(lt_auditarc_export(s_path, f1, "VN/GOV/BCA", lt_clock_now_ms() + 1000, pk, 1, &res,
+                                 err, sizeof err) == 0);
+    CU_ASSERT(lt_auditarc_verify(f1, pk, 1, &r1, err, sizeof err) == 0);
+    s_more(k, 4);
+    CU_ASSERT(s_exec("CREATE TRIGGER stop BEFORE INSERT ON anchor "
+                     "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END") == 0);
+    CU_ASSERT(lt_auditarc_export(s_path, f2, "VN/GOV/BCA", lt_clock_now_ms() + 1000, pk, 1, &res,
+                                 err, sizeof err) == -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "anchoring: database or disk is full"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "nothing was removed from the live log"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "was deleted"));
+    CU_ASSERT(access(f2, F_OK) != 0);
+    CU_ASSERT(lt_audit_check(s_path, pk[0], &live, err, sizeof err) == 0);
+    CU_ASSERT(live.anchor == 25 && live.last == 29);
+    /* Once the anchor can be written, the same entries export and join. */
+    CU_ASSERT(s_exec("DROP TRIGGER stop") == 0);
+    CU_ASSERT(lt_auditarc_export(s_path, f2, "VN/GOV/BCA", lt_clock_now_ms() + 1000, pk, 1, &res,
+                                 err, sizeof err) == 0);
+    CU_ASSERT(res.first == 26 && res.last == 29);
+    CU_ASSERT(lt_auditarc_verify(f2, pk, 1, &r2, err, sizeof err) == 0);
+    CU_ASSERT(lt_auditarc_joins(&r1, &r2, err, sizeof err) == 0);
+    lt_keys_destroy(&k);
+}
+
 /* After a key rotation the log holds checkpoints of both keys: it verifies
  * under the two, not under either alone, nor with a stranger's key. */
 static void test_rotated_keys(void)
@@ -749,6 +787,8 @@ int main(void)
         {"old segments export to files that verify and join the live log", test_export},
         {"an exported file edited or checked under another key fails", test_export_tampered},
         {"a removal cut short is finished by the next export", test_export_removal_finished},
+        {"an anchor that cannot be recorded removes nothing and deletes the file",
+         test_export_anchor_failed},
         {"a crafted segment row is reported, its functions not run", test_export_crafted_segment},
         {"after a key rotation, checkpoints verify under both keys", test_rotated_keys},
         {"a segment spanning a key rotation verifies under both keys", test_export_rotated},
