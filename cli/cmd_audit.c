@@ -172,7 +172,8 @@ static void s_proved(const char *what, const lt_audit_report_t *r)
                "answered, while the log could not be written\n", r->outages);
     printf("an answer leaves the owner only once its entry is signed and durable, so each answered "
            "request up to entry %llu is here; entries cut off together with every later checkpoint "
-           "would not show: compare the last entry with lienthong_audit_entries or a later export\n",
+           "would not show: compare the last entry with the gateway's gauge "
+           "lienthong_audit_last_seq (the last entry it committed), read before this check\n",
            (unsigned long long)r->last);
 }
 

@@ -52,6 +52,7 @@ struct _lt_audit_t {
     int64_t last_flush;
     lt_stats_series_t *st_entries, *st_commit; /* NULL until lt_audit_set_stats */
     lt_stats_series_t *st_writable;            /* gauge: 1, or 0 while failing */
+    lt_stats_series_t *st_last_seq;            /* gauge: the last committed seq */
     /* While the log cannot be written (docs/ARCHITECTURE.md, "Audit log"):
      * since when (wall ms, 0 when writable), why, what was lost meanwhile. */
     int64_t failing_since, next_try, logged_at;
@@ -407,12 +408,22 @@ int lt_audit_set_stats(lt_audit_t *self, lt_stats_t *stats)
         .help = "1 while the audit log can be written; 0 while it cannot, and lookups and "
                 "verifies are refused",
         .kind = LT_STATS_GAUGE};
+    /* The entry counter starts at 0 with each process; the last seq goes
+     * on across restarts and exports, so an entry cut off the log's tail
+     * shows as a last entry below it (docs/operations.md, "Monitoring"). */
+    static const lt_stats_def_t last_seq = {
+        .name = "lienthong_audit_last_seq",
+        .help = "Sequence number of the last entry committed to the audit log",
+        .unit = LT_STATS_UNIT_NONE,
+        .kind = LT_STATS_GAUGE};
     self->st_entries = lt_gwstats_series(stats, &entries, NULL);
     self->st_commit = lt_gwstats_commit(stats, "audit");
     self->st_writable = lt_gwstats_series(stats, &writable, NULL);
-    if (!self->st_entries || !self->st_commit || !self->st_writable)
+    self->st_last_seq = lt_gwstats_series(stats, &last_seq, NULL);
+    if (!self->st_entries || !self->st_commit || !self->st_writable || !self->st_last_seq)
         return -1;
     lt_stats_set(self->st_writable, !self->failing_since);
+    lt_stats_set(self->st_last_seq, (int64_t)self->seq);
     return 0;
 }
 
@@ -422,6 +433,7 @@ static void s_count(lt_audit_t *self, size_t n, int64_t t0)
     if (!self->st_entries)
         return; /* a log opened without statistics (tools, tests) */
     lt_stats_add(self->st_entries, n);
+    lt_stats_set(self->st_last_seq, (int64_t)self->seq);
     lt_stats_observe_us(self->st_commit, lt_gwstats_since_us(t0));
 }
 

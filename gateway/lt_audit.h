@@ -61,7 +61,8 @@ int lt_audit_create(const char *path, char *err, size_t errlen);
 lt_audit_t *lt_audit_open(const char *path, const lt_keys_t *keys, char *err, size_t errlen);
 void lt_audit_destroy(lt_audit_t **self_p);
 
-/* Counts entries written (lienthong_audit_entries) and times each flush
+/* Counts entries written (lienthong_audit_entries), keeps the last
+ * committed seq (lienthong_audit_last_seq) and times each flush
  * (lienthong_store_commit_latency{what="audit"}) in stats. Returns 0, or
  * -1 when registration failed. */
 int lt_audit_set_stats(lt_audit_t *self, lt_stats_t *stats);

@@ -311,6 +311,64 @@ static void test_export_anchor_failed(void)
     lt_keys_destroy(&k);
 }
 
+/* The sample of the statistic called name in stats (asserted present). */
+typedef struct {
+    const char *name;
+    lt_stats_sample_t s;
+    int found;
+} find_t;
+
+static int s_find(void *arg, const lt_stats_def_t *def, const lt_stats_sample_t *s)
+{
+    find_t *f = arg;
+    if (strcmp(def->name, f->name) == 0) {
+        f->s = *s;
+        f->found = 1;
+    }
+    return 0;
+}
+
+static lt_stats_sample_t s_stat(lt_stats_t *stats, const char *name)
+{
+    find_t f = {.name = name};
+    lt_stats_visitor_t v = {.series = s_find};
+    (void)lt_stats_visit(stats, &v, &f);
+    CU_ASSERT(f.found);
+    return f.s;
+}
+
+/* lienthong_audit_last_seq is the last committed seq from the log itself,
+ * after a reopen (a restart) and an export that emptied the live log, where
+ * the entry counter starts again at 0: the gauge the docs tell operators to
+ * compare the last entry with. */
+static void test_last_seq_gauge(void)
+{
+    s_fresh();
+    lt_keys_t *k = s_fill(25);
+    const uint8_t *pk[1] = {lt_keys_signing_public(k)};
+    char err[256], f1[sizeof s_path];
+    snprintf(f1, sizeof f1, "%.250s/seg1.db", s_dir);
+    lt_auditarc_export_t res;
+    CU_ASSERT(lt_auditarc_export(s_path, f1, "VN/GOV/BCA", lt_clock_now_ms() + 1000, pk, 1, &res,
+                                 err, sizeof err) == 0);
+    lt_stats_t *stats = lt_stats_new();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(stats);
+    lt_audit_t *a = lt_audit_open(s_path, k, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT(lt_audit_set_stats(a, stats) == 0);
+    CU_ASSERT(s_stat(stats, "lienthong_audit_last_seq").gauge == 25);
+    CU_ASSERT(s_stat(stats, "lienthong_audit_entries").counter == 0);
+    for (int i = 0; i < 3; i++)
+        lt_audit_add(a, &(lt_audit_entry_t){.event = "verify", .peer = "VN/GOV/BHXH",
+                                            .subject = "038000000001", .detail = "ERR_NONE"});
+    CU_ASSERT(lt_audit_commit(a) == 0);
+    CU_ASSERT(s_stat(stats, "lienthong_audit_last_seq").gauge == 28);
+    CU_ASSERT(s_stat(stats, "lienthong_audit_entries").counter == 3);
+    lt_audit_destroy(&a);
+    lt_stats_destroy(&stats);
+    lt_keys_destroy(&k);
+}
+
 /* After a key rotation the log holds checkpoints of both keys: it verifies
  * under the two, not under either alone, nor with a stranger's key. */
 static void test_rotated_keys(void)
@@ -789,6 +847,8 @@ int main(void)
         {"a removal cut short is finished by the next export", test_export_removal_finished},
         {"an anchor that cannot be recorded removes nothing and deletes the file",
          test_export_anchor_failed},
+        {"the last committed seq is a gauge that goes on across reopens and exports",
+         test_last_seq_gauge},
         {"a crafted segment row is reported, its functions not run", test_export_crafted_segment},
         {"after a key rotation, checkpoints verify under both keys", test_rotated_keys},
         {"a segment spanning a key rotation verifies under both keys", test_export_rotated},
