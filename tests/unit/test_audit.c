@@ -6,6 +6,7 @@
  * file edited after export fails. The subject index (blocks of entries)
  * finds exactly what a scan finds, and a tampered one fails the check. */
 #include "unit_sqlite.h"
+#include "unit_stats.h"
 
 #include "lt_audit.h"
 #include "lt_auditarc.h"
@@ -311,32 +312,6 @@ static void test_export_anchor_failed(void)
     lt_keys_destroy(&k);
 }
 
-/* The sample of the statistic called name in stats (asserted present). */
-typedef struct {
-    const char *name;
-    lt_stats_sample_t s;
-    int found;
-} find_t;
-
-static int s_find(void *arg, const lt_stats_def_t *def, const lt_stats_sample_t *s)
-{
-    find_t *f = arg;
-    if (strcmp(def->name, f->name) == 0) {
-        f->s = *s;
-        f->found = 1;
-    }
-    return 0;
-}
-
-static lt_stats_sample_t s_stat(lt_stats_t *stats, const char *name)
-{
-    find_t f = {.name = name};
-    lt_stats_visitor_t v = {.series = s_find};
-    (void)lt_stats_visit(stats, &v, &f);
-    CU_ASSERT(f.found);
-    return f.s;
-}
-
 /* lienthong_audit_last_seq is the last committed seq from the log itself,
  * after a reopen (a restart) and an export that emptied the live log, where
  * the entry counter starts again at 0: the gauge the docs tell operators to
@@ -356,14 +331,14 @@ static void test_last_seq_gauge(void)
     lt_audit_t *a = lt_audit_open(s_path, k, err, sizeof err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(a);
     CU_ASSERT(lt_audit_set_stats(a, stats) == 0);
-    CU_ASSERT(s_stat(stats, "lienthong_audit_last_seq").gauge == 25);
-    CU_ASSERT(s_stat(stats, "lienthong_audit_entries").counter == 0);
+    CU_ASSERT(ut_stat(stats, "lienthong_audit_last_seq").gauge == 25);
+    CU_ASSERT(ut_stat(stats, "lienthong_audit_entries").counter == 0);
     for (int i = 0; i < 3; i++)
         lt_audit_add(a, &(lt_audit_entry_t){.event = "verify", .peer = "VN/GOV/BHXH",
                                             .subject = "038000000001", .detail = "ERR_NONE"});
     CU_ASSERT(lt_audit_commit(a) == 0);
-    CU_ASSERT(s_stat(stats, "lienthong_audit_last_seq").gauge == 28);
-    CU_ASSERT(s_stat(stats, "lienthong_audit_entries").counter == 3);
+    CU_ASSERT(ut_stat(stats, "lienthong_audit_last_seq").gauge == 28);
+    CU_ASSERT(ut_stat(stats, "lienthong_audit_entries").counter == 3);
     lt_audit_destroy(&a);
     lt_stats_destroy(&stats);
     lt_keys_destroy(&k);

@@ -10,6 +10,7 @@
  * suspended, none for a nudge below the threshold) give the thread 200 ms
  * to misbehave. */
 #include "unit_util.h"
+#include "unit_stats.h"
 
 #include "lt_ckpt.h"
 #include "lt_limits.h"
@@ -146,31 +147,6 @@ static int s_wait_passes(lt_ckpt_t *c, unsigned long passes)
     return lt_ckpt_passes(c) >= passes;
 }
 
-typedef struct {
-    const char *name;
-    lt_stats_sample_t s;
-    int found;
-} find_t;
-
-static int s_find(void *arg, const lt_stats_def_t *def, const lt_stats_sample_t *s)
-{
-    find_t *f = arg;
-    if (strcmp(def->name, f->name) == 0) {
-        f->s = *s;
-        f->found = 1;
-    }
-    return 0;
-}
-
-static lt_stats_sample_t s_stat(lt_stats_t *stats, const char *name)
-{
-    find_t f = {.name = name};
-    lt_stats_visitor_t v = {.series = s_find};
-    (void)lt_stats_visit(stats, &v, &f);
-    CU_ASSERT(f.found);
-    return f.s;
-}
-
 /* Forwards the store's nudges to the checkpointer only when asked, so that
  * a test decides when a pass may start. */
 typedef struct {
@@ -213,8 +189,8 @@ static void test_thread_copies(void)
     CU_ASSERT_FATAL(s_wait_passes(c, 1));
     CU_ASSERT_EQUAL(lt_ckpt_passes(c), 1);
     CU_ASSERT_EQUAL(lt_ckpt_failures(c), 0);
-    CU_ASSERT_EQUAL(s_stat(stats, "lienthong_store_wal_pages").gauge, pages);
-    CU_ASSERT_EQUAL(s_stat(stats, "lienthong_store_checkpoint_latency").count, 1);
+    CU_ASSERT_EQUAL(ut_stat(stats, "lienthong_store_wal_pages").gauge, pages);
+    CU_ASSERT_EQUAL(ut_stat(stats, "lienthong_store_checkpoint_latency").count, 1);
     /* ...so the next commit starts the log from its beginning. */
     CU_ASSERT_EQUAL(s_commit(st, &seq), 0);
     CU_ASSERT(lt_store_wal_pages(st) > 0 && lt_store_wal_pages(st) < 4 * PER_COMMIT);
@@ -306,7 +282,7 @@ static void test_failed_pass(void)
     lt_ckpt_nudge(c, LT_STORE_WAL_PAGES, 0);
     CU_ASSERT(s_wait_passes(c, 1));
     CU_ASSERT_EQUAL(lt_ckpt_failures(c), 1);
-    CU_ASSERT_EQUAL(s_stat(stats, "lienthong_store_checkpoint_failures").counter, 1);
+    CU_ASSERT_EQUAL(ut_stat(stats, "lienthong_store_checkpoint_failures").counter, 1);
     int pages = 0, copied = 0;
     CU_ASSERT_EQUAL(lt_store_checkpoint_path(path, &pages, &copied, err, sizeof err), -1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, path));
