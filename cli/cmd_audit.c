@@ -1,14 +1,16 @@
 /* cmd_audit: `lienthong audit` reads the gateway's audit log: the
  * subject-access report ("who has accessed the record of ID X, and why"),
  * recent entries, and a check of the hash chain and its signed checkpoints.
- * `audit export` moves old segments of the log to files (retention) and
+ * `audit export` moves old segments of the log to files (retention),
  * `audit verify --file` checks such files anywhere, with only the member's
- * public signing key or the federation's directory. */
+ * public signing key or the federation's directory, and `audit --subject
+ * --file` searches them, once checked so. */
 #include "lt_audit.h"
 #include "lt_auditarc.h"
 #include "lt_clock.h"
 #include "lt_gwcfg.h"
 #include "lt_cli.h"
+#include "lt_sqlopen.h"
 #include "lt_valid.h"
 
 #include <getopt.h>
@@ -23,6 +25,8 @@
 
 static const char *USAGE =
     "lienthong audit --config FILE [--subject KEY | --last N] [--verify] [--json]\n"
+    "       lienthong audit --subject KEY --file FILE [--file FILE...] [--json]\n"
+    "             (--signing-key KEY | --directory FILE --authority-key KEY | --config FILE)\n"
     "       lienthong audit export --config FILE --out FILE [--older-than DAYS]\n"
     "       lienthong audit verify --file FILE [--file FILE...]\n"
     "             (--signing-key KEY | --directory FILE --authority-key KEY | --config FILE)";
@@ -89,13 +93,13 @@ static int s_print_text(const char *at, const char *const *v)
     return rc;
 }
 
-/* Prints the entries the statement yields, as text or a JSON array. */
-static int s_print(sqlite3_stmt *st, int json)
+/* Prints the entries the statement yields as text, or appends them to arr
+ * (a JSON report), and counts them in *n: a report may read several files. */
+static int s_rows(sqlite3_stmt *st, json_t *arr, int *n)
 {
     static const char *cols[] = {"seq",     "at",       "event",  "peer",        "target",  "subject",
                                  "fields",  "purpose",  "case_ref", "detail", "application", "officer"};
-    json_t *arr = json ? json_array() : NULL;
-    int n = 0, rc;
+    int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         char at[32];
         s_time(sqlite3_column_int64(st, 1), at, sizeof at);
@@ -113,8 +117,14 @@ static int s_print(sqlite3_stmt *st, int json)
             rc = SQLITE_NOMEM;
             break;
         }
-        n++;
+        (*n)++;
     }
+    return rc == SQLITE_DONE ? 0 : 1;
+}
+
+/* Ends a report of n entries: the JSON array (and frees it), or the count. */
+static void s_end(json_t *arr, int n)
+{
     if (arr) {
         json_dumpf(arr, stdout, JSON_INDENT(2));
         printf("\n");
@@ -122,7 +132,52 @@ static int s_print(sqlite3_stmt *st, int json)
     } else {
         printf("%d entr%s\n", n, n == 1 ? "y" : "ies");
     }
-    return rc == SQLITE_DONE ? 0 : 1;
+}
+
+/* A line beside a report: on standard error under --json, which keeps
+ * standard output one JSON document. */
+static FILE *s_aside(int json)
+{
+    return json ? stderr : stdout;
+}
+
+/* What a subject report of the live log leaves out: entries through the
+ * anchor were exported (docs/operations.md, "Audit retention"); the anchor
+ * names the file of the last export only. 0, or -1 (sqlite3_errmsg). */
+static int s_exported_note(sqlite3 *db, const char *subject, int json)
+{
+    sqlite3_stmt *st = NULL;
+    static const char *has = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'anchor'";
+    if (sqlite3_prepare_v2(db, has, -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    int step = sqlite3_step(st);
+    sqlite3_finalize(st);
+    st = NULL;
+    if (step == SQLITE_DONE)
+        return 0; /* a log no gateway has opened since exports existed */
+    if (step != SQLITE_ROW ||
+        sqlite3_prepare_v2(db, "SELECT seq, exported_to FROM anchor", -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    step = sqlite3_step(st);
+    int64_t anchor = step == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    const char *to = step == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 1) : NULL;
+    /* The path as the export was given it; shown as the report shows values. */
+    char *file = s_plain(to), *key = s_plain(subject);
+    int rc = (step == SQLITE_ROW || step == SQLITE_DONE) && file && key ? 0 : -1;
+    if (rc == 0 && anchor > 0) {
+        FILE *f = s_aside(json);
+        fprintf(f, "entries 1..%lld were exported", (long long)anchor);
+        if (file[0])
+            fprintf(f, " (the last of them to %s)", file);
+        fprintf(f,
+                " and are not included: search the exported files with `lienthong audit "
+                "--subject %s --file FILE...`\n",
+                key);
+    }
+    free(file);
+    free(key);
+    sqlite3_finalize(st);
+    return rc;
 }
 
 static int s_report(const char *path, const char *subject, int last, int json)
@@ -144,11 +199,20 @@ static int s_report(const char *path, const char *subject, int last, int json)
         lt_cli_fail(1, "audit", "%s: %s", path, db ? sqlite3_errmsg(db) : "cannot open");
         goto out;
     }
+    json_t *arr = json ? json_array() : NULL;
+    int n = 0;
+    if (json && !arr) {
+        lt_cli_fail(1, "audit", "out of memory");
+        goto out;
+    }
     if (!subject)
         sqlite3_bind_int(st, 1, last);
     else if (!json)
         printf("who has accessed the record %s, and why:\n", subject);
-    rc = s_print(st, json);
+    rc = s_rows(st, arr, &n);
+    s_end(arr, n);
+    if (rc == 0 && subject && s_exported_note(db, subject, json) != 0)
+        rc = lt_cli_fail(1, "audit", "%s: reading the anchor: %s", path, sqlite3_errmsg(db));
 out:
     sqlite3_finalize(st);
     sqlite3_close(db);
@@ -322,26 +386,95 @@ static int s_keys_for(const char *file, char *const *z85, int n_z85, const char 
     return 0;
 }
 
-/* `audit verify --file`: each file, and that each continues the previous. */
-static int s_verify_files(char **files, int n, char *const *z85, int n_z85, const char *dir_file,
-                          const char *authority, const char *config)
+/* Where the keys to check exported files come from (the options given). */
+typedef struct {
+    char *const *z85;
+    int n_z85;
+    const char *dir_file, *authority, *config;
+} keysrc_t;
+
+/* Checks each file, and that each continues the previous; says what each
+ * check proved when say. The first and last reports in *first and *last.
+ * 0, or the exit code (the failure printed). */
+static int s_check_files(char **files, int n, const keysrc_t *src, int say,
+                         lt_audit_report_t *first, lt_audit_report_t *last)
 {
-    lt_audit_report_t prev, rep;
+    lt_audit_report_t rep;
     char err[1024], what[PATH_MAX + 16];
     keyset_t ks;
     for (int i = 0; i < n; i++) {
-        int rc = s_keys_for(files[i], z85, n_z85, dir_file, authority, config, &ks);
+        int rc = s_keys_for(files[i], src->z85, src->n_z85, src->dir_file, src->authority,
+                            src->config, &ks);
         if (rc)
             return rc;
         if (lt_auditarc_verify(files[i], ks.p, ks.n, &rep, err, sizeof err) != 0)
             return lt_cli_fail(1, "audit", "%s: %s", files[i], err);
-        if (i && lt_auditarc_joins(&prev, &rep, err, sizeof err) != 0)
+        if (i && lt_auditarc_joins(last, &rep, err, sizeof err) != 0)
             return lt_cli_fail(1, "audit", "%s does not follow %s: %s", files[i], files[i - 1], err);
         snprintf(what, sizeof what, "segment %s", files[i]);
-        s_proved(what, &rep);
-        prev = rep;
+        if (say)
+            s_proved(what, &rep);
+        if (i == 0)
+            *first = rep;
+        *last = rep;
     }
     return 0;
+}
+
+/* `audit verify --file`: each file, and that each continues the previous. */
+static int s_verify_files(char **files, int n, const keysrc_t *src)
+{
+    lt_audit_report_t first, last;
+    return s_check_files(files, n, src, 1, &first, &last);
+}
+
+/* The subject report of one exported file, checked before (s_check_files):
+ * read as untrusted, as the check read it (lt_sqlopen.h). */
+static int s_report_file(const char *file, const char *subject, json_t *arr, int *n)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = 1;
+    if (lt_sqlopen_untrusted(file, SQLITE_OPEN_READONLY, &db) != SQLITE_OK ||
+        lt_audit_by_subject(db, subject, &st) != 0)
+        lt_cli_fail(1, "audit", "%s: %s", file, db ? sqlite3_errmsg(db) : "cannot open");
+    else
+        rc = s_rows(st, arr, n);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return rc;
+}
+
+/* `audit --subject KEY --file F...`: the subject-access report of exported
+ * segments, each verified, and joining the previous, before it is read. */
+static int s_report_files(char **files, int n_files, const char *subject, int json,
+                          const keysrc_t *src)
+{
+    lt_audit_report_t first, last;
+    int rc = s_check_files(files, n_files, src, 0, &first, &last), n = 0;
+    if (rc)
+        return rc;
+    json_t *arr = json ? json_array() : NULL;
+    char *key = s_plain(subject);
+    if ((json && !arr) || !key) {
+        json_decref(arr);
+        free(key);
+        return lt_cli_fail(1, "audit", "out of memory");
+    }
+    if (!json)
+        printf("who has accessed the record %s, and why, in the exported entries %llu..%llu:\n",
+               key, (unsigned long long)first.anchor + 1, (unsigned long long)last.last);
+    for (int i = 0; rc == 0 && i < n_files; i++)
+        rc = s_report_file(files[i], subject, arr, &n);
+    s_end(arr, n);
+    if (rc == 0)
+        fprintf(s_aside(json),
+                "searched entries %llu..%llu in %d exported file(s), each verified "
+                "and joined to the one before; the entries of the live log (`lienthong audit "
+                "--config FILE --subject %s`) and of other exported files are not included\n",
+                (unsigned long long)first.anchor + 1, (unsigned long long)last.last, n_files, key);
+    free(key);
+    return rc;
 }
 
 /* The live log: chain, checkpoints and what that proves. */
@@ -366,8 +499,10 @@ static int s_verify_live(const char *path, const lt_gwcfg_t *cfg)
  * looks like success. */
 static const char *s_misplaced(const char *sub, const char *name)
 {
-    static const char *const takes[][8] = {
-        {"config", "subject", "last", "verify", "json", NULL},
+    static const char *const takes[][12] = {
+        /* the report: --file and its keys for exported files (s_report_checks) */
+        {"config", "subject", "last", "verify", "json", "file", "signing-key", "directory",
+         "authority-key", NULL},
         {"config", "out", "older-than", NULL},
         {"file", "signing-key", "directory", "authority-key", "config", NULL},
     };
@@ -379,6 +514,24 @@ static const char *s_misplaced(const char *sub, const char *name)
     snprintf(why, sizeof why, "--%s does not go with `lienthong audit%s%s`", name, sub ? " " : "",
              sub ? sub : "");
     return why;
+}
+
+/* What the report's options rule out together: exported files are read
+ * only for --subject, and the keys to check them go only with them. NULL
+ * when nothing, or why, naming the option. */
+static const char *s_report_checks(int n_files, const char *subject, int have_last, int verify,
+                                   int have_keys)
+{
+    if (!n_files)
+        return have_keys ? "--signing-key, --directory and --authority-key go with --file (or "
+                           "`lienthong audit verify`)"
+                         : NULL;
+    if (verify)
+        return "--verify does not go with `lienthong audit --file`: each file is verified before "
+               "it is searched (`lienthong audit verify --file` checks files alone)";
+    if (!subject || have_last)
+        return "--file goes with --subject: exported files are searched for one record key";
+    return NULL;
 }
 
 int lt_cmd_audit(int argc, char **argv)
@@ -439,11 +592,17 @@ int lt_cmd_audit(int argc, char **argv)
         return lt_cli_fail(2, "audit", "--subject and --last do not go together\nusage: %s", USAGE);
     if (subject && !subject[0]) /* entries without a subject are not indexed */
         return lt_cli_fail(2, "audit", "--subject needs a record key, not \"\"\nusage: %s", USAGE);
+    const keysrc_t src = {z85, n_z85, dir_file, authority, config};
     if (sub && strcmp(sub, "verify") == 0) {
         if (!n_files)
             return lt_cli_fail(2, "audit", "missing --file FILE\nusage: %s", USAGE);
-        return s_verify_files(files, n_files, z85, n_z85, dir_file, authority, config);
+        return s_verify_files(files, n_files, &src);
     }
+    if (!sub && (misplaced = s_report_checks(n_files, subject, have_last, verify,
+                                             n_z85 || dir_file || authority)))
+        return lt_cli_fail(2, "audit", "%s\nusage: %s", misplaced, USAGE);
+    if (n_files)
+        return s_report_files(files, n_files, subject, json, &src);
     if (!config)
         return lt_cli_fail(2, "audit", "missing --config FILE\nusage: %s", USAGE);
     if (sub) {

@@ -20,7 +20,10 @@
  *   records the outage, verifies, and holds every answered request;
  * - old segments exported while the gateway runs verify with the member's
  *   key alone or with the directory, join each other, and leave a live log
- *   that verifies from its anchor, also after a restart.
+ *   that verifies from its anchor, also after a restart;
+ * - a subject-access report of the live log says which entries were
+ *   exported, and the exported files are searched for a record key once
+ *   each verifies and joins the one before.
  *
  * Usage: test_auditlog /path/to/lienthong (or LIENTHONG_BIN=...). */
 #define _GNU_SOURCE
@@ -467,6 +470,53 @@ static long s_live_entries(void)
     return n;
 }
 
+/* The subject-access report of record 0, looked up once before seg1 was
+ * exported and once after: the live log's says what it leaves out; the
+ * exported files (seg1, and seg2 when given, which then holds the second
+ * lookup) are searched once verified under pk, never under other. */
+static void s_subject_reports(const char *seg1, const char *seg2, const char *pk, const char *other)
+{
+    char out[PATH_MAX], want[PATH_MAX + 128];
+    const char *key = g_model.c[0].key, *conf = g_owner->conf_path;
+    const char *live[] = {"audit", "--config", conf, "--subject", key, NULL};
+    CU_ASSERT_EQUAL(s_cli(live, out, sizeof out), 0);
+    CU_ASSERT(lt_it_file_contains(out, seg2 ? "0 entries" : "1 entry"));
+    snprintf(want, sizeof want, "were exported (the last of them to %s) and are not included",
+             seg2 ? seg2 : seg1);
+    CU_ASSERT(lt_it_file_contains(out, "entries 1.."));
+    CU_ASSERT(lt_it_file_contains(out, want));
+    const char *one[] = {"audit", "--subject", key, "--file", seg1, "--signing-key", pk, NULL};
+    /* With both files, the keys from the configuration, as JSON. */
+    const char *both[] = {"audit", "--subject", key, "--file", seg1, "--file", seg2, "--config",
+                          conf, "--json", NULL};
+    CU_ASSERT_EQUAL(s_cli(seg2 ? both : one, out, sizeof out), 0);
+    if (seg2) {
+        CU_ASSERT(lt_it_file_count(out, 0, "\"event\": \"lookup\"", NULL) == 2);
+    } else {
+        CU_ASSERT(lt_it_file_contains(out, "1 entry"));
+    }
+    CU_ASSERT(lt_it_file_contains(out, "searched entries 1.."));
+    CU_ASSERT(lt_it_file_contains(out, "each verified"));
+    /* A file that does not verify, or does not follow the one before, is
+     * not searched. */
+    const char *stranger[] = {"audit", "--subject", key, "--file", seg1, "--signing-key", other,
+                              NULL};
+    CU_ASSERT_EQUAL(s_cli(stranger, out, sizeof out), 1);
+    CU_ASSERT(!lt_it_file_contains(out, "who has accessed"));
+    if (seg2) {
+        const char *swapped[] = {"audit", "--subject", key, "--file", seg2, "--file", seg1,
+                                 "--signing-key", pk, NULL};
+        CU_ASSERT_EQUAL(s_cli(swapped, out, sizeof out), 1);
+        CU_ASSERT(lt_it_file_contains(out, "does not follow"));
+    }
+    const char *no_subject[] = {"audit", "--file", seg1, "--signing-key", pk, NULL};
+    CU_ASSERT_EQUAL(s_cli(no_subject, out, sizeof out), 2);
+    CU_ASSERT(lt_it_file_contains(out, "--file goes with --subject"));
+    const char *stray_key[] = {"audit", "--config", conf, "--subject", key, "--signing-key", pk,
+                               NULL};
+    CU_ASSERT_EQUAL(s_cli(stray_key, out, sizeof out), 2);
+}
+
 static void test_export(void)
 {
     char out[PATH_MAX], seg1[PATH_MAX], seg2[PATH_MAX], pk[LT_Z85_KEY_LEN + 1];
@@ -506,7 +556,8 @@ static void test_export(void)
     const char *mixed[] = {"audit", "--config", g_owner->conf_path, "--verify", "--file", seg1,
                            NULL};
     CU_ASSERT_EQUAL(s_cli(mixed, out, sizeof out), 2);
-    CU_ASSERT(lt_it_file_contains(out, "--file does not go with `lienthong audit`"));
+    CU_ASSERT(lt_it_file_contains(out, "--verify does not go with `lienthong audit --file`"));
+    s_subject_reports(seg1, NULL, pk, other);
     const char *both_ways[] = {"audit", "--config", g_owner->conf_path, "--subject", "1",
                                "--last", "3", NULL};
     CU_ASSERT_EQUAL(s_cli(both_ways, out, sizeof out), 2);
@@ -527,6 +578,7 @@ static void test_export(void)
     const char *swapped[] = {"audit", "verify", "--file", seg2, "--file", seg1, "--signing-key", pk,
                              NULL};
     CU_ASSERT_EQUAL(s_cli(swapped, out, sizeof out), 1);
+    s_subject_reports(seg1, seg2, pk, other);
     /* A restart goes on from the anchor. */
     CU_ASSERT_EQUAL(lt_it_gw_stop(g_owner, 10000), 0);
     LT_IT_REQUIRE(lt_it_gw_run(g_owner, READY_MS) == 0);
