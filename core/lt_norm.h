@@ -31,4 +31,32 @@ int lt_norm_date(const char *in, long *ymd) __attribute__((warn_unused_result));
 int lt_norm_match(const char *stored, const char *claim, int is_date)
     __attribute__((warn_unused_result));
 
+/* A claim to be compared against many stored values (a verification's
+ * shared claims against each of its keys, PROTOCOL.md 7.6): its key and
+ * its date are worked out at most once, when a comparison first needs
+ * them, and kept. Fill it with lt_norm_claim_init, free what it keeps with
+ * lt_norm_claim_clear. The fields are its own. */
+typedef struct {
+    const char *claim; /* the claim value, not copied: it outlives the struct */
+    size_t len;
+    int valid; /* the claim is valid UTF-8 */
+    char *key; /* its key (lt_norm_match's), NULL until needed */
+    int date;  /* 0 not parsed yet, 1 a date (ymd), -1 no date */
+    long ymd;
+} lt_norm_claim_t;
+
+void lt_norm_claim_init(lt_norm_claim_t *self, const char *claim);
+void lt_norm_claim_clear(lt_norm_claim_t *self);
+
+/* lt_norm_match(stored, self->claim, is_date), with the claim's side
+ * worked out once over all calls: the same 1, 0 or -1. */
+int lt_norm_claim_match(lt_norm_claim_t *self, const char *stored, int is_date)
+    __attribute__((warn_unused_result));
+
+/* How many times a claim's side of a comparison was worked out (its key
+ * made or its date parsed), by lt_norm_match and lt_norm_claim_match, in
+ * this process: lets a test see that a claim is normalised once per
+ * request, whatever its number of keys. */
+uint64_t lt_norm_claims_worked(void);
+
 #endif

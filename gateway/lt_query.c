@@ -676,20 +676,42 @@ static Lienthong__Claim **s_vclaims(const Lienthong__VerifyRequest *q, size_t k,
     return q->n_subjects ? q->subjects[k]->claims : q->claims;
 }
 
+/* A verification's claims, each worked out once however many keys share
+ * them (PROTOCOL.md 7.6): keys[] share one list, subjects[] have one each. */
+typedef struct {
+    Lienthong__Claim **of; /* the list these are of, NULL before the first */
+    size_t n;
+    lt_norm_claim_t c[LT_QUERY_MAX_CLAIMS];
+} prep_t;
+
+/* Makes prep that of claims, anew only when it is another list. */
+static void s_prep(prep_t *prep, Lienthong__Claim **claims, size_t n)
+{
+    if (prep->of == claims && prep->n == n)
+        return;
+    for (size_t c = 0; c < prep->n; c++)
+        lt_norm_claim_clear(&prep->c[c]);
+    for (size_t c = 0; c < n; c++)
+        lt_norm_claim_init(&prep->c[c], claims[c]->value);
+    prep->of = claims;
+    prep->n = n;
+}
+
 /* Results of every claim against one record: 0, or -1 when a claim could
  * not be compared (out of memory), which must not be answered as a result. */
 static int s_claims(const req_t *r, const ProtobufCMessage *msg, Lienthong__Claim **claims,
-                    size_t n_claims, Lienthong__ClaimResult *out)
+                    size_t n_claims, prep_t *prep, Lienthong__ClaimResult *out)
 {
     const ProtobufCMessageDescriptor *t = msg->descriptor;
     char stored[512];
+    s_prep(prep, claims, n_claims);
     for (size_t c = 0; c < n_claims; c++) {
         const char *f = claims[c]->field;
         const ProtobufCFieldDescriptor *fd = lt_schema_field(t, f);
         const char *v = !s_withhold(t, r->policy, r->view, f) && fd
                             ? lt_schema_text(msg, fd, stored, sizeof stored)
                             : NULL;
-        int m = v ? lt_norm_match(v, claims[c]->value, lt_schema_is_date(t, f)) : 0;
+        int m = v ? lt_norm_claim_match(&prep->c[c], v, lt_schema_is_date(t, f)) : 0;
         if (m < 0)
             return -1;
         out[c] = !v ? LIENTHONG__CLAIM_RESULT__CLAIM_NOT_ALLOWED
@@ -699,8 +721,10 @@ static int s_claims(const req_t *r, const ProtobufCMessage *msg, Lienthong__Clai
     return 0;
 }
 
-static int s_verify(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_t *d, req_t *r,
-                    const Lienthong__VerifyRequest *q)
+/* Answers each key of a verification (7.6), with prep the claims worked
+ * out so far (the caller frees them). */
+static int s_verify_keys(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_t *d, req_t *r,
+                         const Lienthong__VerifyRequest *q, prep_t *prep)
 {
     Lienthong__ClaimResult results[LT_QUERY_MAX_CLAIMS];
     size_t n_keys = r->refusal ? 1 : s_vcount(q), k;
@@ -728,7 +752,7 @@ static int s_verify(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_
         size_t n_claims = 0;
         Lienthong__Claim **claims = r->refusal ? NULL : s_vclaims(q, k, &n_claims);
         size_t o = s_append(detail, 0, sizeof detail, lt_wire_error_name(a.code));
-        if (msg && s_claims(r, msg, claims, n_claims, results) != 0) {
+        if (msg && s_claims(r, msg, claims, n_claims, prep, results) != 0) {
             lt_error("query", "out of memory comparing the claims on %s", a.key);
             break; /* neither a match nor a no-match: the caller retries */
         }
@@ -757,6 +781,15 @@ static int s_verify(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_
      * as answered, and s_execute tells the caller to retry. */
     s_done_with(self);
     return -1;
+}
+
+static int s_verify(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_t *d, req_t *r,
+                    const Lienthong__VerifyRequest *q)
+{
+    prep_t prep = {.of = NULL, .n = 0};
+    int rc = s_verify_keys(self, peer, in, d, r, q, &prep);
+    s_prep(&prep, NULL, 0);
+    return rc;
 }
 
 /* Replays what a (caller, id) pair already produced. */

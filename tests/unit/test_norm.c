@@ -456,6 +456,103 @@ static void test_date_match(void)
     CU_ASSERT(lt_norm_match("1981-03-01", "1981-02-29", 1) == 0);
 }
 
+/* ---- one claim against many stored values -------------------------------- */
+
+/* What a comparison must give, from the composed forms (text) or the parsed
+ * dates: the old per-pair lt_norm_match's meaning (PROTOCOL.md 7.6). */
+static int s_reference(const char *stored, const char *claim, int is_date)
+{
+    if (is_date) {
+        long a, b;
+        return lt_norm_date(stored, &a) == 0 && lt_norm_date(claim, &b) == 0 && a == b;
+    }
+    char *a = lt_norm_text(stored), *b = lt_norm_text(claim);
+    int want = a && b && strcmp(a, b) == 0;
+    free(a);
+    free(b);
+    return want;
+}
+
+/* A claim worked out once gives, against every stored value and as text or
+ * as a date in turn, what comparing the pair afresh gives. Its key and its
+ * date are each made once, however many values it meets. */
+static void test_claim_once_same_results(void)
+{
+    static const char *const texts[] = {
+        NGUYEN_NFC, NGUYEN_NFD, NGUYEN_SWAPPED, NAME_UPPER, NAME_LOWER, NAME_MIXED,
+        NAME_UPPER_NFD, " \t" NAME_UPPER_NFD NBSP, "Nguy\xe1\xbb\x85n" IDEO "V\xc4\x83n" EMSP "An",
+        "Nguy\xe1\xbb\x85n\xe2\x80\xa8V\xc4\x83n\xc2\x85" "An", /* line separator, NEL */
+        DANG_UPPER, DANG_D_UP, LE_HAT, "Le", HA_GRAVE, HA_DOT, "h\xc3\xb2" "a", "ho\xc3\xa0",
+        "STRASSE", "stra\xc3\x9f" "e", "a b", " A  B ", "", "   ",
+        "1990-01-02", "19900102", " 1990-01-02 ", "\t19900102\n", "1990-01-03", "1990-1-2",
+        "1981-02-29", "1980-02-29", "19800229", "02/01/1990",
+        "\xff", "H\xe0", "a\xc3", /* invalid UTF-8 */
+        NULL};
+    size_t n = 0;
+    while (texts[n])
+        n++;
+    enum { MAX = 64 };
+    CU_ASSERT_FATAL(n <= MAX);
+    static int got[3][MAX][MAX][2];
+    int wrong = 0;
+    for (size_t j = 0; j < n; j++) {
+        lt_norm_claim_t c;
+        lt_norm_claim_init(&c, texts[j]);
+        uint64_t before = lt_norm_claims_worked();
+        for (int round = 0; round < 3; round++)
+            for (size_t i = 0; i < n; i++)
+                for (int is_date = 0; is_date < 2; is_date++)
+                    got[round][i][j][is_date] = lt_norm_claim_match(&c, texts[i], is_date);
+        /* At most its key and its date. */
+        uint64_t worked = lt_norm_claims_worked() - before;
+        if (worked > 2)
+            fprintf(stderr, "\n  claim %zu worked out %llu times\n", j, (unsigned long long)worked);
+        CU_ASSERT(worked <= 2);
+        lt_norm_claim_clear(&c);
+        lt_norm_claim_clear(&c); /* idempotent */
+    }
+    for (int round = 0; round < 3; round++)
+        for (size_t j = 0; j < n; j++)
+            for (size_t i = 0; i < n; i++)
+                for (int is_date = 0; is_date < 2; is_date++) {
+                    int want = s_reference(texts[i], texts[j], is_date);
+                    int single = lt_norm_match(texts[i], texts[j], is_date);
+                    if (got[round][i][j][is_date] != want || single != want) {
+                        fprintf(stderr, "\n  stored %zu, claim %zu, date %d: %d and %d, want %d\n",
+                                i, j, is_date, got[round][i][j][is_date], single, want);
+                        wrong++;
+                    }
+                }
+    CU_ASSERT_EQUAL(wrong, 0);
+}
+
+/* One claim against a thousand records: its key is made once, its date
+ * parsed once, and a claim matching by its bytes needs neither. */
+static void test_claim_worked_once(void)
+{
+    lt_norm_claim_t name, date, same;
+    lt_norm_claim_init(&name, NAME_LOWER);
+    lt_norm_claim_init(&date, " 1990-01-02");
+    lt_norm_claim_init(&same, NAME_MIXED);
+    uint64_t before = lt_norm_claims_worked();
+    int matched = 0;
+    for (int i = 0; i < 1000; i++) {
+        matched += lt_norm_claim_match(&name, i % 2 ? NAME_MIXED : NAME_UPPER_NFD, 0) == 1;
+        matched += lt_norm_claim_match(&date, i % 2 ? "19900102" : "1990-01-02", 1) == 1;
+        matched += lt_norm_claim_match(&same, NAME_MIXED, 0) == 1;
+    }
+    CU_ASSERT_EQUAL(matched, 3000);
+    CU_ASSERT_EQUAL(lt_norm_claims_worked() - before, 2);
+    /* The single comparison works its claim out each time. */
+    before = lt_norm_claims_worked();
+    for (int i = 0; i < 10; i++)
+        CU_ASSERT(lt_norm_match(NAME_MIXED, NAME_LOWER, 0) == 1);
+    CU_ASSERT_EQUAL(lt_norm_claims_worked() - before, 10);
+    lt_norm_claim_clear(&name);
+    lt_norm_claim_clear(&date);
+    lt_norm_claim_clear(&same);
+}
+
 /* ---- lt_wire_body_bytes ------------------------------------------------------ */
 
 static uint8_t *s_pack_env(const Lienthong__Envelope *env, size_t *len)
@@ -636,6 +733,9 @@ int main(void)
         {"invalid UTF-8 refused", test_invalid_utf8},
         {"dates parsed as calendar dates", test_dates},
         {"dates compared as dates", test_date_match},
+        {"a claim worked out once compares as afresh, text and dates",
+         test_claim_once_same_results},
+        {"a claim is worked out once against a thousand values", test_claim_worked_once},
         {"body bytes are the exact packed body", test_body_bytes_exact},
         {"body bytes refused", test_body_bytes_refused},
         {NULL, NULL}};

@@ -11,6 +11,7 @@
 #include "lt_crypto.h"
 #include "lt_clock.h"
 #include "lt_feed.h"
+#include "lt_norm.h"
 #include "lt_query.h"
 
 static ug_t g;
@@ -986,6 +987,179 @@ static void test_verify_dates_by_field(void)
     lt_wire_free(&e);
 }
 
+/* Sends a verify of keys (or, with n_subj, of subjects) under the
+ * shared claims cp and returns its answers, by index, in a[n] (free them). */
+static void s_verify_all(char **keys, size_t n, Lienthong__Claim **cp, size_t n_claims,
+                         Lienthong__Subject **subj, size_t n_subj, Lienthong__VerifyAnswer **a)
+{
+    Lienthong__VerifyRequest q = LIENTHONG__VERIFY_REQUEST__INIT;
+    q.request_id = ++g_id;
+    q.dataset = OD_POP;
+    q.keys = n_subj ? NULL : keys;
+    q.n_keys = n_subj ? 0 : n;
+    q.claims = n_subj ? NULL : cp;
+    q.n_claims = n_subj ? 0 : n_claims;
+    q.subjects = subj;
+    q.n_subjects = n_subj;
+    q.purpose = "KYC";
+    q.deadline_ms = lt_clock_now_ms() + 10000;
+    s_deliver(LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST, &q);
+    lt_query_flush(g_q);
+    memset(a, 0, n * sizeof *a);
+    for (size_t i = 0; i < n; i++) {
+        Lienthong__Envelope *e = ug_recv(&g);
+        CU_ASSERT_FATAL(e && e->body_case == LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY);
+        Lienthong__VerifyAnswer *v = lienthong__verify_answer__unpack(
+            NULL, e->verify_reply->answer.len, e->verify_reply->answer.data);
+        lt_wire_free(&e);
+        CU_ASSERT_FATAL(v != NULL && v->index < n && !a[v->index]);
+        a[v->index] = v;
+    }
+}
+
+/* Names and dates of the records the claims below meet: composed and
+ * decomposed, upper and lower case, no-break and doubled spaces. */
+#define MANY_N 4
+static const struct {
+    const char *key, *name, *born;
+} s_many[MANY_N] = {
+    {"201", "Nguy\xe1\xbb\x85n V\xc4\x83n An", "1990-01-02"},
+    {"202", "NGUYE\xcc\x82\xcc\x83N VA\xcc\x86N AN", "19900102"},
+    {"203", " Nguy\xe1\xbb\x85n\xc2\xa0V\xc4\x83n   An", "1990-01-03"},
+    {"204", "Tr\xe1\xba\xa7n Th\xe1\xbb\x8b B\xc3\xacnh", "1980-02-29"},
+};
+
+/* Claims over names, dates and a field the policy withholds, with each
+ * one's result on s_many's records in order (m match, n no-match, - not
+ * allowed). */
+#define CLAIMS_N 7
+static const struct {
+    char *field, *value;
+    const char *want;
+} s_many_claims[CLAIMS_N] = {
+    {"full_name", "nguy\xe1\xbb\x85n v\xc4\x83n an", "mmmn"},
+    {"full_name", "Nguyen Van An", "nnnn"},
+    {"full_name",
+     "NGUY\xe1\xbb\x84N\xe3\x80\x80V\xc4\x82N\xe2\x80\x83"
+     "AN ",
+     "mmmn"},
+    {"date_of_birth", "19900102", "mmnn"},
+    {"date_of_birth", " 1990-01-03\t", "nnmn"},
+    {"date_of_birth", "1990-1-2", "nnnn"},
+    {"sex", "MALE", "----"},
+};
+
+static void s_many_publish(void)
+{
+    for (size_t i = 0; i < MANY_N; i++) {
+        Lienthong__Records__Population p = LIENTHONG__RECORDS__POPULATION__INIT;
+        p.personal_id = (char *)s_many[i].key;
+        p.full_name = (char *)s_many[i].name;
+        p.date_of_birth = (char *)s_many[i].born;
+        CU_ASSERT_FATAL(ug_publish_record(&g, s_many[i].key, &p, 4096, NULL, NULL) == 0);
+    }
+}
+
+/* 0 when answer a holds the results want ("mmn-"), or no record (NULL). */
+static int s_results_are(const Lienthong__VerifyAnswer *a, Lienthong__Claim **cp, size_t n,
+                         const char *const *want)
+{
+    int bad = 0;
+    for (size_t c = 0; c < n; c++) {
+        char got = a->code != LIENTHONG__ERROR_CODE__ERR_NONE                 ? 'x'
+                   : c >= a->n_results                                        ? '?'
+                   : a->results[c] == LIENTHONG__CLAIM_RESULT__CLAIM_MATCH    ? 'm'
+                   : a->results[c] == LIENTHONG__CLAIM_RESULT__CLAIM_NO_MATCH ? 'n'
+                                                                              : '-';
+        char w = want[c] ? want[c][0] : 'x';
+        if (got != w) {
+            fprintf(stderr, "\n  key %s, claim %s = \"%s\": %c, want %c\n", a->key, cp[c]->field,
+                    cp[c]->value, got, w);
+            bad++;
+        }
+    }
+    return bad;
+}
+
+/* A verify of many keys under shared claims (keys[], PROTOCOL.md 7.6):
+ * every result as comparing each pair afresh gives, and each claim worked
+ * out once for the whole request, not once per key. */
+static void test_verify_claims_worked_once(void)
+{
+    s_many_publish();
+    enum { ROUNDS = 8, N = ROUNDS * (MANY_N + 1) };
+    char *keys[N];
+    for (size_t i = 0; i < N; i++) /* every record, and one that is not there */
+        keys[i] = (char *)(i % (MANY_N + 1) < MANY_N ? s_many[i % (MANY_N + 1)].key : "299");
+    Lienthong__Claim cl[CLAIMS_N], *cp[CLAIMS_N];
+    for (size_t c = 0; c < CLAIMS_N; c++) {
+        lienthong__claim__init(&cl[c]);
+        cl[c].field = s_many_claims[c].field;
+        cl[c].value = s_many_claims[c].value;
+        cp[c] = &cl[c];
+    }
+    Lienthong__VerifyAnswer *a[N];
+    uint64_t before = lt_norm_claims_worked();
+    s_verify_all(keys, N, cp, CLAIMS_N, NULL, 0, a);
+    uint64_t worked = lt_norm_claims_worked() - before;
+    int bad = 0;
+    for (size_t i = 0; i < N; i++) {
+        size_t r = i % (MANY_N + 1);
+        const char *want[CLAIMS_N];
+        for (size_t c = 0; c < CLAIMS_N; c++)
+            want[c] = r < MANY_N ? s_many_claims[c].want + r : NULL;
+        bad += s_results_are(a[i], cp, CLAIMS_N, want);
+        lienthong__verify_answer__free_unpacked(a[i], NULL);
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    /* Six claims are compared (the withheld one never is), none equal in
+     * bytes to any stored value: each is worked out once, not per key. */
+    if (worked != CLAIMS_N - 1)
+        fprintf(stderr, "\n  claims worked out %llu times for %d keys\n",
+                (unsigned long long)worked, N);
+    CU_ASSERT_EQUAL(worked, CLAIMS_N - 1);
+}
+
+/* Subjects (PROTOCOL.md 7.6) each bring their own claims: each subject's
+ * are worked out for it, never taken from the subject before. */
+static void test_verify_subjects_own_claims(void)
+{
+    s_many_publish();
+    enum { N = 6 };
+    /* Per subject: a record, and the claims (by s_many_claims index). */
+    static const struct {
+        size_t rec;
+        size_t claims[3];
+    } subj_def[N] = {{0, {0, 3, 6}}, {1, {0, 3, 6}}, {2, {2, 4, 5}},
+                     {2, {1, 3, 0}}, {3, {0, 1, 2}}, {0, {5, 4, 3}}};
+    Lienthong__Claim cl[N][3], *cp[N][3];
+    Lienthong__Subject sb[N], *sp[N];
+    for (size_t s = 0; s < N; s++) {
+        for (size_t c = 0; c < 3; c++) {
+            lienthong__claim__init(&cl[s][c]);
+            cl[s][c].field = s_many_claims[subj_def[s].claims[c]].field;
+            cl[s][c].value = s_many_claims[subj_def[s].claims[c]].value;
+            cp[s][c] = &cl[s][c];
+        }
+        lienthong__subject__init(&sb[s]);
+        sb[s].key = (char *)s_many[subj_def[s].rec].key;
+        sb[s].claims = cp[s];
+        sb[s].n_claims = 3;
+        sp[s] = &sb[s];
+    }
+    Lienthong__VerifyAnswer *a[N];
+    s_verify_all(NULL, N, NULL, 0, sp, N, a);
+    int bad = 0;
+    for (size_t s = 0; s < N; s++) {
+        const char *want[3];
+        for (size_t c = 0; c < 3; c++)
+            want[c] = s_many_claims[subj_def[s].claims[c]].want + subj_def[s].rec;
+        bad += s_results_are(a[s], cp[s], 3, want);
+        lienthong__verify_answer__free_unpacked(a[s], NULL);
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+}
+
 #define S_V     OD_POP ".v"
 #define S_V_DEF ",\n  { id = \"" S_V "\"; dataset = \"" OD_POP "\"; fields = [\"full_name\"]; "
 
@@ -1102,6 +1276,10 @@ int main(void)
          test_view_verify_outside_reads_no_record},
         {"a claim is compared as a date by its field, not by the stored value",
          test_verify_dates_by_field},
+        {"a verify of many keys works each shared claim out once, results unchanged",
+         test_verify_claims_worked_once},
+        {"a verify of subjects compares each subject's own claims",
+         test_verify_subjects_own_claims},
         {"a view's changed definition: followed once rebuilt, ERR_UNAVAILABLE until then",
          test_view_definition_changed},
         {"past the total, the next biggest gives way while the biggest's oldest are unsigned",
