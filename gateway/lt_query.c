@@ -12,6 +12,7 @@
 #include "lt_peers.h"
 #include "lt_publish.h"
 #include "lt_recent.h"
+#include "lt_refuse.h"
 #include "lt_schema.h"
 #include "lt_valid.h"
 
@@ -167,6 +168,7 @@ struct _lt_query_t {
     size_t next_root;
     op_stats_t ops[N_OPS];
     lt_stats_series_t *rejected; /* caller: answers dropped as forged or replayed */
+    lt_refuse_t *refusals;       /* owner: log lines of refused lookups and verifies */
     /* Owner: the record an answer is made from, decoded (lt_arena.h) and
      * taken back once the answer is queued. */
     lt_arena_t *arena;
@@ -268,11 +270,13 @@ lt_query_t *lt_query_new(const lt_gwctx_t *ctx)
                                        .caller_entries = LT_QUERY_DEDUP_CALLER_MAX,
                                        .caller_bytes = LT_QUERY_DEDUP_CALLER_BYTES,
                                        .caller_refused = LT_QUERY_DEDUP_CALLER_REFUSED};
-    if (!(self->arena = lt_arena_new(QUERY_ARENA_BLOCK, 0)) || !(self->dedup = lt_dedup_new(s_same)) ||
+    if (!(self->arena = lt_arena_new(QUERY_ARENA_BLOCK, 0)) ||
+        !(self->dedup = lt_dedup_new(s_same)) ||
         !(self->recent = lt_recent_new(LT_QUERY_DEDUP_MAX, DEDUP_MS)) ||
         s_op_stats(ctx->stats, &self->ops[OP_LOOKUP], "lookup") != 0 ||
         s_op_stats(ctx->stats, &self->ops[OP_VERIFY], "verify") != 0 ||
-        !(self->rejected = lt_gwstats_series(ctx->stats, &rejected, NULL)))
+        !(self->rejected = lt_gwstats_series(ctx->stats, &rejected, NULL)) ||
+        !(self->refusals = lt_refuse_new("query", "request", 0, 0)))
         lt_query_destroy(&self);
     return self;
 }
@@ -280,6 +284,11 @@ lt_query_t *lt_query_new(const lt_gwctx_t *ctx)
 void lt_query_set_budget(lt_query_t *self, const lt_query_budget_t *budget)
 {
     self->budget = *budget;
+}
+
+void lt_query_set_refuse_clock(lt_query_t *self, int64_t (*now_ms)(void *arg), void *arg)
+{
+    lt_refuse_set_clock(self->refusals, now_ms, arg);
 }
 
 size_t lt_query_dedup_bytes(const lt_query_t *self, const char *caller, size_t *entries)
@@ -387,6 +396,9 @@ void lt_query_destroy(lt_query_t **self_p)
     HASH_ITER(hh, self->out, o, ot)
         s_out_free(self, o);
     lt_arena_destroy(&self->arena);
+    if (self->refusals)
+        lt_refuse_flush(self->refusals); /* the counts not yet reported */
+    lt_refuse_destroy(&self->refusals);
     free(self);
     *self_p = NULL;
 }
@@ -577,6 +589,22 @@ static int64_t s_stream_id(lt_query_t *self, const char *name, int *failed)
     return found == 1 ? st.id : -1;
 }
 
+/* Logs a refused lookup or verify per (caller, operation and code) through
+ * lt_refuse: the first at once, later ones as one line per interval with
+ * their count, so a member sending refused requests cannot flood the log
+ * (docs/operations.md, "Refusals"). Each is still answered and audited. */
+static void s_log_refusal(lt_query_t *self, const req_t *r, const char *target, const char *purpose,
+                          Lienthong__Operation op)
+{
+    char reason[LT_REFUSE_REASON_MAX], detail[LT_REFUSE_DETAIL_MAX];
+    /* Both from fixed sets: never peer input, which would make every
+     * refusal a new pair. */
+    snprintf(reason, sizeof reason, "%s %s", lt_dir_op_name(op), lt_wire_error_name(r->refusal));
+    snprintf(detail, sizeof detail, "dataset=%s purpose=\"%s\"", target, purpose);
+    lt_refuse_note(self->refusals,
+                   &(lt_refuse_event_t){.source = r->caller, .reason = reason, .detail = detail});
+}
+
 /* Policy, purpose and ownership checks common to lookup and verify. */
 static void s_authorise(lt_query_t *self, req_t *r, const char *target, const char *purpose,
                         Lienthong__Operation op)
@@ -605,8 +633,7 @@ static void s_authorise(lt_query_t *self, req_t *r, const char *target, const ch
     if (!r->refusal && !r->stale && r->view && !r->store_failed)
         r->view_stream = s_stream_id(self, r->view->id, &r->store_failed);
     if (r->refusal)
-        lt_warn("query", "refused %s of %s by %s: %s (purpose \"%s\")", lt_dir_op_name(op), target,
-                r->caller, lt_wire_error_name(r->refusal), purpose);
+        s_log_refusal(self, r, target, purpose, op);
 }
 
 static int s_lookup(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_t *d, req_t *r,
@@ -1957,6 +1984,7 @@ void lt_query_forget(lt_query_t *self, uint64_t id)
 
 void lt_query_tick(lt_query_t *self, void *local)
 {
+    lt_refuse_tick(self->refusals);
     int64_t now = lt_clock_mono_ms();
     outstanding_t *o, *t;
     HASH_ITER(hh, self->out, o, t) {

@@ -68,6 +68,9 @@ void lt_query_set_budget(lt_query_t *self, const lt_query_budget_t *budget);
 /* Owner: bytes the dedup store holds for caller (NULL: for all callers),
  * and in *entries (when not NULL) how many requests. */
 size_t lt_query_dedup_bytes(const lt_query_t *self, const char *caller, size_t *entries);
+/* Owner: the clock of the refusals' log summaries (lt_refuse_set_clock);
+ * tests set their own. */
+void lt_query_set_refuse_clock(lt_query_t *self, int64_t (*now_ms)(void *arg), void *arg);
 
 /* The caller under which this member's own local clients are executed,
  * deduplicated and audited when they ask about its own data (PROTOCOL.md
@@ -118,7 +121,7 @@ void lt_query_on_error(lt_query_t *self, void *local, const char *owner,
  * would be dropped. The answer roots verified under the old directory are
  * forgotten: an answer is accepted only under a key the new one lists. */
 void lt_query_dir_changed(lt_query_t *self, void *local);
-/* Caller: retries and deadlines. */
+/* Caller: retries and deadlines. Owner: the refusals' log summaries. */
 void lt_query_tick(lt_query_t *self, void *local);
 /* Caller: requests outstanding at owners, for local applications and for
  * other modules (at most LT_QUERY_MAX_OUTSTANDING). */

@@ -4,8 +4,9 @@
  * in one batch per flush, the dedup store's budgets (bytes, requests and
  * refusals per caller), and the statistics each outcome moves; on a view
  * (6.1, 7.5), a key outside it answered without a read of its record, and a
- * view whose rebuild failed refused. The integration suite test_query.c
- * covers both gateways over CURVE. */
+ * view whose rebuild failed refused; a verify's claims worked out once for
+ * all its keys (7.6); refusals logged in summary per caller, operation and
+ * code. The integration suite test_query.c covers both gateways over CURVE. */
 #include "unit_gw.h"
 #include "unit_sqlite.h"
 #include "lt_crypto.h"
@@ -987,6 +988,78 @@ static void test_verify_dates_by_field(void)
     lt_wire_free(&e);
 }
 
+static int64_t s_refuse_now;
+
+static int64_t s_refuse_clock(void *arg)
+{
+    (void)arg;
+    return s_refuse_now;
+}
+
+/* Refused lookups are logged per (caller, operation and code) through
+ * lt_refuse (docs/operations.md, "Refusals"): a member's flood of them
+ * writes its first at once and then one line per interval with the count,
+ * not a line per request (before, 50 refusals wrote 50 lines). Each is
+ * still answered with its signed refusal. */
+static void test_refusals_logged_in_summary(void)
+{
+    lt_query_t *keep = g_q, *q = lt_query_new(&g.ctx);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(q);
+    g_q = q;
+    s_refuse_now = 5000000;
+    lt_query_set_refuse_clock(q, s_refuse_clock, NULL);
+    char path[512];
+    snprintf(path, sizeof path, "%s/refusals.log", g.tmp);
+    int saved = dup(2), fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    CU_ASSERT_FATAL(saved >= 0 && fd >= 0 && dup2(fd, 2) == 2);
+    close(fd);
+    lt_log_set_level(LT_LOG_WARN);
+    enum { PURPOSE = 30, FORBIDDEN = 20 };
+    char *ask[] = {"full_name"};
+    int purpose = 0, forbidden = 0;
+    for (int i = 0; i < PURPOSE + FORBIDDEN; i++) {
+        s_refuse_now += 100;
+        g_as = i < PURPOSE ? NULL : "VN/COM/NOPOLICY";
+        s_lookup(++g_id, "001", ask, 1, i == PURPOSE + FORBIDDEN - 1 ? "LAST" : "MARKETING");
+        g_as = NULL;
+        lt_query_flush(q);
+        Lienthong__LookupAnswer *a = s_answer(NULL);
+        CU_ASSERT_FATAL(a != NULL);
+        purpose += a->code == LIENTHONG__ERROR_CODE__ERR_PURPOSE;
+        forbidden += a->code == LIENTHONG__ERROR_CODE__ERR_FORBIDDEN;
+        lienthong__lookup_answer__free_unpacked(a, NULL);
+        lt_query_tick(q, NULL); /* nothing due within the interval */
+    }
+    s_refuse_now += 10000;
+    lt_query_tick(q, NULL); /* the interval's counts */
+    lt_query_tick(q, NULL); /* nothing new */
+    lt_query_destroy(&q);   /* nothing left to report */
+    g_q = keep;
+    lt_log_set_level(LT_LOG_ERROR);
+    static char out[65536];
+    ut_captured(saved, path, out, sizeof out);
+    close(saved);
+    CU_ASSERT_EQUAL(purpose, PURPOSE);
+    CU_ASSERT_EQUAL(forbidden, FORBIDDEN);
+    if (ut_lines(out, NULL) != 4)
+        fprintf(stderr, "\n  logged:\n%s", out);
+    CU_ASSERT_EQUAL(ut_lines(out, NULL), 4);
+    CU_ASSERT_EQUAL(ut_lines(out, "query: refused request from " UG_CALLER " dataset=" OD_POP
+                                  " purpose=\"MARKETING\": lookup ERR_PURPOSE"),
+                    1);
+    CU_ASSERT_EQUAL(ut_lines(out, "query: refused 29 more requests from " UG_CALLER
+                                  " in 15 s: lookup ERR_PURPOSE (last dataset=" OD_POP
+                                  " purpose=\"MARKETING\")"),
+                    1);
+    CU_ASSERT_EQUAL(ut_lines(out, "query: refused request from VN/COM/NOPOLICY dataset=" OD_POP
+                                  " purpose=\"MARKETING\": lookup ERR_FORBIDDEN"),
+                    1);
+    CU_ASSERT_EQUAL(ut_lines(out,
+                             "query: refused 19 more requests from VN/COM/NOPOLICY in 15 "
+                             "s: lookup ERR_FORBIDDEN (last dataset=" OD_POP " purpose=\"LAST\")"),
+                    1);
+}
+
 /* Sends a verify of keys (or, with n_subj, of subjects) under the
  * shared claims cp and returns its answers, by index, in a[n] (free them). */
 static void s_verify_all(char **keys, size_t n, Lienthong__Claim **cp, size_t n_claims,
@@ -1276,6 +1349,8 @@ int main(void)
          test_view_verify_outside_reads_no_record},
         {"a claim is compared as a date by its field, not by the stored value",
          test_verify_dates_by_field},
+        {"a member's refused requests are logged at once, then counted per interval",
+         test_refusals_logged_in_summary},
         {"a verify of many keys works each shared claim out once, results unchanged",
          test_verify_claims_worked_once},
         {"a verify of subjects compares each subject's own claims",

@@ -80,20 +80,6 @@ static int64_t s_stop(lt_refuse_t **r, char *out, size_t cap)
     return entries;
 }
 
-static int s_lines(const char *s, const char *needle)
-{
-    int n = 0;
-    for (const char *l = s; *l;) {
-        const char *end = strchr(l, '\n');
-        size_t len = end ? (size_t)(end - l) : strlen(l);
-        char line[2048];
-        snprintf(line, sizeof line, "%.*s", (int)len, l);
-        n += !needle || strstr(line, needle) != NULL;
-        l += len + (end != NULL);
-    }
-    return n;
-}
-
 static void s_note(lt_refuse_t *r, const char *source, const char *reason, const char *detail)
 {
     lt_refuse_note(r, &(lt_refuse_event_t){.source = source, .reason = reason, .detail = detail});
@@ -116,12 +102,13 @@ static void test_first_at_once_then_counted(void)
     lt_refuse_tick(r); /* 10 s: the count of the 99 others */
     lt_refuse_tick(r); /* nothing new */
     int64_t entries = s_stop(&r, out, sizeof out);
-    CU_ASSERT_EQUAL(s_lines(out, NULL), 2);
-    CU_ASSERT_EQUAL(s_lines(out, "refused connection from 192.0.2.7 key=K1 member=-: key is not in "
-                                 "the directory"),
+    CU_ASSERT_EQUAL(ut_lines(out, NULL), 2);
+    CU_ASSERT_EQUAL(ut_lines(out,
+                             "refused connection from 192.0.2.7 key=K1 member=-: key is not in "
+                             "the directory"),
                     1);
-    CU_ASSERT_EQUAL(s_lines(out, "refused 99 more connections from 192.0.2.7 in 10 s: key is not "
-                                 "in the directory (last key=K99 member=-)"),
+    CU_ASSERT_EQUAL(ut_lines(out, "refused 99 more connections from 192.0.2.7 in 10 s: key is not "
+                                  "in the directory (last key=K99 member=-)"),
                     1);
     CU_ASSERT_EQUAL(entries, 2);
 }
@@ -137,9 +124,9 @@ static void test_reasons_and_sources_apart(void)
     CU_ASSERT_EQUAL(lt_refuse_tracked(r), 3);
     lt_refuse_flush(r); /* reports the second of .8 without waiting */
     int64_t entries = s_stop(&r, out, sizeof out);
-    CU_ASSERT_EQUAL(s_lines(out, NULL), 4);
-    CU_ASSERT_EQUAL(s_lines(out, "from 192.0.2.7 member=VN/GOV/T: member is revoked"), 1);
-    CU_ASSERT_EQUAL(s_lines(out, "refused 1 more connections from 192.0.2.8"), 1);
+    CU_ASSERT_EQUAL(ut_lines(out, NULL), 4);
+    CU_ASSERT_EQUAL(ut_lines(out, "from 192.0.2.7 member=VN/GOV/T: member is revoked"), 1);
+    CU_ASSERT_EQUAL(ut_lines(out, "refused 1 more connections from 192.0.2.8"), 1);
     CU_ASSERT_EQUAL(entries, 4);
 }
 
@@ -158,9 +145,9 @@ static void test_idle_pair_forgotten(void)
     lt_refuse_tick(r); /* not idle long enough (and the interval has not passed) */
     CU_ASSERT_EQUAL(lt_refuse_tracked(r), 1);
     int64_t entries = s_stop(&r, out, sizeof out);
-    CU_ASSERT_EQUAL(s_lines(out, "refused connection from 192.0.2.7: key is not in the directory"),
+    CU_ASSERT_EQUAL(ut_lines(out, "refused connection from 192.0.2.7: key is not in the directory"),
                     2);
-    CU_ASSERT_EQUAL(s_lines(out, NULL), 2);
+    CU_ASSERT_EQUAL(ut_lines(out, NULL), 2);
     CU_ASSERT_EQUAL(entries, 2);
 }
 
@@ -184,11 +171,11 @@ static void test_flood_bounded(void)
     lt_refuse_flush(r);
     CU_ASSERT_EQUAL(lt_refuse_total(r), 40000);
     int64_t entries = s_stop(&r, out, sizeof out);
-    int lines = s_lines(out, NULL);
+    int lines = ut_lines(out, NULL);
     int intervals = 60000 / 10000; /* at most one report per interval passed */
     CU_ASSERT(lines <= 16 + intervals * (16 + 1));
-    CU_ASSERT_EQUAL(s_lines(out, "refused connection from"), 16);
-    CU_ASSERT_EQUAL(s_lines(out, "from sources beyond the 16 tracked"), 5); /* 12 s, 24 s, ... */
+    CU_ASSERT_EQUAL(ut_lines(out, "refused connection from"), 16);
+    CU_ASSERT_EQUAL(ut_lines(out, "from sources beyond the 16 tracked"), 5); /* 12 s, 24 s, ... */
     CU_ASSERT_EQUAL(entries, lines);
     /* every refusal is in some count: sum what the lines say */
     uint64_t sum = 0;
@@ -215,8 +202,8 @@ static void test_long_source_and_no_audit(void)
     CU_ASSERT_EQUAL(lt_refuse_tracked(r), 1); /* the truncated source still finds its pair */
     lt_refuse_flush(r);
     int64_t entries = s_stop(&r, out, sizeof out);
-    CU_ASSERT_EQUAL(s_lines(out, NULL), 2);
-    CU_ASSERT_EQUAL(s_lines(out, "refused 4 more connections"), 1);
+    CU_ASSERT_EQUAL(ut_lines(out, NULL), 2);
+    CU_ASSERT_EQUAL(ut_lines(out, "refused 4 more connections"), 1);
     CU_ASSERT_EQUAL(entries, 0);
     lt_refuse_destroy(&r); /* idempotent */
     CU_ASSERT_PTR_NULL(r);

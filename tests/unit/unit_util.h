@@ -102,6 +102,22 @@ static inline void ut_captured(int saved, const char *path, char *out, size_t ca
     fclose(f);
 }
 
+/* Lines of s that contain needle (every line when needle is NULL): what
+ * a capture of the log holds. */
+static inline int ut_lines(const char *s, const char *needle)
+{
+    int n = 0;
+    for (const char *l = s; *l;) {
+        const char *end = strchr(l, '\n');
+        size_t len = end ? (size_t)(end - l) : strlen(l);
+        char line[2048];
+        snprintf(line, sizeof line, "%.*s", (int)len, l);
+        n += !needle || strstr(line, needle) != NULL;
+        l += len + (end != NULL);
+    }
+    return n;
+}
+
 /* Registers one suite, runs it verbosely and returns the process status:
  * non-zero on any failure or CUnit error. */
 static inline int ut_main(const char *suite, CU_InitializeFunc init, CU_CleanupFunc clean,
