@@ -305,6 +305,33 @@ static void s_check_peers(lt_check_t *r, const lt_gwcfg_t *cfg, const lt_dir_t *
     }
 }
 
+/* A subscription policy that lists no purposes lets the member replicate the
+ * stream but grants nothing that is asked for a purpose: every pre-fill
+ * from the replica is refused with ERR_PURPOSE (PROTOCOL.md 8.8), as are
+ * lookups and verifies the policy may allow (7.5). The gateway still
+ * starts and replicates, so a warning. */
+static void s_warn_no_purposes(lt_check_t *r, const lt_gwcfg_t *cfg, const lt_dir_t *d,
+                               const char *st)
+{
+    char detail[600];
+    const Lienthong__Dataset *ds = lt_dir_dataset_of(d, st);
+    const char *dataset = ds ? ds->id : st;
+    int view = strcmp(dataset, st) != 0;
+    const Lienthong__Policy *p = lt_dir_policy(d, cfg->member, st);
+    int asks = lt_dir_policy_allows(p, LIENTHONG__OPERATION__OP_LOOKUP) ||
+               lt_dir_policy_allows(p, LIENTHONG__OPERATION__OP_VERIFY);
+    snprintf(detail, sizeof detail,
+             "the policy of %s on %s%s%s%s lists no purposes: every pre-fill from its replica "
+             "is refused with ERR_PURPOSE%s",
+             cfg->member, view ? "view " : "dataset ", st, view ? " of dataset " : "",
+             view ? dataset : "", asks ? ", as are its lookups and verifies" : "");
+    lt_check_warn(r, "subscribe",
+                  "ask the authority to list in the policy's purposes those the member's "
+                  "applications pre-fill for, e.g. purposes = [\"PREFILL_FORM\"] (PROTOCOL.md "
+                  "8.8); replication itself is not affected",
+                  "%s", detail);
+}
+
 static void s_check_subs(lt_check_t *r, const lt_gwcfg_t *cfg, const lt_dir_t *d)
 {
     char detail[600];
@@ -324,6 +351,8 @@ static void s_check_subs(lt_check_t *r, const lt_gwcfg_t *cfg, const lt_dir_t *d
             lt_check_error(r, "subscribe",
                            "ask the authority for a subscribe policy, or remove the subscription",
                            "%s", detail);
+        } else if (p->n_purposes == 0) {
+            s_warn_no_purposes(r, cfg, d, st);
         } else {
             lt_check_ok(r, "subscribe", "%s", st);
         }

@@ -12,7 +12,9 @@
  *                member with the keys of the key file (a warning when it
  *                suspends, revokes or does not list it)
  *   peers        each listed, active, with an endpoint
- *   subscribe    each stream listed, and a policy grants us subscribe
+ *   subscribe    each stream listed, and a policy grants us subscribe (a
+ *                warning when it lists no purposes: nothing asked for a
+ *                purpose is granted, no pre-fill from the replica, 8.8)
  *
  * Every problem is reported with what to do about it. */
 #ifndef LT_GWCHECK_H

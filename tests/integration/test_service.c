@@ -120,6 +120,59 @@ out:
     lt_it_fed_cleanup(&fed);
 }
 
+/* A subscription policy that lists no purposes grants nothing asked for
+ * a purpose (PROTOCOL.md 8.8): --check warns naming the member and the
+ * dataset (and the view), and the configuration stays valid. */
+static void test_check_policy_without_purposes(void)
+{
+    static lt_it_fed_t fed;
+    static char out[16384];
+    LT_IT_REQUIRE(lt_it_fed_init(&fed, FED) == 0);
+    lt_it_member_t *a = lt_it_member_add(&fed, ID_A, 1);
+    lt_it_member_t *b = lt_it_member_add(&fed, ID_B, 1);
+    LT_IT_REQUIRE(a && b);
+    fed.extra_source =
+        "datasets = (\n"
+        "  { id = \"" ID_A "/population\"; owner = \"" ID_A "\";\n"
+        "    type = \"lienthong.records.Population\"; key = \"personal_id\"; },\n"
+        "  { id = \"" ID_A "/residents\"; owner = \"" ID_A "\";\n"
+        "    type = \"lienthong.records.Population\"; key = \"personal_id\"; },\n"
+        "  { id = \"" ID_A "/voters\"; owner = \"" ID_A "\";\n"
+        "    type = \"lienthong.records.Population\"; key = \"personal_id\"; } );\n"
+        "views = ( { id = \"" ID_A "/population.p38\"; dataset = \"" ID_A "/population\";\n"
+        "    fields = [\"full_name\"]; where = { current_province = \"38\"; }; } );\n"
+        "policies = (\n"
+        "  { consumer = \"" ID_B "\"; target = \"" ID_A "/population\";\n"
+        "    allow = [\"subscribe\"]; },\n"
+        "  { consumer = \"" ID_B "\"; target = \"" ID_A "/population.p38\";\n"
+        "    allow = [\"subscribe\", \"lookup\"]; fields = [\"full_name\"]; },\n"
+        "  { consumer = \"" ID_B "\"; target = \"" ID_A "/residents\";\n"
+        "    allow = [\"subscribe\"]; purposes = [\"PREFILL_FORM\"]; },\n"
+        "  { consumer = \"" ID_B "\"; target = \"" ID_A "/voters\";\n"
+        "    allow = [\"lookup\"]; fields = [\"full_name\"]; } );\n";
+    const char *peers[] = {ID_A, NULL};
+    lt_it_gw_t *gb = lt_it_gw_new(&fed, b, 1, peers,
+                                  "subscribe = ( { stream = \"" ID_A "/population\"; },\n"
+                                  "  { stream = \"" ID_A "/population.p38\"; },\n"
+                                  "  { stream = \"" ID_A "/residents\"; } );");
+    LT_IT_REQUIRE(gb != NULL);
+    CU_ASSERT_EQUAL(s_check(gb->conf_path, out, sizeof out), 0);
+    CU_ASSERT(strstr(out, "warning  subscribe: the policy of " ID_B " on dataset " ID_A
+                          "/population lists no purposes: every pre-fill from its replica is "
+                          "refused with ERR_PURPOSE\n         fix: ask the authority") != NULL);
+    CU_ASSERT(strstr(out, "warning  subscribe: the policy of " ID_B " on view " ID_A
+                          "/population.p38 of dataset " ID_A "/population lists no purposes: "
+                          "every pre-fill from its replica is refused with ERR_PURPOSE, as are "
+                          "its lookups and verifies\n") != NULL);
+    CU_ASSERT(strstr(out, "ok       subscribe: " ID_A "/residents\n") != NULL);
+    CU_ASSERT(strstr(out, "/voters") == NULL); /* not subscribed to: not this check's */
+    CU_ASSERT(strstr(out, "configuration is valid") != NULL);
+    if (!strstr(out, "warning  subscribe"))
+        fprintf(stderr, "--check output:\n%s", out);
+out:
+    lt_it_fed_cleanup(&fed);
+}
+
 /* ---- sd_notify ------------------------------------------------------------------ */
 
 /* The next datagram within timeout_ms into m ("" when none came). */
@@ -593,6 +646,8 @@ int main(int argc, char **argv)
 {
     static const lt_it_test_t tests[] = {
         {"--check reports each problem with its fix", test_check_reports_fixes},
+        {"--check warns of a subscription policy that lists no purposes",
+         test_check_policy_without_purposes},
         {"sd_notify: READY, WATCHDOG, RELOADING, STOPPING", test_sd_notify},
         {"healthy federation: no WARN, state changes once, JSON", test_healthy_federation_logs},
         {"adapters tag every line with program, member, dataset", test_adapter_log_tags},
