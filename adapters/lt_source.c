@@ -893,8 +893,9 @@ static int s_take_unmapped(s_change_t *ch, size_t n, s_flight_t *fl, char *err, 
 /* Packs a Publish envelope for the changes into fl, leaving out those the
  * mapping could not convert (their Publish may be empty: fl->frame NULL).
  * Returns 0, -1 on error, -2 when the frame would exceed the gateway's
- * default cap. */
-static int s_pack(s_feed_t *f, s_change_t *ch, size_t n, s_flight_t *fl, char *err, size_t errlen)
+ * default cap (its size in *over). */
+static int s_pack(s_feed_t *f, s_change_t *ch, size_t n, s_flight_t *fl, size_t *over, char *err,
+                  size_t errlen)
 {
     lt_source_t *self = f->src;
     int rc = -1;
@@ -931,6 +932,7 @@ static int s_pack(s_feed_t *f, s_change_t *ch, size_t n, s_flight_t *fl, char *e
     env.publish = &pub;
     size_t size = lienthong__envelope__get_packed_size(&env);
     if (size > LT_MAX_MESSAGE_DEFAULT) {
+        *over = size;
         rc = -2;
         goto out;
     }
@@ -956,12 +958,36 @@ out:
     return rc;
 }
 
+/* Makes change c, too large to publish even alone, a mapping reject: it
+ * would be refused for ever, and must not hold back the dataset's other
+ * changes. `said` is the gateway's ERR_TOO_LARGE message, or NULL when its
+ * Publish (`size` bytes) is over the cap this source packs to. The reason
+ * names the sizes and the limit, never the value (docs/operations.md,
+ * "Records refused by the dataset's rules"). 0, or -1 out of memory. */
+static int s_too_big(s_change_t *c, size_t size, const char *said)
+{
+    char why[1024];
+    if (said)
+        snprintf(why, sizeof why,
+                 "the row is %zu bytes as a record, a Publish of it alone %zu bytes: over the "
+                 "gateway's max_message (a record may have about half of it); the gateway "
+                 "said: %.600s",
+                 c->len, size, said);
+    else
+        snprintf(why, sizeof why,
+                 "the row is %zu bytes as a record, a Publish of it alone %zu bytes: over the "
+                 "%u bytes a Publish may have",
+                 c->len, size, LT_MAX_MESSAGE_DEFAULT);
+    free(c->why);
+    return (c->why = strdup(why)) ? 0 : -1;
+}
+
 /* One attempt at reading and packing `limit` changes: 1 when fl holds a
  * Publish, 0 when no change is waiting, -1 on error, -2 when the Publish
  * would be too big. */
 static int s_try_batch(s_feed_t *f, s_flight_t *fl, char *err, size_t errlen)
 {
-    size_t n = 0;
+    size_t n = 0, size = 0;
     s_change_t *ch = calloc((size_t)f->limit, sizeof *ch);
     if (!ch) {
         lt_err_set(err, errlen, "out of memory reading a batch of %d changes", f->limit);
@@ -970,13 +996,18 @@ static int s_try_batch(s_feed_t *f, s_flight_t *fl, char *err, size_t errlen)
     int rc = s_collect(f, ch, &n, err, errlen);
     f->short_read = rc == 0 && n < (size_t)f->limit;
     if (rc == 0 && n > 0)
-        rc = s_pack(f, ch, n, fl, err, errlen);
-    if (rc == -2 && n == 1)
-        lt_err_set(err, errlen, "change %" PRId64 " alone exceeds %u bytes", ch[0].id,
-                   LT_MAX_MESSAGE_DEFAULT);
+        rc = s_pack(f, ch, n, fl, &size, err, errlen);
+    if (rc == -2 && n == 1) {
+        /* Too big alone: a reject, so that the dataset goes on. */
+        rc = s_too_big(&ch[0], size, NULL);
+        if (rc == 0)
+            rc = s_pack(f, ch, n, fl, &size, err, errlen);
+        else
+            lt_err_set(err, errlen, "out of memory");
+    }
     s_changes_free(ch, (size_t)f->limit);
     if (rc == -2)
-        return n == 1 ? -1 : -2;
+        return -2;
     return rc < 0 ? -1 : n > 0 ? 1 : 0;
 }
 
@@ -1468,16 +1499,9 @@ static void s_ask_grant(lt_source_t *self, s_feed_t *f);
 /* The gateway's max_message may be below the default frame cap s_read_batch
  * packs to: a Publish of several changes it refuses as too large is split,
  * half as many changes per Publish from now on, so that the read again
- * fits; a single change too large is left to the error and its fix. */
+ * fits. */
 static void s_smaller(s_feed_t *f, const s_flight_t *fl)
 {
-    if (fl->n_changes < 2) {
-        lt_error("source",
-                 "dataset=%s change %" PRId64 " alone (%zu bytes) exceeds the gateway's "
-                 "max_message: raise max_message in the gateway's configuration or fix the row",
-                 f->dataset, fl->first_id, fl->frame_len);
-        return;
-    }
     int half = (int)(fl->n_changes / 2);
     if (half < f->limit)
         f->limit = half;
@@ -1485,6 +1509,52 @@ static void s_smaller(s_feed_t *f, const s_flight_t *fl)
             "dataset=%s a Publish of %zu changes (%zu bytes) exceeds the gateway's "
             "max_message; now %d changes per Publish",
             f->dataset, fl->n_changes, fl->frame_len, f->limit);
+}
+
+/* The gateway refused Publish fl of one change as too large: it would be
+ * refused for ever, so the change becomes a mapping reject (s_too_big),
+ * recorded when the cursor passes it, and the flight counts as done with
+ * nothing sent (the change is read, and rejected, again after a restart,
+ * as other mapping rejects are). 0, or -1 (then it is read again). */
+static int s_too_big_sent(s_feed_t *f, s_flight_t *fl, const char *said)
+{
+    Lienthong__Envelope *env = lienthong__envelope__unpack(NULL, fl->frame_len, fl->frame);
+    s_change_t *c = calloc(1, sizeof *c);
+    int rc = -1;
+    if (!env || env->body_case != LIENTHONG__ENVELOPE__BODY_PUBLISH ||
+        env->publish->n_changes != 1 || !c)
+        goto out;
+    const Lienthong__Change *ch = env->publish->changes[0];
+    c->id = fl->sent_last_id;
+    c->len = ch->payload.len;
+    if (!(c->key = strdup(ch->key)) || s_too_big(c, fl->frame_len, said ? said : "") != 0)
+        goto out;
+    /* With the flight's other mapping rejects, if any. */
+    s_change_t *all = realloc(fl->unmapped, (fl->n_unmapped + 1) * sizeof *all);
+    if (!all)
+        goto out;
+    all[fl->n_unmapped++] = *c;
+    fl->unmapped = all;
+    free(c);
+    c = NULL;
+    free(fl->frame);
+    fl->frame = NULL;
+    fl->frame_len = 0;
+    fl->n_changes = 0;
+    fl->sent_last_id = 0;
+    fl->acked = 1;
+    fl->failed = 0;
+    rc = 0;
+out:
+    s_changes_free(c, c ? 1 : 0);
+    if (env)
+        lienthong__envelope__free_unpacked(env, NULL);
+    if (rc != 0)
+        lt_error("source",
+                 "dataset=%s change %" PRId64 " alone exceeds the gateway's "
+                 "max_message and cannot be kept as a reject (out of memory): read again",
+                 f->dataset, fl->first_id);
+    return rc;
 }
 
 static void s_on_error(lt_source_t *self, const Lienthong__Error *e, int64_t now)
@@ -1507,7 +1577,10 @@ static void s_on_error(lt_source_t *self, const Lienthong__Error *e, int64_t now
                 "gateway refused a publish of dataset=%s request_id=%016" PRIx64 " code=%s: %s",
                 f->dataset, e->request_id, lt_wire_error_name(e->code),
                 e->message ? e->message : "");
-    if (e->code == LIENTHONG__ERROR_CODE__ERR_TOO_LARGE)
+    if (e->code == LIENTHONG__ERROR_CODE__ERR_TOO_LARGE && f->flights[i].n_changes == 1 &&
+        s_too_big_sent(f, &f->flights[i], e->message) == 0)
+        return;
+    if (e->code == LIENTHONG__ERROR_CODE__ERR_TOO_LARGE && f->flights[i].n_changes > 1)
         s_smaller(f, &f->flights[i]);
     if (e->code == LIENTHONG__ERROR_CODE__ERR_MALFORMED ||
         e->code == LIENTHONG__ERROR_CODE__ERR_TOO_LARGE)

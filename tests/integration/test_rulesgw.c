@@ -560,12 +560,16 @@ static int s_source_start(fed_t *x, lt_it_proc_t *src)
 /* A Publish the gateway refuses for what it holds (here ERR_TOO_LARGE: a
  * 40 KB name over the owner's record cap of max_message = 64 KiB) would be
  * refused for ever: the source reads its changes again from the database
- * rather than resending the same bytes, so the row fixed meanwhile is
- * published; the source halves its batch, so the good row goes on alone. */
+ * rather than resending the same bytes, halving its batch. The row too
+ * large alone is then a mapping reject naming its size and the limit, so
+ * that the good row, and a later change, are published rather than held
+ * back for ever; the row fixed is published and its reject goes. */
 static void test_refused_publish_read_again(void)
 {
     fed_t x;
     memset(&x, 0, sizeof x);
+    char reasons[2048] = "";
+    long count = 0;
     LT_IT_REQUIRE(s_fed_with(&x, "max_message = 65536;\n") == 0);
     LT_IT_REQUIRE(lt_it_sql(x.db, "INSERT INTO citizens VALUES ('038085012345', 'Nguyễn Văn An', "
                                   "'1985-03-02', 'SEX_MALE', 'CITIZEN_ALIVE', NULL);"
@@ -574,23 +578,34 @@ static void test_refused_publish_read_again(void)
                                   "'1985-04-04', 'SEX_MALE', 'CITIZEN_ALIVE', NULL)") == 0);
     lt_it_proc_t src;
     LT_IT_REQUIRE(s_source_start(&x, &src) == 0);
-    int read_again = 0;
-    for (int i = 0; i < 100 && !read_again; i++) {
+    int read_again = 0, rejected = 0;
+    for (int i = 0; i < 100 && !rejected; i++) {
         usleep(100 * 1000);
-        read_again = lt_it_file_count(src.log_path, 0, "reading changes 1..2 again", NULL) > 0;
+        read_again |= lt_it_file_count(src.log_path, 0, "reading changes 1..2 again", NULL) > 0;
+        rejected =
+            s_reject_of(x.db, "038085012360", "mapping", reasons, sizeof reasons, &count) == 1;
     }
-    if (!read_again)
+    if (!read_again || !rejected)
         lt_it_file_dump(src.log_path);
     CU_ASSERT(read_again);
-    CU_ASSERT(lt_ft_last_seq(x.go, DS) == 0);
+    CU_ASSERT(rejected);
+    CU_ASSERT(strstr(reasons, "bytes as a record") && strstr(reasons, "max_message"));
+    /* The log names the key, and the good row goes on. */
+    CU_ASSERT(lt_it_file_count(src.log_path, 0, "key=038085012360 change 2 ", NULL) > 0);
+    CU_ASSERT(lt_ft_wait_seq(x.go, DS, 1, CONVERGE_MS) == 0);
+    CU_ASSERT(s_has(x.go, "038085012345") && !s_has(x.go, "038085012360"));
+    LT_IT_REQUIRE(lt_it_sql(x.db, "INSERT INTO citizens VALUES ('038085012361', 'Lê Văn Cúc', "
+                                  "'1985-05-05', 'SEX_MALE', 'CITIZEN_ALIVE', NULL)") == 0);
+    CU_ASSERT(lt_ft_wait_seq(x.go, DS, 2, CONVERGE_MS) == 0);
     LT_IT_REQUIRE(lt_it_sql(x.db, "UPDATE citizens SET full_name = 'Nguyễn Văn Bình' "
                                   "WHERE personal_id = '038085012360'") == 0);
-    int rc = lt_ft_wait_seq(x.go, DS, 2, CONVERGE_MS);
+    int rc = lt_ft_wait_seq(x.go, DS, 3, CONVERGE_MS);
     if (rc != 0)
         lt_it_file_dump(src.log_path);
     CU_ASSERT(rc == 0);
     CU_ASSERT(s_has(x.go, "038085012345") && s_has(x.go, "038085012360"));
     CU_ASSERT(lt_it_proc_stop(&src, CLI_MS) == 0);
+    CU_ASSERT(s_reject_rows(x.db) == 0);
 out:
     lt_it_fed_cleanup(&x.f);
 }
@@ -635,7 +650,7 @@ int main(int argc, char **argv)
         {"3 the demo's generated population and its changes pass every rule", test_popgen_passes},
         {"4 a row whose text is not UTF-8 is a mapping reject; the rest is published",
          test_text_not_utf8},
-        {"5 a Publish refused for what it holds is read again, not resent as it was",
+        {"5 a Publish refused for what it holds is read again; a row too large alone is a reject",
          test_refused_publish_read_again},
         {"6 a Publish over the owner's max_message is split, not refused for ever",
          test_publish_split_for_max_message},
