@@ -243,14 +243,16 @@ int lt_db_cursor_store(lt_db_t *self, const char *name, int64_t value, char *err
     return self->ops->cursor_store(self->impl, name, value, err, errlen);
 }
 
-int lt_db_shift_load(lt_db_t *self, const char *name, int64_t *shift, char *err, size_t errlen)
+int lt_db_shift_load(lt_db_t *self, const char *name, int64_t *shift, int64_t *acked, char *err,
+                     size_t errlen)
 {
-    return self->ops->shift_load(self->impl, name, shift, err, errlen);
+    return self->ops->shift_load(self->impl, name, shift, acked, err, errlen);
 }
 
-int lt_db_shift_store(lt_db_t *self, const char *name, int64_t shift, char *err, size_t errlen)
+int lt_db_shift_store(lt_db_t *self, const char *name, int64_t shift, int64_t acked, char *err,
+                      size_t errlen)
 {
-    return self->ops->shift_store(self->impl, name, shift, err, errlen);
+    return self->ops->shift_store(self->impl, name, shift, acked, err, errlen);
 }
 
 int lt_db_cursor_list(lt_db_t *self, lt_db_cursor_fn fn, void *arg, char *err, size_t errlen)

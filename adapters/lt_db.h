@@ -186,12 +186,14 @@ int lt_db_cursor_load(lt_db_t *self, const char *name, int64_t *value, char *err
 int lt_db_cursor_store(lt_db_t *self, const char *name, int64_t value, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 /* Source: the dataset's epoch shift, added to every change id it publishes
- * (lt_source.c, "Epochs"); 0 when none is stored. */
-int lt_db_shift_load(lt_db_t *self, const char *name, int64_t *shift, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
-/* Stores it in the caller's transaction, after the dataset's cursor. */
-int lt_db_shift_store(lt_db_t *self, const char *name, int64_t shift, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+ * (lt_source.c, "Epochs"), and the shift its stored cursor was
+ * acknowledged under (the gateway holds cursor + acked); 0 when none is
+ * stored, acked = shift for a row stored before the two were kept apart. */
+int lt_db_shift_load(lt_db_t *self, const char *name, int64_t *shift, int64_t *acked, char *err,
+                     size_t errlen) __attribute__((warn_unused_result));
+/* Stores both in the caller's transaction, after the dataset's cursor. */
+int lt_db_shift_store(lt_db_t *self, const char *name, int64_t shift, int64_t acked, char *err,
+                      size_t errlen) __attribute__((warn_unused_result));
 
 /* Source: one row of the cursor table, of any table's dataset. */
 typedef struct {

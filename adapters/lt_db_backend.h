@@ -61,8 +61,10 @@ struct lt_db_ops_t {
 
     int (*cursor_load)(void *impl, const char *name, int64_t *value, char *err, size_t errlen);
     int (*cursor_store)(void *impl, const char *name, int64_t value, char *err, size_t errlen);
-    int (*shift_load)(void *impl, const char *name, int64_t *shift, char *err, size_t errlen);
-    int (*shift_store)(void *impl, const char *name, int64_t shift, char *err, size_t errlen);
+    int (*shift_load)(void *impl, const char *name, int64_t *shift, int64_t *acked, char *err,
+                      size_t errlen);
+    int (*shift_store)(void *impl, const char *name, int64_t shift, int64_t acked, char *err,
+                       size_t errlen);
     /* Source only. */
     int (*cursor_list)(void *impl, lt_db_cursor_fn fn, void *arg, char *err, size_t errlen);
     int (*cursor_forget)(void *impl, const char *name, int *found, char *err, size_t errlen);

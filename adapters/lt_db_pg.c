@@ -521,7 +521,9 @@ static char *s_script(s_pg_t *self)
           "SELECT pg_advisory_xact_lock(" LOCK_KEY ");\n"
           "LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE;\n"
           "CREATE TABLE IF NOT EXISTS %s.lt_source_cursor (dataset text PRIMARY KEY,\n"
-          "  change_id bigint NOT NULL, table_name text, shift bigint NOT NULL DEFAULT 0);\n"
+          "  change_id bigint NOT NULL, table_name text, shift bigint NOT NULL DEFAULT 0,\n"
+          "  acked_shift bigint);\n"
+          "ALTER TABLE %s.lt_source_cursor ADD COLUMN IF NOT EXISTS acked_shift bigint;\n"
           "DO %s BEGIN\n"
           "  IF to_regclass(%s) IS NULL THEN\n"
           "    CREATE TABLE %s.lt_capture (one boolean PRIMARY KEY DEFAULT true CHECK (one),\n"
@@ -537,7 +539,7 @@ static char *s_script(s_pg_t *self)
           "  id bigint NOT NULL, table_name text NOT NULL, row_key text NOT NULL);\n"
           "CREATE INDEX IF NOT EXISTS lt_changes_table_id ON %s.lt_changes (table_name, id);\n"
           "CREATE TABLE IF NOT EXISTS %s.lt_rejects (" S_REJECTS_COLS ");\n",
-          self->q_table, lt, tag, cap, lt, lt, lt, tag, lt, lt, lt, lt);
+          self->q_table, lt, lt, tag, cap, lt, lt, lt, tag, lt, lt, lt, lt);
     /* The keys the seed lists are text as the source reads them. */
     s_add(&b, "%s;\n", S_PINNED("SET LOCAL ", "; "));
     s_script_function(self, &b, fn, tname, tag);
@@ -710,6 +712,34 @@ static int s_lt_table(s_pg_t *self, const char *name, const char *cols, char *er
     return rc;
 }
 
+/* A source's cursor table from before acked_shift gets it (NULL:
+ * acknowledged under shift), looked up first so that a role that does not
+ * own a table the DBA created is told to run the script again. */
+static int s_acked_column(s_pg_t *self, char *err, size_t errlen)
+{
+    s_buf_t q = {0}, a = {0};
+    s_add(&q, "%s.lt_source_cursor", self->q_lt);
+    s_add(&a, "ALTER TABLE %s.lt_source_cursor ADD COLUMN IF NOT EXISTS acked_shift bigint",
+          self->q_lt);
+    int64_t has = 0;
+    const char *vals[1] = {q.s};
+    int rc = -1;
+    if (!q.s || !a.s)
+        lt_err_set(err, errlen, "out of memory");
+    else if (s_int(self,
+                   "SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass($1) AND "
+                   "attname = 'acked_shift' AND NOT attisdropped",
+                   1, vals, &has, "cannot look a column up", err, errlen) == 0)
+        rc = has ? 0
+                 : s_exec(self, a.s,
+                          "cannot add column acked_shift to lt_source_cursor (run the script of "
+                          "'lienthong source --print-install' as the table's owner)",
+                          err, errlen);
+    free(q.s);
+    free(a.s);
+    return rc;
+}
+
 /* Creates a cursor table (and a source's rejects table) unless it exists. */
 static int s_cursor_table(s_pg_t *self, char *err, size_t errlen)
 {
@@ -718,9 +748,11 @@ static int s_cursor_table(s_pg_t *self, char *err, size_t errlen)
     const char *name = self->role == LT_DB_SOURCE ? "lt_source_cursor" : "lt_sink_cursor";
     const char *cols = self->role == LT_DB_SOURCE
                            ? "dataset text PRIMARY KEY, change_id bigint NOT NULL, table_name "
-                             "text, shift bigint NOT NULL DEFAULT 0"
+                             "text, shift bigint NOT NULL DEFAULT 0, acked_shift bigint"
                            : "stream text PRIMARY KEY, seq bigint NOT NULL";
-    return s_lt_table(self, name, cols, err, errlen);
+    if (s_lt_table(self, name, cols, err, errlen))
+        return -1;
+    return self->role == LT_DB_SOURCE ? s_acked_column(self, err, errlen) : 0;
 }
 
 static int s_role_sql(s_pg_t *self, char *err, size_t errlen);
@@ -1480,17 +1512,25 @@ static int s_cursor_store(void *impl, const char *name, int64_t value, char *err
     return res ? 0 : -1;
 }
 
-static int s_shift_load(void *impl, const char *name, int64_t *shift, char *err, size_t errlen)
+static int s_shift_load(void *impl, const char *name, int64_t *shift, int64_t *acked, char *err,
+                        size_t errlen)
 {
     s_pg_t *self = impl;
-    char sql[700];
+    char sql[700], sql2[700];
     if (s_ensure(self, err, errlen))
         return -1;
     snprintf(sql, sizeof sql,
              "SELECT COALESCE(max(shift), 0) FROM %s.lt_source_cursor WHERE dataset = $1",
              self->q_lt);
+    snprintf(sql2, sizeof sql2,
+             "SELECT COALESCE(max(COALESCE(acked_shift, shift)), 0) FROM %s.lt_source_cursor "
+             "WHERE dataset = $1",
+             self->q_lt);
     const char *vals[1] = {name};
-    return s_int(self, sql, 1, vals, shift, "cannot read the cursor", err, errlen);
+    return s_int(self, sql, 1, vals, shift, "cannot read the cursor", err, errlen) ||
+                   s_int(self, sql2, 1, vals, acked, "cannot read the cursor", err, errlen)
+               ? -1
+               : 0;
 }
 
 static int s_reject(void *impl, const lt_db_reject_t *r, char *err, size_t errlen)
@@ -1528,16 +1568,19 @@ static int s_reject_count(void *impl, const char *dataset, int64_t *n, char *err
     return s_int(self, sql, 1, vals, n, "cannot read lt_rejects", err, errlen);
 }
 
-static int s_shift_store(void *impl, const char *name, int64_t shift, char *err, size_t errlen)
+static int s_shift_store(void *impl, const char *name, int64_t shift, int64_t acked, char *err,
+                         size_t errlen)
 {
     s_pg_t *self = impl;
-    char sql[700], v[24];
+    char sql[700], v[24], a[24];
     snprintf(v, sizeof v, "%" PRId64, shift);
-    snprintf(sql, sizeof sql, "UPDATE %s.lt_source_cursor SET shift = $2 WHERE dataset = $1",
+    snprintf(a, sizeof a, "%" PRId64, acked);
+    snprintf(sql, sizeof sql,
+             "UPDATE %s.lt_source_cursor SET shift = $2, acked_shift = $3 WHERE dataset = $1",
              self->q_lt);
-    const char *vals[2] = {name, v};
+    const char *vals[3] = {name, v, a};
     PGresult *res =
-        s_query(self, sql, 2, vals, PGRES_COMMAND_OK, "cannot store the cursor", err, errlen);
+        s_query(self, sql, 3, vals, PGRES_COMMAND_OK, "cannot store the cursor", err, errlen);
     PQclear(res);
     return res ? 0 : -1;
 }

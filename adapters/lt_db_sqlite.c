@@ -59,7 +59,7 @@ static const struct {
     [LT_DB_SOURCE] = {"lt_source_cursor",
                       "CREATE TABLE IF NOT EXISTS lt_source_cursor(dataset TEXT PRIMARY KEY, "
                       "change_id INTEGER NOT NULL, table_name TEXT, shift INTEGER NOT NULL "
-                      "DEFAULT 0)",
+                      "DEFAULT 0, acked_shift INTEGER)",
                       "SELECT change_id FROM lt_source_cursor WHERE dataset = ?1",
                       "INSERT INTO lt_source_cursor(dataset, change_id, table_name) "
                       "VALUES (?1, ?2, ?3) ON CONFLICT(dataset) DO UPDATE SET "
@@ -548,7 +548,8 @@ static int s_add_column(s_db_t *self, const char *table, const char *column, con
  * lt_<table>_insert trigger exists. The column is added and filled with
  * that table's name (done at open, so that a source can store its cursor;
  * the old triggers stay until --install re-creates them, and until then
- * the capture counts as absent). Cursors from before epochs get shift 0. */
+ * the capture counts as absent). Cursors from before epochs get shift 0,
+ * and from before acked_shift none (NULL: acknowledged under shift). */
 static int s_migrate(s_db_t *self, const char *table, char *err, size_t errlen)
 {
     static const char *const old_table =
@@ -559,8 +560,10 @@ static int s_migrate(s_db_t *self, const char *table, char *err, size_t errlen)
                      old_table, err, errlen))
         return -1;
     return changes ? 0
-                   : s_add_column(self, table, "shift", "INTEGER NOT NULL DEFAULT 0", NULL, err,
-                                  errlen);
+           : s_add_column(self, table, "shift", "INTEGER NOT NULL DEFAULT 0", NULL, err, errlen) ||
+                   s_add_column(self, table, "acked_shift", "INTEGER", NULL, err, errlen)
+               ? -1
+               : 0;
 }
 
 /* Prepares what the role needs for the table (see lt_db_connect). */
@@ -1002,19 +1005,23 @@ static int s_cursor_store(void *impl, const char *name, int64_t value, char *err
                   0, 0, "cannot prune lt_changes", err, errlen);
 }
 
-static int s_shift_load(void *impl, const char *name, int64_t *shift, char *err, size_t errlen)
+static int s_shift_load(void *impl, const char *name, int64_t *shift, int64_t *acked, char *err,
+                        size_t errlen)
 {
     s_db_t *self = impl;
     sqlite3_stmt *st = NULL;
-    *shift = 0;
-    if (lt_db_sqlite_prepare(self->db, "SELECT shift FROM lt_source_cursor WHERE dataset = ?1",
+    *shift = *acked = 0;
+    if (lt_db_sqlite_prepare(self->db,
+                             "SELECT shift, COALESCE(acked_shift, shift) FROM lt_source_cursor "
+                             "WHERE dataset = ?1",
                              &st, err, errlen))
         return -1;
     int step = sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) == SQLITE_OK ? sqlite3_step(st)
                                                                               : SQLITE_ERROR;
-    if (step == SQLITE_ROW)
+    if (step == SQLITE_ROW) {
         *shift = sqlite3_column_int64(st, 0);
-    else if (step != SQLITE_DONE)
+        *acked = sqlite3_column_int64(st, 1);
+    } else if (step != SQLITE_DONE)
         snprintf(err, errlen, "cannot read lt_source_cursor: %s", sqlite3_errmsg(self->db));
     sqlite3_finalize(st);
     return step == SQLITE_ROW || step == SQLITE_DONE ? 0 : -1;
@@ -1055,15 +1062,19 @@ static int s_reject_count(void *impl, const char *dataset, int64_t *n, char *err
     return step == SQLITE_ROW ? 0 : -1;
 }
 
-static int s_shift_store(void *impl, const char *name, int64_t shift, char *err, size_t errlen)
+static int s_shift_store(void *impl, const char *name, int64_t shift, int64_t acked, char *err,
+                         size_t errlen)
 {
     s_db_t *self = impl;
     sqlite3_stmt *st = NULL;
-    if (lt_db_sqlite_prepare(self->db, "UPDATE lt_source_cursor SET shift = ?2 WHERE dataset = ?1",
+    if (lt_db_sqlite_prepare(self->db,
+                             "UPDATE lt_source_cursor SET shift = ?2, acked_shift = ?3 "
+                             "WHERE dataset = ?1",
                              &st, err, errlen))
         return -1;
     int step = sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) == SQLITE_OK &&
-                       sqlite3_bind_int64(st, 2, shift) == SQLITE_OK
+                       sqlite3_bind_int64(st, 2, shift) == SQLITE_OK &&
+                       sqlite3_bind_int64(st, 3, acked) == SQLITE_OK
                    ? sqlite3_step(st)
                    : SQLITE_ERROR;
     if (step != SQLITE_DONE)

@@ -47,6 +47,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #define MAX_FLIGHT      4     /* Publish messages awaiting their ack, per dataset */
@@ -111,6 +112,7 @@ struct lt_source_feed {
     int started;    /* cursor loaded, epoch set */
     int64_t cursor; /* last acknowledged change id, durable */
     int64_t shift;  /* added to change ids to make source cursors (epochs) */
+    int64_t acked_shift; /* the shift `cursor` was acknowledged under (stored) */
     int shift_unsaved; /* shift is not stored yet: store before the first Publish */
     int64_t next;   /* last change id put into a Publish */
     int short_read; /* the last read found fewer changes than asked */
@@ -677,19 +679,25 @@ static void s_db_ok(s_feed_t *f)
  * above H + S_prev, the highest an earlier run can have sent. S is stored
  * with the cursor before the first Publish: at start when the table is
  * listed again, else just before this run sends its first Publish
- * (s_save_shift). A run that sends nothing (its changes after C all mapping
- * rejects, read again at each start) leaves S_prev, under which C was
- * acknowledged: stored, a larger S would make the next start take the
- * gateway's G = C + S_prev for a store restored from a backup
- * (s_gateway_behind). Shifting, rather than listing
+ * (s_save_shift; a run that sends nothing, its changes after C all mapping
+ * rejects read again at each start, does not raise it).
+ *
+ * The shift C was acknowledged under, A, is stored apart from S: the
+ * gateway holds at least C + A, and one holding less was restored from a
+ * backup (s_gateway_behind). A run killed after storing a raised S and
+ * before its first ack leaves A as it was, so the next start does not take
+ * the gateway for a restored one and publish the whole table again; the
+ * commit that stores the first cursor acknowledged under S stores A = S
+ * with it. Shifting, rather than listing
  * every change after C again under new ids, costs nothing however large
  * the backlog. A source_cursor is never used twice, so a change resent
  * after a crash is stored again rather than skipped; at worst a row version
  * is published twice, and applying is idempotent. */
 
-/* Stores the cursor and the shift (and with relist lists the table again)
+/* Stores the cursor and the shifts (and with relist lists the table again)
  * in one transaction; a new shift without relist is stored later, before
- * the first Publish (s_save_shift). */
+ * the first Publish (s_save_shift). The acknowledged shift stays: nothing
+ * is acknowledged under the new one yet. */
 static int s_store_epoch(s_feed_t *f, int64_t prev, int64_t shift, int relist, char *err,
                          size_t errlen)
 {
@@ -698,7 +706,7 @@ static int s_store_epoch(s_feed_t *f, int64_t prev, int64_t shift, int relist, c
         return -1;
     if ((relist && lt_db_capture_relist(f->db, &base, err, errlen)) ||
         lt_db_cursor_store(f->db, f->dataset, f->cursor, err, errlen) ||
-        lt_db_shift_store(f->db, f->dataset, relist ? shift : prev, err, errlen) ||
+        lt_db_shift_store(f->db, f->dataset, relist ? shift : prev, f->acked_shift, err, errlen) ||
         lt_db_commit(f->db, err, errlen)) {
         lt_db_rollback(f->db);
         return -1;
@@ -713,12 +721,14 @@ static int s_store_epoch(s_feed_t *f, int64_t prev, int64_t shift, int relist, c
     return 0;
 }
 
-/* The gateway holds less than it acknowledged to us: its store was
- * restored from a backup (PROTOCOL.md 6.9). The changes acknowledged since
- * are pruned from the change list, so the whole table is listed again:
- * every current row is published again, and the dataset converges. */
-static int s_gateway_behind(const s_feed_t *f, int64_t gw, int64_t prev)
+/* The gateway holds less than it acknowledged to us (the cursor under
+ * the acknowledged shift): its store was restored from a backup
+ * (PROTOCOL.md 6.9). The changes acknowledged since are pruned from the
+ * change list, so the whole table is listed again: every current row is
+ * published again, and the dataset converges. */
+static int s_gateway_behind(const s_feed_t *f, int64_t gw)
 {
+    int64_t prev = f->acked_shift;
     if (f->cursor == 0 || gw >= f->cursor + prev)
         return 0;
     lt_warn("source",
@@ -735,7 +745,7 @@ static int s_epoch(s_feed_t *f, int64_t gw, char *err, size_t errlen)
 {
     int64_t high = 0, prev = 0;
     if (lt_db_capture_high(f->db, &high, err, errlen) ||
-        lt_db_shift_load(f->db, f->dataset, &prev, err, errlen))
+        lt_db_shift_load(f->db, f->dataset, &prev, &f->acked_shift, err, errlen))
         return -1;
     int64_t shift = prev;
     if (gw - f->cursor > shift)
@@ -750,7 +760,7 @@ static int s_epoch(s_feed_t *f, int64_t gw, char *err, size_t errlen)
                 "backup; publishing change %" PRId64 " on under a new epoch (source cursors "
                 "above %" PRId64 ")",
                 f->dataset, gw, lt_db_name(f->db), prev + high, f->cursor + 1, gw);
-    int relist = f->src->resync || s_gateway_behind(f, gw, prev);
+    int relist = f->src->resync || s_gateway_behind(f, gw);
     if (s_new_on_tracked(f, &relist, err, errlen))
         return -1;
     return s_store_epoch(f, prev, shift, relist, err, errlen);
@@ -1183,6 +1193,18 @@ static void s_reread(s_feed_t *f, size_t i, int64_t now)
     s_backoff_up(f);
 }
 
+/* For the tests of crashes at a given point (tests/integration): with
+ * LT_SOURCE_TEST_EXIT set to `point`, the process ends there at once, as
+ * a kill -9 would end it. Never set in operation. */
+static void s_test_exit(const char *point)
+{
+    const char *at = getenv("LT_SOURCE_TEST_EXIT");
+    if (at && strcmp(at, point) == 0) {
+        lt_warn("source", "LT_SOURCE_TEST_EXIT: exiting at %s", point);
+        _exit(70);
+    }
+}
+
 /* Stores the run's shift, when new, before its first Publish goes out
  * (see "starting a dataset: epochs"). Returns 0, or -1 (logged). */
 static int s_save_shift(s_feed_t *f)
@@ -1191,9 +1213,10 @@ static int s_save_shift(s_feed_t *f)
     if (!f->shift_unsaved)
         return 0;
     if (lt_db_begin(f->db, 1, err, sizeof err) == 0) {
-        if (lt_db_shift_store(f->db, f->dataset, f->shift, err, sizeof err) == 0 &&
+        if (lt_db_shift_store(f->db, f->dataset, f->shift, f->acked_shift, err, sizeof err) == 0 &&
             lt_db_commit(f->db, err, sizeof err) == 0) {
             f->shift_unsaved = 0;
+            s_test_exit("shift_stored");
             return 0;
         }
         lt_db_rollback(f->db);
@@ -1384,6 +1407,17 @@ static int64_t s_acked_cursor(const s_feed_t *f, size_t k)
     return last;
 }
 
+/* 1 when the acked prefix of k flights holds the first changes the
+ * gateway stored under this run's shift: the stored cursor is then
+ * acknowledged under it (see "starting a dataset: epochs"). */
+static int s_acked_now(const s_feed_t *f, size_t k)
+{
+    for (size_t i = 0; f->acked_shift != f->shift && i < k; i++)
+        if (!f->flights[i].requeued && f->flights[i].sent_last_id > 0)
+            return 1;
+    return 0;
+}
+
 /* Stores the cursor of the acked prefix of the pipeline and prunes the
  * change list below the table's slowest dataset, in one transaction. A
  * failure keeps the acked flights, to be stored at the next turn. */
@@ -1406,11 +1440,15 @@ static void s_commit_acked(s_feed_t *f)
         refused += f->flights[i].ack ? (long)f->flights[i].ack->n_refusals : 0;
         unmapped += f->flights[i].requeued ? 0 : (long)f->flights[i].n_unmapped;
     }
+    int acked_now = s_acked_now(f, k);
     if (cleared < 0 || lt_db_cursor_store(f->db, f->dataset, last, err, sizeof err) ||
+        (acked_now && lt_db_shift_store(f->db, f->dataset, f->shift, f->shift, err, sizeof err)) ||
         lt_db_commit(f->db, err, sizeof err)) {
         lt_db_rollback(f->db);
         goto fail;
     }
+    if (acked_now)
+        f->acked_shift = f->shift;
     s_db_ok(f);
     f->refused += (uint64_t)refused;
     f->unmapped += (uint64_t)unmapped;

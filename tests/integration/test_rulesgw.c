@@ -635,6 +635,55 @@ out:
     lt_it_fed_cleanup(&x.f);
 }
 
+/* The epoch shift (adapters/README.md, "Epochs") is raised when a run
+ * starts with changes waiting, and stored before its first Publish. A run
+ * killed just after storing it left the shift above the one the gateway's
+ * cursor was acknowledged under: the next start took the gateway for one
+ * restored from a backup and published the whole table again. It must
+ * publish only the change waiting. */
+static void test_killed_after_raised_shift(void)
+{
+    fed_t x;
+    memset(&x, 0, sizeof x);
+    char out[PATH_MAX + 32];
+    LT_IT_REQUIRE(s_fed(&x) == 0);
+    for (size_t i = 0; i < 3; i++) {
+        char *sql =
+            sqlite3_mprintf("INSERT INTO citizens VALUES (%Q, %Q, %Q, %Q, %Q, NULL)", s_rows[i].id,
+                            s_rows[i].name, s_rows[i].dob, s_rows[i].sex, s_rows[i].status);
+        int rc = sql ? lt_it_sql(x.db, sql) : -1;
+        sqlite3_free(sql);
+        LT_IT_REQUIRE(rc == 0);
+    }
+    LT_IT_REQUIRE(s_source_once(&x, "src1.out", 1) == 0);
+    CU_ASSERT(lt_ft_last_seq(x.go, DS) == 3);
+    LT_IT_REQUIRE(lt_it_sql(x.db, "INSERT INTO citizens VALUES ('096199000002', 'Phạm Thị Dung', "
+                                  "'1999-01-01', 'SEX_FEMALE', 'CITIZEN_ALIVE', NULL)") == 0);
+    /* Ended just after the raised shift is stored (as a kill -9 would). */
+    LT_IT_REQUIRE(setenv("LT_SOURCE_TEST_EXIT", "shift_stored", 1) == 0);
+    const char *args[] = {"source", "--config", x.conf, "--once", NULL};
+    snprintf(out, sizeof out, "%s/src2.out", x.f.dir);
+    int rc = lt_it_run_cli(x.f.dir, out, args, CLI_MS);
+    LT_IT_REQUIRE(unsetenv("LT_SOURCE_TEST_EXIT") == 0);
+    CU_ASSERT(rc != 0);
+    CU_ASSERT(lt_it_file_contains(out, "exiting at shift_stored") == 1);
+    CU_ASSERT(lt_ft_last_seq(x.go, DS) == 3);
+
+    LT_IT_REQUIRE(s_source_once(&x, "src3.out", 0) == 0);
+    snprintf(out, sizeof out, "%s/src3.out", x.f.dir);
+    CU_ASSERT(lt_it_file_contains(out, "restored from a backup") == 0);
+    CU_ASSERT(lt_it_file_contains(out, "listed again") == 0);
+    CU_ASSERT(lt_ft_last_seq(x.go, DS) == 4);
+    CU_ASSERT(s_has(x.go, "096199000002"));
+    /* And the next start agrees with the gateway too. */
+    LT_IT_REQUIRE(s_source_once(&x, "src4.out", 0) == 0);
+    snprintf(out, sizeof out, "%s/src4.out", x.f.dir);
+    CU_ASSERT(lt_it_file_contains(out, "restored from a backup") == 0);
+    CU_ASSERT(lt_ft_last_seq(x.go, DS) == 4);
+out:
+    lt_it_fed_cleanup(&x.f);
+}
+
 static void s_teardown(void)
 {
     lt_it_cleanup_all();
@@ -654,6 +703,8 @@ int main(int argc, char **argv)
          test_refused_publish_read_again},
         {"6 a Publish over the owner's max_message is split, not refused for ever",
          test_publish_split_for_max_message},
+        {"7 a source killed just after storing a raised epoch shift publishes only what waits",
+         test_killed_after_raised_shift},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {"rules", NULL, NULL, NULL, s_teardown, tests};

@@ -531,15 +531,20 @@ static void test_two_tables(void)
     CU_ASSERT(read_changes(c1, base, 100, &c) == 2);
     expect_change(&c, 0, 4, "a");
     expect_change(&c, 1, 5, "b");
-    /* A dataset's epoch shift is kept with its cursor. */
-    int64_t shift = -1;
-    CU_ASSERT(lt_db_shift_load(c1, "VN/GOV/BCA/population", &shift, err, sizeof err) == 0);
-    CU_ASSERT(shift == 0);
+    /* A dataset's epoch shift is kept with its cursor, and apart from it the
+     * shift the cursor was acknowledged under; a row stored before the two
+     * were kept apart was acknowledged under its shift. */
+    int64_t shift = -1, acked = -1;
+    CU_ASSERT(lt_db_shift_load(c1, "VN/GOV/BCA/population", &shift, &acked, err, sizeof err) == 0);
+    CU_ASSERT(shift == 0 && acked == 0);
     CU_ASSERT_FATAL(lt_db_begin(c1, 1, err, sizeof err) == 0);
-    CU_ASSERT(lt_db_shift_store(c1, "VN/GOV/BCA/population", 7000, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_shift_store(c1, "VN/GOV/BCA/population", 7000, 3000, err, sizeof err) == 0);
     CU_ASSERT(lt_db_commit(c1, err, sizeof err) == 0);
-    CU_ASSERT(lt_db_shift_load(c1, "VN/GOV/BCA/population", &shift, err, sizeof err) == 0);
-    CU_ASSERT(shift == 7000);
+    CU_ASSERT(lt_db_shift_load(c1, "VN/GOV/BCA/population", &shift, &acked, err, sizeof err) == 0);
+    CU_ASSERT(shift == 7000 && acked == 3000);
+    ut_sql_exec(raw, "UPDATE lt_source_cursor SET acked_shift = NULL");
+    CU_ASSERT(lt_db_shift_load(c1, "VN/GOV/BCA/population", &shift, &acked, err, sizeof err) == 0);
+    CU_ASSERT(shift == 7000 && acked == 7000);
     ut_sql_exec(raw, "INSERT INTO phones VALUES ('850', 'b')");
     CU_ASSERT(read_changes(p1, 2, 100, &c) == 1);
     expect_change(&c, 0, 6, "850");
@@ -578,6 +583,9 @@ static void test_old_change_list(void)
     int64_t cur = -1;
     CU_ASSERT(lt_db_cursor_load(d, "VN/GOV/BCA/population", &cur, err, sizeof err) == 0);
     CU_ASSERT(cur == 1); /* the change list existed: cursors are kept */
+    int64_t shift = -1, acked = -1; /* from before epochs: both 0 */
+    CU_ASSERT(lt_db_shift_load(d, "VN/GOV/BCA/population", &shift, &acked, err, sizeof err) == 0);
+    CU_ASSERT(shift == 0 && acked == 0);
     changes_t c;
     CU_ASSERT(read_changes(d, 1, 100, &c) == 3);
     expect_change(&c, 0, 4, "a");

@@ -354,14 +354,14 @@ static void test_high_and_relist(void)
     char err[1024] = "";
     CU_ASSERT_FATAL(lt_db_begin(d, 1, err, sizeof err) == 0);
     CU_ASSERT(lt_db_cursor_store(d, "ds", 2, err, sizeof err) == 0);
-    CU_ASSERT(lt_db_shift_store(d, "ds", 5000, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_shift_store(d, "ds", 5000, 4000, err, sizeof err) == 0);
     CU_ASSERT(lt_db_commit(d, err, sizeof err) == 0);
-    int64_t high = 0, base = 0, shift = 0;
+    int64_t high = 0, base = 0, shift = 0, acked = 0;
     CU_ASSERT(lt_db_capture_high(d, &high, err, sizeof err) == 0);
     CU_ASSERT(high == 2);
     CU_ASSERT(owner_int("SELECT count(*) FROM lt_changes") == 0);
-    CU_ASSERT(lt_db_shift_load(d, "ds", &shift, err, sizeof err) == 0);
-    CU_ASSERT(shift == 5000);
+    CU_ASSERT(lt_db_shift_load(d, "ds", &shift, &acked, err, sizeof err) == 0);
+    CU_ASSERT(shift == 5000 && acked == 4000);
     CU_ASSERT_FATAL(lt_db_begin(d, 1, err, sizeof err) == 0);
     CU_ASSERT(lt_db_capture_relist(d, &base, err, sizeof err) == 0);
     CU_ASSERT(lt_db_commit(d, err, sizeof err) == 0);
@@ -372,6 +372,23 @@ static void test_high_and_relist(void)
     CU_ASSERT(c.id[0] == 3 && c.id[1] == 4);
     CU_ASSERT(lt_db_capture_high(d, &high, err, sizeof err) == 0);
     CU_ASSERT(high == 4);
+    lt_db_destroy(&d);
+}
+
+/* A cursor table from before acked_shift gets the column when the source
+ * opens the database; its rows were acknowledged under their shift. */
+static void test_cursor_table_upgraded(void)
+{
+    fresh(CITIZENS "CREATE TABLE lt_source_cursor (dataset text PRIMARY KEY, change_id bigint "
+                   "NOT NULL, table_name text, shift bigint NOT NULL DEFAULT 0);"
+                   "INSERT INTO lt_source_cursor VALUES ('ds', 2, 'citizens', 700)");
+    lt_db_t *d = open_seam(LT_DB_SOURCE, "citizens", COLS2, TYPES2, 2, 0);
+    char err[1024] = "";
+    int64_t shift = 0, acked = 0;
+    CU_ASSERT(owner_int("SELECT count(*) FROM information_schema.columns WHERE "
+                        "table_name = 'lt_source_cursor' AND column_name = 'acked_shift'") == 1);
+    CU_ASSERT(lt_db_shift_load(d, "ds", &shift, &acked, err, sizeof err) == 0);
+    CU_ASSERT(shift == 700 && acked == 700);
     lt_db_destroy(&d);
 }
 
@@ -1148,6 +1165,7 @@ int main(void)
         {"commit order: two concurrent transactions", test_commit_order},
         {"two tables in one database", test_two_tables},
         {"high-water mark, relist, epoch shift", test_high_and_relist},
+        {"a cursor table from before acked_shift gets it", test_cursor_table_upgraded},
         {"NOTIFY wakes the reader of the table", test_notify},
         {"char(n) key: the row's key is the change's", test_char_key},
         {"citext key renamed in case: the old spelling is deleted", test_citext_key},
