@@ -270,6 +270,12 @@ int lt_db_reject(lt_db_t *self, const lt_db_reject_t *r, char *err, size_t errle
     return self->ops->reject(self->impl, r, err, errlen);
 }
 
+int lt_db_reject_kinds(lt_db_t *self, const char *dataset, const char *key, unsigned *kinds,
+                       char *err, size_t errlen)
+{
+    return self->ops->reject_kinds(self->impl, dataset, key, kinds, err, errlen);
+}
+
 int lt_db_reject_count(lt_db_t *self, const char *dataset, int64_t *n, char *err, size_t errlen)
 {
     return self->ops->reject_count(self->impl, dataset, n, err, errlen);

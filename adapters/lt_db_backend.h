@@ -70,6 +70,8 @@ struct lt_db_ops_t {
     int (*cursor_forget)(void *impl, const char *name, int *found, char *err, size_t errlen);
     int (*reject)(void *impl, const lt_db_reject_t *r, char *err, size_t errlen);
     int (*reject_count)(void *impl, const char *dataset, int64_t *n, char *err, size_t errlen);
+    int (*reject_kinds)(void *impl, const char *dataset, const char *key, unsigned *kinds,
+                        char *err, size_t errlen);
 
     /* One upsert (fill sets the values) or one delete by key, in the
      * caller's write transaction. NULL when apply is given. */

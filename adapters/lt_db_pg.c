@@ -1557,6 +1557,23 @@ static int s_reject(void *impl, const lt_db_reject_t *r, char *err, size_t errle
     return res ? 0 : -1;
 }
 
+static int s_reject_kinds(void *impl, const char *dataset, const char *key, unsigned *kinds,
+                          char *err, size_t errlen)
+{
+    s_pg_t *self = impl;
+    char sql[700];
+    int64_t mask = 0;
+    snprintf(sql, sizeof sql,
+             "SELECT COALESCE(sum(CASE kind WHEN 'mapping' THEN 1 WHEN 'rule' THEN 2 "
+             "WHEN 'reference' THEN 4 ELSE 0 END), 0) FROM %s.lt_rejects "
+             "WHERE dataset = $1 AND row_key = $2",
+             self->q_lt);
+    const char *vals[2] = {dataset, key};
+    int rc = s_int(self, sql, 2, vals, &mask, "cannot read lt_rejects", err, errlen);
+    *kinds = rc == 0 ? (unsigned)mask : 0;
+    return rc;
+}
+
 static int s_reject_count(void *impl, const char *dataset, int64_t *n, char *err, size_t errlen)
 {
     s_pg_t *self = impl;
@@ -1992,6 +2009,7 @@ const lt_db_ops_t lt_db_pg_ops = {
     .cursor_forget = s_cursor_forget,
     .reject = s_reject,
     .reject_count = s_reject_count,
+    .reject_kinds = s_reject_kinds,
     .apply = s_apply,
     .clear = s_clear,
     .row_count = s_row_count,

@@ -35,8 +35,9 @@ typedef struct {
     sqlite3_stmt *st_cursor;    /* cursor upsert */
     sqlite3_stmt *st_changes;   /* changes after a cursor and their rows (when first used) */
     sqlite3_stmt *st_upsert, *st_delete;
-    sqlite3_stmt *st_reject_put, *st_reject_drop; /* a source's lt_rejects */
-    int installing;                               /* inside s_capture_install */
+    /* A source's lt_rejects. */
+    sqlite3_stmt *st_reject_put, *st_reject_drop, *st_reject_kinds;
+    int installing; /* inside s_capture_install */
 } s_db_t;
 
 /* A row being read: the mapped columns of a statement's current row,
@@ -86,6 +87,10 @@ static const struct {
     "UPDATE SET reasons = excluded.reasons, source_cursor = excluded.source_cursor, "              \
     "last_seen = excluded.last_seen, count = count + 1"
 #define S_REJECT_DROP "DELETE FROM lt_rejects WHERE dataset = ?1 AND row_key = ?2 AND kind = ?3"
+/* The kinds of a row's rejects as a mask (lt_db.h): one row per kind. */
+#define S_REJECT_KINDS                                                                             \
+    "SELECT COALESCE(sum(CASE kind WHEN 'mapping' THEN 1 WHEN 'rule' THEN 2 "                      \
+    "WHEN 'reference' THEN 4 ELSE 0 END), 0) FROM lt_rejects WHERE dataset = ?1 AND row_key = ?2"
 
 /* ---- helpers (also for the demo generator, lt_db_sqlite.h) ------------ */
 
@@ -476,6 +481,7 @@ static void s_close(void *impl)
     sqlite3_finalize(self->st_delete);
     sqlite3_finalize(self->st_reject_put);
     sqlite3_finalize(self->st_reject_drop);
+    sqlite3_finalize(self->st_reject_kinds);
     sqlite3_close(self->db);
     free(self);
 }
@@ -632,12 +638,11 @@ static int s_use_table(s_db_t *self, int create, char *err, size_t errlen)
                   s_migrate(self, "lt_source_cursor", err, errlen)))
         goto out;
     if (lt_db_sqlite_exec(self->db, s_cursor[self->role].create, what, err, errlen) ||
-        (!sink && (lt_db_sqlite_exec(self->db, S_REJECTS_CREATE, "cannot create lt_rejects", err,
-                                     errlen) ||
-                   lt_db_sqlite_prepare(self->db, S_REJECT_PUT, &self->st_reject_put, err,
-                                        errlen) ||
-                   lt_db_sqlite_prepare(self->db, S_REJECT_DROP, &self->st_reject_drop, err,
-                                        errlen))) ||
+        (!sink &&
+         (lt_db_sqlite_exec(self->db, S_REJECTS_CREATE, "cannot create lt_rejects", err, errlen) ||
+          lt_db_sqlite_prepare(self->db, S_REJECT_PUT, &self->st_reject_put, err, errlen) ||
+          lt_db_sqlite_prepare(self->db, S_REJECT_DROP, &self->st_reject_drop, err, errlen) ||
+          lt_db_sqlite_prepare(self->db, S_REJECT_KINDS, &self->st_reject_kinds, err, errlen))) ||
         lt_db_sqlite_prepare(self->db, s_cursor[self->role].store, &self->st_cursor, err, errlen) ||
         (sink && s_prepare_writes(self, err, errlen)) ||
         lt_db_sqlite_prepare(self->db, select, &self->st_row, err, errlen))
@@ -1043,6 +1048,25 @@ static int s_reject(void *impl, const lt_db_reject_t *r, char *err, size_t errle
     return s_step_done(self->db, st, "cannot update lt_rejects", err, errlen);
 }
 
+static int s_reject_kinds(void *impl, const char *dataset, const char *key, unsigned *kinds,
+                          char *err, size_t errlen)
+{
+    s_db_t *self = impl;
+    sqlite3_stmt *st = self->st_reject_kinds;
+    *kinds = 0;
+    int step = sqlite3_bind_text(st, 1, dataset, -1, SQLITE_STATIC) == SQLITE_OK &&
+                       sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC) == SQLITE_OK
+                   ? sqlite3_step(st)
+                   : SQLITE_ERROR;
+    if (step == SQLITE_ROW)
+        *kinds = (unsigned)sqlite3_column_int64(st, 0);
+    else
+        snprintf(err, errlen, "cannot read lt_rejects: %s", sqlite3_errmsg(self->db));
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return step == SQLITE_ROW ? 0 : -1;
+}
+
 static int s_reject_count(void *impl, const char *dataset, int64_t *n, char *err, size_t errlen)
 {
     s_db_t *self = impl;
@@ -1316,6 +1340,7 @@ const lt_db_ops_t lt_db_sqlite_ops = {
     .cursor_forget = s_cursor_forget,
     .reject = s_reject,
     .reject_count = s_reject_count,
+    .reject_kinds = s_reject_kinds,
     .upsert = s_upsert,
     .remove = s_remove,
     .clear = s_clear,

@@ -1314,11 +1314,35 @@ static int s_unmapped(s_feed_t *f, const s_flight_t *fl, const char *at, char *e
     return 0;
 }
 
+/* Clears the rejects of kinds `clear` (LT_DB_REJECT_*) that the row of key
+ * holds: none written when it holds none, the usual case (lt_rejects is
+ * written only when a reject is added, changed or cleared). Returns 1 when
+ * one went, 0 none, -1 on error. */
+static int s_clear(s_feed_t *f, lt_db_reject_t *rj, unsigned clear, char *err, size_t errlen)
+{
+    static const struct {
+        unsigned bit;
+        const char *kind;
+    } kinds[] = {{LT_DB_REJECT_MAPPING, "mapping"},
+                 {LT_DB_REJECT_RULE, "rule"},
+                 {LT_DB_REJECT_REFERENCE, "reference"}};
+    unsigned held = 0;
+    if (lt_db_reject_kinds(f->db, f->dataset, rj->key, &held, err, errlen) != 0)
+        return -1;
+    rj->reasons = NULL;
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        rj->kind = kinds[i].kind;
+        if ((held & clear & kinds[i].bit) && lt_db_reject(f->db, rj, err, errlen) != 0)
+            return -1;
+    }
+    return (held & clear) != 0;
+}
+
 /* The refusals of an acked Publish go into lt_rejects, and every row it
  * published clears the row's reject, if any (a deletion its reference
- * reject too: the row is gone): in the transaction that stores the cursor,
- * so that the table never disagrees with it. Returns the number of
- * rejects cleared, or -1. */
+ * reject too: the row is gone; a version the mapping could not convert is
+ * gone too): in the transaction that stores the cursor, so that the table
+ * never disagrees with it. Returns the number of rejects cleared, or -1. */
 static long s_rejects(s_feed_t *f, const s_flight_t *fl, const char *at, char *err, size_t errlen)
 {
     if (fl->requeued)
@@ -1336,7 +1360,7 @@ static long s_rejects(s_feed_t *f, const s_flight_t *fl, const char *at, char *e
     }
     long cleared = 0;
     int rc = 0;
-    for (size_t i = 0; rc == 0 && i < env->publish->n_changes; i++) {
+    for (size_t i = 0; rc >= 0 && i < env->publish->n_changes; i++) {
         const Lienthong__Change *c = env->publish->changes[i];
         const Lienthong__Refusal *r = s_refusal_of(fl->ack, c->source_cursor);
         char reasons[2048];
@@ -1354,32 +1378,25 @@ static long s_rejects(s_feed_t *f, const s_flight_t *fl, const char *at, char *e
             /* A later Publish committed with this one may carry the row
              * fixed: it must find a reject to clear (recounted after). */
             f->rejects++;
-        } else {
-            /* Acknowledged: its references are checked from now on. */
-            if (f->refs && !c->deleted &&
-                lt_refcheck_queue(f->refs, c->key, c->source_cursor, c->payload.data,
-                                  c->payload.len) != 0)
-                lt_warn("source", "dataset=%s key=%s: cannot queue its reference checks",
-                        f->dataset, c->key);
-            if (f->rejects == 0)
-                continue;
-            cleared++;
-            /* Published: a version the mapping could not convert is
-             * gone too. */
-            lt_db_reject_t map = rj;
-            map.kind = "mapping";
-            rc = lt_db_reject(f->db, &map, err, errlen);
-            if (rc == 0 && c->deleted) {
-                lt_db_reject_t ref = rj;
-                ref.kind = "reference";
-                rc = lt_db_reject(f->db, &ref, err, errlen);
-            }
-        }
-        if (rc == 0)
             rc = lt_db_reject(f->db, &rj, err, errlen);
+            continue;
+        }
+        /* Acknowledged: its references are checked from now on. */
+        if (f->refs && !c->deleted &&
+            lt_refcheck_queue(f->refs, c->key, c->source_cursor, c->payload.data, c->payload.len) !=
+                0)
+            lt_warn("source", "dataset=%s key=%s: cannot queue its reference checks", f->dataset,
+                    c->key);
+        if (f->rejects == 0)
+            continue;
+        rc = s_clear(f, &rj,
+                     LT_DB_REJECT_MAPPING | LT_DB_REJECT_RULE |
+                         (c->deleted ? LT_DB_REJECT_REFERENCE : 0),
+                     err, errlen);
+        cleared += rc > 0;
     }
     lienthong__envelope__free_unpacked(env, NULL);
-    return rc == 0 ? cleared : -1;
+    return rc >= 0 ? cleared : -1;
 }
 
 static void s_utc_now(char out[32])
@@ -1733,7 +1750,10 @@ static void s_on_ref(void *arg, const lt_refcheck_result_t *r, size_t n)
         if (!r[i].found && f->logged++ < REFUSALS_LOGGED)
             lt_warn("source", "dataset=%s key=%s failed a reference check: %s", f->dataset,
                     r[i].key, reasons);
-        rc = lt_db_reject(f->db, &rj, err, sizeof err);
+        if (!r[i].found)
+            rc = lt_db_reject(f->db, &rj, err, sizeof err);
+        else if (f->rejects > 0) /* a check passed: its reject goes, if any */
+            rc = s_clear(f, &rj, LT_DB_REJECT_REFERENCE, err, sizeof err) < 0 ? -1 : 0;
     }
     if (rc == 0 && lt_db_commit(f->db, err, sizeof err) == 0) {
         for (size_t i = 0; i < n; i++)

@@ -14,12 +14,17 @@
  * published and its reject removed; a row refused again counts twice. A
  * row whose text is not UTF-8 is a mapping reject of the source, the rest
  * is published; a Publish the gateway refuses for what it holds is read
- * again from the database, not resent as it was.
+ * again from the database, not resent as it was, and a row too large to
+ * publish alone is a mapping reject. A source killed just after storing a
+ * raised epoch shift publishes only what waits at its next start; a
+ * published row without a reject writes nothing into lt_rejects (the
+ * source run in this process, its SQLite statements counted).
  *
  * Usage: test_rulesgw /path/to/lienthong (or LIENTHONG_BIN=...). */
 #define _GNU_SOURCE
 #include "lt_feedtest.h"
 #include "lt_itest.h"
+#include "lt_source.h"
 
 #include <CUnit/Basic.h>
 #include <sqlite3.h>
@@ -684,6 +689,77 @@ out:
     lt_it_fed_cleanup(&x.f);
 }
 
+/* Statements that write lt_rejects, counted on every SQLite connection of
+ * this process (sqlite3_auto_extension), for the source run in process. */
+static long s_reject_writes;
+
+static int s_trace(unsigned type, void *ctx, void *stmt, void *sql)
+{
+    (void)type;
+    (void)ctx;
+    (void)sql;
+    const char *text = sqlite3_sql(stmt);
+    if (text && (strncmp(text, "INSERT INTO lt_rejects", 22) == 0 ||
+                 strncmp(text, "DELETE FROM lt_rejects", 22) == 0 ||
+                 strncmp(text, "UPDATE lt_rejects", 17) == 0))
+        s_reject_writes++;
+    return 0;
+}
+
+static int s_trace_on(sqlite3 *db, const char **err, const struct sqlite3_api_routines *api)
+{
+    (void)err;
+    (void)api;
+    return sqlite3_trace_v2(db, SQLITE_TRACE_STMT, s_trace, NULL);
+}
+
+/* Runs the source once in this process; the statements writing lt_rejects
+ * it ran, or -1 when it failed. */
+static long s_source_counted(fed_t *x)
+{
+    char err[1024] = "";
+    if (sqlite3_auto_extension((void (*)(void))s_trace_on) != SQLITE_OK)
+        return -1;
+    s_reject_writes = 0;
+    lt_source_t *src = lt_source_new(x->conf, err, sizeof err);
+    int rc = src ? lt_source_run(src, 1) : -1;
+    if (!src)
+        fprintf(stderr, "\n  %s\n", err);
+    lt_source_destroy(&src);
+    sqlite3_cancel_auto_extension((void (*)(void))s_trace_on);
+    return rc == 0 ? s_reject_writes : -1;
+}
+
+/* While the dataset holds a reject, a published change whose row has none
+ * writes nothing into lt_rejects; a row whose reject goes writes once. */
+static void test_rejects_written_only_when_changed(void)
+{
+    fed_t x;
+    memset(&x, 0, sizeof x);
+    LT_IT_REQUIRE(s_fed(&x) == 0);
+    LT_IT_REQUIRE(s_insert_rows(x.db) == 0);
+    LT_IT_REQUIRE(s_source_once(&x, "src1.out", 1) == 0);
+    LT_IT_REQUIRE(s_reject_rows(x.db) == (long)(N_ROWS - N_VALID));
+    LT_IT_REQUIRE(lt_it_sql(x.db, "UPDATE citizens SET full_name = full_name || ' X' WHERE "
+                                  "personal_id IN ('038085012345', '001303999999', "
+                                  "'079060000001', '096199000002')") == 0);
+    long writes = s_source_counted(&x);
+    if (writes != 0)
+        fprintf(stderr, "\n  %ld statements wrote lt_rejects, want 0\n", writes);
+    CU_ASSERT(writes == 0);
+    CU_ASSERT(lt_ft_last_seq(x.go, DS) == N_VALID * 2);
+    CU_ASSERT(s_reject_rows(x.db) == (long)(N_ROWS - N_VALID));
+    /* The planted row deleted: its rule reject goes, in one write. */
+    LT_IT_REQUIRE(lt_it_sql(x.db, "DELETE FROM citizens WHERE personal_id = '099085012345'") == 0);
+    writes = s_source_counted(&x);
+    if (writes != 1)
+        fprintf(stderr, "\n  %ld statements wrote lt_rejects, want 1\n", writes);
+    CU_ASSERT(writes == 1);
+    CU_ASSERT(s_reject_rows(x.db) == (long)(N_ROWS - N_VALID) - 1);
+out:
+    lt_it_fed_cleanup(&x.f);
+}
+
 static void s_teardown(void)
 {
     lt_it_cleanup_all();
@@ -705,6 +781,8 @@ int main(int argc, char **argv)
          test_publish_split_for_max_message},
         {"7 a source killed just after storing a raised epoch shift publishes only what waits",
          test_killed_after_raised_shift},
+        {"8 a published change writes lt_rejects only when a reject is added, cleared or changed",
+         test_rejects_written_only_when_changed},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {"rules", NULL, NULL, NULL, s_teardown, tests};

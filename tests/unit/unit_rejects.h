@@ -69,6 +69,22 @@ static inline void ut_rejects_cycle(lt_db_t *d, int64_t (*count)(const char *sql
     CU_ASSERT(lt_db_commit(d, err, sizeof err) == 0);
     CU_ASSERT(lt_db_reject_count(d, r.dataset, &n, err, sizeof err) == 0 && n == 1);
     CU_ASSERT(count("SELECT count(*) FROM lt_rejects WHERE kind = 'reference'") == 1);
+    /* The kinds a row holds, so that a published row without any writes
+     * nothing. */
+    unsigned kinds = 99;
+    CU_ASSERT(lt_db_reject_kinds(d, r.dataset, r.key, &kinds, err, sizeof err) == 0);
+    CU_ASSERT(kinds == LT_DB_REJECT_REFERENCE);
+    r.kind = "mapping";
+    r.reasons = "column 'full_name': not valid UTF-8";
+    CU_ASSERT_FATAL(lt_db_begin(d, 1, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_reject(d, &r, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_commit(d, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_reject_kinds(d, r.dataset, r.key, &kinds, err, sizeof err) == 0);
+    CU_ASSERT(kinds == (LT_DB_REJECT_REFERENCE | LT_DB_REJECT_MAPPING));
+    CU_ASSERT(lt_db_reject_kinds(d, r.dataset, "038085012345", &kinds, err, sizeof err) == 0);
+    CU_ASSERT(kinds == 0);
+    CU_ASSERT(lt_db_reject_kinds(d, "VN/GOV/BCA/other", r.key, &kinds, err, sizeof err) == 0);
+    CU_ASSERT(kinds == 0);
 }
 
 /* The cursor rows of datasets named ut/cursor/... (other tests' rows are
