@@ -107,6 +107,8 @@ struct lt_source_feed {
     char key_column[256];
     char key_field[256];
     int limit; /* changes per Publish now (halved if a frame is too big) */
+    int narrow;        /* changes per Publish while a malformed one is looked for (0: limit) */
+    int64_t narrow_to; /* ... until the changes up to this id are read again */
     lt_rowmap_t *map;
     lt_db_t *db;
     int started;    /* cursor loaded, epoch set */
@@ -855,14 +857,14 @@ static int s_on_change(void *arg, int64_t id, const char *key, const lt_db_row_t
     return 0;
 }
 
-/* Reads up to `limit` changes after `next` (latest per key) with their
+/* Reads up to `want` changes after `next` (latest per key) with their
  * current rows, in one read transaction. */
-static int s_collect(s_feed_t *f, s_change_t *ch, size_t *n, char *err, size_t errlen)
+static int s_collect(s_feed_t *f, s_change_t *ch, size_t want, size_t *n, char *err, size_t errlen)
 {
-    s_batch_t b = {f, ch, 0, (size_t)f->limit};
+    s_batch_t b = {f, ch, 0, want};
     if (lt_db_begin(f->db, 0, err, errlen))
         return -1;
-    long got = lt_db_read_changes(f->db, f->next, (size_t)f->limit, s_on_change, &b, err, errlen);
+    long got = lt_db_read_changes(f->db, f->next, want, s_on_change, &b, err, errlen);
     char ignore[64];
     if (lt_db_commit(f->db, ignore, sizeof ignore) != 0)
         lt_db_rollback(f->db); /* a read: nothing to lose */
@@ -992,19 +994,26 @@ static int s_too_big(s_change_t *c, size_t size, const char *said)
     return (c->why = strdup(why)) ? 0 : -1;
 }
 
-/* One attempt at reading and packing `limit` changes: 1 when fl holds a
- * Publish, 0 when no change is waiting, -1 on error, -2 when the Publish
+/* The changes read into one Publish now: the limit, or fewer while a
+ * change the gateway refuses as malformed is looked for (s_narrow). */
+static int s_batch_size(const s_feed_t *f)
+{
+    return f->narrow > 0 && f->narrow < f->limit ? f->narrow : f->limit;
+}
+
+/* One attempt at reading and packing s_batch_size changes: 1 when fl holds
+ * a Publish, 0 when no change is waiting, -1 on error, -2 when the Publish
  * would be too big. */
 static int s_try_batch(s_feed_t *f, s_flight_t *fl, char *err, size_t errlen)
 {
-    size_t n = 0, size = 0;
-    s_change_t *ch = calloc((size_t)f->limit, sizeof *ch);
+    size_t n = 0, size = 0, want = (size_t)s_batch_size(f);
+    s_change_t *ch = calloc(want, sizeof *ch);
     if (!ch) {
-        lt_err_set(err, errlen, "out of memory reading a batch of %d changes", f->limit);
+        lt_err_set(err, errlen, "out of memory reading a batch of %zu changes", want);
         return -1;
     }
-    int rc = s_collect(f, ch, &n, err, errlen);
-    f->short_read = rc == 0 && n < (size_t)f->limit;
+    int rc = s_collect(f, ch, want, &n, err, errlen);
+    f->short_read = rc == 0 && n < want;
     if (rc == 0 && n > 0)
         rc = s_pack(f, ch, n, fl, &size, err, errlen);
     if (rc == -2 && n == 1) {
@@ -1015,7 +1024,7 @@ static int s_try_batch(s_feed_t *f, s_flight_t *fl, char *err, size_t errlen)
         else
             lt_err_set(err, errlen, "out of memory");
     }
-    s_changes_free(ch, (size_t)f->limit);
+    s_changes_free(ch, want);
     if (rc == -2)
         return -2;
     return rc < 0 ? -1 : n > 0 ? 1 : 0;
@@ -1041,7 +1050,7 @@ static int s_read_batch(s_feed_t *f, s_flight_t *fl)
     char err[1024];
     int r = f->short_read && s_sync(f, err, sizeof err) ? -1 : s_try_batch(f, fl, err, sizeof err);
     while (r == -2) {
-        f->limit = f->limit > 1 ? f->limit / 2 : 1;
+        f->limit = s_batch_size(f) > 1 ? s_batch_size(f) / 2 : 1;
         lt_warn("source",
                 "dataset=%s a Publish would exceed %u bytes; now %d changes per "
                 "Publish",
@@ -1069,7 +1078,8 @@ static int s_read_batch(s_feed_t *f, s_flight_t *fl)
  * after a back-off, unless the gateway refused them for what they hold
  * (ERR_MALFORMED, ERR_TOO_LARGE): they would be refused for ever, so k's
  * changes are read again from the database instead, where a row fixed
- * meanwhile is read as it is now (s_reread). After any failure one
+ * meanwhile is read as it is now (s_reread), fewer at a time until a
+ * change refused alone is made a reject (s_narrow, s_refused_alone). After any failure one
  * Publish at a time is sent until the next ack. Either way a change is
  * never skipped; at worst a row version is published twice, and applying
  * is idempotent. */
@@ -1245,6 +1255,8 @@ static int s_fill(s_feed_t *f, int64_t now)
         }
         f->n_flight++;
         f->next = fl->last_id;
+        if (f->narrow && f->next >= f->narrow_to)
+            f->narrow = 0; /* the refused changes are all read again */
         if (!fl->frame) {
             /* Every change of the batch is a mapping reject: nothing to
              * send, their rejects are stored with the flights before. */
@@ -1566,13 +1578,43 @@ static void s_smaller(s_feed_t *f, const s_flight_t *fl)
             f->dataset, fl->n_changes, fl->frame_len, f->limit);
 }
 
-/* The gateway refused Publish fl of one change as too large: it would be
- * refused for ever, so the change becomes a mapping reject (s_too_big),
- * recorded when the cursor passes it, and the flight counts as done with
- * nothing sent (the change is read, and rejected, again after a restart,
- * as other mapping rejects are). 0, or -1 (then it is read again). */
-static int s_too_big_sent(s_feed_t *f, s_flight_t *fl, const char *said)
+/* 1 when the gateway's error e is about what the Publish holds, so that
+ * the same changes would be refused for ever: ERR_MALFORMED (a payload
+ * that is not a record of the dataset's type, a key that differs from the
+ * record's, a source_cursor, PROTOCOL.md 4.2 check 8, 8.1) and
+ * ERR_TOO_LARGE. Every other code is about the link, the gateway's state
+ * or this member's rights (ERR_INTERNAL, ERR_UNAVAILABLE, ERR_NOT_FOUND,
+ * ERR_FORBIDDEN, ERR_REVOKED, ...): passes once the gateway is well again,
+ * so the Publish is retried and its changes are never made rejects. */
+static int s_about_content(const Lienthong__Error *e)
 {
+    return e->code == LIENTHONG__ERROR_CODE__ERR_MALFORMED ||
+           e->code == LIENTHONG__ERROR_CODE__ERR_TOO_LARGE;
+}
+
+/* The reason of change c, which the gateway refuses as malformed even
+ * alone: its message names the field at fault, never the value
+ * (PROTOCOL.md 4.4). 0, or -1 out of memory. */
+static int s_malformed(s_change_t *c, const char *said)
+{
+    char why[1024];
+    snprintf(why, sizeof why,
+             "the owner's gateway refuses a Publish of this change alone as ERR_MALFORMED; it "
+             "said: %.800s",
+             said);
+    free(c->why);
+    return (c->why = strdup(why)) ? 0 : -1;
+}
+
+/* The gateway refused Publish fl of one change for what it holds (e, see
+ * s_about_content): it would be refused for ever, so the change becomes a
+ * mapping reject (s_too_big, s_malformed), recorded when the cursor passes
+ * it, and the flight counts as done with nothing sent (the change is read,
+ * and rejected, again after a restart, as other mapping rejects are). 0,
+ * or -1 (then it is read again). */
+static int s_refused_alone(s_feed_t *f, s_flight_t *fl, const Lienthong__Error *e)
+{
+    const char *said = e->message ? e->message : "";
     Lienthong__Envelope *env = lienthong__envelope__unpack(NULL, fl->frame_len, fl->frame);
     s_change_t *c = calloc(1, sizeof *c);
     int rc = -1;
@@ -1582,7 +1624,9 @@ static int s_too_big_sent(s_feed_t *f, s_flight_t *fl, const char *said)
     const Lienthong__Change *ch = env->publish->changes[0];
     c->id = fl->sent_last_id;
     c->len = ch->payload.len;
-    if (!(c->key = strdup(ch->key)) || s_too_big(c, fl->frame_len, said ? said : "") != 0)
+    if (!(c->key = strdup(ch->key)) ||
+        (e->code == LIENTHONG__ERROR_CODE__ERR_TOO_LARGE ? s_too_big(c, fl->frame_len, said)
+                                                         : s_malformed(c, said)) != 0)
         goto out;
     /* With the flight's other mapping rejects, if any. */
     s_change_t *all = realloc(fl->unmapped, (fl->n_unmapped + 1) * sizeof *all);
@@ -1606,10 +1650,25 @@ out:
         lienthong__envelope__free_unpacked(env, NULL);
     if (rc != 0)
         lt_error("source",
-                 "dataset=%s change %" PRId64 " alone exceeds the gateway's "
-                 "max_message and cannot be kept as a reject (out of memory): read again",
-                 f->dataset, fl->first_id);
+                 "dataset=%s change %" PRId64 " alone is refused by the gateway (%s) and "
+                 "cannot be kept as a reject (out of memory): read again",
+                 f->dataset, fl->first_id, lt_wire_error_name(e->code));
     return rc;
+}
+
+/* The gateway refused Publish fl, the newest, of several changes as
+ * malformed: one of them may be at fault, and the whole Publish is refused
+ * for it. Its changes are read again fewer at a time, half as many at each
+ * refusal, until the one at fault is alone (then a reject,
+ * s_refused_alone) and the others are published; then the limit again. */
+static void s_narrow(s_feed_t *f, const s_flight_t *fl)
+{
+    f->narrow = fl->n_changes / 2 > 0 ? (int)(fl->n_changes / 2) : 1;
+    f->narrow_to = fl->last_id;
+    lt_warn("source",
+            "dataset=%s a Publish of %zu changes (%" PRId64 "..%" PRId64 ") is refused as "
+            "malformed; reading them again %d at a time to find the change at fault",
+            f->dataset, fl->n_changes, fl->first_id, fl->last_id, f->narrow);
 }
 
 static void s_on_error(lt_source_t *self, const Lienthong__Error *e, int64_t now)
@@ -1632,13 +1691,15 @@ static void s_on_error(lt_source_t *self, const Lienthong__Error *e, int64_t now
                 "gateway refused a publish of dataset=%s request_id=%016" PRIx64 " code=%s: %s",
                 f->dataset, e->request_id, lt_wire_error_name(e->code),
                 e->message ? e->message : "");
-    if (e->code == LIENTHONG__ERROR_CODE__ERR_TOO_LARGE && f->flights[i].n_changes == 1 &&
-        s_too_big_sent(f, &f->flights[i], e->message) == 0)
+    s_flight_t *fl = &f->flights[i];
+    if (s_about_content(e) && fl->n_changes == 1 && s_refused_alone(f, fl, e) == 0)
         return;
-    if (e->code == LIENTHONG__ERROR_CODE__ERR_TOO_LARGE && f->flights[i].n_changes > 1)
-        s_smaller(f, &f->flights[i]);
-    if (e->code == LIENTHONG__ERROR_CODE__ERR_MALFORMED ||
-        e->code == LIENTHONG__ERROR_CODE__ERR_TOO_LARGE)
+    if (e->code == LIENTHONG__ERROR_CODE__ERR_TOO_LARGE && fl->n_changes > 1)
+        s_smaller(f, fl);
+    else if (e->code == LIENTHONG__ERROR_CODE__ERR_MALFORMED && fl->n_changes > 1 &&
+             i + 1 == f->n_flight)
+        s_narrow(f, fl);
+    if (s_about_content(e))
         s_reread(f, i, now);
     else
         s_fail(f, i, now);

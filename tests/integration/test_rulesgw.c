@@ -18,7 +18,10 @@
  * publish alone is a mapping reject. A source killed just after storing a
  * raised epoch shift publishes only what waits at its next start; a
  * published row without a reject writes nothing into lt_rejects (the
- * source run in this process, its SQLite statements counted).
+ * source run in this process, its SQLite statements counted). Through a
+ * proxy on the gateway's local socket: a row the gateway refuses as
+ * malformed even alone is a mapping reject and the rest goes on, while a
+ * gateway that is unwell is retried and rejects nothing.
  *
  * Usage: test_rulesgw /path/to/lienthong (or LIENTHONG_BIN=...). */
 #define _GNU_SOURCE
@@ -27,11 +30,13 @@
 #include "lt_source.h"
 
 #include <CUnit/Basic.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zmq.h>
 
 #define FED "VN"
 #define ID_OWNER "VN/GOV/BCA"
@@ -760,6 +765,295 @@ out:
     lt_it_fed_cleanup(&x.f);
 }
 
+/* ---- a proxy between the source and its gateway's local socket -------- *
+ * The gateway refuses nothing this source packs by itself: to see what the
+ * source does with a refusal, the proxy spoils a Publish, or answers it on
+ * the gateway's behalf, and forwards everything else as it is. */
+
+/* Rows whose full_name holds it are the ones the proxy acts on. */
+#define PX_MARK "SPOILED"
+
+typedef enum {
+    PX_SPOIL,  /* a change holding PX_MARK gets a payload that is no record: the
+                * gateway refuses the whole Publish as malformed */
+    PX_UNWELL, /* the first k Publish holding PX_MARK are answered ERR_UNAVAILABLE,
+                * as by a gateway draining */
+} px_mode_t;
+
+typedef struct {
+    void *front, *back;
+    pthread_t th;
+    pthread_mutex_t mu;
+    int stop, running;
+    px_mode_t mode;
+    int k;
+    int answered; /* Publish messages the proxy answered itself */
+    uint8_t rid[256];
+    size_t rid_len;
+} px_t;
+
+/* 1 when a change of the Publish holds PX_MARK. */
+static int s_px_marked(const Lienthong__Publish *p, size_t *which)
+{
+    for (size_t i = 0; i < p->n_changes; i++)
+        if (p->changes[i]->payload.len &&
+            memmem(p->changes[i]->payload.data, p->changes[i]->payload.len, PX_MARK,
+                   strlen(PX_MARK))) {
+            *which = i;
+            return 1;
+        }
+    return 0;
+}
+
+/* What to do with a Publish: *code to answer it with, or *drop, or *alt
+ * to forward instead (malloc'd); none of them to forward it as it is. */
+static void s_px_publish(px_t *px, Lienthong__Envelope *env, Lienthong__ErrorCode *code, int *drop,
+                         uint8_t **alt, size_t *alt_len)
+{
+    size_t i = 0;
+    int marked = s_px_marked(env->publish, &i);
+    if (px->mode == PX_UNWELL && marked && px->answered < px->k) {
+        px->answered++;
+        *code = LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE;
+    } else if (px->mode == PX_SPOIL && marked) {
+        /* Field 1 of 255 bytes, in a payload of 2: not a record. */
+        static uint8_t bad[] = {0x0a, 0xff};
+        ProtobufCBinaryData keep = env->publish->changes[i]->payload;
+        env->publish->changes[i]->payload.data = bad;
+        env->publish->changes[i]->payload.len = sizeof bad;
+        *alt_len = lienthong__envelope__get_packed_size(env);
+        if ((*alt = malloc(*alt_len)))
+            lienthong__envelope__pack(env, *alt);
+        env->publish->changes[i]->payload = keep;
+    }
+}
+
+/* Source to gateway. */
+static void s_px_front(px_t *px)
+{
+    zmq_msg_t rid, body;
+    zmq_msg_init(&rid);
+    zmq_msg_init(&body);
+    if (zmq_msg_recv(&rid, px->front, ZMQ_DONTWAIT) < 0 || !zmq_msg_more(&rid) ||
+        zmq_msg_recv(&body, px->front, 0) < 0 || zmq_msg_size(&rid) > sizeof px->rid)
+        goto out;
+    px->rid_len = zmq_msg_size(&rid);
+    memcpy(px->rid, zmq_msg_data(&rid), px->rid_len);
+    Lienthong__Envelope *env =
+        lienthong__envelope__unpack(NULL, zmq_msg_size(&body), zmq_msg_data(&body));
+    Lienthong__ErrorCode code = 0;
+    int drop = 0;
+    uint8_t *alt = NULL;
+    size_t alt_len = 0;
+    pthread_mutex_lock(&px->mu);
+    if (env && env->body_case == LIENTHONG__ENVELOPE__BODY_PUBLISH)
+        s_px_publish(px, env, &code, &drop, &alt, &alt_len);
+    pthread_mutex_unlock(&px->mu);
+    if (code)
+        (void)lt_wire_send_error(
+            px->front, px->rid, px->rid_len, code, env->publish->request_id, "proxy: %s",
+            code == LIENTHONG__ERROR_CODE__ERR_INTERNAL ? "store failure; retry"
+                                                        : "gateway draining; retry later");
+    else if (alt)
+        (void)zmq_send(px->back, alt, alt_len, 0);
+    else if (!drop)
+        (void)zmq_msg_send(&body, px->back, 0);
+    free(alt);
+    if (env)
+        lienthong__envelope__free_unpacked(env, NULL);
+out:
+    zmq_msg_close(&rid);
+    zmq_msg_close(&body);
+}
+
+/* Gateway to source. */
+static void s_px_back(px_t *px)
+{
+    zmq_msg_t body;
+    zmq_msg_init(&body);
+    if (zmq_msg_recv(&body, px->back, ZMQ_DONTWAIT) >= 0 && px->rid_len &&
+        zmq_send(px->front, px->rid, px->rid_len, ZMQ_SNDMORE) >= 0)
+        (void)zmq_msg_send(&body, px->front, 0);
+    zmq_msg_close(&body);
+}
+
+static void *s_px_run(void *arg)
+{
+    px_t *px = arg;
+    for (;;) {
+        pthread_mutex_lock(&px->mu);
+        int stop = px->stop;
+        pthread_mutex_unlock(&px->mu);
+        if (stop)
+            break;
+        zmq_pollitem_t items[2] = {{px->front, 0, ZMQ_POLLIN, 0}, {px->back, 0, ZMQ_POLLIN, 0}};
+        if (zmq_poll(items, 2, 50) <= 0)
+            continue;
+        if (items[0].revents & ZMQ_POLLIN)
+            s_px_front(px);
+        if (items[1].revents & ZMQ_POLLIN)
+            s_px_back(px);
+    }
+    return NULL;
+}
+
+/* Starts a proxy listening at `path` for the gateway at `gateway`. */
+static int s_px_start(px_t *px, const char *path, const char *gateway, px_mode_t mode, int k)
+{
+    char ep[PATH_MAX + 16];
+    int zero = 0;
+    memset(px, 0, sizeof *px);
+    px->mode = mode;
+    px->k = k;
+    px->front = zmq_socket(lt_it_ctx(), ZMQ_ROUTER);
+    px->back = zmq_socket(lt_it_ctx(), ZMQ_DEALER);
+    if (!px->front || !px->back || zmq_setsockopt(px->front, ZMQ_LINGER, &zero, sizeof zero) != 0 ||
+        zmq_setsockopt(px->back, ZMQ_LINGER, &zero, sizeof zero) != 0)
+        return -1;
+    snprintf(ep, sizeof ep, "ipc://%.4000s", path);
+    if (zmq_bind(px->front, ep) != 0)
+        return -1;
+    snprintf(ep, sizeof ep, "ipc://%.4000s", gateway);
+    if (zmq_connect(px->back, ep) != 0 || pthread_mutex_init(&px->mu, NULL) != 0)
+        return -1;
+    if (pthread_create(&px->th, NULL, s_px_run, px) != 0) {
+        pthread_mutex_destroy(&px->mu);
+        return -1;
+    }
+    px->running = 1;
+    return 0;
+}
+
+static int s_px_answered(px_t *px)
+{
+    pthread_mutex_lock(&px->mu);
+    int n = px->answered;
+    pthread_mutex_unlock(&px->mu);
+    return n;
+}
+
+/* Stops a proxy started, or not, by s_px_start (px zeroed before). */
+static void s_px_stop(px_t *px)
+{
+    if (px->running) {
+        pthread_mutex_lock(&px->mu);
+        px->stop = 1;
+        pthread_mutex_unlock(&px->mu);
+        (void)pthread_join(px->th, NULL);
+        pthread_mutex_destroy(&px->mu);
+    }
+    if (px->front)
+        zmq_close(px->front);
+    if (px->back)
+        zmq_close(px->back);
+    memset(px, 0, sizeof *px);
+}
+
+/* The federation, with the source configured to reach the owner's gateway
+ * through a proxy in `mode`. */
+static int s_fed_px(fed_t *x, px_t *px, px_mode_t mode, int k)
+{
+    char path[PATH_MAX + 32];
+    if (s_fed(x) != 0)
+        return -1;
+    snprintf(path, sizeof path, "%.4000s/px.sock", x->f.dir);
+    return s_px_start(px, path, x->go->sock_path, mode, k) == 0 &&
+                   lt_it_write_fmt(x->conf, SOURCE_CONF, path, x->db) == 0
+               ? 0
+               : -1;
+}
+
+/* 0 when the owner's gateway holds DS up to seq in time, else -1 with the
+ * source's log shown. */
+static int s_wait_seq(const fed_t *x, const lt_it_proc_t *src, uint64_t seq)
+{
+    int rc = lt_ft_wait_seq(x->go, DS, seq, CONVERGE_MS);
+    if (rc != 0)
+        lt_it_file_dump(src->log_path);
+    return rc;
+}
+
+/* A row the owner's gateway refuses as malformed even alone (here spoiled
+ * by the proxy: its payload is no record) would be read again for ever,
+ * holding back its dataset; and the Publish of the whole batch holding it
+ * is refused too. The source reads the batch again fewer at a time until
+ * the row is alone, keeps it in lt_rejects as a mapping reject naming the
+ * gateway's message, logs it with its key and change id, and publishes
+ * the others and the later changes; the row changed is published and its
+ * reject goes. */
+static void test_malformed_alone_is_reject(void)
+{
+    fed_t x;
+    memset(&x, 0, sizeof x);
+    px_t px;
+    memset(&px, 0, sizeof px);
+    char reasons[2048] = "";
+    long count = 0;
+    LT_IT_REQUIRE(s_fed_px(&x, &px, PX_SPOIL, 0) == 0);
+    LT_IT_REQUIRE(lt_it_sql(x.db, "INSERT INTO citizens VALUES ('038085012345', 'Nguyễn Văn An', "
+                                  "'1985-03-02', 'SEX_MALE', 'CITIZEN_ALIVE', NULL);"
+                                  "INSERT INTO citizens VALUES ('038085012360', 'Lê " PX_MARK
+                                  "', '1985-04-04', 'SEX_MALE', 'CITIZEN_ALIVE', NULL);"
+                                  "INSERT INTO citizens VALUES ('001303999999', 'Trần Thị Bình', "
+                                  "'2003-12-31', 'SEX_FEMALE', 'CITIZEN_ALIVE', NULL)") == 0);
+    lt_it_proc_t src;
+    LT_IT_REQUIRE(s_source_start(&x, &src) == 0);
+    int rejected = 0;
+    for (int i = 0; i < 100 && !rejected; i++) {
+        usleep(100 * 1000);
+        rejected =
+            s_reject_of(x.db, "038085012360", "mapping", reasons, sizeof reasons, &count) == 1;
+    }
+    if (!rejected)
+        lt_it_file_dump(src.log_path);
+    CU_ASSERT(rejected);
+    /* The gateway's message names the change, its key being the row's
+     * (the rows were listed in key order: it is change 3). */
+    CU_ASSERT(strstr(reasons, "ERR_MALFORMED") && strstr(reasons, "payload for key 038085012360"));
+    CU_ASSERT(lt_it_file_count(src.log_path, 0, "key=038085012360 change 3 ", NULL) > 0);
+    CU_ASSERT(lt_ft_wait_seq(x.go, DS, 2, CONVERGE_MS) == 0);
+    CU_ASSERT(s_has(x.go, "038085012345") && s_has(x.go, "001303999999"));
+    CU_ASSERT(!s_has(x.go, "038085012360"));
+    /* A later change is not held back. */
+    LT_IT_REQUIRE(lt_it_sql(x.db, "INSERT INTO citizens VALUES ('038085012361', 'Lê Văn Cúc', "
+                                  "'1985-05-05', 'SEX_MALE', 'CITIZEN_ALIVE', NULL)") == 0);
+    CU_ASSERT(lt_ft_wait_seq(x.go, DS, 3, CONVERGE_MS) == 0);
+    /* The row changed is published, and its reject goes. */
+    LT_IT_REQUIRE(lt_it_sql(x.db, "UPDATE citizens SET full_name = 'Lê Văn Em' "
+                                  "WHERE personal_id = '038085012360'") == 0);
+    CU_ASSERT(s_wait_seq(&x, &src, 4) == 0);
+    CU_ASSERT(s_has(x.go, "038085012360"));
+    CU_ASSERT(lt_it_proc_stop(&src, CLI_MS) == 0);
+    CU_ASSERT(s_reject_rows(x.db) == 0);
+out:
+    s_px_stop(&px);
+    lt_it_fed_cleanup(&x.f);
+}
+
+/* An error that says the gateway is unwell, not the change (here
+ * ERR_UNAVAILABLE, as from a gateway draining), is retried: the change is
+ * published once the gateway is well, never made a reject. */
+static void test_unwell_gateway_retried(void)
+{
+    fed_t x;
+    memset(&x, 0, sizeof x);
+    px_t px;
+    memset(&px, 0, sizeof px);
+    LT_IT_REQUIRE(s_fed_px(&x, &px, PX_UNWELL, 3) == 0);
+    LT_IT_REQUIRE(lt_it_sql(x.db, "INSERT INTO citizens VALUES ('038085012360', 'Lê " PX_MARK
+                                  "', '1985-04-04', 'SEX_MALE', 'CITIZEN_ALIVE', NULL)") == 0);
+    lt_it_proc_t src;
+    LT_IT_REQUIRE(s_source_start(&x, &src) == 0);
+    CU_ASSERT(s_wait_seq(&x, &src, 1) == 0);
+    CU_ASSERT(s_px_answered(&px) == 3);
+    CU_ASSERT(s_has(x.go, "038085012360"));
+    CU_ASSERT(lt_it_proc_stop(&src, CLI_MS) == 0);
+    CU_ASSERT(s_reject_rows(x.db) == 0);
+out:
+    s_px_stop(&px);
+    lt_it_fed_cleanup(&x.f);
+}
+
 static void s_teardown(void)
 {
     lt_it_cleanup_all();
@@ -783,6 +1077,10 @@ int main(int argc, char **argv)
          test_killed_after_raised_shift},
         {"8 a published change writes lt_rejects only when a reject is added, cleared or changed",
          test_rejects_written_only_when_changed},
+        {"9 a change the gateway refuses as malformed even alone is a reject; the rest goes on",
+         test_malformed_alone_is_reject},
+        {"10 a gateway that is unwell (ERR_UNAVAILABLE) is retried, its changes never rejects",
+         test_unwell_gateway_retried},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {"rules", NULL, NULL, NULL, s_teardown, tests};
