@@ -686,7 +686,9 @@ static void s_db_ok(s_feed_t *f)
  *
  * The shift C was acknowledged under, A, is stored apart from S: the
  * gateway holds at least C + A, and one holding less was restored from a
- * backup (s_gateway_behind). A run killed after storing a raised S and
+ * backup (s_gateway_behind). So C is only ever a change the gateway
+ * acknowledged, never the end of a Publish whose keys were queued again
+ * (s_acked_cursor). A run killed after storing a raised S and
  * before its first ack leaves A as it was, so the next start does not take
  * the gateway for a restored one and publish the whole table again; the
  * commit that stores the first cursor acknowledged under S stores A = S
@@ -1073,14 +1075,15 @@ static int s_read_batch(s_feed_t *f, s_flight_t *fl)
  * and a later Publish was sent, k's keys are queued again in lt_changes
  * under new (higher) change ids, in the agency database, and k counts as
  * done; while that fails (the database down) k is never resent but queued
- * again after a back-off, and the cursor stays before it. When k is the
+ * again after a back-off. Either way the stored cursor passes k's changes
+ * only with a later Publish acknowledged (s_acked_cursor). When k is the
  * newest Publish, nothing can hide it and the same bytes are sent again
  * after a back-off, unless the gateway refused them for what they hold
  * (ERR_MALFORMED, ERR_TOO_LARGE): they would be refused for ever, so k's
  * changes are read again from the database instead, where a row fixed
  * meanwhile is read as it is now (s_reread), fewer at a time until a
- * change refused alone is made a reject (s_narrow, s_refused_alone). After any failure one
- * Publish at a time is sent until the next ack. Either way a change is
+ * change refused alone is made a reject (s_narrow, s_refused_alone). After
+ * any failure one Publish at a time is sent until the next ack. Either way a change is
  * never skipped; at worst a row version is published twice, and applying
  * is idempotent. */
 
@@ -1420,18 +1423,21 @@ static void s_utc_now(char out[32])
 }
 
 /* The cursor the acked prefix of k flights lets the dataset store: the
- * last change the gateway has (so that its durable source cursor is never
- * below ours, which would read as a restored store at the next start,
- * s_gateway_behind), or the end of flights queued again. Mapping rejects
- * after it are read, and rejected, again after a restart. */
+ * last change the gateway acknowledged, so that its durable source cursor
+ * is never below ours under the acknowledged shift, which would read as a
+ * restored store at the next start (s_gateway_behind). A flight queued
+ * again does not move it: the gateway does not hold its changes (a run
+ * killed before the next ack would otherwise take the gateway for a
+ * restored one); they are read again after a restart, and published again
+ * under new ids, as harmless as any resend. Mapping rejects after it are
+ * read, and rejected, again after a restart too. */
 static int64_t s_acked_cursor(const s_feed_t *f, size_t k)
 {
     int64_t last = f->cursor;
     for (size_t i = 0; i < k; i++) {
         const s_flight_t *fl = &f->flights[i];
-        int64_t id = fl->requeued ? fl->last_id : fl->sent_last_id;
-        if (id > last)
-            last = id;
+        if (!fl->requeued && fl->sent_last_id > last)
+            last = fl->sent_last_id;
     }
     return last;
 }
@@ -1463,7 +1469,9 @@ static void s_commit_acked(s_feed_t *f)
     if (lt_db_begin(f->db, 1, err, sizeof err))
         goto fail;
     long cleared = 0, refused = 0, unmapped = 0;
+    int requeued = 0;
     for (size_t i = 0; i < k && cleared >= 0; i++) {
+        requeued |= f->flights[i].requeued;
         long c = s_rejects(f, &f->flights[i], at, err, sizeof err);
         cleared = c < 0 ? -1 : cleared + c;
         refused += f->flights[i].ack ? (long)f->flights[i].ack->n_refusals : 0;
@@ -1476,6 +1484,8 @@ static void s_commit_acked(s_feed_t *f)
         lt_db_rollback(f->db);
         goto fail;
     }
+    if (requeued)
+        s_test_exit("requeue_committed");
     if (acked_now)
         f->acked_shift = f->shift;
     s_db_ok(f);

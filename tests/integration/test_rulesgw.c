@@ -21,7 +21,8 @@
  * source run in this process, its SQLite statements counted). Through a
  * proxy on the gateway's local socket: a row the gateway refuses as
  * malformed even alone is a mapping reject and the rest goes on, while a
- * gateway that is unwell is retried and rejects nothing.
+ * gateway that is unwell is retried and rejects nothing; a source killed
+ * right after queueing a failed Publish again publishes only what waits.
  *
  * Usage: test_rulesgw /path/to/lienthong (or LIENTHONG_BIN=...). */
 #define _GNU_SOURCE
@@ -128,6 +129,21 @@ typedef struct {
     lt_it_gw_t *go, *gp, *gb;
     char conf[PATH_MAX + 32], db[PATH_MAX + 32];
 } fed_t;
+
+/* Inserts the first n rows of s_rows, valid ones without a death date. */
+static int s_insert_valid(const char *db_path, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char *sql =
+            sqlite3_mprintf("INSERT INTO citizens VALUES (%Q, %Q, %Q, %Q, %Q, NULL)", s_rows[i].id,
+                            s_rows[i].name, s_rows[i].dob, s_rows[i].sex, s_rows[i].status);
+        int rc = sql ? lt_it_sql(db_path, sql) : -1;
+        sqlite3_free(sql);
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
+}
 
 static int s_insert_rows(const char *db_path)
 {
@@ -657,14 +673,7 @@ static void test_killed_after_raised_shift(void)
     memset(&x, 0, sizeof x);
     char out[PATH_MAX + 32];
     LT_IT_REQUIRE(s_fed(&x) == 0);
-    for (size_t i = 0; i < 3; i++) {
-        char *sql =
-            sqlite3_mprintf("INSERT INTO citizens VALUES (%Q, %Q, %Q, %Q, %Q, NULL)", s_rows[i].id,
-                            s_rows[i].name, s_rows[i].dob, s_rows[i].sex, s_rows[i].status);
-        int rc = sql ? lt_it_sql(x.db, sql) : -1;
-        sqlite3_free(sql);
-        LT_IT_REQUIRE(rc == 0);
-    }
+    LT_IT_REQUIRE(s_insert_valid(x.db, 3) == 0);
     LT_IT_REQUIRE(s_source_once(&x, "src1.out", 1) == 0);
     CU_ASSERT(lt_ft_last_seq(x.go, DS) == 3);
     LT_IT_REQUIRE(lt_it_sql(x.db, "INSERT INTO citizens VALUES ('096199000002', 'Phạm Thị Dung', "
@@ -774,10 +783,11 @@ out:
 #define PX_MARK "SPOILED"
 
 typedef enum {
-    PX_SPOIL,  /* a change holding PX_MARK gets a payload that is no record: the
-                * gateway refuses the whole Publish as malformed */
-    PX_UNWELL, /* the first k Publish holding PX_MARK are answered ERR_UNAVAILABLE,
-                * as by a gateway draining */
+    PX_SPOIL,      /* a change holding PX_MARK gets a payload that is no record: the
+                    * gateway refuses the whole Publish as malformed */
+    PX_UNWELL,     /* the first k Publish holding PX_MARK are answered ERR_UNAVAILABLE,
+                    * as by a gateway draining */
+    PX_FAIL_FIRST, /* the first Publish is answered ERR_INTERNAL, the later ones dropped */
 } px_mode_t;
 
 typedef struct {
@@ -812,7 +822,10 @@ static void s_px_publish(px_t *px, Lienthong__Envelope *env, Lienthong__ErrorCod
 {
     size_t i = 0;
     int marked = s_px_marked(env->publish, &i);
-    if (px->mode == PX_UNWELL && marked && px->answered < px->k) {
+    if (px->mode == PX_FAIL_FIRST) {
+        *code = px->answered++ == 0 ? LIENTHONG__ERROR_CODE__ERR_INTERNAL : 0;
+        *drop = !*code;
+    } else if (px->mode == PX_UNWELL && marked && px->answered < px->k) {
         px->answered++;
         *code = LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE;
     } else if (px->mode == PX_SPOIL && marked) {
@@ -1054,6 +1067,60 @@ out:
     lt_it_fed_cleanup(&x.f);
 }
 
+/* A Publish that fails while a later one is in flight has its keys queued
+ * again under new change ids. A source killed right after the commit of
+ * that, before the gateway acknowledged anything under the run's shift,
+ * must not take the gateway for one restored from a backup at its next
+ * start (publishing the whole table again): the stored cursor claims no
+ * change the gateway does not hold. */
+static void test_killed_after_requeue(void)
+{
+    fed_t x;
+    memset(&x, 0, sizeof x);
+    px_t px;
+    memset(&px, 0, sizeof px);
+    char path[PATH_MAX + 32], out[PATH_MAX + 32];
+    LT_IT_REQUIRE(s_fed(&x) == 0);
+    LT_IT_REQUIRE(s_insert_valid(x.db, 3) == 0);
+    LT_IT_REQUIRE(s_source_once(&x, "src1.out", 1) == 0);
+    CU_ASSERT(lt_ft_last_seq(x.go, DS) == 3);
+    LT_IT_REQUIRE(lt_it_sql(x.db, "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n "
+                                  "WHERE i < 5) INSERT INTO citizens SELECT "
+                                  "printf('0380850124%02d', i), 'Nguyễn Văn Anh', '1985-03-02', "
+                                  "'SEX_MALE', 'CITIZEN_ALIVE', NULL FROM n") == 0);
+    /* Two changes per Publish, through a proxy that fails the first and
+     * drops the others; ended just after the first is queued again. */
+    snprintf(path, sizeof path, "%.4000s/px.sock", x.f.dir);
+    LT_IT_REQUIRE(s_px_start(&px, path, x.go->sock_path, PX_FAIL_FIRST, 0) == 0);
+    LT_IT_REQUIRE(lt_it_write_fmt(x.conf, SOURCE_CONF "batch = 2;\n", path, x.db) == 0);
+    LT_IT_REQUIRE(setenv("LT_SOURCE_TEST_EXIT", "requeue_committed", 1) == 0);
+    const char *args[] = {"source", "--config", x.conf, "--once", NULL};
+    snprintf(out, sizeof out, "%s/src2.out", x.f.dir);
+    int rc = lt_it_run_cli(x.f.dir, out, args, CLI_MS);
+    LT_IT_REQUIRE(unsetenv("LT_SOURCE_TEST_EXIT") == 0);
+    CU_ASSERT(rc != 0);
+    CU_ASSERT(lt_it_file_contains(out, "queued again under new change ids") == 1);
+    CU_ASSERT(lt_it_file_contains(out, "exiting at requeue_committed") == 1);
+    CU_ASSERT(lt_ft_last_seq(x.go, DS) == 3);
+    s_px_stop(&px);
+
+    LT_IT_REQUIRE(lt_it_write_fmt(x.conf, SOURCE_CONF, x.go->sock_path, x.db) == 0);
+    LT_IT_REQUIRE(s_source_once(&x, "src3.out", 0) == 0);
+    snprintf(out, sizeof out, "%s/src3.out", x.f.dir);
+    CU_ASSERT(lt_it_file_contains(out, "restored from a backup") == 0);
+    CU_ASSERT(lt_it_file_contains(out, "listed again") == 0);
+    CU_ASSERT(lt_ft_last_seq(x.go, DS) == 9);
+    CU_ASSERT(s_has(x.go, "038085012400") && s_has(x.go, "038085012405"));
+    /* And the next start agrees with the gateway too. */
+    LT_IT_REQUIRE(s_source_once(&x, "src4.out", 0) == 0);
+    snprintf(out, sizeof out, "%s/src4.out", x.f.dir);
+    CU_ASSERT(lt_it_file_contains(out, "restored from a backup") == 0);
+    CU_ASSERT(lt_ft_last_seq(x.go, DS) == 9);
+out:
+    s_px_stop(&px);
+    lt_it_fed_cleanup(&x.f);
+}
+
 static void s_teardown(void)
 {
     lt_it_cleanup_all();
@@ -1081,6 +1148,8 @@ int main(int argc, char **argv)
          test_malformed_alone_is_reject},
         {"10 a gateway that is unwell (ERR_UNAVAILABLE) is retried, its changes never rejects",
          test_unwell_gateway_retried},
+        {"11 a source killed after queueing a failed Publish again publishes only what waits",
+         test_killed_after_requeue},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {"rules", NULL, NULL, NULL, s_teardown, tests};
