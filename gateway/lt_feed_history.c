@@ -219,7 +219,11 @@ int lt_feed_history_resync_repair(lt_feed_t *self, lt_feed_replica_t *f, const c
 /* A record of the copy changed on disk since it was written: it cannot be
  * moved (its checksum would be made valid), and every later attempt would
  * meet it again. The copy is emptied and fetched again from seq 1; the
- * replica keeps its content meanwhile. */
+ * replica keeps its content meanwhile. A live feed's subscription is
+ * replaced by the new copy's at once, as a repair's is: left to an idle
+ * re-subscribe, batches the old one sent before the owner took the new
+ * Subscribe would follow on nothing in the new copy, read as a gap and
+ * stop the feed, where they are stale (PROTOCOL.md 6.6). */
 static void s_copy_damaged(lt_feed_t *self, lt_feed_replica_t *f)
 {
     char detail[200];
@@ -228,7 +232,7 @@ static void s_copy_damaged(lt_feed_t *self, lt_feed_replica_t *f)
              lt_store_damaged_seq(self->ctx->store), lt_store_damaged_why(self->ctx->store));
     lt_error("feed", "replica of %s: %s", f->stream->name, detail);
     s_audit(self, f, "replica-resync-damaged", detail);
-    (void)s_resync_start(self, f, f->resync_target, 0);
+    (void)s_resync_start(self, f, f->resync_target, 1);
 }
 
 void lt_feed_history_resynced(lt_feed_t *self, lt_feed_replica_t *f, const lt_stream_t *old,

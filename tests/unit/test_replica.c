@@ -5,7 +5,8 @@
  * among them keeping nothing of the group and stopping the replica with
  * its own reason; what a batch checked meanwhile calls for (an overlap, a
  * failed check) waiting until the batches before it are done; and a
- * repair by resynchronisation (6.10) replacing a live subscription.
+ * repair by resynchronisation (6.10), or a resynchronised copy found
+ * damaged, replacing a live subscription.
  *
  * The owner is played here: batches signed with its key (the directory of
  * owner_directory.h lists it) are handed to the feed as they would come on
@@ -13,6 +14,7 @@
  * from the owner's end of that link. The integration suite test_feeds.c
  * covers the same paths between real gateways. */
 #include "unit_util.h" /* first: it sets the feature macros */
+#include "unit_sqlite.h"
 
 #include "lt_batch.h"
 #include "lt_feed.h"
@@ -359,14 +361,12 @@ static void test_ahead_one_commit(void)
     s_feed_close();
 }
 
-/* A repair by resynchronisation of a live replica (PROTOCOL.md 6.10): the
- * feed stays live, subscribes from seq 1 at once, and a batch the old
- * subscription still sends is stale (6.6), not a gap that stops the feed. */
-static void test_repair_resync_stays_live(void)
+/* The replica live at 2 * PER_BATCH from the first two of the chain x (its
+ * hashes h), then repaired by resynchronisation (PROTOCOL.md 6.10); what
+ * it sent before the repair drained. */
+static lt_feed_replica_t *s_repairing(batch_t x[3], uint8_t h[3][LT_HASH_BYTES])
 {
     CU_ASSERT_FATAL(s_setup() == 0);
-    batch_t x[3];
-    uint8_t h[3][LT_HASH_BYTES];
     s_chain(x, 3, h, 99);
     lt_feed_apply_t *jobs[2];
     for (size_t i = 0; i < 2; i++)
@@ -376,7 +376,19 @@ static void test_repair_resync_stays_live(void)
     s_drain(&credit, &from);
     lt_feed_replica_t *f = lt_feed_replica_find(G.feed, OD_POP);
     CU_ASSERT_FATAL(f && f->state == LT_FEED_LIVE);
-    CU_ASSERT_EQUAL(lt_feed_history_resync_repair(G.feed, f, "records below the tail"), 0);
+    CU_ASSERT_FATAL(lt_feed_history_resync_repair(G.feed, f, "records below the tail") == 0);
+    return f;
+}
+
+/* A repair by resynchronisation of a live replica (PROTOCOL.md 6.10): the
+ * feed stays live, subscribes from seq 1 at once, and a batch the old
+ * subscription still sends is stale (6.6), not a gap that stops the feed. */
+static void test_repair_resync_stays_live(void)
+{
+    batch_t x[3];
+    uint8_t h[3][LT_HASH_BYTES];
+    lt_feed_replica_t *f = s_repairing(x, h);
+    uint64_t credit, from;
     CU_ASSERT(f->resyncing && f->state == LT_FEED_LIVE && f->stale_ahead);
     CU_ASSERT_EQUAL(f->resync_target, 2 * PER_BATCH);
     s_drain(&credit, &from);
@@ -385,6 +397,60 @@ static void test_repair_resync_stays_live(void)
     CU_ASSERT(f->state == LT_FEED_LIVE && f->resyncing);
     s_drain(&credit, &from);
     CU_ASSERT_EQUAL(from, 0); /* no stop, no new Subscribe */
+    s_feed_close();
+}
+
+/* Changes a byte of record seq of the store's row `stream` (its id) on
+ * disk, through another connection: its checksum no longer matches. */
+static void s_damage(int64_t stream, uint64_t seq)
+{
+    char path[300];
+    snprintf(path, sizeof path, "%s/store.db", G.tmp);
+    ut_sql_damage_record(path, stream, seq);
+}
+
+/* A record of a live replica's resynchronised copy damaged before the
+ * replace: the copy starts again from seq 1 on a new subscription at once,
+ * so a batch the old one still sends is stale (6.6), not a gap that stops
+ * the feed; the copy then completes and replaces the replica. */
+static void test_copy_damaged_stays_live(void)
+{
+    batch_t x[3];
+    uint8_t h[3][LT_HASH_BYTES];
+    lt_feed_replica_t *f = s_repairing(x, h);
+    uint64_t credit, from;
+    lt_feed_apply_t *jobs[1];
+    s_drain(&credit, &from);
+    CU_ASSERT_FATAL(from == 1);
+    /* The copy's first batch, then a record of it damaged on disk. */
+    CU_ASSERT_FATAL((jobs[0] = s_check(&x[0])) != NULL);
+    CU_ASSERT_EQUAL(s_commit(jobs, 1), 1);
+    CU_ASSERT_FATAL(f->resyncing && f->cursor.last_seq == PER_BATCH);
+    s_drain(&credit, &from);
+    CU_ASSERT_EQUAL(credit, PER_BATCH);
+    s_damage(f->cursor.id, 2);
+    /* Its last batch reaches the target: the replace meets the damage. */
+    CU_ASSERT_FATAL((jobs[0] = s_check(&x[1])) != NULL);
+    CU_ASSERT_EQUAL(s_commit(jobs, 1), 1);
+    CU_ASSERT(f->resyncing && f->state == LT_FEED_LIVE && f->stale_ahead);
+    CU_ASSERT_EQUAL(f->cursor.last_seq, 0);
+    CU_ASSERT_EQUAL(s_row().last_seq, 2 * PER_BATCH); /* the replica kept */
+    lt_feed_tick(G.feed);
+    s_drain(&credit, &from);
+    CU_ASSERT_EQUAL(from, 1);
+    CU_ASSERT_EQUAL(credit, 0);        /* the old subscription's is not owed */
+    CU_ASSERT(s_check(&x[2]) == NULL); /* the old subscription's: discarded */
+    CU_ASSERT_FATAL(f->state == LT_FEED_LIVE && f->resyncing);
+    /* The copy again from seq 1, complete: it replaces the replica. */
+    for (size_t i = 0; i < 2; i++) {
+        CU_ASSERT_FATAL((jobs[0] = s_check(&x[i])) != NULL);
+        CU_ASSERT_EQUAL(s_commit(jobs, 1), 1);
+    }
+    CU_ASSERT(!f->resyncing && f->state == LT_FEED_LIVE);
+    lt_stream_t st = s_row();
+    CU_ASSERT_EQUAL(st.last_seq, 2 * PER_BATCH);
+    CU_ASSERT(memcmp(st.last_hash, h[1], LT_HASH_BYTES) == 0);
+    CU_ASSERT(s_logged(2));
     s_feed_close();
 }
 
@@ -865,6 +931,8 @@ int main(void)
          test_empty_snapshot_other_history_resyncs},
         {"a repair by resynchronisation of a live replica stays live",
          test_repair_resync_stays_live},
+        {"a damaged record of a live replica's copy: copied again on a new subscription at once",
+         test_copy_damaged_stays_live},
         {NULL, NULL},
     };
     return ut_main("lt_feed (replica)", suite_init, suite_clean, tests);

@@ -636,18 +636,7 @@ static void test_open_existing_never_migrates(void)
  * back (SQLite's own checks still pass). */
 static void s_edit_record(uint64_t seq)
 {
-    sqlite3 *db = NULL;
-    char sql[256];
-    CU_ASSERT_FATAL(sqlite3_open(g_path, &db) == SQLITE_OK);
-    snprintf(sql, sizeof sql,
-             "UPDATE log SET record = substr(record, 1, 4) || x'58' || substr(record, 6) "
-             "WHERE id = %lld",
-             (long long)(((int64_t)1 << 40) | (int64_t)seq));
-    ut_sql_exec(db, sql);
-    CU_ASSERT_EQUAL(ut_sql_count(db, "SELECT count(*) FROM pragma_integrity_check "
-                                     "WHERE integrity_check = 'ok'"),
-                    1);
-    sqlite3_close(db);
+    ut_sql_damage_record(g_path, 1, seq);
 }
 
 static void test_damaged_record_never_read(void)

@@ -138,17 +138,9 @@ static void s_change(rep_t *r, uint64_t seq)
  * checksum fails (SQLite's own checks still pass). */
 static void s_edit(rep_t *r, uint64_t seq)
 {
-    sqlite3 *db = NULL;
-    char path[300], sql[256];
+    char path[300];
     snprintf(path, sizeof path, "%s/store.db", G.tmp);
-    CU_ASSERT_FATAL(sqlite3_open(path, &db) == SQLITE_OK);
-    snprintf(sql, sizeof sql,
-             "UPDATE log SET record = substr(record, 1, 4) || x'58' || substr(record, 6) "
-             "WHERE id = %lld",
-             (long long)((r->st.id << 40) | (int64_t)seq));
-    ut_sql_exec(db, sql);
-    CU_ASSERT_EQUAL(sqlite3_changes(db), 1);
-    sqlite3_close(db);
+    ut_sql_damage_record(path, r->st.id, seq);
 }
 
 /* Verifies r's stream from `from` under dir and the retired directories
