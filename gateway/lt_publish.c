@@ -352,8 +352,12 @@ static int s_check_change(const Lienthong__Dataset *ds, const ProtobufCMessageDe
     if (c->deleted)
         return 0;
     if (c->payload.len > max_record) {
-        snprintf(err, errlen, "record for key %.64s is %zu bytes, over the limit", c->key,
-                 c->payload.len);
+        /* The limit follows this gateway's max_message (PROTOCOL.md 8.1):
+         * named, so that the sender knows how far to shrink the record. */
+        snprintf(err, errlen,
+                 "record for key %.64s is %zu bytes, over this gateway's limit of %zu bytes for "
+                 "a record",
+                 c->key, c->payload.len, max_record);
         return -1;
     }
     char where[64];

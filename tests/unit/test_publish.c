@@ -521,6 +521,11 @@ static void test_too_large(void)
     CU_ASSERT_EQUAL(s_apply_max(&pp, 1, len - 1, &res), 0);
     CU_ASSERT_EQUAL(res.code, LIENTHONG__ERROR_CODE__ERR_TOO_LARGE);
     CU_ASSERT_PTR_NOT_NULL(strstr(res.err, "038090000001"));
+    /* The message names the record's size and the limit, in bytes. */
+    char said[160];
+    snprintf(said, sizeof said, "is %zu bytes, over this gateway's limit of %zu bytes", len,
+             len - 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(res.err, said));
     CU_ASSERT_EQUAL(s_last_seq(POP), 0);
     CU_ASSERT_EQUAL(g_adv.n, 0);
     /* At the limit it is accepted; a tombstone carries no payload. */
