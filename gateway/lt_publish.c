@@ -760,6 +760,9 @@ void lt_publish_obs_destroy(lt_publish_obs_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
+    /* The counts of the last, partial interval are written, not lost. */
+    if ((*self_p)->log)
+        lt_refuse_flush((*self_p)->log);
     lt_refuse_destroy(&(*self_p)->log);
     free(*self_p);
     *self_p = NULL;

@@ -5,22 +5,28 @@
  * keep the view's fields, and a key that leaves a view becomes one
  * tombstone there; durable source cursors make resends no-ops; refused
  * and too-large publishes store nothing; reopening the store continues
- * every stream where it was. */
+ * every stream where it was; refusals by rules logged in summary, their
+ * last counts at shutdown. */
 #include "unit_util.h"
 #include "lt_clock.h"
 
 #include "lt_dir.h"
 #include "lt_file.h"
+#include "lt_gwctx.h"
 #include "lt_log.h"
 #include "lt_publish.h"
+#include "lt_stats.h"
 #include "lt_store.h"
 #include "lt_viewset.h"
+#include "lt_wire.h"
 #include "owner_directory.h"
 #include "records/population.pb-c.h"
 #include "records/subscriber.pb-c.h"
 
+#include <fcntl.h>
 #include <sodium.h>
 #include <sqlite3.h>
+#include <zmq.h>
 
 #define OWNER   OD_OWNER
 #define POP     OD_POP
@@ -986,6 +992,115 @@ static void test_rules_refuse_changes(void)
     CU_ASSERT_EQUAL(s_last_seq(POP), 3);
 }
 
+/* A local client's end (cli) and the gateway's (srv) of an inproc pair. */
+typedef struct {
+    void *zctx, *cli, *srv;
+} pair_t;
+
+static void s_pair_open(pair_t *x)
+{
+    memset(x, 0, sizeof *x);
+    int zero = 0;
+    CU_ASSERT_FATAL((x->zctx = zmq_ctx_new()) && (x->srv = zmq_socket(x->zctx, ZMQ_PAIR)) &&
+                    (x->cli = zmq_socket(x->zctx, ZMQ_PAIR)) &&
+                    zmq_setsockopt(x->cli, ZMQ_LINGER, &zero, sizeof zero) == 0 &&
+                    zmq_setsockopt(x->srv, ZMQ_LINGER, &zero, sizeof zero) == 0 &&
+                    zmq_bind(x->srv, "inproc://unit-publish") == 0 &&
+                    zmq_connect(x->cli, "inproc://unit-publish") == 0);
+}
+
+static void s_pair_close(pair_t *x)
+{
+    zmq_close(x->cli);
+    zmq_close(x->srv);
+    zmq_ctx_term(x->zctx);
+}
+
+/* p, sent by the client, received into job as the poll loop does. */
+static void s_gather(lt_publish_job_t *job, const pair_t *x, const Lienthong__Publish *p)
+{
+    Lienthong__ErrorCode code;
+    char err[256];
+    lt_publish_pending_t *slot = lt_publish_job_slot(job);
+    CU_ASSERT_FATAL(slot != NULL);
+    CU_ASSERT_FATAL(lt_wire_send_body(x->cli, NULL, 0, LIENTHONG__ENVELOPE__BODY_PUBLISH, p) == 0);
+    CU_ASSERT_FATAL(lt_wire_recv(x->srv, 0, 0, &slot->in) == 0);
+    slot->env = lt_wire_decode(zmq_msg_data(&slot->in.body), zmq_msg_size(&slot->in.body), 1u << 20,
+                               &code, err, sizeof err);
+    CU_ASSERT_FATAL(slot->env && slot->env->body_case == LIENTHONG__ENVELOPE__BODY_PUBLISH);
+    lt_publish_job_keep(job);
+}
+
+/* The refusals of the write path are logged through lt_refuse (docs/
+ * operations.md, "Refusals"): the first of a dataset and rule at once,
+ * later ones counted per interval. The count of the last, partial interval
+ * is written when the gateway shuts down (lt_publish_obs_destroy), not
+ * lost. */
+static void test_refusals_flushed_at_shutdown(void)
+{
+    s_fresh();
+    g_pub_dir = g_dir_rules;
+    lt_gwcfg_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    snprintf(cfg.member, sizeof cfg.member, "%s", OWNER);
+    cfg.max_message = 1u << 20;
+    lt_gwctx_t ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.cfg = &cfg;
+    ctx.dir = g_dir_rules;
+    ctx.store = g_store;
+    lt_stats_t *stats = lt_stats_new();
+    lt_publish_obs_t *obs = stats ? lt_publish_obs_new(stats) : NULL;
+    lt_publish_job_t *job = lt_publish_job_new();
+    CU_ASSERT_FATAL(obs && job);
+    pair_t x;
+    s_pair_open(&x);
+    /* Three changes failing the same rule (no province 099), in one
+     * Publish: one refusal logged at once, two counted. */
+    change_t ch[3];
+    s_citizen(&ch[0], "099085000001", "38", 1, NULL, "1");
+    s_citizen(&ch[1], "099085000002", "38", 1, NULL, "2");
+    s_citizen(&ch[2], "099085000003", "38", 1, NULL, "3");
+    Lienthong__Change *ptrs[3];
+    Lienthong__Publish p = s_pub(POP, ch, 3, ptrs);
+    s_gather(job, &x, &p);
+    lt_publish_job_prepare(job, &ctx);
+    lt_publish_job_run(job, g_store);
+    char path[400];
+    snprintf(path, sizeof path, "%s/refusals.log", g_tmp);
+    int saved = dup(2), fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    CU_ASSERT_FATAL(saved >= 0 && fd >= 0 && dup2(fd, 2) == 2);
+    close(fd);
+    lt_log_set_level(LT_LOG_WARN);
+    lt_publish_job_finish(job, x.srv, obs, NULL, NULL);
+    lt_publish_obs_tick(obs);     /* nothing due within the interval */
+    lt_publish_obs_destroy(&obs); /* the gateway shuts down */
+    lt_log_set_level(LT_LOG_ERROR);
+    static char out[16384];
+    ut_captured(saved, path, out, sizeof out);
+    close(saved);
+    Lienthong__ErrorCode code;
+    char err[256];
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    CU_ASSERT_FATAL(zmq_msg_recv(&m, x.cli, 0) >= 0);
+    Lienthong__Envelope *env =
+        lt_wire_decode(zmq_msg_data(&m), zmq_msg_size(&m), 1u << 20, &code, err, sizeof err);
+    zmq_msg_close(&m);
+    CU_ASSERT(env && env->body_case == LIENTHONG__ENVELOPE__BODY_PUBLISH_ACK &&
+              env->publish_ack->n_refusals == 3);
+    lt_wire_free(&env);
+    if (ut_lines(out, NULL) != 2)
+        fprintf(stderr, "\n  logged:\n%s", out);
+    CU_ASSERT_EQUAL(ut_lines(out, NULL), 2);
+    CU_ASSERT_EQUAL(ut_lines(out, "publish: refused record from " POP " key=099085000001"), 1);
+    CU_ASSERT_EQUAL(ut_lines(out, "publish: refused 2 more records from " POP " in "), 1);
+    CU_ASSERT_EQUAL(ut_lines(out, "personal_id:citizen_id (last key=099085000003"), 1);
+    s_pair_close(&x);
+    lt_publish_job_destroy(&job);
+    lt_stats_destroy(&stats);
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -1007,6 +1122,8 @@ int main(void)
         {"the view lookup by value matches as each view's predicates do",
          test_viewset_matches_like_each_view},
         {"dataset rules refuse failing changes, the rest is stored", test_rules_refuse_changes},
+        {"refusals counted in the last interval are logged at shutdown",
+         test_refusals_flushed_at_shutdown},
         {NULL, NULL},
     };
     return ut_main("lt_publish", suite_init, suite_clean, tests);
