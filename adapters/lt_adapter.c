@@ -71,6 +71,24 @@ int lt_adapter_check_db(lt_check_t *c, const char *path, int must_exist)
     return 0;
 }
 
+/* --check used to send every failure to the table, even a connection
+ * string that does not parse. The database seam starts its errors about a
+ * PostgreSQL setting itself with "'database'" (too long, not a connection
+ * string or URI); a server not reachable is lt_db_lost or "cannot
+ * connect". A SQLite file that is missing or unreadable was reported by
+ * lt_adapter_check_db already. */
+const char *lt_adapter_db_hint(const lt_db_t *db, const char *err, const char *table_hint)
+{
+    if (strncmp(err, "'database'", 10) == 0)
+        return "write 'database' as a PostgreSQL URI (postgresql://USER@HOST:PORT/DBNAME) or "
+               "key=value pairs (host=... dbname=... user=...); see \"Connection settings\" in "
+               "adapters/README.md";
+    if ((db && lt_db_lost(db)) || strncmp(err, "cannot connect", 14) == 0)
+        return "the database server must be running and accept this user (host, port, "
+               "password, pg_hba.conf)";
+    return table_hint;
+}
+
 int lt_adapter_check_gateway(lt_check_t *c, const char *path)
 {
     char why[4600];

@@ -13,6 +13,7 @@
 #include "lt_cfgfile.h"
 #include "lt_check.h"
 #include "lt_client.h"
+#include "lt_db.h"
 
 /* ---- logging ---- */
 
@@ -32,6 +33,10 @@ int lt_adapter_log_setup(const config_t *c, const char *file, const char *progra
  * error when must_exist, else its directory must allow creating it.
  * Returns 0 when the database can be opened. */
 int lt_adapter_check_db(lt_check_t *c, const char *path, int must_exist);
+/* How to fix a failed connection or a failed look at the table, from what
+ * failed (err, and db when it connected): a PostgreSQL setting that does
+ * not parse, a server not reachable, else `table_hint`. */
+const char *lt_adapter_db_hint(const lt_db_t *db, const char *err, const char *table_hint);
 /* The gateway's local socket: present (a warning when not: the gateway is
  * not running, or gateway_socket differs from its local_socket) and
  * writable by this user. Returns 0 when it is both (then the gateway can

@@ -189,18 +189,23 @@ int lt_sink_check(const char *config_path, FILE *out)
         goto out;
     }
     lt_check_ok(&r, "configuration", "stream %s into table %s", self->stream, self->table);
+    /* A PostgreSQL connection string is checked by connecting, not as a
+     * file (as the source does). */
+    int file = lt_db_is_file(self->database) == 1;
     char path[4096];
-    if (lt_file_resolve(self->path, self->database, path, sizeof path) != 0)
+    if (file && lt_file_resolve(self->path, self->database, path, sizeof path) != 0)
         lt_check_error(&r, "database", NULL, "database path too long");
-    else if (lt_adapter_check_db(&r, path, !self->create_table) == 0) {
+    else if (!file || lt_adapter_check_db(&r, path, !self->create_table) == 0) {
         lt_db_table_t table;
         lt_rowmap_table(self->map, self->table, &table);
         self->db = lt_db_connect(self->database, self->path, LT_DB_SINK, &table, self->create_table,
                                  err, sizeof err);
         if (!self->db)
             lt_check_error(&r, "table",
-                           "the table needs every mapped column and key_column as "
-                           "its PRIMARY KEY or UNIQUE (or set create_table = true)",
+                           lt_adapter_db_hint(NULL, err,
+                                              "the table needs every mapped column and key_column "
+                                              "as its PRIMARY KEY or UNIQUE (or set create_table "
+                                              "= true)"),
                            "%s", err);
         else
             lt_check_ok(&r, "table", "%s", self->table);

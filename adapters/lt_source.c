@@ -517,24 +517,7 @@ static int s_check_db(lt_check_t *r, const lt_source_t *self)
     return lt_adapter_check_db(r, path, 1);
 }
 
-/* How to fix a failed connection or a failed look at the table, from
- * what failed: --check used to send every failure to the table, even a
- * connection string that does not parse. The database seam starts its
- * errors about a PostgreSQL setting itself with "'database'" (too long,
- * not a connection string or URI); a server not reachable is lt_db_lost
- * or "cannot connect". A SQLite file that is missing or unreadable was
- * reported by s_check_db already. */
-static const char *s_db_hint(const lt_db_t *db, const char *err)
-{
-    if (strncmp(err, "'database'", 10) == 0)
-        return "write 'database' as a PostgreSQL URI (postgresql://USER@HOST:PORT/DBNAME) or "
-               "key=value pairs (host=... dbname=... user=...); see \"Connection settings\" in "
-               "adapters/README.md";
-    if ((db && lt_db_lost(db)) || strncmp(err, "cannot connect", 14) == 0)
-        return "the database server must be running and accept this user (host, port, "
-               "password, pg_hba.conf)";
-    return "the table and every mapped column must exist";
-}
+#define S_TABLE_HINT "the table and every mapped column must exist"
 
 /* One dataset's table and change capture. */
 static void s_check_feed(lt_check_t *r, lt_source_t *self, s_feed_t *f)
@@ -545,7 +528,8 @@ static void s_check_feed(lt_check_t *r, lt_source_t *self, s_feed_t *f)
     lt_rowmap_table(f->map, f->table, &table);
     f->db = lt_db_connect(self->database, self->path, LT_DB_SOURCE, &table, 0, err, sizeof err);
     if (!f->db || lt_db_capture_present(f->db, &exists, err, sizeof err))
-        lt_check_error(r, "table", s_db_hint(f->db, err), "%s: %s", f->table, err);
+        lt_check_error(r, "table", lt_adapter_db_hint(f->db, err, S_TABLE_HINT), "%s: %s", f->table,
+                       err);
     else if (!exists)
         lt_check_error(r, "change tracking", "run once: lienthong source --config FILE --install",
                        "%s has no change capture for table %s", lt_db_name(f->db), f->table);

@@ -28,6 +28,7 @@
 #include "unit_util.h"
 
 #include "lt_db.h"
+#include "lt_sink.h"
 #include "pg_util.h"
 #include "unit_rejects.h"
 
@@ -1155,6 +1156,47 @@ static void test_server_restart(void)
     lt_db_destroy(&d);
 }
 
+/* The lines `sink --check` writes for a sink into table t of the current
+ * database (a gateway socket that does not exist: a warning); its result. */
+static int sink_check(const char *t, int create, char *out, size_t cap)
+{
+    char dir[256], path[400], uri[512], text[2048];
+    CU_ASSERT_FATAL(ut_mkdtemp(dir, sizeof dir, "sinkcheck") == 0);
+    snprintf(path, sizeof path, "%s/sink.conf", dir);
+    lt_pg_uri(&g_pg, g_db, OWNER, OWNER_PW, uri, sizeof uri);
+    snprintf(text, sizeof text,
+             "gateway_socket = \"%s/no.sock\";\nstream = \"bca.population\";\n"
+             "record_type = \"lienthong.records.Population\";\ndatabase = \"%s\";\n"
+             "table = \"%s\";\nkey_column = \"id\";\ncreate_table = %s;\n"
+             "columns = { personal_id = \"id\"; full_name = \"name\"; };\n",
+             dir, uri, t, create ? "true" : "false");
+    CU_ASSERT_FATAL(ut_write_text(path, text) == 0);
+    FILE *f = fmemopen(out, cap, "w");
+    CU_ASSERT_FATAL(f != NULL);
+    int rc = lt_sink_check(path, f);
+    fclose(f);
+    out[cap - 1] = 0;
+    CU_ASSERT(ut_rmrf(dir) == 0);
+    return rc;
+}
+
+/* A PostgreSQL connection string is no file: --check connects and looks at
+ * the table instead of saying the "file" does not exist. */
+static void test_sink_check(void)
+{
+    char out[8192] = "";
+    fresh(CITIZENS);
+    CU_ASSERT(sink_check("citizens", 0, out, sizeof out) == 0);
+    CU_ASSERT(strstr(out, "does not exist") == NULL);
+    CU_ASSERT(strstr(out, "ok       table: citizens") != NULL);
+    if (!strstr(out, "ok       table: citizens"))
+        fprintf(stderr, "%s\n", out);
+    /* A missing table is the table's failure, not the database's. */
+    CU_ASSERT(sink_check("nosuch", 0, out, sizeof out) == 1);
+    CU_ASSERT(strstr(out, "has no table nosuch") != NULL);
+    CU_ASSERT(strstr(out, "PRIMARY KEY or UNIQUE") != NULL);
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -1186,6 +1228,7 @@ int main(void)
         {"sink: a setup failed part way is done again", test_sink_setup_again},
         {"sink: a citext key renamed in case keeps its row", test_sink_citext_key},
         {"sink: a nondeterministic key renamed in case, the same", test_sink_nondeterministic_key},
+        {"sink --check connects to a PostgreSQL database", test_sink_check},
         {"wrong password or database", test_refused},
         {"server restart and crash between calls", test_server_restart},
         {NULL, NULL},
