@@ -255,6 +255,18 @@ int lt_db_shift_store(lt_db_t *self, const char *name, int64_t shift, int64_t ac
     return self->ops->shift_store(self->impl, name, shift, acked, err, errlen);
 }
 
+int lt_db_history_load(lt_db_t *self, const char *name, char hex[LT_DB_HISTORY_HEX], char *err,
+                       size_t errlen)
+{
+    hex[0] = '\0';
+    return self->ops->history_load(self->impl, name, hex, err, errlen);
+}
+
+int lt_db_history_store(lt_db_t *self, const char *name, const char *hex, char *err, size_t errlen)
+{
+    return self->ops->history_store(self->impl, name, hex, err, errlen);
+}
+
 int lt_db_cursor_list(lt_db_t *self, lt_db_cursor_fn fn, void *arg, char *err, size_t errlen)
 {
     return self->ops->cursor_list(self->impl, fn, arg, err, errlen);

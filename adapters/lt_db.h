@@ -195,6 +195,18 @@ int lt_db_shift_load(lt_db_t *self, const char *name, int64_t *shift, int64_t *a
 int lt_db_shift_store(lt_db_t *self, const char *name, int64_t shift, int64_t acked, char *err,
                       size_t errlen) __attribute__((warn_unused_result));
 
+/* Sink: the history of the stream's cursor (PROTOCOL.md 6.9, 8.2), as
+ * lower-case hex text of LT_DB_HISTORY_HEX - 1 digits, kept in the cursor
+ * table's `history` column (added to a table from before it; NULL there:
+ * unknown). "" when none is stored. */
+#define LT_DB_HISTORY_HEX 33
+int lt_db_history_load(lt_db_t *self, const char *name, char hex[LT_DB_HISTORY_HEX], char *err,
+                       size_t errlen) __attribute__((warn_unused_result));
+/* Stores it ("" as NULL: none) in the caller's transaction, with a cursor
+ * row at 0 when the stream has none yet. */
+int lt_db_history_store(lt_db_t *self, const char *name, const char *hex, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
 /* Source: one row of the cursor table, of any table's dataset. */
 typedef struct {
     const char *dataset;

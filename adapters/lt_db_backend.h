@@ -65,6 +65,9 @@ struct lt_db_ops_t {
                       size_t errlen);
     int (*shift_store)(void *impl, const char *name, int64_t shift, int64_t acked, char *err,
                        size_t errlen);
+    /* Sink only; history_load gets hex[0] = '\0' (none). */
+    int (*history_load)(void *impl, const char *name, char *hex, char *err, size_t errlen);
+    int (*history_store)(void *impl, const char *name, const char *hex, char *err, size_t errlen);
     /* Source only. */
     int (*cursor_list)(void *impl, lt_db_cursor_fn fn, void *arg, char *err, size_t errlen);
     int (*cursor_forget)(void *impl, const char *name, int *found, char *err, size_t errlen);

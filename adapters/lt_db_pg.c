@@ -749,10 +749,30 @@ static int s_cursor_table(s_pg_t *self, char *err, size_t errlen)
     const char *cols = self->role == LT_DB_SOURCE
                            ? "dataset text PRIMARY KEY, change_id bigint NOT NULL, table_name "
                              "text, shift bigint NOT NULL DEFAULT 0, acked_shift bigint"
-                           : "stream text PRIMARY KEY, seq bigint NOT NULL";
+                           : "stream text PRIMARY KEY, seq bigint NOT NULL, history text";
     if (s_lt_table(self, name, cols, err, errlen))
         return -1;
-    return self->role == LT_DB_SOURCE ? s_acked_column(self, err, errlen) : 0;
+    if (self->role == LT_DB_SOURCE)
+        return s_acked_column(self, err, errlen);
+    /* A sink's cursor table from before histories were kept gets the column,
+     * NULL: unknown (PROTOCOL.md 8.2). Looked up first: ALTER needs the
+     * table's owner even when there is nothing to add. */
+    s_buf_t q = {0}, a = {0};
+    s_add(&q, "%s.lt_sink_cursor", self->q_lt);
+    s_add(&a, "ALTER TABLE %s.lt_sink_cursor ADD COLUMN IF NOT EXISTS history text", self->q_lt);
+    const char *vals[1] = {q.s};
+    int64_t has = 0;
+    int rc = -1;
+    if (!q.s || !a.s)
+        lt_err_set(err, errlen, "out of memory");
+    else if (s_int(self,
+                   "SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass($1) AND "
+                   "attname = 'history' AND NOT attisdropped",
+                   1, vals, &has, "cannot look a column up", err, errlen) == 0)
+        rc = has ? 0 : s_exec(self, a.s, "cannot add lt_sink_cursor.history", err, errlen);
+    free(q.s);
+    free(a.s);
+    return rc;
 }
 
 static int s_role_sql(s_pg_t *self, char *err, size_t errlen);
@@ -1533,6 +1553,38 @@ static int s_shift_load(void *impl, const char *name, int64_t *shift, int64_t *a
                : 0;
 }
 
+static int s_history_load(void *impl, const char *name, char *hex, char *err, size_t errlen)
+{
+    s_pg_t *self = impl;
+    char sql[700];
+    if (s_ensure(self, err, errlen))
+        return -1;
+    snprintf(sql, sizeof sql, "SELECT history FROM %s.lt_sink_cursor WHERE stream = $1",
+             self->q_lt);
+    const char *vals[1] = {name};
+    PGresult *res =
+        s_query(self, sql, 1, vals, PGRES_TUPLES_OK, "cannot read the cursor", err, errlen);
+    if (res && PQntuples(res) > 0 && !PQgetisnull(res, 0, 0))
+        snprintf(hex, LT_DB_HISTORY_HEX, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return res ? 0 : -1;
+}
+
+static int s_history_store(void *impl, const char *name, const char *hex, char *err, size_t errlen)
+{
+    s_pg_t *self = impl;
+    char sql[700];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO %s.lt_sink_cursor (stream, seq, history) VALUES ($1, 0, $2) "
+             "ON CONFLICT (stream) DO UPDATE SET history = EXCLUDED.history",
+             self->q_lt);
+    const char *vals[2] = {name, hex[0] ? hex : NULL};
+    PGresult *res =
+        s_query(self, sql, 2, vals, PGRES_COMMAND_OK, "cannot store the cursor", err, errlen);
+    PQclear(res);
+    return res ? 0 : -1;
+}
+
 static int s_reject(void *impl, const lt_db_reject_t *r, char *err, size_t errlen)
 {
     s_pg_t *self = impl;
@@ -2005,6 +2057,8 @@ const lt_db_ops_t lt_db_pg_ops = {
     .cursor_store = s_cursor_store,
     .shift_load = s_shift_load,
     .shift_store = s_shift_store,
+    .history_load = s_history_load,
+    .history_store = s_history_store,
     .cursor_list = s_cursor_list,
     .cursor_forget = s_cursor_forget,
     .reject = s_reject,

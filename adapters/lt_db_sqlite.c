@@ -67,7 +67,7 @@ static const struct {
                       "change_id = excluded.change_id, table_name = excluded.table_name"},
     [LT_DB_SINK] = {"lt_sink_cursor",
                     "CREATE TABLE IF NOT EXISTS lt_sink_cursor("
-                    "stream TEXT PRIMARY KEY, seq INTEGER NOT NULL)",
+                    "stream TEXT PRIMARY KEY, seq INTEGER NOT NULL, history TEXT)",
                     "SELECT seq FROM lt_sink_cursor WHERE stream = ?1",
                     "INSERT INTO lt_sink_cursor(stream, seq) VALUES (?1, ?2) "
                     "ON CONFLICT(stream) DO UPDATE SET seq = excluded.seq"},
@@ -637,7 +637,10 @@ static int s_use_table(s_db_t *self, int create, char *err, size_t errlen)
     if (!sink && (s_key_affinity(self, err, errlen) || s_migrate(self, "lt_changes", err, errlen) ||
                   s_migrate(self, "lt_source_cursor", err, errlen)))
         goto out;
+    /* A sink's cursor from before histories were kept: NULL, unknown
+     * (PROTOCOL.md 8.2). */
     if (lt_db_sqlite_exec(self->db, s_cursor[self->role].create, what, err, errlen) ||
+        (sink && s_add_column(self, "lt_sink_cursor", "history", "TEXT", NULL, err, errlen)) ||
         (!sink &&
          (lt_db_sqlite_exec(self->db, S_REJECTS_CREATE, "cannot create lt_rejects", err, errlen) ||
           lt_db_sqlite_prepare(self->db, S_REJECT_PUT, &self->st_reject_put, err, errlen) ||
@@ -1032,6 +1035,44 @@ static int s_shift_load(void *impl, const char *name, int64_t *shift, int64_t *a
     return step == SQLITE_ROW || step == SQLITE_DONE ? 0 : -1;
 }
 
+static int s_history_load(void *impl, const char *name, char *hex, char *err, size_t errlen)
+{
+    s_db_t *self = impl;
+    sqlite3_stmt *st = NULL;
+    if (lt_db_sqlite_prepare(self->db, "SELECT history FROM lt_sink_cursor WHERE stream = ?1", &st,
+                             err, errlen))
+        return -1;
+    int step = sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) == SQLITE_OK ? sqlite3_step(st)
+                                                                              : SQLITE_ERROR;
+    const unsigned char *v = step == SQLITE_ROW ? sqlite3_column_text(st, 0) : NULL;
+    if (v)
+        snprintf(hex, LT_DB_HISTORY_HEX, "%s", (const char *)v);
+    if (step != SQLITE_ROW && step != SQLITE_DONE)
+        snprintf(err, errlen, "cannot read lt_sink_cursor: %s", sqlite3_errmsg(self->db));
+    sqlite3_finalize(st);
+    return step == SQLITE_ROW || step == SQLITE_DONE ? 0 : -1;
+}
+
+static int s_history_store(void *impl, const char *name, const char *hex, char *err, size_t errlen)
+{
+    s_db_t *self = impl;
+    sqlite3_stmt *st = NULL;
+    if (lt_db_sqlite_prepare(self->db,
+                             "INSERT INTO lt_sink_cursor(stream, seq, history) VALUES (?1, 0, ?2) "
+                             "ON CONFLICT(stream) DO UPDATE SET history = excluded.history",
+                             &st, err, errlen))
+        return -1;
+    int step = sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) == SQLITE_OK &&
+                       (hex[0] ? sqlite3_bind_text(st, 2, hex, -1, SQLITE_STATIC)
+                               : sqlite3_bind_null(st, 2)) == SQLITE_OK
+                   ? sqlite3_step(st)
+                   : SQLITE_ERROR;
+    if (step != SQLITE_DONE)
+        snprintf(err, errlen, "cannot update lt_sink_cursor: %s", sqlite3_errmsg(self->db));
+    sqlite3_finalize(st);
+    return step == SQLITE_DONE ? 0 : -1;
+}
+
 static int s_reject(void *impl, const lt_db_reject_t *r, char *err, size_t errlen)
 {
     s_db_t *self = impl;
@@ -1336,6 +1377,8 @@ const lt_db_ops_t lt_db_sqlite_ops = {
     .cursor_store = s_cursor_store,
     .shift_load = s_shift_load,
     .shift_store = s_shift_store,
+    .history_load = s_history_load,
+    .history_store = s_history_store,
     .cursor_list = s_cursor_list,
     .cursor_forget = s_cursor_forget,
     .reject = s_reject,

@@ -19,6 +19,7 @@
 #include "lt_wire.h"
 
 #include <inttypes.h>
+#include <sodium.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +45,10 @@ struct lt_sink_t {
     lt_db_t *db;
     lt_adapter_conn_t conn;
     uint64_t cursor;    /* last seq applied, durable */
+    /* The history of the cursor (PROTOCOL.md 8.2), stored with it: hex, ""
+     * unknown (a cursor from before it was kept, or a gateway that sends
+     * none). */
+    char history[LT_DB_HISTORY_HEX];
     int have_cursor;    /* loaded (the database may be down at start) */
     int db_down;        /* "unavailable" was logged; "again" not yet */
     int64_t last_rx;    /* when the gateway last sent something */
@@ -128,7 +133,16 @@ static int s_load_cursor(lt_sink_t *self, char *err, size_t errlen)
         return -1;
     }
     self->cursor = (uint64_t)seq;
-    return 0;
+    return lt_db_history_load(self->db, self->stream, self->history, err, errlen);
+}
+
+/* The history a Deliver names, as the cursor table keeps it: hex, "" for
+ * none. */
+static void s_history_hex(const ProtobufCBinaryData *id, char hex[LT_DB_HISTORY_HEX])
+{
+    hex[0] = '\0';
+    if (id->len == LT_HISTORY_BYTES)
+        sodium_bin2hex(hex, LT_DB_HISTORY_HEX, id->data, id->len);
 }
 
 /* A database call failed: while the database is down it says so once (not
@@ -337,6 +351,19 @@ static int s_attach(lt_sink_t *self, int64_t now, int loud)
     a.from_seq = self->cursor + 1;
     a.credit = (uint32_t)self->credit;
     a.replace = 1; /* behind the gateway's log tail, take its state (8.2) */
+    /* The gateway replaces the table of a cursor on another history than
+     * the stream's, or on an unknown one (8.2). A stored history that does
+     * not read back as one counts as unknown. */
+    uint8_t history[LT_HISTORY_BYTES];
+    size_t len = 0;
+    a.keeps_history = 1;
+    if (self->cursor > 0 && self->history[0] &&
+        sodium_hex2bin(history, sizeof history, self->history, strlen(self->history), NULL, &len,
+                       NULL) == 0 &&
+        len == sizeof history) {
+        a.history_id.data = history;
+        a.history_id.len = len;
+    }
     if (self->replacing) {
         /* The gateway starts any replacement again for the new attach. */
         lt_db_rollback(self->db);
@@ -403,8 +430,9 @@ static int s_replace_begin(lt_sink_t *self, uint64_t seq, char *err, size_t errl
 }
 
 /* Writes one part's records in the open transaction; commits at the last
- * part with cursor = S. */
-static int s_replace_part(lt_sink_t *self, const Lienthong__Deliver *d, char *err, size_t errlen)
+ * part with cursor = S and the replacement's history (hex). */
+static int s_replace_part(lt_sink_t *self, const Lienthong__Deliver *d, const char *hex, char *err,
+                          size_t errlen)
 {
     size_t failed = 0;
     lt_db_write_t *w = calloc(d->n_records ? d->n_records : 1, sizeof *w);
@@ -429,6 +457,7 @@ static int s_replace_part(lt_sink_t *self, const Lienthong__Deliver *d, char *er
                          (int64_t)d->replace_seq, &failed, err, errlen);
     if (rc == 0 && d->replace_last)
         rc = lt_db_cursor_store(self->db, self->stream, (int64_t)d->replace_seq, err, errlen) ||
+             lt_db_history_store(self->db, self->stream, hex, err, errlen) ||
              lt_db_commit(self->db, err, errlen);
     free(w);
     return rc;
@@ -436,12 +465,13 @@ static int s_replace_part(lt_sink_t *self, const Lienthong__Deliver *d, char *er
 
 static void s_on_replace(lt_sink_t *self, const Lienthong__Deliver *d, int64_t now)
 {
-    char err[1024];
+    char err[1024], hex[LT_DB_HISTORY_HEX];
     if (!d->replace_first && (!self->replacing || d->replace_seq != self->replace_seq))
         return; /* a part of a replacement given up (or of an earlier attach) */
     self->resync = 0;
+    s_history_hex(&d->history_id, hex);
     if ((d->replace_first && s_replace_begin(self, d->replace_seq, err, sizeof err) != 0) ||
-        s_replace_part(self, d, err, sizeof err) != 0) {
+        s_replace_part(self, d, hex, err, sizeof err) != 0) {
         if (self->replacing)
             lt_db_rollback(self->db);
         self->replacing = 0;
@@ -452,11 +482,42 @@ static void s_on_replace(lt_sink_t *self, const Lienthong__Deliver *d, int64_t n
     if (d->replace_last) {
         self->replacing = 0;
         self->cursor = d->replace_seq;
-        lt_info("sink", "stream=%s table %s replaced; cursor=%" PRIu64, self->stream, self->table,
-                self->cursor);
+        snprintf(self->history, sizeof self->history, "%s", hex);
+        lt_info("sink", "stream=%s table %s replaced; cursor=%" PRIu64 " history=%s", self->stream,
+                self->table, self->cursor, hex[0] ? hex : "none");
     }
     s_db_ok(self);
     s_ack_through(self, d->replace_seq);
+}
+
+/* Records of another history than the cursor's are never applied on it
+ * (PROTOCOL.md 8.2): 1, attach again (the gateway replaces the table). A
+ * cursor at 0 or on an unknown history takes the Deliver's, stored before
+ * its records: the gateway sent them for it. 0, or -1 (database). */
+static int s_history_check(lt_sink_t *self, const Lienthong__Deliver *d)
+{
+    char hex[LT_DB_HISTORY_HEX], err[1024];
+    s_history_hex(&d->history_id, hex);
+    if (!hex[0] || strcmp(hex, self->history) == 0 || d->n_records == 0)
+        return 0;
+    if (self->cursor > 0 && self->history[0]) {
+        lt_warn("sink",
+                "stream=%s a Deliver of history %s, cursor %" PRIu64 " is on %s: "
+                "applying nothing, attaching again",
+                self->stream, hex, self->cursor, self->history);
+        return 1;
+    }
+    if (lt_db_begin(self->db, 1, err, sizeof err) != 0 ||
+        lt_db_history_store(self->db, self->stream, hex, err, sizeof err) != 0 ||
+        lt_db_commit(self->db, err, sizeof err) != 0) {
+        lt_db_rollback(self->db);
+        s_db_failed(self, err);
+        return -1;
+    }
+    lt_info("sink", "stream=%s cursor %" PRIu64 " is on history %s", self->stream, self->cursor,
+            hex);
+    snprintf(self->history, sizeof self->history, "%s", hex);
+    return 0;
 }
 
 static void s_on_deliver(lt_sink_t *self, const Lienthong__Deliver *d, int64_t now)
@@ -480,7 +541,9 @@ static void s_on_deliver(lt_sink_t *self, const Lienthong__Deliver *d, int64_t n
         d->records[d->n_records - 1]->seq > self->cursor)
         self->resync = 0; /* the new attachment's first records */
     uint64_t before = self->cursor;
-    int r = s_apply(self, d);
+    int r = s_history_check(self, d);
+    if (r == 0)
+        r = s_apply(self, d);
     if (r == 1)
         s_attach(self, now, 1);
     else if (r < 0)

@@ -42,8 +42,10 @@ typedef struct {
      * with the stream, assigned on first use by lt_feed_history_own. */
     uint8_t history[LT_HISTORY_BYTES];
     int has_history;
-    /* Replica: replaced by a resynchronisation since the last sink attached
-     * from seq 1; a sink resuming on its old cursor would mix histories. */
+    /* Replaced (a replica resynchronised, a view rebuilt) since the last
+     * sink attached from seq 1 or took a replacement: a sink resuming on
+     * its old cursor would mix histories. Only in memory: a sink that keeps
+     * its history is compared with the stream's instead (PROTOCOL.md 8.2). */
     int replaced;
     /* Owner: a view whose definition changed and whose rebuild failed
      * (lt_feed_views.c): its records follow the old definition, so nothing
@@ -123,6 +125,7 @@ typedef struct {
     int replace_ok;       /* SinkAttach.replace: it can take a replacement */
     lt_feed_snap_t *snap; /* the replacement being sent, or NULL */
     int awaiting;         /* a replacement Deliver is not yet acknowledged */
+    int rebuild;          /* its cursor is on another history: replaced from the start (8.2) */
     lt_feed_detach_t detach; /* set: detached, and told why, at the next pump */
 } lt_feed_sink_t;
 
@@ -473,5 +476,8 @@ int lt_feed_sink_pump(lt_feed_t *self, void *sock);
  * why and detached at the next pump, and until a sink attaches from seq 1
  * one attaching further on is refused. */
 void lt_feed_sink_replaced(lt_feed_t *self, lt_feed_stream_t *st);
+/* Sets out to the history a Deliver of st carries (PROTOCOL.md 8.2),
+ * pointing into st; empty while st has none. */
+void lt_feed_sink_history(const lt_feed_stream_t *st, ProtobufCBinaryData *out);
 
 #endif

@@ -709,6 +709,10 @@ static void s_applied(lt_feed_t *self, lt_feed_replica_t *f, const lt_feed_apply
         if (job->next.last_seq >= f->resync_target)
             lt_feed_history_applied(self, f);
     } else {
+        /* A cursor without a history took the batch's (s_apply_job): the
+         * same records, which its sinks' Delivers now name (PROTOCOL.md 8.2). */
+        f->stream->has_history = job->next.has_history;
+        memcpy(f->stream->history, job->next.history, sizeof f->stream->history);
         lt_feed_stream_grew(self, f->stream, job->next.last_seq, b->n_records);
         lt_stats_set(f->st_cursor, (int64_t)job->next.last_seq);
         lt_stats_set_double(f->st_lag, (double)(lt_clock_now_ms() - b->signed_at_ms) / 1000.0);

@@ -23,13 +23,51 @@ static lt_feed_sink_t *s_sink_find(lt_feed_t *self, const uint8_t *rid, size_t r
     return NULL;
 }
 
-/* The stream a sink may attach to: one this gateway owns or replicates. */
+/* The stream a sink may attach to: one this gateway owns or replicates,
+ * with its history as stored (PROTOCOL.md 6.9). An owned stream without
+ * one gets it now: its sink keeps it from the first Deliver, and is never
+ * replaced later for a history it did not know (8.2). */
 static lt_feed_stream_t *s_local_stream(lt_feed_t *self, const char *stream)
 {
     const lt_dir_t *dir = self->ctx->dir;
     const char *owner = dir ? lt_feed_owner_of(dir, stream) : NULL;
     int ours = owner && strcmp(owner, self->ctx->cfg->member) == 0;
-    return ours || lt_feed_replica_find(self, stream) ? lt_feed_stream(self, stream) : NULL;
+    lt_feed_stream_t *st =
+        ours || lt_feed_replica_find(self, stream) ? lt_feed_stream(self, stream) : NULL;
+    lt_stream_t row;
+    if (st && ours && !st->stale)
+        (void)lt_feed_history_own(self, st); /* logged; the sink is then compared without */
+    else if (st && lt_store_stream_find(self->ctx->store, st->name, &row) == 1) {
+        /* A replica's row takes its owner's history with a batch (the
+         * writer thread): the row, not the shadow a resynchronisation
+         * fills, is what its sink reads. */
+        st->has_history = row.has_history;
+        memcpy(st->history, row.history, sizeof st->history);
+    }
+    return st;
+}
+
+/* The history a Deliver of st carries (PROTOCOL.md 8.2): none while it
+ * has none. */
+void lt_feed_sink_history(const lt_feed_stream_t *st, ProtobufCBinaryData *out)
+{
+    out->data = st->has_history ? (uint8_t *)st->history : NULL;
+    out->len = st->has_history ? LT_HISTORY_BYTES : 0;
+}
+
+/* 1 when the sink's table may hold another history than the stream's
+ * (PROTOCOL.md 8.2): it is then replaced from the start. A sink that keeps
+ * no history is compared with what the gateway remembers since it
+ * started; one whose history is unknown, with the stream having one. */
+static int s_other_history(const lt_feed_stream_t *st, const Lienthong__SinkAttach *m)
+{
+    if (m->from_seq <= 1)
+        return 0; /* nothing applied yet */
+    if (!m->keeps_history)
+        return st->replaced;
+    if (m->history_id.len == 0)
+        return st->has_history || st->replaced;
+    return !st->has_history || memcmp(m->history_id.data, st->history, LT_HISTORY_BYTES) != 0;
 }
 
 static void s_refuse(void *sock, const lt_wire_in_t *in, const Lienthong__SinkAttach *m,
@@ -60,28 +98,44 @@ static void s_sink_remove(lt_feed_t *self, lt_feed_sink_t *k)
 }
 
 /* What a sink of a replaced stream holds came from the old history; it
- * must rebuild its table from seq 1 (PROTOCOL.md 6.9). */
+ * must rebuild its table from seq 1 (PROTOCOL.md 6.9): by a replacement
+ * when it attaches again with `replace` (8.2). */
 static void s_replaced(void *sock, const uint8_t *rid, size_t rid_len, const lt_feed_stream_t *st,
                        uint64_t at)
 {
-    lt_warn("local", "sink of %s refused at seq %llu: the replica was replaced by a "
-            "resynchronisation", st->name, (unsigned long long)at);
+    lt_warn("local",
+            "sink of %s refused at seq %llu: the stream was replaced by another "
+            "history (a resynchronisation or a view rebuilt)",
+            st->name, (unsigned long long)at);
     (void)lt_wire_send_error(sock, rid, rid_len, LIENTHONG__ERROR_CODE__ERR_SEQUENCE, 0,
-                             "%s: the replica was replaced by a resynchronisation with its "
-                             "owner's new history; rebuild the sink's table from seq 1",
+                             "%s: the stream was replaced by another history (a "
+                             "resynchronisation or a view rebuilt); rebuild the sink's table "
+                             "from seq 1",
                              st->name);
 }
 
 void lt_feed_on_sink_attach(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
                             const Lienthong__SinkAttach *m)
 {
+    if (m->history_id.len != 0 && m->history_id.len != LT_HISTORY_BYTES) {
+        lt_warn("local", "refused sink for %s: history_id of %zu bytes", m->stream,
+                m->history_id.len);
+        (void)lt_wire_send_error(sock, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_MALFORMED,
+                                 0, "%s: history_id must be empty or %d bytes, not %zu", m->stream,
+                                 LT_HISTORY_BYTES, m->history_id.len);
+        return;
+    }
     lt_feed_stream_t *st = s_local_stream(self, m->stream);
-    if (!st || m->from_seq == 0 || m->from_seq > st->last_seq + 1 ||
-        (m->from_seq < st->tail_first && !m->replace)) {
+    /* On another history its cursor means nothing here: not even beyond
+     * the log (a shorter new history) is a reason to refuse a replacement. */
+    int rebuild = st && m->from_seq > 0 && s_other_history(st, m);
+    if (!st || m->from_seq == 0 ||
+        (!rebuild &&
+         (m->from_seq > st->last_seq + 1 || (m->from_seq < st->tail_first && !m->replace)))) {
         s_refuse(sock, in, m, st);
         return;
     }
-    if (st->replaced && m->from_seq > 1) {
+    if (rebuild && !m->replace) {
         s_replaced(sock, in->rid, in->rid_len, st, m->from_seq - 1);
         return;
     }
@@ -90,7 +144,8 @@ void lt_feed_on_sink_attach(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
                                  0, "%s: view definition changed; rebuilding", m->stream);
         return;
     }
-    st->replaced = 0;
+    if (!rebuild)
+        st->replaced = 0; /* its table is on the stream's history */
     /* One sink per stream: a new attach replaces the previous one. */
     for (size_t i = 0; i < self->n_sinks; i++)
         if (self->sinks[i].stream == st) {
@@ -107,10 +162,17 @@ void lt_feed_on_sink_attach(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
     memcpy(k->rid, in->rid, in->rid_len);
     k->rid_len = in->rid_len;
     k->stream = st;
-    k->next = m->from_seq;
-    k->acked = m->from_seq - 1;
+    k->next = rebuild ? 1 : m->from_seq;
+    k->acked = k->next - 1;
     k->credit = m->credit;
     k->replace_ok = m->replace;
+    k->rebuild = rebuild;
+    if (rebuild)
+        lt_warn("local",
+                "sink of %s at seq %llu is on another history than the stream's (%s): "
+                "replacing its table",
+                st->name, (unsigned long long)(m->from_seq - 1),
+                m->history_id.len ? "it names another" : "its own is unknown");
     lt_info("local", "sink attached to %s from seq %llu", st->name,
             (unsigned long long)m->from_seq);
 }
@@ -160,6 +222,7 @@ static int s_deliver(lt_feed_t *self, void *sock, lt_feed_sink_t *k)
     d.stream = k->stream->name;
     d.n_records = c->n;
     d.records = recs;
+    lt_feed_sink_history(k->stream, &d.history_id);
     if (rc == 1 &&
         lt_wire_send_body(sock, k->rid, k->rid_len, LIENTHONG__ENVELOPE__BODY_DELIVER, &d) != 0)
         rc = zmq_errno() == EAGAIN ? 0 : -1;
@@ -226,7 +289,7 @@ int lt_feed_sink_pump(lt_feed_t *self, void *sock)
         }
         for (int b = 0; b < LT_FEED_PUMP_BATCHES && rc == 1; b++) {
             /* Behind the retained tail: its table is replaced (8.2). */
-            if (k->snap || k->next < k->stream->tail_first)
+            if (k->snap || k->rebuild || k->next < k->stream->tail_first)
                 rc = s_behind(self, sock, k);
             else if (k->credit > 0 && k->next <= k->stream->last_seq)
                 rc = s_deliver(self, sock, k);

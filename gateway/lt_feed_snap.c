@@ -265,6 +265,7 @@ static int s_send_part(void *sock, lt_feed_sink_t *k, lt_feed_snap_t *sn, int la
     d.replace_seq = sn->seq;
     d.replace_first = sn->index == 0;
     d.replace_last = last;
+    lt_feed_sink_history(k->stream, &d.history_id);
     if (rc == 1 &&
         lt_wire_send_body(sock, k->rid, k->rid_len, LIENTHONG__ENVELOPE__BODY_DELIVER, &d) != 0)
         rc = zmq_errno() == EAGAIN ? 0 : -1;
@@ -291,9 +292,17 @@ int lt_feed_snap_replace(lt_feed_t *self, void *sock, lt_feed_sink_t *k)
             return 0; /* waits until one ends */
         if (!(k->snap = s_start(self, k->stream)))
             return -1;
-        lt_info("local", "sink of %s from seq %llu is behind the log kept from %llu: replacing "
-                "its table by the state at seq %llu", k->stream->name, (unsigned long long)k->next,
-                (unsigned long long)k->stream->tail_first, (unsigned long long)k->snap->seq);
+        if (k->rebuild)
+            lt_info("local",
+                    "sink of %s is on another history: replacing its table by the "
+                    "state at seq %llu",
+                    k->stream->name, (unsigned long long)k->snap->seq);
+        else
+            lt_info("local",
+                    "sink of %s from seq %llu is behind the log kept from %llu: "
+                    "replacing its table by the state at seq %llu",
+                    k->stream->name, (unsigned long long)k->next,
+                    (unsigned long long)k->stream->tail_first, (unsigned long long)k->snap->seq);
     }
     lt_feed_snap_t *sn = k->snap;
     int n = s_read(self, k->stream, sn, LT_BATCH_MAX_RECORDS);
@@ -313,6 +322,10 @@ int lt_feed_snap_replace_ack(lt_feed_t *self, lt_feed_sink_t *k, uint64_t throug
                 k->stream->name, (unsigned long long)sn->seq, (unsigned long long)sn->index);
         k->acked = sn->seq;
         k->next = sn->seq + 1;
+        /* Its table is the stream's now, on the stream's history. */
+        if (k->rebuild)
+            k->stream->replaced = 0;
+        k->rebuild = 0;
         lt_feed_snap_free(self, &k->snap);
     }
     return 0;

@@ -501,6 +501,32 @@ static int s_owner_and_p38(fed_t *x, lt_it_gw_t **owner, lt_it_gw_t **g38)
     return lt_it_gw_run(*g38, READY_MS);
 }
 
+/* 30 living citizens, a third of them in 38; two of those die; p38 holds
+ * the owner's view. 0 or -1. */
+static int s_p38_with_dead(lt_it_gw_t *owner, lt_it_gw_t *g38, lt_ft_model_t *m, lt_ft_pub_t *p)
+{
+    if (s_publish_range(owner, m, 0, 30, 30, NULL) != 0 ||
+        lt_ft_put(p, m, 0, m->c[0].name, "38", DECEASED) != 0 ||
+        lt_ft_put(p, m, 3, m->c[3].name, "38", DECEASED) != 0 ||
+        lt_ft_pub_send(p, owner, NULL, NULL, PUBLISH_MS) != 0)
+        return -1;
+    return lt_ft_wait_same(owner, g38, V38, CONVERGE_MS);
+}
+
+/* Version 2 of the directory narrows p38; the owner adopts it (file and
+ * SIGHUP) and rebuilds the view; p38 resynchronises. *v2 is malloc'd. */
+static int s_narrow_p38(fed_t *x, lt_it_gw_t *owner, lt_it_gw_t *g38, uint8_t **v2,
+                        size_t *v2_len)
+{
+    long mark = lt_it_log_mark(g38);
+    x->f.extra_source = s_source_narrowed;
+    if (lt_it_dir_bytes(&x->f, 2, 0, 0, NULL, v2, v2_len) != 0 ||
+        lt_it_gw_put_directory(owner, *v2, *v2_len) != 0 || lt_it_gw_signal(owner, SIGHUP) != 0 ||
+        lt_it_gw_wait_version(owner, 2, REPLY_MS) != 0)
+        return -1;
+    return lt_it_log_wait(g38, mark, "replica of " V38, "resynchronised", CONVERGE_MS);
+}
+
 /* PROTOCOL.md 6.1, 6.9: a directory that narrows a view's fields and rows
  * makes its owner rebuild the view on a new history; the consumer
  * resynchronises (resync = "auto") and ends up with exactly the narrowed
@@ -521,24 +547,14 @@ static void test_view_narrowed(void)
     LT_IT_REQUIRE(s_owner_and_p38(&x, &owner, &g38) == 0);
 
     /* 30 living citizens, a third of them in 38; two of those die. */
-    LT_IT_REQUIRE(s_publish_range(owner, &m, 0, 30, 30, NULL) == 0);
-    LT_IT_REQUIRE(lt_ft_put(p, &m, 0, m.c[0].name, "38", DECEASED) == 0);
-    LT_IT_REQUIRE(lt_ft_put(p, &m, 3, m.c[3].name, "38", DECEASED) == 0);
-    LT_IT_REQUIRE(lt_ft_pub_send(p, owner, NULL, NULL, PUBLISH_MS) == 0);
-    LT_IT_REQUIRE(lt_ft_wait_same(owner, g38, V38, CONVERGE_MS) == 0);
+    LT_IT_REQUIRE(s_p38_with_dead(owner, g38, &m, p) == 0);
     CHECK(lt_ft_check_view(g38, &m, 0, err, sizeof err));
 
-    /* Version 2 narrows p38; the owner adopts it (file and SIGHUP). */
-    long mark = lt_it_log_mark(g38);
-    x.f.extra_source = s_source_narrowed;
-    LT_IT_REQUIRE(lt_it_dir_bytes(&x.f, 2, 0, 0, NULL, &v2, &v2_len) == 0);
-    LT_IT_REQUIRE(lt_it_gw_put_directory(owner, v2, v2_len) == 0);
-    LT_IT_REQUIRE(lt_it_gw_signal(owner, SIGHUP) == 0);
-    LT_IT_REQUIRE(lt_it_gw_wait_version(owner, 2, REPLY_MS) == 0);
+    /* Version 2 narrows p38: the owner rebuilds it, the consumer is told,
+     * resynchronises, and holds the narrowed view. */
+    LT_IT_REQUIRE(s_narrow_p38(&x, owner, g38, &v2, &v2_len) == 0);
     CU_ASSERT(
         lt_it_file_contains(owner->log_path, "view definition changed in directory version 2"));
-    /* The consumer is told, resynchronises, and holds the narrowed view. */
-    LT_IT_REQUIRE(lt_it_log_wait(g38, mark, "replica of " V38, "resynchronised", CONVERGE_MS) == 0);
     LT_IT_REQUIRE(lt_ft_wait_same(owner, g38, V38, CONVERGE_MS) == 0);
     CHECK(lt_ft_compare(owner, g38, V38, err, sizeof err));
     CU_ASSERT(s_narrowed_ok(owner, &m, 0) == 0);
@@ -1532,6 +1548,142 @@ out:
     lt_it_fed_cleanup(&x.f);
 }
 
+/* ---- 6b. a sink's table across a replaced history (PROTOCOL.md 8.2) ------------------------ */
+
+#define SINK_V38_CONF                                                                              \
+    "gateway_socket = \"%s\";\nstream = \"" V38 "\";\n"                                            \
+    "record_type = \"lienthong.records.Population\";\ndatabase = \"%s\";\n"                        \
+    "table = \"citizens\";\nkey_column = \"personal_id\";\ncreate_table = true;\n"                 \
+    "columns = { personal_id = \"personal_id\"; full_name = \"full_name\"; };\n"
+
+/* The sink's table holds exactly the narrowed p38 of the model (its
+ * living citizens of 38, with their last names), at cursor `seq`. */
+static int s_check_sink_narrowed(const char *path, const lt_ft_model_t *m, uint64_t seq, char *err,
+                                 size_t errlen)
+{
+    lt_ft_model_t n = *m;
+    lt_ft_citizen_t *c = calloc(m->n ? m->n : 1, sizeof *c);
+    if (!c) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < m->n; i++) {
+        c[i] = m->c[i];
+        c[i].live = m->c[i].live && strcmp(m->c[i].province, "38") == 0 && m->c[i].status == ALIVE;
+    }
+    n.c = c;
+    int rc = s_check_sink(path, &n, err, errlen);
+    free(c);
+    if (rc == 0 && s_wait_sink(path, seq, 0) != 0) {
+        snprintf(err, errlen, "sink cursor is not %llu", (unsigned long long)seq);
+        rc = -1;
+    }
+    return rc;
+}
+
+/* `lienthong sink` into db of stream V38 of gateway g. */
+static int s_sink_start(lt_it_proc_t *k, const lt_it_gw_t *g, const char *dir, const char *name,
+                        char *conf, char *db)
+{
+    snprintf(conf, PATH_MAX, "%.4000s/%s.conf", dir, name);
+    snprintf(db, PATH_MAX, "%.4000s/%s.db", dir, name);
+    snprintf(k->log_path, sizeof k->log_path, "%.4000s/%s.log", dir, name);
+    k->args[0] = "sink";
+    k->args[1] = "--config";
+    k->args[2] = conf;
+    if (lt_it_write_fmt(conf, SINK_V38_CONF, g->sock_path, db) != 0)
+        return -1;
+    return lt_it_proc_start(k);
+}
+
+/* A sink's cursor on a view's old history is never continued on the new
+ * one, even after the gateway restarted and forgot that it was replaced:
+ * its table is replaced by the stream's state. One sink of the owner's
+ * view (rebuilt on a new history, PROTOCOL.md 6.9) is stopped meanwhile;
+ * one of p38's replica (resynchronised) stays attached. Both gateways
+ * restart before the sinks attach again, on logs longer than their
+ * cursors. Before, they went on from their old cursors: the rows of the
+ * old history (the dead of 38) stayed in their tables. */
+static void test_sink_history(void)
+{
+    fed_t x;
+    memset(&x, 0, sizeof x);
+    lt_ft_model_t m = {0};
+    lt_ft_pub_t *p = calloc(1, sizeof *p);
+    lt_it_proc_t ko = {0}, kr = {0};
+    uint8_t *v2 = NULL;
+    size_t v2_len = 0;
+    char err[1024] = "", co[PATH_MAX], dbo[PATH_MAX], cr[PATH_MAX], dbr[PATH_MAX];
+    LT_IT_REQUIRE(p && s_fed(&x) == 0);
+    s_model(&m, 30);
+    lt_ft_pub_init(p, DS);
+    lt_it_gw_t *owner = NULL, *g38 = NULL;
+    LT_IT_REQUIRE(s_owner_and_p38(&x, &owner, &g38) == 0);
+
+    /* p38's old history: ten citizens of 38, then two of them die. */
+    LT_IT_REQUIRE(s_p38_with_dead(owner, g38, &m, p) == 0);
+    uint64_t old = lt_ft_last_seq(owner, V38);
+    LT_IT_REQUIRE(s_sink_start(&ko, owner, x.f.dir, "sink-owner", co, dbo) == 0);
+    LT_IT_REQUIRE(s_sink_start(&kr, g38, x.f.dir, "sink-p38", cr, dbr) == 0);
+    LT_IT_REQUIRE(s_wait_sink(dbo, old, CONVERGE_MS) == 0);
+    LT_IT_REQUIRE(s_wait_sink(dbr, old, CONVERGE_MS) == 0);
+    CU_ASSERT_EQUAL(lt_it_proc_stop(&ko, STOP_MS), 0);
+
+    /* The view is narrowed: rebuilt on a new history at the owner, p38
+     * resynchronised; then more changes than the old history had. */
+    LT_IT_REQUIRE(s_narrow_p38(&x, owner, g38, &v2, &v2_len) == 0);
+    for (int round = 0; round < 2; round++) {
+        char name[128];
+        for (size_t i = 6; i < m.n; i += 3) {
+            snprintf(name, sizeof name, "%s (%d)", s_names[i % 10], round);
+            LT_IT_REQUIRE(lt_ft_put(p, &m, i, name, "38", ALIVE) == 0);
+        }
+        LT_IT_REQUIRE(lt_ft_pub_send(p, owner, NULL, NULL, PUBLISH_MS) == 0);
+    }
+    LT_IT_REQUIRE(lt_ft_wait_same(owner, g38, V38, CONVERGE_MS) == 0);
+    uint64_t now = lt_ft_last_seq(owner, V38);
+    LT_IT_REQUIRE(now > old);
+
+    /* Both gateways restart (what they knew in memory is gone), then the
+     * owner's sink starts again. */
+    LT_IT_REQUIRE(s_stop_ok(g38) && s_stop_ok(owner));
+    LT_IT_REQUIRE(lt_it_gw_run(owner, READY_MS) == 0 && lt_it_gw_run(g38, READY_MS) == 0);
+    LT_IT_REQUIRE(lt_it_proc_start(&ko) == 0);
+    CU_ASSERT(s_wait_sink(dbo, now, CONVERGE_MS) == 0);
+    CU_ASSERT(s_wait_sink(dbr, now, CONVERGE_MS) == 0);
+    CHECK(s_check_sink_narrowed(dbo, &m, now, err, sizeof err));
+    CHECK(s_check_sink_narrowed(dbr, &m, now, err, sizeof err));
+    CU_ASSERT(lt_it_file_count(ko.log_path, 0, "replaced; cursor=", NULL) == 1);
+    CU_ASSERT(lt_it_file_count(kr.log_path, 0, "replaced; cursor=", NULL) == 1);
+
+    /* They follow the new history from there. */
+    LT_IT_REQUIRE(lt_ft_put(p, &m, 9, m.c[9].name, "38", DECEASED) == 0);
+    LT_IT_REQUIRE(lt_ft_pub_send(p, owner, NULL, NULL, PUBLISH_MS) == 0);
+    LT_IT_REQUIRE(lt_ft_wait_same(owner, g38, V38, CONVERGE_MS) == 0);
+    now = lt_ft_last_seq(owner, V38);
+    CU_ASSERT(s_wait_sink(dbo, now, CONVERGE_MS) == 0);
+    CU_ASSERT(s_wait_sink(dbr, now, CONVERGE_MS) == 0);
+    CHECK(s_check_sink_narrowed(dbo, &m, now, err, sizeof err));
+    CHECK(s_check_sink_narrowed(dbr, &m, now, err, sizeof err));
+    CU_ASSERT_EQUAL(lt_it_proc_stop(&ko, STOP_MS), 0);
+    CU_ASSERT_EQUAL(lt_it_proc_stop(&kr, STOP_MS), 0);
+    s_finish(&x);
+out:
+    if (s_test_failed()) {
+        s_dump_all(&x);
+        lt_it_file_dump(ko.log_path);
+        lt_it_file_dump(kr.log_path);
+    }
+    lt_it_proc_kill(&ko);
+    lt_it_proc_kill(&kr);
+    free(v2);
+    if (p)
+        lt_ft_pub_clear(p);
+    free(p);
+    lt_ft_model_free(&m);
+    lt_it_fed_cleanup(&x.f);
+}
+
 /* ---- 8. fan-out from the owner's in-memory tail (docs/ARCHITECTURE.md 3.1) ----------------- */
 
 /* The signed batch headers g kept for DS (PROTOCOL.md 6.3: first, last,
@@ -1824,13 +1976,15 @@ int main(int argc, char **argv)
         {"4 MITM: dropped batches detected, never skipped", test_mitm_drop},
         {"4 an owner's answer to a stale credit: subscribed again soon, not refused",
          test_stale_credit_error},
-        {"4 re-subscribe racing batches in flight: no gap, nothing skipped",
-         test_resubscribe_race},
+        {"4 re-subscribe racing batches in flight: no gap, nothing skipped", test_resubscribe_race},
         {"4 a batch waiting to commit does not hold the replica's gateway up",
          test_replica_commit_off_loop},
         {"5 restart resumes from cursor; late joiner catches up", test_restart_and_late_joiner},
         {"6 retention: behind the tail and late joiner get a snapshot", test_retention_snapshot},
         {"6 retention: bounded log under steady change; sink replaced", test_retention_bounded},
+        {"6 a sink across a view rebuilt and a replica resynchronised, gateways restarted: "
+         "its table replaced",
+         test_sink_history},
         {"7 kill during a snapshot: old replica intact, then converges", test_kill_during_snapshot},
         {"8 fan-out from the owner's tail: identical batches; old cursor from the store",
          test_tail_fanout},

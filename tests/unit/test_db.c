@@ -872,6 +872,47 @@ static void test_sink_nocase_key(void)
     lt_db_destroy(&d);
 }
 
+/* A sink's cursor table from before histories were kept (PROTOCOL.md
+ * 8.2) gets the column at open, its cursor kept and its history unknown;
+ * a history is stored, read back and cleared with the cursor row. */
+static void test_sink_history_column(void)
+{
+    char err[512] = "", hex[LT_DB_HISTORY_HEX] = "x";
+    int64_t cur = -1;
+    static const char *const cols[] = {"k", "v"};
+    sqlite3 *raw = open_raw("history.db", "CREATE TABLE t(k TEXT PRIMARY KEY, v INTEGER);"
+                                          "CREATE TABLE lt_sink_cursor(stream TEXT PRIMARY KEY, "
+                                          "seq INTEGER NOT NULL);"
+                                          "INSERT INTO lt_sink_cursor VALUES ('s', 12)");
+    lt_db_t *d = open_seam("history.db", LT_DB_SINK, "t", cols, 0);
+    CU_ASSERT(lt_db_cursor_load(d, "s", &cur, err, sizeof err) == 0 && cur == 12);
+    CU_ASSERT(lt_db_history_load(d, "s", hex, err, sizeof err) == 0);
+    CU_ASSERT_STRING_EQUAL(hex, "");
+    CU_ASSERT(ut_sql_count(raw, "SELECT count(*) FROM lt_sink_cursor WHERE history IS NULL") == 1);
+    /* Stored in the caller's transaction, with the cursor; a stream without
+     * a cursor row gets one at 0. */
+    CU_ASSERT_FATAL(lt_db_begin(d, 1, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_history_store(d, "s", "00112233445566778899aabbccddeeff", err, sizeof err) ==
+              0);
+    CU_ASSERT(lt_db_history_store(d, "new", "ffeeddccbbaa99887766554433221100", err, sizeof err) ==
+              0);
+    CU_ASSERT(lt_db_commit(d, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_history_load(d, "s", hex, err, sizeof err) == 0);
+    CU_ASSERT_STRING_EQUAL(hex, "00112233445566778899aabbccddeeff");
+    CU_ASSERT(lt_db_cursor_load(d, "s", &cur, err, sizeof err) == 0 && cur == 12);
+    CU_ASSERT(lt_db_cursor_load(d, "new", &cur, err, sizeof err) == 0 && cur == 0);
+    CU_ASSERT_FATAL(lt_db_begin(d, 1, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_history_store(d, "s", "", err, sizeof err) == 0);
+    CU_ASSERT(lt_db_commit(d, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_history_load(d, "s", hex, err, sizeof err) == 0);
+    CU_ASSERT_STRING_EQUAL(hex, "");
+    lt_db_destroy(&d);
+    /* Opened again: nothing to add. */
+    d = open_seam("history.db", LT_DB_SINK, "t", cols, 0);
+    CU_ASSERT(lt_db_cursor_load(d, "s", &cur, err, sizeof err) == 0 && cur == 12);
+    sqlite3_close(raw);
+    lt_db_destroy(&d);
+}
 /* A sink's replacement (PROTOCOL.md 8.2): in one transaction the table is
  * emptied and refilled in parts with the cursor; rolled back, the table
  * and cursor are as before; committed, only the new rows remain. */
@@ -945,6 +986,8 @@ int main(void)
         {"an unsigned 64-bit column keeps every value exactly", test_sink_uint64_exact},
         {"a NaN is kept, not stored as NULL", test_sink_nan},
         {"replacement: emptied and refilled in one transaction", test_replace_table},
+        {"sink: the cursor's history, a column added to an old cursor table",
+         test_sink_history_column},
         {"a sink's NOCASE key renamed in case keeps its row, spelt anew", test_sink_nocase_key},
         {NULL, NULL},
     };

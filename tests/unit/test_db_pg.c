@@ -1156,6 +1156,30 @@ static void test_server_restart(void)
     lt_db_destroy(&d);
 }
 
+/* A sink's cursor table from before histories were kept (PROTOCOL.md
+ * 8.2) gets the column, its cursor kept and its history unknown. */
+static void test_sink_history_column(void)
+{
+    char err[1024] = "", hex[LT_DB_HISTORY_HEX] = "x";
+    int64_t cur = -1;
+    fresh(CITIZENS "CREATE TABLE lt_sink_cursor(stream text PRIMARY KEY, seq bigint NOT NULL);"
+                   "INSERT INTO lt_sink_cursor VALUES ('s', 12);");
+    for (int again = 0; again < 2; again++) {
+        lt_db_t *d = open_seam(LT_DB_SINK, "citizens", COLS2, TYPES2, 2, 0);
+        CU_ASSERT(lt_db_cursor_load(d, "s", &cur, err, sizeof err) == 0 && cur == 12);
+        CU_ASSERT(lt_db_history_load(d, "s", hex, err, sizeof err) == 0);
+        CU_ASSERT_STRING_EQUAL(hex, again ? "00112233445566778899aabbccddeeff" : "");
+        CU_ASSERT_FATAL(lt_db_begin(d, 1, err, sizeof err) == 0);
+        CU_ASSERT(
+            lt_db_history_store(d, "s", "00112233445566778899aabbccddeeff", err, sizeof err) == 0);
+        CU_ASSERT(lt_db_history_store(d, "new", "", err, sizeof err) == 0);
+        CU_ASSERT(lt_db_commit(d, err, sizeof err) == 0);
+        CU_ASSERT(lt_db_cursor_load(d, "new", &cur, err, sizeof err) == 0 && cur == 0);
+        lt_db_destroy(&d);
+    }
+    CU_ASSERT(owner_int("SELECT count(*) FROM lt_sink_cursor WHERE history IS NULL") == 1);
+}
+
 /* The lines `sink --check` writes for a sink into table t of the current
  * database (a gateway socket that does not exist: a warning); its result. */
 static int sink_check(const char *t, int create, char *out, size_t cap)
@@ -1229,6 +1253,8 @@ int main(void)
         {"sink: a citext key renamed in case keeps its row", test_sink_citext_key},
         {"sink: a nondeterministic key renamed in case, the same", test_sink_nondeterministic_key},
         {"sink --check connects to a PostgreSQL database", test_sink_check},
+        {"sink: the cursor's history, a column added to an old cursor table",
+         test_sink_history_column},
         {"wrong password or database", test_refused},
         {"server restart and crash between calls", test_server_restart},
         {NULL, NULL},
