@@ -174,9 +174,10 @@ static int s_cli_says(fed_t *x, const char *out, const char *what)
     return has;
 }
 
-/* Attaches a sink to g's replica from seq `from`, able to take a
- * replacement (PROTOCOL.md 8.2) when replace; the first reply's body (an
- * Error's code in *code), or 0 when none came. */
+/* Attaches a sink that keeps no history to g's replica from seq `from`,
+ * able to take a replacement (PROTOCOL.md 8.2) when replace; the first
+ * reply's body (in *code an Error's code, or 1 for a Deliver that starts a
+ * replacement), or 0 when none came. */
 static int s_sink_attach(const lt_it_gw_t *g, uint64_t from, int replace, int *code)
 {
     char err[512];
@@ -191,7 +192,9 @@ static int s_sink_attach(const lt_it_gw_t *g, uint64_t from, int replace, int *c
     if (c && lt_client_send(c, LIENTHONG__ENVELOPE__BODY_SINK_ATTACH, &a, 3000, err, sizeof err) == 0 &&
         lt_client_recv(c, 3000, &env, err, sizeof err) == 0) {
         body = (int)env->body_case;
-        *code = body == LIENTHONG__ENVELOPE__BODY_ERROR ? (int)env->error->code : 0;
+        *code = body == LIENTHONG__ENVELOPE__BODY_ERROR     ? (int)env->error->code
+                : body == LIENTHONG__ENVELOPE__BODY_DELIVER ? env->deliver->replace_first != 0
+                                                            : 0;
     }
     lt_wire_free(&env);
     lt_client_destroy(&c);
@@ -917,11 +920,14 @@ static void test_resync_snapshot(void)
     CU_ASSERT(s_ds_status(x.ga, &first, state, h_replica) == 0 && strcmp(state, "ok") == 0);
     CU_ASSERT(memcmp(h_replica, h_owner, LT_HISTORY_BYTES) == 0);
     CU_ASSERT_EQUAL(s_forked_gauge(x.ga), 0);
-    /* A sink resuming on its old table is told the replica was replaced;
-     * one rebuilding from seq 1 is served. */
+    /* A sink resuming on its old table is told the replica was replaced,
+     * or with `replace` takes a replacement of its table from seq 1
+     * (PROTOCOL.md 8.2); one rebuilding from seq 1 is served. */
     int code = 0;
-    CU_ASSERT_EQUAL(s_sink_attach(x.ga, 301, 1, &code), LIENTHONG__ENVELOPE__BODY_ERROR);
+    CU_ASSERT_EQUAL(s_sink_attach(x.ga, 301, 0, &code), LIENTHONG__ENVELOPE__BODY_ERROR);
     CU_ASSERT_EQUAL(code, LIENTHONG__ERROR_CODE__ERR_SEQUENCE);
+    CU_ASSERT_EQUAL(s_sink_attach(x.ga, 301, 1, &code), LIENTHONG__ENVELOPE__BODY_DELIVER);
+    CU_ASSERT_EQUAL(code, 1);
     CU_ASSERT_EQUAL(s_sink_attach(x.ga, 1, 1, &code), LIENTHONG__ENVELOPE__BODY_DELIVER);
 
     /* The next batches follow on the snapshot, in the replica. */
