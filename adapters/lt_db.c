@@ -255,6 +255,11 @@ int lt_db_shift_store(lt_db_t *self, const char *name, int64_t shift, int64_t ac
     return self->ops->shift_store(self->impl, name, shift, acked, err, errlen);
 }
 
+int lt_db_would(const lt_db_t *self)
+{
+    return self->ops->would ? self->ops->would(self->impl) : 0;
+}
+
 int lt_db_history_load(lt_db_t *self, const char *name, char hex[LT_DB_HISTORY_HEX], char *err,
                        size_t errlen)
 {

@@ -68,14 +68,28 @@ typedef struct {
 
 /* ---- connection ---- */
 
+/* lt_db_connect's `create`: a set of these flags. */
+#define LT_DB_CREATE 1 /* a sink creates its table when it is missing */
+/* A sink's --check: changes nothing. A SQLite file is opened read-only (no
+ * switch to WAL, nothing created or added); PostgreSQL does its setup in a
+ * transaction it rolls back. What would be created is told by lt_db_would. */
+#define LT_DB_CHECK 2
+
 /* Connects to the database named by `database` (the setting as written;
  * see above), relative to the directory of `config_file` (NULL: the
  * working directory), and declares the adapter's table (copied). Prepares
  * what the role needs: creates the role's cursor table; for a sink, creates
- * the table first when `create` is set, and checks that the table can take
+ * the table first with LT_DB_CREATE, and checks that the table can take
  * upserts by key. NULL on failure with err set. */
 lt_db_t *lt_db_connect(const char *database, const char *config_file, lt_db_role_t role,
                        const lt_db_table_t *table, int create, char *err, size_t errlen);
+
+/* What a sink's connection with LT_DB_CHECK found missing, that a real one
+ * creates or adds (a set of these flags; 0 for any other connection). */
+#define LT_DB_WOULD_TABLE  1 /* the table (LT_DB_CREATE) */
+#define LT_DB_WOULD_CURSOR 2 /* lt_sink_cursor */
+#define LT_DB_WOULD_COLUMN 4 /* lt_sink_cursor's history column */
+int lt_db_would(const lt_db_t *self);
 /* Closes the connection and sets *self_p to NULL; safe on NULL or *NULL. */
 void lt_db_destroy(lt_db_t **self_p);
 /* The database for messages: a SQLite file's resolved path, or

@@ -34,6 +34,8 @@ struct lt_db_ops_t {
     void *(*open)(const char *target, lt_db_role_t role, const lt_db_table_t *table, int create,
                   char *name, size_t name_cap, char *err, size_t errlen);
     void (*close)(void *impl);
+    /* NULL: nothing would be created (lt_db_would). */
+    int (*would)(const void *impl);
 
     int (*begin)(void *impl, int write, char *err, size_t errlen);
     int (*commit)(void *impl, char *err, size_t errlen);

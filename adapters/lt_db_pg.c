@@ -84,7 +84,8 @@ typedef struct {
     char name[NAME_MAX_LEN]; /* for messages */
     lt_db_role_t role;
     const lt_db_table_t *table;
-    int create;
+    int create;     /* LT_DB_CREATE, LT_DB_CHECK */
+    int would;      /* LT_DB_WOULD_*: what the setup found missing */
     int lost;       /* the last failure was the connection */
     int ready;      /* the connection is set up for the role */
     int64_t pruned; /* source: the cursor at the last pruning (0: none yet) */
@@ -694,7 +695,8 @@ static int s_create_table(s_pg_t *self, char *err, size_t errlen)
 
 /* Creates a table unless it exists (checked first, so that a role without
  * CREATE on the schema can use one a DBA created). */
-static int s_lt_table(s_pg_t *self, const char *name, const char *cols, char *err, size_t errlen)
+static int s_lt_table(s_pg_t *self, const char *name, const char *cols, int *made, char *err,
+                      size_t errlen)
 {
     s_buf_t q = {0}, c = {0};
     s_add(&q, "%s.%s", self->q_lt, name);
@@ -707,6 +709,8 @@ static int s_lt_table(s_pg_t *self, const char *name, const char *cols, char *er
     else if (s_int(self, "SELECT (to_regclass($1) IS NOT NULL)::int", 1, vals, &exists,
                    "cannot look a table up", err, errlen) == 0)
         rc = exists ? 0 : s_exec(self, c.s, "cannot create a table", err, errlen);
+    if (made)
+        *made = !exists;
     free(q.s);
     free(c.s);
     return rc;
@@ -743,17 +747,22 @@ static int s_acked_column(s_pg_t *self, char *err, size_t errlen)
 /* Creates a cursor table (and a source's rejects table) unless it exists. */
 static int s_cursor_table(s_pg_t *self, char *err, size_t errlen)
 {
-    if (self->role == LT_DB_SOURCE && s_lt_table(self, "lt_rejects", S_REJECTS_COLS, err, errlen))
+    if (self->role == LT_DB_SOURCE &&
+        s_lt_table(self, "lt_rejects", S_REJECTS_COLS, NULL, err, errlen))
         return -1;
     const char *name = self->role == LT_DB_SOURCE ? "lt_source_cursor" : "lt_sink_cursor";
     const char *cols = self->role == LT_DB_SOURCE
                            ? "dataset text PRIMARY KEY, change_id bigint NOT NULL, table_name "
                              "text, shift bigint NOT NULL DEFAULT 0, acked_shift bigint"
                            : "stream text PRIMARY KEY, seq bigint NOT NULL, history text";
-    if (s_lt_table(self, name, cols, err, errlen))
+    int made = 0;
+    if (s_lt_table(self, name, cols, &made, err, errlen))
         return -1;
+    self->would |= made ? LT_DB_WOULD_CURSOR : 0;
     if (self->role == LT_DB_SOURCE)
-        return s_acked_column(self, err, errlen);
+        return made ? 0 : s_acked_column(self, err, errlen);
+    if (made)
+        return 0;
     /* A sink's cursor table from before histories were kept gets the column,
      * NULL: unknown (PROTOCOL.md 8.2). Looked up first: ALTER needs the
      * table's owner even when there is nothing to add. */
@@ -770,6 +779,7 @@ static int s_cursor_table(s_pg_t *self, char *err, size_t errlen)
                    "attname = 'history' AND NOT attisdropped",
                    1, vals, &has, "cannot look a column up", err, errlen) == 0)
         rc = has ? 0 : s_exec(self, a.s, "cannot add lt_sink_cursor.history", err, errlen);
+    self->would |= has ? 0 : LT_DB_WOULD_COLUMN;
     free(q.s);
     free(a.s);
     return rc;
@@ -778,23 +788,42 @@ static int s_cursor_table(s_pg_t *self, char *err, size_t errlen)
 static int s_role_sql(s_pg_t *self, char *err, size_t errlen);
 static void s_rollback(void *impl);
 
+/* Sets *exists to 1 when the adapter's table exists. */
+static int s_table_exists(s_pg_t *self, int64_t *exists, char *err, size_t errlen)
+{
+    char *qt = s_ident(self, self->table->name);
+    const char *vals[1] = {qt};
+    int rc = qt ? s_int(self, "SELECT (to_regclass($1) IS NOT NULL)::int", 1, vals, exists,
+                        "cannot look a table up", err, errlen)
+                : lt_err_set(err, errlen, "out of memory");
+    free(qt);
+    return rc ? -1 : 0;
+}
+
 /* Creates what is missing (the sink's table with `create`, the cursor
  * table) and resolves the table, under a transaction-wide advisory lock:
  * CREATE TABLE IF NOT EXISTS is not safe against itself, and adapters of one
- * database often start together. */
-static int s_prepare_tables(s_pg_t *self, int create, char *err, size_t errlen)
+ * database often start together. Without `commit` (LT_DB_CHECK) the
+ * transaction stays open, for the caller to roll back: self->would says
+ * what it created. */
+static int s_prepare_tables(s_pg_t *self, int create, int commit, char *err, size_t errlen)
 {
     const char *key[1] = {LOCK_KEY};
+    int64_t exists = 1;
     if (s_exec(self, "BEGIN", "cannot begin", err, errlen))
         return -1;
     PGresult *res = s_query(self, "SELECT pg_advisory_xact_lock($1::bigint)", 1, key,
                             PGRES_TUPLES_OK, "cannot lock", err, errlen);
     PQclear(res);
-    if (!res || (create && s_create_table(self, err, errlen)) || s_resolve(self, err, errlen) ||
-        s_cursor_table(self, err, errlen) || s_exec(self, "COMMIT", "cannot commit", err, errlen)) {
+    self->would = 0;
+    if (!res || (create && s_table_exists(self, &exists, err, errlen)) ||
+        (create && s_create_table(self, err, errlen)) || s_resolve(self, err, errlen) ||
+        s_cursor_table(self, err, errlen) ||
+        (commit && s_exec(self, "COMMIT", "cannot commit", err, errlen))) {
         s_rollback(self);
         return -1;
     }
+    self->would |= exists ? 0 : LT_DB_WOULD_TABLE;
     return 0;
 }
 
@@ -815,14 +844,18 @@ static int s_setup(s_pg_t *self, char *err, size_t errlen)
     if (s_exec(self, "DEALLOCATE ALL; " S_PINNED("SET ", "; "), "cannot set the session up", err,
                errlen))
         return -1;
-    int sink = self->role == LT_DB_SINK;
-    if (s_prepare_tables(self, sink && self->create, err, errlen))
+    int sink = self->role == LT_DB_SINK, check = sink && (self->create & LT_DB_CHECK);
+    if (s_prepare_tables(self, sink && (self->create & LT_DB_CREATE), !check, err, errlen))
         return -1;
     /* The statements' text depends only on the table: built once, and
      * again after a setup that failed part way (e.g. the server went away
-     * between the column queries). */
-    if (!self->built && s_role_sql(self, err, errlen))
-        return -1;
+     * between the column queries). A check reads the table it would create
+     * inside the transaction, then rolls everything back. */
+    int rc = !self->built && s_role_sql(self, err, errlen) ? -1 : 0;
+    if (check)
+        s_rollback(self);
+    if (rc || check)
+        return rc;
     if (!sink)
         return s_exec(self, "LISTEN lt_changes", "cannot listen for changes", err, errlen);
     return 0;
@@ -1083,6 +1116,12 @@ out:
         s_free_sql(self);
     self->built = rc == 0;
     return rc;
+}
+
+static int s_would(const void *impl)
+{
+    const s_pg_t *self = impl;
+    return self->create & LT_DB_CHECK ? self->would : 0;
 }
 
 static void *s_open(const char *target, lt_db_role_t role, const lt_db_table_t *table, int create,
@@ -2053,6 +2092,7 @@ const lt_db_ops_t lt_db_pg_ops = {
     .wait_fd = s_wait_fd,
     .news = s_news,
     .lost = s_lost,
+    .would = s_would,
     .cursor_load = s_cursor_load,
     .cursor_store = s_cursor_store,
     .shift_load = s_shift_load,

@@ -38,6 +38,7 @@ typedef struct {
     /* A source's lt_rejects. */
     sqlite3_stmt *st_reject_put, *st_reject_drop, *st_reject_kinds;
     int installing; /* inside s_capture_install */
+    int would; /* LT_DB_WOULD_* (LT_DB_CHECK) */
 } s_db_t;
 
 /* A row being read: the mapped columns of a statement's current row,
@@ -527,18 +528,30 @@ static int s_table_exists(s_db_t *self, const char *name, int *exists, char *err
                     exists, err, errlen);
 }
 
+/* *exists 1 when `table` exists, and then *has 1 when it has `column`. */
+static int s_has_column(s_db_t *self, const char *table, const char *column, int *exists, int *has,
+                        char *err, size_t errlen)
+{
+    char *has_col =
+        sqlite3_mprintf("SELECT 1 FROM pragma_table_info(?1) WHERE name = '%q'", column);
+    int rc = has_col ? 0 : -1;
+    *exists = *has = 0;
+    if (!has_col)
+        snprintf(err, errlen, "out of memory");
+    else if (s_table_exists(self, table, exists, err, errlen) ||
+             (*exists && s_exists(self, has_col, table, has, err, errlen)))
+        rc = -1;
+    sqlite3_free(has_col);
+    return rc;
+}
+
 /* Adds `column` (declared `decl`) to `table` when the table exists without
  * it, then fills it with `fill` (an SQL expression, NULL: the default). */
 static int s_add_column(s_db_t *self, const char *table, const char *column, const char *decl,
                         const char *fill, char *err, size_t errlen)
 {
     int exists = 0, has = 0;
-    char *has_col = sqlite3_mprintf("SELECT 1 FROM pragma_table_info(?1) WHERE name = '%q'", column);
-    int rc = has_col ? 0 : -1;
-    if (rc == 0 && (s_table_exists(self, table, &exists, err, errlen) ||
-                    (exists && s_exists(self, has_col, table, &has, err, errlen))))
-        rc = -1;
-    sqlite3_free(has_col);
+    int rc = s_has_column(self, table, column, &exists, &has, err, errlen);
     if (rc != 0 || !exists || has)
         return rc;
     char *sql = fill ? sqlite3_mprintf("ALTER TABLE %s ADD COLUMN %s %s; UPDATE %s SET %s = %s;",
@@ -657,6 +670,47 @@ out:
     return rc;
 }
 
+/* A sink's --check (LT_DB_CHECK): what s_use_table would do, told, not
+ * done. The table must take upserts by key when it exists; a missing one
+ * is an error unless it would be created. */
+static int s_check_table(s_db_t *self, int create, char *err, size_t errlen)
+{
+    int exists = 0, has = 0;
+    if (s_table_exists(self, self->table->name, &exists, err, errlen))
+        return -1;
+    if (!exists && !create) {
+        snprintf(err, errlen, "%s has no table %s", sqlite3_db_filename(self->db, "main"),
+                 self->table->name);
+        return -1;
+    }
+    self->would |= exists ? 0 : LT_DB_WOULD_TABLE;
+    if (exists && s_prepare_writes(self, err, errlen))
+        return -1;
+    if (s_has_column(self, "lt_sink_cursor", "history", &exists, &has, err, errlen))
+        return -1;
+    self->would |= !exists ? LT_DB_WOULD_CURSOR : !has ? LT_DB_WOULD_COLUMN : 0;
+    return 0;
+}
+
+/* Read-only, in the journal mode the file has. */
+static sqlite3 *s_open_check(const char *path, char *err, size_t errlen)
+{
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
+    if (rc == SQLITE_OK && sqlite3_busy_timeout(db, 5000) == SQLITE_OK)
+        return db;
+    snprintf(err, errlen, "cannot open database %s: %s", path,
+             db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+    sqlite3_close(db);
+    return NULL;
+}
+
+static int s_would(const void *impl)
+{
+    const s_db_t *self = impl;
+    return self->would;
+}
+
 static void *s_open(const char *path, lt_db_role_t role, const lt_db_table_t *table, int create,
                     char *name, size_t name_cap, char *err, size_t errlen)
 {
@@ -668,8 +722,11 @@ static void *s_open(const char *path, lt_db_role_t role, const lt_db_table_t *ta
     self->role = role;
     self->table = table;
     snprintf(name, name_cap, "%s", path);
-    self->db = lt_db_sqlite_open(path, role == LT_DB_SINK, err, errlen);
-    if (self->db && s_use_table(self, create, err, errlen) == 0)
+    int check = role == LT_DB_SINK && (create & LT_DB_CHECK);
+    self->db = check ? s_open_check(path, err, errlen)
+                     : lt_db_sqlite_open(path, role == LT_DB_SINK, err, errlen);
+    if (self->db && (check ? s_check_table(self, create & LT_DB_CREATE, err, errlen)
+                           : s_use_table(self, create & LT_DB_CREATE, err, errlen)) == 0)
         return self;
     s_close(self);
     return NULL;
@@ -1362,6 +1419,7 @@ const lt_db_ops_t lt_db_sqlite_ops = {
     .name = "sqlite",
     .open = s_open,
     .close = s_close,
+    .would = s_would,
     .begin = s_begin,
     .commit = s_commit,
     .rollback = s_rollback,

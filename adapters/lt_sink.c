@@ -19,11 +19,12 @@
 #include "lt_wire.h"
 
 #include <inttypes.h>
-#include <sodium.h>
 #include <limits.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #define SILENCE_MS     5000 /* attach again after this long without a message */
@@ -44,7 +45,7 @@ struct lt_sink_t {
     lt_rowmap_t *map;
     lt_db_t *db;
     lt_adapter_conn_t conn;
-    uint64_t cursor;    /* last seq applied, durable */
+    uint64_t cursor; /* last seq applied, durable */
     /* The history of the cursor (PROTOCOL.md 8.2), stored with it: hex, ""
      * unknown (a cursor from before it was kept, or a gateway that sends
      * none). */
@@ -179,8 +180,8 @@ lt_sink_t *lt_sink_new(const char *config_path, char *err, size_t errlen)
     /* Also creates the cursor table (and with create_table the table) and
      * checks that the table can take the mapped columns. */
     lt_rowmap_table(self->map, self->table, &table);
-    self->db = lt_db_connect(self->database, self->path, LT_DB_SINK, &table, self->create_table,
-                             err, errlen);
+    self->db = lt_db_connect(self->database, self->path, LT_DB_SINK, &table,
+                             self->create_table ? LT_DB_CREATE : 0, err, errlen);
     if (!self->db)
         goto fail;
     /* A database that is down now is waited for in lt_sink_run. */
@@ -191,6 +192,39 @@ lt_sink_t *lt_sink_new(const char *config_path, char *err, size_t errlen)
 fail:
     lt_sink_destroy(&self);
     return NULL;
+}
+
+/* The table and the cursor table, as the sink would find them; a check
+ * changes nothing (LT_DB_CHECK): a SQLite file keeps its journal mode and
+ * gets no table, what the sink would create is only told. `absent`: the
+ * SQLite file is not there yet (it would be created). */
+static void s_check_table(lt_sink_t *self, lt_check_t *r, int absent)
+{
+    char err[1024];
+    lt_db_table_t table;
+    if (absent) {
+        lt_check_ok(r, "table", "%s would be created, with lt_sink_cursor", self->table);
+        return;
+    }
+    lt_rowmap_table(self->map, self->table, &table);
+    self->db =
+        lt_db_connect(self->database, self->path, LT_DB_SINK, &table,
+                      LT_DB_CHECK | (self->create_table ? LT_DB_CREATE : 0), err, sizeof err);
+    if (!self->db) {
+        lt_check_error(r, "table",
+                       lt_adapter_db_hint(NULL, err,
+                                          "the table needs every mapped column and key_column "
+                                          "as its PRIMARY KEY or UNIQUE (or set create_table "
+                                          "= true)"),
+                       "%s", err);
+        return;
+    }
+    int would = lt_db_would(self->db);
+    lt_check_ok(r, "table", "%s%s", self->table,
+                would & LT_DB_WOULD_TABLE ? " would be created (create_table = true)" : "");
+    if (would & (LT_DB_WOULD_CURSOR | LT_DB_WOULD_COLUMN))
+        lt_check_ok(r, "cursor table", "lt_sink_cursor would be %s when the sink starts",
+                    would & LT_DB_WOULD_CURSOR ? "created" : "given its history column");
 }
 
 int lt_sink_check(const char *config_path, FILE *out)
@@ -209,21 +243,8 @@ int lt_sink_check(const char *config_path, FILE *out)
     char path[4096];
     if (file && lt_file_resolve(self->path, self->database, path, sizeof path) != 0)
         lt_check_error(&r, "database", NULL, "database path too long");
-    else if (!file || lt_adapter_check_db(&r, path, !self->create_table) == 0) {
-        lt_db_table_t table;
-        lt_rowmap_table(self->map, self->table, &table);
-        self->db = lt_db_connect(self->database, self->path, LT_DB_SINK, &table, self->create_table,
-                                 err, sizeof err);
-        if (!self->db)
-            lt_check_error(&r, "table",
-                           lt_adapter_db_hint(NULL, err,
-                                              "the table needs every mapped column and key_column "
-                                              "as its PRIMARY KEY or UNIQUE (or set create_table "
-                                              "= true)"),
-                           "%s", err);
-        else
-            lt_check_ok(&r, "table", "%s", self->table);
-    }
+    else if (!file || lt_adapter_check_db(&r, path, !self->create_table) == 0)
+        s_check_table(self, &r, file && access(path, F_OK) != 0);
     /* A stream the gateway neither owns nor replicates is refused for ever
      * (PROTOCOL.md 8.2): most often a misspelt `stream`. */
     const char *stream = self->stream;

@@ -1219,6 +1219,14 @@ static void test_sink_check(void)
     CU_ASSERT(sink_check("nosuch", 0, out, sizeof out) == 1);
     CU_ASSERT(strstr(out, "has no table nosuch") != NULL);
     CU_ASSERT(strstr(out, "PRIMARY KEY or UNIQUE") != NULL);
+    /* A check creates nothing: what the sink would create is told. */
+    CU_ASSERT(sink_check("newtab", 1, out, sizeof out) == 0);
+    CU_ASSERT(strstr(out, "newtab would be created") != NULL);
+    CU_ASSERT(strstr(out, "lt_sink_cursor would be created") != NULL);
+    CU_ASSERT(owner_int("SELECT count(*) FROM pg_class WHERE relname IN ('newtab', "
+                        "'lt_sink_cursor')") == 0);
+    if (!strstr(out, "newtab would be created"))
+        fprintf(stderr, "%s\n", out);
 }
 
 int main(void)

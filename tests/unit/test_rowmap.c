@@ -459,6 +459,73 @@ static void test_source_check_hints(void)
     CU_ASSERT(strstr(out, "postgresql://USER@HOST") == NULL);
 }
 
+/* The lines `sink --check` writes for a sink into table t of database
+ * `database` (create_table as given; no gateway: a warning); its result. */
+static int sink_check(const char *database, const char *t, int create, char *out, size_t cap)
+{
+    char path[600], text[4096];
+    path_of(path, sizeof path, "sink-check.conf");
+    snprintf(text, sizeof text,
+             "gateway_socket = \"no.sock\";\nstream = \"VN/GOV/BCA/population\";\n"
+             "record_type = \"lienthong.records.Population\";\ndatabase = \"%s\";\n"
+             "table = \"%s\";\nkey_column = \"personal_id\";\ncreate_table = %s;\n"
+             "columns = { personal_id = \"personal_id\"; full_name = \"full_name\"; };\n",
+             database, t, create ? "true" : "false");
+    CU_ASSERT_FATAL(ut_write_text(path, text) == 0);
+    FILE *f = fmemopen(out, cap, "w");
+    CU_ASSERT_FATAL(f != NULL);
+    int rc = lt_sink_check(path, f);
+    fclose(f);
+    out[cap - 1] = 0;
+    return rc;
+}
+
+static void text_of(sqlite3 *db, const char *sql, char *out, size_t cap)
+{
+    sqlite3_stmt *st = NULL;
+    out[0] = 0;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        snprintf(out, cap, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+}
+
+/* A check changes nothing: the agency's file keeps its journal mode and
+ * gets no table; what the sink would create is told. */
+static void test_sink_check_read_only(void)
+{
+    char out[8192] = "", mode[32], tables[256];
+    sqlite3 *db = open_db("agency-check.db");
+    ut_sql_exec(db, "PRAGMA journal_mode=DELETE; CREATE TABLE citizens(personal_id TEXT "
+                    "PRIMARY KEY, full_name TEXT); CREATE TABLE bad(personal_id TEXT)");
+    sqlite3_close(db);
+    CU_ASSERT(sink_check("agency-check.db", "citizens", 1, out, sizeof out) == 0);
+    CU_ASSERT(strstr(out, "ok       table: citizens\n") != NULL);
+    CU_ASSERT(strstr(out, "lt_sink_cursor would be created") != NULL);
+    CU_ASSERT(sink_check("agency-check.db", "newtab", 1, out, sizeof out) == 0);
+    CU_ASSERT(strstr(out, "newtab would be created") != NULL);
+    CU_ASSERT(sink_check("agency-check.db", "newtab", 0, out, sizeof out) == 1);
+    CU_ASSERT(strstr(out, "has no table newtab") != NULL);
+    CU_ASSERT(sink_check("agency-check.db", "bad", 1, out, sizeof out) == 1);
+    CU_ASSERT(strstr(out, "cannot take the mapped columns") != NULL);
+    db = open_db("agency-check.db");
+    text_of(db, "PRAGMA journal_mode", mode, sizeof mode);
+    CU_ASSERT_STRING_EQUAL(mode, "delete");
+    text_of(db,
+            "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master WHERE "
+            "type = 'table' ORDER BY name)",
+            tables, sizeof tables);
+    CU_ASSERT_STRING_EQUAL(tables, "bad,citizens");
+    /* A cursor table from before histories: the column is told, not added. */
+    ut_sql_exec(db, "CREATE TABLE lt_sink_cursor(stream TEXT PRIMARY KEY, seq INTEGER NOT NULL)");
+    CU_ASSERT(sink_check("agency-check.db", "citizens", 0, out, sizeof out) == 0);
+    CU_ASSERT(strstr(out, "lt_sink_cursor would be given its history column") != NULL);
+    CU_ASSERT(ut_sql_count(db, "SELECT count(*) FROM pragma_table_info('lt_sink_cursor') WHERE "
+                               "name = 'history'") == 0);
+    sqlite3_close(db);
+    if (!strstr(out, "history column"))
+        fprintf(stderr, "%s\n", out);
+}
+
 /* The adapters' configuration files are strict too. */
 static void test_adapter_config_errors(void)
 {
@@ -798,6 +865,7 @@ int main(void)
         {"a blob the backend cannot read fails the row", test_blob_failure_fails_pack},
         {"adapter configuration is strict", test_adapter_config_errors},
         {"source --check: the fix hint follows what failed", test_source_check_hints},
+        {"sink --check changes nothing in the agency's database", test_sink_check_read_only},
         {"source --install: seeded change table and triggers", test_source_triggers},
         {"popgen: deterministic, 12-digit ids, NFC names", test_popgen_determinism},
         {"popgen: insurance cards and vaccinations keep their rules", test_popgen_other_owners},
