@@ -1667,6 +1667,8 @@ static void test_sink_history(void)
     CHECK(s_check_sink_narrowed(dbr, &m, now, err, sizeof err));
     CU_ASSERT_EQUAL(lt_it_proc_stop(&ko, STOP_MS), 0);
     CU_ASSERT_EQUAL(lt_it_proc_stop(&kr, STOP_MS), 0);
+    CU_ASSERT(!lt_it_file_contains(ko.log_path, "Sanitizer"));
+    CU_ASSERT(!lt_it_file_contains(kr.log_path, "Sanitizer"));
     s_finish(&x);
 out:
     if (s_test_failed()) {
