@@ -202,8 +202,13 @@ static int s_print_status(const Lienthong__StatusReply *r)
         s_print_quality(s);
         for (size_t j = 0; j < s->n_subscribers; j++) {
             const Lienthong__SubscriberStatus *sub = s->subscribers[j];
-            printf("    subscriber %-16s cursor %" PRIu64 " lag %" PRIu64 " (%.1f s)", sub->member,
-                   sub->cursor, sub->lag, sub->lag_seconds);
+            printf("    subscriber %-16s cursor %" PRIu64 " lag %" PRIu64, sub->member, sub->cursor,
+                   sub->lag);
+            /* Negative: no record it lacks could be read (PROTOCOL.md 8.9). */
+            if (sub->lag_seconds < 0)
+                printf(" (age unknown)");
+            else
+                printf(" (%.1f s)", sub->lag_seconds);
             if (sub->disconnected)
                 printf(" DISCONNECTED since %s (%s)", s_when(sub->disconnected_since_ms, when,
                        sizeof when), sub->reason);

@@ -101,10 +101,17 @@ typedef struct {
 typedef struct {
     char member[LT_ID_MAX];
     lt_feed_stream_t *stream;
-    uint64_t cursor;    /* last seq sent */
+    uint64_t cursor;    /* last seq sent; 0 once the history was replaced */
     int64_t since_ms;   /* unix ms when it ended */
     char reason[128];
 } lt_feed_gone_t;
+
+/* Records of a log at last_seq not yet sent from cursor; never wraps (a
+ * cursor past the end counts as caught up). */
+static inline uint64_t lt_feed_behind(uint64_t last_seq, uint64_t cursor)
+{
+    return last_seq > cursor ? last_seq - cursor : 0;
+}
 
 /* Why a sink is detached at the next pump (lt_feed_sink_pump), which tells
  * it so. A replaced stream outranks an ended replacement: the sink must
@@ -242,6 +249,11 @@ void lt_feed_views_tick(lt_feed_t *self);
  * Error{ERR_UNAVAILABLE, why} when st is not served. */
 void lt_feed_owner_replaced(lt_feed_t *self, void *peer_sock, lt_feed_stream_t *st,
                             const uint8_t *was, const char *why);
+/* The records of st were renumbered on a new history (after
+ * lt_feed_owner_replaced, why its reason): the cursors of its ended lines
+ * count on the old numbering, so they go back to 0 and each line says the
+ * history was replaced (docs/operations.md "Quality figures"). */
+void lt_feed_owner_renumbered(lt_feed_t *self, const lt_feed_stream_t *st, const char *why);
 
 /* ---- lt_feed.c ---- */
 
@@ -424,8 +436,13 @@ void lt_feed_history_status(lt_feed_t *self, lt_feed_stream_t *st, Lienthong__St
 
 /* Registers the families of the quality figures. 0, or -1. */
 int lt_feed_quality_register(lt_feed_t *self, lt_stats_t *stats);
+/* The lag in seconds of a consumer when no record it lacks can be read. */
+#define LT_FEED_LAG_UNKNOWN (-1.0)
 /* Seconds since the oldest record of st after cursor was changed (the
- * lag of a consumer at cursor), 0 when cursor is at the end. */
+ * lag of a consumer at cursor), 0 when cursor is at the end; when that
+ * record cannot be read, the next readable one's, or LT_FEED_LAG_UNKNOWN
+ * when none of the few after it can be read either (docs/operations.md
+ * "Quality figures"). */
 double lt_feed_quality_lag(lt_feed_t *self, const lt_feed_stream_t *st, uint64_t cursor,
                            int64_t now_ms);
 /* Sets the completeness and newest change of st in its status entry. */

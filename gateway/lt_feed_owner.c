@@ -41,6 +41,10 @@ static void s_sub_audit(lt_feed_t *self, const char *event, const char *member, 
 
 /* ---- ended subscriptions, kept for status ---------------------------------- */
 
+/* What the reason of an ended line gains when its stream's history is
+ * replaced after it ended (lt_feed_owner_renumbered). */
+#define HISTORY_REPLACED "; history replaced since"
+
 static lt_feed_gone_t *s_gone_find(lt_feed_t *self, const char *member,
                                    const lt_feed_stream_t *st)
 {
@@ -236,7 +240,7 @@ void lt_feed_on_subscribe(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
 void lt_feed_sub_gauges(lt_feed_sub_t *s)
 {
     lt_stats_set(s->st_cursor, (int64_t)(s->next - 1));
-    lt_stats_set(s->st_lag, (int64_t)(s->stream->last_seq - (s->next - 1)));
+    lt_stats_set(s->st_lag, (int64_t)lt_feed_behind(s->stream->last_seq, s->next - 1));
 }
 
 /* The subscription a Credit or Unsubscribe names; NULL when there is none
@@ -333,6 +337,24 @@ void lt_feed_owner_replaced(lt_feed_t *self, void *peer_sock, lt_feed_stream_t *
         if (peer_sock)
             s_tell_replaced(peer_sock, s, was, why);
         s_sub_drop(self, s, why);
+    }
+}
+
+void lt_feed_owner_renumbered(lt_feed_t *self, const lt_feed_stream_t *st, const char *why)
+{
+    for (size_t i = 0; i < self->n_gone; i++) {
+        lt_feed_gone_t *g = &self->gone[i];
+        if (g->stream != st)
+            continue;
+        /* The consumer resynchronises when it comes back (PROTOCOL.md
+         * 6.9): until then it lacks the whole new log. */
+        g->cursor = 0;
+        /* A line ended by the replacement already says so. */
+        if (strcmp(g->reason, why) != 0 && !strstr(g->reason, HISTORY_REPLACED)) {
+            char was[sizeof g->reason];
+            snprintf(was, sizeof was, "%s", g->reason);
+            snprintf(g->reason, sizeof g->reason, "%.80s" HISTORY_REPLACED, was);
+        }
     }
 }
 
@@ -514,7 +536,7 @@ static Lienthong__SubscriberStatus *s_status_line(lt_feed_t *self, const lt_feed
     if (g) {
         line->member = (char *)g->member;
         line->cursor = g->cursor;
-        line->lag = g->stream->last_seq - g->cursor;
+        line->lag = lt_feed_behind(g->stream->last_seq, g->cursor);
         line->disconnected = 1;
         line->disconnected_since_ms = g->since_ms;
         line->reason = (char *)g->reason;

@@ -34,8 +34,8 @@ int lt_feed_quality_register(lt_feed_t *self, lt_stats_t *stats)
         .max_series = PRESENCE_SERIES};
     const lt_stats_def_t age = {
         .name = "lienthong_stream_newest_change_age",
-        .help = "Age of the newest change of a stream (now minus its last record's "
-                "changed_at_ms, the owner's publish time)",
+        .help = "Age of the newest change of a stream (now minus the newest changed_at_ms "
+                "of its records, the owner's publish time)",
         .kind = LT_STATS_GAUGE_DOUBLE, .unit = LT_STATS_UNIT_SECONDS, .n_labels = 1,
         .labels = {"stream"}, .max_series = LT_FEED_MAX_STREAMS};
     const lt_stats_def_t lag = {
@@ -52,22 +52,49 @@ int lt_feed_quality_register(lt_feed_t *self, lt_stats_t *stats)
     return 0;
 }
 
-/* changed_at_ms of the record at seq of st; 0 when it is not stored (a
- * replica's snapshot keeps only the current records) or cannot be read. */
-static int64_t s_changed_at(lt_feed_t *self, const lt_feed_stream_t *st, uint64_t seq)
+/* Records after an unreadable one that the lag of a consumer looks at for
+ * one it can read: each costs a read of the log, in a status or metrics
+ * request. */
+#define LAG_PROBE 64
+
+/* Reads the changed_at_ms of the record at seq of st into *at. Returns 1,
+ * 0 when it is not stored (seq 0; a replica's snapshot keeps only the
+ * current records) or -1 when it cannot be read (damaged, a store error). */
+static int s_changed_at(lt_feed_t *self, const lt_feed_stream_t *st, uint64_t seq, int64_t *at)
 {
     uint8_t *rec = NULL;
     size_t len = 0;
-    int64_t at = 0;
-    if (seq == 0 || lt_store_get(self->ctx->store, st->id, seq, &rec, &len) != 1)
-        return 0;
+    *at = 0;
+    int got = seq ? lt_store_get(self->ctx->store, st->id, seq, &rec, &len) : 0;
+    if (got != 1)
+        return got == 0 ? 0 : -1;
     Lienthong__Record *r = lienthong__record__unpack(NULL, len, rec);
-    if (r) {
-        at = r->changed_at_ms;
-        lienthong__record__free_unpacked(r, NULL);
-    }
     free(rec);
-    return at;
+    if (!r)
+        return -1;
+    *at = r->changed_at_ms;
+    lienthong__record__free_unpacked(r, NULL);
+    return 1;
+}
+
+/* changed_at_ms of the record at seq of st; 0 when it is not stored or
+ * cannot be read. */
+static int64_t s_changed_at_or_0(lt_feed_t *self, const lt_feed_stream_t *st, uint64_t seq)
+{
+    int64_t at;
+    return s_changed_at(self, st, seq, &at) == 1 ? at : 0;
+}
+
+/* The newest change of st (PROTOCOL.md 8.9): its last record's, or for a
+ * view rebuilt in key order the newest of the records the rebuild
+ * derived, when later; 0 when empty or unknown. */
+static int64_t s_newest(lt_feed_t *self, const lt_feed_stream_t *st)
+{
+    int64_t last = s_changed_at_or_0(self, st, st->last_seq), rebuilt = 0;
+    if (st->last_seq && lt_store_view_newest_get(self->ctx->store, st->id, &rebuilt) < 0)
+        lt_warn("feed", "store: cannot read the newest change of %s: %s", st->name,
+                lt_store_error(self->ctx->store));
+    return rebuilt > last ? rebuilt : last;
 }
 
 /* Seconds since at_ms (unix ms), never negative; 0 when at_ms is 0. */
@@ -83,7 +110,16 @@ double lt_feed_quality_lag(lt_feed_t *self, const lt_feed_stream_t *st, uint64_t
         return 0.0;
     /* Below the retained tail the oldest record kept is the best bound. */
     uint64_t seq = cursor + 1 < st->tail_first ? st->tail_first : cursor + 1;
-    return s_age(now_ms, s_changed_at(self, st, seq));
+    /* 0 would say caught up: a record that cannot be read (damaged or
+     * missing in the owner's log, which also stalls the feed) gives way to
+     * the next one that can, changed a little later, so the figure stays a
+     * lower bound that grows. */
+    for (uint64_t end = seq + LAG_PROBE; seq <= st->last_seq && seq < end; seq++) {
+        int64_t at;
+        if (s_changed_at(self, st, seq, &at) == 1)
+            return s_age(now_ms, at);
+    }
+    return LT_FEED_LAG_UNKNOWN;
 }
 
 /* What the directory says of a stream's fields, looked up once per stream
@@ -146,7 +182,7 @@ static void s_stream_gauges(lt_feed_t *self, lt_feed_stream_t *st, int64_t now_m
     const char *label[] = {st->name};
     lt_stats_set(lt_stats_series(self->f_records, label), (int64_t)p.n[0]);
     lt_stats_set_double(lt_stats_series(self->f_newest_age, label),
-                        s_age(now_ms, s_changed_at(self, st, st->last_seq)));
+                        s_age(now_ms, s_newest(self, st)));
     const shape_t sh = s_shape(self, st->name);
     for (unsigned f = 1; f <= LT_PRESENCE_FIELDS; f++) {
         if (!s_reported(&sh, f, p.n[f]))
@@ -184,8 +220,9 @@ void lt_feed_quality_refresh(lt_feed_t *self)
         if (s_subscribed(self, g->member, g->stream))
             continue;
         const char *labels[] = {g->stream->name, g->member};
+        lt_stats_set(lt_stats_series(self->f_sub_cursor, labels), (int64_t)g->cursor);
         lt_stats_set(lt_stats_series(self->f_sub_lag, labels),
-                     (int64_t)(g->stream->last_seq - g->cursor));
+                     (int64_t)lt_feed_behind(g->stream->last_seq, g->cursor));
         lt_stats_set_double(lt_stats_series(self->f_sub_lag_time, labels),
                             lt_feed_quality_lag(self, g->stream, g->cursor, now));
     }
@@ -200,7 +237,7 @@ typedef struct {
 void lt_feed_quality_status(lt_feed_t *self, const lt_feed_stream_t *st,
                             Lienthong__StreamStatus *ss)
 {
-    ss->newest_change_ms = s_changed_at(self, st, st->last_seq);
+    ss->newest_change_ms = s_newest(self, st);
     lt_store_presence_t p;
     Lienthong__StreamCompleteness *c = calloc(1, sizeof *c);
     if (!c || lt_store_presence(self->ctx->store, st->id, &p) != 0) {

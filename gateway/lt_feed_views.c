@@ -67,6 +67,7 @@ static void s_replaced(lt_feed_t *self, void *peer_sock, lt_feed_stream_t *st,
     lt_feed_owned_grew(self, st, row->last_seq, 0);
     lt_feed_sink_replaced(self, st);
     lt_feed_owner_replaced(self, peer_sock, st, had ? was : NULL, why);
+    lt_feed_owner_renumbered(self, st, why);
 }
 
 /* Marks st stale or not, keeping the count lt_feed_view_stale reads. */
@@ -116,13 +117,17 @@ static int s_rebuild_store(lt_feed_t *self, const Lienthong__Dataset *ds, const 
                            lt_stream_t *row, char *err, size_t errlen)
 {
     lt_store_t *store = self->ctx->store;
+    int64_t newest = 0;
     snprintf(err, errlen, "store: %s", lt_store_error(store));
     if (lt_store_begin(store) != 0)
         return -1;
+    /* Numbered in key order: the newest change is kept beside the
+     * definition for the quality figures (PROTOCOL.md 8.9). */
     if ((!fresh && (lt_store_stream_clear(store, st->id) != 0 ||
                     lt_store_history_set(store, st->id, NULL, NULL) != 0)) ||
-        lt_publish_view_fill(store, ds, v, row, err, errlen) != 0 ||
-        lt_store_view_def_set(store, st->id, def) != 0 || lt_store_commit(store) != 0) {
+        lt_publish_view_fill(store, ds, v, row, &newest, err, errlen) != 0 ||
+        lt_store_view_def_set(store, st->id, def) != 0 ||
+        lt_store_view_newest_set(store, st->id, newest) != 0 || lt_store_commit(store) != 0) {
         if (strncmp(err, "store: ", 7) == 0)
             snprintf(err, errlen, "store: %s", lt_store_error(store));
         lt_store_rollback(store);

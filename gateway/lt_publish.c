@@ -589,6 +589,7 @@ typedef struct {
     const Lienthong__Dataset *ds;
     const Lienthong__View *v;
     const ProtobufCMessageDescriptor *t;
+    int64_t newest_ms; /* the newest changed_at_ms derived */
 } fill_t;
 
 /* Derives one current record of the dataset into the view, as the write
@@ -609,6 +610,8 @@ static int s_fill_one(void *arg, uint64_t seq, const void *rec, size_t len,
         /* The version keeps the time it changed at in the dataset. */
         f->g->now_ms = r->changed_at_ms;
         rc = s_view_enter(f->g, f->ds, f->v, f->slot, r->key, msg);
+        if (r->changed_at_ms > f->newest_ms)
+            f->newest_ms = r->changed_at_ms;
     }
 out:
     if (msg)
@@ -640,7 +643,7 @@ static int s_fill_read(lt_store_t *store, int64_t ds_id, fill_t *f, char *err, s
 }
 
 int lt_publish_view_fill(lt_store_t *store, const Lienthong__Dataset *ds, const Lienthong__View *v,
-                         lt_stream_t *view, char *err, size_t errlen)
+                         lt_stream_t *view, int64_t *newest_ms, char *err, size_t errlen)
 {
     group_t g = {.store = store, .now_ms = lt_clock_now_ms()};
     fill_t f = {.g = &g, .ds = ds, .v = v, .t = lt_schema_find(ds->record_type)};
@@ -660,6 +663,7 @@ int lt_publish_view_fill(lt_store_t *store, const Lienthong__Dataset *ds, const 
         lt_store_stream_save(store, &f.slot->st) != 0)
         goto out;
     *view = f.slot->st;
+    *newest_ms = f.newest_ms;
     rc = 0;
 out:
     s_group_free(&g);

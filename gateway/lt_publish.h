@@ -127,10 +127,12 @@ int lt_publish_view_def(const Lienthong__Dataset *ds, const Lienthong__View *v,
  * state (at its last commit) that v's predicates hold goes into v's
  * stream, projected, numbered from 1, in key order, keeping the time it
  * changed at. The stream must be empty (lt_store_stream_clear); in the
- * caller's transaction. Fills *view with the stream's row. 0, or -1 with
- * err (store failure, a damaged record of ds, an unknown record type). */
+ * caller's transaction. Fills *view with the stream's row and *newest_ms
+ * with the newest of those times (0 when none): in key order, the last
+ * record's is not it. 0, or -1 with err (store failure, a damaged record
+ * of ds, an unknown record type). */
 int lt_publish_view_fill(lt_store_t *store, const Lienthong__Dataset *ds, const Lienthong__View *v,
-                         lt_stream_t *view, char *err, size_t errlen)
+                         lt_stream_t *view, int64_t *newest_ms, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
 /* 1 if msg satisfies every predicate of view v. */

@@ -67,6 +67,8 @@ enum {
     ST_VIEW_DEF_SET,
     ST_VIEW_DEFS,
     ST_CLEAR_VIEW_DEF,
+    ST_VIEW_NEWEST_GET,
+    ST_VIEW_NEWEST_SET,
     ST_COUNT
 };
 
@@ -129,6 +131,9 @@ static const char *s_sql[ST_COUNT] = {
     [ST_VIEW_DEFS] = "SELECT s.name FROM view_defs v JOIN streams s ON s.id = v.stream "
                      "ORDER BY s.id",
     [ST_CLEAR_VIEW_DEF] = "DELETE FROM view_defs WHERE stream = ?1",
+    /* The newest change among a rebuilt view's records (schema step 10). */
+    [ST_VIEW_NEWEST_GET] = "SELECT newest_ms FROM view_defs WHERE stream = ?1",
+    [ST_VIEW_NEWEST_SET] = "UPDATE view_defs SET newest_ms = ?2 WHERE stream = ?1",
 };
 
 /* Connection settings, outside any transaction (journal_mode cannot change
@@ -223,6 +228,12 @@ static const char *s_steps[] = {
      * a version that knows only the older form refuses the store, instead
      * of reading every new row as damaged. */
     "-- checksums of the 24-byte form from here on",
+    /* 10: the newest changed_at_ms among the records a rebuild derived into
+     * an owned view (lt_publish_view_fill), which numbers them in key
+     * order, not in the order they changed: its last record is not its
+     * newest change (PROTOCOL.md 8.9). 0 for a view never rebuilt, whose
+     * last record is. */
+    "ALTER TABLE view_defs ADD COLUMN newest_ms INTEGER NOT NULL DEFAULT 0;",
 };
 #define SCHEMA_VERSION ((int)(sizeof s_steps / sizeof *s_steps))
 
@@ -1435,6 +1446,31 @@ int lt_store_view_def_set(lt_store_t *self, int64_t stream, const uint8_t def[LT
     sqlite3_stmt *st = self->st[ST_VIEW_DEF_SET];
     sqlite3_bind_int64(st, 1, stream);
     sqlite3_bind_blob(st, 2, def, LT_HASH_BYTES, SQLITE_STATIC);
+    return s_run(self, st);
+}
+
+int lt_store_view_newest_get(lt_store_t *self, int64_t stream, int64_t *ms)
+{
+    sqlite3_stmt *st = self->st[ST_VIEW_NEWEST_GET];
+    sqlite3_bind_int64(st, 1, stream);
+    int rc = sqlite3_step(st), found = -1;
+    *ms = 0;
+    if (rc == SQLITE_ROW) {
+        *ms = sqlite3_column_int64(st, 0);
+        found = 1;
+    } else if (rc == SQLITE_DONE) {
+        found = 0;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return found;
+}
+
+int lt_store_view_newest_set(lt_store_t *self, int64_t stream, int64_t ms)
+{
+    sqlite3_stmt *st = self->st[ST_VIEW_NEWEST_SET];
+    sqlite3_bind_int64(st, 1, stream);
+    sqlite3_bind_int64(st, 2, ms);
     return s_run(self, st);
 }
 

@@ -132,6 +132,14 @@ int lt_store_view_def_get(lt_store_t *self, int64_t stream, uint8_t def[LT_HASH_
  * it with the rows). */
 int lt_store_view_def_set(lt_store_t *self, int64_t stream, const uint8_t def[LT_HASH_BYTES])
     __attribute__((warn_unused_result));
+/* The newest changed_at_ms among the records the last rebuild derived into
+ * view stream `stream` (schema step 10): 1 with *ms set (0 when it was
+ * not rebuilt since), 0 when it has no recorded definition, -1 on error. */
+int lt_store_view_newest_get(lt_store_t *self, int64_t stream, int64_t *ms)
+    __attribute__((warn_unused_result));
+/* Records it, after lt_store_view_def_set in the same transaction. */
+int lt_store_view_newest_set(lt_store_t *self, int64_t stream, int64_t ms)
+    __attribute__((warn_unused_result));
 /* Calls fn with the name of every stream that has a recorded definition,
  * in id order; stops at fn's non-zero. Returns 0, fn's result, or -1. */
 typedef int (*lt_store_name_fn)(void *arg, const char *name);
