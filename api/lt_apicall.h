@@ -40,8 +40,9 @@ void lt_apicall_query(lt_apicall_t *self, lt_apireq_t *req, const Lienthong__OnB
 /* A profile lookup (PROTOCOL.md 7.7) made for who, with a deadline
  * timeout_ms from now: 200 with one part per dataset and its outcome
  * (lt_profjson), whatever the parts' outcomes; an error status when the
- * gateway refused the request or did not answer, 502 when a part's signed
- * answer cannot be shown (its payload does not decode). */
+ * gateway refused the request or did not answer. A part whose signed
+ * answer cannot be shown (its payload does not decode) is a part with
+ * outcome "error", never the whole reply's failure (PROTOCOL.md 7.7). */
 void lt_apicall_profile(lt_apicall_t *self, Lienthong__ProfileRequest *q,
                         const Lienthong__OnBehalf *who, int timeout_ms, lt_apicall_out_t *out);
 /* The gateway's StatusReply (free with lienthong__status_reply__free_unpacked

@@ -137,8 +137,9 @@ static int s_print(const args_t *a, const Lienthong__ProfileReply *r)
         printf("\n");
     } else
         s_print_text(j);
+    size_t missing = lt_profjson_not_released(j);
     json_decref(j);
-    return lt_profjson_not_released(r) ? 1 : 0;
+    return missing ? 1 : 0;
 }
 
 static uint64_t s_request_id(void)

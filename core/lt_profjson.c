@@ -1,8 +1,11 @@
 /* lt_profjson: lookup answers and profile replies as JSON (jansson), fields
  * decoded by lt_schema. */
 #include "lt_profjson.h"
+#include "lt_log.h"
 #include "lt_schema.h"
 #include "lt_wire.h"
+
+#include <string.h>
 
 const char *lt_profjson_outcome(Lienthong__ProfileOutcome o)
 {
@@ -17,11 +20,15 @@ const char *lt_profjson_outcome(Lienthong__ProfileOutcome o)
     }
 }
 
-size_t lt_profjson_not_released(const Lienthong__ProfileReply *r)
+size_t lt_profjson_not_released(const json_t *reply)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < r->n_parts; i++)
-        n += r->parts[i]->outcome != LIENTHONG__PROFILE_OUTCOME__PART_RELEASED;
+    size_t n = 0, i;
+    json_t *p;
+    json_array_foreach(json_object_get(reply, "parts"), i, p)
+    {
+        const char *o = json_string_value(json_object_get(p, "outcome"));
+        n += !o || strcmp(o, "released") != 0;
+    }
     return n;
 }
 
@@ -89,17 +96,35 @@ int lt_profjson_answer(json_t *j, const Lienthong__LookupAnswer *a, const char *
     return rc;
 }
 
-/* The signed answer's content into part j; 0 or LT_PROFJSON_* with err. */
+/* Shows part j as an error saying why (PROTOCOL.md 7.7: PART_ERROR, detail
+ * says which), in place of an answer that cannot be shown: one owner's
+ * answer never costs the other parts theirs. */
+static int s_part_error(json_t *j, const char *why)
+{
+    return json_object_set_new(j, "outcome", json_string("error")) == 0 &&
+                   json_object_set_new(j, "detail", json_string(why)) == 0
+               ? 0
+               : LT_PROFJSON_NOMEM;
+}
+
+/* The signed answer's content into part j, or the part an error when it
+ * does not decode; 0 or LT_PROFJSON_NOMEM with err. */
 static int s_answer(json_t *j, const Lienthong__ProfilePartReply *p, char *err, size_t errlen)
 {
     Lienthong__LookupAnswer *a = lienthong__lookup_answer__unpack(NULL, p->answer->answer.len,
                                                                   p->answer->answer.data);
+    int rc;
     if (!a)
-        return json_object_set_new(j, "answer", json_string("does not decode")) == 0
-                   ? 0
-                   : LT_PROFJSON_NOMEM;
-    int rc = lt_profjson_answer(j, a, p->record_type, err, errlen);
-    lienthong__lookup_answer__free_unpacked(a, NULL);
+        snprintf(err, errlen, "the signed answer does not decode as a LookupAnswer");
+    rc = a ? lt_profjson_answer(j, a, p->record_type, err, errlen) : LT_PROFJSON_UNDECODABLE;
+    if (a)
+        lienthong__lookup_answer__free_unpacked(a, NULL);
+    if (rc == LT_PROFJSON_UNDECODABLE) {
+        lt_warn("profile", "part %s: %s; shown as an error", p->dataset, err);
+        rc = s_part_error(j, err);
+        if (rc != 0)
+            snprintf(err, errlen, "out of memory");
+    }
     return rc;
 }
 

@@ -4,9 +4,11 @@
  * `lienthong lookup` show the same way. Each part's released fields are
  * decoded with the record type its gateway named (lt_schema); an answer
  * whose payload does not decode so is an error, not an answer without
- * fields. The owner's signature was checked by that gateway before the
- * reply left it, which "signature": "verified" says for every part that
- * carries a signed answer. */
+ * fields: a lookup's fails, a profile part's is shown as outcome "error"
+ * with the other parts as answered (PROTOCOL.md 7.7: one bad owner holds
+ * back nobody). The owner's signature was checked by that gateway before
+ * the reply left it, which "signature": "verified" says for every part
+ * shown with a signed answer. */
 #ifndef LT_PROFJSON_H
 #define LT_PROFJSON_H
 
@@ -27,7 +29,10 @@ const char *lt_profjson_outcome(Lienthong__ProfileOutcome o);
  * "detail", "record_type", and with a signed answer "owner", "record_seq",
  * "answered_at_ms", "fields" {name: text}, "released" [...], "withheld"
  * [{"field", "reason"}], "signature": "verified"}]}, parts in the order
- * asked. 0, or LT_PROFJSON_* with err naming the part (*out NULL). */
+ * asked. A part whose signed answer cannot be shown (it, or its payload,
+ * does not decode: LT_PROFJSON_UNDECODABLE of lt_profjson_answer) is
+ * "outcome": "error" with why in "detail" and no answer, and is logged.
+ * 0, or LT_PROFJSON_NOMEM with err naming the part (*out NULL). */
 int lt_profjson_reply(const Lienthong__ProfileReply *r, const char *key, const char *purpose,
                       json_t **out, char *err, size_t errlen) __attribute__((warn_unused_result));
 
@@ -43,7 +48,8 @@ int lt_profjson_reply(const Lienthong__ProfileReply *r, const char *key, const c
 int lt_profjson_answer(json_t *j, const Lienthong__LookupAnswer *a, const char *record_type,
                        char *err, size_t errlen) __attribute__((warn_unused_result));
 
-/* How many parts were not released (0: the whole profile was). */
-size_t lt_profjson_not_released(const Lienthong__ProfileReply *r);
+/* How many parts of reply (lt_profjson_reply's) were not shown released,
+ * a part shown as an error counted (0: the whole profile was). */
+size_t lt_profjson_not_released(const json_t *reply);
 
 #endif

@@ -4,7 +4,7 @@
  * values, an empty payload as the defaults it stands for, and a payload
  * that does not decode as its record type (or a record type unknown to
  * this program) is an error naming it, never an answer "verified" with
- * its fields missing. */
+ * its fields missing: a profile's part alone, the other parts kept. */
 #include "unit_util.h"
 
 #include "lt_apicall.h"
@@ -121,31 +121,74 @@ static void test_released_field_not_in_type(void)
     json_decref(j);
 }
 
-/* A profile part whose signed answer's payload does not decode fails the
- * reply, naming the part. */
-static void test_profile_part_undecodable(void)
+/* part as a released part of dataset with a signed answer of payload. */
+static void part_of(Lienthong__ProfilePartReply *part, Lienthong__SignedAnswer *sa,
+                    const char *dataset, const uint8_t *payload, size_t len, uint8_t *packed,
+                    size_t cap)
 {
     Lienthong__LookupAnswer a;
-    answer_of(&a, g_truncated, sizeof g_truncated);
-    uint8_t packed[256];
-    CU_ASSERT_FATAL(lienthong__lookup_answer__get_packed_size(&a) <= sizeof packed);
-    Lienthong__SignedAnswer sa = LIENTHONG__SIGNED_ANSWER__INIT;
-    sa.answer.data = packed;
-    sa.answer.len = lienthong__lookup_answer__pack(&a, packed);
-    Lienthong__ProfilePartReply part = LIENTHONG__PROFILE_PART_REPLY__INIT, *parts[] = {&part};
-    part.dataset = "VN/GOV/BCA/population";
-    part.outcome = LIENTHONG__PROFILE_OUTCOME__PART_RELEASED;
-    part.answer = &sa;
-    part.record_type = POPULATION;
+    answer_of(&a, payload, len);
+    CU_ASSERT_FATAL(lienthong__lookup_answer__get_packed_size(&a) <= cap);
+    lienthong__signed_answer__init(sa);
+    sa->answer.data = packed;
+    sa->answer.len = lienthong__lookup_answer__pack(&a, packed);
+    lienthong__profile_part_reply__init(part);
+    part->dataset = (char *)dataset;
+    part->outcome = LIENTHONG__PROFILE_OUTCOME__PART_RELEASED;
+    part->answer = sa;
+    part->record_type = POPULATION;
+    part->detail = "";
+}
+
+/* A profile part whose signed answer (or its payload) does not decode is
+ * shown as an error saying why, without fields; the other parts keep their
+ * verified answers (PROTOCOL.md 7.7: one bad owner holds back nobody). */
+static void test_profile_part_undecodable(void)
+{
+    uint8_t person[256], packed[3][512];
+    Lienthong__SignedAnswer sa[3];
+    Lienthong__ProfilePartReply part[3], *parts[] = {&part[0], &part[1], &part[2]};
+    part_of(&part[0], &sa[0], "VN/GOV/BHXH/insurance", g_truncated, sizeof g_truncated, packed[0],
+            sizeof packed[0]);
+    part_of(&part[1], &sa[1], "VN/GOV/BCA/population", person, pack_person(person, sizeof person),
+            packed[1], sizeof packed[1]);
+    part_of(&part[2], &sa[2], "VN/GOV/BYT/vaccinations", NULL, 0, packed[2], sizeof packed[2]);
+    sa[2].answer.data = g_truncated; /* not a LookupAnswer */
+    sa[2].answer.len = sizeof g_truncated;
     Lienthong__ProfileReply r = LIENTHONG__PROFILE_REPLY__INIT;
     r.parts = parts;
-    r.n_parts = 1;
+    r.n_parts = 3;
     char err[512] = "";
     json_t *j = NULL;
-    CU_ASSERT(lt_profjson_reply(&r, "038090001234", "KYC", &j, err, sizeof err) ==
-              LT_PROFJSON_UNDECODABLE);
-    CU_ASSERT(j == NULL);
-    CU_ASSERT(strstr(err, "part VN/GOV/BCA/population: answer payload does not decode") != NULL);
+    CU_ASSERT_FATAL(lt_profjson_reply(&r, "038090001234", "KYC", &j, err, sizeof err) == 0);
+    CU_ASSERT_FATAL(j != NULL);
+    json_t *bad = json_array_get(json_object_get(j, "parts"), 0);
+    json_t *good = json_array_get(json_object_get(j, "parts"), 1);
+    json_t *junk = json_array_get(json_object_get(j, "parts"), 2);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(bad, "outcome")), "error");
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(bad, "detail")),
+                           "answer payload does not decode as " POPULATION);
+    CU_ASSERT(json_object_get(bad, "fields") == NULL);
+    CU_ASSERT(json_object_get(bad, "signature") == NULL);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(good, "outcome")), "released");
+    CU_ASSERT_STRING_EQUAL(
+        json_string_value(json_object_get(json_object_get(good, "fields"), "full_name")),
+        "Nguyễn Văn An");
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(good, "signature")), "verified");
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(junk, "outcome")), "error");
+    CU_ASSERT(strstr(json_string_value(json_object_get(junk, "detail")), "does not decode") !=
+              NULL);
+    CU_ASSERT(json_object_get(junk, "signature") == NULL);
+    /* `lienthong profile` exits 1: not every part was released. */
+    CU_ASSERT(lt_profjson_not_released(j) == 2);
+    json_decref(j);
+    /* A record type unknown to this program: the part alone. */
+    part[0].record_type = "lienthong.records.Nothing";
+    CU_ASSERT_FATAL(lt_profjson_reply(&r, "038090001234", "KYC", &j, err, sizeof err) == 0);
+    bad = json_array_get(json_object_get(j, "parts"), 0);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(bad, "outcome")), "error");
+    CU_ASSERT(strstr(json_string_value(json_object_get(bad, "detail")),
+                     "lienthong.records.Nothing unknown to this program") != NULL);
     json_decref(j);
 }
 
@@ -318,7 +361,8 @@ int main(void)
         {"a payload that does not decode is an error", test_undecodable_payload},
         {"a record type unknown to this program is an error", test_unknown_record_type},
         {"a released field the record type lacks is an error", test_released_field_not_in_type},
-        {"profile: a part that does not decode fails the reply", test_profile_part_undecodable},
+        {"profile: a part that does not decode is an error, the others kept",
+         test_profile_part_undecodable},
         {"pre-fill: a part found that does not decode fails", test_prefill_part_undecodable},
         {"pre-fill: withheld lists the fields not granted, set or not",
          test_prefill_withheld_whatever_set},
