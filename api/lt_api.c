@@ -612,10 +612,24 @@ static int s_stream_purpose(const lt_apicfg_app_t *app, const char *stream, cons
     return g && lt_apicfg_has(g->purposes, g->n_purposes, purpose);
 }
 
+/* The application and purpose of a pre-fill, for s_stream_usable. */
+typedef struct {
+    const lt_apicfg_app_t *app;
+    const char *purpose;
+} stream_use_t;
+
+/* 1 when the application may use stream for the purpose (arg, a
+ * stream_use_t). */
+static int s_stream_usable(void *arg, const char *stream)
+{
+    const stream_use_t *u = arg;
+    return s_stream_purpose(u->app, stream, u->purpose);
+}
+
 /* The streams to read: those asked, each granted to the application for
  * the purpose, or else every stream the gateway replicates that is (its
- * status lists them). Returns NULL when it may go on, or why not with
- * *status. */
+ * status lists them), refused (413) when more than a pre-fill reads.
+ * Returns NULL when it may go on, or why not with *status. */
 static const char *s_prefill_streams(lt_api_t *self, const lt_apicfg_app_t *app, prefill_q_t *q,
                                      Lienthong__Envelope **st, int *status, const char **reason,
                                      char *buf, size_t len)
@@ -640,11 +654,13 @@ static const char *s_prefill_streams(lt_api_t *self, const lt_apicfg_app_t *app,
         *reason = out.reason;
         return "the gateway does not answer";
     }
-    const Lienthong__StatusReply *r = (*st)->status_reply;
-    for (size_t i = 0; i < r->n_streams && q->n_streams < LT_PREFILL_MAX_STREAMS; i++)
-        if (strcmp(r->streams[i]->role, "replica") == 0 &&
-            s_stream_purpose(app, r->streams[i]->stream, q->purpose))
-            q->streams[q->n_streams++] = r->streams[i]->stream;
+    stream_use_t use = {app, q->purpose};
+    if (lt_apicall_prefill_streams((*st)->status_reply, s_stream_usable, &use, q->streams,
+                                   &q->n_streams, buf, len) != 0) {
+        *status = 413;
+        *reason = "too_large";
+        return buf;
+    }
     return q->n_streams ? NULL : "the application is granted no stream this member replicates";
 }
 
@@ -673,7 +689,11 @@ static void s_prefill(lt_api_t *self, const lt_apicfg_app_t *app, struct MHD_Con
     } else if ((why =
                     s_prefill_streams(self, app, &q, &st, &r->status, &reason, buf, sizeof buf))) {
         int status = r->status;
-        s_error(r, status, reason, status == 403 ? "FORBIDDEN" : "GATEWAY_UNAVAILABLE", why);
+        s_error(r, status, reason,
+                status == 403   ? "FORBIDDEN"
+                : status == 413 ? "TOO_LARGE"
+                                : "GATEWAY_UNAVAILABLE",
+                why);
     } else {
         Lienthong__PrefillRequest pq = LIENTHONG__PREFILL_REQUEST__INIT;
         Lienthong__OnBehalf who = LIENTHONG__ON_BEHALF__INIT;

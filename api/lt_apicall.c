@@ -593,6 +593,29 @@ Lienthong__Envelope *lt_apicall_prefill(lt_apicall_t *self, Lienthong__PrefillRe
     return env;
 }
 
+int lt_apicall_prefill_streams(const Lienthong__StatusReply *st,
+                               int (*usable)(void *arg, const char *stream), void *arg,
+                               char **streams, size_t *n, char *err, size_t errlen)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < st->n_streams; i++)
+        if (strcmp(st->streams[i]->role, "replica") == 0 && usable(arg, st->streams[i]->stream)) {
+            if (count < LT_PREFILL_MAX_STREAMS)
+                streams[count] = st->streams[i]->stream;
+            count++;
+        }
+    if (count > LT_PREFILL_MAX_STREAMS) {
+        snprintf(err, errlen,
+                 "%zu replicated streams are granted to the application for this purpose, more "
+                 "than the %d a pre-fill reads; name the streams to read with 'stream', at most "
+                 "%d a request",
+                 count, LT_PREFILL_MAX_STREAMS, LT_PREFILL_MAX_STREAMS);
+        return -1;
+    }
+    *n = count;
+    return 0;
+}
+
 /* 1 when the part's stream holds field: a view's fields, a dataset's all. */
 static int s_in_stream(const Lienthong__PrefillPart *p, const char *field)
 {

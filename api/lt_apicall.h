@@ -63,6 +63,17 @@ int lt_apicall_metrics(lt_apicall_t *self, int timeout_ms, char **text, size_t *
 Lienthong__Envelope *lt_apicall_prefill(lt_apicall_t *self, Lienthong__PrefillRequest *q,
                                         const Lienthong__OnBehalf *who, int timeout_ms,
                                         lt_apicall_out_t *out);
+/* The streams a pre-fill with none named reads (PROTOCOL.md 8.8): every
+ * stream the StatusReply st lists as a replica that usable(arg, stream)
+ * allows (the application's grant for the purpose), into streams (room for
+ * LT_PREFILL_MAX_STREAMS, pointing into st) and *n. 0, or -1 with err
+ * naming the count and the limit when there are more: a reply silently
+ * missing some would read as a citizen those registers do not hold, so the
+ * caller is told to name the streams instead. */
+int lt_apicall_prefill_streams(const Lienthong__StatusReply *st,
+                               int (*usable)(void *arg, const char *stream), void *arg,
+                               char **streams, size_t *n, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 /* A PrefillReply as JSON: per part the stream, its dataset, owner and record
  * type, found, seq, changed_at_ms, the record's fields that are set and
  * that granted(arg, stream, field) allows (the application's grant on the

@@ -124,7 +124,9 @@ static int s_select_named(lt_prefill_t *self, const Lienthong__PrefillRequest *q
  * q->key_field (every replica when it is empty) and which the purpose may
  * read. Returns the count, or -1 with the code, the stream at fault in
  * *bad (NULL: none in particular) and why: a stream named that cannot be
- * read, or a purpose that none of the replicas chosen grants. */
+ * read, a purpose that none of the replicas chosen grants, or more of them
+ * than a reply holds (ERR_TOO_LARGE: a reply silently missing a stream
+ * would read as a citizen that register does not hold, 8.8). */
 static int s_select(lt_prefill_t *self, const Lienthong__PrefillRequest *q, part_t *parts,
                     const char **bad, Lienthong__ErrorCode *code, char *why, size_t len)
 {
@@ -133,22 +135,33 @@ static int s_select(lt_prefill_t *self, const Lienthong__PrefillRequest *q, part
     if (q->n_streams)
         return s_select_named(self, q, parts, bad, code, why, len);
     size_t count = lt_feed_replica_count(self->feed);
-    for (size_t i = 0; i < count && n < LT_PREFILL_MAX_STREAMS; i++) {
-        if (lt_feed_replica_info(self->feed, i, NULL, &parts[n].info) != 0)
+    for (size_t i = 0; i < count; i++) {
+        lt_feed_replica_info_t info;
+        if (lt_feed_replica_info(self->feed, i, NULL, &info) != 0)
             continue;
-        const Lienthong__Dataset *ds = lt_dir_dataset_of(self->ctx->dir, parts[n].info.stream);
+        const Lienthong__Dataset *ds = lt_dir_dataset_of(self->ctx->dir, info.stream);
         if (q->key_field[0] && (!ds || strcmp(ds->key_field, q->key_field) != 0))
             continue;
         /* Not granted for this purpose: not part of this form. The first
          * such refusal says why when no replica is. */
         char no[512];
-        Lienthong__ErrorCode c = s_may_read(self, parts[n].info.stream, q->purpose, no, sizeof no);
+        Lienthong__ErrorCode c = s_may_read(self, info.stream, q->purpose, no, sizeof no);
         if (c && !refused++) {
             *code = c;
             snprintf(first, sizeof first, "%s", no);
         }
-        if (!c)
-            n++;
+        if (!c && n < LT_PREFILL_MAX_STREAMS)
+            parts[n].info = info;
+        n += !c;
+    }
+    *bad = NULL;
+    if (n > LT_PREFILL_MAX_STREAMS) {
+        *code = LIENTHONG__ERROR_CODE__ERR_TOO_LARGE;
+        snprintf(why, len,
+                 "%zu replicated streams may be read for this purpose, more than the %d a "
+                 "pre-fill reads; name the streams to read, at most %d a request",
+                 n, LT_PREFILL_MAX_STREAMS, LT_PREFILL_MAX_STREAMS);
+        return -1;
     }
     if (n || !refused)
         return (int)n;
@@ -156,7 +169,6 @@ static int s_select(lt_prefill_t *self, const Lienthong__PrefillRequest *q, part
              "none of the %zu replicated stream(s) chosen may be read for this "
              "purpose; %.511s",
              refused, first);
-    *bad = NULL;
     return -1;
 }
 

@@ -37,8 +37,9 @@ void lt_prefill_destroy(lt_prefill_t **self_p);
 
 /* A PrefillRequest on the local socket (env->prefill_request, with the
  * optional env->on_behalf): answered on sock with a PrefillReply, or an
- * Error (ERR_MALFORMED, ERR_TOO_LARGE, ERR_NOT_FOUND for a stream this
- * gateway does not replicate, ERR_PURPOSE for a stream named whose policy
+ * Error (ERR_MALFORMED, ERR_TOO_LARGE for more streams named, or with none
+ * named more replicas to read, than LT_PREFILL_MAX_STREAMS, ERR_NOT_FOUND
+ * for a stream this gateway does not replicate, ERR_PURPOSE for a stream named whose policy
  * does not list the purpose or a purpose no replica's lists, ERR_FORBIDDEN
  * for a stream named that no policy lets the member subscribe to any more,
  * ERR_UNAVAILABLE while the audit log cannot be written, ERR_INTERNAL on a

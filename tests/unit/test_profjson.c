@@ -353,6 +353,47 @@ static void test_grant_filter(void)
     json_decref(body);
 }
 
+/* Every stream is usable but those named "no". */
+static int usable(void *arg, const char *stream)
+{
+    (void)arg;
+    return strcmp(stream, "no") != 0;
+}
+
+/* Pre-fill with no stream named: the replicas the application may use, and
+ * more than a pre-fill reads refused, never some silently left out. */
+static void test_prefill_streams(void)
+{
+    enum { N = LT_PREFILL_MAX_STREAMS + 1 };
+    static char names[N + 2][32];
+    Lienthong__StreamStatus ss[N + 2], *sp[N + 2];
+    for (size_t i = 0; i < N + 2; i++) {
+        lienthong__stream_status__init(&ss[i]);
+        snprintf(names[i], sizeof names[i], "VN/GOV/X%zu/records", i);
+        ss[i].stream = names[i];
+        ss[i].role = "replica";
+        sp[i] = &ss[i];
+    }
+    ss[0].role = "owner";
+    ss[1].stream = "no";
+    Lienthong__StatusReply st = LIENTHONG__STATUS_REPLY__INIT;
+    st.streams = sp;
+    st.n_streams = LT_PREFILL_MAX_STREAMS + 2; /* 64 usable replicas */
+    char *streams[LT_PREFILL_MAX_STREAMS], err[512] = "";
+    size_t n = 0;
+    CU_ASSERT_FATAL(lt_apicall_prefill_streams(&st, usable, NULL, streams, &n, err, sizeof err) ==
+                    0);
+    CU_ASSERT(n == LT_PREFILL_MAX_STREAMS);
+    CU_ASSERT_STRING_EQUAL(streams[0], names[2]);
+    CU_ASSERT_STRING_EQUAL(streams[n - 1], names[LT_PREFILL_MAX_STREAMS + 1]);
+    st.n_streams = N + 2; /* 65 */
+    n = 0;
+    CU_ASSERT(lt_apicall_prefill_streams(&st, usable, NULL, streams, &n, err, sizeof err) == -1);
+    CU_ASSERT(n == 0);
+    CU_ASSERT(strstr(err, "65 replicated streams") != NULL);
+    CU_ASSERT(strstr(err, "more than the 64 a pre-fill reads; name the streams") != NULL);
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -367,6 +408,8 @@ int main(void)
         {"pre-fill: withheld lists the fields not granted, set or not",
          test_prefill_withheld_whatever_set},
         {"lookup and profile: fields beyond the grant are dropped", test_grant_filter},
+        {"pre-fill: more replicas than a pre-fill reads are refused, not cut",
+         test_prefill_streams},
         {NULL, NULL},
     };
     return ut_main("lt_profjson", NULL, NULL, tests);
