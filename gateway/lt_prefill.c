@@ -222,15 +222,23 @@ static int s_read(lt_prefill_t *self, const char *key, part_t *p)
 
 /* How current the replica is: its last seq and that record's change time
  * (0 when not in the log: an empty replica, or one installed from a
- * snapshot, 6.7). */
-static void s_freshness(lt_prefill_t *self, part_t *p)
+ * snapshot, 6.7). The last seq is the stream row's, read in the request's
+ * snapshot as the record is: the feed's own count is raised only when the
+ * writer thread's commit comes back to the poll loop, and may lag the
+ * record read. 0, or -1 on a store failure. */
+static int s_freshness(lt_prefill_t *self, part_t *p)
 {
     Lienthong__Record *last = NULL;
-    p->part.replica_seq = p->info.last_seq;
-    if (p->info.last_seq && s_record(self, p->info.id, p->info.last_seq, &last) == 1)
+    lt_stream_t st;
+    int rc = lt_store_stream_find(self->ctx->store, p->info.stream, &st);
+    if (rc < 0)
+        return -1;
+    p->part.replica_seq = rc == 1 && st.id == p->info.id ? st.last_seq : p->info.last_seq;
+    if (p->part.replica_seq && s_record(self, p->info.id, p->part.replica_seq, &last) == 1)
         p->part.replica_changed_at_ms = last->changed_at_ms;
     if (last)
         lienthong__record__free_unpacked(last, NULL);
+    return 0;
 }
 
 /* Fills part p for key (the directory's description, the record, the
@@ -252,8 +260,7 @@ static int s_part(lt_prefill_t *self, const char *key, part_t *p)
     p->part.state = (char *)p->info.state;
     snprintf(p->detail, sizeof p->detail, "%s", p->info.detail);
     p->part.owner_heard_at_ms = p->info.heard_at_ms;
-    s_freshness(self, p);
-    int rc = s_read(self, key, p);
+    int rc = s_freshness(self, p) == 0 ? s_read(self, key, p) : -1;
     p->part.detail = p->detail;
     lt_stats_inc(p->part.found ? self->found : self->missing);
     return rc;
@@ -280,27 +287,49 @@ static void s_audit(lt_prefill_t *self, const Lienthong__Envelope *env, const pa
                                      .officer = env->on_behalf ? env->on_behalf->officer : NULL});
 }
 
-/* Reads every part and answers; the audit entries are durable first. */
+/* Reads every part in one read snapshot of the store (lt_store_read_begin):
+ * the writer thread commits replica batches meanwhile, and a state row read
+ * apart from the log row of its seq may point at a record pruned in
+ * between, or be newer than the replica's last seq read before it. 0, or
+ * -1 with the part that failed in *bad and why. */
+static int s_read_all(lt_prefill_t *self, const char *key, part_t *parts, size_t n,
+                      const char **bad, char *why, size_t len)
+{
+    lt_store_t *store = self->ctx->store;
+    int rc = 0;
+    if (lt_store_read_begin(store) != 0)
+        lt_warn("prefill", "no read snapshot: %s", lt_store_error(store));
+    for (size_t i = 0; i < n && rc == 0; i++)
+        if ((rc = s_part(self, key, &parts[i])) != 0) {
+            *bad = parts[i].info.stream;
+            snprintf(why, len, "%s: the replica cannot be read: %s", *bad, lt_store_error(store));
+        }
+    /* Before the poll loop goes on: rows committed meanwhile are seen next. */
+    lt_store_read_end(store);
+    return rc;
+}
+
+/* Reads every part and answers; the audit entries are durable first, and
+ * added only once every part was read: entries are buffered and committed
+ * later whatever this request's fate (lt_audit), so an entry added before a
+ * later part failed would record a read never delivered. */
 static void s_answer(lt_prefill_t *self, void *sock, const lt_wire_in_t *in,
                      const Lienthong__Envelope *env, part_t *parts, size_t n)
 {
     const Lienthong__PrefillRequest *q = env->prefill_request;
     Lienthong__PrefillPart *ptrs[LT_PREFILL_MAX_STREAMS];
     Lienthong__PrefillReply r = LIENTHONG__PREFILL_REPLY__INIT;
+    const char *bad = NULL;
+    char why[320];
+    if (s_read_all(self, q->key, parts, n, &bad, why, sizeof why) != 0) {
+        s_refuse(self, sock, in, q, bad, LIENTHONG__ERROR_CODE__ERR_INTERNAL, why);
+        return;
+    }
     for (size_t i = 0; i < n; i++) {
-        if (s_part(self, q->key, &parts[i]) != 0) {
-            char why[320];
-            snprintf(why, sizeof why, "%s: the replica cannot be read: %s", parts[i].info.stream,
-                     lt_store_error(self->ctx->store));
-            s_refuse(self, sock, in, q, parts[i].info.stream, LIENTHONG__ERROR_CODE__ERR_INTERNAL,
-                     why);
-            return;
-        }
         s_audit(self, env, &parts[i]);
         ptrs[i] = &parts[i].part;
     }
     if (lt_audit_commit(self->ctx->audit) != 0) {
-        char why[320];
         lt_audit_writable(self->ctx->audit, why, sizeof why);
         s_refuse(self, sock, in, q, NULL, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE, why);
         return;

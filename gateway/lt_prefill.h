@@ -14,10 +14,12 @@
  * when read), its seq and change time, and how current the replica is.
  *
  * Each read is two lookups by primary key in the local store (the state
- * row of (stream, key), then the log row of its seq) in the poll loop; no
- * message leaves the gateway. Every stream read is an audit entry of the
- * member's own log ("prefill-read": who asked, for which key, in which
- * stream, what was found), committed before the reply is sent: no owner
+ * row of (stream, key), then the log row of its seq) in the poll loop, the
+ * parts of a request in one read snapshot so that none sees a commit of the
+ * writer thread another does not; no message leaves the gateway. Every
+ * stream read is an audit entry of the member's own log ("prefill-read":
+ * who asked, for which key, in which stream, what was found), added once
+ * every part was read and committed before the reply is sent: no owner
  * sees these reads, so the member's log is the only account of them. */
 #ifndef LT_PREFILL_H
 #define LT_PREFILL_H

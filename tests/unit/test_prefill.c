@@ -4,8 +4,9 @@
  * (named, all, by key field), a stream not replicated is ERR_NOT_FOUND and
  * a malformed request ERR_MALFORMED, only streams the member's policy
  * grants for the purpose are read (ERR_PURPOSE, ERR_FORBIDDEN), every
- * stream read is one audit entry committed before the answer, and the
- * statistics count the outcomes. The gateway, VN/COM/VIETTEL, replicates
+ * stream read is one audit entry committed before the answer (none when a
+ * part cannot be read), a part's freshness is read with its record, and
+ * the statistics count the outcomes. The gateway, VN/COM/VIETTEL, replicates
  * the owner directory's population dataset (purpose KYC), its p38 view
  * (KYC and PREFILL_FORM) and its alive38 view (no policy) (no peers: every
  * replica is "behind"). The integration suite test_portal.c covers real
@@ -301,6 +302,87 @@ static void test_statistics(void)
     CU_ASSERT(ug_stat(g.ctx.stats, "lienthong_prefill_parts", found, 1) >= 2);
 }
 
+/* Runs sql on the store through a connection of its own, as the writer
+ * thread's is; 0 or -1. */
+static int s_store_sql(const char *sql)
+{
+    char path[300];
+    sqlite3 *db = NULL;
+    snprintf(path, sizeof path, "%s/store.db", g.tmp);
+    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK &&
+                     sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK
+                 ? 0
+                 : -1;
+    sqlite3_close(db);
+    return rc;
+}
+
+/* A part that cannot be read (the state of the key in the second stream
+ * read points at a log row that is not there) refuses the whole request
+ * with ERR_INTERNAL, and no stream is audited as read: not the first
+ * either, whose entry would otherwise wait in the audit log's buffer and
+ * be committed with the next ones, a read never delivered. */
+static void test_store_fault_audits_nothing(void)
+{
+    char *both[] = {OD_POP, OD_P38}, sql[256];
+    lt_stream_t st;
+    CU_ASSERT_FATAL(lt_store_stream_find(g.ctx.store, OD_P38, &st) == 1);
+    snprintf(sql, sizeof sql,
+             "INSERT INTO state(stream, key, seq, deleted) VALUES (%lld, '079201000077', 99999, 0)",
+             (long long)st.id);
+    CU_ASSERT_FATAL(s_store_sql(sql) == 0);
+    Lienthong__Envelope *env = s_prefill(41, "079201000077", both, 2, "");
+    CU_ASSERT(s_refused(env, LIENTHONG__ERROR_CODE__ERR_INTERNAL, 41,
+                        OD_P38 ": the replica cannot be read"));
+    lt_wire_free(&env);
+    CU_ASSERT(lt_audit_flush(g.ctx.audit, 1) == 0);
+    CU_ASSERT_EQUAL(s_audited("079201000077"), 0);
+    CU_ASSERT(s_store_sql("DELETE FROM state WHERE key = '079201000077'") == 0);
+}
+
+/* Streams advanced by a publish, held back from the feed as a commit of the
+ * writer thread is until the poll loop takes the job back. */
+static struct {
+    char stream[256];
+    uint64_t last_seq, appended;
+} g_held[4];
+static size_t g_n_held;
+
+static void s_hold(void *arg, const char *stream, uint64_t last_seq, uint64_t appended,
+                   lt_fresh_run_t **fresh)
+{
+    (void)arg;
+    (void)fresh;
+    if (g_n_held < sizeof g_held / sizeof *g_held) {
+        snprintf(g_held[g_n_held].stream, sizeof g_held[0].stream, "%s", stream);
+        g_held[g_n_held].last_seq = last_seq;
+        g_held[g_n_held++].appended = appended;
+    }
+}
+
+/* A record committed to a replica before the feed heard of it (the writer
+ * thread's commit, not yet taken back by the poll loop): the part and its
+ * replica's freshness are read from the same snapshot, so the record's seq
+ * is never above replica_seq, and replica_changed_at_ms is its time. */
+static void test_fresh_with_the_record(void)
+{
+    CU_ASSERT_FATAL(ug_publish(&g, "079201000001", "Nguyễn Văn Anh", s_hold, NULL) == 0);
+    CU_ASSERT_FATAL(g_n_held > 0);
+    char *pop[] = {OD_POP};
+    Lienthong__Envelope *env = s_prefill(51, "079201000001", pop, 1, "");
+    const Lienthong__PrefillPart *p = s_part(env, OD_POP);
+    CU_ASSERT_FATAL(p != NULL);
+    CU_ASSERT(p->found);
+    CU_ASSERT(p->seq <= p->replica_seq);
+    CU_ASSERT_EQUAL(p->replica_seq, g_held[0].last_seq);
+    CU_ASSERT_EQUAL(p->replica_changed_at_ms, p->changed_at_ms);
+    lt_wire_free(&env);
+    /* The poll loop takes the job back. */
+    for (size_t i = 0; i < g_n_held; i++)
+        lt_feed_advanced(g_feed, g_held[i].stream, g_held[i].last_seq, g_held[i].appended, NULL);
+    g_n_held = 0;
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -311,6 +393,9 @@ int main(void)
         {"only the replicas the policy grants for the purpose are read", test_purpose},
         {"statistics of requests and parts", test_statistics},
         {"each read is an index search, never a scan", test_reads_are_indexed},
+        {"a part that cannot be read: ERR_INTERNAL, no stream audited as read",
+         test_store_fault_audits_nothing},
+        {"freshness is read with the record, not behind it", test_fresh_with_the_record},
         {NULL, NULL},
     };
     return ut_main("lt_prefill", suite_init, suite_clean, tests);
