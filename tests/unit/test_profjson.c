@@ -1,15 +1,20 @@
 /* test_profjson: CUnit suite for what the HTTP API and the command line
  * show of a verified answer (core/lt_profjson, and api/lt_apicall's
- * pre-fill JSON): an answer that released fields is shown with their
- * values, an empty payload as the defaults it stands for, and a payload
- * that does not decode as its record type (or a record type unknown to
- * this program) is an error naming it, never an answer "verified" with
- * its fields missing: a profile's part alone, the other parts kept. */
+ * profile call, against a stand-in gateway, and pre-fill JSON): an answer
+ * that released fields is shown with their values, an empty payload as the
+ * defaults it stands for, and a payload that does not decode as its record
+ * type (or a record type unknown to this program) is an error naming it,
+ * never an answer "verified" with its fields missing: a profile's part
+ * alone, the other parts kept. */
 #include "unit_util.h"
 
 #include "lt_apicall.h"
 #include "lt_profjson.h"
+#include "lt_wire.h"
 #include "records/population.pb-c.h"
+
+#include <pthread.h>
+#include <zmq.h>
 
 #define POPULATION "lienthong.records.Population"
 
@@ -190,6 +195,91 @@ static void test_profile_part_undecodable(void)
     CU_ASSERT(strstr(json_string_value(json_object_get(bad, "detail")),
                      "lienthong.records.Nothing unknown to this program") != NULL);
     json_decref(j);
+}
+
+/* A gateway that answers one ProfileRequest on its local socket with
+ * reply (the request's id set), from its own thread. */
+typedef struct {
+    void *router;
+    Lienthong__ProfileReply *reply;
+} fake_gw_t;
+
+static void *fake_gateway(void *arg)
+{
+    fake_gw_t *f = arg;
+    lt_wire_in_t in;
+    zmq_pollitem_t it = {f->router, 0, ZMQ_POLLIN, 0};
+    Lienthong__ErrorCode code;
+    char err[256];
+    if (zmq_poll(&it, 1, 5000) != 1 || lt_wire_recv(f->router, 1, 0, &in) != 0)
+        return NULL;
+    Lienthong__Envelope *env = lt_wire_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body),
+                                              1u << 20, &code, err, sizeof err);
+    if (env && env->body_case == LIENTHONG__ENVELOPE__BODY_PROFILE_REQUEST) {
+        f->reply->request_id = env->profile_request->request_id;
+        (void)lt_wire_send_body(f->router, in.rid, in.rid_len,
+                                LIENTHONG__ENVELOPE__BODY_PROFILE_REPLY, f->reply);
+    }
+    lt_wire_free(&env);
+    lt_wire_in_close(&in);
+    return NULL;
+}
+
+/* POST /v1/profile's call (lt_apicall_profile) with a part whose payload
+ * does not decode beside one that does: 200 with both parts, the first an
+ * error, never 502 with every part lost. */
+static void test_apicall_profile_part_undecodable(void)
+{
+    uint8_t person[256], packed[2][512];
+    char dir[256], path[300], ep[320];
+    Lienthong__SignedAnswer sa[2];
+    Lienthong__ProfilePartReply part[2], *parts[] = {&part[0], &part[1]};
+    part_of(&part[0], &sa[0], "VN/GOV/BHXH/insurance", g_truncated, sizeof g_truncated, packed[0],
+            sizeof packed[0]);
+    part_of(&part[1], &sa[1], "VN/GOV/BCA/population", person, pack_person(person, sizeof person),
+            packed[1], sizeof packed[1]);
+    Lienthong__ProfileReply r = LIENTHONG__PROFILE_REPLY__INIT;
+    r.parts = parts;
+    r.n_parts = 2;
+    CU_ASSERT_FATAL(ut_mkdtemp(dir, sizeof dir, "profjson") == 0);
+    snprintf(path, sizeof path, "%s/local.sock", dir);
+    snprintf(ep, sizeof ep, "ipc://%s", path);
+    void *zctx = zmq_ctx_new(), *router = zctx ? zmq_socket(zctx, ZMQ_ROUTER) : NULL;
+    int zero = 0;
+    CU_ASSERT_FATAL(router && zmq_setsockopt(router, ZMQ_LINGER, &zero, sizeof zero) == 0 &&
+                    zmq_bind(router, ep) == 0);
+    fake_gw_t f = {router, &r};
+    pthread_t th;
+    CU_ASSERT_FATAL(pthread_create(&th, NULL, fake_gateway, &f) == 0);
+    lt_apicall_t *call = lt_apicall_new(path, 4);
+    CU_ASSERT_FATAL(call != NULL);
+    Lienthong__ProfilePart ask = LIENTHONG__PROFILE_PART__INIT, *asks[] = {&ask, &ask};
+    ask.dataset = "VN/GOV/BCA/population";
+    Lienthong__ProfileRequest q = LIENTHONG__PROFILE_REQUEST__INIT;
+    q.key = "038090001234";
+    q.purpose = "KYC";
+    q.parts = asks;
+    q.n_parts = 2;
+    lt_apicall_out_t out;
+    lt_apicall_profile(call, &q, NULL, 3000, &out);
+    pthread_join(th, NULL);
+    CU_ASSERT_EQUAL(out.status, 200);
+    json_t *p = json_object_get(out.body, "parts");
+    CU_ASSERT(json_array_size(p) == 2);
+    const char *o = json_string_value(json_object_get(json_array_get(p, 0), "outcome"));
+    const char *sig = json_string_value(json_object_get(json_array_get(p, 1), "signature"));
+    CU_ASSERT(o && strcmp(o, "error") == 0);
+    CU_ASSERT(sig && strcmp(sig, "verified") == 0);
+    if (out.status != 200) {
+        char *s = json_dumps(out.body, JSON_COMPACT);
+        fprintf(stderr, "\n  got %d: %s\n", out.status, s ? s : "");
+        free(s);
+    }
+    json_decref(out.body);
+    lt_apicall_destroy(&call);
+    zmq_close(router);
+    zmq_ctx_term(zctx);
+    ut_rmrf(dir);
 }
 
 static int all_granted(void *arg, const char *stream, const char *field)
@@ -404,6 +494,8 @@ int main(void)
         {"a released field the record type lacks is an error", test_released_field_not_in_type},
         {"profile: a part that does not decode is an error, the others kept",
          test_profile_part_undecodable},
+        {"HTTP API: a profile part that does not decode is an error in a 200, the others kept",
+         test_apicall_profile_part_undecodable},
         {"pre-fill: a part found that does not decode fails", test_prefill_part_undecodable},
         {"pre-fill: withheld lists the fields not granted, set or not",
          test_prefill_withheld_whatever_set},
