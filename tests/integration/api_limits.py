@@ -8,30 +8,11 @@ Environment: LT_API_URL, LT_TOKEN_HR, LT_KEY, LT_DS, LT_AUDIT (the API's
 audit file), LT_OWNER_PID (the owner's gateway, stopped for a while to
 test the deadline). Exits 0 when every check passed, 1 otherwise."""
 import json, os, signal, socket, sys, time, urllib.error, urllib.parse, urllib.request
+from api_common import URL, call, check, failures
 
-URL = os.environ["LT_API_URL"]
 HR, KEY, DS = os.environ["LT_TOKEN_HR"], os.environ["LT_KEY"], os.environ["LT_DS"]
 AUDIT, OWNER = os.environ["LT_AUDIT"], int(os.environ["LT_OWNER_PID"])
 HOST, PORT = urllib.parse.urlsplit(URL).hostname, urllib.parse.urlsplit(URL).port
-failures = []
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what)
-
-def call(method, path, body=None, token=None, timeout=20):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(URL + path, data=data, method=method)
-    if token:
-        req.add_header("Authorization", "Bearer " + token)
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, r.headers, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.headers, e.read()
 
 def held(headers, source="127.0.0.1"):
     """A connection that sent headers, and a body it never sends."""

@@ -11,30 +11,11 @@ Environment: LT_API_URL, LT_TOKEN_HR, LT_TOKEN_SLOW, LT_AUDIT (the API's
 audit file), LT_LOG (the API's log). Exits 0 when every check passed, 1
 otherwise."""
 import json, os, re, sys, time, urllib.error, urllib.request
+from api_common import URL, call, check, failures
 
-URL = os.environ["LT_API_URL"]
 HR, SLOW = os.environ["LT_TOKEN_HR"], os.environ["LT_TOKEN_SLOW"]
 AUDIT, LOG = os.environ["LT_AUDIT"], os.environ["LT_LOG"]
 INTERVAL = 2
-failures = []
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what)
-
-def call(method, path, body=None, token=None):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(URL + path, data=data, method=method)
-    if token:
-        req.add_header("Authorization", "Bearer " + token)
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(req, timeout=20) as r:
-            return r.status
-    except urllib.error.HTTPError as e:
-        return e.code
 
 def log_lines(*words):
     with open(LOG, errors="replace") as f:
@@ -74,17 +55,17 @@ def burst(name, send, want, first, summary, audit):
           "%s: the audit file: the first in full, the others in counts (%s)"
           % (name, [r.get("count") for r in rows]))
 
-burst("429", lambda: call("GET", "/v1/status", token=SLOW), 429,
+burst("429", lambda: call("GET", "/v1/status", token=SLOW)[0], 429,
       r"(?=.*for application 'slow-app')(?=.*429)",
       (("more requests of application 'slow-app' refused in", "429 rate_limited"),
        r"(\d+) more requests of application 'slow-app'"),
       {"application": "slow-app", "reason": "rate_limited"})
-burst("400", lambda: call("POST", "/v1/lookup", {"bogus": 1}, HR), 400,
+burst("400", lambda: call("POST", "/v1/lookup", {"bogus": 1}, HR)[0], 400,
       r"(?=.*for application 'hr-portal')(?=.*400)",
       (("more requests of application 'hr-portal' refused in", "400 bad_request"),
        r"(\d+) more requests of application 'hr-portal'"),
       {"application": "hr-portal", "reason": "bad_request"})
-burst("401", lambda: call("GET", "/v1/datasets"), 401,
+burst("401", lambda: call("GET", "/v1/datasets")[0], 401,
       r"without a valid token|401 unauthorized",
       (("more requests without a valid token from 127.0.0.1",),
        r"(\d+) more requests without a valid token"),
