@@ -61,6 +61,9 @@
 #define CURSOR_LEN      LT_CURSOR_TEXT_MAX
 #define SYNC_CHUNK      50000 /* changes numbered at once (PostgreSQL) */
 #define REFUSALS_LOGGED 20    /* refusals logged one by one per report interval */
+/* Changes refused alone as malformed in a row, with no record acknowledged
+ * between, that hold a dataset (s_breaker_holds). */
+#define BREAKER_K 3
 
 /* One change read from the database, before packing. */
 typedef struct {
@@ -77,6 +80,7 @@ typedef struct {
     int64_t first_id, last_id; /* change ids covered */
     int64_t sent_last_id;      /* the last one in the frame (0: none) */
     size_t n_changes;
+    size_t n_records; /* changes carrying a record (not deletions) */
     uint8_t *frame; /* the packed Envelope, resent as is; NULL when nothing to send */
     size_t frame_len;
     int64_t sent_ms;
@@ -134,6 +138,9 @@ struct lt_source_feed {
     uint64_t unmapped;   /* changes the mapping could not convert */
     unsigned logged;     /* refusals logged one by one this report interval */
     int ask_grant;       /* refused as not found: the next status says why */
+    int accepted;        /* a Publish holding a record was acknowledged this run */
+    int alone_run;       /* malformed-alone rejects made since that ack (s_breaker_holds) */
+    int held;            /* the breaker holds the dataset; its error line was logged */
     lt_grants_state_t grant;
 };
 
@@ -897,7 +904,7 @@ static int s_pack(s_feed_t *f, s_change_t *ch, size_t n, s_flight_t *fl, size_t 
 {
     lt_source_t *self = f->src;
     int rc = -1;
-    size_t k = 0;
+    size_t k = 0, records = 0;
     Lienthong__Change *cs = calloc(n, sizeof *cs);
     Lienthong__Change **pp = calloc(n, sizeof *pp);
     char(*cur)[CURSOR_LEN] = calloc(n, sizeof *cur);
@@ -917,6 +924,7 @@ static int s_pack(s_feed_t *f, s_change_t *ch, size_t n, s_flight_t *fl, size_t 
         cs[k].source_cursor = cur[k];
         pp[k] = &cs[k];
         k++;
+        records += !ch[i].deleted;
         fl->sent_last_id = ch[i].id;
     }
     Lienthong__Publish pub = LIENTHONG__PUBLISH__INIT;
@@ -948,6 +956,7 @@ static int s_pack(s_feed_t *f, s_change_t *ch, size_t n, s_flight_t *fl, size_t 
     fl->frame_len = k > 0 ? lienthong__envelope__pack(&env, fl->frame) : 0;
     fl->request_id = pub.request_id;
     fl->n_changes = k;
+    fl->n_records = records;
     rc = 0;
 out:
     free(cs);
@@ -1066,7 +1075,9 @@ static int s_read_batch(s_feed_t *f, s_flight_t *fl)
  * (ERR_MALFORMED, ERR_TOO_LARGE): they would be refused for ever, so k's
  * changes are read again from the database instead, where a row fixed
  * meanwhile is read as it is now (s_reread), fewer at a time until a
- * change refused alone is made a reject (s_narrow, s_refused_alone). After
+ * change refused alone is made a reject (s_narrow, s_refused_alone), or
+ * its dataset held when the gateway accepts none of its rows (the breaker,
+ * s_breaker_holds). After
  * any failure one Publish at a time is sent until the next ack. Either way a change is
  * never skipped; at worst a row version is published twice, and applying
  * is idempotent. */
@@ -1508,6 +1519,71 @@ static s_feed_t *s_find(lt_source_t *self, uint64_t request_id, size_t *index)
     return NULL;
 }
 
+/* ---- the breaker: a configuration fault is not bad rows -------------- *
+ * A change the gateway refuses as malformed even alone becomes a mapping
+ * reject (s_refused_alone) only while the gateway is seen accepting the
+ * dataset's other rows. When the source's configuration does not match the
+ * directory (a record_type other than the dataset's, a `columns` mapping
+ * that spoils a field of every row), the gateway refuses EVERY row so: made
+ * rejects, the whole table would go into lt_rejects and the cursor past it
+ * with the first deletion acknowledged, and only --resync would publish it
+ * again once the configuration is fixed. So the dataset is held instead
+ * (nothing rejected, its changes read again after a back-off) while no
+ * Publish holding a record was acknowledged since the source started, or
+ * after BREAKER_K - 1 such rejects in a row with no such ack between; such
+ * an ack releases it (docs/operations.md, "Rejects"). A deletion carries no
+ * record, so its ack says nothing about the mapping. */
+
+/* A Publish holding a record was acknowledged: the gateway decodes the
+ * dataset's rows as the source makes them. */
+static void s_breaker_reset(s_feed_t *f)
+{
+    if (f->held)
+        lt_info("source", "dataset=%s the owner's gateway accepts its rows again: publishing",
+                f->dataset);
+    f->accepted = 1;
+    f->alone_run = 0;
+    f->held = 0;
+}
+
+/* 1 when change id (key) that the gateway refuses as malformed alone
+ * (`said`) is to be held rather than made a reject, the error line logged
+ * once while held. A row that is a mapping reject already was made one
+ * while the breaker let it: rejecting it again changes nothing, and a
+ * source started again with it after its cursor (where it stays, see
+ * s_acked_cursor) must not hold its dataset for it. */
+static int s_breaker_holds(s_feed_t *f, int64_t id, const char *key, const char *said)
+{
+    char err[1024];
+    unsigned kinds = 0;
+    if (f->accepted && f->alone_run + 1 < BREAKER_K)
+        return 0;
+    if (lt_db_reject_kinds(f->db, f->dataset, key, &kinds, err, sizeof err) == 0 &&
+        (kinds & LT_DB_REJECT_MAPPING))
+        return 0;
+    if (f->held++)
+        return 1;
+    char since[128];
+    if (f->accepted)
+        snprintf(since, sizeof since,
+                 "so were the %d changes before it (made rejects), with no row accepted between",
+                 f->alone_run);
+    else
+        snprintf(since, sizeof since,
+                 "no row of the dataset was accepted since the source started");
+    lt_error("source",
+             "dataset=%s the owner's gateway refuses change %" PRId64 " (key=%s) alone as "
+             "ERR_MALFORMED (it said: %.400s), and %s: most likely the configuration does not "
+             "match the directory, not the rows: a record_type ('%s') other than the dataset's, "
+             "or a 'columns' mapping (key_field '%s') that gives every row a bad field. The "
+             "dataset is held: nothing is made a reject, the cursor stays, and its changes are "
+             "read again with a back-off up to %d ms. Fix %s and restart the source (if the "
+             "rows really are at fault, fix the rows)",
+             f->dataset, id, key, said, since, f->record_type, f->key_field, BACKOFF_MAX_MS,
+             f->src->path);
+    return 1;
+}
+
 static void s_on_ack(lt_source_t *self, const Lienthong__PublishAck *a)
 {
     size_t i = 0;
@@ -1548,6 +1624,8 @@ static void s_on_ack(lt_source_t *self, const Lienthong__PublishAck *a)
     }
     fl->acked = 1;
     fl->failed = 0;
+    if (fl->n_records)
+        s_breaker_reset(f);
     if (f->grant.refused)
         lt_info("source", "dataset=%s is granted now: published", f->dataset);
     memset(&f->grant, 0, sizeof f->grant);
@@ -1604,8 +1682,9 @@ static int s_malformed(s_change_t *c, const char *said)
  * s_about_content): it would be refused for ever, so the change becomes a
  * mapping reject (s_too_big, s_malformed), recorded when the cursor passes
  * it, and the flight counts as done with nothing sent (the change is read,
- * and rejected, again after a restart, as other mapping rejects are). 0,
- * or -1 (then it is read again). */
+ * and rejected, again after a restart, as other mapping rejects are);
+ * unless, refused as malformed, the breaker holds its dataset
+ * (s_breaker_holds). 0, 1 held, or -1 (then it is read again too). */
 static int s_refused_alone(s_feed_t *f, s_flight_t *fl, const Lienthong__Error *e)
 {
     const char *said = e->message ? e->message : "";
@@ -1618,9 +1697,13 @@ static int s_refused_alone(s_feed_t *f, s_flight_t *fl, const Lienthong__Error *
     const Lienthong__Change *ch = env->publish->changes[0];
     c->id = fl->sent_last_id;
     c->len = ch->payload.len;
+    int malformed = e->code == LIENTHONG__ERROR_CODE__ERR_MALFORMED;
+    if (malformed && s_breaker_holds(f, c->id, ch->key, said)) {
+        rc = 1;
+        goto out;
+    }
     if (!(c->key = strdup(ch->key)) ||
-        (e->code == LIENTHONG__ERROR_CODE__ERR_TOO_LARGE ? s_too_big(c, fl->frame_len, said)
-                                                         : s_malformed(c, said)) != 0)
+        (malformed ? s_malformed(c, said) : s_too_big(c, fl->frame_len, said)) != 0)
         goto out;
     /* With the flight's other mapping rejects, if any. */
     s_change_t *all = realloc(fl->unmapped, (fl->n_unmapped + 1) * sizeof *all);
@@ -1637,12 +1720,13 @@ static int s_refused_alone(s_feed_t *f, s_flight_t *fl, const Lienthong__Error *
     fl->sent_last_id = 0;
     fl->acked = 1;
     fl->failed = 0;
+    f->alone_run += malformed;
     rc = 0;
 out:
     s_changes_free(c, c ? 1 : 0);
     if (env)
         lienthong__envelope__free_unpacked(env, NULL);
-    if (rc != 0)
+    if (rc < 0)
         lt_error("source",
                  "dataset=%s change %" PRId64 " alone is refused by the gateway (%s) and "
                  "cannot be kept as a reject (out of memory): read again",

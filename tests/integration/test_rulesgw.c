@@ -20,9 +20,13 @@
  * published row without a reject writes nothing into lt_rejects (the
  * source run in this process, its SQLite statements counted). Through a
  * proxy on the gateway's local socket: a row the gateway refuses as
- * malformed even alone is a mapping reject and the rest goes on, while a
- * gateway that is unwell is retried and rejects nothing; a source killed
- * right after queueing a failed Publish again publishes only what waits.
+ * malformed even alone is a mapping reject and the rest goes on (and does
+ * not hold its dataset when read again after a restart), while a gateway
+ * that is unwell is retried and rejects nothing; a source killed right
+ * after queueing a failed Publish again publishes only what waits; a
+ * dataset whose every row the gateway refuses (a configuration that does
+ * not match the directory) is held, not made rejects, until rows are
+ * accepted.
  *
  * Usage: test_rulesgw /path/to/lienthong (or LIENTHONG_BIN=...). */
 #define _GNU_SOURCE
@@ -200,12 +204,14 @@ static int s_reject(const char *db_path, const char *key, char *reasons, size_t 
     return s_reject_of(db_path, key, "rule", reasons, cap, count);
 }
 
+/* The rows of lt_rejects, -1 on error; waits while a running source
+ * writes. */
 static long s_reject_rows(const char *db_path)
 {
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     long n = -1;
-    if (sqlite3_open(db_path, &db) == SQLITE_OK &&
+    if (sqlite3_open(db_path, &db) == SQLITE_OK && sqlite3_busy_timeout(db, 5000) == SQLITE_OK &&
         sqlite3_prepare_v2(db, "SELECT count(*) FROM lt_rejects", -1, &st, NULL) == SQLITE_OK &&
         sqlite3_step(st) == SQLITE_ROW)
         n = (long)sqlite3_column_int64(st, 0);
@@ -788,6 +794,9 @@ typedef enum {
     PX_UNWELL,     /* the first k Publish holding PX_MARK are answered ERR_UNAVAILABLE,
                     * as by a gateway draining */
     PX_FAIL_FIRST, /* the first Publish is answered ERR_INTERNAL, the later ones dropped */
+    PX_SPOIL_ALL,  /* every change with a payload gets one that is no record, as a source
+                    * whose configuration does not match the directory makes them */
+    PX_PASS,       /* everything is forwarded as it is */
 } px_mode_t;
 
 typedef struct {
@@ -828,17 +837,27 @@ static void s_px_publish(px_t *px, Lienthong__Envelope *env, Lienthong__ErrorCod
     } else if (px->mode == PX_UNWELL && marked && px->answered < px->k) {
         px->answered++;
         *code = LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE;
-    } else if (px->mode == PX_SPOIL && marked) {
-        /* Field 1 of 255 bytes, in a payload of 2: not a record. */
+    } else if ((px->mode == PX_SPOIL && marked) || px->mode == PX_SPOIL_ALL) {
+        /* Field 1 of 255 bytes, in a payload of 2: not a record. The
+         * payloads are the envelope's own: freed with it. */
         static uint8_t bad[] = {0x0a, 0xff};
-        ProtobufCBinaryData keep = env->publish->changes[i]->payload;
-        env->publish->changes[i]->payload.data = bad;
-        env->publish->changes[i]->payload.len = sizeof bad;
+        for (size_t c = 0; c < env->publish->n_changes; c++) {
+            ProtobufCBinaryData *pl = &env->publish->changes[c]->payload;
+            if (pl->len >= sizeof bad && (px->mode == PX_SPOIL_ALL || c == i))
+                memcpy(pl->data, bad, (pl->len = sizeof bad));
+        }
         *alt_len = lienthong__envelope__get_packed_size(env);
         if ((*alt = malloc(*alt_len)))
             lienthong__envelope__pack(env, *alt);
-        env->publish->changes[i]->payload = keep;
     }
+}
+
+/* Switches the proxy to another mode. */
+static void s_px_mode(px_t *px, px_mode_t mode)
+{
+    pthread_mutex_lock(&px->mu);
+    px->mode = mode;
+    pthread_mutex_unlock(&px->mu);
 }
 
 /* Source to gateway. */
@@ -1027,6 +1046,11 @@ static void test_malformed_alone_is_reject(void)
     CU_ASSERT(lt_ft_wait_seq(x.go, DS, 2, CONVERGE_MS) == 0);
     CU_ASSERT(s_has(x.go, "038085012345") && s_has(x.go, "001303999999"));
     CU_ASSERT(!s_has(x.go, "038085012360"));
+    /* Started again, the source reads the row again (the cursor stays
+     * before it) before any row is accepted: already a reject, it does
+     * not hold the dataset. */
+    CU_ASSERT(lt_it_proc_stop(&src, CLI_MS) == 0);
+    LT_IT_REQUIRE(s_source_start(&x, &src) == 0);
     /* A later change is not held back. */
     LT_IT_REQUIRE(lt_it_sql(x.db, "INSERT INTO citizens VALUES ('038085012361', 'Lê Văn Cúc', "
                                   "'1985-05-05', 'SEX_MALE', 'CITIZEN_ALIVE', NULL)") == 0);
@@ -1121,6 +1145,79 @@ out:
     lt_it_fed_cleanup(&x.f);
 }
 
+/* 0 once the source's log holds `a` n times, else -1 with the log shown. */
+static int s_wait_log(const lt_it_proc_t *src, const char *a, int n)
+{
+    for (int i = 0; i < 200; i++) {
+        if (lt_it_file_count(src->log_path, 0, a, NULL) >= n)
+            return 0;
+        usleep(100 * 1000);
+    }
+    lt_it_file_dump(src->log_path);
+    return -1;
+}
+
+#define HELD "most likely the configuration does not match the directory"
+
+/* When the source's configuration does not match the directory (a
+ * record_type other than the dataset's, a column mapping that spoils a
+ * field of every row; played here by the proxy spoiling every row), the
+ * gateway refuses every row as malformed, even alone. Made rejects, the
+ * whole table would go into lt_rejects. The dataset is held instead: no
+ * reject, nothing published, one error line naming the dataset, the
+ * gateway's message and the likely cause, retried; once the rows are
+ * accepted, everything is published. Later, a run of rows refused alone
+ * with no row accepted between holds it again after BREAKER_K - 1 = 2
+ * rejects. */
+static void test_every_row_refused_holds(void)
+{
+    fed_t x;
+    memset(&x, 0, sizeof x);
+    px_t px;
+    memset(&px, 0, sizeof px);
+    LT_IT_REQUIRE(s_fed_px(&x, &px, PX_SPOIL_ALL, 0) == 0);
+    LT_IT_REQUIRE(s_insert_valid(x.db, 3) == 0);
+    lt_it_proc_t src;
+    LT_IT_REQUIRE(s_source_start(&x, &src) == 0);
+    CU_ASSERT(s_wait_log(&src, HELD, 1) == 0);
+    /* Retried, and the error line not repeated. */
+    CU_ASSERT(s_wait_log(&src, "reading changes 1..1 again", 3) == 0);
+    CU_ASSERT(lt_it_file_count(src.log_path, 0, HELD, NULL) == 1);
+    CU_ASSERT(lt_it_file_count(src.log_path, 0, "ERROR", "dataset=" DS) >= 1);
+    CU_ASSERT(lt_it_file_count(src.log_path, 0, HELD, "payload for key") == 1);
+    CU_ASSERT(lt_it_file_count(src.log_path, 0, HELD,
+                               "record_type ('lienthong.records.Population')") == 1);
+    CU_ASSERT(s_reject_rows(x.db) == 0);
+    CU_ASSERT(lt_ft_last_seq(x.go, DS) == 0);
+
+    /* The rows accepted: all published. */
+    s_px_mode(&px, PX_PASS);
+    CU_ASSERT(s_wait_seq(&x, &src, 3) == 0);
+    CU_ASSERT(s_has(x.go, "038085012345") && s_has(x.go, "001303999999") &&
+              s_has(x.go, "079060000001"));
+    CU_ASSERT(lt_it_file_count(src.log_path, 0, "accepts its rows again", NULL) == 1);
+    CU_ASSERT(s_reject_rows(x.db) == 0);
+
+    /* Three rows refused alone in a row, no row accepted between: two
+     * rejects, then held; the third is published once accepted. */
+    s_px_mode(&px, PX_SPOIL_ALL);
+    LT_IT_REQUIRE(lt_it_sql(x.db, "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n "
+                                  "WHERE i < 2) INSERT INTO citizens SELECT "
+                                  "printf('0380850124%02d', i), 'Nguyễn Văn Anh', '1985-03-02', "
+                                  "'SEX_MALE', 'CITIZEN_ALIVE', NULL FROM n") == 0);
+    CU_ASSERT(s_wait_log(&src, HELD, 2) == 0);
+    CU_ASSERT(lt_it_file_count(src.log_path, 0, HELD, "so were the 2 changes before it") == 1);
+    CU_ASSERT(s_reject_rows(x.db) == 2);
+    CU_ASSERT(lt_ft_last_seq(x.go, DS) == 3);
+    s_px_mode(&px, PX_PASS);
+    CU_ASSERT(s_wait_seq(&x, &src, 4) == 0);
+    CU_ASSERT(s_has(x.go, "038085012402"));
+    CU_ASSERT(lt_it_proc_stop(&src, CLI_MS) == 0);
+out:
+    s_px_stop(&px);
+    lt_it_fed_cleanup(&x.f);
+}
+
 static void s_teardown(void)
 {
     lt_it_cleanup_all();
@@ -1150,6 +1247,8 @@ int main(int argc, char **argv)
          test_unwell_gateway_retried},
         {"11 a source killed after queueing a failed Publish again publishes only what waits",
          test_killed_after_requeue},
+        {"12 a dataset whose every row the gateway refuses as malformed is held, not rejected",
+         test_every_row_refused_holds},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {"rules", NULL, NULL, NULL, s_teardown, tests};
