@@ -35,6 +35,7 @@ typedef struct {
 
 struct _lt_refcheck_t {
     Lienthong__Directory *dir;
+    const Lienthong__Dataset *ds; /* the dataset's entry in dir */
     const ProtobufCMessageDescriptor *type;
     lt_rules_t *rules;
     s_ref_t *refs;
@@ -173,6 +174,7 @@ lt_refcheck_t *lt_refcheck_new(const char *directory_file, const char *dataset,
                    directory_file);
         goto fail;
     }
+    self->ds = ds;
     self->type = lt_schema_find(ds->record_type);
     if (!(self->rules = lt_rules_new(ds, why, sizeof why))) {
         lt_err_set(err, errlen, "dataset '%s': %s", dataset, why);
@@ -189,6 +191,16 @@ fail:
 size_t lt_refcheck_rules(const lt_refcheck_t *self)
 {
     return self->n_refs;
+}
+
+const char *lt_refcheck_record_type(const lt_refcheck_t *self)
+{
+    return self->ds->record_type;
+}
+
+const char *lt_refcheck_key_field(const lt_refcheck_t *self)
+{
+    return self->ds->key_field;
 }
 
 uint64_t lt_refcheck_unknown(const lt_refcheck_t *self)

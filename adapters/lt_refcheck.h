@@ -58,6 +58,13 @@ void lt_refcheck_destroy(lt_refcheck_t **self_p);
 
 size_t lt_refcheck_rules(const lt_refcheck_t *self);
 
+/* The dataset's record type (full protobuf name) and key field as the
+ * directory file lists them, which the source's configuration must match
+ * (a source publishing another type has every row refused as malformed,
+ * PROTOCOL.md 8.1). */
+const char *lt_refcheck_record_type(const lt_refcheck_t *self);
+const char *lt_refcheck_key_field(const lt_refcheck_t *self);
+
 /* Queues the checks of one acknowledged record (a payload of the dataset's
  * record type). Returns 0, or -1 when the payload does not decode. */
 int lt_refcheck_queue(lt_refcheck_t *self, const char *key, const char *cursor,

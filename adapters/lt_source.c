@@ -314,6 +314,34 @@ static int s_load(lt_source_t *self, const char *path, char *err, size_t errlen)
 
 static void s_on_ref(void *arg, const lt_refcheck_result_t *r, size_t n);
 
+/* The dataset's record_type and key_field against its entry in the
+ * directory file (r): a source publishing another record type, or keying
+ * it by another field, has every row refused by the owner's gateway as
+ * malformed (PROTOCOL.md 8.1), a configuration fault that must not reach
+ * the rows. The gateway's local API does not tell a dataset's record type
+ * (PROTOCOL.md 8.3: StatusReply.grants names the datasets only), so this is
+ * checked only with `directory_file`. 0, or -1 with err naming both. */
+static int s_matches_directory(const s_feed_t *f, const lt_refcheck_t *r, char *err, size_t errlen)
+{
+    const struct {
+        const char *setting, *ours, *what, *theirs, *fix;
+    } v[] = {{"record_type", f->record_type, "record type", lt_refcheck_record_type(r),
+              "and map 'columns' to its fields"},
+             {"key_field", f->key_field, "key field", lt_refcheck_key_field(r),
+              "and map it to key_column"}};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+        if (strcmp(v[i].ours, v[i].theirs) != 0) {
+            lt_err_set(err, errlen,
+                       "%s: dataset '%s' has %s '%s', but the directory (directory_file '%s') "
+                       "gives it %s '%s': the owner's gateway would refuse every row as "
+                       "malformed; set %s to '%s' %s",
+                       f->src->path, f->dataset, v[i].setting, v[i].ours, f->src->directory_file,
+                       v[i].what, v[i].theirs, v[i].setting, v[i].theirs, v[i].fix);
+            return -1;
+        }
+    return 0;
+}
+
 lt_source_t *lt_source_new(const char *config_path, char *err, size_t errlen)
 {
     lt_source_t *self = calloc(1, sizeof *self);
@@ -331,8 +359,9 @@ lt_source_t *lt_source_new(const char *config_path, char *err, size_t errlen)
         if (!f->db)
             goto fail;
         if (self->directory_file[0] &&
-            !(f->refs = lt_refcheck_new(self->directory_file, f->dataset, self->ref_purpose,
-                                        s_on_ref, f, err, errlen)))
+            (!(f->refs = lt_refcheck_new(self->directory_file, f->dataset, self->ref_purpose,
+                                         s_on_ref, f, err, errlen)) ||
+             s_matches_directory(f, f->refs, err, errlen) != 0))
             goto fail;
         if (f->refs && lt_refcheck_rules(f->refs) == 0)
             lt_refcheck_destroy(&f->refs);
@@ -548,6 +577,26 @@ static void s_check_feed(lt_check_t *r, lt_source_t *self, s_feed_t *f)
     }
 }
 
+/* With directory_file: the dataset is in it, with the record type and key
+ * field configured, and its reference rules can be read, as at start. */
+static void s_check_directory(lt_check_t *r, const lt_source_t *self, const s_feed_t *f)
+{
+    char err[2048];
+    lt_refcheck_t *rc = lt_refcheck_new(self->directory_file, f->dataset, self->ref_purpose, NULL,
+                                        NULL, err, sizeof err);
+    if (!rc)
+        lt_check_error(r, "directory",
+                       "directory_file must be the signed directory the gateway "
+                       "runs, listing the dataset",
+                       "%s", err);
+    else if (s_matches_directory(f, rc, err, sizeof err) != 0)
+        lt_check_error(r, "directory", NULL, "%s", err);
+    else
+        lt_check_ok(r, "directory", "dataset %s is a %s keyed by %s, as configured", f->dataset,
+                    f->record_type, f->key_field);
+    lt_refcheck_destroy(&rc);
+}
+
 /* Every dataset against what the gateway's directory lets this member
  * publish: a misspelt one would be refused for ever (PROTOCOL.md 8.1). */
 static void s_check_grants(lt_check_t *r, const lt_source_t *self)
@@ -569,6 +618,8 @@ int lt_source_check(const char *config_path, FILE *out)
     }
     lt_check_ok(&r, "configuration", "%zu dataset(s), first %s from table %s", self->n_feeds,
                 self->feeds[0].dataset, self->feeds[0].table);
+    for (size_t i = 0; self->directory_file[0] && i < self->n_feeds; i++)
+        s_check_directory(&r, self, &self->feeds[i]);
     if (s_check_db(&r, self) == 0)
         for (size_t i = 0; i < self->n_feeds; i++)
             s_check_feed(&r, self, &self->feeds[i]);

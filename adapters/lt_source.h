@@ -21,8 +21,9 @@
 typedef struct lt_source_t lt_source_t;
 
 /* Loads and checks the configuration (strict, errors "FILE:LINE: ...") and
- * opens the agency database (one connection per dataset). NULL on failure
- * with err set. */
+ * opens the agency database (one connection per dataset). With
+ * directory_file, each dataset's record_type and key_field must be the
+ * directory's. NULL on failure with err set. */
 lt_source_t *lt_source_new(const char *config_path, char *err, size_t errlen);
 void lt_source_destroy(lt_source_t **self_p);
 
@@ -32,8 +33,9 @@ void lt_source_destroy(lt_source_t **self_p);
  * it whole). Returns 0, or -1 with err set. */
 int lt_source_install(lt_source_t *self, char *err, size_t errlen);
 
-/* `lienthong source --check`: the configuration, the database and its
- * table, change tracking, and the gateway socket, one line each to out
+/* `lienthong source --check`: the configuration, each dataset against
+ * directory_file (when set), the database and its table, change tracking,
+ * and the gateway socket, one line each to out
  * with what to do. Returns the exit code: 0 when the source can start. */
 int lt_source_check(const char *config_path, FILE *out);
 

@@ -26,7 +26,8 @@
  * after queueing a failed Publish again publishes only what waits; a
  * dataset whose every row the gateway refuses (a configuration that does
  * not match the directory) is held, not made rejects, until rows are
- * accepted.
+ * accepted. With directory_file, a source whose record_type or key_field
+ * is not the directory's refuses to start and --check says so.
  *
  * Usage: test_rulesgw /path/to/lienthong (or LIENTHONG_BIN=...). */
 #define _GNU_SOURCE
@@ -1218,6 +1219,84 @@ out:
     lt_it_fed_cleanup(&x.f);
 }
 
+/* The source's configuration for DS, of record type `type` keyed by `key`
+ * with `columns`, reading the owner's directory file. */
+#define TYPED_CONF                                                                                 \
+    "gateway_socket = \"%s\";\n"                                                                   \
+    "dataset = \"" DS "\";\n"                                                                      \
+    "database = \"%s\";\n"                                                                         \
+    "table = \"citizens\";\n"                                                                      \
+    "key_column = \"personal_id\";\n"                                                              \
+    "directory_file = \"%s\";\n"                                                                   \
+    "record_type = \"%s\";\n"                                                                      \
+    "key_field = \"%s\";\n"                                                                        \
+    "columns = { %s };\n"
+
+/* Runs `lienthong source --config CONF` with `opt` (and `opt2`), the
+ * output in `out`: the exit code. */
+static int s_source_run(fed_t *x, const char *out, const char *opt, const char *opt2)
+{
+    const char *args[] = {"source", "--config", x->conf, opt, opt2, NULL};
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/%s", x->f.dir, out);
+    return lt_it_run_cli(x->f.dir, path, args, CLI_MS);
+}
+
+/* 1 when the file `out` of the federation's directory holds a and b. */
+static int s_out_has(const fed_t *x, const char *out, const char *a, const char *b)
+{
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/%s", x->f.dir, out);
+    int n = lt_it_file_count(path, 0, a, b);
+    if (n == 0)
+        lt_it_file_dump(path);
+    return n > 0;
+}
+
+/* A source whose record_type (or key_field) is not the dataset's in the
+ * directory would have every row refused as malformed: with
+ * directory_file set, it refuses to start and --check fails, naming both;
+ * configured as the directory says, it publishes. */
+static void test_record_type_not_the_directorys(void)
+{
+    fed_t x;
+    memset(&x, 0, sizeof x);
+    LT_IT_REQUIRE(s_fed(&x) == 0);
+    LT_IT_REQUIRE(s_insert_valid(x.db, 3) == 0);
+    const char *gw = x.go->sock_path, *dir = x.go->dir_path;
+    LT_IT_REQUIRE(lt_it_write_fmt(x.conf, TYPED_CONF, gw, x.db, dir,
+                                  "lienthong.records.InsuranceCard", "personal_id",
+                                  "personal_id = \"personal_id\"; card_number = \"full_name\"; "
+                                  "valid_from = \"date_of_birth\"; valid_to = \"sex\";") == 0);
+    CU_ASSERT(s_source_run(&x, "check1.out", "--check", NULL) != 0);
+    CU_ASSERT(s_out_has(&x, "check1.out", "record_type 'lienthong.records.InsuranceCard'",
+                        "record type 'lienthong.records.Population'"));
+    CU_ASSERT(s_source_run(&x, "run1.out", "--install", "--once") != 0);
+    CU_ASSERT(s_out_has(&x, "run1.out", "record_type 'lienthong.records.InsuranceCard'",
+                        "record type 'lienthong.records.Population'"));
+    CU_ASSERT(lt_ft_last_seq(x.go, DS) == 0);
+
+    LT_IT_REQUIRE(lt_it_write_fmt(x.conf, TYPED_CONF, gw, x.db, dir, "lienthong.records.Population",
+                                  "id_card_number",
+                                  "id_card_number = \"personal_id\"; full_name = \"full_name\";") ==
+                  0);
+    CU_ASSERT(s_source_run(&x, "check2.out", "--check", NULL) != 0);
+    CU_ASSERT(s_out_has(&x, "check2.out", "key_field 'id_card_number'", "key field 'personal_id'"));
+    CU_ASSERT(s_source_run(&x, "run2.out", "--install", "--once") != 0);
+    CU_ASSERT(s_out_has(&x, "run2.out", "key_field 'id_card_number'", "key field 'personal_id'"));
+
+    /* As the directory says: checked, and published. */
+    LT_IT_REQUIRE(
+        lt_it_write_fmt(x.conf, SOURCE_CONF "directory_file = \"%s\";\n", gw, x.db, dir) == 0);
+    CU_ASSERT(s_source_once(&x, "run3.out", 1) == 0);
+    CU_ASSERT(lt_ft_last_seq(x.go, DS) == 3);
+    CU_ASSERT(s_source_run(&x, "check3.out", "--check", NULL) == 0);
+    CU_ASSERT(
+        s_out_has(&x, "check3.out", "dataset " DS " is a lienthong.records.Population", NULL));
+out:
+    lt_it_fed_cleanup(&x.f);
+}
+
 static void s_teardown(void)
 {
     lt_it_cleanup_all();
@@ -1249,6 +1328,8 @@ int main(int argc, char **argv)
          test_killed_after_requeue},
         {"12 a dataset whose every row the gateway refuses as malformed is held, not rejected",
          test_every_row_refused_holds},
+        {"13 a source whose record_type is not the directory's refuses to start, naming both",
+         test_record_type_not_the_directorys},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {"rules", NULL, NULL, NULL, s_teardown, tests};
