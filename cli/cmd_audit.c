@@ -10,7 +10,6 @@
 #include "lt_clock.h"
 #include "lt_gwcfg.h"
 #include "lt_cli.h"
-#include "lt_sqlopen.h"
 #include "lt_valid.h"
 
 #include <getopt.h>
@@ -241,6 +240,8 @@ static void s_proved(const char *what, const lt_audit_report_t *r)
            (unsigned long long)r->last);
 }
 
+#define MAX_FILES 64 /* --file options */
+
 /* --signing-key options, or a member's keys with those of its past rotations. */
 #define MAX_KEYS 256
 
@@ -395,9 +396,11 @@ typedef struct {
 
 /* Checks each file, and that each continues the previous; says what each
  * check proved when say. The first and last reports in *first and *last.
+ * Each file stays open in arcs[i] as checked (lt_auditarc_open), or is
+ * closed again when arcs is NULL; the caller destroys arcs either way.
  * 0, or the exit code (the failure printed). */
 static int s_check_files(char **files, int n, const keysrc_t *src, int say,
-                         lt_audit_report_t *first, lt_audit_report_t *last)
+                         lt_audit_report_t *first, lt_audit_report_t *last, lt_auditarc_t **arcs)
 {
     lt_audit_report_t rep;
     char err[1024], what[PATH_MAX + 16];
@@ -407,8 +410,13 @@ static int s_check_files(char **files, int n, const keysrc_t *src, int say,
                             src->config, &ks);
         if (rc)
             return rc;
-        if (lt_auditarc_verify(files[i], ks.p, ks.n, &rep, err, sizeof err) != 0)
+        lt_auditarc_t *arc = lt_auditarc_open(files[i], ks.p, ks.n, &rep, err, sizeof err);
+        if (!arc)
             return lt_cli_fail(1, "audit", "%s: %s", files[i], err);
+        if (arcs)
+            arcs[i] = arc;
+        else
+            lt_auditarc_destroy(&arc);
         if (i && lt_auditarc_joins(last, &rep, err, sizeof err) != 0)
             return lt_cli_fail(1, "audit", "%s does not follow %s: %s", files[i], files[i - 1], err);
         snprintf(what, sizeof what, "segment %s", files[i]);
@@ -425,23 +433,22 @@ static int s_check_files(char **files, int n, const keysrc_t *src, int say,
 static int s_verify_files(char **files, int n, const keysrc_t *src)
 {
     lt_audit_report_t first, last;
-    return s_check_files(files, n, src, 1, &first, &last);
+    return s_check_files(files, n, src, 1, &first, &last, NULL);
 }
 
-/* The subject report of one exported file, checked before (s_check_files):
- * read as untrusted, as the check read it (lt_sqlopen.h). */
-static int s_report_file(const char *file, const char *subject, json_t *arr, int *n)
+/* The subject report of one exported file, read through the connection
+ * its check used, in the same read transaction (s_check_files): a file
+ * replaced since is not what is read. */
+static int s_report_file(const char *file, lt_auditarc_t *arc, const char *subject, json_t *arr,
+                         int *n)
 {
-    sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     int rc = 1;
-    if (lt_sqlopen_untrusted(file, SQLITE_OPEN_READONLY, &db) != SQLITE_OK ||
-        lt_audit_by_subject(db, subject, &st) != 0)
-        lt_cli_fail(1, "audit", "%s: %s", file, db ? sqlite3_errmsg(db) : "cannot open");
+    if (lt_auditarc_by_subject(arc, subject, &st) != 0)
+        lt_cli_fail(1, "audit", "%s: %s", file, lt_auditarc_errmsg(arc));
     else
         rc = s_rows(st, arr, n);
     sqlite3_finalize(st);
-    sqlite3_close(db);
     return rc;
 }
 
@@ -451,21 +458,24 @@ static int s_report_files(char **files, int n_files, const char *subject, int js
                           const keysrc_t *src)
 {
     lt_audit_report_t first, last;
-    int rc = s_check_files(files, n_files, src, 0, &first, &last), n = 0;
+    lt_auditarc_t *arcs[MAX_FILES] = {NULL};
+    json_t *arr = NULL;
+    char *key = NULL;
+    int rc = s_check_files(files, n_files, src, 0, &first, &last, arcs), n = 0;
     if (rc)
-        return rc;
-    json_t *arr = json ? json_array() : NULL;
-    char *key = s_plain(subject);
+        goto out;
+    arr = json ? json_array() : NULL;
+    key = s_plain(subject);
     if ((json && !arr) || !key) {
         json_decref(arr);
-        free(key);
-        return lt_cli_fail(1, "audit", "out of memory");
+        rc = lt_cli_fail(1, "audit", "out of memory");
+        goto out;
     }
     if (!json)
         printf("who has accessed the record %s, and why, in the exported entries %llu..%llu:\n",
                key, (unsigned long long)first.anchor + 1, (unsigned long long)last.last);
     for (int i = 0; rc == 0 && i < n_files; i++)
-        rc = s_report_file(files[i], subject, arr, &n);
+        rc = s_report_file(files[i], arcs[i], subject, arr, &n);
     s_end(arr, n);
     if (rc == 0)
         fprintf(s_aside(json),
@@ -473,7 +483,10 @@ static int s_report_files(char **files, int n_files, const char *subject, int js
                 "and joined to the one before; the entries of the live log (`lienthong audit "
                 "--config FILE --subject %s`) and of other exported files are not included\n",
                 (unsigned long long)first.anchor + 1, (unsigned long long)last.last, n_files, key);
+out:
     free(key);
+    for (int i = 0; i < n_files; i++)
+        lt_auditarc_destroy(&arcs[i]);
     return rc;
 }
 
@@ -490,8 +503,6 @@ static int s_verify_live(const char *path, const lt_gwcfg_t *cfg)
     s_proved("audit log", &rep);
     return 0;
 }
-
-#define MAX_FILES 64
 
 /* Why option `name` does not go with the form sub (NULL: the report, or
  * "export" or "verify"), or NULL when it does. A form never ignores an

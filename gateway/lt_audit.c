@@ -926,25 +926,15 @@ int lt_audit_check(const char *path, const uint8_t pk[LT_KEY_BYTES], lt_audit_re
     return lt_audit_check_keys(path, pks, 1, rep, err, errlen);
 }
 
-int lt_audit_check_keys(const char *path, const uint8_t *const *pks, size_t n_pks,
-                        lt_audit_report_t *rep, char *err, size_t errlen)
+int lt_audit_check_db(sqlite3 *db, const uint8_t *const *pks, size_t n_pks, lt_audit_report_t *rep,
+                      char *err, size_t errlen)
 {
-    sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
+    const char *path = sqlite3_db_filename(db, "main");
     int rc = -1, step;
     uint8_t head[LT_HASH_BYTES] = {0};
     memset(rep, 0, sizeof *rep);
-    /* An exported segment may come from anywhere (lt_auditarc_verify). */
-    if (lt_sqlopen_untrusted(path, SQLITE_OPEN_READONLY, &db) != SQLITE_OK) {
-        snprintf(err, errlen, "%s: %s", path, db ? sqlite3_errmsg(db) : "cannot open");
-        goto out;
-    }
-    /* One read snapshot for the whole check: an export removing entries
-     * meanwhile must not move the anchor under it. */
-    if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
-        snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
-        goto out;
-    }
+    path = path ? path : "audit log";
     if (s_anchor(db, pks, n_pks, rep, head) != 0) {
         snprintf(err, errlen, "the anchor (entry %llu) does not match its signed checkpoint",
                  (unsigned long long)rep->anchor);
@@ -979,6 +969,28 @@ int lt_audit_check_keys(const char *path, const uint8_t *const *pks, size_t n_pk
         rc = s_check_subjects(db, rep, err, errlen);
 out:
     sqlite3_finalize(st);
+    return rc;
+}
+
+int lt_audit_check_keys(const char *path, const uint8_t *const *pks, size_t n_pks,
+                        lt_audit_report_t *rep, char *err, size_t errlen)
+{
+    sqlite3 *db = NULL;
+    int rc = -1;
+    memset(rep, 0, sizeof *rep);
+    /* An exported segment may come from anywhere (lt_auditarc_verify). */
+    if (lt_sqlopen_untrusted(path, SQLITE_OPEN_READONLY, &db) != SQLITE_OK) {
+        snprintf(err, errlen, "%s: %s", path, db ? sqlite3_errmsg(db) : "cannot open");
+        goto out;
+    }
+    /* One read snapshot for the whole check: an export removing entries
+     * meanwhile must not move the anchor under it. */
+    if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
+        goto out;
+    }
+    rc = lt_audit_check_db(db, pks, n_pks, rep, err, errlen);
+out:
     sqlite3_close(db);
     return rc;
 }

@@ -135,6 +135,13 @@ int lt_audit_check(const char *path, const uint8_t pk[LT_KEY_BYTES], lt_audit_re
  * 5.5: after a key rotation older checkpoints carry the previous key's). */
 int lt_audit_check_keys(const char *path, const uint8_t *const *pks, size_t n_pks,
                         lt_audit_report_t *rep, char *err, size_t errlen);
+/* The same on db, a log the caller opened (lt_sqlopen_untrusted) and holds
+ * a read transaction on: what the caller reads in that transaction after
+ * the check is what was checked, whatever replaced the file meanwhile
+ * (lt_auditarc_open). */
+int lt_audit_check_db(struct sqlite3 *db, const uint8_t *const *pks, size_t n_pks,
+                      lt_audit_report_t *rep, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 /* lt_audit_check, returning the number of entries checked, or -1. */
 long lt_audit_verify(const char *path, const uint8_t pk[LT_KEY_BYTES], char *err, size_t errlen);
 /* The same, each checkpoint signed under one of pks[0..n_pks): after a key

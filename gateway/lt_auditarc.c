@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <sqlite3.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -244,21 +245,18 @@ out:
     return rc;
 }
 
-/* The segment row: member and the seqs it claims. The file may come from
- * anywhere (`audit verify --file`): it is opened hardened (lt_sqlopen.h),
- * and a row the export could not have written (its columns are NOT NULL)
- * is reported as damaged. */
-static int s_segment(const char *file, char *member, size_t len, uint64_t *first, uint64_t *last,
-                     char *err, size_t errlen)
+/* The segment row of file, open as db: member and the seqs it claims. The
+ * file may come from anywhere (`audit verify --file`): db is opened
+ * hardened (lt_sqlopen.h), and a row the export could not have written
+ * (its columns are NOT NULL) is reported as damaged. */
+static int s_segment(sqlite3 *db, const char *file, char *member, size_t len, uint64_t *first,
+                     uint64_t *last, char *err, size_t errlen)
 {
-    sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     int rc = -1;
-    if (lt_sqlopen_untrusted(file, SQLITE_OPEN_READONLY, &db) != SQLITE_OK ||
-        sqlite3_prepare_v2(db, "SELECT member, first_seq, last_seq FROM segment", -1, &st, NULL) !=
-            SQLITE_OK) {
-        snprintf(err, errlen, "%s is not an exported audit segment: %s", file,
-                 db ? sqlite3_errmsg(db) : "cannot open");
+    if (sqlite3_prepare_v2(db, "SELECT member, first_seq, last_seq FROM segment", -1, &st, NULL) !=
+        SQLITE_OK) {
+        snprintf(err, errlen, "%s is not an exported audit segment: %s", file, sqlite3_errmsg(db));
     } else if (sqlite3_step(st) != SQLITE_ROW) {
         snprintf(err, errlen, "%s: no segment row", file);
     } else if (sqlite3_column_type(st, 0) != SQLITE_TEXT ||
@@ -275,31 +273,95 @@ static int s_segment(const char *file, char *member, size_t len, uint64_t *first
         rc = 0;
     }
     sqlite3_finalize(st);
-    sqlite3_close(db);
     return rc;
+}
+
+/* file opened read-only and hardened, in a read transaction (one snapshot
+ * for all that is read through db). 0, or -1 with err; *db is set either
+ * way, for the caller to close. */
+static int s_open(const char *file, sqlite3 **db, char *err, size_t errlen)
+{
+    *db = NULL;
+    if (lt_sqlopen_untrusted(file, SQLITE_OPEN_READONLY, db) == SQLITE_OK &&
+        sqlite3_exec(*db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK)
+        return 0;
+    snprintf(err, errlen, "%s is not an exported audit segment: %s", file,
+             *db ? sqlite3_errmsg(*db) : "cannot open");
+    return -1;
 }
 
 int lt_auditarc_member(const char *file, char *member, size_t len, char *err, size_t errlen)
 {
+    sqlite3 *db = NULL;
     uint64_t first, last;
-    return s_segment(file, member, len, &first, &last, err, errlen);
+    int rc = s_open(file, &db, err, errlen) == 0 &&
+                     s_segment(db, file, member, len, &first, &last, err, errlen) == 0
+                 ? 0
+                 : -1;
+    sqlite3_close(db);
+    return rc;
+}
+
+struct _lt_auditarc_t {
+    sqlite3 *db; /* in the read transaction the check ran in */
+};
+
+lt_auditarc_t *lt_auditarc_open(const char *file, const uint8_t *const *pks, size_t n_pks,
+                                lt_audit_report_t *rep, char *err, size_t errlen)
+{
+    char member[256];
+    uint64_t first, last;
+    sqlite3 *db = NULL;
+    lt_auditarc_t *self = NULL;
+    memset(rep, 0, sizeof *rep);
+    if (s_open(file, &db, err, errlen) != 0 ||
+        s_segment(db, file, member, sizeof member, &first, &last, err, errlen) != 0 ||
+        lt_audit_check_db(db, pks, n_pks, rep, err, errlen) != 0)
+        goto out;
+    if (rep->anchor + 1 != first || rep->last != last || rep->entries <= 0) {
+        snprintf(err, errlen, "%s claims entries %llu..%llu but holds %llu..%llu", file,
+                 (unsigned long long)first, (unsigned long long)last,
+                 (unsigned long long)rep->anchor + 1, (unsigned long long)rep->last);
+        goto out;
+    }
+    if (!(self = calloc(1, sizeof *self))) {
+        snprintf(err, errlen, "%s: out of memory", file);
+        goto out;
+    }
+    self->db = db;
+    db = NULL;
+out:
+    sqlite3_close(db);
+    return self;
+}
+
+int lt_auditarc_by_subject(lt_auditarc_t *self, const char *subject, sqlite3_stmt **out)
+{
+    return lt_audit_by_subject(self->db, subject, out);
+}
+
+const char *lt_auditarc_errmsg(const lt_auditarc_t *self)
+{
+    return sqlite3_errmsg(self->db);
+}
+
+void lt_auditarc_destroy(lt_auditarc_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    /* A statement still open keeps the connection until it is finalized. */
+    sqlite3_close_v2((*self_p)->db);
+    free(*self_p);
+    *self_p = NULL;
 }
 
 int lt_auditarc_verify(const char *file, const uint8_t *const *pks, size_t n_pks,
                        lt_audit_report_t *rep, char *err, size_t errlen)
 {
-    char member[256];
-    uint64_t first, last;
-    if (s_segment(file, member, sizeof member, &first, &last, err, errlen) != 0 ||
-        lt_audit_check_keys(file, pks, n_pks, rep, err, errlen) != 0)
-        return -1;
-    if (rep->anchor + 1 != first || rep->last != last || rep->entries <= 0) {
-        snprintf(err, errlen, "%s claims entries %llu..%llu but holds %llu..%llu", file,
-                 (unsigned long long)first, (unsigned long long)last,
-                 (unsigned long long)rep->anchor + 1, (unsigned long long)rep->last);
-        return -1;
-    }
-    return 0;
+    lt_auditarc_t *arc = lt_auditarc_open(file, pks, n_pks, rep, err, errlen);
+    int rc = arc ? 0 : -1;
+    lt_auditarc_destroy(&arc);
+    return rc;
 }
 
 int lt_auditarc_joins(const lt_audit_report_t *prev, const lt_audit_report_t *next, char *err,

@@ -43,9 +43,32 @@ int lt_auditarc_export(const char *live, const char *out, const char *member, in
 /* The member named by an exported file's segment row, into member. 0 or -1. */
 int lt_auditarc_member(const char *file, char *member, size_t len, char *err, size_t errlen);
 
-/* Checks an exported file under one of pks[0..n_pks): the chain from its anchor, every
- * checkpoint, a signed last entry, and that its segment row matches what
- * was checked. Returns 0 with rep filled, or -1 with err. */
+/* An exported file, checked, and read in the one read transaction the
+ * check ran in: what is read through it is what was checked, even when
+ * the file is replaced after the check (`audit --subject --file` reads a
+ * file once it has checked it, docs/operations.md "Audit retention"). */
+typedef struct _lt_auditarc_t lt_auditarc_t;
+
+/* Opens file (read-only, hardened: lt_sqlopen.h) and checks it under one of
+ * pks[0..n_pks): the chain from its anchor, every checkpoint, a signed last
+ * entry, and that its segment row matches what was checked. Returns the
+ * open file with rep filled, or NULL with err. */
+lt_auditarc_t *lt_auditarc_open(const char *file, const uint8_t *const *pks, size_t n_pks,
+                                lt_audit_report_t *rep, char *err, size_t errlen);
+
+/* Prepares the subject-access report of the checked file, as
+ * lt_audit_by_subject does. 0, or -1 (lt_auditarc_errmsg). */
+int lt_auditarc_by_subject(lt_auditarc_t *self, const char *subject, struct sqlite3_stmt **out)
+    __attribute__((warn_unused_result));
+
+/* The last SQLite error of the file's connection. */
+const char *lt_auditarc_errmsg(const lt_auditarc_t *self);
+
+/* Closes the file (once statements prepared on it are finalized).
+ * Idempotent. */
+void lt_auditarc_destroy(lt_auditarc_t **self_p);
+
+/* lt_auditarc_open, then closed again: 0 with rep filled, or -1 with err. */
 int lt_auditarc_verify(const char *file, const uint8_t *const *pks, size_t n_pks,
                        lt_audit_report_t *rep, char *err, size_t errlen);
 

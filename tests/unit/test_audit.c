@@ -199,6 +199,57 @@ static void test_export_tampered(void)
     lt_keys_destroy(&k);
 }
 
+/* The seqs of subject's entries that lt_auditarc_by_subject reads through
+ * arc, into seqs (at most cap); their count, or -1. */
+static int s_arc_seqs(lt_auditarc_t *arc, const char *subject, int64_t *seqs, int cap)
+{
+    sqlite3_stmt *st = NULL;
+    int n = 0, step;
+    if (lt_auditarc_by_subject(arc, subject, &st) != 0)
+        return -1;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW && n < cap)
+        seqs[n++] = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return step == SQLITE_ROW || step == SQLITE_DONE ? n : -1;
+}
+
+/* An exported file is searched through the connection, and in the read
+ * transaction, its check used: a file put in its place after the check
+ * (here the same segment with entry 3 moved to another subject) is not
+ * what the search reads; opened anew, it fails the check and gives no
+ * handle to search. */
+static void test_export_searched_as_checked(void)
+{
+    s_fresh();
+    lt_keys_t *k = s_fill(25); /* subject ...01: entries 2, 9, 16, 23 */
+    const uint8_t *pk[1] = {lt_keys_signing_public(k)};
+    char err[256], f1[sizeof s_path], forged[sizeof s_path], sql[sizeof s_path + 32];
+    snprintf(f1, sizeof f1, "%.250s/seg1.db", s_dir);
+    snprintf(forged, sizeof forged, "%.250s/forged.db", s_dir);
+    lt_auditarc_export_t res;
+    lt_audit_report_t r;
+    CU_ASSERT_FATAL(lt_auditarc_export(s_path, f1, "VN/GOV/BCA", lt_clock_now_ms() + 1000, pk, 1,
+                                       &res, err, sizeof err) == 0);
+    snprintf(s_path, sizeof s_path, "%s", f1); /* s_exec reads and edits the file */
+    snprintf(sql, sizeof sql, "VACUUM INTO '%s'", forged);
+    CU_ASSERT_FATAL(s_exec(sql) == 0);
+    snprintf(s_path, sizeof s_path, "%s", forged);
+    CU_ASSERT_FATAL(s_exec("UPDATE audit SET subject = '038000000001' WHERE seq = 3") == 0);
+    lt_auditarc_t *arc = lt_auditarc_open(f1, pk, 1, &r, err, sizeof err);
+    CU_ASSERT_FATAL(arc != NULL);
+    CU_ASSERT(r.anchor == 0 && r.last == 25);
+    CU_ASSERT_FATAL(rename(forged, f1) == 0);
+    int64_t seqs[16];
+    CU_ASSERT(s_arc_seqs(arc, "038000000001", seqs, 16) == 4);
+    CU_ASSERT(seqs[0] == 2 && seqs[1] == 9 && seqs[2] == 16 && seqs[3] == 23);
+    CU_ASSERT(s_arc_seqs(arc, "038000000002", seqs, 16) == 4 && seqs[0] == 3);
+    lt_auditarc_destroy(&arc);
+    lt_auditarc_destroy(&arc);
+    CU_ASSERT_PTR_NULL(lt_auditarc_open(f1, pk, 1, &r, err, sizeof err));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "entry 3"));
+    lt_keys_destroy(&k);
+}
+
 /* An exported file whose segment row was replaced: a NULL member (a row
  * no export writes) is reported as damaged, and a segment that is a view
  * calling a function that is not harmless anywhere (here the R*Tree's
@@ -819,6 +870,8 @@ int main(void)
         {"checkpoints verify only under the gateway's key", test_rewritten_chain_detected},
         {"old segments export to files that verify and join the live log", test_export},
         {"an exported file edited or checked under another key fails", test_export_tampered},
+        {"an exported file is searched as it was checked, not as it is now",
+         test_export_searched_as_checked},
         {"a removal cut short is finished by the next export", test_export_removal_finished},
         {"an anchor that cannot be recorded removes nothing and deletes the file",
          test_export_anchor_failed},
