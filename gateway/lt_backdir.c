@@ -7,6 +7,7 @@
 #include "lt_file.h"
 #include "lt_gwdir.h"
 #include "lt_limits.h"
+#include "lt_log.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -18,6 +19,7 @@
 
 #define SNAPSHOT_TRIES 5 /* adoptions racing one backup: each is rare */
 #define RETIRED_SEEN   64
+#define PAIR_RETRIES   2 /* copies and their keys read again, when they do not match */
 
 /* The contents of one file of data_dir, or its absence. */
 typedef struct {
@@ -158,48 +160,112 @@ static int s_save_retired(const char *data_dir, const char *dir, size_t *copied,
     return 0;
 }
 
-int lt_backdir_save(const char *data_dir, const char *to, FILE *out, char *err, size_t errlen)
+static void (*s_race_hook)(void *arg);
+static void *s_race_arg;
+
+void lt_backdir_set_race_hook(void (*fn)(void *arg), void *arg)
 {
-    char dir[PATH_MAX + 32], s_path[PATH_MAX + 32];
-    s_file_t adopted, learned, signers;
+    s_race_hook = fn;
+    s_race_arg = arg;
+}
+
+/* Copies data_dir's retired directories into dir, then the keys that
+ * signed them (authority.retired). In this order: the gateway writes a new
+ * signer before the copy it signed, so every copy read has its key in the
+ * signers read after it. A copy the gateway dropped meanwhile with its key
+ * is what the caller checks for (s_unopened). Returns 0, or -1 with err. */
+static int s_save_retired_pair(const char *data_dir, const char *dir, size_t *copied, char *err,
+                               size_t errlen)
+{
+    char path[PATH_MAX + 32];
+    s_file_t signers;
+    if (s_save_retired(data_dir, dir, copied, err, errlen) != 0)
+        return -1;
+    if (s_race_hook)
+        s_race_hook(s_race_arg);
+    snprintf(path, sizeof path, "%s/" LT_DIRPICK_RETIRED_SIGNERS, data_dir);
+    if (s_read(path, &signers) != 0) {
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+        return -1;
+    }
+    int rc = s_put(dir, LT_DIRPICK_RETIRED_SIGNERS, &signers, err, errlen);
+    s_file_clear(&signers);
+    return rc;
+}
+
+/* The first retired copy in dir that does not open with the keys dir
+ * holds beside it (as a restore opens it, lt_dirpick_retired_load), into
+ * *version with the reason in why; 0 when every copy opens, 1 when one
+ * does not. */
+static int s_unopened(const lt_gwcfg_t *cfg, const char *dir, uint64_t *version, char *why,
+                      size_t len)
+{
+    uint64_t v[RETIRED_SEEN];
+    lt_dirpick_rtrust_t t;
+    lt_dirpick_retired_trust(dir, &cfg->pins, &t);
+    size_t n = lt_dirpick_retired_list(dir, v, RETIRED_SEEN);
+    for (size_t i = 0; i < n && i < RETIRED_SEEN; i++) {
+        lt_dir_t *d = lt_dirpick_retired_load(dir, v[i], &t, cfg->federation, why, len);
+        int opened = d != NULL;
+        lt_dir_destroy(&d);
+        if (!opened) {
+            *version = v[i];
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int lt_backdir_save(const lt_gwcfg_t *cfg, const char *to, FILE *out, char *err, size_t errlen)
+{
+    char dir[PATH_MAX + 32], why[512];
+    s_file_t adopted, learned;
     size_t retired = 0;
+    uint64_t bad = 0;
+    int rc = -1, unopened = 0;
     snprintf(dir, sizeof dir, "%s" LT_BACKDIR_SUFFIX, to);
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
         snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
         return -1;
     }
-    /* The keys that signed retired copies only ever gain one before a copy
-     * is written: read first, they verify every copy read after. */
-    snprintf(s_path, sizeof s_path, "%s/" LT_DIRPICK_RETIRED_SIGNERS, data_dir);
-    if (s_read(s_path, &signers) != 0) {
-        snprintf(err, errlen, "cannot read %s: %s", s_path, strerror(errno));
+    if (s_snapshot(cfg->data_dir, &adopted, &learned, err, errlen) != 0)
         return -1;
-    }
-    if (s_snapshot(data_dir, &adopted, &learned, err, errlen) != 0) {
-        s_file_clear(&signers);
-        return -1;
-    }
     /* The retired ones first and the adopted one last, as the gateway
      * writes them: a backup stopped part way holds no adopted directory
-     * newer than the retired ones and keys beside it. A restore verifies
-     * each copy before it puts it back. */
-    int rc = s_put(dir, LT_DIRPICK_RETIRED_SIGNERS, &signers, err, errlen) != 0 ||
-                     s_save_retired(data_dir, dir, &retired, err, errlen) != 0 ||
-                     s_put(dir, LT_DIRPICK_LEARNED, &learned, err, errlen) != 0 ||
-                     s_put(dir, LT_DIRPICK_ADOPTED, &adopted, err, errlen) != 0
-                 ? -1
-                 : 0;
-    if (rc == 0 && adopted.has)
+     * newer than the retired ones and keys beside it. */
+    if (s_save_retired_pair(cfg->data_dir, dir, &retired, err, errlen) != 0 ||
+        s_put(dir, LT_DIRPICK_LEARNED, &learned, err, errlen) != 0 ||
+        s_put(dir, LT_DIRPICK_ADOPTED, &adopted, err, errlen) != 0)
+        goto out;
+    /* A copy whose key the gateway dropped between the two reads (pruning
+     * the set, lt_dirpick_retired_fit) would be skipped by a restore: read
+     * the pair again, the copy gone by then. */
+    for (int i = 0; (unopened = s_unopened(cfg, dir, &bad, why, sizeof why)) && i < PAIR_RETRIES;
+         i++)
+        if (s_save_retired_pair(cfg->data_dir, dir, &retired, err, errlen) != 0)
+            goto out;
+    rc = 0;
+    if (unopened) {
+        lt_warn("backup",
+                "the retired directory version %llu in %s does not open with the keys "
+                "backed up beside it (%s): a restore skips it",
+                (unsigned long long)bad, dir, why);
+        fprintf(out,
+                "warning: the retired directory version %llu in %s does not open with the "
+                "keys backed up beside it (%s): a restore skips it\n",
+                (unsigned long long)bad, dir, why);
+    }
+    if (adopted.has)
         fprintf(out,
                 "adopted directory %s/" LT_DIRPICK_ADOPTED " copied to %s, with %zu "
                 "retired directories%s\n",
-                data_dir, dir, retired, learned.has ? " and the learned authority keys" : "");
-    else if (rc == 0)
+                cfg->data_dir, dir, retired, learned.has ? " and the learned authority keys" : "");
+    else
         fprintf(out, "no adopted directory in %s to copy (%zu retired directories copied to %s)\n",
-                data_dir, retired, dir);
+                cfg->data_dir, retired, dir);
+out:
     s_file_clear(&adopted);
     s_file_clear(&learned);
-    s_file_clear(&signers);
     return rc;
 }
 

@@ -21,15 +21,25 @@
 /* Suffix of the directory, beside a store backup, that holds the copies. */
 #define LT_BACKDIR_SUFFIX ".directory"
 
-/* Copies data_dir's directory files into to.directory (created 0700), each
- * file replaced atomically (0644, as the gateway writes them) unless it
- * holds the same bytes already: the retired ones, then the learned keys, then
- * the adopted directory, a learned set and adopted directory read while
- * the gateway kept the same adopted one (so they belong together). Copies
- * an earlier backup holds of files data_dir no longer has are removed.
- * Says what it did on out. Returns 0, or -1 with err. */
-int lt_backdir_save(const char *data_dir, const char *to, FILE *out, char *err, size_t errlen)
+/* Copies cfg's data_dir's directory files into to.directory (created
+ * 0700), each file replaced atomically (0644, as the gateway writes them)
+ * unless it holds the same bytes already: the retired ones, then the keys
+ * that signed them (read after the copies, as the gateway writes a key
+ * before its copy), then the learned keys, then the adopted directory, a
+ * learned set and adopted directory read while the gateway kept the same
+ * adopted one (so they belong together). Every retired copy is then opened
+ * under cfg's pins and the keys backed up beside it; while one does not
+ * (the gateway dropped its key in between), the copies and keys are read
+ * again, and a copy that still does not open is warned about on out.
+ * Copies an earlier backup holds of files data_dir no longer has are
+ * removed. Says what it did on out. Returns 0, or -1 with err. */
+int lt_backdir_save(const lt_gwcfg_t *cfg, const char *to, FILE *out, char *err, size_t errlen)
     __attribute__((warn_unused_result));
+
+/* Tests: fn(arg) runs in lt_backdir_save between reading the retired
+ * copies and reading their keys, where the gateway may change both. NULL
+ * to stop. */
+void lt_backdir_set_race_hook(void (*fn)(void *arg), void *arg);
 
 /* Puts back the directory files of the backup `from` into cfg's data
  * directory (the gateway stopped, its lock held by the caller): each

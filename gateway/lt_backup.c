@@ -205,7 +205,7 @@ int lt_backup_run(const lt_gwcfg_t *cfg, const char *to, FILE *out, char *err, s
      * newer than the store beside it is what a running gateway has after
      * every adoption, while a store copy whose directory is older may hold
      * batches of keys that directory does not list. */
-    if (lt_backdir_save(cfg->data_dir, to, out, err, errlen) != 0) {
+    if (lt_backdir_save(cfg, to, out, err, errlen) != 0) {
         s_unlink_db(p.store_tmp);
         if (p.has_audit)
             s_unlink_db(p.audit_tmp);

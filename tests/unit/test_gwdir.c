@@ -550,7 +550,7 @@ static void test_persist_retired_signer(void)
     snprintf(bkdir, sizeof bkdir, "%s" LT_BACKDIR_SUFFIX, bk);
     FILE *o = fmemopen(out, sizeof out - 1, "w");
     CU_ASSERT_FATAL(o != NULL);
-    CU_ASSERT_EQUAL(lt_backdir_save(g_dir, bk, o, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(lt_backdir_save(&g_cfg, bk, o, err, sizeof err), 0);
     s_retired_path(201, path, sizeof path);
     CU_ASSERT_EQUAL(unlink(path), 0);
     /* Without the signers file it does not open. */
@@ -812,23 +812,108 @@ static void test_backup_keeps_copies(void)
     snprintf(bkdir, sizeof bkdir, "%s" LT_BACKDIR_SUFFIX, bk);
     FILE *o = fmemopen(out, sizeof out - 1, "w");
     CU_ASSERT_FATAL(o != NULL);
-    CU_ASSERT_EQUAL(lt_backdir_save(g_dir, bk, o, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(lt_backdir_save(&g_cfg, bk, o, err, sizeof err), 0);
     CU_ASSERT_FATAL(s_stat_in(bkdir, copy, &st) == 0);
     CU_ASSERT_EQUAL(st.st_mode & 07777, 0644);
     CU_ASSERT(s_stat_in(bkdir, LT_DIRPICK_RETIRED_SIGNERS, &again) == 0 &&
               (again.st_mode & 07777) == 0644);
-    CU_ASSERT_EQUAL(lt_backdir_save(g_dir, bk, o, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(lt_backdir_save(&g_cfg, bk, o, err, sizeof err), 0);
     CU_ASSERT(s_stat_in(bkdir, copy, &again) == 0 && again.st_ino == st.st_ino);
     char path[900];
     snprintf(path, sizeof path, "%s/%s", bkdir, copy);
     CU_ASSERT_EQUAL(chmod(path, 0600), 0);
-    CU_ASSERT_EQUAL(lt_backdir_save(g_dir, bk, o, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(lt_backdir_save(&g_cfg, bk, o, err, sizeof err), 0);
     fclose(o);
     CU_ASSERT(s_stat_in(bkdir, copy, &again) == 0 && again.st_ino == st.st_ino &&
               (again.st_mode & 07777) == 0644);
     s_clean_retired();
     CU_ASSERT_EQUAL(ut_rmrf(bkdir), 0);
     lt_keys_destroy(&auth[0]);
+}
+
+/* What the gateway does to data_dir while a backup reads it (hooked in
+ * between reading the retired copies and reading their keys): keeps copy
+ * 302 signed by a new key, the key written first (add), or drops copy 301
+ * and its key (prune); once. */
+typedef struct {
+    lt_keys_t *const *auth;
+    int prune, ran;
+} s_race_t;
+
+static void s_race(void *arg)
+{
+    s_race_t *r = arg;
+    char path[700];
+    if (r->ran++)
+        return;
+    if (r->prune) {
+        s_retired_path(301, path, sizeof path);
+        CU_ASSERT(unlink(path) == 0 && s_put_signers(r->auth + 1, 1) == 0);
+        return;
+    }
+    s_retired_path(302, path, sizeof path);
+    CU_ASSERT_FATAL(s_put_signers(r->auth, 2) == 0);
+    lt_dir_t *c = s_make_own(302, r->auth[1], path);
+    CU_ASSERT(c != NULL);
+    lt_dir_destroy(&c);
+}
+
+/* The number of retired copies in dir; *opened of them open under the pins
+ * and the keys beside them (as a restore opens them). */
+static size_t s_backup_copies(const char *dir, size_t *opened)
+{
+    uint64_t v[2 * LT_DIRPICK_MAX_RETIRED];
+    lt_dirpick_retired_t r;
+    lt_dirpick_retired_open(&r, dir, &g_cfg.pins, "VN");
+    *opened = r.count;
+    lt_dirpick_retired_clear(&r);
+    return lt_dirpick_retired_list(dir, v, 2 * LT_DIRPICK_MAX_RETIRED);
+}
+
+/* A backup holds every retired copy with the key that signed it, whatever
+ * the gateway keeps or drops while it reads them: a copy kept with a new
+ * key in between is left for the next backup (its key may come along), a
+ * copy dropped with its key in between is read again and left out, and a
+ * copy data_dir holds without its key is named in a warning. */
+static void test_backup_retired_with_keys(void)
+{
+    char err[512] = "", bk[700], bkdir[760], out[4096] = "";
+    lt_keys_t *auth[2] = {lt_keys_new(LT_KEYS_AUTHORITY), lt_keys_new(LT_KEYS_AUTHORITY)};
+    static const int one[1] = {1}, two[2] = {1, 1};
+    size_t opened;
+    CU_ASSERT_FATAL(auth[0] != NULL && auth[1] != NULL);
+    snprintf(bk, sizeof bk, "%s/store.bak", g_dir);
+    snprintf(bkdir, sizeof bkdir, "%s" LT_BACKDIR_SUFFIX, bk);
+    FILE *o = fmemopen(out, sizeof out - 1, "w");
+    CU_ASSERT_FATAL(o != NULL);
+    s_race_t add = {auth, 0, 0}, prune = {auth, 1, 0};
+    CU_ASSERT_FATAL(s_put_retired(auth, 1, one) == 0);
+    lt_backdir_set_race_hook(s_race, &add);
+    CU_ASSERT_EQUAL(lt_backdir_save(&g_cfg, bk, o, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(add.ran, 1);
+    size_t copies = s_backup_copies(bkdir, &opened);
+    CU_ASSERT(copies == 1 && opened == 1); /* 302 is left for the next backup */
+    CU_ASSERT_EQUAL(ut_rmrf(bkdir), 0);
+    CU_ASSERT_FATAL(s_put_retired(auth, 2, two) == 0);
+    lt_backdir_set_race_hook(s_race, &prune);
+    CU_ASSERT_EQUAL(lt_backdir_save(&g_cfg, bk, o, err, sizeof err), 0);
+    lt_backdir_set_race_hook(NULL, NULL);
+    CU_ASSERT_EQUAL(s_backup_copies(bkdir, &opened), 1);
+    CU_ASSERT_EQUAL(opened, 1);
+    CU_ASSERT_EQUAL(ut_rmrf(bkdir), 0);
+    fflush(o);
+    CU_ASSERT(strstr(out, "warning") == NULL);
+    /* A copy data_dir holds without its key. */
+    CU_ASSERT_FATAL(s_put_retired(auth, 1, one) == 0);
+    CU_ASSERT_FATAL(s_put_signers(auth + 1, 1) == 0);
+    CU_ASSERT_EQUAL(lt_backdir_save(&g_cfg, bk, o, err, sizeof err), 0);
+    fclose(o);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "retired directory version 301 in"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "a restore skips it"));
+    s_clean_retired();
+    CU_ASSERT_EQUAL(ut_rmrf(bkdir), 0);
+    lt_keys_destroy(&auth[0]);
+    lt_keys_destroy(&auth[1]);
 }
 
 int main(void)
@@ -855,6 +940,8 @@ int main(void)
          test_restore_merges_signers},
         {"a backup writes the directory files 0644 and rewrites no unchanged copy",
          test_backup_keeps_copies},
+        {"a backup holds each retired copy with its key, whatever changes while it reads",
+         test_backup_retired_with_keys},
         {NULL, NULL},
     };
     return ut_main("gwdir", suite_init, suite_clean, tests);
