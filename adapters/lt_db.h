@@ -70,9 +70,10 @@ typedef struct {
 
 /* lt_db_connect's `create`: a set of these flags. */
 #define LT_DB_CREATE 1 /* a sink creates its table when it is missing */
-/* A sink's --check: changes nothing. A SQLite file is opened read-only (no
- * switch to WAL, nothing created or added); PostgreSQL does its setup in a
- * transaction it rolls back. What would be created is told by lt_db_would. */
+/* A sink's or a source's --check: changes nothing. A SQLite file is opened
+ * read-only (no switch to WAL, nothing created or added); PostgreSQL does
+ * its setup in a transaction it rolls back. What would be created is told
+ * by lt_db_would. */
 #define LT_DB_CHECK 2
 
 /* Connects to the database named by `database` (the setting as written;
@@ -84,11 +85,15 @@ typedef struct {
 lt_db_t *lt_db_connect(const char *database, const char *config_file, lt_db_role_t role,
                        const lt_db_table_t *table, int create, char *err, size_t errlen);
 
-/* What a sink's connection with LT_DB_CHECK found missing, that a real one
- * creates or adds (a set of these flags; 0 for any other connection). */
-#define LT_DB_WOULD_TABLE  1 /* the table (LT_DB_CREATE) */
-#define LT_DB_WOULD_CURSOR 2 /* lt_sink_cursor */
-#define LT_DB_WOULD_COLUMN 4 /* lt_sink_cursor's history column */
+/* What a connection with LT_DB_CHECK found missing, that a real one
+ * creates or adds (a set of these flags; 0 for any other connection).
+ * COLUMN: the sink's history, or a source's table_name, shift or
+ * acked_shift. */
+#define LT_DB_WOULD_TABLE   1  /* a sink's table (LT_DB_CREATE) */
+#define LT_DB_WOULD_CURSOR  2  /* the role's cursor table */
+#define LT_DB_WOULD_COLUMN  4  /* a column of the cursor table */
+#define LT_DB_WOULD_REJECTS 8  /* a source's lt_rejects */
+#define LT_DB_WOULD_CHANGES 16 /* lt_changes' table_name column (SQLite) */
 int lt_db_would(const lt_db_t *self);
 /* Closes the connection and sets *self_p to NULL; safe on NULL or *NULL. */
 void lt_db_destroy(lt_db_t **self_p);

@@ -739,6 +739,7 @@ static int s_acked_column(s_pg_t *self, char *err, size_t errlen)
                           "cannot add column acked_shift to lt_source_cursor (run the script of "
                           "'lienthong source --print-install' as the table's owner)",
                           err, errlen);
+    self->would |= has ? 0 : LT_DB_WOULD_COLUMN;
     free(q.s);
     free(a.s);
     return rc;
@@ -747,15 +748,16 @@ static int s_acked_column(s_pg_t *self, char *err, size_t errlen)
 /* Creates a cursor table (and a source's rejects table) unless it exists. */
 static int s_cursor_table(s_pg_t *self, char *err, size_t errlen)
 {
+    int made = 0;
     if (self->role == LT_DB_SOURCE &&
-        s_lt_table(self, "lt_rejects", S_REJECTS_COLS, NULL, err, errlen))
+        s_lt_table(self, "lt_rejects", S_REJECTS_COLS, &made, err, errlen))
         return -1;
+    self->would |= made ? LT_DB_WOULD_REJECTS : 0;
     const char *name = self->role == LT_DB_SOURCE ? "lt_source_cursor" : "lt_sink_cursor";
     const char *cols = self->role == LT_DB_SOURCE
                            ? "dataset text PRIMARY KEY, change_id bigint NOT NULL, table_name "
                              "text, shift bigint NOT NULL DEFAULT 0, acked_shift bigint"
                            : "stream text PRIMARY KEY, seq bigint NOT NULL, history text";
-    int made = 0;
     if (s_lt_table(self, name, cols, &made, err, errlen))
         return -1;
     self->would |= made ? LT_DB_WOULD_CURSOR : 0;
@@ -844,7 +846,7 @@ static int s_setup(s_pg_t *self, char *err, size_t errlen)
     if (s_exec(self, "DEALLOCATE ALL; " S_PINNED("SET ", "; "), "cannot set the session up", err,
                errlen))
         return -1;
-    int sink = self->role == LT_DB_SINK, check = sink && (self->create & LT_DB_CHECK);
+    int sink = self->role == LT_DB_SINK, check = self->create & LT_DB_CHECK;
     if (s_prepare_tables(self, sink && (self->create & LT_DB_CREATE), !check, err, errlen))
         return -1;
     /* The statements' text depends only on the table: built once, and

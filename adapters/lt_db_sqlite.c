@@ -673,7 +673,7 @@ out:
 /* A sink's --check (LT_DB_CHECK): what s_use_table would do, told, not
  * done. The table must take upserts by key when it exists; a missing one
  * is an error unless it would be created. */
-static int s_check_table(s_db_t *self, int create, char *err, size_t errlen)
+static int s_check_sink(s_db_t *self, int create, char *err, size_t errlen)
 {
     int exists = 0, has = 0;
     if (s_table_exists(self, self->table->name, &exists, err, errlen))
@@ -690,6 +690,48 @@ static int s_check_table(s_db_t *self, int create, char *err, size_t errlen)
         return -1;
     self->would |= !exists ? LT_DB_WOULD_CURSOR : !has ? LT_DB_WOULD_COLUMN : 0;
     return 0;
+}
+
+/* LT_DB_WOULD_COLUMN when `table` exists without one of `columns`
+ * (NULL-terminated), LT_DB_WOULD_CURSOR when `missing` and it does not
+ * exist. */
+static int s_would_columns(s_db_t *self, const char *table, const char *const *columns, int missing,
+                           int *would, char *err, size_t errlen)
+{
+    int exists = 0, has = 1;
+    for (size_t i = 0; columns[i] && has; i++)
+        if (s_has_column(self, table, columns[i], &exists, &has, err, errlen))
+            return -1;
+    *would |= !exists ? missing : !has ? LT_DB_WOULD_COLUMN : 0;
+    return 0;
+}
+
+/* A source's --check (LT_DB_CHECK): what s_use_table would do, told, not
+ * done. The table must have a key with affinity and every mapped column;
+ * an lt_ table there already must take the source's statements. */
+static int s_check_source(s_db_t *self, char *err, size_t errlen)
+{
+    static const char *const changes[] = {"table_name", NULL};
+    static const char *const cursor[] = {"table_name", "shift", "acked_shift", NULL};
+    int rejects = 0, c = 0;
+    if (s_key_affinity(self, err, errlen) ||
+        s_would_columns(self, "lt_changes", changes, 0, &c, err, errlen) ||
+        s_would_columns(self, "lt_source_cursor", cursor, LT_DB_WOULD_CURSOR, &self->would, err,
+                        errlen) ||
+        s_table_exists(self, "lt_rejects", &rejects, err, errlen))
+        return -1;
+    self->would |= (c ? LT_DB_WOULD_CHANGES : 0) | (rejects ? 0 : LT_DB_WOULD_REJECTS);
+    if ((rejects &&
+         (lt_db_sqlite_prepare(self->db, S_REJECT_PUT, &self->st_reject_put, err, errlen) ||
+          lt_db_sqlite_prepare(self->db, S_REJECT_DROP, &self->st_reject_drop, err, errlen))) ||
+        (!(self->would & (LT_DB_WOULD_CURSOR | LT_DB_WOULD_COLUMN)) &&
+         lt_db_sqlite_prepare(self->db, s_cursor[LT_DB_SOURCE].store, &self->st_cursor, err,
+                              errlen)))
+        return -1;
+    char *select = s_sql_select(self->db, self->table);
+    int rc = lt_db_sqlite_prepare(self->db, select, &self->st_row, err, errlen);
+    sqlite3_free(select);
+    return rc;
 }
 
 /* Read-only, in the journal mode the file has. */
@@ -722,11 +764,14 @@ static void *s_open(const char *path, lt_db_role_t role, const lt_db_table_t *ta
     self->role = role;
     self->table = table;
     snprintf(name, name_cap, "%s", path);
-    int check = role == LT_DB_SINK && (create & LT_DB_CHECK);
+    int check = create & LT_DB_CHECK, rc = -1;
     self->db = check ? s_open_check(path, err, errlen)
                      : lt_db_sqlite_open(path, role == LT_DB_SINK, err, errlen);
-    if (self->db && (check ? s_check_table(self, create & LT_DB_CREATE, err, errlen)
-                           : s_use_table(self, create & LT_DB_CREATE, err, errlen)) == 0)
+    if (self->db)
+        rc = !check               ? s_use_table(self, create & LT_DB_CREATE, err, errlen)
+             : role == LT_DB_SINK ? s_check_sink(self, create & LT_DB_CREATE, err, errlen)
+                                  : s_check_source(self, err, errlen);
+    if (rc == 0)
         return self;
     s_close(self);
     return NULL;

@@ -29,6 +29,7 @@
 
 #include "lt_db.h"
 #include "lt_sink.h"
+#include "lt_source.h"
 #include "pg_util.h"
 #include "unit_rejects.h"
 
@@ -1180,28 +1181,38 @@ static void test_sink_history_column(void)
     CU_ASSERT(owner_int("SELECT count(*) FROM lt_sink_cursor WHERE history IS NULL") == 1);
 }
 
-/* The lines `sink --check` writes for a sink into table t of the current
- * database (a gateway socket that does not exist: a warning); its result. */
-static int sink_check(const char *t, int create, char *out, size_t cap)
+/* The lines an adapter's --check (`check`) writes for a configuration of
+ * `settings` on the current database (a gateway socket that does not exist:
+ * a warning); its result. */
+static int adapter_check(int (*check)(const char *, FILE *), const char *settings, char *out,
+                         size_t cap)
 {
     char dir[256], path[400], uri[512], text[2048];
-    CU_ASSERT_FATAL(ut_mkdtemp(dir, sizeof dir, "sinkcheck") == 0);
-    snprintf(path, sizeof path, "%s/sink.conf", dir);
+    CU_ASSERT_FATAL(ut_mkdtemp(dir, sizeof dir, "adaptercheck") == 0);
+    snprintf(path, sizeof path, "%s/adapter.conf", dir);
     lt_pg_uri(&g_pg, g_db, OWNER, OWNER_PW, uri, sizeof uri);
-    snprintf(text, sizeof text,
-             "gateway_socket = \"%s/no.sock\";\nstream = \"bca.population\";\n"
-             "record_type = \"lienthong.records.Population\";\ndatabase = \"%s\";\n"
-             "table = \"%s\";\nkey_column = \"id\";\ncreate_table = %s;\n"
-             "columns = { personal_id = \"id\"; full_name = \"name\"; };\n",
-             dir, uri, t, create ? "true" : "false");
+    snprintf(text, sizeof text, "gateway_socket = \"%s/no.sock\";\ndatabase = \"%s\";\n%s", dir,
+             uri, settings);
     CU_ASSERT_FATAL(ut_write_text(path, text) == 0);
     FILE *f = fmemopen(out, cap, "w");
     CU_ASSERT_FATAL(f != NULL);
-    int rc = lt_sink_check(path, f);
+    int rc = check(path, f);
     fclose(f);
     out[cap - 1] = 0;
     CU_ASSERT(ut_rmrf(dir) == 0);
     return rc;
+}
+
+/* `sink --check` for a sink into table t. */
+static int sink_check(const char *t, int create, char *out, size_t cap)
+{
+    char settings[1024];
+    snprintf(settings, sizeof settings,
+             "stream = \"bca.population\";\nrecord_type = \"lienthong.records.Population\";\n"
+             "table = \"%s\";\nkey_column = \"id\";\ncreate_table = %s;\n"
+             "columns = { personal_id = \"id\"; full_name = \"name\"; };\n",
+             t, create ? "true" : "false");
+    return adapter_check(lt_sink_check, settings, out, cap);
 }
 
 /* A PostgreSQL connection string is no file: --check connects and looks at
@@ -1227,6 +1238,49 @@ static void test_sink_check(void)
                         "'lt_sink_cursor')") == 0);
     if (!strstr(out, "newtab would be created"))
         fprintf(stderr, "%s\n", out);
+}
+
+/* `source --check` for a source of table citizens. */
+static int source_check(char *out, size_t cap)
+{
+    return adapter_check(lt_source_check,
+                         "dataset = \"VN/GOV/BCA/population\";\n"
+                         "record_type = \"lienthong.records.Population\";\n"
+                         "table = \"citizens\";\nkey_column = \"id\";\nkey_field = "
+                         "\"personal_id\";\ncolumns = { personal_id = \"id\"; full_name = "
+                         "\"name\"; };\n",
+                         out, cap);
+}
+
+/* A source's check creates nothing either (its setup is rolled back): the
+ * cursor and rejects tables, or a cursor table's missing column, are told. */
+static void test_source_check(void)
+{
+    char out[8192] = "";
+    fresh(CITIZENS "SELECT 1");
+    lt_db_t *d = open_seam(LT_DB_SOURCE, "citizens", COLS2, TYPES2, 2, 0);
+    install(d, 1);
+    lt_db_destroy(&d);
+    PGconn *o = lt_pg_as(&g_pg, g_db, OWNER);
+    CU_ASSERT_FATAL(o != NULL);
+    CU_ASSERT(lt_pg_exec(o, "DROP TABLE lt_source_cursor; DROP TABLE lt_rejects") == 0);
+    CU_ASSERT(source_check(out, sizeof out) == 0);
+    CU_ASSERT(strstr(out, "change tracking installed") != NULL);
+    CU_ASSERT(strstr(out, "lt_source_cursor would be created") != NULL);
+    CU_ASSERT(strstr(out, "lt_rejects would be created") != NULL);
+    if (!strstr(out, "lt_rejects would be created"))
+        fprintf(stderr, "%s\n", out);
+    CU_ASSERT(owner_int("SELECT count(*) FROM pg_class WHERE relname IN ('lt_source_cursor', "
+                        "'lt_rejects')") == 0);
+    /* A cursor table from before acked_shift: the column is told, not added. */
+    CU_ASSERT(lt_pg_exec(o, "CREATE TABLE lt_source_cursor(dataset text PRIMARY KEY, change_id "
+                            "bigint NOT NULL, table_name text, shift bigint NOT NULL DEFAULT 0)") ==
+              0);
+    PQfinish(o);
+    CU_ASSERT(source_check(out, sizeof out) == 0);
+    CU_ASSERT(strstr(out, "lt_source_cursor would be given its missing columns") != NULL);
+    CU_ASSERT(owner_int("SELECT count(*) FROM pg_attribute WHERE attrelid = "
+                        "'lt_source_cursor'::regclass AND attname = 'acked_shift'") == 0);
 }
 
 int main(void)
@@ -1261,6 +1315,7 @@ int main(void)
         {"sink: a citext key renamed in case keeps its row", test_sink_citext_key},
         {"sink: a nondeterministic key renamed in case, the same", test_sink_nondeterministic_key},
         {"sink --check connects to a PostgreSQL database", test_sink_check},
+        {"source --check creates nothing in a PostgreSQL database", test_source_check},
         {"sink: the cursor's history, a column added to an old cursor table",
          test_sink_history_column},
         {"wrong password or database", test_refused},

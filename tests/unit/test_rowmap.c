@@ -21,6 +21,7 @@
 
 #include <libconfig.h>
 #include <sodium.h>
+#include <unistd.h>
 
 static char g_dir[512];
 
@@ -425,8 +426,9 @@ static void test_config_errors(void)
     "%s"                                                                                       \
     "%s"
 
-/* The lines `source --check` writes for a configuration with `database`. */
-static void source_check(const char *database, char *out, size_t cap)
+/* The lines `source --check` writes for a configuration with `database`;
+ * its result. */
+static int source_check(const char *database, char *out, size_t cap)
 {
     char path[600], text[4096];
     path_of(path, sizeof path, "src-check.conf");
@@ -434,9 +436,10 @@ static void source_check(const char *database, char *out, size_t cap)
     CU_ASSERT_FATAL(ut_write_text(path, text) == 0);
     FILE *f = fmemopen(out, cap, "w");
     CU_ASSERT_FATAL(f != NULL);
-    CU_ASSERT(lt_source_check(path, f) == 1);
+    int rc = lt_source_check(path, f);
     fclose(f);
     out[cap - 1] = 0;
+    return rc;
 }
 
 /* --check says how to fix what failed: a PostgreSQL connection string it
@@ -444,7 +447,7 @@ static void source_check(const char *database, char *out, size_t cap)
 static void test_source_check_hints(void)
 {
     char out[8192] = "";
-    source_check("host=db.example port", out, sizeof out);
+    CU_ASSERT(source_check("host=db.example port", out, sizeof out) == 1);
     CU_ASSERT(strstr(out, "not a valid PostgreSQL connection string") != NULL);
     CU_ASSERT(strstr(out, "postgresql://USER@HOST") != NULL);
     CU_ASSERT(strstr(out, "every mapped column must exist") == NULL);
@@ -454,7 +457,7 @@ static void test_source_check_hints(void)
     sqlite3 *db = open_db("check.db");
     ut_sql_exec(db, "CREATE TABLE other(id TEXT PRIMARY KEY)");
     sqlite3_close(db);
-    source_check("check.db", out, sizeof out);
+    CU_ASSERT(source_check("check.db", out, sizeof out) == 1);
     CU_ASSERT(strstr(out, "every mapped column must exist") != NULL);
     CU_ASSERT(strstr(out, "postgresql://USER@HOST") == NULL);
 }
@@ -524,6 +527,71 @@ static void test_sink_check_read_only(void)
     sqlite3_close(db);
     if (!strstr(out, "history column"))
         fprintf(stderr, "%s\n", out);
+}
+
+/* The tables of database file `name`, in order, comma-separated. */
+static void tables_of(const char *name, char *out, size_t cap)
+{
+    sqlite3 *db = open_db(name);
+    text_of(db,
+            "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master WHERE "
+            "type = 'table' AND name <> 'sqlite_sequence' ORDER BY name)",
+            out, cap);
+    sqlite3_close(db);
+}
+
+/* A source's check changes nothing either: no lt_ table, no column, the
+ * journal mode kept; what the source would create or add is told. */
+static void test_source_check_read_only(void)
+{
+    char out[8192] = "", mode[32], tables[256], path[600], wal[640], err[512] = "";
+    sqlite3 *db = open_db("agency-src.db");
+    ut_sql_exec(db, "PRAGMA journal_mode=DELETE; CREATE TABLE citizens(personal_id TEXT PRIMARY "
+                    "KEY, full_name TEXT, date_of_birth TEXT, sex INTEGER, place_of_birth TEXT, "
+                    "home_town TEXT, ethnicity TEXT, nationality TEXT, permanent_province "
+                    "INTEGER, permanent_address TEXT, current_province INTEGER, current_address "
+                    "TEXT, id_card_number TEXT, id_card_issued TEXT, status INTEGER, "
+                    "date_of_death TEXT)");
+    sqlite3_close(db);
+    CU_ASSERT(source_check("agency-src.db", out, sizeof out) == 1);
+    CU_ASSERT(strstr(out, "no change capture for table citizens") != NULL);
+    CU_ASSERT(strstr(out, "lt_source_cursor would be created") != NULL);
+    CU_ASSERT(strstr(out, "lt_rejects would be created") != NULL);
+    tables_of("agency-src.db", tables, sizeof tables);
+    CU_ASSERT_STRING_EQUAL(tables, "citizens");
+    /* Change capture installed, then a cursor table from before table_name
+     * and no lt_rejects: the columns are told, not added. */
+    lt_rowmap_t *m =
+        load_map("src-ro.conf", ALL_COLUMNS, "personal_id", "personal_id", err, sizeof err);
+    CU_ASSERT_FATAL(m != NULL);
+    lt_db_table_t table;
+    lt_rowmap_table(m, "citizens", &table);
+    path_of(path, sizeof path, "agency-src.db");
+    lt_db_t *d = lt_db_connect(path, NULL, LT_DB_SOURCE, &table, 0, err, sizeof err);
+    int created = 0;
+    CU_ASSERT_FATAL(d != NULL);
+    CU_ASSERT(lt_db_capture_install(d, &created, err, sizeof err) == 0);
+    lt_db_destroy(&d);
+    lt_rowmap_destroy(&m);
+    db = open_db("agency-src.db");
+    ut_sql_exec(db, "DROP TABLE lt_rejects; DROP TABLE lt_source_cursor; CREATE TABLE "
+                    "lt_source_cursor(dataset TEXT PRIMARY KEY, change_id INTEGER NOT NULL)");
+    sqlite3_close(db);
+    CU_ASSERT(source_check("agency-src.db", out, sizeof out) == 0);
+    CU_ASSERT(strstr(out, "change tracking installed") != NULL);
+    CU_ASSERT(strstr(out, "lt_source_cursor would be given its missing columns") != NULL);
+    CU_ASSERT(strstr(out, "lt_rejects would be created") != NULL);
+    if (!strstr(out, "missing columns"))
+        fprintf(stderr, "%s\n", out);
+    tables_of("agency-src.db", tables, sizeof tables);
+    CU_ASSERT_STRING_EQUAL(tables, "citizens,lt_changes,lt_source_cursor");
+    db = open_db("agency-src.db");
+    CU_ASSERT(ut_sql_count(db, "SELECT count(*) FROM pragma_table_info('lt_source_cursor')") == 2);
+    text_of(db, "PRAGMA journal_mode", mode, sizeof mode);
+    CU_ASSERT_STRING_EQUAL(mode, "delete");
+    sqlite3_close(db);
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    CU_ASSERT(access(wal, F_OK) != 0);
 }
 
 /* The adapters' configuration files are strict too. */
@@ -866,6 +934,7 @@ int main(void)
         {"adapter configuration is strict", test_adapter_config_errors},
         {"source --check: the fix hint follows what failed", test_source_check_hints},
         {"sink --check changes nothing in the agency's database", test_sink_check_read_only},
+        {"source --check changes nothing in the agency's database", test_source_check_read_only},
         {"source --install: seeded change table and triggers", test_source_triggers},
         {"popgen: deterministic, 12-digit ids, NFC names", test_popgen_determinism},
         {"popgen: insurance cards and vaccinations keep their rules", test_popgen_other_owners},
