@@ -1006,6 +1006,9 @@ static int s_pack(s_feed_t *f, s_change_t *ch, size_t n, s_flight_t *fl, size_t 
     Lienthong__Publish pub = LIENTHONG__PUBLISH__INIT;
     pub.request_id = s_request_id(self);
     pub.dataset = f->dataset;
+    /* So that the owner's gateway refuses a record_type that is not the
+     * dataset's before decoding a row (PROTOCOL.md 8.1). */
+    pub.record_type = f->record_type;
     pub.n_changes = k;
     pub.changes = pp;
     Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;

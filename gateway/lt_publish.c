@@ -512,6 +512,15 @@ static int s_apply_publish(group_t *g, const char *member, const Lienthong__Publ
                  ds ? "owned by another member" : "not in the directory");
         return 0;
     }
+    /* Before any payload is decoded: bytes of another record type may well
+     * decode as the dataset's (protobuf reads what it can), and would be
+     * stored as wrong data or refused row by row (PROTOCOL.md 8.1). */
+    if (p->record_type && p->record_type[0] && strcmp(p->record_type, ds->record_type) != 0) {
+        snprintf(res->err, sizeof res->err,
+                 "record_type '%.64s' is not the record type '%.64s' of dataset '%.64s'",
+                 p->record_type, ds->record_type, ds->id);
+        return 0;
+    }
     if (p->n_changes == 0) {
         snprintf(res->err, sizeof res->err, "publish carries no change");
         return 0;

@@ -368,6 +368,8 @@ static void s_check_ack(const Lienthong__Publish *p, const Lienthong__PublishAck
     const Lienthong__Dataset *ds = lt_dir_dataset(G.g.ctx.dir, p->dataset);
     if (!ds || strcmp(ds->owner, G.g.cfg.member) != 0 || strcmp(ds->id, p->dataset) != 0)
         abort(); /* acknowledged a dataset this member does not own */
+    if (p->record_type[0] && strcmp(p->record_type, ds->record_type) != 0)
+        abort(); /* acknowledged payloads named as another record type (8.1) */
     if (a->request_id != p->request_id)
         abort();
     uint64_t after, cursor;
@@ -864,7 +866,8 @@ static uint64_t rd_seq(fuzz_rd_t *r, const char *stream)
 /* One operation: its first byte says which (low 4 bits) and from which
  * client (bit 7: the one nobody holds); then its fields:
  *  0 Publish: dataset, request_id byte, 1 + n % 4 changes (key, flags
- *    bit 0 deleted, cursor, payload); the pump runs once;
+ *    bit 0 deleted, cursor, payload) with, by bits 2-3 of n, no record
+ *    type, the dataset's, or another (8.1); the pump runs once;
  *  1 SinkAttach: stream, from_seq (rd_seq), credit byte, replace bit;
  *  2 DeliverAck: stream, through_seq (rd_seq);
  *  3 the pump, 1 + (next byte % MAX_PUMPS) times;
@@ -892,7 +895,13 @@ static void s_script(const uint8_t *data, size_t size)
             char cur[4][24];
             p.dataset = (char *)rd_stream(&r);
             p.request_id = fuzz_rd_u8(&r);
-            p.n_changes = 1 + fuzz_rd_u8(&r) % 4;
+            uint8_t n = fuzz_rd_u8(&r);
+            p.n_changes = 1 + n % 4;
+            const Lienthong__Dataset *ds = lt_dir_dataset(G.g.ctx.dir, p.dataset);
+            int rt = (n >> 2) % 4;
+            p.record_type = rt < 2          ? ""
+                            : rt == 2 && ds ? ds->record_type
+                                            : "lienthong.records.InsuranceCard";
             for (size_t i = 0; i < p.n_changes; i++) {
                 lienthong__change__init(&c[i]);
                 c[i].key = (char *)rd_key(&r);

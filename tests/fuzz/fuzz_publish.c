@@ -2,18 +2,18 @@
  * 6.1 and 8.1): lt_publish_apply on a real store.
  *
  * Set-up (once): a directory compiled, signed and opened in process
- * (tests/owner_directory.h) with two datasets of VN/GOV/BCA (population, with views selecting province 38
- * and living citizens; phones, of another record type, with a view), and a
- * dataset of another member; a store in a temporary directory (on /dev/shm
- * when available), recreated every few thousand inputs.
+ * (tests/owner_directory.h) with two datasets of VN/GOV/BCA (population, with views selecting
+ * province 38 and living citizens; phones, of another record type, with a view), and a dataset of
+ * another member; a store in a temporary directory (on /dev/shm when available), recreated every
+ * few thousand inputs.
  *
  * Each input is unpacked as a Publish and applied as it is; then with its
  * dataset replaced by each owned dataset (so that fuzzed changes reach the
  * record checks and the view derivation); then twice in one group.
  * Invariants (abort): a refused publish stores nothing (the dataset's last
  * sequence number is unchanged), and so is one with a malformed source
- * cursor; an accepted one advances it by exactly the changes whose cursor
- * is above the dataset's durable cursor so far (a model of PROTOCOL.md
+ * cursor, or naming a record type other than the dataset's; an accepted one advances it by exactly
+ * the changes whose cursor is above the dataset's durable cursor so far (a model of PROTOCOL.md
  * 8.1), and afterwards, for every key those changes touched, the current
  * state is its last stored change, the logged record holds that key, seq,
  * tombstone flag and exact payload, and each view of the dataset holds the
@@ -233,6 +233,8 @@ static void s_apply(Lienthong__Publish **pubs, size_t n, const Lienthong__Datase
         int ok = res[0].code == LIENTHONG__ERROR_CODE__ERR_NONE;
         if (n_stored < 0 && ok)
             abort(); /* a malformed source cursor was accepted */
+        if (ok && pubs[0]->record_type[0] && strcmp(pubs[0]->record_type, ds->record_type) != 0)
+            abort(); /* payloads named as another record type were accepted (8.1) */
         if (!ok && s_last_seq(ds->id) != before)
             abort(); /* a refused publish stored something */
         if (ok)
@@ -327,6 +329,11 @@ static void s_write_seeds(const char *dir)
     s_seed(dir, "population-cursor-negative", &p);
     c[1].source_cursor = "9223372036854775807";
     s_seed(dir, "population-cursor-largest", &p);
+    p.record_type = "lienthong.records.Population";
+    s_seed(dir, "population-record-type", &p);
+    p.record_type = "lienthong.records.Subscriber";
+    s_seed(dir, "population-record-type-other", &p);
+    p.record_type = "";
     uint8_t sp[128];
     Lienthong__Records__Subscriber s = LIENTHONG__RECORDS__SUBSCRIBER__INIT;
     s.phone_number = "84912345678";

@@ -27,7 +27,9 @@
  * dataset whose every row the gateway refuses (a configuration that does
  * not match the directory) is held, not made rejects, until rows are
  * accepted. With directory_file, a source whose record_type or key_field
- * is not the directory's refuses to start and --check says so.
+ * is not the directory's refuses to start and --check says so; without it,
+ * the owner's gateway refuses its every Publish, naming both record types,
+ * and the dataset is held.
  *
  * Usage: test_rulesgw /path/to/lienthong (or LIENTHONG_BIN=...). */
 #define _GNU_SOURCE
@@ -1297,6 +1299,45 @@ out:
     lt_it_fed_cleanup(&x.f);
 }
 
+/* The same record_type without directory_file: the source cannot compare
+ * it at start, but it names it in every Publish (PROTOCOL.md 8.1), and
+ * the owner's gateway refuses each one before decoding any record, naming
+ * both types. Some InsuranceCard payloads decode as Population records
+ * (protobuf reads what it can), and were stored as such; now nothing is
+ * published, nothing is made a reject, and the breaker holds the dataset,
+ * logging the likely configuration fault. */
+static void test_record_type_refused_by_gateway(void)
+{
+    fed_t x;
+    memset(&x, 0, sizeof x);
+    LT_IT_REQUIRE(s_fed(&x) == 0);
+    LT_IT_REQUIRE(s_insert_valid(x.db, 3) == 0);
+    LT_IT_REQUIRE(lt_it_write_fmt(x.conf,
+                                  "gateway_socket = \"%s\";\n"
+                                  "dataset = \"" DS "\";\n"
+                                  "database = \"%s\";\n"
+                                  "table = \"citizens\";\n"
+                                  "key_column = \"personal_id\";\n"
+                                  "record_type = \"lienthong.records.InsuranceCard\";\n"
+                                  "key_field = \"personal_id\";\n"
+                                  "columns = { personal_id = \"personal_id\"; card_number = "
+                                  "\"full_name\"; valid_from = \"date_of_birth\"; };\n",
+                                  x.go->sock_path, x.db) == 0);
+    lt_it_proc_t src;
+    LT_IT_REQUIRE(s_source_start(&x, &src) == 0);
+    CU_ASSERT(s_wait_log(&src, HELD, 1) == 0);
+    CU_ASSERT(lt_it_file_count(src.log_path, 0, HELD,
+                               "record_type 'lienthong.records.InsuranceCard' is not") == 1);
+    CU_ASSERT(lt_it_file_count(src.log_path, 0, HELD,
+                               "record type 'lienthong.records.Population' of dataset '" DS
+                               "'") == 1);
+    CU_ASSERT(lt_ft_last_seq(x.go, DS) == 0);
+    CU_ASSERT(s_reject_rows(x.db) == 0);
+    CU_ASSERT(lt_it_proc_stop(&src, CLI_MS) == 0);
+out:
+    lt_it_fed_cleanup(&x.f);
+}
+
 static void s_teardown(void)
 {
     lt_it_cleanup_all();
@@ -1330,6 +1371,8 @@ int main(int argc, char **argv)
          test_every_row_refused_holds},
         {"13 a source whose record_type is not the directory's refuses to start, naming both",
          test_record_type_not_the_directorys},
+        {"14 without directory_file, the gateway refuses a Publish of another record type",
+         test_record_type_refused_by_gateway},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {"rules", NULL, NULL, NULL, s_teardown, tests};

@@ -506,6 +506,39 @@ static void test_refusals_store_nothing(void)
     CU_ASSERT_EQUAL(s_last_seq(POP), 3);
 }
 
+/* A Publish naming a record type other than its dataset's is refused
+ * whole before any payload is decoded, naming both types, even when its
+ * payloads would decode as the dataset's and when it holds only a
+ * deletion (PROTOCOL.md 8.1); one naming the dataset's, or none, is
+ * stored. */
+static void test_record_type_checked(void)
+{
+    s_fresh();
+    change_t ch[3];
+    s_citizen(&ch[0], "038090000001", "38", ALIVE, NULL, "1");
+    s_tombstone(&ch[1], "038090000002", "2");
+    s_citizen(&ch[2], "038090000003", "38", ALIVE, NULL, "3");
+    Lienthong__Change *p0[1], *p1[1], *p2[1], *p3[1];
+    Lienthong__Publish p[4] = {s_pub(POP, &ch[0], 1, p0), s_pub(POP, &ch[1], 1, p1),
+                               s_pub(POP, &ch[0], 1, p2), s_pub(POP, &ch[2], 1, p3)};
+    p[0].record_type = "lienthong.records.InsuranceCard";
+    p[1].record_type = "lienthong.records.InsuranceCard";
+    p[2].record_type = "lienthong.records.Population";
+    Lienthong__Publish *pp[4] = {&p[0], &p[1], &p[2], &p[3]};
+    lt_publish_result_t res[4];
+    CU_ASSERT_EQUAL_FATAL(s_apply(pp, 4, res), 0);
+    for (int i = 0; i < 2; i++) {
+        CU_ASSERT_EQUAL(res[i].code, LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+        CU_ASSERT_PTR_NOT_NULL(strstr(res[i].err, "record_type 'lienthong.records.InsuranceCard'"));
+        CU_ASSERT_PTR_NOT_NULL(strstr(res[i].err, "record type 'lienthong.records.Population'"));
+        CU_ASSERT_PTR_NOT_NULL(strstr(res[i].err, POP));
+    }
+    CU_ASSERT(res[2].code == LIENTHONG__ERROR_CODE__ERR_NONE && res[2].first_seq == 1);
+    CU_ASSERT(res[3].code == LIENTHONG__ERROR_CODE__ERR_NONE && res[3].first_seq == 2);
+    CU_ASSERT_EQUAL(s_last_seq(POP), 2);
+    CU_ASSERT_EQUAL(s_cursor_of(POP), 3);
+}
+
 static void test_too_large(void)
 {
     s_fresh();
@@ -1109,6 +1142,8 @@ int main(void)
         {"a group is one transaction: a store failure leaves nothing",
          test_group_is_one_transaction},
         {"refused publishes store nothing and use no sequence number", test_refusals_store_nothing},
+        {"a Publish naming another record type is refused whole, naming both",
+         test_record_type_checked},
         {"a record over the limit is refused; the limit follows the frame cap", test_too_large},
         {"durable source cursors make resends store nothing", test_source_cursors},
         {"a source cursor up to 2^63 - 1 is kept exactly", test_source_cursor_range},
