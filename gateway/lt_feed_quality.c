@@ -85,16 +85,21 @@ static int64_t s_changed_at_or_0(lt_feed_t *self, const lt_feed_stream_t *st, ui
     return s_changed_at(self, st, seq, &at) == 1 ? at : 0;
 }
 
-/* The newest change of st (PROTOCOL.md 8.9): its last record's, or for a
- * view rebuilt in key order the newest of the records the rebuild
- * derived, when later; 0 when empty or unknown. */
+/* The newest change of st (PROTOCOL.md 8.9): the latest of its last
+ * record's, for a view its owner rebuilt in key order the newest of the
+ * records the rebuild derived (view_defs), and for a replica the newest of
+ * the records it stored (a resynchronisation or a snapshot brings a
+ * rebuilt view in key order, and a replica has no view_defs row); 0 when
+ * empty or unknown. */
 static int64_t s_newest(lt_feed_t *self, const lt_feed_stream_t *st)
 {
-    int64_t last = s_changed_at_or_0(self, st, st->last_seq), rebuilt = 0;
-    if (st->last_seq && lt_store_view_newest_get(self->ctx->store, st->id, &rebuilt) < 0)
+    int64_t last = s_changed_at_or_0(self, st, st->last_seq), rebuilt = 0, stored = 0;
+    if (st->last_seq && (lt_store_view_newest_get(self->ctx->store, st->id, &rebuilt) < 0 ||
+                         lt_store_newest_get(self->ctx->store, st->id, &stored) != 0))
         lt_warn("feed", "store: cannot read the newest change of %s: %s", st->name,
                 lt_store_error(self->ctx->store));
-    return rebuilt > last ? rebuilt : last;
+    int64_t newest = rebuilt > last ? rebuilt : last;
+    return stored > newest ? stored : newest;
 }
 
 /* Seconds since at_ms (unix ms), never negative; 0 when at_ms is 0. */

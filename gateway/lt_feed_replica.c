@@ -270,9 +270,9 @@ struct _lt_feed_apply_t {
 };
 
 /* Unpacks and checks one (already verified) record expected at seq, and
- * writes it to the log and the state. */
+ * writes it to the log and the state; *newest rises to its changed_at_ms. */
 static int s_apply_record(lt_feed_apply_t *job, lt_store_t *store, const ProtobufCBinaryData *rec,
-                          size_t i, uint64_t seq)
+                          size_t i, uint64_t seq, int64_t *newest)
 {
     char where[64];
     /* The key is a string: UTF-8 as every string received (PROTOCOL.md 4.5). */
@@ -292,6 +292,8 @@ static int s_apply_record(lt_feed_apply_t *job, lt_store_t *store, const Protobu
                                 lt_presence_mask(r->payload.data, r->payload.len), 0) != 0) {
         snprintf(job->err, sizeof job->err, "store: %s", lt_store_error(store));
         job->store_failed = bad = 1;
+    } else if (r->changed_at_ms > *newest) {
+        *newest = r->changed_at_ms;
     }
     lt_arena_reset(job->arena); /* r is gone with it */
     return bad ? -1 : 0;
@@ -326,14 +328,20 @@ static int s_apply_job(lt_feed_apply_t *job, lt_store_t *store, const lt_stream_
 {
     const Lienthong__Batch *b = job->b;
     lt_stream_t next = *from;
+    int64_t newest = 0;
     for (size_t i = 0; i < b->n_records; i++)
-        if (s_apply_record(job, store, &b->records[i], i, ++next.last_seq) != 0)
+        if (s_apply_record(job, store, &b->records[i], i, ++next.last_seq, &newest) != 0)
             return -1;
     memcpy(next.last_hash, job->hash, LT_HASH_BYTES);
     /* A cursor without a history takes the batch's, with the records. */
     int adopt = b->history_id.len == LT_HISTORY_BYTES &&
                 (!next.has_history || memcmp(next.history, b->history_id.data, LT_HISTORY_BYTES));
-    if (s_keep_header(store, job) != 0 || lt_store_stream_save(store, &next) != 0 ||
+    /* The newest change is kept apart from the last record's: a
+     * resynchronisation from seq 1 of a view its owner rebuilt brings its
+     * records in key order (PROTOCOL.md 8.9). The store writes it once at
+     * the commit, whatever the number of batches in it. */
+    if (s_keep_header(store, job) != 0 || lt_store_newest_raise(store, next.id, newest) != 0 ||
+        lt_store_stream_save(store, &next) != 0 ||
         (adopt && lt_store_history_set(store, next.id, b->history_id.data, &next) != 0)) {
         snprintf(job->err, sizeof job->err, "store: %s", lt_store_error(store));
         job->store_failed = 1;

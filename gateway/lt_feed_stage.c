@@ -133,7 +133,11 @@ static int s_stage_record(lt_store_t *store, struct lt_feed_stage *g,
         snprintf(err, errlen, "snapshot record %llu is %s", (unsigned long long)g->index, bad);
     else if (lt_store_append_leaf(store, g->id, r->seq, rec->data, rec->len, leaf) != 0 ||
              lt_store_state_put(store, g->id, r->key, r->seq, 0,
-                                lt_presence_mask(r->payload.data, r->payload.len), 0) != 0)
+                                lt_presence_mask(r->payload.data, r->payload.len), 0) != 0 ||
+             /* In key order the last record is not the newest change
+              * (PROTOCOL.md 8.9): the store keeps the newest in memory and
+              * writes it once at the chunk's commit. */
+             lt_store_newest_raise(store, g->id, r->changed_at_ms) != 0)
         snprintf(err, errlen, "store: %s", lt_store_error(store));
     else {
         snprintf(g->last_key, sizeof g->last_key, "%s", r->key);

@@ -69,6 +69,8 @@ enum {
     ST_CLEAR_VIEW_DEF,
     ST_VIEW_NEWEST_GET,
     ST_VIEW_NEWEST_SET,
+    ST_NEWEST_RAISE,
+    ST_NEWEST_GET,
     ST_COUNT
 };
 
@@ -134,6 +136,9 @@ static const char *s_sql[ST_COUNT] = {
     /* The newest change among a rebuilt view's records (schema step 10). */
     [ST_VIEW_NEWEST_GET] = "SELECT newest_ms FROM view_defs WHERE stream = ?1",
     [ST_VIEW_NEWEST_SET] = "UPDATE view_defs SET newest_ms = ?2 WHERE stream = ?1",
+    /* The newest change among a stream's stored records (schema step 11). */
+    [ST_NEWEST_RAISE] = "UPDATE streams SET newest_ms = max(newest_ms, ?2) WHERE id = ?1",
+    [ST_NEWEST_GET] = "SELECT newest_ms FROM streams WHERE id = ?1",
 };
 
 /* Connection settings, outside any transaction (journal_mode cannot change
@@ -234,6 +239,12 @@ static const char *s_steps[] = {
      * newest change (PROTOCOL.md 8.9). 0 for a view never rebuilt, whose
      * last record is. */
     "ALTER TABLE view_defs ADD COLUMN newest_ms INTEGER NOT NULL DEFAULT 0;",
+    /* 11: the newest changed_at_ms among the records stored into a stream
+     * since it was last emptied (lt_store_newest_raise), for a replica: a
+     * resynchronisation from seq 1 of a rebuilt view, or a snapshot, stores
+     * records whose last is not the newest change (PROTOCOL.md 8.9), and a
+     * replica has no view_defs row. 0 for the rows already there. */
+    "ALTER TABLE streams ADD COLUMN newest_ms INTEGER NOT NULL DEFAULT 0;",
 };
 #define SCHEMA_VERSION ((int)(sizeof s_steps / sizeof *s_steps))
 
@@ -244,6 +255,7 @@ static const char *s_steps[] = {
 typedef struct {
     int64_t stream;
     int64_t n[LT_PRESENCE_FIELDS + 1];
+    int64_t newest; /* raise of streams.newest_ms (lt_store_newest_raise), 0 none */
 } delta_t;
 
 struct _lt_store_t {
@@ -802,13 +814,19 @@ static int s_count(lt_store_t *self, int64_t stream, int was_live, uint64_t was,
     return 0;
 }
 
-/* Writes the pending changes of the counts (in the open transaction, or
- * alone outside one) and forgets them. */
+/* Writes the pending changes of the counts and the newest changes (in the
+ * open transaction, or alone outside one) and forgets them. */
 static int s_flush(lt_store_t *self)
 {
     sqlite3_stmt *st = self->st[ST_PRESENCE_ADD];
     int rc = 0;
-    for (size_t i = 0; rc == 0 && i < self->n_deltas; i++)
+    for (size_t i = 0; rc == 0 && i < self->n_deltas; i++) {
+        if (self->deltas[i].newest > 0) {
+            sqlite3_stmt *up = self->st[ST_NEWEST_RAISE];
+            sqlite3_bind_int64(up, 1, self->deltas[i].stream);
+            sqlite3_bind_int64(up, 2, self->deltas[i].newest);
+            rc = s_run(self, up);
+        }
         for (int f = 0; rc == 0 && f <= LT_PRESENCE_FIELDS; f++) {
             if (!self->deltas[i].n[f])
                 continue;
@@ -817,11 +835,37 @@ static int s_flush(lt_store_t *self)
             sqlite3_bind_int64(st, 3, self->deltas[i].n[f]);
             rc = s_run(self, st);
         }
+    }
     self->n_deltas = 0;
     return rc;
 }
 
-/* Forgets the pending changes of stream (its counts are being rewritten). */
+int lt_store_newest_raise(lt_store_t *self, int64_t stream, int64_t ms)
+{
+    if (ms <= 0)
+        return 0;
+    delta_t *d = s_delta(self, stream);
+    if (!d)
+        return -1;
+    if (ms > d->newest)
+        d->newest = ms;
+    /* As a count outside a transaction (lt_store_state_put): written now. */
+    return sqlite3_get_autocommit(self->db) ? s_flush(self) : 0;
+}
+
+int lt_store_newest_get(lt_store_t *self, int64_t stream, int64_t *ms)
+{
+    sqlite3_stmt *st = self->st[ST_NEWEST_GET];
+    sqlite3_bind_int64(st, 1, stream);
+    int rc = sqlite3_step(st);
+    *ms = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Forgets the pending changes of stream (its counts and newest change are
+ * being rewritten). */
 static void s_forget(lt_store_t *self, int64_t stream)
 {
     for (size_t i = 0; i < self->n_deltas; i++)
@@ -1041,8 +1085,8 @@ int lt_store_stream_replace(lt_store_t *self, int64_t dst, int64_t src)
             return -1;
     }
     if (s_exec_fmt(self,
-                   "UPDATE streams SET (last_seq, last_hash, source_cursor, history) = "
-                   "(SELECT last_seq, last_hash, source_cursor, history FROM streams "
+                   "UPDATE streams SET (last_seq, last_hash, source_cursor, history, newest_ms) = "
+                   "(SELECT last_seq, last_hash, source_cursor, history, newest_ms FROM streams "
                    "WHERE id = %lld) WHERE id = %lld",
                    src, dst, 0, 0) != 0)
         return -1;
@@ -1336,10 +1380,11 @@ int lt_store_stream_clear(lt_store_t *self, int64_t stream)
         if (s_run(self, self->st[by_stream[i]]) != 0)
             return -1;
     }
-    /* An empty stream has cursor 0 and no history (PROTOCOL.md 6.9). */
+    /* An empty stream has cursor 0, no history (PROTOCOL.md 6.9) and no
+     * newest change (8.9). */
     return s_exec_fmt(self,
                       "UPDATE streams SET last_seq = 0, last_hash = NULL, source_cursor = 0, "
-                      "history = NULL WHERE id = %lld",
+                      "history = NULL, newest_ms = 0 WHERE id = %lld",
                       stream, 0, 0, 0);
 }
 

@@ -109,16 +109,31 @@ typedef int (*lt_store_stream_fn)(void *arg, const char *name, const lt_stream_t
 int lt_store_streams(lt_store_t *self, lt_store_stream_fn fn, void *arg)
     __attribute__((warn_unused_result));
 /* Empties stream id: no log, state, retained tail (6.8), kept batch
- * header or view definition, cursor 0, no history. In the caller's transaction. */
+ * header or view definition, cursor 0, no history, no newest change. In the
+ * caller's transaction. */
 int lt_store_stream_clear(lt_store_t *self, int64_t id) __attribute__((warn_unused_result));
 /* Replaces stream dst by the contents of stream src (log, state, retained
- * tail, kept batch headers, cursor, history), leaving src empty. In the caller's transaction, so that a
- * reader sees either the old stream or the new one, never a mix. 0, -1 on
- * an error, or LT_STORE_DAMAGED when a log row of src does not match its
- * checksum (lt_store_damaged_seq says which; nothing is moved once the
- * caller rolls back): moving it would give it a valid one. -1, with
- * nothing written, when dst is src. */
+ * tail, kept batch headers, cursor, history, newest change), leaving src
+ * empty. In the caller's transaction, so that a reader sees either the old
+ * stream or the new one, never a mix. 0, -1 on an error, or
+ * LT_STORE_DAMAGED when a log row of src does not match its checksum
+ * (lt_store_damaged_seq says which; nothing is moved once the caller rolls
+ * back): moving it would give it a valid one. -1, with nothing written,
+ * when dst is src. */
 int lt_store_stream_replace(lt_store_t *self, int64_t dst, int64_t src)
+    __attribute__((warn_unused_result));
+
+/* The newest changed_at_ms among the records stored into stream since it
+ * was emptied (schema step 11, PROTOCOL.md 8.9): a resynchronisation or a
+ * snapshot stores a rebuilt view's records in key order, not in the order
+ * they changed. Raises it to ms (no-op when ms <= 0); in the caller's
+ * transaction it is kept in memory and written once at lt_store_commit,
+ * dropped by a rollback or lt_store_stream_clear. 0, -1 when out of memory
+ * or (outside a transaction) on a store error. */
+int lt_store_newest_raise(lt_store_t *self, int64_t stream, int64_t ms)
+    __attribute__((warn_unused_result));
+/* Reads it into *ms (0 when none or no such stream). 0, -1 on error. */
+int lt_store_newest_get(lt_store_t *self, int64_t stream, int64_t *ms)
     __attribute__((warn_unused_result));
 
 /* ---- owned views (docs/ARCHITECTURE.md "Views that change") ---- */

@@ -162,6 +162,11 @@ static int s_setup(void)
 
 /* ---- the owner's batches ---------------------------------------------------- */
 
+/* When not 0, the record at seq changed at g_at - seq seconds (ms): in
+ * seq order each is older than the one before, as a view its owner rebuilt
+ * in key order (PROTOCOL.md 8.9). 0: no changed_at_ms. */
+static int64_t g_at;
+
 /* PER_BATCH records from first (keys in that order), record `bad` (or
  * none: PER_BATCH) given the wrong seq, which only unpacking it can tell. */
 typedef struct {
@@ -180,6 +185,7 @@ static void s_recs(recs_t *x, uint64_t first, size_t bad)
         p.full_name = "Nguyễn Văn An";
         Lienthong__Record r = LIENTHONG__RECORD__INIT;
         r.seq = i == bad ? first + i + 7 : first + i;
+        r.changed_at_ms = g_at ? g_at - (int64_t)(first + i) * 1000 : 0;
         r.key = x->keys[i];
         r.payload.data = payload;
         r.payload.len = lienthong__records__population__pack(&p, payload);
@@ -765,6 +771,31 @@ static void test_removed_while_receiving(void)
     s_feed_close();
 }
 
+/* Installs a snapshot of the population at seq (resync = "auto"), then
+ * the owner moves to another history at resync_at: the replica's copy
+ * subscribes from seq 1. Its feed. */
+static lt_feed_replica_t *s_snapshot_then_resync(uint64_t seq, uint64_t resync_at)
+{
+    G.cfg.subs[0].resync_auto = 1;
+    snap_t sn;
+    s_snap_of(&sn, OD_POP, seq);
+    s_snap_chunk(&sn);
+    s_snap_end(&sn);
+    lt_feed_replica_t *f = lt_feed_replica_find(G.feed, OD_POP);
+    CU_ASSERT_FATAL(f != NULL);
+    CU_ASSERT_EQUAL(f->cursor.last_seq, seq);
+    CU_ASSERT_EQUAL(f->stream->tail_first, seq + 1);
+    CU_ASSERT_EQUAL(f->stream->last_seq, seq);
+    randombytes_buf(G.history, sizeof G.history);
+    s_history_changed(G.history, resync_at);
+    CU_ASSERT_FATAL(f->resyncing);
+    lt_feed_tick(G.feed);
+    uint64_t credit, from;
+    s_drain(&credit, &from);
+    CU_ASSERT_EQUAL(from, 1);
+    return f;
+}
+
 /* A replica that installed a snapshot keeps its log from after it (6.7);
  * a resynchronisation by batches from seq 1 then replaces it (6.9). The
  * stream in memory must be as a restart loads it: the log from seq 1 (a
@@ -772,21 +803,7 @@ static void test_removed_while_receiving(void)
 static void test_resync_after_snapshot(void)
 {
     CU_ASSERT_FATAL(s_setup() == 0);
-    G.cfg.subs[0].resync_auto = 1;
-    snap_t sn;
-    s_snap_of(&sn, OD_POP, 2 * PER_BATCH);
-    s_snap_chunk(&sn);
-    s_snap_end(&sn);
-    lt_feed_replica_t *f = lt_feed_replica_find(G.feed, OD_POP);
-    CU_ASSERT_EQUAL(f->cursor.last_seq, 2 * PER_BATCH);
-    CU_ASSERT_EQUAL(f->stream->tail_first, 2 * PER_BATCH + 1);
-    randombytes_buf(G.history, sizeof G.history);
-    s_history_changed(G.history, PER_BATCH);
-    CU_ASSERT_FATAL(f->resyncing);
-    lt_feed_tick(G.feed);
-    uint64_t credit, from;
-    s_drain(&credit, &from);
-    CU_ASSERT_EQUAL(from, 1);
+    lt_feed_replica_t *f = s_snapshot_then_resync(2 * PER_BATCH, PER_BATCH);
     batch_t x;
     uint8_t h[1][LT_HASH_BYTES];
     s_chain(&x, 1, h, 99);
@@ -904,6 +921,45 @@ static void test_empty_snapshot_other_history_resyncs(void)
     s_feed_close();
 }
 
+/* The newest change status reports for the population's replica. */
+static int64_t s_newest(void)
+{
+    int64_t newest = -1;
+    Lienthong__StatusReply r = LIENTHONG__STATUS_REPLY__INIT;
+    lt_feed_status(G.feed, &r);
+    for (size_t i = 0; i < r.n_streams; i++)
+        if (strcmp(r.streams[i]->stream, OD_POP) == 0)
+            newest = r.streams[i]->newest_change_ms;
+    lt_feed_status_free(&r);
+    return newest;
+}
+
+/* A snapshot, then a resynchronisation by batches from seq 1, of a stream
+ * whose records are older the higher their seq (a view its owner rebuilt
+ * in key order): the newest change status reports is the newest of the
+ * records each stored, not the last record's (PROTOCOL.md 8.9), and the
+ * copy's replaces the snapshot's, though older. */
+static void test_newest_change_not_last(void)
+{
+    CU_ASSERT_FATAL(s_setup() == 0);
+    const int64_t t1 = INT64_C(1800000000000), t2 = t1 - 100000;
+    g_at = t1;
+    lt_feed_replica_t *f = s_snapshot_then_resync(2 * PER_BATCH, 2 * PER_BATCH);
+    /* The snapshot's records, seqs PER_BATCH + 1 on; the copy is apart. */
+    CU_ASSERT_EQUAL(s_newest(), t1 - (PER_BATCH + 1) * 1000);
+    g_at = t2;
+    batch_t x[2];
+    uint8_t h[2][LT_HASH_BYTES];
+    s_chain(x, 2, h, 99);
+    s_apply(x, 2);
+    CU_ASSERT(!f->resyncing);
+    CU_ASSERT_EQUAL(s_row().last_seq, 2 * PER_BATCH);
+    CU_ASSERT_EQUAL(s_newest(), t2 - 1000);
+    g_at = 0;
+    G.cfg.subs[0].resync_auto = 0;
+    s_feed_close();
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -933,6 +989,8 @@ int main(void)
          test_repair_resync_stays_live},
         {"a damaged record of a live replica's copy: copied again on a new subscription at once",
          test_copy_damaged_stays_live},
+        {"a snapshot or a copy in key order reports its newest change, not its last record's",
+         test_newest_change_not_last},
         {NULL, NULL},
     };
     return ut_main("lt_feed (replica)", suite_init, suite_clean, tests);

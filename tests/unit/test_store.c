@@ -949,6 +949,61 @@ static void test_replace(void)
     lt_store_destroy(&s);
 }
 
+/* The newest change of a stream (schema step 11): raised, never lowered,
+ * written at the commit and dropped by a rollback; cleared with the
+ * stream; moved by a replacement and by a swap of names. */
+static int64_t s_newest(lt_store_t *s, int64_t stream)
+{
+    int64_t ms = -1;
+    CU_ASSERT_EQUAL(lt_store_newest_get(s, stream, &ms), 0);
+    return ms;
+}
+
+static void test_newest_change(void)
+{
+    s_fresh();
+    lt_store_t *s = s_open();
+    const char *dn = "VN/GOV/BCA/population", *sn = "~resync:VN/GOV/BCA/population";
+    lt_stream_t dst = s_stream(s, dn), src = s_stream(s, sn);
+    CU_ASSERT_EQUAL(s_newest(s, dst.id), 0);
+    CU_ASSERT_EQUAL_FATAL(lt_store_begin(s), 0);
+    CU_ASSERT_EQUAL(lt_store_newest_raise(s, dst.id, 500), 0);
+    CU_ASSERT_EQUAL(lt_store_newest_raise(s, dst.id, 300), 0);
+    CU_ASSERT_EQUAL(s_newest(s, dst.id), 0); /* kept in memory until the commit */
+    CU_ASSERT_EQUAL_FATAL(lt_store_commit(s), 0);
+    CU_ASSERT_EQUAL(s_newest(s, dst.id), 500);
+    CU_ASSERT_EQUAL_FATAL(lt_store_begin(s), 0);
+    CU_ASSERT_EQUAL(lt_store_newest_raise(s, dst.id, 900), 0);
+    lt_store_rollback(s);
+    CU_ASSERT_EQUAL(s_newest(s, dst.id), 500);
+    CU_ASSERT_EQUAL(lt_store_newest_raise(s, dst.id, 400), 0); /* outside: written now */
+    CU_ASSERT_EQUAL(lt_store_newest_raise(s, src.id, 200), 0);
+    CU_ASSERT_EQUAL(s_newest(s, dst.id), 500);
+    CU_ASSERT_EQUAL(s_newest(s, src.id), 200);
+    /* Replaced by an older one: the source's figure, not the larger. */
+    CU_ASSERT_EQUAL_FATAL(lt_store_begin(s), 0);
+    CU_ASSERT_EQUAL(lt_store_newest_raise(s, src.id, 250), 0);
+    CU_ASSERT_EQUAL(lt_store_stream_replace(s, dst.id, src.id), 0);
+    CU_ASSERT_EQUAL_FATAL(lt_store_commit(s), 0);
+    CU_ASSERT_EQUAL(s_newest(s, dst.id), 250);
+    CU_ASSERT_EQUAL(s_newest(s, src.id), 0);
+    /* A swap of names takes the figure with the row. */
+    CU_ASSERT_EQUAL(lt_store_newest_raise(s, src.id, 100), 0);
+    CU_ASSERT_EQUAL_FATAL(lt_store_begin(s), 0);
+    CU_ASSERT_EQUAL(lt_store_stream_swap(s, dn, sn), 0);
+    CU_ASSERT_EQUAL_FATAL(lt_store_commit(s), 0);
+    lt_stream_t st;
+    CU_ASSERT_EQUAL(lt_store_stream_find(s, dn, &st), 1);
+    CU_ASSERT_EQUAL(s_newest(s, st.id), 100);
+    /* Cleared, with what the transaction raised before. */
+    CU_ASSERT_EQUAL_FATAL(lt_store_begin(s), 0);
+    CU_ASSERT_EQUAL(lt_store_newest_raise(s, st.id, 700), 0);
+    CU_ASSERT_EQUAL(lt_store_stream_clear(s, st.id), 0);
+    CU_ASSERT_EQUAL_FATAL(lt_store_commit(s), 0);
+    CU_ASSERT_EQUAL(s_newest(s, st.id), 0);
+    lt_store_destroy(&s);
+}
+
 /* A stream whose log holds a damaged row (a record changed on disk, its
  * checksum stale) is not moved: the move would give the record a valid
  * checksum under its new row id. The replace fails naming the row, and the
@@ -1066,10 +1121,11 @@ static void test_migrates_to_histories(void)
     sqlite3 *db = NULL;
     CU_ASSERT_FATAL(sqlite3_open(g_path, &db) == SQLITE_OK);
     /* History ids are step 3, the retained tails step 4, the index of live
-     * keys step 5, the completeness counts step 6 and the views' definitions
-     * step 8 after them: undo all. */
+     * keys step 5, the completeness counts step 6, the views' definitions
+     * step 8 and the streams' newest changes step 11 after them: undo all. */
     char sql[500];
     snprintf(sql, sizeof sql,
+             "ALTER TABLE streams DROP COLUMN newest_ms; "
              "DROP TABLE view_defs; DROP TABLE presence; DROP INDEX state_held; "
              "ALTER TABLE state DROP COLUMN is_view; ALTER TABLE state DROP COLUMN fields; "
              "DROP TABLE tails; ALTER TABLE streams DROP COLUMN history; "
@@ -1212,9 +1268,11 @@ static void test_presence_counts(void)
 
 /* A store of schema version 5 gets the counts in step 6, filled from the
  * records it holds (a live row whose record is missing counts no field). */
-/* Undoes schema steps 8 and 7: no table of the views' definitions, and the
- * index of live keys over every stream again. */
+/* Undoes schema steps 11 to 7: no newest change of the streams, no table of
+ * the views' definitions, and the index of live keys over every stream
+ * again. */
 #define STEP7_UNDO                                                                                 \
+    "ALTER TABLE streams DROP COLUMN newest_ms; "                                                  \
     "DROP TABLE view_defs; DROP INDEX state_held; ALTER TABLE state DROP COLUMN is_view; "         \
     "CREATE INDEX state_held ON state(key) WHERE deleted = 0; "
 
@@ -1586,6 +1644,8 @@ int main(void)
         {"a stream with a damaged log row is not moved: the move would hide the damage",
          test_replace_refuses_damaged},
         {"a stream does not replace itself: refused, nothing cleared", test_replace_refuses_itself},
+        {"a stream's newest change rises at the commit, moves with its rows, clears with them",
+         test_newest_change},
         {"a store from before history ids gets them in step 3, then the later steps",
          test_migrates_to_histories},
         {"verify starts at the retained tail; headers below it are pruned",
