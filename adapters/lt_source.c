@@ -1822,7 +1822,7 @@ static void s_narrow(s_feed_t *f, const s_flight_t *fl)
 {
     f->narrow = fl->n_changes / 2 > 0 ? (int)(fl->n_changes / 2) : 1;
     f->narrow_to = fl->last_id;
-    lt_warn("source",
+    lt_log(f->held ? LT_LOG_DEBUG : LT_LOG_WARN, "source",
             "dataset=%s a Publish of %zu changes (%" PRId64 "..%" PRId64 ") is refused as "
             "malformed; reading them again %d at a time to find the change at fault",
             f->dataset, fl->n_changes, fl->first_id, fl->last_id, f->narrow);
@@ -1840,8 +1840,12 @@ static void s_on_error(lt_source_t *self, const Lienthong__Error *e, int64_t now
         return;
     }
     int not_found = e->code == LIENTHONG__ERROR_CODE__ERR_NOT_FOUND;
-    if (not_found && f->grant.refused)
-        lt_debug("source", "dataset=%s still not granted: %s", f->dataset,
+    /* A dataset the breaker holds had its error line once (s_breaker_holds):
+     * the refusals of each retry of it are not news. */
+    int held = f->held && e->code == LIENTHONG__ERROR_CODE__ERR_MALFORMED;
+    if ((not_found && f->grant.refused) || held)
+        lt_debug("source", "dataset=%s %s: %s", f->dataset,
+                 held ? "held, refused again" : "still not granted",
                  e->message ? e->message : "");
     else
         lt_warn("source",

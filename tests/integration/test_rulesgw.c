@@ -1186,6 +1186,10 @@ static void test_every_row_refused_holds(void)
     /* Retried, and the error line not repeated. */
     CU_ASSERT(s_wait_log(&src, "reading changes 1..1 again", 3) == 0);
     CU_ASSERT(lt_it_file_count(src.log_path, 0, HELD, NULL) == 1);
+    /* Nor a warning at each retry while held: those before the hold
+     * (the Publish of three, then of one) and no more. */
+    CU_ASSERT(lt_it_file_count(src.log_path, 0, "WARN", "gateway refused a publish") <= 3);
+    CU_ASSERT(lt_it_file_count(src.log_path, 0, "WARN", "to find the change at fault") <= 2);
     CU_ASSERT(lt_it_file_count(src.log_path, 0, "ERROR", "dataset=" DS) >= 1);
     CU_ASSERT(lt_it_file_count(src.log_path, 0, HELD, "payload for key") == 1);
     CU_ASSERT(lt_it_file_count(src.log_path, 0, HELD,
