@@ -19,7 +19,7 @@
 
 #define SNAPSHOT_TRIES 5 /* adoptions racing one backup: each is rare */
 #define RETIRED_SEEN   64
-#define PAIR_RETRIES   2 /* copies and their keys read again, when they do not match */
+#define PAIR_RETRIES   2 /* every file read again, when a copy and its keys do not match */
 
 /* The contents of one file of data_dir, or its absence. */
 typedef struct {
@@ -95,8 +95,10 @@ static int s_snapshot(const char *data_dir, s_file_t *adopted, s_file_t *learned
  * mode is 0644, the one the gateway writes these files with in data_dir:
  * they are signed directories and public keys, and the directory that
  * holds them (0700, as data_dir is) keeps them to the gateway's user
- * (docs/operations.md, "Backup and restore"). Returns 0, or -1 with err. */
-static int s_put(const char *dir, const char *name, const s_file_t *f, char *err, size_t errlen)
+ * (docs/operations.md, "Backup and restore"). Sets *changed when it wrote
+ * or removed the file. Returns 0, or -1 with err. */
+static int s_put(const char *dir, const char *name, const s_file_t *f, int *changed, char *err,
+                 size_t errlen)
 {
     char path[PATH_MAX + 64];
     s_file_t had;
@@ -112,39 +114,63 @@ static int s_put(const char *dir, const char *name, const s_file_t *f, char *err
         if (same)
             return 0;
     }
-    if (f->has ? lt_file_write_atomic(path, f->data, f->len, 0644) != 0
-               : unlink(path) != 0 && errno != ENOENT) {
+    int rc = f->has ? lt_file_write_atomic(path, f->data, f->len, 0644) : unlink(path);
+    if (rc != 0 && (f->has || errno != ENOENT)) {
         snprintf(err, errlen, "cannot %s %s: %s", f->has ? "write" : "remove", path,
                  strerror(errno));
         return -1;
     }
+    *changed |= rc == 0;
     return 0;
 }
 
+/* What a backup read from data_dir and what it changed in dir: the adopted
+ * directory and learned keys (s_snapshot), the retired copies copied, and
+ * whether it wrote the keys or a copy, so that a copy that does not open
+ * is warned about once per change of it or its keys (s_report). */
+typedef struct {
+    s_file_t adopted, learned;
+    size_t retired;
+    int keys_changed;               /* authority.retired or authority.learned */
+    uint64_t changed[RETIRED_SEEN]; /* the retired copies it wrote */
+    size_t n_changed;
+} s_save_t;
+
+static int s_changed(const s_save_t *s, uint64_t version)
+{
+    for (size_t i = 0; i < s->n_changed; i++)
+        if (s->changed[i] == version)
+            return 1;
+    return s->keys_changed;
+}
+
 /* Copies data_dir's retired directories into dir (their count in
- * *copied), and removes those dir holds that data_dir no longer has. A
+ * s->retired), and removes those dir holds that data_dir no longer has. A
  * retired file the gateway pruned meanwhile is passed over. */
-static int s_save_retired(const char *data_dir, const char *dir, size_t *copied, char *err,
+static int s_save_retired(const char *data_dir, const char *dir, s_save_t *s, char *err,
                           size_t errlen)
 {
     uint64_t have[RETIRED_SEEN], old[RETIRED_SEEN];
     char path[PATH_MAX + 64];
     size_t n = lt_dirpick_retired_list(data_dir, have, RETIRED_SEEN);
     n = n < RETIRED_SEEN ? n : RETIRED_SEEN;
-    *copied = 0;
+    s->retired = 0;
     for (size_t i = 0; i < n; i++) {
         s_file_t f;
+        int wrote = 0;
         lt_dirpick_retired_path(data_dir, have[i], path, sizeof path);
         if (s_read(path, &f) != 0) {
             snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
             return -1;
         }
         const char *name = strrchr(path, '/') + 1;
-        int rc = f.has ? s_put(dir, name, &f, err, errlen) : 0;
-        *copied += f.has != 0;
+        int rc = f.has ? s_put(dir, name, &f, &wrote, err, errlen) : 0;
+        s->retired += f.has != 0;
         s_file_clear(&f);
         if (rc != 0)
             return -1;
+        if (wrote && !s_changed(s, have[i]) && s->n_changed < RETIRED_SEEN)
+            s->changed[s->n_changed++] = have[i];
     }
     size_t m = lt_dirpick_retired_list(dir, old, RETIRED_SEEN);
     for (size_t i = 0; i < m && i < RETIRED_SEEN; i++) {
@@ -174,12 +200,12 @@ void lt_backdir_set_race_hook(void (*fn)(void *arg), void *arg)
  * signer before the copy it signed, so every copy read has its key in the
  * signers read after it. A copy the gateway dropped meanwhile with its key
  * is what the caller checks for (s_unopened). Returns 0, or -1 with err. */
-static int s_save_retired_pair(const char *data_dir, const char *dir, size_t *copied, char *err,
+static int s_save_retired_pair(const char *data_dir, const char *dir, s_save_t *s, char *err,
                                size_t errlen)
 {
     char path[PATH_MAX + 32];
     s_file_t signers;
-    if (s_save_retired(data_dir, dir, copied, err, errlen) != 0)
+    if (s_save_retired(data_dir, dir, s, err, errlen) != 0)
         return -1;
     if (s_race_hook)
         s_race_hook(s_race_arg);
@@ -188,84 +214,152 @@ static int s_save_retired_pair(const char *data_dir, const char *dir, size_t *co
         snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
         return -1;
     }
-    int rc = s_put(dir, LT_DIRPICK_RETIRED_SIGNERS, &signers, err, errlen);
+    int rc = s_put(dir, LT_DIRPICK_RETIRED_SIGNERS, &signers, &s->keys_changed, err, errlen);
     s_file_clear(&signers);
     return rc;
 }
 
-/* The first retired copy in dir that does not open with the keys dir
- * holds beside it (as a restore opens it, lt_dirpick_retired_load), into
- * *version with the reason in why; 0 when every copy opens, 1 when one
- * does not. */
-static int s_unopened(const lt_gwcfg_t *cfg, const char *dir, uint64_t *version, char *why,
-                      size_t len)
+/* One reading of every directory file of data_dir into dir: the adopted
+ * directory and learned keys as they stood together, then the retired
+ * copies and their keys, then the learned keys and the adopted directory
+ * written last, as the gateway writes them: a backup stopped part way
+ * holds no adopted directory newer than the retired ones and keys beside
+ * it. Returns 0, or -1 with err. */
+static int s_save_once(const char *data_dir, const char *dir, s_save_t *s, char *err, size_t errlen)
+{
+    int adopted_changed = 0;
+    s_file_clear(&s->adopted);
+    s_file_clear(&s->learned);
+    if (s_snapshot(data_dir, &s->adopted, &s->learned, err, errlen) != 0)
+        return -1;
+    if (s_save_retired_pair(data_dir, dir, s, err, errlen) != 0 ||
+        s_put(dir, LT_DIRPICK_LEARNED, &s->learned, &s->keys_changed, err, errlen) != 0 ||
+        s_put(dir, LT_DIRPICK_ADOPTED, &s->adopted, &adopted_changed, err, errlen) != 0)
+        return -1;
+    return 0;
+}
+
+/* 1 when data_dir holds its retired copy `version` and it does not open
+ * there either: the gateway ignores it too (lt_dirpick_retired_open), and
+ * no reading again makes the backup's copy open. */
+static int s_broken_here(const lt_gwcfg_t *cfg, uint64_t version)
+{
+    char path[PATH_MAX + 64], why[512];
+    lt_dirpick_rtrust_t t;
+    lt_dirpick_retired_trust(cfg->data_dir, &cfg->pins, &t);
+    lt_dir_t *d =
+        lt_dirpick_retired_load(cfg->data_dir, version, &t, cfg->federation, why, sizeof why);
+    int opened = d != NULL;
+    lt_dir_destroy(&d);
+    lt_dirpick_retired_path(cfg->data_dir, version, path, sizeof path);
+    return !opened && access(path, F_OK) == 0;
+}
+
+/* Names a retired copy of dir that does not open with the keys beside it.
+ * One that opens in data_dir was dropped or re-signed there after every
+ * reading: warned about at each backup. One that does not open in data_dir
+ * either (broken) stays so until it or its keys change: warned about at
+ * the backup that wrote it or its keys into dir, and at debug level by
+ * the later ones, which find them there as they were (seen). */
+static void s_report(const char *dir, uint64_t version, const char *why, int broken, int seen,
+                     FILE *out)
+{
+    unsigned long long v = (unsigned long long)version;
+    if (!broken) {
+        lt_warn("backup",
+                "the retired directory version %llu in %s does not open with the keys "
+                "backed up beside it (%s): a restore skips it",
+                v, dir, why);
+        fprintf(out,
+                "warning: the retired directory version %llu in %s does not open with the "
+                "keys backed up beside it (%s): a restore skips it\n",
+                v, dir, why);
+    } else if (seen) {
+        lt_debug("backup",
+                 "the retired directory version %llu in %s does not open (%s), in the data "
+                 "directory either; warned about at an earlier backup",
+                 v, dir, why);
+        fprintf(out,
+                "retired directory version %llu in %s does not open (%s), in the data directory "
+                "either: a restore skips it, as the gateway does (unchanged since the backup "
+                "that warned of it)\n",
+                v, dir, why);
+    } else {
+        lt_warn("backup",
+                "the retired directory version %llu in %s does not open (%s), in the data "
+                "directory either: the gateway ignores it, and a restore skips it",
+                v, dir, why);
+        fprintf(out,
+                "warning: the retired directory version %llu in %s does not open (%s), in the "
+                "data directory either: the gateway ignores it, and a restore skips it\n",
+                v, dir, why);
+    }
+}
+
+/* The retired copies in dir that do not open with the keys dir holds
+ * beside them (as a restore opens them, lt_dirpick_retired_load), each
+ * named on out unless out is NULL. Returns how many of them data_dir no
+ * longer holds, or holds opening: the gateway changed them between the
+ * readings, and a reading again may find them right. */
+static int s_unopened(const lt_gwcfg_t *cfg, const char *dir, const s_save_t *s, FILE *out)
 {
     uint64_t v[RETIRED_SEEN];
+    char why[512];
+    int raced = 0;
     lt_dirpick_rtrust_t t;
     lt_dirpick_retired_trust(dir, &cfg->pins, &t);
     size_t n = lt_dirpick_retired_list(dir, v, RETIRED_SEEN);
     for (size_t i = 0; i < n && i < RETIRED_SEEN; i++) {
-        lt_dir_t *d = lt_dirpick_retired_load(dir, v[i], &t, cfg->federation, why, len);
+        lt_dir_t *d = lt_dirpick_retired_load(dir, v[i], &t, cfg->federation, why, sizeof why);
         int opened = d != NULL;
         lt_dir_destroy(&d);
-        if (!opened) {
-            *version = v[i];
-            return 1;
-        }
+        if (opened)
+            continue;
+        int broken = s_broken_here(cfg, v[i]);
+        raced += !broken;
+        if (out)
+            s_report(dir, v[i], why, broken, !s_changed(s, v[i]), out);
     }
-    return 0;
+    return raced;
 }
 
 int lt_backdir_save(const lt_gwcfg_t *cfg, const char *to, FILE *out, char *err, size_t errlen)
 {
-    char dir[PATH_MAX + 32], why[512];
-    s_file_t adopted, learned;
-    size_t retired = 0;
-    uint64_t bad = 0;
-    int rc = -1, unopened = 0;
+    char dir[PATH_MAX + 32];
+    s_save_t s;
+    int rc = -1;
+    memset(&s, 0, sizeof s);
     snprintf(dir, sizeof dir, "%s" LT_BACKDIR_SUFFIX, to);
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
         snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
         return -1;
     }
-    if (s_snapshot(cfg->data_dir, &adopted, &learned, err, errlen) != 0)
-        return -1;
-    /* The retired ones first and the adopted one last, as the gateway
-     * writes them: a backup stopped part way holds no adopted directory
-     * newer than the retired ones and keys beside it. */
-    if (s_save_retired_pair(cfg->data_dir, dir, &retired, err, errlen) != 0 ||
-        s_put(dir, LT_DIRPICK_LEARNED, &learned, err, errlen) != 0 ||
-        s_put(dir, LT_DIRPICK_ADOPTED, &adopted, err, errlen) != 0)
-        goto out;
     /* A copy whose key the gateway dropped between the two reads (pruning
-     * the set, lt_dirpick_retired_fit) would be skipped by a restore: read
-     * the pair again, the copy gone by then. */
-    for (int i = 0; (unopened = s_unopened(cfg, dir, &bad, why, sizeof why)) && i < PAIR_RETRIES;
-         i++)
-        if (s_save_retired_pair(cfg->data_dir, dir, &retired, err, errlen) != 0)
+     * the set, lt_dirpick_retired_fit, as it retires the directory an
+     * adoption replaced) would be skipped by a restore: everything is read
+     * again, the copy gone by then, and with it the adopted directory and
+     * learned keys that adoption wrote. A copy that does not open in
+     * data_dir either is no reason: no reading makes it open. */
+    for (int i = 0;; i++) {
+        if (s_save_once(cfg->data_dir, dir, &s, err, errlen) != 0)
             goto out;
-    rc = 0;
-    if (unopened) {
-        lt_warn("backup",
-                "the retired directory version %llu in %s does not open with the keys "
-                "backed up beside it (%s): a restore skips it",
-                (unsigned long long)bad, dir, why);
-        fprintf(out,
-                "warning: the retired directory version %llu in %s does not open with the "
-                "keys backed up beside it (%s): a restore skips it\n",
-                (unsigned long long)bad, dir, why);
+        if (i == PAIR_RETRIES || !s_unopened(cfg, dir, &s, NULL))
+            break;
     }
-    if (adopted.has)
+    (void)s_unopened(cfg, dir, &s, out);
+    rc = 0;
+    if (s.adopted.has)
         fprintf(out,
                 "adopted directory %s/" LT_DIRPICK_ADOPTED " copied to %s, with %zu "
                 "retired directories%s\n",
-                cfg->data_dir, dir, retired, learned.has ? " and the learned authority keys" : "");
+                cfg->data_dir, dir, s.retired,
+                s.learned.has ? " and the learned authority keys" : "");
     else
         fprintf(out, "no adopted directory in %s to copy (%zu retired directories copied to %s)\n",
-                cfg->data_dir, retired, dir);
+                cfg->data_dir, s.retired, dir);
 out:
-    s_file_clear(&adopted);
-    s_file_clear(&learned);
+    s_file_clear(&s.adopted);
+    s_file_clear(&s.learned);
     return rc;
 }
 

@@ -29,8 +29,11 @@
  * learned set and adopted directory read while the gateway kept the same
  * adopted one (so they belong together). Every retired copy is then opened
  * under cfg's pins and the keys backed up beside it; while one does not
- * (the gateway dropped its key in between), the copies and keys are read
- * again, and a copy that still does not open is warned about on out.
+ * (the gateway dropped its key in between), every file is read again, and
+ * a copy that still does not open is warned about on out. One that does
+ * not open in data_dir either is not read again for, and is warned about
+ * (log and out) only by the backup that wrote it or its keys into the
+ * backup, named on out (the log at debug level) by the later ones.
  * Copies an earlier backup holds of files data_dir no longer has are
  * removed. Says what it did on out. Returns 0, or -1 with err. */
 int lt_backdir_save(const lt_gwcfg_t *cfg, const char *to, FILE *out, char *err, size_t errlen)

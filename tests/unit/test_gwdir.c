@@ -208,8 +208,8 @@ static void test_load_learned(void)
      * but only once that directory is in place (settled). */
     d = s_make(23, now + 10 * DAY, NULL);
     CU_ASSERT_FATAL(d != NULL);
-    CU_ASSERT_FATAL(ut_write_file(g_learned, lt_keys_signing_public(g_next_auth), LT_KEY_BYTES,
-                                  0644) == 0);
+    CU_ASSERT_FATAL(
+        ut_write_file(g_learned, lt_keys_signing_public(g_next_auth), LT_KEY_BYTES, 0644) == 0);
     CU_ASSERT(lt_dir_learned_prepare(g_learned, NULL, d, &trust, &g_cfg.pins) == 0);
     CU_ASSERT(access(g_learned, F_OK) == 0);
     CU_ASSERT_EQUAL(s_load_version(err, sizeof err), 22);
@@ -916,6 +916,122 @@ static void test_backup_retired_with_keys(void)
     lt_keys_destroy(&auth[1]);
 }
 
+/* The gateway prunes copy 301 with its key as it retires the directory an
+ * adoption replaced, and adopts `next` (hooked in between reading the
+ * retired copies and their keys); once. */
+typedef struct {
+    lt_keys_t *const *auth;
+    const char *next;
+    int ran;
+} s_adopt_t;
+
+static void s_adopt(void *arg)
+{
+    s_adopt_t *r = arg;
+    char path[700];
+    if (r->ran++)
+        return;
+    s_retired_path(301, path, sizeof path);
+    CU_ASSERT(unlink(path) == 0 && s_put_signers(r->auth + 1, 1) == 0);
+    lt_dirpick_adopted_path(g_dir, path, sizeof path);
+    CU_ASSERT(ut_write_file(path, r->next, strlen(r->next), 0644) == 0);
+}
+
+/* Whether dir's adopted directory holds exactly text. */
+static int s_adopted_is(const char *dir, const char *text)
+{
+    char path[800];
+    uint8_t *data = NULL;
+    size_t len = 0;
+    lt_dirpick_adopted_path(dir, path, sizeof path);
+    int is = lt_file_read(path, 1 << 20, &data, &len) == 0 && len == strlen(text) &&
+             memcmp(data, text, len) == 0;
+    free(data);
+    return is;
+}
+
+/* A backup that reads the retired copies again, one dropped with its key
+ * meanwhile, reads the adopted directory again too: the change that
+ * dropped it (an adoption) wrote a new one, and the backup holds the files
+ * as they were after it, not the adopted directory from before it beside
+ * the retired copies from after. */
+static void test_backup_reads_all_again(void)
+{
+    char err[512] = "", bk[700], bkdir[760], out[4096] = "", adopted[700];
+    lt_keys_t *auth[2] = {lt_keys_new(LT_KEYS_AUTHORITY), lt_keys_new(LT_KEYS_AUTHORITY)};
+    static const int two[2] = {1, 1};
+    size_t opened;
+    CU_ASSERT_FATAL(auth[0] != NULL && auth[1] != NULL);
+    snprintf(bk, sizeof bk, "%s/store.bak", g_dir);
+    snprintf(bkdir, sizeof bkdir, "%s" LT_BACKDIR_SUFFIX, bk);
+    lt_dirpick_adopted_path(g_dir, adopted, sizeof adopted);
+    CU_ASSERT_FATAL(ut_write_file(adopted, "version 1", 9, 0644) == 0);
+    CU_ASSERT_FATAL(s_put_retired(auth, 2, two) == 0);
+    FILE *o = fmemopen(out, sizeof out - 1, "w");
+    CU_ASSERT_FATAL(o != NULL);
+    s_adopt_t race = {auth, "version 2", 0};
+    lt_backdir_set_race_hook(s_adopt, &race);
+    CU_ASSERT_EQUAL(lt_backdir_save(&g_cfg, bk, o, err, sizeof err), 0);
+    lt_backdir_set_race_hook(NULL, NULL);
+    fclose(o);
+    CU_ASSERT_EQUAL(race.ran, 2); /* read again once */
+    CU_ASSERT_EQUAL(s_backup_copies(bkdir, &opened), 1);
+    CU_ASSERT_EQUAL(opened, 1);
+    CU_ASSERT(s_adopted_is(bkdir, "version 2"));
+    CU_ASSERT(strstr(out, "warning") == NULL);
+    CU_ASSERT_EQUAL(unlink(adopted), 0);
+    s_clean_retired();
+    CU_ASSERT_EQUAL(ut_rmrf(bkdir), 0);
+    lt_keys_destroy(&auth[0]);
+    lt_keys_destroy(&auth[1]);
+}
+
+/* The number of times needle occurs in hay. */
+static int s_count(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
+    return n;
+}
+
+/* A retired copy data_dir holds without its key does not open there either:
+ * no reading again helps, and it is warned about at the backup that first
+ * copies it, not at every later one, until it or its keys change. */
+static void test_backup_warns_once(void)
+{
+    char err[512] = "", bk[700], bkdir[760], out[3][4096] = {"", "", ""};
+    lt_keys_t *auth[2] = {lt_keys_new(LT_KEYS_AUTHORITY), lt_keys_new(LT_KEYS_AUTHORITY)};
+    static const int one[1] = {1};
+    CU_ASSERT_FATAL(auth[0] != NULL && auth[1] != NULL);
+    snprintf(bk, sizeof bk, "%s/store.bak", g_dir);
+    snprintf(bkdir, sizeof bkdir, "%s" LT_BACKDIR_SUFFIX, bk);
+    CU_ASSERT_FATAL(s_put_retired(auth, 1, one) == 0);
+    CU_ASSERT_FATAL(s_put_signers(auth + 1, 1) == 0);
+    for (int i = 0; i < 3; i++) {
+        FILE *o = fmemopen(out[i], sizeof out[i] - 1, "w");
+        CU_ASSERT_FATAL(o != NULL);
+        /* Before the third, the keys change and 301 still does not open. */
+        if (i == 2) {
+            lt_keys_t *other[1] = {lt_keys_new(LT_KEYS_AUTHORITY)};
+            CU_ASSERT_FATAL(other[0] != NULL);
+            CU_ASSERT_FATAL(s_put_signers(other, 1) == 0);
+            lt_keys_destroy(&other[0]);
+        }
+        CU_ASSERT_EQUAL(lt_backdir_save(&g_cfg, bk, o, err, sizeof err), 0);
+        fclose(o);
+    }
+    CU_ASSERT_EQUAL(s_count(out[0], "warning: the retired directory version 301 in"), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out[0], "in the data directory either"));
+    CU_ASSERT_PTR_NULL(strstr(out[1], "warning"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out[1], "retired directory version 301 in"));
+    CU_ASSERT_EQUAL(s_count(out[2], "warning: the retired directory version 301 in"), 1);
+    s_clean_retired();
+    CU_ASSERT_EQUAL(ut_rmrf(bkdir), 0);
+    lt_keys_destroy(&auth[0]);
+    lt_keys_destroy(&auth[1]);
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -942,6 +1058,10 @@ int main(void)
          test_backup_keeps_copies},
         {"a backup holds each retired copy with its key, whatever changes while it reads",
          test_backup_retired_with_keys},
+        {"a backup read again for a dropped copy takes the adopted directory as it is then",
+         test_backup_reads_all_again},
+        {"a retired copy that does not open in data_dir either is warned about once",
+         test_backup_warns_once},
         {NULL, NULL},
     };
     return ut_main("gwdir", suite_init, suite_clean, tests);
