@@ -174,6 +174,20 @@ int lt_feed_resync(lt_feed_t *self, const char *stream, char *err, size_t errlen
     return 0;
 }
 
+/* Both resynchronisations begun here pass replace = 0. That flag keeps a live
+ * feed live and sends the copy's Subscribe at once (s_resync_start); it tells
+ * no sink anything. Here the feed stops (FORKED, or IDLE by s_resync_start):
+ * the owner answered with HistoryChanged, or a batch came on another history
+ * and the owner was told to Unsubscribe (lt_feed_history_other); not live,
+ * what that subscription still sends is discarded as stale
+ * (lt_feed_batch_check) until the next tick subscribes from seq 1. A first
+ * fork sets FORKED before it starts the copy, which the flag would not pass
+ * anyway (it needs a live feed). Sinks attached now read the replica's own
+ * row, which keeps the old history and its content until the copy replaces it
+ * in one transaction; they are told then, however the copy began
+ * (lt_feed_history_resynced, lt_feed_sink_replaced; a sink attaching meanwhile
+ * reads the row's history, s_local_stream). No other gateway subscribes to a
+ * replica: only owned streams are served (lt_feed_may_subscribe). */
 void lt_feed_history_forked(lt_feed_t *self, lt_feed_replica_t *f, const uint8_t *owner_history,
                             uint64_t owner_last)
 {
