@@ -1,31 +1,53 @@
 /* lt_tally: events counted per key in a table fixed at creation, reported
- * once per interval (see lt_tally.h). */
+ * once per interval (see lt_tally.h). An event costs a hash lookup, not a
+ * pass over the table: owners note refusals under their lock (the HTTP
+ * API's is shared by its threads). */
 #include "lt_tally.h"
 #include "lt_clock.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+/* Out of memory growing the index must not end the gateway: uthash then
+ * leaves the key out, and its events count with the others. */
+#define HASH_NONFATAL_OOM 1
+#include <uthash.h>
+
 typedef struct {
     int used;
     char key[LT_TALLY_KEY_MAX];
     uint64_t pending; /* counted since the key was last reported */
     int64_t last_ms;  /* the key's latest event */
+    UT_hash_handle hh; /* in the index while used */
 } s_key_t;
 
 struct _lt_tally_t {
     int64_t interval_ms;
     size_t max, tracked, info_size;
     s_key_t *keys;  /* max of them */
+    s_key_t *index; /* uthash head over the keys used, by their stored key */
+    /* Unused slots, highest first: the last is the lowest, which a new key
+     * takes, as the pass over the table this replaced did. */
+    size_t *free, n_free;
     s_key_t others; /* every event beyond max keys; the last one's key */
     uint8_t *infos; /* (max + 1) * info_size: one per key, the last for the others */
     uint64_t total;
+    uint64_t pending;    /* the keys' and the others' pending, summed */
     int64_t reported_ms; /* when the counts were last reported */
     int64_t (*now)(void *arg);
     void *now_arg;
     lt_tally_fn *report;
     void *arg;
 };
+
+/* Lists every unused slot as free, the lowest last. */
+static void s_free_all(lt_tally_t *self)
+{
+    self->n_free = 0;
+    for (size_t i = self->max; i-- > 0;)
+        if (!self->keys[i].used)
+            self->free[self->n_free++] = i;
+}
 
 static int64_t s_mono(void *arg)
 {
@@ -44,13 +66,16 @@ lt_tally_t *lt_tally_new(int64_t interval_ms, size_t max_keys, size_t info_size,
     self->max = max_keys ? max_keys : 1;
     self->interval_ms = interval_ms > 0 ? interval_ms : 1;
     self->info_size = info_size;
-    /* Allocated once: a flood of new keys never allocates. */
+    /* Allocated once: a flood of new keys allocates at most the index's
+     * buckets, which the max bounds. */
     self->keys = calloc(self->max, sizeof *self->keys);
+    self->free = calloc(self->max, sizeof *self->free);
     self->infos = calloc(self->max + 1, info_size ? info_size : 1);
-    if (!self->keys || !self->infos) {
+    if (!self->keys || !self->free || !self->infos) {
         lt_tally_destroy(&self);
         return NULL;
     }
+    s_free_all(self);
     self->report = report;
     self->arg = arg;
     self->now = s_mono;
@@ -62,7 +87,9 @@ void lt_tally_destroy(lt_tally_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
+    HASH_CLEAR(hh, (*self_p)->index);
     free((*self_p)->keys);
+    free((*self_p)->free);
     free((*self_p)->infos);
     free(*self_p);
     *self_p = NULL;
@@ -87,10 +114,7 @@ uint64_t lt_tally_total(const lt_tally_t *self)
 
 uint64_t lt_tally_pending(const lt_tally_t *self)
 {
-    uint64_t n = self->others.pending;
-    for (size_t i = 0; i < self->max; i++)
-        n += self->keys[i].pending;
-    return n;
+    return self->pending;
 }
 
 int64_t lt_tally_interval_ms(const lt_tally_t *self)
@@ -117,19 +141,35 @@ static void s_keep(lt_tally_t *self, s_key_t *k, const char *key, const void *in
     k->last_ms = now;
 }
 
+/* The length key is stored at: cut to the field. */
+static size_t s_stored_len(const char *key)
+{
+    return strnlen(key, LT_TALLY_KEY_MAX - 1);
+}
+
 /* The entry of key, a free one (used == 0), or NULL when the table is full.
- * Compared as stored, so that a key longer than the field finds its entry. */
+ * Looked up as stored, so that a key longer than the field finds its entry. */
 static s_key_t *s_find(lt_tally_t *self, const char *key)
 {
-    s_key_t *free_slot = NULL;
-    for (size_t i = 0; i < self->max; i++) {
-        s_key_t *k = &self->keys[i];
-        if (k->used && strncmp(k->key, key, sizeof k->key - 1) == 0)
-            return k;
-        if (!k->used && !free_slot)
-            free_slot = k;
-    }
-    return free_slot;
+    s_key_t *k = NULL;
+    HASH_FIND(hh, self->index, key, s_stored_len(key), k);
+    if (k)
+        return k;
+    return self->n_free ? &self->keys[self->free[self->n_free - 1]] : NULL;
+}
+
+/* Makes k, a free slot holding its stored key, a used one; 0, or -1 when
+ * the index could not grow (k stays free). */
+static int s_use(lt_tally_t *self, s_key_t *k)
+{
+    HASH_ADD_KEYPTR(hh, self->index, k->key, strlen(k->key), k);
+    if (!k->hh.tbl)
+        return -1;
+    k->used = 1;
+    k->pending = 0;
+    self->n_free--; /* k was the last free one, s_find's */
+    self->tracked++;
+    return 0;
 }
 
 static void s_report(lt_tally_t *self, s_key_t *k, lt_tally_kind_t kind, uint64_t n,
@@ -148,20 +188,23 @@ void lt_tally_note(lt_tally_t *self, const char *key, const void *info)
     if (!key)
         key = "";
     s_key_t *k = s_find(self, key);
+    int is_new = k && !k->used;
+    if (k)
+        s_keep(self, k, key, info, now);
+    if (is_new && s_use(self, k) != 0)
+        k = NULL;
     if (!k) {
         s_keep(self, &self->others, key, info, now);
         self->others.pending++;
+        self->pending++;
         return;
     }
-    s_keep(self, k, key, info, now);
-    if (k->used) {
+    if (!is_new) {
         k->pending++;
+        self->pending++;
         return;
     }
     /* A new key: this event is reported now, and not counted again. */
-    k->used = 1;
-    k->pending = 0;
-    self->tracked++;
     s_report(self, k, LT_TALLY_FIRST, 1, 0);
 }
 
@@ -177,8 +220,10 @@ static void s_report_all(lt_tally_t *self, int64_t now, int forget)
         if (k->pending) {
             uint64_t n = k->pending;
             k->pending = 0;
+            self->pending -= n;
             s_report(self, k, LT_TALLY_COUNT, n, seconds);
         } else if (forget && now - k->last_ms >= self->interval_ms) {
+            HASH_DEL(self->index, k);
             memset(k, 0, sizeof *k);
             self->tracked--;
         }
@@ -186,8 +231,12 @@ static void s_report_all(lt_tally_t *self, int64_t now, int forget)
     if (self->others.pending) {
         uint64_t n = self->others.pending;
         self->others.pending = 0;
+        self->pending -= n;
         s_report(self, &self->others, LT_TALLY_OTHERS, n, seconds);
     }
+    /* Slots forgotten in this pass are free again, the lowest first. */
+    if (forget)
+        s_free_all(self);
     self->reported_ms = now;
 }
 

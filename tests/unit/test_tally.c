@@ -188,6 +188,79 @@ static void test_long_key_and_no_info(void)
     lt_tally_destroy(&t);
 }
 
+/* Reports of the scale test, by kind, and their counts summed. */
+typedef struct {
+    size_t first, counts, others;
+    uint64_t sum;
+} tallied_t;
+
+static void s_tally(void *arg, const lt_tally_report_t *rep)
+{
+    tallied_t *t = arg;
+    t->first += rep->kind == LT_TALLY_FIRST;
+    t->counts += rep->kind == LT_TALLY_COUNT;
+    t->others += rep->kind == LT_TALLY_OTHERS;
+    t->sum += rep->count;
+}
+
+/* Notes key number i of a family, once per call. */
+static void s_note_nth(lt_tally_t *t, const char *family, int i)
+{
+    char key[64];
+    snprintf(key, sizeof key, "%s-%d", family, i);
+    lt_tally_note(t, key, &i);
+}
+
+/* A table of 20,000 keys met by as many distinct ones, each three times:
+ * each found again among all the others (one first report, one count of
+ * two), the pending count kept as the events come and go; half of them
+ * idle for an interval are forgotten, and their slots taken by as many new
+ * keys, the rest of which count with the others. An event was a pass over
+ * the whole table, 400 million key comparisons here. */
+static void test_many_keys(void)
+{
+    enum { MAX = 20000 };
+    tallied_t got = {0};
+    s_now = 1000000;
+    lt_tally_t *t = lt_tally_new(10000, MAX, sizeof(int), s_tally, &got);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+    lt_tally_set_clock(t, s_clock, NULL);
+    for (int round = 0; round < 3; round++)
+        for (int i = 0; i < MAX; i++)
+            s_note_nth(t, "a", i);
+    CU_ASSERT_EQUAL(lt_tally_tracked(t), MAX);
+    CU_ASSERT_EQUAL(got.first, MAX);
+    CU_ASSERT_EQUAL(lt_tally_pending(t), 2 * MAX);
+    s_now += 5000;
+    for (int i = 0; i < MAX; i += 2) /* the even ones stay busy */
+        s_note_nth(t, "a", i);
+    CU_ASSERT_EQUAL(lt_tally_pending(t), 2 * MAX + MAX / 2);
+    s_now += 5000;
+    lt_tally_tick(t); /* reports every key: none idle yet */
+    CU_ASSERT_EQUAL(got.counts, MAX);
+    CU_ASSERT_EQUAL(lt_tally_pending(t), 0);
+    CU_ASSERT_EQUAL(lt_tally_tracked(t), MAX);
+    for (int i = 0; i < MAX; i += 2)
+        s_note_nth(t, "a", i);
+    s_now += 10000;
+    lt_tally_tick(t); /* the odd ones idle for an interval: forgotten */
+    CU_ASSERT_EQUAL(lt_tally_tracked(t), MAX / 2);
+    CU_ASSERT_EQUAL(got.counts, MAX + MAX / 2);
+    for (int i = 0; i < MAX; i++) /* half take the free slots, half are others */
+        s_note_nth(t, "b", i);
+    CU_ASSERT_EQUAL(lt_tally_tracked(t), MAX);
+    CU_ASSERT_EQUAL(got.first, MAX + MAX / 2);
+    CU_ASSERT_EQUAL(lt_tally_pending(t), MAX / 2);
+    s_note_nth(t, "a", 0); /* still tracked, counted as its own */
+    lt_tally_flush(t);
+    CU_ASSERT_EQUAL(got.others, 1);
+    CU_ASSERT_EQUAL(got.counts, MAX + MAX / 2 + 1);
+    CU_ASSERT_EQUAL(lt_tally_pending(t), 0);
+    CU_ASSERT_EQUAL(got.sum, lt_tally_total(t));
+    CU_ASSERT_EQUAL(lt_tally_total(t), 3 * MAX + MAX / 2 + MAX / 2 + MAX + 1);
+    lt_tally_destroy(&t);
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -196,6 +269,7 @@ int main(void)
         {"a key idle for an interval is forgotten and new again", test_idle_key_forgotten},
         {"a flood of keys gives bounded reports, each event in one", test_flood_bounded},
         {"long keys are cut and still found; no particulars are zeros", test_long_key_and_no_info},
+        {"many keys: each found, pending kept, forgotten slots taken again", test_many_keys},
         {NULL, NULL},
     };
     return ut_main("lt_tally", NULL, NULL, tests);
