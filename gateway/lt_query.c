@@ -872,32 +872,39 @@ static int s_replayable(const dedup_t *d, const char *caller, const uint8_t *has
     return strcmp(caller, LT_QUERY_OWN) != 0 || memcmp(d->hash, hash, LT_HASH_BYTES) == 0;
 }
 
-/* The caller holding the most bytes in the dedup store among those whose
- * oldest answer can go (signed and stored), or NULL when none can: the
+/* The caller holding the most of what the dedup store is over (entries
+ * when by_entries, else bytes) among those whose oldest answer can go
+ * (signed and stored), or NULL when none can: ranked by the resource that
+ * is over, so that over the count the caller of many small answers gives
+ * way, not one of a few large ones, which would free little of it. The
  * biggest's oldest may be in the batch awaiting its signature, and then
  * the next biggest gives way rather than everyone being refused. One pass
  * over the callers per entry that goes, which their number bounds: each
  * holds an entry, and they are the members that asked in the last 10
  * minutes, peers the directory listed (CURVE, PROTOCOL.md 3.2) and this
  * member's own clients as one (LT_QUERY_OWN). */
-static caller_t *s_biggest(const lt_query_t *self)
+static caller_t *s_biggest(const lt_query_t *self, int by_entries)
 {
     caller_t *big = NULL;
-    for (caller_t *c = self->callers; c; c = c->hh.next)
-        if (c->oldest && c->oldest->complete && (!big || c->bytes > big->bytes))
+    for (caller_t *c = self->callers; c; c = c->hh.next) {
+        if (!c->oldest || !c->oldest->complete)
+            continue;
+        if (!big || (by_entries ? c->entries > big->entries : c->bytes > big->bytes))
             big = c;
+    }
     return big;
 }
 
 /* Makes room in the dedup store for a new request of member (lt_limits.h):
  * past its own share its oldest kept answers go; past the total, those of
- * the caller holding the most bytes, within its share or not (the shares
- * add up to more than the total), or while that one's oldest are still
- * being signed the next biggest's. So no one caller pushes the others'
- * answers out; a caller that gives way can see a retry of its oldest
- * executed again (PROTOCOL.md 7.2). 1 when entries went (the index moved),
- * 0 when none had to, -1 when the oldest that should go are still being
- * answered: member's own past its share, or every caller's past the total. */
+ * the caller holding the most of what is over (entries, else bytes),
+ * within its share or not (the shares add up to more than the total), or
+ * while that one's oldest are still being signed the next biggest's. So
+ * no one caller pushes the others' answers out; a caller that gives way
+ * can see a retry of its oldest executed again (PROTOCOL.md 7.2). 1 when
+ * entries went (the index moved), 0 when none had to, -1 when the oldest
+ * that should go are still being answered: member's own past its share,
+ * or every caller's past the total. */
 static int s_make_room(lt_query_t *self, const char *member)
 {
     const lt_query_budget_t *b = &self->budget;
@@ -907,8 +914,10 @@ static int s_make_room(lt_query_t *self, const char *member)
         HASH_FIND_STR(self->callers, member, c);
         if (c && (c->entries >= b->caller_entries || c->bytes >= b->caller_bytes))
             from = c;
-        else if (lt_dedup_count(self->dedup) >= b->entries || self->bytes >= b->bytes)
-            from = s_biggest(self);
+        else if (lt_dedup_count(self->dedup) >= b->entries)
+            from = s_biggest(self, 1);
+        else if (self->bytes >= b->bytes)
+            from = s_biggest(self, 0);
         else
             return freed;
         if (!from || !from->oldest || !from->oldest->complete)

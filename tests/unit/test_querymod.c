@@ -618,6 +618,57 @@ static void test_full_store_biggest_unsigned(void)
     g_q = suite_q;
 }
 
+/* Past the store's total of requests, the caller holding the most requests
+ * gives way, not the one holding the most bytes (PROTOCOL.md 7.2): a
+ * caller of many small answers meets one of a single large verify at the
+ * count, and loses its oldest. Before, the verify's caller lost its answers
+ * to free one request of the count. On an owner of its own. */
+static void test_full_store_by_entries(void)
+{
+    const char *many = "VN/COM/MANY";
+    char *ask[] = {"full_name"}, *keys[64];
+    size_t held = 0, mine = 0, entries = 0;
+    int answers, errors;
+    lt_query_t *suite_q = g_q;
+    CU_ASSERT_FATAL((g_q = lt_query_new(&g.ctx)) != NULL);
+    for (size_t i = 0; i < 64; i++)
+        keys[i] = "001";
+    for (uint64_t i = 0; i < 4; i++) /* no policy: small signed ERR_FORBIDDEN, kept */
+        s_lookup_as(many, 3000 + i);
+    uint64_t verify = ++g_id;
+    s_verify(verify, keys, 64, "An");
+    lt_query_flush(g_q);
+    s_count_replies(&answers, &errors, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE);
+    CU_ASSERT(answers == 4 + 64 && errors == 0);
+    size_t many_bytes = lt_query_dedup_bytes(g_q, many, &held);
+    CU_ASSERT(lt_query_dedup_bytes(g_q, UG_CALLER, &mine) > many_bytes);
+    CU_ASSERT(held == 4 && mine == 1);
+
+    lt_query_budget_t b = s_default_budget;
+    b.entries = 5; /* full by count, far from full in bytes */
+    lt_query_set_budget(g_q, &b);
+    int64_t executed = s_stat("lienthong_query_served", "verify", "executed");
+    s_lookup(++g_id, "002", ask, 1, "KYC");
+    lt_query_flush(g_q);
+    s_count_replies(&answers, &errors, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE);
+    CU_ASSERT(answers == 1 && errors == 0);
+    (void)lt_query_dedup_bytes(g_q, many, &held);
+    (void)lt_query_dedup_bytes(g_q, UG_CALLER, &mine);
+    (void)lt_query_dedup_bytes(g_q, NULL, &entries);
+    if (held != 3 || mine != 2)
+        fprintf(stderr, "\n  kept: %zu of the many, %zu of the verify's caller\n", held, mine);
+    CU_ASSERT_EQUAL(held, 3); /* its oldest gave way */
+    CU_ASSERT_EQUAL(mine, 2); /* the verify and the new lookup */
+    CU_ASSERT_EQUAL(entries, 5);
+    s_verify(verify, keys, 64, "An"); /* a retry: replayed, not executed again */
+    lt_query_flush(g_q);
+    s_count_replies(&answers, &errors, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE);
+    CU_ASSERT(answers == 64 && errors == 0);
+    CU_ASSERT_EQUAL(s_stat("lienthong_query_served", "verify", "executed"), executed);
+    lt_query_destroy(&g_q);
+    g_q = suite_q;
+}
+
 /* Answers of one drain go out on the socket each request came in on, also
  * as refusals when the audit log cannot take their entries: a request that
  * came on another socket (as before a rebind of the peer socket) is told
@@ -1359,6 +1410,8 @@ int main(void)
          test_view_definition_changed},
         {"past the total, the next biggest gives way while the biggest's oldest are unsigned",
          test_full_store_biggest_unsigned},
+        {"past the total of requests, the caller of the most requests gives way",
+         test_full_store_by_entries},
         {NULL, NULL},
     };
     return ut_main("lt_query", suite_init, suite_clean, tests);
