@@ -35,7 +35,7 @@ lt_prefill_t *lt_prefill_new(const lt_gwctx_t *ctx, lt_feed_t *feed)
         .kind = LT_STATS_COUNTER, .n_labels = 1, .labels = {"reason"}, .max_series = 20};
     static const lt_stats_def_t parts = {
         .name = "lienthong_prefill_parts",
-        .help = "Streams read by pre-fills, by whether the replica held the key",
+        .help = "Streams read by answered pre-fills, by whether the replica held the key",
         .kind = LT_STATS_COUNTER, .n_labels = 1, .labels = {"outcome"}, .max_series = 2};
     static const char *const found[] = {"found"}, *const missing[] = {"not_found"};
     lt_prefill_t *self = calloc(1, sizeof *self);
@@ -262,7 +262,6 @@ static int s_part(lt_prefill_t *self, const char *key, part_t *p)
     p->part.owner_heard_at_ms = p->info.heard_at_ms;
     int rc = s_freshness(self, p) == 0 ? s_read(self, key, p) : -1;
     p->part.detail = p->detail;
-    lt_stats_inc(p->part.found ? self->found : self->missing);
     return rc;
 }
 
@@ -339,6 +338,11 @@ static void s_answer(lt_prefill_t *self, void *sock, const lt_wire_in_t *in,
     r.parts = ptrs;
     r.n_parts = n;
     r.answered_at_ms = lt_clock_now_ms();
+    /* Parts are counted once answered: those of a request refused whole
+     * (a part that cannot be read, an audit log that cannot commit) were
+     * never delivered. */
+    for (size_t i = 0; i < n; i++)
+        lt_stats_inc(parts[i].part.found ? self->found : self->missing);
     lt_gwstats_codes_inc(&self->requests, LIENTHONG__ERROR_CODE__ERR_NONE);
     (void)lt_wire_send_body(sock, in->rid, in->rid_len, LIENTHONG__ENVELOPE__BODY_PREFILL_REPLY, &r);
 }

@@ -321,7 +321,8 @@ static int s_store_sql(const char *sql)
  * read points at a log row that is not there) refuses the whole request
  * with ERR_INTERNAL, and no stream is audited as read: not the first
  * either, whose entry would otherwise wait in the audit log's buffer and
- * be committed with the next ones, a read never delivered. */
+ * be committed with the next ones, a read never delivered. Nor is any
+ * counted in the statistics of parts found and not found. */
 static void test_store_fault_audits_nothing(void)
 {
     char *both[] = {OD_POP, OD_P38}, sql[256];
@@ -331,10 +332,16 @@ static void test_store_fault_audits_nothing(void)
              "INSERT INTO state(stream, key, seq, deleted) VALUES (%lld, '079201000077', 99999, 0)",
              (long long)st.id);
     CU_ASSERT_FATAL(s_store_sql(sql) == 0);
+    const char *found[] = {"found"}, *missing[] = {"not_found"};
+    int64_t was_found = ug_stat(g.ctx.stats, "lienthong_prefill_parts", found, 1);
+    int64_t was_missing = ug_stat(g.ctx.stats, "lienthong_prefill_parts", missing, 1);
     Lienthong__Envelope *env = s_prefill(41, "079201000077", both, 2, "");
     CU_ASSERT(s_refused(env, LIENTHONG__ERROR_CODE__ERR_INTERNAL, 41,
                         OD_P38 ": the replica cannot be read"));
     lt_wire_free(&env);
+    /* No part was answered: none is counted found or not found. */
+    CU_ASSERT_EQUAL(ug_stat(g.ctx.stats, "lienthong_prefill_parts", found, 1), was_found);
+    CU_ASSERT_EQUAL(ug_stat(g.ctx.stats, "lienthong_prefill_parts", missing, 1), was_missing);
     CU_ASSERT(lt_audit_flush(g.ctx.audit, 1) == 0);
     CU_ASSERT_EQUAL(s_audited("079201000077"), 0);
     CU_ASSERT(s_store_sql("DELETE FROM state WHERE key = '079201000077'") == 0);
