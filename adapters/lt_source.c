@@ -1116,6 +1116,23 @@ static int s_sync(s_feed_t *f, char *err, size_t errlen)
     return 0;
 }
 
+/* A Publish of s_batch_size changes would exceed the gateway's default
+ * frame cap: half as many. While a malformed change is looked for, the
+ * narrowed batch is halved, not the limit, which applies again once the
+ * refused changes are read (s_narrow). */
+static void s_halve(s_feed_t *f)
+{
+    int size = s_batch_size(f), half = size > 1 ? size / 2 : 1;
+    int narrowing = f->narrow > 0 && f->narrow < f->limit;
+    if (narrowing)
+        f->narrow = half;
+    else
+        f->limit = half;
+    lt_warn("source", "dataset=%s a Publish would exceed %u bytes; now %d changes per Publish%s",
+            f->dataset, LT_MAX_MESSAGE_DEFAULT, half,
+            narrowing ? " while the change at fault is looked for" : "");
+}
+
 /* Reads and packs the next batch, halving the batch while a Publish would
  * exceed the gateway's default frame cap. Returns 1 when fl holds a
  * Publish, 0 when no change is waiting, -1 on error (logged). */
@@ -1124,11 +1141,7 @@ static int s_read_batch(s_feed_t *f, s_flight_t *fl)
     char err[1024];
     int r = f->short_read && s_sync(f, err, sizeof err) ? -1 : s_try_batch(f, fl, err, sizeof err);
     while (r == -2) {
-        f->limit = s_batch_size(f) > 1 ? s_batch_size(f) / 2 : 1;
-        lt_warn("source",
-                "dataset=%s a Publish would exceed %u bytes; now %d changes per "
-                "Publish",
-                f->dataset, LT_MAX_MESSAGE_DEFAULT, f->limit);
+        s_halve(f);
         r = s_try_batch(f, fl, err, sizeof err);
     }
     if (r < 0)

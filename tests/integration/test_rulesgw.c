@@ -29,7 +29,8 @@
  * accepted. With directory_file, a source whose record_type or key_field
  * is not the directory's refuses to start and --check says so; without it,
  * the owner's gateway refuses its every Publish, naming both record types,
- * and the dataset is held.
+ * and the dataset is held. A batch over the frame cap met while a
+ * malformed change is looked for halves the batch looking, not the limit.
  *
  * Usage: test_rulesgw /path/to/lienthong (or LIENTHONG_BIN=...). */
 #define _GNU_SOURCE
@@ -810,6 +811,8 @@ typedef struct {
     px_mode_t mode;
     int k;
     int answered; /* Publish messages the proxy answered itself */
+    size_t most_changes;            /* changes in the largest Publish since the hook ran */
+    const char *hook_db, *hook_sql; /* run on the first Publish PX_SPOIL spoils */
     uint8_t rid[256];
     size_t rid_len;
 } px_t;
@@ -841,6 +844,14 @@ static void s_px_publish(px_t *px, Lienthong__Envelope *env, Lienthong__ErrorCod
         px->answered++;
         *code = LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE;
     } else if ((px->mode == PX_SPOIL && marked) || px->mode == PX_SPOIL_ALL) {
+        if (px->mode == PX_SPOIL && px->hook_sql) {
+            /* Before the source is told: it reads what this wrote only
+             * when it reads its refused changes again. */
+            if (lt_it_sql(px->hook_db, px->hook_sql) != 0)
+                fprintf(stderr, "\n  proxy: the hook failed\n");
+            px->hook_sql = NULL;
+            px->most_changes = 0;
+        }
         /* Field 1 of 255 bytes, in a payload of 2: not a record. The
          * payloads are the envelope's own: freed with it. */
         static uint8_t bad[] = {0x0a, 0xff};
@@ -881,8 +892,11 @@ static void s_px_front(px_t *px)
     uint8_t *alt = NULL;
     size_t alt_len = 0;
     pthread_mutex_lock(&px->mu);
-    if (env && env->body_case == LIENTHONG__ENVELOPE__BODY_PUBLISH)
+    if (env && env->body_case == LIENTHONG__ENVELOPE__BODY_PUBLISH) {
+        if (env->publish->n_changes > px->most_changes)
+            px->most_changes = env->publish->n_changes;
         s_px_publish(px, env, &code, &drop, &alt, &alt_len);
+    }
     pthread_mutex_unlock(&px->mu);
     if (code)
         (void)lt_wire_send_error(
@@ -1065,6 +1079,69 @@ static void test_malformed_alone_is_reject(void)
     CU_ASSERT(s_has(x.go, "038085012360"));
     CU_ASSERT(lt_it_proc_stop(&src, CLI_MS) == 0);
     CU_ASSERT(s_reject_rows(x.db) == 0);
+out:
+    s_px_stop(&px);
+    lt_it_fed_cleanup(&x.f);
+}
+
+/* 950 kB of text: a record the gateway takes (its cap is 1 MiB), five
+ * make a Publish over the 4 MiB the source packs to, three do not. */
+#define BIG_NAME "substr(replace(hex(zeroblob(475000)), '0', 'a'), 1, 950000)"
+
+/* While the source reads a refused Publish again fewer at a time to find
+ * the change at fault, a batch that would exceed the frame cap halves how
+ * many it reads while looking, not the dataset's limit: the changes after
+ * those refused go as many per Publish as before. Thirteen changes
+ * (batch = 13), the seventh spoiled by the proxy, are refused as one
+ * Publish; meanwhile the proxy adds five large rows and six small ones, so
+ * that the third batch of six read again (one small change and five large
+ * ones) is over the cap. Then the nine changes after it go in one
+ * Publish. The source's next read after sending the first Publish is
+ * poll_ms after it, far later than its refusal comes: it reads the added
+ * rows only when it reads the refused changes again. */
+static void test_narrowing_keeps_the_limit(void)
+{
+    fed_t x;
+    memset(&x, 0, sizeof x);
+    px_t px;
+    memset(&px, 0, sizeof px);
+    char path[PATH_MAX + 32], key[32];
+    LT_IT_REQUIRE(s_fed_px(&x, &px, PX_SPOIL, 0) == 0);
+    snprintf(path, sizeof path, "%.4000s/px.sock", x.f.dir);
+    LT_IT_REQUIRE(
+        lt_it_write_fmt(x.conf, SOURCE_CONF "batch = 13;\npoll_ms = 1000;\n", path, x.db) == 0);
+    LT_IT_REQUIRE(lt_it_sql(x.db, "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n "
+                                  "WHERE i < 12) INSERT INTO citizens SELECT "
+                                  "printf('0380850124%02d', i), CASE i WHEN 6 THEN 'Lê " PX_MARK
+                                  "' ELSE 'Nguyễn Văn Anh' END, '1985-03-02', 'SEX_MALE', "
+                                  "'CITIZEN_ALIVE', NULL FROM n") == 0);
+    pthread_mutex_lock(&px.mu);
+    px.hook_db = x.db;
+    px.hook_sql = "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 10) "
+                  "INSERT INTO citizens SELECT printf('0380850125%02d', i), CASE WHEN i < 5 "
+                  "THEN " BIG_NAME " ELSE 'Trần Thị Bình' END, '1985-03-02', 'SEX_MALE', "
+                  "'CITIZEN_ALIVE', NULL FROM n";
+    pthread_mutex_unlock(&px.mu);
+    lt_it_proc_t src;
+    LT_IT_REQUIRE(s_source_start(&x, &src) == 0);
+    /* Every change but the spoiled one is published. */
+    CU_ASSERT(s_wait_seq(&x, &src, 23) == 0);
+    CU_ASSERT(lt_it_proc_stop(&src, CLI_MS) == 0);
+    for (int i = 0; i < 24; i++) {
+        snprintf(key, sizeof key, "0380850%d%02d", i < 13 ? 124 : 125, i < 13 ? i : i - 13);
+        CU_ASSERT(s_has(x.go, key) == (i != 6));
+    }
+    CU_ASSERT(s_reject_of(x.db, "038085012406", "mapping", path, sizeof path, &(long){0}) == 1);
+    CU_ASSERT(lt_it_file_count(src.log_path, 0, "a Publish would exceed", NULL) == 1);
+    pthread_mutex_lock(&px.mu);
+    size_t most = px.most_changes;
+    pthread_mutex_unlock(&px.mu);
+    if (most != 9) {
+        fprintf(stderr, "\n  the largest Publish after the refusal held %zu changes, want 9\n",
+                most);
+        lt_it_file_dump(src.log_path);
+    }
+    CU_ASSERT(most == 9);
 out:
     s_px_stop(&px);
     lt_it_fed_cleanup(&x.f);
@@ -1377,6 +1454,8 @@ int main(int argc, char **argv)
          test_record_type_not_the_directorys},
         {"14 without directory_file, the gateway refuses a Publish of another record type",
          test_record_type_refused_by_gateway},
+        {"15 narrowing to find a malformed change keeps the limit when a batch is over the cap",
+         test_narrowing_keeps_the_limit},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {"rules", NULL, NULL, NULL, s_teardown, tests};
