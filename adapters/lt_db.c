@@ -293,6 +293,12 @@ int lt_db_reject_kinds(lt_db_t *self, const char *dataset, const char *key, unsi
     return self->ops->reject_kinds(self->impl, dataset, key, kinds, err, errlen);
 }
 
+int lt_db_reject_clear(lt_db_t *self, const char *dataset, const char *key, unsigned kinds,
+                       int *cleared, char *err, size_t errlen)
+{
+    return self->ops->reject_clear(self->impl, dataset, key, kinds, cleared, err, errlen);
+}
+
 int lt_db_reject_count(lt_db_t *self, const char *dataset, int64_t *n, char *err, size_t errlen)
 {
     return self->ops->reject_count(self->impl, dataset, n, err, errlen);

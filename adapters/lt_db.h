@@ -263,14 +263,19 @@ typedef struct {
  * write transaction. */
 int lt_db_reject(lt_db_t *self, const lt_db_reject_t *r, char *err, size_t errlen)
     __attribute__((warn_unused_result));
-/* The kinds of reject a row holds, as a mask of LT_DB_REJECT_*: a source
- * clears only those there are, rather than writing lt_rejects for every
- * change it publishes. */
+/* The kinds of reject a row holds, as a mask of LT_DB_REJECT_* (a source
+ * asks whether a row is a mapping reject already). */
 #define LT_DB_REJECT_MAPPING   1u
 #define LT_DB_REJECT_RULE      2u
 #define LT_DB_REJECT_REFERENCE 4u
 int lt_db_reject_kinds(lt_db_t *self, const char *dataset, const char *key, unsigned *kinds,
                        char *err, size_t errlen) __attribute__((warn_unused_result));
+/* Removes the rejects of the kinds in mask `kinds` (LT_DB_REJECT_*) that
+ * the row of key holds, in one statement in the caller's write
+ * transaction: a row without any has nothing written. *cleared is the
+ * number removed (0 to 3). */
+int lt_db_reject_clear(lt_db_t *self, const char *dataset, const char *key, unsigned kinds,
+                       int *cleared, char *err, size_t errlen) __attribute__((warn_unused_result));
 /* The number of rejects kept for a dataset. */
 int lt_db_reject_count(lt_db_t *self, const char *dataset, int64_t *n, char *err, size_t errlen)
     __attribute__((warn_unused_result));

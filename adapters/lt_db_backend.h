@@ -77,6 +77,8 @@ struct lt_db_ops_t {
     int (*reject_count)(void *impl, const char *dataset, int64_t *n, char *err, size_t errlen);
     int (*reject_kinds)(void *impl, const char *dataset, const char *key, unsigned *kinds,
                         char *err, size_t errlen);
+    int (*reject_clear)(void *impl, const char *dataset, const char *key, unsigned kinds,
+                        int *cleared, char *err, size_t errlen);
 
     /* One upsert (fill sets the values) or one delete by key, in the
      * caller's write transaction. NULL when apply is given. */

@@ -1650,6 +1650,10 @@ static int s_reject(void *impl, const lt_db_reject_t *r, char *err, size_t errle
     return res ? 0 : -1;
 }
 
+/* A reject's kind as its LT_DB_REJECT_* bit (lt_db.h). */
+#define S_REJECT_BIT                                                                               \
+    "CASE kind WHEN 'mapping' THEN 1 WHEN 'rule' THEN 2 WHEN 'reference' THEN 4 ELSE 0 END"
+
 static int s_reject_kinds(void *impl, const char *dataset, const char *key, unsigned *kinds,
                           char *err, size_t errlen)
 {
@@ -1657,14 +1661,36 @@ static int s_reject_kinds(void *impl, const char *dataset, const char *key, unsi
     char sql[700];
     int64_t mask = 0;
     snprintf(sql, sizeof sql,
-             "SELECT COALESCE(sum(CASE kind WHEN 'mapping' THEN 1 WHEN 'rule' THEN 2 "
-             "WHEN 'reference' THEN 4 ELSE 0 END), 0) FROM %s.lt_rejects "
+             "SELECT COALESCE(sum(" S_REJECT_BIT "), 0) FROM %s.lt_rejects "
              "WHERE dataset = $1 AND row_key = $2",
              self->q_lt);
     const char *vals[2] = {dataset, key};
     int rc = s_int(self, sql, 2, vals, &mask, "cannot read lt_rejects", err, errlen);
     *kinds = rc == 0 ? (unsigned)mask : 0;
     return rc;
+}
+
+/* One statement, so that a row without a reject costs one indexed look
+ * in the transaction that stores the cursor. */
+static int s_reject_clear(void *impl, const char *dataset, const char *key, unsigned kinds,
+                          int *cleared, char *err, size_t errlen)
+{
+    s_pg_t *self = impl;
+    char sql[700], mask[16];
+    *cleared = 0;
+    snprintf(mask, sizeof mask, "%u", kinds);
+    snprintf(sql, sizeof sql,
+             "DELETE FROM %s.lt_rejects WHERE dataset = $1 AND row_key = $2 AND "
+             "(" S_REJECT_BIT " & $3::integer) <> 0",
+             self->q_lt);
+    const char *vals[3] = {dataset, key, mask};
+    PGresult *res =
+        s_query(self, sql, 3, vals, PGRES_COMMAND_OK, "cannot update lt_rejects", err, errlen);
+    if (!res)
+        return -1;
+    *cleared = atoi(PQcmdTuples(res));
+    PQclear(res);
+    return 0;
 }
 
 static int s_reject_count(void *impl, const char *dataset, int64_t *n, char *err, size_t errlen)
@@ -2106,6 +2132,7 @@ const lt_db_ops_t lt_db_pg_ops = {
     .reject = s_reject,
     .reject_count = s_reject_count,
     .reject_kinds = s_reject_kinds,
+    .reject_clear = s_reject_clear,
     .apply = s_apply,
     .clear = s_clear,
     .row_count = s_row_count,

@@ -36,7 +36,7 @@ typedef struct {
     sqlite3_stmt *st_changes;   /* changes after a cursor and their rows (when first used) */
     sqlite3_stmt *st_upsert, *st_delete;
     /* A source's lt_rejects. */
-    sqlite3_stmt *st_reject_put, *st_reject_drop, *st_reject_kinds;
+    sqlite3_stmt *st_reject_put, *st_reject_drop, *st_reject_kinds, *st_reject_clear;
     int installing; /* inside s_capture_install */
     int would; /* LT_DB_WOULD_* (LT_DB_CHECK) */
 } s_db_t;
@@ -88,10 +88,17 @@ static const struct {
     "UPDATE SET reasons = excluded.reasons, source_cursor = excluded.source_cursor, "              \
     "last_seen = excluded.last_seen, count = count + 1"
 #define S_REJECT_DROP "DELETE FROM lt_rejects WHERE dataset = ?1 AND row_key = ?2 AND kind = ?3"
+/* A reject's kind as its LT_DB_REJECT_* bit (lt_db.h). */
+#define S_REJECT_BIT                                                                               \
+    "CASE kind WHEN 'mapping' THEN 1 WHEN 'rule' THEN 2 WHEN 'reference' THEN 4 ELSE 0 END"
 /* The kinds of a row's rejects as a mask (lt_db.h): one row per kind. */
 #define S_REJECT_KINDS                                                                             \
-    "SELECT COALESCE(sum(CASE kind WHEN 'mapping' THEN 1 WHEN 'rule' THEN 2 "                      \
-    "WHEN 'reference' THEN 4 ELSE 0 END), 0) FROM lt_rejects WHERE dataset = ?1 AND row_key = ?2"
+    "SELECT COALESCE(sum(" S_REJECT_BIT "), 0) FROM lt_rejects WHERE dataset = ?1 AND "            \
+    "row_key = ?2"
+/* The row's rejects of the kinds in mask ?3, in one statement: while a
+ * dataset has rejects, every published change runs it (s_reject_clear). */
+#define S_REJECT_CLEAR                                                                             \
+    "DELETE FROM lt_rejects WHERE dataset = ?1 AND row_key = ?2 AND (" S_REJECT_BIT " & ?3) <> 0"
 
 /* ---- helpers (also for the demo generator, lt_db_sqlite.h) ------------ */
 
@@ -483,6 +490,7 @@ static void s_close(void *impl)
     sqlite3_finalize(self->st_reject_put);
     sqlite3_finalize(self->st_reject_drop);
     sqlite3_finalize(self->st_reject_kinds);
+    sqlite3_finalize(self->st_reject_clear);
     sqlite3_close(self->db);
     free(self);
 }
@@ -658,7 +666,8 @@ static int s_use_table(s_db_t *self, int create, char *err, size_t errlen)
          (lt_db_sqlite_exec(self->db, S_REJECTS_CREATE, "cannot create lt_rejects", err, errlen) ||
           lt_db_sqlite_prepare(self->db, S_REJECT_PUT, &self->st_reject_put, err, errlen) ||
           lt_db_sqlite_prepare(self->db, S_REJECT_DROP, &self->st_reject_drop, err, errlen) ||
-          lt_db_sqlite_prepare(self->db, S_REJECT_KINDS, &self->st_reject_kinds, err, errlen))) ||
+          lt_db_sqlite_prepare(self->db, S_REJECT_KINDS, &self->st_reject_kinds, err, errlen) ||
+          lt_db_sqlite_prepare(self->db, S_REJECT_CLEAR, &self->st_reject_clear, err, errlen))) ||
         lt_db_sqlite_prepare(self->db, s_cursor[self->role].store, &self->st_cursor, err, errlen) ||
         (sink && s_prepare_writes(self, err, errlen)) ||
         lt_db_sqlite_prepare(self->db, select, &self->st_row, err, errlen))
@@ -723,7 +732,8 @@ static int s_check_source(s_db_t *self, char *err, size_t errlen)
     self->would |= (c ? LT_DB_WOULD_CHANGES : 0) | (rejects ? 0 : LT_DB_WOULD_REJECTS);
     if ((rejects &&
          (lt_db_sqlite_prepare(self->db, S_REJECT_PUT, &self->st_reject_put, err, errlen) ||
-          lt_db_sqlite_prepare(self->db, S_REJECT_DROP, &self->st_reject_drop, err, errlen))) ||
+          lt_db_sqlite_prepare(self->db, S_REJECT_DROP, &self->st_reject_drop, err, errlen) ||
+          lt_db_sqlite_prepare(self->db, S_REJECT_CLEAR, &self->st_reject_clear, err, errlen))) ||
         (!(self->would & (LT_DB_WOULD_CURSOR | LT_DB_WOULD_COLUMN)) &&
          lt_db_sqlite_prepare(self->db, s_cursor[LT_DB_SOURCE].store, &self->st_cursor, err,
                               errlen)))
@@ -1210,6 +1220,25 @@ static int s_reject_kinds(void *impl, const char *dataset, const char *key, unsi
     return step == SQLITE_ROW ? 0 : -1;
 }
 
+static int s_reject_clear(void *impl, const char *dataset, const char *key, unsigned kinds,
+                          int *cleared, char *err, size_t errlen)
+{
+    s_db_t *self = impl;
+    sqlite3_stmt *st = self->st_reject_clear;
+    *cleared = 0;
+    if (sqlite3_bind_text(st, 1, dataset, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 3, (sqlite3_int64)kinds) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot update lt_rejects: %s", sqlite3_errmsg(self->db));
+        sqlite3_clear_bindings(st);
+        return -1;
+    }
+    if (s_step_done(self->db, st, "cannot update lt_rejects", err, errlen))
+        return -1;
+    *cleared = sqlite3_changes(self->db);
+    return 0;
+}
+
 static int s_reject_count(void *impl, const char *dataset, int64_t *n, char *err, size_t errlen)
 {
     s_db_t *self = impl;
@@ -1487,6 +1516,7 @@ const lt_db_ops_t lt_db_sqlite_ops = {
     .reject = s_reject,
     .reject_count = s_reject_count,
     .reject_kinds = s_reject_kinds,
+    .reject_clear = s_reject_clear,
     .upsert = s_upsert,
     .remove = s_remove,
     .clear = s_clear,

@@ -1417,27 +1417,15 @@ static int s_unmapped(s_feed_t *f, const s_flight_t *fl, const char *at, char *e
 }
 
 /* Clears the rejects of kinds `clear` (LT_DB_REJECT_*) that the row of key
- * holds: none written when it holds none, the usual case (lt_rejects is
- * written only when a reject is added, changed or cleared). Returns 1 when
- * one went, 0 none, -1 on error. */
-static int s_clear(s_feed_t *f, lt_db_reject_t *rj, unsigned clear, char *err, size_t errlen)
+ * holds, in one statement: none written when it holds none, the usual
+ * case (lt_rejects is written only when a reject is added, changed or
+ * cleared). Returns 1 when one went, 0 none, -1 on error. */
+static int s_clear(s_feed_t *f, const char *key, unsigned clear, char *err, size_t errlen)
 {
-    static const struct {
-        unsigned bit;
-        const char *kind;
-    } kinds[] = {{LT_DB_REJECT_MAPPING, "mapping"},
-                 {LT_DB_REJECT_RULE, "rule"},
-                 {LT_DB_REJECT_REFERENCE, "reference"}};
-    unsigned held = 0;
-    if (lt_db_reject_kinds(f->db, f->dataset, rj->key, &held, err, errlen) != 0)
+    int cleared = 0;
+    if (lt_db_reject_clear(f->db, f->dataset, key, clear, &cleared, err, errlen) != 0)
         return -1;
-    rj->reasons = NULL;
-    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
-        rj->kind = kinds[i].kind;
-        if ((held & clear & kinds[i].bit) && lt_db_reject(f->db, rj, err, errlen) != 0)
-            return -1;
-    }
-    return (held & clear) != 0;
+    return cleared > 0;
 }
 
 /* The refusals of an acked Publish go into lt_rejects, and every row it
@@ -1491,7 +1479,7 @@ static long s_rejects(s_feed_t *f, const s_flight_t *fl, const char *at, char *e
                     c->key);
         if (f->rejects == 0)
             continue;
-        rc = s_clear(f, &rj,
+        rc = s_clear(f, c->key,
                      LT_DB_REJECT_MAPPING | LT_DB_REJECT_RULE |
                          (c->deleted ? LT_DB_REJECT_REFERENCE : 0),
                      err, errlen);
@@ -1988,7 +1976,7 @@ static void s_on_ref(void *arg, const lt_refcheck_result_t *r, size_t n)
         if (!r[i].found)
             rc = lt_db_reject(f->db, &rj, err, sizeof err);
         else if (f->rejects > 0) /* a check passed: its reject goes, if any */
-            rc = s_clear(f, &rj, LT_DB_REJECT_REFERENCE, err, sizeof err) < 0 ? -1 : 0;
+            rc = s_clear(f, r[i].key, LT_DB_REJECT_REFERENCE, err, sizeof err) < 0 ? -1 : 0;
     }
     if (rc == 0 && lt_db_commit(f->db, err, sizeof err) == 0) {
         for (size_t i = 0; i < n; i++)

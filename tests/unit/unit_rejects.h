@@ -29,6 +29,54 @@ static inline int ut_fill_u64(void *ctx, const lt_db_write_t *w, lt_db_params_t 
     return rc ? -1 : 0;
 }
 
+/* Clears the kinds in mask of r's row, committed: the number cleared, or
+ * -1. */
+static inline int ut_reject_clear(lt_db_t *d, const lt_db_reject_t *r, const char *key,
+                                  unsigned mask)
+{
+    char err[1024] = "";
+    int cleared = -1;
+    if (lt_db_begin(d, 1, err, sizeof err) != 0)
+        return -1;
+    if (lt_db_reject_clear(d, r->dataset, key, mask, &cleared, err, sizeof err) != 0 ||
+        lt_db_commit(d, err, sizeof err) != 0) {
+        fprintf(stderr, "\n  %s\n", err);
+        lt_db_rollback(d);
+        return -1;
+    }
+    return cleared;
+}
+
+/* A row holding all three kinds has those of a mask cleared in one call,
+ * which tells how many went; another row and another dataset's row of the
+ * same key keep theirs. r's row holds mapping and reference rejects. */
+static inline void ut_rejects_clear(lt_db_t *d, lt_db_reject_t *r)
+{
+    char err[1024] = "";
+    unsigned kinds = 0;
+    lt_db_reject_t other = *r;
+    other.dataset = "VN/GOV/BCA/other";
+    r->kind = "rule";
+    r->reasons = "full_name:required: empty";
+    CU_ASSERT_FATAL(lt_db_begin(d, 1, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_reject(d, r, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_reject(d, &other, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_commit(d, err, sizeof err) == 0);
+    CU_ASSERT(ut_reject_clear(d, r, "038085012345",
+                              LT_DB_REJECT_MAPPING | LT_DB_REJECT_RULE | LT_DB_REJECT_REFERENCE) ==
+              0);
+    CU_ASSERT(ut_reject_clear(d, r, r->key, LT_DB_REJECT_MAPPING | LT_DB_REJECT_RULE) == 2);
+    CU_ASSERT(lt_db_reject_kinds(d, r->dataset, r->key, &kinds, err, sizeof err) == 0);
+    CU_ASSERT(kinds == LT_DB_REJECT_REFERENCE);
+    CU_ASSERT(ut_reject_clear(d, r, r->key, LT_DB_REJECT_MAPPING | LT_DB_REJECT_RULE) == 0);
+    CU_ASSERT(ut_reject_clear(d, r, r->key, LT_DB_REJECT_REFERENCE) == 1);
+    CU_ASSERT(lt_db_reject_kinds(d, r->dataset, r->key, &kinds, err, sizeof err) == 0);
+    CU_ASSERT(kinds == 0);
+    CU_ASSERT(lt_db_reject_kinds(d, other.dataset, r->key, &kinds, err, sizeof err) == 0);
+    CU_ASSERT(kinds == LT_DB_REJECT_MAPPING);
+    CU_ASSERT(ut_reject_clear(d, &other, r->key, LT_DB_REJECT_MAPPING) == 1);
+}
+
 /* A refused row is recorded, refused again counts 2 with the latest
  * reasons, kinds are kept apart, a published version removes it; all in
  * the caller's transaction. count(sql) is the one number the backend's
@@ -85,6 +133,7 @@ static inline void ut_rejects_cycle(lt_db_t *d, int64_t (*count)(const char *sql
     CU_ASSERT(kinds == 0);
     CU_ASSERT(lt_db_reject_kinds(d, "VN/GOV/BCA/other", r.key, &kinds, err, sizeof err) == 0);
     CU_ASSERT(kinds == 0);
+    ut_rejects_clear(d, &r);
 }
 
 /* The cursor rows of datasets named ut/cursor/... (other tests' rows are
