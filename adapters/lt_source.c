@@ -43,6 +43,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +92,10 @@ typedef struct {
     Lienthong__PublishAck *ack; /* the ack, kept when it lists refusals */
     s_change_t *unmapped;       /* changes left out: mapping rejects (id, key, why) */
     size_t n_unmapped;
+    /* A Publish of one change: its key and record size, for when the
+     * gateway refuses it alone (s_refused_alone); else NULL, 0. */
+    char *alone_key;
+    size_t alone_len;
 } s_flight_t;
 
 typedef struct lt_source_feed s_feed_t;
@@ -377,6 +382,7 @@ static void s_changes_free(s_change_t *ch, size_t n);
 static void s_flight_free(s_flight_t *fl)
 {
     free(fl->frame);
+    free(fl->alone_key);
     s_changes_free(fl->unmapped, fl->n_unmapped);
     if (fl->ack)
         lienthong__publish_ack__free_unpacked(fl->ack, NULL);
@@ -980,7 +986,7 @@ static int s_pack(s_feed_t *f, s_change_t *ch, size_t n, s_flight_t *fl, size_t 
 {
     lt_source_t *self = f->src;
     int rc = -1;
-    size_t k = 0, records = 0;
+    size_t k = 0, records = 0, last = 0;
     Lienthong__Change *cs = calloc(n, sizeof *cs);
     Lienthong__Change **pp = calloc(n, sizeof *pp);
     char(*cur)[CURSOR_LEN] = calloc(n, sizeof *cur);
@@ -1002,6 +1008,7 @@ static int s_pack(s_feed_t *f, s_change_t *ch, size_t n, s_flight_t *fl, size_t 
         k++;
         records += !ch[i].deleted;
         fl->sent_last_id = ch[i].id;
+        last = i;
     }
     Lienthong__Publish pub = LIENTHONG__PUBLISH__INIT;
     pub.request_id = s_request_id(self);
@@ -1021,15 +1028,21 @@ static int s_pack(s_feed_t *f, s_change_t *ch, size_t n, s_flight_t *fl, size_t 
         rc = -2;
         goto out;
     }
-    if (k > 0 && !(fl->frame = malloc(size))) {
+    if ((k > 0 && !(fl->frame = malloc(size))) ||
+        (k == 1 && !(fl->alone_key = strdup(ch[last].key)))) {
+        free(fl->frame);
+        fl->frame = NULL;
         lt_err_set(err, errlen, "out of memory");
         goto out;
     }
+    fl->alone_len = k == 1 ? ch[last].len : 0;
     fl->first_id = ch[0].id; /* before the unmapped changes are taken */
     fl->last_id = ch[n - 1].id;
     if (s_take_unmapped(ch, n, fl, err, errlen) != 0) {
         free(fl->frame);
         fl->frame = NULL;
+        free(fl->alone_key);
+        fl->alone_key = NULL;
         goto out;
     }
     fl->frame_len = k > 0 ? lienthong__envelope__pack(&env, fl->frame) : 0;
@@ -1044,6 +1057,20 @@ out:
     return rc;
 }
 
+/* Sets the reason change c is a mapping reject, from fmt. 0, or -1 out of
+ * memory. */
+static int s_set_why(s_change_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int s_set_why(s_change_t *c, const char *fmt, ...)
+{
+    char why[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    free(c->why);
+    return (c->why = strdup(why)) ? 0 : -1;
+}
+
 /* Makes change c, too large to publish even alone, a mapping reject: it
  * would be refused for ever, and must not hold back the dataset's other
  * changes. `said` is the gateway's ERR_TOO_LARGE message, or NULL when its
@@ -1052,20 +1079,16 @@ out:
  * "Records refused by the dataset's rules"). 0, or -1 out of memory. */
 static int s_too_big(s_change_t *c, size_t size, const char *said)
 {
-    char why[1024];
     if (said)
-        snprintf(why, sizeof why,
-                 "the row is %zu bytes as a record, a Publish of it alone %zu bytes: over the "
-                 "gateway's max_message (a record may have about half of it); the gateway "
-                 "said: %.600s",
-                 c->len, size, said);
-    else
-        snprintf(why, sizeof why,
-                 "the row is %zu bytes as a record, a Publish of it alone %zu bytes: over the "
-                 "%u bytes a Publish may have",
-                 c->len, size, LT_MAX_MESSAGE_DEFAULT);
-    free(c->why);
-    return (c->why = strdup(why)) ? 0 : -1;
+        return s_set_why(c,
+                         "the row is %zu bytes as a record, a Publish of it alone %zu bytes: over "
+                         "the gateway's max_message (a record may have about half of it); the "
+                         "gateway said: %.600s",
+                         c->len, size, said);
+    return s_set_why(c,
+                     "the row is %zu bytes as a record, a Publish of it alone %zu bytes: over the "
+                     "%u bytes a Publish may have",
+                     c->len, size, LT_MAX_MESSAGE_DEFAULT);
 }
 
 /* The changes read into one Publish now: the limit, or fewer while a
@@ -1749,13 +1772,10 @@ static int s_about_content(const Lienthong__Error *e)
  * (PROTOCOL.md 4.4). 0, or -1 out of memory. */
 static int s_malformed(s_change_t *c, const char *said)
 {
-    char why[1024];
-    snprintf(why, sizeof why,
-             "the owner's gateway refuses a Publish of this change alone as ERR_MALFORMED; it "
-             "said: %.800s",
-             said);
-    free(c->why);
-    return (c->why = strdup(why)) ? 0 : -1;
+    return s_set_why(c,
+                     "the owner's gateway refuses a Publish of this change alone as "
+                     "ERR_MALFORMED; it said: %.800s",
+                     said);
 }
 
 /* The gateway refused Publish fl of one change for what it holds (e, see
@@ -1768,27 +1788,25 @@ static int s_malformed(s_change_t *c, const char *said)
 static int s_refused_alone(s_feed_t *f, s_flight_t *fl, const Lienthong__Error *e)
 {
     const char *said = e->message ? e->message : "";
-    Lienthong__Envelope *env = lienthong__envelope__unpack(NULL, fl->frame_len, fl->frame);
     s_change_t *c = calloc(1, sizeof *c);
     int rc = -1;
-    if (!env || env->body_case != LIENTHONG__ENVELOPE__BODY_PUBLISH ||
-        env->publish->n_changes != 1 || !c)
+    if (!fl->alone_key || !c)
         goto out;
-    const Lienthong__Change *ch = env->publish->changes[0];
     c->id = fl->sent_last_id;
-    c->len = ch->payload.len;
+    c->len = fl->alone_len;
     int malformed = e->code == LIENTHONG__ERROR_CODE__ERR_MALFORMED;
-    if (malformed && s_breaker_holds(f, c->id, ch->key, said)) {
+    if (malformed && s_breaker_holds(f, c->id, fl->alone_key, said)) {
         rc = 1;
         goto out;
     }
-    if (!(c->key = strdup(ch->key)) ||
-        (malformed ? s_malformed(c, said) : s_too_big(c, fl->frame_len, said)) != 0)
+    if ((malformed ? s_malformed(c, said) : s_too_big(c, fl->frame_len, said)) != 0)
         goto out;
     /* With the flight's other mapping rejects, if any. */
     s_change_t *all = realloc(fl->unmapped, (fl->n_unmapped + 1) * sizeof *all);
     if (!all)
         goto out;
+    c->key = fl->alone_key; /* the flight's, kept when it was packed */
+    fl->alone_key = NULL;
     all[fl->n_unmapped++] = *c;
     fl->unmapped = all;
     free(c);
@@ -1804,8 +1822,6 @@ static int s_refused_alone(s_feed_t *f, s_flight_t *fl, const Lienthong__Error *
     rc = 0;
 out:
     s_changes_free(c, c ? 1 : 0);
-    if (env)
-        lienthong__envelope__free_unpacked(env, NULL);
     if (rc < 0)
         lt_error("source",
                  "dataset=%s change %" PRId64 " alone is refused by the gateway (%s) and "
