@@ -146,6 +146,7 @@ struct lt_source_feed {
     int accepted;        /* a Publish holding a record was acknowledged this run */
     int alone_run;       /* malformed-alone rejects made since that ack (s_breaker_holds) */
     int held;            /* the breaker holds the dataset; its error line was logged */
+    char held_why[640];  /* why it is held (s_hold_type); "" for the breaker */
     lt_grants_state_t grant;
 };
 
@@ -1647,6 +1648,7 @@ static void s_breaker_reset(s_feed_t *f)
     f->accepted = 1;
     f->alone_run = 0;
     f->held = 0;
+    f->held_why[0] = '\0';
 }
 
 /* 1 when change id (key) that the gateway refuses as malformed alone
@@ -1685,6 +1687,56 @@ static int s_breaker_holds(s_feed_t *f, int64_t id, const char *key, const char 
              f->dataset, id, key, said, since, f->record_type, f->key_field, BACKOFF_MAX_MS,
              f->src->path);
     return 1;
+}
+
+/* The owner's refusal of a Publish whose record_type is not the dataset's,
+ * in the form PROTOCOL.md 8.1 fixes so that a publisher can tell it from a
+ * row at fault: "record_type 'T' is not the record type 'U' of dataset 'D'",
+ * each name cut at TYPE_CUT bytes. */
+#define TYPE_REFUSED_A "record_type '"
+#define TYPE_REFUSED_B "' is not the record type '"
+#define TYPE_CUT       64
+
+/* 1 when e refuses a Publish of f because f's record_type is not the
+ * dataset's in the directory, which gives it `theirs`. No Error field says
+ * so (PROTOCOL.md 9), nor does the status tell a dataset's record type
+ * (8.3): the message names ours as the gateway read it from the Publish. */
+static int s_wrong_type(const s_feed_t *f, const Lienthong__Error *e, char *theirs, size_t cap)
+{
+    const char *m = e->message, *t = m ? m + strlen(TYPE_REFUSED_A) : NULL;
+    if (e->code != LIENTHONG__ERROR_CODE__ERR_MALFORMED || !m ||
+        strncmp(m, TYPE_REFUSED_A, strlen(TYPE_REFUSED_A)) != 0)
+        return 0;
+    const char *b = strstr(t, TYPE_REFUSED_B);
+    size_t ours = strnlen(f->record_type, TYPE_CUT);
+    if (!b || (size_t)(b - t) != ours || strncmp(t, f->record_type, ours) != 0)
+        return 0;
+    const char *u = b + strlen(TYPE_REFUSED_B), *end = strchr(u, '\'');
+    if (!end || end == u)
+        return 0;
+    snprintf(theirs, cap, "%.*s", (int)(end - u), u);
+    return 1;
+}
+
+/* The owner's gateway refuses every Publish of f as of another record type
+ * (`theirs`): a fault of the configuration, never of a row, so the dataset
+ * is held at once, with no Publish narrowed to find a row at fault and
+ * nothing made a reject; one error line, the retries at debug
+ * (s_on_error). An ack of a record releases it (s_breaker_reset). */
+static void s_hold_type(s_feed_t *f, const char *theirs)
+{
+    if (f->held)
+        return;
+    f->held = 1;
+    snprintf(f->held_why, sizeof f->held_why,
+             "its record_type '%s' is not the record type '%s' the directory gives it",
+             f->record_type, theirs);
+    lt_error("source",
+             "dataset=%s the owner's gateway refuses every Publish of it: %s. The dataset is "
+             "held: nothing is made a reject, the cursor stays, and its changes are read again "
+             "with a back-off up to %d ms. Set record_type to '%s' in %s, map 'columns' to its "
+             "fields, and restart the source",
+             f->dataset, f->held_why, BACKOFF_MAX_MS, theirs, f->src->path);
 }
 
 static void s_on_ack(lt_source_t *self, const Lienthong__PublishAck *a)
@@ -1857,8 +1909,12 @@ static void s_on_error(lt_source_t *self, const Lienthong__Error *e, int64_t now
         return;
     }
     int not_found = e->code == LIENTHONG__ERROR_CODE__ERR_NOT_FOUND;
-    /* A dataset the breaker holds had its error line once (s_breaker_holds):
-     * the refusals of each retry of it are not news. */
+    char theirs[TYPE_CUT + 1];
+    int wrong_type = s_wrong_type(f, e, theirs, sizeof theirs);
+    if (wrong_type)
+        s_hold_type(f, theirs);
+    /* A dataset the breaker holds had its error line once (s_breaker_holds,
+     * s_hold_type): the refusals of each retry of it are not news. */
     int held = f->held && e->code == LIENTHONG__ERROR_CODE__ERR_MALFORMED;
     if ((not_found && f->grant.refused) || held)
         lt_debug("source", "dataset=%s %s: %s", f->dataset,
@@ -1870,6 +1926,10 @@ static void s_on_error(lt_source_t *self, const Lienthong__Error *e, int64_t now
                 f->dataset, e->request_id, lt_wire_error_name(e->code),
                 e->message ? e->message : "");
     s_flight_t *fl = &f->flights[i];
+    if (wrong_type) {
+        s_reread(f, i, now); /* every row would be refused: none is looked for */
+        return;
+    }
     if (s_about_content(e) && fl->n_changes == 1 && s_refused_alone(f, fl, e) == 0)
         return;
     if (e->code == LIENTHONG__ERROR_CODE__ERR_TOO_LARGE && fl->n_changes > 1)

@@ -514,7 +514,8 @@ static int s_apply_publish(group_t *g, const char *member, const Lienthong__Publ
     }
     /* Before any payload is decoded: bytes of another record type may well
      * decode as the dataset's (protobuf reads what it can), and would be
-     * stored as wrong data or refused row by row (PROTOCOL.md 8.1). */
+     * stored as wrong data or refused row by row (PROTOCOL.md 8.1, which
+     * fixes the message's form: the source adapter recognises it). */
     if (p->record_type && p->record_type[0] && strcmp(p->record_type, ds->record_type) != 0) {
         snprintf(res->err, sizeof res->err,
                  "record_type '%.64s' is not the record type '%.64s' of dataset '%.64s'",
