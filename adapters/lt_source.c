@@ -2189,8 +2189,43 @@ static void s_report(lt_source_t *self, int64_t now, int force)
     self->report_at = now + REPORT_MS;
 }
 
+/* ---- --once: datasets that cannot be published ----------------------- *
+ * A dataset the breaker holds, or the directory does not grant, waits for
+ * a fixed configuration or a newer directory: it would be retried for
+ * ever, so `--once` leaves it once the other datasets are published, and
+ * ends with an error naming it (docs/operations.md, "Records refused
+ * by the dataset's rules"; man/lienthong-source.1.scd). */
+
+/* Why f cannot be published this run, or NULL when it can. */
+static const char *s_stuck(const s_feed_t *f)
+{
+    if (f->held)
+        return f->held_why[0] ? f->held_why
+                              : "the owner's gateway refuses its rows as malformed, even alone, "
+                                "and the breaker holds it (see its error line)";
+    if (f->grant.refused)
+        return "the owner's directory does not grant it to this member (see its error line)";
+    return NULL;
+}
+
+/* After `--once`: 1, each dataset it left named with why, or 0 when none. */
+static int s_once_left(const lt_source_t *self)
+{
+    int left = 0;
+    for (size_t i = 0; i < self->n_feeds; i++) {
+        const char *why = s_stuck(&self->feeds[i]);
+        if (!why)
+            continue;
+        lt_error("source", "dataset=%s is not published: %s; --once ends without it",
+                 self->feeds[i].dataset, why);
+        left = 1;
+    }
+    return left;
+}
+
 /* Reads and sends what each started dataset has. Returns 1 while any
- * dataset has changes waiting or publishes in flight. */
+ * dataset has changes waiting or publishes in flight (with `once`, but
+ * one that cannot be published, s_stuck). */
 static int s_work(lt_source_t *self, int once, int64_t now, int stopping)
 {
     int busy = !self->have_status;
@@ -2200,6 +2235,8 @@ static int s_work(lt_source_t *self, int once, int64_t now, int stopping)
             busy = 1;
             continue;
         }
+        if (once && s_stuck(f))
+            continue;
         if (f->retry_at && now >= f->retry_at)
             s_resend(f, now);
         if (!stopping && !f->retry_at &&
@@ -2315,5 +2352,7 @@ int lt_source_run(lt_source_t *self, int once)
                 "stopped with %zu publish(es) unacknowledged; they are sent again at "
                 "the next start",
                 s_in_flight(self));
+    if (r == 0 && once && s_once_left(self))
+        return 1;
     return r < 0 ? 1 : 0;
 }

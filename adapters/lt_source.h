@@ -57,7 +57,10 @@ void lt_source_set_resync(lt_source_t *self, int resync);
 
 /* Runs the publish loop until SIGTERM/SIGINT (after a bounded wait for the
  * acks in flight) or, with `once`, until no change is left and all are
- * acknowledged. Returns the exit code: 0, or 1 on a fatal error. */
+ * acknowledged, but in a dataset that cannot be published this run (held
+ * by the breaker, or not granted by the directory), which is left. Returns
+ * the exit code: 0, or 1 on a fatal error or, with `once`, a dataset left
+ * (each logged with why). */
 int lt_source_run(lt_source_t *self, int once);
 
 #endif

@@ -1433,7 +1433,7 @@ out:
  * never of a row: the source holds the dataset at the first refusal,
  * without reading the Publish again fewer at a time to find a row at
  * fault, with one error line naming both types, and retries it whole,
- * quietly. */
+ * quietly. `--once` leaves it and exits 1, naming it. */
 #define WRONG_TYPE                                                                                 \
     "its record_type 'lienthong.records.InsuranceCard' is not the record type "                    \
     "'lienthong.records.Population' the directory gives it"
@@ -1474,6 +1474,12 @@ static void test_record_type_refused_by_gateway(void)
     CU_ASSERT(lt_it_proc_stop(&src, CLI_MS) == 0);
     if (CU_get_number_of_failures())
         lt_it_file_dump(src.log_path);
+
+    /* --once ends (it retried for ever), with an error naming it. */
+    CU_ASSERT(s_source_run(&x, "once.out", "--once", NULL) == 1);
+    CU_ASSERT(s_out_has(&x, "once.out", "dataset=" DS " is not published: " WRONG_TYPE,
+                        "--once ends without it"));
+    CU_ASSERT(s_reject_rows(x.db) == 0);
 out:
     lt_it_fed_cleanup(&x.f);
 }

@@ -637,6 +637,33 @@ out:
     lt_it_fed_cleanup(&x.fed);
 }
 
+/* `--once` with a dataset the directory does not grant: it would be
+ * retried for ever (every 10 s, a newer directory may grant it); the run
+ * publishes the other dataset, then exits 1 naming the one left and why.
+ * The run is bounded (CLI_MS): a source that does not end fails. */
+static void test_once_not_granted(void)
+{
+    static grants_t x;
+    char out[PATH_MAX];
+    LT_IT_REQUIRE(s_grants_fed(&x) == 0);
+    LT_IT_REQUIRE(lt_ft_wait_seq(x.ga, DS, 1, READY_MS) == 0);
+    LT_IT_REQUIRE(lt_it_sql(x.db, "INSERT INTO citizens VALUES ('038190000002', 'Lê Thị Bình')") ==
+                  0);
+    snprintf(out, sizeof out, "%.4000s/once.out", x.fed.dir);
+    const char *args[] = {"source", "--config", x.typo, "--once", NULL};
+    CU_ASSERT_EQUAL(lt_it_run_cli(x.fed.dir, out, args, CLI_MS), 1);
+    CU_ASSERT(lt_it_file_count(out, 0, "ERROR",
+                               "dataset=" TYPO " is not published: the owner's directory does "
+                               "not grant it to this member") == 1);
+    CU_ASSERT(lt_it_file_count(out, 0, "--once ends without it", NULL) == 1);
+    CU_ASSERT(lt_it_file_count(out, 0, "dataset=" DS " is not published", NULL) == 0);
+    CU_ASSERT(lt_ft_last_seq(x.ga, DS) >= 2); /* the granted one is published */
+    if (CU_get_number_of_failures())
+        lt_it_file_dump(out);
+out:
+    lt_it_fed_cleanup(&x.fed);
+}
+
 static void s_teardown(void)
 {
     lt_it_cleanup_all();
@@ -656,6 +683,8 @@ int main(int argc, char **argv)
         {"adapters' --check refuse a dataset or stream not granted", test_check_grants},
         {"a source logs a dataset not granted once; its other dataset publishes",
          test_run_not_granted},
+        {"--once with a dataset not granted publishes the other, then exits 1 naming it",
+         test_once_not_granted},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {"service", NULL, NULL, NULL, s_teardown, tests};
