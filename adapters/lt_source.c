@@ -2244,7 +2244,8 @@ static int s_work(lt_source_t *self, int once, int64_t now, int stopping)
             int r = s_fill(f, now);
             busy |= r != 0;
         }
-        busy |= f->n_flight > 0 || f->retry_at != 0;
+        /* Changes to be read again (s_reread) are waiting too. */
+        busy |= f->n_flight > 0 || f->retry_at != 0 || f->reread;
     }
     return busy;
 }

@@ -1066,6 +1066,18 @@ static int s_wait_seq(const fed_t *x, const lt_it_proc_t *src, uint64_t seq)
     return rc;
 }
 
+/* Three valid rows, the second (038085012360, change 3 in key order)
+ * holding PX_MARK, so the proxy spoils it. 0, or -1. */
+static int s_insert_marked(const char *db)
+{
+    return lt_it_sql(db, "INSERT INTO citizens VALUES ('038085012345', 'Nguyễn Văn An', "
+                         "'1985-03-02', 'SEX_MALE', 'CITIZEN_ALIVE', NULL);"
+                         "INSERT INTO citizens VALUES ('038085012360', 'Lê " PX_MARK
+                         "', '1985-04-04', 'SEX_MALE', 'CITIZEN_ALIVE', NULL);"
+                         "INSERT INTO citizens VALUES ('001303999999', 'Trần Thị Bình', "
+                         "'2003-12-31', 'SEX_FEMALE', 'CITIZEN_ALIVE', NULL)");
+}
+
 /* A row the owner's gateway refuses as malformed even alone (here spoiled
  * by the proxy: its payload is no record) would be read again for ever,
  * holding back its dataset; and the Publish of the whole batch holding it
@@ -1083,12 +1095,7 @@ static void test_malformed_alone_is_reject(void)
     char reasons[2048] = "";
     long count = 0;
     LT_IT_REQUIRE(s_fed_px(&x, &px, PX_SPOIL, 0) == 0);
-    LT_IT_REQUIRE(lt_it_sql(x.db, "INSERT INTO citizens VALUES ('038085012345', 'Nguyễn Văn An', "
-                                  "'1985-03-02', 'SEX_MALE', 'CITIZEN_ALIVE', NULL);"
-                                  "INSERT INTO citizens VALUES ('038085012360', 'Lê " PX_MARK
-                                  "', '1985-04-04', 'SEX_MALE', 'CITIZEN_ALIVE', NULL);"
-                                  "INSERT INTO citizens VALUES ('001303999999', 'Trần Thị Bình', "
-                                  "'2003-12-31', 'SEX_FEMALE', 'CITIZEN_ALIVE', NULL)") == 0);
+    LT_IT_REQUIRE(s_insert_marked(x.db) == 0);
     lt_it_proc_t src;
     LT_IT_REQUIRE(s_source_start(&x, &src) == 0);
     int rejected = 0;
@@ -1281,6 +1288,9 @@ static int s_wait_log(const lt_it_proc_t *src, const char *a, int n)
     return -1;
 }
 
+static int s_source_run(fed_t *x, const char *out, const char *opt, const char *opt2);
+static int s_out_has(const fed_t *x, const char *out, const char *a, const char *b);
+
 #define HELD "most likely the configuration does not match the directory"
 
 /* When the source's configuration does not match the directory (a
@@ -1292,7 +1302,7 @@ static int s_wait_log(const lt_it_proc_t *src, const char *a, int n)
  * gateway's message and the likely cause, retried; once the rows are
  * accepted, everything is published. Later, a run of rows refused alone
  * with no row accepted between holds it again after BREAKER_K - 1 = 2
- * rejects. */
+ * rejects. `--once` leaves a held dataset and exits 1. */
 static void test_every_row_refused_holds(void)
 {
     fed_t x;
@@ -1301,6 +1311,12 @@ static void test_every_row_refused_holds(void)
     memset(&px, 0, sizeof px);
     LT_IT_REQUIRE(s_fed_px(&x, &px, PX_SPOIL_ALL, 0) == 0);
     LT_IT_REQUIRE(s_insert_valid(x.db, 3) == 0);
+    /* --once does not retry a held dataset for ever: it exits 1, naming it
+     * (the run is bounded by CLI_MS). */
+    CU_ASSERT(s_source_run(&x, "once.out", "--install", "--once") == 1);
+    CU_ASSERT(s_out_has(&x, "once.out", "dataset=" DS " is not published: ",
+                        "the breaker holds it (see its error line); --once ends without it"));
+    CU_ASSERT(s_reject_rows(x.db) == 0);
     lt_it_proc_t src;
     LT_IT_REQUIRE(s_source_start(&x, &src) == 0);
     CU_ASSERT(s_wait_log(&src, HELD, 1) == 0);
@@ -1484,6 +1500,29 @@ out:
     lt_it_fed_cleanup(&x.f);
 }
 
+/* `--once` with a Publish refused for what it holds: its changes are read
+ * again after a back-off (fewer at a time), and are still waiting then,
+ * so the run goes on until the row at fault is a reject and the others
+ * are published (it ended at once, with nothing published, exit 0). */
+static void test_once_reads_refused_again(void)
+{
+    fed_t x;
+    memset(&x, 0, sizeof x);
+    px_t px;
+    memset(&px, 0, sizeof px);
+    char reasons[2048] = "";
+    long count = 0;
+    LT_IT_REQUIRE(s_fed_px(&x, &px, PX_SPOIL, 0) == 0);
+    LT_IT_REQUIRE(s_insert_marked(x.db) == 0);
+    CU_ASSERT(s_source_once(&x, "once.out", 1) == 0);
+    CU_ASSERT(lt_ft_last_seq(x.go, DS) == 2);
+    CU_ASSERT(s_has(x.go, "038085012345") && s_has(x.go, "001303999999"));
+    CU_ASSERT(s_reject_of(x.db, "038085012360", "mapping", reasons, sizeof reasons, &count) == 1);
+out:
+    s_px_stop(&px);
+    lt_it_fed_cleanup(&x.f);
+}
+
 static void s_teardown(void)
 {
     lt_it_cleanup_all();
@@ -1521,6 +1560,8 @@ int main(int argc, char **argv)
          test_record_type_refused_by_gateway},
         {"15 narrowing to find a malformed change keeps the limit when a batch is over the cap",
          test_narrowing_keeps_the_limit},
+        {"16 --once goes on while a Publish refused for what it holds is read again",
+         test_once_reads_refused_again},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {"rules", NULL, NULL, NULL, s_teardown, tests};
