@@ -83,6 +83,11 @@ int lt_feed_history_refused(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
 
 /* ---- consumer: resynchronising ----------------------------------------------- */
 
+/* A failed swap of a complete copy is tried again this long after, then
+ * twice as long each time: a busy store frees soon, a full one may not. */
+#define SWAP_BACKOFF_MIN_MS 1000
+#define SWAP_BACKOFF_MAX_MS 60000
+
 static void s_audit(lt_feed_t *self, const lt_feed_replica_t *f, const char *event,
                     const char *detail)
 {
@@ -135,6 +140,7 @@ static int s_resync_start(lt_feed_t *self, lt_feed_replica_t *f, uint64_t target
         f->next_at = lt_clock_mono_ms();
     }
     f->backoff = 0;
+    f->swap_at = f->swap_backoff = 0;
     char detail[160];
     snprintf(detail, sizeof detail, "copying from seq 1 to %" PRIu64 " before replacing",
              target);
@@ -254,6 +260,7 @@ void lt_feed_history_resynced(lt_feed_t *self, lt_feed_replica_t *f, const lt_st
 {
     char was[LT_HISTORY_HEX], is[LT_HISTORY_HEX], detail[300];
     f->resyncing = 0;
+    f->swap_at = f->swap_backoff = 0;
     lt_stats_set(f->st_forked, 0);
     f->fork_detail[0] = '\0';
     snprintf(detail, sizeof detail,
@@ -267,13 +274,40 @@ void lt_feed_history_resynced(lt_feed_t *self, lt_feed_replica_t *f, const lt_st
     lt_feed_sink_replaced(self, f->stream);
 }
 
+/* The swap of f's complete copy failed (logged): the copy stays, and the
+ * tick tries again after a back-off. A batch beyond the target would try
+ * too, but none may come (the owner publishes nothing), and until the swap
+ * the replica serves the old history. */
+static void s_swap_later(lt_feed_replica_t *f)
+{
+    f->swap_backoff = f->swap_backoff ? f->swap_backoff * 2 : SWAP_BACKOFF_MIN_MS;
+    if (f->swap_backoff > SWAP_BACKOFF_MAX_MS)
+        f->swap_backoff = SWAP_BACKOFF_MAX_MS;
+    f->swap_at = lt_clock_mono_ms() + f->swap_backoff;
+    lt_warn("feed",
+            "replica of %s: the resynchronised copy is complete; replacing the replica "
+            "with it again in %lld ms",
+            f->stream->name, (long long)f->swap_backoff);
+}
+
+void lt_feed_history_tick(lt_feed_t *self, lt_feed_replica_t *f, int64_t now)
+{
+    /* A batch being committed swaps it when done, or fails and leaves it
+     * to the next tick. */
+    if (f->resyncing && f->swap_at && now >= f->swap_at && !f->applying &&
+        f->cursor.last_seq >= f->resync_target)
+        lt_feed_history_applied(self, f);
+}
+
 void lt_feed_history_applied(lt_feed_t *self, lt_feed_replica_t *f)
 {
     lt_store_t *store = self->ctx->store;
     lt_stream_t old, now;
     uint64_t tail_first = 1;
-    if (lt_feed_writer_settle(self, "replace the replica with its resynchronised copy") != 0)
-        return; /* the copy stays; the next batch tries again */
+    if (lt_feed_writer_settle(self, "replace the replica with its resynchronised copy") != 0) {
+        s_swap_later(f); /* the copy stays */
+        return;
+    }
     int rc = 0;
     /* The replica as it will be (its row and retained tail) is read inside
      * the transaction: once the commit succeeds the shadow is empty and the
@@ -287,12 +321,14 @@ void lt_feed_history_applied(lt_feed_t *self, lt_feed_replica_t *f)
         (rc = lt_store_stream_replace(store, old.id, f->cursor.id)) != 0 ||
         lt_store_stream_find(store, f->stream->name, &now) != 1 ||
         lt_store_tail_first(store, now.id, &tail_first) != 0 || lt_store_commit(store) != 0) {
-        if (rc != LT_STORE_DAMAGED) /* the copy stays; the next batch tries again */
+        if (rc != LT_STORE_DAMAGED)
             lt_error("feed", "replica of %s: cannot replace it with the resynchronised copy: %s",
                      f->stream->name, lt_store_error(store));
         lt_store_rollback(store);
         if (rc == LT_STORE_DAMAGED)
             s_copy_damaged(self, f); /* logs it, names the record */
+        else
+            s_swap_later(f); /* the copy stays */
         return;
     }
     f->cursor = now;

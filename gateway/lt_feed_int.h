@@ -149,6 +149,11 @@ typedef struct {
     lt_stream_t cursor;
     int resyncing;          /* applying into the shadow row (6.9) */
     uint64_t resync_target; /* swap the shadow in at this seq */
+    /* The copy reached resync_target but the swap failed (a busy or full
+     * store): it is tried again from the tick at swap_at (monotonic ms),
+     * backing off by swap_backoff, as no batch may come to try it. 0: no
+     * swap pending. */
+    int64_t swap_at, swap_backoff;
     char fork_detail[256];  /* why the feed forked, for status */
     lt_feed_state_t state;
     int64_t outstanding; /* credit the owner still holds for us */
@@ -422,8 +427,13 @@ void lt_feed_history_forked(lt_feed_t *self, lt_feed_replica_t *f, const uint8_t
  * the owner answers with a snapshot (6.7), as after a fork; a live feed is
  * replaced by the new subscription. 0, or -1 (store, logged). */
 int lt_feed_history_resync_repair(lt_feed_t *self, lt_feed_replica_t *f, const char *why);
-/* Consumer: f's shadow reached its target: swaps it in. */
+/* Consumer: f's shadow reached its target: swaps it in; when that fails
+ * (store busy or full), the swap is pending and lt_feed_history_tick tries
+ * it again. */
 void lt_feed_history_applied(lt_feed_t *self, lt_feed_replica_t *f);
+/* Consumer: tries a pending swap of f again once it is due (by now,
+ * monotonic ms). */
+void lt_feed_history_tick(lt_feed_t *self, lt_feed_replica_t *f, int64_t now);
 /* Consumer: f's replica was replaced, durably, by the owner's new history
  * (now; old is what it replaced): ends the resynchronisation, logs ("from
  * OWNER" then how) and audits it, and detaches the sinks (6.9). */

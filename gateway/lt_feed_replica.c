@@ -232,6 +232,7 @@ void lt_feed_replica_tick(lt_feed_t *self)
     int64_t now = lt_clock_mono_ms();
     for (size_t i = 0; i < self->n_replicas; i++) {
         lt_feed_replica_t *f = &self->replicas[i];
+        lt_feed_history_tick(self, f, now);
         /* A live feed with no batch for a while re-subscribes: cheap, and it
          * recovers from a restarted owner or lost credit without guessing.
          * A forked one waits for a resynchronisation. */

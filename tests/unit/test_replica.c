@@ -17,6 +17,7 @@
 #include "unit_sqlite.h"
 
 #include "lt_batch.h"
+#include "lt_clock.h"
 #include "lt_feed.h"
 #include "lt_feed_int.h"
 #include "lt_log.h"
@@ -607,33 +608,46 @@ static void s_history_changed(const uint8_t h[LT_HISTORY_BYTES], uint64_t last_s
  * copy's cursor (its row and seq 0 are those the batch followed on), and
  * above all must not complete the copy and replace the replica with an
  * empty one. The replica keeps its content and the copy starts from 1. */
-static void test_resync_restarted_while_committing(void)
+/* The replica holds 1..PER_BATCH on history h1 (written there); the owner
+ * moves to another history (resync = "auto") and the copy's only batch,
+ * the whole copy (x, which the job uses), is committed into the shadow but
+ * not yet done: its job. The replica is *f. */
+static lt_feed_apply_t *s_copy_committed(batch_t *x, uint8_t h1[LT_HISTORY_BYTES],
+                                         lt_feed_replica_t **f)
 {
-    CU_ASSERT_FATAL(s_setup() == 0);
     G.cfg.subs[0].resync_auto = 1;
-    uint8_t h1[LT_HISTORY_BYTES], zero[LT_HASH_BYTES] = {0}, h[LT_HASH_BYTES];
-    memcpy(h1, G.history, sizeof h1);
-    batch_t x;
-    s_batch(&x, 1, zero, h, PER_BATCH);
-    lt_feed_apply_t *job = s_check(&x);
+    uint8_t zero[LT_HASH_BYTES] = {0}, h[LT_HASH_BYTES];
+    memcpy(h1, G.history, LT_HISTORY_BYTES);
+    s_batch(x, 1, zero, h, PER_BATCH);
+    lt_feed_apply_t *job = s_check(x);
     CU_ASSERT_FATAL(job != NULL);
     CU_ASSERT_EQUAL(s_commit(&job, 1), 1); /* the replica: 1..3 on h1 */
     /* The owner moves to a second history: the copy starts. */
     randombytes_buf(G.history, sizeof G.history);
     s_history_changed(G.history, PER_BATCH);
-    lt_feed_replica_t *f = lt_feed_replica_find(G.feed, OD_POP);
-    CU_ASSERT_FATAL(f->resyncing);
+    *f = lt_feed_replica_find(G.feed, OD_POP);
+    CU_ASSERT_FATAL((*f)->resyncing);
     lt_feed_tick(G.feed);
     uint64_t credit, from;
     s_drain(&credit, &from);
     CU_ASSERT_EQUAL(from, 1);
-    /* Its first batch, the whole copy, commits; before it is done the
-     * owner moves to a third history and the copy starts again. */
-    s_batch(&x, 1, zero, h, PER_BATCH);
-    CU_ASSERT_FATAL((job = s_check(&x)) != NULL);
+    s_batch(x, 1, zero, h, PER_BATCH);
+    CU_ASSERT_FATAL((job = s_check(x)) != NULL);
     lt_feed_group_t g = {.n = 1, .jobs = {job}};
     CU_ASSERT_EQUAL(lt_feed_group_plan(G.feed, &g), 1);
     lt_feed_group_apply(&g, G.ctx.store);
+    return job;
+}
+
+static void test_resync_restarted_while_committing(void)
+{
+    CU_ASSERT_FATAL(s_setup() == 0);
+    uint8_t h1[LT_HISTORY_BYTES];
+    lt_feed_replica_t *f;
+    batch_t x;
+    /* Before the copy's batch is done the owner moves to a third history
+     * and the copy starts again. */
+    lt_feed_apply_t *job = s_copy_committed(&x, h1, &f);
     randombytes_buf(G.history, sizeof G.history);
     s_history_changed(G.history, PER_BATCH);
     lt_feed_batch_done(G.feed, &job);
@@ -645,8 +659,48 @@ static void test_resync_restarted_while_committing(void)
     CU_ASSERT(f->resyncing);
     CU_ASSERT_EQUAL(f->cursor.last_seq, 0);
     lt_feed_tick(G.feed);
+    uint64_t credit, from;
     s_drain(&credit, &from);
     CU_ASSERT_EQUAL(from, 1);
+    G.cfg.subs[0].resync_auto = 0;
+    s_feed_close();
+}
+
+/* The copy of a resynchronisation reaches its target while another
+ * connection holds the store's write lock: the swap fails (busy). No batch
+ * comes after the last (the owner publishes nothing), so the tick must try
+ * the swap again: not before its back-off, then once the lock is gone. */
+static void test_resync_swap_retried(void)
+{
+    CU_ASSERT_FATAL(s_setup() == 0);
+    uint8_t h1[LT_HISTORY_BYTES];
+    lt_feed_replica_t *f;
+    batch_t x;
+    lt_feed_apply_t *job = s_copy_committed(&x, h1, &f);
+    /* Its swap meets the lock. */
+    char path[300];
+    snprintf(path, sizeof path, "%s/store.db", G.tmp);
+    sqlite3 *db = NULL;
+    CU_ASSERT_FATAL(sqlite3_open(path, &db) == SQLITE_OK);
+    ut_sql_exec(db, "BEGIN IMMEDIATE");
+    lt_feed_batch_done(G.feed, &job); /* waits out the busy timeout */
+    CU_ASSERT(f->resyncing);
+    CU_ASSERT_EQUAL(f->cursor.last_seq, PER_BATCH);
+    lt_stream_t st = s_row();
+    CU_ASSERT(st.has_history && memcmp(st.history, h1, LT_HISTORY_BYTES) == 0);
+    ut_sql_exec(db, "ROLLBACK");
+    sqlite3_close(db);
+    /* Not before its back-off. */
+    lt_feed_tick(G.feed);
+    CU_ASSERT(f->resyncing);
+    while (lt_clock_mono_ms() <= f->swap_at)
+        usleep(50 * 1000);
+    lt_feed_tick(G.feed);
+    CU_ASSERT(!f->resyncing);
+    st = s_row();
+    CU_ASSERT_EQUAL(st.last_seq, PER_BATCH);
+    CU_ASSERT(st.has_history && memcmp(st.history, G.history, LT_HISTORY_BYTES) == 0);
+    CU_ASSERT(f->cursor.id == st.id && f->stream->id == st.id);
     G.cfg.subs[0].resync_auto = 0;
     s_feed_close();
 }
@@ -975,6 +1029,8 @@ int main(void)
         {"a store failure stops every replica of the group", test_store_failure_stops_all},
         {"a copy started again while its first batch commits: the replica keeps its content",
          test_resync_restarted_while_committing},
+        {"a complete copy whose swap failed is swapped in by the tick once the store lets it",
+         test_resync_swap_retried},
         {"a snapshot behind the cursor on the replica's history is discarded",
          test_snapshot_behind_cursor},
         {"a replica removed while receiving a snapshot frees it; the one moved keeps its own",
