@@ -120,6 +120,7 @@ typedef enum {
     LT_SINK_KEEP = 0,
     LT_SINK_REPLACED, /* the stream's content was replaced (6.9) */
     LT_SINK_REBUILT,  /* its replacement was ended by a store rebuild (8.2) */
+    LT_SINK_STALE,    /* a view whose rebuild failed: not served (6.1, lt_feed_views.c) */
 } lt_feed_detach_t;
 
 /* Local: a sink adapter attached to a stream. */

@@ -271,11 +271,20 @@ static int s_behind(lt_feed_t *self, void *sock, lt_feed_sink_t *k)
  * its table came from the old history and is rebuilt from seq 1 (6.9).
  * Rebuilt: its replacement was ended by a store rebuild
  * (lt_feed_snap_end_all); its table and cursor are as before the
- * replacement, and it attaches again to get one from the new file (8.2). */
+ * replacement, and it attaches again to get one from the new file (8.2).
+ * Stale: a view whose rebuild failed, refused with ERR_UNAVAILABLE as a
+ * new attach is until the rebuild succeeds. */
 static void s_detach(lt_feed_t *self, void *sock, lt_feed_sink_t *k)
 {
     if (k->detach == LT_SINK_REPLACED) {
         s_replaced(sock, k->rid, k->rid_len, k->stream, k->acked);
+    } else if (k->detach == LT_SINK_STALE) {
+        lt_warn("local",
+                "sink of %s detached at seq %llu: the view's definition changed and it "
+                "cannot be rebuilt; not served until it is",
+                k->stream->name, (unsigned long long)k->acked);
+        (void)lt_wire_send_error(sock, k->rid, k->rid_len, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE,
+                                 0, "%s: view definition changed; rebuilding", k->stream->name);
     } else {
         lt_warn("local", "sink of %s detached at seq %llu: its replacement was ended by a store "
                 "rebuild", k->stream->name, (unsigned long long)k->acked);
@@ -292,6 +301,11 @@ int lt_feed_sink_pump(lt_feed_t *self, void *sock)
     for (size_t i = 0; i < self->n_sinks;) {
         lt_feed_sink_t *k = &self->sinks[i];
         int rc = 1;
+        /* A view whose rebuild failed holds records of the old definition,
+         * and any derived since: none is delivered (PROTOCOL.md 6.1); the
+         * sink attaches again once the view is rebuilt. */
+        if (k->detach == LT_SINK_KEEP && k->stream->stale)
+            k->detach = LT_SINK_STALE;
         if (k->detach != LT_SINK_KEEP) {
             s_detach(self, sock, k);
             continue;

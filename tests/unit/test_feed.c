@@ -753,6 +753,101 @@ static void test_view_changed_while_stopped(void)
     lt_dir_destroy(&d2);
 }
 
+/* Runs SQL on the store file behind the store's back. */
+static void s_store_sql(const char *sql, char *out, size_t cap)
+{
+    char path[300];
+    snprintf(path, sizeof path, "%s/store.db", g.tmp);
+    sqlite3 *db = NULL;
+    CU_ASSERT_FATAL(sqlite3_open(path, &db) == SQLITE_OK);
+    if (out)
+        ut_sql_text(db, sql, out, cap);
+    else
+        ut_sql_exec(db, sql);
+    sqlite3_close(db);
+}
+
+/* The log row of the population's current record of key, as SQL. */
+#define S_POP_ROW(key)                                                                             \
+    "(SELECT (t.id << 40) | s.seq FROM state s JOIN streams t ON t.id = s.stream WHERE "           \
+    "t.name = '" OD_POP "' AND s.key = '" key "')"
+
+/* What the local socket got next about the view: a Deliver or an Error
+ * (other streams' messages skipped); NULL when nothing within 1 s. */
+static Lienthong__Envelope *s_sink_recv(void)
+{
+    Lienthong__Envelope *env;
+    while ((env = ug_recv(&g)) != NULL) {
+        if ((env->body_case == LIENTHONG__ENVELOPE__BODY_DELIVER &&
+             strcmp(env->deliver->stream, OD_V) == 0) ||
+            (env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR &&
+             strncmp(env->error->message, OD_V ":", strlen(OD_V ":")) == 0))
+            return env;
+        lt_wire_free(&env);
+    }
+    return NULL;
+}
+
+/* A sink attached to a view whose rebuild then fails (a damaged record of
+ * the dataset) gets nothing more of it: no record derived with the old
+ * definition, nor one derived since, is delivered (PROTOCOL.md 6.1). It is
+ * detached with ERR_UNAVAILABLE, as a new attach is refused. */
+static void test_stale_view_detaches_sinks(void)
+{
+    lt_dir_t *orig = g.ctx.dir;
+    lt_dir_t *d1 = s_view_dir(V_ENTRY "fields = [\"full_name\", \"date_of_birth\"]; }");
+    lt_dir_t *d2 = s_view_dir(V_ENTRY "fields = [\"full_name\"]; }");
+    CU_ASSERT_FATAL(d1 && d2);
+    s_adopt(d1);
+    lt_feed_stream_t *st = lt_feed_stream(g_feed, OD_V);
+    CU_ASSERT_FATAL(st != NULL && st->last_seq > 0 && !st->stale);
+    Lienthong__SinkAttach m = LIENTHONG__SINK_ATTACH__INIT;
+    m.stream = OD_V;
+    m.from_seq = 1;
+    m.credit = 1000;
+    lt_wire_in_t in;
+    Lienthong__Envelope *env = NULL;
+    CU_ASSERT_FATAL(ug_send(&g, LIENTHONG__ENVELOPE__BODY_SINK_ATTACH, &m, &in, &env) == 0);
+    size_t sinks = g_feed->n_sinks;
+    lt_feed_on_sink_attach(g_feed, g.router, &in, env->sink_attach);
+    lt_wire_free(&env);
+    lt_wire_in_close(&in);
+    CU_ASSERT_FATAL(g_feed->n_sinks == sinks + 1);
+    CU_ASSERT(lt_feed_pump(g_feed, NULL, g.router) >= 1);
+    env = s_sink_recv();
+    CU_ASSERT_FATAL(env && env->body_case == LIENTHONG__ENVELOPE__BODY_DELIVER);
+    lt_wire_free(&env);
+
+    /* The rebuild meets a damaged record: the view is stale. */
+    char record[4096];
+    s_store_sql("SELECT hex(record) FROM log WHERE id = " S_POP_ROW("001"), record, sizeof record);
+    s_store_sql("UPDATE log SET record = x'0a0100' WHERE id = " S_POP_ROW("001"), NULL, 0);
+    s_adopt(d2);
+    CU_ASSERT_FATAL(st->stale);
+    /* A record published meanwhile is derived into it; not delivered. */
+    CU_ASSERT_FATAL(ug_publish(&g, "779", "Do Van F", lt_feed_advanced, g_feed) == 0);
+    (void)lt_feed_pump(g_feed, NULL, g.router);
+    env = s_sink_recv();
+    CU_ASSERT_FATAL(env != NULL);
+    CU_ASSERT(env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR &&
+              env->error->code == LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE);
+    lt_wire_free(&env);
+    CU_ASSERT_EQUAL(g_feed->n_sinks, sinks);
+    (void)lt_feed_pump(g_feed, NULL, g.router);
+    CU_ASSERT_PTR_NULL(env = s_sink_recv());
+    lt_wire_free(&env);
+
+    /* Repaired: the next rebuild succeeds. */
+    char sql[sizeof record + 256];
+    snprintf(sql, sizeof sql, "UPDATE log SET record = x'%s' WHERE id = " S_POP_ROW("001"), record);
+    s_store_sql(sql, NULL, 0);
+    s_adopt(d2);
+    CU_ASSERT(!st->stale);
+    s_adopt(orig);
+    lt_dir_destroy(&d1);
+    lt_dir_destroy(&d2);
+}
+
 /* A Publish of one citizen from the consumer's socket (standing for a
  * source adapter), gathered into job as the poll loop does. */
 static void s_gather(lt_publish_job_t *job, const char *key, uint64_t request_id)
@@ -948,6 +1043,8 @@ int main(void)
          test_view_follows_definition},
         {"a view changed while the gateway was stopped is rebuilt at start",
          test_view_changed_while_stopped},
+        {"a sink of a view whose rebuild failed is detached with ERR_UNAVAILABLE",
+         test_stale_view_detaches_sinks},
         {"a snapshot without credit does not start", test_snapshot_waits_for_credit},
         {"a snapshot idle for the bound ends; it restarts with credit", test_idle_snapshot_ends},
         {"a Subscribe on a new connection supersedes the old ones", test_new_connection_supersedes},
