@@ -8,7 +8,8 @@
  * a live key stays (it is the state); a tombstone leaves with its key. A
  * version kept so may be superseded later: a sweep over the rows below the
  * tail, in the same bounded steps, deletes those (when the stream has
- * grown, at most every LT_RETAIN_SWEEP_MS). */
+ * grown, at most every LT_RETAIN_SWEEP_MS). A damaged record at the tail
+ * stops the pruning of its stream there until it is repaired. */
 #include "lt_feed_int.h"
 #include "lt_clock.h"
 #include "lt_log.h"
@@ -18,6 +19,10 @@
 #include <string.h>
 
 #define DAY_MS (24LL * 3600 * 1000)
+/* Pruning held by a damaged record tries again this long after: a replica
+ * fetches the record again within seconds; an owner's waits for an
+ * operator (docs/operations.md "Damaged store"). */
+#define DAMAGED_RETRY_MS 60000
 
 /* One log row examined by a step. */
 typedef struct {
@@ -100,6 +105,25 @@ static uint64_t s_prune_rows(lt_store_t *store, int64_t stream, const step_t *s,
     return next;
 }
 
+/* The record at st's tail is damaged: unread, it cannot be told whether
+ * it is a live key's current version, which must stay (PROTOCOL.md 6.8),
+ * so neither it nor anything after it is pruned until it is repaired. It
+ * is reported as damage (lt_feed_damaged: logged once, and a replica asks
+ * its owner for it again), and the stream's pruning waits a while. */
+static int s_held(lt_feed_t *self, lt_feed_stream_t *st, int64_t now)
+{
+    uint64_t seq = lt_store_damaged_seq(self->ctx->store);
+    if (st->prune_held != seq)
+        lt_error("store",
+                 "%s: record %llu is damaged (%s): the log is not pruned from it until "
+                 "it is repaired",
+                 st->name, (unsigned long long)seq, lt_store_damaged_why(self->ctx->store));
+    st->prune_held = seq;
+    st->prune_wait_at = now + DAMAGED_RETRY_MS;
+    lt_feed_damaged(self, st, seq);
+    return 0;
+}
+
 /* One step at the tail, or else of the sweep below it, of stream st (cut
  * from s_cutoff). In one transaction. Returns 1 when more is due soon, 0
  * when not, -1 on a store failure (logged). */
@@ -117,6 +141,10 @@ static int s_step(lt_feed_t *self, lt_feed_stream_t *st, uint64_t cut, int64_t n
     int n = !s.rows ? -1
             : tail  ? lt_store_read(store, st->id, from, max, SIZE_MAX, s_row, &s)
                     : lt_store_scan(store, st->id, from, st->tail_first, max, s_row, &s);
+    if (n == LT_STORE_DAMAGED) { /* only a read of the tail reports damage */
+        rc = s_held(self, st, now);
+        goto out;
+    }
     uint64_t kept = 0;
     uint64_t next = n < 0 ? 0 : s_prune_rows(store, st->id, &s, young, from, &kept);
     if (next == 0 || (tail && next > st->tail_first &&
@@ -125,6 +153,7 @@ static int s_step(lt_feed_t *self, lt_feed_stream_t *st, uint64_t cut, int64_t n
         lt_store_commit(store) != 0)
         goto out;
     if (tail) {
+        st->prune_held = 0;
         st->kept_below += kept;
         rc = next > st->tail_first;
         if (rc)
@@ -179,7 +208,7 @@ void lt_feed_retain_tick(lt_feed_t *self)
     for (size_t k = 0; k < self->n_streams; k++) {
         lt_feed_stream_t *st = &self->streams[(self->prune_next + k) % self->n_streams];
         uint64_t cut = s_cutoff(self, st);
-        if (cut <= st->tail_first && !s_sweep_due(self, st, now))
+        if (now < st->prune_wait_at || (cut <= st->tail_first && !s_sweep_due(self, st, now)))
             continue;
         if (s_step(self, st, cut, now) > 0)
             self->prune_at = now + LT_RETAIN_BUSY_MS; /* more may be due: soon again */

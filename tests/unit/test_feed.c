@@ -1029,6 +1029,62 @@ static void test_rebuild_ends_snapshots(void)
     CU_ASSERT_EQUAL(s_old_files(path), 0);
 }
 
+/* Retention (PROTOCOL.md 6.8) meets a damaged record at the tail: it is
+ * reported as damage, once, naming the record (before, a store failure
+ * with SQLite's unrelated message, every second), pruning stops before it
+ * and waits, and goes past it once it is repaired. */
+static void test_prune_stops_at_damage(void)
+{
+    lt_feed_snap_end_all(g_feed); /* no snapshot holds the log back */
+    lt_feed_stream_t *st = s_pop();
+    CU_ASSERT_FATAL(lt_feed_snap_floor(g_feed, st) == UINT64_MAX);
+    /* The log as kept from first: the rows of the cases before stay below. */
+    uint64_t first = st->last_seq + 1, bad = first + 1;
+    CU_ASSERT_FATAL(lt_store_tail_set(g.ctx.store, st->id, first) == 0);
+    st->tail_first = first;
+    const char *keys[] = {"r-000", "r-001", "r-001", "r-000"};
+    for (size_t i = 0; i < 4; i++)
+        CU_ASSERT_FATAL(ug_publish(&g, keys[i], i < 2 ? "Old" : "New", lt_feed_advanced, g_feed) ==
+                        0);
+    CU_ASSERT_FATAL(st->last_seq == first + 3);
+    char path[300], sql[512], record[4096];
+    snprintf(path, sizeof path, "%s/store.db", g.tmp);
+    snprintf(sql, sizeof sql, "SELECT hex(record) FROM log WHERE id = %lld",
+             (long long)((st->id << 40) | (int64_t)bad));
+    s_store_sql(sql, record, sizeof record);
+    ut_sql_damage_record(path, st->id, bad); /* superseded: prunable, were it readable */
+    g.cfg.retain_records = 1;
+    char log[512];
+    snprintf(log, sizeof log, "%s/prune.log", g.tmp);
+    int saved = dup(2), fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    CU_ASSERT_FATAL(saved >= 0 && fd >= 0 && dup2(fd, 2) == 2);
+    close(fd);
+    for (int i = 0; i < 5; i++) {
+        g_feed->prune_at = 0; /* as if a second went by */
+        lt_feed_retain_tick(g_feed);
+    }
+    static char out[65536];
+    ut_captured(saved, log, out, sizeof out);
+    close(saved);
+    CU_ASSERT_EQUAL(st->tail_first, bad);
+    CU_ASSERT_EQUAL(st->damaged_first, bad);
+    CU_ASSERT_EQUAL(ut_lines(out, "cannot prune"), 0);
+    CU_ASSERT_EQUAL(ut_lines(out, "is damaged (checksum mismatch): the log is not pruned"), 1);
+    CU_ASSERT_EQUAL(ut_lines(out, "are damaged in the store"), 1);
+    if (ut_lines(out, NULL) != 2)
+        fprintf(stderr, "\n  logged:\n%s", out);
+    /* Repaired (as a backup restored would): pruned past it once due. */
+    char put[sizeof record + 128];
+    snprintf(put, sizeof put, "UPDATE log SET record = x'%s' WHERE id = %lld", record,
+             (long long)((st->id << 40) | (int64_t)bad));
+    s_store_sql(put, NULL, 0);
+    st->prune_wait_at = 0;
+    g_feed->prune_at = 0;
+    lt_feed_retain_tick(g_feed);
+    CU_ASSERT_EQUAL(st->tail_first, first + 3); /* r-001's current version: the state */
+    g.cfg.retain_records = 0;
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -1056,6 +1112,8 @@ int main(void)
          test_rebuild_forgets_memory},
         {"a store rebuild ends the snapshots and replacements being sent",
          test_rebuild_ends_snapshots},
+        {"pruning stops at a damaged record, reports it once, and goes on once repaired",
+         test_prune_stops_at_damage},
         {NULL, NULL},
     };
     return ut_main("lt_feed", suite_init, suite_clean, tests);
