@@ -271,27 +271,46 @@ int64_t lt_feed_chunk_want(const lt_feed_t *self, const lt_feed_stream_t *st, ui
     return max;
 }
 
-int lt_feed_chunk_read(lt_feed_t *self, lt_feed_stream_t *st, uint64_t seq, int64_t max)
+/* Reads up to max records (already within their bounds) and bytes of st
+ * from seq into self->chunk, emptied first: as lt_feed_chunk_read. */
+static int s_chunk_read(lt_feed_t *self, lt_feed_stream_t *st, uint64_t seq, int64_t max,
+                        size_t bytes)
 {
     lt_feed_chunk_t *c = &self->chunk;
     lt_batch_recs_reset(c);
-    max = lt_feed_chunk_want(self, st, seq, max);
     if (max <= 0)
         return 0;
     if (lt_feed_damage_cap(self, st, seq, &max) != 0)
         return LT_STORE_DAMAGED;
     /* Records committed a moment ago are sent from memory (lt_fresh.h). */
-    int n = lt_fresh_read(self->fresh, st->id, seq, (size_t)max, self->batch_bytes,
-                          lt_feed_chunk_add, c);
+    int n = lt_fresh_read(self->fresh, st->id, seq, (size_t)max, bytes, lt_feed_chunk_add, c);
     if (n == 0)
-        n = lt_store_read(self->ctx->store, st->id, seq, (size_t)max, self->batch_bytes,
-                          lt_feed_chunk_add, c);
+        n = lt_store_read(self->ctx->store, st->id, seq, (size_t)max, bytes, lt_feed_chunk_add, c);
     if (n == LT_STORE_DAMAGED)
         lt_feed_damaged(self, st, lt_store_damaged_seq(self->ctx->store));
     else if (n < 0)
         lt_error("feed", "store: cannot read %s from %llu: %s", st->name, (unsigned long long)seq,
                  lt_store_error(self->ctx->store));
     return n;
+}
+
+int lt_feed_chunk_read(lt_feed_t *self, lt_feed_stream_t *st, uint64_t seq, int64_t max)
+{
+    return s_chunk_read(self, st, seq, lt_feed_chunk_want(self, st, seq, max), self->batch_bytes);
+}
+
+int lt_feed_chunk_read_range(lt_feed_t *self, lt_feed_stream_t *st, uint64_t first, uint64_t last)
+{
+    /* A range repeats a batch the consumer applied, cut by the settings of
+     * its day: under today's batch_max, or half of max_message, it might
+     * never be sent again. The protocol's limits (PROTOCOL.md 6.2) and the
+     * frame bound it, as the feed's own check (lt_feed_owner.c). */
+    size_t frame = self->ctx->cfg->max_message - LT_BATCH_OVERHEAD;
+    size_t bytes = frame < LT_BATCH_MAX_BYTES ? frame : LT_BATCH_MAX_BYTES;
+    int64_t max = first > last || last > st->last_seq || last - first >= LT_BATCH_MAX_RECORDS
+                      ? 0
+                      : (int64_t)(last - first + 1);
+    return s_chunk_read(self, st, first, max, bytes);
 }
 
 /* ---- the poll loop's calls -------------------------------------------------------- */

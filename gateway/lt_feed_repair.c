@@ -304,7 +304,7 @@ static int s_range_send(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
     static const uint8_t zeros[LT_HASH_BYTES];
     const lt_feed_chunk_t *c = &self->chunk;
     int64_t want = (int64_t)(m->last_seq - m->first_seq + 1);
-    int n = lt_feed_chunk_read(self, st, m->first_seq, want);
+    int n = lt_feed_chunk_read_range(self, st, m->first_seq, m->last_seq);
     if (n == LT_STORE_DAMAGED)
         return lt_feed_send_damaged(sock, in->rid, in->rid_len, m->request_id, st), -1;
     if (n != want) {

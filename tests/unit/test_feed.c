@@ -1029,6 +1029,36 @@ static void test_rebuild_ends_snapshots(void)
     CU_ASSERT_EQUAL(s_old_files(path), 0);
 }
 
+/* A Range (PROTOCOL.md 6.10) repeats a batch the consumer applied: it is
+ * answered within the protocol's limits, not today's batch_max, lowered
+ * since (before, ERR_TOO_LARGE, asked again for ever). */
+static void test_range_after_batch_max_lowered(void)
+{
+    Lienthong__Range m = LIENTHONG__RANGE__INIT;
+    m.request_id = 77;
+    m.stream = OD_POP;
+    m.first_seq = 1;
+    m.last_seq = 3;
+    g.cfg.batch_max = 1;
+    lt_wire_in_t in;
+    Lienthong__Envelope *env = NULL;
+    CU_ASSERT_FATAL(ug_send(&g, LIENTHONG__ENVELOPE__BODY_RANGE, &m, &in, &env) == 0);
+    lt_feed_on_range_request(g_feed, g.router, &in, env->range);
+    lt_wire_free(&env);
+    lt_wire_in_close(&in);
+    g.cfg.batch_max = 100;
+    while ((env = ug_recv(&g)) != NULL && env->body_case != LIENTHONG__ENVELOPE__BODY_RANGE &&
+           !(env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR && env->error->request_id == 77))
+        lt_wire_free(&env); /* what cases before left */
+    CU_ASSERT_FATAL(env != NULL);
+    if (env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR)
+        fprintf(stderr, "\n  range refused: %s\n", env->error->message);
+    CU_ASSERT_FATAL(env->body_case == LIENTHONG__ENVELOPE__BODY_RANGE && env->range->batch);
+    CU_ASSERT_EQUAL(env->range->batch->first_seq, 1);
+    CU_ASSERT_EQUAL(env->range->batch->n_records, 3);
+    lt_wire_free(&env);
+}
+
 /* Retention (PROTOCOL.md 6.8) meets a damaged record at the tail: it is
  * reported as damage, once, naming the record (before, a store failure
  * with SQLite's unrelated message, every second), pruning stops before it
@@ -1112,6 +1142,8 @@ int main(void)
          test_rebuild_forgets_memory},
         {"a store rebuild ends the snapshots and replacements being sent",
          test_rebuild_ends_snapshots},
+        {"a range is answered within the protocol's limits, not a lowered batch_max",
+         test_range_after_batch_max_lowered},
         {"pruning stops at a damaged record, reports it once, and goes on once repaired",
          test_prune_stops_at_damage},
         {NULL, NULL},
