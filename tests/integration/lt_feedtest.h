@@ -10,6 +10,8 @@
  * - Read-only inspection of a gateway's store (data_dir/store.db): last
  *   sequence numbers, byte-for-byte log and state comparison of one stream
  *   between two stores, gap checks, dataset and view checks against the model.
+ * - A `lienthong sink` of a Population stream into a table `citizens`
+ *   (PROTOCOL.md 8.2), and checks of that table against the model.
  * - A CURVE man-in-the-middle proxy between a consumer gateway and its owner
  *   that can flip a byte, re-sign with a wrong key, or drop batches.
  *
@@ -147,6 +149,21 @@ int lt_ft_ok(int rc, const char *what, const char *err);
 
 /* Lines after mark containing a (and b when non-NULL). */
 int lt_ft_log_count_lines(const lt_it_gw_t *g, long mark, const char *a, const char *b);
+
+/* ---- a sink adapter (PROTOCOL.md 8.2) ------------------------------------ */
+
+/* Starts `lienthong sink` of stream into table citizens (personal_id,
+ * full_name) of dir/NAME.db, attached to the gateway at sock_path; its
+ * config is dir/NAME.conf, its log dir/NAME.log. conf and db (PATH_MAX)
+ * keep the paths, which k's arguments point to. */
+int lt_ft_sink_start(lt_it_proc_t *k, const char *sock_path, const char *stream, const char *dir,
+                     const char *name, char *conf, char *db);
+/* The sink's table at path holds exactly the model's live citizens, with
+ * their last names. */
+int lt_ft_sink_check(const char *path, const lt_ft_model_t *m, char *err, size_t errlen);
+/* Polls until the sink's durable cursor in the database at path is seq
+ * (once when timeout_ms is 0); 0, or -1. */
+int lt_ft_sink_wait(const char *path, uint64_t seq, int timeout_ms);
 
 /* ---- the man in the middle -------------------------------------------------- */
 

@@ -53,6 +53,9 @@
 #define REPLY_MS 3000      /* a reply that must come */
 #define STOP_MS 5000       /* SIGTERM to exit */
 
+/* A sink detached by a swap attaches again and has its table replaced. */
+#define SINK_PROMPT_MS 3000
+
 #define ALIVE LIENTHONG__RECORDS__CITIZEN_STATUS__CITIZEN_ALIVE
 #define DECEASED LIENTHONG__RECORDS__CITIZEN_STATUS__CITIZEN_DECEASED
 
@@ -1418,76 +1421,6 @@ out:
     lt_it_fed_cleanup(&x.f);
 }
 
-#define SINK_CONF                                                                                  \
-    "gateway_socket = \"%s\";\nstream = \"" DS "\";\n"                                             \
-    "record_type = \"lienthong.records.Population\";\ndatabase = \"%s\";\n"                        \
-    "table = \"citizens\";\nkey_column = \"personal_id\";\ncreate_table = true;\n"                 \
-    "columns = { personal_id = \"personal_id\"; full_name = \"full_name\"; };\n"
-
-/* The sink's table holds exactly the model's live citizens, with their
- * last names. */
-static int s_check_sink(const char *path, const lt_ft_model_t *m, char *err, size_t errlen)
-{
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    long rows = 0, live = 0;
-    int rc = -1;
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db, "SELECT full_name FROM citizens WHERE personal_id = ?1", -1, &st,
-                           NULL) != SQLITE_OK) {
-        snprintf(err, errlen, "cannot read %s", path);
-        goto out;
-    }
-    for (size_t i = 0; i < m->n; i++) {
-        sqlite3_bind_text(st, 1, m->c[i].key, -1, SQLITE_STATIC);
-        int found = sqlite3_step(st) == SQLITE_ROW;
-        const char *name = found ? (const char *)sqlite3_column_text(st, 0) : NULL;
-        if (found != m->c[i].live || (found && strcmp(name, m->c[i].name) != 0)) {
-            snprintf(err, errlen, "sink row of %s: %s", m->c[i].key,
-                     found ? name : "absent");
-            goto out;
-        }
-        live += m->c[i].live;
-        sqlite3_reset(st);
-    }
-    sqlite3_finalize(st);
-    st = NULL;
-    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM citizens", -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
-        rows = sqlite3_column_int64(st, 0);
-    if (rows != live)
-        snprintf(err, errlen, "sink table has %ld rows, expected %ld", rows, live);
-    else
-        rc = 0;
-out:
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return rc;
-}
-
-/* Polls until the sink's durable cursor in db is seq. */
-static int s_wait_sink(const char *path, uint64_t seq, int timeout_ms)
-{
-    int64_t end = lt_it_ms() + timeout_ms;
-    for (;;) {
-        sqlite3 *db = NULL;
-        sqlite3_stmt *st = NULL;
-        uint64_t cur = 0;
-        if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-            sqlite3_prepare_v2(db, "SELECT seq FROM lt_sink_cursor", -1, &st, NULL) ==
-                SQLITE_OK &&
-            sqlite3_step(st) == SQLITE_ROW)
-            cur = (uint64_t)sqlite3_column_int64(st, 0);
-        sqlite3_finalize(st);
-        sqlite3_close(db);
-        if (cur == seq)
-            return 0;
-        if (lt_it_ms() > end)
-            return -1;
-        usleep(50000);
-    }
-}
-
 static void test_retention_bounded(void)
 {
     fed_t x;
@@ -1520,21 +1453,14 @@ static void test_retention_bounded(void)
     /* A new sink is behind the log: its table is replaced by the state,
      * then it follows the tail. */
     LT_IT_REQUIRE(s_delete_range(owner, &m, 0, 5) == 0);
-    snprintf(conf, sizeof conf, "%.4000s/sink.conf", x.f.dir);
-    snprintf(db, sizeof db, "%.4000s/sink.db", x.f.dir);
-    snprintf(sink.log_path, sizeof sink.log_path, "%.4000s/sink.log", x.f.dir);
-    sink.args[0] = "sink";
-    sink.args[1] = "--config";
-    sink.args[2] = conf;
-    LT_IT_REQUIRE(lt_it_write_fmt(conf, SINK_CONF, owner->sock_path, db) == 0);
-    LT_IT_REQUIRE(lt_it_proc_start(&sink) == 0);
-    CU_ASSERT(s_wait_sink(db, 6005, CONVERGE_MS) == 0);
+    LT_IT_REQUIRE(lt_ft_sink_start(&sink, owner->sock_path, DS, x.f.dir, "sink", conf, db) == 0);
+    CU_ASSERT(lt_ft_sink_wait(db, 6005, CONVERGE_MS) == 0);
     CU_ASSERT(lt_it_file_count(sink.log_path, 0, "replaced; cursor=6005", NULL) == 1);
-    CHECK(s_check_sink(db, &m, err, sizeof err));
+    CHECK(lt_ft_sink_check(db, &m, err, sizeof err));
     LT_IT_REQUIRE(s_publish_range(owner, &m, 10, 20, 10, " (c)") == 0);
     LT_IT_REQUIRE(s_delete_range(owner, &m, 20, 22) == 0);
-    CU_ASSERT(s_wait_sink(db, 6017, CONVERGE_MS) == 0);
-    CHECK(s_check_sink(db, &m, err, sizeof err));
+    CU_ASSERT(lt_ft_sink_wait(db, 6017, CONVERGE_MS) == 0);
+    CHECK(lt_ft_sink_check(db, &m, err, sizeof err));
     CU_ASSERT(lt_it_file_count(sink.log_path, 0, "replacing table", NULL) == 1);
     CU_ASSERT_EQUAL(lt_it_proc_stop(&sink, STOP_MS), 0);
     s_finish(&x);
@@ -1550,16 +1476,11 @@ out:
 
 /* ---- 6b. a sink's table across a replaced history (PROTOCOL.md 8.2) ------------------------ */
 
-#define SINK_V38_CONF                                                                              \
-    "gateway_socket = \"%s\";\nstream = \"" V38 "\";\n"                                            \
-    "record_type = \"lienthong.records.Population\";\ndatabase = \"%s\";\n"                        \
-    "table = \"citizens\";\nkey_column = \"personal_id\";\ncreate_table = true;\n"                 \
-    "columns = { personal_id = \"personal_id\"; full_name = \"full_name\"; };\n"
-
-/* The sink's table holds exactly the narrowed p38 of the model (its
- * living citizens of 38, with their last names), at cursor `seq`. */
-static int s_check_sink_narrowed(const char *path, const lt_ft_model_t *m, uint64_t seq, char *err,
-                                 size_t errlen)
+/* The sink's table holds exactly p38 of the model (its citizens of 38,
+ * only the living ones when narrowed, with their last names), at cursor
+ * `seq`. */
+static int s_check_sink_p38(const char *path, const lt_ft_model_t *m, uint64_t seq, int narrowed,
+                            char *err, size_t errlen)
 {
     lt_ft_model_t n = *m;
     lt_ft_citizen_t *c = calloc(m->n ? m->n : 1, sizeof *c);
@@ -1569,31 +1490,31 @@ static int s_check_sink_narrowed(const char *path, const lt_ft_model_t *m, uint6
     }
     for (size_t i = 0; i < m->n; i++) {
         c[i] = m->c[i];
-        c[i].live = m->c[i].live && strcmp(m->c[i].province, "38") == 0 && m->c[i].status == ALIVE;
+        c[i].live = m->c[i].live && strcmp(m->c[i].province, "38") == 0 &&
+                    (!narrowed || m->c[i].status == ALIVE);
     }
     n.c = c;
-    int rc = s_check_sink(path, &n, err, errlen);
+    int rc = lt_ft_sink_check(path, &n, err, errlen);
     free(c);
-    if (rc == 0 && s_wait_sink(path, seq, 0) != 0) {
+    if (rc == 0 && lt_ft_sink_wait(path, seq, 0) != 0) {
         snprintf(err, errlen, "sink cursor is not %llu", (unsigned long long)seq);
         rc = -1;
     }
     return rc;
 }
 
-/* `lienthong sink` into db of stream V38 of gateway g. */
-static int s_sink_start(lt_it_proc_t *k, const lt_it_gw_t *g, const char *dir, const char *name,
-                        char *conf, char *db)
+/* The federation, the owner and p38 running (s_owner_and_p38), and p38's
+ * first history (s_p38_with_dead) in m; p publishes DS. 0 or -1. */
+static int s_p38_history(fed_t *x, lt_ft_model_t *m, lt_ft_pub_t *p, lt_it_gw_t **owner,
+                         lt_it_gw_t **g38)
 {
-    snprintf(conf, PATH_MAX, "%.4000s/%s.conf", dir, name);
-    snprintf(db, PATH_MAX, "%.4000s/%s.db", dir, name);
-    snprintf(k->log_path, sizeof k->log_path, "%.4000s/%s.log", dir, name);
-    k->args[0] = "sink";
-    k->args[1] = "--config";
-    k->args[2] = conf;
-    if (lt_it_write_fmt(conf, SINK_V38_CONF, g->sock_path, db) != 0)
+    if (s_fed(x) != 0)
         return -1;
-    return lt_it_proc_start(k);
+    s_model(m, 30);
+    lt_ft_pub_init(p, DS);
+    if (s_owner_and_p38(x, owner, g38) != 0)
+        return -1;
+    return s_p38_with_dead(*owner, *g38, m, p);
 }
 
 /* A sink's cursor on a view's old history is never continued on the new
@@ -1614,19 +1535,15 @@ static void test_sink_history(void)
     uint8_t *v2 = NULL;
     size_t v2_len = 0;
     char err[1024] = "", co[PATH_MAX], dbo[PATH_MAX], cr[PATH_MAX], dbr[PATH_MAX];
-    LT_IT_REQUIRE(p && s_fed(&x) == 0);
-    s_model(&m, 30);
-    lt_ft_pub_init(p, DS);
     lt_it_gw_t *owner = NULL, *g38 = NULL;
-    LT_IT_REQUIRE(s_owner_and_p38(&x, &owner, &g38) == 0);
-
     /* p38's old history: ten citizens of 38, then two of them die. */
-    LT_IT_REQUIRE(s_p38_with_dead(owner, g38, &m, p) == 0);
+    LT_IT_REQUIRE(p && s_p38_history(&x, &m, p, &owner, &g38) == 0);
     uint64_t old = lt_ft_last_seq(owner, V38);
-    LT_IT_REQUIRE(s_sink_start(&ko, owner, x.f.dir, "sink-owner", co, dbo) == 0);
-    LT_IT_REQUIRE(s_sink_start(&kr, g38, x.f.dir, "sink-p38", cr, dbr) == 0);
-    LT_IT_REQUIRE(s_wait_sink(dbo, old, CONVERGE_MS) == 0);
-    LT_IT_REQUIRE(s_wait_sink(dbr, old, CONVERGE_MS) == 0);
+    LT_IT_REQUIRE(lt_ft_sink_start(&ko, owner->sock_path, V38, x.f.dir, "sink-owner", co, dbo) ==
+                  0);
+    LT_IT_REQUIRE(lt_ft_sink_start(&kr, g38->sock_path, V38, x.f.dir, "sink-p38", cr, dbr) == 0);
+    LT_IT_REQUIRE(lt_ft_sink_wait(dbo, old, CONVERGE_MS) == 0);
+    LT_IT_REQUIRE(lt_ft_sink_wait(dbr, old, CONVERGE_MS) == 0);
     CU_ASSERT_EQUAL(lt_it_proc_stop(&ko, STOP_MS), 0);
 
     /* The view is narrowed: rebuilt on a new history at the owner, p38
@@ -1649,10 +1566,10 @@ static void test_sink_history(void)
     LT_IT_REQUIRE(s_stop_ok(g38) && s_stop_ok(owner));
     LT_IT_REQUIRE(lt_it_gw_run(owner, READY_MS) == 0 && lt_it_gw_run(g38, READY_MS) == 0);
     LT_IT_REQUIRE(lt_it_proc_start(&ko) == 0);
-    CU_ASSERT(s_wait_sink(dbo, now, CONVERGE_MS) == 0);
-    CU_ASSERT(s_wait_sink(dbr, now, CONVERGE_MS) == 0);
-    CHECK(s_check_sink_narrowed(dbo, &m, now, err, sizeof err));
-    CHECK(s_check_sink_narrowed(dbr, &m, now, err, sizeof err));
+    CU_ASSERT(lt_ft_sink_wait(dbo, now, CONVERGE_MS) == 0);
+    CU_ASSERT(lt_ft_sink_wait(dbr, now, CONVERGE_MS) == 0);
+    CHECK(s_check_sink_p38(dbo, &m, now, 1, err, sizeof err));
+    CHECK(s_check_sink_p38(dbr, &m, now, 1, err, sizeof err));
     CU_ASSERT(lt_it_file_count(ko.log_path, 0, "replaced; cursor=", NULL) == 1);
     CU_ASSERT(lt_it_file_count(kr.log_path, 0, "replaced; cursor=", NULL) == 1);
 
@@ -1661,10 +1578,10 @@ static void test_sink_history(void)
     LT_IT_REQUIRE(lt_ft_pub_send(p, owner, NULL, NULL, PUBLISH_MS) == 0);
     LT_IT_REQUIRE(lt_ft_wait_same(owner, g38, V38, CONVERGE_MS) == 0);
     now = lt_ft_last_seq(owner, V38);
-    CU_ASSERT(s_wait_sink(dbo, now, CONVERGE_MS) == 0);
-    CU_ASSERT(s_wait_sink(dbr, now, CONVERGE_MS) == 0);
-    CHECK(s_check_sink_narrowed(dbo, &m, now, err, sizeof err));
-    CHECK(s_check_sink_narrowed(dbr, &m, now, err, sizeof err));
+    CU_ASSERT(lt_ft_sink_wait(dbo, now, CONVERGE_MS) == 0);
+    CU_ASSERT(lt_ft_sink_wait(dbr, now, CONVERGE_MS) == 0);
+    CHECK(s_check_sink_p38(dbo, &m, now, 1, err, sizeof err));
+    CHECK(s_check_sink_p38(dbr, &m, now, 1, err, sizeof err));
     CU_ASSERT_EQUAL(lt_it_proc_stop(&ko, STOP_MS), 0);
     CU_ASSERT_EQUAL(lt_it_proc_stop(&kr, STOP_MS), 0);
     CU_ASSERT(!lt_it_file_contains(ko.log_path, "Sanitizer"));
@@ -1677,6 +1594,76 @@ out:
         lt_it_file_dump(kr.log_path);
     }
     lt_it_proc_kill(&ko);
+    lt_it_proc_kill(&kr);
+    free(v2);
+    if (p)
+        lt_ft_pub_clear(p);
+    free(p);
+    lt_ft_model_free(&m);
+    lt_it_fed_cleanup(&x.f);
+}
+
+/* A sink attached to p38's replica and live while its owner rebuilds the
+ * view on a new history (PROTOCOL.md 6.9) stays attached through the fork
+ * and the copy, and is detached with "replaced" by the swap
+ * (lt_feed_history_resynced); it attaches again and its table is replaced
+ * by the new history's rows, without a restart of anything. The new history
+ * is shorter than the sink's cursor, so nothing else would move it: left
+ * attached, it waited beyond the log with the dead of 38 in its table, and
+ * missed the records published after the swap. */
+static void test_sink_through_fork(void)
+{
+    fed_t x;
+    memset(&x, 0, sizeof x);
+    lt_ft_model_t m = {0};
+    lt_ft_pub_t *p = calloc(1, sizeof *p);
+    lt_it_proc_t kr = {0};
+    uint8_t *v2 = NULL;
+    size_t v2_len = 0;
+    char err[1024] = "", cr[PATH_MAX], dbr[PATH_MAX];
+    lt_it_gw_t *owner = NULL, *g38 = NULL;
+    /* The old history: ten citizens of 38, two of whom die; the sink holds
+     * all ten, the dead too. */
+    LT_IT_REQUIRE(p && s_p38_history(&x, &m, p, &owner, &g38) == 0);
+    uint64_t old = lt_ft_last_seq(owner, V38);
+    LT_IT_REQUIRE(lt_ft_sink_start(&kr, g38->sock_path, V38, x.f.dir, "sink-p38", cr, dbr) == 0);
+    LT_IT_REQUIRE(lt_ft_sink_wait(dbr, old, CONVERGE_MS) == 0);
+    CHECK(s_check_sink_p38(dbr, &m, old, 0, err, sizeof err));
+
+    /* Narrowed: the owner rebuilds p38 without its dead, p38 forks and
+     * resynchronises while the sink stays attached. */
+    long mark = lt_it_log_mark(g38);
+    LT_IT_REQUIRE(s_narrow_p38(&x, owner, g38, &v2, &v2_len) == 0);
+    LT_IT_REQUIRE(lt_ft_wait_same(owner, g38, V38, CONVERGE_MS) == 0);
+    uint64_t now = lt_ft_last_seq(owner, V38);
+    LT_IT_REQUIRE(now > 0 && now < old);
+    /* Detached by the swap, the sink attaches again within its back-off
+     * (100 ms): sooner than its own timer would after 5 s of silence
+     * (adapters/lt_sink.c), which hides a sink left attached. */
+    CU_ASSERT(lt_ft_log_count_lines(g38, mark, "sink of " V38 " refused at seq", "replaced") == 1);
+    CU_ASSERT(lt_ft_sink_wait(dbr, now, SINK_PROMPT_MS) == 0);
+    LT_IT_REQUIRE(lt_ft_sink_wait(dbr, now, CONVERGE_MS) == 0);
+    CHECK(s_check_sink_p38(dbr, &m, now, 1, err, sizeof err));
+    CU_ASSERT(
+        lt_it_file_count(kr.log_path, 0, "the stream was replaced by another history", NULL) == 1);
+    CU_ASSERT(lt_it_file_count(kr.log_path, 0, "replaced; cursor=", NULL) == 1);
+    CU_ASSERT(lt_it_proc_alive(&kr));
+
+    /* A change after the swap reaches the sink. */
+    LT_IT_REQUIRE(lt_ft_put(p, &m, 6, "Đặng Quốc Huy (sau)", "38", ALIVE) == 0);
+    LT_IT_REQUIRE(lt_ft_pub_send(p, owner, NULL, NULL, PUBLISH_MS) == 0);
+    LT_IT_REQUIRE(lt_ft_wait_same(owner, g38, V38, CONVERGE_MS) == 0);
+    CU_ASSERT_EQUAL(lt_ft_last_seq(g38, V38), now + 1);
+    CU_ASSERT(lt_ft_sink_wait(dbr, now + 1, CONVERGE_MS) == 0);
+    CHECK(s_check_sink_p38(dbr, &m, now + 1, 1, err, sizeof err));
+    CU_ASSERT_EQUAL(lt_it_proc_stop(&kr, STOP_MS), 0);
+    CU_ASSERT(!lt_it_file_contains(kr.log_path, "Sanitizer"));
+    s_finish(&x);
+out:
+    if (s_test_failed()) {
+        s_dump_all(&x);
+        lt_it_file_dump(kr.log_path);
+    }
     lt_it_proc_kill(&kr);
     free(v2);
     if (p)
@@ -1987,6 +1974,9 @@ int main(int argc, char **argv)
         {"6 a sink across a view rebuilt and a replica resynchronised, gateways restarted: "
          "its table replaced",
          test_sink_history},
+        {"6 a sink attached to a replica through its owner's fork and the swap: its table "
+         "replaced, then live",
+         test_sink_through_fork},
         {"7 kill during a snapshot: old replica intact, then converges", test_kill_during_snapshot},
         {"8 fan-out from the owner's tail: identical batches; old cursor from the store",
          test_tail_fanout},

@@ -13,7 +13,9 @@
  * resynchronised copy damaged on disk is refused by the replace and copied
  * again. A resynchronisation that an owner keeping a short log answers
  * with a snapshot ends with that snapshot: the replica is the owner's
- * state on its new history, its sinks are told, and it is never emptied.
+ * state on its new history, its sinks are told, and it is never emptied;
+ * a sink attached through the fork and the swap is detached by the swap
+ * and ends with exactly the new history's rows.
  * `lienthong restore` refuses while the gateway runs, by the data
  * directory's lock even with its socket gone, and so does a second
  * gateway; a restore whose audit log fails says the store is restored. A
@@ -52,6 +54,9 @@
 #define CONVERGE_MS 20000
 #define CLI_MS 15000
 #define STOP_MS 5000
+
+/* A sink detached by a swap attaches again and has its table replaced. */
+#define SINK_PROMPT_MS 3000
 
 #define ALIVE LIENTHONG__RECORDS__CITIZEN_STATUS__CITIZEN_ALIVE
 
@@ -867,6 +872,22 @@ static int s_same_records(const lt_it_gw_t *a, const lt_it_gw_t *b, uint64_t fro
     return same;
 }
 
+/* The owner keeping 50 records of log and the automatic consumer,
+ * running, citizens 0..299 published and replicated. 0 or -1. */
+static int s_short_log_fed(fed_t *x)
+{
+    static const char *peers[] = {ID_OWNER, NULL};
+    if (s_members(x) != 0 || lt_ft_model_init(&x->m, 400, 1000000000ULL) != 0)
+        return -1;
+    x->go = lt_it_gw_new(&x->f, x->owner, 1, NULL, "batch_max = 64;\nretain_records = 50;");
+    x->ga = lt_it_gw_new(&x->f, x->autom, 1, peers,
+                         "subscribe = ( { stream = \"" DS "\"; resync = \"auto\"; } );\n");
+    if (!x->go || !x->ga || lt_it_gw_run(x->go, READY_MS) != 0 ||
+        lt_it_gw_run(x->ga, READY_MS) != 0 || s_publish(x, 0, 300, "") != 0)
+        return -1;
+    return lt_ft_wait_same(x->go, x->ga, DS, CONVERGE_MS);
+}
+
 /* The owner keeps 50 records of log (PROTOCOL.md 6.8), so the consumer's
  * copy from seq 1 is answered with a snapshot (6.7) of the owner's new
  * history: installing it ends the resynchronisation (6.9). The replica is
@@ -880,15 +901,7 @@ static void test_resync_snapshot(void)
     char err[1024] = "", state[16] = "";
     uint64_t first = 0;
     uint8_t h_owner[LT_HISTORY_BYTES], h_replica[LT_HISTORY_BYTES];
-    static const char *peers[] = {ID_OWNER, NULL};
-    LT_IT_REQUIRE(s_members(&x) == 0 && lt_ft_model_init(&x.m, 400, 1000000000ULL) == 0);
-    x.go = lt_it_gw_new(&x.f, x.owner, 1, NULL, "batch_max = 64;\nretain_records = 50;");
-    x.ga = lt_it_gw_new(&x.f, x.autom, 1, peers,
-                        "subscribe = ( { stream = \"" DS "\"; resync = \"auto\"; } );\n");
-    LT_IT_REQUIRE(x.go && x.ga && lt_it_gw_run(x.go, READY_MS) == 0 &&
-                  lt_it_gw_run(x.ga, READY_MS) == 0);
-    LT_IT_REQUIRE(s_publish(&x, 0, 300, "") == 0);
-    LT_IT_REQUIRE(lt_ft_wait_same(x.go, x.ga, DS, CONVERGE_MS) == 0);
+    LT_IT_REQUIRE(s_short_log_fed(&x) == 0);
     LT_IT_REQUIRE(s_cli(&x, "backup.out", "backup", x.go, "--to", x.backup) == 0);
     LT_IT_REQUIRE(s_publish(&x, 300, 350, "") == 0);
     LT_IT_REQUIRE(lt_ft_wait_same(x.go, x.ga, DS, CONVERGE_MS) == 0);
@@ -944,6 +957,76 @@ static void test_resync_snapshot(void)
     CU_ASSERT_EQUAL(lt_ft_log_count_lines(x.ga, am, "now seq 0", NULL), 0);
     s_finish(&x);
 out:
+    s_cleanup(&x);
+}
+
+/* A sink attached to a replica and live while its owner's store is
+ * restored (PROTOCOL.md 6.9): the replica forks on the owner's
+ * HistoryChanged, and the owner keeping a short log (6.8), its copy from
+ * seq 1 is a snapshot (6.7) whose swap ends the resynchronisation
+ * (lt_feed_stage.c). The sink stays attached through both; the swap
+ * detaches it with "replaced", and its table is replaced by the new
+ * history's rows: the changes after the backup, of the old history only,
+ * are gone from it. A change after the swap reaches it. */
+static void test_sink_through_restore(void)
+{
+    fed_t x;
+    memset(&x, 0, sizeof x);
+    lt_it_proc_t k = {0};
+    char err[1024] = "", state[16] = "", conf[PATH_MAX], db[PATH_MAX];
+    uint64_t first = 0;
+    uint8_t h[LT_HISTORY_BYTES];
+    LT_IT_REQUIRE(s_short_log_fed(&x) == 0);
+    /* The backup's log starts after seq 1: the copy will be a snapshot. */
+    for (int i = 0; i < 200 && (s_ds_status(x.go, &first, state, h) != 0 || first <= 1); i++)
+        usleep(50000);
+    LT_IT_REQUIRE(first > 1);
+    LT_IT_REQUIRE(s_cli(&x, "backup.out", "backup", x.go, "--to", x.backup) == 0);
+    LT_IT_REQUIRE(lt_ft_sink_start(&k, x.ga->sock_path, DS, x.f.dir, "sink", conf, db) == 0);
+    LT_IT_REQUIRE(s_publish(&x, 300, 350, "") == 0);
+    LT_IT_REQUIRE(lt_ft_wait_same(x.go, x.ga, DS, CONVERGE_MS) == 0);
+    LT_IT_REQUIRE(lt_ft_sink_wait(db, 350, CONVERGE_MS) == 0);
+    CHECK(lt_ft_sink_check(db, &x.m, err, sizeof err));
+
+    /* Restored: citizens 300..349 are in the old history only. */
+    long am = lt_it_log_mark(x.ga);
+    LT_IT_REQUIRE(lt_it_gw_stop(x.go, STOP_MS) == 0);
+    LT_IT_REQUIRE(s_cli(&x, "restore.out", "restore", x.go, "--from", x.backup) == 0);
+    for (size_t i = 300; i < 350; i++)
+        x.m.c[i].present = x.m.c[i].live = 0;
+    LT_IT_REQUIRE(lt_it_gw_run(x.go, READY_MS) == 0);
+    CU_ASSERT(lt_it_log_wait(x.ga, am, "replica of " DS " forked", NULL, CONVERGE_MS) == 0);
+    CU_ASSERT(lt_it_log_wait(x.ga, am,
+                             "replica of " DS " resynchronised from " ID_OWNER
+                             "'s snapshot: now seq 300",
+                             "(replaced seq 350 on history", CONVERGE_MS) == 0);
+    /* Detached by the swap, the sink attaches again within its back-off
+     * (100 ms): sooner than its own timer would after 5 s of silence
+     * (adapters/lt_sink.c), which hides a sink left attached. */
+    CU_ASSERT(lt_ft_log_count_lines(x.ga, am, "sink of " DS " refused at seq 350", "replaced") ==
+              1);
+    CU_ASSERT(lt_ft_sink_wait(db, 300, SINK_PROMPT_MS) == 0);
+    LT_IT_REQUIRE(lt_ft_sink_wait(db, 300, CONVERGE_MS) == 0);
+    CHECK(lt_ft_sink_check(db, &x.m, err, sizeof err));
+    CU_ASSERT(lt_it_file_count(k.log_path, 0, "the stream was replaced by another history", NULL) ==
+              1);
+    CU_ASSERT(lt_it_file_count(k.log_path, 0, "replaced; cursor=300", NULL) == 1);
+    CU_ASSERT(lt_it_proc_alive(&k));
+
+    /* A change after the swap reaches the sink. */
+    LT_IT_REQUIRE(s_publish(&x, 0, 1, " (sau khôi phục)") == 0);
+    LT_IT_REQUIRE(lt_ft_wait_same(x.go, x.ga, DS, CONVERGE_MS) == 0);
+    CU_ASSERT_EQUAL(lt_ft_last_seq(x.ga, DS), 301);
+    CHECK(lt_ft_check_live(x.ga, DS, &x.m, err, sizeof err));
+    CU_ASSERT(lt_ft_sink_wait(db, 301, CONVERGE_MS) == 0);
+    CHECK(lt_ft_sink_check(db, &x.m, err, sizeof err));
+    CU_ASSERT_EQUAL(lt_it_proc_stop(&k, STOP_MS), 0);
+    CU_ASSERT(!lt_it_file_contains(k.log_path, "Sanitizer"));
+    s_finish(&x);
+out:
+    if (CU_get_number_of_failures() != s_failures0)
+        lt_it_file_dump(k.log_path);
+    lt_it_proc_kill(&k);
     s_cleanup(&x);
 }
 
@@ -1050,6 +1133,9 @@ int main(int argc, char **argv)
         {"5 a resync answered with a snapshot ends with it: the replica is the owner's state, "
          "never emptied",
          test_resync_snapshot},
+        {"5b a sink attached to a replica through its owner's restore and the snapshot's swap: "
+         "its table replaced, then live",
+         test_sink_through_restore},
         {"6 a backup holding a trigger, a view or an index of its own is refused",
          test_foreign_schema},
         {NULL, NULL},
