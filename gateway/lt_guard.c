@@ -30,6 +30,10 @@
 #define LT_GUARD_TABLE_MAX 65536
 /* Monitor events handled per call, so the poll loop stays responsive. */
 #define LT_GUARD_EVENTS 1024
+/* After a refusal, how long the guard looks for the refused connection (its
+ * ERROR may be acknowledged some turns later), and how often. */
+#define LT_GUARD_SWEEP_MS      1000
+#define LT_GUARD_SWEEP_STEP_MS 20
 
 enum { S_FREE = 0, S_PENDING, S_AUTHED, S_CLOSING };
 
@@ -49,14 +53,15 @@ struct _lt_guard_t {
     int size;
     int head, tail; /* oldest and newest pending */
     size_t pending, authed, cap;
-    uint64_t closed;
+    uint64_t closed, refused_closed;
     int64_t ticked_ms;
-    lt_refuse_t *closing;  /* log lines of connections closed, per address */
-    lt_refuse_t *failures; /* accepts that failed */
+    int64_t sweep_until, swept_ms; /* looking for refused connections until */
+    lt_refuse_t *closing;          /* log lines of connections closed, per address */
+    lt_refuse_t *failures;         /* accepts that failed */
     lt_guard_observer_t observer;
     void *observer_arg;
     lt_stats_series_t *st_soft, *st_hard, *st_open, *st_pending, *st_authed, *st_closed, *st_failed,
-        *st_spared, *st_deferred;
+        *st_spared, *st_deferred, *st_refused;
     uint64_t spared, deferred; /* lt_fdspare's counts already added to the counters */
     int spares;                /* spares held after the last fill */
 };
@@ -115,6 +120,10 @@ static int s_register(lt_guard_t *self, lt_stats_t *st)
         .name = "lienthong_peer_unauthenticated_closed",
         .help = "Unauthenticated peer connections closed, oldest first, over the cap",
         .kind = LT_STATS_COUNTER};
+    static const lt_stats_def_t refused = {
+        .name = "lienthong_peer_refused_closed",
+        .help = "Peer connections closed at once after the ZAP handler refused their key",
+        .kind = LT_STATS_COUNTER};
     static const lt_stats_def_t spared = {
         .name = "lienthong_local_accept_spared",
         .help = "Local clients accepted on a spare descriptor when none was free",
@@ -135,6 +144,7 @@ static int s_register(lt_guard_t *self, lt_stats_t *st)
                    (self->st_authed =
                         lt_gwstats_series(st, &conns, (const char *[]){"authenticated"})) &&
                    (self->st_closed = lt_gwstats_series(st, &closed, NULL)) &&
+                   (self->st_refused = lt_gwstats_series(st, &refused, NULL)) &&
                    (self->st_failed = lt_gwstats_series(st, &failed, NULL)) &&
                    (self->st_spared = lt_gwstats_series(st, &spared, NULL)) &&
                    (self->st_deferred = lt_gwstats_series(st, &deferred, NULL))
@@ -227,6 +237,11 @@ uint64_t lt_guard_closed(const lt_guard_t *self)
     return self->closed;
 }
 
+uint64_t lt_guard_refused_closed(const lt_guard_t *self)
+{
+    return self->refused_closed;
+}
+
 void *lt_guard_socket(lt_guard_t *self)
 {
     return self->monitor;
@@ -302,9 +317,8 @@ static int s_same_conn(const s_conn_t *c, int fd)
     return len == c->addr_len && memcmp(&now, &c->addr, len) == 0;
 }
 
-/* 1 if the gateway has sent fd more than a handshake before admission,
- * that is, the ZAP handler admitted its key. */
-static int s_admitted(int fd)
+/* Bytes of fd's stream the other end acknowledged; 0 when unknown. */
+static uint64_t s_acked(int fd)
 {
     struct tcp_info ti;
     socklen_t len = sizeof ti;
@@ -312,7 +326,36 @@ static int s_admitted(int fd)
     if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 ||
         len < offsetof(struct tcp_info, tcpi_bytes_acked) + sizeof ti.tcpi_bytes_acked)
         return 0;
-    return ti.tcpi_bytes_acked > LT_GUARD_PREAUTH_BYTES;
+    return ti.tcpi_bytes_acked;
+}
+
+/* 1 if the gateway has sent fd more than a handshake before admission and
+ * an ERROR, that is, a READY: the ZAP handler admitted its key. */
+static int s_admitted(int fd)
+{
+    return s_acked(fd) > LT_GUARD_PREAUTH_BYTES + LT_GUARD_ERROR_BYTES;
+}
+
+/* 1 if what the gateway has sent fd ends with an ERROR: its key was
+ * refused (lt_guard.h). */
+static int s_refused(int fd)
+{
+    uint64_t n = s_acked(fd);
+    return n > LT_GUARD_PREAUTH_BYTES && n <= LT_GUARD_PREAUTH_BYTES + LT_GUARD_ERROR_BYTES;
+}
+
+/* Shuts fd down: libzmq reads the end of stream, closes the descriptor and
+ * reports ZMQ_EVENT_DISCONNECTED; until then the entry stays as closing.
+ * 0, or -1 (the entry is then forgotten). */
+static int s_shut(lt_guard_t *self, int fd, const char *addr)
+{
+    if (shutdown(fd, SHUT_RDWR) != 0) {
+        lt_debug("guard", "shutdown of the connection from %s: %s", addr, strerror(errno));
+        s_set(self, fd, S_FREE);
+        return -1;
+    }
+    s_set(self, fd, S_CLOSING);
+    return 0;
 }
 
 /* Shuts the oldest unauthenticated connection down, or finds it admitted. */
@@ -330,14 +373,8 @@ static void s_close_oldest(lt_guard_t *self)
     }
     char addr[INET6_ADDRSTRLEN];
     s_addr_text(c, addr, sizeof addr);
-    /* libzmq reads the end of stream, closes the descriptor and reports
-     * ZMQ_EVENT_DISCONNECTED; until then the entry stays as closing. */
-    if (shutdown(fd, SHUT_RDWR) != 0) {
-        lt_debug("guard", "shutdown of the connection from %s: %s", addr, strerror(errno));
-        s_set(self, fd, S_FREE);
+    if (s_shut(self, fd, addr) != 0)
         return;
-    }
-    s_set(self, fd, S_CLOSING);
     self->closed++;
     lt_stats_inc(self->st_closed);
     char detail[96];
@@ -346,6 +383,27 @@ static void s_close_oldest(lt_guard_t *self)
                    &(lt_refuse_event_t){.source = addr,
                                         .reason = "closed, oldest first, over the cap",
                                         .detail = detail});
+}
+
+/* While a refusal is recent, shuts down the unauthenticated connections
+ * that were sent an ERROR. Not logged: lt_zap logged the refusal. */
+static void s_sweep(lt_guard_t *self)
+{
+    int64_t now = lt_clock_mono_ms();
+    if (now >= self->sweep_until || now - self->swept_ms < LT_GUARD_SWEEP_STEP_MS)
+        return;
+    self->swept_ms = now;
+    for (int fd = self->head, next; fd >= 0; fd = next) {
+        next = self->conns[fd].next;
+        if (!s_same_conn(&self->conns[fd], fd) || !s_refused(fd))
+            continue;
+        char addr[INET6_ADDRSTRLEN];
+        s_addr_text(&self->conns[fd], addr, sizeof addr);
+        if (s_shut(self, fd, addr) != 0)
+            continue;
+        self->refused_closed++;
+        lt_stats_inc(self->st_refused);
+    }
 }
 
 static void s_enforce(lt_guard_t *self)
@@ -407,7 +465,10 @@ static int s_event(lt_guard_t *self)
         s_set(self, (int)value, S_FREE);
     else if (ev == ZMQ_EVENT_ACCEPT_FAILED)
         s_accept_failed(self, (int)value);
-    if (self->observer && ev != ZMQ_EVENT_ACCEPT_FAILED && !ours)
+    else if (ev == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+        self->sweep_until = lt_clock_mono_ms() + LT_GUARD_SWEEP_MS;
+    if (self->observer && ev != ZMQ_EVENT_ACCEPT_FAILED && ev != ZMQ_EVENT_HANDSHAKE_FAILED_AUTH &&
+        !ours)
         self->observer(self->observer_arg, ev, (int32_t)value);
 out:
     zmq_msg_close(&head);
@@ -421,6 +482,7 @@ void lt_guard_on_events(lt_guard_t *self)
         return;
     for (int i = 0; i < LT_GUARD_EVENTS && s_event(self) == 0; i++)
         ;
+    s_sweep(self);
     s_enforce(self);
 }
 
@@ -442,6 +504,7 @@ void lt_guard_tick(lt_guard_t *self)
     s_spares(self);
     lt_refuse_tick(self->closing);
     lt_refuse_tick(self->failures);
+    s_sweep(self);
     int64_t now = lt_clock_mono_ms();
     if (now - self->ticked_ms < 1000)
         return;
@@ -473,7 +536,7 @@ int lt_guard_attach(lt_guard_t *self, void *peer)
     lt_guard_detach(self, self->peer);
     lt_sock_inproc_name(ep, sizeof ep, "guard");
     const int events = ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_ACCEPT_FAILED | ZMQ_EVENT_DISCONNECTED |
-                       ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL;
+                       ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
     /* No high-water mark: libzmq's I/O thread blocks on a full monitor
      * pipe, and the poll loop drains it every turn. */
     int hwm = 0;

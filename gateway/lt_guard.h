@@ -9,10 +9,15 @@
  * socket monitor (ZMQ_EVENT_ACCEPTED names the new connection's
  * descriptor, ZMQ_EVENT_DISCONNECTED its end) and keeps every connection
  * in accept order. A connection counts as unauthenticated until the
- * gateway has sent it more than the ZMTP greeting and the CURVE WELCOME
- * (TCP_INFO: a READY, sent only after the ZAP handler admitted the key,
- * went out) or until it outlived LT_HANDSHAKE_MS (libzmq closes those that
- * did not finish their handshake in time). When more than the cap are
+ * gateway has sent it more than the ZMTP greeting, the CURVE WELCOME and
+ * an ERROR (TCP_INFO: a READY, sent only after the ZAP handler admitted
+ * the key, went out) or until it outlived LT_HANDSHAKE_MS (libzmq closes
+ * those that did not finish their handshake in time). A connection whose
+ * key the ZAP handler refused is shut down at once: libzmq sends it an
+ * ERROR but keeps it open until LT_HANDSHAKE_MS, so each refusal reported
+ * by the monitor (ZMQ_EVENT_HANDSHAKE_FAILED_AUTH, which does not say which
+ * connection) makes the guard look, for a second, for unauthenticated
+ * connections sent exactly up to an ERROR. When more than the cap are
  * unauthenticated, the oldest are shut down (shutdown(2): libzmq reads the
  * end of stream and cleans up on its own). The cap is half of what the
  * soft limit leaves after LT_FD_RESERVE descriptors kept for the local
@@ -30,10 +35,18 @@
 #include "lt_audit.h"
 #include "lt_stats.h"
 
-/* Bytes a CURVE server sends before the client is admitted: the ZMTP 3
+/* Bytes a CURVE server sends before the ZAP handler decided: the ZMTP 3
  * greeting (64) and the WELCOME command (2-byte frame header, 8-byte name,
- * 16-byte nonce, 144-byte box). Anything beyond is READY or later. */
+ * 16-byte nonce, 144-byte box). */
 #define LT_GUARD_PREAUTH_BYTES (64 + 170)
+/* The ERROR command libzmq sends when the ZAP handler refuses a key: 2-byte
+ * frame header, 6-byte name, 1-byte reason length and the reason, which is
+ * the 3-digit ZAP status code (libzmq accepts no other reply, and lt_zap
+ * answers 400). A READY (header, name, nonce and a box of metadata: more
+ * than 60 bytes) is larger, so a connection sent more than greeting,
+ * WELCOME and ERROR was admitted; one sent more than greeting and WELCOME,
+ * but not more than that, was refused. */
+#define LT_GUARD_ERROR_BYTES (2 + 6 + 1 + 3)
 
 typedef struct _lt_guard_t lt_guard_t;
 
@@ -74,5 +87,7 @@ size_t lt_guard_pending(const lt_guard_t *self);
 size_t lt_guard_cap(const lt_guard_t *self);
 /* Connections closed for being over the cap so far. */
 uint64_t lt_guard_closed(const lt_guard_t *self);
+/* Connections closed after the ZAP handler refused their key, so far. */
+uint64_t lt_guard_refused_closed(const lt_guard_t *self);
 
 #endif
