@@ -292,6 +292,11 @@
 #define LT_PEERS_MAX_LINKS 256
 /* Incoming peers remembered for directory gossip (implementation, 5.1). */
 #define LT_PEERS_MAX_INBOUND 512
+/* A member is offered one directory version at most once per interval
+ * when it asks (Hello with a lower version, DirectoryRequest): its further
+ * asks in the interval are dropped, so that asking without reading cannot
+ * fill the gateway's send queue with offers (implementation, 5.1). */
+#define LT_DIR_OFFER_INTERVAL_MS 1000
 /* Messages taken from the peer socket per poll-loop turn before the
  * answers they produced are signed together (implementation, 7.3). */
 #define LT_PEER_DRAIN 256

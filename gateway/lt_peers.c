@@ -54,6 +54,13 @@ typedef struct {
     int lost;         /* logged as lost; its next Hello is logged again */
 } inbound_t;
 
+/* The last offer answered to a member's ask (5.1), for the rate limit. */
+typedef struct {
+    char member[LT_ID_MAX];
+    uint64_t version;
+    int64_t at_ms; /* monotonic */
+} offered_t;
+
 struct _lt_peers_t {
     const lt_gwctx_t *ctx;
     void *zmq_ctx;
@@ -64,6 +71,13 @@ struct _lt_peers_t {
     size_t n_inbound;
     lt_stats_series_t *st_connected; /* lienthong_peers_connected */
     int changed;                     /* a link or incoming peer came or went since the count */
+    lt_stats_series_t *st_offers_dropped;
+    /* The DirectoryOffer of the directory in use, packed once per version:
+     * every offer sends a copy that shares its buffer. */
+    zmq_msg_t offer;
+    uint64_t offer_version;     /* 0: none packed */
+    const uint8_t *offer_bytes; /* the signed bytes it was packed from */
+    offered_t offered[LT_PEERS_MAX_INBOUND];
 };
 
 lt_peers_t *lt_peers_new(const lt_gwctx_t *ctx, void *zmq_ctx, const lt_sock_opts_t *so)
@@ -78,10 +92,17 @@ lt_peers_t *lt_peers_new(const lt_gwctx_t *ctx, void *zmq_ctx, const lt_sock_opt
         .name = "lienthong_peers_connected",
         .help = "Members connected: links greeted by their peer, and peers that said Hello here",
         .kind = LT_STATS_GAUGE};
-    if (!(self->st_connected = lt_gwstats_series(ctx->stats, &connected, NULL))) {
+    static const lt_stats_def_t dropped = {
+        .name = "lienthong_directory_offers_dropped",
+        .help = "Directory offers not sent: the member asked again for a version offered to it "
+                "less than a second ago",
+        .kind = LT_STATS_COUNTER};
+    if (!(self->st_connected = lt_gwstats_series(ctx->stats, &connected, NULL)) ||
+        !(self->st_offers_dropped = lt_gwstats_series(ctx->stats, &dropped, NULL))) {
         free(self);
         return NULL;
     }
+    zmq_msg_init(&self->offer);
     return self;
 }
 
@@ -94,6 +115,7 @@ void lt_peers_destroy(lt_peers_t **self_p)
         lt_sockmon_unwatch(self->links[i].sock, &self->links[i].mon);
         zmq_close(self->links[i].sock);
     }
+    zmq_msg_close(&self->offer);
     free(self);
     *self_p = NULL;
 }
@@ -109,12 +131,69 @@ int lt_peers_hello(lt_peers_t *self, void *sock, const uint8_t *rid, size_t rid_
     return lt_wire_send_body(sock, rid, rid_len, LIENTHONG__ENVELOPE__BODY_HELLO, &h);
 }
 
-static int s_send_offer(lt_peers_t *self, void *sock, const uint8_t *rid, size_t rid_len)
+/* Packs the offer of the directory in use when it changed. */
+static int s_pack_offer(lt_peers_t *self)
 {
+    uint64_t version = lt_dir_version(self->ctx->dir);
     Lienthong__DirectoryOffer o = LIENTHONG__DIRECTORY_OFFER__INIT;
     const uint8_t *bytes = lt_dir_signed_bytes(self->ctx->dir, &o.signed_directory.len);
+    if (version == self->offer_version && bytes == self->offer_bytes)
+        return 0;
     o.signed_directory.data = (uint8_t *)bytes;
-    return lt_wire_send_body(sock, rid, rid_len, LIENTHONG__ENVELOPE__BODY_DIRECTORY_OFFER, &o);
+    zmq_msg_t msg;
+    if (lt_wire_pack_body(&msg, LIENTHONG__ENVELOPE__BODY_DIRECTORY_OFFER, &o) != 0) {
+        lt_warn("peer", "cannot pack the offer of directory v%llu: %s", (unsigned long long)version,
+                strerror(errno));
+        return -1;
+    }
+    zmq_msg_close(&self->offer);
+    self->offer = msg; /* a zmq_msg_t moves by value until it is used */
+    self->offer_version = version;
+    self->offer_bytes = bytes;
+    return 0;
+}
+
+static int s_send_offer(lt_peers_t *self, void *sock, const uint8_t *rid, size_t rid_len)
+{
+    if (s_pack_offer(self) != 0)
+        return -1;
+    return lt_wire_send_copy(sock, rid, rid_len, &self->offer);
+}
+
+/* 1 when member asked for the directory in use and was offered it less than
+ * LT_DIR_OFFER_INTERVAL_MS ago (counted, logged at debug); otherwise records
+ * the offer about to be sent and returns 0. When every entry is recent (as
+ * many members asking within the interval as entries), the offer goes
+ * unrecorded: it costs a shared buffer, not a copy. */
+static int s_offer_too_soon(lt_peers_t *self, const char *member)
+{
+    if (!member[0])
+        return 0;
+    uint64_t version = lt_dir_version(self->ctx->dir);
+    int64_t now = lt_clock_mono_ms();
+    offered_t *slot = NULL;
+    for (size_t i = 0; i < LT_PEERS_MAX_INBOUND; i++) {
+        offered_t *o = &self->offered[i];
+        if (strcmp(o->member, member) == 0) {
+            slot = o;
+            break;
+        }
+        if (!slot && (!o->member[0] || now - o->at_ms >= LT_DIR_OFFER_INTERVAL_MS))
+            slot = o; /* free, or expired: reusable unless member has its own */
+    }
+    if (slot && strcmp(slot->member, member) == 0 && slot->version == version &&
+        now - slot->at_ms < LT_DIR_OFFER_INTERVAL_MS) {
+        lt_stats_inc(self->st_offers_dropped);
+        lt_debug("peer", "not offering directory v%llu to %s again within %d ms",
+                 (unsigned long long)version, member, LT_DIR_OFFER_INTERVAL_MS);
+        return 1;
+    }
+    if (slot) {
+        snprintf(slot->member, sizeof slot->member, "%s", member);
+        slot->version = version;
+        slot->at_ms = now;
+    }
+    return 0;
 }
 
 /* ---- outgoing links ------------------------------------------------------------ */
@@ -434,6 +513,18 @@ static int s_inbound_note(lt_peers_t *self, const char *member, const lt_wire_in
     return news;
 }
 
+/* Who asked for the directory on sock: the User-Id on the peer ROUTER, the
+ * link's member on a link (no User-Id there); "" when unknown. */
+static const char *s_asker(const lt_peers_t *self, const void *sock, const lt_wire_in_t *in)
+{
+    if (in->user_id[0])
+        return in->user_id;
+    for (size_t i = 0; i < self->n_links; i++)
+        if (self->links[i].sock == sock)
+            return self->links[i].member;
+    return "";
+}
+
 void lt_peers_on_hello(lt_peers_t *self, void *router, const lt_wire_in_t *in,
                        const Lienthong__Hello *h)
 {
@@ -442,14 +533,16 @@ void lt_peers_on_hello(lt_peers_t *self, void *router, const lt_wire_in_t *in,
            "hello from %s (directory v%llu, %s)", in->user_id,
            (unsigned long long)h->directory_version, h->software);
     (void)lt_peers_hello(self, router, in->rid, in->rid_len);
-    if (h->directory_version < lt_dir_version(self->ctx->dir))
+    if (h->directory_version < lt_dir_version(self->ctx->dir) &&
+        !s_offer_too_soon(self, s_asker(self, router, in)))
         (void)s_send_offer(self, router, in->rid, in->rid_len);
 }
 
 void lt_peers_on_dir_request(lt_peers_t *self, void *router, const lt_wire_in_t *in,
                              const Lienthong__DirectoryRequest *r)
 {
-    if (r->have_version < lt_dir_version(self->ctx->dir))
+    if (r->have_version < lt_dir_version(self->ctx->dir) &&
+        !s_offer_too_soon(self, s_asker(self, router, in)))
         (void)s_send_offer(self, router, in->rid, in->rid_len);
 }
 

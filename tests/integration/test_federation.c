@@ -16,7 +16,9 @@
  * authority key learned for the one on disk, and a newer configured
  * directory taken at start is written to data_dir, so that a restart keeps
  * the newest; malformed frames get typed errors and never take the gateway
- * down;
+ * down; a member asking for the directory thousands of times without
+ * reading its replies makes the gateway queue a bounded amount of memory,
+ * and another member is still offered the directory;
  * SIGTERM drains and exits 0; key files are 0600 and the ipc directory 0700.
  *
  * Usage: test_federation /path/to/lienthong (or LIENTHONG_BIN=...). */
@@ -51,6 +53,8 @@
 #define SILENCE_MS 1500  /* a reply that must not come */
 #define STOP_MS    3000  /* SIGTERM to exit */
 #define DAY        86400
+#define ASKS       2000 /* DirectoryRequests sent without reading */
+#define PADDED     600  /* datasets making the directory large */
 
 /* ---- small shared steps ---------------------------------------------------- */
 
@@ -1071,6 +1075,133 @@ out:
     lt_it_fed_cleanup(&fed);
 }
 
+/* ---- directory requests without reading ------------------------------------------- */
+
+/* VmRSS of process pid in kB, or -1. */
+static long s_rss_kb(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "VmRSS:", 6) == 0)
+            kb = atol(line + 6);
+    if (f)
+        fclose(f);
+    return kb;
+}
+
+/* A CURVE DEALER of member m to gateway g that takes in one message at a
+ * time and keeps little in its kernel buffer: what g sends it piles up at
+ * g. NULL on failure. */
+static void *s_deaf_peer(const lt_it_member_t *m, const lt_it_gw_t *g)
+{
+    char pub[41], sec[41], srv[41];
+    int one = 1, zero = 0, small = 4096, many = 2 * ASKS;
+    void *s = zmq_socket(lt_it_ctx(), ZMQ_DEALER);
+    if (!s || !zmq_z85_encode(pub, lt_keys_transport_public(m->keys), 32) ||
+        !zmq_z85_encode(sec, lt_keys_transport_secret(m->keys), 32) ||
+        !zmq_z85_encode(srv, lt_it_gw_key(g), 32) ||
+        zmq_setsockopt(s, ZMQ_RCVHWM, &one, sizeof one) != 0 ||
+        zmq_setsockopt(s, ZMQ_RCVBUF, &small, sizeof small) != 0 ||
+        zmq_setsockopt(s, ZMQ_SNDHWM, &many, sizeof many) != 0 ||
+        zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero) != 0 ||
+        zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, srv, 40) != 0 ||
+        zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, pub, 40) != 0 ||
+        zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, sec, 40) != 0 ||
+        zmq_connect(s, g->member->endpoint) != 0) {
+        if (s)
+            zmq_close(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* PADDED datasets of owner, for a directory of some 75 KB. */
+static char *s_padded_source(const char *owner)
+{
+    size_t cap = PADDED * 256, len = 0;
+    char *src = malloc(cap);
+    if (!src)
+        return NULL;
+    len += (size_t)snprintf(src, cap, "datasets = (");
+    for (int i = 0; i < PADDED; i++)
+        len += (size_t)snprintf(src + len, cap - len,
+                                "%s{ id = \"%s/padded_%04d\"; owner = \"%s\";\n"
+                                "  type = \"lienthong.records.Population\"; key = \"personal_id\";\n"
+                                "  description = \"a dataset that makes the directory large\"; }\n",
+                                i ? "," : "", owner, i, owner);
+    snprintf(src + len, cap - len, ");\n");
+    return src;
+}
+
+static void test_dir_requests_bounded(void)
+{
+    lt_it_fed_t fed;
+    lt_it_peer_t q = {0};
+    void *deaf = NULL;
+    char *src = NULL;
+    uint8_t *disk = NULL;
+    size_t disk_len = 0;
+    Lienthong__Envelope *e = NULL;
+    LT_IT_REQUIRE(lt_it_fed_init(&fed, FED) == 0);
+    lt_it_member_t *a = lt_it_member_add(&fed, ID_A, 1);
+    lt_it_member_t *pm = lt_it_member_add(&fed, ID_P, 0);
+    lt_it_member_t *qm = lt_it_member_add(&fed, ID_Q, 0);
+    LT_IT_REQUIRE(a && pm && qm && (src = s_padded_source(ID_A)) != NULL);
+    fed.extra_source = src;
+    lt_it_gw_t *ga = lt_it_gw_new(&fed, a, 1, NULL, NULL);
+    LT_IT_REQUIRE(ga && lt_it_gw_run(ga, READY_MS) == 0);
+    LT_IT_REQUIRE(lt_file_read(ga->dir_path, 1u << 24, &disk, &disk_len) == 0);
+    LT_IT_REQUIRE((deaf = s_deaf_peer(pm, ga)) != NULL);
+    Lienthong__DirectoryRequest r = LIENTHONG__DIRECTORY_REQUEST__INIT;
+    r.have_version = 0;
+    /* The connection first: requests queued before it would all be sent. */
+    zmq_pollitem_t item = {deaf, 0, ZMQ_POLLOUT, 0};
+    LT_IT_REQUIRE(zmq_poll(&item, 1, REPLY_MS) == 1);
+    usleep(300 * 1000);
+    long rss0 = s_rss_kb(ga->pid), rss = rss0;
+    int sent = 0;
+    for (int i = 0; i < ASKS; i++)
+        sent += lt_wire_send_body(deaf, NULL, 0, LIENTHONG__ENVELOPE__BODY_DIRECTORY_REQUEST,
+                                  &r) == 0;
+    /* The owner answers within a second or two; its memory is watched for 3 s. */
+    for (int64_t t0 = lt_it_ms(); lt_it_ms() - t0 < 3000; usleep(100 * 1000)) {
+        long now = s_rss_kb(ga->pid);
+        rss = now > rss ? now : rss;
+    }
+    long copies_kb = (long)(disk_len * ASKS / 1024);
+    fprintf(stderr,
+            "%d directory requests of %zu bytes each answered: owner RSS %ld kB -> at most %ld "
+            "kB (%ld kB would be a copy each)\n",
+            sent, disk_len, rss0, rss, copies_kb);
+    CU_ASSERT_EQUAL(sent, ASKS);
+    CU_ASSERT(disk_len > 50000);
+    CU_ASSERT(rss0 > 0 && rss - rss0 < copies_kb / 20);
+    /* Another member is still offered the directory, byte for byte. */
+    LT_IT_REQUIRE(lt_it_peer_open_gw(&q, qm, ga) == 0);
+    e = lt_it_peer_hello(&q, 0, REPLY_MS);
+    CU_ASSERT(s_is_hello(e));
+    lt_wire_free(&e);
+    e = lt_it_peer_expect(&q, LIENTHONG__ENVELOPE__BODY_DIRECTORY_OFFER, REPLY_MS);
+    CU_ASSERT(e && e->directory_offer->signed_directory.len == disk_len &&
+              memcmp(e->directory_offer->signed_directory.data, disk, disk_len) == 0);
+    char *text = lt_it_gw_metrics(ga, REPLY_MS);
+    double dropped = text ? lt_it_metric(text, "lienthong_directory_offers_dropped_total") : -1;
+    free(text);
+    CU_ASSERT(dropped >= ASKS / 2);
+    CU_ASSERT(s_stop_ok(ga));
+out:
+    lt_wire_free(&e);
+    lt_it_peer_close(&q);
+    if (deaf)
+        zmq_close(deaf);
+    free(disk);
+    free(src);
+    lt_it_fed_cleanup(&fed);
+}
+
 /* ---- runner ------------------------------------------------------------------------ */
 
 static void s_teardown(void)
@@ -1098,6 +1229,8 @@ int main(int argc, char **argv)
         {"directory no longer listing this member adopted, revocations applied",
          test_self_removed},
         {"link offers held back after a refusal", test_link_offers_backed_off},
+        {"directory requests without reading: memory bounded, others offered",
+         test_dir_requests_bounded},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {"federation", NULL, NULL, NULL, s_teardown, tests};
