@@ -91,13 +91,16 @@ static const char *s_schema =
  * columns has: its table, those two columns added when it is opened
  * (s_add_columns), and its index by subject, dropped once the subject
  * blocks are built (s_subjects_open). */
-static const char *s_schema_before =
-    "CREATE TABLE audit (seq INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL,"
-    "  event TEXT, peer TEXT, target TEXT, subject TEXT, fields TEXT, purpose TEXT,"
-    "  case_ref TEXT, detail TEXT, hash BLOB NOT NULL);"
+#define S_AUDIT_BEFORE                                                                             \
+    "CREATE TABLE audit (seq INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL,"                         \
+    "  event TEXT, peer TEXT, target TEXT, subject TEXT, fields TEXT, purpose TEXT,"               \
+    "  case_ref TEXT, detail TEXT, hash BLOB NOT NULL);"                                           \
     "ALTER TABLE audit ADD COLUMN application TEXT;"
-    "ALTER TABLE audit ADD COLUMN officer TEXT;"
-    "CREATE INDEX audit_subject ON audit(subject);";
+static const char *s_schema_before = S_AUDIT_BEFORE "ALTER TABLE audit ADD COLUMN officer TEXT;"
+                                                    "CREATE INDEX audit_subject ON audit(subject);";
+/* The same with only the first column: what an earlier version left when
+ * it stopped between the two (s_add_columns finishes it). */
+static const char *s_schema_half = S_AUDIT_BEFORE "CREATE INDEX audit_subject ON audit(subject);";
 
 /* A database in memory holding the objects of schema; NULL on failure. */
 static sqlite3 *s_schema_db(const char *schema)
@@ -115,19 +118,20 @@ static sqlite3 *s_schema_db(const char *schema)
 int lt_audit_schema_check(sqlite3 *db, char *err, size_t errlen)
 {
     char what[160];
-    sqlite3 *refs[2] = {s_schema_db(s_schema), s_schema_db(s_schema_before)};
+    sqlite3 *refs[3] = {s_schema_db(s_schema), s_schema_db(s_schema_before),
+                        s_schema_db(s_schema_half)};
     int rc = -1;
-    if (!refs[0] || !refs[1])
+    if (!refs[0] || !refs[1] || !refs[2])
         snprintf(err, errlen, "cannot build an audit log's schema to compare with");
     else
-        rc = lt_sqlopen_schema_diff(db, refs, 2, 0, what, sizeof what, err, errlen);
+        rc = lt_sqlopen_schema_diff(db, refs, 3, 0, what, sizeof what, err, errlen);
     if (rc == LT_SQLOPEN_SCHEMA_FOREIGN)
         snprintf(err, errlen,
                  "its schema holds %s, which is not an audit log's as it is: the gateway writes "
                  "to a restored log, so a file with other objects is refused",
                  what);
-    sqlite3_close(refs[0]);
-    sqlite3_close(refs[1]);
+    for (size_t i = 0; i < 3; i++)
+        sqlite3_close(refs[i]);
     return rc == 0 ? 0 : -1;
 }
 
@@ -182,22 +186,50 @@ static int s_load_head(lt_audit_t *self)
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
 
-/* A log created before entries named the application and officer gains
- * the two columns (empty in its old entries). */
-static int s_add_columns(sqlite3 *db)
+/* Adds `column` to the audit table unless it has it: 0, or -1 with why. */
+static int s_add_column(sqlite3 *db, const char *column, char *why, size_t len)
 {
     sqlite3_stmt *st;
-    int found = 0;
-    if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info('audit') WHERE name = 'officer'",
-                           -1, &st, NULL) != SQLITE_OK)
+    char alter[64];
+    snprintf(alter, sizeof alter, "ALTER TABLE audit ADD COLUMN %s TEXT", column);
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info('audit') WHERE name = ?1", -1, &st,
+                           NULL) != SQLITE_OK) {
+        snprintf(why, len, "cannot look column %s up: %s", column, sqlite3_errmsg(db));
         return -1;
-    found = sqlite3_step(st) == SQLITE_ROW;
+    }
+    int rc = sqlite3_bind_text(st, 1, column, -1, SQLITE_STATIC) == SQLITE_OK ? sqlite3_step(st)
+                                                                              : SQLITE_ERROR;
     sqlite3_finalize(st);
-    if (found)
+    if (rc == SQLITE_ROW)
         return 0;
-    return sqlite3_exec(db, "ALTER TABLE audit ADD COLUMN application TEXT;"
-                            "ALTER TABLE audit ADD COLUMN officer TEXT;", NULL, NULL, NULL) == SQLITE_OK
-               ? 0 : -1;
+    if (rc != SQLITE_DONE || sqlite3_exec(db, alter, NULL, NULL, NULL) != SQLITE_OK) {
+        snprintf(why, len, "cannot add column %s: %s", column, sqlite3_errmsg(db));
+        return -1;
+    }
+    return 0;
+}
+
+/* A log created before entries named the application and officer gains
+ * the two columns (empty in its old entries), both or neither: each is
+ * looked up on its own, in one transaction, so that an upgrade cut short
+ * (killed, a full disk) leaves the log as it was, and one that an earlier
+ * version left with only the first column is finished. */
+static int s_add_columns(sqlite3 *db, char *why, size_t len)
+{
+    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        snprintf(why, len, "cannot begin adding columns: %s", sqlite3_errmsg(db));
+        return -1;
+    }
+    if (s_add_column(db, "application", why, len) == 0 &&
+        s_add_column(db, "officer", why, len) == 0) {
+        if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+            return 0;
+        snprintf(why, len, "cannot commit the added columns: %s", sqlite3_errmsg(db));
+    }
+    /* A failed COMMIT may leave the transaction open (SQLITE_BUSY). */
+    if (!sqlite3_get_autocommit(db))
+        (void)sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return -1;
 }
 
 /* Runs a prepared statement without results: 0, or -1. */
@@ -332,12 +364,13 @@ lt_audit_t *lt_audit_open(const char *path, const lt_keys_t *keys, char *err, si
     }
     self->keys = keys;
     self->last_flush = lt_clock_mono_ms();
+    char why[256] = "";
     if (sqlite3_open_v2(path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK ||
         sqlite3_busy_timeout(self->db, 5000) != SQLITE_OK ||
         sqlite3_exec(self->db, s_pragmas, NULL, NULL, NULL) != SQLITE_OK ||
         sqlite3_exec(self->db, s_schema, NULL, NULL, NULL) != SQLITE_OK ||
-        s_add_columns(self->db) != 0 ||
+        s_add_columns(self->db, why, sizeof why) != 0 ||
         sqlite3_prepare_v2(self->db,
                            "INSERT INTO audit (seq, at_ms, event, peer, target, subject, fields, "
                            "purpose, case_ref, detail, application, officer, hash) "
@@ -349,7 +382,7 @@ lt_audit_t *lt_audit_open(const char *path, const lt_keys_t *keys, char *err, si
         sqlite3_prepare_v2(self->db, "COMMIT", -1, &self->commit, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(self->db, "ROLLBACK", -1, &self->rollback, NULL) != SQLITE_OK ||
         s_load_head(self) != 0) {
-        snprintf(err, errlen, "audit log %s: %s", path, sqlite3_errmsg(self->db));
+        snprintf(err, errlen, "audit log %s: %s", path, why[0] ? why : sqlite3_errmsg(self->db));
         lt_audit_destroy(&self);
         return NULL;
     }

@@ -724,6 +724,17 @@ static void s_log_with(const char *sql)
         CU_ASSERT_FATAL(s_exec(sql) == 0);
 }
 
+/* A log from before the application and officer columns, as the version
+ * that added them left it after its first ALTER TABLE. */
+#define S_BEFORE_COLUMNS                                                                           \
+    "CREATE TABLE audit (seq INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL,"                         \
+    "  event TEXT, peer TEXT, target TEXT, subject TEXT, fields TEXT, "                            \
+    "purpose TEXT,  case_ref TEXT, detail TEXT, hash BLOB NOT NULL);"                              \
+    "CREATE INDEX audit_subject ON audit(subject);"                                                \
+    "CREATE TABLE checkpoints (seq INTEGER PRIMARY KEY, hash BLOB NOT NULL,"                       \
+    "  signature BLOB NOT NULL, at_ms INTEGER NOT NULL);"                                          \
+    "ALTER TABLE audit ADD COLUMN application TEXT;"
+
 static void test_schema_check(void)
 {
     /* As written now, and as a log from before application and officer
@@ -731,14 +742,7 @@ static void test_schema_check(void)
     s_log_with(NULL);
     CU_ASSERT(s_schema_ok() == 0);
     s_fresh();
-    CU_ASSERT_FATAL(s_exec("CREATE TABLE audit (seq INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL,"
-                           "  event TEXT, peer TEXT, target TEXT, subject TEXT, fields TEXT, "
-                           "purpose TEXT,  case_ref TEXT, detail TEXT, hash BLOB NOT NULL);"
-                           "CREATE INDEX audit_subject ON audit(subject);"
-                           "CREATE TABLE checkpoints (seq INTEGER PRIMARY KEY, hash BLOB NOT NULL,"
-                           "  signature BLOB NOT NULL, at_ms INTEGER NOT NULL);"
-                           "ALTER TABLE audit ADD COLUMN application TEXT;"
-                           "ALTER TABLE audit ADD COLUMN officer TEXT;") == 0);
+    CU_ASSERT_FATAL(s_exec(S_BEFORE_COLUMNS "ALTER TABLE audit ADD COLUMN officer TEXT;") == 0);
     CU_ASSERT(s_schema_ok() == 0);
     /* A trigger, a view, an index of its own. */
     s_log_with("CREATE TRIGGER t AFTER INSERT ON audit BEGIN DELETE FROM checkpoints; END");
@@ -771,6 +775,39 @@ static void test_schema_check(void)
                "UPDATE sqlite_schema SET name = 'sqlite_autoindex_audit_9' WHERE name = 'x';"
                "PRAGMA writable_schema = OFF;");
     CU_ASSERT(s_schema_ok() == -1);
+}
+
+/* A log an earlier version left with only the first of the two columns it
+ * adds (stopped between them): it opens, gains the second, keeps its
+ * entries, and a backup holding it can be restored. */
+static void test_half_added_columns(void)
+{
+    s_log_with("ALTER TABLE audit DROP COLUMN officer");
+    CU_ASSERT_FATAL(s_int("SELECT count(*) FROM pragma_table_info('audit') "
+                          "WHERE name IN ('application', 'officer')") == 1);
+    lt_keys_t *k = lt_keys_new(LT_KEYS_MEMBER);
+    CU_ASSERT_FATAL(k != NULL);
+    char err[256] = "";
+    lt_audit_t *a = lt_audit_open(s_path, k, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL(a);
+    CU_ASSERT_STRING_EQUAL(err, "");
+    lt_audit_add(
+        a, &(lt_audit_entry_t){
+               .event = "lookup", .peer = "VN/GOV/BHXH", .application = "hoso", .officer = "nv01"});
+    lt_audit_destroy(&a);
+    CU_ASSERT(s_int("SELECT count(*) FROM audit WHERE officer = 'nv01'") == 1);
+    CU_ASSERT(s_int("SELECT count(*) FROM audit") == 4);
+    lt_keys_destroy(&k);
+    /* As such a log is in a backup, by the earlier version's statements. */
+    s_fresh();
+    CU_ASSERT_FATAL(s_exec(S_BEFORE_COLUMNS) == 0);
+    CU_ASSERT(s_schema_ok() == 0);
+    a = lt_audit_open(s_path, NULL, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL(a);
+    lt_audit_destroy(&a);
+    CU_ASSERT(s_int("SELECT count(*) FROM pragma_table_info('audit') "
+                    "WHERE name IN ('application', 'officer')") == 2);
+    CU_ASSERT(s_schema_ok() == 0);
 }
 
 /* The child of test_unbuffered_entry_fails_closed: 0 when every check
@@ -864,6 +901,7 @@ int main(void)
     static const ut_test_t tests[] = {
         {"entries chain, verify, and continue after reopening", test_chain_verifies},
         {"a backup's log with objects an audit log does not have is refused", test_schema_check},
+        {"a log left with one of the two added columns gains the other", test_half_added_columns},
         {"an edited entry breaks the chain at that entry", test_edit_detected},
         {"a deleted entry is detected", test_delete_detected},
         {"a cut-off tail is detected by the last checkpoint", test_truncation_detected},
