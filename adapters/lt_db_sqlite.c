@@ -553,8 +553,16 @@ static int s_has_column(s_db_t *self, const char *table, const char *column, int
     return rc;
 }
 
+static int s_begin(void *impl, int write, char *err, size_t errlen);
+static int s_commit(void *impl, char *err, size_t errlen);
+static void s_rollback(void *impl);
+
 /* Adds `column` (declared `decl`) to `table` when the table exists without
- * it, then fills it with `fill` (an SQL expression, NULL: the default). */
+ * it, then fills it with `fill` (an SQL expression, NULL: the default).
+ * Both in one transaction, the column looked up again inside it: the
+ * column counts as added once it exists, so one added but not filled (a
+ * process killed, a full disk) would never be filled; SQLite's ALTER TABLE
+ * is rolled back with the rest. */
 static int s_add_column(s_db_t *self, const char *table, const char *column, const char *decl,
                         const char *fill, char *err, size_t errlen)
 {
@@ -562,11 +570,21 @@ static int s_add_column(s_db_t *self, const char *table, const char *column, con
     int rc = s_has_column(self, table, column, &exists, &has, err, errlen);
     if (rc != 0 || !exists || has)
         return rc;
-    char *sql = fill ? sqlite3_mprintf("ALTER TABLE %s ADD COLUMN %s %s; UPDATE %s SET %s = %s;",
-                                       table, column, decl, table, column, fill)
-                     : sqlite3_mprintf("ALTER TABLE %s ADD COLUMN %s %s;", table, column, decl);
-    rc = lt_db_sqlite_exec(self->db, sql, "cannot add a column", err, errlen);
-    sqlite3_free(sql);
+    if (s_begin(self, 1, err, errlen))
+        return -1;
+    rc = s_has_column(self, table, column, &exists, &has, err, errlen);
+    if (rc == 0 && exists && !has) {
+        char *sql = fill
+                        ? sqlite3_mprintf("ALTER TABLE %s ADD COLUMN %s %s; UPDATE %s SET %s = %s;",
+                                          table, column, decl, table, column, fill)
+                        : sqlite3_mprintf("ALTER TABLE %s ADD COLUMN %s %s;", table, column, decl);
+        rc = lt_db_sqlite_exec(self->db, sql, "cannot add a column", err, errlen);
+        sqlite3_free(sql);
+    }
+    if (rc == 0)
+        rc = s_commit(self, err, errlen);
+    if (rc != 0)
+        s_rollback(self);
     return rc;
 }
 

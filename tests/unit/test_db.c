@@ -595,6 +595,48 @@ static void test_old_change_list(void)
     lt_db_destroy(&d);
 }
 
+/* The table column of a database from before it is added and filled all
+ * or nothing: a fill that fails (here a trigger stands for a full disk)
+ * leaves the column out, so that the next start adds and fills it again,
+ * and the changes waiting, a deletion among them, are read. */
+static void test_old_change_list_fill_fails(void)
+{
+    char conf[600], err[512] = "";
+    sqlite3 *raw = open_raw(
+        "old_fill.db",
+        "CREATE TABLE citizens(id TEXT PRIMARY KEY, name TEXT);"
+        "CREATE TABLE lt_changes(id INTEGER PRIMARY KEY AUTOINCREMENT, row_key TEXT NOT NULL);"
+        "CREATE TABLE lt_source_cursor(dataset TEXT PRIMARY KEY, change_id INTEGER NOT NULL);"
+        "CREATE TRIGGER lt_citizens_insert AFTER INSERT ON citizens BEGIN "
+        " INSERT INTO lt_changes(row_key) VALUES (NEW.id); END;"
+        "CREATE TRIGGER lt_citizens_delete AFTER DELETE ON citizens BEGIN "
+        " INSERT INTO lt_changes(row_key) VALUES (OLD.id); END;"
+        "INSERT INTO citizens VALUES ('a', 'An'), ('b', 'Ba'), ('c', 'Chi');"
+        "DELETE FROM citizens WHERE id = 'c';"
+        "INSERT INTO lt_source_cursor VALUES ('VN/GOV/BCA/population', 1);"
+        "CREATE TRIGGER fill_fails BEFORE UPDATE ON lt_changes BEGIN "
+        " SELECT RAISE(ABORT, 'database or disk is full'); END;");
+    path_of(conf, sizeof conf, "adapter.conf");
+    lt_db_table_t table = {"citizens", 2, CITIZEN_COLS, TYPES2, 0};
+    lt_db_t *d = lt_db_connect("old_fill.db", conf, LT_DB_SOURCE, &table, 0, err, sizeof err);
+    CU_ASSERT_PTR_NULL(d);
+    CU_ASSERT(strstr(err, "database or disk is full") != NULL);
+    CU_ASSERT(ut_sql_count(raw, "SELECT COUNT(*) FROM pragma_table_info('lt_changes') "
+                                "WHERE name = 'table_name'") == 0);
+    lt_db_destroy(&d);
+    ut_sql_exec(raw, "DROP TRIGGER fill_fails");
+    d = open_seam("old_fill.db", LT_DB_SOURCE, "citizens", CITIZEN_COLS, 0);
+    CU_ASSERT(ut_sql_count(raw, "SELECT COUNT(*) FROM lt_changes WHERE table_name = 'citizens'") ==
+              4);
+    changes_t c;
+    CU_ASSERT(read_changes(d, 1, 100, &c) == 2);
+    expect_change(&c, 0, 2, "b");
+    expect_change(&c, 1, 4, "c");
+    CU_ASSERT(c.n == 2 && c.deleted[1] == 1);
+    sqlite3_close(raw);
+    lt_db_destroy(&d);
+}
+
 /* ---- the row accessor ------------------------------------------------- */
 
 typedef struct {
@@ -980,6 +1022,7 @@ int main(void)
         {"rows a REPLACE deletes through another unique index are listed",
          test_replace_deletes_listed},
         {"a change list from before the table column", test_old_change_list},
+        {"the table column is added and filled all or nothing", test_old_change_list_fill_fails},
         {"row accessor: names, types, values", test_row_accessor},
         {"apply: batch and cursor all or nothing", test_apply_all_or_nothing},
         {"a sink table must take upserts by key", test_sink_table_must_fit},
