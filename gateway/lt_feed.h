@@ -52,9 +52,9 @@ void lt_feed_stop_serving(lt_feed_t *self, void *peer_sock, const char *why);
 /* ---- replica ---- */
 
 /* A reload added stream to the subscriptions: its replica opens at its
- * durable cursor and subscribes on the next tick. Returns 0, or -1 when the
- * stream cannot be opened (logged). */
-int lt_feed_replica_add(lt_feed_t *self, const char *stream);
+ * durable cursor and subscribes on the next tick. Returns 0, or -1 when it
+ * cannot (too many subscriptions or streams, the store failing), with err. */
+int lt_feed_replica_add(lt_feed_t *self, const char *stream, char *err, size_t errlen);
 /* A reload removed stream: the feed is unsubscribed and the replica
  * closed; what it holds stays in the store, so adding it back resumes. */
 void lt_feed_replica_remove(lt_feed_t *self, const char *stream);

@@ -4,6 +4,7 @@
  * unpacked, and applied with the cursor in one transaction. */
 #include "lt_feed_int.h"
 #include "lt_clock.h"
+#include "lt_err.h"
 #include "lt_file.h"
 #include "lt_gwstats.h"
 #include "lt_log.h"
@@ -53,16 +54,25 @@ lt_feed_replica_t *lt_feed_replica_find(lt_feed_t *self, const char *stream)
     return NULL;
 }
 
-int lt_feed_replica_add(lt_feed_t *self, const char *stream)
+/* 1 when the feed knows stream already (lt_feed_stream finds it). */
+static int s_stream_known(const lt_feed_t *self, const char *stream)
+{
+    for (size_t i = 0; i < self->n_streams; i++)
+        if (strcmp(self->streams[i].name, stream) == 0)
+            return 1;
+    return 0;
+}
+
+int lt_feed_replica_add(lt_feed_t *self, const char *stream, char *err, size_t errlen)
 {
     if (lt_feed_replica_find(self, stream))
         return 0;
-    if (self->n_replicas >= LT_GWCFG_MAX_SUBS || lt_feed_replica_open(self, stream) != 0) {
-        lt_error("feed", "cannot start the replica of %s: %s", stream,
-                 self->n_replicas >= LT_GWCFG_MAX_SUBS ? "too many subscriptions"
-                                                       : "the stream cannot be opened");
-        return -1;
-    }
+    if (self->n_replicas >= LT_GWCFG_MAX_SUBS)
+        return lt_err_set(err, errlen, "too many subscriptions (at most %d)", LT_GWCFG_MAX_SUBS);
+    if (!s_stream_known(self, stream) && self->n_streams >= LT_FEED_MAX_STREAMS)
+        return lt_err_set(err, errlen, "too many streams in use (at most %d)", LT_FEED_MAX_STREAMS);
+    if (lt_feed_replica_open(self, stream) != 0)
+        return lt_err_set(err, errlen, "store: %s", lt_store_error(self->ctx->store));
     lt_feed_replica_t *f = &self->replicas[self->n_replicas - 1];
     lt_info("feed", "replica of %s added at seq %llu", stream,
             (unsigned long long)f->cursor.last_seq);

@@ -775,20 +775,54 @@ static void s_on_local(lt_gateway_t *self)
 
 /* ---- signals and the loop --------------------------------------------------- */
 
-/* Applies a reloaded configuration, already compared with the running one
- * (lt_gwreload): replicas, links, log, limits. */
-static void s_apply_config(lt_gateway_t *self, const lt_gwcfg_t *next,
-                           const lt_gwreload_diff_t *d)
+/* Takes `name` out of a configuration's list of n entries of `stride`
+ * bytes, each starting with its name. */
+static void s_cfg_drop(void *list, size_t stride, size_t *n, const char *name)
 {
+    char *base = list;
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp(base + i * stride, name) == 0) {
+            memmove(base + i * stride, base + (i + 1) * stride, (*n - i - 1) * stride);
+            (*n)--;
+            return;
+        }
+}
+
+/* Applies a reloaded configuration, already compared with the running one
+ * (lt_gwreload): replicas, links, log, limits. Returns how many additions
+ * failed: each is logged and left out of the running configuration, so that
+ * the next reload, finding it added again, tries it again. */
+static size_t s_apply_config(lt_gateway_t *self, const lt_gwcfg_t *next,
+                             const lt_gwreload_diff_t *d)
+{
+    char err[512];
+    size_t failed = 0;
     /* The modules read the configuration at the moment of use (lt_gwctx.h):
      * in place, it is what every later call sees. */
     for (size_t i = 0; i < d->n_subs_removed; i++)
         lt_feed_replica_remove(self->feed, d->subs_removed[i]);
     self->cfg = *next;
     for (size_t i = 0; i < d->n_subs_added; i++)
-        (void)lt_feed_replica_add(self->feed, d->subs_added[i]);
+        if (lt_feed_replica_add(self->feed, d->subs_added[i], err, sizeof err) != 0) {
+            lt_error("reload",
+                     "subscription %s not applied: cannot start its replica: %s; the "
+                     "next reload tries it again",
+                     d->subs_added[i], err);
+            s_cfg_drop(self->cfg.subs, sizeof self->cfg.subs[0], &self->cfg.n_subs,
+                       d->subs_added[i]);
+            failed++;
+        }
+    /* Why a link does not open is logged by lt_peers (component link). */
     for (size_t i = 0; i < d->n_peers_added; i++)
-        (void)lt_peers_link(self->shared.peers, d->peers_added[i]);
+        if (!lt_peers_link(self->shared.peers, d->peers_added[i])) {
+            lt_error("reload",
+                     "peer %s not applied: cannot open a link to it (see the link "
+                     "message above); the next reload tries it again",
+                     d->peers_added[i]);
+            s_cfg_drop(self->cfg.peers, sizeof self->cfg.peers[0], &self->cfg.n_peers,
+                       d->peers_added[i]);
+            failed++;
+        }
     if (d->log_changed) {
         lt_log_set_level(self->cfg.log_level);
         lt_log_set_format(self->cfg.log_format);
@@ -797,6 +831,7 @@ static void s_apply_config(lt_gateway_t *self, const lt_gwcfg_t *next,
      * socket options in self->so stay those every socket was opened with. */
     if (d->limits_changed)
         lt_feed_limits_changed(self->feed);
+    return failed;
 }
 
 /* Re-reads the whole configuration file; one that does not load is refused
@@ -815,10 +850,16 @@ static void s_reload_config(lt_gateway_t *self)
         lt_gwreload_diff_t d;
         lt_gwreload_diff(&self->cfg, next, &d);
         s_writer_drain(self);
-        s_apply_config(self, next, &d);
+        size_t failed = s_apply_config(self, next, &d);
         s_writer_next(self); /* a publish group may have gathered meanwhile */
-        lt_info("reload", "configuration %s reloaded: %zu change%s", self->cfg.path, d.n_changes,
-                d.n_changes == 1 ? "" : "s");
+        if (failed)
+            lt_error("reload",
+                     "configuration %s reloaded in part: %zu change%s, %zu not applied "
+                     "(see above)",
+                     self->cfg.path, d.n_changes, d.n_changes == 1 ? "" : "s", failed);
+        else
+            lt_info("reload", "configuration %s reloaded: %zu change%s", self->cfg.path,
+                    d.n_changes, d.n_changes == 1 ? "" : "s");
     }
     free(next);
 }

@@ -8,7 +8,9 @@
  * the expired consumer from its peer and the feed resumes with no gap
  * (PROTOCOL.md 5.6). A subscription added by a reload starts its feed, an
  * invalid file is refused with the old configuration kept, and a removed
- * subscription stops its feed. After a consumer is killed, the owner's
+ * subscription stops its feed; one whose replica cannot start (the store
+ * locked), and a peer that cannot be linked, are reported not applied and
+ * tried again by the next reload. After a consumer is killed, the owner's
  * status shows it disconnected within the heartbeat timeout (3.3) and keeps
  * its subscriber line with cursor, lag and since when (8.3).
  *
@@ -21,6 +23,7 @@
 
 #include <CUnit/Basic.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +34,7 @@
 #define ID_OWNER "VN/GOV/BCA"
 #define ID_BHXH "VN/GOV/BHXH"
 #define DS "VN/GOV/BCA/population"
+#define ID_UNLISTED "VN/GOV/BTC" /* a member the directory does not list */
 
 #define READY_MS 10000    /* a gateway answers status (generous for ASan) */
 #define PUBLISH_MS 10000  /* a PublishAck */
@@ -412,6 +416,68 @@ out:
     s_fed_free(&x);
 }
 
+/* A subscription added by a reload whose replica cannot start (the store
+ * stays locked past its busy timeout, as by another process), and a peer
+ * that cannot be linked (not in the directory), are logged as not applied
+ * and left out of the running configuration: the next reload of the same
+ * file tries both again, and the replica starts then. */
+static void test_reload_subscription_retried(void)
+{
+    fed_t x;
+    char err[1024] = "", *base = NULL, store[PATH_MAX + 16];
+    sqlite3 *db = NULL;
+    LT_IT_REQUIRE(s_fed(&x, 100) == 0);
+    lt_it_gw_t *owner = NULL, *cons = NULL;
+    LT_IT_REQUIRE(s_pair(&x, &owner, &cons, 0) == 0 && (base = s_read(cons->conf_path)) != NULL);
+    LT_IT_REQUIRE(lt_it_gw_run(owner, READY_MS) == 0);
+    LT_IT_REQUIRE(lt_it_gw_run(cons, READY_MS) == 0);
+    LT_IT_REQUIRE(s_publish(owner, &x, 0, 100) == 0);
+
+    /* The store's write lock held past the gateway's 5 s busy timeout. */
+    snprintf(store, sizeof store, "%s/store.db", cons->data_dir);
+    LT_IT_REQUIRE(sqlite3_open(store, &db) == SQLITE_OK &&
+                  sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK);
+    char *peers = strstr(base, "peers = [");
+    LT_IT_REQUIRE(peers != NULL);
+    *peers = '\0';
+    long mark = lt_it_log_mark(cons);
+    LT_IT_REQUIRE(lt_it_write_fmt(cons->conf_path,
+                                  "%speers = [\"" ID_UNLISTED "\", %s\n"
+                                  "subscribe = ( { stream = \"" DS "\"; } );\n",
+                                  base, peers + strlen("peers = [")) == 0 &&
+                  lt_it_gw_signal(cons, SIGHUP) == 0);
+    CU_ASSERT(lt_it_log_wait(cons, mark, "ERROR",
+                             "subscription " DS " not applied: cannot start "
+                             "its replica: store: database is locked",
+                             3 * READY_MS) == 0);
+    CU_ASSERT(lt_it_log_wait(cons, mark, "ERROR", "peer " ID_UNLISTED " not applied", REPLY_MS) ==
+              0);
+    CU_ASSERT(lt_it_log_wait(cons, mark, "reloaded in part: 2 changes, 2 not applied", NULL,
+                             REPLY_MS) == 0);
+    CU_ASSERT(!lt_it_log_has(cons, mark, "reloaded: ", NULL));
+    LT_IT_REQUIRE(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(db);
+    db = NULL;
+    usleep(500 * 1000);
+    CU_ASSERT_EQUAL(lt_ft_last_seq(cons, DS), 0);
+
+    /* The same file again: the subscription is added this time. */
+    mark = lt_it_log_mark(cons);
+    LT_IT_REQUIRE(lt_it_gw_signal(cons, SIGHUP) == 0);
+    CU_ASSERT(lt_it_log_wait(cons, mark, "subscription added: " DS, NULL, REPLY_MS) == 0);
+    CU_ASSERT(lt_it_log_wait(cons, mark, "peer added: " ID_UNLISTED, NULL, REPLY_MS) == 0);
+    CU_ASSERT(lt_it_log_wait(cons, mark, "reloaded in part: 2 changes, 1 not applied", NULL,
+                             REPLY_MS) == 0);
+    LT_IT_REQUIRE(lt_ft_wait_same(owner, cons, DS, CONVERGE_MS) == 0);
+    CHECK(lt_ft_compare(owner, cons, DS, err, sizeof err));
+    s_finish(&x);
+out:
+    if (db)
+        sqlite3_close(db);
+    free(base);
+    s_fed_free(&x);
+}
+
 /* ---- status after a peer dies ------------------------------------------------------- */
 
 /* The owner's subscriber line of member on DS, or NULL. */
@@ -529,6 +595,8 @@ int main(int argc, char **argv)
     static const lt_it_test_t tests[] = {
         {"a directory expiring during traffic", test_expiry_during_traffic},
         {"reload of a subscription", test_reload_subscription},
+        {"a subscription a reload could not start is tried again by the next",
+         test_reload_subscription_retried},
         {"status after a peer dies", test_status_after_peer_dies},
         {"a member's refused directory offers are checked once per back-off", test_offer_flood},
         {NULL, NULL},
