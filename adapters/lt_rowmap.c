@@ -331,8 +331,15 @@ static int s_set_int(void *p, const ProtobufCFieldDescriptor *f, const lt_db_row
     case PROTOBUF_C_TYPE_INT32:
     case PROTOBUF_C_TYPE_SINT32:
     case PROTOBUF_C_TYPE_SFIXED32:
-    case PROTOBUF_C_TYPE_ENUM:
         if (s_col_i64(row, c, f, &v) || v < INT32_MIN || v > INT32_MAX)
+            return -1;
+        *(int32_t *)p = (int32_t)v;
+        return 0;
+    case PROTOBUF_C_TYPE_ENUM:
+        /* Only a value the record type defines: another number would be
+         * stored and served as a value no reader of the type knows. */
+        if (s_col_i64(row, c, f, &v) || v < INT32_MIN || v > INT32_MAX ||
+            !protobuf_c_enum_descriptor_get_value(f->descriptor, (int)v))
             return -1;
         *(int32_t *)p = (int32_t)v;
         return 0;
@@ -448,14 +455,35 @@ static const char *s_expected(const ProtobufCFieldDescriptor *f)
         return "TEXT or INTEGER";
     case PROTOBUF_C_TYPE_BYTES:
         return "BLOB or TEXT";
-    case PROTOBUF_C_TYPE_ENUM:
-        return "an INTEGER or the TEXT name of a value of the enum";
     case PROTOBUF_C_TYPE_FLOAT:
     case PROTOBUF_C_TYPE_DOUBLE:
         return "a REAL, INTEGER or numeric TEXT";
     default:
         return "an INTEGER (or decimal TEXT) within the field's range";
     }
+}
+
+/* Why enum field f could not be filled: the values it may take, as names
+ * and numbers (the count alone when they do not fit), never the value the
+ * row had (docs/operations.md, "Records refused by the dataset's rules"). */
+static void s_why_enum(const char *type, const ProtobufCFieldDescriptor *f, char *err,
+                       size_t errlen)
+{
+    const ProtobufCEnumDescriptor *e = f->descriptor;
+    char values[160] = "";
+    size_t len = 0;
+    for (unsigned i = 0; i < e->n_values && len < sizeof values; i++)
+        len += (size_t)snprintf(values + len, sizeof values - len, "%s%s (%d)", i ? ", " : "",
+                                e->values[i].name, e->values[i].value);
+    if (len < sizeof values)
+        lt_err_set(err, errlen,
+                   "cannot fill field %s.%s: expected a value of %s, by name or number: %s", type,
+                   f->name, e->name, values);
+    else
+        lt_err_set(
+            err, errlen,
+            "cannot fill field %s.%s: expected one of the %u values of %s, by name or number", type,
+            f->name, e->n_values, e->name);
 }
 
 /* Says why field f of the record could not be filled; returns the code
@@ -479,6 +507,8 @@ static int s_why(const lt_rowmap_t *self, const ProtobufCFieldDescriptor *f, int
     else if (set == S_NUL)
         lt_err_set(err, errlen, "cannot fill field %s.%s: the text contains a NUL byte", type,
                    f->name);
+    else if (f->type == PROTOBUF_C_TYPE_ENUM)
+        s_why_enum(type, f, err, errlen);
     else
         lt_err_set(err, errlen, "cannot fill field %s.%s: expected %s", type, f->name,
                    s_expected(f));

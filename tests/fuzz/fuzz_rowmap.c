@@ -19,8 +19,9 @@
  *     the payload decodes as the mapping's type, then every column is set
  *     once, and the bound values read back as a row pack into a record whose
  *     mapped fields equal the payload's (the key field: the key given),
- *     unless a string of the payload is not UTF-8 or holds a NUL (then
- *     packing may refuse it);
+ *     unless a string of the payload is not UTF-8 or holds a NUL, or an
+ *     enum field holds a number its type does not define (then packing may
+ *     refuse it);
  *     for Population the same payload is also upserted into the SQLite
  *     table through lt_db_apply and read back with lt_db_read_row, and
  *     must pack to the same bytes;
@@ -436,6 +437,21 @@ static void s_sink(const uint8_t *data, size_t size, const uint8_t *expect, size
     free(c.buf);
 }
 
+/* 1 when an enum field of msg holds a number its type does not define,
+ * which a row may not give (lt_rowmap packs only defined values). */
+static int s_odd_enum(const ProtobufCMessage *msg)
+{
+    const ProtobufCMessageDescriptor *d = msg->descriptor;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        if (f->type == PROTOBUF_C_TYPE_ENUM && f->label != PROTOBUF_C_LABEL_REPEATED &&
+            !protobuf_c_enum_descriptor_get_value(
+                f->descriptor, *(const int32_t *)((const uint8_t *)msg + f->offset)))
+            return 1;
+    }
+    return 0;
+}
+
 /* Leg 1: the input as the payload of a record for mapping m. */
 static void s_payload(size_t m, const uint8_t *data, size_t size)
 {
@@ -459,9 +475,11 @@ static void s_payload(size_t m, const uint8_t *data, size_t size)
             size_t len = 0;
             int packed = s_pack(m, p.v, &buf, &len, err, sizeof err);
             /* A string that is not UTF-8, or holds a NUL, packs no more
-             * (PROTOCOL.md 4.5): a gateway delivers no such record. */
+             * (PROTOCOL.md 4.5): a gateway delivers no such record. Nor
+             * does an enum number its type does not define. */
             char where[64];
-            if (packed != 0 && lt_valid_utf8(d, data, size, where, sizeof where) != 0) {
+            if (packed != 0 &&
+                (lt_valid_utf8(d, data, size, where, sizeof where) != 0 || s_odd_enum(orig))) {
                 s_params_clear(&p);
                 continue;
             }

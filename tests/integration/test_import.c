@@ -74,9 +74,9 @@ static const char *s_csv =
       ":5: column dia_chi: missing (the row has 4 of the header's 6 columns)\n" f                  \
       ":6: column so_dinh_danh: duplicate key, first on line 2\n" f                                \
       ":9: column ho_ten: invalid UTF-8 at byte 1\n" f                                             \
-      ":10: column gioi_tinh: cannot fill field lienthong.records.Population.sex: expected an "    \
-      "INTEGER or the TEXT name of a value of the enum\n" f                                        \
-      ":11: column 7: extra (the row has 7 columns, the header 6)\n"
+      ":10: column gioi_tinh: cannot fill field lienthong.records.Population.sex: expected a "     \
+      "value of lienthong.records.Sex, by name or number: SEX_UNSPECIFIED (0), SEX_MALE (1), "     \
+      "SEX_FEMALE (2)\n" f ":11: column 7: extra (the row has 7 columns, the header 6)\n"
 
 /* What the sink's table must hold: the six good rows. */
 static const char *s_expected = "038084915725|Nguyễn Văn An|1984-05-02|1|Số 5, đường \"Lê Lợi\"|1\n"

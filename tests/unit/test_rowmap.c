@@ -269,7 +269,7 @@ static void test_enum_text_forms(void)
     sqlite3 *db = open_db("enum.db");
     ut_sql_exec(db, "INSERT INTO t(personal_id, sex, status) VALUES ('1', '2', 'CITIZEN_MISSING'), "
                     "('2', 'SEX_FEMALE', 7), ('3', 1, 'CITIZEN_ZOMBIE'), ('4', 'x1', 1), "
-                    "('5', 1, 4294967296)");
+                    "('5', 1, 4294967296), ('6', 99, 1), ('7', '-1', 1)");
     uint8_t *buf = NULL;
     long len = pack_row(m, t, "1", &buf, err, sizeof err);
     CU_ASSERT_FATAL(len > 0);
@@ -280,11 +280,25 @@ static void test_enum_text_forms(void)
     CU_ASSERT(p->status == LIENTHONG__RECORDS__CITIZEN_STATUS__CITIZEN_MISSING);
     lienthong__records__population__free_unpacked(p, NULL);
     free(buf);
-    /* An unknown integer is kept (open enums); a wrong name is refused,
-     * naming the column but not the value. */
-    CU_ASSERT(pack_row(m, t, "2", &buf, err, sizeof err) > 0);
-    free(buf);
     buf = NULL;
+    /* A number the enum does not define, as INTEGER or TEXT, is refused
+     * like a wrong name: naming the column and the values it may take, but
+     * not the value. */
+    CU_ASSERT(pack_row(m, t, "2", &buf, err, sizeof err) == -1);
+    CU_ASSERT(strstr(err, "column 'status'") != NULL);
+    CU_ASSERT(strstr(err, "CITIZEN_UNSPECIFIED (0), CITIZEN_ALIVE (1), CITIZEN_DECEASED (2), "
+                          "CITIZEN_MISSING (3)") != NULL);
+    CU_ASSERT(strstr(err, "7") == NULL);
+    static const char *const undefined[] = {"6", "7"};
+    for (size_t i = 0; i < 2; i++) {
+        err[0] = 0;
+        CU_ASSERT(pack_row(m, t, undefined[i], &buf, err, sizeof err) == -1);
+        CU_ASSERT(strstr(err, "column 'sex' cannot fill field lienthong.records.Population.sex: "
+                              "expected a value of lienthong.records.Sex, by name or number: "
+                              "SEX_UNSPECIFIED (0), SEX_MALE (1), SEX_FEMALE (2)") != NULL);
+        CU_ASSERT(strstr(err, "99") == NULL && strstr(err, "-1") == NULL);
+    }
+    CU_ASSERT(buf == NULL);
     CU_ASSERT(pack_row(m, t, "3", &buf, err, sizeof err) == -1);
     CU_ASSERT(strstr(err, "column 'status'") != NULL);
     CU_ASSERT(strstr(err, "ZOMBIE") == NULL);
