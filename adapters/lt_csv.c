@@ -28,8 +28,10 @@
 #include "lt_err.h"
 #include "lt_adapter.h"
 #include "lt_db_backend.h"
+#include "lt_limits.h"
 #include "lt_rowmap.h"
 #include "lt_schema.h"
+#include "lt_valid.h"
 
 #include <csv.h>
 #include <errno.h>
@@ -566,6 +568,23 @@ static int s_check_count(lt_csv_t *self, long line)
     return -1;
 }
 
+/* Why the key of the row cannot be published, or NULL: the owner's
+ * gateway refuses a whole Publish for an empty key or one over
+ * LT_RECORD_KEY_MAX bytes (PROTOCOL.md 8.1), which would stop the import
+ * with the rows after it unsent. Its length, never its value. */
+static const char *s_check_key(const lt_csv_t *self, size_t i, char *why, size_t cap)
+{
+    size_t k = self->col[i];
+    const char *v = self->f.null[k] ? "" : self->f.buf + self->f.off[k];
+    if (lt_valid_key(v))
+        return NULL;
+    if (!v[0])
+        return "empty key";
+    snprintf(why, cap, "the key is %zu bytes, over the %d bytes a record key may have",
+             self->f.flen[k], LT_RECORD_KEY_MAX);
+    return why;
+}
+
 /* Every check of every mapped column; each failing column is reported. */
 static int s_check_columns(lt_csv_t *self, long line, size_t key)
 {
@@ -573,15 +592,32 @@ static int s_check_columns(lt_csv_t *self, long line, size_t key)
     int bad = 0;
     for (size_t i = 0; i < lt_rowmap_size(self->map); i++) {
         const char *reason = s_check(self, i, why, sizeof why);
-        size_t k = self->col[i];
-        if (!reason && i == key && (self->f.null[k] || !self->f.flen[k]))
-            reason = "empty key";
+        if (!reason && i == key)
+            reason = s_check_key(self, i, why, sizeof why);
         if (reason) {
             s_reject(self, line, lt_rowmap_column_name(self->map, i), reason);
             bad = 1;
         }
     }
     return bad ? -1 : 0;
+}
+
+/* Rejects the row that packed to a record of `len` bytes, more than any
+ * gateway takes in a Publish (PROTOCOL.md 8.1): it would stop the import
+ * with the rows after it unsent. Names its largest column, which is most
+ * likely at fault, and the sizes, never a value. */
+static void s_too_big(lt_csv_t *self, long line, size_t len)
+{
+    char why[REASON_MAX];
+    size_t big = 0;
+    for (size_t i = 1; i < lt_rowmap_size(self->map); i++)
+        if (self->f.flen[self->col[i]] > self->f.flen[self->col[big]])
+            big = i;
+    snprintf(why, sizeof why,
+             "the row is %zu bytes as a record (%zu of them in this column), over the %u bytes "
+             "a record may have in a Publish",
+             len, self->f.flen[self->col[big]], LT_PUBLISH_MAX_RECORD);
+    s_reject(self, line, lt_rowmap_column_name(self->map, big), why);
 }
 
 /* Checks, packs and hands over (or rejects) the row that just ended. */
@@ -602,6 +638,12 @@ static int s_row(lt_csv_t *self, long line)
                  bad < lt_rowmap_size(self->map) ? lt_rowmap_column_name(self->map, bad) : "?",
                  why);
         self->bad++;
+        return 0;
+    }
+    if (len > LT_PUBLISH_MAX_RECORD) {
+        s_too_big(self, line, len);
+        self->bad++;
+        free(buf);
         return 0;
     }
     const char *k = self->f.buf + self->f.off[self->col[key]];

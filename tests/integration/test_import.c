@@ -9,7 +9,10 @@
  * status 3, and every good row lands (the sink's table is exactly them);
  * --dry-run reports the same and publishes nothing; importing the file
  * again leaves the same table; a stray quote rejects its row alone, the
- * rows after it read again and valid; a dataset the member does not own is
+ * rows after it read again and valid; rows the gateway would refuse with
+ * their whole Publish (a key over 256 bytes, a record over 1 MiB) and an
+ * enum number the type does not define are rejected alone, in a dry run and
+ * an import, and every other row lands; a dataset the member does not own is
  * an error naming the gateway's refusal; no gateway is an error at once.
  *
  * Usage: test_import /path/to/lienthong (or LIENTHONG_BIN=...). */
@@ -322,6 +325,94 @@ out:
     return;
 }
 
+/* A key over 256 bytes (the key column without a digits check), a row of
+ * 1 MiB and more, an enum number that Sex does not define: each row
+ * rejected alone, naming lengths and values allowed, not the value. The
+ * others, in Publishes of 3 with them, all land: the gateway would refuse a
+ * whole Publish holding such a key, and the import stop there. */
+static void test_unpublishable(void)
+{
+    world_t *w = &s_w;
+    char *text = NULL, *got = NULL, *want = NULL, *conf = NULL, *table = NULL;
+    LT_IT_REQUIRE(w->ready);
+    size_t big = (1u << 20) + 100;
+    LT_IT_REQUIRE((text = malloc(big + 4096)) != NULL);
+    int n = sprintf(text,
+                    "so_dinh_danh,ho_ten,ngay_sinh,gioi_tinh,dia_chi,trang_thai\n"
+                    "038084915751,Nguyễn A,1990-01-01,1,Huế,1\n"
+                    "%0257d,Trần B,1990-01-01,2,Huế,1\n"
+                    "038084915752,Lê C,1990-01-01,1,Huế,1\n"
+                    "038084915753,",
+                    3);
+    memset(text + n, 'x', big);
+    n += (int)big;
+    sprintf(text + n, ",1990-01-01,1,Huế,1\n"
+                      "038084915754,Phạm D,1990-01-01,2,Huế,1\n"
+                      "038084915755,Vũ E,1990-01-01,99,Huế,1\n"
+                      "038084915756,Võ F,1990-01-01,1,Huế,2\n"
+                      "038084915757,Bùi G,1990-01-01,SEX_FEMALE,Huế,1\n");
+    LT_IT_REQUIRE(lt_it_write_file(w->csv, text) == 0);
+    /* The key column without its digits:12 check, which would reject a
+     * long key first. */
+    LT_IT_REQUIRE(lt_it_write_fmt(w->conf, IMPORT_CONF, w->gw->sock_path, DS) == 0);
+    conf = s_read(w->conf);
+    static const char digits[] = "personal_id = \"digits:12\"; ";
+    char *check = conf ? strstr(conf, digits) : NULL;
+    LT_IT_REQUIRE(check);
+    memmove(check, check + sizeof digits - 1, strlen(check + sizeof digits - 1) + 1);
+    LT_IT_REQUIRE(lt_it_write_file(w->conf, conf) == 0);
+    const char *f = w->csv;
+    LT_IT_REQUIRE(asprintf(&want,
+                           "%s:3: column so_dinh_danh: the key is 257 bytes, over the 256 bytes a "
+                           "record key may have\n"
+                           "%s:5: column ho_ten: the row is 1048717 bytes as a record (1048676 "
+                           "of them in this column), over the 1048576 bytes a record may have in "
+                           "a Publish\n"
+                           "%s:7: column gioi_tinh: cannot fill field "
+                           "lienthong.records.Population.sex: expected a value of "
+                           "lienthong.records.Sex, by name or number: SEX_UNSPECIFIED (0), "
+                           "SEX_MALE (1), SEX_FEMALE (2)\n",
+                           f, f, f) > 0);
+    CU_ASSERT_EQUAL(s_import(w, "--dry-run", NULL), 3);
+    got = s_read(w->report);
+    if (strcmp(got, want) != 0)
+        fprintf(stderr, "import: report:\n%s\nexpected:\n%s\n", got, want);
+    CU_ASSERT_STRING_EQUAL(got, want);
+    CU_ASSERT(lt_it_file_contains(w->out, "8 rows, 5 valid (dry run), 3 rejected"));
+    int rc = s_import(w, NULL, NULL);
+    CU_ASSERT_EQUAL(rc, 3);
+    if (rc != 3)
+        lt_it_file_dump(w->out);
+    free(got);
+    got = s_read(w->report);
+    CU_ASSERT_STRING_EQUAL(got, want);
+    CU_ASSERT(lt_it_file_contains(w->out, "8 rows, 5 published, 3 rejected"));
+    static const char *const landed[] = {
+        "038084915751|Nguyễn A|1990-01-01|1|Huế|1\n", "038084915752|Lê C|1990-01-01|1|Huế|1\n",
+        "038084915754|Phạm D|1990-01-01|2|Huế|1\n", "038084915756|Võ F|1990-01-01|1|Huế|2\n",
+        "038084915757|Bùi G|1990-01-01|2|Huế|1\n"};
+    int64_t end = lt_it_ms() + 20000;
+    size_t have = 0;
+    while (have < 5 && lt_it_ms() < end) {
+        free(table);
+        table = s_table(w);
+        for (have = 0; have < 5 && strstr(table, landed[have]); have++)
+            ;
+        if (have < 5)
+            s_sleep_ms(100);
+    }
+    if (have < 5)
+        fprintf(stderr, "import: table:\n%s\n", table ? table : "");
+    CU_ASSERT_EQUAL(have, 5);
+    CU_ASSERT(table && !strstr(table, "038084915753") && !strstr(table, "038084915755"));
+out:
+    free(text);
+    free(got);
+    free(want);
+    free(conf);
+    free(table);
+}
+
 static void test_refused(void)
 {
     world_t *w = &s_w;
@@ -398,6 +489,8 @@ int main(int argc, char **argv)
         {"each kind of bad row reported; the good rows land", test_import},
         {"importing again leaves the same table; another delimiter", test_again},
         {"a stray quote rejects its row alone (dry run)", test_stray_quote},
+        {"a key, a record or an enum value the gateway would refuse: rejected alone",
+         test_unpublishable},
         {"a dataset not owned, and no gateway: errors", test_refused},
         {"a Publish over a small max_message: ERR_TOO_LARGE, no hang", test_small_max_message},
         {NULL, NULL},

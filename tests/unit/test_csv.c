@@ -3,7 +3,8 @@
  * newlines inside a field), Vietnamese UTF-8, an empty field as absent or
  * as text, each kind of bad row with its line, column and reason (wrong
  * number of columns, bad date, invalid UTF-8, a letter in a citizen id, a
- * duplicate key, a value the field cannot take, an unterminated quote,
+ * duplicate key, a value the field cannot take, a key, a record or an enum
+ * number the owner's gateway would refuse, an unterminated quote,
  * broken quoting that rejects its own row and no other), a stray quote
  * (its row rejected, the lines after it read again as rows), the
  * same results whatever the pieces the file is fed in, a byte order mark,
@@ -448,6 +449,53 @@ static void test_stray_quote_limit(void)
     lt_csv_destroy(&c);
 }
 
+/* Rows the owner's gateway would refuse, with the whole Publish, are
+ * rejected here: a key over 256 bytes (naming its length, not its value),
+ * a record over the 1 MiB a Publish may carry (naming the largest column),
+ * an enum number the type does not define. A key of 256 bytes is good. */
+static void test_unpublishable(void)
+{
+    char err[1024] = "";
+    lt_csv_t *c = load(CONF_HEAD "columns = { personal_id = \"id\"; full_name = \"name\";"
+                                 " sex = \"sex\"; };\n",
+                       err, sizeof err);
+    CU_ASSERT_FATAL(c != NULL);
+    size_t big = (1u << 20) + 1;
+    char *text = malloc(big + 2048), *want = NULL;
+    CU_ASSERT_FATAL(text != NULL);
+    int n = sprintf(text, "id,name,sex\n%0256d,A,1\n%0257d,B,1\n3,", 1, 2);
+    memset(text + n, 'x', big);
+    n += (int)big;
+    n += sprintf(text + n, ",2\n4,D,99\n5,E,-1\n6,F,SEX_FEMALE\n");
+    static const size_t pieces[] = {0, 1000}; /* whole, and in pieces */
+    for (size_t i = 0; i < 2; i++) {
+        seen_t s;
+        CU_ASSERT_FATAL(run(c, text, pieces[i], &s, err, sizeof err) == 0);
+        CU_ASSERT_FATAL(asprintf(&want,
+                                 "2:%0256d:A||1|0\n"
+                                 "3: id: the key is 257 bytes, over the 256 bytes a record key may "
+                                 "have\n"
+                                 "4: name: the row is 1048586 bytes as a record (1048577 of them "
+                                 "in this column), over the 1048576 bytes a record may have in a "
+                                 "Publish\n"
+                                 "5: sex: " SEX_WANT "\n"
+                                 "6: sex: " SEX_WANT "\n"
+                                 "7:6:F||2|0\n",
+                                 1) > 0);
+        if (strcmp(s.out, want) != 0)
+            fprintf(stderr, "seen:\n%.2000s", s.out);
+        CU_ASSERT_STRING_EQUAL(s.out, want);
+        free(want);
+        lt_csv_destroy(&c);
+        c = load(CONF_HEAD "columns = { personal_id = \"id\"; full_name = \"name\";"
+                           " sex = \"sex\"; };\n",
+                 err, sizeof err);
+        CU_ASSERT_FATAL(c != NULL);
+    }
+    free(text);
+    lt_csv_destroy(&c);
+}
+
 static void test_config_refused(void)
 {
     static const struct {
@@ -483,6 +531,7 @@ int main(void)
         {"broken quoting rejects its own row only; numbers are digits", test_broken_quoting},
         {"a stray quote: its row is rejected, the lines after it read again", test_stray_quote},
         {"a stray quote holds at most 16 MiB of lines", test_stray_quote_limit},
+        {"a key, a record or an enum value the gateway would refuse", test_unpublishable},
         {"the configuration is strict", test_config_refused},
         {NULL, NULL},
     };
