@@ -7,7 +7,9 @@
  *
  * Line numbers: the input is fed to libcsv one line at a time, so the line
  * being fed is known when a row ends; the row started that many lines
- * earlier as its quoted fields hold newlines.
+ * earlier as its quoted fields hold line ends. A line ends with LF, CRLF or
+ * a lone CR (as old spreadsheets write): a piece fed ends at the first CR
+ * or LF, and the LF of a CRLF, a piece of its own, ends no line (s_piece).
  *
  * A stray quote (one that opens a field and is not closed where it should
  * be) makes the lines after it part of one quoted field, up to where the
@@ -63,7 +65,7 @@ typedef struct {
     size_t *off, *flen;
     unsigned char *null;
     size_t n, cap_fields;
-    size_t newlines; /* inside the row's quoted fields */
+    size_t newlines; /* line ends inside the row's quoted fields */
 } s_fields_t;
 
 /* The lines of the row being read after its first one, in case it breaks
@@ -108,6 +110,8 @@ struct lt_csv_t {
     s_keys_t keys;
     long line;     /* the line being fed (1-based) */
     long row_line; /* the line the row being read began on */
+    int cr;        /* the last piece fed ended with a CR: an LF next ends no line */
+    int row_cr;    /* the first line of the row being read ended with a CR */
     int row_ended; /* a row ended in the piece being fed (s_on_row) */
     int reread;    /* the row broke over lines: read them again (s_reread) */
     size_t key;    /* the key field's index in the mapping */
@@ -732,6 +736,15 @@ static int s_grow_fields(s_fields_t *f, size_t len)
     return 0;
 }
 
+/* The line ends in text: LF, CRLF or a lone CR each count one. */
+static size_t s_line_ends(const char *text, size_t len)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++)
+        n += text[i] == '\n' || (text[i] == '\r' && (i + 1 == len || text[i + 1] != '\n'));
+    return n;
+}
+
 /* libcsv: one field of the row (NULL for an empty one with
  * CSV_EMPTY_IS_NULL). */
 static void s_on_field(void *data, size_t len, void *arg)
@@ -754,11 +767,7 @@ static void s_on_field(void *data, size_t len, void *arg)
         memcpy(f->buf + f->len, data, len);
     f->buf[f->len + len] = 0;
     f->len += len + 1;
-    const char *c = data;
-    while (len && (c = memchr(c, '\n', (size_t)((const char *)data + len - c)))) {
-        f->newlines++;
-        c++;
-    }
+    f->newlines += s_line_ends(data, len);
     f->n++;
 }
 
@@ -828,6 +837,7 @@ int lt_csv_begin(lt_csv_t *self, const char *file, lt_csv_record_fn on_record,
     self->f.n = self->f.len = self->f.newlines = 0;
     self->lines.len = self->lines.at = self->lines.hold = 0;
     self->row_line = 1;
+    self->cr = self->row_cr = 0;
     self->row_ended = self->reread = 0;
     return 0;
 }
@@ -878,6 +888,7 @@ static int s_reread(lt_csv_t *self)
     self->reread = 0;
     self->lines.at = self->lines.hold;
     self->line = self->row_line + 1;
+    self->cr = self->row_cr; /* the LF of its first line's CRLF may come next */
     self->skip_line = 0;
     self->f.n = self->f.len = self->f.newlines = 0;
     if (s_parser_start(self) == 0)
@@ -950,13 +961,27 @@ static int s_piece(lt_csv_t *self, const char *p, size_t n, int again)
         return -1;
     if (self->reread)
         return s_reread(self);
-    if (p[n - 1] == '\n') {
+    /* A piece ends at its first CR or LF: the LF of a CRLF comes alone. */
+    int eol = p[n - 1] == '\r' || (p[n - 1] == '\n' && !(n == 1 && self->cr));
+    self->cr = p[n - 1] == '\r';
+    if (eol) {
+        if (!runs_on)
+            self->row_cr = self->cr;
         self->skip_line = 0;
         self->line++;
     }
     if (!runs_on || self->row_ended) /* the lines held so far: done with */
         l->hold = l->at;
     return 0;
+}
+
+/* The bytes of s up to and including its first CR or LF, or all len. */
+static size_t s_piece_len(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (s[i] == '\n' || s[i] == '\r')
+            return i + 1;
+    return len;
 }
 
 /* Feeds the lines to read again, then p, a piece of a line at a time. */
@@ -967,8 +992,7 @@ static int s_feed_lines(lt_csv_t *self, const char *p, size_t len)
         int again = l->at < l->len;
         const char *s = again ? l->buf + l->at : p;
         size_t left = again ? l->len - l->at : len;
-        const char *nl = memchr(s, '\n', left);
-        size_t n = nl ? (size_t)(nl - s) + 1 : left;
+        size_t n = s_piece_len(s, left);
         if (!again) {
             p += n;
             len -= n;
@@ -1016,8 +1040,11 @@ static void s_unterminated(lt_csv_t *self)
     const s_lines_t *l = &self->lines;
     char col[24], why[REASON_MAX], note[128];
     snprintf(col, sizeof col, "%zu", self->f.n + 1);
-    if (self->have_header && l->hold < l->at) {
-        long last = self->line - (l->buf[l->at - 1] == '\n');
+    /* The lines held may be just the LF of the first line's CRLF. */
+    long last = l->hold < l->at
+                    ? self->line - (l->buf[l->at - 1] == '\n' || l->buf[l->at - 1] == '\r')
+                    : self->row_line;
+    if (self->have_header && last > self->row_line) {
         s_again(self, note, sizeof note, self->row_line, last);
         snprintf(why, sizeof why,
                  "unterminated quoted field, open from line %ld to the end of the file on line "

@@ -156,8 +156,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(text + hlen, data, size);
     size_t len = hlen + size;
     s_seen_t s = {1, 0, 0, NULL, 0, 0, 0xcbf29ce484222325ull};
-    for (size_t i = 0; i < len; i++)
-        s.lines += text[i] == '\n';
+    for (size_t i = 0; i < len; i++) /* LF, CRLF and a lone CR end a line */
+        s.lines += text[i] == '\n' || (text[i] == '\r' && (i + 1 == len || text[i + 1] != '\n'));
     s_seen_t whole = s;
     s_import(text, len, size ? (size_t)data[0] * len / 256 : 0, &s);
     s_import(text, len, len, &whole);
@@ -198,4 +198,8 @@ static void s_write_seeds(const char *dir)
            "038084915744,\"Phạm D\",1993-04-04,1,1,\n038084915745,\"open,1994-05-05,1,1,\n"
            "038084915746,Vũ,1995-06-06,1,1,\n");
     s_seed(dir, "header", "\x10\x00so_dinh_danh;ho_ten\r\n\xEF\xBB\xBF\"a\"\"b\",c\r\n");
+    s_seed(dir, "cr",
+           "\x40\x01"
+           "038084915751,An,1990-01-01,1,1,\r038084915752,\"B\rC\",1991-02-02,99,1,\r\n"
+           "038084915753,\"D,1992-03-03,1,1,\r038084915754,E,1993-04-04,-1,1,\r");
 }

@@ -8,7 +8,8 @@
  * broken quoting that rejects its own row and no other), a stray quote
  * (its row rejected, the lines after it read again as rows), the
  * same results whatever the pieces the file is fed in, a byte order mark,
- * CRLF and another delimiter, and a header without a mapped column. */
+ * CRLF, lone CR line ends and another delimiter, and a header without a
+ * mapped column. */
 #include "unit_util.h"
 
 #include "lt_csv.h"
@@ -376,9 +377,8 @@ static const struct {
      "after a closing quote); the rest of that line is skipped\n"
      "4:3:C|1992-03-03|0|0\n",
      3, 1, 2},
-    /* A row over lines ended by a '\r' (a line end in libcsv, not in line
-     * numbers): the rest of its last line, broken too, is read again with
-     * it, whatever the pieces. */
+    /* A row over lines ended by a lone '\r', a line end: the line after
+     * it, broken too, is read on its own, whatever the pieces. */
     {"id,name,born\n"
      "1,\"A\n"
      "B\"\r2,C\"x\n"
@@ -387,8 +387,39 @@ static const struct {
      "on from line 2 to line 3 (a stray quote?); line 3 is read again as a row of its own\n"
      "3: id: malformed quoting on line 3 (a quote inside an unquoted field, or a character after "
      "a closing quote); the rest of that line is skipped\n"
-     "4:3:D|1993-04-04|0|0\n",
-     3, 1, 2},
+     "4: name: malformed quoting on line 4 (a quote inside an unquoted field, or a character "
+     "after a closing quote); the rest of that line is skipped\n"
+     "5:3:D|1993-04-04|0|0\n",
+     4, 1, 3},
+    /* Lone '\r' line ends throughout, mixed with CRLF and LF, also inside
+     * quoted fields: each counts one line. */
+    {"id,name,born\r"
+     "1,A,1990-01-01\r"
+     "2,\"B\rC\",1991-02-02\r"
+     "3,D,1992-13-01\r\n"
+     "4,\"E\r\nF\r\rG\",1993-04-04\n"
+     "5,H,1994-05-05\r",
+     "2:1:A|1990-01-01|0|0\n"
+     "3:2:B\rC|1991-02-02|0|0\n"
+     "5: born: not a date YYYY-MM-DD\n"
+     "6:4:E\r\nF\r\rG|1993-04-04|0|0\n"
+     "10:5:H|1994-05-05|0|0\n",
+     5, 4, 1},
+    /* A stray quote in a file of lone '\r': its row alone is rejected. */
+    {"id,name,born\r"
+     "1,\"A,1990-01-01\r"
+     "2,B,1991-02-02\r"
+     "3,\"C\",1992-03-03\r",
+     "2: name: malformed quoting on line 4, in a row whose quoted fields run on from line 2 (a "
+     "stray quote?); lines 3-4 are read again as rows of their own\n"
+     "3:2:B|1991-02-02|0|0\n"
+     "4:3:C|1992-03-03|0|0\n",
+     3, 2, 1},
+    /* A quote opened on a last line that ends with CRLF: nothing to read
+     * again, the LF held alone is no line. */
+    {"id,name,born\r\n"
+     "1,\"A,1990-01-01\r\n",
+     "2: name: unterminated quoted field (runs to the end of the file)\n", 1, 0, 1},
     /* A byte order mark and CRLF line ends. */
     {"\xEF\xBB\xBFid,name,born\r\n"
      "1,\"A,1990-01-01\r\n"
