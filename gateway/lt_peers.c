@@ -35,6 +35,7 @@ typedef struct {
     int64_t up_since;      /* unix ms of the Hello that greeted it, 0 while not greeted */
     int unreachable;       /* logged as not answering; cleared by a Hello */
     size_t endpoint;       /* index into the member's endpoints */
+    char *url;             /* the endpoint the socket connects to; NULL when attached */
     int attached;          /* given by lt_peers_attach: never rotated */
     uint8_t server_key[LT_KEY_BYTES]; /* the member's transport key the socket expects */
     int64_t opened_at;     /* monotonic ms the socket was made */
@@ -114,6 +115,7 @@ void lt_peers_destroy(lt_peers_t **self_p)
     for (size_t i = 0; i < self->n_links; i++) {
         lt_sockmon_unwatch(self->links[i].sock, &self->links[i].mon);
         zmq_close(self->links[i].sock);
+        free(self->links[i].url);
     }
     zmq_msg_close(&self->offer);
     free(self);
@@ -244,6 +246,7 @@ static int s_link_drop(lt_peers_t *self, link_t *l)
     lt_warn("link", "closing the link to %s: %s", l->member, why);
     lt_sockmon_unwatch(l->sock, &l->mon);
     zmq_close(l->sock);
+    free(l->url);
     self->changed |= l->greeted;
     size_t i = (size_t)(l - self->links);
     memmove(l, l + 1, (self->n_links - i - 1) * sizeof *l);
@@ -262,14 +265,18 @@ static link_t *s_link_open(lt_peers_t *self, const char *member)
     if (!m || self->n_links >= LT_PEERS_MAX_LINKS)
         return NULL;
     char err[512];
-    void *s = lt_sock_client(self->zmq_ctx, self->ctx->keys, m->transport_key.data, m->endpoints[0],
-                             &self->so, err, sizeof err);
+    char *url = strdup(m->endpoints[0]);
+    void *s = url ? lt_sock_client(self->zmq_ctx, self->ctx->keys, m->transport_key.data, url,
+                                   &self->so, err, sizeof err)
+                  : NULL;
     if (!s) {
-        lt_error("link", "%s", err);
+        lt_error("link", "%s", url ? err : "out of memory opening a link");
+        free(url);
         return NULL;
     }
     lt_info("link", "connecting to %s at %s", member, m->endpoints[0]);
     l = s_link_add(self, member, s);
+    l->url = url;
     l->mon = lt_sockmon_watch(self->zmq_ctx, s);
     memcpy(l->server_key, m->transport_key.data, LT_KEY_BYTES);
     return l;
@@ -295,14 +302,19 @@ static int s_link_reopen(lt_peers_t *self, link_t *l, const Lienthong__Member *m
                          const uint8_t *key)
 {
     char err[512];
-    void *s = lt_sock_client(self->zmq_ctx, self->ctx->keys, key, m->endpoints[ep], &self->so, err,
-                             sizeof err);
+    char *url = strdup(m->endpoints[ep]);
+    void *s =
+        url ? lt_sock_client(self->zmq_ctx, self->ctx->keys, key, url, &self->so, err, sizeof err)
+            : NULL;
     if (!s) {
-        lt_warn("link", "%s", err);
+        lt_warn("link", "%s", url ? err : "out of memory reopening a link");
+        free(url);
         return -1;
     }
     lt_sockmon_unwatch(l->sock, &l->mon);
     zmq_close(l->sock);
+    free(l->url);
+    l->url = url;
     l->sock = s;
     l->mon = lt_sockmon_watch(self->zmq_ctx, s);
     l->handshake = 0;
@@ -719,6 +731,41 @@ static void s_link_keycheck(lt_peers_t *self, link_t *l, int64_t now)
         (void)s_link_flip_key(self, l, m);
 }
 
+/* The index of endpoint url in m's list; m->n_endpoints when not listed. */
+static size_t s_endpoint_index(const Lienthong__Member *m, const char *url)
+{
+    size_t i = 0;
+    while (i < m->n_endpoints && !(url && strcmp(m->endpoints[i], url) == 0))
+        i++;
+    return i;
+}
+
+/* Reconnects link l when the directory no longer lists what its socket was
+ * made for: its member's transport key, or the endpoint it connects to (a
+ * member that moved, PROTOCOL.md 5.4); then to the member's first
+ * endpoint. An endpoint still listed is kept, at its index in the new list. */
+static void s_link_recheck(lt_peers_t *self, link_t *l, const Lienthong__Member *m)
+{
+    const uint8_t *keys[2];
+    size_t n = lt_dir_transport_keys(m, keys);
+    int key_ok = (n > 0 && memcmp(l->server_key, keys[0], LT_KEY_BYTES) == 0) ||
+                 (n > 1 && memcmp(l->server_key, keys[1], LT_KEY_BYTES) == 0);
+    size_t ep = s_endpoint_index(m, l->url);
+    int ep_ok = ep < m->n_endpoints;
+    if (ep_ok)
+        l->endpoint = ep;
+    else
+        ep = 0;
+    if (key_ok && ep_ok)
+        return;
+    if (s_link_reopen(self, l, m, ep, key_ok ? l->server_key : keys[0]) == 0)
+        lt_info("link", "the directory lists %s for %s; reconnecting to %s",
+                !key_ok && !ep_ok ? "another transport key and endpoints"
+                : !key_ok         ? "another transport key"
+                                  : "other endpoints",
+                l->member, m->endpoints[ep]);
+}
+
 void lt_peers_dir_changed(lt_peers_t *self)
 {
     for (size_t i = 0; i < self->n_links;) {
@@ -727,17 +774,8 @@ void lt_peers_dir_changed(lt_peers_t *self)
             continue; /* link i is now the next one */
         i++;
         const Lienthong__Member *m = lt_dir_member(self->ctx->dir, l->member);
-        const uint8_t *keys[2];
-        if (l->attached || m->n_endpoints == 0)
-            continue;
-        size_t n = lt_dir_transport_keys(m, keys);
-        if ((n > 0 && memcmp(l->server_key, keys[0], LT_KEY_BYTES) == 0) ||
-            (n > 1 && memcmp(l->server_key, keys[1], LT_KEY_BYTES) == 0))
-            continue;
-        size_t ep = l->endpoint < m->n_endpoints ? l->endpoint : 0;
-        if (s_link_reopen(self, l, m, ep, keys[0]) == 0)
-            lt_info("link", "the directory lists another transport key for %s; reconnecting",
-                    l->member);
+        if (!l->attached && m->n_endpoints > 0)
+            s_link_recheck(self, l, m);
     }
 }
 

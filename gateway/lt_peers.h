@@ -51,7 +51,8 @@ void lt_peers_tick(lt_peers_t *self);
 /* After an adoption: links to members the directory no longer lists as
  * active are closed, each with a line naming the member and its status;
  * links expecting a transport key the directory no longer lists for their
- * member reconnect with its current key (5.4). What the feeds and lookups
+ * member reconnect with its current key, and links to an endpoint it no
+ * longer lists reconnect to the member's first endpoint (5.4). What the feeds and lookups
  * had on a closed link is theirs to end (lt_feed_dir_changed,
  * lt_query_dir_changed). */
 void lt_peers_dir_changed(lt_peers_t *self);

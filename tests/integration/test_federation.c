@@ -4,7 +4,9 @@
  * Proves: two listed members connect and exchange Hello; an unlisted CURVE
  * key is refused by the ZAP handler; a member revoked by a new directory
  * (SIGHUP) is refused on fresh connections and cut off on open ones; a
- * directory offered by a peer is adopted, persisted and propagated;
+ * directory offered by a peer is adopted, persisted and propagated; a
+ * member that moves to another endpoint is reached there once a directory
+ * listing it is adopted, without a restart;
  * a directory suspending this member, or no longer listing it, is adopted
  * (its revocations of others apply) and the gateway serves nothing until
  * reinstated, while one listing it with other keys is refused; wrongly
@@ -441,6 +443,59 @@ out:
     free(v3);
     free(disk);
     lt_it_peer_close(&p);
+    lt_it_fed_cleanup(&fed);
+}
+
+/* ---- (c) a member that moved is reached at its new endpoint ------------------ */
+
+/* A links to B, B's single endpoint. B moves to another port, and version
+ * 2 lists it there: once A adopts it (SIGHUP), its link reconnects to the
+ * new endpoint and B greets it, A never restarted (PROTOCOL.md 5.4). With
+ * one endpoint listed, no rotation between endpoints could find it. */
+static void test_moved_endpoint_followed(void)
+{
+    lt_it_fed_t fed;
+    uint8_t *v2 = NULL;
+    size_t v2_len = 0;
+    char old_ep[64];
+    LT_IT_REQUIRE(lt_it_fed_init(&fed, FED) == 0);
+    lt_it_member_t *a = lt_it_member_add(&fed, ID_A, 1);
+    lt_it_member_t *b = lt_it_member_add(&fed, ID_B, 1);
+    LT_IT_REQUIRE(a && b);
+    const char *peers_a[] = {ID_B, NULL};
+    lt_it_gw_t *ga = lt_it_gw_new(&fed, a, 1, peers_a, NULL);
+    lt_it_gw_t *gb = lt_it_gw_new(&fed, b, 1, NULL, NULL);
+    LT_IT_REQUIRE(ga && gb);
+    LT_IT_REQUIRE(lt_it_gw_run(gb, READY_MS) == 0);
+    LT_IT_REQUIRE(lt_it_gw_run(ga, READY_MS) == 0);
+    LT_IT_REQUIRE(lt_it_gw_wait_peer(ga, ID_B, 8000) == 0);
+
+    /* B stops and comes back on a new port, its configuration and
+     * directory (version 2) saying so. */
+    CU_ASSERT(s_stop_ok(gb));
+    snprintf(old_ep, sizeof old_ep, "%s", b->endpoint);
+    b->port = lt_it_free_port();
+    LT_IT_REQUIRE(b->port > 0);
+    snprintf(b->endpoint, sizeof b->endpoint, "tcp://127.0.0.1:%d", b->port);
+    LT_IT_REQUIRE(strcmp(old_ep, b->endpoint) != 0);
+    lt_it_gw_t *gb2 = lt_it_gw_new(&fed, b, 2, NULL, NULL); /* the same files, rewritten */
+    LT_IT_REQUIRE(gb2 && lt_it_gw_run(gb2, READY_MS) == 0);
+
+    /* A adopts version 2 and reconnects to the endpoint it lists. */
+    LT_IT_REQUIRE(lt_it_dir_bytes(&fed, 2, 0, 0, NULL, &v2, &v2_len) == 0);
+    long mark = lt_it_log_mark(ga);
+    LT_IT_REQUIRE(lt_it_gw_put_directory(ga, v2, v2_len) == 0);
+    LT_IT_REQUIRE(lt_it_gw_signal(ga, SIGHUP) == 0);
+    CU_ASSERT_EQUAL(lt_it_gw_wait_version(ga, 2, REPLY_MS), 0);
+    int greeted = lt_it_log_wait(ga, mark, "greeted by", ID_B, 8000);
+    CU_ASSERT_EQUAL(greeted, 0);
+    CU_ASSERT(lt_it_log_has(ga, mark, "reconnecting to", b->endpoint));
+    if (greeted != 0)
+        lt_it_log_dump(ga);
+    CU_ASSERT(s_stop_ok(ga));
+    CU_ASSERT(s_stop_ok(gb2));
+out:
+    free(v2);
     lt_it_fed_cleanup(&fed);
 }
 
@@ -1217,6 +1272,7 @@ int main(int argc, char **argv)
         {"(b) unlisted key refused", test_unlisted_key_refused},
         {"(c) revoked member cut off after SIGHUP", test_revoked_member_cut_off},
         {"(c) offered directory adopted, persisted, propagated", test_offer_adopted_and_persisted},
+        {"(c) a member that moved is reached at its new endpoint", test_moved_endpoint_followed},
         {"(c) a directory that cannot be written leaves the learned authority key",
          test_failed_write_keeps_learned_key},
         {"(c) a newer configured directory taken at start is kept in data_dir",
