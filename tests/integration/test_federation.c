@@ -395,6 +395,26 @@ out:
 
 /* ---- (c) a DirectoryOffer from a member is adopted, persisted, propagated ----- */
 
+/* A federation fed of A, whose gateway links to B's, B, and `other_id`
+ * without an endpoint (*other): both gateways running at version 1, A
+ * greeted by B. 0 or -1. */
+static int s_a_links_b(lt_it_fed_t *fed, const char *other_id, lt_it_member_t **b,
+                       lt_it_member_t **other, lt_it_gw_t **ga, lt_it_gw_t **gb)
+{
+    static const char *const peers_a[] = {ID_B, NULL};
+    lt_it_member_t *a;
+    *ga = *gb = NULL;
+    if (lt_it_fed_init(fed, FED) != 0 || !(a = lt_it_member_add(fed, ID_A, 1)) ||
+        !(*b = lt_it_member_add(fed, ID_B, 1)) || !(*other = lt_it_member_add(fed, other_id, 0)) ||
+        !(*ga = lt_it_gw_new(fed, a, 1, peers_a, NULL)) ||
+        !(*gb = lt_it_gw_new(fed, *b, 1, NULL, NULL)))
+        return -1;
+    return lt_it_gw_run(*gb, READY_MS) == 0 && lt_it_gw_run(*ga, READY_MS) == 0 &&
+                   lt_it_gw_wait_peer(*ga, ID_B, 8000) == 0
+               ? 0
+               : -1;
+}
+
 static void test_offer_adopted_and_persisted(void)
 {
     lt_it_fed_t fed;
@@ -403,18 +423,9 @@ static void test_offer_adopted_and_persisted(void)
     size_t v3_len = 0, disk_len = 0;
     Lienthong__Envelope *e = NULL;
     char adopted[PATH_MAX + 32];
-    LT_IT_REQUIRE(lt_it_fed_init(&fed, FED) == 0);
-    lt_it_member_t *a = lt_it_member_add(&fed, ID_A, 1);
-    lt_it_member_t *b = lt_it_member_add(&fed, ID_B, 1);
-    lt_it_member_t *pm = lt_it_member_add(&fed, ID_P, 0);
-    LT_IT_REQUIRE(a && b && pm);
-    const char *peers_a[] = {ID_B, NULL};
-    lt_it_gw_t *ga = lt_it_gw_new(&fed, a, 1, peers_a, NULL);
-    lt_it_gw_t *gb = lt_it_gw_new(&fed, b, 1, NULL, NULL);
-    LT_IT_REQUIRE(ga && gb);
-    LT_IT_REQUIRE(lt_it_gw_run(gb, READY_MS) == 0);
-    LT_IT_REQUIRE(lt_it_gw_run(ga, READY_MS) == 0);
-    LT_IT_REQUIRE(lt_it_gw_wait_peer(ga, ID_B, 8000) == 0);
+    lt_it_member_t *b, *pm;
+    lt_it_gw_t *ga, *gb;
+    LT_IT_REQUIRE(s_a_links_b(&fed, ID_P, &b, &pm, &ga, &gb) == 0);
 
     LT_IT_REQUIRE(lt_it_dir_bytes(&fed, 3, 0, 0, NULL, &v3, &v3_len) == 0);
     LT_IT_REQUIRE(lt_it_peer_open_gw(&p, pm, ga) == 0);
@@ -458,17 +469,9 @@ static void test_moved_endpoint_followed(void)
     uint8_t *v2 = NULL;
     size_t v2_len = 0;
     char old_ep[64];
-    LT_IT_REQUIRE(lt_it_fed_init(&fed, FED) == 0);
-    lt_it_member_t *a = lt_it_member_add(&fed, ID_A, 1);
-    lt_it_member_t *b = lt_it_member_add(&fed, ID_B, 1);
-    LT_IT_REQUIRE(a && b);
-    const char *peers_a[] = {ID_B, NULL};
-    lt_it_gw_t *ga = lt_it_gw_new(&fed, a, 1, peers_a, NULL);
-    lt_it_gw_t *gb = lt_it_gw_new(&fed, b, 1, NULL, NULL);
-    LT_IT_REQUIRE(ga && gb);
-    LT_IT_REQUIRE(lt_it_gw_run(gb, READY_MS) == 0);
-    LT_IT_REQUIRE(lt_it_gw_run(ga, READY_MS) == 0);
-    LT_IT_REQUIRE(lt_it_gw_wait_peer(ga, ID_B, 8000) == 0);
+    lt_it_member_t *b, *p;
+    lt_it_gw_t *ga, *gb;
+    LT_IT_REQUIRE(s_a_links_b(&fed, ID_P, &b, &p, &ga, &gb) == 0);
 
     /* B stops and comes back on a new port, its configuration and
      * directory (version 2) saying so. */
