@@ -1635,8 +1635,9 @@ static s_feed_t *s_find(lt_source_t *self, uint64_t request_id, size_t *index)
  * (nothing rejected, its changes read again after a back-off) while no
  * Publish holding a record was acknowledged since the source started, or
  * after BREAKER_K - 1 such rejects in a row with no such ack between; such
- * an ack releases it (docs/operations.md, "Rejects"). A deletion carries no
- * record, so its ack says nothing about the mapping. */
+ * an ack releases it (docs/operations.md, "Records refused by the
+ * dataset's rules"). A deletion carries no record, so its ack says nothing
+ * about the mapping. */
 
 /* A Publish holding a record was acknowledged: the gateway decodes the
  * dataset's rows as the source makes them. */
