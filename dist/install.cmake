@@ -34,6 +34,7 @@ install(FILES ${CMAKE_CURRENT_LIST_DIR}/examples/gateway.conf
               ${CMAKE_CURRENT_LIST_DIR}/examples/sink.conf
               ${CMAKE_CURRENT_LIST_DIR}/examples/directory.conf
               ${CMAKE_CURRENT_LIST_DIR}/examples/api.conf
+              ${CMAKE_CURRENT_LIST_DIR}/examples/import.conf
         DESTINATION ${CMAKE_INSTALL_DATADIR}/lienthong/examples)
 # Configuration and state directories (owners and modes come from the
 # tmpfiles.d entry; /run/lienthong is created at boot by it and by the

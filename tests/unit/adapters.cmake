@@ -9,6 +9,8 @@ foreach(m rowmap db csv)
   add_test(NAME unit_${m} COMMAND test_${m})
   set_tests_properties(unit_${m} PROPERTIES LABELS "unit" TIMEOUT 120)
 endforeach()
+# test_csv loads the packaged example import file.
+target_compile_definitions(test_csv PRIVATE LT_SRC_DIR="${CMAKE_SOURCE_DIR}")
 
 # The PostgreSQL backend, against the throwaway cluster of the "pg" fixture
 # (tests/CMakeLists.txt).

@@ -553,6 +553,29 @@ static void test_config_refused(void)
     }
 }
 
+/* The packaged example (dist/examples/import.conf) loads as it is, and its
+ * columns and checks read a file of its header. */
+static void test_packaged_example(void)
+{
+    char err[1024] = "";
+    lt_csv_t *c = lt_csv_new(LT_SRC_DIR "/dist/examples/import.conf", err, sizeof err);
+    if (!c)
+        fprintf(stderr, "\n  %s\n", err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_STRING_EQUAL(lt_csv_dataset(c), "VN/GOV/BCA/population");
+    CU_ASSERT(lt_csv_batch(c) == 1000);
+    seen_t s;
+    CU_ASSERT(run(c,
+                  "so_dinh_danh,ho_ten,ngay_sinh,gioi_tinh,dia_chi,trang_thai\n"
+                  "038084915725,Nguyễn Văn An,1984-05-02,1,Hà Nội,1\n"
+                  "03808491572,,1984-05-02,1,,1\n",
+                  0, &s, err, sizeof err) == 0);
+    CU_ASSERT_STRING_EQUAL(s.out, "2:038084915725:Nguyễn Văn An|1984-05-02|1|1\n"
+                                  "3: so_dinh_danh: must be 12 digits 0-9\n"
+                                  "3: ho_ten: required\n");
+    lt_csv_destroy(&c);
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -564,6 +587,7 @@ int main(void)
         {"a stray quote holds at most 16 MiB of lines", test_stray_quote_limit},
         {"a key, a record or an enum value the gateway would refuse", test_unpublishable},
         {"the configuration is strict", test_config_refused},
+        {"the packaged example loads", test_packaged_example},
         {NULL, NULL},
     };
     return ut_main("csv", suite_init, suite_clean, tests);
