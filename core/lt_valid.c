@@ -532,11 +532,9 @@ Lienthong__ErrorCode lt_valid_prefill(const Lienthong__PrefillRequest *q, char *
         code = lt_valid_stream(q->streams[i], what, err, errlen);
     if (code)
         return code;
-    if (strlen(q->key_field) >= LT_ID_MAX || strlen(q->purpose) > LT_PREFILL_MAX_TEXT ||
-        strlen(q->case_ref) > LT_PREFILL_MAX_TEXT)
-        return s_fail(MALFORMED, err, errlen, "%s: key_field, purpose and case_ref are at most "
-                      "%d bytes", what, LT_PREFILL_MAX_TEXT);
-    return s_audit_text(what, q->purpose, q->case_ref, err, errlen);
+    /* key_field names a record field, as a lookup's fields do (7.5, 8.8). */
+    code = s_text_max(q->key_field, LT_QUERY_MAX_FIELD_NAME, what, "key_field", err, errlen);
+    return code ? code : s_audit_text(what, q->purpose, q->case_ref, err, errlen);
 }
 
 uint64_t lt_valid_request_id(const Lienthong__Envelope *env)

@@ -671,7 +671,18 @@ static void test_prefill_fields(void)
     streams[0] = "VN/GOV/BCA/population.portal";
     q.case_ref = text;
     CU_ASSERT_EQUAL(lt_valid_prefill(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "prefill_request.case_ref is 129 bytes; at most 128"));
     q.case_ref = "";
+    /* key_field names a record field: 127 bytes, as a lookup's field names. */
+    char field[LT_ID_MAX + 1];
+    memset(field, 'f', sizeof field - 1);
+    field[sizeof field - 1] = 0;
+    q.key_field = field + 1; /* 127 bytes */
+    CU_ASSERT_EQUAL(lt_valid_prefill(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_NONE);
+    q.key_field = field; /* 128 bytes */
+    CU_ASSERT_EQUAL(lt_valid_prefill(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "prefill_request.key_field is 128 bytes; at most 127"));
+    q.key_field = "";
     q.request_id = 0;
     CU_ASSERT_EQUAL(lt_valid_prefill(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
     q.request_id = 77;
