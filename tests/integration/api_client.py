@@ -224,5 +224,13 @@ unknown = sorted(f"{n} ({w})" for n, w in cited.items() if not exported(n))
 check(families and cited and not unknown,
       f"every metric the documents cite is exported ({len(cited)} cited): not exported {unknown}")
 
+# ... and the other way: every exported family, the API's and the gateway's,
+# has a row in the metrics reference of docs/operations.md.
+with open(os.path.join(root, "docs", "operations.md"), encoding="utf-8") as fh:
+    reference = fh.read()
+undocumented = sorted(f for f in families if f"| `{f}` |" not in reference)
+check(families and not undocumented,
+      f"every exported family is in the metrics reference ({len(families)}): missing {undocumented}")
+
 print(f"{len(failures)} failure(s)")
 sys.exit(1 if failures else 0)

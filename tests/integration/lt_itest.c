@@ -746,6 +746,30 @@ double lt_it_metric(const char *text, const char *series)
     return -1;
 }
 
+int lt_it_metrics_undocumented(const char *text, const char *doc_path, char *missing, size_t cap)
+{
+    uint8_t *doc = NULL;
+    size_t doc_len = 0, at = 0;
+    int n = 0;
+    if (lt_file_read(doc_path, 16u << 20, &doc, &doc_len) != 0)
+        return -1;
+    missing[0] = 0;
+    for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+        if (strncmp(l, "# TYPE ", 7) != 0)
+            continue;
+        size_t len = strcspn(l + 7, " \n");
+        char row[256];
+        snprintf(row, sizeof row, "| `%.*s` |", (int)len, l + 7);
+        if (memmem(doc, doc_len, row, strlen(row)))
+            continue;
+        n++;
+        if (at < cap)
+            at += (size_t)snprintf(missing + at, cap - at, "%.*s ", (int)len, l + 7);
+    }
+    free(doc);
+    return n;
+}
+
 /* Past a metric or label name at p; NULL when there is none. */
 static const char *s_name_end(const char *p)
 {

@@ -178,6 +178,10 @@ char *lt_it_gw_metrics(lt_it_gw_t *g, int timeout_ms);
 double lt_it_metric(const char *text, const char *series);
 /* 1 when every line of text is a comment (#) or `name{labels} value`. */
 int lt_it_metrics_parse(const char *text);
+/* The metric families of text (its "# TYPE name" lines) that the file at
+ * doc_path does not name as a table row "| `name` |", written to missing
+ * separated by spaces; their count, or -1 when the file cannot be read. */
+int lt_it_metrics_undocumented(const char *text, const char *doc_path, char *missing, size_t cap);
 /* Polls status until `member` is in peers_connected. 0 or -1. */
 int lt_it_gw_wait_peer(lt_it_gw_t *g, const char *member, int timeout_ms);
 /* Polls status until directory_version == version. 0 or -1. */

@@ -4,6 +4,8 @@
 add_executable(test_ops test_ops.c lt_feedtest.c)
 target_link_libraries(test_ops PRIVATE lt_itest lienthong_gateway lienthong_adapters PkgConfig::CUNIT Threads::Threads)
 add_dependencies(test_ops lienthong)
+# The metrics reference every exported family must be in.
+target_compile_definitions(test_ops PRIVATE LT_IT_DOCS="${CMAKE_SOURCE_DIR}/docs/operations.md")
 
 add_test(NAME integration_ops COMMAND test_ops $<TARGET_FILE:lienthong>)
 set_tests_properties(integration_ops PROPERTIES

@@ -266,6 +266,18 @@ static void test_expiry_during_traffic(void)
     r = s_status(cons, &env);
     CU_ASSERT(r && !r->directory_expired);
     lt_wire_free(&env);
+    /* Every family an owner and a consumer export, after publishing,
+     * feeding and lookups, is in the metrics reference of the operators. */
+    for (int i = 0; i < 2; i++) {
+        char missing[4096];
+        free(metrics);
+        metrics = lt_it_gw_metrics(i ? cons : owner, REPLY_MS);
+        int n =
+            metrics ? lt_it_metrics_undocumented(metrics, LT_IT_DOCS, missing, sizeof missing) : -1;
+        if (n != 0)
+            fprintf(stderr, "\n  not in the table of %s: %s\n", LT_IT_DOCS, missing);
+        CU_ASSERT_EQUAL(n, 0);
+    }
     s_finish(&x);
 out:
     free(metrics);
