@@ -204,8 +204,11 @@ void lt_feed_repair_status(const lt_feed_stream_t *st, Lienthong__StreamStatus *
 }
 
 /* The owner refused the Range r asked for f (PROTOCOL.md 6.10): records
- * below its retained tail (ERR_SEQUENCE) are resynchronised by snapshot,
- * anything else is asked again later. The live feed is not touched. */
+ * below its retained tail (ERR_SEQUENCE), or a batch that no longer fits
+ * its max_message, lowered since the replica applied it (ERR_TOO_LARGE:
+ * asked again, it would be refused for ever), are resynchronised by
+ * snapshot, whose batches the owner cuts to its frame size; anything else
+ * is asked again later. The live feed is not touched. */
 static void s_refused(lt_feed_t *self, lt_feed_replica_t *f, const Lienthong__Error *e)
 {
     lt_feed_stream_t *st = f->stream;
@@ -216,17 +219,21 @@ static void s_refused(lt_feed_t *self, lt_feed_replica_t *f, const Lienthong__Er
         lt_debug("store", "%s: %s; already resynchronising", st->name, why);
         return;
     }
-    if (e->code != LIENTHONG__ERROR_CODE__ERR_SEQUENCE) {
+    int too_large = e->code == LIENTHONG__ERROR_CODE__ERR_TOO_LARGE;
+    if (e->code != LIENTHONG__ERROR_CODE__ERR_SEQUENCE && !too_large) {
         st->repair_at = lt_clock_mono_ms() + REPAIR_REFUSED_MS;
         lt_warn("store", "%s: %s; the feed goes on, the damaged records are asked again in %d s",
                 st->name, why, REPAIR_REFUSED_MS / 1000);
         return;
     }
     lt_stats_inc(f->st_repair_resyncs);
+    /* Logged once: the resynchronisation asks for no range meanwhile. */
     lt_warn("store",
-            "%s: %s; the owner cannot send them from its log: resynchronising the replica by "
-            "snapshot",
-            st->name, why);
+            "%s: %s; the owner cannot send them %s: resynchronising the replica by snapshot",
+            st->name, why,
+            too_large ? "in one message any more (its max_message was lowered since they were "
+                        "applied)"
+                      : "from its log");
     if (lt_feed_history_resync_repair(self, f, why) != 0)
         st->repair_at = lt_clock_mono_ms() + REPAIR_REFUSED_MS; /* logged; tried again then */
 }

@@ -407,6 +407,43 @@ static void test_repair_resync_stays_live(void)
     s_feed_close();
 }
 
+/* The owner answers a repair's Range with ERR_TOO_LARGE: the batch the
+ * replica applied no longer fits its max_message, lowered since, so asking
+ * again would be refused for ever (PROTOCOL.md 6.10). The replica
+ * resynchronises by snapshot instead, as for a range below the owner's
+ * tail; another refusal (here ERR_NOT_FOUND) is asked again later. */
+static void test_repair_too_large_resyncs(void)
+{
+    CU_ASSERT_FATAL(s_setup() == 0);
+    batch_t x[2];
+    uint8_t h[2][LT_HASH_BYTES];
+    s_chain(x, 2, h, 99);
+    lt_feed_apply_t *jobs[2];
+    for (size_t i = 0; i < 2; i++)
+        CU_ASSERT_FATAL((jobs[i] = s_check(&x[i])) != NULL);
+    CU_ASSERT_EQUAL(s_commit(jobs, 2), 2);
+    uint64_t credit, from;
+    s_drain(&credit, &from);
+    lt_feed_replica_t *f = lt_feed_replica_find(G.feed, OD_POP);
+    CU_ASSERT_FATAL(f && f->state == LT_FEED_LIVE);
+    lt_feed_damaged(G.feed, f->stream, PER_BATCH + 1); /* asks for the second batch */
+    CU_ASSERT_FATAL(f->stream->repair_rid != 0 && f->stream->repair_first == PER_BATCH + 1);
+    Lienthong__Error e = LIENTHONG__ERROR__INIT;
+    e.request_id = f->stream->repair_rid;
+    e.code = LIENTHONG__ERROR_CODE__ERR_NOT_FOUND;
+    e.message = OD_POP ": not found";
+    CU_ASSERT(lt_feed_on_range_error(G.feed, OD_OWNER, &e) == 1);
+    CU_ASSERT(!f->resyncing && f->state == LT_FEED_LIVE);
+    e.code = LIENTHONG__ERROR_CODE__ERR_TOO_LARGE;
+    e.message = OD_POP ": records 4..6 do not fit one batch here";
+    CU_ASSERT(lt_feed_on_range_error(G.feed, OD_OWNER, &e) == 1);
+    CU_ASSERT(f->resyncing && f->state == LT_FEED_LIVE);
+    CU_ASSERT_EQUAL(f->resync_target, 2 * PER_BATCH);
+    s_drain(&credit, &from);
+    CU_ASSERT_EQUAL(from, 1); /* the copy's Subscribe, answered with a snapshot */
+    s_feed_close();
+}
+
 /* Changes a byte of record seq of the store's row `stream` (its id) on
  * disk, through another connection: its checksum no longer matches. */
 static void s_damage(int64_t stream, uint64_t seq)
@@ -1043,6 +1080,8 @@ int main(void)
          test_empty_snapshot_other_history_resyncs},
         {"a repair by resynchronisation of a live replica stays live",
          test_repair_resync_stays_live},
+        {"a Range refused as too large for the owner's max_message: resynchronised by snapshot",
+         test_repair_too_large_resyncs},
         {"a damaged record of a live replica's copy: copied again on a new subscription at once",
          test_copy_damaged_stays_live},
         {"a snapshot or a copy in key order reports its newest change, not its last record's",
