@@ -369,9 +369,8 @@ static void test_ahead_one_commit(void)
 }
 
 /* The replica live at 2 * PER_BATCH from the first two of the chain x (its
- * hashes h), then repaired by resynchronisation (PROTOCOL.md 6.10); what
- * it sent before the repair drained. */
-static lt_feed_replica_t *s_repairing(batch_t x[3], uint8_t h[3][LT_HASH_BYTES])
+ * hashes h); what it sent drained. */
+static lt_feed_replica_t *s_live_two(batch_t x[3], uint8_t h[3][LT_HASH_BYTES])
 {
     CU_ASSERT_FATAL(s_setup() == 0);
     s_chain(x, 3, h, 99);
@@ -383,6 +382,13 @@ static lt_feed_replica_t *s_repairing(batch_t x[3], uint8_t h[3][LT_HASH_BYTES])
     s_drain(&credit, &from);
     lt_feed_replica_t *f = lt_feed_replica_find(G.feed, OD_POP);
     CU_ASSERT_FATAL(f && f->state == LT_FEED_LIVE);
+    return f;
+}
+
+/* s_live_two, then repaired by resynchronisation (PROTOCOL.md 6.10). */
+static lt_feed_replica_t *s_repairing(batch_t x[3], uint8_t h[3][LT_HASH_BYTES])
+{
+    lt_feed_replica_t *f = s_live_two(x, h);
     CU_ASSERT_FATAL(lt_feed_history_resync_repair(G.feed, f, "records below the tail") == 0);
     return f;
 }
@@ -414,18 +420,10 @@ static void test_repair_resync_stays_live(void)
  * tail; another refusal (here ERR_NOT_FOUND) is asked again later. */
 static void test_repair_too_large_resyncs(void)
 {
-    CU_ASSERT_FATAL(s_setup() == 0);
-    batch_t x[2];
-    uint8_t h[2][LT_HASH_BYTES];
-    s_chain(x, 2, h, 99);
-    lt_feed_apply_t *jobs[2];
-    for (size_t i = 0; i < 2; i++)
-        CU_ASSERT_FATAL((jobs[i] = s_check(&x[i])) != NULL);
-    CU_ASSERT_EQUAL(s_commit(jobs, 2), 2);
+    batch_t x[3];
+    uint8_t h[3][LT_HASH_BYTES];
     uint64_t credit, from;
-    s_drain(&credit, &from);
-    lt_feed_replica_t *f = lt_feed_replica_find(G.feed, OD_POP);
-    CU_ASSERT_FATAL(f && f->state == LT_FEED_LIVE);
+    lt_feed_replica_t *f = s_live_two(x, h);
     lt_feed_damaged(G.feed, f->stream, PER_BATCH + 1); /* asks for the second batch */
     CU_ASSERT_FATAL(f->stream->repair_rid != 0 && f->stream->repair_first == PER_BATCH + 1);
     Lienthong__Error e = LIENTHONG__ERROR__INIT;
