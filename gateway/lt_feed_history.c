@@ -274,12 +274,13 @@ void lt_feed_history_resynced(lt_feed_t *self, lt_feed_replica_t *f, const lt_st
     lt_feed_sink_replaced(self, f->stream);
 }
 
-/* The swap of f's complete copy failed (logged): the copy stays, and the
- * tick tries again after a back-off. A batch beyond the target would try
- * too, but none may come (the owner publishes nothing), and until the swap
- * the replica serves the old history. */
-static void s_swap_later(lt_feed_replica_t *f)
+/* The swap of f's complete copy failed (logged) for why: the copy stays,
+ * and the tick tries again after a back-off. A batch beyond the target
+ * would try too, but none may come (the owner publishes nothing), and until
+ * the swap the replica serves the old history; status says why meanwhile. */
+static void s_swap_later(lt_feed_replica_t *f, const char *why)
 {
+    snprintf(f->swap_why, sizeof f->swap_why, "%s", why);
     f->swap_backoff = f->swap_backoff ? f->swap_backoff * 2 : SWAP_BACKOFF_MIN_MS;
     if (f->swap_backoff > SWAP_BACKOFF_MAX_MS)
         f->swap_backoff = SWAP_BACKOFF_MAX_MS;
@@ -305,7 +306,7 @@ void lt_feed_history_applied(lt_feed_t *self, lt_feed_replica_t *f)
     lt_stream_t old, now;
     uint64_t tail_first = 1;
     if (lt_feed_writer_settle(self, "replace the replica with its resynchronised copy") != 0) {
-        s_swap_later(f); /* the copy stays */
+        s_swap_later(f, "the writer thread did not hand its job back"); /* the copy stays */
         return;
     }
     int rc = 0;
@@ -321,14 +322,16 @@ void lt_feed_history_applied(lt_feed_t *self, lt_feed_replica_t *f)
         (rc = lt_store_stream_replace(store, old.id, f->cursor.id)) != 0 ||
         lt_store_stream_find(store, f->stream->name, &now) != 1 ||
         lt_store_tail_first(store, now.id, &tail_first) != 0 || lt_store_commit(store) != 0) {
+        char why[sizeof f->swap_why];
+        snprintf(why, sizeof why, "store: %s", lt_store_error(store));
         if (rc != LT_STORE_DAMAGED)
             lt_error("feed", "replica of %s: cannot replace it with the resynchronised copy: %s",
-                     f->stream->name, lt_store_error(store));
+                     f->stream->name, why);
         lt_store_rollback(store);
         if (rc == LT_STORE_DAMAGED)
             s_copy_damaged(self, f); /* logs it, names the record */
         else
-            s_swap_later(f); /* the copy stays */
+            s_swap_later(f, why); /* the copy stays */
         return;
     }
     f->cursor = now;
@@ -376,6 +379,27 @@ void lt_feed_on_history_changed(lt_feed_t *self, const char *owner,
 
 /* ---- status ------------------------------------------------------------------------ */
 
+/* A resynchronisation's progress, or its complete copy waiting for the
+ * swap the tick tries again (PROTOCOL.md 8.3): told apart, for a copy that
+ * is about to finish needs nothing while a failing swap may need the
+ * operator (docs/operations.md, the store busy or full). */
+static void s_resync_detail(lt_feed_replica_t *f, Lienthong__StreamHistory *h)
+{
+    h->detail = f->fork_detail;
+    if (!f->swap_at || f->cursor.last_seq < f->resync_target) {
+        snprintf(f->fork_detail, sizeof f->fork_detail, "copied %" PRIu64 " of %" PRIu64 " records",
+                 f->cursor.last_seq, f->resync_target);
+        return;
+    }
+    int64_t in_ms = f->swap_at - lt_clock_mono_ms();
+    if (in_ms < 0)
+        in_ms = 0;
+    h->swap_retry_at_ms = lt_clock_now_ms() + in_ms;
+    snprintf(f->fork_detail, sizeof f->fork_detail,
+             "copy complete, swap pending (retry in %lld s): %s", (long long)(in_ms + 999) / 1000,
+             f->swap_why);
+}
+
 void lt_feed_history_status(lt_feed_t *self, lt_feed_stream_t *st, Lienthong__StreamStatus *ss)
 {
     Lienthong__StreamHistory *h = calloc(1, sizeof *h);
@@ -398,10 +422,7 @@ void lt_feed_history_status(lt_feed_t *self, lt_feed_stream_t *st, Lienthong__St
             h->detail = f->fork_detail;
         } else if (f->resyncing) {
             h->state = "resyncing";
-            snprintf(f->fork_detail, sizeof f->fork_detail,
-                     "copied %" PRIu64 " of %" PRIu64 " records", f->cursor.last_seq,
-                     f->resync_target);
-            h->detail = f->fork_detail;
+            s_resync_detail(f, h);
         }
     }
     if (st->has_history) {

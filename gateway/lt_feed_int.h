@@ -160,7 +160,8 @@ typedef struct {
      * backing off by swap_backoff, as no batch may come to try it. 0: no
      * swap pending. */
     int64_t swap_at, swap_backoff;
-    char fork_detail[256];  /* why the feed forked, for status */
+    char swap_why[160];     /* why the last swap failed, for status */
+    char fork_detail[256];  /* why the feed forked, or how its resync goes, for status */
     lt_feed_state_t state;
     int64_t outstanding; /* credit the owner still holds for us */
     int64_t next_at;     /* monotonic ms of the next (re)subscribe */

@@ -701,10 +701,31 @@ static void test_resync_restarted_while_committing(void)
     s_feed_close();
 }
 
+/* The history status reports for the population's replica: its state, its
+ * detail (into detail) and when a pending swap is tried again. */
+static void s_history_status(char *state, char *detail, size_t len, int64_t *retry_at)
+{
+    Lienthong__StatusReply r = LIENTHONG__STATUS_REPLY__INIT;
+    state[0] = detail[0] = '\0';
+    *retry_at = -1;
+    lt_feed_status(G.feed, &r);
+    for (size_t i = 0; i < r.n_streams; i++) {
+        const Lienthong__StreamHistory *h = r.streams[i]->history;
+        if (strcmp(r.streams[i]->stream, OD_POP) != 0 || !h)
+            continue;
+        snprintf(state, len, "%s", h->state ? h->state : "");
+        snprintf(detail, len, "%s", h->detail ? h->detail : "");
+        *retry_at = h->swap_retry_at_ms;
+    }
+    lt_feed_status_free(&r);
+}
+
 /* The copy of a resynchronisation reaches its target while another
  * connection holds the store's write lock: the swap fails (busy). No batch
  * comes after the last (the owner publishes nothing), so the tick must try
- * the swap again: not before its back-off, then once the lock is gone. */
+ * the swap again: not before its back-off, then once the lock is gone.
+ * Meanwhile status tells the pending swap, with why, from a copy under way
+ * (PROTOCOL.md 8.3). */
 static void test_resync_swap_retried(void)
 {
     CU_ASSERT_FATAL(s_setup() == 0);
@@ -723,6 +744,13 @@ static void test_resync_swap_retried(void)
     CU_ASSERT_EQUAL(f->cursor.last_seq, PER_BATCH);
     lt_stream_t st = s_row();
     CU_ASSERT(st.has_history && memcmp(st.history, h1, LT_HISTORY_BYTES) == 0);
+    char state[300], detail[300];
+    int64_t retry_at;
+    s_history_status(state, detail, sizeof detail, &retry_at);
+    CU_ASSERT_STRING_EQUAL(state, "resyncing");
+    CU_ASSERT(strstr(detail, "copy complete, swap pending (retry in ") != NULL);
+    CU_ASSERT(strstr(detail, "database is locked") != NULL);
+    CU_ASSERT(retry_at > lt_clock_now_ms() - 1000);
     ut_sql_exec(db, "ROLLBACK");
     sqlite3_close(db);
     /* Not before its back-off. */
@@ -732,6 +760,9 @@ static void test_resync_swap_retried(void)
         usleep(50 * 1000);
     lt_feed_tick(G.feed);
     CU_ASSERT(!f->resyncing);
+    s_history_status(state, detail, sizeof detail, &retry_at);
+    CU_ASSERT_STRING_EQUAL(state, "ok");
+    CU_ASSERT_EQUAL(retry_at, 0);
     st = s_row();
     CU_ASSERT_EQUAL(st.last_seq, PER_BATCH);
     CU_ASSERT(st.has_history && memcmp(st.history, G.history, LT_HISTORY_BYTES) == 0);
