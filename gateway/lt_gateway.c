@@ -91,6 +91,10 @@ struct _lt_gateway_t {
     char adopted_path[PATH_MAX + 32];
     char learned_path[PATH_MAX + 32]; /* the authority keys learned (lt_gwdir_persist) */
     int learned_warned;               /* the learned file is not a key, said once */
+    /* Configured peers whose link could not open, out of cfg.peers until
+     * it does (s_peer_link). */
+    char unlinked[LT_GWCFG_MAX_PEERS][LT_ID_MAX];
+    size_t n_unlinked;
 };
 
 /* ---- statistics -------------------------------------------------------------- */
@@ -315,6 +319,60 @@ static lt_dir_t *s_adoptable(lt_gateway_t *self, const uint8_t *bytes, size_t le
     return NULL;
 }
 
+/* Takes `name` out of a configuration's list of n entries of `stride`
+ * bytes, each starting with its name. */
+static void s_cfg_drop(void *list, size_t stride, size_t *n, const char *name)
+{
+    char *base = list;
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp(base + i * stride, name) == 0) {
+            memmove(base + i * stride, base + (i + 1) * stride, (*n - i - 1) * stride);
+            (*n)--;
+            return;
+        }
+}
+
+/* ---- configured peers --------------------------------------------------------- */
+
+/* Opens the link to member, a configured peer, at start or by a reload
+ * (logged by `component`). One that cannot open is an error, left out of
+ * the running configuration, so that the next reload, finding it added
+ * again, tries it again, and kept among the unlinked, tried again when a
+ * directory is adopted: the usual cause is a directory that does not list
+ * the member yet (docs/operations.md "Reloading the configuration").
+ * Returns 0, or -1 when the link did not open. */
+static int s_peer_link(lt_gateway_t *self, const char *component, const char *member)
+{
+    if (lt_peers_link(self->shared.peers, member))
+        return 0;
+    /* Why a link does not open is logged by lt_peers (component link). */
+    lt_error(component,
+             "peer %s not applied: cannot open a link to it (see the link message above); "
+             "tried again when a directory is adopted and by the next reload",
+             member);
+    s_cfg_drop(self->cfg.peers, sizeof self->cfg.peers[0], &self->cfg.n_peers, member);
+    if (self->n_unlinked < LT_GWCFG_MAX_PEERS)
+        snprintf(self->unlinked[self->n_unlinked++], sizeof self->unlinked[0], "%s", member);
+    return -1;
+}
+
+/* After an adoption: the configured peers whose link could not open are
+ * tried again; one that opens is back in the running configuration. */
+static void s_peers_retry(lt_gateway_t *self)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < self->n_unlinked; i++) {
+        const char *member = self->unlinked[i];
+        if (!lt_peers_link(self->shared.peers, member) || self->cfg.n_peers >= LT_GWCFG_MAX_PEERS) {
+            memmove(self->unlinked[kept++], member, sizeof self->unlinked[0]);
+            continue;
+        }
+        snprintf(self->cfg.peers[self->cfg.n_peers++], sizeof self->cfg.peers[0], "%s", member);
+        lt_info("gateway", "peer %s linked: the directory adopted lists it", member);
+    }
+    self->n_unlinked = kept;
+}
+
 static int s_writer_quiet(lt_gateway_t *self);
 static void s_writer_next(lt_gateway_t *self);
 
@@ -345,6 +403,7 @@ static void s_adopted(lt_gateway_t *self, lt_dir_t *d, const char *source)
     if (lost)
         (void)s_rebind_peer(self);
     lt_peers_dir_changed(self->shared.peers);
+    s_peers_retry(self);
     lt_feed_dir_changed(self->feed, self->peer);
     lt_query_dir_changed(self->query, self->local);
     lt_peers_offer_all(self->shared.peers, self->peer);
@@ -775,23 +834,11 @@ static void s_on_local(lt_gateway_t *self)
 
 /* ---- signals and the loop --------------------------------------------------- */
 
-/* Takes `name` out of a configuration's list of n entries of `stride`
- * bytes, each starting with its name. */
-static void s_cfg_drop(void *list, size_t stride, size_t *n, const char *name)
-{
-    char *base = list;
-    for (size_t i = 0; i < *n; i++)
-        if (strcmp(base + i * stride, name) == 0) {
-            memmove(base + i * stride, base + (i + 1) * stride, (*n - i - 1) * stride);
-            (*n)--;
-            return;
-        }
-}
-
 /* Applies a reloaded configuration, already compared with the running one
  * (lt_gwreload): replicas, links, log, limits. Returns how many additions
  * failed: each is logged and left out of the running configuration, so that
- * the next reload, finding it added again, tries it again. */
+ * the next reload, finding it added again, tries it again (a peer also
+ * each directory adopted meanwhile, s_peer_link). */
 static size_t s_apply_config(lt_gateway_t *self, const lt_gwcfg_t *next,
                              const lt_gwreload_diff_t *d)
 {
@@ -802,6 +849,9 @@ static size_t s_apply_config(lt_gateway_t *self, const lt_gwcfg_t *next,
     for (size_t i = 0; i < d->n_subs_removed; i++)
         lt_feed_replica_remove(self->feed, d->subs_removed[i]);
     self->cfg = *next;
+    /* The unlinked peers left out of the running configuration are added
+     * by this one if it still names them: tried below, or forgotten. */
+    self->n_unlinked = 0;
     for (size_t i = 0; i < d->n_subs_added; i++)
         if (lt_feed_replica_add(self->feed, d->subs_added[i], err, sizeof err) != 0) {
             lt_error("reload",
@@ -812,17 +862,9 @@ static size_t s_apply_config(lt_gateway_t *self, const lt_gwcfg_t *next,
                        d->subs_added[i]);
             failed++;
         }
-    /* Why a link does not open is logged by lt_peers (component link). */
     for (size_t i = 0; i < d->n_peers_added; i++)
-        if (!lt_peers_link(self->shared.peers, d->peers_added[i])) {
-            lt_error("reload",
-                     "peer %s not applied: cannot open a link to it (see the link "
-                     "message above); the next reload tries it again",
-                     d->peers_added[i]);
-            s_cfg_drop(self->cfg.peers, sizeof self->cfg.peers[0], &self->cfg.n_peers,
-                       d->peers_added[i]);
+        if (s_peer_link(self, "reload", d->peers_added[i]) != 0)
             failed++;
-        }
     if (d->log_changed) {
         lt_log_set_level(self->cfg.log_level);
         lt_log_set_format(self->cfg.log_format);
@@ -1305,8 +1347,10 @@ lt_gateway_t *lt_gateway_new(const lt_gwcfg_t *cfg, char *err, size_t errlen)
     if (s_open_stores(self, err, errlen) != 0 || s_open_sockets(self, err, errlen) != 0 ||
         s_open_modules(self, err, errlen) != 0)
         goto fail;
+    /* As a reload adds them (s_peer_link): a peer whose link cannot open
+     * does not stop the gateway, and is tried again. */
     for (size_t i = 0; i < cfg->n_peers; i++)
-        (void)lt_peers_link(self->shared.peers, cfg->peers[i]);
+        (void)s_peer_link(self, "gateway", cfg->peers[i]);
     return self;
 fail:
     lt_gateway_destroy(&self);

@@ -10,7 +10,9 @@
  * invalid file is refused with the old configuration kept, and a removed
  * subscription stops its feed; one whose replica cannot start (the store
  * locked), and a peer that cannot be linked, are reported not applied and
- * tried again by the next reload. After a consumer is killed, the owner's
+ * tried again by the next reload; a peer the directory does not list at
+ * start is the same error, and is linked once a directory listing it is
+ * adopted. After a consumer is killed, the owner's
  * status shows it disconnected within the heartbeat timeout (3.3) and keeps
  * its subscriber line with cursor, lag and since when (8.3).
  *
@@ -490,6 +492,55 @@ out:
     s_fed_free(&x);
 }
 
+/* A gateway started with a peer its directory does not list yet: the link
+ * cannot open, which is an error naming the member, not ignored; a reload
+ * tries it again (still unlisted: the error again), and once a directory
+ * that lists it is adopted the link opens, the peer back in the running
+ * configuration (a later reload of the same file changes nothing). */
+static void test_start_peer_retried(void)
+{
+    fed_t x;
+    uint8_t *bytes = NULL;
+    LT_IT_REQUIRE(s_fed(&x, 1) == 0);
+    lt_it_member_t *later = lt_it_member_add(&x.f, ID_UNLISTED, 1);
+    LT_IT_REQUIRE(later != NULL);
+    snprintf(later->status, sizeof later->status, "absent"); /* not in version 1 */
+    static const char *peers[] = {ID_UNLISTED, NULL};
+    lt_it_gw_t *cons = lt_it_gw_new(&x.f, x.bhxh, 1, peers, NULL);
+    LT_IT_REQUIRE(cons != NULL);
+    long mark = lt_it_log_mark(cons);
+    LT_IT_REQUIRE(lt_it_gw_run(cons, READY_MS) == 0);
+    CU_ASSERT(lt_it_log_wait(cons, mark, "ERROR", "peer " ID_UNLISTED " not applied: cannot open",
+                             REPLY_MS) == 0);
+    CU_ASSERT(
+        lt_it_log_has(cons, mark, "cannot connect to '" ID_UNLISTED "'", "not in the directory"));
+
+    /* A reload of the same file tries it again. */
+    mark = lt_it_log_mark(cons);
+    LT_IT_REQUIRE(lt_it_gw_signal(cons, SIGHUP) == 0);
+    CU_ASSERT(lt_it_log_wait(cons, mark, "reloaded in part: 1 change, 1 not applied", NULL,
+                             REPLY_MS) == 0);
+    CU_ASSERT(lt_it_log_has(cons, mark, "ERROR", "peer " ID_UNLISTED " not applied"));
+
+    /* Version 2 lists it: adopted, the link opens. */
+    size_t len = 0;
+    snprintf(later->status, sizeof later->status, "active");
+    LT_IT_REQUIRE(lt_it_dir_bytes(&x.f, 2, 0, 0, NULL, &bytes, &len) == 0 &&
+                  lt_it_gw_put_directory(cons, bytes, len) == 0);
+    mark = lt_it_log_mark(cons);
+    LT_IT_REQUIRE(lt_it_gw_signal(cons, SIGHUP) == 0);
+    CU_ASSERT(lt_it_log_wait(cons, mark, "peer " ID_UNLISTED " linked", NULL, REPLY_MS) == 0);
+    CU_ASSERT(lt_it_log_has(cons, mark, "connecting to " ID_UNLISTED " at ", later->endpoint));
+    mark = lt_it_log_mark(cons);
+    LT_IT_REQUIRE(lt_it_gw_signal(cons, SIGHUP) == 0);
+    CU_ASSERT(lt_it_log_wait(cons, mark, "reloaded: 0 changes", NULL, REPLY_MS) == 0);
+    CU_ASSERT(!lt_it_log_has(cons, mark, "peer " ID_UNLISTED, NULL));
+    s_finish(&x);
+out:
+    free(bytes);
+    s_fed_free(&x);
+}
+
 /* ---- status after a peer dies ------------------------------------------------------- */
 
 /* The owner's subscriber line of member on DS, or NULL. */
@@ -609,6 +660,8 @@ int main(int argc, char **argv)
         {"reload of a subscription", test_reload_subscription},
         {"a subscription a reload could not start is tried again by the next",
          test_reload_subscription_retried},
+        {"a peer not listed at start is an error, linked once a directory lists it",
+         test_start_peer_retried},
         {"status after a peer dies", test_status_after_peer_dies},
         {"a member's refused directory offers are checked once per back-off", test_offer_flood},
         {NULL, NULL},
