@@ -76,14 +76,25 @@ typedef struct {
     char *why; /* the row cannot be mapped (a mapping reject): why; else NULL */
 } s_change_t;
 
+/* What the ack needs of one change in a frame (s_rejects), kept when it was
+ * packed so that the frame need not be read back: its source cursor, whether
+ * it is a deletion, and where its key starts in the flight's `keys`. */
+typedef struct {
+    int64_t cursor;
+    uint32_t key_at;
+    int deleted;
+} s_sent_t;
+
 typedef struct {
     uint64_t request_id;
     int64_t first_id, last_id; /* change ids covered */
     int64_t sent_last_id;      /* the last one in the frame (0: none) */
     size_t n_changes;
     size_t n_records; /* changes carrying a record (not deletions) */
-    uint8_t *frame; /* the packed Envelope, resent as is; NULL when nothing to send */
+    uint8_t *frame;   /* the packed Envelope, resent as is; NULL when nothing to send */
     size_t frame_len;
+    s_sent_t *sent; /* the n_changes changes in the frame, in its order */
+    char *keys;     /* their keys, each ended by a NUL */
     int64_t sent_ms;
     int acked;                  /* stored by the gateway, or queued again */
     int failed;                 /* waiting to be sent, or queued, again (retry_at) */
@@ -383,6 +394,8 @@ static void s_changes_free(s_change_t *ch, size_t n);
 static void s_flight_free(s_flight_t *fl)
 {
     free(fl->frame);
+    free(fl->sent);
+    free(fl->keys);
     free(fl->alone_key);
     s_changes_free(fl->unmapped, fl->n_unmapped);
     if (fl->ack)
@@ -978,6 +991,35 @@ static int s_take_unmapped(s_change_t *ch, size_t n, s_flight_t *fl, char *err, 
     return 0;
 }
 
+/* Keeps in fl the key, source cursor and kind of the k changes of ch that
+ * are packed (those the mapping converted), for s_rejects: about the size
+ * of their keys, where reading the frame back would copy each record too.
+ * 0, or -1 out of memory. */
+static int s_keep_sent(const s_feed_t *f, const s_change_t *ch, size_t n, size_t k, s_flight_t *fl)
+{
+    size_t bytes = 0;
+    for (size_t i = 0; i < n; i++)
+        bytes += ch[i].why ? 0 : strlen(ch[i].key) + 1;
+    /* A frame is at most LT_MAX_MESSAGE_DEFAULT bytes: offsets fit. */
+    if (k == 0 || bytes > UINT32_MAX)
+        return k == 0 ? 0 : -1;
+    fl->sent = calloc(k, sizeof *fl->sent);
+    fl->keys = malloc(bytes);
+    if (!fl->sent || !fl->keys)
+        return -1;
+    size_t at = 0, j = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (ch[i].why)
+            continue;
+        size_t len = strlen(ch[i].key) + 1;
+        memcpy(fl->keys + at, ch[i].key, len);
+        fl->sent[j++] = (s_sent_t){
+            .cursor = ch[i].id + f->shift, .key_at = (uint32_t)at, .deleted = ch[i].deleted};
+        at += len;
+    }
+    return 0;
+}
+
 /* Packs a Publish envelope for the changes into fl, leaving out those the
  * mapping could not convert (their Publish may be empty: fl->frame NULL).
  * Returns 0, -1 on error, -2 when the frame would exceed the gateway's
@@ -1030,9 +1072,8 @@ static int s_pack(s_feed_t *f, s_change_t *ch, size_t n, s_flight_t *fl, size_t 
         goto out;
     }
     if ((k > 0 && !(fl->frame = malloc(size))) ||
-        (k == 1 && !(fl->alone_key = strdup(ch[last].key)))) {
-        free(fl->frame);
-        fl->frame = NULL;
+        (k == 1 && !(fl->alone_key = strdup(ch[last].key))) || s_keep_sent(f, ch, n, k, fl) != 0) {
+        s_flight_free(fl);
         lt_err_set(err, errlen, "out of memory");
         goto out;
     }
@@ -1040,10 +1081,7 @@ static int s_pack(s_feed_t *f, s_change_t *ch, size_t n, s_flight_t *fl, size_t 
     fl->first_id = ch[0].id; /* before the unmapped changes are taken */
     fl->last_id = ch[n - 1].id;
     if (s_take_unmapped(ch, n, fl, err, errlen) != 0) {
-        free(fl->frame);
-        fl->frame = NULL;
-        free(fl->alone_key);
-        fl->alone_key = NULL;
+        s_flight_free(fl);
         goto out;
     }
     fl->frame_len = k > 0 ? lienthong__envelope__pack(&env, fl->frame) : 0;
@@ -1452,6 +1490,20 @@ static int s_clear(s_feed_t *f, const char *key, unsigned clear, char *err, size
     return cleared > 0;
 }
 
+/* The records of a Publish sent, read back from its frame: only reference
+ * checks need them (the rest is in fl->sent). NULL on error. */
+static Lienthong__Envelope *s_read_back(const s_flight_t *fl, char *err, size_t errlen)
+{
+    Lienthong__Envelope *env = lienthong__envelope__unpack(NULL, fl->frame_len, fl->frame);
+    if (env && env->body_case == LIENTHONG__ENVELOPE__BODY_PUBLISH &&
+        env->publish->n_changes == fl->n_changes)
+        return env;
+    if (env)
+        lienthong__envelope__free_unpacked(env, NULL);
+    lt_err_set(err, errlen, "cannot read back a Publish sent");
+    return NULL;
+}
+
 /* The refusals of an acked Publish go into lt_rejects, and every row it
  * published clears the row's reject, if any (a deletion its reference
  * reject too: the row is gone; a version the mapping could not convert is
@@ -1465,30 +1517,26 @@ static long s_rejects(s_feed_t *f, const s_flight_t *fl, const char *at, char *e
         return -1;
     if (!fl->frame || ((!fl->ack || fl->ack->n_refusals == 0) && f->rejects == 0 && !f->refs))
         return 0;
-    Lienthong__Envelope *env = lienthong__envelope__unpack(NULL, fl->frame_len, fl->frame);
-    if (!env || env->body_case != LIENTHONG__ENVELOPE__BODY_PUBLISH) {
-        if (env)
-            lienthong__envelope__free_unpacked(env, NULL);
-        lt_err_set(err, errlen, "cannot read back a Publish sent");
+    Lienthong__Envelope *env = f->refs ? s_read_back(fl, err, errlen) : NULL;
+    if (f->refs && !env)
         return -1;
-    }
     long cleared = 0;
     int rc = 0;
-    for (size_t i = 0; rc >= 0 && i < env->publish->n_changes; i++) {
-        const Lienthong__Change *c = env->publish->changes[i];
-        const Lienthong__Refusal *r = s_refusal_of(fl->ack, c->source_cursor);
-        char reasons[2048];
-        lt_db_reject_t rj = {.dataset = f->dataset,
-                             .key = c->key,
-                             .kind = "rule",
-                             .cursor = c->source_cursor,
-                             .at = at};
+    for (size_t i = 0; rc >= 0 && i < fl->n_changes; i++) {
+        const s_sent_t *c = &fl->sent[i];
+        const char *key = fl->keys + c->key_at;
+        char cursor[CURSOR_LEN] = "", reasons[2048];
+        if ((fl->ack && fl->ack->n_refusals > 0) || env) /* else unused */
+            snprintf(cursor, sizeof cursor, "%" PRId64, c->cursor);
+        const Lienthong__Refusal *r = s_refusal_of(fl->ack, cursor);
+        lt_db_reject_t rj = {
+            .dataset = f->dataset, .key = key, .kind = "rule", .cursor = cursor, .at = at};
         if (r) {
             s_reasons(r, reasons, sizeof reasons);
             rj.reasons = reasons;
             if (f->logged++ < REFUSALS_LOGGED)
                 lt_warn("source", "dataset=%s key=%s refused by the owner's rules: %s", f->dataset,
-                        c->key, reasons);
+                        key, reasons);
             /* A later Publish committed with this one may carry the row
              * fixed: it must find a reject to clear (recounted after). */
             f->rejects++;
@@ -1496,20 +1544,20 @@ static long s_rejects(s_feed_t *f, const s_flight_t *fl, const char *at, char *e
             continue;
         }
         /* Acknowledged: its references are checked from now on. */
-        if (f->refs && !c->deleted &&
-            lt_refcheck_queue(f->refs, c->key, c->source_cursor, c->payload.data, c->payload.len) !=
-                0)
+        const ProtobufCBinaryData *rec = env ? &env->publish->changes[i]->payload : NULL;
+        if (rec && !c->deleted && lt_refcheck_queue(f->refs, key, cursor, rec->data, rec->len) != 0)
             lt_warn("source", "dataset=%s key=%s: cannot queue its reference checks", f->dataset,
-                    c->key);
+                    key);
         if (f->rejects == 0)
             continue;
-        rc = s_clear(f, c->key,
+        rc = s_clear(f, key,
                      LT_DB_REJECT_MAPPING | LT_DB_REJECT_RULE |
                          (c->deleted ? LT_DB_REJECT_REFERENCE : 0),
                      err, errlen);
         cleared += rc > 0;
     }
-    lienthong__envelope__free_unpacked(env, NULL);
+    if (env)
+        lienthong__envelope__free_unpacked(env, NULL);
     return rc >= 0 ? cleared : -1;
 }
 
