@@ -1030,6 +1030,12 @@ static int s_pack(s_feed_t *f, s_change_t *ch, size_t n, s_flight_t *fl, size_t 
     lt_source_t *self = f->src;
     int rc = -1;
     size_t k = 0, records = 0, last = 0;
+    /* The last change in the frame: set in fl only once the frame is
+     * made. An attempt over the cap (-2) is followed by one of fewer
+     * changes into the same flight; if all of those are mapping rejects,
+     * a value left from the bigger attempt would name a change not sent,
+     * and the stored cursor would pass it (s_acked_cursor). */
+    int64_t sent_last = 0;
     Lienthong__Change *cs = calloc(n, sizeof *cs);
     Lienthong__Change **pp = calloc(n, sizeof *pp);
     char(*cur)[CURSOR_LEN] = calloc(n, sizeof *cur);
@@ -1050,7 +1056,7 @@ static int s_pack(s_feed_t *f, s_change_t *ch, size_t n, s_flight_t *fl, size_t 
         pp[k] = &cs[k];
         k++;
         records += !ch[i].deleted;
-        fl->sent_last_id = ch[i].id;
+        sent_last = ch[i].id;
         last = i;
     }
     Lienthong__Publish pub = LIENTHONG__PUBLISH__INIT;
@@ -1086,6 +1092,7 @@ static int s_pack(s_feed_t *f, s_change_t *ch, size_t n, s_flight_t *fl, size_t 
     }
     fl->frame_len = k > 0 ? lienthong__envelope__pack(&env, fl->frame) : 0;
     fl->request_id = pub.request_id;
+    fl->sent_last_id = sent_last;
     fl->n_changes = k;
     fl->n_records = records;
     rc = 0;
