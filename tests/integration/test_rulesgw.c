@@ -33,6 +33,8 @@
  * the owner's gateway refuses its every Publish, naming both record types,
  * and the dataset is held. A batch over the frame cap met while a
  * malformed change is looked for halves the batch looking, not the limit.
+ * A batch over the cap halved to mapping rejects only stores no cursor
+ * past the changes not yet acknowledged.
  *
  * Usage: test_rulesgw /path/to/lienthong (or LIENTHONG_BIN=...). */
 #define _GNU_SOURCE
@@ -845,6 +847,7 @@ typedef enum {
     PX_SPOIL_ALL,  /* every change with a payload gets one that is no record, as a source
                     * whose configuration does not match the directory makes them */
     PX_PASS,       /* everything is forwarded as it is */
+    PX_DROP,       /* every Publish is dropped: none is stored or acknowledged */
 } px_mode_t;
 
 typedef struct {
@@ -855,6 +858,7 @@ typedef struct {
     px_mode_t mode;
     int k;
     int answered; /* Publish messages the proxy answered itself */
+    int dropped;  /* Publish messages PX_DROP dropped */
     size_t most_changes;            /* changes in the largest Publish since the hook ran */
     const char *hook_db, *hook_sql; /* run on the first Publish PX_SPOIL spoils */
     uint8_t rid[256];
@@ -881,7 +885,10 @@ static void s_px_publish(px_t *px, Lienthong__Envelope *env, Lienthong__ErrorCod
 {
     size_t i = 0;
     int marked = s_px_marked(env->publish, &i);
-    if (px->mode == PX_FAIL_FIRST) {
+    if (px->mode == PX_DROP) {
+        *drop = 1;
+        px->dropped++;
+    } else if (px->mode == PX_FAIL_FIRST) {
         *code = px->answered++ == 0 ? LIENTHONG__ERROR_CODE__ERR_INTERNAL : 0;
         *drop = !*code;
     } else if (px->mode == PX_UNWELL && marked && px->answered < px->k) {
@@ -1523,6 +1530,83 @@ out:
     lt_it_fed_cleanup(&x.f);
 }
 
+/* 0 once PX_DROP dropped a Publish and the source stored the five mapping
+ * rejects (with its cursor, in one transaction), else -1 with the log
+ * shown. */
+static int s_wait_dropped(const fed_t *x, px_t *px, const lt_it_proc_t *src)
+{
+    for (int i = 0; i < 200; i++) {
+        pthread_mutex_lock(&px->mu);
+        int dropped = px->dropped;
+        pthread_mutex_unlock(&px->mu);
+        if (dropped > 0 && s_count(x->db, "SELECT count(*) FROM lt_rejects WHERE kind = "
+                                          "'mapping'") == 5)
+            return 0;
+        usleep(50 * 1000);
+    }
+    lt_it_file_dump(src->log_path);
+    return -1;
+}
+
+/* Ten changes (batch = 10): five mapping rejects (names not UTF-8), then
+ * five rows of 950 kB, over the 4 MiB cap together. The batch of ten is
+ * over the cap, halved to five: all mapping rejects, so nothing packed.
+ * That flight kept the last change of the bigger attempt (10) as the last
+ * one sent, and the cursor stored with its rejects passed the large rows,
+ * whose Publish the proxy drops (never acknowledged); the shift was stored
+ * as acknowledged too. A source killed then took the gateway, holding
+ * nothing, for one restored from a backup at its next start and listed the
+ * whole table again. The stored cursor must stay before change 6, and the
+ * next start publish the large rows as they wait. */
+static void test_halved_to_rejects_keeps_cursor(void)
+{
+    fed_t x;
+    memset(&x, 0, sizeof x);
+    px_t px;
+    memset(&px, 0, sizeof px);
+    char path[PATH_MAX + 32], out[PATH_MAX + 32], key[32], reasons[2048] = "";
+    long count = 0;
+    LT_IT_REQUIRE(s_fed_px(&x, &px, PX_DROP, 0) == 0);
+    snprintf(path, sizeof path, "%.4000s/px.sock", x.f.dir);
+    LT_IT_REQUIRE(lt_it_write_fmt(x.conf, SOURCE_CONF "batch = 10;\n", path, x.db) == 0);
+    /* Listed in key order at --install: the rejects are changes 1..5. */
+    LT_IT_REQUIRE(lt_it_sql(x.db, "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n "
+                                  "WHERE i < 9) INSERT INTO citizens SELECT "
+                                  "printf('0380850126%02d', i), CASE WHEN i < 5 THEN "
+                                  "CAST(X'4E677579EA6E' AS TEXT) ELSE " BIG_NAME " END, "
+                                  "'1985-03-02', 'SEX_MALE', 'CITIZEN_ALIVE', NULL FROM n") == 0);
+    lt_it_proc_t src;
+    LT_IT_REQUIRE(s_source_start(&x, &src) == 0);
+    CU_ASSERT(s_wait_dropped(&x, &px, &src) == 0);
+    long cursor = s_count(x.db, "SELECT change_id FROM lt_source_cursor WHERE dataset = '" DS "'");
+    if (cursor < 0 || cursor > 5) {
+        fprintf(stderr, "\n  stored cursor %ld with changes 6..10 unacknowledged\n", cursor);
+        lt_it_file_dump(src.log_path);
+    }
+    CU_ASSERT(cursor >= 0 && cursor <= 5);
+    CU_ASSERT(lt_it_file_count(src.log_path, 0, "a Publish would exceed", NULL) >= 1);
+    /* Killed as by kill -9 with the large rows unacknowledged. */
+    lt_it_proc_kill(&src);
+    CU_ASSERT(lt_ft_last_seq(x.go, DS) == 0);
+
+    s_px_mode(&px, PX_PASS);
+    LT_IT_REQUIRE(s_source_once(&x, "src2.out", 0) == 0);
+    snprintf(out, sizeof out, "%s/src2.out", x.f.dir);
+    CU_ASSERT(lt_it_file_contains(out, "restored from a backup") == 0);
+    CU_ASSERT(lt_it_file_contains(out, "listed again") == 0);
+    CU_ASSERT(lt_ft_last_seq(x.go, DS) == 5);
+    for (int i = 0; i < 10; i++) {
+        snprintf(key, sizeof key, "0380850126%02d", i);
+        CU_ASSERT(s_has(x.go, key) == (i >= 5));
+    }
+    /* The rejects were read, and rejected, again. */
+    CU_ASSERT(s_reject_of(x.db, "038085012600", "mapping", reasons, sizeof reasons, &count) == 1);
+    CU_ASSERT(count == 2);
+out:
+    s_px_stop(&px);
+    lt_it_fed_cleanup(&x.f);
+}
+
 static void s_teardown(void)
 {
     lt_it_cleanup_all();
@@ -1562,6 +1646,8 @@ int main(int argc, char **argv)
          test_narrowing_keeps_the_limit},
         {"16 --once goes on while a Publish refused for what it holds is read again",
          test_once_reads_refused_again},
+        {"17 a batch over the cap halved to mapping rejects only stores no cursor past the rest",
+         test_halved_to_rejects_keeps_cursor},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {"rules", NULL, NULL, NULL, s_teardown, tests};
