@@ -570,7 +570,10 @@ static int s_add_column(s_db_t *self, const char *table, const char *column, con
     int rc = s_has_column(self, table, column, &exists, &has, err, errlen);
     if (rc != 0 || !exists || has)
         return rc;
-    if (s_begin(self, 1, err, errlen))
+    /* Inside a transaction already (s_install's), that one makes it all or
+     * nothing: SQLite refuses a BEGIN within it. */
+    int own = sqlite3_get_autocommit(self->db) != 0;
+    if (own && s_begin(self, 1, err, errlen))
         return -1;
     rc = s_has_column(self, table, column, &exists, &has, err, errlen);
     if (rc == 0 && exists && !has) {
@@ -581,9 +584,9 @@ static int s_add_column(s_db_t *self, const char *table, const char *column, con
         rc = lt_db_sqlite_exec(self->db, sql, "cannot add a column", err, errlen);
         sqlite3_free(sql);
     }
-    if (rc == 0)
+    if (own && rc == 0)
         rc = s_commit(self, err, errlen);
-    if (rc != 0)
+    if (own && rc != 0)
         s_rollback(self);
     return rc;
 }
