@@ -314,6 +314,15 @@ static int s_range_send(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
     int n = lt_feed_chunk_read_range(self, st, m->first_seq, m->last_seq);
     if (n == LT_STORE_DAMAGED)
         return lt_feed_send_damaged(sock, in->rid, in->rid_len, m->request_id, st), -1;
+    if (n < 0) {
+        /* The store failed here: a passing fault, which the consumer asks
+         * again about. ERR_TOO_LARGE would make it resynchronise whole. */
+        (void)lt_wire_send_error(sock, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE,
+                                 m->request_id, "%s: records %llu..%llu cannot be read now",
+                                 st->name, (unsigned long long)m->first_seq,
+                                 (unsigned long long)m->last_seq);
+        return -1;
+    }
     if (n != want) {
         (void)lt_wire_send_error(sock, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_TOO_LARGE,
                                  m->request_id, "%s: records %llu..%llu do not fit one batch here",
