@@ -8,6 +8,7 @@
 #include "lt_log.h"
 #include "lt_publish.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -307,10 +308,11 @@ int lt_feed_chunk_read_range(lt_feed_t *self, lt_feed_stream_t *st, uint64_t fir
      * frame bound it, as the feed's own check (lt_feed_owner.c). */
     size_t frame = self->ctx->cfg->max_message - LT_BATCH_OVERHEAD;
     size_t bytes = frame < LT_BATCH_MAX_BYTES ? frame : LT_BATCH_MAX_BYTES;
-    int64_t max = first > last || last > st->last_seq || last - first >= LT_BATCH_MAX_RECORDS
-                      ? 0
-                      : (int64_t)(last - first + 1);
-    return s_chunk_read(self, st, first, max, bytes);
+    /* The request's bounds are checked, and refused with their reason, where
+     * it arrives (lt_feed_repair.c, PROTOCOL.md 6.10). */
+    assert(first >= 1 && first <= last && last <= st->last_seq &&
+           last - first < LT_BATCH_MAX_RECORDS);
+    return s_chunk_read(self, st, first, (int64_t)(last - first + 1), bytes);
 }
 
 /* ---- the poll loop's calls -------------------------------------------------------- */

@@ -303,9 +303,10 @@ const char *lt_feed_owner_of(const lt_dir_t *dir, const char *stream);
  * (logged). */
 int lt_feed_chunk_read(lt_feed_t *self, lt_feed_stream_t *st, uint64_t seq, int64_t max);
 /* Reads records first..last of st, for a Range (PROTOCOL.md 6.10), into
- * self->chunk within the protocol's batch limits and the frame, not the
- * batch_max setting: returns as lt_feed_chunk_read, fewer than asked when
- * they do not fit one batch. */
+ * self->chunk within the frame, not the batch_max setting: returns as
+ * lt_feed_chunk_read, fewer than asked when they do not fit one batch.
+ * first..last must be within the protocol's batch limits and st's last
+ * seq, as the Range's checks make them (lt_feed_repair.c). */
 int lt_feed_chunk_read_range(lt_feed_t *self, lt_feed_stream_t *st, uint64_t first, uint64_t last);
 /* The records a read of st from seq for up to max (credit) would ask for:
  * max within the batch limits and the last seq; <= 0 when none. */
