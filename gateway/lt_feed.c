@@ -58,7 +58,6 @@ void lt_feed_stream_load(lt_feed_stream_t *st, const lt_stream_t *row, uint64_t 
     /* A sweep or a damaged range found was of the rows that are gone. */
     st->sweep_seq = st->swept_last = st->kept_below = st->sweep_kept = 0;
     st->sweep_at = 0;
-    st->prune_held = 0;
     st->prune_wait_at = 0;
     st->damaged_first = st->damaged_last = st->repair_first = 0;
     st->repair_at = 0;

@@ -34,10 +34,8 @@ typedef struct {
     uint64_t kept_below; /* rows kept below the tail (as last counted) */
     uint64_t sweep_kept; /* rows the running sweep kept so far */
     int64_t sweep_at;    /* monotonic ms before which no sweep starts */
-    /* Pruning met a damaged record at the tail (lt_feed_retain.c): its
-     * seq (0: none), and the monotonic ms before which it does not try
-     * again. */
-    uint64_t prune_held;
+    /* Pruning met a damaged record at the tail (lt_feed_retain.c): the
+     * monotonic ms before which it does not try again. */
     int64_t prune_wait_at;
     uint64_t rate_seq; /* appended count at rate_at, for records/s */
     int64_t rate_at;

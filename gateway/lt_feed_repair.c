@@ -88,7 +88,10 @@ static void s_request(lt_feed_t *self, lt_feed_stream_t *st, uint64_t seq)
             (unsigned long long)h.first_seq, (unsigned long long)h.last_seq);
 }
 
-/* Remembers and logs (once) the damaged run first..last and why. */
+/* Remembers and logs (once) the damaged run first..last and why: the one
+ * line for it, whichever read met it (a feed, a snapshot, retention), so it
+ * says all of what the damage stops. Retention neither prunes a damaged
+ * record nor anything after it (PROTOCOL.md 6.8). */
 static void s_mark(lt_feed_t *self, lt_feed_stream_t *st, uint64_t first, uint64_t last,
                    const char *why)
 {
@@ -98,7 +101,7 @@ static void s_mark(lt_feed_t *self, lt_feed_stream_t *st, uint64_t first, uint64
     st->damaged_last = last;
     lt_error("store",
              "%s: records %llu..%llu are damaged in the store (%s); they are not "
-             "delivered%s",
+             "delivered, and the log is not pruned from them, until they are repaired%s",
              st->name, (unsigned long long)first, (unsigned long long)last, why,
              lt_feed_replica_find(self, st->name) ? "; fetching them again from the owner"
                                                   : "; run: lienthong store verify");

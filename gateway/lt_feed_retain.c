@@ -108,19 +108,13 @@ static uint64_t s_prune_rows(lt_store_t *store, int64_t stream, const step_t *s,
 /* The record at st's tail is damaged: unread, it cannot be told whether
  * it is a live key's current version, which must stay (PROTOCOL.md 6.8),
  * so neither it nor anything after it is pruned until it is repaired. It
- * is reported as damage (lt_feed_damaged: logged once, and a replica asks
- * its owner for it again), and the stream's pruning waits a while. */
+ * is reported as damage (lt_feed_damaged: logged once, saying so too, and
+ * a replica asks its owner for it again), and the stream's pruning waits
+ * a while. */
 static int s_held(lt_feed_t *self, lt_feed_stream_t *st, int64_t now)
 {
-    uint64_t seq = lt_store_damaged_seq(self->ctx->store);
-    if (st->prune_held != seq)
-        lt_error("store",
-                 "%s: record %llu is damaged (%s): the log is not pruned from it until "
-                 "it is repaired",
-                 st->name, (unsigned long long)seq, lt_store_damaged_why(self->ctx->store));
-    st->prune_held = seq;
     st->prune_wait_at = now + DAMAGED_RETRY_MS;
-    lt_feed_damaged(self, st, seq);
+    lt_feed_damaged(self, st, lt_store_damaged_seq(self->ctx->store));
     return 0;
 }
 
@@ -153,7 +147,6 @@ static int s_step(lt_feed_t *self, lt_feed_stream_t *st, uint64_t cut, int64_t n
         lt_store_commit(store) != 0)
         goto out;
     if (tail) {
-        st->prune_held = 0;
         st->kept_below += kept;
         rc = next > st->tail_first;
         if (rc)
