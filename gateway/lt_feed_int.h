@@ -250,6 +250,11 @@ struct _lt_feed_t {
 void lt_feed_views_sync(lt_feed_t *self, void *peer_sock);
 /* Tries again, once a minute, the rebuilds that failed. */
 void lt_feed_views_tick(lt_feed_t *self);
+/* Writes into buf[len] what a stale view (one whose rebuild failed) is
+ * refused with, ERR_UNAVAILABLE's message (PROTOCOL.md 6.1), and returns
+ * buf: to a subscription, to a sink attaching or detached, and in the
+ * gateway's log of the detach, the same text. */
+const char *lt_feed_view_stale_text(char *buf, size_t len, const char *view);
 
 /* ---- lt_feed_owner.c ---- */
 

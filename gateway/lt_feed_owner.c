@@ -125,7 +125,7 @@ Lienthong__ErrorCode lt_feed_open_owned(lt_feed_t *self, const char *member, con
         return LIENTHONG__ERROR_CODE__ERR_INTERNAL;
     }
     if ((*st)->stale) {
-        snprintf(why, len, "%s: view definition changed; rebuilding", stream);
+        (void)lt_feed_view_stale_text(why, len, stream);
         return LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE;
     }
     return LIENTHONG__ERROR_CODE__ERR_NONE;

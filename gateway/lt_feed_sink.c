@@ -149,8 +149,9 @@ void lt_feed_on_sink_attach(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
         return;
     }
     if (st->stale) { /* lt_feed_views.c */
+        char why[LT_STREAM_ID_MAX + 64];
         (void)lt_wire_send_error(sock, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE,
-                                 0, "%s: view definition changed; rebuilding", m->stream);
+                                 0, "%s", lt_feed_view_stale_text(why, sizeof why, m->stream));
         return;
     }
     if (!rebuild)
@@ -279,12 +280,13 @@ static void s_detach(lt_feed_t *self, void *sock, lt_feed_sink_t *k)
     if (k->detach == LT_SINK_REPLACED) {
         s_replaced(sock, k->rid, k->rid_len, k->stream, k->acked);
     } else if (k->detach == LT_SINK_STALE) {
-        lt_warn("local",
-                "sink of %s detached at seq %llu: the view's definition changed and it "
-                "cannot be rebuilt; not served until it is",
-                k->stream->name, (unsigned long long)k->acked);
+        /* The text the sink gets is the one logged (lt_feed_views.c says
+         * at error level why the rebuild failed). */
+        char why[LT_STREAM_ID_MAX + 64];
+        (void)lt_feed_view_stale_text(why, sizeof why, k->stream->name);
+        lt_warn("local", "sink detached at seq %llu: %s", (unsigned long long)k->acked, why);
         (void)lt_wire_send_error(sock, k->rid, k->rid_len, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE,
-                                 0, "%s: view definition changed; rebuilding", k->stream->name);
+                                 0, "%s", why);
     } else {
         lt_warn("local", "sink of %s detached at seq %llu: its replacement was ended by a store "
                 "rebuild", k->stream->name, (unsigned long long)k->acked);

@@ -92,6 +92,12 @@ int lt_feed_view_stale(const lt_feed_t *self, const char *view)
     return 0;
 }
 
+const char *lt_feed_view_stale_text(char *buf, size_t len, const char *view)
+{
+    snprintf(buf, len, "%s: view definition changed; rebuilding", view);
+    return buf;
+}
+
 /* Not served until a rebuild succeeds; whoever follows it is told why. */
 static void s_stale(lt_feed_t *self, void *peer_sock, lt_feed_stream_t *st, const char *err)
 {

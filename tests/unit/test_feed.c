@@ -826,11 +826,26 @@ static void test_stale_view_detaches_sinks(void)
     CU_ASSERT_FATAL(st->stale);
     /* A record published meanwhile is derived into it; not delivered. */
     CU_ASSERT_FATAL(ug_publish(&g, "779", "Do Van F", lt_feed_advanced, g_feed) == 0);
+    char log[512];
+    snprintf(log, sizeof log, "%s/stale.log", g.tmp);
+    int saved = dup(2), fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    CU_ASSERT_FATAL(saved >= 0 && fd >= 0 && dup2(fd, 2) == 2);
+    close(fd);
+    lt_log_set_level(LT_LOG_WARN); /* the detach is logged as a warning */
     (void)lt_feed_pump(g_feed, NULL, g.router);
+    lt_log_set_level(LT_LOG_ERROR);
+    static char out[16384];
+    ut_captured(saved, log, out, sizeof out);
+    close(saved);
     env = s_sink_recv();
     CU_ASSERT_FATAL(env != NULL);
-    CU_ASSERT(env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR &&
-              env->error->code == LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE);
+    CU_ASSERT_FATAL(env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR &&
+                    env->error->code == LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE);
+    /* The gateway logs the detach with the text the sink got (before, in
+     * other words); the one a new attach is refused with. */
+    CU_ASSERT_STRING_EQUAL(env->error->message, OD_V ": view definition changed; rebuilding");
+    CU_ASSERT_EQUAL(ut_lines(out, "sink detached at seq"), 1);
+    CU_ASSERT_EQUAL(ut_lines(out, env->error->message), 1);
     lt_wire_free(&env);
     CU_ASSERT_EQUAL(g_feed->n_sinks, sinks);
     (void)lt_feed_pump(g_feed, NULL, g.router);
