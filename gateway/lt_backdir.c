@@ -136,11 +136,19 @@ typedef struct {
     size_t n_changed;
 } s_save_t;
 
-static int s_changed(const s_save_t *s, uint64_t version)
+/* 1 when this save wrote the backup's retired copy `version`. */
+static int s_copy_written(const s_save_t *s, uint64_t version)
 {
     for (size_t i = 0; i < s->n_changed; i++)
         if (s->changed[i] == version)
             return 1;
+    return 0;
+}
+
+/* 1 when this save wrote the backup's authority keys (retired or learned):
+ * any retired copy may open, or not, otherwise than it did before. */
+static int s_keys_changed(const s_save_t *s)
+{
     return s->keys_changed;
 }
 
@@ -169,7 +177,7 @@ static int s_save_retired(const char *data_dir, const char *dir, s_save_t *s, ch
         s_file_clear(&f);
         if (rc != 0)
             return -1;
-        if (wrote && !s_changed(s, have[i]) && s->n_changed < RETIRED_SEEN)
+        if (wrote && !s_copy_written(s, have[i]) && s->n_changed < RETIRED_SEEN)
             s->changed[s->n_changed++] = have[i];
     }
     size_t m = lt_dirpick_retired_list(dir, old, RETIRED_SEEN);
@@ -317,8 +325,10 @@ static int s_unopened(const lt_gwcfg_t *cfg, const char *dir, const s_save_t *s,
             continue;
         int broken = s_broken_here(cfg, v[i]);
         raced += !broken;
+        /* Seen (warned of before) unless this save wrote it or its keys. */
+        int seen = !s_copy_written(s, v[i]) && !s_keys_changed(s);
         if (out)
-            s_report(dir, v[i], why, broken, !s_changed(s, v[i]), out);
+            s_report(dir, v[i], why, broken, seen, out);
     }
     return raced;
 }
