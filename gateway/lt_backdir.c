@@ -124,16 +124,28 @@ static int s_put(const char *dir, const char *name, const s_file_t *f, int *chan
     return 0;
 }
 
+/* A retired copy of the backup that does not open with the keys beside
+ * it, as s_unopened found it: why, and whether it does not open in
+ * data_dir either (broken: no reading again makes it open). */
+typedef struct {
+    uint64_t version;
+    int broken;
+    char why[512];
+} s_unopened_t;
+
 /* What a backup read from data_dir and what it changed in dir: the adopted
  * directory and learned keys (s_snapshot), the retired copies copied, and
  * whether it wrote the keys or a copy, so that a copy that does not open
- * is warned about once per change of it or its keys (s_report). */
+ * is warned about once per change of it or its keys (s_report); and the
+ * copies the last check found unopened, reported as found. */
 typedef struct {
     s_file_t adopted, learned;
     size_t retired;
     int keys_changed;               /* authority.retired or authority.learned */
     uint64_t changed[RETIRED_SEEN]; /* the retired copies it wrote */
     size_t n_changed;
+    s_unopened_t unopened[RETIRED_SEEN];
+    size_t n_unopened;
 } s_save_t;
 
 /* 1 when this save wrote the backup's retired copy `version`. */
@@ -304,33 +316,45 @@ static void s_report(const char *dir, uint64_t version, const char *why, int bro
     }
 }
 
-/* The retired copies in dir that do not open with the keys dir holds
- * beside them (as a restore opens them, lt_dirpick_retired_load), each
- * named on out unless out is NULL. Returns how many of them data_dir no
- * longer holds, or holds opening: the gateway changed them between the
- * readings, and a reading again may find them right. */
-static int s_unopened(const lt_gwcfg_t *cfg, const char *dir, const s_save_t *s, FILE *out)
+/* Finds the retired copies in dir that do not open with the keys dir holds
+ * beside them (as a restore opens them, lt_dirpick_retired_load), into
+ * s->unopened, each verified once: what s_report names. Returns how many
+ * of them data_dir no longer holds, or holds opening: the gateway changed
+ * them between the readings, and a reading again may find them right. */
+static int s_unopened(const lt_gwcfg_t *cfg, const char *dir, s_save_t *s)
 {
     uint64_t v[RETIRED_SEEN];
-    char why[512];
     int raced = 0;
     lt_dirpick_rtrust_t t;
     lt_dirpick_retired_trust(dir, &cfg->pins, &t);
     size_t n = lt_dirpick_retired_list(dir, v, RETIRED_SEEN);
+    s->n_unopened = 0;
     for (size_t i = 0; i < n && i < RETIRED_SEEN; i++) {
-        lt_dir_t *d = lt_dirpick_retired_load(dir, v[i], &t, cfg->federation, why, sizeof why);
+        s_unopened_t *u = &s->unopened[s->n_unopened];
+        lt_dir_t *d =
+            lt_dirpick_retired_load(dir, v[i], &t, cfg->federation, u->why, sizeof u->why);
         int opened = d != NULL;
         lt_dir_destroy(&d);
         if (opened)
             continue;
-        int broken = s_broken_here(cfg, v[i]);
-        raced += !broken;
-        /* Seen (warned of before) unless this save wrote it or its keys. */
-        int seen = !s_copy_written(s, v[i]) && !s_keys_changed(s);
-        if (out)
-            s_report(dir, v[i], why, broken, seen, out);
+        u->version = v[i];
+        u->broken = s_broken_here(cfg, v[i]);
+        raced += !u->broken;
+        s->n_unopened++;
     }
     return raced;
+}
+
+/* Names on out the copies of dir the last s_unopened found, as it found
+ * them: none is verified again for it. A copy is seen (warned of before)
+ * unless this save wrote it or the keys beside it. */
+static void s_report_unopened(const char *dir, const s_save_t *s, FILE *out)
+{
+    for (size_t i = 0; i < s->n_unopened; i++) {
+        const s_unopened_t *u = &s->unopened[i];
+        int seen = !s_copy_written(s, u->version) && !s_keys_changed(s);
+        s_report(dir, u->version, u->why, u->broken, seen, out);
+    }
 }
 
 int lt_backdir_save(const lt_gwcfg_t *cfg, const char *to, FILE *out, char *err, size_t errlen)
@@ -353,10 +377,10 @@ int lt_backdir_save(const lt_gwcfg_t *cfg, const char *to, FILE *out, char *err,
     for (int i = 0;; i++) {
         if (s_save_once(cfg->data_dir, dir, &s, err, errlen) != 0)
             goto out;
-        if (i == PAIR_RETRIES || !s_unopened(cfg, dir, &s, NULL))
+        if (!s_unopened(cfg, dir, &s) || i == PAIR_RETRIES)
             break;
     }
-    (void)s_unopened(cfg, dir, &s, out);
+    s_report_unopened(dir, &s, out);
     rc = 0;
     if (s.adopted.has)
         fprintf(out,
