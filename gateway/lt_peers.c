@@ -262,8 +262,16 @@ static link_t *s_link_open(lt_peers_t *self, const char *member)
     if (l)
         return s_link_drop(self, l) ? NULL : l;
     const Lienthong__Member *m = s_reachable(self, member);
-    if (!m || self->n_links >= LT_PEERS_MAX_LINKS)
+    if (!m)
         return NULL;
+    /* The callers say only that the link did not open: why is said here. */
+    if (self->n_links >= LT_PEERS_MAX_LINKS) {
+        lt_error("link",
+                 "cannot connect to '%s': all %d links this gateway may open are open, to other "
+                 "members",
+                 member, LT_PEERS_MAX_LINKS);
+        return NULL;
+    }
     char err[512];
     char *url = strdup(m->endpoints[0]);
     void *s = url ? lt_sock_client(self->zmq_ctx, self->ctx->keys, m->transport_key.data, url,

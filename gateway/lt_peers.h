@@ -31,7 +31,8 @@ void lt_peers_destroy(lt_peers_t **self_p);
 /* ---- outgoing links ---- */
 
 /* The DEALER to member, opening the link on first use; NULL while the
- * member is unknown, not active, lists no endpoint, or cannot be reached.
+ * member is unknown, not active, lists no endpoint, or cannot be reached,
+ * or when LT_PEERS_MAX_LINKS links are open to others; each is logged.
  * An open link to a member the directory no longer lists as active is
  * closed here (PROTOCOL.md 5.4). */
 void *lt_peers_link(lt_peers_t *self, const char *member);

@@ -8,7 +8,8 @@
  * peer sends) echoing its request_id, and an Unsubscribe passes; a
  * DirectoryOffer goes to the poll loop's hook; every refusal is counted by
  * code. The modules behind it have their own suites; tests/fuzz/fuzz_owner.c
- * drives this dispatch with any input. */
+ * drives this dispatch with any input. Also lt_peers' link table: a link
+ * that does not open because the table is full says so. */
 #include "unit_gw.h"
 #include "lt_feed.h"
 #include "lt_gwstats.h"
@@ -221,6 +222,41 @@ static void test_offer_to_the_poll_loop(void)
     CU_ASSERT(s_quiet());
 }
 
+/* With LT_PEERS_MAX_LINKS links open, a link to one more member (active,
+ * with an endpoint) is not opened, and one error line names the member and
+ * the limit: the callers' own lines point at it (lt_gateway's configured
+ * peers: "see the link message above"). */
+static void test_link_table_full(void)
+{
+    lt_sock_opts_t so;
+    lt_sock_opts_default(&so);
+    lt_peers_t *peers = lt_peers_new(&g.ctx, g.zctx, &so);
+    CU_ASSERT_FATAL(peers != NULL);
+    for (int i = 0; i < LT_PEERS_MAX_LINKS; i++) {
+        char member[LT_ID_MAX];
+        void *s = zmq_socket(g.zctx, ZMQ_DEALER);
+        snprintf(member, sizeof member, "VN/TEST/M%03d", i);
+        CU_ASSERT_FATAL(s && lt_peers_attach(peers, member, s) == 0);
+    }
+    char path[300], want[64];
+    snprintf(path, sizeof path, "%s/full.log", g.tmp);
+    int saved = dup(2), fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    CU_ASSERT_FATAL(saved >= 0 && fd >= 0 && dup2(fd, 2) == 2);
+    close(fd);
+    void *link = lt_peers_link(peers, OD_OWNER);
+    static char out[8192];
+    ut_captured(saved, path, out, sizeof out);
+    close(saved);
+    CU_ASSERT_PTR_NULL(link);
+    snprintf(want, sizeof want, "all %d links", LT_PEERS_MAX_LINKS);
+    CU_ASSERT_EQUAL(ut_lines(out, "cannot connect to '" OD_OWNER "'"), 1);
+    CU_ASSERT_EQUAL(ut_lines(out, want), 1);
+    if (ut_lines(out, NULL) != 1)
+        fprintf(stderr, "\n  logged:\n%s", out);
+    CU_ASSERT_EQUAL(lt_peers_links(peers), LT_PEERS_MAX_LINKS);
+    lt_peers_destroy(&peers);
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -228,6 +264,7 @@ int main(void)
         {"two frames, undecodable, a type peers do not send", test_malformed_and_unsupported},
         {"no data to peers: requests refused with why, endings pass", test_no_data},
         {"a directory offer goes to the poll loop", test_offer_to_the_poll_loop},
+        {"a full link table: the link not opened is logged", test_link_table_full},
         {NULL, NULL},
     };
     return ut_main("lt_peersock", suite_init, suite_clean, tests);
