@@ -77,10 +77,12 @@ typedef struct {
 } s_change_t;
 
 /* What the ack needs of one change in a frame (s_rejects), kept when it was
- * packed so that the frame need not be read back: its source cursor, whether
- * it is a deletion, and where its key starts in the flight's `keys`. */
+ * packed so that the frame need not be read back: its source cursor (the
+ * frame's text, formatted once), whether it is a deletion, and where its
+ * key starts in the flight's `keys`. A Publish of one change refused alone
+ * finds its key there too (s_refused_alone). */
 typedef struct {
-    int64_t cursor;
+    char cursor[CURSOR_LEN];
     uint32_t key_at;
     int deleted;
 } s_sent_t;
@@ -103,10 +105,6 @@ typedef struct {
     Lienthong__PublishAck *ack; /* the ack, kept when it lists refusals */
     s_change_t *unmapped;       /* changes left out: mapping rejects (id, key, why) */
     size_t n_unmapped;
-    /* A Publish of one change: its key and record size, for when the
-     * gateway refuses it alone (s_refused_alone); else NULL, 0. */
-    char *alone_key;
-    size_t alone_len;
 } s_flight_t;
 
 typedef struct lt_source_feed s_feed_t;
@@ -396,7 +394,6 @@ static void s_flight_free(s_flight_t *fl)
     free(fl->frame);
     free(fl->sent);
     free(fl->keys);
-    free(fl->alone_key);
     s_changes_free(fl->unmapped, fl->n_unmapped);
     if (fl->ack)
         lienthong__publish_ack__free_unpacked(fl->ack, NULL);
@@ -991,45 +988,49 @@ static int s_take_unmapped(s_change_t *ch, size_t n, s_flight_t *fl, char *err, 
     return 0;
 }
 
-/* Keeps in fl the key, source cursor and kind of the k changes of ch that
- * are packed (those the mapping converted), for s_rejects: about the size
- * of their keys, where reading the frame back would copy each record too.
- * 0, or -1 out of memory. */
-static int s_keep_sent(const s_feed_t *f, const s_change_t *ch, size_t n, size_t k, s_flight_t *fl)
+/* The keys of a flight's changes, one after the other, each ended by a
+ * NUL (s_flight_t's `keys`), grown as the frame is packed. */
+typedef struct {
+    char *s;
+    size_t len, cap;
+} s_keys_t;
+
+/* Appends key to k; its offset in *at. 0, or -1 out of memory. */
+static int s_keep_key(s_keys_t *k, const char *key, uint32_t *at)
 {
-    size_t bytes = 0;
-    for (size_t i = 0; i < n; i++)
-        bytes += ch[i].why ? 0 : strlen(ch[i].key) + 1;
-    /* A frame is at most LT_MAX_MESSAGE_DEFAULT bytes: offsets fit. */
-    if (k == 0 || bytes > UINT32_MAX)
-        return k == 0 ? 0 : -1;
-    fl->sent = calloc(k, sizeof *fl->sent);
-    fl->keys = malloc(bytes);
-    if (!fl->sent || !fl->keys)
+    size_t len = strlen(key) + 1;
+    /* Keys are at most LT_RECORD_KEY_MAX bytes (s_on_change), a batch at
+     * most 100,000 changes: offsets fit. */
+    if (k->len + len > UINT32_MAX)
         return -1;
-    size_t at = 0, j = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (ch[i].why)
-            continue;
-        size_t len = strlen(ch[i].key) + 1;
-        memcpy(fl->keys + at, ch[i].key, len);
-        fl->sent[j++] = (s_sent_t){
-            .cursor = ch[i].id + f->shift, .key_at = (uint32_t)at, .deleted = ch[i].deleted};
-        at += len;
+    if (k->len + len > k->cap) {
+        size_t cap = k->cap ? k->cap : 1024;
+        while (cap < k->len + len)
+            cap *= 2;
+        char *s = realloc(k->s, cap);
+        if (!s)
+            return -1;
+        k->s = s;
+        k->cap = cap;
     }
+    memcpy(k->s + k->len, key, len);
+    *at = (uint32_t)k->len;
+    k->len += len;
     return 0;
 }
 
 /* Packs a Publish envelope for the changes into fl, leaving out those the
  * mapping could not convert (their Publish may be empty: fl->frame NULL).
- * Returns 0, -1 on error, -2 when the frame would exceed the gateway's
- * default cap (its size in *over). */
+ * What the ack needs of each change packed is kept in fl as it goes
+ * (s_sent_t, about the size of their keys, where reading the frame back
+ * would copy each record too). Returns 0, -1 on error, -2 when the frame
+ * would exceed the gateway's default cap (its size in *over). */
 static int s_pack(s_feed_t *f, s_change_t *ch, size_t n, s_flight_t *fl, size_t *over, char *err,
                   size_t errlen)
 {
     lt_source_t *self = f->src;
     int rc = -1;
-    size_t k = 0, records = 0, last = 0;
+    size_t k = 0, records = 0;
     /* The last change in the frame: set in fl only once the frame is
      * made. An attempt over the cap (-2) is followed by one of fewer
      * changes into the same flight; if all of those are mapping rejects,
@@ -1038,26 +1039,31 @@ static int s_pack(s_feed_t *f, s_change_t *ch, size_t n, s_flight_t *fl, size_t 
     int64_t sent_last = 0;
     Lienthong__Change *cs = calloc(n, sizeof *cs);
     Lienthong__Change **pp = calloc(n, sizeof *pp);
-    char(*cur)[CURSOR_LEN] = calloc(n, sizeof *cur);
-    if (!cs || !pp || !cur) {
+    s_sent_t *sent = calloc(n, sizeof *sent);
+    s_keys_t keys = {0};
+    if (!cs || !pp || !sent) {
         lt_err_set(err, errlen, "out of memory");
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
         if (ch[i].why)
             continue;
+        if (s_keep_key(&keys, ch[i].key, &sent[k].key_at) != 0) {
+            lt_err_set(err, errlen, "out of memory");
+            goto out;
+        }
+        snprintf(sent[k].cursor, CURSOR_LEN, "%" PRId64, ch[i].id + f->shift);
+        sent[k].deleted = ch[i].deleted;
         lienthong__change__init(&cs[k]);
-        snprintf(cur[k], CURSOR_LEN, "%" PRId64, ch[i].id + f->shift);
         cs[k].key = ch[i].key;
         cs[k].deleted = ch[i].deleted;
         cs[k].payload.data = ch[i].payload;
         cs[k].payload.len = ch[i].len;
-        cs[k].source_cursor = cur[k];
+        cs[k].source_cursor = sent[k].cursor;
         pp[k] = &cs[k];
         k++;
         records += !ch[i].deleted;
         sent_last = ch[i].id;
-        last = i;
     }
     Lienthong__Publish pub = LIENTHONG__PUBLISH__INIT;
     pub.request_id = s_request_id(self);
@@ -1077,13 +1083,10 @@ static int s_pack(s_feed_t *f, s_change_t *ch, size_t n, s_flight_t *fl, size_t 
         rc = -2;
         goto out;
     }
-    if ((k > 0 && !(fl->frame = malloc(size))) ||
-        (k == 1 && !(fl->alone_key = strdup(ch[last].key))) || s_keep_sent(f, ch, n, k, fl) != 0) {
-        s_flight_free(fl);
+    if (k > 0 && !(fl->frame = malloc(size))) {
         lt_err_set(err, errlen, "out of memory");
         goto out;
     }
-    fl->alone_len = k == 1 ? ch[last].len : 0;
     fl->first_id = ch[0].id; /* before the unmapped changes are taken */
     fl->last_id = ch[n - 1].id;
     if (s_take_unmapped(ch, n, fl, err, errlen) != 0) {
@@ -1091,6 +1094,12 @@ static int s_pack(s_feed_t *f, s_change_t *ch, size_t n, s_flight_t *fl, size_t 
         goto out;
     }
     fl->frame_len = k > 0 ? lienthong__envelope__pack(&env, fl->frame) : 0;
+    if (k > 0) {
+        fl->sent = sent;
+        fl->keys = keys.s;
+        sent = NULL;
+        keys.s = NULL;
+    }
     fl->request_id = pub.request_id;
     fl->sent_last_id = sent_last;
     fl->n_changes = k;
@@ -1099,7 +1108,8 @@ static int s_pack(s_feed_t *f, s_change_t *ch, size_t n, s_flight_t *fl, size_t 
 out:
     free(cs);
     free(pp);
-    free(cur);
+    free(sent);
+    free(keys.s);
     return rc;
 }
 
@@ -1532,12 +1542,10 @@ static long s_rejects(s_feed_t *f, const s_flight_t *fl, const char *at, char *e
     for (size_t i = 0; rc >= 0 && i < fl->n_changes; i++) {
         const s_sent_t *c = &fl->sent[i];
         const char *key = fl->keys + c->key_at;
-        char cursor[CURSOR_LEN] = "", reasons[2048];
-        if ((fl->ack && fl->ack->n_refusals > 0) || env) /* else unused */
-            snprintf(cursor, sizeof cursor, "%" PRId64, c->cursor);
-        const Lienthong__Refusal *r = s_refusal_of(fl->ack, cursor);
+        char reasons[2048];
+        const Lienthong__Refusal *r = s_refusal_of(fl->ack, c->cursor);
         lt_db_reject_t rj = {
-            .dataset = f->dataset, .key = key, .kind = "rule", .cursor = cursor, .at = at};
+            .dataset = f->dataset, .key = key, .kind = "rule", .cursor = c->cursor, .at = at};
         if (r) {
             s_reasons(r, reasons, sizeof reasons);
             rj.reasons = reasons;
@@ -1552,7 +1560,8 @@ static long s_rejects(s_feed_t *f, const s_flight_t *fl, const char *at, char *e
         }
         /* Acknowledged: its references are checked from now on. */
         const ProtobufCBinaryData *rec = env ? &env->publish->changes[i]->payload : NULL;
-        if (rec && !c->deleted && lt_refcheck_queue(f->refs, key, cursor, rec->data, rec->len) != 0)
+        if (rec && !c->deleted &&
+            lt_refcheck_queue(f->refs, key, c->cursor, rec->data, rec->len) != 0)
             lt_warn("source", "dataset=%s key=%s: cannot queue its reference checks", f->dataset,
                     key);
         if (f->rejects == 0)
@@ -1886,6 +1895,20 @@ static int s_malformed(s_change_t *c, const char *said)
                      said);
 }
 
+/* The record size of Publish fl of one change, for the reason of one too
+ * large (s_too_big): read back from its frame, as the flight keeps no
+ * record sizes for this one rare refusal. 0, or -1 out of memory. */
+static int s_alone_len(const s_flight_t *fl, size_t *len)
+{
+    char err[64];
+    Lienthong__Envelope *env = s_read_back(fl, err, sizeof err);
+    if (!env)
+        return -1;
+    *len = env->publish->changes[0]->payload.len;
+    lienthong__envelope__free_unpacked(env, NULL);
+    return 0;
+}
+
 /* The gateway refused Publish fl of one change for what it holds (e, see
  * s_about_content): it would be refused for ever, so the change becomes a
  * mapping reject (s_too_big, s_malformed), recorded when the cursor passes
@@ -1896,25 +1919,27 @@ static int s_malformed(s_change_t *c, const char *said)
 static int s_refused_alone(s_feed_t *f, s_flight_t *fl, const Lienthong__Error *e)
 {
     const char *said = e->message ? e->message : "";
+    /* The flight's one change, kept when it was packed. */
+    const char *key = fl->n_changes == 1 && fl->sent ? fl->keys + fl->sent[0].key_at : NULL;
     s_change_t *c = calloc(1, sizeof *c);
     int rc = -1;
-    if (!fl->alone_key || !c)
+    if (!key || !c)
         goto out;
     c->id = fl->sent_last_id;
-    c->len = fl->alone_len;
     int malformed = e->code == LIENTHONG__ERROR_CODE__ERR_MALFORMED;
-    if (malformed && s_breaker_holds(f, c->id, fl->alone_key, said)) {
+    if (malformed && s_breaker_holds(f, c->id, key, said)) {
         rc = 1;
         goto out;
     }
-    if ((malformed ? s_malformed(c, said) : s_too_big(c, fl->frame_len, said)) != 0)
+    if (!malformed && s_alone_len(fl, &c->len) != 0)
+        goto out;
+    if ((malformed ? s_malformed(c, said) : s_too_big(c, fl->frame_len, said)) != 0 ||
+        !(c->key = strdup(key)))
         goto out;
     /* With the flight's other mapping rejects, if any. */
     s_change_t *all = realloc(fl->unmapped, (fl->n_unmapped + 1) * sizeof *all);
     if (!all)
         goto out;
-    c->key = fl->alone_key; /* the flight's, kept when it was packed */
-    fl->alone_key = NULL;
     all[fl->n_unmapped++] = *c;
     fl->unmapped = all;
     free(c);
