@@ -9,6 +9,7 @@
 #include "lt_db_backend.h"
 #include "lt_file.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <limits.h>
 #include <stdio.h>
@@ -284,6 +285,7 @@ int lt_db_cursor_forget(lt_db_t *self, const char *name, int *found, char *err, 
 
 int lt_db_reject(lt_db_t *self, const lt_db_reject_t *r, char *err, size_t errlen)
 {
+    assert(r->reasons); /* lt_db.h: a passed row goes by lt_db_reject_clear */
     return self->ops->reject(self->impl, r, err, errlen);
 }
 

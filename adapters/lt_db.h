@@ -254,13 +254,14 @@ int lt_db_cursor_forget(lt_db_t *self, const char *name, int *found, char *err, 
 typedef struct {
     const char *dataset, *key;
     const char *kind;    /* "rule", "reference" or "mapping" */
-    const char *reasons; /* NULL: the row passed, its reject of this kind goes */
+    const char *reasons; /* why it was refused; never NULL */
     const char *cursor;  /* the change's source cursor */
     const char *at;      /* UTC time, "YYYY-MM-DDTHH:MM:SSZ" */
 } lt_db_reject_t;
 
-/* Records (or with reasons NULL removes) one reject, in the caller's
- * write transaction. */
+/* Records one reject, in the caller's write transaction. r->reasons must
+ * not be NULL (a programmer error, asserted): a row that passed has its
+ * rejects removed by lt_db_reject_clear. */
 int lt_db_reject(lt_db_t *self, const lt_db_reject_t *r, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 /* The kinds of reject a row holds, as a mask of LT_DB_REJECT_* (a source

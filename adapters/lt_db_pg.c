@@ -1630,22 +1630,17 @@ static int s_reject(void *impl, const lt_db_reject_t *r, char *err, size_t errle
 {
     s_pg_t *self = impl;
     char sql[1024];
-    if (r->reasons)
-        snprintf(sql, sizeof sql,
-                 "INSERT INTO %s.lt_rejects AS r (dataset, row_key, kind, reasons, source_cursor, "
-                 "first_seen, last_seen) VALUES ($1, $2, $3, $4, $5, $6, $6) "
-                 "ON CONFLICT (dataset, row_key, kind) DO UPDATE SET reasons = excluded.reasons, "
-                 "source_cursor = excluded.source_cursor, last_seen = excluded.last_seen, "
-                 "count = r.count + 1",
-                 self->q_lt);
-    else
-        snprintf(sql, sizeof sql,
-                 "DELETE FROM %s.lt_rejects WHERE dataset = $1 AND row_key = $2 AND kind = $3",
-                 self->q_lt);
+    snprintf(sql, sizeof sql,
+             "INSERT INTO %s.lt_rejects AS r (dataset, row_key, kind, reasons, source_cursor, "
+             "first_seen, last_seen) VALUES ($1, $2, $3, $4, $5, $6, $6) "
+             "ON CONFLICT (dataset, row_key, kind) DO UPDATE SET reasons = excluded.reasons, "
+             "source_cursor = excluded.source_cursor, last_seen = excluded.last_seen, "
+             "count = r.count + 1",
+             self->q_lt);
     const char *vals[6] = {r->dataset, r->key, r->kind, r->reasons, r->cursor ? r->cursor : "",
                            r->at ? r->at : ""};
-    PGresult *res = s_query(self, sql, r->reasons ? 6 : 3, vals, PGRES_COMMAND_OK,
-                            "cannot update lt_rejects", err, errlen);
+    PGresult *res =
+        s_query(self, sql, 6, vals, PGRES_COMMAND_OK, "cannot update lt_rejects", err, errlen);
     PQclear(res);
     return res ? 0 : -1;
 }

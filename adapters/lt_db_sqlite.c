@@ -36,7 +36,7 @@ typedef struct {
     sqlite3_stmt *st_changes;   /* changes after a cursor and their rows (when first used) */
     sqlite3_stmt *st_upsert, *st_delete;
     /* A source's lt_rejects. */
-    sqlite3_stmt *st_reject_put, *st_reject_drop, *st_reject_kinds, *st_reject_clear;
+    sqlite3_stmt *st_reject_put, *st_reject_kinds, *st_reject_clear;
     int installing; /* inside s_capture_install */
     int would; /* LT_DB_WOULD_* (LT_DB_CHECK) */
 } s_db_t;
@@ -80,14 +80,12 @@ static const struct {
     "kind TEXT NOT NULL, reasons TEXT NOT NULL, source_cursor TEXT NOT NULL DEFAULT '', "          \
     "first_seen TEXT NOT NULL, last_seen TEXT NOT NULL, count INTEGER NOT NULL DEFAULT 1, "        \
     "PRIMARY KEY(dataset, row_key, kind))"
-/* Prepared once: while a dataset has rejects, every published change
- * clears its row's (s_reject). */
+/* Prepared once: every refusal and mapping reject writes it (s_reject). */
 #define S_REJECT_PUT                                                                               \
     "INSERT INTO lt_rejects(dataset, row_key, kind, reasons, source_cursor, first_seen, "          \
     "last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT(dataset, row_key, kind) DO "       \
     "UPDATE SET reasons = excluded.reasons, source_cursor = excluded.source_cursor, "              \
     "last_seen = excluded.last_seen, count = count + 1"
-#define S_REJECT_DROP "DELETE FROM lt_rejects WHERE dataset = ?1 AND row_key = ?2 AND kind = ?3"
 /* A reject's kind as its LT_DB_REJECT_* bit (lt_db.h). */
 #define S_REJECT_BIT                                                                               \
     "CASE kind WHEN 'mapping' THEN 1 WHEN 'rule' THEN 2 WHEN 'reference' THEN 4 ELSE 0 END"
@@ -488,7 +486,6 @@ static void s_close(void *impl)
     sqlite3_finalize(self->st_upsert);
     sqlite3_finalize(self->st_delete);
     sqlite3_finalize(self->st_reject_put);
-    sqlite3_finalize(self->st_reject_drop);
     sqlite3_finalize(self->st_reject_kinds);
     sqlite3_finalize(self->st_reject_clear);
     sqlite3_close(self->db);
@@ -686,7 +683,6 @@ static int s_use_table(s_db_t *self, int create, char *err, size_t errlen)
         (!sink &&
          (lt_db_sqlite_exec(self->db, S_REJECTS_CREATE, "cannot create lt_rejects", err, errlen) ||
           lt_db_sqlite_prepare(self->db, S_REJECT_PUT, &self->st_reject_put, err, errlen) ||
-          lt_db_sqlite_prepare(self->db, S_REJECT_DROP, &self->st_reject_drop, err, errlen) ||
           lt_db_sqlite_prepare(self->db, S_REJECT_KINDS, &self->st_reject_kinds, err, errlen) ||
           lt_db_sqlite_prepare(self->db, S_REJECT_CLEAR, &self->st_reject_clear, err, errlen))) ||
         lt_db_sqlite_prepare(self->db, s_cursor[self->role].store, &self->st_cursor, err, errlen) ||
@@ -753,7 +749,6 @@ static int s_check_source(s_db_t *self, char *err, size_t errlen)
     self->would |= (c ? LT_DB_WOULD_CHANGES : 0) | (rejects ? 0 : LT_DB_WOULD_REJECTS);
     if ((rejects &&
          (lt_db_sqlite_prepare(self->db, S_REJECT_PUT, &self->st_reject_put, err, errlen) ||
-          lt_db_sqlite_prepare(self->db, S_REJECT_DROP, &self->st_reject_drop, err, errlen) ||
           lt_db_sqlite_prepare(self->db, S_REJECT_CLEAR, &self->st_reject_clear, err, errlen))) ||
         (!(self->would & (LT_DB_WOULD_CURSOR | LT_DB_WOULD_COLUMN)) &&
          lt_db_sqlite_prepare(self->db, s_cursor[LT_DB_SOURCE].store, &self->st_cursor, err,
@@ -1209,10 +1204,10 @@ static int s_history_store(void *impl, const char *name, const char *hex, char *
 static int s_reject(void *impl, const lt_db_reject_t *r, char *err, size_t errlen)
 {
     s_db_t *self = impl;
-    sqlite3_stmt *st = r->reasons ? self->st_reject_put : self->st_reject_drop;
+    sqlite3_stmt *st = self->st_reject_put;
     const char *v[6] = {r->dataset, r->key, r->kind, r->reasons, r->cursor, r->at};
-    int n = r->reasons ? 6 : 3, ok = 1;
-    for (int i = 0; ok && i < n; i++)
+    int ok = 1;
+    for (int i = 0; ok && i < 6; i++)
         ok = sqlite3_bind_text(st, i + 1, v[i] ? v[i] : "", -1, SQLITE_STATIC) == SQLITE_OK;
     if (!ok) {
         snprintf(err, errlen, "cannot update lt_rejects: %s", sqlite3_errmsg(self->db));

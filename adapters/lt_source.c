@@ -2124,7 +2124,7 @@ static void s_on_ref(void *arg, const lt_refcheck_result_t *r, size_t n)
         lt_db_reject_t rj = {.dataset = f->dataset,
                              .key = r[i].key,
                              .kind = "reference",
-                             .reasons = r[i].found ? NULL : reasons,
+                             .reasons = reasons,
                              .cursor = r[i].cursor,
                              .at = at};
         if (!r[i].found && f->logged++ < REFUSALS_LOGGED)

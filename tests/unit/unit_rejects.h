@@ -106,15 +106,14 @@ static inline void ut_rejects_cycle(lt_db_t *d, int64_t (*count)(const char *sql
                     "first_seen = '2026-01-15T12:00:00Z' AND "
                     "last_seen = '2026-01-15T12:00:05Z'") == 1);
     /* Rolled back: nothing removed. */
-    r.kind = "rule";
-    r.reasons = NULL;
+    int cleared = -1;
     CU_ASSERT_FATAL(lt_db_begin(d, 1, err, sizeof err) == 0);
-    CU_ASSERT(lt_db_reject(d, &r, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_reject_clear(d, r.dataset, r.key, LT_DB_REJECT_RULE, &cleared, err,
+                                 sizeof err) == 0 &&
+              cleared == 1);
     lt_db_rollback(d);
     CU_ASSERT(lt_db_reject_count(d, r.dataset, &n, err, sizeof err) == 0 && n == 2);
-    CU_ASSERT_FATAL(lt_db_begin(d, 1, err, sizeof err) == 0);
-    CU_ASSERT(lt_db_reject(d, &r, err, sizeof err) == 0);
-    CU_ASSERT(lt_db_commit(d, err, sizeof err) == 0);
+    CU_ASSERT(ut_reject_clear(d, &r, r.key, LT_DB_REJECT_RULE) == 1);
     CU_ASSERT(lt_db_reject_count(d, r.dataset, &n, err, sizeof err) == 0 && n == 1);
     CU_ASSERT(count("SELECT count(*) FROM lt_rejects WHERE kind = 'reference'") == 1);
     /* The kinds a row holds, so that a published row without any writes
