@@ -16,6 +16,16 @@
 
 typedef struct lt_db_ops_t lt_db_ops_t;
 
+/* A reject's kind as its LT_DB_REJECT_* bit (lt_db.h): an SQL expression
+ * over lt_rejects.kind, for reject_kinds and reject_clear. Plain SQL that
+ * SQLite and PostgreSQL read alike (an integer, summed or and-ed with a
+ * mask whose parameter each backend writes in its own dialect). */
+#define LT_DB_REJECT_BIT_SQL                                                                       \
+    "CASE kind WHEN 'mapping' THEN 1 WHEN 'rule' THEN 2 WHEN 'reference' THEN 4 ELSE 0 END"
+_Static_assert(LT_DB_REJECT_MAPPING == 1u && LT_DB_REJECT_RULE == 2u &&
+                   LT_DB_REJECT_REFERENCE == 4u,
+               "LT_DB_REJECT_BIT_SQL spells lt_db.h's bits");
+
 /* A backend's row and parameter objects start with these, so that the
  * accessors in lt_db.c find the backend's functions. */
 struct lt_db_row_t {

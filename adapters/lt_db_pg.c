@@ -1645,10 +1645,6 @@ static int s_reject(void *impl, const lt_db_reject_t *r, char *err, size_t errle
     return res ? 0 : -1;
 }
 
-/* A reject's kind as its LT_DB_REJECT_* bit (lt_db.h). */
-#define S_REJECT_BIT                                                                               \
-    "CASE kind WHEN 'mapping' THEN 1 WHEN 'rule' THEN 2 WHEN 'reference' THEN 4 ELSE 0 END"
-
 static int s_reject_kinds(void *impl, const char *dataset, const char *key, unsigned *kinds,
                           char *err, size_t errlen)
 {
@@ -1656,7 +1652,7 @@ static int s_reject_kinds(void *impl, const char *dataset, const char *key, unsi
     char sql[700];
     int64_t mask = 0;
     snprintf(sql, sizeof sql,
-             "SELECT COALESCE(sum(" S_REJECT_BIT "), 0) FROM %s.lt_rejects "
+             "SELECT COALESCE(sum(" LT_DB_REJECT_BIT_SQL "), 0) FROM %s.lt_rejects "
              "WHERE dataset = $1 AND row_key = $2",
              self->q_lt);
     const char *vals[2] = {dataset, key};
@@ -1676,7 +1672,7 @@ static int s_reject_clear(void *impl, const char *dataset, const char *key, unsi
     snprintf(mask, sizeof mask, "%u", kinds);
     snprintf(sql, sizeof sql,
              "DELETE FROM %s.lt_rejects WHERE dataset = $1 AND row_key = $2 AND "
-             "(" S_REJECT_BIT " & $3::integer) <> 0",
+             "(" LT_DB_REJECT_BIT_SQL " & $3::integer) <> 0",
              self->q_lt);
     const char *vals[3] = {dataset, key, mask};
     PGresult *res =

@@ -86,17 +86,15 @@ static const struct {
     "last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT(dataset, row_key, kind) DO "       \
     "UPDATE SET reasons = excluded.reasons, source_cursor = excluded.source_cursor, "              \
     "last_seen = excluded.last_seen, count = count + 1"
-/* A reject's kind as its LT_DB_REJECT_* bit (lt_db.h). */
-#define S_REJECT_BIT                                                                               \
-    "CASE kind WHEN 'mapping' THEN 1 WHEN 'rule' THEN 2 WHEN 'reference' THEN 4 ELSE 0 END"
 /* The kinds of a row's rejects as a mask (lt_db.h): one row per kind. */
 #define S_REJECT_KINDS                                                                             \
-    "SELECT COALESCE(sum(" S_REJECT_BIT "), 0) FROM lt_rejects WHERE dataset = ?1 AND "            \
+    "SELECT COALESCE(sum(" LT_DB_REJECT_BIT_SQL "), 0) FROM lt_rejects WHERE dataset = ?1 AND "    \
     "row_key = ?2"
 /* The row's rejects of the kinds in mask ?3, in one statement: while a
  * dataset has rejects, every published change runs it (s_reject_clear). */
 #define S_REJECT_CLEAR                                                                             \
-    "DELETE FROM lt_rejects WHERE dataset = ?1 AND row_key = ?2 AND (" S_REJECT_BIT " & ?3) <> 0"
+    "DELETE FROM lt_rejects WHERE dataset = ?1 AND row_key = ?2 AND (" LT_DB_REJECT_BIT_SQL        \
+    " & ?3) <> 0"
 
 /* ---- helpers (also for the demo generator, lt_db_sqlite.h) ------------ */
 
