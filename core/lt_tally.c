@@ -23,11 +23,12 @@ typedef struct {
 
 struct _lt_tally_t {
     int64_t interval_ms;
-    size_t max, tracked, info_size;
+    size_t max, info_size;
     s_key_t *keys;  /* max of them */
     s_key_t *index; /* uthash head over the keys used, by their stored key */
     /* Unused slots, highest first: the last is the lowest, which a new key
-     * takes, as the pass over the table this replaced did. */
+     * takes, as the pass over the table this replaced did. The keys
+     * tracked are the others: max - n_free. */
     size_t *free, n_free;
     s_key_t others; /* every event beyond max keys; the last one's key */
     uint8_t *infos; /* (max + 1) * info_size: one per key, the last for the others */
@@ -104,7 +105,7 @@ void lt_tally_set_clock(lt_tally_t *self, int64_t (*now_ms)(void *arg), void *ar
 
 size_t lt_tally_tracked(const lt_tally_t *self)
 {
-    return self->tracked;
+    return self->max - self->n_free;
 }
 
 uint64_t lt_tally_total(const lt_tally_t *self)
@@ -168,7 +169,6 @@ static int s_use(lt_tally_t *self, s_key_t *k)
     k->used = 1;
     k->pending = 0;
     self->n_free--; /* k was the last free one, s_find's */
-    self->tracked++;
     return 0;
 }
 
@@ -224,8 +224,7 @@ static void s_report_all(lt_tally_t *self, int64_t now, int forget)
             s_report(self, k, LT_TALLY_COUNT, n, seconds);
         } else if (forget && now - k->last_ms >= self->interval_ms) {
             HASH_DEL(self->index, k);
-            memset(k, 0, sizeof *k);
-            self->tracked--;
+            memset(k, 0, sizeof *k); /* listed free again after the pass */
         }
     }
     if (self->others.pending) {
