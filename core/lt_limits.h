@@ -297,6 +297,11 @@
  * asks in the interval are dropped, so that asking without reading cannot
  * fill the gateway's send queue with offers (implementation, 5.1). */
 #define LT_DIR_OFFER_INTERVAL_MS 1000
+/* Askers with no record of their own (no Hello since the peer ROUTER was
+ * bound, or more members than LT_PEERS_MAX_INBOUND) share this many offers
+ * per LT_DIR_OFFER_INTERVAL_MS; their further asks in it are dropped
+ * (implementation, 5.1). */
+#define LT_DIR_OFFER_UNLISTED_MAX 64
 /* Messages taken from the peer socket per poll-loop turn before the
  * answers they produced are signed together (implementation, 7.3). */
 #define LT_PEER_DRAIN 256

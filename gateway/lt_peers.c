@@ -44,23 +44,19 @@ typedef struct {
     int handshake;         /* last handshake failure since it was greeted or made, or 0 */
 } link_t;
 
-/* An incoming connection we have seen a Hello on. */
+/* An incoming connection we have seen a Hello on. It also holds the last
+ * offer made to its member, for the limit on answers to asks (5.1). */
 typedef struct {
     char member[LT_ID_MAX];
     uint8_t rid[LT_RID_MAX];
     size_t rid_len;
-    int64_t heard_at; /* monotonic ms of its last Hello */
-    int64_t up_since; /* unix ms of the first Hello since it was (re)connected */
-    uint64_t version; /* directory version in its last Hello */
-    int lost;         /* logged as lost; its next Hello is logged again */
+    int64_t heard_at;         /* monotonic ms of its last Hello */
+    int64_t up_since;         /* unix ms of the first Hello since it was (re)connected */
+    uint64_t version;         /* directory version in its last Hello */
+    int lost;                 /* logged as lost; its next Hello is logged again */
+    uint64_t offered_version; /* directory version last offered to the member, 0: none */
+    int64_t offered_at;       /* monotonic ms of that offer */
 } inbound_t;
-
-/* The last offer answered to a member's ask (5.1), for the rate limit. */
-typedef struct {
-    char member[LT_ID_MAX];
-    uint64_t version;
-    int64_t at_ms; /* monotonic */
-} offered_t;
 
 struct _lt_peers_t {
     const lt_gwctx_t *ctx;
@@ -74,11 +70,16 @@ struct _lt_peers_t {
     int changed;                     /* a link or incoming peer came or went since the count */
     lt_stats_series_t *st_offers_dropped;
     /* The DirectoryOffer of the directory in use, packed once per version:
-     * every offer sends a copy that shares its buffer. */
+     * every offer sends a copy that shares its buffer. The version alone
+     * names the bytes: the directory in use changes only by an adoption
+     * (an offer, or the file reread on SIGHUP), of a strictly greater
+     * version; the same version with other bytes is refused (5.3). */
     zmq_msg_t offer;
-    uint64_t offer_version;     /* 0: none packed */
-    const uint8_t *offer_bytes; /* the signed bytes it was packed from */
-    offered_t offered[LT_PEERS_MAX_INBOUND];
+    uint64_t offer_version; /* 0: none packed */
+    /* Offers answering askers without an inbound entry (5.1), counted per
+     * LT_DIR_OFFER_INTERVAL_MS from unlisted_since. */
+    int64_t unlisted_since;
+    size_t unlisted;
 };
 
 lt_peers_t *lt_peers_new(const lt_gwctx_t *ctx, void *zmq_ctx, const lt_sock_opts_t *so)
@@ -96,7 +97,7 @@ lt_peers_t *lt_peers_new(const lt_gwctx_t *ctx, void *zmq_ctx, const lt_sock_opt
     static const lt_stats_def_t dropped = {
         .name = "lienthong_directory_offers_dropped",
         .help = "Directory offers not sent: the member asked again for a version offered to it "
-                "less than a second ago",
+                "less than a second ago, or askers not seen here had their share for the second",
         .kind = LT_STATS_COUNTER};
     if (!(self->st_connected = lt_gwstats_series(ctx->stats, &connected, NULL)) ||
         !(self->st_offers_dropped = lt_gwstats_series(ctx->stats, &dropped, NULL))) {
@@ -138,10 +139,10 @@ static int s_pack_offer(lt_peers_t *self)
 {
     uint64_t version = lt_dir_version(self->ctx->dir);
     Lienthong__DirectoryOffer o = LIENTHONG__DIRECTORY_OFFER__INIT;
-    const uint8_t *bytes = lt_dir_signed_bytes(self->ctx->dir, &o.signed_directory.len);
-    if (version == self->offer_version && bytes == self->offer_bytes)
+    if (version == self->offer_version)
         return 0;
-    o.signed_directory.data = (uint8_t *)bytes;
+    o.signed_directory.data =
+        (uint8_t *)lt_dir_signed_bytes(self->ctx->dir, &o.signed_directory.len);
     zmq_msg_t msg;
     if (lt_wire_pack_body(&msg, LIENTHONG__ENVELOPE__BODY_DIRECTORY_OFFER, &o) != 0) {
         lt_warn("peer", "cannot pack the offer of directory v%llu: %s", (unsigned long long)version,
@@ -151,7 +152,6 @@ static int s_pack_offer(lt_peers_t *self)
     zmq_msg_close(&self->offer);
     self->offer = msg; /* a zmq_msg_t moves by value until it is used */
     self->offer_version = version;
-    self->offer_bytes = bytes;
     return 0;
 }
 
@@ -162,40 +162,64 @@ static int s_send_offer(lt_peers_t *self, void *sock, const uint8_t *rid, size_t
     return lt_wire_send_copy(sock, rid, rid_len, &self->offer);
 }
 
-/* 1 when member asked for the directory in use and was offered it less than
- * LT_DIR_OFFER_INTERVAL_MS ago (counted, logged at debug); otherwise records
- * the offer about to be sent and returns 0. When every entry is recent (as
- * many members asking within the interval as entries), the offer goes
- * unrecorded: it costs a shared buffer, not a copy. */
-static int s_offer_too_soon(lt_peers_t *self, const char *member)
+/* The inbound entry of member, or NULL. */
+static inbound_t *s_inbound_find(lt_peers_t *self, const char *member)
 {
-    if (!member[0])
-        return 0;
-    uint64_t version = lt_dir_version(self->ctx->dir);
-    int64_t now = lt_clock_mono_ms();
-    offered_t *slot = NULL;
-    for (size_t i = 0; i < LT_PEERS_MAX_INBOUND; i++) {
-        offered_t *o = &self->offered[i];
-        if (strcmp(o->member, member) == 0) {
-            slot = o;
-            break;
-        }
-        if (!slot && (!o->member[0] || now - o->at_ms >= LT_DIR_OFFER_INTERVAL_MS))
-            slot = o; /* free, or expired: reusable unless member has its own */
-    }
-    if (slot && strcmp(slot->member, member) == 0 && slot->version == version &&
-        now - slot->at_ms < LT_DIR_OFFER_INTERVAL_MS) {
-        lt_stats_inc(self->st_offers_dropped);
-        lt_debug("peer", "not offering directory v%llu to %s again within %d ms",
-                 (unsigned long long)version, member, LT_DIR_OFFER_INTERVAL_MS);
-        return 1;
-    }
-    if (slot) {
-        snprintf(slot->member, sizeof slot->member, "%s", member);
-        slot->version = version;
-        slot->at_ms = now;
+    for (size_t i = 0; i < self->n_inbound; i++)
+        if (strcmp(self->inbound[i].member, member) == 0)
+            return &self->inbound[i];
+    return NULL;
+}
+
+/* Offers the directory in use to the member of inbound entry p (NULL:
+ * none) over sock; a sent offer is recorded in p, so that the member's
+ * asks within LT_DIR_OFFER_INTERVAL_MS are dropped (5.1). 0 or -1. */
+static int s_offer_to(lt_peers_t *self, void *sock, const uint8_t *rid, size_t rid_len,
+                      inbound_t *p)
+{
+    if (s_send_offer(self, sock, rid, rid_len) != 0)
+        return -1;
+    if (p) {
+        p->offered_version = self->offer_version;
+        p->offered_at = lt_clock_mono_ms();
     }
     return 0;
+}
+
+/* 1 when an ask from the member of inbound entry p must go unanswered:
+ * it was offered the directory in use less than LT_DIR_OFFER_INTERVAL_MS
+ * ago. An asker without an entry (no Hello here since the ROUTER was
+ * bound, an empty User-Id, or the table full) has no record of its own:
+ * such askers share LT_DIR_OFFER_UNLISTED_MAX offers per interval, so that
+ * asking under many names cannot fill the send queue either. Drops are
+ * counted and logged at debug level. */
+static int s_offer_too_soon(lt_peers_t *self, const inbound_t *p)
+{
+    uint64_t version = lt_dir_version(self->ctx->dir);
+    int64_t now = lt_clock_mono_ms();
+    if (!p && now - self->unlisted_since >= LT_DIR_OFFER_INTERVAL_MS) {
+        self->unlisted_since = now;
+        self->unlisted = 0;
+    }
+    if (p ? p->offered_version != version || now - p->offered_at >= LT_DIR_OFFER_INTERVAL_MS
+          : self->unlisted < LT_DIR_OFFER_UNLISTED_MAX)
+        return 0;
+    lt_stats_inc(self->st_offers_dropped);
+    lt_debug("peer", "not offering directory v%llu to %s again within %d ms",
+             (unsigned long long)version, p ? p->member : "askers not seen here",
+             LT_DIR_OFFER_INTERVAL_MS);
+    return 1;
+}
+
+/* Answers the ask of p's member (NULL: an asker without an inbound entry),
+ * which holds have_version, on router (5.1). */
+static void s_answer_ask(lt_peers_t *self, void *router, const lt_wire_in_t *in, inbound_t *p,
+                         uint64_t have_version)
+{
+    if (have_version >= lt_dir_version(self->ctx->dir) || s_offer_too_soon(self, p) ||
+        s_offer_to(self, router, in->rid, in->rid_len, p) != 0)
+        return;
+    self->unlisted += !p;
 }
 
 /* ---- outgoing links ------------------------------------------------------------ */
@@ -497,32 +521,32 @@ void lt_peers_on_link_hello(lt_peers_t *self, size_t i, const Lienthong__Hello *
     l->heard_at = lt_clock_mono_ms();
     l->peer_version = h->directory_version;
     if (l->peer_version < lt_dir_version(self->ctx->dir))
-        (void)s_send_offer(self, l->sock, NULL, 0);
+        (void)s_offer_to(self, l->sock, NULL, 0, s_inbound_find(self, l->member));
 }
 
 /* ---- incoming peers --------------------------------------------------------------- */
 
-/* Notes the Hello of an incoming peer. Returns 1 when that is news worth a
- * line (first Hello, or the first after it was lost), 0 for a refresh. */
-static int s_inbound_note(lt_peers_t *self, const char *member, const lt_wire_in_t *in,
-                          uint64_t version)
+/* Notes the Hello of an incoming peer; *news is 1 when that is worth a
+ * line (first Hello, or the first after it was lost), 0 for a refresh.
+ * Returns its entry, NULL when the table is full. */
+static inbound_t *s_inbound_note(lt_peers_t *self, const char *member, const lt_wire_in_t *in,
+                                 uint64_t version, int *news)
 {
-    inbound_t *slot = NULL;
-    int news = 0;
-    for (size_t i = 0; i < self->n_inbound && !slot; i++)
-        if (strcmp(self->inbound[i].member, member) == 0)
-            slot = &self->inbound[i];
+    inbound_t *slot = s_inbound_find(self, member);
+    *news = 0;
     if (!slot && self->n_inbound < LT_PEERS_MAX_INBOUND) {
         slot = &self->inbound[self->n_inbound++];
         memset(slot, 0, sizeof *slot);
-        news = 1;
+        *news = 1;
         self->changed = 1;
     }
-    if (!slot)
-        return 1;
-    news |= slot->lost;
+    if (!slot) {
+        *news = 1;
+        return NULL;
+    }
+    *news |= slot->lost;
     self->changed |= slot->lost;
-    if (news)
+    if (*news)
         slot->up_since = lt_clock_now_ms();
     slot->version = version;
     snprintf(slot->member, sizeof slot->member, "%s", member);
@@ -530,40 +554,27 @@ static int s_inbound_note(lt_peers_t *self, const char *member, const lt_wire_in
     slot->rid_len = in->rid_len;
     slot->heard_at = lt_clock_mono_ms();
     slot->lost = 0;
-    return news;
-}
-
-/* Who asked for the directory on sock: the User-Id on the peer ROUTER, the
- * link's member on a link (no User-Id there); "" when unknown. */
-static const char *s_asker(const lt_peers_t *self, const void *sock, const lt_wire_in_t *in)
-{
-    if (in->user_id[0])
-        return in->user_id;
-    for (size_t i = 0; i < self->n_links; i++)
-        if (self->links[i].sock == sock)
-            return self->links[i].member;
-    return "";
+    return slot;
 }
 
 void lt_peers_on_hello(lt_peers_t *self, void *router, const lt_wire_in_t *in,
                        const Lienthong__Hello *h)
 {
     /* Peers repeat Hello every few seconds: only a (re)connection is news. */
-    lt_log(s_inbound_note(self, in->user_id, in, h->directory_version) ? LT_LOG_INFO : LT_LOG_DEBUG, "peer",
-           "hello from %s (directory v%llu, %s)", in->user_id,
-           (unsigned long long)h->directory_version, h->software);
+    int news;
+    inbound_t *p = s_inbound_note(self, in->user_id, in, h->directory_version, &news);
+    lt_log(news ? LT_LOG_INFO : LT_LOG_DEBUG, "peer", "hello from %s (directory v%llu, %s)",
+           in->user_id, (unsigned long long)h->directory_version, h->software);
     (void)lt_peers_hello(self, router, in->rid, in->rid_len);
-    if (h->directory_version < lt_dir_version(self->ctx->dir) &&
-        !s_offer_too_soon(self, s_asker(self, router, in)))
-        (void)s_send_offer(self, router, in->rid, in->rid_len);
+    /* Without a User-Id the entry is shared by every such asker: none. */
+    s_answer_ask(self, router, in, in->user_id[0] ? p : NULL, h->directory_version);
 }
 
 void lt_peers_on_dir_request(lt_peers_t *self, void *router, const lt_wire_in_t *in,
                              const Lienthong__DirectoryRequest *r)
 {
-    if (r->have_version < lt_dir_version(self->ctx->dir) &&
-        !s_offer_too_soon(self, s_asker(self, router, in)))
-        (void)s_send_offer(self, router, in->rid, in->rid_len);
+    inbound_t *p = in->user_id[0] ? s_inbound_find(self, in->user_id) : NULL;
+    s_answer_ask(self, router, in, p, r->have_version);
 }
 
 void lt_peers_forget_inbound(lt_peers_t *self)
@@ -574,13 +585,21 @@ void lt_peers_forget_inbound(lt_peers_t *self)
 
 /* ---- gossip and status --------------------------------------------------------------- */
 
+/* Not limited (5.1), but recorded: a member that asks within the interval
+ * after is not sent a second copy, since this one is on its way. */
 void lt_peers_offer_all(lt_peers_t *self, void *router)
 {
-    for (size_t i = 0; i < self->n_links; i++)
-        if (self->links[i].greeted && self->links[i].peer_version < lt_dir_version(self->ctx->dir))
-            (void)s_send_offer(self, self->links[i].sock, NULL, 0);
-    for (size_t i = 0; router && i < self->n_inbound; i++)
-        (void)s_send_offer(self, router, self->inbound[i].rid, self->inbound[i].rid_len);
+    uint64_t version = lt_dir_version(self->ctx->dir);
+    for (size_t i = 0; i < self->n_links; i++) {
+        const link_t *l = &self->links[i];
+        if (l->greeted && l->peer_version < version)
+            (void)s_offer_to(self, l->sock, NULL, 0, s_inbound_find(self, l->member));
+    }
+    for (size_t i = 0; router && i < self->n_inbound; i++) {
+        inbound_t *p = &self->inbound[i];
+        if (p->version < version)
+            (void)s_offer_to(self, router, p->rid, p->rid_len, p);
+    }
 }
 
 /* 1 if member is among names[0..n). */

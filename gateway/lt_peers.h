@@ -75,10 +75,12 @@ void lt_peers_on_link_hello(lt_peers_t *self, size_t i, const Lienthong__Hello *
 /* ---- incoming peers, on the gateway's peer ROUTER ---- */
 
 /* A Hello from in->user_id: remembered, answered, offered our directory
- * when the peer's is older. */
+ * when the peer's is older, at most once a version per member and
+ * LT_DIR_OFFER_INTERVAL_MS (PROTOCOL.md 5.1). */
 void lt_peers_on_hello(lt_peers_t *self, void *router, const lt_wire_in_t *in,
                        const Lienthong__Hello *h);
-/* A DirectoryRequest: answered with an offer when ours is newer. */
+/* A DirectoryRequest: answered with an offer when ours is newer, within
+ * the same limit. */
 void lt_peers_on_dir_request(lt_peers_t *self, void *router, const lt_wire_in_t *in,
                              const Lienthong__DirectoryRequest *r);
 /* Sends our Hello (e.g. to tell a peer that we adopted what it offered).
@@ -89,8 +91,9 @@ void lt_peers_forget_inbound(lt_peers_t *self);
 
 /* ---- gossip ---- */
 
-/* After adopting a directory: offers it to every greeted link whose peer
- * showed an older one, and to every incoming peer (router may be NULL). */
+/* After adopting a directory: offers it to every greeted link and incoming
+ * peer whose last Hello showed an older one (router may be NULL). Not
+ * limited, but each offer counts as the member's for the limit above. */
 void lt_peers_offer_all(lt_peers_t *self, void *router);
 
 /* ---- status ---- */

@@ -132,11 +132,11 @@ static inline int ug_send(ug_t *g, Lienthong__Envelope__BodyCase c, const void *
     return *env ? 0 : -1;
 }
 
-/* What the consumer received next, within 1 s (NULL when nothing). */
-static inline Lienthong__Envelope *ug_recv(ug_t *g)
+/* What the consumer received next, within ms (NULL when nothing). */
+static inline Lienthong__Envelope *ug_recv_within(ug_t *g, long ms)
 {
     zmq_pollitem_t it = {g->dealer, 0, ZMQ_POLLIN, 0};
-    if (zmq_poll(&it, 1, 1000) <= 0)
+    if (zmq_poll(&it, 1, ms) <= 0)
         return NULL;
     zmq_msg_t m;
     zmq_msg_init(&m);
@@ -147,6 +147,12 @@ static inline Lienthong__Envelope *ug_recv(ug_t *g)
         env = lt_wire_decode(zmq_msg_data(&m), zmq_msg_size(&m), 1u << 20, &code, err, sizeof err);
     zmq_msg_close(&m);
     return env;
+}
+
+/* What the consumer received next, within 1 s (NULL when nothing). */
+static inline Lienthong__Envelope *ug_recv(ug_t *g)
+{
+    return ug_recv_within(g, 1000);
 }
 
 /* The value of a counter or integer gauge of family name (base name as

@@ -1,0 +1,144 @@
+/* test_peers: CUnit suite for the directory offers of gateway/lt_peers
+ * (PROTOCOL.md 5.1): a member that asks twice within a second is offered
+ * the directory once; an offer after an adoption goes to the incoming
+ * peers whose last Hello showed an older version, and counts as their
+ * offer for that limit; askers without an inbound entry (no Hello, no
+ * User-Id) share LT_DIR_OFFER_UNLISTED_MAX offers a second. The links and
+ * the status have their tests in the integration suites. */
+#include "unit_gw.h"
+#include "lt_clock.h"
+#include "lt_peers.h"
+
+#include <stdio.h>
+#include <unistd.h>
+
+static ug_t g;
+static lt_peers_t *g_peers;
+
+static int suite_init(void)
+{
+    lt_sock_opts_t so;
+    lt_sock_opts_default(&so);
+    return ug_open(&g, "peers") == 0 && (g_peers = lt_peers_new(&g.ctx, g.zctx, &so)) ? 0 : -1;
+}
+
+static int suite_clean(void)
+{
+    lt_peers_destroy(&g_peers);
+    ug_close(&g);
+    return 0;
+}
+
+/* What the consumer's DEALER (routing id "consumer") is sent, as from
+ * member: in for the peer layer. */
+static lt_wire_in_t s_in(const char *member)
+{
+    lt_wire_in_t in = {.rid_len = 8};
+    memcpy(in.rid, "consumer", 8);
+    snprintf(in.user_id, sizeof in.user_id, "%s", member);
+    return in;
+}
+
+static void s_hello(const char *member, uint64_t version)
+{
+    lt_wire_in_t in = s_in(member);
+    Lienthong__Hello h = LIENTHONG__HELLO__INIT;
+    h.software = "unit";
+    h.directory_version = version;
+    lt_peers_on_hello(g_peers, g.router, &in, &h);
+}
+
+static void s_ask(const char *member)
+{
+    lt_wire_in_t in = s_in(member);
+    Lienthong__DirectoryRequest r = LIENTHONG__DIRECTORY_REQUEST__INIT;
+    lt_peers_on_dir_request(g_peers, g.router, &in, &r);
+}
+
+/* Offers the consumer received (the rest dropped), once 100 ms pass with
+ * nothing more. */
+static int s_offers(void)
+{
+    int n = 0;
+    Lienthong__Envelope *env;
+    while ((env = ug_recv_within(&g, 100)) != NULL) {
+        n += env->body_case == LIENTHONG__ENVELOPE__BODY_DIRECTORY_OFFER;
+        lt_wire_free(&env);
+    }
+    return n;
+}
+
+static int64_t s_dropped(void)
+{
+    return ug_stat(g.ctx.stats, "lienthong_directory_offers_dropped", NULL, 0);
+}
+
+/* Past the interval of every offer made so far. */
+static void s_next_interval(void)
+{
+    usleep((LT_DIR_OFFER_INTERVAL_MS + 50) * 1000);
+}
+
+static void test_one_offer_per_second(void)
+{
+    int64_t dropped = s_dropped();
+    s_hello("VN/GOV/ONCE", 0);
+    s_ask("VN/GOV/ONCE");
+    s_hello("VN/GOV/ONCE", 0);
+    CU_ASSERT_EQUAL(s_offers(), 1);
+    CU_ASSERT_EQUAL(s_dropped() - dropped, 2);
+    s_next_interval();
+    s_ask("VN/GOV/ONCE");
+    CU_ASSERT_EQUAL(s_offers(), 1);
+}
+
+/* An adoption's offers go to the peers behind only; each counts as the
+ * member's offer, so its ask right after gets no second copy. */
+static void test_adoption_offers_recorded(void)
+{
+    uint64_t version = lt_dir_version(g.ctx.dir);
+    lt_peers_forget_inbound(g_peers); /* the earlier tests' members */
+    s_hello("VN/GOV/CURRENT", version);
+    s_hello("VN/GOV/BEHIND", 0);
+    CU_ASSERT_EQUAL(s_offers(), 1); /* to BEHIND's Hello */
+    s_next_interval();
+    lt_peers_offer_all(g_peers, g.router);
+    CU_ASSERT_EQUAL(s_offers(), 1); /* to BEHIND, not to CURRENT */
+    int64_t dropped = s_dropped();
+    s_ask("VN/GOV/BEHIND");
+    CU_ASSERT_EQUAL(s_offers(), 0);
+    CU_ASSERT_EQUAL(s_dropped() - dropped, 1);
+}
+
+/* Asks under names never seen here, and without a User-Id: one share of
+ * offers for all of them each interval, not one offer per name. */
+static void test_unlisted_askers_bounded(void)
+{
+    const int asks = LT_DIR_OFFER_UNLISTED_MAX + 20;
+    s_next_interval();
+    int64_t dropped = s_dropped();
+    for (int i = 0; i < asks; i++) {
+        char member[LT_ID_MAX];
+        snprintf(member, sizeof member, i % 4 ? "VN/ASK/N%d" : "", i);
+        s_ask(member);
+    }
+    CU_ASSERT_EQUAL(s_offers(), LT_DIR_OFFER_UNLISTED_MAX);
+    CU_ASSERT_EQUAL(s_dropped() - dropped, asks - LT_DIR_OFFER_UNLISTED_MAX);
+    /* A member with an entry keeps its own record meanwhile. */
+    s_hello("VN/GOV/LISTED", 0);
+    CU_ASSERT_EQUAL(s_offers(), 1);
+    s_next_interval();
+    s_ask("VN/ASK/N1");
+    CU_ASSERT_EQUAL(s_offers(), 1);
+}
+
+int main(void)
+{
+    static const ut_test_t tests[] = {
+        {"a member asking twice within a second is offered once", test_one_offer_per_second},
+        {"offers after an adoption: to peers behind, recorded", test_adoption_offers_recorded},
+        {"askers without an entry share a bounded number of offers", test_unlisted_askers_bounded},
+        {NULL, NULL},
+    };
+    return ut_main("lt_peers", suite_init, suite_clean, tests);
+}
