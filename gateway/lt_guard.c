@@ -31,7 +31,9 @@
 /* Monitor events handled per call, so the poll loop stays responsive. */
 #define LT_GUARD_EVENTS 1024
 /* After a refusal, how long the guard looks for the refused connection (its
- * ERROR may be acknowledged some turns later), and how often. */
+ * ERROR may be acknowledged some turns later), how often, and how many
+ * connections it looks at per step (LT_GUARD_SWEEP_BATCH, two system calls
+ * each): a step costs the same however many are pending. */
 #define LT_GUARD_SWEEP_MS      1000
 #define LT_GUARD_SWEEP_STEP_MS 20
 
@@ -53,9 +55,11 @@ struct _lt_guard_t {
     int size;
     int head, tail; /* oldest and newest pending */
     size_t pending, authed, cap;
-    uint64_t closed, refused_closed;
+    uint64_t closed, refused_closed, swept;
     int64_t ticked_ms;
     int64_t sweep_until, swept_ms; /* looking for refused connections until */
+    size_t unfound;                /* refusals reported, their connections not found */
+    int sweep_at;                  /* the pending connection the next step starts at, or -1 */
     lt_refuse_t *closing;          /* log lines of connections closed, per address */
     lt_refuse_t *failures;         /* accepts that failed */
     lt_guard_observer_t observer;
@@ -166,7 +170,7 @@ lt_guard_t *lt_guard_new(void *zctx, lt_stats_t *stats, size_t cap)
     self->zctx = zctx;
     self->cap = cap ? cap : s_cap(soft);
     self->size = soft < LT_GUARD_TABLE_MAX ? (int)soft : LT_GUARD_TABLE_MAX;
-    self->head = self->tail = -1;
+    self->head = self->tail = self->sweep_at = -1;
     self->conns = calloc((size_t)self->size, sizeof *self->conns);
     self->closing = lt_refuse_new("guard", "unauthenticated connection", 0, 0);
     self->failures = lt_refuse_new("guard", "connection", 0, 0);
@@ -242,6 +246,11 @@ uint64_t lt_guard_refused_closed(const lt_guard_t *self)
     return self->refused_closed;
 }
 
+uint64_t lt_guard_swept(const lt_guard_t *self)
+{
+    return self->swept;
+}
+
 void *lt_guard_socket(lt_guard_t *self)
 {
     return self->monitor;
@@ -289,6 +298,7 @@ static void s_set(lt_guard_t *self, int fd, int state)
 
 static void s_forget_all(lt_guard_t *self)
 {
+    self->unfound = 0;
     for (int fd = 0; fd < self->size; fd++)
         if (self->conns[fd].state != S_FREE)
             s_set(self, fd, S_FREE);
@@ -385,25 +395,45 @@ static void s_close_oldest(lt_guard_t *self)
                                         .detail = detail});
 }
 
-/* While a refusal is recent, shuts down the unauthenticated connections
- * that were sent an ERROR. Not logged: lt_zap logged the refusal. */
+/* Shuts fd down when it was sent an ERROR: 1 when it was. Not logged:
+ * lt_zap logged the refusal. */
+static int s_sweep_one(lt_guard_t *self, int fd)
+{
+    self->swept++;
+    if (!s_same_conn(&self->conns[fd], fd) || !s_refused(fd))
+        return 0;
+    char addr[INET6_ADDRSTRLEN];
+    s_addr_text(&self->conns[fd], addr, sizeof addr);
+    if (s_shut(self, fd, addr) != 0)
+        return 0;
+    self->refused_closed++;
+    lt_stats_inc(self->st_refused);
+    return 1;
+}
+
+/* While a refusal is recent and its connection not yet found, shuts down
+ * the unauthenticated connections that were sent an ERROR. Each step looks
+ * at LT_GUARD_SWEEP_BATCH of them, newest first (a refusal comes within a
+ * handshake of the accept), going on where the last step stopped. */
 static void s_sweep(lt_guard_t *self)
 {
     int64_t now = lt_clock_mono_ms();
-    if (now >= self->sweep_until || now - self->swept_ms < LT_GUARD_SWEEP_STEP_MS)
+    if (now >= self->sweep_until)
+        self->unfound = 0; /* closed by their clients, or by libzmq in time */
+    if (!self->unfound || now - self->swept_ms < LT_GUARD_SWEEP_STEP_MS)
         return;
     self->swept_ms = now;
-    for (int fd = self->head, next; fd >= 0; fd = next) {
-        next = self->conns[fd].next;
-        if (!s_same_conn(&self->conns[fd], fd) || !s_refused(fd))
-            continue;
-        char addr[INET6_ADDRSTRLEN];
-        s_addr_text(&self->conns[fd], addr, sizeof addr);
-        if (s_shut(self, fd, addr) != 0)
-            continue;
-        self->refused_closed++;
-        lt_stats_inc(self->st_refused);
+    int fd = self->sweep_at;
+    if (fd < 0 || self->conns[fd].state != S_PENDING)
+        fd = self->tail;
+    size_t n = self->pending < LT_GUARD_SWEEP_BATCH ? self->pending : LT_GUARD_SWEEP_BATCH;
+    for (; n > 0 && fd >= 0 && self->unfound; n--) {
+        int prev = self->conns[fd].prev;
+        if (s_sweep_one(self, fd))
+            self->unfound--;
+        fd = prev >= 0 ? prev : self->tail; /* past the oldest: the newest again */
     }
+    self->sweep_at = fd;
 }
 
 static void s_enforce(lt_guard_t *self)
@@ -465,8 +495,10 @@ static int s_event(lt_guard_t *self)
         s_set(self, (int)value, S_FREE);
     else if (ev == ZMQ_EVENT_ACCEPT_FAILED)
         s_accept_failed(self, (int)value);
-    else if (ev == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+    else if (ev == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
         self->sweep_until = lt_clock_mono_ms() + LT_GUARD_SWEEP_MS;
+        self->unfound++;
+    }
     if (self->observer && ev != ZMQ_EVENT_ACCEPT_FAILED && ev != ZMQ_EVENT_HANDSHAKE_FAILED_AUTH &&
         !ours)
         self->observer(self->observer_arg, ev, (int32_t)value);

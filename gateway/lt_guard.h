@@ -17,7 +17,8 @@
  * ERROR but keeps it open until LT_HANDSHAKE_MS, so each refusal reported
  * by the monitor (ZMQ_EVENT_HANDSHAKE_FAILED_AUTH, which does not say which
  * connection) makes the guard look, for a second, for unauthenticated
- * connections sent exactly up to an ERROR. When more than the cap are
+ * connections sent exactly up to an ERROR: LT_GUARD_SWEEP_BATCH per step,
+ * newest first, until it found as many as were refused. When more than the cap are
  * unauthenticated, the oldest are shut down (shutdown(2): libzmq reads the
  * end of stream and cleans up on its own). The cap is half of what the
  * soft limit leaves after LT_FD_RESERVE descriptors kept for the local
@@ -47,6 +48,8 @@
  * WELCOME and ERROR was admitted; one sent more than greeting and WELCOME,
  * but not more than that, was refused. */
 #define LT_GUARD_ERROR_BYTES (2 + 6 + 1 + 3)
+/* Unauthenticated connections looked at per step of that search. */
+#define LT_GUARD_SWEEP_BATCH 64
 
 typedef struct _lt_guard_t lt_guard_t;
 
@@ -89,5 +92,9 @@ size_t lt_guard_cap(const lt_guard_t *self);
 uint64_t lt_guard_closed(const lt_guard_t *self);
 /* Connections closed after the ZAP handler refused their key, so far. */
 uint64_t lt_guard_refused_closed(const lt_guard_t *self);
+/* Connections the search for refused ones looked at so far (two system
+ * calls each): at most LT_GUARD_SWEEP_BATCH per step, however many are
+ * pending, and none once every refusal's connection was found. */
+uint64_t lt_guard_swept(const lt_guard_t *self);
 
 #endif
