@@ -399,6 +399,10 @@ static void s_grants_free(Lienthong__StatusReply *r)
     free(r->grants->datasets);
     free(r->grants->views);
     free(r->grants->replicated);
+    /* One block holds every entry (s_status_types): types[0] is it. */
+    if (r->grants->types)
+        free(r->grants->types[0]);
+    free(r->grants->types);
     free(r->grants);
     r->grants = NULL;
 }
@@ -411,11 +415,35 @@ static int s_names(char ***list, size_t n)
     return *list ? 0 : -1;
 }
 
+/* The record type the directory declares for each of g's datasets (dir),
+ * so that a source checks its own before its first Publish rather than
+ * learn it from a refusal (PROTOCOL.md 8.1, 8.3). The entries share one
+ * block, types[0]. 0, or -1 when out of memory. */
+static int s_status_types(Lienthong__LocalGrants *g, const lt_dir_t *dir)
+{
+    size_t n = g->n_datasets;
+    Lienthong__DatasetType *e = calloc(n ? n : 1, sizeof *e);
+    if (!e || !(g->types = calloc(n ? n : 1, sizeof *g->types))) {
+        free(e);
+        return -1;
+    }
+    g->types[0] = e;
+    for (size_t i = 0; i < n; i++) {
+        const Lienthong__Dataset *ds = lt_dir_dataset(dir, g->datasets[i]);
+        lienthong__dataset_type__init(&e[i]);
+        e[i].dataset = g->datasets[i];
+        e[i].record_type = ds ? ds->record_type : "";
+        g->types[g->n_types++] = &e[i];
+    }
+    return 0;
+}
+
 /* The datasets and views the directory lists as this member's, and the
  * streams this gateway replicates: what a source may publish and a sink may
  * attach to (PROTOCOL.md 8.1, 8.2), so that an adapter can tell a misspelt
- * name from a dataset without records yet (8.3). Left out when out of
- * memory: an adapter then cannot check, which it says. */
+ * name from a dataset without records yet (8.3), with each dataset's record
+ * type. Left out when out of memory: an adapter then cannot check, which it
+ * says. */
 static void s_status_grants(lt_feed_t *self, Lienthong__StatusReply *r)
 {
     const Lienthong__Directory *d = self->ctx->dir ? lt_dir_get(self->ctx->dir) : NULL;
@@ -440,6 +468,8 @@ static void s_status_grants(lt_feed_t *self, Lienthong__StatusReply *r)
     }
     for (size_t i = 0; i < nr; i++)
         g->replicated[g->n_replicated++] = self->replicas[i].stream->name;
+    if (d && s_status_types(g, self->ctx->dir))
+        s_grants_free(r);
 }
 
 void lt_feed_status(lt_feed_t *self, Lienthong__StatusReply *r)

@@ -44,8 +44,9 @@
  *    message, a request for data while the member is cut off) gets
  *    exactly one answer, the last an Error ERR_REVOKED (5.4); an Error
  *    from the client gets none (4.4); a status reply grants exactly what a
- *    sink may attach to (8.3), a readiness reply is not ready while the
- *    member is cut off (8.7), a resync answered is of the replica;
+ *    sink may attach to, each dataset with its record type (8.3), a
+ *    readiness reply is not ready while the member is cut off (8.7), a
+ *    resync answered is of the replica;
  *  - a Publish that is acknowledged was to a dataset this member owns, and
  *    is durable: first_seq..last_seq follow on the dataset's last seq
  *    before and end at its last seq after, the records stored there are,
@@ -439,7 +440,8 @@ static void s_on_deliver(const Lienthong__Deliver *d)
 }
 
 /* A StatusReply (8.3): its grants are exactly what a sink may attach to,
- * and its member status is the standing the poll loop gave. */
+ * each dataset with its record type, and its member status is the
+ * standing the poll loop gave. */
 static void s_on_status(const Lienthong__StatusReply *r)
 {
     const Lienthong__LocalGrants *gr = r->grants;
@@ -457,6 +459,12 @@ static void s_on_status(const Lienthong__StatusReply *r)
     }
     if (n != N_OWNED + 1)
         abort();
+    /* Each owned dataset with a record type, in the same order (8.3). */
+    if (gr->n_types != gr->n_datasets)
+        abort();
+    for (size_t i = 0; i < gr->n_types; i++)
+        if (strcmp(gr->types[i]->dataset, gr->datasets[i]) != 0 || !gr->types[i]->record_type[0])
+            abort();
 }
 
 /* A ReadyReply (8.7): ready exactly when no problem is listed, and never

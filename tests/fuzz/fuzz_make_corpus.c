@@ -197,6 +197,23 @@ static int s_envelopes(const uint8_t *signed_dir, size_t signed_len)
     env.on_behalf = &who;
     rc |= s_envelope("prefill", &env);
     env.on_behalf = NULL;
+    /* A local status with its grants and their record types (PROTOCOL.md 8.3). */
+    char *owned[] = {(char *)"VN/GOV/BCA/population"};
+    Lienthong__DatasetType ty = LIENTHONG__DATASET_TYPE__INIT, *types[] = {&ty};
+    Lienthong__LocalGrants gr = LIENTHONG__LOCAL_GRANTS__INIT;
+    Lienthong__StatusReply st = LIENTHONG__STATUS_REPLY__INIT;
+    ty.dataset = owned[0];
+    ty.record_type = (char *)"lienthong.records.Population";
+    gr.n_datasets = 1;
+    gr.datasets = owned;
+    gr.n_types = 1;
+    gr.types = types;
+    st.member = (char *)"VN/GOV/BCA";
+    st.directory_version = 3;
+    st.grants = &gr;
+    env.body_case = LIENTHONG__ENVELOPE__BODY_STATUS_REPLY;
+    env.status_reply = &st;
+    rc |= s_envelope("status-reply", &env);
     Lienthong__DirectoryOffer off = LIENTHONG__DIRECTORY_OFFER__INIT;
     off.signed_directory.data = (uint8_t *)signed_dir;
     off.signed_directory.len = signed_len;

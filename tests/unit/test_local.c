@@ -318,7 +318,8 @@ static void test_cut_off(void)
     lt_wire_free(&reply);
 }
 
-/* Status: the member and directory, the poll loop's part, the grants. */
+/* Status: the member and directory, the poll loop's part, the grants with
+ * the record types of the datasets. */
 static void test_status(void)
 {
     g_cut = 1;
@@ -335,7 +336,18 @@ static void test_status(void)
     CU_ASSERT_EQUAL(r->directory_expires_at, lt_dir_expires(g.ctx.dir));
     CU_ASSERT_EQUAL(r->refused, 42);
     CU_ASSERT_STRING_EQUAL(r->member_status, "suspended");
-    CU_ASSERT(r->grants && r->grants->n_datasets > 0);
+    CU_ASSERT_FATAL(r->grants && r->grants->n_datasets > 0);
+    /* Each granted dataset with the record type the directory declares
+     * (PROTOCOL.md 8.3), in the same order. */
+    const Lienthong__LocalGrants *gr = r->grants;
+    CU_ASSERT_FATAL(gr->n_types == gr->n_datasets);
+    for (size_t i = 0; i < gr->n_types; i++) {
+        const Lienthong__Dataset *ds = lt_dir_dataset(g.ctx.dir, gr->datasets[i]);
+        CU_ASSERT_STRING_EQUAL(gr->types[i]->dataset, gr->datasets[i]);
+        CU_ASSERT(ds && strcmp(gr->types[i]->record_type, ds->record_type) == 0);
+        if (strcmp(gr->datasets[i], OD_POP) == 0)
+            CU_ASSERT_STRING_EQUAL(gr->types[i]->record_type, "lienthong.records.Population");
+    }
     lt_wire_free(&reply);
 }
 
