@@ -31,6 +31,17 @@ int lt_grants_has(const Lienthong__StatusReply *r, lt_grants_kind_t kind, const 
            (s_in(g->views, g->n_views, name) || s_in(g->replicated, g->n_replicated, name));
 }
 
+const char *lt_grants_record_type(const Lienthong__StatusReply *r, const char *name)
+{
+    const Lienthong__LocalGrants *g = r->grants;
+    for (size_t i = 0; g && i < g->n_types; i++)
+        if (g->types[i]->dataset && strcmp(g->types[i]->dataset, name) == 0)
+            return g->types[i]->record_type && g->types[i]->record_type[0]
+                       ? g->types[i]->record_type
+                       : NULL;
+    return NULL;
+}
+
 /* Appends printf output at *o in out[cap]; the text is cut at the end. */
 static void s_add(char *out, size_t cap, size_t *o, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

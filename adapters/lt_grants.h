@@ -26,6 +26,12 @@ typedef enum {
  * not, -1 when the reply does not say (a gateway older than its grants). */
 int lt_grants_has(const Lienthong__StatusReply *r, lt_grants_kind_t kind, const char *name);
 
+/* The record type the reply gives dataset name (LocalGrants.types,
+ * PROTOCOL.md 8.1, 8.3): the full protobuf name the directory declares, or
+ * NULL when the reply does not say (a gateway older than the field, or a
+ * name it does not grant). */
+const char *lt_grants_record_type(const Lienthong__StatusReply *r, const char *name);
+
 /* Why name is not granted, in one line naming it, the member, the
  * directory version and what is granted, e.g. "dataset 'X' is not owned by
  * M in directory v7: owned datasets are 'A', 'B'" (cut with "..." when the

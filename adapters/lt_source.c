@@ -156,6 +156,7 @@ struct lt_source_feed {
     int alone_run;       /* malformed-alone rejects made since that ack (s_breaker_holds) */
     int held;            /* the breaker holds the dataset; its error line was logged */
     char held_why[640];  /* why it is held (s_hold_type); "" for the breaker */
+    int type_told;       /* held by the status: it gives another record type (s_on_types) */
     lt_grants_state_t grant;
 };
 
@@ -333,9 +334,9 @@ static void s_on_ref(void *arg, const lt_refcheck_result_t *r, size_t n);
  * directory file (r): a source publishing another record type, or keying
  * it by another field, has every row refused by the owner's gateway as
  * malformed (PROTOCOL.md 8.1), a configuration fault that must not reach
- * the rows. The gateway's local API does not tell a dataset's record type
- * (PROTOCOL.md 8.3: StatusReply.grants names the datasets only), so this is
- * checked only with `directory_file`. 0, or -1 with err naming both. */
+ * the rows. Without `directory_file` the gateway's status tells the record
+ * type, when the gateway is recent enough (PROTOCOL.md 8.3, s_on_types),
+ * but not the key field. 0, or -1 with err naming both. */
 static int s_matches_directory(const s_feed_t *f, const lt_refcheck_t *r, char *err, size_t errlen)
 {
     const struct {
@@ -1712,7 +1713,7 @@ static void s_breaker_reset(s_feed_t *f)
                 f->dataset);
     f->accepted = 1;
     f->alone_run = 0;
-    f->held = 0;
+    f->held = f->type_told = 0;
     f->held_why[0] = '\0';
 }
 
@@ -1764,8 +1765,9 @@ static int s_breaker_holds(s_feed_t *f, int64_t id, const char *key, const char 
 
 /* 1 when e refuses a Publish of f because f's record_type is not the
  * dataset's in the directory, which gives it `theirs`. No Error field says
- * so (PROTOCOL.md 9), nor does the status tell a dataset's record type
- * (8.3): the message names ours as the gateway read it from the Publish. */
+ * so (PROTOCOL.md 9): the message names ours as the gateway read it from
+ * the Publish. What a gateway that does not tell the record type in its
+ * status (8.3, s_on_types) leaves to learn it by. */
 static int s_wrong_type(const s_feed_t *f, const Lienthong__Error *e, char *theirs, size_t cap)
 {
     const char *m = e->message, *t = m ? m + strlen(TYPE_REFUSED_A) : NULL;
@@ -1783,12 +1785,15 @@ static int s_wrong_type(const s_feed_t *f, const Lienthong__Error *e, char *thei
     return 1;
 }
 
-/* The owner's gateway refuses every Publish of f as of another record type
- * (`theirs`): a fault of the configuration, never of a row, so the dataset
- * is held at once, with no Publish narrowed to find a row at fault and
- * nothing made a reject; one error line, the retries at debug
- * (s_on_error). An ack of a record releases it (s_breaker_reset). */
-static void s_hold_type(s_feed_t *f, const char *theirs)
+/* The owner's gateway refuses (or, as its status tells, would refuse)
+ * every Publish of f as of another record type (`theirs`): a fault of the
+ * configuration, never of a row, so the dataset is held at once, with no
+ * Publish narrowed to find a row at fault and nothing made a reject; one
+ * error line, saying `how` it is known and `then` what the source does
+ * meanwhile, the retries at debug (s_on_error). An ack of a record
+ * releases it (s_breaker_reset), as does a status giving it f's type
+ * (s_on_types). */
+static void s_hold_type(s_feed_t *f, const char *theirs, const char *how, const char *then)
 {
     if (f->held)
         return;
@@ -1797,11 +1802,10 @@ static void s_hold_type(s_feed_t *f, const char *theirs)
              "its record_type '%s' is not the record type '%s' the directory gives it",
              f->record_type, theirs);
     lt_error("source",
-             "dataset=%s the owner's gateway refuses every Publish of it: %s. The dataset is "
-             "held: nothing is made a reject, the cursor stays, and its changes are read again "
-             "with a back-off up to %d ms. Set record_type to '%s' in %s, map 'columns' to its "
-             "fields, and restart the source",
-             f->dataset, f->held_why, BACKOFF_MAX_MS, theirs, f->src->path);
+             "dataset=%s the owner's gateway %s: %s. The dataset is held: nothing is made a "
+             "reject, the cursor stays, and %s. Set record_type to '%s' in %s, map 'columns' to "
+             "its fields, and restart the source",
+             f->dataset, how, f->held_why, then, theirs, f->src->path);
 }
 
 static void s_on_ack(lt_source_t *self, const Lienthong__PublishAck *a)
@@ -1992,8 +1996,12 @@ static void s_on_error(lt_source_t *self, const Lienthong__Error *e, int64_t now
     int not_found = e->code == LIENTHONG__ERROR_CODE__ERR_NOT_FOUND;
     char theirs[TYPE_CUT + 1];
     int wrong_type = s_wrong_type(f, e, theirs, sizeof theirs);
-    if (wrong_type)
-        s_hold_type(f, theirs);
+    if (wrong_type) {
+        char then[128];
+        snprintf(then, sizeof then, "its changes are read again with a back-off up to %d ms",
+                 BACKOFF_MAX_MS);
+        s_hold_type(f, theirs, "refuses every Publish of it", then);
+    }
     /* A dataset the breaker holds had its error line once (s_breaker_holds,
      * s_hold_type): the refusals of each retry of it are not news. */
     int held = f->held && e->code == LIENTHONG__ERROR_CODE__ERR_MALFORMED;
@@ -2063,6 +2071,43 @@ static void s_on_grants(lt_source_t *self, const Lienthong__StatusReply *r)
             f->retry_at)
             f->retry_at = lt_clock_mono_ms() + LT_GRANTS_RETRY_MS;
     }
+}
+
+/* Each dataset's record type against the one the status gives it
+ * (LocalGrants.types, PROTOCOL.md 8.1, 8.3), before its first Publish and
+ * at each status: another one holds it (s_hold_type), with nothing
+ * published and the status asked again every LT_GRANTS_RETRY_MS (s_turn)
+ * until a directory gives it this one. A status that does not tell (a
+ * gateway that predates the field) leaves the refusal to tell
+ * (s_wrong_type), and releases a dataset it held. */
+static void s_on_types(lt_source_t *self, const Lienthong__StatusReply *r)
+{
+    char then[128];
+    snprintf(then, sizeof then,
+             "nothing is published until its status gives this record type (asked every %d s)",
+             LT_GRANTS_RETRY_MS / 1000);
+    for (size_t i = 0; i < self->n_feeds; i++) {
+        s_feed_t *f = &self->feeds[i];
+        const char *theirs = lt_grants_record_type(r, f->dataset);
+        if (theirs && strcmp(theirs, f->record_type) != 0) {
+            s_hold_type(f, theirs, "would refuse every Publish of it, as its status tells", then);
+            f->type_told = 1;
+        } else if (f->type_told) {
+            lt_info("source", "dataset=%s the gateway's status %s: publishing", f->dataset,
+                    theirs ? "gives it its record type now" : "no longer tells its record type");
+            f->held = f->type_told = 0;
+            f->held_why[0] = '\0';
+        }
+    }
+}
+
+/* 1 while a dataset waits for a status that gives it its record type. */
+static int s_any_told(const lt_source_t *self)
+{
+    for (size_t i = 0; i < self->n_feeds; i++)
+        if (self->feeds[i].type_told)
+            return 1;
+    return 0;
 }
 
 /* The gateway's durable source cursor of a dataset; 0 when it has none. */
@@ -2187,6 +2232,7 @@ static int s_handle(lt_source_t *self, const Lienthong__Envelope *env, int64_t n
         s_on_error(self, env->error, now);
     else if (env->body_case == LIENTHONG__ENVELOPE__BODY_STATUS_REPLY) {
         s_on_grants(self, env->status_reply);
+        s_on_types(self, env->status_reply);
         return self->have_status ? 0 : s_on_status(self, env->status_reply);
     } else
         lt_warn("source", "ignored an unexpected %s from the gateway",
@@ -2221,7 +2267,7 @@ static void s_check_timeout(s_feed_t *f, int64_t now)
  * waits for the next status reply). */
 static int64_t s_feed_due(const s_feed_t *f, int64_t until, int stopping)
 {
-    if (!f->started)
+    if (!f->started || f->type_told)
         return until;
     if (!stopping && !f->retry_at && f->n_flight < f->max_flight && f->read_at < until)
         until = f->read_at;
@@ -2237,7 +2283,7 @@ static int64_t s_feed_due(const s_feed_t *f, int64_t until, int stopping)
 static int s_timeout(const lt_source_t *self, int64_t now, int64_t stop_at, int64_t status_at)
 {
     int64_t until = now + 1000;
-    if (!self->have_status && status_at < until)
+    if ((!self->have_status || s_any_told(self)) && status_at < until)
         until = status_at;
     for (size_t i = 0; i < self->n_feeds; i++)
         until = s_feed_due(&self->feeds[i], until, stop_at != 0);
@@ -2316,7 +2362,9 @@ static int s_work(lt_source_t *self, int once, int64_t now, int stopping)
             busy = 1;
             continue;
         }
-        if (once && s_stuck(f))
+        /* A dataset of another record type than its status gives waits
+         * for a status that gives this one (s_on_types). */
+        if ((once && s_stuck(f)) || f->type_told)
             continue;
         if (f->retry_at && now >= f->retry_at)
             s_resend(f, now);
@@ -2394,9 +2442,9 @@ static int s_turn(lt_source_t *self, int once, int64_t *stop_at, int64_t *status
     }
     if (*stop_at && (s_in_flight(self) == 0 || now >= *stop_at))
         return 0;
-    if (!self->have_status && now >= *status_at && !*stop_at) {
+    if ((!self->have_status || s_any_told(self)) && now >= *status_at && !*stop_at) {
         s_ask_status(self);
-        *status_at = now + STATUS_RETRY_MS;
+        *status_at = now + (self->have_status ? LT_GRANTS_RETRY_MS : STATUS_RETRY_MS);
     }
     int busy = s_work(self, once, now, *stop_at != 0);
     busy |= s_ref_send(self, now);

@@ -30,9 +30,11 @@
  * not match the directory) is held, not made rejects, until rows are
  * accepted. With directory_file, a source whose record_type or key_field
  * is not the directory's refuses to start and --check says so; without it,
- * the owner's gateway refuses its every Publish, naming both record types,
- * and the dataset is held. A batch over the frame cap met while a
- * malformed change is looked for halves the batch looking, not the limit.
+ * a gateway that predates the record types in its status refuses its every
+ * Publish, naming both record types, and the dataset is held; a gateway
+ * whose status gives them has the dataset held before any Publish. A
+ * batch over the frame cap met while a malformed change is looked for
+ * halves the batch looking, not the limit.
  * A batch over the cap halved to mapping rejects only stores no cursor
  * past the changes not yet acknowledged.
  *
@@ -848,6 +850,8 @@ typedef enum {
                     * whose configuration does not match the directory makes them */
     PX_PASS,       /* everything is forwarded as it is */
     PX_DROP,       /* every Publish is dropped: none is stored or acknowledged */
+    PX_OLD_GATEWAY /* everything is forwarded, but a StatusReply without the record types
+                    * of its grants, as from a gateway that predates them (PROTOCOL.md 8.3) */
 } px_mode_t;
 
 typedef struct {
@@ -966,14 +970,49 @@ out:
     zmq_msg_close(&body);
 }
 
+/* A StatusReply packed again without LocalGrants.types (malloc'd in *alt),
+ * or nothing when body is another message or has none. */
+static void s_px_old_status(zmq_msg_t *body, uint8_t **alt, size_t *alt_len)
+{
+    Lienthong__Envelope *env =
+        lienthong__envelope__unpack(NULL, zmq_msg_size(body), zmq_msg_data(body));
+    if (env && env->body_case == LIENTHONG__ENVELOPE__BODY_STATUS_REPLY &&
+        env->status_reply->grants) {
+        /* Hidden while packing only: freed with the envelope. */
+        Lienthong__LocalGrants *g = env->status_reply->grants;
+        size_t n = g->n_types;
+        g->n_types = 0;
+        *alt_len = lienthong__envelope__get_packed_size(env);
+        if ((*alt = malloc(*alt_len)))
+            lienthong__envelope__pack(env, *alt);
+        g->n_types = n;
+    }
+    if (env)
+        lienthong__envelope__free_unpacked(env, NULL);
+}
+
 /* Gateway to source. */
 static void s_px_back(px_t *px)
 {
     zmq_msg_t body;
     zmq_msg_init(&body);
-    if (zmq_msg_recv(&body, px->back, ZMQ_DONTWAIT) >= 0 && px->rid_len &&
-        zmq_send(px->front, px->rid, px->rid_len, ZMQ_SNDMORE) >= 0)
+    uint8_t *alt = NULL;
+    size_t alt_len = 0;
+    if (zmq_msg_recv(&body, px->back, ZMQ_DONTWAIT) < 0 || !px->rid_len)
+        goto out;
+    pthread_mutex_lock(&px->mu);
+    int old = px->mode == PX_OLD_GATEWAY;
+    pthread_mutex_unlock(&px->mu);
+    if (old)
+        s_px_old_status(&body, &alt, &alt_len);
+    if (zmq_send(px->front, px->rid, px->rid_len, ZMQ_SNDMORE) < 0)
+        goto out;
+    if (alt)
+        (void)zmq_send(px->front, alt, alt_len, 0);
+    else
         (void)zmq_msg_send(&body, px->front, 0);
+out:
+    free(alt);
     zmq_msg_close(&body);
 }
 
@@ -1448,12 +1487,14 @@ out:
 }
 
 /* The same record_type without directory_file: the source cannot compare
- * it at start, but it names it in every Publish (PROTOCOL.md 8.1), and
- * the owner's gateway refuses each one before decoding any record, naming
- * both types. Some InsuranceCard payloads decode as Population records
- * (protobuf reads what it can), and were stored as such; now nothing is
- * published and nothing is made a reject. A fault of the configuration,
- * never of a row: the source holds the dataset at the first refusal,
+ * it at start when its gateway predates the record types of the grants in
+ * its status (PROTOCOL.md 8.3; played by the proxy taking them out), but
+ * it names it in every Publish (8.1), and the owner's gateway refuses each
+ * one before decoding any record, naming both types. Some InsuranceCard
+ * payloads decode as Population records (protobuf reads what it can), and
+ * were stored as such; now nothing is published and nothing is made a
+ * reject. A fault of the configuration, never of a row: the source holds
+ * the dataset at the first refusal, recognised by the form of its message,
  * without reading the Publish again fewer at a time to find a row at
  * fault, with one error line naming both types, and retries it whole,
  * quietly. `--once` leaves it and exits 1, naming it. */
@@ -1461,23 +1502,34 @@ out:
     "its record_type 'lienthong.records.InsuranceCard' is not the record type "                    \
     "'lienthong.records.Population' the directory gives it"
 
+/* The source's configuration for DS as InsuranceCard records, through the
+ * gateway socket `sock`, without directory_file. 0, or -1. */
+static int s_wrong_type_conf(const fed_t *x, const char *sock)
+{
+    return lt_it_write_fmt(x->conf,
+                           "gateway_socket = \"%s\";\n"
+                           "dataset = \"" DS "\";\n"
+                           "database = \"%s\";\n"
+                           "table = \"citizens\";\n"
+                           "key_column = \"personal_id\";\n"
+                           "record_type = \"lienthong.records.InsuranceCard\";\n"
+                           "key_field = \"personal_id\";\n"
+                           "columns = { personal_id = \"personal_id\"; card_number = "
+                           "\"full_name\"; valid_from = \"date_of_birth\"; };\n",
+                           sock, x->db);
+}
+
 static void test_record_type_refused_by_gateway(void)
 {
     fed_t x;
     memset(&x, 0, sizeof x);
-    LT_IT_REQUIRE(s_fed(&x) == 0);
+    px_t px;
+    memset(&px, 0, sizeof px);
+    char path[PATH_MAX + 32];
+    LT_IT_REQUIRE(s_fed_px(&x, &px, PX_OLD_GATEWAY, 0) == 0);
     LT_IT_REQUIRE(s_insert_valid(x.db, 3) == 0);
-    LT_IT_REQUIRE(lt_it_write_fmt(x.conf,
-                                  "gateway_socket = \"%s\";\n"
-                                  "dataset = \"" DS "\";\n"
-                                  "database = \"%s\";\n"
-                                  "table = \"citizens\";\n"
-                                  "key_column = \"personal_id\";\n"
-                                  "record_type = \"lienthong.records.InsuranceCard\";\n"
-                                  "key_field = \"personal_id\";\n"
-                                  "columns = { personal_id = \"personal_id\"; card_number = "
-                                  "\"full_name\"; valid_from = \"date_of_birth\"; };\n",
-                                  x.go->sock_path, x.db) == 0);
+    snprintf(path, sizeof path, "%.4000s/px.sock", x.f.dir);
+    LT_IT_REQUIRE(s_wrong_type_conf(&x, path) == 0);
     lt_it_proc_t src;
     LT_IT_REQUIRE(s_source_start(&x, &src) == 0);
     CU_ASSERT(s_wait_log(&src, WRONG_TYPE, 1) == 0);
@@ -1502,6 +1554,47 @@ static void test_record_type_refused_by_gateway(void)
     CU_ASSERT(s_source_run(&x, "once.out", "--once", NULL) == 1);
     CU_ASSERT(s_out_has(&x, "once.out", "dataset=" DS " is not published: " WRONG_TYPE,
                         "--once ends without it"));
+    CU_ASSERT(s_reject_rows(x.db) == 0);
+    /* Learnt from the refusal: the owner's gateway refused Publish messages. */
+    CU_ASSERT(lt_it_file_count(x.go->log_path, 0, "refused publish", "is not the record type") >=
+              1);
+out:
+    s_px_stop(&px);
+    lt_it_fed_cleanup(&x.f);
+}
+
+/* The same record_type, with a gateway whose status gives each granted
+ * dataset its record type (PROTOCOL.md 8.3): the source compares it before
+ * its first Publish and holds the dataset at once, with the same error
+ * line as for the refusal, saying it is known from the status; no Publish
+ * of it is sent (the gateway refused none; it learnt it from a refusal
+ * before), nothing is published nor made a reject. `--once` leaves it and
+ * exits 1, naming it. */
+static void test_record_type_told_by_status(void)
+{
+    fed_t x;
+    memset(&x, 0, sizeof x);
+    LT_IT_REQUIRE(s_fed(&x) == 0);
+    LT_IT_REQUIRE(s_insert_valid(x.db, 3) == 0);
+    LT_IT_REQUIRE(s_wrong_type_conf(&x, x.go->sock_path) == 0);
+    CU_ASSERT(s_source_run(&x, "once.out", "--install", "--once") == 1);
+    CU_ASSERT(s_out_has(&x, "once.out", "dataset=" DS " is not published: " WRONG_TYPE,
+                        "--once ends without it"));
+    CU_ASSERT(s_out_has(&x, "once.out", "would refuse every Publish of it, as its status tells",
+                        "Set record_type to 'lienthong.records.Population'"));
+    lt_it_proc_t src;
+    LT_IT_REQUIRE(s_source_start(&x, &src) == 0);
+    CU_ASSERT(s_wait_log(&src, WRONG_TYPE, 1) == 0);
+    /* Long enough for a Publish and its refusal, had one been sent. */
+    usleep(1500 * 1000);
+    CU_ASSERT(lt_it_file_count(src.log_path, 0, "ERROR", WRONG_TYPE) == 1);
+    CU_ASSERT(lt_it_file_count(src.log_path, 0, "reading changes", NULL) == 0);
+    CU_ASSERT(lt_it_file_count(src.log_path, 0, "WARN", "gateway refused a publish") == 0);
+    CU_ASSERT(lt_it_proc_stop(&src, CLI_MS) == 0);
+    if (CU_get_number_of_failures())
+        lt_it_file_dump(src.log_path);
+    CU_ASSERT(lt_it_file_count(x.go->log_path, 0, "refused publish", NULL) == 0);
+    CU_ASSERT(lt_ft_last_seq(x.go, DS) == 0);
     CU_ASSERT(s_reject_rows(x.db) == 0);
 out:
     lt_it_fed_cleanup(&x.f);
@@ -1648,6 +1741,8 @@ int main(int argc, char **argv)
          test_once_reads_refused_again},
         {"17 a batch over the cap halved to mapping rejects only stores no cursor past the rest",
          test_halved_to_rejects_keeps_cursor},
+        {"18 the status gives another record type: the dataset is held before any Publish",
+         test_record_type_told_by_status},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {"rules", NULL, NULL, NULL, s_teardown, tests};
