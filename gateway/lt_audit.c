@@ -68,8 +68,19 @@ struct _lt_audit_t {
 static const char *s_pragmas = "PRAGMA journal_mode = WAL;"
                                "PRAGMA synchronous = FULL;";
 
-/* The tables of a live log and of an exported segment (lt_auditarc). */
-static const char *s_schema =
+/* The audit log's layout as numbered steps, as the store's schema
+ * (docs/ARCHITECTURE.md "Audit log", "Its version"): its PRAGMA
+ * user_version is the number of steps applied. Opening applies the missing
+ * ones, each in one transaction that also sets user_version, and refuses a
+ * log of a higher number (a newer binary's); a log already there is only
+ * read, so a start takes no write lock. A released step is never edited,
+ * since logs already past it would never run the new text: a change of the
+ * layout is a new step at the end. A live log and an exported segment
+ * (lt_auditarc) have the same tables. */
+static const char *s_steps[] = {
+    /* 1: the tables. A log from before versioning has user_version 0 and
+     * some of them, hence IF NOT EXISTS; one from before the application and
+     * officer columns gains them here (s_add_column), either or both. */
     "CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL,"
     "  event TEXT, peer TEXT, target TEXT, subject TEXT, fields TEXT, purpose TEXT,"
     "  case_ref TEXT, detail TEXT, hash BLOB NOT NULL, application TEXT, officer TEXT);"
@@ -85,11 +96,95 @@ static const char *s_schema =
     /* Where the live log's chain starts once older entries were exported
      * (lt_auditarc): the last removed seq and its hash. */
     "CREATE TABLE IF NOT EXISTS anchor (id INTEGER PRIMARY KEY CHECK (id = 1),"
-    "  seq INTEGER NOT NULL, hash BLOB NOT NULL, exported_to TEXT, at_ms INTEGER NOT NULL);";
+    "  seq INTEGER NOT NULL, hash BLOB NOT NULL, exported_to TEXT, at_ms INTEGER NOT NULL);",
+};
+#define AUDIT_VERSION ((int)(sizeof s_steps / sizeof *s_steps))
 
+/* Adds `column` to the audit table unless it has it: 0, or -1 with why. */
+static int s_add_column(sqlite3 *db, const char *column, char *why, size_t len)
+{
+    sqlite3_stmt *st;
+    char alter[64];
+    snprintf(alter, sizeof alter, "ALTER TABLE audit ADD COLUMN %s TEXT", column);
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info('audit') WHERE name = ?1", -1, &st,
+                           NULL) != SQLITE_OK) {
+        snprintf(why, len, "cannot look column %s up: %s", column, sqlite3_errmsg(db));
+        return -1;
+    }
+    int rc = sqlite3_bind_text(st, 1, column, -1, SQLITE_STATIC) == SQLITE_OK ? sqlite3_step(st)
+                                                                              : SQLITE_ERROR;
+    sqlite3_finalize(st);
+    if (rc == SQLITE_ROW)
+        return 0;
+    if (rc != SQLITE_DONE || sqlite3_exec(db, alter, NULL, NULL, NULL) != SQLITE_OK) {
+        snprintf(why, len, "cannot add column %s: %s", column, sqlite3_errmsg(db));
+        return -1;
+    }
+    return 0;
+}
+
+/* Applies step `step` (1-based) and sets user_version in the same
+ * transaction, so that an upgrade cut short (killed, a full disk) leaves
+ * the log as it was: all of the step or none. */
+static int s_migrate_step(sqlite3 *db, int step, char *why, size_t len)
+{
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA user_version = %d; COMMIT;", step);
+    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_exec(db, s_steps[step - 1], NULL, NULL, NULL) != SQLITE_OK) {
+        snprintf(why, len, "step %d: %s", step, sqlite3_errmsg(db));
+        goto fail;
+    }
+    /* A log from before versioning may lack the application and officer
+     * columns (made before them), or only the second (an earlier version
+     * stopped between its two ALTER TABLEs). */
+    if (step == 1 && (s_add_column(db, "application", why, len) != 0 ||
+                      s_add_column(db, "officer", why, len) != 0))
+        goto fail;
+    if (sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK)
+        return 0;
+    snprintf(why, len, "step %d: cannot commit: %s", step, sqlite3_errmsg(db));
+fail:
+    /* A failed COMMIT may leave the transaction open (SQLITE_BUSY). */
+    if (!sqlite3_get_autocommit(db))
+        (void)sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return -1;
+}
+
+/* Brings the log at path to AUDIT_VERSION, or refuses one a newer binary
+ * wrote, which this one cannot write safely. A log already there is only
+ * read. 0, or -1 with why. */
+static int s_migrate(sqlite3 *db, const char *path, char *why, size_t len)
+{
+    int version = 0;
+    if (lt_sqlopen_user_version(db, &version) != 0) {
+        snprintf(why, len, "cannot read its version: %s", sqlite3_errmsg(db));
+        return -1;
+    }
+    if (version < 0 || version > AUDIT_VERSION) {
+        snprintf(why, len,
+                 "version %d is newer than this lienthong supports (%d): upgrade "
+                 "lienthong to open it, or restore the audit log taken before the upgrade",
+                 version, AUDIT_VERSION);
+        return -1;
+    }
+    int fresh = version == 0 && lt_sqlopen_is_empty(db);
+    for (int step = version + 1; step <= AUDIT_VERSION; step++)
+        if (s_migrate_step(db, step, why, len) != 0)
+            return -1;
+    if (version < AUDIT_VERSION && !fresh)
+        lt_info("audit", "audit log %s brought from version %d to %d", path, version,
+                AUDIT_VERSION);
+    return 0;
+}
+
+int lt_audit_version(void)
+{
+    return AUDIT_VERSION;
+}
 /* The objects an audit log from before the application and officer
- * columns has: its table, those two columns added when it is opened
- * (s_add_columns), and its index by subject, dropped once the subject
+ * columns has: its table, those two columns added by step 1
+ * (s_migrate_step), and its index by subject, dropped once the subject
  * blocks are built (s_subjects_open). */
 #define S_AUDIT_BEFORE                                                                             \
     "CREATE TABLE audit (seq INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL,"                         \
@@ -99,16 +194,19 @@ static const char *s_schema =
 static const char *s_schema_before = S_AUDIT_BEFORE "ALTER TABLE audit ADD COLUMN officer TEXT;"
                                                     "CREATE INDEX audit_subject ON audit(subject);";
 /* The same with only the first column: what an earlier version left when
- * it stopped between the two (s_add_columns finishes it). */
+ * it stopped between the two (step 1 finishes it). */
 static const char *s_schema_half = S_AUDIT_BEFORE "CREATE INDEX audit_subject ON audit(subject);";
 
-/* A database in memory holding the objects of schema; NULL on failure. */
+/* A database in memory holding the objects of schema, or of a log of
+ * AUDIT_VERSION when schema is NULL; NULL on failure. */
 static sqlite3 *s_schema_db(const char *schema)
 {
     sqlite3 *db = NULL;
+    char why[256];
     if (sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
             SQLITE_OK ||
-        sqlite3_exec(db, schema, NULL, NULL, NULL) != SQLITE_OK) {
+        (schema ? sqlite3_exec(db, schema, NULL, NULL, NULL) != SQLITE_OK
+                : s_migrate(db, ":memory:", why, sizeof why) != 0)) {
         sqlite3_close(db);
         return NULL;
     }
@@ -118,7 +216,18 @@ static sqlite3 *s_schema_db(const char *schema)
 int lt_audit_schema_check(sqlite3 *db, char *err, size_t errlen)
 {
     char what[160];
-    sqlite3 *refs[3] = {s_schema_db(s_schema), s_schema_db(s_schema_before),
+    int version = 0;
+    if (lt_sqlopen_user_version(db, &version) != 0) {
+        snprintf(err, errlen, "cannot read its version: %s", sqlite3_errmsg(db));
+        return -1;
+    }
+    /* A newer binary's log would be refused at start (s_migrate). */
+    if (version < 0 || version > AUDIT_VERSION) {
+        snprintf(err, errlen, "audit log version %d is newer than this lienthong supports (%d)",
+                 version, AUDIT_VERSION);
+        return -1;
+    }
+    sqlite3 *refs[3] = {s_schema_db(NULL), s_schema_db(s_schema_before),
                         s_schema_db(s_schema_half)};
     int rc = -1;
     if (!refs[0] || !refs[1] || !refs[2])
@@ -184,52 +293,6 @@ static int s_load_head(lt_audit_t *self)
     }
     sqlite3_finalize(st);
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
-}
-
-/* Adds `column` to the audit table unless it has it: 0, or -1 with why. */
-static int s_add_column(sqlite3 *db, const char *column, char *why, size_t len)
-{
-    sqlite3_stmt *st;
-    char alter[64];
-    snprintf(alter, sizeof alter, "ALTER TABLE audit ADD COLUMN %s TEXT", column);
-    if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info('audit') WHERE name = ?1", -1, &st,
-                           NULL) != SQLITE_OK) {
-        snprintf(why, len, "cannot look column %s up: %s", column, sqlite3_errmsg(db));
-        return -1;
-    }
-    int rc = sqlite3_bind_text(st, 1, column, -1, SQLITE_STATIC) == SQLITE_OK ? sqlite3_step(st)
-                                                                              : SQLITE_ERROR;
-    sqlite3_finalize(st);
-    if (rc == SQLITE_ROW)
-        return 0;
-    if (rc != SQLITE_DONE || sqlite3_exec(db, alter, NULL, NULL, NULL) != SQLITE_OK) {
-        snprintf(why, len, "cannot add column %s: %s", column, sqlite3_errmsg(db));
-        return -1;
-    }
-    return 0;
-}
-
-/* A log created before entries named the application and officer gains
- * the two columns (empty in its old entries), both or neither: each is
- * looked up on its own, in one transaction, so that an upgrade cut short
- * (killed, a full disk) leaves the log as it was, and one that an earlier
- * version left with only the first column is finished. */
-static int s_add_columns(sqlite3 *db, char *why, size_t len)
-{
-    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
-        snprintf(why, len, "cannot begin adding columns: %s", sqlite3_errmsg(db));
-        return -1;
-    }
-    if (s_add_column(db, "application", why, len) == 0 &&
-        s_add_column(db, "officer", why, len) == 0) {
-        if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
-            return 0;
-        snprintf(why, len, "cannot commit the added columns: %s", sqlite3_errmsg(db));
-    }
-    /* A failed COMMIT may leave the transaction open (SQLITE_BUSY). */
-    if (!sqlite3_get_autocommit(db))
-        (void)sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-    return -1;
 }
 
 /* Runs a prepared statement without results: 0, or -1. */
@@ -369,8 +432,7 @@ lt_audit_t *lt_audit_open(const char *path, const lt_keys_t *keys, char *err, si
                         NULL) != SQLITE_OK ||
         sqlite3_busy_timeout(self->db, 5000) != SQLITE_OK ||
         sqlite3_exec(self->db, s_pragmas, NULL, NULL, NULL) != SQLITE_OK ||
-        sqlite3_exec(self->db, s_schema, NULL, NULL, NULL) != SQLITE_OK ||
-        s_add_columns(self->db, why, sizeof why) != 0 ||
+        s_migrate(self->db, path, why, sizeof why) != 0 ||
         sqlite3_prepare_v2(self->db,
                            "INSERT INTO audit (seq, at_ms, event, peer, target, subject, fields, "
                            "purpose, case_ref, detail, application, officer, hash) "
@@ -393,11 +455,14 @@ lt_audit_t *lt_audit_open(const char *path, const lt_keys_t *keys, char *err, si
 int lt_audit_create(const char *path, char *err, size_t errlen)
 {
     sqlite3 *db = NULL;
-    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) == SQLITE_OK &&
-                     sqlite3_exec(db, s_schema, NULL, NULL, NULL) == SQLITE_OK
-                 ? 0 : -1;
+    char why[256] = "cannot create";
+    int rc = -1;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK)
+        snprintf(why, sizeof why, "%s", db ? sqlite3_errmsg(db) : "cannot create");
+    else
+        rc = s_migrate(db, path, why, sizeof why);
     if (rc)
-        snprintf(err, errlen, "%s: %s", path, db ? sqlite3_errmsg(db) : "cannot create");
+        snprintf(err, errlen, "%s: %s", path, why);
     sqlite3_close(db);
     return rc;
 }

@@ -57,9 +57,14 @@ typedef struct {
 /* Creates the tables of an audit log (without entries) in the SQLite file
  * path: an exported segment has the same ones. 0, or -1 with err. */
 int lt_audit_create(const char *path, char *err, size_t errlen);
-/* Opens (creating) the audit log at path. NULL with err on failure. */
+/* Opens (creating) the audit log at path, brought to lt_audit_version()
+ * when older (one transaction per step); a log of a newer version is
+ * refused, err naming path and both versions. NULL with err on failure. */
 lt_audit_t *lt_audit_open(const char *path, const lt_keys_t *keys, char *err, size_t errlen);
 void lt_audit_destroy(lt_audit_t **self_p);
+/* The layout version this code writes: the number of steps, each log's
+ * PRAGMA user_version (docs/ARCHITECTURE.md "Audit log"). */
+int lt_audit_version(void);
 
 /* Counts entries written (lienthong_audit_entries), keeps the last
  * committed seq (lienthong_audit_last_seq) and times each flush

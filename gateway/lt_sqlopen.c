@@ -99,3 +99,23 @@ int lt_sqlopen_schema_diff(sqlite3 *db, sqlite3 *const *refs, size_t n, int exac
     rc = s_first_missing(refs[0], &db, 1, what, whatlen, err, errlen);
     return rc < 0 ? -1 : rc ? LT_SQLOPEN_SCHEMA_LACKS : 0;
 }
+
+int lt_sqlopen_user_version(sqlite3 *db, int *version)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        *version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 0 : -1;
+}
+
+int lt_sqlopen_is_empty(sqlite3 *db)
+{
+    sqlite3_stmt *st = NULL;
+    int empty =
+        sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master LIMIT 1", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_DONE;
+    sqlite3_finalize(st);
+    return empty;
+}

@@ -42,4 +42,13 @@ int lt_sqlopen_schema_diff(sqlite3 *db, sqlite3 *const *refs, size_t n, int exac
                            size_t whatlen, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
+/* The file's PRAGMA user_version into *version, the number of schema
+ * steps applied to the store or the audit log (docs/ARCHITECTURE.md 4.1
+ * and "Audit log"). 0, or -1 (sqlite3_errmsg(db)). */
+int lt_sqlopen_user_version(sqlite3 *db, int *version) __attribute__((warn_unused_result));
+
+/* 1 when db holds no object yet (a new file, not an old one from before
+ * versioning), else 0. */
+int lt_sqlopen_is_empty(sqlite3 *db);
+
 #endif

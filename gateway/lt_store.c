@@ -408,16 +408,6 @@ static void s_sql_prev(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     sqlite3_result_value(ctx, argv[2]);
 }
 
-static int s_user_version(sqlite3 *db, int *version)
-{
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
-    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
-        *version = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
-    return rc == SQLITE_ROW ? 0 : -1;
-}
-
 /* Applies step number `step` (1-based) and sets user_version in the same
  * transaction. */
 static int s_migrate_step(sqlite3 *db, int step, char *err, size_t errlen)
@@ -436,23 +426,12 @@ static int s_migrate_step(sqlite3 *db, int step, char *err, size_t errlen)
     return 0;
 }
 
-/* 1 when the database has no table yet (a new store, not an old one). */
-static int s_is_empty(sqlite3 *db)
-{
-    sqlite3_stmt *st = NULL;
-    int empty =
-        sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master LIMIT 1", -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_DONE;
-    sqlite3_finalize(st);
-    return empty;
-}
-
 /* Brings the schema to SCHEMA_VERSION; refuses a store made by a newer
  * binary, which this one cannot read safely. */
 static int s_migrate(sqlite3 *db, char *err, size_t errlen)
 {
     int version = 0;
-    if (s_user_version(db, &version) != 0) {
+    if (lt_sqlopen_user_version(db, &version) != 0) {
         snprintf(err, errlen, "cannot read the schema version: %s", sqlite3_errmsg(db));
         return -1;
     }
@@ -463,7 +442,7 @@ static int s_migrate(sqlite3 *db, char *err, size_t errlen)
                  version, SCHEMA_VERSION);
         return -1;
     }
-    int fresh = version == 0 && s_is_empty(db);
+    int fresh = version == 0 && lt_sqlopen_is_empty(db);
     for (int step = version + 1; step <= SCHEMA_VERSION; step++)
         if (s_migrate_step(db, step, err, errlen) != 0)
             return -1;
@@ -476,7 +455,6 @@ int lt_store_schema_version(void)
 {
     return SCHEMA_VERSION;
 }
-
 /* ---- the schema of a file from outside ---------------------------------------------- */
 
 /* An empty store of `version` in memory: steps 1 to version, or step 1
@@ -508,7 +486,7 @@ int lt_store_schema_check(sqlite3 *db, char *err, size_t errlen)
     char what[160];
     int version = 0;
     sqlite3 *ref;
-    if (s_user_version(db, &version) != 0) {
+    if (lt_sqlopen_user_version(db, &version) != 0) {
         snprintf(err, errlen, "cannot read the schema version: %s", sqlite3_errmsg(db));
         return -1;
     }
@@ -547,7 +525,7 @@ static int s_cache(lt_store_t *self)
 static int s_same_schema(sqlite3 *db, char *err, size_t errlen)
 {
     int version = 0;
-    if (s_user_version(db, &version) != 0) {
+    if (lt_sqlopen_user_version(db, &version) != 0) {
         snprintf(err, errlen, "cannot read the schema version: %s", sqlite3_errmsg(db));
         return -1;
     }

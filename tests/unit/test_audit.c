@@ -684,7 +684,7 @@ static void test_subject_index_upgrade(void)
     }
     lt_audit_destroy(&a);
     CU_ASSERT(s_exec("DROP TABLE subject_blocks; DROP TABLE subject_indexed;"
-                     "CREATE INDEX audit_subject ON audit(subject)") == 0);
+                     "CREATE INDEX audit_subject ON audit(subject); PRAGMA user_version = 0") == 0);
     CU_ASSERT(s_report_exact() == 4100);
     CU_ASSERT(lt_audit_verify(s_path, lt_keys_signing_public(k), err, sizeof err) == 4100);
     a = lt_audit_open(s_path, k, err, sizeof err);
@@ -782,7 +782,7 @@ static void test_schema_check(void)
  * entries, and a backup holding it can be restored. */
 static void test_half_added_columns(void)
 {
-    s_log_with("ALTER TABLE audit DROP COLUMN officer");
+    s_log_with("ALTER TABLE audit DROP COLUMN officer; PRAGMA user_version = 0");
     CU_ASSERT_FATAL(s_int("SELECT count(*) FROM pragma_table_info('audit') "
                           "WHERE name IN ('application', 'officer')") == 1);
     lt_keys_t *k = lt_keys_new(LT_KEYS_MEMBER);
@@ -797,6 +797,7 @@ static void test_half_added_columns(void)
     lt_audit_destroy(&a);
     CU_ASSERT(s_int("SELECT count(*) FROM audit WHERE officer = 'nv01'") == 1);
     CU_ASSERT(s_int("SELECT count(*) FROM audit") == 4);
+    CU_ASSERT(s_int("PRAGMA user_version") == lt_audit_version());
     lt_keys_destroy(&k);
     /* As such a log is in a backup, by the earlier version's statements. */
     s_fresh();
@@ -807,7 +808,114 @@ static void test_half_added_columns(void)
     lt_audit_destroy(&a);
     CU_ASSERT(s_int("SELECT count(*) FROM pragma_table_info('audit') "
                     "WHERE name IN ('application', 'officer')") == 2);
+    CU_ASSERT(s_int("PRAGMA user_version") == lt_audit_version());
     CU_ASSERT(s_schema_ok() == 0);
+}
+
+/* Opens the log at s_path (keys k): 0, or -1 with the reason in err. */
+static int s_open_close(const lt_keys_t *k, char *err, size_t errlen)
+{
+    err[0] = '\0';
+    lt_audit_t *a = lt_audit_open(s_path, k, err, errlen);
+    lt_audit_destroy(&a);
+    return err[0] ? -1 : 0;
+}
+
+/* A new log is made at the current version, by the gateway and by an
+ * export (the same tables: lt_audit_create). */
+static void test_version_fresh(void)
+{
+    s_fresh();
+    char err[512];
+    CU_ASSERT_FATAL(lt_audit_version() >= 1);
+    CU_ASSERT(s_open_close(NULL, err, sizeof err) == 0);
+    CU_ASSERT(s_int("PRAGMA user_version") == lt_audit_version());
+    CU_ASSERT(s_int("SELECT count(*) FROM pragma_table_info('audit') "
+                    "WHERE name IN ('application', 'officer')") == 2);
+    CU_ASSERT(s_schema_ok() == 0);
+    snprintf(s_path, sizeof s_path, "%s/segment.db", s_dir);
+    CU_ASSERT(lt_audit_create(s_path, err, sizeof err) == 0);
+    CU_ASSERT(s_int("PRAGMA user_version") == lt_audit_version());
+    CU_ASSERT(s_schema_ok() == 0);
+}
+
+/* A log from before versioning (user_version 0), with the two columns or
+ * without them, is brought to the current version once, its entries kept
+ * and still verifying; a step that fails leaves it as it was. */
+static void test_version_old_log(void)
+{
+    static const char *olds[] = {
+        "PRAGMA user_version = 0",
+        "ALTER TABLE audit DROP COLUMN officer; ALTER TABLE audit DROP COLUMN application;"
+        "PRAGMA user_version = 0"};
+    char err[512];
+    for (size_t i = 0; i < sizeof olds / sizeof *olds; i++) {
+        s_fresh();
+        lt_keys_t *k = s_fill(3);
+        CU_ASSERT_FATAL(s_exec(olds[i]) == 0);
+        CU_ASSERT(s_open_close(k, err, sizeof err) == 0);
+        CU_ASSERT(s_int("PRAGMA user_version") == lt_audit_version());
+        CU_ASSERT(s_int("SELECT count(*) FROM pragma_table_info('audit') "
+                        "WHERE name IN ('application', 'officer')") == 2);
+        CU_ASSERT(lt_audit_verify(s_path, lt_keys_signing_public(k), err, sizeof err) == 3);
+        CU_ASSERT(s_schema_ok() == 0);
+        lt_keys_destroy(&k);
+    }
+    /* All or nothing: an object in the way of the step's last table (an
+     * index named anchor) fails it after its earlier tables were made;
+     * none is left, nor a version. */
+    s_fresh();
+    CU_ASSERT_FATAL(s_exec(S_BEFORE_COLUMNS "CREATE INDEX anchor ON audit(peer)") == 0);
+    CU_ASSERT(s_open_close(NULL, err, sizeof err) == -1);
+    CU_ASSERT(strstr(err, "step 1: ") != NULL);
+    CU_ASSERT(strstr(err, s_path) != NULL);
+    CU_ASSERT(s_int("PRAGMA user_version") == 0);
+    CU_ASSERT(s_int("SELECT count(*) FROM sqlite_master WHERE name = 'subject_blocks'") == 0);
+    CU_ASSERT(s_int("SELECT count(*) FROM pragma_table_info('audit') WHERE name = 'officer'") == 0);
+    CU_ASSERT(s_exec("DROP INDEX anchor") == 0);
+    CU_ASSERT(s_open_close(NULL, err, sizeof err) == 0);
+    CU_ASSERT(s_int("PRAGMA user_version") == lt_audit_version());
+}
+
+/* A log a newer binary wrote is refused, naming the file and both
+ * versions, and left as it is; a backup holding one is not restored. */
+static void test_version_newer_refused(void)
+{
+    char sql[64], want[128], err[512];
+    int newer = lt_audit_version() + 1;
+    snprintf(sql, sizeof sql, "PRAGMA user_version = %d", newer);
+    s_log_with(sql);
+    CU_ASSERT(s_open_close(NULL, err, sizeof err) == -1);
+    snprintf(want, sizeof want, "version %d is newer than this lienthong supports (%d)", newer,
+             lt_audit_version());
+    CU_ASSERT(strstr(err, want) != NULL);
+    CU_ASSERT(strstr(err, s_path) != NULL);
+    CU_ASSERT(s_int("PRAGMA user_version") == newer);
+    CU_ASSERT(s_int("SELECT count(*) FROM audit") == 3);
+    CU_ASSERT(s_schema_ok() == -1);
+    CU_ASSERT(strstr(s_schema_err, want) != NULL);
+}
+
+/* A log already at the current version is only read at open: it opens
+ * while another connection holds its write lock (a long sqlite3 session,
+ * a backup), where taking the lock would wait out the busy timeout and
+ * fail, and its file is not changed. */
+static void test_version_current_no_write(void)
+{
+    s_log_with(NULL);
+    sqlite3 *other = NULL;
+    CU_ASSERT_FATAL(sqlite3_open(s_path, &other) == SQLITE_OK);
+    ut_sql_exec(other, "BEGIN IMMEDIATE");
+    int64_t before = ut_sql_count(other, "PRAGMA data_version");
+    char err[512];
+    int64_t t0 = lt_clock_mono_ms();
+    CU_ASSERT(s_open_close(NULL, err, sizeof err) == 0);
+    CU_ASSERT(lt_clock_mono_ms() - t0 < 2000);
+    if (err[0])
+        fprintf(stderr, "%s\n", err);
+    ut_sql_exec(other, "COMMIT");
+    CU_ASSERT(ut_sql_count(other, "PRAGMA data_version") == before);
+    sqlite3_close(other);
 }
 
 /* The child of test_unbuffered_entry_fails_closed: 0 when every check
@@ -902,6 +1010,11 @@ int main(void)
         {"entries chain, verify, and continue after reopening", test_chain_verifies},
         {"a backup's log with objects an audit log does not have is refused", test_schema_check},
         {"a log left with one of the two added columns gains the other", test_half_added_columns},
+        {"a new log or segment is made at the current version", test_version_fresh},
+        {"a log from before versioning is brought to the current version once, all or nothing",
+         test_version_old_log},
+        {"a log of a newer version is refused, naming both versions", test_version_newer_refused},
+        {"a log at the current version opens without writing", test_version_current_no_write},
         {"an edited entry breaks the chain at that entry", test_edit_detected},
         {"a deleted entry is detected", test_delete_detected},
         {"a cut-off tail is detected by the last checkpoint", test_truncation_detected},
