@@ -75,8 +75,9 @@ static const char *s_pragmas = "PRAGMA journal_mode = WAL;"
  * log of a higher number (a newer binary's); a log already there is only
  * read, so a start takes no write lock. A released step is never edited,
  * since logs already past it would never run the new text: a change of the
- * layout is a new step at the end. A live log and an exported segment
- * (lt_auditarc) have the same tables. */
+ * layout is a new step at the end (tests/unit/test_audit.c pins each
+ * step's text). A live log and an exported segment (lt_auditarc) have
+ * the same tables. */
 static const char *s_steps[] = {
     /* 1: the tables. A log from before versioning has user_version 0 and
      * some of them, hence IF NOT EXISTS; one from before the application and
@@ -182,6 +183,12 @@ int lt_audit_version(void)
 {
     return AUDIT_VERSION;
 }
+
+const char *lt_audit_step_sql(int step)
+{
+    return step >= 1 && step <= AUDIT_VERSION ? s_steps[step - 1] : NULL;
+}
+
 /* The objects an audit log from before the application and officer
  * columns has: its table, those two columns added by step 1
  * (s_migrate_step), and its index by subject, dropped once the subject

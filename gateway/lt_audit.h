@@ -65,6 +65,9 @@ void lt_audit_destroy(lt_audit_t **self_p);
 /* The layout version this code writes: the number of steps, each log's
  * PRAGMA user_version (docs/ARCHITECTURE.md "Audit log"). */
 int lt_audit_version(void);
+/* The SQL of layout step `step` (1 to lt_audit_version()), NULL for
+ * another number: tests pin each released step's text. */
+const char *lt_audit_step_sql(int step);
 
 /* Counts entries written (lienthong_audit_entries), keeps the last
  * committed seq (lienthong_audit_last_seq) and times each flush

@@ -153,8 +153,9 @@ static const char *s_pragmas = "PRAGMA journal_mode = WAL;"
  * opening applies the missing ones in order, each in its own transaction
  * that also sets user_version, so a kill leaves either the step done or not
  * begun. A released step is never edited: a schema change is a new step at
- * the end. A store from before versioning has user_version 0 and the tables
- * of step 1, hence its IF NOT EXISTS. */
+ * the end (tests/unit/test_store.c pins each step's text). A store from
+ * before versioning has user_version 0 and the tables of step 1, hence its
+ * IF NOT EXISTS. */
 static const char *s_steps[] = {
     /* 1: the log of exact record bytes, the state per key, stream cursors. */
     "CREATE TABLE IF NOT EXISTS streams ("
@@ -455,6 +456,12 @@ int lt_store_schema_version(void)
 {
     return SCHEMA_VERSION;
 }
+
+const char *lt_store_schema_step(int step)
+{
+    return step >= 1 && step <= SCHEMA_VERSION ? s_steps[step - 1] : NULL;
+}
+
 /* ---- the schema of a file from outside ---------------------------------------------- */
 
 /* An empty store of `version` in memory: steps 1 to version, or step 1

@@ -58,6 +58,9 @@ void lt_store_destroy(lt_store_t **self_p);
 const char *lt_store_error(lt_store_t *self);
 /* The schema version this code writes (the number of migration steps). */
 int lt_store_schema_version(void);
+/* The SQL of migration step `step` (1 to lt_store_schema_version()), NULL
+ * for another number: tests pin each released step's text. */
+const char *lt_store_schema_step(int step);
 /* Checks that db (a file from outside: a backup, opened with lt_sqlopen)
  * holds exactly the tables and indexes a store of its schema version has,
  * and no view or trigger: the gateway opens a store with its own SQL

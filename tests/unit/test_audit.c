@@ -5,6 +5,7 @@
  * and join each other and the live log, which goes on from its anchor; a
  * file edited after export fails. The subject index (blocks of entries)
  * finds exactly what a scan finds, and a tampered one fails the check. */
+#include "unit_pin.h"
 #include "unit_sqlite.h"
 #include "unit_stats.h"
 
@@ -918,6 +919,20 @@ static void test_version_current_no_write(void)
     sqlite3_close(other);
 }
 
+/* Each released layout step's text, pinned by its SHA-256
+ * (lt_audit_step_sql). A new step is added with its hash; a released
+ * step's hash never changes. If this test fails you edited a released
+ * step, which logs already past it would never run: add a new step
+ * instead (docs/ARCHITECTURE.md "Audit log"). Step 1's two columns added
+ * to a log from before versioning are code, held by the tests above. */
+static void test_released_steps_pinned(void)
+{
+    static const char *const pins[] = {
+        /* 1 */ "7feef012b88010e988f1730812d0d9e1b679faea549ec3b778a4b8bf2f092413",
+    };
+    ut_pin_steps("audit log", lt_audit_step_sql, pins, (int)(sizeof pins / sizeof *pins));
+}
+
 /* The child of test_unbuffered_entry_fails_closed: 0 when every check
  * holds, else the number of the check that failed. */
 static int s_unbuffered_child(const lt_keys_t *k)
@@ -1015,6 +1030,8 @@ int main(void)
          test_version_old_log},
         {"a log of a newer version is refused, naming both versions", test_version_newer_refused},
         {"a log at the current version opens without writing", test_version_current_no_write},
+        {"a released layout step is never edited (its text's hash is pinned)",
+         test_released_steps_pinned},
         {"an edited entry breaks the chain at that entry", test_edit_detected},
         {"a deleted entry is detected", test_delete_detected},
         {"a cut-off tail is detected by the last checkpoint", test_truncation_detected},

@@ -4,6 +4,7 @@
  * sequence order within their stream and their budgets, the log never
  * overwrites, nothing is visible before commit and a rollback leaves
  * nothing, and reopening keeps everything. */
+#include "unit_pin.h"
 #include "unit_sqlite.h"
 
 #include <errno.h>
@@ -1611,9 +1612,34 @@ static void test_rebuild_refused_wal_pinned(void)
     CU_ASSERT_EQUAL(s_log_rows(g_path), 6);
 }
 
+/* Each released schema step's text, pinned by its SHA-256
+ * (lt_store_schema_step). A new step is added with its hash; a released
+ * step's hash never changes. If this test fails you edited a released
+ * step, which stores already past it would never run: add a new step
+ * instead (docs/ARCHITECTURE.md 4.1). */
+static void test_released_steps_pinned(void)
+{
+    static const char *const pins[] = {
+        /* 1 */ "422f4bd51a82a9f37ec4f018d63807ac2ce7b36ce982ea62480a52ce8e9596fc",
+        /* 2 */ "c7edaa61b2584c4c7dd396b7c196c6cb0279f4820b676d633228e26e024fec6d",
+        /* 3 */ "df7269144d1ee9647296991a242ac157011a2d7251dbf3957f3579858c146632",
+        /* 4 */ "19011f0972c63770b2164c3c82ae81930bae2318466edd1981c6ffb73e50f537",
+        /* 5 */ "8f21529a47f2678fcc77c28051f62085008b56d7a77a999ee5d8f53d2b46de1a",
+        /* 6 */ "71f4293f4db97284e3c4f182d71546194e48efdc3512af2b34f65fb7487e6d09",
+        /* 7 */ "058a3a0702a54e352c83ff3395a8ef267fa241e7b75e6bfe9249236daa1adc10",
+        /* 8 */ "d91c15456352609e85a45b05407373ae8ed60de2e522d7f8d1ccad18c1d4ae24",
+        /* 9 */ "0b40ffbdbbb873ff2c67e1bef20cd8cce7212895ca0f9ca199ccf70d0e0a925a",
+        /* 10 */ "9c52840ac0bf4fee98c01ab555a2fdedf2cbbe7813c83e96938ed9759aa3fcef",
+        /* 11 */ "81ef3d5594ff93006c3f333027c06cddffdf275bdaef7b8537e1e02af0c5add1",
+    };
+    ut_pin_steps("store schema", lt_store_schema_step, pins, (int)(sizeof pins / sizeof *pins));
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
+        {"a released schema step is never edited (its text's hash is pinned)",
+         test_released_steps_pinned},
         {"streams are created on the write path only, and keep their cursors", test_streams},
         {"a view's definition is kept, replaced, listed and cleared with its stream",
          test_view_defs},
