@@ -1,7 +1,8 @@
 # Audit integration tests (docs/ARCHITECTURE.md "Audit log"): answers leave
 # the owner only with a durable audit entry (kill -9 right after answers), a
 # full audit disk refuses and recovers (a tmpfs the test mounts: run as root),
-# and old segments are exported, removed and verified. Included from
+# old segments are exported, removed and verified, and an audit log of a
+# newer version stops the start. Included from
 # tests/integration/CMakeLists.txt (which defines lt_itest).
 add_executable(test_auditlog ${CMAKE_CURRENT_LIST_DIR}/test_auditlog.c ${CMAKE_CURRENT_LIST_DIR}/lt_feedtest.c)
 target_link_libraries(test_auditlog PRIVATE lt_itest lienthong_gateway lienthong_adapters PkgConfig::CUNIT PkgConfig::SQLITE Threads::Threads)

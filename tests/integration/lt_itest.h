@@ -155,6 +155,9 @@ const uint8_t *lt_it_gw_key(const lt_it_gw_t *g);
 /* Runs sql (one or more statements) on the SQLite database at db_path, as
  * an agency's own application would; 0, or -1 with the error on stderr. */
 int lt_it_sql(const char *db_path, const char *sql);
+/* The first column of the first row of query sql on the SQLite database
+ * at db_path, opened read-only, as an integer; -1 when there is none. */
+int64_t lt_it_sql_int(const char *db_path, const char *sql);
 
 /* Moves the calling thread into the network namespace NAME (`ip netns`
  * name, /run/netns/NAME), as a gateway with netns set runs. 0 or -1. */

@@ -23,11 +23,15 @@
  *   that verifies from its anchor, also after a restart;
  * - a subject-access report of the live log says which entries were
  *   exported, and the exported files are searched for a record key once
- *   each verifies and joins the one before.
+ *   each verifies and joins the one before;
+ * - an audit log of a newer layout version than the binary's stops the
+ *   gateway's start with a log line naming the file and both versions, and
+ *   is left as it was.
  *
  * Usage: test_auditlog /path/to/lienthong (or LIENTHONG_BIN=...). */
 #define _GNU_SOURCE
 #include "lt_feedtest.h"
+#include "lt_audit.h"
 #include "lt_clock.h"
 #include "lt_sock.h"
 
@@ -38,6 +42,7 @@
 #include <sodium.h>
 #include <sqlite3.h>
 #include <stdio.h>
+#include <sys/wait.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -593,6 +598,42 @@ out:
     s_teardown();
 }
 
+/* ---- an audit log of a newer version ----------------------------------------------- */
+
+/* A gateway whose audit log a newer version wrote (docs/ARCHITECTURE.md
+ * "Audit log", "Its version") does not start: its log says why, naming the
+ * file and both versions, and the audit log is left as it was; with the
+ * version this binary knows it starts again. */
+static void test_newer_audit_log(void)
+{
+    char audit[PATH_MAX + 16], want[PATH_MAX + 128], sql[64], out[PATH_MAX];
+    int v = lt_audit_version(), status = 0;
+    LT_IT_REQUIRE(s_setup(NULL, NULL) == 0);
+    LT_IT_REQUIRE(lt_it_gw_stop(g_owner, 10000) == 0);
+    snprintf(audit, sizeof audit, "%s/audit.db", g_owner->data_dir);
+    CU_ASSERT_EQUAL(lt_it_sql_int(audit, "PRAGMA user_version"), v);
+    snprintf(sql, sizeof sql, "PRAGMA user_version = %d", v + 1);
+    LT_IT_REQUIRE(lt_it_sql(audit, sql) == 0);
+    long mark = lt_it_log_mark(g_owner);
+    LT_IT_REQUIRE(lt_it_gw_start(g_owner) == 0);
+    CU_ASSERT(lt_it_gw_wait_exit(g_owner, 30000, &status) == 0);
+    CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) != 0);
+    snprintf(want, sizeof want,
+             "audit log %s: version %d is newer than this lienthong supports (%d)", audit, v + 1,
+             v);
+    CU_ASSERT(lt_it_log_has(g_owner, mark, "cannot start", want));
+    CU_ASSERT_EQUAL(lt_it_sql_int(audit, "PRAGMA user_version"), v + 1);
+    snprintf(sql, sizeof sql, "PRAGMA user_version = %d", v);
+    LT_IT_REQUIRE(lt_it_sql(audit, sql) == 0);
+    CU_ASSERT_EQUAL(lt_it_gw_run(g_owner, READY_MS), 0);
+    CU_ASSERT_EQUAL(lt_it_gw_stop(g_owner, 10000), 0);
+    const char *verify[] = {"audit", "--config", g_owner->conf_path, "--verify", NULL};
+    CU_ASSERT_EQUAL(s_cli(verify, out, sizeof out), 0);
+    CU_ASSERT(lt_it_file_contains(out, "intact"));
+out:
+    s_teardown();
+}
+
 int main(int argc, char **argv)
 {
     if (sodium_init() < 0)
@@ -601,6 +642,8 @@ int main(int argc, char **argv)
         {"kill -9 right after answers: every answer received has its entry", test_kill_after_answers},
         {"a full audit disk refuses answers, says so, and recovers by itself", test_full_disk},
         {"old segments are exported, removed, verified elsewhere and joined", test_export},
+        {"an audit log of a newer version stops the start, says so and is left as it was",
+         test_newer_audit_log},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {.name = "audit", .tests = tests};

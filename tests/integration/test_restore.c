@@ -630,16 +630,7 @@ static int s_source_opt(fed_t *x, const char *conf, const char *out, const char 
 
 static int s_changes_kept(const char *db)
 {
-    sqlite3 *d = NULL;
-    sqlite3_stmt *st = NULL;
-    int n = -1;
-    if (sqlite3_open_v2(db, &d, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-        sqlite3_prepare_v2(d, "SELECT count(*) FROM lt_changes", -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
-        n = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(d);
-    return n;
+    return (int)lt_it_sql_int(db, "SELECT count(*) FROM lt_changes");
 }
 
 /* A dataset added on a table that another dataset has read (and pruned)
