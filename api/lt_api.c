@@ -25,6 +25,7 @@
 #include <pthread.h>
 #include <sodium.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,8 @@ static const struct {
     {"malformed", 400},    {"too_large", 413}, {"content_type", 415},
 };
 #define SUMMED (sizeof s_summed / sizeof s_summed[0])
+/* Texts of libmicrohttpd's messages counted apart; beyond, one count. */
+#define MHD_MESSAGES 16
 
 /* A counted refusal's particulars, for its reports. */
 typedef struct {
@@ -85,8 +88,11 @@ struct _lt_api_t {
     pthread_mutex_t tally_lock;
     lt_tally_t *refused; /* by application (or none) and s_summed reason */
     lt_tally_t *unauth;  /* requests without a valid token, by client address */
+    lt_tally_t *mhd_msgs; /* libmicrohttpd's messages once serving, by their text */
+    atomic_int serving;   /* MHD_start_daemon has returned: its messages are about clients */
     lt_stats_t *stats;
     lt_stats_family_t *requests, *latency;
+    lt_stats_series_t *conn_limit; /* connections refused at max_connections(_per_ip) */
     lt_apiconn_t *conns; /* the deadline of a request's arrival */
     uint8_t *tls_cert, *tls_key;
     size_t tls_key_len;
@@ -139,9 +145,17 @@ static int s_stats_new(lt_api_t *self)
         .name = "lienthong_http_request_latency", .help = "HTTP API request latency by endpoint",
         .kind = LT_STATS_HISTOGRAM, .unit = LT_STATS_UNIT_SECONDS, .n_labels = 1,
         .labels = {"endpoint"}, .max_series = 32};
+    static const lt_stats_def_t limit = {
+        .name = "lienthong_http_connections_refused",
+        .help = "HTTP API connections closed at once because max_connections or "
+                "max_connections_per_ip was reached",
+        .kind = LT_STATS_COUNTER};
+    lt_stats_family_t *family;
     return (self->stats = lt_stats_new()) &&
                    lt_stats_register(self->stats, &req, &self->requests) == 0 &&
-                   lt_stats_register(self->stats, &lat, &self->latency) == 0
+                   lt_stats_register(self->stats, &lat, &self->latency) == 0 &&
+                   lt_stats_register(self->stats, &limit, &family) == 0 &&
+                   (self->conn_limit = lt_stats_series(family, NULL))
                ? 0 : -1;
 }
 
@@ -320,6 +334,7 @@ static void s_tick(void *arg)
     pthread_mutex_lock(&self->tally_lock);
     lt_tally_tick(self->refused);
     lt_tally_tick(self->unauth);
+    lt_tally_tick(self->mhd_msgs);
     pthread_mutex_unlock(&self->tally_lock);
 }
 
@@ -1232,11 +1247,30 @@ static int s_tls(lt_api_t *self, char *err, size_t errlen)
     return 0;
 }
 
+/* A report of libmicrohttpd's messages once serving (lt_tally), under
+ * tally_lock: the first of each text at once, then counts. */
+static void s_mhd_report(void *arg, const lt_tally_report_t *rep)
+{
+    lt_api_t *self = arg;
+    const char *msg = rep->kind == LT_TALLY_OTHERS ? "(other messages)" : rep->key;
+    if (rep->kind == LT_TALLY_FIRST)
+        lt_info("api", "libmicrohttpd: %s (more like it are summed up every %lld s)", msg,
+                (long long)lt_tally_interval_ms(self->mhd_msgs) / 1000);
+    else
+        lt_info("api", "libmicrohttpd: %llu more in %lld s: %s", (unsigned long long)rep->count,
+                (long long)rep->seconds, msg);
+}
+
 /* libmicrohttpd's messages become log lines of the API (member and program
- * named), at INFO: once it serves they are about clients (a connection
- * limit, a failed handshake), not for the operator to act on. The last is
- * kept for the error of a failed start, where it names the system's reason
- * (a bind's errno text). */
+ * named), at INFO. Before it serves, each is written: they say why a start
+ * failed, and the last is kept for that error, where it names the system's
+ * reason (a bind's errno text). Once it serves they are about clients (a
+ * connection closed with its request incomplete, the connection limit, a
+ * failed handshake), which any client can repeat in a loop without a
+ * token: summed up by their text through lt_tally, as the 401s are, so
+ * that they cannot fill the disk (docs/operations.md, "Limits of the HTTP
+ * API"). libmicrohttpd calls no other hook for a connection it refuses at
+ * its limits: its message is what is counted. */
 /* Its fmt is libmicrohttpd's own format string (checked as such). */
 __attribute__((format(printf, 2, 0))) static void s_mhd_log(void *cls, const char *fmt,
                                                              va_list ap)
@@ -1245,10 +1279,18 @@ __attribute__((format(printf, 2, 0))) static void s_mhd_log(void *cls, const cha
     char msg[sizeof self->mhd_said];
     vsnprintf(msg, sizeof msg, fmt, ap);
     msg[strcspn(msg, "\n")] = 0;
-    pthread_mutex_lock(&self->lock);
-    memcpy(self->mhd_said, msg, sizeof msg);
-    pthread_mutex_unlock(&self->lock);
-    lt_info("api", "libmicrohttpd: %s", msg);
+    if (!atomic_load(&self->serving)) {
+        pthread_mutex_lock(&self->lock);
+        memcpy(self->mhd_said, msg, sizeof msg);
+        pthread_mutex_unlock(&self->lock);
+        lt_info("api", "libmicrohttpd: %s", msg);
+        return;
+    }
+    if (strstr(msg, "connection limit"))
+        lt_stats_inc(self->conn_limit);
+    pthread_mutex_lock(&self->tally_lock);
+    lt_tally_note(self->mhd_msgs, msg, NULL);
+    pthread_mutex_unlock(&self->tally_lock);
 }
 
 /* The start's error when libmicrohttpd does not start: the address, and
@@ -1304,6 +1346,7 @@ lt_api_t *lt_api_new(const lt_apicfg_t *cfg, char *err, size_t errlen)
                                        s_refused_report, self)) ||
         !(self->unauth = lt_tally_new(summary_ms, LT_APICONN_ADDRS, sizeof(refusal_t),
                                       s_unauth_report, self)) ||
+        !(self->mhd_msgs = lt_tally_new(summary_ms, MHD_MESSAGES, 0, s_mhd_report, self)) ||
         !(self->call = lt_apicall_new(cfg->local_socket, (int)conns)) || s_stats_new(self) != 0 ||
         !(self->conns =
               lt_apiconn_new(cfg->receive_timeout * 1000, summary_ms, self->stats, s_tick, self))) {
@@ -1341,6 +1384,7 @@ lt_api_t *lt_api_new(const lt_apicfg_t *cfg, char *err, size_t errlen)
         s_mhd_failed(self, err, errlen);
         goto fail;
     }
+    atomic_store(&self->serving, 1);
     return self;
 fail:
     lt_api_destroy(&self);
@@ -1361,8 +1405,11 @@ void lt_api_destroy(lt_api_t **self_p)
         lt_tally_flush(self->refused);
     if (self->unauth)
         lt_tally_flush(self->unauth);
+    if (self->mhd_msgs)
+        lt_tally_flush(self->mhd_msgs);
     lt_tally_destroy(&self->refused);
     lt_tally_destroy(&self->unauth);
+    lt_tally_destroy(&self->mhd_msgs);
     lt_apicall_destroy(&self->call);
     lt_stats_destroy(&self->stats);
     if (self->audit)

@@ -484,6 +484,17 @@ static void test_summary(void)
     CU_ASSERT_EQUAL(s_drive("api-summary", "summary_interval = 2;\n", "api_summary.py"), 0);
 }
 
+/* A `lienthong api` with summary_interval = 2 and 4 connections per
+ * address, driven by api_noise.py: libmicrohttpd's messages about clients
+ * (a request left incomplete, the connection limit) are summed up, not
+ * logged one line each, and the refusals at the limit are counted. */
+static void test_noise(void)
+{
+    CU_ASSERT_EQUAL(s_drive("api-noise", "summary_interval = 2;\nmax_connections_per_ip = 4;\n",
+                            "api_noise.py"),
+                    0);
+}
+
 /* A third `lienthong api`, allowed 256 open files and with slow-app at
  * 0.5 requests per second, driven by api_flood.py: 200 clients without a
  * token flood /metrics, each call of which takes a local client to the
@@ -914,6 +925,8 @@ static const lt_it_test_t s_tests[] = {
     {"a flood without a token within 256 open files; a rate below one a second", test_flood},
     {"slow clients: a request's deadline to arrive; 429 and 400 summed up", test_slow},
     {"summaries of 429, 400 and 401 bursts within an interval, without traffic", test_summary},
+    {"libmicrohttpd's messages about clients are summed up; the connection limit counted",
+     test_noise},
     {"SIGTERM stops the API with status 0", test_stop},
     {NULL, NULL}};
 

@@ -1,0 +1,62 @@
+#!/usr/bin/env python3
+"""api_noise.py: clients without a token cannot fill the log through
+libmicrohttpd's own messages, with Python's standard library only.
+
+The API under test has summary_interval = 2 (seconds) and
+max_connections_per_ip = 4. Thousands of connections that send one byte
+and close, then connections past the per-address limit, must leave a few
+log lines (the first of each message, then counts), the refusals at the
+limit counted in /metrics, and the API answering. Environment: LT_API_URL,
+LT_LOG (the API's log). Exits 0 when every check passed, 1 otherwise."""
+import os, re, socket, sys, time, urllib.parse
+from api_common import URL, call, check, failures
+
+LOG = os.environ["LT_LOG"]
+INTERVAL = 2
+u = urllib.parse.urlsplit(URL)
+ADDR = (u.hostname, u.port)
+
+def mhd_lines():
+    with open(LOG, errors="replace") as f:
+        return [line for line in f if "libmicrohttpd" in line]
+
+before = len(mhd_lines())
+
+# An incomplete request, closed: one message of libmicrohttpd each.
+end = time.monotonic() + 3
+sent = 0
+while time.monotonic() < end:
+    try:
+        s = socket.create_connection(ADDR, timeout=2)
+        s.sendall(b"G")
+        s.close()
+        sent += 1
+    except OSError:
+        time.sleep(0.01)
+check(sent > 500, "%d incomplete requests sent" % sent)
+
+# Past max_connections_per_ip: each refused at once by libmicrohttpd.
+time.sleep(0.5)
+held = [socket.create_connection(ADDR, timeout=2) for _ in range(4)]
+refused = 0
+for _ in range(50):
+    s = socket.create_connection(ADDR, timeout=2)
+    try:
+        refused += s.recv(1) == b""
+    except OSError:
+        refused += 1
+    s.close()
+for s in held:
+    s.close()
+check(refused == 50, "the connections past the limit are closed at once (%d of 50)" % refused)
+
+time.sleep(INTERVAL + 1.5) # the summaries, written by the timer
+lines = mhd_lines()[before:]
+check(len(lines) <= 12, "%d incomplete requests and 50 refusals: %d log lines" % (sent, len(lines)))
+check(any("more in" in l for l in lines), "the others are summed up")
+
+status, _, body = call("GET", "/metrics")
+m = re.search(rb"^lienthong_http_connections_refused_total (\d+)", body, re.M)
+check(status == 200 and m and int(m.group(1)) >= 50,
+      "/metrics counts the refusals at the connection limit (%s)" % (m and m.group(1)))
+sys.exit(1 if failures else 0)
