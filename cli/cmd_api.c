@@ -19,11 +19,14 @@
 static const char *USAGE = "lienthong api --config FILE [--check]\n"
                            "       lienthong api token --app NAME";
 
-static volatile sig_atomic_t s_stop;
+static volatile sig_atomic_t s_stop, s_hup;
 
 static void s_on_signal(int sig)
 {
-    s_stop = sig;
+    if (sig == SIGHUP)
+        s_hup = 1;
+    else
+        s_stop = sig;
 }
 
 static int s_token(int argc, char **argv)
@@ -86,7 +89,13 @@ static int s_run(const char *config, int check)
     struct sigaction sa = {.sa_handler = s_on_signal};
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
-    /* SIGTERM and SIGINT stay blocked but in sigsuspend below, which
+    /* SIGHUP's default would end the API, with a status systemd counts as
+     * clean (Restart=on-failure does not restart it), and `systemctl
+     * reload` or a closed terminal sends it: the API does not re-read its
+     * configuration (its applications are held by requests in flight), so
+     * it says so and goes on (docs/operations.md, "Running under systemd"). */
+    sigaction(SIGHUP, &sa, NULL);
+    /* SIGTERM, SIGINT and SIGHUP stay blocked but in sigsuspend below, which
      * unblocks them and waits in one step: a signal arriving between the
      * check of s_stop and the wait is kept pending, not lost. Blocked before
      * lt_api_new, its threads inherit the mask: the signal wakes this one. */
@@ -94,12 +103,14 @@ static int s_run(const char *config, int check)
     sigemptyset(&stop);
     sigaddset(&stop, SIGTERM);
     sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGHUP);
     if (pthread_sigmask(SIG_BLOCK, &stop, &wait) != 0) {
-        lt_cli_fail(1, "api", "cannot block SIGTERM and SIGINT");
+        lt_cli_fail(1, "api", "cannot block SIGTERM, SIGINT and SIGHUP");
         goto out;
     }
     sigdelset(&wait, SIGTERM);
     sigdelset(&wait, SIGINT);
+    sigdelset(&wait, SIGHUP);
     lt_api_t *api = lt_api_new(&cfg, err, sizeof err);
     if (!api) {
         lt_cli_fail(1, "api", "%s", err);
@@ -111,8 +122,14 @@ static int s_run(const char *config, int check)
              cfg.tls_cert[0] ? " (TLS)" : "", cfg.n_apps);
     lt_info("api", "%s", status);
     lt_notify_ready(status); /* Type=notify: started once it listens */
-    while (!s_stop)
+    while (!s_stop) {
         sigsuspend(&wait); /* returns -1 EINTR once a handler ran */
+        if (s_hup) {
+            s_hup = 0;
+            lt_warn("api", "SIGHUP ignored: the API does not re-read %s; fix: restart it "
+                    "(systemctl restart lienthong-api) to apply a change", config);
+        }
+    }
     lt_info("api", "stopping");
     lt_notify_stopping();
     lt_api_destroy(&api);

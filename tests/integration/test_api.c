@@ -257,6 +257,25 @@ static int s_stop_api(pid_t *pid, const char *name)
     return -1;
 }
 
+/* SIGHUP (a `systemctl reload`, a closed terminal) leaves the API serving,
+ * and its log says the configuration was not re-read: it ended the API,
+ * with a status systemd took for a clean stop. */
+static void test_sighup(void)
+{
+    char log[PATH_MAX + 64], cmd[256];
+    snprintf(log, sizeof log, "%s/api.log", g_fed.dir);
+    LT_IT_REQUIRE(g_api > 0 && kill(g_api, SIGHUP) == 0);
+    int said = 0;
+    for (int64_t end = lt_it_ms() + 5000; !said && lt_it_ms() < end; usleep(100000))
+        said = lt_it_file_contains(log, "SIGHUP ignored: the API does not re-read");
+    CU_ASSERT(said);
+    CU_ASSERT_EQUAL(waitpid(g_api, NULL, WNOHANG), 0);
+    snprintf(cmd, sizeof cmd, "curl -sf -o /dev/null %s/healthz", g_url);
+    CU_ASSERT_EQUAL(system(cmd), 0);
+out:
+    (void)0;
+}
+
 static void test_stop(void)
 {
     CU_ASSERT_EQUAL(s_stop_api(&g_api, "api"), 0);
@@ -927,6 +946,7 @@ static const lt_it_test_t s_tests[] = {
     {"summaries of 429, 400 and 401 bursts within an interval, without traffic", test_summary},
     {"libmicrohttpd's messages about clients are summed up; the connection limit counted",
      test_noise},
+    {"SIGHUP leaves the API serving; it says the configuration was not re-read", test_sighup},
     {"SIGTERM stops the API with status 0", test_stop},
     {NULL, NULL}};
 
