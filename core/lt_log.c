@@ -1,7 +1,9 @@
 /* lt_log: one event per line on stderr, as text or JSON, with syslog
  * priorities when stderr is the journal. Newlines inside messages are
- * replaced and JSON strings are escaped (invalid UTF-8 becomes U+FFFD), so a
- * hostile string can never forge a second log line or break a shipper. */
+ * replaced, other control characters written as \xNN in text, and JSON
+ * strings are escaped (invalid UTF-8 becomes U+FFFD), so a hostile string
+ * can never forge a second log line, send a terminal its escape sequences or
+ * break a shipper. */
 #include "lt_log.h"
 #include "lt_valid.h"
 
@@ -95,7 +97,7 @@ static size_t s_json_escape(char *out, size_t cap, size_t n, const char *s)
         if (*p == '"' || *p == '\\') {
             out[n++] = '\\';
             out[n++] = (char)*p++;
-        } else if (*p < 0x20) {
+        } else if (*p < 0x20 || *p == 0x7f) {
             n += (size_t)snprintf(out + n, cap - n, "\\u%04x", *p++);
         } else if (*p < 0x80) {
             out[n++] = (char)*p++;
@@ -145,6 +147,22 @@ static void s_json_line(char *out, size_t cap, const char *ts, lt_log_level_t le
     snprintf(out + n, cap - n, "}");
 }
 
+/* msg for a text line, into out[cap]: every C0 control and DEL as \xNN
+ * (newlines are spaces already), so that no request field echoed in a
+ * message can move a terminal's cursor, retitle it or erase a line. */
+static char *s_text_escape(char *out, size_t cap, const char *msg)
+{
+    size_t n = 0;
+    for (const uint8_t *p = (const uint8_t *)msg; *p && n + 5 < cap; p++) {
+        if (*p < 0x20 || *p == 0x7f)
+            n += (size_t)snprintf(out + n, cap - n, "\\x%02x", *p);
+        else
+            out[n++] = (char)*p;
+    }
+    out[n] = '\0';
+    return out;
+}
+
 static void s_text_line(char *out, size_t cap, const char *ts, lt_log_level_t level,
                         const char *component, const char *msg)
 {
@@ -179,10 +197,13 @@ void lt_log(lt_log_level_t level, const char *component, const char *fmt, ...)
         snprintf(ts, sizeof ts, "%.24s.%03dZ", sec, (int)(tv.tv_usec / 1000) % 1000);
     }
     char line[16384]; /* room for every byte of msg escaped as \uXXXX */
-    if (s_format == LT_LOG_JSON)
+    if (s_format == LT_LOG_JSON) {
         s_json_line(line, sizeof line, ts, level, component, msg);
-    else /* echoed input or text cut at the buffer's end: the line stays UTF-8 */
-        s_text_line(line, sizeof line, ts, level, component, lt_valid_sanitise(msg));
+    } else { /* echoed input or text cut at the buffer's end: the line stays UTF-8 */
+        char text[sizeof msg * 4];
+        s_text_line(line, sizeof line, ts, level, component,
+                    lt_valid_sanitise(s_text_escape(text, sizeof text, msg)));
+    }
     if (journal)
         fprintf(stderr, "<%d>%s\n", s_priority[level], line);
     else

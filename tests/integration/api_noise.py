@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
 """api_noise.py: clients without a token cannot fill the log through
-libmicrohttpd's own messages, with Python's standard library only.
+libmicrohttpd's own messages, nor write a terminal's escape sequences
+into it, with Python's standard library only.
 
 The API under test has summary_interval = 2 (seconds) and
 max_connections_per_ip = 4. Thousands of connections that send one byte
 and close, then connections past the per-address limit, must leave a few
 log lines (the first of each message, then counts), the refusals at the
-limit counted in /metrics, and the API answering. Environment: LT_API_URL,
-LT_LOG (the API's log). Exits 0 when every check passed, 1 otherwise."""
+limit counted in /metrics, and the API answering. A JSON member's name and
+a pre-fill's query key holding escape sequences are refused, and logged
+with their control characters escaped. Environment: LT_API_URL,
+LT_TOKEN_HR, LT_TOKEN_SLOW, LT_KEY, LT_LOG (the API's log). Exits 0 when
+every check passed, 1 otherwise."""
 import os, re, socket, sys, time, urllib.parse
 from api_common import URL, call, check, failures
 
@@ -59,4 +63,20 @@ status, _, body = call("GET", "/metrics")
 m = re.search(rb"^lienthong_http_connections_refused_total (\d+)", body, re.M)
 check(status == 200 and m and int(m.group(1)) >= 50,
       "/metrics counts the refusals at the connection limit (%s)" % (m and m.group(1)))
+# Request fields that reach the log: the first 400 of each application is
+# logged in full, with what was wrong.
+HOSTILE = "x\u001b]0;pwned\u0007\u001b[2K\rFAKE"
+status, _, _ = call("POST", "/v1/lookup", {HOSTILE: 1}, os.environ["LT_TOKEN_HR"])
+check(status == 400, "400 for an unknown member holding escape sequences (%s)" % status)
+status, _, _ = call("GET", "/v1/prefill/%s?officer=o&purpose=KYC&x%%1b%%5d0%%3bpwned%%07=1"
+                    % os.environ["LT_KEY"], token=os.environ["LT_TOKEN_SLOW"])
+check(status == 400, "400 for a query key holding escape sequences (%s)" % status)
+time.sleep(0.5)
+with open(LOG, "rb") as f:
+    log = f.read()
+bad = sorted(set(b for b in log if (b < 0x20 and b != 0x0a) or b == 0x7f))
+check(not bad, "no control character but the line's end in the log (%s)" % bad)
+check(b"'hr-portal': x\\x1b]0;pwned\\x07\\x1b[2K FAKE: unknown member" in log,
+      "the member's name is logged escaped")
+check(b"unknown query parameter 'x\\x1b]0;pwned\\x07'" in log, "the query key is logged escaped")
 sys.exit(1 if failures else 0)

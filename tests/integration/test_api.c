@@ -506,7 +506,9 @@ static void test_summary(void)
 /* A `lienthong api` with summary_interval = 2 and 4 connections per
  * address, driven by api_noise.py: libmicrohttpd's messages about clients
  * (a request left incomplete, the connection limit) are summed up, not
- * logged one line each, and the refusals at the limit are counted. */
+ * logged one line each, and the refusals at the limit are counted; a
+ * JSON member's name and a query key with escape sequences reach the log
+ * escaped. */
 static void test_noise(void)
 {
     CU_ASSERT_EQUAL(s_drive("api-noise", "summary_interval = 2;\nmax_connections_per_ip = 4;\n",
@@ -944,7 +946,7 @@ static const lt_it_test_t s_tests[] = {
     {"a flood without a token within 256 open files; a rate below one a second", test_flood},
     {"slow clients: a request's deadline to arrive; 429 and 400 summed up", test_slow},
     {"summaries of 429, 400 and 401 bursts within an interval, without traffic", test_summary},
-    {"libmicrohttpd's messages about clients are summed up; the connection limit counted",
+    {"libmicrohttpd's messages summed up; the connection limit counted; controls escaped",
      test_noise},
     {"SIGHUP leaves the API serving; it says the configuration was not re-read", test_sighup},
     {"SIGTERM stops the API with status 0", test_stop},

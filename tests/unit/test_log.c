@@ -160,6 +160,38 @@ static void test_json_lines(void)
     json_decref(o);
 }
 
+/* No control character but the line's end reaches the file: a request
+ * field echoed in a message (an unknown JSON member's name) carried a
+ * terminal's escape sequences, which a `tail -f` of the log ran. */
+static int only_printable(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if ((*p < 0x20 && *p != '\n') || *p == 0x7f)
+            return 0;
+    return 1;
+}
+
+static void test_controls_escaped(void)
+{
+    static const char *hostile = "x\x1b]0;pwned\x07\x1b[2K\rFAKE\ttab\x7f\x01 end";
+    char js[64], out[4096];
+    reset();
+    capture(js, sizeof js);
+    lt_warn("api", "body: %s: unknown member", hostile);
+    captured(out, sizeof out);
+    CU_ASSERT_EQUAL(count_lines(out), 1);
+    CU_ASSERT(only_printable(out));
+    CU_ASSERT(strstr(out, " api: body: x\\x1b]0;pwned\\x07\\x1b[2K FAKE\\x09tab\\x7f\\x01 end: "
+                          "unknown member\n") != NULL);
+    lt_log_set_format(LT_LOG_JSON);
+    capture(js, sizeof js);
+    lt_warn("api", "body: %s: unknown member", hostile);
+    captured(out, sizeof out);
+    CU_ASSERT_EQUAL(count_lines(out), 1);
+    CU_ASSERT(only_printable(out));
+    CU_ASSERT(strstr(out, "\\u001b]0;pwned\\u0007\\u001b[2K FAKE\\u0009tab\\u007f\\u0001 end") != NULL);
+}
+
 static void test_parse(void)
 {
     lt_log_level_t l;
@@ -178,6 +210,8 @@ int main(void)
         {"text: adapters carry their dataset", test_adapter_dataset_tag},
         {"journal: syslog priorities, no timestamp", test_journal_priorities},
         {"json: one valid object per line, escaped", test_json_lines},
+        {"text and json: control characters escaped, none reaches the file",
+         test_controls_escaped},
         {"level and format names", test_parse},
         {NULL, NULL},
     };
