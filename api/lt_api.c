@@ -90,6 +90,7 @@ struct _lt_api_t {
     lt_tally_t *unauth;  /* requests without a valid token, by client address */
     lt_tally_t *mhd_msgs; /* libmicrohttpd's messages once serving, by their text */
     atomic_int serving;   /* MHD_start_daemon has returned: its messages are about clients */
+    atomic_int begun;     /* requests begun (s_uri) and not yet done (s_completed) */
     lt_stats_t *stats;
     lt_stats_family_t *requests, *latency;
     lt_stats_series_t *conn_limit; /* connections refused at max_connections(_per_ip) */
@@ -1204,12 +1205,12 @@ static enum MHD_Result s_handler(void *cls, struct MHD_Connection *c, const char
  * %00, which the unescaped URL no longer shows. NULL when out of memory. */
 static void *s_uri(void *cls, const char *uri, struct MHD_Connection *c)
 {
-    (void)cls;
     (void)c;
     req_t *rq = calloc(1, sizeof *rq);
     if (!rq)
         return NULL;
     rq->start_ms = lt_clock_mono_ms();
+    atomic_fetch_add(&((lt_api_t *)cls)->begun, 1);
     for (const char *p = uri; *p && *p != '?' && !rq->nul_path; p++)
         rq->nul_path = strncmp(p, "%00", 3) == 0;
     return rq;
@@ -1223,8 +1224,10 @@ static void s_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     lt_apiconn_done(self->conns, c);
     if (rq && rq->in_flight) /* never answered: the client went away */
         s_flight_give(self, rq->app);
-    if (rq)
+    if (rq) {
         free(rq->body);
+        atomic_fetch_sub(&self->begun, 1);
+    }
     free(rq);
     *con_cls = NULL;
 }
@@ -1364,8 +1367,10 @@ lt_api_t *lt_api_new(const lt_apicfg_t *cfg, char *err, size_t errlen)
         goto fail;
     /* poll(), not select(): a connection's descriptor may be past
      * FD_SETSIZE, which select() cannot watch (MHD then drops it). */
+    /* MHD_USE_ITC: lt_api_drain's MHD_quiesce_daemon needs it with an
+     * internal polling thread. */
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                     MHD_USE_POLL | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0) |
+                     MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0) |
                      (self->tls_cert ? MHD_USE_TLS : 0);
     self->mhd = MHD_start_daemon(
         flags, (uint16_t)cfg->port, NULL, NULL, s_handler, self,
@@ -1389,6 +1394,34 @@ lt_api_t *lt_api_new(const lt_apicfg_t *cfg, char *err, size_t errlen)
 fail:
     lt_api_destroy(&self);
     return NULL;
+}
+
+/* MHD_stop_daemon shuts every connection down, a request being served
+ * included: its client got no answer (a reset) while the stop waited for
+ * the gateway's anyway. So the listener closes first, and the requests
+ * begun are left to be answered and sent, within a bound. */
+void lt_api_drain(lt_api_t *self)
+{
+    if (!self || !self->mhd)
+        return;
+    MHD_socket fd = MHD_quiesce_daemon(self->mhd);
+    if (fd == MHD_INVALID_SOCKET)
+        lt_warn("api", "cannot stop taking connections before stopping; requests being served "
+                "are cut");
+    else
+        close(fd);
+    int max_ms = self->cfg->request_timeout_ms + LT_API_DRAIN_GRACE_MS;
+    if (max_ms > LT_API_DRAIN_MAX_MS)
+        max_ms = LT_API_DRAIN_MAX_MS;
+    int64_t end = lt_clock_mono_ms() + max_ms;
+    int n = atomic_load(&self->begun);
+    if (n > 0)
+        lt_info("api", "stopping: %d request(s) begun, waiting up to %d ms for their answers", n,
+                max_ms);
+    while ((n = atomic_load(&self->begun)) > 0 && lt_clock_mono_ms() < end)
+        usleep(20000);
+    if (n > 0)
+        lt_warn("api", "stopping with %d request(s) unanswered after %d ms", n, max_ms);
 }
 
 void lt_api_destroy(lt_api_t **self_p)

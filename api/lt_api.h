@@ -19,6 +19,13 @@ typedef struct _lt_api_t lt_api_t;
 
 /* Starts serving cfg (which must outlive the server). NULL with err. */
 lt_api_t *lt_api_new(const lt_apicfg_t *cfg, char *err, size_t errlen);
+/* Stops taking connections and waits for the requests begun to be
+ * answered, up to request_timeout_ms plus LT_API_DRAIN_GRACE_MS, at most
+ * LT_API_DRAIN_MAX_MS (docs/operations.md, "Running under systemd": the
+ * unit's TimeoutStopSec= exceeds it). Then lt_api_destroy. */
+#define LT_API_DRAIN_GRACE_MS 1000
+#define LT_API_DRAIN_MAX_MS 20000
+void lt_api_drain(lt_api_t *self);
 /* Stops serving: waits for connections' threads to end. */
 void lt_api_destroy(lt_api_t **self_p);
 

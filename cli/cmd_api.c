@@ -132,6 +132,7 @@ static int s_run(const char *config, int check)
     }
     lt_info("api", "stopping");
     lt_notify_stopping();
+    lt_api_drain(api);
     lt_api_destroy(&api);
     rc = 0;
 out:

@@ -257,6 +257,55 @@ static int s_stop_api(pid_t *pid, const char *name)
     return -1;
 }
 
+/* A lookup in flight when SIGTERM comes (the caller's gateway stopped with
+ * SIGSTOP for a second holds it) gets its answer: the API stops taking
+ * connections, lets the request finish, then exits 0. MHD_stop_daemon at
+ * once cut it, and curl saw an empty reply. */
+static void test_stop_in_flight(void)
+{
+    char url[64], cmd[4 * PATH_MAX + 1024], code[PATH_MAX + 64], rc[PATH_MAX + 64];
+    pid_t api = 0;
+    int port = lt_it_free_port();
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
+    snprintf(code, sizeof code, "%s/drain.code", g_fed.dir);
+    snprintf(rc, sizeof rc, "%s/drain.rc", g_fed.dir);
+    LT_IT_REQUIRE(s_write_config("api-drain", port, "") == 0);
+    LT_IT_REQUIRE(s_start_api("api-drain", url, "", 0, &api) == 0);
+    snprintf(cmd, sizeof cmd,
+             "(curl -sS -m 20 -o /dev/null -w '%%{http_code}' -H 'Authorization: Bearer %s' "
+             "-H 'Content-Type: application/json' -d '{\"dataset\":\"" DS "\",\"key\":\"" KEY
+             "\",\"purpose\":\"KYC\",\"officer\":\"o-1\",\"case_ref\":\"c-1\"}' %s/v1/lookup >%s 2>&1; "
+             "echo $? >%s.tmp; mv %s.tmp %s) &",
+             g_tokens[0], url, code, rc, rc, rc);
+    LT_IT_REQUIRE(lt_it_gw_signal(g_caller, SIGSTOP) == 0);
+    CU_ASSERT_EQUAL(system(cmd), 0);
+    usleep(700000); /* the request is in */
+    CU_ASSERT_EQUAL(kill(api, SIGTERM), 0);
+    usleep(1000000);
+    CU_ASSERT(lt_it_gw_signal(g_caller, SIGCONT) == 0);
+    int st = -1;
+    CU_ASSERT_EQUAL(waitpid(api, &st, 0), api);
+    api = 0;
+    CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    for (int64_t end = lt_it_ms() + 20000; access(rc, F_OK) != 0 && lt_it_ms() < end;)
+        usleep(100000);
+    CU_ASSERT(lt_it_file_contains(rc, "0"));
+    int answered = lt_it_file_contains(code, "200") || lt_it_file_contains(code, "503") ||
+                   lt_it_file_contains(code, "504");
+    if (!answered) {
+        snprintf(cmd, sizeof cmd, "cat %s >&2; tail -5 %s/api-drain.log >&2", code, g_fed.dir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "test_api: no curl output\n");
+    }
+    CU_ASSERT(answered);
+out:
+    lt_it_gw_signal(g_caller, SIGCONT);
+    if (api > 0) {
+        kill(api, SIGTERM);
+        waitpid(api, NULL, 0);
+    }
+}
+
 /* SIGHUP (a `systemctl reload`, a closed terminal) leaves the API serving,
  * and its log says the configuration was not re-read: it ended the API,
  * with a status systemd took for a clean stop. */
@@ -948,6 +997,8 @@ static const lt_it_test_t s_tests[] = {
     {"summaries of 429, 400 and 401 bursts within an interval, without traffic", test_summary},
     {"libmicrohttpd's messages summed up; the connection limit counted; controls escaped",
      test_noise},
+    {"a lookup in flight when SIGTERM comes is answered before the API exits",
+     test_stop_in_flight},
     {"SIGHUP leaves the API serving; it says the configuration was not re-read", test_sighup},
     {"SIGTERM stops the API with status 0", test_stop},
     {NULL, NULL}};
