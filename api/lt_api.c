@@ -729,7 +729,7 @@ static void s_prefill(lt_api_t *self, const lt_apicfg_app_t *app, struct MHD_Con
                                          (void *)app, &found, &out.body, buf, sizeof buf);
         if (rc != 0) {
             lt_warn("api", "pre-fill for application %s: %s", app->name, buf);
-            lt_apicall_unshown(&out, rc, buf);
+            lt_apicall_unshown(&out, rc);
         } else if (env) {
             /* Like a lookup of an unknown key: 404, with the parts. */
             out.status = found ? 200 : 404;
@@ -851,8 +851,10 @@ static void s_datasets(lt_api_t *self, const lt_apicfg_app_t *app, reply_t *r)
 {
     char why[512];
     lt_dir_t *dir = lt_apicheck_directory(self->cfg, why, sizeof why);
-    if (!dir) {
-        s_error(r, 503, "directory", "DIRECTORY_UNAVAILABLE", why);
+    if (!dir) { /* why names files of this host: the operator's, not the application's */
+        lt_warn("api", "datasets: %s", why);
+        s_error(r, 503, "directory", "DIRECTORY_UNAVAILABLE",
+                "the directory cannot be read; the API's log says why");
         return;
     }
     const Lienthong__Directory *d = lt_dir_get(dir);

@@ -75,12 +75,39 @@ json_t *lt_apicall_error(const char *code, const char *fmt, ...)
     return json_pack("{s:s,s:s}", "error", code, "message", lt_valid_sanitise(msg));
 }
 
-static void s_fail(lt_apicall_out_t *out, int status, const char *reason, const char *code,
-                   const char *msg)
+/* The answer's message of a failure of the API or its gateway, one per
+ * code: the detail (a socket's path, libzmq's error, what an answer could
+ * not be shown for) is the operator's, in the API's log, not the
+ * application's (docs/api/README.md). */
+static const char *s_fixed(const char *code)
+{
+    static const struct {
+        const char *code, *message;
+    } fixed[] = {
+        {"GATEWAY_UNAVAILABLE", "the gateway is not available; the API's log says why"},
+        {"ERR_TIMEOUT", "no answer from the gateway in time"},
+        {"BAD_ANSWER", "the answer cannot be shown; the API's log says why"},
+    };
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+        if (strcmp(code, fixed[i].code) == 0)
+            return fixed[i].message;
+    return "internal error; the API's log says why";
+}
+
+static void s_reply(lt_apicall_out_t *out, int status, const char *reason, const char *code)
 {
     out->status = status;
     out->reason = reason;
-    out->body = lt_apicall_error(code, "%s", msg);
+    out->body = lt_apicall_error(code, "%s", s_fixed(code));
+}
+
+/* Answers the fixed message of code; detail, unless the same, is logged. */
+static void s_fail(lt_apicall_out_t *out, int status, const char *reason, const char *code,
+                   const char *detail)
+{
+    if (strcmp(detail, s_fixed(code)) != 0)
+        lt_warn("api", "%d %s: %s", status, code, detail);
+    s_reply(out, status, reason, code);
 }
 
 /* A client from the pool, or a new one; NULL with out set. */
@@ -95,10 +122,8 @@ static lt_client_t *s_take(lt_apicall_t *self, lt_apicall_out_t *out)
     lt_client_opts_t o;
     lt_client_opts_default(&o);
     o.ctx = self->ctx;
-    if (!c && !(c = lt_client_new(self->path, &o, err, sizeof err))) {
-        lt_warn("api", "cannot reach the gateway: %s", err);
+    if (!c && !(c = lt_client_new(self->path, &o, err, sizeof err)))
         s_fail(out, 503, "gateway_unavailable", "GATEWAY_UNAVAILABLE", err);
-    }
     return c;
 }
 
@@ -216,12 +241,12 @@ static uint64_t s_answer_id(const Lienthong__Envelope *env, void **answer)
     return 0;
 }
 
-void lt_apicall_unshown(lt_apicall_out_t *out, int rc, const char *why)
+void lt_apicall_unshown(lt_apicall_out_t *out, int rc)
 {
     if (rc == LT_PROFJSON_UNDECODABLE)
-        s_fail(out, 502, "bad_answer", "BAD_ANSWER", why);
+        s_reply(out, 502, "bad_answer", "BAD_ANSWER");
     else
-        s_fail(out, 500, "internal", "INTERNAL", why);
+        s_reply(out, 500, "internal", "INTERNAL");
 }
 
 /* ---- lookup ------------------------------------------------------------------------ */
@@ -242,7 +267,7 @@ static void s_lookup_out(const Lienthong__LookupRequest *q, const Lienthong__Loo
     }
     json_decref(j);
     lt_warn("api", "lookup in %s answered by %s: %s", q->dataset, a->owner, err);
-    lt_apicall_unshown(out, rc, err);
+    lt_apicall_unshown(out, rc);
 }
 
 /* Drops from answer a every field of dataset that granted refuses: from
@@ -434,7 +459,7 @@ void lt_apicall_profile(lt_apicall_t *self, Lienthong__ProfileRequest *q,
             out->reason = "ok";
             if (rc != 0) {
                 lt_warn("api", "profile for purpose %s: %s", q->purpose, why);
-                lt_apicall_unshown(out, rc, why);
+                lt_apicall_unshown(out, rc);
             }
         }
         s_give(self, c, env != NULL);

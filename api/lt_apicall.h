@@ -104,10 +104,11 @@ size_t lt_apicall_grant_filter(json_t *body, const char *dataset,
 json_t *lt_apicall_status_json(const Lienthong__StatusReply *st);
 
 /* The outcome of a call whose answer cannot be shown as it should be; rc
- * is an LT_PROFJSON_* failure, why its err. A payload that does not decode
- * is an unexpected answer, 502, rather than a 200 with fields missing; out
- * of memory is 500. */
-void lt_apicall_unshown(lt_apicall_out_t *out, int rc, const char *why);
+ * is an LT_PROFJSON_* failure, whose err the caller logs (the answer says
+ * only that the log has it). A payload that does not decode is an
+ * unexpected answer, 502, rather than a 200 with fields missing; out of
+ * memory is 500. */
+void lt_apicall_unshown(lt_apicall_out_t *out, int rc);
 
 /* {"error": code, "message": message} */
 json_t *lt_apicall_error(const char *code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

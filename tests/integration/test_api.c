@@ -85,6 +85,8 @@ static int s_publish(void)
 
 /* The rate of slow-app, requests per second. */
 static const char *g_slow_rate = "1";
+/* The gateway configuration the API reads (NULL: the caller's). */
+static const char *g_gateway_conf;
 
 /* Writes api config `name` listening on port with `extra` settings (TLS),
  * its audit file name-audit.jsonl unless extra sets one; the tokens are
@@ -107,7 +109,8 @@ static int s_write_config(const char *name, int port, const char *extra)
              "    fields = [\"full_name\", \"date_of_birth\", \"sex\"]; purposes = [\"KYC\"]; rate = 200; },\n"
              "  { name = \"slow-app\"; token_hash = \"%s\"; datasets = [\"" DS "\"];\n"
              "    fields = [\"full_name\"]; purposes = [\"KYC\"]; rate = %s; } );\n",
-             g_caller->conf_path, port, audit, extra, hash[0], hash[1], g_slow_rate);
+             g_gateway_conf ? g_gateway_conf : g_caller->conf_path, port, audit, extra, hash[0],
+             hash[1], g_slow_rate);
     snprintf(path, sizeof path, "%s/%s.conf", g_fed.dir, name);
     return lt_it_write_file(path, text);
 }
@@ -255,6 +258,46 @@ static int s_stop_api(pid_t *pid, const char *name)
     if (system(cmd) != 0)
         fprintf(stderr, "test_api: no log of %s\n", name);
     return -1;
+}
+
+static int s_curl(const char *opts, const char *url, const char *out, int *curl_rc);
+
+/* An API whose gateway is not running (its gateway configuration names a
+ * socket that does not exist) answers 503 GATEWAY_UNAVAILABLE with a fixed
+ * message, the detail (the socket's path, how to start the gateway) in its
+ * log only: the answer quoted the path. */
+static void test_error_detail(void)
+{
+    char url[64], conf[PATH_MAX + 64], out[PATH_MAX + 64], log[PATH_MAX + 64], opts[256];
+    char cmd[4 * PATH_MAX + 256];
+    pid_t api = 0;
+    int curl_rc, port = lt_it_free_port();
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
+    snprintf(conf, sizeof conf, "%s/gw-nowhere.conf", g_fed.dir);
+    snprintf(out, sizeof out, "%s/nowhere.json", g_fed.dir);
+    snprintf(log, sizeof log, "%s/api-nowhere.log", g_fed.dir);
+    snprintf(cmd, sizeof cmd, "sed 's|^local_socket = .*|local_socket = \"%s/nowhere/gw.sock\";|' %s >%s",
+             g_fed.dir, g_caller->conf_path, conf);
+    LT_IT_REQUIRE(system(cmd) == 0 && lt_it_file_contains(conf, "nowhere/gw.sock"));
+    g_gateway_conf = conf;
+    int written = s_write_config("api-nowhere", port, "");
+    g_gateway_conf = NULL;
+    LT_IT_REQUIRE(written == 0);
+    LT_IT_REQUIRE(s_start_api("api-nowhere", url, "", 0, &api) == 0);
+    snprintf(opts, sizeof opts, "-H 'Authorization: Bearer %s'", g_tokens[0]);
+    char status[128];
+    snprintf(status, sizeof status, "%s/v1/status", url);
+    CU_ASSERT_EQUAL(s_curl(opts, status, out, &curl_rc), 503);
+    CU_ASSERT(lt_it_file_contains(out, "\"error\":\"GATEWAY_UNAVAILABLE\""));
+    CU_ASSERT(!lt_it_file_contains(out, "nowhere"));
+    CU_ASSERT(!lt_it_file_contains(out, "/"));
+    CU_ASSERT(lt_it_file_contains(log, "nowhere/gw.sock"));
+    CU_ASSERT_EQUAL(s_stop_api(&api, "api-nowhere"), 0);
+out:
+    if (api > 0) {
+        kill(api, SIGTERM);
+        waitpid(api, NULL, 0);
+    }
 }
 
 /* A lookup in flight when SIGTERM comes (the caller's gateway stopped with
@@ -997,6 +1040,8 @@ static const lt_it_test_t s_tests[] = {
     {"summaries of 429, 400 and 401 bursts within an interval, without traffic", test_summary},
     {"libmicrohttpd's messages summed up; the connection limit counted; controls escaped",
      test_noise},
+    {"an API whose gateway is not running answers a fixed message, the detail logged",
+     test_error_detail},
     {"a lookup in flight when SIGTERM comes is answered before the API exits",
      test_stop_in_flight},
     {"SIGHUP leaves the API serving; it says the configuration was not re-read", test_sighup},
