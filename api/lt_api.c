@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -1016,6 +1017,26 @@ static const route_t *s_route(const lt_api_t *self, const char *url)
     return NULL;
 }
 
+/* Counts the Content-Length headers (cls, an int). */
+static enum MHD_Result s_count_length(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value)
+{
+    (void)kind;
+    (void)value;
+    *(int *)cls += strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0;
+    return MHD_YES;
+}
+
+/* 1 when the request has more than one Content-Length header, which
+ * libmicrohttpd accepts, reading the first: a proxy in front that reads
+ * another would see another request boundary (request smuggling). */
+static int s_lengths(struct MHD_Connection *c)
+{
+    int n = 0;
+    MHD_get_connection_values(c, MHD_HEADER_KIND, s_count_length, &n);
+    return n > 1;
+}
+
 static void s_too_large(const lt_api_t *self, reply_t *r)
 {
     char msg[96];
@@ -1038,6 +1059,8 @@ static int s_early(lt_api_t *self, struct MHD_Connection *c, const char *url, co
                                                  MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (rq->nul_path) /* the path routed would be another than the one sent */
         s_error(r, 400, "bad_request", "BAD_REQUEST", "the path holds a NUL byte (%00)");
+    else if (s_lengths(c))
+        s_error(r, 400, "bad_request", "BAD_REQUEST", "more than one Content-Length header");
     else if (!rt)
         s_error(r, 404, "no_route", "NOT_FOUND", "no such path; see /v1/openapi.json");
     else if (strcmp(method, rt->method) != 0) {

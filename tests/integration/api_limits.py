@@ -122,4 +122,15 @@ last = audit_lines()[-1]
 check(status == 403 and last.get("key") == KEY and last.get("dataset") == "",
       "a refused pre-fill's audit line: key %s, dataset %r" % (last.get("key"), last.get("dataset")))
 
+# 9. Two Content-Length headers (libmicrohttpd reads the first, a proxy in
+# front might read the other: request smuggling): 400, whichever path.
+body = json.dumps(lookup())
+for path in ("/healthz", "/v1/lookup"):
+    s = held("POST %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+             "Content-Type: application/json\r\nContent-Length: %d\r\nContent-Length: 7\r\n"
+             "Connection: close\r\n\r\n%s" % (path, HR, len(body), body))
+    got = answer(s, 10)
+    s.close()
+    check(got == 400, "400 for two Content-Length headers on %s (%s)" % (path, got))
+
 sys.exit(1 if failures else 0)
