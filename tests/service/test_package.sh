@@ -135,6 +135,8 @@ for u in /lib/systemd/system/lienthong-*.service; do
     check "$(basename "$u"): /etc/lienthong stays read-only (no ConfigurationDirectory=)" \
         sh -c "! grep -q '^ConfigurationDirectory' '$u'"
     check "$(basename "$u"): no restart after exit 2 (configuration)" grep -qx 'RestartPreventExitStatus=2' "$u"
+    # A core dump would write the secrets held in ordinary memory to disk.
+    check "$(basename "$u"): no core dumps" grep -qx 'LimitCORE=0' "$u"
 done
 
 as_if_systemd dpkg -i "$DEB" >"$T/dpkg-upgrade.log" 2>&1 || { cat "$T/dpkg-upgrade.log"; bad "dpkg -i (upgrade)"; }
