@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SNAPSHOT_TRIES 5 /* adoptions racing one backup: each is rare */
@@ -425,21 +426,109 @@ static int s_dropped(const uint64_t *drop, size_t n, uint64_t v)
     return 0;
 }
 
-/* Of the retired directories of dir that open, picks into put those
- * data_dir lacks (a retired version's contents never change), and adds
- * the authority keys they need to set. Returns their count. */
-static size_t s_restore_pick(const lt_gwcfg_t *cfg, const char *dir, const lt_dirpick_retired_t *r,
-                             const lt_dir_t **put, lt_dir_pins_t *set, FILE *out)
+/* Opens path under *trust and, when it does, adds the next authority keys
+ * it announces to *trust. 1 when it opened. */
+static int s_chain_one(const char *path, lt_dir_pins_t *trust, const char *federation)
+{
+    char why[700];
+    lt_dir_pins_t more;
+    lt_dir_t *d = lt_dir_load(path, trust, federation, 0, why, sizeof why);
+    if (!d)
+        return 0;
+    lt_dir_trust(trust, d, &more);
+    *trust = more;
+    lt_dir_destroy(&d);
+    return 1;
+}
+
+/* The path of the i-th of the n + 2 directories s_restore_trust chains
+ * through: the backup's retired ones of versions v (newest first) oldest
+ * first, its adopted one, the configured file. */
+static void s_chain_path(const lt_gwcfg_t *cfg, const char *dir, const uint64_t *v, size_t n,
+                         size_t i, char *buf, size_t len)
+{
+    if (i < n)
+        lt_dirpick_retired_path(dir, v[n - 1 - i], buf, len);
+    else if (i == n)
+        lt_dirpick_adopted_path(dir, buf, len);
+    else
+        snprintf(buf, len, "%s", cfg->directory_file);
+}
+
+/* The authority keys a restore trusts the backup's directories under
+ * (docs/operations.md, "Backup and restore"): what the gateway on data_dir
+ * trusts at start (the pins, the keys data_dir learned and the next keys
+ * its directories announce, in host), then the next keys announced by
+ * each of the backup's directories that verifies under those, its retired
+ * ones oldest first, then its adopted one and the configured file again,
+ * until no more verifies: a key is learned only through an announcement
+ * by a directory that verifies, as the gateway learns it (PROTOCOL.md
+ * 5.5). The backup's authority.learned and authority.retired are never
+ * read for it: anyone who could write the backup wrote them. */
+static void s_restore_trust(const lt_gwcfg_t *cfg, const char *dir, const lt_dirpick_t *host,
+                            lt_dir_pins_t *trust)
 {
     char path[PATH_MAX + 64];
-    lt_dirpick_rtrust_t from;
+    uint64_t v[RETIRED_SEEN];
+    int opened[RETIRED_SEEN + 2] = {0};
+    size_t n = lt_dirpick_retired_list(dir, v, RETIRED_SEEN);
+    n = n < RETIRED_SEEN ? n : RETIRED_SEEN;
+    *trust = host->trust;
+    for (int more = 1; more;) {
+        more = 0;
+        for (size_t i = 0; i < n + 2; i++) {
+            if (opened[i])
+                continue;
+            s_chain_path(cfg, dir, v, n, i, path, sizeof path);
+            if (s_chain_one(path, trust, cfg->federation))
+                opened[i] = more = 1;
+        }
+    }
+}
+
+/* Opens the newest LT_DIRPICK_MAX_RETIRED retired directories of dir
+ * under t, into r; one that does not open is named on out and in the log,
+ * and not restored. */
+static void s_restore_open(const lt_gwcfg_t *cfg, const char *dir, const lt_dirpick_rtrust_t *t,
+                           lt_dirpick_retired_t *r, FILE *out)
+{
+    char why[700];
+    uint64_t v[LT_DIRPICK_MAX_RETIRED];
+    memset(r, 0, sizeof *r);
+    size_t n = lt_dirpick_retired_list(dir, v, LT_DIRPICK_MAX_RETIRED);
+    for (size_t i = 0; i < n && i < LT_DIRPICK_MAX_RETIRED; i++) {
+        lt_dir_t *d = lt_dirpick_retired_load(dir, v[i], t, cfg->federation, why, sizeof why);
+        if (d) {
+            r->dirs[r->count++] = d;
+            continue;
+        }
+        lt_warn("restore",
+                "the retired directory version %llu of the backup is not restored: %s "
+                "(trusted are authority_keys, the keys data_dir learned and those a "
+                "directory that verifies announces, not the backup's authority files)",
+                (unsigned long long)v[i], why);
+        fprintf(out,
+                "retired directory version %llu not restored: %s (trusted are authority_keys, "
+                "the keys data_dir learned and those a directory that verifies announces, not "
+                "the backup's authority files)\n",
+                (unsigned long long)v[i], why);
+    }
+}
+
+/* Of the retired directories in r, picks into put those data_dir lacks (a
+ * retired version's contents never change), and adds the authority keys
+ * they need (from t) to set. Returns their count. */
+static size_t s_restore_pick(const lt_gwcfg_t *cfg, const lt_dirpick_retired_t *r,
+                             const lt_dirpick_rtrust_t *t, const lt_dir_t **put, lt_dir_pins_t *set,
+                             FILE *out)
+{
+    char path[PATH_MAX + 64];
     size_t n = 0;
-    lt_dirpick_retired_trust(dir, &cfg->pins, &from);
     for (size_t i = 0; i < r->count; i++) {
         lt_dirpick_retired_path(cfg->data_dir, lt_dir_version(r->dirs[i]), path, sizeof path);
         if (access(path, F_OK) == 0)
             continue;
-        if (s_add_signer(set, r->dirs[i], &from, &cfg->pins) == 0)
+        if (s_add_signer(set, r->dirs[i], t, &cfg->pins) == 0)
             put[n++] = r->dirs[i];
         else
             fprintf(out, "retired directory version %llu not restored: too many authority keys\n",
@@ -478,26 +567,31 @@ static int s_restore_signers(const lt_gwcfg_t *cfg, const uint64_t *drop, size_t
     return 0;
 }
 
-/* Puts back each retired directory of dir that opens and that data_dir
- * lacks, with the authority keys that signed them merged into those
- * data_dir has (authority.retired), the set bounded as the gateway bounds
- * it (lt_dirpick_retired_fit): every copy kept, the host's and the
- * backup's, opens with the keys kept. The keys are written after the
- * copies that lost theirs are removed and before the copies that need
- * them, as the gateway does (PROTOCOL.md 5.5). */
-static int s_restore_retired(const lt_gwcfg_t *cfg, const char *dir, FILE *out, char *err,
-                             size_t errlen)
+/* Puts back each retired directory of dir that opens under trust (or
+ * the keys of data_dir's authority.retired) and that data_dir lacks, with
+ * the authority keys that signed them merged into those data_dir has
+ * (authority.retired), the set bounded as the gateway bounds it
+ * (lt_dirpick_retired_fit): every copy kept, the host's and the backup's,
+ * opens with the keys kept. The keys are written after the copies that
+ * lost theirs are removed and before the copies that need them, as the
+ * gateway does (PROTOCOL.md 5.5). */
+static int s_restore_retired(const lt_gwcfg_t *cfg, const char *dir, const lt_dir_pins_t *trust,
+                             FILE *out, char *err, size_t errlen)
 {
     lt_dirpick_retired_t r;
-    lt_dirpick_rtrust_t have;
+    lt_dirpick_rtrust_t have, t;
     const lt_dir_t *put[LT_DIRPICK_MAX_RETIRED];
     uint64_t drop[LT_DIRPICK_FIT_MAX];
     char path[PATH_MAX + 64];
     size_t n_drop;
-    lt_dirpick_retired_open(&r, dir, &cfg->pins, cfg->federation);
     lt_dirpick_retired_trust(cfg->data_dir, &cfg->pins, &have);
+    /* The keys data_dir's own retired copies are trusted under, as the
+     * gateway trusts them (lt_dirpick_retired_open), and those derived. */
+    t.base = *trust;
+    t.signers = have.signers;
+    s_restore_open(cfg, dir, &t, &r, out);
     lt_dir_pins_t set = have.signers;
-    size_t n_put = s_restore_pick(cfg, dir, &r, put, &set, out);
+    size_t n_put = s_restore_pick(cfg, &r, &t, put, &set, out);
     lt_dirpick_retired_fit(cfg->data_dir, &cfg->pins, cfg->federation, put, n_put, &set, drop,
                            &n_drop);
     int rc = s_restore_signers(cfg, drop, n_drop, &set, &have.signers, out, err, errlen);
@@ -530,7 +624,11 @@ static int s_restore_adopted(const lt_gwcfg_t *cfg, const char *dir, lt_dirpick_
         return 0;
     }
     if (!b->adopted) {
-        snprintf(err, errlen, "the backup's adopted directory is not restored: %s", b->why_adopted);
+        snprintf(err, errlen,
+                 "the backup's adopted directory is not restored: %s (trusted are "
+                 "authority_keys, the keys data_dir learned and those a directory that "
+                 "verifies announces, not the backup's authority.learned)",
+                 b->why_adopted);
         return -1;
     }
     unsigned long long v = (unsigned long long)lt_dir_version(b->adopted);
@@ -555,9 +653,10 @@ static int s_restore_adopted(const lt_gwcfg_t *cfg, const char *dir, lt_dirpick_
 
 int lt_backdir_restore(const lt_gwcfg_t *cfg, const char *from, FILE *out, char *err, size_t errlen)
 {
-    char dir[PATH_MAX + 32];
+    char dir[PATH_MAX + 32], adopted[PATH_MAX + 64];
     struct stat st;
     lt_dirpick_t b, d;
+    lt_dir_pins_t trust;
     snprintf(dir, sizeof dir, "%s" LT_BACKDIR_SUFFIX, from);
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
         fprintf(out,
@@ -566,15 +665,19 @@ int lt_backdir_restore(const lt_gwcfg_t *cfg, const char *from, FILE *out, char 
                 from);
         return 0;
     }
+    /* data_dir's as the gateway opens it, and from what it trusts, the
+     * keys the backup's directories are verified under. */
+    lt_dirpick_open_data_dir(&d, cfg->directory_file, cfg->data_dir, &cfg->pins, cfg->federation);
+    s_restore_trust(cfg, dir, &d, &trust);
     /* The retired ones first, as the gateway keeps them before it replaces
      * the adopted one. */
-    if (s_restore_retired(cfg, dir, out, err, errlen) != 0)
-        return -1;
+    int rc = s_restore_retired(cfg, dir, &trust, out, err, errlen);
     /* The backup's adopted directory as the gateway would open it were dir
-     * its data directory, and data_dir's. */
-    lt_dirpick_open_data_dir(&b, cfg->directory_file, dir, &cfg->pins, cfg->federation);
-    lt_dirpick_open_data_dir(&d, cfg->directory_file, cfg->data_dir, &cfg->pins, cfg->federation);
-    int rc = s_restore_adopted(cfg, dir, &b, &d, out, err, errlen);
+     * its data directory, under those keys. */
+    lt_dirpick_adopted_path(dir, adopted, sizeof adopted);
+    lt_dirpick_open(&b, cfg->directory_file, adopted, &trust, cfg->federation, (int64_t)time(NULL));
+    if (rc == 0)
+        rc = s_restore_adopted(cfg, dir, &b, &d, out, err, errlen);
     lt_dirpick_clear(&b);
     lt_dirpick_clear(&d);
     return rc;

@@ -111,6 +111,17 @@ static lt_dir_t *s_make(uint64_t v, int64_t expires, const char *path)
     return s_make_by(v, expires, path, g_auth, &g_cfg.pins);
 }
 
+/* The configured directory: version 1, signed by the pinned key and
+ * announcing next's. 0, or -1. */
+static int s_conf_announcing(const lt_keys_t *next)
+{
+    lt_dir_t *d = s_make_next(1, (int64_t)time(NULL) + 10 * DAY, g_cfg.directory_file, g_auth, next,
+                              &g_cfg.pins);
+    int rc = d ? 0 : -1;
+    lt_dir_destroy(&d);
+    return rc;
+}
+
 static uint64_t s_load_version(char *err, size_t errlen)
 {
     lt_dir_pins_t base;
@@ -558,6 +569,11 @@ static void test_persist_retired_signer(void)
     lt_dirpick_retired_open(&r, bkdir, &g_cfg.pins, "VN");
     CU_ASSERT_EQUAL(r.count, 1); /* the backup's copy, under the backup's signers */
     lt_dirpick_retired_clear(&r);
+    /* g_next_auth is trusted by a restore only as announced by a directory
+     * that verifies (docs/operations.md, "Backup and restore"). */
+    CU_ASSERT_EQUAL(lt_backdir_restore(&g_cfg, bk, o, err, sizeof err), 0);
+    CU_ASSERT(access(signers, F_OK) != 0);
+    CU_ASSERT_FATAL(s_conf_announcing(g_next_auth) == 0);
     CU_ASSERT_EQUAL(lt_backdir_restore(&g_cfg, bk, o, err, sizeof err), 0);
     fclose(o);
     CU_ASSERT(access(signers, F_OK) == 0);
@@ -770,6 +786,7 @@ static void test_restore_merges_signers(void)
     snprintf(bkdir, sizeof bkdir, "%s" LT_BACKDIR_SUFFIX, bk);
     FILE *o = fmemopen(out, sizeof out - 1, "w");
     CU_ASSERT_FATAL(o != NULL);
+    CU_ASSERT_FATAL(s_conf_announcing(auth[8]) == 0);
     CU_ASSERT_EQUAL(lt_backdir_restore(&g_cfg, bk, o, err, sizeof err), 0);
     CU_ASSERT_EQUAL(s_retired_count(&opened), 2);
     CU_ASSERT_EQUAL(opened, 2);
@@ -785,6 +802,122 @@ static void test_restore_merges_signers(void)
     CU_ASSERT_EQUAL(ut_rmrf(bkdir), 0);
     for (size_t i = 0; i < 9; i++)
         lt_keys_destroy(&auth[i]);
+}
+
+/* The paths of data_dir's adopted copy and learned keys (lt_dirpick). */
+static void s_data_files(char *adopted, char *learned, size_t len)
+{
+    lt_dirpick_adopted_path(g_dir, adopted, len);
+    lt_dirpick_learned_path(g_dir, learned, len);
+}
+
+/* The learned keys in the file at path are exactly auth's. */
+static int s_learned_only(const char *path, const lt_keys_t *auth)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (lt_file_read(path, 4096, &buf, &len) != 0)
+        return 0;
+    int same = len == LT_KEY_BYTES && memcmp(buf, lt_keys_signing_public(auth), len) == 0;
+    free(buf);
+    return same;
+}
+
+/* Empties data_dir of its adopted copy, learned keys and retired copies,
+ * then makes a backup beside g_dir/store.bak whose retired copy `retired`,
+ * adopted copy `adopted`, authority.retired and authority.learned all are
+ * auth's, as s_backup_with; its path in bk. 0, or -1. */
+static int s_backup_signed(const lt_keys_t *auth, uint64_t retired, uint64_t adopted, char *bk,
+                           size_t len)
+{
+    char dir[760], path[900];
+    s_data_files(path, dir, sizeof dir);
+    (void)unlink(path);
+    (void)unlink(dir);
+    s_clean_retired();
+    if (s_backup_with(auth, retired, bk, len) != 0)
+        return -1;
+    snprintf(dir, sizeof dir, "%s" LT_BACKDIR_SUFFIX, bk);
+    snprintf(path, sizeof path, "%s/" LT_DIRPICK_ADOPTED, dir);
+    lt_dir_t *d = s_make_own(adopted, auth, path);
+    int rc = d ? 0 : -1;
+    lt_dir_destroy(&d);
+    snprintf(path, sizeof path, "%s/" LT_DIRPICK_LEARNED, dir);
+    if (rc == 0 && ut_write_file(path, lt_keys_signing_public(auth), LT_KEY_BYTES, 0644) != 0)
+        rc = -1;
+    return rc;
+}
+
+/* A tampered backup: its adopted directory (version 9) and a retired one
+ * (version 305) signed by a key nobody announced, that key written to the
+ * backup's authority.learned and authority.retired. A restore trusts the
+ * pins and what directories that verify announce, never the backup's key
+ * files: it refuses the adopted copy, skips the retired one, and writes
+ * neither the key nor the copies into data_dir. */
+static void test_restore_refuses_forged(void)
+{
+    char err[1024] = "", bk[700], bkdir[760], path[900], out[8192] = "";
+    char adopted[700], learned[700];
+    lt_keys_t *evil = lt_keys_new(LT_KEYS_AUTHORITY);
+    CU_ASSERT_FATAL(evil != NULL);
+    s_data_files(adopted, learned, sizeof adopted);
+    s_put(1, (int64_t)time(NULL) + 10 * DAY, g_cfg.directory_file);
+    CU_ASSERT_FATAL(s_backup_signed(evil, 305, 9, bk, sizeof bk) == 0);
+    snprintf(bkdir, sizeof bkdir, "%s" LT_BACKDIR_SUFFIX, bk);
+    FILE *o = fmemopen(out, sizeof out - 1, "w");
+    CU_ASSERT_FATAL(o != NULL);
+    CU_ASSERT_EQUAL(lt_backdir_restore(&g_cfg, bk, o, err, sizeof err), -1);
+    fclose(o);
+    CU_ASSERT(strstr(err, "adopted directory is not restored") != NULL);
+    CU_ASSERT(strstr(err, "no valid signature") != NULL);
+    CU_ASSERT(strstr(out, "retired directory version 305 not restored") != NULL);
+    CU_ASSERT(access(adopted, F_OK) != 0);
+    CU_ASSERT(access(learned, F_OK) != 0);
+    CU_ASSERT(!s_signer_kept(evil));
+    s_retired_path(305, path, sizeof path);
+    CU_ASSERT(access(path, F_OK) != 0);
+    /* What store verify trusts at rest (lt_dirpick_retired_open). */
+    size_t opened;
+    CU_ASSERT_EQUAL(s_retired_count(&opened), 0);
+    CU_ASSERT_EQUAL(ut_rmrf(bkdir), 0);
+    lt_keys_destroy(&evil);
+}
+
+/* A genuine backup taken after an authority rotation: the pins hold the
+ * old key, the configured directory (signed by it) announces the next,
+ * and the backup's adopted directory and a retired one are signed by the
+ * next. A restore into an emptied data_dir learns the next key through
+ * that announcement and puts both back; without the announcement the
+ * adopted copy is refused (the pins alone prove nothing of it). */
+static void test_restore_after_authority_rotation(void)
+{
+    char err[1024] = "", bk[700], bkdir[760], out[8192] = "";
+    char adopted[700], learned[700];
+    s_data_files(adopted, learned, sizeof adopted);
+    CU_ASSERT_FATAL(s_backup_signed(g_next_auth, 306, 307, bk, sizeof bk) == 0);
+    snprintf(bkdir, sizeof bkdir, "%s" LT_BACKDIR_SUFFIX, bk);
+    FILE *o = fmemopen(out, sizeof out - 1, "w");
+    CU_ASSERT_FATAL(o != NULL);
+    s_put(1, (int64_t)time(NULL) + 10 * DAY, g_cfg.directory_file);
+    CU_ASSERT_EQUAL(lt_backdir_restore(&g_cfg, bk, o, err, sizeof err), -1);
+    CU_ASSERT(access(adopted, F_OK) != 0 && access(learned, F_OK) != 0);
+    CU_ASSERT_FATAL(s_conf_announcing(g_next_auth) == 0);
+    CU_ASSERT_EQUAL(lt_backdir_restore(&g_cfg, bk, o, err, sizeof err), 0);
+    fclose(o);
+    CU_ASSERT(strstr(out, "adopted directory version 307 restored") != NULL);
+    CU_ASSERT(s_learned_only(learned, g_next_auth));
+    CU_ASSERT(s_signer_kept(g_next_auth));
+    size_t opened;
+    CU_ASSERT_EQUAL(s_retired_count(&opened), 1);
+    CU_ASSERT_EQUAL(opened, 1);
+    lt_dirpick_t p;
+    lt_dirpick_open_data_dir(&p, g_cfg.directory_file, g_dir, &g_cfg.pins, "VN");
+    CU_ASSERT(p.taken && lt_dir_version(p.taken) == 307);
+    lt_dirpick_clear(&p);
+    (void)unlink(adopted);
+    (void)unlink(learned);
+    s_clean_retired();
+    CU_ASSERT_EQUAL(ut_rmrf(bkdir), 0);
 }
 
 /* The inode and mode of dir/name into st; 0, or -1. */
@@ -1054,6 +1187,10 @@ int main(void)
          test_persist_retired_signers_full},
         {"a restore merges the backup's retired signers with data_dir's, bounded",
          test_restore_merges_signers},
+        {"a restore trusts no key of the backup's files: forged directories refused",
+         test_restore_refuses_forged},
+        {"a restore after an authority rotation learns the key through its announcement",
+         test_restore_after_authority_rotation},
         {"a backup writes the directory files 0644 and rewrites no unchanged copy",
          test_backup_keeps_copies},
         {"a backup holds each retired copy with its key, whatever changes while it reads",
