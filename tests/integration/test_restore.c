@@ -1102,6 +1102,54 @@ out:
     s_cleanup(&x);
 }
 
+/* ---- 7. a tampered backup's directory ------------------------------------------ */
+
+/* Writes len bytes to path (mode 0644); 0 or -1. */
+static int s_write_bytes(const char *path, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    int ok = fwrite(data, 1, len, f) == len;
+    return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+/* A backup whose adopted directory was replaced by version 9 signed by a
+ * key nobody pinned or announced, that key written to the backup's
+ * authority.learned: the restore trusts only authority_keys and what a
+ * directory that verifies announces (docs/operations.md, "Backup and
+ * restore"), so it refuses the forged copy (exit status 3, the store
+ * restored), learns no key, and the gateway starts on version 1. */
+static void test_forged_directory(void)
+{
+    fed_t x;
+    memset(&x, 0, sizeof x);
+    char path[PATH_MAX + 64];
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    lt_keys_t *evil = lt_keys_new(LT_KEYS_AUTHORITY);
+    LT_IT_REQUIRE(evil != NULL);
+    LT_IT_REQUIRE(s_owner_alone(&x) == 0);
+    LT_IT_REQUIRE(lt_ft_model_init(&x.m, 400, 1000000000ULL) == 0);
+    LT_IT_REQUIRE(s_cli(&x, "backup.out", "backup", x.go, "--to", x.backup) == 0);
+    LT_IT_REQUIRE(lt_it_gw_stop(x.go, STOP_MS) == 0);
+    LT_IT_REQUIRE(lt_it_dir_bytes(&x.f, 9, 0, 0, evil, &bytes, &len) == 0);
+    snprintf(path, sizeof path, "%s.directory/directory.signed", x.backup);
+    LT_IT_REQUIRE(s_write_bytes(path, bytes, len) == 0);
+    snprintf(path, sizeof path, "%s.directory/authority.learned", x.backup);
+    LT_IT_REQUIRE(s_write_bytes(path, lt_keys_signing_public(evil), LT_KEY_BYTES) == 0);
+    CU_ASSERT_EQUAL(s_cli(&x, "restore.out", "restore", x.go, "--from", x.backup), 3);
+    CU_ASSERT(s_cli_says(&x, "restore.out", "the backup's adopted directory is not restored"));
+    CU_ASSERT(!s_exists(x.go, "authority.learned"));
+    CU_ASSERT(lt_it_gw_run(x.go, READY_MS) == 0);
+    CU_ASSERT_EQUAL(lt_it_gw_version(x.go), 1);
+    s_finish(&x);
+out:
+    free(bytes);
+    lt_keys_destroy(&evil);
+    s_cleanup(&x);
+}
+
 static void s_teardown(void)
 {
     lt_it_cleanup_all();
@@ -1129,6 +1177,8 @@ int main(int argc, char **argv)
          test_sink_through_restore},
         {"6 a backup holding a trigger, a view or an index of its own is refused",
          test_foreign_schema},
+        {"7 a backup's directory signed by a key only its own files name is refused",
+         test_forged_directory},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {"restore", NULL, NULL, s_test_start, s_teardown, tests};
