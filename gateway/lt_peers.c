@@ -24,6 +24,13 @@
  * transport keys tries the other one: the peer switched keys (5.5). */
 #define KEY_FLIP_MS 1000
 
+/* The last directory offer made to a member, for the limit on answers to
+ * its asks (5.1). */
+typedef struct {
+    uint64_t version; /* directory version offered, 0: none */
+    int64_t at;       /* monotonic ms of that offer */
+} offered_t;
+
 /* An outgoing connection to one peer member. */
 typedef struct {
     char member[LT_ID_MAX];
@@ -42,6 +49,7 @@ typedef struct {
     int64_t down_since;    /* monotonic ms since the socket cannot send, 0 while it can */
     void *mon;             /* the socket's handshake monitor (lt_sockmon), NULL: none */
     int handshake;         /* last handshake failure since it was greeted or made, or 0 */
+    offered_t offered;     /* the member's offer record while it has no inbound entry */
 } link_t;
 
 /* An incoming connection we have seen a Hello on. It also holds the last
@@ -50,12 +58,11 @@ typedef struct {
     char member[LT_ID_MAX];
     uint8_t rid[LT_RID_MAX];
     size_t rid_len;
-    int64_t heard_at;         /* monotonic ms of its last Hello */
-    int64_t up_since;         /* unix ms of the first Hello since it was (re)connected */
-    uint64_t version;         /* directory version in its last Hello */
-    int lost;                 /* logged as lost; its next Hello is logged again */
-    uint64_t offered_version; /* directory version last offered to the member, 0: none */
-    int64_t offered_at;       /* monotonic ms of that offer */
+    int64_t heard_at;  /* monotonic ms of its last Hello */
+    int64_t up_since;  /* unix ms of the first Hello since it was (re)connected */
+    uint64_t version;  /* directory version in its last Hello */
+    int lost;          /* logged as lost; its next Hello is logged again */
+    offered_t offered; /* the last offer made to the member */
 } inbound_t;
 
 struct _lt_peers_t {
@@ -171,42 +178,42 @@ static inbound_t *s_inbound_find(lt_peers_t *self, const char *member)
     return NULL;
 }
 
-/* Offers the directory in use to the member of inbound entry p (NULL:
- * none) over sock; a sent offer is recorded in p, so that the member's
+/* Offers the directory in use over sock to a member whose offer record is
+ * rec (NULL: none); a sent offer is recorded in rec, so that the member's
  * asks within LT_DIR_OFFER_INTERVAL_MS are dropped (5.1). 0 or -1. */
 static int s_offer_to(lt_peers_t *self, void *sock, const uint8_t *rid, size_t rid_len,
-                      inbound_t *p)
+                      offered_t *rec)
 {
     if (s_send_offer(self, sock, rid, rid_len) != 0)
         return -1;
-    if (p) {
-        p->offered_version = self->offer_version;
-        p->offered_at = lt_clock_mono_ms();
+    if (rec) {
+        rec->version = self->offer_version;
+        rec->at = lt_clock_mono_ms();
     }
     return 0;
 }
 
-/* 1 when an ask from the member of inbound entry p must go unanswered:
- * it was offered the directory in use less than LT_DIR_OFFER_INTERVAL_MS
- * ago. An asker without an entry (no Hello here since the ROUTER was
- * bound, an empty User-Id, or the table full) has no record of its own:
- * such askers share LT_DIR_OFFER_UNLISTED_MAX offers per interval, so that
- * asking under many names cannot fill the send queue either. Drops are
- * counted and logged at debug level. */
-static int s_offer_too_soon(lt_peers_t *self, const inbound_t *p)
+/* 1 when an ask from member, whose offer record is rec, must go
+ * unanswered: it was offered the directory in use less than
+ * LT_DIR_OFFER_INTERVAL_MS ago. An asker without a record (rec NULL: no
+ * Hello here since the ROUTER was bound, an empty User-Id, or the table
+ * full) shares LT_DIR_OFFER_UNLISTED_MAX offers per interval with the
+ * others, so that asking under many names cannot fill the send queue
+ * either. Drops are counted and logged at debug level. */
+static int s_offer_too_soon(lt_peers_t *self, const offered_t *rec, const char *member)
 {
     uint64_t version = lt_dir_version(self->ctx->dir);
     int64_t now = lt_clock_mono_ms();
-    if (!p && now - self->unlisted_since >= LT_DIR_OFFER_INTERVAL_MS) {
+    if (!rec && now - self->unlisted_since >= LT_DIR_OFFER_INTERVAL_MS) {
         self->unlisted_since = now;
         self->unlisted = 0;
     }
-    if (p ? p->offered_version != version || now - p->offered_at >= LT_DIR_OFFER_INTERVAL_MS
-          : self->unlisted < LT_DIR_OFFER_UNLISTED_MAX)
+    if (rec ? rec->version != version || now - rec->at >= LT_DIR_OFFER_INTERVAL_MS
+            : self->unlisted < LT_DIR_OFFER_UNLISTED_MAX)
         return 0;
     lt_stats_inc(self->st_offers_dropped);
     lt_debug("peer", "not offering directory v%llu to %s again within %d ms",
-             (unsigned long long)version, p ? p->member : "askers not seen here",
+             (unsigned long long)version, rec ? member : "askers not seen here",
              LT_DIR_OFFER_INTERVAL_MS);
     return 1;
 }
@@ -216,8 +223,10 @@ static int s_offer_too_soon(lt_peers_t *self, const inbound_t *p)
 static void s_answer_ask(lt_peers_t *self, void *router, const lt_wire_in_t *in, inbound_t *p,
                          uint64_t have_version)
 {
-    if (have_version >= lt_dir_version(self->ctx->dir) || s_offer_too_soon(self, p) ||
-        s_offer_to(self, router, in->rid, in->rid_len, p) != 0)
+    offered_t *rec = p ? &p->offered : NULL;
+    if (have_version >= lt_dir_version(self->ctx->dir) ||
+        s_offer_too_soon(self, rec, p ? p->member : NULL) ||
+        s_offer_to(self, router, in->rid, in->rid_len, rec) != 0)
         return;
     self->unlisted += !p;
 }
@@ -230,6 +239,16 @@ static link_t *s_link_find(lt_peers_t *self, const char *member)
         if (strcmp(self->links[i].member, member) == 0)
             return &self->links[i];
     return NULL;
+}
+
+/* The offer record of l's member: its inbound entry's, the one its asks
+ * on the ROUTER are limited by, or the link's own while it has none (it
+ * never said Hello here, or the table is full): a Hello on our link
+ * comes from that member alone, so it needs no shared budget. */
+static offered_t *s_link_offered(lt_peers_t *self, link_t *l)
+{
+    inbound_t *p = s_inbound_find(self, l->member);
+    return p ? &p->offered : &l->offered;
 }
 
 /* The directory entry of a member we may connect to, or NULL (logged). */
@@ -520,8 +539,12 @@ void lt_peers_on_link_hello(lt_peers_t *self, size_t i, const Lienthong__Hello *
     l->handshake = 0;
     l->heard_at = lt_clock_mono_ms();
     l->peer_version = h->directory_version;
-    if (l->peer_version < lt_dir_version(self->ctx->dir))
-        (void)s_offer_to(self, l->sock, NULL, 0, s_inbound_find(self, l->member));
+    /* A Hello showing an older directory is an ask like those on the
+     * ROUTER, under the same per-member limit (5.1): otherwise a peer
+     * could send Hellos on this link to be sent offers without end. */
+    offered_t *rec = s_link_offered(self, l);
+    if (l->peer_version < lt_dir_version(self->ctx->dir) && !s_offer_too_soon(self, rec, l->member))
+        (void)s_offer_to(self, l->sock, NULL, 0, rec);
 }
 
 /* ---- incoming peers --------------------------------------------------------------- */
@@ -591,14 +614,14 @@ void lt_peers_offer_all(lt_peers_t *self, void *router)
 {
     uint64_t version = lt_dir_version(self->ctx->dir);
     for (size_t i = 0; i < self->n_links; i++) {
-        const link_t *l = &self->links[i];
+        link_t *l = &self->links[i];
         if (l->greeted && l->peer_version < version)
-            (void)s_offer_to(self, l->sock, NULL, 0, s_inbound_find(self, l->member));
+            (void)s_offer_to(self, l->sock, NULL, 0, s_link_offered(self, l));
     }
     for (size_t i = 0; router && i < self->n_inbound; i++) {
         inbound_t *p = &self->inbound[i];
         if (p->version < version)
-            (void)s_offer_to(self, router, p->rid, p->rid_len, p);
+            (void)s_offer_to(self, router, p->rid, p->rid_len, &p->offered);
     }
 }
 

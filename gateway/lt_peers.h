@@ -69,7 +69,9 @@ void lt_peers_relink(lt_peers_t *self);
 size_t lt_peers_links(const lt_peers_t *self);
 void *lt_peers_link_socket(const lt_peers_t *self, size_t i);
 const char *lt_peers_link_member(const lt_peers_t *self, size_t i);
-/* The peer at the far end of link i answered our Hello. */
+/* The peer at the far end of link i answered our Hello. One showing an
+ * older directory is offered ours, within the limit of
+ * lt_peers_on_hello. */
 void lt_peers_on_link_hello(lt_peers_t *self, size_t i, const Lienthong__Hello *h);
 
 /* ---- incoming peers, on the gateway's peer ROUTER ---- */

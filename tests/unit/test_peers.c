@@ -3,8 +3,9 @@
  * the directory once; an offer after an adoption goes to the incoming
  * peers whose last Hello showed an older version, and counts as their
  * offer for that limit; askers without an inbound entry (no Hello, no
- * User-Id) share LT_DIR_OFFER_UNLISTED_MAX offers a second. The links and
- * the status have their tests in the integration suites. */
+ * User-Id) share LT_DIR_OFFER_UNLISTED_MAX offers a second; Hellos on our
+ * own link to a member are limited the same way. The rest of the links
+ * and the status have their tests in the integration suites. */
 #include "unit_gw.h"
 #include "lt_clock.h"
 #include "lt_peers.h"
@@ -22,9 +23,14 @@ static int suite_init(void)
     return ug_open(&g, "peers") == 0 && (g_peers = lt_peers_new(&g.ctx, g.zctx, &so)) ? 0 : -1;
 }
 
+/* The far end of a link attached to g_peers (test_link_hellos_limited). */
+static void *g_link_peer;
+
 static int suite_clean(void)
 {
-    lt_peers_destroy(&g_peers);
+    lt_peers_destroy(&g_peers); /* closes the attached link's DEALER */
+    if (g_link_peer)
+        zmq_close(g_link_peer);
     ug_close(&g);
     return 0;
 }
@@ -132,12 +138,63 @@ static void test_unlisted_askers_bounded(void)
     CU_ASSERT_EQUAL(s_offers(), 1);
 }
 
+/* Offers that arrived at the far end of the link, once 100 ms pass with
+ * nothing more: routing id, then the envelope. */
+static int s_link_offers(void)
+{
+    int n = 0;
+    zmq_pollitem_t it = {g_link_peer, 0, ZMQ_POLLIN, 0};
+    while (zmq_poll(&it, 1, 100) > 0) {
+        lt_wire_in_t in;
+        if (lt_wire_recv(g_link_peer, 1, 0, &in) != 0) {
+            lt_wire_in_close(&in);
+            break;
+        }
+        Lienthong__ErrorCode code;
+        char err[256];
+        Lienthong__Envelope *env = lt_wire_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body),
+                                                  1u << 20, &code, err, sizeof err);
+        n += env && env->body_case == LIENTHONG__ENVELOPE__BODY_DIRECTORY_OFFER;
+        lt_wire_free(&env);
+        lt_wire_in_close(&in);
+    }
+    return n;
+}
+
+/* Hellos showing an older directory on our own link to a member that has
+ * no inbound entry: one offer a second, the rest dropped and counted. */
+static void test_link_hellos_limited(void)
+{
+    const char *member = "VN/GOV/LINKED";
+    void *dealer = zmq_socket(g.zctx, ZMQ_DEALER);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(dealer);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(g_link_peer = zmq_socket(g.zctx, ZMQ_ROUTER));
+    CU_ASSERT_EQUAL_FATAL(zmq_bind(g_link_peer, "inproc://unit-link"), 0);
+    CU_ASSERT_EQUAL_FATAL(zmq_connect(dealer, "inproc://unit-link"), 0);
+    CU_ASSERT_EQUAL_FATAL(lt_peers_attach(g_peers, member, dealer), 0);
+    size_t i = lt_peers_links(g_peers) - 1;
+    CU_ASSERT_PTR_EQUAL_FATAL(lt_peers_link_socket(g_peers, i), dealer);
+    s_next_interval();
+    int64_t dropped = s_dropped();
+    Lienthong__Hello h = LIENTHONG__HELLO__INIT;
+    h.member = (char *)member;
+    h.software = "unit";
+    for (int k = 0; k < 5; k++)
+        lt_peers_on_link_hello(g_peers, i, &h);
+    CU_ASSERT_EQUAL(s_link_offers(), 1);
+    CU_ASSERT_EQUAL(s_dropped() - dropped, 4);
+    s_next_interval();
+    lt_peers_on_link_hello(g_peers, i, &h);
+    CU_ASSERT_EQUAL(s_link_offers(), 1);
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
         {"a member asking twice within a second is offered once", test_one_offer_per_second},
         {"offers after an adoption: to peers behind, recorded", test_adoption_offers_recorded},
         {"askers without an entry share a bounded number of offers", test_unlisted_askers_bounded},
+        {"Hellos on our own link within a second get one offer", test_link_hellos_limited},
         {NULL, NULL},
     };
     return ut_main("lt_peers", suite_init, suite_clean, tests);
