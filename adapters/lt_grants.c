@@ -130,8 +130,28 @@ static Lienthong__Envelope *s_ask(const char *socket, char *err, size_t errlen)
     return env;
 }
 
+/* --check: the record type mine, configured for the granted dataset name,
+ * against the one the status gives it (8.1, 8.3): another one would have
+ * every Publish refused. Nothing when the status gives none. */
+static void s_check_type(lt_check_t *c, const Lienthong__StatusReply *r, const char *name,
+                         const char *mine, const char *config_path)
+{
+    const char *theirs = lt_grants_record_type(r, name);
+    if (!mine || !theirs || strcmp(mine, theirs) == 0)
+        return;
+    char fix[2048];
+    snprintf(fix, sizeof fix, "set record_type to '%s' in %s and map 'columns' to its fields",
+             theirs, config_path);
+    lt_check_error(c, "record type", fix,
+                   "dataset %s: its record_type '%s' is not the record type '%s' the directory "
+                   "gives it (v%" PRIu64 ", the gateway's status): the gateway would refuse "
+                   "every Publish of it",
+                   name, mine, theirs, r->directory_version);
+}
+
 void lt_grants_check(lt_check_t *c, const char *socket, const char *config_path,
-                     lt_grants_kind_t kind, const char *const *names, size_t n)
+                     lt_grants_kind_t kind, const char *const *names, const char *const *types,
+                     size_t n)
 {
     const char *what = kind == LT_GRANTS_SOURCE ? "dataset" : "stream";
     char err[1024] = "", why[2048], fix[2048];
@@ -153,6 +173,7 @@ void lt_grants_check(lt_check_t *c, const char *socket, const char *config_path,
         if (has) {
             lt_check_ok(c, what, "%s, granted to %s in directory v%" PRIu64, names[i], r->member,
                         r->directory_version);
+            s_check_type(c, r, names[i], types ? types[i] : NULL, config_path);
             continue;
         }
         lt_grants_why(r, kind, names[i], why, sizeof why);

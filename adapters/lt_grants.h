@@ -41,10 +41,15 @@ void lt_grants_why(const Lienthong__StatusReply *r, lt_grants_kind_t kind, const
 
 /* `--check`: asks the gateway at socket for its status and checks each of
  * names[0..n-1] against its grants, one line each; a name not granted is an
- * error whose fix names config_path. A gateway that cannot be asked, or does
- * not tell its grants, is a warning (the names are not checked). */
+ * error whose fix names config_path. With types (a source's record_type of
+ * each name; NULL: none), a granted dataset whose record type in the
+ * status is another is an error too, naming both; one the status gives no
+ * type is not checked, silently (a gateway older than LocalGrants.types).
+ * A gateway that cannot be asked, or does not tell its grants, is a
+ * warning (the names are not checked). */
 void lt_grants_check(lt_check_t *c, const char *socket, const char *config_path,
-                     lt_grants_kind_t kind, const char *const *names, size_t n);
+                     lt_grants_kind_t kind, const char *const *names, const char *const *types,
+                     size_t n);
 
 /* Run time: how often a name the gateway does not grant is tried again
  * (publish, attach), since a newer directory or a subscription added to

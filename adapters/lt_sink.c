@@ -249,7 +249,7 @@ int lt_sink_check(const char *config_path, FILE *out)
      * (PROTOCOL.md 8.2): most often a misspelt `stream`. */
     const char *stream = self->stream;
     if (lt_adapter_check_gateway(&r, self->socket) == 0)
-        lt_grants_check(&r, self->socket, self->path, LT_GRANTS_SINK, &stream, 1);
+        lt_grants_check(&r, self->socket, self->path, LT_GRANTS_SINK, &stream, NULL, 1);
 out:
     lt_sink_destroy(&self);
     return lt_check_summary(&r, config_path, "sink adapter");

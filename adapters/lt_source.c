@@ -641,13 +641,17 @@ static void s_check_directory(lt_check_t *r, const lt_source_t *self, const s_fe
 }
 
 /* Every dataset against what the gateway's directory lets this member
- * publish: a misspelt one would be refused for ever (PROTOCOL.md 8.1). */
+ * publish, and its record_type against the one the directory gives it:
+ * a misspelt dataset, or another type, would be refused for ever
+ * (PROTOCOL.md 8.1, 8.3). */
 static void s_check_grants(lt_check_t *r, const lt_source_t *self)
 {
-    const char *names[MAX_FEEDS];
-    for (size_t i = 0; i < self->n_feeds; i++)
+    const char *names[MAX_FEEDS], *types[MAX_FEEDS];
+    for (size_t i = 0; i < self->n_feeds; i++) {
         names[i] = self->feeds[i].dataset;
-    lt_grants_check(r, self->socket, self->path, LT_GRANTS_SOURCE, names, self->n_feeds);
+        types[i] = self->feeds[i].record_type;
+    }
+    lt_grants_check(r, self->socket, self->path, LT_GRANTS_SOURCE, names, types, self->n_feeds);
 }
 
 int lt_source_check(const char *config_path, FILE *out)

@@ -32,7 +32,8 @@
  * is not the directory's refuses to start and --check says so; without it,
  * a gateway that predates the record types in its status refuses its every
  * Publish, naming both record types, and the dataset is held; a gateway
- * whose status gives them has the dataset held before any Publish. A
+ * whose status gives them has the dataset held before any Publish, and
+ * fails --check naming both (which says nothing of types without them). A
  * batch over the frame cap met while a malformed change is looked for
  * halves the batch looking, not the limit.
  * A batch over the cap halved to mapping rejects only stores no cursor
@@ -1558,6 +1559,12 @@ static void test_record_type_refused_by_gateway(void)
     /* Learnt from the refusal: the owner's gateway refused Publish messages. */
     CU_ASSERT(lt_it_file_count(x.go->log_path, 0, "refused publish", "is not the record type") >=
               1);
+    /* --check cannot tell from a status without the types: it passes,
+     * saying nothing of record types. */
+    CU_ASSERT(s_source_run(&x, "check.out", "--check", NULL) == 0);
+    CU_ASSERT(s_out_has(&x, "check.out", "granted to " ID_OWNER, NULL));
+    snprintf(path, sizeof path, "%.4000s/check.out", x.f.dir);
+    CU_ASSERT(lt_it_file_count(path, 0, "record type", NULL) == 0);
 out:
     s_px_stop(&px);
     lt_it_fed_cleanup(&x.f);
@@ -1582,6 +1589,12 @@ static void test_record_type_told_by_status(void)
                         "--once ends without it"));
     CU_ASSERT(s_out_has(&x, "once.out", "would refuse every Publish of it, as its status tells",
                         "Set record_type to 'lienthong.records.Population'"));
+    /* --check reports it from the status too, naming the dataset and
+     * both types (it passed, with the tables installed). */
+    CU_ASSERT(s_source_run(&x, "check.out", "--check", NULL) == 1);
+    CU_ASSERT(s_out_has(&x, "check.out", "error", "dataset " DS ": " WRONG_TYPE));
+    CU_ASSERT(s_out_has(&x, "check.out", "fix: set record_type to 'lienthong.records.Population'",
+                        x.conf));
     lt_it_proc_t src;
     LT_IT_REQUIRE(s_source_start(&x, &src) == 0);
     CU_ASSERT(s_wait_log(&src, WRONG_TYPE, 1) == 0);
