@@ -15,11 +15,19 @@
 
 /* ---- streams -------------------------------------------------------------- */
 
-lt_feed_stream_t *lt_feed_stream(lt_feed_t *self, const char *name)
+lt_feed_stream_t *lt_feed_stream_find(const lt_feed_t *self, const char *name)
 {
     for (size_t i = 0; i < self->n_streams; i++)
         if (strcmp(self->streams[i].name, name) == 0)
-            return &self->streams[i];
+            return (lt_feed_stream_t *)&self->streams[i];
+    return NULL;
+}
+
+lt_feed_stream_t *lt_feed_stream(lt_feed_t *self, const char *name)
+{
+    lt_feed_stream_t *found = lt_feed_stream_find(self, name);
+    if (found)
+        return found;
     if (self->n_streams >= LT_FEED_MAX_STREAMS || strlen(name) >= sizeof self->streams[0].name)
         return NULL;
     lt_stream_t st;

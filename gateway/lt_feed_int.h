@@ -282,6 +282,10 @@ int lt_feed_writer_settle(lt_feed_t *self, const char *why);
 /* The stream called name, opened in the store on first use; NULL when the
  * table is full or the store fails (logged). */
 lt_feed_stream_t *lt_feed_stream(lt_feed_t *self, const char *name);
+/* The stream called name if it is open, else NULL: a lookup only, for
+ * callers that must not open one (a view's staleness, a view emptied).
+ * Like strchr, it takes a const feed for readers and gives the entry. */
+lt_feed_stream_t *lt_feed_stream_find(const lt_feed_t *self, const char *name);
 /* What st keeps of its store row, set as opening the stream reads it:
  * row's id, last seq and history, tail_first (the row's retained tail,
  * PROTOCOL.md 6.8), and no retention sweep or damage known. For a stream

@@ -35,15 +35,6 @@ static void s_audit(lt_feed_t *self, const char *event, const char *stream, cons
                  &(lt_audit_entry_t){.event = event, .target = stream, .detail = detail});
 }
 
-/* The stream called name in the feed's table, without opening it. */
-static lt_feed_stream_t *s_open_stream(lt_feed_t *self, const char *name)
-{
-    for (size_t i = 0; i < self->n_streams; i++)
-        if (strcmp(self->streams[i].name, name) == 0)
-            return &self->streams[i];
-    return NULL;
-}
-
 /* The view of the current directory called name when this member owns it. */
 static const Lienthong__View *s_owned_view(const lt_feed_t *self, const char *name)
 {
@@ -84,12 +75,8 @@ static void s_set_stale(lt_feed_t *self, lt_feed_stream_t *st, int stale)
 
 int lt_feed_view_stale(const lt_feed_t *self, const char *view)
 {
-    if (!self->n_stale)
-        return 0;
-    for (size_t i = 0; i < self->n_streams; i++)
-        if (strcmp(self->streams[i].name, view) == 0)
-            return self->streams[i].stale;
-    return 0;
+    const lt_feed_stream_t *st = self->n_stale ? lt_feed_stream_find(self, view) : NULL;
+    return st ? st->stale : 0;
 }
 
 const char *lt_feed_view_stale_text(char *buf, size_t len, const char *view)
@@ -181,7 +168,7 @@ static void s_rebuild(lt_feed_t *self, void *peer_sock, const Lienthong__Dataset
  * directory's: served again if it was not (lt_feed_view_stale). */
 static void s_served(lt_feed_t *self, const char *name)
 {
-    lt_feed_stream_t *st = s_open_stream(self, name);
+    lt_feed_stream_t *st = lt_feed_stream_find(self, name);
     if (st)
         s_set_stale(self, st, 0);
 }
@@ -309,7 +296,7 @@ static void s_empty(lt_feed_t *self, void *peer_sock, const char *name)
              lt_dir_version(self->ctx->dir), row.last_seq);
     lt_warn("feed", "view %s: %s", name, detail);
     s_audit(self, "view-emptied", name, detail);
-    lt_feed_stream_t *st = s_open_stream(self, name);
+    lt_feed_stream_t *st = lt_feed_stream_find(self, name);
     lt_stream_t empty = {.id = row.id};
     if (st)
         s_replaced(self, peer_sock, st, &empty, "view no longer in the directory");
