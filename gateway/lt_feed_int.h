@@ -486,6 +486,9 @@ void lt_feed_quality_status_free(Lienthong__StreamStatus *ss);
 /* A read of st met a damaged record at seq: logs the damaged run once, and
  * for a replica asks the owner for it again. */
 void lt_feed_damaged(lt_feed_t *self, lt_feed_stream_t *st, uint64_t seq);
+/* The same for damage the store did not report, such as a record that
+ * passes its checksum but does not decode: why says what is wrong. */
+void lt_feed_damaged_why(lt_feed_t *self, lt_feed_stream_t *st, uint64_t seq, const char *why);
 /* Before a read of up to *max records of st from seq: LT_STORE_DAMAGED when
  * seq is inside the known damaged run, else 0 with *max cut so that the
  * read stops before it. */

@@ -107,17 +107,19 @@ static void s_mark(lt_feed_t *self, lt_feed_stream_t *st, uint64_t first, uint64
                                                   : "; run: lienthong store verify");
 }
 
+void lt_feed_damaged_why(lt_feed_t *self, lt_feed_stream_t *st, uint64_t seq, const char *why)
+{
+    if (st->damaged_first != seq)
+        s_mark(self, st, seq, s_damage_end(self, st, seq), why);
+    s_request(self, st, seq);
+}
+
 void lt_feed_damaged(lt_feed_t *self, lt_feed_stream_t *st, uint64_t seq)
 {
-    if (st->damaged_first != seq) {
-        char why[64];
-        const char *what = lt_store_damaged_why(self->ctx->store);
-        /* None when a snapshot's own reading (lt_store_snap) met it: its
-         * checksum failed or its log row is missing. */
-        snprintf(why, sizeof why, "%s", what[0] ? what : "checksum mismatch or row missing");
-        s_mark(self, st, seq, s_damage_end(self, st, seq), why);
-    }
-    s_request(self, st, seq);
+    const char *what = lt_store_damaged_why(self->ctx->store);
+    /* None when a snapshot's own reading (lt_store_snap) met it: its
+     * checksum failed or its log row is missing. */
+    lt_feed_damaged_why(self, st, seq, what[0] ? what : "checksum mismatch or row missing");
 }
 
 int lt_feed_damage_cap(lt_feed_t *self, lt_feed_stream_t *st, uint64_t seq, int64_t *max)

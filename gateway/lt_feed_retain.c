@@ -9,7 +9,8 @@
  * version kept so may be superseded later: a sweep over the rows below the
  * tail, in the same bounded steps, deletes those (when the stream has
  * grown, at most every LT_RETAIN_SWEEP_MS). A damaged record at the tail
- * stops the pruning of its stream there until it is repaired. */
+ * (failing its checksum, or passing it but not decoding) stops the pruning
+ * of its stream there until it is repaired. */
 #include "lt_feed_int.h"
 #include "lt_clock.h"
 #include "lt_log.h"
@@ -35,17 +36,30 @@ typedef struct {
 typedef struct {
     row_t *rows;
     size_t n;
+    int tail;         /* reading the tail, not sweeping below it */
+    uint64_t garbled; /* the tail's row that does not decode, 0: none */
 } step_t;
 
-/* An lt_store_rec_fn: notes what pruning needs of one row. */
+/* What a record that passes its checksum but does not decode is, when
+ * reported as damage. */
+#define WHY_GARBLED "checksum matches, but it does not decode as a record"
+
+/* An lt_store_rec_fn: notes what pruning needs of one row. A row that
+ * does not decode is damaged, treated as one failing its checksum is: the
+ * sweep leaves it (lt_store_scan skips those), the tail's read stops
+ * before it (s_step). */
 static int s_row(void *arg, uint64_t seq, const void *rec, size_t len,
                  const uint8_t leaf[LT_HASH_BYTES])
 {
     (void)leaf;
     step_t *s = arg;
     Lienthong__Record *r = lienthong__record__unpack(NULL, len, rec);
-    if (!r)
+    if (!r && !s->tail)
+        return 0;
+    if (!r) {
+        s->garbled = seq;
         return -1;
+    }
     row_t *row = &s->rows[s->n++];
     row->seq = seq;
     row->changed_at_ms = r->changed_at_ms;
@@ -110,11 +124,15 @@ static uint64_t s_prune_rows(lt_store_t *store, int64_t stream, const step_t *s,
  * so neither it nor anything after it is pruned until it is repaired. It
  * is reported as damage (lt_feed_damaged: logged once, saying so too, and
  * a replica asks its owner for it again), and the stream's pruning waits
- * a while. */
-static int s_held(lt_feed_t *self, lt_feed_stream_t *st, int64_t now)
+ * a while. garbled: the record that passes its checksum but does not
+ * decode, 0 when the store reported the damage. */
+static int s_held(lt_feed_t *self, lt_feed_stream_t *st, int64_t now, uint64_t garbled)
 {
     st->prune_wait_at = now + DAMAGED_RETRY_MS;
-    lt_feed_damaged(self, st, lt_store_damaged_seq(self->ctx->store));
+    if (garbled)
+        lt_feed_damaged_why(self, st, garbled, WHY_GARBLED);
+    else
+        lt_feed_damaged(self, st, lt_store_damaged_seq(self->ctx->store));
     return 0;
 }
 
@@ -130,13 +148,18 @@ static int s_step(lt_feed_t *self, lt_feed_stream_t *st, uint64_t cut, int64_t n
                                              : INT64_MAX;
     uint64_t from = tail ? st->tail_first : st->sweep_seq;
     uint64_t want = tail ? cut - st->tail_first : LT_RETAIN_STEP_ROWS;
-    step_t s = {.rows = calloc(LT_RETAIN_STEP_ROWS, sizeof(row_t))};
+    step_t s = {.rows = calloc(LT_RETAIN_STEP_ROWS, sizeof(row_t)), .tail = tail};
     size_t max = want < LT_RETAIN_STEP_ROWS ? (size_t)want : LT_RETAIN_STEP_ROWS;
     int n = !s.rows ? -1
             : tail  ? lt_store_read(store, st->id, from, max, SIZE_MAX, s_row, &s)
                     : lt_store_scan(store, st->id, from, st->tail_first, max, s_row, &s);
-    if (n == LT_STORE_DAMAGED) { /* only a read of the tail reports damage */
-        rc = s_held(self, st, now);
+    /* A row of the tail that does not decode ends the read as a checksum
+     * failure does: the rows before it are pruned, and it is reported when
+     * a read starts at it. */
+    if (n < 0 && s.garbled && s.n > 0)
+        n = (int)s.n;
+    if (n == LT_STORE_DAMAGED || (n < 0 && s.garbled)) { /* only the tail's read */
+        rc = s_held(self, st, now, n < 0 ? s.garbled : 0);
         goto out;
     }
     uint64_t kept = 0;

@@ -1074,30 +1074,28 @@ static void test_range_after_batch_max_lowered(void)
     lt_wire_free(&env);
 }
 
-/* Retention (PROTOCOL.md 6.8) meets a damaged record at the tail: it is
- * reported as damage, in one line, naming the record (before, a store failure
- * with SQLite's unrelated message, every second), pruning stops before it
- * and waits, and goes past it once it is repaired. */
-static void test_prune_stops_at_damage(void)
+/* The log of population kept from the next seq, then four records: r-000
+ * and r-001 twice each (prefix names the keys). Returns the first seq. */
+static uint64_t s_prune_setup(lt_feed_stream_t *st, const char *prefix)
 {
     lt_feed_snap_end_all(g_feed); /* no snapshot holds the log back */
-    lt_feed_stream_t *st = s_pop();
     CU_ASSERT_FATAL(lt_feed_snap_floor(g_feed, st) == UINT64_MAX);
     /* The log as kept from first: the rows of the cases before stay below. */
-    uint64_t first = st->last_seq + 1, bad = first + 1;
+    uint64_t first = st->last_seq + 1;
     CU_ASSERT_FATAL(lt_store_tail_set(g.ctx.store, st->id, first) == 0);
     st->tail_first = first;
-    const char *keys[] = {"r-000", "r-001", "r-001", "r-000"};
-    for (size_t i = 0; i < 4; i++)
-        CU_ASSERT_FATAL(ug_publish(&g, keys[i], i < 2 ? "Old" : "New", lt_feed_advanced, g_feed) ==
-                        0);
+    for (size_t i = 0; i < 4; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "%s-00%d", prefix, i == 1 || i == 2);
+        CU_ASSERT_FATAL(ug_publish(&g, key, i < 2 ? "Old" : "New", lt_feed_advanced, g_feed) == 0);
+    }
     CU_ASSERT_FATAL(st->last_seq == first + 3);
-    char path[300], sql[512], record[4096];
-    snprintf(path, sizeof path, "%s/store.db", g.tmp);
-    snprintf(sql, sizeof sql, "SELECT hex(record) FROM log WHERE id = %lld",
-             (long long)((st->id << 40) | (int64_t)bad));
-    s_store_sql(sql, record, sizeof record);
-    ut_sql_damage_record(path, st->id, bad); /* superseded: prunable, were it readable */
+    return first;
+}
+
+/* Five retention ticks with retain_records = 1, what they logged in out. */
+static void s_prune_ticks(char *out, size_t cap)
+{
     g.cfg.retain_records = 1;
     char log[512];
     snprintf(log, sizeof log, "%s/prune.log", g.tmp);
@@ -1108,33 +1106,95 @@ static void test_prune_stops_at_damage(void)
         g_feed->prune_at = 0; /* as if a second went by */
         lt_feed_retain_tick(g_feed);
     }
-    static char out[65536];
-    ut_captured(saved, log, out, sizeof out);
+    ut_captured(saved, log, out, cap);
     close(saved);
+}
+
+/* What retention logged for the damaged record bad of st, found as why:
+ * one line, with all of it: the stream, the record, what is wrong with it,
+ * and that pruning stops there (before, a second line said that); no store
+ * failure. Pruning stopped before it and waits. */
+static void s_prune_damage_said(const lt_feed_stream_t *st, uint64_t bad, const char *out,
+                                const char *why)
+{
     CU_ASSERT_EQUAL(st->tail_first, bad);
     CU_ASSERT_EQUAL(st->damaged_first, bad);
     CU_ASSERT_EQUAL(ut_lines(out, "cannot prune"), 0);
-    /* One line, with all of it: the stream, the record, what is wrong with
-     * it, and that pruning stops there (before, a second line said that). */
-    char line[LT_STREAM_ID_MAX + 64];
-    snprintf(line, sizeof line, "%s: records %llu..", st->name, (unsigned long long)bad);
+    char line[LT_STREAM_ID_MAX + 200];
+    snprintf(line, sizeof line, "%s: records %llu..%llu are damaged in the store (%s)", st->name,
+             (unsigned long long)bad, (unsigned long long)bad, why);
     CU_ASSERT_EQUAL(ut_lines(out, line), 1);
-    CU_ASSERT_EQUAL(ut_lines(out, "are damaged in the store (checksum mismatch); they are not "
-                                  "delivered, and the log is not pruned from them"),
+    CU_ASSERT_EQUAL(ut_lines(out, "they are not delivered, and the log is not pruned from them"),
                     1);
     CU_ASSERT_EQUAL(ut_lines(out, NULL), 1);
-    if (ut_lines(out, NULL) != 1)
+    if (ut_lines(out, NULL) != 1 || ut_lines(out, line) != 1)
         fprintf(stderr, "\n  logged:\n%s", out);
-    /* Repaired (as a backup restored would): pruned past it once due. */
-    char put[sizeof record + 128];
-    snprintf(put, sizeof put, "UPDATE log SET record = x'%s' WHERE id = %lld", record,
-             (long long)((st->id << 40) | (int64_t)bad));
-    s_store_sql(put, NULL, 0);
+}
+
+/* Once the record is repaired (as a backup restored would): pruned past it
+ * once due. */
+static void s_prune_past_repaired(lt_feed_stream_t *st, uint64_t first)
+{
     st->prune_wait_at = 0;
     g_feed->prune_at = 0;
     lt_feed_retain_tick(g_feed);
     CU_ASSERT_EQUAL(st->tail_first, first + 3); /* r-001's current version: the state */
     g.cfg.retain_records = 0;
+}
+
+/* Retention (PROTOCOL.md 6.8) meets a damaged record at the tail: it is
+ * reported as damage, in one line, naming the record (before, a store failure
+ * with SQLite's unrelated message, every second), pruning stops before it
+ * and waits, and goes past it once it is repaired. */
+static void test_prune_stops_at_damage(void)
+{
+    lt_feed_stream_t *st = s_pop();
+    uint64_t first = s_prune_setup(st, "r"), bad = first + 1;
+    char path[300], sql[512], record[4096];
+    snprintf(path, sizeof path, "%s/store.db", g.tmp);
+    snprintf(sql, sizeof sql, "SELECT hex(record) FROM log WHERE id = %lld",
+             (long long)((st->id << 40) | (int64_t)bad));
+    s_store_sql(sql, record, sizeof record);
+    ut_sql_damage_record(path, st->id, bad); /* superseded: prunable, were it readable */
+    static char out[65536];
+    s_prune_ticks(out, sizeof out);
+    s_prune_damage_said(st, bad, out, "checksum mismatch");
+    char put[sizeof record + 128];
+    snprintf(put, sizeof put, "UPDATE log SET record = x'%s' WHERE id = %lld", record,
+             (long long)((st->id << 40) | (int64_t)bad));
+    s_store_sql(put, NULL, 0);
+    s_prune_past_repaired(st, first);
+}
+
+/* Replaces the log row seq of st by len bytes rec, with their checksum. */
+static void s_log_put(const lt_feed_stream_t *st, uint64_t seq, const void *rec, size_t len)
+{
+    lt_store_t *store = g.ctx.store;
+    CU_ASSERT_FATAL(lt_store_begin(store) == 0);
+    CU_ASSERT_FATAL(lt_store_log_delete(store, st->id, seq) == 0);
+    CU_ASSERT_FATAL(lt_store_append(store, st->id, seq, rec, len) == 0);
+    CU_ASSERT_FATAL(lt_store_commit(store) == 0);
+}
+
+/* The same for a record that passes its checksum but does not decode (a
+ * field claiming 127 bytes, none following): reported as damage the same
+ * way, saying what is wrong (before, "cannot prune" with the store's last
+ * error, unrelated, every second). */
+static void test_prune_stops_at_garbled(void)
+{
+    lt_feed_stream_t *st = s_pop();
+    uint64_t first = s_prune_setup(st, "u"), bad = first + 1;
+    uint8_t *record = NULL;
+    size_t len = 0;
+    CU_ASSERT_FATAL(lt_store_get(g.ctx.store, st->id, bad, &record, &len) == 1);
+    static const uint8_t garbled[] = {0x0a, 0x7f};
+    s_log_put(st, bad, garbled, sizeof garbled);
+    static char out[65536];
+    s_prune_ticks(out, sizeof out);
+    s_prune_damage_said(st, bad, out, "checksum matches, but it does not decode as a record");
+    s_log_put(st, bad, record, len);
+    free(record);
+    s_prune_past_repaired(st, first);
 }
 
 int main(void)
@@ -1168,6 +1228,8 @@ int main(void)
          test_range_after_batch_max_lowered},
         {"pruning stops at a damaged record, reports it once, and goes on once repaired",
          test_prune_stops_at_damage},
+        {"pruning stops at a record that passes its checksum but does not decode, as damage",
+         test_prune_stops_at_garbled},
         {NULL, NULL},
     };
     return ut_main("lt_feed", suite_init, suite_clean, tests);
