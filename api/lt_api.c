@@ -338,6 +338,7 @@ static void s_tick(void *arg)
     lt_tally_tick(self->unauth);
     lt_tally_tick(self->mhd_msgs);
     pthread_mutex_unlock(&self->tally_lock);
+    lt_apicall_tick(self->call);
 }
 
 /* ---- descriptors ------------------------------------------------------------------------- */
@@ -1375,7 +1376,8 @@ lt_api_t *lt_api_new(const lt_apicfg_t *cfg, char *err, size_t errlen)
         !(self->unauth = lt_tally_new(summary_ms, LT_APICONN_ADDRS, sizeof(refusal_t),
                                       s_unauth_report, self)) ||
         !(self->mhd_msgs = lt_tally_new(summary_ms, MHD_MESSAGES, 0, s_mhd_report, self)) ||
-        !(self->call = lt_apicall_new(cfg->local_socket, (int)conns)) || s_stats_new(self) != 0 ||
+        !(self->call = lt_apicall_new(cfg->local_socket, (int)conns, summary_ms)) ||
+        s_stats_new(self) != 0 ||
         !(self->conns =
               lt_apiconn_new(cfg->receive_timeout * 1000, summary_ms, self->stats, s_tick, self))) {
         snprintf(err, errlen, "out of memory");

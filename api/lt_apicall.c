@@ -7,6 +7,7 @@
 #include "lt_log.h"
 #include "lt_profjson.h"
 #include "lt_schema.h"
+#include "lt_tally.h"
 #include "lt_wire.h"
 
 #include <pthread.h>
@@ -19,6 +20,15 @@
 
 #define POOL_MAX 256
 #define GRACE_MS 2000 /* the gateway answers ERR_TIMEOUT at the deadline; wait a little longer */
+/* Failures (code and detail) counted apart in the log; beyond, one count. */
+#define FAILS_MAX 16
+
+/* A failure's particulars, for its reports. */
+typedef struct {
+    int status;
+    char code[32];
+    char detail[1024];
+} failure_t;
 
 struct _lt_apicall_t {
     char *path;
@@ -29,25 +39,80 @@ struct _lt_apicall_t {
     pthread_mutex_t lock;
     lt_client_t *idle[POOL_MAX];
     size_t n_idle;
+    /* The failures' log lines, counted through lt_tally: a call without a
+     * token (/readyz, /metrics) fails at once while the gateway is down,
+     * and one line each would let any client fill the disk
+     * (docs/operations.md, "Limits of the HTTP API"). The reports are
+     * written under fail_lock, never held with lock. */
+    pthread_mutex_t fail_lock;
+    lt_tally_t *failed; /* by code and detail */
 };
 
-lt_apicall_t *lt_apicall_new(const char *socket_path, int max_calls)
+/* A report of failed calls (lt_tally), under fail_lock: the first of a
+ * code and detail in full, then counts. */
+static void s_failed_report(void *arg, const lt_tally_report_t *rep)
+{
+    lt_apicall_t *self = arg;
+    const failure_t *f = rep->info;
+    unsigned long long n = (unsigned long long)rep->count;
+    if (rep->kind == LT_TALLY_FIRST)
+        lt_warn("api", "%d %s: %s (others like it are summed up every %lld s)", f->status, f->code,
+                f->detail, (long long)lt_tally_interval_ms(self->failed) / 1000);
+    else if (rep->kind == LT_TALLY_OTHERS)
+        lt_warn("api",
+                "%llu more calls failed in %lld s, of failures beyond the %d tracked (last "
+                "%d %s: %s)",
+                n, (long long)rep->seconds, FAILS_MAX, f->status, f->code, f->detail);
+    else
+        lt_warn("api", "%llu more calls failed with %d %s in %lld s: %s", n, f->status, f->code,
+                (long long)rep->seconds, f->detail);
+}
+
+/* Frees what lt_apicall_new made of self: locks is how many of its two
+ * mutexes (lock, then fail_lock) it made. */
+static void s_free(lt_apicall_t *self, int locks)
+{
+    lt_tally_destroy(&self->failed);
+    if (locks > 1)
+        pthread_mutex_destroy(&self->fail_lock);
+    if (locks > 0)
+        pthread_mutex_destroy(&self->lock);
+    if (self->ctx)
+        zmq_ctx_term(self->ctx);
+    free(self->path);
+    free(self);
+}
+
+lt_apicall_t *lt_apicall_new(const char *socket_path, int max_calls, int64_t summary_ms)
 {
     lt_apicall_t *self = calloc(1, sizeof *self);
+    int locks = 0;
+    if (!self)
+        return NULL;
+    if (pthread_mutex_init(&self->lock, NULL) != 0)
+        goto fail;
+    locks++;
+    if (pthread_mutex_init(&self->fail_lock, NULL) != 0)
+        goto fail;
+    locks++;
     /* libzmq's default is 1,023 sockets a context: each call in flight and
      * each idle client holds one. */
-    if (!self || !(self->path = strdup(socket_path)) || !(self->ctx = zmq_ctx_new()) ||
+    if (!(self->path = strdup(socket_path)) || !(self->ctx = zmq_ctx_new()) ||
         zmq_ctx_set(self->ctx, ZMQ_MAX_SOCKETS, max_calls + POOL_MAX + 16) != 0 ||
-        pthread_mutex_init(&self->lock, NULL) != 0) {
-        if (self) {
-            free(self->path);
-            if (self->ctx)
-                zmq_ctx_term(self->ctx);
-        }
-        free(self);
-        return NULL;
-    }
+        !(self->failed =
+              lt_tally_new(summary_ms, FAILS_MAX, sizeof(failure_t), s_failed_report, self)))
+        goto fail;
     return self;
+fail:
+    s_free(self, locks);
+    return NULL;
+}
+
+void lt_apicall_tick(lt_apicall_t *self)
+{
+    pthread_mutex_lock(&self->fail_lock);
+    lt_tally_tick(self->failed);
+    pthread_mutex_unlock(&self->fail_lock);
 }
 
 void lt_apicall_destroy(lt_apicall_t **self_p)
@@ -57,10 +122,10 @@ void lt_apicall_destroy(lt_apicall_t **self_p)
     lt_apicall_t *self = *self_p;
     for (size_t i = 0; i < self->n_idle; i++)
         lt_client_destroy(&self->idle[i]);
-    zmq_ctx_term(self->ctx); /* every client is closed: the HTTP threads are gone */
-    pthread_mutex_destroy(&self->lock);
-    free(self->path);
-    free(self);
+    /* No call left (the HTTP threads are gone): the counts the next
+     * interval would have written. */
+    lt_tally_flush(self->failed);
+    s_free(self, 2); /* every client is closed: the context ends */
     *self_p = NULL;
 }
 
@@ -101,12 +166,21 @@ static void s_reply(lt_apicall_out_t *out, int status, const char *reason, const
     out->body = lt_apicall_error(code, "%s", s_fixed(code));
 }
 
-/* Answers the fixed message of code; detail, unless the same, is logged. */
-static void s_fail(lt_apicall_out_t *out, int status, const char *reason, const char *code,
-                   const char *detail)
+/* Answers the fixed message of code; detail, unless the same, is logged:
+ * the first of a code and detail at once, the others summed up. */
+static void s_fail(lt_apicall_t *self, lt_apicall_out_t *out, int status, const char *reason,
+                   const char *code, const char *detail)
 {
-    if (strcmp(detail, s_fixed(code)) != 0)
-        lt_warn("api", "%d %s: %s", status, code, detail);
+    if (strcmp(detail, s_fixed(code)) != 0) {
+        failure_t f = {.status = status};
+        char key[LT_TALLY_KEY_MAX];
+        snprintf(f.code, sizeof f.code, "%s", code);
+        snprintf(f.detail, sizeof f.detail, "%s", detail);
+        snprintf(key, sizeof key, "%d %s %s", status, code, detail);
+        pthread_mutex_lock(&self->fail_lock);
+        lt_tally_note(self->failed, key, &f);
+        pthread_mutex_unlock(&self->fail_lock);
+    }
     s_reply(out, status, reason, code);
 }
 
@@ -123,7 +197,7 @@ static lt_client_t *s_take(lt_apicall_t *self, lt_apicall_out_t *out)
     lt_client_opts_default(&o);
     o.ctx = self->ctx;
     if (!c && !(c = lt_client_new(self->path, &o, err, sizeof err)))
-        s_fail(out, 503, "gateway_unavailable", "GATEWAY_UNAVAILABLE", err);
+        s_fail(self, out, 503, "gateway_unavailable", "GATEWAY_UNAVAILABLE", err);
     return c;
 }
 
@@ -193,8 +267,9 @@ static uint64_t s_reply_id(const Lienthong__Envelope *env)
  * returns it (free with lt_wire_free); the late replies of an earlier call
  * on this client are dropped. NULL with out set when the time is up or
  * the client failed. */
-static Lienthong__Envelope *s_await(lt_client_t *c, Lienthong__Envelope__BodyCase want,
-                                    uint64_t id, int64_t until, lt_apicall_out_t *out)
+static Lienthong__Envelope *s_await(lt_apicall_t *self, lt_client_t *c,
+                                    Lienthong__Envelope__BodyCase want, uint64_t id, int64_t until,
+                                    lt_apicall_out_t *out)
 {
     char err[1024];
     for (;;) {
@@ -203,11 +278,11 @@ static Lienthong__Envelope *s_await(lt_client_t *c, Lienthong__Envelope__BodyCas
         int rc = left > 0 ? lt_client_recv(c, (int)left, &env, err, sizeof err)
                           : LT_CLIENT_ERR_TIMEOUT;
         if (rc == LT_CLIENT_ERR_TIMEOUT) {
-            s_fail(out, 504, "timeout", "ERR_TIMEOUT", "no answer from the gateway in time");
+            s_fail(self, out, 504, "timeout", "ERR_TIMEOUT", "no answer from the gateway in time");
             return NULL;
         }
         if (rc != 0) {
-            s_fail(out, 503, "gateway_unavailable", "GATEWAY_UNAVAILABLE", err);
+            s_fail(self, out, 503, "gateway_unavailable", "GATEWAY_UNAVAILABLE", err);
             return NULL;
         }
         if ((env->body_case == want || env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR) &&
@@ -375,7 +450,7 @@ static void s_free_answer(const Lienthong__Envelope *env, void *answer)
 
 /* Receives until the request is answered or the time is up; 0, or -1 when
  * the client failed (out set). */
-static int s_collect(lt_client_t *c, uint64_t id, collect_t *k, int64_t until,
+static int s_collect(lt_apicall_t *self, lt_client_t *c, uint64_t id, collect_t *k, int64_t until,
                      lt_apicall_out_t *out)
 {
     char err[1024];
@@ -383,12 +458,12 @@ static int s_collect(lt_client_t *c, uint64_t id, collect_t *k, int64_t until,
         int64_t left = until - lt_clock_mono_ms();
         Lienthong__Envelope *env = NULL;
         if (left <= 0) {
-            s_fail(out, 504, "timeout", "ERR_TIMEOUT", "no answer from the gateway in time");
+            s_fail(self, out, 504, "timeout", "ERR_TIMEOUT", "no answer from the gateway in time");
             return -1;
         }
         int rc = lt_client_recv(c, (int)left, &env, err, sizeof err);
         if (rc != 0) {
-            s_fail(out, rc == LT_CLIENT_ERR_TIMEOUT ? 504 : 503,
+            s_fail(self, out, rc == LT_CLIENT_ERR_TIMEOUT ? 504 : 503,
                    rc == LT_CLIENT_ERR_TIMEOUT ? "timeout" : "gateway_unavailable",
                    rc == LT_CLIENT_ERR_TIMEOUT ? "ERR_TIMEOUT" : "GATEWAY_UNAVAILABLE", err);
             return -1;
@@ -424,14 +499,14 @@ void lt_apicall_query(lt_apicall_t *self, lt_apireq_t *req, const Lienthong__OnB
                                       : LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST,
                                 lq ? (void *)lq : (void *)vq, who, timeout_ms, err, sizeof err);
     if (rc != 0)
-        s_fail(out, 503, "gateway_unavailable", "GATEWAY_UNAVAILABLE", err);
+        s_fail(self, out, 503, "gateway_unavailable", "GATEWAY_UNAVAILABLE", err);
     else
-        rc = s_collect(c, id, &k, lt_clock_mono_ms() + timeout_ms + GRACE_MS, out);
+        rc = s_collect(self, c, id, &k, lt_clock_mono_ms() + timeout_ms + GRACE_MS, out);
     s_give(self, c, rc == 0);
 out:
     json_decref(k.results);
     if (!out->body)
-        s_fail(out, 500, "internal", "INTERNAL", "out of memory");
+        s_fail(self, out, 500, "internal", "INTERNAL", "out of memory");
 }
 
 /* ---- profile ------------------------------------------------------------------------- */
@@ -448,8 +523,8 @@ void lt_apicall_profile(lt_apicall_t *self, Lienthong__ProfileRequest *q,
     if (c) {
         if (lt_client_send_for(c, LIENTHONG__ENVELOPE__BODY_PROFILE_REQUEST, q, who, timeout_ms, err,
                                sizeof err) != 0)
-            s_fail(out, 503, "gateway_unavailable", "GATEWAY_UNAVAILABLE", err);
-        else if ((env = s_await(c, LIENTHONG__ENVELOPE__BODY_PROFILE_REPLY, q->request_id,
+            s_fail(self, out, 503, "gateway_unavailable", "GATEWAY_UNAVAILABLE", err);
+        else if ((env = s_await(self, c, LIENTHONG__ENVELOPE__BODY_PROFILE_REPLY, q->request_id,
                                 lt_clock_mono_ms() + timeout_ms + GRACE_MS, out)) &&
                  !s_gateway_error(env, out)) {
             char why[512];
@@ -466,7 +541,7 @@ void lt_apicall_profile(lt_apicall_t *self, Lienthong__ProfileRequest *q,
     }
     lt_wire_free(&env);
     if (!out->body)
-        s_fail(out, 500, "internal", "INTERNAL", "out of memory");
+        s_fail(self, out, 500, "internal", "INTERNAL", "out of memory");
 }
 
 /* Sends a body-less request and waits for the reply of type want (these
@@ -486,7 +561,7 @@ static Lienthong__Envelope *s_ask(lt_apicall_t *self, Lienthong__Envelope__BodyC
            env->body_case != want)
         lt_wire_free(&env);
     if (rc != 0)
-        s_fail(out, 503, "gateway_unavailable", "GATEWAY_UNAVAILABLE", err);
+        s_fail(self, out, 503, "gateway_unavailable", "GATEWAY_UNAVAILABLE", err);
     s_give(self, c, rc == 0);
     return env;
 }
@@ -503,7 +578,7 @@ int lt_apicall_metrics(lt_apicall_t *self, int timeout_ms, char **text, size_t *
     *text = strdup(env->metrics_reply->text);
     lt_wire_free(&env);
     if (!*text) {
-        s_fail(out, 500, "internal", "INTERNAL", "out of memory");
+        s_fail(self, out, 500, "internal", "INTERNAL", "out of memory");
         return -1;
     }
     return 0;
@@ -608,9 +683,9 @@ Lienthong__Envelope *lt_apicall_prefill(lt_apicall_t *self, Lienthong__PrefillRe
         return NULL;
     if (lt_client_send_for(c, LIENTHONG__ENVELOPE__BODY_PREFILL_REQUEST, q, who, timeout_ms, err,
                            sizeof err) != 0)
-        s_fail(out, 503, "gateway_unavailable", "GATEWAY_UNAVAILABLE", err);
+        s_fail(self, out, 503, "gateway_unavailable", "GATEWAY_UNAVAILABLE", err);
     else
-        env = s_await(c, LIENTHONG__ENVELOPE__BODY_PREFILL_REPLY, q->request_id,
+        env = s_await(self, c, LIENTHONG__ENVELOPE__BODY_PREFILL_REPLY, q->request_id,
                       lt_clock_mono_ms() + timeout_ms, out);
     s_give(self, c, env != NULL);
     if (env && s_gateway_error(env, out))

@@ -12,6 +12,7 @@
 #define LT_APICALL_H
 
 #include <jansson.h>
+#include <stdint.h>
 
 #include "lt_apireq.h"
 #include "lt_profjson.h"
@@ -20,9 +21,15 @@
 typedef struct _lt_apicall_t lt_apicall_t;
 
 /* Calls to the gateway at socket_path, at most max_calls at once (one
- * ZeroMQ socket each, on a context sized for them and the idle pool). NULL
- * when out of memory or ZeroMQ fails. */
-lt_apicall_t *lt_apicall_new(const char *socket_path, int max_calls);
+ * ZeroMQ socket each, on a context sized for them and the idle pool). The
+ * failures' details go to the log through lt_tally, by code and detail:
+ * the first at once, then one count every summary_ms (docs/operations.md,
+ * "Limits of the HTTP API"). NULL when out of memory or ZeroMQ fails. */
+lt_apicall_t *lt_apicall_new(const char *socket_path, int max_calls, int64_t summary_ms);
+/* Writes the failures' counts when an interval has passed (cheap
+ * otherwise): the owner calls it from a timer. Thread-safe. */
+void lt_apicall_tick(lt_apicall_t *self);
+/* Also writes the counts not yet written. */
 void lt_apicall_destroy(lt_apicall_t **self_p);
 
 /* The outcome of a call: the HTTP status, a short reason for metrics and

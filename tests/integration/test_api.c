@@ -262,6 +262,18 @@ static int s_stop_api(pid_t *pid, const char *name)
 
 static int s_curl(const char *opts, const char *url, const char *out, int *curl_rc);
 
+/* Writes conf, the caller's gateway configuration with a local socket that
+ * does not exist: a gateway that is not running. 0, or -1. */
+static int s_nowhere_conf(char *conf, size_t len)
+{
+    char cmd[4 * PATH_MAX + 256];
+    snprintf(conf, len, "%s/gw-nowhere.conf", g_fed.dir);
+    snprintf(cmd, sizeof cmd,
+             "sed 's|^local_socket = .*|local_socket = \"%s/nowhere/gw.sock\";|' %s >%s", g_fed.dir,
+             g_caller->conf_path, conf);
+    return system(cmd) == 0 && lt_it_file_contains(conf, "nowhere/gw.sock") ? 0 : -1;
+}
+
 /* An API whose gateway is not running (its gateway configuration names a
  * socket that does not exist) answers 503 GATEWAY_UNAVAILABLE with a fixed
  * message, the detail (the socket's path, how to start the gateway) in its
@@ -269,16 +281,12 @@ static int s_curl(const char *opts, const char *url, const char *out, int *curl_
 static void test_error_detail(void)
 {
     char url[64], conf[PATH_MAX + 64], out[PATH_MAX + 64], log[PATH_MAX + 64], opts[256];
-    char cmd[4 * PATH_MAX + 256];
     pid_t api = 0;
     int curl_rc, port = lt_it_free_port();
     snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
-    snprintf(conf, sizeof conf, "%s/gw-nowhere.conf", g_fed.dir);
     snprintf(out, sizeof out, "%s/nowhere.json", g_fed.dir);
     snprintf(log, sizeof log, "%s/api-nowhere.log", g_fed.dir);
-    snprintf(cmd, sizeof cmd, "sed 's|^local_socket = .*|local_socket = \"%s/nowhere/gw.sock\";|' %s >%s",
-             g_fed.dir, g_caller->conf_path, conf);
-    LT_IT_REQUIRE(system(cmd) == 0 && lt_it_file_contains(conf, "nowhere/gw.sock"));
+    LT_IT_REQUIRE(s_nowhere_conf(conf, sizeof conf) == 0);
     g_gateway_conf = conf;
     int written = s_write_config("api-nowhere", port, "");
     g_gateway_conf = NULL;
@@ -606,6 +614,20 @@ static void test_noise(void)
     CU_ASSERT_EQUAL(s_drive("api-noise", "summary_interval = 2;\nmax_connections_per_ip = 4;\n",
                             "api_noise.py"),
                     0);
+}
+
+/* A `lienthong api` with summary_interval = 2 and a gateway that is not
+ * running, driven by api_gwdown.py: the failed calls of /readyz and
+ * /metrics, which need no token, are summed up in the log (the first in
+ * full, then counts), not logged one line each. */
+static void test_gateway_down_noise(void)
+{
+    char conf[PATH_MAX + 64];
+    CU_ASSERT_FATAL(s_nowhere_conf(conf, sizeof conf) == 0);
+    g_gateway_conf = conf;
+    int rc = s_drive("api-down", "summary_interval = 2;\n", "api_gwdown.py");
+    g_gateway_conf = NULL;
+    CU_ASSERT_EQUAL(rc, 0);
 }
 
 /* A third `lienthong api`, allowed 256 open files and with slow-app at
@@ -1042,6 +1064,8 @@ static const lt_it_test_t s_tests[] = {
      test_noise},
     {"an API whose gateway is not running answers a fixed message, the detail logged",
      test_error_detail},
+    {"the failed calls of /readyz and /metrics while the gateway is down are summed up",
+     test_gateway_down_noise},
     {"a lookup in flight when SIGTERM comes is answered before the API exits",
      test_stop_in_flight},
     {"SIGHUP leaves the API serving; it says the configuration was not re-read", test_sighup},

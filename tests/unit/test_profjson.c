@@ -5,7 +5,8 @@
  * defaults it stands for, and a payload that does not decode as its record
  * type (or a record type unknown to this program) is an error naming it,
  * never an answer "verified" with its fields missing: a profile's part
- * alone, the other parts kept. */
+ * alone, the other parts kept. Also lt_apicall's failed calls, summed up
+ * in the log. */
 #include "unit_util.h"
 
 #include "lt_apicall.h"
@@ -251,7 +252,7 @@ static void test_apicall_profile_part_undecodable(void)
     fake_gw_t f = {router, &r};
     pthread_t th;
     CU_ASSERT_FATAL(pthread_create(&th, NULL, fake_gateway, &f) == 0);
-    lt_apicall_t *call = lt_apicall_new(path, 4);
+    lt_apicall_t *call = lt_apicall_new(path, 4, 60000);
     CU_ASSERT_FATAL(call != NULL);
     Lienthong__ProfilePart ask = LIENTHONG__PROFILE_PART__INIT, *asks[] = {&ask, &ask};
     ask.dataset = "VN/GOV/BCA/population";
@@ -279,6 +280,45 @@ static void test_apicall_profile_part_undecodable(void)
     lt_apicall_destroy(&call);
     zmq_close(router);
     zmq_ctx_term(zctx);
+    ut_rmrf(dir);
+}
+
+/* Calls to a gateway that is not running (no socket) each fail at once:
+ * the log gets the first in full and the others in one count, written at
+ * the destroy when no interval passed (docs/operations.md, "Limits of the
+ * HTTP API"), not one line each. */
+static void test_apicall_failures_summed(void)
+{
+    char dir[256], path[300], log[300], out[16384];
+    CU_ASSERT_FATAL(ut_mkdtemp(dir, sizeof dir, "apicall") == 0);
+    snprintf(path, sizeof path, "%s/nowhere.sock", dir);
+    snprintf(log, sizeof log, "%s/log", dir);
+    int saved = dup(2), fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    CU_ASSERT_FATAL(saved >= 0 && fd >= 0);
+    CU_ASSERT_FATAL(dup2(fd, 2) == 2);
+    close(fd);
+    lt_apicall_t *call = lt_apicall_new(path, 4, 60000);
+    CU_ASSERT_FATAL(call != NULL);
+    int failed = 0;
+    for (int i = 0; i < 50; i++) {
+        lt_apicall_out_t o;
+        Lienthong__Envelope *env = lt_apicall_status(call, 1000, &o);
+        failed += !env && o.status == 503;
+        lt_wire_free(&env);
+        json_decref(o.body);
+    }
+    lt_apicall_tick(call); /* no interval has passed: nothing yet */
+    lt_apicall_destroy(&call);
+    CU_ASSERT_PTR_NULL(call);
+    ut_captured(saved, log, out, sizeof out);
+    close(saved);
+    CU_ASSERT_EQUAL(failed, 50);
+    CU_ASSERT_EQUAL(ut_lines(out, NULL), 2);
+    CU_ASSERT_EQUAL(ut_lines(out, "503 GATEWAY_UNAVAILABLE: the gateway is not running"), 1);
+    CU_ASSERT_EQUAL(ut_lines(out, "49 more calls failed with 503 GATEWAY_UNAVAILABLE in "), 1);
+    CU_ASSERT_EQUAL(ut_lines(out, "nowhere.sock"), 2);
+    if (ut_lines(out, NULL) != 2)
+        fprintf(stderr, "\n  logged:\n%s", out);
     ut_rmrf(dir);
 }
 
@@ -496,6 +536,7 @@ int main(void)
          test_profile_part_undecodable},
         {"HTTP API: a profile part that does not decode is an error in a 200, the others kept",
          test_apicall_profile_part_undecodable},
+        {"HTTP API: failed calls are logged once, then summed up", test_apicall_failures_summed},
         {"pre-fill: a part found that does not decode fails", test_prefill_part_undecodable},
         {"pre-fill: withheld lists the fields not granted, set or not",
          test_prefill_withheld_whatever_set},

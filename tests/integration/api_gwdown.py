@@ -1,0 +1,48 @@
+#!/usr/bin/env python3
+"""api_gwdown.py: while the gateway is down, clients without a token cannot
+fill the log through the failed calls of /readyz and /metrics, with
+Python's standard library only.
+
+The API under test has summary_interval = 2 (seconds) and a gateway that
+is not running. Each /readyz and /metrics then fails its call to the
+gateway at once: 2,200 of them must leave a few log lines (the first
+failure in full, then one count per interval), each failure counted once,
+and the API answering. Environment: LT_API_URL, LT_LOG (the API's log).
+Exits 0 when every check passed, 1 otherwise."""
+import os, re, sys, time
+from api_common import call, check, failures
+
+LOG = os.environ["LT_LOG"]
+INTERVAL = 2
+READYZ, METRICS = 2000, 200
+
+def log_lines():
+    with open(LOG, errors="replace") as f:
+        return f.readlines()
+
+before = len(log_lines())
+start = time.monotonic()
+unready = sum(call("GET", "/readyz")[0] == 503 for _ in range(READYZ))
+check(unready == READYZ, "%d of %d /readyz answered 503" % (unready, READYZ))
+answered = sum(call("GET", "/metrics")[0] == 200 for _ in range(METRICS))
+check(answered == METRICS, "%d of %d /metrics answered 200" % (answered, METRICS))
+
+# The first line, then one count per interval the flood lasted (a slow
+# machine's flood lasts more of them) and the last count.
+bound = max(10, 3 + int((time.monotonic() - start) / INTERVAL))
+time.sleep(INTERVAL + 1.5) # the summaries, written by the timer
+lines = log_lines()[before:]
+sys.stdout.writelines("     " + l for l in lines[:12])
+check(len(lines) <= bound,
+      "%d calls failed: %d log lines (at most %d)" % (READYZ + METRICS, len(lines), bound))
+first = [l for l in lines if "GATEWAY_UNAVAILABLE" in l and "summed up every 2 s" in l]
+counts = [int(m.group(1)) for m in
+          (re.search(r"(\d+) more calls failed with 503 GATEWAY_UNAVAILABLE in \d+ s: ", l)
+           for l in lines) if m]
+check(len(first) == 1, "the first failure is logged in full (%d lines)" % len(first))
+check(counts, "the others are summed up")
+check(len(first) + sum(counts) == READYZ + METRICS,
+      "each failure counted once (%d + %d)" % (len(first), sum(counts)))
+status, _, _ = call("GET", "/healthz")
+check(status == 200, "the API still answers /healthz (%s)" % status)
+sys.exit(1 if failures else 0)
