@@ -1,5 +1,6 @@
 /* lt_keycmd: `lienthong keygen` (and `--next`), `authority-keygen`, `pubkey`
  * and `keys promote`, the operator's side of key rotation (PROTOCOL.md 5.5). */
+#include "lt_audit.h"
 #include "lt_cli.h"
 #include "lt_dirpick.h"
 #include "lt_file.h"
@@ -9,6 +10,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -314,12 +316,47 @@ static int s_promote_allowed(const char *cmd, const lt_gwcfg_t *cfg, const char 
     return rc;
 }
 
+/* Records in the audit log of the stopped gateway of gw the switch of its
+ * signing key from cur to nk, signed by cur (lt_audit_switch_keys): the
+ * gateway starts with nk, and without that entry the checkpoints of nk
+ * would not verify (docs/ARCHITECTURE.md, "Audit log"). A running gateway
+ * holds the data directory's lock and records the switch itself when it
+ * reloads. 0, or 1 after saying why. */
+static int s_record_switch(const char *cmd, const lt_gwcfg_t *gw, lt_keys_t *cur,
+                           const lt_keys_t *nk)
+{
+    char lock[PATH_MAX + 32], path[PATH_MAX + 32], err[1200];
+    snprintf(lock, sizeof lock, "%s/" LT_GWCFG_LOCK_NAME, gw->data_dir);
+    snprintf(path, sizeof path, "%s/audit.db", gw->data_dir);
+    if (access(path, F_OK) != 0)
+        return 0; /* no log yet: its first checkpoint will be nk's */
+    int fd = lt_file_lock(lock), rc = 1;
+    if (fd < 0 && errno == EWOULDBLOCK)
+        return 0; /* the gateway runs: it records the switch at its reload */
+    if (fd < 0)
+        return lt_cli_fail(1, cmd, "cannot lock %s: %s: nothing promoted", lock, strerror(errno));
+    lt_audit_t *a = lt_audit_open(path, cur, err, sizeof err);
+    if (!a)
+        lt_cli_fail(1, cmd, "%s: nothing promoted", err);
+    else if (lt_audit_switch_keys(a, gw->member, lt_keys_signing_public(nk), "keys promote") != 0)
+        lt_cli_fail(1, cmd, "cannot record the switch of keys in %s: nothing promoted", path);
+    else {
+        fprintf(stderr, "recorded the switch of keys in %s, signed by the previous key\n", path);
+        rc = 0;
+    }
+    lt_audit_destroy(&a);
+    close(fd);
+    return rc;
+}
+
 /* Makes the next keys of key_file its keys: the current ones are kept in
  * the .old file, the next ones replace key_file atomically, and the .pub
  * file follows. The running gateway switches on SIGHUP or restart. cfg is
  * the gateway's configuration, whose directory must allow it (NULL: not
- * checked, --force). */
-static int s_promote(const char *cmd, const char *key_file, const lt_gwcfg_t *cfg)
+ * checked, --force); gw the configuration whose stopped gateway's audit
+ * log records the switch (NULL: none given). */
+static int s_promote(const char *cmd, const char *key_file, const lt_gwcfg_t *cfg,
+                     const lt_gwcfg_t *gw)
 {
     char next[4096], old[4096], pub[4096];
     if (lt_keys_next_path(key_file, next, sizeof next) != 0 ||
@@ -339,6 +376,8 @@ static int s_promote(const char *cmd, const char *key_file, const lt_gwcfg_t *cf
     if (cfg && (rc = s_promote_allowed(cmd, cfg, old, cur, nk)) != 0)
         goto out;
     if ((rc = s_retire_old(cmd, key_file, old, cur)) != 0)
+        goto out;
+    if (gw && (rc = s_record_switch(cmd, gw, cur, nk)) != 0)
         goto out;
     rc = 1;
     if (lt_keys_save(cur, old) != 0) {
@@ -393,7 +432,7 @@ static int s_promote_cmd(const char *config, const char *key, int force)
                 "lienthong %s: --force: the directory is not checked; a gateway whose "
                 "directory does not list the promoted keys refuses to start\n",
                 cmd);
-    return s_promote(cmd, key ? key : cfg.key_file, force ? NULL : &cfg);
+    return s_promote(cmd, key ? key : cfg.key_file, force ? NULL : &cfg, config ? &cfg : NULL);
 }
 
 int lt_cmd_keys(int argc, char **argv)

@@ -425,6 +425,39 @@ fail:
             "until the next start (audit --subject scans them)", why);
 }
 
+/* Warns when the newest checkpoint is not signed by keys: the keys were
+ * promoted while the gateway was stopped, so no keys-switched entry signed
+ * by the previous key records the switch (lt_audit_switch_keys), and once
+ * the log binds keys to entries the checkpoints that follow do not verify
+ * (docs/operations.md, "Rotating keys"). */
+static void s_warn_unswitched(lt_audit_t *self, const char *path)
+{
+    sqlite3_stmt *st = NULL;
+    if (!self->keys) /* a log opened only to read or upgrade it */
+        return;
+    if (sqlite3_prepare_v2(self->db,
+                           "SELECT seq, hash, signature FROM checkpoints ORDER BY seq "
+                           "DESC LIMIT 1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return;
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 1) == LT_HASH_BYTES &&
+        sqlite3_column_bytes(st, 2) == LT_SIG_BYTES) {
+        uint8_t msg[8 + LT_HASH_BYTES];
+        s_be64(msg, (uint64_t)sqlite3_column_int64(st, 0));
+        memcpy(msg + 8, sqlite3_column_blob(st, 1), LT_HASH_BYTES);
+        if (lt_keys_verify(lt_keys_signing_public(self->keys), AUDIT_DOMAIN, msg, sizeof msg,
+                           sqlite3_column_blob(st, 2)) != 0)
+            lt_warn("audit",
+                    "the newest checkpoint of %s (entry %lld) is not signed by this "
+                    "gateway's signing key: keys promoted while the gateway was stopped leave no "
+                    "keys-switched entry signed by the previous key, and `audit --verify` may "
+                    "refuse the entries that follow (rotate with a reload: docs/operations.md, "
+                    "\"Rotating keys\")",
+                    path, (long long)sqlite3_column_int64(st, 0));
+    }
+    sqlite3_finalize(st);
+}
+
 lt_audit_t *lt_audit_open(const char *path, const lt_keys_t *keys, char *err, size_t errlen)
 {
     lt_audit_t *self = calloc(1, sizeof *self);
@@ -456,6 +489,7 @@ lt_audit_t *lt_audit_open(const char *path, const lt_keys_t *keys, char *err, si
         return NULL;
     }
     s_subjects_open(self);
+    s_warn_unswitched(self, path);
     return self;
 }
 
@@ -787,6 +821,25 @@ int lt_audit_commit(lt_audit_t *self)
     return s_commit(self);
 }
 
+int lt_audit_switch_keys(lt_audit_t *self, const char *member, const uint8_t next[LT_KEY_BYTES],
+                         const char *detail)
+{
+    char znext[LT_Z85_KEY_LEN + 1], zprev[LT_Z85_KEY_LEN + 1];
+    if (!self)
+        return 0;
+    lt_keys_z85_encode(next, znext);
+    lt_keys_z85_encode(lt_keys_signing_public(self->keys), zprev);
+    uint64_t drops = self->drops;
+    lt_audit_add(self, &(lt_audit_entry_t){.event = "keys-switched",
+                                           .peer = member,
+                                           .target = znext,
+                                           .fields = zprev,
+                                           .detail = detail});
+    /* Committed now, under the keys in use: the entry is the last of the
+     * commit, so the checkpoint at its seq is the previous key's. */
+    return s_commit(self) == 0 && self->drops == drops ? 0 : -1;
+}
+
 uint64_t lt_audit_drops(const lt_audit_t *self)
 {
     return self ? self->drops : 0;
@@ -925,24 +978,28 @@ static int s_check_subjects(sqlite3 *db, const lt_audit_report_t *rep, char *err
     return rc;
 }
 
-/* 1 if sig over msg verifies under one of pks[0..n). */
-static int s_signed_by_any(const uint8_t *const *pks, size_t n, const uint8_t *msg, size_t len,
-                           const void *sig)
+/* The key of pks[0..n) that sig over msg verifies under, or NULL. */
+static const uint8_t *s_signed_by_any(const uint8_t *const *pks, size_t n, const uint8_t *msg,
+                                      size_t len, const void *sig)
 {
     for (size_t i = 0; i < n; i++)
         if (lt_keys_verify(pks[i], AUDIT_DOMAIN, msg, len, sig) == 0)
-            return 1;
-    return 0;
+            return pks[i];
+    return NULL;
 }
 
 /* Checks one checkpoint row: its hash equals the chain at its seq, and it
- * is signed under one of the keys (PROTOCOL.md 5.5: older checkpoints carry
- * the signature of the member's previous key). */
+ * is signed under one of the keys: the member's keys before the log binds
+ * them to entries, the key in force after (s_key_in_force). *by (may be
+ * NULL) is set to the key that signed it, NULL when seq has no checkpoint. */
 static int s_check_point(sqlite3 *db, const uint8_t *const *pks, size_t n_pks, uint64_t seq,
-                         const uint8_t *hash)
+                         const uint8_t *hash, const uint8_t **by)
 {
     sqlite3_stmt *st;
+    const uint8_t *key = NULL;
     int ok = 1; /* entries between checkpoints have none of their own */
+    if (by)
+        *by = NULL;
     if (sqlite3_prepare_v2(db, "SELECT hash, signature FROM checkpoints WHERE seq = ?1", -1, &st,
                            NULL) != SQLITE_OK)
         return 0;
@@ -954,10 +1011,102 @@ static int s_check_point(sqlite3 *db, const uint8_t *const *pks, size_t n_pks, u
         ok = sqlite3_column_bytes(st, 0) == LT_HASH_BYTES &&
              memcmp(sqlite3_column_blob(st, 0), hash, LT_HASH_BYTES) == 0 &&
              sqlite3_column_bytes(st, 1) == LT_SIG_BYTES &&
-             s_signed_by_any(pks, n_pks, msg, sizeof msg, sqlite3_column_blob(st, 1));
+             (key = s_signed_by_any(pks, n_pks, msg, sizeof msg, sqlite3_column_blob(st, 1)));
+        if (by)
+            *by = key;
     }
     sqlite3_finalize(st);
     return ok;
+}
+
+/* Which signing key may sign the checkpoints of a log (docs/ARCHITECTURE.md,
+ * "Audit log", "Keys and entries"): until the first keys-switched entry
+ * that names keys, any of the member's keys (logs written before entries
+ * named them verify as they did), and that entry must be signed by the
+ * key of the checkpoint before it; from it on, only the key it names as
+ * the next one, until the next such entry. */
+typedef struct {
+    const uint8_t *const *pks; /* the member's keys */
+    size_t n_pks;
+    const uint8_t *last;       /* before binding: the key of the last checkpoint */
+    int bound;                 /* 1 once a keys-switched entry named the key */
+    uint64_t since;            /* that entry */
+    uint8_t key[LT_KEY_BYTES]; /* the key in force when bound */
+} s_keys_t;
+
+/* 1 if pk is one of the member's keys. */
+static int s_known_key(const s_keys_t *ks, const uint8_t *pk)
+{
+    for (size_t i = 0; i < ks->n_pks; i++)
+        if (memcmp(ks->pks[i], pk, LT_KEY_BYTES) == 0)
+            return 1;
+    return 0;
+}
+
+/* The keys a keys-switched entry names (lt_audit_switch_keys): the next
+ * signing key in target, the previous one in fields. 1 when it names
+ * both, 0 when it names none (an entry written before entries named
+ * them), -1 when what it names is not two keys. */
+static int s_switch_names(const char *const text[N_TEXT], uint8_t next[LT_KEY_BYTES],
+                          uint8_t prev[LT_KEY_BYTES])
+{
+    if (!text[0] || strcmp(text[0], "keys-switched") != 0)
+        return 0;
+    if ((!text[2] || !text[2][0]) && (!text[4] || !text[4][0]))
+        return 0;
+    return text[2] && text[4] && lt_keys_z85_decode(text[2], next) == 0 &&
+                   lt_keys_z85_decode(text[4], prev) == 0
+               ? 1
+               : -1;
+}
+
+/* Checks the checkpoint of entry seq (chain hash) under the key in force,
+ * and moves the key in force at a keys-switched entry that names keys:
+ * that entry must carry a checkpoint of its own under the previous key,
+ * the key in force, so that only the holder of that key can have written
+ * it, and the next key must be one of the member's. 0, or -1 with err. */
+static int s_key_in_force(sqlite3 *db, s_keys_t *ks, uint64_t seq, const uint8_t *hash,
+                          const char *const text[N_TEXT], char *err, size_t errlen)
+{
+    uint8_t next[LT_KEY_BYTES], prev[LT_KEY_BYTES];
+    const uint8_t *bound[1] = {ks->key}, *prevs[1] = {prev}, *by = NULL;
+    int names = s_switch_names(text, next, prev);
+    if (names < 0) {
+        snprintf(err, errlen,
+                 "audit entry %llu (keys-switched) names keys that are not two "
+                 "Z85 signing keys",
+                 (unsigned long long)seq);
+        return -1;
+    }
+    if (names == 0) {
+        if (ks->bound ? s_check_point(db, bound, 1, seq, hash, NULL)
+                      : s_check_point(db, ks->pks, ks->n_pks, seq, hash, &by)) {
+            ks->last = by ? by : ks->last;
+            return 0;
+        }
+        if (ks->bound)
+            snprintf(err, errlen,
+                     "audit chain broken at entry %llu: its checkpoint is not "
+                     "signed by the key in force since the keys-switched entry %llu",
+                     (unsigned long long)seq, (unsigned long long)ks->since);
+        else
+            snprintf(err, errlen, "audit chain broken at entry %llu", (unsigned long long)seq);
+        return -1;
+    }
+    const uint8_t *in_force = ks->bound ? ks->key : ks->last;
+    if ((in_force ? memcmp(prev, in_force, LT_KEY_BYTES) != 0 : !s_known_key(ks, prev)) ||
+        !s_known_key(ks, next) || !s_check_point(db, prevs, 1, seq, hash, &by) || !by) {
+        snprintf(err, errlen,
+                 "audit entry %llu (keys-switched) is not authorised: it must be "
+                 "signed by the key in force, which it names as the previous key, and name one "
+                 "of the member's keys as the next",
+                 (unsigned long long)seq);
+        return -1;
+    }
+    ks->bound = 1;
+    ks->since = seq;
+    memcpy(ks->key, next, LT_KEY_BYTES);
+    return 0;
 }
 
 /* The anchor of a log whose older entries were exported: the chain goes on
@@ -975,7 +1124,7 @@ static int s_anchor(sqlite3 *db, const uint8_t *const *pks, size_t n_pks, lt_aud
         if (rc == 0)
             memcpy(head, sqlite3_column_blob(st, 1), LT_HASH_BYTES);
         memcpy(rep->anchor_hash, head, LT_HASH_BYTES);
-        if (rc == 0 && !s_check_point(db, pks, n_pks, rep->anchor, head))
+        if (rc == 0 && !s_check_point(db, pks, n_pks, rep->anchor, head, NULL))
             rc = -1;
     }
     sqlite3_finalize(st);
@@ -1031,13 +1180,36 @@ int lt_audit_check(const char *path, const uint8_t pk[LT_KEY_BYTES], lt_audit_re
     return lt_audit_check_keys(path, pks, 1, rep, err, errlen);
 }
 
-int lt_audit_check_db(sqlite3 *db, const uint8_t *const *pks, size_t n_pks, lt_audit_report_t *rep,
-                      char *err, size_t errlen)
+/* The key in force after the last entry of the live log must be the
+ * member's current key: entries after a rotation carry it, so a log
+ * rewritten with an earlier key alone (one that may have leaked) fails.
+ * It is the newest checkpoint's key, or the next key of a keys-switched
+ * entry the log ends with (recorded by `keys promote` while the gateway
+ * was stopped). 0, or -1 with err. */
+static int s_tail_current(const s_keys_t *ks, const uint8_t *current, const lt_audit_report_t *rep,
+                          char *err, size_t errlen)
+{
+    const uint8_t *in_force = ks->bound ? ks->key : ks->last;
+    if (in_force && memcmp(in_force, current, LT_KEY_BYTES) == 0)
+        return 0;
+    snprintf(err, errlen,
+             "the newest checkpoint (entry %llu) is not signed by the member's "
+             "current signing key: the gateway has not switched to the promoted keys yet "
+             "(reload it), or the log was rewritten with an earlier key",
+             (unsigned long long)rep->last);
+    return -1;
+}
+
+/* lt_audit_check_db, and when current is set, that the newest checkpoint
+ * is signed by it. */
+static int s_check(sqlite3 *db, const uint8_t *const *pks, size_t n_pks, const uint8_t *current,
+                   lt_audit_report_t *rep, char *err, size_t errlen)
 {
     sqlite3_stmt *st = NULL;
     const char *path = sqlite3_db_filename(db, "main");
     int rc = -1, step;
     uint8_t head[LT_HASH_BYTES] = {0};
+    s_keys_t ks = {.pks = pks, .n_pks = n_pks};
     memset(rep, 0, sizeof *rep);
     path = path ? path : "audit log";
     if (s_anchor(db, pks, n_pks, rep, head) != 0) {
@@ -1057,11 +1229,12 @@ int lt_audit_check_db(sqlite3 *db, const uint8_t *const *pks, size_t n_pks, lt_a
             text[t] = (const char *)sqlite3_column_text(st, 2 + t);
         s_chain(head, seq, sqlite3_column_int64(st, 1), text, head);
         if (seq != expect || sqlite3_column_bytes(st, 12) != LT_HASH_BYTES ||
-            memcmp(sqlite3_column_blob(st, 12), head, LT_HASH_BYTES) != 0 ||
-            !s_check_point(db, pks, n_pks, seq, head)) {
+            memcmp(sqlite3_column_blob(st, 12), head, LT_HASH_BYTES) != 0) {
             snprintf(err, errlen, "audit chain broken at entry %llu", (unsigned long long)expect);
             goto out;
         }
+        if (s_key_in_force(db, &ks, seq, head, text, err, errlen) != 0)
+            goto out;
         rep->outages += text[0] && strcmp(text[0], "audit-outage") == 0;
         expect++;
     }
@@ -1070,15 +1243,24 @@ int lt_audit_check_db(sqlite3 *db, const uint8_t *const *pks, size_t n_pks, lt_a
     memcpy(rep->head, head, LT_HASH_BYTES);
     if (step != SQLITE_DONE)
         snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
-    else if ((rc = s_tail(db, rep, err, errlen)) == 0)
-        rc = s_check_subjects(db, rep, err, errlen);
+    else if ((rc = s_tail(db, rep, err, errlen)) == 0 &&
+             (rc = s_check_subjects(db, rep, err, errlen)) == 0 && current &&
+             rep->last > rep->anchor)
+        rc = s_tail_current(&ks, current, rep, err, errlen);
 out:
     sqlite3_finalize(st);
     return rc;
 }
 
-int lt_audit_check_keys(const char *path, const uint8_t *const *pks, size_t n_pks,
-                        lt_audit_report_t *rep, char *err, size_t errlen)
+int lt_audit_check_db(sqlite3 *db, const uint8_t *const *pks, size_t n_pks, lt_audit_report_t *rep,
+                      char *err, size_t errlen)
+{
+    return s_check(db, pks, n_pks, NULL, rep, err, errlen);
+}
+
+int lt_audit_check_live(const char *path, const uint8_t *const *pks, size_t n_pks,
+                        const uint8_t current[LT_KEY_BYTES], lt_audit_report_t *rep, char *err,
+                        size_t errlen)
 {
     sqlite3 *db = NULL;
     int rc = -1;
@@ -1094,10 +1276,16 @@ int lt_audit_check_keys(const char *path, const uint8_t *const *pks, size_t n_pk
         snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
         goto out;
     }
-    rc = lt_audit_check_db(db, pks, n_pks, rep, err, errlen);
+    rc = s_check(db, pks, n_pks, current, rep, err, errlen);
 out:
     sqlite3_close(db);
     return rc;
+}
+
+int lt_audit_check_keys(const char *path, const uint8_t *const *pks, size_t n_pks,
+                        lt_audit_report_t *rep, char *err, size_t errlen)
+{
+    return lt_audit_check_live(path, pks, n_pks, NULL, rep, err, errlen);
 }
 
 long lt_audit_verify(const char *path, const uint8_t pk[LT_KEY_BYTES], char *err, size_t errlen)

@@ -83,6 +83,15 @@ void lt_audit_add(lt_audit_t *self, const lt_audit_entry_t *e);
  * and signing the new head. Returns 0 or -1 (logged). */
 int lt_audit_flush(lt_audit_t *self, int force);
 
+/* Records a switch of the member's signing key to next (docs/ARCHITECTURE.md,
+ * "Audit log", "Keys and entries"): a keys-switched entry naming the key
+ * in use and next, committed now with the buffered entries and signed by
+ * the key in use, which authorises the switch; checkpoints after it must
+ * be signed by next. Call it before the keys change; 0, or -1 (logged)
+ * when it could not be committed: the keys must not change then, or the
+ * log would not verify. */
+int lt_audit_switch_keys(lt_audit_t *self, const char *member, const uint8_t next[LT_KEY_BYTES],
+                         const char *detail) __attribute__((warn_unused_result));
 /* Commits every buffered entry now (the answers they record may then be
  * released). Returns 0, or -1 when the log cannot be written (the entries
  * are dropped and counted; the log is failing). */
@@ -140,7 +149,9 @@ typedef struct {
 int lt_audit_check(const char *path, const uint8_t pk[LT_KEY_BYTES], lt_audit_report_t *rep,
                    char *err, size_t errlen);
 /* The same, each checkpoint signed under one of pks[0..n_pks) (PROTOCOL.md
- * 5.5: after a key rotation older checkpoints carry the previous key's). */
+ * 5.5: after a key rotation older checkpoints carry the previous key's):
+ * before the first keys-switched entry that names keys under any of them,
+ * from it on under the key in force at its seq (lt_audit_switch_keys). */
 int lt_audit_check_keys(const char *path, const uint8_t *const *pks, size_t n_pks,
                         lt_audit_report_t *rep, char *err, size_t errlen);
 /* The same on db, a log the caller opened (lt_sqlopen_untrusted) and holds
@@ -150,6 +161,12 @@ int lt_audit_check_keys(const char *path, const uint8_t *const *pks, size_t n_pk
 int lt_audit_check_db(struct sqlite3 *db, const uint8_t *const *pks, size_t n_pks,
                       lt_audit_report_t *rep, char *err, size_t errlen)
     __attribute__((warn_unused_result));
+/* lt_audit_check_keys of the live log, and that its newest checkpoint is
+ * signed by current, the member's key now: a log rewritten with an earlier
+ * key alone fails. */
+int lt_audit_check_live(const char *path, const uint8_t *const *pks, size_t n_pks,
+                        const uint8_t current[LT_KEY_BYTES], lt_audit_report_t *rep, char *err,
+                        size_t errlen);
 /* lt_audit_check, returning the number of entries checked, or -1. */
 long lt_audit_verify(const char *path, const uint8_t pk[LT_KEY_BYTES], char *err, size_t errlen);
 /* The same, each checkpoint signed under one of pks[0..n_pks): after a key

@@ -913,44 +913,95 @@ static int s_same_keys(const lt_keys_t *a, const lt_keys_t *b)
            memcmp(lt_keys_signing_public(a), lt_keys_signing_public(b), LT_KEY_BYTES) == 0;
 }
 
-/* After `lienthong keys promote` the key file holds the member's next keys.
- * When the directory lists them for this member, the gateway switches in
- * place (PROTOCOL.md 5.5): what waits on the peer socket is answered first,
- * then the socket is rebound under the new transport key and every link
- * reconnects with it. Peers find the new key among the two the directory
- * lists; requests in flight are resent by their timers and feeds resume
- * from their cursors. Otherwise the keys in use stay, with an error. */
-static void s_rekey(lt_gateway_t *self)
+/* The keys `lienthong keys promote` put in the key file, when they differ
+ * from those in use and the directory lists them for this member; NULL
+ * otherwise (said in the log when they cannot be used). */
+static lt_keys_t *s_promoted(lt_gateway_t *self)
 {
     char err[800];
     lt_keys_t *k = lt_gwcheck_keys(&self->cfg, err, sizeof err);
     if (!k) {
         lt_error("keys", "keeping the keys in use: %s", err);
-        return;
+        return NULL;
     }
     if (s_same_keys(k, self->shared.keys))
-        goto out;
+        goto none;
     /* Listed, not merely not refused: keys no directory lists admit no
      * one anywhere (lt_gwcheck_self lets a member not listed pass, 5.4). */
     if (lt_gwcheck_listed(&self->cfg, k, self->shared.dir, err, sizeof err) != 0) {
         lt_error("keys", "not switching to the keys of %s: %s (directory version %llu); the "
                  "authority must first list them as the member's next keys", self->cfg.key_file,
                  err, (unsigned long long)lt_dir_version(self->shared.dir));
+        goto none;
+    }
+    return k;
+none:
+    lt_keys_destroy(&k);
+    return NULL;
+}
+
+/* Records in the audit log, signed by the keys in use, the switch to k
+ * (lt_audit_switch_keys): checkpoints of k verify only after it
+ * (docs/ARCHITECTURE.md, "Audit log"). 0, or -1 (logged). */
+static int s_record_switch(lt_gateway_t *self, const lt_keys_t *k, char *z, char *detail,
+                           size_t len)
+{
+    lt_keys_z85_encode(lt_keys_transport_public(k), z);
+    snprintf(detail, len, "transport key %s", z);
+    if (lt_audit_switch_keys(self->shared.audit, self->cfg.member, lt_keys_signing_public(k),
+                             detail) == 0)
+        return 0;
+    lt_error("keys",
+             "keeping the keys in use: the audit log cannot record the switch to the "
+             "keys of %s",
+             self->cfg.key_file);
+    return -1;
+}
+
+/* After `lienthong keys promote` the key file holds the member's next keys.
+ * When the directory lists them for this member, the gateway switches in
+ * place (PROTOCOL.md 5.5): what waits on the peer socket is answered first,
+ * then the audit log records the switch under the keys in use, then the
+ * socket is rebound under the new transport key and every link reconnects
+ * with it. Peers find the new key among the two the directory lists;
+ * requests in flight are resent by their timers and feeds resume from their
+ * cursors. Otherwise the keys in use stay, with an error. */
+static void s_rekey(lt_gateway_t *self)
+{
+    char z[LT_Z85_KEY_LEN + 1], detail[96];
+    lt_keys_t *k = s_promoted(self);
+    if (!k)
+        return;
+    s_on_peer(self);
+    if (s_record_switch(self, k, z, detail, sizeof detail) != 0)
+        goto out;
+    if (lt_keys_swap(self->shared.keys, k) != 0) {
+        lt_error("keys", "cannot switch to the keys of %s: they are not a member's keys",
+                 self->cfg.key_file);
         goto out;
     }
-    s_on_peer(self);
-    if (lt_keys_swap(self->shared.keys, k) != 0)
-        goto out;
-    char z[LT_Z85_KEY_LEN + 1], detail[96];
-    lt_keys_z85_encode(lt_keys_transport_public(self->shared.keys), z);
     lt_info("keys", "switched to the keys of %s (transport key %s)", self->cfg.key_file, z);
-    snprintf(detail, sizeof detail, "transport key %s", z);
-    lt_audit_add(self->shared.audit,
-                 &(lt_audit_entry_t){.event = "keys-switched", .peer = self->cfg.member,
-                                     .detail = detail});
     if (s_rebind_peer(self) == 0)
         lt_peers_relink(self->shared.peers);
 out:
+    lt_keys_destroy(&k);
+}
+
+/* A gateway stopped after `keys promote` starts with the promoted keys:
+ * the audit log records the switch now, while the previous key is still
+ * held, as a reload would (docs/operations.md, "Rotating keys"). */
+static void s_switch_at_stop(lt_gateway_t *self)
+{
+    char z[LT_Z85_KEY_LEN + 1], detail[96];
+    lt_keys_t *k = s_promoted(self);
+    /* Entries committed after the switch (while the gateway is torn down)
+     * must be signed by the new key: the keys in use change too. */
+    if (k && s_record_switch(self, k, z, detail, sizeof detail) == 0 &&
+        lt_keys_swap(self->shared.keys, k) == 0)
+        lt_info("keys",
+                "recorded in the audit log the switch to the keys of %s (transport key "
+                "%s), which the next start uses",
+                self->cfg.key_file, z);
     lt_keys_destroy(&k);
 }
 
@@ -1106,6 +1157,7 @@ int lt_gateway_run(lt_gateway_t *self)
      * owners send them again from the cursor at the next start. */
     s_writer_stop(self);
     s_history_mark(self, 1);
+    s_switch_at_stop(self);
     if (self->failed)
         return -1;
     lt_info("gateway", "stopped cleanly");

@@ -299,7 +299,10 @@ static int s_promote_as(lt_it_fed_t *f, lt_it_gw_t *g, int force)
     char out[PATH_MAX + 16];
     snprintf(out, sizeof out, "%s/promote.out", f->dir);
     const char *checked[] = {"keys", "promote", "--config", g->conf_path, NULL};
-    const char *forced[] = {"keys", "promote", "--key", g->member->key_path, "--force", NULL};
+    /* The configuration names the audit log that records the switch while
+     * g is stopped (docs/operations.md, "Rotating keys"). */
+    const char *forced[] = {"keys",     "promote",    "--key",   g->member->key_path,
+                            "--config", g->conf_path, "--force", NULL};
     return lt_it_run_cli(f->dir, out, force ? forced : checked, CLI_MS);
 }
 
@@ -540,12 +543,17 @@ static void test_rotation_under_load(void)
      * log's first checkpoints, goes to the retired file, which audit
      * --verify trusts (before, it was lost and the log no longer verified).
      * No directory lists these next keys: --force promotes them all the same. */
-    char retired[PATH_MAX];
+    char retired[PATH_MAX], promote_out[PATH_MAX + 16];
+    snprintf(promote_out, sizeof promote_out, "%s/promote.out", f.dir);
     snprintf(retired, sizeof retired, "%.*s.retired.pub", (int)(strlen(mo->key_path) - 4),
              mo->key_path);
     LT_IT_REQUIRE(s_keygen_next(&f, mo) == 0);
     LT_IT_REQUIRE(s_promote_as(&f, owner, 1) == 0);
     CU_ASSERT(lt_it_file_contains(retired, z0));
+    /* The owner is stopped: promote recorded the switch in its audit log,
+     * signed by the previous key, and the log verifies with the promoted
+     * key current (docs/ARCHITECTURE.md, "Audit log"). */
+    CU_ASSERT(lt_it_file_contains(promote_out, "recorded the switch of keys"));
     CU_ASSERT(s_audit_verify(&f, owner) == 0);
     LT_IT_REQUIRE(s_promote_as(&f, owner, 1) != 0); /* nothing next: refused, the files untouched */
     CU_ASSERT(s_audit_verify(&f, owner) == 0);

@@ -420,6 +420,165 @@ static void test_rotated_keys(void)
     lt_keys_destroy(&k);
 }
 
+/* Writes `lookups` lookups to the log at s_path under `keys`, numbered from
+ * first, skipping entry `skip` (0: none), each commit a checkpoint. */
+static void s_lookups(lt_keys_t *keys, int first, int lookups, int skip)
+{
+    char err[256], subject[32];
+    lt_audit_t *a = lt_audit_open(s_path, keys, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    for (int i = first; i < first + lookups; i++) {
+        if (i == skip)
+            continue;
+        snprintf(subject, sizeof subject, "03800000%04d", i);
+        lt_audit_add(a, &(lt_audit_entry_t){.event = "lookup",
+                                            .peer = "VN/GOV/BHXH",
+                                            .subject = subject,
+                                            .detail = "ERR_NONE"});
+        CU_ASSERT(lt_audit_commit(a) == 0);
+    }
+    lt_audit_destroy(&a);
+}
+
+/* Switches the log at s_path from the keys in `inuse` to those of `next`,
+ * as the gateway does (lt_audit_switch_keys, then the keys change in
+ * place); when `really` is 0 the switch is recorded but the keys stay. */
+static void s_switch(lt_keys_t *inuse, lt_keys_t *next, int really)
+{
+    char err[256];
+    lt_audit_t *a = lt_audit_open(s_path, inuse, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT(lt_audit_switch_keys(a, "VN/GOV/BCA", lt_keys_signing_public(next), "test") == 0);
+    lt_audit_destroy(&a);
+    if (really)
+        CU_ASSERT_FATAL(lt_keys_swap(inuse, next) == 0);
+}
+
+/* Two new member keys, A and B, and their public signing keys. */
+static void s_two_keys(lt_keys_t **a, lt_keys_t **b, uint8_t pa[LT_KEY_BYTES],
+                       uint8_t pb[LT_KEY_BYTES])
+{
+    *a = lt_keys_new(LT_KEYS_MEMBER);
+    *b = lt_keys_new(LT_KEYS_MEMBER);
+    CU_ASSERT_FATAL(*a && *b);
+    memcpy(pa, lt_keys_signing_public(*a), LT_KEY_BYTES);
+    memcpy(pb, lt_keys_signing_public(*b), LT_KEY_BYTES);
+}
+
+/* A fresh log: 3 lookups under first, a switch to next recorded under
+ * by (the keys do not change), 3 lookups under then. */
+static void s_forged(lt_keys_t *first, lt_keys_t *by, lt_keys_t *next, lt_keys_t *then)
+{
+    s_fresh();
+    s_lookups(first, 1, 3, 0);
+    s_switch(by, next, 0);
+    s_lookups(then, 5, 3, 0);
+}
+
+/* The live check with keys[0..n) and the current key: entries, or -1. */
+static long s_live(const uint8_t *const *keys, size_t n, const uint8_t *current)
+{
+    lt_audit_report_t rep;
+    char err[256];
+    return lt_audit_check_live(s_path, keys, n, current, &rep, err, sizeof err) == 0 ? rep.entries
+                                                                                     : -1;
+}
+
+/* F2 of the review: any key the member ever held could re-sign the whole
+ * log, entries after its retirement included. Entries 1-3 under A, the
+ * switch to B, 4-6 under B; a log forged with A alone, entry 5 dropped,
+ * fails under the member's keys once B is current, and so does one that
+ * keeps the switch to B but signs what follows with A. */
+static void test_forged_after_rotation(void)
+{
+    lt_keys_t *inuse, *spare;
+    uint8_t pa[LT_KEY_BYTES], pb[LT_KEY_BYTES];
+    s_two_keys(&inuse, &spare, pa, pb);
+    const uint8_t *keys[2] = {pb, pa};
+
+    /* The genuine log; the switch leaves A's keys in spare. */
+    s_fresh();
+    s_lookups(inuse, 1, 3, 0);
+    s_switch(inuse, spare, 1);
+    s_lookups(inuse, 5, 3, 0);
+    lt_keys_t *a = spare, *b = inuse;
+    CU_ASSERT_FATAL(memcmp(lt_keys_signing_public(a), pa, LT_KEY_BYTES) == 0);
+    CU_ASSERT_EQUAL(s_live(keys, 2, pb), 7);
+    CU_ASSERT_EQUAL(lt_audit_verify_keys(s_path, keys, 2, NULL, 0), 7);
+    CU_ASSERT_EQUAL(s_live(keys, 2, pa), -1); /* the newest checkpoint is B's */
+
+    /* Forged with A alone, entry 5 dropped. */
+    s_fresh();
+    s_lookups(a, 1, 7, 5);
+    CU_ASSERT_EQUAL(lt_audit_verify(s_path, pa, NULL, 0), 6); /* A's log, as such */
+    CU_ASSERT_EQUAL(s_live(keys, 2, pb), -1);
+
+    /* Forged with A, keeping the switch to B; a switch signed by B, not
+     * by the key in force (A). */
+    s_forged(a, a, b, a);
+    CU_ASSERT_EQUAL(lt_audit_verify_keys(s_path, keys, 2, NULL, 0), -1);
+    CU_ASSERT_EQUAL(s_live(keys, 2, pb), -1);
+    s_forged(a, b, b, b);
+    CU_ASSERT_EQUAL(lt_audit_verify_keys(s_path, keys, 2, NULL, 0), -1);
+    CU_ASSERT_EQUAL(s_live(keys, 2, pb), -1);
+    lt_keys_destroy(&inuse);
+    lt_keys_destroy(&spare);
+}
+
+/* A genuine log across two rotations (A, then B, then C) verifies under
+ * the three with C current; one of the keys missing, or B as the current
+ * key, fails; a switch to a key that is not the member's fails. */
+static void test_two_rotations(void)
+{
+    lt_keys_t *inuse = lt_keys_new(LT_KEYS_MEMBER), *b = lt_keys_new(LT_KEYS_MEMBER);
+    lt_keys_t *c = lt_keys_new(LT_KEYS_MEMBER);
+    CU_ASSERT_FATAL(inuse && b && c);
+    uint8_t pk[3][LT_KEY_BYTES];
+    memcpy(pk[2], lt_keys_signing_public(inuse), LT_KEY_BYTES);
+    memcpy(pk[1], lt_keys_signing_public(b), LT_KEY_BYTES);
+    memcpy(pk[0], lt_keys_signing_public(c), LT_KEY_BYTES);
+    const uint8_t *all[3] = {pk[0], pk[1], pk[2]}, *no_b[2] = {pk[0], pk[2]};
+    s_fresh();
+    s_lookups(inuse, 1, 2, 0);
+    s_switch(inuse, b, 1);
+    s_lookups(inuse, 3, 2, 0);
+    s_switch(inuse, c, 1);
+    s_lookups(inuse, 5, 2, 0);
+    CU_ASSERT_EQUAL(s_live(all, 3, pk[0]), 8);
+    CU_ASSERT_EQUAL(s_live(all, 3, pk[1]), -1);
+    CU_ASSERT_EQUAL(s_live(no_b, 2, pk[0]), -1);
+    CU_ASSERT_EQUAL(s_live(all + 1, 2, pk[1]), -1); /* C is not among them */
+    lt_keys_destroy(&inuse);
+    lt_keys_destroy(&b);
+    lt_keys_destroy(&c);
+}
+
+/* A log written before keys-switched entries named keys (the entry
+ * written after the switch, under the new key, without keys) verifies as
+ * it did, with the new key current. */
+static void test_old_format_rotation(void)
+{
+    lt_keys_t *inuse, *b;
+    uint8_t pa[LT_KEY_BYTES], pb[LT_KEY_BYTES];
+    s_two_keys(&inuse, &b, pa, pb);
+    const uint8_t *keys[2] = {pb, pa};
+    char err[256];
+    s_fresh();
+    s_lookups(inuse, 1, 3, 0);
+    CU_ASSERT_FATAL(lt_keys_swap(inuse, b) == 0);
+    lt_audit_t *a = lt_audit_open(s_path, inuse, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    lt_audit_add(a, &(lt_audit_entry_t){.event = "keys-switched",
+                                        .peer = "VN/GOV/BCA",
+                                        .detail = "transport key x"});
+    lt_audit_destroy(&a);
+    s_lookups(inuse, 5, 2, 0);
+    CU_ASSERT_EQUAL(s_live(keys, 2, pb), 6);
+    CU_ASSERT_EQUAL(lt_audit_verify_keys(s_path, keys, 2, err, sizeof err), 6);
+    lt_keys_destroy(&inuse);
+    lt_keys_destroy(&b);
+}
+
 /* A segment spanning a key rotation exports under both keys and verifies
  * under both, not under the new one alone. */
 static void test_export_rotated(void)
@@ -1048,9 +1207,16 @@ int main(void)
         {"a crafted segment row is reported, its functions not run", test_export_crafted_segment},
         {"after a key rotation, checkpoints verify under both keys", test_rotated_keys},
         {"a segment spanning a key rotation verifies under both keys", test_export_rotated},
-        {"an entry that cannot be buffered fails the commit closed", test_unbuffered_entry_fails_closed},
+        {"a log re-signed with a retired key fails; each checkpoint is the key's in force",
+         test_forged_after_rotation},
+        {"a log across two rotations verifies under the key in force at each seq",
+         test_two_rotations},
+        {"a log from before keys-switched entries named keys verifies", test_old_format_rotation},
+        {"an entry that cannot be buffered fails the commit closed",
+         test_unbuffered_entry_fails_closed},
         {"entries are indexed by subject a block at a time", test_subject_blocks},
-        {"a subject index that does not hold its entries fails the check", test_subject_index_checked},
+        {"a subject index that does not hold its entries fails the check",
+         test_subject_index_checked},
         {"after an export cut short, the subject report starts after the anchor",
          test_subject_after_cut_export},
         {"a damaged subject index row fails the check and is made again",
