@@ -280,26 +280,25 @@ static int s_retired_keys(const char *key_file, keyset_t *ks, char *err, size_t 
 }
 
 /* The member's signing key from its key file and, after key rotations,
- * the previous one kept by `keys promote` (PROTOCOL.md 5.5) and those
- * before it (the retired file). 0, or -1 with err. */
+ * the previous one kept by `keys promote` (PROTOCOL.md 5.5; its .old.pub,
+ * or the .old.key of an earlier version, of which only the public key is
+ * read) and those before it (the retired file). 0, or -1 with err. */
 static int s_own_keys(const char *key_file, keyset_t *ks, char *err, size_t errlen)
 {
-    char old_path[PATH_MAX + 16];
-    lt_keys_t *k = lt_keys_load(key_file, err, errlen), *old = NULL;
-    int rc = -1;
+    uint8_t transport[LT_KEY_BYTES], signing[LT_KEY_BYTES];
+    lt_keys_t *k = lt_keys_load(key_file, err, errlen);
+    int rc = -1, old;
     if (!k)
         return -1;
-    if (lt_keys_old_path(key_file, old_path, sizeof old_path) == 0 &&
-        access(old_path, F_OK) == 0 && !(old = lt_keys_load(old_path, err, errlen)))
+    if ((old = lt_keys_old_public(key_file, transport, signing, err, errlen)) < 0)
         goto out;
     /* The first two of an empty set: room for both. */
     (void)s_key_add(ks, lt_keys_signing_public(k));
     if (old)
-        (void)s_key_add(ks, lt_keys_signing_public(old));
+        (void)s_key_add(ks, signing);
     rc = s_retired_keys(key_file, ks, err, errlen);
 out:
     lt_keys_destroy(&k);
-    lt_keys_destroy(&old);
     return rc;
 }
 

@@ -206,36 +206,49 @@ static lt_keys_t *s_load_member(const char *cmd, const char *path)
     return k;
 }
 
-/* Before the .old file takes the current keys: when it holds the keys of
- * an earlier rotation, their public signing key is appended to the retired
- * file, since the audit log may hold checkpoints they signed (`audit
- * --verify` trusts that file); their secrets are not kept. 0, or 1 after
- * saying why. */
-static int s_retire_old(const char *cmd, const char *key_file, const char *old, const lt_keys_t *cur)
+/* The public keys of the previous keys (lt_keys_old_public: the .old.pub
+ * file, or an earlier version's .old.key): have is 0 when there are none. */
+typedef struct {
+    int have;
+    uint8_t transport[LT_KEY_BYTES], signing[LT_KEY_BYTES];
+} oldpub_t;
+
+/* Reads the previous public keys of key_file into o. 0, or 1 after saying
+ * why. */
+static int s_old_read(const char *cmd, const char *key_file, oldpub_t *o)
+{
+    char err[1200];
+    int rc = lt_keys_old_public(key_file, o->transport, o->signing, err, sizeof err);
+    if (rc < 0)
+        return lt_cli_fail(1, cmd,
+                           "%s: it holds the keys of an earlier rotation; mend it or move "
+                           "it away, then promote again",
+                           err);
+    o->have = rc;
+    return 0;
+}
+
+/* Before the previous keys' file takes the current keys' public keys: when
+ * it holds those of an earlier rotation, their public signing key is
+ * appended to the retired file, since the audit log may hold checkpoints
+ * they signed (`audit --verify` trusts that file). 0, or 1 after saying
+ * why. */
+static int s_retire_old(const char *cmd, const char *key_file, const oldpub_t *o,
+                        const lt_keys_t *cur)
 {
     char path[4096], err[1200];
-    uint8_t pk[LT_KEY_BYTES];
-    if (access(old, F_OK) != 0)
-        return 0;
-    lt_keys_t *was = s_load_member(cmd, old);
-    if (!was) {
-        fprintf(stderr, "it holds the keys of an earlier rotation: move it away, then promote again\n");
-        return 1;
-    }
-    memcpy(pk, lt_keys_signing_public(was), LT_KEY_BYTES);
-    lt_keys_destroy(&was);
-    if (memcmp(pk, lt_keys_signing_public(cur), LT_KEY_BYTES) == 0)
+    if (!o->have || memcmp(o->signing, lt_keys_signing_public(cur), LT_KEY_BYTES) == 0)
         return 0;
     if (lt_keys_retired_path(key_file, path, sizeof path) != 0)
         return lt_cli_fail(2, cmd, "--key path is too long");
     /* 1 when the file has it already: kept by a promote that failed later. */
-    int rc = lt_keys_retired_append(key_file, pk, err, sizeof err);
+    int rc = lt_keys_retired_append(key_file, o->signing, err, sizeof err);
     if (rc == -2)
         return s_cannot_write(cmd, path);
     if (rc < 0)
         return lt_cli_fail(1, cmd, "%s", err);
     if (rc == 0)
-        fprintf(stderr, "kept the public signing key of %s in %s (audit --verify trusts it)\n", old,
+        fprintf(stderr, "kept the previous public signing key in %s (audit --verify trusts it)\n",
                 path);
     return 0;
 }
@@ -246,18 +259,18 @@ static int s_same(const lt_keys_t *a, const lt_keys_t *b)
     return memcmp(lt_keys_transport_public(a), lt_keys_transport_public(b), LT_KEY_BYTES) == 0;
 }
 
-/* 1 when the directory lists k's transport or signing key for m, as its
- * current or next key. */
-static int s_listed(const Lienthong__Member *m, const lt_keys_t *k)
+/* 1 when the directory lists the transport or the signing key for m, as
+ * its current or next key. */
+static int s_listed(const Lienthong__Member *m, const uint8_t *transport, const uint8_t *signing)
 {
     const uint8_t *keys[2];
     size_t n = lt_dir_transport_keys(m, keys);
     for (size_t i = 0; i < n; i++)
-        if (memcmp(keys[i], lt_keys_transport_public(k), LT_KEY_BYTES) == 0)
+        if (memcmp(keys[i], transport, LT_KEY_BYTES) == 0)
             return 1;
     n = lt_dir_signing_keys(m, keys);
     for (size_t i = 0; i < n; i++)
-        if (memcmp(keys[i], lt_keys_signing_public(k), LT_KEY_BYTES) == 0)
+        if (memcmp(keys[i], signing, LT_KEY_BYTES) == 0)
             return 1;
     return 0;
 }
@@ -268,14 +281,14 @@ static int s_listed(const Lienthong__Member *m, const lt_keys_t *k)
  *   promoted before, the gateway keeps its old keys at a reload and a
  *   restart refuses to start ("does not hold the keys the directory
  *   lists");
- * - it no longer lists the keys of the .old file (unless they are the
- *   current ones, kept by a promote that failed later): those are the current
- *   keys of a rotation the authority has not completed (step 5 of
- *   docs/operations.md), and promoting again would replace the .old file,
- *   the only copy of keys the directory still gives the member.
+ * - it no longer lists the previous keys (the .old.pub file, or an earlier
+ *   version's .old.key; unless they are the current ones, kept by a promote
+ *   that failed later): those are the current keys of a rotation the
+ *   authority has not completed (step 5 of docs/operations.md), and
+ *   promoting again would start a rotation before that one ends.
  * 0 when so, or 1 after saying why and what to do. */
 static int s_promote_allowed(const char *cmd, const lt_gwcfg_t *cfg, const char *old,
-                             const lt_keys_t *cur, const lt_keys_t *nk)
+                             const oldpub_t *was, const lt_keys_t *cur, const lt_keys_t *nk)
 {
     char err[1600];
     lt_dir_t *d = lt_dirpick_data_dir(cfg->directory_file, cfg->data_dir, &cfg->pins,
@@ -287,21 +300,21 @@ static int s_promote_allowed(const char *cmd, const lt_gwcfg_t *cfg, const char 
                            err);
     unsigned long long v = (unsigned long long)lt_dir_version(d);
     const Lienthong__Member *m = lt_dir_member(d, cfg->member);
-    lt_keys_t *was = m && access(old, F_OK) == 0 ? s_load_member(cmd, old) : NULL;
     int rc = 1;
     if (!m)
         lt_cli_fail(1, cmd, "directory version %llu does not list member %s: nothing promoted", v,
                     cfg->member);
-    else if (access(old, F_OK) == 0 && !was)
-        fprintf(stderr, "it holds the keys of an earlier rotation: nothing promoted\n");
-    else if (was && !s_same(was, cur) && s_listed(m, was))
-        lt_cli_fail(1, cmd,
-                    "directory version %llu still lists the keys of %s for %s: the "
-                    "authority has not completed the previous rotation (it makes the promoted "
-                    "keys the member's current keys and removes these); promoting again would "
-                    "replace that file. Nothing promoted; wait for that directory "
-                    "(docs/operations.md, \"Rotating keys\", step 5)",
-                    v, old, cfg->member);
+    else if (was->have &&
+             memcmp(was->transport, lt_keys_transport_public(cur), LT_KEY_BYTES) != 0 &&
+             s_listed(m, was->transport, was->signing))
+        lt_cli_fail(
+            1, cmd,
+            "directory version %llu still lists the keys of %s for %s: the "
+            "authority has not completed the previous rotation (it makes the promoted "
+            "keys the member's current keys and removes these); promoting again would "
+            "start a rotation before that one ends. Nothing promoted; wait for that directory "
+            "(docs/operations.md, \"Rotating keys\", step 5)",
+            v, old, cfg->member);
     else if (!lt_dir_member_holds(m, lt_keys_transport_public(nk), lt_keys_signing_public(nk)))
         lt_cli_fail(1, cmd,
                     "directory version %llu does not list the next keys for %s yet: "
@@ -311,7 +324,6 @@ static int s_promote_allowed(const char *cmd, const lt_gwcfg_t *cfg, const char 
                     v, cfg->member);
     else
         rc = 0;
-    lt_keys_destroy(&was);
     lt_dir_destroy(&d);
     return rc;
 }
@@ -349,18 +361,22 @@ static int s_record_switch(const char *cmd, const lt_gwcfg_t *gw, lt_keys_t *cur
     return rc;
 }
 
-/* Makes the next keys of key_file its keys: the current ones are kept in
- * the .old file, the next ones replace key_file atomically, and the .pub
- * file follows. The running gateway switches on SIGHUP or restart. cfg is
- * the gateway's configuration, whose directory must allow it (NULL: not
+/* Makes the next keys of key_file its keys: the public keys of the current
+ * ones are kept in the .old.pub file (their secrets are not kept: checking
+ * what they signed needs only the public keys), the next ones replace
+ * key_file atomically, and the .pub file follows; an .old.key an earlier
+ * version kept goes, its public signing key in the retired file. The running gateway switches on
+ * SIGHUP or restart. cfg is the gateway's configuration, whose directory must allow it (NULL: not
  * checked, --force); gw the configuration whose stopped gateway's audit
  * log records the switch (NULL: none given). */
 static int s_promote(const char *cmd, const char *key_file, const lt_gwcfg_t *cfg,
                      const lt_gwcfg_t *gw)
 {
-    char next[4096], old[4096], pub[4096];
+    char next[4096], old[4096], legacy[4096], pub[4096], err[1200];
+    oldpub_t was = {0};
     if (lt_keys_next_path(key_file, next, sizeof next) != 0 ||
-        lt_keys_old_path(key_file, old, sizeof old) != 0)
+        lt_keys_old_pub_path(key_file, old, sizeof old) != 0 ||
+        lt_keys_old_path(key_file, legacy, sizeof legacy) != 0)
         return lt_cli_fail(2, cmd, "--key path is too long");
     lt_keys_t *cur = s_load_member(cmd, key_file), *nk = cur ? s_load_member(cmd, next) : NULL;
     int rc = 1;
@@ -373,14 +389,17 @@ static int s_promote(const char *cmd, const char *key_file, const lt_gwcfg_t *cf
         rc = lt_cli_fail(1, cmd, "%s already holds the keys of %s: promoted before", key_file, next);
         goto out;
     }
-    if (cfg && (rc = s_promote_allowed(cmd, cfg, old, cur, nk)) != 0)
+    if ((rc = s_old_read(cmd, key_file, &was)) != 0)
         goto out;
-    if ((rc = s_retire_old(cmd, key_file, old, cur)) != 0)
+    if (cfg && (rc = s_promote_allowed(cmd, cfg, access(old, F_OK) == 0 ? old : legacy, &was, cur,
+                                       nk)) != 0)
+        goto out;
+    if ((rc = s_retire_old(cmd, key_file, &was, cur)) != 0)
         goto out;
     if (gw && (rc = s_record_switch(cmd, gw, cur, nk)) != 0)
         goto out;
     rc = 1;
-    if (lt_keys_save(cur, old) != 0) {
+    if (lt_keys_old_public_save(key_file, cur, err, sizeof err) != 0) {
         rc = s_cannot_write(cmd, old);
         goto out;
     }
@@ -390,6 +409,15 @@ static int s_promote(const char *cmd, const char *key_file, const lt_gwcfg_t *cf
     }
     if (unlink(next) != 0)
         fprintf(stderr, "lienthong %s: cannot remove %s: %s\n", cmd, next, strerror(errno));
+    /* The secret keys an earlier version kept: their public signing key is
+     * in the retired file now (s_retire_old). */
+    if (unlink(legacy) == 0)
+        fprintf(stderr, "removed %s, the secret keys an earlier version kept\n", legacy);
+    else if (errno != ENOENT)
+        fprintf(stderr,
+                "lienthong %s: cannot remove %s: %s; delete it: it holds secret keys no "
+                "longer needed\n",
+                cmd, legacy, strerror(errno));
     size_t n = strlen(key_file);
     if (n > 4 && strcmp(key_file + n - 4, ".key") == 0) {
         snprintf(pub, sizeof pub, "%.*s.pub", (int)(n - 4), key_file);
@@ -399,9 +427,12 @@ static int s_promote(const char *cmd, const char *key_file, const lt_gwcfg_t *cf
         (void)unlink(pub);
     }
     s_print_public(stdout, nk, NULL, 0);
-    fprintf(stderr, "promoted: %s now holds the next keys (the previous ones are kept in %s); "
-            "reload the gateway (systemctl reload lienthong-gateway, or SIGHUP) to switch to them, then "
-            "ask the authority to make them the member's current keys\n", key_file, old);
+    fprintf(stderr,
+            "promoted: %s now holds the next keys (the previous public keys are kept in %s); "
+            "reload the gateway (systemctl reload lienthong-gateway, or SIGHUP) to switch to them, "
+            "then "
+            "ask the authority to make them the member's current keys\n",
+            key_file, old);
     rc = 0;
 out:
     lt_keys_destroy(&cur);

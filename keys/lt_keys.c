@@ -437,6 +437,122 @@ int lt_keys_retired_append(const char *key_file, const uint8_t pk[LT_KEY_BYTES],
     return rc;
 }
 
+/* ---- the previous keys' public file ---------------------------------------- */
+
+#define OLD_PUB_MAX 4096 /* a comment and two key lines */
+
+int lt_keys_old_pub_path(const char *key_file, char *out, size_t len)
+{
+    return s_sibling(key_file, "old", "pub", out, len);
+}
+
+int lt_keys_old_public_save(const char *key_file, const lt_keys_t *k, char *err, size_t errlen)
+{
+    char path[4096], zt[LT_Z85_KEY_LEN + 1], zs[LT_Z85_KEY_LEN + 1], text[256];
+    if (lt_keys_old_pub_path(key_file, path, sizeof path) != 0) {
+        snprintf(err, errlen, "%.900s: key file path too long", key_file);
+        return -1;
+    }
+    lt_keys_z85_encode(lt_keys_transport_public(k), zt);
+    lt_keys_z85_encode(lt_keys_signing_public(k), zs);
+    int n = snprintf(text, sizeof text,
+                     "# previous public keys of this member (lienthong keys promote)\n"
+                     "transport_key = \"%s\";\nsigning_key = \"%s\";\n",
+                     zt, zs);
+    if (s_write_file(path, (const uint8_t *)text, (size_t)n, 0644) != 0) {
+        snprintf(err, errlen, "cannot write %.900s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* Reads `NAME = "Z85";` from line into key when the line names name:
+ * 1 when read, 0 when the line names another, -1 when it is not a key. */
+static int s_pub_line(const char *line, size_t len, const char *name, uint8_t key[LT_KEY_BYTES])
+{
+    char z[LT_Z85_KEY_LEN + 1];
+    size_t nl = strlen(name);
+    if (len < nl || memcmp(line, name, nl) != 0)
+        return 0;
+    if (len != nl + 4 + LT_Z85_KEY_LEN + 2 || memcmp(line + nl, " = \"", 4) != 0 ||
+        memcmp(line + nl + 4 + LT_Z85_KEY_LEN, "\";", 2) != 0)
+        return -1;
+    memcpy(z, line + nl + 4, LT_Z85_KEY_LEN);
+    z[LT_Z85_KEY_LEN] = 0;
+    return lt_keys_z85_decode(z, key) == 0 ? 1 : -1;
+}
+
+/* Parses the text of an .old.pub file (path for err): both keys, each once.
+ * 0, or -1 with err naming the line. */
+static int s_old_pub_parse(const char *path, const char *text, uint8_t transport[LT_KEY_BYTES],
+                           uint8_t signing[LT_KEY_BYTES], char *err, size_t errlen)
+{
+    int have_t = 0, have_s = 0, no = 0;
+    for (const char *p = text; *p; no++) {
+        const char *end = strchr(p, '\n');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        size_t l = len && p[len - 1] == '\r' ? len - 1 : len;
+        int t = 0, g = 0;
+        if (l && p[0] != '#' &&
+            ((t = s_pub_line(p, l, "transport_key", transport)) < 0 ||
+             (!t && (g = s_pub_line(p, l, "signing_key", signing)) <= 0) || (t && have_t++) ||
+             (g && have_s++))) {
+            snprintf(err, errlen, "%.900s line %d: not one transport_key or signing_key: \"%.*s\"",
+                     path, no + 1, (int)(l > 100 ? 100 : l), p);
+            return -1;
+        }
+        p += len + (end != NULL);
+    }
+    if (have_t && have_s)
+        return 0;
+    snprintf(err, errlen, "%.900s: lacks its %s", path, have_t ? "signing_key" : "transport_key");
+    return -1;
+}
+
+int lt_keys_old_public(const char *key_file, uint8_t transport[LT_KEY_BYTES],
+                       uint8_t signing[LT_KEY_BYTES], char *err, size_t errlen)
+{
+    char path[4096];
+    uint8_t *text = NULL;
+    size_t len = 0;
+    if (lt_keys_old_pub_path(key_file, path, sizeof path) != 0) {
+        snprintf(err, errlen, "%.900s: key file path too long", key_file);
+        return -1;
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        struct stat st;
+        int rc = -1;
+        if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > OLD_PUB_MAX ||
+            !(text = malloc((size_t)st.st_size + 1)) ||
+            s_read_exact(fd, text, (len = (size_t)st.st_size)) != 0)
+            snprintf(err, errlen, "cannot read %.900s: not a file of at most %d bytes", path,
+                     OLD_PUB_MAX);
+        else if (text[len] = 0, memchr(text, 0, len))
+            snprintf(err, errlen, "%.900s: not text", path);
+        else
+            rc = s_old_pub_parse(path, (char *)text, transport, signing, err, errlen);
+        close(fd);
+        free(text);
+        return rc == 0 ? 1 : -1;
+    }
+    if (errno != ENOENT) {
+        snprintf(err, errlen, "cannot read %.900s: %s", path, strerror(errno));
+        return -1;
+    }
+    /* An earlier version kept the whole previous keys (docs/operations.md,
+     * "Rotating keys"): their public part is read, the secret not kept. */
+    if (lt_keys_old_path(key_file, path, sizeof path) != 0 || access(path, F_OK) != 0)
+        return 0;
+    lt_keys_t *old = lt_keys_load(path, err, errlen);
+    if (!old)
+        return -1;
+    memcpy(transport, lt_keys_transport_public(old), LT_KEY_BYTES);
+    memcpy(signing, lt_keys_signing_public(old), LT_KEY_BYTES);
+    lt_keys_destroy(&old);
+    return 1;
+}
+
 lt_keys_kind_t lt_keys_kind(const lt_keys_t *self)
 {
     return self->kind;

@@ -39,8 +39,9 @@ int lt_keys_swap(lt_keys_t *a, lt_keys_t *b) __attribute__((warn_unused_result))
  * PREFIX.key, else KEYFILE.next. Returns 0, or -1 when out is too small. */
 int lt_keys_next_path(const char *key_file, char *out, size_t len)
     __attribute__((warn_unused_result));
-/* The file a promoted key file's previous keys are kept in: PREFIX.old.key
- * for PREFIX.key, else KEYFILE.old. Returns 0 or -1 as lt_keys_next_path. */
+/* The file earlier versions kept a promoted key file's previous keys in,
+ * secrets included (lt_keys_old_public still reads its public part):
+ * PREFIX.old.key for PREFIX.key, else KEYFILE.old. Returns 0 or -1 as lt_keys_next_path. */
 int lt_keys_old_path(const char *key_file, char *out, size_t len)
     __attribute__((warn_unused_result));
 /* The file of the public signing keys of rotations before the previous
@@ -78,6 +79,24 @@ int lt_keys_retired_load(const char *key_file, uint8_t (*pks)[LT_KEY_BYTES], siz
  * cannot be written (errno says why); err says why on -1 and -2. */
 int lt_keys_retired_append(const char *key_file, const uint8_t pk[LT_KEY_BYTES], char *err,
                            size_t errlen) __attribute__((warn_unused_result));
+
+/* The public keys of the keys a promote replaced (docs/operations.md,
+ * "Rotating keys"): PREFIX.old.pub for PREFIX.key, else KEYFILE.old.pub,
+ * in the form of PREFIX.pub (a comment, then transport_key = "Z85"; and
+ * signing_key = "Z85";, each once). The secret keys are not kept. */
+int lt_keys_old_pub_path(const char *key_file, char *out, size_t len)
+    __attribute__((warn_unused_result));
+/* Writes k's public keys as key_file's .old.pub (atomically, mode 0644).
+ * 0, or -1 with err (errno says why). */
+int lt_keys_old_public_save(const char *key_file, const lt_keys_t *k, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+/* Reads the previous public keys of key_file: from its .old.pub, or, when
+ * there is none, the public part of the .old.key an earlier version kept.
+ * 1 when read, 0 when neither file exists, -1 with err naming the file
+ * (and line) when one cannot be read or is not as written. */
+int lt_keys_old_public(const char *key_file, uint8_t transport[LT_KEY_BYTES],
+                       uint8_t signing[LT_KEY_BYTES], char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 
 lt_keys_kind_t lt_keys_kind(const lt_keys_t *self);
 /* Public keys, 32 bytes each. transport_public is NULL for an authority. */

@@ -38,7 +38,9 @@
 #include "records/population.pb-c.h"
 
 #include <CUnit/Basic.h>
+#include <dirent.h>
 #include <errno.h>
+#include <libgen.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -338,6 +340,30 @@ static int s_check_says(lt_it_fed_t *f, lt_it_gw_t *g, const char *text)
     return s_check_exits(f, g, -1, text);
 }
 
+/* 1 when a file beside key_path holds the secret keys whose transport
+ * public key is pk (review F3: `keys promote` keeps only public keys). */
+static int s_secret_kept(const char *key_path, const uint8_t *pk)
+{
+    char dir[PATH_MAX], path[PATH_MAX * 2], err[512];
+    snprintf(dir, sizeof dir, "%s", key_path);
+    DIR *d = opendir(dirname(dir));
+    struct dirent *e;
+    int kept = 0;
+    while (d && !kept && (e = readdir(d)) != NULL) {
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        struct stat st;
+        lt_keys_t *k = stat(path, &st) == 0 && S_ISREG(st.st_mode)
+                           ? lt_keys_load(path, err, sizeof err)
+                           : NULL;
+        kept = k && lt_keys_kind(k) == LT_KEYS_MEMBER &&
+               memcmp(lt_keys_transport_public(k), pk, LT_KEY_BYTES) == 0;
+        lt_keys_destroy(&k);
+    }
+    if (d)
+        closedir(d);
+    return kept;
+}
+
 /* `lienthong audit --verify` of g's audit log: its exit code. */
 static int s_audit_verify(lt_it_fed_t *f, lt_it_gw_t *g)
 {
@@ -430,7 +456,10 @@ static void test_rotation_under_load(void)
 
     /* 2. Promoted and switched to in place: the province finds the new
      * transport key, verifies batches and answers under the new signing key. */
+    uint8_t first_pk[LT_KEY_BYTES];
+    memcpy(first_pk, lt_keys_transport_public(mo->keys), LT_KEY_BYTES);
     LT_IT_REQUIRE(s_promote(&f, owner) == 0);
+    CU_ASSERT(!s_secret_kept(mo->key_path, first_pk)); /* only its public keys */
     LT_IT_REQUIRE(lt_it_gw_signal(owner, SIGHUP) == 0);
     LT_IT_REQUIRE(lt_it_log_wait(owner, mark_o, "switched to the keys", NULL, STEP_MS) == 0);
     LT_IT_REQUIRE(lt_it_log_wait(province, mark_p, "trying its next transport key", NULL,
@@ -554,6 +583,8 @@ static void test_rotation_under_load(void)
      * signed by the previous key, and the log verifies with the promoted
      * key current (docs/ARCHITECTURE.md, "Audit log"). */
     CU_ASSERT(lt_it_file_contains(promote_out, "recorded the switch of keys"));
+    CU_ASSERT(!s_secret_kept(mo->key_path, first_pk));
+    CU_ASSERT(!s_secret_kept(mo->key_path, lt_keys_transport_public(mo->keys)));
     CU_ASSERT(s_audit_verify(&f, owner) == 0);
     LT_IT_REQUIRE(s_promote_as(&f, owner, 1) != 0); /* nothing next: refused, the files untouched */
     CU_ASSERT(s_audit_verify(&f, owner) == 0);
@@ -817,6 +848,16 @@ out:
 }
 
 /* 1 when the key file at path holds k's keys. */
+/* 1 if the previous public keys of key_path (lt_keys_old_public) are k's. */
+static int s_old_is(const char *key_path, const lt_keys_t *k)
+{
+    char err[512];
+    uint8_t transport[LT_KEY_BYTES], signing[LT_KEY_BYTES];
+    return lt_keys_old_public(key_path, transport, signing, err, sizeof err) == 1 &&
+           memcmp(transport, lt_keys_transport_public(k), LT_KEY_BYTES) == 0 &&
+           memcmp(signing, lt_keys_signing_public(k), LT_KEY_BYTES) == 0;
+}
+
 static int s_holds(const char *path, const lt_keys_t *k)
 {
     char err[512];
@@ -843,13 +884,14 @@ static int s_adopted(lt_it_fed_t *f, lt_it_gw_t *g, uint64_t version)
  * with (its adopted copy when newer than its configured file, PROTOCOL.md
  * 5.3): it refuses next keys that directory does not list (promoted, the
  * gateway would refuse to start), and a second rotation while the
- * directory still lists the keys of the .old file (promoted, that file,
- * the only copy of keys the directory still gives the member, would be
- * replaced); --force skips the check. Each refusal changes no file. */
+ * directory still lists the previous keys (the .old.pub file, or an
+ * earlier version's .old.key, read for its public keys); --force skips the
+ * check. Each refusal changes no file. After each promote no file holds
+ * the secret keys it retired (review F3). */
 static void test_promote_checks_directory(void)
 {
     lt_it_fed_t f;
-    char out[PATH_MAX + 16], old[PATH_MAX], next[PATH_MAX];
+    char out[PATH_MAX + 16], old[PATH_MAX], next[PATH_MAX], legacy[PATH_MAX], err[512];
     lt_it_member_t *mo = NULL;
     lt_keys_t *k1 = NULL; /* the first keys, then those before the current ones */
     LT_IT_REQUIRE(lt_it_fed_init(&f, FED) == 0);
@@ -857,7 +899,8 @@ static void test_promote_checks_directory(void)
     lt_it_gw_t *owner = lt_it_gw_new(&f, mo, 1, NULL, NULL);
     LT_IT_REQUIRE(owner != NULL);
     snprintf(out, sizeof out, "%s/promote.out", f.dir);
-    snprintf(old, sizeof old, "%.*s.old.key", (int)(strlen(mo->key_path) - 4), mo->key_path);
+    snprintf(old, sizeof old, "%.*s.old.pub", (int)(strlen(mo->key_path) - 4), mo->key_path);
+    snprintf(legacy, sizeof legacy, "%.*s.old.key", (int)(strlen(mo->key_path) - 4), mo->key_path);
     snprintf(next, sizeof next, "%.*s.next.key", (int)(strlen(mo->key_path) - 4), mo->key_path);
     k1 = mo->keys;
 
@@ -870,7 +913,13 @@ static void test_promote_checks_directory(void)
     /* Version 2, adopted, lists them: promoted. */
     LT_IT_REQUIRE(s_adopted(&f, owner, 2) == 0);
     CU_ASSERT_EQUAL(s_promote(&f, owner), 0);
-    CU_ASSERT(s_holds(mo->key_path, mo->next) && s_holds(old, k1));
+    CU_ASSERT(s_holds(mo->key_path, mo->next) && s_old_is(mo->key_path, k1));
+
+    CU_ASSERT(!s_secret_kept(mo->key_path, lt_keys_transport_public(k1)));
+    /* An earlier version kept the whole keys in .old.key: its public part
+     * is read in place of .old.pub, and the next promote removes it. */
+    LT_IT_REQUIRE(lt_keys_save(k1, legacy) == 0 && unlink(old) == 0);
+    CU_ASSERT(s_old_is(mo->key_path, k1));
 
     /* Rotating again before the authority made them current: version 2
      * still lists the keys of the .old file. */
@@ -879,12 +928,20 @@ static void test_promote_checks_directory(void)
     LT_IT_REQUIRE(s_keygen_next(&f, mo) == 0);
     CU_ASSERT_EQUAL(s_promote_as(&f, owner, 0), 1);
     CU_ASSERT(lt_it_file_contains(out, "has not completed the previous rotation"));
-    CU_ASSERT(s_holds(mo->key_path, mo->keys) && s_holds(old, k1) && access(next, F_OK) == 0);
+    CU_ASSERT(s_holds(mo->key_path, mo->keys) && s_old_is(mo->key_path, k1) &&
+              access(next, F_OK) == 0);
 
     /* Version 3 lists the promoted keys as current, the new ones as next. */
     LT_IT_REQUIRE(s_adopted(&f, owner, 3) == 0);
     CU_ASSERT_EQUAL(s_promote(&f, owner), 0);
-    CU_ASSERT(s_holds(mo->key_path, mo->next) && s_holds(old, mo->keys));
+    CU_ASSERT(s_holds(mo->key_path, mo->next) && s_old_is(mo->key_path, mo->keys));
+    CU_ASSERT(access(legacy, F_OK) != 0 && lt_it_file_contains(out, "removed"));
+    CU_ASSERT(!s_secret_kept(mo->key_path, lt_keys_transport_public(k1)) &&
+              !s_secret_kept(mo->key_path, lt_keys_transport_public(mo->keys)));
+    uint8_t retired[2][LT_KEY_BYTES];
+    size_t n_retired = 0;
+    CU_ASSERT(lt_keys_retired_load(mo->key_path, retired, 2, &n_retired, err, sizeof err) == 0 &&
+              n_retired == 1 && memcmp(retired[0], lt_keys_signing_public(k1), LT_KEY_BYTES) == 0);
 
     /* Next keys no directory lists: only --force promotes them. */
     lt_keys_destroy(&k1);
@@ -894,7 +951,7 @@ static void test_promote_checks_directory(void)
     LT_IT_REQUIRE(s_keygen_next(&f, mo) == 0);
     CU_ASSERT_EQUAL(s_promote_as(&f, owner, 0), 1);
     CU_ASSERT_EQUAL(s_promote_as(&f, owner, 1), 0);
-    CU_ASSERT(s_holds(mo->key_path, mo->next) && s_holds(old, mo->keys));
+    CU_ASSERT(s_holds(mo->key_path, mo->next) && s_old_is(mo->key_path, mo->keys));
 out:
     if (mo && k1 != mo->keys)
         lt_keys_destroy(&k1);
