@@ -425,15 +425,36 @@ fail:
             "until the next start (audit --subject scans them)", why);
 }
 
-/* Warns when the newest checkpoint is not signed by keys: the keys were
- * promoted while the gateway was stopped, so no keys-switched entry signed
- * by the previous key records the switch (lt_audit_switch_keys), and once
- * the log binds keys to entries the checkpoints that follow do not verify
+/* 1 when the last entry of the log is a keys-switched entry naming keys'
+ * signing key as the next one: its checkpoint is the previous key's
+ * (lt_audit_switch_keys, written as the gateway stopped). */
+static int s_ends_with_switch(lt_audit_t *self)
+{
+    sqlite3_stmt *st = NULL;
+    char z[LT_Z85_KEY_LEN + 1];
+    int yes = 0;
+    lt_keys_z85_encode(lt_keys_signing_public(self->keys), z);
+    if (sqlite3_prepare_v2(self->db,
+                           "SELECT event = 'keys-switched' AND target = ?1 FROM audit "
+                           "ORDER BY seq DESC LIMIT 1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return 0;
+    sqlite3_bind_text(st, 1, z, -1, SQLITE_STATIC);
+    yes = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return yes;
+}
+
+/* Warns when the newest checkpoint is not signed by keys, unless the log
+ * ends with the switch to them: the keys were put in place while the
+ * gateway was stopped without `keys promote --config`, so no keys-switched
+ * entry signed by the previous key records the switch, and once the log
+ * binds keys to entries the checkpoints that follow do not verify
  * (docs/operations.md, "Rotating keys"). */
 static void s_warn_unswitched(lt_audit_t *self, const char *path)
 {
     sqlite3_stmt *st = NULL;
-    if (!self->keys) /* a log opened only to read or upgrade it */
+    if (!self->keys || s_ends_with_switch(self)) /* read or upgraded only; switched */
         return;
     if (sqlite3_prepare_v2(self->db,
                            "SELECT seq, hash, signature FROM checkpoints ORDER BY seq "
@@ -449,9 +470,10 @@ static void s_warn_unswitched(lt_audit_t *self, const char *path)
                            sqlite3_column_blob(st, 2)) != 0)
             lt_warn("audit",
                     "the newest checkpoint of %s (entry %lld) is not signed by this "
-                    "gateway's signing key: keys promoted while the gateway was stopped leave no "
-                    "keys-switched entry signed by the previous key, and `audit --verify` may "
-                    "refuse the entries that follow (rotate with a reload: docs/operations.md, "
+                    "gateway's signing key, nor does the log end with the switch to it: keys put "
+                    "in place while the gateway was stopped, other than by `keys promote "
+                    "--config`, leave no keys-switched entry signed by the previous key, and "
+                    "`audit --verify` may refuse the entries that follow (docs/operations.md, "
                     "\"Rotating keys\")",
                     path, (long long)sqlite3_column_int64(st, 0));
     }

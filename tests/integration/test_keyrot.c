@@ -1072,6 +1072,48 @@ out:
     lt_it_fed_cleanup(&f);
 }
 
+/* Keys promoted while the gateway runs, then a restart instead of a
+ * reload: the gateway records the switch in its audit log as it stops,
+ * signed by the keys it still holds, and starts with the new ones; the
+ * log verifies with the new key current. Before, no keys-switched entry
+ * was written, and the newest checkpoint stayed the previous key's. */
+static void test_promote_then_restart(void)
+{
+    lt_it_fed_t f;
+    char out[PATH_MAX + 16];
+    uint8_t *v2 = NULL;
+    size_t v2_len = 0;
+    lt_it_member_t *mo = NULL;
+    LT_IT_REQUIRE(lt_it_fed_init(&f, FED) == 0);
+    LT_IT_REQUIRE((mo = lt_it_member_add(&f, ID_OWNER, 1)) != NULL);
+    lt_it_gw_t *owner = lt_it_gw_new(&f, mo, 1, NULL, NULL);
+    LT_IT_REQUIRE(owner != NULL);
+    snprintf(out, sizeof out, "%s/promote.out", f.dir);
+    LT_IT_REQUIRE(s_keygen_next(&f, mo) == 0);
+    LT_IT_REQUIRE(lt_it_gw_run(owner, READY_MS) == 0);
+    /* Version 2 lists the next keys; its adoption is an audit entry,
+     * signed by the first keys. */
+    LT_IT_REQUIRE(lt_it_dir_bytes(&f, 2, 0, 0, NULL, &v2, &v2_len) == 0);
+    LT_IT_REQUIRE(lt_it_gw_put_directory(owner, v2, v2_len) == 0);
+    LT_IT_REQUIRE(lt_it_gw_signal(owner, SIGHUP) == 0);
+    LT_IT_REQUIRE(lt_it_gw_wait_version(owner, 2, STEP_MS) == 0);
+    long mark = lt_it_log_mark(owner);
+    CU_ASSERT_EQUAL(s_promote(&f, owner), 0);
+    CU_ASSERT(!lt_it_file_contains(out, "recorded the switch")); /* it runs: not promote's */
+    CU_ASSERT(lt_it_gw_stop(owner, STOP_MS) == 0);
+    CU_ASSERT(lt_it_log_has(owner, mark, "recorded in the audit log the switch", NULL));
+    mark = lt_it_log_mark(owner);
+    LT_IT_REQUIRE(lt_it_gw_run(owner, READY_MS) == 0);
+    CU_ASSERT(!lt_it_log_has(owner, mark, "is not signed by this gateway's signing key", NULL));
+    CU_ASSERT(lt_it_gw_stop(owner, STOP_MS) == 0);
+    CU_ASSERT(s_audit_verify(&f, owner) == 0);
+out:
+    free(v2);
+    if (CU_get_number_of_failures())
+        s_dump(&f);
+    lt_it_fed_cleanup(&f);
+}
+
 static void s_teardown(void)
 {
     lt_it_cleanup_all();
@@ -1083,6 +1125,8 @@ int main(int argc, char **argv)
         {"member and authority keys rotate under lookups and a feed", test_rotation_under_load},
         {"keys promote checks the directory the gateway starts with",
          test_promote_checks_directory},
+        {"keys promoted while the gateway runs, then a restart: the log records the switch",
+         test_promote_then_restart},
         {"store verify and gateway --check after an authority rotation use the directory the "
          "gateway starts with",
          test_store_verify_after_authority_rotation},
