@@ -62,6 +62,10 @@ typedef struct {
     uint64_t damaged_first, damaged_last, repair_first;
     int64_t repair_at;
     uint64_t repair_rid;
+    /* Not a replica (nothing fetches the run again): the monotonic ms at
+     * which the run is read again, to notice an operator's repair, and the
+     * wait after that, doubling while it stays damaged. */
+    int64_t recheck_at, recheck_wait;
 } lt_feed_stream_t;
 
 /* Records read from the log for one Batch or Deliver, reused between
@@ -496,7 +500,9 @@ int lt_feed_damage_cap(lt_feed_t *self, lt_feed_stream_t *st, uint64_t seq, int6
 /* The bounded check at start of a replica (docs/ARCHITECTURE.md 4.2): the
  * last LT_STORE_TAIL_CHECK records and their batches, up to the cursor. */
 void lt_feed_check_tail(lt_feed_t *self, lt_feed_stream_t *st, const lt_stream_t *cursor);
-/* Asks again for damaged ranges of replicas not yet repaired. */
+/* Asks again for damaged ranges of replicas not yet repaired; reads those
+ * of the other streams again when due, and delivers them again once they
+ * read clean (an operator repaired them). */
 void lt_feed_repair_tick(lt_feed_t *self);
 /* Tells rid on sock that st's damaged run is not delivered: Error
  * ERR_INTERNAL with its DamagedRange (PROTOCOL.md 6.10), echoing

@@ -6,7 +6,10 @@
  * it kept, and writes the records back. The owner's Error answering such a
  * Range echoes its request_id, so it is told apart from an error on the
  * live feed, which it leaves alone; when the owner no longer keeps the
- * records, the replica resynchronises by snapshot instead. */
+ * records, the replica resynchronises by snapshot instead. An owner has no
+ * one to ask: it reads its damaged run again from time to time, and
+ * delivers it again once an operator repaired it (docs/operations.md
+ * "Damaged store"). */
 #include "lt_feed_int.h"
 #include "lt_clock.h"
 #include "lt_dirpick.h"
@@ -27,6 +30,13 @@
 /* The owner refused a Range for another reason than its retention (not
  * found, forbidden, its own damage): asked again no sooner than this. */
 #define REPAIR_REFUSED_MS 30000
+/* A damaged run nobody fetches again (an owner's, docs/operations.md
+ * "Damaged store") is read again this long after it was found, the wait
+ * doubling while it stays damaged up to the second: an operator's repair
+ * is noticed within a minute, and a run that stays damaged costs one read
+ * a minute. */
+#define RECHECK_FIRST_MS 1000
+#define RECHECK_MAX_MS   60000
 
 /* The end of the damaged run that starts at seq: probes forward while the
  * records stay damaged, within one batch's worth. */
@@ -99,6 +109,8 @@ static void s_mark(lt_feed_t *self, lt_feed_stream_t *st, uint64_t first, uint64
         return;
     st->damaged_first = first;
     st->damaged_last = last;
+    st->recheck_wait = RECHECK_FIRST_MS;
+    st->recheck_at = lt_clock_mono_ms() + RECHECK_FIRST_MS;
     lt_error("store",
              "%s: records %llu..%llu are damaged in the store (%s); they are not "
              "delivered, and the log is not pruned from them, until they are repaired%s",
@@ -183,6 +195,82 @@ void lt_feed_check_tail(lt_feed_t *self, lt_feed_stream_t *st, const lt_stream_t
         lt_error("store", "cannot check the tail of %s: %s", st->name, err);
 }
 
+/* st's damaged run is repaired: delivered again; a late Error echoing the
+ * Range's id then answers no Range. */
+static void s_clear(lt_feed_stream_t *st)
+{
+    st->damaged_first = st->damaged_last = 0;
+    st->repair_rid = 0;
+    st->repair_first = 0;
+    st->recheck_at = st->recheck_wait = 0;
+}
+
+/* An lt_store_rec_fn: a record that passes its checksum but does not
+ * decode is damage too (lt_feed_retain.c); *arg gets its seq. */
+static int s_decodes(void *arg, uint64_t seq, const void *rec, size_t len,
+                     const uint8_t leaf[LT_HASH_BYTES])
+{
+    (void)leaf;
+    Lienthong__Record *r = lienthong__record__unpack(NULL, len, rec);
+    if (!r) {
+        *(uint64_t *)arg = seq;
+        return -1;
+    }
+    lienthong__record__free_unpacked(r, NULL);
+    return 0;
+}
+
+/* Reads st's damaged run again: the first of its records still damaged
+ * (failing its checksum, missing, or not decoding), damaged_last + 1 when
+ * all read clean, or 0 when the store failed (read again later). */
+static uint64_t s_reread(lt_feed_t *self, const lt_feed_stream_t *st)
+{
+    uint64_t seq = st->damaged_first;
+    while (seq <= st->damaged_last) {
+        uint64_t garbled = 0, left = st->damaged_last - seq + 1;
+        size_t want = left < LT_BATCH_MAX_RECORDS ? (size_t)left : LT_BATCH_MAX_RECORDS;
+        int n = lt_store_read(self->ctx->store, st->id, seq, want, SIZE_MAX, s_decodes, &garbled);
+        if (garbled)
+            return garbled;
+        if (n == LT_STORE_DAMAGED || n == 0) /* 0: a row missing at the end */
+            return seq;
+        if (n < 0) {
+            lt_debug("store", "%s: cannot read records %llu.. again: %s", st->name,
+                     (unsigned long long)seq, lt_store_error(self->ctx->store));
+            return 0;
+        }
+        seq += (uint64_t)n;
+    }
+    return seq;
+}
+
+/* Reads the damaged run of st, which nothing fetches again, once due: the
+ * records that read clean again (an operator repaired them) are delivered
+ * again, said once; while the run stays damaged, nothing is logged and the
+ * wait doubles. */
+static void s_recheck(lt_feed_t *self, lt_feed_stream_t *st, int64_t now)
+{
+    if (now < st->recheck_at || lt_feed_replica_find(self, st->name))
+        return;
+    uint64_t first = st->damaged_first, bad = s_reread(self, st);
+    if (bad > first) {
+        lt_info("store", "%s: records %llu..%llu read clean again; delivered", st->name,
+                (unsigned long long)first, (unsigned long long)(bad - 1));
+        /* Retention waits no longer on it (lt_feed_retain.c). */
+        st->prune_wait_at = 0;
+        if (bad > st->damaged_last) {
+            s_clear(st);
+            return;
+        }
+        st->damaged_first = bad; /* the rest stays damaged */
+    }
+    st->recheck_wait =
+        st->recheck_wait < RECHECK_FIRST_MS ? RECHECK_FIRST_MS : st->recheck_wait * 2;
+    if (st->recheck_wait > RECHECK_MAX_MS)
+        st->recheck_wait = RECHECK_MAX_MS;
+    st->recheck_at = now + st->recheck_wait;
+}
+
 void lt_feed_repair_tick(lt_feed_t *self)
 {
     for (size_t i = 0; i < self->n_replicas; i++) {
@@ -192,6 +280,10 @@ void lt_feed_repair_tick(lt_feed_t *self)
         if (st->damaged_first)
             s_request(self, st, st->damaged_first);
     }
+    int64_t now = lt_clock_mono_ms();
+    for (size_t i = 0; i < self->n_streams; i++)
+        if (self->streams[i].damaged_first)
+            s_recheck(self, &self->streams[i], now);
 }
 
 void lt_feed_repair_status(const lt_feed_stream_t *st, Lienthong__StreamStatus *ss)
@@ -538,10 +630,6 @@ void lt_feed_on_range_batch(lt_feed_t *self, const char *owner, const Lienthong_
             "signature)",
             b->stream, (unsigned long long)h.first_seq, (unsigned long long)h.last_seq, owner);
     lt_feed_stream_t *st = f->stream;
-    if (st->damaged_first >= h.first_seq && st->damaged_first <= h.last_seq) {
-        /* A late Error echoing the old id then answers no Range. */
-        st->damaged_first = st->damaged_last = 0;
-        st->repair_rid = 0;
-        st->repair_first = 0;
-    }
+    if (st->damaged_first >= h.first_seq && st->damaged_first <= h.last_seq)
+        s_clear(st);
 }

@@ -1044,28 +1044,41 @@ static void test_rebuild_ends_snapshots(void)
     CU_ASSERT_EQUAL(s_old_files(path), 0);
 }
 
-/* A Range (PROTOCOL.md 6.10) repeats a batch the consumer applied: it is
- * answered within the protocol's limits, not today's batch_max, lowered
- * since (before, ERR_TOO_LARGE, asked again for ever). */
-static void test_range_after_batch_max_lowered(void)
+/* A Range of records first..last of stream (request_id rid; a prev hash
+ * past seq 1, any: the owner only signs over it), answered: the answer,
+ * left to free. */
+static Lienthong__Envelope *s_range_of(const char *stream, uint64_t first, uint64_t last,
+                                       uint64_t rid)
 {
+    static const uint8_t prev[LT_HASH_BYTES] = {1};
     Lienthong__Range m = LIENTHONG__RANGE__INIT;
-    m.request_id = 77;
-    m.stream = OD_POP;
-    m.first_seq = 1;
-    m.last_seq = 3;
-    g.cfg.batch_max = 1;
+    m.request_id = rid;
+    m.stream = (char *)stream;
+    m.first_seq = first;
+    m.last_seq = last;
+    m.prev_hash.data = (uint8_t *)prev;
+    m.prev_hash.len = first > 1 ? sizeof prev : 0;
     lt_wire_in_t in;
     Lienthong__Envelope *env = NULL;
     CU_ASSERT_FATAL(ug_send(&g, LIENTHONG__ENVELOPE__BODY_RANGE, &m, &in, &env) == 0);
     lt_feed_on_range_request(g_feed, g.router, &in, env->range);
     lt_wire_free(&env);
     lt_wire_in_close(&in);
-    g.cfg.batch_max = 100;
     while ((env = ug_recv(&g)) != NULL && env->body_case != LIENTHONG__ENVELOPE__BODY_RANGE &&
-           !(env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR && env->error->request_id == 77))
+           !(env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR && env->error->request_id == rid))
         lt_wire_free(&env); /* what cases before left */
     CU_ASSERT_FATAL(env != NULL);
+    return env;
+}
+
+/* A Range (PROTOCOL.md 6.10) repeats a batch the consumer applied: it is
+ * answered within the protocol's limits, not today's batch_max, lowered
+ * since (before, ERR_TOO_LARGE, asked again for ever). */
+static void test_range_after_batch_max_lowered(void)
+{
+    g.cfg.batch_max = 1;
+    Lienthong__Envelope *env = s_range_of(OD_POP, 1, 3, 77);
+    g.cfg.batch_max = 100;
     if (env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR)
         fprintf(stderr, "\n  range refused: %s\n", env->error->message);
     CU_ASSERT_FATAL(env->body_case == LIENTHONG__ENVELOPE__BODY_RANGE && env->range->batch);
@@ -1197,6 +1210,65 @@ static void test_prune_stops_at_garbled(void)
     s_prune_past_repaired(st, first);
 }
 
+/* n repair ticks, each as if its wait went by; what they logged in out. */
+static void s_repair_ticks(lt_feed_stream_t *st, int n, char *out, size_t cap)
+{
+    char log[512];
+    snprintf(log, sizeof log, "%s/repair.log", g.tmp);
+    int saved = dup(2), fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    CU_ASSERT_FATAL(saved >= 0 && fd >= 0 && dup2(fd, 2) == 2);
+    close(fd);
+    lt_log_set_level(LT_LOG_INFO); /* the repair is said at info */
+    for (int i = 0; i < n; i++) {
+        st->recheck_at = 0;
+        lt_feed_repair_tick(g_feed);
+    }
+    lt_log_set_level(LT_LOG_ERROR);
+    ut_captured(saved, log, out, cap);
+    close(saved);
+}
+
+/* An owner has no one to fetch a damaged record from: once an operator
+ * puts it right, it reads it again by itself and delivers it, saying so
+ * once; while it stays damaged, nothing more is logged (before, it was
+ * withheld until the gateway restarted). */
+static void test_owner_damage_repaired(void)
+{
+    lt_feed_stream_t *st = s_pop();
+    CU_ASSERT_FATAL(ug_publish(&g, "r-9", "Lan", lt_feed_advanced, g_feed) == 0);
+    uint64_t bad = st->last_seq;
+    uint8_t *record = NULL;
+    size_t len = 0;
+    CU_ASSERT_FATAL(lt_store_get(g.ctx.store, st->id, bad, &record, &len) == 1);
+    char path[300];
+    snprintf(path, sizeof path, "%s/store.db", g.tmp);
+    ut_sql_damage_record(path, st->id, bad);
+    lt_fresh_clear(g_feed->fresh); /* a while later: read from the store */
+    Lienthong__Envelope *env = s_range_of(st->name, bad, bad, 78);
+    CU_ASSERT(env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR && env->error->damaged &&
+              env->error->damaged->first_seq == bad);
+    lt_wire_free(&env);
+    static char out[65536];
+    s_repair_ticks(st, 3, out, sizeof out);
+    CU_ASSERT_EQUAL(ut_lines(out, NULL), 0);
+    CU_ASSERT_EQUAL(st->damaged_first, bad);
+    CU_ASSERT_EQUAL(st->recheck_wait, 8000); /* 1 s when found, doubled by each read */
+    /* The operator's repair. */
+    s_log_put(st, bad, record, len);
+    free(record);
+    s_repair_ticks(st, 2, out, sizeof out);
+    char line[LT_STREAM_ID_MAX + 100];
+    snprintf(line, sizeof line, "%s: records %llu..%llu read clean again; delivered", st->name,
+             (unsigned long long)bad, (unsigned long long)bad);
+    CU_ASSERT_EQUAL(ut_lines(out, line), 1);
+    CU_ASSERT_EQUAL(ut_lines(out, NULL), 1);
+    CU_ASSERT_EQUAL(st->damaged_first, 0);
+    env = s_range_of(st->name, bad, bad, 79);
+    CU_ASSERT(env->body_case == LIENTHONG__ENVELOPE__BODY_RANGE && env->range->batch &&
+              env->range->batch->first_seq == bad && env->range->batch->n_records == 1);
+    lt_wire_free(&env);
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -1230,6 +1302,8 @@ int main(void)
          test_prune_stops_at_damage},
         {"pruning stops at a record that passes its checksum but does not decode, as damage",
          test_prune_stops_at_garbled},
+        {"an owner delivers a damaged record again once it reads clean, by itself",
+         test_owner_damage_repaired},
         {NULL, NULL},
     };
     return ut_main("lt_feed", suite_init, suite_clean, tests);
