@@ -125,7 +125,11 @@ static void test_unlisted_askers_bounded(void)
     int64_t dropped = s_dropped();
     for (int i = 0; i < asks; i++) {
         char member[LT_ID_MAX];
-        snprintf(member, sizeof member, i % 4 ? "VN/ASK/N%d" : "", i);
+        /* One in four asks with no name at all (an empty User-Id). */
+        if (i % 4)
+            snprintf(member, sizeof member, "VN/ASK/N%d", i);
+        else
+            member[0] = '\0';
         s_ask(member);
     }
     CU_ASSERT_EQUAL(s_offers(), LT_DIR_OFFER_UNLISTED_MAX);
