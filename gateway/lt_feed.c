@@ -167,6 +167,10 @@ static int s_register(lt_feed_t *self, lt_stats_t *st)
                    "Consumer: 1 while a replica's feed is stopped because its owner's history "
                    "changed (PROTOCOL.md 6.9), until it is resynchronised",
                    LT_STATS_GAUGE, 0, LT_GWCFG_MAX_SUBS);
+    rc |= s_family(st, &self->f_rep_forks, "lienthong_replica_forks",
+                   "Consumer: times a replica's owner announced another history than the "
+                   "replica's (PROTOCOL.md 6.9)",
+                   LT_STATS_COUNTER, 0, LT_GWCFG_MAX_SUBS);
     rc |= s_family(st, &self->f_rep_damaged, "lienthong_replica_damaged",
                    "Consumer: records of a replica known damaged in the store, not delivered until "
                    "repaired (PROTOCOL.md 6.10)",

@@ -194,16 +194,59 @@ int lt_feed_resync(lt_feed_t *self, const char *stream, char *err, size_t errlen
  * (lt_feed_history_resynced, lt_feed_sink_replaced; a sink attaching meanwhile
  * reads the row's history, s_local_stream). No other gateway subscribes to a
  * replica: only owned streams are served (lt_feed_may_subscribe). */
+/* Every automatic copy is a full re-fetch from seq 1, which an owner
+ * announcing history after history (broken, or hostile) would otherwise
+ * force again at once each time (PROTOCOL.md 6.9). A fork within
+ * FORK_QUIET_MS of the one before delays the copy it starts, FORK_WAIT_MIN_MS
+ * and then twice as long each time up to FORK_WAIT_MAX_MS; an operator's
+ * resync is never delayed. */
+#define FORK_WAIT_MIN_MS 1000
+#define FORK_WAIT_MAX_MS (30 * 60 * 1000)
+#define FORK_QUIET_MS    (60 * 60 * 1000)
+
+/* Counts a fork of f; returns how long the copy it starts waits (ms). */
+static int64_t s_fork_wait(lt_feed_replica_t *f)
+{
+    int64_t now = lt_clock_mono_ms();
+    lt_stats_inc(f->st_forks);
+    if (!f->forks || now - f->fork_at >= FORK_QUIET_MS) {
+        f->forks = 0;
+        f->fork_wait = 0;
+    } else {
+        f->fork_wait = f->fork_wait ? f->fork_wait * 2 : FORK_WAIT_MIN_MS;
+        if (f->fork_wait > FORK_WAIT_MAX_MS)
+            f->fork_wait = FORK_WAIT_MAX_MS;
+    }
+    f->forks++;
+    f->fork_at = now;
+    return f->fork_wait;
+}
+
+/* Starts f's copy towards target (s_resync_start), subscribing no sooner
+ * than wait ms from now; logged when it waits. */
+static void s_resync_after(lt_feed_t *self, lt_feed_replica_t *f, uint64_t target, int64_t wait)
+{
+    if (s_resync_start(self, f, target, 0) != 0 || !wait || f->state == LT_FEED_LIVE)
+        return;
+    f->next_at = lt_clock_mono_ms() + wait;
+    lt_warn("feed",
+            "replica of %s: %s announced %" PRIu64 " histories in a row, each within %d min of "
+            "the one before; copying from seq 1 again in %lld s, not at once",
+            f->stream->name, f->owner, f->forks, FORK_QUIET_MS / 60000,
+            (long long)(wait + 999) / 1000);
+}
+
 void lt_feed_history_forked(lt_feed_t *self, lt_feed_replica_t *f, const uint8_t *owner_history,
                             uint64_t owner_last)
 {
     char ours[LT_HISTORY_HEX], theirs[LT_HISTORY_HEX];
     lt_history_hex(owner_history, 1, theirs);
+    int64_t wait = s_fork_wait(f);
     if (f->resyncing) {
         /* The owner's history changed again during the copy: start over. */
         lt_warn("feed", "replica of %s: %s moved to history %s during the resynchronisation; "
                 "starting it again", f->stream->name, f->owner, theirs);
-        (void)s_resync_start(self, f, owner_last, 0);
+        s_resync_after(self, f, owner_last, wait);
         return;
     }
     snprintf(f->fork_detail, sizeof f->fork_detail,
@@ -223,7 +266,7 @@ void lt_feed_history_forked(lt_feed_t *self, lt_feed_replica_t *f, const uint8_t
                         : "run 'lienthong resync' for this stream to resynchronise");
     s_audit(self, f, "replica-fork", f->fork_detail);
     if (autoresync)
-        (void)s_resync_start(self, f, owner_last, 0);
+        s_resync_after(self, f, owner_last, wait);
 }
 
 int lt_feed_history_resync_repair(lt_feed_t *self, lt_feed_replica_t *f, const char *why)
@@ -367,8 +410,10 @@ void lt_feed_on_history_changed(lt_feed_t *self, const char *owner,
                                 const Lienthong__HistoryChanged *m)
 {
     lt_feed_replica_t *f = lt_feed_replica_find(self, m->stream);
+    /* A copy waiting to start (s_resync_after) has no subscription this
+     * could answer, and starts on whatever history the owner then has. */
     if (!f || strcmp(f->owner, owner) != 0 || f->state == LT_FEED_FORKED ||
-        m->history_id.len != LT_HISTORY_BYTES ||
+        (f->resyncing && f->state != LT_FEED_LIVE) || m->history_id.len != LT_HISTORY_BYTES ||
         (f->cursor.has_history &&
          memcmp(m->history_id.data, f->cursor.history, LT_HISTORY_BYTES) == 0)) {
         lt_debug("feed", "history change of %s from %s ignored", m->stream, owner);

@@ -164,6 +164,12 @@ typedef struct {
     int64_t swap_at, swap_backoff;
     char swap_why[160];     /* why the last swap failed, for status */
     char fork_detail[256];  /* why the feed forked, or how its resync goes, for status */
+    /* Forks in a row, each within FORK_QUIET_MS of the one before, and
+     * the monotonic ms of the last: an automatic copy after the first of
+     * them waits fork_wait (lt_feed_history.c), as each copy is a full
+     * re-fetch an owner announcing history after history would force. */
+    uint64_t forks;
+    int64_t fork_at, fork_wait;
     lt_feed_state_t state;
     int64_t outstanding; /* credit the owner still holds for us */
     int64_t next_at;     /* monotonic ms of the next (re)subscribe */
@@ -200,6 +206,7 @@ typedef struct {
     struct lt_feed_stage *stage; /* a snapshot being received, or NULL */
     lt_stats_series_t *st_cursor, *st_lag; /* lienthong_replica_*{stream} */
     lt_stats_series_t *st_forked;          /* lienthong_replica_forked{stream} */
+    lt_stats_series_t *st_forks;           /* lienthong_replica_forks{stream} */
     lt_stats_series_t *st_damaged;         /* lienthong_replica_damaged{stream} */
     lt_stats_series_t *st_repair_resyncs;  /* lienthong_replica_repair_resyncs{stream} */
 } lt_feed_replica_t;
@@ -234,7 +241,7 @@ struct _lt_feed_t {
     /* Families of the statistics, whose series the streams, subscriptions
      * and replicas above keep. */
     lt_stats_family_t *f_last_seq, *f_appended, *f_sub_cursor, *f_sub_lag, *f_rep_cursor,
-        *f_rep_lag, *f_rep_forked, *f_rep_damaged, *f_rep_repair_resyncs;
+        *f_rep_lag, *f_rep_forked, *f_rep_forks, *f_rep_damaged, *f_rep_repair_resyncs;
     /* lt_feed_quality.c: completeness and liveness (PROTOCOL.md 8.9). */
     lt_stats_family_t *f_records, *f_present, *f_newest_age, *f_sub_lag_time;
     lt_stats_series_t *st_commit; /* store commit latency of replica batches */

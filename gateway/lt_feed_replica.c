@@ -38,6 +38,7 @@ int lt_feed_replica_open(lt_feed_t *self, const char *stream)
     f->st_cursor = lt_stats_series(self->f_rep_cursor, label);
     f->st_lag = lt_stats_series(self->f_rep_lag, label);
     f->st_forked = lt_stats_series(self->f_rep_forked, label);
+    f->st_forks = lt_stats_series(self->f_rep_forks, label);
     f->st_damaged = lt_stats_series(self->f_rep_damaged, label);
     f->st_repair_resyncs = lt_stats_series(self->f_rep_repair_resyncs, label);
     lt_stats_set(f->st_cursor, (int64_t)f->cursor.last_seq);

@@ -693,6 +693,9 @@ static void test_resync_restarted_while_committing(void)
     CU_ASSERT(s_logged(1) == 1 && s_logged(PER_BATCH) == 1);
     CU_ASSERT(f->resyncing);
     CU_ASSERT_EQUAL(f->cursor.last_seq, 0);
+    /* A second fork in a row delays the copy (test_repeated_forks_back_off). */
+    CU_ASSERT(f->next_at > lt_clock_mono_ms());
+    f->next_at = 0;
     lt_feed_tick(G.feed);
     uint64_t credit, from;
     s_drain(&credit, &from);
@@ -1041,6 +1044,55 @@ static void test_empty_snapshot_other_history_resyncs(void)
     s_feed_close();
 }
 
+/* An owner that announces a new history again and again (a broken or
+ * hostile member) must not make a replica with resync = "auto" copy the
+ * stream from seq 1 again each time at once: every copy is a full
+ * re-fetch. The first fork starts the copy at once; each one soon after
+ * waits, longer each time (PROTOCOL.md 6.9), and is counted. The replica
+ * keeps its content meanwhile. */
+static void test_repeated_forks_back_off(void)
+{
+    CU_ASSERT_FATAL(s_setup() == 0);
+    G.cfg.subs[0].resync_auto = 1;
+    uint8_t h1[LT_HISTORY_BYTES];
+    lt_feed_replica_t *f = s_on_history(h1);
+    uint64_t credit, from;
+    s_history_changed(G.history, PER_BATCH);
+    CU_ASSERT_FATAL(f->resyncing);
+    lt_feed_tick(G.feed);
+    s_drain(&credit, &from);
+    CU_ASSERT_EQUAL(from, 1); /* the first copy starts at once */
+    int64_t waits[3];
+    for (size_t i = 0; i < 3; i++) {
+        randombytes_buf(G.history, sizeof G.history);
+        s_history_changed(G.history, PER_BATCH);
+        CU_ASSERT(f->resyncing);
+        lt_feed_tick(G.feed);
+        s_drain(&credit, &from);
+        CU_ASSERT_EQUAL(from, 0); /* not again at once */
+        waits[i] = f->next_at - lt_clock_mono_ms();
+        f->next_at = 0; /* the wait is over */
+        lt_feed_tick(G.feed);
+        s_drain(&credit, &from);
+        CU_ASSERT_EQUAL(from, 1);
+    }
+    CU_ASSERT(waits[0] >= 500 && waits[1] > waits[0] && waits[2] > waits[1]);
+    /* While a copy waits to start, no subscription of it is outstanding: a
+     * HistoryChanged then answers nothing and starts nothing over. */
+    randombytes_buf(G.history, sizeof G.history);
+    s_history_changed(G.history, PER_BATCH);
+    int64_t at = f->next_at;
+    CU_ASSERT(at > lt_clock_mono_ms());
+    s_history_changed(G.history, PER_BATCH);
+    CU_ASSERT_EQUAL(f->next_at, at);
+    lt_stats_sample_t forks;
+    lt_stats_read(f->st_forks, &forks);
+    CU_ASSERT_EQUAL(forks.counter, 5);
+    s_kept(h1);
+    G.cfg.subs[0].resync_auto = 0;
+    s_feed_close();
+}
+
 /* The newest change status reports for the population's replica. */
 static int64_t s_newest(void)
 {
@@ -1107,6 +1159,8 @@ int main(void)
          test_snapshot_other_history_forks},
         {"an empty snapshot on another history is a fork; the resync's snapshot ends it",
          test_empty_snapshot_other_history_resyncs},
+        {"an owner announcing new histories again and again: each copy waits longer",
+         test_repeated_forks_back_off},
         {"a repair by resynchronisation of a live replica stays live",
          test_repair_resync_stays_live},
         {"a Range refused as too large for the owner's max_message: resynchronised by snapshot",
