@@ -393,6 +393,10 @@ const lt_stream_t *lt_feed_replica_at(const lt_feed_replica_t *f);
 
 /* Forgets a snapshot being received (a re-subscribe restarts it). */
 void lt_feed_stage_reset(lt_feed_replica_t *f);
+/* The same for a snapshot abandoned before its end (stalled, refused, a
+ * re-subscribe): its staged records are emptied too, so that they do not
+ * hold the disk until the next snapshot or a restart; logged with why. */
+void lt_feed_stage_drop(lt_feed_t *self, lt_feed_replica_t *f, const char *why);
 void lt_feed_stage_free(lt_feed_replica_t *f);
 /* Empties what a snapshot interrupted by a stop left staged for f. 0, or
  * -1 on a store failure. */

@@ -222,7 +222,8 @@ static void s_subscribe(lt_feed_t *self, lt_feed_replica_t *f)
     f->state = LT_FEED_LIVE;
     f->sub_gen++;
     f->deferred = LT_FEED_DEFER_NONE; /* what the old subscription sent is stale */
-    lt_feed_stage_reset(f); /* the owner restarts any snapshot at index 0 */
+    /* The owner restarts any snapshot at index 0. */
+    lt_feed_stage_drop(self, f, "subscribed again");
     f->outstanding = self->ctx->cfg->credit;
     f->last_batch_at = now;
 }

@@ -7,7 +7,8 @@
  * for the replica with cursor S and prev hash H32(end header) in ONE
  * transaction. A kill or a lost connection during the transfer leaves the
  * replica as it was; the staging copy is emptied when the next snapshot
- * starts. A snapshot behind the cursor on the replica's history is stale
+ * or the gateway starts, and as soon as a snapshot is abandoned (a failed
+ * check, a re-subscribe after the owner went silent). A snapshot behind the cursor on the replica's history is stale
  * (from a subscription replaced since) and discarded; one on another
  * history is a fork (6.9), unless the replica resynchronises. A snapshot that
  * comes while the replica resynchronises (the copy's Subscribe from seq 1
@@ -48,6 +49,29 @@ void lt_feed_stage_reset(lt_feed_replica_t *f)
 {
     if (f->stage)
         f->stage->active = 0;
+}
+
+void lt_feed_stage_drop(lt_feed_t *self, lt_feed_replica_t *f, const char *why)
+{
+    struct lt_feed_stage *g = f->stage;
+    if (!g || !g->active)
+        return;
+    g->active = 0;
+    lt_store_t *store = self->ctx->store;
+    lt_info("feed",
+            "snapshot of %s at seq %llu from %s abandoned after %llu records (%s): "
+            "its staged records are discarded",
+            f->stream->name, (unsigned long long)g->seq, f->owner, (unsigned long long)g->index,
+            why);
+    if (lt_store_begin(store) != 0 || lt_store_stream_clear(store, g->id) != 0 ||
+        lt_store_commit(store) != 0) {
+        /* They go at the next snapshot or start, as before. */
+        lt_warn("feed",
+                "replica of %s: cannot discard an abandoned snapshot's staged records: "
+                "store: %s",
+                f->stream->name, lt_store_error(store));
+        lt_store_rollback(store);
+    }
 }
 
 int lt_feed_stage_discard(lt_feed_t *self, const lt_feed_replica_t *f)
@@ -289,7 +313,7 @@ static int s_forked(lt_feed_t *self, lt_feed_replica_t *f, const ProtobufCBinary
 {
     if (f->resyncing || !lt_feed_history_other(self, f, lt_feed_replica_at(f), h, seq))
         return 0;
-    lt_feed_stage_reset(f);
+    lt_feed_stage_drop(self, f, "on another history");
     return 1;
 }
 
@@ -328,7 +352,7 @@ void lt_feed_on_snapshot_chunk(lt_feed_t *self, const char *owner, void *link_so
     if (ok && s_forked(self, f, &c->history_id, c->snapshot_seq))
         return;
     if (!ok || s_stage_chunk(self, f->stage, c, err, sizeof err) != 0) {
-        lt_feed_stage_reset(f);
+        lt_feed_stage_drop(self, f, err);
         lt_feed_replica_backoff(self, f, err, 0, 1);
         return;
     }
@@ -394,8 +418,8 @@ void lt_feed_on_snapshot_end(lt_feed_t *self, const char *owner, const Lienthong
     if (!f || (!empty && (!f->stage || !f->stage->active)) ||
         s_behind(f, e->snapshot_seq, &e->history_id, "snapshot")) {
         if (f) {
-            if (f->stage && f->stage->seq == e->snapshot_seq)
-                lt_feed_stage_reset(f); /* that one is staged: it ends here */
+            if (f->stage && f->stage->seq == e->snapshot_seq) /* it ends here */
+                lt_feed_stage_drop(self, f, "behind the replica's cursor");
             f->discarded++;
             f->stale_ahead = 1; /* the batches from S + 1 are stale too (6.6) */
         }
@@ -415,7 +439,7 @@ void lt_feed_on_snapshot_end(lt_feed_t *self, const char *owner, const Lienthong
     if (ok && s_forked(self, f, &e->history_id, e->snapshot_seq))
         return;
     if (!ok || s_swap(self, f, hash, &old, err, sizeof err) != 0) {
-        lt_feed_stage_reset(f);
+        lt_feed_stage_drop(self, f, err);
         lt_feed_replica_backoff(self, f, err, 0, 1);
         return;
     }

@@ -1093,6 +1093,54 @@ static void test_repeated_forks_back_off(void)
     s_feed_close();
 }
 
+/* 1 when the staging copy of the population's replica (lt_feed_stage.c)
+ * holds a record at seq. */
+static int s_staged(uint64_t seq)
+{
+    char name[LT_STREAM_ID_MAX + 16];
+    snprintf(name, sizeof name, "\x02snapshot %s", OD_POP);
+    lt_stream_t st;
+    if (lt_store_stream_find(G.ctx.store, name, &st) != 1)
+        return 0;
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    int found = lt_store_get(G.ctx.store, st.id, seq, &bytes, &len);
+    free(bytes);
+    return found;
+}
+
+/* An owner that stops sending in the middle of a snapshot (never its end),
+ * or ends it with a count its chunks do not add up to: the snapshot is
+ * abandoned, and its staged records must not stay on disk until some
+ * later snapshot or a restart (PROTOCOL.md 6.7). The replica keeps its
+ * content and its feed throughout. */
+static void test_abandoned_snapshot_not_kept(void)
+{
+    CU_ASSERT_FATAL(s_setup() == 0);
+    lt_feed_replica_t *f = lt_feed_replica_find(G.feed, OD_POP);
+    snap_t sn;
+    s_snap_of(&sn, OD_POP, 2 * PER_BATCH);
+    s_snap_chunk(&sn);
+    CU_ASSERT_FATAL(s_staged(PER_BATCH + 1) == 1);
+    /* Stalled: the idle re-subscribe gives up on it. */
+    f->last_batch_at -= 10000;
+    lt_feed_tick(G.feed);
+    uint64_t credit, from;
+    s_drain(&credit, &from);
+    CU_ASSERT_EQUAL(from, 1);
+    CU_ASSERT_EQUAL(f->state, LT_FEED_LIVE);
+    CU_ASSERT(s_staged(PER_BATCH + 1) == 0);
+    /* An end whose count is not the chunks': refused, the feed stopped. */
+    s_snap_chunk(&sn);
+    CU_ASSERT_FATAL(s_staged(PER_BATCH + 1) == 1);
+    sn.e.count = PER_BATCH + 1;
+    s_snap_end(&sn);
+    CU_ASSERT_EQUAL(f->state, LT_FEED_BACKOFF);
+    CU_ASSERT(s_staged(PER_BATCH + 1) == 0);
+    CU_ASSERT_EQUAL(s_row().last_seq, 0);
+    s_feed_close();
+}
+
 /* The newest change status reports for the population's replica. */
 static int64_t s_newest(void)
 {
@@ -1161,6 +1209,8 @@ int main(void)
          test_empty_snapshot_other_history_resyncs},
         {"an owner announcing new histories again and again: each copy waits longer",
          test_repeated_forks_back_off},
+        {"a snapshot abandoned (stalled, or its end refused) leaves nothing staged on disk",
+         test_abandoned_snapshot_not_kept},
         {"a repair by resynchronisation of a live replica stays live",
          test_repair_resync_stays_live},
         {"a Range refused as too large for the owner's max_message: resynchronised by snapshot",
