@@ -157,24 +157,18 @@ fail:
  * read. 0, or -1 with why. */
 static int s_migrate(sqlite3 *db, const char *path, char *why, size_t len)
 {
-    int version = 0;
-    if (lt_sqlopen_user_version(db, &version) != 0) {
-        snprintf(why, len, "cannot read its version: %s", sqlite3_errmsg(db));
-        return -1;
+    int from = 0;
+    int rc = lt_sqlopen_migrate(db, AUDIT_VERSION, s_migrate_step, "version", &from, why, len);
+    if (rc == LT_SQLOPEN_NEWER) {
+        size_t n = strlen(why);
+        snprintf(why + n, len - n,
+                 ": upgrade lienthong to open it, or restore the audit log taken before the "
+                 "upgrade");
     }
-    if (version < 0 || version > AUDIT_VERSION) {
-        snprintf(why, len,
-                 "version %d is newer than this lienthong supports (%d): upgrade "
-                 "lienthong to open it, or restore the audit log taken before the upgrade",
-                 version, AUDIT_VERSION);
+    if (rc != 0)
         return -1;
-    }
-    int fresh = version == 0 && lt_sqlopen_is_empty(db);
-    for (int step = version + 1; step <= AUDIT_VERSION; step++)
-        if (s_migrate_step(db, step, why, len) != 0)
-            return -1;
-    if (version < AUDIT_VERSION && !fresh)
-        lt_info("audit", "audit log %s brought from version %d to %d", path, version,
+    if (from >= 0 && from < AUDIT_VERSION)
+        lt_info("audit", "audit log %s brought from version %d to %d", path, from,
                 AUDIT_VERSION);
     return 0;
 }

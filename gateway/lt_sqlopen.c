@@ -119,3 +119,23 @@ int lt_sqlopen_is_empty(sqlite3 *db)
     sqlite3_finalize(st);
     return empty;
 }
+
+int lt_sqlopen_migrate(sqlite3 *db, int latest, lt_sqlopen_step_fn *step, const char *noun,
+                       int *from, char *why, size_t len)
+{
+    int version = 0;
+    if (lt_sqlopen_user_version(db, &version) != 0) {
+        snprintf(why, len, "cannot read its %s: %s", noun, sqlite3_errmsg(db));
+        return -1;
+    }
+    if (version < 0 || version > latest) {
+        snprintf(why, len, "%s %d is newer than this lienthong supports (%d)", noun, version,
+                 latest);
+        return LT_SQLOPEN_NEWER;
+    }
+    *from = version == 0 && lt_sqlopen_is_empty(db) ? -1 : version;
+    for (int n = version + 1; n <= latest; n++)
+        if (step(db, n, why, len) != 0)
+            return -1;
+    return 0;
+}

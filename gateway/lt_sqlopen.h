@@ -51,4 +51,19 @@ int lt_sqlopen_user_version(sqlite3 *db, int *version) __attribute__((warn_unuse
  * versioning), else 0. */
 int lt_sqlopen_is_empty(sqlite3 *db);
 
+/* One numbered schema step: run in one transaction that also sets
+ * user_version to step. 0, or -1 with why. */
+typedef int(lt_sqlopen_step_fn)(sqlite3 *db, int step, char *why, size_t len);
+
+#define LT_SQLOPEN_NEWER (-2)
+
+/* Runs the steps after the file's user_version up to latest, each with
+ * step(); *from is the version found, -1 for a new, empty file. A file a
+ * newer binary wrote is refused with LT_SQLOPEN_NEWER and "<noun> N is
+ * newer than this lienthong supports (M)" in why, untouched. 0, or -1 with
+ * why. Shared by the store and the audit log (docs/ARCHITECTURE.md 4.1 and
+ * "Audit log"). */
+int lt_sqlopen_migrate(sqlite3 *db, int latest, lt_sqlopen_step_fn *step, const char *noun,
+                       int *from, char *why, size_t len) __attribute__((warn_unused_result));
+
 #endif

@@ -431,24 +431,17 @@ static int s_migrate_step(sqlite3 *db, int step, char *err, size_t errlen)
  * binary, which this one cannot read safely. */
 static int s_migrate(sqlite3 *db, char *err, size_t errlen)
 {
-    int version = 0;
-    if (lt_sqlopen_user_version(db, &version) != 0) {
-        snprintf(err, errlen, "cannot read the schema version: %s", sqlite3_errmsg(db));
-        return -1;
+    int from = 0;
+    int rc = lt_sqlopen_migrate(db, SCHEMA_VERSION, s_migrate_step, "schema version", &from, err,
+                                errlen);
+    if (rc == LT_SQLOPEN_NEWER) {
+        size_t n = strlen(err);
+        snprintf(err + n, errlen - n, ": upgrade lienthong to open it");
     }
-    if (version > SCHEMA_VERSION || version < 0) {
-        snprintf(err, errlen,
-                 "schema version %d is newer than this lienthong supports (%d): "
-                 "upgrade lienthong to open it",
-                 version, SCHEMA_VERSION);
+    if (rc != 0)
         return -1;
-    }
-    int fresh = version == 0 && lt_sqlopen_is_empty(db);
-    for (int step = version + 1; step <= SCHEMA_VERSION; step++)
-        if (s_migrate_step(db, step, err, errlen) != 0)
-            return -1;
-    if (version < SCHEMA_VERSION && !fresh)
-        lt_info("store", "schema migrated from version %d to %d", version, SCHEMA_VERSION);
+    if (from >= 0 && from < SCHEMA_VERSION)
+        lt_info("store", "schema migrated from version %d to %d", from, SCHEMA_VERSION);
     return 0;
 }
 
