@@ -396,8 +396,6 @@ static int s_promote(const char *cmd, const char *key_file, const lt_gwcfg_t *cf
         goto out;
     if ((rc = s_retire_old(cmd, key_file, &was, cur)) != 0)
         goto out;
-    if (gw && (rc = s_record_switch(cmd, gw, cur, nk)) != 0)
-        goto out;
     rc = 1;
     if (lt_keys_old_public_save(key_file, cur, err, sizeof err) != 0) {
         rc = s_cannot_write(cmd, old);
@@ -405,6 +403,16 @@ static int s_promote(const char *cmd, const char *key_file, const lt_gwcfg_t *cf
     }
     if (lt_keys_save(nk, key_file) != 0) {
         rc = s_cannot_write(cmd, key_file);
+        goto out;
+    }
+    /* Recorded last, once nothing else can fail: a switch in the audit log
+     * to keys the key file does not hold would leave every later
+     * checkpoint unverifiable. If it cannot be recorded, the key file gets
+     * the keys in use back. */
+    if (gw && (rc = s_record_switch(cmd, gw, cur, nk)) != 0) {
+        if (lt_keys_save(cur, key_file) != 0)
+            fprintf(stderr, "lienthong %s: cannot put the keys in use back in %s: %s\n", cmd,
+                    key_file, strerror(errno));
         goto out;
     }
     if (unlink(next) != 0)

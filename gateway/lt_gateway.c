@@ -926,6 +926,13 @@ static lt_keys_t *s_promoted(lt_gateway_t *self)
     }
     if (s_same_keys(k, self->shared.keys))
         goto none;
+    /* Checked before anything is recorded: the audit log's switch must
+     * never name keys lt_keys_swap would then refuse. */
+    if (lt_keys_kind(k) != LT_KEYS_MEMBER) {
+        lt_error("keys", "not switching to the keys of %s: they are not a member's keys",
+                 self->cfg.key_file);
+        goto none;
+    }
     /* Listed, not merely not refused: keys no directory lists admit no
      * one anywhere (lt_gwcheck_self lets a member not listed pass, 5.4). */
     if (lt_gwcheck_listed(&self->cfg, k, self->shared.dir, err, sizeof err) != 0) {
@@ -975,11 +982,8 @@ static void s_rekey(lt_gateway_t *self)
     s_on_peer(self);
     if (s_record_switch(self, k, z, detail, sizeof detail) != 0)
         goto out;
-    if (lt_keys_swap(self->shared.keys, k) != 0) {
-        lt_error("keys", "cannot switch to the keys of %s: they are not a member's keys",
-                 self->cfg.key_file);
-        goto out;
-    }
+    if (lt_keys_swap(self->shared.keys, k) != 0)
+        goto out; /* not reached: both are a member's (s_promoted) */
     lt_info("keys", "switched to the keys of %s (transport key %s)", self->cfg.key_file, z);
     if (s_rebind_peer(self) == 0)
         lt_peers_relink(self->shared.peers);
@@ -997,7 +1001,7 @@ static void s_switch_at_stop(lt_gateway_t *self)
     /* Entries committed after the switch (while the gateway is torn down)
      * must be signed by the new key: the keys in use change too. */
     if (k && s_record_switch(self, k, z, detail, sizeof detail) == 0 &&
-        lt_keys_swap(self->shared.keys, k) == 0)
+        lt_keys_swap(self->shared.keys, k) == 0) /* both a member's (s_promoted) */
         lt_info("keys",
                 "recorded in the audit log the switch to the keys of %s (transport key "
                 "%s), which the next start uses",
