@@ -498,6 +498,7 @@ static int s_event(lt_guard_t *self)
     else if (ev == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
         self->sweep_until = lt_clock_mono_ms() + LT_GUARD_SWEEP_MS;
         self->unfound++;
+        self->sweep_at = -1; /* a new refusal is among the newest: start there */
     }
     if (self->observer && ev != ZMQ_EVENT_ACCEPT_FAILED && ev != ZMQ_EVENT_HANDSHAKE_FAILED_AUTH &&
         !ours)
