@@ -1712,12 +1712,16 @@ static s_feed_t *s_find(lt_source_t *self, uint64_t request_id, size_t *index)
  * dataset's rows as the source makes them. */
 static void s_breaker_reset(s_feed_t *f)
 {
+    f->accepted = 1;
+    f->alone_run = 0;
+    /* A late ack of an earlier Publish does not release a hold the status
+     * made: only a status giving the dataset its type does (s_on_types). */
+    if (f->type_told)
+        return;
     if (f->held)
         lt_info("source", "dataset=%s the owner's gateway accepts its rows again: publishing",
                 f->dataset);
-    f->accepted = 1;
-    f->alone_run = 0;
-    f->held = f->type_told = 0;
+    f->held = 0;
     f->held_why[0] = '\0';
 }
 
@@ -2094,8 +2098,11 @@ static void s_on_types(lt_source_t *self, const Lienthong__StatusReply *r)
         s_feed_t *f = &self->feeds[i];
         const char *theirs = lt_grants_record_type(r, f->dataset);
         if (theirs && strcmp(theirs, f->record_type) != 0) {
+            /* Only a hold the status made is the status's to release: one
+             * the breaker made for another fault stays its own. */
+            int was = f->held;
             s_hold_type(f, theirs, "would refuse every Publish of it, as its status tells", then);
-            f->type_told = 1;
+            f->type_told |= !was;
         } else if (f->type_told) {
             lt_info("source", "dataset=%s the gateway's status %s: publishing", f->dataset,
                     theirs ? "gives it its record type now" : "no longer tells its record type");
