@@ -250,8 +250,14 @@ static uint64_t s_reread(lt_feed_t *self, const lt_feed_stream_t *st)
  * wait doubles. */
 static void s_recheck(lt_feed_t *self, lt_feed_stream_t *st, int64_t now)
 {
-    if (now < st->recheck_at || lt_feed_replica_find(self, st->name))
+    if (now < st->recheck_at)
         return;
+    if (lt_feed_replica_find(self, st->name)) {
+        /* Its owner repairs it; asked again only in case a reload
+         * unsubscribes it, not at every tick. */
+        st->recheck_at = now + RECHECK_MAX_MS;
+        return;
+    }
     uint64_t first = st->damaged_first, bad = s_reread(self, st);
     if (bad > first) {
         lt_info("store", "%s: records %llu..%llu read clean again; delivered", st->name,

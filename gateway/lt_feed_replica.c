@@ -61,12 +61,10 @@ int lt_feed_replica_add(lt_feed_t *self, const char *stream, char *err, size_t e
         return 0;
     if (self->n_replicas >= LT_GWCFG_MAX_SUBS)
         return lt_err_set(err, errlen, "too many subscriptions (at most %d)", LT_GWCFG_MAX_SUBS);
-    /* Opened here, found by lt_feed_replica_open: a table already full is
-     * the one failure that is not the store's. */
-    int opened = lt_feed_stream(self, stream) != NULL;
-    if (!opened && self->n_streams >= LT_FEED_MAX_STREAMS)
+    /* A table already full is the one failure that is not the store's. */
+    if (!lt_feed_stream_find(self, stream) && self->n_streams >= LT_FEED_MAX_STREAMS)
         return lt_err_set(err, errlen, "too many streams in use (at most %d)", LT_FEED_MAX_STREAMS);
-    if (!opened || lt_feed_replica_open(self, stream) != 0)
+    if (lt_feed_replica_open(self, stream) != 0)
         return lt_err_set(err, errlen, "store: %s", lt_store_error(self->ctx->store));
     lt_feed_replica_t *f = &self->replicas[self->n_replicas - 1];
     lt_info("feed", "replica of %s added at seq %llu", stream,
