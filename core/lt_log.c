@@ -107,6 +107,9 @@ static size_t s_json_escape(char *out, size_t cap, size_t n, const char *s)
             if (len <= 0) {
                 n += (size_t)snprintf(out + n, cap - n, "\\ufffd");
                 p++;
+            } else if (uc >= 0x80 && uc <= 0x9f) { /* C1 controls, e.g. CSI */
+                n += (size_t)snprintf(out + n, cap - n, "\\u%04x", (unsigned)uc);
+                p += len;
             } else {
                 memcpy(out + n, p, (size_t)len);
                 n += (size_t)len;
@@ -153,9 +156,11 @@ static void s_json_line(char *out, size_t cap, const char *ts, lt_log_level_t le
 static char *s_text_escape(char *out, size_t cap, const char *msg)
 {
     size_t n = 0;
-    for (const uint8_t *p = (const uint8_t *)msg; *p && n + 5 < cap; p++) {
+    for (const uint8_t *p = (const uint8_t *)msg; *p && n + 9 < cap; p++) {
         if (*p < 0x20 || *p == 0x7f)
             n += (size_t)snprintf(out + n, cap - n, "\\x%02x", *p);
+        else if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) /* C1 controls, e.g. CSI */
+            n += (size_t)snprintf(out + n, cap - n, "\\xc2\\x%02x", *++p);
         else
             out[n++] = (char)*p;
     }
