@@ -502,16 +502,14 @@ static void s_restore_open(const lt_gwcfg_t *cfg, const char *dir, const lt_dirp
             r->dirs[r->count++] = d;
             continue;
         }
-        lt_warn("restore",
-                "the retired directory version %llu of the backup is not restored: %s "
-                "(trusted are authority_keys, the keys data_dir learned and those a "
-                "directory that verifies announces, not the backup's authority files)",
-                (unsigned long long)v[i], why);
-        fprintf(out,
-                "retired directory version %llu not restored: %s (trusted are authority_keys, "
-                "the keys data_dir learned and those a directory that verifies announces, not "
-                "the backup's authority files)\n",
-                (unsigned long long)v[i], why);
+        char msg[900];
+        snprintf(msg, sizeof msg,
+                 "retired directory version %llu not restored: %s (trusted are authority_keys, "
+                 "the keys data_dir learned and those a directory that verifies announces, not "
+                 "the backup's authority files)",
+                 (unsigned long long)v[i], why);
+        lt_warn("restore", "%s", msg);
+        fprintf(out, "%s\n", msg);
     }
 }
 
@@ -657,6 +655,7 @@ int lt_backdir_restore(const lt_gwcfg_t *cfg, const char *from, FILE *out, char 
     struct stat st;
     lt_dirpick_t b, d;
     lt_dir_pins_t trust;
+    memset(&b, 0, sizeof b); /* opened only when the retired ones went back */
     snprintf(dir, sizeof dir, "%s" LT_BACKDIR_SUFFIX, from);
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
         fprintf(out,
@@ -674,10 +673,12 @@ int lt_backdir_restore(const lt_gwcfg_t *cfg, const char *from, FILE *out, char 
     int rc = s_restore_retired(cfg, dir, &trust, out, err, errlen);
     /* The backup's adopted directory as the gateway would open it were dir
      * its data directory, under those keys. */
-    lt_dirpick_adopted_path(dir, adopted, sizeof adopted);
-    lt_dirpick_open(&b, cfg->directory_file, adopted, &trust, cfg->federation, (int64_t)time(NULL));
-    if (rc == 0)
+    if (rc == 0) {
+        lt_dirpick_adopted_path(dir, adopted, sizeof adopted);
+        lt_dirpick_open(&b, cfg->directory_file, adopted, &trust, cfg->federation,
+                        (int64_t)time(NULL));
         rc = s_restore_adopted(cfg, dir, &b, &d, out, err, errlen);
+    }
     lt_dirpick_clear(&b);
     lt_dirpick_clear(&d);
     return rc;
