@@ -426,63 +426,60 @@ static int s_dropped(const uint64_t *drop, size_t n, uint64_t v)
     return 0;
 }
 
-/* Opens path under *trust and, when it does, adds the next authority keys
- * it announces to *trust. 1 when it opened. */
-static int s_chain_one(const char *path, lt_dir_pins_t *trust, const char *federation)
+/* Opens path under *cur and, when it does and is newer than *after, takes
+ * it as the gateway adopts a directory (PROTOCOL.md 5.5): the key that
+ * signed it joins *base, as the gateway learns it, and *cur becomes *base
+ * with the next keys this directory announces, those of the one before
+ * dropped. 1 when it was taken. */
+static int s_walk_one(const char *path, lt_dir_pins_t *base, lt_dir_pins_t *cur, uint64_t *after,
+                      const char *federation)
 {
     char why[700];
-    lt_dir_pins_t more;
-    lt_dir_t *d = lt_dir_load(path, trust, federation, 0, why, sizeof why);
-    if (!d)
-        return 0;
-    lt_dir_trust(trust, d, &more);
-    *trust = more;
+    uint8_t key[LT_KEY_BYTES];
+    lt_dir_t *d = lt_dir_load(path, cur, federation, 0, why, sizeof why);
+    int taken = d && lt_dir_version(d) > *after && lt_dir_signer(d, cur, key) == 0;
+    if (taken) {
+        size_t i = 0;
+        while (i < base->count && memcmp(base->keys[i], key, LT_KEY_BYTES) != 0)
+            i++;
+        if (i == base->count && base->count < sizeof base->keys / sizeof base->keys[0])
+            memcpy(base->keys[base->count++], key, LT_KEY_BYTES);
+        lt_dir_trust(base, d, cur);
+        *after = lt_dir_version(d);
+    }
     lt_dir_destroy(&d);
-    return 1;
-}
-
-/* The path of the i-th of the n + 2 directories s_restore_trust chains
- * through: the backup's retired ones of versions v (newest first) oldest
- * first, its adopted one, the configured file. */
-static void s_chain_path(const lt_gwcfg_t *cfg, const char *dir, const uint64_t *v, size_t n,
-                         size_t i, char *buf, size_t len)
-{
-    if (i < n)
-        lt_dirpick_retired_path(dir, v[n - 1 - i], buf, len);
-    else if (i == n)
-        lt_dirpick_adopted_path(dir, buf, len);
-    else
-        snprintf(buf, len, "%s", cfg->directory_file);
+    return taken;
 }
 
 /* The authority keys a restore trusts the backup's directories under
  * (docs/operations.md, "Backup and restore"): what the gateway on data_dir
- * trusts at start (the pins, the keys data_dir learned and the next keys
- * its directories announce, in host), then the next keys announced by
- * each of the backup's directories that verifies under those, its retired
- * ones oldest first, then its adopted one and the configured file again,
- * until no more verifies: a key is learned only through an announcement
- * by a directory that verifies, as the gateway learns it (PROTOCOL.md
- * 5.5). The backup's authority.learned and authority.retired are never
- * read for it: anyone who could write the backup wrote them. */
+ * trusts at start (host: the pins, the keys data_dir learned and the next
+ * keys its directories announce), then, as if the gateway had adopted
+ * them one after the other, the backup's retired directories newer than
+ * the one the host runs with, oldest first: each taken only when it
+ * verifies under the keys in force at that point, and only the newest
+ * taken one's announcements kept, as the gateway keeps those of its
+ * current directory alone (PROTOCOL.md 5.5). So a key that an old
+ * directory announced and a later one withdrew is not trusted again, and
+ * directories the host already went past teach it nothing. The backup's
+ * authority.learned and authority.retired are never read for it: anyone
+ * who could write the backup wrote them. */
 static void s_restore_trust(const lt_gwcfg_t *cfg, const char *dir, const lt_dirpick_t *host,
                             lt_dir_pins_t *trust)
 {
     char path[PATH_MAX + 64];
     uint64_t v[RETIRED_SEEN];
-    int opened[RETIRED_SEEN + 2] = {0};
     size_t n = lt_dirpick_retired_list(dir, v, RETIRED_SEEN);
     n = n < RETIRED_SEEN ? n : RETIRED_SEEN;
-    *trust = host->trust;
-    for (int more = 1; more;) {
-        more = 0;
-        for (size_t i = 0; i < n + 2; i++) {
-            if (opened[i])
-                continue;
-            s_chain_path(cfg, dir, v, n, i, path, sizeof path);
-            if (s_chain_one(path, trust, cfg->federation))
-                opened[i] = more = 1;
-        }
+    uint64_t after = host->taken ? lt_dir_version(host->taken) : 0;
+    lt_dir_pins_t base = host->trust;
+    if (host->taken)
+        lt_dir_trust(&base, host->taken, trust);
+    else
+        *trust = base;
+    for (size_t i = n; i-- > 0;) {
+        lt_dirpick_retired_path(dir, v[i], path, sizeof path);
+        (void)s_walk_one(path, &base, trust, &after, cfg->federation);
     }
 }
 

@@ -920,6 +920,64 @@ static void test_restore_after_authority_rotation(void)
     CU_ASSERT_EQUAL(ut_rmrf(bkdir), 0);
 }
 
+/* A backup holding directory 2 (signed by the pinned key, announcing k1)
+ * among its retired copies and an adopted copy of version 50 signed by k1
+ * alone, restored on a host whose configured directory is version 3: a
+ * host at v3 without the announcement (k1 withdrawn) refuses it, as its
+ * gateway would refuse v50 from a peer; a host at v1, which would have
+ * adopted v2 and then v50, takes it and learns k1 (PROTOCOL.md 5.5). */
+static int s_restore_over(uint64_t host_v, const lt_keys_t *k1, char *out, size_t outlen)
+{
+    char err[1024] = "", bk[700], bkdir[760], path[900];
+    s_clean_retired();
+    s_put(host_v, (int64_t)time(NULL) + 10 * DAY, g_cfg.directory_file);
+    snprintf(bk, sizeof bk, "%s/withdrawn.bak", g_dir);
+    snprintf(bkdir, sizeof bkdir, "%s" LT_BACKDIR_SUFFIX, bk);
+    (void)ut_rmrf(bkdir);
+    if (mkdir(bkdir, 0700) != 0)
+        return -2;
+    lt_dirpick_retired_path(bkdir, 2, path, sizeof path);
+    lt_dir_t *d = s_make_next(2, (int64_t)time(NULL) - DAY, path, g_auth, k1, &g_cfg.pins);
+    int made = d != NULL;
+    lt_dir_destroy(&d);
+    snprintf(path, sizeof path, "%s/" LT_DIRPICK_ADOPTED, bkdir);
+    d = s_make_next(50, (int64_t)time(NULL) + 10 * DAY, path, k1, NULL, &g_cfg.pins);
+    lt_dir_destroy(&d); /* written; it does not open under the pins alone */
+    FILE *o = fmemopen(out, outlen - 1, "w");
+    if (!made || !o)
+        return -2;
+    int rc = lt_backdir_restore(&g_cfg, bk, o, err, sizeof err);
+    fprintf(o, "%s", err);
+    fclose(o);
+    (void)ut_rmrf(bkdir);
+    return rc;
+}
+
+static void test_restore_withdrawn_key(void)
+{
+    char out[8192] = "", adopted[700], learned[700];
+    lt_keys_t *k1 = lt_keys_new(LT_KEYS_AUTHORITY);
+    CU_ASSERT_FATAL(k1 != NULL);
+    s_data_files(adopted, learned, sizeof adopted);
+    (void)unlink(adopted);
+    (void)unlink(learned);
+    CU_ASSERT_EQUAL(s_restore_over(3, k1, out, sizeof out), -1);
+    CU_ASSERT(strstr(out, "the backup's adopted directory is not restored") != NULL);
+    CU_ASSERT(access(adopted, F_OK) != 0 && access(learned, F_OK) != 0);
+    lt_dirpick_t h;
+    lt_dirpick_open_data_dir(&h, g_cfg.directory_file, g_dir, &g_cfg.pins, "VN");
+    CU_ASSERT(h.taken && lt_dir_version(h.taken) == 3);
+    lt_dirpick_clear(&h);
+    memset(out, 0, sizeof out);
+    CU_ASSERT_EQUAL(s_restore_over(1, k1, out, sizeof out), 0);
+    CU_ASSERT(strstr(out, "adopted directory version 50 restored") != NULL);
+    CU_ASSERT(s_learned_only(learned, k1));
+    (void)unlink(adopted);
+    (void)unlink(learned);
+    s_clean_retired();
+    lt_keys_destroy(&k1);
+}
+
 /* The inode and mode of dir/name into st; 0, or -1. */
 static int s_stat_in(const char *dir, const char *name, struct stat *st)
 {
@@ -1191,6 +1249,8 @@ int main(void)
          test_restore_refuses_forged},
         {"a restore after an authority rotation learns the key through its announcement",
          test_restore_after_authority_rotation},
+        {"a restore does not trust again a key a later directory withdrew",
+         test_restore_withdrawn_key},
         {"a backup writes the directory files 0644 and rewrites no unchanged copy",
          test_backup_keeps_copies},
         {"a backup holds each retired copy with its key, whatever changes while it reads",
