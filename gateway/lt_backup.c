@@ -18,8 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define BUSY_MS      10000 /* a writer holds the database at most this long */
-#define PAGES_AT_ONCE -1   /* the whole copy in one step: one read transaction */
+#define BUSY_MS       10000 /* a writer holds the database at most this long */
+#define PAGES_AT_ONCE -1    /* the whole copy in one step: one read transaction */
 
 /* Removes SQLite's -wal and -shm files beside path. */
 static void s_unlink_wal(const char *path)
@@ -78,8 +78,9 @@ static int s_open_read(const char *path, int frozen, sqlite3 **db)
     size_t n = (size_t)snprintf(uri, sizeof uri, path[0] == '/' ? "file://" : "file:");
     /* '?', '#' and '%' would end or escape the path in a URI. */
     for (const char *p = path; *p && n + 4 < sizeof uri; p++)
-        n += (size_t)(strchr("?#%", *p) ? snprintf(uri + n, sizeof uri - n, "%%%02X", (unsigned char)*p)
-                                          : snprintf(uri + n, sizeof uri - n, "%c", *p));
+        n += (size_t)(strchr("?#%", *p)
+                          ? snprintf(uri + n, sizeof uri - n, "%%%02X", (unsigned char)*p)
+                          : snprintf(uri + n, sizeof uri - n, "%c", *p));
     snprintf(uri + n, sizeof uri - n, "?immutable=1");
     return lt_sqlopen_untrusted(uri, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, db);
 }
@@ -166,7 +167,7 @@ static int s_copy_replace(const char *src, int frozen, const char *dst, char *er
 
 /* The two copies of a backup and where they go. */
 typedef struct {
-    char store[PATH_MAX + 16], audit[PATH_MAX + 16];     /* the data directory's */
+    char store[PATH_MAX + 16], audit[PATH_MAX + 16]; /* the data directory's */
     char store_tmp[PATH_MAX + 32], audit_tmp[PATH_MAX + 48];
     char audit_dst[PATH_MAX + 32];
     int has_audit;
@@ -218,8 +219,7 @@ int lt_backup_run(const lt_gwcfg_t *cfg, const char *to, FILE *out, char *err, s
     if (p.has_audit ? s_put_copy(p.audit_tmp, p.audit_dst, err, errlen) != 0
                     : (unlink(p.audit_dst) != 0 && errno != ENOENT)) {
         if (!p.has_audit)
-            snprintf(err, errlen, "cannot remove the earlier %s: %s", p.audit_dst,
-                     strerror(errno));
+            snprintf(err, errlen, "cannot remove the earlier %s: %s", p.audit_dst, strerror(errno));
         s_unlink_db(p.store_tmp);
         return -1;
     }
@@ -244,9 +244,12 @@ static int s_alone(const char *from, char *err, size_t errlen)
     for (int i = 0; i < 2; i++) {
         snprintf(side, sizeof side, "%s%s", from, i ? "-journal" : "-wal");
         if (access(side, F_OK) == 0) {
-            snprintf(err, errlen, "%.800s lies beside the backup: it was copied from a database in use, "
-                     "and may hold commits the file lacks; take the backup with lienthong backup, or "
-                     "open the copy once with sqlite3 to fold them in", side);
+            snprintf(
+                err, errlen,
+                "%.800s lies beside the backup: it was copied from a database in use, "
+                "and may hold commits the file lacks; take the backup with lienthong backup, or "
+                "open the copy once with sqlite3 to fold them in",
+                side);
             return -1;
         }
     }
@@ -332,7 +335,8 @@ static int s_audit_sound(const char *src, char *err, size_t errlen)
     char why[600];
     int rc = -1;
     if (s_open_read(src, 1, &db) != SQLITE_OK)
-        snprintf(err, errlen, "cannot open %.800s: %.200s", src, db ? sqlite3_errmsg(db) : "no memory");
+        snprintf(err, errlen, "cannot open %.800s: %.200s", src,
+                 db ? sqlite3_errmsg(db) : "no memory");
     else if (lt_audit_schema_check(db, why, sizeof why) != 0)
         snprintf(err, errlen, "%.400s is refused: %.600s", src, why);
     else
@@ -431,15 +435,21 @@ int lt_restore_run(const lt_gwcfg_t *cfg, const char *from, FILE *out, char *err
         snprintf(err, errlen, "store restored; high-water file not written: %s", why);
         goto out;
     }
-    if (lt_backdir_restore(cfg, from, out, why, sizeof why) != 0) {
+    /* The audit log does not depend on the directory files: it is restored
+     * when they are refused too, and both reasons are given. */
+    char why_audit[1024];
+    int dir_rc = lt_backdir_restore(cfg, from, out, why, sizeof why);
+    int audit_rc = s_restore_audit(cfg, from, out, why_audit, sizeof why_audit);
+    if (dir_rc != 0 && audit_rc != 0)
+        snprintf(err, errlen,
+                 "store restored; directory files not restored: %s; audit log not restored: %s",
+                 why, why_audit);
+    else if (dir_rc != 0)
         snprintf(err, errlen, "store restored; directory files not restored: %s", why);
-        goto out;
-    }
-    if (s_restore_audit(cfg, from, out, why, sizeof why) != 0) {
-        snprintf(err, errlen, "store restored; audit log not restored: %s", why);
-        goto out;
-    }
-    rc = LT_RESTORE_OK;
+    else if (audit_rc != 0)
+        snprintf(err, errlen, "store restored; audit log not restored: %s", why_audit);
+    else
+        rc = LT_RESTORE_OK;
 out:
     close(lock);
     return rc;

@@ -43,17 +43,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define FED "VN"
-#define ID_OWNER "VN/GOV/BCA"
+#define FED       "VN"
+#define ID_OWNER  "VN/GOV/BCA"
 #define ID_MANUAL "VN/GOV/BHXH"
-#define ID_AUTO "VN/GOV/BHYT"
-#define DS "VN/GOV/BCA/population"
+#define ID_AUTO   "VN/GOV/BHYT"
+#define DS        "VN/GOV/BCA/population"
 
-#define READY_MS 10000
-#define PUBLISH_MS 10000
+#define READY_MS    10000
+#define PUBLISH_MS  10000
 #define CONVERGE_MS 20000
-#define CLI_MS 15000
-#define STOP_MS 5000
+#define CLI_MS      15000
+#define STOP_MS     5000
 
 /* A sink detached by a swap attaches again and has its table replaced. */
 #define SINK_PROMPT_MS 3000
@@ -194,7 +194,8 @@ static int s_sink_attach(const lt_it_gw_t *g, uint64_t from, int replace, int *c
     a.replace = replace != 0;
     Lienthong__Envelope *env = NULL;
     int body = 0;
-    if (c && lt_client_send(c, LIENTHONG__ENVELOPE__BODY_SINK_ATTACH, &a, 3000, err, sizeof err) == 0 &&
+    if (c &&
+        lt_client_send(c, LIENTHONG__ENVELOPE__BODY_SINK_ATTACH, &a, 3000, err, sizeof err) == 0 &&
         lt_client_recv(c, 3000, &env, err, sizeof err) == 0) {
         body = (int)env->body_case;
         *code = body == LIENTHONG__ENVELOPE__BODY_ERROR     ? (int)env->error->code
@@ -315,8 +316,7 @@ static void test_restore(void)
     /* The source adapter publishes again what the restore lost. */
     LT_IT_REQUIRE(s_publish(&x, 300, 350, "") == 0);
     /* The automatic one resynchronised by itself. */
-    CU_ASSERT(lt_it_log_wait(x.ga, am, "replica of " DS " resynchronised", NULL, CONVERGE_MS) ==
-              0);
+    CU_ASSERT(lt_it_log_wait(x.ga, am, "replica of " DS " resynchronised", NULL, CONVERGE_MS) == 0);
     LT_IT_REQUIRE(lt_ft_wait_same(x.go, x.ga, DS, CONVERGE_MS) == 0);
     CHECK(lt_ft_compare(x.go, x.ga, DS, err, sizeof err));
     CU_ASSERT_EQUAL(lt_ft_last_seq(x.gm, DS), 350); /* still waiting for the operator */
@@ -324,8 +324,7 @@ static void test_restore(void)
     /* The operator resynchronises the manual one. */
     CU_ASSERT_EQUAL(s_cli(&x, "resync.out", "resync", x.gm, DS, NULL), 0);
     CU_ASSERT(s_cli_says(&x, "resync.out", "resynchronising"));
-    CU_ASSERT(lt_it_log_wait(x.gm, mm, "replica of " DS " resynchronised", NULL, CONVERGE_MS) ==
-              0);
+    CU_ASSERT(lt_it_log_wait(x.gm, mm, "replica of " DS " resynchronised", NULL, CONVERGE_MS) == 0);
     s_check_equal(&x, "after the resync");
     CU_ASSERT_EQUAL(s_forked_gauge(x.gm), 0);
     /* A sink resuming on its old cursor would mix the histories: refused
@@ -385,8 +384,7 @@ static void test_copied_back(void)
                             "this gateway had seq 260"));
     LT_IT_REQUIRE(s_publish(&x, 0, 10, " (bản sao)") == 0);
     CU_ASSERT(lt_it_log_wait(x.gm, mm, "replica of " DS " forked", NULL, CONVERGE_MS) == 0);
-    CU_ASSERT(lt_it_log_wait(x.ga, am, "replica of " DS " resynchronised", NULL, CONVERGE_MS) ==
-              0);
+    CU_ASSERT(lt_it_log_wait(x.ga, am, "replica of " DS " resynchronised", NULL, CONVERGE_MS) == 0);
     LT_IT_REQUIRE(s_publish(&x, 200, 260, "") == 0);
     CU_ASSERT_EQUAL(s_cli(&x, "resync.out", "resync", x.gm, DS, NULL), 0);
     s_check_equal(&x, "after the copy");
@@ -415,17 +413,16 @@ static sqlite3 *s_store(const lt_it_gw_t *g)
 static int s_damage_copy_once(const lt_it_gw_t *g)
 {
     sqlite3 *db = s_store(g);
-    int rc = db &&
-                     sqlite3_exec(db,
-                                  "CREATE TABLE damaged_once (n INTEGER);"
-                                  "CREATE TRIGGER damage_copy AFTER INSERT ON log "
-                                  "WHEN (new.id >> 40) = (SELECT id FROM streams WHERE name = "
-                                  "'" LT_HISTORY_SHADOW_PREFIX DS "') "
-                                  "AND (new.id & 1099511627775) = 5 "
-                                  "AND (SELECT count(*) FROM damaged_once) = 0 BEGIN "
-                                  "UPDATE log SET record = x'0a0100' WHERE id = new.id; "
-                                  "INSERT INTO damaged_once VALUES (1); END;",
-                                  NULL, NULL, NULL) == SQLITE_OK
+    int rc = db && sqlite3_exec(db,
+                                "CREATE TABLE damaged_once (n INTEGER);"
+                                "CREATE TRIGGER damage_copy AFTER INSERT ON log "
+                                "WHEN (new.id >> 40) = (SELECT id FROM streams WHERE name = "
+                                "'" LT_HISTORY_SHADOW_PREFIX DS "') "
+                                "AND (new.id & 1099511627775) = 5 "
+                                "AND (SELECT count(*) FROM damaged_once) = 0 BEGIN "
+                                "UPDATE log SET record = x'0a0100' WHERE id = new.id; "
+                                "INSERT INTO damaged_once VALUES (1); END;",
+                                NULL, NULL, NULL) == SQLITE_OK
                  ? 0
                  : -1;
     if (rc)
@@ -468,8 +465,7 @@ static void test_damaged_copy(void)
     LT_IT_REQUIRE(s_publish(&x, 0, 10, " (bản sao)") == 0);
     CU_ASSERT(lt_it_log_wait(x.ga, am, "record 5 of the resynchronised copy is damaged",
                              "copying again", CONVERGE_MS) == 0);
-    CU_ASSERT(lt_it_log_wait(x.ga, am, "replica of " DS " resynchronised", NULL, CONVERGE_MS) ==
-              0);
+    CU_ASSERT(lt_it_log_wait(x.ga, am, "replica of " DS " resynchronised", NULL, CONVERGE_MS) == 0);
     CU_ASSERT_EQUAL(s_damaged_count(x.ga), 1);
     LT_IT_REQUIRE(s_publish(&x, 200, 260, "") == 0);
     LT_IT_REQUIRE(lt_ft_wait_same(x.go, x.ga, DS, CONVERGE_MS) == 0);
@@ -481,14 +477,14 @@ out:
 
 /* ---- 3. the source adapter publishes again what the restore lost ------------------ */
 
-#define SOURCE_CONF                                                                            \
-    "gateway_socket = \"%s\";\n"                                                               \
-    "dataset = \"" DS "\";\n"                                                                  \
-    "record_type = \"lienthong.records.Population\";\n"                                        \
-    "database = \"%s\";\n"                                                                     \
-    "table = \"citizens\";\n"                                                                  \
-    "key_column = \"personal_id\";\n"                                                          \
-    "key_field = \"personal_id\";\n"                                                           \
+#define SOURCE_CONF                                                                                \
+    "gateway_socket = \"%s\";\n"                                                                   \
+    "dataset = \"" DS "\";\n"                                                                      \
+    "record_type = \"lienthong.records.Population\";\n"                                            \
+    "database = \"%s\";\n"                                                                         \
+    "table = \"citizens\";\n"                                                                      \
+    "key_column = \"personal_id\";\n"                                                              \
+    "key_field = \"personal_id\";\n"                                                               \
     "columns = { personal_id = \"personal_id\"; full_name = \"full_name\"; };\n"
 
 /* Rows [from, to) of the agency table, named with the suffix. */
@@ -509,8 +505,9 @@ static int s_rows(const char *db_path, int from, int to, const char *suffix)
 /* `lienthong source --once`: exits 0 when every change is acknowledged. */
 static int s_source_once(fed_t *x, const char *conf, const char *out, int install)
 {
-    const char *args[] = {"source", "--config", conf, install ? "--install" : "--once",
-                          install ? "--once" : NULL, NULL};
+    const char *args[] = {
+        "source", "--config", conf, install ? "--install" : "--once", install ? "--once" : NULL,
+        NULL};
     char path[PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/%s", x->f.dir, out);
     int rc = lt_it_run_cli(x->f.dir, path, args, CLI_MS);
@@ -589,8 +586,7 @@ static void test_source_republishes(void)
     }
     CHECK(lt_ft_check_log(x.go, DS, err, sizeof err));
     /* And the consumer that had them resynchronised to exactly that. */
-    CU_ASSERT(lt_it_log_wait(x.ga, am, "replica of " DS " resynchronised", NULL, CONVERGE_MS) ==
-              0);
+    CU_ASSERT(lt_it_log_wait(x.ga, am, "replica of " DS " resynchronised", NULL, CONVERGE_MS) == 0);
     LT_IT_REQUIRE(lt_ft_wait_same(x.go, x.ga, DS, CONVERGE_MS) == 0);
     CHECK(lt_ft_compare(x.go, x.ga, DS, err, sizeof err));
     s_finish(&x);
@@ -603,9 +599,9 @@ out:
 #define DS2 ID_OWNER "/population-names"
 
 /* One dataset of the citizens table in the multi-dataset form. */
-#define CITIZENS_DATASET(id)                                                                   \
-    "  { dataset = \"" id "\"; record_type = \"lienthong.records.Population\";\n"           \
-    "    table = \"citizens\"; key_column = \"personal_id\"; key_field = \"personal_id\";\n"   \
+#define CITIZENS_DATASET(id)                                                                       \
+    "  { dataset = \"" id "\"; record_type = \"lienthong.records.Population\";\n"                  \
+    "    table = \"citizens\"; key_column = \"personal_id\"; key_field = \"personal_id\";\n"       \
     "    columns = { personal_id = \"personal_id\"; full_name = \"full_name\"; }; }"
 
 /* The gateway socket, the database, then the datasets. */
@@ -651,12 +647,11 @@ static void test_source_cursors(void)
     const char *sock = x.go->sock_path;
     LT_IT_REQUIRE(lt_it_write_fmt(one, SOURCE_CONF_HEAD CITIZENS_DATASET(DS) ");\n", sock, db) ==
                   0);
-    LT_IT_REQUIRE(lt_it_write_fmt(two,
-                                  SOURCE_CONF_HEAD CITIZENS_DATASET(DS) ",\n" CITIZENS_DATASET(
-                                      DS2) ");\n",
-                                  sock, db) == 0);
-    LT_IT_REQUIRE(lt_it_write_fmt(last, SOURCE_CONF_HEAD CITIZENS_DATASET(DS2) ");\n", sock,
-                                  db) == 0);
+    LT_IT_REQUIRE(lt_it_write_fmt(
+                      two, SOURCE_CONF_HEAD CITIZENS_DATASET(DS) ",\n" CITIZENS_DATASET(DS2) ");\n",
+                      sock, db) == 0);
+    LT_IT_REQUIRE(lt_it_write_fmt(last, SOURCE_CONF_HEAD CITIZENS_DATASET(DS2) ");\n", sock, db) ==
+                  0);
     LT_IT_REQUIRE(lt_it_sql(db, "CREATE TABLE citizens (personal_id TEXT PRIMARY KEY, "
                                 "full_name TEXT NOT NULL)") == 0);
     LT_IT_REQUIRE(s_rows(db, 0, 50, "") == 0);
@@ -906,8 +901,7 @@ static void test_resync_snapshot(void)
     LT_IT_REQUIRE(lt_it_gw_run(x.go, READY_MS) == 0);
     LT_IT_REQUIRE(s_publish(&x, 0, 20, " (sau khôi phục)") == 0); /* 301..320 */
     LT_IT_REQUIRE(s_publish(&x, 300, 350, "") == 0);              /* 321..370 */
-    for (int i = 0; i < 200 && (s_ds_status(x.go, &first, state, h_owner) != 0 || first <= 1);
-         i++)
+    for (int i = 0; i < 200 && (s_ds_status(x.go, &first, state, h_owner) != 0 || first <= 1); i++)
         usleep(50000);
     LT_IT_REQUIRE(first > 1 && lt_ft_last_seq(x.go, DS) == 370);
     CHECK(lt_ft_check_live(x.go, DS, &x.m, err, sizeof err));
@@ -915,7 +909,8 @@ static void test_resync_snapshot(void)
     /* The consumer forks, copies from seq 1, and gets a snapshot at 370. */
     long am = lt_it_log_mark(x.ga);
     LT_IT_REQUIRE(lt_it_gw_run(x.ga, READY_MS) == 0);
-    CU_ASSERT(lt_it_log_wait(x.ga, am, "replica of " DS " resynchronised from " ID_OWNER
+    CU_ASSERT(lt_it_log_wait(x.ga, am,
+                             "replica of " DS " resynchronised from " ID_OWNER
                              "'s snapshot: now seq 370",
                              "(replaced seq 350 on history", CONVERGE_MS) == 0);
     CU_ASSERT_EQUAL(lt_ft_last_seq(x.ga, DS), 370);
@@ -943,8 +938,7 @@ static void test_resync_snapshot(void)
     CU_ASSERT(s_same_records(x.go, x.ga, 371, 380));
     /* One snapshot, one replacement: never emptied and fetched again. */
     CU_ASSERT_EQUAL(lt_ft_log_count_lines(x.ga, am, "receiving a snapshot of " DS, NULL), 1);
-    CU_ASSERT_EQUAL(lt_ft_log_count_lines(x.ga, am, "replica of " DS " resynchronised", NULL),
-                    1);
+    CU_ASSERT_EQUAL(lt_ft_log_count_lines(x.ga, am, "replica of " DS " resynchronised", NULL), 1);
     CU_ASSERT_EQUAL(lt_ft_log_count_lines(x.ga, am, "now seq 0", NULL), 0);
     s_finish(&x);
 out:
@@ -1027,10 +1021,10 @@ out:
 static int s_sql(const char *path, const char *sql)
 {
     sqlite3 *db = NULL;
-    int rc = sqlite3_open(path, &db) == SQLITE_OK &&
-                     sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK
-                 ? 0
-                 : -1;
+    int rc =
+        sqlite3_open(path, &db) == SQLITE_OK && sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK
+            ? 0
+            : -1;
     sqlite3_close(db);
     return rc;
 }
@@ -1119,7 +1113,8 @@ static int s_write_bytes(const char *path, const void *data, size_t len)
  * authority.learned: the restore trusts only authority_keys and what a
  * directory that verifies announces (docs/operations.md, "Backup and
  * restore"), so it refuses the forged copy (exit status 3, the store
- * restored), learns no key, and the gateway starts on version 1. */
+ * and the audit log restored), learns no key, and the gateway starts on
+ * version 1. */
 static void test_forged_directory(void)
 {
     fed_t x;
@@ -1138,8 +1133,15 @@ static void test_forged_directory(void)
     LT_IT_REQUIRE(s_write_bytes(path, bytes, len) == 0);
     snprintf(path, sizeof path, "%s.directory/authority.learned", x.backup);
     LT_IT_REQUIRE(s_write_bytes(path, lt_keys_signing_public(evil), LT_KEY_BYTES) == 0);
+    /* A host that lost its audit log gets it back, the directory refused. */
+    char cmd[4 * PATH_MAX];
+    snprintf(cmd, sizeof cmd, "rm -f '%s/audit.db' '%s/audit.db-wal' '%s/audit.db-shm'",
+             x.go->data_dir, x.go->data_dir, x.go->data_dir);
+    LT_IT_REQUIRE(system(cmd) == 0);
     CU_ASSERT_EQUAL(s_cli(&x, "restore.out", "restore", x.go, "--from", x.backup), 3);
     CU_ASSERT(s_cli_says(&x, "restore.out", "the backup's adopted directory is not restored"));
+    CU_ASSERT(s_cli_says(&x, "restore.out", "audit log restored from"));
+    CU_ASSERT(s_exists(x.go, "audit.db"));
     CU_ASSERT(!s_exists(x.go, "authority.learned"));
     CU_ASSERT(lt_it_gw_run(x.go, READY_MS) == 0);
     CU_ASSERT_EQUAL(lt_it_gw_version(x.go), 1);
@@ -1160,13 +1162,11 @@ int main(int argc, char **argv)
     static const lt_it_test_t tests[] = {
         {"1 restore: consumers fork, resync, converge; nothing lost", test_restore},
         {"2 a store copied back by hand is caught at start", test_copied_back},
-        {"2b a resynchronised copy damaged on disk is copied again, not moved",
-         test_damaged_copy},
+        {"2b a resynchronised copy damaged on disk is copied again, not moved", test_damaged_copy},
         {"3 the source adapter publishes again what the restore lost", test_source_republishes},
         {"3b a dataset added to a tracked table gets its rows; a removed one is let go",
          test_source_cursors},
-        {"4 a gateway holds its data directory against a restore and a second gateway",
-         test_lock},
+        {"4 a gateway holds its data directory against a restore and a second gateway", test_lock},
         {"4b a failed backup keeps the earlier pair; an audit copy in use is not restored",
          test_backup_pair},
         {"5 a resync answered with a snapshot ends with it: the replica is the owner's state, "
