@@ -608,19 +608,52 @@ static int s_range_write_rebuild(lt_feed_t *self, const lt_feed_replica_t *f,
     return s_range_write(self, f, b, h, &corrupt, err, errlen);
 }
 
-void lt_feed_on_range_batch(lt_feed_t *self, const char *owner, const Lienthong__Range *m)
+/* The replica m answers, when it is a Range f asked owner for and still
+ * waits for: its first seq and request_id (or 0, from an owner that does
+ * not echo it), while the run is damaged and no resynchronisation
+ * replaces it (PROTOCOL.md 6.10). Anything else would cost a
+ * verification and a write transaction per message an owner cares to
+ * send; NULL then, with why. */
+static lt_feed_replica_t *s_range_awaited(lt_feed_t *self, const char *owner,
+                                          const Lienthong__Range *m, char *why, size_t len)
 {
     const Lienthong__Batch *b = m->batch;
     lt_feed_replica_t *f = b ? lt_feed_replica_find(self, b->stream) : NULL;
+    const lt_feed_stream_t *st = f ? f->stream : NULL;
+    if (!f || strcmp(f->owner, owner) != 0)
+        snprintf(why, len, "%.300s: range of a stream not replicated from this member", m->stream);
+    else if (!st->damaged_first || !st->repair_rid ||
+             (m->request_id && m->request_id != st->repair_rid) ||
+             b->first_seq != st->repair_first || f->resyncing || f->state == LT_FEED_FORKED)
+        snprintf(why, len, "%.300s: records %llu.. sent again unasked, or no longer awaited",
+                 b->stream, (unsigned long long)b->first_seq);
+    else
+        return f;
+    return NULL;
+}
+
+void lt_feed_on_range_batch(lt_feed_t *self, const char *owner, const Lienthong__Range *m)
+{
+    const Lienthong__Batch *b = m->batch;
     lt_store_batch_t h;
-    char err[300];
-    if (!f || strcmp(f->owner, owner) != 0) {
-        lt_warn("feed", "unexpected range of %s from %s ignored", m->stream, owner);
-        return;
+    char err[300], why[560];
+    Lienthong__ErrorCode code = LIENTHONG__ERROR_CODE__ERR_SEQUENCE;
+    lt_feed_replica_t *f = s_range_awaited(self, owner, m, why, sizeof why);
+    if (f && s_range_verify(self, f, b, &h, err, sizeof err) != 0) {
+        /* Asked again after REPAIR_RETRY_MS, as any failed answer (6.10). */
+        snprintf(why, sizeof why, "%.200s: records %llu.. sent again refused: %s", b->stream,
+                 (unsigned long long)b->first_seq, err);
+        code = LIENTHONG__ERROR_CODE__ERR_BAD_SIGNATURE;
+        f = NULL;
     }
-    if (s_range_verify(self, f, b, &h, err, sizeof err) != 0) {
-        lt_error("store", "%s: records %llu.. sent again by %s refused: %s", b->stream,
-                 (unsigned long long)b->first_seq, owner, err);
+    /* Refusals are counted and logged through lt_reject's tally
+     * (PROTOCOL.md 4.4), not a line each: an owner may send many. Not
+     * answered: nothing asked for an answer. */
+    if (!f) {
+        (void)lt_reject(
+            self->ctx->reject,
+            &(lt_reject_in_t){
+                .who = owner, .what = "range", .target = m->stream, .code = code, .why = why});
         return;
     }
     if (s_range_write_rebuild(self, f, b, &h, err, sizeof err) != 0) {

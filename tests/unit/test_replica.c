@@ -22,6 +22,7 @@
 #include "lt_feed_int.h"
 #include "lt_log.h"
 #include "lt_peers.h"
+#include "lt_reject.h"
 #include "lt_snap.h"
 #include "lt_store.h"
 #include "lt_wire.h"
@@ -85,6 +86,7 @@ static int s_feed_open(void)
     int zero = 0;
     uint64_t credit, from;
     if (!(G.ctx.store = lt_store_open(path, err, sizeof err)) || !(G.ctx.stats = lt_stats_new()) ||
+        !(G.ctx.reject = lt_reject_new(G.ctx.stats, NULL)) ||
         !(G.link = zmq_socket(G.zctx, ZMQ_DEALER)) ||
         zmq_setsockopt(G.link, ZMQ_LINGER, &zero, sizeof zero) != 0 ||
         zmq_connect(G.link, OWNER_END) != 0 || !(G.ctx.peers = lt_peers_new(&G.ctx, G.zctx, &so)) ||
@@ -99,6 +101,7 @@ static void s_feed_close(void)
 {
     lt_feed_destroy(&G.feed);
     lt_peers_destroy(&G.ctx.peers); /* closes the link */
+    lt_reject_destroy(&G.ctx.reject);
     lt_stats_destroy(&G.ctx.stats);
     lt_store_destroy(&G.ctx.store);
 }
@@ -1141,6 +1144,51 @@ static void test_abandoned_snapshot_not_kept(void)
     s_feed_close();
 }
 
+/* A Range answer (PROTOCOL.md 6.10) is taken only for the range the
+ * replica asked for and still waits for: an owner sending answers unasked
+ * (here a sound batch the replica applied, while a record of it is
+ * damaged behind the replica's back), or again once the range was
+ * repaired, costs no write, and each is counted as a refusal, as is an
+ * answer that fails its checks. */
+static void test_range_unasked_refused(void)
+{
+    batch_t x[3];
+    uint8_t h[3][LT_HASH_BYTES];
+    lt_feed_replica_t *f = s_live_two(x, h);
+    char path[300];
+    snprintf(path, sizeof path, "%s/store.db", G.tmp);
+    ut_sql_damage_record(path, s_row().id, 2);
+    Lienthong__Range m = LIENTHONG__RANGE__INIT;
+    m.stream = OD_POP;
+    m.first_seq = 1;
+    m.last_seq = PER_BATCH;
+    m.batch = &x[0].b;
+    uint64_t refused = lt_reject_count(G.ctx.reject);
+    lt_feed_on_range_batch(G.feed, OD_OWNER, &m);
+    CU_ASSERT_EQUAL(s_logged(2), LT_STORE_DAMAGED); /* not written */
+    CU_ASSERT_EQUAL(lt_reject_count(G.ctx.reject), refused + 1);
+    /* Asked for: an answer that fails its checks is refused, counted. */
+    lt_feed_damaged(G.feed, f->stream, 2);
+    CU_ASSERT_FATAL(f->stream->repair_rid != 0);
+    m.request_id = f->stream->repair_rid;
+    batch_t bad = x[0];
+    bad.sig[0] ^= 1;
+    bad.b.signature.data = bad.sig;
+    m.batch = &bad.b;
+    lt_feed_on_range_batch(G.feed, OD_OWNER, &m);
+    CU_ASSERT_EQUAL(s_logged(2), LT_STORE_DAMAGED);
+    CU_ASSERT_EQUAL(lt_reject_count(G.ctx.reject), refused + 2);
+    /* The sound answer repairs it; sent again, it is no longer awaited. */
+    m.batch = &x[0].b;
+    lt_feed_on_range_batch(G.feed, OD_OWNER, &m);
+    CU_ASSERT_EQUAL(s_logged(2), 1);
+    CU_ASSERT_EQUAL(f->stream->damaged_first, 0);
+    CU_ASSERT_EQUAL(lt_reject_count(G.ctx.reject), refused + 2);
+    lt_feed_on_range_batch(G.feed, OD_OWNER, &m);
+    CU_ASSERT_EQUAL(lt_reject_count(G.ctx.reject), refused + 3);
+    s_feed_close();
+}
+
 /* The newest change status reports for the population's replica. */
 static int64_t s_newest(void)
 {
@@ -1219,6 +1267,8 @@ int main(void)
          test_copy_damaged_stays_live},
         {"a snapshot or a copy in key order reports its newest change, not its last record's",
          test_newest_change_not_last},
+        {"a Range answer not asked for, or no longer awaited, is refused and not written",
+         test_range_unasked_refused},
         {NULL, NULL},
     };
     return ut_main("lt_feed (replica)", suite_init, suite_clean, tests);
