@@ -317,6 +317,22 @@ static int s_forked(lt_feed_t *self, lt_feed_replica_t *f, const ProtobufCBinary
     return 1;
 }
 
+/* A snapshot at S holds at most S records: each is the last change of its
+ * key, and no two keys changed at the same seq of 1..S (PROTOCOL.md 6.7).
+ * A chunk taking it past S is refused before it is verified or staged:
+ * the staging copy's log would refuse a seq twice only at the write, after
+ * the signature was checked and a transaction opened, with the store's
+ * reason rather than the owner's fault. 0, or -1 with why. */
+static int s_within_seq(const struct lt_feed_stage *g, const Lienthong__SnapshotChunk *c, char *err,
+                        size_t errlen)
+{
+    if (c->n_records <= g->seq && g->index <= g->seq - c->n_records)
+        return 0;
+    snprintf(err, errlen, "snapshot at seq %llu sends more than %llu records",
+             (unsigned long long)g->seq, (unsigned long long)g->seq);
+    return -1;
+}
+
 void lt_feed_on_snapshot_chunk(lt_feed_t *self, const char *owner, void *link_sock,
                                const Lienthong__SnapshotChunk *c)
 {
@@ -347,6 +363,7 @@ void lt_feed_on_snapshot_chunk(lt_feed_t *self, const char *owner, void *link_so
         snprintf(err, sizeof err, "owner sent more records than our credit");
     int ok = pk && (int64_t)c->n_records <= f->outstanding &&
              (c->first_index > 0 || s_begin(self, f, c->snapshot_seq, err, sizeof err) == 0) &&
+             s_within_seq(f->stage, c, err, sizeof err) == 0 &&
              s_chunk_verify(pk, f, c, hash, self->leaves, err, sizeof err) == 0 &&
              s_history_same(f->stage, &c->history_id, err, sizeof err) == 0;
     if (ok && s_forked(self, f, &c->history_id, c->snapshot_seq))

@@ -29,7 +29,9 @@
 #include "owner_directory.h"
 #include "records/population.pb-c.h"
 
+#include <fcntl.h>
 #include <sodium.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #define CONSUMER  "VN/COM/VIETTEL"
@@ -170,6 +172,9 @@ static int s_setup(void)
  * seq order each is older than the one before, as a view its owner rebuilt
  * in key order (PROTOCOL.md 8.9). 0: no changed_at_ms. */
 static int64_t g_at;
+/* When not 0, no record's seq is above it (a snapshot's records at most
+ * at its seq, whatever their count). */
+static uint64_t g_seq_max;
 
 /* PER_BATCH records from first (keys in that order), record `bad` (or
  * none: PER_BATCH) given the wrong seq, which only unpacking it can tell. */
@@ -189,6 +194,8 @@ static void s_recs(recs_t *x, uint64_t first, size_t bad)
         p.full_name = "Nguyễn Văn An";
         Lienthong__Record r = LIENTHONG__RECORD__INIT;
         r.seq = i == bad ? first + i + 7 : first + i;
+        if (g_seq_max && r.seq > g_seq_max)
+            r.seq = g_seq_max;
         r.changed_at_ms = g_at ? g_at - (int64_t)(first + i) * 1000 : 0;
         r.key = x->keys[i];
         r.payload.data = payload;
@@ -289,7 +296,7 @@ static size_t s_commit(lt_feed_apply_t **jobs, size_t n)
 /* ---- the owner's snapshots (PROTOCOL.md 6.7) ------------------------------- */
 
 /* A signed snapshot of stream at seq on G.history: one chunk of the
- * records of seqs seq - PER_BATCH + 1 to seq, and its end. */
+ * PER_BATCH records from first (keys and seqs, s_recs), and its end. */
 typedef struct {
     Lienthong__SnapshotChunk c;
     Lienthong__SnapshotEnd e;
@@ -297,11 +304,11 @@ typedef struct {
     uint8_t csig[LT_SIG_BYTES], esig[LT_SIG_BYTES], root[LT_HASH_BYTES];
 } snap_t;
 
-static void s_snap_of(snap_t *x, const char *stream, uint64_t seq)
+static void s_snap_from(snap_t *x, const char *stream, uint64_t seq, uint64_t first)
 {
     uint8_t zero[LT_HASH_BYTES] = {0}, chunk[LT_HASH_BYTES], end[LT_HASH_BYTES];
     lt_snap_merkle_t m;
-    s_recs(&x->r, seq - PER_BATCH + 1, PER_BATCH);
+    s_recs(&x->r, first, PER_BATCH);
     lt_snap_merkle_init(&m);
     for (size_t i = 0; i < PER_BATCH; i++)
         lt_snap_merkle_add(&m, x->r.recs[i].data, x->r.recs[i].len);
@@ -322,6 +329,12 @@ static void s_snap_of(snap_t *x, const char *stream, uint64_t seq)
     x->e.state_root = (ProtobufCBinaryData){LT_HASH_BYTES, x->root};
 }
 
+/* The same of the records of seqs seq - PER_BATCH + 1 to seq. */
+static void s_snap_of(snap_t *x, const char *stream, uint64_t seq)
+{
+    s_snap_from(x, stream, seq, seq - PER_BATCH + 1);
+}
+
 static void s_snap_chunk(const snap_t *x)
 {
     lt_feed_on_snapshot_chunk(G.feed, OD_OWNER, G.link, &x->c);
@@ -330,6 +343,30 @@ static void s_snap_chunk(const snap_t *x)
 static void s_snap_end(const snap_t *x)
 {
     lt_feed_on_snapshot_end(G.feed, OD_OWNER, &x->e);
+}
+
+/* Starts a capture of the log (stderr, from level on) into G.tmp/NAME.log;
+ * returns the saved stderr for s_log_end. */
+static int s_log_begin(const char *name, lt_log_level_t level)
+{
+    char path[300];
+    snprintf(path, sizeof path, "%s/%s.log", G.tmp, name);
+    fflush(stderr);
+    int saved = dup(2), fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    CU_ASSERT_FATAL(saved >= 0 && fd >= 0 && dup2(fd, 2) == 2);
+    close(fd);
+    lt_log_set_level(level);
+    return saved;
+}
+
+/* Ends it: what was logged goes to out[cap]. */
+static void s_log_end(int saved, const char *name, char *out, size_t cap)
+{
+    char path[300];
+    snprintf(path, sizeof path, "%s/%s.log", G.tmp, name);
+    lt_log_set_level((lt_log_level_t)(LT_LOG_ERROR + 1));
+    ut_captured(saved, path, out, cap);
+    close(saved);
 }
 
 /* ---- cases ------------------------------------------------------------------- */
@@ -1189,6 +1226,31 @@ static void test_range_unasked_refused(void)
     s_feed_close();
 }
 
+/* A snapshot at S holds at most S records (PROTOCOL.md 6.7): one at seq
+ * PER_BATCH - 1 whose chunk brings PER_BATCH records (distinct keys, each
+ * at a seq within S) is refused before anything is staged, and the feed
+ * stops. */
+static void test_snapshot_over_seq_refused(void)
+{
+    CU_ASSERT_FATAL(s_setup() == 0);
+    lt_feed_replica_t *f = lt_feed_replica_find(G.feed, OD_POP);
+    snap_t sn;
+    g_seq_max = PER_BATCH - 1;
+    s_snap_from(&sn, OD_POP, PER_BATCH - 1, 1);
+    g_seq_max = 0;
+    char out[4096];
+    int saved = s_log_begin("overseq", LT_LOG_WARN);
+    s_snap_chunk(&sn);
+    s_log_end(saved, "overseq", out, sizeof out);
+    CU_ASSERT_EQUAL(f->state, LT_FEED_BACKOFF);
+    /* Refused for what it is, not for the store's duplicate seq. */
+    CU_ASSERT(ut_lines(out, "sends more than 2 records") == 1);
+    for (uint64_t seq = 1; seq < PER_BATCH; seq++)
+        CU_ASSERT(s_staged(seq) == 0);
+    CU_ASSERT_EQUAL(s_row().last_seq, 0);
+    s_feed_close();
+}
+
 /* The newest change status reports for the population's replica. */
 static int64_t s_newest(void)
 {
@@ -1269,6 +1331,8 @@ int main(void)
          test_newest_change_not_last},
         {"a Range answer not asked for, or no longer awaited, is refused and not written",
          test_range_unasked_refused},
+        {"a snapshot at seq S sending more than S records is refused, nothing staged",
+         test_snapshot_over_seq_refused},
         {NULL, NULL},
     };
     return ut_main("lt_feed (replica)", suite_init, suite_clean, tests);
