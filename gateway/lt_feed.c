@@ -179,6 +179,14 @@ static int s_register(lt_feed_t *self, lt_stats_t *st)
                    "Consumer: resynchronisations by snapshot of a replica whose damaged records "
                    "the owner no longer keeps (PROTOCOL.md 6.10)",
                    LT_STATS_COUNTER, 0, LT_GWCFG_MAX_SUBS);
+    rc |= s_family(st, &self->f_rep_overlaps, "lienthong_replica_overlaps",
+                   "Consumer: batches that overlapped a replica's cursor, each answered by "
+                   "subscribing again (PROTOCOL.md 6.6)",
+                   LT_STATS_COUNTER, 0, LT_GWCFG_MAX_SUBS);
+    rc |= s_family(st, &self->f_rep_restarts, "lienthong_replica_snapshot_restarts",
+                   "Consumer: snapshots an owner started again at index 0 while one was being "
+                   "received (PROTOCOL.md 6.7)",
+                   LT_STATS_COUNTER, 0, LT_GWCFG_MAX_SUBS);
     rc |= lt_feed_quality_register(self, st);
     self->st_commit = lt_gwstats_commit(st, "replica");
     return rc || !self->st_commit ? -1 : 0;

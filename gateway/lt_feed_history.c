@@ -196,30 +196,33 @@ int lt_feed_resync(lt_feed_t *self, const char *stream, char *err, size_t errlen
  * replica: only owned streams are served (lt_feed_may_subscribe). */
 /* Every automatic copy is a full re-fetch from seq 1, which an owner
  * announcing history after history (broken, or hostile) would otherwise
- * force again at once each time (PROTOCOL.md 6.9). A fork within
- * FORK_QUIET_MS of the one before delays the copy it starts, FORK_WAIT_MIN_MS
- * and then twice as long each time up to FORK_WAIT_MAX_MS; an operator's
- * resync is never delayed. */
-#define FORK_WAIT_MIN_MS 1000
-#define FORK_WAIT_MAX_MS (30 * 60 * 1000)
-#define FORK_QUIET_MS    (60 * 60 * 1000)
+ * force again at once each time (PROTOCOL.md 6.9): a fork within
+ * REPEAT_QUIET_MS of the one before delays the copy it starts,
+ * REPEAT_WAIT_MIN_MS and then twice as long each time up to
+ * REPEAT_WAIT_MAX_MS (lt_feed_repeat); an operator's resync is never
+ * delayed. The same
+ * row-and-wait serves the other things an owner can make a replica start
+ * again at will (lt_feed_replica.c, lt_feed_stage.c). */
+#define REPEAT_WAIT_MIN_MS 1000
+#define REPEAT_WAIT_MAX_MS (30 * 60 * 1000)
+#define REPEAT_QUIET_MS    (60 * 60 * 1000)
 
-/* Counts a fork of f; returns how long the copy it starts waits (ms). */
-static int64_t s_fork_wait(lt_feed_replica_t *f)
+int64_t lt_feed_repeat(lt_feed_repeat_t *r, lt_stats_series_t *counter)
 {
     int64_t now = lt_clock_mono_ms();
-    lt_stats_inc(f->st_forks);
-    if (!f->forks || now - f->fork_at >= FORK_QUIET_MS) {
-        f->forks = 0;
-        f->fork_wait = 0;
+    if (counter)
+        lt_stats_inc(counter);
+    if (!r->n || now - r->at >= REPEAT_QUIET_MS) {
+        r->n = 0;
+        r->wait = 0;
     } else {
-        f->fork_wait = f->fork_wait ? f->fork_wait * 2 : FORK_WAIT_MIN_MS;
-        if (f->fork_wait > FORK_WAIT_MAX_MS)
-            f->fork_wait = FORK_WAIT_MAX_MS;
+        r->wait = r->wait ? r->wait * 2 : REPEAT_WAIT_MIN_MS;
+        if (r->wait > REPEAT_WAIT_MAX_MS)
+            r->wait = REPEAT_WAIT_MAX_MS;
     }
-    f->forks++;
-    f->fork_at = now;
-    return f->fork_wait;
+    r->n++;
+    r->at = now;
+    return r->wait;
 }
 
 /* Starts f's copy towards target (s_resync_start), subscribing no sooner
@@ -232,7 +235,7 @@ static void s_resync_after(lt_feed_t *self, lt_feed_replica_t *f, uint64_t targe
     lt_warn("feed",
             "replica of %s: %s announced %" PRIu64 " histories in a row, each within %d min of "
             "the one before; copying from seq 1 again in %lld s, not at once",
-            f->stream->name, f->owner, f->forks, FORK_QUIET_MS / 60000,
+            f->stream->name, f->owner, f->forks.n, REPEAT_QUIET_MS / 60000,
             (long long)(wait + 999) / 1000);
 }
 
@@ -241,7 +244,7 @@ void lt_feed_history_forked(lt_feed_t *self, lt_feed_replica_t *f, const uint8_t
 {
     char ours[LT_HISTORY_HEX], theirs[LT_HISTORY_HEX];
     lt_history_hex(owner_history, 1, theirs);
-    int64_t wait = s_fork_wait(f);
+    int64_t wait = lt_feed_repeat(&f->forks, f->st_forks);
     if (f->resyncing) {
         /* The owner's history changed again during the copy: start over. */
         lt_warn("feed", "replica of %s: %s moved to history %s during the resynchronisation; "

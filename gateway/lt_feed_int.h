@@ -144,6 +144,17 @@ typedef struct {
     lt_feed_detach_t detach; /* set: detached, and told why, at the next pump */
 } lt_feed_sink_t;
 
+/* Something an owner can make a replica do again at will, at a cost to
+ * it (a full copy, a Subscribe, a staging copy emptied): counted in a row,
+ * each within an hour of the one before. The first of a row is done at
+ * once; each after it waits, 1 s and then twice as long each time up to
+ * 30 min (lt_feed_repeat, lt_feed_history.c). */
+typedef struct {
+    uint64_t n;   /* in the row */
+    int64_t at;   /* monotonic ms of the last */
+    int64_t wait; /* the wait the last one got */
+} lt_feed_repeat_t;
+
 /* FORKED: the owner's history is not the one of our cursor (PROTOCOL.md
  * 6.9); the feed stays stopped until a resynchronisation. */
 typedef enum { LT_FEED_IDLE, LT_FEED_LIVE, LT_FEED_BACKOFF, LT_FEED_FORKED } lt_feed_state_t;
@@ -164,12 +175,15 @@ typedef struct {
     int64_t swap_at, swap_backoff;
     char swap_why[160];     /* why the last swap failed, for status */
     char fork_detail[256];  /* why the feed forked, or how its resync goes, for status */
-    /* Forks in a row, each within FORK_QUIET_MS of the one before, and
-     * the monotonic ms of the last: an automatic copy after the first of
-     * them waits fork_wait (lt_feed_history.c), as each copy is a full
-     * re-fetch an owner announcing history after history would force. */
-    uint64_t forks;
-    int64_t fork_at, fork_wait;
+    /* Forks in a row: an automatic copy after the first of them waits
+     * (lt_feed_history.c), as each copy is a full re-fetch an owner
+     * announcing history after history would force. */
+    lt_feed_repeat_t forks;
+    /* Batches overlapping the cursor (each answered by a Subscribe) and
+     * snapshots started again at index 0 (each empties the staging copy),
+     * in a row with no batch or snapshot applied between: after the first,
+     * the feed stops and subscribes again only after the wait. */
+    lt_feed_repeat_t overlaps, restarts;
     lt_feed_state_t state;
     int64_t outstanding; /* credit the owner still holds for us */
     int64_t next_at;     /* monotonic ms of the next (re)subscribe */
@@ -207,6 +221,8 @@ typedef struct {
     lt_stats_series_t *st_cursor, *st_lag; /* lienthong_replica_*{stream} */
     lt_stats_series_t *st_forked;          /* lienthong_replica_forked{stream} */
     lt_stats_series_t *st_forks;           /* lienthong_replica_forks{stream} */
+    lt_stats_series_t *st_overlaps;        /* lienthong_replica_overlaps{stream} */
+    lt_stats_series_t *st_restarts;        /* lienthong_replica_snapshot_restarts{stream} */
     lt_stats_series_t *st_damaged;         /* lienthong_replica_damaged{stream} */
     lt_stats_series_t *st_repair_resyncs;  /* lienthong_replica_repair_resyncs{stream} */
 } lt_feed_replica_t;
@@ -241,7 +257,8 @@ struct _lt_feed_t {
     /* Families of the statistics, whose series the streams, subscriptions
      * and replicas above keep. */
     lt_stats_family_t *f_last_seq, *f_appended, *f_sub_cursor, *f_sub_lag, *f_rep_cursor,
-        *f_rep_lag, *f_rep_forked, *f_rep_forks, *f_rep_damaged, *f_rep_repair_resyncs;
+        *f_rep_lag, *f_rep_forked, *f_rep_forks, *f_rep_damaged, *f_rep_repair_resyncs,
+        *f_rep_overlaps, *f_rep_restarts;
     /* lt_feed_quality.c: completeness and liveness (PROTOCOL.md 8.9). */
     lt_stats_family_t *f_records, *f_present, *f_newest_age, *f_sub_lag_time;
     lt_stats_series_t *st_commit; /* store commit latency of replica batches */
@@ -383,6 +400,14 @@ void lt_feed_replica_subscribe(lt_feed_t *self, lt_feed_replica_t *f);
  * away); `unsubscribe` tells the owner. */
 void lt_feed_replica_backoff(lt_feed_t *self, lt_feed_replica_t *f, const char *why,
                              int64_t min_ms, int unsubscribe);
+/* The owner made f start `what` again r->n times in a row (lt_feed_repeat
+ * gave it wait ms): f stops, the owner is told to stop, and f subscribes
+ * again after wait. One line for the lot, not one per message. */
+void lt_feed_replica_hold(lt_feed_t *self, lt_feed_replica_t *f, const char *what,
+                          const lt_feed_repeat_t *r);
+/* A batch or snapshot of f was applied: the owner is making progress, so
+ * what it made f start again (overlaps, snapshot restarts) starts a new row. */
+void lt_feed_replica_progress(lt_feed_replica_t *f);
 /* Gives n records of credit back to the owner on sock. */
 void lt_feed_replica_credit(lt_feed_replica_t *f, void *sock, size_t n);
 /* The cursor what f receives next follows on: the one the batches being
@@ -443,6 +468,9 @@ int lt_feed_history_own(lt_feed_t *self, lt_feed_stream_t *st);
  * (then tells the consumer with HistoryChanged, logs and audits), else 0. */
 int lt_feed_history_refused(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
                             lt_feed_stream_t *st, const Lienthong__Subscribe *m);
+/* Counts one more in the row r (and in counter, when not NULL) and returns
+ * how long what it starts waits: 0 for the first of a row. */
+int64_t lt_feed_repeat(lt_feed_repeat_t *r, lt_stats_series_t *counter);
 /* Consumer: the history of a verified batch or snapshot (its owner at
  * owner_last on it) against at, the cursor it follows on (the durable one,
  * or the one the batches committing will leave). 0 when it may be applied

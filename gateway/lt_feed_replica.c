@@ -41,6 +41,8 @@ int lt_feed_replica_open(lt_feed_t *self, const char *stream)
     f->st_forks = lt_stats_series(self->f_rep_forks, label);
     f->st_damaged = lt_stats_series(self->f_rep_damaged, label);
     f->st_repair_resyncs = lt_stats_series(self->f_rep_repair_resyncs, label);
+    f->st_overlaps = lt_stats_series(self->f_rep_overlaps, label);
+    f->st_restarts = lt_stats_series(self->f_rep_restarts, label);
     lt_stats_set(f->st_cursor, (int64_t)f->cursor.last_seq);
     self->n_replicas++;
     lt_feed_check_tail(self, f->stream, &f->cursor);
@@ -149,6 +151,28 @@ void lt_feed_replica_backoff(lt_feed_t *self, lt_feed_replica_t *f, const char *
     void *sock = unsubscribe ? lt_peers_link(self->ctx->peers, f->owner) : NULL;
     if (sock)
         s_unsubscribe(sock, f);
+}
+
+void lt_feed_replica_hold(lt_feed_t *self, lt_feed_replica_t *f, const char *what,
+                          const lt_feed_repeat_t *r)
+{
+    int unsubscribe = f->state == LT_FEED_LIVE;
+    f->state = LT_FEED_BACKOFF;
+    f->next_at = lt_clock_mono_ms() + r->wait;
+    lt_feed_stage_drop(self, f, "the feed waits");
+    lt_warn("feed",
+            "replica of %s: %s %s %" PRIu64 " times in a row, with nothing applied between; "
+            "subscribing again in %lld s, not at once",
+            f->stream->name, f->owner, what, r->n, (long long)(r->wait + 999) / 1000);
+    void *sock = unsubscribe ? lt_peers_link(self->ctx->peers, f->owner) : NULL;
+    if (sock)
+        s_unsubscribe(sock, f);
+}
+
+void lt_feed_replica_progress(lt_feed_replica_t *f)
+{
+    f->backoff = 0;
+    f->overlaps.n = f->restarts.n = 0;
 }
 
 /* Sends Subscribe from the durable cursor; -1 when it could not be sent. */
@@ -551,6 +575,13 @@ static int s_verify(lt_feed_t *self, const lt_feed_replica_t *f, const lt_stream
  * owner sent before it takes that Subscribe is stale (6.6). */
 static void s_overlap(lt_feed_t *self, lt_feed_replica_t *f, const char *batch)
 {
+    /* An owner answering each Subscribe so would have it sent again at
+     * once for ever: after the first of a row, the feed waits. */
+    if (lt_feed_repeat(&f->overlaps, f->st_overlaps) > 0) {
+        lt_feed_replica_hold(self, f, "answered a subscribe with a batch overlapping the replica",
+                             &f->overlaps);
+        return;
+    }
     lt_info("feed", "batch %s overlaps the replica at seq %llu (sent before our last "
             "subscribe): subscribing again from seq %llu",
             batch, (unsigned long long)f->cursor.last_seq,
@@ -732,7 +763,7 @@ static void s_applied(lt_feed_t *self, lt_feed_replica_t *f, const lt_feed_apply
     }
     if (job->sub_gen != f->sub_gen || f->state != LT_FEED_LIVE)
         return; /* subscribed again or stopped meanwhile: the credit is not owed */
-    f->backoff = 0;
+    lt_feed_replica_progress(f);
     f->stale_ahead = 0;
     f->last_batch_at = lt_clock_mono_ms();
     void *sock = lt_peers_link(self->ctx->peers, f->owner);

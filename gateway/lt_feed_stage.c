@@ -333,6 +333,20 @@ static int s_within_seq(const struct lt_feed_stage *g, const Lienthong__Snapshot
     return -1;
 }
 
+/* The start of a snapshot while one is being received: the owner started
+ * it again (after its idle timeout, PROTOCOL.md 6.7), and the staging copy
+ * is emptied for it. An owner doing so at every chunk would cost a write
+ * each time and never end one: after the first of a row, the feed stops
+ * and waits instead (lt_feed_repeat). 1 when it does. */
+static int s_restart_held(lt_feed_t *self, lt_feed_replica_t *f)
+{
+    if (!f->stage || !f->stage->active || lt_feed_repeat(&f->restarts, f->st_restarts) == 0)
+        return 0;
+    f->discarded++;
+    lt_feed_replica_hold(self, f, "started its snapshot again", &f->restarts);
+    return 1;
+}
+
 void lt_feed_on_snapshot_chunk(lt_feed_t *self, const char *owner, void *link_sock,
                                const Lienthong__SnapshotChunk *c)
 {
@@ -357,6 +371,8 @@ void lt_feed_on_snapshot_chunk(lt_feed_t *self, const char *owner, void *link_so
         }
         return;
     }
+    if (c->first_index == 0 && s_restart_held(self, f))
+        return;
     if (!pk)
         snprintf(err, sizeof err, "owner not in directory");
     else if ((int64_t)c->n_records > f->outstanding)
@@ -462,7 +478,7 @@ void lt_feed_on_snapshot_end(lt_feed_t *self, const char *owner, const Lienthong
     }
     uint64_t n = f->stage->index;
     lt_feed_stage_reset(f);
-    f->backoff = 0;
+    lt_feed_replica_progress(f);
     f->stale_ahead = 0;
     f->last_batch_at = lt_clock_mono_ms();
     lt_feed_stream_grew(self, f->stream, f->cursor.last_seq, 0);

@@ -1251,6 +1251,114 @@ static void test_snapshot_over_seq_refused(void)
     s_feed_close();
 }
 
+/* The counter sample of series st. */
+static uint64_t s_counted(lt_stats_series_t *st)
+{
+    lt_stats_sample_t v;
+    lt_stats_read(st, &v);
+    return v.counter;
+}
+
+/* An owner answering every Subscribe with a batch that overlaps the
+ * replica's cursor (PROTOCOL.md 6.6): the first is answered by subscribing
+ * again at once, as after a race; each after it in a row stops the feed,
+ * which subscribes again only after a wait, longer each time, and one line
+ * says so. A batch applied starts a new row. */
+static void test_overlaps_back_off(void)
+{
+    batch_t x[3], o;
+    uint8_t h[3][LT_HASH_BYTES], ho[LT_HASH_BYTES];
+    lt_feed_replica_t *f = s_live_two(x, h);
+    s_batch(&o, 2 * PER_BATCH - 1, h[0], ho, PER_BATCH); /* 5..7: overlaps 6 */
+    uint64_t credit, from;
+    CU_ASSERT(s_check(&o) == NULL);
+    s_drain(&credit, &from);
+    CU_ASSERT_EQUAL(from, 2 * PER_BATCH + 1); /* the first: at once */
+    int64_t waits[2];
+    char out[8192];
+    int saved = s_log_begin("overlaps", LT_LOG_INFO);
+    for (size_t i = 0; i < 2; i++) {
+        CU_ASSERT(s_check(&o) == NULL);
+        s_drain(&credit, &from);
+        CU_ASSERT_EQUAL(from, 0); /* not again at once */
+        CU_ASSERT_EQUAL(f->state, LT_FEED_BACKOFF);
+        waits[i] = f->next_at - lt_clock_mono_ms();
+        CU_ASSERT(s_check(&o) == NULL); /* while it waits: dropped, not counted */
+        /* The wait is over. */
+        f->next_at = 0;
+        lt_feed_tick(G.feed);
+        s_drain(&credit, &from);
+        CU_ASSERT_EQUAL(from, 2 * PER_BATCH + 1);
+    }
+    s_log_end(saved, "overlaps", out, sizeof out);
+    CU_ASSERT(waits[0] >= 500 && waits[0] <= 1000 && waits[1] > waits[0]);
+    CU_ASSERT_EQUAL(ut_lines(out, "times in a row"), 2);
+    CU_ASSERT_EQUAL(ut_lines(out, "overlaps the replica"), 0);
+    CU_ASSERT_EQUAL(s_counted(f->st_overlaps), 3);
+    /* A batch applied: the next overlap is answered at once again. */
+    lt_feed_apply_t *j = s_check(&x[2]);
+    CU_ASSERT_FATAL(j != NULL);
+    CU_ASSERT_EQUAL(s_commit(&j, 1), 1);
+    batch_t o2;
+    uint8_t ho2[LT_HASH_BYTES];
+    s_batch(&o2, 3 * PER_BATCH - 1, h[1], ho2, PER_BATCH); /* 8..10: overlaps 9 */
+    s_drain(&credit, &from);
+    CU_ASSERT(s_check(&o2) == NULL);
+    s_drain(&credit, &from);
+    CU_ASSERT_EQUAL(from, 3 * PER_BATCH + 1);
+    CU_ASSERT_EQUAL(f->state, LT_FEED_LIVE);
+    s_feed_close();
+}
+
+/* An owner starting its snapshot again at every chunk (index 0 each time,
+ * PROTOCOL.md 6.7): the first restart is taken at once, as after the
+ * owner's idle timeout; each after it in a row stops the feed, its staging
+ * copy emptied, and the feed subscribes again only after a wait, longer
+ * each time. A snapshot applied starts a new row. */
+static void test_snapshot_restarts_back_off(void)
+{
+    CU_ASSERT_FATAL(s_setup() == 0);
+    lt_feed_replica_t *f = lt_feed_replica_find(G.feed, OD_POP);
+    snap_t sn;
+    s_snap_of(&sn, OD_POP, 2 * PER_BATCH);
+    uint64_t credit, from;
+    s_snap_chunk(&sn);
+    s_snap_chunk(&sn); /* the first restart: taken */
+    CU_ASSERT_EQUAL(f->state, LT_FEED_LIVE);
+    CU_ASSERT(s_staged(PER_BATCH + 1) == 1);
+    char out[8192];
+    int saved = s_log_begin("restarts", LT_LOG_INFO);
+    s_snap_chunk(&sn);
+    CU_ASSERT_EQUAL(f->state, LT_FEED_BACKOFF);
+    CU_ASSERT(s_staged(PER_BATCH + 1) == 0);
+    int64_t wait = f->next_at - lt_clock_mono_ms();
+    CU_ASSERT(wait >= 500 && wait <= 1000);
+    s_snap_chunk(&sn); /* while it waits: dropped */
+    f->next_at = 0;
+    lt_feed_tick(G.feed);
+    s_drain(&credit, &from);
+    CU_ASSERT_EQUAL(from, 1);
+    s_snap_chunk(&sn); /* a new snapshot: not a restart */
+    CU_ASSERT_EQUAL(f->state, LT_FEED_LIVE);
+    s_snap_chunk(&sn);
+    CU_ASSERT_EQUAL(f->state, LT_FEED_BACKOFF);
+    CU_ASSERT(f->next_at - lt_clock_mono_ms() > wait);
+    s_log_end(saved, "restarts", out, sizeof out);
+    CU_ASSERT_EQUAL(ut_lines(out, "times in a row"), 2);
+    CU_ASSERT_EQUAL(s_counted(f->st_restarts), 3);
+    /* Applied: the next restart is taken at once again. */
+    f->next_at = 0;
+    lt_feed_tick(G.feed);
+    s_snap_chunk(&sn);
+    s_snap_end(&sn);
+    CU_ASSERT_EQUAL(s_row().last_seq, 2 * PER_BATCH);
+    s_snap_chunk(&sn);
+    s_snap_chunk(&sn);
+    CU_ASSERT_EQUAL(f->state, LT_FEED_LIVE);
+    CU_ASSERT(s_staged(PER_BATCH + 1) == 1);
+    s_feed_close();
+}
+
 /* The newest change status reports for the population's replica. */
 static int64_t s_newest(void)
 {
@@ -1333,6 +1441,10 @@ int main(void)
          test_range_unasked_refused},
         {"a snapshot at seq S sending more than S records is refused, nothing staged",
          test_snapshot_over_seq_refused},
+        {"an owner answering every subscribe with an overlapping batch: each waits longer",
+         test_overlaps_back_off},
+        {"an owner starting its snapshot again at every chunk: each restart waits longer",
+         test_snapshot_restarts_back_off},
         {NULL, NULL},
     };
     return ut_main("lt_feed (replica)", suite_init, suite_clean, tests);
