@@ -218,6 +218,25 @@ out:
     return rc;
 }
 
+/* Which signing keys the check bound to which checkpoints (docs/operations.md,
+ * "Verifying the audit log"): checkpoints of a log written before logs named
+ * the key in force are accepted under any of the keys given, and said. */
+static void s_keys_said(const lt_audit_report_t *r)
+{
+    char z[LT_Z85_KEY_LEN + 1];
+    if (r->loose_last)
+        printf("key binding not checked for the checkpoints of entries %llu..%llu: the log "
+               "recorded no signing key in force for them (written before audit logs named "
+               "keys), so any of the keys given is accepted there\n",
+               (unsigned long long)r->loose_first, (unsigned long long)r->loose_last);
+    if (r->key_bound) {
+        lt_keys_z85_encode(r->key, z);
+        printf("each checkpoint%s is signed by the key in force at its entry; after entry %llu "
+               "it is %s\n",
+               r->loose_last ? " after them" : "", (unsigned long long)r->last, z);
+    }
+}
+
 /* What a check proved, and what it cannot (docs/operations.md, "Audit log"). */
 static void s_proved(const char *what, const lt_audit_report_t *r)
 {
@@ -230,6 +249,7 @@ static void s_proved(const char *what, const lt_audit_report_t *r)
         printf("entries 1..%llu were exported; the chain goes on from the signed hash of entry "
                "%llu (check the exported files with `lienthong audit verify --file`)\n",
                (unsigned long long)r->anchor, (unsigned long long)r->anchor);
+    s_keys_said(r);
     if (r->outages)
         printf("%ld audit outage(s) recorded (event audit-outage): requests were refused, not "
                "answered, while the log could not be written\n", r->outages);

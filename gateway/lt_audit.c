@@ -98,22 +98,36 @@ static const char *s_steps[] = {
      * (lt_auditarc): the last removed seq and its hash. */
     "CREATE TABLE IF NOT EXISTS anchor (id INTEGER PRIMARY KEY CHECK (id = 1),"
     "  seq INTEGER NOT NULL, hash BLOB NOT NULL, exported_to TEXT, at_ms INTEGER NOT NULL);",
+    /* 2: the log names the key in force (docs/ARCHITECTURE.md, "Audit log",
+     * "Keys and entries"): the anchor records the signing key in force
+     * after it (its column signing_key, which s_migrate_step adds when
+     * missing), and each checkpoint after entry `since` is bound to the key
+     * in force at its seq. A log brought here keeps the entries it holds
+     * as they were checked (since = its last entry); a new one binds all. */
+    "CREATE TABLE IF NOT EXISTS keys_named (id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  since INTEGER NOT NULL);"
+    "INSERT OR IGNORE INTO keys_named SELECT 1, MAX(COALESCE((SELECT MAX(seq) FROM audit), 0),"
+    "  COALESCE((SELECT MAX(seq) FROM anchor), 0));",
 };
 #define AUDIT_VERSION ((int)(sizeof s_steps / sizeof *s_steps))
 
-/* Adds `column` to the audit table unless it has it: 0, or -1 with why. */
-static int s_add_column(sqlite3 *db, const char *column, char *why, size_t len)
+/* Adds `column` of type `type` to `table` unless it has it: 0, or -1
+ * with why. */
+static int s_add_column(sqlite3 *db, const char *table, const char *column, const char *type,
+                        char *why, size_t len)
 {
     sqlite3_stmt *st;
-    char alter[64];
-    snprintf(alter, sizeof alter, "ALTER TABLE audit ADD COLUMN %s TEXT", column);
-    if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info('audit') WHERE name = ?1", -1, &st,
+    char alter[96];
+    snprintf(alter, sizeof alter, "ALTER TABLE %s ADD COLUMN %s %s", table, column, type);
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info(?2) WHERE name = ?1", -1, &st,
                            NULL) != SQLITE_OK) {
         snprintf(why, len, "cannot look column %s up: %s", column, sqlite3_errmsg(db));
         return -1;
     }
-    int rc = sqlite3_bind_text(st, 1, column, -1, SQLITE_STATIC) == SQLITE_OK ? sqlite3_step(st)
-                                                                              : SQLITE_ERROR;
+    int rc = sqlite3_bind_text(st, 1, column, -1, SQLITE_STATIC) == SQLITE_OK &&
+                     sqlite3_bind_text(st, 2, table, -1, SQLITE_STATIC) == SQLITE_OK
+                 ? sqlite3_step(st)
+                 : SQLITE_ERROR;
     sqlite3_finalize(st);
     if (rc == SQLITE_ROW)
         return 0;
@@ -139,8 +153,12 @@ static int s_migrate_step(sqlite3 *db, int step, char *why, size_t len)
     /* A log from before versioning may lack the application and officer
      * columns (made before them), or only the second (an earlier version
      * stopped between its two ALTER TABLEs). */
-    if (step == 1 && (s_add_column(db, "application", why, len) != 0 ||
-                      s_add_column(db, "officer", why, len) != 0))
+    if (step == 1 && (s_add_column(db, "audit", "application", "TEXT", why, len) != 0 ||
+                      s_add_column(db, "audit", "officer", "TEXT", why, len) != 0))
+        goto fail;
+    /* Step 2's column of the anchor: the key in force after it (code, as
+     * step 1's, since SQLite adds a column only when it is missing). */
+    if (step == 2 && s_add_column(db, "anchor", "signing_key", "BLOB", why, len) != 0)
         goto fail;
     if (sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK)
         return 0;
@@ -152,13 +170,14 @@ fail:
     return -1;
 }
 
-/* Brings the log at path to AUDIT_VERSION, or refuses one a newer binary
+/* Brings the log at path to version upto (AUDIT_VERSION but for the
+ * references of lt_audit_schema_check), or refuses one a newer binary
  * wrote, which this one cannot write safely. A log already there is only
  * read. 0, or -1 with why. */
-static int s_migrate(sqlite3 *db, const char *path, char *why, size_t len)
+static int s_migrate_to(sqlite3 *db, const char *path, int upto, char *why, size_t len)
 {
     int from = 0;
-    int rc = lt_sqlopen_migrate(db, AUDIT_VERSION, s_migrate_step, "version", &from, why, len);
+    int rc = lt_sqlopen_migrate(db, upto, s_migrate_step, "version", &from, why, len);
     if (rc == LT_SQLOPEN_NEWER) {
         size_t n = strlen(why);
         snprintf(why + n, len - n,
@@ -167,9 +186,30 @@ static int s_migrate(sqlite3 *db, const char *path, char *why, size_t len)
     }
     if (rc != 0)
         return -1;
-    if (from >= 0 && from < AUDIT_VERSION)
-        lt_info("audit", "audit log %s brought from version %d to %d", path, from,
-                AUDIT_VERSION);
+    if (from >= 0 && from < upto)
+        lt_info("audit", "audit log %s brought from version %d to %d", path, from, upto);
+    return 0;
+}
+
+static int s_migrate(sqlite3 *db, const char *path, char *why, size_t len)
+{
+    return s_migrate_to(db, path, AUDIT_VERSION, why, len);
+}
+
+/* The layout version of db, a log from outside (a backup's, an exported
+ * segment): 0, or -1 with err when it cannot be read or is newer than this
+ * binary's, which would be refused at start (s_migrate). */
+static int s_version(sqlite3 *db, int *version, char *err, size_t errlen)
+{
+    if (lt_sqlopen_user_version(db, version) != 0) {
+        snprintf(err, errlen, "cannot read its version: %s", sqlite3_errmsg(db));
+        return -1;
+    }
+    if (*version < 0 || *version > AUDIT_VERSION) {
+        snprintf(err, errlen, "audit log version %d is newer than this lienthong supports (%d)",
+                 *version, AUDIT_VERSION);
+        return -1;
+    }
     return 0;
 }
 
@@ -199,15 +239,15 @@ static const char *s_schema_before = S_AUDIT_BEFORE "ALTER TABLE audit ADD COLUM
 static const char *s_schema_half = S_AUDIT_BEFORE "CREATE INDEX audit_subject ON audit(subject);";
 
 /* A database in memory holding the objects of schema, or of a log of
- * AUDIT_VERSION when schema is NULL; NULL on failure. */
-static sqlite3 *s_schema_db(const char *schema)
+ * version upto when schema is NULL; NULL on failure. */
+static sqlite3 *s_schema_db(const char *schema, int upto)
 {
     sqlite3 *db = NULL;
     char why[256];
     if (sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
             SQLITE_OK ||
         (schema ? sqlite3_exec(db, schema, NULL, NULL, NULL) != SQLITE_OK
-                : s_migrate(db, ":memory:", why, sizeof why) != 0)) {
+                : s_migrate_to(db, ":memory:", upto, why, sizeof why) != 0)) {
         sqlite3_close(db);
         return NULL;
     }
@@ -218,29 +258,30 @@ int lt_audit_schema_check(sqlite3 *db, char *err, size_t errlen)
 {
     char what[160];
     int version = 0;
-    if (lt_sqlopen_user_version(db, &version) != 0) {
-        snprintf(err, errlen, "cannot read its version: %s", sqlite3_errmsg(db));
+    if (s_version(db, &version, err, errlen) != 0)
         return -1;
-    }
-    /* A newer binary's log would be refused at start (s_migrate). */
-    if (version < 0 || version > AUDIT_VERSION) {
-        snprintf(err, errlen, "audit log version %d is newer than this lienthong supports (%d)",
-                 version, AUDIT_VERSION);
-        return -1;
-    }
-    sqlite3 *refs[3] = {s_schema_db(NULL), s_schema_db(s_schema_before),
-                        s_schema_db(s_schema_half)};
-    int rc = -1;
-    if (!refs[0] || !refs[1] || !refs[2])
+    /* Each version's objects: a log of an earlier one (step 2 adds a
+     * column to the anchor, which changes its text) is restored as it is
+     * and brought up at start. */
+    sqlite3 *refs[AUDIT_VERSION + 2];
+    size_t n = 0;
+    for (int v = AUDIT_VERSION; v >= 1; v--)
+        refs[n++] = s_schema_db(NULL, v);
+    refs[n++] = s_schema_db(s_schema_before, 0);
+    refs[n++] = s_schema_db(s_schema_half, 0);
+    int rc = -1, built = 1;
+    for (size_t i = 0; i < n; i++)
+        built = built && refs[i];
+    if (!built)
         snprintf(err, errlen, "cannot build an audit log's schema to compare with");
     else
-        rc = lt_sqlopen_schema_diff(db, refs, 3, 0, what, sizeof what, err, errlen);
+        rc = lt_sqlopen_schema_diff(db, refs, n, 0, what, sizeof what, err, errlen);
     if (rc == LT_SQLOPEN_SCHEMA_FOREIGN)
         snprintf(err, errlen,
                  "its schema holds %s, which is not an audit log's as it is: the gateway writes "
                  "to a restored log, so a file with other objects is refused",
                  what);
-    for (size_t i = 0; i < 3; i++)
+    for (size_t i = 0; i < n; i++)
         sqlite3_close(refs[i]);
     return rc == 0 ? 0 : -1;
 }
@@ -1036,18 +1077,23 @@ static int s_check_point(sqlite3 *db, const uint8_t *const *pks, size_t n_pks, u
 }
 
 /* Which signing key may sign the checkpoints of a log (docs/ARCHITECTURE.md,
- * "Audit log", "Keys and entries"): until the first keys-switched entry
- * that names keys, any of the member's keys (logs written before entries
- * named them verify as they did), and that entry must be signed by the
- * key of the checkpoint before it; from it on, only the key it names as
- * the next one, until the next such entry. */
+ * "Audit log", "Keys and entries"). A log that names keys (version 2 on)
+ * binds every checkpoint after entry `named` to the key in force: the key
+ * its anchor records, else the key of its first checkpoint; it changes
+ * only at a keys-switched entry that names keys. Through entry `named` (a
+ * log written before, or a log of version 1 throughout) any of the
+ * member's keys is accepted (`loose`) until the first keys-switched entry
+ * that names keys, which must be signed by the key of the checkpoint
+ * before it; from it on, only the key it names as the next one. */
 typedef struct {
     const uint8_t *const *pks; /* the member's keys */
     size_t n_pks;
+    uint64_t named;            /* checkpoints after this entry are bound (UINT64_MAX: none) */
     const uint8_t *last;       /* before binding: the key of the last checkpoint */
-    int bound;                 /* 1 once a keys-switched entry named the key */
-    uint64_t since;            /* that entry */
+    int bound;                 /* 1 once the key in force is known */
+    uint64_t since;            /* the entry that made it so */
     uint8_t key[LT_KEY_BYTES]; /* the key in force when bound */
+    uint64_t loose_first, loose_last; /* checkpoints accepted under any key (0: none) */
 } s_keys_t;
 
 /* 1 if pk is one of the member's keys. */
@@ -1057,6 +1103,22 @@ static int s_known_key(const s_keys_t *ks, const uint8_t *pk)
         if (memcmp(ks->pks[i], pk, LT_KEY_BYTES) == 0)
             return 1;
     return 0;
+}
+
+/* From entry seq on, key is in force. */
+static void s_bind(s_keys_t *ks, const uint8_t *key, uint64_t seq)
+{
+    memmove(ks->key, key, LT_KEY_BYTES);
+    ks->bound = 1;
+    ks->since = seq;
+}
+
+/* The checkpoint at seq was accepted under any of the member's keys. */
+static void s_loose(s_keys_t *ks, uint64_t seq)
+{
+    if (!ks->loose_first)
+        ks->loose_first = seq;
+    ks->loose_last = seq;
 }
 
 /* The keys a keys-switched entry names (lt_audit_switch_keys): the next
@@ -1074,6 +1136,27 @@ static int s_switch_names(const char *const text[N_TEXT], uint8_t next[LT_KEY_BY
                    lt_keys_z85_decode(text[4], prev) == 0
                ? 1
                : -1;
+}
+
+/* Why the checkpoint at seq fails under the key in force: the key that
+ * did sign it, when one of the member's did, is named (an operator must
+ * see a retired key at work), else the chain is broken there. */
+static void s_unbound_why(sqlite3 *db, const s_keys_t *ks, uint64_t seq, const uint8_t *hash,
+                          char *err, size_t errlen)
+{
+    const uint8_t *by = NULL;
+    char zby[LT_Z85_KEY_LEN + 1], zin[LT_Z85_KEY_LEN + 1];
+    if (!s_check_point(db, ks->pks, ks->n_pks, seq, hash, &by) || !by) {
+        snprintf(err, errlen, "audit chain broken at entry %llu", (unsigned long long)seq);
+        return;
+    }
+    lt_keys_z85_encode(by, zby);
+    lt_keys_z85_encode(ks->key, zin);
+    snprintf(err, errlen,
+             "audit chain broken at entry %llu: its checkpoint is signed by key %s, not by %s, "
+             "the key in force since entry %llu (a key no longer in force cannot sign later "
+             "entries)",
+             (unsigned long long)seq, zby, zin, (unsigned long long)ks->since);
 }
 
 /* Checks the checkpoint of entry seq (chain hash) under the key in force,
@@ -1094,17 +1177,22 @@ static int s_key_in_force(sqlite3 *db, s_keys_t *ks, uint64_t seq, const uint8_t
                  (unsigned long long)seq);
         return -1;
     }
+    /* Past the entries the log holds from before it named keys, the key
+     * of the checkpoint before is the key in force. */
+    if (!ks->bound && seq > ks->named && ks->last)
+        s_bind(ks, ks->last, seq);
     if (names == 0) {
         if (ks->bound ? s_check_point(db, bound, 1, seq, hash, NULL)
                       : s_check_point(db, ks->pks, ks->n_pks, seq, hash, &by)) {
             ks->last = by ? by : ks->last;
+            if (by && seq > ks->named)
+                s_bind(ks, by, seq); /* the first checkpoint: its key is in force */
+            else if (by)
+                s_loose(ks, seq);
             return 0;
         }
         if (ks->bound)
-            snprintf(err, errlen,
-                     "audit chain broken at entry %llu: its checkpoint is not "
-                     "signed by the key in force since the keys-switched entry %llu",
-                     (unsigned long long)seq, (unsigned long long)ks->since);
+            s_unbound_why(db, ks, seq, hash, err, errlen);
         else
             snprintf(err, errlen, "audit chain broken at entry %llu", (unsigned long long)seq);
         return -1;
@@ -1119,19 +1207,86 @@ static int s_key_in_force(sqlite3 *db, s_keys_t *ks, uint64_t seq, const uint8_t
                  (unsigned long long)seq);
         return -1;
     }
-    ks->bound = 1;
-    ks->since = seq;
-    memcpy(ks->key, next, LT_KEY_BYTES);
+    s_bind(ks, next, seq);
     return 0;
 }
 
+/* From which entry db binds checkpoints to keys (s_keys_t): the keys_named
+ * row of a log of version 2 on, none before. 0, or -1 with err. */
+static int s_named(sqlite3 *db, uint64_t *named, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    int version = 0, rc = -1;
+    *named = UINT64_MAX;
+    if (s_version(db, &version, err, errlen) != 0)
+        return -1;
+    if (version < 2)
+        return 0;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT since FROM keys_named WHERE typeof(since) = 'integer' AND "
+                           "since >= 0",
+                           -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
+        *named = (uint64_t)sqlite3_column_int64(st, 0);
+        rc = 0;
+    } else {
+        snprintf(err, errlen,
+                 "the log is of version %d, which names keys, but has no valid keys_named row: "
+                 "the file was altered",
+                 version);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* The key in force after the anchor, which a log that names keys records
+ * (lt_auditarc): one of the member's keys, and the one that signed the
+ * anchor's checkpoint, since no export ends at a keys-switched entry. The
+ * check binds the key from the anchor on. 0, or -1 with err. */
+static int s_anchor_key(sqlite3 *db, s_keys_t *ks, uint64_t anchor, const uint8_t *hash, char *err,
+                        size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    uint8_t key[LT_KEY_BYTES];
+    const uint8_t *keys[1] = {key}, *by = NULL;
+    int rc = -1;
+    if (sqlite3_prepare_v2(db, "SELECT signing_key FROM anchor", -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW || sqlite3_column_bytes(st, 0) != LT_KEY_BYTES) {
+        snprintf(err, errlen,
+                 "the anchor (entry %llu) records no signing key in force, which a log of this "
+                 "version must: the file was altered",
+                 (unsigned long long)anchor);
+        goto out;
+    }
+    memcpy(key, sqlite3_column_blob(st, 0), LT_KEY_BYTES);
+    s_bind(ks, key, anchor);
+    if (!s_known_key(ks, key)) {
+        char z[LT_Z85_KEY_LEN + 1];
+        lt_keys_z85_encode(key, z);
+        snprintf(err, errlen,
+                 "the anchor (entry %llu) records key %s in force, which is not one of the "
+                 "member's keys given",
+                 (unsigned long long)anchor, z);
+    } else if (!s_check_point(db, keys, 1, anchor, hash, &by) || !by) {
+        s_unbound_why(db, ks, anchor, hash, err, errlen);
+    } else {
+        rc = 0;
+    }
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
 /* The anchor of a log whose older entries were exported: the chain goes on
- * from (seq, hash), whose checkpoint, when kept, must verify. 0, or -1. */
-static int s_anchor(sqlite3 *db, const uint8_t *const *pks, size_t n_pks, lt_audit_report_t *rep,
-                    uint8_t head[LT_HASH_BYTES])
+ * from (seq, hash), whose checkpoint, when kept, must verify: under the key
+ * the anchor records when the log binds keys there, else under any of
+ * them. 0, or -1 with err. */
+static int s_anchor(sqlite3 *db, s_keys_t *ks, lt_audit_report_t *rep, uint8_t head[LT_HASH_BYTES],
+                    char *err, size_t errlen)
 {
     sqlite3_stmt *st;
-    int rc = 0;
+    const uint8_t *by = NULL;
+    int rc = 0, said = 0;
     if (sqlite3_prepare_v2(db, "SELECT seq, hash FROM anchor", -1, &st, NULL) != SQLITE_OK)
         return 0; /* a log no gateway has opened since anchors exist: none */
     if (sqlite3_step(st) == SQLITE_ROW) {
@@ -1140,8 +1295,19 @@ static int s_anchor(sqlite3 *db, const uint8_t *const *pks, size_t n_pks, lt_aud
         if (rc == 0)
             memcpy(head, sqlite3_column_blob(st, 1), LT_HASH_BYTES);
         memcpy(rep->anchor_hash, head, LT_HASH_BYTES);
-        if (rc == 0 && !s_check_point(db, pks, n_pks, rep->anchor, head, NULL))
+        if (rc == 0 && rep->anchor > ks->named) {
+            rc = said = s_anchor_key(db, ks, rep->anchor, head, err, errlen);
+            rep->anchor_bound = rc == 0;
+            memcpy(rep->anchor_key, ks->key, LT_KEY_BYTES);
+        } else if (rc == 0 && !s_check_point(db, ks->pks, ks->n_pks, rep->anchor, head, &by)) {
             rc = -1;
+        } else if (by) {
+            ks->last = by;
+            s_loose(ks, rep->anchor);
+        }
+        if (rc && !said)
+            snprintf(err, errlen, "the anchor (entry %llu) does not match its signed checkpoint",
+                     (unsigned long long)rep->anchor);
     }
     sqlite3_finalize(st);
     return rc;
@@ -1216,6 +1382,20 @@ static int s_tail_current(const s_keys_t *ks, const uint8_t *current, const lt_a
     return -1;
 }
 
+/* What the check found of the keys: the key in force after the last
+ * entry, whether the log bound it, and which checkpoints it could not
+ * bind. */
+static void s_keys_report(const s_keys_t *ks, lt_audit_report_t *rep)
+{
+    const uint8_t *in_force = ks->bound ? ks->key : ks->last;
+    rep->named = ks->named;
+    rep->key_bound = ks->bound;
+    if (in_force)
+        memcpy(rep->key, in_force, LT_KEY_BYTES);
+    rep->loose_first = ks->loose_first;
+    rep->loose_last = ks->loose_last;
+}
+
 /* lt_audit_check_db, and when current is set, that the newest checkpoint
  * is signed by it. */
 static int s_check(sqlite3 *db, const uint8_t *const *pks, size_t n_pks, const uint8_t *current,
@@ -1228,11 +1408,8 @@ static int s_check(sqlite3 *db, const uint8_t *const *pks, size_t n_pks, const u
     s_keys_t ks = {.pks = pks, .n_pks = n_pks};
     memset(rep, 0, sizeof *rep);
     path = path ? path : "audit log";
-    if (s_anchor(db, pks, n_pks, rep, head) != 0) {
-        snprintf(err, errlen, "the anchor (entry %llu) does not match its signed checkpoint",
-                 (unsigned long long)rep->anchor);
+    if (s_named(db, &ks.named, err, errlen) != 0 || s_anchor(db, &ks, rep, head, err, errlen) != 0)
         goto out;
-    }
     if (!(st = s_entries(db, rep->anchor))) {
         snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
         goto out;
@@ -1257,11 +1434,12 @@ static int s_check(sqlite3 *db, const uint8_t *const *pks, size_t n_pks, const u
     rep->last = expect - 1;
     rep->entries = (long)(rep->last - rep->anchor);
     memcpy(rep->head, head, LT_HASH_BYTES);
+    s_keys_report(&ks, rep);
     if (step != SQLITE_DONE)
         snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
     else if ((rc = s_tail(db, rep, err, errlen)) == 0 &&
              (rc = s_check_subjects(db, rep, err, errlen)) == 0 && current &&
-             rep->last > rep->anchor)
+             (rep->last > rep->anchor || rep->anchor_bound))
         rc = s_tail_current(&ks, current, rep, err, errlen);
 out:
     sqlite3_finalize(st);

@@ -140,6 +140,21 @@ typedef struct {
     long outages;          /* "audit-outage" entries among them */
     int64_t signed_at_ms;  /* when the checkpoint of the last entry was signed */
     uint8_t head[LT_HASH_BYTES];
+    /* The signing keys (docs/ARCHITECTURE.md, "Audit log", "Keys and
+     * entries"). anchor_bound: the anchor records anchor_key as the key in
+     * force after it (a log that names keys), and it signs the anchor's
+     * checkpoint. key: the key in force after the last entry (zero when
+     * nothing is signed); key_bound: the log bound it (else it is merely
+     * the key of the newest checkpoint). loose_first..loose_last (0: none):
+     * the checkpoints of these entries were accepted under any of the keys
+     * given, the log having recorded no key in force for them (written
+     * before logs named keys). */
+    uint64_t named; /* checkpoints after this entry are bound to keys (UINT64_MAX: none) */
+    int anchor_bound;
+    uint8_t anchor_key[LT_KEY_BYTES];
+    int key_bound;
+    uint8_t key[LT_KEY_BYTES];
+    uint64_t loose_first, loose_last;
 } lt_audit_report_t;
 
 /* Checks the chain from the anchor (or the start) through the last entry,
@@ -149,9 +164,12 @@ typedef struct {
 int lt_audit_check(const char *path, const uint8_t pk[LT_KEY_BYTES], lt_audit_report_t *rep,
                    char *err, size_t errlen);
 /* The same, each checkpoint signed under one of pks[0..n_pks) (PROTOCOL.md
- * 5.5: after a key rotation older checkpoints carry the previous key's):
- * before the first keys-switched entry that names keys under any of them,
- * from it on under the key in force at its seq (lt_audit_switch_keys). */
+ * 5.5: after a key rotation older checkpoints carry the previous key's),
+ * the one in force at its seq: the key the anchor records, else that of
+ * the first checkpoint, until a keys-switched entry names the next
+ * (lt_audit_switch_keys). The checkpoints a log holds from before it named
+ * keys (version 1) are accepted under any of them until such an entry, and
+ * reported (rep->loose_first..loose_last). */
 int lt_audit_check_keys(const char *path, const uint8_t *const *pks, size_t n_pks,
                         lt_audit_report_t *rep, char *err, size_t errlen);
 /* The same on db, a log the caller opened (lt_sqlopen_untrusted) and holds

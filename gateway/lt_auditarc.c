@@ -43,8 +43,12 @@ static int s_choose(sqlite3 *db, int64_t before_ms, uint64_t *first, uint64_t *l
 {
     int64_t anchor, through;
     if (s_int(db, "SELECT seq FROM anchor", 0, 0, &anchor) != 0 ||
-        s_int(db, "SELECT MAX(c.seq) FROM checkpoints c JOIN audit a ON a.seq = c.seq "
-                  "WHERE a.at_ms < ?1", before_ms, 0, &through) != 0)
+        /* Not at a keys-switched entry: its checkpoint is the previous
+         * key's, while the anchor records the next (s_remove). */
+        s_int(db,
+              "SELECT MAX(c.seq) FROM checkpoints c JOIN audit a ON a.seq = c.seq "
+              "WHERE a.at_ms < ?1 AND a.event IS NOT 'keys-switched'",
+              before_ms, 0, &through) != 0)
         return -1;
     *first = (uint64_t)anchor + 1;
     *last = through > anchor ? (uint64_t)through : (uint64_t)anchor;
@@ -81,6 +85,8 @@ static int s_copy(sqlite3 *db, const char *member, uint64_t first, uint64_t last
         "INSERT INTO x.checkpoints SELECT * FROM main.checkpoints"
         "  WHERE seq >= :first - 1 AND seq <= :last;"
         "INSERT INTO x.anchor SELECT * FROM main.anchor;"
+        /* from which entry the file binds checkpoints to keys, as the log */
+        "INSERT OR REPLACE INTO x.keys_named SELECT * FROM main.keys_named;"
         "INSERT INTO x.segment VALUES (:member, :first, :last, :now);"
         "COMMIT;";
     const char *tail = sql;
@@ -147,23 +153,27 @@ static int s_remove_anchored(sqlite3 *db, char *err, size_t errlen)
     return 0;
 }
 
-/* Records the new anchor (the file's signed head), then removes the
+/* Records the new anchor (the file's signed head, and the key in force
+ * after it, which signed its checkpoint), then removes the
  * exported entries and checkpoints. An anchor that cannot be recorded (a
  * full disk, a lock held too long) leaves the live log as it was, so the
  * file goes too: kept, it would overlap the next export's, which starts
  * from the same anchor, and the two would not join. Once the anchor is
  * recorded the file is the only copy of what it holds, and stays. */
-static int s_remove(sqlite3 *db, const char *out, uint64_t last, const uint8_t head[LT_HASH_BYTES],
-                    char *err, size_t errlen)
+static int s_remove(sqlite3 *db, const char *out, const lt_audit_report_t *rep, char *err,
+                    size_t errlen)
 {
     sqlite3_stmt *st = NULL;
     int rc = -1;
-    if (sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO anchor VALUES (1, ?1, ?2, ?3, ?4)", -1, &st,
-                           NULL) == SQLITE_OK) {
-        sqlite3_bind_int64(st, 1, (int64_t)last);
-        sqlite3_bind_blob(st, 2, head, LT_HASH_BYTES, SQLITE_STATIC);
+    if (sqlite3_prepare_v2(db,
+                           "INSERT OR REPLACE INTO anchor (id, seq, hash, exported_to, at_ms, "
+                           "signing_key) VALUES (1, ?1, ?2, ?3, ?4, ?5)",
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, (int64_t)rep->last);
+        sqlite3_bind_blob(st, 2, rep->head, LT_HASH_BYTES, SQLITE_STATIC);
         sqlite3_bind_text(st, 3, out, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 4, lt_clock_now_ms());
+        sqlite3_bind_blob(st, 5, rep->key, LT_KEY_BYTES, SQLITE_STATIC);
         rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
     }
     if (rc != 0) {
@@ -221,6 +231,11 @@ int lt_auditarc_export(const char *live, const char *out, const char *member, in
     /* A broken live log is reported, never exported as if it were sound. */
     if (lt_audit_check_keys(live, pks, n_pks, &rep, err, errlen) != 0)
         return -1;
+    /* Brought to this version as a start would, so that it records the
+     * key in force at its anchor and the file the entries from which it
+     * binds keys (docs/ARCHITECTURE.md, "Audit log"). */
+    if (lt_audit_create(live, err, errlen) != 0)
+        return -1;
     if (sqlite3_open_v2(live, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ||
         sqlite3_busy_timeout(db, 5000) != SQLITE_OK) {
         s_fail(db, live, err, errlen);
@@ -239,7 +254,7 @@ int lt_auditarc_export(const char *live, const char *out, const char *member, in
     if (s_write_file(db, out, member, res->first, res->last, pks, n_pks, &rep, err, errlen) != 0)
         goto out;
     res->entries = rep.entries;
-    rc = s_remove(db, out, res->last, rep.head, err, errlen);
+    rc = s_remove(db, out, &rep, err, errlen);
 out:
     sqlite3_close(db);
     return rc;
@@ -364,13 +379,43 @@ int lt_auditarc_verify(const char *file, const uint8_t *const *pks, size_t n_pks
     return rc;
 }
 
+/* A bound of s_keys as text: "entry N", or "none" for UINT64_MAX. */
+static const char *s_named(uint64_t named, char *buf, size_t len)
+{
+    if (named == UINT64_MAX)
+        return "none (the format of logs that did not name keys)";
+    snprintf(buf, len, "after entry %llu", (unsigned long long)named);
+    return buf;
+}
+
 int lt_auditarc_joins(const lt_audit_report_t *prev, const lt_audit_report_t *next, char *err,
                       size_t errlen)
 {
-    if (next->anchor == prev->last && memcmp(next->anchor_hash, prev->head, LT_HASH_BYTES) == 0)
-        return 0;
-    snprintf(err, errlen, "the chain does not continue: entries %llu..%llu, then %llu..%llu",
-             (unsigned long long)prev->anchor + 1, (unsigned long long)prev->last,
-             (unsigned long long)next->anchor + 1, (unsigned long long)next->last);
-    return -1;
+    char a[80], b[80], zp[LT_Z85_KEY_LEN + 1], zn[LT_Z85_KEY_LEN + 1];
+    if (next->anchor != prev->last || memcmp(next->anchor_hash, prev->head, LT_HASH_BYTES) != 0) {
+        snprintf(err, errlen, "the chain does not continue: entries %llu..%llu, then %llu..%llu",
+                 (unsigned long long)prev->anchor + 1, (unsigned long long)prev->last,
+                 (unsigned long long)next->anchor + 1, (unsigned long long)next->last);
+        return -1;
+    }
+    /* A log names keys from one entry on, for good: a later file that
+     * binds fewer entries was made to pass as an older format. */
+    if (next->named > prev->named) {
+        snprintf(err, errlen,
+                 "the file before binds checkpoints to keys %s, this one %s: a log never stops "
+                 "naming keys, so this file was altered",
+                 s_named(prev->named, a, sizeof a), s_named(next->named, b, sizeof b));
+        return -1;
+    }
+    if (prev->key_bound && next->anchor_bound &&
+        memcmp(prev->key, next->anchor_key, LT_KEY_BYTES) != 0) {
+        lt_keys_z85_encode(prev->key, zp);
+        lt_keys_z85_encode(next->anchor_key, zn);
+        snprintf(err, errlen,
+                 "its anchor (entry %llu) records key %s in force, but the file before ends "
+                 "with key %s in force",
+                 (unsigned long long)next->anchor, zn, zp);
+        return -1;
+    }
+    return 0;
 }

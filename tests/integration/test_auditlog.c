@@ -26,12 +26,16 @@
  *   each verifies and joins the one before;
  * - an audit log of a newer layout version than the binary's stops the
  *   gateway's start with a log line naming the file and both versions, and
- *   is left as it was.
+ *   is left as it was;
+ * - an exported segment forged with a retired signing key after its
+ *   anchor fails `audit verify` under the member's keys, naming the
+ *   checkpoint and the key.
  *
  * Usage: test_auditlog /path/to/lienthong (or LIENTHONG_BIN=...). */
 #define _GNU_SOURCE
 #include "lt_feedtest.h"
 #include "lt_audit.h"
+#include "lt_auditarc.h"
 #include "lt_clock.h"
 #include "lt_sock.h"
 
@@ -634,16 +638,104 @@ out:
     s_teardown();
 }
 
+/* ---- a segment forged with a retired key ------------------------------------------- */
+
+/* Commits lookups first..first+n-1 (skipping `skip`, 0: none) to the log
+ * at path under keys, each with a checkpoint; after them, when next is
+ * set, the switch to it (lt_audit_switch_keys). 0 or -1. */
+static int s_log(const char *path, lt_keys_t *keys, int first, int n, int skip,
+                 const lt_keys_t *next)
+{
+    char err[256], subject[32];
+    int rc = 0;
+    lt_audit_t *a = lt_audit_open(path, keys, err, sizeof err);
+    if (!a)
+        return -1;
+    for (int i = first; i < first + n; i++) {
+        if (i == skip)
+            continue;
+        snprintf(subject, sizeof subject, "03800000%04d", i);
+        lt_audit_add(
+            a, &(lt_audit_entry_t){
+                   .event = "lookup", .peer = ID_CALLER, .subject = subject, .detail = "ERR_NONE"});
+        rc |= lt_audit_commit(a);
+    }
+    if (next)
+        rc |= lt_audit_switch_keys(a, ID_OWNER, lt_keys_signing_public(next), "test");
+    lt_audit_destroy(&a);
+    return rc;
+}
+
+/* `audit verify` with the member's two keys (docs/operations.md, "Audit
+ * retention"): entries 1-3 under A, the switch to B, 5-7 under B exported
+ * to one file, 8-10 under B to a second. A second file forged with A
+ * (the genuine anchor, entry 9 dropped, the rest re-chained and signed by
+ * A) fails, naming the checkpoint and both keys; the genuine files verify
+ * and say which key is in force. */
+static void test_forged_segment(void)
+{
+    char live[PATH_MAX], seg1[PATH_MAX], seg2[PATH_MAX], forged[PATH_MAX], out[PATH_MAX],
+        sql[3 * PATH_MAX], err[256], za[LT_Z85_KEY_LEN + 1], zb[LT_Z85_KEY_LEN + 1];
+    lt_keys_t *a = lt_keys_new(LT_KEYS_MEMBER), *b = lt_keys_new(LT_KEYS_MEMBER);
+    const uint8_t *keys[2];
+    lt_auditarc_export_t res;
+    LT_IT_REQUIRE(a && b && lt_it_fed_init(&g_fed, "VN") == 0);
+    lt_keys_z85_encode(lt_keys_signing_public(a), za);
+    lt_keys_z85_encode(lt_keys_signing_public(b), zb);
+    keys[0] = lt_keys_signing_public(b), keys[1] = lt_keys_signing_public(a);
+    snprintf(live, sizeof live, "%.4000s/audit.db", g_fed.dir);
+    snprintf(seg1, sizeof seg1, "%.4000s/seg1.db", g_fed.dir);
+    snprintf(seg2, sizeof seg2, "%.4000s/seg2.db", g_fed.dir);
+    snprintf(forged, sizeof forged, "%.4000s/forged.db", g_fed.dir);
+    LT_IT_REQUIRE(s_log(live, a, 1, 3, 0, b) == 0 && s_log(live, b, 5, 3, 0, NULL) == 0);
+    LT_IT_REQUIRE(lt_auditarc_export(live, seg1, ID_OWNER, lt_clock_now_ms() + 1000, keys, 2, &res,
+                                     err, sizeof err) == 0);
+    LT_IT_REQUIRE(s_log(live, b, 8, 3, 0, NULL) == 0);
+    LT_IT_REQUIRE(lt_auditarc_export(live, seg2, ID_OWNER, lt_clock_now_ms() + 1000, keys, 2, &res,
+                                     err, sizeof err) == 0);
+    /* The forgery: the second file's anchor, then A's entries. */
+    LT_IT_REQUIRE(lt_audit_create(forged, err, sizeof err) == 0);
+    snprintf(sql, sizeof sql,
+             "ATTACH '%s' AS g; INSERT INTO anchor SELECT * FROM g.anchor;"
+             "INSERT INTO checkpoints SELECT * FROM g.checkpoints WHERE seq = 7",
+             seg2);
+    LT_IT_REQUIRE(lt_it_sql(forged, sql) == 0 && s_log(forged, a, 8, 3, 9, NULL) == 0);
+    LT_IT_REQUIRE(lt_it_sql(forged, "CREATE TABLE segment (member TEXT NOT NULL, first_seq "
+                                    "INTEGER NOT NULL, last_seq INTEGER NOT NULL, exported_at_ms "
+                                    "INTEGER NOT NULL); INSERT INTO segment VALUES ('" ID_OWNER
+                                    "', 8, 9, 0); DROP TABLE subject_blocks; DROP TABLE "
+                                    "subject_indexed") == 0);
+
+    const char *genuine[] = {"audit",         "verify", "--file",        seg1, "--file", seg2,
+                             "--signing-key", za,       "--signing-key", zb,   NULL};
+    CU_ASSERT_EQUAL(s_cli(genuine, out, sizeof out), 0);
+    CU_ASSERT(lt_it_file_contains(out, "is signed by the key in force at its entry"));
+    CU_ASSERT(!lt_it_file_contains(out, "key binding not checked"));
+    const char *bad[] = {"audit",         "verify", "--file",        seg1, "--file", forged,
+                         "--signing-key", za,       "--signing-key", zb,   NULL};
+    CU_ASSERT_EQUAL(s_cli(bad, out, sizeof out), 1);
+    CU_ASSERT(lt_it_file_contains(out, "audit chain broken at entry 8: its checkpoint is signed "
+                                       "by key"));
+    CU_ASSERT(lt_it_file_contains(out, za) && lt_it_file_contains(out, zb));
+out:
+    lt_keys_destroy(&a);
+    lt_keys_destroy(&b);
+    lt_it_fed_cleanup(&g_fed);
+}
+
 int main(int argc, char **argv)
 {
     if (sodium_init() < 0)
         return 2;
     static const lt_it_test_t tests[] = {
-        {"kill -9 right after answers: every answer received has its entry", test_kill_after_answers},
+        {"kill -9 right after answers: every answer received has its entry",
+         test_kill_after_answers},
         {"a full audit disk refuses answers, says so, and recovers by itself", test_full_disk},
         {"old segments are exported, removed, verified elsewhere and joined", test_export},
         {"an audit log of a newer version stops the start, says so and is left as it was",
          test_newer_audit_log},
+        {"a segment forged with a retired key fails `audit verify`, naming checkpoint and key",
+         test_forged_segment},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {.name = "audit", .tests = tests};

@@ -126,6 +126,14 @@ static void test_rewritten_chain_detected(void)
 }
 
 /* Adds n entries to the log at s_path and closes it (one commit). */
+/* Makes the log at s_path one of version 1, written before logs named
+ * keys: no keys_named row, no key in the anchor. */
+static void s_old_format(void)
+{
+    CU_ASSERT_FATAL(s_exec("ALTER TABLE anchor DROP COLUMN signing_key; DROP TABLE keys_named;"
+                           "PRAGMA user_version = 1") == 0);
+}
+
 static void s_more(lt_keys_t *k, int n)
 {
     char err[256];
@@ -396,8 +404,12 @@ static void test_last_seq_gauge(void)
     lt_keys_destroy(&k);
 }
 
-/* After a key rotation the log holds checkpoints of both keys: it verifies
- * under the two, not under either alone, nor with a stranger's key. */
+/* Keys changed without a keys-switched entry that names them (as before
+ * entries named keys): a log that names keys refuses the first checkpoint
+ * of the other key, naming it and the key in force. Written before logs
+ * named keys (version 1), it holds checkpoints of both keys: it verifies
+ * under the two, not under either alone, nor with a stranger's key, and
+ * says which checkpoints no key was bound to. */
 static void test_rotated_keys(void)
 {
     s_fresh();
@@ -411,7 +423,15 @@ static void test_rotated_keys(void)
     lt_audit_destroy(&a);
     const uint8_t *both[2] = {lt_keys_signing_public(next), lt_keys_signing_public(k)};
     const uint8_t *wrong[2] = {lt_keys_signing_public(next), lt_keys_signing_public(other)};
-    CU_ASSERT(lt_audit_verify_keys(s_path, both, 2, err, sizeof err) == 26);
+    char z[LT_Z85_KEY_LEN + 1];
+    lt_audit_report_t r;
+    CU_ASSERT(lt_audit_verify_keys(s_path, both, 2, err, sizeof err) == -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "entry 26"));
+    lt_keys_z85_encode(lt_keys_signing_public(next), z);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, z));
+    s_old_format();
+    CU_ASSERT(lt_audit_check_keys(s_path, both, 2, &r, err, sizeof err) == 0);
+    CU_ASSERT(r.entries == 26 && r.loose_first == 10 && r.loose_last == 26 && !r.key_bound);
     CU_ASSERT(lt_audit_verify(s_path, lt_keys_signing_public(next), err, sizeof err) == -1);
     CU_ASSERT(lt_audit_verify(s_path, lt_keys_signing_public(k), err, sizeof err) == -1);
     CU_ASSERT(lt_audit_verify_keys(s_path, wrong, 2, err, sizeof err) == -1);
@@ -525,6 +545,162 @@ static void test_forged_after_rotation(void)
     lt_keys_destroy(&spare);
 }
 
+/* Exports every signed entry of the log at s_path to file. */
+static void s_export_all(const char *file, const uint8_t *const *keys, size_t n)
+{
+    char err[256];
+    lt_auditarc_export_t res;
+    CU_ASSERT_FATAL(lt_auditarc_export(s_path, file, "VN/GOV/BCA", lt_clock_now_ms() + 1000, keys,
+                                       n, &res, err, sizeof err) == 0);
+}
+
+/* A segment forged at file: the anchor of the genuine segment `from`
+ * (with the key it records and its checkpoint, or, when resign, the key of
+ * `by` recorded and its checkpoint signed by it), then entries 8 and 10
+ * of the genuine ones (9 dropped) re-chained and signed by `by`. */
+static void s_forge_segment(const char *file, const char *from, lt_keys_t *by, int resign)
+{
+    char err[256], sql[1024], saved[sizeof s_path];
+    snprintf(saved, sizeof saved, "%s", s_path);
+    snprintf(s_path, sizeof s_path, "%s", file);
+    CU_ASSERT_FATAL(lt_audit_create(file, err, sizeof err) == 0);
+    snprintf(sql, sizeof sql,
+             "ATTACH '%.290s' AS g; INSERT INTO anchor SELECT * FROM g.anchor;"
+             "INSERT INTO checkpoints SELECT * FROM g.checkpoints WHERE seq = "
+             "(SELECT seq FROM anchor)",
+             from);
+    CU_ASSERT_FATAL(s_exec(sql) == 0);
+    if (resign) {
+        sqlite3 *db = NULL;
+        sqlite3_stmt *st = NULL;
+        uint8_t msg[8 + LT_HASH_BYTES], sig[LT_SIG_BYTES];
+        CU_ASSERT_FATAL(sqlite3_open(file, &db) == SQLITE_OK &&
+                        sqlite3_prepare_v2(db, "SELECT seq, hash FROM anchor", -1, &st, NULL) ==
+                            SQLITE_OK &&
+                        sqlite3_step(st) == SQLITE_ROW);
+        for (int i = 7; i >= 0; i--)
+            msg[7 - i] = (uint8_t)((uint64_t)sqlite3_column_int64(st, 0) >> (8 * i));
+        memcpy(msg + 8, sqlite3_column_blob(st, 1), LT_HASH_BYTES);
+        sqlite3_finalize(st);
+        CU_ASSERT_FATAL(lt_keys_sign(by, "lienthong/1 audit", msg, sizeof msg, sig) == 0);
+        CU_ASSERT_FATAL(sqlite3_prepare_v2(db, "UPDATE checkpoints SET signature = ?1", -1, &st,
+                                           NULL) == SQLITE_OK);
+        sqlite3_bind_blob(st, 1, sig, sizeof sig, SQLITE_STATIC);
+        CU_ASSERT(sqlite3_step(st) == SQLITE_DONE);
+        sqlite3_finalize(st);
+        CU_ASSERT(sqlite3_prepare_v2(db, "UPDATE anchor SET signing_key = ?1", -1, &st, NULL) ==
+                  SQLITE_OK);
+        sqlite3_bind_blob(st, 1, lt_keys_signing_public(by), LT_KEY_BYTES, SQLITE_STATIC);
+        CU_ASSERT(sqlite3_step(st) == SQLITE_DONE);
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+    }
+    s_lookups(by, 8, 3, 9);
+    CU_ASSERT_FATAL(s_exec("CREATE TABLE segment (member TEXT NOT NULL, first_seq INTEGER NOT "
+                           "NULL, last_seq INTEGER NOT NULL, exported_at_ms INTEGER NOT NULL);"
+                           "INSERT INTO segment VALUES ('VN/GOV/BCA', 8, 9, 0);"
+                           "DROP TABLE subject_blocks; DROP TABLE subject_indexed") == 0);
+    snprintf(s_path, sizeof s_path, "%s", saved);
+}
+
+/* The segment after a rotation, forged with the retired key: entries 1-3
+ * under A, the switch to B, 5-7 under B, exported (the first file); 8-10
+ * under B, exported (the second, whose anchor records B). A second file
+ * forged with A, entry 9 dropped and the rest re-chained, fails under the
+ * member's keys: with B's anchor, at its first checkpoint, naming the
+ * checkpoint and A; with A recorded at the anchor and its checkpoint
+ * re-signed by A, or made to look like a file of the format before logs
+ * named keys, it verifies alone but does not follow the first file. */
+static void test_forged_segment_after_rotation(void)
+{
+    lt_keys_t *inuse, *spare;
+    uint8_t pa[LT_KEY_BYTES], pb[LT_KEY_BYTES];
+    char za[LT_Z85_KEY_LEN + 1], zb[LT_Z85_KEY_LEN + 1], err[512];
+    char seg1[sizeof s_path], seg2[sizeof s_path], forged[sizeof s_path];
+    s_two_keys(&inuse, &spare, pa, pb);
+    lt_keys_z85_encode(pa, za);
+    lt_keys_z85_encode(pb, zb);
+    const uint8_t *keys[2] = {pb, pa};
+    lt_audit_report_t r1, r2, rf;
+    s_fresh();
+    snprintf(seg1, sizeof seg1, "%.250s/seg1.db", s_dir);
+    snprintf(seg2, sizeof seg2, "%.250s/seg2.db", s_dir);
+    snprintf(forged, sizeof forged, "%.250s/forged.db", s_dir);
+    s_lookups(inuse, 1, 3, 0);
+    s_switch(inuse, spare, 1);
+    s_lookups(inuse, 5, 3, 0);
+    lt_keys_t *a = spare, *b = inuse;
+    s_export_all(seg1, keys, 2);
+    s_lookups(b, 8, 3, 0);
+    s_export_all(seg2, keys, 2);
+
+    /* The genuine files: the second's anchor records B, and they join. */
+    CU_ASSERT_FATAL(lt_auditarc_verify(seg1, keys, 2, &r1, err, sizeof err) == 0);
+    CU_ASSERT_FATAL(lt_auditarc_verify(seg2, keys, 2, &r2, err, sizeof err) == 0);
+    CU_ASSERT(r1.last == 7 && r1.key_bound && memcmp(r1.key, pb, LT_KEY_BYTES) == 0);
+    CU_ASSERT(r2.anchor == 7 && r2.anchor_bound && memcmp(r2.anchor_key, pb, LT_KEY_BYTES) == 0);
+    CU_ASSERT(r1.loose_last == 0 && r2.loose_last == 0);
+    CU_ASSERT(lt_auditarc_joins(&r1, &r2, err, sizeof err) == 0);
+
+    /* Forged with A after B's anchor. */
+    s_forge_segment(forged, seg2, a, 0);
+    CU_ASSERT(lt_auditarc_verify(forged, keys, 2, &rf, err, sizeof err) == -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "entry 8"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, za));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, zb));
+
+    /* A recorded at the anchor, its checkpoint re-signed by A. */
+    CU_ASSERT(unlink(forged) == 0);
+    s_forge_segment(forged, seg2, a, 1);
+    CU_ASSERT_FATAL(lt_auditarc_verify(forged, keys, 2, &rf, err, sizeof err) == 0);
+    CU_ASSERT(lt_auditarc_joins(&r1, &rf, err, sizeof err) == -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, za));
+
+    /* The same passed off as a file from before logs named keys. */
+    snprintf(s_path, sizeof s_path, "%s", forged);
+    s_old_format();
+    CU_ASSERT_FATAL(lt_auditarc_verify(forged, keys, 2, &rf, err, sizeof err) == 0);
+    CU_ASSERT(rf.loose_first == 7 && rf.loose_last == 9);
+    CU_ASSERT(lt_auditarc_joins(&r1, &rf, err, sizeof err) == -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "never stops naming keys"));
+    lt_keys_destroy(&inuse);
+    lt_keys_destroy(&spare);
+}
+
+/* An export never ends at a keys-switched entry, whose checkpoint is the
+ * previous key's while the key in force after it is the next: with the
+ * switch last, it stops before it; the next export takes the switch, and
+ * its anchor records A, and the files and the live log verify and join. */
+static void test_export_not_at_switch(void)
+{
+    lt_keys_t *inuse, *spare;
+    uint8_t pa[LT_KEY_BYTES], pb[LT_KEY_BYTES];
+    char err[256], seg1[sizeof s_path], seg2[sizeof s_path];
+    s_two_keys(&inuse, &spare, pa, pb);
+    const uint8_t *keys[2] = {pb, pa};
+    lt_audit_report_t r1, r2, live;
+    s_fresh();
+    snprintf(seg1, sizeof seg1, "%.250s/seg1.db", s_dir);
+    snprintf(seg2, sizeof seg2, "%.250s/seg2.db", s_dir);
+    s_lookups(inuse, 1, 3, 0);
+    s_switch(inuse, spare, 1);
+    s_export_all(seg1, keys, 2);
+    s_lookups(inuse, 5, 2, 0);
+    s_export_all(seg2, keys, 2);
+    CU_ASSERT_FATAL(lt_auditarc_verify(seg1, keys, 2, &r1, err, sizeof err) == 0);
+    CU_ASSERT_FATAL(lt_auditarc_verify(seg2, keys, 2, &r2, err, sizeof err) == 0);
+    CU_ASSERT(r1.last == 3 && r2.anchor == 3 && r2.last == 6);
+    CU_ASSERT(r2.anchor_bound && memcmp(r2.anchor_key, pa, LT_KEY_BYTES) == 0);
+    CU_ASSERT(r2.key_bound && memcmp(r2.key, pb, LT_KEY_BYTES) == 0);
+    CU_ASSERT(lt_auditarc_joins(&r1, &r2, err, sizeof err) == 0);
+    CU_ASSERT(lt_audit_check_live(s_path, keys, 2, pb, &live, err, sizeof err) == 0);
+    CU_ASSERT(live.anchor == 6 && live.anchor_bound &&
+              memcmp(live.anchor_key, pb, LT_KEY_BYTES) == 0);
+    CU_ASSERT(lt_audit_check_live(s_path, keys, 2, pa, &live, err, sizeof err) == -1);
+    lt_keys_destroy(&inuse);
+    lt_keys_destroy(&spare);
+}
+
 /* A genuine log across two rotations (A, then B, then C) verifies under
  * the three with C current; one of the keys missing, or B as the current
  * key, fails; a switch to a key that is not the member's fails. */
@@ -573,14 +749,16 @@ static void test_old_format_rotation(void)
                                         .detail = "transport key x"});
     lt_audit_destroy(&a);
     s_lookups(inuse, 5, 2, 0);
+    s_old_format();
     CU_ASSERT_EQUAL(s_live(keys, 2, pb), 6);
     CU_ASSERT_EQUAL(lt_audit_verify_keys(s_path, keys, 2, err, sizeof err), 6);
     lt_keys_destroy(&inuse);
     lt_keys_destroy(&b);
 }
 
-/* A segment spanning a key rotation exports under both keys and verifies
- * under both, not under the new one alone. */
+/* A segment of a log from before logs named keys (version 1) spanning a
+ * key rotation exports under both keys and verifies under both, not under
+ * the new one alone. */
 static void test_export_rotated(void)
 {
     s_fresh();
@@ -589,6 +767,7 @@ static void test_export_rotated(void)
     char err[256], f1[sizeof s_path];
     snprintf(f1, sizeof f1, "%.250s/seg1.db", s_dir);
     s_more(next, 3);
+    s_old_format(); /* the keys changed without a keys-switched entry */
     const uint8_t *both[2] = {lt_keys_signing_public(next), lt_keys_signing_public(k)};
     lt_auditarc_export_t res;
     lt_audit_report_t r;
@@ -598,6 +777,7 @@ static void test_export_rotated(void)
                                  err, sizeof err) == 0);
     CU_ASSERT(res.entries == 28);
     CU_ASSERT(lt_auditarc_verify(f1, both, 2, &r, err, sizeof err) == 0);
+    CU_ASSERT(r.loose_last == 28 && !r.key_bound); /* the export keeps the log's format */
     CU_ASSERT(lt_auditarc_verify(f1, both, 1, &r, err, sizeof err) == -1);
     lt_keys_destroy(&next);
     lt_keys_destroy(&k);
@@ -904,6 +1084,11 @@ static void test_schema_check(void)
     s_fresh();
     CU_ASSERT_FATAL(s_exec(S_BEFORE_COLUMNS "ALTER TABLE audit ADD COLUMN officer TEXT;") == 0);
     CU_ASSERT(s_schema_ok() == 0);
+    /* A log of version 1 (before step 2 added the anchor's key), as a
+     * backup of an earlier version holds it. */
+    s_fresh();
+    CU_ASSERT_FATAL(s_exec(lt_audit_step_sql(1)) == 0 && s_exec("PRAGMA user_version = 1") == 0);
+    CU_ASSERT(s_schema_ok() == 0);
     /* A trigger, a view, an index of its own. */
     s_log_with("CREATE TRIGGER t AFTER INSERT ON audit BEGIN DELETE FROM checkpoints; END");
     CU_ASSERT(s_schema_ok() == -1);
@@ -1088,6 +1273,7 @@ static void test_released_steps_pinned(void)
 {
     static const char *const pins[] = {
         /* 1 */ "7feef012b88010e988f1730812d0d9e1b679faea549ec3b778a4b8bf2f092413",
+        /* 2 */ "6084a706fc675a42ee95ae5872f7524193bea8d2ff7c0765069e1c5d22a0f7b5",
     };
     ut_pin_steps("audit log", lt_audit_step_sql, pins, (int)(sizeof pins / sizeof *pins));
 }
@@ -1209,6 +1395,10 @@ int main(void)
         {"a segment spanning a key rotation verifies under both keys", test_export_rotated},
         {"a log re-signed with a retired key fails; each checkpoint is the key's in force",
          test_forged_after_rotation},
+        {"a segment forged with a retired key after the anchor fails, naming checkpoint and key",
+         test_forged_segment_after_rotation},
+        {"an export never ends at a keys-switched entry; its anchor records the key in force",
+         test_export_not_at_switch},
         {"a log across two rotations verifies under the key in force at each seq",
          test_two_rotations},
         {"a log from before keys-switched entries named keys verifies", test_old_format_rotation},
