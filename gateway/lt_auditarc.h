@@ -33,9 +33,11 @@ typedef struct {
  * the new file out (which must not exist), checks the file under the keys
  * pks[0..n_pks) (the member's signing key, and its previous one after a
  * rotation, PROTOCOL.md 5.5), then
- * removes them from the live log. member names the log's member in the
- * file. Returns 0 (res->entries may be 0: nothing old enough), or -1 with
- * err. */
+ * removes them from the live log, whose new anchor records the key in
+ * force after it. The live log is first brought to lt_audit_version(), as
+ * a start would; the segment ends at no keys-switched entry. member names
+ * the log's member in the file. Returns 0 (res->entries may be 0: nothing
+ * old enough), or -1 with err. */
 int lt_auditarc_export(const char *live, const char *out, const char *member, int64_t before_ms,
                        const uint8_t *const *pks, size_t n_pks, lt_auditarc_export_t *res,
                        char *err, size_t errlen);
@@ -73,7 +75,11 @@ int lt_auditarc_verify(const char *file, const uint8_t *const *pks, size_t n_pks
                        lt_audit_report_t *rep, char *err, size_t errlen);
 
 /* 0 when next continues prev without a gap: its anchor is prev's last
- * entry, with the same hash; -1 with err otherwise. */
+ * entry, with the same hash, and records the key in force prev ends with
+ * (when both bind keys); nor does next bind fewer entries to keys than
+ * prev, which only a file passed off as an older format does
+ * (docs/ARCHITECTURE.md, "Audit log", "Keys and entries"). -1 with err
+ * otherwise. */
 int lt_auditarc_joins(const lt_audit_report_t *prev, const lt_audit_report_t *next, char *err,
                       size_t errlen);
 
