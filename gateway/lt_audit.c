@@ -1090,6 +1090,7 @@ typedef struct {
     size_t n_pks;
     uint64_t named;            /* checkpoints after this entry are bound (UINT64_MAX: none) */
     const uint8_t *last;       /* before binding: the key of the last checkpoint */
+    uint64_t last_seq;         /* and its entry */
     int bound;                 /* 1 once the key in force is known */
     uint64_t since;            /* the entry that made it so */
     uint8_t key[LT_KEY_BYTES]; /* the key in force when bound */
@@ -1180,15 +1181,18 @@ static int s_key_in_force(sqlite3 *db, s_keys_t *ks, uint64_t seq, const uint8_t
     /* Past the entries the log holds from before it named keys, the key
      * of the checkpoint before is the key in force. */
     if (!ks->bound && seq > ks->named && ks->last)
-        s_bind(ks, ks->last, seq);
+        s_bind(ks, ks->last, ks->last_seq);
     if (names == 0) {
         if (ks->bound ? s_check_point(db, bound, 1, seq, hash, NULL)
                       : s_check_point(db, ks->pks, ks->n_pks, seq, hash, &by)) {
-            ks->last = by ? by : ks->last;
-            if (by && seq > ks->named)
-                s_bind(ks, by, seq); /* the first checkpoint: its key is in force */
-            else if (by)
-                s_loose(ks, seq);
+            if (by) {
+                ks->last = by;
+                ks->last_seq = seq;
+                if (seq > ks->named)
+                    s_bind(ks, by, seq); /* the first checkpoint: its key is in force */
+                else
+                    s_loose(ks, seq);
+            }
             return 0;
         }
         if (ks->bound)
@@ -1303,6 +1307,7 @@ static int s_anchor(sqlite3 *db, s_keys_t *ks, lt_audit_report_t *rep, uint8_t h
             rc = -1;
         } else if (by) {
             ks->last = by;
+            ks->last_seq = rep->anchor;
             s_loose(ks, rep->anchor);
         }
         if (rc && !said)

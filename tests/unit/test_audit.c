@@ -427,6 +427,7 @@ static void test_rotated_keys(void)
     lt_audit_report_t r;
     CU_ASSERT(lt_audit_verify_keys(s_path, both, 2, err, sizeof err) == -1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "entry 26"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "since entry 10")); /* the first checkpoint's key */
     lt_keys_z85_encode(lt_keys_signing_public(next), z);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, z));
     s_old_format();
