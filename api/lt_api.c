@@ -77,17 +77,49 @@ typedef struct {
     int64_t at_ms;
 } bucket_t;
 
-struct _lt_api_t {
+/* One application's running state. Shared, by name, by the snapshots that
+ * hold the application, so that a reload keeps an application's bucket and
+ * in-flight count; freed with the last snapshot that holds it (a removed
+ * application's once its last request has ended). Under the API's lock. */
+typedef struct {
+    bucket_t bucket;
+    int in_flight; /* requests being served */
+    int refs;      /* snapshots holding it */
+} app_state_t;
+
+/* The applications in force: a configuration's apps and their state (one
+ * per app). Only the apps of cfg are read: every other setting is the
+ * start's (self->cfg), which a reload does not change.
+ *
+ * libmicrohttpd serves each connection in a thread of its own, and a
+ * request uses its application (the name, the grants, the bucket) from its
+ * headers until libmicrohttpd says it is complete, across a call to the
+ * gateway of up to request_timeout_ms. So a request holds a reference to the
+ * snapshot it began with, taken and dropped under the API's lock, and a
+ * reload (SIGHUP, on the main thread) only swaps the pointer under that
+ * lock: new requests see the new applications at once, a request in
+ * progress finishes under the ones it began with, and the last to drop
+ * the old snapshot frees it. A read-write lock held for the request would
+ * instead keep the reload waiting for the slowest request, and new
+ * requests behind the reload. */
+typedef struct {
     const lt_apicfg_t *cfg;
+    lt_apicfg_t *owned;  /* cfg when a reload's (freed with the snapshot); NULL: the start's */
+    app_state_t **state; /* one per cfg->apps */
+    int refs;            /* the API's, and one per request holding it */
+} snap_t;
+
+struct _lt_api_t {
+    const lt_apicfg_t *cfg; /* the start's: everything but the applications */
     struct MHD_Daemon *mhd;
     lt_apicall_t *call;
-    pthread_mutex_t lock; /* buckets and the audit file */
-    bucket_t *buckets;    /* one per application */
+    pthread_mutex_t lock; /* the snapshot in force, references, app states and the audit file */
+    snap_t *snap;         /* the applications in force */
     FILE *audit;
-    int *in_flight;       /* requests being served, one count per application */
     /* Taken before lock (the reports write the audit file), never after. */
     pthread_mutex_t tally_lock;
     lt_tally_t *refused; /* by application (or none) and s_summed reason */
+    size_t refused_keys; /* the keys refused holds */
     lt_tally_t *unauth;  /* requests without a valid token, by client address */
     lt_tally_t *mhd_msgs; /* libmicrohttpd's messages once serving, by their text */
     atomic_int serving;   /* MHD_start_daemon has returned: its messages are about clients */
@@ -106,7 +138,8 @@ typedef struct route route_t;
 /* One HTTP request being received. */
 typedef struct {
     const route_t *rt;          /* NULL: no such path */
-    const lt_apicfg_app_t *app; /* the application its token names */
+    snap_t *snap;               /* the applications it began with, held; NULL: none needed */
+    const lt_apicfg_app_t *app; /* the application its token names, of snap */
     int in_flight;              /* holds one of the application's in-flight places */
     char *body;
     size_t len;
@@ -316,9 +349,10 @@ static void s_refused(lt_api_t *self, const lt_apicfg_app_t *app, const char *en
         return;
     const char *msg = json_string_value(json_object_get(r->body, "message"));
     refusal_t f = {.status = r->status};
-    char key[64];
-    snprintf(key, sizeof key, "%zu/%zu", app ? (size_t)(app - self->cfg->apps) : self->cfg->n_apps,
-             kind);
+    /* By name, not by place in a configuration: a reload keeps the counts
+     * of an application that remains. The kind first: names may hold '/'. */
+    char key[LT_APICFG_NAME_MAX + 32];
+    snprintf(key, sizeof key, "%zu/%s", kind, app ? app->name : "");
     snprintf(f.app, sizeof f.app, "%s", app ? app->name : "");
     snprintf(f.endpoint, sizeof f.endpoint, "%s", endpoint);
     snprintf(f.reason, sizeof f.reason, "%s", r->reason);
@@ -367,15 +401,7 @@ static unsigned s_fit_connections(int want)
     return (unsigned)fit;
 }
 
-/* ---- authentication and rate ------------------------------------------------------------ */
-
-static const lt_apicfg_app_t *s_app(lt_api_t *self, struct MHD_Connection *c)
-{
-    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    if (!h || strncmp(h, "Bearer ", 7) != 0)
-        return NULL;
-    return lt_apicfg_app_by_token(self->cfg, h + 7);
-}
+/* ---- the applications in force ---------------------------------------------------------- */
 
 /* The bucket holds a second of the application's rate, and at least one
  * request: a rate below 1/s would otherwise never fill it to one. */
@@ -384,12 +410,96 @@ static double s_burst(const lt_apicfg_app_t *app)
     return app->rate < 1.0 ? 1.0 : app->rate;
 }
 
-/* Token bucket of the application: 1 if the request may go now. */
-static int s_rate_ok(lt_api_t *self, const lt_apicfg_app_t *app)
+/* Drops a reference to snap (under self->lock); frees it, and the states
+ * only it held, with the last. */
+static void s_snap_drop_locked(snap_t *snap)
 {
-    bucket_t *b = &self->buckets[app - self->cfg->apps];
+    if (!snap || --snap->refs > 0)
+        return;
+    for (size_t i = 0; snap->state && i < snap->cfg->n_apps; i++)
+        if (snap->state[i] && --snap->state[i]->refs == 0)
+            free(snap->state[i]);
+    free(snap->state);
+    if (snap->owned) {
+        lt_apicfg_free(snap->owned);
+        free(snap->owned);
+    }
+    free(snap);
+}
+
+static void s_snap_drop(lt_api_t *self, snap_t **snap_p)
+{
+    if (!*snap_p)
+        return;
+    pthread_mutex_lock(&self->lock);
+    s_snap_drop_locked(*snap_p);
+    pthread_mutex_unlock(&self->lock);
+    *snap_p = NULL;
+}
+
+/* The snapshot in force, held (s_snap_drop). */
+static snap_t *s_snap_take(lt_api_t *self)
+{
+    pthread_mutex_lock(&self->lock);
+    snap_t *snap = self->snap;
+    snap->refs++;
+    pthread_mutex_unlock(&self->lock);
+    return snap;
+}
+
+/* A snapshot of cfg's applications (owned: freed with it), held once,
+ * each sharing the state of the application of the same name in was (NULL
+ * at start), or with a full bucket. Under self->lock. NULL when out of
+ * memory (owned not taken). */
+static snap_t *s_snap_new_locked(const lt_apicfg_t *cfg, lt_apicfg_t *owned, const snap_t *was)
+{
+    snap_t *snap = calloc(1, sizeof *snap);
+    if (!snap || !(snap->state = calloc(cfg->n_apps ? cfg->n_apps : 1, sizeof *snap->state))) {
+        free(snap);
+        return NULL;
+    }
+    snap->cfg = cfg;
+    snap->refs = 1;
+    for (size_t i = 0; i < cfg->n_apps; i++) {
+        const lt_apicfg_app_t *same =
+            was ? lt_apicfg_app_by_name(was->cfg, cfg->apps[i].name) : NULL;
+        app_state_t *st = same ? was->state[same - was->cfg->apps] : calloc(1, sizeof *st);
+        if (!st) {
+            s_snap_drop_locked(snap);
+            return NULL;
+        }
+        if (!same)
+            st->bucket = (bucket_t){s_burst(&cfg->apps[i]), lt_clock_mono_ms()};
+        st->refs++;
+        snap->state[i] = st;
+    }
+    snap->owned = owned;
+    return snap;
+}
+
+/* ---- authentication and rate ------------------------------------------------------------ */
+
+static const lt_apicfg_app_t *s_app(const snap_t *snap, struct MHD_Connection *c)
+{
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!h || strncmp(h, "Bearer ", 7) != 0)
+        return NULL;
+    return lt_apicfg_app_by_token(snap->cfg, h + 7);
+}
+
+/* The state of the request's application. */
+static app_state_t *s_state(const req_t *rq)
+{
+    return rq->snap->state[rq->app - rq->snap->cfg->apps];
+}
+
+/* Token bucket of the request's application: 1 if the request may go now. */
+static int s_rate_ok(lt_api_t *self, const req_t *rq)
+{
+    const lt_apicfg_app_t *app = rq->app;
     int64_t now = lt_clock_mono_ms();
     pthread_mutex_lock(&self->lock);
+    bucket_t *b = &s_state(rq)->bucket;
     b->tokens += (double)(now - b->at_ms) * app->rate / 1000.0;
     if (b->tokens > s_burst(app))
         b->tokens = s_burst(app);
@@ -401,11 +511,12 @@ static int s_rate_ok(lt_api_t *self, const lt_apicfg_app_t *app)
     return ok;
 }
 
-/* Takes one of the application's in-flight places: 0 when all are taken. */
-static int s_flight_take(lt_api_t *self, const lt_apicfg_app_t *app)
+/* Takes one of the request's application's in-flight places: 0 when all
+ * are taken. */
+static int s_flight_take(lt_api_t *self, const req_t *rq)
 {
-    int *n = &self->in_flight[app - self->cfg->apps];
     pthread_mutex_lock(&self->lock);
+    int *n = &s_state(rq)->in_flight;
     int ok = *n < self->cfg->max_in_flight;
     if (ok)
         (*n)++;
@@ -413,10 +524,10 @@ static int s_flight_take(lt_api_t *self, const lt_apicfg_app_t *app)
     return ok;
 }
 
-static void s_flight_give(lt_api_t *self, const lt_apicfg_app_t *app)
+static void s_flight_give(lt_api_t *self, const req_t *rq)
 {
     pthread_mutex_lock(&self->lock);
-    self->in_flight[app - self->cfg->apps]--;
+    s_state(rq)->in_flight--;
     pthread_mutex_unlock(&self->lock);
 }
 
@@ -1067,11 +1178,11 @@ static int s_early(lt_api_t *self, struct MHD_Connection *c, const char *url, co
     else if (strcmp(method, rt->method) != 0) {
         s_error(r, 405, "method", "METHOD_NOT_ALLOWED", "this path takes another method");
         r->allow = rt->method;
-    } else if (rt->auth == NEEDS_APP && !(rq->app = s_app(self, c))) {
+    } else if (rt->auth == NEEDS_APP && !(rq->app = s_app(rq->snap = s_snap_take(self), c))) {
         s_error(r, 401, "unauthorized", "UNAUTHORIZED",
                 "send the application's token as 'Authorization: Bearer TOKEN'");
         s_unauthorized(self, c, rt->endpoint, r);
-    } else if (rq->app && !(rq->in_flight = s_flight_take(self, rq->app))) {
+    } else if (rq->app && !(rq->in_flight = s_flight_take(self, rq))) {
         s_error(r, 429, "in_flight", "RATE_LIMITED",
                 "the application has as many requests in flight as max_in_flight allows");
         r->retry_after = 1;
@@ -1086,7 +1197,7 @@ static void s_serve(lt_api_t *self, struct MHD_Connection *c, const char *url,
                     const route_t *rt, const req_t *rq, reply_t *r)
 {
     const lt_apicfg_app_t *app = rq->app;
-    if (app && !s_rate_ok(self, app)) {
+    if (app && !s_rate_ok(self, rq)) {
         s_error(r, 429, "rate_limited", "RATE_LIMITED", "the application's rate limit is exceeded");
         r->retry_after = 1;
         return;
@@ -1219,7 +1330,7 @@ static enum MHD_Result s_handler(void *cls, struct MHD_Connection *c, const char
      * sent it (as s_completed would): the client may ask again as soon as
      * it has it. */
     if (rq->in_flight)
-        s_flight_give(self, rq->app);
+        s_flight_give(self, rq);
     rq->in_flight = 0;
     json_decref(r.body);
     free(r.text);
@@ -1249,8 +1360,9 @@ static void s_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     req_t *rq = *con_cls;
     lt_apiconn_done(self->conns, c);
     if (rq && rq->in_flight) /* never answered: the client went away */
-        s_flight_give(self, rq->app);
+        s_flight_give(self, rq);
     if (rq) {
+        s_snap_drop(self, &rq->snap); /* after the place given: it is the snapshot's */
         free(rq->body);
         atomic_fetch_sub(&self->begun, 1);
     }
@@ -1368,9 +1480,9 @@ lt_api_t *lt_api_new(const lt_apicfg_t *cfg, char *err, size_t errlen)
         goto fail;
     }
     unsigned conns = s_fit_connections(cfg->max_connections);
+    self->refused_keys = (cfg->n_apps + 1) * SUMMED;
     int64_t summary_ms = (int64_t)cfg->summary_interval * 1000;
-    if (!(self->buckets = calloc(cfg->n_apps ? cfg->n_apps : 1, sizeof *self->buckets)) ||
-        !(self->in_flight = calloc(cfg->n_apps ? cfg->n_apps : 1, sizeof *self->in_flight)) ||
+    if (!(self->snap = s_snap_new_locked(cfg, NULL, NULL)) || /* no thread yet: no lock */
         !(self->refused = lt_tally_new(summary_ms, (cfg->n_apps + 1) * SUMMED, sizeof(refusal_t),
                                        s_refused_report, self)) ||
         !(self->unauth = lt_tally_new(summary_ms, LT_APICONN_ADDRS, sizeof(refusal_t),
@@ -1383,8 +1495,6 @@ lt_api_t *lt_api_new(const lt_apicfg_t *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    for (size_t i = 0; i < cfg->n_apps; i++)
-        self->buckets[i] = (bucket_t){s_burst(&cfg->apps[i]), lt_clock_mono_ms()};
     if (cfg->audit_file[0] && !(self->audit = s_audit_open(cfg->audit_file))) {
         snprintf(err, errlen, "cannot open the audit file %s: %s", cfg->audit_file,
                  strerror(errno));
@@ -1421,6 +1531,69 @@ lt_api_t *lt_api_new(const lt_apicfg_t *cfg, char *err, size_t errlen)
 fail:
     lt_api_destroy(&self);
     return NULL;
+}
+
+/* The table of refusals holds every application and reason (s_refused_report
+ * counts no others): grown to n_apps, its pending counts reported first. A
+ * table that cannot be made leaves the old one, whose overflow is counted
+ * as others. Counts are by name: a table kept keeps those of the
+ * applications that remain. */
+static void s_refused_fit(lt_api_t *self, size_t n_apps)
+{
+    size_t keys = (n_apps + 1) * SUMMED;
+    pthread_mutex_lock(&self->tally_lock);
+    if (self->refused_keys < keys) {
+        lt_tally_flush(self->refused);
+        lt_tally_t *t = lt_tally_new(lt_tally_interval_ms(self->refused), keys, sizeof(refusal_t),
+                                     s_refused_report, self);
+        if (t) {
+            lt_tally_destroy(&self->refused);
+            self->refused = t;
+            self->refused_keys = keys;
+        } else
+            lt_warn("api",
+                    "out of memory for the refusals of %zu applications: those beyond are "
+                    "summed up together",
+                    n_apps);
+    }
+    pthread_mutex_unlock(&self->tally_lock);
+}
+
+int lt_api_reload(lt_api_t *self, lt_apicfg_t *cfg, char *err, size_t errlen)
+{
+    char fixed[1024], apps[2048];
+    int rc = -1;
+    /* What the start checks, on the file as it is now (its grants logged). */
+    if (lt_apicheck_start(cfg, NULL, err, errlen) != 0)
+        goto out;
+    if (lt_apicfg_fixed_changed(self->cfg, cfg, fixed, sizeof fixed))
+        lt_warn("api",
+                "%s: %s changed: needs a restart (systemctl restart lienthong-api); the running "
+                "value is kept until then",
+                cfg->path, fixed);
+    /* Only this thread replaces self->snap: it stays alive unlocked here. */
+    lt_apicfg_apps_changed(self->snap->cfg, cfg, apps, sizeof apps);
+    s_refused_fit(self, cfg->n_apps);
+    pthread_mutex_lock(&self->lock);
+    snap_t *snap = s_snap_new_locked(cfg, cfg, self->snap);
+    if (snap) {
+        s_snap_drop_locked(self->snap);
+        self->snap = snap;
+        cfg = NULL; /* the snapshot's */
+    }
+    pthread_mutex_unlock(&self->lock);
+    if (!snap) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    lt_info("api", "reloaded %s: %s", self->snap->cfg->path, apps);
+    rc = 0;
+out:
+    if (cfg) {
+        lt_apicfg_free(cfg);
+        free(cfg);
+    }
+    return rc;
 }
 
 /* MHD_stop_daemon shuts every connection down, a request being served
@@ -1474,8 +1647,7 @@ void lt_api_destroy(lt_api_t **self_p)
     lt_stats_destroy(&self->stats);
     if (self->audit)
         fclose(self->audit);
-    free(self->buckets);
-    free(self->in_flight);
+    s_snap_drop_locked(self->snap); /* no thread left */
     free(self->tls_cert);
     if (self->tls_key) /* no private key left in freed memory */
         sodium_memzero(self->tls_key, self->tls_key_len);

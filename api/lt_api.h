@@ -19,6 +19,16 @@ typedef struct _lt_api_t lt_api_t;
 
 /* Starts serving cfg (which must outlive the server). NULL with err. */
 lt_api_t *lt_api_new(const lt_apicfg_t *cfg, char *err, size_t errlen);
+/* SIGHUP (docs/operations.md, "Reloading the HTTP API"): checks cfg as the
+ * start does, then swaps in its applications (tokens, grants, rates) for
+ * the requests that begin from now on; a request in progress finishes under
+ * the applications it began with. An application that remains (same name)
+ * keeps its rate bucket, in-flight count and refusal counts. Every other
+ * setting is the start's: those cfg changes are logged as needing a
+ * restart. Logs what changed. Takes cfg (malloc'd, loaded by
+ * lt_apicfg_load) whatever it returns. 0, or -1 with err (the running
+ * applications stay in force). Not thread-safe: one thread reloads. */
+int lt_api_reload(lt_api_t *self, lt_apicfg_t *cfg, char *err, size_t errlen);
 /* Stops taking connections and waits for the requests begun to be
  * answered, up to request_timeout_ms plus LT_API_DRAIN_GRACE_MS, at most
  * LT_API_DRAIN_MAX_MS (docs/operations.md, "Running under systemd": the

@@ -466,3 +466,135 @@ int lt_apicfg_any_purpose(const lt_apicfg_app_t *app, const char *purpose)
             return 1;
     return 0;
 }
+
+/* ---- what a reload changes (SIGHUP, lt_api_reload) ---------------------------------------- */
+
+const lt_apicfg_app_t *lt_apicfg_app_by_name(const lt_apicfg_t *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->n_apps; i++)
+        if (strcmp(cfg->apps[i].name, name) == 0)
+            return &cfg->apps[i];
+    return NULL;
+}
+
+static int s_ids_same(const lt_apicfg_id_t *a, size_t na, const lt_apicfg_id_t *b, size_t nb)
+{
+    if (na != nb)
+        return 0;
+    for (size_t i = 0; i < na; i++)
+        if (strcmp(a[i], b[i]) != 0)
+            return 0;
+    return 1;
+}
+
+int lt_apicfg_app_same(const lt_apicfg_app_t *a, const lt_apicfg_app_t *b)
+{
+    if (strcmp(a->name, b->name) != 0 || sodium_memcmp(a->token_hash, b->token_hash, 32) != 0 ||
+        a->rate != b->rate || a->n_grants != b->n_grants)
+        return 0;
+    for (size_t i = 0; i < a->n_grants; i++) {
+        const lt_apicfg_grant_t *x = &a->grants[i], *y = &b->grants[i];
+        if (strcmp(x->dataset, y->dataset) != 0 ||
+            !s_ids_same(x->fields, x->n_fields, y->fields, y->n_fields) ||
+            !s_ids_same(x->purposes, x->n_purposes, y->purposes, y->n_purposes))
+            return 0;
+    }
+    return 1;
+}
+
+/* Appends ", " (unless first) and s to out; once full, out ends with "..."
+ * and takes no more. */
+static void s_append(char *out, size_t len, const char *s)
+{
+    size_t o = strlen(out);
+    if (o >= 3 && strcmp(out + o - 3, "...") == 0)
+        return;
+    int n = snprintf(out + o, len - o, "%s%s", o ? ", " : "", s);
+    if ((n < 0 || (size_t)n >= len - o) && len >= 4)
+        memcpy(out + len - 4, "...", 4);
+}
+
+/* The settings a running API cannot change: each named as in the file
+ * (or the gateway's, for what is taken from it). */
+typedef struct {
+    const char *name;
+    size_t off, size;
+    int is_text;
+} fixed_t;
+
+/* clang-format off */
+#define TEXT(f, n) {n, offsetof(lt_apicfg_t, f), sizeof(((lt_apicfg_t *)0)->f), 1}
+#define VALUE(f, n) {n, offsetof(lt_apicfg_t, f), sizeof(((lt_apicfg_t *)0)->f), 0}
+/* clang-format on */
+static const fixed_t s_fixed[] = {
+    TEXT(gateway_config, "gateway_config"),
+    TEXT(member, "member (of gateway_config)"),
+    TEXT(federation, "federation (of gateway_config)"),
+    TEXT(local_socket, "local_socket (of gateway_config)"),
+    TEXT(data_dir, "data_dir (of gateway_config)"),
+    TEXT(directory_file, "directory (of gateway_config)"),
+    TEXT(listen_address, "listen_address"),
+    VALUE(port, "port"),
+    TEXT(tls_cert, "tls_cert"),
+    TEXT(tls_key, "tls_key"),
+    VALUE(lookup_api, "lookup_api"),
+    VALUE(metrics, "metrics"),
+    VALUE(max_body, "max_body"),
+    VALUE(connection_timeout, "connection_timeout"),
+    VALUE(receive_timeout, "receive_timeout"),
+    VALUE(summary_interval, "summary_interval"),
+    VALUE(request_timeout_ms, "request_timeout_ms"),
+    VALUE(max_connections, "max_connections"),
+    VALUE(max_connections_per_ip, "max_connections_per_ip"),
+    VALUE(max_in_flight, "max_in_flight"),
+    TEXT(audit_file, "audit_file"),
+    VALUE(log_level, "log_level"),
+    VALUE(log_format, "log_format"),
+};
+#undef TEXT
+#undef VALUE
+
+size_t lt_apicfg_fixed_changed(const lt_apicfg_t *run, const lt_apicfg_t *next, char *out,
+                               size_t len)
+{
+    size_t n = 0;
+    out[0] = 0;
+    for (size_t i = 0; i < sizeof s_fixed / sizeof s_fixed[0]; i++) {
+        const char *a = (const char *)run + s_fixed[i].off,
+                   *b = (const char *)next + s_fixed[i].off;
+        if (s_fixed[i].is_text ? strcmp(a, b) == 0 : memcmp(a, b, s_fixed[i].size) == 0)
+            continue;
+        s_append(out, len, s_fixed[i].name);
+        n++;
+    }
+    /* The peers and pins as sets in order: a reordered list counts as changed. */
+    if (!s_ids_same(run->peers, run->n_peers, next->peers, next->n_peers) && ++n)
+        s_append(out, len, "peers (of gateway_config)");
+    if ((run->pins.count != next->pins.count ||
+         memcmp(run->pins.keys, next->pins.keys, run->pins.count * sizeof run->pins.keys[0])) &&
+        ++n)
+        s_append(out, len, "authority_keys (of gateway_config)");
+    return n;
+}
+
+void lt_apicfg_apps_changed(const lt_apicfg_t *run, const lt_apicfg_t *next, char *out, size_t len)
+{
+    char added[512] = "", removed[512] = "", changed[512] = "";
+    size_t n_added = 0, n_removed = 0, n_changed = 0;
+    for (size_t i = 0; i < next->n_apps; i++) {
+        const lt_apicfg_app_t *was = lt_apicfg_app_by_name(run, next->apps[i].name);
+        if (!was && ++n_added)
+            s_append(added, sizeof added, next->apps[i].name);
+        else if (was && !lt_apicfg_app_same(was, &next->apps[i]) && ++n_changed)
+            s_append(changed, sizeof changed, next->apps[i].name);
+    }
+    for (size_t i = 0; i < run->n_apps; i++)
+        if (!lt_apicfg_app_by_name(next, run->apps[i].name) && ++n_removed)
+            s_append(removed, sizeof removed, run->apps[i].name);
+    snprintf(out, len,
+             "applications: %zu added%s%s%s, %zu removed%s%s%s, %zu changed%s%s%s, %zu unchanged; "
+             "%zu in force",
+             n_added, n_added ? " (" : "", added, n_added ? ")" : "", n_removed,
+             n_removed ? " (" : "", removed, n_removed ? ")" : "", n_changed, n_changed ? " (" : "",
+             changed, n_changed ? ")" : "", next->n_apps - n_added - n_changed, next->n_apps);
+}

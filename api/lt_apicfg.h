@@ -115,4 +115,21 @@ const lt_apicfg_grant_t *lt_apicfg_grant(const lt_apicfg_app_t *app, const char 
 /* 1 if the application may use purpose with at least one dataset. */
 int lt_apicfg_any_purpose(const lt_apicfg_app_t *app, const char *purpose);
 
+/* ---- a reload (SIGHUP: docs/operations.md, "Reloading the HTTP API") ---- */
+
+/* The application named name, or NULL. */
+const lt_apicfg_app_t *lt_apicfg_app_by_name(const lt_apicfg_t *cfg, const char *name);
+/* 1 when a and b are the same application with the same token, rate and
+ * grants (in the same order). */
+int lt_apicfg_app_same(const lt_apicfg_app_t *a, const lt_apicfg_app_t *b);
+/* The settings other than apps that differ between the running
+ * configuration and the next: how many, their names (comma-separated, cut
+ * with "..." when out is full) in out. A running API changes none of them. */
+size_t lt_apicfg_fixed_changed(const lt_apicfg_t *run, const lt_apicfg_t *next, char *out,
+                               size_t len);
+/* What next does to run's applications, for the log: "applications: N
+ * added (names), N removed (names), N changed (names), N unchanged; N in
+ * force". An application is the same one when its name is. */
+void lt_apicfg_apps_changed(const lt_apicfg_t *run, const lt_apicfg_t *next, char *out, size_t len);
+
 #endif

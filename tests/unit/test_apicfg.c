@@ -448,6 +448,75 @@ static void test_packaged_example(void)
     lt_apicfg_free(&cfg);
 }
 
+/* Loads write_api's file named name with app_extra, extra, then apps
+ * (another application or more) into cfg. */
+static void load_with(lt_apicfg_t *cfg, const char *name, const char *app_extra, const char *extra)
+{
+    char path[700], err[1024] = "";
+    write_api(path, sizeof path, name, app_extra, extra);
+    int rc = lt_apicfg_load(path, cfg, err, sizeof err);
+    if (rc != 0)
+        fprintf(stderr, "\n  %s\n", err);
+    CU_ASSERT_FATAL(rc == 0);
+}
+
+/* What a reload would change: the settings that need a restart by name,
+ * and the applications added, removed, changed (token, rate, grants) and
+ * unchanged, an application being the same one by its name. */
+static void test_reload_changes(void)
+{
+    static lt_apicfg_t run, next;
+    char out[2048], hash2[65], token2[65], other[1024];
+    lt_apicfg_token_new(token2, hash2);
+    load_with(&run, "run.conf", NULL, NULL);
+    load_with(&next, "next.conf", NULL, NULL);
+    CU_ASSERT(lt_apicfg_fixed_changed(&run, &next, out, sizeof out) == 0);
+    CU_ASSERT_STRING_EQUAL(out, "");
+    lt_apicfg_apps_changed(&run, &next, out, sizeof out);
+    CU_ASSERT_STRING_EQUAL(out, "applications: 0 added, 0 removed, 0 changed, 1 unchanged; 1 in "
+                                "force");
+    CU_ASSERT(lt_apicfg_app_same(&run.apps[0], &next.apps[0]));
+    lt_apicfg_free(&next);
+    /* a new rate; another application; a port and max_body */
+    char path[700], err[1024] = "";
+    snprintf(path, sizeof path, "%s/next2.conf", g_dir);
+    snprintf(other, sizeof other,
+             "gateway_config = \"gateway.conf\";\nport = 9000;\nmax_body = 4096;\n"
+             "apps = ( { name = \"hr\"; token_hash = \"%s\"; datasets = "
+             "[\"VN/GOV/BCA/population\"]; fields = [\"full_name\"]; purposes = [\"KYC\"]; rate "
+             "= 7; },\n { name = \"crm\"; token_hash = \"%s\"; datasets = [\"X\"]; fields = "
+             "[\"f\"]; purposes = [\"P\"]; } );\n",
+             g_hash, hash2);
+    CU_ASSERT_FATAL(ut_write_text(path, other) == 0);
+    int rc = lt_apicfg_load(path, &next, err, sizeof err);
+    if (rc != 0)
+        fprintf(stderr, "\n  %s\n", err);
+    CU_ASSERT_FATAL(rc == 0);
+    CU_ASSERT(lt_apicfg_fixed_changed(&run, &next, out, sizeof out) == 2);
+    CU_ASSERT_STRING_EQUAL(out, "port, max_body");
+    CU_ASSERT(!lt_apicfg_app_same(&run.apps[0], &next.apps[0]));
+    lt_apicfg_apps_changed(&run, &next, out, sizeof out);
+    CU_ASSERT_STRING_EQUAL(out, "applications: 1 added (crm), 0 removed, 1 changed (hr), 0 "
+                                "unchanged; 2 in force");
+    lt_apicfg_apps_changed(&next, &run, out, sizeof out);
+    CU_ASSERT_STRING_EQUAL(out, "applications: 0 added, 1 removed (crm), 1 changed (hr), 0 "
+                                "unchanged; 1 in force");
+    /* a short buffer: cut, with "..." */
+    CU_ASSERT(lt_apicfg_fixed_changed(&run, &next, out, 8) == 2);
+    CU_ASSERT_STRING_EQUAL(out, "port...");
+    lt_apicfg_free(&next);
+    /* the token; a grant's purposes */
+    load_with(&next, "next.conf", NULL, NULL);
+    next.apps[0].token_hash[0] ^= 1;
+    CU_ASSERT(!lt_apicfg_app_same(&run.apps[0], &next.apps[0]));
+    next.apps[0].token_hash[0] ^= 1;
+    CU_ASSERT(lt_apicfg_app_same(&run.apps[0], &next.apps[0]));
+    next.apps[0].grants[0].n_purposes = 0;
+    CU_ASSERT(!lt_apicfg_app_same(&run.apps[0], &next.apps[0]));
+    lt_apicfg_free(&next);
+    lt_apicfg_free(&run);
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -459,11 +528,14 @@ int main(void)
         {"wrong types are refused and quoted: rate, port, metrics, name, token hash",
          test_app_types},
         {"grants: bad entry and missing list, with line", test_grant_errors},
-        {"grants per dataset: fields and purposes of each; one list for all", test_grants_per_dataset},
+        {"grants per dataset: fields and purposes of each; one list for all",
+         test_grants_per_dataset},
         {"grants per dataset: both forms, unknown setting, repeats, empty, wrong type",
          test_grants_refused},
         {"gateway configuration: missing, wrong, unreadable", test_gateway_errors},
         {"the packaged example loads", test_packaged_example},
+        {"a reload: settings that need a restart, applications added, removed, changed",
+         test_reload_changes},
         {NULL, NULL},
     };
     return ut_main("lt_apicfg", suite_init, suite_clean, tests);
