@@ -408,16 +408,18 @@ static int s_hup_said(pid_t api, const char *log, const char *want, int count)
 }
 
 /* A lookup with token in flight while the caller's gateway is stopped
- * (SIGSTOP): started in the background, its status into code. */
+ * (SIGSTOP): started in the background, its status into code; curl's
+ * trace into code.trace says when the request has been sent. */
 static int s_lookup_bg(const char *url, const char *token, const char *code)
 {
     char cmd[4 * PATH_MAX + 1024];
     snprintf(cmd, sizeof cmd,
-             "(curl -sS -m 20 -o /dev/null -w '%%{http_code}' -H 'Authorization: Bearer %s' "
+             "(curl -sS -m 20 --trace-ascii %s.trace -o /dev/null -w '%%{http_code}' "
+             "-H 'Authorization: Bearer %s' "
              "-H 'Content-Type: application/json' -d '{\"dataset\":\"" DS "\",\"key\":\"" KEY
              "\",\"purpose\":\"KYC\",\"officer\":\"o-1\",\"case_ref\":\"c-1\"}' %s/v1/lookup "
              ">%s.tmp 2>&1; mv %s.tmp %s) &",
-             token, url, code, code, code);
+             code, token, url, code, code, code);
     return system(cmd);
 }
 
@@ -448,7 +450,13 @@ static void test_reload(void)
     LT_IT_REQUIRE(lt_it_gw_signal(g_caller, SIGSTOP) == 0);
     stopped = 1;
     CU_ASSERT_EQUAL(s_lookup_bg(url, a1, code), 0);
-    usleep(700000); /* the request is in */
+    char trace[PATH_MAX + 128];
+    snprintf(trace, sizeof trace, "%s.trace", code);
+    for (int64_t end = lt_it_ms() + 10000;
+         !lt_it_file_contains(trace, "=> Send data") && lt_it_ms() < end;)
+        usleep(50000);
+    CU_ASSERT(lt_it_file_contains(trace, "=> Send data"));
+    usleep(300000); /* sent whole: the API has taken it in */
     LT_IT_REQUIRE(s_reload_config(port, ha2, hb, "max_body = 2048;\n") == 0);
     CU_ASSERT(s_hup_said(api, log,
                          "reloaded .*api-reload.conf: applications: 1 added (reload-b), "
