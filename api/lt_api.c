@@ -159,6 +159,7 @@ typedef struct {
     size_t text_len;
     const char *allow;   /* 405: the Allow header */
     int retry_after;     /* 429: seconds */
+    int close;           /* the connection closes after the answer */
 } reply_t;
 
 static void s_error(reply_t *r, int status, const char *reason, const char *code, const char *msg)
@@ -1139,14 +1140,22 @@ static enum MHD_Result s_count_length(void *cls, enum MHD_ValueKind kind, const 
     return MHD_YES;
 }
 
-/* 1 when the request has more than one Content-Length header, which
- * libmicrohttpd accepts, reading the first: a proxy in front that reads
- * another would see another request boundary (request smuggling). */
-static int s_lengths(struct MHD_Connection *c)
+/* Why the request's body has no one boundary, or NULL: more than one
+ * Content-Length header, which libmicrohttpd accepts, reading the first;
+ * or Transfer-Encoding with Content-Length, where libmicrohttpd reads the
+ * chunks. A proxy in front that reads the other would see another request
+ * boundary (request smuggling): RFC 9112 6.3 makes such a request an error
+ * after which the connection closes, as what follows is not known to be a
+ * request (docs/operations.md, "Limits of the HTTP API"). */
+static const char *s_framing(struct MHD_Connection *c)
 {
     int n = 0;
     MHD_get_connection_values(c, MHD_HEADER_KIND, s_count_length, &n);
-    return n > 1;
+    if (n > 1)
+        return "more than one Content-Length header";
+    if (n && MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING))
+        return "both Transfer-Encoding and Content-Length headers; send one";
+    return NULL;
 }
 
 static void s_too_large(const lt_api_t *self, reply_t *r)
@@ -1169,11 +1178,13 @@ static int s_early(lt_api_t *self, struct MHD_Connection *c, const char *url, co
     const route_t *rt = rq->rt = s_route(self, url);
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                  MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *framing = s_framing(c);
     if (rq->nul_path) /* the path routed would be another than the one sent */
         s_error(r, 400, "bad_request", "BAD_REQUEST", "the path holds a NUL byte (%00)");
-    else if (s_lengths(c))
-        s_error(r, 400, "bad_request", "BAD_REQUEST", "more than one Content-Length header");
-    else if (!rt)
+    else if (framing) {
+        s_error(r, 400, "bad_request", "BAD_REQUEST", framing);
+        r->close = 1;
+    } else if (!rt)
         s_error(r, 404, "no_route", "NOT_FOUND", "no such path; see /v1/openapi.json");
     else if (strcmp(method, rt->method) != 0) {
         s_error(r, 405, "method", "METHOD_NOT_ALLOWED", "this path takes another method");
@@ -1241,6 +1252,8 @@ static int s_headers(struct MHD_Response *resp, const reply_t *r, const char *ty
         ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow) == MHD_YES;
     if (ok && r->retry_after)
         ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1") == MHD_YES;
+    if (ok && r->close)
+        ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close") == MHD_YES;
     if (ok && r->status == 401) /* RFC 9110 15.5.2: a 401 names the scheme to use */
         ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
                                      "Bearer realm=\"lienthong\"") == MHD_YES;

@@ -133,4 +133,28 @@ for path in ("/healthz", "/v1/lookup"):
     s.close()
     check(got == 400, "400 for two Content-Length headers on %s (%s)" % (path, got))
 
+# 10. Transfer-Encoding with Content-Length (RFC 9112 6.3: an error, and
+# the connection closes: what follows the body is not a request to read).
+# Raw bytes: http.client would add and fix headers of its own.
+for path in ("/healthz", "/v1/lookup"):
+    s = held("POST %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+             "Content-Type: application/json\r\nContent-Length: 4\r\n"
+             "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+             "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" % (path, HR))
+    s.settimeout(10)
+    data = b""
+    try:
+        while True:
+            got = s.recv(4096)
+            if not got:
+                break
+            data += got
+    except (socket.timeout, ConnectionError):
+        data += b"\0timeout"
+    s.close()
+    check(data.startswith(b"HTTP/1.1 400") and b"Transfer-Encoding" in data,
+          "400 naming Transfer-Encoding with Content-Length on %s (%r)" % (path, data[:40]))
+    check(data.count(b"HTTP/1.1") == 1 and not data.endswith(b"\0timeout"),
+          "  the connection then closes, the request after it unread")
+
 sys.exit(1 if failures else 0)

@@ -690,7 +690,8 @@ out:
  * 1 request in flight per application, a 1 s deadline), driven by
  * api_limits.py: early 401s, summed-up audit of requests without a token,
  * 429 in flight, capped deadline, per-address limit, refused control
- * characters and text that is not UTF-8, two Content-Length headers. */
+ * characters and text that is not UTF-8, two Content-Length headers,
+ * Transfer-Encoding with Content-Length (400, then the connection closes). */
 static void test_limits(void)
 {
     CU_ASSERT_EQUAL(s_drive("api-limits",
