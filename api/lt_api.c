@@ -126,7 +126,6 @@ struct _lt_api_t {
     atomic_int begun;     /* requests begun (s_uri) and not yet done (s_completed) */
     lt_stats_t *stats;
     lt_stats_family_t *requests, *latency;
-    lt_stats_series_t *conn_limit; /* connections refused at max_connections(_per_ip) */
     lt_apiconn_t *conns; /* the deadline of a request's arrival */
     uint8_t *tls_cert, *tls_key;
     size_t tls_key_len;
@@ -181,17 +180,9 @@ static int s_stats_new(lt_api_t *self)
         .name = "lienthong_http_request_latency", .help = "HTTP API request latency by endpoint",
         .kind = LT_STATS_HISTOGRAM, .unit = LT_STATS_UNIT_SECONDS, .n_labels = 1,
         .labels = {"endpoint"}, .max_series = 32};
-    static const lt_stats_def_t limit = {
-        .name = "lienthong_http_connections_refused",
-        .help = "HTTP API connections closed at once because max_connections or "
-                "max_connections_per_ip was reached",
-        .kind = LT_STATS_COUNTER};
-    lt_stats_family_t *family;
     return (self->stats = lt_stats_new()) &&
                    lt_stats_register(self->stats, &req, &self->requests) == 0 &&
-                   lt_stats_register(self->stats, &lat, &self->latency) == 0 &&
-                   lt_stats_register(self->stats, &limit, &family) == 0 &&
-                   (self->conn_limit = lt_stats_series(family, NULL))
+                   lt_stats_register(self->stats, &lat, &self->latency) == 0
                ? 0 : -1;
 }
 
@@ -383,6 +374,8 @@ static void s_tick(void *arg)
  * (the listener, libzmq's own, the log and audit files) fits in FD_RESERVE. */
 #define FDS_PER_CONNECTION 3
 #define FD_RESERVE 64
+/* Connections libmicrohttpd may hold beyond max_connections (lt_api_new). */
+#define MHD_BACKSTOP 8
 
 /* max_connections, lowered to what the descriptor limit (raised to its
  * hard value first) holds: past it, a new socket fails anywhere, in
@@ -1423,8 +1416,8 @@ static void s_mhd_report(void *arg, const lt_tally_report_t *rep)
  * failed handshake), which any client can repeat in a loop without a
  * token: summed up by their text through lt_tally, as the 401s are, so
  * that they cannot fill the disk (docs/operations.md, "Limits of the HTTP
- * API"). libmicrohttpd calls no other hook for a connection it refuses at
- * its limits: its message is what is counted. */
+ * API"). The connections refused at the limits are counted by lt_apiconn,
+ * not by these messages' wording. */
 /* Its fmt is libmicrohttpd's own format string (checked as such). */
 __attribute__((format(printf, 2, 0))) static void s_mhd_log(void *cls, const char *fmt,
                                                              va_list ap)
@@ -1440,8 +1433,6 @@ __attribute__((format(printf, 2, 0))) static void s_mhd_log(void *cls, const cha
         lt_info("api", "libmicrohttpd: %s", msg);
         return;
     }
-    if (strstr(msg, "connection limit"))
-        lt_stats_inc(self->conn_limit);
     pthread_mutex_lock(&self->tally_lock);
     lt_tally_note(self->mhd_msgs, msg, NULL);
     pthread_mutex_unlock(&self->tally_lock);
@@ -1503,8 +1494,9 @@ lt_api_t *lt_api_new(const lt_apicfg_t *cfg, char *err, size_t errlen)
         !(self->mhd_msgs = lt_tally_new(summary_ms, MHD_MESSAGES, 0, s_mhd_report, self)) ||
         !(self->call = lt_apicall_new(cfg->local_socket, (int)conns, summary_ms)) ||
         s_stats_new(self) != 0 ||
-        !(self->conns =
-              lt_apiconn_new(cfg->receive_timeout * 1000, summary_ms, self->stats, s_tick, self))) {
+        !(self->conns = lt_apiconn_new(cfg->receive_timeout * 1000, conns,
+                                       (unsigned)cfg->max_connections_per_ip, summary_ms,
+                                       self->stats, s_tick, self))) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -1522,13 +1514,16 @@ lt_api_t *lt_api_new(const lt_apicfg_t *cfg, char *err, size_t errlen)
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
                      MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0) |
                      (self->tls_cert ? MHD_USE_TLS : 0);
+    /* The limits are lt_apiconn's (its accept policy); libmicrohttpd's
+     * own, a few connections above, is a backstop for the moments a
+     * connection closed is still its own (the CLOSED notice comes first),
+     * within FD_RESERVE. */
     self->mhd = MHD_start_daemon(
-        flags, (uint16_t)cfg->port, NULL, NULL, s_handler, self,
+        flags, (uint16_t)cfg->port, lt_apiconn_accept, self->conns, s_handler, self,
         MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, self, /* first: it also gets the options' errors */
         MHD_OPTION_SOCK_ADDR, &ss,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(IDLE_FACTOR * cfg->receive_timeout),
-        MHD_OPTION_CONNECTION_LIMIT, conns,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
+        MHD_OPTION_CONNECTION_LIMIT, conns + MHD_BACKSTOP,
         MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
         MHD_OPTION_NOTIFY_CONNECTION, lt_apiconn_notify, self->conns,
         MHD_OPTION_URI_LOG_CALLBACK, s_uri, self,

@@ -82,7 +82,7 @@ typedef struct {
     int summary_interval;     /* seconds between the summaries of repeated refusals */
     int request_timeout_ms;   /* deadline of a lookup or verify: the default and the most */
     int max_connections;
-    int max_connections_per_ip; /* from one client address (MHD_OPTION_PER_IP_CONNECTION_LIMIT) */
+    int max_connections_per_ip; /* from one client address (lt_apiconn_accept) */
     int max_in_flight;        /* requests of one application being served at once */
     char audit_file[PATH_MAX]; /* the API's own refusals (JSON lines), or "" */
     lt_log_level_t log_level;

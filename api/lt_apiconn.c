@@ -33,24 +33,33 @@ struct conn {
     char addr[INET6_ADDRSTRLEN];
 };
 
+/* Why a connection was closed, for the tally's reports. */
+typedef enum { CUT, AT_MAX, AT_PER_IP } why_t;
+
+/* A closed connection's particulars (the tally's info). */
+typedef struct {
+    why_t why;
+    char addr[INET6_ADDRSTRLEN];
+} event_t;
+
 struct _lt_apiconn_t {
     int deadline_ms;
-    pthread_mutex_t lock; /* conns, stop, tally */
+    unsigned max_conns, max_per_ip;
+    pthread_mutex_t lock; /* conns, n_conns, stop, tally */
     pthread_cond_t wake;  /* stop */
     pthread_t thread;
     int stop;
     conn_t *conns;
-    lt_tally_t *tally; /* the cuts, by client address */
-    lt_stats_series_t *cuts;
+    unsigned n_conns;  /* in conns */
+    lt_tally_t *tally; /* the cuts and refusals, by why and client address */
+    lt_stats_series_t *cuts, *refused;
     lt_apiconn_tick_fn *tick;
     void *tick_arg;
 };
 
-void lt_apiconn_addr(struct MHD_Connection *c, char addr[INET6_ADDRSTRLEN])
+/* The address sa as text into addr ("?" when unknown). */
+static void s_addr(const struct sockaddr *sa, char addr[INET6_ADDRSTRLEN])
 {
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
     snprintf(addr, INET6_ADDRSTRLEN, "?");
     if (sa && sa->sa_family == AF_INET)
         inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, addr, INET6_ADDRSTRLEN);
@@ -58,28 +67,59 @@ void lt_apiconn_addr(struct MHD_Connection *c, char addr[INET6_ADDRSTRLEN])
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, addr, INET6_ADDRSTRLEN);
 }
 
-/* A report of the cuts (lt_tally): the first from an address in full,
- * then counts. Under the lock. */
+void lt_apiconn_addr(struct MHD_Connection *c, char addr[INET6_ADDRSTRLEN])
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    s_addr(ci ? ci->client_addr : NULL, addr);
+}
+
+/* Why a connection of e was closed, into buf. */
+static const char *s_why(const lt_apiconn_t *self, const event_t *e, char *buf, size_t len)
+{
+    if (e->why == CUT)
+        snprintf(buf, len, "no whole request within receive_timeout (%d s)",
+                 self->deadline_ms / 1000);
+    else if (e->why == AT_MAX)
+        snprintf(buf, len, "max_connections (%u) reached", self->max_conns);
+    else
+        snprintf(buf, len, "max_connections_per_ip (%u) reached", self->max_per_ip);
+    return buf;
+}
+
+/* A report of the cuts and refusals (lt_tally): the first of a reason
+ * from an address in full, then counts. Under the lock. */
 static void s_report(void *arg, const lt_tally_report_t *rep)
 {
     const lt_apiconn_t *self = arg;
-    int s = self->deadline_ms / 1000;
+    const event_t *e = rep->info;
+    char why[96];
+    const char *done = e->why == CUT ? "closed" : "refused";
     unsigned long long n = (unsigned long long)rep->count;
+    s_why(self, e, why, sizeof why);
     if (rep->kind == LT_TALLY_FIRST)
-        lt_warn("api",
-                "closed the connection from %s: no whole request within receive_timeout (%d s); "
-                "others from it are summed up every %lld s",
-                rep->key, s, (long long)lt_tally_interval_ms(self->tally) / 1000);
+        lt_warn("api", "%s %s connection from %s: %s; others from it are summed up every %lld s",
+                done, e->why == CUT ? "the" : "a", e->addr, why,
+                (long long)lt_tally_interval_ms(self->tally) / 1000);
     else if (rep->kind == LT_TALLY_COUNT)
-        lt_warn("api",
-                "%llu more connections closed in %lld s from %s: no whole request within "
-                "receive_timeout (%d s)",
-                n, (long long)rep->seconds, rep->key, s);
+        lt_warn("api", "%llu more connections %s in %lld s from %s: %s", n, done,
+                (long long)rep->seconds, e->addr, why);
     else
         lt_warn("api",
-                "%llu more connections closed in %lld s from addresses beyond the %d tracked "
-                "(last %s): no whole request within receive_timeout (%d s)",
-                n, (long long)rep->seconds, LT_APICONN_ADDRS, rep->key, s);
+                "%llu more connections %s in %lld s from addresses beyond the %d tracked "
+                "(last %s): %s",
+                n, done, (long long)rep->seconds, LT_APICONN_ADDRS, e->addr, why);
+}
+
+/* Counts and reports a connection from addr closed for why, under the lock. */
+static void s_note(lt_apiconn_t *self, why_t why, const char *addr)
+{
+    event_t e = {.why = why};
+    char key[INET6_ADDRSTRLEN + 8];
+    snprintf(e.addr, sizeof e.addr, "%s", addr);
+    snprintf(key, sizeof key, "%d %s", (int)why, addr);
+    lt_stats_inc(why == CUT ? self->cuts : self->refused);
+    lt_tally_note(self->tally, key, &e);
 }
 
 /* Cuts the connections past the deadline, under the lock. */
@@ -94,8 +134,7 @@ static void s_reap(lt_apiconn_t *self, int64_t now)
         if (shutdown(k->fd, SHUT_RDWR) != 0 && errno != ENOTCONN)
             lt_warn("api", "cannot close the connection from %s: %s", k->addr, strerror(errno));
         k->cut = 1;
-        lt_stats_inc(self->cuts);
-        lt_tally_note(self->tally, k->addr, NULL);
+        s_note(self, CUT, k->addr);
     }
 }
 
@@ -139,22 +178,31 @@ static int s_cond_init(pthread_cond_t *cv)
     return rc;
 }
 
-lt_apiconn_t *lt_apiconn_new(int deadline_ms, int64_t summary_ms, lt_stats_t *stats,
-                             lt_apiconn_tick_fn *tick, void *arg)
+lt_apiconn_t *lt_apiconn_new(int deadline_ms, unsigned max_conns, unsigned max_per_ip,
+                             int64_t summary_ms, lt_stats_t *stats, lt_apiconn_tick_fn *tick,
+                             void *arg)
 {
     static const lt_stats_def_t def = {
         .name = "lienthong_http_receive_timeouts",
         .help = "HTTP API connections closed because no whole request arrived within "
                 "receive_timeout",
         .kind = LT_STATS_COUNTER};
-    lt_stats_family_t *family;
+    static const lt_stats_def_t limit = {
+        .name = "lienthong_http_connections_refused",
+        .help = "HTTP API connections closed at once because max_connections or "
+                "max_connections_per_ip was reached",
+        .kind = LT_STATS_COUNTER};
+    lt_stats_family_t *family, *refused;
     lt_apiconn_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
     self->deadline_ms = deadline_ms;
+    self->max_conns = max_conns;
+    self->max_per_ip = max_per_ip;
     self->tick = tick;
     self->tick_arg = arg;
-    if (!(self->tally = lt_tally_new(summary_ms, LT_APICONN_ADDRS, 0, s_report, self))) {
+    if (!(self->tally =
+              lt_tally_new(summary_ms, LT_APICONN_ADDRS, sizeof(event_t), s_report, self))) {
         free(self);
         return NULL;
     }
@@ -164,6 +212,8 @@ lt_apiconn_t *lt_apiconn_new(int deadline_ms, int64_t summary_ms, lt_stats_t *st
         goto fail_lock;
     if (lt_stats_register(stats, &def, &family) != 0 ||
         !(self->cuts = lt_stats_series(family, NULL)) ||
+        lt_stats_register(stats, &limit, &refused) != 0 ||
+        !(self->refused = lt_stats_series(refused, NULL)) ||
         pthread_create(&self->thread, NULL, s_watch, self) != 0)
         goto fail_cond;
     return self;
@@ -221,6 +271,7 @@ static void s_started(lt_apiconn_t *self, struct MHD_Connection *c, void **socke
     if (k->next)
         k->next->prev = k;
     self->conns = k;
+    self->n_conns++;
     pthread_mutex_unlock(&self->lock);
 }
 
@@ -233,8 +284,26 @@ static void s_closed(lt_apiconn_t *self, conn_t *k)
         self->conns = k->next;
     if (k->next)
         k->next->prev = k->prev;
+    self->n_conns--;
     pthread_mutex_unlock(&self->lock);
     free(k);
+}
+
+enum MHD_Result lt_apiconn_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+    (void)addrlen;
+    lt_apiconn_t *self = cls;
+    char text[INET6_ADDRSTRLEN];
+    unsigned same = 0;
+    s_addr(addr, text);
+    pthread_mutex_lock(&self->lock);
+    for (const conn_t *k = self->conns; k && same < self->max_per_ip; k = k->next)
+        same += strcmp(k->addr, text) == 0;
+    int at_max = self->n_conns >= self->max_conns, at_ip = same >= self->max_per_ip;
+    if (at_max || at_ip)
+        s_note(self, at_max ? AT_MAX : AT_PER_IP, text);
+    pthread_mutex_unlock(&self->lock);
+    return at_max || at_ip ? MHD_NO : MHD_YES;
 }
 
 void lt_apiconn_notify(void *cls, struct MHD_Connection *c, void **socket_context,

@@ -3,11 +3,12 @@
 libmicrohttpd's own messages, nor write a terminal's escape sequences
 into it, with Python's standard library only.
 
-The API under test has summary_interval = 2 (seconds) and
-max_connections_per_ip = 4. Thousands of connections that send one byte
+The API under test has summary_interval = 2 (seconds),
+max_connections = 8 and max_connections_per_ip = 4. Thousands of connections that send one byte
 and close, then connections past the per-address limit, must leave a few
 log lines (the first of each message, then counts), the refusals at the
-limit counted in /metrics, and the API answering. A JSON member's name and
+limit counted in /metrics, and the API answering; a connection past
+max_connections is closed at once and counted as well. A JSON member's name and
 a pre-fill's query key holding escape sequences are refused, and logged
 with their control characters escaped. Environment: LT_API_URL,
 LT_TOKEN_HR, LT_TOKEN_SLOW, LT_KEY, LT_LOG (the API's log). Exits 0 when
@@ -59,10 +60,46 @@ lines = mhd_lines()[before:]
 check(len(lines) <= 12, "%d incomplete requests and 50 refusals: %d log lines" % (sent, len(lines)))
 check(any("more in" in l for l in lines), "the others are summed up")
 
-status, _, body = call("GET", "/metrics")
-m = re.search(rb"^lienthong_http_connections_refused_total (\d+)", body, re.M)
-check(status == 200 and m and int(m.group(1)) >= 50,
-      "/metrics counts the refusals at the connection limit (%s)" % (m and m.group(1)))
+def refused_total():
+    status, _, body = call("GET", "/metrics")
+    m = re.search(rb"^lienthong_http_connections_refused_total (\d+)", body, re.M)
+    return int(m.group(1)) if status == 200 and m else -1
+
+counted = refused_total()
+check(counted >= 50, "/metrics counts the refusals at the connection limit (%s)" % counted)
+
+# Past max_connections (8), from an address below its own limit: closed
+# at once too, and counted (the API counts them itself, whatever
+# libmicrohttpd's messages say).
+held = []
+for source in ("127.0.0.1", "127.0.0.2"):
+    for _ in range(4):
+        s = socket.socket()
+        s.bind((source, 0))
+        s.connect(ADDR)
+        held.append(s)
+time.sleep(0.5)
+s = socket.socket()
+s.bind(("127.0.0.3", 0))
+s.settimeout(3)
+s.connect(ADDR)
+try:
+    closed = s.recv(1) == b""
+except socket.timeout:
+    closed = False
+except OSError:
+    closed = True
+s.close()
+for h in held:
+    h.close()
+check(closed, "a connection past max_connections is closed at once")
+time.sleep(0.5)
+check(refused_total() == counted + 1, "  and counted (%d, was %d)" % (refused_total(), counted))
+with open(LOG, errors="replace") as f:
+    log = f.read()
+for addr, limit in (("127.0.0.1", "max_connections_per_ip (4)"), ("127.0.0.3", "max_connections (8)")):
+    check("refused a connection from %s: %s reached" % (addr, limit) in log,
+          "the log names the address and the limit reached: %s, %s" % (addr, limit))
 # Request fields that reach the log: the first 400 of each application is
 # logged in full, with what was wrong.
 HOSTILE = "x\u001b]0;pwned\u0007\u001b[2K\rFAKE"

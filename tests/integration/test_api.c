@@ -729,15 +729,17 @@ static void test_summary(void)
     CU_ASSERT_EQUAL(s_drive("api-summary", "summary_interval = 2;\n", "api_summary.py"), 0);
 }
 
-/* A `lienthong api` with summary_interval = 2 and 4 connections per
+/* A `lienthong api` with summary_interval = 2, 8 connections and 4 per
  * address, driven by api_noise.py: libmicrohttpd's messages about clients
  * (a request left incomplete, the connection limit) are summed up, not
- * logged one line each, and the refusals at the limit are counted; a
+ * logged one line each, and the refusals at either limit are counted; a
  * JSON member's name and a query key with escape sequences reach the log
  * escaped. */
 static void test_noise(void)
 {
-    CU_ASSERT_EQUAL(s_drive("api-noise", "summary_interval = 2;\nmax_connections_per_ip = 4;\n",
+    CU_ASSERT_EQUAL(s_drive("api-noise",
+                            "summary_interval = 2;\nmax_connections = 8;\n"
+                            "max_connections_per_ip = 4;\n",
                             "api_noise.py"),
                     0);
 }
