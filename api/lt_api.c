@@ -835,8 +835,9 @@ static void s_prefill(lt_api_t *self, const lt_apicfg_app_t *app, struct MHD_Con
             rc = lt_apicall_prefill_json(env->prefill_reply, self->cfg->member, s_prefill_granted,
                                          (void *)app, &found, &out.body, buf, sizeof buf);
         if (rc != 0) {
-            lt_warn("api", "pre-fill for application %s: %s", app->name, buf);
-            lt_apicall_unshown(&out, rc);
+            char detail[sizeof buf + 128];
+            snprintf(detail, sizeof detail, "pre-fill for application %s: %s", app->name, buf);
+            lt_apicall_unshown(self->call, &out, rc, detail);
         } else if (env) {
             /* Like a lookup of an unknown key: 404, with the parts. */
             out.status = found ? 200 : 404;
@@ -956,12 +957,15 @@ static json_t *s_dataset_item(const lt_dir_t *dir, const Lienthong__Policy *p,
 
 static void s_datasets(lt_api_t *self, const lt_apicfg_app_t *app, reply_t *r)
 {
-    char why[512];
+    char why[512], detail[sizeof why + 16];
     lt_dir_t *dir = lt_apicheck_directory(self->cfg, why, sizeof why);
     if (!dir) { /* why names files of this host: the operator's, not the application's */
-        lt_warn("api", "datasets: %s", why);
-        s_error(r, 503, "directory", "DIRECTORY_UNAVAILABLE",
-                "the directory cannot be read; the API's log says why");
+        lt_apicall_out_t out;
+        snprintf(detail, sizeof detail, "datasets: %s", why);
+        lt_apicall_fail(self->call, &out, 503, "directory", "DIRECTORY_UNAVAILABLE", detail);
+        r->status = out.status;
+        r->reason = out.reason;
+        r->body = out.body;
         return;
     }
     const Lienthong__Directory *d = lt_dir_get(dir);

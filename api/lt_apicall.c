@@ -152,6 +152,7 @@ static const char *s_fixed(const char *code)
         {"GATEWAY_UNAVAILABLE", "the gateway is not available; the API's log says why"},
         {"ERR_TIMEOUT", "no answer from the gateway in time"},
         {"BAD_ANSWER", "the answer cannot be shown; the API's log says why"},
+        {"DIRECTORY_UNAVAILABLE", "the directory cannot be read; the API's log says why"},
     };
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
         if (strcmp(code, fixed[i].code) == 0)
@@ -182,6 +183,13 @@ static void s_fail(lt_apicall_t *self, lt_apicall_out_t *out, int status, const 
         pthread_mutex_unlock(&self->fail_lock);
     }
     s_reply(out, status, reason, code);
+}
+
+void lt_apicall_fail(lt_apicall_t *self, lt_apicall_out_t *out, int status, const char *reason,
+                     const char *code, const char *detail)
+{
+    memset(out, 0, sizeof *out);
+    s_fail(self, out, status, reason, code, detail);
 }
 
 /* A client from the pool, or a new one; NULL with out set. */
@@ -316,22 +324,23 @@ static uint64_t s_answer_id(const Lienthong__Envelope *env, void **answer)
     return 0;
 }
 
-void lt_apicall_unshown(lt_apicall_out_t *out, int rc)
+void lt_apicall_unshown(lt_apicall_t *self, lt_apicall_out_t *out, int rc, const char *detail)
 {
     if (rc == LT_PROFJSON_UNDECODABLE)
-        s_reply(out, 502, "bad_answer", "BAD_ANSWER");
+        s_fail(self, out, 502, "bad_answer", "BAD_ANSWER", detail);
     else
-        s_reply(out, 500, "internal", "INTERNAL");
+        s_fail(self, out, 500, "internal", "INTERNAL", detail);
 }
 
 /* ---- lookup ------------------------------------------------------------------------ */
 
 /* The answer as the call's outcome: the status of its code, or (logged)
  * lt_apicall_unshown's when what it released cannot be shown. */
-static void s_lookup_out(const Lienthong__LookupRequest *q, const Lienthong__LookupAnswer *a,
-                         const Lienthong__AnswerContext *ctx, lt_apicall_out_t *out)
+static void s_lookup_out(lt_apicall_t *self, const Lienthong__LookupRequest *q,
+                         const Lienthong__LookupAnswer *a, const Lienthong__AnswerContext *ctx,
+                         lt_apicall_out_t *out)
 {
-    char err[512] = "out of memory";
+    char err[512] = "out of memory", detail[1024];
     int rc = LT_PROFJSON_NOMEM;
     json_t *j = json_pack("{s:s,s:s,s:s}", "dataset", q->dataset, "key", q->key, "code",
                           s_code(a->code));
@@ -341,8 +350,8 @@ static void s_lookup_out(const Lienthong__LookupRequest *q, const Lienthong__Loo
         return;
     }
     json_decref(j);
-    lt_warn("api", "lookup in %s answered by %s: %s", q->dataset, a->owner, err);
-    lt_apicall_unshown(out, rc);
+    snprintf(detail, sizeof detail, "lookup in %s answered by %s: %s", q->dataset, a->owner, err);
+    lt_apicall_unshown(self, out, rc, detail);
 }
 
 /* Drops from answer a every field of dataset that granted refuses: from
@@ -407,15 +416,15 @@ typedef struct {
 } collect_t;
 
 /* Handles one envelope of this request; sets out when the call is over. */
-static void s_on_answer(collect_t *k, const Lienthong__Envelope *env, void *answer,
-                        lt_apicall_out_t *out)
+static void s_on_answer(lt_apicall_t *self, collect_t *k, const Lienthong__Envelope *env,
+                        void *answer, lt_apicall_out_t *out)
 {
     Lienthong__LookupRequest *lq = lt_apireq_lookup(k->req);
     Lienthong__VerifyRequest *vq = lt_apireq_verify(k->req);
     if (s_gateway_error(env, out)) {
         k->done = 1;
     } else if (lq && env->body_case == LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY) {
-        s_lookup_out(lq, answer, env->context, out);
+        s_lookup_out(self, lq, answer, env->context, out);
         k->done = 1;
     } else if (vq && env->body_case == LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY) {
         const Lienthong__VerifyAnswer *v = answer;
@@ -471,7 +480,7 @@ static int s_collect(lt_apicall_t *self, lt_client_t *c, uint64_t id, collect_t 
         void *answer;
         /* Answers of an earlier call on this client that gave up are dropped. */
         if (s_answer_id(env, &answer) == id)
-            s_on_answer(k, env, answer, out);
+            s_on_answer(self, k, env, answer, out);
         s_free_answer(env, answer);
         lt_wire_free(&env);
     }
@@ -527,14 +536,14 @@ void lt_apicall_profile(lt_apicall_t *self, Lienthong__ProfileRequest *q,
         else if ((env = s_await(self, c, LIENTHONG__ENVELOPE__BODY_PROFILE_REPLY, q->request_id,
                                 lt_clock_mono_ms() + timeout_ms + GRACE_MS, out)) &&
                  !s_gateway_error(env, out)) {
-            char why[512];
+            char why[512], detail[1024];
             int rc = lt_profjson_reply(env->profile_reply, q->key, q->purpose, &out->body, why,
                                        sizeof why);
             out->status = 200;
             out->reason = "ok";
             if (rc != 0) {
-                lt_warn("api", "profile for purpose %s: %s", q->purpose, why);
-                lt_apicall_unshown(out, rc);
+                snprintf(detail, sizeof detail, "profile for purpose %s: %s", q->purpose, why);
+                lt_apicall_unshown(self, out, rc, detail);
             }
         }
         s_give(self, c, env != NULL);

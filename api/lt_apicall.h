@@ -22,7 +22,8 @@ typedef struct _lt_apicall_t lt_apicall_t;
 
 /* Calls to the gateway at socket_path, at most max_calls at once (one
  * ZeroMQ socket each, on a context sized for them and the idle pool). The
- * failures' details go to the log through lt_tally, by code and detail:
+ * failures' details go to the log through lt_tally, by code and detail
+ * (those of the API's own that a request repeats too: lt_apicall_fail):
  * the first at once, then one count every summary_ms (docs/operations.md,
  * "Limits of the HTTP API"). NULL when out of memory or ZeroMQ fails. */
 lt_apicall_t *lt_apicall_new(const char *socket_path, int max_calls, int64_t summary_ms);
@@ -111,11 +112,21 @@ size_t lt_apicall_grant_filter(json_t *body, const char *dataset,
 json_t *lt_apicall_status_json(const Lienthong__StatusReply *st);
 
 /* The outcome of a call whose answer cannot be shown as it should be; rc
- * is an LT_PROFJSON_* failure, whose err the caller logs (the answer says
- * only that the log has it). A payload that does not decode is an
- * unexpected answer, 502, rather than a 200 with fields missing; out of
- * memory is 500. */
-void lt_apicall_unshown(lt_apicall_out_t *out, int rc);
+ * is an LT_PROFJSON_* failure, whose detail (what, and the failure's err)
+ * goes to the log as lt_apicall_fail's: the answer says only that the log
+ * has it. A payload that does not decode is an unexpected answer, 502,
+ * rather than a 200 with fields missing; out of memory is 500. */
+void lt_apicall_unshown(lt_apicall_t *self, lt_apicall_out_t *out, int rc, const char *detail);
+
+/* A failure of a request whose detail is the operator's (a path of this
+ * host, the system's reason), which any request can repeat: out gets
+ * status, reason and the fixed message of code (GATEWAY_UNAVAILABLE,
+ * ERR_TIMEOUT, BAD_ANSWER, DIRECTORY_UNAVAILABLE; another code gets
+ * INTERNAL's), and detail goes to the log through the failures' tally,
+ * the first of a code and detail at once, then counts (docs/operations.md,
+ * "Limits of the HTTP API"). Thread-safe. */
+void lt_apicall_fail(lt_apicall_t *self, lt_apicall_out_t *out, int status, const char *reason,
+                     const char *code, const char *detail);
 
 /* {"error": code, "message": message} */
 json_t *lt_apicall_error(const char *code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -7,9 +7,12 @@ The API under test has summary_interval = 2 (seconds) and a gateway that
 is not running. Each /readyz and /metrics then fails its call to the
 gateway at once: 2,200 of them must leave a few log lines (the first
 failure in full, then one count per interval), each failure counted once,
-and the API answering. Environment: LT_API_URL, LT_LOG (the API's log).
+and the API answering. So must /v1/datasets, of an application, when the
+directory cannot be read (its configured file and data_dir are nowhere).
+Environment: LT_API_URL, LT_TOKEN_HR, LT_LOG (the API's log).
 Exits 0 when every check passed, 1 otherwise."""
 import os, re, sys, time
+import json
 from api_common import call, check, failures
 
 LOG = os.environ["LT_LOG"]
@@ -43,6 +46,25 @@ check(len(first) == 1, "the first failure is logged in full (%d lines)" % len(fi
 check(counts, "the others are summed up")
 check(len(first) + sum(counts) == READYZ + METRICS,
       "each failure counted once (%d + %d)" % (len(first), sum(counts)))
+# The datasets of an application while the directory cannot be read: a
+# fixed answer, and the reason (paths of this host) in the log, summed up.
+DATASETS = 30
+before = len(log_lines())
+answers = [call("GET", "/v1/datasets", token=os.environ["LT_TOKEN_HR"]) for _ in range(DATASETS)]
+check(all(s == 503 and json.loads(b)["error"] == "DIRECTORY_UNAVAILABLE" for s, _, b in answers),
+      "%d /v1/datasets answered 503 DIRECTORY_UNAVAILABLE" % DATASETS)
+check(all(b"nowhere" not in b for _, _, b in answers), "  the answers name no path")
+time.sleep(INTERVAL + 1.5)
+lines = log_lines()[before:]
+sys.stdout.writelines("     " + l for l in lines[:6])
+first = [l for l in lines if "DIRECTORY_UNAVAILABLE: datasets: " in l and "nowhere" in l]
+counts = [int(m.group(1)) for m in
+          (re.search(r"(\d+) more calls failed with 503 DIRECTORY_UNAVAILABLE in \d+ s: ", l)
+           for l in lines) if m]
+check(len(first) == 1 and len(lines) <= 3,
+      "%d datasets failed: %d log lines, the first in full" % (DATASETS, len(lines)))
+check(len(first) + sum(counts) == DATASETS, "  each counted once (%d + %s)" % (len(first), counts))
+
 status, _, _ = call("GET", "/healthz")
 check(status == 200, "the API still answers /healthz (%s)" % status)
 sys.exit(1 if failures else 0)

@@ -263,14 +263,18 @@ static int s_stop_api(pid_t *pid, const char *name)
 static int s_curl(const char *opts, const char *url, const char *out, int *curl_rc);
 
 /* Writes conf, the caller's gateway configuration with a local socket that
- * does not exist: a gateway that is not running. 0, or -1. */
+ * does not exist: a gateway that is not running; and no directory, neither
+ * the configured file nor an adopted copy in data_dir. 0, or -1. */
 static int s_nowhere_conf(char *conf, size_t len)
 {
-    char cmd[4 * PATH_MAX + 256];
+    char cmd[6 * PATH_MAX + 512];
     snprintf(conf, len, "%s/gw-nowhere.conf", g_fed.dir);
+    /* The directory nowhere: /v1/datasets, which reads it, fails. */
     snprintf(cmd, sizeof cmd,
-             "sed 's|^local_socket = .*|local_socket = \"%s/nowhere/gw.sock\";|' %s >%s", g_fed.dir,
-             g_caller->conf_path, conf);
+             "sed -e 's|^local_socket = .*|local_socket = \"%s/nowhere/gw.sock\";|'"
+             " -e 's|^directory = \"[^\"]*\"|directory = \"%s/nowhere/dir.bin\"|'"
+             " -e 's|^data_dir = .*|data_dir = \"%s/nowhere/data\";|' %s >%s",
+             g_fed.dir, g_fed.dir, g_fed.dir, g_caller->conf_path, conf);
     return system(cmd) == 0 && lt_it_file_contains(conf, "nowhere/gw.sock") ? 0 : -1;
 }
 
