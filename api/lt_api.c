@@ -3,6 +3,7 @@
 #include "lt_api.h"
 #include "lt_apicheck.h"
 #include "lt_apiconn.h"
+#include "lt_apisum.h"
 #include "lt_clock.h"
 #include "lt_dirpick.h"
 #include "lt_apicall.h"
@@ -118,8 +119,8 @@ struct _lt_api_t {
     FILE *audit;
     /* Taken before lock (the reports write the audit file), never after. */
     pthread_mutex_t tally_lock;
+    lt_apisum_t refused_sum, unauth_sum; /* how refused's and unauth's reports read */
     lt_tally_t *refused; /* by application (or none) and s_summed reason */
-    size_t refused_keys; /* the keys refused holds */
     lt_tally_t *unauth;  /* requests without a valid token, by client address */
     lt_tally_t *mhd_msgs; /* libmicrohttpd's messages once serving, by their text */
     atomic_int serving;   /* MHD_start_daemon has returned: its messages are about clients */
@@ -262,32 +263,24 @@ static void s_audit_count(lt_api_t *self, const char *app, const char *addr, int
     s_audit_line(self, j);
 }
 
-/* A report of the requests without a valid token (lt_tally), under
- * tally_lock: the first from an address in full, then counts. */
-static void s_unauth_report(void *arg, const lt_tally_report_t *rep)
+/* The words of a report of the requests without a valid token
+ * (lt_apisum), under tally_lock: the first from an address in full, then
+ * counts; each also in the audit file. */
+static void s_unauth_describe(void *arg, const lt_tally_report_t *rep, lt_apisum_text_t *x)
 {
     lt_api_t *self = arg;
     const refusal_t *f = rep->info;
-    unsigned long long n = (unsigned long long)rep->count;
-    if (rep->kind == LT_TALLY_FIRST) {
-        lt_warn("api",
-                "a request without a valid token from %s (%s); others from it are "
-                "summed up every %lld s",
-                f->addr, f->endpoint, (long long)lt_tally_interval_ms(self->unauth) / 1000);
+    snprintf(x->first, sizeof x->first, "a request without a valid token from %s (%s)", f->addr,
+             f->endpoint);
+    snprintf(x->what, sizeof x->what, "requests without a valid token");
+    snprintf(x->where, sizeof x->where, " from %s", f->addr);
+    snprintf(x->last, sizeof x->last, "%s", f->addr);
+    if (rep->kind == LT_TALLY_FIRST)
         s_audit_json(self, NULL, NULL, NULL, f->endpoint, NULL, NULL, f->status, f->reason,
                      f->message);
-        return;
-    }
-    int others = rep->kind == LT_TALLY_OTHERS;
-    if (others)
-        lt_warn("api",
-                "%llu more requests without a valid token in %lld s from addresses beyond "
-                "the %d tracked (last %s)",
-                n, (long long)rep->seconds, LT_APICONN_ADDRS, f->addr);
     else
-        lt_warn("api", "%llu more requests without a valid token from %s in %lld s", n, f->addr,
-                (long long)rep->seconds);
-    s_audit_count(self, "", others ? "others" : f->addr, f->status, f->reason, rep->count);
+        s_audit_count(self, "", rep->kind == LT_TALLY_OTHERS ? "others" : f->addr, f->status,
+                      f->reason, rep->count);
 }
 
 /* A request without a valid token: counted per client address, the first
@@ -306,26 +299,24 @@ static void s_unauthorized(lt_api_t *self, struct MHD_Connection *c, const char 
     pthread_mutex_unlock(&self->tally_lock);
 }
 
-/* A report of an application's refusals of one reason (lt_tally), under
- * tally_lock: the first in full, with why, then counts. */
-static void s_refused_report(void *arg, const lt_tally_report_t *rep)
+/* The words of a report of an application's refusals of one reason
+ * (lt_apisum), under tally_lock: the first in full, with why, then counts
+ * (no others: the table holds every application and reason); each also in
+ * the audit file. */
+static void s_refused_describe(void *arg, const lt_tally_report_t *rep, lt_apisum_text_t *x)
 {
     lt_api_t *self = arg;
     const refusal_t *f = rep->info;
-    if (rep->kind == LT_TALLY_FIRST) {
-        lt_warn("api",
-                "%d %s for application '%s': %s; others of it with this reason are "
-                "summed up every %lld s",
-                f->status, f->reason, f->app, f->message,
-                (long long)lt_tally_interval_ms(self->refused) / 1000);
+    snprintf(x->first, sizeof x->first, "%d %s for application '%s': %s", f->status, f->reason,
+             f->app, f->message);
+    snprintf(x->what, sizeof x->what, "requests of application '%s' refused", f->app);
+    snprintf(x->last, sizeof x->last, "'%s'", f->app);
+    snprintf(x->why, sizeof x->why, "%d %s", f->status, f->reason);
+    if (rep->kind == LT_TALLY_FIRST)
         s_audit_json(self, f->app, NULL, NULL, f->endpoint, NULL, NULL, f->status, f->reason,
                      f->message);
-        return;
-    }
-    /* No others: the table holds every application and reason. */
-    lt_warn("api", "%llu more requests of application '%s' refused in %lld s: %d %s",
-            (unsigned long long)rep->count, f->app, (long long)rep->seconds, f->status, f->reason);
-    s_audit_count(self, f->app, "", f->status, f->reason, rep->count);
+    else
+        s_audit_count(self, f->app, "", f->status, f->reason, rep->count);
 }
 
 /* A request of app (NULL: none) refused with 429 or for bad input: counted
@@ -1488,13 +1479,22 @@ lt_api_t *lt_api_new(const lt_apicfg_t *cfg, char *err, size_t errlen)
         goto fail;
     }
     unsigned conns = s_fit_connections(cfg->max_connections);
-    self->refused_keys = (cfg->n_apps + 1) * SUMMED;
     int64_t summary_ms = (int64_t)cfg->summary_interval * 1000;
+    self->refused_sum = (lt_apisum_t){.interval_ms = summary_ms,
+                                      .max_keys = (cfg->n_apps + 1) * SUMMED,
+                                      .others = "of it with this reason",
+                                      .keys = "applications",
+                                      .describe = s_refused_describe,
+                                      .arg = self};
+    self->unauth_sum = (lt_apisum_t){.interval_ms = summary_ms,
+                                     .max_keys = LT_APICONN_ADDRS,
+                                     .others = "from it",
+                                     .keys = "addresses",
+                                     .describe = s_unauth_describe,
+                                     .arg = self};
     if (!(self->snap = s_snap_new_locked(cfg, NULL, NULL)) || /* no thread yet: no lock */
-        !(self->refused = lt_tally_new(summary_ms, (cfg->n_apps + 1) * SUMMED, sizeof(refusal_t),
-                                       s_refused_report, self)) ||
-        !(self->unauth = lt_tally_new(summary_ms, LT_APICONN_ADDRS, sizeof(refusal_t),
-                                      s_unauth_report, self)) ||
+        !(self->refused = lt_apisum_tally(&self->refused_sum, sizeof(refusal_t))) ||
+        !(self->unauth = lt_apisum_tally(&self->unauth_sum, sizeof(refusal_t))) ||
         !(self->mhd_msgs = lt_tally_new(summary_ms, MHD_MESSAGES, 0, s_mhd_report, self)) ||
         !(self->call = lt_apicall_new(cfg->local_socket, (int)conns, summary_ms)) ||
         s_stats_new(self) != 0 ||
@@ -1525,13 +1525,11 @@ lt_api_t *lt_api_new(const lt_apicfg_t *cfg, char *err, size_t errlen)
     self->mhd = MHD_start_daemon(
         flags, (uint16_t)cfg->port, lt_apiconn_accept, self->conns, s_handler, self,
         MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, self, /* first: it also gets the options' errors */
-        MHD_OPTION_SOCK_ADDR, &ss,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(IDLE_FACTOR * cfg->receive_timeout),
-        MHD_OPTION_CONNECTION_LIMIT, conns + MHD_BACKSTOP,
-        MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
-        MHD_OPTION_NOTIFY_CONNECTION, lt_apiconn_notify, self->conns,
-        MHD_OPTION_URI_LOG_CALLBACK, s_uri, self,
-        self->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, self->tls_cert,
+        MHD_OPTION_SOCK_ADDR, &ss, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)(IDLE_FACTOR * cfg->receive_timeout), MHD_OPTION_CONNECTION_LIMIT,
+        conns + MHD_BACKSTOP, MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
+        MHD_OPTION_NOTIFY_CONNECTION, lt_apiconn_notify, self->conns, MHD_OPTION_URI_LOG_CALLBACK,
+        s_uri, self, self->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, self->tls_cert,
         MHD_OPTION_HTTPS_MEM_KEY, self->tls_key, MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES,
         MHD_OPTION_END);
     if (!self->mhd) {
@@ -1545,7 +1543,7 @@ fail:
     return NULL;
 }
 
-/* The table of refusals holds every application and reason (s_refused_report
+/* The table of refusals holds every application and reason (s_refused_describe
  * counts no others): grown to n_apps, its pending counts reported first. A
  * table that cannot be made leaves the old one, whose overflow is counted
  * as others. Counts are by name: a table kept keeps those of the
@@ -1554,19 +1552,24 @@ static void s_refused_fit(lt_api_t *self, size_t n_apps)
 {
     size_t keys = (n_apps + 1) * SUMMED;
     pthread_mutex_lock(&self->tally_lock);
-    if (self->refused_keys < keys) {
+    if (self->refused_sum.max_keys < keys) {
         lt_tally_flush(self->refused);
-        lt_tally_t *t = lt_tally_new(lt_tally_interval_ms(self->refused), keys, sizeof(refusal_t),
-                                     s_refused_report, self);
+        /* Both tables report through refused_sum (the old one has nothing
+         * left to report once flushed): the count of keys it gives is the
+         * new table's, and back to the old one's if that cannot be made. */
+        size_t was = self->refused_sum.max_keys;
+        self->refused_sum.max_keys = keys;
+        lt_tally_t *t = lt_apisum_tally(&self->refused_sum, sizeof(refusal_t));
         if (t) {
             lt_tally_destroy(&self->refused);
             self->refused = t;
-            self->refused_keys = keys;
-        } else
+        } else {
+            self->refused_sum.max_keys = was;
             lt_warn("api",
                     "out of memory for the refusals of %zu applications: those beyond are "
                     "summed up together",
                     n_apps);
+        }
     }
     pthread_mutex_unlock(&self->tally_lock);
 }

@@ -7,6 +7,7 @@
 #include "lt_log.h"
 #include "lt_profjson.h"
 #include "lt_schema.h"
+#include "lt_apisum.h"
 #include "lt_tally.h"
 #include "lt_wire.h"
 
@@ -45,27 +46,24 @@ struct _lt_apicall_t {
      * (docs/operations.md, "Limits of the HTTP API"). The reports are
      * written under fail_lock, never held with lock. */
     pthread_mutex_t fail_lock;
+    lt_apisum_t sum;    /* how failed's reports read */
     lt_tally_t *failed; /* by code and detail */
 };
 
-/* A report of failed calls (lt_tally), under fail_lock: the first of a
- * code and detail in full, then counts. */
-static void s_failed_report(void *arg, const lt_tally_report_t *rep)
+/* The words of a report of failed calls (lt_apisum), under fail_lock:
+ * the first of a code and detail in full, then counts. */
+static void s_describe(void *arg, const lt_tally_report_t *rep, lt_apisum_text_t *x)
 {
-    lt_apicall_t *self = arg;
+    (void)arg;
     const failure_t *f = rep->info;
-    unsigned long long n = (unsigned long long)rep->count;
-    if (rep->kind == LT_TALLY_FIRST)
-        lt_warn("api", "%d %s: %s (others like it are summed up every %lld s)", f->status, f->code,
-                f->detail, (long long)lt_tally_interval_ms(self->failed) / 1000);
-    else if (rep->kind == LT_TALLY_OTHERS)
-        lt_warn("api",
-                "%llu more calls failed in %lld s, of failures beyond the %d tracked (last "
-                "%d %s: %s)",
-                n, (long long)rep->seconds, FAILS_MAX, f->status, f->code, f->detail);
-    else
-        lt_warn("api", "%llu more calls failed with %d %s in %lld s: %s", n, f->status, f->code,
-                (long long)rep->seconds, f->detail);
+    snprintf(x->first, sizeof x->first, "%d %s: %s", f->status, f->code, f->detail);
+    if (rep->kind == LT_TALLY_OTHERS) {
+        snprintf(x->what, sizeof x->what, "calls failed");
+        snprintf(x->last, sizeof x->last, "%s", x->first);
+        return;
+    }
+    snprintf(x->what, sizeof x->what, "calls failed with %d %s", f->status, f->code);
+    snprintf(x->why, sizeof x->why, "%s", f->detail);
 }
 
 /* Frees what lt_apicall_new made of self: locks is how many of its two
@@ -95,12 +93,17 @@ lt_apicall_t *lt_apicall_new(const char *socket_path, int max_calls, int64_t sum
     if (pthread_mutex_init(&self->fail_lock, NULL) != 0)
         goto fail;
     locks++;
+    self->sum = (lt_apisum_t){.interval_ms = summary_ms,
+                              .max_keys = FAILS_MAX,
+                              .others = "like it",
+                              .keys = "failures",
+                              .describe = s_describe,
+                              .arg = self};
     /* libzmq's default is 1,023 sockets a context: each call in flight and
      * each idle client holds one. */
     if (!(self->path = strdup(socket_path)) || !(self->ctx = zmq_ctx_new()) ||
         zmq_ctx_set(self->ctx, ZMQ_MAX_SOCKETS, max_calls + POOL_MAX + 16) != 0 ||
-        !(self->failed =
-              lt_tally_new(summary_ms, FAILS_MAX, sizeof(failure_t), s_failed_report, self)))
+        !(self->failed = lt_apisum_tally(&self->sum, sizeof(failure_t))))
         goto fail;
     return self;
 fail:

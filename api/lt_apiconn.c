@@ -1,5 +1,6 @@
 /* lt_apiconn: the deadline of a request's arrival (see the header). */
 #include "lt_apiconn.h"
+#include "lt_apisum.h"
 #include "lt_clock.h"
 #include "lt_log.h"
 #include "lt_tally.h"
@@ -51,6 +52,7 @@ struct _lt_apiconn_t {
     int stop;
     conn_t *conns;
     unsigned n_conns;  /* in conns */
+    lt_apisum_t sum;   /* how tally's reports read */
     lt_tally_t *tally; /* the cuts and refusals, by why and client address */
     lt_stats_series_t *cuts, *refused;
     lt_apiconn_tick_fn *tick;
@@ -87,28 +89,19 @@ static const char *s_why(const lt_apiconn_t *self, const event_t *e, char *buf, 
     return buf;
 }
 
-/* A report of the cuts and refusals (lt_tally): the first of a reason
- * from an address in full, then counts. Under the lock. */
-static void s_report(void *arg, const lt_tally_report_t *rep)
+/* The words of a report of the cuts and refusals (lt_apisum): the first
+ * of a reason from an address in full, then counts. Under the lock. */
+static void s_describe(void *arg, const lt_tally_report_t *rep, lt_apisum_text_t *x)
 {
     const lt_apiconn_t *self = arg;
     const event_t *e = rep->info;
-    char why[96];
     const char *done = e->why == CUT ? "closed" : "refused";
-    unsigned long long n = (unsigned long long)rep->count;
-    s_why(self, e, why, sizeof why);
-    if (rep->kind == LT_TALLY_FIRST)
-        lt_warn("api", "%s %s connection from %s: %s; others from it are summed up every %lld s",
-                done, e->why == CUT ? "the" : "a", e->addr, why,
-                (long long)lt_tally_interval_ms(self->tally) / 1000);
-    else if (rep->kind == LT_TALLY_COUNT)
-        lt_warn("api", "%llu more connections %s in %lld s from %s: %s", n, done,
-                (long long)rep->seconds, e->addr, why);
-    else
-        lt_warn("api",
-                "%llu more connections %s in %lld s from addresses beyond the %d tracked "
-                "(last %s): %s",
-                n, done, (long long)rep->seconds, LT_APICONN_ADDRS, e->addr, why);
+    s_why(self, e, x->why, sizeof x->why);
+    snprintf(x->first, sizeof x->first, "%s %s connection from %s: %s", done,
+             e->why == CUT ? "the" : "a", e->addr, x->why);
+    snprintf(x->what, sizeof x->what, "connections %s", done);
+    snprintf(x->where, sizeof x->where, " from %s", e->addr);
+    snprintf(x->last, sizeof x->last, "%s", e->addr);
 }
 
 /* Counts and reports a connection from addr closed for why, under the lock. */
@@ -192,7 +185,6 @@ lt_apiconn_t *lt_apiconn_new(int deadline_ms, unsigned max_conns, unsigned max_p
         .help = "HTTP API connections closed at once because max_connections or "
                 "max_connections_per_ip was reached",
         .kind = LT_STATS_COUNTER};
-    lt_stats_family_t *family, *refused;
     lt_apiconn_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
@@ -201,8 +193,13 @@ lt_apiconn_t *lt_apiconn_new(int deadline_ms, unsigned max_conns, unsigned max_p
     self->max_per_ip = max_per_ip;
     self->tick = tick;
     self->tick_arg = arg;
-    if (!(self->tally =
-              lt_tally_new(summary_ms, LT_APICONN_ADDRS, sizeof(event_t), s_report, self))) {
+    self->sum = (lt_apisum_t){.interval_ms = summary_ms,
+                              .max_keys = LT_APICONN_ADDRS,
+                              .others = "from it",
+                              .keys = "addresses",
+                              .describe = s_describe,
+                              .arg = self};
+    if (!(self->tally = lt_apisum_tally(&self->sum, sizeof(event_t)))) {
         free(self);
         return NULL;
     }
@@ -210,10 +207,8 @@ lt_apiconn_t *lt_apiconn_new(int deadline_ms, unsigned max_conns, unsigned max_p
         goto fail_tally;
     if (s_cond_init(&self->wake) != 0)
         goto fail_lock;
-    if (lt_stats_register(stats, &def, &family) != 0 ||
-        !(self->cuts = lt_stats_series(family, NULL)) ||
-        lt_stats_register(stats, &limit, &refused) != 0 ||
-        !(self->refused = lt_stats_series(refused, NULL)) ||
+    if (!(self->cuts = lt_stats_register_series(stats, &def, NULL)) ||
+        !(self->refused = lt_stats_register_series(stats, &limit, NULL)) ||
         pthread_create(&self->thread, NULL, s_watch, self) != 0)
         goto fail_cond;
     return self;

@@ -291,6 +291,13 @@ out:
     return rc;
 }
 
+lt_stats_series_t *lt_stats_register_series(lt_stats_t *self, const lt_stats_def_t *def,
+                                            const char *const *values)
+{
+    lt_stats_family_t *f = NULL;
+    return lt_stats_register(self, def, &f) == 0 ? lt_stats_series(f, values) : NULL;
+}
+
 /* ---- label sets ---------------------------------------------------------------------------- */
 
 /* Packs values into key; -1 when a value is missing, too long or not UTF-8. */

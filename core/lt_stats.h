@@ -101,6 +101,12 @@ int lt_stats_register(lt_stats_t *self, const lt_stats_def_t *def, lt_stats_fami
  * registry is destroyed. */
 lt_stats_series_t *lt_stats_series(lt_stats_family_t *family, const char *const *values);
 
+/* Registers def in self and returns its series for values (NULL for a
+ * family without labels): the common path of a module that keeps one
+ * series of a family of its own. NULL when registration failed (logged). */
+lt_stats_series_t *lt_stats_register_series(lt_stats_t *self, const lt_stats_def_t *def,
+                                            const char *const *values);
+
 /* Updates: constant time, no allocation. Using an update of another kind
  * is a programmer error (asserted). */
 void lt_stats_inc(lt_stats_series_t *s);                      /* counter += 1 */

@@ -10,10 +10,7 @@
 lt_stats_series_t *lt_gwstats_series(lt_stats_t *stats, const lt_stats_def_t *def,
                                      const char *const *values)
 {
-    lt_stats_family_t *f = NULL;
-    if (lt_stats_register(stats, def, &f) != 0)
-        return NULL;
-    return lt_stats_series(f, values);
+    return lt_stats_register_series(stats, def, values);
 }
 
 lt_stats_series_t *lt_gwstats_commit(lt_stats_t *stats, const char *what)

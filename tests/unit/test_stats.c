@@ -120,6 +120,11 @@ static void test_register_rules(void)
     d = good;
     d.kind = LT_STATS_GAUGE;
     CU_ASSERT_EQUAL(lt_stats_register(g_stats, &d, &again), LT_STATS_EEXIST);
+    /* lt_stats_register_series: the family's series at once, NULL when
+     * the registration fails. */
+    lt_stats_series_t *s = lt_stats_register_series(g_stats, &good, (const char *[]){"ok"});
+    CU_ASSERT_PTR_EQUAL(s, lt_stats_series(f, (const char *[]){"ok"}));
+    CU_ASSERT_PTR_NULL(lt_stats_register_series(g_stats, &d, (const char *[]){"ok"}));
 
     static const char *const bad_names[] = {
         "lookups",
