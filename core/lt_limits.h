@@ -292,6 +292,17 @@
 #define LT_PEERS_MAX_LINKS 256
 /* Incoming peers remembered for directory gossip (implementation, 5.1). */
 #define LT_PEERS_MAX_INBOUND 512
+/* An incoming peer silent for this many heartbeat intervals (heartbeat_ms)
+ * is forgotten, so that the table holds the members heard lately rather
+ * than the first LT_PEERS_MAX_INBOUND ever seen: the rest would share
+ * LT_DIR_OFFER_UNLISTED_MAX offers. 600 intervals (10 min at the default
+ * 1 s) is far past the heartbeat timeout (5 intervals), so the peer is
+ * logged lost first and `status` still shows it lost, with when it was
+ * last heard, through an outage or restart of a few minutes; the table
+ * overflows only when more than LT_PEERS_MAX_INBOUND members say Hello
+ * within that time. Its offer record matters for LT_DIR_OFFER_INTERVAL_MS
+ * only (implementation, 5.1). */
+#define LT_PEERS_INBOUND_IDLE_INTERVALS 600
 /* A member is offered one directory version at most once per interval
  * when it asks (Hello with a lower version, DirectoryRequest): its further
  * asks in the interval are dropped, so that asking without reading cannot

@@ -465,10 +465,14 @@ static void s_link_silence(lt_peers_t *self, link_t *l, int64_t now)
     }
 }
 
-/* An incoming peer whose Hellos stopped is logged as lost, once. */
+/* An incoming peer whose Hellos stopped is logged as lost, once; one
+ * silent for LT_PEERS_INBOUND_IDLE_INTERVALS is taken out of the table, so
+ * that the members heard lately find room (the entries after it move down
+ * one index). */
 static void s_inbound_tick(lt_peers_t *self, int64_t now)
 {
-    for (size_t i = 0; i < self->n_inbound; i++) {
+    int64_t idle_ms = (int64_t)self->ctx->cfg->heartbeat_ms * LT_PEERS_INBOUND_IDLE_INTERVALS;
+    for (size_t i = 0; i < self->n_inbound;) {
         inbound_t *p = &self->inbound[i];
         if (!p->lost && now - p->heard_at >= s_lost_ms(self)) {
             p->lost = 1;
@@ -476,6 +480,14 @@ static void s_inbound_tick(lt_peers_t *self, int64_t now)
             lt_info("peer", "peer %s lost: no Hello for %.1f s", p->member,
                     (double)s_lost_ms(self) / 1000.0);
         }
+        if (now - p->heard_at < idle_ms) {
+            i++;
+            continue;
+        }
+        lt_debug("peer", "forgetting peer %s: no Hello for %.1f s", p->member,
+                 (double)idle_ms / 1000.0);
+        memmove(p, p + 1, (self->n_inbound - i - 1) * sizeof *p);
+        self->n_inbound--;
     }
 }
 

@@ -88,7 +88,9 @@ void lt_peers_on_dir_request(lt_peers_t *self, void *router, const lt_wire_in_t 
 /* Sends our Hello (e.g. to tell a peer that we adopted what it offered).
  * Returns 0, or -1 with zmq_errno(). */
 int lt_peers_hello(lt_peers_t *self, void *sock, const uint8_t *rid, size_t rid_len);
-/* The ROUTER was rebound: every incoming peer is gone until it says Hello. */
+/* An incoming peer silent for LT_PEERS_INBOUND_IDLE_INTERVALS heartbeat
+ * intervals is forgotten at lt_peers_tick, as if it never said Hello.
+ * The ROUTER was rebound: every incoming peer is gone until it says Hello. */
 void lt_peers_forget_inbound(lt_peers_t *self);
 
 /* ---- gossip ---- */

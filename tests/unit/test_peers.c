@@ -4,7 +4,8 @@
  * peers whose last Hello showed an older version, and counts as their
  * offer for that limit; askers without an inbound entry (no Hello, no
  * User-Id) share LT_DIR_OFFER_UNLISTED_MAX offers a second; Hellos on our
- * own link to a member are limited the same way. The rest of the links
+ * own link to a member are limited the same way; incoming peers silent
+ * past LT_PEERS_INBOUND_IDLE_INTERVALS leave room for others. The rest of the links
  * and the status have their tests in the integration suites. */
 #include "unit_gw.h"
 #include "lt_clock.h"
@@ -142,6 +143,36 @@ static void test_unlisted_askers_bounded(void)
     CU_ASSERT_EQUAL(s_offers(), 1);
 }
 
+/* A full inbound table: the next member gets no entry (it shares the
+ * unlisted askers' offers) until the silent ones are forgotten, after
+ * LT_PEERS_INBOUND_IDLE_INTERVALS heartbeat intervals; a member that said
+ * Hello meanwhile keeps its entry. */
+static void test_idle_inbound_forgotten(void)
+{
+    uint64_t version = lt_dir_version(g.ctx.dir);
+    int64_t since;
+    lt_peers_forget_inbound(g_peers);
+    g.cfg.heartbeat_ms = 1; /* forgotten after 600 ms */
+    for (int i = 0; i < LT_PEERS_MAX_INBOUND; i++) {
+        char member[LT_ID_MAX];
+        snprintf(member, sizeof member, "VN/FILL/N%d", i);
+        s_hello(member, version);
+    }
+    s_hello("VN/GOV/LATE", version);
+    CU_ASSERT_EQUAL(lt_peers_member_state(g_peers, "VN/GOV/LATE", &since), -1);
+    usleep(400 * 1000);
+    s_hello("VN/FILL/N7", version);
+    usleep(300 * 1000);
+    lt_peers_tick(g_peers);
+    CU_ASSERT_EQUAL(lt_peers_member_state(g_peers, "VN/FILL/N0", &since), -1);
+    CU_ASSERT_EQUAL(lt_peers_member_state(g_peers, "VN/FILL/N7", &since), 0); /* lost, kept */
+    s_hello("VN/GOV/LATE", version);
+    CU_ASSERT_EQUAL(lt_peers_member_state(g_peers, "VN/GOV/LATE", &since), 1);
+    (void)s_offers(); /* the Hellos answered */
+    g.cfg.heartbeat_ms = 0;
+    lt_peers_forget_inbound(g_peers);
+}
+
 /* Offers that arrived at the far end of the link, once 100 ms pass with
  * nothing more: routing id, then the envelope. */
 static int s_link_offers(void)
@@ -198,6 +229,7 @@ int main(void)
         {"a member asking twice within a second is offered once", test_one_offer_per_second},
         {"offers after an adoption: to peers behind, recorded", test_adoption_offers_recorded},
         {"askers without an entry share a bounded number of offers", test_unlisted_askers_bounded},
+        {"incoming peers silent past the bound are forgotten", test_idle_inbound_forgotten},
         {"Hellos on our own link within a second get one offer", test_link_hellos_limited},
         {NULL, NULL},
     };
