@@ -8,7 +8,6 @@
 #include "lt_log.h"
 #include "lt_publish.h"
 
-#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -328,11 +327,22 @@ int lt_feed_chunk_read_range(lt_feed_t *self, lt_feed_stream_t *st, uint64_t fir
      * frame bound it, as the feed's own check (lt_feed_owner.c). */
     size_t frame = self->ctx->cfg->max_message - LT_BATCH_OVERHEAD;
     size_t bytes = frame < LT_BATCH_MAX_BYTES ? frame : LT_BATCH_MAX_BYTES;
-    /* The request's bounds are checked, and refused with their reason, where
-     * it arrives (lt_feed_repair.c, PROTOCOL.md 6.10). */
-    assert(first >= 1 && first <= last && last <= st->last_seq &&
-           last - first < LT_BATCH_MAX_RECORDS);
+    /* The bounds come from a peer's request: refused with their reason
+     * where it arrives (lt_feed_repair.c, PROTOCOL.md 6.10), and checked
+     * again here, so that no caller can read past them. */
+    if (!lt_feed_range_fits(st, first, last)) {
+        lt_error("feed", "%s: records %llu..%llu are not a range that can be read (last is %llu)",
+                 st->name, (unsigned long long)first, (unsigned long long)last,
+                 (unsigned long long)st->last_seq);
+        return LT_FEED_RANGE_BAD;
+    }
     return s_chunk_read(self, st, first, (int64_t)(last - first + 1), bytes);
+}
+
+int lt_feed_range_fits(const lt_feed_stream_t *st, uint64_t first, uint64_t last)
+{
+    return first >= 1 && first <= last && last <= st->last_seq &&
+           last - first < LT_BATCH_MAX_RECORDS;
 }
 
 /* ---- the poll loop's calls -------------------------------------------------------- */
@@ -439,12 +449,14 @@ static int s_names(char ***list, size_t n)
 /* The record type the directory declares for each of g's datasets (dir),
  * so that a source checks its own before its first Publish rather than
  * learn it from a refusal (PROTOCOL.md 8.1, 8.3). The entries share one
- * block, types[0]. 0, or -1 when out of memory. */
+ * block, types[0]; none for no dataset. 0, or -1 when out of memory. */
 static int s_status_types(Lienthong__LocalGrants *g, const lt_dir_t *dir)
 {
     size_t n = g->n_datasets;
-    Lienthong__DatasetType *e = calloc(n ? n : 1, sizeof *e);
-    if (!e || !(g->types = calloc(n ? n : 1, sizeof *g->types))) {
+    if (n == 0)
+        return 0;
+    Lienthong__DatasetType *e = calloc(n, sizeof *e);
+    if (!e || !(g->types = calloc(n, sizeof *g->types))) {
         free(e);
         return -1;
     }
@@ -463,8 +475,9 @@ static int s_status_types(Lienthong__LocalGrants *g, const lt_dir_t *dir)
  * streams this gateway replicates: what a source may publish and a sink may
  * attach to (PROTOCOL.md 8.1, 8.2), so that an adapter can tell a misspelt
  * name from a dataset without records yet (8.3), with each dataset's record
- * type. Left out when out of memory: an adapter then cannot check, which it
- * says. */
+ * type. Out of memory, the lists are left out (an adapter then cannot
+ * check, which it says), or only the types (a source then learns a wrong
+ * one from a refusal, as from a gateway older than the field); logged. */
 static void s_status_grants(lt_feed_t *self, Lienthong__StatusReply *r)
 {
     const Lienthong__Directory *d = self->ctx->dir ? lt_dir_get(self->ctx->dir) : NULL;
@@ -472,10 +485,10 @@ static void s_status_grants(lt_feed_t *self, Lienthong__StatusReply *r)
     size_t nd = d ? d->n_datasets : 0, nv = d ? d->n_views : 0;
     size_t nr = lt_feed_replica_count(self);
     Lienthong__LocalGrants *g = r->grants = calloc(1, sizeof *g);
-    if (!g)
-        return;
-    lienthong__local_grants__init(g);
-    if (s_names(&g->datasets, nd) || s_names(&g->views, nv) || s_names(&g->replicated, nr)) {
+    if (g)
+        lienthong__local_grants__init(g);
+    if (!g || s_names(&g->datasets, nd) || s_names(&g->views, nv) || s_names(&g->replicated, nr)) {
+        lt_warn("feed", "status: out of memory: the streams granted are left out");
         s_grants_free(r);
         return;
     }
@@ -489,8 +502,8 @@ static void s_status_grants(lt_feed_t *self, Lienthong__StatusReply *r)
     }
     for (size_t i = 0; i < nr; i++)
         g->replicated[g->n_replicated++] = self->replicas[i].stream->name;
-    if (d && s_status_types(g, self->ctx->dir))
-        s_grants_free(r);
+    if (d && s_status_types(g, self->ctx->dir) != 0)
+        lt_warn("feed", "status: out of memory: the datasets' record types are left out");
 }
 
 void lt_feed_status(lt_feed_t *self, Lienthong__StatusReply *r)

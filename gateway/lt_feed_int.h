@@ -339,10 +339,14 @@ const char *lt_feed_owner_of(const lt_dir_t *dir, const char *stream);
 int lt_feed_chunk_read(lt_feed_t *self, lt_feed_stream_t *st, uint64_t seq, int64_t max);
 /* Reads records first..last of st, for a Range (PROTOCOL.md 6.10), into
  * self->chunk within the frame, not the batch_max setting: returns as
- * lt_feed_chunk_read, fewer than asked when they do not fit one batch.
- * first..last must be within the protocol's batch limits and st's last
- * seq, as the Range's checks make them (lt_feed_repair.c). */
+ * lt_feed_chunk_read, fewer than asked when they do not fit one batch, or
+ * LT_FEED_RANGE_BAD (logged) when first..last is not within the protocol's
+ * batch limits and st's last seq (lt_feed_range_fits). */
 int lt_feed_chunk_read_range(lt_feed_t *self, lt_feed_stream_t *st, uint64_t first, uint64_t last);
+#define LT_FEED_RANGE_BAD (-3)
+/* 1 when records first..last of st may be read as one range: from seq 1,
+ * not past st's last seq, at most LT_BATCH_MAX_RECORDS (PROTOCOL.md 6.10). */
+int lt_feed_range_fits(const lt_feed_stream_t *st, uint64_t first, uint64_t last);
 /* The records a read of st from seq for up to max (credit) would ask for:
  * max within the batch limits and the last seq; <= 0 when none. */
 int64_t lt_feed_chunk_want(const lt_feed_t *self, const lt_feed_stream_t *st, uint64_t seq,
@@ -532,6 +536,11 @@ void lt_feed_damaged(lt_feed_t *self, lt_feed_stream_t *st, uint64_t seq);
 /* The same for damage the store did not report, such as a record that
  * passes its checksum but does not decode: why says what is wrong. */
 void lt_feed_damaged_why(lt_feed_t *self, lt_feed_stream_t *st, uint64_t seq, const char *why);
+/* The stored record at seq (rec, len, which passed its checksum) decoded,
+ * or NULL when it does not decode, which is damage too: then *garbled
+ * (when not NULL) gets seq. Free with lienthong__record__free_unpacked. */
+Lienthong__Record *lt_feed_record_decode(uint64_t seq, const void *rec, size_t len,
+                                         uint64_t *garbled);
 /* Before a read of up to *max records of st from seq: LT_STORE_DAMAGED when
  * seq is inside the known damaged run, else 0 with *max cut so that the
  * read stops before it. */

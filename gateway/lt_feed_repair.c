@@ -205,17 +205,24 @@ static void s_clear(lt_feed_stream_t *st)
     st->recheck_at = st->recheck_wait = 0;
 }
 
+Lienthong__Record *lt_feed_record_decode(uint64_t seq, const void *rec, size_t len,
+                                         uint64_t *garbled)
+{
+    Lienthong__Record *r = lienthong__record__unpack(NULL, len, rec);
+    if (!r && garbled)
+        *garbled = seq;
+    return r;
+}
+
 /* An lt_store_rec_fn: a record that passes its checksum but does not
  * decode is damage too (lt_feed_retain.c); *arg gets its seq. */
 static int s_decodes(void *arg, uint64_t seq, const void *rec, size_t len,
                      const uint8_t leaf[LT_HASH_BYTES])
 {
     (void)leaf;
-    Lienthong__Record *r = lienthong__record__unpack(NULL, len, rec);
-    if (!r) {
-        *(uint64_t *)arg = seq;
+    Lienthong__Record *r = lt_feed_record_decode(seq, rec, len, arg);
+    if (!r)
         return -1;
-    }
     lienthong__record__free_unpacked(r, NULL);
     return 0;
 }
@@ -389,8 +396,7 @@ static Lienthong__ErrorCode s_range_check(lt_feed_t *self, const char *member,
     Lienthong__ErrorCode code = lt_feed_open_owned(self, member, m->stream, st, why, len);
     if (code)
         return code;
-    if (m->first_seq == 0 || m->last_seq < m->first_seq || m->last_seq > (*st)->last_seq ||
-        m->last_seq - m->first_seq >= LT_BATCH_MAX_RECORDS ||
+    if (!lt_feed_range_fits(*st, m->first_seq, m->last_seq) ||
         m->prev_hash.len != (m->first_seq > 1 ? LT_HASH_BYTES : 0)) {
         snprintf(why, len, "%s: cannot send records %llu..%llu again (last is %llu)", m->stream,
                  (unsigned long long)m->first_seq, (unsigned long long)m->last_seq,
@@ -419,8 +425,11 @@ static int s_range_send(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
         return lt_feed_send_damaged(sock, in->rid, in->rid_len, m->request_id, st), -1;
     if (n < 0) {
         /* The store failed here: a passing fault, which the consumer asks
-         * again about. ERR_TOO_LARGE would make it resynchronise whole. */
-        (void)lt_wire_send_error(sock, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE,
+         * again about. ERR_TOO_LARGE would make it resynchronise whole. A
+         * range out of bounds was refused by s_range_check: never here. */
+        (void)lt_wire_send_error(sock, in->rid, in->rid_len,
+                                 n == LT_FEED_RANGE_BAD ? LIENTHONG__ERROR_CODE__ERR_SEQUENCE
+                                                        : LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE,
                                  m->request_id, "%s: records %llu..%llu cannot be read now",
                                  st->name, (unsigned long long)m->first_seq,
                                  (unsigned long long)m->last_seq);

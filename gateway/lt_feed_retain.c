@@ -53,13 +53,9 @@ static int s_row(void *arg, uint64_t seq, const void *rec, size_t len,
 {
     (void)leaf;
     step_t *s = arg;
-    Lienthong__Record *r = lienthong__record__unpack(NULL, len, rec);
-    if (!r && !s->tail)
-        return 0;
-    if (!r) {
-        s->garbled = seq;
-        return -1;
-    }
+    Lienthong__Record *r = lt_feed_record_decode(seq, rec, len, s->tail ? &s->garbled : NULL);
+    if (!r)
+        return s->tail ? -1 : 0;
     row_t *row = &s->rows[s->n++];
     row->seq = seq;
     row->changed_at_ms = r->changed_at_ms;

@@ -51,6 +51,24 @@ void lt_feed_stage_reset(lt_feed_replica_t *f)
         f->stage->active = 0;
 }
 
+/* Rolls back a failed transaction; err says why. */
+static int s_txn_fail(lt_store_t *store, char *err, size_t errlen)
+{
+    snprintf(err, errlen, "store: %s", lt_store_error(store));
+    lt_store_rollback(store);
+    return -1;
+}
+
+/* Empties the staging copy whose store id is id, in one transaction. 0, or
+ * -1 rolled back, err saying why. */
+static int s_stage_clear(lt_store_t *store, int64_t id, char *err, size_t errlen)
+{
+    if (lt_store_begin(store) != 0 || lt_store_stream_clear(store, id) != 0 ||
+        lt_store_commit(store) != 0)
+        return s_txn_fail(store, err, errlen);
+    return 0;
+}
+
 void lt_feed_stage_drop(lt_feed_t *self, lt_feed_replica_t *f, const char *why)
 {
     struct lt_feed_stage *g = f->stage;
@@ -63,15 +81,11 @@ void lt_feed_stage_drop(lt_feed_t *self, lt_feed_replica_t *f, const char *why)
             "its staged records are discarded",
             f->stream->name, (unsigned long long)g->seq, f->owner, (unsigned long long)g->index,
             why);
-    if (lt_store_begin(store) != 0 || lt_store_stream_clear(store, g->id) != 0 ||
-        lt_store_commit(store) != 0) {
-        /* They go at the next snapshot or start, as before. */
-        lt_warn("feed",
-                "replica of %s: cannot discard an abandoned snapshot's staged records: "
-                "store: %s",
-                f->stream->name, lt_store_error(store));
-        lt_store_rollback(store);
-    }
+    char err[256];
+    /* On a failure they go at the next snapshot or start, as before. */
+    if (s_stage_clear(store, g->id, err, sizeof err) != 0)
+        lt_warn("feed", "replica of %s: cannot discard an abandoned snapshot's staged records: %s",
+                f->stream->name, err);
 }
 
 int lt_feed_stage_discard(lt_feed_t *self, const lt_feed_replica_t *f)
@@ -81,28 +95,14 @@ int lt_feed_stage_discard(lt_feed_t *self, const lt_feed_replica_t *f)
     lt_stream_t st;
     snprintf(name, sizeof name, STAGE_PREFIX "%s", f->stream->name);
     int found = lt_store_stream_find(store, name, &st);
-    if (found <= 0)
-        return found;
-    if (lt_store_begin(store) != 0 || lt_store_stream_clear(store, st.id) != 0 ||
-        lt_store_commit(store) != 0) {
-        lt_store_rollback(store);
-        return -1;
-    }
-    return 0;
+    char err[256];
+    return found <= 0 ? found : s_stage_clear(store, st.id, err, sizeof err);
 }
 
 void lt_feed_stage_free(lt_feed_replica_t *f)
 {
     free(f->stage);
     f->stage = NULL;
-}
-
-/* Rolls back a failed transaction; err says why. */
-static int s_txn_fail(lt_store_t *store, char *err, size_t errlen)
-{
-    snprintf(err, errlen, "store: %s", lt_store_error(store));
-    lt_store_rollback(store);
-    return -1;
 }
 
 /* (Re)starts receiving a snapshot at seq into an empty staging copy. */

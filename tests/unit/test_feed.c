@@ -24,6 +24,18 @@
 static ug_t g;
 static lt_feed_t *g_feed;
 
+/* The test binary is linked with --wrap=calloc (CMakeLists.txt): a calloc
+ * of elements of g_calloc_fail bytes fails while it is not 0, to take the
+ * status's record types through their out-of-memory path. */
+void *__real_calloc(size_t n, size_t size);
+void *__wrap_calloc(size_t n, size_t size);
+static size_t g_calloc_fail;
+
+void *__wrap_calloc(size_t n, size_t size)
+{
+    return g_calloc_fail && size == g_calloc_fail ? NULL : __real_calloc(n, size);
+}
+
 static int suite_init(void)
 {
     if (ug_open(&g, "feed") != 0 || !(g_feed = lt_feed_new(&g.ctx)))
@@ -1087,6 +1099,45 @@ static void test_range_after_batch_max_lowered(void)
     lt_wire_free(&env);
 }
 
+/* The status's grants: a member that owns no dataset gets no record types
+ * (nothing allocated for them); the types out of memory leave the names. */
+static void test_status_types(void)
+{
+    char member[sizeof g.cfg.member];
+    snprintf(member, sizeof member, "%s", g.cfg.member);
+    snprintf(g.cfg.member, sizeof g.cfg.member, "VN/GOV/NONE");
+    Lienthong__StatusReply r = LIENTHONG__STATUS_REPLY__INIT;
+    lt_feed_status(g_feed, &r);
+    snprintf(g.cfg.member, sizeof g.cfg.member, "%s", member);
+    CU_ASSERT_FATAL(r.grants != NULL);
+    CU_ASSERT_EQUAL(r.grants->n_datasets, 0);
+    CU_ASSERT_EQUAL(r.grants->n_types, 0);
+    CU_ASSERT_PTR_NULL(r.grants->types);
+    lt_feed_status_free(&r);
+    Lienthong__StatusReply q = LIENTHONG__STATUS_REPLY__INIT;
+    g_calloc_fail = sizeof(Lienthong__DatasetType);
+    lt_feed_status(g_feed, &q);
+    g_calloc_fail = 0;
+    CU_ASSERT_FATAL(q.grants != NULL);
+    CU_ASSERT(q.grants->n_datasets > 0);
+    CU_ASSERT_EQUAL(q.grants->n_types, 0);
+    lt_feed_status_free(&q);
+}
+
+/* Bounds that come from a peer's Range but escaped its checks: the read
+ * returns LT_FEED_RANGE_BAD, it does not abort the gateway. */
+static void test_range_read_bad_bounds(void)
+{
+    lt_feed_stream_t *st = lt_feed_stream(g_feed, OD_POP);
+    CU_ASSERT_FATAL(st != NULL && st->last_seq >= 3);
+    CU_ASSERT_EQUAL(lt_feed_chunk_read_range(g_feed, st, 0, 1), LT_FEED_RANGE_BAD);
+    CU_ASSERT_EQUAL(lt_feed_chunk_read_range(g_feed, st, 3, 2), LT_FEED_RANGE_BAD);
+    CU_ASSERT_EQUAL(lt_feed_chunk_read_range(g_feed, st, 1, st->last_seq + 1), LT_FEED_RANGE_BAD);
+    CU_ASSERT_EQUAL(lt_feed_chunk_read_range(g_feed, st, 1, 1 + LT_BATCH_MAX_RECORDS),
+                    LT_FEED_RANGE_BAD);
+    CU_ASSERT_EQUAL(lt_feed_chunk_read_range(g_feed, st, 1, 3), 3);
+}
+
 /* The log of population kept from the next seq, then four records: r-000
  * and r-001 twice each (prefix names the keys). Returns the first seq. */
 static uint64_t s_prune_setup(lt_feed_stream_t *st, const char *prefix)
@@ -1298,6 +1349,9 @@ int main(void)
          test_rebuild_ends_snapshots},
         {"a range is answered within the protocol's limits, not a lowered batch_max",
          test_range_after_batch_max_lowered},
+        {"a range read out of bounds is an error, not an abort", test_range_read_bad_bounds},
+        {"status: no record types for no dataset; out of memory, the names stay",
+         test_status_types},
         {"pruning stops at a damaged record, reports it once, and goes on once repaired",
          test_prune_stops_at_damage},
         {"pruning stops at a record that passes its checksum but does not decode, as damage",
