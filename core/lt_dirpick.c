@@ -208,23 +208,48 @@ lt_dir_t *lt_dirpick_retired_load(const char *data_dir, uint64_t version,
     return d;
 }
 
-void lt_dirpick_retired_open(lt_dirpick_retired_t *r, const char *data_dir,
-                             const lt_dir_pins_t *pins, const char *federation)
+void lt_dirpick_retired_open_under(lt_dirpick_retired_t *r, const char *data_dir,
+                                   const lt_dirpick_rtrust_t *t, const char *federation,
+                                   lt_dir_t **held, lt_dirpick_unopened_fn *unopened, void *arg)
 {
     char why[700];
     uint64_t v[LT_DIRPICK_MAX_RETIRED];
-    lt_dirpick_rtrust_t t;
     memset(r, 0, sizeof *r);
-    lt_dirpick_retired_trust(data_dir, pins, &t);
     size_t n = lt_dirpick_retired_list(data_dir, v, LT_DIRPICK_MAX_RETIRED);
     for (size_t i = 0; i < n && i < LT_DIRPICK_MAX_RETIRED; i++) {
-        lt_dir_t *d = lt_dirpick_retired_load(data_dir, v[i], &t, federation, why, sizeof why);
+        /* A held copy is taken only for the version it was verified as:
+         * the list may have changed since the caller read it. */
+        lt_dir_t *d = NULL;
+        if (held && held[i] && lt_dir_version(held[i]) == v[i])
+            d = held[i];
+        else {
+            if (held)
+                lt_dir_destroy(&held[i]);
+            d = lt_dirpick_retired_load(data_dir, v[i], t, federation, why, sizeof why);
+        }
+        if (held)
+            held[i] = NULL;
         if (d)
             r->dirs[r->count++] = d;
         else
-            lt_warn("directory", "ignoring the retired directory version %llu in %s: %s",
-                    (unsigned long long)v[i], data_dir, why);
+            unopened(arg, v[i], why);
     }
+}
+
+/* The gateway's report of a retired copy that does not open. */
+static void s_unopened_warn(void *arg, uint64_t version, const char *why)
+{
+    lt_warn("directory", "ignoring the retired directory version %llu in %s: %s",
+            (unsigned long long)version, (const char *)arg, why);
+}
+
+void lt_dirpick_retired_open(lt_dirpick_retired_t *r, const char *data_dir,
+                             const lt_dir_pins_t *pins, const char *federation)
+{
+    lt_dirpick_rtrust_t t;
+    lt_dirpick_retired_trust(data_dir, pins, &t);
+    lt_dirpick_retired_open_under(r, data_dir, &t, federation, NULL, s_unopened_warn,
+                                  (void *)data_dir);
 }
 
 void lt_dirpick_retired_clear(lt_dirpick_retired_t *r)

@@ -115,9 +115,20 @@ lt_dir_t *lt_dirpick_retired_load(const char *data_dir, uint64_t version,
                                   const lt_dirpick_rtrust_t *t, const char *federation, char *why,
                                   size_t len) __attribute__((warn_unused_result));
 
-/* Opens the newest LT_DIRPICK_MAX_RETIRED retired directories in data_dir,
- * each verified as lt_dirpick_retired_load does; one that does not open is
- * warned about and left out. */
+/* Told of a retired copy that does not open: its version and why. */
+typedef void(lt_dirpick_unopened_fn)(void *arg, uint64_t version, const char *why);
+
+/* Opens into r the newest LT_DIRPICK_MAX_RETIRED retired directories in
+ * data_dir, each verified as lt_dirpick_retired_load does under t; one
+ * that does not open is left out and passed to unopened(arg, ...). held
+ * (NULL: none) holds copies the caller verified already, at the index of
+ * their version in lt_dirpick_retired_list's order (newest first): each
+ * is taken into r, its slot set to NULL, instead of being verified again. */
+void lt_dirpick_retired_open_under(lt_dirpick_retired_t *r, const char *data_dir,
+                                   const lt_dirpick_rtrust_t *t, const char *federation,
+                                   lt_dir_t **held, lt_dirpick_unopened_fn *unopened, void *arg);
+/* The same under the keys data_dir's gateway trusts them under
+ * (lt_dirpick_retired_trust); one that does not open is warned about. */
 void lt_dirpick_retired_open(lt_dirpick_retired_t *r, const char *data_dir,
                              const lt_dir_pins_t *pins, const char *federation);
 

@@ -430,9 +430,9 @@ static int s_dropped(const uint64_t *drop, size_t n, uint64_t v)
  * it as the gateway adopts a directory (PROTOCOL.md 5.5): the key that
  * signed it joins *base, as the gateway learns it, and *cur becomes *base
  * with the next keys this directory announces, those of the one before
- * dropped. 1 when it was taken. */
-static int s_walk_one(const char *path, lt_dir_pins_t *base, lt_dir_pins_t *cur, uint64_t *after,
-                      const char *federation)
+ * dropped. The directory when it was taken, else NULL. */
+static lt_dir_t *s_walk_one(const char *path, lt_dir_pins_t *base, lt_dir_pins_t *cur,
+                            uint64_t *after, const char *federation)
 {
     char why[700];
     uint8_t key[LT_KEY_BYTES];
@@ -446,9 +446,10 @@ static int s_walk_one(const char *path, lt_dir_pins_t *base, lt_dir_pins_t *cur,
             memcpy(base->keys[base->count++], key, LT_KEY_BYTES);
         lt_dir_trust(base, d, cur);
         *after = lt_dir_version(d);
+        return d;
     }
     lt_dir_destroy(&d);
-    return taken;
+    return NULL;
 }
 
 /* The authority keys a restore trusts the backup's directories under
@@ -463,9 +464,13 @@ static int s_walk_one(const char *path, lt_dir_pins_t *base, lt_dir_pins_t *cur,
  * directory announced and a later one withdrew is not trusted again, and
  * directories the host already went past teach it nothing. The backup's
  * authority.learned and authority.retired are never read for it: anyone
- * who could write the backup wrote them. */
+ * who could write the backup wrote them. The newest LT_DIRPICK_MAX_RETIRED
+ * retired ones the walk takes go to held, at their index in
+ * lt_dirpick_retired_list's order, so that the restore does not verify
+ * them again: each was signed by a key of base, which only grows, so it
+ * opens under the final keys too. */
 static void s_restore_trust(const lt_gwcfg_t *cfg, const char *dir, const lt_dirpick_t *host,
-                            lt_dir_pins_t *trust)
+                            lt_dir_pins_t *trust, lt_dir_t *held[LT_DIRPICK_MAX_RETIRED])
 {
     char path[PATH_MAX + 64];
     uint64_t v[RETIRED_SEEN];
@@ -479,35 +484,26 @@ static void s_restore_trust(const lt_gwcfg_t *cfg, const char *dir, const lt_dir
         *trust = base;
     for (size_t i = n; i-- > 0;) {
         lt_dirpick_retired_path(dir, v[i], path, sizeof path);
-        (void)s_walk_one(path, &base, trust, &after, cfg->federation);
+        lt_dir_t *d = s_walk_one(path, &base, trust, &after, cfg->federation);
+        if (d && i < LT_DIRPICK_MAX_RETIRED)
+            held[i] = d;
+        else
+            lt_dir_destroy(&d);
     }
 }
 
-/* Opens the newest LT_DIRPICK_MAX_RETIRED retired directories of dir
- * under t, into r; one that does not open is named on out and in the log,
- * and not restored. */
-static void s_restore_open(const lt_gwcfg_t *cfg, const char *dir, const lt_dirpick_rtrust_t *t,
-                           lt_dirpick_retired_t *r, FILE *out)
+/* A retired directory of the backup that does not open: named on out (a
+ * FILE *) and in the log, and not restored. */
+static void s_restore_unopened(void *out, uint64_t version, const char *why)
 {
-    char why[700];
-    uint64_t v[LT_DIRPICK_MAX_RETIRED];
-    memset(r, 0, sizeof *r);
-    size_t n = lt_dirpick_retired_list(dir, v, LT_DIRPICK_MAX_RETIRED);
-    for (size_t i = 0; i < n && i < LT_DIRPICK_MAX_RETIRED; i++) {
-        lt_dir_t *d = lt_dirpick_retired_load(dir, v[i], t, cfg->federation, why, sizeof why);
-        if (d) {
-            r->dirs[r->count++] = d;
-            continue;
-        }
-        char msg[900];
-        snprintf(msg, sizeof msg,
-                 "retired directory version %llu not restored: %s (trusted are authority_keys, "
-                 "the keys data_dir learned and those a directory that verifies announces, not "
-                 "the backup's authority files)",
-                 (unsigned long long)v[i], why);
-        lt_warn("restore", "%s", msg);
-        fprintf(out, "%s\n", msg);
-    }
+    char msg[900];
+    snprintf(msg, sizeof msg,
+             "retired directory version %llu not restored: %s (trusted are authority_keys, "
+             "the keys data_dir learned and those a directory that verifies announces, not "
+             "the backup's authority files)",
+             (unsigned long long)version, why);
+    lt_warn("restore", "%s", msg);
+    fprintf(out, "%s\n", msg);
 }
 
 /* Of the retired directories in r, picks into put those data_dir lacks (a
@@ -571,7 +567,7 @@ static int s_restore_signers(const lt_gwcfg_t *cfg, const uint64_t *drop, size_t
  * lost theirs are removed and before the copies that need them, as the
  * gateway does (PROTOCOL.md 5.5). */
 static int s_restore_retired(const lt_gwcfg_t *cfg, const char *dir, const lt_dir_pins_t *trust,
-                             FILE *out, char *err, size_t errlen)
+                             lt_dir_t **held, FILE *out, char *err, size_t errlen)
 {
     lt_dirpick_retired_t r;
     lt_dirpick_rtrust_t have, t;
@@ -584,7 +580,7 @@ static int s_restore_retired(const lt_gwcfg_t *cfg, const char *dir, const lt_di
      * gateway trusts them (lt_dirpick_retired_open), and those derived. */
     t.base = *trust;
     t.signers = have.signers;
-    s_restore_open(cfg, dir, &t, &r, out);
+    lt_dirpick_retired_open_under(&r, dir, &t, cfg->federation, held, s_restore_unopened, out);
     lt_dir_pins_t set = have.signers;
     size_t n_put = s_restore_pick(cfg, &r, &t, put, &set, out);
     lt_dirpick_retired_fit(cfg->data_dir, &cfg->pins, cfg->federation, put, n_put, &set, drop,
@@ -652,6 +648,7 @@ int lt_backdir_restore(const lt_gwcfg_t *cfg, const char *from, FILE *out, char 
     struct stat st;
     lt_dirpick_t b, d;
     lt_dir_pins_t trust;
+    lt_dir_t *held[LT_DIRPICK_MAX_RETIRED] = {NULL};
     memset(&b, 0, sizeof b); /* opened only when the retired ones went back */
     snprintf(dir, sizeof dir, "%s" LT_BACKDIR_SUFFIX, from);
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
@@ -664,10 +661,12 @@ int lt_backdir_restore(const lt_gwcfg_t *cfg, const char *from, FILE *out, char 
     /* data_dir's as the gateway opens it, and from what it trusts, the
      * keys the backup's directories are verified under. */
     lt_dirpick_open_data_dir(&d, cfg->directory_file, cfg->data_dir, &cfg->pins, cfg->federation);
-    s_restore_trust(cfg, dir, &d, &trust);
+    s_restore_trust(cfg, dir, &d, &trust, held);
     /* The retired ones first, as the gateway keeps them before it replaces
      * the adopted one. */
-    int rc = s_restore_retired(cfg, dir, &trust, out, err, errlen);
+    int rc = s_restore_retired(cfg, dir, &trust, held, out, err, errlen);
+    for (size_t i = 0; i < LT_DIRPICK_MAX_RETIRED; i++)
+        lt_dir_destroy(&held[i]); /* none left, unless the list changed meanwhile */
     /* The backup's adopted directory as the gateway would open it were dir
      * its data directory, under those keys. */
     if (rc == 0) {

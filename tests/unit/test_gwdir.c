@@ -429,6 +429,13 @@ static void s_retired_path(uint64_t v, char *out, size_t len)
              (unsigned long long)v);
 }
 
+/* An lt_dirpick_unopened_fn: the version of the copy that did not open. */
+static void s_note_unopened(void *arg, uint64_t version, const char *why)
+{
+    (void)why;
+    *(uint64_t *)arg = version;
+}
+
 /* PROTOCOL.md 5.5, 6.10: persisting a directory that drops a member's
  * signing key keeps the one it replaces beside the adopted copy, as
  * retired; one that drops none keeps nothing; a copy whose every signing
@@ -479,6 +486,25 @@ static void test_persist_keeps_retired(void)
     lt_dirpick_retired_open(&r, g_dir, &g_cfg.pins, "VN");
     CU_ASSERT_EQUAL(r.count, 1);
     CU_ASSERT(r.count && lt_dir_version(r.dirs[0]) == 6);
+    lt_dirpick_retired_clear(&r);
+    /* Under the same keys, each copy that does not open is told with its
+     * version; one the caller verified already (held, as a restore does)
+     * is taken as it is, not verified again. */
+    lt_dirpick_rtrust_t t;
+    lt_dirpick_retired_trust(g_dir, &g_cfg.pins, &t);
+    uint64_t unopened = 0;
+    lt_dirpick_retired_open_under(&r, g_dir, &t, "VN", NULL, s_note_unopened, &unopened);
+    CU_ASSERT_EQUAL(r.count, 1);
+    CU_ASSERT_EQUAL(unopened, 9);
+    lt_dirpick_retired_clear(&r);
+    lt_dir_t *held[LT_DIRPICK_MAX_RETIRED] = {alien}; /* 9, the newest */
+    unopened = 0;
+    lt_dirpick_retired_open_under(&r, g_dir, &t, "VN", held, s_note_unopened, &unopened);
+    CU_ASSERT_EQUAL(r.count, 2);
+    CU_ASSERT(r.count && r.dirs[0] == alien && held[0] == NULL);
+    CU_ASSERT_EQUAL(unopened, 0);
+    if (held[0] == NULL)
+        alien = NULL; /* r's now */
     lt_dirpick_retired_clear(&r);
     (void)unlink(path);
     lt_dir_destroy(&alien);
