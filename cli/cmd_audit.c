@@ -310,7 +310,7 @@ static int s_own_keys(const char *key_file, keyset_t *ks, char *err, size_t errl
     int rc = -1, old;
     if (!k)
         return -1;
-    if ((old = lt_keys_old_public(key_file, transport, signing, err, errlen)) < 0)
+    if ((old = lt_keys_old_public(key_file, transport, signing, NULL, 0, err, errlen)) < 0)
         goto out;
     /* The first two of an empty set: room for both. */
     (void)s_key_add(ks, lt_keys_signing_public(k));

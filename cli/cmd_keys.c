@@ -207,10 +207,12 @@ static lt_keys_t *s_load_member(const char *cmd, const char *path)
 }
 
 /* The public keys of the previous keys (lt_keys_old_public: the .old.pub
- * file, or an earlier version's .old.key): have is 0 when there are none. */
+ * file, or an earlier version's .old.key, from): have is 0 when there are
+ * none. */
 typedef struct {
     int have;
     uint8_t transport[LT_KEY_BYTES], signing[LT_KEY_BYTES];
+    char from[4096];
 } oldpub_t;
 
 /* Reads the previous public keys of key_file into o. 0, or 1 after saying
@@ -218,7 +220,8 @@ typedef struct {
 static int s_old_read(const char *cmd, const char *key_file, oldpub_t *o)
 {
     char err[1200];
-    int rc = lt_keys_old_public(key_file, o->transport, o->signing, err, sizeof err);
+    int rc = lt_keys_old_public(key_file, o->transport, o->signing, o->from, sizeof o->from, err,
+                                sizeof err);
     if (rc < 0)
         return lt_cli_fail(1, cmd,
                            "%s: it holds the keys of an earlier rotation; mend it or move "
@@ -287,8 +290,8 @@ static int s_listed(const Lienthong__Member *m, const uint8_t *transport, const 
  *   authority has not completed (step 5 of docs/operations.md), and
  *   promoting again would start a rotation before that one ends.
  * 0 when so, or 1 after saying why and what to do. */
-static int s_promote_allowed(const char *cmd, const lt_gwcfg_t *cfg, const char *old,
-                             const oldpub_t *was, const lt_keys_t *cur, const lt_keys_t *nk)
+static int s_promote_allowed(const char *cmd, const lt_gwcfg_t *cfg, const oldpub_t *was,
+                             const lt_keys_t *cur, const lt_keys_t *nk)
 {
     char err[1600];
     lt_dir_t *d = lt_dirpick_data_dir(cfg->directory_file, cfg->data_dir, &cfg->pins,
@@ -314,7 +317,7 @@ static int s_promote_allowed(const char *cmd, const lt_gwcfg_t *cfg, const char 
             "keys the member's current keys and removes these); promoting again would "
             "start a rotation before that one ends. Nothing promoted; wait for that directory "
             "(docs/operations.md, \"Rotating keys\", step 5)",
-            v, old, cfg->member);
+            v, was->from, cfg->member);
     else if (!lt_dir_member_holds(m, lt_keys_transport_public(nk), lt_keys_signing_public(nk)))
         lt_cli_fail(1, cmd,
                     "directory version %llu does not list the next keys for %s yet: "
@@ -391,8 +394,7 @@ static int s_promote(const char *cmd, const char *key_file, const lt_gwcfg_t *cf
     }
     if ((rc = s_old_read(cmd, key_file, &was)) != 0)
         goto out;
-    if (cfg && (rc = s_promote_allowed(cmd, cfg, access(old, F_OK) == 0 ? old : legacy, &was, cur,
-                                       nk)) != 0)
+    if (cfg && (rc = s_promote_allowed(cmd, cfg, &was, cur, nk)) != 0)
         goto out;
     if ((rc = s_retire_old(cmd, key_file, &was, cur)) != 0)
         goto out;

@@ -256,18 +256,99 @@ int lt_keys_retired_path(const char *key_file, char *out, size_t len)
     return s_sibling(key_file, "retired", "pub", out, len);
 }
 
-/* ---- the retired file ------------------------------------------------------- */
+/* ---- public key files (.pub) ------------------------------------------------ */
 
-/* The retired file: its path and text. An absent file is read as empty
- * (text NULL, len 0); anything else that stops the read is an error. */
+/* A text file of public keys, the retired file or the previous keys' .old.pub,
+ * read whole: its path and text. An absent file is read as empty (text
+ * NULL, len 0). */
 typedef struct {
     char path[4096];
-    char *text; /* malloc'd, NUL-terminated */
+    char *text; /* malloc'd, NUL-terminated (the text may hold NULs of its own) */
     size_t len;
-} retired_t;
+} pubfile_t;
+
+/* Reads f->path, at most max bytes, into f. 1 read, 0 absent, or -1 with
+ * err. */
+static int s_pub_read(pubfile_t *f, size_t max, char *err, size_t errlen)
+{
+    f->text = NULL;
+    f->len = 0;
+    int fd = open(f->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT)
+        return 0;
+    struct stat st;
+    int rc = -1;
+    if (fd < 0 || fstat(fd, &st) != 0)
+        snprintf(err, errlen, "cannot read %.900s: %s", f->path, strerror(errno));
+    else if (!S_ISREG(st.st_mode) || (size_t)st.st_size > max)
+        snprintf(err, errlen, "%.900s: not a file of at most %zu bytes", f->path, max);
+    else if (!(f->text = malloc((size_t)st.st_size + 1)) ||
+             s_read_exact(fd, (uint8_t *)f->text, (size_t)st.st_size) != 0)
+        snprintf(err, errlen, "cannot read %.900s: %s", f->path,
+                 f->text ? "short read" : "out of memory");
+    else {
+        f->len = (size_t)st.st_size;
+        f->text[f->len] = 0;
+        rc = 1;
+    }
+    if (fd >= 0)
+        close(fd);
+    if (rc < 0) {
+        free(f->text);
+        f->text = NULL;
+    }
+    return rc;
+}
+
+/* The next line of f from *pos that is neither empty nor a '#' comment,
+ * without its end ("\n", or "\r\n" from a file edited elsewhere); *no
+ * counts the lines read. 1 with the line in *l (*n bytes), 0 at the end. */
+static int s_pub_next(const pubfile_t *f, size_t *pos, int *no, const char **l, size_t *n)
+{
+    while (*pos < f->len) {
+        *l = f->text + *pos;
+        const char *end = memchr(*l, '\n', f->len - *pos);
+        *n = end ? (size_t)(end - *l) : f->len - *pos;
+        *pos += *n + (end != NULL);
+        (*no)++;
+        if (*n > 0 && (*l)[*n - 1] == '\r')
+            (*n)--;
+        if (*n > 0 && (*l)[0] != '#')
+            return 1;
+    }
+    return 0;
+}
+
+/* Decodes the n bytes at z, which must be exactly one Z85 key, into pk. 0
+ * or -1. */
+static int s_pub_key(const char *z, size_t n, uint8_t pk[LT_KEY_BYTES])
+{
+    char t[LT_Z85_KEY_LEN + 1] = "";
+    if (n == LT_Z85_KEY_LEN)
+        memcpy(t, z, n); /* a NUL inside makes it too short to decode */
+    return lt_keys_z85_decode(t, pk);
+}
+
+/* Refuses f at line no: err is "PATH:LINE: what: 'TOKEN'", at most 60
+ * bytes of the offending token (n bytes at tok), each byte that is not
+ * printable ASCII as '?', so a bad file cannot garble the message.
+ * Returns -1. */
+static int s_pub_bad(const pubfile_t *f, int no, const char *what, const char *tok, size_t n,
+                     char *err, size_t errlen)
+{
+    char q[61];
+    size_t i;
+    for (i = 0; i < n && i < 60; i++)
+        q[i] = tok[i] >= 0x20 && tok[i] < 0x7f ? tok[i] : '?';
+    q[i] = 0;
+    snprintf(err, errlen, "%.900s:%d: %s: '%s'", f->path, no, what, q);
+    return -1;
+}
+
+/* ---- the retired file ------------------------------------------------------- */
 
 /* Reads the retired file of key_file into r. 0, or -1 with err. */
-static int s_retired_read(const char *key_file, retired_t *r, char *err, size_t errlen)
+static int s_retired_read(const char *key_file, pubfile_t *r, char *err, size_t errlen)
 {
     r->text = NULL;
     r->len = 0;
@@ -275,71 +356,21 @@ static int s_retired_read(const char *key_file, retired_t *r, char *err, size_t 
         snprintf(err, errlen, "%.900s: key file path too long", key_file);
         return -1;
     }
-    int fd = open(r->path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0 && errno == ENOENT)
-        return 0;
-    struct stat st;
-    int rc = -1;
-    if (fd < 0 || fstat(fd, &st) != 0)
-        snprintf(err, errlen, "cannot read %.900s: %s", r->path, strerror(errno));
-    else if (!S_ISREG(st.st_mode) || st.st_size > LT_KEYS_RETIRED_MAX_BYTES)
-        snprintf(err, errlen, "%.900s: not a file of at most %d bytes", r->path,
-                 LT_KEYS_RETIRED_MAX_BYTES);
-    else if (!(r->text = malloc((size_t)st.st_size + 1)) ||
-             s_read_exact(fd, (uint8_t *)r->text, (size_t)st.st_size) != 0)
-        snprintf(err, errlen, "cannot read %.900s: %s", r->path,
-                 r->text ? "short read" : "out of memory");
-    else {
-        r->len = (size_t)st.st_size;
-        r->text[r->len] = 0;
-        rc = 0;
-    }
-    if (fd >= 0)
-        close(fd);
-    if (rc != 0) {
-        free(r->text);
-        r->text = NULL;
-    }
-    return rc;
+    return s_pub_read(r, LT_KEYS_RETIRED_MAX_BYTES, err, errlen) < 0 ? -1 : 0;
 }
 
-/* At most 60 bytes of line l (n bytes) for an error message, each byte
- * that is not printable ASCII as '?', so a bad line cannot garble it. */
-static void s_quote(const char *l, size_t n, char out[61])
-{
-    size_t i;
-    for (i = 0; i < n && i < 60; i++)
-        out[i] = l[i] >= 0x20 && l[i] < 0x7f ? l[i] : '?';
-    out[i] = 0;
-}
-
-/* The next key of r from *pos, passing over empty and '#' lines; *line
- * counts the lines read. 1 with the key in pk, 0 at the end, or -1 with
- * err naming the file and the line. */
-static int s_retired_next(const retired_t *r, size_t *pos, int *line, uint8_t pk[LT_KEY_BYTES],
+/* The next key of r from *pos; *line counts the lines read. 1 with the key
+ * in pk, 0 at the end, or -1 with err naming the file and the line. */
+static int s_retired_next(const pubfile_t *r, size_t *pos, int *line, uint8_t pk[LT_KEY_BYTES],
                           char *err, size_t errlen)
 {
-    while (*pos < r->len) {
-        const char *l = r->text + *pos;
-        const char *end = memchr(l, '\n', r->len - *pos);
-        size_t n = end ? (size_t)(end - l) : r->len - *pos;
-        *pos += n + (end != NULL);
-        (*line)++;
-        if (n > 0 && l[n - 1] == '\r') /* a file edited elsewhere */
-            n--;
-        if (n == 0 || l[0] == '#')
-            continue;
-        char z[LT_Z85_KEY_LEN + 1] = "";
-        if (n == LT_Z85_KEY_LEN)
-            memcpy(z, l, n); /* a NUL inside makes it too short to decode */
-        if (lt_keys_z85_decode(z, pk) == 0)
-            return 1;
-        char q[61];
-        s_quote(l, n, q);
-        snprintf(err, errlen, "%.900s:%d: not a Z85 public key: '%s'", r->path, *line, q);
-        return -1;
-    }
-    return 0;
+    const char *l;
+    size_t n;
+    if (!s_pub_next(r, pos, line, &l, &n))
+        return 0;
+    if (s_pub_key(l, n, pk) == 0)
+        return 1;
+    return s_pub_bad(r, *line, "not a Z85 public key", l, n, err, errlen);
 }
 
 /* Whether pk is one of pks[0..n). */
@@ -354,7 +385,7 @@ static int s_has(uint8_t (*pks)[LT_KEY_BYTES], size_t n, const uint8_t pk[LT_KEY
 int lt_keys_retired_load(const char *key_file, uint8_t (*pks)[LT_KEY_BYTES], size_t cap, size_t *n,
                          char *err, size_t errlen)
 {
-    retired_t r;
+    pubfile_t r;
     if (s_retired_read(key_file, &r, err, errlen) != 0)
         return -1;
     size_t pos = 0, had = *n;
@@ -377,7 +408,7 @@ int lt_keys_retired_load(const char *key_file, uint8_t (*pks)[LT_KEY_BYTES], siz
 }
 
 /* Whether r holds pk: 1 or 0, or -1 with err when r has a bad line. */
-static int s_retired_holds(const retired_t *r, const uint8_t pk[LT_KEY_BYTES], char *err,
+static int s_retired_holds(const pubfile_t *r, const uint8_t pk[LT_KEY_BYTES], char *err,
                            size_t errlen)
 {
     size_t pos = 0;
@@ -391,7 +422,7 @@ static int s_retired_holds(const retired_t *r, const uint8_t pk[LT_KEY_BYTES], c
 
 /* r's text with pk on a line of its own after it: malloc'd, *size bytes
  * and a NUL; NULL when out of memory. */
-static char *s_retired_plus(const retired_t *r, const uint8_t pk[LT_KEY_BYTES], size_t *size)
+static char *s_retired_plus(const pubfile_t *r, const uint8_t pk[LT_KEY_BYTES], size_t *size)
 {
     /* A file edited by hand may lack its last line end. */
     size_t nl = r->len > 0 && r->text[r->len - 1] != '\n';
@@ -412,7 +443,7 @@ static char *s_retired_plus(const retired_t *r, const uint8_t pk[LT_KEY_BYTES], 
 int lt_keys_retired_append(const char *key_file, const uint8_t pk[LT_KEY_BYTES], char *err,
                            size_t errlen)
 {
-    retired_t r;
+    pubfile_t r;
     if (s_retired_read(key_file, &r, err, errlen) != 0)
         return -1;
     size_t size = 0;
@@ -466,85 +497,75 @@ int lt_keys_old_public_save(const char *key_file, const lt_keys_t *k, char *err,
     return 0;
 }
 
-/* Reads `NAME = "Z85";` from line into key when the line names name:
- * 1 when read, 0 when the line names another, -1 when it is not a key. */
-static int s_pub_line(const char *line, size_t len, const char *name, uint8_t key[LT_KEY_BYTES])
+/* Reads one line of an .old.pub file (f, line no): `NAME = "Z85";` where
+ * NAME is transport_key or signing_key, each once (have[0], have[1]).
+ * 0, or -1 with err quoting the offending token. */
+static int s_old_pub_line(const pubfile_t *f, int no, const char *l, size_t n, uint8_t *keys[2],
+                          int have[2], char *err, size_t errlen)
 {
-    char z[LT_Z85_KEY_LEN + 1];
-    size_t nl = strlen(name);
-    if (len < nl || memcmp(line, name, nl) != 0)
-        return 0;
-    if (len != nl + 4 + LT_Z85_KEY_LEN + 2 || memcmp(line + nl, " = \"", 4) != 0 ||
-        memcmp(line + nl + 4 + LT_Z85_KEY_LEN, "\";", 2) != 0)
-        return -1;
-    memcpy(z, line + nl + 4, LT_Z85_KEY_LEN);
-    z[LT_Z85_KEY_LEN] = 0;
-    return lt_keys_z85_decode(z, key) == 0 ? 1 : -1;
+    static const char *const names[2] = {"transport_key", "signing_key"};
+    const char *sp = memchr(l, ' ', n);
+    size_t w = sp ? (size_t)(sp - l) : n;
+    int k = w == strlen(names[0]) && memcmp(l, names[0], w) == 0   ? 0
+            : w == strlen(names[1]) && memcmp(l, names[1], w) == 0 ? 1
+                                                                   : -1;
+    if (k < 0)
+        return s_pub_bad(f, no, "not transport_key or signing_key", l, w, err, errlen);
+    if (have[k]++)
+        return s_pub_bad(f, no, "given twice", l, w, err, errlen);
+    if (n != w + 4 + LT_Z85_KEY_LEN + 2 || memcmp(l + w, " = \"", 4) != 0 ||
+        memcmp(l + w + 4 + LT_Z85_KEY_LEN, "\";", 2) != 0)
+        return s_pub_bad(f, no, "not NAME = \"KEY\";", l, n, err, errlen);
+    const char *v = l + w + 4; /* the key between the quotes */
+    if (s_pub_key(v, LT_Z85_KEY_LEN, keys[k]) != 0)
+        return s_pub_bad(f, no, "not a Z85 public key", v, LT_Z85_KEY_LEN, err, errlen);
+    return 0;
 }
 
-/* Parses the text of an .old.pub file (path for err): both keys, each once.
- * 0, or -1 with err naming the line. */
-static int s_old_pub_parse(const char *path, const char *text, uint8_t transport[LT_KEY_BYTES],
+/* Parses the .old.pub file f: both keys, each once. 0, or -1 with err
+ * naming the line and quoting the offending token. */
+static int s_old_pub_parse(const pubfile_t *f, uint8_t transport[LT_KEY_BYTES],
                            uint8_t signing[LT_KEY_BYTES], char *err, size_t errlen)
 {
-    int have_t = 0, have_s = 0, no = 0;
-    for (const char *p = text; *p; no++) {
-        const char *end = strchr(p, '\n');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        size_t l = len && p[len - 1] == '\r' ? len - 1 : len;
-        int t = 0, g = 0;
-        if (l && p[0] != '#' &&
-            ((t = s_pub_line(p, l, "transport_key", transport)) < 0 ||
-             (!t && (g = s_pub_line(p, l, "signing_key", signing)) <= 0) || (t && have_t++) ||
-             (g && have_s++))) {
-            snprintf(err, errlen, "%.900s line %d: not one transport_key or signing_key: \"%.*s\"",
-                     path, no + 1, (int)(l > 100 ? 100 : l), p);
+    uint8_t *keys[2] = {transport, signing};
+    int have[2] = {0, 0}, no = 0;
+    size_t pos = 0, n;
+    const char *l;
+    while (s_pub_next(f, &pos, &no, &l, &n))
+        if (s_old_pub_line(f, no, l, n, keys, have, err, errlen) != 0)
             return -1;
-        }
-        p += len + (end != NULL);
-    }
-    if (have_t && have_s)
+    if (have[0] && have[1])
         return 0;
-    snprintf(err, errlen, "%.900s: lacks its %s", path, have_t ? "signing_key" : "transport_key");
+    snprintf(err, errlen, "%.900s: lacks its %s", f->path,
+             have[0] ? "signing_key" : "transport_key");
     return -1;
 }
 
 int lt_keys_old_public(const char *key_file, uint8_t transport[LT_KEY_BYTES],
-                       uint8_t signing[LT_KEY_BYTES], char *err, size_t errlen)
+                       uint8_t signing[LT_KEY_BYTES], char *from, size_t fromlen, char *err,
+                       size_t errlen)
 {
-    char path[4096];
-    uint8_t *text = NULL;
-    size_t len = 0;
-    if (lt_keys_old_pub_path(key_file, path, sizeof path) != 0) {
+    pubfile_t f;
+    if (lt_keys_old_pub_path(key_file, f.path, sizeof f.path) != 0) {
         snprintf(err, errlen, "%.900s: key file path too long", key_file);
         return -1;
     }
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        struct stat st;
-        int rc = -1;
-        if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > OLD_PUB_MAX ||
-            !(text = malloc((size_t)st.st_size + 1)) ||
-            s_read_exact(fd, text, (len = (size_t)st.st_size)) != 0)
-            snprintf(err, errlen, "cannot read %.900s: not a file of at most %d bytes", path,
-                     OLD_PUB_MAX);
-        else if (text[len] = 0, memchr(text, 0, len))
-            snprintf(err, errlen, "%.900s: not text", path);
-        else
-            rc = s_old_pub_parse(path, (char *)text, transport, signing, err, errlen);
-        close(fd);
-        free(text);
-        return rc == 0 ? 1 : -1;
-    }
-    if (errno != ENOENT) {
-        snprintf(err, errlen, "cannot read %.900s: %s", path, strerror(errno));
-        return -1;
+    if (from && fromlen)
+        snprintf(from, fromlen, "%s", f.path);
+    int rc = s_pub_read(&f, OLD_PUB_MAX, err, errlen);
+    if (rc != 0) {
+        if (rc > 0)
+            rc = s_old_pub_parse(&f, transport, signing, err, errlen) == 0 ? 1 : -1;
+        free(f.text);
+        return rc;
     }
     /* An earlier version kept the whole previous keys (docs/operations.md,
      * "Rotating keys"): their public part is read, the secret not kept. */
-    if (lt_keys_old_path(key_file, path, sizeof path) != 0 || access(path, F_OK) != 0)
+    if (lt_keys_old_path(key_file, f.path, sizeof f.path) != 0 || access(f.path, F_OK) != 0)
         return 0;
-    lt_keys_t *old = lt_keys_load(path, err, errlen);
+    if (from && fromlen)
+        snprintf(from, fromlen, "%s", f.path);
+    lt_keys_t *old = lt_keys_load(f.path, err, errlen);
     if (!old)
         return -1;
     memcpy(transport, lt_keys_transport_public(old), LT_KEY_BYTES);

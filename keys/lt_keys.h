@@ -93,10 +93,13 @@ int lt_keys_old_public_save(const char *key_file, const lt_keys_t *k, char *err,
 /* Reads the previous public keys of key_file: from its .old.pub, or, when
  * there is none, the public part of the .old.key an earlier version kept.
  * 1 when read, 0 when neither file exists, -1 with err naming the file
- * (and line) when one cannot be read or is not as written. */
+ * when one cannot be read or is not as written (for a bad line of the
+ * .old.pub, "PATH:LINE: what is wrong: 'TOKEN'", the offending token
+ * quoted). from (NULL: not wanted) gets the file the keys were read from,
+ * or tried last: the .old.pub when neither exists. */
 int lt_keys_old_public(const char *key_file, uint8_t transport[LT_KEY_BYTES],
-                       uint8_t signing[LT_KEY_BYTES], char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+                       uint8_t signing[LT_KEY_BYTES], char *from, size_t fromlen, char *err,
+                       size_t errlen) __attribute__((warn_unused_result));
 
 lt_keys_kind_t lt_keys_kind(const lt_keys_t *self);
 /* Public keys, 32 bytes each. transport_public is NULL for an authority. */

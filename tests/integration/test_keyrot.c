@@ -853,7 +853,7 @@ static int s_old_is(const char *key_path, const lt_keys_t *k)
 {
     char err[512];
     uint8_t transport[LT_KEY_BYTES], signing[LT_KEY_BYTES];
-    return lt_keys_old_public(key_path, transport, signing, err, sizeof err) == 1 &&
+    return lt_keys_old_public(key_path, transport, signing, NULL, 0, err, sizeof err) == 1 &&
            memcmp(transport, lt_keys_transport_public(k), LT_KEY_BYTES) == 0 &&
            memcmp(signing, lt_keys_signing_public(k), LT_KEY_BYTES) == 0;
 }

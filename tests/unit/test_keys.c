@@ -511,6 +511,58 @@ static void test_retired_bad_line(void)
     CU_ASSERT(n == 0);
 }
 
+/* The previous keys' .old.pub: read back as lt_keys_old_public_save wrote
+ * it, with the file it came from; a bad line is refused with the file, the
+ * line's number and the offending token quoted. */
+static void test_old_pub_bad_file(void)
+{
+    char key_file[600], old[600], from[700], err[1200], text[1024], zt[41], zs[41];
+    uint8_t t[32], g[32];
+    snprintf(key_file, sizeof key_file, "%s/oldpub.key", g_dir);
+    snprintf(old, sizeof old, "%s/oldpub.old.pub", g_dir);
+    lt_keys_t *k = lt_keys_new(LT_KEYS_MEMBER);
+    CU_ASSERT_FATAL(k != NULL);
+    CU_ASSERT(lt_keys_old_public(key_file, t, g, from, sizeof from, err, sizeof err) == 0);
+    CU_ASSERT_STRING_EQUAL(from, old); /* none yet: where promote writes it */
+    CU_ASSERT_FATAL(lt_keys_old_public_save(key_file, k, err, sizeof err) == 0);
+    from[0] = 0;
+    CU_ASSERT(lt_keys_old_public(key_file, t, g, from, sizeof from, err, sizeof err) == 1);
+    CU_ASSERT_STRING_EQUAL(from, old);
+    CU_ASSERT(memcmp(t, lt_keys_transport_public(k), 32) == 0 &&
+              memcmp(g, lt_keys_signing_public(k), 32) == 0);
+    lt_keys_z85_encode(lt_keys_transport_public(k), zt);
+    lt_keys_z85_encode(lt_keys_signing_public(k), zs);
+    lt_keys_destroy(&k);
+    /* Each bad third line, and the token the error quotes. */
+    char line[5][120], quoted[5][130];
+    snprintf(line[0], 120, "signing_kye = \"%s\";", zs);
+    snprintf(quoted[0], 130, "'signing_kye'");
+    snprintf(line[1], 120, "signing_key = \"%.39s,\";", zs);
+    snprintf(quoted[1], 130, "'%.39s,'", zs);
+    snprintf(line[2], 120, "signing_key = %s;", zs);
+    snprintf(quoted[2], 130, "'%s'", line[2]);
+    snprintf(line[3], 120, "transport_key = \"%s\";", zt);
+    snprintf(quoted[3], 130, "'transport_key'");
+    snprintf(line[4], 120, "signing_key = \"%.20s\x01%.19s\";", zs, zs + 21);
+    snprintf(quoted[4], 130, "'%.20s?%.19s'", zs, zs + 21);
+    for (int i = 0; i < 5; i++) {
+        snprintf(text, sizeof text, "# previous keys\ntransport_key = \"%s\";\n%s\n", zt,
+                 line[i]);
+        CU_ASSERT_FATAL(ut_write_text(old, text) == 0);
+        err[0] = 0;
+        CU_ASSERT(lt_keys_old_public(key_file, t, g, NULL, 0, err, sizeof err) == -1);
+        CU_ASSERT(ut_has_loc(err, old, 3));
+        CU_ASSERT(strstr(err, quoted[i]) != NULL);
+        if (!strstr(err, quoted[i]))
+            fprintf(stderr, "\n  %s: %s\n", quoted[i], err);
+    }
+    snprintf(text, sizeof text, "transport_key = \"%s\";\n", zt);
+    CU_ASSERT_FATAL(ut_write_text(old, text) == 0);
+    CU_ASSERT(lt_keys_old_public(key_file, t, g, NULL, 0, err, sizeof err) == -1);
+    CU_ASSERT(strstr(err, "lacks its signing_key") != NULL);
+    (void)unlink(old);
+}
+
 /* One key more than the caller has room for is refused, naming its line. */
 static void test_retired_over_cap(void)
 {
@@ -580,6 +632,7 @@ int main(void)
         {"retired file: a last line without its end", test_retired_no_final_newline},
         {"retired file: a bad line is refused with its number", test_retired_bad_line},
         {"retired file: more keys than the caller's room", test_retired_over_cap},
+        {"previous public keys: read back, a bad .old.pub quotes its token", test_old_pub_bad_file},
         {"retired file: unreadable, unwritable, names", test_retired_unreadable_and_names},
         {NULL, NULL},
     };
