@@ -428,13 +428,11 @@ static int s_promote(const char *cmd, const char *key_file, const lt_gwcfg_t *cf
                 "lienthong %s: cannot remove %s: %s; delete it: it holds secret keys no "
                 "longer needed\n",
                 cmd, legacy, strerror(errno));
-    size_t n = strlen(key_file);
-    if (n > 4 && strcmp(key_file + n - 4, ".key") == 0) {
-        snprintf(pub, sizeof pub, "%.*s.pub", (int)(n - 4), key_file);
+    if (lt_keys_pub_path(key_file, 0, pub, sizeof pub) == 0) {
         if (s_write_public(cmd, pub, nk, NULL, 0) != 0)
             goto out;
-        snprintf(pub, sizeof pub, "%.*s.next.pub", (int)(n - 4), key_file);
-        (void)unlink(pub);
+        if (lt_keys_pub_path(key_file, 1, pub, sizeof pub) == 0)
+            (void)unlink(pub);
     }
     s_print_public(stdout, nk, NULL, 0);
     fprintf(stderr,

@@ -251,6 +251,15 @@ int lt_keys_old_path(const char *key_file, char *out, size_t len)
     return s_sibling(key_file, "old", "key", out, len);
 }
 
+int lt_keys_pub_path(const char *key_file, int next, char *out, size_t len)
+{
+    size_t n = strlen(key_file);
+    if (n <= 4 || strcmp(key_file + n - 4, ".key") != 0)
+        return -1;
+    int w = snprintf(out, len, "%.*s%s.pub", (int)(n - 4), key_file, next ? ".next" : "");
+    return w < 0 || (size_t)w >= len ? -1 : 0;
+}
+
 int lt_keys_retired_path(const char *key_file, char *out, size_t len)
 {
     return s_sibling(key_file, "retired", "pub", out, len);

@@ -44,6 +44,12 @@ int lt_keys_next_path(const char *key_file, char *out, size_t len)
  * PREFIX.old.key for PREFIX.key, else KEYFILE.old. Returns 0 or -1 as lt_keys_next_path. */
 int lt_keys_old_path(const char *key_file, char *out, size_t len)
     __attribute__((warn_unused_result));
+/* The public keys' file beside a key file, as keygen writes it:
+ * PREFIX.pub for PREFIX.key, or PREFIX.next.pub when next. Returns 0, or
+ * -1 when key_file does not end in ".key" (keygen wrote none beside it) or
+ * out is too small. */
+int lt_keys_pub_path(const char *key_file, int next, char *out, size_t len)
+    __attribute__((warn_unused_result));
 /* The file of the public signing keys of rotations before the previous
  * one, which audit logs may still be signed under (the retired file, read
  * and written by the functions below): PREFIX.retired.pub for PREFIX.key,

@@ -361,6 +361,12 @@ static void test_swap_and_paths(void)
     CU_ASSERT(lt_keys_next_path("secret", p, sizeof p) == 0);
     CU_ASSERT_STRING_EQUAL(p, "secret.next");
     CU_ASSERT(lt_keys_next_path("/a/very/long/path/to/the/key/file/member.key", p, 16) == -1);
+    CU_ASSERT(lt_keys_pub_path("/etc/lienthong/member.key", 0, p, sizeof p) == 0);
+    CU_ASSERT_STRING_EQUAL(p, "/etc/lienthong/member.pub");
+    CU_ASSERT(lt_keys_pub_path("/etc/lienthong/member.key", 1, p, sizeof p) == 0);
+    CU_ASSERT_STRING_EQUAL(p, "/etc/lienthong/member.next.pub");
+    CU_ASSERT(lt_keys_pub_path("secret", 0, p, sizeof p) == -1); /* no .pub beside it */
+    CU_ASSERT(lt_keys_pub_path("/a/very/long/path/to/the/key/file/member.key", 0, p, 16) == -1);
     lt_keys_destroy(&a);
     lt_keys_destroy(&b);
     lt_keys_destroy(&auth);
