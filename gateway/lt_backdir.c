@@ -454,15 +454,20 @@ static lt_dir_t *s_walk_one(const char *path, lt_dir_pins_t *base, lt_dir_pins_t
 
 /* The authority keys a restore trusts the backup's directories under
  * (docs/operations.md, "Backup and restore"): what the gateway on data_dir
- * trusts at start (host: the pins, the keys data_dir learned and the next
- * keys its directories announce), then, as if the gateway had adopted
+ * trusts once running (the pins, the keys data_dir learned and the next
+ * keys the directory it runs with, host->taken, announces), then, as if
+ * the gateway had adopted
  * them one after the other, the backup's retired directories newer than
  * the one the host runs with, oldest first: each taken only when it
  * verifies under the keys in force at that point, and only the newest
  * taken one's announcements kept, as the gateway keeps those of its
  * current directory alone (PROTOCOL.md 5.5). So a key that an old
  * directory announced and a later one withdrew is not trusted again, and
- * directories the host already went past teach it nothing. The backup's
+ * directories the host already went past teach it nothing. The signers of
+ * the directories taken stay trusted to the end, where the gateway keeps
+ * only its current one's (lt_dir_learned_settle): that trusts no key a
+ * gateway fed the same directories one by one would not, and keeps every
+ * retired copy taken verifiable. The backup's
  * authority.learned and authority.retired are never read for it: anyone
  * who could write the backup wrote them. The newest LT_DIRPICK_MAX_RETIRED
  * retired ones the walk takes go to held, at their index in
@@ -477,7 +482,13 @@ static void s_restore_trust(const lt_gwcfg_t *cfg, const char *dir, const lt_dir
     size_t n = lt_dirpick_retired_list(dir, v, RETIRED_SEEN);
     n = n < RETIRED_SEEN ? n : RETIRED_SEEN;
     uint64_t after = host->taken ? lt_dir_version(host->taken) : 0;
-    lt_dir_pins_t base = host->trust;
+    /* Not host->trust: it holds the next keys of both of the host's
+     * candidates, the older one's too, which the gateway does not trust
+     * once it runs with the newer (lt_gateway's s_adoptable). */
+    char learned[PATH_MAX + 32];
+    lt_dir_pins_t base;
+    lt_dirpick_learned_path(cfg->data_dir, learned, sizeof learned);
+    (void)lt_dir_learned_add(learned, &cfg->pins, &base); /* not keys: nothing added */
     if (host->taken)
         lt_dir_trust(&base, host->taken, trust);
     else

@@ -1004,6 +1004,47 @@ static void test_restore_withdrawn_key(void)
     lt_keys_destroy(&k1);
 }
 
+/* The host's own adopted copy is version 2 (announcing k1) and its
+ * configured file version 3, newer, announcing nothing: the gateway runs
+ * with v3 and trusts no k1, so a backup whose adopted copy is v50 signed
+ * by k1 is refused, as the gateway would refuse it from a peer. */
+static void test_restore_stale_announcement(void)
+{
+    char out[8192] = "", err[1024] = "", adopted[700], learned[700], bk[700], bkdir[760];
+    char path[900];
+    lt_keys_t *k1 = lt_keys_new(LT_KEYS_AUTHORITY);
+    CU_ASSERT_FATAL(k1 != NULL);
+    s_data_files(adopted, learned, sizeof adopted);
+    (void)unlink(learned);
+    s_clean_retired();
+    lt_dir_t *d = s_make_next(2, (int64_t)time(NULL) + 10 * DAY, adopted, g_auth, k1, &g_cfg.pins);
+    CU_ASSERT_FATAL(d != NULL);
+    lt_dir_destroy(&d);
+    s_put(3, (int64_t)time(NULL) + 10 * DAY, g_cfg.directory_file);
+    snprintf(bk, sizeof bk, "%s/stale.bak", g_dir);
+    snprintf(bkdir, sizeof bkdir, "%s" LT_BACKDIR_SUFFIX, bk);
+    (void)ut_rmrf(bkdir);
+    CU_ASSERT_FATAL(mkdir(bkdir, 0700) == 0);
+    snprintf(path, sizeof path, "%s/" LT_DIRPICK_ADOPTED, bkdir);
+    d = s_make_next(50, (int64_t)time(NULL) + 10 * DAY, path, k1, NULL, &g_cfg.pins);
+    lt_dir_destroy(&d); /* written; it does not open under the pins alone */
+    FILE *o = fmemopen(out, sizeof out - 1, "w");
+    CU_ASSERT_FATAL(o != NULL);
+    CU_ASSERT_EQUAL(lt_backdir_restore(&g_cfg, bk, o, err, sizeof err), -1);
+    fclose(o);
+    CU_ASSERT(strstr(err, "the backup's adopted directory is not restored") != NULL);
+    CU_ASSERT(access(learned, F_OK) != 0);
+    lt_dirpick_t h;
+    lt_dirpick_open_data_dir(&h, g_cfg.directory_file, g_dir, &g_cfg.pins, "VN");
+    CU_ASSERT(h.taken && lt_dir_version(h.taken) == 3);
+    lt_dirpick_clear(&h);
+    (void)ut_rmrf(bkdir);
+    (void)unlink(adopted);
+    (void)unlink(learned);
+    s_clean_retired();
+    lt_keys_destroy(&k1);
+}
+
 /* The inode and mode of dir/name into st; 0, or -1. */
 static int s_stat_in(const char *dir, const char *name, struct stat *st)
 {
@@ -1277,6 +1318,8 @@ int main(void)
          test_restore_after_authority_rotation},
         {"a restore does not trust again a key a later directory withdrew",
          test_restore_withdrawn_key},
+        {"a restore does not trust what the host's older adopted copy announces",
+         test_restore_stale_announcement},
         {"a backup writes the directory files 0644 and rewrites no unchanged copy",
          test_backup_keeps_copies},
         {"a backup holds each retired copy with its key, whatever changes while it reads",
