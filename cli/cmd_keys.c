@@ -332,7 +332,8 @@ static int s_promote_allowed(const char *cmd, const lt_gwcfg_t *cfg, const oldpu
 }
 
 /* Records in the audit log of the stopped gateway of gw the switch of its
- * signing key from cur to nk, signed by cur (lt_audit_switch_keys): the
+ * signing key from cur to nk, signed by cur and countersigned by nk
+ * (lt_audit_switch_keys): the
  * gateway starts with nk, and without that entry the checkpoints of nk
  * would not verify (docs/ARCHITECTURE.md, "Audit log"). A running gateway
  * holds the data directory's lock and records the switch itself when it
@@ -353,10 +354,12 @@ static int s_record_switch(const char *cmd, const lt_gwcfg_t *gw, lt_keys_t *cur
     lt_audit_t *a = lt_audit_open(path, cur, err, sizeof err);
     if (!a)
         lt_cli_fail(1, cmd, "%s: nothing promoted", err);
-    else if (lt_audit_switch_keys(a, gw->member, lt_keys_signing_public(nk), "keys promote") != 0)
+    else if (lt_audit_switch_keys(a, gw->member, nk, "keys promote") != 0)
         lt_cli_fail(1, cmd, "cannot record the switch of keys in %s: nothing promoted", path);
     else {
-        fprintf(stderr, "recorded the switch of keys in %s, signed by the previous key\n", path);
+        fprintf(stderr,
+                "recorded the switch of keys in %s, signed by the previous and the next key\n",
+                path);
         rc = 0;
     }
     lt_audit_destroy(&a);

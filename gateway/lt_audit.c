@@ -14,6 +14,9 @@
 #include <string.h>
 
 #define AUDIT_DOMAIN "lienthong/1 audit"
+/* The countersignature of a switch's checkpoint by the next key: its own
+ * domain, so that no checkpoint signature can stand for one. */
+#define SWITCH_DOMAIN "lienthong/1 audit switch"
 #define FLUSH_MS 200
 #define RETRY_MS 1000       /* a failing log is tried again at most this often */
 #define LOG_AGAIN_MS 60000  /* a failing log is reported again at most this often */
@@ -41,6 +44,7 @@ struct _lt_audit_t {
     sqlite3_stmt *begin, *commit, *rollback; /* prepared once: a commit per drain */
     sqlite3_stmt *index, *set_indexed;       /* s_index */
     const lt_keys_t *keys;
+    const lt_keys_t *cosign; /* the next keys while a switch commits (lt_audit_switch_keys) */
     uint64_t seq;
     uint8_t head[LT_HASH_BYTES];
     /* Entries through seq `indexed` are in subject_blocks, in blocks of
@@ -108,30 +112,46 @@ static const char *s_steps[] = {
     "  since INTEGER NOT NULL);"
     "INSERT OR IGNORE INTO keys_named SELECT 1, MAX(COALESCE((SELECT MAX(seq) FROM audit), 0),"
     "  COALESCE((SELECT MAX(seq) FROM anchor), 0));",
+    /* 3: the countersignature of the checkpoint of a keys-switched entry
+     * that names keys, by the next key (lt_audit_switch_keys): the
+     * previous key alone cannot make a switch (docs/ARCHITECTURE.md,
+     * "Audit log", "Keys and entries"). NULL on every other checkpoint.
+     * Passed over on a log that has the column (s_migrate_step). */
+    "ALTER TABLE checkpoints ADD COLUMN countersignature BLOB;",
 };
 #define AUDIT_VERSION ((int)(sizeof s_steps / sizeof *s_steps))
+
+/* 1 when table has column, 0 when not, -1 with why. */
+static int s_has_column(sqlite3 *db, const char *table, const char *column, char *why, size_t len)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2", -1, &st,
+                           NULL) != SQLITE_OK) {
+        snprintf(why, len, "cannot look column %s up: %s", column, sqlite3_errmsg(db));
+        return -1;
+    }
+    int rc = sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC) == SQLITE_OK &&
+                     sqlite3_bind_text(st, 2, column, -1, SQLITE_STATIC) == SQLITE_OK
+                 ? sqlite3_step(st)
+                 : SQLITE_ERROR;
+    sqlite3_finalize(st);
+    if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+        return rc == SQLITE_ROW;
+    snprintf(why, len, "cannot look column %s up: %s", column, sqlite3_errmsg(db));
+    return -1;
+}
 
 /* Adds `column` of type `type` to `table` unless it has it: 0, or -1
  * with why. */
 static int s_add_column(sqlite3 *db, const char *table, const char *column, const char *type,
                         char *why, size_t len)
 {
-    sqlite3_stmt *st;
     char alter[96];
     snprintf(alter, sizeof alter, "ALTER TABLE %s ADD COLUMN %s %s", table, column, type);
-    if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info(?2) WHERE name = ?1", -1, &st,
-                           NULL) != SQLITE_OK) {
-        snprintf(why, len, "cannot look column %s up: %s", column, sqlite3_errmsg(db));
-        return -1;
-    }
-    int rc = sqlite3_bind_text(st, 1, column, -1, SQLITE_STATIC) == SQLITE_OK &&
-                     sqlite3_bind_text(st, 2, table, -1, SQLITE_STATIC) == SQLITE_OK
-                 ? sqlite3_step(st)
-                 : SQLITE_ERROR;
-    sqlite3_finalize(st);
-    if (rc == SQLITE_ROW)
-        return 0;
-    if (rc != SQLITE_DONE || sqlite3_exec(db, alter, NULL, NULL, NULL) != SQLITE_OK) {
+    int has = s_has_column(db, table, column, why, len);
+    if (has != 0)
+        return has > 0 ? 0 : -1;
+    if (sqlite3_exec(db, alter, NULL, NULL, NULL) != SQLITE_OK) {
         snprintf(why, len, "cannot add column %s: %s", column, sqlite3_errmsg(db));
         return -1;
     }
@@ -145,8 +165,16 @@ static int s_migrate_step(sqlite3 *db, int step, char *why, size_t len)
 {
     char sql[64];
     snprintf(sql, sizeof sql, "PRAGMA user_version = %d; COMMIT;", step);
-    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
-        sqlite3_exec(db, s_steps[step - 1], NULL, NULL, NULL) != SQLITE_OK) {
+    int has = 0;
+    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        snprintf(why, len, "step %d: %s", step, sqlite3_errmsg(db));
+        goto fail;
+    }
+    /* The countersignature's step (3) is passed over on a log that has the
+     * column: one at an earlier version whose tables a newer binary made. */
+    if (step == 3 && (has = s_has_column(db, "checkpoints", "countersignature", why, len)) < 0)
+        goto fail;
+    if (!has && sqlite3_exec(db, s_steps[step - 1], NULL, NULL, NULL) != SQLITE_OK) {
         snprintf(why, len, "step %d: %s", step, sqlite3_errmsg(db));
         goto fail;
     }
@@ -525,7 +553,8 @@ lt_audit_t *lt_audit_open(const char *path, const lt_keys_t *keys, char *err, si
     self->keys = keys;
     self->last_flush = lt_clock_mono_ms();
     char why[256] = "";
-    if (sqlite3_open_v2(path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+    if (sqlite3_open_v2(path, &self->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK ||
         sqlite3_busy_timeout(self->db, 5000) != SQLITE_OK ||
         sqlite3_exec(self->db, s_pragmas, NULL, NULL, NULL) != SQLITE_OK ||
@@ -535,8 +564,10 @@ lt_audit_t *lt_audit_open(const char *path, const lt_keys_t *keys, char *err, si
                            "purpose, case_ref, detail, application, officer, hash) "
                            "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)",
                            -1, &self->insert, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(self->db, "INSERT OR REPLACE INTO checkpoints VALUES (?1,?2,?3,?4)", -1,
-                           &self->checkpoint, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(self->db,
+                           "INSERT OR REPLACE INTO checkpoints (seq, hash, signature, at_ms, "
+                           "countersignature) VALUES (?1,?2,?3,?4,?5)",
+                           -1, &self->checkpoint, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(self->db, "BEGIN IMMEDIATE", -1, &self->begin, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(self->db, "COMMIT", -1, &self->commit, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(self->db, "ROLLBACK", -1, &self->rollback, NULL) != SQLITE_OK ||
@@ -706,16 +737,21 @@ static int s_insert(lt_audit_t *self, const buffered_t *b, uint64_t seq, const u
 
 static int s_checkpoint(lt_audit_t *self, uint64_t seq, const uint8_t *hash)
 {
-    uint8_t msg[8 + LT_HASH_BYTES], sig[LT_SIG_BYTES];
+    uint8_t msg[8 + LT_HASH_BYTES], sig[LT_SIG_BYTES], counter[LT_SIG_BYTES];
     s_be64(msg, seq);
     memcpy(msg + 8, hash, LT_HASH_BYTES);
-    if (lt_keys_sign(self->keys, AUDIT_DOMAIN, msg, sizeof msg, sig) != 0)
+    if (lt_keys_sign(self->keys, AUDIT_DOMAIN, msg, sizeof msg, sig) != 0 ||
+        (self->cosign && lt_keys_sign(self->cosign, SWITCH_DOMAIN, msg, sizeof msg, counter) != 0))
         return -1;
     sqlite3_stmt *st = self->checkpoint;
     sqlite3_bind_int64(st, 1, (int64_t)seq);
     sqlite3_bind_blob(st, 2, hash, LT_HASH_BYTES, SQLITE_STATIC);
     sqlite3_bind_blob(st, 3, sig, LT_SIG_BYTES, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, lt_clock_now_ms());
+    if (self->cosign)
+        sqlite3_bind_blob(st, 5, counter, LT_SIG_BYTES, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 5);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? 0 : -1;
@@ -878,13 +914,13 @@ int lt_audit_commit(lt_audit_t *self)
     return s_commit(self);
 }
 
-int lt_audit_switch_keys(lt_audit_t *self, const char *member, const uint8_t next[LT_KEY_BYTES],
+int lt_audit_switch_keys(lt_audit_t *self, const char *member, const lt_keys_t *next,
                          const char *detail)
 {
     char znext[LT_Z85_KEY_LEN + 1], zprev[LT_Z85_KEY_LEN + 1];
     if (!self)
         return 0;
-    lt_keys_z85_encode(next, znext);
+    lt_keys_z85_encode(lt_keys_signing_public(next), znext);
     lt_keys_z85_encode(lt_keys_signing_public(self->keys), zprev);
     uint64_t drops = self->drops;
     lt_audit_add(self, &(lt_audit_entry_t){.event = "keys-switched",
@@ -893,8 +929,43 @@ int lt_audit_switch_keys(lt_audit_t *self, const char *member, const uint8_t nex
                                            .fields = zprev,
                                            .detail = detail});
     /* Committed now, under the keys in use: the entry is the last of the
-     * commit, so the checkpoint at its seq is the previous key's. */
-    return s_commit(self) == 0 && self->drops == drops ? 0 : -1;
+     * commit, so the checkpoint at its seq is the previous key's, and
+     * countersigned by next, which only the holder of both can do. */
+    self->cosign = next;
+    int rc = s_commit(self);
+    self->cosign = NULL;
+    return rc == 0 && self->drops == drops ? 0 : -1;
+}
+
+int lt_audit_in_force(lt_audit_t *self, const uint8_t pk[LT_KEY_BYTES])
+{
+    sqlite3_stmt *st = NULL;
+    uint8_t next[LT_KEY_BYTES];
+    int rc = -1;
+    if (!self || sqlite3_prepare_v2(self->db,
+                                    "SELECT c.seq, c.hash, c.signature, a.event, a.target FROM "
+                                    "checkpoints c LEFT JOIN audit a ON a.seq = c.seq "
+                                    "ORDER BY c.seq DESC LIMIT 1",
+                                    -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    if (sqlite3_step(st) != SQLITE_ROW || sqlite3_column_bytes(st, 1) != LT_HASH_BYTES ||
+        sqlite3_column_bytes(st, 2) != LT_SIG_BYTES)
+        goto out;
+    const char *event = (const char *)sqlite3_column_text(st, 3);
+    const char *target = (const char *)sqlite3_column_text(st, 4);
+    if (event && strcmp(event, "keys-switched") == 0 && target && target[0]) {
+        /* The switch's checkpoint is the previous key's: the next one is
+         * in force after it. */
+        rc = lt_keys_z85_decode(target, next) == 0 && memcmp(next, pk, LT_KEY_BYTES) == 0;
+        goto out;
+    }
+    uint8_t msg[8 + LT_HASH_BYTES];
+    s_be64(msg, (uint64_t)sqlite3_column_int64(st, 0));
+    memcpy(msg + 8, sqlite3_column_blob(st, 1), LT_HASH_BYTES);
+    rc = lt_keys_verify(pk, AUDIT_DOMAIN, msg, sizeof msg, sqlite3_column_blob(st, 2)) == 0;
+out:
+    sqlite3_finalize(st);
+    return rc;
 }
 
 uint64_t lt_audit_drops(const lt_audit_t *self)
@@ -1076,6 +1147,28 @@ static int s_check_point(sqlite3 *db, const uint8_t *const *pks, size_t n_pks, u
     return ok;
 }
 
+/* 1 when the checkpoint of seq (at chain hash) is countersigned by next
+ * (lt_audit_switch_keys), 0 when not, or when the log has no column for
+ * it (written before switches were countersigned). */
+static int s_countersigned(sqlite3 *db, uint64_t seq, const uint8_t *hash,
+                           const uint8_t next[LT_KEY_BYTES])
+{
+    sqlite3_stmt *st;
+    int ok = 0;
+    if (sqlite3_prepare_v2(db, "SELECT countersignature FROM checkpoints WHERE seq = ?1", -1, &st,
+                           NULL) != SQLITE_OK)
+        return 0;
+    sqlite3_bind_int64(st, 1, (int64_t)seq);
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == LT_SIG_BYTES) {
+        uint8_t msg[8 + LT_HASH_BYTES];
+        s_be64(msg, seq);
+        memcpy(msg + 8, hash, LT_HASH_BYTES);
+        ok = lt_keys_verify(next, SWITCH_DOMAIN, msg, sizeof msg, sqlite3_column_blob(st, 0)) == 0;
+    }
+    sqlite3_finalize(st);
+    return ok;
+}
+
 /* Which signing key may sign the checkpoints of a log (docs/ARCHITECTURE.md,
  * "Audit log", "Keys and entries"). A log that names keys (version 2 on)
  * binds every checkpoint after entry `named` to the key in force: the key
@@ -1163,8 +1256,10 @@ static void s_unbound_why(sqlite3 *db, const s_keys_t *ks, uint64_t seq, const u
 /* Checks the checkpoint of entry seq (chain hash) under the key in force,
  * and moves the key in force at a keys-switched entry that names keys:
  * that entry must carry a checkpoint of its own under the previous key,
- * the key in force, so that only the holder of that key can have written
- * it, and the next key must be one of the member's. 0, or -1 with err. */
+ * the key in force, countersigned by the next key, so that only the holder
+ * of both can have written it (a retired key alone cannot end a log it
+ * forged with a switch to the current key), and the next key must be one
+ * of the member's. 0, or -1 with err. */
 static int s_key_in_force(sqlite3 *db, s_keys_t *ks, uint64_t seq, const uint8_t *hash,
                           const char *const text[N_TEXT], char *err, size_t errlen)
 {
@@ -1203,11 +1298,12 @@ static int s_key_in_force(sqlite3 *db, s_keys_t *ks, uint64_t seq, const uint8_t
     }
     const uint8_t *in_force = ks->bound ? ks->key : ks->last;
     if ((in_force ? memcmp(prev, in_force, LT_KEY_BYTES) != 0 : !s_known_key(ks, prev)) ||
-        !s_known_key(ks, next) || !s_check_point(db, prevs, 1, seq, hash, &by) || !by) {
+        !s_known_key(ks, next) || !s_check_point(db, prevs, 1, seq, hash, &by) || !by ||
+        !s_countersigned(db, seq, hash, next)) {
         snprintf(err, errlen,
                  "audit entry %llu (keys-switched) is not authorised: it must be "
-                 "signed by the key in force, which it names as the previous key, and name one "
-                 "of the member's keys as the next",
+                 "signed by the key in force, which it names as the previous key, countersigned "
+                 "by the next key, and name one of the member's keys as the next",
                  (unsigned long long)seq);
         return -1;
     }

@@ -83,15 +83,23 @@ void lt_audit_add(lt_audit_t *self, const lt_audit_entry_t *e);
  * and signing the new head. Returns 0 or -1 (logged). */
 int lt_audit_flush(lt_audit_t *self, int force);
 
-/* Records a switch of the member's signing key to next (docs/ARCHITECTURE.md,
+/* Records a switch of the member's signing key to next's (docs/ARCHITECTURE.md,
  * "Audit log", "Keys and entries"): a keys-switched entry naming the key
- * in use and next, committed now with the buffered entries and signed by
- * the key in use, which authorises the switch; checkpoints after it must
- * be signed by next. Call it before the keys change; 0, or -1 (logged)
- * when it could not be committed: the keys must not change then, or the
- * log would not verify. */
-int lt_audit_switch_keys(lt_audit_t *self, const char *member, const uint8_t next[LT_KEY_BYTES],
+ * in use and next's, committed now with the buffered entries, its
+ * checkpoint signed by the key in use and countersigned by next, both
+ * secrets authorising the switch; checkpoints after it must be signed by
+ * next's key. Call it before the keys change; 0, or -1 (logged) when it
+ * could not be committed: the keys must not change then, or the log would
+ * not verify. */
+int lt_audit_switch_keys(lt_audit_t *self, const char *member, const lt_keys_t *next,
                          const char *detail) __attribute__((warn_unused_result));
+/* Whether pk is the signing key in force after the last checkpoint of the
+ * log (docs/ARCHITECTURE.md, "Audit log", "Keys and entries"): the next key
+ * of the keys-switched entry it covers, else the key that signed it. 1
+ * when it is, 0 when not, -1 when the log has no checkpoint (or it cannot
+ * be read). Tells a gateway whether a promote's switch is still to be
+ * recorded. */
+int lt_audit_in_force(lt_audit_t *self, const uint8_t pk[LT_KEY_BYTES]);
 /* Commits every buffered entry now (the answers they record may then be
  * released). Returns 0, or -1 when the log cannot be written (the entries
  * are dropped and counted; the log is failing). */

@@ -947,16 +947,15 @@ none:
     return NULL;
 }
 
-/* Records in the audit log, signed by the keys in use, the switch to k
- * (lt_audit_switch_keys): checkpoints of k verify only after it
- * (docs/ARCHITECTURE.md, "Audit log"). 0, or -1 (logged). */
+/* Records in the audit log, signed by the keys in use and countersigned by
+ * k, the switch to k (lt_audit_switch_keys): checkpoints of k verify only
+ * after it (docs/ARCHITECTURE.md, "Audit log"). 0, or -1 (logged). */
 static int s_record_switch(lt_gateway_t *self, const lt_keys_t *k, char *z, char *detail,
                            size_t len)
 {
     lt_keys_z85_encode(lt_keys_transport_public(k), z);
     snprintf(detail, len, "transport key %s", z);
-    if (lt_audit_switch_keys(self->shared.audit, self->cfg.member, lt_keys_signing_public(k),
-                             detail) == 0)
+    if (lt_audit_switch_keys(self->shared.audit, self->cfg.member, k, detail) == 0)
         return 0;
     lt_error("keys",
              "keeping the keys in use: the audit log cannot record the switch to the "

@@ -469,7 +469,7 @@ static void s_switch(lt_keys_t *inuse, lt_keys_t *next, int really)
     char err[256];
     lt_audit_t *a = lt_audit_open(s_path, inuse, err, sizeof err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(a);
-    CU_ASSERT(lt_audit_switch_keys(a, "VN/GOV/BCA", lt_keys_signing_public(next), "test") == 0);
+    CU_ASSERT(lt_audit_switch_keys(a, "VN/GOV/BCA", next, "test") == 0);
     lt_audit_destroy(&a);
     if (really)
         CU_ASSERT_FATAL(lt_keys_swap(inuse, next) == 0);
@@ -700,6 +700,86 @@ static void test_export_not_at_switch(void)
     CU_ASSERT(lt_audit_check_live(s_path, keys, 2, pa, &live, err, sizeof err) == -1);
     lt_keys_destroy(&inuse);
     lt_keys_destroy(&spare);
+}
+
+/* Writes, under `by` alone, a keys-switched entry naming `prev` and
+ * `next` at the end of the log at s_path: what a holder of a retired key
+ * can make without the next key's secret. */
+static void s_switch_alone(lt_keys_t *by, const uint8_t *prev, const uint8_t *next)
+{
+    char err[256], zp[LT_Z85_KEY_LEN + 1], zn[LT_Z85_KEY_LEN + 1];
+    lt_keys_z85_encode(prev, zp);
+    lt_keys_z85_encode(next, zn);
+    lt_audit_t *a = lt_audit_open(s_path, by, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    lt_audit_add(a,
+                 &(lt_audit_entry_t){
+                     .event = "keys-switched", .peer = "VN/GOV/BCA", .target = zn, .fields = zp});
+    CU_ASSERT(lt_audit_commit(a) == 0);
+    lt_audit_destroy(&a);
+}
+
+/* Runs sql on the log at s_path. */
+static void s_edit(const char *sql)
+{
+    sqlite3 *db = NULL;
+    CU_ASSERT_FATAL(sqlite3_open(s_path, &db) == SQLITE_OK);
+    CU_ASSERT(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(db);
+}
+
+/* Item 1 of the second review: A, retired after the switch to B, leaks;
+ * its holder writes a log under A alone that ends with a switch to B
+ * (whose public key is public), as a genuine promote while the gateway is
+ * stopped leaves it. The switch's checkpoint must be countersigned by B:
+ * without it, or with a countersignature B did not make, the log fails;
+ * the genuine one (lt_audit_switch_keys, holding both) verifies. */
+static void test_switch_needs_next_key(void)
+{
+    lt_keys_t *a, *b;
+    uint8_t pa[LT_KEY_BYTES], pb[LT_KEY_BYTES];
+    s_two_keys(&a, &b, pa, pb);
+    const uint8_t *keys[2] = {pb, pa};
+
+    s_fresh();
+    s_lookups(a, 1, 3, 0);
+    s_switch(a, b, 0);
+    CU_ASSERT_EQUAL(s_live(keys, 2, pb), 4);
+
+    s_fresh();
+    s_lookups(a, 1, 3, 0);
+    s_switch_alone(a, pa, pb);
+    CU_ASSERT_EQUAL(s_live(keys, 2, pb), -1);
+    CU_ASSERT_EQUAL(lt_audit_verify_keys(s_path, keys, 2, NULL, 0), -1);
+    /* A countersignature that is not B's. */
+    s_edit("UPDATE checkpoints SET countersignature = randomblob(64) WHERE seq = 4");
+    CU_ASSERT_EQUAL(s_live(keys, 2, pb), -1);
+
+    /* B's countersignature of the genuine switch does not carry over to
+     * the forged one at the same seq (it covers the chain hash). */
+    s_fresh();
+    s_lookups(a, 1, 3, 0);
+    s_switch(a, b, 0);
+    char sql[256] = "UPDATE checkpoints SET countersignature = X'";
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    CU_ASSERT_FATAL(sqlite3_open(s_path, &db) == SQLITE_OK);
+    CU_ASSERT_FATAL(sqlite3_prepare_v2(db,
+                                       "SELECT hex(countersignature) FROM checkpoints "
+                                       "WHERE seq = 4",
+                                       -1, &st, NULL) == SQLITE_OK);
+    CU_ASSERT_FATAL(sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 128);
+    strcat(sql, (const char *)sqlite3_column_text(st, 0));
+    strcat(sql, "' WHERE seq = 4");
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    s_fresh();
+    s_lookups(a, 1, 3, 0);
+    s_switch_alone(a, pa, pb);
+    s_edit(sql);
+    CU_ASSERT_EQUAL(s_live(keys, 2, pb), -1);
+    lt_keys_destroy(&a);
+    lt_keys_destroy(&b);
 }
 
 /* A genuine log across two rotations (A, then B, then C) verifies under
@@ -1065,6 +1145,27 @@ static void s_log_with(const char *sql)
         CU_ASSERT_FATAL(s_exec(sql) == 0);
 }
 
+/* A log at version 1, before the countersignature's step, is an audit
+ * log's (a backup of it restores), and opening it brings it to the
+ * current version, where a switch is countersigned. */
+static void test_version_1_log(void)
+{
+    s_fresh();
+    CU_ASSERT_FATAL(s_exec(lt_audit_step_sql(1)) == 0 && s_exec("PRAGMA user_version = 1") == 0);
+    CU_ASSERT(s_schema_ok() == 0);
+    lt_keys_t *a, *b;
+    uint8_t pa[LT_KEY_BYTES], pb[LT_KEY_BYTES];
+    s_two_keys(&a, &b, pa, pb);
+    const uint8_t *keys[2] = {pb, pa};
+    s_lookups(a, 1, 2, 0);
+    CU_ASSERT(s_int("PRAGMA user_version") == lt_audit_version());
+    s_switch(a, b, 0);
+    CU_ASSERT_EQUAL(s_live(keys, 2, pb), 3);
+    CU_ASSERT(s_schema_ok() == 0);
+    lt_keys_destroy(&a);
+    lt_keys_destroy(&b);
+}
+
 /* A log from before the application and officer columns, as the version
  * that added them left it after its first ALTER TABLE. */
 #define S_BEFORE_COLUMNS                                                                           \
@@ -1275,6 +1376,7 @@ static void test_released_steps_pinned(void)
     static const char *const pins[] = {
         /* 1 */ "7feef012b88010e988f1730812d0d9e1b679faea549ec3b778a4b8bf2f092413",
         /* 2 */ "6084a706fc675a42ee95ae5872f7524193bea8d2ff7c0765069e1c5d22a0f7b5",
+        /* 3 */ "00783cf27f5225c3ee0c1844f010c0f178f615cfe880e23b269c7d73c8d632cc",
     };
     ut_pin_steps("audit log", lt_audit_step_sql, pins, (int)(sizeof pins / sizeof *pins));
 }
@@ -1370,6 +1472,8 @@ int main(void)
     static const ut_test_t tests[] = {
         {"entries chain, verify, and continue after reopening", test_chain_verifies},
         {"a backup's log with objects an audit log does not have is refused", test_schema_check},
+        {"a log at version 1 is an audit log, and opens at the current version",
+         test_version_1_log},
         {"a log left with one of the two added columns gains the other", test_half_added_columns},
         {"a new log or segment is made at the current version", test_version_fresh},
         {"a log from before versioning is brought to the current version once, all or nothing",
@@ -1403,6 +1507,7 @@ int main(void)
         {"a log across two rotations verifies under the key in force at each seq",
          test_two_rotations},
         {"a log from before keys-switched entries named keys verifies", test_old_format_rotation},
+        {"a switch made with the previous key alone does not verify", test_switch_needs_next_key},
         {"an entry that cannot be buffered fails the commit closed",
          test_unbuffered_entry_fails_closed},
         {"entries are indexed by subject a block at a time", test_subject_blocks},
