@@ -331,26 +331,34 @@ static int s_promote_allowed(const char *cmd, const lt_gwcfg_t *cfg, const oldpu
     return rc;
 }
 
-/* Records in the audit log of the stopped gateway of gw the switch of its
- * signing key from cur to nk, signed by cur and countersigned by nk
- * (lt_audit_switch_keys): the
- * gateway starts with nk, and without that entry the checkpoints of nk
- * would not verify (docs/ARCHITECTURE.md, "Audit log"). A running gateway
- * holds the data directory's lock and records the switch itself when it
- * reloads. 0, or 1 after saying why. */
+/* Takes the data directory's lock of gw before any key file changes, so
+ * that no gateway starts in between with keys whose switch nothing
+ * records: *fd holds it (the gateway is stopped), or is -1 when the
+ * gateway runs (it records the switch at its reload, stop or next start).
+ * 0, or 1 after saying why. */
+static int s_lock_gateway(const char *cmd, const lt_gwcfg_t *gw, int *fd)
+{
+    char lock[PATH_MAX + 32];
+    snprintf(lock, sizeof lock, "%s/" LT_GWCFG_LOCK_NAME, gw->data_dir);
+    *fd = lt_file_lock(lock);
+    if (*fd < 0 && errno != EWOULDBLOCK && errno != ENOENT)
+        return lt_cli_fail(1, cmd, "cannot lock %s: %s: nothing promoted", lock, strerror(errno));
+    return 0;
+}
+
+/* Records in the audit log of the stopped gateway of gw, whose lock the
+ * caller holds, the switch of its signing key from cur to nk, signed by
+ * cur and countersigned by nk (lt_audit_switch_keys): the gateway starts
+ * with nk, and without that entry the checkpoints of nk would not verify
+ * (docs/ARCHITECTURE.md, "Audit log"). 0, or 1 after saying why. */
 static int s_record_switch(const char *cmd, const lt_gwcfg_t *gw, lt_keys_t *cur,
                            const lt_keys_t *nk)
 {
-    char lock[PATH_MAX + 32], path[PATH_MAX + 32], err[1200];
-    snprintf(lock, sizeof lock, "%s/" LT_GWCFG_LOCK_NAME, gw->data_dir);
+    char path[PATH_MAX + 32], err[1200];
     snprintf(path, sizeof path, "%s/audit.db", gw->data_dir);
     if (access(path, F_OK) != 0)
         return 0; /* no log yet: its first checkpoint will be nk's */
-    int fd = lt_file_lock(lock), rc = 1;
-    if (fd < 0 && errno == EWOULDBLOCK)
-        return 0; /* the gateway runs: it records the switch at its reload */
-    if (fd < 0)
-        return lt_cli_fail(1, cmd, "cannot lock %s: %s: nothing promoted", lock, strerror(errno));
+    int rc = 1;
     lt_audit_t *a = lt_audit_open(path, cur, err, sizeof err);
     if (!a)
         lt_cli_fail(1, cmd, "%s: nothing promoted", err);
@@ -358,31 +366,50 @@ static int s_record_switch(const char *cmd, const lt_gwcfg_t *gw, lt_keys_t *cur
         lt_cli_fail(1, cmd, "cannot record the switch of keys in %s: nothing promoted", path);
     else {
         fprintf(stderr,
-                "recorded the switch of keys in %s, signed by the previous and the next key\n",
+                "recorded the switch of keys in %s, signed by the previous and the next "
+                "key\n",
                 path);
         rc = 0;
     }
     lt_audit_destroy(&a);
-    close(fd);
     return rc;
 }
 
-/* Makes the next keys of key_file its keys: the public keys of the current
- * ones are kept in the .old.pub file (their secrets are not kept: checking
- * what they signed needs only the public keys), the next ones replace
+/* Puts back what a promote that failed had changed: the key file gets the
+ * keys in use, and the switch file goes. */
+static void s_undo(const char *cmd, const char *key_file, const char *sw, const lt_keys_t *cur)
+{
+    if (lt_keys_save(cur, key_file) != 0)
+        fprintf(stderr, "lienthong %s: cannot put the keys in use back in %s: %s\n", cmd, key_file,
+                strerror(errno));
+    if (unlink(sw) != 0 && errno != ENOENT)
+        fprintf(stderr, "lienthong %s: cannot remove %s: %s; delete it\n", cmd, sw,
+                strerror(errno));
+}
+
+/* Makes the next keys of key_file its keys (docs/operations.md, "Rotating
+ * keys"), in this order, so that a promote or a gateway killed at any
+ * point leaves a switch that can still be recorded: the public keys of
+ * the current ones go in the .old.pub file (checking what they signed
+ * needs only those); their secret keys in the switch file, until the audit
+ * log records the switch (lt_keys_switch_path); then the next ones replace
  * key_file atomically, and the .pub file follows; an .old.key an earlier
- * version kept goes, its public signing key in the retired file. The running gateway switches on
- * SIGHUP or restart. cfg is the gateway's configuration, whose directory must allow it (NULL: not
- * checked, --force); gw the configuration whose stopped gateway's audit
- * log records the switch (NULL: none given). */
+ * version kept goes, its public signing key in the retired file. When the
+ * gateway of gw is stopped, the promote records the switch itself and
+ * removes the switch file; a running one does so at its reload, its stop
+ * or its next start. cfg is the gateway's configuration, whose directory
+ * must allow it (NULL: not checked, --force); gw the configuration whose
+ * gateway's audit log records the switch (NULL: none given). */
 static int s_promote(const char *cmd, const char *key_file, const lt_gwcfg_t *cfg,
                      const lt_gwcfg_t *gw)
 {
-    char next[4096], old[4096], legacy[4096], pub[4096], err[1200];
+    char next[4096], old[4096], legacy[4096], pub[4096], sw[4096], err[1200];
     oldpub_t was = {0};
+    int lock = -1, changed = 0;
     if (lt_keys_next_path(key_file, next, sizeof next) != 0 ||
         lt_keys_old_pub_path(key_file, old, sizeof old) != 0 ||
-        lt_keys_old_path(key_file, legacy, sizeof legacy) != 0)
+        lt_keys_old_path(key_file, legacy, sizeof legacy) != 0 ||
+        lt_keys_switch_path(key_file, sw, sizeof sw) != 0)
         return lt_cli_fail(2, cmd, "--key path is too long");
     lt_keys_t *cur = s_load_member(cmd, key_file), *nk = cur ? s_load_member(cmd, next) : NULL;
     int rc = 1;
@@ -395,31 +422,51 @@ static int s_promote(const char *cmd, const char *key_file, const lt_gwcfg_t *cf
         rc = lt_cli_fail(1, cmd, "%s already holds the keys of %s: promoted before", key_file, next);
         goto out;
     }
+    /* Its keys are those before the key file's: promoting again would
+     * replace them, and the switch from them could never be recorded. */
+    if (access(sw, F_OK) == 0) {
+        rc = lt_cli_fail(1, cmd,
+                         "%s holds the keys of a promote whose switch the audit log has not "
+                         "recorded yet: reload or start the gateway first (it records the "
+                         "switch and removes the file). Nothing promoted",
+                         sw);
+        goto out;
+    }
     if ((rc = s_old_read(cmd, key_file, &was)) != 0)
         goto out;
     if (cfg && (rc = s_promote_allowed(cmd, cfg, &was, cur, nk)) != 0)
         goto out;
+    if (gw && (rc = s_lock_gateway(cmd, gw, &lock)) != 0)
+        goto out;
     if ((rc = s_retire_old(cmd, key_file, &was, cur)) != 0)
         goto out;
     rc = 1;
+    changed = 1;
     if (lt_keys_old_public_save(key_file, cur, err, sizeof err) != 0) {
         rc = s_cannot_write(cmd, old);
+        goto out;
+    }
+    if (lt_keys_save(cur, sw) != 0) {
+        rc = s_cannot_write(cmd, sw);
         goto out;
     }
     if (lt_keys_save(nk, key_file) != 0) {
         rc = s_cannot_write(cmd, key_file);
         goto out;
     }
-    /* Recorded last, once nothing else can fail: a switch in the audit log
-     * to keys the key file does not hold would leave every later
-     * checkpoint unverifiable. If it cannot be recorded, the key file gets
-     * the keys in use back. */
-    if (gw && (rc = s_record_switch(cmd, gw, cur, nk)) != 0) {
-        if (lt_keys_save(cur, key_file) != 0)
-            fprintf(stderr, "lienthong %s: cannot put the keys in use back in %s: %s\n", cmd,
-                    key_file, strerror(errno));
+    /* Recorded once the key file holds nk: a switch in the audit log to
+     * keys the key file does not hold would leave every later checkpoint
+     * unverifiable. If it cannot be recorded, everything goes back. */
+    if (lock >= 0 && (rc = s_record_switch(cmd, gw, cur, nk)) != 0)
         goto out;
-    }
+    changed = 0;
+    /* Recorded, or the gateway is stopped and has no log yet: the secret
+     * keys replaced are no longer needed. */
+    if (lock >= 0 && unlink(sw) != 0)
+        fprintf(stderr,
+                "lienthong %s: cannot remove %s: %s; delete it: it holds secret keys no "
+                "longer needed\n",
+                cmd, sw, strerror(errno));
     if (unlink(next) != 0)
         fprintf(stderr, "lienthong %s: cannot remove %s: %s\n", cmd, next, strerror(errno));
     /* The secret keys an earlier version kept: their public signing key is
@@ -438,14 +485,25 @@ static int s_promote(const char *cmd, const char *key_file, const lt_gwcfg_t *cf
             (void)unlink(pub);
     }
     s_print_public(stdout, nk, NULL, 0);
-    fprintf(stderr,
-            "promoted: %s now holds the next keys (the previous public keys are kept in %s); "
-            "reload the gateway (systemctl reload lienthong-gateway, or SIGHUP) to switch to them, "
-            "then "
-            "ask the authority to make them the member's current keys\n",
-            key_file, old);
+    if (lock < 0)
+        fprintf(stderr,
+                "promoted: %s now holds the next keys (the previous public keys are kept in %s, "
+                "their secret keys in %s until the gateway records the switch); reload the "
+                "gateway (systemctl reload lienthong-gateway, or SIGHUP) to switch to them, then "
+                "ask the authority to make them the member's current keys\n",
+                key_file, old, sw);
+    else
+        fprintf(stderr,
+                "promoted: %s now holds the next keys (the previous public keys are kept in %s); "
+                "start the gateway, then ask the authority to make them the member's current "
+                "keys\n",
+                key_file, old);
     rc = 0;
 out:
+    if (changed)
+        s_undo(cmd, key_file, sw, cur);
+    if (lock >= 0)
+        close(lock);
     lt_keys_destroy(&cur);
     lt_keys_destroy(&nk);
     return rc;

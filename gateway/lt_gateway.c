@@ -947,6 +947,82 @@ none:
     return NULL;
 }
 
+/* Removes the switch file (lt_keys_switch_path) once the audit log
+ * records a switch: the secret keys `keys promote` kept there until then
+ * are no longer needed (docs/operations.md, "Rotating keys"). */
+static void s_switch_file_done(lt_gateway_t *self)
+{
+    char path[PATH_MAX + 32];
+    if (lt_keys_switch_path(self->cfg.key_file, path, sizeof path) != 0)
+        return; /* not reached: the key file's path was loaded */
+    if (unlink(path) == 0)
+        lt_info("keys", "removed %s: the audit log records the switch from its keys", path);
+    else if (errno != ENOENT)
+        lt_error("keys", "cannot remove %s: %s; delete it: it holds secret keys no longer needed",
+                 path, strerror(errno));
+}
+
+/* A promote keeps the secret keys it replaced in the switch file until the
+ * audit log records the switch from them (docs/operations.md, "Rotating
+ * keys"): when the gateway was killed before it recorded it at a reload or
+ * a stop, or started after a promote that did not, the log's key in force
+ * is still theirs; the switch is recorded now, signed by them and
+ * countersigned by the keys in the key file, before anything else is
+ * signed. Then, or when the log needs no switch (it already records it, or
+ * holds no checkpoint), the file goes. 0, or -1 with err: the gateway does
+ * not start, since every checkpoint it signed would fail to verify. */
+static int s_switch_at_start(lt_gateway_t *self, char *err, size_t errlen)
+{
+    char path[PATH_MAX + 32], why[800], z[LT_Z85_KEY_LEN + 1], detail[128];
+    if (lt_keys_switch_path(self->cfg.key_file, path, sizeof path) != 0 || access(path, F_OK) != 0)
+        return 0;
+    lt_keys_t *prev = lt_keys_load(path, why, sizeof why), *keys = self->shared.keys;
+    int rc = -1,
+        in = prev ? lt_audit_in_force(self->shared.audit, lt_keys_signing_public(prev)) : 0;
+    if (!prev || lt_keys_kind(prev) != LT_KEYS_MEMBER) {
+        snprintf(err, errlen,
+                 "%s: %s: the audit log cannot record the switch from the keys a "
+                 "promote replaced (docs/operations.md, \"Rotating keys\")",
+                 path, prev ? "not a member's keys" : why);
+        goto out;
+    }
+    if (in == 1 && !s_same_keys(prev, keys)) {
+        /* Signed by prev, countersigned by the keys in use: swapped in
+         * place for the one commit, then back. */
+        lt_keys_z85_encode(lt_keys_transport_public(keys), z);
+        snprintf(detail, sizeof detail, "recorded at start; transport key %s", z);
+        if (lt_keys_swap(keys, prev) != 0)
+            goto refuse; /* not reached: both a member's */
+        int sw = lt_audit_switch_keys(self->shared.audit, self->cfg.member, prev, detail);
+        if (lt_keys_swap(keys, prev) != 0 || sw != 0)
+            goto refuse;
+        lt_info("keys",
+                "recorded in the audit log the switch from the keys of %s to those of %s "
+                "(transport key %s): the gateway stopped before it could",
+                path, self->cfg.key_file, z);
+    } else if (in == 0 &&
+               lt_audit_in_force(self->shared.audit, lt_keys_signing_public(keys)) != 1) {
+        lt_warn("keys",
+                "%s holds keys that are not the audit log's key in force, nor are those of "
+                "%s: left in place; `audit --verify` may refuse the entries that follow "
+                "(docs/operations.md, \"Rotating keys\")",
+                path, self->cfg.key_file);
+        rc = 0;
+        goto out;
+    }
+    s_switch_file_done(self);
+    rc = 0;
+    goto out;
+refuse:
+    snprintf(err, errlen,
+             "cannot record in the audit log the switch from the keys of %s to those "
+             "of %s: not starting, since the log would not verify",
+             path, self->cfg.key_file);
+out:
+    lt_keys_destroy(&prev);
+    return rc;
+}
+
 /* Records in the audit log, signed by the keys in use and countersigned by
  * k, the switch to k (lt_audit_switch_keys): checkpoints of k verify only
  * after it (docs/ARCHITECTURE.md, "Audit log"). 0, or -1 (logged). */
@@ -955,8 +1031,10 @@ static int s_record_switch(lt_gateway_t *self, const lt_keys_t *k, char *z, char
 {
     lt_keys_z85_encode(lt_keys_transport_public(k), z);
     snprintf(detail, len, "transport key %s", z);
-    if (lt_audit_switch_keys(self->shared.audit, self->cfg.member, k, detail) == 0)
+    if (lt_audit_switch_keys(self->shared.audit, self->cfg.member, k, detail) == 0) {
+        s_switch_file_done(self);
         return 0;
+    }
     lt_error("keys",
              "keeping the keys in use: the audit log cannot record the switch to the "
              "keys of %s",
@@ -1139,6 +1217,8 @@ int lt_gateway_run(lt_gateway_t *self)
             if (zmq_errno() == EINTR)
                 continue;
             lt_error("gateway", "poll failed: %s", zmq_strerror(zmq_errno()));
+            /* As at a stop: the next start records it otherwise (s_switch_at_start). */
+            s_switch_at_stop(self);
             return -1;
         }
         s_on_ready(self, items, n);
@@ -1399,8 +1479,8 @@ lt_gateway_t *lt_gateway_new(const lt_gwcfg_t *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "cannot set up signal handling: %s", strerror(errno));
         goto fail;
     }
-    if (s_open_stores(self, err, errlen) != 0 || s_open_sockets(self, err, errlen) != 0 ||
-        s_open_modules(self, err, errlen) != 0)
+    if (s_open_stores(self, err, errlen) != 0 || s_switch_at_start(self, err, errlen) != 0 ||
+        s_open_sockets(self, err, errlen) != 0 || s_open_modules(self, err, errlen) != 0)
         goto fail;
     /* As a reload adds them (s_peer_link): a peer whose link cannot open
      * does not stop the gateway, and is tried again. */

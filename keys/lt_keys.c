@@ -260,6 +260,11 @@ int lt_keys_pub_path(const char *key_file, int next, char *out, size_t len)
     return w < 0 || (size_t)w >= len ? -1 : 0;
 }
 
+int lt_keys_switch_path(const char *key_file, char *out, size_t len)
+{
+    return s_sibling(key_file, "switch", "key", out, len);
+}
+
 int lt_keys_retired_path(const char *key_file, char *out, size_t len)
 {
     return s_sibling(key_file, "retired", "pub", out, len);

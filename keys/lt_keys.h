@@ -50,6 +50,14 @@ int lt_keys_old_path(const char *key_file, char *out, size_t len)
  * out is too small. */
 int lt_keys_pub_path(const char *key_file, int next, char *out, size_t len)
     __attribute__((warn_unused_result));
+/* The file that keeps the secret keys a promote replaced until the audit
+ * log records the switch from them (docs/operations.md, "Rotating keys"):
+ * PREFIX.switch.key for PREFIX.key, else KEYFILE.switch; mode 0600, removed
+ * by whoever records the switch (the gateway at a reload, a stop or its
+ * next start; `keys promote` when the gateway is stopped). Returns 0 or -1
+ * as lt_keys_next_path. */
+int lt_keys_switch_path(const char *key_file, char *out, size_t len)
+    __attribute__((warn_unused_result));
 /* The file of the public signing keys of rotations before the previous
  * one, which audit logs may still be signed under (the retired file, read
  * and written by the functions below): PREFIX.retired.pub for PREFIX.key,
@@ -89,7 +97,8 @@ int lt_keys_retired_append(const char *key_file, const uint8_t pk[LT_KEY_BYTES],
 /* The public keys of the keys a promote replaced (docs/operations.md,
  * "Rotating keys"): PREFIX.old.pub for PREFIX.key, else KEYFILE.old.pub,
  * in the form of PREFIX.pub (a comment, then transport_key = "Z85"; and
- * signing_key = "Z85";, each once). The secret keys are not kept. */
+ * signing_key = "Z85";, each once). The secret keys are kept only until the
+ * audit log records the switch (lt_keys_switch_path). */
 int lt_keys_old_pub_path(const char *key_file, char *out, size_t len)
     __attribute__((warn_unused_result));
 /* Writes k's public keys as key_file's .old.pub (atomically, mode 0644).

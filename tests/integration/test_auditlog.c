@@ -661,7 +661,7 @@ static int s_log(const char *path, lt_keys_t *keys, int first, int n, int skip,
         rc |= lt_audit_commit(a);
     }
     if (next)
-        rc |= lt_audit_switch_keys(a, ID_OWNER, lt_keys_signing_public(next), "test");
+        rc |= lt_audit_switch_keys(a, ID_OWNER, next, "test");
     lt_audit_destroy(&a);
     return rc;
 }

@@ -459,9 +459,11 @@ static void test_rotation_under_load(void)
     uint8_t first_pk[LT_KEY_BYTES];
     memcpy(first_pk, lt_keys_transport_public(mo->keys), LT_KEY_BYTES);
     LT_IT_REQUIRE(s_promote(&f, owner) == 0);
-    CU_ASSERT(!s_secret_kept(mo->key_path, first_pk)); /* only its public keys */
+    /* Its secret keys only until the gateway records the switch. */
+    CU_ASSERT(s_secret_kept(mo->key_path, first_pk));
     LT_IT_REQUIRE(lt_it_gw_signal(owner, SIGHUP) == 0);
     LT_IT_REQUIRE(lt_it_log_wait(owner, mark_o, "switched to the keys", NULL, STEP_MS) == 0);
+    CU_ASSERT(!s_secret_kept(mo->key_path, first_pk)); /* only its public keys */
     LT_IT_REQUIRE(lt_it_log_wait(province, mark_p, "trying its next transport key", NULL,
                                  STEP_MS) == 0);
     LT_IT_REQUIRE(s_progress(&l, s_read(&l, &l.lookups_ok), 10, STEP_MS) == 0);
@@ -1072,6 +1074,23 @@ out:
     lt_it_fed_cleanup(&f);
 }
 
+/* Runs g with its member's next keys generated and directory version 2,
+ * which lists them, adopted (an audit entry, signed by the first keys).
+ * 0, or -1. */
+static int s_run_listing_next(lt_it_fed_t *f, lt_it_gw_t *g)
+{
+    uint8_t *v2 = NULL;
+    size_t v2_len = 0;
+    int rc = s_keygen_next(f, g->member) == 0 && lt_it_gw_run(g, READY_MS) == 0 &&
+                     lt_it_dir_bytes(f, 2, 0, 0, NULL, &v2, &v2_len) == 0 &&
+                     lt_it_gw_put_directory(g, v2, v2_len) == 0 &&
+                     lt_it_gw_signal(g, SIGHUP) == 0 && lt_it_gw_wait_version(g, 2, STEP_MS) == 0
+                 ? 0
+                 : -1;
+    free(v2);
+    return rc;
+}
+
 /* Keys promoted while the gateway runs, then a restart instead of a
  * reload: the gateway records the switch in its audit log as it stops,
  * signed by the keys it still holds, and starts with the new ones; the
@@ -1081,22 +1100,13 @@ static void test_promote_then_restart(void)
 {
     lt_it_fed_t f;
     char out[PATH_MAX + 16];
-    uint8_t *v2 = NULL;
-    size_t v2_len = 0;
     lt_it_member_t *mo = NULL;
     LT_IT_REQUIRE(lt_it_fed_init(&f, FED) == 0);
     LT_IT_REQUIRE((mo = lt_it_member_add(&f, ID_OWNER, 1)) != NULL);
     lt_it_gw_t *owner = lt_it_gw_new(&f, mo, 1, NULL, NULL);
     LT_IT_REQUIRE(owner != NULL);
     snprintf(out, sizeof out, "%s/promote.out", f.dir);
-    LT_IT_REQUIRE(s_keygen_next(&f, mo) == 0);
-    LT_IT_REQUIRE(lt_it_gw_run(owner, READY_MS) == 0);
-    /* Version 2 lists the next keys; its adoption is an audit entry,
-     * signed by the first keys. */
-    LT_IT_REQUIRE(lt_it_dir_bytes(&f, 2, 0, 0, NULL, &v2, &v2_len) == 0);
-    LT_IT_REQUIRE(lt_it_gw_put_directory(owner, v2, v2_len) == 0);
-    LT_IT_REQUIRE(lt_it_gw_signal(owner, SIGHUP) == 0);
-    LT_IT_REQUIRE(lt_it_gw_wait_version(owner, 2, STEP_MS) == 0);
+    LT_IT_REQUIRE(s_run_listing_next(&f, owner) == 0);
     long mark = lt_it_log_mark(owner);
     CU_ASSERT_EQUAL(s_promote(&f, owner), 0);
     CU_ASSERT(!lt_it_file_contains(out, "recorded the switch")); /* it runs: not promote's */
@@ -1108,7 +1118,48 @@ static void test_promote_then_restart(void)
     CU_ASSERT(lt_it_gw_stop(owner, STOP_MS) == 0);
     CU_ASSERT(s_audit_verify(&f, owner) == 0);
 out:
-    free(v2);
+    if (CU_get_number_of_failures())
+        s_dump(&f);
+    lt_it_fed_cleanup(&f);
+}
+
+/* Keys promoted while the gateway runs, then the gateway killed (SIGKILL:
+ * an OOM kill, a power loss) before a reload or a stop records the switch
+ * (item 2 of the second review). The promote keeps the replaced secret
+ * keys in PREFIX.switch.key; the next start records the switch from them,
+ * signed by them and countersigned by the promoted keys, and removes the
+ * file; the log verifies with the new key current. Before, nothing ever
+ * recorded the switch and every later checkpoint failed to verify. */
+static void test_promote_then_kill(void)
+{
+    lt_it_fed_t f;
+    char sw[PATH_MAX];
+    lt_it_member_t *mo = NULL;
+    lt_keys_t *k1 = NULL;
+    LT_IT_REQUIRE(lt_it_fed_init(&f, FED) == 0);
+    LT_IT_REQUIRE((mo = lt_it_member_add(&f, ID_OWNER, 1)) != NULL);
+    lt_it_gw_t *owner = lt_it_gw_new(&f, mo, 1, NULL, NULL);
+    LT_IT_REQUIRE(owner != NULL);
+    snprintf(sw, sizeof sw, "%.*s.switch.key", (int)(strlen(mo->key_path) - 4), mo->key_path);
+    k1 = mo->keys;
+    LT_IT_REQUIRE(s_run_listing_next(&f, owner) == 0);
+    /* A stop commits the adoption's entry: the log has a checkpoint of k1. */
+    LT_IT_REQUIRE(lt_it_gw_stop(owner, STOP_MS) == 0);
+    LT_IT_REQUIRE(lt_it_gw_run(owner, READY_MS) == 0);
+    CU_ASSERT_EQUAL(s_promote(&f, owner), 0);
+    /* Until the switch is recorded, the replaced secret keys are kept. */
+    CU_ASSERT(s_holds(sw, k1));
+    lt_it_gw_kill(owner);
+    long mark = lt_it_log_mark(owner);
+    LT_IT_REQUIRE(lt_it_gw_run(owner, READY_MS) == 0);
+    CU_ASSERT(
+        lt_it_log_has(owner, mark, "recorded in the audit log the switch from the keys", NULL));
+    CU_ASSERT(access(sw, F_OK) != 0 && !s_secret_kept(mo->key_path, lt_keys_transport_public(k1)));
+    CU_ASSERT(lt_it_gw_stop(owner, STOP_MS) == 0);
+    CU_ASSERT(s_audit_verify(&f, owner) == 0);
+out:
+    if (mo && k1 != mo->keys)
+        lt_keys_destroy(&k1);
     if (CU_get_number_of_failures())
         s_dump(&f);
     lt_it_fed_cleanup(&f);
@@ -1127,6 +1178,8 @@ int main(int argc, char **argv)
          test_promote_checks_directory},
         {"keys promoted while the gateway runs, then a restart: the log records the switch",
          test_promote_then_restart},
+        {"keys promoted while the gateway runs, then a kill: the next start records the switch",
+         test_promote_then_kill},
         {"store verify and gateway --check after an authority rotation use the directory the "
          "gateway starts with",
          test_store_verify_after_authority_rotation},
