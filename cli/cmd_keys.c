@@ -376,11 +376,22 @@ static int s_record_switch(const char *cmd, const lt_gwcfg_t *gw, lt_keys_t *cur
 }
 
 /* Puts back what a promote that failed had changed: the key file gets the
- * keys in use, and the switch file goes. */
-static void s_undo(const char *cmd, const char *key_file, const char *sw, const lt_keys_t *cur)
+ * keys in use, the .old.pub file what it held (was; none when it came from
+ * an earlier version's .old.key or there was none), and the switch file
+ * goes. A retry then meets the same checks (s_promote_allowed). */
+static void s_undo(const char *cmd, const char *key_file, const char *old, const char *sw,
+                   const oldpub_t *was, int had_old_pub, const lt_keys_t *cur)
 {
+    char err[1200];
     if (lt_keys_save(cur, key_file) != 0)
         fprintf(stderr, "lienthong %s: cannot put the keys in use back in %s: %s\n", cmd, key_file,
+                strerror(errno));
+    if (had_old_pub &&
+        lt_keys_old_public_write(key_file, was->transport, was->signing, err, sizeof err) != 0)
+        fprintf(stderr, "lienthong %s: %s; it must hold the keys it held before the promote\n", cmd,
+                err);
+    else if (!had_old_pub && unlink(old) != 0 && errno != ENOENT)
+        fprintf(stderr, "lienthong %s: cannot remove %s: %s; delete it\n", cmd, old,
                 strerror(errno));
     if (unlink(sw) != 0 && errno != ENOENT)
         fprintf(stderr, "lienthong %s: cannot remove %s: %s; delete it\n", cmd, sw,
@@ -412,7 +423,7 @@ static int s_promote(const char *cmd, const char *key_file, const lt_gwcfg_t *cf
         lt_keys_switch_path(key_file, sw, sizeof sw) != 0)
         return lt_cli_fail(2, cmd, "--key path is too long");
     lt_keys_t *cur = s_load_member(cmd, key_file), *nk = cur ? s_load_member(cmd, next) : NULL;
-    int rc = 1;
+    int rc = 1, had_old_pub = access(old, F_OK) == 0;
     if (!nk) {
         if (cur)
             fprintf(stderr, "generate them first: lienthong keygen --next --out PREFIX\n");
@@ -501,7 +512,7 @@ static int s_promote(const char *cmd, const char *key_file, const lt_gwcfg_t *cf
     rc = 0;
 out:
     if (changed)
-        s_undo(cmd, key_file, sw, cur);
+        s_undo(cmd, key_file, old, sw, &was, had_old_pub, cur);
     if (lock >= 0)
         close(lock);
     lt_keys_destroy(&cur);

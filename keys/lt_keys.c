@@ -493,13 +493,20 @@ int lt_keys_old_pub_path(const char *key_file, char *out, size_t len)
 
 int lt_keys_old_public_save(const char *key_file, const lt_keys_t *k, char *err, size_t errlen)
 {
+    return lt_keys_old_public_write(key_file, lt_keys_transport_public(k),
+                                    lt_keys_signing_public(k), err, errlen);
+}
+
+int lt_keys_old_public_write(const char *key_file, const uint8_t transport[LT_KEY_BYTES],
+                             const uint8_t signing[LT_KEY_BYTES], char *err, size_t errlen)
+{
     char path[4096], zt[LT_Z85_KEY_LEN + 1], zs[LT_Z85_KEY_LEN + 1], text[256];
     if (lt_keys_old_pub_path(key_file, path, sizeof path) != 0) {
         snprintf(err, errlen, "%.900s: key file path too long", key_file);
         return -1;
     }
-    lt_keys_z85_encode(lt_keys_transport_public(k), zt);
-    lt_keys_z85_encode(lt_keys_signing_public(k), zs);
+    lt_keys_z85_encode(transport, zt);
+    lt_keys_z85_encode(signing, zs);
     int n = snprintf(text, sizeof text,
                      "# previous public keys of this member (lienthong keys promote)\n"
                      "transport_key = \"%s\";\nsigning_key = \"%s\";\n",

@@ -105,6 +105,11 @@ int lt_keys_old_pub_path(const char *key_file, char *out, size_t len)
  * 0, or -1 with err (errno says why). */
 int lt_keys_old_public_save(const char *key_file, const lt_keys_t *k, char *err, size_t errlen)
     __attribute__((warn_unused_result));
+/* The same from the two public keys (a failed promote puts back those it
+ * replaced). */
+int lt_keys_old_public_write(const char *key_file, const uint8_t transport[LT_KEY_BYTES],
+                             const uint8_t signing[LT_KEY_BYTES], char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 /* Reads the previous public keys of key_file: from its .old.pub, or, when
  * there is none, the public part of the .old.key an earlier version kept.
  * 1 when read, 0 when neither file exists, -1 with err naming the file

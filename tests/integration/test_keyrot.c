@@ -1165,6 +1165,47 @@ out:
     lt_it_fed_cleanup(&f);
 }
 
+/* A promote that fails once it changed files (here: the stopped gateway's
+ * audit log cannot be opened to record the switch) puts every file back:
+ * the key file, the .old.pub file as it was (item 3 of the second review:
+ * it kept the current public keys, so a retry skipped the check of the
+ * previous rotation), no switch file, the next keys still there. */
+static void test_failed_promote_puts_back(void)
+{
+    lt_it_fed_t f;
+    char next[PATH_MAX], sw[PATH_MAX], audit[PATH_MAX + 16];
+    lt_it_member_t *mo = NULL;
+    lt_keys_t *k1 = NULL;
+    LT_IT_REQUIRE(lt_it_fed_init(&f, FED) == 0);
+    LT_IT_REQUIRE((mo = lt_it_member_add(&f, ID_OWNER, 1)) != NULL);
+    lt_it_gw_t *owner = lt_it_gw_new(&f, mo, 1, NULL, NULL);
+    LT_IT_REQUIRE(owner != NULL);
+    snprintf(next, sizeof next, "%.*s.next.key", (int)(strlen(mo->key_path) - 4), mo->key_path);
+    snprintf(sw, sizeof sw, "%.*s.switch.key", (int)(strlen(mo->key_path) - 4), mo->key_path);
+    snprintf(audit, sizeof audit, "%s/audit.db", owner->data_dir);
+    k1 = mo->keys;
+    LT_IT_REQUIRE(s_keygen_next(&f, mo) == 0);
+    LT_IT_REQUIRE(s_adopted(&f, owner, 2) == 0);
+    CU_ASSERT_EQUAL(s_promote(&f, owner), 0);
+    CU_ASSERT(s_old_is(mo->key_path, k1) && access(sw, F_OK) != 0);
+    mo->keys = mo->next;
+    mo->next = NULL;
+    LT_IT_REQUIRE(s_keygen_next(&f, mo) == 0);
+    LT_IT_REQUIRE(s_adopted(&f, owner, 3) == 0);
+    FILE *bad = fopen(audit, "w");
+    LT_IT_REQUIRE(bad != NULL);
+    fputs("not an audit log, and not a database either: opening it fails\n", bad);
+    LT_IT_REQUIRE(fclose(bad) == 0);
+    CU_ASSERT_EQUAL(s_promote_as(&f, owner, 0), 1);
+    CU_ASSERT(s_holds(mo->key_path, mo->keys));
+    CU_ASSERT(s_old_is(mo->key_path, k1));
+    CU_ASSERT(access(sw, F_OK) != 0 && access(next, F_OK) == 0);
+out:
+    if (mo && k1 != mo->keys)
+        lt_keys_destroy(&k1);
+    lt_it_fed_cleanup(&f);
+}
+
 static void s_teardown(void)
 {
     lt_it_cleanup_all();
@@ -1180,6 +1221,8 @@ int main(int argc, char **argv)
          test_promote_then_restart},
         {"keys promoted while the gateway runs, then a kill: the next start records the switch",
          test_promote_then_kill},
+        {"a promote that fails puts back the key file and the previous public keys",
+         test_failed_promote_puts_back},
         {"store verify and gateway --check after an authority rotation use the directory the "
          "gateway starts with",
          test_store_verify_after_authority_rotation},
