@@ -313,6 +313,11 @@
  * per LT_DIR_OFFER_INTERVAL_MS; their further asks in it are dropped
  * (implementation, 5.1). */
 #define LT_DIR_OFFER_UNLISTED_MAX 64
+/* Of those, one asker (its ZAP User-Id, the member its CURVE key is
+ * admitted as; every asker without one counts as one) is offered at most
+ * this many per interval, so that one member asking without a Hello cannot
+ * use the whole share and starve the others (implementation, 5.1). */
+#define LT_DIR_OFFER_UNLISTED_EACH 4
 /* Messages taken from the peer socket per poll-loop turn before the
  * answers they produced are signed together (implementation, 7.3). */
 #define LT_PEER_DRAIN 256

@@ -52,6 +52,13 @@ typedef struct {
     offered_t offered;     /* the member's offer record while it has no inbound entry */
 } link_t;
 
+/* The offers made in the current interval to one asker without an
+ * inbound entry (5.1). */
+typedef struct {
+    char member[LT_ID_MAX]; /* its ZAP User-Id, "" when none */
+    unsigned offers;
+} asked_t;
+
 /* An incoming connection we have seen a Hello on. It also holds the last
  * offer made to its member, for the limit on answers to asks (5.1). */
 typedef struct {
@@ -87,6 +94,13 @@ struct _lt_peers_t {
      * LT_DIR_OFFER_INTERVAL_MS from unlisted_since. */
     int64_t unlisted_since;
     size_t unlisted;
+    /* Those offers by asker in the interval, for LT_DIR_OFFER_UNLISTED_EACH.
+     * Bounded by the share: an asker is listed only when it is offered the
+     * directory, and the interval holds at most LT_DIR_OFFER_UNLISTED_MAX
+     * offers, so this many entries hold every asker offered one; askers
+     * under ever new names cannot make it grow (they spend the share). */
+    asked_t asked[LT_DIR_OFFER_UNLISTED_MAX];
+    size_t n_asked;
 };
 
 lt_peers_t *lt_peers_new(const lt_gwctx_t *ctx, void *zmq_ctx, const lt_sock_opts_t *so)
@@ -104,7 +118,8 @@ lt_peers_t *lt_peers_new(const lt_gwctx_t *ctx, void *zmq_ctx, const lt_sock_opt
     static const lt_stats_def_t dropped = {
         .name = "lienthong_directory_offers_dropped",
         .help = "Directory offers not sent: the member asked again for a version offered to it "
-                "less than a second ago, or askers not seen here had their share for the second",
+                "less than a second ago, or askers not seen here had their share for the second, "
+                "together or each its own",
         .kind = LT_STATS_COUNTER};
     if (!(self->st_connected = lt_gwstats_series(ctx->stats, &connected, NULL)) ||
         !(self->st_offers_dropped = lt_gwstats_series(ctx->stats, &dropped, NULL))) {
@@ -193,23 +208,63 @@ static int s_offer_to(lt_peers_t *self, void *sock, const uint8_t *rid, size_t r
     return 0;
 }
 
+/* The offers made to member in the unlisted askers' interval: its entry,
+ * or NULL when it has none (none yet, or the table is full). */
+static asked_t *s_asked_find(lt_peers_t *self, const char *member)
+{
+    for (size_t i = 0; i < self->n_asked; i++)
+        if (strcmp(self->asked[i].member, member) == 0)
+            return &self->asked[i];
+    return NULL;
+}
+
+/* 1 when member, an asker without a record, has had its offers of the
+ * interval: the shared LT_DIR_OFFER_UNLISTED_MAX, or its own
+ * LT_DIR_OFFER_UNLISTED_EACH. */
+static int s_unlisted_spent(lt_peers_t *self, const char *member, int64_t now)
+{
+    if (now - self->unlisted_since >= LT_DIR_OFFER_INTERVAL_MS) {
+        self->unlisted_since = now;
+        self->unlisted = 0;
+        self->n_asked = 0;
+    }
+    const asked_t *a = s_asked_find(self, member);
+    return self->unlisted >= LT_DIR_OFFER_UNLISTED_MAX ||
+           (a && a->offers >= LT_DIR_OFFER_UNLISTED_EACH);
+}
+
+/* An offer sent to member, an asker without a record: counted in the
+ * share and in its own. */
+static void s_unlisted_offered(lt_peers_t *self, const char *member)
+{
+    asked_t *a = s_asked_find(self, member);
+    self->unlisted++;
+    /* Never full here: an asker is listed at its first offer, and the
+     * share, spent first, holds as many offers as the table entries. */
+    if (!a && self->n_asked < LT_DIR_OFFER_UNLISTED_MAX) {
+        a = &self->asked[self->n_asked++];
+        snprintf(a->member, sizeof a->member, "%s", member);
+        a->offers = 0;
+    }
+    if (a)
+        a->offers++;
+}
+
 /* 1 when an ask from member, whose offer record is rec, must go
  * unanswered: it was offered the directory in use less than
  * LT_DIR_OFFER_INTERVAL_MS ago. An asker without a record (rec NULL: no
  * Hello here since the ROUTER was bound, an empty User-Id, or the table
  * full) shares LT_DIR_OFFER_UNLISTED_MAX offers per interval with the
  * others, so that asking under many names cannot fill the send queue
- * either. Drops are counted and logged at debug level. */
+ * either, and has at most LT_DIR_OFFER_UNLISTED_EACH of them, so that one
+ * asker cannot take the others' share. Drops are counted and logged at
+ * debug level. */
 static int s_offer_too_soon(lt_peers_t *self, const offered_t *rec, const char *member)
 {
     uint64_t version = lt_dir_version(self->ctx->dir);
     int64_t now = lt_clock_mono_ms();
-    if (!rec && now - self->unlisted_since >= LT_DIR_OFFER_INTERVAL_MS) {
-        self->unlisted_since = now;
-        self->unlisted = 0;
-    }
     if (rec ? rec->version != version || now - rec->at >= LT_DIR_OFFER_INTERVAL_MS
-            : self->unlisted < LT_DIR_OFFER_UNLISTED_MAX)
+            : !s_unlisted_spent(self, member, now))
         return 0;
     lt_stats_inc(self->st_offers_dropped);
     lt_debug("peer", "not offering directory v%llu to %s again within %d ms",
@@ -225,10 +280,11 @@ static void s_answer_ask(lt_peers_t *self, void *router, const lt_wire_in_t *in,
 {
     offered_t *rec = p ? &p->offered : NULL;
     if (have_version >= lt_dir_version(self->ctx->dir) ||
-        s_offer_too_soon(self, rec, p ? p->member : NULL) ||
+        s_offer_too_soon(self, rec, p ? p->member : in->user_id) ||
         s_offer_to(self, router, in->rid, in->rid_len, rec) != 0)
         return;
-    self->unlisted += !p;
+    if (!p)
+        s_unlisted_offered(self, in->user_id);
 }
 
 /* ---- outgoing links ------------------------------------------------------------ */

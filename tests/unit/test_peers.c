@@ -3,7 +3,8 @@
  * the directory once; an offer after an adoption goes to the incoming
  * peers whose last Hello showed an older version, and counts as their
  * offer for that limit; askers without an inbound entry (no Hello, no
- * User-Id) share LT_DIR_OFFER_UNLISTED_MAX offers a second; Hellos on our
+ * User-Id) share LT_DIR_OFFER_UNLISTED_MAX offers a second, of which one
+ * asker has at most LT_DIR_OFFER_UNLISTED_EACH; Hellos on our
  * own link to a member are limited the same way; incoming peers silent
  * past LT_PEERS_INBOUND_IDLE_INTERVALS leave room for others. The rest of the links
  * and the status have their tests in the integration suites. */
@@ -143,6 +144,28 @@ static void test_unlisted_askers_bounded(void)
     CU_ASSERT_EQUAL(s_offers(), 1);
 }
 
+/* One asker without an entry asking again and again within a second has
+ * LT_DIR_OFFER_UNLISTED_EACH offers of the shared ones, its further asks
+ * dropped and counted: a second asker without an entry (as after
+ * lt_peers_forget_inbound on a rebind) is still offered the directory.
+ * It took all LT_DIR_OFFER_UNLISTED_MAX, and the second got none. */
+static void test_unlisted_asker_own_share(void)
+{
+    const int asks = LT_DIR_OFFER_UNLISTED_MAX + 20;
+    lt_peers_forget_inbound(g_peers);
+    s_next_interval();
+    int64_t dropped = s_dropped();
+    for (int i = 0; i < asks; i++)
+        s_ask("VN/ASK/FLOOD");
+    s_ask("VN/ASK/QUIET");
+    CU_ASSERT_EQUAL(s_offers(), LT_DIR_OFFER_UNLISTED_EACH + 1);
+    CU_ASSERT_EQUAL(s_dropped() - dropped, asks - LT_DIR_OFFER_UNLISTED_EACH);
+    /* Its share comes back with the next interval. */
+    s_next_interval();
+    s_ask("VN/ASK/FLOOD");
+    CU_ASSERT_EQUAL(s_offers(), 1);
+}
+
 /* A full inbound table: the next member gets no entry (it shares the
  * unlisted askers' offers) until the silent ones are forgotten, after
  * LT_PEERS_INBOUND_IDLE_INTERVALS heartbeat intervals; a member that said
@@ -229,6 +252,7 @@ int main(void)
         {"a member asking twice within a second is offered once", test_one_offer_per_second},
         {"offers after an adoption: to peers behind, recorded", test_adoption_offers_recorded},
         {"askers without an entry share a bounded number of offers", test_unlisted_askers_bounded},
+        {"one asker without an entry cannot take the others' share", test_unlisted_asker_own_share},
         {"incoming peers silent past the bound are forgotten", test_idle_inbound_forgotten},
         {"Hellos on our own link within a second get one offer", test_link_hellos_limited},
         {NULL, NULL},
