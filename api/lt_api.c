@@ -300,17 +300,25 @@ static void s_unauthorized(lt_api_t *self, struct MHD_Connection *c, const char 
 }
 
 /* The words of a report of an application's refusals of one reason
- * (lt_apisum), under tally_lock: the first in full, with why, then counts
- * (no others: the table holds every application and reason); each also in
- * the audit file. */
+ * (lt_apisum), under tally_lock: the first in full, with why, then counts;
+ * each also in the audit file. The table is sized for every application
+ * in force (s_refused_fit), but requests begun under an older
+ * configuration may still refuse under its names: beyond the table, the
+ * others are of any application and reason, so their count names neither
+ * (the last one's are said as such). */
 static void s_refused_describe(void *arg, const lt_tally_report_t *rep, lt_apisum_text_t *x)
 {
     lt_api_t *self = arg;
     const refusal_t *f = rep->info;
     snprintf(x->first, sizeof x->first, "%d %s for application '%s': %s", f->status, f->reason,
              f->app, f->message);
+    if (rep->kind == LT_TALLY_OTHERS) {
+        snprintf(x->what, sizeof x->what, "refused requests");
+        snprintf(x->last, sizeof x->last, "'%s', %d %s", f->app, f->status, f->reason);
+        s_audit_count(self, "", "", 0, "others", rep->count);
+        return;
+    }
     snprintf(x->what, sizeof x->what, "requests of application '%s' refused", f->app);
-    snprintf(x->last, sizeof x->last, "'%s'", f->app);
     snprintf(x->why, sizeof x->why, "%d %s", f->status, f->reason);
     if (rep->kind == LT_TALLY_FIRST)
         s_audit_json(self, f->app, NULL, NULL, f->endpoint, NULL, NULL, f->status, f->reason,
@@ -1483,7 +1491,7 @@ lt_api_t *lt_api_new(const lt_apicfg_t *cfg, char *err, size_t errlen)
     self->refused_sum = (lt_apisum_t){.interval_ms = summary_ms,
                                       .max_keys = (cfg->n_apps + 1) * SUMMED,
                                       .others = "of it with this reason",
-                                      .keys = "applications",
+                                      .keys = "applications and reasons",
                                       .describe = s_refused_describe,
                                       .arg = self};
     self->unauth_sum = (lt_apisum_t){.interval_ms = summary_ms,
@@ -1543,33 +1551,49 @@ fail:
     return NULL;
 }
 
-/* The table of refusals holds every application and reason (s_refused_describe
- * counts no others): grown to n_apps, its pending counts reported first. A
- * table that cannot be made leaves the old one, whose overflow is counted
- * as others. Counts are by name: a table kept keeps those of the
- * applications that remain. */
-static void s_refused_fit(lt_api_t *self, size_t n_apps)
+/* 1 when next names an application run does not: its refusals need keys
+ * of their own. */
+static int s_apps_renamed(const lt_apicfg_t *run, const lt_apicfg_t *next)
 {
-    size_t keys = (n_apps + 1) * SUMMED;
+    for (size_t i = 0; i < next->n_apps; i++)
+        if (!lt_apicfg_app_by_name(run, next->apps[i].name))
+            return 1;
+    return 0;
+}
+
+/* The table of refusals keeps keys by application name until they are
+ * idle for a whole interval, and is never emptied by a reload that keeps
+ * the names: those of an application renamed or added would stay, and
+ * its refusals fall in the others though the table's size was right. So a
+ * reload that brings a name the running configuration lacks reports the
+ * pending counts and starts a new table (docs/operations.md, "Reloading
+ * the HTTP API"), sized for the applications of both configurations:
+ * requests begun under the running one still refuse under its names. One
+ * that does not bring a new name keeps the table, whose size covers the
+ * names since the last new one, and its counts. A table that cannot be
+ * made leaves the old one: what overflows is counted as others. */
+static void s_refused_fit(lt_api_t *self, const lt_apicfg_t *run, const lt_apicfg_t *next)
+{
+    if (!s_apps_renamed(run, next))
+        return;
+    size_t keys = (next->n_apps + run->n_apps + 1) * SUMMED;
     pthread_mutex_lock(&self->tally_lock);
-    if (self->refused_sum.max_keys < keys) {
-        lt_tally_flush(self->refused);
-        /* Both tables report through refused_sum (the old one has nothing
-         * left to report once flushed): the count of keys it gives is the
-         * new table's, and back to the old one's if that cannot be made. */
-        size_t was = self->refused_sum.max_keys;
-        self->refused_sum.max_keys = keys;
-        lt_tally_t *t = lt_apisum_tally(&self->refused_sum, sizeof(refusal_t));
-        if (t) {
-            lt_tally_destroy(&self->refused);
-            self->refused = t;
-        } else {
-            self->refused_sum.max_keys = was;
-            lt_warn("api",
-                    "out of memory for the refusals of %zu applications: those beyond are "
-                    "summed up together",
-                    n_apps);
-        }
+    lt_tally_flush(self->refused);
+    /* Both tables report through refused_sum (the old one has nothing
+     * left to report once flushed): the count of keys it gives is the
+     * new table's, and back to the old one's if that cannot be made. */
+    size_t was = self->refused_sum.max_keys;
+    self->refused_sum.max_keys = keys;
+    lt_tally_t *t = lt_apisum_tally(&self->refused_sum, sizeof(refusal_t));
+    if (t) {
+        lt_tally_destroy(&self->refused);
+        self->refused = t;
+    } else {
+        self->refused_sum.max_keys = was;
+        lt_warn("api",
+                "out of memory for the refusals of %zu applications: those beyond are "
+                "summed up together",
+                next->n_apps);
     }
     pthread_mutex_unlock(&self->tally_lock);
 }
@@ -1588,7 +1612,7 @@ int lt_api_reload(lt_api_t *self, lt_apicfg_t *cfg, char *err, size_t errlen)
                 cfg->path, fixed);
     /* Only this thread replaces self->snap: it stays alive unlocked here. */
     lt_apicfg_apps_changed(self->snap->cfg, cfg, apps, sizeof apps);
-    s_refused_fit(self, cfg->n_apps);
+    s_refused_fit(self, self->snap->cfg, cfg);
     pthread_mutex_lock(&self->lock);
     snap_t *snap = s_snap_new_locked(cfg, cfg, self->snap);
     if (snap) {

@@ -505,6 +505,84 @@ out:
     }
 }
 
+/* Writes api config "api-rename" on port: one application, name, whose
+ * token hashes to hash; bodies over 1024 bytes are refused. */
+static int s_rename_config(int port, const char *name, const char *hash)
+{
+    char path[PATH_MAX + 64], text[PATH_MAX + 1024];
+    snprintf(text, sizeof text,
+             "gateway_config = \"%s\";\nport = %d;\naudit_file = \"api-rename-audit.jsonl\";\n"
+             "max_body = 1024;\napps = (\n"
+             "  { name = \"%s\"; token_hash = \"%s\"; datasets = [\"" DS "\"];\n"
+             "    fields = [\"full_name\"]; purposes = [\"KYC\"]; } );\n",
+             g_caller->conf_path, port, name, hash);
+    snprintf(path, sizeof path, "%s/api-rename.conf", g_fed.dir);
+    return lt_it_write_file(path, text);
+}
+
+/* One lookup with token refused for each of three reasons the API gives
+ * without the gateway: 400 bad_request (no dataset), 415 content_type,
+ * 413 too_large. 1 when each was. */
+static int s_three_refusals(const char *url, const char *token)
+{
+    char opts[2048], u[128], out[PATH_MAX + 64], big[1500];
+    int curl_rc, ok = 1;
+    snprintf(u, sizeof u, "%s/v1/lookup", url);
+    snprintf(out, sizeof out, "%s/rename.json", g_fed.dir);
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    snprintf(opts, sizeof opts,
+             "-H 'Authorization: Bearer %s' -H 'Content-Type: application/json' -d '{}'", token);
+    ok &= s_curl(opts, u, out, &curl_rc) == 400;
+    snprintf(opts, sizeof opts, "-H 'Authorization: Bearer %s' -d '{}'", token);
+    ok &= s_curl(opts, u, out, &curl_rc) == 415;
+    snprintf(opts, sizeof opts,
+             "-H 'Authorization: Bearer %s' -H 'Content-Type: application/json' -d '%s'", token,
+             big);
+    ok &= s_curl(opts, u, out, &curl_rc) == 413;
+    return ok;
+}
+
+/* Refusals are summed up per application name and reason, in a table
+ * sized for the applications in force. Reloads that rename the one
+ * application left the old names' keys until idle for an interval: after
+ * four renames within one, the table (2 applications' worth of reasons)
+ * was full, and the new name's first refusal went into the others, neither
+ * logged nor audited in full. It must be, under its name. */
+static void test_reload_renamed(void)
+{
+    char url[64], log[PATH_MAX + 64], audit[PATH_MAX + 64], token[65], hash[65], name[32],
+        want[256];
+    pid_t api = 0;
+    int port = lt_it_free_port();
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
+    snprintf(log, sizeof log, "%s/api-rename.log", g_fed.dir);
+    snprintf(audit, sizeof audit, "%s/api-rename-audit.jsonl", g_fed.dir);
+    LT_IT_REQUIRE(lt_it_api_token(g_fed.dir, "rename", token, hash) == 0);
+    LT_IT_REQUIRE(s_rename_config(port, "ren-0", hash) == 0);
+    LT_IT_REQUIRE(s_start_api("api-rename", url, "", 0, &api) == 0);
+    for (int i = 0; i < 4; i++) {
+        CU_ASSERT(s_three_refusals(url, token));
+        snprintf(name, sizeof name, "ren-%d", i + 1);
+        LT_IT_REQUIRE(s_rename_config(port, name, hash) == 0);
+        snprintf(want, sizeof want, "applications: 1 added (%s), 1 removed", name);
+        CU_ASSERT(s_hup_said(api, log, want, 1));
+    }
+    CU_ASSERT(s_three_refusals(url, token));
+    CU_ASSERT(lt_it_file_contains(log, "400 bad_request for application 'ren-4': "));
+    CU_ASSERT(lt_it_file_contains(log, "415 content_type for application 'ren-4'"));
+    CU_ASSERT(lt_it_file_contains(log, "413 too_large for application 'ren-4'"));
+    CU_ASSERT(lt_it_file_contains(audit, "\"application\":\"ren-4\",\"officer\":\"\","
+                                         "\"case_ref\":\"\",\"endpoint\":\"lookup\""));
+    CU_ASSERT(!lt_it_file_contains(log, "beyond the"));
+    CU_ASSERT_EQUAL(s_stop_api(&api, "api-rename"), 0);
+out:
+    if (api > 0) {
+        kill(api, SIGTERM);
+        waitpid(api, NULL, 0);
+    }
+}
+
 static void test_stop(void)
 {
     CU_ASSERT_EQUAL(s_stop_api(&g_api, "api"), 0);
@@ -1198,11 +1276,12 @@ static const lt_it_test_t s_tests[] = {
      test_error_detail},
     {"the failed calls of /readyz and /metrics while the gateway is down are summed up",
      test_gateway_down_noise},
-    {"a lookup in flight when SIGTERM comes is answered before the API exits",
-     test_stop_in_flight},
+    {"a lookup in flight when SIGTERM comes is answered before the API exits", test_stop_in_flight},
     {"SIGHUP reloads the applications; a request in progress ends under the old; a bad file is "
      "refused",
      test_reload},
+    {"a reload renaming an application: its refusals logged and audited in full",
+     test_reload_renamed},
     {"SIGTERM stops the API with status 0", test_stop},
     {NULL, NULL}};
 
