@@ -206,6 +206,9 @@ int lt_feed_resync(lt_feed_t *self, const char *stream, char *err, size_t errlen
 #define REPEAT_WAIT_MIN_MS 1000
 #define REPEAT_WAIT_MAX_MS (30 * 60 * 1000)
 #define REPEAT_QUIET_MS    (60 * 60 * 1000)
+/* Progress (a batch or snapshot applied) ends a row only this long after
+ * its last repeat (lt_feed_repeat_progress). */
+#define REPEAT_SETTLED_MS (60 * 1000)
 
 int64_t lt_feed_repeat(lt_feed_repeat_t *r, lt_stats_series_t *counter)
 {
@@ -223,6 +226,21 @@ int64_t lt_feed_repeat(lt_feed_repeat_t *r, lt_stats_series_t *counter)
     r->n++;
     r->at = now;
     return r->wait;
+}
+
+/* What the owner makes f start again is free to it, and so is one record
+ * applied between two of them: were any progress to end the row, an owner
+ * alternating a one-record batch with an overlapping one would make every
+ * overlap the first of a row, answered at once, for ever. Progress ends
+ * the row only REPEAT_SETTLED_MS after its last repeat: an owner can then
+ * force one Subscribe (or emptied staging copy) at once a minute at most,
+ * a cost that stays small, while an honest owner, whose races come one
+ * per Subscribe and far apart, still has each answered at once. Without
+ * progress, REPEAT_QUIET_MS ends it (lt_feed_repeat). */
+void lt_feed_repeat_progress(lt_feed_repeat_t *r)
+{
+    if (r->n && lt_clock_mono_ms() - r->at >= REPEAT_SETTLED_MS)
+        r->n = 0;
 }
 
 /* Starts f's copy towards target (s_resync_start), subscribing no sooner

@@ -146,9 +146,10 @@ typedef struct {
 
 /* Something an owner can make a replica do again at will, at a cost to
  * it (a full copy, a Subscribe, a staging copy emptied): counted in a row,
- * each within an hour of the one before. The first of a row is done at
- * once; each after it waits, 1 s and then twice as long each time up to
- * 30 min (lt_feed_repeat, lt_feed_history.c). */
+ * each within an hour of the one before (and, for what progress ends, no
+ * progress a minute or more after the last, lt_feed_repeat_progress). The
+ * first of a row is done at once; each after it waits, 1 s and then twice
+ * as long each time up to 30 min (lt_feed_repeat, lt_feed_history.c). */
 typedef struct {
     uint64_t n;   /* in the row */
     int64_t at;   /* monotonic ms of the last */
@@ -181,8 +182,9 @@ typedef struct {
     lt_feed_repeat_t forks;
     /* Batches overlapping the cursor (each answered by a Subscribe) and
      * snapshots started again at index 0 (each empties the staging copy),
-     * in a row with no batch or snapshot applied between: after the first,
-     * the feed stops and subscribes again only after the wait. */
+     * in a row with no batch or snapshot applied a minute or more after
+     * the last of them: after the first, the feed stops and subscribes
+     * again only after the wait. */
     lt_feed_repeat_t overlaps, restarts;
     lt_feed_state_t state;
     int64_t outstanding; /* credit the owner still holds for us */
@@ -410,7 +412,8 @@ void lt_feed_replica_backoff(lt_feed_t *self, lt_feed_replica_t *f, const char *
 void lt_feed_replica_hold(lt_feed_t *self, lt_feed_replica_t *f, const char *what,
                           const lt_feed_repeat_t *r);
 /* A batch or snapshot of f was applied: the owner is making progress, so
- * what it made f start again (overlaps, snapshot restarts) starts a new row. */
+ * what it made f start again (overlaps, snapshot restarts) starts a new
+ * row, once the last of the row is a minute old (lt_feed_repeat_progress). */
 void lt_feed_replica_progress(lt_feed_replica_t *f);
 /* Gives n records of credit back to the owner on sock. */
 void lt_feed_replica_credit(lt_feed_replica_t *f, void *sock, size_t n);
@@ -475,6 +478,9 @@ int lt_feed_history_refused(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
 /* Counts one more in the row r (and in counter, when not NULL) and returns
  * how long what it starts waits: 0 for the first of a row. */
 int64_t lt_feed_repeat(lt_feed_repeat_t *r, lt_stats_series_t *counter);
+/* Progress was made: the row r ends, if its last was a minute ago or more
+ * (lt_feed_history.c says why not at once). */
+void lt_feed_repeat_progress(lt_feed_repeat_t *r);
 /* Consumer: the history of a verified batch or snapshot (its owner at
  * owner_last on it) against at, the cursor it follows on (the durable one,
  * or the one the batches committing will leave). 0 when it may be applied

@@ -161,7 +161,8 @@ void lt_feed_replica_hold(lt_feed_t *self, lt_feed_replica_t *f, const char *wha
     f->next_at = lt_clock_mono_ms() + r->wait;
     lt_feed_stage_drop(self, f, "the feed waits");
     lt_warn("feed",
-            "replica of %s: %s %s %" PRIu64 " times in a row, with nothing applied between; "
+            "replica of %s: %s %s %" PRIu64
+            " times in a row, each within an hour of the one before; "
             "subscribing again in %lld s, not at once",
             f->stream->name, f->owner, what, r->n, (long long)(r->wait + 999) / 1000);
     void *sock = unsubscribe ? lt_peers_link(self->ctx->peers, f->owner) : NULL;
@@ -172,7 +173,8 @@ void lt_feed_replica_hold(lt_feed_t *self, lt_feed_replica_t *f, const char *wha
 void lt_feed_replica_progress(lt_feed_replica_t *f)
 {
     f->backoff = 0;
-    f->overlaps.n = f->restarts.n = 0;
+    lt_feed_repeat_progress(&f->overlaps);
+    lt_feed_repeat_progress(&f->restarts);
 }
 
 /* Sends Subscribe from the durable cursor; -1 when it could not be sent. */

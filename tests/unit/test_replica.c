@@ -1263,7 +1263,9 @@ static uint64_t s_counted(lt_stats_series_t *st)
  * replica's cursor (PROTOCOL.md 6.6): the first is answered by subscribing
  * again at once, as after a race; each after it in a row stops the feed,
  * which subscribes again only after a wait, longer each time, and one line
- * says so. A batch applied starts a new row. */
+ * says so. A batch applied starts a new row only a minute or more after
+ * the last of the row: an owner alternating a batch with an overlap
+ * cannot make each overlap the first of a row. */
 static void test_overlaps_back_off(void)
 {
     batch_t x[3], o;
@@ -1295,17 +1297,36 @@ static void test_overlaps_back_off(void)
     CU_ASSERT_EQUAL(ut_lines(out, "times in a row"), 2);
     CU_ASSERT_EQUAL(ut_lines(out, "overlaps the replica"), 0);
     CU_ASSERT_EQUAL(s_counted(f->st_overlaps), 3);
-    /* A batch applied: the next overlap is answered at once again. */
+    /* An owner alternating a batch applied with an overlap: the batch,
+     * right after the last overlap, does not start a new row, and the next
+     * overlap waits longer still. */
     lt_feed_apply_t *j = s_check(&x[2]);
     CU_ASSERT_FATAL(j != NULL);
     CU_ASSERT_EQUAL(s_commit(&j, 1), 1);
-    batch_t o2;
-    uint8_t ho2[LT_HASH_BYTES];
+    batch_t o2, x3, o3;
+    uint8_t ho2[LT_HASH_BYTES], h3[LT_HASH_BYTES], ho3[LT_HASH_BYTES];
     s_batch(&o2, 3 * PER_BATCH - 1, h[1], ho2, PER_BATCH); /* 8..10: overlaps 9 */
     s_drain(&credit, &from);
     CU_ASSERT(s_check(&o2) == NULL);
     s_drain(&credit, &from);
+    CU_ASSERT_EQUAL(from, 0);
+    CU_ASSERT_EQUAL(f->state, LT_FEED_BACKOFF);
+    CU_ASSERT(f->next_at - lt_clock_mono_ms() > waits[1]);
+    /* A batch applied a minute after the last overlap: the next overlap is
+     * the first of a new row, answered at once. */
+    f->next_at = 0;
+    lt_feed_tick(G.feed);
+    s_drain(&credit, &from);
     CU_ASSERT_EQUAL(from, 3 * PER_BATCH + 1);
+    f->overlaps.at -= 60 * 1000;
+    s_batch(&x3, 3 * PER_BATCH + 1, h[2], h3, PER_BATCH); /* 10..12 */
+    CU_ASSERT_FATAL((j = s_check(&x3)) != NULL);
+    CU_ASSERT_EQUAL(s_commit(&j, 1), 1);
+    s_batch(&o3, 4 * PER_BATCH - 1, h[2], ho3, PER_BATCH); /* 11..13: overlaps 12 */
+    s_drain(&credit, &from);
+    CU_ASSERT(s_check(&o3) == NULL);
+    s_drain(&credit, &from);
+    CU_ASSERT_EQUAL(from, 4 * PER_BATCH + 1);
     CU_ASSERT_EQUAL(f->state, LT_FEED_LIVE);
     s_feed_close();
 }
@@ -1314,7 +1335,8 @@ static void test_overlaps_back_off(void)
  * PROTOCOL.md 6.7): the first restart is taken at once, as after the
  * owner's idle timeout; each after it in a row stops the feed, its staging
  * copy emptied, and the feed subscribes again only after a wait, longer
- * each time. A snapshot applied starts a new row. */
+ * each time. A snapshot applied starts a new row only a minute or more
+ * after the last restart of the row. */
 static void test_snapshot_restarts_back_off(void)
 {
     CU_ASSERT_FATAL(s_setup() == 0);
@@ -1346,12 +1368,23 @@ static void test_snapshot_restarts_back_off(void)
     s_log_end(saved, "restarts", out, sizeof out);
     CU_ASSERT_EQUAL(ut_lines(out, "times in a row"), 2);
     CU_ASSERT_EQUAL(s_counted(f->st_restarts), 3);
-    /* Applied: the next restart is taken at once again. */
+    /* Applied right after the last restart (an owner alternating a
+     * snapshot with a restart): the row goes on, the next restart waits. */
     f->next_at = 0;
     lt_feed_tick(G.feed);
     s_snap_chunk(&sn);
     s_snap_end(&sn);
     CU_ASSERT_EQUAL(s_row().last_seq, 2 * PER_BATCH);
+    s_snap_chunk(&sn);
+    s_snap_chunk(&sn);
+    CU_ASSERT_EQUAL(f->state, LT_FEED_BACKOFF);
+    CU_ASSERT_EQUAL(s_counted(f->st_restarts), 4);
+    /* Applied a minute after the last restart: the next is taken at once. */
+    f->next_at = 0;
+    lt_feed_tick(G.feed);
+    f->restarts.at -= 60 * 1000;
+    s_snap_chunk(&sn);
+    s_snap_end(&sn);
     s_snap_chunk(&sn);
     s_snap_chunk(&sn);
     CU_ASSERT_EQUAL(f->state, LT_FEED_LIVE);
