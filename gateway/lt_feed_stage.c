@@ -237,14 +237,15 @@ static const Lienthong__Member *s_owner(lt_feed_t *self, const lt_feed_replica_t
  * rotation (PROTOCOL.md 5.5); err keeps the last key's reason. The records'
  * leaves go to leaves (LT_BATCH_MAX_RECORDS of them fit). */
 static int s_chunk_verify(const Lienthong__Member *m, const lt_feed_replica_t *f,
-                          const Lienthong__SnapshotChunk *c, uint8_t hash[LT_HASH_BYTES],
+                          const Lienthong__SnapshotChunk *c, uint64_t index,
+                          const uint8_t prev[LT_HASH_BYTES], uint8_t hash[LT_HASH_BYTES],
                           uint8_t *leaves, char *err, size_t errlen)
 {
     const uint8_t *keys[2];
     size_t n = lt_dir_signing_keys(m, keys);
     for (size_t i = 0; i < n; i++)
-        if (lt_snap_chunk_verify_leaves(c, f->stream->name, f->stage->index, f->stage->prev,
-                                        keys[i], hash, leaves, err, errlen) == 0)
+        if (lt_snap_chunk_verify_leaves(c, f->stream->name, index, prev, keys[i], hash, leaves, err,
+                                        errlen) == 0)
             return 0;
     return -1;
 }
@@ -323,13 +324,13 @@ static int s_forked(lt_feed_t *self, lt_feed_replica_t *f, const ProtobufCBinary
  * the staging copy's log would refuse a seq twice only at the write, after
  * the signature was checked and a transaction opened, with the store's
  * reason rather than the owner's fault. 0, or -1 with why. */
-static int s_within_seq(const struct lt_feed_stage *g, const Lienthong__SnapshotChunk *c, char *err,
+static int s_within_seq(uint64_t seq, uint64_t index, const Lienthong__SnapshotChunk *c, char *err,
                         size_t errlen)
 {
-    if (c->n_records <= g->seq && g->index <= g->seq - c->n_records)
+    if (c->n_records <= seq && index <= seq - c->n_records)
         return 0;
     snprintf(err, errlen, "snapshot at seq %llu sends more than %llu records",
-             (unsigned long long)g->seq, (unsigned long long)g->seq);
+             (unsigned long long)seq, (unsigned long long)seq);
     return -1;
 }
 
@@ -337,7 +338,9 @@ static int s_within_seq(const struct lt_feed_stage *g, const Lienthong__Snapshot
  * it again (after its idle timeout, PROTOCOL.md 6.7), and the staging copy
  * is emptied for it. An owner doing so at every chunk would cost a write
  * each time and never end one: after the first of a row, the feed stops
- * and waits instead (lt_feed_repeat). 1 when it does. */
+ * and waits instead (lt_feed_repeat). Asked only of a chunk that passed
+ * its checks: one that fails them abandons the snapshot as any failed
+ * check does, and is no restart. 1 when it does. */
 static int s_restart_held(lt_feed_t *self, lt_feed_replica_t *f)
 {
     if (!f->stage || !f->stage->active || lt_feed_repeat(&f->restarts, f->st_restarts) == 0)
@@ -371,19 +374,28 @@ void lt_feed_on_snapshot_chunk(lt_feed_t *self, const char *owner, void *link_so
         }
         return;
     }
-    if (c->first_index == 0 && s_restart_held(self, f))
-        return;
+    /* A start is checked as index 0 of a new snapshot at its seq before
+     * the one being received is touched (s_restart_held). */
+    int start = c->first_index == 0;
+    static const uint8_t zero[LT_HASH_BYTES];
+    uint64_t seq = start ? c->snapshot_seq : f->stage->seq;
+    uint64_t index = start ? 0 : f->stage->index;
     if (!pk)
         snprintf(err, sizeof err, "owner not in directory");
     else if ((int64_t)c->n_records > f->outstanding)
         snprintf(err, sizeof err, "owner sent more records than our credit");
     int ok = pk && (int64_t)c->n_records <= f->outstanding &&
-             (c->first_index > 0 || s_begin(self, f, c->snapshot_seq, err, sizeof err) == 0) &&
-             s_within_seq(f->stage, c, err, sizeof err) == 0 &&
-             s_chunk_verify(pk, f, c, hash, self->leaves, err, sizeof err) == 0 &&
-             s_history_same(f->stage, &c->history_id, err, sizeof err) == 0;
+             s_within_seq(seq, index, c, err, sizeof err) == 0 &&
+             s_chunk_verify(pk, f, c, index, start ? zero : f->stage->prev, hash, self->leaves, err,
+                            sizeof err) == 0 &&
+             (start || s_history_same(f->stage, &c->history_id, err, sizeof err) == 0);
     if (ok && s_forked(self, f, &c->history_id, c->snapshot_seq))
         return;
+    if (ok && start && s_restart_held(self, f))
+        return;
+    /* The start's history is the new snapshot's (s_history_same takes it). */
+    ok = ok && (!start || (s_begin(self, f, c->snapshot_seq, err, sizeof err) == 0 &&
+                           s_history_same(f->stage, &c->history_id, err, sizeof err) == 0));
     if (!ok || s_stage_chunk(self, f->stage, c, err, sizeof err) != 0) {
         lt_feed_stage_drop(self, f, err);
         lt_feed_replica_backoff(self, f, err, 0, 1);

@@ -1382,6 +1382,8 @@ static void test_snapshot_restarts_back_off(void)
     /* Applied a minute after the last restart: the next is taken at once. */
     f->next_at = 0;
     lt_feed_tick(G.feed);
+    s_drain(&credit, &from);
+    CU_ASSERT_EQUAL(from, 2 * PER_BATCH + 1);
     f->restarts.at -= 60 * 1000;
     s_snap_chunk(&sn);
     s_snap_end(&sn);
@@ -1389,6 +1391,45 @@ static void test_snapshot_restarts_back_off(void)
     s_snap_chunk(&sn);
     CU_ASSERT_EQUAL(f->state, LT_FEED_LIVE);
     CU_ASSERT(s_staged(PER_BATCH + 1) == 1);
+    s_feed_close();
+}
+
+/* A snapshot start that fails its checks (here its signature) while one
+ * is being received is no restart (PROTOCOL.md 6.7): it abandons the
+ * snapshot and stops the feed as any failed check does, and is neither
+ * counted nor held as a restart, however often it comes. A sound restart
+ * after those is the first of a row, taken at once. */
+static void test_bad_start_not_restart(void)
+{
+    CU_ASSERT_FATAL(s_setup() == 0);
+    lt_feed_replica_t *f = lt_feed_replica_find(G.feed, OD_POP);
+    snap_t sn, bad;
+    s_snap_of(&sn, OD_POP, 2 * PER_BATCH);
+    bad = sn;
+    bad.csig[0] ^= 1;
+    bad.c.signature.data = bad.csig;
+    uint64_t credit, from;
+    char out[8192];
+    int saved = s_log_begin("badstart", LT_LOG_INFO);
+    for (size_t i = 0; i < 3; i++) {
+        s_snap_chunk(&sn);
+        CU_ASSERT(s_staged(PER_BATCH + 1) == 1);
+        s_snap_chunk(&bad);
+        CU_ASSERT_EQUAL(f->state, LT_FEED_BACKOFF);
+        CU_ASSERT(s_staged(PER_BATCH + 1) == 0);
+        f->next_at = 0;
+        lt_feed_tick(G.feed);
+        s_drain(&credit, &from);
+        CU_ASSERT_EQUAL(from, 1);
+    }
+    s_log_end(saved, "badstart", out, sizeof out);
+    CU_ASSERT_EQUAL(ut_lines(out, "times in a row"), 0);
+    CU_ASSERT_EQUAL(s_counted(f->st_restarts), 0);
+    s_snap_chunk(&sn);
+    s_snap_chunk(&sn);
+    CU_ASSERT_EQUAL(f->state, LT_FEED_LIVE);
+    CU_ASSERT(s_staged(PER_BATCH + 1) == 1);
+    CU_ASSERT_EQUAL(s_counted(f->st_restarts), 1);
     s_feed_close();
 }
 
@@ -1478,6 +1519,8 @@ int main(void)
          test_overlaps_back_off},
         {"an owner starting its snapshot again at every chunk: each restart waits longer",
          test_snapshot_restarts_back_off},
+        {"a snapshot start failing its checks is no restart: not counted, not held",
+         test_bad_start_not_restart},
         {NULL, NULL},
     };
     return ut_main("lt_feed (replica)", suite_init, suite_clean, tests);
