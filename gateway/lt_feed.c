@@ -69,6 +69,7 @@ void lt_feed_stream_load(lt_feed_stream_t *st, const lt_stream_t *row, uint64_t 
     st->damaged_first = st->damaged_last = st->repair_first = 0;
     st->repair_at = 0;
     st->repair_rid = 0;
+    st->repair_waiting = 0;
     st->recheck_at = st->recheck_wait = 0;
 }
 

@@ -58,10 +58,13 @@ typedef struct {
     lt_stats_series_t *st_appended; /* lienthong_stream_appended{stream} */
     /* Damage met in the store (lt_feed_repair.c): the run logged, 0 when
      * none; the first seq of the range last asked again, and when, and the
-     * request_id of that Range, which the owner's Error echoes (6.10). */
+     * request_id of that Range, which the owner's Error echoes (6.10);
+     * repair_waiting while its answer is awaited: set when it is sent,
+     * ended by the first answer refused or not written. */
     uint64_t damaged_first, damaged_last, repair_first;
     int64_t repair_at;
     uint64_t repair_rid;
+    int repair_waiting;
     /* Not a replica (nothing fetches the run again): the monotonic ms at
      * which the run is read again, to notice an operator's repair, and the
      * wait after that, doubling while it stays damaged. */

@@ -94,6 +94,7 @@ static void s_request(lt_feed_t *self, lt_feed_stream_t *st, uint64_t seq)
         return;
     st->repair_first = h.first_seq;
     st->repair_at = now + REPAIR_RETRY_MS;
+    st->repair_waiting = 1;
     lt_info("store", "%s: asked %s for records %llu..%llu again", st->name, f->owner,
             (unsigned long long)h.first_seq, (unsigned long long)h.last_seq);
 }
@@ -202,6 +203,7 @@ static void s_clear(lt_feed_stream_t *st)
     st->damaged_first = st->damaged_last = 0;
     st->repair_rid = 0;
     st->repair_first = 0;
+    st->repair_waiting = 0;
     st->recheck_at = st->recheck_wait = 0;
 }
 
@@ -619,10 +621,10 @@ static int s_range_write_rebuild(lt_feed_t *self, const lt_feed_replica_t *f,
 
 /* The replica m answers, when it is a Range f asked owner for and still
  * waits for: its first seq and request_id (or 0, from an owner that does
- * not echo it), while the run is damaged and no resynchronisation
- * replaces it (PROTOCOL.md 6.10). Anything else would cost a
- * verification and a write transaction per message an owner cares to
- * send; NULL then, with why. */
+ * not echo it), no answer to it refused since it was sent, while the run
+ * is damaged and no resynchronisation replaces it (PROTOCOL.md 6.10).
+ * Anything else would cost a verification and a write transaction per
+ * message an owner cares to send; NULL then, with why. */
 static lt_feed_replica_t *s_range_awaited(lt_feed_t *self, const char *owner,
                                           const Lienthong__Range *m, char *why, size_t len)
 {
@@ -631,7 +633,7 @@ static lt_feed_replica_t *s_range_awaited(lt_feed_t *self, const char *owner,
     const lt_feed_stream_t *st = f ? f->stream : NULL;
     if (!f || strcmp(f->owner, owner) != 0)
         snprintf(why, len, "%.300s: range of a stream not replicated from this member", m->stream);
-    else if (!st->damaged_first || !st->repair_rid ||
+    else if (!st->damaged_first || !st->repair_rid || !st->repair_waiting ||
              (m->request_id && m->request_id != st->repair_rid) ||
              b->first_seq != st->repair_first || f->resyncing || f->state == LT_FEED_FORKED)
         snprintf(why, len, "%.300s: records %llu.. sent again unasked, or no longer awaited",
@@ -649,7 +651,10 @@ void lt_feed_on_range_batch(lt_feed_t *self, const char *owner, const Lienthong_
     Lienthong__ErrorCode code = LIENTHONG__ERROR_CODE__ERR_SEQUENCE;
     lt_feed_replica_t *f = s_range_awaited(self, owner, m, why, sizeof why);
     if (f && s_range_verify(self, f, b, &h, err, sizeof err) != 0) {
-        /* Asked again after REPAIR_RETRY_MS, as any failed answer (6.10). */
+        /* The wait ends: the same answer sent again is dropped unverified,
+         * as unasked, and the range asked again after REPAIR_RETRY_MS, as
+         * any failed answer (6.10). */
+        f->stream->repair_waiting = 0;
         snprintf(why, sizeof why, "%.200s: records %llu.. sent again refused: %s", b->stream,
                  (unsigned long long)b->first_seq, err);
         code = LIENTHONG__ERROR_CODE__ERR_BAD_SIGNATURE;
@@ -665,6 +670,9 @@ void lt_feed_on_range_batch(lt_feed_t *self, const char *owner, const Lienthong_
                 .who = owner, .what = "range", .target = m->stream, .code = code, .why = why});
         return;
     }
+    /* Answered: sent again (or a write that failed, below), it is no
+     * longer awaited, and costs no second write or rebuild. */
+    f->stream->repair_waiting = 0;
     if (s_range_write_rebuild(self, f, b, &h, err, sizeof err) != 0) {
         lt_error("store",
                  "%s: cannot write repaired records %llu..%llu: %s; the store needs "

@@ -1181,25 +1181,37 @@ static void test_abandoned_snapshot_not_kept(void)
     s_feed_close();
 }
 
-/* A Range answer (PROTOCOL.md 6.10) is taken only for the range the
- * replica asked for and still waits for: an owner sending answers unasked
- * (here a sound batch the replica applied, while a record of it is
- * damaged behind the replica's back), or again once the range was
- * repaired, costs no write, and each is counted as a refusal, as is an
- * answer that fails its checks. */
-static void test_range_unasked_refused(void)
+/* s_live_two with record 2 damaged behind the replica's back (not yet
+ * met); m the owner's sound answer to a Range of the first batch, without
+ * a request_id. */
+static lt_feed_replica_t *s_damaged_two(batch_t x[3], uint8_t h[3][LT_HASH_BYTES],
+                                        Lienthong__Range *m)
 {
-    batch_t x[3];
-    uint8_t h[3][LT_HASH_BYTES];
     lt_feed_replica_t *f = s_live_two(x, h);
     char path[300];
     snprintf(path, sizeof path, "%s/store.db", G.tmp);
     ut_sql_damage_record(path, s_row().id, 2);
-    Lienthong__Range m = LIENTHONG__RANGE__INIT;
-    m.stream = OD_POP;
-    m.first_seq = 1;
-    m.last_seq = PER_BATCH;
-    m.batch = &x[0].b;
+    lienthong__range__init(m);
+    m->stream = OD_POP;
+    m->first_seq = 1;
+    m->last_seq = PER_BATCH;
+    m->batch = &x[0].b;
+    return f;
+}
+
+/* A Range answer (PROTOCOL.md 6.10) is taken only for the range the
+ * replica asked for and still waits for: an owner sending answers unasked
+ * (here a sound batch the replica applied, while a record of it is
+ * damaged behind the replica's back), again once the range was repaired,
+ * or after an answer failing its checks (until the range is asked again),
+ * costs no write, and each is counted as a refusal, as is an answer that
+ * fails its checks. */
+static void test_range_unasked_refused(void)
+{
+    batch_t x[3];
+    uint8_t h[3][LT_HASH_BYTES];
+    Lienthong__Range m;
+    lt_feed_replica_t *f = s_damaged_two(x, h, &m);
     uint64_t refused = lt_reject_count(G.ctx.reject);
     lt_feed_on_range_batch(G.feed, OD_OWNER, &m);
     CU_ASSERT_EQUAL(s_logged(2), LT_STORE_DAMAGED); /* not written */
@@ -1215,14 +1227,56 @@ static void test_range_unasked_refused(void)
     lt_feed_on_range_batch(G.feed, OD_OWNER, &m);
     CU_ASSERT_EQUAL(s_logged(2), LT_STORE_DAMAGED);
     CU_ASSERT_EQUAL(lt_reject_count(G.ctx.reject), refused + 2);
-    /* The sound answer repairs it; sent again, it is no longer awaited. */
+    /* A refused answer ends the wait: any answer after it, even a sound
+     * one, is dropped unverified until the range is asked again. */
     m.batch = &x[0].b;
+    lt_feed_on_range_batch(G.feed, OD_OWNER, &m);
+    CU_ASSERT_EQUAL(s_logged(2), LT_STORE_DAMAGED);
+    CU_ASSERT_EQUAL(lt_reject_count(G.ctx.reject), refused + 3);
+    uint64_t credit, from;
+    s_drain(&credit, &from);
+    f->stream->repair_at = 0; /* the retry's time */
+    lt_feed_repair_tick(G.feed);
+    CU_ASSERT_EQUAL(f->stream->repair_rid, m.request_id); /* kept across retries */
+    /* The sound answer repairs it; sent again, it is no longer awaited. */
     lt_feed_on_range_batch(G.feed, OD_OWNER, &m);
     CU_ASSERT_EQUAL(s_logged(2), 1);
     CU_ASSERT_EQUAL(f->stream->damaged_first, 0);
-    CU_ASSERT_EQUAL(lt_reject_count(G.ctx.reject), refused + 2);
-    lt_feed_on_range_batch(G.feed, OD_OWNER, &m);
     CU_ASSERT_EQUAL(lt_reject_count(G.ctx.reject), refused + 3);
+    lt_feed_on_range_batch(G.feed, OD_OWNER, &m);
+    CU_ASSERT_EQUAL(lt_reject_count(G.ctx.reject), refused + 4);
+    s_feed_close();
+}
+
+/* A sound Range answer whose write fails (here another connection holds
+ * the store's write lock) ends the wait as a refused one does (PROTOCOL.md
+ * 6.10): sent again, it is dropped as no longer awaited, counted as a
+ * refusal, without a second write that would wait out the busy timeout
+ * again (or rebuild the store again). */
+static void test_range_write_failed_not_awaited(void)
+{
+    batch_t x[3];
+    uint8_t h[3][LT_HASH_BYTES];
+    Lienthong__Range m;
+    lt_feed_replica_t *f = s_damaged_two(x, h, &m);
+    lt_feed_damaged(G.feed, f->stream, 2);
+    CU_ASSERT_FATAL(f->stream->repair_rid != 0);
+    m.request_id = f->stream->repair_rid;
+    char path[300];
+    snprintf(path, sizeof path, "%s/store.db", G.tmp);
+    sqlite3 *db = NULL;
+    CU_ASSERT_FATAL(sqlite3_open(path, &db) == SQLITE_OK);
+    ut_sql_exec(db, "BEGIN IMMEDIATE");
+    uint64_t refused = lt_reject_count(G.ctx.reject);
+    lt_feed_on_range_batch(G.feed, OD_OWNER, &m); /* waits out the busy timeout */
+    CU_ASSERT_EQUAL(lt_reject_count(G.ctx.reject), refused);
+    int64_t t0 = lt_clock_mono_ms();
+    lt_feed_on_range_batch(G.feed, OD_OWNER, &m);
+    CU_ASSERT(lt_clock_mono_ms() - t0 < 1000);
+    CU_ASSERT_EQUAL(lt_reject_count(G.ctx.reject), refused + 1);
+    ut_sql_exec(db, "ROLLBACK");
+    sqlite3_close(db);
+    CU_ASSERT_EQUAL(s_logged(2), LT_STORE_DAMAGED);
     s_feed_close();
 }
 
@@ -1513,6 +1567,8 @@ int main(void)
          test_newest_change_not_last},
         {"a Range answer not asked for, or no longer awaited, is refused and not written",
          test_range_unasked_refused},
+        {"a Range answer whose write failed is no longer awaited: sent again, refused",
+         test_range_write_failed_not_awaited},
         {"a snapshot at seq S sending more than S records is refused, nothing staged",
          test_snapshot_over_seq_refused},
         {"an owner answering every subscribe with an overlapping batch: each waits longer",
