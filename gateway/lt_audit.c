@@ -1378,9 +1378,12 @@ out:
 }
 
 /* The anchor of a log whose older entries were exported: the chain goes on
- * from (seq, hash), whose checkpoint, when kept, must verify: under the key
- * the anchor records when the log binds keys there, else under any of
- * them. 0, or -1 with err. */
+ * from (seq, hash). An export keeps the anchor's checkpoint (lt_auditarc),
+ * so an anchor without one is refused: inserted alone, it would stand for
+ * a log of which nothing is signed. The checkpoint must verify under the
+ * key the anchor records when the log binds keys there, else under any of
+ * them; either way its key is then the one in force after the anchor
+ * (s_tail_current). 0, or -1 with err. */
 static int s_anchor(sqlite3 *db, s_keys_t *ks, lt_audit_report_t *rep, uint8_t head[LT_HASH_BYTES],
                     char *err, size_t errlen)
 {
@@ -1401,7 +1404,13 @@ static int s_anchor(sqlite3 *db, s_keys_t *ks, lt_audit_report_t *rep, uint8_t h
             memcpy(rep->anchor_key, ks->key, LT_KEY_BYTES);
         } else if (rc == 0 && !s_check_point(db, ks->pks, ks->n_pks, rep->anchor, head, &by)) {
             rc = -1;
-        } else if (by) {
+        } else if (rc == 0 && !by) {
+            rc = said = -1;
+            snprintf(err, errlen,
+                     "the anchor (entry %llu) comes without its signed checkpoint, which an "
+                     "export keeps: the log was altered",
+                     (unsigned long long)rep->anchor);
+        } else if (rc == 0) {
             ks->last = by;
             ks->last_seq = rep->anchor;
             s_loose(ks, rep->anchor);
@@ -1497,8 +1506,9 @@ static void s_keys_report(const s_keys_t *ks, lt_audit_report_t *rep)
     rep->loose_last = ks->loose_last;
 }
 
-/* lt_audit_check_db, and when current is set, that the newest checkpoint
- * is signed by it. */
+/* lt_audit_check_db, and when current is set, that the key in force after
+ * the last entry is it: the newest checkpoint's, the anchor's when no
+ * entry follows it (an anchor comes with its checkpoint, s_anchor). */
 static int s_check(sqlite3 *db, const uint8_t *const *pks, size_t n_pks, const uint8_t *current,
                    lt_audit_report_t *rep, char *err, size_t errlen)
 {
@@ -1540,7 +1550,7 @@ static int s_check(sqlite3 *db, const uint8_t *const *pks, size_t n_pks, const u
         snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
     else if ((rc = s_tail(db, rep, err, errlen)) == 0 &&
              (rc = s_check_subjects(db, rep, err, errlen)) == 0 && current &&
-             (rep->last > rep->anchor || rep->anchor_bound))
+             (rep->last > rep->anchor || ks.bound || ks.last))
         rc = s_tail_current(&ks, current, rep, err, errlen);
 out:
     sqlite3_finalize(st);

@@ -187,9 +187,10 @@ int lt_audit_check_keys(const char *path, const uint8_t *const *pks, size_t n_pk
 int lt_audit_check_db(struct sqlite3 *db, const uint8_t *const *pks, size_t n_pks,
                       lt_audit_report_t *rep, char *err, size_t errlen)
     __attribute__((warn_unused_result));
-/* lt_audit_check_keys of the live log, and that its newest checkpoint is
- * signed by current, the member's key now: a log rewritten with an earlier
- * key alone fails. */
+/* lt_audit_check_keys of the live log, and that the key in force after its
+ * last entry is current, the member's key now: a log rewritten with an
+ * earlier key alone fails, and so does one of an anchor alone (the anchor's
+ * checkpoint, which an export keeps, is required and is then the newest). */
 int lt_audit_check_live(const char *path, const uint8_t *const *pks, size_t n_pks,
                         const uint8_t current[LT_KEY_BYTES], lt_audit_report_t *rep, char *err,
                         size_t errlen);

@@ -723,6 +723,39 @@ out:
     lt_it_fed_cleanup(&g_fed);
 }
 
+/* ---- a live log of an anchor alone ---------------------------------------------- */
+
+/* `audit --verify --config` of a live log whose entries and checkpoints
+ * were all deleted and an anchor inserted in their place (entry 7, a zero
+ * hash, no checkpoint), in a log brought to version 2 after its entries
+ * (so its anchor is below keys_named.since): it fails, where it passed
+ * with no key at all. A genuine export with nothing after it verifies. */
+static void test_anchor_only_log(void)
+{
+    char audit[PATH_MAX + 16], out[PATH_MAX], seg[PATH_MAX];
+    LT_IT_REQUIRE(s_setup(NULL, NULL) == 0);
+    LT_IT_REQUIRE(s_lookups(10) == 0);
+    LT_IT_REQUIRE(lt_it_gw_stop(g_owner, 10000) == 0);
+    snprintf(audit, sizeof audit, "%s/audit.db", g_owner->data_dir);
+    snprintf(seg, sizeof seg, "%.4000s/segment-1.db", g_fed.dir);
+    const char *exp[] = {"audit",        "export", "--config", g_owner->conf_path, "--out", seg,
+                         "--older-than", "0",      NULL};
+    CU_ASSERT_EQUAL(s_cli(exp, out, sizeof out), 0);
+    const char *verify[] = {"audit", "--config", g_owner->conf_path, "--verify", NULL};
+    CU_ASSERT_EQUAL(s_cli(verify, out, sizeof out), 0);
+    CU_ASSERT(lt_it_file_contains(out, "intact"));
+    LT_IT_REQUIRE(lt_it_sql(audit,
+                            "UPDATE keys_named SET since = (SELECT MAX(seq) FROM anchor);"
+                            "DELETE FROM audit; DELETE FROM checkpoints;"
+                            "DELETE FROM subject_blocks; UPDATE subject_indexed SET upto = 0;"
+                            "INSERT OR REPLACE INTO anchor (id, seq, hash, exported_to, "
+                            "at_ms) VALUES (1, 7, zeroblob(32), 'elsewhere.db', 0)") == 0);
+    CU_ASSERT_EQUAL(s_cli(verify, out, sizeof out), 1);
+    CU_ASSERT(lt_it_file_contains(out, "the anchor (entry 7) comes without its signed checkpoint"));
+out:
+    s_teardown();
+}
+
 int main(int argc, char **argv)
 {
     if (sodium_init() < 0)
@@ -736,6 +769,7 @@ int main(int argc, char **argv)
          test_newer_audit_log},
         {"a segment forged with a retired key fails `audit verify`, naming checkpoint and key",
          test_forged_segment},
+        {"a live log replaced by an anchor alone fails `audit --verify`", test_anchor_only_log},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {.name = "audit", .tests = tests};

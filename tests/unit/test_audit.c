@@ -555,6 +555,76 @@ static void s_export_all(const char *file, const uint8_t *const *keys, size_t n)
                                        n, &res, err, sizeof err) == 0);
 }
 
+/* A new log at s_path of 25 entries under new keys (returned), of version 1
+ * when old, else brought to version 2 at entry 25, then replaced by an
+ * anchor alone: every entry and checkpoint deleted (the subject index
+ * emptied with them), and an anchor inserted; with `kept` the anchor is
+ * entry 20, whose genuine checkpoint stays, else entry 7 with a zero hash
+ * and none. */
+static lt_keys_t *s_anchor_only(int old, int kept)
+{
+    s_fresh();
+    lt_keys_t *k = s_fill(25);
+    if (old)
+        s_old_format();
+    else
+        CU_ASSERT_FATAL(s_exec("UPDATE keys_named SET since = 25") == 0);
+    CU_ASSERT_FATAL(s_exec(kept ? "DELETE FROM checkpoints WHERE seq <> 20;"
+                                  "INSERT INTO anchor (id, seq, hash, exported_to, at_ms) "
+                                  "SELECT 1, seq, hash, 'elsewhere.db', 0 FROM checkpoints"
+                                : "DELETE FROM checkpoints; INSERT INTO anchor (id, seq, hash, "
+                                  "exported_to, at_ms) VALUES (1, 7, zeroblob(32), "
+                                  "'elsewhere.db', 0)") == 0);
+    CU_ASSERT_FATAL(s_exec("DELETE FROM audit; DELETE FROM subject_blocks;"
+                           "UPDATE subject_indexed SET upto = 0") == 0);
+    return k;
+}
+
+/* F2 of the second review: a live log replaced by an anchor alone passed
+ * the live check with no key at all, its anchor's checkpoint checked only
+ * when kept and the current key only when entries follow. An anchor must
+ * come with its checkpoint (an export keeps it), and the key in force after
+ * it must be the current one: so fails a log brought to version 2 at entry
+ * 25 (its anchor then below `since`), one of version 1, and one whose
+ * anchor keeps a genuine checkpoint of a retired key; with that key
+ * current it passes, and so does a genuine export. */
+static void test_anchor_only_log(void)
+{
+    lt_keys_t *b = lt_keys_new(LT_KEYS_MEMBER), *k = s_anchor_only(0, 0);
+    CU_ASSERT_FATAL(b != NULL);
+    const uint8_t *pb = lt_keys_signing_public(b), *keys[2] = {pb, lt_keys_signing_public(k)};
+    lt_audit_report_t r;
+    char err[256], f1[sizeof s_path];
+    CU_ASSERT_EQUAL(s_live(keys + 1, 1, keys[1]), -1);
+    CU_ASSERT(lt_audit_check_keys(s_path, keys + 1, 1, &r, err, sizeof err) == -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "the anchor (entry 7) comes without its signed checkpoint"));
+    lt_keys_destroy(&k);
+    k = s_anchor_only(1, 0);
+    keys[1] = lt_keys_signing_public(k);
+    CU_ASSERT_EQUAL(s_live(keys + 1, 1, keys[1]), -1);
+    lt_keys_destroy(&k);
+    /* A genuine checkpoint of A kept, B current. */
+    k = s_anchor_only(1, 1);
+    keys[1] = lt_keys_signing_public(k);
+    CU_ASSERT_EQUAL(s_live(keys, 2, pb), -1);
+    CU_ASSERT(lt_audit_check_live(s_path, keys, 2, pb, &r, err, sizeof err) == -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "the newest checkpoint (entry 20) is not signed by the "
+                                       "member's current signing key"));
+    CU_ASSERT_EQUAL(s_live(keys, 2, keys[1]), 0);
+    lt_keys_destroy(&k);
+    /* A genuine export, nothing after it. */
+    s_fresh();
+    k = s_fill(25);
+    keys[1] = lt_keys_signing_public(k);
+    snprintf(f1, sizeof f1, "%.250s/seg1.db", s_dir);
+    s_export_all(f1, keys + 1, 1);
+    CU_ASSERT(lt_audit_check_live(s_path, keys + 1, 1, keys[1], &r, err, sizeof err) == 0);
+    CU_ASSERT(r.anchor == 25 && r.entries == 0);
+    CU_ASSERT_EQUAL(s_live(keys, 2, pb), -1);
+    lt_keys_destroy(&k);
+    lt_keys_destroy(&b);
+}
+
 /* A segment forged at file: the anchor of the genuine segment `from`
  * (with the key it records and its checkpoint, or, when resign, the key of
  * `by` recorded and its checkpoint signed by it), then entries 8 and 10
@@ -1502,6 +1572,8 @@ int main(void)
          test_forged_after_rotation},
         {"a segment forged with a retired key after the anchor fails, naming checkpoint and key",
          test_forged_segment_after_rotation},
+        {"a live log of an anchor alone fails: its checkpoint, under the current key",
+         test_anchor_only_log},
         {"an export never ends at a keys-switched entry; its anchor records the key in force",
          test_export_not_at_switch},
         {"a log across two rotations verifies under the key in force at each seq",
