@@ -1377,6 +1377,30 @@ out:
     return rc;
 }
 
+/* A log that names no keys (version 1) whose anchor records one: only an
+ * exporter that names keys writes it (lt_auditarc), so the file was
+ * passed off as the older format, whose checkpoints any of the member's
+ * keys may sign (docs/ARCHITECTURE.md, "Keys and entries"). 0, or -1 with
+ * err. */
+static int s_anchor_unnamed(sqlite3 *db, uint64_t anchor, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = 0;
+    /* No column: a log no gateway has opened since anchors named keys. */
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM anchor WHERE signing_key IS NOT NULL", -1, &st,
+                           NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
+        snprintf(err, errlen,
+                 "the log claims a version that names no signing keys, but its anchor (entry "
+                 "%llu) records a signing key, which only a later version writes: the file was "
+                 "passed off as the older format",
+                 (unsigned long long)anchor);
+        rc = -1;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
 /* The anchor of a log whose older entries were exported: the chain goes on
  * from (seq, hash). An export keeps the anchor's checkpoint (lt_auditarc),
  * so an anchor without one is refused: inserted alone, it would stand for
@@ -1398,6 +1422,8 @@ static int s_anchor(sqlite3 *db, s_keys_t *ks, lt_audit_report_t *rep, uint8_t h
         if (rc == 0)
             memcpy(head, sqlite3_column_blob(st, 1), LT_HASH_BYTES);
         memcpy(rep->anchor_hash, head, LT_HASH_BYTES);
+        if (rc == 0 && ks->named == UINT64_MAX)
+            rc = said = s_anchor_unnamed(db, rep->anchor, err, errlen);
         if (rc == 0 && rep->anchor > ks->named) {
             rc = said = s_anchor_key(db, ks, rep->anchor, head, err, errlen);
             rep->anchor_bound = rc == 0;

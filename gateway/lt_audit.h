@@ -177,7 +177,8 @@ int lt_audit_check(const char *path, const uint8_t pk[LT_KEY_BYTES], lt_audit_re
  * the first checkpoint, until a keys-switched entry names the next
  * (lt_audit_switch_keys). The checkpoints a log holds from before it named
  * keys (version 1) are accepted under any of them until such an entry, and
- * reported (rep->loose_first..loose_last). */
+ * reported (rep->loose_first..loose_last); a log that claims version 1 but
+ * whose anchor records a key was passed off as it, and fails. */
 int lt_audit_check_keys(const char *path, const uint8_t *const *pks, size_t n_pks,
                         lt_audit_report_t *rep, char *err, size_t errlen);
 /* The same on db, a log the caller opened (lt_sqlopen_untrusted) and holds

@@ -398,13 +398,27 @@ int lt_auditarc_joins(const lt_audit_report_t *prev, const lt_audit_report_t *ne
                  (unsigned long long)next->anchor + 1, (unsigned long long)next->last);
         return -1;
     }
-    /* A log names keys from one entry on, for good: a later file that
-     * binds fewer entries was made to pass as an older format. */
+    /* A log names keys from one entry on, for good, and every file
+     * exported since carries that entry (docs/ARCHITECTURE.md, "Keys and
+     * entries"): a later file that binds fewer entries was made to pass as
+     * an older format; so was an earlier one that binds fewer than the
+     * later says were written under named keys (its entries past next's
+     * bound were exported by a log that named keys). */
     if (next->named > prev->named) {
         snprintf(err, errlen,
                  "the file before binds checkpoints to keys %s, this one %s: a log never stops "
                  "naming keys, so this file was altered",
                  s_named(prev->named, a, sizeof a), s_named(next->named, b, sizeof b));
+        return -1;
+    }
+    if (prev->named > next->named && prev->last > next->named) {
+        snprintf(err, errlen,
+                 "the file before binds checkpoints to keys %s, but this one binds them %s and "
+                 "the file before holds entries through %llu: those past entry %llu were "
+                 "exported by a log that named keys, so the file before was passed off as an "
+                 "older format",
+                 s_named(prev->named, a, sizeof a), s_named(next->named, b, sizeof b),
+                 (unsigned long long)prev->last, (unsigned long long)next->named);
         return -1;
     }
     if (prev->key_bound && next->anchor_bound &&

@@ -77,9 +77,10 @@ int lt_auditarc_verify(const char *file, const uint8_t *const *pks, size_t n_pks
 /* 0 when next continues prev without a gap: its anchor is prev's last
  * entry, with the same hash, and records the key in force prev ends with
  * (when both bind keys); nor does next bind fewer entries to keys than
- * prev, which only a file passed off as an older format does
- * (docs/ARCHITECTURE.md, "Audit log", "Keys and entries"). -1 with err
- * otherwise. */
+ * prev, nor prev fewer than next while holding entries past the one from
+ * which next binds them, which only a file passed off as an older format
+ * does (docs/ARCHITECTURE.md, "Audit log", "Keys and entries"). -1 with
+ * err otherwise. */
 int lt_auditarc_joins(const lt_audit_report_t *prev, const lt_audit_report_t *next, char *err,
                       size_t errlen);
 

@@ -50,13 +50,18 @@ static lt_keys_t *s_fill(int n)
     return k;
 }
 
-static int s_exec(const char *sql)
+static int s_exec_at(const char *path, const char *sql)
 {
     sqlite3 *db;
-    int rc = sqlite3_open(s_path, &db) == SQLITE_OK &&
+    int rc = sqlite3_open(path, &db) == SQLITE_OK &&
              sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK;
     sqlite3_close(db);
     return rc ? 0 : -1;
+}
+
+static int s_exec(const char *sql)
+{
+    return s_exec_at(s_path, sql);
 }
 
 static void s_fresh(void)
@@ -672,6 +677,59 @@ static void s_forge_segment(const char *file, const char *from, lt_keys_t *by, i
                            "INSERT INTO segment VALUES ('VN/GOV/BCA', 8, 9, 0);"
                            "DROP TABLE subject_blocks; DROP TABLE subject_indexed") == 0);
     snprintf(s_path, sizeof s_path, "%s", saved);
+}
+
+/* F1 of the second review: a file passed off as version 1 (all its
+ * checkpoints accepted under any key) was refused only after a file that
+ * binds fewer entries. Entries 1-10 written before the log named keys,
+ * 11-15 after (since = 10), exported; 16-20, exported. The first file
+ * claiming version 1, or to bind keys only after entry 15, no longer joins
+ * the second, which binds them after 10; the second claiming version 1 is
+ * refused alone (its anchor records a key), and with the key removed joins
+ * neither the first nor the live log. */
+static void test_downgraded_segment(void)
+{
+    s_fresh();
+    lt_keys_t *k = s_fill(10);
+    const uint8_t *pk[1] = {lt_keys_signing_public(k)};
+    char err[256], f1[sizeof s_path], f2[sizeof s_path], v[64];
+    lt_audit_report_t r1, r2, bad, live;
+    snprintf(f1, sizeof f1, "%.250s/seg1.db", s_dir);
+    snprintf(f2, sizeof f2, "%.250s/seg2.db", s_dir);
+    snprintf(v, sizeof v, "PRAGMA user_version = %d", lt_audit_version());
+    s_old_format();
+    s_more(k, 5);
+    s_export_all(f1, pk, 1);
+    s_more(k, 5);
+    s_export_all(f2, pk, 1);
+    CU_ASSERT(lt_auditarc_verify(f1, pk, 1, &r1, err, sizeof err) == 0);
+    CU_ASSERT(lt_auditarc_verify(f2, pk, 1, &r2, err, sizeof err) == 0);
+    CU_ASSERT(lt_audit_check_keys(s_path, pk, 1, &live, err, sizeof err) == 0);
+    CU_ASSERT(r1.named == 10 && r1.last == 15 && r2.named == 10 && live.named == 10);
+    CU_ASSERT(lt_auditarc_joins(&r1, &r2, err, sizeof err) == 0);
+    CU_ASSERT(lt_auditarc_joins(&r2, &live, err, sizeof err) == 0);
+    /* The first as version 1. */
+    CU_ASSERT_FATAL(s_exec_at(f1, "PRAGMA user_version = 1") == 0);
+    CU_ASSERT(lt_auditarc_verify(f1, pk, 1, &bad, err, sizeof err) == 0);
+    CU_ASSERT(bad.named == UINT64_MAX);
+    CU_ASSERT(lt_auditarc_joins(&bad, &r2, err, sizeof err) == -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "entries through 15"));
+    /* The first binding keys after 15 only. */
+    CU_ASSERT_FATAL(s_exec_at(f1, v) == 0 &&
+                    s_exec_at(f1, "UPDATE keys_named SET since = 15") == 0);
+    CU_ASSERT(lt_auditarc_verify(f1, pk, 1, &bad, err, sizeof err) == 0);
+    CU_ASSERT(bad.named == 15 && bad.loose_last == 15);
+    CU_ASSERT(lt_auditarc_joins(&bad, &r2, err, sizeof err) == -1);
+    /* The second as version 1. */
+    CU_ASSERT_FATAL(s_exec_at(f2, "PRAGMA user_version = 1") == 0);
+    CU_ASSERT(lt_auditarc_verify(f2, pk, 1, &bad, err, sizeof err) == -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "records a signing key"));
+    CU_ASSERT_FATAL(s_exec_at(f2, "UPDATE anchor SET signing_key = NULL") == 0);
+    CU_ASSERT(lt_auditarc_verify(f2, pk, 1, &bad, err, sizeof err) == 0);
+    CU_ASSERT(lt_auditarc_joins(&r1, &bad, err, sizeof err) == -1);
+    CU_ASSERT(lt_auditarc_joins(&bad, &live, err, sizeof err) == -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "entries through 20"));
+    lt_keys_destroy(&k);
 }
 
 /* The segment after a rotation, forged with the retired key: entries 1-3
@@ -1572,6 +1630,8 @@ int main(void)
          test_forged_after_rotation},
         {"a segment forged with a retired key after the anchor fails, naming checkpoint and key",
          test_forged_segment_after_rotation},
+        {"a segment passed off as an older format does not join a later one that names keys",
+         test_downgraded_segment},
         {"a live log of an anchor alone fails: its checkpoint, under the current key",
          test_anchor_only_log},
         {"an export never ends at a keys-switched entry; its anchor records the key in force",
