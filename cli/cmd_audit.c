@@ -3,8 +3,9 @@
  * recent entries, and a check of the hash chain and its signed checkpoints.
  * `audit export` moves old segments of the log to files (retention),
  * `audit verify --file` checks such files anywhere, with only the member's
- * public signing key or the federation's directory, and `audit --subject
- * --file` searches them, once checked so. */
+ * public signing key or the federation's directory (and, given the gateway's
+ * configuration, joins them to the live log), and `audit --subject --file`
+ * searches them, once checked so. */
 #include "lt_audit.h"
 #include "lt_auditarc.h"
 #include "lt_clock.h"
@@ -413,13 +414,15 @@ typedef struct {
     const char *dir_file, *authority, *config;
 } keysrc_t;
 
-/* Checks each file, and that each continues the previous; says what each
- * check proved when say. The first and last reports in *first and *last.
+/* Checks each file, and that each continues the previous and, with live
+ * (the live log's report), binds keys from the entry it does; says what
+ * each check proved when say. The first and last reports in *first and *last.
  * Each file stays open in arcs[i] as checked (lt_auditarc_open), or is
  * closed again when arcs is NULL; the caller destroys arcs either way.
  * 0, or the exit code (the failure printed). */
 static int s_check_files(char **files, int n, const keysrc_t *src, int say,
-                         lt_audit_report_t *first, lt_audit_report_t *last, lt_auditarc_t **arcs)
+                         const lt_audit_report_t *live, lt_audit_report_t *first,
+                         lt_audit_report_t *last, lt_auditarc_t **arcs)
 {
     lt_audit_report_t rep;
     char err[1024], what[PATH_MAX + 16];
@@ -436,6 +439,8 @@ static int s_check_files(char **files, int n, const keysrc_t *src, int say,
             arcs[i] = arc;
         else
             lt_auditarc_destroy(&arc);
+        if (live && lt_auditarc_named_as_live(&rep, live, err, sizeof err) != 0)
+            return lt_cli_fail(1, "audit", "%s: %s", files[i], err);
         if (i && lt_auditarc_joins(last, &rep, err, sizeof err) != 0)
             return lt_cli_fail(1, "audit", "%s does not follow %s: %s", files[i], files[i - 1], err);
         snprintf(what, sizeof what, "segment %s", files[i]);
@@ -448,11 +453,62 @@ static int s_check_files(char **files, int n, const keysrc_t *src, int say,
     return 0;
 }
 
-/* `audit verify --file`: each file, and that each continues the previous. */
+/* The live log checked as `audit --verify` does, into rep. 0, or the exit
+ * code (the failure printed). */
+static int s_check_live(const char *path, const lt_gwcfg_t *cfg, lt_audit_report_t *rep)
+{
+    char err[1024];
+    keyset_t ks = {0};
+    if (s_own_keys(cfg->key_file, &ks, err, sizeof err) != 0)
+        return lt_cli_fail(1, "audit", "%s", err);
+    /* ks.p[0] is the key file's (s_own_keys): the newest checkpoint must
+     * be its, whatever earlier keys signed before (docs/operations.md,
+     * "Verifying the audit log"). */
+    if (lt_audit_check_live(path, ks.p, ks.n, ks.p[0], rep, err, sizeof err) != 0)
+        return lt_cli_fail(1, "audit", "%s", err);
+    return 0;
+}
+
+/* What joining the files to the live log proved, or that they were not. */
+static void s_joined_said(const char *newest, const lt_audit_report_t *live)
+{
+    char since[64] = "names no keys";
+    if (!live) {
+        printf("not joined to the live log: without --config, neither that the live log goes "
+               "on from the newest file given nor from which entry the member's log names keys "
+               "was checked (give --config where the gateway runs)\n");
+        return;
+    }
+    if (live->named != UINT64_MAX)
+        snprintf(since, sizeof since, "names keys after entry %llu",
+                 (unsigned long long)live->named);
+    printf("joined to the live log: it goes on from entry %llu, the last of %s, with the key in "
+           "force there, and each file binds keys as the live log does (it %s)\n",
+           (unsigned long long)live->anchor, newest, since);
+}
+
+/* `audit verify --file`: each file, and that each continues the previous;
+ * with the configuration, that the live log continues the newest and each
+ * binds keys from the entry the live log does (docs/operations.md, "Audit
+ * retention"): files altered alike through the newest join each other. */
 static int s_verify_files(char **files, int n, const keysrc_t *src)
 {
-    lt_audit_report_t first, last;
-    return s_check_files(files, n, src, 1, &first, &last, NULL);
+    static lt_gwcfg_t cfg;
+    char path[PATH_MAX + 32], err[1024];
+    lt_audit_report_t first, last, live;
+    int rc;
+    if (src->config && ((rc = s_live(src->config, &cfg, path, sizeof path, NULL)) != 0 ||
+                        (rc = s_check_live(path, &cfg, &live)) != 0))
+        return rc;
+    if ((rc = s_check_files(files, n, src, 1, src->config ? &live : NULL, &first, &last, NULL)))
+        return rc;
+    if (src->config && lt_auditarc_joins(&last, &live, err, sizeof err) != 0)
+        return lt_cli_fail(1, "audit",
+                           "the live log %s does not follow the newest file given, %s: %s; give "
+                           "the exported files through the last export, which its anchor names",
+                           path, files[n - 1], err);
+    s_joined_said(files[n - 1], src->config ? &live : NULL);
+    return 0;
 }
 
 /* The subject report of one exported file, read through the connection
@@ -480,7 +536,7 @@ static int s_report_files(char **files, int n_files, const char *subject, int js
     lt_auditarc_t *arcs[MAX_FILES] = {NULL};
     json_t *arr = NULL;
     char *key = NULL;
-    int rc = s_check_files(files, n_files, src, 0, &first, &last, arcs), n = 0;
+    int rc = s_check_files(files, n_files, src, 0, NULL, &first, &last, arcs), n = 0;
     if (rc)
         goto out;
     arr = json ? json_array() : NULL;
@@ -512,18 +568,11 @@ out:
 /* The live log: chain, checkpoints and what that proves. */
 static int s_verify_live(const char *path, const lt_gwcfg_t *cfg)
 {
-    char err[1024];
     lt_audit_report_t rep;
-    keyset_t ks = {0};
-    if (s_own_keys(cfg->key_file, &ks, err, sizeof err) != 0)
-        return lt_cli_fail(1, "audit", "%s", err);
-    /* ks.p[0] is the key file's (s_own_keys): the newest checkpoint must
-     * be its, whatever earlier keys signed before (docs/operations.md,
-     * "Verifying the audit log"). */
-    if (lt_audit_check_live(path, ks.p, ks.n, ks.p[0], &rep, err, sizeof err) != 0)
-        return lt_cli_fail(1, "audit", "%s", err);
-    s_proved("audit log", &rep);
-    return 0;
+    int rc = s_check_live(path, cfg, &rep);
+    if (rc == 0)
+        s_proved("audit log", &rep);
+    return rc;
 }
 
 /* Why option `name` does not go with the form sub (NULL: the report, or

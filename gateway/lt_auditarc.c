@@ -433,3 +433,28 @@ int lt_auditarc_joins(const lt_audit_report_t *prev, const lt_audit_report_t *ne
     }
     return 0;
 }
+
+int lt_auditarc_named_as_live(const lt_audit_report_t *file, const lt_audit_report_t *live,
+                              char *err, size_t errlen)
+{
+    char a[80], b[80];
+    if (file->named == live->named || (file->named > live->named && file->last <= live->named))
+        return 0;
+    if (file->named < live->named) {
+        /* A log names keys from one entry on, and each export copies it. */
+        snprintf(err, errlen,
+                 "it claims checkpoints bound to keys %s, the live log %s: a log names keys "
+                 "from one entry on, and copies that entry into every file it exports, so the "
+                 "file or the live log was altered",
+                 s_named(file->named, a, sizeof a), s_named(live->named, b, sizeof b));
+        return -1;
+    }
+    uint64_t entry = file->anchor > live->named ? file->anchor + 1 : live->named + 1;
+    snprintf(err, errlen,
+             "entry %llu, which it holds, was exported by a log that binds checkpoints to keys "
+             "%s (the live log's keys_named), but the file claims %s: it was passed off as an "
+             "older format",
+             (unsigned long long)entry, s_named(live->named, a, sizeof a),
+             s_named(file->named, b, sizeof b));
+    return -1;
+}

@@ -84,4 +84,14 @@ int lt_auditarc_verify(const char *file, const uint8_t *const *pks, size_t n_pks
 int lt_auditarc_joins(const lt_audit_report_t *prev, const lt_audit_report_t *next, char *err,
                       size_t errlen);
 
+/* 0 when file binds checkpoints to keys from the entry the live log does
+ * (its keys_named.since, the true one), or, exported before the log named
+ * keys, binds none and holds no entry past that one. Files altered alike
+ * through the newest (as an older format, their anchors naming no key)
+ * join each other; only the live log tells them from genuine ones
+ * (docs/ARCHITECTURE.md, "Keys and entries"). -1 with err naming the
+ * first entry the file holds past the live log's since otherwise. */
+int lt_auditarc_named_as_live(const lt_audit_report_t *file, const lt_audit_report_t *live,
+                              char *err, size_t errlen);
+
 #endif

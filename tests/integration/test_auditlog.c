@@ -756,6 +756,70 @@ out:
     s_teardown();
 }
 
+/* ---- segments passed off as an older format ------------------------------------ */
+
+/* `audit verify` with the configuration joins the files to the live log
+ * (docs/operations.md, "Audit retention"). Two genuine exports of a log
+ * that names keys from its start verify with it, and say so; without it
+ * they verify and say they were not joined. The second file made to pass
+ * as one written before logs named keys (version 1, no key in its anchor,
+ * as tests/unit/test_audit.c does it) verifies alone without the
+ * configuration but fails with it, naming the file and its first entry;
+ * so do both files altered alike, which join each other, naming the
+ * first. The first file alone does not reach the live log. */
+static void test_downgraded_export(void)
+{
+    char out[PATH_MAX], seg1[PATH_MAX], seg2[PATH_MAX], pk[LT_Z85_KEY_LEN + 1], want[PATH_MAX + 64];
+    const char *conf;
+    LT_IT_REQUIRE(s_setup(NULL, NULL) == 0);
+    conf = g_owner->conf_path;
+    snprintf(seg1, sizeof seg1, "%.4000s/segment-1.db", g_fed.dir);
+    snprintf(seg2, sizeof seg2, "%.4000s/segment-2.db", g_fed.dir);
+    lt_keys_z85_encode(lt_keys_signing_public(g_owner->member->keys), pk);
+    const char *exp1[] = {"audit", "export",       "--config", conf, "--out",
+                          seg1,    "--older-than", "0",        NULL};
+    const char *exp2[] = {"audit", "export",       "--config", conf, "--out",
+                          seg2,    "--older-than", "0",        NULL};
+    LT_IT_REQUIRE(s_lookups(5) == 0 && s_cli(exp1, out, sizeof out) == 0);
+    LT_IT_REQUIRE(s_lookups(5) == 0 && s_cli(exp2, out, sizeof out) == 0);
+    LT_IT_REQUIRE(s_lookups(2) == 0);
+    int64_t first2 = lt_it_sql_int(seg2, "SELECT first_seq FROM segment");
+    LT_IT_REQUIRE(first2 > 1);
+
+    const char *joined[] = {"audit", "verify",   "--file", seg1, "--file",
+                            seg2,    "--config", conf,     NULL};
+    CU_ASSERT_EQUAL(s_cli(joined, out, sizeof out), 0);
+    CU_ASSERT(lt_it_file_contains(out, "joined to the live log"));
+    const char *by_key[] = {"audit", "verify",        "--file", seg1, "--file",
+                            seg2,    "--signing-key", pk,       NULL};
+    CU_ASSERT_EQUAL(s_cli(by_key, out, sizeof out), 0);
+    CU_ASSERT(lt_it_file_contains(out, "not joined to the live log"));
+    const char *older[] = {"audit", "verify", "--file", seg1, "--config", conf, NULL};
+    CU_ASSERT_EQUAL(s_cli(older, out, sizeof out), 1);
+    CU_ASSERT(lt_it_file_contains(out, "does not follow the newest file given"));
+
+    /* The second file as version 1. */
+    LT_IT_REQUIRE(lt_it_sql(seg2, "PRAGMA user_version = 1;"
+                                  "UPDATE anchor SET signing_key = NULL") == 0);
+    const char *alone_key[] = {"audit", "verify", "--file", seg2, "--signing-key", pk, NULL};
+    CU_ASSERT_EQUAL(s_cli(alone_key, out, sizeof out), 0);
+    CU_ASSERT(lt_it_file_contains(out, "key binding not checked"));
+    const char *alone_conf[] = {"audit", "verify", "--file", seg2, "--config", conf, NULL};
+    CU_ASSERT_EQUAL(s_cli(alone_conf, out, sizeof out), 1);
+    snprintf(want, sizeof want, "%s: entry %lld, which it holds,", seg2, (long long)first2);
+    CU_ASSERT(lt_it_file_contains(out, want));
+    CU_ASSERT(lt_it_file_contains(out, "passed off as an older format"));
+
+    /* Both files alike: they join each other, not the live log. */
+    LT_IT_REQUIRE(lt_it_sql(seg1, "PRAGMA user_version = 1") == 0);
+    CU_ASSERT_EQUAL(s_cli(by_key, out, sizeof out), 0);
+    CU_ASSERT_EQUAL(s_cli(joined, out, sizeof out), 1);
+    snprintf(want, sizeof want, "%s: entry 1, which it holds,", seg1);
+    CU_ASSERT(lt_it_file_contains(out, want));
+out:
+    s_teardown();
+}
+
 int main(int argc, char **argv)
 {
     if (sodium_init() < 0)
@@ -770,6 +834,8 @@ int main(int argc, char **argv)
         {"a segment forged with a retired key fails `audit verify`, naming checkpoint and key",
          test_forged_segment},
         {"a live log replaced by an anchor alone fails `audit --verify`", test_anchor_only_log},
+        {"segments passed off as an older format fail `audit verify --config`, naming the file",
+         test_downgraded_export},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {.name = "audit", .tests = tests};

@@ -686,7 +686,9 @@ static void s_forge_segment(const char *file, const char *from, lt_keys_t *by, i
  * claiming version 1, or to bind keys only after entry 15, no longer joins
  * the second, which binds them after 10; the second claiming version 1 is
  * refused alone (its anchor records a key), and with the key removed joins
- * neither the first nor the live log. */
+ * neither the first nor the live log. Each downgraded file disagrees with
+ * the live log's since (lt_auditarc_named_as_live), naming its first entry
+ * past it; the genuine ones agree. */
 static void test_downgraded_segment(void)
 {
     s_fresh();
@@ -708,18 +710,29 @@ static void test_downgraded_segment(void)
     CU_ASSERT(r1.named == 10 && r1.last == 15 && r2.named == 10 && live.named == 10);
     CU_ASSERT(lt_auditarc_joins(&r1, &r2, err, sizeof err) == 0);
     CU_ASSERT(lt_auditarc_joins(&r2, &live, err, sizeof err) == 0);
+    CU_ASSERT(lt_auditarc_named_as_live(&r1, &live, err, sizeof err) == 0);
+    CU_ASSERT(lt_auditarc_named_as_live(&r2, &live, err, sizeof err) == 0);
     /* The first as version 1. */
     CU_ASSERT_FATAL(s_exec_at(f1, "PRAGMA user_version = 1") == 0);
     CU_ASSERT(lt_auditarc_verify(f1, pk, 1, &bad, err, sizeof err) == 0);
     CU_ASSERT(bad.named == UINT64_MAX);
     CU_ASSERT(lt_auditarc_joins(&bad, &r2, err, sizeof err) == -1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "entries through 15"));
+    /* Only the live log tells it from a file exported before since. */
+    CU_ASSERT(lt_auditarc_named_as_live(&bad, &live, err, sizeof err) == -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "entry 11, which it holds"));
     /* The first binding keys after 15 only. */
     CU_ASSERT_FATAL(s_exec_at(f1, v) == 0 &&
                     s_exec_at(f1, "UPDATE keys_named SET since = 15") == 0);
     CU_ASSERT(lt_auditarc_verify(f1, pk, 1, &bad, err, sizeof err) == 0);
     CU_ASSERT(bad.named == 15 && bad.loose_last == 15);
     CU_ASSERT(lt_auditarc_joins(&bad, &r2, err, sizeof err) == -1);
+    CU_ASSERT(lt_auditarc_named_as_live(&bad, &live, err, sizeof err) == -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "entry 11, which it holds"));
+    /* Binding keys from an earlier entry than the live log. */
+    bad.named = 5;
+    CU_ASSERT(lt_auditarc_named_as_live(&bad, &live, err, sizeof err) == -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "the live log after entry 10"));
     /* The second as version 1. */
     CU_ASSERT_FATAL(s_exec_at(f2, "PRAGMA user_version = 1") == 0);
     CU_ASSERT(lt_auditarc_verify(f2, pk, 1, &bad, err, sizeof err) == -1);
@@ -729,6 +742,8 @@ static void test_downgraded_segment(void)
     CU_ASSERT(lt_auditarc_joins(&r1, &bad, err, sizeof err) == -1);
     CU_ASSERT(lt_auditarc_joins(&bad, &live, err, sizeof err) == -1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "entries through 20"));
+    CU_ASSERT(lt_auditarc_named_as_live(&bad, &live, err, sizeof err) == -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "entry 16, which it holds"));
     lt_keys_destroy(&k);
 }
 
