@@ -139,7 +139,7 @@ static int s_resync_start(lt_feed_t *self, lt_feed_replica_t *f, uint64_t target
         f->state = LT_FEED_IDLE;
         f->next_at = lt_clock_mono_ms();
     }
-    f->backoff = 0;
+    f->fails.n = 0;
     f->swap_at = f->swap_backoff = 0;
     char detail[160];
     snprintf(detail, sizeof detail, "copying from seq 1 to %" PRIu64 " before replacing",
@@ -207,7 +207,7 @@ int lt_feed_resync(lt_feed_t *self, const char *stream, char *err, size_t errlen
 #define REPEAT_WAIT_MAX_MS (30 * 60 * 1000)
 #define REPEAT_QUIET_MS    (60 * 60 * 1000)
 /* Progress (a batch or snapshot applied) ends a row only this long after
- * its last repeat (lt_feed_repeat_progress). */
+ * the wait its last repeat got (lt_feed_repeat_progress). */
 #define REPEAT_SETTLED_MS (60 * 1000)
 
 int64_t lt_feed_repeat(lt_feed_repeat_t *r, lt_stats_series_t *counter)
@@ -230,16 +230,20 @@ int64_t lt_feed_repeat(lt_feed_repeat_t *r, lt_stats_series_t *counter)
 
 /* What the owner makes f start again is free to it, and so is one record
  * applied between two of them: were any progress to end the row, an owner
- * alternating a one-record batch with an overlapping one would make every
- * overlap the first of a row, answered at once, for ever. Progress ends
- * the row only REPEAT_SETTLED_MS after its last repeat: an owner can then
- * force one Subscribe (or emptied staging copy) at once a minute at most,
- * a cost that stays small, while an honest owner, whose races come one
- * per Subscribe and far apart, still has each answered at once. Without
- * progress, REPEAT_QUIET_MS ends it (lt_feed_repeat). */
+ * alternating a one-record batch with an overlapping one (or with one
+ * failing its checks: f->fails, lt_feed_replica_backoff) would make every
+ * one the first of a row, answered at once, for ever. Progress ends the
+ * row only REPEAT_SETTLED_MS after the wait its last repeat got: the
+ * owner's next batch comes when that wait ends, so counted from the
+ * repeat itself a wait of a minute or more would end the row by itself,
+ * and the waits would fall back to the shortest each time they grew that
+ * long. An owner can then force one Subscribe (or emptied staging copy)
+ * at once a minute at most, a cost that stays small, while an honest
+ * owner, whose races and failures come far apart, still has each answered
+ * at once. Without progress, REPEAT_QUIET_MS ends it (lt_feed_repeat). */
 void lt_feed_repeat_progress(lt_feed_repeat_t *r)
 {
-    if (r->n && lt_clock_mono_ms() - r->at >= REPEAT_SETTLED_MS)
+    if (r->n && lt_clock_mono_ms() - r->at - r->wait >= REPEAT_SETTLED_MS)
         r->n = 0;
 }
 

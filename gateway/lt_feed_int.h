@@ -150,9 +150,11 @@ typedef struct {
 /* Something an owner can make a replica do again at will, at a cost to
  * it (a full copy, a Subscribe, a staging copy emptied): counted in a row,
  * each within an hour of the one before (and, for what progress ends, no
- * progress a minute or more after the last, lt_feed_repeat_progress). The
- * first of a row is done at once; each after it waits, 1 s and then twice
- * as long each time up to 30 min (lt_feed_repeat, lt_feed_history.c). */
+ * progress a minute or more after the wait that followed the last,
+ * lt_feed_repeat_progress). The first of a row is done at once; each
+ * after it waits, 1 s and then twice as long each time up to 30 min
+ * (lt_feed_repeat, lt_feed_history.c). The feed's failures keep their
+ * row here too, with waits of their own (lt_feed_replica_backoff). */
 typedef struct {
     uint64_t n;   /* in the row */
     int64_t at;   /* monotonic ms of the last */
@@ -189,10 +191,15 @@ typedef struct {
      * the last of them: after the first, the feed stops and subscribes
      * again only after the wait. */
     lt_feed_repeat_t overlaps, restarts;
+    /* Failures that stopped the feed (a batch failing its checks, an
+     * Error, a store failure; lt_feed_replica_backoff) in a row, with no
+     * batch or snapshot applied a minute or more after the wait that
+     * followed the last (lt_feed_repeat_progress): wait is the back-off
+     * the last got, doubled for the next. */
+    lt_feed_repeat_t fails;
     lt_feed_state_t state;
     int64_t outstanding; /* credit the owner still holds for us */
     int64_t next_at;     /* monotonic ms of the next (re)subscribe */
-    int64_t backoff;
     int64_t last_batch_at;
     uint64_t discarded;
     /* A Subscribe replaced one the owner may still be streaming: what it
@@ -415,8 +422,9 @@ void lt_feed_replica_backoff(lt_feed_t *self, lt_feed_replica_t *f, const char *
 void lt_feed_replica_hold(lt_feed_t *self, lt_feed_replica_t *f, const char *what,
                           const lt_feed_repeat_t *r);
 /* A batch or snapshot of f was applied: the owner is making progress, so
- * what it made f start again (overlaps, snapshot restarts) starts a new
- * row, once the last of the row is a minute old (lt_feed_repeat_progress). */
+ * what it made f start again (overlaps, snapshot restarts) and the
+ * failures that stopped f start a new row, once the wait after the last of
+ * the row is a minute over (lt_feed_repeat_progress). */
 void lt_feed_replica_progress(lt_feed_replica_t *f);
 /* Gives n records of credit back to the owner on sock. */
 void lt_feed_replica_credit(lt_feed_replica_t *f, void *sock, size_t n);
@@ -481,8 +489,8 @@ int lt_feed_history_refused(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
 /* Counts one more in the row r (and in counter, when not NULL) and returns
  * how long what it starts waits: 0 for the first of a row. */
 int64_t lt_feed_repeat(lt_feed_repeat_t *r, lt_stats_series_t *counter);
-/* Progress was made: the row r ends, if its last was a minute ago or more
- * (lt_feed_history.c says why not at once). */
+/* Progress was made: the row r ends, if the wait its last got ended a
+ * minute ago or more (lt_feed_history.c says why not at once). */
 void lt_feed_repeat_progress(lt_feed_repeat_t *r);
 /* Consumer: the history of a verified batch or snapshot (its owner at
  * owner_last on it) against at, the cursor it follows on (the durable one,

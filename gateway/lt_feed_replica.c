@@ -116,7 +116,7 @@ void lt_feed_replica_dir_changed(lt_feed_t *self)
             continue;
         if (f->state == LT_FEED_BACKOFF && f->next_at > now) {
             f->next_at = now;
-            f->backoff = 0;
+            f->fails.n = 0;
         }
     }
 }
@@ -135,15 +135,23 @@ static void s_unsubscribe(void *sock, const lt_feed_replica_t *f)
 void lt_feed_replica_backoff(lt_feed_t *self, lt_feed_replica_t *f, const char *why,
                              int64_t min_ms, int unsubscribe)
 {
-    f->backoff = f->backoff ? f->backoff * 2 : BACKOFF_MIN_MS;
-    if (f->backoff < min_ms)
-        f->backoff = min_ms;
-    if (f->backoff > BACKOFF_MAX_MS)
-        f->backoff = BACKOFF_MAX_MS;
+    /* The row and its end are those of lt_feed_repeat_t (a batch applied
+     * between two failures ends it only as lt_feed_repeat_progress says:
+     * an owner alternating a valid batch with a bad one would otherwise
+     * have f subscribe again after BACKOFF_MIN_MS each time, for ever);
+     * the waits are this back-off's own. */
+    lt_feed_repeat_t *r = &f->fails;
+    r->wait = r->n ? r->wait * 2 : BACKOFF_MIN_MS;
+    if (r->wait < min_ms)
+        r->wait = min_ms;
+    if (r->wait > BACKOFF_MAX_MS)
+        r->wait = BACKOFF_MAX_MS;
+    r->n++;
+    r->at = lt_clock_mono_ms();
     f->state = LT_FEED_BACKOFF;
-    f->next_at = lt_clock_mono_ms() + f->backoff;
+    f->next_at = r->at + r->wait;
     lt_warn("feed", "replica of %s stopped at seq %llu: %s; re-subscribing in %lld ms",
-            f->stream->name, (unsigned long long)f->cursor.last_seq, why, (long long)f->backoff);
+            f->stream->name, (unsigned long long)f->cursor.last_seq, why, (long long)r->wait);
     lt_audit_add(self->ctx->audit, &(lt_audit_entry_t){.event = "replica-stop",
                                                        .peer = f->owner,
                                                        .target = f->stream->name,
@@ -172,7 +180,7 @@ void lt_feed_replica_hold(lt_feed_t *self, lt_feed_replica_t *f, const char *wha
 
 void lt_feed_replica_progress(lt_feed_replica_t *f)
 {
-    f->backoff = 0;
+    lt_feed_repeat_progress(&f->fails);
     lt_feed_repeat_progress(&f->overlaps);
     lt_feed_repeat_progress(&f->restarts);
 }

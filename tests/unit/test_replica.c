@@ -1372,7 +1372,7 @@ static void test_overlaps_back_off(void)
     lt_feed_tick(G.feed);
     s_drain(&credit, &from);
     CU_ASSERT_EQUAL(from, 3 * PER_BATCH + 1);
-    f->overlaps.at -= 60 * 1000;
+    f->overlaps.at -= 60 * 1000 + f->overlaps.wait;
     s_batch(&x3, 3 * PER_BATCH + 1, h[2], h3, PER_BATCH); /* 10..12 */
     CU_ASSERT_FATAL((j = s_check(&x3)) != NULL);
     CU_ASSERT_EQUAL(s_commit(&j, 1), 1);
@@ -1382,6 +1382,84 @@ static void test_overlaps_back_off(void)
     s_drain(&credit, &from);
     CU_ASSERT_EQUAL(from, 4 * PER_BATCH + 1);
     CU_ASSERT_EQUAL(f->state, LT_FEED_LIVE);
+    s_feed_close();
+}
+
+/* An owner alternating a valid batch with one that fails its checks
+ * (here its signature, PROTOCOL.md 6.5): the batch applied after each
+ * re-subscribe does not end the row of failures, so each re-subscribe
+ * waits twice as long as the one before, up to a minute, and stays there
+ * once the valid batch comes a minute or more after the failure before it
+ * (it comes when the wait ends). */
+static void test_failures_back_off(void)
+{
+    CU_ASSERT_FATAL(s_setup() == 0);
+    lt_feed_replica_t *f = lt_feed_replica_find(G.feed, OD_POP);
+    enum { ROUNDS = 10 };
+    batch_t x[ROUNDS], bad;
+    uint8_t h[ROUNDS][LT_HASH_BYTES], hb[LT_HASH_BYTES], wrong[LT_HASH_BYTES];
+    s_chain(x, ROUNDS, h, 99);
+    memset(wrong, 0x5a, sizeof wrong);
+    int64_t waits[ROUNDS];
+    uint64_t credit, from;
+    for (size_t i = 0; i < ROUNDS; i++) {
+        lt_feed_apply_t *j = s_check(&x[i]);
+        CU_ASSERT_FATAL(j != NULL);
+        CU_ASSERT_EQUAL(s_commit(&j, 1), 1);
+        s_batch(&bad, (i + 1) * PER_BATCH + 1, wrong, hb, PER_BATCH); /* not chained on x[i] */
+        CU_ASSERT(s_check(&bad) == NULL);
+        CU_ASSERT_EQUAL_FATAL(f->state, LT_FEED_BACKOFF);
+        waits[i] = f->next_at - lt_clock_mono_ms();
+        /* The wait is over: the failure is as old as it was long. */
+        f->fails.at -= f->fails.wait;
+        f->next_at = 0;
+        lt_feed_tick(G.feed);
+        s_drain(&credit, &from);
+        CU_ASSERT_EQUAL(from, (i + 1) * PER_BATCH + 1);
+    }
+    for (size_t i = 0; i < ROUNDS; i++) {
+        int64_t want = i < 7 ? (int64_t)500 << i : 60 * 1000; /* 500 ms, doubling to 60 s */
+        CU_ASSERT(waits[i] > want - 250 && waits[i] <= want);
+    }
+    s_feed_close();
+}
+
+/* An honest owner's one failure: the feed subscribes again after the
+ * shortest wait, and once batches were applied a minute after that wait,
+ * the next failure is the first of a row again, answered as soon. */
+static void test_failure_then_progress_fast(void)
+{
+    CU_ASSERT_FATAL(s_setup() == 0);
+    lt_feed_replica_t *f = lt_feed_replica_find(G.feed, OD_POP);
+    batch_t x[3], bad;
+    uint8_t h[3][LT_HASH_BYTES], hb[LT_HASH_BYTES], wrong[LT_HASH_BYTES];
+    s_chain(x, 3, h, 99);
+    memset(wrong, 0x5a, sizeof wrong);
+    uint64_t credit, from;
+    lt_feed_apply_t *j = s_check(&x[0]);
+    CU_ASSERT_FATAL(j != NULL);
+    CU_ASSERT_EQUAL(s_commit(&j, 1), 1);
+    s_batch(&bad, PER_BATCH + 1, wrong, hb, PER_BATCH);
+    CU_ASSERT(s_check(&bad) == NULL);
+    CU_ASSERT_EQUAL_FATAL(f->state, LT_FEED_BACKOFF);
+    int64_t wait = f->next_at - lt_clock_mono_ms();
+    CU_ASSERT(wait > 250 && wait <= 500);
+    f->fails.at -= f->fails.wait;
+    f->next_at = 0;
+    lt_feed_tick(G.feed);
+    s_drain(&credit, &from);
+    CU_ASSERT_EQUAL(from, PER_BATCH + 1);
+    CU_ASSERT_FATAL((j = s_check(&x[1])) != NULL);
+    CU_ASSERT_EQUAL(s_commit(&j, 1), 1);
+    /* Steady progress, the last batch a minute after the wait. */
+    f->fails.at -= 60 * 1000;
+    CU_ASSERT_FATAL((j = s_check(&x[2])) != NULL);
+    CU_ASSERT_EQUAL(s_commit(&j, 1), 1);
+    s_batch(&bad, 3 * PER_BATCH + 1, wrong, hb, PER_BATCH);
+    CU_ASSERT(s_check(&bad) == NULL);
+    CU_ASSERT_EQUAL_FATAL(f->state, LT_FEED_BACKOFF);
+    wait = f->next_at - lt_clock_mono_ms();
+    CU_ASSERT(wait > 250 && wait <= 500);
     s_feed_close();
 }
 
@@ -1438,7 +1516,7 @@ static void test_snapshot_restarts_back_off(void)
     lt_feed_tick(G.feed);
     s_drain(&credit, &from);
     CU_ASSERT_EQUAL(from, 2 * PER_BATCH + 1);
-    f->restarts.at -= 60 * 1000;
+    f->restarts.at -= 60 * 1000 + f->restarts.wait;
     s_snap_chunk(&sn);
     s_snap_end(&sn);
     s_snap_chunk(&sn);
@@ -1577,6 +1655,10 @@ int main(void)
          test_snapshot_restarts_back_off},
         {"a snapshot start failing its checks is no restart: not counted, not held",
          test_bad_start_not_restart},
+        {"an owner alternating a valid batch with a bad one: each re-subscribe waits longer",
+         test_failures_back_off},
+        {"one failure, then a minute of batches applied: the next failure is retried as soon",
+         test_failure_then_progress_fast},
         {NULL, NULL},
     };
     return ut_main("lt_feed (replica)", suite_init, suite_clean, tests);
