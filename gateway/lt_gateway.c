@@ -947,19 +947,71 @@ none:
     return NULL;
 }
 
-/* Removes the switch file (lt_keys_switch_path) once the audit log
- * records a switch: the secret keys `keys promote` kept there until then
- * are no longer needed (docs/operations.md, "Rotating keys"). */
-static void s_switch_file_done(lt_gateway_t *self)
+/* Removes the switch file (lt_keys_switch_path) once the secret keys
+ * `keys promote` kept there are no longer needed (docs/operations.md,
+ * "Rotating keys"); `why` says why in the log. */
+static void s_switch_file_gone(lt_gateway_t *self, const char *why)
 {
     char path[PATH_MAX + 32];
     if (lt_keys_switch_path(self->cfg.key_file, path, sizeof path) != 0)
         return; /* not reached: the key file's path was loaded */
     if (unlink(path) == 0)
-        lt_info("keys", "removed %s: the audit log records the switch from its keys", path);
+        lt_info("keys", "removed %s: %s", path, why);
     else if (errno != ENOENT)
         lt_error("keys", "cannot remove %s: %s; delete it: it holds secret keys no longer needed",
                  path, strerror(errno));
+}
+
+/* Once the audit log records a switch. */
+static void s_switch_file_done(lt_gateway_t *self)
+{
+    s_switch_file_gone(self, "the audit log records the switch from its keys");
+}
+
+/* The switch file holds the keys this gateway loaded: no switch from them
+ * is recorded now. A promote that replaced the key file after this gateway
+ * loaded it (it held the data directory's lock while starting, which
+ * promote takes for "the gateway runs") left the switch pending: the file
+ * stays until a reload or a stop records it (s_rekey, s_switch_at_stop),
+ * or the next start. A promote killed before it replaced the key file left
+ * the file behind, holding the keys still in use: it goes. */
+static void s_switch_same_keys(lt_gateway_t *self, const char *path)
+{
+    char why[800];
+    lt_keys_t *disk = lt_keys_load(self->cfg.key_file, why, sizeof why);
+    if (!disk)
+        lt_warn("keys", "%s left in place: cannot tell whether a promote replaced %s: %s", path,
+                self->cfg.key_file, why);
+    else if (!s_same_keys(disk, self->shared.keys))
+        lt_info("keys",
+                "%s left in place: %s was promoted after this gateway loaded it; a reload or "
+                "a stop records the switch",
+                path, self->cfg.key_file);
+    else
+        s_switch_file_gone(self, "a promote stopped before it replaced the key file left it; "
+                                 "its keys are those in use");
+    lt_keys_destroy(&disk);
+}
+
+/* Test hook of builds with tests (LT_TEST_HOOKS; not the package's), for
+ * tests/integration/test_keyrot.c: with
+ * LT_TEST_PAUSE_START=F, a starting gateway that holds the data directory's
+ * lock and has loaded its keys creates F.paused, then waits (10 s at most)
+ * until F exists, so that a test can run `keys promote` in between. 0. */
+static int s_test_pause_start(void)
+{
+#ifdef LT_TEST_HOOKS
+    const char *f = getenv("LT_TEST_PAUSE_START");
+    char paused[PATH_MAX + 16];
+    if (!f || !f[0] || snprintf(paused, sizeof paused, "%s.paused", f) >= (int)sizeof paused)
+        return 0;
+    FILE *fp = fopen(paused, "w");
+    if (fp)
+        (void)fclose(fp);
+    for (int i = 0; i < 1000 && access(f, F_OK) != 0; i++)
+        (void)nanosleep(&(struct timespec){.tv_nsec = 10 * 1000000L}, NULL);
+#endif
+    return 0;
 }
 
 /* A promote keeps the secret keys it replaced in the switch file until the
@@ -969,8 +1021,10 @@ static void s_switch_file_done(lt_gateway_t *self)
  * is still theirs; the switch is recorded now, signed by them and
  * countersigned by the keys in the key file, before anything else is
  * signed. Then, or when the log needs no switch (it already records it, or
- * holds no checkpoint), the file goes. 0, or -1 with err: the gateway does
- * not start, since every checkpoint it signed would fail to verify. */
+ * holds no checkpoint), the file goes. When it holds the keys this gateway
+ * loaded, the key file on disk decides (s_switch_same_keys). 0, or -1 with
+ * err: the gateway does not start, since every checkpoint it signed would
+ * fail to verify. */
 static int s_switch_at_start(lt_gateway_t *self, char *err, size_t errlen)
 {
     char path[PATH_MAX + 32], why[800], z[LT_Z85_KEY_LEN + 1], detail[128];
@@ -986,7 +1040,12 @@ static int s_switch_at_start(lt_gateway_t *self, char *err, size_t errlen)
                  path, prev ? "not a member's keys" : why);
         goto out;
     }
-    if (in == 1 && !s_same_keys(prev, keys)) {
+    if (s_same_keys(prev, keys)) {
+        s_switch_same_keys(self, path);
+        rc = 0;
+        goto out;
+    }
+    if (in == 1) {
         /* Signed by prev, countersigned by the keys in use: swapped in
          * place for the one commit, then back. */
         lt_keys_z85_encode(lt_keys_transport_public(keys), z);
@@ -1479,8 +1538,9 @@ lt_gateway_t *lt_gateway_new(const lt_gwcfg_t *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "cannot set up signal handling: %s", strerror(errno));
         goto fail;
     }
-    if (s_open_stores(self, err, errlen) != 0 || s_switch_at_start(self, err, errlen) != 0 ||
-        s_open_sockets(self, err, errlen) != 0 || s_open_modules(self, err, errlen) != 0)
+    if (s_open_stores(self, err, errlen) != 0 || s_test_pause_start() != 0 ||
+        s_switch_at_start(self, err, errlen) != 0 || s_open_sockets(self, err, errlen) != 0 ||
+        s_open_modules(self, err, errlen) != 0)
         goto fail;
     /* As a reload adds them (s_peer_link): a peer whose link cannot open
      * does not stop the gateway, and is tried again. */

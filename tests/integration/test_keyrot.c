@@ -1165,6 +1165,82 @@ out:
     lt_it_fed_cleanup(&f);
 }
 
+/* 1 once path exists, within timeout_ms. */
+static int s_appears(const char *path, int timeout_ms)
+{
+    for (int i = 0; i < timeout_ms / 10; i++) {
+        if (access(path, F_OK) == 0)
+            return 1;
+        (void)nanosleep(&(struct timespec){.tv_nsec = 10 * 1000000L}, NULL);
+    }
+    return access(path, F_OK) == 0;
+}
+
+/* Keys promoted while the gateway starts (item 1 of the third review): it
+ * holds the data directory's lock, so promote leaves the switch to it, but
+ * it loaded the key file before promote replaced it. The switch file then
+ * holds the keys it runs with; it must stay until a reload, a stop or the
+ * next start records the switch. Before, the start removed it ("the audit
+ * log records the switch"), and after a kill nothing ever recorded it. The
+ * pause is a hook of builds with tests (LT_TEST_PAUSE_START). */
+static void test_promote_while_starting(void)
+{
+    lt_it_fed_t f;
+    char sw[PATH_MAX], pause[PATH_MAX + 16], paused[PATH_MAX + 32];
+    lt_it_member_t *mo = NULL;
+    lt_keys_t *k1 = NULL;
+    LT_IT_REQUIRE(lt_it_fed_init(&f, FED) == 0);
+    LT_IT_REQUIRE((mo = lt_it_member_add(&f, ID_OWNER, 1)) != NULL);
+    lt_it_gw_t *owner = lt_it_gw_new(&f, mo, 1, NULL, NULL);
+    LT_IT_REQUIRE(owner != NULL);
+    snprintf(sw, sizeof sw, "%.*s.switch.key", (int)(strlen(mo->key_path) - 4), mo->key_path);
+    snprintf(pause, sizeof pause, "%s/pause", f.dir);
+    snprintf(paused, sizeof paused, "%s.paused", pause);
+    k1 = mo->keys;
+    LT_IT_REQUIRE(s_run_listing_next(&f, owner) == 0);
+    LT_IT_REQUIRE(lt_it_gw_stop(owner, STOP_MS) == 0);
+    LT_IT_REQUIRE(setenv("LT_TEST_PAUSE_START", pause, 1) == 0);
+    int started = lt_it_gw_start(owner);
+    LT_IT_REQUIRE(unsetenv("LT_TEST_PAUSE_START") == 0);
+    LT_IT_REQUIRE(started == 0 && s_appears(paused, READY_MS));
+    long mark = lt_it_log_mark(owner);
+    CU_ASSERT_EQUAL(s_promote(&f, owner), 0);
+    FILE *fp = fopen(pause, "w");
+    LT_IT_REQUIRE(fp != NULL && fclose(fp) == 0);
+    LT_IT_REQUIRE(lt_it_gw_wait_ready(owner, READY_MS) == 0);
+    CU_ASSERT(s_holds(sw, k1));
+    CU_ASSERT(lt_it_log_has(owner, mark, "was promoted after this gateway loaded it", NULL));
+    lt_it_gw_kill(owner);
+    mark = lt_it_log_mark(owner);
+    LT_IT_REQUIRE(lt_it_gw_run(owner, READY_MS) == 0);
+    CU_ASSERT(
+        lt_it_log_has(owner, mark, "recorded in the audit log the switch from the keys", NULL));
+    CU_ASSERT(access(sw, F_OK) != 0);
+    CU_ASSERT(lt_it_gw_stop(owner, STOP_MS) == 0);
+    CU_ASSERT(s_audit_verify(&f, owner) == 0);
+    /* What a promote killed before it replaced the key file leaves: a
+     * switch file holding the keys in use, which the start removes. */
+    char err[512];
+    lt_keys_t *now = lt_keys_load(mo->key_path, err, sizeof err);
+    LT_IT_REQUIRE(now != NULL);
+    int saved = lt_keys_save(now, sw);
+    lt_keys_destroy(&now);
+    LT_IT_REQUIRE(saved == 0);
+    mark = lt_it_log_mark(owner);
+    LT_IT_REQUIRE(lt_it_gw_run(owner, READY_MS) == 0);
+    CU_ASSERT(
+        lt_it_log_has(owner, mark, "a promote stopped before it replaced the key file", NULL));
+    CU_ASSERT(access(sw, F_OK) != 0);
+    CU_ASSERT(lt_it_gw_stop(owner, STOP_MS) == 0);
+    CU_ASSERT(s_audit_verify(&f, owner) == 0);
+out:
+    if (mo && k1 != mo->keys)
+        lt_keys_destroy(&k1);
+    if (CU_get_number_of_failures())
+        s_dump(&f);
+    lt_it_fed_cleanup(&f);
+}
+
 /* A promote that fails once it changed files (here: the stopped gateway's
  * audit log cannot be opened to record the switch) puts every file back:
  * the key file, the .old.pub file as it was (item 3 of the second review:
@@ -1221,6 +1297,9 @@ int main(int argc, char **argv)
          test_promote_then_restart},
         {"keys promoted while the gateway runs, then a kill: the next start records the switch",
          test_promote_then_kill},
+        {"keys promoted while the gateway starts: the switch file stays until the switch "
+         "is recorded",
+         test_promote_while_starting},
         {"a promote that fails puts back the key file and the previous public keys",
          test_failed_promote_puts_back},
         {"store verify and gateway --check after an authority rotation use the directory the "
