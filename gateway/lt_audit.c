@@ -941,22 +941,39 @@ int lt_audit_in_force(lt_audit_t *self, const uint8_t pk[LT_KEY_BYTES])
 {
     sqlite3_stmt *st = NULL;
     uint8_t next[LT_KEY_BYTES];
-    int rc = -1;
-    if (!self || sqlite3_prepare_v2(self->db,
-                                    "SELECT c.seq, c.hash, c.signature, a.event, a.target FROM "
-                                    "checkpoints c LEFT JOIN audit a ON a.seq = c.seq "
-                                    "ORDER BY c.seq DESC LIMIT 1",
-                                    -1, &st, NULL) != SQLITE_OK)
-        return -1;
-    if (sqlite3_step(st) != SQLITE_ROW || sqlite3_column_bytes(st, 1) != LT_HASH_BYTES ||
-        sqlite3_column_bytes(st, 2) != LT_SIG_BYTES)
+    int rc = LT_AUDIT_UNREADABLE, step = SQLITE_ERROR;
+    if (!self)
+        return LT_AUDIT_UNREADABLE;
+    if (sqlite3_prepare_v2(self->db,
+                           "SELECT c.seq, c.hash, c.signature, a.event, a.target FROM "
+                           "checkpoints c LEFT JOIN audit a ON a.seq = c.seq "
+                           "ORDER BY c.seq DESC LIMIT 1",
+                           -1, &st, NULL) != SQLITE_OK ||
+        (step = sqlite3_step(st)) != SQLITE_ROW) {
+        if (step == SQLITE_DONE)
+            rc = -1; /* no checkpoint */
+        else
+            lt_error("audit", "cannot read the last checkpoint of the audit log: %s",
+                     sqlite3_errmsg(self->db));
         goto out;
+    }
+    if (sqlite3_column_bytes(st, 1) != LT_HASH_BYTES ||
+        sqlite3_column_bytes(st, 2) != LT_SIG_BYTES) {
+        lt_error("audit", "the last checkpoint of the audit log (seq %lld) is malformed",
+                 (long long)sqlite3_column_int64(st, 0));
+        goto out;
+    }
     const char *event = (const char *)sqlite3_column_text(st, 3);
     const char *target = (const char *)sqlite3_column_text(st, 4);
     if (event && strcmp(event, "keys-switched") == 0 && target && target[0]) {
         /* The switch's checkpoint is the previous key's: the next one is
          * in force after it. */
-        rc = lt_keys_z85_decode(target, next) == 0 && memcmp(next, pk, LT_KEY_BYTES) == 0;
+        if (lt_keys_z85_decode(target, next) != 0) {
+            lt_error("audit", "the keys-switched entry %lld names no key: \"%s\"",
+                     (long long)sqlite3_column_int64(st, 0), target);
+            goto out;
+        }
+        rc = memcmp(next, pk, LT_KEY_BYTES) == 0;
         goto out;
     }
     uint8_t msg[8 + LT_HASH_BYTES];

@@ -96,9 +96,11 @@ int lt_audit_switch_keys(lt_audit_t *self, const char *member, const lt_keys_t *
 /* Whether pk is the signing key in force after the last checkpoint of the
  * log (docs/ARCHITECTURE.md, "Audit log", "Keys and entries"): the next key
  * of the keys-switched entry it covers, else the key that signed it. 1
- * when it is, 0 when not, -1 when the log has no checkpoint (or it cannot
- * be read). Tells a gateway whether a promote's switch is still to be
- * recorded. */
+ * when it is, 0 when not, -1 when the log has no checkpoint, and
+ * LT_AUDIT_UNREADABLE (logged) when it cannot tell: the last checkpoint
+ * cannot be read (a busy or failing database) or is malformed. Tells a
+ * gateway whether a promote's switch is still to be recorded. */
+#define LT_AUDIT_UNREADABLE (-2)
 int lt_audit_in_force(lt_audit_t *self, const uint8_t pk[LT_KEY_BYTES]);
 /* Commits every buffered entry now (the answers they record may then be
  * released). Returns 0, or -1 when the log cannot be written (the entries

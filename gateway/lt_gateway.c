@@ -1040,6 +1040,24 @@ static int s_switch_at_start(lt_gateway_t *self, char *err, size_t errlen)
                  path, prev ? "not a member's keys" : why);
         goto out;
     }
+    if (in == LT_AUDIT_UNREADABLE) {
+        /* Fail closed: the file may hold the only copy of the secret keys
+         * whose switch the log still needs, so it stays; and the gateway
+         * does not start, since it cannot tell whether the switch is
+         * recorded, and checkpoints it signed before it is would never
+         * verify. A busy or failing database is retried by the next start
+         * (systemd restarts the unit); a damaged log is for the operator. */
+        lt_error("keys",
+                 "%s left in place: cannot tell from the audit log whether it records "
+                 "the switch from its keys (see above)",
+                 path);
+        snprintf(err, errlen,
+                 "%s: the audit log cannot be read to tell whether it records the switch from "
+                 "the keys a promote replaced: not starting (docs/operations.md, \"Rotating "
+                 "keys\")",
+                 path);
+        goto out;
+    }
     if (s_same_keys(prev, keys)) {
         s_switch_same_keys(self, path);
         rc = 0;

@@ -551,6 +551,44 @@ static void test_forged_after_rotation(void)
     lt_keys_destroy(&spare);
 }
 
+/* lt_audit_in_force of pk in the log at s_path, opened with keys. */
+static int s_in_force(lt_keys_t *keys, const uint8_t *pk)
+{
+    char err[256];
+    lt_audit_t *a = lt_audit_open(s_path, keys, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    int rc = lt_audit_in_force(a, pk);
+    lt_audit_destroy(&a);
+    return rc;
+}
+
+/* Item 2 of the third review: "no checkpoint" and "cannot read" were both
+ * -1, and a gateway took a damaged last checkpoint for an empty log and
+ * removed the switch file. A log without checkpoints is -1; a malformed
+ * last checkpoint, or a switch that names no key, is LT_AUDIT_UNREADABLE. */
+static void test_in_force_unreadable(void)
+{
+    lt_keys_t *k, *next;
+    uint8_t pk[LT_KEY_BYTES], pn[LT_KEY_BYTES];
+    s_two_keys(&k, &next, pk, pn);
+    s_fresh();
+    CU_ASSERT_EQUAL(s_in_force(k, pk), -1);
+    s_lookups(k, 1, 2, 0);
+    CU_ASSERT_EQUAL(s_in_force(k, pk), 1);
+    CU_ASSERT_EQUAL(s_in_force(k, pn), 0);
+    CU_ASSERT(s_exec("UPDATE checkpoints SET hash = x'00' WHERE seq = (SELECT MAX(seq) FROM "
+                     "checkpoints)") == 0);
+    CU_ASSERT_EQUAL(s_in_force(k, pk), LT_AUDIT_UNREADABLE);
+    s_fresh();
+    s_lookups(k, 1, 2, 0);
+    s_switch(k, next, 0);
+    CU_ASSERT_EQUAL(s_in_force(k, pn), 1);
+    CU_ASSERT(s_exec("UPDATE audit SET target = 'not a key' WHERE event = 'keys-switched'") == 0);
+    CU_ASSERT_EQUAL(s_in_force(k, pn), LT_AUDIT_UNREADABLE);
+    lt_keys_destroy(&k);
+    lt_keys_destroy(&next);
+}
+
 /* Exports every signed entry of the log at s_path to file. */
 static void s_export_all(const char *file, const uint8_t *const *keys, size_t n)
 {
@@ -1643,6 +1681,8 @@ int main(void)
         {"a segment spanning a key rotation verifies under both keys", test_export_rotated},
         {"a log re-signed with a retired key fails; each checkpoint is the key's in force",
          test_forged_after_rotation},
+        {"the key in force of a log with a malformed last checkpoint is an error, not none",
+         test_in_force_unreadable},
         {"a segment forged with a retired key after the anchor fails, naming checkpoint and key",
          test_forged_segment_after_rotation},
         {"a segment passed off as an older format does not join a later one that names keys",
