@@ -923,14 +923,20 @@ int lt_audit_switch_keys(lt_audit_t *self, const char *member, const lt_keys_t *
     lt_keys_z85_encode(lt_keys_signing_public(next), znext);
     lt_keys_z85_encode(lt_keys_signing_public(self->keys), zprev);
     uint64_t drops = self->drops;
+    /* The entries buffered are committed first, under the keys in use
+     * alone: adding the switch to a full buffer would flush it, the switch
+     * with them, before the countersignature is set, and a failure after
+     * that would leave a switch no next key countersigned. */
+    if (lt_audit_commit(self) != 0 || self->drops != drops)
+        return -1;
     lt_audit_add(self, &(lt_audit_entry_t){.event = "keys-switched",
                                            .peer = member,
                                            .target = znext,
                                            .fields = zprev,
                                            .detail = detail});
-    /* Committed now, under the keys in use: the entry is the last of the
-     * commit, so the checkpoint at its seq is the previous key's, and
-     * countersigned by next, which only the holder of both can do. */
+    /* Committed now, alone, under the keys in use: the checkpoint at its
+     * seq is the previous key's, and countersigned by next, which only
+     * the holder of both can do. */
     self->cosign = next;
     int rc = s_commit(self);
     self->cosign = NULL;

@@ -85,7 +85,8 @@ int lt_audit_flush(lt_audit_t *self, int force);
 
 /* Records a switch of the member's signing key to next's (docs/ARCHITECTURE.md,
  * "Audit log", "Keys and entries"): a keys-switched entry naming the key
- * in use and next's, committed now with the buffered entries, its
+ * in use and next's, committed now in a commit of its own (the buffered
+ * entries are committed before it), its
  * checkpoint signed by the key in use and countersigned by next, both
  * secrets authorising the switch; checkpoints after it must be signed by
  * next's key. Call it before the keys change; 0, or -1 (logged) when it

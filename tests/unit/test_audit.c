@@ -589,6 +589,49 @@ static void test_in_force_unreadable(void)
     lt_keys_destroy(&next);
 }
 
+/* Item 4 of the third review: with the buffer one entry short of its
+ * flush (FLUSH_ENTRIES in gateway/lt_audit.c: 10000), adding the switch
+ * flushed it before the countersignature was set: the switch was committed
+ * under the previous key alone, and when the countersigned commit then
+ * failed (here: a trigger refuses it) the log kept a switch no next key
+ * countersigned. The buffered entries are committed first now; the switch
+ * commits alone, countersigned, or not at all. */
+static void s_full_then_switch(lt_keys_t *inuse, lt_keys_t *next, int ok)
+{
+    char err[256];
+    lt_audit_t *a = lt_audit_open(s_path, inuse, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    for (int i = 0; i < 9999; i++)
+        lt_audit_add(a, &(lt_audit_entry_t){.event = "lookup", .peer = "VN/GOV/BHXH"});
+    CU_ASSERT_EQUAL(lt_audit_switch_keys(a, "VN/GOV/BCA", next, "test"), ok ? 0 : -1);
+    lt_audit_destroy(&a);
+}
+
+static void test_switch_full_buffer(void)
+{
+    lt_keys_t *inuse, *spare;
+    uint8_t pa[LT_KEY_BYTES], pb[LT_KEY_BYTES];
+    s_two_keys(&inuse, &spare, pa, pb);
+    const uint8_t *keys[2] = {pb, pa};
+    s_fresh();
+    s_lookups(inuse, 1, 1, 0);
+    CU_ASSERT(s_exec("CREATE TRIGGER no_cosign BEFORE INSERT ON checkpoints WHEN "
+                     "NEW.countersignature IS NOT NULL BEGIN SELECT RAISE(ABORT, 'test'); "
+                     "END") == 0);
+    s_full_then_switch(inuse, spare, 0);
+    /* The lookups, then the entry that ends the outage the refusal began. */
+    CU_ASSERT_EQUAL(lt_audit_verify(s_path, pa, NULL, 0), 10001);
+    CU_ASSERT_EQUAL(s_in_force(inuse, pa), 1);
+    CU_ASSERT(s_exec("DROP TRIGGER no_cosign") == 0);
+    s_full_then_switch(inuse, spare, 1);
+    CU_ASSERT_FATAL(lt_keys_swap(inuse, spare) == 0);
+    s_lookups(inuse, 1, 2, 0);
+    CU_ASSERT_EQUAL(lt_audit_verify_keys(s_path, keys, 2, NULL, 0), 20003);
+    CU_ASSERT_EQUAL(s_in_force(inuse, pb), 1);
+    lt_keys_destroy(&inuse);
+    lt_keys_destroy(&spare);
+}
+
 /* Exports every signed entry of the log at s_path to file. */
 static void s_export_all(const char *file, const uint8_t *const *keys, size_t n)
 {
@@ -1681,6 +1724,7 @@ int main(void)
         {"a segment spanning a key rotation verifies under both keys", test_export_rotated},
         {"a log re-signed with a retired key fails; each checkpoint is the key's in force",
          test_forged_after_rotation},
+        {"a switch added to a full buffer commits alone, countersigned", test_switch_full_buffer},
         {"the key in force of a log with a malformed last checkpoint is an error, not none",
          test_in_force_unreadable},
         {"a segment forged with a retired key after the anchor fails, naming checkpoint and key",
