@@ -13,6 +13,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const char *USAGE_KEYGEN = "lienthong keygen --out PREFIX [--member ID] [--next]";
@@ -358,10 +359,20 @@ static int s_record_switch(const char *cmd, const lt_gwcfg_t *gw, lt_keys_t *cur
     snprintf(path, sizeof path, "%s/audit.db", gw->data_dir);
     if (access(path, F_OK) != 0)
         return 0; /* no log yet: its first checkpoint will be nk's */
-    int rc = 1;
+    int rc = 1, in;
     lt_audit_t *a = lt_audit_open(path, cur, err, sizeof err);
     if (!a)
         lt_cli_fail(1, cmd, "%s: nothing promoted", err);
+    /* Signed by keys that are not the log's key in force (a key file put
+     * in place by hand), the switch would not verify, and every later
+     * checkpoint with it. No checkpoint yet: the switch's is the first. */
+    else if ((in = lt_audit_in_force(a, lt_keys_signing_public(cur))) != 1 && in != -1)
+        lt_cli_fail(1, cmd,
+                    "%s: %s: the keys of %s are not the audit log's signing key in force, so "
+                    "the log cannot record a switch from them. Nothing promoted "
+                    "(docs/operations.md, \"Rotating keys\")",
+                    path, in == 0 ? "not signed by them" : "its last checkpoint cannot be read",
+                    gw->key_file);
     else if (lt_audit_switch_keys(a, gw->member, nk, "keys promote") != 0)
         lt_cli_fail(1, cmd, "cannot record the switch of keys in %s: nothing promoted", path);
     else {
@@ -520,6 +531,27 @@ out:
     return rc;
 }
 
+/* 0 when key (--key) is the file key_file of the configuration at config
+ * names (the same device and inode: paths may differ), else 2 after saying
+ * why: the gateway of that configuration would not use the keys promoted,
+ * and its audit log would record a switch to keys its key file does not
+ * hold. */
+static int s_same_file(const char *cmd, const char *key, const char *key_file, const char *config)
+{
+    struct stat a, b;
+    if (stat(key, &a) != 0)
+        return lt_cli_fail(2, cmd, "--key %s: %s: nothing promoted", key, strerror(errno));
+    if (stat(key_file, &b) != 0)
+        return lt_cli_fail(2, cmd, "%s (key_file of %s): %s: nothing promoted", key_file, config,
+                           strerror(errno));
+    if (a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+        return lt_cli_fail(2, cmd,
+                           "--key %s is not the key file of %s (key_file %s): its gateway "
+                           "would not use the keys promoted. Nothing promoted; leave out --key",
+                           key, config, key_file);
+    return 0;
+}
+
 /* The key file is the configuration's unless --key names one; without a
  * configuration there is no directory to check, which only --force
  * accepts. */
@@ -538,6 +570,8 @@ static int s_promote_cmd(const char *config, const char *key, int force)
         return lt_cli_fail(2, cmd, "missing --key KEYFILE\nusage: %s", USAGE_KEYS);
     if (config && lt_gwcfg_load(config, &cfg, err, sizeof err) != 0)
         return lt_cli_fail(2, cmd, "%s", err);
+    if (config && key && s_same_file(cmd, key, cfg.key_file, config) != 0)
+        return 2;
     if (force)
         fprintf(stderr,
                 "lienthong %s: --force: the directory is not checked; a gateway whose "

@@ -1241,6 +1241,55 @@ out:
     lt_it_fed_cleanup(&f);
 }
 
+/* Copies the keys of src to dst. 0 or -1. */
+static int s_copy_keys(const char *src, const char *dst)
+{
+    char err[512];
+    lt_keys_t *k = lt_keys_load(src, err, sizeof err);
+    int rc = k && lt_keys_save(k, dst) == 0 ? 0 : -1;
+    lt_keys_destroy(&k);
+    return rc;
+}
+
+/* Item 3 of the third review: `promote --config C --key K` with K a copy
+ * of C's key file recorded in C's audit log a switch to keys C's key file
+ * does not hold; and keys put in the key file by hand, not the audit log's
+ * key in force, signed a switch that could not verify. Both are refused
+ * now, nothing changed. */
+static void test_promote_refuses_other_keys(void)
+{
+    lt_it_fed_t f;
+    char out[PATH_MAX + 16], copy[PATH_MAX + 16], copy_next[PATH_MAX + 24], next[PATH_MAX];
+    lt_it_member_t *mo = NULL;
+    lt_keys_t *other = NULL;
+    LT_IT_REQUIRE(lt_it_fed_init(&f, FED) == 0);
+    LT_IT_REQUIRE((mo = lt_it_member_add(&f, ID_OWNER, 1)) != NULL);
+    lt_it_gw_t *owner = lt_it_gw_new(&f, mo, 1, NULL, NULL);
+    LT_IT_REQUIRE(owner != NULL);
+    snprintf(out, sizeof out, "%s/promote.out", f.dir);
+    snprintf(copy, sizeof copy, "%s/copy.key", f.dir);
+    snprintf(copy_next, sizeof copy_next, "%s/copy.next.key", f.dir);
+    snprintf(next, sizeof next, "%.*s.next.key", (int)(strlen(mo->key_path) - 4), mo->key_path);
+    LT_IT_REQUIRE(s_run_listing_next(&f, owner) == 0);
+    LT_IT_REQUIRE(lt_it_gw_stop(owner, STOP_MS) == 0); /* a checkpoint of the keys in use */
+    LT_IT_REQUIRE(s_copy_keys(mo->key_path, copy) == 0 && s_copy_keys(next, copy_next) == 0);
+    const char *args[] = {"keys", "promote", "--config", owner->conf_path, "--key", copy, NULL};
+    CU_ASSERT_EQUAL(lt_it_run_cli(f.dir, out, args, CLI_MS), 2);
+    CU_ASSERT(lt_it_file_contains(out, "is not the key file of"));
+    CU_ASSERT(s_holds(copy, mo->keys) && access(copy_next, F_OK) == 0);
+    /* Keys put in the key file by hand while the gateway was stopped. */
+    LT_IT_REQUIRE((other = lt_keys_new(LT_KEYS_MEMBER)) != NULL);
+    LT_IT_REQUIRE(lt_keys_save(other, mo->key_path) == 0);
+    CU_ASSERT_EQUAL(s_promote_as(&f, owner, 1), 1);
+    CU_ASSERT(lt_it_file_contains(out, "are not the audit log's signing key in force"));
+    CU_ASSERT(s_holds(mo->key_path, other) && access(next, F_OK) == 0);
+out:
+    lt_keys_destroy(&other);
+    if (CU_get_number_of_failures())
+        s_dump(&f);
+    lt_it_fed_cleanup(&f);
+}
+
 /* A promote that fails once it changed files (here: the stopped gateway's
  * audit log cannot be opened to record the switch) puts every file back:
  * the key file, the .old.pub file as it was (item 3 of the second review:
@@ -1300,6 +1349,9 @@ int main(int argc, char **argv)
         {"keys promoted while the gateway starts: the switch file stays until the switch "
          "is recorded",
          test_promote_while_starting},
+        {"keys promote refuses a copy of the key file and keys the audit log does not hold "
+         "in force",
+         test_promote_refuses_other_keys},
         {"a promote that fails puts back the key file and the previous public keys",
          test_failed_promote_puts_back},
         {"store verify and gateway --check after an authority rotation use the directory the "
