@@ -444,6 +444,14 @@ static int s_promote(const char *cmd, const char *key_file, const lt_gwcfg_t *cf
         rc = lt_cli_fail(1, cmd, "%s already holds the keys of %s: promoted before", key_file, next);
         goto out;
     }
+    /* What a promote killed while it wrote the switch file left: the
+     * secret keys of the key file, which nothing else removes. */
+    int left = lt_keys_save_leftover_remove(sw);
+    if (left == 1)
+        fprintf(stderr, "removed %s.new, left by a promote stopped while it wrote %s\n", sw, sw);
+    else if (left < 0)
+        fprintf(stderr, "lienthong %s: cannot remove %s.new: %s; delete it: it holds secret keys\n",
+                cmd, sw, strerror(errno));
     /* Its keys are those before the key file's: promoting again would
      * replace them, and the switch from them could never be recorded. */
     if (access(sw, F_OK) == 0) {
@@ -484,10 +492,12 @@ static int s_promote(const char *cmd, const char *key_file, const lt_gwcfg_t *cf
     changed = 0;
     /* Recorded, or the gateway is stopped and has no log yet: the secret
      * keys replaced are no longer needed. */
-    if (lock >= 0 && unlink(sw) != 0)
+    /* Synced: after a power loss it would come back, a switch that looks
+     * unrecorded. */
+    if (lock >= 0 && (unlink(sw) != 0 || lt_file_sync_dir(sw) != 0))
         fprintf(stderr,
-                "lienthong %s: cannot remove %s: %s; delete it: it holds secret keys no "
-                "longer needed\n",
+                "lienthong %s: cannot remove %s for good: %s; delete it: it holds secret keys "
+                "no longer needed\n",
                 cmd, sw, strerror(errno));
     if (unlink(next) != 0)
         fprintf(stderr, "lienthong %s: cannot remove %s: %s\n", cmd, next, strerror(errno));

@@ -955,11 +955,35 @@ static void s_switch_file_gone(lt_gateway_t *self, const char *why)
     char path[PATH_MAX + 32];
     if (lt_keys_switch_path(self->cfg.key_file, path, sizeof path) != 0)
         return; /* not reached: the key file's path was loaded */
-    if (unlink(path) == 0)
+    if (unlink(path) != 0) {
+        if (errno != ENOENT)
+            lt_error("keys",
+                     "cannot remove %s: %s; delete it: it holds secret keys no longer needed", path,
+                     strerror(errno));
+        return;
+    }
+    /* Synced, or after a power loss the file could come back, with a
+     * switch that looks unrecorded and secret keys no longer needed. */
+    if (lt_file_sync_dir(path) != 0)
+        lt_error("keys", "removed %s (%s), but cannot sync its directory: %s", path, why,
+                 strerror(errno));
+    else
         lt_info("keys", "removed %s: %s", path, why);
-    else if (errno != ENOENT)
-        lt_error("keys", "cannot remove %s: %s; delete it: it holds secret keys no longer needed",
-                 path, strerror(errno));
+}
+
+/* A kill inside the write of the switch file (lt_keys_save) leaves its
+ * .new beside it, the replaced secret keys: nothing else removes it. */
+static void s_switch_new_gone(const char *key_file)
+{
+    char path[PATH_MAX + 32];
+    if (lt_keys_switch_path(key_file, path, sizeof path) != 0)
+        return; /* not reached: the key file's path was loaded */
+    int rc = lt_keys_save_leftover_remove(path);
+    if (rc == 1)
+        lt_info("keys", "removed %s.new, left by a promote stopped while it wrote %s", path, path);
+    else if (rc < 0)
+        lt_error("keys", "cannot remove %s.new: %s; delete it: it holds secret keys", path,
+                 strerror(errno));
 }
 
 /* Once the audit log records a switch. */
@@ -1028,6 +1052,7 @@ static int s_test_pause_start(void)
 static int s_switch_at_start(lt_gateway_t *self, char *err, size_t errlen)
 {
     char path[PATH_MAX + 32], why[800], z[LT_Z85_KEY_LEN + 1], detail[128];
+    s_switch_new_gone(self->cfg.key_file);
     if (lt_keys_switch_path(self->cfg.key_file, path, sizeof path) != 0 || access(path, F_OK) != 0)
         return 0;
     lt_keys_t *prev = lt_keys_load(path, why, sizeof why), *keys = self->shared.keys;

@@ -175,10 +175,23 @@ static int s_write_all(int fd, const uint8_t *data, size_t len)
  * whatever the umask, fsync'd, renamed over path, and the directory fsync'd
  * so the new file survives a crash. This library stands below every other
  * one (docs/ARCHITECTURE.md), so it does its own file writing. */
+/* fsyncs the directory of path: 0, or -1 with errno. */
+static int s_sync_dir(const char *path)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int rc = dfd >= 0 && fsync(dfd) == 0 ? 0 : -1, saved = errno;
+    if (dfd >= 0)
+        close(dfd);
+    errno = saved;
+    return rc;
+}
+
 static int s_write_file(const char *path, const uint8_t *data, size_t len, mode_t mode)
 {
-    char tmp[4096], dir[4096];
-    int dfd = -1, rc = -1;
+    char tmp[4096];
+    int rc = -1;
     if (snprintf(tmp, sizeof tmp, "%s.new", path) >= (int)sizeof tmp)
         return errno = ENAMETOOLONG, -1;
     (void)unlink(tmp);
@@ -189,14 +202,10 @@ static int s_write_file(const char *path, const uint8_t *data, size_t len, mode_
         goto out;
     if (rename(tmp, path) != 0)
         goto out;
-    snprintf(dir, sizeof dir, "%s", path);
-    dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    rc = dfd >= 0 && fsync(dfd) == 0 ? 0 : -1;
+    rc = s_sync_dir(path);
 out:;
     int saved = errno;
     close(fd);
-    if (dfd >= 0)
-        close(dfd);
     if (rc != 0)
         (void)unlink(tmp);
     errno = saved;
@@ -216,6 +225,16 @@ int lt_keys_save(const lt_keys_t *self, const char *path)
     int rc = s_write_file(path, file, FILE_BYTES, 0600);
     sodium_free(file);
     return rc;
+}
+
+int lt_keys_save_leftover_remove(const char *path)
+{
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.new", path) >= (int)sizeof tmp)
+        return errno = ENAMETOOLONG, -1;
+    if (unlink(tmp) != 0)
+        return errno == ENOENT ? 0 : -1;
+    return s_sync_dir(tmp) == 0 ? 1 : -1;
 }
 
 int lt_keys_swap(lt_keys_t *a, lt_keys_t *b)

@@ -30,6 +30,10 @@ void lt_keys_destroy(lt_keys_t **self_p);
 
 /* Writes the secret key file with mode 0600, atomically. */
 int lt_keys_save(const lt_keys_t *self, const char *path) __attribute__((warn_unused_result));
+/* Removes the temporary file lt_keys_save leaves beside path when it is
+ * killed while it writes it (secret keys, like path's), and syncs the
+ * directory. 1 when removed, 0 when there was none, -1 with errno. */
+int lt_keys_save_leftover_remove(const char *path) __attribute__((warn_unused_result));
 
 /* Exchanges the key material of a and b, so that every holder of a sees
  * b's keys: how a gateway switches to its next keys in place (PROTOCOL.md

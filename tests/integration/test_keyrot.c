@@ -1290,6 +1290,47 @@ out:
     lt_it_fed_cleanup(&f);
 }
 
+/* Item 5 of the third review: a kill inside the write of the switch file
+ * leaves PREFIX.switch.key.new, the replaced secret keys, which nothing
+ * removed. The gateway's start removes it, and so does a promote. */
+static void test_switch_new_removed(void)
+{
+    lt_it_fed_t f;
+    char sw_new[PATH_MAX + 16];
+    lt_it_member_t *mo = NULL;
+    lt_keys_t *k1 = NULL;
+    LT_IT_REQUIRE(lt_it_fed_init(&f, FED) == 0);
+    LT_IT_REQUIRE((mo = lt_it_member_add(&f, ID_OWNER, 1)) != NULL);
+    lt_it_gw_t *owner = lt_it_gw_new(&f, mo, 1, NULL, NULL);
+    LT_IT_REQUIRE(owner != NULL);
+    snprintf(sw_new, sizeof sw_new, "%.*s.switch.key.new", (int)(strlen(mo->key_path) - 4),
+             mo->key_path);
+    LT_IT_REQUIRE(s_run_listing_next(&f, owner) == 0);
+    LT_IT_REQUIRE(lt_it_gw_stop(owner, STOP_MS) == 0);
+    LT_IT_REQUIRE(s_copy_keys(mo->key_path, sw_new) == 0);
+    long mark = lt_it_log_mark(owner);
+    LT_IT_REQUIRE(lt_it_gw_run(owner, READY_MS) == 0);
+    CU_ASSERT(access(sw_new, F_OK) != 0);
+    CU_ASSERT(lt_it_log_has(owner, mark, "left by a promote stopped while it wrote", NULL));
+    LT_IT_REQUIRE(lt_it_gw_stop(owner, STOP_MS) == 0);
+    CU_ASSERT_EQUAL(s_promote(&f, owner), 0);
+    k1 = mo->keys;
+    mo->keys = mo->next;
+    mo->next = NULL;
+    /* A promote refused (the directory does not list these next keys)
+     * removes it all the same: one that goes on writes the file anew. */
+    LT_IT_REQUIRE(s_keygen_next(&f, mo) == 0);
+    LT_IT_REQUIRE(s_copy_keys(mo->key_path, sw_new) == 0);
+    CU_ASSERT_EQUAL(s_promote_as(&f, owner, 0), 1);
+    CU_ASSERT(access(sw_new, F_OK) != 0);
+out:
+    if (mo && k1 != mo->keys)
+        lt_keys_destroy(&k1);
+    if (CU_get_number_of_failures())
+        s_dump(&f);
+    lt_it_fed_cleanup(&f);
+}
+
 /* A promote that fails once it changed files (here: the stopped gateway's
  * audit log cannot be opened to record the switch) puts every file back:
  * the key file, the .old.pub file as it was (item 3 of the second review:
@@ -1352,6 +1393,8 @@ int main(int argc, char **argv)
         {"keys promote refuses a copy of the key file and keys the audit log does not hold "
          "in force",
          test_promote_refuses_other_keys},
+        {"a switch file's .new left by a kill is removed at start and at promote",
+         test_switch_new_removed},
         {"a promote that fails puts back the key file and the previous public keys",
          test_failed_promote_puts_back},
         {"store verify and gateway --check after an authority rotation use the directory the "
