@@ -16,6 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#define PROMOTE_WAIT_MS 10000 /* a gateway holds the promote lock briefly at start */
+
 static const char *USAGE_KEYGEN = "lienthong keygen --out PREFIX [--member ID] [--next]";
 static const char *USAGE_AUTH = "lienthong authority-keygen --out PREFIX";
 static const char *USAGE_PUB = "lienthong pubkey KEYFILE";
@@ -427,7 +429,7 @@ static int s_promote(const char *cmd, const char *key_file, const lt_gwcfg_t *cf
 {
     char next[4096], old[4096], legacy[4096], pub[4096], sw[4096], err[1200];
     oldpub_t was = {0};
-    int lock = -1, changed = 0;
+    int lock = -1, plock = -1, changed = 0;
     if (lt_keys_next_path(key_file, next, sizeof next) != 0 ||
         lt_keys_old_pub_path(key_file, old, sizeof old) != 0 ||
         lt_keys_old_path(key_file, legacy, sizeof legacy) != 0 ||
@@ -442,6 +444,19 @@ static int s_promote(const char *cmd, const char *key_file, const lt_gwcfg_t *cf
     }
     if (s_same(cur, nk)) {
         rc = lt_cli_fail(1, cmd, "%s already holds the keys of %s: promoted before", key_file, next);
+        goto out;
+    }
+    /* Held until the key file holds the next keys, so that a gateway
+     * starting meanwhile waits to read it (lt_keys_promote_lock). */
+    if ((plock = lt_keys_promote_lock(key_file, PROMOTE_WAIT_MS)) < 0) {
+        if (errno == EWOULDBLOCK)
+            rc = lt_cli_fail(1, cmd,
+                             "%s: another promote, or a gateway starting, holds its lock: try "
+                             "again once it is done. Nothing promoted",
+                             key_file);
+        else
+            rc = lt_cli_fail(1, cmd, "cannot take the promote lock beside %s: %s. Nothing promoted",
+                             key_file, strerror(errno));
         goto out;
     }
     /* What a promote killed while it wrote the switch file left: the
@@ -536,6 +551,8 @@ out:
         s_undo(cmd, key_file, old, sw, &was, had_old_pub, cur);
     if (lock >= 0)
         close(lock);
+    if (plock >= 0)
+        close(plock);
     lt_keys_destroy(&cur);
     lt_keys_destroy(&nk);
     return rc;

@@ -46,6 +46,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#define PROMOTE_WAIT_MS 10000 /* a promote takes well under this (s_switch_at_start) */
 #define POLL_MS 100
 
 struct _lt_gateway_t {
@@ -1017,9 +1018,9 @@ static void s_switch_same_keys(lt_gateway_t *self, const char *path)
     lt_keys_destroy(&disk);
 }
 
-/* Test hook of builds with tests (LT_TEST_HOOKS; not the package's), for
- * tests/integration/test_keyrot.c: with
- * LT_TEST_PAUSE_START=F, a starting gateway that holds the data directory's
+/* Test hook of builds made with -DLT_TEST_HOOKS=ON (scripts/lib.sh; never
+ * the package nor a build by hand), for tests/integration/test_keyrot.c:
+ * with LT_TEST_PAUSE_START=F, a starting gateway that holds the data directory's
  * lock and has loaded its keys creates F.paused, then waits (10 s at most)
  * until F exists, so that a test can run `keys promote` in between. 0. */
 static int s_test_pause_start(void)
@@ -1049,7 +1050,7 @@ static int s_test_pause_start(void)
  * loaded, the key file on disk decides (s_switch_same_keys). 0, or -1 with
  * err: the gateway does not start, since every checkpoint it signed would
  * fail to verify. */
-static int s_switch_at_start(lt_gateway_t *self, char *err, size_t errlen)
+static int s_switch_check(lt_gateway_t *self, char *err, size_t errlen)
 {
     char path[PATH_MAX + 32], why[800], z[LT_Z85_KEY_LEN + 1], detail[128];
     s_switch_new_gone(self->cfg.key_file);
@@ -1122,6 +1123,34 @@ refuse:
              path, self->cfg.key_file);
 out:
     lt_keys_destroy(&prev);
+    return rc;
+}
+
+/* s_switch_check under the promote lock (lt_keys_promote_lock): a promote
+ * under way finishes first, so that the key file read then is the one it
+ * leaves, and the switch file is not taken for one a killed promote left.
+ * A promote that holds it longer than PROMOTE_WAIT_MS leaves the files as
+ * they are (the next start, a reload or a stop decides). A lock that
+ * cannot be made (a key directory the gateway may not write, where it
+ * could not remove the switch file either) is done without. */
+static int s_switch_at_start(lt_gateway_t *self, char *err, size_t errlen)
+{
+    int lock = lt_keys_promote_lock(self->cfg.key_file, 0);
+    if (lock < 0 && errno == EWOULDBLOCK) {
+        lt_info("keys", "waiting for the promote of %s under way (its lock is held)",
+                self->cfg.key_file);
+        lock = lt_keys_promote_lock(self->cfg.key_file, PROMOTE_WAIT_MS);
+        if (lock < 0 && errno == EWOULDBLOCK) {
+            lt_warn("keys",
+                    "a promote of %s still holds its lock after %d s: its switch file is "
+                    "left as it is for a reload, a stop or the next start to decide",
+                    self->cfg.key_file, PROMOTE_WAIT_MS / 1000);
+            return 0;
+        }
+    }
+    int rc = s_switch_check(self, err, errlen);
+    if (lock >= 0)
+        close(lock);
     return rc;
 }
 

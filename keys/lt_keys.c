@@ -15,12 +15,15 @@
 
 #include <errno.h>
 #include <libgen.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <fcntl.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -282,6 +285,29 @@ int lt_keys_pub_path(const char *key_file, int next, char *out, size_t len)
 int lt_keys_switch_path(const char *key_file, char *out, size_t len)
 {
     return s_sibling(key_file, "switch", "key", out, len);
+}
+
+int lt_keys_promote_lock(const char *key_file, int wait_ms)
+{
+    char path[PATH_MAX + 32];
+    if (s_sibling(key_file, "promote", "lock", path, sizeof path) != 0) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    /* Holds nothing: flock needs only a descriptor. */
+    int fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return -1;
+    for (int waited = 0; flock(fd, LOCK_EX | LOCK_NB) != 0; waited += 10) {
+        int saved = errno;
+        if (saved != EWOULDBLOCK || waited >= wait_ms) {
+            close(fd);
+            errno = saved;
+            return -1;
+        }
+        (void)nanosleep(&(struct timespec){.tv_nsec = 10 * 1000000L}, NULL);
+    }
+    return fd;
 }
 
 int lt_keys_retired_path(const char *key_file, char *out, size_t len)

@@ -62,6 +62,15 @@ int lt_keys_pub_path(const char *key_file, int next, char *out, size_t len)
  * as lt_keys_next_path. */
 int lt_keys_switch_path(const char *key_file, char *out, size_t len)
     __attribute__((warn_unused_result));
+/* The lock a promote holds from before it touches the switch file until
+ * the key file holds the next keys, and a starting gateway while it
+ * decides what a switch file means (PREFIX.promote.lock beside PREFIX.key,
+ * else KEYFILE.promote; docs/operations.md, "Rotating keys"): without it a
+ * gateway starting during a promote could read the key file before promote
+ * replaced it and take the switch file for one a killed promote left.
+ * Waits up to wait_ms for a holder. Returns the descriptor (close it to
+ * release), or -1 with errno (EWOULDBLOCK: still held after wait_ms). */
+int lt_keys_promote_lock(const char *key_file, int wait_ms) __attribute__((warn_unused_result));
 /* The file of the public signing keys of rotations before the previous
  * one, which audit logs may still be signed under (the retired file, read
  * and written by the functions below): PREFIX.retired.pub for PREFIX.key,

@@ -1176,6 +1176,56 @@ static int s_appears(const char *path, int timeout_ms)
     return access(path, F_OK) == 0;
 }
 
+/* Plays a promote under way on key_file while owner starts: holds the
+ * promote lock, writes the keys in use to the switch file sw, starts the
+ * gateway, waits for it to wait for the lock, replaces the key file with
+ * other keys and releases the lock. The switch file must stay (the key file
+ * changed after the gateway loaded it). The key file is put back before the
+ * stop, and the switch file, then a leftover, removed by the next start. 0,
+ * or -1 when a step could not be made. */
+static int s_promote_under_way(lt_it_fed_t *f, lt_it_gw_t *owner, const char *key_file,
+                               const char *sw)
+{
+    char err[512];
+    (void)f;
+    lt_keys_t *now = lt_keys_load(key_file, err, sizeof err);
+    lt_keys_t *other = lt_keys_new(LT_KEYS_MEMBER);
+    int rc = -1, plock = lt_keys_promote_lock(key_file, 0);
+    if (!now || !other || plock < 0 || lt_keys_save(now, sw) != 0)
+        goto out;
+    long mark = lt_it_log_mark(owner);
+    if (lt_it_gw_start(owner) != 0)
+        goto out;
+    for (int i = 0;
+         i < READY_MS / 10 && !lt_it_log_has(owner, mark, "waiting for the promote", NULL); i++)
+        (void)nanosleep(&(struct timespec){.tv_nsec = 10 * 1000000L}, NULL);
+    CU_ASSERT(lt_it_log_has(owner, mark, "waiting for the promote", NULL));
+    if (lt_keys_save(other, key_file) != 0)
+        goto out;
+    close(plock);
+    plock = -1;
+    if (lt_it_gw_wait_ready(owner, READY_MS) != 0)
+        goto out;
+    CU_ASSERT(s_holds(sw, now));
+    CU_ASSERT(lt_it_log_has(owner, mark, "was promoted after this gateway loaded it", NULL));
+    if (lt_keys_save(now, key_file) != 0)
+        goto out;
+    lt_it_gw_kill(owner);
+    mark = lt_it_log_mark(owner);
+    if (lt_it_gw_run(owner, READY_MS) != 0)
+        goto out;
+    CU_ASSERT(
+        lt_it_log_has(owner, mark, "a promote stopped before it replaced the key file", NULL));
+    CU_ASSERT(access(sw, F_OK) != 0);
+    rc = lt_it_gw_stop(owner, STOP_MS);
+out:
+    if (plock >= 0)
+        close(plock);
+    lt_keys_destroy(&now);
+    lt_keys_destroy(&other);
+    return rc;
+}
+
 /* Keys promoted while the gateway starts (item 1 of the third review): it
  * holds the data directory's lock, so promote leaves the switch to it, but
  * it loaded the key file before promote replaced it. The switch file then
@@ -1233,6 +1283,13 @@ static void test_promote_while_starting(void)
     CU_ASSERT(access(sw, F_OK) != 0);
     CU_ASSERT(lt_it_gw_stop(owner, STOP_MS) == 0);
     CU_ASSERT(s_audit_verify(&f, owner) == 0);
+    /* A promote under way (item 1 of the fourth review): it holds its lock,
+     * has written the switch file and not yet the key file when the
+     * gateway starts. The start waits for the lock, then reads the key
+     * file the promote left: promoted after the gateway loaded it, so the
+     * switch file stays. Before, the start read the key file at once, took
+     * the switch file for one a killed promote left, and removed it. */
+    LT_IT_REQUIRE(s_promote_under_way(&f, owner, mo->key_path, sw) == 0);
 out:
     if (mo && k1 != mo->keys)
         lt_keys_destroy(&k1);
