@@ -154,7 +154,8 @@ typedef struct {
  * lt_feed_repeat_progress). The first of a row is done at once; each
  * after it waits, 1 s and then twice as long each time up to 30 min
  * (lt_feed_repeat, lt_feed_history.c). The feed's failures keep their
- * row here too, with waits of their own (lt_feed_replica_backoff). */
+ * row here too, with waits of their own (lt_feed_replica_backoff): only
+ * progress ends theirs, no hour of quiet, as their waits stop at 60 s. */
 typedef struct {
     uint64_t n;   /* in the row */
     int64_t at;   /* monotonic ms of the last */
