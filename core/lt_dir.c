@@ -1187,6 +1187,16 @@ static int s_pinned(const lt_dir_pins_t *pins, const uint8_t *key)
     return 0;
 }
 
+int lt_dir_pins_add_key(lt_dir_pins_t *pins, const uint8_t key[LT_KEY_BYTES])
+{
+    if (s_pinned(pins, key))
+        return 0;
+    if (pins->count >= sizeof pins->keys / sizeof pins->keys[0])
+        return -1;
+    memcpy(pins->keys[pins->count++], key, LT_KEY_BYTES);
+    return 0;
+}
+
 void lt_dir_trust(const lt_dir_pins_t *pins, const lt_dir_t *current, lt_dir_pins_t *out)
 {
     *out = *pins;

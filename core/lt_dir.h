@@ -144,5 +144,9 @@ int lt_dir_member_id_ok(const char *id);
 
 /* Parses a Z85 authority key and adds it to pins; returns 0 or -1. */
 int lt_dir_pins_add(lt_dir_pins_t *pins, const char *z85) __attribute__((warn_unused_result));
+/* Adds key to pins unless already there; returns 0, or -1 when pins is
+ * full. */
+int lt_dir_pins_add_key(lt_dir_pins_t *pins, const uint8_t key[LT_KEY_BYTES])
+    __attribute__((warn_unused_result));
 
 #endif

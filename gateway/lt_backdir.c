@@ -409,13 +409,7 @@ static int s_add_signer(lt_dir_pins_t *set, const lt_dir_t *d, const lt_dirpick_
     if (lt_dir_signer(d, pins, key) == 0 ||
         (lt_dir_signer(d, &t->signers, key) != 0 && lt_dir_signer(d, &t->base, key) != 0))
         return 0;
-    for (size_t i = 0; i < set->count; i++)
-        if (memcmp(set->keys[i], key, LT_KEY_BYTES) == 0)
-            return 0;
-    if (set->count == sizeof set->keys / sizeof set->keys[0])
-        return -1;
-    memcpy(set->keys[set->count++], key, LT_KEY_BYTES);
-    return 0;
+    return lt_dir_pins_add_key(set, key);
 }
 
 static int s_dropped(const uint64_t *drop, size_t n, uint64_t v)
@@ -439,11 +433,11 @@ static lt_dir_t *s_walk_one(const char *path, lt_dir_pins_t *base, lt_dir_pins_t
     lt_dir_t *d = lt_dir_load(path, cur, federation, 0, why, sizeof why);
     int taken = d && lt_dir_version(d) > *after && lt_dir_signer(d, cur, key) == 0;
     if (taken) {
-        size_t i = 0;
-        while (i < base->count && memcmp(base->keys[i], key, LT_KEY_BYTES) != 0)
-            i++;
-        if (i == base->count && base->count < sizeof base->keys / sizeof base->keys[0])
-            memcpy(base->keys[base->count++], key, LT_KEY_BYTES);
+        if (lt_dir_pins_add_key(base, key) != 0)
+            lt_warn("restore",
+                    "%s: more authority keys than a gateway holds; its signer "
+                    "is not kept for the directories after it",
+                    path);
         lt_dir_trust(base, d, cur);
         *after = lt_dir_version(d);
         return d;
@@ -456,8 +450,8 @@ static lt_dir_t *s_walk_one(const char *path, lt_dir_pins_t *base, lt_dir_pins_t
  * (docs/operations.md, "Backup and restore"): what the gateway on data_dir
  * trusts once running (the pins, the keys data_dir learned and the next
  * keys the directory it runs with, host->taken, announces), then, as if
- * the gateway had adopted
- * them one after the other, the backup's retired directories newer than
+ * the gateway had adopted them one after the other, the backup's retired
+ * directories newer than
  * the one the host runs with, oldest first: each taken only when it
  * verifies under the keys in force at that point, and only the newest
  * taken one's announcements kept, as the gateway keeps those of its
@@ -467,8 +461,8 @@ static lt_dir_t *s_walk_one(const char *path, lt_dir_pins_t *base, lt_dir_pins_t
  * the directories taken stay trusted to the end, where the gateway keeps
  * only its current one's (lt_dir_learned_settle): that trusts no key a
  * gateway fed the same directories one by one would not, and keeps every
- * retired copy taken verifiable. The backup's
- * authority.learned and authority.retired are never read for it: anyone
+ * retired copy taken verifiable. The backup's authority.learned and
+ * authority.retired are never read for it: anyone
  * who could write the backup wrote them. The newest LT_DIRPICK_MAX_RETIRED
  * retired ones the walk takes go to held, at their index in
  * lt_dirpick_retired_list's order, so that the restore does not verify
