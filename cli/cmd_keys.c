@@ -16,8 +16,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define PROMOTE_WAIT_MS 10000 /* a gateway holds the promote lock briefly at start */
-
 static const char *USAGE_KEYGEN = "lienthong keygen --out PREFIX [--member ID] [--next]";
 static const char *USAGE_AUTH = "lienthong authority-keygen --out PREFIX";
 static const char *USAGE_PUB = "lienthong pubkey KEYFILE";
@@ -448,7 +446,7 @@ static int s_promote(const char *cmd, const char *key_file, const lt_gwcfg_t *cf
     }
     /* Held until the key file holds the next keys, so that a gateway
      * starting meanwhile waits to read it (lt_keys_promote_lock). */
-    if ((plock = lt_keys_promote_lock(key_file, PROMOTE_WAIT_MS)) < 0) {
+    if ((plock = lt_keys_promote_lock(key_file, LT_KEYS_PROMOTE_WAIT_MS)) < 0) {
         if (errno == EWOULDBLOCK)
             rc = lt_cli_fail(1, cmd,
                              "%s: another promote, or a gateway starting, holds its lock: try "
@@ -506,9 +504,8 @@ static int s_promote(const char *cmd, const char *key_file, const lt_gwcfg_t *cf
         goto out;
     changed = 0;
     /* Recorded, or the gateway is stopped and has no log yet: the secret
-     * keys replaced are no longer needed. */
-    /* Synced: after a power loss it would come back, a switch that looks
-     * unrecorded. */
+     * keys replaced are no longer needed. Synced: after a power loss the
+     * file would come back, a switch that looks unrecorded. */
     if (lock >= 0 && (unlink(sw) != 0 || lt_file_sync_dir(sw) != 0))
         fprintf(stderr,
                 "lienthong %s: cannot remove %s for good: %s; delete it: it holds secret keys "

@@ -46,7 +46,6 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#define PROMOTE_WAIT_MS 10000 /* a promote takes well under this (s_switch_at_start) */
 #define POLL_MS 100
 
 struct _lt_gateway_t {
@@ -1022,21 +1021,20 @@ static void s_switch_same_keys(lt_gateway_t *self, const char *path)
  * the package nor a build by hand), for tests/integration/test_keyrot.c:
  * with LT_TEST_PAUSE_START=F, a starting gateway that holds the data directory's
  * lock and has loaded its keys creates F.paused, then waits (10 s at most)
- * until F exists, so that a test can run `keys promote` in between. 0. */
-static int s_test_pause_start(void)
+ * until F exists, so that a test can run `keys promote` in between. */
+static void s_test_pause_start(void)
 {
 #ifdef LT_TEST_HOOKS
     const char *f = getenv("LT_TEST_PAUSE_START");
     char paused[PATH_MAX + 16];
     if (!f || !f[0] || snprintf(paused, sizeof paused, "%s.paused", f) >= (int)sizeof paused)
-        return 0;
+        return;
     FILE *fp = fopen(paused, "w");
     if (fp)
         (void)fclose(fp);
     for (int i = 0; i < 1000 && access(f, F_OK) != 0; i++)
         (void)nanosleep(&(struct timespec){.tv_nsec = 10 * 1000000L}, NULL);
 #endif
-    return 0;
 }
 
 /* A promote keeps the secret keys it replaced in the switch file until the
@@ -1129,7 +1127,7 @@ out:
 /* s_switch_check under the promote lock (lt_keys_promote_lock): a promote
  * under way finishes first, so that the key file read then is the one it
  * leaves, and the switch file is not taken for one a killed promote left.
- * A promote that holds it longer than PROMOTE_WAIT_MS leaves the files as
+ * A promote that holds it longer than LT_KEYS_PROMOTE_WAIT_MS leaves the files as
  * they are (the next start, a reload or a stop decides). A lock that
  * cannot be made (a key directory the gateway may not write, where it
  * could not remove the switch file either) is done without. */
@@ -1139,12 +1137,12 @@ static int s_switch_at_start(lt_gateway_t *self, char *err, size_t errlen)
     if (lock < 0 && errno == EWOULDBLOCK) {
         lt_info("keys", "waiting for the promote of %s under way (its lock is held)",
                 self->cfg.key_file);
-        lock = lt_keys_promote_lock(self->cfg.key_file, PROMOTE_WAIT_MS);
+        lock = lt_keys_promote_lock(self->cfg.key_file, LT_KEYS_PROMOTE_WAIT_MS);
         if (lock < 0 && errno == EWOULDBLOCK) {
             lt_warn("keys",
                     "a promote of %s still holds its lock after %d s: its switch file is "
                     "left as it is for a reload, a stop or the next start to decide",
-                    self->cfg.key_file, PROMOTE_WAIT_MS / 1000);
+                    self->cfg.key_file, LT_KEYS_PROMOTE_WAIT_MS / 1000);
             return 0;
         }
     }
@@ -1610,8 +1608,10 @@ lt_gateway_t *lt_gateway_new(const lt_gwcfg_t *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "cannot set up signal handling: %s", strerror(errno));
         goto fail;
     }
-    if (s_open_stores(self, err, errlen) != 0 || s_test_pause_start() != 0 ||
-        s_switch_at_start(self, err, errlen) != 0 || s_open_sockets(self, err, errlen) != 0 ||
+    if (s_open_stores(self, err, errlen) != 0)
+        goto fail;
+    s_test_pause_start();
+    if (s_switch_at_start(self, err, errlen) != 0 || s_open_sockets(self, err, errlen) != 0 ||
         s_open_modules(self, err, errlen) != 0)
         goto fail;
     /* As a reload adds them (s_peer_link): a peer whose link cannot open

@@ -173,11 +173,6 @@ static int s_write_all(int fd, const uint8_t *data, size_t len)
     return 0;
 }
 
-/* Replaces path with data: a fresh temporary file (O_EXCL and O_NOFOLLOW,
- * so a file or link planted at that name is never written through), `mode`
- * whatever the umask, fsync'd, renamed over path, and the directory fsync'd
- * so the new file survives a crash. This library stands below every other
- * one (docs/ARCHITECTURE.md), so it does its own file writing. */
 /* fsyncs the directory of path: 0, or -1 with errno. */
 static int s_sync_dir(const char *path)
 {
@@ -191,6 +186,11 @@ static int s_sync_dir(const char *path)
     return rc;
 }
 
+/* Replaces path with data: a fresh temporary file (O_EXCL and O_NOFOLLOW,
+ * so a file or link planted at that name is never written through), `mode`
+ * whatever the umask, fsync'd, renamed over path, and the directory fsync'd
+ * so the new file survives a crash. This library stands below every other
+ * one (docs/ARCHITECTURE.md), so it does its own file writing. */
 static int s_write_file(const char *path, const uint8_t *data, size_t len, mode_t mode)
 {
     char tmp[4096];

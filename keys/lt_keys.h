@@ -70,6 +70,9 @@ int lt_keys_switch_path(const char *key_file, char *out, size_t len)
  * replaced it and take the switch file for one a killed promote left.
  * Waits up to wait_ms for a holder. Returns the descriptor (close it to
  * release), or -1 with errno (EWOULDBLOCK: still held after wait_ms). */
+/* How long a promote and a starting gateway wait for each other's hold of
+ * that lock: each holds it well under this (a few file writes). */
+#define LT_KEYS_PROMOTE_WAIT_MS 10000
 int lt_keys_promote_lock(const char *key_file, int wait_ms) __attribute__((warn_unused_result));
 /* The file of the public signing keys of rotations before the previous
  * one, which audit logs may still be signed under (the retired file, read
