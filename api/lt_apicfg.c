@@ -540,7 +540,6 @@ static const fixed_t s_fixed[] = {
     VALUE(lookup_api, "lookup_api"),
     VALUE(metrics, "metrics"),
     VALUE(max_body, "max_body"),
-    VALUE(connection_timeout, "connection_timeout"),
     VALUE(receive_timeout, "receive_timeout"),
     VALUE(summary_interval, "summary_interval"),
     VALUE(request_timeout_ms, "request_timeout_ms"),
