@@ -582,7 +582,9 @@ static int s_verify(lt_feed_t *self, const lt_feed_replica_t *f, const lt_stream
  * the owner now streams from past our cursor + 1 and every batch after b
  * would not follow on. Nothing of b can be used (its header chains from a
  * seq we are past), so we ask again from cursor + 1 at once; what the
- * owner sent before it takes that Subscribe is stale (6.6). */
+ * owner sent before it takes that Subscribe is stale (6.6). b is counted
+ * as discarded by its check (lt_feed_batch_check), here as when the feed
+ * then waits. */
 static void s_overlap(lt_feed_t *self, lt_feed_replica_t *f, const char *batch)
 {
     /* An owner answering each Subscribe so would have it sent again at

@@ -1385,6 +1385,26 @@ static void test_overlaps_back_off(void)
     s_feed_close();
 }
 
+/* A batch overlapping the replica's cursor is discarded, counted
+ * (PROTOCOL.md 6.6, the consumer's table), whether it is the first of a
+ * row, answered by a Subscribe, or one after it that stops the feed. */
+static void test_overlap_discard_counted(void)
+{
+    batch_t x[3], o;
+    uint8_t h[3][LT_HASH_BYTES], ho[LT_HASH_BYTES];
+    lt_feed_replica_t *f = s_live_two(x, h);
+    s_batch(&o, 2 * PER_BATCH - 1, h[0], ho, PER_BATCH); /* 5..7: overlaps 6 */
+    uint64_t credit, from, before = f->discarded;
+    CU_ASSERT(s_check(&o) == NULL);
+    CU_ASSERT_EQUAL(f->state, LT_FEED_LIVE); /* subscribed again */
+    CU_ASSERT_EQUAL(f->discarded, before + 1);
+    s_drain(&credit, &from);
+    CU_ASSERT(s_check(&o) == NULL);
+    CU_ASSERT_EQUAL(f->state, LT_FEED_BACKOFF); /* held */
+    CU_ASSERT_EQUAL(f->discarded, before + 2);
+    s_feed_close();
+}
+
 /* An owner alternating a valid batch with one that fails its checks
  * (here its signature, PROTOCOL.md 6.5): the batch applied after each
  * re-subscribe does not end the row of failures, so each re-subscribe
@@ -1651,6 +1671,8 @@ int main(void)
          test_snapshot_over_seq_refused},
         {"an owner answering every subscribe with an overlapping batch: each waits longer",
          test_overlaps_back_off},
+        {"an overlapping batch is discarded and counted, also when it stops the feed",
+         test_overlap_discard_counted},
         {"an owner starting its snapshot again at every chunk: each restart waits longer",
          test_snapshot_restarts_back_off},
         {"a snapshot start failing its checks is no restart: not counted, not held",
