@@ -210,6 +210,12 @@ int lt_feed_resync(lt_feed_t *self, const char *stream, char *err, size_t errlen
  * the wait its last repeat got (lt_feed_repeat_progress). */
 #define REPEAT_SETTLED_MS (60 * 1000)
 
+int64_t lt_feed_wait_next(int64_t wait, int64_t first, int64_t max)
+{
+    int64_t next = wait < first ? first : wait * 2;
+    return next > max ? max : next;
+}
+
 int64_t lt_feed_repeat(lt_feed_repeat_t *r, lt_stats_series_t *counter)
 {
     int64_t now = lt_clock_mono_ms();
@@ -219,9 +225,7 @@ int64_t lt_feed_repeat(lt_feed_repeat_t *r, lt_stats_series_t *counter)
         r->n = 0;
         r->wait = 0;
     } else {
-        r->wait = r->wait ? r->wait * 2 : REPEAT_WAIT_MIN_MS;
-        if (r->wait > REPEAT_WAIT_MAX_MS)
-            r->wait = REPEAT_WAIT_MAX_MS;
+        r->wait = lt_feed_wait_next(r->wait, REPEAT_WAIT_MIN_MS, REPEAT_WAIT_MAX_MS);
     }
     r->n++;
     r->at = now;

@@ -414,7 +414,7 @@ void lt_feed_replica_tick(lt_feed_t *self);
  * subscription is replaced, and what it still sends is stale. */
 void lt_feed_replica_subscribe(lt_feed_t *self, lt_feed_replica_t *f);
 /* Stops feed f for why and schedules the re-subscribe (at least min_ms
- * away); `unsubscribe` tells the owner. */
+ * away, min_ms at most a minute); `unsubscribe` tells the owner. */
 void lt_feed_replica_backoff(lt_feed_t *self, lt_feed_replica_t *f, const char *why,
                              int64_t min_ms, int unsubscribe);
 /* The owner made f start `what` again r->n times in a row (lt_feed_repeat
@@ -490,6 +490,11 @@ int lt_feed_history_refused(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
 /* Counts one more in the row r (and in counter, when not NULL) and returns
  * how long what it starts waits: 0 for the first of a row. */
 int64_t lt_feed_repeat(lt_feed_repeat_t *r, lt_stats_series_t *counter);
+/* The wait after one of `wait` ms, in a row of waits that double: first
+ * when there was none (less than first), else twice as long, at most max.
+ * The feed's back-offs (lt_feed_repeat, lt_feed_replica_backoff, the
+ * recheck of a damaged run) all grow so. */
+int64_t lt_feed_wait_next(int64_t wait, int64_t first, int64_t max);
 /* Progress was made: the row r ends, if the wait its last got ended a
  * minute ago or more (lt_feed_history.c says why not at once). */
 void lt_feed_repeat_progress(lt_feed_repeat_t *r);

@@ -279,10 +279,7 @@ static void s_recheck(lt_feed_t *self, lt_feed_stream_t *st, int64_t now)
         }
         st->damaged_first = bad; /* the rest stays damaged */
     }
-    st->recheck_wait =
-        st->recheck_wait < RECHECK_FIRST_MS ? RECHECK_FIRST_MS : st->recheck_wait * 2;
-    if (st->recheck_wait > RECHECK_MAX_MS)
-        st->recheck_wait = RECHECK_MAX_MS;
+    st->recheck_wait = lt_feed_wait_next(st->recheck_wait, RECHECK_FIRST_MS, RECHECK_MAX_MS);
     st->recheck_at = now + st->recheck_wait;
 }
 

@@ -141,11 +141,11 @@ void lt_feed_replica_backoff(lt_feed_t *self, lt_feed_replica_t *f, const char *
      * have f subscribe again after BACKOFF_MIN_MS each time, for ever);
      * the waits are this back-off's own. */
     lt_feed_repeat_t *r = &f->fails;
-    r->wait = r->n ? r->wait * 2 : BACKOFF_MIN_MS;
-    if (r->wait < min_ms)
+    /* A row ended leaves its last wait behind: the first of the next is
+     * the shortest again. */
+    r->wait = lt_feed_wait_next(r->n ? r->wait : 0, BACKOFF_MIN_MS, BACKOFF_MAX_MS);
+    if (r->wait < min_ms) /* min_ms is at most BACKOFF_MAX_MS */
         r->wait = min_ms;
-    if (r->wait > BACKOFF_MAX_MS)
-        r->wait = BACKOFF_MAX_MS;
     r->n++;
     r->at = lt_clock_mono_ms();
     f->state = LT_FEED_BACKOFF;
