@@ -435,9 +435,7 @@ const lt_stream_t *lt_feed_replica_at(const lt_feed_replica_t *f);
 
 /* ---- lt_feed_stage.c (replica: snapshots received, PROTOCOL.md 6.7) ---- */
 
-/* Forgets a snapshot being received (a re-subscribe restarts it). */
-void lt_feed_stage_reset(lt_feed_replica_t *f);
-/* The same for a snapshot abandoned before its end (stalled, refused, a
+/* Forgets a snapshot abandoned before its end (stalled, refused, a
  * re-subscribe): its staged records are emptied too, so that they do not
  * hold the disk until the next snapshot or a restart; logged with why. */
 void lt_feed_stage_drop(lt_feed_t *self, lt_feed_replica_t *f, const char *why);

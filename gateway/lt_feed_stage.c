@@ -45,12 +45,6 @@ struct lt_feed_stage {
     int has_history;
 };
 
-void lt_feed_stage_reset(lt_feed_replica_t *f)
-{
-    if (f->stage)
-        f->stage->active = 0;
-}
-
 /* Rolls back a failed transaction; err says why. */
 static int s_txn_fail(lt_store_t *store, char *err, size_t errlen)
 {
@@ -489,7 +483,9 @@ void lt_feed_on_snapshot_end(lt_feed_t *self, const char *owner, const Lienthong
         return;
     }
     uint64_t n = f->stage->index;
-    lt_feed_stage_reset(f);
+    /* Swapped in: nothing is staged, the copy's row is the replica's old
+     * one, emptied by the swap. */
+    f->stage->active = 0;
     lt_feed_replica_progress(f);
     f->stale_ahead = 0;
     f->last_batch_at = lt_clock_mono_ms();
