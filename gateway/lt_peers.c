@@ -6,6 +6,7 @@
 #include "lt_log.h"
 #include "lt_sockmon.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -234,20 +235,21 @@ static int s_unlisted_spent(lt_peers_t *self, const char *member, int64_t now)
 }
 
 /* An offer sent to member, an asker without a record: counted in the
- * share and in its own. */
+ * share and in its own. Only after s_offer_too_soon found the share not
+ * spent, so the table has room: an asker is listed only at an offer of
+ * the share (n_asked <= unlisted, both reset together), and the share
+ * holds as many offers as the table entries. */
 static void s_unlisted_offered(lt_peers_t *self, const char *member)
 {
+    assert(self->n_asked <= self->unlisted && self->unlisted < LT_DIR_OFFER_UNLISTED_MAX);
     asked_t *a = s_asked_find(self, member);
     self->unlisted++;
-    /* Never full here: an asker is listed at its first offer, and the
-     * share, spent first, holds as many offers as the table entries. */
-    if (!a && self->n_asked < LT_DIR_OFFER_UNLISTED_MAX) {
+    if (!a) {
         a = &self->asked[self->n_asked++];
         snprintf(a->member, sizeof a->member, "%s", member);
         a->offers = 0;
     }
-    if (a)
-        a->offers++;
+    a->offers++;
 }
 
 /* 1 when an ask from member, whose offer record is rec, must go
