@@ -232,5 +232,31 @@ undocumented = sorted(f for f in families if f"| `{f}` |" not in reference)
 check(families and not undocumented,
       f"every exported family is in the metrics reference ({len(families)}): missing {undocumented}")
 
+# ---- every error code the API answers is documented ----
+# The codes the API's sources answer (the literals of their s_error, s_fail
+# and lt_apicall_fail calls) each have a row of the table of
+# docs/api/README.md, "Error codes", and are named by the Error schema of the
+# document served; the gateway's codes the API maps to a status
+# (s_http_status) each have a row with that status.
+api_src = ""
+for f in sorted(os.listdir(os.path.join(root, "api"))):
+    if f.endswith(".c"):
+        with open(os.path.join(root, "api", f), encoding="utf-8") as fh:
+            api_src += fh.read()
+own = set()
+for m in re.finditer(r"\b(?:s_error|s_fail|lt_apicall_fail)\(([^;]*);", api_src):
+    own.update(re.findall(r'"([A-Z][A-Z_]*[A-Z])"', m.group(1)))
+mapped = re.findall(r"case LIENTHONG__ERROR_CODE__(ERR_[A-Z_]+): \*reason = \"[a-z_]+\"; "
+                    r"return (\d+);", api_src)
+with open(os.path.join(root, "docs", "api", "README.md"), encoding="utf-8") as fh:
+    readme = fh.read()
+described = DOC["components"]["schemas"]["Error"]["properties"]["error"].get("description", "")
+missing = sorted(c for c in own if f"| `{c}` |" not in readme or c not in described)
+missing += sorted(f"{c} {n}" for c, n in mapped
+                  if c != "ERR_NONE" and (f"| `{c}` | {n} |" not in readme or c not in described))
+check(len(own) >= 10 and mapped and not missing,
+      f"every error code the API answers is documented ({len(own)} + {len(mapped)}): "
+      f"missing {missing}")
+
 print(f"{len(failures)} failure(s)")
 sys.exit(1 if failures else 0)
