@@ -81,11 +81,12 @@ typedef struct {
 /* One application's running state. Shared, by name, by the snapshots that
  * hold the application, so that a reload keeps an application's bucket and
  * in-flight count; freed with the last snapshot that holds it (a removed
- * application's once its last request has ended). Under the API's lock. */
+ * application's once its last request has ended). The bucket and count
+ * under the API's lock. */
 typedef struct {
     bucket_t bucket;
-    int in_flight; /* requests being served */
-    int refs;      /* snapshots holding it */
+    int in_flight;   /* requests being served */
+    atomic_int refs; /* snapshots holding it */
 } app_state_t;
 
 /* The applications in force: a configuration's apps and their state (one
@@ -96,25 +97,26 @@ typedef struct {
  * request uses its application (the name, the grants, the bucket) from its
  * headers until libmicrohttpd says it is complete, across a call to the
  * gateway of up to request_timeout_ms. So a request holds a reference to the
- * snapshot it began with, taken and dropped under the API's lock, and a
- * reload (SIGHUP, on the main thread) only swaps the pointer under that
- * lock: new requests see the new applications at once, a request in
- * progress finishes under the ones it began with, and the last to drop
- * the old snapshot frees it. A read-write lock held for the request would
- * instead keep the reload waiting for the slowest request, and new
- * requests behind the reload. */
+ * snapshot it began with, an atomic count: taken under the API's lock,
+ * which keeps the pointer it reads alive until counted, and dropped
+ * without it. A reload (SIGHUP, on the main thread) only swaps the pointer
+ * under that lock: new requests see the new applications at once, a
+ * request in progress finishes under the ones it began with, and the last
+ * to drop the old snapshot frees it, holding no lock. A read-write lock
+ * held for the request would instead keep the reload waiting for the
+ * slowest request, and new requests behind the reload. */
 typedef struct {
     const lt_apicfg_t *cfg;
     lt_apicfg_t *owned;  /* cfg when a reload's (freed with the snapshot); NULL: the start's */
     app_state_t **state; /* one per cfg->apps */
-    int refs;            /* the API's, and one per request holding it */
+    atomic_int refs;     /* the API's, and one per request holding it */
 } snap_t;
 
 struct _lt_api_t {
     const lt_apicfg_t *cfg; /* the start's: everything but the applications */
     struct MHD_Daemon *mhd;
     lt_apicall_t *call;
-    pthread_mutex_t lock; /* the snapshot in force, references, app states and the audit file */
+    pthread_mutex_t lock; /* the snapshot in force, app states' counts and the audit file */
     snap_t *snap;         /* the applications in force */
     FILE *audit;
     /* Taken before lock (the reports write the audit file), never after. */
@@ -403,14 +405,17 @@ static double s_burst(const lt_apicfg_app_t *app)
     return app->rate < 1.0 ? 1.0 : app->rate;
 }
 
-/* Drops a reference to snap (under self->lock); frees it, and the states
- * only it held, with the last. */
-static void s_snap_drop_locked(snap_t *snap)
+/* Drops the reference *snap_p holds (none: NULL); frees the snapshot,
+ * and the states only it held, with the last. Needs no lock: a dropped
+ * snapshot is no longer the one in force, so nobody takes it again. */
+static void s_snap_drop(snap_t **snap_p)
 {
-    if (!snap || --snap->refs > 0)
+    snap_t *snap = *snap_p;
+    *snap_p = NULL;
+    if (!snap || atomic_fetch_sub(&snap->refs, 1) > 1)
         return;
     for (size_t i = 0; snap->state && i < snap->cfg->n_apps; i++)
-        if (snap->state[i] && --snap->state[i]->refs == 0)
+        if (snap->state[i] && atomic_fetch_sub(&snap->state[i]->refs, 1) == 1)
             free(snap->state[i]);
     free(snap->state);
     if (snap->owned) {
@@ -420,31 +425,22 @@ static void s_snap_drop_locked(snap_t *snap)
     free(snap);
 }
 
-static void s_snap_drop(lt_api_t *self, snap_t **snap_p)
-{
-    if (!*snap_p)
-        return;
-    pthread_mutex_lock(&self->lock);
-    s_snap_drop_locked(*snap_p);
-    pthread_mutex_unlock(&self->lock);
-    *snap_p = NULL;
-}
-
-/* The snapshot in force, held (s_snap_drop). */
+/* The snapshot in force, held (s_snap_drop). The lock only keeps a reload
+ * from dropping it between the read and the count. */
 static snap_t *s_snap_take(lt_api_t *self)
 {
     pthread_mutex_lock(&self->lock);
     snap_t *snap = self->snap;
-    snap->refs++;
+    atomic_fetch_add(&snap->refs, 1);
     pthread_mutex_unlock(&self->lock);
     return snap;
 }
 
 /* A snapshot of cfg's applications (owned: freed with it), held once,
  * each sharing the state of the application of the same name in was (NULL
- * at start), or with a full bucket. Under self->lock. NULL when out of
- * memory (owned not taken). */
-static snap_t *s_snap_new_locked(const lt_apicfg_t *cfg, lt_apicfg_t *owned, const snap_t *was)
+ * at start; held by the caller, so its states stay), or with a full
+ * bucket. NULL when out of memory (owned not taken). */
+static snap_t *s_snap_new(const lt_apicfg_t *cfg, lt_apicfg_t *owned, const snap_t *was)
 {
     snap_t *snap = calloc(1, sizeof *snap);
     if (!snap || !(snap->state = calloc(cfg->n_apps ? cfg->n_apps : 1, sizeof *snap->state))) {
@@ -452,18 +448,18 @@ static snap_t *s_snap_new_locked(const lt_apicfg_t *cfg, lt_apicfg_t *owned, con
         return NULL;
     }
     snap->cfg = cfg;
-    snap->refs = 1;
+    atomic_init(&snap->refs, 1);
     for (size_t i = 0; i < cfg->n_apps; i++) {
         const lt_apicfg_app_t *same =
             was ? lt_apicfg_app_by_name(was->cfg, cfg->apps[i].name) : NULL;
         app_state_t *st = same ? was->state[same - was->cfg->apps] : calloc(1, sizeof *st);
         if (!st) {
-            s_snap_drop_locked(snap);
+            s_snap_drop(&snap);
             return NULL;
         }
         if (!same)
             st->bucket = (bucket_t){s_burst(&cfg->apps[i]), lt_clock_mono_ms()};
-        st->refs++;
+        atomic_fetch_add(&st->refs, 1);
         snap->state[i] = st;
     }
     snap->owned = owned;
@@ -1371,7 +1367,7 @@ static void s_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (rq && rq->in_flight) /* never answered: the client went away */
         s_flight_give(self, rq);
     if (rq) {
-        s_snap_drop(self, &rq->snap); /* after the place given: it is the snapshot's */
+        s_snap_drop(&rq->snap); /* after the place given: it is the snapshot's */
         free(rq->body);
         atomic_fetch_sub(&self->begun, 1);
     }
@@ -1500,7 +1496,7 @@ lt_api_t *lt_api_new(const lt_apicfg_t *cfg, char *err, size_t errlen)
                                      .keys = "addresses",
                                      .describe = s_unauth_describe,
                                      .arg = self};
-    if (!(self->snap = s_snap_new_locked(cfg, NULL, NULL)) || /* no thread yet: no lock */
+    if (!(self->snap = s_snap_new(cfg, NULL, NULL)) ||
         !(self->refused = lt_apisum_tally(&self->refused_sum, sizeof(refusal_t))) ||
         !(self->unauth = lt_apisum_tally(&self->unauth_sum, sizeof(refusal_t))) ||
         !(self->mhd_msgs = lt_tally_new(summary_ms, MHD_MESSAGES, 0, s_mhd_report, self)) ||
@@ -1614,9 +1610,8 @@ int lt_api_reload(lt_api_t *self, lt_apicfg_t *cfg, char *err, size_t errlen)
     lt_apicfg_apps_changed(self->snap->cfg, cfg, apps, sizeof apps);
     s_refused_fit(self, self->snap->cfg, cfg);
     pthread_mutex_lock(&self->lock);
-    snap_t *snap = s_snap_new_locked(cfg, cfg, self->snap);
+    snap_t *was = self->snap, *snap = s_snap_new(cfg, cfg, was);
     if (snap) {
-        s_snap_drop_locked(self->snap);
         self->snap = snap;
         cfg = NULL; /* the snapshot's */
     }
@@ -1625,6 +1620,9 @@ int lt_api_reload(lt_api_t *self, lt_apicfg_t *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         goto out;
     }
+    /* The API's reference, outside the lock: the last one frees the old
+     * configuration, which requests taking the new one need not wait for. */
+    s_snap_drop(&was);
     lt_info("api", "reloaded %s: %s", self->snap->cfg->path, apps);
     rc = 0;
 out:
@@ -1686,7 +1684,7 @@ void lt_api_destroy(lt_api_t **self_p)
     lt_stats_destroy(&self->stats);
     if (self->audit)
         fclose(self->audit);
-    s_snap_drop_locked(self->snap); /* no thread left */
+    s_snap_drop(&self->snap);
     free(self->tls_cert);
     if (self->tls_key) /* no private key left in freed memory */
         sodium_memzero(self->tls_key, self->tls_key_len);

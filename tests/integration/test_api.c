@@ -361,9 +361,10 @@ out:
     }
 }
 
-/* Writes api config "api-reload" on port: app reload-a with hash_a, and
- * reload-b with hash_b unless NULL, then extra (a broken line). */
-static int s_reload_config(int port, const char *hash_a, const char *hash_b, const char *extra)
+/* Writes api config name (NULL: "api-reload") on port: app reload-a with
+ * hash_a, and reload-b with hash_b unless NULL, then extra (a broken line). */
+static int s_reload_config_as(const char *name, int port, const char *hash_a, const char *hash_b,
+                              const char *extra)
 {
     char path[PATH_MAX + 64], b[512] = "", text[PATH_MAX + 2048];
     if (hash_b)
@@ -377,8 +378,25 @@ static int s_reload_config(int port, const char *hash_a, const char *hash_b, con
              "  { name = \"reload-a\"; token_hash = \"%s\"; datasets = [\"" DS "\"];\n"
              "    fields = [\"full_name\"]; purposes = [\"KYC\"]; }%s );\n",
              g_caller->conf_path, port, extra, hash_a, b);
-    snprintf(path, sizeof path, "%s/api-reload.conf", g_fed.dir);
+    snprintf(path, sizeof path, "%s/%s.conf", g_fed.dir, name ? name : "api-reload");
     return lt_it_write_file(path, text);
+}
+
+static int s_reload_config(int port, const char *hash_a, const char *hash_b, const char *extra)
+{
+    return s_reload_config_as(NULL, port, hash_a, hash_b, extra);
+}
+
+/* The tokens of the reload tests, each with its hash: two of reload-a
+ * (a1, a2), one of reload-b. 0, or -1. */
+static int s_reload_tokens(char a1[65], char ha1[65], char a2[65], char ha2[65], char b[65],
+                           char hb[65])
+{
+    return lt_it_api_token(g_fed.dir, "reload-a", a1, ha1) ||
+                   lt_it_api_token(g_fed.dir, "reload-a", a2, ha2) ||
+                   lt_it_api_token(g_fed.dir, "reload-b", b, hb)
+               ? -1
+               : 0;
 }
 
 /* The HTTP status of GET url/v1/datasets with token, or -1. */
@@ -442,9 +460,7 @@ static void test_reload(void)
     snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
     snprintf(log, sizeof log, "%s/api-reload.log", g_fed.dir);
     snprintf(code, sizeof code, "%s/reload.code", g_fed.dir);
-    LT_IT_REQUIRE(lt_it_api_token(g_fed.dir, "reload-a", a1, ha1) == 0 &&
-                  lt_it_api_token(g_fed.dir, "reload-a", a2, ha2) == 0 &&
-                  lt_it_api_token(g_fed.dir, "reload-b", b, hb) == 0);
+    LT_IT_REQUIRE(s_reload_tokens(a1, ha1, a2, ha2, b, hb) == 0);
     LT_IT_REQUIRE(s_reload_config(port, ha1, NULL, "") == 0);
     LT_IT_REQUIRE(s_start_api("api-reload", url, "", 0, &api) == 0);
     CU_ASSERT_EQUAL(s_token_status(url, a1), 200);
@@ -499,6 +515,51 @@ static void test_reload(void)
 out:
     if (stopped)
         lt_it_gw_signal(g_caller, SIGCONT);
+    if (api > 0) {
+        kill(api, SIGTERM);
+        waitpid(api, NULL, 0);
+    }
+}
+
+/* Requests of two applications from 8 threads (api_reload_load.py) while
+ * 30 reloads swap A's token and add and remove B: each request keeps the
+ * configuration it began with, and the last to drop an old one frees it,
+ * B's state with it, on whichever thread (lt_api.c, snap_t). Every answer
+ * is 200, 401 (a token not in force) or 429, and the API lives on; under
+ * the ASan build, a use after free or a leak fails it. */
+static void test_reload_load(void)
+{
+    char url[64], log[PATH_MAX + 64], out[PATH_MAX + 64], cmd[6 * PATH_MAX + 512], a1[65], a2[65],
+        b[65], ha1[65], ha2[65], hb[65];
+    pid_t api = 0;
+    int port = lt_it_free_port();
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
+    snprintf(log, sizeof log, "%s/api-reload-load.log", g_fed.dir);
+    snprintf(out, sizeof out, "%s/reload-load.out", g_fed.dir);
+    LT_IT_REQUIRE(s_reload_tokens(a1, ha1, a2, ha2, b, hb) == 0);
+    LT_IT_REQUIRE(s_reload_config_as("api-reload-load", port, ha1, hb, "") == 0);
+    LT_IT_REQUIRE(s_start_api("api-reload-load", url, "", 0, &api) == 0);
+    snprintf(cmd, sizeof cmd,
+             "(LT_API_URL=%s LT_TOKENS=%s,%s,%s LT_SECONDS=6 python3 %s/api_reload_load.py "
+             ">%s.tmp 2>&1; echo \"exit $?\" >>%s.tmp; mv %s.tmp %s) &",
+             url, a1, a2, b, LT_IT_SRC_DIR, out, out, out, out);
+    LT_IT_REQUIRE(system(cmd) == 0);
+    for (int i = 0; i < 30; i++) {
+        LT_IT_REQUIRE(s_reload_config_as("api-reload-load", port, i % 2 ? ha1 : ha2,
+                                         i % 2 ? hb : NULL, "") == 0);
+        LT_IT_REQUIRE(s_hup_said(api, log, "reloaded .*api-reload-load.conf", i + 1));
+    }
+    for (int64_t end = lt_it_ms() + 30000; access(out, F_OK) != 0 && lt_it_ms() < end;)
+        usleep(100000);
+    CU_ASSERT(lt_it_file_contains(out, "exit 0"));
+    if (!lt_it_file_contains(out, "exit 0")) {
+        snprintf(cmd, sizeof cmd, "cat %s >&2", out);
+        if (system(cmd) != 0)
+            fprintf(stderr, "test_api: no output of api_reload_load.py\n");
+    }
+    CU_ASSERT_EQUAL(waitpid(api, NULL, WNOHANG), 0);
+    CU_ASSERT_EQUAL(s_stop_api(&api, "api-reload-load"), 0);
+out:
     if (api > 0) {
         kill(api, SIGTERM);
         waitpid(api, NULL, 0);
@@ -1282,6 +1343,8 @@ static const lt_it_test_t s_tests[] = {
      test_reload},
     {"a reload renaming an application: its refusals logged and audited in full",
      test_reload_renamed},
+    {"reloads under load: every request answered under one configuration, the API lives on",
+     test_reload_load},
     {"SIGTERM stops the API with status 0", test_stop},
     {NULL, NULL}};
 
