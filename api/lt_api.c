@@ -1606,24 +1606,25 @@ int lt_api_reload(lt_api_t *self, lt_apicfg_t *cfg, char *err, size_t errlen)
                 "%s: %s changed: needs a restart (systemctl restart lienthong-api); the running "
                 "value is kept until then",
                 cfg->path, fixed);
-    /* Only this thread replaces self->snap: it stays alive unlocked here. */
-    lt_apicfg_apps_changed(self->snap->cfg, cfg, apps, sizeof apps);
-    s_refused_fit(self, self->snap->cfg, cfg);
-    pthread_mutex_lock(&self->lock);
-    snap_t *was = self->snap, *snap = s_snap_new(cfg, cfg, was);
-    if (snap) {
-        self->snap = snap;
-        cfg = NULL; /* the snapshot's */
-    }
-    pthread_mutex_unlock(&self->lock);
+    /* Only this thread replaces self->snap, and the API's reference keeps
+     * it alive: it is read, and the new one matched against it and built,
+     * without the lock, which only the swap takes. */
+    snap_t *was = self->snap;
+    lt_apicfg_apps_changed(was->cfg, cfg, apps, sizeof apps);
+    s_refused_fit(self, was->cfg, cfg);
+    snap_t *snap = s_snap_new(cfg, cfg, was);
     if (!snap) {
         snprintf(err, errlen, "out of memory");
         goto out;
     }
+    cfg = NULL; /* the snapshot's */
+    pthread_mutex_lock(&self->lock);
+    self->snap = snap;
+    pthread_mutex_unlock(&self->lock);
     /* The API's reference, outside the lock: the last one frees the old
      * configuration, which requests taking the new one need not wait for. */
     s_snap_drop(&was);
-    lt_info("api", "reloaded %s: %s", self->snap->cfg->path, apps);
+    lt_info("api", "reloaded %s: %s", snap->cfg->path, apps);
     rc = 0;
 out:
     if (cfg) {
