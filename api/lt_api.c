@@ -1547,16 +1547,6 @@ fail:
     return NULL;
 }
 
-/* 1 when next names an application run does not: its refusals need keys
- * of their own. */
-static int s_apps_renamed(const lt_apicfg_t *run, const lt_apicfg_t *next)
-{
-    for (size_t i = 0; i < next->n_apps; i++)
-        if (!lt_apicfg_app_by_name(run, next->apps[i].name))
-            return 1;
-    return 0;
-}
-
 /* The table of refusals keeps keys by application name until they are
  * idle for a whole interval, and is never emptied by a reload that keeps
  * the names: those of an application renamed or added would stay, and
@@ -1570,7 +1560,7 @@ static int s_apps_renamed(const lt_apicfg_t *run, const lt_apicfg_t *next)
  * made leaves the old one: what overflows is counted as others. */
 static void s_refused_fit(lt_api_t *self, const lt_apicfg_t *run, const lt_apicfg_t *next)
 {
-    if (!s_apps_renamed(run, next))
+    if (!lt_apicfg_apps_added(run, next, NULL, 0))
         return;
     size_t keys = (next->n_apps + run->n_apps + 1) * SUMMED;
     pthread_mutex_lock(&self->tally_lock);

@@ -576,20 +576,27 @@ size_t lt_apicfg_fixed_changed(const lt_apicfg_t *run, const lt_apicfg_t *next, 
     return n;
 }
 
+size_t lt_apicfg_apps_added(const lt_apicfg_t *run, const lt_apicfg_t *next, char *out, size_t len)
+{
+    size_t n = 0;
+    if (out && len)
+        out[0] = 0;
+    for (size_t i = 0; i < next->n_apps; i++)
+        if (!lt_apicfg_app_by_name(run, next->apps[i].name) && ++n && out && len)
+            s_append(out, len, next->apps[i].name);
+    return n;
+}
+
 void lt_apicfg_apps_changed(const lt_apicfg_t *run, const lt_apicfg_t *next, char *out, size_t len)
 {
-    char added[512] = "", removed[512] = "", changed[512] = "";
-    size_t n_added = 0, n_removed = 0, n_changed = 0;
+    char added[512], removed[512], changed[512] = "";
+    size_t n_added = lt_apicfg_apps_added(run, next, added, sizeof added);
+    size_t n_removed = lt_apicfg_apps_added(next, run, removed, sizeof removed), n_changed = 0;
     for (size_t i = 0; i < next->n_apps; i++) {
         const lt_apicfg_app_t *was = lt_apicfg_app_by_name(run, next->apps[i].name);
-        if (!was && ++n_added)
-            s_append(added, sizeof added, next->apps[i].name);
-        else if (was && !lt_apicfg_app_same(was, &next->apps[i]) && ++n_changed)
+        if (was && !lt_apicfg_app_same(was, &next->apps[i]) && ++n_changed)
             s_append(changed, sizeof changed, next->apps[i].name);
     }
-    for (size_t i = 0; i < run->n_apps; i++)
-        if (!lt_apicfg_app_by_name(next, run->apps[i].name) && ++n_removed)
-            s_append(removed, sizeof removed, run->apps[i].name);
     snprintf(out, len,
              "applications: %zu added%s%s%s, %zu removed%s%s%s, %zu changed%s%s%s, %zu unchanged; "
              "%zu in force",

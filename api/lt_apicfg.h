@@ -127,6 +127,10 @@ int lt_apicfg_app_same(const lt_apicfg_app_t *a, const lt_apicfg_app_t *b);
  * with "..." when out is full) in out. A running API changes none of them. */
 size_t lt_apicfg_fixed_changed(const lt_apicfg_t *run, const lt_apicfg_t *next, char *out,
                                size_t len);
+/* How many applications next names that run does not (the removed ones:
+ * with run and next the other way round); their names, comma-separated
+ * (cut with "..." when full), in out unless NULL. */
+size_t lt_apicfg_apps_added(const lt_apicfg_t *run, const lt_apicfg_t *next, char *out, size_t len);
 /* What next does to run's applications, for the log: "applications: N
  * added (names), N removed (names), N changed (names), N unchanged; N in
  * force". An application is the same one when its name is. */

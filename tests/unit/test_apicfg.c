@@ -501,6 +501,12 @@ static void test_reload_changes(void)
     lt_apicfg_apps_changed(&next, &run, out, sizeof out);
     CU_ASSERT_STRING_EQUAL(out, "applications: 0 added, 1 removed (crm), 1 changed (hr), 0 "
                                 "unchanged; 1 in force");
+    /* the names added alone (a reload's refusals need keys for them) */
+    CU_ASSERT(lt_apicfg_apps_added(&run, &next, out, sizeof out) == 1);
+    CU_ASSERT_STRING_EQUAL(out, "crm");
+    CU_ASSERT(lt_apicfg_apps_added(&run, &next, NULL, 0) == 1);
+    CU_ASSERT(lt_apicfg_apps_added(&next, &run, out, sizeof out) == 0);
+    CU_ASSERT_STRING_EQUAL(out, "");
     /* a short buffer: cut, with "..." */
     CU_ASSERT(lt_apicfg_fixed_changed(&run, &next, out, 8) == 2);
     CU_ASSERT_STRING_EQUAL(out, "port...");
