@@ -171,6 +171,14 @@ static void s_error(reply_t *r, int status, const char *reason, const char *code
     r->body = lt_apicall_error(code, "%s", msg);
 }
 
+/* The answer of a call to the gateway (or of its failure): its body taken. */
+static void s_reply_out(reply_t *r, const lt_apicall_out_t *out)
+{
+    r->status = out->status;
+    r->reason = out->reason;
+    r->body = out->body;
+}
+
 /* ---- metrics ---------------------------------------------------------------------- */
 
 static int s_stats_new(lt_api_t *self)
@@ -641,9 +649,7 @@ static void s_query(lt_api_t *self, const lt_apicfg_app_t *app, const req_t *rq,
     lt_apicall_query(self->call, q, &who, s_timeout(self, q), &out);
     if (lq && out.body)
         s_within_grant(app, endpoint, lq->dataset, out.body);
-    r->status = out.status;
-    r->reason = out.reason;
-    r->body = out.body;
+    s_reply_out(r, &out);
     lt_apireq_destroy(&q);
 }
 
@@ -838,9 +844,7 @@ static void s_prefill(lt_api_t *self, const lt_apicfg_app_t *app, struct MHD_Con
             out.status = found ? 200 : 404;
             out.reason = found ? "ok" : "not_found";
         }
-        r->status = out.status;
-        r->reason = out.reason;
-        r->body = out.body;
+        s_reply_out(r, &out);
     }
     if (r->status == 403)
         s_audit(self, app->name, q.officer, q.case_ref, "prefill", NULL, id, r);
@@ -905,9 +909,7 @@ static void s_profile(lt_api_t *self, const lt_apicfg_app_t *app, const req_t *r
     lt_apicall_profile(self->call, pq, &who, timeout > LT_PROFILE_MAX_MS ? LT_PROFILE_MAX_MS : timeout, &out);
     if (out.body)
         s_within_grant(app, "profile", NULL, out.body);
-    r->status = out.status;
-    r->reason = out.reason;
-    r->body = out.body;
+    s_reply_out(r, &out);
     lt_apireq_destroy(&q);
 }
 
@@ -958,9 +960,7 @@ static void s_datasets(lt_api_t *self, const lt_apicfg_app_t *app, reply_t *r)
         lt_apicall_out_t out;
         snprintf(detail, sizeof detail, "datasets: %s", why);
         lt_apicall_fail(self->call, &out, 503, "directory", "DIRECTORY_UNAVAILABLE", detail);
-        r->status = out.status;
-        r->reason = out.reason;
-        r->body = out.body;
+        s_reply_out(r, &out);
         return;
     }
     const Lienthong__Directory *d = lt_dir_get(dir);
