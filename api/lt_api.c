@@ -1591,10 +1591,12 @@ int lt_api_reload(lt_api_t *self, lt_apicfg_t *cfg, char *err, size_t errlen)
     /* What the start checks, on the file as it is now (its grants logged). */
     if (lt_apicheck_start(cfg, NULL, err, errlen) != 0)
         goto out;
+    /* Worded as the gateway's reload words its own (lt_gwreload), but by
+     * names only: the values are paths, sizes, levels, with no one form. */
     if (lt_apicfg_fixed_changed(self->cfg, cfg, fixed, sizeof fixed))
         lt_warn("api",
-                "%s: %s changed: needs a restart (systemctl restart lienthong-api); the running "
-                "value is kept until then",
+                "%s: %s changed: takes effect at the next restart (systemctl restart "
+                "lienthong-api); keeping the running value",
                 cfg->path, fixed);
     /* Only this thread replaces self->snap, and the API's reference keeps
      * it alive: it is read, and the new one matched against it and built,

@@ -482,7 +482,9 @@ static void test_reload(void)
                          "reloaded .*api-reload.conf: applications: 1 added (reload-b), "
                          "0 removed, 1 changed (reload-a), 0 unchanged; 2 in force",
                          1));
-    CU_ASSERT(lt_it_file_contains(log, "max_body changed: needs a restart"));
+    CU_ASSERT(lt_it_file_contains(log, "max_body changed: takes effect at the next restart "
+                                       "(systemctl restart lienthong-api); keeping the running "
+                                       "value"));
     CU_ASSERT_EQUAL(s_token_status(url, a1), 401);
     CU_ASSERT_EQUAL(s_token_status(url, a2), 200);
     CU_ASSERT_EQUAL(s_token_status(url, b), 200);
