@@ -2,8 +2,8 @@
  * the requests without a valid token and the refusals of an application
  * (lt_api), the failures whose detail is the operator's (lt_apicall), the
  * connections cut or refused (lt_apiconn). Each owner says what its events
- * are; this module writes them as the log's WARN lines of "api", all in
- * one shape (docs/operations.md, "Limits of the HTTP API"):
+ * are; this module writes them as the log's WARN lines of "api", each one
+ * of three (docs/operations.md, "Limits of the HTTP API"):
  *
  *   FIRST   <first>; others <others> are summed up every <interval> s
  *   COUNT   <n> more <what><where> in <s> s[: <why>]
