@@ -34,8 +34,8 @@ struct conn {
     char addr[INET6_ADDRSTRLEN];
 };
 
-/* Why a connection was closed, for the tally's reports. */
-typedef enum { CUT, AT_MAX, AT_PER_IP } why_t;
+/* Why a connection was closed, for the tallies' reports. */
+typedef enum { CUT, AT_MAX, AT_PER_IP, WHYS } why_t;
 
 /* A closed connection's particulars (the tally's info). */
 typedef struct {
@@ -46,14 +46,17 @@ typedef struct {
 struct _lt_apiconn_t {
     int deadline_ms;
     unsigned max_conns, max_per_ip;
-    pthread_mutex_t lock; /* conns, n_conns, stop, tally */
+    pthread_mutex_t lock; /* conns, n_conns, stop, tallies */
     pthread_cond_t wake;  /* stop */
     pthread_t thread;
     int stop;
     conn_t *conns;
     unsigned n_conns;  /* in conns */
-    lt_apisum_t sum;   /* how tally's reports read */
-    lt_tally_t *tally; /* the cuts and refusals, by why and client address */
+    lt_apisum_t sum;   /* how the tallies' reports read */
+    /* The cuts and the refusals at each limit, by client address: a table
+     * each, so that the count of the addresses beyond one table is of one
+     * reason, which its report names. */
+    lt_tally_t *tally[WHYS];
     lt_stats_series_t *cuts, *refused;
     lt_apiconn_tick_fn *tick;
     void *tick_arg;
@@ -108,11 +111,9 @@ static void s_describe(void *arg, const lt_tally_report_t *rep, lt_apisum_text_t
 static void s_note(lt_apiconn_t *self, why_t why, const char *addr)
 {
     event_t e = {.why = why};
-    char key[INET6_ADDRSTRLEN + 8];
     snprintf(e.addr, sizeof e.addr, "%s", addr);
-    snprintf(key, sizeof key, "%d %s", (int)why, addr);
     lt_stats_inc(why == CUT ? self->cuts : self->refused);
-    lt_tally_note(self->tally, key, &e);
+    lt_tally_note(self->tally[why], e.addr, &e);
 }
 
 /* Cuts the connections past the deadline, under the lock. */
@@ -138,7 +139,8 @@ static void *s_watch(void *arg)
     pthread_mutex_lock(&self->lock);
     while (!self->stop) {
         s_reap(self, lt_clock_mono_ms());
-        lt_tally_tick(self->tally);
+        for (int w = 0; w < WHYS; w++)
+            lt_tally_tick(self->tally[w]);
         if (self->tick) { /* outside the lock: the owner's tick takes its own */
             pthread_mutex_unlock(&self->lock);
             self->tick(self->tick_arg);
@@ -199,10 +201,9 @@ lt_apiconn_t *lt_apiconn_new(int deadline_ms, unsigned max_conns, unsigned max_p
                               .keys = "addresses",
                               .describe = s_describe,
                               .arg = self};
-    if (!(self->tally = lt_apisum_tally(&self->sum, sizeof(event_t)))) {
-        free(self);
-        return NULL;
-    }
+    for (int w = 0; w < WHYS; w++)
+        if (!(self->tally[w] = lt_apisum_tally(&self->sum, sizeof(event_t))))
+            goto fail_tally;
     if (pthread_mutex_init(&self->lock, NULL) != 0)
         goto fail_tally;
     if (s_cond_init(&self->wake) != 0)
@@ -217,7 +218,8 @@ fail_cond:
 fail_lock:
     pthread_mutex_destroy(&self->lock);
 fail_tally:
-    lt_tally_destroy(&self->tally);
+    for (int w = 0; w < WHYS; w++)
+        lt_tally_destroy(&self->tally[w]);
     free(self);
     return NULL;
 }
@@ -232,8 +234,10 @@ void lt_apiconn_destroy(lt_apiconn_t **self_p)
     pthread_cond_signal(&self->wake);
     pthread_mutex_unlock(&self->lock);
     pthread_join(self->thread, NULL);
-    lt_tally_flush(self->tally); /* the summary the next interval would have written */
-    lt_tally_destroy(&self->tally);
+    for (int w = 0; w < WHYS; w++) { /* the summaries the next interval would have written */
+        lt_tally_flush(self->tally[w]);
+        lt_tally_destroy(&self->tally[w]);
+    }
     while (self->conns) { /* none after MHD_stop_daemon; freed all the same */
         conn_t *k = self->conns;
         self->conns = k->next;

@@ -23,7 +23,8 @@
  * Each connection cut or refused is counted (lienthong_http_receive_timeouts_total,
  * lienthong_http_connections_refused_total) and reported through lt_tally
  * per reason and client address: the first logged at once, then one line
- * per reason and address per summary interval with the count.
+ * per reason and address per summary interval with the count; beyond the
+ * addresses counted apart, one count per reason.
  *
  * The watch's thread is also the API's timer: each turn (a few times a
  * second) it calls the tick its owner gave, so that the summaries of a
@@ -38,7 +39,8 @@
 #include <netinet/in.h>
 
 /* Client addresses counted apart in the API's summaries (connections cut,
- * requests without a token); beyond them, one "others" count. */
+ * and refused at each limit; requests without a token); beyond them, one
+ * "others" count. */
 #define LT_APICONN_ADDRS 16
 
 typedef struct _lt_apiconn_t lt_apiconn_t;

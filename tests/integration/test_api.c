@@ -889,6 +889,19 @@ static void test_noise(void)
                     0);
 }
 
+/* A `lienthong api` with receive_timeout = 1, 1 connection per address
+ * and summary_interval = 2, driven by api_conns.py: connections closed at
+ * the deadline and refused at the limit from 20 addresses, 4 beyond those
+ * counted apart for each reason: their counts are by reason. */
+static void test_conns_beyond(void)
+{
+    CU_ASSERT_EQUAL(s_drive("api-conns",
+                            "receive_timeout = 1;\nmax_connections_per_ip = 1;\n"
+                            "summary_interval = 2;\n",
+                            "api_conns.py"),
+                    0);
+}
+
 /* A `lienthong api` with summary_interval = 2 and a gateway that is not
  * running, driven by api_gwdown.py: the failed calls of /readyz and
  * /metrics, which need no token, are summed up in the log (the first in
@@ -1335,6 +1348,8 @@ static const lt_it_test_t s_tests[] = {
     {"summaries of 429, 400 and 401 bursts within an interval, without traffic", test_summary},
     {"libmicrohttpd's messages summed up; the connection limit counted; controls escaped",
      test_noise},
+    {"connections closed and refused beyond the addresses tracked: counted by reason",
+     test_conns_beyond},
     {"an API whose gateway is not running answers a fixed message, the detail logged",
      test_error_detail},
     {"the failed calls of /readyz and /metrics while the gateway is down are summed up",
