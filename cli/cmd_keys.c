@@ -43,6 +43,9 @@ static void s_print_public(FILE *f, const lt_keys_t *k, const char *member, int 
     }
 }
 
+/* Where the package keeps keys and configuration (dist/lienthong.tmpfiles). */
+#define LT_KEYS_PACKAGE_DIR "/etc/lienthong"
+
 /* Reports a file that cannot be written, with why and what to do. */
 static int s_cannot_write(const char *cmd, const char *path)
 {
@@ -52,12 +55,24 @@ static int s_cannot_write(const char *cmd, const char *path)
     lt_file_explain(dirname(dir), W_OK | X_OK, why, sizeof why);
     lt_file_whoami(me, sizeof me);
     snprintf(dir, sizeof dir, "%s", path);
+    const char *d = dirname(dir);
     if (!why[0])
         return lt_cli_fail(1, cmd, "cannot write %s: %s", path, strerror(e));
-    return lt_cli_fail(1, cmd, "cannot write %s: %s (%s); the directory must be writable by "
-                       "the user that runs the gateway: install -d -o %s -m 0750 %s (the package "
-                       "creates /etc/lienthong for the lienthong user)", path, strerror(e), why,
-                       me, dirname(dir));
+    /* The package's directory is root's and the group's (docs/operations.md,
+     * "Installing from the package"): the sticky bit lets the gateway's user
+     * add its keys but not replace gateway.conf. Owning it would let that
+     * user rewrite them. */
+    if (strcmp(d, LT_KEYS_PACKAGE_DIR) == 0)
+        return lt_cli_fail(1, cmd,
+                           "cannot write %s: %s (%s); the directory must be as the "
+                           "package makes it: install -d -o root -g lienthong -m 1770 %s",
+                           path, strerror(e), why, d);
+    /* Any other directory holds only what this user writes: its own. */
+    return lt_cli_fail(1, cmd,
+                       "cannot write %s: %s (%s); the directory must be writable by "
+                       "the user that runs the gateway: install -d -o %s -m 0700 %s for keys of "
+                       "its own, or keep them in %s (install -d -o root -g lienthong -m 1770 %s)",
+                       path, strerror(e), why, me, d, LT_KEYS_PACKAGE_DIR, LT_KEYS_PACKAGE_DIR);
 }
 
 /* Writes the public keys to path; 0 or the exit code of the failure. */

@@ -257,6 +257,11 @@ as lienthong gateway --config /etc/lienthong/wrong.conf --check | grep -A1 "^err
 echo "# keygen into a directory of another user"
 install -d -m 0755 /etc/lienthong/root-only
 as lienthong keygen --out /etc/lienthong/root-only/member 2>&1 || true
+echo "# keygen into /etc/lienthong made by hand"
+was_owner=$(stat -c %u:%g /etc/lienthong) was_mode=$(stat -c %a /etc/lienthong)
+chown root:root /etc/lienthong && chmod 0755 /etc/lienthong
+as lienthong keygen --out /etc/lienthong/member2 2>&1 || true
+chown "$was_owner" /etc/lienthong && chmod "$was_mode" /etc/lienthong
 echo "# unreachable endpoint (the ministry's gateway is stopped)"
 as lienthong ping --key /etc/lienthong/member.key --server-key "$(sed -n 's/^transport_key = "\(.*\)";$/\1/p' /etc/lienthong/member.pub)" --endpoint tcp://gw.bca.example.vn:7401 || true
 EOS
@@ -271,6 +276,9 @@ check "... with the command that fixes it" m "install -d -o lienthong -m 0700 /r
 check "wrong authority key: the signer and the pin" m "authority_keys pins rogueKeyrogueKeyrogueKeyrogueKeyrogueKey"
 check "... and the fix" m "fix: authority_keys must pin the key that signed the directory"
 check "keygen: why and how" m "cannot write /etc/lienthong/root-only/member.key: Permission denied (/etc/lienthong/root-only is owned by root:root with mode 0755 and this process runs as lienthong)"
+check "... another directory: one of the user's own" m "install -d -o lienthong -m 0700 /etc/lienthong/root-only for keys of its own"
+check "keygen into /etc/lienthong: the package's owner and mode, not the user's" \
+    m "(/etc/lienthong is owned by root:root with mode 0755 and this process runs as lienthong); the directory must be as the package makes it: install -d -o root -g lienthong -m 1770 /etc/lienthong"
 check "unreachable endpoint" m "unreachable: cannot open a TCP connection to gw.bca.example.vn:7401: Connection refused"
 
 say "6. remove"
