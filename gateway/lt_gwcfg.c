@@ -40,12 +40,19 @@ static int s_peers(const config_t *c, lt_gwcfg_t *cfg, char *err, size_t errlen)
         return lt_cfgfile_err(a, cfg->path, err, errlen, "'peers' must be a list of member ids");
     for (int i = 0; i < config_setting_length(a); i++) {
         const char *p = config_setting_get_string_elem(a, i);
-        if (!p || !p[0] || strlen(p) >= LT_ID_MAX || cfg->n_peers >= LT_GWCFG_MAX_PEERS) {
-            char got[64];
-            return lt_cfgfile_err(
-                a, cfg->path, err, errlen, "peer %d must be a member id string, got %s", i + 1,
-                lt_cfgfile_shown(config_setting_get_elem(a, (unsigned)i), got, sizeof got));
-        }
+        char got[64];
+        lt_cfgfile_shown(config_setting_get_elem(a, (unsigned)i), got, sizeof got);
+        if (!p || !p[0])
+            return lt_cfgfile_err(a, cfg->path, err, errlen,
+                                  "peer %d must be a member id string, got %s", i + 1, got);
+        if (strlen(p) >= LT_ID_MAX)
+            return lt_cfgfile_err(a, cfg->path, err, errlen,
+                                  "peer %d, %s, is longer than a member id may be (%d bytes)",
+                                  i + 1, got, LT_ID_MAX - 1);
+        if (cfg->n_peers >= LT_GWCFG_MAX_PEERS)
+            return lt_cfgfile_err(a, cfg->path, err, errlen,
+                                  "peer %d, %s, is one too many: 'peers' lists at most %d members",
+                                  i + 1, got, LT_GWCFG_MAX_PEERS);
         if (!lt_dir_member_id_ok(p))
             return lt_cfgfile_err(a, cfg->path, err, errlen,
                                   "peer %d must be a member id INSTANCE/CLASS/CODE, got \"%s\"",
@@ -100,10 +107,21 @@ static int s_subs(const config_t *c, lt_gwcfg_t *cfg, char *err, size_t errlen)
     for (int i = 0; i < config_setting_length(l); i++) {
         const config_setting_t *g = config_setting_get_elem(l, (unsigned)i);
         const char *st = NULL;
-        if (!config_setting_is_group(g) || !config_setting_lookup_string(g, "stream", &st) ||
-            strlen(st) >= sizeof cfg->subs[0].stream || cfg->n_subs >= LT_GWCFG_MAX_SUBS)
+        if (!config_setting_is_group(g) || !config_setting_lookup_string(g, "stream", &st))
             return lt_cfgfile_err(g, cfg->path, err, errlen, "each subscription needs stream = \"DATASET or "
                          "VIEW id\";");
+        char got[64];
+        lt_cfgfile_shown(config_setting_get_member(g, "stream"), got, sizeof got);
+        if (strlen(st) >= sizeof cfg->subs[0].stream)
+            return lt_cfgfile_err(g, cfg->path, err, errlen,
+                                  "subscription %d, %s, is longer than a stream id may be "
+                                  "(%d bytes)",
+                                  i + 1, got, (int)sizeof cfg->subs[0].stream - 1);
+        if (cfg->n_subs >= LT_GWCFG_MAX_SUBS)
+            return lt_cfgfile_err(g, cfg->path, err, errlen,
+                                  "subscription %d, %s, is one too many: 'subscribe' lists at most "
+                                  "%d streams",
+                                  i + 1, got, LT_GWCFG_MAX_SUBS);
         /* A misspelt setting would be ignored, its intent lost. */
         if (lt_cfgfile_unknown_in(g, cfg->path, s_sub_known, err, errlen))
             return -1;

@@ -328,6 +328,53 @@ static void test_peers(void)
                  "peer 1 must be a member id string, got \"\"");
 }
 
+/* head, then n items (pre, the item's number 1..n, post) between sep,
+ * then tail. */
+static void s_list(char *out, size_t cap, const char *head, const char *pre, const char *post,
+                   const char *sep, int n, const char *tail)
+{
+    snprintf(out, cap, "%s ", head);
+    for (int i = 1; i <= n; i++) {
+        char one[64];
+        snprintf(one, sizeof one, "%s%d%s", pre, i, post);
+        strncat(out, i > 1 ? sep : "", cap - strlen(out) - 1);
+        strncat(out, one, cap - strlen(out) - 1);
+    }
+    strncat(out, tail, cap - strlen(out) - 1);
+}
+
+/* At most LT_GWCFG_MAX_PEERS peers: the one past is named, and the limit. */
+static void test_peers_limit(void)
+{
+    char extra[4096];
+    s_list(extra, sizeof extra, "peers = [", "\"VN/PROV/P", "\"", ", ", LT_GWCFG_MAX_PEERS + 1,
+           " ];\n");
+    expect_error("peers_max.cfg", 0, NULL, extra, 7,
+                 "peer 129, \"VN/PROV/P129\", is one too many: 'peers' lists at most 128 "
+                 "members");
+    /* A member id one byte too long for any directory. */
+    char longid[LT_ID_MAX + 32];
+    snprintf(longid, sizeof longid, "peers = [ \"VN/PROV/%0*d\" ];\n", LT_ID_MAX, 7);
+    expect_error("peers_long.cfg", 0, NULL, longid, 7, "is longer than a member id may be (127");
+}
+
+/* At most LT_GWCFG_MAX_SUBS subscriptions, each stream id within its
+ * bound: the entry past either is named, and the limit. */
+static void test_subscribe_limit(void)
+{
+    char extra[4096];
+    s_list(extra, sizeof extra, "subscribe = (", "{ stream = \"VN/GOV/BCA/d", "\"; }", ",\n",
+           LT_GWCFG_MAX_SUBS + 1, " );\n");
+    expect_error("subs_max.cfg", 0, NULL, extra, 7 + LT_GWCFG_MAX_SUBS,
+                 "subscription 65, \"VN/GOV/BCA/d65\", is one too many: 'subscribe' lists at "
+                 "most 64 streams");
+    char longid[LT_STREAM_ID_MAX + 64];
+    snprintf(longid, sizeof longid, "subscribe = ( { stream = \"VN/GOV/BCA/%0*d\"; } );\n",
+             LT_STREAM_ID_MAX, 7);
+    expect_error("subs_long.cfg", 0, NULL, longid, 7,
+                 "is longer than a stream id may be (255 bytes)");
+}
+
 /* SQLite's page cache per store connection: 64 MiB unless set, 2 to 65536. */
 static void test_store_cache(void)
 {
@@ -352,6 +399,8 @@ int main(void)
         {"retain_records and retain_days", test_retention},
         {"tail_batches and tail_bytes", test_tail},
         {"peers: member ids, once each, not our own", test_peers},
+        {"peers: at most 128, each within a member id's length", test_peers_limit},
+        {"subscribe: at most 64, each within a stream id's length", test_subscribe_limit},
         {"store_cache_mb", test_store_cache},
         {"missing member", test_missing_member},
         {"bad authority key, with line", test_bad_authority_key},
