@@ -63,6 +63,7 @@ int lt_cmd_gateway(int argc, char **argv)
     lt_log_set_member(cfg.member);
     lt_log_set_level(cfg.log_level);
     lt_log_set_format(cfg.log_format);
+    lt_gwcfg_warn(&cfg);
     if (check)
         return lt_gwcheck_run(&cfg, stdout);
     lt_gateway_t *gw = lt_gateway_new(&cfg, err, sizeof err);

@@ -890,6 +890,7 @@ static void s_reload_config(lt_gateway_t *self)
         lt_error("reload", "refused, keeping the running configuration: %s", err);
     } else {
         lt_gwreload_diff_t d;
+        lt_gwcfg_warn(next);
         lt_gwreload_diff(&self->cfg, next, &d);
         s_writer_drain(self);
         size_t failed = s_apply_config(self, next, &d);

@@ -2,6 +2,7 @@
 #include "lt_gwcfg.h"
 #include "lt_cfgfile.h"
 #include "lt_file.h"
+#include "lt_log.h"
 #include "lt_sock.h"
 
 #include <errno.h>
@@ -247,4 +248,20 @@ int lt_gwcfg_load(const char *path, lt_gwcfg_t *cfg, char *err, size_t errlen)
 out:
     config_destroy(&c);
     return rc;
+}
+
+int lt_gwcfg_warn(const lt_gwcfg_t *cfg)
+{
+    int n = 0;
+    /* Files written for older versions may hold up to LT_CFG_BATCH_MAX_MAX:
+     * refusing them would stop a gateway at upgrade, so they load, and a
+     * batch still holds at most the protocol's bound (PROTOCOL.md 6.2). */
+    if (cfg->batch_max > LT_BATCH_MAX_RECORDS) {
+        lt_warn("config",
+                "%s: batch_max = %d acts as %d, the most records a batch may hold (PROTOCOL.md "
+                "6.2); set it to %d or less to silence this",
+                cfg->path, cfg->batch_max, LT_BATCH_MAX_RECORDS, LT_BATCH_MAX_RECORDS);
+        n++;
+    }
+    return n;
 }

@@ -55,4 +55,9 @@ typedef struct {
 int lt_gwcfg_load(const char *path, lt_gwcfg_t *cfg, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
+/* Logs a warning for each setting of a loaded configuration that does less
+ * than it says (the gateway calls it at start and at each reload). Returns
+ * how many it logged. */
+int lt_gwcfg_warn(const lt_gwcfg_t *cfg);
+
 #endif

@@ -375,6 +375,37 @@ static void test_subscribe_limit(void)
                  "is longer than a stream id may be (255 bytes)");
 }
 
+/* Logs what lt_gwcfg_warn says of a file with `extra` into out. */
+static int warned(const char *name, const char *extra, char *out, size_t cap)
+{
+    char path[600], err[512] = "", log[700];
+    static lt_gwcfg_t cfg;
+    write_cfg(path, sizeof path, name, 0, NULL, extra);
+    CU_ASSERT_FATAL(lt_gwcfg_load(path, &cfg, err, sizeof err) == 0);
+    snprintf(log, sizeof log, "%s.log", path);
+    int saved = dup(2), fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    CU_ASSERT_FATAL(saved >= 0 && fd >= 0);
+    CU_ASSERT_FATAL(dup2(fd, 2) == 2);
+    close(fd);
+    int n = lt_gwcfg_warn(&cfg);
+    ut_captured(saved, log, out, cap);
+    close(saved);
+    return n;
+}
+
+/* batch_max above the protocol's 1024 records loads (older files hold it)
+ * and acts as 1024, with one warning saying so; 1024 and below, none. */
+static void test_batch_max_warning(void)
+{
+    char out[2048];
+    CU_ASSERT_EQUAL(warned("bm_big.cfg", "batch_max = 65536;\n", out, sizeof out), 1);
+    CU_ASSERT_EQUAL(ut_lines(out, "batch_max = 65536 acts as 1024"), 1);
+    CU_ASSERT_EQUAL(ut_lines(out, NULL), 1);
+    CU_ASSERT_EQUAL(warned("bm_max.cfg", "batch_max = 1024;\n", out, sizeof out), 0);
+    CU_ASSERT_EQUAL(ut_lines(out, NULL), 0);
+    CU_ASSERT_EQUAL(warned("bm_dflt.cfg", NULL, out, sizeof out), 0);
+}
+
 /* SQLite's page cache per store connection: 64 MiB unless set, 2 to 65536. */
 static void test_store_cache(void)
 {
@@ -401,6 +432,7 @@ int main(void)
         {"peers: member ids, once each, not our own", test_peers},
         {"peers: at most 128, each within a member id's length", test_peers_limit},
         {"subscribe: at most 64, each within a stream id's length", test_subscribe_limit},
+        {"batch_max over 1024: loads, acts as 1024, one warning", test_batch_max_warning},
         {"store_cache_mb", test_store_cache},
         {"missing member", test_missing_member},
         {"bad authority key, with line", test_bad_authority_key},
