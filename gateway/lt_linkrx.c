@@ -68,6 +68,9 @@ static int s_dispatch(const lt_linkrx_t *self, size_t i, void *link, const char 
         break;
     case LIENTHONG__ENVELOPE__BODY_DIRECTORY_OFFER:
         return s_offer(self, member, env->directory_offer);
+    case LIENTHONG__ENVELOPE__BODY_DIRECTORY_REQUEST:
+        lt_peers_on_link_dir_request(self->ctx->peers, i, env->directory_request);
+        break;
     case LIENTHONG__ENVELOPE__BODY_BATCH:
         s_batch(self, link, member, envp);
         break;

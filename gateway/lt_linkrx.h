@@ -4,9 +4,11 @@
  * the message decoded (one frame, the size cap), and handed to the module
  * that waits for it: answers to our lookups and verifies and their errors
  * to lt_query (7), batches, snapshots, repairs and errors of our replicas
- * to lt_feed (6.5 to 6.10), a Hello to lt_peers; a DirectoryOffer goes to
- * the poll loop, which adopts (5.1, 5.3). Nothing is ever answered on a
- * link: what is refused is counted and reported through lt_reject.
+ * to lt_feed (6.5 to 6.10), a Hello or a DirectoryRequest to lt_peers
+ * (which offers our directory when the peer's is older, 5.1); a
+ * DirectoryOffer goes to the poll loop, which adopts (5.1, 5.3). No error
+ * is ever answered on a link: what is refused is counted and reported
+ * through lt_reject.
  *
  * Apart from lt_gateway so that the poll loop and the fuzz targets of the
  * consumer's and caller's sides (tests/fuzz/fuzz_feed.c, fuzz_query.c)

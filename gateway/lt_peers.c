@@ -594,6 +594,17 @@ const char *lt_peers_link_member(const lt_peers_t *self, size_t i)
     return i < self->n_links ? self->links[i].member : NULL;
 }
 
+/* A Hello or DirectoryRequest on link l showing an older directory is an
+ * ask like those on the ROUTER, under the same per-member limit (5.1):
+ * otherwise a peer could send them on this link to be sent offers without
+ * end. */
+static void s_link_answer_ask(lt_peers_t *self, link_t *l, uint64_t have_version)
+{
+    offered_t *rec = s_link_offered(self, l);
+    if (have_version < lt_dir_version(self->ctx->dir) && !s_offer_too_soon(self, rec, l->member))
+        (void)s_offer_to(self, l->sock, NULL, 0, rec);
+}
+
 void lt_peers_on_link_hello(lt_peers_t *self, size_t i, const Lienthong__Hello *h)
 {
     if (i >= self->n_links)
@@ -609,12 +620,13 @@ void lt_peers_on_link_hello(lt_peers_t *self, size_t i, const Lienthong__Hello *
     l->handshake = 0;
     l->heard_at = lt_clock_mono_ms();
     l->peer_version = h->directory_version;
-    /* A Hello showing an older directory is an ask like those on the
-     * ROUTER, under the same per-member limit (5.1): otherwise a peer
-     * could send Hellos on this link to be sent offers without end. */
-    offered_t *rec = s_link_offered(self, l);
-    if (l->peer_version < lt_dir_version(self->ctx->dir) && !s_offer_too_soon(self, rec, l->member))
-        (void)s_offer_to(self, l->sock, NULL, 0, rec);
+    s_link_answer_ask(self, l, h->directory_version);
+}
+
+void lt_peers_on_link_dir_request(lt_peers_t *self, size_t i, const Lienthong__DirectoryRequest *r)
+{
+    if (i < self->n_links)
+        s_link_answer_ask(self, &self->links[i], r->have_version);
 }
 
 /* ---- incoming peers --------------------------------------------------------------- */

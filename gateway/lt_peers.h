@@ -73,6 +73,10 @@ const char *lt_peers_link_member(const lt_peers_t *self, size_t i);
  * older directory is offered ours, within the limit of
  * lt_peers_on_hello. */
 void lt_peers_on_link_hello(lt_peers_t *self, size_t i, const Lienthong__Hello *h);
+/* The peer at the far end of link i sent a DirectoryRequest (PROTOCOL.md
+ * 4.3 allows it both ways): answered on the link as on the ROUTER, with an
+ * offer when ours is newer, within the same limit. */
+void lt_peers_on_link_dir_request(lt_peers_t *self, size_t i, const Lienthong__DirectoryRequest *r);
 
 /* ---- incoming peers, on the gateway's peer ROUTER ---- */
 

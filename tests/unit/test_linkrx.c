@@ -11,7 +11,8 @@
  * are LT_LINKRX_ANSWER; an Error reaches both the replica and the
  * outstanding lookup of its owner; a Hello greets the link; a directory
  * offer goes to the poll loop's hook, one held back is refused with
- * ERR_DIRECTORY. The modules behind it have their own suites;
+ * ERR_DIRECTORY; a DirectoryRequest is answered with an offer when ours is
+ * newer. The modules behind it have their own suites;
  * tests/fuzz/fuzz_feed.c and fuzz_query.c drive this dispatch with any
  * input. */
 #include "unit_util.h" /* first: it sets the feature macros */
@@ -51,6 +52,7 @@ static struct {
     void *zctx, *owner_end, *local, *app;
     uint8_t history[LT_HISTORY_BYTES];
     uint8_t last_hash[LT_HASH_BYTES]; /* of the replica's last batch */
+    int offers_seen;                  /* DirectoryOffers s_drain read */
 } G;
 
 /* What the hooks were given, and what they answer. */
@@ -118,6 +120,7 @@ static int s_drain(uint64_t *subscribed_from)
                                        : NULL;
         if (env && env->body_case == LIENTHONG__ENVELOPE__BODY_SUBSCRIBE)
             *subscribed_from = env->subscribe->from_seq;
+        G.offers_seen += env && env->body_case == LIENTHONG__ENVELOPE__BODY_DIRECTORY_OFFER;
         lt_wire_free(&env);
         zmq_msg_close(&rid);
         zmq_msg_close(&body);
@@ -334,6 +337,34 @@ static void test_hello(void)
     CU_ASSERT_EQUAL(s_greeted(), 1);
 }
 
+/* Offers this gateway sent the members since the last call. */
+static int s_offers_sent(void)
+{
+    uint64_t from;
+    int before = G.offers_seen;
+    (void)s_drain(&from);
+    return G.offers_seen - before;
+}
+
+/* A DirectoryRequest on a link is answered as on the ROUTER (PROTOCOL.md
+ * 4.3, 5.1): an offer when ours is newer, none when it is not, and one a
+ * version per second. */
+static void test_directory_request(void)
+{
+    Lienthong__DirectoryRequest r = LIENTHONG__DIRECTORY_REQUEST__INIT;
+    (void)s_offers_sent();
+    uint64_t all = lt_gwstats_codes_sum(&G.refused);
+    r.have_version = lt_dir_version(G.ctx.dir);
+    CU_ASSERT_EQUAL(s_body(OD_OWNER, LIENTHONG__ENVELOPE__BODY_DIRECTORY_REQUEST, &r), 0);
+    CU_ASSERT_EQUAL(s_offers_sent(), 0);
+    r.have_version = 0;
+    CU_ASSERT_EQUAL(s_body(OD_OWNER, LIENTHONG__ENVELOPE__BODY_DIRECTORY_REQUEST, &r), 0);
+    CU_ASSERT_EQUAL(s_offers_sent(), 1);
+    CU_ASSERT_EQUAL(s_body(OD_OWNER, LIENTHONG__ENVELOPE__BODY_DIRECTORY_REQUEST, &r), 0);
+    CU_ASSERT_EQUAL(s_offers_sent(), 0); /* asked again within the second: on its way */
+    CU_ASSERT_EQUAL(lt_gwstats_codes_sum(&G.refused), all);
+}
+
 /* A checked batch goes to the queue with its envelope; another member's
  * never does; the replica moves when the queue commits it. */
 static void test_batch_to_the_queue(void)
@@ -502,6 +533,7 @@ int main(void)
         {"two frames, undecodable: dropped; a type links do not carry: ignored",
          test_malformed_and_unexpected},
         {"the owner's Hello greets its link", test_hello},
+        {"a DirectoryRequest on a link is answered with an offer", test_directory_request},
         {"the owner's checked batch goes to the queue, another member's does not",
          test_batch_to_the_queue},
         {"a batch the queue cannot take is done as not run", test_batch_queue_full},
