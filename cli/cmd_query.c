@@ -112,6 +112,14 @@ static int s_parse(int argc, char **argv, args_t *a, int verify)
         } else if (c == 't') {
             if (lt_cli_int_opt(argv[0], "--timeout", optarg, 1, INT_MAX, "whole milliseconds", &l))
                 return 2;
+            /* It becomes the request's deadline, which an owner refuses
+             * further ahead than this (PROTOCOL.md 7.1): say so here. */
+            if (l > LT_QUERY_MAX_AHEAD_MS)
+                return lt_cli_fail(2, argv[0],
+                                   "--timeout: expected whole milliseconds 1..%d, got '%s': the "
+                                   "deadline it sets may be at most 10 minutes ahead "
+                                   "(PROTOCOL.md 7.1)",
+                                   LT_QUERY_MAX_AHEAD_MS, optarg);
             a->timeout = (int)l;
         } else if (c == 'h') {
             printf("usage: %s\n", usage);

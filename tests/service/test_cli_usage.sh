@@ -39,6 +39,11 @@ for v in abc 0 -5 1e3 99999999999999 ' 7' +7; do
     expect 2 "lienthong lookup: --timeout: expected whole milliseconds 1..2147483647, got '$v'" \
         lookup "${Q[@]}" --timeout "$v"
 done
+# A timeout is the request's deadline: at most 10 minutes ahead (PROTOCOL.md 7.1).
+expect 2 "lienthong lookup: --timeout: expected whole milliseconds 1..600000, got '600001': the deadline it sets may be at most 10 minutes ahead" \
+    lookup "${Q[@]}" --timeout 600001
+expect 2 "verify: --timeout: expected whole milliseconds 1..600000, got '2147483647'" \
+    verify --timeout 2147483647
 expect 2 "ping: --timeout: expected whole milliseconds" ping --timeout x
 expect 2 "prefill: --timeout: expected whole milliseconds 1..2147483647, got ''" prefill --timeout ''
 expect 2 "profile: --deadline: expected whole milliseconds 1..60000, got '60001'" profile --deadline 60001
