@@ -169,7 +169,8 @@ static int s_register(lt_feed_t *self, lt_stats_t *st)
                    LT_STATS_GAUGE, 0, LT_GWCFG_MAX_SUBS);
     rc |= s_family(st, &self->f_rep_forks, "lienthong_replica_forks",
                    "Consumer: times a replica's owner announced another history than the "
-                   "replica's (PROTOCOL.md 6.9)",
+                   "replica's (PROTOCOL.md 6.9); each one starts a full copy from seq 1 with "
+                   "`resync = \"auto\"`",
                    LT_STATS_COUNTER, 0, LT_GWCFG_MAX_SUBS);
     rc |= s_family(st, &self->f_rep_damaged, "lienthong_replica_damaged",
                    "Consumer: records of a replica known damaged in the store, not delivered until "
@@ -180,12 +181,17 @@ static int s_register(lt_feed_t *self, lt_stats_t *st)
                    "the owner no longer keeps (PROTOCOL.md 6.10)",
                    LT_STATS_COUNTER, 0, LT_GWCFG_MAX_SUBS);
     rc |= s_family(st, &self->f_rep_overlaps, "lienthong_replica_overlaps",
-                   "Consumer: batches that overlapped a replica's cursor, each answered by "
-                   "subscribing again (PROTOCOL.md 6.6)",
+                   "Consumer: batches that overlapped a replica's cursor (PROTOCOL.md 6.6); the "
+                   "first of a row is answered by subscribing again at once, each after it by a "
+                   "wait; a row ends after an hour without one, or with a batch or snapshot "
+                   "applied a minute or more after the wait its last got",
                    LT_STATS_COUNTER, 0, LT_GWCFG_MAX_SUBS);
     rc |= s_family(st, &self->f_rep_restarts, "lienthong_replica_snapshot_restarts",
                    "Consumer: snapshots an owner started again at index 0 while one was being "
-                   "received (PROTOCOL.md 6.7)",
+                   "received, with a first chunk that passed its checks (PROTOCOL.md 6.7; one "
+                   "that fails them stops the feed as any failed check); the first of a row is "
+                   "taken at once, each after it stops the feed for a wait; rows end as for "
+                   "overlaps",
                    LT_STATS_COUNTER, 0, LT_GWCFG_MAX_SUBS);
     rc |= lt_feed_quality_register(self, st);
     self->st_commit = lt_gwstats_commit(st, "replica");

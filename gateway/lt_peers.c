@@ -120,7 +120,7 @@ lt_peers_t *lt_peers_new(const lt_gwctx_t *ctx, void *zmq_ctx, const lt_sock_opt
         .name = "lienthong_directory_offers_dropped",
         .help = "Directory offers not sent: the member asked again for a version offered to it "
                 "less than a second ago, or askers not seen here had their share for the second, "
-                "together or each its own",
+                "together (64) or each its own (4)",
         .kind = LT_STATS_COUNTER};
     if (!(self->st_connected = lt_gwstats_series(ctx->stats, &connected, NULL)) ||
         !(self->st_offers_dropped = lt_gwstats_series(ctx->stats, &dropped, NULL))) {

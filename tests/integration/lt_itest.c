@@ -783,6 +783,56 @@ int lt_it_metrics_undocumented(const char *text, const char *doc_path, char *mis
     return n;
 }
 
+/* The HELP text of l ("# HELP name text"), unescaped (\\ and \n), into out. */
+static void s_help_text(const char *l, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (const char *p = l; *p && *p != '\n' && n + 1 < cap; p++) {
+        if (*p == '\\' && (p[1] == '\\' || p[1] == 'n'))
+            out[n++] = *++p == 'n' ? '\n' : '\\';
+        else
+            out[n++] = *p;
+    }
+    out[n] = 0;
+}
+
+int lt_it_metrics_help_differs(const char *text, const char *doc_path, char *differ, size_t cap)
+{
+    uint8_t *doc = NULL;
+    size_t doc_len = 0, at = 0;
+    int n = 0;
+    if (lt_file_read(doc_path, 16u << 20, &doc, &doc_len) != 0)
+        return -1;
+    differ[0] = 0;
+    for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+        if (strncmp(l, "# HELP ", 7) != 0)
+            continue;
+        size_t len = strcspn(l + 7, " \n");
+        char row[256], help[2048], cell[2048];
+        snprintf(row, sizeof row, "| `%.*s` |", (int)len, l + 7);
+        const char *r = memmem(doc, doc_len, row, strlen(row));
+        if (!r)
+            continue;
+        /* The row's last cell: after its last " | ", up to " |" at its end. */
+        const char *end = memchr(r, '\n', doc_len - (size_t)(r - (const char *)doc));
+        const char *last = NULL;
+        for (const char *p = r; p + 3 <= end; p++)
+            if (memcmp(p, " | ", 3) == 0)
+                last = p + 3;
+        s_help_text(l + 7 + len + (l[7 + len] == ' '), help, sizeof help);
+        int cell_len = last && end - last >= 2 ? (int)(end - last - 2) : 0;
+        snprintf(cell, sizeof cell, "%.*s", cell_len, last ? last : "");
+        if (strcmp(help, cell) == 0)
+            continue;
+        n++;
+        if (at < cap)
+            at += (size_t)snprintf(differ + at, cap - at, "%.*s\n    HELP: %s\n    doc:  %s\n",
+                                   (int)len, l + 7, help, cell);
+    }
+    free(doc);
+    return n;
+}
+
 /* Past a metric or label name at p; NULL when there is none. */
 static const char *s_name_end(const char *p)
 {

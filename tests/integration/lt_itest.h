@@ -185,6 +185,12 @@ int lt_it_metrics_parse(const char *text);
  * doc_path does not name as a table row "| `name` |", written to missing
  * separated by spaces; their count, or -1 when the file cannot be read. */
 int lt_it_metrics_undocumented(const char *text, const char *doc_path, char *missing, size_t cap);
+/* The metric families of text whose "# HELP" text (unescaped) is not the
+ * last cell of their row in doc_path, the description the reference says
+ * each carries: their names written to differ separated by spaces, and
+ * their count, or -1 when the file cannot be read. Families without a row
+ * are lt_it_metrics_undocumented's. */
+int lt_it_metrics_help_differs(const char *text, const char *doc_path, char *differ, size_t cap);
 /* Polls status until `member` is in peers_connected. 0 or -1. */
 int lt_it_gw_wait_peer(lt_it_gw_t *g, const char *member, int timeout_ms);
 /* Polls status until directory_version == version. 0 or -1. */

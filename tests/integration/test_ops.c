@@ -279,6 +279,12 @@ static void test_expiry_during_traffic(void)
         if (n != 0)
             fprintf(stderr, "\n  not in the table of %s: %s\n", LT_IT_DOCS, missing);
         CU_ASSERT_EQUAL(n, 0);
+        /* ... with the # HELP text the reference gives for it. */
+        static char differ[65536];
+        n = metrics ? lt_it_metrics_help_differs(metrics, LT_IT_DOCS, differ, sizeof differ) : -1;
+        if (n != 0)
+            fprintf(stderr, "\n  # HELP differs from the table of %s:\n%s", LT_IT_DOCS, differ);
+        CU_ASSERT_EQUAL(n, 0);
     }
     s_finish(&x);
 out:
