@@ -16,8 +16,9 @@
 #include "lienthong.pb-c.h"
 #include "lt_limits.h"
 
-#define LT_APIREQ_MAX_KEYS 1024   /* keys or subjects of a verify (PROTOCOL.md 7.6) */
-#define LT_APIREQ_MAX_CLAIMS 64   /* claims, and fields of a lookup */
+#define LT_APIREQ_MAX_KEYS   LT_QUERY_MAX_KEYS /* keys or subjects of a verify (PROTOCOL.md 7.6) */
+#define LT_APIREQ_MAX_CLAIMS LT_QUERY_MAX_CLAIMS /* claims, and fields of a lookup */
+_Static_assert(LT_QUERY_MAX_FIELDS == LT_QUERY_MAX_CLAIMS, "one bound for claims and fields");
 /* The protocol's limits (PROTOCOL.md Appendix B), so that the API refuses
  * exactly what the gateway would, naming the member. */
 #define LT_APIREQ_MAX_KEY     LT_RECORD_KEY_MAX        /* bytes of a key (7.1, 7.6, 7.7) */
