@@ -421,24 +421,28 @@ static int s_dropped(const uint64_t *drop, size_t n, uint64_t v)
 }
 
 /* Opens path under *cur and, when it does and is newer than *after, takes
- * it as the gateway adopts a directory (PROTOCOL.md 5.5): the key that
- * signed it joins *base, as the gateway learns it, and *cur becomes *base
- * with the next keys this directory announces, those of the one before
- * dropped. The directory when it was taken, else NULL. */
-static lt_dir_t *s_walk_one(const char *path, lt_dir_pins_t *base, lt_dir_pins_t *cur,
-                            uint64_t *after, const char *federation)
+ * it as the gateway adopts a directory (PROTOCOL.md 5.5): *cur becomes the
+ * pins, the key that signed it and the next keys it announces, as the
+ * gateway then trusts only its current directory's signer
+ * (lt_dir_learned_settle) and announcements; that signer joins *signers,
+ * the keys of the retired copies, which only grows. The directory when it
+ * was taken, else NULL. */
+static lt_dir_t *s_walk_one(const char *path, const lt_dir_pins_t *pins, lt_dir_pins_t *cur,
+                            lt_dir_pins_t *signers, uint64_t *after, const char *federation)
 {
     char why[700];
     uint8_t key[LT_KEY_BYTES];
+    lt_dir_pins_t base = *pins;
     lt_dir_t *d = lt_dir_load(path, cur, federation, 0, why, sizeof why);
     int taken = d && lt_dir_version(d) > *after && lt_dir_signer(d, cur, key) == 0;
     if (taken) {
-        if (lt_dir_pins_add_key(base, key) != 0)
+        /* The pins leave room for one key: a set holds the learned ones too. */
+        if (lt_dir_pins_add_key(&base, key) != 0 || lt_dir_pins_add_key(signers, key) != 0)
             lt_warn("restore",
-                    "%s: more authority keys than a gateway holds; its signer "
-                    "is not kept for the directories after it",
+                    "%s: more authority keys than a gateway holds; its signer is not kept "
+                    "for the retired directories",
                     path);
-        lt_dir_trust(base, d, cur);
+        lt_dir_trust(&base, d, cur);
         *after = lt_dir_version(d);
         return d;
     }
@@ -451,25 +455,27 @@ static lt_dir_t *s_walk_one(const char *path, lt_dir_pins_t *base, lt_dir_pins_t
  * trusts once running (the pins, the keys data_dir learned and the next
  * keys the directory it runs with, host->taken, announces), then, as if
  * the gateway had adopted them one after the other, the backup's retired
- * directories newer than
- * the one the host runs with, oldest first: each taken only when it
- * verifies under the keys in force at that point, and only the newest
- * taken one's announcements kept, as the gateway keeps those of its
- * current directory alone (PROTOCOL.md 5.5). So a key that an old
- * directory announced and a later one withdrew is not trusted again, and
- * directories the host already went past teach it nothing. The signers of
- * the directories taken stay trusted to the end, where the gateway keeps
- * only its current one's (lt_dir_learned_settle): that trusts no key a
- * gateway fed the same directories one by one would not, and keeps every
- * retired copy taken verifiable. The backup's authority.learned and
- * authority.retired are never read for it: anyone
+ * directories newer than the one the host runs with, oldest first: each
+ * taken only when it verifies under the keys in force at that point, and
+ * only the newest taken one's signer and announcements kept in *trust, as
+ * the gateway keeps those of its current directory alone (PROTOCOL.md 5.5,
+ * lt_dir_learned_settle). So a key that an old directory announced and a
+ * later one withdrew is not trusted again, nor the signer of a directory a
+ * later one replaced, and directories the host already went past teach it
+ * nothing: the backup's adopted directory is verified under *trust. The
+ * signers of all the directories taken go to *retired, with *trust, as a
+ * gateway keeps the signers of the copies it retired (authority.retired):
+ * every retired copy taken stays verifiable, and its key is found for
+ * data_dir's authority.retired (s_restore_pick). The backup's
+ * authority.learned and authority.retired are never read for it: anyone
  * who could write the backup wrote them. The newest LT_DIRPICK_MAX_RETIRED
  * retired ones the walk takes go to held, at their index in
  * lt_dirpick_retired_list's order, so that the restore does not verify
- * them again: each was signed by a key of base, which only grows, so it
- * opens under the final keys too. */
+ * them again: each was signed by a key of *retired, which only grows, so
+ * it opens under the final keys too. */
 static void s_restore_trust(const lt_gwcfg_t *cfg, const char *dir, const lt_dirpick_t *host,
-                            lt_dir_pins_t *trust, lt_dir_t *held[LT_DIRPICK_MAX_RETIRED])
+                            lt_dir_pins_t *trust, lt_dir_pins_t *retired,
+                            lt_dir_t *held[LT_DIRPICK_MAX_RETIRED])
 {
     char path[PATH_MAX + 64];
     uint64_t v[RETIRED_SEEN];
@@ -480,21 +486,23 @@ static void s_restore_trust(const lt_gwcfg_t *cfg, const char *dir, const lt_dir
      * candidates, the older one's too, which the gateway does not trust
      * once it runs with the newer (lt_gateway's s_adoptable). */
     char learned[PATH_MAX + 32];
-    lt_dir_pins_t base;
     lt_dirpick_learned_path(cfg->data_dir, learned, sizeof learned);
-    (void)lt_dir_learned_add(learned, &cfg->pins, &base); /* not keys: nothing added */
+    (void)lt_dir_learned_add(learned, &cfg->pins, retired); /* not keys: nothing added */
     if (host->taken)
-        lt_dir_trust(&base, host->taken, trust);
+        lt_dir_trust(retired, host->taken, trust);
     else
-        *trust = base;
+        *trust = *retired;
     for (size_t i = n; i-- > 0;) {
         lt_dirpick_retired_path(dir, v[i], path, sizeof path);
-        lt_dir_t *d = s_walk_one(path, &base, trust, &after, cfg->federation);
+        lt_dir_t *d = s_walk_one(path, &cfg->pins, trust, retired, &after, cfg->federation);
         if (d && i < LT_DIRPICK_MAX_RETIRED)
             held[i] = d;
         else
             lt_dir_destroy(&d);
     }
+    for (size_t i = 0; i < trust->count; i++)
+        if (lt_dir_pins_add_key(retired, trust->keys[i]) != 0)
+            break; /* full: the last announcements go, as lt_dir_trust drops them */
 }
 
 /* A retired directory of the backup that does not open: named on out (a
@@ -563,7 +571,7 @@ static int s_restore_signers(const lt_gwcfg_t *cfg, const uint64_t *drop, size_t
     return 0;
 }
 
-/* Puts back each retired directory of dir that opens under trust (or
+/* Puts back each retired directory of dir that opens under retired (or
  * the keys of data_dir's authority.retired) and that data_dir lacks, with
  * the authority keys that signed them merged into those data_dir has
  * (authority.retired), the set bounded as the gateway bounds it
@@ -571,7 +579,7 @@ static int s_restore_signers(const lt_gwcfg_t *cfg, const uint64_t *drop, size_t
  * opens with the keys kept. The keys are written after the copies that
  * lost theirs are removed and before the copies that need them, as the
  * gateway does (PROTOCOL.md 5.5). */
-static int s_restore_retired(const lt_gwcfg_t *cfg, const char *dir, const lt_dir_pins_t *trust,
+static int s_restore_retired(const lt_gwcfg_t *cfg, const char *dir, const lt_dir_pins_t *retired,
                              lt_dir_t **held, FILE *out, char *err, size_t errlen)
 {
     lt_dirpick_retired_t r;
@@ -583,7 +591,7 @@ static int s_restore_retired(const lt_gwcfg_t *cfg, const char *dir, const lt_di
     lt_dirpick_retired_trust(cfg->data_dir, &cfg->pins, &have);
     /* The keys data_dir's own retired copies are trusted under, as the
      * gateway trusts them (lt_dirpick_retired_open), and those derived. */
-    t.base = *trust;
+    t.base = *retired;
     t.signers = have.signers;
     lt_dirpick_retired_open_under(&r, dir, &t, cfg->federation, held, s_restore_unopened, out);
     lt_dir_pins_t set = have.signers;
@@ -652,7 +660,7 @@ int lt_backdir_restore(const lt_gwcfg_t *cfg, const char *from, FILE *out, char 
     char dir[PATH_MAX + 32], adopted[PATH_MAX + 64];
     struct stat st;
     lt_dirpick_t b, d;
-    lt_dir_pins_t trust;
+    lt_dir_pins_t trust, retired;
     lt_dir_t *held[LT_DIRPICK_MAX_RETIRED] = {NULL};
     memset(&b, 0, sizeof b); /* opened only when the retired ones went back */
     snprintf(dir, sizeof dir, "%s" LT_BACKDIR_SUFFIX, from);
@@ -666,14 +674,14 @@ int lt_backdir_restore(const lt_gwcfg_t *cfg, const char *from, FILE *out, char 
     /* data_dir's as the gateway opens it, and from what it trusts, the
      * keys the backup's directories are verified under. */
     lt_dirpick_open_data_dir(&d, cfg->directory_file, cfg->data_dir, &cfg->pins, cfg->federation);
-    s_restore_trust(cfg, dir, &d, &trust, held);
+    s_restore_trust(cfg, dir, &d, &trust, &retired, held);
     /* The retired ones first, as the gateway keeps them before it replaces
      * the adopted one. */
-    int rc = s_restore_retired(cfg, dir, &trust, held, out, err, errlen);
+    int rc = s_restore_retired(cfg, dir, &retired, held, out, err, errlen);
     for (size_t i = 0; i < LT_DIRPICK_MAX_RETIRED; i++)
         lt_dir_destroy(&held[i]); /* none left, unless the list changed meanwhile */
     /* The backup's adopted directory as the gateway would open it were dir
-     * its data directory, under those keys. */
+     * its data directory, under the keys in force after the walk. */
     if (rc == 0) {
         lt_dirpick_adopted_path(dir, adopted, sizeof adopted);
         lt_dirpick_open(&b, cfg->directory_file, adopted, &trust, cfg->federation,

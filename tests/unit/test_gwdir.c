@@ -946,6 +946,46 @@ static void test_restore_after_authority_rotation(void)
     CU_ASSERT_EQUAL(ut_rmrf(bkdir), 0);
 }
 
+/* Restores, on a host at version host_v, a backup whose retired copies are
+ * versions 2 to 1 + n, copy i signed by by[i] and announcing next[i] (none
+ * when NULL), and whose adopted copy is version 50 signed by adopted_by;
+ * what the restore printed and its error into out. 0 or -1 as
+ * lt_backdir_restore, -2 when the backup cannot be made. */
+static int s_restore_walk(uint64_t host_v, size_t n, const lt_keys_t *const *by,
+                          const lt_keys_t *const *next, const lt_keys_t *adopted_by, char *out,
+                          size_t outlen)
+{
+    char err[1024] = "", bk[700], bkdir[760], path[900];
+    int made = 1;
+    s_clean_retired();
+    s_put(host_v, (int64_t)time(NULL) + 10 * DAY, g_cfg.directory_file);
+    snprintf(bk, sizeof bk, "%s/walk.bak", g_dir);
+    snprintf(bkdir, sizeof bkdir, "%s" LT_BACKDIR_SUFFIX, bk);
+    (void)ut_rmrf(bkdir);
+    if (mkdir(bkdir, 0700) != 0)
+        return -2;
+    for (size_t i = 0; i < n; i++) {
+        lt_dirpick_retired_path(bkdir, 2 + i, path, sizeof path);
+        /* Written; one not signed by the pinned key does not open here. */
+        lt_dir_t *d =
+            s_make_next(2 + i, (int64_t)time(NULL) - DAY, path, by[i], next[i], &g_cfg.pins);
+        made &= access(path, F_OK) == 0;
+        lt_dir_destroy(&d);
+    }
+    snprintf(path, sizeof path, "%s/" LT_DIRPICK_ADOPTED, bkdir);
+    lt_dir_t *d =
+        s_make_next(50, (int64_t)time(NULL) + 10 * DAY, path, adopted_by, NULL, &g_cfg.pins);
+    lt_dir_destroy(&d);
+    FILE *o = fmemopen(out, outlen - 1, "w");
+    if (!made || access(path, F_OK) != 0 || !o)
+        return -2;
+    int rc = lt_backdir_restore(&g_cfg, bk, o, err, sizeof err);
+    fprintf(o, "%s", err);
+    fclose(o);
+    (void)ut_rmrf(bkdir);
+    return rc;
+}
+
 /* A backup holding directory 2 (signed by the pinned key, announcing k1)
  * among its retired copies and an adopted copy of version 50 signed by k1
  * alone, restored on a host whose configured directory is version 3: a
@@ -954,29 +994,8 @@ static void test_restore_after_authority_rotation(void)
  * adopted v2 and then v50, takes it and learns k1 (PROTOCOL.md 5.5). */
 static int s_restore_over(uint64_t host_v, const lt_keys_t *k1, char *out, size_t outlen)
 {
-    char err[1024] = "", bk[700], bkdir[760], path[900];
-    s_clean_retired();
-    s_put(host_v, (int64_t)time(NULL) + 10 * DAY, g_cfg.directory_file);
-    snprintf(bk, sizeof bk, "%s/withdrawn.bak", g_dir);
-    snprintf(bkdir, sizeof bkdir, "%s" LT_BACKDIR_SUFFIX, bk);
-    (void)ut_rmrf(bkdir);
-    if (mkdir(bkdir, 0700) != 0)
-        return -2;
-    lt_dirpick_retired_path(bkdir, 2, path, sizeof path);
-    lt_dir_t *d = s_make_next(2, (int64_t)time(NULL) - DAY, path, g_auth, k1, &g_cfg.pins);
-    int made = d != NULL;
-    lt_dir_destroy(&d);
-    snprintf(path, sizeof path, "%s/" LT_DIRPICK_ADOPTED, bkdir);
-    d = s_make_next(50, (int64_t)time(NULL) + 10 * DAY, path, k1, NULL, &g_cfg.pins);
-    lt_dir_destroy(&d); /* written; it does not open under the pins alone */
-    FILE *o = fmemopen(out, outlen - 1, "w");
-    if (!made || !o)
-        return -2;
-    int rc = lt_backdir_restore(&g_cfg, bk, o, err, sizeof err);
-    fprintf(o, "%s", err);
-    fclose(o);
-    (void)ut_rmrf(bkdir);
-    return rc;
+    const lt_keys_t *by[1] = {g_auth}, *next[1] = {k1};
+    return s_restore_walk(host_v, 1, by, next, k1, out, outlen);
 }
 
 static void test_restore_withdrawn_key(void)
@@ -1002,6 +1021,42 @@ static void test_restore_withdrawn_key(void)
     (void)unlink(learned);
     s_clean_retired();
     lt_keys_destroy(&k1);
+}
+
+/* A gateway fed versions 2, 3 and 4 one by one trusts k2 at the end, and
+ * k1 no more: it signed version 3, but version 4 was signed by k2 and
+ * announces nothing (lt_dir_learned_settle keeps only the current
+ * directory's signer). A restore walking the same copies refuses an
+ * adopted copy signed by k1 and takes one signed by k2; every retired copy
+ * it took is restored and opens with the keys beside it. */
+static void test_restore_retired_signer(void)
+{
+    char out[8192] = "", adopted[700], learned[700];
+    lt_keys_t *k1 = lt_keys_new(LT_KEYS_AUTHORITY), *k2 = lt_keys_new(LT_KEYS_AUTHORITY);
+    CU_ASSERT_FATAL(k1 != NULL && k2 != NULL);
+    s_data_files(adopted, learned, sizeof adopted);
+    (void)unlink(adopted);
+    (void)unlink(learned);
+    const lt_keys_t *by[3] = {g_auth, k1, k2}, *next[3] = {k1, k2, NULL};
+    CU_ASSERT_EQUAL(s_restore_walk(1, 3, by, next, k1, out, sizeof out), -1);
+    CU_ASSERT(strstr(out, "the backup's adopted directory is not restored") != NULL);
+    CU_ASSERT(access(adopted, F_OK) != 0 && access(learned, F_OK) != 0);
+    size_t opened;
+    CU_ASSERT_EQUAL(s_retired_count(&opened), 3);
+    CU_ASSERT_EQUAL(opened, 3);
+    (void)unlink(adopted);
+    (void)unlink(learned);
+    memset(out, 0, sizeof out);
+    CU_ASSERT_EQUAL(s_restore_walk(1, 3, by, next, k2, out, sizeof out), 0);
+    CU_ASSERT(strstr(out, "adopted directory version 50 restored") != NULL);
+    CU_ASSERT(s_learned_only(learned, k2));
+    CU_ASSERT_EQUAL(s_retired_count(&opened), 3);
+    CU_ASSERT_EQUAL(opened, 3);
+    (void)unlink(adopted);
+    (void)unlink(learned);
+    s_clean_retired();
+    lt_keys_destroy(&k1);
+    lt_keys_destroy(&k2);
 }
 
 /* The host's own adopted copy is version 2 (announcing k1) and its
@@ -1318,6 +1373,8 @@ int main(void)
          test_restore_after_authority_rotation},
         {"a restore does not trust again a key a later directory withdrew",
          test_restore_withdrawn_key},
+        {"a restore does not trust a key whose directory a later one replaced, unannounced",
+         test_restore_retired_signer},
         {"a restore does not trust what the host's older adopted copy announces",
          test_restore_stale_announcement},
         {"a backup writes the directory files 0644 and rewrites no unchanged copy",
