@@ -72,6 +72,25 @@ struct _lt_audit_t {
 static const char *s_pragmas = "PRAGMA journal_mode = WAL;"
                                "PRAGMA synchronous = FULL;";
 
+/* A column a layout step adds when the table lacks it (s_add_column):
+ * SQLite has no ADD COLUMN IF NOT EXISTS, and a log may have it already
+ * (one from before versioning, or an earlier version stopped part way). */
+typedef struct {
+    const char *table, *column;
+    const char *alter; /* the statement that adds it */
+} column_t;
+#define S_COLUMN(table, column, type)                                                              \
+    {                                                                                              \
+        table, column, "ALTER TABLE " table " ADD COLUMN " column " " type ";"                     \
+    }
+
+/* One layout step: its SQL, run as it is (NULL for a step that only adds
+ * columns), then its columns, each added unless there. */
+typedef struct {
+    const char *sql;
+    column_t add[2];
+} step_t;
+
 /* The audit log's layout as numbered steps, as the store's schema
  * (docs/ARCHITECTURE.md "Audit log", "Its version"): its PRAGMA
  * user_version is the number of steps applied. Opening applies the missing
@@ -80,46 +99,49 @@ static const char *s_pragmas = "PRAGMA journal_mode = WAL;"
  * read, so a start takes no write lock. A released step is never edited,
  * since logs already past it would never run the new text: a change of the
  * layout is a new step at the end (tests/unit/test_audit.c pins each
- * step's text). A live log and an exported segment (lt_auditarc) have
- * the same tables. */
-static const char *s_steps[] = {
+ * step's text, lt_audit_step_sql). A live log and an exported segment
+ * (lt_auditarc) have the same tables. */
+static const step_t s_steps[] = {
     /* 1: the tables. A log from before versioning has user_version 0 and
      * some of them, hence IF NOT EXISTS; one from before the application and
-     * officer columns gains them here (s_add_column), either or both. */
-    "CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL,"
-    "  event TEXT, peer TEXT, target TEXT, subject TEXT, fields TEXT, purpose TEXT,"
-    "  case_ref TEXT, detail TEXT, hash BLOB NOT NULL, application TEXT, officer TEXT);"
-    /* The subject index (s_index): each block's entries with a subject,
-     * written once the block is full, sorted, so that each commit appends
-     * to the end of the tree instead of writing a random leaf per entry. */
-    "CREATE TABLE IF NOT EXISTS subject_blocks (block INTEGER NOT NULL, subject TEXT NOT NULL,"
-    "  seq INTEGER NOT NULL, PRIMARY KEY (block, subject, seq)) WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS subject_indexed (id INTEGER PRIMARY KEY CHECK (id = 1),"
-    "  block_size INTEGER NOT NULL CHECK (block_size > 0), upto INTEGER NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS checkpoints (seq INTEGER PRIMARY KEY, hash BLOB NOT NULL,"
-    "  signature BLOB NOT NULL, at_ms INTEGER NOT NULL);"
-    /* Where the live log's chain starts once older entries were exported
-     * (lt_auditarc): the last removed seq and its hash. */
-    "CREATE TABLE IF NOT EXISTS anchor (id INTEGER PRIMARY KEY CHECK (id = 1),"
-    "  seq INTEGER NOT NULL, hash BLOB NOT NULL, exported_to TEXT, at_ms INTEGER NOT NULL);",
+     * officer columns gains them here, either or both (an earlier version
+     * stopped between its two ALTER TABLEs). */
+    {"CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL,"
+     "  event TEXT, peer TEXT, target TEXT, subject TEXT, fields TEXT, purpose TEXT,"
+     "  case_ref TEXT, detail TEXT, hash BLOB NOT NULL, application TEXT, officer TEXT);"
+     /* The subject index (s_index): each block's entries with a subject,
+      * written once the block is full, sorted, so that each commit appends
+      * to the end of the tree instead of writing a random leaf per entry. */
+     "CREATE TABLE IF NOT EXISTS subject_blocks (block INTEGER NOT NULL, subject TEXT NOT NULL,"
+     "  seq INTEGER NOT NULL, PRIMARY KEY (block, subject, seq)) WITHOUT ROWID;"
+     "CREATE TABLE IF NOT EXISTS subject_indexed (id INTEGER PRIMARY KEY CHECK (id = 1),"
+     "  block_size INTEGER NOT NULL CHECK (block_size > 0), upto INTEGER NOT NULL);"
+     "CREATE TABLE IF NOT EXISTS checkpoints (seq INTEGER PRIMARY KEY, hash BLOB NOT NULL,"
+     "  signature BLOB NOT NULL, at_ms INTEGER NOT NULL);"
+     /* Where the live log's chain starts once older entries were exported
+      * (lt_auditarc): the last removed seq and its hash. */
+     "CREATE TABLE IF NOT EXISTS anchor (id INTEGER PRIMARY KEY CHECK (id = 1),"
+     "  seq INTEGER NOT NULL, hash BLOB NOT NULL, exported_to TEXT, at_ms INTEGER NOT NULL);",
+     {S_COLUMN("audit", "application", "TEXT"), S_COLUMN("audit", "officer", "TEXT")}},
     /* 2: the log names the key in force (docs/ARCHITECTURE.md, "Audit log",
      * "Keys and entries"): the anchor records the signing key in force
-     * after it (its column signing_key, which s_migrate_step adds when
-     * missing), and each checkpoint after entry `since` is bound to the key
-     * in force at its seq. A log brought here keeps the entries it holds
-     * as they were checked (since = its last entry); a new one binds all. */
-    "CREATE TABLE IF NOT EXISTS keys_named (id INTEGER PRIMARY KEY CHECK (id = 1),"
-    "  since INTEGER NOT NULL);"
-    "INSERT OR IGNORE INTO keys_named SELECT 1, MAX(COALESCE((SELECT MAX(seq) FROM audit), 0),"
-    "  COALESCE((SELECT MAX(seq) FROM anchor), 0));",
+     * after it (its column signing_key), and each checkpoint after entry
+     * `since` is bound to the key in force at its seq. A log brought here
+     * keeps the entries it holds as they were checked (since = its last
+     * entry); a new one binds all. */
+    {"CREATE TABLE IF NOT EXISTS keys_named (id INTEGER PRIMARY KEY CHECK (id = 1),"
+     "  since INTEGER NOT NULL);"
+     "INSERT OR IGNORE INTO keys_named SELECT 1, MAX(COALESCE((SELECT MAX(seq) FROM audit), 0),"
+     "  COALESCE((SELECT MAX(seq) FROM anchor), 0));",
+     {S_COLUMN("anchor", "signing_key", "BLOB")}},
     /* 3: the countersignature of the checkpoint of a keys-switched entry
      * that names keys, by the next key (lt_audit_switch_keys): the
      * previous key alone cannot make a switch (docs/ARCHITECTURE.md,
-     * "Audit log", "Keys and entries"). NULL on every other checkpoint.
-     * Passed over on a log that has the column (s_migrate_step). */
-    "ALTER TABLE checkpoints ADD COLUMN countersignature BLOB;",
+     * "Audit log", "Keys and entries"). NULL on every other checkpoint. */
+    {NULL, {S_COLUMN("checkpoints", "countersignature", "BLOB")}},
 };
 #define AUDIT_VERSION ((int)(sizeof s_steps / sizeof *s_steps))
+#define STEP_COLUMNS  ((int)(sizeof s_steps->add / sizeof *s_steps->add))
 
 /* 1 when table has column, 0 when not, -1 with why. */
 static int s_has_column(sqlite3 *db, const char *table, const char *column, char *why, size_t len)
@@ -141,18 +163,14 @@ static int s_has_column(sqlite3 *db, const char *table, const char *column, char
     return -1;
 }
 
-/* Adds `column` of type `type` to `table` unless it has it: 0, or -1
- * with why. */
-static int s_add_column(sqlite3 *db, const char *table, const char *column, const char *type,
-                        char *why, size_t len)
+/* Adds column c unless its table has it: 0, or -1 with why. */
+static int s_add_column(sqlite3 *db, const column_t *c, char *why, size_t len)
 {
-    char alter[96];
-    snprintf(alter, sizeof alter, "ALTER TABLE %s ADD COLUMN %s %s", table, column, type);
-    int has = s_has_column(db, table, column, why, len);
+    int has = s_has_column(db, c->table, c->column, why, len);
     if (has != 0)
         return has > 0 ? 0 : -1;
-    if (sqlite3_exec(db, alter, NULL, NULL, NULL) != SQLITE_OK) {
-        snprintf(why, len, "cannot add column %s: %s", column, sqlite3_errmsg(db));
+    if (sqlite3_exec(db, c->alter, NULL, NULL, NULL) != SQLITE_OK) {
+        snprintf(why, len, "cannot add column %s: %s", c->column, sqlite3_errmsg(db));
         return -1;
     }
     return 0;
@@ -163,31 +181,17 @@ static int s_add_column(sqlite3 *db, const char *table, const char *column, cons
  * the log as it was: all of the step or none. */
 static int s_migrate_step(sqlite3 *db, int step, char *why, size_t len)
 {
+    const step_t *s = &s_steps[step - 1];
     char sql[64];
     snprintf(sql, sizeof sql, "PRAGMA user_version = %d; COMMIT;", step);
-    int has = 0;
-    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
+        (s->sql && sqlite3_exec(db, s->sql, NULL, NULL, NULL) != SQLITE_OK)) {
         snprintf(why, len, "step %d: %s", step, sqlite3_errmsg(db));
         goto fail;
     }
-    /* The countersignature's step (3) is passed over on a log that has the
-     * column: one at an earlier version whose tables a newer binary made. */
-    if (step == 3 && (has = s_has_column(db, "checkpoints", "countersignature", why, len)) < 0)
-        goto fail;
-    if (!has && sqlite3_exec(db, s_steps[step - 1], NULL, NULL, NULL) != SQLITE_OK) {
-        snprintf(why, len, "step %d: %s", step, sqlite3_errmsg(db));
-        goto fail;
-    }
-    /* A log from before versioning may lack the application and officer
-     * columns (made before them), or only the second (an earlier version
-     * stopped between its two ALTER TABLEs). */
-    if (step == 1 && (s_add_column(db, "audit", "application", "TEXT", why, len) != 0 ||
-                      s_add_column(db, "audit", "officer", "TEXT", why, len) != 0))
-        goto fail;
-    /* Step 2's column of the anchor: the key in force after it (code, as
-     * step 1's, since SQLite adds a column only when it is missing). */
-    if (step == 2 && s_add_column(db, "anchor", "signing_key", "BLOB", why, len) != 0)
-        goto fail;
+    for (int i = 0; i < STEP_COLUMNS && s->add[i].table; i++)
+        if (s_add_column(db, &s->add[i], why, len) != 0)
+            goto fail;
     if (sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK)
         return 0;
     snprintf(why, len, "step %d: cannot commit: %s", step, sqlite3_errmsg(db));
@@ -248,7 +252,10 @@ int lt_audit_version(void)
 
 const char *lt_audit_step_sql(int step)
 {
-    return step >= 1 && step <= AUDIT_VERSION ? s_steps[step - 1] : NULL;
+    if (step < 1 || step > AUDIT_VERSION)
+        return NULL;
+    const step_t *s = &s_steps[step - 1];
+    return s->sql ? s->sql : s->add[0].alter;
 }
 
 /* The objects an audit log from before the application and officer

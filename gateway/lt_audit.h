@@ -66,7 +66,10 @@ void lt_audit_destroy(lt_audit_t **self_p);
  * PRAGMA user_version (docs/ARCHITECTURE.md "Audit log"). */
 int lt_audit_version(void);
 /* The SQL of layout step `step` (1 to lt_audit_version()), NULL for
- * another number: tests pin each released step's text. */
+ * another number: tests pin each released step's text. Of a step that
+ * only adds a column, the ALTER TABLE that adds it; the columns another
+ * step adds besides its SQL (those of a log from before versioning) are
+ * not in it. */
 const char *lt_audit_step_sql(int step);
 
 /* Counts entries written (lienthong_audit_entries), keeps the last
