@@ -327,6 +327,26 @@ static void s_be64(uint8_t *p, uint64_t v)
         p[i] = (uint8_t)v;
 }
 
+#define POINT_BYTES (8 + LT_HASH_BYTES)
+
+/* What a checkpoint's signature covers, under AUDIT_DOMAIN, and a
+ * switch's countersignature, under SWITCH_DOMAIN: seq (big-endian) || the
+ * chain hash at it (docs/ARCHITECTURE.md, "Audit log"). */
+static void s_point_msg(uint64_t seq, const uint8_t hash[LT_HASH_BYTES], uint8_t msg[POINT_BYTES])
+{
+    s_be64(msg, seq);
+    memcpy(msg + 8, hash, LT_HASH_BYTES);
+}
+
+/* 1 when sig is pk's signature under domain of the checkpoint (seq, hash). */
+static int s_point_signed(const uint8_t *pk, const char *domain, uint64_t seq,
+                          const uint8_t hash[LT_HASH_BYTES], const void *sig)
+{
+    uint8_t msg[POINT_BYTES];
+    s_point_msg(seq, hash, msg);
+    return lt_keys_verify(pk, domain, msg, sizeof msg, sig) == 0;
+}
+
 /* hash = H(prev || seq || at_ms || each text as u32be length + bytes); the
  * texts are the first N_BASE, plus application and officer when either is
  * non-empty (logs written before they existed still verify). Hashed piece
@@ -533,11 +553,9 @@ static void s_warn_unswitched(lt_audit_t *self, const char *path)
         return;
     if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 1) == LT_HASH_BYTES &&
         sqlite3_column_bytes(st, 2) == LT_SIG_BYTES) {
-        uint8_t msg[8 + LT_HASH_BYTES];
-        s_be64(msg, (uint64_t)sqlite3_column_int64(st, 0));
-        memcpy(msg + 8, sqlite3_column_blob(st, 1), LT_HASH_BYTES);
-        if (lt_keys_verify(lt_keys_signing_public(self->keys), AUDIT_DOMAIN, msg, sizeof msg,
-                           sqlite3_column_blob(st, 2)) != 0)
+        if (!s_point_signed(lt_keys_signing_public(self->keys), AUDIT_DOMAIN,
+                            (uint64_t)sqlite3_column_int64(st, 0), sqlite3_column_blob(st, 1),
+                            sqlite3_column_blob(st, 2)))
             lt_warn("audit",
                     "the newest checkpoint of %s (entry %lld) is not signed by this "
                     "gateway's signing key, nor does the log end with the switch to it: keys put "
@@ -744,9 +762,8 @@ static int s_insert(lt_audit_t *self, const buffered_t *b, uint64_t seq, const u
 
 static int s_checkpoint(lt_audit_t *self, uint64_t seq, const uint8_t *hash)
 {
-    uint8_t msg[8 + LT_HASH_BYTES], sig[LT_SIG_BYTES], counter[LT_SIG_BYTES];
-    s_be64(msg, seq);
-    memcpy(msg + 8, hash, LT_HASH_BYTES);
+    uint8_t msg[POINT_BYTES], sig[LT_SIG_BYTES], counter[LT_SIG_BYTES];
+    s_point_msg(seq, hash, msg);
     if (lt_keys_sign(self->keys, AUDIT_DOMAIN, msg, sizeof msg, sig) != 0 ||
         (self->cosign && lt_keys_sign(self->cosign, SWITCH_DOMAIN, msg, sizeof msg, counter) != 0))
         return -1;
@@ -989,10 +1006,8 @@ int lt_audit_in_force(lt_audit_t *self, const uint8_t pk[LT_KEY_BYTES])
         rc = memcmp(next, pk, LT_KEY_BYTES) == 0;
         goto out;
     }
-    uint8_t msg[8 + LT_HASH_BYTES];
-    s_be64(msg, (uint64_t)sqlite3_column_int64(st, 0));
-    memcpy(msg + 8, sqlite3_column_blob(st, 1), LT_HASH_BYTES);
-    rc = lt_keys_verify(pk, AUDIT_DOMAIN, msg, sizeof msg, sqlite3_column_blob(st, 2)) == 0;
+    rc = s_point_signed(pk, AUDIT_DOMAIN, (uint64_t)sqlite3_column_int64(st, 0),
+                        sqlite3_column_blob(st, 1), sqlite3_column_blob(st, 2));
 out:
     sqlite3_finalize(st);
     return rc;
@@ -1146,56 +1161,61 @@ static const uint8_t *s_signed_by_any(const uint8_t *const *pks, size_t n, const
     return NULL;
 }
 
-/* Checks one checkpoint row: its hash equals the chain at its seq, and it
- * is signed under one of the keys: the member's keys before the log binds
- * them to entries, the key in force after (s_key_in_force). *by (may be
- * NULL) is set to the key that signed it, NULL when seq has no checkpoint. */
-static int s_check_point(sqlite3 *db, const uint8_t *const *pks, size_t n_pks, uint64_t seq,
-                         const uint8_t *hash, const uint8_t **by)
+/* "SELECT head, column FROM table tail" prepared, NULL in place of column
+ * when the table lacks it (a log written before it, which no gateway has
+ * opened since). NULL when it cannot be prepared. */
+static sqlite3_stmt *s_prepare_with(sqlite3 *db, const char *head, const char *column,
+                                    const char *table, const char *tail)
 {
-    sqlite3_stmt *st;
+    char why[160], sql[160];
+    sqlite3_stmt *st = NULL;
+    int has = s_has_column(db, table, column, why, sizeof why) > 0;
+    snprintf(sql, sizeof sql, "SELECT %s, %s FROM %s %s", head, has ? column : "NULL", table, tail);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        return NULL;
+    return st;
+}
+
+/* The statement s_check_point reads a checkpoint row with, prepared once
+ * per check: hash, signature and countersignature, NULL in a log written
+ * before switches were countersigned (none of its switches is). NULL when
+ * it cannot be prepared: no checkpoint then verifies. */
+static sqlite3_stmt *s_point_stmt(sqlite3 *db)
+{
+    return s_prepare_with(db, "hash, signature", "countersignature", "checkpoints",
+                          "WHERE seq = ?1");
+}
+
+/* Checks one checkpoint row, read through point (s_point_stmt): its hash
+ * equals the chain at its seq, and it is signed under one of the keys: the
+ * member's keys before the log binds them to entries, the key in force
+ * after (s_key_in_force); when next is set, it is also countersigned by
+ * next (a switch, lt_audit_switch_keys). *by (may be NULL) is set to the
+ * key that signed it, NULL when seq has no checkpoint. */
+static int s_check_point(sqlite3_stmt *point, const uint8_t *const *pks, size_t n_pks, uint64_t seq,
+                         const uint8_t *hash, const uint8_t *next, const uint8_t **by)
+{
+    uint8_t msg[POINT_BYTES];
     const uint8_t *key = NULL;
     int ok = 1; /* entries between checkpoints have none of their own */
     if (by)
         *by = NULL;
-    if (sqlite3_prepare_v2(db, "SELECT hash, signature FROM checkpoints WHERE seq = ?1", -1, &st,
-                           NULL) != SQLITE_OK)
+    if (!point)
         return 0;
-    sqlite3_bind_int64(st, 1, (int64_t)seq);
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        uint8_t msg[8 + LT_HASH_BYTES];
-        s_be64(msg, seq);
-        memcpy(msg + 8, hash, LT_HASH_BYTES);
-        ok = sqlite3_column_bytes(st, 0) == LT_HASH_BYTES &&
-             memcmp(sqlite3_column_blob(st, 0), hash, LT_HASH_BYTES) == 0 &&
-             sqlite3_column_bytes(st, 1) == LT_SIG_BYTES &&
-             (key = s_signed_by_any(pks, n_pks, msg, sizeof msg, sqlite3_column_blob(st, 1)));
+    s_point_msg(seq, hash, msg);
+    sqlite3_bind_int64(point, 1, (int64_t)seq);
+    if (sqlite3_step(point) == SQLITE_ROW) {
+        ok = sqlite3_column_bytes(point, 0) == LT_HASH_BYTES &&
+             memcmp(sqlite3_column_blob(point, 0), hash, LT_HASH_BYTES) == 0 &&
+             sqlite3_column_bytes(point, 1) == LT_SIG_BYTES &&
+             (key = s_signed_by_any(pks, n_pks, msg, sizeof msg, sqlite3_column_blob(point, 1))) &&
+             (!next || (sqlite3_column_bytes(point, 2) == LT_SIG_BYTES &&
+                        lt_keys_verify(next, SWITCH_DOMAIN, msg, sizeof msg,
+                                       sqlite3_column_blob(point, 2)) == 0));
         if (by)
             *by = key;
     }
-    sqlite3_finalize(st);
-    return ok;
-}
-
-/* 1 when the checkpoint of seq (at chain hash) is countersigned by next
- * (lt_audit_switch_keys), 0 when not, or when the log has no column for
- * it (written before switches were countersigned). */
-static int s_countersigned(sqlite3 *db, uint64_t seq, const uint8_t *hash,
-                           const uint8_t next[LT_KEY_BYTES])
-{
-    sqlite3_stmt *st;
-    int ok = 0;
-    if (sqlite3_prepare_v2(db, "SELECT countersignature FROM checkpoints WHERE seq = ?1", -1, &st,
-                           NULL) != SQLITE_OK)
-        return 0;
-    sqlite3_bind_int64(st, 1, (int64_t)seq);
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == LT_SIG_BYTES) {
-        uint8_t msg[8 + LT_HASH_BYTES];
-        s_be64(msg, seq);
-        memcpy(msg + 8, hash, LT_HASH_BYTES);
-        ok = lt_keys_verify(next, SWITCH_DOMAIN, msg, sizeof msg, sqlite3_column_blob(st, 0)) == 0;
-    }
-    sqlite3_finalize(st);
+    sqlite3_reset(point);
     return ok;
 }
 
@@ -1211,6 +1231,7 @@ static int s_countersigned(sqlite3 *db, uint64_t seq, const uint8_t *hash,
 typedef struct {
     const uint8_t *const *pks; /* the member's keys */
     size_t n_pks;
+    sqlite3_stmt *point;       /* s_point_stmt */
     uint64_t named;            /* checkpoints after this entry are bound (UINT64_MAX: none) */
     const uint8_t *last;       /* before binding: the key of the last checkpoint */
     uint64_t last_seq;         /* and its entry */
@@ -1265,12 +1286,12 @@ static int s_switch_names(const char *const text[N_TEXT], uint8_t next[LT_KEY_BY
 /* Why the checkpoint at seq fails under the key in force: the key that
  * did sign it, when one of the member's did, is named (an operator must
  * see a retired key at work), else the chain is broken there. */
-static void s_unbound_why(sqlite3 *db, const s_keys_t *ks, uint64_t seq, const uint8_t *hash,
-                          char *err, size_t errlen)
+static void s_unbound_why(const s_keys_t *ks, uint64_t seq, const uint8_t *hash, char *err,
+                          size_t errlen)
 {
     const uint8_t *by = NULL;
     char zby[LT_Z85_KEY_LEN + 1], zin[LT_Z85_KEY_LEN + 1];
-    if (!s_check_point(db, ks->pks, ks->n_pks, seq, hash, &by) || !by) {
+    if (!s_check_point(ks->point, ks->pks, ks->n_pks, seq, hash, NULL, &by) || !by) {
         snprintf(err, errlen, "audit chain broken at entry %llu", (unsigned long long)seq);
         return;
     }
@@ -1290,7 +1311,7 @@ static void s_unbound_why(sqlite3 *db, const s_keys_t *ks, uint64_t seq, const u
  * of both can have written it (a retired key alone cannot end a log it
  * forged with a switch to the current key), and the next key must be one
  * of the member's. 0, or -1 with err. */
-static int s_key_in_force(sqlite3 *db, s_keys_t *ks, uint64_t seq, const uint8_t *hash,
+static int s_key_in_force(s_keys_t *ks, uint64_t seq, const uint8_t *hash,
                           const char *const text[N_TEXT], char *err, size_t errlen)
 {
     uint8_t next[LT_KEY_BYTES], prev[LT_KEY_BYTES];
@@ -1308,8 +1329,8 @@ static int s_key_in_force(sqlite3 *db, s_keys_t *ks, uint64_t seq, const uint8_t
     if (!ks->bound && seq > ks->named && ks->last)
         s_bind(ks, ks->last, ks->last_seq);
     if (names == 0) {
-        if (ks->bound ? s_check_point(db, bound, 1, seq, hash, NULL)
-                      : s_check_point(db, ks->pks, ks->n_pks, seq, hash, &by)) {
+        if (ks->bound ? s_check_point(ks->point, bound, 1, seq, hash, NULL, NULL)
+                      : s_check_point(ks->point, ks->pks, ks->n_pks, seq, hash, NULL, &by)) {
             if (by) {
                 ks->last = by;
                 ks->last_seq = seq;
@@ -1321,15 +1342,15 @@ static int s_key_in_force(sqlite3 *db, s_keys_t *ks, uint64_t seq, const uint8_t
             return 0;
         }
         if (ks->bound)
-            s_unbound_why(db, ks, seq, hash, err, errlen);
+            s_unbound_why(ks, seq, hash, err, errlen);
         else
             snprintf(err, errlen, "audit chain broken at entry %llu", (unsigned long long)seq);
         return -1;
     }
     const uint8_t *in_force = ks->bound ? ks->key : ks->last;
     if ((in_force ? memcmp(prev, in_force, LT_KEY_BYTES) != 0 : !s_known_key(ks, prev)) ||
-        !s_known_key(ks, next) || !s_check_point(db, prevs, 1, seq, hash, &by) || !by ||
-        !s_countersigned(db, seq, hash, next)) {
+        !s_known_key(ks, next) || !s_check_point(ks->point, prevs, 1, seq, hash, next, &by) ||
+        !by) {
         snprintf(err, errlen,
                  "audit entry %llu (keys-switched) is not authorised: it must be "
                  "signed by the key in force, which it names as the previous key, countersigned "
@@ -1370,25 +1391,21 @@ static int s_named(sqlite3 *db, uint64_t *named, char *err, size_t errlen)
 }
 
 /* The key in force after the anchor, which a log that names keys records
- * (lt_auditarc): one of the member's keys, and the one that signed the
- * anchor's checkpoint, since no export ends at a keys-switched entry. The
- * check binds the key from the anchor on. 0, or -1 with err. */
-static int s_anchor_key(sqlite3 *db, s_keys_t *ks, uint64_t anchor, const uint8_t *hash, char *err,
-                        size_t errlen)
+ * (lt_auditarc): key, as the anchor row holds it (NULL when it holds none
+ * of the size of a key); one of the member's keys, and the one that signed
+ * the anchor's checkpoint, since no export ends at a keys-switched entry.
+ * The check binds the key from the anchor on. 0, or -1 with err. */
+static int s_anchor_key(s_keys_t *ks, uint64_t anchor, const uint8_t *hash, const uint8_t *key,
+                        char *err, size_t errlen)
 {
-    sqlite3_stmt *st = NULL;
-    uint8_t key[LT_KEY_BYTES];
     const uint8_t *keys[1] = {key}, *by = NULL;
-    int rc = -1;
-    if (sqlite3_prepare_v2(db, "SELECT signing_key FROM anchor", -1, &st, NULL) != SQLITE_OK ||
-        sqlite3_step(st) != SQLITE_ROW || sqlite3_column_bytes(st, 0) != LT_KEY_BYTES) {
+    if (!key) {
         snprintf(err, errlen,
                  "the anchor (entry %llu) records no signing key in force, which a log of this "
                  "version must: the file was altered",
                  (unsigned long long)anchor);
-        goto out;
+        return -1;
     }
-    memcpy(key, sqlite3_column_blob(st, 0), LT_KEY_BYTES);
     s_bind(ks, key, anchor);
     if (!s_known_key(ks, key)) {
         char z[LT_Z85_KEY_LEN + 1];
@@ -1397,38 +1414,39 @@ static int s_anchor_key(sqlite3 *db, s_keys_t *ks, uint64_t anchor, const uint8_
                  "the anchor (entry %llu) records key %s in force, which is not one of the "
                  "member's keys given",
                  (unsigned long long)anchor, z);
-    } else if (!s_check_point(db, keys, 1, anchor, hash, &by) || !by) {
-        s_unbound_why(db, ks, anchor, hash, err, errlen);
-    } else {
-        rc = 0;
+        return -1;
     }
-out:
-    sqlite3_finalize(st);
-    return rc;
+    if (!s_check_point(ks->point, keys, 1, anchor, hash, NULL, &by) || !by) {
+        s_unbound_why(ks, anchor, hash, err, errlen);
+        return -1;
+    }
+    return 0;
 }
 
-/* A log that names no keys (version 1) whose anchor records one: only an
- * exporter that names keys writes it (lt_auditarc), so the file was
- * passed off as the older format, whose checkpoints any of the member's
- * keys may sign (docs/ARCHITECTURE.md, "Keys and entries"). 0, or -1 with
- * err. */
-static int s_anchor_unnamed(sqlite3 *db, uint64_t anchor, char *err, size_t errlen)
+/* A log that names no keys (version 1) whose anchor records one (records
+ * set): only an exporter that names keys writes it (lt_auditarc), so the
+ * file was passed off as the older format, whose checkpoints any of the
+ * member's keys may sign (docs/ARCHITECTURE.md, "Keys and entries"). 0, or
+ * -1 with err. */
+static int s_anchor_unnamed(uint64_t anchor, int records, char *err, size_t errlen)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = 0;
-    /* No column: a log no gateway has opened since anchors named keys. */
-    if (sqlite3_prepare_v2(db, "SELECT 1 FROM anchor WHERE signing_key IS NOT NULL", -1, &st,
-                           NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW) {
-        snprintf(err, errlen,
-                 "the log claims a version that names no signing keys, but its anchor (entry "
-                 "%llu) records a signing key, which only a later version writes: the file was "
-                 "passed off as the older format",
-                 (unsigned long long)anchor);
-        rc = -1;
-    }
-    sqlite3_finalize(st);
-    return rc;
+    if (!records)
+        return 0;
+    snprintf(err, errlen,
+             "the log claims a version that names no signing keys, but its anchor (entry "
+             "%llu) records a signing key, which only a later version writes: the file was "
+             "passed off as the older format",
+             (unsigned long long)anchor);
+    return -1;
+}
+
+/* The anchor row read once: seq, hash and the signing key in force after
+ * it, NULL in a log no gateway has opened since anchors named keys (no
+ * column). NULL when there is no anchor table (a log no gateway has opened
+ * since anchors exist). */
+static sqlite3_stmt *s_anchor_stmt(sqlite3 *db)
+{
+    return s_prepare_with(db, "seq, hash", "signing_key", "anchor", "");
 }
 
 /* The anchor of a log whose older entries were exported: the chain goes on
@@ -1441,24 +1459,30 @@ static int s_anchor_unnamed(sqlite3 *db, uint64_t anchor, char *err, size_t errl
 static int s_anchor(sqlite3 *db, s_keys_t *ks, lt_audit_report_t *rep, uint8_t head[LT_HASH_BYTES],
                     char *err, size_t errlen)
 {
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = s_anchor_stmt(db);
     const uint8_t *by = NULL;
+    uint8_t key[LT_KEY_BYTES];
     int rc = 0, said = 0;
-    if (sqlite3_prepare_v2(db, "SELECT seq, hash FROM anchor", -1, &st, NULL) != SQLITE_OK)
-        return 0; /* a log no gateway has opened since anchors exist: none */
+    if (!st)
+        return 0; /* none */
     if (sqlite3_step(st) == SQLITE_ROW) {
+        int has_key = sqlite3_column_bytes(st, 2) == LT_KEY_BYTES;
+        if (has_key)
+            memcpy(key, sqlite3_column_blob(st, 2), LT_KEY_BYTES);
         rep->anchor = (uint64_t)sqlite3_column_int64(st, 0);
         rc = sqlite3_column_bytes(st, 1) == LT_HASH_BYTES ? 0 : -1;
         if (rc == 0)
             memcpy(head, sqlite3_column_blob(st, 1), LT_HASH_BYTES);
         memcpy(rep->anchor_hash, head, LT_HASH_BYTES);
         if (rc == 0 && ks->named == UINT64_MAX)
-            rc = said = s_anchor_unnamed(db, rep->anchor, err, errlen);
+            rc = said = s_anchor_unnamed(rep->anchor, sqlite3_column_type(st, 2) != SQLITE_NULL,
+                                         err, errlen);
         if (rc == 0 && rep->anchor > ks->named) {
-            rc = said = s_anchor_key(db, ks, rep->anchor, head, err, errlen);
+            rc = said = s_anchor_key(ks, rep->anchor, head, has_key ? key : NULL, err, errlen);
             rep->anchor_bound = rc == 0;
             memcpy(rep->anchor_key, ks->key, LT_KEY_BYTES);
-        } else if (rc == 0 && !s_check_point(db, ks->pks, ks->n_pks, rep->anchor, head, &by)) {
+        } else if (rc == 0 &&
+                   !s_check_point(ks->point, ks->pks, ks->n_pks, rep->anchor, head, NULL, &by)) {
             rc = -1;
         } else if (rc == 0 && !by) {
             rc = said = -1;
@@ -1572,7 +1596,7 @@ static int s_check(sqlite3 *db, const uint8_t *const *pks, size_t n_pks, const u
     const char *path = sqlite3_db_filename(db, "main");
     int rc = -1, step;
     uint8_t head[LT_HASH_BYTES] = {0};
-    s_keys_t ks = {.pks = pks, .n_pks = n_pks};
+    s_keys_t ks = {.pks = pks, .n_pks = n_pks, .point = s_point_stmt(db)};
     memset(rep, 0, sizeof *rep);
     path = path ? path : "audit log";
     if (s_named(db, &ks.named, err, errlen) != 0 || s_anchor(db, &ks, rep, head, err, errlen) != 0)
@@ -1593,7 +1617,7 @@ static int s_check(sqlite3 *db, const uint8_t *const *pks, size_t n_pks, const u
             snprintf(err, errlen, "audit chain broken at entry %llu", (unsigned long long)expect);
             goto out;
         }
-        if (s_key_in_force(db, &ks, seq, head, text, err, errlen) != 0)
+        if (s_key_in_force(&ks, seq, head, text, err, errlen) != 0)
             goto out;
         rep->outages += text[0] && strcmp(text[0], "audit-outage") == 0;
         expect++;
@@ -1610,6 +1634,7 @@ static int s_check(sqlite3 *db, const uint8_t *const *pks, size_t n_pks, const u
         rc = s_tail_current(&ks, current, rep, err, errlen);
 out:
     sqlite3_finalize(st);
+    sqlite3_finalize(ks.point);
     return rc;
 }
 
