@@ -606,17 +606,23 @@ lt_audit_t *lt_audit_open(const char *path, const lt_keys_t *keys, char *err, si
     return self;
 }
 
+int lt_audit_upgrade(sqlite3 *db, const char *path, char *err, size_t errlen)
+{
+    char why[256];
+    if (s_migrate(db, path, why, sizeof why) == 0)
+        return 0;
+    snprintf(err, errlen, "%s: %s", path, why);
+    return -1;
+}
+
 int lt_audit_create(const char *path, char *err, size_t errlen)
 {
     sqlite3 *db = NULL;
-    char why[256] = "cannot create";
     int rc = -1;
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK)
-        snprintf(why, sizeof why, "%s", db ? sqlite3_errmsg(db) : "cannot create");
+        snprintf(err, errlen, "%s: %s", path, db ? sqlite3_errmsg(db) : "cannot create");
     else
-        rc = s_migrate(db, path, why, sizeof why);
-    if (rc)
-        snprintf(err, errlen, "%s: %s", path, why);
+        rc = lt_audit_upgrade(db, path, err, errlen);
     sqlite3_close(db);
     return rc;
 }

@@ -128,6 +128,11 @@ void lt_audit_retention_check(lt_audit_t *self, int retention_days);
 
 struct sqlite3;
 struct sqlite3_stmt;
+/* Brings db, the audit log at path opened by the caller, to
+ * lt_audit_version() as lt_audit_open does, or refuses one of a newer
+ * version. 0, or -1 with err naming path. */
+int lt_audit_upgrade(struct sqlite3 *db, const char *path, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 /* Prepares on db (an audit log the caller opened) the subject-access
  * report: the entries whose subject is `subject`, by seq, as the columns
  * seq, at_ms, event, peer, target, subject, fields, purpose, case_ref,

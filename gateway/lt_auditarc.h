@@ -34,8 +34,9 @@ typedef struct {
  * pks[0..n_pks) (the member's signing key, and its previous one after a
  * rotation, PROTOCOL.md 5.5), then
  * removes them from the live log, whose new anchor records the key in
- * force after it. The live log is first brought to lt_audit_version(), as
- * a start would; the segment ends at no keys-switched entry. member names
+ * force after it. The live log is checked as it is, then brought to
+ * lt_audit_version() as a start would, through one connection; the
+ * segment ends at no keys-switched entry. member names
  * the log's member in the file. Returns 0 (res->entries may be 0: nothing
  * old enough), or -1 with err. */
 int lt_auditarc_export(const char *live, const char *out, const char *member, int64_t before_ms,

@@ -1369,6 +1369,32 @@ static void s_log_with(const char *sql)
         CU_ASSERT_FATAL(s_exec(sql) == 0);
 }
 
+/* A live log passed off as version 1 after an export (its anchor records
+ * a key, its keys_named row dropped) is refused by the next export, and
+ * left as it is: brought to this version first, it would bind keys only
+ * after its last entry and pass (lt_auditarc_export checks, then brings
+ * the log up). */
+static void test_export_checks_before_upgrade(void)
+{
+    s_fresh();
+    lt_keys_t *k = s_fill(25);
+    const uint8_t *pk[1] = {lt_keys_signing_public(k)};
+    char err[256] = "", f1[320], f2[320];
+    lt_auditarc_export_t res;
+    snprintf(f1, sizeof f1, "%s/seg1.db", s_dir);
+    snprintf(f2, sizeof f2, "%s/seg2.db", s_dir);
+    CU_ASSERT_FATAL(lt_auditarc_export(s_path, f1, "VN/GOV/BCA", lt_clock_now_ms() + 1000, pk, 1,
+                                       &res, err, sizeof err) == 0);
+    s_more(k, 4);
+    CU_ASSERT_FATAL(s_exec("DROP TABLE keys_named; PRAGMA user_version = 1") == 0);
+    CU_ASSERT(lt_auditarc_export(s_path, f2, "VN/GOV/BCA", lt_clock_now_ms() + 1000, pk, 1, &res,
+                                 err, sizeof err) == -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "passed off as the older format"));
+    CU_ASSERT(s_int("PRAGMA user_version") == 1);
+    CU_ASSERT(access(f2, F_OK) != 0);
+    lt_keys_destroy(&k);
+}
+
 /* A log at version 1, before the countersignature's step, is an audit
  * log's (a backup of it restores), and opening it brings it to the
  * current version, where a switch is countersigned. */
@@ -1712,6 +1738,8 @@ int main(void)
         {"checkpoints verify only under the gateway's key", test_rewritten_chain_detected},
         {"old segments export to files that verify and join the live log", test_export},
         {"an exported file edited or checked under another key fails", test_export_tampered},
+        {"an export checks a log passed off as version 1 before bringing it up",
+         test_export_checks_before_upgrade},
         {"an exported file is searched as it was checked, not as it is now",
          test_export_searched_as_checked},
         {"a removal cut short is finished by the next export", test_export_removal_finished},
