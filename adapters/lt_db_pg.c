@@ -91,6 +91,7 @@ typedef struct {
     int64_t pruned; /* source: the cursor at the last pruning (0: none yet) */
     int prepared[ST_N];
     int built;     /* the statements' text (sql, col_types) is complete */
+    int stale;     /* the table changed under the statements: resolve it again */
     char state[6]; /* SQLSTATE of the last failed statement ("" if none) */
     /* Quoted identifiers, resolved when first connected. */
     char *q_table;    /* "schema"."table" */
@@ -202,8 +203,20 @@ static void s_notice(void *arg, const char *message)
 
 /* ---- running statements --------------------------------------------- */
 
+/* A statement refused because the table changed under it (ALTER TABLE):
+ * a prepared statement whose result type changed (0A000, "cached plan must
+ * not change result type"), or SQL built for the old columns' types or
+ * names (class 42: 42804 datatype mismatch, 42703 undefined column, 42883
+ * no such operator). Preparing the same statement again would be refused
+ * for ever: the table is looked up again instead (s_ensure). */
+static int s_is_stale(const char *state)
+{
+    return state && (strcmp(state, "0A000") == 0 || strncmp(state, "42", 2) == 0);
+}
+
 /* Checks a result: returns it when it is `want` (PGRES_COMMAND_OK or
- * PGRES_TUPLES_OK), else clears it, sets err and `lost`, returns NULL. */
+ * PGRES_TUPLES_OK), else clears it, sets err, `lost` and `stale`, returns
+ * NULL. */
 static PGresult *s_check(s_pg_t *self, PGresult *res, ExecStatusType want, const char *what,
                          char *err, size_t errlen)
 {
@@ -215,6 +228,7 @@ static PGresult *s_check(s_pg_t *self, PGresult *res, ExecStatusType want, const
     self->lost = s_is_lost(self, res);
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     snprintf(self->state, sizeof self->state, "%s", state ? state : "");
+    self->stale |= s_is_stale(state);
     if (res && PQresultStatus(res) != PGRES_FATAL_ERROR && PQresultStatus(res) != want)
         lt_err_set(err, errlen, "%s: unexpected result %s", what, PQresStatus(PQresultStatus(res)));
     else
@@ -889,9 +903,30 @@ static int s_connect(s_pg_t *self, char *err, size_t errlen)
     return -1;
 }
 
-/* Makes sure the connection is up and set up; connects again if not. */
+static void s_free_sql(s_pg_t *self);
+
+/* Drops what was resolved from the table (identifiers, types, the
+ * statements' text) and the session's setup, so that the next call looks
+ * the table up and prepares its statements again. */
+static void s_forget_table(s_pg_t *self)
+{
+    free(self->q_table);
+    free(self->q_lt);
+    free(self->q_key);
+    free(self->key_type);
+    self->q_table = self->q_lt = self->q_key = self->key_type = NULL;
+    s_free_sql(self);
+    self->stale = 0;
+    self->ready = 0;
+}
+
+/* Makes sure the connection is up and set up; connects again if not, and
+ * sets it up again after the table changed under the statements (`stale`:
+ * s_setup deallocates them). */
 static int s_ensure(s_pg_t *self, char *err, size_t errlen)
 {
+    if (self->stale)
+        s_forget_table(self);
     if (self->conn && PQstatus(self->conn) == CONNECTION_OK && self->ready)
         return 0;
     if (!self->conn || PQstatus(self->conn) != CONNECTION_OK)
@@ -925,12 +960,8 @@ static void s_close(void *impl)
 {
     s_pg_t *self = impl;
     PQfinish(self->conn);
-    s_free_sql(self);
+    s_forget_table(self);
     free(self->conninfo);
-    free(self->q_table);
-    free(self->q_lt);
-    free(self->q_key);
-    free(self->key_type);
     free(self);
 }
 
