@@ -33,6 +33,7 @@
 #include "lt_adapter.h"
 #include "lt_err.h"
 #include "lt_db_backend.h"
+#include "lt_limits.h"
 #include "lt_log.h"
 
 #include <errno.h>
@@ -74,6 +75,12 @@
 /* What change capture adds to a table's name, at most: lt_<table>_truncate. */
 #define CAPTURE_AFFIX (sizeof "lt__truncate" - 1)
 
+/* libpq's keywords the adapter sets when the setting does not (s_conn_params),
+ * and the text of their values. */
+#define CONN_PARAMS 8
+#define STR_(x)     #x
+#define STR(x)      STR_(x)
+
 /* Prepared statements, prepared on first use on each connection. */
 enum { ST_READ, ST_ROW, ST_CURSOR_STORE, ST_APPLY, ST_N };
 
@@ -101,6 +108,9 @@ typedef struct {
     int key_loose;    /* its = is not byte for byte: citext, or a nondeterministic collation */
     char **col_types; /* sink: type of each mapped column, likewise */
     char *sql[ST_N];  /* SQL of the prepared statements */
+    /* What PQconnectdbParams gets: the timeouts (s_conn_params), then the
+     * setting as "dbname", expanded by libpq, whose own values win. */
+    const char *conn_kw[CONN_PARAMS + 2], *conn_val[CONN_PARAMS + 2];
 } s_pg_t;
 
 /* A growing string; NULL after an allocation failed (then it stays NULL). */
@@ -169,6 +179,15 @@ static int s_is_lost(const s_pg_t *self, const PGresult *res)
     return state && (strncmp(state, "08", 2) == 0 || strncmp(state, "57P0", 4) == 0);
 }
 
+/* A statement cancelled by the session's timeouts (lock_timeout 55P03,
+ * statement_timeout or a cancel 57014, lt_limits.h): the database is busy,
+ * not refusing the statement, so it is retried with the back-off as a lost
+ * connection is (lt_db_lost). */
+static int s_is_busy(const char *state)
+{
+    return state && (strcmp(state, "55P03") == 0 || strcmp(state, "57014") == 0);
+}
+
 /* err = "what: the server's message". For data and constraint errors the
  * message may quote a value (e.g. invalid input syntax for type integer:
  * "..."), so only its first part and the column or constraint are kept. */
@@ -225,8 +244,8 @@ static PGresult *s_check(s_pg_t *self, PGresult *res, ExecStatusType want, const
         self->state[0] = 0;
         return res;
     }
-    self->lost = s_is_lost(self, res);
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    self->lost = s_is_lost(self, res) || s_is_busy(state);
     snprintf(self->state, sizeof self->state, "%s", state ? state : "");
     self->stale |= s_is_stale(state);
     if (res && PQresultStatus(res) != PGRES_FATAL_ERROR && PQresultStatus(res) != want)
@@ -575,6 +594,35 @@ out:
 
 /* ---- connecting --------------------------------------------------------- */
 
+/* The keywords for PQconnectdbParams: the waits of lt_limits.h that neither
+ * the setting nor an environment variable (PGCONNECT_TIMEOUT) sets, those
+ * this libpq knows, then the setting itself as "dbname", which libpq
+ * expands and whose values override the ones before it. */
+static void s_conn_params(s_pg_t *self)
+{
+    static const char *const ours[][2] = {
+        {"connect_timeout", STR(LT_PG_CONNECT_TIMEOUT_S)},
+        {"keepalives", "1"},
+        {"keepalives_idle", STR(LT_PG_KEEPALIVE_IDLE_S)},
+        {"keepalives_interval", STR(LT_PG_KEEPALIVE_INTERVAL_S)},
+        {"keepalives_count", STR(LT_PG_KEEPALIVE_COUNT)},
+        {"tcp_user_timeout", STR(LT_PG_TCP_USER_TIMEOUT_MS)},
+    };
+    PQconninfoOption *known = PQconndefaults();
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof ours / sizeof ours[0] && n < CONN_PARAMS; i++)
+        for (const PQconninfoOption *o = known; o && o->keyword; o++)
+            if (strcmp(o->keyword, ours[i][0]) == 0 &&
+                !(o->envvar && getenv(o->envvar) && *getenv(o->envvar))) {
+                self->conn_kw[n] = ours[i][0];
+                self->conn_val[n++] = ours[i][1];
+            }
+    PQconninfoFree(known);
+    self->conn_kw[n] = "dbname";
+    self->conn_val[n++] = self->conninfo;
+    self->conn_kw[n] = self->conn_val[n] = NULL;
+}
+
 /* The password of the setting, to mask it in messages. A setting libpq
  * cannot parse may still hold one: the text between ':' and '@' of a URI's
  * user part is taken then. */
@@ -843,6 +891,25 @@ static int s_prepare_tables(s_pg_t *self, int create, int commit, char *err, siz
     return 0;
 }
 
+/* statement_timeout and lock_timeout (lt_limits.h), unless the connection
+ * has its own: from the setting's options (-c ...), PGOPTIONS, or the
+ * role's or the database's (ALTER ROLE ... SET), which are how an operator
+ * gives a longer one (adapters/README.md, "Connection settings"). The
+ * server's defaults and postgresql.conf are for every application, not
+ * this one: they are replaced. */
+static int s_timeouts(s_pg_t *self, char *err, size_t errlen)
+{
+    PGresult *res = s_query(
+        self,
+        "SELECT set_config(name, CASE name WHEN 'lock_timeout' THEN $1 ELSE $2 END, false) "
+        "FROM pg_settings WHERE name IN ('lock_timeout', 'statement_timeout') AND source NOT IN "
+        "('client', 'user', 'database', 'database user', 'session')",
+        2, (const char *const[]){STR(LT_PG_LOCK_TIMEOUT_MS), STR(LT_PG_STATEMENT_TIMEOUT_MS)},
+        PGRES_TUPLES_OK, "cannot set the session's timeouts", err, errlen);
+    PQclear(res);
+    return res ? 0 : -1;
+}
+
 /* Sets the session up for the role after each (re)connection. */
 static int s_setup(s_pg_t *self, char *err, size_t errlen)
 {
@@ -858,7 +925,8 @@ static int s_setup(s_pg_t *self, char *err, size_t errlen)
      * change of the server's configuration, and a sink reads a time
      * without an offset in the same zone. */
     if (s_exec(self, "DEALLOCATE ALL; " S_PINNED("SET ", "; "), "cannot set the session up", err,
-               errlen))
+               errlen) ||
+        s_timeouts(self, err, errlen))
         return -1;
     int sink = self->role == LT_DB_SINK, check = self->create & LT_DB_CHECK;
     if (s_prepare_tables(self, sink && (self->create & LT_DB_CREATE), !check, err, errlen))
@@ -888,13 +956,13 @@ static int s_connect(s_pg_t *self, char *err, size_t errlen)
      * server up is believed (password, database) only when it repeats. */
     for (int attempt = 0; attempt < 2 && ping == PQPING_OK; attempt++) {
         PQfinish(self->conn);
-        self->conn = PQconnectdb(self->conninfo);
+        self->conn = PQconnectdbParams(self->conn_kw, self->conn_val, 1);
         s_set_name(self);
         if (self->conn && PQstatus(self->conn) == CONNECTION_OK) {
             self->lost = 0;
             return 0;
         }
-        ping = PQping(self->conninfo);
+        ping = PQpingParams(self->conn_kw, self->conn_val, 1);
     }
     self->lost = ping == PQPING_REJECT || ping == PQPING_NO_RESPONSE;
     char what[NAME_MAX_LEN + 64];
@@ -933,7 +1001,7 @@ static int s_ensure(s_pg_t *self, char *err, size_t errlen)
         if (s_connect(self, err, errlen))
             return -1;
     if (s_setup(self, err, errlen)) {
-        self->lost = s_is_lost(self, NULL);
+        self->lost = s_is_lost(self, NULL) || s_is_busy(self->state);
         return -1;
     }
     self->ready = 1;
@@ -1170,6 +1238,7 @@ static void *s_open(const char *target, lt_db_role_t role, const lt_db_table_t *
     self->table = table;
     self->create = create;
     s_find_secret(self);
+    s_conn_params(self);
     if (role == LT_DB_SOURCE && strlen(table->name) + CAPTURE_AFFIX > PG_IDENT_MAX) {
         lt_err_set(err, errlen,
                    "table %s: its name is too long for change capture (%zu bytes, at most "
@@ -1326,8 +1395,12 @@ static int s_capture_install(void *impl, int *created, char *err, size_t errlen)
         goto out;
     }
     /* Locked first, so that whether the capture is new and the listing of
-     * the existing rows see the same table. */
-    if (s_exec(self, lock.s, "cannot lock the table", err, errlen) ||
+     * the existing rows see the same table. Listing a large table may take
+     * longer than statement_timeout (lt_limits.h), which bounds the calls
+     * of a running adapter: an installation is run by hand. Waiting for
+     * the lock keeps lock_timeout, as the agency's writers queue behind it. */
+    if (s_exec(self, "SET LOCAL statement_timeout = 0", "cannot begin", err, errlen) ||
+        s_exec(self, lock.s, "cannot lock the table", err, errlen) ||
         s_capture_exists(self, &present, err, errlen) ||
         s_exec(self, script, "cannot install the change capture", err, errlen) ||
         s_commit(self, err, errlen))

@@ -342,4 +342,26 @@
 #define LT_REFUSE_MAX_SOURCES 256
 #define LT_REFUSE_INTERVAL_MS 10000
 
+/* ---- adapters: PostgreSQL sessions ------------------------------------------ */
+
+/* How long an adapter waits on its PostgreSQL database (implementation;
+ * adapters/README.md, "Connection settings"). The adapters are
+ * single-threaded and their units set WatchdogSec=30s (dist/systemd): a
+ * call that blocks for longer than that, on a host that stopped answering
+ * or on a lock held by an idle transaction, has the adapter killed in a
+ * loop instead of retrying with its back-off. Each wait ends below it:
+ * connecting (libpq's connect_timeout, in seconds), a statement
+ * (statement_timeout) and a lock within it (lock_timeout, shorter, so that
+ * a lock not granted says so), and a peer that vanished mid-call (TCP
+ * keepalives: idle, interval, count; tcp_user_timeout for unacknowledged
+ * data). A `database` setting, PGCONNECT_TIMEOUT or the role's settings
+ * that set their own are kept. */
+#define LT_PG_CONNECT_TIMEOUT_S    10
+#define LT_PG_STATEMENT_TIMEOUT_MS 20000
+#define LT_PG_LOCK_TIMEOUT_MS      10000
+#define LT_PG_KEEPALIVE_IDLE_S     10
+#define LT_PG_KEEPALIVE_INTERVAL_S 5
+#define LT_PG_KEEPALIVE_COUNT      2
+#define LT_PG_TCP_USER_TIMEOUT_MS  20000
+
 #endif

@@ -30,6 +30,7 @@
 #include "unit_util.h"
 
 #include "lt_db.h"
+#include "lt_limits.h"
 #include "lt_sink.h"
 #include "lt_source.h"
 #include "pg_util.h"
@@ -37,6 +38,7 @@
 
 #include <inttypes.h>
 #include <poll.h>
+#include <time.h>
 #include <unistd.h>
 
 #define OWNER    "agency"
@@ -1166,6 +1168,63 @@ static void test_sink_column_altered(void)
     lt_db_destroy(&d);
 }
 
+/* Seconds since `t0`, from the monotonic clock. */
+static double since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* Applies `w` while another session holds the table locked: the apply
+ * fails within `within` seconds as the database being busy (retried with
+ * the back-off, lt_db_lost), never waits for the lock for ever. */
+static void locked_apply(lt_db_t *d, const lt_db_write_t *w, int64_t cursor, double within)
+{
+    char err[1024] = "";
+    size_t failed = 99;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    CU_ASSERT(apply_text(d, w, 1, cursor, &failed, err, sizeof err) == -1);
+    double took = since(&t0);
+    CU_ASSERT(took < within);
+    CU_ASSERT(strstr(err, "lock timeout") != NULL);
+    CU_ASSERT(lt_db_lost(d) == 1);
+    if (took >= within || !strstr(err, "lock timeout"))
+        fprintf(stderr, "%.1f s: %s\n", took, err);
+}
+
+/* A session idle in transaction holding a lock on the sink's table: the
+ * upsert gives up after lock_timeout (lt_limits.h), or after the one the
+ * setting's options give, and goes through once the lock is released. */
+static void test_sink_lock_timeout(void)
+{
+    fresh("CREATE TABLE t2(k text PRIMARY KEY, name text);");
+    static const char *const cols[] = {"k", "name"};
+    char uri[512], err[1024] = "";
+    lt_pg_uri(&g_pg, g_db, OWNER, OWNER_PW, uri, sizeof uri);
+    strncat(uri, "?options=-c%20lock_timeout%3D300", sizeof uri - strlen(uri) - 1);
+    lt_db_table_t table = {"t2", 2, cols, TYPES2, 0};
+    lt_db_t *quick = lt_db_connect(uri, NULL, LT_DB_SINK, &table, 0, err, sizeof err);
+    CU_ASSERT_FATAL(quick != NULL);
+    lt_db_t *d = open_seam(LT_DB_SINK, "t2", cols, TYPES2, 2, 0);
+    size_t failed = 99;
+    lt_db_write_t a[] = {{"a", 0, "An"}}, b[] = {{"b", 0, "Bao"}};
+    CU_ASSERT(apply_text(d, a, 1, 1, &failed, err, sizeof err) == 0);
+    PGconn *o = lt_pg_as(&g_pg, g_db, OWNER);
+    CU_ASSERT_FATAL(o != NULL);
+    CU_ASSERT(lt_pg_exec(o, "BEGIN; LOCK TABLE t2") == 0);
+    locked_apply(quick, b, 2, 5);
+    locked_apply(d, b, 2, LT_PG_LOCK_TIMEOUT_MS / 1000 + 5);
+    CU_ASSERT(lt_pg_exec(o, "COMMIT") == 0);
+    CU_ASSERT(apply_text(d, b, 1, 2, &failed, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_lost(d) == 0);
+    CU_ASSERT(lt_pg_int(o, "SELECT count(*) FROM t2") == 2);
+    PQfinish(o);
+    lt_db_destroy(&quick);
+    lt_db_destroy(&d);
+}
+
 /* A wrong password or database: one error naming the database, host and
  * user and the server's message, never the password. */
 static void test_refused(void)
@@ -1377,6 +1436,7 @@ int main(void)
         {"sink: a setup failed part way is done again", test_sink_setup_again},
         {"source: a column's type changed under it", test_source_column_altered},
         {"sink: a column's type changed under it", test_sink_column_altered},
+        {"sink: a lock held elsewhere times out, retried", test_sink_lock_timeout},
         {"sink: a citext key renamed in case keeps its row", test_sink_citext_key},
         {"sink: a nondeterministic key renamed in case, the same", test_sink_nondeterministic_key},
         {"sink --check connects to a PostgreSQL database", test_sink_check},
