@@ -23,13 +23,15 @@
  * transaction's xmin, a long transaction elsewhere never holds the feed up.
  *
  * Connection loss: every call first makes sure the connection is up,
- * connecting again when it is not; a failure caused by the connection sets
+ * connecting again when it is not; a failure caused by the connection, or
+ * a statement cancelled by the session's timeouts (core/lt_limits.h), sets
  * `lost`, so that the adapter retries later with a back-off (lt_db_lost).
  * Messages name the database, host, port and user from libpq, never the
- * setting (it may hold a password), and any password libpq would echo from
- * a malformed setting is masked. Values of rows never appear in messages:
- * for data errors only the kind of error and the column or constraint are
- * kept. */
+ * setting (it may hold a password); a password libpq would echo from a
+ * malformed setting is masked, and libpq's message about a setting it
+ * cannot parse is left out when the setting holds one. Values of rows
+ * never appear in messages: for data errors only the kind of error and the
+ * column or constraint are kept. */
 #include "lt_adapter.h"
 #include "lt_err.h"
 #include "lt_db_backend.h"
@@ -1251,8 +1253,20 @@ static void *s_open(const char *target, lt_db_role_t role, const lt_db_table_t *
     PQconninfoOption *opts = PQconninfoParse(target, &why);
     PQconninfoFree(opts);
     if (!opts) {
-        lt_err_set(err, errlen, "'database' is not a valid PostgreSQL connection string or URI: %s",
-                   why ? why : "out of memory");
+        /* libpq's message quotes the text it stopped at, which may be part
+         * of a password it could not parse out and so cannot be masked
+         * (password=Abc def: missing "=" after "def"): it is repeated only
+         * for a setting that holds none. */
+        if (self->secret[0] || strstr(target, "password"))
+            lt_err_set(err, errlen,
+                       "'database' is not a valid PostgreSQL connection string or URI (libpq's "
+                       "message is not repeated, as it may quote the password): a value with "
+                       "spaces, quotes or backslashes is written in single quotes, with \\' "
+                       "and \\\\ inside, or percent-encoded in a URI");
+        else
+            lt_err_set(err, errlen,
+                       "'database' is not a valid PostgreSQL connection string or URI: %s",
+                       why ? why : "out of memory");
         PQfreemem(why);
         s_clean(self, err);
         goto fail;

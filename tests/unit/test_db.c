@@ -111,6 +111,19 @@ static void test_postgresql_settings(void)
         CU_ASSERT(strstr(err, "not a valid PostgreSQL connection string") != NULL);
         CU_ASSERT(strstr(err, "s3cret") == NULL);
     }
+    /* A password libpq cannot parse out (a space not quoted): its message
+     * would quote the part after the space, which nothing can mask. */
+    lt_db_t *d = lt_db_connect("host=127.0.0.1 port=1 password=Abc def", conf, LT_DB_SOURCE, &table,
+                               0, err, sizeof err);
+    CU_ASSERT(d == NULL);
+    CU_ASSERT(strstr(err, "not a valid PostgreSQL connection string") != NULL);
+    CU_ASSERT(strstr(err, "single quotes") != NULL);
+    CU_ASSERT(strstr(err, "def") == NULL && strstr(err, "Abc") == NULL);
+    /* Without a password, libpq's message says what is wrong. */
+    d = lt_db_connect("host=127.0.0.1 port=1 bogus=1", conf, LT_DB_SOURCE, &table, 0, err,
+                      sizeof err);
+    CU_ASSERT(d == NULL);
+    CU_ASSERT(strstr(err, "invalid connection option \"bogus\"") != NULL);
     /* Nothing was created as if the setting were a file name. */
     char dir[600];
     path_of(dir, sizeof dir, "postgresql:");
