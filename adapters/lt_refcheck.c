@@ -354,8 +354,12 @@ static void s_done(lt_refcheck_t *self, const char *why)
         if (it->outcome == S_PENDING)
             continue;
         snprintf(reason[n], sizeof reason[n], "no record '%.60s' in %s", it->value, ref->target);
-        res[n] = (lt_refcheck_result_t){.key = it->key, .cursor = it->cursor, .rule = ref->id,
-                                        .found = it->outcome == S_FOUND, .reason = reason[n]};
+        res[n] = (lt_refcheck_result_t){.key = it->key,
+                                        .cursor = it->cursor,
+                                        .rule = ref->id,
+                                        .found = it->outcome == S_FOUND,
+                                        .reason = reason[n],
+                                        .target = ref->target};
         n++;
     }
     if (!res || !reason)

@@ -36,7 +36,8 @@ typedef struct {
     const char *cursor; /* its change's source cursor */
     const char *rule;   /* the rule id, "FIELD:reference" */
     int found;          /* 1 exists, 0 does not exist */
-    const char *reason; /* when not found: why, for lt_rejects */
+    const char *reason; /* when not found: why, for lt_rejects (quotes the value) */
+    const char *target; /* the dataset the value was looked for in */
 } lt_refcheck_result_t;
 
 /* The outcomes of one request, once it is done (answered, refused or

@@ -2183,9 +2183,14 @@ static void s_on_ref(void *arg, const lt_refcheck_result_t *r, size_t n)
                              .reasons = reasons,
                              .cursor = r[i].cursor,
                              .at = at};
+        /* The reason quotes the value looked for, a record's content: it
+         * stays in lt_rejects, the log names the rule and the dataset
+         * (adapters/README.md: the adapters never log record contents). */
         if (!r[i].found && f->logged++ < REFUSALS_LOGGED)
-            lt_warn("source", "dataset=%s key=%s failed a reference check: %s", f->dataset,
-                    r[i].key, reasons);
+            lt_warn("source",
+                    "dataset=%s key=%s failed a reference check: %s: no such record in %s (the "
+                    "value is in lt_rejects)",
+                    f->dataset, r[i].key, r[i].rule, r[i].target);
         if (!r[i].found)
             rc = lt_db_reject(f->db, &rj, err, sizeof err);
         else if (f->rejects > 0) /* a check passed: its reject goes, if any */

@@ -495,6 +495,10 @@ static void test_reference_checks(void)
     CU_ASSERT(s_ref_reject(db, "001303999999", reasons, sizeof reasons) == 0);
     CU_ASSERT(s_ref_reject(db, "038088888888", reasons, sizeof reasons) == 1);
     CU_ASSERT(strstr(reasons, "personal_id:reference: no record '038088888888' in " DS) != NULL);
+    /* The log names the rule and the dataset, never the value looked for
+     * (it is in lt_rejects). */
+    CU_ASSERT(lt_it_file_contains(out, "personal_id:reference: no such record in " DS) == 1);
+    CU_ASSERT(lt_it_file_contains(out, "no record '") == 0);
     CU_ASSERT(s_ref_reject(db, "099085012345", reasons, sizeof reasons) == 1);
     CU_ASSERT(s_ref_reject(db, "079060000001", reasons, sizeof reasons) == 0);
     CU_ASSERT(s_reject_rows(db) == 3); /* two references, one date */
