@@ -56,6 +56,7 @@
 #define ACK_TIMEOUT_MS  10000 /* resend when the head is not acked by then */
 #define STOP_WAIT_MS    10000 /* bounded wait for acks after SIGTERM */
 #define STATUS_RETRY_MS 2000  /* ask the gateway's status again */
+#define UNLISTED_ASKS   5     /* statuses without a dataset before it counts as absent */
 #define BACKOFF_MIN_MS  100
 #define BACKOFF_MAX_MS  5000
 #define REPORT_MS       10000 /* progress line interval */
@@ -144,6 +145,7 @@ struct lt_source_feed {
     int64_t retry_at; /* resend failed flights then (0: none) */
     int64_t read_at;  /* earliest next read of lt_changes */
     int db_down;      /* "unavailable" was logged; "again" not yet */
+    int unlisted;     /* statuses that did not list it, at start (s_unlisted) */
     uint64_t acked_total, acked_since, requeued;
     lt_refcheck_t *refs; /* reference checks, or NULL when none */
     uint64_t ref_failed; /* reference checks failed */
@@ -859,9 +861,31 @@ static int s_epoch(s_feed_t *f, int64_t gw, char *err, size_t errlen)
     return s_store_epoch(f, prev, shift, relist, err, errlen);
 }
 
-/* Starts one dataset: capture present, cursor, epoch. Returns 0, -1 when
- * fatal (err), -2 to try again later (the database is down). */
-static int s_feed_start(s_feed_t *f, int64_t gw, char *err, size_t errlen)
+/* A dataset the gateway's status does not list, though the gateway
+ * acknowledged changes of it: its store could not be read just then, or its
+ * directory does not list the dataset yet, as likely as a store restored
+ * from a backup taken before the dataset's first record. Taken for a
+ * durable cursor of 0 at once, it would have the whole table listed again
+ * (s_gateway_behind): the status is asked again first, UNLISTED_ASKS
+ * times. 1 while it is to be asked again. */
+static int s_unlisted(s_feed_t *f, int listed)
+{
+    if (listed || f->cursor == 0 || f->unlisted >= UNLISTED_ASKS)
+        return 0;
+    if (f->unlisted++ == 0)
+        lt_warn("source",
+                "dataset=%s the gateway's status does not list it, though it acknowledged "
+                "change %" PRId64 ": asking again (%d times, every %d ms) before taking its "
+                "store for one restored from a backup",
+                f->dataset, f->cursor, UNLISTED_ASKS, STATUS_RETRY_MS);
+    return 1;
+}
+
+/* Starts one dataset: capture present, cursor, epoch; `listed`: the
+ * status lists it, with durable cursor gw. Returns 0, -1 when fatal (err),
+ * -2 to try again later (the database is down), -3 to ask the status
+ * again (s_unlisted). */
+static int s_feed_start(s_feed_t *f, int64_t gw, int listed, char *err, size_t errlen)
 {
     int present = 0;
     if (lt_db_capture_present(f->db, &present, err, errlen))
@@ -874,8 +898,11 @@ static int s_feed_start(s_feed_t *f, int64_t gw, char *err, size_t errlen)
         return -1;
     }
     if (lt_db_cursor_load(f->db, f->dataset, &f->cursor, err, errlen) ||
-        lt_db_reject_count(f->db, f->dataset, &f->rejects, err, errlen) ||
-        s_epoch(f, gw, err, errlen))
+        lt_db_reject_count(f->db, f->dataset, &f->rejects, err, errlen))
+        return lt_db_lost(f->db) ? -2 : -1;
+    if (s_unlisted(f, listed))
+        return -3;
+    if (s_epoch(f, gw, err, errlen))
         return lt_db_lost(f->db) ? -2 : -1;
     f->next = f->cursor;
     return 0;
@@ -2121,18 +2148,24 @@ static int s_any_told(const lt_source_t *self)
     return 0;
 }
 
-/* The gateway's durable source cursor of a dataset; 0 when it has none. */
-static int64_t s_gateway_cursor(const Lienthong__StatusReply *r, const char *dataset)
+/* The gateway's durable source cursor of a dataset in *gw (0 when it has
+ * none); 1 when the status lists the dataset, 0 when it does not. */
+static int s_gateway_cursor(const Lienthong__StatusReply *r, const char *dataset, int64_t *gw)
 {
+    *gw = 0;
     for (size_t i = 0; i < r->n_streams; i++)
-        if (strcmp(r->streams[i]->stream, dataset) == 0 && r->streams[i]->source_cursor)
-            return strtoll(r->streams[i]->source_cursor, NULL, 10);
+        if (strcmp(r->streams[i]->stream, dataset) == 0) {
+            if (r->streams[i]->source_cursor)
+                *gw = strtoll(r->streams[i]->source_cursor, NULL, 10);
+            return 1;
+        }
     return 0;
 }
 
 /* Starts every dataset not started yet, with the gateway's cursors. A
- * dataset whose database is down is tried again with the next status
- * (asked every STATUS_RETRY_MS until every dataset started). Returns 0, or
+ * dataset whose database is down, or that the status does not list
+ * (s_unlisted), is tried again with the next status (asked every
+ * STATUS_RETRY_MS until every dataset started). Returns 0, or
  * -1 after a fatal error (logged). */
 static int s_on_status(lt_source_t *self, const Lienthong__StatusReply *r)
 {
@@ -2142,7 +2175,13 @@ static int s_on_status(lt_source_t *self, const Lienthong__StatusReply *r)
         s_feed_t *f = &self->feeds[i];
         if (f->started)
             continue;
-        int rc = s_feed_start(f, s_gateway_cursor(r, f->dataset), err, sizeof err);
+        int64_t gw = 0;
+        int listed = s_gateway_cursor(r, f->dataset, &gw);
+        int rc = s_feed_start(f, gw, listed, err, sizeof err);
+        if (rc == -3) {
+            self->have_status = 0; /* asked again in STATUS_RETRY_MS */
+            continue;
+        }
         if (rc == -1) {
             lt_error("source", "cannot start: %s", err);
             return -1;

@@ -697,6 +697,48 @@ out:
     s_cleanup(&x);
 }
 
+/* ---- 3c. a store restored from before the dataset's first record -------------- */
+
+/* The owner's store restored from a backup taken before the dataset had a
+ * record: its status does not list the dataset at all. The source does not
+ * take that absence for a durable cursor of 0 at once (a store not
+ * readable just then, or a directory not listing the dataset yet, look
+ * alike): it asks the status again, then publishes every row again. */
+static void test_source_unlisted(void)
+{
+    fed_t x;
+    memset(&x, 0, sizeof x);
+    char conf[PATH_MAX + 32], db[PATH_MAX + 32], path[PATH_MAX + 32], name[64];
+    LT_IT_REQUIRE(s_fed(&x) == 0);
+    snprintf(conf, sizeof conf, "%s/source.conf", x.f.dir);
+    snprintf(db, sizeof db, "%s/agency.db", x.f.dir);
+    /* DS2: no gateway subscribes to it, so the backup has no stream of it. */
+    LT_IT_REQUIRE(lt_it_write_fmt(conf, SOURCE_CONF_HEAD CITIZENS_DATASET(DS2) ");\n",
+                                  x.go->sock_path, db) == 0);
+    LT_IT_REQUIRE(s_cli(&x, "backup.out", "backup", x.go, "--to", x.backup) == 0);
+    LT_IT_REQUIRE(lt_it_sql(db, "CREATE TABLE citizens (personal_id TEXT PRIMARY KEY, "
+                                "full_name TEXT NOT NULL)") == 0);
+    LT_IT_REQUIRE(s_rows(db, 0, 30, "") == 0);
+    LT_IT_REQUIRE(s_source_once(&x, conf, "src1.out", 1) == 0);
+    LT_IT_REQUIRE(lt_ft_last_seq(x.go, DS2) == 30);
+
+    LT_IT_REQUIRE(lt_it_gw_stop(x.go, STOP_MS) == 0);
+    LT_IT_REQUIRE(s_cli(&x, "restore.out", "restore", x.go, "--from", x.backup) == 0);
+    LT_IT_REQUIRE(lt_it_gw_run(x.go, READY_MS) == 0);
+    CU_ASSERT_EQUAL(lt_ft_last_seq(x.go, DS2), 0);
+    LT_IT_REQUIRE(s_source_once(&x, conf, "src2.out", 0) == 0);
+    snprintf(path, sizeof path, "%s/src2.out", x.f.dir);
+    CU_ASSERT(lt_it_file_contains(path, "the gateway's status does not list it"));
+    CU_ASSERT(lt_it_file_contains(path, "its store was restored from a backup"));
+    for (int i = 0; i < 30; i++) {
+        snprintf(name, sizeof name, "Người %d", i);
+        CU_ASSERT(s_owner_has_in(x.go, DS2, i, name));
+    }
+    s_finish(&x);
+out:
+    s_cleanup(&x);
+}
+
 /* ---- 4. the data directory's lock; a partial restore ---------------------------- */
 
 /* The owner alone, running (the consumers are in the directory only). */
@@ -1166,6 +1208,9 @@ int main(int argc, char **argv)
         {"3 the source adapter publishes again what the restore lost", test_source_republishes},
         {"3b a dataset added to a tracked table gets its rows; a removed one is let go",
          test_source_cursors},
+        {"3c a store restored from before a dataset's first record: asked again, then "
+         "published again",
+         test_source_unlisted},
         {"4 a gateway holds its data directory against a restore and a second gateway", test_lock},
         {"4b a failed backup keeps the earlier pair; an audit copy in use is not restored",
          test_backup_pair},
