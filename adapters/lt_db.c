@@ -375,7 +375,7 @@ int lt_db_write(lt_db_t *self, const lt_db_write_t *w, size_t n, lt_db_fill_fn f
 {
     const lt_db_ops_t *ops = self->ops;
     *failed = n;
-    if (ops->apply) /* one statement, inside the caller's transaction */
+    if (ops->apply) /* many rows per statement, inside the caller's transaction */
         return s_apply_collapsed(self, w, n, fill, ctx, name, value, failed, err, errlen);
     for (size_t i = 0; i < n; i++) {
         int rc = w[i].deleted ? ops->remove(self->impl, w[i].key, err, errlen)
@@ -393,7 +393,7 @@ int lt_db_apply(lt_db_t *self, const lt_db_write_t *w, size_t n, lt_db_fill_fn f
 {
     const lt_db_ops_t *ops = self->ops;
     *failed = n;
-    if (ops->apply) /* the backend's statement is a transaction of its own */
+    if (ops->apply) /* the backend opens its own transaction */
         return s_apply_collapsed(self, w, n, fill, ctx, name, value, failed, err, errlen);
     if (ops->begin(self->impl, 1, err, errlen) != 0)
         return -1;

@@ -84,7 +84,7 @@
 #define STR(x)      STR_(x)
 
 /* Prepared statements, prepared on first use on each connection. */
-enum { ST_READ, ST_ROW, ST_CURSOR_STORE, ST_APPLY, ST_N };
+enum { ST_READ, ST_ROW, ST_CURSOR_STORE, ST_APPLY, ST_DELETE, ST_N };
 
 typedef struct {
     PGconn *conn;
@@ -138,7 +138,7 @@ typedef struct {
 } s_row_t;
 
 /* The values of a batch's upserts, as one array literal per column being
- * written (see s_apply): each setter appends the row's element. */
+ * written (see s_apply_batch): each setter appends the row's element. */
 typedef struct {
     lt_db_params_t base;
     s_buf_t *cols;      /* [column] */
@@ -1074,13 +1074,13 @@ static int s_column_types(s_pg_t *self, char *err, size_t errlen)
     return 0;
 }
 
-/* Plans the prepared apply: PREPARE only parses, and the planner is what
+/* Plans the prepared upsert: PREPARE only parses, and the planner is what
  * finds (or not) the unique index that ON CONFLICT (key) needs. */
 static int s_explain_apply(s_pg_t *self, char *err, size_t errlen)
 {
     s_buf_t b = {0};
     s_add(&b, "EXPLAIN (COSTS OFF) EXECUTE lt_%d(", ST_APPLY);
-    for (size_t i = 0; i < self->table->n_columns + 3; i++)
+    for (size_t i = 0; i < self->table->n_columns; i++)
         s_add(&b, "%sNULL", i ? ", " : "");
     s_add(&b, ")");
     PGresult *res =
@@ -1093,32 +1093,27 @@ static int s_explain_apply(s_pg_t *self, char *err, size_t errlen)
     return res ? 0 : -1;
 }
 
-/* sink: a whole batch as ONE statement, atomic without a transaction of
- * its own: DELETE of every key of an array ($k+1), the cursor ($k+2, $k+3),
- * and INSERT ... SELECT FROM unnest(one array per column, $1..$k) ON
- * CONFLICT (key) DO UPDATE. The keys deleted and upserted are distinct (the
- * last write of each key), so the parts do not touch the same rows. One
- * round trip and one commit per Deliver, rows parsed in bulk: a catch-up of
- * a million records is a thousand statements. Preparing and planning it
- * checks that the table fits. */
+/* sink: the statements of a batch (s_apply_batch), rows parsed in bulk:
+ * DELETE of every key of an array ($1), and INSERT ... SELECT FROM
+ * unnest(one array per column, $1..$k) ON CONFLICT (key) DO UPDATE. Two
+ * statements, not one with data-modifying CTEs: the parts of one statement
+ * run on one snapshot in no set order, and an upsert that reuses a UNIQUE
+ * value of a row deleted in the same batch would meet the row still there.
+ * Preparing and planning them checks that the table fits. */
 static int s_sink_sql(s_pg_t *self, char *err, size_t errlen)
 {
     const lt_db_table_t *t = self->table;
     size_t k = t->n_columns;
-    s_buf_t u = {0};
+    s_buf_t u = {0}, d = {0};
     /* A key whose = ignores case (key_loose) is deleted only when its text
      * is the tombstone's byte for byte, as the source reads it
      * (s_source_sql): the tombstone of a key's old spelling must not
      * delete the row of the new one. */
-    s_add(&u, "WITH d AS (DELETE FROM %s WHERE %s = ANY($%zu::%s[])", self->q_table, self->q_key,
-          k + 1, self->key_type);
+    s_add(&d, "DELETE FROM %s WHERE %s = ANY($1::%s[])", self->q_table, self->q_key,
+          self->key_type);
     if (self->key_loose)
-        s_add(&u, " AND %s::text COLLATE \"C\" = ANY($%zu::text[])", self->q_key, k + 1);
-    s_add(&u,
-          "), c AS (INSERT INTO %s.lt_sink_cursor (stream, seq) VALUES ($%zu, $%zu::bigint) "
-          "ON CONFLICT (stream) DO UPDATE SET seq = EXCLUDED.seq) "
-          "INSERT INTO %s (",
-          self->q_lt, k + 2, k + 3, self->q_table);
+        s_add(&d, " AND %s::text COLLATE \"C\" = ANY($1::text[])", self->q_key);
+    s_add(&u, "INSERT INTO %s (", self->q_table);
     s_add_columns(self, &u, "", 0);
     s_add(&u, ") SELECT * FROM unnest(");
     for (size_t i = 0; i < k; i++)
@@ -1132,12 +1127,14 @@ static int s_sink_sql(s_pg_t *self, char *err, size_t errlen)
         s_add(&u, "%s%s = EXCLUDED.%s", i ? ", " : "", q ? q : "", q ? q : "");
         free(q);
     }
-    if (!(self->sql[ST_APPLY] = u.s)) {
+    self->sql[ST_APPLY] = u.s;
+    if (!(self->sql[ST_DELETE] = d.s) || !u.s) {
         lt_err_set(err, errlen, "out of memory");
         return -1;
     }
     char why[768];
-    if (s_prepare(self, ST_APPLY, (int)k + 3, why, sizeof why) == 0 &&
+    if (s_prepare(self, ST_DELETE, 1, why, sizeof why) == 0 &&
+        s_prepare(self, ST_APPLY, (int)k, why, sizeof why) == 0 &&
         s_explain_apply(self, why, sizeof why) == 0)
         return 0;
     lt_err_set(err, errlen,
@@ -1922,7 +1919,21 @@ static int s_fill_batch(s_params_t *p, s_buf_t *del, size_t k, const lt_db_write
     return 0;
 }
 
-/* Runs the apply statement on w[0..n-1]. */
+/* Runs a write of the batch (ST_DELETE, ST_APPLY). */
+static int s_run_done(s_pg_t *self, int st, int n, const char *const *vals, char *err,
+                      size_t errlen)
+{
+    PGresult *res = s_run(self, st, n, vals, PGRES_COMMAND_OK, "cannot apply", err, errlen);
+    PQclear(res);
+    return res ? 0 : -1;
+}
+
+/* Writes w[0..n-1] and the cursor, inside the transaction open: the
+ * deletes of the batch in one statement, then its upserts in another, in
+ * their order. The writes are of distinct keys (the last write of each,
+ * lt_db.c), so the order changes only what UNIQUE columns other than the
+ * key see on the way: deleted first, a row frees its values for the
+ * upserts (a tombstone, then its value given to another key). */
 static int s_apply_batch(s_pg_t *self, const lt_db_write_t *w, size_t n, lt_db_fill_fn fill,
                          void *ctx, const char *name, int64_t value, size_t *failed, char *err,
                          size_t errlen)
@@ -1930,8 +1941,7 @@ static int s_apply_batch(s_pg_t *self, const lt_db_write_t *w, size_t n, lt_db_f
     size_t k = self->table->n_columns;
     s_buf_t *bufs = calloc(k + 1, sizeof *bufs), *del = bufs ? &bufs[k] : NULL;
     s_params_t p = {{&lt_db_pg_ops, NULL}, bufs, calloc(k, 1), 1};
-    const char **vals = calloc(k + 3, sizeof *vals);
-    char cursor[24];
+    const char **vals = calloc(k + 1, sizeof *vals);
     int rc = -1;
     *failed = n;
     if (!bufs || !p.set || !vals) {
@@ -1942,6 +1952,7 @@ static int s_apply_batch(s_pg_t *self, const lt_db_write_t *w, size_t n, lt_db_f
         s_add(&bufs[c], "{");
     if (s_fill_batch(&p, del, k, w, n, fill, ctx, failed, err, errlen))
         goto out;
+    int deletes = del->s && del->len > 1, upserts = !p.first;
     for (size_t c = 0; c <= k; c++) {
         s_add(&bufs[c], "}");
         if (!(vals[c] = bufs[c].s)) {
@@ -1949,13 +1960,10 @@ static int s_apply_batch(s_pg_t *self, const lt_db_write_t *w, size_t n, lt_db_f
             goto out;
         }
     }
-    snprintf(cursor, sizeof cursor, "%" PRId64, value);
-    vals[k + 1] = name;
-    vals[k + 2] = cursor;
-    PGresult *res =
-        s_run(self, ST_APPLY, (int)k + 3, vals, PGRES_COMMAND_OK, "cannot apply", err, errlen);
-    PQclear(res);
-    rc = res ? 0 : -1;
+    if ((deletes && s_run_done(self, ST_DELETE, 1, &vals[k], err, errlen)) ||
+        (upserts && s_run_done(self, ST_APPLY, (int)k, vals, err, errlen)))
+        goto out;
+    rc = s_cursor_store(self, name, value, err, errlen);
 out:
     for (size_t c = 0; bufs && c <= k; c++)
         free(bufs[c].s);
@@ -1973,28 +1981,61 @@ static int s_data_error(const s_pg_t *self)
            (strncmp(self->state, "22", 2) == 0 || strncmp(self->state, "23", 2) == 0);
 }
 
-/* The server does not say which row of a batch it refused: the rows are
- * applied again one at a time, in a transaction rolled back after, and the
- * first refused is the one named. */
-static void s_find_failed(s_pg_t *self, const lt_db_write_t *w, size_t n, lt_db_fill_fn fill,
-                          void *ctx, const char *name, int64_t value, size_t *failed)
+/* A batch refused for a value, in a transaction of its own: its writes are
+ * applied again one at a time, in their order, in one transaction. The
+ * server does not say which row of a batch it refused: the first write
+ * refused is the one named, and the transaction rolled back. When none is,
+ * the batch failed only for its order (deletes first: a row deleted while
+ * another still refers to it, until that one's upsert); the writes one by
+ * one are the batch applied, and are committed, rather than the same batch
+ * refused again at every attempt. Returns 0 when committed. */
+static int s_find_failed(s_pg_t *self, const lt_db_write_t *w, size_t n, lt_db_fill_fn fill,
+                         void *ctx, const char *name, int64_t value, size_t *failed, char *err,
+                         size_t errlen)
 {
     char why[768];
     size_t one = 1;
     if (s_exec(self, "BEGIN", "cannot begin", why, sizeof why))
-        return;
+        return -1;
     for (size_t r = 0; r < n; r++)
         if (s_apply_batch(self, &w[r], 1, fill, ctx, name, value, &one, why, sizeof why)) {
-            if (s_data_error(self))
+            if (s_data_error(self)) {
                 *failed = r;
-            break;
+                lt_err_set(err, errlen, "%s", why);
+            }
+            s_rollback(self);
+            return -1;
         }
+    /* A DEFERRABLE INITIALLY DEFERRED constraint is checked only here. */
+    if (s_commit(self, why, sizeof why) == 0) {
+        lt_warn("sink", "%s: a batch of %zu writes, refused as a whole (%s), applied one by one",
+                self->name, n, err);
+        return 0;
+    }
     s_rollback(self);
+    if (s_data_error(self))
+        lt_err_set(err, errlen, "%s", why);
+    return -1;
 }
 
-/* A batch refused for a value names its record (lt_sink.c): a batch of
- * one at once; a larger one that ran as a transaction of its own by trying
- * its rows (inside the caller's transaction, the failure spoilt it). */
+/* After a unique violation (SQLSTATE 23505: not of the key, which ON
+ * CONFLICT takes): what to do (adapters/README.md, "Sink"). */
+static void s_unique_hint(char *err, size_t errlen)
+{
+    size_t len = strlen(err);
+    if (len + 1 < errlen)
+        snprintf(err + len, errlen - len,
+                 "; a sink table must have no UNIQUE constraint other than its key_column's "
+                 "unless it is DEFERRABLE INITIALLY DEFERRED: rows of a batch that swap or pass on "
+                 "a value conflict while they are written (drop the constraint or make it so)");
+}
+
+/* A batch in one transaction with the cursor: its own, or the caller's
+ * (lt_db_write, for a replacement). A batch refused for a value names its
+ * record (lt_sink.c), with the message of that record's own failure: a
+ * batch of one at once; a larger one that ran as a transaction of its own
+ * by trying its rows (s_find_failed; inside the caller's transaction, the
+ * failure spoilt it). */
 static int s_apply(void *impl, const lt_db_write_t *w, size_t n, lt_db_fill_fn fill, void *ctx,
                    const char *name, int64_t value, size_t *failed, char *err, size_t errlen)
 {
@@ -2003,14 +2044,22 @@ static int s_apply(void *impl, const lt_db_write_t *w, size_t n, lt_db_fill_fn f
     if (s_ensure(self, err, errlen))
         return -1;
     int alone = PQtransactionStatus(self->conn) == PQTRANS_IDLE;
-    if (s_apply_batch(self, w, n, fill, ctx, name, value, failed, err, errlen) == 0)
+    if (alone && s_exec(self, "BEGIN", "cannot begin", err, errlen))
+        return -1;
+    if (s_apply_batch(self, w, n, fill, ctx, name, value, failed, err, errlen) == 0 &&
+        (!alone || s_commit(self, err, errlen) == 0))
         return 0;
+    if (alone)
+        s_rollback(self);
     if (*failed == n && s_data_error(self)) {
         if (n == 1)
             *failed = 0;
-        else if (alone)
-            s_find_failed(self, w, n, fill, ctx, name, value, failed);
+        else if (alone &&
+                 s_find_failed(self, w, n, fill, ctx, name, value, failed, err, errlen) == 0)
+            return 0;
     }
+    if (strcmp(self->state, "23505") == 0)
+        s_unique_hint(err, errlen);
     return -1;
 }
 

@@ -1362,7 +1362,17 @@ static int s_upsert(void *impl, const lt_db_write_t *w, lt_db_fill_fn fill, void
         sqlite3_clear_bindings(p.st);
         return -1;
     }
-    return s_step_done(self->db, p.st, "cannot upsert", err, errlen);
+    if (s_step_done(self->db, p.st, "cannot upsert", err, errlen) == 0)
+        return 0;
+    /* Not the key's (ON CONFLICT takes it): what to do (adapters/README.md,
+     * "Sink"). */
+    size_t len = strlen(err);
+    if (sqlite3_extended_errcode(self->db) == SQLITE_CONSTRAINT_UNIQUE && len + 1 < errlen)
+        snprintf(err + len, errlen - len,
+                 "; a sink table must have no UNIQUE constraint other than its key_column's: rows "
+                 "that swap or pass on a value conflict while they are written (drop the "
+                 "constraint)");
+    return -1;
 }
 
 static int s_remove(void *impl, const char *key, char *err, size_t errlen)

@@ -7,7 +7,8 @@
  * pruning per table, two tables in one database, a table listed again,
  * the epoch shift, a database from before the table column, the row accessor, and
  * lt_db_apply writing a batch and the sink's cursor all or nothing, a
- * sink's NOCASE key renamed in case (the row kept, spelt anew). The
+ * sink's NOCASE key renamed in case (the row kept, spelt anew), a sink's
+ * UNIQUE column besides the key (a swap refused, saying why). The
  * database is checked directly with SQLite beside the seam. (The
  * PostgreSQL backend has its own suite, test_db_pg.) */
 #include "unit_rejects.h"
@@ -927,6 +928,37 @@ static void test_sink_nocase_key(void)
     lt_db_destroy(&d);
 }
 
+/* A sink table with a UNIQUE column besides the key. A tombstone, then its
+ * value given to another key, applies. Two rows that swap the value (at
+ * the source A 1 -> 3, B 2 -> 1, A 3 -> 2 in one transaction: the batch
+ * holds B, then A) conflict in any order: refused, naming the column and
+ * what to do, nothing written. */
+static void test_sink_unique_column(void)
+{
+    char conf[600], err[512] = "", rows[256];
+    static const char *const cols[] = {"id", "card"};
+    path_of(conf, sizeof conf, "adapter.conf");
+    lt_db_table_t table = {"p", 2, cols, TYPES2, 0};
+    sqlite3 *raw = open_raw("sink_unique.db", "CREATE TABLE p(id TEXT PRIMARY KEY, card INTEGER "
+                                              "UNIQUE); INSERT INTO p VALUES ('A', 1)");
+    lt_db_t *d = lt_db_connect("sink_unique.db", conf, LT_DB_SINK, &table, 0, err, sizeof err);
+    CU_ASSERT_FATAL(d != NULL);
+    row_t b1 = {"B", 1, 0}, a2 = {"A", 2, 0};
+    size_t failed = 99;
+    lt_db_write_t passed_on[] = {{"A", 1, NULL}, {"B", 0, &b1}};
+    CU_ASSERT(apply(d, passed_on, 2, 2, &failed, err, sizeof err) == 0);
+    ut_sql_exec(raw, "DELETE FROM p; INSERT INTO p VALUES ('A', 1), ('B', 2)");
+    lt_db_write_t swap[] = {{"B", 0, &b1}, {"A", 0, &a2}};
+    CU_ASSERT(apply(d, swap, 2, 5, &failed, err, sizeof err) == -1);
+    CU_ASSERT(failed == 0);
+    CU_ASSERT(strstr(err, "p.card") != NULL);
+    CU_ASSERT(strstr(err, "no UNIQUE constraint other than its key_column") != NULL);
+    ut_sql_text(raw, "SELECT group_concat(id || '=' || card, ',') FROM p", rows, sizeof rows);
+    CU_ASSERT_STRING_EQUAL(rows, "A=1,B=2");
+    sqlite3_close(raw);
+    lt_db_destroy(&d);
+}
+
 /* A sink's cursor table from before histories were kept (PROTOCOL.md
  * 8.2) gets the column at open, its cursor kept and its history unknown;
  * a history is stored, read back and cleared with the cursor row. */
@@ -1045,6 +1077,8 @@ int main(void)
         {"sink: the cursor's history, a column added to an old cursor table",
          test_sink_history_column},
         {"a sink's NOCASE key renamed in case keeps its row, spelt anew", test_sink_nocase_key},
+        {"a sink's UNIQUE column: a value passed on applies, a swap is refused and said why",
+         test_sink_unique_column},
         {NULL, NULL},
     };
     return ut_main("db", suite_init, suite_clean, tests);

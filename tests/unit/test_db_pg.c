@@ -22,9 +22,12 @@
  * names that SQL must quote (and one too long for trigger names), types in
  * both directions, the sink's batch (collapsed per key, all or nothing
  * with its cursor), a value too long for its column (refused,
- * never cut), a table that cannot take upserts, a setup that failed part
- * way done again, a column's type changed under a running source or sink
- * (prepared again at the next try), a wrong password or database, and a
+ * never cut), a UNIQUE column besides the key (a tombstone's value given
+ * to another key applies; a swap is refused saying why, or applied when
+ * the constraint is deferred), a batch refused whole but not write by
+ * write (applied so), a table that cannot take upserts, a setup that failed
+ * part way done again, a column's type changed under a running source or
+ * sink (prepared again at the next try), a wrong password or database, and a
  * server restart and crash in the middle (the connection comes back,
  * nothing is lost). */
 #include "unit_util.h"
@@ -1074,6 +1077,98 @@ static void test_sink_nondeterministic_key(void)
                      "CREATE TABLE r(k text COLLATE lt_ci PRIMARY KEY, name text)");
 }
 
+/* Table p of the owner as "k=card,..." in key order. */
+static void cards(PGconn *o, char *out, size_t cap)
+{
+    lt_pg_text(o, "SELECT COALESCE(string_agg(k || '=' || card, ',' ORDER BY k), '') FROM p", out,
+               cap);
+}
+
+/* Table p made by `schema` takes the batch w[0..1] with cursor 5 and then
+ * holds `rows` ("k=card,..." in key order). */
+static void s_sink_applies(const char *schema, const lt_db_write_t w[2], const char *rows)
+{
+    fresh(schema);
+    static const char *const cols[] = {"k", "card"};
+    lt_db_t *d = open_seam(LT_DB_SINK, "p", cols, TYPES2, 2, 0);
+    char err[1024] = "", got[256];
+    size_t failed = 99;
+    int rc = apply_text(d, w, 2, 5, &failed, err, sizeof err);
+    if (rc)
+        fprintf(stderr, "\n  %s\n", err);
+    CU_ASSERT(rc == 0);
+    PGconn *o = lt_pg_as(&g_pg, g_db, OWNER);
+    CU_ASSERT_FATAL(o != NULL);
+    cards(o, got, sizeof got);
+    CU_ASSERT_STRING_EQUAL(got, rows);
+    CU_ASSERT(lt_pg_int(o, "SELECT seq FROM lt_sink_cursor") == 5);
+    PQfinish(o);
+    lt_db_destroy(&d);
+}
+
+/* A sink table with a UNIQUE column besides the key. At the source A
+ * (card c1) is deleted, then B is inserted with c1: one batch [tombstone
+ * A, B]. The deletes of a batch run before its upserts, so A no longer
+ * holds c1 when B is written. */
+static void test_sink_unique_delete_first(void)
+{
+    const lt_db_write_t w[] = {{"A", 1, NULL}, {"B", 0, "c1"}};
+    s_sink_applies("CREATE TABLE p(k text PRIMARY KEY, card text UNIQUE);"
+                   "INSERT INTO p VALUES ('A', 'c1'), ('Z', 'c9')",
+                   w, "B=c1,Z=c9");
+}
+
+/* Deletes first is not always right: C stops referring to X, then X is
+ * deleted. Deleted first, X is still referred to (23503), although each
+ * write in order succeeds: the batch is then applied write by write in one
+ * transaction, with its cursor, rather than refused for good. */
+static void test_sink_write_by_write(void)
+{
+    const lt_db_write_t w[] = {{"C", 0, "C"}, {"X", 1, NULL}};
+    s_sink_applies("CREATE TABLE p(k text PRIMARY KEY, card text REFERENCES p(k));"
+                   "INSERT INTO p VALUES ('X', 'X'), ('C', 'X')",
+                   w, "C=C");
+}
+
+/* Two rows swap a unique value at the source (A c1 -> tmp, B c2 -> c1,
+ * A tmp -> c2, one transaction): the batch holds B (c1) then A (c2), and B
+ * conflicts with A in any order. Refused with the constraint named and
+ * what to do; a DEFERRABLE INITIALLY DEFERRED constraint is checked at
+ * the batch's commit, and the swap applies. */
+static void test_sink_unique_swap(void)
+{
+    static const char *const cols[] = {"k", "card"};
+    for (int deferred = 0; deferred < 2; deferred++) {
+        fresh(deferred ? "CREATE TABLE p(k text PRIMARY KEY, card text CONSTRAINT p_card UNIQUE "
+                         "DEFERRABLE INITIALLY DEFERRED);"
+                         "INSERT INTO p VALUES ('A', 'c1'), ('B', 'c2')"
+                       : "CREATE TABLE p(k text PRIMARY KEY, card text CONSTRAINT p_card UNIQUE);"
+                         "INSERT INTO p VALUES ('A', 'c1'), ('B', 'c2')");
+        lt_db_t *d = open_seam(LT_DB_SINK, "p", cols, TYPES2, 2, 0);
+        char err[1024] = "", rows[256];
+        size_t failed = 99;
+        lt_db_write_t w[] = {{"B", 0, "c1"}, {"A", 0, "c2"}};
+        int rc = apply_text(d, w, 2, 3, &failed, err, sizeof err);
+        PGconn *o = lt_pg_as(&g_pg, g_db, OWNER);
+        CU_ASSERT_FATAL(o != NULL);
+        cards(o, rows, sizeof rows);
+        if (deferred) {
+            if (rc)
+                fprintf(stderr, "\n  %s\n", err);
+            CU_ASSERT(rc == 0);
+            CU_ASSERT_STRING_EQUAL(rows, "A=c2,B=c1");
+        } else {
+            CU_ASSERT(rc == -1);
+            CU_ASSERT(strstr(err, "p_card") != NULL && strstr(err, "23505") != NULL);
+            CU_ASSERT(strstr(err, "DEFERRABLE INITIALLY DEFERRED") != NULL);
+            CU_ASSERT(strstr(err, "c1") == NULL);
+            CU_ASSERT_STRING_EQUAL(rows, "A=c1,B=c2");
+        }
+        PQfinish(o);
+        lt_db_destroy(&d);
+    }
+}
+
 /* The sink's setup fails part way (a mapped column missing when the
  * server comes back); once the table is mended, the next call sets it all
  * up and applies, without a restart. */
@@ -1433,6 +1528,9 @@ int main(void)
         {"sink: the table must take upserts by key", test_sink_table_must_fit},
         {"sink: an unsigned 64-bit column keeps every value exactly", test_sink_uint64_exact},
         {"sink: a value too long is refused, never cut", test_sink_too_long},
+        {"sink: a UNIQUE column, a tombstone then its value reused", test_sink_unique_delete_first},
+        {"sink: a batch refused whole applied write by write", test_sink_write_by_write},
+        {"sink: a unique value swapped: refused, or applied when deferred", test_sink_unique_swap},
         {"sink: a setup failed part way is done again", test_sink_setup_again},
         {"source: a column's type changed under it", test_source_column_altered},
         {"sink: a column's type changed under it", test_sink_column_altered},
