@@ -16,10 +16,11 @@
  * not taken in the trigger. The source numbers committed changes itself
  * (lt_db_capture_sync): under a row lock on lt_capture, which serialises
  * every numbering, it moves what lt_pending holds now into lt_changes with
- * ids above lt_capture.last_id, and commits. A numbering commits before the
- * next one can start, so a reader sees the ids of each numbering appear at
- * once and after all lower ids: nothing committed later can get an id below
- * one already readable. Unlike reading only below the oldest running
+ * ids above lt_capture.last_id, in the order of the writes (lt_pending.seq,
+ * s_sync_tx), and commits. A numbering commits before the next one can
+ * start, so a reader sees the ids of each numbering appear at once and
+ * after all lower ids: nothing committed later can get an id below one
+ * already readable. Unlike reading only below the oldest running
  * transaction's xmin, a long transaction elsewhere never holds the feed up.
  *
  * Connection loss: every call first makes sure the connection is up,
@@ -540,15 +541,18 @@ static char *s_script(s_pg_t *self)
     snprintf(names[3], sizeof names[3], "lt_%s_delete", t);
     snprintf(names[4], sizeof names[4], "lt_%s_truncate", t);
     s_pick_tag(self, tag, sizeof tag);
-    s_buf_t capture = {0};
+    s_buf_t capture = {0}, pending = {0};
     s_add(&capture, "%s.lt_capture", lt);
+    s_add(&pending, "%s.lt_pending", lt);
     char *fn = s_ident(self, names[0]), *tname = s_literal(self, t);
     char *ins = s_literal(self, names[1]), *rel = s_literal(self, self->q_table);
     char *cap = capture.s ? s_literal(self, capture.s) : NULL;
+    char *pend = pending.s ? s_literal(self, pending.s) : NULL;
     char *trig[4] = {s_ident(self, names[1]), s_ident(self, names[2]), s_ident(self, names[3]),
                      s_ident(self, names[4])};
     s_buf_t b = {0};
-    if (!fn || !tname || !ins || !rel || !cap || !trig[0] || !trig[1] || !trig[2] || !trig[3])
+    if (!fn || !tname || !ins || !rel || !cap || !pend || !trig[0] || !trig[1] || !trig[2] ||
+        !trig[3])
         goto out;
     s_add(&b,
           /* The name stays out of the comment: one holding a newline would end it. */
@@ -569,13 +573,22 @@ static char *s_script(s_pg_t *self)
           "    UPDATE %s.lt_source_cursor SET change_id = 0;\n"
           "  END IF;\n"
           "END %s;\n"
-          "CREATE TABLE IF NOT EXISTS %s.lt_pending (table_name text NOT NULL, row_key text NOT "
-          "NULL);\n"
+          "CREATE TABLE IF NOT EXISTS %s.lt_pending (\n"
+          "  seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
+          "  table_name text NOT NULL, row_key text NOT NULL);\n"
+          "DO %s BEGIN\n"
+          "  -- a change list from before seq: the order of its writes\n"
+          "  IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(%s)\n"
+          "                 AND attname = 'seq' AND NOT attisdropped) THEN\n"
+          "    ALTER TABLE %s.lt_pending ADD COLUMN seq bigint GENERATED ALWAYS AS IDENTITY\n"
+          "      PRIMARY KEY;\n"
+          "  END IF;\n"
+          "END %s;\n"
           "CREATE TABLE IF NOT EXISTS %s.lt_changes (\n"
           "  id bigint NOT NULL, table_name text NOT NULL, row_key text NOT NULL);\n"
           "CREATE INDEX IF NOT EXISTS lt_changes_table_id ON %s.lt_changes (table_name, id);\n"
           "CREATE TABLE IF NOT EXISTS %s.lt_rejects (" S_REJECTS_COLS ");\n",
-          self->q_table, lt, lt, tag, cap, lt, lt, lt, tag, lt, lt, lt, lt);
+          self->q_table, lt, lt, tag, cap, lt, lt, lt, tag, lt, tag, pend, lt, tag, lt, lt, lt);
     /* The keys the seed lists are text as the source reads them. */
     s_add(&b, "%s;\n", S_PINNED("SET LOCAL ", "; "));
     s_script_function(self, &b, fn, tname, tag);
@@ -584,6 +597,8 @@ static char *s_script(s_pg_t *self)
     s_add(&b, "ANALYZE %s.lt_changes;\n", lt);
 out:
     free(capture.s);
+    free(pending.s);
+    free(pend);
     free(fn);
     free(tname);
     free(ins);
@@ -1346,6 +1361,11 @@ static int s_capture_exists(s_pg_t *self, int *present, char *err, size_t errlen
     return rc;
 }
 
+/* The condition that lt_pending has seq, whose name is $1 (s_sync_tx). */
+#define S_HAS_SEQ                                                                                  \
+    "EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = 'seq' "     \
+    "AND NOT attisdropped)"
+
 /* A capture installed by an older version is told to the operator, as
  * --install replaces it (CREATE OR REPLACE, adapters/README.md). Under a
  * key whose = ignores case, triggers that do not match keys byte for byte
@@ -1353,7 +1373,8 @@ static int s_capture_exists(s_pg_t *self, int *present, char *err, size_t errlen
  * key's text under the writer's settings, which the source may not read
  * back (a date written under DateStyle DMY stops the feed), and a changed
  * key's new spelling before its old one, which an older sink whose key
- * ignores case answers by deleting the row. */
+ * ignores case answers by deleting the row. A change list from before
+ * lt_pending.seq is numbered in its rows' physical order (s_sync_tx). */
 static int s_capture_stale(s_pg_t *self, char *err, size_t errlen)
 {
     char trig[300];
@@ -1364,8 +1385,13 @@ static int s_capture_stale(s_pg_t *self, char *err, size_t errlen)
         "CASE WHEN position('COLLATE \"C\"' in p.prosrc) > 0 THEN 1 ELSE 0 END), 3) "
         "FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid "
         "WHERE t.tgrelid = to_regclass($1) AND t.tgname = $2";
-    int64_t has = 0;
-    if (s_int(self, sql, 3, vals, &has, "cannot read the change capture", err, errlen))
+    int64_t has = 0, seq = 0;
+    char pending[600];
+    snprintf(pending, sizeof pending, "%s.lt_pending", self->q_lt);
+    const char *pvals[1] = {pending};
+    if (s_int(self, sql, 3, vals, &has, "cannot read the change capture", err, errlen) ||
+        s_int(self, "SELECT (" S_HAS_SEQ ")::int", 1, pvals, &seq, "cannot read lt_pending", err,
+              errlen))
         return -1;
     if (self->key_loose && !(has & 1))
         lt_warn("source",
@@ -1380,6 +1406,12 @@ static int s_capture_stale(s_pg_t *self, char *err, size_t errlen)
                 "under fixed settings (a date or time key written under other settings might "
                 "not be read back) and a changed key's old spelling before its new one; run "
                 "the source with --install once",
+                self->table->name);
+    else if (!seq)
+        lt_warn("source",
+                "the change list of table %s (lt_pending) predates the column that numbers "
+                "changes in the order they were written (changes of several rows committed "
+                "together might be read in another order); run the source with --install once",
                 self->table->name);
     return 0;
 }
@@ -1448,9 +1480,12 @@ static int s_capture_high(void *impl, int64_t *id, char *err, size_t errlen)
 
 /* Numbers up to `limit` committed changes of lt_pending (see the top of
  * this file), in one transaction; among them in the order they were
- * written to lt_pending (its rows' physical order, as it is only appended
- * to between two numberings). */
-static int s_sync_tx(s_pg_t *self, size_t limit, size_t *moved, char *err, size_t errlen)
+ * written to lt_pending: by seq, which each write takes. Not by the rows'
+ * physical order: once deletes and vacuum free space in earlier pages, a
+ * later write may land before an earlier one. A change list from before
+ * seq (`seq` 0, until --install adds it, s_capture_stale) has only that
+ * order. */
+static int s_sync_tx(s_pg_t *self, size_t limit, int seq, size_t *moved, char *err, size_t errlen)
 {
     char sql[1024], lim[24], base_s[24];
     int64_t base = 0;
@@ -1460,12 +1495,14 @@ static int s_sync_tx(s_pg_t *self, size_t limit, size_t *moved, char *err, size_
     snprintf(lim, sizeof lim, "%zu", limit);
     snprintf(base_s, sizeof base_s, "%" PRId64, base);
     const char *vals[2] = {lim, base_s};
+    const char *order = seq ? "seq" : "ctid";
     snprintf(sql, sizeof sql,
              "WITH m AS (DELETE FROM %s.lt_pending WHERE ctid = ANY(ARRAY("
-             "SELECT ctid FROM %s.lt_pending LIMIT $1)) RETURNING ctid AS c, table_name, row_key) "
+             "SELECT ctid FROM %s.lt_pending ORDER BY %s LIMIT $1)) "
+             "RETURNING %s AS c, table_name, row_key) "
              "INSERT INTO %s.lt_changes (id, table_name, row_key) "
              "SELECT $2::bigint + row_number() OVER (ORDER BY c), table_name, row_key FROM m",
-             self->q_lt, self->q_lt, self->q_lt);
+             self->q_lt, self->q_lt, order, order, self->q_lt);
     PGresult *res =
         s_query(self, sql, 2, vals, PGRES_COMMAND_OK, "cannot number the changes", err, errlen);
     if (!res)
@@ -1485,20 +1522,26 @@ static int s_sync_tx(s_pg_t *self, size_t limit, size_t *moved, char *err, size_
 static int s_capture_sync(void *impl, size_t limit, size_t *moved, char *err, size_t errlen)
 {
     s_pg_t *self = impl;
-    char sql[600];
+    char sql[600], pending_name[600];
     int64_t pending = 0;
     *moved = 0;
     /* A read first: an idle source asks often, and locking lt_capture is a
-     * write (a commit to flush) even when there is nothing to number. */
-    snprintf(sql, sizeof sql, "SELECT EXISTS (SELECT 1 FROM %s.lt_pending)::int", self->q_lt);
+     * write (a commit to flush) even when there is nothing to number. It
+     * tells whether lt_pending has seq too (2). */
+    snprintf(pending_name, sizeof pending_name, "%s.lt_pending", self->q_lt);
+    snprintf(sql, sizeof sql,
+             "SELECT EXISTS (SELECT 1 FROM %s.lt_pending)::int + 2 * (" S_HAS_SEQ ")::int",
+             self->q_lt);
+    const char *vals[1] = {pending_name};
     if (s_ensure(self, err, errlen) ||
-        s_int(self, sql, 0, NULL, &pending, "cannot read lt_pending", err, errlen))
+        s_int(self, sql, 1, vals, &pending, "cannot read lt_pending", err, errlen))
         return -1;
-    if (!pending)
+    if (!(pending & 1))
         return 0;
     if (s_begin(self, 1, err, errlen))
         return -1;
-    if (s_sync_tx(self, limit, moved, err, errlen) == 0 && s_commit(self, err, errlen) == 0)
+    if (s_sync_tx(self, limit, (pending & 2) != 0, moved, err, errlen) == 0 &&
+        s_commit(self, err, errlen) == 0)
         return 0;
     s_rollback(self);
     *moved = 0;
@@ -1576,6 +1619,7 @@ static int s_last_change(void *impl, int64_t *id, char *err, size_t errlen)
     return s_int(self, sql, 1, vals, id, "cannot read lt_changes", err, errlen);
 }
 
+/* In the order of each key's latest change, which lt_pending.seq keeps. */
 static int s_requeue(void *impl, int64_t after, int64_t through, char *err, size_t errlen)
 {
     s_pg_t *self = impl;
@@ -1584,8 +1628,9 @@ static int s_requeue(void *impl, int64_t after, int64_t through, char *err, size
     snprintf(t, sizeof t, "%" PRId64, through);
     const char *vals[3] = {self->table->name, a, t};
     snprintf(sql, sizeof sql,
-             "INSERT INTO %s.lt_pending (table_name, row_key) SELECT DISTINCT table_name, row_key "
-             "FROM %s.lt_changes WHERE table_name = $1 AND id > $2::bigint AND id <= $3::bigint",
+             "INSERT INTO %s.lt_pending (table_name, row_key) SELECT table_name, row_key "
+             "FROM %s.lt_changes WHERE table_name = $1 AND id > $2::bigint AND id <= $3::bigint "
+             "GROUP BY table_name, row_key ORDER BY max(id)",
              self->q_lt, self->q_lt);
     PGresult *res = s_query(self, sql, 3, vals, PGRES_COMMAND_OK, "cannot queue the changes again",
                             err, errlen);

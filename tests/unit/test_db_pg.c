@@ -17,8 +17,9 @@
  * interval read alike whatever the server's defaults or the writer's
  * session), a char(n) key (the row's key is the change's), a key that
  * ignores case renamed in case (old key listed first; a sink keeps the
- * row, spelt anew), a capture from an older version (told at start,
- * upgraded by --install), a float read as an integer (clamped), table
+ * row, spelt anew), changes numbered in the order written whatever their
+ * place on disk (and requeued so), a capture from an older version (told
+ * at start, upgraded by --install), a float read as an integer (clamped), table
  * names that SQL must quote (and one too long for trigger names), types in
  * both directions, the sink's batch (collapsed per key, all or nothing
  * with its cursor), a value too long for its column (refused,
@@ -546,6 +547,61 @@ static void downgrade_capture(const char *t, int exact)
     CU_ASSERT_FATAL(o != NULL);
     CU_ASSERT(lt_pg_exec(o, sql) == 0);
     PQfinish(o);
+}
+
+/* Changes are numbered in the order they were written to lt_pending, not
+ * in its rows' physical order: once the rows numbered before are deleted
+ * and vacuumed, a later write lands in the free space of an earlier page,
+ * before a row written earlier (checked, so that the test shows it). Keys
+ * requeued keep the order of their latest changes. */
+static void test_pending_order(void)
+{
+    fresh(CITIZENS "SELECT 1");
+    lt_db_t *d = open_seam(LT_DB_SOURCE, "citizens", COLS2, TYPES2, 2, 0);
+    install(d, 1);
+    app("INSERT INTO citizens SELECT 'f' || g, 'x', NULL FROM generate_series(1, 2000) g");
+    app("INSERT INTO citizens VALUES ('A', 'An', NULL)");
+    PGconn *o = lt_pg_as(&g_pg, g_db, OWNER);
+    CU_ASSERT_FATAL(o != NULL);
+    CU_ASSERT(lt_pg_exec(o, "DELETE FROM lt_pending WHERE row_key LIKE 'f%'") == 0);
+    CU_ASSERT(lt_pg_exec(o, "VACUUM lt_pending") == 0);
+    app("INSERT INTO citizens VALUES ('B', 'Bao', NULL)");
+    CU_ASSERT(lt_pg_int(o, "SELECT ((SELECT ctid FROM lt_pending WHERE row_key = 'B') < "
+                           "(SELECT ctid FROM lt_pending WHERE row_key = 'A'))::int") == 1);
+    PQfinish(o);
+    changes_t c;
+    CU_ASSERT(read_changes(d, 0, 100, &c) == 2);
+    CU_ASSERT_STRING_EQUAL(show(&c), "A=An B=Bao");
+    /* A change list from before the column: still read, told at start,
+     * and --install adds the column. */
+    char log[4096];
+    int present = 0;
+    CU_ASSERT(owner_int("ALTER TABLE lt_pending DROP COLUMN seq; SELECT 1") == 1);
+    app("INSERT INTO citizens VALUES ('C', 'Chi', NULL)");
+    CU_ASSERT(capture_present_logged(d, &present, log, sizeof log) == 0 && present);
+    CU_ASSERT(strstr(log, "lt_pending") != NULL && strstr(log, "--install") != NULL);
+    CU_ASSERT(read_changes(d, c.id[1], 100, &c) == 1);
+    CU_ASSERT_STRING_EQUAL(show(&c), "C=Chi");
+    install(d, 0);
+    CU_ASSERT(capture_present_logged(d, &present, log, sizeof log) == 0 && present);
+    CU_ASSERT(strstr(log, "--install") == NULL);
+    app("INSERT INTO citizens VALUES ('D', 'Dung', NULL)");
+    CU_ASSERT(owner_int("SELECT count(*) FROM lt_pending WHERE seq IS NOT NULL") == 1);
+    CU_ASSERT(read_changes(d, c.id[0], 100, &c) == 1);
+    CU_ASSERT_STRING_EQUAL(show(&c), "D=Dung");
+    /* Requeued, keys keep the order of their latest changes. */
+    char err[1024] = "";
+    int64_t from = c.id[0];
+    app("INSERT INTO citizens VALUES ('z', 'Zo', NULL)");
+    app("UPDATE citizens SET name = 'Anh' WHERE id = 'A'");
+    CU_ASSERT(read_changes(d, from, 100, &c) == 2);
+    int64_t last = c.id[1];
+    CU_ASSERT_FATAL(lt_db_begin(d, 1, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_requeue(d, from, last, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_commit(d, err, sizeof err) == 0);
+    CU_ASSERT(read_changes(d, last, 100, &c) == 2);
+    CU_ASSERT_STRING_EQUAL(show(&c), "z=Zo A=Anh");
+    lt_db_destroy(&d);
 }
 
 /* A capture an older lienthong installed is told at start (for a key that
@@ -1515,6 +1571,8 @@ int main(void)
         {"char(n) key: the row's key is the change's", test_char_key},
         {"citext key renamed in case: the old spelling is deleted", test_citext_key},
         {"a key under a nondeterministic collation, the same", test_nondeterministic_key},
+        {"changes numbered in the order written, not lt_pending's physical order",
+         test_pending_order},
         {"a capture from an older lienthong: told at start, upgraded by --install",
          test_capture_upgraded},
         {"table names to quote, and one too long", test_odd_table_names},
