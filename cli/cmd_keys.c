@@ -401,6 +401,19 @@ static int s_record_switch(const char *cmd, const lt_gwcfg_t *gw, lt_keys_t *cur
     return rc;
 }
 
+/* Removes the switch file of key_file (lt_keys_switch_remove), saying so
+ * when it cannot, or cannot sync its directory. */
+static void s_switch_remove(const char *cmd, const char *key_file)
+{
+    char err[1200];
+    int rc = lt_keys_switch_remove(key_file, err, sizeof err);
+    if (rc == -1)
+        fprintf(stderr, "lienthong %s: %s; delete it: it holds secret keys no longer needed\n", cmd,
+                err);
+    else if (rc == -2)
+        fprintf(stderr, "lienthong %s: %s\n", cmd, err);
+}
+
 /* Puts back what a promote that failed had changed: the key file gets the
  * keys in use, the .old.pub file what it held (was; none when it came from
  * an earlier version's .old.key or there was none), and the switch file
@@ -519,13 +532,9 @@ static int s_promote(const char *cmd, const char *key_file, const lt_gwcfg_t *cf
         goto out;
     changed = 0;
     /* Recorded, or the gateway is stopped and has no log yet: the secret
-     * keys replaced are no longer needed. Synced: after a power loss the
-     * file would come back, a switch that looks unrecorded. */
-    if (lock >= 0 && (unlink(sw) != 0 || lt_file_sync_dir(sw) != 0))
-        fprintf(stderr,
-                "lienthong %s: cannot remove %s for good: %s; delete it: it holds secret keys "
-                "no longer needed\n",
-                cmd, sw, strerror(errno));
+     * keys replaced are no longer needed. */
+    if (lock >= 0)
+        s_switch_remove(cmd, key_file);
     if (unlink(next) != 0)
         fprintf(stderr, "lienthong %s: cannot remove %s: %s\n", cmd, next, strerror(errno));
     /* The secret keys an earlier version kept: their public signing key is

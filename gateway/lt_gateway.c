@@ -953,23 +953,14 @@ none:
  * "Rotating keys"); `why` says why in the log. */
 static void s_switch_file_gone(lt_gateway_t *self, const char *why)
 {
-    char path[PATH_MAX + 32];
-    if (lt_keys_switch_path(self->cfg.key_file, path, sizeof path) != 0)
-        return; /* not reached: the key file's path was loaded */
-    if (unlink(path) != 0) {
-        if (errno != ENOENT)
-            lt_error("keys",
-                     "cannot remove %s: %s; delete it: it holds secret keys no longer needed", path,
-                     strerror(errno));
-        return;
-    }
-    /* Synced, or after a power loss the file could come back, with a
-     * switch that looks unrecorded and secret keys no longer needed. */
-    if (lt_file_sync_dir(path) != 0)
-        lt_error("keys", "removed %s (%s), but cannot sync its directory: %s", path, why,
-                 strerror(errno));
-    else
+    char path[PATH_MAX + 32], err[1200];
+    int rc = lt_keys_switch_remove(self->cfg.key_file, err, sizeof err);
+    if (rc == 1 && lt_keys_switch_path(self->cfg.key_file, path, sizeof path) == 0)
         lt_info("keys", "removed %s: %s", path, why);
+    else if (rc == -1)
+        lt_error("keys", "%s; delete it: it holds secret keys no longer needed", err);
+    else if (rc == -2)
+        lt_error("keys", "%s; it was removed because %s", err, why);
 }
 
 /* A kill inside the write of the switch file (lt_keys_save) leaves its

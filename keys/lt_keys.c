@@ -287,6 +287,29 @@ int lt_keys_switch_path(const char *key_file, char *out, size_t len)
     return s_sibling(key_file, "switch", "key", out, len);
 }
 
+int lt_keys_switch_remove(const char *key_file, char *err, size_t errlen)
+{
+    char path[4096];
+    if (lt_keys_switch_path(key_file, path, sizeof path) != 0) {
+        snprintf(err, errlen, "%.900s: key file path too long", key_file);
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    int rc = unlink(path) != 0 ? -1 : s_sync_dir(path) != 0 ? -2 : 1;
+    int saved = errno;
+    if (rc == -1 && saved == ENOENT)
+        return 0;
+    if (rc == -1)
+        snprintf(err, errlen, "cannot remove %.900s: %s", path, strerror(saved));
+    else if (rc == -2)
+        snprintf(err, errlen,
+                 "removed %.900s, but cannot sync its directory: %s (after a power loss the "
+                 "file may come back)",
+                 path, strerror(saved));
+    errno = saved;
+    return rc;
+}
+
 int lt_keys_promote_lock(const char *key_file, int wait_ms)
 {
     char path[PATH_MAX + 32];

@@ -62,6 +62,14 @@ int lt_keys_pub_path(const char *key_file, int next, char *out, size_t len)
  * as lt_keys_next_path. */
 int lt_keys_switch_path(const char *key_file, char *out, size_t len)
     __attribute__((warn_unused_result));
+/* Removes key_file's switch file once its keys are no longer needed, and
+ * syncs its directory: unsynced, a power loss could bring it back, a
+ * switch that looks unrecorded. `keys promote` and the gateway both remove
+ * it through this. 1 when removed, 0 when there was none; -1 when it
+ * cannot be removed, -2 when removed but its directory cannot be synced:
+ * then err says which (the path and errno's reason) and errno is kept. */
+int lt_keys_switch_remove(const char *key_file, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 /* The lock a promote holds from before it touches the switch file until
  * the key file holds the next keys, and a starting gateway while it
  * decides what a switch file means (PREFIX.promote.lock beside PREFIX.key,

@@ -7,7 +7,10 @@
 #include "lt_keys.h"
 
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <sodium.h>
+#include <sys/wait.h>
 
 static char g_dir[512];
 
@@ -618,6 +621,77 @@ static void test_retired_unreadable_and_names(void)
     CU_ASSERT_STRING_EQUAL(retired, "/etc/lienthong/member.retired.pub");
 }
 
+/* lt_keys_switch_remove of key_file as a user that owns its directory
+ * (mode mode), the switch file written first: as root, in a child that
+ * became `nobody` (root passes every permission check); otherwise here.
+ * Its code, with err; 99 when the test could not be set up. */
+static int s_switch_remove_as_owner(const char *dir, const char *key_file, mode_t mode, char *err,
+                                    size_t errlen)
+{
+    char sw[700];
+    lt_keys_t *k = lt_keys_new(LT_KEYS_MEMBER);
+    int saved = k && lt_keys_switch_path(key_file, sw, sizeof sw) == 0 ? lt_keys_save(k, sw) : -1;
+    lt_keys_destroy(&k);
+    struct passwd *pw = geteuid() == 0 ? getpwnam("nobody") : NULL;
+    int fds[2];
+    if (saved != 0 || (geteuid() == 0 && (!pw || chown(dir, pw->pw_uid, pw->pw_gid) != 0)) ||
+        chmod(dir, mode) != 0 || pipe(fds) != 0)
+        return 99;
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct {
+            int rc;
+            char err[1200];
+        } res = {99, ""};
+        close(fds[0]);
+        if (!pw || (setgroups(0, NULL) == 0 && setgid(pw->pw_gid) == 0 && setuid(pw->pw_uid) == 0))
+            res.rc = lt_keys_switch_remove(key_file, res.err, sizeof res.err);
+        _exit(write(fds[1], &res, sizeof res) == (ssize_t)sizeof res ? 0 : 1);
+    }
+    close(fds[1]);
+    struct {
+        int rc;
+        char err[1200];
+    } res = {99, ""};
+    int status = 1;
+    ssize_t n = pid > 0 ? read(fds[0], &res, sizeof res) : -1;
+    close(fds[0]);
+    if (pid > 0)
+        waitpid(pid, &status, 0);
+    if (chmod(dir, 0700) != 0 || n != (ssize_t)sizeof res || status != 0)
+        return 99;
+    snprintf(err, errlen, "%s", res.err);
+    return res.rc;
+}
+
+/* The switch file goes with its directory synced; one removed whose
+ * directory cannot be synced (here: the directory cannot be opened) is
+ * told apart from one that cannot be removed. */
+static void test_switch_remove(void)
+{
+    char dir[600], key_file[700], sw[700], err[1200];
+    lt_keys_t *k = lt_keys_new(LT_KEYS_MEMBER);
+    CU_ASSERT_FATAL(k != NULL);
+    path_of(dir, sizeof dir, "switch");
+    snprintf(key_file, sizeof key_file, "%s/m.key", dir);
+    CU_ASSERT_FATAL(mkdir(dir, 0700) == 0 && chmod(g_dir, 0711) == 0);
+    CU_ASSERT_FATAL(lt_keys_switch_path(key_file, sw, sizeof sw) == 0);
+    CU_ASSERT_FATAL(lt_keys_save(k, sw) == 0);
+    lt_keys_destroy(&k);
+    CU_ASSERT(lt_keys_switch_remove(key_file, err, sizeof err) == 1);
+    CU_ASSERT(access(sw, F_OK) != 0);
+    CU_ASSERT(lt_keys_switch_remove(key_file, err, sizeof err) == 0);
+    /* Writable and searchable, not readable: removed, not synced. */
+    CU_ASSERT(s_switch_remove_as_owner(dir, key_file, 0300, err, sizeof err) == -2);
+    CU_ASSERT(strstr(err, "removed ") && strstr(err, sw) && strstr(err, "cannot sync"));
+    CU_ASSERT(access(sw, F_OK) != 0);
+    /* Not writable: not removed. */
+    CU_ASSERT(s_switch_remove_as_owner(dir, key_file, 0500, err, sizeof err) == -1);
+    CU_ASSERT(strstr(err, "cannot remove ") && strstr(err, sw));
+    CU_ASSERT(access(sw, F_OK) == 0);
+    CU_ASSERT(chmod(g_dir, 0700) == 0);
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -640,6 +714,8 @@ int main(void)
         {"retired file: more keys than the caller's room", test_retired_over_cap},
         {"previous public keys: read back, a bad .old.pub quotes its token", test_old_pub_bad_file},
         {"retired file: unreadable, unwritable, names", test_retired_unreadable_and_names},
+        {"switch file: removed with its directory synced, each failure told apart",
+         test_switch_remove},
         {NULL, NULL},
     };
     return ut_main("lt_keys", suite_init, suite_clean, tests);
