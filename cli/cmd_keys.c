@@ -12,6 +12,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -278,6 +279,18 @@ static int s_same(const lt_keys_t *a, const lt_keys_t *b)
     return memcmp(lt_keys_transport_public(a), lt_keys_transport_public(b), LT_KEY_BYTES) == 0;
 }
 
+/* 1 when the directory lists the signing key for m, as its current or
+ * next key. */
+static int s_signing_listed(const Lienthong__Member *m, const uint8_t *signing)
+{
+    const uint8_t *keys[2];
+    size_t n = lt_dir_signing_keys(m, keys);
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(keys[i], signing, LT_KEY_BYTES) == 0)
+            return 1;
+    return 0;
+}
+
 /* 1 when the directory lists the transport or the signing key for m, as
  * its current or next key. */
 static int s_listed(const Lienthong__Member *m, const uint8_t *transport, const uint8_t *signing)
@@ -287,11 +300,45 @@ static int s_listed(const Lienthong__Member *m, const uint8_t *transport, const 
     for (size_t i = 0; i < n; i++)
         if (memcmp(keys[i], transport, LT_KEY_BYTES) == 0)
             return 1;
-    n = lt_dir_signing_keys(m, keys);
-    for (size_t i = 0; i < n; i++)
-        if (memcmp(keys[i], signing, LT_KEY_BYTES) == 0)
-            return 1;
-    return 0;
+    return s_signing_listed(m, signing);
+}
+
+/* The most keys a retired file of LT_KEYS_RETIRED_MAX_BYTES can hold. */
+#define RETIRED_MAX_KEYS (LT_KEYS_RETIRED_MAX_BYTES / (LT_Z85_KEY_LEN + 1) + 1)
+
+/* Whether the directory lists for m a key of key_file's retired file: the
+ * previous keys of a promote killed after it wrote the current public keys
+ * to the .old.pub file are there only (s_retire_old put them there first),
+ * and the directory still listing them means that rotation is not
+ * complete. 0 when none is listed, 1 after saying so, or 1 after saying
+ * why the file cannot be read. */
+static int s_retired_listed(const char *cmd, const char *key_file, const Lienthong__Member *m,
+                            unsigned long long v, const char *member)
+{
+    char path[4096], err[1200], z[LT_Z85_KEY_LEN + 1];
+    size_t n = 0;
+    uint8_t(*pks)[LT_KEY_BYTES] = malloc(RETIRED_MAX_KEYS * sizeof *pks);
+    int rc = 0;
+    if (!pks || lt_keys_retired_path(key_file, path, sizeof path) != 0)
+        rc = lt_cli_fail(1, cmd, "cannot read the retired file of %s: %s. Nothing promoted",
+                         key_file, pks ? "path too long" : "out of memory");
+    else if (lt_keys_retired_load(key_file, pks, RETIRED_MAX_KEYS, &n, err, sizeof err) != 0)
+        rc = lt_cli_fail(1, cmd, "%s: mend it or move it away, then promote again", err);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (!s_signing_listed(m, pks[i]))
+            continue;
+        lt_keys_z85_encode(pks[i], z);
+        rc = lt_cli_fail(
+            1, cmd,
+            "directory version %llu still lists for %s the signing key %s, which %s holds as a "
+            "retired key: the authority has not completed the previous rotation (a promote "
+            "stopped after it wrote the previous public keys leaves them there only); "
+            "promoting again would start a rotation before that one ends. Nothing promoted; "
+            "wait for a directory without it (docs/operations.md, \"Rotating keys\", step 5)",
+            v, member, z, path);
+    }
+    free(pks);
+    return rc;
 }
 
 /* What the promote changes must suit the directory the gateway runs with
@@ -304,10 +351,11 @@ static int s_listed(const Lienthong__Member *m, const uint8_t *transport, const 
  *   version's .old.key; unless they are the current ones, kept by a promote
  *   that failed later): those are the current keys of a rotation the
  *   authority has not completed (step 5 of docs/operations.md), and
- *   promoting again would start a rotation before that one ends.
+ *   promoting again would start a rotation before that one ends;
+ * - nor any signing key of the retired file (s_retired_listed).
  * 0 when so, or 1 after saying why and what to do. */
-static int s_promote_allowed(const char *cmd, const lt_gwcfg_t *cfg, const oldpub_t *was,
-                             const lt_keys_t *cur, const lt_keys_t *nk)
+static int s_promote_allowed(const char *cmd, const char *key_file, const lt_gwcfg_t *cfg,
+                             const oldpub_t *was, const lt_keys_t *cur, const lt_keys_t *nk)
 {
     char err[1600];
     lt_dir_t *d = lt_dirpick_data_dir(cfg->directory_file, cfg->data_dir, &cfg->pins,
@@ -334,6 +382,8 @@ static int s_promote_allowed(const char *cmd, const lt_gwcfg_t *cfg, const oldpu
             "start a rotation before that one ends. Nothing promoted; wait for that directory "
             "(docs/operations.md, \"Rotating keys\", step 5)",
             v, was->from, cfg->member);
+    else if (s_retired_listed(cmd, key_file, m, v, cfg->member) != 0)
+        rc = 1; /* said why */
     else if (!lt_dir_member_holds(m, lt_keys_transport_public(nk), lt_keys_signing_public(nk)))
         lt_cli_fail(1, cmd,
                     "directory version %llu does not list the next keys for %s yet: "
@@ -505,7 +555,7 @@ static int s_promote(const char *cmd, const char *key_file, const lt_gwcfg_t *cf
     }
     if ((rc = s_old_read(cmd, key_file, &was)) != 0)
         goto out;
-    if (cfg && (rc = s_promote_allowed(cmd, cfg, &was, cur, nk)) != 0)
+    if (cfg && (rc = s_promote_allowed(cmd, key_file, cfg, &was, cur, nk)) != 0)
         goto out;
     if (gw && (rc = s_lock_gateway(cmd, gw, &lock)) != 0)
         goto out;

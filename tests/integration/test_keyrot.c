@@ -1429,6 +1429,49 @@ out:
     lt_it_fed_cleanup(&f);
 }
 
+/* A promote killed after it wrote the current public keys to .old.pub and
+ * before the switch file left .old.pub holding the keys still in use: a
+ * retry compared the directory with those, and skipped the check of the
+ * previous rotation (item 2 of the fifth review). The files are put in
+ * that state by hand: the killed promote had appended the previous
+ * signing key to the retired file first. The retry refuses, as the
+ * promote before the kill would have. */
+static void test_promote_killed_after_old_pub(void)
+{
+    lt_it_fed_t f;
+    char out[PATH_MAX + 16], next[PATH_MAX], err[1200];
+    lt_it_member_t *mo = NULL;
+    lt_keys_t *k1 = NULL;
+    LT_IT_REQUIRE(lt_it_fed_init(&f, FED) == 0);
+    LT_IT_REQUIRE((mo = lt_it_member_add(&f, ID_OWNER, 1)) != NULL);
+    lt_it_gw_t *owner = lt_it_gw_new(&f, mo, 1, NULL, NULL);
+    LT_IT_REQUIRE(owner != NULL);
+    snprintf(out, sizeof out, "%s/promote.out", f.dir);
+    snprintf(next, sizeof next, "%.*s.next.key", (int)(strlen(mo->key_path) - 4), mo->key_path);
+    const lt_keys_t *k0 = mo->keys;
+    LT_IT_REQUIRE(s_keygen_next(&f, mo) == 0);
+    LT_IT_REQUIRE(s_adopted(&f, owner, 2) == 0);
+    LT_IT_REQUIRE(s_promote(&f, owner) == 0);
+    k1 = mo->next;
+    mo->next = NULL;
+    /* The directory lists k0 as the current keys still, and the keys of a
+     * second rotation as the next ones. */
+    LT_IT_REQUIRE(s_keygen_next(&f, mo) == 0);
+    LT_IT_REQUIRE(s_adopted(&f, owner, 3) == 0);
+    LT_IT_REQUIRE(
+        lt_keys_retired_append(mo->key_path, lt_keys_signing_public(k0), err, sizeof err) == 0);
+    LT_IT_REQUIRE(lt_keys_old_public_save(mo->key_path, k1, err, sizeof err) == 0);
+    CU_ASSERT_EQUAL(s_promote_as(&f, owner, 0), 1);
+    CU_ASSERT(lt_it_file_contains(out, "has not completed the previous rotation"));
+    CU_ASSERT(lt_it_file_contains(out, ".retired.pub"));
+    CU_ASSERT(s_holds(mo->key_path, k1) && access(next, F_OK) == 0);
+out:
+    lt_keys_destroy(&k1);
+    if (CU_get_number_of_failures())
+        s_dump(&f);
+    lt_it_fed_cleanup(&f);
+}
+
 static void s_teardown(void)
 {
     lt_it_cleanup_all();
@@ -1454,6 +1497,8 @@ int main(int argc, char **argv)
          test_switch_new_removed},
         {"a promote that fails puts back the key file and the previous public keys",
          test_failed_promote_puts_back},
+        {"a promote killed after it wrote .old.pub: a retry still checks the previous rotation",
+         test_promote_killed_after_old_pub},
         {"store verify and gateway --check after an authority rotation use the directory the "
          "gateway starts with",
          test_store_verify_after_authority_rotation},
