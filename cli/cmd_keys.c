@@ -503,7 +503,7 @@ static void s_undo(const char *cmd, const char *key_file, const char *old, const
 static int s_promote(const char *cmd, const char *key_file, const lt_gwcfg_t *cfg,
                      const lt_gwcfg_t *gw)
 {
-    char next[4096], old[4096], legacy[4096], pub[4096], sw[4096], err[1200];
+    char next[4096], old[4096], legacy[4096], pub[4096], sw[4096], err[2400], done[2048];
     oldpub_t was = {0};
     int lock = -1, plock = -1, changed = 0;
     if (lt_keys_next_path(key_file, next, sizeof next) != 0 ||
@@ -535,14 +535,14 @@ static int s_promote(const char *cmd, const char *key_file, const lt_gwcfg_t *cf
                              key_file, strerror(errno));
         goto out;
     }
-    /* What a promote killed while it wrote the switch file left: the
-     * secret keys of the key file, which nothing else removes. */
-    int left = lt_keys_save_leftover_remove(sw);
-    if (left == 1)
-        fprintf(stderr, "removed %s.new, left by a promote stopped while it wrote %s\n", sw, sw);
+    /* What a promote killed while it wrote the key file or the switch
+     * file left: secret keys, which nothing else removes. */
+    int left = lt_keys_leftovers_remove(key_file, done, sizeof done, err, sizeof err);
+    if (left > 0)
+        fprintf(stderr, "removed %s, left by a promote stopped while it wrote %s\n", done,
+                left == 1 ? "it" : "them");
     else if (left < 0)
-        fprintf(stderr, "lienthong %s: cannot remove %s.new: %s; delete it: it holds secret keys\n",
-                cmd, sw, strerror(errno));
+        fprintf(stderr, "lienthong %s: %s; delete what is left: it holds secret keys\n", cmd, err);
     /* Its keys are those before the key file's: promoting again would
      * replace them, and the switch from them could never be recorded. */
     if (access(sw, F_OK) == 0) {

@@ -963,19 +963,18 @@ static void s_switch_file_gone(lt_gateway_t *self, const char *why)
         lt_error("keys", "%s; it was removed because %s", err, why);
 }
 
-/* A kill inside the write of the switch file (lt_keys_save) leaves its
- * .new beside it, the replaced secret keys: nothing else removes it. */
-static void s_switch_new_gone(const char *key_file)
+/* A kill inside the write of the key file or the switch file (lt_keys_save)
+ * by a promote leaves its .new beside it, secret keys: nothing else
+ * removes them. */
+static void s_leftovers_gone(const char *key_file)
 {
-    char path[PATH_MAX + 32];
-    if (lt_keys_switch_path(key_file, path, sizeof path) != 0)
-        return; /* not reached: the key file's path was loaded */
-    int rc = lt_keys_save_leftover_remove(path);
-    if (rc == 1)
-        lt_info("keys", "removed %s.new, left by a promote stopped while it wrote %s", path, path);
+    char done[2048], err[2400];
+    int rc = lt_keys_leftovers_remove(key_file, done, sizeof done, err, sizeof err);
+    if (rc > 0)
+        lt_info("keys", "removed %s, left by a promote stopped while it wrote %s", done,
+                rc == 1 ? "it" : "them");
     else if (rc < 0)
-        lt_error("keys", "cannot remove %s.new: %s; delete it: it holds secret keys", path,
-                 strerror(errno));
+        lt_error("keys", "%s; delete what is left: it holds secret keys", err);
 }
 
 /* Once the audit log records a switch. */
@@ -1043,7 +1042,7 @@ static void s_test_pause_start(void)
 static int s_switch_check(lt_gateway_t *self, char *err, size_t errlen)
 {
     char path[PATH_MAX + 32], why[800], z[LT_Z85_KEY_LEN + 1], detail[128];
-    s_switch_new_gone(self->cfg.key_file);
+    s_leftovers_gone(self->cfg.key_file);
     if (lt_keys_switch_path(self->cfg.key_file, path, sizeof path) != 0 || access(path, F_OK) != 0)
         return 0;
     lt_keys_t *prev = lt_keys_load(path, why, sizeof why), *keys = self->shared.keys;

@@ -230,16 +230,6 @@ int lt_keys_save(const lt_keys_t *self, const char *path)
     return rc;
 }
 
-int lt_keys_save_leftover_remove(const char *path)
-{
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.new", path) >= (int)sizeof tmp)
-        return errno = ENAMETOOLONG, -1;
-    if (unlink(tmp) != 0)
-        return errno == ENOENT ? 0 : -1;
-    return s_sync_dir(tmp) == 0 ? 1 : -1;
-}
-
 int lt_keys_swap(lt_keys_t *a, lt_keys_t *b)
 {
     if (a->kind != b->kind)
@@ -308,6 +298,45 @@ int lt_keys_switch_remove(const char *key_file, char *err, size_t errlen)
                  path, strerror(saved));
     errno = saved;
     return rc;
+}
+
+int lt_keys_leftovers_remove(const char *key_file, char *done, size_t donelen, char *err,
+                             size_t errlen)
+{
+    char sw[4096], tmp[4096 + 8];
+    const char *files[2] = {key_file, sw};
+    int n = 0;
+    done[0] = 0;
+    if (lt_keys_switch_path(key_file, sw, sizeof sw) != 0) {
+        snprintf(err, errlen, "%.900s: key file path too long", key_file);
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    for (int i = 0; i < 2; i++) {
+        if (snprintf(tmp, sizeof tmp, "%s.new", files[i]) >= (int)sizeof tmp) {
+            snprintf(err, errlen, "%.900s: key file path too long", key_file);
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        if (unlink(tmp) == 0) {
+            size_t used = strlen(done);
+            snprintf(done + used, donelen - used, "%s%.900s", n++ ? ", " : "", tmp);
+        } else if (errno != ENOENT) {
+            int saved = errno;
+            snprintf(err, errlen, "cannot remove %.900s: %s", tmp, strerror(saved));
+            errno = saved;
+            return -1;
+        }
+    }
+    /* Synced, or a power loss could bring them back: secret keys again. */
+    if (n > 0 && s_sync_dir(key_file) != 0) {
+        int saved = errno;
+        snprintf(err, errlen, "removed %.1900s, but cannot sync their directory: %s", done,
+                 strerror(saved));
+        errno = saved;
+        return -1;
+    }
+    return n;
 }
 
 int lt_keys_promote_lock(const char *key_file, int wait_ms)

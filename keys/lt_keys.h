@@ -30,10 +30,6 @@ void lt_keys_destroy(lt_keys_t **self_p);
 
 /* Writes the secret key file with mode 0600, atomically. */
 int lt_keys_save(const lt_keys_t *self, const char *path) __attribute__((warn_unused_result));
-/* Removes the temporary file lt_keys_save leaves beside path when it is
- * killed while it writes it (secret keys, like path's), and syncs the
- * directory. 1 when removed, 0 when there was none, -1 with errno. */
-int lt_keys_save_leftover_remove(const char *path) __attribute__((warn_unused_result));
 
 /* Exchanges the key material of a and b, so that every holder of a sees
  * b's keys: how a gateway switches to its next keys in place (PROTOCOL.md
@@ -70,6 +66,16 @@ int lt_keys_switch_path(const char *key_file, char *out, size_t len)
  * then err says which (the path and errno's reason) and errno is kept. */
 int lt_keys_switch_remove(const char *key_file, char *err, size_t errlen)
     __attribute__((warn_unused_result));
+/* Removes the temporary files lt_keys_save leaves when it is killed while
+ * a promote writes key_file or its switch file (KEYFILE.new and the switch
+ * file's .new, secret keys both), and syncs their directory. `keys
+ * promote` and a starting gateway call it under the promote lock, so that
+ * no write under way loses its file. Returns how many it removed (0 to 2),
+ * their paths in done (", " between them), or -1 with err saying which
+ * cannot be removed, or that the directory cannot be synced (errno kept;
+ * done names those removed before). */
+int lt_keys_leftovers_remove(const char *key_file, char *done, size_t donelen, char *err,
+                             size_t errlen) __attribute__((warn_unused_result));
 /* The lock a promote holds from before it touches the switch file until
  * the key file holds the next keys, and a starting gateway while it
  * decides what a switch file means (PREFIX.promote.lock beside PREFIX.key,

@@ -1349,11 +1349,13 @@ out:
 
 /* Item 5 of the third review: a kill inside the write of the switch file
  * leaves PREFIX.switch.key.new, the replaced secret keys, which nothing
- * removed. The gateway's start removes it, and so does a promote. */
+ * removed. The gateway's start removes it, and so does a promote. So too
+ * PREFIX.key.new, left by a kill inside the write of the key file (item 3
+ * of the fifth review). */
 static void test_switch_new_removed(void)
 {
     lt_it_fed_t f;
-    char sw_new[PATH_MAX + 16];
+    char sw_new[PATH_MAX + 16], key_new[PATH_MAX + 16];
     lt_it_member_t *mo = NULL;
     lt_keys_t *k1 = NULL;
     LT_IT_REQUIRE(lt_it_fed_init(&f, FED) == 0);
@@ -1364,10 +1366,12 @@ static void test_switch_new_removed(void)
              mo->key_path);
     LT_IT_REQUIRE(s_run_listing_next(&f, owner) == 0);
     LT_IT_REQUIRE(lt_it_gw_stop(owner, STOP_MS) == 0);
+    snprintf(key_new, sizeof key_new, "%s.new", mo->key_path);
     LT_IT_REQUIRE(s_copy_keys(mo->key_path, sw_new) == 0);
+    LT_IT_REQUIRE(s_copy_keys(mo->key_path, key_new) == 0);
     long mark = lt_it_log_mark(owner);
     LT_IT_REQUIRE(lt_it_gw_run(owner, READY_MS) == 0);
-    CU_ASSERT(access(sw_new, F_OK) != 0);
+    CU_ASSERT(access(sw_new, F_OK) != 0 && access(key_new, F_OK) != 0);
     CU_ASSERT(lt_it_log_has(owner, mark, "left by a promote stopped while it wrote", NULL));
     LT_IT_REQUIRE(lt_it_gw_stop(owner, STOP_MS) == 0);
     CU_ASSERT_EQUAL(s_promote(&f, owner), 0);
@@ -1378,8 +1382,9 @@ static void test_switch_new_removed(void)
      * removes it all the same: one that goes on writes the file anew. */
     LT_IT_REQUIRE(s_keygen_next(&f, mo) == 0);
     LT_IT_REQUIRE(s_copy_keys(mo->key_path, sw_new) == 0);
+    LT_IT_REQUIRE(s_copy_keys(mo->key_path, key_new) == 0);
     CU_ASSERT_EQUAL(s_promote_as(&f, owner, 0), 1);
-    CU_ASSERT(access(sw_new, F_OK) != 0);
+    CU_ASSERT(access(sw_new, F_OK) != 0 && access(key_new, F_OK) != 0);
 out:
     if (mo && k1 != mo->keys)
         lt_keys_destroy(&k1);
