@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <fcntl.h>
 #include <sodium.h>
@@ -113,6 +114,27 @@ static int s_read_exact(int fd, uint8_t *buf, size_t len)
     return 0;
 }
 
+/* A key file must belong to the user that reads it (the gateway's, for
+ * the packaged service: docs/operations.md): one of another user's could
+ * have been put there by them. 0, or -1 with err naming both users. */
+static int s_owner_refused(const char *path, const struct stat *st, char *err, size_t errlen)
+{
+    uid_t me = geteuid();
+    if (st->st_uid == me)
+        return 0;
+    char owner[64], user[64];
+    struct passwd *pw = getpwuid(st->st_uid);
+    snprintf(owner, sizeof owner, "%s", pw ? pw->pw_name : "");
+    pw = getpwuid(me);
+    snprintf(user, sizeof user, "%s", pw ? pw->pw_name : "");
+    snprintf(err, errlen,
+             "%s: key file is owned by %s (uid %u), not by %s (uid %u), the user reading it; "
+             "run as its owner, or: chown %s %s (keep mode 0600)",
+             path, owner[0] ? owner : "another user", (unsigned)st->st_uid,
+             user[0] ? user : "this user", (unsigned)me, user[0] ? user : "USER", path);
+    return -1;
+}
+
 lt_keys_t *lt_keys_load(const char *path, char *err, size_t errlen)
 {
     lt_keys_t *self = NULL;
@@ -121,17 +143,28 @@ lt_keys_t *lt_keys_load(const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "libsodium cannot be initialised");
         return NULL;
     }
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* Not through a symbolic link: whoever may write the link's directory
+     * could point it at secret keys of their own choosing. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0 && errno == ELOOP) {
+        snprintf(err, errlen,
+                 "%s: the key file is a symbolic link; a secret key file is read only where "
+                 "it is: name the file itself",
+                 path);
+        return NULL;
+    }
     if (fd < 0) {
         snprintf(err, errlen, "%s: cannot open key file: %s", path, strerror(errno));
         return NULL;
     }
     struct stat st;
-    if (fstat(fd, &st) != 0 || st.st_size != FILE_BYTES) {
-        snprintf(err, errlen, "%s: not a lienthong key file (expected %d bytes)", path,
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size != FILE_BYTES) {
+        snprintf(err, errlen, "%s: not a lienthong key file (expected a file of %d bytes)", path,
                  FILE_BYTES);
         goto out;
     }
+    if (s_owner_refused(path, &st, err, errlen) != 0)
+        goto out;
     if (st.st_mode & (S_IRWXG | S_IRWXO)) {
         snprintf(err, errlen, "%s: key file is accessible by group or others (mode %04o); "
                  "run: chmod 600 %s", path, (unsigned)(st.st_mode & 07777), path);

@@ -22,8 +22,10 @@ typedef struct _lt_keys_t lt_keys_t;
 
 /* Fresh random keys of `kind`; NULL on failure. */
 lt_keys_t *lt_keys_new(lt_keys_kind_t kind);
-/* Loads a secret key file. Refuses files readable by group or others.
- * On failure returns NULL and writes the reason into err. */
+/* Loads a secret key file. Refuses a symbolic link, anything but a
+ * regular file, a file not owned by the effective user, and one accessible
+ * by group or others. On failure returns NULL and writes the reason,
+ * quoting path, into err. */
 lt_keys_t *lt_keys_load(const char *path, char *err, size_t errlen);
 /* Wipes and frees; idempotent, sets *self_p to NULL. */
 void lt_keys_destroy(lt_keys_t **self_p);

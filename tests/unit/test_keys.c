@@ -164,6 +164,38 @@ static void expect_load_fails(const char *name, const void *data, size_t len, co
     lt_keys_destroy(&k);
 }
 
+/* A symbolic link to a good key file, a FIFO and (as root, who can give
+ * a file away) a key file of another user are refused, each naming the
+ * path given. */
+static void test_load_refuses_link_and_owner(void)
+{
+    uint8_t xsk[32] = {1}, seed[32] = {2};
+    char path[600], link[600], fifo[600], err[512] = "";
+    path_of(path, sizeof path, "owned.key");
+    path_of(link, sizeof link, "link.key");
+    path_of(fifo, sizeof fifo, "fifo.key");
+    CU_ASSERT_FATAL(write_key_file(path, 1, xsk, seed, 0600) == 0);
+    CU_ASSERT_FATAL(symlink(path, link) == 0 && mkfifo(fifo, 0600) == 0);
+    lt_keys_t *k = lt_keys_load(link, err, sizeof err);
+    CU_ASSERT(k == NULL && strstr(err, link) && strstr(err, "symbolic link"));
+    lt_keys_destroy(&k);
+    k = lt_keys_load(fifo, err, sizeof err);
+    CU_ASSERT(k == NULL && strstr(err, fifo) && strstr(err, "not a lienthong key file"));
+    lt_keys_destroy(&k);
+    if (geteuid() == 0) {
+        CU_ASSERT_FATAL(chown(path, 65534, 65534) == 0);
+        k = lt_keys_load(path, err, sizeof err);
+        CU_ASSERT(k == NULL && strstr(err, path) && strstr(err, "owned by") &&
+                  strstr(err, "uid 65534") && strstr(err, "chown"));
+        lt_keys_destroy(&k);
+        CU_ASSERT(chown(path, 0, 0) == 0);
+    }
+    k = lt_keys_load(path, err, sizeof err);
+    CU_ASSERT(k != NULL);
+    lt_keys_destroy(&k);
+    CU_ASSERT(unlink(link) == 0 && unlink(fifo) == 0 && unlink(path) == 0);
+}
+
 static void test_load_refuses_bad_files(void)
 {
     uint8_t file[80];
@@ -701,6 +733,8 @@ int main(void)
         {"save gives mode 0600; load round trip", test_save_mode_and_round_trip},
         {"load refuses group/other-accessible files", test_load_refuses_loose_mode},
         {"load refuses wrong size, magic, kind", test_load_refuses_bad_files},
+        {"load refuses a symbolic link, a FIFO and another user's file",
+         test_load_refuses_link_and_owner},
         {"known answer: hand-written file vs libsodium", test_known_answer_from_libsodium},
         {"known answer: RFC 8032 / RFC 7748 vectors", test_known_answer_rfc_vectors},
         {"sign/verify and every kind of tampering", test_sign_verify},
