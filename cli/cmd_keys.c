@@ -468,8 +468,8 @@ static void s_switch_remove(const char *cmd, const char *key_file)
  * keys in use, the .old.pub file what it held (was; none when it came from
  * an earlier version's .old.key or there was none), and the switch file
  * goes. A retry then meets the same checks (s_promote_allowed). */
-static void s_undo(const char *cmd, const char *key_file, const char *old, const char *sw,
-                   const oldpub_t *was, int had_old_pub, const lt_keys_t *cur)
+static void s_undo(const char *cmd, const char *key_file, const char *old, const oldpub_t *was,
+                   int had_old_pub, const lt_keys_t *cur)
 {
     char err[1200];
     if (lt_keys_save(cur, key_file) != 0)
@@ -482,9 +482,10 @@ static void s_undo(const char *cmd, const char *key_file, const char *old, const
     else if (!had_old_pub && unlink(old) != 0 && errno != ENOENT)
         fprintf(stderr, "lienthong %s: cannot remove %s: %s; delete it\n", cmd, old,
                 strerror(errno));
-    if (unlink(sw) != 0 && errno != ENOENT)
-        fprintf(stderr, "lienthong %s: cannot remove %s: %s; delete it\n", cmd, sw,
-                strerror(errno));
+    /* Synced, as after a promote that succeeds: after a power loss the file
+     * would come back, and a retry take it for a switch not recorded (when
+     * there was one, the sync makes the .old.pub file's removal last too). */
+    s_switch_remove(cmd, key_file);
 }
 
 /* Makes the next keys of key_file its keys (docs/operations.md, "Rotating
@@ -619,7 +620,7 @@ static int s_promote(const char *cmd, const char *key_file, const lt_gwcfg_t *cf
     rc = 0;
 out:
     if (changed)
-        s_undo(cmd, key_file, old, sw, &was, had_old_pub, cur);
+        s_undo(cmd, key_file, old, &was, had_old_pub, cur);
     if (lock >= 0)
         close(lock);
     if (plock >= 0)
