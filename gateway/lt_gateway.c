@@ -1046,8 +1046,7 @@ static int s_switch_check(lt_gateway_t *self, char *err, size_t errlen)
     if (lt_keys_switch_path(self->cfg.key_file, path, sizeof path) != 0 || access(path, F_OK) != 0)
         return 0;
     lt_keys_t *prev = lt_keys_load(path, why, sizeof why), *keys = self->shared.keys;
-    int rc = -1,
-        in = prev ? lt_audit_in_force(self->shared.audit, lt_keys_signing_public(prev)) : 0;
+    int rc = -1, in;
     if (!prev || lt_keys_kind(prev) != LT_KEYS_MEMBER) {
         snprintf(err, errlen,
                  "%s: %s: the audit log cannot record the switch from the keys a "
@@ -1055,6 +1054,14 @@ static int s_switch_check(lt_gateway_t *self, char *err, size_t errlen)
                  path, prev ? "not a member's keys" : why);
         goto out;
     }
+    /* Its own keys: no switch from them to record now, so the log is not
+     * asked (one that cannot be read would stop this start for nothing). */
+    if (s_same_keys(prev, keys)) {
+        s_switch_same_keys(self, path);
+        rc = 0;
+        goto out;
+    }
+    in = lt_audit_in_force(self->shared.audit, lt_keys_signing_public(prev));
     if (in == LT_AUDIT_UNREADABLE) {
         /* Fail closed: the file may hold the only copy of the secret keys
          * whose switch the log still needs, so it stays; and the gateway
@@ -1071,11 +1078,6 @@ static int s_switch_check(lt_gateway_t *self, char *err, size_t errlen)
                  "the keys a promote replaced: not starting (docs/operations.md, \"Rotating "
                  "keys\")",
                  path);
-        goto out;
-    }
-    if (s_same_keys(prev, keys)) {
-        s_switch_same_keys(self, path);
-        rc = 0;
         goto out;
     }
     if (in == 1) {
