@@ -54,7 +54,9 @@
 #define REASON_MAX     384
 /* The lines of one row after its first may hold this many bytes: a quoted
  * field may hold newlines, but a stray quote never closed must not make
- * the rest of a file one row in memory (the import stops, naming it). */
+ * the rest of a file one row in memory (the import stops, naming it). One
+ * line may hold as many: libcsv keeps a row's fields until it ends, so a
+ * file without line ends must not be one row in memory either. */
 #define ROW_LINES_MAX (16u << 20)
 #define CSV_BLOCK     (64u << 10) /* libcsv's growth step (s_parser_start) */
 
@@ -108,15 +110,16 @@ struct lt_csv_t {
     s_fields_t f;
     s_lines_t lines;
     s_keys_t keys;
-    long line;     /* the line being fed (1-based) */
-    long row_line; /* the line the row being read began on */
-    int cr;        /* the last piece fed ended with a CR: an LF next ends no line */
-    int row_cr;    /* the first line of the row being read ended with a CR */
-    int row_ended; /* a row ended in the piece being fed (s_on_row) */
-    int reread;    /* the row broke over lines: read them again (s_reread) */
-    size_t key;    /* the key field's index in the mapping */
-    int bom;       /* bytes of a byte order mark taken at the start; -1 past it */
-    int skip_line; /* the rest of the line is skipped (s_parse_reject) */
+    long line;       /* the line being fed (1-based) */
+    long row_line;   /* the line the row being read began on */
+    int cr;          /* the last piece fed ended with a CR: an LF next ends no line */
+    int row_cr;      /* the first line of the row being read ended with a CR */
+    int row_ended;   /* a row ended in the piece being fed (s_on_row) */
+    int reread;      /* the row broke over lines: read them again (s_reread) */
+    size_t key;      /* the key field's index in the mapping */
+    int bom;         /* bytes of a byte order mark taken at the start; -1 past it */
+    int skip_line;   /* the rest of the line is skipped (s_parse_reject) */
+    size_t line_len; /* bytes of the line being fed so far (ROW_LINES_MAX) */
     lt_csv_record_fn on_record;
     lt_csv_reject_fn on_reject;
     void *arg;
@@ -833,6 +836,7 @@ int lt_csv_begin(lt_csv_t *self, const char *file, lt_csv_record_fn on_record,
     self->line = 1;
     self->bom = 0;
     self->skip_line = 0;
+    self->line_len = 0;
     self->failed = 0;
     self->f.n = self->f.len = self->f.newlines = 0;
     self->lines.len = self->lines.at = self->lines.hold = 0;
@@ -890,6 +894,7 @@ static int s_reread(lt_csv_t *self)
     self->line = self->row_line + 1;
     self->cr = self->row_cr; /* the LF of its first line's CRLF may come next */
     self->skip_line = 0;
+    self->line_len = 0;
     self->f.n = self->f.len = self->f.newlines = 0;
     if (s_parser_start(self) == 0)
         return 0;
@@ -931,6 +936,18 @@ static int s_hold(lt_csv_t *self, const char *p, size_t n)
     return 0;
 }
 
+/* Counts a piece of the line being fed against ROW_LINES_MAX. The rest of
+ * a line whose quoting broke is skipped, not kept, and is not counted. */
+static int s_line_cap(lt_csv_t *self, size_t n)
+{
+    if (self->skip_line || (self->line_len += n) <= ROW_LINES_MAX)
+        return 0;
+    lt_err_set(self->err, sizeof self->err,
+               "%s:%ld: a line over %u MiB without a line end (LF, CRLF or CR)", self->file,
+               self->line, ROW_LINES_MAX >> 20);
+    return -1;
+}
+
 /* Feeds one piece of a line, up to and including its newline: new input,
  * or held (again) and read again. */
 static int s_piece(lt_csv_t *self, const char *p, size_t n, int again)
@@ -945,6 +962,8 @@ static int s_piece(lt_csv_t *self, const char *p, size_t n, int again)
     else if (!runs_on)
         l->len = l->at = l->hold = 0;
     else if (s_hold(self, p, n) != 0)
+        return -1;
+    if (s_line_cap(self, n) != 0)
         return -1;
     self->row_ended = 0;
     /* After a row that broke over lines (s_reread), libcsv reads on to the
@@ -968,6 +987,7 @@ static int s_piece(lt_csv_t *self, const char *p, size_t n, int again)
         if (!runs_on)
             self->row_cr = self->cr;
         self->skip_line = 0;
+        self->line_len = 0;
         self->line++;
     }
     if (!runs_on || self->row_ended) /* the lines held so far: done with */

@@ -7,6 +7,7 @@
  * number the owner's gateway would refuse, an unterminated quote,
  * broken quoting that rejects its own row and no other), a stray quote
  * (its row rejected, the lines after it read again as rows), the
+ * 16 MiB a row's lines and a line without a line end may hold, the
  * same results whatever the pieces the file is fed in, a byte order mark,
  * CRLF, lone CR line ends and another delimiter, and a header without a
  * mapped column. */
@@ -480,6 +481,49 @@ static void test_stray_quote_limit(void)
     lt_csv_destroy(&c);
 }
 
+/* One line without a line end is capped as the lines of a row are: a
+ * file of 17 MiB on one line stops the import at line 2 once 16 MiB of it
+ * are fed, rather than being held whole. */
+static void test_long_line_limit(void)
+{
+    char err[1024] = "", path[600];
+    lt_csv_t *c = load(CONF_SHORT, err, sizeof err);
+    CU_ASSERT_FATAL(c != NULL);
+    snprintf(path, sizeof path, "%s/long.csv", g_dir);
+    size_t chunk = 1u << 20, chunks = 17;
+    char *buf = malloc(chunk);
+    CU_ASSERT_FATAL(buf != NULL);
+    FILE *f = fopen(path, "wb");
+    CU_ASSERT_FATAL(f != NULL);
+    memset(buf, 'x', chunk);
+    CU_ASSERT(fputs("id,name,born\n1,", f) >= 0);
+    for (size_t i = 0; i < chunks; i++)
+        CU_ASSERT(fwrite(buf, 1, chunk, f) == chunk);
+    CU_ASSERT_FATAL(fclose(f) == 0);
+    seen_t s;
+    memset(&s, 0, sizeof s);
+    CU_ASSERT_FATAL(lt_csv_begin(c, "a.csv", on_record, on_reject, &s, err, sizeof err) == 0);
+    f = fopen(path, "rb");
+    CU_ASSERT_FATAL(f != NULL);
+    size_t fed = 0, n;
+    int rc = 0;
+    while (rc == 0 && (n = fread(buf, 1, chunk, f)) > 0) {
+        rc = lt_csv_feed(c, buf, n, err, sizeof err);
+        fed += n;
+    }
+    if (rc == 0)
+        rc = lt_csv_end(c, err, sizeof err);
+    fclose(f);
+    CU_ASSERT(rc == -1);
+    CU_ASSERT(fed <= (17u << 20)); /* stopped before the end of the file */
+    CU_ASSERT_STRING_EQUAL(err, "a.csv:2: a line over 16 MiB without a line end (LF, CRLF or CR)");
+    /* A line within the limit is read as before. */
+    CU_ASSERT(run(c, "id,name,born\n7,A,1990-01-01", 0, &s, err, sizeof err) == 0);
+    CU_ASSERT_STRING_EQUAL(s.out, "2:7:A|1990-01-01|0|0\n");
+    free(buf);
+    lt_csv_destroy(&c);
+}
+
 /* Rows the owner's gateway would refuse, with the whole Publish, are
  * rejected here: a key over 256 bytes (naming its length, not its value),
  * a record over the 1 MiB a Publish may carry (naming the largest column),
@@ -585,6 +629,7 @@ int main(void)
         {"broken quoting rejects its own row only; numbers are digits", test_broken_quoting},
         {"a stray quote: its row is rejected, the lines after it read again", test_stray_quote},
         {"a stray quote holds at most 16 MiB of lines", test_stray_quote_limit},
+        {"one line without a line end holds at most 16 MiB", test_long_line_limit},
         {"a key, a record or an enum value the gateway would refuse", test_unpublishable},
         {"the configuration is strict", test_config_refused},
         {"the packaged example loads", test_packaged_example},
