@@ -283,6 +283,11 @@ int lt_db_cursor_forget(lt_db_t *self, const char *name, int *found, char *err, 
     return self->ops->cursor_forget(self->impl, name, found, err, errlen);
 }
 
+int lt_db_capture_drop(lt_db_t *self, const char *table, int *dropped, char *err, size_t errlen)
+{
+    return self->ops->capture_drop(self->impl, table, dropped, err, errlen);
+}
+
 int lt_db_reject(lt_db_t *self, const lt_db_reject_t *r, char *err, size_t errlen)
 {
     assert(r->reasons); /* lt_db.h: a passed row goes by lt_db_reject_clear */

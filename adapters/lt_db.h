@@ -243,6 +243,16 @@ int lt_db_cursor_list(lt_db_t *self, lt_db_cursor_fn fn, void *arg, char *err, s
  * *found 1 when it had a row. */
 int lt_db_cursor_forget(lt_db_t *self, const char *name, int *found, char *err, size_t errlen)
     __attribute__((warn_unused_result));
+/* Source: once no cursor row names `table` (any table of the database, not
+ * only this connection's), removes its change capture in the caller's write
+ * transaction: its triggers (PostgreSQL: its trigger function, whose
+ * triggers go with it) and its keys in the change list (PostgreSQL: and in
+ * lt_pending), so that writes to a table no dataset reads no longer grow a
+ * list that nothing prunes. *dropped 1 when removed, 0 when a cursor row
+ * still names the table (nothing done). PostgreSQL: needs the rights of
+ * the role that installed the capture. */
+int lt_db_capture_drop(lt_db_t *self, const char *table, int *dropped, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 
 /* ---- rejects (source, PROTOCOL.md 5.7) ---- */
 

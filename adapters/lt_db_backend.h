@@ -83,6 +83,7 @@ struct lt_db_ops_t {
     /* Source only. */
     int (*cursor_list)(void *impl, lt_db_cursor_fn fn, void *arg, char *err, size_t errlen);
     int (*cursor_forget)(void *impl, const char *name, int *found, char *err, size_t errlen);
+    int (*capture_drop)(void *impl, const char *table, int *dropped, char *err, size_t errlen);
     int (*reject)(void *impl, const lt_db_reject_t *r, char *err, size_t errlen);
     int (*reject_count)(void *impl, const char *dataset, int64_t *n, char *err, size_t errlen);
     int (*reject_kinds)(void *impl, const char *dataset, const char *key, unsigned *kinds,

@@ -1915,6 +1915,61 @@ static int s_cursor_forget(void *impl, const char *name, int *found, char *err, 
     return res ? 0 : -1;
 }
 
+/* DELETE FROM the lt_ table `lt` of every row of table vals[0]. */
+static int s_delete_of(s_pg_t *self, const char *lt, const char *const *vals, char *err,
+                       size_t errlen)
+{
+    char sql[700], what[64];
+    snprintf(sql, sizeof sql, "DELETE FROM %s.%s WHERE table_name = $1", self->q_lt, lt);
+    snprintf(what, sizeof what, "cannot update %s", lt);
+    PGresult *res = s_query(self, sql, 1, vals, PGRES_COMMAND_OK, what, err, errlen);
+    PQclear(res);
+    return res ? 0 : -1;
+}
+
+/* The trigger function of the table's capture is dropped with CASCADE: its
+ * four triggers depend on it and go with it, so the role that installed
+ * them (the function's owner) can remove them. Then the table's keys, in
+ * lt_pending before lt_changes: a numbering that commits in between moves
+ * them from the one to the other (lt_db_capture_drop). */
+static int s_capture_drop(void *impl, const char *table, int *dropped, char *err, size_t errlen)
+{
+    s_pg_t *self = impl;
+    const char *vals[1] = {table};
+    char sql[700];
+    int64_t named = 0;
+    *dropped = 0;
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM %s.lt_source_cursor WHERE table_name = $1",
+             self->q_lt);
+    if (s_ensure(self, err, errlen) ||
+        s_int(self, sql, 1, vals, &named, "cannot read the cursors", err, errlen))
+        return -1;
+    if (named)
+        return 0;
+    s_buf_t fn = {0}, drop = {0}, what = {0};
+    s_add(&fn, "lt_%s_capture", table);
+    char *q_fn = fn.s ? s_ident(self, fn.s) : NULL;
+    if (q_fn)
+        s_add(&drop, "DROP FUNCTION IF EXISTS %s.%s() CASCADE", self->q_lt, q_fn);
+    s_add(&what,
+          "cannot remove the change capture of table %s, which no dataset reads any more "
+          "(--forget needs the rights of the role that installed it)",
+          table);
+    int rc = -1;
+    if (!drop.s || !what.s)
+        lt_err_set(err, errlen, "out of memory");
+    else if (s_exec(self, drop.s, what.s, err, errlen) == 0 &&
+             s_delete_of(self, "lt_pending", vals, err, errlen) == 0 &&
+             s_delete_of(self, "lt_changes", vals, err, errlen) == 0)
+        rc = 0;
+    free(fn.s);
+    free(q_fn);
+    free(drop.s);
+    free(what.s);
+    *dropped = rc == 0;
+    return rc;
+}
+
 /* ---- writing ---------------------------------------------------------- *
  * Values travel as text inside array literals: each element double-quoted,
  * with '"' and '\\' escaped (PostgreSQL's array input), NULL unquoted. */
@@ -2332,6 +2387,7 @@ const lt_db_ops_t lt_db_pg_ops = {
     .history_store = s_history_store,
     .cursor_list = s_cursor_list,
     .cursor_forget = s_cursor_forget,
+    .capture_drop = s_capture_drop,
     .reject = s_reject,
     .reject_count = s_reject_count,
     .reject_kinds = s_reject_kinds,

@@ -1351,6 +1351,55 @@ static int s_cursor_forget(void *impl, const char *name, int *found, char *err, 
                : 0;
 }
 
+/* Drops trigger lt_<table>_<suffix> when it is one of `table`'s: another
+ * table's may have its name (table a_replace's lt_a_replace_insert is also
+ * the name of table a's REPLACE trigger). */
+static int s_drop_trigger(s_db_t *self, const char *table, const char *suffix, char *err,
+                          size_t errlen)
+{
+    int mine = 0, rc = -1;
+    char *name = sqlite3_mprintf("lt_%s_%s", table, suffix);
+    char *ask = sqlite3_mprintf("SELECT 1 FROM sqlite_master WHERE type = 'trigger' "
+                                "AND name = ?1 AND tbl_name = %Q",
+                                table);
+    char *drop = name ? sqlite3_mprintf("DROP TRIGGER \"%w\"", name) : NULL;
+    if (!name || !ask || !drop)
+        snprintf(err, errlen, "out of memory");
+    else if (s_exists(self, ask, name, &mine, err, errlen) == 0)
+        rc = mine ? lt_db_sqlite_exec(self->db, drop, "cannot remove the change capture", err,
+                                      errlen)
+                  : 0;
+    sqlite3_free(name);
+    sqlite3_free(ask);
+    sqlite3_free(drop);
+    return rc;
+}
+
+/* The triggers s_sql_triggers and s_sql_replace make on `table`, and its
+ * keys in lt_changes (lt_db_capture_drop). */
+static int s_capture_drop(void *impl, const char *table, int *dropped, char *err, size_t errlen)
+{
+    static const char *const suffix[] = {"insert", "update", "delete", "replace_insert",
+                                         "replace_update"};
+    s_db_t *self = impl;
+    int named = 0, changes = 0;
+    *dropped = 0;
+    if (s_exists(self, "SELECT 1 FROM lt_source_cursor WHERE table_name = ?1", table, &named, err,
+                 errlen) ||
+        s_table_exists(self, "lt_changes", &changes, err, errlen))
+        return -1;
+    if (named)
+        return 0;
+    for (size_t i = 0; i < sizeof suffix / sizeof *suffix; i++)
+        if (s_drop_trigger(self, table, suffix[i], err, errlen))
+            return -1;
+    if (changes && s_by_name(self, "DELETE FROM lt_changes WHERE table_name = ?1", table, NULL,
+                             "cannot update lt_changes", err, errlen))
+        return -1;
+    *dropped = 1;
+    return 0;
+}
+
 /* ---- writes ----------------------------------------------------------- */
 
 static int s_upsert(void *impl, const lt_db_write_t *w, lt_db_fill_fn fill, void *ctx, char *err,
@@ -1537,6 +1586,7 @@ const lt_db_ops_t lt_db_sqlite_ops = {
     .history_store = s_history_store,
     .cursor_list = s_cursor_list,
     .cursor_forget = s_cursor_forget,
+    .capture_drop = s_capture_drop,
     .reject = s_reject,
     .reject_count = s_reject_count,
     .reject_kinds = s_reject_kinds,

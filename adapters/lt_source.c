@@ -679,7 +679,63 @@ out:
     return lt_check_summary(&r, config_path, "source adapter");
 }
 
-int lt_source_forget(lt_source_t *self, const char *dataset, char *err, size_t errlen)
+/* The table of a dataset's cursor row (lt_source_forget). */
+typedef struct {
+    const char *dataset;
+    char table[256];
+} s_forgot_t;
+
+static int s_forgot_row(void *arg, const lt_db_cursor_row_t *r)
+{
+    s_forgot_t *fg = arg;
+    if (strcmp(r->dataset, fg->dataset) == 0)
+        snprintf(fg->table, sizeof fg->table, "%s", r->table);
+    return 0;
+}
+
+static int s_table_configured(const lt_source_t *src, const char *table)
+{
+    for (size_t i = 0; i < src->n_feeds; i++)
+        if (strcmp(src->feeds[i].table, table) == 0)
+            return 1;
+    return 0;
+}
+
+/* What --forget did, on `out` and in the log. */
+static void s_forgot(const lt_source_t *self, const char *dataset, const s_forgot_t *fg,
+                     int dropped, FILE *out)
+{
+    lt_db_t *db = self->feeds[0].db;
+    fprintf(out, "forgot dataset %s\n", dataset);
+    if (dropped) {
+        fprintf(out,
+                "no dataset reads table %s any more: its change capture is removed (its "
+                "triggers and its changes); a dataset of the table configured later needs "
+                "--install again, which lists every row\n",
+                fg->table);
+        lt_info("source",
+                "dataset=%s forgotten: its cursor and its rejects deleted from %s; it was the "
+                "last dataset of table %s, whose change capture is removed",
+                dataset, lt_db_name(db), fg->table);
+    } else {
+        if (!fg->table[0])
+            fprintf(out, "its cursor row named no table (an older version wrote it): the "
+                         "change capture of its table stays, even if no dataset reads that "
+                         "table any more\n");
+        lt_info("source",
+                "dataset=%s forgotten: its cursor and its rejects deleted from %s; the changes "
+                "it held back are pruned as the table's other datasets acknowledge",
+                dataset, lt_db_name(db));
+    }
+}
+
+/* The cursor row and rejects of a dataset no longer configured, and, when
+ * it was the last dataset of its table (no other cursor row names the
+ * table, no dataset of this configuration reads it), the table's change
+ * capture: nothing would prune the changes of a table nobody reads, and
+ * the triggers would go on listing them (adapters/README.md, "Change
+ * tracking"). All in one transaction. */
+int lt_source_forget(lt_source_t *self, const char *dataset, FILE *out, char *err, size_t errlen)
 {
     if (s_configured(self, dataset)) {
         lt_err_set(err, errlen, "dataset '%s' is in %s: remove it from the configuration first",
@@ -687,10 +743,15 @@ int lt_source_forget(lt_source_t *self, const char *dataset, char *err, size_t e
         return -1;
     }
     lt_db_t *db = self->feeds[0].db; /* every dataset's: one database */
-    int found = 0;
+    s_forgot_t fg = {.dataset = dataset};
+    int found = 0, dropped = 0;
     if (lt_db_begin(db, 1, err, errlen))
         return -1;
-    if (lt_db_cursor_forget(db, dataset, &found, err, errlen) || lt_db_commit(db, err, errlen)) {
+    if (lt_db_cursor_list(db, s_forgot_row, &fg, err, errlen) ||
+        lt_db_cursor_forget(db, dataset, &found, err, errlen) ||
+        (found && fg.table[0] && !s_table_configured(self, fg.table) &&
+         lt_db_capture_drop(db, fg.table, &dropped, err, errlen)) ||
+        lt_db_commit(db, err, errlen)) {
         lt_db_rollback(db);
         return -1;
     }
@@ -698,10 +759,7 @@ int lt_source_forget(lt_source_t *self, const char *dataset, char *err, size_t e
         lt_err_set(err, errlen, "%s has no cursor of a dataset '%s'", lt_db_name(db), dataset);
         return -1;
     }
-    lt_info("source",
-            "dataset=%s forgotten: its cursor and its rejects deleted from %s; the changes it "
-            "held back are pruned as the table's other datasets acknowledge",
-            dataset, lt_db_name(db));
+    s_forgot(self, dataset, &fg, dropped, out);
     return 0;
 }
 

@@ -45,9 +45,12 @@ int lt_source_print_install(lt_source_t *self, FILE *out, char *err, size_t errl
 
 /* Deletes the cursor row and the rejects of a dataset that is no longer in
  * the configuration (removed or renamed), so that its table's changes are
- * pruned without waiting for it. Refuses a configured dataset. Returns 0,
- * or -1 with err (also when the database has no such row). */
-int lt_source_forget(lt_source_t *self, const char *dataset, char *err, size_t errlen)
+ * pruned without waiting for it; when no dataset reads its table any more
+ * (no other cursor row, none in this configuration), removes the table's
+ * change capture in the same transaction (lt_db_capture_drop). Writes what
+ * it did to `out`. Refuses a configured dataset. Returns 0, or -1 with err
+ * (also when the database has no such row). */
+int lt_source_forget(lt_source_t *self, const char *dataset, FILE *out, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
 /* With resync set, every dataset's table is listed again at start: the

@@ -79,9 +79,9 @@ int lt_cmd_source(int argc, char **argv)
     lt_source_set_resync(src, resync);
     /* --print-install only prints: the DBA reviews and runs the script. */
     if (forget)
-        rc = lt_source_forget(src, forget, err, sizeof err) != 0
+        rc = lt_source_forget(src, forget, stdout, err, sizeof err) != 0
                  ? lt_cli_fail(1, "source", "%s", err)
-                 : (printf("forgot dataset %s\n", forget), 0);
+                 : 0;
     else if (print && lt_source_print_install(src, stdout, err, sizeof err) != 0)
         rc = lt_cli_fail(1, "source", "%s", err);
     else if (install && lt_source_install(src, err, sizeof err) != 0)

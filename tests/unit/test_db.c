@@ -370,6 +370,38 @@ static void test_cursor_forget(void)
     sqlite3_close(g_rejects_raw);
 }
 
+static void forget_write(const char *sql)
+{
+    ut_sql_exec(g_rejects_raw, sql);
+}
+
+static int64_t forget_listed(void)
+{
+    return ut_sql_count(g_rejects_raw,
+                        "SELECT count(*) FROM lt_changes WHERE table_name = 'citizens'");
+}
+
+/* --forget of a table's last dataset removes its change capture
+ * (unit_rejects.h). */
+static void test_forget_last(void)
+{
+    char err[512] = "", other[600], same[600];
+    int created = 0;
+    g_rejects_raw = open_raw("last.db", "CREATE TABLE citizens(id TEXT PRIMARY KEY, name TEXT);"
+                                        "CREATE TABLE others(id TEXT PRIMARY KEY, name TEXT)");
+    lt_db_t *d = open_seam("last.db", LT_DB_SOURCE, "citizens", CITIZEN_COLS, 0);
+    CU_ASSERT_FATAL(lt_db_capture_install(d, &created, err, sizeof err) == 0);
+    path_of(other, sizeof other, "other.conf");
+    path_of(same, sizeof same, "same.conf");
+#define HEAD "gateway_socket = \"gw.sock\";\ndatabase = \"last.db\";\n"
+    CU_ASSERT_FATAL(ut_write_text(other, HEAD UT_SOURCE_DATASET("ut/forget/o", "others")) == 0);
+    CU_ASSERT_FATAL(ut_write_text(same, HEAD UT_SOURCE_DATASET("ut/forget/c", "citizens")) == 0);
+#undef HEAD
+    ut_forget_last(d, other, same, NULL, forget_write, forget_listed);
+    lt_db_destroy(&d);
+    sqlite3_close(g_rejects_raw);
+}
+
 static void test_changes_after_cursor(void)
 {
     char err[512] = "";
@@ -1059,6 +1091,7 @@ int main(void)
         {"change capture installed twice", test_capture_install_twice},
         {"lt_rejects: recorded, counted, kinds apart, removed", test_rejects},
         {"cursor rows listed; a forgotten one holds no change back", test_cursor_forget},
+        {"--forget of a table's last dataset removes its capture", test_forget_last},
         {"a mapped column the table lacks is refused", test_missing_column},
         {"a source refuses a key column without type affinity", test_key_without_affinity},
         {"a NOCASE key renamed or replaced in case: the old spelling is deleted", test_key_nocase},

@@ -45,9 +45,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define OWNER    "agency"
-#define OWNER_PW "Agency-pw-7q"
-#define APP      "agency_app"
+#define OWNER     "agency"
+#define OWNER_PW  "Agency-pw-7q"
+#define APP       "agency_app"
+#define READER    "agency_reader"
+#define READER_PW "Reader-pw-3k"
 
 static lt_pg_t g_pg;
 static PGconn *g_app; /* the agency's application, on the current database */
@@ -238,6 +240,55 @@ static void test_cursor_forget(void)
     lt_db_t *d = open_seam(LT_DB_SOURCE, "citizens", COLS2, TYPES2, 2, 0);
     install(d, 1);
     ut_cursor_cycle(d, "citizens", owner_int);
+    lt_db_destroy(&d);
+}
+
+static int64_t forget_listed(void)
+{
+    return owner_int("SELECT (SELECT count(*) FROM lt_changes WHERE table_name = 'citizens') + "
+                     "(SELECT count(*) FROM lt_pending WHERE table_name = 'citizens')");
+}
+
+/* The source configuration `name` in dir of `settings` on the current
+ * database as `role`. */
+static void source_conf(const char *dir, const char *name, const char *role, const char *pw,
+                        const char *settings, char *path, size_t cap)
+{
+    char uri[512], text[2048];
+    snprintf(path, cap, "%s/%s", dir, name);
+    lt_pg_uri(&g_pg, g_db, role, pw, uri, sizeof uri);
+    snprintf(text, sizeof text, "gateway_socket = \"%s/no.sock\";\ndatabase = \"%s\";\n%s", dir,
+             uri, settings);
+    CU_ASSERT_FATAL(ut_write_text(path, text) == 0);
+}
+
+/* --forget of a table's last dataset removes its change capture
+ * (unit_rejects.h): its trigger function, triggers and listed keys. */
+static void test_forget_last(void)
+{
+    char dir[256], other[400], same[400], denied[400];
+    fresh(CITIZENS "CREATE TABLE others(id text PRIMARY KEY, name text)");
+    lt_db_t *d = open_seam(LT_DB_SOURCE, "citizens", COLS2, TYPES2, 2, 0);
+    install(d, 1);
+    CU_ASSERT_FATAL(ut_mkdtemp(dir, sizeof dir, "forget") == 0);
+    source_conf(dir, "other.conf", OWNER, OWNER_PW, UT_SOURCE_DATASET("ut/forget/o", "others"),
+                other, sizeof other);
+    source_conf(dir, "same.conf", OWNER, OWNER_PW, UT_SOURCE_DATASET("ut/forget/c", "citizens"),
+                same, sizeof same);
+    /* A role with every right on the tables but not their owner's. */
+    CU_ASSERT_FATAL(lt_pg_role(&g_pg, READER, READER_PW) == 0);
+    PGconn *o = lt_pg_as(&g_pg, g_db, OWNER);
+    CU_ASSERT_FATAL(o != NULL);
+    CU_ASSERT_FATAL(lt_pg_exec(o, "GRANT USAGE ON SCHEMA public TO " READER ";"
+                                  "GRANT ALL ON ALL TABLES IN SCHEMA public TO " READER) == 0);
+    PQfinish(o);
+    source_conf(dir, "denied.conf", READER, READER_PW, UT_SOURCE_DATASET("ut/forget/o", "others"),
+                denied, sizeof denied);
+    ut_forget_last(d, other, same, denied, app, forget_listed);
+    CU_ASSERT(owner_int("SELECT count(*) FROM pg_proc WHERE proname = 'lt_citizens_capture'") == 0);
+    CU_ASSERT(owner_int("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'citizens'::regclass "
+                        "AND tgname LIKE 'lt\\_%'") == 0);
+    CU_ASSERT(ut_rmrf(dir) == 0);
     lt_db_destroy(&d);
 }
 
@@ -1562,6 +1613,7 @@ int main(void)
         {"capture installed twice; the printed script is the same", test_install_twice},
         {"lt_rejects: recorded, counted, kinds apart, removed", test_rejects},
         {"cursor rows listed and forgotten", test_cursor_forget},
+        {"--forget of a table's last dataset removes its capture", test_forget_last},
         {"what is a change (and a rollback is not)", test_what_is_a_change},
         {"commit order: two concurrent transactions", test_commit_order},
         {"two tables in one database", test_two_tables},

@@ -2,13 +2,15 @@
  * (test_db on SQLite, test_db_pg on PostgreSQL): the lt_rejects cycle
  * (PROTOCOL.md 5.7) run through the adapters' seam, each reading the table
  * back with its own raw connection, the source's cursor rows listed and
- * forgotten, and a fill of an unsigned 64-bit column. */
+ * forgotten, --forget of a table's last dataset (its change capture
+ * removed), and a fill of an unsigned 64-bit column. */
 #ifndef LT_UNIT_REJECTS_H
 #define LT_UNIT_REJECTS_H
 
 #include "unit_util.h"
 
 #include "lt_db.h"
+#include "lt_source.h"
 
 #include <inttypes.h>
 
@@ -184,6 +186,85 @@ static inline void ut_cursor_cycle(lt_db_t *d, const char *table, int64_t (*coun
     CU_ASSERT(lt_db_cursor_forget(d, "ut/cursor/stop", &found, err, sizeof err) == 0);
     CU_ASSERT(lt_db_cursor_forget(d, "ut/cursor/a", &found, err, sizeof err) == 0);
     CU_ASSERT(lt_db_commit(d, err, sizeof err) == 0);
+}
+
+/* A source configuration's settings (after gateway_socket and database)
+ * of one dataset, `dataset`, on `table` (columns id and name). */
+#define UT_SOURCE_DATASET(dataset, table)                                                          \
+    "dataset = \"" dataset "\";\nrecord_type = \"lienthong.records.Population\";\n"                \
+    "table = \"" table "\";\nkey_column = \"id\";\nkey_field = \"personal_id\";\n"                 \
+    "columns = { personal_id = \"id\"; full_name = \"name\"; };\n"
+
+/* lt_source_forget of `dataset` through the configuration at `conf`; its
+ * result, what it wrote in out. */
+static inline int ut_forget(const char *conf, const char *dataset, char *out, size_t cap)
+{
+    char err[1024] = "";
+    lt_source_t *src = lt_source_new(conf, err, sizeof err);
+    if (!src)
+        fprintf(stderr, "%s\n", err);
+    CU_ASSERT_FATAL(src != NULL);
+    FILE *f = fmemopen(out, cap, "w");
+    CU_ASSERT_FATAL(f != NULL);
+    int rc = lt_source_forget(src, dataset, f, err, sizeof err);
+    fclose(f);
+    out[cap - 1] = 0;
+    if (rc)
+        fprintf(stderr, "%s\n", err);
+    lt_source_destroy(&src);
+    return rc;
+}
+
+/* d: a source of table citizens (id, name), capture installed. `other` is
+ * a source configuration whose only dataset reads another table, `same`
+ * one whose only dataset reads citizens, `denied` (NULL: none) `other` as
+ * a role that did not install the capture; `write` runs the agency's SQL,
+ * `listed` counts citizens' changes in the change list. --forget keeps
+ * the capture while a cursor row or a configured dataset reads the table,
+ * and removes it with the last: later writes list nothing. */
+static inline void ut_forget_last(lt_db_t *d, const char *other, const char *same,
+                                  const char *denied, void (*write)(const char *sql),
+                                  int64_t (*listed)(void))
+{
+    char err[1024] = "", out[1024];
+    int present = -1;
+    CU_ASSERT_FATAL(lt_db_begin(d, 1, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_cursor_store(d, "ut/forget/a", 0, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_cursor_store(d, "ut/forget/b", 0, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_commit(d, err, sizeof err) == 0);
+    write("INSERT INTO citizens (id, name) VALUES ('f1', 'An')");
+    CU_ASSERT(listed() >= 1);
+    /* Another cursor row of the table keeps the capture. */
+    CU_ASSERT(ut_forget(other, "ut/forget/a", out, sizeof out) == 0);
+    CU_ASSERT_STRING_EQUAL(out, "forgot dataset ut/forget/a\n");
+    CU_ASSERT(lt_db_capture_present(d, &present, err, sizeof err) == 0 && present == 1);
+    /* So does a dataset of the configuration on the table. */
+    CU_ASSERT(ut_forget(same, "ut/forget/b", out, sizeof out) == 0);
+    CU_ASSERT_STRING_EQUAL(out, "forgot dataset ut/forget/b\n");
+    CU_ASSERT(lt_db_capture_present(d, &present, err, sizeof err) == 0 && present == 1);
+    /* The last one goes with the table's capture and changes. */
+    CU_ASSERT_FATAL(lt_db_begin(d, 1, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_cursor_store(d, "ut/forget/b", 0, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_commit(d, err, sizeof err) == 0);
+    if (denied) { /* a role that may not remove the capture changes nothing */
+        lt_source_t *src = lt_source_new(denied, err, sizeof err);
+        CU_ASSERT_FATAL(src != NULL);
+        CU_ASSERT(lt_source_forget(src, "ut/forget/b", stderr, err, sizeof err) == -1);
+        CU_ASSERT(strstr(err, "cannot remove the change capture of table citizens") != NULL);
+        CU_ASSERT(strstr(err, "rights of the role that installed it") != NULL);
+        lt_source_destroy(&src);
+        int64_t cur = -1;
+        CU_ASSERT(lt_db_cursor_load(d, "ut/forget/b", &cur, err, sizeof err) == 0 && cur == 0);
+        CU_ASSERT(lt_db_capture_present(d, &present, err, sizeof err) == 0 && present == 1);
+    }
+    CU_ASSERT(ut_forget(other, "ut/forget/b", out, sizeof out) == 0);
+    CU_ASSERT(strstr(out, "no dataset reads table citizens any more") != NULL);
+    CU_ASSERT(lt_db_capture_present(d, &present, err, sizeof err) == 0 && present == 0);
+    CU_ASSERT(listed() == 0);
+    write("INSERT INTO citizens (id, name) VALUES ('f2', 'Ba')");
+    write("UPDATE citizens SET name = 'Chi' WHERE id = 'f1'");
+    write("DELETE FROM citizens WHERE id = 'f2'");
+    CU_ASSERT(listed() == 0);
 }
 
 #endif
