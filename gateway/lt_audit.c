@@ -176,16 +176,72 @@ static int s_add_column(sqlite3 *db, const column_t *c, char *why, size_t len)
     return 0;
 }
 
+/* 1 when column c, which step `added` adds, holds a value in a log that
+ * claims version `claims`, saying so in why; 0 when it does not (or is
+ * not there); -1 with why. */
+static int s_column_written(sqlite3 *db, int claims, int added, const column_t *c, char *why,
+                            size_t len)
+{
+    sqlite3_stmt *st = NULL;
+    char sql[128];
+    int has = s_has_column(db, c->table, c->column, why, len);
+    if (has <= 0)
+        return has;
+    snprintf(sql, sizeof sql, "SELECT 1 FROM %s WHERE %s IS NOT NULL LIMIT 1", c->table, c->column);
+    int rc =
+        sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK ? sqlite3_step(st) : SQLITE_ERROR;
+    sqlite3_finalize(st);
+    if (rc == SQLITE_DONE)
+        return 0;
+    if (rc != SQLITE_ROW) {
+        snprintf(why, len, "cannot read column %s: %s", c->column, sqlite3_errmsg(db));
+        return -1;
+    }
+    snprintf(why, len,
+             "the log claims version %d, but its %s.%s holds a value, which only a log of "
+             "version %d or later writes: the file was passed off as an older version, and "
+             "bringing it up would take it for what it claims%s; it is left as it is",
+             claims, c->table, c->column, added,
+             claims < 2 ? " (its checkpoints bound to keys only after its last entry)" : "");
+    return 1;
+}
+
+/* Refuses to apply step `step` to a log holding a value in a column that
+ * this step or a later one adds (the anchor's signing key, a checkpoint's
+ * countersignature). Each such column is added in the transaction that
+ * sets user_version to its step (s_migrate_step), so only a log that was
+ * at that version wrote the value: one that claims less had its version
+ * lowered, and keys_named dropped with it (a log passed off as version 1,
+ * docs/ARCHITECTURE.md "Audit log", "Keys and entries"). Brought up, it
+ * would bind keys only after its last entry, and the evidence would be
+ * gone. Step 1's columns are not read: a log from before versioning
+ * (user_version 0) holds them. 0, or -1 with why. */
+static int s_later_written(sqlite3 *db, int step, char *why, size_t len)
+{
+    for (int added = step < 2 ? 2 : step; added <= AUDIT_VERSION; added++)
+        for (int i = 0; i < STEP_COLUMNS && s_steps[added - 1].add[i].table; i++)
+            if (s_column_written(db, step - 1, added, &s_steps[added - 1].add[i], why, len) != 0)
+                return -1;
+    return 0;
+}
+
 /* Applies step `step` (1-based) and sets user_version in the same
  * transaction, so that an upgrade cut short (killed, a full disk) leaves
- * the log as it was: all of the step or none. */
+ * the log as it was: all of the step or none. A log passed off as an
+ * older version is refused first, in the same transaction
+ * (s_later_written). */
 static int s_migrate_step(sqlite3 *db, int step, char *why, size_t len)
 {
     const step_t *s = &s_steps[step - 1];
     char sql[64];
     snprintf(sql, sizeof sql, "PRAGMA user_version = %d; COMMIT;", step);
-    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
-        (s->sql && sqlite3_exec(db, s->sql, NULL, NULL, NULL) != SQLITE_OK)) {
+    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        snprintf(why, len, "step %d: %s", step, sqlite3_errmsg(db));
+        goto fail;
+    }
+    if (s_later_written(db, step, why, len) != 0)
+        goto fail;
+    if (s->sql && sqlite3_exec(db, s->sql, NULL, NULL, NULL) != SQLITE_OK) {
         snprintf(why, len, "step %d: %s", step, sqlite3_errmsg(db));
         goto fail;
     }

@@ -756,6 +756,45 @@ out:
     s_teardown();
 }
 
+/* ---- a live log passed off as version 1 ------------------------------------------ */
+
+/* A gateway whose live log was passed off as version 1 after an export (its
+ * keys_named row dropped, its anchor still recording a key) does not
+ * start: brought up, the log would bind keys only after its last entry and
+ * the evidence would be gone (docs/ARCHITECTURE.md "Audit log", "Its
+ * version"). Its log says why, naming the file and the column, and the
+ * audit log is left as it was. */
+static void test_passed_off_live_log(void)
+{
+    char audit[PATH_MAX + 16], want[PATH_MAX + 160], seg[PATH_MAX], out[PATH_MAX];
+    int status = 0;
+    LT_IT_REQUIRE(s_setup(NULL, NULL) == 0);
+    snprintf(seg, sizeof seg, "%.4000s/segment-1.db", g_fed.dir);
+    snprintf(audit, sizeof audit, "%s/audit.db", g_owner->data_dir);
+    LT_IT_REQUIRE(s_lookups(5) == 0);
+    const char *exp[] = {"audit",        "export", "--config", g_owner->conf_path, "--out", seg,
+                         "--older-than", "0",      NULL};
+    LT_IT_REQUIRE(s_cli(exp, out, sizeof out) == 0);
+    LT_IT_REQUIRE(lt_it_gw_stop(g_owner, 10000) == 0);
+    LT_IT_REQUIRE(lt_it_sql_int(audit, "SELECT count(*) FROM anchor WHERE signing_key IS NOT "
+                                       "NULL") == 1);
+    LT_IT_REQUIRE(lt_it_sql(audit, "DROP TABLE keys_named; PRAGMA user_version = 1") == 0);
+    long mark = lt_it_log_mark(g_owner);
+    LT_IT_REQUIRE(lt_it_gw_start(g_owner) == 0);
+    CU_ASSERT(lt_it_gw_wait_exit(g_owner, 30000, &status) == 0);
+    CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) != 0);
+    snprintf(want, sizeof want,
+             "audit log %s: the log claims version 1, but its anchor.signing_key holds a value",
+             audit);
+    CU_ASSERT(lt_it_log_has(g_owner, mark, "cannot start", want));
+    CU_ASSERT_EQUAL(lt_it_sql_int(audit, "PRAGMA user_version"), 1);
+    CU_ASSERT_EQUAL(lt_it_sql_int(audit, "SELECT count(*) FROM sqlite_master WHERE name = "
+                                         "'keys_named'"),
+                    0);
+out:
+    s_teardown();
+}
+
 /* ---- segments passed off as an older format ------------------------------------ */
 
 /* `audit verify` with the configuration joins the files to the live log
@@ -836,6 +875,8 @@ int main(int argc, char **argv)
         {"a live log replaced by an anchor alone fails `audit --verify`", test_anchor_only_log},
         {"segments passed off as an older format fail `audit verify --config`, naming the file",
          test_downgraded_export},
+        {"a live log passed off as version 1 stops the start, says so and is left as it was",
+         test_passed_off_live_log},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {.name = "audit", .tests = tests};

@@ -1369,6 +1369,24 @@ static void s_log_with(const char *sql)
         CU_ASSERT_FATAL(s_exec(sql) == 0);
 }
 
+/* A fresh live log passed off as version 1 after an export: 25 entries
+ * exported, 4 more, then its keys_named row dropped and its version
+ * lowered, its anchor still recording the key. Returns its keys. */
+static lt_keys_t *s_passed_off_after_export(void)
+{
+    s_fresh();
+    lt_keys_t *k = s_fill(25);
+    const uint8_t *pk[1] = {lt_keys_signing_public(k)};
+    char err[256] = "", f1[320];
+    lt_auditarc_export_t res;
+    snprintf(f1, sizeof f1, "%s/seg1.db", s_dir);
+    CU_ASSERT_FATAL(lt_auditarc_export(s_path, f1, "VN/GOV/BCA", lt_clock_now_ms() + 1000, pk, 1,
+                                       &res, err, sizeof err) == 0);
+    s_more(k, 4);
+    CU_ASSERT_FATAL(s_exec("DROP TABLE keys_named; PRAGMA user_version = 1") == 0);
+    return k;
+}
+
 /* A live log passed off as version 1 after an export (its anchor records
  * a key, its keys_named row dropped) is refused by the next export, and
  * left as it is: brought to this version first, it would bind keys only
@@ -1376,17 +1394,11 @@ static void s_log_with(const char *sql)
  * the log up). */
 static void test_export_checks_before_upgrade(void)
 {
-    s_fresh();
-    lt_keys_t *k = s_fill(25);
+    lt_keys_t *k = s_passed_off_after_export();
     const uint8_t *pk[1] = {lt_keys_signing_public(k)};
-    char err[256] = "", f1[320], f2[320];
+    char err[256] = "", f2[320];
     lt_auditarc_export_t res;
-    snprintf(f1, sizeof f1, "%s/seg1.db", s_dir);
     snprintf(f2, sizeof f2, "%s/seg2.db", s_dir);
-    CU_ASSERT_FATAL(lt_auditarc_export(s_path, f1, "VN/GOV/BCA", lt_clock_now_ms() + 1000, pk, 1,
-                                       &res, err, sizeof err) == 0);
-    s_more(k, 4);
-    CU_ASSERT_FATAL(s_exec("DROP TABLE keys_named; PRAGMA user_version = 1") == 0);
     CU_ASSERT(lt_auditarc_export(s_path, f2, "VN/GOV/BCA", lt_clock_now_ms() + 1000, pk, 1, &res,
                                  err, sizeof err) == -1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "passed off as the older format"));
@@ -1574,6 +1586,51 @@ static void test_version_old_log(void)
     CU_ASSERT(s_int("PRAGMA user_version") == lt_audit_version());
 }
 
+/* A live log passed off as version 1 after an export (its anchor records
+ * a key, its keys_named row dropped, s_passed_off_after_export) is
+ * refused by the gateway's open, naming the file and the column, and left
+ * as it is: brought up, it would bind keys only after its last entry.
+ * The same for a checkpoint's countersignature in a log claiming version
+ * 1 (the anchor's column dropped too) or 2; the genuine version-1 logs
+ * upgrade (test_version_1_log, test_version_old_log). */
+static void test_open_refuses_passed_off(void)
+{
+    lt_keys_t *k = s_passed_off_after_export();
+    char err[1024] = "", want[640];
+    CU_ASSERT(s_open_close(k, err, sizeof err) == -1);
+    snprintf(want, sizeof want,
+             "audit log %s: the log claims version 1, but its "
+             "anchor.signing_key holds a value, which only a log of version 2 or later writes",
+             s_path);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, want));
+    CU_ASSERT(s_int("PRAGMA user_version") == 1);
+    CU_ASSERT(s_int("SELECT count(*) FROM sqlite_master WHERE name = 'keys_named'") == 0);
+    CU_ASSERT(s_int("SELECT count(*) FROM audit") == 4);
+    lt_keys_destroy(&k);
+
+    /* A switch's countersignature, with no anchor. */
+    lt_keys_t *a, *b;
+    uint8_t pa[LT_KEY_BYTES], pb[LT_KEY_BYTES];
+    s_two_keys(&a, &b, pa, pb);
+    s_fresh();
+    s_lookups(a, 1, 2, 0);
+    s_switch(a, b, 1);
+    CU_ASSERT_FATAL(s_int("SELECT count(*) FROM checkpoints WHERE countersignature IS NOT NULL") ==
+                    1);
+    CU_ASSERT_FATAL(s_exec("PRAGMA user_version = 2") == 0);
+    CU_ASSERT(s_open_close(a, err, sizeof err) == -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "claims version 2, but its checkpoints.countersignature "
+                                       "holds a value, which only a log of version 3 or later"));
+    CU_ASSERT(s_int("PRAGMA user_version") == 2);
+    s_old_format();
+    CU_ASSERT(s_open_close(a, err, sizeof err) == -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "claims version 1, but its checkpoints.countersignature"));
+    CU_ASSERT(s_int("PRAGMA user_version") == 1);
+    CU_ASSERT(s_int("SELECT count(*) FROM sqlite_master WHERE name = 'keys_named'") == 0);
+    lt_keys_destroy(&a);
+    lt_keys_destroy(&b);
+}
+
 /* A log a newer binary wrote is refused, naming the file and both
  * versions, and left as it is; a backup holding one is not restored. */
 static void test_version_newer_refused(void)
@@ -1740,6 +1797,8 @@ int main(void)
         {"an exported file edited or checked under another key fails", test_export_tampered},
         {"an export checks a log passed off as version 1 before bringing it up",
          test_export_checks_before_upgrade},
+        {"the gateway's open refuses a log passed off as an older version, leaving it as it is",
+         test_open_refuses_passed_off},
         {"an exported file is searched as it was checked, not as it is now",
          test_export_searched_as_checked},
         {"a removal cut short is finished by the next export", test_export_removal_finished},
