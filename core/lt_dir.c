@@ -28,6 +28,10 @@ struct _lt_dir_t {
     Lienthong__Directory *dir;
     uint8_t *signed_bytes;
     size_t signed_len;
+    /* The key of the pins it was opened under that verified its signature:
+     * set by lt_dir_open alone, once it verified, so that no directory
+     * carries a key that did not (lt_dir_signer). */
+    uint8_t signer[LT_KEY_BYTES];
 };
 
 /* ---- semantic validation ------------------------------------------------ */
@@ -817,7 +821,10 @@ static int s_try(const Lienthong__SignedDirectory *sd, const Lienthong__Director
 }
 
 /* The index of the key of pins that verifies one of the first
- * LT_DIR_MAX_SIGS signatures, or -1; as s_check_signatures. */
+ * LT_DIR_MAX_SIGS signatures, or -1. The key carried in the message is
+ * never trusted: it only tells which pin to try first. Signatures whose
+ * hint names a pin are tried with that pin; the others, with every pin,
+ * from what is left of the budget of LT_DIR_MAX_VERIFIES verifications. */
 static int s_signing_pin(const Lienthong__SignedDirectory *sd, const lt_dir_pins_t *pins)
 {
     size_t n = sd->n_signatures < LT_DIR_MAX_SIGS ? sd->n_signatures : LT_DIR_MAX_SIGS;
@@ -838,16 +845,6 @@ static int s_signing_pin(const Lienthong__SignedDirectory *sd, const lt_dir_pins
                 return (int)p;
     }
     return -1;
-}
-
-/* 0 if one of the first LT_DIR_MAX_SIGS signatures verifies under a pinned
- * key. The key carried in the message is never trusted: it only tells
- * which pin to try first. Signatures whose hint names a pin are tried with
- * that pin; the others, with every pin, from what is left of the budget of
- * LT_DIR_MAX_VERIFIES verifications. */
-static int s_check_signatures(const Lienthong__SignedDirectory *sd, const lt_dir_pins_t *pins)
-{
-    return s_signing_pin(sd, pins) >= 0 ? 0 : -1;
 }
 
 /* Names the keys involved when no signature verifies, so that an operator
@@ -894,7 +891,8 @@ lt_dir_t *lt_dir_open(const uint8_t *signed_bytes, size_t len, const lt_dir_pins
         lt_err_set(err, errlen, "no authority key is pinned");
         goto out;
     }
-    if (s_check_signatures(sd, pins) != 0) {
+    int pin = s_signing_pin(sd, pins);
+    if (pin < 0) {
         char who[512];
         s_signers(sd, pins, who, sizeof who);
         lt_err_set(err, errlen, "no valid signature from a pinned authority key (%s)", who);
@@ -951,6 +949,7 @@ lt_dir_t *lt_dir_open(const uint8_t *signed_bytes, size_t len, const lt_dir_pins
     }
     memcpy(self->signed_bytes, signed_bytes, len);
     self->signed_len = len;
+    memcpy(self->signer, pins->keys[pin], LT_KEY_BYTES);
     self->dir = d;
     d = NULL;
 out:
@@ -1211,6 +1210,12 @@ void lt_dir_trust(const lt_dir_pins_t *pins, const lt_dir_t *current, lt_dir_pin
 
 int lt_dir_signer(const lt_dir_t *self, const lt_dir_pins_t *trust, uint8_t key[LT_KEY_BYTES])
 {
+    /* The key that verified self at open, when trust holds it: no
+     * signature is checked again (lt_gwdir_persist asks at each step). */
+    if (s_pinned(trust, self->signer)) {
+        memcpy(key, self->signer, LT_KEY_BYTES);
+        return 0;
+    }
     Lienthong__SignedDirectory *sd =
         lienthong__signed_directory__unpack(NULL, self->signed_len, self->signed_bytes);
     int p = sd ? s_signing_pin(sd, trust) : -1;

@@ -50,8 +50,10 @@ lt_dir_t *lt_dir_load(const char *path, const lt_dir_pins_t *pins, const char *f
                       int64_t now, char *err, size_t errlen) __attribute__((warn_unused_result));
 void lt_dir_destroy(lt_dir_t **self_p);
 
-/* The key of trust that verifies self's signature (at most the bounded
- * verifications of lt_dir_open): 0 with it in key, -1 when none does. */
+/* The key of trust that verifies self's signature: the key that verified
+ * it when it was opened, when trust holds it, without verifying again;
+ * else the one found as lt_dir_open finds it (at most its bounded
+ * verifications). 0 with it in key, -1 when none does. */
 int lt_dir_signer(const lt_dir_t *self, const lt_dir_pins_t *trust, uint8_t key[LT_KEY_BYTES])
     __attribute__((warn_unused_result));
 

@@ -602,20 +602,27 @@ static int opens_with(const uint8_t *dir, size_t dir_len, const uint8_t *good, s
     return ok;
 }
 
+/* A directory signed by g_auth: its body, its signed bytes and the
+ * signature alone, in good. */
+static void signed_by_auth(uint8_t **dir, size_t *dir_len, uint8_t **sig, size_t *sig_len,
+                           uint8_t good[LT_SIG_BYTES])
+{
+    CU_ASSERT_FATAL(build_signed(0, NULL, 0, 0, g_auth, dir, dir_len, sig, sig_len) == 0);
+    Lienthong__SignedDirectory *sd = lienthong__signed_directory__unpack(NULL, *sig_len, *sig);
+    CU_ASSERT_FATAL(sd && sd->n_signatures == 1);
+    memcpy(good, sd->signatures[0]->signature.data, LT_SIG_BYTES);
+    lienthong__signed_directory__free_unpacked(sd, NULL);
+}
+
 /* A peer's offer of many signatures costs a bounded number of Ed25519
  * verifications (LT_DIR_MAX_SIGS examined, LT_DIR_MAX_VERIFIES spent),
  * each hashing the whole body: past the bounds a valid signature is not
  * looked at. */
 static void test_signature_bounds(void)
 {
-    uint8_t *dir = NULL, *sig = NULL;
+    uint8_t *dir = NULL, *sig = NULL, good[LT_SIG_BYTES];
     size_t dir_len = 0, sig_len = 0;
-    CU_ASSERT_FATAL(build_signed(0, NULL, 0, 0, g_auth, &dir, &dir_len, &sig, &sig_len) == 0);
-    Lienthong__SignedDirectory *sd = lienthong__signed_directory__unpack(NULL, sig_len, sig);
-    CU_ASSERT_FATAL(sd && sd->n_signatures == 1);
-    uint8_t good[LT_SIG_BYTES];
-    memcpy(good, sd->signatures[0]->signature.data, LT_SIG_BYTES);
-    lienthong__signed_directory__free_unpacked(sd, NULL);
+    signed_by_auth(&dir, &dir_len, &sig, &sig_len, good);
     /* Hinted: one verification each; the 16th verifies, the 17th is not examined. */
     CU_ASSERT(opens_with(dir, dir_len, good, LT_DIR_MAX_SIGS, LT_DIR_MAX_SIGS - 1, 1, &g_pins));
     CU_ASSERT(!opens_with(dir, dir_len, good, LT_DIR_MAX_SIGS + 1, LT_DIR_MAX_SIGS, 1, &g_pins));
@@ -628,6 +635,43 @@ static void test_signature_bounds(void)
     size_t spent = LT_DIR_MAX_VERIFIES / 2;
     CU_ASSERT(opens_with(dir, dir_len, good, spent + 1, spent - 1, 0, &two));
     CU_ASSERT(!opens_with(dir, dir_len, good, spent + 1, spent, 0, &two));
+    free(sig);
+    free(dir);
+}
+
+/* lt_dir_signer answers with the key that verified the directory when it
+ * was opened, when trust holds it, without verifying again: here a search
+ * under two keys would spend its budget before the valid signature (as in
+ * test_signature_bounds), yet the key that verified it at open is given.
+ * Under keys without it, the search runs as before: another key finds
+ * nothing, the key alone finds it. */
+static void test_signer_from_open(void)
+{
+    uint8_t *dir = NULL, *sig = NULL, key[LT_KEY_BYTES], good[LT_SIG_BYTES];
+    size_t dir_len = 0, sig_len = 0, len;
+    char err[ERRLEN];
+    signed_by_auth(&dir, &dir_len, &sig, &sig_len, good);
+    size_t spent = LT_DIR_MAX_VERIFIES / 2;
+    uint8_t *buf = multi_signed(dir, dir_len, good, spent + 1, spent, 0, &len);
+    lt_dir_t *d = lt_dir_open(buf, len, &g_pins, "VN", (int64_t)time(NULL), err, sizeof err);
+    CU_ASSERT_FATAL(d != NULL);
+    lt_dir_pins_t two = g_pins, other = {.count = 1};
+    memcpy(two.keys[1], two.keys[0], LT_KEY_BYTES);
+    memcpy(two.keys[0], lt_keys_signing_public(g_other_auth), LT_KEY_BYTES);
+    two.count = 2;
+    memcpy(other.keys[0], lt_keys_signing_public(g_other_auth), LT_KEY_BYTES);
+    CU_ASSERT(lt_dir_signer(d, &two, key) == 0);
+    CU_ASSERT(memcmp(key, lt_keys_signing_public(g_auth), LT_KEY_BYTES) == 0);
+    CU_ASSERT(lt_dir_signer(d, &other, key) == -1);
+    lt_dir_destroy(&d);
+    free(buf);
+    /* A directory with its one signature: under the key alone. */
+    d = lt_dir_open(sig, sig_len, &two, "VN", (int64_t)time(NULL), err, sizeof err);
+    CU_ASSERT_FATAL(d != NULL);
+    CU_ASSERT(lt_dir_signer(d, &g_pins, key) == 0);
+    CU_ASSERT(memcmp(key, lt_keys_signing_public(g_auth), LT_KEY_BYTES) == 0);
+    CU_ASSERT(lt_dir_signer(d, &other, key) == -1);
+    lt_dir_destroy(&d);
     free(sig);
     free(dir);
 }
@@ -1142,6 +1186,8 @@ int main(void)
         {"open refuses a signed but invalid directory", test_signed_but_invalid},
         {"authority key hint is not trusted", test_authority_hint_untrusted},
         {"signatures examined and verifications spent are bounded", test_signature_bounds},
+        {"the signer is the key that verified the directory at open, not verified again",
+         test_signer_from_open},
         {"compile: syntax error line", test_compile_syntax_error},
         {"compile: bad Z85 key line", test_compile_bad_key},
         {"compile: dataset rules, and errors quoting the token", test_compile_rules},
