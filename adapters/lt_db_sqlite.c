@@ -298,34 +298,32 @@ static char *s_sql_create(sqlite3 *db, const lt_db_table_t *t)
     return s_sql_done(s);
 }
 
-/* DROP + CREATE of the three triggers; new changes go to lt_changes with
- * the table's name. An update appends the old key when the key changed, and
- * nothing when only unmapped columns changed (UPDATE OF the mapped
- * columns). */
+/* CREATE of the three triggers (s_drop_triggers drops them first); new
+ * changes go to lt_changes with the table's name. An update appends the
+ * old key when the key changed, and nothing when only unmapped columns
+ * changed (UPDATE OF the mapped columns). */
 static char *s_sql_triggers(sqlite3 *db, const lt_db_table_t *t)
 {
     const char *n = t->name, *k = s_key(t);
     sqlite3_str *s = sqlite3_str_new(db);
     sqlite3_str_appendf(s,
-                        "DROP TRIGGER IF EXISTS \"lt_%w_insert\";"
-                        "DROP TRIGGER IF EXISTS \"lt_%w_update\";"
-                        "DROP TRIGGER IF EXISTS \"lt_%w_delete\";"
-                        "CREATE TRIGGER \"lt_%w_insert\" AFTER INSERT ON \"%w\" BEGIN "
+                        "CREATE TRIGGER \"lt_insert(%w)\" AFTER INSERT ON \"%w\" BEGIN "
                         " INSERT INTO lt_changes(table_name, row_key) SELECT '%q', NEW.\"%w\""
                         " WHERE NEW.\"%w\" IS NOT NULL; END;"
-                        "CREATE TRIGGER \"lt_%w_update\" AFTER UPDATE OF ",
-                        n, n, n, n, n, n, k, k, n);
+                        "CREATE TRIGGER \"lt_update(%w)\" AFTER UPDATE OF ",
+                        n, n, n, k, k, n);
     s_add_columns(s, t);
-    sqlite3_str_appendf(s,
-                        " ON \"%w\" BEGIN "
-                        " INSERT INTO lt_changes(table_name, row_key) SELECT '%q', OLD.\"%w\""
-                        "  WHERE OLD.\"%w\" IS NOT NULL AND OLD.\"%w\" IS NOT NEW.\"%w\" COLLATE BINARY;"
-                        " INSERT INTO lt_changes(table_name, row_key) SELECT '%q', NEW.\"%w\""
-                        " WHERE NEW.\"%w\" IS NOT NULL; END;"
-                        "CREATE TRIGGER \"lt_%w_delete\" AFTER DELETE ON \"%w\" BEGIN "
-                        " INSERT INTO lt_changes(table_name, row_key) SELECT '%q', OLD.\"%w\""
-                        " WHERE OLD.\"%w\" IS NOT NULL; END;",
-                        n, n, k, k, k, k, n, k, k, n, n, n, k, k);
+    sqlite3_str_appendf(
+        s,
+        " ON \"%w\" BEGIN "
+        " INSERT INTO lt_changes(table_name, row_key) SELECT '%q', OLD.\"%w\""
+        "  WHERE OLD.\"%w\" IS NOT NULL AND OLD.\"%w\" IS NOT NEW.\"%w\" COLLATE BINARY;"
+        " INSERT INTO lt_changes(table_name, row_key) SELECT '%q', NEW.\"%w\""
+        " WHERE NEW.\"%w\" IS NOT NULL; END;"
+        "CREATE TRIGGER \"lt_delete(%w)\" AFTER DELETE ON \"%w\" BEGIN "
+        " INSERT INTO lt_changes(table_name, row_key) SELECT '%q', OLD.\"%w\""
+        " WHERE OLD.\"%w\" IS NOT NULL; END;",
+        n, n, k, k, k, k, n, k, k, n, n, n, k, k);
     return s_sql_done(s);
 }
 
@@ -406,8 +404,8 @@ out:
     return rc;
 }
 
-/* The REPLACE triggers of the table (dropped, then made when it has a
- * unique index besides the key's) into *out. */
+/* The REPLACE triggers of the table into *out, NULL when it has no unique
+ * index besides the key's (s_drop_triggers drops old ones first). */
 static int s_sql_replace(sqlite3 *db, const lt_db_table_t *t, char **out, char *err,
                          size_t errlen)
 {
@@ -415,25 +413,23 @@ static int s_sql_replace(sqlite3 *db, const lt_db_table_t *t, char **out, char *
     sqlite3_str *c = sqlite3_str_new(db);
     int rc = s_conflicts(db, t, c, err, errlen);
     char *cond = s_sql_done(c);
+    int none = rc == 0 && !(cond && *cond);
     sqlite3_str *s = sqlite3_str_new(db);
-    sqlite3_str_appendf(s,
-                        "DROP TRIGGER IF EXISTS \"lt_%w_replace_insert\";"
-                        "DROP TRIGGER IF EXISTS \"lt_%w_replace_update\";",
-                        n, n);
-    if (rc == 0 && cond && *cond)
+    if (rc == 0 && !none)
         sqlite3_str_appendf(
             s,
-            "CREATE TRIGGER \"lt_%w_replace_insert\" BEFORE INSERT ON \"%w\" BEGIN "
+            "CREATE TRIGGER \"lt_replace_insert(%w)\" BEFORE INSERT ON \"%w\" BEGIN "
             " INSERT INTO lt_changes(table_name, row_key) SELECT '%q', o.\"%w\" FROM \"%w\" o"
-            " WHERE o.\"%w\" IS NOT NULL AND o.\"%w\" IS NOT NEW.\"%w\" COLLATE BINARY AND (%s); END;"
-            "CREATE TRIGGER \"lt_%w_replace_update\" BEFORE UPDATE ON \"%w\" BEGIN "
+            " WHERE o.\"%w\" IS NOT NULL AND o.\"%w\" IS NOT NEW.\"%w\" COLLATE BINARY AND (%s); "
+            "END;"
+            "CREATE TRIGGER \"lt_replace_update(%w)\" BEFORE UPDATE ON \"%w\" BEGIN "
             " INSERT INTO lt_changes(table_name, row_key) SELECT '%q', o.\"%w\" FROM \"%w\" o"
             " WHERE o.\"%w\" IS NOT NULL AND o.\"%w\" IS NOT NEW.\"%w\" COLLATE BINARY"
             " AND o.\"%w\" IS NOT OLD.\"%w\" COLLATE BINARY AND (%s); END;",
             n, n, n, k, n, k, k, k, cond, n, n, n, k, n, k, k, k, k, k, cond);
     sqlite3_free(cond);
     *out = s_sql_done(s);
-    if (rc == 0 && !*out) {
+    if (rc == 0 && !none && !*out) {
         snprintf(err, errlen, "out of memory");
         rc = -1;
     }
@@ -842,7 +838,8 @@ static int s_replace_check(s_db_t *self, char *err, size_t errlen)
     if (rc == 0 && cond && *cond)
         rc = s_exists(self,
                       "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?1 "
-                      "AND name = 'lt_' || tbl_name || '_replace_insert'",
+                      "AND name IN ('lt_replace_insert(' || tbl_name || ')', "
+                      "'lt_' || tbl_name || '_replace_insert')",
                       self->table->name, &have, err, errlen);
     if (rc == 0 && cond && *cond && !have)
         lt_warn("source",
@@ -866,10 +863,58 @@ static int s_capture_present(void *impl, int *present, char *err, size_t errlen)
         return 0;
     if (s_exists(self,
                  "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?1 "
-                 "AND name = 'lt_' || tbl_name || '_insert' AND sql LIKE '%table_name%'",
+                 "AND name IN ('lt_insert(' || tbl_name || ')', 'lt_' || tbl_name || '_insert') "
+                 "AND sql LIKE '%table_name%'",
                  self->table->name, present, err, errlen))
         return -1;
     return *present && !self->installing ? s_replace_check(self, err, errlen) : 0;
+}
+
+/* Drops trigger `name` when it is one of `table`'s: a name from before
+ * lt_insert(<table>) may be another table's too (adapters/README.md,
+ * "Change tracking"). */
+static int s_drop_trigger(s_db_t *self, const char *table, const char *name, char *err,
+                          size_t errlen)
+{
+    int mine = 0, rc = -1;
+    char *ask = sqlite3_mprintf("SELECT 1 FROM sqlite_master WHERE type = 'trigger' "
+                                "AND name = ?1 AND tbl_name = %Q",
+                                table);
+    char *drop = sqlite3_mprintf("DROP TRIGGER \"%w\"", name);
+    if (!ask || !drop)
+        snprintf(err, errlen, "out of memory");
+    else if (s_exists(self, ask, name, &mine, err, errlen) == 0)
+        rc = mine ? lt_db_sqlite_exec(self->db, drop, "cannot remove the change capture", err,
+                                      errlen)
+                  : 0;
+    sqlite3_free(ask);
+    sqlite3_free(drop);
+    return rc;
+}
+
+/* Drops the triggers s_sql_triggers and s_sql_replace make on `table`,
+ * under their names lt_<kind>(<table>) and under the names from before,
+ * lt_<table>_<kind>, which could clash: table a_replace's lt_a_replace_insert
+ * was also table a's REPLACE trigger on INSERT. No kind holds a "(", so
+ * the text up to the first one names the kind and the rest the table: the
+ * new names cannot clash, and, ending in ")", match no old one either. */
+static int s_drop_triggers(s_db_t *self, const char *table, char *err, size_t errlen)
+{
+    static const char *const kind[] = {"insert", "update", "delete", "replace_insert",
+                                       "replace_update"};
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < 2 * (sizeof kind / sizeof *kind); i++) {
+        const char *k = kind[i / 2];
+        char *name =
+            i % 2 ? sqlite3_mprintf("lt_%s_%s", table, k) : sqlite3_mprintf("lt_%s(%s)", k, table);
+        if (!name) {
+            snprintf(err, errlen, "out of memory");
+            rc = -1;
+        } else
+            rc = s_drop_trigger(self, table, name, err, errlen);
+        sqlite3_free(name);
+    }
+    return rc;
 }
 
 /* Runs the installation in the open transaction: the change table (a new
@@ -889,12 +934,13 @@ static int s_install(s_db_t *self, const char *triggers, const char *seed, int *
             "table_name TEXT NOT NULL DEFAULT '');"
             "CREATE INDEX IF NOT EXISTS lt_changes_table ON lt_changes(table_name, id)",
             "cannot create lt_changes", err, errlen) ||
+        s_drop_triggers(self, self->table->name, err, errlen) ||
         lt_db_sqlite_exec(self->db, triggers, "cannot create the triggers", err, errlen))
         return -1;
     char *replace = NULL;
     int rc = s_sql_replace(self->db, self->table, &replace, err, errlen) ||
-             lt_db_sqlite_exec(self->db, replace, "cannot create the REPLACE triggers", err,
-                               errlen);
+             (replace && lt_db_sqlite_exec(self->db, replace, "cannot create the REPLACE triggers",
+                                           err, errlen));
     sqlite3_free(replace);
     if (rc)
         return -1;
@@ -1351,36 +1397,10 @@ static int s_cursor_forget(void *impl, const char *name, int *found, char *err, 
                : 0;
 }
 
-/* Drops trigger lt_<table>_<suffix> when it is one of `table`'s: another
- * table's may have its name (table a_replace's lt_a_replace_insert is also
- * the name of table a's REPLACE trigger). */
-static int s_drop_trigger(s_db_t *self, const char *table, const char *suffix, char *err,
-                          size_t errlen)
-{
-    int mine = 0, rc = -1;
-    char *name = sqlite3_mprintf("lt_%s_%s", table, suffix);
-    char *ask = sqlite3_mprintf("SELECT 1 FROM sqlite_master WHERE type = 'trigger' "
-                                "AND name = ?1 AND tbl_name = %Q",
-                                table);
-    char *drop = name ? sqlite3_mprintf("DROP TRIGGER \"%w\"", name) : NULL;
-    if (!name || !ask || !drop)
-        snprintf(err, errlen, "out of memory");
-    else if (s_exists(self, ask, name, &mine, err, errlen) == 0)
-        rc = mine ? lt_db_sqlite_exec(self->db, drop, "cannot remove the change capture", err,
-                                      errlen)
-                  : 0;
-    sqlite3_free(name);
-    sqlite3_free(ask);
-    sqlite3_free(drop);
-    return rc;
-}
-
 /* The triggers s_sql_triggers and s_sql_replace make on `table`, and its
  * keys in lt_changes (lt_db_capture_drop). */
 static int s_capture_drop(void *impl, const char *table, int *dropped, char *err, size_t errlen)
 {
-    static const char *const suffix[] = {"insert", "update", "delete", "replace_insert",
-                                         "replace_update"};
     s_db_t *self = impl;
     int named = 0, changes = 0;
     *dropped = 0;
@@ -1390,9 +1410,8 @@ static int s_capture_drop(void *impl, const char *table, int *dropped, char *err
         return -1;
     if (named)
         return 0;
-    for (size_t i = 0; i < sizeof suffix / sizeof *suffix; i++)
-        if (s_drop_trigger(self, table, suffix[i], err, errlen))
-            return -1;
+    if (s_drop_triggers(self, table, err, errlen))
+        return -1;
     if (changes && s_by_name(self, "DELETE FROM lt_changes WHERE table_name = ?1", table, NULL,
                              "cannot update lt_changes", err, errlen))
         return -1;

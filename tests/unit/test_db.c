@@ -501,7 +501,7 @@ static void test_replace_deletes_listed(void)
     CU_ASSERT_FATAL(lt_db_capture_install(d, &created, err, sizeof err) == 0);
     CU_ASSERT_FATAL(lt_db_capture_install(plain, &created, err, sizeof err) == 0);
     CU_ASSERT(ut_sql_count(raw, "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND "
-                                "name LIKE 'lt_%_replace_%'") == 2);
+                                "name LIKE 'lt_replace_%(cards)'") == 2);
     /* Changes 1:a 2:b, 3:a (gone through card) 4:c, 5:b (gone through x, y),
      * 6:e 7:f (NULLs conflict with nothing). */
     ut_sql_exec(raw, "INSERT INTO cards VALUES ('a', '1', 'c1', 1, 1), ('b', '1', 'c2', 2, 2);"
@@ -518,7 +518,8 @@ static void test_replace_deletes_listed(void)
     expect_change(&c, 3, 6, "e");
     expect_change(&c, 4, 7, "f");
     /* A capture from before these triggers is told to run --install. */
-    ut_sql_exec(raw, "DROP TRIGGER lt_cards_replace_insert; DROP TRIGGER lt_cards_replace_update");
+    ut_sql_exec(raw, "DROP TRIGGER \"lt_replace_insert(cards)\";"
+                     "DROP TRIGGER \"lt_replace_update(cards)\"");
     char log[4096] = "";
     int present = 0;
     CU_ASSERT(capture_present_logged(d, &present, log, sizeof log) == 0);
@@ -529,6 +530,129 @@ static void test_replace_deletes_listed(void)
     sqlite3_close(raw);
     lt_db_destroy(&plain);
     lt_db_destroy(&d);
+}
+
+/* The keys table t's writes listed since the last call, in id order. */
+static void listed_since(sqlite3 *raw, const char *t, int64_t *after, char *out, size_t cap)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT COALESCE(group_concat(row_key, ','), '') FROM (SELECT row_key FROM "
+             "lt_changes WHERE table_name = '%s' AND id > %lld ORDER BY id)",
+             t, (long long)*after);
+    ut_sql_text(raw, sql, out, cap);
+    *after = ut_sql_count(raw, "SELECT COALESCE(MAX(id), 0) FROM lt_changes");
+}
+
+/* Tables a and a_replace in one file, their captures installed in the
+ * given order and then again (an upgrade): the name of a's REPLACE
+ * trigger on INSERT was that of a_replace's INSERT trigger, so one
+ * installation dropped the other table's trigger. Every write of each
+ * table is listed, once. */
+static void clashing_names(const char *file, int a_first)
+{
+    char err[512] = "", keys[256];
+    sqlite3 *raw = open_raw(file, "CREATE TABLE a(id TEXT PRIMARY KEY, name TEXT UNIQUE);"
+                                  "CREATE TABLE a_replace(id TEXT PRIMARY KEY, name TEXT)");
+    lt_db_t *a = open_seam(file, LT_DB_SOURCE, "a", CITIZEN_COLS, 0);
+    lt_db_t *ar = open_seam(file, LT_DB_SOURCE, "a_replace", CITIZEN_COLS, 0);
+    lt_db_t *order[2] = {a_first ? a : ar, a_first ? ar : a};
+    int created = 0, present = 0;
+    for (int round = 0; round < 2; round++)
+        for (int i = 0; i < 2; i++) {
+            CU_ASSERT_FATAL(lt_db_capture_install(order[i], &created, err, sizeof err) == 0);
+            CU_ASSERT(created == !round);
+        }
+    CU_ASSERT(lt_db_capture_present(a, &present, err, sizeof err) == 0 && present == 1);
+    CU_ASSERT(lt_db_capture_present(ar, &present, err, sizeof err) == 0 && present == 1);
+    CU_ASSERT(ut_sql_count(raw, "SELECT count(*) FROM sqlite_master WHERE type = 'trigger'") == 8);
+    int64_t after = 0;
+    ut_sql_exec(raw, "INSERT INTO a VALUES ('k1', 'x'), ('k2', 'y');"
+                     "UPDATE a SET name = 'z' WHERE id = 'k1';"
+                     "INSERT OR REPLACE INTO a VALUES ('k3', 'y');" /* deletes k2 */
+                     "DELETE FROM a WHERE id = 'k1'");
+    listed_since(raw, "a", &after, keys, sizeof keys);
+    CU_ASSERT_STRING_EQUAL(keys, "k1,k2,k1,k2,k3,k1");
+    ut_sql_exec(raw, "INSERT INTO a_replace VALUES ('r1', 'x'), ('r2', 'x');"
+                     "UPDATE a_replace SET name = 'z' WHERE id = 'r1';"
+                     "DELETE FROM a_replace WHERE id = 'r2'");
+    listed_since(raw, "a_replace", &after, keys, sizeof keys);
+    CU_ASSERT_STRING_EQUAL(keys, "r1,r2,r1,r2");
+    listed_since(raw, "a", &after, keys, sizeof keys);
+    CU_ASSERT_STRING_EQUAL(keys, "");
+    sqlite3_close(raw);
+    lt_db_destroy(&ar);
+    lt_db_destroy(&a);
+}
+
+static void test_trigger_names_apart(void)
+{
+    clashing_names("clash_a.db", 1);
+    clashing_names("clash_ar.db", 0);
+}
+
+/* A capture installed under the names from before lt_insert(<table>):
+ * it still counts, and --install again replaces the table's triggers, not
+ * those of another table whose old name was the same as one of them
+ * (cards_replace's lt_cards_replace_insert). */
+static void test_trigger_names_upgraded(void)
+{
+    char err[512] = "", keys[256], log[4096] = "";
+    sqlite3 *raw = open_raw(
+        "old_names.db",
+        "CREATE TABLE cards(id TEXT PRIMARY KEY, name TEXT UNIQUE);"
+        "CREATE TABLE cards_replace(id TEXT PRIMARY KEY, name TEXT);"
+        "CREATE TABLE lt_changes(id INTEGER PRIMARY KEY AUTOINCREMENT, row_key TEXT NOT NULL,"
+        " table_name TEXT NOT NULL DEFAULT '');"
+        "CREATE TRIGGER lt_cards_insert AFTER INSERT ON cards BEGIN INSERT INTO"
+        " lt_changes(table_name, row_key) SELECT 'cards', NEW.id; END;"
+        "CREATE TRIGGER lt_cards_update AFTER UPDATE OF id, name ON cards BEGIN INSERT INTO"
+        " lt_changes(table_name, row_key) SELECT 'cards', NEW.id; END;"
+        "CREATE TRIGGER lt_cards_delete AFTER DELETE ON cards BEGIN INSERT INTO"
+        " lt_changes(table_name, row_key) SELECT 'cards', OLD.id; END;"
+        "CREATE TRIGGER lt_cards_replace_insert AFTER INSERT ON cards_replace BEGIN INSERT INTO"
+        " lt_changes(table_name, row_key) SELECT 'cards_replace', NEW.id; END;"
+        "CREATE TRIGGER lt_cards_replace_update AFTER UPDATE OF id, name ON cards_replace BEGIN"
+        " INSERT INTO lt_changes(table_name, row_key) SELECT 'cards_replace', NEW.id; END;"
+        "CREATE TRIGGER lt_cards_replace_delete AFTER DELETE ON cards_replace BEGIN INSERT INTO"
+        " lt_changes(table_name, row_key) SELECT 'cards_replace', OLD.id; END;");
+    lt_db_t *c = open_seam("old_names.db", LT_DB_SOURCE, "cards", CITIZEN_COLS, 0);
+    lt_db_t *cr = open_seam("old_names.db", LT_DB_SOURCE, "cards_replace", CITIZEN_COLS, 0);
+    int present = 0, created = -1;
+    CU_ASSERT(capture_present_logged(cr, &present, log, sizeof log) == 0);
+    CU_ASSERT(present == 1 && log[0] == 0);
+    /* cards_replace's trigger is not cards's REPLACE trigger. */
+    CU_ASSERT(capture_present_logged(c, &present, log, sizeof log) == 0);
+    CU_ASSERT(present == 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(log, "table cards has a unique index besides its key"));
+    CU_ASSERT_FATAL(lt_db_capture_install(c, &created, err, sizeof err) == 0);
+    CU_ASSERT(created == 0);
+    CU_ASSERT(ut_sql_count(raw, "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND "
+                                "tbl_name = 'cards' AND name LIKE 'lt_%(cards)'") == 5);
+    CU_ASSERT(ut_sql_count(raw,
+                           "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND "
+                           "tbl_name = 'cards_replace' AND name LIKE 'lt_cards_replace_%'") == 3);
+    CU_ASSERT(capture_present_logged(c, &present, log, sizeof log) == 0);
+    CU_ASSERT(present == 1 && log[0] == 0);
+    int64_t after = 0;
+    ut_sql_exec(raw, "INSERT INTO cards VALUES ('k1', 'x'), ('k2', 'y');"
+                     "INSERT OR REPLACE INTO cards VALUES ('k3', 'y');"
+                     "INSERT INTO cards_replace VALUES ('r1', 'x');"
+                     "UPDATE cards_replace SET name = 'z'; DELETE FROM cards_replace");
+    listed_since(raw, "cards", &after, keys, sizeof keys);
+    CU_ASSERT_STRING_EQUAL(keys, "k1,k2,k2,k3");
+    after = 0;
+    listed_since(raw, "cards_replace", &after, keys, sizeof keys);
+    CU_ASSERT_STRING_EQUAL(keys, "r1,r1,r1");
+    CU_ASSERT_FATAL(lt_db_capture_install(cr, &created, err, sizeof err) == 0);
+    CU_ASSERT(created == 0);
+    CU_ASSERT(ut_sql_count(raw,
+                           "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND "
+                           "tbl_name = 'cards_replace' AND name LIKE 'lt_%(cards_replace)'") == 3);
+    CU_ASSERT(ut_sql_count(raw, "SELECT count(*) FROM sqlite_master WHERE type = 'trigger'") == 8);
+    sqlite3_close(raw);
+    lt_db_destroy(&cr);
+    lt_db_destroy(&c);
 }
 
 /* Two tables in one database: each reads, requeues and prunes its own
@@ -1099,6 +1223,9 @@ int main(void)
         {"two tables in one database; high-water mark, relist, shift", test_two_tables},
         {"rows a REPLACE deletes through another unique index are listed",
          test_replace_deletes_listed},
+        {"capture trigger names of tables a and a_replace do not clash", test_trigger_names_apart},
+        {"capture triggers under their old names are kept, then replaced",
+         test_trigger_names_upgraded},
         {"a change list from before the table column", test_old_change_list},
         {"the table column is added and filled all or nothing", test_old_change_list_fill_fails},
         {"row accessor: names, types, values", test_row_accessor},
