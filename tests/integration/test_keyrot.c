@@ -392,6 +392,22 @@ static int s_store_verify(lt_it_fed_t *f, lt_it_gw_t *g)
     return 0;
 }
 
+/* A federation of the owner alone, its gateway started: how most cases
+ * below begin. 0, or -1 with what was made left to lt_it_fed_cleanup. */
+static int s_owner_alone(lt_it_fed_t *f, lt_it_member_t **mo, lt_it_gw_t **owner)
+{
+    if (lt_it_fed_init(f, FED) != 0 || !(*mo = lt_it_member_add(f, ID_OWNER, 1)))
+        return -1;
+    return (*owner = lt_it_gw_new(f, *mo, 1, NULL, NULL)) != NULL ? 0 : -1;
+}
+
+/* The path of a file beside mo's key file: its prefix (the key file less
+ * ".key") and suffix, such as ".next.key" or ".switch.key". */
+static void s_sibling(char *out, size_t len, const lt_it_member_t *mo, const char *suffix)
+{
+    snprintf(out, len, "%.*s%s", (int)(strlen(mo->key_path) - 4), mo->key_path, suffix);
+}
+
 /* ---- the test ------------------------------------------------------------------------------ */
 
 static void s_dump(lt_it_fed_t *f)
@@ -577,8 +593,7 @@ static void test_rotation_under_load(void)
      * No directory lists these next keys: --force promotes them all the same. */
     char retired[PATH_MAX], promote_out[PATH_MAX + 16];
     snprintf(promote_out, sizeof promote_out, "%s/promote.out", f.dir);
-    snprintf(retired, sizeof retired, "%.*s.retired.pub", (int)(strlen(mo->key_path) - 4),
-             mo->key_path);
+    s_sibling(retired, sizeof retired, mo, ".retired.pub");
     LT_IT_REQUIRE(s_keygen_next(&f, mo) == 0);
     LT_IT_REQUIRE(s_promote_as(&f, owner, 1) == 0);
     CU_ASSERT(lt_it_file_contains(retired, z0));
@@ -897,14 +912,12 @@ static void test_promote_checks_directory(void)
     char out[PATH_MAX + 16], old[PATH_MAX], next[PATH_MAX], legacy[PATH_MAX], err[512];
     lt_it_member_t *mo = NULL;
     lt_keys_t *k1 = NULL; /* the first keys, then those before the current ones */
-    LT_IT_REQUIRE(lt_it_fed_init(&f, FED) == 0);
-    LT_IT_REQUIRE((mo = lt_it_member_add(&f, ID_OWNER, 1)) != NULL);
-    lt_it_gw_t *owner = lt_it_gw_new(&f, mo, 1, NULL, NULL);
-    LT_IT_REQUIRE(owner != NULL);
+    lt_it_gw_t *owner = NULL;
+    LT_IT_REQUIRE(s_owner_alone(&f, &mo, &owner) == 0);
     snprintf(out, sizeof out, "%s/promote.out", f.dir);
-    snprintf(old, sizeof old, "%.*s.old.pub", (int)(strlen(mo->key_path) - 4), mo->key_path);
-    snprintf(legacy, sizeof legacy, "%.*s.old.key", (int)(strlen(mo->key_path) - 4), mo->key_path);
-    snprintf(next, sizeof next, "%.*s.next.key", (int)(strlen(mo->key_path) - 4), mo->key_path);
+    s_sibling(old, sizeof old, mo, ".old.pub");
+    s_sibling(legacy, sizeof legacy, mo, ".old.key");
+    s_sibling(next, sizeof next, mo, ".next.key");
     k1 = mo->keys;
 
     /* Version 1 does not list the next keys. */
@@ -1102,10 +1115,8 @@ static void test_promote_then_restart(void)
     lt_it_fed_t f;
     char out[PATH_MAX + 16];
     lt_it_member_t *mo = NULL;
-    LT_IT_REQUIRE(lt_it_fed_init(&f, FED) == 0);
-    LT_IT_REQUIRE((mo = lt_it_member_add(&f, ID_OWNER, 1)) != NULL);
-    lt_it_gw_t *owner = lt_it_gw_new(&f, mo, 1, NULL, NULL);
-    LT_IT_REQUIRE(owner != NULL);
+    lt_it_gw_t *owner = NULL;
+    LT_IT_REQUIRE(s_owner_alone(&f, &mo, &owner) == 0);
     snprintf(out, sizeof out, "%s/promote.out", f.dir);
     LT_IT_REQUIRE(s_run_listing_next(&f, owner) == 0);
     long mark = lt_it_log_mark(owner);
@@ -1137,11 +1148,9 @@ static void test_promote_then_kill(void)
     char sw[PATH_MAX];
     lt_it_member_t *mo = NULL;
     lt_keys_t *k1 = NULL;
-    LT_IT_REQUIRE(lt_it_fed_init(&f, FED) == 0);
-    LT_IT_REQUIRE((mo = lt_it_member_add(&f, ID_OWNER, 1)) != NULL);
-    lt_it_gw_t *owner = lt_it_gw_new(&f, mo, 1, NULL, NULL);
-    LT_IT_REQUIRE(owner != NULL);
-    snprintf(sw, sizeof sw, "%.*s.switch.key", (int)(strlen(mo->key_path) - 4), mo->key_path);
+    lt_it_gw_t *owner = NULL;
+    LT_IT_REQUIRE(s_owner_alone(&f, &mo, &owner) == 0);
+    s_sibling(sw, sizeof sw, mo, ".switch.key");
     k1 = mo->keys;
     LT_IT_REQUIRE(s_run_listing_next(&f, owner) == 0);
     /* A stop commits the adoption's entry: the log has a checkpoint of k1. */
@@ -1240,11 +1249,9 @@ static void test_promote_while_starting(void)
     char sw[PATH_MAX], pause[PATH_MAX + 16], paused[PATH_MAX + 32];
     lt_it_member_t *mo = NULL;
     lt_keys_t *k1 = NULL;
-    LT_IT_REQUIRE(lt_it_fed_init(&f, FED) == 0);
-    LT_IT_REQUIRE((mo = lt_it_member_add(&f, ID_OWNER, 1)) != NULL);
-    lt_it_gw_t *owner = lt_it_gw_new(&f, mo, 1, NULL, NULL);
-    LT_IT_REQUIRE(owner != NULL);
-    snprintf(sw, sizeof sw, "%.*s.switch.key", (int)(strlen(mo->key_path) - 4), mo->key_path);
+    lt_it_gw_t *owner = NULL;
+    LT_IT_REQUIRE(s_owner_alone(&f, &mo, &owner) == 0);
+    s_sibling(sw, sizeof sw, mo, ".switch.key");
     snprintf(pause, sizeof pause, "%s/pause", f.dir);
     snprintf(paused, sizeof paused, "%s.paused", pause);
     k1 = mo->keys;
@@ -1320,14 +1327,12 @@ static void test_promote_refuses_other_keys(void)
     char out[PATH_MAX + 16], copy[PATH_MAX + 16], copy_next[PATH_MAX + 24], next[PATH_MAX];
     lt_it_member_t *mo = NULL;
     lt_keys_t *other = NULL;
-    LT_IT_REQUIRE(lt_it_fed_init(&f, FED) == 0);
-    LT_IT_REQUIRE((mo = lt_it_member_add(&f, ID_OWNER, 1)) != NULL);
-    lt_it_gw_t *owner = lt_it_gw_new(&f, mo, 1, NULL, NULL);
-    LT_IT_REQUIRE(owner != NULL);
+    lt_it_gw_t *owner = NULL;
+    LT_IT_REQUIRE(s_owner_alone(&f, &mo, &owner) == 0);
     snprintf(out, sizeof out, "%s/promote.out", f.dir);
     snprintf(copy, sizeof copy, "%s/copy.key", f.dir);
     snprintf(copy_next, sizeof copy_next, "%s/copy.next.key", f.dir);
-    snprintf(next, sizeof next, "%.*s.next.key", (int)(strlen(mo->key_path) - 4), mo->key_path);
+    s_sibling(next, sizeof next, mo, ".next.key");
     LT_IT_REQUIRE(s_run_listing_next(&f, owner) == 0);
     LT_IT_REQUIRE(lt_it_gw_stop(owner, STOP_MS) == 0); /* a checkpoint of the keys in use */
     LT_IT_REQUIRE(s_copy_keys(mo->key_path, copy) == 0 && s_copy_keys(next, copy_next) == 0);
@@ -1359,12 +1364,9 @@ static void test_switch_new_removed(void)
     char sw_new[PATH_MAX + 16], key_new[PATH_MAX + 16];
     lt_it_member_t *mo = NULL;
     lt_keys_t *k1 = NULL;
-    LT_IT_REQUIRE(lt_it_fed_init(&f, FED) == 0);
-    LT_IT_REQUIRE((mo = lt_it_member_add(&f, ID_OWNER, 1)) != NULL);
-    lt_it_gw_t *owner = lt_it_gw_new(&f, mo, 1, NULL, NULL);
-    LT_IT_REQUIRE(owner != NULL);
-    snprintf(sw_new, sizeof sw_new, "%.*s.switch.key.new", (int)(strlen(mo->key_path) - 4),
-             mo->key_path);
+    lt_it_gw_t *owner = NULL;
+    LT_IT_REQUIRE(s_owner_alone(&f, &mo, &owner) == 0);
+    s_sibling(sw_new, sizeof sw_new, mo, ".switch.key.new");
     LT_IT_REQUIRE(s_run_listing_next(&f, owner) == 0);
     LT_IT_REQUIRE(lt_it_gw_stop(owner, STOP_MS) == 0);
     snprintf(key_new, sizeof key_new, "%s.new", mo->key_path);
@@ -1405,12 +1407,10 @@ static void test_failed_promote_puts_back(void)
     char next[PATH_MAX], sw[PATH_MAX], audit[PATH_MAX + 16];
     lt_it_member_t *mo = NULL;
     lt_keys_t *k1 = NULL;
-    LT_IT_REQUIRE(lt_it_fed_init(&f, FED) == 0);
-    LT_IT_REQUIRE((mo = lt_it_member_add(&f, ID_OWNER, 1)) != NULL);
-    lt_it_gw_t *owner = lt_it_gw_new(&f, mo, 1, NULL, NULL);
-    LT_IT_REQUIRE(owner != NULL);
-    snprintf(next, sizeof next, "%.*s.next.key", (int)(strlen(mo->key_path) - 4), mo->key_path);
-    snprintf(sw, sizeof sw, "%.*s.switch.key", (int)(strlen(mo->key_path) - 4), mo->key_path);
+    lt_it_gw_t *owner = NULL;
+    LT_IT_REQUIRE(s_owner_alone(&f, &mo, &owner) == 0);
+    s_sibling(next, sizeof next, mo, ".next.key");
+    s_sibling(sw, sizeof sw, mo, ".switch.key");
     snprintf(audit, sizeof audit, "%s/audit.db", owner->data_dir);
     k1 = mo->keys;
     LT_IT_REQUIRE(s_keygen_next(&f, mo) == 0);
@@ -1448,12 +1448,10 @@ static void test_promote_killed_after_old_pub(void)
     char out[PATH_MAX + 16], next[PATH_MAX], err[1200];
     lt_it_member_t *mo = NULL;
     lt_keys_t *k1 = NULL;
-    LT_IT_REQUIRE(lt_it_fed_init(&f, FED) == 0);
-    LT_IT_REQUIRE((mo = lt_it_member_add(&f, ID_OWNER, 1)) != NULL);
-    lt_it_gw_t *owner = lt_it_gw_new(&f, mo, 1, NULL, NULL);
-    LT_IT_REQUIRE(owner != NULL);
+    lt_it_gw_t *owner = NULL;
+    LT_IT_REQUIRE(s_owner_alone(&f, &mo, &owner) == 0);
     snprintf(out, sizeof out, "%s/promote.out", f.dir);
-    snprintf(next, sizeof next, "%.*s.next.key", (int)(strlen(mo->key_path) - 4), mo->key_path);
+    s_sibling(next, sizeof next, mo, ".next.key");
     const lt_keys_t *k0 = mo->keys;
     LT_IT_REQUIRE(s_keygen_next(&f, mo) == 0);
     LT_IT_REQUIRE(s_adopted(&f, owner, 2) == 0);
@@ -1510,11 +1508,9 @@ static void test_switch_own_keys_unreadable_log(void)
     lt_it_member_t *mo = NULL;
     lt_keys_t *other = NULL;
     int status = 0;
-    LT_IT_REQUIRE(lt_it_fed_init(&f, FED) == 0);
-    LT_IT_REQUIRE((mo = lt_it_member_add(&f, ID_OWNER, 1)) != NULL);
-    lt_it_gw_t *owner = lt_it_gw_new(&f, mo, 1, NULL, NULL);
-    LT_IT_REQUIRE(owner != NULL);
-    snprintf(sw, sizeof sw, "%.*s.switch.key", (int)(strlen(mo->key_path) - 4), mo->key_path);
+    lt_it_gw_t *owner = NULL;
+    LT_IT_REQUIRE(s_owner_alone(&f, &mo, &owner) == 0);
+    s_sibling(sw, sizeof sw, mo, ".switch.key");
     LT_IT_REQUIRE(s_run_listing_next(&f, owner) == 0);
     LT_IT_REQUIRE(lt_it_gw_stop(owner, STOP_MS) == 0); /* a checkpoint */
     LT_IT_REQUIRE(s_damage_checkpoint(owner) == 0);
