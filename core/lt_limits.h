@@ -238,6 +238,19 @@
  * summarises them), so a member without a policy cannot fill the store or
  * the audit log. */
 #define LT_QUERY_DEDUP_CALLER_REFUSED 1000
+/* The owner's budget of verify no-matches (7.6): each caller member may get
+ * at most LT_VERIFY_MISS_MAX CLAIM_NO_MATCH answers on one (key, field) in
+ * LT_VERIFY_MISS_WINDOW_S seconds from the first; past them every claim of
+ * its on that (key, field) is answered CLAIM_NOT_ALLOWED until the window
+ * ends, so that guessing a value one claim per request takes years, not a
+ * second. Each caller's (key, field) pairs are a table of its own of
+ * LT_VERIFY_MISS_KEYS entries (24 bytes each); when no entry is free within
+ * LT_VERIFY_MISS_PROBE slots of a new pair, that caller's claims on it are
+ * refused too: a flood spends its own table, never another's. */
+#define LT_VERIFY_MISS_MAX      8
+#define LT_VERIFY_MISS_WINDOW_S 3600
+#define LT_VERIFY_MISS_KEYS     4096
+#define LT_VERIFY_MISS_PROBE    64
 /* Lookups and verifies a caller gateway has outstanding at owners at once,
  * for local applications and for its own modules (profile parts) together
  * (implementation, 7.4, 8.3): beyond it a local request is refused with

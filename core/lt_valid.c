@@ -5,6 +5,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistr.h>
 
@@ -475,6 +476,55 @@ static Lienthong__ErrorCode s_key_claims(const char *key, size_t n_claims, size_
     return LIENTHONG__ERROR_CODE__ERR_NONE;
 }
 
+static int s_cmp_text(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* A text that names[0..n) holds twice, or NULL; sorted in place (the
+ * caller's copy): n log n where comparing each pair would be n^2. */
+static const char *s_twice(const char **names, size_t n)
+{
+    qsort(names, n, sizeof *names, s_cmp_text);
+    for (size_t i = 1; i < n; i++)
+        if (strcmp(names[i - 1], names[i]) == 0)
+            return names[i];
+    return NULL;
+}
+
+/* Two claims on one field of one key, each a guess at its value: a request
+ * could test 64 values of a field the caller may only check (7.6). k is the
+ * subject, or -1 for the claims every key shares. */
+static Lienthong__ErrorCode s_fields_once(Lienthong__Claim *const *claims, size_t n, long k,
+                                          char *err, size_t errlen)
+{
+    const char *names[LT_QUERY_MAX_CLAIMS];
+    for (size_t c = 0; c < n; c++)
+        names[c] = claims[c]->field;
+    const char *f = s_twice(names, n);
+    if (!f)
+        return LIENTHONG__ERROR_CODE__ERR_NONE;
+    if (k < 0)
+        return s_fail(MALFORMED, err, errlen, "%s: two claims on field \"%s\"", "verify_request",
+                      f);
+    return s_fail(MALFORMED, err, errlen, "%s: subjects[%ld] has two claims on field \"%s\"",
+                  "verify_request", k, f);
+}
+
+/* A key named twice in one request, whose claims together would test as
+ * many values of one field as the request has claims (7.6). */
+static Lienthong__ErrorCode s_keys_once(const Lienthong__VerifyRequest *q, size_t n, char *err,
+                                        size_t errlen)
+{
+    const char *keys[LT_QUERY_MAX_KEYS];
+    for (size_t k = 0; k < n; k++)
+        keys[k] = q->n_subjects ? q->subjects[k]->key : q->keys[k];
+    const char *key = s_twice(keys, n);
+    return key ? s_fail(MALFORMED, err, errlen, "%s: key \"%s\" is named twice", "verify_request",
+                        key)
+               : LIENTHONG__ERROR_CODE__ERR_NONE;
+}
+
 Lienthong__ErrorCode lt_valid_verify(const Lienthong__VerifyRequest *q, char *err, size_t errlen)
 {
     Lienthong__ErrorCode code = s_request("verify_request", q->request_id, q->dataset, q->purpose,
@@ -499,7 +549,14 @@ Lienthong__ErrorCode lt_valid_verify(const Lienthong__VerifyRequest *q, char *er
         code = s_claims(q->claims, q->n_claims, -1, err, errlen);
     for (size_t k = 0; k < q->n_subjects && !code; k++)
         code = s_claims(q->subjects[k]->claims, q->subjects[k]->n_claims, (long)k, err, errlen);
-    return code;
+    /* Each key once, each field once per key: one request makes at most
+     * one guess at any value (7.6). */
+    if (!code && !q->n_subjects)
+        code = s_fields_once(q->claims, q->n_claims, -1, err, errlen);
+    for (size_t k = 0; k < q->n_subjects && !code; k++)
+        code =
+            s_fields_once(q->subjects[k]->claims, q->subjects[k]->n_claims, (long)k, err, errlen);
+    return code ? code : s_keys_once(q, n, err, errlen);
 }
 
 Lienthong__ErrorCode lt_valid_on_behalf(const Lienthong__OnBehalf *w, char *err, size_t errlen)

@@ -15,6 +15,7 @@
 #include "lt_refuse.h"
 #include "lt_schema.h"
 #include "lt_valid.h"
+#include "lt_vmiss.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -169,6 +170,7 @@ struct _lt_query_t {
     op_stats_t ops[N_OPS];
     lt_stats_series_t *rejected; /* caller: answers dropped as forged or replayed */
     lt_refuse_t *refusals;       /* owner: log lines of refused lookups and verifies */
+    lt_vmiss_t *misses;          /* owner: each caller's verify no-matches (7.6) */
     /* Owner: the record an answer is made from, decoded (lt_arena.h) and
      * taken back once the answer is queued. */
     lt_arena_t *arena;
@@ -276,7 +278,8 @@ lt_query_t *lt_query_new(const lt_gwctx_t *ctx)
         s_op_stats(ctx->stats, &self->ops[OP_LOOKUP], "lookup") != 0 ||
         s_op_stats(ctx->stats, &self->ops[OP_VERIFY], "verify") != 0 ||
         !(self->rejected = lt_gwstats_series(ctx->stats, &rejected, NULL)) ||
-        !(self->refusals = lt_refuse_new("query", "request", 0, 0)))
+        !(self->refusals = lt_refuse_new("query", "request", 0, 0)) ||
+        !(self->misses = lt_vmiss_new(NULL)))
         lt_query_destroy(&self);
     return self;
 }
@@ -289,6 +292,11 @@ void lt_query_set_budget(lt_query_t *self, const lt_query_budget_t *budget)
 void lt_query_set_refuse_clock(lt_query_t *self, int64_t (*now_ms)(void *arg), void *arg)
 {
     lt_refuse_set_clock(self->refusals, now_ms, arg);
+}
+
+void lt_query_set_miss_clock(lt_query_t *self, int64_t (*now_ms)(void *arg), void *arg)
+{
+    lt_vmiss_set_clock(self->misses, now_ms, arg);
 }
 
 size_t lt_query_dedup_bytes(const lt_query_t *self, const char *caller, size_t *entries)
@@ -399,6 +407,7 @@ void lt_query_destroy(lt_query_t **self_p)
     if (self->refusals)
         lt_refuse_flush(self->refusals); /* the counts not yet reported */
     lt_refuse_destroy(&self->refusals);
+    lt_vmiss_destroy(&self->misses);
     free(self);
     *self_p = NULL;
 }
@@ -709,6 +718,7 @@ typedef struct {
     Lienthong__Claim **of; /* the list these are of, NULL before the first */
     size_t n;
     lt_norm_claim_t c[LT_QUERY_MAX_CLAIMS];
+    uint8_t spent[LT_QUERY_MAX_CLAIMS]; /* the key's claims refused by the budget (lt_vmiss) */
 } prep_t;
 
 /* Makes prep that of claims, anew only when it is another list. */
@@ -724,10 +734,33 @@ static void s_prep(prep_t *prep, Lienthong__Claim **claims, size_t n)
     prep->n = n;
 }
 
-/* Results of every claim against one record: 0, or -1 when a claim could
- * not be compared (out of memory), which must not be answered as a result. */
-static int s_claims(const req_t *r, const ProtobufCMessage *msg, Lienthong__Claim **claims,
-                    size_t n_claims, prep_t *prep, Lienthong__ClaimResult *out)
+/* Whether the result m (a match, else a no-match) of r's claim on field of
+ * key may be answered: 1, 0 when the caller's budget of no-matches on it is
+ * spent (7.6), -1 out of memory. The member's own clients may read every
+ * value (8.3): no budget. */
+static int s_budget(lt_query_t *self, const req_t *r, const char *key, const char *field, int m)
+{
+    if (strcmp(r->caller, LT_QUERY_OWN) == 0)
+        return 1;
+    return lt_vmiss_claim(self->misses, r->caller, key, field, m);
+}
+
+/* A claim's result as its verify audit entry gives it (docs/operations.md). */
+static const char *s_result_word(const ProtobufCMessage *msg, Lienthong__ClaimResult res, int spent)
+{
+    return !msg                                             ? " -"
+           : spent                                          ? " over-budget"
+           : res == LIENTHONG__CLAIM_RESULT__CLAIM_MATCH    ? " match"
+           : res == LIENTHONG__CLAIM_RESULT__CLAIM_NO_MATCH ? " no-match"
+                                                            : " not-allowed";
+}
+
+/* Results of every claim against the record of key: 0, or -1 when a claim
+ * could not be compared (out of memory), which must not be answered as a
+ * result. */
+static int s_claims(lt_query_t *self, const req_t *r, const char *key, const ProtobufCMessage *msg,
+                    Lienthong__Claim **claims, size_t n_claims, prep_t *prep,
+                    Lienthong__ClaimResult *out)
 {
     const ProtobufCMessageDescriptor *t = msg->descriptor;
     char stored[512];
@@ -739,11 +772,13 @@ static int s_claims(const req_t *r, const ProtobufCMessage *msg, Lienthong__Clai
                             ? lt_schema_text(msg, fd, stored, sizeof stored)
                             : NULL;
         int m = v ? lt_norm_claim_match(&prep->c[c], v, lt_schema_is_date(t, f)) : 0;
-        if (m < 0)
+        int ok = m >= 0 && v ? s_budget(self, r, key, f, m) : 1;
+        if (m < 0 || ok < 0)
             return -1;
-        out[c] = !v ? LIENTHONG__CLAIM_RESULT__CLAIM_NOT_ALLOWED
-                 : m ? LIENTHONG__CLAIM_RESULT__CLAIM_MATCH
-                     : LIENTHONG__CLAIM_RESULT__CLAIM_NO_MATCH;
+        prep->spent[c] = !ok;
+        out[c] = !v || !ok ? LIENTHONG__CLAIM_RESULT__CLAIM_NOT_ALLOWED
+                 : m       ? LIENTHONG__CLAIM_RESULT__CLAIM_MATCH
+                           : LIENTHONG__CLAIM_RESULT__CLAIM_NO_MATCH;
     }
     return 0;
 }
@@ -779,7 +814,7 @@ static int s_verify_keys(lt_query_t *self, void *peer, const lt_wire_in_t *in, d
         size_t n_claims = 0;
         Lienthong__Claim **claims = r->refusal ? NULL : s_vclaims(q, k, &n_claims);
         size_t o = s_append(detail, 0, sizeof detail, lt_wire_error_name(a.code));
-        if (msg && s_claims(r, msg, claims, n_claims, prep, results) != 0) {
+        if (msg && s_claims(self, r, a.key, msg, claims, n_claims, prep, results) != 0) {
             lt_error("query", "out of memory comparing the claims on %s", a.key);
             break; /* neither a match nor a no-match: the caller retries */
         }
@@ -789,10 +824,7 @@ static int s_verify_keys(lt_query_t *self, void *peer, const lt_wire_in_t *in, d
         }
         s_claim_fields(claims, n_claims, fields, sizeof fields);
         for (size_t c = 0; c < n_claims; c++)
-            o = s_append(detail, o, sizeof detail,
-                         !msg ? " -" : results[c] == LIENTHONG__CLAIM_RESULT__CLAIM_MATCH ? " match"
-                         : results[c] == LIENTHONG__CLAIM_RESULT__CLAIM_NO_MATCH ? " no-match"
-                                                                                : " not-allowed");
+            o = s_append(detail, o, sizeof detail, s_result_word(msg, results[c], prep->spent[c]));
         /* Queued first: an entry added to a batch the queueing flushed
          * would belong to no commit that the answer waits for. */
         int rc = s_queue(self, peer, in, d, 1, a.last, r->record_type, &a.base);

@@ -8,7 +8,9 @@
  * most 256 answers), sent only once the drain's audit entries are durable
  * (PROTOCOL.md 7.3). A (caller, request_id) pair is executed once: retries
  * replay the stored answers. While the audit log cannot be written, every
- * request is refused with ERR_UNAVAILABLE.
+ * request is refused with ERR_UNAVAILABLE. A caller member's no-matches on
+ * one (key, field) are budgeted (lt_vmiss, PROTOCOL.md 7.6): past them its
+ * claims on the pair are answered CLAIM_NOT_ALLOWED, audited "over-budget".
  *
  * Caller side: applications ask over the local socket; the gateway forwards
  * the exact frame to the owner, retries on timeout (Lazy Pirate), moves to
@@ -71,6 +73,9 @@ size_t lt_query_dedup_bytes(const lt_query_t *self, const char *caller, size_t *
 /* Owner: the clock of the refusals' log summaries (lt_refuse_set_clock);
  * tests set their own. */
 void lt_query_set_refuse_clock(lt_query_t *self, int64_t (*now_ms)(void *arg), void *arg);
+/* Owner: the clock of the verify no-match budget's windows (lt_vmiss.h,
+ * PROTOCOL.md 7.6); tests set their own. */
+void lt_query_set_miss_clock(lt_query_t *self, int64_t (*now_ms)(void *arg), void *arg);
 
 /* The caller under which this member's own local clients are executed,
  * deduplicated and audited when they ask about its own data (PROTOCOL.md

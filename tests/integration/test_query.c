@@ -917,8 +917,21 @@ static void test_verify(void)
         c[i].value = (char *)claims[i][1];
         cp[i] = &c[i];
     }
+    /* Each field once per request (7.6): the last two claims in one of
+     * their own, their results put after the first four's. */
     uint64_t id = s_id();
-    LT_IT_REQUIRE(s_send_verify(&g_app, id, DS, keys, 3, cp, 6, NULL, 0, "KYC", 10000, &sent) == 0);
+    LT_IT_REQUIRE(s_send_verify(&g_app, id, DS, keys, 3, cp + 4, 2, NULL, 0, "KYC", 10000, &sent) ==
+                  0);
+    LT_IT_REQUIRE(s_collect_verify(&g_app, id, &sent, REPLY_MS, &r) == 0);
+    CU_ASSERT(r.n == 3 && r.n_last == 1 && r.n_bad == 0 && !r.leaked);
+    Lienthong__ClaimResult later[2] = {0, 0};
+    const Lienthong__VerifyAnswer *w1 = s_vindex(&r, 0);
+    LT_IT_REQUIRE(w1 && w1->n_results == 2);
+    memcpy(later, w1->results, sizeof later);
+    s_vresult_free(&r);
+    s_sent_free(&sent);
+    id = s_id();
+    LT_IT_REQUIRE(s_send_verify(&g_app, id, DS, keys, 3, cp, 4, NULL, 0, "KYC", 10000, &sent) == 0);
     LT_IT_REQUIRE(s_collect_verify(&g_app, id, &sent, REPLY_MS, &r) == 0);
     CU_ASSERT(r.n == 3 && r.n_last == 1 && r.n_bad == 0 && r.n_after_last == 0 && !r.leaked);
     CU_ASSERT(r.n >= 1 && r.a[r.n - 1]->last); /* the final one */
@@ -926,13 +939,13 @@ static void test_verify(void)
     LT_IT_REQUIRE(v1 && v2 && vx);
     CU_ASSERT_STRING_EQUAL(v1->key, K1);
     CU_ASSERT(v1->code == LIENTHONG__ERROR_CODE__ERR_NONE);
-    LT_IT_REQUIRE(v1->n_results == 6 && v2->n_results == 6);
+    LT_IT_REQUIRE(v1->n_results == 4 && v2->n_results == 4);
     CU_ASSERT(v1->results[0] == LIENTHONG__CLAIM_RESULT__CLAIM_MATCH);
     CU_ASSERT(v1->results[1] == LIENTHONG__CLAIM_RESULT__CLAIM_MATCH);
     CU_ASSERT(v1->results[2] == LIENTHONG__CLAIM_RESULT__CLAIM_NOT_ALLOWED);
     CU_ASSERT(v1->results[3] == LIENTHONG__CLAIM_RESULT__CLAIM_MATCH);
-    CU_ASSERT(v1->results[4] == LIENTHONG__CLAIM_RESULT__CLAIM_NO_MATCH);
-    CU_ASSERT(v1->results[5] == LIENTHONG__CLAIM_RESULT__CLAIM_NO_MATCH);
+    CU_ASSERT(later[0] == LIENTHONG__CLAIM_RESULT__CLAIM_NO_MATCH);
+    CU_ASSERT(later[1] == LIENTHONG__CLAIM_RESULT__CLAIM_NO_MATCH);
     CU_ASSERT_STRING_EQUAL(v2->key, K2);
     CU_ASSERT(v2->results[0] == LIENTHONG__CLAIM_RESULT__CLAIM_NO_MATCH);
     CU_ASSERT(v2->results[1] == LIENTHONG__CLAIM_RESULT__CLAIM_NO_MATCH);
@@ -966,13 +979,24 @@ static void test_verify(void)
     sj[1].key = K2, sj[1].claims = s2cp, sj[1].n_claims = 1;
     sj[2].key = K2, sj[2].claims = s3cp, sj[2].n_claims = 2;
     id = s_id();
-    LT_IT_REQUIRE(s_send_verify(&g_app, id, DS, NULL, 0, NULL, 0, sjp, 3, "KYC", 10000, &sent) == 0);
+    LT_IT_REQUIRE(s_send_verify(&g_app, id, DS, NULL, 0, NULL, 0, sjp, 2, "KYC", 10000, &sent) ==
+                  0);
     LT_IT_REQUIRE(s_collect_verify(&g_app, id, &sent, REPLY_MS, &r) == 0);
-    CU_ASSERT(r.n == 3 && r.n_last == 1 && r.n_bad == 0 && !r.leaked);
-    v1 = s_vindex(&r, 0), v2 = s_vindex(&r, 1), vx = s_vindex(&r, 2);
-    LT_IT_REQUIRE(v1 && v2 && vx && v1->n_results == 1 && v2->n_results == 1 && vx->n_results == 2);
+    CU_ASSERT(r.n == 2 && r.n_last == 1 && r.n_bad == 0 && !r.leaked);
+    v1 = s_vindex(&r, 0), v2 = s_vindex(&r, 1);
+    LT_IT_REQUIRE(v1 && v2 && v1->n_results == 1 && v2->n_results == 1);
     CU_ASSERT(v1->results[0] == LIENTHONG__CLAIM_RESULT__CLAIM_MATCH);
     CU_ASSERT(v2->results[0] == LIENTHONG__CLAIM_RESULT__CLAIM_MATCH);
+    s_vresult_free(&r);
+    s_sent_free(&sent);
+    /* K2 again, in a request of its own: a key once per request (7.6). */
+    id = s_id();
+    LT_IT_REQUIRE(
+        s_send_verify(&g_app, id, DS, NULL, 0, NULL, 0, sjp + 2, 1, "KYC", 10000, &sent) == 0);
+    LT_IT_REQUIRE(s_collect_verify(&g_app, id, &sent, REPLY_MS, &r) == 0);
+    CU_ASSERT(r.n == 1 && r.n_last == 1 && r.n_bad == 0 && !r.leaked);
+    vx = s_vindex(&r, 0);
+    LT_IT_REQUIRE(vx && vx->n_results == 2);
     CU_ASSERT(vx->results[0] == LIENTHONG__CLAIM_RESULT__CLAIM_NO_MATCH);
     CU_ASSERT(vx->results[1] == LIENTHONG__CLAIM_RESULT__CLAIM_MATCH);
 out:

@@ -383,10 +383,14 @@ static void test_rotation_forgets_roots(void)
  * such verifies would fill with gigabytes. */
 static void test_outstanding_bytes_bounded(void)
 {
-    static char key[LT_RECORD_KEY_MAX + 1], *keys[LT_QUERY_MAX_KEYS];
-    memset(key, 'k', LT_RECORD_KEY_MAX);
-    for (size_t i = 0; i < LT_QUERY_MAX_KEYS; i++)
-        keys[i] = key;
+    /* Each key once (PROTOCOL.md 7.6): its first bytes its index. */
+    static char key[LT_QUERY_MAX_KEYS][LT_RECORD_KEY_MAX + 1], *keys[LT_QUERY_MAX_KEYS];
+    for (size_t i = 0; i < LT_QUERY_MAX_KEYS; i++) {
+        memset(key[i], 'k', LT_RECORD_KEY_MAX);
+        snprintf(key[i], 5, "%04zu", i);
+        key[i][4] = 'k'; /* where snprintf put its NUL */
+        keys[i] = key[i];
+    }
     int64_t deadline = lt_clock_now_ms() + 3000;
     size_t before = lt_query_outstanding(c.q), taken = 0;
     /* Each holds its frame and its keys: over 512 KiB. */

@@ -200,6 +200,17 @@ static void test_too_many_fields_refused(void)
     CU_ASSERT_EQUAL(s_stat("lienthong_query_refused", "lookup", "ERR_TOO_LARGE"), 1);
 }
 
+/* Fills keys[0..n) with n distinct keys (a verify names each once,
+ * PROTOCOL.md 7.6): "001", then keys no record has. n <= LT_QUERY_MAX_KEYS. */
+static void s_distinct_keys(char **keys, size_t n)
+{
+    static char text[LT_QUERY_MAX_KEYS][8];
+    for (size_t i = 0; i < n; i++) {
+        snprintf(text[i], sizeof text[i], i ? "9%04zu" : "001", i);
+        keys[i] = text[i];
+    }
+}
+
 /* Sends a verify of keys (each with the claim full_name = name). */
 static void s_verify(uint64_t id, char **keys, size_t n, const char *name)
 {
@@ -298,7 +309,7 @@ static void test_flush_inside_verify_refused(void)
     CU_ASSERT_FATAL(sqlite3_exec(hold, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK);
     for (int i = 0; i < 254; i++)
         s_lookup(++g_id, "001", ask, 1, "KYC");
-    char *keys[] = {"001", "002", "001", "002", "001"};
+    char *keys[] = {"001", "002", "003", "005", "006"};
     uint64_t id = ++g_id;
     s_verify(id, keys, 5, "An"); /* its third key finds the batch full */
     lt_query_flush(g_q);
@@ -415,8 +426,7 @@ static void test_claim_value_bounded(void)
         val[i] = "aB "[i % 3];
     val[n] = 0;
     static char *keys[LT_QUERY_MAX_KEYS];
-    for (size_t i = 0; i < LT_QUERY_MAX_KEYS; i++)
-        keys[i] = "001";
+    s_distinct_keys(keys, LT_QUERY_MAX_KEYS);
     s_verify(++g_id, keys, 64, val);
     lt_query_flush(g_q);
     int answers, errors;
@@ -424,11 +434,16 @@ static void test_claim_value_bounded(void)
     CU_ASSERT(answers == 0 && errors == 1);
 
     val[LT_QUERY_MAX_CLAIM_VALUE] = 0;
-    Lienthong__Claim c = LIENTHONG__CLAIM__INIT, *cp[LT_QUERY_MAX_CLAIMS];
-    c.field = "full_name";
-    c.value = val;
-    for (size_t i = 0; i < LT_QUERY_MAX_CLAIMS; i++)
-        cp[i] = &c;
+    /* Each field once (7.6): full_name, then fields the record type lacks. */
+    Lienthong__Claim c[LT_QUERY_MAX_CLAIMS], *cp[LT_QUERY_MAX_CLAIMS];
+    char fields[LT_QUERY_MAX_CLAIMS][8];
+    for (size_t i = 0; i < LT_QUERY_MAX_CLAIMS; i++) {
+        lienthong__claim__init(&c[i]);
+        snprintf(fields[i], sizeof fields[i], "f%zu", i);
+        c[i].field = i ? fields[i] : "full_name";
+        c[i].value = val;
+        cp[i] = &c[i];
+    }
     Lienthong__VerifyRequest q = LIENTHONG__VERIFY_REQUEST__INIT;
     q.request_id = ++g_id;
     q.dataset = OD_POP;
@@ -477,8 +492,7 @@ static void test_dedup_bytes_budgeted(void)
     b.caller_bytes = before + 16000;
     lt_query_set_budget(g_q, &b);
     static char *keys[64];
-    for (size_t i = 0; i < 64; i++)
-        keys[i] = "001";
+    s_distinct_keys(keys, 64);
     uint64_t first = ++g_id;
     int64_t executed = s_stat("lienthong_query_served", "verify", "executed");
     int64_t unavailable = s_stat("lienthong_query_refused", "verify", "ERR_UNAVAILABLE");
@@ -589,8 +603,7 @@ static void test_full_store_biggest_unsigned(void)
     int answers, errors;
     lt_query_t *suite_q = g_q;
     CU_ASSERT_FATAL((g_q = lt_query_new(&g.ctx)) != NULL);
-    for (size_t i = 0; i < 10; i++)
-        keys[i] = "001";
+    s_distinct_keys(keys, 10);
     g_as = small; /* no policy: a signed ERR_FORBIDDEN, kept */
     s_lookup(++g_id, "001", ask, 1, "KYC");
     g_as = NULL;
@@ -631,8 +644,7 @@ static void test_full_store_by_entries(void)
     int answers, errors;
     lt_query_t *suite_q = g_q;
     CU_ASSERT_FATAL((g_q = lt_query_new(&g.ctx)) != NULL);
-    for (size_t i = 0; i < 64; i++)
-        keys[i] = "001";
+    s_distinct_keys(keys, 64);
     for (uint64_t i = 0; i < 4; i++) /* no policy: small signed ERR_FORBIDDEN, kept */
         s_lookup_as(many, 3000 + i);
     uint64_t verify = ++g_id;
@@ -772,6 +784,7 @@ static void test_audit_holds_every_field(void)
     char *claim_fields[LT_QUERY_MAX_CLAIMS], *keys[] = {"001"};
     for (size_t i = 0; i < LT_QUERY_MAX_CLAIMS; i++) {
         memset(names[i], 'a' + (int)(i % 26), LT_QUERY_MAX_FIELD_NAME);
+        names[i][LT_QUERY_MAX_FIELD_NAME - 1] = (char)('0' + i / 26); /* each field once (7.6) */
         names[i][LT_QUERY_MAX_FIELD_NAME] = 0;
         lienthong__claim__init(&c[i]);
         c[i].field = claim_fields[i] = names[i];
@@ -983,6 +996,38 @@ static void test_view_verify_outside_reads_no_record(void)
     CU_ASSERT_EQUAL(not_found, 3);
 }
 
+/* The result of a verify from UG_CALLER of one claim, field = value, on
+ * key; CLAIM_UNKNOWN when it got no answer with one result. */
+static Lienthong__ClaimResult s_verify_one(const char *key, const char *field, const char *value)
+{
+    Lienthong__Claim c = LIENTHONG__CLAIM__INIT, *cp = &c;
+    c.field = (char *)field;
+    c.value = (char *)value;
+    char *keys[] = {(char *)key};
+    Lienthong__VerifyRequest q = LIENTHONG__VERIFY_REQUEST__INIT;
+    q.request_id = ++g_id;
+    q.dataset = OD_POP;
+    q.keys = keys;
+    q.n_keys = 1;
+    q.claims = &cp;
+    q.n_claims = 1;
+    q.purpose = "KYC";
+    q.deadline_ms = lt_clock_now_ms() + 10000;
+    s_deliver(LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST, &q);
+    lt_query_flush(g_q);
+    Lienthong__Envelope *e = ug_recv(&g);
+    Lienthong__ClaimResult res = LIENTHONG__CLAIM_RESULT__CLAIM_UNKNOWN;
+    Lienthong__VerifyAnswer *a = NULL;
+    if (e && e->body_case == LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY)
+        a = lienthong__verify_answer__unpack(NULL, e->verify_reply->answer.len,
+                                             e->verify_reply->answer.data);
+    if (a && a->n_results == 1)
+        res = a->results[0];
+    lienthong__verify_answer__free_unpacked(a, NULL);
+    lt_wire_free(&e);
+    return res;
+}
+
 /* Whether a claim is compared as a date is decided by its field, never by
  * the stored value's look (PROTOCOL.md 7.6): date_of_birth stored as
  * 19900102 matches the claim 1990-01-02, and a name that reads like a date
@@ -1004,47 +1049,63 @@ static void test_verify_dates_by_field(void)
         {"full_name", "19900102", LIENTHONG__CLAIM_RESULT__CLAIM_NO_MATCH},
         {"full_name", " 1990-01-02", LIENTHONG__CLAIM_RESULT__CLAIM_MATCH},
     };
-    enum { N = sizeof c / sizeof c[0] };
-    Lienthong__Claim cl[N], *cp[N];
-    for (size_t i = 0; i < N; i++) {
-        lienthong__claim__init(&cl[i]);
-        cl[i].field = c[i].field;
-        cl[i].value = c[i].value;
-        cp[i] = &cl[i];
-    }
-    char *keys[] = {"004"};
-    Lienthong__VerifyRequest q = LIENTHONG__VERIFY_REQUEST__INIT;
-    q.request_id = ++g_id;
-    q.dataset = OD_POP;
-    q.keys = keys;
-    q.n_keys = 1;
-    q.claims = cp;
-    q.n_claims = N;
-    q.purpose = "KYC";
-    q.deadline_ms = lt_clock_now_ms() + 10000;
-    s_deliver(LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST, &q);
-    lt_query_flush(g_q);
-    Lienthong__Envelope *e = ug_recv(&g);
-    CU_ASSERT_FATAL(e && e->body_case == LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY);
-    Lienthong__VerifyAnswer *a = lienthong__verify_answer__unpack(NULL, e->verify_reply->answer.len,
-                                                                  e->verify_reply->answer.data);
-    CU_ASSERT_FATAL(a != NULL && a->n_results == N);
-    for (size_t i = 0; i < N; i++)
-        if (a->results[i] != c[i].want) {
+    /* One request each: two claims on one field of a key are refused (7.6). */
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+        Lienthong__ClaimResult got = s_verify_one("004", c[i].field, c[i].value);
+        if (got != c[i].want) {
             fprintf(stderr, "\n  claim %s = \"%s\": %d, want %d\n", c[i].field, c[i].value,
-                    (int)a->results[i], (int)c[i].want);
+                    (int)got, (int)c[i].want);
             CU_FAIL("claim result");
         }
-    lienthong__verify_answer__free_unpacked(a, NULL);
-    lt_wire_free(&e);
+    }
 }
 
+/* The clock of the tests that set one (the refusals' summaries, the
+ * verify no-match budget's windows). */
 static int64_t s_refuse_now;
 
 static int64_t s_refuse_clock(void *arg)
 {
     (void)arg;
     return s_refuse_now;
+}
+
+/* A caller guessing a field one claim per request (PROTOCOL.md 7.6): its
+ * ninth no-match on one (key, field) within LT_VERIFY_MISS_WINDOW_S is
+ * answered CLAIM_NOT_ALLOWED, and so is the right value after it, until the
+ * window ends; another field or key of its is unaffected. Before, every
+ * guess was answered, and the match told the value. */
+static void test_verify_misses_budgeted(void)
+{
+    lt_query_t *keep = g_q, *q = lt_query_new(&g.ctx);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(q);
+    g_q = q;
+    s_refuse_now = 1000;
+    lt_query_set_miss_clock(q, s_refuse_clock, NULL);
+    char guess[32];
+    CU_ASSERT_EQUAL(s_verify_one("002", "full_name", "Binh"), LIENTHONG__CLAIM_RESULT__CLAIM_MATCH);
+    for (int i = 0; i < LT_VERIFY_MISS_MAX; i++) {
+        snprintf(guess, sizeof guess, "Guess %d", i);
+        CU_ASSERT_EQUAL(s_verify_one("002", "full_name", guess),
+                        LIENTHONG__CLAIM_RESULT__CLAIM_NO_MATCH);
+    }
+    CU_ASSERT_EQUAL(s_verify_one("002", "full_name", "Guess 9"),
+                    LIENTHONG__CLAIM_RESULT__CLAIM_NOT_ALLOWED);
+    CU_ASSERT_EQUAL(s_verify_one("002", "full_name", "Binh"),
+                    LIENTHONG__CLAIM_RESULT__CLAIM_NOT_ALLOWED);
+    CU_ASSERT_EQUAL(s_verify_one("002", "date_of_birth", "1900-01-01"),
+                    LIENTHONG__CLAIM_RESULT__CLAIM_NO_MATCH);
+    CU_ASSERT_EQUAL(s_verify_one("001", "full_name", "Guess"),
+                    LIENTHONG__CLAIM_RESULT__CLAIM_NO_MATCH);
+    s_refuse_now += (int64_t)LT_VERIFY_MISS_WINDOW_S * 1000 - 1;
+    CU_ASSERT_EQUAL(s_verify_one("002", "full_name", "Binh"),
+                    LIENTHONG__CLAIM_RESULT__CLAIM_NOT_ALLOWED);
+    s_refuse_now++; /* the window from the first no-match ended */
+    CU_ASSERT_EQUAL(s_verify_one("002", "full_name", "Binh"), LIENTHONG__CLAIM_RESULT__CLAIM_MATCH);
+    CU_ASSERT_EQUAL(s_verify_one("002", "full_name", "Guess"),
+                    LIENTHONG__CLAIM_RESULT__CLAIM_NO_MATCH);
+    g_q = keep;
+    lt_query_destroy(&q);
 }
 
 /* Refused lookups are logged per (caller, operation and code) through
@@ -1211,37 +1272,40 @@ static int s_results_are(const Lienthong__VerifyAnswer *a, Lienthong__Claim **cp
 static void test_verify_claims_worked_once(void)
 {
     s_many_publish();
-    enum { ROUNDS = 8, N = ROUNDS * (MANY_N + 1) };
+    /* Each key once and each field once (7.6): every record, then keys
+     * that are not there; a claim on each field. */
+    enum { N = 8 * (MANY_N + 1), PICKED = 3 };
+    static const size_t pick[PICKED] = {0, 3, 6};
     char *keys[N];
-    for (size_t i = 0; i < N; i++) /* every record, and one that is not there */
-        keys[i] = (char *)(i % (MANY_N + 1) < MANY_N ? s_many[i % (MANY_N + 1)].key : "299");
-    Lienthong__Claim cl[CLAIMS_N], *cp[CLAIMS_N];
-    for (size_t c = 0; c < CLAIMS_N; c++) {
+    s_distinct_keys(keys, N);
+    for (size_t i = 0; i < MANY_N; i++)
+        keys[i] = (char *)s_many[i].key;
+    Lienthong__Claim cl[PICKED], *cp[PICKED];
+    for (size_t c = 0; c < PICKED; c++) {
         lienthong__claim__init(&cl[c]);
-        cl[c].field = s_many_claims[c].field;
-        cl[c].value = s_many_claims[c].value;
+        cl[c].field = s_many_claims[pick[c]].field;
+        cl[c].value = s_many_claims[pick[c]].value;
         cp[c] = &cl[c];
     }
     Lienthong__VerifyAnswer *a[N];
     uint64_t before = lt_norm_claims_worked();
-    s_verify_all(keys, N, cp, CLAIMS_N, NULL, 0, a);
+    s_verify_all(keys, N, cp, PICKED, NULL, 0, a);
     uint64_t worked = lt_norm_claims_worked() - before;
     int bad = 0;
     for (size_t i = 0; i < N; i++) {
-        size_t r = i % (MANY_N + 1);
-        const char *want[CLAIMS_N];
-        for (size_t c = 0; c < CLAIMS_N; c++)
-            want[c] = r < MANY_N ? s_many_claims[c].want + r : NULL;
-        bad += s_results_are(a[i], cp, CLAIMS_N, want);
+        const char *want[PICKED];
+        for (size_t c = 0; c < PICKED; c++)
+            want[c] = i < MANY_N ? s_many_claims[pick[c]].want + i : NULL;
+        bad += s_results_are(a[i], cp, PICKED, want);
         lienthong__verify_answer__free_unpacked(a[i], NULL);
     }
     CU_ASSERT_EQUAL(bad, 0);
-    /* Six claims are compared (the withheld one never is), none equal in
+    /* Two claims are compared (the withheld one never is), none equal in
      * bytes to any stored value: each is worked out once, not per key. */
-    if (worked != CLAIMS_N - 1)
+    if (worked != PICKED - 1)
         fprintf(stderr, "\n  claims worked out %llu times for %d keys\n",
                 (unsigned long long)worked, N);
-    CU_ASSERT_EQUAL(worked, CLAIMS_N - 1);
+    CU_ASSERT_EQUAL(worked, PICKED - 1);
 }
 
 /* Subjects (PROTOCOL.md 7.6) each bring their own claims: each subject's
@@ -1249,13 +1313,13 @@ static void test_verify_claims_worked_once(void)
 static void test_verify_subjects_own_claims(void)
 {
     s_many_publish();
-    enum { N = 6 };
-    /* Per subject: a record, and the claims (by s_many_claims index). */
+    enum { N = MANY_N };
+    /* Per subject: a record, and the claims (by s_many_claims index); each
+     * record once, each field once per subject (7.6). */
     static const struct {
         size_t rec;
         size_t claims[3];
-    } subj_def[N] = {{0, {0, 3, 6}}, {1, {0, 3, 6}}, {2, {2, 4, 5}},
-                     {2, {1, 3, 0}}, {3, {0, 1, 2}}, {0, {5, 4, 3}}};
+    } subj_def[N] = {{0, {0, 3, 6}}, {1, {1, 4, 6}}, {2, {6, 5, 2}}, {3, {3, 2, 6}}};
     Lienthong__Claim cl[N][3], *cp[N][3];
     Lienthong__Subject sb[N], *sp[N];
     for (size_t s = 0; s < N; s++) {
@@ -1412,6 +1476,8 @@ int main(void)
          test_full_store_biggest_unsigned},
         {"past the total of requests, the caller of the most requests gives way",
          test_full_store_by_entries},
+        {"a caller's ninth no-match on one (key, field) in the window is refused",
+         test_verify_misses_budgeted},
         {NULL, NULL},
     };
     return ut_main("lt_query", suite_init, suite_clean, tests);

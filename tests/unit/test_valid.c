@@ -374,12 +374,19 @@ static void test_profile_fields(void)
 static void test_verify_fields(void)
 {
     char err[256];
-    static char *keys[LT_QUERY_MAX_KEYS + 1];
-    static Lienthong__Claim c = LIENTHONG__CLAIM__INIT, *claims[LT_QUERY_MAX_CLAIMS + 1];
-    for (size_t i = 0; i <= LT_QUERY_MAX_KEYS; i++)
-        keys[i] = "001";
-    for (size_t i = 0; i <= LT_QUERY_MAX_CLAIMS; i++)
-        claims[i] = &c;
+    static char *keys[LT_QUERY_MAX_KEYS + 1], key_text[LT_QUERY_MAX_KEYS + 1][8];
+    static char field_text[LT_QUERY_MAX_CLAIMS + 1][8];
+    static Lienthong__Claim c[LT_QUERY_MAX_CLAIMS + 1], *claims[LT_QUERY_MAX_CLAIMS + 1];
+    for (size_t i = 0; i <= LT_QUERY_MAX_KEYS; i++) { /* each key once (7.6) */
+        snprintf(key_text[i], sizeof key_text[i], "%04zu", i);
+        keys[i] = key_text[i];
+    }
+    for (size_t i = 0; i <= LT_QUERY_MAX_CLAIMS; i++) { /* each field once */
+        lienthong__claim__init(&c[i]);
+        snprintf(field_text[i], sizeof field_text[i], "f%zu", i);
+        c[i].field = field_text[i];
+        claims[i] = &c[i];
+    }
     Lienthong__Subject s = LIENTHONG__SUBJECT__INIT, *sp = &s;
     s.key = "001";
     s.claims = claims;
@@ -413,6 +420,65 @@ static void test_verify_fields(void)
     CU_ASSERT_EQUAL(lt_valid_verify(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
     s.n_claims = LT_QUERY_MAX_CLAIMS + 1;
     CU_ASSERT_EQUAL(lt_valid_verify(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_TOO_LARGE);
+}
+
+/* A key named twice in one verify, or two claims on one field of a key,
+ * is refused: together they would test many values of one field in one
+ * request (7.6). */
+static void test_verify_repeats(void)
+{
+    char err[256];
+    char *keys[] = {"001", "002", "003", "002"};
+    Lienthong__Claim c[3], *claims[3];
+    const char *fields[] = {"full_name", "date_of_birth", "date_of_birth"};
+    for (size_t i = 0; i < 3; i++) {
+        lienthong__claim__init(&c[i]);
+        c[i].field = (char *)fields[i];
+        c[i].value = "1990-01-01";
+        claims[i] = &c[i];
+    }
+    Lienthong__VerifyRequest q = LIENTHONG__VERIFY_REQUEST__INIT;
+    q.request_id = 9;
+    q.dataset = "VN/GOV/BCA/population";
+    q.keys = keys;
+    q.n_keys = 3;
+    q.claims = claims;
+    q.n_claims = 2;
+    CU_ASSERT_EQUAL(lt_valid_verify(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_NONE);
+    q.n_keys = 4;
+    CU_ASSERT_EQUAL(lt_valid_verify(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    CU_ASSERT_STRING_EQUAL(err, "verify_request: key \"002\" is named twice");
+    q.n_keys = 3;
+    q.n_claims = 3;
+    CU_ASSERT_EQUAL(lt_valid_verify(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    CU_ASSERT_STRING_EQUAL(err, "verify_request: two claims on field \"date_of_birth\"");
+
+    /* The same with subjects: a key in two subjects, a field twice in one. */
+    Lienthong__Subject s[2], *sp[2];
+    for (size_t i = 0; i < 2; i++) {
+        lienthong__subject__init(&s[i]);
+        s[i].key = keys[1 + 2 * i]; /* "002" twice */
+        s[i].claims = claims;
+        s[i].n_claims = 2;
+        sp[i] = &s[i];
+    }
+    q.n_keys = q.n_claims = 0;
+    q.subjects = sp;
+    q.n_subjects = 2;
+    CU_ASSERT_EQUAL(lt_valid_verify(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    CU_ASSERT_STRING_EQUAL(err, "verify_request: key \"002\" is named twice");
+    s[1].key = "004";
+    CU_ASSERT_EQUAL(lt_valid_verify(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_NONE);
+    s[1].claims = claims + 1; /* date_of_birth twice */
+    CU_ASSERT_EQUAL(lt_valid_verify(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    CU_ASSERT_STRING_EQUAL(err,
+                           "verify_request: subjects[1] has two claims on field \"date_of_birth\"");
+    /* A field in two subjects, each on another key, is one guess per key. */
+    s[1].claims = claims;
+    s[1].n_claims = 3;
+    s[1].claims = claims + 1;
+    s[1].n_claims = 1;
+    CU_ASSERT_EQUAL(lt_valid_verify(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_NONE);
 }
 
 /* A text of n bytes of c, for the length limits (free it). */
@@ -459,9 +525,15 @@ static void test_query_lengths(void)
     CU_ASSERT_EQUAL(lt_valid_lookup(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
     CU_ASSERT(strstr(err, "lookup_request.case_ref") != NULL);
 
-    static char *keys[LT_QUERY_MAX_KEYS];
-    for (size_t i = 0; i < LT_QUERY_MAX_KEYS; i++)
-        keys[i] = key;
+    /* Each key at its limit and each once (7.6): the key's first bytes
+     * its index. */
+    static char *keys[LT_QUERY_MAX_KEYS], key_text[LT_QUERY_MAX_KEYS][LT_RECORD_KEY_MAX + 1];
+    for (size_t i = 0; i < LT_QUERY_MAX_KEYS; i++) {
+        memcpy(key_text[i], key, LT_RECORD_KEY_MAX + 1);
+        snprintf(key_text[i], 5, "%04zu", i);
+        key_text[i][4] = '7'; /* where snprintf put its NUL */
+        keys[i] = key_text[i];
+    }
     Lienthong__Claim c = LIENTHONG__CLAIM__INIT, *cp = &c;
     c.field = "full_name";
     c.value = value;
@@ -481,18 +553,21 @@ static void test_query_lengths(void)
     keys[3] = big;
     CU_ASSERT_EQUAL(lt_valid_verify(&v, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
     CU_ASSERT_STRING_EQUAL(err, "verify_request.key 3 is 4194304 bytes; at most 256");
-    keys[3] = key;
+    keys[3] = key_text[3];
     v.case_ref = big;
     CU_ASSERT_EQUAL(lt_valid_verify(&v, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
     CU_ASSERT(strstr(err, "verify_request.case_ref") != NULL);
     v.case_ref = "";
-    Lienthong__Subject s = LIENTHONG__SUBJECT__INIT, *sp[2] = {&s, &s};
+    Lienthong__Subject s[2], *sp[2] = {&s[0], &s[1]};
     Lienthong__Claim c2 = LIENTHONG__CLAIM__INIT, *c2p = &c2;
     c2.field = "full_name";
     c2.value = big;
-    s.key = key;
-    s.claims = &c2p;
-    s.n_claims = 1;
+    for (size_t i = 0; i < 2; i++) {
+        lienthong__subject__init(&s[i]);
+        s[i].key = keys[i];
+        s[i].claims = &c2p;
+        s[i].n_claims = 1;
+    }
     v.n_keys = v.n_claims = 0;
     v.subjects = sp;
     v.n_subjects = 2;
@@ -743,6 +818,7 @@ int main(void)
          test_snapshot_fields},
         {"lookup: id, dataset, key, at most 64 fields", test_lookup_fields},
         {"verify: keys, claims, subjects, limits", test_verify_fields},
+        {"verify: a key twice, or two claims on one field of a key, refused", test_verify_repeats},
         {"profile: id, key, deadline, parts", test_profile_fields},
         {"lookup, verify, profile: lengths of key, dataset, texts, claims", test_query_lengths},
         {"on_behalf lengths; request_id echoed", test_on_behalf_and_request_id},

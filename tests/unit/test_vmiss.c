@@ -1,0 +1,106 @@
+/* test_vmiss: CUnit suite for gateway/lt_vmiss, the owner's budget of
+ * verify no-matches (PROTOCOL.md 7.6): the no-match past the budget on one
+ * (key, field) is refused, and every claim on the pair after it, a match
+ * too, until the window ends; a match does not count; another caller,
+ * another field, another key are unaffected; a caller whose table is full
+ * is refused on new pairs, no other caller is; a window's end frees both. */
+#include "unit_util.h"
+
+#include "lt_log.h"
+#include "lt_vmiss.h"
+
+#include <sodium.h>
+
+static int64_t s_now;
+
+static int64_t s_clock(void *arg)
+{
+    (void)arg;
+    return s_now;
+}
+
+static int suite_init(void)
+{
+    return sodium_init() < 0 ? -1 : 0;
+}
+
+static int suite_clean(void)
+{
+    return 0;
+}
+
+#define WINDOW 1000
+
+static lt_vmiss_t *s_new(size_t keys)
+{
+    lt_vmiss_limits_t lim = {.keys = keys, .probe = keys, .max = 8, .window_ms = WINDOW};
+    lt_vmiss_t *v = lt_vmiss_new(&lim);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+    lt_vmiss_set_clock(v, s_clock, NULL);
+    return v;
+}
+
+static void test_ninth_no_match_refused(void)
+{
+    lt_vmiss_t *v = s_new(64);
+    s_now = 5000;
+    CU_ASSERT_EQUAL(lt_vmiss_claim(v, "VN/A", "001", "date_of_birth", 1), 1); /* not counted */
+    for (int i = 0; i < 8; i++)
+        CU_ASSERT_EQUAL(lt_vmiss_claim(v, "VN/A", "001", "date_of_birth", 0), 1);
+    CU_ASSERT_EQUAL(lt_vmiss_claim(v, "VN/A", "001", "date_of_birth", 0), 0);
+    /* A match now would tell the value as well as a no-match did. */
+    CU_ASSERT_EQUAL(lt_vmiss_claim(v, "VN/A", "001", "date_of_birth", 1), 0);
+    CU_ASSERT_EQUAL(lt_vmiss_refused(v), 2);
+    /* Another caller, field, key: their own budgets. */
+    CU_ASSERT_EQUAL(lt_vmiss_claim(v, "VN/B", "001", "date_of_birth", 0), 1);
+    CU_ASSERT_EQUAL(lt_vmiss_claim(v, "VN/A", "001", "full_name", 0), 1);
+    CU_ASSERT_EQUAL(lt_vmiss_claim(v, "VN/A", "002", "date_of_birth", 0), 1);
+    /* ("00", "1date...") is not ("001", "date..."). */
+    CU_ASSERT_EQUAL(lt_vmiss_claim(v, "VN/A", "00", "1date_of_birth", 0), 1);
+    /* The window runs from the first no-match. */
+    s_now = 5000 + WINDOW - 1;
+    CU_ASSERT_EQUAL(lt_vmiss_claim(v, "VN/A", "001", "date_of_birth", 1), 0);
+    s_now = 5000 + WINDOW;
+    CU_ASSERT_EQUAL(lt_vmiss_claim(v, "VN/A", "001", "date_of_birth", 1), 1);
+    for (int i = 0; i < 8; i++)
+        CU_ASSERT_EQUAL(lt_vmiss_claim(v, "VN/A", "001", "date_of_birth", 0), 1);
+    CU_ASSERT_EQUAL(lt_vmiss_claim(v, "VN/A", "001", "date_of_birth", 0), 0);
+    lt_vmiss_destroy(&v);
+    lt_vmiss_destroy(&v);
+}
+
+static void test_full_table_hurts_its_caller_only(void)
+{
+    lt_vmiss_t *v = s_new(8);
+    s_now = 100;
+    char key[16];
+    for (int i = 0; i < 8; i++) {
+        snprintf(key, sizeof key, "%03d", i);
+        CU_ASSERT_EQUAL(lt_vmiss_claim(v, "VN/A", key, "full_name", 0), 1);
+    }
+    /* No room for a ninth pair: refused, a match too. */
+    CU_ASSERT_EQUAL(lt_vmiss_claim(v, "VN/A", "999", "full_name", 0), 0);
+    CU_ASSERT_EQUAL(lt_vmiss_claim(v, "VN/A", "999", "full_name", 1), 0);
+    /* The pairs it holds keep their budget; another caller has its table. */
+    CU_ASSERT_EQUAL(lt_vmiss_claim(v, "VN/A", "003", "full_name", 0), 1);
+    CU_ASSERT_EQUAL(lt_vmiss_claim(v, "VN/B", "999", "full_name", 0), 1);
+    s_now = 100 + WINDOW; /* every entry's window ended: free again */
+    CU_ASSERT_EQUAL(lt_vmiss_claim(v, "VN/A", "999", "full_name", 0), 1);
+    lt_vmiss_destroy(&v);
+    lt_vmiss_limits_t odd = {.keys = 6, .probe = 6, .max = 8, .window_ms = WINDOW};
+    CU_ASSERT_PTR_NULL(lt_vmiss_new(&odd));
+    CU_ASSERT_PTR_NOT_NULL(v = lt_vmiss_new(NULL)); /* lt_limits.h's */
+    lt_vmiss_destroy(&v);
+}
+
+int main(void)
+{
+    static const ut_test_t tests[] = {
+        {"the ninth no-match on a (key, field) is refused, and all after it in the window",
+         test_ninth_no_match_refused},
+        {"a caller's full table refuses its new pairs, no other caller's",
+         test_full_table_hurts_its_caller_only},
+        {NULL, NULL},
+    };
+    return ut_main("lt_vmiss", suite_init, suite_clean, tests);
+}
