@@ -9,7 +9,9 @@
 #include "lt_log.h"
 #include "lt_vmiss.h"
 
+#include <fcntl.h>
 #include <sodium.h>
+#include <unistd.h>
 
 static int64_t s_now;
 
@@ -21,6 +23,7 @@ static int64_t s_clock(void *arg)
 
 static int suite_init(void)
 {
+    lt_log_set_level(LT_LOG_ERROR); /* the warnings only where a test captures them */
     return sodium_init() < 0 ? -1 : 0;
 }
 
@@ -93,6 +96,38 @@ static void test_full_table_hurts_its_caller_only(void)
     lt_vmiss_destroy(&v);
 }
 
+/* A caller's refusals are logged once per window, each caller apart
+ * (docs/operations.md, "Guessing by verify"): a flood adds a line an hour. */
+static void test_logged_once_per_window(void)
+{
+    char dir[256], path[300];
+    CU_ASSERT_FATAL(ut_mkdtemp(dir, sizeof dir, "vmiss") == 0);
+    snprintf(path, sizeof path, "%s/log", dir);
+    int saved = dup(2), fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    CU_ASSERT_FATAL(saved >= 0 && fd >= 0 && dup2(fd, 2) == 2);
+    close(fd);
+    lt_log_set_level(LT_LOG_WARN);
+    lt_vmiss_t *v = s_new(64);
+    s_now = 100;
+    for (int i = 0; i < 20; i++) /* 8 answered, 12 refused */
+        (void)lt_vmiss_claim(v, "VN/A", "001", "full_name", 0);
+    for (int i = 0; i < 9; i++)
+        (void)lt_vmiss_claim(v, "VN/B", "001", "full_name", 0);
+    s_now = 100 + WINDOW; /* A's next window: its pair is free again */
+    for (int i = 0; i < 10; i++)
+        (void)lt_vmiss_claim(v, "VN/A", "001", "full_name", 0);
+    CU_ASSERT_EQUAL(lt_vmiss_refused(v), 12 + 1 + 2);
+    lt_vmiss_destroy(&v);
+    lt_log_set_level(LT_LOG_ERROR);
+    static char out[8192];
+    ut_captured(saved, path, out, sizeof out);
+    close(saved);
+    unlink(path);
+    rmdir(dir);
+    CU_ASSERT_EQUAL(ut_lines(out, "VN/A spent its budget"), 2);
+    CU_ASSERT_EQUAL(ut_lines(out, "VN/B spent its budget"), 1);
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -100,6 +135,7 @@ int main(void)
          test_ninth_no_match_refused},
         {"a caller's full table refuses its new pairs, no other caller's",
          test_full_table_hurts_its_caller_only},
+        {"a caller's refusals are logged once per window", test_logged_once_per_window},
         {NULL, NULL},
     };
     return ut_main("lt_vmiss", suite_init, suite_clean, tests);
