@@ -127,12 +127,17 @@ static caller_t *s_caller(lt_vmiss_t *self, const char *member)
 }
 
 /* The live entry of hash h in c's table (*found = 1), else the first slot
- * within the probe that is free or whose window ended, else NULL: no room.
- * A slot never used ends the search: an entry is always put in the first
- * such slot of its probe, so none lies past one. */
+ * within the probe that is free or whose window ended, else the live
+ * entry there with the fewest no-matches below the budget (the oldest of
+ * those), taken over: a caller verifying many records with some
+ * mismatches is never refused for room, and a pair it guessed at loses its
+ * count only once every slot around it holds as many no-matches, which a
+ * caller cannot aim at (the hash is keyed). NULL when every slot of the
+ * probe holds a spent pair. A slot never used ends the search: an entry is
+ * always put in the first such slot of its probe, so none lies past one. */
 static slot_t *s_slot(const lt_vmiss_t *self, caller_t *c, uint64_t h, int64_t now, int *found)
 {
-    slot_t *room = NULL;
+    slot_t *room = NULL, *least = NULL;
     *found = 0;
     for (size_t i = 0; i < self->lim.probe && i < self->lim.keys; i++) {
         slot_t *s = &c->slots[(h + i) & (self->lim.keys - 1)];
@@ -143,10 +148,14 @@ static slot_t *s_slot(const lt_vmiss_t *self, caller_t *c, uint64_t h, int64_t n
         }
         if (!live && !room)
             room = s;
+        if (live && s->misses < self->lim.max &&
+            (!least || s->misses < least->misses ||
+             (s->misses == least->misses && s->until < least->until)))
+            least = s;
         if (!s->misses)
             break;
     }
-    return room;
+    return room ? room : least;
 }
 
 static int s_refuse(lt_vmiss_t *self, caller_t *c, int64_t now)
@@ -155,7 +164,8 @@ static int s_refuse(lt_vmiss_t *self, caller_t *c, int64_t now)
     if (now >= c->warned_until) {
         lt_warn("query",
                 "verify: %s spent its budget of %u no-matches on one (key, field) in %lld s, or "
-                "its table of %zu pairs; its claims on them are answered CLAIM_NOT_ALLOWED "
+                "filled its table of %zu pairs with spent ones; its claims on them are answered "
+                "CLAIM_NOT_ALLOWED "
                 "(PROTOCOL.md 7.6), each audited as over-budget; logged once in %lld s",
                 c->member, self->lim.max, (long long)(self->lim.window_ms / 1000), self->lim.keys,
                 (long long)(self->lim.window_ms / 1000));
@@ -174,8 +184,9 @@ int lt_vmiss_claim(lt_vmiss_t *self, const char *caller, const char *key, const 
     uint64_t h = s_hash(self, key, field);
     int found;
     slot_t *s = s_slot(self, c, h, now, &found);
-    /* A spent pair, or one without room, is refused whatever the claim
-     * would be: a match let through would tell the value. */
+    /* A spent pair, or one without room (every slot around it spent), is
+     * refused whatever the claim would be: a match let through would tell
+     * the value. */
     if (!s || (found && s->misses >= self->lim.max))
         return s_refuse(self, c, now);
     if (matched)

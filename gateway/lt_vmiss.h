@@ -14,8 +14,10 @@
  * at creation (a caller cannot pick pairs that land in one run of slots),
  * searched by linear probing over at most LT_VERIFY_MISS_PROBE slots; an
  * entry whose window ended is free again. When a new pair finds no free
- * slot there, the caller's claims on it are refused too, whatever they
- * would be: only the caller whose no-matches filled its table is hurt.
+ * slot there, it takes over the entry with the fewest no-matches below the
+ * budget; only when every slot it may use holds a spent pair are the
+ * caller's claims on it refused too, whatever they would be: only the
+ * caller whose guesses filled its table is hurt.
  * Memory: 24 bytes a slot, 96 KiB per caller that had a no-match, callers
  * being the members the directory lists. */
 #ifndef LT_VMISS_H
@@ -43,8 +45,8 @@ void lt_vmiss_set_clock(lt_vmiss_t *self, int64_t (*now_ms)(void *arg), void *ar
 
 /* Whether caller's claim on field of key, which matched (1) or not (0),
  * may be answered so: 1 (a no-match is counted), 0 when it is to be
- * answered CLAIM_NOT_ALLOWED (the pair's budget is spent, or the caller's
- * table has no room for it; the first such refusal of a window is logged
+ * answered CLAIM_NOT_ALLOWED (the pair's budget is spent, or every slot
+ * it may use in the caller's table holds a spent pair; the first such refusal of a window is logged
  * as a warning), -1 out of memory (neither: not to be answered). */
 int lt_vmiss_claim(lt_vmiss_t *self, const char *caller, const char *key, const char *field,
                    int matched);

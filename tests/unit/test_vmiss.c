@@ -3,7 +3,9 @@
  * (key, field) is refused, and every claim on the pair after it, a match
  * too, until the window ends; a match does not count; another caller,
  * another field, another key are unaffected; a caller whose table is full
- * is refused on new pairs, no other caller is; a window's end frees both. */
+ * of spent pairs is refused on new pairs, no other caller is; a table full
+ * of pairs below their budget takes over the least spent; a window's end
+ * frees both. */
 #include "unit_util.h"
 
 #include "lt_log.h"
@@ -72,24 +74,59 @@ static void test_ninth_no_match_refused(void)
     lt_vmiss_destroy(&v);
 }
 
+/* n no-matches of caller on (key, field), each expected answered. */
+static void s_misses(lt_vmiss_t *v, const char *caller, const char *key, int n)
+{
+    for (int i = 0; i < n; i++)
+        CU_ASSERT_EQUAL(lt_vmiss_claim(v, caller, key, "full_name", 0), 1);
+}
+
 static void test_full_table_hurts_its_caller_only(void)
 {
     lt_vmiss_t *v = s_new(8);
     s_now = 100;
     char key[16];
+    /* A table full of spent pairs: no room for a ninth, refused, a match
+     * too. */
     for (int i = 0; i < 8; i++) {
         snprintf(key, sizeof key, "%03d", i);
-        CU_ASSERT_EQUAL(lt_vmiss_claim(v, "VN/A", key, "full_name", 0), 1);
+        s_misses(v, "VN/A", key, 8);
     }
-    /* No room for a ninth pair: refused, a match too. */
     CU_ASSERT_EQUAL(lt_vmiss_claim(v, "VN/A", "999", "full_name", 0), 0);
     CU_ASSERT_EQUAL(lt_vmiss_claim(v, "VN/A", "999", "full_name", 1), 0);
-    /* The pairs it holds keep their budget; another caller has its table. */
-    CU_ASSERT_EQUAL(lt_vmiss_claim(v, "VN/A", "003", "full_name", 0), 1);
+    /* Another caller has its table. */
     CU_ASSERT_EQUAL(lt_vmiss_claim(v, "VN/B", "999", "full_name", 0), 1);
     s_now = 100 + WINDOW; /* every entry's window ended: free again */
     CU_ASSERT_EQUAL(lt_vmiss_claim(v, "VN/A", "999", "full_name", 0), 1);
     lt_vmiss_destroy(&v);
+}
+
+/* A table full of pairs below their budget takes a new pair over the one
+ * with the fewest no-matches: a caller verifying many records with a few
+ * mismatches each is never refused for room, and the pairs nearest their
+ * budget keep their counts. */
+static void test_full_table_takes_over_the_least_spent(void)
+{
+    lt_vmiss_t *v = s_new(8);
+    s_now = 100;
+    char key[16];
+    for (int i = 0; i < 7; i++) {
+        snprintf(key, sizeof key, "%03d", i);
+        s_misses(v, "VN/A", key, 7);
+    }
+    s_misses(v, "VN/A", "007", 1);
+    /* The ninth pair takes over 007's slot, match or not. */
+    CU_ASSERT_EQUAL(lt_vmiss_claim(v, "VN/A", "999", "full_name", 1), 1);
+    CU_ASSERT_EQUAL(lt_vmiss_claim(v, "VN/A", "999", "full_name", 0), 1);
+    /* 000 kept its seven: one more no-match, then refused. */
+    CU_ASSERT_EQUAL(lt_vmiss_claim(v, "VN/A", "000", "full_name", 0), 1);
+    CU_ASSERT_EQUAL(lt_vmiss_claim(v, "VN/A", "000", "full_name", 0), 0);
+    lt_vmiss_destroy(&v);
+}
+
+static void test_odd_limits(void)
+{
+    lt_vmiss_t *v = NULL;
     lt_vmiss_limits_t odd = {.keys = 6, .probe = 6, .max = 8, .window_ms = WINDOW};
     CU_ASSERT_PTR_NULL(lt_vmiss_new(&odd));
     CU_ASSERT_PTR_NOT_NULL(v = lt_vmiss_new(NULL)); /* lt_limits.h's */
@@ -133,8 +170,11 @@ int main(void)
     static const ut_test_t tests[] = {
         {"the ninth no-match on a (key, field) is refused, and all after it in the window",
          test_ninth_no_match_refused},
-        {"a caller's full table refuses its new pairs, no other caller's",
+        {"a caller's table full of spent pairs refuses its new pairs, no other caller's",
          test_full_table_hurts_its_caller_only},
+        {"a table full of pairs below their budget takes over the least spent",
+         test_full_table_takes_over_the_least_spent},
+        {"limits that are not a power of two refused", test_odd_limits},
         {"a caller's refusals are logged once per window", test_logged_once_per_window},
         {NULL, NULL},
     };
