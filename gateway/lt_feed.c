@@ -368,6 +368,7 @@ void lt_feed_tick(lt_feed_t *self)
 {
     lt_feed_replica_tick(self);
     lt_feed_owner_tick(self);
+    lt_feed_sink_tick(self);
     lt_feed_retain_tick(self);
     lt_feed_repair_tick(self);
     lt_feed_views_tick(self);

@@ -131,6 +131,7 @@ typedef enum {
     LT_SINK_REPLACED, /* the stream's content was replaced (6.9) */
     LT_SINK_REBUILT,  /* its replacement was ended by a store rebuild (8.2) */
     LT_SINK_STALE,    /* a view whose rebuild failed: not served (6.1, lt_feed_views.c) */
+    LT_SINK_IDLE,     /* its replacement got no DeliverAck for LT_SNAP_IDLE_MS (8.2) */
 } lt_feed_detach_t;
 
 /* Local: a sink adapter attached to a stream. */
@@ -454,6 +455,10 @@ int lt_feed_snap_replace(lt_feed_t *self, void *sock, lt_feed_sink_t *k);
 /* A DeliverAck of the replacement part sent to k: 0, or -1 when k awaits
  * none at through_seq. After the last part, k continues from S + 1. */
 int lt_feed_snap_replace_ack(lt_feed_t *self, lt_feed_sink_t *k, uint64_t through_seq);
+/* Ends the replacement being sent to k when it made no progress for
+ * LT_SNAP_IDLE_MS by now (monotonic ms); k is detached at the next pump,
+ * to attach again (PROTOCOL.md 8.2). */
+void lt_feed_snap_replace_idle(lt_feed_t *self, lt_feed_sink_t *k, int64_t now);
 /* Ends a snapshot or replacement being sent (*snap_p becomes NULL). */
 void lt_feed_snap_free(lt_feed_t *self, lt_feed_snap_t **snap_p);
 /* Ends the snapshot of s when it made no progress for LT_SNAP_IDLE_MS by
@@ -597,6 +602,10 @@ int lt_feed_store_rebuild(lt_feed_t *self, int64_t *lost, char *err, size_t errl
 
 /* Sends Deliver messages to sinks with credit; returns messages sent. */
 int lt_feed_sink_pump(lt_feed_t *self, void *sock);
+/* Ends the replacements that made no progress for LT_SNAP_IDLE_MS: a sink
+ * adapter gone sends nothing else, and is sent nothing while its part is
+ * unacknowledged, so no failed send would ever tell (PROTOCOL.md 8.2). */
+void lt_feed_sink_tick(lt_feed_t *self);
 /* The content of st was replaced (PROTOCOL.md 6.9): its sinks are told
  * why and detached at the next pump, and until a sink attaches from seq 1
  * one attaching further on is refused. */

@@ -3,6 +3,7 @@
  * local log while it has credit, and given credit back as it acknowledges
  * what is durable in its own store. */
 #include "lt_feed_int.h"
+#include "lt_clock.h"
 #include "lt_log.h"
 
 #include <errno.h>
@@ -268,11 +269,22 @@ static int s_behind(lt_feed_t *self, void *sock, lt_feed_sink_t *k)
     return -1;
 }
 
+void lt_feed_sink_tick(lt_feed_t *self)
+{
+    int64_t now = lt_clock_mono_ms();
+    for (size_t i = 0; i < self->n_sinks; i++)
+        lt_feed_snap_replace_idle(self, &self->sinks[i], now);
+}
+
 /* Tells sink k why it is detached (k->detach) and removes it. Replaced:
  * its table came from the old history and is rebuilt from seq 1 (6.9).
  * Rebuilt: its replacement was ended by a store rebuild
  * (lt_feed_snap_end_all); its table and cursor are as before the
  * replacement, and it attaches again to get one from the new file (8.2).
+ * Idle: its replacement made no progress for LT_SNAP_IDLE_MS
+ * (lt_feed_snap_replace_idle): told in case it is there after all, as it
+ * then attaches again, its table as before or, had it committed the last
+ * part, as replaced (8.2).
  * Stale: a view whose rebuild failed, refused with ERR_UNAVAILABLE as a
  * new attach is until the rebuild succeeds. */
 static void s_detach(lt_feed_t *self, void *sock, lt_feed_sink_t *k)
@@ -287,6 +299,11 @@ static void s_detach(lt_feed_t *self, void *sock, lt_feed_sink_t *k)
         lt_warn("local", "sink detached at seq %llu: %s", (unsigned long long)k->acked, why);
         (void)lt_wire_send_error(sock, k->rid, k->rid_len, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE,
                                  0, "%s", why);
+    } else if (k->detach == LT_SINK_IDLE) {
+        /* Logged when the replacement ended (lt_feed_snap_replace_idle). */
+        (void)lt_wire_send_error(sock, k->rid, k->rid_len, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE,
+                                 0, "%s: the replacement made no progress for %d s; attach again",
+                                 k->stream->name, LT_SNAP_IDLE_MS / 1000);
     } else {
         lt_warn("local", "sink of %s detached at seq %llu: its replacement was ended by a store "
                 "rebuild", k->stream->name, (unsigned long long)k->acked);

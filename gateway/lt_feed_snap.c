@@ -311,6 +311,27 @@ int lt_feed_snap_replace(lt_feed_t *self, void *sock, lt_feed_sink_t *k)
     return n < 0 ? -1 : s_send_part(sock, k, sn, n == 0);
 }
 
+/* A sink adapter gone (stopped for good, its database down) or not
+ * reading would otherwise keep the reading open until it attaches again
+ * or the gateway restarts: the WAL growing, the stream's log kept from
+ * S + 1, a place among LT_SNAP_MAX_SENDING held. Nothing is lost on the
+ * sink's side: it commits the replacement only at its last part (8.2). */
+void lt_feed_snap_replace_idle(lt_feed_t *self, lt_feed_sink_t *k, int64_t now)
+{
+    if (!k->snap || now - k->snap->progress_at < LT_SNAP_IDLE_MS)
+        return;
+    lt_error("local",
+             "replacement of the sink of %s at seq %llu ended: %s for %d s (%llu records sent); "
+             "the sink is detached and takes the replacement again when it attaches",
+             k->stream->name, (unsigned long long)k->snap->seq,
+             k->awaiting ? "no DeliverAck" : "no part taken", LT_SNAP_IDLE_MS / 1000,
+             (unsigned long long)k->snap->index);
+    lt_feed_snap_free(self, &k->snap);
+    k->awaiting = 0;
+    if (k->detach == LT_SINK_KEEP)
+        k->detach = LT_SINK_IDLE;
+}
+
 int lt_feed_snap_replace_ack(lt_feed_t *self, lt_feed_sink_t *k, uint64_t through_seq)
 {
     lt_feed_snap_t *sn = k->snap;

@@ -2,7 +2,8 @@
  * (PROTOCOL.md 6.2, 6.3): subscription checks, credit-bounded signed
  * batches that verify under the owner's key, and the statistics of streams
  * and subscribers (last sequence number, records appended, cursor and lag);
- * subscriptions of consumers that went away without a word (6.6, 6.7),
+ * subscriptions of consumers and a sink's replacement when they went away
+ * without a word (6.6, 6.7, 8.2),
  * snapshots that cannot be sent whole (6.10, frame cap), and views that
  * follow a directory changing their definition (6.1, 6.9); a store rebuilt
  * after a corrupt page (docs/ARCHITECTURE.md 4.2), after which nothing
@@ -453,6 +454,109 @@ static void test_idle_snapshot_ends(void)
     (void)lt_feed_pump(g_feed, g.router, NULL);
     CU_ASSERT_FATAL((s = s_sub_on("ghost-01")) != NULL);
     CU_ASSERT(s->snap == NULL || s->snap->index <= 1); /* index 0 again, or dropped when sent */
+    (void)zmq_setsockopt(d, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_close(d);
+}
+
+/* What sock received next within 1 s (NULL when nothing). */
+static Lienthong__Envelope *s_recv_on(void *sock)
+{
+    zmq_pollitem_t it = {sock, 0, ZMQ_POLLIN, 0};
+    if (zmq_poll(&it, 1, 1000) <= 0)
+        return NULL;
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    Lienthong__Envelope *env = NULL;
+    Lienthong__ErrorCode code;
+    char err[256];
+    if (zmq_msg_recv(&m, sock, 0) >= 0)
+        env = lt_wire_decode(zmq_msg_data(&m), zmq_msg_size(&m), 1u << 20, &code, err, sizeof err);
+    zmq_msg_close(&m);
+    return env;
+}
+
+/* A sink adapter with routing id rid attaches to the population on
+ * another history than the stream's: its table is replaced from the start
+ * (PROTOCOL.md 8.2). Its socket, returned, stays open. */
+static void *s_sink_on_other_history(const char *rid)
+{
+    uint8_t other[LT_HISTORY_BYTES];
+    memset(other, 0xaa, sizeof other);
+    void *d = zmq_socket(g.zctx, ZMQ_DEALER);
+    CU_ASSERT_FATAL(d != NULL);
+    CU_ASSERT_FATAL(zmq_setsockopt(d, ZMQ_ROUTING_ID, rid, strlen(rid)) == 0);
+    CU_ASSERT_FATAL(zmq_connect(d, "inproc://unit-gw") == 0);
+    Lienthong__SinkAttach m = LIENTHONG__SINK_ATTACH__INIT;
+    m.stream = OD_POP;
+    m.from_seq = 2;
+    m.credit = 10;
+    m.replace = 1;
+    m.keeps_history = 1;
+    m.history_id.data = other;
+    m.history_id.len = sizeof other;
+    lt_wire_in_t in;
+    Lienthong__ErrorCode code;
+    char err[256];
+    CU_ASSERT_FATAL(lt_wire_send_body(d, NULL, 0, LIENTHONG__ENVELOPE__BODY_SINK_ATTACH, &m) == 0);
+    CU_ASSERT_FATAL(lt_wire_recv(g.router, 1, 0, &in) == 0);
+    Lienthong__Envelope *env = lt_wire_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body),
+                                              1u << 20, &code, err, sizeof err);
+    CU_ASSERT_FATAL(env != NULL);
+    lt_feed_on_sink_attach(g_feed, g.router, &in, env->sink_attach);
+    lt_wire_free(&env);
+    lt_wire_in_close(&in);
+    return d;
+}
+
+/* A sink adapter that took a replacement's first part and is gone before
+ * it acknowledged it (stopped for good, its database down) is sent nothing
+ * more, so no send fails to tell. After LT_SNAP_IDLE_MS without progress
+ * the replacement ends (read transaction, place and floor released), is
+ * logged, and the sink is detached with ERR_UNAVAILABLE, to attach again
+ * (8.2); before, it held them until it attached again or the gateway
+ * restarted. */
+static void test_idle_replacement_ends(void)
+{
+    size_t snaps = g_feed->n_snaps, sinks = g_feed->n_sinks;
+    uint64_t floor = lt_feed_snap_floor(g_feed, s_pop());
+    int linger = 0;
+    void *d = s_sink_on_other_history("sink-01");
+    CU_ASSERT_FATAL(g_feed->n_sinks == sinks + 1);
+    lt_feed_sink_t *k = &g_feed->sinks[sinks];
+    (void)lt_feed_pump(g_feed, NULL, g.router); /* the first part; no DeliverAck comes */
+    CU_ASSERT_FATAL(k->snap != NULL);
+    CU_ASSERT(k->awaiting);
+    CU_ASSERT_EQUAL(g_feed->n_snaps, snaps + 1);
+    CU_ASSERT(lt_feed_snap_floor(g_feed, s_pop()) <= k->snap->seq + 1);
+    g_feed->owner_at = 0;
+    lt_feed_tick(g_feed); /* not idle long enough yet */
+    CU_ASSERT_FATAL(k->snap != NULL);
+    k->snap->progress_at -= LT_SNAP_IDLE_MS;
+    char log[512];
+    static char out[16384];
+    snprintf(log, sizeof log, "%s/idle-sink.log", g.tmp);
+    int saved = dup(2), fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    CU_ASSERT_FATAL(saved >= 0 && fd >= 0 && dup2(fd, 2) == 2);
+    close(fd);
+    lt_feed_tick(g_feed);
+    ut_captured(saved, log, out, sizeof out);
+    close(saved);
+    CU_ASSERT(k->snap == NULL);
+    CU_ASSERT_EQUAL(g_feed->n_snaps, snaps);
+    CU_ASSERT_EQUAL(lt_feed_snap_floor(g_feed, s_pop()), floor);
+    CU_ASSERT_EQUAL(ut_lines(out, "replacement of the sink of " OD_POP " at seq"), 1);
+    CU_ASSERT_EQUAL(ut_lines(out, "no DeliverAck for 60 s"), 1);
+    (void)lt_feed_pump(g_feed, NULL, g.router); /* detached */
+    CU_ASSERT_EQUAL(g_feed->n_sinks, sinks);
+    /* It got the first part, then why it was detached. */
+    Lienthong__Envelope *env = s_recv_on(d);
+    CU_ASSERT_FATAL(env && env->body_case == LIENTHONG__ENVELOPE__BODY_DELIVER);
+    CU_ASSERT(env->deliver->replace_first && !env->deliver->replace_last);
+    lt_wire_free(&env);
+    env = s_recv_on(d);
+    CU_ASSERT_FATAL(env && env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR);
+    CU_ASSERT_EQUAL(env->error->code, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE);
+    lt_wire_free(&env);
     (void)zmq_setsockopt(d, ZMQ_LINGER, &linger, sizeof linger);
     zmq_close(d);
 }
@@ -1338,6 +1442,8 @@ int main(void)
          test_stale_view_detaches_sinks},
         {"a snapshot without credit does not start", test_snapshot_waits_for_credit},
         {"a snapshot idle for the bound ends; it restarts with credit", test_idle_snapshot_ends},
+        {"a sink's replacement idle for the bound ends; the sink is detached",
+         test_idle_replacement_ends},
         {"a Subscribe on a new connection supersedes the old ones", test_new_connection_supersedes},
         {"a refused re-Subscribe stops the old subscription", test_refused_resubscribe_stops},
         {"a lost peer's subscriptions are dropped", test_lost_peer_dropped},
