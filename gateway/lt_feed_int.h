@@ -440,6 +440,12 @@ const lt_stream_t *lt_feed_replica_at(const lt_feed_replica_t *f);
  * re-subscribe): its staged records are emptied too, so that they do not
  * hold the disk until the next snapshot or a restart; logged with why. */
 void lt_feed_stage_drop(lt_feed_t *self, lt_feed_replica_t *f, const char *why);
+/* The same for every replica receiving a snapshot, each of them live
+ * subscribing again, after the store was rebuilt (lt_feed_store_rebuild):
+ * the rebuild copies what a staging copy holds only up to its last seq,
+ * which is 0 until the swap, so its records would be gone while its state
+ * rows and the snapshot's running root, in memory, stayed. */
+void lt_feed_stage_drop_all(lt_feed_t *self, const char *why);
 void lt_feed_stage_free(lt_feed_replica_t *f);
 /* Empties what a snapshot interrupted by a stop left staged for f. 0, or
  * -1 on a store failure. */
@@ -592,7 +598,8 @@ void lt_feed_repair_status(const lt_feed_stream_t *st, Lienthong__StreamStatus *
 /* Rebuilds the store file from what is readable (lt_store_rebuild, after
  * SQLite found a page corrupt), with the writer thread's connection and
  * the checkpointer suspended around the swap; what the feed keeps of the
- * log in memory (lt_fresh, lt_tail) is dropped (docs/ARCHITECTURE.md 4.2,
+ * log in memory (lt_fresh, lt_tail) is dropped, and so are the snapshots
+ * being received (lt_feed_stage_drop_all) (docs/ARCHITECTURE.md 4.2,
  * "Repair"). 0 with
  * *lost the log rows left behind, or -1 with err. */
 int lt_feed_store_rebuild(lt_feed_t *self, int64_t *lost, char *err, size_t errlen)

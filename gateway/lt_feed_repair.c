@@ -565,7 +565,8 @@ int lt_feed_store_rebuild(lt_feed_t *self, int64_t *lost, char *err, size_t errl
      * checkpoint runs meanwhile (lt_ckpt_suspend says why). The snapshots
      * being sent read on connections of their own: they end first
      * (lt_feed_snap_end_all), so that none reads the old file after the
-     * swap (docs/ARCHITECTURE.md 4.2, 6). */
+     * swap (docs/ARCHITECTURE.md 4.2, 6). The snapshots being received
+     * are abandoned after it (lt_feed_stage_drop_all). */
     lt_feed_snap_end_all(self);
     lt_writer_t *w = self->ctx->writer;
     if (w && lt_writer_suspend(w) != 0) {
@@ -587,6 +588,10 @@ int lt_feed_store_rebuild(lt_feed_t *self, int64_t *lost, char *err, size_t errl
     char werr[300];
     if (w && lt_writer_resume(w, werr, sizeof werr) != 0)
         lt_error("store", "the writer thread cannot open the rebuilt store: %s", werr);
+    /* Whether or not the rebuild succeeded: one that fails late may leave
+     * the new file in place (lt_store_rebuild), and a snapshot sent again
+     * costs only its transfer. */
+    lt_feed_stage_drop_all(self, "the store was rebuilt");
     return rc;
 }
 

@@ -82,6 +82,20 @@ void lt_feed_stage_drop(lt_feed_t *self, lt_feed_replica_t *f, const char *why)
                 f->stream->name, err);
 }
 
+void lt_feed_stage_drop_all(lt_feed_t *self, const char *why)
+{
+    for (size_t i = 0; i < self->n_replicas; i++) {
+        lt_feed_replica_t *f = &self->replicas[i];
+        if (!f->stage || !f->stage->active)
+            continue;
+        lt_feed_stage_drop(self, f, why);
+        /* The owner sends it again from index 0 on a new subscription
+         * (6.7); a feed not live subscribes when its wait is over. */
+        if (f->state == LT_FEED_LIVE)
+            lt_feed_replica_subscribe(self, f);
+    }
+}
+
 int lt_feed_stage_discard(lt_feed_t *self, const lt_feed_replica_t *f)
 {
     lt_store_t *store = self->ctx->store;

@@ -1579,7 +1579,13 @@ static int s_copy_log(sqlite3 *db, int64_t lo, int64_t hi, int64_t *lost)
     return s_copy_log(db, lo, mid, lost) == 0 && s_copy_log(db, mid + 1, hi, lost) == 0 ? 0 : -1;
 }
 
-/* Copies every table but the log whole, then each stream's log range. */
+/* Copies every table but the log whole, then each stream's log range,
+ * 1..last_seq. A snapshot's staging copy has its rows past its last seq
+ * (0 until its swap): they stay behind, and the feed abandons the snapshot
+ * (lt_feed_store_rebuild). The range is not the stream's whole key range:
+ * a corrupt leaf covers every id from the key before its first row, and
+ * the halving would go down to each of the 2^SEQ_BITS ids above a
+ * stream's last row. */
 static int s_copy_all(sqlite3 *db, int64_t *lost, char *err, size_t errlen)
 {
     sqlite3_stmt *st = NULL;

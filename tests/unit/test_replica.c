@@ -1181,6 +1181,108 @@ static void test_abandoned_snapshot_not_kept(void)
     s_feed_close();
 }
 
+/* A signed snapshot of the population at seq 3 * PER_BATCH on G.history:
+ * three chunks of PER_BATCH records (seqs and keys 1 to 3 * PER_BATCH,
+ * s_recs), chained, and its end. */
+typedef struct {
+    Lienthong__SnapshotChunk c[3];
+    Lienthong__SnapshotEnd e;
+    recs_t r[3];
+    uint8_t csig[3][LT_SIG_BYTES], esig[LT_SIG_BYTES], root[LT_HASH_BYTES];
+} snap3_t;
+
+static void s_snap_three(snap3_t *x)
+{
+    uint8_t prev[LT_HASH_BYTES] = {0}, hash[LT_HASH_BYTES];
+    lt_snap_merkle_t m;
+    lt_snap_merkle_init(&m);
+    lienthong__snapshot_end__init(&x->e);
+    for (size_t k = 0; k < 3; k++) {
+        s_recs(&x->r[k], 1 + k * PER_BATCH, PER_BATCH);
+        for (size_t i = 0; i < PER_BATCH; i++)
+            lt_snap_merkle_add(&m, x->r[k].recs[i].data, x->r[k].recs[i].len);
+        CU_ASSERT_FATAL(lt_snap_chunk_sign(G.owner, OD_POP, G.history, k * PER_BATCH, x->r[k].recs,
+                                           PER_BATCH, prev, x->csig[k], hash) == 0);
+        memcpy(prev, hash, sizeof prev);
+        Lienthong__SnapshotChunk *c = &x->c[k];
+        lienthong__snapshot_chunk__init(c);
+        c->stream = (char *)OD_POP;
+        c->snapshot_seq = 3 * PER_BATCH;
+        c->first_index = k * PER_BATCH;
+        c->history_id = (ProtobufCBinaryData){LT_HISTORY_BYTES, G.history};
+        c->n_records = PER_BATCH;
+        c->records = x->r[k].recs;
+        c->signature = (ProtobufCBinaryData){LT_SIG_BYTES, x->csig[k]};
+    }
+    lt_snap_merkle_root(&m, x->root);
+    CU_ASSERT_FATAL(lt_snap_end_sign(G.owner, OD_POP, G.history, 3 * PER_BATCH, 3 * PER_BATCH, prev,
+                                     x->root, x->esig, hash) == 0);
+    x->e.stream = (char *)OD_POP;
+    x->e.snapshot_seq = 3 * PER_BATCH;
+    x->e.count = 3 * PER_BATCH;
+    x->e.history_id = (ProtobufCBinaryData){LT_HISTORY_BYTES, G.history};
+    x->e.signature = (ProtobufCBinaryData){LT_SIG_BYTES, x->esig};
+    x->e.state_root = (ProtobufCBinaryData){LT_HASH_BYTES, x->root};
+}
+
+/* The state rows of the store, of any stream, whose record is not in the
+ * log: a lookup of their key fails (read on a connection of its own). */
+static int64_t s_state_orphans(void)
+{
+    char path[300];
+    snprintf(path, sizeof path, "%s/store.db", G.tmp);
+    sqlite3 *db = NULL;
+    CU_ASSERT_FATAL(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
+    int64_t n = ut_sql_count(db, "SELECT count(*) FROM state s WHERE NOT EXISTS "
+                                 "(SELECT 1 FROM log WHERE id = (s.stream << 40) | s.seq)");
+    sqlite3_close(db);
+    return n;
+}
+
+/* The store rebuilt (lt_feed_store_rebuild, after SQLite found a page
+ * corrupt) while a snapshot is being received: the rebuild copies the
+ * staging copy's state rows but not its records, which lie past its last
+ * seq (0 until the swap). Before, the snapshot went on from its running
+ * root in memory and its end swapped in a replica whose state rows named
+ * records that were gone. The snapshot is abandoned, nothing of it left,
+ * and the feed subscribes again; sent again from index 0 (PROTOCOL.md
+ * 6.7), it is installed whole. */
+static void test_rebuild_drops_snapshot_received(void)
+{
+    CU_ASSERT_FATAL(s_setup() == 0);
+    lt_feed_replica_t *f = lt_feed_replica_find(G.feed, OD_POP);
+    snap3_t sn;
+    s_snap_three(&sn);
+    uint64_t credit, from;
+    char err[300] = "";
+    int64_t lost = -1;
+    lt_feed_on_snapshot_chunk(G.feed, OD_OWNER, G.link, &sn.c[0]);
+    lt_feed_on_snapshot_chunk(G.feed, OD_OWNER, G.link, &sn.c[1]);
+    CU_ASSERT_FATAL(s_staged(PER_BATCH + 1) == 1);
+    s_drain(&credit, &from);
+    if (lt_feed_store_rebuild(G.feed, &lost, err, sizeof err) != 0)
+        fprintf(stderr, "\n  lt_feed_store_rebuild: %s\n", err);
+    CU_ASSERT_FATAL(lost == 0);
+    s_drain(&credit, &from);
+    CU_ASSERT_EQUAL(from, 1);
+    CU_ASSERT_EQUAL(f->state, LT_FEED_LIVE);
+    CU_ASSERT_EQUAL(s_state_orphans(), 0);
+    /* The rest of the old snapshot: stale, nothing installed. */
+    lt_feed_on_snapshot_chunk(G.feed, OD_OWNER, G.link, &sn.c[2]);
+    lt_feed_on_snapshot_end(G.feed, OD_OWNER, &sn.e);
+    CU_ASSERT_EQUAL(s_row().last_seq, 0);
+    CU_ASSERT_EQUAL(s_state_orphans(), 0);
+    /* Sent again from index 0: installed, each record with its state. */
+    for (size_t k = 0; k < 3; k++)
+        lt_feed_on_snapshot_chunk(G.feed, OD_OWNER, G.link, &sn.c[k]);
+    lt_feed_on_snapshot_end(G.feed, OD_OWNER, &sn.e);
+    CU_ASSERT_EQUAL(s_row().last_seq, 3 * PER_BATCH);
+    for (uint64_t seq = 1; seq <= 3 * PER_BATCH; seq++)
+        CU_ASSERT(s_logged(seq) == 1);
+    CU_ASSERT_EQUAL(s_state_orphans(), 0);
+    s_feed_close();
+}
+
 /* s_live_two with record 2 damaged behind the replica's back (not yet
  * met); m the owner's sound answer to a Range of the first batch, without
  * a request_id. */
@@ -1655,6 +1757,8 @@ int main(void)
          test_repeated_forks_back_off},
         {"a snapshot abandoned (stalled, or its end refused) leaves nothing staged on disk",
          test_abandoned_snapshot_not_kept},
+        {"a store rebuilt while a snapshot is received abandons it; sent again, it is whole",
+         test_rebuild_drops_snapshot_received},
         {"a repair by resynchronisation of a live replica stays live",
          test_repair_resync_stays_live},
         {"a Range refused as too large for the owner's max_message: resynchronised by snapshot",
