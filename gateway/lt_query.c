@@ -440,26 +440,30 @@ typedef struct {
     int store_failed;
 } req_t;
 
-/* 1 when the view's own stream holds a live row for key, 0 when not (no
- * stream, no row, a tombstone), -1 on a store failure. The owner derives
- * that stream with the dataset in one transaction (lt_publish), so this
- * one read answers for every key outside the view, after the same work as
- * for a key the dataset lacks: the time of the answer tells a view's
- * member nothing of the keys outside it (PROTOCOL.md 7.5). */
-static int s_in_view(lt_query_t *self, const req_t *r, const char *key)
+/* 1 when the view's own stream holds a live row for key, with its seq in
+ * *seq; 0 when not (no stream, no row, a tombstone); -1 on a store failure.
+ * The owner derives that stream with the dataset in one transaction
+ * (lt_publish), so this one read answers for every key outside the view,
+ * after the same work as for a key the dataset lacks: the time of the
+ * answer tells a view's member nothing of the keys outside it (PROTOCOL.md
+ * 7.5). */
+static int s_in_view(lt_query_t *self, const req_t *r, const char *key, uint64_t *seq)
 {
-    uint64_t seq;
     int deleted = 0, found;
     if (r->view_stream < 0)
         return 0; /* no record ever entered the view */
-    found = lt_store_state_get(self->ctx->store, r->view_stream, key, &seq, &deleted);
+    found = lt_store_state_get(self->ctx->store, r->view_stream, key, seq, &deleted);
     return found < 0 ? -1 : found && !deleted;
 }
 
-/* s_current, with the seq of a state row even when no record is given. */
+/* s_current, with the seq of a state row even when no record is given.
+ * For a view the seq is the view's own (7.5): the dataset's counts the
+ * changes of every key outside the view too, which its member must not
+ * learn, and a replica of the view holds the view's (6.1, 8.8). */
 static ProtobufCMessage *s_current_at(lt_query_t *self, const req_t *r, const char *key,
                                       uint64_t *seq, int *failed)
 {
+    uint64_t view_seq = 0;
     int deleted = 0, found;
     uint8_t *bytes = NULL;
     size_t len = 0;
@@ -469,7 +473,7 @@ static ProtobufCMessage *s_current_at(lt_query_t *self, const req_t *r, const ch
     *failed = r->store_failed;
     if (r->store_failed || r->stream < 0)
         return NULL;
-    if (view && (found = s_in_view(self, r, key)) <= 0) {
+    if (view && (found = s_in_view(self, r, key, &view_seq)) <= 0) {
         *failed = found < 0;
         return NULL;
     }
@@ -494,6 +498,8 @@ static ProtobufCMessage *s_current_at(lt_query_t *self, const req_t *r, const ch
         *failed = 1;
     else if (view && !lt_publish_view_match(view, msg))
         msg = NULL; /* the view's row said in: the definition in force decides */
+    if (view)
+        *seq = view_seq;
     return msg;
 }
 

@@ -3,10 +3,11 @@
  * deduplication (a retry is replayed, not executed again), answers signed
  * in one batch per flush, the dedup store's budgets (bytes, requests and
  * refusals per caller), and the statistics each outcome moves; on a view
- * (6.1, 7.5), a key outside it answered without a read of its record, and a
- * view whose rebuild failed refused; a verify's claims worked out once for
- * all its keys (7.6); refusals logged in summary per caller, operation and
- * code. The integration suite test_query.c covers both gateways over CURVE. */
+ * (6.1, 7.5), a key outside it answered without a read of its record, the
+ * view's own seq answered, and a view whose rebuild failed refused; a
+ * verify's claims worked out once for all its keys (7.6); refusals logged
+ * in summary per caller, operation and code. The integration suite
+ * test_query.c covers both gateways over CURVE. */
 #include "unit_gw.h"
 #include "unit_sqlite.h"
 #include "lt_crypto.h"
@@ -952,6 +953,41 @@ static void test_view_outside_reads_no_record(void)
     CU_ASSERT(ds.code == LIENTHONG__ERROR_CODE__ERR_NOT_FOUND && ds.reads == 0);
 }
 
+/* The seq of key's state row in stream name (0 when it has none). */
+static uint64_t s_state_seq(const char *name, const char *key)
+{
+    lt_stream_t st;
+    uint64_t seq = 0;
+    int deleted = 0;
+    CU_ASSERT_FATAL(lt_store_stream_find(g.ctx.store, name, &st) == 1);
+    CU_ASSERT_FATAL(lt_store_state_get(g.ctx.store, st.id, key, &seq, &deleted) >= 0);
+    return seq;
+}
+
+/* A lookup on a view answers the view's own seq of the record (PROTOCOL.md
+ * 7.5), as the view's replicas hold it (8.8): the dataset's counts the
+ * changes of the keys outside the view too, which the view's member must
+ * not learn. Changes outside the view leave it as it was; a change of the
+ * key moves it to the view's new seq. */
+static void test_view_lookup_answers_view_seq(void)
+{
+    s_citizen("384001", "Hoang Van E", "38", 0);
+    for (int i = 0; i < 3; i++) /* the dataset's seq runs ahead of the view's */
+        s_citizen("394001", i % 2 ? "Vu Thi F" : "Vu Thi G", "39", 0);
+    s_outcome_t o = s_own_lookup(OD_P38, "384001");
+    CU_ASSERT_EQUAL(o.code, LIENTHONG__ERROR_CODE__ERR_NONE);
+    CU_ASSERT_EQUAL(o.seq, s_state_seq(OD_P38, "384001"));
+    CU_ASSERT(o.seq != s_state_seq(OD_POP, "384001"));
+    s_citizen("394001", "Vu Thi H", "39", 0); /* outside the view */
+    CU_ASSERT_EQUAL(s_own_lookup(OD_P38, "384001").seq, o.seq);
+    s_citizen("384001", "Hoang Van K", "38", 0);
+    s_outcome_t renamed = s_own_lookup(OD_P38, "384001");
+    CU_ASSERT(renamed.code == LIENTHONG__ERROR_CODE__ERR_NONE && renamed.seq > o.seq);
+    CU_ASSERT_EQUAL(renamed.seq, s_state_seq(OD_P38, "384001"));
+    /* The dataset itself answers the dataset's. */
+    CU_ASSERT_EQUAL(s_own_lookup(OD_POP, "384001").seq, s_state_seq(OD_POP, "384001"));
+}
+
 /* The same for a verify: one answer per key, a record read only for the
  * key inside the view. */
 static void test_view_verify_outside_reads_no_record(void)
@@ -1462,6 +1498,8 @@ int main(void)
          test_view_outside_reads_no_record},
         {"a verify on a view reads no record of a key outside it",
          test_view_verify_outside_reads_no_record},
+        {"a lookup on a view answers the view's seq, not the dataset's",
+         test_view_lookup_answers_view_seq},
         {"a claim is compared as a date by its field, not by the stored value",
          test_verify_dates_by_field},
         {"a member's refused requests are logged at once, then counted per interval",
