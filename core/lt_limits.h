@@ -214,9 +214,14 @@
  * dataset or view id (LT_STREAM_ID_MAX), for the same reason. */
 #define LT_QUERY_MAX_TEXT 128
 /* Bytes of a verify claim's value (7.6): room to spare over what the
- * registers' fields hold (a name, an address, a date, a code). Each value
- * is normalised for every key it is applied to: bounded, a request costs
- * at most 1024 keys x 64 claims x 1 KiB of normalisation. */
+ * registers' fields hold (a name, an address, a date, a code). A claim is
+ * normalised once per request (per subject with subjects), and a key's
+ * stored value of a field once per key however many claims name it; a
+ * comparison then reads at most the claim's normal form. The stored values
+ * are bounded by their record (LT_PUBLISH_MAX_RECORD), not by this: a key
+ * costs the normalisation of the fields its claims name, up to its whole
+ * record, plus up to 64 comparisons of at most about 1 KiB each. What one
+ * poll-loop turn executes is bounded by LT_QUERY_TURN_WORK. */
 #define LT_QUERY_MAX_CLAIM_VALUE 1024
 /* A deadline at most 10 minutes ahead (7.1); requests are deduplicated at
  * least that long (7.2). */
@@ -335,6 +340,15 @@
 /* Messages taken from the peer socket per poll-loop turn before the
  * answers they produced are signed together (implementation, 7.3). */
 #define LT_PEER_DRAIN 256
+/* Work of the requests one drain of the peer socket executes before the
+ * loop turns (implementation, 7.3): a key read counts 1 and each claim
+ * compared on it 1 more. A drain ends once its requests reached it (the
+ * request running is finished first), so that a member sending maximal
+ * verifies (1024 keys x 64 claims) has one executed per turn, not
+ * LT_PEER_DRAIN, and the other members' requests, local clients and feeds
+ * are served in between: the socket hands the next message to another
+ * member's connection when one is waiting (ZeroMQ's fair queueing). */
+#define LT_QUERY_TURN_WORK 4096
 
 /* ZMQ_HANDSHAKE_IVL of the peer ROUTER: a connection that has not completed
  * its CURVE handshake by then is closed, so that idle unauthenticated

@@ -280,13 +280,18 @@ int lt_norm_date(const char *in, long *ymd)
     return 0;
 }
 
-/* Claims worked out so far (lt_norm_claims_worked): a count for tests,
- * which orders nothing. */
-static _Atomic uint64_t s_worked;
+/* Claims, and stored values, worked out so far (lt_norm_claims_worked,
+ * lt_norm_stored_worked): counts for tests, which order nothing. */
+static _Atomic uint64_t s_worked, s_stored_worked;
 
 uint64_t lt_norm_claims_worked(void)
 {
     return atomic_load_explicit(&s_worked, memory_order_relaxed);
+}
+
+uint64_t lt_norm_stored_worked(void)
+{
+    return atomic_load_explicit(&s_stored_worked, memory_order_relaxed);
 }
 
 void lt_norm_claim_init(lt_norm_claim_t *self, const char *claim)
@@ -301,36 +306,52 @@ void lt_norm_claim_clear(lt_norm_claim_t *self)
     self->key = NULL;
 }
 
-int lt_norm_claim_match(lt_norm_claim_t *self, const char *stored, int is_date)
+/* 1 when one side is a date, parsed at most once (counted in *worked). */
+static int s_side_date(lt_norm_claim_t *side, _Atomic uint64_t *worked)
 {
-    if (is_date) {
-        long a;
-        if (lt_norm_date(stored, &a) != 0)
-            return 0;
-        if (!self->date) {
-            atomic_fetch_add_explicit(&s_worked, 1, memory_order_relaxed);
-            self->date = lt_norm_date(self->claim, &self->ymd) == 0 ? 1 : -1;
-        }
-        return self->date == 1 && a == self->ymd;
+    if (!side->date) {
+        atomic_fetch_add_explicit(worked, 1, memory_order_relaxed);
+        side->date = lt_norm_date(side->claim, &side->ymd) == 0 ? 1 : -1;
     }
+    return side->date == 1;
+}
+
+/* One side's key, made at most once (counted in *worked): 0, or -1 out of
+ * memory (valid text fails to normalise for no other reason). */
+static int s_side_key(lt_norm_claim_t *side, _Atomic uint64_t *worked)
+{
+    if (side->key)
+        return 0;
+    atomic_fetch_add_explicit(worked, 1, memory_order_relaxed);
+    return (side->key = s_text(side->claim, side->len, 0)) ? 0 : -1;
+}
+
+int lt_norm_claim_match_value(lt_norm_claim_t *self, lt_norm_claim_t *stored, int is_date)
+{
+    /* The stored side first: a claim is worked out only against a value
+     * it can be compared with. */
+    if (is_date)
+        return s_side_date(stored, &s_stored_worked) && s_side_date(self, &s_worked) &&
+               stored->ymd == self->ymd;
     /* Invalid UTF-8 never matches. Equal bytes normalise alike: a claim
      * copied from the same source as the record (the common case) matches
-     * without the Unicode work. */
-    size_t ns = strlen(stored);
-    if (!self->valid || u8_check((const uint8_t *)stored, ns) != NULL)
+     * without the Unicode work. Failing to normalise is no answer, never a
+     * signed "no match". */
+    if (!self->valid || !stored->valid)
         return 0;
-    if (ns == self->len && memcmp(stored, self->claim, ns) == 0)
+    if (stored->len == self->len && memcmp(stored->claim, self->claim, self->len) == 0)
         return 1;
-    /* Valid text fails to normalise only for want of memory: that is no
-     * answer, never a signed "no match". */
-    if (!self->key) {
-        atomic_fetch_add_explicit(&s_worked, 1, memory_order_relaxed);
-        if (!(self->key = s_text(self->claim, self->len, 0)))
-            return -1;
-    }
-    char *a = s_text(stored, ns, 0);
-    int match = a ? strcmp(a, self->key) == 0 : -1;
-    free(a);
+    if (s_side_key(self, &s_worked) != 0 || s_side_key(stored, &s_stored_worked) != 0)
+        return -1;
+    return strcmp(stored->key, self->key) == 0;
+}
+
+int lt_norm_claim_match(lt_norm_claim_t *self, const char *stored, int is_date)
+{
+    lt_norm_claim_t value;
+    lt_norm_claim_init(&value, stored);
+    int match = lt_norm_claim_match_value(self, &value, is_date);
+    lt_norm_claim_clear(&value);
     return match;
 }
 

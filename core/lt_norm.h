@@ -32,12 +32,13 @@ int lt_norm_match(const char *stored, const char *claim, int is_date)
     __attribute__((warn_unused_result));
 
 /* A claim to be compared against many stored values (a verification's
- * shared claims against each of its keys, PROTOCOL.md 7.6): its key and
- * its date are worked out at most once, when a comparison first needs
- * them, and kept. Fill it with lt_norm_claim_init, free what it keeps with
- * lt_norm_claim_clear. The fields are its own. */
+ * shared claims against each of its keys, PROTOCOL.md 7.6), or a stored
+ * value against many claims (the claims of one key naming one field): its
+ * key and its date are worked out at most once, when a comparison first
+ * needs them, and kept. Fill it with lt_norm_claim_init, free what it keeps
+ * with lt_norm_claim_clear. The fields are its own. */
 typedef struct {
-    const char *claim; /* the claim value, not copied: it outlives the struct */
+    const char *claim; /* the value, not copied: it outlives the struct */
     size_t len;
     int valid; /* the claim is valid UTF-8 */
     char *key; /* its key (lt_norm_match's), NULL until needed */
@@ -53,10 +54,19 @@ void lt_norm_claim_clear(lt_norm_claim_t *self);
 int lt_norm_claim_match(lt_norm_claim_t *self, const char *stored, int is_date)
     __attribute__((warn_unused_result));
 
+/* lt_norm_claim_match against a stored value filled with
+ * lt_norm_claim_init: the stored side too is worked out once over all
+ * calls with it. The same 1, 0 or -1. */
+int lt_norm_claim_match_value(lt_norm_claim_t *self, lt_norm_claim_t *stored, int is_date)
+    __attribute__((warn_unused_result));
+
 /* How many times a claim's side of a comparison was worked out (its key
  * made or its date parsed), by lt_norm_match and lt_norm_claim_match, in
  * this process: lets a test see that a claim is normalised once per
  * request, whatever its number of keys. */
 uint64_t lt_norm_claims_worked(void);
+/* The same for the stored side: once per key and field with
+ * lt_norm_claim_match_value, whatever the number of claims naming it. */
+uint64_t lt_norm_stored_worked(void);
 
 #endif

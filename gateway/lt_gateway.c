@@ -515,12 +515,17 @@ static int s_peer_one(lt_gateway_t *self)
     return waiting ? 0 : -1;
 }
 
-/* Drains what is waiting (bounded), then signs the answers it produced in
- * one batch: under load many answers share a signature, and a lone request
- * is answered at once, never held back for a timer. */
+/* Drains what is waiting (bounded in messages and in the work of the
+ * requests they carry, LT_QUERY_TURN_WORK), then signs the answers it
+ * produced in one batch: under load many answers share a signature, and a
+ * lone request is answered at once, never held back for a timer. What is
+ * left waits for the next turn: the poll sees the socket still readable. */
 static void s_on_peer(lt_gateway_t *self)
 {
-    for (int i = 0; i < LT_PEER_DRAIN && self->peer && s_peer_one(self) == 0; i++)
+    lt_query_turn_begin(self->query);
+    for (int i = 0; i < LT_PEER_DRAIN && self->peer && !lt_query_turn_done(self->query) &&
+                    s_peer_one(self) == 0;
+         i++)
         ;
     if (self->peer)
         lt_query_flush(self->query);

@@ -174,6 +174,7 @@ struct _lt_query_t {
     /* Owner: the record an answer is made from, decoded (lt_arena.h) and
      * taken back once the answer is queued. */
     lt_arena_t *arena;
+    uint64_t turn_work; /* owner: of the requests executed this turn (lt_query_turn_done) */
 };
 
 /* Appends src to buf (holding o bytes, cap in all), cut to fit; returns the
@@ -761,6 +762,43 @@ static const char *s_result_word(const ProtobufCMessage *msg, Lienthong__ClaimRe
                                                             : " not-allowed";
 }
 
+/* Bytes of a number, bool or enum name as text (lt_schema_text): a string
+ * field is compared as the record holds it, never cut. */
+#define SCALAR_TEXT 128
+
+/* One record's stored values the claims on it name, each worked out once
+ * however many of its claims name the field (7.6): a request's cost
+ * follows its claims, not its claims times the size of the values. */
+typedef struct {
+    const ProtobufCFieldDescriptor *fd[LT_QUERY_MAX_CLAIMS];
+    lt_norm_claim_t v[LT_QUERY_MAX_CLAIMS];
+    char text[LT_QUERY_MAX_CLAIMS][SCALAR_TEXT];
+    size_t n;
+} stored_t;
+
+/* The stored value of field f of msg for a claim, the one in st when an
+ * earlier claim named f; NULL when the field is unknown, withheld or has
+ * no text (a claim NOT_ALLOWED). */
+static lt_norm_claim_t *s_stored(stored_t *st, const req_t *r, const ProtobufCMessage *msg,
+                                 const char *f)
+{
+    const ProtobufCMessageDescriptor *t = msg->descriptor;
+    const ProtobufCFieldDescriptor *fd = lt_schema_field(t, f);
+    if (!fd)
+        return NULL;
+    for (size_t i = 0; i < st->n; i++)
+        if (st->fd[i] == fd)
+            return &st->v[i];
+    const char *text = s_withhold(t, r->policy, r->view, f)
+                           ? NULL
+                           : lt_schema_text(msg, fd, st->text[st->n], sizeof st->text[st->n]);
+    if (!text)
+        return NULL;
+    st->fd[st->n] = fd;
+    lt_norm_claim_init(&st->v[st->n], text);
+    return &st->v[st->n++];
+}
+
 /* Results of every claim against the record of key: 0, or -1 when a claim
  * could not be compared (out of memory), which must not be answered as a
  * result. */
@@ -768,25 +806,25 @@ static int s_claims(lt_query_t *self, const req_t *r, const char *key, const Pro
                     Lienthong__Claim **claims, size_t n_claims, prep_t *prep,
                     Lienthong__ClaimResult *out)
 {
-    const ProtobufCMessageDescriptor *t = msg->descriptor;
-    char stored[512];
+    stored_t st; /* not cleared: per key, only what n counts is read */
+    st.n = 0;
+    int rc = 0;
     s_prep(prep, claims, n_claims);
-    for (size_t c = 0; c < n_claims; c++) {
+    for (size_t c = 0; c < n_claims && rc == 0; c++) {
         const char *f = claims[c]->field;
-        const ProtobufCFieldDescriptor *fd = lt_schema_field(t, f);
-        const char *v = !s_withhold(t, r->policy, r->view, f) && fd
-                            ? lt_schema_text(msg, fd, stored, sizeof stored)
-                            : NULL;
-        int m = v ? lt_norm_claim_match(&prep->c[c], v, lt_schema_is_date(t, f)) : 0;
+        lt_norm_claim_t *v = s_stored(&st, r, msg, f);
+        int m = v ? lt_norm_claim_match_value(&prep->c[c], v, lt_schema_is_date(msg->descriptor, f))
+                  : 0;
         int ok = m >= 0 && v ? s_budget(self, r, key, f, m) : 1;
-        if (m < 0 || ok < 0)
-            return -1;
+        rc = m < 0 || ok < 0 ? -1 : 0;
         prep->spent[c] = !ok;
         out[c] = !v || !ok ? LIENTHONG__CLAIM_RESULT__CLAIM_NOT_ALLOWED
                  : m       ? LIENTHONG__CLAIM_RESULT__CLAIM_MATCH
                            : LIENTHONG__CLAIM_RESULT__CLAIM_NO_MATCH;
     }
-    return 0;
+    for (size_t i = 0; i < st.n; i++)
+        lt_norm_claim_clear(&st.v[i]);
+    return rc;
 }
 
 /* Answers each key of a verification (7.6), with prep the claims worked
@@ -1096,6 +1134,21 @@ static int s_refusals_spent(lt_query_t *self, void *peer, const lt_wire_in_t *in
     return 1;
 }
 
+/* What executing a request costs its turn (LT_QUERY_TURN_WORK): a key
+ * read counts 1 and each claim compared on it 1 more; a refusal reads
+ * nothing of the store. */
+static uint64_t s_work(const req_t *r, const Lienthong__VerifyRequest *vq)
+{
+    if (r->refusal || !vq)
+        return 1;
+    uint64_t work = 0;
+    for (size_t k = 0, n; k < s_vcount(vq); k++) {
+        (void)s_vclaims(vq, k, &n);
+        work += 1 + n;
+    }
+    return work;
+}
+
 /* Executes a request as the owner (7.2 to 7.6) for caller, a member id or
  * LT_QUERY_OWN; answers are queued for the next signature, to go out on
  * sock, with the answer context record_type when not NULL (8.4). */
@@ -1157,6 +1210,7 @@ static void s_execute(lt_query_t *self, void *peer, const lt_wire_in_t *in,
     }
     if (s_refusals_spent(self, peer, in, os, d, &r))
         return;
+    self->turn_work += s_work(&r, is_verify ? vq : NULL);
     self->executing = d;
     self->executing_gone = GONE_NOT;
     /* A flush inside it that marked it gone made its executor return -1. */
@@ -1185,6 +1239,16 @@ void lt_query_on_request(lt_query_t *self, void *peer, const lt_wire_in_t *in,
                          const Lienthong__Envelope *env)
 {
     s_execute(self, peer, in, env, in->user_id, NULL);
+}
+
+void lt_query_turn_begin(lt_query_t *self)
+{
+    self->turn_work = 0;
+}
+
+int lt_query_turn_done(const lt_query_t *self)
+{
+    return self->turn_work >= LT_QUERY_TURN_WORK;
 }
 
 /* ---- owner: batched signing ------------------------------------------------------ */

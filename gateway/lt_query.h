@@ -54,6 +54,13 @@ void lt_query_destroy(lt_query_t **self_p);
 /* Owner: a LookupRequest or VerifyRequest from a peer. */
 void lt_query_on_request(lt_query_t *self, void *peer, const lt_wire_in_t *in,
                          const Lienthong__Envelope *env);
+/* Owner: a drain of the peer socket begins; the work of the requests
+ * executed from now on is counted from 0 (LT_QUERY_TURN_WORK). */
+void lt_query_turn_begin(lt_query_t *self);
+/* Owner: 1 once the requests executed since lt_query_turn_begin did
+ * LT_QUERY_TURN_WORK: the drain takes no more messages and the poll loop
+ * turns, so that one member's large verifies do not hold up the rest. */
+int lt_query_turn_done(const lt_query_t *self);
 /* Owner: signs and sends the answers gathered since the last flush, each
  * on the socket its request came in on (or, when the audit log cannot take
  * their entries, refuses each there). Call it before closing a socket that

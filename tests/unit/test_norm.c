@@ -526,6 +526,45 @@ static void test_claim_once_same_results(void)
     CU_ASSERT_EQUAL(wrong, 0);
 }
 
+/* A stored value kept over many claims (the claims of one key naming one
+ * field, PROTOCOL.md 7.6) gives against each, as text or as a date, what
+ * comparing the pair afresh gives; its key and its date are each made
+ * once, however many claims it meets. */
+static void test_stored_once_same_results(void)
+{
+    static const char *const texts[] = {
+        NGUYEN_NFC,     NGUYEN_NFD, NAME_UPPER,   NAME_LOWER, NAME_MIXED,   NAME_UPPER_NFD,
+        DANG_UPPER,     DANG_D_UP,  "STRASSE",    "",         "1990-01-02", "19900102",
+        " 1990-01-02 ", "1990-1-2", "1981-02-29", "\xff",     NULL};
+    int wrong = 0;
+    for (size_t i = 0; texts[i]; i++) {
+        lt_norm_claim_t v;
+        lt_norm_claim_init(&v, texts[i]);
+        uint64_t before = lt_norm_stored_worked();
+        for (int round = 0; round < 3; round++)
+            for (size_t j = 0; texts[j]; j++)
+                for (int is_date = 0; is_date < 2; is_date++) {
+                    lt_norm_claim_t c;
+                    lt_norm_claim_init(&c, texts[j]);
+                    int got = lt_norm_claim_match_value(&c, &v, is_date);
+                    lt_norm_claim_clear(&c);
+                    int want = s_reference(texts[i], texts[j], is_date);
+                    if (got != want) {
+                        fprintf(stderr, "\n  stored %zu, claim %zu, date %d: %d, want %d\n", i, j,
+                                is_date, got, want);
+                        wrong++;
+                    }
+                }
+        uint64_t worked = lt_norm_stored_worked() - before;
+        if (worked > 2)
+            fprintf(stderr, "\n  stored %zu worked out %llu times\n", i,
+                    (unsigned long long)worked);
+        CU_ASSERT(worked <= 2);
+        lt_norm_claim_clear(&v);
+    }
+    CU_ASSERT_EQUAL(wrong, 0);
+}
+
 /* One claim against a thousand records: its key is made once, its date
  * parsed once, and a claim matching by its bytes needs neither. */
 static void test_claim_worked_once(void)
@@ -735,6 +774,8 @@ int main(void)
         {"dates compared as dates", test_date_match},
         {"a claim worked out once compares as afresh, text and dates",
          test_claim_once_same_results},
+        {"a stored value worked out once compares as afresh, text and dates",
+         test_stored_once_same_results},
         {"a claim is worked out once against a thousand values", test_claim_worked_once},
         {"body bytes are the exact packed body", test_body_bytes_exact},
         {"body bytes refused", test_body_bytes_refused},

@@ -1344,6 +1344,55 @@ static void test_verify_claims_worked_once(void)
     CU_ASSERT_EQUAL(worked, PICKED - 1);
 }
 
+/* A drain of the peer socket ends once its requests did a turn's work
+ * (LT_QUERY_TURN_WORK, implementation 7.3): lookups, a key each, leave it
+ * going; one verify of a turn's worth of keys and claims ends it, and the
+ * next turn counts afresh. Keys not found count as read. */
+static void test_turn_ends_on_work(void)
+{
+    enum { CLAIMS = 3, KEYS = LT_QUERY_TURN_WORK / (1 + CLAIMS) };
+    lt_query_turn_begin(g_q);
+    for (int i = 0; i < 8; i++)
+        s_lookup(++g_id, "001", NULL, 0, "KYC");
+    lt_query_flush(g_q);
+    for (int i = 0; i < 8; i++) {
+        Lienthong__Envelope *e = ug_recv(&g);
+        CU_ASSERT(e != NULL);
+        lt_wire_free(&e);
+    }
+    CU_ASSERT_EQUAL(lt_query_turn_done(g_q), 0);
+    static char *keys[KEYS];
+    static char names[KEYS][16];
+    for (size_t i = 0; i < KEYS; i++) {
+        snprintf(names[i], sizeof names[i], "t%zu", i);
+        keys[i] = names[i];
+    }
+    /* One claim a field (7.6): a request naming a field twice is refused. */
+    static char *fields[CLAIMS] = {"full_name", "date_of_birth", "sex"};
+    Lienthong__Claim cl[CLAIMS], *cp[CLAIMS];
+    for (size_t c = 0; c < CLAIMS; c++) {
+        lienthong__claim__init(&cl[c]);
+        cl[c].field = fields[c];
+        cl[c].value = "An";
+        cp[c] = &cl[c];
+    }
+    Lienthong__VerifyAnswer **a = calloc(KEYS, sizeof *a);
+    CU_ASSERT_FATAL(a != NULL);
+    lt_query_turn_begin(g_q);
+    s_verify_all(keys, KEYS - 1, cp, CLAIMS, NULL, 0, a); /* one key short */
+    for (size_t i = 0; i < KEYS - 1; i++)
+        lienthong__verify_answer__free_unpacked(a[i], NULL);
+    CU_ASSERT_EQUAL(lt_query_turn_done(g_q), 0);
+    lt_query_turn_begin(g_q);
+    s_verify_all(keys, KEYS, cp, CLAIMS, NULL, 0, a);
+    for (size_t i = 0; i < KEYS; i++)
+        lienthong__verify_answer__free_unpacked(a[i], NULL);
+    CU_ASSERT_EQUAL(lt_query_turn_done(g_q), 1);
+    lt_query_turn_begin(g_q);
+    CU_ASSERT_EQUAL(lt_query_turn_done(g_q), 0);
+    free(a);
+}
+
 /* Subjects (PROTOCOL.md 7.6) each bring their own claims: each subject's
  * are worked out for it, never taken from the subject before. */
 static void test_verify_subjects_own_claims(void)
@@ -1508,6 +1557,7 @@ int main(void)
          test_verify_claims_worked_once},
         {"a verify of subjects compares each subject's own claims",
          test_verify_subjects_own_claims},
+        {"a drain ends once its requests did a turn's work", test_turn_ends_on_work},
         {"a view's changed definition: followed once rebuilt, ERR_UNAVAILABLE until then",
          test_view_definition_changed},
         {"past the total, the next biggest gives way while the biggest's oldest are unsigned",
