@@ -322,6 +322,26 @@ static int s_batches(lt_store_t *store, const lt_dir_t *dir, lt_dir_t *const *re
     return w.found;
 }
 
+/* The first record the log keeps of st (PROTOCOL.md 6.8, 6.10): below the
+ * retained tail only the state's rows remain. 0, or -1 with err. */
+static int s_tail(lt_store_t *store, const char *name, const lt_stream_t *st, uint64_t *first,
+                  char *err, size_t errlen)
+{
+    if (lt_store_tail_first(store, st->id, first) == 0)
+        return 0;
+    snprintf(err, errlen, "%s: cannot read the retained tail: %s", name, lt_store_error(store));
+    return -1;
+}
+
+int lt_store_verify_records(lt_store_t *store, const char *name, const lt_stream_t *st,
+                            lt_store_damage_fn fn, void *arg, char *err, size_t errlen)
+{
+    uint64_t first;
+    if (s_tail(store, name, st, &first, err, errlen) != 0)
+        return -1;
+    return s_records(store, name, st, first ? first : 1, fn, arg, err, errlen);
+}
+
 int lt_store_verify_stream(lt_store_t *store, const lt_dir_t *dir, lt_dir_t *const *retired,
                            size_t n_retired, const char *name, const lt_stream_t *st, uint64_t from,
                            lt_store_damage_fn fn, void *arg, char *err, size_t errlen)

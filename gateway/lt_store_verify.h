@@ -1,8 +1,9 @@
 /* lt_store_verify: checks a store's content proves itself (docs/ARCHITECTURE.md
  * 4.2): every record against its checksum, and for a replica every kept
  * batch header against the owner's signature and the hash chain, up to the
- * stream's cursor. Used by `lienthong store verify` over a whole store and
- * by the gateway at start over each stream's tail. */
+ * stream's cursor. Used by `lienthong store verify` over a whole store, by
+ * the gateway at start over each stream's tail, and by `lienthong restore`
+ * over a backup's records (checksums only). */
 #ifndef LT_STORE_VERIFY_H
 #define LT_STORE_VERIFY_H
 
@@ -32,6 +33,13 @@ typedef void (*lt_store_damage_fn)(void *arg, const char *stream, lt_store_findi
 int lt_store_verify_stream(lt_store_t *store, const lt_dir_t *dir, lt_dir_t *const *retired,
                            size_t n_retired, const char *name, const lt_stream_t *st, uint64_t from,
                            lt_store_damage_fn fn, void *arg, char *err, size_t errlen);
+
+/* The records pass of lt_store_verify_stream alone: every record of st
+ * from the retained tail to the cursor against its checksum, without a
+ * directory (batch headers are not checked). Returns the number of damaged
+ * ranges, or -1 on a store error (err says which). */
+int lt_store_verify_records(lt_store_t *store, const char *name, const lt_stream_t *st,
+                            lt_store_damage_fn fn, void *arg, char *err, size_t errlen);
 
 /* lt_store_verify_stream over every stream, from record 1. */
 int lt_store_verify_all(lt_store_t *store, const lt_dir_t *dir, lt_dir_t *const *retired,

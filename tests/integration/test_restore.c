@@ -1138,6 +1138,57 @@ out:
     s_cleanup(&x);
 }
 
+/* ---- 6b. a backup with a damaged record ------------------------------------------ */
+
+/* Changes the bytes of record 5 of DS in the store file at path, its
+ * checksum left as it was: the damage of a disk that flipped a byte. */
+static int s_damage_record(const char *path)
+{
+    return s_sql(path, "UPDATE log SET record = x'0a0100' WHERE id = "
+                       "((SELECT id FROM streams WHERE name = '" DS "') << 40) | 5");
+}
+
+/* The restore checks every record of the backup against its checksum
+ * before anything is put in place (docs/operations.md, "Backup and
+ * restore"): the owner's backup with a damaged record of its own dataset,
+ * which no peer can send again, is refused and the store kept, histories
+ * not rotated; a consumer's backup with a damaged record of its replica is
+ * restored, the range named, as the gateway fetches it from the owner. */
+static void test_damaged_backup(void)
+{
+    fed_t x;
+    memset(&x, 0, sizeof x);
+    char gm_backup[sizeof x.backup + 16];
+    LT_IT_REQUIRE(s_fed(&x) == 0);
+    LT_IT_REQUIRE(s_publish(&x, 0, 20, "") == 0);
+    s_check_equal(&x, "before the backups");
+    snprintf(gm_backup, sizeof gm_backup, "%s.manual", x.backup);
+    LT_IT_REQUIRE(s_cli(&x, "backup.out", "backup", x.go, "--to", x.backup) == 0);
+    LT_IT_REQUIRE(s_cli(&x, "backup2.out", "backup", x.gm, "--to", gm_backup) == 0);
+    LT_IT_REQUIRE(lt_it_gw_stop(x.go, STOP_MS) == 0);
+    LT_IT_REQUIRE(lt_it_gw_stop(x.gm, STOP_MS) == 0);
+    LT_IT_REQUIRE(s_damage_record(x.backup) == 0);
+    LT_IT_REQUIRE(s_damage_record(gm_backup) == 0);
+    long rows = s_log_rows(x.go);
+    LT_IT_REQUIRE(rows >= 20);
+
+    CU_ASSERT_EQUAL(s_cli(&x, "restore1.out", "restore", x.go, "--from", x.backup), 1);
+    CU_ASSERT(
+        s_cli_says(&x, "restore1.out", "is refused: " DS " records 5..5 (checksum mismatch)"));
+    CU_ASSERT(s_cli_says(&x, "restore1.out", "restore an earlier backup"));
+    CU_ASSERT(!s_exists(x.go, "store.db.restore"));
+    CU_ASSERT_EQUAL(s_log_rows(x.go), rows);
+
+    CU_ASSERT_EQUAL(s_cli(&x, "restore2.out", "restore", x.gm, "--from", gm_backup), 0);
+    CU_ASSERT(s_cli_says(&x, "restore2.out",
+                         "damaged: " DS " records 5..5: checksum mismatch; "
+                         "the gateway fetches them again from the owner"));
+    CU_ASSERT(s_cli_says(&x, "restore2.out", "restored from"));
+    s_finish(&x);
+out:
+    s_cleanup(&x);
+}
+
 /* ---- 7. a tampered backup's directory ------------------------------------------ */
 
 /* Writes len bytes to path (mode 0644); 0 or -1. */
@@ -1222,6 +1273,8 @@ int main(int argc, char **argv)
          test_sink_through_restore},
         {"6 a backup holding a trigger, a view or an index of its own is refused",
          test_foreign_schema},
+        {"6b a backup with a damaged record: refused for an owned stream, named for a replica",
+         test_damaged_backup},
         {"7 a backup's directory signed by a key only its own files name is refused",
          test_forged_directory},
         {NULL, NULL},
