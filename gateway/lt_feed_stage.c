@@ -200,6 +200,8 @@ static int s_stage_chunk(lt_feed_t *self, struct lt_feed_stage *g, const Lientho
     if (rc != 0 && !err[0])
         snprintf(err, errlen, "store: %s", lt_store_error(store));
     lt_store_rollback(store); /* only when still open after a failure */
+    /* On a failure the store sets synced commits again before its next
+     * write, or refuses it (lt_store_relaxed): reported here. */
     if (lt_store_relaxed(store, 0) != 0 && rc == 0) {
         snprintf(err, errlen, "store: %s", lt_store_error(store));
         rc = -1;

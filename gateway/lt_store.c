@@ -289,6 +289,9 @@ struct _lt_store_t {
     /* Files lt_store_rebuild put in the place of this one: what was read
      * before may have been lost since (lt_store_rebuilds). */
     uint64_t rebuilds;
+    /* lt_store_relaxed: commits asked to be unsynced, and a failure to make
+     * them synced again, which s_full retries before the next write. */
+    int relaxed, sync_lost;
 };
 
 /* The older checksum of a log row (rows written before LT_STORE_SUM_BYTES
@@ -736,6 +739,20 @@ const char *lt_store_error(lt_store_t *self)
     return sqlite3_errmsg(self->db);
 }
 
+/* synchronous = FULL set again when lt_store_relaxed(self, 0) failed to,
+ * before a write that opens a transaction: every commit not asked to be
+ * relaxed is synced, or refused (lt_store.h). Inside a transaction the
+ * pragma cannot change, and the transaction's BEGIN passed here. */
+static int s_full(lt_store_t *self)
+{
+    if (!self->sync_lost || self->relaxed || !sqlite3_get_autocommit(self->db))
+        return 0;
+    if (sqlite3_exec(self->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL) != SQLITE_OK)
+        return -1;
+    self->sync_lost = 0;
+    return 0;
+}
+
 /* Runs a statement that writes and returns no rows, then resets it. A read
  * snapshot held on this connection (lt_store_read_begin) ends first: a
  * write must see the newest rows, and SQLite refuses to upgrade a snapshot
@@ -743,6 +760,8 @@ const char *lt_store_error(lt_store_t *self)
 static int s_run(lt_store_t *self, sqlite3_stmt *st)
 {
     lt_store_read_end(self);
+    if (s_full(self) != 0)
+        return -1;
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
@@ -1029,7 +1048,7 @@ static int s_exec_fmt(lt_store_t *self, const char *fmt, int64_t a, int64_t b, i
     if (!sql)
         return -1;
     lt_store_read_end(self); /* they write: as s_run */
-    int rc = sqlite3_exec(self->db, sql, NULL, NULL, NULL);
+    int rc = s_full(self) == 0 ? sqlite3_exec(self->db, sql, NULL, NULL, NULL) : SQLITE_ERROR;
     sqlite3_free(sql);
     return rc == SQLITE_OK ? 0 : -1;
 }
@@ -1283,10 +1302,28 @@ int lt_store_scan(lt_store_t *self, int64_t stream, uint64_t from_seq, uint64_t 
 int lt_store_relaxed(lt_store_t *self, int relaxed)
 {
     lt_store_read_end(self); /* SQLite refuses the pragma inside a transaction */
-    return sqlite3_exec(self->db, relaxed ? "PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = FULL",
-                        NULL, NULL, NULL) == SQLITE_OK
-               ? 0
-               : -1;
+    int rc = sqlite3_exec(self->db,
+                          relaxed ? "PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = FULL",
+                          NULL, NULL, NULL) == SQLITE_OK
+                 ? 0
+                 : -1;
+    /* After a failure to set FULL the connection may still be NORMAL:
+     * s_full sets it before the next write. */
+    self->relaxed = relaxed;
+    if (!relaxed)
+        self->sync_lost = rc != 0;
+    return rc;
+}
+
+int lt_store_synced(lt_store_t *self)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+    if (sqlite3_prepare_v2(self->db, "PRAGMA synchronous", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        rc = sqlite3_column_int(st, 0) >= 2; /* FULL is 2, EXTRA 3 */
+    sqlite3_finalize(st);
+    return rc;
 }
 
 int lt_store_sum_ok(int64_t stream, uint64_t seq, const void *rec, size_t len, const void *sum,

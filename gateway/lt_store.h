@@ -261,8 +261,13 @@ uint64_t lt_store_gets(const lt_store_t *self);
 /* relaxed: commits until the next lt_store_relaxed(self, 0) are not
  * synced (WAL, synchronous=NORMAL): for data that is worthless after a
  * crash anyway (a snapshot being staged); the next synced commit makes them
- * durable too. */
+ * durable too. When setting them synced again fails, each later write that
+ * opens a transaction tries again first, and fails when it cannot: no
+ * commit goes unsynced that was not asked to. */
 int lt_store_relaxed(lt_store_t *self, int relaxed) __attribute__((warn_unused_result));
+/* 1 when the connection syncs its commits (synchronous = FULL), 0 when it
+ * does not, -1 on an error: tests check lt_store_relaxed with it. */
+int lt_store_synced(lt_store_t *self);
 /* 1 when sum (sum_len bytes) is the checksum of the log row of (stream,
  * seq) holding rec, for readers on their own connection (lt_store_snap);
  * rec's Merkle leaf is written into leaf either way. */

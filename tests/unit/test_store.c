@@ -311,6 +311,43 @@ static void test_transactions(void)
     lt_store_destroy(&s);
 }
 
+/* Commits made relaxed (a staged snapshot) whose return to synced commits
+ * failed: the next write sets synchronous = FULL again before it runs, so
+ * no later commit of the connection goes unsynced (lt_store.h). SQLite
+ * refuses the pragma inside a transaction, which makes the return fail. */
+static void test_relaxed_restored(void)
+{
+    s_fresh();
+    lt_store_t *s = s_open();
+    lt_stream_t a = s_stream(s, "A");
+    CU_ASSERT_EQUAL(lt_store_synced(s), 1);
+    CU_ASSERT_EQUAL_FATAL(lt_store_relaxed(s, 1), 0);
+    CU_ASSERT_EQUAL(lt_store_synced(s), 0);
+    CU_ASSERT_EQUAL_FATAL(lt_store_begin(s), 0);
+    CU_ASSERT_EQUAL(lt_store_relaxed(s, 0), -1);
+    lt_store_rollback(s);
+    CU_ASSERT_EQUAL(lt_store_synced(s), 0);
+    /* The next write, in a transaction or alone, is synced. */
+    CU_ASSERT_EQUAL_FATAL(lt_store_begin(s), 0);
+    CU_ASSERT_EQUAL(lt_store_synced(s), 1);
+    s_append(s, &a, "A", 1, 40);
+    CU_ASSERT_EQUAL(lt_store_commit(s), 0);
+    CU_ASSERT_EQUAL_FATAL(lt_store_relaxed(s, 1), 0);
+    CU_ASSERT_EQUAL_FATAL(lt_store_begin(s), 0);
+    CU_ASSERT_EQUAL(lt_store_relaxed(s, 0), -1);
+    lt_store_rollback(s);
+    CU_ASSERT_EQUAL(lt_store_state_put(s, a.id, "k", 1, 0, 0, 0), 0);
+    CU_ASSERT_EQUAL(lt_store_synced(s), 1);
+    /* Relaxed on purpose, a write stays relaxed. */
+    CU_ASSERT_EQUAL_FATAL(lt_store_relaxed(s, 1), 0);
+    CU_ASSERT_EQUAL_FATAL(lt_store_begin(s), 0);
+    CU_ASSERT_EQUAL(lt_store_synced(s), 0);
+    lt_store_rollback(s);
+    CU_ASSERT_EQUAL(lt_store_relaxed(s, 0), 0);
+    CU_ASSERT_EQUAL(lt_store_synced(s), 1);
+    lt_store_destroy(&s);
+}
+
 /* A held read snapshot (lt_store_read_begin) keeps what the lookups of a
  * drain see fixed; its end, or any write on the connection, shows the
  * newest rows again. */
@@ -1649,6 +1686,8 @@ int main(void)
         {"records read back byte for byte; the log never overwrites", test_get_and_no_overwrite},
         {"the state holds the latest seq and tombstone per key and stream", test_state},
         {"nothing is visible before commit; a rollback leaves nothing", test_transactions},
+        {"a failed return from relaxed commits is retried before the next write",
+         test_relaxed_restored},
         {"a held read snapshot hides later commits until it ends or the connection writes",
          test_read_snapshot},
         {"reopening the store keeps log, state and cursors", test_reopen_keeps_everything},
