@@ -511,20 +511,6 @@ static Lienthong__ErrorCode s_fields_once(Lienthong__Claim *const *claims, size_
                   "verify_request", k, f);
 }
 
-/* A key named twice in one request, whose claims together would test as
- * many values of one field as the request has claims (7.6). */
-static Lienthong__ErrorCode s_keys_once(const Lienthong__VerifyRequest *q, size_t n, char *err,
-                                        size_t errlen)
-{
-    const char *keys[LT_QUERY_MAX_KEYS];
-    for (size_t k = 0; k < n; k++)
-        keys[k] = q->n_subjects ? q->subjects[k]->key : q->keys[k];
-    const char *key = s_twice(keys, n);
-    return key ? s_fail(MALFORMED, err, errlen, "%s: key \"%s\" is named twice", "verify_request",
-                        key)
-               : LIENTHONG__ERROR_CODE__ERR_NONE;
-}
-
 Lienthong__ErrorCode lt_valid_verify(const Lienthong__VerifyRequest *q, char *err, size_t errlen)
 {
     Lienthong__ErrorCode code = s_request("verify_request", q->request_id, q->dataset, q->purpose,
@@ -549,14 +535,17 @@ Lienthong__ErrorCode lt_valid_verify(const Lienthong__VerifyRequest *q, char *er
         code = s_claims(q->claims, q->n_claims, -1, err, errlen);
     for (size_t k = 0; k < q->n_subjects && !code; k++)
         code = s_claims(q->subjects[k]->claims, q->subjects[k]->n_claims, (long)k, err, errlen);
-    /* Each key once, each field once per key: one request makes at most
-     * one guess at any value (7.6). */
+    /* Each field once per key or subject (7.6). A key may come again, in
+     * another subject with its own claims (two subscribers who both give
+     * one citizen's id): the owner's budget of no-matches counts every
+     * claim, within a request as across requests, so repeating a key buys
+     * no more guesses. */
     if (!code && !q->n_subjects)
         code = s_fields_once(q->claims, q->n_claims, -1, err, errlen);
     for (size_t k = 0; k < q->n_subjects && !code; k++)
         code =
             s_fields_once(q->subjects[k]->claims, q->subjects[k]->n_claims, (long)k, err, errlen);
-    return code ? code : s_keys_once(q, n, err, errlen);
+    return code;
 }
 
 Lienthong__ErrorCode lt_valid_on_behalf(const Lienthong__OnBehalf *w, char *err, size_t errlen)

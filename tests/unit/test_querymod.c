@@ -1393,6 +1393,54 @@ static void test_turn_ends_on_work(void)
     free(a);
 }
 
+/* One request naming a key again in ten subjects, each guessing its name
+ * (a key may come again, as when two subscribers give one citizen's id,
+ * 7.6): the budget counts within a request as across requests, so the ninth
+ * guess and the right value after it are answered CLAIM_NOT_ALLOWED. */
+static void test_verify_misses_budgeted_in_one_request(void)
+{
+    lt_query_t *keep = g_q, *q = lt_query_new(&g.ctx);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(q);
+    g_q = q;
+    s_refuse_now = 1000;
+    lt_query_set_miss_clock(q, s_refuse_clock, NULL);
+    enum { N = LT_VERIFY_MISS_MAX + 2 };
+    char guess[N][32];
+    Lienthong__Claim cl[N], *cp[N][1];
+    Lienthong__Subject sb[N], *sp[N];
+    for (size_t s = 0; s < N; s++) {
+        if (s + 1 < N)
+            snprintf(guess[s], sizeof guess[s], "Guess %zu", s);
+        else
+            snprintf(guess[s], sizeof guess[s], "Binh");
+        lienthong__claim__init(&cl[s]);
+        cl[s].field = "full_name";
+        cl[s].value = guess[s];
+        cp[s][0] = &cl[s];
+        lienthong__subject__init(&sb[s]);
+        sb[s].key = "002";
+        sb[s].claims = cp[s];
+        sb[s].n_claims = 1;
+        sp[s] = &sb[s];
+    }
+    Lienthong__VerifyAnswer *a[N];
+    s_verify_all(NULL, N, NULL, 0, sp, N, a);
+    size_t no = 0, refused = 0;
+    for (size_t s = 0; s < N; s++) {
+        if (!a[s])
+            continue;
+        if (a[s]->n_results == 1) {
+            no += a[s]->results[0] == LIENTHONG__CLAIM_RESULT__CLAIM_NO_MATCH;
+            refused += a[s]->results[0] == LIENTHONG__CLAIM_RESULT__CLAIM_NOT_ALLOWED;
+        }
+        lienthong__verify_answer__free_unpacked(a[s], NULL);
+    }
+    CU_ASSERT_EQUAL(no, LT_VERIFY_MISS_MAX);
+    CU_ASSERT_EQUAL(refused, 2);
+    g_q = keep;
+    lt_query_destroy(&q);
+}
+
 /* Subjects (PROTOCOL.md 7.6) each bring their own claims: each subject's
  * are worked out for it, never taken from the subject before. */
 static void test_verify_subjects_own_claims(void)
@@ -1564,6 +1612,8 @@ int main(void)
          test_full_store_biggest_unsigned},
         {"past the total of requests, the caller of the most requests gives way",
          test_full_store_by_entries},
+        {"a key again in one request: its ninth guess and the right value after it refused",
+         test_verify_misses_budgeted_in_one_request},
         {"a caller's ninth no-match on one (key, field) in the window is refused",
          test_verify_misses_budgeted},
         {NULL, NULL},
