@@ -827,6 +827,33 @@ static int s_claims(lt_query_t *self, const req_t *r, const char *key, const Pro
     return rc;
 }
 
+/* Audits an answered key of a verify (key, its claim fields and the
+ * detail), or, for a refusal, every key of q with its own claim fields,
+ * as the caller's side does (s_audit_verify_made): a member probing
+ * citizens without a policy is then found by the owner's subject-access
+ * report. The caller's budget of stored refusals (s_refusals_spent)
+ * bounds these entries. */
+static void s_audit_verify(lt_query_t *self, const req_t *r, const Lienthong__VerifyRequest *q,
+                           const char *key, const char *fields, const char *detail)
+{
+    if (!r->refusal) {
+        s_audit(self, r, "verify", key, fields, detail);
+        return;
+    }
+    char own[AUDIT_FIELDS_MAX], part[AUDIT_DETAIL_MAX], which[64];
+    size_t n = s_vcount(q), n_claims;
+    for (size_t k = 0; k < n; k++) {
+        Lienthong__Claim **claims = s_vclaims(q, k, &n_claims);
+        s_claim_fields(claims, n_claims, own, sizeof own);
+        /* Which part of one request the entry is, when there are several. */
+        if (n > 1) {
+            snprintf(which, sizeof which, " key %zu of %zu", k + 1, n);
+            s_append(part, s_append(part, 0, sizeof part, detail), sizeof part, which);
+        }
+        s_audit(self, r, "refused", s_vkey(q, k), own, n > 1 ? part : detail);
+    }
+}
+
 /* Answers each key of a verification (7.6), with prep the claims worked
  * out so far (the caller frees them). */
 static int s_verify_keys(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_t *d, req_t *r,
@@ -873,7 +900,7 @@ static int s_verify_keys(lt_query_t *self, void *peer, const lt_wire_in_t *in, d
          * would belong to no commit that the answer waits for. */
         int rc = s_queue(self, peer, in, d, 1, a.last, r->record_type, &a.base);
         if (rc == 0)
-            s_audit(self, r, r->refusal ? "refused" : "verify", a.key ? a.key : "", fields, detail);
+            s_audit_verify(self, r, q, a.key, fields, detail);
         s_done_with(self);
         if (rc != 0)
             return -1;

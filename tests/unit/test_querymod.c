@@ -819,6 +819,66 @@ static void test_audit_holds_every_field(void)
     lt_audit_destroy(&g.ctx.audit);
 }
 
+/* The number of audit entries at path of event on subject with fields. */
+static int64_t s_audit_count(const char *path, const char *event, const char *subject,
+                             const char *fields)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int64_t n = -1;
+    CU_ASSERT_FATAL(sqlite3_open(path, &db) == SQLITE_OK);
+    CU_ASSERT_FATAL(sqlite3_prepare_v2(db,
+                                       "SELECT COUNT(*) FROM audit WHERE event = ?1 AND "
+                                       "subject = ?2 AND fields = ?3",
+                                       -1, &st, NULL) == SQLITE_OK);
+    sqlite3_bind_text(st, 1, event, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, subject, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, fields, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+/* A refused verify of two keys leaves one audit entry per key, with its
+ * claim fields, as a refused lookup names its key: the owner's
+ * subject-access report finds each citizen probed. Before, one entry
+ * named no citizen and no field. */
+static void test_refused_verify_audits_each_key(void)
+{
+    char path[512], err[256], *keys[] = {"001", "002"};
+    snprintf(path, sizeof path, "%s/audit_refused.db", g.tmp);
+    CU_ASSERT_FATAL((g.ctx.audit = lt_audit_open(path, g.ctx.keys, err, sizeof err)) != NULL);
+    Lienthong__Claim c[2], *cp[2];
+    const char *fields[] = {"full_name", "date_of_birth"}, *values[] = {"An", "1980-02-29"};
+    for (size_t i = 0; i < 2; i++) {
+        lienthong__claim__init(&c[i]);
+        c[i].field = (char *)fields[i];
+        c[i].value = (char *)values[i];
+        cp[i] = &c[i];
+    }
+    Lienthong__VerifyRequest vq = LIENTHONG__VERIFY_REQUEST__INIT;
+    vq.request_id = ++g_id;
+    vq.dataset = OD_POP;
+    vq.keys = keys;
+    vq.n_keys = 2;
+    vq.claims = cp;
+    vq.n_claims = 2;
+    vq.purpose = "MARKETING"; /* outside the policy: ERR_PURPOSE */
+    vq.deadline_ms = lt_clock_now_ms() + 10000;
+    s_deliver(LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST, &vq);
+    lt_query_flush(g_q);
+    int answers, errors;
+    s_count_replies(&answers, &errors, LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    CU_ASSERT(answers == 1 && errors == 0);
+    CU_ASSERT_EQUAL(lt_audit_flush(g.ctx.audit, 1), 0);
+    CU_ASSERT_EQUAL(s_audit_count(path, "refused", "001", "full_name,date_of_birth"), 1);
+    CU_ASSERT_EQUAL(s_audit_count(path, "refused", "002", "full_name,date_of_birth"), 1);
+    CU_ASSERT_EQUAL(s_audit_count(path, "refused", "", ""), 0);
+    lt_audit_destroy(&g.ctx.audit);
+}
+
 /* ---- lookups and verifies on a view (PROTOCOL.md 6.1, 7.5, 7.6) ---- */
 
 /* Publishes one citizen of province prov (deleted: a tombstone) to the
@@ -1589,6 +1649,8 @@ int main(void)
         {"refusals for an unwritable log go out on each request's socket",
          test_audit_refusal_on_each_socket},
         {"audit entries hold every field of a lookup and a verify", test_audit_holds_every_field},
+        {"a refused verify audits each key with its claim fields",
+         test_refused_verify_audits_each_key},
         {"the member's own data: the same bytes under another on_behalf are not replayed",
          test_own_replay_needs_same_on_behalf},
         {"a lookup on a view reads no record of a key outside it",
