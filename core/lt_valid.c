@@ -363,17 +363,36 @@ static Lienthong__ErrorCode s_request(const char *what, uint64_t id, const char 
     return code ? code : s_audit_text(what, purpose, case_ref, err, errlen);
 }
 
-/* Field names a request names: record field names, not texts of any size
- * (each may reach the audit log with a refusal). */
+/* A field name a request names: a record field's name (protobuf's
+ * letters, digits and '_', PROTOCOL.md 7.5), not a text of any size (it
+ * may reach the audit log with a refusal). Anything else is refused, so
+ * that no name holding a comma is audited as two of the fields the audit
+ * log joins with commas. */
+static Lienthong__ErrorCode s_field_name(const char *name, const char *what, const char *field,
+                                         char *err, size_t errlen)
+{
+    Lienthong__ErrorCode code = s_text_max(name, LT_QUERY_MAX_FIELD_NAME, what, field, err, errlen);
+    if (code)
+        return code;
+    size_t bad = strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_");
+    if (!name[bad])
+        return LIENTHONG__ERROR_CODE__ERR_NONE;
+    return s_fail(MALFORMED, err, errlen,
+                  "%s.%s holds byte 0x%02x at offset %zu; a field name is letters, digits "
+                  "and '_'",
+                  what, field, (unsigned char)name[bad], bad);
+}
+
+/* Field names a request names (s_field_name). */
 static Lienthong__ErrorCode s_field_names(char *const *names, size_t n, const char *what,
                                           const char *list, char *err, size_t errlen)
 {
     char field[64];
     for (size_t i = 0; i < n; i++) {
-        if (strlen(names[i]) <= LT_QUERY_MAX_FIELD_NAME)
-            continue;
         snprintf(field, sizeof field, "%s[%zu]", list, i);
-        return s_text_max(names[i], LT_QUERY_MAX_FIELD_NAME, what, field, err, errlen);
+        Lienthong__ErrorCode code = s_field_name(names[i], what, field, err, errlen);
+        if (code)
+            return code;
     }
     return LIENTHONG__ERROR_CODE__ERR_NONE;
 }
@@ -440,11 +459,14 @@ static Lienthong__ErrorCode s_claims(Lienthong__Claim *const *claims, size_t n_c
 {
     char field[80];
     for (size_t c = 0; c < n_claims; c++) {
-        if (strlen(claims[c]->field) > LT_QUERY_MAX_FIELD_NAME) {
+        if (k < 0)
             snprintf(field, sizeof field, "claims[%zu].field", c);
-            return s_text_max(claims[c]->field, LT_QUERY_MAX_FIELD_NAME, "verify_request", field,
-                              err, errlen);
-        }
+        else
+            snprintf(field, sizeof field, "subjects[%ld].claims[%zu].field", k, c);
+        Lienthong__ErrorCode code =
+            s_field_name(claims[c]->field, "verify_request", field, err, errlen);
+        if (code)
+            return code;
         if (strlen(claims[c]->value) <= LT_QUERY_MAX_CLAIM_VALUE)
             continue;
         if (k < 0)

@@ -477,6 +477,50 @@ static void test_verify_repeats(void)
     s[1].claims = claims + 1;
     s[1].n_claims = 1;
     CU_ASSERT_EQUAL(lt_valid_verify(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_NONE);
+
+/* A field name is a record field's: letters, digits and '_' (PROTOCOL.md
+ * 7.5, 7.6). Before, only its length was checked, and a claim on the
+ * unknown field "date_of_birth,full_name" was audited as two fields. */
+static void test_field_name_characters(void)
+{
+    char err[256], *fields[] = {"full_name", "date_of_birth,full_name"}, *keys[] = {"001"};
+    Lienthong__LookupRequest q = LIENTHONG__LOOKUP_REQUEST__INIT;
+    q.request_id = 9;
+    q.dataset = "VN/GOV/BCA/population";
+    q.key = "001";
+    q.fields = fields;
+    q.n_fields = 1;
+    CU_ASSERT_EQUAL(lt_valid_lookup(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_NONE);
+    q.n_fields = 2;
+    CU_ASSERT_EQUAL(lt_valid_lookup(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "lookup_request.fields[1] holds byte 0x2c at offset 13"));
+    Lienthong__Claim c = LIENTHONG__CLAIM__INIT, *cp = &c;
+    c.field = "Date_of_birth_2";
+    c.value = "1990-01-02";
+    Lienthong__VerifyRequest v = LIENTHONG__VERIFY_REQUEST__INIT;
+    v.request_id = 9;
+    v.dataset = "VN/GOV/BCA/population";
+    v.keys = keys;
+    v.n_keys = 1;
+    v.claims = &cp;
+    v.n_claims = 1;
+    CU_ASSERT_EQUAL(lt_valid_verify(&v, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_NONE);
+    c.field = "date_of_birth,full_name";
+    CU_ASSERT_EQUAL(lt_valid_verify(&v, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "verify_request.claims[0].field holds byte 0x2c"));
+    c.field = "full name";
+    CU_ASSERT_EQUAL(lt_valid_verify(&v, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    Lienthong__Subject s = LIENTHONG__SUBJECT__INIT, *sp = &s;
+    s.key = "001";
+    s.claims = &cp;
+    s.n_claims = 1;
+    v.n_keys = v.n_claims = 0;
+    v.subjects = &sp;
+    v.n_subjects = 1;
+    c.field = "full-name";
+    CU_ASSERT_EQUAL(lt_valid_verify(&v, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(err, "verify_request.subjects[0].claims[0].field holds byte 0x2d"));
 }
 
 /* A text of n bytes of c, for the length limits (free it). */
@@ -612,7 +656,8 @@ static void test_query_lengths(void)
     CU_ASSERT_STRING_EQUAL(err, "profile_request.parts.fields[1] is 4194304 bytes; at most 127");
     c2.field = big;
     CU_ASSERT_EQUAL(lt_valid_verify(&v, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
-    CU_ASSERT_STRING_EQUAL(err, "verify_request.claims[0].field is 4194304 bytes; at most 127");
+    CU_ASSERT_STRING_EQUAL(
+        err, "verify_request.subjects[0].claims[0].field is 4194304 bytes; at most 127");
     c2.field = name;
     CU_ASSERT_EQUAL(lt_valid_verify(&v, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_NONE);
     free(name);
@@ -825,6 +870,7 @@ int main(void)
         {"control characters in audited text are refused", test_control_characters},
         {"cut at a UTF-8 character boundary", test_cut},
         {"lt_wire_decode applies it, keeps the request_id", test_decode_applies_it},
+        {"a field name is letters, digits and '_'", test_field_name_characters},
         {NULL, NULL},
     };
     return ut_main("lt_valid", suite_init, suite_clean, tests);
