@@ -7,7 +7,6 @@
  * by many stored values (a verification's keys) keeps its key once made. */
 #include "lt_norm.h"
 
-#include <ctype.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -17,6 +16,23 @@
 #include <unictype.h>
 #include <uninorm.h>
 #include <unistr.h>
+
+/* 1 when uc is white space: Unicode's White_Space property (PROTOCOL.md
+ * 7.6), no-break, narrow no-break and ideographic spaces, line and
+ * paragraph separators and U+0085 too. ASCII is tested inline. */
+static int s_is_space(ucs4_t uc)
+{
+    return uc < 0x80 ? uc == ' ' || (uc >= 0x09 && uc <= 0x0d) : uc_is_property_white_space(uc);
+}
+
+size_t lt_norm_space_at(const char *s, size_t n)
+{
+    ucs4_t uc;
+    if (!n)
+        return 0;
+    int len = u8_mbtouc(&uc, (const uint8_t *)s, n);
+    return s_is_space(uc) ? (size_t)len : 0;
+}
 
 /* Collapses runs of ASCII and Unicode white space into one space and trims;
  * with fold_ascii, also maps A-Z to a-z (the whole case folding of ASCII
@@ -31,12 +47,7 @@ static char *s_spaces(const uint8_t *s, size_t n, int fold_ascii)
     for (size_t i = 0; i < n;) {
         ucs4_t uc;
         int len = u8_mbtouc(&uc, s + i, n - i);
-        /* White space is Unicode's White_Space property (PROTOCOL.md 7.6):
-         * no-break, narrow no-break and ideographic spaces, line and
-         * paragraph separators and U+0085 too. ASCII is tested inline. */
-        int space =
-            uc < 0x80 ? uc == ' ' || (uc >= 0x09 && uc <= 0x0d) : uc_is_property_white_space(uc);
-        if (space) {
+        if (s_is_space(uc)) {
             pending = o > 0;
         } else {
             if (pending)
@@ -256,22 +267,27 @@ static int s_days_in(long y, long m)
 
 int lt_norm_date(const char *in, long *ymd)
 {
-    while (isspace((unsigned char)*in))
-        in++;
+    /* Trimmed of the white space lt_norm_text trims (7.6), then parsed
+     * exactly: ASCII digits, with '-' at 4 and 7 for YYYY-MM-DD. */
+    size_t n = strlen(in), sp;
+    while ((sp = lt_norm_space_at(in, n))) {
+        in += sp;
+        n -= sp;
+    }
+    size_t raw = strspn(in, "0123456789-"), end = raw;
+    while ((sp = lt_norm_space_at(in + end, n - end)))
+        end += sp;
+    if (end != n || (raw != 8 && raw != 10))
+        return -1;
     char digits[9];
     size_t d = 0;
-    const char *p = in;
-    for (; *p && !isspace((unsigned char)*p); p++) {
-        if (isdigit((unsigned char)*p) && d < 8)
-            digits[d++] = *p;
-        else if (!(*p == '-' && (p - in == 4 || p - in == 7)))
+    for (size_t i = 0; i < raw; i++) {
+        int dash = raw == 10 && (i == 4 || i == 7);
+        if ((in[i] == '-') != dash)
             return -1;
+        if (!dash)
+            digits[d++] = in[i];
     }
-    while (isspace((unsigned char)*p))
-        p++;
-    size_t raw = strcspn(in, " \t\r\n");
-    if (*p || d != 8 || (raw != 8 && raw != 10) || (raw == 10 && (in[4] != '-' || in[7] != '-')))
-        return -1;
     digits[8] = 0;
     long v = strtol(digits, NULL, 10), y = v / 10000, m = v / 100 % 100, day = v % 100;
     if (y < 1 || m < 1 || m > 12 || day < 1 || day > s_days_in(y, m))

@@ -414,6 +414,21 @@ static void test_dates(void)
     s_expect_date("19800229", 19800229);
     s_expect_date(" 1990-01-02 ", 19900102);
     s_expect_date("\t1990-01-02\n", 19900102);
+    /* The white space text is trimmed of (7.6), not only ASCII's four:
+     * before, "\v" after a date and U+00A0, U+3000 around it made no date. */
+    s_expect_date("1990-01-02\v", 19900102);
+    s_expect_date("\f19900102\r", 19900102);
+    s_expect_date("\xc2\xa0"
+                  "1990-01-02\xe3\x80\x80",
+                  19900102);
+    s_expect_date("\xe3\x80\x80\xe3\x80\x80"
+                  "19900102 \xc2\xa0",
+                  19900102);
+    s_expect_date("1990-01-02\xc2\xa0x", -1);
+    s_expect_date("1990\xc2\xa0"
+                  "01-02",
+                  -1);
+    s_expect_date("\xc2\xa0", -1);
     s_expect_date("2000-02-29", 20000229); /* divisible by 400 */
     s_expect_date("2024-12-31", 20241231);
     s_expect_date("1981-02-29", -1);       /* not a leap year */
