@@ -9,6 +9,7 @@
 #include "lt_log.h"
 #include "lt_rules.h"
 #include "lt_schema.h"
+#include "lt_valid.h"
 #include "lt_wire.h"
 
 #include <stdio.h>
@@ -17,7 +18,10 @@
 
 #include "directory.pb-c.h"
 
-typedef enum { S_PENDING, S_FOUND, S_MISSING } s_outcome_t;
+/* S_NOT_KEY: a value no record could have as its key (lt_valid_key),
+ * failed without asking: in a VerifyRequest it would have the whole
+ * request refused (ERR_MALFORMED), every other value of it unknown. */
+typedef enum { S_PENDING, S_FOUND, S_MISSING, S_NOT_KEY } s_outcome_t;
 
 typedef struct {
     size_t rule; /* index into rules */
@@ -214,7 +218,7 @@ int lt_refcheck_busy(const lt_refcheck_t *self)
 }
 
 static int s_push(lt_refcheck_t *self, size_t rule, const char *key, const char *cursor,
-                  const char *value)
+                  const char *value, s_outcome_t outcome)
 {
     if (self->n - self->head >= LT_REFCHECK_QUEUE) {
         self->unknown++;
@@ -234,8 +238,11 @@ static int s_push(lt_refcheck_t *self, size_t rule, const char *key, const char 
         self->cap = cap;
     }
     s_item_t *it = &self->queue[self->n];
-    *it = (s_item_t){.rule = rule, .key = strdup(key), .cursor = strdup(cursor),
-                     .value = strdup(value), .outcome = S_PENDING};
+    *it = (s_item_t){.rule = rule,
+                     .key = strdup(key),
+                     .cursor = strdup(cursor),
+                     .value = strdup(value),
+                     .outcome = outcome};
     if (!it->key || !it->cursor || !it->value) {
         s_item_free(it);
         return -1;
@@ -258,15 +265,19 @@ int lt_refcheck_queue(lt_refcheck_t *self, const char *key, const char *cursor,
         const ProtobufCFieldDescriptor *fd = self->refs[r].fd;
         const char *v = fd ? lt_schema_text(msg, fd, buf, sizeof buf) : NULL;
         if (v && *v)
-            rc = s_push(self, r, key, cursor ? cursor : "", v);
+            rc = s_push(self, r, key, cursor ? cursor : "", v,
+                        lt_valid_key(v) ? S_PENDING : S_NOT_KEY);
     }
     protobuf_c_message_free_unpacked(msg, NULL);
     return rc;
 }
 
-static int s_same_target(const lt_refcheck_t *self, size_t i, const char *target)
+/* 1 when queued check i goes into a batch of target: a request, or
+ * (not_key) the values failed without one. */
+static int s_same_target(const lt_refcheck_t *self, size_t i, const char *target, int not_key)
 {
-    return strcmp(self->refs[self->queue[i].rule].target, target) == 0;
+    return strcmp(self->refs[self->queue[i].rule].target, target) == 0 &&
+           (self->queue[i].outcome == S_NOT_KEY) == not_key;
 }
 
 /* Takes up to LT_REFCHECK_BATCH queued checks of the head's target,
@@ -276,9 +287,10 @@ static int s_same_target(const lt_refcheck_t *self, size_t i, const char *target
 static int s_take(lt_refcheck_t *self)
 {
     const char *target = self->refs[self->queue[self->head].rule].target;
+    int not_key = self->queue[self->head].outcome == S_NOT_KEY;
     size_t n = 0;
     for (size_t i = self->head; i < self->n && n < LT_REFCHECK_BATCH; i++)
-        n += s_same_target(self, i, target);
+        n += s_same_target(self, i, target, not_key);
     self->batch = malloc(n * sizeof *self->batch);
     self->subjects = calloc(n, sizeof *self->subjects);
     self->subject_ptrs = calloc(n, sizeof *self->subject_ptrs);
@@ -289,7 +301,7 @@ static int s_take(lt_refcheck_t *self)
         return -1;
     size_t last = self->head;
     for (size_t i = self->head; self->n_batch < n; i++)
-        if (s_same_target(self, i, target)) {
+        if (s_same_target(self, i, target, not_key)) {
             self->batch[self->n_batch++] = self->queue[i];
             last = i;
         }
@@ -297,21 +309,30 @@ static int s_take(lt_refcheck_t *self)
      * the consumed front grows (one target: no move at all). */
     size_t w = last + 1;
     for (size_t j = last + 1; j-- > self->head;)
-        if (!s_same_target(self, j, target))
+        if (!s_same_target(self, j, target, not_key))
             self->queue[--w] = self->queue[j];
     self->head = w;
     return 0;
 }
 
+static void s_done(lt_refcheck_t *self, const char *why);
+
 int lt_refcheck_next(lt_refcheck_t *self, uint64_t request_id, int64_t now_ms,
                      const Lienthong__VerifyRequest **req)
 {
-    if (self->id || self->head >= self->n)
+    if (self->id)
         return 0;
-    if (s_take(self) != 0) {
-        s_batch_free(self);
-        return 0;
+    while (self->head < self->n) {
+        if (s_take(self) != 0) {
+            s_batch_free(self);
+            return 0;
+        }
+        if (self->batch[0].outcome != S_NOT_KEY)
+            break;
+        s_done(self, NULL); /* failed, never sent */
     }
+    if (!self->n_batch)
+        return 0;
     const s_ref_t *ref = &self->refs[self->batch[0].rule];
     for (size_t i = 0; i < self->n_batch; i++) {
         /* The smallest claim: the referenced key field equals the value. */
@@ -353,7 +374,13 @@ static void s_done(lt_refcheck_t *self, const char *why)
         const s_ref_t *ref = &self->refs[it->rule];
         if (it->outcome == S_PENDING)
             continue;
-        snprintf(reason[n], sizeof reason[n], "no record '%.60s' in %s", it->value, ref->target);
+        if (it->outcome == S_NOT_KEY)
+            snprintf(reason[n], sizeof reason[n],
+                     "'%.60s...' is not a key of %s (%zu bytes; at most %d)", it->value,
+                     ref->target, strlen(it->value), LT_RECORD_KEY_MAX);
+        else
+            snprintf(reason[n], sizeof reason[n], "no record '%.60s' in %s", it->value,
+                     ref->target);
         res[n] = (lt_refcheck_result_t){.key = it->key,
                                         .cursor = it->cursor,
                                         .rule = ref->id,

@@ -91,7 +91,7 @@ static void queue_person(lt_refcheck_t *rc, const char *id, const char *name)
     lienthong__records__population__init(&p);
     p.personal_id = (char *)id;
     p.full_name = (char *)name;
-    uint8_t buf[256];
+    uint8_t buf[1024];
     size_t len = lienthong__records__population__pack(&p, buf);
     CU_ASSERT(lt_refcheck_queue(rc, id, "1", buf, len) == 0);
 }
@@ -179,10 +179,49 @@ static void test_one_request_per_target(void)
     CU_ASSERT(rc == NULL);
 }
 
+/* A value over 256 bytes (no record's key, PROTOCOL.md 7.1) fails its
+ * check at once, "not a key", and is never sent: the other values of the
+ * target go in a request the owner can take. Before, it went in the
+ * request, which the gateway refused whole (ERR_MALFORMED), and every
+ * check of it stayed unknown. */
+static void test_value_not_a_key_fails(void)
+{
+    write_directory();
+    outcomes_t o;
+    memset(&o, 0, sizeof o);
+    char err[512] = "", big[300];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    lt_refcheck_t *rc =
+        lt_refcheck_new(g_file, DS, "DATA-QUALITY", on_outcomes, &o, err, sizeof err);
+    CU_ASSERT_FATAL(rc != NULL);
+    queue_person(rc, "001", big); /* its name to B: not a key */
+    queue_person(rc, "002", "Binh");
+    const Lienthong__VerifyRequest *q = NULL;
+    CU_ASSERT_FATAL(lt_refcheck_next(rc, 51, 0, &q) == 1);
+    CU_ASSERT_STRING_EQUAL(q->dataset, DS_A);
+    CU_ASSERT(q->n_subjects == 2);
+    CU_ASSERT(answer(rc, 51, "001", 0, LIENTHONG__ERROR_CODE__ERR_NONE,
+                     LIENTHONG__CLAIM_RESULT__CLAIM_MATCH, 0) == 1);
+    CU_ASSERT(answer(rc, 51, "002", 1, LIENTHONG__ERROR_CODE__ERR_NONE,
+                     LIENTHONG__CLAIM_RESULT__CLAIM_MATCH, 1) == 1);
+    CU_ASSERT(o.calls == 1 && o.n == 2 && o.found == 2);
+    /* The long name fails without a request; "Binh" alone goes to B. */
+    CU_ASSERT_FATAL(lt_refcheck_next(rc, 52, 0, &q) == 1);
+    CU_ASSERT(o.calls == 2 && o.n == 3 && o.found == 2);
+    CU_ASSERT_STRING_EQUAL(o.keys[2], "001");
+    CU_ASSERT_STRING_EQUAL(q->dataset, DS_B);
+    CU_ASSERT_FATAL(q->n_subjects == 1);
+    CU_ASSERT_STRING_EQUAL(q->subjects[0]->key, "Binh");
+    CU_ASSERT(lt_refcheck_unknown(rc) == 0);
+    lt_refcheck_destroy(&rc);
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
         {"one request per target; outcomes together when done", test_one_request_per_target},
+        {"a value over 256 bytes fails at once, never sent", test_value_not_a_key_fails},
         {NULL, NULL},
     };
     return ut_main("lt_refcheck", suite_init, suite_clean, tests);
