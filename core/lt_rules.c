@@ -5,6 +5,7 @@
  * to invalidate. */
 #include "lt_rules.h"
 #include "lt_err.h"
+#include "lt_norm.h"
 #include "lt_schema.h"
 
 #include <stdio.h>
@@ -300,11 +301,17 @@ static const char *s_text(s_ctx_t *c, const ProtobufCFieldDescriptor *fd)
     return v ? v : "";
 }
 
+/* 1 when s is empty or only white space: the White_Space a verify's
+ * normaliser trims (PROTOCOL.md 7.6), so that no value `required` lets
+ * through is one that verifies as empty. */
 static int s_blank(const char *s)
 {
-    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
-        s++;
-    return !*s;
+    size_t n = strlen(s), sp;
+    while ((sp = lt_norm_space_at(s, n))) {
+        s += sp;
+        n -= sp;
+    }
+    return !n;
 }
 
 static int s_required(s_ctx_t *c, const s_rule_t *r, char *why)

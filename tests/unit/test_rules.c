@@ -273,6 +273,19 @@ static void test_enum_and_required(void)
     good_record(&p);
     p.full_name = "   ";
     CU_ASSERT(run(r, &p, ids, sizeof ids, why, sizeof why) == 1);
+    /* Blank is the White_Space of the verify normaliser (PROTOCOL.md 7.6):
+     * before, no-break and ideographic spaces and \v passed as set. */
+    static const char *const blanks[] = {"\xc2\xa0", "\xe3\x80\x80", "\v", " \xc2\xa0\f"};
+    for (size_t i = 0; i < sizeof blanks / sizeof *blanks; i++) {
+        p.full_name = (char *)blanks[i];
+        CU_ASSERT(run(r, &p, ids, sizeof ids, why, sizeof why) == 1);
+        CU_ASSERT_STRING_EQUAL(ids, "full_name:required");
+    }
+    p.full_name = "\xc2\xa0"
+                  "An";
+    CU_ASSERT(run(r, &p, ids, sizeof ids, why, sizeof why) == 0);
+    p.full_name = "   ";
+    CU_ASSERT(run(r, &p, ids, sizeof ids, why, sizeof why) == 1);
     CU_ASSERT_STRING_EQUAL(ids, "full_name:required");
     CU_ASSERT(strstr(why, "full_name is empty") != NULL);
     p.full_name = "";
