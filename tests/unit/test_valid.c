@@ -477,6 +477,7 @@ static void test_verify_repeats(void)
     s[1].claims = claims + 1;
     s[1].n_claims = 1;
     CU_ASSERT_EQUAL(lt_valid_verify(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_NONE);
+}
 
 /* A field name is a record field's: letters, digits and '_' (PROTOCOL.md
  * 7.5, 7.6). Before, only its length was checked, and a claim on the
