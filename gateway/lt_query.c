@@ -766,37 +766,16 @@ static const char *s_result_word(const ProtobufCMessage *msg, Lienthong__ClaimRe
  * field is compared as the record holds it, never cut. */
 #define SCALAR_TEXT 128
 
-/* One record's stored values the claims on it name, each worked out once
- * however many of its claims name the field (7.6): a request's cost
- * follows its claims, not its claims times the size of the values. */
-typedef struct {
-    const ProtobufCFieldDescriptor *fd[LT_QUERY_MAX_CLAIMS];
-    lt_norm_claim_t v[LT_QUERY_MAX_CLAIMS];
-    char text[LT_QUERY_MAX_CLAIMS][SCALAR_TEXT];
-    size_t n;
-} stored_t;
-
-/* The stored value of field f of msg for a claim, the one in st when an
- * earlier claim named f; NULL when the field is unknown, withheld or has
- * no text (a claim NOT_ALLOWED). */
-static lt_norm_claim_t *s_stored(stored_t *st, const req_t *r, const ProtobufCMessage *msg,
-                                 const char *f)
+/* The text of field f of msg a claim is compared with, in buf; NULL when
+ * the field is unknown, withheld or has no text (a claim NOT_ALLOWED). A
+ * key's claims name each field once (lt_valid_verify, 7.6), so each stored
+ * value is worked out once per key. */
+static const char *s_stored(const req_t *r, const ProtobufCMessage *msg, const char *f, char *buf,
+                            size_t len)
 {
     const ProtobufCMessageDescriptor *t = msg->descriptor;
     const ProtobufCFieldDescriptor *fd = lt_schema_field(t, f);
-    if (!fd)
-        return NULL;
-    for (size_t i = 0; i < st->n; i++)
-        if (st->fd[i] == fd)
-            return &st->v[i];
-    const char *text = s_withhold(t, r->policy, r->view, f)
-                           ? NULL
-                           : lt_schema_text(msg, fd, st->text[st->n], sizeof st->text[st->n]);
-    if (!text)
-        return NULL;
-    st->fd[st->n] = fd;
-    lt_norm_claim_init(&st->v[st->n], text);
-    return &st->v[st->n++];
+    return fd && !s_withhold(t, r->policy, r->view, f) ? lt_schema_text(msg, fd, buf, len) : NULL;
 }
 
 /* Results of every claim against the record of key: 0, or -1 when a claim
@@ -806,15 +785,13 @@ static int s_claims(lt_query_t *self, const req_t *r, const char *key, const Pro
                     Lienthong__Claim **claims, size_t n_claims, prep_t *prep,
                     Lienthong__ClaimResult *out)
 {
-    stored_t st; /* not cleared: per key, only what n counts is read */
-    st.n = 0;
     int rc = 0;
     s_prep(prep, claims, n_claims);
     for (size_t c = 0; c < n_claims && rc == 0; c++) {
         const char *f = claims[c]->field;
-        lt_norm_claim_t *v = s_stored(&st, r, msg, f);
-        int m = v ? lt_norm_claim_match_value(&prep->c[c], v, lt_schema_is_date(msg->descriptor, f))
-                  : 0;
+        char text[SCALAR_TEXT];
+        const char *v = s_stored(r, msg, f, text, sizeof text);
+        int m = v ? lt_norm_claim_match(&prep->c[c], v, lt_schema_is_date(msg->descriptor, f)) : 0;
         int ok = m >= 0 && v ? s_budget(self, r, key, f, m) : 1;
         rc = m < 0 || ok < 0 ? -1 : 0;
         prep->spent[c] = !ok;
@@ -822,8 +799,6 @@ static int s_claims(lt_query_t *self, const req_t *r, const char *key, const Pro
                  : m       ? LIENTHONG__CLAIM_RESULT__CLAIM_MATCH
                            : LIENTHONG__CLAIM_RESULT__CLAIM_NO_MATCH;
     }
-    for (size_t i = 0; i < st.n; i++)
-        lt_norm_claim_clear(&st.v[i]);
     return rc;
 }
 
