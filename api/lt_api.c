@@ -980,9 +980,13 @@ static void s_status(lt_api_t *self, reply_t *r)
 {
     lt_apicall_out_t out;
     Lienthong__Envelope *env = lt_apicall_status(self->call, STATUS_MS, &out);
-    r->status = env ? 200 : out.status;
-    r->reason = env ? "ok" : out.reason;
-    r->body = env ? lt_apicall_status_json(env->status_reply) : out.body;
+    if (!env) {
+        s_reply_out(r, &out);
+        return;
+    }
+    r->status = 200;
+    r->reason = "ok";
+    r->body = lt_apicall_status_json(env->status_reply);
     lt_wire_free(&env);
 }
 
