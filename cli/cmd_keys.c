@@ -512,19 +512,12 @@ static int s_promote(const char *cmd, const char *key_file, const lt_gwcfg_t *cf
         lt_keys_old_path(key_file, legacy, sizeof legacy) != 0 ||
         lt_keys_switch_path(key_file, sw, sizeof sw) != 0)
         return lt_cli_fail(2, cmd, "--key path is too long");
-    lt_keys_t *cur = s_load_member(cmd, key_file), *nk = cur ? s_load_member(cmd, next) : NULL;
-    int rc = 1, had_old_pub = access(old, F_OK) == 0;
-    if (!nk) {
-        if (cur)
-            fprintf(stderr, "generate them first: lienthong keygen --next --out PREFIX\n");
-        goto out;
-    }
-    if (s_same(cur, nk)) {
-        rc = lt_cli_fail(1, cmd, "%s already holds the keys of %s: promoted before", key_file, next);
-        goto out;
-    }
+    lt_keys_t *cur = NULL, *nk = NULL;
+    int rc = 1, had_old_pub = 0;
     /* Held until the key file holds the next keys, so that a gateway
-     * starting meanwhile waits to read it (lt_keys_promote_lock). */
+     * starting meanwhile waits to read it (lt_keys_promote_lock), and taken
+     * before the keys are read: a second promote that waited for it reads
+     * what the first left, never keys the first already promoted. */
     if ((plock = lt_keys_promote_lock(key_file, LT_KEYS_PROMOTE_WAIT_MS)) < 0) {
         if (errno == EWOULDBLOCK)
             rc = lt_cli_fail(1, cmd,
@@ -534,6 +527,18 @@ static int s_promote(const char *cmd, const char *key_file, const lt_gwcfg_t *cf
         else
             rc = lt_cli_fail(1, cmd, "cannot take the promote lock beside %s: %s. Nothing promoted",
                              key_file, strerror(errno));
+        goto out;
+    }
+    cur = s_load_member(cmd, key_file);
+    nk = cur ? s_load_member(cmd, next) : NULL;
+    had_old_pub = access(old, F_OK) == 0;
+    if (!nk) {
+        if (cur)
+            fprintf(stderr, "generate them first: lienthong keygen --next --out PREFIX\n");
+        goto out;
+    }
+    if (s_same(cur, nk)) {
+        rc = lt_cli_fail(1, cmd, "%s already holds the keys of %s: promoted before", key_file, next);
         goto out;
     }
     /* What a promote killed while it wrote the key file or the switch
