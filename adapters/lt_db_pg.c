@@ -228,12 +228,18 @@ static void s_notice(void *arg, const char *message)
 /* A statement refused because the table changed under it (ALTER TABLE):
  * a prepared statement whose result type changed (0A000, "cached plan must
  * not change result type"), or SQL built for the old columns' types or
- * names (class 42: 42804 datatype mismatch, 42703 undefined column, 42883
- * no such operator). Preparing the same statement again would be refused
+ * names (42804 datatype mismatch, 42703 undefined column, 42883 no such
+ * operator). Preparing the same statement again would be refused
  * for ever: the table is looked up again instead (s_ensure). */
 static int s_is_stale(const char *state)
 {
-    return state && (strcmp(state, "0A000") == 0 || strncmp(state, "42", 2) == 0);
+    /* Those four only: the rest of class 42 (no privilege, no such table)
+     * is not mended by looking the table up again at every retry. */
+    static const char *const changed[] = {"0A000", "42804", "42703", "42883"};
+    for (size_t i = 0; state && i < sizeof changed / sizeof *changed; i++)
+        if (strcmp(state, changed[i]) == 0)
+            return 1;
+    return 0;
 }
 
 /* Checks a result: returns it when it is `want` (PGRES_COMMAND_OK or
