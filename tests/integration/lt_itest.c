@@ -5,6 +5,7 @@
 #include "lt_clock.h"
 
 #include <CUnit/Basic.h>
+#include "../cu_failures.h"
 #include <sqlite3.h>
 #include "lt_dir.h"
 #include "lt_file.h"
@@ -1265,6 +1266,7 @@ int lt_it_main(int argc, char **argv, const lt_it_suite_t *suite)
     }
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
+    lt_cu_print_failures();
     unsigned failed = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
     unsigned run = CU_get_number_of_tests_run();
     CU_cleanup_registry();

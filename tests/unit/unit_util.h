@@ -8,6 +8,7 @@
 #endif
 #include <CUnit/Basic.h>
 #include <CUnit/CUnit.h>
+#include "../cu_failures.h"
 #include <fcntl.h>
 #include <ftw.h>
 #include <stdint.h>
@@ -137,6 +138,7 @@ static inline int ut_main(const char *suite, CU_InitializeFunc init, CU_CleanupF
         }
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_ErrorCode rc = CU_basic_run_tests();
+    lt_cu_print_failures();
     unsigned failures = CU_get_number_of_failures();
     unsigned records = CU_get_number_of_failure_records();
     unsigned run = CU_get_number_of_tests_run();
