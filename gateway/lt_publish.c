@@ -157,12 +157,46 @@ int lt_publish_view_match(const Lienthong__View *v, const ProtobufCMessage *msg)
     return 1;
 }
 
-/* Writes msg's projection for view v into slot s. A view's first record
- * (a tombstone never is one) records the definition it is derived with,
- * in the same transaction, so that a later change of v is noticed
- * (lt_feed_views.c). */
+/* 1 when key's current record in view slot s holds exactly the payload
+ * proj, 0 when it does not or cannot be read sound (a new record is then
+ * written, as for any change), -1 on a store error. The view's own record
+ * is compared, not a projection of the dataset's previous version: it is
+ * what the view's replicas hold (PROTOCOL.md 6.1), and retention keeps it
+ * as the key's current version (6.8). */
+static int s_view_same(group_t *g, const slot_t *s, const char *key, const uint8_t *proj,
+                       size_t len)
+{
+    uint64_t seq = 0;
+    int deleted = 0, rc = lt_store_state_get(g->store, s->st.id, key, &seq, &deleted);
+    if (rc != 1 || deleted)
+        return rc < 0 ? -1 : 0;
+    uint8_t *rec = NULL;
+    size_t n = 0;
+    rc = lt_store_get(g->store, s->st.id, seq, &rec, &n);
+    if (rc != 1) {
+        if (rc == LT_STORE_DAMAGED)
+            lt_warn("publish", "%s: record %llu of key %.64s is damaged (%s): written anew",
+                    s->name, (unsigned long long)seq, key, lt_store_damaged_why(g->store));
+        return rc == -1 ? -1 : 0;
+    }
+    Lienthong__Record *r = lienthong__record__unpack(NULL, n, rec);
+    int same = r && !r->deleted && r->payload.len == len &&
+               (len == 0 || memcmp(r->payload.data, proj, len) == 0);
+    if (r)
+        lienthong__record__free_unpacked(r, NULL);
+    free(rec);
+    return same;
+}
+
+/* Writes msg's projection for view v into slot s; when the key is held
+ * there already (held) and the view's record of it holds that projection,
+ * nothing: a change of fields outside the view is no change of the view,
+ * and its members and replicas must not see one (PROTOCOL.md 6.1). A
+ * view's first record (a tombstone never is one) records the definition
+ * it is derived with, in the same transaction, so that a later change of
+ * v is noticed (lt_feed_views.c). */
 static int s_view_enter(group_t *g, const Lienthong__Dataset *ds, const Lienthong__View *v,
-                        slot_t *s, const char *key, const ProtobufCMessage *msg)
+                        slot_t *s, const char *key, const ProtobufCMessage *msg, int held)
 {
     uint8_t *proj = NULL, def[LT_HASH_BYTES];
     size_t len = 0;
@@ -171,7 +205,11 @@ static int s_view_enter(group_t *g, const Lienthong__Dataset *ds, const Lienthon
         return -1;
     if (lt_schema_project(msg, v->fields, v->n_fields, ds->key_field, &proj, &len) != 0)
         return -1;
-    int rc = s_emit(g, s, key, 0, proj, len);
+    int rc = held ? s_view_same(g, s, key, proj, len) : 0;
+    if (rc == 0)
+        rc = s_emit(g, s, key, 0, proj, len);
+    else if (rc == 1)
+        rc = 0;
     free(proj);
     return rc;
 }
@@ -304,10 +342,20 @@ static int s_held(void *arg, int64_t stream)
     return 0;
 }
 
+/* 1 when the changed key was live in view v (of the set) before the change. */
+static int s_is_held(const group_t *g, size_t v)
+{
+    for (size_t i = 0; i < g->n_held; i++)
+        if ((size_t)g->held[i] == v)
+            return 1;
+    return 0;
+}
+
 /* Derives one dataset change into the views of its dataset: the projection
- * into each view msg matches, a tombstone into each view the key was in and
- * leaves. One index lookup finds the views the key is in, so the cost
- * follows the views entered, left or changed, not the number of views. */
+ * into each view msg matches (none where the key stays with the same
+ * projection), a tombstone into each view the key was in and leaves. One
+ * index lookup finds the views the key is in, so the cost follows the
+ * views entered, left or changed, not the number of views. */
 static int s_derive(group_t *g, views_t *vw, const char *key, const ProtobufCMessage *msg)
 {
     if (lt_viewset_size(vw->set) == 0)
@@ -320,7 +368,7 @@ static int s_derive(group_t *g, views_t *vw, const char *key, const ProtobufCMes
     size_t hits = lt_viewset_match(vw->set, msg);
     for (size_t i = 0; i < hits; i++) {
         size_t v = lt_viewset_hit(vw->set, i);
-        if (s_view_enter(g, vw->ds, vw->vs[v], vw->slots[v], key, msg) != 0)
+        if (s_view_enter(g, vw->ds, vw->vs[v], vw->slots[v], key, msg, s_is_held(g, v)) != 0)
             return -1;
     }
     /* The key leaves these views (or is deleted): a tombstone, once. */
@@ -619,7 +667,8 @@ static int s_fill_one(void *arg, uint64_t seq, const void *rec, size_t len,
     if (lt_publish_view_match(f->v, msg)) {
         /* The version keeps the time it changed at in the dataset. */
         f->g->now_ms = r->changed_at_ms;
-        rc = s_view_enter(f->g, f->ds, f->v, f->slot, r->key, msg);
+        /* An emptied view holds no key: nothing to compare with. */
+        rc = s_view_enter(f->g, f->ds, f->v, f->slot, r->key, msg, 0);
         if (r->changed_at_ms > f->newest_ms)
             f->newest_ms = r->changed_at_ms;
     }

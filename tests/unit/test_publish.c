@@ -2,8 +2,9 @@
  * (PROTOCOL.md 6.1 and 8.1), on a real store in a temporary directory:
  * a group of Publish messages commits log, state and views in one
  * transaction (or nothing, when the store fails part way); view records
- * keep the view's fields, and a key that leaves a view becomes one
- * tombstone there; durable source cursors make resends no-ops; refused
+ * keep the view's fields, a key that leaves a view becomes one tombstone
+ * there, and a change that leaves a view's fields as they were writes
+ * nothing there; durable source cursors make resends no-ops; refused
  * and too-large publishes store nothing; reopening the store continues
  * every stream where it was; refusals by rules logged in summary, their
  * last counts at shutdown. */
@@ -704,8 +705,8 @@ static void test_tombstones_when_leaving_a_view(void)
     s_citizen(&ch[0], k, "38", ALIVE, NULL, NULL);
     s_publish_ok(POP, ch, 1);
     s_expect_views(k, 1, 1, 1, 1);
-    /* Dies: stays in p38 (updated), leaves alive38 (one tombstone). */
-    s_citizen(&ch[0], k, "38", DEAD, NULL, NULL);
+    /* Dies, renamed: stays in p38 (updated), leaves alive38 (one tombstone). */
+    s_citizen(&ch[0], k, "38", DEAD, "Nguy\xe1\xbb\x85n V\xc4\x83n C", NULL);
     s_publish_ok(POP, ch, 1);
     s_expect_views(k, 2, 1, 2, 0);
     CU_ASSERT_EQUAL(s_adv(ALIVE38), 2);
@@ -742,6 +743,72 @@ static void test_tombstones_when_leaving_a_view(void)
     s_tombstone(&ch[0], k, NULL);
     s_publish_ok(POP, ch, 1);
     s_expect_views(k, 5, 0, 4, 0);
+}
+
+/* p38's state of key k: its seq, asserting the key is live there. */
+static uint64_t s_p38_seq(const char *k)
+{
+    uint64_t seq;
+    CU_ASSERT_EQUAL(s_state(P38, k, &seq), 1);
+    return seq;
+}
+
+/* A change that leaves a key in a view with the view's fields as they were
+ * writes nothing there: no sequence number, no record for the feed; the
+ * view's record_seq of the key stays (PROTOCOL.md 6.1, 7.5). A change of
+ * a field the view holds moves it, as does entering or leaving. */
+static void test_unchanged_projection_writes_nothing(void)
+{
+    s_fresh();
+    const char *k = "038090000001", *b = "Nguy\xe1\xbb\x85n V\xc4\x83n B";
+    change_t ch[3];
+    s_citizen(&ch[0], k, "38", DEAD, NULL, NULL);
+    s_publish_ok(POP, ch, 1);
+    s_expect_views(k, 1, 1, 0, -1);
+    /* The same record again: the dataset has a new version, p38 none. */
+    s_publish_ok(POP, ch, 1);
+    CU_ASSERT_EQUAL(s_last_seq(POP), 2);
+    s_expect_views(k, 1, 1, 0, -1);
+    CU_ASSERT_EQUAL(s_p38_seq(k), 1);
+    CU_ASSERT_EQUAL(g_adv.n, 1);
+    CU_ASSERT_EQUAL(s_adv(P38), 0);
+    /* Status, outside p38's fields: p38 unchanged; the key enters alive38. */
+    s_citizen(&ch[0], k, "38", ALIVE, NULL, NULL);
+    s_publish_ok(POP, ch, 1);
+    s_expect_views(k, 1, 1, 1, 1);
+    CU_ASSERT_EQUAL(s_p38_seq(k), 1);
+    CU_ASSERT_EQUAL(s_adv(P38), 0);
+    CU_ASSERT_EQUAL(s_adv(ALIVE38), 1);
+    /* The name, a field of both: each gets the new projection. */
+    s_citizen(&ch[0], k, "38", ALIVE, b, NULL);
+    s_publish_ok(POP, ch, 1);
+    s_expect_views(k, 2, 1, 2, 1);
+    CU_ASSERT_EQUAL(s_p38_seq(k), 2);
+    Lienthong__Records__Population *p = s_view_citizen(P38, 2);
+    CU_ASSERT_STRING_EQUAL(p->full_name, b);
+    lienthong__records__population__free_unpacked(p, NULL);
+    /* In one group: the name back, then the status, then the status back.
+     * Only the first changes what the views hold; the second takes the key
+     * out of alive38, the third brings it back. */
+    s_citizen(&ch[0], k, "38", ALIVE, NULL, NULL);
+    s_citizen(&ch[1], k, "38", DEAD, NULL, NULL);
+    s_citizen(&ch[2], k, "38", ALIVE, NULL, NULL);
+    s_publish_ok(POP, ch, 3);
+    s_expect_views(k, 3, 1, 5, 1);
+    CU_ASSERT_EQUAL(s_adv(P38), 3);
+    CU_ASSERT_EQUAL(s_adv(ALIVE38), 5);
+    /* A damaged current record of the view cannot be compared: the
+     * projection is written anew, which replaces it. */
+    lt_stream_t st;
+    CU_ASSERT_EQUAL_FATAL(lt_store_stream_find(g_store, P38, &st), 1);
+    char sql[200];
+    snprintf(sql, sizeof sql, "UPDATE log SET sum = zeroblob(24) WHERE id = %lld",
+             (long long)st.id * 1099511627776LL + 3);
+    s_sql(sql);
+    s_citizen(&ch[0], k, "38", DEAD, NULL, NULL);
+    s_publish_ok(POP, ch, 1);
+    s_expect_views(k, 4, 1, 6, 0);
+    CU_ASSERT_EQUAL(s_p38_seq(k), 4);
 }
 
 static void test_reopen_continues(void)
@@ -857,7 +924,8 @@ static void s_fresh_more(void)
 
 /* One key enters views, moves between them, is in several at once, leaves
  * them and is deleted: each view gets exactly the records it got when
- * every view was read for every change. */
+ * every view was read for every change, none where its projection of the
+ * key stays the same (all, p38b and p38 see only full_name and the key). */
 static void test_index_enter_move_leave(void)
 {
     s_fresh_more();
@@ -867,31 +935,32 @@ static void test_index_enter_move_leave(void)
     s_citizen(&ch[0], k, "01", ALIVE, NULL, NULL);
     s_publish_ok(POP, ch, 1);
     s_expect_index(k, 1, (int[]){-1, -1, 1, -1, -1, 1, -1}, (uint64_t[]){0, 0, 1, 0, 0, 1, 0});
-    /* Moves from p01 to p79: one tombstone in p01. */
+    /* Moves from p01 to p79: one tombstone in p01; all keeps its record. */
     s_citizen(&ch[0], k, "79", ALIVE, NULL, NULL);
     s_publish_ok(POP, ch, 1);
-    s_expect_index(k, 1, (int[]){-1, -1, 0, 1, -1, 1, -1}, (uint64_t[]){0, 0, 2, 1, 0, 2, 0});
+    s_expect_index(k, 1, (int[]){-1, -1, 0, 1, -1, 1, -1}, (uint64_t[]){0, 0, 2, 1, 0, 1, 0});
     /* Moves to 38: in four views at once, two of them with one value. */
     s_citizen(&ch[0], k, "38", ALIVE, NULL, NULL);
     s_publish_ok(POP, ch, 1);
-    s_expect_index(k, 1, (int[]){1, 1, 0, 0, 1, 1, -1}, (uint64_t[]){1, 1, 2, 2, 1, 3, 0});
-    /* Dies: leaves alive38 only, enters dead. */
+    s_expect_index(k, 1, (int[]){1, 1, 0, 0, 1, 1, -1}, (uint64_t[]){1, 1, 2, 2, 1, 1, 0});
+    /* Dies: leaves alive38 only, enters dead; the views it stays in see
+     * no field of the change. */
     s_citizen(&ch[0], k, "38", DEAD, NULL, NULL);
     s_publish_ok(POP, ch, 1);
-    s_expect_index(k, 1, (int[]){1, 0, 0, 0, 1, 1, 1}, (uint64_t[]){2, 2, 2, 2, 2, 4, 1});
+    s_expect_index(k, 1, (int[]){1, 0, 0, 0, 1, 1, 1}, (uint64_t[]){1, 2, 2, 2, 1, 1, 1});
     /* Deleted: a tombstone in each view it was in, none elsewhere. */
     s_tombstone(&ch[0], k, NULL);
     s_publish_ok(POP, ch, 1);
-    s_expect_index(k, 0, (int[]){0, 0, 0, 0, 0, 0, 0}, (uint64_t[]){3, 2, 2, 2, 3, 5, 2});
+    s_expect_index(k, 0, (int[]){0, 0, 0, 0, 0, 0, 0}, (uint64_t[]){2, 2, 2, 2, 2, 2, 2});
     /* Deleted again: no view changes. */
     s_publish_ok(POP, ch, 1);
-    s_expect_index(k, 0, (int[]){0, 0, 0, 0, 0, 0, 0}, (uint64_t[]){3, 2, 2, 2, 3, 5, 2});
+    s_expect_index(k, 0, (int[]){0, 0, 0, 0, 0, 0, 0}, (uint64_t[]){2, 2, 2, 2, 2, 2, 2});
     /* Back after its deletion, in p01 again. */
     s_citizen(&ch[0], k, "01", ALIVE, NULL, NULL);
     s_publish_ok(POP, ch, 1);
-    s_expect_index(k, 1, (int[]){0, 0, 1, 0, 0, 1, 0}, (uint64_t[]){3, 2, 3, 2, 3, 6, 2});
+    s_expect_index(k, 1, (int[]){0, 0, 1, 0, 0, 1, 0}, (uint64_t[]){2, 2, 3, 2, 2, 3, 2});
     s_reopen(); /* the index is in the store, not in memory */
-    s_expect_index(k, 1, (int[]){0, 0, 1, 0, 0, 1, 0}, (uint64_t[]){3, 2, 3, 2, 3, 6, 2});
+    s_expect_index(k, 1, (int[]){0, 0, 1, 0, 0, 1, 0}, (uint64_t[]){2, 2, 3, 2, 2, 3, 2});
 }
 
 /* Within one group a key's later change sees its earlier one; other keys
@@ -905,18 +974,19 @@ static void test_index_within_a_group(void)
     s_citizen(&ch[2], "001080000002", "79", ALIVE, NULL, NULL);
     s_tombstone(&ch[3], "079080000003", NULL);
     s_publish_ok(POP, ch, 4);
-    /* p79 got the second key, then the first, then the second's tombstone. */
+    /* p79 got the second key, then the first, then the second's tombstone;
+     * all got no record when the first moved (its one field unchanged). */
     s_expect_index("001080000002", 1, (int[]){-1, -1, 0, 1, -1, 1, -1},
-                   (uint64_t[]){0, 0, 2, 3, 0, 4, 0});
+                   (uint64_t[]){0, 0, 2, 3, 0, 3, 0});
     s_expect_index("079080000003", 0, (int[]){-1, -1, -1, 0, -1, 0, -1},
-                   (uint64_t[]){0, 0, 2, 3, 0, 4, 0});
+                   (uint64_t[]){0, 0, 2, 3, 0, 3, 0});
     /* A phone number of the same spelling as a citizen's key: the other
      * dataset's view is not the population's. */
     change_t ph[1];
     s_phone(&ph[0], "001080000002", NULL);
     s_publish_ok(PHONES, ph, 1);
     s_expect_index("001080000002", 1, (int[]){-1, -1, 0, 1, -1, 1, -1},
-                   (uint64_t[]){0, 0, 2, 3, 0, 4, 0});
+                   (uint64_t[]){0, 0, 2, 3, 0, 3, 0});
     CU_ASSERT_EQUAL(s_last_seq(ACTIVE), 1);
     held_t h = {.n = 0};
     CU_ASSERT_EQUAL(lt_store_state_held(g_store, "001080000002", s_on_held, &h), 0);
@@ -1149,6 +1219,8 @@ int main(void)
         {"a source cursor up to 2^63 - 1 is kept exactly", test_source_cursor_range},
         {"a key that leaves a view becomes one tombstone there",
          test_tombstones_when_leaving_a_view},
+        {"a change that leaves a view's fields as they were writes nothing to it",
+         test_unchanged_projection_writes_nothing},
         {"reopening the store continues every stream", test_reopen_continues},
         {"view predicates all hold, on whole values", test_view_match},
         {"the view index: a key enters, moves between, leaves views and is deleted",
