@@ -183,6 +183,9 @@ static int s_compile_one(const ProtobufCMessageDescriptor *t, const Lienthong__R
                          s_rule_t *out, char *err, size_t errlen)
 {
     out->src = r;
+    /* An empty name is no field: said as such, not looked up as one. */
+    if (!r->field[0])
+        return lt_err_set(err, errlen, "rule %zu: 'field' is empty", i + 1);
     size_t c = 0;
     while (c < sizeof s_checks / sizeof s_checks[0] && strcmp(s_checks[c].name, r->check) != 0)
         c++;
@@ -221,7 +224,12 @@ static int s_compile_one(const ProtobufCMessageDescriptor *t, const Lienthong__R
 
 lt_rules_t *lt_rules_new(const Lienthong__Dataset *ds, char *err, size_t errlen)
 {
-    const ProtobufCMessageDescriptor *t = lt_schema_find(ds->record_type);
+    return lt_rules_new_type(lt_schema_find(ds->record_type), ds, err, errlen);
+}
+
+lt_rules_t *lt_rules_new_type(const ProtobufCMessageDescriptor *t, const Lienthong__Dataset *ds,
+                              char *err, size_t errlen)
+{
     lt_rules_t *self = NULL;
     if (!t) {
         lt_err_set(err, errlen, "unknown record type '%s'", ds->record_type);
@@ -321,19 +329,12 @@ static int s_required(s_ctx_t *c, const s_rule_t *r, char *why)
         return s_blank(s_text(c, fd))
                    ? lt_err_set(why, LT_RULES_REASON_MAX, "%s is empty", fd->name)
                    : 0;
-    /* proto3 scalars: the default (0, false, the enum's zero value) is
-     * "not set". */
-    const char *v = s_text(c, fd);
-    if (fd->type == PROTOBUF_C_TYPE_ENUM) {
-        const ProtobufCEnumValue *ev =
-            protobuf_c_enum_descriptor_get_value_by_name(fd->descriptor, v);
-        return !ev || ev->value == 0
-                   ? lt_err_set(why, LT_RULES_REASON_MAX, "%s is not set", fd->name)
-                   : 0;
-    }
-    return strcmp(v, "0") == 0 || strcmp(v, "false") == 0 || !*v
-               ? lt_err_set(why, LT_RULES_REASON_MAX, "%s is not set", fd->name)
-               : 0;
+    /* proto3 scalars: set is what the wire carries, the value not the
+     * default (5.7). Read from the field itself, not its text: an enum
+     * number no name stands for and a float or double are set as well. */
+    return lt_schema_set(c->msg, fd)
+               ? 0
+               : lt_err_set(why, LT_RULES_REASON_MAX, "%s is not set", fd->name);
 }
 
 /* 1 male, 2 female, 0 unknown: enum names such as SEX_MALE, or text. */
@@ -411,6 +412,12 @@ static int s_enum(s_ctx_t *c, const s_rule_t *r, char *why)
     for (size_t i = 0; i < r->src->n_values; i++)
         if (strcmp(r->src->values[i], v) == 0)
             return 0;
+    /* A number the record type names no value for (a sender's newer
+     * revision of the enum) is said to be one, not quoted as if a name. */
+    if (r->fd->type == PROTOBUF_C_TYPE_ENUM &&
+        !protobuf_c_enum_descriptor_get_value_by_name(r->fd->descriptor, v))
+        return lt_err_set(why, LT_RULES_REASON_MAX, "%s is an unknown enum value of %s", v,
+                          ((const ProtobufCEnumDescriptor *)r->fd->descriptor)->name);
     return lt_err_set(why, LT_RULES_REASON_MAX, "'%.60s' is not one of the %zu allowed values", v,
                       r->src->n_values);
 }

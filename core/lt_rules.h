@@ -40,6 +40,11 @@ typedef struct {
  * compiles to an empty set. */
 lt_rules_t *lt_rules_new(const Lienthong__Dataset *ds, char *err, size_t errlen)
     __attribute__((warn_unused_result));
+/* As lt_rules_new, against record type t rather than the registered type
+ * ds names (NULL: refused as unknown): rules on kinds of field no record
+ * type has yet can be tested. */
+lt_rules_t *lt_rules_new_type(const ProtobufCMessageDescriptor *t, const Lienthong__Dataset *ds,
+                              char *err, size_t errlen) __attribute__((warn_unused_result));
 void lt_rules_destroy(lt_rules_t **self_p);
 
 size_t lt_rules_count(const lt_rules_t *self);

@@ -363,8 +363,8 @@ static Lienthong__ErrorCode s_request(const char *what, uint64_t id, const char 
     return code ? code : s_audit_text(what, purpose, case_ref, err, errlen);
 }
 
-/* A field name a request names: a record field's name (protobuf's
- * letters, digits and '_', PROTOCOL.md 7.5), not a text of any size (it
+/* A field name a request names: a record field's name (one or more of
+ * protobuf's letters, digits and '_', PROTOCOL.md 7.5), not a text of any size (it
  * may reach the audit log with a refusal). Anything else is refused, so
  * that no name holding a comma is audited as two of the fields the audit
  * log joins with commas. */
@@ -374,6 +374,10 @@ static Lienthong__ErrorCode s_field_name(const char *name, const char *what, con
     Lienthong__ErrorCode code = s_text_max(name, LT_QUERY_MAX_FIELD_NAME, what, field, err, errlen);
     if (code)
         return code;
+    /* No field is named "": a claim on it would be answered (and counted
+     * in the guessing budget, 7.6) as if it named one. */
+    if (!name[0])
+        return s_fail(MALFORMED, err, errlen, "%s.%s must not be empty", what, field);
     size_t bad = strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_");
     if (!name[bad])
         return LIENTHONG__ERROR_CODE__ERR_NONE;

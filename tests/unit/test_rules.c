@@ -6,7 +6,10 @@
 #include "unit_util.h"
 #include "lt_rules.h"
 #include "lt_schema.h"
+#include "lienthong.pb-c.h"
 #include "records/population.pb-c.h"
+
+#include <math.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -300,6 +303,51 @@ static void test_enum_and_required(void)
     lt_rules_destroy(&r);
 }
 
+/* `required` on a field other than a string is set when the record carries
+ * it (PROTOCOL.md 5.7). Before, an enum number no name stands for was "not
+ * set", and a float or double never set. */
+static void test_required_kinds(void)
+{
+    lt_rules_t *r = compile();
+    Lienthong__Records__Population p;
+    good_record(&p);
+    char ids[512], why[LT_RULES_REASON_MAX];
+    p.sex = 7; /* a sender's newer revision of Sex */
+    CU_ASSERT(run(r, &p, ids, sizeof ids, why, sizeof why) == 0);
+    p.sex = LIENTHONG__RECORDS__SEX__SEX_UNSPECIFIED;
+    CU_ASSERT(run(r, &p, ids, sizeof ids, why, sizeof why) == 1);
+    CU_ASSERT_STRING_EQUAL(ids, "sex:required");
+    CU_ASSERT_STRING_EQUAL(why, "sex is not set");
+    good_record(&p);
+    p.status = 9;
+    CU_ASSERT(run(r, &p, ids, sizeof ids, why, sizeof why) == 1);
+    CU_ASSERT_STRING_EQUAL(ids, "status:enum");
+    CU_ASSERT_STRING_EQUAL(why, "9 is an unknown enum value of lienthong.records.CitizenStatus");
+    lt_rules_destroy(&r);
+
+    /* No record type has a double yet: a status message stands in. */
+    Lienthong__Rule rule = LIENTHONG__RULE__INIT, *rp = &rule;
+    rule.field = "records_per_sec";
+    rule.check = "required";
+    Lienthong__Dataset ds = LIENTHONG__DATASET__INIT;
+    ds.rules = &rp;
+    ds.n_rules = 1;
+    char err[256] = "";
+    CU_ASSERT(lt_rules_new_type(NULL, &ds, err, sizeof err) == NULL);
+    r = lt_rules_new_type(&lienthong__stream_status__descriptor, &ds, err, sizeof err);
+    CU_ASSERT_FATAL(r != NULL);
+    Lienthong__StreamStatus st = LIENTHONG__STREAM_STATUS__INIT;
+    lt_rules_fail_t f[1];
+    CU_ASSERT(lt_rules_check(r, &st.base, NOW, f, 1) == 1);
+    CU_ASSERT_STRING_EQUAL(f[0].reason, "records_per_sec is not set");
+    static const double set[] = {1.5, -2.0, 1e-300, -0.0, NAN};
+    for (size_t i = 0; i < sizeof set / sizeof *set; i++) {
+        st.records_per_sec = set[i];
+        CU_ASSERT(lt_rules_check(r, &st.base, NOW, f, 1) == 0);
+    }
+    lt_rules_destroy(&r);
+}
+
 /* Compiles ds with rule 0 changed by edit; expects the error to hold want. */
 static void expect_refused(void (*edit)(Lienthong__Rule *), const char *want)
 {
@@ -317,6 +365,7 @@ static void expect_refused(void (*edit)(Lienthong__Rule *), const char *want)
 
 static void e_check(Lienthong__Rule *r) { r->check = "cccd"; }
 static void e_field(Lienthong__Rule *r) { r->field = "shoe_size"; }
+static void e_empty_field(Lienthong__Rule *r) { r->field = ""; }
 static void e_sex(Lienthong__Rule *r) { r->sex = "gender"; }
 static void e_birth(Lienthong__Rule *r) { r->birth = "status"; }
 static void e_stray(Lienthong__Rule *r) { r->not_future = 1; }
@@ -345,6 +394,7 @@ static void test_compile_errors(void)
 {
     expect_refused(e_check, "unknown check 'cccd'");
     expect_refused(e_field, "'shoe_size' is not a field of lienthong.records.Population");
+    expect_refused(e_empty_field, "rule 1: 'field' is empty");
     expect_refused(e_sex, "sex 'gender' is not a field");
     expect_refused(e_birth, "birth 'status' is not a string field");
     expect_refused(e_stray, "'not_future' does not apply to check 'citizen_id'");
@@ -375,6 +425,7 @@ int main(void)
         {"citizen id: length, digits, province, sex, century, year", test_citizen_id_vectors},
         {"dates: malformed, impossible, future, before another", test_date_vectors},
         {"enumerations and required fields; several failures", test_enum_and_required},
+        {"required: enum numbers without a name, doubles", test_required_kinds},
         {"compile errors quote the token", test_compile_errors},
         {NULL, NULL},
     };

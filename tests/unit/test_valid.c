@@ -522,6 +522,18 @@ static void test_field_name_characters(void)
     CU_ASSERT_EQUAL(lt_valid_verify(&v, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
     CU_ASSERT_PTR_NOT_NULL(
         strstr(err, "verify_request.subjects[0].claims[0].field holds byte 0x2d"));
+    /* No field is named "": before, a claim or a field asked for on it
+     * passed. */
+    c.field = "";
+    CU_ASSERT_EQUAL(lt_valid_verify(&v, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    CU_ASSERT_STRING_EQUAL(err, "verify_request.subjects[0].claims[0].field must not be empty");
+    v.n_subjects = 0;
+    v.n_keys = v.n_claims = 1;
+    CU_ASSERT_EQUAL(lt_valid_verify(&v, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    CU_ASSERT_STRING_EQUAL(err, "verify_request.claims[0].field must not be empty");
+    fields[1] = "";
+    CU_ASSERT_EQUAL(lt_valid_lookup(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    CU_ASSERT_STRING_EQUAL(err, "lookup_request.fields[1] must not be empty");
 }
 
 /* A text of n bytes of c, for the length limits (free it). */
@@ -871,7 +883,7 @@ int main(void)
         {"control characters in audited text are refused", test_control_characters},
         {"cut at a UTF-8 character boundary", test_cut},
         {"lt_wire_decode applies it, keeps the request_id", test_decode_applies_it},
-        {"a field name is letters, digits and '_'", test_field_name_characters},
+        {"a field name is letters, digits and '_', not empty", test_field_name_characters},
         {NULL, NULL},
     };
     return ut_main("lt_valid", suite_init, suite_clean, tests);
