@@ -11,7 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
+#include <unicase.h>
+#include <uninorm.h>
 
 typedef enum { K_REQUIRED, K_CITIZEN_ID, K_DATE, K_ENUM, K_REFERENCE } s_kind_t;
 
@@ -337,17 +338,33 @@ static int s_required(s_ctx_t *c, const s_rule_t *r, char *why)
                : lt_err_set(why, LT_RULES_REASON_MAX, "%s is not set", fd->name);
 }
 
-/* 1 male, 2 female, 0 unknown: enum names such as SEX_MALE, or text. */
+/* 1 when the n bytes at f, or their last n - len(word) bytes with
+ * suffix, are word. */
+static int s_is(const uint8_t *f, size_t n, const char *word, int suffix)
+{
+    size_t w = strlen(word);
+    return (n == w || (suffix && n > w)) && memcmp(f + n - w, word, w) == 0;
+}
+
+/* 1 male, 2 female, 0 unknown: enum names such as SEX_MALE, or text. The
+ * text is compared case-folded in NFC, so that "NỮ", "Nữ" and a decomposed
+ * "nữ" (a register's export may hold any) are all a woman (5.7). */
 static int s_sex(const char *v)
 {
-    size_t n = strlen(v);
-    if ((n >= 6 && strcasecmp(v + n - 6, "FEMALE") == 0) || strcasecmp(v, "F") == 0 ||
-        strcasecmp(v, "nu") == 0 || strcmp(v, "nữ") == 0 || strcmp(v, "Nữ") == 0)
-        return 2;
-    if ((n >= 4 && strcasecmp(v + n - 4, "MALE") == 0) || strcasecmp(v, "M") == 0 ||
-        strcasecmp(v, "nam") == 0)
-        return 1;
-    return 0;
+    uint8_t buf[64];
+    size_t n = sizeof buf;
+    uint8_t *f = u8_casefold((const uint8_t *)v, strlen(v), NULL, UNINORM_NFC, buf, &n);
+    if (!f)
+        return 0; /* not UTF-8 or out of memory: not compared */
+    int sex = 0;
+    if (s_is(f, n, "female", 1) || s_is(f, n, "f", 0) || s_is(f, n, "nu", 0) ||
+        s_is(f, n, "n\xe1\xbb\xaf", 0)) /* nữ */
+        sex = 2;
+    else if (s_is(f, n, "male", 1) || s_is(f, n, "m", 0) || s_is(f, n, "nam", 0))
+        sex = 1;
+    if (f != buf)
+        free(f);
+    return sex;
 }
 
 static int s_citizen_id(s_ctx_t *c, const s_rule_t *r, char *why)

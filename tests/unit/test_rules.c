@@ -303,6 +303,22 @@ static void test_enum_and_required(void)
     lt_rules_destroy(&r);
 }
 
+/* The one rule compiled against lienthong.StreamStatus, a message with
+ * kinds of field no record type has yet (a double, a text to stand for a
+ * sex); refused against no type at all. */
+static lt_rules_t *status_rules(Lienthong__Rule *rule)
+{
+    Lienthong__Dataset ds = LIENTHONG__DATASET__INIT;
+    ds.rules = &rule;
+    ds.n_rules = 1;
+    char err[256] = "";
+    CU_ASSERT(lt_rules_new_type(NULL, &ds, err, sizeof err) == NULL);
+    CU_ASSERT(strstr(err, "unknown record type") != NULL);
+    lt_rules_t *r = lt_rules_new_type(&lienthong__stream_status__descriptor, &ds, err, sizeof err);
+    CU_ASSERT_FATAL(r != NULL);
+    return r;
+}
+
 /* `required` on a field other than a string is set when the record carries
  * it (PROTOCOL.md 5.7). Before, an enum number no name stands for was "not
  * set", and a float or double never set. */
@@ -326,16 +342,10 @@ static void test_required_kinds(void)
     lt_rules_destroy(&r);
 
     /* No record type has a double yet: a status message stands in. */
-    Lienthong__Rule rule = LIENTHONG__RULE__INIT, *rp = &rule;
+    Lienthong__Rule rule = LIENTHONG__RULE__INIT;
     rule.field = "records_per_sec";
     rule.check = "required";
-    Lienthong__Dataset ds = LIENTHONG__DATASET__INIT;
-    ds.rules = &rp;
-    ds.n_rules = 1;
-    char err[256] = "";
-    CU_ASSERT(lt_rules_new_type(NULL, &ds, err, sizeof err) == NULL);
-    r = lt_rules_new_type(&lienthong__stream_status__descriptor, &ds, err, sizeof err);
-    CU_ASSERT_FATAL(r != NULL);
+    r = status_rules(&rule);
     Lienthong__StreamStatus st = LIENTHONG__STREAM_STATUS__INIT;
     lt_rules_fail_t f[1];
     CU_ASSERT(lt_rules_check(r, &st.base, NOW, f, 1) == 1);
@@ -345,6 +355,58 @@ static void test_required_kinds(void)
         st.records_per_sec = set[i];
         CU_ASSERT(lt_rules_check(r, &st.base, NOW, f, 1) == 0);
     }
+    lt_rules_destroy(&r);
+}
+
+/* A sex given as text is compared whatever its case and Unicode
+ * normalisation form (PROTOCOL.md 5.7). Before, only NFC "nữ" and "Nữ"
+ * were a woman: "NỮ" or a decomposed "nữ" was not compared at all. No
+ * record type has a text sex yet: a status message's strings stand in. */
+static void test_sex_text(void)
+{
+    Lienthong__Rule rule = LIENTHONG__RULE__INIT;
+    rule.field = "stream";
+    rule.check = "citizen_id";
+    rule.sex = "role";
+    lt_rules_t *r = status_rules(&rule);
+    static const struct {
+        const char *sex;
+        int female;
+    } said[] = {
+        {"n\xe1\xbb\xaf", 1},      /* nữ, NFC */
+        {"N\xe1\xbb\xae", 1},      /* NỮ */
+        {"N\xe1\xbb\xaf", 1},      /* Nữ */
+        {"nu\xcc\x9b\xcc\x83", 1}, /* nữ, NFD */
+        {"NU\xcc\x9b\xcc\x83", 1}, /* NỮ, NFD */
+        {"N\xc6\xaf\xcc\x83", 1},  /* NỮ, Ư then the tilde */
+        {"NU", 1},
+        {"Female", 1},
+        {"SEX_FEMALE", 1},
+        {"f", 1},
+        {"NAM", 0},
+        {"Nam", 0},
+        {"MALE", 0},
+        {"m", 0},
+    };
+    Lienthong__StreamStatus st = LIENTHONG__STREAM_STATUS__INIT;
+    lt_rules_fail_t f[1];
+    for (size_t i = 0; i < sizeof said / sizeof *said; i++) {
+        st.role = (char *)said[i].sex;
+        st.stream = "038085012345"; /* digit 4 is 0: a man */
+        size_t want = said[i].female ? 1 : 0;
+        CU_ASSERT(lt_rules_check(r, &st.base, NOW, f, 1) == want);
+        if (lt_rules_check(r, &st.base, NOW, f, 1) != want)
+            fprintf(stderr, "sex '%s' taken for a %s\n", said[i].sex,
+                    said[i].female ? "man" : "woman");
+        st.stream = "038185012345"; /* digit 4 is 1: a woman */
+        CU_ASSERT(lt_rules_check(r, &st.base, NOW, f, 1) == 1 - want);
+    }
+    /* Neither: not compared. */
+    st.role = "kh\xc3\xa1"
+              "c"; /* khác */
+    CU_ASSERT(lt_rules_check(r, &st.base, NOW, f, 1) == 0);
+    st.stream = "038085012345";
+    CU_ASSERT(lt_rules_check(r, &st.base, NOW, f, 1) == 0);
     lt_rules_destroy(&r);
 }
 
@@ -426,6 +488,7 @@ int main(void)
         {"dates: malformed, impossible, future, before another", test_date_vectors},
         {"enumerations and required fields; several failures", test_enum_and_required},
         {"required: enum numbers without a name, doubles", test_required_kinds},
+        {"citizen id: a text sex in any case and normalisation form", test_sex_text},
         {"compile errors quote the token", test_compile_errors},
         {NULL, NULL},
     };
