@@ -753,39 +753,43 @@ static int s_stream_usable(void *arg, const char *stream)
 /* The streams to read: those asked, each granted to the application for
  * the purpose, or else every stream the gateway replicates that is (its
  * status lists them), refused (413) when more than a pre-fill reads.
- * Returns NULL when it may go on, or why not with *status. */
-static const char *s_prefill_streams(lt_api_t *self, const lt_apicfg_app_t *app, prefill_q_t *q,
-                                     Lienthong__Envelope **st, int *status, const char **reason,
-                                     char *buf, size_t len)
+ * Returns 0 when it may go on, or -1 with the refusal in r. A failed status
+ * call is answered as /v1/status answers it: each code with its one status
+ * (docs/api/README.md), a 504 ERR_TIMEOUT, never a 504 GATEWAY_UNAVAILABLE. */
+static int s_prefill_streams(lt_api_t *self, const lt_apicfg_app_t *app, prefill_q_t *q,
+                             Lienthong__Envelope **st, reply_t *r, char *buf, size_t len)
 {
     lt_apicall_out_t out;
-    *status = 403;
-    *reason = "grant_dataset";
     for (size_t i = 0; i < q->n_streams; i++)
-        if (!lt_apicfg_grant(app, q->streams[i]))
-            return s_refusal(buf, len, "use stream '%.*s'", TOK(q->streams[i]));
-    *reason = "grant_purpose";
+        if (!lt_apicfg_grant(app, q->streams[i])) {
+            s_error(r, 403, "grant_dataset", "FORBIDDEN",
+                    s_refusal(buf, len, "use stream '%.*s'", TOK(q->streams[i])));
+            return -1;
+        }
     for (size_t i = 0; i < q->n_streams; i++)
-        if (!s_stream_purpose(app, q->streams[i], q->purpose))
-            return s_refusal(buf, len, "use purpose '%.*s' with stream '%.*s'", TOK(q->purpose),
-                             TOK(q->streams[i]));
-    *reason = "grant_dataset";
+        if (!s_stream_purpose(app, q->streams[i], q->purpose)) {
+            s_error(r, 403, "grant_purpose", "FORBIDDEN",
+                    s_refusal(buf, len, "use purpose '%.*s' with stream '%.*s'", TOK(q->purpose),
+                              TOK(q->streams[i])));
+            return -1;
+        }
     if (q->n_streams)
-        return NULL;
+        return 0;
     if (!(*st = lt_apicall_status(self->call, STATUS_MS, &out))) {
-        json_decref(out.body);
-        *status = out.status;
-        *reason = out.reason;
-        return "the gateway does not answer";
+        s_reply_out(r, &out);
+        return -1;
     }
     stream_use_t use = {app, q->purpose};
     if (lt_apicall_prefill_streams((*st)->status_reply, s_stream_usable, &use, q->streams,
                                    &q->n_streams, buf, len) != 0) {
-        *status = 413;
-        *reason = "too_large";
-        return buf;
+        s_error(r, 413, "too_large", "TOO_LARGE", buf);
+        return -1;
     }
-    return q->n_streams ? NULL : "the application is granted no stream this member replicates";
+    if (q->n_streams)
+        return 0;
+    s_error(r, 403, "grant_dataset", "FORBIDDEN",
+            "the application is granted no stream this member replicates");
+    return -1;
 }
 
 /* 1 when the application (arg) may see field of stream: granted there. */
@@ -800,7 +804,7 @@ static void s_prefill(lt_api_t *self, const lt_apicfg_app_t *app, struct MHD_Con
 {
     prefill_q_t q = {0};
     char buf[512];
-    const char *id = url + strlen(PREFILL_PATH), *why, *reason;
+    const char *id = url + strlen(PREFILL_PATH), *why;
     Lienthong__Envelope *st = NULL, *env = NULL;
     MHD_get_connection_values_n(c, MHD_GET_ARGUMENT_KIND, s_prefill_arg, &q);
     if ((why = s_prefill_bad(&q, id, buf, sizeof buf))) {
@@ -810,15 +814,7 @@ static void s_prefill(lt_api_t *self, const lt_apicfg_app_t *app, struct MHD_Con
     if (!lt_apicfg_any_purpose(app, q.purpose)) {
         s_error(r, 403, "grant_purpose", "FORBIDDEN",
                 s_refusal(buf, sizeof buf, "use purpose '%.*s'", TOK(q.purpose)));
-    } else if ((why =
-                    s_prefill_streams(self, app, &q, &st, &r->status, &reason, buf, sizeof buf))) {
-        int status = r->status;
-        s_error(r, status, reason,
-                status == 403   ? "FORBIDDEN"
-                : status == 413 ? "TOO_LARGE"
-                                : "GATEWAY_UNAVAILABLE",
-                why);
-    } else {
+    } else if (s_prefill_streams(self, app, &q, &st, r, buf, sizeof buf) == 0) {
         Lienthong__PrefillRequest pq = LIENTHONG__PREFILL_REQUEST__INIT;
         Lienthong__OnBehalf who = LIENTHONG__ON_BEHALF__INIT;
         lt_apicall_out_t out;

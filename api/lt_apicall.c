@@ -474,10 +474,14 @@ static int s_collect(lt_apicall_t *self, lt_client_t *c, uint64_t id, collect_t 
             return -1;
         }
         int rc = lt_client_recv(c, (int)left, &env, err, sizeof err);
+        /* Each code with its status written beside it, as api_client.py
+         * checks against docs/api/README.md. */
+        if (rc == LT_CLIENT_ERR_TIMEOUT) {
+            s_fail(self, out, 504, "timeout", "ERR_TIMEOUT", err);
+            return -1;
+        }
         if (rc != 0) {
-            s_fail(self, out, rc == LT_CLIENT_ERR_TIMEOUT ? 504 : 503,
-                   rc == LT_CLIENT_ERR_TIMEOUT ? "timeout" : "gateway_unavailable",
-                   rc == LT_CLIENT_ERR_TIMEOUT ? "ERR_TIMEOUT" : "GATEWAY_UNAVAILABLE", err);
+            s_fail(self, out, 503, "gateway_unavailable", "GATEWAY_UNAVAILABLE", err);
             return -1;
         }
         void *answer;

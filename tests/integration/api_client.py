@@ -258,5 +258,60 @@ check(len(own) >= 10 and mapped and not missing,
       f"every error code the API answers is documented ({len(own)} + {len(mapped)}): "
       f"missing {missing}")
 
+# ... and each with its one status: a call whose code is a literal gives the
+# status of the code's row as a literal (a pre-fill answered a failed status
+# call's 504 and 500 as GATEWAY_UNAVAILABLE, whose row says 503).
+def call_args(src, start):
+    """The top-level arguments of the call whose '(' is at start."""
+    args, depth, cur, i = [], 0, "", start + 1
+    while i < len(src):
+        ch = src[i]
+        if ch == '"':
+            end = i + 1
+            while src[end] != '"':
+                end += 2 if src[end] == "\\" else 1
+            cur, i = cur + src[i:end + 1], end + 1
+            continue
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            if depth == 0:
+                return args + [cur.strip()]
+            depth -= 1
+        elif ch == "," and depth == 0:
+            args, cur = args + [cur.strip()], ""
+            i += 1
+            continue
+        cur += ch
+        i += 1
+    return args
+
+rows = dict(re.findall(r"^\| `([A-Z][A-Z_]*)` \| (\d{3}) \|", readme, re.M))
+unpaired = []
+for m in re.finditer(r"\b(s_error|s_fail|lt_apicall_fail)\(", api_src):
+    args = call_args(api_src, m.end() - 1)
+    at = 1 if m.group(1) == "s_error" else 2
+    if len(args) <= at + 2:
+        continue
+    for code in re.findall(r'"([A-Z][A-Z_]*[A-Z])"', args[at + 2]):
+        if args[at] != rows.get(code):
+            unpaired.append(f"{code} answered with status {args[at]} (its row: {rows.get(code)})")
+check(rows and not unpaired, f"every error code is answered with its one status: {unpaired}")
+
+# Every status an endpoint answers is in the document: before routing, any
+# path may answer 400 (a %00 in the path, no one body boundary) or 413 (a
+# declared body over max_body); an application's endpoints also 401, 429
+# and 500 (the API out of memory), 500 besides the answers of their own.
+routes = re.findall(r'\{(PREFILL_PATH|"[^"]+"), "([A-Z]+)", "[a-z]+", (NEEDS_[A-Z]+),', api_src)
+undocumented = []
+for path, method, auth in routes:
+    path = "/v1/prefill/{id}" if path == "PREFILL_PATH" else path.strip('"')
+    op = DOC["paths"].get(path, {}).get(method.lower(), {"responses": {}})
+    want = {"400", "413"} | ({"401", "429", "500"} if auth == "NEEDS_APP" else set())
+    undocumented += [f"{method} {path} {c}" for c in sorted(want - set(op["responses"]))]
+check(len(routes) >= 10 and not undocumented,
+      f"the statuses every endpoint may answer are documented ({len(routes)} routes): "
+      f"missing {undocumented}")
+
 print(f"{len(failures)} failure(s)")
 sys.exit(1 if failures else 0)

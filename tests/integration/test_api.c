@@ -670,7 +670,8 @@ static int s_curl(const char *opts, const char *url, const char *out, int *curl_
 /* /readyz of a gateway that does not answer (stopped with SIGSTOP): 503,
  * naming it, after one local call's wait (STATUS_MS in lt_api.c, 3 s), not
  * two: the gateway's own readiness is not asked when its status went
- * unanswered. Ready again once it runs. */
+ * unanswered. Ready again once it runs. A pre-fill, which asks the status
+ * first, answers 503 GATEWAY_UNAVAILABLE meanwhile. */
 static void test_readyz_gateway_stopped(void)
 {
     char out[PATH_MAX + 64], url[128];
@@ -681,7 +682,24 @@ static void test_readyz_gateway_stopped(void)
     int64_t t0 = lt_it_ms();
     code = s_curl("-m 20", url, out, &curl_rc);
     int64_t took = lt_it_ms() - t0;
+    /* A pre-fill of every stream asks the status first: its failure is
+     * answered as /v1/status answers it, a code with its one status and
+     * the code's fixed message (docs/api/README.md). It was answered with
+     * the call's status under GATEWAY_UNAVAILABLE, whatever that status,
+     * and a message of its own. */
+    char prefill[256], opts[128], pout[PATH_MAX + 64];
+    int pcode;
+    snprintf(pout, sizeof pout, "%s/prefill-stopped.json", g_fed.dir);
+    snprintf(prefill, sizeof prefill, "'%s/v1/prefill/%s?officer=o-1&purpose=KYC'", g_url, KEY);
+    snprintf(opts, sizeof opts, "-m 20 -H 'Authorization: Bearer %s'", g_tokens[0]);
+    pcode = s_curl(opts, prefill, pout, &curl_rc);
     CU_ASSERT(lt_it_gw_signal(g_caller, SIGCONT) == 0);
+    const char *want = "{\"error\":\"GATEWAY_UNAVAILABLE\",\"message\":\"the gateway is not "
+                       "available; the API's log says why\"}";
+    if (pcode != 503 || !lt_it_file_contains(pout, want))
+        lt_it_file_dump(pout);
+    CU_ASSERT_EQUAL(pcode, 503);
+    CU_ASSERT(lt_it_file_contains(pout, want));
     CU_ASSERT_EQUAL(code, 503);
     CU_ASSERT(lt_it_file_contains(out, "\"peers\":\"the gateway does not answer\""));
     CU_ASSERT(lt_it_file_contains(out, "\"gateway\":\"the gateway does not answer\""));
@@ -1337,7 +1355,7 @@ static const lt_it_test_t s_tests[] = {
     {"grants the directory cannot honour are logged at start, with their line",
      test_grants_logged_at_start},
     {"readyz turns unready when the store is not writable", test_readyz_store},
-    {"readyz of a gateway that does not answer: unready after one wait",
+    {"readyz of a gateway that does not answer: unready after one wait; a pre-fill's status fails",
      test_readyz_gateway_stopped},
     {"the Python example of docs/api/README.md", test_doc_example},
     {"TLS: curl --cacert and Python's ssl module", test_tls},
