@@ -233,10 +233,20 @@ static int s_keep_signer(const lt_gwcfg_t *cfg, const lt_dir_t *kept, const lt_d
         return 0; /* pinned, or not under trust: nothing to keep */
     lt_dirpick_retired_trust(cfg->data_dir, &cfg->pins, &t);
     lt_dir_pins_t *set = &t.signers;
-    for (size_t i = 0; i < set->count; i++)
-        if (memcmp(set->keys[i], key, LT_KEY_BYTES) == 0)
-            return 0;
-    memcpy(set->keys[set->count++], key, LT_KEY_BYTES);
+    size_t had = set->count;
+    if (lt_dir_pins_add_key(set, key) != 0) {
+        /* Not reached while the file holds at most
+         * LT_DIRPICK_MAX_RETIRED_SIGNERS keys, fewer than a set holds
+         * (asserted below s_keep_signer). */
+        lt_error("directory",
+                 "cannot keep the authority key of directory version %llu: %zu keys "
+                 "from %s/" LT_DIRPICK_RETIRED_SIGNERS " fill the set",
+                 (unsigned long long)lt_dir_version(kept), had, cfg->data_dir);
+        errno = ENOSPC;
+        return -1;
+    }
+    if (set->count == had)
+        return 0; /* already kept */
     lt_dirpick_retired_fit(cfg->data_dir, &cfg->pins, cfg->federation, &kept, 1, set, drop,
                            &n_drop);
     for (size_t i = 0; i < n_drop; i++) {
@@ -253,6 +263,10 @@ static int s_keep_signer(const lt_gwcfg_t *cfg, const lt_dir_t *kept, const lt_d
         return -1;
     return old;
 }
+
+_Static_assert(LT_DIRPICK_MAX_RETIRED_SIGNERS <
+                   sizeof((lt_dir_pins_t *)0)->keys / sizeof((lt_dir_pins_t *)0)->keys[0],
+               "authority.retired read whole leaves room for one more key");
 
 /* Keeps kept, which d replaces, in data_dir when d drops a member's
  * signing key: the batches that key signed, kept by a replica, are
