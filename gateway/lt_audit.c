@@ -1706,6 +1706,24 @@ int lt_audit_check_db(sqlite3 *db, const uint8_t *const *pks, size_t n_pks, lt_a
     return s_check(db, pks, n_pks, NULL, rep, err, errlen);
 }
 
+int lt_audit_check_snapshot(sqlite3 *db, const char *path, const uint8_t *const *pks, size_t n_pks,
+                            const uint8_t current[LT_KEY_BYTES], lt_audit_report_t *rep, char *err,
+                            size_t errlen)
+{
+    /* One read snapshot for the whole check: an export removing entries
+     * meanwhile must not move the anchor under it. */
+    if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
+        return -1;
+    }
+    int rc = s_check(db, pks, n_pks, current, rep, err, errlen);
+    if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK && rc == 0) {
+        snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
+        rc = -1;
+    }
+    return rc;
+}
+
 int lt_audit_check_live(const char *path, const uint8_t *const *pks, size_t n_pks,
                         const uint8_t current[LT_KEY_BYTES], lt_audit_report_t *rep, char *err,
                         size_t errlen)
@@ -1718,13 +1736,7 @@ int lt_audit_check_live(const char *path, const uint8_t *const *pks, size_t n_pk
         snprintf(err, errlen, "%s: %s", path, db ? sqlite3_errmsg(db) : "cannot open");
         goto out;
     }
-    /* One read snapshot for the whole check: an export removing entries
-     * meanwhile must not move the anchor under it. */
-    if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
-        snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
-        goto out;
-    }
-    rc = s_check(db, pks, n_pks, current, rep, err, errlen);
+    rc = lt_audit_check_snapshot(db, path, pks, n_pks, current, rep, err, errlen);
 out:
     sqlite3_close(db);
     return rc;

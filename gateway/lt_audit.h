@@ -199,6 +199,14 @@ int lt_audit_check_keys(const char *path, const uint8_t *const *pks, size_t n_pk
 int lt_audit_check_db(struct sqlite3 *db, const uint8_t *const *pks, size_t n_pks,
                       lt_audit_report_t *rep, char *err, size_t errlen)
     __attribute__((warn_unused_result));
+/* lt_audit_check_db on db, a log open as path (lt_sqlopen_untrusted), in a
+ * read transaction of its own, ended before it returns; and, when current
+ * is set, lt_audit_check_live's test of the key in force. 0, or -1 with
+ * err naming path. */
+int lt_audit_check_snapshot(struct sqlite3 *db, const char *path, const uint8_t *const *pks,
+                            size_t n_pks, const uint8_t current[LT_KEY_BYTES],
+                            lt_audit_report_t *rep, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 /* lt_audit_check_keys of the live log, and that the key in force after its
  * last entry is current, the member's key now: a log rewritten with an
  * earlier key alone fails, and so does one of an anchor alone (the anchor's

@@ -219,19 +219,6 @@ static int s_write_file(sqlite3 *db, const char *out, const char *member, uint64
     return rc;
 }
 
-/* lt_audit_check_db of the live log open as db, in a read transaction of
- * its own, ended before the export writes. 0, or -1 with err. */
-static int s_check_live(sqlite3 *db, const char *live, const uint8_t *const *pks, size_t n_pks,
-                        lt_audit_report_t *rep, char *err, size_t errlen)
-{
-    if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
-        return s_fail(db, live, err, errlen);
-    int rc = lt_audit_check_db(db, pks, n_pks, rep, err, errlen);
-    if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK && rc == 0)
-        rc = s_fail(db, live, err, errlen);
-    return rc;
-}
-
 int lt_auditarc_export(const char *live, const char *out, const char *member, int64_t before_ms,
                        const uint8_t *const *pks, size_t n_pks, lt_auditarc_export_t *res,
                        char *err, size_t errlen)
@@ -253,7 +240,7 @@ int lt_auditarc_export(const char *live, const char *out, const char *member, in
      * log that claims version 1 up binds keys only after its last entry,
      * and with that its anchor recording a key (a log passed off as
      * version 1, docs/ARCHITECTURE.md "Keys and entries") would pass. */
-    if (s_check_live(db, live, pks, n_pks, &rep, err, errlen) != 0)
+    if (lt_audit_check_snapshot(db, live, pks, n_pks, NULL, &rep, err, errlen) != 0)
         goto out;
     /* Brought to this version as a start would, so that it records the
      * key in force at its anchor and the file the entries from which it
