@@ -49,9 +49,17 @@ void lt_feed_snap_free(lt_feed_t *self, lt_feed_snap_t **snap_p)
     self->n_snaps--;
 }
 
+/* Whether sn, a snapshot or a replacement being sent (NULL: none), made
+ * no progress for LT_SNAP_IDLE_MS by now: a peer's and a sink's are given
+ * up after the same time (PROTOCOL.md 6.7, 8.2). */
+static int s_idle(const lt_feed_snap_t *sn, int64_t now)
+{
+    return sn && now - sn->progress_at >= LT_SNAP_IDLE_MS;
+}
+
 void lt_feed_snap_idle(lt_feed_t *self, lt_feed_sub_t *s, int64_t now)
 {
-    if (!s->snap || now - s->snap->progress_at < LT_SNAP_IDLE_MS)
+    if (!s_idle(s->snap, now))
         return;
     lt_info("feed", "snapshot of %s at seq %llu to %s ended: no progress for %d s (%llu records "
             "sent); it restarts when credit comes", s->stream->name,
@@ -318,7 +326,7 @@ int lt_feed_snap_replace(lt_feed_t *self, void *sock, lt_feed_sink_t *k)
  * sink's side: it commits the replacement only at its last part (8.2). */
 void lt_feed_snap_replace_idle(lt_feed_t *self, lt_feed_sink_t *k, int64_t now)
 {
-    if (!k->snap || now - k->snap->progress_at < LT_SNAP_IDLE_MS)
+    if (!s_idle(k->snap, now))
         return;
     lt_error("local",
              "replacement of the sink of %s at seq %llu ended: %s for %d s (%llu records sent); "
