@@ -102,6 +102,7 @@ typedef struct {
     int prepared[ST_N];
     int built;     /* the statements' text (sql, col_types) is complete */
     int stale;     /* the table changed under the statements: resolve it again */
+    int has_seq;   /* source: lt_pending has seq, seen at start or set by --install */
     char state[6]; /* SQLSTATE of the last failed statement ("" if none) */
     /* Quoted identifiers, resolved when first connected. */
     char *q_table;    /* "schema"."table" */
@@ -1009,6 +1010,7 @@ static void s_forget_table(s_pg_t *self)
     s_free_sql(self);
     self->stale = 0;
     self->ready = 0;
+    self->has_seq = 0; /* of the lt_ schema resolved again */
 }
 
 /* Makes sure the connection is up and set up; connects again if not, and
@@ -1399,6 +1401,7 @@ static int s_capture_stale(s_pg_t *self, char *err, size_t errlen)
         s_int(self, "SELECT (" S_HAS_SEQ ")::int", 1, pvals, &seq, "cannot read lt_pending", err,
               errlen))
         return -1;
+    self->has_seq = seq == 1;
     if (self->key_loose && !(has & 1))
         lt_warn("source",
                 "the key of table %s compares without case (citext, or a nondeterministic "
@@ -1455,6 +1458,7 @@ static int s_capture_install(void *impl, int *created, char *err, size_t errlen)
         s_commit(self, err, errlen))
         goto out;
     *created = !present;
+    self->has_seq = 1; /* the script adds it */
     rc = 0;
 out:
     if (rc)
@@ -1531,17 +1535,29 @@ static int s_capture_sync(void *impl, size_t limit, size_t *moved, char *err, si
     char sql[600], pending_name[600];
     int64_t pending = 0;
     *moved = 0;
+    if (s_ensure(self, err, errlen))
+        return -1;
     /* A read first: an idle source asks often, and locking lt_capture is a
      * write (a commit to flush) even when there is nothing to number. It
-     * tells whether lt_pending has seq too (2). */
+     * tells whether lt_pending has seq too (2) only while has_seq is not
+     * set: a change list from before seq is looked at again at each poll,
+     * so that the column a newer version's --install adds meanwhile is
+     * used from the next one on. A column dropped by hand fails the
+     * ordering (42703), which makes the connection stale and so forgets
+     * has_seq (s_forget_table). */
     snprintf(pending_name, sizeof pending_name, "%s.lt_pending", self->q_lt);
-    snprintf(sql, sizeof sql,
-             "SELECT EXISTS (SELECT 1 FROM %s.lt_pending)::int + 2 * (" S_HAS_SEQ ")::int",
-             self->q_lt);
+    if (self->has_seq)
+        snprintf(sql, sizeof sql, "SELECT EXISTS (SELECT 1 FROM %s.lt_pending)::int + 2",
+                 self->q_lt);
+    else
+        snprintf(sql, sizeof sql,
+                 "SELECT EXISTS (SELECT 1 FROM %s.lt_pending)::int + 2 * (" S_HAS_SEQ ")::int",
+                 self->q_lt);
     const char *vals[1] = {pending_name};
-    if (s_ensure(self, err, errlen) ||
-        s_int(self, sql, 1, vals, &pending, "cannot read lt_pending", err, errlen))
+    if (s_int(self, sql, self->has_seq ? 0 : 1, vals, &pending, "cannot read lt_pending", err,
+              errlen))
         return -1;
+    self->has_seq = (pending & 2) != 0;
     if (!(pending & 1))
         return 0;
     if (s_begin(self, 1, err, errlen))
