@@ -1949,6 +1949,25 @@ static int s_delete_of(s_pg_t *self, const char *lt, const char *const *vals, ch
     return res ? 0 : -1;
 }
 
+/* Completes err, "what: the server's message", of a capture of table that
+ * was not removed with why: the role's rights (42501) or another session
+ * holding the table past lock_timeout (55P03), which waiting more mends,
+ * not another role (adapters/README.md, "Change tracking"). */
+static void s_drop_failed(const s_pg_t *self, const char *table, char *err, size_t errlen)
+{
+    size_t n = strnlen(err, errlen);
+    if (n + 1 >= errlen)
+        return;
+    if (strcmp(self->state, "55P03") == 0)
+        snprintf(err + n, errlen - n,
+                 " (SQLSTATE 55P03: lock_timeout ran out waiting for table %s, which another "
+                 "session holds; run --forget again once it is done)",
+                 table);
+    else if (strcmp(self->state, "42501") == 0)
+        snprintf(err + n, errlen - n,
+                 " (SQLSTATE 42501: --forget needs the rights of the role that installed it)");
+}
+
 /* The trigger function of the table's capture is dropped with CASCADE: its
  * four triggers depend on it and go with it, so the role that installed
  * them (the function's owner) can remove them. Then the table's keys, in
@@ -1973,15 +1992,14 @@ static int s_capture_drop(void *impl, const char *table, int *dropped, char *err
     char *q_fn = fn.s ? s_ident(self, fn.s) : NULL;
     if (q_fn)
         s_add(&drop, "DROP FUNCTION IF EXISTS %s.%s() CASCADE", self->q_lt, q_fn);
-    s_add(&what,
-          "cannot remove the change capture of table %s, which no dataset reads any more "
-          "(--forget needs the rights of the role that installed it)",
+    s_add(&what, "cannot remove the change capture of table %s, which no dataset reads any more",
           table);
     int rc = -1;
     if (!drop.s || !what.s)
         lt_err_set(err, errlen, "out of memory");
-    else if (s_exec(self, drop.s, what.s, err, errlen) == 0 &&
-             s_delete_of(self, "lt_pending", vals, err, errlen) == 0 &&
+    else if (s_exec(self, drop.s, what.s, err, errlen) != 0)
+        s_drop_failed(self, table, err, errlen);
+    else if (s_delete_of(self, "lt_pending", vals, err, errlen) == 0 &&
              s_delete_of(self, "lt_changes", vals, err, errlen) == 0)
         rc = 0;
     free(fn.s);

@@ -293,6 +293,46 @@ static void test_forget_last(void)
     lt_db_destroy(&d);
 }
 
+/* --forget of a table's last dataset that cannot lock the table (its
+ * writers hold it past lock_timeout, here 300 ms) says so, naming the
+ * SQLSTATE and the table, not the role's rights, and changes nothing. */
+static void test_forget_lock_timeout(void)
+{
+    char dir[256], conf[400], uri[512], text[2048], out[1024], err[1024] = "";
+    int64_t cur = -1;
+    fresh(CITIZENS "CREATE TABLE others(id text PRIMARY KEY, name text)");
+    lt_db_t *d = open_seam(LT_DB_SOURCE, "citizens", COLS2, TYPES2, 2, 0);
+    install(d, 1);
+    CU_ASSERT_FATAL(lt_db_begin(d, 1, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_cursor_store(d, "ut/forget/b", 0, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_commit(d, err, sizeof err) == 0);
+    CU_ASSERT_FATAL(ut_mkdtemp(dir, sizeof dir, "forget-lock") == 0);
+    lt_pg_uri(&g_pg, g_db, OWNER, OWNER_PW, uri, sizeof uri);
+    snprintf(conf, sizeof conf, "%s/other.conf", dir);
+    snprintf(
+        text, sizeof text,
+        "gateway_socket = \"%s/no.sock\";\ndatabase = \"%s?options=-c%%20lock_timeout%%3D300\";"
+        "\n%s",
+        dir, uri, UT_SOURCE_DATASET("ut/forget/o", "others"));
+    CU_ASSERT_FATAL(ut_write_text(conf, text) == 0);
+    app("BEGIN; SELECT count(*) FROM citizens");
+    lt_source_t *src = lt_source_new(conf, err, sizeof err);
+    CU_ASSERT_FATAL(src != NULL);
+    FILE *f = fmemopen(out, sizeof out, "w");
+    CU_ASSERT_FATAL(f != NULL);
+    CU_ASSERT(lt_source_forget(src, "ut/forget/b", f, err, sizeof err) == -1);
+    fclose(f);
+    lt_source_destroy(&src);
+    app("COMMIT");
+    CU_ASSERT(strstr(err, "cannot remove the change capture of table citizens") != NULL);
+    CU_ASSERT(strstr(err, "SQLSTATE 55P03") != NULL);
+    CU_ASSERT(strstr(err, "waiting for table citizens") != NULL);
+    CU_ASSERT(strstr(err, "rights") == NULL);
+    CU_ASSERT(lt_db_cursor_load(d, "ut/forget/b", &cur, err, sizeof err) == 0 && cur == 0);
+    CU_ASSERT(ut_rmrf(dir) == 0);
+    lt_db_destroy(&d);
+}
+
 static void test_what_is_a_change(void)
 {
     fresh(CITIZENS);
@@ -1658,6 +1698,8 @@ int main(void)
         {"lt_rejects: recorded, counted, kinds apart, removed", test_rejects},
         {"cursor rows listed and forgotten", test_cursor_forget},
         {"--forget of a table's last dataset removes its capture", test_forget_last},
+        {"--forget that waits too long for the table names the lock timeout",
+         test_forget_lock_timeout},
         {"what is a change (and a rollback is not)", test_what_is_a_change},
         {"commit order: two concurrent transactions", test_commit_order},
         {"two tables in one database", test_two_tables},
