@@ -292,13 +292,18 @@ static int s_take(lt_refcheck_t *self)
     for (size_t i = self->head; i < self->n && n < LT_REFCHECK_BATCH; i++)
         n += s_same_target(self, i, target, not_key);
     self->batch = malloc(n * sizeof *self->batch);
-    self->subjects = calloc(n, sizeof *self->subjects);
-    self->subject_ptrs = calloc(n, sizeof *self->subject_ptrs);
-    self->claims = calloc(n, sizeof *self->claims);
-    self->claim_ptrs = calloc(n, sizeof *self->claim_ptrs);
-    if (!self->batch || !self->subjects || !self->subject_ptrs || !self->claims ||
-        !self->claim_ptrs)
+    if (!self->batch)
         return -1;
+    /* Values that are not keys fail without a request (lt_refcheck_next):
+     * nothing to build one in. */
+    if (!not_key) {
+        self->subjects = calloc(n, sizeof *self->subjects);
+        self->subject_ptrs = calloc(n, sizeof *self->subject_ptrs);
+        self->claims = calloc(n, sizeof *self->claims);
+        self->claim_ptrs = calloc(n, sizeof *self->claim_ptrs);
+        if (!self->subjects || !self->subject_ptrs || !self->claims || !self->claim_ptrs)
+            return -1;
+    }
     size_t last = self->head;
     for (size_t i = self->head; self->n_batch < n; i++)
         if (s_same_target(self, i, target, not_key)) {

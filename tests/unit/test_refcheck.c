@@ -4,10 +4,12 @@
  * (not one value per request when a record's checks alternate); the
  * outcomes of a request reach the caller together, once it is done; a
  * matching claim passes, ERR_NOT_FOUND fails, CLAIM_NOT_ALLOWED and the
- * values left unanswered at an Error are unknown. */
+ * values left unanswered at an Error are unknown; a value that is not a
+ * key fails at once, in no request, and no request is built for it. */
 #include "unit_util.h"
 
 #include "lt_refcheck.h"
+#include "lt_rules.h"
 #include "records/population.pb-c.h"
 
 #include "directory.pb-c.h"
@@ -20,6 +22,18 @@
 #define DS_B  "VN/GOV/B/names"
 
 static char g_dir[256], g_file[300];
+
+/* The test binary is linked with --wrap=calloc (CMakeLists.txt): a calloc
+ * of elements of g_calloc_fail bytes fails while it is not 0, to find
+ * which batches build a request. */
+void *__real_calloc(size_t n, size_t size);
+void *__wrap_calloc(size_t n, size_t size);
+static size_t g_calloc_fail;
+
+void *__wrap_calloc(size_t n, size_t size)
+{
+    return g_calloc_fail && size == g_calloc_fail ? NULL : __real_calloc(n, size);
+}
 
 static int suite_init(void)
 {
@@ -179,6 +193,23 @@ static void test_one_request_per_target(void)
     CU_ASSERT(rc == NULL);
 }
 
+#define BIG 300
+
+/* The directory written, a refcheck of DS telling o, and in big a value
+ * over 256 bytes (no record's key, PROTOCOL.md 7.1). */
+static lt_refcheck_t *start_big(outcomes_t *o, char big[BIG])
+{
+    char err[512] = "";
+    write_directory();
+    memset(o, 0, sizeof *o);
+    memset(big, 'x', BIG - 1);
+    big[BIG - 1] = 0;
+    lt_refcheck_t *rc =
+        lt_refcheck_new(g_file, DS, "DATA-QUALITY", on_outcomes, o, err, sizeof err);
+    CU_ASSERT_FATAL(rc != NULL);
+    return rc;
+}
+
 /* A value over 256 bytes (no record's key, PROTOCOL.md 7.1) fails its
  * check at once, "not a key", and is never sent: the other values of the
  * target go in a request the owner can take. Before, it went in the
@@ -186,15 +217,9 @@ static void test_one_request_per_target(void)
  * check of it stayed unknown. */
 static void test_value_not_a_key_fails(void)
 {
-    write_directory();
     outcomes_t o;
-    memset(&o, 0, sizeof o);
-    char err[512] = "", big[300];
-    memset(big, 'x', sizeof big - 1);
-    big[sizeof big - 1] = 0;
-    lt_refcheck_t *rc =
-        lt_refcheck_new(g_file, DS, "DATA-QUALITY", on_outcomes, &o, err, sizeof err);
-    CU_ASSERT_FATAL(rc != NULL);
+    char big[BIG];
+    lt_refcheck_t *rc = start_big(&o, big);
     queue_person(rc, "001", big); /* its name to B: not a key */
     queue_person(rc, "002", "Binh");
     const Lienthong__VerifyRequest *q = NULL;
@@ -217,11 +242,38 @@ static void test_value_not_a_key_fails(void)
     lt_refcheck_destroy(&rc);
 }
 
+/* Values that are not keys fail without a request, and so without the
+ * memory of one: while a request's claims cannot be allocated, a record
+ * whose two references are not keys still gets both failures. Before, a
+ * batch of them allocated a request it never sent, and failed with it. */
+static void test_not_a_key_builds_no_request(void)
+{
+    outcomes_t o;
+    char big[BIG];
+    lt_refcheck_t *rc = start_big(&o, big);
+    queue_person(rc, big, big); /* neither its id to A nor its name to B is a key */
+    /* Only the claims fail: the outcomes' arrays have other sizes. */
+    CU_ASSERT_FATAL(sizeof(Lienthong__Claim) != sizeof(lt_refcheck_result_t) &&
+                    sizeof(Lienthong__Claim) != LT_RULES_REASON_MAX);
+    const Lienthong__VerifyRequest *q = NULL;
+    g_calloc_fail = sizeof(Lienthong__Claim);
+    int next = lt_refcheck_next(rc, 61, 0, &q);
+    g_calloc_fail = 0;
+    CU_ASSERT(next == 0);
+    CU_ASSERT(o.calls == 2 && o.n == 2 && o.found == 0);
+    CU_ASSERT(lt_refcheck_unknown(rc) == 0);
+    /* Nothing waits: the queue is empty. */
+    CU_ASSERT(lt_refcheck_next(rc, 62, 0, &q) == 0);
+    CU_ASSERT(o.calls == 2);
+    lt_refcheck_destroy(&rc);
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
         {"one request per target; outcomes together when done", test_one_request_per_target},
         {"a value over 256 bytes fails at once, never sent", test_value_not_a_key_fails},
+        {"values that are not keys build no request", test_not_a_key_builds_no_request},
         {NULL, NULL},
     };
     return ut_main("lt_refcheck", suite_init, suite_clean, tests);
