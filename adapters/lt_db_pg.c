@@ -78,11 +78,21 @@
 /* What change capture adds to a table's name, at most: lt_<table>_truncate. */
 #define CAPTURE_AFFIX (sizeof "lt__truncate" - 1)
 
-/* libpq's keywords the adapter sets when the setting does not (s_conn_params),
- * and the text of their values. */
-#define CONN_PARAMS 8
-#define STR_(x)     #x
-#define STR(x)      STR_(x)
+#define STR_(x) #x
+#define STR(x)  STR_(x)
+
+/* libpq's keywords the adapter sets when the setting does not
+ * (s_conn_params), with the text of their values: the waits of
+ * lt_limits.h. */
+static const char *const s_conn_ours[][2] = {
+    {"connect_timeout", STR(LT_PG_CONNECT_TIMEOUT_S)},
+    {"keepalives", "1"},
+    {"keepalives_idle", STR(LT_PG_KEEPALIVE_IDLE_S)},
+    {"keepalives_interval", STR(LT_PG_KEEPALIVE_INTERVAL_S)},
+    {"keepalives_count", STR(LT_PG_KEEPALIVE_COUNT)},
+    {"tcp_user_timeout", STR(LT_PG_TCP_USER_TIMEOUT_MS)},
+};
+#define CONN_PARAMS (sizeof s_conn_ours / sizeof s_conn_ours[0])
 
 /* Prepared statements, prepared on first use on each connection. */
 enum { ST_READ, ST_ROW, ST_CURSOR_STORE, ST_APPLY, ST_DELETE, ST_N };
@@ -113,7 +123,8 @@ typedef struct {
     char **col_types; /* sink: type of each mapped column, likewise */
     char *sql[ST_N];  /* SQL of the prepared statements */
     /* What PQconnectdbParams gets: the timeouts (s_conn_params), then the
-     * setting as "dbname", expanded by libpq, whose own values win. */
+     * setting as "dbname", expanded by libpq, whose own values win; NULL
+     * ends them. */
     const char *conn_kw[CONN_PARAMS + 2], *conn_val[CONN_PARAMS + 2];
 } s_pg_t;
 
@@ -624,22 +635,15 @@ out:
  * expands and whose values override the ones before it. */
 static void s_conn_params(s_pg_t *self)
 {
-    static const char *const ours[][2] = {
-        {"connect_timeout", STR(LT_PG_CONNECT_TIMEOUT_S)},
-        {"keepalives", "1"},
-        {"keepalives_idle", STR(LT_PG_KEEPALIVE_IDLE_S)},
-        {"keepalives_interval", STR(LT_PG_KEEPALIVE_INTERVAL_S)},
-        {"keepalives_count", STR(LT_PG_KEEPALIVE_COUNT)},
-        {"tcp_user_timeout", STR(LT_PG_TCP_USER_TIMEOUT_MS)},
-    };
     PQconninfoOption *known = PQconndefaults();
     size_t n = 0;
-    for (size_t i = 0; i < sizeof ours / sizeof ours[0] && n < CONN_PARAMS; i++)
-        for (const PQconninfoOption *o = known; o && o->keyword; o++)
-            if (strcmp(o->keyword, ours[i][0]) == 0 &&
+    /* Each keyword is libpq's once: at most CONN_PARAMS of them match. */
+    for (size_t i = 0; i < CONN_PARAMS; i++)
+        for (const PQconninfoOption *o = known; o && o->keyword && n < CONN_PARAMS; o++)
+            if (strcmp(o->keyword, s_conn_ours[i][0]) == 0 &&
                 !(o->envvar && getenv(o->envvar) && *getenv(o->envvar))) {
-                self->conn_kw[n] = ours[i][0];
-                self->conn_val[n++] = ours[i][1];
+                self->conn_kw[n] = s_conn_ours[i][0];
+                self->conn_val[n++] = s_conn_ours[i][1];
             }
     PQconninfoFree(known);
     self->conn_kw[n] = "dbname";
