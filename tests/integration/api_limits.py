@@ -65,16 +65,37 @@ for _ in range(30):
 check(unauthorized_count() - counted == 30, "the metrics count every request without a token")
 check(len(audit_lines()) - before <= 1, "the audit file gets at most one line for 30 of them")
 
-# 3. One request of the application in flight (max_in_flight = 1): the next is 429.
-s = held(POST + "Authorization: Bearer %s\r\nContent-Length: 100\r\n\r\n" % HR)
-time.sleep(0.3)
-status, headers, raw = call("GET", "/v1/status", token=HR)
+def until(fn, want, seconds=10):
+    """fn() until its first member is want, for at most seconds: the last
+    answer. On a loaded machine the API may take a while to see what a
+    socket did (headers in, a close), and answers as before until then."""
+    end = time.monotonic() + seconds
+    got = fn()
+    while got[0] != want and time.monotonic() < end:
+        time.sleep(0.1)
+        got = fn()
+    return got
+
+# 3. One request of the application in flight (max_in_flight = 1): the next
+# is 429, and 200 again once the client is gone. On a loaded machine the
+# API may not have the held request's headers yet: the call then takes the
+# place (200) and, when the held request comes in meanwhile, refuses it
+# (its answer 429); a new one is held then.
+HOLD = POST + "Authorization: Bearer %s\r\nContent-Length: 100\r\n\r\n" % HR
+s = held(HOLD)
+for attempt in range(20):
+    time.sleep(0.3)
+    status, headers, raw = call("GET", "/v1/status", token=HR)
+    if status == 429:
+        break
+    if answer(s, 0.1) is not None:
+        s.close()
+        s = held(HOLD)
 check(status == 429 and headers.get("Retry-After") == "1",
       "429 with Retry-After while the application's one place is taken (%s)" % status)
 check(status != 429 or json.loads(raw).get("error") == "RATE_LIMITED", "  its error code")
 s.close()
-time.sleep(0.3)
-status, _, _ = call("GET", "/v1/status", token=HR)
+status, _, _ = until(lambda: call("GET", "/v1/status", token=HR), 200)
 check(status == 200, "200 once the place is free again (%s)" % status)
 
 # 4. The deadline asked for is capped at request_timeout_ms (1000 here).
@@ -89,8 +110,27 @@ check(status == 504 and took < 10, "timeout_ms 600000 ends after request_timeout
       % (status, took))
 
 # 5. Connections from one address: at most max_connections_per_ip (4).
-idle = [held("", "127.0.0.1") for _ in range(4)]
-time.sleep(0.3)
+def hold_four():
+    """Four connections from 127.0.0.1 the API keeps open, or None: on a
+    loaded machine the API may not yet have seen the close of the calls
+    above, and then refuses one of these at the limit (closed at once)."""
+    idle = [held("", "127.0.0.1") for _ in range(4)]
+    time.sleep(0.3)
+    for s in idle:
+        if answer(s, 0.01) is not None:  # closed (or, never, answered)
+            for x in idle:
+                x.close()
+            return None
+        s.settimeout(None)
+    return idle
+
+for attempt in range(10):
+    idle = hold_four()
+    if idle is not None:
+        break
+    time.sleep(1)
+check(idle is not None, "four connections from 127.0.0.1 held open")
+idle = idle or []
 extra = held("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
 check(answer(extra) in (0, None), "the fifth connection from 127.0.0.1 is closed unanswered")
 extra.close()
@@ -99,8 +139,12 @@ check(answer(other) == 200, "another address (127.0.0.2) is still served")
 other.close()
 for s in idle:
     s.close()
-time.sleep(0.5)
-check(call("GET", "/healthz")[0] == 200, "127.0.0.1 is served again once its connections close")
+def healthz():
+    try:
+        return call("GET", "/healthz")
+    except OSError as e:  # refused at the limit: the closes not yet seen
+        return (str(e),)
+check(until(healthz, 200)[0] == 200, "127.0.0.1 is served again once its connections close")
 
 # 6. Control characters in audited text are refused, naming the field.
 status, _, raw = call("POST", "/v1/lookup",

@@ -312,13 +312,29 @@ out:
     }
 }
 
+/* 1 once curl's trace code.trace says the request was sent (waiting up
+ * to 10 s: a curl started on a loaded machine may take a while), then a
+ * while later, for the API to take it in. */
+static int s_sent(const char *code)
+{
+    char trace[PATH_MAX + 128];
+    snprintf(trace, sizeof trace, "%s.trace", code);
+    for (int64_t end = lt_it_ms() + 10000;
+         !lt_it_file_contains(trace, "=> Send data") && lt_it_ms() < end;)
+        usleep(50000);
+    if (!lt_it_file_contains(trace, "=> Send data"))
+        return 0;
+    usleep(300000);
+    return 1;
+}
+
 /* A lookup in flight when SIGTERM comes (the caller's gateway stopped with
  * SIGSTOP for a second holds it) gets its answer: the API stops taking
  * connections, lets the request finish, then exits 0. MHD_stop_daemon at
  * once cut it, and curl saw an empty reply. */
 static void test_stop_in_flight(void)
 {
-    char url[64], cmd[4 * PATH_MAX + 1024], code[PATH_MAX + 64], rc[PATH_MAX + 64];
+    char url[64], cmd[5 * PATH_MAX + 1024], code[PATH_MAX + 64], rc[PATH_MAX + 64];
     pid_t api = 0;
     int port = lt_it_free_port();
     snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
@@ -326,15 +342,17 @@ static void test_stop_in_flight(void)
     snprintf(rc, sizeof rc, "%s/drain.rc", g_fed.dir);
     LT_IT_REQUIRE(s_write_config("api-drain", port, "") == 0);
     LT_IT_REQUIRE(s_start_api("api-drain", url, "", 0, &api) == 0);
-    snprintf(cmd, sizeof cmd,
-             "(curl -sS -m 20 -o /dev/null -w '%%{http_code}' -H 'Authorization: Bearer %s' "
-             "-H 'Content-Type: application/json' -d '{\"dataset\":\"" DS "\",\"key\":\"" KEY
-             "\",\"purpose\":\"KYC\",\"officer\":\"o-1\",\"case_ref\":\"c-1\"}' %s/v1/lookup >%s 2>&1; "
-             "echo $? >%s.tmp; mv %s.tmp %s) &",
-             g_tokens[0], url, code, rc, rc, rc);
+    snprintf(
+        cmd, sizeof cmd,
+        "(curl -sS -m 20 --trace-ascii %s.trace -o /dev/null -w '%%{http_code}' "
+        "-H 'Authorization: Bearer %s' "
+        "-H 'Content-Type: application/json' -d '{\"dataset\":\"" DS "\",\"key\":\"" KEY
+        "\",\"purpose\":\"KYC\",\"officer\":\"o-1\",\"case_ref\":\"c-1\"}' %s/v1/lookup >%s 2>&1; "
+        "echo $? >%s.tmp; mv %s.tmp %s) &",
+        code, g_tokens[0], url, code, rc, rc, rc);
     LT_IT_REQUIRE(lt_it_gw_signal(g_caller, SIGSTOP) == 0);
     CU_ASSERT_EQUAL(system(cmd), 0);
-    usleep(700000); /* the request is in */
+    CU_ASSERT(s_sent(code)); /* a fixed 0.7 s was short for a curl started on a loaded machine */
     CU_ASSERT_EQUAL(kill(api, SIGTERM), 0);
     usleep(1000000);
     CU_ASSERT(lt_it_gw_signal(g_caller, SIGCONT) == 0);
@@ -470,13 +488,7 @@ static void test_reload(void)
     LT_IT_REQUIRE(lt_it_gw_signal(g_caller, SIGSTOP) == 0);
     stopped = 1;
     CU_ASSERT_EQUAL(s_lookup_bg(url, a1, code), 0);
-    char trace[PATH_MAX + 128];
-    snprintf(trace, sizeof trace, "%s.trace", code);
-    for (int64_t end = lt_it_ms() + 10000;
-         !lt_it_file_contains(trace, "=> Send data") && lt_it_ms() < end;)
-        usleep(50000);
-    CU_ASSERT(lt_it_file_contains(trace, "=> Send data"));
-    usleep(300000); /* sent whole: the API has taken it in */
+    CU_ASSERT(s_sent(code));
     LT_IT_REQUIRE(s_reload_config(port, ha2, hb, "max_body = 2048;\n") == 0);
     CU_ASSERT(s_hup_said(api, log,
                          "reloaded .*api-reload.conf: applications: 1 added (reload-b), "
@@ -776,8 +788,9 @@ out:
 }
 
 /* /readyz turns unready, naming the reason, when the directory expires: the
- * member's directory is replaced by one that expires 4 s from now (both the
- * configured file and the adopted copy the API also reads). */
+ * member's directory is replaced by one that expires 6 s from now (both the
+ * configured file and the adopted copy the API also reads): time for the
+ * first /readyz, still ready, on a loaded machine. */
 static void test_readyz_expired(void)
 {
     uint8_t *dir = NULL;
@@ -787,7 +800,7 @@ static void test_readyz_expired(void)
     snprintf(adopted, sizeof adopted, "%s/directory.signed", g_caller->data_dir);
     snprintf(out, sizeof out, "%s/readyz.json", g_fed.dir);
     snprintf(url, sizeof url, "%s/readyz", g_url);
-    int64_t expires = (int64_t)time(NULL) + 4;
+    int64_t expires = (int64_t)time(NULL) + 6;
     LT_IT_REQUIRE(lt_it_dir_bytes(&g_fed, 2, 0, expires, NULL, &dir, &len) == 0);
     LT_IT_REQUIRE(lt_it_gw_put_directory(g_caller, dir, len) == 0);
     FILE *f = fopen(adopted, "wb");
@@ -796,7 +809,7 @@ static void test_readyz_expired(void)
     LT_IT_REQUIRE(fclose(f) == 0 && wrote);
     CU_ASSERT_EQUAL(s_curl("", url, out, &curl_rc), 200);
     CU_ASSERT(lt_it_file_contains(out, "\"directory_expires_in_s\""));
-    for (int64_t end = lt_it_ms() + 10000; code != 503 && lt_it_ms() < end; usleep(250000))
+    for (int64_t end = lt_it_ms() + 20000; code != 503 && lt_it_ms() < end; usleep(250000))
         code = s_curl("", url, out, &curl_rc);
     CU_ASSERT_EQUAL(code, 503);
     CU_ASSERT(lt_it_file_contains(out, "\"status\":\"unready\""));
