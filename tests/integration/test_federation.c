@@ -51,9 +51,9 @@
 #define ID_X "VN/TEST/OUTSIDER"
 
 #define READY_MS   10000 /* a gateway answers status (generous for ASan) */
-#define REPLY_MS   3000  /* a reply that must come */
+#define REPLY_MS   10000 /* a reply that must come (generous for ASan on a loaded machine) */
 #define SILENCE_MS 1500  /* a reply that must not come */
-#define STOP_MS    3000  /* SIGTERM to exit */
+#define STOP_MS    10000 /* SIGTERM to exit (a final commit may wait on a busy disk) */
 #define DAY        86400
 #define ASKS       2000 /* DirectoryRequests sent without reading */
 #define PADDED     600  /* datasets making the directory large */

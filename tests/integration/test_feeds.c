@@ -50,7 +50,7 @@
 #define READY_MS 10000     /* a gateway answers status (generous for ASan) */
 #define PUBLISH_MS 10000   /* a PublishAck */
 #define CONVERGE_MS 30000  /* a replica catches up */
-#define REPLY_MS 3000      /* a reply that must come */
+#define REPLY_MS 10000     /* a reply that must come (generous for ASan on a loaded machine) */
 #define STOP_MS 5000       /* SIGTERM to exit */
 
 /* A sink detached by a swap attaches again and has its table replaced. */

@@ -41,7 +41,7 @@
 #define READY_MS 10000    /* a gateway answers status (generous for ASan) */
 #define PUBLISH_MS 10000  /* a PublishAck */
 #define CONVERGE_MS 20000 /* a replica catches up */
-#define REPLY_MS 3000     /* a reply that must come */
+#define REPLY_MS 10000    /* a reply that must come (generous for ASan on a loaded machine) */
 #define STOP_MS 5000      /* SIGTERM to exit */
 /* The heartbeat timeout (PROTOCOL.md 3.3: five intervals; the test
  * configurations set heartbeat_ms = 500), plus a second for the loop's
