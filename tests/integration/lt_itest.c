@@ -760,6 +760,19 @@ double lt_it_metric(const char *text, const char *series)
     return -1;
 }
 
+double lt_it_gw_metric_wait(lt_it_gw_t *g, const char *series, double n, int timeout_ms)
+{
+    int64_t deadline = lt_it_ms() + timeout_ms;
+    for (;;) {
+        char *text = lt_it_gw_metrics(g, timeout_ms);
+        double v = text ? lt_it_metric(text, series) : -1;
+        free(text);
+        if (v >= n || lt_it_ms() >= deadline)
+            return v;
+        s_sleep_ms(50);
+    }
+}
+
 int lt_it_metrics_undocumented(const char *text, const char *doc_path, char *missing, size_t cap)
 {
     uint8_t *doc = NULL;

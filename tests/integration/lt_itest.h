@@ -179,6 +179,9 @@ char *lt_it_gw_metrics(lt_it_gw_t *g, int timeout_ms);
  * labels exactly as exposed, e.g. name_total{op="lookup"}) in text; -1 when
  * there is no such line. */
 double lt_it_metric(const char *text, const char *series);
+/* Polls the metrics until series is at least n or timeout_ms passed; the
+ * last value read (-1: no such line, or no answer). */
+double lt_it_gw_metric_wait(lt_it_gw_t *g, const char *series, double n, int timeout_ms);
 /* 1 when every line of text is a comment (#) or `name{labels} value`. */
 int lt_it_metrics_parse(const char *text);
 /* The metric families of text (its "# TYPE name" lines) that the file at

@@ -1070,25 +1070,6 @@ fail:
     return NULL;
 }
 
-/* The inputs from member that g rejected for reason (lt_reject counts
- * them), once there are n or timeout_ms passed: the last count read. */
-static double s_rejected_wait(lt_it_gw_t *g, const char *member, const char *reason, double n,
-                              int timeout_ms)
-{
-    char series[256];
-    snprintf(series, sizeof series, "lienthong_rejected_inputs_total{member=\"%s\",reason=\"%s\"}",
-             member, reason);
-    int64_t end = lt_it_ms() + timeout_ms;
-    for (;;) {
-        char *text = lt_it_gw_metrics(g, REPLY_MS);
-        double v = text ? lt_it_metric(text, series) : -1;
-        free(text);
-        if (v >= n || lt_it_ms() >= end)
-            return v;
-        usleep(50 * 1000);
-    }
-}
-
 /* PROTOCOL.md 5.3: the back-off after a refused offer holds per member
  * whatever the socket. A member whose gateway we link to sends 20 forged
  * offers at once on our DEALER: one is checked (a signature refusal
@@ -1134,7 +1115,9 @@ static void test_link_offers_backed_off(void)
      * the first is held back, which the log says. The count is read once
      * the gateway has handled all 20 (19 rejected inputs), however long a
      * loaded machine made that take. */
-    double held = s_rejected_wait(ga, ID_B, "ERR_DIRECTORY", 19, REPLY_MS);
+    double held = lt_it_gw_metric_wait(
+        ga, "lienthong_rejected_inputs_total{member=\"" ID_B "\",reason=\"ERR_DIRECTORY\"}", 19,
+        REPLY_MS);
     int checked = lt_it_file_count(ga->log_path, mark, "refused directory", "no valid signature");
     fprintf(stderr, "20 offers handled in %lld ms\n", (long long)(lt_it_ms() - t0));
     CU_ASSERT_EQUAL(held, 19);
