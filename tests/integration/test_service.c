@@ -38,8 +38,11 @@
 #define FED      "VN"
 #define ID_A     "VN/GOV/BCA"
 #define ID_B     "VN/PROV/38"
-#define READY_MS 8000
+#define READY_MS 15000 /* a gateway answers status (generous for ASan on a loaded machine) */
 #define DAY      86400
+/* Two gateways find each other: a dialler that started first backs off
+ * between failed attempts (up to 10 s in libzmq), then says Hello. */
+#define PEER_MS 20000
 
 /* Runs `lienthong gateway --config CONF --check`; output into out[cap].
  * Returns the exit code, -1 when it could not run. */
@@ -293,13 +296,13 @@ static void test_healthy_federation_logs(void)
     lt_it_gw_t *gb = lt_it_gw_new(&fed, b, 1, peers_b, "log_format = \"json\";");
     LT_IT_REQUIRE(ga && gb);
     LT_IT_REQUIRE(lt_it_gw_run(ga, READY_MS) == 0 && lt_it_gw_run(gb, READY_MS) == 0);
-    CU_ASSERT_EQUAL(lt_it_gw_wait_peer(ga, ID_B, 8000), 0);
-    CU_ASSERT_EQUAL(lt_it_gw_wait_peer(gb, ID_A, 8000), 0);
+    CU_ASSERT_EQUAL(lt_it_gw_wait_peer(ga, ID_B, PEER_MS), 0);
+    CU_ASSERT_EQUAL(lt_it_gw_wait_peer(gb, ID_A, PEER_MS), 0);
     /* roll out version 2 at A; it spreads to B, which offers it back */
     LT_IT_REQUIRE(lt_it_dir_bytes(&fed, 2, 0, 0, NULL, &v2, &v2_len) == 0);
     LT_IT_REQUIRE(lt_it_gw_put_directory(ga, v2, v2_len) == 0);
     LT_IT_REQUIRE(lt_it_gw_signal(ga, SIGHUP) == 0);
-    CU_ASSERT_EQUAL(lt_it_gw_wait_version(gb, 2, 8000), 0);
+    CU_ASSERT_EQUAL(lt_it_gw_wait_version(gb, 2, PEER_MS), 0);
     /* several Hello refreshes (every 3 s) in both directions */
     usleep(7000 * 1000);
     CU_ASSERT_EQUAL(lt_it_gw_stop(ga, 5000), 0);
@@ -355,17 +358,18 @@ static void test_unreachable_and_lost_peer(void)
     LT_IT_REQUIRE(lt_it_gw_run(ga, READY_MS) == 0);
     /* B is down: one warning after 10 s, naming the endpoint and what to check */
     CU_ASSERT_EQUAL(lt_it_log_wait(ga, 0, "no answer from " ID_B " at tcp://127.0.0.1:",
-                                   "lienthong ping", 14000),
+                                   "lienthong ping", 10000 + PEER_MS),
                     0);
     usleep(3500 * 1000); /* more Hello retries: no second warning */
     CU_ASSERT_EQUAL(s_count(ga, "no answer from ", NULL), 1);
     /* B comes: one line; B is killed: one line, after 10 s */
     LT_IT_REQUIRE(lt_it_gw_run(gb, READY_MS) == 0);
     /* (after failed attempts libzmq waits up to 10 s before reconnecting) */
-    CU_ASSERT_EQUAL(lt_it_gw_wait_peer(ga, ID_B, 15000), 0);
-    CU_ASSERT_EQUAL(lt_it_log_wait(ga, 0, "greeted by " ID_B, NULL, 3000), 0);
+    CU_ASSERT_EQUAL(lt_it_gw_wait_peer(ga, ID_B, 10000 + PEER_MS), 0);
+    CU_ASSERT_EQUAL(lt_it_log_wait(ga, 0, "greeted by " ID_B, NULL, PEER_MS), 0);
     lt_it_gw_kill(gb);
-    CU_ASSERT_EQUAL(lt_it_log_wait(ga, 0, "peer " ID_B " lost: no answer at", NULL, 15000), 0);
+    CU_ASSERT_EQUAL(
+        lt_it_log_wait(ga, 0, "peer " ID_B " lost: no answer at", NULL, 10000 + PEER_MS), 0);
     CU_ASSERT_EQUAL(s_count(ga, " WARN ", NULL), 1);
     CU_ASSERT_EQUAL(s_count(ga, "greeted by ", NULL), 1);
     CU_ASSERT_EQUAL(lt_it_gw_stop(ga, 5000), 0);
