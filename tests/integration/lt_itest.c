@@ -20,6 +20,7 @@
 #include <signal.h>
 #include <sodium.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -185,17 +187,50 @@ static int s_port_free(int port)
     return ok;
 }
 
-/* Below the usual ephemeral range, so outgoing connections do not take
- * them; the start depends on the pid so parallel test programs differ. */
+/* Ports below the usual ephemeral range, so outgoing connections do not
+ * take them, handed out from blocks of PORT_BLOCK. */
+#define PORT_LO    20000
+#define PORT_HI    32000
+#define PORT_BLOCK 20
+
+/* Makes block this process's for as long as it runs: 0, or -1 when another
+ * test program holds it. A port free now may be given a gateway only later,
+ * or be free again while its gateway restarts; two test programs side by
+ * side (ctest -j) that both took it would fail a bind. The hold is an
+ * abstract unix socket named after the block, never closed: the kernel
+ * drops the name when the process ends, however it ends, and leaves no
+ * file behind. */
+static int s_port_block_take(int block)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    int n = snprintf(a.sun_path + 1, sizeof a.sun_path - 1, "lienthong-itest-ports-%d", block);
+    socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+    if (bind(fd, (struct sockaddr *)&a, len) != 0) {
+        close(fd);
+        return -1;
+    }
+    return 0;
+}
+
+/* The blocks tried start at one that depends on the pid, so that parallel
+ * test programs seldom even try the same. */
 int lt_it_free_port(void)
 {
-    static int next;
-    if (!next)
-        next = 20000 + (int)(getpid() % 500) * 20;
-    for (int tries = 0; tries < 12000; tries++) {
+    enum { BLOCKS = (PORT_HI - PORT_LO) / PORT_BLOCK };
+    static int block = -1, next, end;
+    for (int tried = 0; tried <= BLOCKS;) {
+        if (next >= end) {
+            block = block < 0 ? (int)(getpid() % BLOCKS) : (block + 1) % BLOCKS;
+            tried++;
+            if (s_port_block_take(block) != 0)
+                continue;
+            next = PORT_LO + block * PORT_BLOCK;
+            end = next + PORT_BLOCK;
+        }
         int port = next++;
-        if (next >= 32000)
-            next = 20000;
         if (s_port_free(port))
             return port;
     }

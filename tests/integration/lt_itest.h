@@ -93,7 +93,8 @@ void lt_it_cleanup_all(void);
 void lt_it_shutdown(void);
 /* Monotonic milliseconds. */
 int64_t lt_it_ms(void);
-/* A TCP port on 127.0.0.1 that accepted a test bind just now. */
+/* A TCP port on 127.0.0.1 that accepted a test bind just now, and that no
+ * other test program running beside this one is given. */
 int lt_it_free_port(void);
 
 /* ---- federation --------------------------------------------------------- */
