@@ -967,6 +967,33 @@ int lt_ft_log_count_lines(const lt_it_gw_t *g, long mark, const char *a, const c
     return n;
 }
 
+/* How many of the n strings the file at path holds in order, one a line. */
+static size_t s_file_order(const char *path, const char *const *lines, size_t n)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t i = 0;
+    char *line = NULL;
+    size_t cap = 0;
+    while (i < n && getline(&line, &cap, f) >= 0)
+        i += strstr(line, lines[i]) != NULL;
+    free(line);
+    fclose(f);
+    return i;
+}
+
+int lt_ft_file_wait_order(const char *path, const char *const *lines, size_t n, int timeout_ms)
+{
+    int64_t end = lt_it_ms() + timeout_ms;
+    while (s_file_order(path, lines, n) < n) {
+        if (lt_it_ms() > end)
+            return -1;
+        s_sleep_ms(50);
+    }
+    return 0;
+}
+
 /* ---- a sink adapter (PROTOCOL.md 8.2) ---------------------------------------------------- */
 
 #define SINK_CONF                                                                                  \

@@ -149,6 +149,11 @@ int lt_ft_ok(int rc, const char *what, const char *err);
 
 /* Lines after mark containing a (and b when non-NULL). */
 int lt_ft_log_count_lines(const lt_it_gw_t *g, long mark, const char *a, const char *b);
+/* Polls until the file at path holds lines containing each of the n
+ * strings in this order (each on a line after the previous one's), for
+ * what a log says about a cause rather than how long it took; 0, or -1
+ * after timeout_ms. */
+int lt_ft_file_wait_order(const char *path, const char *const *lines, size_t n, int timeout_ms);
 
 /* ---- a sink adapter (PROTOCOL.md 8.2) ------------------------------------ */
 
