@@ -56,6 +56,7 @@
 #define IDLE       300  /* idle TCP connections held open */
 #define CHURN      100  /* unknown keys per round, a round every 500 ms */
 #define DEADLINE   3000 /* of each lookup */
+#define LOOKUPS    20   /* lookups made during the flood of descriptors */
 #define REFUSED    300  /* connections held after their key was refused */
 /* Log lines (and audit entries) of refused handshakes for one address and
  * reason: one at once, then one per 10 s interval begun. */
@@ -496,7 +497,11 @@ static void test_fd_flood(void)
     CU_ASSERT_EQUAL(s_metric("lienthong_fd_limit{kind=\"soft\"}"), NOFILE);
     int64_t t0 = lt_clock_mono_ms(), next_round = 0, next_status = 0;
     s_idle_top_up(&f);
-    while (lt_clock_mono_ms() - t0 < 10000) {
+    /* At least 10 s of flood and at least LOOKUPS lookups made in it:
+     * how many fit in 10 s is this process's own speed (it also drives the
+     * flood), not the owner's; each lookup's deadline is what is checked.
+     * Every lookup ends by its deadline, so this ends too. */
+    while (lt_clock_mono_ms() - t0 < 10000 || lookups < LOOKUPS) {
         int64_t now = lt_clock_mono_ms() - t0;
         if (now >= next_round) {
             s_idle_top_up(&f);
@@ -526,7 +531,6 @@ static void test_fd_flood(void)
             "now, %.0f descriptors open\n",
             answered, lookups, (long long)worst, status_ok, statuses, closed, f.reopened, pending,
             fds);
-    CU_ASSERT(lookups >= 20);
     CU_ASSERT_EQUAL(answered, lookups);
     CU_ASSERT_EQUAL(status_ok, statuses);
     CU_ASSERT(closed >= IDLE - CAP);
