@@ -169,23 +169,29 @@ static void test_unlisted_asker_own_share(void)
 /* A full inbound table: the next member gets no entry (it shares the
  * unlisted askers' offers) until the silent ones are forgotten, after
  * LT_PEERS_INBOUND_IDLE_INTERVALS heartbeat intervals; a member that said
- * Hello meanwhile keeps its entry. */
+ * Hello meanwhile keeps its entry. The waits are read on the clock, and
+ * the one Hello kept is said just before the tick, so that a loaded
+ * machine's late wake-ups make the silent ones only more silent and leave
+ * the window of the one kept (1.2 s) to the few lines between. */
 static void test_idle_inbound_forgotten(void)
 {
     uint64_t version = lt_dir_version(g.ctx.dir);
     int64_t since;
     lt_peers_forget_inbound(g_peers);
-    g.cfg.heartbeat_ms = 1; /* forgotten after 600 ms */
+    g.cfg.heartbeat_ms = 2; /* lost after 10 ms, forgotten after 1200 ms */
+    int64_t idle_ms = 2 * LT_PEERS_INBOUND_IDLE_INTERVALS;
     for (int i = 0; i < LT_PEERS_MAX_INBOUND; i++) {
         char member[LT_ID_MAX];
         snprintf(member, sizeof member, "VN/FILL/N%d", i);
         s_hello(member, version);
     }
+    int64_t filled = lt_clock_mono_ms(); /* every one heard by then */
     s_hello("VN/GOV/LATE", version);
     CU_ASSERT_EQUAL(lt_peers_member_state(g_peers, "VN/GOV/LATE", &since), -1);
-    usleep(400 * 1000);
+    while (lt_clock_mono_ms() - filled < idle_ms)
+        usleep(50 * 1000);
     s_hello("VN/FILL/N7", version);
-    usleep(300 * 1000);
+    usleep(50 * 1000); /* past the 10 ms after which it is lost */
     lt_peers_tick(g_peers);
     CU_ASSERT_EQUAL(lt_peers_member_state(g_peers, "VN/FILL/N0", &since), -1);
     CU_ASSERT_EQUAL(lt_peers_member_state(g_peers, "VN/FILL/N7", &since), 0); /* lost, kept */
