@@ -1662,9 +1662,12 @@ static void test_version_current_no_write(void)
     ut_sql_exec(other, "BEGIN IMMEDIATE");
     int64_t before = ut_sql_count(other, "PRAGMA data_version");
     char err[512];
+    /* Taking the lock would wait out the log's 5 s busy timeout
+     * (gateway/lt_audit.c): anything well under that, however slow the
+     * machine, tells the two apart. */
     int64_t t0 = lt_clock_mono_ms();
     CU_ASSERT(s_open_close(NULL, err, sizeof err) == 0);
-    CU_ASSERT(lt_clock_mono_ms() - t0 < 2000);
+    CU_ASSERT(lt_clock_mono_ms() - t0 < 4000);
     if (err[0])
         fprintf(stderr, "%s\n", err);
     ut_sql_exec(other, "COMMIT");
