@@ -129,6 +129,7 @@ struct _lt_api_t {
     atomic_int begun;     /* requests begun (s_uri) and not yet done (s_completed) */
     lt_stats_t *stats;
     lt_stats_family_t *requests, *latency;
+    lt_stats_series_t *in_flight; /* the sum of the app states' in_flight, moved with them */
     lt_apiconn_t *conns; /* the deadline of a request's arrival */
     uint8_t *tls_cert, *tls_key;
     size_t tls_key_len;
@@ -191,9 +192,19 @@ static int s_stats_new(lt_api_t *self)
         .name = "lienthong_http_request_latency", .help = "HTTP API request latency by endpoint",
         .kind = LT_STATS_HISTOGRAM, .unit = LT_STATS_UNIT_SECONDS, .n_labels = 1,
         .labels = {"endpoint"}, .max_series = 32};
+    /* No application label, as the other lienthong_http_* families
+     * (docs/operations.md, "Reloading the HTTP API"): the sum of the
+     * counts max_in_flight limits, a removed application's requests with
+     * them until they end. */
+    static const lt_stats_def_t flight = {
+        .name = "lienthong_http_requests_in_flight",
+        .help = "HTTP API requests being served, each holding one of its application's "
+                "max_in_flight places",
+        .kind = LT_STATS_GAUGE};
     return (self->stats = lt_stats_new()) &&
                    lt_stats_register(self->stats, &req, &self->requests) == 0 &&
-                   lt_stats_register(self->stats, &lat, &self->latency) == 0
+                   lt_stats_register(self->stats, &lat, &self->latency) == 0 &&
+                   (self->in_flight = lt_stats_register_series(self->stats, &flight, NULL))
                ? 0 : -1;
 }
 
@@ -515,8 +526,10 @@ static int s_flight_take(lt_api_t *self, const req_t *rq)
     pthread_mutex_lock(&self->lock);
     int *n = &s_state(rq)->in_flight;
     int ok = *n < self->cfg->max_in_flight;
-    if (ok)
+    if (ok) {
         (*n)++;
+        lt_stats_shift(self->in_flight, 1);
+    }
     pthread_mutex_unlock(&self->lock);
     return ok;
 }
@@ -525,6 +538,7 @@ static void s_flight_give(lt_api_t *self, const req_t *rq)
 {
     pthread_mutex_lock(&self->lock);
     s_state(rq)->in_flight--;
+    lt_stats_shift(self->in_flight, -1);
     pthread_mutex_unlock(&self->lock);
 }
 
