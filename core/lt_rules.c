@@ -355,7 +355,7 @@ static int s_sex(const char *v)
     size_t n = sizeof buf;
     uint8_t *f = u8_casefold((const uint8_t *)v, strlen(v), NULL, UNINORM_NFC, buf, &n);
     if (!f)
-        return 0; /* not UTF-8 or out of memory: not compared */
+        return 0; /* out of memory (ill-formed input is mapped, not refused): not compared */
     int sex = 0;
     if (s_is(f, n, "female", 1) || s_is(f, n, "f", 0) || s_is(f, n, "nu", 0) ||
         s_is(f, n, "n\xe1\xbb\xaf", 0)) /* nữ */

@@ -259,8 +259,8 @@ check(len(own) >= 10 and mapped and not missing,
       f"missing {missing}")
 
 # ... and each with its one status: a call whose code is a literal gives the
-# status of the code's row as a literal (a pre-fill answered a failed status
-# call's 504 and 500 as GATEWAY_UNAVAILABLE, whose row says 503).
+# status of the code's row as a literal (a pre-fill passed a failed status
+# call's own status under GATEWAY_UNAVAILABLE, whose row says 503).
 def call_args(src, start):
     """The top-level arguments of the call whose '(' is at start."""
     args, depth, cur, i = [], 0, "", start + 1
