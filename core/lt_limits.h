@@ -250,9 +250,11 @@
  * its on that (key, field) is answered CLAIM_NOT_ALLOWED until the window
  * ends, so that guessing a value one claim per request takes years, not a
  * second. Each caller's (key, field) pairs are a table of its own of
- * LT_VERIFY_MISS_KEYS entries (24 bytes each); when no entry is free within
- * LT_VERIFY_MISS_PROBE slots of a new pair, that caller's claims on it are
- * refused too: a flood spends its own table, never another's. */
+ * LT_VERIFY_MISS_KEYS entries (24 bytes each), made at its first no-match;
+ * when no entry is free within LT_VERIFY_MISS_PROBE slots of a new pair, it
+ * takes over the one with the fewest no-matches below the budget, and only
+ * when all of them are spent are that caller's claims on it refused too: a
+ * flood spends its own table, never another's. */
 #define LT_VERIFY_MISS_MAX      8
 #define LT_VERIFY_MISS_WINDOW_S 3600
 #define LT_VERIFY_MISS_KEYS     4096

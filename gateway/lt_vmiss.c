@@ -106,10 +106,16 @@ static uint64_t s_hash(const lt_vmiss_t *self, const char *key, const char *fiel
     return h;
 }
 
-static caller_t *s_caller(lt_vmiss_t *self, const char *member)
+static caller_t *s_caller_find(lt_vmiss_t *self, const char *member)
 {
     caller_t *c = NULL;
     HASH_FIND_STR(self->callers, member, c);
+    return c;
+}
+
+static caller_t *s_caller(lt_vmiss_t *self, const char *member)
+{
+    caller_t *c = s_caller_find(self, member);
     if (c)
         return c;
     if (!(c = calloc(1, sizeof *c)) || !(c->slots = calloc(self->lim.keys, sizeof *c->slots))) {
@@ -177,9 +183,11 @@ static int s_refuse(lt_vmiss_t *self, caller_t *c, int64_t now)
 int lt_vmiss_claim(lt_vmiss_t *self, const char *caller, const char *key, const char *field,
                    int matched)
 {
-    caller_t *c = s_caller(self, caller);
+    /* A caller without a no-match has no table, so nothing of its is spent:
+     * its matches are answered without one being made (or hashed). */
+    caller_t *c = matched ? s_caller_find(self, caller) : s_caller(self, caller);
     if (!c)
-        return -1;
+        return matched ? 1 : -1;
     int64_t now = self->now_ms(self->arg);
     uint64_t h = s_hash(self, key, field);
     int found;

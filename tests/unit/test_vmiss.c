@@ -17,6 +17,17 @@
 
 static int64_t s_now;
 
+/* calloc is wrapped (CMakeLists.txt) to fail the tables of one size: a
+ * caller's table is made only on its first no-match. */
+void *__real_calloc(size_t n, size_t size);
+void *__wrap_calloc(size_t n, size_t size);
+static size_t g_fail_n;
+
+void *__wrap_calloc(size_t n, size_t size)
+{
+    return g_fail_n && n == g_fail_n ? NULL : __real_calloc(n, size);
+}
+
 static int64_t s_clock(void *arg)
 {
     (void)arg;
@@ -124,6 +135,22 @@ static void test_full_table_takes_over_the_least_spent(void)
     lt_vmiss_destroy(&v);
 }
 
+/* A caller's matches make no table (96 KiB each by default): with no
+ * table to be had, they are still answered, and its first no-match is
+ * not (out of memory), nor answered as a refusal. */
+static void test_match_makes_no_table(void)
+{
+    lt_vmiss_t *v = s_new(64);
+    CU_ASSERT_FATAL(v != NULL);
+    g_fail_n = 64;
+    CU_ASSERT_EQUAL(lt_vmiss_claim(v, "VN/A", "001", "full_name", 1), 1);
+    CU_ASSERT_EQUAL(lt_vmiss_claim(v, "VN/A", "001", "full_name", 0), -1);
+    CU_ASSERT_EQUAL(lt_vmiss_refused(v), 0);
+    g_fail_n = 0;
+    CU_ASSERT_EQUAL(lt_vmiss_claim(v, "VN/A", "001", "full_name", 0), 1);
+    lt_vmiss_destroy(&v);
+}
+
 static void test_odd_limits(void)
 {
     lt_vmiss_t *v = NULL;
@@ -174,6 +201,7 @@ int main(void)
          test_full_table_hurts_its_caller_only},
         {"a table full of pairs below their budget takes over the least spent",
          test_full_table_takes_over_the_least_spent},
+        {"a caller's matches make no table", test_match_makes_no_table},
         {"limits that are not a power of two refused", test_odd_limits},
         {"a caller's refusals are logged once per window", test_logged_once_per_window},
         {NULL, NULL},
