@@ -456,52 +456,6 @@ Lienthong__ErrorCode lt_valid_profile(const Lienthong__ProfileRequest *q, char *
     return LIENTHONG__ERROR_CODE__ERR_NONE;
 }
 
-/* The value of each claim on subject k, or shared by every key (k is then
- * -1): each is normalised once for every key it is applied to. */
-static Lienthong__ErrorCode s_claims(Lienthong__Claim *const *claims, size_t n_claims, long k,
-                                     char *err, size_t errlen)
-{
-    char field[80];
-    for (size_t c = 0; c < n_claims; c++) {
-        if (k < 0)
-            snprintf(field, sizeof field, "claims[%zu].field", c);
-        else
-            snprintf(field, sizeof field, "subjects[%ld].claims[%zu].field", k, c);
-        Lienthong__ErrorCode code =
-            s_field_name(claims[c]->field, "verify_request", field, err, errlen);
-        if (code)
-            return code;
-        if (strlen(claims[c]->value) <= LT_QUERY_MAX_CLAIM_VALUE)
-            continue;
-        if (k < 0)
-            snprintf(field, sizeof field, "claims[%zu].value", c);
-        else
-            snprintf(field, sizeof field, "subjects[%ld].claims[%zu].value", k, c);
-        return s_text_max(claims[c]->value, LT_QUERY_MAX_CLAIM_VALUE, "verify_request", field,
-                          err, errlen);
-    }
-    return LIENTHONG__ERROR_CODE__ERR_NONE;
-}
-
-/* One key (or subject) and the count of its claims. */
-static Lienthong__ErrorCode s_key_claims(const char *key, size_t n_claims, size_t k, char *err,
-                                         size_t errlen)
-{
-    char field[48];
-    if (!key[0])
-        return s_fail(MALFORMED, err, errlen, "%s: key %zu is empty", "verify_request", k);
-    snprintf(field, sizeof field, "key %zu", k);
-    Lienthong__ErrorCode code = s_key(key, "verify_request", field, err, errlen);
-    if (code)
-        return code;
-    if (n_claims == 0)
-        return s_fail(MALFORMED, err, errlen, "%s: key %zu has no claims", "verify_request", k);
-    if (n_claims > LT_QUERY_MAX_CLAIMS)
-        return s_fail(TOO_LARGE, err, errlen, "%s: at most %d claims per key", "verify_request",
-                      LT_QUERY_MAX_CLAIMS);
-    return LIENTHONG__ERROR_CODE__ERR_NONE;
-}
-
 static int s_cmp_text(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -537,6 +491,53 @@ static Lienthong__ErrorCode s_fields_once(Lienthong__Claim *const *claims, size_
                   "verify_request", k, f);
 }
 
+/* The value of each claim on subject k, or shared by every key (k is then
+ * -1): each is normalised once for every key it is applied to;
+ * and each field once (s_fields_once). */
+static Lienthong__ErrorCode s_claims(Lienthong__Claim *const *claims, size_t n_claims, long k,
+                                     char *err, size_t errlen)
+{
+    char field[80];
+    for (size_t c = 0; c < n_claims; c++) {
+        if (k < 0)
+            snprintf(field, sizeof field, "claims[%zu].field", c);
+        else
+            snprintf(field, sizeof field, "subjects[%ld].claims[%zu].field", k, c);
+        Lienthong__ErrorCode code =
+            s_field_name(claims[c]->field, "verify_request", field, err, errlen);
+        if (code)
+            return code;
+        if (strlen(claims[c]->value) <= LT_QUERY_MAX_CLAIM_VALUE)
+            continue;
+        if (k < 0)
+            snprintf(field, sizeof field, "claims[%zu].value", c);
+        else
+            snprintf(field, sizeof field, "subjects[%ld].claims[%zu].value", k, c);
+        return s_text_max(claims[c]->value, LT_QUERY_MAX_CLAIM_VALUE, "verify_request", field,
+                          err, errlen);
+    }
+    return s_fields_once(claims, n_claims, k, err, errlen);
+}
+
+/* One key (or subject) and the count of its claims. */
+static Lienthong__ErrorCode s_key_claims(const char *key, size_t n_claims, size_t k, char *err,
+                                         size_t errlen)
+{
+    char field[48];
+    if (!key[0])
+        return s_fail(MALFORMED, err, errlen, "%s: key %zu is empty", "verify_request", k);
+    snprintf(field, sizeof field, "key %zu", k);
+    Lienthong__ErrorCode code = s_key(key, "verify_request", field, err, errlen);
+    if (code)
+        return code;
+    if (n_claims == 0)
+        return s_fail(MALFORMED, err, errlen, "%s: key %zu has no claims", "verify_request", k);
+    if (n_claims > LT_QUERY_MAX_CLAIMS)
+        return s_fail(TOO_LARGE, err, errlen, "%s: at most %d claims per key", "verify_request",
+                      LT_QUERY_MAX_CLAIMS);
+    return LIENTHONG__ERROR_CODE__ERR_NONE;
+}
+
 Lienthong__ErrorCode lt_valid_verify(const Lienthong__VerifyRequest *q, char *err, size_t errlen)
 {
     Lienthong__ErrorCode code = s_request("verify_request", q->request_id, q->dataset, q->purpose,
@@ -556,21 +557,15 @@ Lienthong__ErrorCode lt_valid_verify(const Lienthong__VerifyRequest *q, char *er
         code = q->n_subjects ? s_key_claims(q->subjects[k]->key, q->subjects[k]->n_claims, k, err,
                                             errlen)
                              : s_key_claims(q->keys[k], q->n_claims, k, err, errlen);
-    /* Shared claims once, a subject's own with it. */
+    /* Shared claims once, a subject's own with it; each field once per key
+     * or subject (7.6). A key may come again, in another subject with its
+     * own claims (two subscribers who both give one citizen's id): the
+     * owner's budget of no-matches counts every claim, within a request as
+     * across requests, so repeating a key buys no more guesses. */
     if (!code && !q->n_subjects)
         code = s_claims(q->claims, q->n_claims, -1, err, errlen);
     for (size_t k = 0; k < q->n_subjects && !code; k++)
         code = s_claims(q->subjects[k]->claims, q->subjects[k]->n_claims, (long)k, err, errlen);
-    /* Each field once per key or subject (7.6). A key may come again, in
-     * another subject with its own claims (two subscribers who both give
-     * one citizen's id): the owner's budget of no-matches counts every
-     * claim, within a request as across requests, so repeating a key buys
-     * no more guesses. */
-    if (!code && !q->n_subjects)
-        code = s_fields_once(q->claims, q->n_claims, -1, err, errlen);
-    for (size_t k = 0; k < q->n_subjects && !code; k++)
-        code =
-            s_fields_once(q->subjects[k]->claims, q->subjects[k]->n_claims, (long)k, err, errlen);
     return code;
 }
 
