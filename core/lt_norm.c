@@ -25,13 +25,17 @@ static int s_is_space(ucs4_t uc)
     return uc < 0x80 ? uc == ' ' || (uc >= 0x09 && uc <= 0x0d) : uc_is_property_white_space(uc);
 }
 
-size_t lt_norm_space_at(const char *s, size_t n)
+size_t lt_norm_spaces(const char *s, size_t n)
 {
-    ucs4_t uc;
-    if (!n)
-        return 0;
-    int len = u8_mbtouc(&uc, (const uint8_t *)s, n);
-    return s_is_space(uc) ? (size_t)len : 0;
+    size_t i = 0;
+    while (i < n) {
+        ucs4_t uc;
+        int len = u8_mbtouc(&uc, (const uint8_t *)s + i, n - i);
+        if (!s_is_space(uc))
+            break;
+        i += (size_t)len;
+    }
+    return i;
 }
 
 /* Collapses runs of ASCII and Unicode white space into one space and trims;
@@ -269,15 +273,11 @@ int lt_norm_date(const char *in, long *ymd)
 {
     /* Trimmed of the white space lt_norm_text trims (7.6), then parsed
      * exactly: ASCII digits, with '-' at 4 and 7 for YYYY-MM-DD. */
-    size_t n = strlen(in), sp;
-    while ((sp = lt_norm_space_at(in, n))) {
-        in += sp;
-        n -= sp;
-    }
-    size_t raw = strspn(in, "0123456789-"), end = raw;
-    while ((sp = lt_norm_space_at(in + end, n - end)))
-        end += sp;
-    if (end != n || (raw != 8 && raw != 10))
+    size_t n = strlen(in), sp = lt_norm_spaces(in, n);
+    in += sp;
+    n -= sp;
+    size_t raw = strspn(in, "0123456789-");
+    if (raw + lt_norm_spaces(in + raw, n - raw) != n || (raw != 8 && raw != 10))
         return -1;
     char digits[9];
     size_t d = 0;

@@ -21,16 +21,16 @@ char *lt_norm_text(const char *in) __attribute__((warn_unused_result));
 uint8_t *lt_norm_fold(const char *in, size_t n, size_t *len) __attribute__((warn_unused_result));
 
 /* Parses YYYY-MM-DD or YYYYMMDD (a real calendar date, surrounding white
- * space of lt_norm_space_at allowed) into *ymd = year*10000 + month*100 +
+ * space of lt_norm_spaces allowed) into *ymd = year*10000 + month*100 +
  * day. 0 or -1. */
 int lt_norm_date(const char *in, long *ymd) __attribute__((warn_unused_result));
 
-/* The length in bytes of the white space character at s (n bytes left;
+/* The length in bytes of the run of white space at s (n bytes left;
  * Unicode's White_Space property, PROTOCOL.md 7.6: ASCII space, tab, line
  * feed, vertical tab, form feed, carriage return, U+0085, U+00A0, U+3000
  * ...), 0 when s does not start with one. The one test of white space of
  * claims and of the checks that must agree with them. */
-size_t lt_norm_space_at(const char *s, size_t n);
+size_t lt_norm_spaces(const char *s, size_t n);
 
 /* 1 when claim matches stored, 0 when not (invalid UTF-8 on either side
  * included), -1 when they could not be compared (out of memory). `is_date`

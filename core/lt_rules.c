@@ -315,12 +315,8 @@ static const char *s_text(s_ctx_t *c, const ProtobufCFieldDescriptor *fd)
  * through is one that verifies as empty. */
 static int s_blank(const char *s)
 {
-    size_t n = strlen(s), sp;
-    while ((sp = lt_norm_space_at(s, n))) {
-        s += sp;
-        n -= sp;
-    }
-    return !n;
+    size_t n = strlen(s);
+    return lt_norm_spaces(s, n) == n;
 }
 
 static int s_required(s_ctx_t *c, const s_rule_t *r, char *why)
