@@ -1200,12 +1200,11 @@ void lt_dir_trust(const lt_dir_pins_t *pins, const lt_dir_t *current, lt_dir_pin
 {
     *out = *pins;
     const Lienthong__Directory *d = current ? current->dir : NULL;
-    size_t cap = sizeof out->keys / sizeof out->keys[0];
-    for (size_t i = 0; d && i < d->n_next_authority_keys && out->count < cap; i++) {
-        const uint8_t *k = d->next_authority_keys[i].data;
-        if (d->next_authority_keys[i].len == LT_KEY_BYTES && !s_pinned(out, k))
-            memcpy(out->keys[out->count++], k, LT_KEY_BYTES);
-    }
+    /* Keys past the room are left out. */
+    for (size_t i = 0; d && i < d->n_next_authority_keys; i++)
+        if (d->next_authority_keys[i].len == LT_KEY_BYTES &&
+            lt_dir_pins_add_key(out, d->next_authority_keys[i].data) != 0)
+            break;
 }
 
 int lt_dir_signer(const lt_dir_t *self, const lt_dir_pins_t *trust, uint8_t key[LT_KEY_BYTES])
