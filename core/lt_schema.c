@@ -80,12 +80,26 @@ const char *const *lt_schema_names(void)
     return s_names;
 }
 
+/* 1 when fd is a member of a oneof other than the one msg holds: its
+ * storage is the chosen member's (a union), not a value of its own. */
+static int s_other_member(const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *fd)
+{
+    return (fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+           *(const uint32_t *)((const uint8_t *)msg + fd->quantifier_offset) != fd->id;
+}
+
 const char *lt_schema_text(const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *fd,
                            char *buf, size_t len)
 {
+    /* A oneof member not chosen reads as its default (zeros: "", 0, the
+     * enum's value 0), never as the chosen member's bytes: a string's
+     * pointer there could be another member's number. */
+    static const uint64_t zeros[2];
     const char *base = (const char *)msg + fd->offset;
     if (fd->label == PROTOBUF_C_LABEL_REPEATED)
         return NULL;
+    if (s_other_member(msg, fd))
+        base = (const char *)zeros;
     switch (fd->type) {
     case PROTOBUF_C_TYPE_STRING:
         /* The field's own string, never a truncated copy: verification must
@@ -156,7 +170,11 @@ int lt_schema_project(const ProtobufCMessage *msg, char *const *fields, size_t n
     d->message_init(copy);
     for (unsigned i = 0; i < d->n_fields; i++) {
         const ProtobufCFieldDescriptor *fd = &d->fields[i];
-        if (!s_wanted(fd->name, fields, n_fields, also))
+        /* A oneof member not chosen is left out: copied, it would bring
+         * the chosen member's case with only its own bytes of the union,
+         * and the copy would pack the chosen member from them (a string's
+         * pointer cut in half). */
+        if (!s_wanted(fd->name, fields, n_fields, also) || s_other_member(msg, fd))
             continue;
         size_t sz = fd->label == PROTOBUF_C_LABEL_REPEATED ? sizeof(void *) : s_field_size(fd);
         memcpy((char *)copy + fd->offset, (const char *)msg + fd->offset, sz);
@@ -176,9 +194,21 @@ int lt_schema_project(const ProtobufCMessage *msg, char *const *fields, size_t n
 
 int lt_schema_set(const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *fd)
 {
-    const uint8_t *v = (const uint8_t *)msg + fd->offset;
+    const uint8_t *m = (const uint8_t *)msg, *v = m + fd->offset;
     if (fd->label == PROTOBUF_C_LABEL_REPEATED)
-        return *(const size_t *)((const uint8_t *)msg + fd->quantifier_offset) != 0;
+        return *(const size_t *)(m + fd->quantifier_offset) != 0;
+    /* Fields with presence are set when the record carries them, whatever
+     * the value (PROTOCOL.md 5.7): a oneof member when the oneof's case is
+     * its number, an `optional` one when its has_ flag says so; a zero
+     * there is a value, not the default. */
+    if (fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
+        return !s_other_member(msg, fd);
+    if (fd->label == PROTOBUF_C_LABEL_OPTIONAL && fd->quantifier_offset)
+        return *(const protobuf_c_boolean *)(m + fd->quantifier_offset) != 0;
+    /* An optional string or message has no has_ flag: NULL is absent. */
+    if (fd->label == PROTOBUF_C_LABEL_OPTIONAL &&
+        (fd->type == PROTOBUF_C_TYPE_STRING || fd->type == PROTOBUF_C_TYPE_MESSAGE))
+        return *(const void *const *)v != NULL;
     switch (fd->type) {
     case PROTOBUF_C_TYPE_STRING: return *(const char *const *)v && **(const char *const *)v;
     case PROTOBUF_C_TYPE_BYTES: return ((const ProtobufCBinaryData *)v)->len != 0;

@@ -22,18 +22,23 @@ const char *const *lt_schema_names(void);
 
 /* The value of field fd in msg as text: a string field's own string (not
  * copied, never truncated), or enums by value name, numbers in decimal and
- * bools as "true"/"false" written into buf. NULL for repeated or message
- * fields. The result lives as long as msg and buf. */
+ * bools as "true"/"false" written into buf; a oneof member msg does not
+ * hold as its default ("", 0). NULL for repeated or message fields. The
+ * result lives as long as msg and buf. */
 const char *lt_schema_text(const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *fd,
                            char *buf, size_t len);
 
-/* 1 when field fd of msg holds a value: for proto3 scalars, not the
- * default; repeated fields, not empty. A field a view leaves out is never
- * set in the view's records. */
+/* 1 when field fd of msg holds a value: a field with presence when the
+ * record carries it, whatever its value (an `optional` field by its has_
+ * flag, or a string's pointer; a oneof member when the oneof's case is its
+ * number); other proto3 scalars when not the default; repeated fields when
+ * not empty (PROTOCOL.md 5.7). A field a view leaves out is never set in
+ * the view's records. */
 int lt_schema_set(const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *fd);
 
 /* Serialises a copy of msg keeping only the named fields (unknown names are
- * ignored; callers validated them against the directory). The result is
+ * ignored; callers validated them against the directory), and of a oneof's
+ * members only the one msg holds. The result is
  * malloc'd. Returns 0 or -1. */
 int lt_schema_project(const ProtobufCMessage *msg, char *const *fields, size_t n_fields,
                       const char *also, uint8_t **out, size_t *out_len)

@@ -8,6 +8,7 @@
 #include "lt_schema.h"
 #include "lienthong.pb-c.h"
 #include "records/population.pb-c.h"
+#include "presence.pb-c.h"
 
 #include <math.h>
 
@@ -358,6 +359,101 @@ static void test_required_kinds(void)
     lt_rules_destroy(&r);
 }
 
+/* The one `required` rule on field of lienthong.test.Presence (tests/unit/
+ * presence.proto), applied to m: 0, or 1 with the reason in why. */
+static size_t s_presence_required(const char *field, const Lienthong__Test__Presence *m, char *why)
+{
+    Lienthong__Rule rule = LIENTHONG__RULE__INIT, *rp = &rule;
+    rule.field = (char *)field;
+    rule.check = "required";
+    Lienthong__Dataset ds = LIENTHONG__DATASET__INIT;
+    ds.rules = &rp;
+    ds.n_rules = 1;
+    char err[256] = "";
+    lt_rules_t *r = lt_rules_new_type(&lienthong__test__presence__descriptor, &ds, err, sizeof err);
+    CU_ASSERT_FATAL(r != NULL);
+    lt_rules_fail_t f[1] = {{0}};
+    size_t n = lt_rules_check(r, &m->base, NOW, f, 1);
+    snprintf(why, LT_RULES_REASON_MAX, "%s", n ? f[0].reason : "");
+    lt_rules_destroy(&r);
+    return n;
+}
+
+/* `required` on a field with presence (PROTOCOL.md 5.7): an `optional`
+ * field is set when its has_ flag says so, a zero included; a oneof member
+ * exactly when the oneof's case is its number. Before, lt_schema_set read
+ * the value alone: an optional 0 or false was "not set", an optional 5
+ * without its flag set, and a oneof member not chosen was read from the
+ * chosen one's bytes (the email "set" while the case was the phone). */
+static void test_required_presence(void)
+{
+    Lienthong__Test__Presence m = LIENTHONG__TEST__PRESENCE__INIT;
+    const ProtobufCMessageDescriptor *t = &lienthong__test__presence__descriptor;
+    char why[LT_RULES_REASON_MAX];
+    m.has_count = 1;
+    m.count = 0;
+    CU_ASSERT(lt_schema_set(&m.base, lt_schema_field(t, "count")));
+    CU_ASSERT(s_presence_required("count", &m, why) == 0);
+    m.has_flag = 1;
+    CU_ASSERT(s_presence_required("flag", &m, why) == 0);
+    m.has_count = 0;
+    m.count = 5;
+    CU_ASSERT(!lt_schema_set(&m.base, lt_schema_field(t, "count")));
+    CU_ASSERT(s_presence_required("count", &m, why) == 1);
+    CU_ASSERT_STRING_EQUAL(why, "count is not set");
+
+    m.contact_case = LIENTHONG__TEST__PRESENCE__CONTACT_PHONE;
+    m.phone = 0;
+    CU_ASSERT(lt_schema_set(&m.base, lt_schema_field(t, "phone")));
+    CU_ASSERT(!lt_schema_set(&m.base, lt_schema_field(t, "email")));
+    CU_ASSERT(s_presence_required("phone", &m, why) == 0);
+    CU_ASSERT(s_presence_required("email", &m, why) == 1);
+    CU_ASSERT_STRING_EQUAL(why, "email is empty");
+    /* The union holds an address, but the case says phone. */
+    m.email = "an@example.vn";
+    CU_ASSERT(!lt_schema_set(&m.base, lt_schema_field(t, "email")));
+    CU_ASSERT(s_presence_required("email", &m, why) == 1);
+    m.contact_case = LIENTHONG__TEST__PRESENCE__CONTACT_EMAIL;
+    CU_ASSERT(lt_schema_set(&m.base, lt_schema_field(t, "email")));
+    CU_ASSERT(!lt_schema_set(&m.base, lt_schema_field(t, "phone")));
+    CU_ASSERT(s_presence_required("email", &m, why) == 0);
+    CU_ASSERT(s_presence_required("phone", &m, why) == 1);
+    CU_ASSERT_STRING_EQUAL(why, "phone is not set");
+    m.contact_case = LIENTHONG__TEST__PRESENCE__CONTACT__NOT_SET;
+    CU_ASSERT(s_presence_required("email", &m, why) == 1);
+    CU_ASSERT(s_presence_required("phone", &m, why) == 1);
+}
+
+/* A view's projection (lt_schema_project) keeps a oneof member only when it
+ * is the chosen one. Before, projecting the email of a record holding a
+ * phone copied the phone's case with the union's bytes, so the view's
+ * record carried the phone, a field it leaves out. */
+static void test_project_oneof(void)
+{
+    Lienthong__Test__Presence m = LIENTHONG__TEST__PRESENCE__INIT;
+    m.key = "001";
+    m.contact_case = LIENTHONG__TEST__PRESENCE__CONTACT_PHONE;
+    m.phone = 7;
+    char *keep[] = {"email"};
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    CU_ASSERT_FATAL(lt_schema_project(&m.base, keep, 1, "key", &buf, &len) == 0);
+    Lienthong__Test__Presence *got = lienthong__test__presence__unpack(NULL, len, buf);
+    CU_ASSERT_FATAL(got != NULL);
+    CU_ASSERT_STRING_EQUAL(got->key, "001");
+    CU_ASSERT_EQUAL(got->contact_case, LIENTHONG__TEST__PRESENCE__CONTACT__NOT_SET);
+    lienthong__test__presence__free_unpacked(got, NULL);
+    free(buf);
+    char *both[] = {"email", "phone"};
+    CU_ASSERT_FATAL(lt_schema_project(&m.base, both, 2, NULL, &buf, &len) == 0);
+    got = lienthong__test__presence__unpack(NULL, len, buf);
+    CU_ASSERT_FATAL(got != NULL);
+    CU_ASSERT_EQUAL(got->contact_case, LIENTHONG__TEST__PRESENCE__CONTACT_PHONE);
+    CU_ASSERT_EQUAL(got->phone, 7);
+    lienthong__test__presence__free_unpacked(got, NULL);
+    free(buf);
+}
+
 /* A sex given as text is compared whatever its case and Unicode
  * normalisation form (PROTOCOL.md 5.7). Before, only NFC "nữ" and "Nữ"
  * were a woman: "NỮ" or a decomposed "nữ" was not compared at all. No
@@ -488,6 +584,8 @@ int main(void)
         {"dates: malformed, impossible, future, before another", test_date_vectors},
         {"enumerations and required fields; several failures", test_enum_and_required},
         {"required: enum numbers without a name, doubles", test_required_kinds},
+        {"required: optional fields and oneof members by their presence", test_required_presence},
+        {"a view keeps a oneof member only when chosen", test_project_oneof},
         {"citizen id: a text sex in any case and normalisation form", test_sex_text},
         {"compile errors quote the token", test_compile_errors},
         {NULL, NULL},
