@@ -167,6 +167,14 @@ static int s_enum_values(const Lienthong__Rule *r, const ProtobufCFieldDescripto
         return lt_err_set(err, errlen, "rule %zu (%s): an enum rule lists 1 to %d values, not %zu",
                           i + 1, r->field, LT_RULES_VALUES_MAX, r->n_values);
     for (size_t v = 0; v < r->n_values; v++) {
+        /* An empty text is a field not set, which every format check
+         * passes (5.7): listed, it would read as the owner allowing or
+         * forbidding it, and do neither; `required` is what decides. */
+        if (!r->values[v][0])
+            return lt_err_set(err, errlen,
+                              "rule %zu (%s): value %zu of the enum rule is empty (''); an "
+                              "empty text passes unlisted, only 'required' refuses it",
+                              i + 1, r->field, v + 1);
         if (fd->type == PROTOBUF_C_TYPE_ENUM &&
             !protobuf_c_enum_descriptor_get_value_by_name(fd->descriptor, r->values[v]))
             return lt_err_set(err, errlen, "rule %zu (%s): '%s' is not a value of %s", i + 1,

@@ -744,6 +744,14 @@ static void test_compile_rules(void)
                          18, "unknown rule setting 'colour'");
     expect_compile_error(18, RULES_18("{ field = \"sex\"; check = \"required\"; }, 7"), 18,
                          "each rule must be a group");
+    /* An empty value in an enum rule on a text field (5.7), named with its
+     * dataset and field. Before, it was taken and never matched anything. */
+    expect_compile_error(18,
+                         RULES_18("{ field = \"nationality\"; check = \"enum\"; "
+                                  "values = [ \"VN\", \"\" ]; }"),
+                         17,
+                         "dataset 'VN/GOV/BCA/population': rule 1 (nationality): value 2 of the "
+                         "enum rule is empty ('')");
     expect_compile_error(18,
                          RULES_18("{ field = \"personal_id\"; check = \"reference\"; "
                                   "dataset = \"VN/GOV/BCA/nope\"; }"),

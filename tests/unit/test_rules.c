@@ -537,6 +537,15 @@ static void e_enum_value(Lienthong__Rule *r)
     r->values = v;
     r->n_values = 2;
 }
+static void e_enum_empty(Lienthong__Rule *r)
+{
+    static char *v[] = {"VN", ""};
+    r->field = "nationality";
+    r->check = "enum";
+    r->sex = r->birth = "";
+    r->values = v;
+    r->n_values = 2;
+}
 static void e_dup(Lienthong__Rule *r) { r->field = "full_name"; r->check = "required"; r->sex = r->birth = ""; }
 static void e_ref(Lienthong__Rule *r) { r->check = "reference"; r->sex = r->birth = ""; }
 static void e_date_enum(Lienthong__Rule *r) { r->field = "sex"; r->check = "date"; r->sex = r->birth = ""; }
@@ -558,6 +567,7 @@ static void test_compile_errors(void)
     expect_refused(e_stray, "'not_future' does not apply to check 'citizen_id'");
     expect_refused(e_values, "1 to 256 values, not 0");
     expect_refused(e_enum_value, "'ALIVE' is not a value of lienthong.records.CitizenStatus");
+    expect_refused(e_enum_empty, "rule 1 (nationality): value 2 of the enum rule is empty ('')");
     expect_refused(e_dup, "'full_name:required' is listed twice");
     expect_refused(e_ref, "names its 'dataset'");
     expect_refused(e_date_enum, "field 'sex' is not a string field");
