@@ -171,6 +171,7 @@ struct _lt_query_t {
     lt_stats_series_t *rejected; /* caller: answers dropped as forged or replayed */
     lt_refuse_t *refusals;       /* owner: log lines of refused lookups and verifies */
     lt_vmiss_t *misses;          /* owner: each caller's verify no-matches (7.6) */
+    lt_stats_family_t *over;     /* owner: claims misses refused, by caller */
     /* Owner: the record an answer is made from, decoded (lt_arena.h) and
      * taken back once the answer is queued. */
     lt_arena_t *arena;
@@ -264,6 +265,16 @@ lt_query_t *lt_query_new(const lt_gwctx_t *ctx)
         .name = "lienthong_query_rejected_answers",
         .help = "Caller: answers dropped as forged, replayed or not matching a request",
         .kind = LT_STATS_COUNTER};
+    /* By caller: the member guessing is what an operator looks for. Callers
+     * are members the directory lists; past the bound, `other`. */
+    static const lt_stats_def_t over = {
+        .name = "lienthong_verify_budget_refusals",
+        .help = "Owner: verify claims answered CLAIM_NOT_ALLOWED because the caller's budget of "
+                "no-matches on the key's field was spent (PROTOCOL.md 7.6), by caller",
+        .kind = LT_STATS_COUNTER,
+        .n_labels = 1,
+        .labels = {"member"},
+        .max_series = 512};
     lt_query_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
@@ -280,7 +291,8 @@ lt_query_t *lt_query_new(const lt_gwctx_t *ctx)
         s_op_stats(ctx->stats, &self->ops[OP_VERIFY], "verify") != 0 ||
         !(self->rejected = lt_gwstats_series(ctx->stats, &rejected, NULL)) ||
         !(self->refusals = lt_refuse_new("query", "request", 0, 0)) ||
-        !(self->misses = lt_vmiss_new(NULL)))
+        !(self->misses = lt_vmiss_new(NULL)) ||
+        lt_stats_register(ctx->stats, &over, &self->over) != 0)
         lt_query_destroy(&self);
     return self;
 }
@@ -743,13 +755,20 @@ static void s_prep(prep_t *prep, Lienthong__Claim **claims, size_t n)
 
 /* Whether the result m (a match, else a no-match) of r's claim on field of
  * key may be answered: 1, 0 when the caller's budget of no-matches on it is
- * spent (7.6), -1 out of memory. The member's own clients may read every
+ * spent (7.6; counted in lienthong_verify_budget_refusals), -1 out of
+ * memory. The member's own clients may read every
  * value (8.3): no budget. */
 static int s_budget(lt_query_t *self, const req_t *r, const char *key, const char *field, int m)
 {
     if (strcmp(r->caller, LT_QUERY_OWN) == 0)
         return 1;
-    return lt_vmiss_claim(self->misses, r->caller, key, field, m);
+    int ok = lt_vmiss_claim(self->misses, r->caller, key, field, m);
+    /* The series is looked up per refusal (a lock and a hash), as
+     * lt_reject does: small beside the signed, audited answer each refused
+     * claim is part of. */
+    if (ok == 0)
+        lt_stats_inc(lt_stats_series(self->over, (const char *const[]){r->caller}));
+    return ok;
 }
 
 /* A claim's result as its verify audit entry gives it (docs/operations.md). */

@@ -43,8 +43,9 @@ typedef struct _lt_query_t lt_query_t;
  * in ctx->stats, per op ("lookup", "verify"): owner side
  * lienthong_query_served{op,outcome="executed"|"replayed"},
  * lienthong_query_refused{op,reason} (reason: error code name) and
- * lienthong_query_latency{op} (request received to signed answer sent);
- * caller side lienthong_query_made{op}, lienthong_query_answered{op},
+ * lienthong_query_latency{op} (request received to signed answer sent),
+ * and lienthong_verify_budget_refusals{member} (a caller's claims refused
+ * by the budget of no-matches, lt_vmiss); caller side lienthong_query_made{op}, lienthong_query_answered{op},
  * lienthong_query_timeouts{op}, lienthong_query_caller_latency{op} (local
  * request to answer delivered) and lienthong_query_rejected_answers. ctx
  * must outlive the object. NULL when out of memory. */

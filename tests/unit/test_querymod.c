@@ -1166,6 +1166,15 @@ static int64_t s_refuse_clock(void *arg)
     return s_refuse_now;
 }
 
+/* UG_CALLER's claims refused by the verify budget so far, as the metrics
+ * count them (0 before the first makes the series). */
+static int64_t s_over_budget(void)
+{
+    const char *caller[] = {UG_CALLER};
+    int64_t n = ug_stat(g.ctx.stats, "lienthong_verify_budget_refusals", caller, 1);
+    return n < 0 ? 0 : n;
+}
+
 /* A caller guessing a field one claim per request (PROTOCOL.md 7.6): its
  * ninth no-match on one (key, field) within LT_VERIFY_MISS_WINDOW_S is
  * answered CLAIM_NOT_ALLOWED, and so is the right value after it, until the
@@ -1178,6 +1187,7 @@ static void test_verify_misses_budgeted(void)
     g_q = q;
     s_refuse_now = 1000;
     lt_query_set_miss_clock(q, s_refuse_clock, NULL);
+    int64_t over = s_over_budget();
     char guess[32];
     CU_ASSERT_EQUAL(s_verify_one("002", "full_name", "Binh"), LIENTHONG__CLAIM_RESULT__CLAIM_MATCH);
     for (int i = 0; i < LT_VERIFY_MISS_MAX; i++) {
@@ -1185,10 +1195,13 @@ static void test_verify_misses_budgeted(void)
         CU_ASSERT_EQUAL(s_verify_one("002", "full_name", guess),
                         LIENTHONG__CLAIM_RESULT__CLAIM_NO_MATCH);
     }
+    CU_ASSERT_EQUAL(s_over_budget(), over);
     CU_ASSERT_EQUAL(s_verify_one("002", "full_name", "Guess 9"),
                     LIENTHONG__CLAIM_RESULT__CLAIM_NOT_ALLOWED);
     CU_ASSERT_EQUAL(s_verify_one("002", "full_name", "Binh"),
                     LIENTHONG__CLAIM_RESULT__CLAIM_NOT_ALLOWED);
+    /* Each refused claim counted once, in the metric of its caller. */
+    CU_ASSERT_EQUAL(s_over_budget(), over + 2);
     CU_ASSERT_EQUAL(s_verify_one("002", "date_of_birth", "1900-01-01"),
                     LIENTHONG__CLAIM_RESULT__CLAIM_NO_MATCH);
     CU_ASSERT_EQUAL(s_verify_one("001", "full_name", "Guess"),
@@ -1200,6 +1213,7 @@ static void test_verify_misses_budgeted(void)
     CU_ASSERT_EQUAL(s_verify_one("002", "full_name", "Binh"), LIENTHONG__CLAIM_RESULT__CLAIM_MATCH);
     CU_ASSERT_EQUAL(s_verify_one("002", "full_name", "Guess"),
                     LIENTHONG__CLAIM_RESULT__CLAIM_NO_MATCH);
+    CU_ASSERT_EQUAL(s_over_budget(), over + 3);
     g_q = keep;
     lt_query_destroy(&q);
 }
@@ -1484,6 +1498,7 @@ static void test_verify_misses_budgeted_in_one_request(void)
         sp[s] = &sb[s];
     }
     Lienthong__VerifyAnswer *a[N];
+    int64_t over = s_over_budget();
     s_verify_all(NULL, N, NULL, 0, sp, N, a);
     size_t no = 0, refused = 0;
     for (size_t s = 0; s < N; s++) {
@@ -1497,6 +1512,7 @@ static void test_verify_misses_budgeted_in_one_request(void)
     }
     CU_ASSERT_EQUAL(no, LT_VERIFY_MISS_MAX);
     CU_ASSERT_EQUAL(refused, 2);
+    CU_ASSERT_EQUAL(s_over_budget(), over + 2);
     g_q = keep;
     lt_query_destroy(&q);
 }
