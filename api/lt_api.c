@@ -769,8 +769,8 @@ static int s_stream_usable(void *arg, const char *stream)
  * status lists them), refused (413) when more than a pre-fill reads.
  * Returns 0 when it may go on, or -1 with the refusal in r. A failed status
  * call is answered as /v1/status answers it: each code with its one status
- * (docs/api/README.md); lt_apicall's status call fails only as 503
- * GATEWAY_UNAVAILABLE, a timeout included. */
+ * (docs/api/README.md): 504 ERR_TIMEOUT when the gateway took the call but
+ * did not answer in time, 503 GATEWAY_UNAVAILABLE when it cannot be reached. */
 static int s_prefill_streams(lt_api_t *self, const lt_apicfg_app_t *app, prefill_q_t *q,
                              Lienthong__Envelope **st, reply_t *r, char *buf, size_t len)
 {

@@ -561,7 +561,10 @@ void lt_apicall_profile(lt_apicall_t *self, Lienthong__ProfileRequest *q,
 }
 
 /* Sends a body-less request and waits for the reply of type want (these
- * local replies carry no request id: a fresh client never sees a stale one). */
+ * local replies carry no request id: a fresh client never sees a stale one).
+ * A gateway that took the request but did not answer in time fails as
+ * every other call does, 504 ERR_TIMEOUT; one that cannot be reached, 503
+ * GATEWAY_UNAVAILABLE (docs/api/README.md, Error codes). */
 static Lienthong__Envelope *s_ask(lt_apicall_t *self, Lienthong__Envelope__BodyCase type,
                                   void *body, Lienthong__Envelope__BodyCase want, int timeout_ms,
                                   lt_apicall_out_t *out)
@@ -576,7 +579,9 @@ static Lienthong__Envelope *s_ask(lt_apicall_t *self, Lienthong__Envelope__BodyC
     while (rc == 0 && (rc = lt_client_recv(c, timeout_ms, &env, err, sizeof err)) == 0 &&
            env->body_case != want)
         lt_wire_free(&env);
-    if (rc != 0)
+    if (rc == LT_CLIENT_ERR_TIMEOUT)
+        s_fail(self, out, 504, "timeout", "ERR_TIMEOUT", err);
+    else if (rc != 0)
         s_fail(self, out, 503, "gateway_unavailable", "GATEWAY_UNAVAILABLE", err);
     s_give(self, c, rc == 0);
     return env;

@@ -313,5 +313,37 @@ check(len(routes) >= 10 and not undocumented,
       f"the statuses every endpoint may answer are documented ({len(routes)} routes): "
       f"missing {undocumented}")
 
+# An endpoint that answers a call to the gateway (lt_apicall_query, _profile,
+# _status, _prefill, its outcome through s_reply_out, in its function or one
+# it calls) documents both of its failures: 503 GATEWAY_UNAVAILABLE, a
+# gateway that cannot be reached, and 504 ERR_TIMEOUT, one that does not
+# answer in time (/v1/status listed only 503, and answered a timeout so).
+with open(os.path.join(root, "api", "lt_api.c"), encoding="utf-8") as fh:
+    api_c = fh.read()
+bodies = dict(re.findall(r"^static \w+ \*?(s_\w+)\([^;{]*\)\n\{\n(.*?)^\}", api_c, re.M | re.S))
+asks = {f for f, b in bodies.items()
+        if re.search(r"\blt_apicall_(query|profile|status|prefill)\(", b) and "s_reply_out(" in b}
+while True:
+    more = {f for f, b in bodies.items() if f not in asks and any(
+        re.search(rf"\b{a}\(", b) for a in asks)}
+    if not more:
+        break
+    asks |= more
+serve = bodies.get("s_serve", "")
+asking = {e for cond, f in re.findall(r'((?:strcmp\(rt->endpoint, "[a-z]+"\) == 0(?: \|\| )?)+)'
+                                      r'\)\s*(s_\w+)\(', serve) if f in asks
+          for e in re.findall(r'"([a-z]+)"', cond)}
+by_endpoint = {e: (p.strip('"'), m) for p, m, e in
+               re.findall(r'\{(PREFILL_PATH|"[^"]+"), "([A-Z]+)", "([a-z]+)", NEEDS_', api_src)}
+unlisted = []
+for e in sorted(asking):
+    path, method = by_endpoint[e]
+    path = "/v1/prefill/{id}" if path == "PREFILL_PATH" else path
+    listed = DOC["paths"].get(path, {}).get(method.lower(), {}).get("responses", {})
+    unlisted += [f"{method} {path} {c}" for c in ("503", "504") if c not in listed]
+check({"status", "prefill", "lookup"} <= asking and not unlisted,
+      f"the endpoints answering a gateway call ({sorted(asking)}) document 503 and 504: "
+      f"missing {unlisted}")
+
 print(f"{len(failures)} failure(s)")
 sys.exit(1 if failures else 0)

@@ -694,8 +694,11 @@ static int s_curl(const char *opts, const char *url, const char *out, int *curl_
 /* /readyz of a gateway that does not answer (stopped with SIGSTOP): 503,
  * naming it, after one local call's wait (STATUS_MS in lt_api.c, 3 s), not
  * two: the gateway's own readiness is not asked when its status went
- * unanswered. Ready again once it runs. A pre-fill, which asks the status
- * first, answers 503 GATEWAY_UNAVAILABLE meanwhile. */
+ * unanswered. Ready again once it runs. Meanwhile /v1/status, and a
+ * pre-fill, which asks the status first, answer 504 ERR_TIMEOUT as every
+ * other call the gateway takes but does not answer in time; they answered
+ * 503 GATEWAY_UNAVAILABLE, kept for a gateway that cannot be reached
+ * (test_error_detail). */
 static void test_readyz_gateway_stopped(void)
 {
     char out[PATH_MAX + 64], url[128];
@@ -711,19 +714,26 @@ static void test_readyz_gateway_stopped(void)
      * the code's fixed message (docs/api/README.md). It was answered with
      * the call's status under GATEWAY_UNAVAILABLE, whatever that status,
      * and a message of its own. */
-    char prefill[256], opts[128], pout[PATH_MAX + 64];
-    int pcode;
+    char prefill[256], status[256], opts[128], pout[PATH_MAX + 64], sout[PATH_MAX + 64];
+    int pcode, scode;
     snprintf(pout, sizeof pout, "%s/prefill-stopped.json", g_fed.dir);
+    snprintf(sout, sizeof sout, "%s/status-stopped.json", g_fed.dir);
     snprintf(prefill, sizeof prefill, "'%s/v1/prefill/%s?officer=o-1&purpose=KYC'", g_url, KEY);
+    snprintf(status, sizeof status, "%s/v1/status", g_url);
     snprintf(opts, sizeof opts, "-m 20 -H 'Authorization: Bearer %s'", g_tokens[0]);
     pcode = s_curl(opts, prefill, pout, &curl_rc);
+    scode = s_curl(opts, status, sout, &curl_rc);
     CU_ASSERT(lt_it_gw_signal(g_caller, SIGCONT) == 0);
-    const char *want = "{\"error\":\"GATEWAY_UNAVAILABLE\",\"message\":\"the gateway is not "
-                       "available; the API's log says why\"}";
-    if (pcode != 503 || !lt_it_file_contains(pout, want))
+    const char *want = "{\"error\":\"ERR_TIMEOUT\",\"message\":\"no answer from the gateway in "
+                       "time\"}";
+    if (pcode != 504 || !lt_it_file_contains(pout, want))
         lt_it_file_dump(pout);
-    CU_ASSERT_EQUAL(pcode, 503);
+    if (scode != 504 || !lt_it_file_contains(sout, want))
+        lt_it_file_dump(sout);
+    CU_ASSERT_EQUAL(pcode, 504);
     CU_ASSERT(lt_it_file_contains(pout, want));
+    CU_ASSERT_EQUAL(scode, 504);
+    CU_ASSERT(lt_it_file_contains(sout, want));
     CU_ASSERT_EQUAL(code, 503);
     CU_ASSERT(lt_it_file_contains(out, "\"peers\":\"the gateway does not answer\""));
     CU_ASSERT(lt_it_file_contains(out, "\"gateway\":\"the gateway does not answer\""));
@@ -1380,7 +1390,7 @@ static const lt_it_test_t s_tests[] = {
     {"grants the directory cannot honour are logged at start, with their line",
      test_grants_logged_at_start},
     {"readyz turns unready when the store is not writable", test_readyz_store},
-    {"readyz of a gateway that does not answer: unready after one wait; a pre-fill's status fails",
+    {"readyz of a gateway that does not answer: unready after one wait; status and pre-fill 504",
      test_readyz_gateway_stopped},
     {"the Python example of docs/api/README.md", test_doc_example},
     {"TLS: curl --cacert and Python's ssl module", test_tls},
