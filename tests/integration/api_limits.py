@@ -65,6 +65,15 @@ for _ in range(30):
 check(unauthorized_count() - counted == 30, "the metrics count every request without a token")
 check(len(audit_lines()) - before <= 1, "the audit file gets at most one line for 30 of them")
 
+def in_flight():
+    """(lienthong_http_requests_in_flight,) as /metrics says it; (None,)
+    when it does not."""
+    _, _, text = call("GET", "/metrics")
+    for line in text.decode().splitlines():
+        if line.startswith("lienthong_http_requests_in_flight "):
+            return (int(float(line.split()[-1])),)
+    return (None,)
+
 def until(fn, want, seconds=10):
     """fn() until its first member is want, for at most seconds: the last
     answer. On a loaded machine the API may take a while to see what a
@@ -94,7 +103,13 @@ for attempt in range(20):
 check(status == 429 and headers.get("Retry-After") == "1",
       "429 with Retry-After while the application's one place is taken (%s)" % status)
 check(status != 429 or json.loads(raw).get("error") == "RATE_LIMITED", "  its error code")
+# The held request, never answered, gives its place back when its client
+# goes away (s_completed in lt_api.c): the gauge is 0 again well within
+# receive_timeout (10 s), whose cut would give it back too.
+check(in_flight() == (1,), "the held request counts in lienthong_http_requests_in_flight")
 s.close()
+gone = until(in_flight, 0, seconds=5)
+check(gone == (0,), "the gauge back to 0 once its client went away (%s)" % (gone,))
 status, _, _ = until(lambda: call("GET", "/v1/status", token=HR), 200)
 check(status == 200, "200 once the place is free again (%s)" % status)
 

@@ -887,7 +887,8 @@ out:
 /* A second `lienthong api` with small limits (4 connections per address,
  * 1 request in flight per application, a 1 s deadline), driven by
  * api_limits.py: early 401s, summed-up audit of requests without a token,
- * 429 in flight, capped deadline, per-address limit, refused control
+ * 429 in flight (the place, and the in-flight gauge, given back when a
+ * held request's client goes away), capped deadline, per-address limit, refused control
  * characters and text that is not UTF-8, two Content-Length headers,
  * Transfer-Encoding with Content-Length (400, then the connection closes). */
 static void test_limits(void)
