@@ -444,17 +444,6 @@ static void s_snap_drop(snap_t **snap_p)
     free(snap);
 }
 
-/* The snapshot in force, held (s_snap_drop). The lock only keeps a reload
- * from dropping it between the read and the count. */
-static snap_t *s_snap_take(lt_api_t *self)
-{
-    pthread_mutex_lock(&self->lock);
-    snap_t *snap = self->snap;
-    atomic_fetch_add(&snap->refs, 1);
-    pthread_mutex_unlock(&self->lock);
-    return snap;
-}
-
 /* A snapshot of cfg's applications (owned: freed with it), held once,
  * each sharing the state of the application of the same name in was (NULL
  * at start; held by the caller, so its states stay), or with a full
@@ -487,18 +476,35 @@ static snap_t *s_snap_new(const lt_apicfg_t *cfg, lt_apicfg_t *owned, const snap
 
 /* ---- authentication and rate ------------------------------------------------------------ */
 
-static const lt_apicfg_app_t *s_app(const snap_t *snap, struct MHD_Connection *c)
-{
-    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    if (!h || strncmp(h, "Bearer ", 7) != 0)
-        return NULL;
-    return lt_apicfg_app_by_token(snap->cfg, h + 7);
-}
-
 /* The state of the request's application. */
 static app_state_t *s_state(const req_t *rq)
 {
     return rq->snap->state[rq->app - rq->snap->cfg->apps];
+}
+
+/* A request for an application, in one critical section: holds the
+ * snapshot in force (rq->snap, s_snap_drop), finds the application its
+ * token names there (rq->app) and takes one of that application's
+ * in-flight places (rq->in_flight, 0 when all are taken). The lock keeps a
+ * reload from dropping the snapshot between the read and the count, and
+ * counts the places; the token is hashed before, outside it. 1 when the
+ * token names an application, 0 (rq->app NULL) when not. */
+static int s_admit(lt_api_t *self, struct MHD_Connection *c, req_t *rq)
+{
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    uint8_t hash[32];
+    int token = h && strncmp(h, "Bearer ", 7) == 0 && lt_apicfg_token_hash(h + 7, hash) == 0;
+    pthread_mutex_lock(&self->lock);
+    rq->snap = self->snap;
+    atomic_fetch_add(&rq->snap->refs, 1);
+    rq->app = token ? lt_apicfg_app_by_hash(rq->snap->cfg, hash) : NULL;
+    int *n = rq->app ? &s_state(rq)->in_flight : NULL;
+    if (n && (rq->in_flight = *n < self->cfg->max_in_flight)) {
+        (*n)++;
+        lt_stats_shift(self->in_flight, 1);
+    }
+    pthread_mutex_unlock(&self->lock);
+    return rq->app != NULL;
 }
 
 /* Token bucket of the request's application: 1 if the request may go now. */
@@ -515,21 +521,6 @@ static int s_rate_ok(lt_api_t *self, const req_t *rq)
     int ok = b->tokens >= 1.0;
     if (ok)
         b->tokens -= 1.0;
-    pthread_mutex_unlock(&self->lock);
-    return ok;
-}
-
-/* Takes one of the request's application's in-flight places: 0 when all
- * are taken. */
-static int s_flight_take(lt_api_t *self, const req_t *rq)
-{
-    pthread_mutex_lock(&self->lock);
-    int *n = &s_state(rq)->in_flight;
-    int ok = *n < self->cfg->max_in_flight;
-    if (ok) {
-        (*n)++;
-        lt_stats_shift(self->in_flight, 1);
-    }
     pthread_mutex_unlock(&self->lock);
     return ok;
 }
@@ -1196,11 +1187,11 @@ static int s_early(lt_api_t *self, struct MHD_Connection *c, const char *url, co
     else if (strcmp(method, rt->method) != 0) {
         s_error(r, 405, "method", "METHOD_NOT_ALLOWED", "this path takes another method");
         r->allow = rt->method;
-    } else if (rt->auth == NEEDS_APP && !(rq->app = s_app(rq->snap = s_snap_take(self), c))) {
+    } else if (rt->auth == NEEDS_APP && !s_admit(self, c, rq)) {
         s_error(r, 401, "unauthorized", "UNAUTHORIZED",
                 "send the application's token as 'Authorization: Bearer TOKEN'");
         s_unauthorized(self, c, rt->endpoint, r);
-    } else if (rq->app && !(rq->in_flight = s_flight_take(self, rq))) {
+    } else if (rq->app && !rq->in_flight) {
         s_error(r, 429, "in_flight", "RATE_LIMITED",
                 "the application has as many requests in flight as max_in_flight allows");
         r->retry_after = 1;

@@ -419,18 +419,28 @@ static void s_token_hash(const char *token, uint8_t out[32])
     crypto_generichash(out, 32, (const unsigned char *)token, strlen(token), NULL, 0);
 }
 
+int lt_apicfg_token_hash(const char *token, uint8_t out[32])
+{
+    if (!token || !token[0])
+        return -1;
+    s_token_hash(token, out);
+    return 0;
+}
+
+const lt_apicfg_app_t *lt_apicfg_app_by_hash(const lt_apicfg_t *cfg, const uint8_t hash[32])
+{
+    const lt_apicfg_app_t *found = NULL;
+    /* Every application is compared, in constant time each. */
+    for (size_t i = 0; i < cfg->n_apps; i++)
+        if (sodium_memcmp(hash, cfg->apps[i].token_hash, 32) == 0)
+            found = &cfg->apps[i];
+    return found;
+}
+
 const lt_apicfg_app_t *lt_apicfg_app_by_token(const lt_apicfg_t *cfg, const char *token)
 {
     uint8_t h[32];
-    const lt_apicfg_app_t *found = NULL;
-    if (!token || !token[0])
-        return NULL;
-    s_token_hash(token, h);
-    /* Every application is compared, in constant time each. */
-    for (size_t i = 0; i < cfg->n_apps; i++)
-        if (sodium_memcmp(h, cfg->apps[i].token_hash, 32) == 0)
-            found = &cfg->apps[i];
-    return found;
+    return lt_apicfg_token_hash(token, h) == 0 ? lt_apicfg_app_by_hash(cfg, h) : NULL;
 }
 
 void lt_apicfg_token_new(char out[65], char hash_hex[65])

@@ -101,6 +101,14 @@ void lt_apicfg_free(lt_apicfg_t *cfg);
  * comparison), or NULL. */
 const lt_apicfg_app_t *lt_apicfg_app_by_token(const lt_apicfg_t *cfg, const char *token);
 
+/* lt_apicfg_app_by_token in two steps, so that a caller can hash outside a
+ * lock it then looks up under: token's hash as token_hash holds one, 0;
+ * -1 for NULL or an empty token, which no application has. */
+int lt_apicfg_token_hash(const char *token, uint8_t out[32]);
+/* The application whose token_hash is hash (each compared in constant
+ * time), or NULL. */
+const lt_apicfg_app_t *lt_apicfg_app_by_hash(const lt_apicfg_t *cfg, const uint8_t hash[32]);
+
 /* A new token: 32 random bytes as 64 hex digits into out[65]; its hash as
  * 64 hex digits into hash_hex[65], for the configuration file. */
 void lt_apicfg_token_new(char out[65], char hash_hex[65]);

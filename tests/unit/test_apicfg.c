@@ -170,6 +170,9 @@ static void test_tokens(void)
     const lt_apicfg_app_t *a = lt_apicfg_app_by_token(&cfg, g_token);
     CU_ASSERT_PTR_NOT_NULL_FATAL(a);
     CU_ASSERT_STRING_EQUAL(a->name, "hr");
+    uint8_t h[32];
+    CU_ASSERT(lt_apicfg_token_hash(g_token, h) == 0 && lt_apicfg_app_by_hash(&cfg, h) == a);
+    CU_ASSERT_EQUAL(lt_apicfg_token_hash("", h), -1);
     CU_ASSERT_PTR_NULL(lt_apicfg_app_by_token(&cfg, g_hash));
     CU_ASSERT_PTR_NULL(lt_apicfg_app_by_token(&cfg, ""));
     CU_ASSERT_PTR_NULL(lt_apicfg_app_by_token(&cfg, NULL));
