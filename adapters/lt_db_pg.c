@@ -2063,24 +2063,116 @@ static int s_fill_batch(s_params_t *p, s_buf_t *del, size_t k, const lt_db_write
     return 0;
 }
 
-/* Runs a write of the batch (ST_DELETE, ST_APPLY). */
-static int s_run_done(s_pg_t *self, int st, int n, const char *const *vals, char *err,
-                      size_t errlen)
+/* One statement of a round trip (s_pipeline): `sql` without parameters
+ * (BEGIN, COMMIT), or else prepared statement `st` with n text values. */
+typedef struct {
+    const char *sql;
+    int st, n;
+    const char *const *vals;
+    const char *what; /* for messages */
+} s_step_t;
+
+static int s_send(s_pg_t *self, const s_step_t *s)
 {
-    PGresult *res = s_run(self, st, n, vals, PGRES_COMMAND_OK, "cannot apply", err, errlen);
-    PQclear(res);
-    return res ? 0 : -1;
+    char name[16];
+    if (s->sql)
+        return PQsendQueryParams(self->conn, s->sql, 0, NULL, NULL, NULL, NULL, 0);
+    snprintf(name, sizeof name, "lt_%d", s->st);
+    return PQsendQueryPrepared(self->conn, name, s->n, s->vals, NULL, NULL, 0);
 }
 
-/* Writes w[0..n-1] and the cursor, inside the transaction open: the
+/* Reads the results of steps[0..sent-1], then the Sync's. Keeps the first
+ * that is not PGRES_COMMAND_OK in *fail (NULL when none came: the
+ * connection failed) and its step in *at; sets *rolled_back when a COMMIT
+ * ended a failed transaction (it "succeeds" as a ROLLBACK). Returns -1
+ * when the results do not come as pipeline mode says (each result, then
+ * NULL; the Sync's last), which only a failed connection does. */
+static int s_pipe_read(s_pg_t *self, const s_step_t *steps, int sent, PGresult **fail, int *at,
+                       int *rolled_back)
+{
+    PGresult *res, *end;
+    for (int i = 0; i < sent; i++) {
+        res = PQgetResult(self->conn);
+        end = res ? PQgetResult(self->conn) : NULL;
+        int ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
+        if (ok && steps[i].sql && strcmp(steps[i].sql, "COMMIT") == 0)
+            *rolled_back |= strcmp(PQcmdStatus(res), "COMMIT") != 0;
+        if (*at < 0 && !ok) {
+            *at = i;
+            *fail = res;
+        } else
+            PQclear(res);
+        PQclear(end);
+        if (!res || end)
+            return -1;
+    }
+    res = PQgetResult(self->conn);
+    int rc = res && PQresultStatus(res) == PGRES_PIPELINE_SYNC ? 0 : -1;
+    PQclear(res);
+    return rc;
+}
+
+/* Runs steps[0..m-1] in one round trip (libpq's pipeline mode): sent
+ * together with one Sync, their results read up to the Sync's. The server
+ * stops at the first failure and skips the rest up to the Sync (their
+ * results are PGRES_PIPELINE_ABORTED), leaving a transaction that the
+ * steps began, or the caller's, failed, as a statement of it failing one
+ * at a time would: that first failure is reported as s_check does, with
+ * `lost`, `stale` and the SQLSTATE. A connection left in pipeline mode
+ * (results not as expected) is closed: the next call connects again. The
+ * statements are prepared first, by s_prepare, in round trips of their
+ * own (once per connection). */
+static int s_pipeline(s_pg_t *self, const s_step_t *steps, int m, char *err, size_t errlen)
+{
+    PGresult *fail = NULL;
+    int at = -1, sent = 0, rolled_back = 0;
+    for (int i = 0; i < m; i++)
+        if (!steps[i].sql && s_prepare(self, steps[i].st, steps[i].n, err, errlen))
+            return -1;
+    if (PQenterPipelineMode(self->conn) != 1) {
+        self->lost = s_is_lost(self, NULL);
+        s_conn_err(self, steps[0].what, err, errlen);
+        return -1;
+    }
+    while (sent < m && s_send(self, &steps[sent]) == 1)
+        sent++;
+    int broken = PQpipelineSync(self->conn) != 1 ||
+                 s_pipe_read(self, steps, sent, &fail, &at, &rolled_back) ||
+                 PQexitPipelineMode(self->conn) != 1;
+    if (at < 0 && sent < m)
+        at = sent; /* not sent: libpq says why */
+    if (broken && at < 0) {
+        self->lost = 1;
+        self->state[0] = 0;
+        s_conn_err(self, steps[0].what, err, errlen);
+    } else if (at >= 0)
+        s_check(self, fail, PGRES_COMMAND_OK, steps[at].what, err, errlen);
+    if (broken) { /* still in pipeline mode, where PQexec is refused */
+        PQfinish(self->conn);
+        self->conn = NULL;
+        self->ready = 0;
+        self->lost = 1;
+    }
+    if (at >= 0 || broken)
+        return -1;
+    self->lost = 0;
+    self->state[0] = 0;
+    if (rolled_back)
+        lt_err_set(err, errlen, "cannot commit: the transaction was rolled back");
+    return rolled_back ? -1 : 0;
+}
+
+/* Writes w[0..n-1] and the cursor in one round trip (s_pipeline): the
  * deletes of the batch in one statement, then its upserts in another, in
- * their order. The writes are of distinct keys (the last write of each,
- * lt_db.c), so the order changes only what UNIQUE columns other than the
- * key see on the way: deleted first, a row frees its values for the
- * upserts (a tombstone, then its value given to another key). */
+ * their order, then the cursor; between BEGIN and COMMIT when `alone`,
+ * else inside the transaction open. The writes are of distinct keys (the
+ * last write of each, lt_db.c), so the order changes only what UNIQUE
+ * columns other than the key see on the way: deleted first, a row frees
+ * its values for the upserts (a tombstone, then its value given to
+ * another key). Nothing is sent when a fill fails. */
 static int s_apply_batch(s_pg_t *self, const lt_db_write_t *w, size_t n, lt_db_fill_fn fill,
-                         void *ctx, const char *name, int64_t value, size_t *failed, char *err,
-                         size_t errlen)
+                         void *ctx, const char *name, int64_t value, int alone, size_t *failed,
+                         char *err, size_t errlen)
 {
     size_t k = self->table->n_columns;
     s_buf_t *bufs = calloc(k + 1, sizeof *bufs), *del = bufs ? &bufs[k] : NULL;
@@ -2088,6 +2180,10 @@ static int s_apply_batch(s_pg_t *self, const lt_db_write_t *w, size_t n, lt_db_f
     const char **vals = calloc(k + 1, sizeof *vals);
     int rc = -1;
     *failed = n;
+    /* A fill that fails sends nothing: what the last call left must not
+     * tell the caller to retry (lost) or add the unique hint (s_apply). */
+    self->lost = 0;
+    self->state[0] = 0;
     if (!bufs || !p.set || !vals) {
         lt_err_set(err, errlen, "out of memory for %zu writes", n);
         goto out;
@@ -2104,10 +2200,21 @@ static int s_apply_batch(s_pg_t *self, const lt_db_write_t *w, size_t n, lt_db_f
             goto out;
         }
     }
-    if ((deletes && s_run_done(self, ST_DELETE, 1, &vals[k], err, errlen)) ||
-        (upserts && s_run_done(self, ST_APPLY, (int)k, vals, err, errlen)))
-        goto out;
-    rc = s_cursor_store(self, name, value, err, errlen);
+    char v[24];
+    snprintf(v, sizeof v, "%" PRId64, value);
+    const char *cursor[2] = {name, v};
+    s_step_t steps[5];
+    int m = 0;
+    if (alone)
+        steps[m++] = (s_step_t){"BEGIN", 0, 0, NULL, "cannot begin"};
+    if (deletes)
+        steps[m++] = (s_step_t){NULL, ST_DELETE, 1, &vals[k], "cannot apply"};
+    if (upserts)
+        steps[m++] = (s_step_t){NULL, ST_APPLY, (int)k, vals, "cannot apply"};
+    steps[m++] = (s_step_t){NULL, ST_CURSOR_STORE, 2, cursor, "cannot store the cursor"};
+    if (alone)
+        steps[m++] = (s_step_t){"COMMIT", 0, 0, NULL, "cannot commit"};
+    rc = s_pipeline(self, steps, m, err, errlen);
 out:
     for (size_t c = 0; bufs && c <= k; c++)
         free(bufs[c].s);
@@ -2142,7 +2249,7 @@ static int s_find_failed(s_pg_t *self, const lt_db_write_t *w, size_t n, lt_db_f
     if (s_exec(self, "BEGIN", "cannot begin", why, sizeof why))
         return -1;
     for (size_t r = 0; r < n; r++)
-        if (s_apply_batch(self, &w[r], 1, fill, ctx, name, value, &one, why, sizeof why)) {
+        if (s_apply_batch(self, &w[r], 1, fill, ctx, name, value, 0, &one, why, sizeof why)) {
             if (s_data_error(self)) {
                 *failed = r;
                 lt_err_set(err, errlen, "%s", why);
@@ -2188,10 +2295,7 @@ static int s_apply(void *impl, const lt_db_write_t *w, size_t n, lt_db_fill_fn f
     if (s_ensure(self, err, errlen))
         return -1;
     int alone = PQtransactionStatus(self->conn) == PQTRANS_IDLE;
-    if (alone && s_exec(self, "BEGIN", "cannot begin", err, errlen))
-        return -1;
-    if (s_apply_batch(self, w, n, fill, ctx, name, value, failed, err, errlen) == 0 &&
-        (!alone || s_commit(self, err, errlen) == 0))
+    if (s_apply_batch(self, w, n, fill, ctx, name, value, alone, failed, err, errlen) == 0)
         return 0;
     if (alone)
         s_rollback(self);

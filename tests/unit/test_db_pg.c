@@ -27,8 +27,11 @@
  * never cut), a UNIQUE column besides the key (a tombstone's value given
  * to another key applies; a swap is refused saying why, or applied when
  * the constraint is deferred), a batch refused whole but not write by
- * write (applied so), a table that cannot take upserts, a setup that failed
- * part way done again, a column's type changed under a running source or
+ * write (applied so), a deferred constraint refused by the batch's COMMIT
+ * (sent with it), a batch and its cursor in one round trip (counted by a
+ * relay between the seam and the server; a connection ended between two
+ * batches fails the next as lost), a table that cannot take upserts, a
+ * setup that failed part way done again, a column's type changed under a running source or
  * sink (prepared again at the next try), a wrong password or database, and a
  * server restart and crash in the middle (the connection comes back,
  * nothing is lost). */
@@ -41,8 +44,13 @@
 #include "pg_util.h"
 #include "unit_rejects.h"
 
+#include <arpa/inet.h>
 #include <inttypes.h>
+#include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1511,6 +1519,197 @@ static void test_sink_lock_timeout(void)
     lt_db_destroy(&d);
 }
 
+/* ---- round trips -------------------------------------------------------- */
+
+/* A relay between the seam and the server that counts round trips: each
+ * time the client sends after the server last spoke is one. */
+typedef struct {
+    int listener, port;
+    pthread_t thread;
+    atomic_int stop, trips;
+} relay_t;
+
+static int relay_pass(int from, int to)
+{
+    char buf[65536];
+    ssize_t n = read(from, buf, sizeof buf);
+    for (ssize_t done = 0, w; n > 0 && done < n; done += w)
+        if ((w = write(to, buf + done, (size_t)(n - done))) <= 0)
+            return -1;
+    return n > 0 ? 0 : -1;
+}
+
+/* Carries one connection to the server until either side closes it. */
+static void relay_one(relay_t *r, int c)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g_pg.port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int s = socket(AF_INET, SOCK_STREAM, 0), server_spoke = 1;
+    if (s >= 0 && connect(s, (struct sockaddr *)&a, sizeof a) == 0)
+        while (!atomic_load(&r->stop)) {
+            struct pollfd p[2] = {{c, POLLIN, 0}, {s, POLLIN, 0}};
+            if (poll(p, 2, 100) < 0)
+                break;
+            if (p[0].revents) {
+                atomic_fetch_add(&r->trips, server_spoke);
+                server_spoke = 0;
+                if (relay_pass(c, s))
+                    break;
+            }
+            if (p[1].revents) {
+                server_spoke = 1;
+                if (relay_pass(s, c))
+                    break;
+            }
+        }
+    if (s >= 0)
+        close(s);
+    close(c);
+}
+
+/* Carries the connections made to it, one after the other. */
+static void *relay_run(void *arg)
+{
+    relay_t *r = arg;
+    while (!atomic_load(&r->stop)) {
+        struct pollfd p = {r->listener, POLLIN, 0};
+        int c = poll(&p, 1, 100) == 1 ? accept(r->listener, NULL, NULL) : -1;
+        if (c >= 0)
+            relay_one(r, c);
+    }
+    return NULL;
+}
+
+static int relay_start(relay_t *r)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    socklen_t len = sizeof a;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    memset(r, 0, sizeof *r);
+    r->listener = socket(AF_INET, SOCK_STREAM, 0);
+    if (r->listener < 0 || bind(r->listener, (struct sockaddr *)&a, sizeof a) != 0 ||
+        listen(r->listener, 1) != 0 || getsockname(r->listener, (struct sockaddr *)&a, &len) != 0)
+        return -1;
+    r->port = ntohs(a.sin_port);
+    return pthread_create(&r->thread, NULL, relay_run, r) == 0 ? 0 : -1;
+}
+
+static void relay_stop(relay_t *r)
+{
+    atomic_store(&r->stop, 1);
+    pthread_join(r->thread, NULL);
+    close(r->listener);
+}
+
+/* A batch with deletes and upserts, and its cursor, is one round trip to
+ * the server, in a transaction of its own (BEGIN and COMMIT sent with it)
+ * and in the caller's (lt_db_write, a replacement); a batch refused for a
+ * value still names its record. */
+static void test_sink_one_round_trip(void)
+{
+    fresh("SELECT 1");
+    relay_t r;
+    CU_ASSERT_FATAL(relay_start(&r) == 0);
+    char uri[512], err[1024] = "", rows[512];
+    snprintf(uri, sizeof uri, "postgresql://%s:%s@127.0.0.1:%d/%s", OWNER, OWNER_PW, r.port, g_db);
+    lt_db_table_t table = {"t", 4, SINK_COLS, SINK_TYPES, 0};
+    lt_db_t *d = lt_db_connect(uri, NULL, LT_DB_SINK, &table, 1, err, sizeof err);
+    if (!d)
+        fprintf(stderr, "%s\n", err);
+    CU_ASSERT_FATAL(d != NULL);
+    size_t failed = 99;
+    int64_t cur = -1;
+    row_t a = {"a", 1, 0, NULL, 0}, b = {"b", 2, 0, NULL, 0}, c = {"c", 3, 0, NULL, 0};
+    lt_db_write_t first[] = {{"a", 0, &a}, {"b", 0, &b}}, second[] = {{"a", 1, NULL}, {"c", 0, &c}};
+    /* The first prepares the cursor's statement (once per connection). */
+    CU_ASSERT_FATAL(apply(d, first, 2, 1, &failed, err, sizeof err) == 0);
+    int before = atomic_load(&r.trips);
+    CU_ASSERT(apply(d, second, 2, 2, &failed, err, sizeof err) == 0);
+    CU_ASSERT_EQUAL(atomic_load(&r.trips) - before, 1);
+    state(rows, sizeof rows, &cur);
+    CU_ASSERT_STRING_EQUAL(rows, "b=2,c=3");
+    CU_ASSERT(cur == 2);
+
+    CU_ASSERT_FATAL(lt_db_begin(d, 1, err, sizeof err) == 0);
+    before = atomic_load(&r.trips);
+    CU_ASSERT(lt_db_write(d, first, 2, fill_row, NULL, "VN/GOV/BCA/population.p38", 3, &failed, err,
+                          sizeof err) == 0);
+    CU_ASSERT_EQUAL(atomic_load(&r.trips) - before, 1);
+    CU_ASSERT(lt_db_commit(d, err, sizeof err) == 0);
+    state(rows, sizeof rows, &cur);
+    CU_ASSERT_STRING_EQUAL(rows, "a=1,b=2,c=3");
+    CU_ASSERT(cur == 3);
+
+    /* Refused for its second write's NULL key: named, nothing written. */
+    row_t nokey = {NULL, 5, 0, NULL, 0}, d4 = {"d", 4, 0, NULL, 0};
+    lt_db_write_t third[] = {{"b", 1, NULL}, {"", 0, &nokey}, {"d", 0, &d4}};
+    CU_ASSERT(apply(d, third, 3, 4, &failed, err, sizeof err) == -1);
+    CU_ASSERT(failed == 1);
+    CU_ASSERT(lt_db_lost(d) == 0);
+    CU_ASSERT(strstr(err, "not-null") != NULL || strstr(err, "null value") != NULL);
+    state(rows, sizeof rows, &cur);
+    CU_ASSERT_STRING_EQUAL(rows, "a=1,b=2,c=3");
+    CU_ASSERT(cur == 3);
+    /* The connection ends between two batches: the next one fails as
+     * lost, nothing of it written; the one after connects again. */
+    PGconn *admin = lt_pg_admin(&g_pg, g_db);
+    CU_ASSERT_FATAL(admin != NULL);
+    CU_ASSERT(lt_pg_int(admin,
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND usename = '" OWNER "'") >= 1);
+    for (int i = 0; i < 100 && lt_pg_int(admin, "SELECT count(*) FROM pg_stat_activity WHERE "
+                                                "datname = current_database() AND usename = "
+                                                "'" OWNER "'") > 0;
+         i++)
+        usleep(50000);
+    PQfinish(admin);
+    usleep(200000); /* the relay closes the seam's side */
+    CU_ASSERT(apply(d, third + 2, 1, 4, &failed, err, sizeof err) == -1);
+    CU_ASSERT(lt_db_lost(d) == 1);
+    CU_ASSERT(strstr(err, "terminating connection") != NULL);
+    state(rows, sizeof rows, &cur);
+    CU_ASSERT_STRING_EQUAL(rows, "a=1,b=2,c=3");
+    CU_ASSERT(apply(d, third + 2, 1, 4, &failed, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_lost(d) == 0);
+    state(rows, sizeof rows, &cur);
+    CU_ASSERT_STRING_EQUAL(rows, "a=1,b=2,c=3,d=4");
+    CU_ASSERT(cur == 4);
+    lt_db_destroy(&d);
+    relay_stop(&r);
+}
+
+/* A DEFERRABLE INITIALLY DEFERRED constraint violated is refused by the
+ * batch's COMMIT, sent with it: a failure, for a value, with the unique
+ * hint, and nothing written; in the caller's transaction, by its commit. */
+static void test_sink_commit_refused(void)
+{
+    static const char *const cols[] = {"k", "card"};
+    fresh("CREATE TABLE p(k text PRIMARY KEY, card text CONSTRAINT p_card UNIQUE "
+          "DEFERRABLE INITIALLY DEFERRED); INSERT INTO p VALUES ('A', 'c1')");
+    lt_db_t *d = open_seam(LT_DB_SINK, "p", cols, TYPES2, 2, 0);
+    char err[1024] = "", rows[256];
+    size_t failed = 99;
+    lt_db_write_t w[] = {{"B", 0, "c2"}, {"C", 0, "c1"}};
+    CU_ASSERT(apply_text(d, w, 2, 3, &failed, err, sizeof err) == -1);
+    CU_ASSERT(lt_db_lost(d) == 0);
+    CU_ASSERT(strstr(err, "p_card") != NULL && strstr(err, "23505") != NULL);
+    CU_ASSERT(strstr(err, "DEFERRABLE INITIALLY DEFERRED") != NULL);
+    CU_ASSERT(strstr(err, "c1") == NULL);
+    PGconn *o = lt_pg_as(&g_pg, g_db, OWNER);
+    CU_ASSERT_FATAL(o != NULL);
+    cards(o, rows, sizeof rows);
+    CU_ASSERT_STRING_EQUAL(rows, "A=c1");
+    CU_ASSERT(lt_pg_int(o, "SELECT count(*) FROM lt_sink_cursor") == 0);
+    CU_ASSERT_FATAL(lt_db_begin(d, 1, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_write(d, w, 2, fill_text, NULL, "s", 3, &failed, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_commit(d, err, sizeof err) == -1);
+    CU_ASSERT(strstr(err, "cannot commit") != NULL && strstr(err, "p_card") != NULL);
+    cards(o, rows, sizeof rows);
+    CU_ASSERT_STRING_EQUAL(rows, "A=c1");
+    PQfinish(o);
+    lt_db_destroy(&d);
+}
+
 /* A wrong password or database: one error naming the database, host and
  * user and the server's message, never the password. */
 static void test_refused(void)
@@ -1733,6 +1932,8 @@ int main(void)
         {"source: a column's type changed under it", test_source_column_altered},
         {"sink: a column's type changed under it", test_sink_column_altered},
         {"sink: a lock held elsewhere times out, retried", test_sink_lock_timeout},
+        {"sink: a batch and its cursor in one round trip", test_sink_one_round_trip},
+        {"sink: a deferred constraint refused at the batch's commit", test_sink_commit_refused},
         {"sink: a citext key renamed in case keeps its row", test_sink_citext_key},
         {"sink: a nondeterministic key renamed in case, the same", test_sink_nondeterministic_key},
         {"sink --check connects to a PostgreSQL database", test_sink_check},
