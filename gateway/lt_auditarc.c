@@ -3,11 +3,13 @@
  * "Audit retention"). */
 #include "lt_auditarc.h"
 #include "lt_clock.h"
+#include "lt_file.h"
 #include "lt_log.h"
 #include "lt_sqlopen.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,46 +155,96 @@ static int s_remove_anchored(sqlite3 *db, char *err, size_t errlen)
     return 0;
 }
 
-/* Records the new anchor (the file's signed head, and the key in force
- * after it, which signed its checkpoint), then removes the
- * exported entries and checkpoints. An anchor that cannot be recorded (a
- * full disk, a lock held too long) leaves the live log as it was, so the
- * file goes too: kept, it would overlap the next export's, which starts
- * from the same anchor, and the two would not join. Once the anchor is
- * recorded the file is the only copy of what it holds, and stays. */
-static int s_remove(sqlite3 *db, const char *out, const lt_audit_report_t *rep, char *err,
-                    size_t errlen)
+/* Says in why where the anchor is now that another export moved it from
+ * entry first - 1, while this one wrote entries first..last. */
+static void s_moved(sqlite3 *db, uint64_t first, uint64_t last, char *why, size_t len)
+{
+    sqlite3_stmt *st = NULL;
+    char now[PATH_MAX + 64] = "none", was[48] = "none";
+    if (first > 1)
+        snprintf(was, sizeof was, "entry %llu", (unsigned long long)first - 1);
+    if (sqlite3_prepare_v2(db, "SELECT seq, exported_to FROM anchor", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        snprintf(now, sizeof now, "entry %lld, exported to %s", sqlite3_column_int64(st, 0),
+                 sqlite3_column_type(st, 1) == SQLITE_TEXT
+                     ? (const char *)sqlite3_column_text(st, 1)
+                     : "a file it does not name");
+    sqlite3_finalize(st);
+    snprintf(why, len,
+             "another export ran meanwhile: the live log's anchor is now %s, no longer %s, "
+             "from which this export wrote entries %llu..%llu",
+             now, was, (unsigned long long)first, (unsigned long long)last);
+}
+
+/* Moves the anchor to the file's signed head (and the key in force after
+ * it, which signed its checkpoint), in one write transaction, only from
+ * where the export chose its entries: entry first - 1 (none when first is
+ * 1). Another export that anchored meanwhile (one that took no lock: an
+ * older version) leaves it elsewhere, and moving it then would put it
+ * back behind entries already removed, or make two files of the same
+ * entries. 0; 1 when it moved, with why; -1 with why. */
+static int s_anchor(sqlite3 *db, const char *out, uint64_t first, const lt_audit_report_t *rep,
+                    char *why, size_t len)
 {
     sqlite3_stmt *st = NULL;
     int rc = -1;
+    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        snprintf(why, len, "anchoring: %s", sqlite3_errmsg(db));
+        return -1;
+    }
     if (sqlite3_prepare_v2(db,
                            "INSERT OR REPLACE INTO anchor (id, seq, hash, exported_to, at_ms, "
-                           "signing_key) VALUES (1, ?1, ?2, ?3, ?4, ?5)",
+                           "signing_key) SELECT 1, ?1, ?2, ?3, ?4, ?5 "
+                           "WHERE COALESCE((SELECT seq FROM anchor), 0) = ?6",
                            -1, &st, NULL) == SQLITE_OK) {
         sqlite3_bind_int64(st, 1, (int64_t)rep->last);
         sqlite3_bind_blob(st, 2, rep->head, LT_HASH_BYTES, SQLITE_STATIC);
         sqlite3_bind_text(st, 3, out, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 4, lt_clock_now_ms());
         sqlite3_bind_blob(st, 5, rep->key, LT_KEY_BYTES, SQLITE_STATIC);
-        rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
-    }
-    if (rc != 0) {
-        char why[256];
-        snprintf(why, sizeof why, "%s", sqlite3_errmsg(db));
-        if (unlink(out) == 0)
-            snprintf(err, errlen,
-                     "anchoring: %s; nothing was removed from the live log, and %s "
-                     "was deleted: the next export writes its entries again",
-                     why, out);
-        else
-            snprintf(err, errlen,
-                     "anchoring: %s; nothing was removed from the live log, but %s "
-                     "could not be deleted (%s): delete it, the next export writes its entries "
-                     "again",
-                     why, out, strerror(errno));
+        sqlite3_bind_int64(st, 6, (int64_t)first - 1);
+        if (sqlite3_step(st) == SQLITE_DONE)
+            rc = sqlite3_changes(db) == 1 ? 0 : 1;
     }
     sqlite3_finalize(st);
-    return rc == 0 ? s_remove_anchored(db, err, errlen) : rc;
+    if (rc == 1)
+        s_moved(db, first, rep->last, why, len);
+    else if (rc == 0 && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        rc = -1;
+    if (rc == -1)
+        snprintf(why, len, "anchoring: %s", sqlite3_errmsg(db));
+    if (rc != 0)
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+/* Records the new anchor (s_anchor), then removes the exported entries and
+ * checkpoints. An anchor that cannot be recorded (a full disk, a lock held
+ * too long, another export that moved it) leaves the live log as it was,
+ * so the file goes too: kept, it would overlap the next export's, which
+ * starts from the same anchor, or the other export's, and the two would
+ * not join. Once the anchor is recorded the file is the only copy of what
+ * it holds, and stays. */
+static int s_remove(sqlite3 *db, const char *out, uint64_t first, const lt_audit_report_t *rep,
+                    char *err, size_t errlen)
+{
+    char why[PATH_MAX + 512];
+    int rc = s_anchor(db, out, first, rep, why, sizeof why);
+    if (rc == 0)
+        return s_remove_anchored(db, err, errlen);
+    const char *next = rc == 1 ? "export again for what is left older than the retention"
+                               : "the next export writes its entries again";
+    if (unlink(out) == 0)
+        snprintf(err, errlen, "%s; nothing was removed from the live log, and %s was deleted: %s",
+                 why, out, next);
+    else
+        snprintf(err, errlen,
+                 "%s; nothing was removed from the live log, but %s could not be deleted (%s): "
+                 "delete it, %s",
+                 why, out, strerror(errno), next);
+    if (rc == 1)
+        lt_warn("audit", "audit export: %s", err);
+    return -1;
 }
 
 /* Copies the segment to out and checks the file; fills rep. */
@@ -219,6 +271,76 @@ static int s_write_file(sqlite3 *db, const char *out, const char *member, uint64
     return rc;
 }
 
+#ifdef LT_TEST_HOOKS
+static void (*s_race_hook)(void *arg);
+static void *s_race_arg;
+
+void lt_auditarc_set_race_hook(void (*fn)(void *arg), void *arg)
+{
+    s_race_hook = fn;
+    s_race_arg = arg;
+}
+#endif
+
+/* Who holds the export lock at path, as it wrote there (s_lock), into buf;
+ * "" when it cannot be read (it is only a hint: the lock decides). */
+static void s_holder(const char *path, char *buf, size_t len)
+{
+    uint8_t *data = NULL;
+    size_t size = 0;
+    buf[0] = 0;
+    if (lt_file_read(path, 1024, &data, &size) != 0)
+        return;
+    data[strcspn((char *)data, "\n")] = 0;
+    if (data[0])
+        snprintf(buf, len, " (%s)", (const char *)data);
+    free(data);
+}
+
+/* The export lock of live (LT_AUDITARC_LOCK_NAME beside it, its path into
+ * path[PATH_MAX]), held until s_unlock; it then says who holds it. -1 with
+ * err when another export holds it or it cannot be taken. */
+static int s_lock(const char *live, const char *out, char *path, char *err, size_t errlen)
+{
+    char holder[1100];
+    if (lt_file_resolve(live, LT_AUDITARC_LOCK_NAME, path, PATH_MAX) != 0) {
+        snprintf(err, errlen, "%s: the path of its export lock is too long", live);
+        return -1;
+    }
+    int fd = lt_file_lock(path);
+    if (fd < 0 && errno == EWOULDBLOCK) {
+        s_holder(path, holder, sizeof holder);
+        snprintf(err, errlen,
+                 "another audit export of %s is running%s: it holds %s; nothing was exported, "
+                 "run this one again once it has finished",
+                 live, holder, path);
+        lt_warn("audit", "audit export: %s", err);
+        return -1;
+    }
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot lock %s: %s", path, strerror(errno));
+        return -1;
+    }
+    /* Names this export for one it refuses; the lock works without it. */
+    int w = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW);
+    if (w >= 0) {
+        if (dprintf(w, "pid %ld, exporting to %s\n", (long)getpid(), out) < 0)
+            lt_debug("audit", "cannot name this export in %s: %s", path, strerror(errno));
+        close(w);
+    }
+    return fd;
+}
+
+/* Releases the lock of s_lock, emptied first: what it names is true only
+ * while it is held. */
+static void s_unlock(int fd, const char *path)
+{
+    int w = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW);
+    if (w >= 0)
+        close(w);
+    close(fd);
+}
+
 int lt_auditarc_export(const char *live, const char *out, const char *member, int64_t before_ms,
                        const uint8_t *const *pks, size_t n_pks, lt_auditarc_export_t *res,
                        char *err, size_t errlen)
@@ -228,6 +350,11 @@ int lt_auditarc_export(const char *live, const char *out, const char *member, in
     int rc = -1;
     memset(res, 0, sizeof *res);
     res->first = 1;
+    /* Held from before the entries are chosen until they are removed. */
+    char lock_path[PATH_MAX];
+    int lock = s_lock(live, out, lock_path, err, errlen);
+    if (lock < 0)
+        return -1;
     /* One connection for the check and the export, hardened as the check
      * opens a log (lt_audit_check_live, lt_sqlopen.h). */
     if (lt_sqlopen_untrusted(live, SQLITE_OPEN_READWRITE, &db) != SQLITE_OK ||
@@ -260,9 +387,14 @@ int lt_auditarc_export(const char *live, const char *out, const char *member, in
     if (s_write_file(db, out, member, res->first, res->last, pks, n_pks, &rep, err, errlen) != 0)
         goto out;
     res->entries = rep.entries;
-    rc = s_remove(db, out, &rep, err, errlen);
+#ifdef LT_TEST_HOOKS
+    if (s_race_hook)
+        s_race_hook(s_race_arg);
+#endif
+    rc = s_remove(db, out, res->first, &rep, err, errlen);
 out:
     sqlite3_close(db);
+    s_unlock(lock, lock_path);
     return rc;
 }
 

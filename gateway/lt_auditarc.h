@@ -13,7 +13,13 @@
  * signed head, so the two join without a gap. Removal runs in short
  * transactions, so that the running gateway's commits wait at most briefly;
  * an interrupted removal leaves a consistent log (entries at or below the
- * anchor are ignored) and the next export finishes it. */
+ * anchor are ignored) and the next export finishes it.
+ *
+ * One export at a time: each holds LT_AUDITARC_LOCK_NAME from before it
+ * chooses its entries until they are removed, and moves the anchor only
+ * from where it chose them. Two exports of overlapping ranges would
+ * otherwise both anchor, the later one moving the anchor back behind
+ * entries the earlier removed (docs/operations.md, "Audit retention"). */
 #ifndef LT_AUDITARC_H
 #define LT_AUDITARC_H
 
@@ -21,6 +27,11 @@
 #include <stdint.h>
 
 #include "lt_audit.h"
+
+/* The file, beside the live log, on which an export holds an exclusive
+ * flock (lt_file_lock) for its whole run; it names the export holding it
+ * (its pid and file), for the one it refuses. */
+#define LT_AUDITARC_LOCK_NAME "audit-export.lock"
 
 /* What an export wrote. */
 typedef struct {
@@ -37,11 +48,20 @@ typedef struct {
  * force after it. The live log is checked as it is, then brought to
  * lt_audit_version() as a start would, through one connection; the
  * segment ends at no keys-switched entry. member names
- * the log's member in the file. Returns 0 (res->entries may be 0: nothing
- * old enough), or -1 with err. */
+ * the log's member in the file. Refuses to start while another export of
+ * live holds LT_AUDITARC_LOCK_NAME, and fails, deleting out, when the
+ * anchor moved between the choice of the entries and their removal.
+ * Returns 0 (res->entries may be 0: nothing old enough), or -1 with err. */
 int lt_auditarc_export(const char *live, const char *out, const char *member, int64_t before_ms,
                        const uint8_t *const *pks, size_t n_pks, lt_auditarc_export_t *res,
                        char *err, size_t errlen);
+
+#ifdef LT_TEST_HOOKS
+/* Tests: fn(arg) runs in lt_auditarc_export once the file is written,
+ * verified and synced, before the anchor moves: where another export, or
+ * anything else that moves the anchor, would race it. NULL to stop. */
+void lt_auditarc_set_race_hook(void (*fn)(void *arg), void *arg);
+#endif
 
 /* The member named by an exported file's segment row, into member. 0 or -1. */
 int lt_auditarc_member(const char *file, char *member, size_t len, char *err, size_t errlen);

@@ -37,6 +37,7 @@
 #include "lt_audit.h"
 #include "lt_auditarc.h"
 #include "lt_clock.h"
+#include "lt_file.h"
 #include "lt_sock.h"
 
 #include <CUnit/Basic.h>
@@ -577,9 +578,21 @@ static void test_export(void)
                              NULL};
     CU_ASSERT_EQUAL(s_cli(wrapped, out, sizeof out), 2);
     CU_ASSERT(lt_it_file_contains(out, "'4294967297'"));
-    /* A second segment joins the first; out of order they do not. */
+    /* One export at a time: while another holds the lock, nothing is
+     * written and the command fails, naming the lock. */
     const char *all2[] = {"audit", "export", "--config", g_owner->conf_path, "--out", seg2,
                           "--older-than", "0", NULL};
+    char lock[PATH_MAX + 32];
+    snprintf(lock, sizeof lock, "%.4000s/" LT_AUDITARC_LOCK_NAME, g_owner->data_dir);
+    int fd = lt_file_lock(lock);
+    CU_ASSERT(fd >= 0);
+    CU_ASSERT_EQUAL(s_cli(all2, out, sizeof out), 1);
+    CU_ASSERT(lt_it_file_contains(out, "another audit export of"));
+    CU_ASSERT(lt_it_file_contains(out, LT_AUDITARC_LOCK_NAME));
+    CU_ASSERT(access(seg2, F_OK) != 0);
+    if (fd >= 0)
+        close(fd);
+    /* A second segment joins the first; out of order they do not. */
     CU_ASSERT_EQUAL(s_cli(all2, out, sizeof out), 0);
     const char *both[] = {"audit", "verify", "--file", seg1, "--file", seg2, "--config",
                           g_owner->conf_path, NULL};

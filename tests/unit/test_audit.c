@@ -13,6 +13,7 @@
 #include "lt_auditarc.h"
 #include "lt_arena.h"
 #include "lt_clock.h"
+#include "lt_file.h"
 
 #include <sodium.h>
 #include <sqlite3.h>
@@ -376,6 +377,119 @@ static void test_export_anchor_failed(void)
     CU_ASSERT(lt_auditarc_joins(&r1, &r2, err, sizeof err) == 0);
     lt_keys_destroy(&k);
 }
+
+#ifdef LT_TEST_HOOKS
+/* What the race hook of an export does: the exports it runs. */
+typedef struct {
+    lt_keys_t *k;
+    const uint8_t *const *pk;
+    char out[sizeof s_path];
+    int runs, rc;
+    char err[1024];
+} race_t;
+
+/* A second export of the same log, run while the first is between writing
+ * its file and moving the anchor. */
+static void s_race_export(void *arg)
+{
+    race_t *r = arg;
+    lt_auditarc_export_t res;
+    r->runs++;
+    r->rc = lt_auditarc_export(s_path, r->out, "VN/GOV/BCA", lt_clock_now_ms() + 1000, r->pk, 1,
+                               &res, r->err, sizeof r->err);
+}
+
+/* Two exports at once: the second is refused by the first's lock, naming
+ * it, and writes nothing; the first goes on. Without the lock the second
+ * would export the same entries and both would anchor. */
+static void test_export_locked(void)
+{
+    s_fresh();
+    lt_keys_t *k = s_fill(25);
+    const uint8_t *pk[1] = {lt_keys_signing_public(k)};
+    char err[1024], f1[sizeof s_path], lock[sizeof s_path + 32];
+    race_t r = {.k = k, .pk = pk};
+    snprintf(f1, sizeof f1, "%.250s/seg1.db", s_dir);
+    snprintf(r.out, sizeof r.out, "%.250s/seg2.db", s_dir);
+    lt_auditarc_export_t res;
+    lt_audit_report_t live;
+    lt_auditarc_set_race_hook(s_race_export, &r);
+    CU_ASSERT(lt_auditarc_export(s_path, f1, "VN/GOV/BCA", lt_clock_now_ms() + 1000, pk, 1, &res,
+                                 err, sizeof err) == 0);
+    lt_auditarc_set_race_hook(NULL, NULL);
+    CU_ASSERT(r.runs == 1 && r.rc == -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "another audit export of"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "exporting to"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.err, f1));
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.err, LT_AUDITARC_LOCK_NAME));
+    CU_ASSERT(access(r.out, F_OK) != 0);
+    CU_ASSERT(res.first == 1 && res.last == 25 && res.entries == 25);
+    CU_ASSERT(lt_audit_check(s_path, pk[0], &live, err, sizeof err) == 0);
+    CU_ASSERT(live.anchor == 25 && live.entries == 0);
+    /* A lock held by anything else refuses an export too, before it reads
+     * the log; once released, the export runs. */
+    s_more(k, 4);
+    snprintf(lock, sizeof lock, "%s/" LT_AUDITARC_LOCK_NAME, s_dir);
+    int fd = lt_file_lock(lock);
+    CU_ASSERT_FATAL(fd >= 0);
+    CU_ASSERT(lt_auditarc_export(s_path, r.out, "VN/GOV/BCA", lt_clock_now_ms() + 1000, pk, 1, &res,
+                                 err, sizeof err) == -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "nothing was exported"));
+    CU_ASSERT_PTR_NULL(strstr(err, "exporting to")); /* the first's record went with its lock */
+    CU_ASSERT(access(r.out, F_OK) != 0);
+    close(fd);
+    CU_ASSERT(lt_auditarc_export(s_path, r.out, "VN/GOV/BCA", lt_clock_now_ms() + 1000, pk, 1, &res,
+                                 err, sizeof err) == 0);
+    CU_ASSERT(res.first == 26 && res.last == 29);
+    lt_keys_destroy(&k);
+}
+
+/* What an export that took no lock (an older version) does while this one
+ * runs: entries 21..30 come, then it anchors at 30, removing 1..30. */
+static void s_race_anchor(void *arg)
+{
+    race_t *r = arg;
+    char hex[LT_KEY_BYTES * 2 + 1], sql[1024];
+    r->runs++;
+    s_more(r->k, 10);
+    sodium_bin2hex(hex, sizeof hex, lt_keys_signing_public(r->k), LT_KEY_BYTES);
+    snprintf(sql, sizeof sql,
+             "INSERT OR REPLACE INTO anchor (id, seq, hash, exported_to, at_ms, signing_key) "
+             "SELECT 1, seq, hash, 'other.db', 0, X'%s' FROM audit WHERE seq = 30;"
+             "DELETE FROM audit WHERE seq <= 30; DELETE FROM checkpoints WHERE seq < 30;",
+             hex);
+    r->rc = s_exec(sql);
+}
+
+/* The anchor moves between the choice of an export's entries (1..20) and
+ * their removal: the export fails, deletes its file and leaves the anchor
+ * where the other put it. Moving it back to 20 would break the live log's
+ * chain, entries 21..30 gone. */
+static void test_export_anchor_moved(void)
+{
+    s_fresh();
+    lt_keys_t *k = s_fill(20);
+    const uint8_t *pk[1] = {lt_keys_signing_public(k)};
+    char err[1024], f1[sizeof s_path];
+    race_t r = {.k = k, .pk = pk};
+    snprintf(f1, sizeof f1, "%.250s/seg1.db", s_dir);
+    lt_auditarc_export_t res;
+    lt_audit_report_t live;
+    lt_auditarc_set_race_hook(s_race_anchor, &r);
+    CU_ASSERT(lt_auditarc_export(s_path, f1, "VN/GOV/BCA", lt_clock_now_ms() + 1000, pk, 1, &res,
+                                 err, sizeof err) == -1);
+    lt_auditarc_set_race_hook(NULL, NULL);
+    CU_ASSERT(r.runs == 1 && r.rc == 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "another export ran meanwhile"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "entry 30, exported to other.db, no longer none"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "entries 1..20"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "was deleted"));
+    CU_ASSERT(access(f1, F_OK) != 0);
+    CU_ASSERT(lt_audit_check(s_path, pk[0], &live, err, sizeof err) == 0);
+    CU_ASSERT(live.anchor == 30 && live.entries == 0);
+    lt_keys_destroy(&k);
+}
+#endif
 
 /* lienthong_audit_last_seq is the last committed seq from the log itself,
  * after a reopen (a restart) and an export that emptied the live log, where
@@ -1807,6 +1921,11 @@ int main(void)
         {"a removal cut short is finished by the next export", test_export_removal_finished},
         {"an anchor that cannot be recorded removes nothing and deletes the file",
          test_export_anchor_failed},
+#ifdef LT_TEST_HOOKS
+        {"a second export while one runs is refused by its lock, naming it", test_export_locked},
+        {"an anchor moved meanwhile is not moved back: the export fails and deletes its file",
+         test_export_anchor_moved},
+#endif
         {"the last committed seq is a gauge that goes on across reopens and exports",
          test_last_seq_gauge},
         {"a crafted segment row is reported, its functions not run", test_export_crafted_segment},
