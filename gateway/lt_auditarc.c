@@ -266,6 +266,12 @@ static int s_write_file(sqlite3 *db, const char *out, const char *member, uint64
     }
     if (rc == 0 && lt_auditarc_verify(out, pks, n_pks, rep, err, errlen) != 0)
         rc = -1;
+    /* The file's name too must survive a crash before the entries leave the
+     * live log: its commit synced its content, not the directory. */
+    if (rc == 0 && lt_file_sync_dir(out) != 0) {
+        snprintf(err, errlen, "cannot sync the directory of %s: %s", out, strerror(errno));
+        rc = -1;
+    }
     if (rc != 0)
         unlink(out); /* nothing was removed from the live log */
     return rc;

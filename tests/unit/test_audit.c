@@ -15,12 +15,14 @@
 #include "lt_clock.h"
 #include "lt_file.h"
 
+#include <errno.h>
 #include <sodium.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -490,6 +492,64 @@ static void test_export_anchor_moved(void)
     lt_keys_destroy(&k);
 }
 #endif
+
+#define UT_NOBODY 65534 /* who runs an export that root's rights must not help */
+
+/* An export to f1 that must fail at the sync of f1's directory, removing
+ * nothing: 0 when it did. Root reads any directory, so as root it runs in
+ * a child as UT_NOBODY, which owns s_dir and what is in it. */
+static int s_export_unsynced(const uint8_t *const *pk, const char *f1)
+{
+    char err[1024], path[sizeof s_path + 16];
+    lt_auditarc_export_t res;
+    if (geteuid() != 0)
+        return lt_auditarc_export(s_path, f1, "VN/GOV/BCA", lt_clock_now_ms() + 1000, pk, 1, &res,
+                                  err, sizeof err) == -1 &&
+                       strstr(err, "cannot sync the directory of") && access(f1, F_OK) != 0
+                   ? 0
+                   : -1;
+    static const char *const own[] = {"", "/audit.db", "/audit.db-wal", "/audit.db-shm", "/out"};
+    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++) {
+        snprintf(path, sizeof path, "%s%s", s_dir, own[i]);
+        if (chown(path, UT_NOBODY, UT_NOBODY) != 0 && errno != ENOENT)
+            return -1;
+    }
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(setgid(UT_NOBODY) == 0 && setuid(UT_NOBODY) == 0 && s_export_unsynced(pk, f1) == 0
+                  ? 0
+                  : 1);
+    int status;
+    return pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+                   WEXITSTATUS(status) == 0
+               ? 0
+               : -1;
+}
+
+/* The file's directory is synced before any entry leaves the live log:
+ * SQLite skips the directory's sync when it cannot open it (here a
+ * directory that may be written and entered, not read), so the export
+ * fails and removes nothing rather than trust that it was. */
+static void test_export_dir_synced(void)
+{
+    s_fresh();
+    lt_keys_t *k = s_fill(25);
+    const uint8_t *pk[1] = {lt_keys_signing_public(k)};
+    char err[1024], dir[sizeof s_path], f1[sizeof s_path + 16];
+    snprintf(dir, sizeof dir, "%.250s/out", s_dir);
+    snprintf(f1, sizeof f1, "%s/seg1.db", dir);
+    CU_ASSERT_FATAL(mkdir(dir, 0300) == 0);
+    lt_auditarc_export_t res;
+    lt_audit_report_t live;
+    CU_ASSERT(s_export_unsynced(pk, f1) == 0);
+    CU_ASSERT(lt_audit_check(s_path, pk[0], &live, err, sizeof err) == 0);
+    CU_ASSERT(live.anchor == 0 && live.last == 25 && live.entries == 25);
+    CU_ASSERT(chmod(dir, 0700) == 0);
+    CU_ASSERT(lt_auditarc_export(s_path, f1, "VN/GOV/BCA", lt_clock_now_ms() + 1000, pk, 1, &res,
+                                 err, sizeof err) == 0);
+    CU_ASSERT(res.first == 1 && res.last == 25);
+    lt_keys_destroy(&k);
+}
 
 /* lienthong_audit_last_seq is the last committed seq from the log itself,
  * after a reopen (a restart) and an export that emptied the live log, where
@@ -1921,6 +1981,8 @@ int main(void)
         {"a removal cut short is finished by the next export", test_export_removal_finished},
         {"an anchor that cannot be recorded removes nothing and deletes the file",
          test_export_anchor_failed},
+        {"the exported file's directory is synced before entries are removed",
+         test_export_dir_synced},
 #ifdef LT_TEST_HOOKS
         {"a second export while one runs is refused by its lock, naming it", test_export_locked},
         {"an anchor moved meanwhile is not moved back: the export fails and deletes its file",
