@@ -76,17 +76,21 @@ static int s_cannot_write(const char *cmd, const char *path)
                        path, strerror(e), why, me, d, LT_KEYS_PACKAGE_DIR, LT_KEYS_PACKAGE_DIR);
 }
 
-/* Writes the public keys to path; 0 or the exit code of the failure. */
-static int s_write_public(const char *cmd, const char *path, const lt_keys_t *k,
-                          const char *member, int next)
+/* Replaces path with the public keys (lt_file_write_atomic): rewritten in
+ * place, a crash could leave it empty. 0, or -1 with errno. */
+static int s_save_public(const char *path, const lt_keys_t *k, const char *member, int next)
 {
-    FILE *f = fopen(path, "w");
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
     if (!f)
-        return s_cannot_write(cmd, path);
+        return -1;
     s_print_public(f, k, member, next);
-    if (fclose(f) != 0)
-        return lt_cli_fail(1, cmd, "cannot write %s", path);
-    return 0;
+    int rc = fclose(f) != 0 ? -1 : lt_file_write_atomic(path, text, len, 0644);
+    int saved = errno;
+    free(text);
+    errno = saved;
+    return rc;
 }
 
 /* Writes PREFIX.key (0600) and PREFIX.pub, then prints the public keys;
@@ -118,8 +122,10 @@ static int s_generate(const char *cmd, lt_keys_kind_t kind, const char *prefix,
         rc = s_cannot_write(cmd, key);
         goto out;
     }
-    if ((rc = s_write_public(cmd, pub, k, member, next)) != 0)
+    if (s_save_public(pub, k, member, next) != 0) {
+        rc = s_cannot_write(cmd, pub);
         goto out;
+    }
     s_print_public(stdout, k, member, next);
     fprintf(stderr, "wrote %s (secret, mode 0600) and %s\n", key, pub);
     if (next)
@@ -427,19 +433,19 @@ static int s_record_switch(const char *cmd, const lt_gwcfg_t *gw, lt_keys_t *cur
     int rc = 1, in;
     lt_audit_t *a = lt_audit_open(path, cur, err, sizeof err);
     if (!a)
-        lt_cli_fail(1, cmd, "%s: nothing promoted", err);
+        lt_cli_fail(1, cmd, "%s", err);
     /* Signed by keys that are not the log's key in force (a key file put
      * in place by hand), the switch would not verify, and every later
      * checkpoint with it. No checkpoint yet: the switch's is the first. */
     else if ((in = lt_audit_in_force(a, lt_keys_signing_public(cur))) != 1 && in != -1)
         lt_cli_fail(1, cmd,
                     "%s: %s: the keys of %s are not the audit log's signing key in force, so "
-                    "the log cannot record a switch from them. Nothing promoted "
-                    "(docs/operations.md, \"Rotating keys\")",
+                    "the log cannot record a switch from them (docs/operations.md, \"Rotating "
+                    "keys\")",
                     path, in == 0 ? "not signed by them" : "its last checkpoint cannot be read",
                     gw->key_file);
     else if (lt_audit_switch_keys(a, gw->member, nk, "keys promote") != 0)
-        lt_cli_fail(1, cmd, "cannot record the switch of keys in %s: nothing promoted", path);
+        lt_cli_fail(1, cmd, "cannot record the switch of keys in %s", path);
     else {
         fprintf(stderr,
                 "recorded the switch of keys in %s, signed by the previous and the next "
@@ -464,17 +470,61 @@ static void s_switch_remove(const char *cmd, const char *key_file)
         fprintf(stderr, "lienthong %s: %s\n", cmd, err);
 }
 
+/* Puts the keys in use back in key_file, which may hold the next ones: the
+ * switch file sw holds exactly them and is renamed back, which needs no
+ * free blocks (what failed may be a full disk); only when that fails, and
+ * key_file does not hold them, are they written. 0 when key_file holds them again, else -1 after
+ * saying why. */
+static int s_restore_keys(const char *cmd, const char *key_file, const char *sw,
+                          const lt_keys_t *cur)
+{
+    if (rename(sw, key_file) == 0) {
+        /* Lost to a power loss, the rename leaves the key file with the
+         * next keys and the switch file with these: a switch the gateway's
+         * next start records. */
+        if (lt_file_sync_dir(key_file) != 0)
+            fprintf(stderr,
+                    "lienthong %s: put the keys in use back in %s, but cannot sync its "
+                    "directory: %s\n",
+                    cmd, key_file, strerror(errno));
+        return 0;
+    }
+    int e = errno;
+    /* A save of the next keys that failed before its rename left them. */
+    char why[512];
+    lt_keys_t *on = lt_keys_load(key_file, why, sizeof why);
+    int same = on && s_same(on, cur);
+    lt_keys_destroy(&on);
+    if (same || lt_keys_save(cur, key_file) == 0)
+        return 0;
+    fprintf(stderr,
+            "lienthong %s: cannot put the keys in use back in %s: rename of %s: %s; write: %s\n",
+            cmd, key_file, sw, strerror(e), strerror(errno));
+    return -1;
+}
+
 /* Puts back what a promote that failed had changed: the key file gets the
- * keys in use, the .old.pub file what it held (was; none when it came from
- * an earlier version's .old.key or there was none), and the switch file
- * goes. A retry then meets the same checks (s_promote_allowed). */
-static void s_undo(const char *cmd, const char *key_file, const char *old, const oldpub_t *was,
-                   int had_old_pub, const lt_keys_t *cur)
+ * keys in use (when replaced: it may hold the next ones), the .old.pub
+ * file what it held (was; none when it came from an earlier version's
+ * .old.key or there was none), and the switch file goes. A retry then
+ * meets the same checks (s_promote_allowed). The switch file may be the
+ * only copy of the secret keys in use: when the key file cannot be shown
+ * to hold them again, it stays, as does the .old.pub file (with the
+ * public keys in use, as after a promote whose switch is pending), and
+ * the operator is told what is where (docs/operations.md, "Rotating
+ * keys", step 4). 1 (nothing promoted), or 3 (not undone). */
+static int s_undo(const char *cmd, const char *key_file, const char *sw, const char *old,
+                  const oldpub_t *was, int had_old_pub, const lt_keys_t *cur, int replaced)
 {
     char err[1200];
-    if (lt_keys_save(cur, key_file) != 0)
-        fprintf(stderr, "lienthong %s: cannot put the keys in use back in %s: %s\n", cmd, key_file,
-                strerror(errno));
+    if (replaced && s_restore_keys(cmd, key_file, sw, cur) != 0)
+        return lt_cli_fail(
+            3, cmd,
+            "the failed promote cannot be undone: %s holds the next keys and %s holds the keys "
+            "in use, the only copy of their secret keys: do not delete it. Once what failed is "
+            "mended (a full disk?), put them back with 'mv %s %s' and promote again "
+            "(docs/operations.md, \"Rotating keys\", step 4)",
+            key_file, sw, sw, key_file);
     if (had_old_pub &&
         lt_keys_old_public_write(key_file, was->transport, was->signing, err, sizeof err) != 0)
         fprintf(stderr, "lienthong %s: %s; it must hold the keys it held before the promote\n", cmd,
@@ -484,8 +534,50 @@ static void s_undo(const char *cmd, const char *key_file, const char *old, const
                 strerror(errno));
     /* Synced, as after a promote that succeeds: after a power loss the file
      * would come back, and a retry take it for a switch not recorded (when
-     * there was one, the sync makes the .old.pub file's removal last too). */
+     * there was one, the sync makes the .old.pub file's removal last too).
+     * Gone already when renamed back. */
     s_switch_remove(cmd, key_file);
+    if (replaced)
+        fprintf(stderr, "lienthong %s: %s holds the keys in use again: nothing promoted\n", cmd,
+                key_file);
+    return 1;
+}
+
+/* After a promote: the next key files and an earlier version's .old.key
+ * go, and the .pub file gets the promoted public keys. The removals are
+ * synced (a power loss would bring back next keys, and the next
+ * rotation's `keygen --next` refuse, or secret keys no longer needed). A
+ * .pub file that cannot be written is a warning: the promote is done;
+ * the .next.pub file, which holds the same public keys, then stays. */
+static void s_promoted_files(const char *cmd, const char *key_file, const char *next,
+                             const char *legacy, const lt_keys_t *nk)
+{
+    char pub[4096];
+    if (unlink(next) != 0)
+        fprintf(stderr, "lienthong %s: cannot remove %s: %s\n", cmd, next, strerror(errno));
+    /* The secret keys an earlier version kept: their public signing key is
+     * in the retired file now (s_retire_old). */
+    if (unlink(legacy) == 0)
+        fprintf(stderr, "removed %s, the secret keys an earlier version kept\n", legacy);
+    else if (errno != ENOENT)
+        fprintf(stderr,
+                "lienthong %s: cannot remove %s: %s; delete it: it holds secret keys no "
+                "longer needed\n",
+                cmd, legacy, strerror(errno));
+    if (lt_keys_pub_path(key_file, 0, pub, sizeof pub) == 0) {
+        if (s_save_public(pub, nk, NULL, 0) != 0)
+            fprintf(stderr,
+                    "lienthong %s: warning: promoted, but cannot write %s: %s; write it with "
+                    "'lienthong pubkey %s > %s'\n",
+                    cmd, pub, strerror(errno), key_file, pub);
+        else if (lt_keys_pub_path(key_file, 1, pub, sizeof pub) == 0)
+            (void)unlink(pub);
+    }
+    if (lt_file_sync_dir(key_file) != 0)
+        fprintf(stderr,
+                "lienthong %s: cannot sync the directory of %s: %s; after a power loss, delete "
+                "%s if it comes back\n",
+                cmd, key_file, strerror(errno), next);
 }
 
 /* Makes the next keys of key_file its keys (docs/operations.md, "Rotating
@@ -504,9 +596,9 @@ static void s_undo(const char *cmd, const char *key_file, const char *old, const
 static int s_promote(const char *cmd, const char *key_file, const lt_gwcfg_t *cfg,
                      const lt_gwcfg_t *gw)
 {
-    char next[4096], old[4096], legacy[4096], pub[4096], sw[4096], err[2400], done[2048];
+    char next[4096], old[4096], legacy[4096], sw[4096], err[2400], done[2048];
     oldpub_t was = {0};
-    int lock = -1, plock = -1, changed = 0;
+    int lock = -1, plock = -1, changed = 0, replaced = 0;
     if (lt_keys_next_path(key_file, next, sizeof next) != 0 ||
         lt_keys_old_pub_path(key_file, old, sizeof old) != 0 ||
         lt_keys_old_path(key_file, legacy, sizeof legacy) != 0 ||
@@ -577,6 +669,8 @@ static int s_promote(const char *cmd, const char *key_file, const lt_gwcfg_t *cf
         rc = s_cannot_write(cmd, sw);
         goto out;
     }
+    /* From here the key file may hold nk (a failed save may have renamed). */
+    replaced = 1;
     if (lt_keys_save(nk, key_file) != 0) {
         rc = s_cannot_write(cmd, key_file);
         goto out;
@@ -591,23 +685,7 @@ static int s_promote(const char *cmd, const char *key_file, const lt_gwcfg_t *cf
      * keys replaced are no longer needed. */
     if (lock >= 0)
         s_switch_remove(cmd, key_file);
-    if (unlink(next) != 0)
-        fprintf(stderr, "lienthong %s: cannot remove %s: %s\n", cmd, next, strerror(errno));
-    /* The secret keys an earlier version kept: their public signing key is
-     * in the retired file now (s_retire_old). */
-    if (unlink(legacy) == 0)
-        fprintf(stderr, "removed %s, the secret keys an earlier version kept\n", legacy);
-    else if (errno != ENOENT)
-        fprintf(stderr,
-                "lienthong %s: cannot remove %s: %s; delete it: it holds secret keys no "
-                "longer needed\n",
-                cmd, legacy, strerror(errno));
-    if (lt_keys_pub_path(key_file, 0, pub, sizeof pub) == 0) {
-        if (s_write_public(cmd, pub, nk, NULL, 0) != 0)
-            goto out;
-        if (lt_keys_pub_path(key_file, 1, pub, sizeof pub) == 0)
-            (void)unlink(pub);
-    }
+    s_promoted_files(cmd, key_file, next, legacy, nk);
     s_print_public(stdout, nk, NULL, 0);
     if (lock < 0)
         fprintf(stderr,
@@ -625,7 +703,7 @@ static int s_promote(const char *cmd, const char *key_file, const lt_gwcfg_t *cf
     rc = 0;
 out:
     if (changed)
-        s_undo(cmd, key_file, old, &was, had_old_pub, cur);
+        rc = s_undo(cmd, key_file, sw, old, &was, had_old_pub, cur, replaced);
     if (lock >= 0)
         close(lock);
     if (plock >= 0)
