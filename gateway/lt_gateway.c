@@ -1125,10 +1125,14 @@ out:
 /* s_switch_check under the promote lock (lt_keys_promote_lock): a promote
  * under way finishes first, so that the key file read then is the one it
  * leaves, and the switch file is not taken for one a killed promote left.
- * A promote that holds it longer than LT_KEYS_PROMOTE_WAIT_MS leaves the files as
- * they are (the next start, a reload or a stop decides). A lock that
- * cannot be made (a key directory the gateway may not write, where it
- * could not remove the switch file either) is done without. */
+ * A lock still held after LT_KEYS_PROMOTE_WAIT_MS stops the start: checked
+ * anyway, the check could remove the switch file of a promote that has not
+ * yet replaced the key file, and left unchecked, a gateway that loaded
+ * promoted keys while the log's key in force is the previous one would
+ * sign checkpoints no recorded switch vouches for. systemd restarts the
+ * unit, by when the promote is done. A lock that cannot be made (a key
+ * directory the gateway may not write, where it could not remove the
+ * switch file either) is done without. */
 static int s_switch_at_start(lt_gateway_t *self, char *err, size_t errlen)
 {
     int lock = lt_keys_promote_lock(self->cfg.key_file, 0);
@@ -1137,11 +1141,13 @@ static int s_switch_at_start(lt_gateway_t *self, char *err, size_t errlen)
                 self->cfg.key_file);
         lock = lt_keys_promote_lock(self->cfg.key_file, LT_KEYS_PROMOTE_WAIT_MS);
         if (lock < 0 && errno == EWOULDBLOCK) {
-            lt_warn("keys",
-                    "a promote of %s still holds its lock after %d s: its switch file is "
-                    "left as it is for a reload, a stop or the next start to decide",
-                    self->cfg.key_file, LT_KEYS_PROMOTE_WAIT_MS / 1000);
-            return 0;
+            snprintf(err, errlen,
+                     "a promote of %s still holds its lock after %d s: not starting, since "
+                     "which keys to sign with and whether the audit log must record a switch "
+                     "are known only once it is done; start again then (systemd restarts the "
+                     "unit; docs/operations.md, \"Rotating keys\")",
+                     self->cfg.key_file, LT_KEYS_PROMOTE_WAIT_MS / 1000);
+            return -1;
         }
     }
     int rc = s_switch_check(self, err, errlen);

@@ -1312,6 +1312,37 @@ out:
     lt_it_fed_cleanup(&f);
 }
 
+/* A promote that holds its lock past the 10 s a starting gateway waits for
+ * it: before, the gateway started without deciding the switch file, so it
+ * could sign with promoted keys while the audit log's key in force was
+ * the previous one, and a later start took the switch file for recorded.
+ * Now it does not start (systemd restarts it, by when the promote is
+ * done), and starts once the lock is free. */
+static void test_start_refused_while_promote_holds_lock(void)
+{
+    lt_it_fed_t f;
+    lt_it_member_t *mo = NULL;
+    lt_it_gw_t *owner = NULL;
+    int status = 0, plock = -1;
+    LT_IT_REQUIRE((mo = s_owner_alone(&f, &owner)) != NULL);
+    LT_IT_REQUIRE((plock = lt_keys_promote_lock(mo->key_path, 0)) >= 0);
+    long mark = lt_it_log_mark(owner);
+    LT_IT_REQUIRE(lt_it_gw_start(owner) == 0);
+    CU_ASSERT(lt_it_gw_wait_exit(owner, LT_KEYS_PROMOTE_WAIT_MS + READY_MS, &status) == 0);
+    CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+    CU_ASSERT(lt_it_log_has(owner, mark, "still holds its lock after", "not starting"));
+    close(plock);
+    plock = -1;
+    CU_ASSERT(lt_it_gw_run(owner, READY_MS) == 0);
+    CU_ASSERT(lt_it_gw_stop(owner, STOP_MS) == 0);
+out:
+    if (plock >= 0)
+        close(plock);
+    if (CU_get_number_of_failures())
+        s_dump(&f);
+    lt_it_fed_cleanup(&f);
+}
+
 /* Copies the keys of src to dst. 0 or -1. */
 static int s_copy_keys(const char *src, const char *dst)
 {
@@ -1561,6 +1592,8 @@ int main(int argc, char **argv)
         {"keys promoted while the gateway starts: the switch file stays until the switch "
          "is recorded",
          test_promote_while_starting},
+        {"a gateway does not start while a promote holds its lock past its wait",
+         test_start_refused_while_promote_holds_lock},
         {"keys promote refuses a copy of the key file and keys the audit log does not hold "
          "in force",
          test_promote_refuses_other_keys},
