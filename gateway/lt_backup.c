@@ -188,7 +188,8 @@ static int s_copy_pair(s_pair_t *p, char *err, size_t errlen)
     return 0;
 }
 
-int lt_backup_run(const lt_gwcfg_t *cfg, const char *to, FILE *out, char *err, size_t errlen)
+/* The backup itself, under the lock of `to` (lt_backup_run). */
+static int s_backup(const lt_gwcfg_t *cfg, const char *to, FILE *out, char *err, size_t errlen)
 {
     s_pair_t p;
     snprintf(p.store, sizeof p.store, "%s/store.db", cfg->data_dir);
@@ -232,6 +233,28 @@ int lt_backup_run(const lt_gwcfg_t *cfg, const char *to, FILE *out, char *err, s
     else
         fprintf(out, "no audit log %s to copy\n", p.audit);
     return 0;
+}
+
+int lt_backup_run(const lt_gwcfg_t *cfg, const char *to, FILE *out, char *err, size_t errlen)
+{
+    char lock[PATH_MAX + 16];
+    snprintf(lock, sizeof lock, "%s" LT_BACKUP_LOCK_SUFFIX, to);
+    /* Two backups to the same place would share its temporary files: one
+     * could rename the other's half-written copy into place. */
+    int fd = lt_file_lock(lock);
+    if (fd < 0) {
+        if (errno == EWOULDBLOCK)
+            snprintf(err, errlen,
+                     "another lienthong backup to %s is running (it holds %s); wait for it to "
+                     "finish, or back up to another file",
+                     to, lock);
+        else
+            snprintf(err, errlen, "cannot lock %s: %s", lock, strerror(errno));
+        return -1;
+    }
+    int rc = s_backup(cfg, to, out, err, errlen);
+    close(fd);
+    return rc;
 }
 
 /* ---- restore ----------------------------------------------------------------- */

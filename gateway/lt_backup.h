@@ -21,13 +21,19 @@
 /* Suffix of the audit log's copy beside a store backup. */
 #define LT_BACKUP_AUDIT_SUFFIX ".audit"
 
+/* Suffix of the lock file beside a store backup, which lt_backup_run holds
+ * (flock) while it runs. */
+#define LT_BACKUP_LOCK_SUFFIX ".lock"
+
 /* Writes consistent copies of cfg's store.db to `to` and of its audit.db
  * to `to`.audit (mode 0600), and of its directory files to `to`.directory/
  * (lt_backdir_save). Both databases are written to temporary files and
  * synced before either is renamed, the directory files first, then the
  * audit copy: a copy that fails leaves an earlier store backup at `to` as
- * it was. An earlier `to`.audit is removed when there is no audit log. Says
- * what it did on out. Returns 0, or -1 with err. */
+ * it was. An earlier `to`.audit is removed when there is no audit log.
+ * Holds an exclusive flock on `to`.lock throughout, and refuses when
+ * another backup to `to` holds it. Says what it did on out. Returns 0, or
+ * -1 with err. */
 int lt_backup_run(const lt_gwcfg_t *cfg, const char *to, FILE *out, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 

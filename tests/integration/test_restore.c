@@ -26,6 +26,7 @@
  * cursors: a dataset added on a table another dataset has read and pruned
  * gets every row already there; a dataset removed from its configuration is
  * named (its cursor holds the table's changes) until `--forget` lets it go.
+ * A backup to a file another backup is writing is refused.
  *
  * Usage: test_restore /path/to/lienthong (or LIENTHONG_BIN=...). */
 #define _GNU_SOURCE
@@ -36,10 +37,12 @@
 #include "records/population.pb-c.h"
 
 #include <CUnit/Basic.h>
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1248,6 +1251,44 @@ out:
     s_cleanup(&x);
 }
 
+/* ---- 8. two backups to the same file ------------------------------------------- */
+
+/* A backup to a file another backup is writing (its lock FILE.lock held,
+ * here by the test) is refused, naming the lock, and leaves the earlier
+ * backup as it was: the two would share their temporary files, and one
+ * could rename the other's half-written copy into place. */
+static void test_backup_lock(void)
+{
+    fed_t x;
+    memset(&x, 0, sizeof x);
+    char lock[PATH_MAX + 64], audit[PATH_MAX + 64], tmp[PATH_MAX + 64];
+    int fd = -1;
+    LT_IT_REQUIRE(s_owner_alone(&x) == 0);
+    LT_IT_REQUIRE(s_cli(&x, "backup1.out", "backup", x.go, "--to", x.backup) == 0);
+    snprintf(lock, sizeof lock, "%s.lock", x.backup);
+    snprintf(audit, sizeof audit, "%s.audit", x.backup);
+    snprintf(tmp, sizeof tmp, "%s.tmp", x.backup);
+    ino_t store0 = s_inode(x.backup), audit0 = s_inode(audit);
+    LT_IT_REQUIRE(store0 && audit0);
+    fd = open(lock, O_RDONLY | O_CREAT | O_CLOEXEC, 0600);
+    LT_IT_REQUIRE(fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0);
+    CU_ASSERT_EQUAL(s_cli(&x, "backup2.out", "backup", x.go, "--to", x.backup), 1);
+    CU_ASSERT(s_cli_says(&x, "backup2.out", "another lienthong backup to "));
+    CU_ASSERT(s_cli_says(&x, "backup2.out", "store-backup.db.lock"));
+    CU_ASSERT(s_inode(x.backup) == store0 && s_inode(audit) == audit0);
+    CU_ASSERT(access(tmp, F_OK) != 0);
+    close(fd);
+    fd = -1;
+    /* The lock let go, the next backup runs. */
+    CU_ASSERT_EQUAL(s_cli(&x, "backup3.out", "backup", x.go, "--to", x.backup), 0);
+    CU_ASSERT(s_inode(x.backup) != store0);
+    s_finish(&x);
+out:
+    if (fd >= 0)
+        close(fd);
+    s_cleanup(&x);
+}
+
 static void s_teardown(void)
 {
     lt_it_cleanup_all();
@@ -1280,6 +1321,8 @@ int main(int argc, char **argv)
          test_damaged_backup},
         {"7 a backup's directory signed by a key only its own files name is refused",
          test_forged_directory},
+        {"8 a backup to a file another backup is writing is refused, the earlier one kept",
+         test_backup_lock},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {"restore", NULL, NULL, s_test_start, s_teardown, tests};
