@@ -3,6 +3,7 @@
 #include "lt_backup.h"
 #include "lt_audit.h"
 #include "lt_backdir.h"
+#include "lt_backman.h"
 #include "lt_client.h"
 #include "lt_file.h"
 #include "lt_history.h"
@@ -188,10 +189,19 @@ static int s_copy_pair(s_pair_t *p, char *err, size_t errlen)
     return 0;
 }
 
+/* Drops the two temporary copies of an unfinished backup. */
+static void s_drop_pair(const s_pair_t *p)
+{
+    s_unlink_db(p->store_tmp);
+    if (p->has_audit)
+        s_unlink_db(p->audit_tmp);
+}
+
 /* The backup itself, under the lock of `to` (lt_backup_run). */
 static int s_backup(const lt_gwcfg_t *cfg, const char *to, FILE *out, char *err, size_t errlen)
 {
     s_pair_t p;
+    char manifest[LT_BACKMAN_MAX];
     snprintf(p.store, sizeof p.store, "%s/store.db", cfg->data_dir);
     snprintf(p.audit, sizeof p.audit, "%s/audit.db", cfg->data_dir);
     snprintf(p.store_tmp, sizeof p.store_tmp, "%s.tmp", to);
@@ -204,14 +214,18 @@ static int s_backup(const lt_gwcfg_t *cfg, const char *to, FILE *out, char *err,
     p.has_audit = access(p.audit, F_OK) == 0;
     if (s_copy_pair(&p, err, errlen) != 0)
         return -1;
+    /* The manifest lists the copies as they will be renamed. */
+    if (lt_backman_measure(cfg, p.store_tmp, p.has_audit ? p.audit_tmp : NULL, manifest, err,
+                           errlen) != 0) {
+        s_drop_pair(&p);
+        return -1;
+    }
     /* The directory files before the audit and store copies: a directory
      * newer than the store beside it is what a running gateway has after
      * every adoption, while a store copy whose directory is older may hold
      * batches of keys that directory does not list. */
     if (lt_backdir_save(cfg, to, out, err, errlen) != 0) {
-        s_unlink_db(p.store_tmp);
-        if (p.has_audit)
-            s_unlink_db(p.audit_tmp);
+        s_drop_pair(&p);
         return -1;
     }
     /* The audit copy first: after a crash between the two renames it is
@@ -225,13 +239,17 @@ static int s_backup(const lt_gwcfg_t *cfg, const char *to, FILE *out, char *err,
         s_unlink_db(p.store_tmp);
         return -1;
     }
-    if (s_put_copy(p.store_tmp, to, err, errlen) != 0)
+    /* The manifest last: until it is renamed, the copies do not match
+     * the earlier one beside them, and a restore refuses them. */
+    if (s_put_copy(p.store_tmp, to, err, errlen) != 0 ||
+        lt_backman_write(to, manifest, err, errlen) != 0)
         return -1;
     fprintf(out, "store %s copied to %s\n", p.store, to);
     if (p.has_audit)
         fprintf(out, "audit log %s copied to %s\n", p.audit, p.audit_dst);
     else
         fprintf(out, "no audit log %s to copy\n", p.audit);
+    fprintf(out, "manifest of member %s written to %s" LT_BACKMAN_SUFFIX "\n", cfg->member, to);
     return 0;
 }
 
@@ -499,6 +517,10 @@ int lt_restore_run(const lt_gwcfg_t *cfg, const char *from, FILE *out, char *err
 {
     char store[PATH_MAX + 16], tmp[PATH_MAX + 32], why[1024];
     int lock = -1, rc = LT_RESTORE_FAILED;
+    /* Another member's backup, or copies cut short or swapped, before
+     * anything else is read (lt_backman.h). */
+    if (lt_backman_check(cfg, from, out, err, errlen) != 0)
+        return LT_RESTORE_FAILED;
     if (s_check_backup(from, err, errlen) != 0)
         return LT_RESTORE_FAILED;
     /* A host rebuilt after a loss may not have its data directory yet. */

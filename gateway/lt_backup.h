@@ -31,9 +31,10 @@
  * synced before either is renamed, the directory files first, then the
  * audit copy: a copy that fails leaves an earlier store backup at `to` as
  * it was. An earlier `to`.audit is removed when there is no audit log.
- * Holds an exclusive flock on `to`.lock throughout, and refuses when
- * another backup to `to` holds it. Says what it did on out. Returns 0, or
- * -1 with err. */
+ * Last, the manifest `to`.manifest (lt_backman) names cfg's member and the
+ * copies' sizes and hashes. Holds an exclusive flock on `to`.lock
+ * throughout, and refuses when another backup to `to` holds it. Says what
+ * it did on out. Returns 0, or -1 with err. */
 int lt_backup_run(const lt_gwcfg_t *cfg, const char *to, FILE *out, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 

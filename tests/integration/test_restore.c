@@ -26,10 +26,13 @@
  * cursors: a dataset added on a table another dataset has read and pruned
  * gets every row already there; a dataset removed from its configuration is
  * named (its cursor holds the table's changes) until `--forget` lets it go.
- * A backup to a file another backup is writing is refused.
+ * A backup to a file another backup is writing is refused; a restore
+ * refuses another member's backup and copies that do not match the
+ * backup's manifest, and restores one from before manifests with a warning.
  *
  * Usage: test_restore /path/to/lienthong (or LIENTHONG_BIN=...). */
 #define _GNU_SOURCE
+#include "lt_backman.h"
 #include "lt_client.h"
 #include "lt_feedtest.h"
 #include "lt_history.h"
@@ -765,6 +768,24 @@ static int s_exists(const lt_it_gw_t *g, const char *name)
     return access(path, F_OK) == 0;
 }
 
+/* Writes the manifest of the backup at path (lt_backman.h) anew for g's
+ * member, over copies changed since, as whoever changed them can: the
+ * restore's checks of the copies themselves must still refuse them. */
+static int s_reseal(const lt_it_gw_t *g, const char *path)
+{
+    static lt_gwcfg_t cfg;
+    char audit[PATH_MAX + 64], text[LT_BACKMAN_MAX], err[512];
+    snprintf(cfg.member, sizeof cfg.member, "%s", g->member->id);
+    snprintf(audit, sizeof audit, "%s.audit", path);
+    if (lt_backman_measure(&cfg, path, access(audit, F_OK) == 0 ? audit : NULL, text, err,
+                           sizeof err) != 0 ||
+        lt_backman_write(path, text, err, sizeof err) != 0) {
+        fprintf(stderr, "\n  reseal %s: %s\n", path, err);
+        return -1;
+    }
+    return 0;
+}
+
 static void test_lock(void)
 {
     fed_t x;
@@ -786,6 +807,7 @@ static void test_lock(void)
     /* An audit log that cannot be restored: the store is, and says so. */
     snprintf(audit, sizeof audit, "%s.audit", x.backup);
     LT_IT_REQUIRE(lt_it_write_fmt(audit, "not an audit log\n") == 0);
+    LT_IT_REQUIRE(s_reseal(x.go, x.backup) == 0);
     char cmd[4 * PATH_MAX];
     snprintf(cmd, sizeof cmd, "rm -f '%s/audit.db' '%s/audit.db-wal' '%s/audit.db-shm'",
              x.go->data_dir, x.go->data_dir, x.go->data_dir);
@@ -1112,6 +1134,7 @@ static void test_foreign_schema(void)
     /* A trigger that would empty the state at the next record published. */
     LT_IT_REQUIRE(s_sql(x.backup, "CREATE TRIGGER wipe AFTER INSERT ON log BEGIN "
                                   "DELETE FROM state; END;") == 0);
+    LT_IT_REQUIRE(s_reseal(x.go, x.backup) == 0);
     CU_ASSERT_EQUAL(s_cli(&x, "restore1.out", "restore", x.go, "--from", x.backup), 1);
     CU_ASSERT(s_cli_says(&x, "restore1.out", "its schema holds trigger \"wipe\""));
     CU_ASSERT(!s_exists(x.go, "store.db.restore"));
@@ -1120,6 +1143,7 @@ static void test_foreign_schema(void)
 
     /* An index a store does not have, on a table it has. */
     LT_IT_REQUIRE(s_sql(x.backup, "CREATE INDEX extra ON log(sum)") == 0);
+    LT_IT_REQUIRE(s_reseal(x.go, x.backup) == 0);
     CU_ASSERT_EQUAL(s_cli(&x, "restore2.out", "restore", x.go, "--from", x.backup), 1);
     CU_ASSERT(s_cli_says(&x, "restore2.out", "its schema holds index \"extra\""));
     LT_IT_REQUIRE(s_sql(x.backup, "DROP INDEX extra") == 0);
@@ -1130,12 +1154,14 @@ static void test_foreign_schema(void)
              x.go->data_dir, x.go->data_dir, x.go->data_dir);
     LT_IT_REQUIRE(system(cmd) == 0);
     LT_IT_REQUIRE(s_sql(audit, "CREATE VIEW peek AS SELECT * FROM audit") == 0);
+    LT_IT_REQUIRE(s_reseal(x.go, x.backup) == 0);
     CU_ASSERT_EQUAL(s_cli(&x, "restore3.out", "restore", x.go, "--from", x.backup), 3);
     CU_ASSERT(s_cli_says(&x, "restore3.out", "its schema holds view \"peek\""));
     CU_ASSERT(!s_exists(x.go, "audit.db"));
 
     /* The backup as the gateway wrote it is restored whole. */
     LT_IT_REQUIRE(s_sql(audit, "DROP VIEW peek") == 0);
+    LT_IT_REQUIRE(s_reseal(x.go, x.backup) == 0);
     CU_ASSERT_EQUAL(s_cli(&x, "restore4.out", "restore", x.go, "--from", x.backup), 0);
     CU_ASSERT(s_exists(x.go, "audit.db"));
     LT_IT_REQUIRE(lt_it_gw_run(x.go, READY_MS) == 0);
@@ -1175,6 +1201,8 @@ static void test_damaged_backup(void)
     LT_IT_REQUIRE(lt_it_gw_stop(x.gm, STOP_MS) == 0);
     LT_IT_REQUIRE(s_damage_record(x.backup) == 0);
     LT_IT_REQUIRE(s_damage_record(gm_backup) == 0);
+    LT_IT_REQUIRE(s_reseal(x.go, x.backup) == 0);
+    LT_IT_REQUIRE(s_reseal(x.gm, gm_backup) == 0);
     long rows = s_log_rows(x.go);
     LT_IT_REQUIRE(rows >= 20);
 
@@ -1289,6 +1317,100 @@ out:
     s_cleanup(&x);
 }
 
+/* ---- 9. the backup's manifest ---------------------------------------------------- */
+
+/* Copies the file at from to to. */
+static int s_cp(const char *from, const char *to)
+{
+    char cmd[3 * PATH_MAX];
+    snprintf(cmd, sizeof cmd, "cp -p '%s' '%s'", from, to);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* The manifest names the member a backup is of, and its copies' sizes and
+ * hashes (docs/operations.md, "Backup and restore"): the consumer BHXH's
+ * backup restored on the owner BCA is refused, naming both, and so are a
+ * store copy cut short and an audit copy swapped for another backup's,
+ * nothing changed; a backup without a manifest (from before them) is
+ * restored, with a warning. */
+static void test_manifest(void)
+{
+    fed_t x;
+    memset(&x, 0, sizeof x);
+    char gm_backup[sizeof x.backup + 16], keep[sizeof x.backup + 16];
+    char audit[PATH_MAX + 64], gm_audit[PATH_MAX + 80], manifest[PATH_MAX + 64];
+    LT_IT_REQUIRE(s_fed(&x) == 0);
+    LT_IT_REQUIRE(s_publish(&x, 0, 20, "") == 0);
+    s_check_equal(&x, "before the backups");
+    snprintf(gm_backup, sizeof gm_backup, "%s.manual", x.backup);
+    snprintf(keep, sizeof keep, "%s.keep", x.backup);
+    snprintf(audit, sizeof audit, "%s.audit", x.backup);
+    snprintf(gm_audit, sizeof gm_audit, "%s.audit", gm_backup);
+    snprintf(manifest, sizeof manifest, "%s.manifest", x.backup);
+    LT_IT_REQUIRE(s_cli(&x, "backup1.out", "backup", x.go, "--to", x.backup) == 0);
+    CU_ASSERT(s_cli_says(&x, "backup1.out", "manifest of member " ID_OWNER " written to "));
+    LT_IT_REQUIRE(s_cli(&x, "backup2.out", "backup", x.gm, "--to", gm_backup) == 0);
+    LT_IT_REQUIRE(lt_it_gw_stop(x.go, STOP_MS) == 0);
+    char cmd[4 * PATH_MAX];
+    snprintf(cmd, sizeof cmd, "rm -f '%s/audit.db' '%s/audit.db-wal' '%s/audit.db-shm'",
+             x.go->data_dir, x.go->data_dir, x.go->data_dir);
+    LT_IT_REQUIRE(system(cmd) == 0);
+    long rows = s_log_rows(x.go);
+    LT_IT_REQUIRE(rows >= 20);
+
+    /* Another member's backup. */
+    CU_ASSERT_EQUAL(s_cli(&x, "restore1.out", "restore", x.go, "--from", gm_backup), 1);
+    CU_ASSERT(s_cli_says(&x, "restore1.out", "is a backup of member " ID_MANUAL));
+    CU_ASSERT(s_cli_says(&x, "restore1.out", "not of " ID_OWNER ", this gateway's member"));
+    CU_ASSERT_EQUAL(s_log_rows(x.go), rows);
+    CU_ASSERT(!s_exists(x.go, "audit.db"));
+    CU_ASSERT(!s_exists(x.go, "store.db.restore"));
+
+    /* A store copy cut short. */
+    LT_IT_REQUIRE(s_cp(x.backup, keep) == 0);
+    struct stat st;
+    LT_IT_REQUIRE(stat(x.backup, &st) == 0 && truncate(x.backup, st.st_size - 4096) == 0);
+    CU_ASSERT_EQUAL(s_cli(&x, "restore2.out", "restore", x.go, "--from", x.backup), 1);
+    CU_ASSERT(s_cli_says(&x, "restore2.out", "store-backup.db does not have the size listed in"));
+    CU_ASSERT(s_cli_says(&x, "restore2.out", "the backup is incomplete or was changed"));
+    CU_ASSERT_EQUAL(s_log_rows(x.go), rows);
+    LT_IT_REQUIRE(rename(keep, x.backup) == 0);
+
+    /* An audit copy swapped for the consumer's. */
+    LT_IT_REQUIRE(s_cp(audit, keep) == 0 && s_cp(gm_audit, audit) == 0);
+    CU_ASSERT_EQUAL(s_cli(&x, "restore3.out", "restore", x.go, "--from", x.backup), 1);
+    CU_ASSERT(s_cli_says(&x, "restore3.out", "store-backup.db.audit does not have the "));
+    CU_ASSERT_EQUAL(s_log_rows(x.go), rows);
+    CU_ASSERT(!s_exists(x.go, "audit.db"));
+    LT_IT_REQUIRE(rename(keep, audit) == 0);
+
+    /* A manifest of a newer version, and one with a line it cannot read. */
+    LT_IT_REQUIRE(s_cp(manifest, keep) == 0);
+    LT_IT_REQUIRE(lt_it_write_fmt(manifest, "lienthong-backup 2\nmember %s\n", ID_OWNER) == 0);
+    CU_ASSERT_EQUAL(s_cli(&x, "restore6.out", "restore", x.go, "--from", x.backup), 1);
+    CU_ASSERT(s_cli_says(&x, "restore6.out", "its first line is 'lienthong-backup 2'"));
+    LT_IT_REQUIRE(
+        lt_it_write_fmt(manifest, "lienthong-backup 1\nmember %s\nstore 12 zz\n", ID_OWNER) == 0);
+    CU_ASSERT_EQUAL(s_cli(&x, "restore7.out", "restore", x.go, "--from", x.backup), 1);
+    CU_ASSERT(s_cli_says(&x, "restore7.out", "line 3: 'store 12 zz' is not a line"));
+    CU_ASSERT_EQUAL(s_log_rows(x.go), rows);
+    LT_IT_REQUIRE(rename(keep, manifest) == 0);
+
+    /* The backup as written is restored, without a warning. */
+    CU_ASSERT_EQUAL(s_cli(&x, "restore4.out", "restore", x.go, "--from", x.backup), 0);
+    CU_ASSERT(s_out_lacks(&x, "restore4.out", "has no manifest"));
+    CU_ASSERT(s_exists(x.go, "audit.db"));
+    /* A backup from before manifests: restored, with a warning. */
+    LT_IT_REQUIRE(unlink(manifest) == 0);
+    CU_ASSERT_EQUAL(s_cli(&x, "restore5.out", "restore", x.go, "--from", x.backup), 0);
+    CU_ASSERT(s_cli_says(&x, "restore5.out", "has no manifest"));
+    CU_ASSERT(s_cli_says(&x, "restore5.out", "restored from"));
+    LT_IT_REQUIRE(lt_it_gw_run(x.go, READY_MS) == 0);
+    s_finish(&x);
+out:
+    s_cleanup(&x);
+}
+
 static void s_teardown(void)
 {
     lt_it_cleanup_all();
@@ -1323,6 +1445,9 @@ int main(int argc, char **argv)
          test_forged_directory},
         {"8 a backup to a file another backup is writing is refused, the earlier one kept",
          test_backup_lock},
+        {"9 a backup of another member, or with a copy cut short or swapped, is refused; one "
+         "without a manifest is restored with a warning",
+         test_manifest},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {"restore", NULL, NULL, s_test_start, s_teardown, tests};

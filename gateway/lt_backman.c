@@ -1,0 +1,248 @@
+/* lt_backman: the manifest of a backup, written by lienthong backup and
+ * checked by lienthong restore (see lt_backman.h). */
+#include "lt_backman.h"
+#include "lt_backup.h"
+#include "lt_crypto.h"
+#include "lt_file.h"
+#include "lt_log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <sodium.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define HEADER  "lienthong-backup 1"
+#define HEX_LEN (2 * LT_HASH_BYTES)
+
+/* The size and hash of one copy. */
+typedef struct {
+    int listed;
+    uint64_t size;
+    uint8_t hash[LT_HASH_BYTES];
+} s_copy_t;
+
+/* What a manifest says. */
+typedef struct {
+    char member[LT_ID_MAX];
+    s_copy_t store, audit;
+} s_man_t;
+
+/* Reads path whole into c. Returns 0, or -1 with errno set. */
+static int s_measure(const char *path, s_copy_t *c)
+{
+    static uint8_t buf[1 << 16];
+    crypto_generichash_state st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    crypto_generichash_init(&st, NULL, 0, LT_HASH_BYTES);
+    c->size = 0;
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int saved = errno;
+            close(fd);
+            errno = saved;
+            return -1;
+        }
+        if (n == 0)
+            break;
+        crypto_generichash_update(&st, buf, (size_t)n);
+        c->size += (uint64_t)n;
+    }
+    close(fd);
+    crypto_generichash_final(&st, c->hash, LT_HASH_BYTES);
+    c->listed = 1;
+    return 0;
+}
+
+/* Appends "KEY SIZE HASH\n" for the copy at path to text. */
+static int s_line(const char *key, const char *path, char *text, char *err, size_t errlen)
+{
+    s_copy_t c;
+    char hex[HEX_LEN + 1];
+    if (s_measure(path, &c) != 0) {
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+        return -1;
+    }
+    sodium_bin2hex(hex, sizeof hex, c.hash, sizeof c.hash);
+    size_t n = strlen(text);
+    snprintf(text + n, LT_BACKMAN_MAX - n, "%s %" PRIu64 " %s\n", key, c.size, hex);
+    return 0;
+}
+
+int lt_backman_measure(const lt_gwcfg_t *cfg, const char *store_copy, const char *audit_copy,
+                       char text[LT_BACKMAN_MAX], char *err, size_t errlen)
+{
+    snprintf(text, LT_BACKMAN_MAX, HEADER "\nmember %s\n", cfg->member);
+    if (s_line("store", store_copy, text, err, errlen) != 0)
+        return -1;
+    return audit_copy ? s_line("audit", audit_copy, text, err, errlen) : 0;
+}
+
+int lt_backman_write(const char *to, const char *text, char *err, size_t errlen)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s" LT_BACKMAN_SUFFIX, to);
+    if (lt_file_write_atomic(path, text, strlen(text), 0600) != 0) {
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* "SIZE HASH" (exactly: decimal digits, one space, 64 hex digits) into c. */
+static int s_parse_copy(const char *v, s_copy_t *c)
+{
+    const char *sp = strchr(v, ' '), *end = NULL;
+    size_t n = 0;
+    if (!sp || sp == v || strspn(v, "0123456789") != (size_t)(sp - v) || sp - v > 19)
+        return -1;
+    c->size = strtoull(v, NULL, 10);
+    const char *hex = sp + 1;
+    if (strlen(hex) != HEX_LEN ||
+        sodium_hex2bin(c->hash, sizeof c->hash, hex, HEX_LEN, NULL, &n, &end) != 0 ||
+        n != LT_HASH_BYTES || end != hex + HEX_LEN)
+        return -1;
+    c->listed = 1;
+    return 0;
+}
+
+/* One line "KEY VALUE" of the manifest at path into m. */
+static int s_parse_line(const char *path, int no, char *line, s_man_t *m, char *err, size_t errlen)
+{
+    char *v = strchr(line, ' ');
+    if (v)
+        *v++ = 0;
+    s_copy_t *c = !strcmp(line, "store") ? &m->store : !strcmp(line, "audit") ? &m->audit : NULL;
+    if (v && !strcmp(line, "member") && !m->member[0] && *v && strlen(v) < sizeof m->member &&
+        !strchr(v, ' ')) {
+        snprintf(m->member, sizeof m->member, "%s", v);
+        return 0;
+    }
+    if (v && c && !c->listed && s_parse_copy(v, c) == 0)
+        return 0;
+    if (v)
+        v[-1] = ' '; /* the whole line in the error */
+    snprintf(err, errlen,
+             "%.400s line %d: '%.100s' is not a line of a backup manifest (expected 'member ID', "
+             "'store SIZE HASH' or 'audit SIZE HASH', each once)",
+             path, no, line);
+    return -1;
+}
+
+/* The manifest's text (NUL-terminated) into m. */
+static int s_parse(const char *path, char *text, s_man_t *m, char *err, size_t errlen)
+{
+    char *save = NULL, *line = strtok_r(text, "\n", &save);
+    if (!line || strcmp(line, HEADER) != 0) {
+        snprintf(err, errlen,
+                 "%.400s is not a backup manifest this version reads: its first line is "
+                 "'%.60s', expected '" HEADER "'",
+                 path, line ? line : "");
+        return -1;
+    }
+    int no = 1;
+    while ((line = strtok_r(NULL, "\n", &save)))
+        if (s_parse_line(path, ++no, line, m, err, errlen) != 0)
+            return -1;
+    if (!m->member[0] || !m->store.listed) {
+        snprintf(err, errlen, "%.400s lacks its %s line", path, m->member[0] ? "store" : "member");
+        return -1;
+    }
+    return 0;
+}
+
+/* The copy at path against what the manifest lists for it. */
+static int s_check_copy(const char *path, const char *manifest, const s_copy_t *want, char *err,
+                        size_t errlen)
+{
+    s_copy_t got = {0, 0, {0}};
+    const char *what = "";
+    if (!want->listed) {
+        if (access(path, F_OK) != 0)
+            return 0;
+        what = "is there but not listed in";
+    } else if (s_measure(path, &got) != 0) {
+        snprintf(err, errlen, "cannot read %.400s, listed in %.400s: %s", path, manifest,
+                 strerror(errno));
+        return -1;
+    } else if (got.size != want->size)
+        what = "does not have the size listed in";
+    else if (sodium_memcmp(got.hash, want->hash, LT_HASH_BYTES) != 0)
+        what = "does not have the hash listed in";
+    else
+        return 0;
+    if (want->listed && got.size != want->size)
+        snprintf(err, errlen,
+                 "%.400s %s %.400s (%" PRIu64 " bytes, listed %" PRIu64
+                 "): the backup is incomplete or was changed; restore another backup",
+                 path, what, manifest, got.size, want->size);
+    else
+        snprintf(err, errlen,
+                 "%.400s %s %.400s: the backup is incomplete or was changed; restore another "
+                 "backup",
+                 path, what, manifest);
+    return -1;
+}
+
+/* A backup from before manifests: restored as before, with a warning. */
+static void s_unlisted(const char *from, const char *path, FILE *out)
+{
+    lt_warn("restore",
+            "%s has no manifest %s (a backup taken before lienthong recorded one): which "
+            "member it is of and whether its copies are whole are not checked",
+            from, path);
+    fprintf(out,
+            "warning: %s has no manifest %s (a backup taken before lienthong recorded one): "
+            "which member it is of and whether its copies are whole are not checked\n",
+            from, path);
+}
+
+int lt_backman_check(const lt_gwcfg_t *cfg, const char *from, FILE *out, char *err, size_t errlen)
+{
+    char path[PATH_MAX + 16], audit[PATH_MAX + 16];
+    uint8_t *text = NULL;
+    size_t size = 0;
+    s_man_t m;
+    int rc = -1;
+    memset(&m, 0, sizeof m);
+    snprintf(path, sizeof path, "%s" LT_BACKMAN_SUFFIX, from);
+    snprintf(audit, sizeof audit, "%s" LT_BACKUP_AUDIT_SUFFIX, from);
+    if (lt_file_read(path, LT_BACKMAN_MAX, &text, &size) != 0) {
+        if (errno == ENOENT) {
+            s_unlisted(from, path, out);
+            return 0;
+        }
+        snprintf(err, errlen, "cannot read %.400s: %s", path,
+                 errno == EFBIG ? "larger than a backup manifest" : strerror(errno));
+        return -1;
+    }
+    if (strlen((char *)text) != size) {
+        snprintf(err, errlen, "%.400s is not a backup manifest: it holds a NUL byte", path);
+        goto out;
+    }
+    if (s_parse(path, (char *)text, &m, err, errlen) != 0)
+        goto out;
+    if (strcmp(m.member, cfg->member) != 0) {
+        snprintf(err, errlen,
+                 "%.400s is a backup of member %s (%.400s), not of %s, this gateway's member: "
+                 "restore it on %s's host, and restore a backup of %s here",
+                 from, m.member, path, cfg->member, m.member, cfg->member);
+        goto out;
+    }
+    if (s_check_copy(from, path, &m.store, err, errlen) != 0 ||
+        s_check_copy(audit, path, &m.audit, err, errlen) != 0)
+        goto out;
+    rc = 0;
+out:
+    free(text);
+    return rc;
+}
