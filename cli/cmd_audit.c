@@ -287,40 +287,17 @@ static int s_key_add(keyset_t *ks, const uint8_t *key)
     return 0;
 }
 
-/* Adds the public signing keys of earlier rotations that `keys promote`
- * kept in the retired file of key_file, when there is one (lt_keys reads
- * it, strictly). 0, or -1 with err naming the file and the line. */
-static int s_retired_keys(const char *key_file, keyset_t *ks, char *err, size_t errlen)
-{
-    size_t n = ks->n;
-    if (lt_keys_retired_load(key_file, ks->key, MAX_KEYS, &n, err, errlen) != 0)
-        return -1;
-    for (; ks->n < n; ks->n++)
-        ks->p[ks->n] = ks->key[ks->n];
-    return 0;
-}
-
-/* The member's signing key from its key file and, after key rotations,
- * the previous one kept by `keys promote` (PROTOCOL.md 5.5; its .old.pub,
- * or the .old.key of an earlier version, of which only the public key is
- * read) and those before it (the retired file). 0, or -1 with err. */
+/* The member's signing keys (lt_keys_signing_history): its key file's,
+ * the previous one kept by `keys promote` and those before it. 0, or -1
+ * with err. */
 static int s_own_keys(const char *key_file, keyset_t *ks, char *err, size_t errlen)
 {
-    uint8_t transport[LT_KEY_BYTES], signing[LT_KEY_BYTES];
-    lt_keys_t *k = lt_keys_load(key_file, err, errlen);
-    int rc = -1, old;
-    if (!k)
+    size_t n = 0;
+    if (lt_keys_signing_history(key_file, ks->key, MAX_KEYS, &n, err, errlen) != 0)
         return -1;
-    if ((old = lt_keys_old_public(key_file, transport, signing, NULL, 0, err, errlen)) < 0)
-        goto out;
-    /* The first two of an empty set: room for both. */
-    (void)s_key_add(ks, lt_keys_signing_public(k));
-    if (old)
-        (void)s_key_add(ks, signing);
-    rc = s_retired_keys(key_file, ks, err, errlen);
-out:
-    lt_keys_destroy(&k);
-    return rc;
+    for (ks->n = 0; ks->n < n; ks->n++)
+        ks->p[ks->n] = ks->key[ks->n];
+    return 0;
 }
 
 /* The live log's path and (when ks) the member's keys, from the gateway

@@ -322,3 +322,20 @@ uint64_t lt_file_raise_nofile(uint64_t *hard, uint64_t *before, char *why, size_
     *before = was;
     return rl.rlim_cur;
 }
+
+void lt_file_test_pause(const char *env)
+{
+#ifdef LT_TEST_HOOKS
+    const char *f = getenv(env);
+    char paused[PATH_MAX + 16];
+    if (!f || !f[0] || snprintf(paused, sizeof paused, "%s.paused", f) >= (int)sizeof paused)
+        return;
+    FILE *fp = fopen(paused, "w");
+    if (fp)
+        (void)fclose(fp);
+    for (int i = 0; i < 1000 && access(f, F_OK) != 0; i++)
+        (void)nanosleep(&(struct timespec){.tv_nsec = 10 * 1000000L}, NULL);
+#else
+    (void)env;
+#endif
+}

@@ -66,5 +66,11 @@ int lt_file_lock(const char *path) __attribute__((warn_unused_result));
  * cannot read or raise it, why says so (else it is empty). */
 uint64_t lt_file_raise_nofile(uint64_t *hard, uint64_t *before, char *why, size_t len);
 
+/* Test hook of builds made with -DLT_TEST_HOOKS=ON (scripts/lib.sh; never
+ * the package nor a build by hand), a no-op otherwise: with the environment
+ * variable env set to F, creates F.paused, then waits (10 s at most) until
+ * F exists, so that an integration test can change files at that point of
+ * a command. */
+void lt_file_test_pause(const char *env);
 
 #endif

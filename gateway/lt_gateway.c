@@ -1020,17 +1020,7 @@ static void s_switch_same_keys(lt_gateway_t *self, const char *path)
  * until F exists, so that a test can run `keys promote` in between. */
 static void s_test_pause_start(void)
 {
-#ifdef LT_TEST_HOOKS
-    const char *f = getenv("LT_TEST_PAUSE_START");
-    char paused[PATH_MAX + 16];
-    if (!f || !f[0] || snprintf(paused, sizeof paused, "%s.paused", f) >= (int)sizeof paused)
-        return;
-    FILE *fp = fopen(paused, "w");
-    if (fp)
-        (void)fclose(fp);
-    for (int i = 0; i < 1000 && access(f, F_OK) != 0; i++)
-        (void)nanosleep(&(struct timespec){.tv_nsec = 10 * 1000000L}, NULL);
-#endif
+    lt_file_test_pause("LT_TEST_PAUSE_START");
 }
 
 /* A promote keeps the secret keys it replaced in the switch file until the

@@ -725,6 +725,30 @@ int lt_keys_old_public(const char *key_file, uint8_t transport[LT_KEY_BYTES],
     return 1;
 }
 
+int lt_keys_signing_history(const char *key_file, uint8_t (*pks)[LT_KEY_BYTES], size_t cap,
+                            size_t *n, char *err, size_t errlen)
+{
+    uint8_t transport[LT_KEY_BYTES], signing[LT_KEY_BYTES];
+    int rc = -1, old;
+    *n = 0;
+    if (cap < 2) {
+        snprintf(err, errlen, "no room for the signing keys of %.900s", key_file);
+        return -1;
+    }
+    lt_keys_t *k = lt_keys_load(key_file, err, errlen);
+    if (!k)
+        return -1;
+    if ((old = lt_keys_old_public(key_file, transport, signing, NULL, 0, err, errlen)) < 0)
+        goto out;
+    memcpy(pks[(*n)++], lt_keys_signing_public(k), LT_KEY_BYTES);
+    if (old && !s_has(pks, *n, signing))
+        memcpy(pks[(*n)++], signing, LT_KEY_BYTES);
+    rc = lt_keys_retired_load(key_file, pks, cap, n, err, errlen);
+out:
+    lt_keys_destroy(&k);
+    return rc;
+}
+
 lt_keys_kind_t lt_keys_kind(const lt_keys_t *self)
 {
     return self->kind;

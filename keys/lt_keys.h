@@ -153,6 +153,15 @@ int lt_keys_old_public(const char *key_file, uint8_t transport[LT_KEY_BYTES],
                        uint8_t signing[LT_KEY_BYTES], char *from, size_t fromlen, char *err,
                        size_t errlen) __attribute__((warn_unused_result));
 
+/* The public signing keys key_file's member has signed its audit log's
+ * checkpoints with (PROTOCOL.md 5.5): the key file's own first, then the
+ * previous one `keys promote` kept (lt_keys_old_public), then those of the
+ * retired file (lt_keys_retired_load), each once, into pks[0..*n) (cap 2 or
+ * more). `audit --verify` and `restore` check a log under them. 0, or -1
+ * with err naming the file that cannot be read. */
+int lt_keys_signing_history(const char *key_file, uint8_t (*pks)[LT_KEY_BYTES], size_t cap,
+                            size_t *n, char *err, size_t errlen) __attribute__((warn_unused_result));
+
 lt_keys_kind_t lt_keys_kind(const lt_keys_t *self);
 /* Public keys, 32 bytes each. transport_public is NULL for an authority. */
 const uint8_t *lt_keys_transport_public(const lt_keys_t *self);
