@@ -149,22 +149,17 @@ static int s_put_copy(const char *tmp, const char *dst, char *err, size_t errlen
 {
     /* SQLite would apply a WAL left beside dst to the new file. */
     s_unlink_wal(dst);
-    if (rename(tmp, dst) != 0 || lt_file_sync_dir(dst) != 0) {
+    if (rename(tmp, dst) != 0) {
         snprintf(err, errlen, "cannot rename %.400s to %.400s: %s", tmp, dst, strerror(errno));
         s_unlink_db(tmp);
         return -1;
     }
-    return 0;
-}
-
-/* s_copy_db to a temporary name beside dst, then a durable rename. */
-static int s_copy_replace(const char *src, int frozen, const char *dst, char *err, size_t errlen)
-{
-    char tmp[PATH_MAX + 128];
-    snprintf(tmp, sizeof tmp, "%s.tmp", dst);
-    if (s_copy_db(src, frozen, tmp, err, errlen) != 0)
+    /* The copy is in place, tmp gone: only its durability is in doubt. */
+    if (lt_file_sync_dir(dst) != 0) {
+        snprintf(err, errlen, "cannot sync the directory of %.400s: %s", dst, strerror(errno));
         return -1;
-    return s_put_copy(tmp, dst, err, errlen);
+    }
+    return 0;
 }
 
 /* The two copies of a backup and where they go. */
@@ -298,35 +293,49 @@ static int s_alone(const char *from, char *err, size_t errlen)
     return 0;
 }
 
-/* The backup is a sound SQLite database holding a store, alone (s_alone). */
-static int s_check_backup(const char *from, char *err, size_t errlen)
+/* PRAGMA quick_check of db is "ok"; else -1 with err naming what (the
+ * backup the copy was made from). */
+static int s_quick_check(sqlite3 *db, const char *what, char *err, size_t errlen)
 {
-    sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
-    int rc = -1;
-    if (s_alone(from, err, errlen) != 0)
-        return -1;
-    if (s_open_read(from, 1, &db) != SQLITE_OK) {
-        snprintf(err, errlen, "cannot open %s: %s", from, db ? sqlite3_errmsg(db) : "no memory");
-        goto out;
-    }
+    int rc = 0;
     /* The text is NULL when SQLite runs out of memory converting it. */
     if (sqlite3_prepare_v2(db, "PRAGMA quick_check", -1, &st, NULL) != SQLITE_OK ||
         sqlite3_step(st) != SQLITE_ROW || !sqlite3_column_text(st, 0) ||
         strcmp((const char *)sqlite3_column_text(st, 0), "ok") != 0) {
-        snprintf(err, errlen, "%s is not a sound SQLite database: %s", from,
+        snprintf(err, errlen, "%s is not a sound SQLite database: %s", what,
                  st && sqlite3_column_text(st, 0) ? (const char *)sqlite3_column_text(st, 0)
                                                   : sqlite3_errmsg(db));
-        goto out;
+        rc = -1;
     }
     sqlite3_finalize(st);
-    st = NULL;
+    return rc;
+}
+
+/* The copy at path, made from the backup `from` into the data directory
+ * (0700, locked), is a sound SQLite database holding a store with the
+ * gateway's schema and nothing else (lt_store_schema_check). It is the
+ * copy that is checked, read hardened (lt_sqlopen.h), before anything
+ * opens it trusting its schema: the backup itself may be changed by anyone
+ * who can write it, between a check and a copy too (docs/operations.md,
+ * "Backup and restore"). */
+static int s_check_copy(const char *path, const char *from, char *err, size_t errlen)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    char why[600];
+    int rc = -1;
+    if (lt_sqlopen_untrusted(path, SQLITE_OPEN_READONLY, &db) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open %s: %s", path, db ? sqlite3_errmsg(db) : "no memory");
+        goto out;
+    }
+    if (s_quick_check(db, from, err, errlen) != 0)
+        goto out;
     if (sqlite3_prepare_v2(db, "SELECT id, name, last_seq FROM streams LIMIT 0", -1, &st, NULL) !=
         SQLITE_OK) {
         snprintf(err, errlen, "%s is not a gateway store (no streams table)", from);
         goto out;
     }
-    char why[600];
     if (lt_store_schema_check(db, why, sizeof why) != 0) {
         snprintf(err, errlen, "%.400s is refused: %.600s", from, why);
         goto out;
@@ -433,29 +442,67 @@ static int s_save_high_water(const lt_gwcfg_t *cfg, const char *path, char *err,
     return rc;
 }
 
-/* The backup's audit log holds nothing but an audit log's tables. */
-static int s_audit_sound(const char *src, char *err, size_t errlen)
+/* The signing keys of past rotations a log may hold, as `audit --verify`. */
+#define AUDIT_KEYS 256
+
+/* The chain of the audit log db (a copy of the backup src) verifies under
+ * this member's signing keys, current and earlier (lt_keys_signing_history):
+ * an audit log of another gateway, or one altered, fails. */
+static int s_audit_chain(const lt_gwcfg_t *cfg, sqlite3 *db, const char *src, char *err,
+                         size_t errlen)
+{
+    uint8_t keys[AUDIT_KEYS][LT_KEY_BYTES];
+    const uint8_t *pks[AUDIT_KEYS];
+    size_t n = 0;
+    char why[800];
+    lt_audit_report_t rep;
+    if (lt_keys_signing_history(cfg->key_file, keys, AUDIT_KEYS, &n, why, sizeof why) != 0) {
+        snprintf(err, errlen, "cannot check %.400s: %.600s", src, why);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        pks[i] = keys[i];
+    if (lt_audit_check_snapshot(db, src, pks, n, NULL, &rep, why, sizeof why) != 0) {
+        snprintf(err, errlen,
+                 "%.250s is refused: %.400s; it is not an audit log this member's gateway "
+                 "wrote (checked under the keys of %.200s)",
+                 src, why, cfg->key_file);
+        return -1;
+    }
+    return 0;
+}
+
+/* The copy tmp of the backup's audit log src holds nothing but an audit
+ * log's tables, is a sound database, and its chain verifies (s_audit_chain):
+ * the gateway opens it trusting its schema, and could not start on a
+ * damaged one. */
+static int s_audit_sound(const lt_gwcfg_t *cfg, const char *tmp, const char *src, char *err,
+                         size_t errlen)
 {
     sqlite3 *db = NULL;
     char why[600];
     int rc = -1;
-    if (s_open_read(src, 1, &db) != SQLITE_OK)
-        snprintf(err, errlen, "cannot open %.800s: %.200s", src,
+    if (lt_sqlopen_untrusted(tmp, SQLITE_OPEN_READONLY, &db) != SQLITE_OK)
+        snprintf(err, errlen, "cannot open %.800s: %.200s", tmp,
                  db ? sqlite3_errmsg(db) : "no memory");
     else if (lt_audit_schema_check(db, why, sizeof why) != 0)
         snprintf(err, errlen, "%.400s is refused: %.600s", src, why);
-    else
-        rc = 0;
+    else if (s_quick_check(db, src, err, errlen) == 0)
+        rc = s_audit_chain(cfg, db, src, err, errlen);
     sqlite3_close(db);
     return rc;
 }
 
+/* audit.db from the backup's copy src, when the data directory has none:
+ * copied to a temporary name beside it, checked there (s_audit_sound), then
+ * renamed. */
 static int s_restore_audit(const lt_gwcfg_t *cfg, const char *from, FILE *out, char *err,
                            size_t errlen)
 {
-    char src[PATH_MAX + 16], dst[PATH_MAX + 16];
+    char src[PATH_MAX + 16], dst[PATH_MAX + 16], tmp[PATH_MAX + 32];
     snprintf(src, sizeof src, "%s" LT_BACKUP_AUDIT_SUFFIX, from);
     snprintf(dst, sizeof dst, "%s/audit.db", cfg->data_dir);
+    snprintf(tmp, sizeof tmp, "%s.restore", dst);
     if (access(src, F_OK) != 0)
         return 0;
     /* A WAL alone holds audit entries too (SQLite would rebuild the log
@@ -466,8 +513,13 @@ static int s_restore_audit(const lt_gwcfg_t *cfg, const char *from, FILE *out, c
         fprintf(out, "kept %s: it is newer than %s and append-only\n", dst, src);
         return 0;
     }
-    if (s_alone(src, err, errlen) != 0 || s_audit_sound(src, err, errlen) != 0 ||
-        s_copy_replace(src, 1, dst, err, errlen) != 0)
+    if (s_alone(src, err, errlen) != 0 || s_copy_db(src, 1, tmp, err, errlen) != 0)
+        return -1;
+    if (s_audit_sound(cfg, tmp, src, err, errlen) != 0) {
+        s_unlink_db(tmp);
+        return -1;
+    }
+    if (s_put_copy(tmp, dst, err, errlen) != 0)
         return -1;
     fprintf(out, "audit log restored from %s\n", src);
     return 0;
@@ -496,12 +548,26 @@ static int s_lock(const lt_gwcfg_t *cfg, char *err, size_t errlen)
 }
 
 /* Puts the checkpointed copy tmp in place of store in one rename, so that
- * there is a store at every moment. Only the old store's WAL goes first,
- * as SQLite would apply it to the new file (a stopped gateway checkpointed
- * it into its file when it closed). */
+ * there is a store at every moment. The old store's WAL must go first, as
+ * SQLite would apply it to the new file; after a kill or a power loss it
+ * still holds committed transactions, so it is folded into the old store
+ * before (s_checkpoint): a restore that fails or is killed before the
+ * rename leaves the old store whole. One that cannot be folded in (a
+ * damaged old store) stops the restore, naming it. */
 static int s_swap(const char *tmp, const char *store, char *err, size_t errlen)
 {
+    char wal[PATH_MAX + 32];
+    snprintf(wal, sizeof wal, "%s-wal", store);
+    if (access(wal, F_OK) == 0 && s_checkpoint(store, err, errlen) != 0) {
+        snprintf(err + strlen(err), errlen - strlen(err),
+                 "; %s holds commits of the old store: move %s and it aside to keep them, then "
+                 "restore again",
+                 wal, store);
+        return -1;
+    }
     s_unlink_wal(store);
+    /* Where tests/integration/test_restore.c kills a restore (test builds). */
+    lt_file_test_pause("LT_TEST_PAUSE_RESTORE_SWAP");
     if (rename(tmp, store) != 0) {
         snprintf(err, errlen, "cannot rename %s to %s: %s", tmp, store, strerror(errno));
         return -1;
@@ -521,7 +587,7 @@ int lt_restore_run(const lt_gwcfg_t *cfg, const char *from, FILE *out, char *err
      * anything else is read (lt_backman.h). */
     if (lt_backman_check(cfg, from, out, err, errlen) != 0)
         return LT_RESTORE_FAILED;
-    if (s_check_backup(from, err, errlen) != 0)
+    if (s_alone(from, err, errlen) != 0)
         return LT_RESTORE_FAILED;
     /* A host rebuilt after a loss may not have its data directory yet. */
     if (lt_file_mkdirs(cfg->data_dir, 0700) != 0) {
@@ -532,9 +598,13 @@ int lt_restore_run(const lt_gwcfg_t *cfg, const char *from, FILE *out, char *err
         return LT_RESTORE_FAILED;
     snprintf(store, sizeof store, "%s/store.db", cfg->data_dir);
     snprintf(tmp, sizeof tmp, "%s.restore", store);
+    /* The backup is read once, into tmp; every check runs on tmp. */
     if (s_copy_db(from, 1, tmp, err, errlen) != 0)
         goto out;
-    if (s_rotate(cfg, tmp, from, out, err, errlen) != 0 || s_swap(tmp, store, err, errlen) != 0) {
+    /* Where tests/integration/test_restore.c replaces the backup (test builds). */
+    lt_file_test_pause("LT_TEST_PAUSE_RESTORE_READ");
+    if (s_check_copy(tmp, from, err, errlen) != 0 ||
+        s_rotate(cfg, tmp, from, out, err, errlen) != 0 || s_swap(tmp, store, err, errlen) != 0) {
         s_unlink_db(tmp);
         goto out;
     }

@@ -47,13 +47,17 @@ enum {
                                says which) */
 };
 
-/* Restores store.db of cfg's data directory from the backup `from` (which
- * must pass SQLite's quick check and be a store), with new histories for
- * every owned stream, replacing the old store in one rename; then the
- * high-water file, the directory files of `from`.directory/ that are newer
- * than the data directory's (lt_backdir_restore), and audit.db from
- * `from`.audit only when the data directory has none (an existing audit
- * log is newer and append-only).
+/* Restores store.db of cfg's data directory from the backup `from`, with
+ * new histories for every owned stream, replacing the old store in one
+ * rename (its WAL folded into it first); then the high-water file, the
+ * directory files of `from`.directory/ that are newer than the data
+ * directory's (lt_backdir_restore), and audit.db from `from`.audit only
+ * when the data directory has none (an existing audit log is newer and
+ * append-only). Each backup file is read once, copied into the data
+ * directory, and the copy is checked before it is used: SQLite's quick
+ * check, the schema (lt_store_schema_check, lt_audit_schema_check), the
+ * store's records and the audit log's chain under the member's signing
+ * keys.
  * Refuses while a gateway holds the data directory's lock
  * (LT_GWCFG_LOCK_NAME), and holds it itself meanwhile. Says what it did on
  * out. Returns an LT_RESTORE_ value, with err unless LT_RESTORE_OK. */

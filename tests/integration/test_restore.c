@@ -29,9 +29,14 @@
  * A backup to a file another backup is writing is refused; a restore
  * refuses another member's backup and copies that do not match the
  * backup's manifest, and restores one from before manifests with a warning.
+ * The backup is read once: replaced after that read (a test hook), it is
+ * not what is restored. A backup's audit log that is damaged, or another
+ * member's, is not restored. A restore killed right before its rename
+ * leaves the old store with the commits its WAL held.
  *
  * Usage: test_restore /path/to/lienthong (or LIENTHONG_BIN=...). */
 #define _GNU_SOURCE
+#include "lt_audit.h"
 #include "lt_backman.h"
 #include "lt_client.h"
 #include "lt_feedtest.h"
@@ -47,6 +52,8 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define FED       "VN"
@@ -1411,6 +1418,248 @@ out:
     s_cleanup(&x);
 }
 
+/* ---- 10. the backup read once: the copy is what is checked ---------------------- */
+
+/* The owner alone with 20 records, backed up to x->backup, then stopped. */
+static int s_owner_backup(fed_t *x)
+{
+    return s_owner_alone(x) == 0 && lt_ft_model_init(&x->m, 400, 1000000000ULL) == 0 &&
+                   s_publish(x, 0, 20, "") == 0 &&
+                   s_cli(x, "backup.out", "backup", x->go, "--to", x->backup) == 0 &&
+                   lt_it_gw_stop(x->go, STOP_MS) == 0
+               ? 0
+               : -1;
+}
+
+/* 1 once path exists, within timeout_ms. */
+static int s_appears(const char *path, int timeout_ms)
+{
+    for (int i = 0; i < timeout_ms / 10 && access(path, F_OK) != 0; i++)
+        (void)nanosleep(&(struct timespec){.tv_nsec = 10 * 1000000L}, NULL);
+    return access(path, F_OK) == 0;
+}
+
+/* Starts `lienthong restore` of x's backup on g, paused at the test hook
+ * env (lt_file_test_pause) with pause as its file: 0 once it waits there. */
+static int s_restore_paused(fed_t *x, const lt_it_gw_t *g, lt_it_proc_t *p, const char *env,
+                            const char *pause)
+{
+    char paused[PATH_MAX + 16];
+    snprintf(paused, sizeof paused, "%s.paused", pause);
+    memset(p, 0, sizeof *p);
+    snprintf(p->log_path, sizeof p->log_path, "%.3000s/restore-paused.out", x->f.dir);
+    p->args[0] = "restore";
+    p->args[1] = "--config";
+    p->args[2] = g->conf_path;
+    p->args[3] = "--from";
+    p->args[4] = x->backup;
+    if (setenv(env, pause, 1) != 0)
+        return -1;
+    int started = lt_it_proc_start(p);
+    if (unsetenv(env) != 0 || started != 0)
+        return -1;
+    return s_appears(paused, CLI_MS) ? 0 : -1;
+}
+
+/* The number of objects named name in g's store, or -1. */
+static long s_store_objects(const lt_it_gw_t *g, const char *name)
+{
+    char path[PATH_MAX + 16], sql[256];
+    snprintf(path, sizeof path, "%s/store.db", g->data_dir);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM sqlite_schema WHERE name = '%s'", name);
+    return (long)lt_it_sql_int(path, sql);
+}
+
+/* Anyone who can write a backup can replace it between two reads of a
+ * restore (docs/operations.md, "Backup and restore"): the restore reads it
+ * once, into a copy in the data directory, and checks that copy. The
+ * backup is replaced, by a copy with a trigger that empties the log, right
+ * after the restore read it (test hook LT_TEST_PAUSE_RESTORE_READ): what is
+ * restored is what was read and checked, without the trigger. Before, the
+ * backup was checked, then read again to be copied, and the trigger was
+ * installed. */
+static void test_read_once(void)
+{
+    fed_t x;
+    memset(&x, 0, sizeof x);
+    char evil[PATH_MAX + 64], pause[PATH_MAX + 16];
+    lt_it_proc_t p;
+    int status = -1;
+    LT_IT_REQUIRE(s_owner_backup(&x) == 0);
+    long rows = s_log_rows(x.go);
+    LT_IT_REQUIRE(rows >= 20);
+    snprintf(evil, sizeof evil, "%s.evil", x.backup);
+    snprintf(pause, sizeof pause, "%s/pause", x.f.dir);
+    char cmd[3 * PATH_MAX];
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", x.backup, evil);
+    LT_IT_REQUIRE(system(cmd) == 0);
+    LT_IT_REQUIRE(s_sql(evil, "CREATE TRIGGER wipe AFTER UPDATE ON streams BEGIN "
+                              "DELETE FROM log; DELETE FROM state; END;") == 0);
+
+    LT_IT_REQUIRE(s_restore_paused(&x, x.go, &p, "LT_TEST_PAUSE_RESTORE_READ", pause) == 0);
+    LT_IT_REQUIRE(rename(evil, x.backup) == 0);
+    LT_IT_REQUIRE(lt_it_write_fmt(pause, "go\n") == 0);
+    LT_IT_REQUIRE(lt_it_proc_wait_exit(&p, CLI_MS, &status) == 0);
+    CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CU_ASSERT_EQUAL(s_store_objects(x.go, "wipe"), 0);
+    CU_ASSERT_EQUAL(s_log_rows(x.go), rows);
+    if (CU_get_number_of_failures() != s_failures0)
+        lt_it_file_dump(p.log_path);
+    /* The replaced backup itself is refused, as any with a trigger, its
+     * manifest written anew as whoever replaced it can. */
+    LT_IT_REQUIRE(s_reseal(x.go, x.backup) == 0);
+    CU_ASSERT_EQUAL(s_cli(&x, "restore2.out", "restore", x.go, "--from", x.backup), 1);
+    CU_ASSERT(s_cli_says(&x, "restore2.out", "its schema holds trigger \"wipe\""));
+    CU_ASSERT(!s_exists(x.go, "store.db.restore"));
+    LT_IT_REQUIRE(lt_it_gw_run(x.go, READY_MS) == 0);
+    s_finish(&x);
+out:
+    s_cleanup(&x);
+}
+
+/* ---- 11. the backup's audit log checked before it is restored ------------------- */
+
+/* Fills the page of the audit table's root in the audit log at path with
+ * junk: the damage of a disk, which SQLite's quick check finds and the
+ * schema does not show. 0 or -1. */
+static int s_damage_audit(const char *path)
+{
+    int64_t root = lt_it_sql_int(path, "SELECT rootpage FROM sqlite_schema WHERE name = 'audit'");
+    int64_t size = lt_it_sql_int(path, "PRAGMA page_size");
+    static unsigned char junk[65536];
+    if (root < 2 || size <= 0 || size > (int64_t)sizeof junk)
+        return -1;
+    memset(junk, 0x5a, sizeof junk);
+    FILE *f = fopen(path, "r+b");
+    int rc = f && fseek(f, (long)((root - 1) * size), SEEK_SET) == 0 &&
+                     fwrite(junk, 1, (size_t)size, f) == (size_t)size
+                 ? 0
+                 : -1;
+    if (f && fclose(f) != 0)
+        rc = -1;
+    return rc;
+}
+
+/* Writes at path an audit log of another member (its own keys), with one
+ * entry, signed. 0 or -1. */
+static int s_foreign_audit(const char *path)
+{
+    char err[512];
+    lt_keys_t *k = lt_keys_new(LT_KEYS_MEMBER);
+    lt_audit_t *a = k ? lt_audit_open(path, k, err, sizeof err) : NULL;
+    int rc = a ? 0 : -1;
+    if (a) {
+        lt_audit_add(a, &(lt_audit_entry_t){.event = "lookup",
+                                            .peer = ID_MANUAL,
+                                            .subject = "038000000001",
+                                            .detail = "ERR_NONE"});
+        rc = lt_audit_commit(a);
+    }
+    lt_audit_destroy(&a);
+    lt_keys_destroy(&k);
+    return rc;
+}
+
+/* The backup's audit log is copied into the data directory and checked
+ * there before it is put in place: one whose pages are damaged is not
+ * restored (before, it was, exit 0, and the gateway then could not start:
+ * "database disk image is malformed"), nor is an audit log another member
+ * signed (before, restored as this member's); the store is, exit 3. */
+static void test_audit_checked(void)
+{
+    fed_t x;
+    memset(&x, 0, sizeof x);
+    char audit[PATH_MAX + 64], cmd[4 * PATH_MAX];
+    LT_IT_REQUIRE(s_owner_backup(&x) == 0);
+    snprintf(audit, sizeof audit, "%s.audit", x.backup);
+    snprintf(cmd, sizeof cmd, "rm -f '%s/audit.db' '%s/audit.db-wal' '%s/audit.db-shm'",
+             x.go->data_dir, x.go->data_dir, x.go->data_dir);
+
+    LT_IT_REQUIRE(s_damage_audit(audit) == 0);
+    LT_IT_REQUIRE(s_reseal(x.go, x.backup) == 0); /* past the manifest, to the copy's checks */
+    LT_IT_REQUIRE(system(cmd) == 0);
+    CU_ASSERT_EQUAL(s_cli(&x, "restore1.out", "restore", x.go, "--from", x.backup), 3);
+    CU_ASSERT(s_cli_says(&x, "restore1.out", "store restored; audit log not restored: "));
+    CU_ASSERT(s_cli_says(&x, "restore1.out", ".audit is not a sound SQLite database"));
+    CU_ASSERT(!s_exists(x.go, "audit.db"));
+    CU_ASSERT(!s_exists(x.go, "audit.db.restore"));
+    /* The gateway starts, with a new audit log. */
+    LT_IT_REQUIRE(lt_it_gw_run(x.go, READY_MS) == 0);
+    LT_IT_REQUIRE(lt_it_gw_stop(x.go, STOP_MS) == 0);
+
+    LT_IT_REQUIRE(unlink(audit) == 0);
+    LT_IT_REQUIRE(s_foreign_audit(audit) == 0);
+    LT_IT_REQUIRE(s_reseal(x.go, x.backup) == 0);
+    LT_IT_REQUIRE(system(cmd) == 0);
+    CU_ASSERT_EQUAL(s_cli(&x, "restore2.out", "restore", x.go, "--from", x.backup), 3);
+    CU_ASSERT(s_cli_says(&x, "restore2.out", "store restored; audit log not restored: "));
+    CU_ASSERT(s_cli_says(&x, "restore2.out", "it is not an audit log this member's gateway wrote"));
+    CU_ASSERT(!s_exists(x.go, "audit.db"));
+    CU_ASSERT(!s_exists(x.go, "audit.db.restore"));
+    LT_IT_REQUIRE(lt_it_gw_run(x.go, READY_MS) == 0);
+    s_finish(&x);
+out:
+    s_cleanup(&x);
+}
+
+/* ---- 12. the old store's WAL kept until the rename ----------------------------- */
+
+/* A stopped gateway's store whose WAL still holds a commit, as after a
+ * kill or a power loss: source_cursor of DS set to 4242 in the WAL only. */
+static int s_commit_in_wal(const lt_it_gw_t *g)
+{
+    sqlite3 *db = s_store(g);
+    int rc = db && sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL) == SQLITE_OK &&
+                     sqlite3_exec(db,
+                                  "PRAGMA wal_autocheckpoint = 0; UPDATE streams SET "
+                                  "source_cursor = 4242 WHERE name = '" DS "'",
+                                  NULL, NULL, NULL) == SQLITE_OK
+                 ? 0
+                 : -1;
+    sqlite3_close(db);
+    struct stat st;
+    char wal[PATH_MAX + 16];
+    snprintf(wal, sizeof wal, "%s/store.db-wal", g->data_dir);
+    return rc == 0 && stat(wal, &st) == 0 && st.st_size > 0 ? 0 : -1;
+}
+
+static long s_cursor(const lt_it_gw_t *g)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/store.db", g->data_dir);
+    return (long)lt_it_sql_int(path, "SELECT source_cursor FROM streams WHERE name = '" DS "'");
+}
+
+/* A restore killed right before its rename leaves the old store whole
+ * (docs/operations.md, "Backup and restore"), the commits its WAL held
+ * included: the restore folds the WAL into the store before it removes it.
+ * Before, it removed the WAL first, and the commit was lost. The kill is
+ * at the test hook LT_TEST_PAUSE_RESTORE_SWAP. */
+static void test_old_wal_kept(void)
+{
+    fed_t x;
+    memset(&x, 0, sizeof x);
+    char pause[PATH_MAX + 16];
+    lt_it_proc_t p;
+    LT_IT_REQUIRE(s_owner_backup(&x) == 0);
+    long cursor = s_cursor(x.go);
+    LT_IT_REQUIRE(cursor >= 0 && cursor != 4242);
+    LT_IT_REQUIRE(s_commit_in_wal(x.go) == 0);
+    snprintf(pause, sizeof pause, "%s/pause", x.f.dir);
+
+    LT_IT_REQUIRE(s_restore_paused(&x, x.go, &p, "LT_TEST_PAUSE_RESTORE_SWAP", pause) == 0);
+    lt_it_proc_kill(&p);
+    CU_ASSERT_EQUAL(s_cursor(x.go), 4242);
+    /* A restore run to its end replaces that store. */
+    CU_ASSERT_EQUAL(s_cli(&x, "restore2.out", "restore", x.go, "--from", x.backup), 0);
+    CU_ASSERT_EQUAL(s_cursor(x.go), cursor);
+    CU_ASSERT(!s_exists(x.go, "store.db.restore"));
+    LT_IT_REQUIRE(lt_it_gw_run(x.go, READY_MS) == 0);
+    s_finish(&x);
+out:
+    s_cleanup(&x);
+}
+
 static void s_teardown(void)
 {
     lt_it_cleanup_all();
@@ -1448,6 +1697,12 @@ int main(int argc, char **argv)
         {"9 a backup of another member, or with a copy cut short or swapped, is refused; one "
          "without a manifest is restored with a warning",
          test_manifest},
+        {"10 the backup is read once: a backup replaced after that read is not what is restored",
+         test_read_once},
+        {"11 a backup's audit log that is damaged or another member's is not restored",
+         test_audit_checked},
+        {"12 a restore killed before its rename leaves the old store with its WAL's commits",
+         test_old_wal_kept},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {"restore", NULL, NULL, s_test_start, s_teardown, tests};
