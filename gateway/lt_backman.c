@@ -19,21 +19,8 @@
 #define HEADER  "lienthong-backup 1"
 #define HEX_LEN (2 * LT_HASH_BYTES)
 
-/* The size and hash of one copy. */
-typedef struct {
-    int listed;
-    uint64_t size;
-    uint8_t hash[LT_HASH_BYTES];
-} s_copy_t;
-
-/* What a manifest says. */
-typedef struct {
-    char member[LT_ID_MAX];
-    s_copy_t store, audit;
-} s_man_t;
-
 /* Reads path whole into c. Returns 0, or -1 with errno set. */
-static int s_measure(const char *path, s_copy_t *c)
+static int s_measure(const char *path, lt_backman_copy_t *c)
 {
     static uint8_t buf[1 << 16];
     crypto_generichash_state st;
@@ -66,7 +53,7 @@ static int s_measure(const char *path, s_copy_t *c)
 /* Appends "KEY SIZE HASH\n" for the copy at path to text. */
 static int s_line(const char *key, const char *path, char *text, char *err, size_t errlen)
 {
-    s_copy_t c;
+    lt_backman_copy_t c;
     char hex[HEX_LEN + 1];
     if (s_measure(path, &c) != 0) {
         snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
@@ -99,7 +86,7 @@ int lt_backman_write(const char *to, const char *text, char *err, size_t errlen)
 }
 
 /* "SIZE HASH" (exactly: decimal digits, one space, 64 hex digits) into c. */
-static int s_parse_copy(const char *v, s_copy_t *c)
+static int s_parse_copy(const char *v, lt_backman_copy_t *c)
 {
     const char *sp = strchr(v, ' '), *end = NULL;
     size_t n = 0;
@@ -116,12 +103,15 @@ static int s_parse_copy(const char *v, s_copy_t *c)
 }
 
 /* One line "KEY VALUE" of the manifest at path into m. */
-static int s_parse_line(const char *path, int no, char *line, s_man_t *m, char *err, size_t errlen)
+static int s_parse_line(const char *path, int no, char *line, lt_backman_t *m, char *err,
+                        size_t errlen)
 {
     char *v = strchr(line, ' ');
     if (v)
         *v++ = 0;
-    s_copy_t *c = !strcmp(line, "store") ? &m->store : !strcmp(line, "audit") ? &m->audit : NULL;
+    lt_backman_copy_t *c = !strcmp(line, "store")   ? &m->store
+                           : !strcmp(line, "audit") ? &m->audit
+                                                    : NULL;
     if (v && !strcmp(line, "member") && !m->member[0] && *v && strlen(v) < sizeof m->member &&
         !strchr(v, ' ')) {
         snprintf(m->member, sizeof m->member, "%s", v);
@@ -138,9 +128,9 @@ static int s_parse_line(const char *path, int no, char *line, s_man_t *m, char *
     return -1;
 }
 
-/* The manifest's text (NUL-terminated) into m. */
-static int s_parse(const char *path, char *text, s_man_t *m, char *err, size_t errlen)
+int lt_backman_parse(const char *path, char *text, lt_backman_t *m, char *err, size_t errlen)
 {
+    memset(m, 0, sizeof *m);
     char *save = NULL, *line = strtok_r(text, "\n", &save);
     if (!line || strcmp(line, HEADER) != 0) {
         snprintf(err, errlen,
@@ -161,10 +151,10 @@ static int s_parse(const char *path, char *text, s_man_t *m, char *err, size_t e
 }
 
 /* The copy at path against what the manifest lists for it. */
-static int s_check_copy(const char *path, const char *manifest, const s_copy_t *want, char *err,
-                        size_t errlen)
+static int s_check_copy(const char *path, const char *manifest, const lt_backman_copy_t *want,
+                        char *err, size_t errlen)
 {
-    s_copy_t got = {0, 0, {0}};
+    lt_backman_copy_t got = {0, 0, {0}};
     const char *what = "";
     if (!want->listed) {
         if (access(path, F_OK) != 0)
@@ -211,7 +201,7 @@ int lt_backman_check(const lt_gwcfg_t *cfg, const char *from, FILE *out, char *e
     char path[PATH_MAX + 16], audit[PATH_MAX + 16];
     uint8_t *text = NULL;
     size_t size = 0;
-    s_man_t m;
+    lt_backman_t m;
     int rc = -1;
     memset(&m, 0, sizeof m);
     snprintf(path, sizeof path, "%s" LT_BACKMAN_SUFFIX, from);
@@ -229,7 +219,7 @@ int lt_backman_check(const lt_gwcfg_t *cfg, const char *from, FILE *out, char *e
         snprintf(err, errlen, "%.400s is not a backup manifest: it holds a NUL byte", path);
         goto out;
     }
-    if (s_parse(path, (char *)text, &m, err, errlen) != 0)
+    if (lt_backman_parse(path, (char *)text, &m, err, errlen) != 0)
         goto out;
     if (strcmp(m.member, cfg->member) != 0) {
         snprintf(err, errlen,

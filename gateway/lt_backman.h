@@ -20,8 +20,10 @@
 #define LT_BACKMAN_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
+#include "lt_crypto.h"
 #include "lt_gwcfg.h"
 
 /* Suffix of the manifest beside a store backup. */
@@ -29,6 +31,27 @@
 
 /* Room for a manifest's text. */
 #define LT_BACKMAN_MAX 1024
+
+/* What a manifest says (lt_backman_parse): each copy's size and hash,
+ * `listed` when the manifest has its line. */
+typedef struct {
+    int listed;
+    uint64_t size;
+    uint8_t hash[LT_HASH_BYTES];
+} lt_backman_copy_t;
+
+typedef struct {
+    char member[LT_ID_MAX];
+    lt_backman_copy_t store, audit;
+} lt_backman_t;
+
+/* Reads a manifest's text (NUL-terminated; cut into lines in place) into m:
+ * the header line, then "member ID", "store SIZE HASH" and, when there is
+ * an audit copy, "audit SIZE HASH", each once, the first two required.
+ * path names the file in err. Returns 0, or -1 with err quoting the line
+ * that is not one of these. */
+int lt_backman_parse(const char *path, char *text, lt_backman_t *m, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 
 /* Writes into text[LT_BACKMAN_MAX] the manifest of a backup of cfg's member
  * whose copies are, before their renames, store_copy and audit_copy (NULL
