@@ -330,8 +330,10 @@ static int s_blank(const char *s)
 static int s_required(s_ctx_t *c, const s_rule_t *r, char *why)
 {
     const ProtobufCFieldDescriptor *fd = r->fd;
+    /* A text the record does not carry (an optional one left at its
+     * default) is empty however its default reads. */
     if (fd->type == PROTOBUF_C_TYPE_STRING)
-        return s_blank(s_text(c, fd))
+        return !lt_schema_set(c->msg, fd) || s_blank(s_text(c, fd))
                    ? lt_err_set(why, LT_RULES_REASON_MAX, "%s is empty", fd->name)
                    : 0;
     /* proto3 scalars: set is what the wire carries, the value not the

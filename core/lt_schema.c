@@ -205,10 +205,15 @@ int lt_schema_set(const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f
         return !s_other_member(msg, fd);
     if (fd->label == PROTOBUF_C_LABEL_OPTIONAL && fd->quantifier_offset)
         return *(const protobuf_c_boolean *)(m + fd->quantifier_offset) != 0;
-    /* An optional string or message has no has_ flag: NULL is absent. */
+    /* An optional string or message has no has_ flag: NULL is absent, and
+     * so is a string left pointing at its field's explicit default, where
+     * protobuf-c leaves one the record does not carry (a string the record
+     * carries is its own copy, whatever its text). */
     if (fd->label == PROTOBUF_C_LABEL_OPTIONAL &&
-        (fd->type == PROTOBUF_C_TYPE_STRING || fd->type == PROTOBUF_C_TYPE_MESSAGE))
-        return *(const void *const *)v != NULL;
+        (fd->type == PROTOBUF_C_TYPE_STRING || fd->type == PROTOBUF_C_TYPE_MESSAGE)) {
+        const void *p = *(const void *const *)v;
+        return p != NULL && !(fd->type == PROTOBUF_C_TYPE_STRING && p == fd->default_value);
+    }
     switch (fd->type) {
     case PROTOBUF_C_TYPE_STRING: return *(const char *const *)v && **(const char *const *)v;
     case PROTOBUF_C_TYPE_BYTES: return ((const ProtobufCBinaryData *)v)->len != 0;

@@ -424,6 +424,33 @@ static void test_required_presence(void)
     CU_ASSERT(s_presence_required("phone", &m, why) == 1);
 }
 
+/* An optional string with an explicit default that the record does not
+ * carry is left pointing at the default by protobuf-c: not set. Before, a
+ * non-NULL pointer was "set", so `required` passed a record without it. */
+static void test_required_default(void)
+{
+    const ProtobufCMessageDescriptor *t = &lienthong__test__presence__descriptor;
+    Lienthong__Test__Presence m = LIENTHONG__TEST__PRESENCE__INIT;
+    char why[LT_RULES_REASON_MAX];
+    uint8_t buf[64];
+    m.key = "001";
+    size_t len = lienthong__test__presence__pack(&m, buf);
+    Lienthong__Test__Presence *got = lienthong__test__presence__unpack(NULL, len, buf);
+    CU_ASSERT_FATAL(got != NULL);
+    CU_ASSERT_STRING_EQUAL(got->region, "VN");
+    CU_ASSERT(!lt_schema_set(&got->base, lt_schema_field(t, "region")));
+    CU_ASSERT(s_presence_required("region", got, why) == 1);
+    lienthong__test__presence__free_unpacked(got, NULL);
+    /* Carried, even with the default's text, it is set. */
+    m.region = "VN";
+    len = lienthong__test__presence__pack(&m, buf);
+    got = lienthong__test__presence__unpack(NULL, len, buf);
+    CU_ASSERT_FATAL(got != NULL);
+    CU_ASSERT(lt_schema_set(&got->base, lt_schema_field(t, "region")));
+    CU_ASSERT(s_presence_required("region", got, why) == 0);
+    lienthong__test__presence__free_unpacked(got, NULL);
+}
+
 /* A view's projection (lt_schema_project) keeps a oneof member only when it
  * is the chosen one. Before, projecting the email of a record holding a
  * phone copied the phone's case with the union's bytes, so the view's
@@ -595,6 +622,7 @@ int main(void)
         {"enumerations and required fields; several failures", test_enum_and_required},
         {"required: enum numbers without a name, doubles", test_required_kinds},
         {"required: optional fields and oneof members by their presence", test_required_presence},
+        {"required: an optional string left at its explicit default", test_required_default},
         {"a view keeps a oneof member only when chosen", test_project_oneof},
         {"citizen id: a text sex in any case and normalisation form", test_sex_text},
         {"compile errors quote the token", test_compile_errors},
