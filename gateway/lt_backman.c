@@ -19,35 +19,91 @@
 #define HEADER  "lienthong-backup 1"
 #define HEX_LEN (2 * LT_HASH_BYTES)
 
-/* Reads path whole into c. Returns 0, or -1 with errno set. */
-static int s_measure(const char *path, lt_backman_copy_t *c)
+/* Writes all of buf[n] to fd. */
+static int s_write_all(int fd, const uint8_t *buf, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, buf, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -1;
+        buf += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Reads src whole into c and, when out >= 0, writes it to out as it goes:
+ * one read both hashes and copies. Returns 0, or -1 with errno set and
+ * *wrote set when it was the write that failed. */
+static int s_read_copy(int fd, int out, lt_backman_copy_t *c, int *wrote)
 {
     static uint8_t buf[1 << 16];
     crypto_generichash_state st;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
     crypto_generichash_init(&st, NULL, 0, LT_HASH_BYTES);
     c->size = 0;
+    *wrote = 0;
     for (;;) {
         ssize_t n = read(fd, buf, sizeof buf);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0) {
-            int saved = errno;
-            close(fd);
-            errno = saved;
+        if (n < 0)
             return -1;
-        }
         if (n == 0)
             break;
+        if (out >= 0 && s_write_all(out, buf, (size_t)n) != 0) {
+            *wrote = 1;
+            return -1;
+        }
         crypto_generichash_update(&st, buf, (size_t)n);
         c->size += (uint64_t)n;
     }
-    close(fd);
     crypto_generichash_final(&st, c->hash, LT_HASH_BYTES);
     c->listed = 1;
     return 0;
+}
+
+/* Reads path whole into c. Returns 0, or -1 with errno set. */
+static int s_measure(const char *path, lt_backman_copy_t *c)
+{
+    int wrote, fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = s_read_copy(fd, -1, c, &wrote), saved = errno;
+    close(fd);
+    errno = saved;
+    return rc;
+}
+
+int lt_backman_copy(const char *src, const char *dst, lt_backman_copy_t *got, char *err,
+                    size_t errlen)
+{
+    int wrote = 0, rc = -1, out = -1, fd = open(src, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot read %.400s: %s", src, strerror(errno));
+        return -1;
+    }
+    (void)unlink(dst);
+    out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (out < 0) {
+        snprintf(err, errlen, "cannot create %.400s: %s", dst, strerror(errno));
+        goto out;
+    }
+    if (s_read_copy(fd, out, got, &wrote) != 0 || fsync(out) != 0) {
+        snprintf(err, errlen, "cannot copy %.400s to %.400s: %s", src, dst, strerror(errno));
+        goto out;
+    }
+    rc = 0;
+out:
+    close(fd);
+    if (out >= 0 && close(out) != 0 && rc == 0) {
+        snprintf(err, errlen, "cannot close %.400s: %s", dst, strerror(errno));
+        rc = -1;
+    }
+    if (rc != 0 && out >= 0)
+        (void)unlink(dst);
+    return rc;
 }
 
 /* Appends "KEY SIZE HASH\n" for the copy at path to text. */
@@ -77,12 +133,35 @@ int lt_backman_measure(const lt_gwcfg_t *cfg, const char *store_copy, const char
 int lt_backman_write(const char *to, const char *text, char *err, size_t errlen)
 {
     char path[PATH_MAX + 16];
-    snprintf(path, sizeof path, "%s" LT_BACKMAN_SUFFIX, to);
+    snprintf(path, sizeof path, "%s" LT_BACKMAN_NEW_SUFFIX, to);
     if (lt_file_write_atomic(path, text, strlen(text), 0600) != 0) {
         snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
         return -1;
     }
     return 0;
+}
+
+int lt_backman_commit(const char *to, char *err, size_t errlen)
+{
+    char path[PATH_MAX + 16], dst[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s" LT_BACKMAN_NEW_SUFFIX, to);
+    snprintf(dst, sizeof dst, "%s" LT_BACKMAN_SUFFIX, to);
+    if (rename(path, dst) != 0) {
+        snprintf(err, errlen, "cannot rename %.400s to %.400s: %s", path, dst, strerror(errno));
+        return -1;
+    }
+    if (lt_file_sync_dir(dst) != 0) {
+        snprintf(err, errlen, "cannot sync the directory of %.400s: %s", dst, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+void lt_backman_discard(const char *to)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s" LT_BACKMAN_NEW_SUFFIX, to);
+    (void)unlink(path);
 }
 
 /* "SIZE HASH" (exactly: decimal digits, one space, 64 hex digits) into c. */
@@ -150,36 +229,51 @@ int lt_backman_parse(const char *path, char *text, lt_backman_t *m, char *err, s
     return 0;
 }
 
-/* The copy at path against what the manifest lists for it. */
-static int s_check_copy(const char *path, const char *manifest, const lt_backman_copy_t *want,
-                        char *err, size_t errlen)
+/* got (NULL: the copy is not there) is what want lists. */
+static int s_matches(const lt_backman_copy_t *want, const lt_backman_copy_t *got)
 {
-    lt_backman_copy_t got = {0, 0, {0}};
-    const char *what = "";
-    if (!want->listed) {
-        if (access(path, F_OK) != 0)
+    if (!got)
+        return !want->listed;
+    return want->listed && got->size == want->size &&
+           sodium_memcmp(got->hash, want->hash, LT_HASH_BYTES) == 0;
+}
+
+int lt_backman_match(const lt_backman_set_t *set, int audit, const char *path,
+                     const lt_backman_copy_t *got, char *err, size_t errlen)
+{
+    if (set->n == 0)
+        return 0; /* from before manifests: s_unlisted warned */
+    for (int i = 0; i < set->n; i++)
+        if (s_matches(audit ? &set->m[i].audit : &set->m[i].store, got))
             return 0;
-        what = "is there but not listed in";
-    } else if (s_measure(path, &got) != 0) {
-        snprintf(err, errlen, "cannot read %.400s, listed in %.400s: %s", path, manifest,
-                 strerror(errno));
-        return -1;
-    } else if (got.size != want->size)
-        what = "does not have the size listed in";
-    else if (sodium_memcmp(got.hash, want->hash, LT_HASH_BYTES) != 0)
-        what = "does not have the hash listed in";
-    else
-        return 0;
-    if (want->listed && got.size != want->size)
+    const lt_backman_copy_t *want = audit ? &set->m[0].audit : &set->m[0].store;
+    if (set->n == 2)
         snprintf(err, errlen,
-                 "%.400s %s %.400s (%" PRIu64 " bytes, listed %" PRIu64
+                 "%.400s %s %.400s %s %.400s (left by a backup that did not finish): the backup "
+                 "is incomplete or was changed; restore another backup",
+                 path, got ? "matches neither" : "is missing, listed in both", set->path[0],
+                 got ? "nor" : "and", set->path[1]);
+    else if (!got)
+        snprintf(err, errlen,
+                 "%.400s is missing, listed in %.400s: the backup is incomplete; restore "
+                 "another backup",
+                 path, set->path[0]);
+    else if (!want->listed)
+        snprintf(err, errlen,
+                 "%.400s is there but not listed in %.400s: the backup is incomplete or was "
+                 "changed; restore another backup",
+                 path, set->path[0]);
+    else if (got->size != want->size)
+        snprintf(err, errlen,
+                 "%.400s does not have the size listed in %.400s (%" PRIu64
+                 " bytes, listed %" PRIu64
                  "): the backup is incomplete or was changed; restore another backup",
-                 path, what, manifest, got.size, want->size);
+                 path, set->path[0], got->size, want->size);
     else
         snprintf(err, errlen,
-                 "%.400s %s %.400s: the backup is incomplete or was changed; restore another "
-                 "backup",
-                 path, what, manifest);
+                 "%.400s does not have the hash listed in %.400s: the backup is incomplete or "
+                 "was changed; restore another backup",
+                 path, set->path[0]);
     return -1;
 }
 
@@ -196,21 +290,17 @@ static void s_unlisted(const char *from, const char *path, FILE *out)
             from, path);
 }
 
-int lt_backman_check(const lt_gwcfg_t *cfg, const char *from, FILE *out, char *err, size_t errlen)
+/* The manifest at path, when there is one, into m, which must name cfg's
+ * member: 1, 0 when there is none, or -1 with err. */
+static int s_load_one(const lt_gwcfg_t *cfg, const char *from, const char *path, lt_backman_t *m,
+                      char *err, size_t errlen)
 {
-    char path[PATH_MAX + 16], audit[PATH_MAX + 16];
     uint8_t *text = NULL;
     size_t size = 0;
-    lt_backman_t m;
     int rc = -1;
-    memset(&m, 0, sizeof m);
-    snprintf(path, sizeof path, "%s" LT_BACKMAN_SUFFIX, from);
-    snprintf(audit, sizeof audit, "%s" LT_BACKUP_AUDIT_SUFFIX, from);
     if (lt_file_read(path, LT_BACKMAN_MAX, &text, &size) != 0) {
-        if (errno == ENOENT) {
-            s_unlisted(from, path, out);
+        if (errno == ENOENT)
             return 0;
-        }
         snprintf(err, errlen, "cannot read %.400s: %s", path,
                  errno == EFBIG ? "larger than a backup manifest" : strerror(errno));
         return -1;
@@ -219,20 +309,38 @@ int lt_backman_check(const lt_gwcfg_t *cfg, const char *from, FILE *out, char *e
         snprintf(err, errlen, "%.400s is not a backup manifest: it holds a NUL byte", path);
         goto out;
     }
-    if (lt_backman_parse(path, (char *)text, &m, err, errlen) != 0)
+    if (lt_backman_parse(path, (char *)text, m, err, errlen) != 0)
         goto out;
-    if (strcmp(m.member, cfg->member) != 0) {
+    if (strcmp(m->member, cfg->member) != 0) {
         snprintf(err, errlen,
                  "%.400s is a backup of member %s (%.400s), not of %s, this gateway's member: "
                  "restore it on %s's host, and restore a backup of %s here",
-                 from, m.member, path, cfg->member, m.member, cfg->member);
+                 from, m->member, path, cfg->member, m->member, cfg->member);
         goto out;
     }
-    if (s_check_copy(from, path, &m.store, err, errlen) != 0 ||
-        s_check_copy(audit, path, &m.audit, err, errlen) != 0)
-        goto out;
-    rc = 0;
+    rc = 1;
 out:
     free(text);
     return rc;
+}
+
+int lt_backman_load(const lt_gwcfg_t *cfg, const char *from, lt_backman_set_t *set, FILE *out,
+                    char *err, size_t errlen)
+{
+    static const char *suffix[2] = {LT_BACKMAN_SUFFIX, LT_BACKMAN_NEW_SUFFIX};
+    memset(set, 0, sizeof *set);
+    for (int i = 0; i < 2; i++) {
+        char *path = set->path[set->n];
+        snprintf(path, sizeof set->path[0], "%s%s", from, suffix[i]);
+        int rc = s_load_one(cfg, from, path, &set->m[set->n], err, errlen);
+        if (rc < 0)
+            return -1;
+        set->n += rc;
+    }
+    if (set->n == 0) {
+        char path[PATH_MAX + 16];
+        snprintf(path, sizeof path, "%s" LT_BACKMAN_SUFFIX, from);
+        s_unlisted(from, path, out);
+    }
+    return 0;
 }

@@ -11,14 +11,18 @@
  *   store SIZE HASH        the copy TO
  *   audit SIZE HASH        the copy TO.audit, when there is one
  *
- * (HASH in 64 lower-case hex digits). lienthong backup writes it last, after
- * both copies are renamed into place: copies beside an earlier backup's
- * manifest do not match it. It is no protection against whoever can write
- * the backup (they can write the manifest too): the restore's checks of the
- * copies themselves stay. */
+ * (HASH in 64 lower-case hex digits). lienthong backup writes it as
+ * TO.manifest.new before it renames either copy into place, and renames it
+ * over TO.manifest last: at every point a backup can be interrupted at,
+ * each copy matches one of the two manifests, and a restore accepts a copy
+ * that matches either (the audit copy is renamed first, so the pair is
+ * then an older store beside a newer audit log, as after any restore). It
+ * is no protection against whoever can write the backup (they can write
+ * the manifest too): the restore's checks of the copies themselves stay. */
 #ifndef LT_BACKMAN_H
 #define LT_BACKMAN_H
 
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -28,6 +32,9 @@
 
 /* Suffix of the manifest beside a store backup. */
 #define LT_BACKMAN_SUFFIX ".manifest"
+
+/* Suffix of the manifest a backup writes before its renames. */
+#define LT_BACKMAN_NEW_SUFFIX ".manifest.new"
 
 /* Room for a manifest's text. */
 #define LT_BACKMAN_MAX 1024
@@ -61,18 +68,46 @@ int lt_backman_measure(const lt_gwcfg_t *cfg, const char *store_copy, const char
                        char text[LT_BACKMAN_MAX], char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
-/* Puts text in place as `to`.manifest (mode 0600): written to a temporary
+/* Writes text as `to`.manifest.new (mode 0600): written to a temporary
  * file, synced, renamed, the directory synced. Returns 0, or -1 with err. */
 int lt_backman_write(const char *to, const char *text, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
-/* Checks the backup `from` against `from`.manifest: it must name cfg's
- * member, and `from` and `from`.audit must have the sizes and hashes it
- * lists (an audit copy it does not list must not be there). A backup with
- * no manifest (taken before backups had one) is accepted with a warning on
- * out and in the log. Reads both copies whole. Returns 0, or -1 with err
- * naming the file and what does not match. */
-int lt_backman_check(const lt_gwcfg_t *cfg, const char *from, FILE *out, char *err, size_t errlen)
+/* Renames `to`.manifest.new over `to`.manifest and syncs the directory.
+ * Returns 0, or -1 with err. */
+int lt_backman_commit(const char *to, char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* Removes `to`.manifest.new, of a backup that renamed no copy. */
+void lt_backman_discard(const char *to);
+
+/* The manifests beside a backup: `from`.manifest and `from`.manifest.new,
+ * those that are there (n of them; none for a backup taken before
+ * backups had one). */
+typedef struct {
+    int n;
+    lt_backman_t m[2];
+    char path[2][PATH_MAX + 16];
+} lt_backman_set_t;
+
+/* Reads the manifests of the backup `from` into set; each must name cfg's
+ * member. A backup with none is accepted with a warning on out and in the
+ * log. Returns 0, or -1 with err naming the manifest and what is wrong. */
+int lt_backman_load(const lt_gwcfg_t *cfg, const char *from, lt_backman_set_t *set, FILE *out,
+                    char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* Copies the file src to dst (created 0600, replacing dst; synced),
+ * measuring it in the same read into got: what was copied is what was
+ * measured. Returns 0, or -1 with err (dst then removed). */
+int lt_backman_copy(const char *src, const char *dst, lt_backman_copy_t *got, char *err,
+                    size_t errlen) __attribute__((warn_unused_result));
+
+/* Whether the copy path of a backup, measured as got (NULL when it is not
+ * there), is what one of set's manifests lists for it (its audit line
+ * when audit, else its store line; a copy a manifest does not list must
+ * not be there). Always 0 when set has no manifest. Returns 0, or -1 with
+ * err naming path and what does not match. */
+int lt_backman_match(const lt_backman_set_t *set, int audit, const char *path,
+                     const lt_backman_copy_t *got, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
 #endif

@@ -63,43 +63,20 @@ out:
     return rc;
 }
 
-/* Opens path to read. A backup file (frozen) is opened immutable: it is
- * not written while it is read, and SQLite then needs neither a lock nor a
- * -shm file beside it, so a backup on read-only media, or in a directory
- * the restoring user may not write, can be read. A backup taken before the
- * copies were made rollback-journal files is still in WAL mode, which
- * needs that -shm otherwise. A backup may come from anywhere: it is opened
- * hardened (lt_sqlopen.h). */
-static int s_open_read(const char *path, int frozen, sqlite3 **db)
-{
-    if (!frozen)
-        return lt_sqlopen_untrusted(path, SQLITE_OPEN_READONLY, db);
-    char uri[3 * PATH_MAX + 32];
-    /* An absolute path after an empty authority: "file:" and "//x" would
-     * read x as a host. */
-    size_t n = (size_t)snprintf(uri, sizeof uri, path[0] == '/' ? "file://" : "file:");
-    /* '?', '#' and '%' would end or escape the path in a URI. */
-    for (const char *p = path; *p && n + 4 < sizeof uri; p++)
-        n += (size_t)(strchr("?#%", *p)
-                          ? snprintf(uri + n, sizeof uri - n, "%%%02X", (unsigned char)*p)
-                          : snprintf(uri + n, sizeof uri - n, "%c", *p));
-    snprintf(uri + n, sizeof uri - n, "?immutable=1");
-    return lt_sqlopen_untrusted(uri, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, db);
-}
-
-/* Copies the database src (a backup file when frozen, s_open_read) to dst
- * (created 0600, replaced when present) with the online backup API, in one
- * step, so that one read transaction of src covers the whole copy. The copy
- * is a rollback-journal file, one file with no -shm to create, whatever
- * mode src is in. Returns 0, or -1 with err. */
-static int s_copy_db(const char *src, int frozen, const char *dst, char *err, size_t errlen)
+/* Copies the database src (the data directory's, in use) to dst (created
+ * 0600, replaced when present) with the online backup API, in one step,
+ * so that one read transaction of src covers the whole copy. The copy is a
+ * rollback-journal file, one file with no -shm beside it, whatever mode
+ * src is in: a restore reads it byte for byte (lt_backman_copy). Returns
+ * 0, or -1 with err. */
+static int s_copy_db(const char *src, const char *dst, char *err, size_t errlen)
 {
     sqlite3 *from = NULL, *to = NULL;
     sqlite3_backup *b = NULL;
     int rc = -1;
     s_unlink_db(dst);
     mode_t old = umask(077);
-    int opened = s_open_read(src, frozen, &from) == SQLITE_OK &&
+    int opened = lt_sqlopen_untrusted(src, SQLITE_OPEN_READONLY, &from) == SQLITE_OK &&
                  sqlite3_busy_timeout(from, BUSY_MS) == SQLITE_OK;
     if (!opened) {
         snprintf(err, errlen, "cannot open %s: %s", src, from ? sqlite3_errmsg(from) : "no memory");
@@ -144,7 +121,9 @@ out:
     return rc;
 }
 
-/* Moves the finished copy tmp over dst, durably. */
+/* Moves the finished copy tmp over dst, durably. Returns 0, -1 when dst
+ * is as it was, or -2 when the copy is in place but perhaps not durably;
+ * with err. */
 static int s_put_copy(const char *tmp, const char *dst, char *err, size_t errlen)
 {
     /* SQLite would apply a WAL left beside dst to the new file. */
@@ -157,7 +136,7 @@ static int s_put_copy(const char *tmp, const char *dst, char *err, size_t errlen
     /* The copy is in place, tmp gone: only its durability is in doubt. */
     if (lt_file_sync_dir(dst) != 0) {
         snprintf(err, errlen, "cannot sync the directory of %.400s: %s", dst, strerror(errno));
-        return -1;
+        return -2;
     }
     return 0;
 }
@@ -175,9 +154,9 @@ typedef struct {
  * beside an old audit log. */
 static int s_copy_pair(s_pair_t *p, char *err, size_t errlen)
 {
-    if (s_copy_db(p->store, 0, p->store_tmp, err, errlen) != 0)
+    if (s_copy_db(p->store, p->store_tmp, err, errlen) != 0)
         return -1;
-    if (p->has_audit && s_copy_db(p->audit, 0, p->audit_tmp, err, errlen) != 0) {
+    if (p->has_audit && s_copy_db(p->audit, p->audit_tmp, err, errlen) != 0) {
         s_unlink_db(p->store_tmp);
         return -1;
     }
@@ -223,21 +202,33 @@ static int s_backup(const lt_gwcfg_t *cfg, const char *to, FILE *out, char *err,
         s_drop_pair(&p);
         return -1;
     }
+    /* The new manifest before either rename: a backup interrupted at any
+     * point after leaves each copy matching the earlier manifest or this
+     * one, which a restore accepts (lt_backman.h). */
+    if (lt_backman_write(to, manifest, err, errlen) != 0) {
+        s_drop_pair(&p);
+        return -1;
+    }
     /* The audit copy first: after a crash between the two renames it is
      * newer than the store copy, as any audit log beside a restored store
      * is (it is append-only). An earlier audit copy is not left beside a
      * store it does not belong to. */
-    if (p.has_audit ? s_put_copy(p.audit_tmp, p.audit_dst, err, errlen) != 0
-                    : (unlink(p.audit_dst) != 0 && errno != ENOENT)) {
+    int put = p.has_audit ? s_put_copy(p.audit_tmp, p.audit_dst, err, errlen)
+                          : (unlink(p.audit_dst) != 0 && errno != ENOENT ? -1 : 0);
+    if (put != 0) {
         if (!p.has_audit)
             snprintf(err, errlen, "cannot remove the earlier %s: %s", p.audit_dst, strerror(errno));
         s_unlink_db(p.store_tmp);
+        if (put == -1) /* no copy moved: the earlier backup is as it was */
+            lt_backman_discard(to);
         return -1;
     }
-    /* The manifest last: until it is renamed, the copies do not match
-     * the earlier one beside them, and a restore refuses them. */
-    if (s_put_copy(p.store_tmp, to, err, errlen) != 0 ||
-        lt_backman_write(to, manifest, err, errlen) != 0)
+    /* Where tests/integration/test_restore.c kills a backup (test builds). */
+    lt_file_test_pause("LT_TEST_PAUSE_BACKUP_AUDIT");
+    if (s_put_copy(p.store_tmp, to, err, errlen) != 0)
+        return -1;
+    lt_file_test_pause("LT_TEST_PAUSE_BACKUP_STORE");
+    if (lt_backman_commit(to, err, errlen) != 0)
         return -1;
     fprintf(out, "store %s copied to %s\n", p.store, to);
     if (p.has_audit)
@@ -272,8 +263,8 @@ int lt_backup_run(const lt_gwcfg_t *cfg, const char *to, FILE *out, char *err, s
 
 /* ---- restore ----------------------------------------------------------------- */
 
-/* A backup file is read immutable (s_open_read), which would pass over
- * commits in a -wal or a hot -journal beside it: 0 when there is neither,
+/* A backup file is copied byte for byte (lt_backman_copy), which would
+ * pass over commits in a -wal or a hot -journal beside it: 0 when there is neither,
  * else -1 with err naming it. */
 static int s_alone(const char *from, char *err, size_t errlen)
 {
@@ -494,28 +485,33 @@ static int s_audit_sound(const lt_gwcfg_t *cfg, const char *tmp, const char *src
 }
 
 /* audit.db from the backup's copy src, when the data directory has none:
- * copied to a temporary name beside it, checked there (s_audit_sound), then
- * renamed. */
-static int s_restore_audit(const lt_gwcfg_t *cfg, const char *from, FILE *out, char *err,
-                           size_t errlen)
+ * read once, into a temporary name beside it, measured in that read and
+ * matched against the manifests (lt_backman.h), checked there
+ * (s_audit_sound), then renamed. A copy that is missing or does not match
+ * costs the audit log only: the store is restored by then. */
+static int s_restore_audit(const lt_gwcfg_t *cfg, const char *from, const lt_backman_set_t *set,
+                           FILE *out, char *err, size_t errlen)
 {
     char src[PATH_MAX + 16], dst[PATH_MAX + 16], tmp[PATH_MAX + 32];
+    lt_backman_copy_t got;
     snprintf(src, sizeof src, "%s" LT_BACKUP_AUDIT_SUFFIX, from);
     snprintf(dst, sizeof dst, "%s/audit.db", cfg->data_dir);
     snprintf(tmp, sizeof tmp, "%s.restore", dst);
-    if (access(src, F_OK) != 0)
-        return 0;
     /* A WAL alone holds audit entries too (SQLite would rebuild the log
      * from it): it is an audit log, and kept. */
     char wal[PATH_MAX + 32];
     snprintf(wal, sizeof wal, "%s-wal", dst);
     if (access(dst, F_OK) == 0 || access(wal, F_OK) == 0) {
-        fprintf(out, "kept %s: it is newer than %s and append-only\n", dst, src);
+        if (access(src, F_OK) == 0)
+            fprintf(out, "kept %s: it is newer than %s and append-only\n", dst, src);
         return 0;
     }
-    if (s_alone(src, err, errlen) != 0 || s_copy_db(src, 1, tmp, err, errlen) != 0)
+    if (access(src, F_OK) != 0)
+        return lt_backman_match(set, 1, src, NULL, err, errlen);
+    if (s_alone(src, err, errlen) != 0 || lt_backman_copy(src, tmp, &got, err, errlen) != 0)
         return -1;
-    if (s_audit_sound(cfg, tmp, src, err, errlen) != 0) {
+    if (lt_backman_match(set, 1, src, &got, err, errlen) != 0 ||
+        s_audit_sound(cfg, tmp, src, err, errlen) != 0) {
         s_unlink_db(tmp);
         return -1;
     }
@@ -523,6 +519,35 @@ static int s_restore_audit(const lt_gwcfg_t *cfg, const char *from, FILE *out, c
         return -1;
     fprintf(out, "audit log restored from %s\n", src);
     return 0;
+}
+
+/* The backup's own lock (LT_BACKUP_LOCK_SUFFIX), so that a backup to
+ * `from` (a timer not stopped) does not replace it while it is read.
+ * Returns the descriptor; -2 when the lock cannot be taken on media this
+ * user may not write (said on out: the restore goes on, unguarded); or
+ * -1 with err. */
+static int s_lock_backup(const char *from, FILE *out, char *err, size_t errlen)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s" LT_BACKUP_LOCK_SUFFIX, from);
+    int fd = lt_file_lock(path);
+    if (fd >= 0)
+        return fd;
+    if (errno == EROFS || errno == EACCES || errno == EPERM) {
+        fprintf(out,
+                "note: cannot lock %s (%s): a backup to %s during this restore would not be "
+                "kept out\n",
+                path, strerror(errno), from);
+        return -2;
+    }
+    if (errno == EWOULDBLOCK)
+        snprintf(err, errlen,
+                 "a lienthong backup to %s is running (it holds %s); wait for it to finish (and "
+                 "stop its timer), then restore again",
+                 from, path);
+    else
+        snprintf(err, errlen, "cannot lock %s: %s", path, strerror(errno));
+    return -1;
 }
 
 /* The data directory's lock, which the gateway holds while it runs (from
@@ -579,35 +604,48 @@ static int s_swap(const char *tmp, const char *store, char *err, size_t errlen)
     return 0;
 }
 
+/* The store from the backup `from`, with the data directory locked:
+ * read once, into tmp, measured in that read and matched against the
+ * manifests; every check runs on tmp, then it replaces the store. */
+static int s_restore_store(const lt_gwcfg_t *cfg, const char *from, const lt_backman_set_t *set,
+                           const char *tmp, const char *store, FILE *out, char *err, size_t errlen)
+{
+    lt_backman_copy_t got;
+    if (lt_backman_copy(from, tmp, &got, err, errlen) != 0)
+        return -1;
+    /* Where tests/integration/test_restore.c replaces the backup (test builds). */
+    lt_file_test_pause("LT_TEST_PAUSE_RESTORE_READ");
+    if (lt_backman_match(set, 0, from, &got, err, errlen) != 0 ||
+        s_check_copy(tmp, from, err, errlen) != 0 ||
+        s_rotate(cfg, tmp, from, out, err, errlen) != 0 || s_swap(tmp, store, err, errlen) != 0) {
+        s_unlink_db(tmp);
+        return -1;
+    }
+    return 0;
+}
+
 int lt_restore_run(const lt_gwcfg_t *cfg, const char *from, FILE *out, char *err, size_t errlen)
 {
     char store[PATH_MAX + 16], tmp[PATH_MAX + 32], why[1024];
     int lock = -1, rc = LT_RESTORE_FAILED;
-    /* Another member's backup, or copies cut short or swapped, before
-     * anything else is read (lt_backman.h). */
-    if (lt_backman_check(cfg, from, out, err, errlen) != 0)
+    lt_backman_set_t set;
+    int backup_lock = s_lock_backup(from, out, err, errlen);
+    if (backup_lock == -1)
         return LT_RESTORE_FAILED;
-    if (s_alone(from, err, errlen) != 0)
-        return LT_RESTORE_FAILED;
+    /* Another member's backup before anything else is read (lt_backman.h). */
+    if (lt_backman_load(cfg, from, &set, out, err, errlen) != 0 || s_alone(from, err, errlen) != 0)
+        goto out;
     /* A host rebuilt after a loss may not have its data directory yet. */
     if (lt_file_mkdirs(cfg->data_dir, 0700) != 0) {
         snprintf(err, errlen, "cannot create %s: %s", cfg->data_dir, strerror(errno));
-        return LT_RESTORE_FAILED;
+        goto out;
     }
     if ((lock = s_lock(cfg, err, errlen)) < 0)
-        return LT_RESTORE_FAILED;
+        goto out;
     snprintf(store, sizeof store, "%s/store.db", cfg->data_dir);
     snprintf(tmp, sizeof tmp, "%s.restore", store);
-    /* The backup is read once, into tmp; every check runs on tmp. */
-    if (s_copy_db(from, 1, tmp, err, errlen) != 0)
+    if (s_restore_store(cfg, from, &set, tmp, store, out, err, errlen) != 0)
         goto out;
-    /* Where tests/integration/test_restore.c replaces the backup (test builds). */
-    lt_file_test_pause("LT_TEST_PAUSE_RESTORE_READ");
-    if (s_check_copy(tmp, from, err, errlen) != 0 ||
-        s_rotate(cfg, tmp, from, out, err, errlen) != 0 || s_swap(tmp, store, err, errlen) != 0) {
-        s_unlink_db(tmp);
-        goto out;
-    }
     fprintf(out, "store %s restored from %s\n", store, from);
     rc = LT_RESTORE_PARTIAL;
     if (s_save_high_water(cfg, store, why, sizeof why) != 0) {
@@ -618,7 +656,7 @@ int lt_restore_run(const lt_gwcfg_t *cfg, const char *from, FILE *out, char *err
      * when they are refused too, and both reasons are given. */
     char why_audit[1024];
     int dir_rc = lt_backdir_restore(cfg, from, out, why, sizeof why);
-    int audit_rc = s_restore_audit(cfg, from, out, why_audit, sizeof why_audit);
+    int audit_rc = s_restore_audit(cfg, from, &set, out, why_audit, sizeof why_audit);
     if (dir_rc != 0 && audit_rc != 0)
         snprintf(err, errlen,
                  "store restored; directory files not restored: %s; audit log not restored: %s",
@@ -630,6 +668,9 @@ int lt_restore_run(const lt_gwcfg_t *cfg, const char *from, FILE *out, char *err
     else
         rc = LT_RESTORE_OK;
 out:
-    close(lock);
+    if (lock >= 0)
+        close(lock);
+    if (backup_lock >= 0)
+        close(backup_lock);
     return rc;
 }

@@ -31,8 +31,10 @@
  * synced before either is renamed, the directory files first, then the
  * audit copy: a copy that fails leaves an earlier store backup at `to` as
  * it was. An earlier `to`.audit is removed when there is no audit log.
- * Last, the manifest `to`.manifest (lt_backman) names cfg's member and the
- * copies' sizes and hashes. Holds an exclusive flock on `to`.lock
+ * The manifest (lt_backman), naming cfg's member and the copies' sizes and
+ * hashes, is written as `to`.manifest.new before the first rename and
+ * renamed over `to`.manifest last: an interrupted backup leaves each copy
+ * matching one of the two, which a restore accepts. Holds an exclusive flock on `to`.lock
  * throughout, and refuses when another backup to `to` holds it. Says what
  * it did on out. Returns 0, or -1 with err. */
 int lt_backup_run(const lt_gwcfg_t *cfg, const char *to, FILE *out, char *err, size_t errlen)
@@ -53,13 +55,17 @@ enum {
  * directory files of `from`.directory/ that are newer than the data
  * directory's (lt_backdir_restore), and audit.db from `from`.audit only
  * when the data directory has none (an existing audit log is newer and
- * append-only). Each backup file is read once, copied into the data
- * directory, and the copy is checked before it is used: SQLite's quick
- * check, the schema (lt_store_schema_check, lt_audit_schema_check), the
+ * append-only). Each backup file is read once, byte for byte, into the
+ * data directory, measured in that read against the manifests read first
+ * (lt_backman: a store copy that matches none refuses the restore, an audit
+ * copy costs only the audit log), and the copy is checked before it is
+ * used: SQLite's quick check, the schema (lt_store_schema_check, lt_audit_schema_check), the
  * store's records and the audit log's chain under the member's signing
  * keys.
  * Refuses while a gateway holds the data directory's lock
- * (LT_GWCFG_LOCK_NAME), and holds it itself meanwhile. Says what it did on
+ * (LT_GWCFG_LOCK_NAME), or a backup to `from` holds `from`.lock, and holds
+ * both itself meanwhile (the backup's not where it cannot be created:
+ * read-only media; said on out). Says what it did on
  * out. Returns an LT_RESTORE_ value, with err unless LT_RESTORE_OK. */
 int lt_restore_run(const lt_gwcfg_t *cfg, const char *from, FILE *out, char *err, size_t errlen)
     __attribute__((warn_unused_result));

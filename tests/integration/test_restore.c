@@ -290,7 +290,7 @@ static void test_restore(void)
     CU_ASSERT(s_cli_says(&x, "restore1.out", "the gateway is running"));
     LT_IT_REQUIRE(lt_it_gw_stop(x.go, STOP_MS) == 0);
     /* A -wal beside the backup (a copy of a store in use) is refused: the
-     * backup is read immutable, which would pass over its commits. */
+     * backup is copied byte for byte, which would pass over its commits. */
     char wal[PATH_MAX + 48], twice[PATH_MAX + 48];
     snprintf(wal, sizeof wal, "%s-wal", x.backup);
     LT_IT_REQUIRE(lt_it_write_file(wal, "") == 0);
@@ -786,7 +786,8 @@ static int s_reseal(const lt_it_gw_t *g, const char *path)
     snprintf(audit, sizeof audit, "%s.audit", path);
     if (lt_backman_measure(&cfg, path, access(audit, F_OK) == 0 ? audit : NULL, text, err,
                            sizeof err) != 0 ||
-        lt_backman_write(path, text, err, sizeof err) != 0) {
+        lt_backman_write(path, text, err, sizeof err) != 0 ||
+        lt_backman_commit(path, err, sizeof err) != 0) {
         fprintf(stderr, "\n  reseal %s: %s\n", path, err);
         return -1;
     }
@@ -1312,6 +1313,17 @@ static void test_backup_lock(void)
     CU_ASSERT(s_cli_says(&x, "backup2.out", "store-backup.db.lock"));
     CU_ASSERT(s_inode(x.backup) == store0 && s_inode(audit) == audit0);
     CU_ASSERT(access(tmp, F_OK) != 0);
+    /* A restore from it waits for that backup too: a backup timer not
+     * stopped would replace the backup while it is read (before, the
+     * restore ran, exit 0). */
+    LT_IT_REQUIRE(lt_it_gw_stop(x.go, STOP_MS) == 0);
+    long rows = s_log_rows(x.go);
+    CU_ASSERT_EQUAL(s_cli(&x, "restore1.out", "restore", x.go, "--from", x.backup), 1);
+    CU_ASSERT(s_cli_says(&x, "restore1.out", "a lienthong backup to "));
+    CU_ASSERT(s_cli_says(&x, "restore1.out", "store-backup.db.lock"));
+    CU_ASSERT(!s_exists(x.go, "store.db.restore"));
+    CU_ASSERT_EQUAL(s_log_rows(x.go), rows);
+    LT_IT_REQUIRE(lt_it_gw_run(x.go, READY_MS) == 0);
     close(fd);
     fd = -1;
     /* The lock let go, the next backup runs. */
@@ -1383,11 +1395,27 @@ static void test_manifest(void)
     CU_ASSERT_EQUAL(s_log_rows(x.go), rows);
     LT_IT_REQUIRE(rename(keep, x.backup) == 0);
 
-    /* An audit copy swapped for the consumer's. */
+    /* An audit copy swapped for the consumer's: it costs the audit log
+     * only, the store is restored (before, nothing was, exit 1). */
     LT_IT_REQUIRE(s_cp(audit, keep) == 0 && s_cp(gm_audit, audit) == 0);
-    CU_ASSERT_EQUAL(s_cli(&x, "restore3.out", "restore", x.go, "--from", x.backup), 1);
+    CU_ASSERT_EQUAL(s_cli(&x, "restore3.out", "restore", x.go, "--from", x.backup), 3);
+    CU_ASSERT(s_cli_says(&x, "restore3.out", "store restored; audit log not restored: "));
     CU_ASSERT(s_cli_says(&x, "restore3.out", "store-backup.db.audit does not have the "));
     CU_ASSERT_EQUAL(s_log_rows(x.go), rows);
+    CU_ASSERT(!s_exists(x.go, "audit.db"));
+    CU_ASSERT(!s_exists(x.go, "audit.db.restore"));
+    /* With an audit log of its own the data directory keeps it, and the
+     * backup's is not read: exit 0. */
+    LT_IT_REQUIRE(s_put(x.go, "audit.db-wal", "") == 0);
+    CU_ASSERT_EQUAL(s_cli(&x, "restore3b.out", "restore", x.go, "--from", x.backup), 0);
+    CU_ASSERT(s_cli_says(&x, "restore3b.out", "kept "));
+    LT_IT_REQUIRE(system(cmd) == 0);
+    /* Only the store and its manifest brought back: the store is
+     * restored, the audit log not, saying why. */
+    LT_IT_REQUIRE(unlink(audit) == 0);
+    CU_ASSERT_EQUAL(s_cli(&x, "restore3c.out", "restore", x.go, "--from", x.backup), 3);
+    CU_ASSERT(s_cli_says(&x, "restore3c.out", "audit log not restored: "));
+    CU_ASSERT(s_cli_says(&x, "restore3c.out", ".audit is missing, listed in "));
     CU_ASSERT(!s_exists(x.go, "audit.db"));
     LT_IT_REQUIRE(rename(keep, audit) == 0);
 
@@ -1439,19 +1467,21 @@ static int s_appears(const char *path, int timeout_ms)
     return access(path, F_OK) == 0;
 }
 
-/* Starts `lienthong restore` of x's backup on g, paused at the test hook
+/* Starts `lienthong CMD FLAG x's backup` on g, paused at the test hook
  * env (lt_file_test_pause) with pause as its file: 0 once it waits there. */
-static int s_restore_paused(fed_t *x, const lt_it_gw_t *g, lt_it_proc_t *p, const char *env,
-                            const char *pause)
+static int s_paused(fed_t *x, const lt_it_gw_t *g, lt_it_proc_t *p, const char *cmd,
+                    const char *flag, const char *env, const char *pause)
 {
     char paused[PATH_MAX + 16];
     snprintf(paused, sizeof paused, "%s.paused", pause);
+    (void)unlink(paused);
+    (void)unlink(pause);
     memset(p, 0, sizeof *p);
-    snprintf(p->log_path, sizeof p->log_path, "%.3000s/restore-paused.out", x->f.dir);
-    p->args[0] = "restore";
+    snprintf(p->log_path, sizeof p->log_path, "%.3000s/%s-paused.out", x->f.dir, cmd);
+    p->args[0] = cmd;
     p->args[1] = "--config";
     p->args[2] = g->conf_path;
-    p->args[3] = "--from";
+    p->args[3] = flag;
     p->args[4] = x->backup;
     if (setenv(env, pause, 1) != 0)
         return -1;
@@ -1459,6 +1489,12 @@ static int s_restore_paused(fed_t *x, const lt_it_gw_t *g, lt_it_proc_t *p, cons
     if (unsetenv(env) != 0 || started != 0)
         return -1;
     return s_appears(paused, CLI_MS) ? 0 : -1;
+}
+
+static int s_restore_paused(fed_t *x, const lt_it_gw_t *g, lt_it_proc_t *p, const char *env,
+                            const char *pause)
+{
+    return s_paused(x, g, p, "restore", "--from", env, pause);
 }
 
 /* The number of objects named name in g's store, or -1. */
@@ -1660,6 +1696,135 @@ out:
     s_cleanup(&x);
 }
 
+/* Removes g's audit log: a restore then restores the backup's. 0 or -1. */
+static int s_drop_audit(const lt_it_gw_t *g)
+{
+    char cmd[4 * PATH_MAX];
+    snprintf(cmd, sizeof cmd, "rm -f '%s/audit.db' '%s/audit.db-wal' '%s/audit.db-shm'",
+             g->data_dir, g->data_dir, g->data_dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* ---- 13. a backup interrupted between its renames ------------------------------ */
+
+/* Runs `lienthong backup` of g to x's backup, killed at the test hook env. */
+static int s_backup_killed(fed_t *x, const lt_it_gw_t *g, const char *env)
+{
+    char pause[PATH_MAX + 16];
+    lt_it_proc_t p;
+    snprintf(pause, sizeof pause, "%s/pause", x->f.dir);
+    if (s_paused(x, g, &p, "backup", "--to", env, pause) != 0)
+        return -1;
+    lt_it_proc_kill(&p);
+    return 0;
+}
+
+/* Restores x's backup on the stopped owner with no audit log of its own:
+ * the exit code. */
+static int s_restore_fresh(fed_t *x, const char *out)
+{
+    if (s_drop_audit(x->go) != 0)
+        return -1;
+    return s_cli(x, out, "restore", x->go, "--from", x->backup);
+}
+
+/* A backup to FILE killed between its renames (test hooks
+ * LT_TEST_PAUSE_BACKUP_AUDIT, after the audit copy's, and
+ * LT_TEST_PAUSE_BACKUP_STORE, after the store's) leaves a backup that is
+ * restored, exit 0: the older store beside the newer audit log, then the
+ * newer pair; killed after it removed the audit copy of a data directory
+ * without audit log, the store alone. Before, the copies did not match the
+ * earlier manifest beside them and the restore refused, exit 1: the only
+ * backup was lost. */
+static void test_backup_killed(void)
+{
+    fed_t x;
+    memset(&x, 0, sizeof x);
+    LT_IT_REQUIRE(s_owner_backup(&x) == 0);
+    long rows = s_log_rows(x.go);
+    LT_IT_REQUIRE(rows >= 20);
+    LT_IT_REQUIRE(lt_it_gw_run(x.go, READY_MS) == 0);
+    LT_IT_REQUIRE(s_publish(&x, 20, 40, "") == 0);
+    LT_IT_REQUIRE(s_backup_killed(&x, x.go, "LT_TEST_PAUSE_BACKUP_AUDIT") == 0);
+    LT_IT_REQUIRE(lt_it_gw_stop(x.go, STOP_MS) == 0);
+    long more = s_log_rows(x.go);
+    LT_IT_REQUIRE(more > rows);
+    CU_ASSERT_EQUAL(s_restore_fresh(&x, "restore1.out"), 0);
+    CU_ASSERT_EQUAL(s_log_rows(x.go), rows);
+    CU_ASSERT(s_exists(x.go, "audit.db"));
+    CU_ASSERT(s_out_lacks(&x, "restore1.out", "has no manifest"));
+
+    LT_IT_REQUIRE(s_backup_killed(&x, x.go, "LT_TEST_PAUSE_BACKUP_STORE") == 0);
+    CU_ASSERT_EQUAL(s_restore_fresh(&x, "restore2.out"), 0);
+    CU_ASSERT(s_exists(x.go, "audit.db"));
+
+    /* A data directory without an audit log: the backup removes the
+     * earlier audit copy, and is killed then. */
+    LT_IT_REQUIRE(s_cli(&x, "backup2.out", "backup", x.go, "--to", x.backup) == 0);
+    LT_IT_REQUIRE(s_drop_audit(x.go) == 0);
+    LT_IT_REQUIRE(s_backup_killed(&x, x.go, "LT_TEST_PAUSE_BACKUP_AUDIT") == 0);
+    char audit[PATH_MAX + 64];
+    snprintf(audit, sizeof audit, "%s.audit", x.backup);
+    CU_ASSERT(access(audit, F_OK) != 0);
+    CU_ASSERT_EQUAL(s_restore_fresh(&x, "restore3.out"), 0);
+    CU_ASSERT(!s_exists(x.go, "audit.db"));
+    /* The next backup runs to its end, and leaves one manifest. */
+    LT_IT_REQUIRE(lt_it_gw_run(x.go, READY_MS) == 0);
+    LT_IT_REQUIRE(s_cli(&x, "backup3.out", "backup", x.go, "--to", x.backup) == 0);
+    char pending[PATH_MAX + 64];
+    snprintf(pending, sizeof pending, "%s.manifest.new", x.backup);
+    CU_ASSERT(access(pending, F_OK) != 0);
+    s_finish(&x);
+out:
+    s_cleanup(&x);
+}
+
+/* ---- 14. the backup's copies read once, against the manifests read first ------- */
+
+/* The backup changed while a restore runs (test hook
+ * LT_TEST_PAUSE_RESTORE_SWAP, after the store is read, before the audit
+ * copy is): its audit copy replaced by a sound one with other bytes (the
+ * same log, vacuumed) and its manifest written anew, as whoever can write
+ * the backup can (a backup to FILE would too). The audit copy is read
+ * once, measured in that read against the manifests read at the start:
+ * it is not restored, exit 3. Before, the copies were measured first and
+ * the audit copy read again after the store's swap: the changed audit log
+ * was restored, exit 0. */
+static void test_changed_during_restore(void)
+{
+    fed_t x;
+    memset(&x, 0, sizeof x);
+    char audit[PATH_MAX + 64], changed[PATH_MAX + 80], pause[PATH_MAX + 16];
+    lt_it_proc_t p;
+    int status = -1;
+    LT_IT_REQUIRE(s_owner_backup(&x) == 0);
+    snprintf(audit, sizeof audit, "%s.audit", x.backup);
+    snprintf(changed, sizeof changed, "%s.changed", audit);
+    snprintf(pause, sizeof pause, "%s/pause", x.f.dir);
+    LT_IT_REQUIRE(s_cp(audit, changed) == 0 && s_sql(changed, "VACUUM") == 0);
+    char cmd[4 * PATH_MAX];
+    snprintf(cmd, sizeof cmd, "cmp -s '%s' '%s'", audit, changed);
+    LT_IT_REQUIRE(system(cmd) != 0);
+    LT_IT_REQUIRE(s_drop_audit(x.go) == 0);
+
+    LT_IT_REQUIRE(s_restore_paused(&x, x.go, &p, "LT_TEST_PAUSE_RESTORE_SWAP", pause) == 0);
+    LT_IT_REQUIRE(rename(changed, audit) == 0 && s_reseal(x.go, x.backup) == 0);
+    LT_IT_REQUIRE(lt_it_write_fmt(pause, "go\n") == 0);
+    LT_IT_REQUIRE(lt_it_proc_wait_exit(&p, CLI_MS, &status) == 0);
+    CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 3);
+    CU_ASSERT(!s_exists(x.go, "audit.db"));
+    CU_ASSERT(!s_exists(x.go, "audit.db.restore"));
+    if (CU_get_number_of_failures() != s_failures0)
+        lt_it_file_dump(p.log_path);
+    /* Restored again, the backup as it now is passes. */
+    CU_ASSERT_EQUAL(s_cli(&x, "restore2.out", "restore", x.go, "--from", x.backup), 0);
+    CU_ASSERT(s_exists(x.go, "audit.db"));
+    LT_IT_REQUIRE(lt_it_gw_run(x.go, READY_MS) == 0);
+    s_finish(&x);
+out:
+    s_cleanup(&x);
+}
+
 static void s_teardown(void)
 {
     lt_it_cleanup_all();
@@ -1703,6 +1868,11 @@ int main(int argc, char **argv)
          test_audit_checked},
         {"12 a restore killed before its rename leaves the old store with its WAL's commits",
          test_old_wal_kept},
+        {"13 a backup killed between its renames leaves a backup that is restored",
+         test_backup_killed},
+        {"14 a backup changed during a restore: its copies are matched as read, against the "
+         "manifests read first",
+         test_changed_during_restore},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {"restore", NULL, NULL, s_test_start, s_teardown, tests};
