@@ -549,7 +549,9 @@ static void s_on_deliver(lt_sink_t *self, const Lienthong__Deliver *d, int64_t n
     }
     if (self->hold_until)
         return;
-    if (d->replace_seq) {
+    /* A replacement's state may be empty at S = 0 (a view whose where
+     * matches nothing): either flag marks it as one too (PROTOCOL.md 8.2). */
+    if (d->replace_seq || d->replace_first || d->replace_last) {
         s_on_replace(self, d, now);
         return;
     }

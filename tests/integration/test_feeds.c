@@ -85,6 +85,12 @@ static const char *s_source_narrowed = SOURCE_BEFORE_P38
     "fields = [\"personal_id\", \"full_name\", \"current_province\", \"status\"]; "
     "where = { current_province = \"38\"; status = \"CITIZEN_ALIVE\"; }; },\n" SOURCE_AFTER_P38;
 
+/* Version 2 of the directory, emptied: p38's where matches no citizen,
+ * so the view is rebuilt with no records (PROTOCOL.md 6.9). */
+static const char *s_source_emptied =
+    SOURCE_BEFORE_P38 "  { id = \"" V38 "\"; dataset = \"" DS "\"; " VIEW_FIELDS
+                      "where = { current_province = \"99\"; }; },\n" SOURCE_AFTER_P38;
+
 static const char *const s_names[] = {
     "Nguyễn Văn An", "Trần Thị Bình", "Lê Hoàng Cường", "Phạm Thị Dung", "Hoàng Văn Em",
     "Vũ Thị Giang", "Đặng Quốc Huy", "Bùi Thị Lan", "Đỗ Minh Khoa", "Ngô Thị Mai",
@@ -1601,6 +1607,70 @@ out:
     lt_it_fed_cleanup(&x.f);
 }
 
+/* A sink of a view rebuilt so that its where matches nothing takes the
+ * empty replacement (PROTOCOL.md 8.2: S = 0, one part with both flags):
+ * its table emptied, its cursor 0 on the new history, and it stays
+ * attached. Before, the sink took that Deliver (replace_seq 0) for an
+ * ordinary empty one and never acknowledged it: detached after
+ * LT_SNAP_IDLE_MS, attached again, for ever, its rows kept. */
+static void test_sink_empty_replacement(void)
+{
+    fed_t x;
+    memset(&x, 0, sizeof x);
+    lt_ft_model_t m = {0};
+    lt_ft_pub_t *p = calloc(1, sizeof *p);
+    lt_it_proc_t ko = {0};
+    uint8_t *v2 = NULL;
+    size_t v2_len = 0;
+    char err[1024] = "", co[PATH_MAX], dbo[PATH_MAX];
+    lt_it_gw_t *owner = NULL, *g38 = NULL;
+    LT_IT_REQUIRE(p && s_p38_history(&x, &m, p, &owner, &g38) == 0);
+    uint64_t old = lt_ft_last_seq(owner, V38);
+    LT_IT_REQUIRE(old > 0);
+    LT_IT_REQUIRE(lt_ft_sink_start(&ko, owner->sock_path, V38, x.f.dir, "sink-owner", co, dbo) ==
+                  0);
+    LT_IT_REQUIRE(lt_ft_sink_wait(dbo, old, CONVERGE_MS) == 0);
+    CHECK(s_check_sink_p38(dbo, &m, old, 0, err, sizeof err));
+
+    /* Version 2 empties p38: the owner rebuilds it with no records. */
+    long mark = lt_it_log_mark(owner);
+    x.f.extra_source = s_source_emptied;
+    LT_IT_REQUIRE(lt_it_dir_bytes(&x.f, 2, 0, 0, NULL, &v2, &v2_len) == 0);
+    LT_IT_REQUIRE(lt_it_gw_put_directory(owner, v2, v2_len) == 0 &&
+                  lt_it_gw_signal(owner, SIGHUP) == 0 &&
+                  lt_it_gw_wait_version(owner, 2, REPLY_MS) == 0);
+    LT_IT_REQUIRE(lt_it_log_wait(owner, mark, "view definition changed in directory version 2",
+                                 NULL, CONVERGE_MS) == 0);
+    CU_ASSERT_EQUAL(lt_ft_last_seq(owner, V38), 0);
+
+    /* The sink's table is emptied, its cursor 0, well before the 60 s a
+     * replacement without progress lasts. */
+    int64_t end = lt_it_ms() + CONVERGE_MS;
+    while (lt_it_file_count(ko.log_path, 0, "replaced; cursor=0 ", NULL) < 1 && lt_it_ms() < end)
+        usleep(50 * 1000);
+    CU_ASSERT_EQUAL(lt_it_file_count(ko.log_path, 0, "replaced; cursor=0 ", NULL), 1);
+    for (size_t i = 0; i < m.n; i++)
+        m.c[i].live = 0;
+    CHECK(lt_ft_sink_check(dbo, &m, err, sizeof err));
+    CU_ASSERT(lt_ft_sink_wait(dbo, 0, 0) == 0);
+    CU_ASSERT(!lt_it_file_contains(owner->log_path, "made no progress"));
+    CU_ASSERT_EQUAL(lt_it_proc_stop(&ko, STOP_MS), 0);
+    CU_ASSERT(!lt_it_file_contains(ko.log_path, "Sanitizer"));
+    s_finish(&x);
+out:
+    if (s_test_failed()) {
+        s_dump_all(&x);
+        lt_it_file_dump(ko.log_path);
+    }
+    lt_it_proc_kill(&ko);
+    free(v2);
+    if (p)
+        lt_ft_pub_clear(p);
+    free(p);
+    lt_ft_model_free(&m);
+    lt_it_fed_cleanup(&x.f);
+}
+
 /* A sink attached to p38's replica and live while its owner rebuilds the
  * view on a new history (PROTOCOL.md 6.9) stays attached through the fork
  * and the copy, and is detached with "replaced" by the swap
@@ -1988,6 +2058,9 @@ int main(int argc, char **argv)
         {"6 a sink across a view rebuilt and a replica resynchronised, gateways restarted: "
          "its table replaced",
          test_sink_history},
+        {"6 a sink of a view rebuilt to match nothing: its table emptied by the empty "
+         "replacement",
+         test_sink_empty_replacement},
         {"6 a sink attached to a replica through its owner's fork and the swap: its table "
          "replaced, then live",
          test_sink_through_fork},
