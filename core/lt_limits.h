@@ -191,7 +191,9 @@
  * the log it keeps: a consumer gone without a word never returns credit. The
  * subscription stays and restarts the snapshot at index 0 when credit comes
  * (implementation, 6.7). A sink's replacement that made no progress (no
- * DeliverAck) for this long ends too, and the sink is detached (8.2). */
+ * DeliverAck) for this long ends too, and the sink is detached (8.2). A
+ * replica receiving a snapshot waits as long for its next part before it
+ * subscribes again, which would restart it at index 0 (3.3). */
 #define LT_SNAP_IDLE_MS 60000
 /* Merkle proof entries: enough for 2^64 leaves (6.4). */
 #define LT_MERKLE_MAX_PATH 64

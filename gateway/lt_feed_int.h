@@ -447,6 +447,8 @@ void lt_feed_stage_drop(lt_feed_t *self, lt_feed_replica_t *f, const char *why);
  * rows and the snapshot's running root, in memory, stayed. */
 void lt_feed_stage_drop_all(lt_feed_t *self, const char *why);
 void lt_feed_stage_free(lt_feed_replica_t *f);
+/* 1 while f receives a snapshot (its first chunk taken, not yet ended). */
+int lt_feed_stage_receiving(const lt_feed_replica_t *f);
 /* Empties what a snapshot interrupted by a stop left staged for f. 0, or
  * -1 on a store failure. */
 int lt_feed_stage_discard(lt_feed_t *self, const lt_feed_replica_t *f);

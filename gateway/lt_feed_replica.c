@@ -7,6 +7,7 @@
 #include "lt_err.h"
 #include "lt_file.h"
 #include "lt_gwstats.h"
+#include "lt_limits.h"
 #include "lt_log.h"
 #include "lt_valid.h"
 #include "lt_peers.h"
@@ -265,6 +266,17 @@ void lt_feed_replica_subscribe(lt_feed_t *self, lt_feed_replica_t *f)
     s_subscribe(self, f);
 }
 
+/* How long a live feed waits for a message before it subscribes again.
+ * A snapshot being received is started again from index 0 by a new
+ * Subscribe (PROTOCOL.md 6.7): a pause of its owner (a view rebuilt on its
+ * loop, a busy store, a slow link for a whole chunk) must not throw away
+ * what was received, so it waits as long as the owner keeps a snapshot
+ * without progress before ending it (LT_SNAP_IDLE_MS). */
+static int64_t s_idle_ms(const lt_feed_replica_t *f)
+{
+    return lt_feed_stage_receiving(f) ? LT_SNAP_IDLE_MS : IDLE_RESUBSCRIBE_MS;
+}
+
 void lt_feed_replica_tick(lt_feed_t *self)
 {
     int64_t now = lt_clock_mono_ms();
@@ -277,8 +289,7 @@ void lt_feed_replica_tick(lt_feed_t *self)
         if (f->state == LT_FEED_FORKED)
             continue;
         if ((f->state != LT_FEED_LIVE && now >= f->next_at) ||
-            (f->state == LT_FEED_LIVE && !f->applying &&
-             now - f->last_batch_at > IDLE_RESUBSCRIBE_MS))
+            (f->state == LT_FEED_LIVE && !f->applying && now - f->last_batch_at > s_idle_ms(f)))
             s_subscribe(self, f);
     }
 }

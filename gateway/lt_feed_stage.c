@@ -113,6 +113,11 @@ void lt_feed_stage_free(lt_feed_replica_t *f)
     f->stage = NULL;
 }
 
+int lt_feed_stage_receiving(const lt_feed_replica_t *f)
+{
+    return f->stage && f->stage->active;
+}
+
 /* (Re)starts receiving a snapshot at seq into an empty staging copy. */
 static int s_begin(lt_feed_t *self, lt_feed_replica_t *f, uint64_t seq, char *err, size_t errlen)
 {

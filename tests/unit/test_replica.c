@@ -20,6 +20,7 @@
 #include "lt_clock.h"
 #include "lt_feed.h"
 #include "lt_feed_int.h"
+#include "lt_limits.h"
 #include "lt_log.h"
 #include "lt_peers.h"
 #include "lt_reject.h"
@@ -1162,8 +1163,9 @@ static void test_abandoned_snapshot_not_kept(void)
     s_snap_of(&sn, OD_POP, 2 * PER_BATCH);
     s_snap_chunk(&sn);
     CU_ASSERT_FATAL(s_staged(PER_BATCH + 1) == 1);
-    /* Stalled: the idle re-subscribe gives up on it. */
-    f->last_batch_at -= 10000;
+    /* Stalled as long as its owner would keep it: the idle re-subscribe
+     * gives up on it. */
+    f->last_batch_at -= LT_SNAP_IDLE_MS + 1000;
     lt_feed_tick(G.feed);
     uint64_t credit, from;
     s_drain(&credit, &from);
@@ -1178,6 +1180,40 @@ static void test_abandoned_snapshot_not_kept(void)
     CU_ASSERT_EQUAL(f->state, LT_FEED_BACKOFF);
     CU_ASSERT(s_staged(PER_BATCH + 1) == 0);
     CU_ASSERT_EQUAL(s_row().last_seq, 0);
+    s_feed_close();
+}
+
+/* A snapshot being received survives a pause of its owner longer than a
+ * live feed's idle re-subscribe (a view rebuilt on the owner's loop, a
+ * busy store, a slow link): a Subscribe would make the owner start it
+ * again from index 0 (PROTOCOL.md 6.7), and one of millions of records
+ * might never end. Before, any 2 s gap threw the staged chunks away. A
+ * live feed with nothing being received still subscribes again after 2 s. */
+static void test_snapshot_survives_pause(void)
+{
+    CU_ASSERT_FATAL(s_setup() == 0);
+    lt_feed_replica_t *f = lt_feed_replica_find(G.feed, OD_POP);
+    snap_t sn;
+    uint64_t credit, from;
+    s_snap_of(&sn, OD_POP, 2 * PER_BATCH);
+    s_drain(&credit, &from);
+    s_snap_chunk(&sn);
+    CU_ASSERT_FATAL(s_staged(PER_BATCH + 1) == 1);
+    s_drain(&credit, &from);
+    f->last_batch_at -= 3000;
+    lt_feed_tick(G.feed);
+    s_drain(&credit, &from);
+    CU_ASSERT_EQUAL(from, 0); /* no Subscribe */
+    CU_ASSERT(s_staged(PER_BATCH + 1) == 1);
+    s_snap_end(&sn);
+    CU_ASSERT_EQUAL(s_row().last_seq, 2 * PER_BATCH);
+    CU_ASSERT_EQUAL(f->state, LT_FEED_LIVE);
+    /* Live, nothing being received: 2 s without a batch subscribes again. */
+    s_drain(&credit, &from);
+    f->last_batch_at -= 3000;
+    lt_feed_tick(G.feed);
+    s_drain(&credit, &from);
+    CU_ASSERT_EQUAL(from, 2 * PER_BATCH + 1);
     s_feed_close();
 }
 
@@ -1760,6 +1796,9 @@ int main(void)
          test_repeated_forks_back_off},
         {"a snapshot abandoned (stalled, or its end refused) leaves nothing staged on disk",
          test_abandoned_snapshot_not_kept},
+        {"a snapshot being received survives a 3 s pause of its owner; a live feed does not "
+         "wait",
+         test_snapshot_survives_pause},
         {"a store rebuilt while a snapshot is received abandons it; sent again, it is whole",
          test_rebuild_drops_snapshot_received},
         {"a repair by resynchronisation of a live replica stays live",
