@@ -333,6 +333,19 @@ static int s_forked(lt_feed_t *self, lt_feed_replica_t *f, const ProtobufCBinary
     return 1;
 }
 
+/* A snapshot at S beyond the highest seq the store holds could never be
+ * followed: S + 1 and every later batch would be refused at the append,
+ * the replica stuck (and past 2^63 S would read back negative). Refused
+ * before the signature is checked, naming S. 0, or -1 with why. */
+static int s_seq_storable(uint64_t seq, char *err, size_t errlen)
+{
+    if (seq <= LT_STORE_SEQ_MAX)
+        return 0;
+    snprintf(err, errlen, "snapshot at seq %llu is beyond the highest seq a stream holds (%llu)",
+             (unsigned long long)seq, (unsigned long long)LT_STORE_SEQ_MAX);
+    return -1;
+}
+
 /* A snapshot at S holds at most S records: each is the last change of its
  * key, and no two keys changed at the same seq of 1..S (PROTOCOL.md 6.7).
  * A chunk taking it past S is refused before it is verified or staged:
@@ -342,6 +355,8 @@ static int s_forked(lt_feed_t *self, lt_feed_replica_t *f, const ProtobufCBinary
 static int s_within_seq(uint64_t seq, uint64_t index, const Lienthong__SnapshotChunk *c, char *err,
                         size_t errlen)
 {
+    if (s_seq_storable(seq, err, errlen) != 0)
+        return -1;
     if (c->n_records <= seq && index <= seq - c->n_records)
         return 0;
     snprintf(err, errlen, "snapshot at seq %llu sends more than %llu records",
@@ -487,7 +502,8 @@ void lt_feed_on_snapshot_end(lt_feed_t *self, const char *owner, const Lienthong
     }
     if (!pk)
         snprintf(err, sizeof err, "owner not in directory");
-    if (pk && empty && s_begin(self, f, e->snapshot_seq, err, sizeof err) != 0)
+    if (pk && (s_seq_storable(e->snapshot_seq, err, sizeof err) != 0 ||
+               (empty && s_begin(self, f, e->snapshot_seq, err, sizeof err) != 0)))
         pk = NULL;
     if (pk)
         lt_snap_merkle_root(&f->stage->acc, root);

@@ -26,7 +26,7 @@
  * stop at SEQ_MAX (about 10^12 records per stream); past it an append is
  * refused rather than spilling into the next stream's range. */
 #define SEQ_BITS LT_STORE_SEQ_BITS
-#define SEQ_MAX ((1ULL << SEQ_BITS) - 1)
+#define SEQ_MAX LT_STORE_SEQ_MAX
 #define LOG_ID(stream, seq) (((int64_t)(stream) << SEQ_BITS) | (int64_t)(seq))
 #define LT_STORE_MEMO_NAME 96 /* longer stream names are read each time */
 

@@ -19,6 +19,8 @@ typedef struct _lt_store_t lt_store_t;
 
 /* A log row's id is the stream's id above this many bits of seq. */
 #define LT_STORE_SEQ_BITS 40
+/* The highest seq a stream can hold: an append past it is refused. */
+#define LT_STORE_SEQ_MAX ((1ULL << LT_STORE_SEQ_BITS) - 1)
 
 /* A log row's checksum (docs/ARCHITECTURE.md 4.2): LT_STORE_SUM_BYTES,
  * the first bytes of the record's Merkle leaf (PROTOCOL.md 6.4) with the

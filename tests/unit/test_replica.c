@@ -1446,6 +1446,44 @@ static void test_snapshot_over_seq_refused(void)
     s_feed_close();
 }
 
+/* A snapshot at S beyond the highest seq the store holds (a hostile
+ * owner's: PROTOCOL.md 6.7 bounds nothing else) is refused before its
+ * signature is checked, naming S, and the feed stops, nothing staged or
+ * installed: a chunk, and an empty snapshot (its end alone). Before, the
+ * empty one was installed at S (past 2^63 read back negative) and every
+ * later batch failed at the append, the replica stuck. */
+static void test_snapshot_seq_beyond_store(void)
+{
+    static const uint64_t seqs[] = {LT_STORE_SEQ_MAX + 1, (1ULL << 63) + 5};
+    char out[4096], want[128];
+    for (size_t i = 0; i < 2; i++) {
+        CU_ASSERT_FATAL(s_setup() == 0);
+        lt_feed_replica_t *f = lt_feed_replica_find(G.feed, OD_POP);
+        snap_t sn, empty;
+        s_snap_from(&sn, OD_POP, seqs[i], 1);
+        s_snap_empty(&empty, seqs[i]);
+        snprintf(want, sizeof want, "snapshot at seq %llu is beyond the highest seq",
+                 (unsigned long long)seqs[i]);
+        int saved = s_log_begin("beyond", LT_LOG_WARN);
+        s_snap_end(&empty);
+        s_log_end(saved, "beyond", out, sizeof out);
+        CU_ASSERT_EQUAL(f->state, LT_FEED_BACKOFF);
+        CU_ASSERT(ut_lines(out, want) == 1);
+        CU_ASSERT_EQUAL(s_row().last_seq, 0);
+        CU_ASSERT_EQUAL(f->cursor.last_seq, 0);
+        f->next_at = 0;
+        lt_feed_tick(G.feed);
+        CU_ASSERT_EQUAL_FATAL(f->state, LT_FEED_LIVE);
+        saved = s_log_begin("beyond", LT_LOG_WARN);
+        s_snap_chunk(&sn);
+        s_log_end(saved, "beyond", out, sizeof out);
+        CU_ASSERT_EQUAL(f->state, LT_FEED_BACKOFF);
+        CU_ASSERT(ut_lines(out, want) == 1);
+        CU_ASSERT(s_staged(1) == 0);
+        s_feed_close();
+    }
+}
+
 /* The counter sample of series st. */
 static uint64_t s_counted(lt_stats_series_t *st)
 {
@@ -1799,6 +1837,8 @@ int main(void)
         {"a snapshot being received survives a 3 s pause of its owner; a live feed does not "
          "wait",
          test_snapshot_survives_pause},
+        {"a snapshot at a seq beyond the store's highest is refused, naming it",
+         test_snapshot_seq_beyond_store},
         {"a store rebuilt while a snapshot is received abandons it; sent again, it is whole",
          test_rebuild_drops_snapshot_received},
         {"a repair by resynchronisation of a live replica stays live",
