@@ -226,6 +226,11 @@ typedef struct {
     char deferred_why[400];
     uint64_t deferred_gen; /* the subscription it was deferred on */
     uint64_t sub_gen; /* counts Subscribes, so that a commit knows whose credit it owes */
+    /* A Subscribe was sent since the last empty snapshot was taken: only
+     * then may one come (PROTOCOL.md 6.7). Each costs a synced swap and an
+     * audit row, which an owner sending them unasked would repeat at wire
+     * speed (lt_feed_on_snapshot_end). */
+    int empty_asked;
     /* Counts the times `cursor` was replaced other than by a commit of its
      * batches (a resynchronisation started or finished, a snapshot swapped
      * in): a batch checked before does not follow on the new cursor even

@@ -254,6 +254,7 @@ static void s_subscribe(lt_feed_t *self, lt_feed_replica_t *f)
     f->stale_ahead = f->state == LT_FEED_LIVE;
     f->state = LT_FEED_LIVE;
     f->sub_gen++;
+    f->empty_asked = 1;               /* it may be answered by an empty snapshot */
     f->deferred = LT_FEED_DEFER_NONE; /* what the old subscription sent is stale */
     /* The owner restarts any snapshot at index 0. */
     lt_feed_stage_drop(self, f, "subscribed again");

@@ -488,6 +488,14 @@ void lt_feed_on_snapshot_end(lt_feed_t *self, const char *owner, const Lienthong
     uint8_t root[LT_HASH_BYTES], hash[LT_HASH_BYTES];
     const Lienthong__Member *pk = f ? s_owner(self, f) : NULL;
     int empty = e->count == 0 && (!f || !f->stage || !f->stage->active);
+    /* An empty one no Subscribe asked for since the last: dropped, as it
+     * would cost a write, a synced swap and an audit row each time. */
+    if (f && empty && !f->empty_asked) {
+        f->discarded++;
+        lt_debug("feed", "replica of %s: an empty snapshot at seq %llu from %s, unasked: dropped",
+                 f->stream->name, (unsigned long long)e->snapshot_seq, owner);
+        return;
+    }
     /* Behind the cursor by now (batches of a newer subscription applied
      * while it was staged) or from the start: stale, discarded. */
     if (!f || (!empty && (!f->stage || !f->stage->active)) ||
@@ -500,6 +508,8 @@ void lt_feed_on_snapshot_end(lt_feed_t *self, const char *owner, const Lienthong
         }
         return;
     }
+    if (empty)
+        f->empty_asked = 0; /* taken: the next one needs a new Subscribe */
     if (!pk)
         snprintf(err, sizeof err, "owner not in directory");
     if (pk && (s_seq_storable(e->snapshot_seq, err, sizeof err) != 0 ||

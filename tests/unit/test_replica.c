@@ -1217,6 +1217,35 @@ static void test_snapshot_survives_pause(void)
     s_feed_close();
 }
 
+/* An empty snapshot (its end alone) is taken only as the answer to a
+ * Subscribe: one an owner sends unasked after it is dropped, as each
+ * would cost a synced swap and an audit row, at wire speed (PROTOCOL.md
+ * 6.7). Before, every one at or ahead of the cursor was installed. */
+static void test_empty_snapshot_unasked_dropped(void)
+{
+    CU_ASSERT_FATAL(s_setup() == 0);
+    lt_feed_replica_t *f = lt_feed_replica_find(G.feed, OD_POP);
+    snap_t a, b, c;
+    s_snap_empty(&a, 5);
+    s_snap_empty(&b, 6);
+    s_snap_empty(&c, 7);
+    s_snap_end(&a); /* the answer to the setup's Subscribe */
+    CU_ASSERT_EQUAL(s_row().last_seq, 5);
+    uint64_t discarded = f->discarded;
+    s_snap_end(&b);
+    s_snap_end(&a);
+    CU_ASSERT_EQUAL(s_row().last_seq, 5);
+    CU_ASSERT_EQUAL(f->discarded, discarded + 2);
+    CU_ASSERT_EQUAL(f->state, LT_FEED_LIVE);
+    /* Subscribed again: one is taken, the next not. */
+    lt_feed_replica_subscribe(G.feed, f);
+    s_snap_end(&b);
+    CU_ASSERT_EQUAL(s_row().last_seq, 6);
+    s_snap_end(&c);
+    CU_ASSERT_EQUAL(s_row().last_seq, 6);
+    s_feed_close();
+}
+
 /* A signed snapshot of the population at seq 3 * PER_BATCH on G.history:
  * three chunks of PER_BATCH records (seqs and keys 1 to 3 * PER_BATCH,
  * s_recs), chained, and its end. */
@@ -1839,6 +1868,7 @@ int main(void)
          test_snapshot_survives_pause},
         {"a snapshot at a seq beyond the store's highest is refused, naming it",
          test_snapshot_seq_beyond_store},
+        {"an empty snapshot nobody asked for is dropped", test_empty_snapshot_unasked_dropped},
         {"a store rebuilt while a snapshot is received abandons it; sent again, it is whole",
          test_rebuild_drops_snapshot_received},
         {"a repair by resynchronisation of a live replica stays live",
