@@ -486,10 +486,16 @@ void lt_feed_history_status(lt_feed_t *self, lt_feed_stream_t *st, Lienthong__St
         /* The history of what the replica shows: its own row, not the
          * shadow a resynchronisation is filling. */
         lt_stream_t row;
-        st->has_history = 0;
-        if (lt_store_stream_find(self->ctx->store, st->name, &row) == 1 && row.has_history) {
-            memcpy(st->history, row.history, sizeof st->history);
-            st->has_history = 1;
+        /* Only a row read changes it: a read that fails (a busy store)
+         * would leave the Delivers that follow with no history, and a sink
+         * attaching then would have its whole table replaced (8.2). */
+        int found = lt_store_stream_find(self->ctx->store, st->name, &row);
+        if (found == 0)
+            st->has_history = 0;
+        else if (found == 1) {
+            st->has_history = row.has_history;
+            if (row.has_history)
+                memcpy(st->history, row.history, sizeof st->history);
         }
         if (f->state == LT_FEED_FORKED) {
             h->state = "forked";

@@ -49,6 +49,15 @@ static struct {
     uint8_t history[LT_HISTORY_BYTES];
 } G;
 
+/* Reads of a stream's row fail while set (lt_feed_history_status). */
+static int g_find_fail;
+int __real_lt_store_stream_find(lt_store_t *self, const char *name, lt_stream_t *out);
+int __wrap_lt_store_stream_find(lt_store_t *self, const char *name, lt_stream_t *out);
+int __wrap_lt_store_stream_find(lt_store_t *self, const char *name, lt_stream_t *out)
+{
+    return g_find_fail ? -1 : __real_lt_store_stream_find(self, name, out);
+}
+
 /* What the consumer sent the owner since the last call: credit given back
  * for the population stream, and the from_seq of its last Subscribe (0
  * when none). */
@@ -1024,6 +1033,26 @@ static void s_kept(const uint8_t h1[LT_HISTORY_BYTES])
     CU_ASSERT(s_logged(1) == 1 && s_logged(2 * PER_BATCH) == 1);
 }
 
+/* The status reads the history of what the replica shows from its row; a
+ * read that fails leaves the stream's history as it was. Before, it was
+ * forgotten: the Delivers that followed carried none, and a sink
+ * attaching then had its whole table replaced (PROTOCOL.md 8.2). */
+static void test_status_read_failure_keeps_history(void)
+{
+    CU_ASSERT_FATAL(s_setup() == 0);
+    uint8_t h1[LT_HISTORY_BYTES];
+    lt_feed_replica_t *f = s_on_history(h1);
+    Lienthong__StreamStatus ss = LIENTHONG__STREAM_STATUS__INIT;
+    g_find_fail = 1;
+    lt_feed_history_status(G.feed, f->stream, &ss);
+    g_find_fail = 0;
+    CU_ASSERT(f->stream->has_history && memcmp(f->stream->history, h1, LT_HISTORY_BYTES) == 0);
+    CU_ASSERT_FATAL(ss.history != NULL);
+    CU_ASSERT_EQUAL(ss.history->id.len, LT_HISTORY_BYTES);
+    free(ss.history);
+    s_feed_close();
+}
+
 /* A snapshot on another history than the cursor's, outside a
  * resynchronisation (an owner following 6.9 never sends one), is a fork
  * as a batch of another history is (PROTOCOL.md 6.9): the feed stops, the
@@ -1869,6 +1898,8 @@ int main(void)
         {"a snapshot at a seq beyond the store's highest is refused, naming it",
          test_snapshot_seq_beyond_store},
         {"an empty snapshot nobody asked for is dropped", test_empty_snapshot_unasked_dropped},
+        {"a status whose read of the replica's row fails keeps the stream's history",
+         test_status_read_failure_keeps_history},
         {"a store rebuilt while a snapshot is received abandons it; sent again, it is whole",
          test_rebuild_drops_snapshot_received},
         {"a repair by resynchronisation of a live replica stays live",
