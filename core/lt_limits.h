@@ -186,6 +186,27 @@
 /* Snapshots being sent at once, to peers and sinks; each holds a read
  * transaction on the store (implementation, 6.7). */
 #define LT_SNAP_MAX_SENDING 16
+/* Of those, places only local sinks' replacements take (8.2): a sink
+ * behind the tail has no other way to catch up, so its replacement must
+ * not wait behind peers' snapshots, which may hold every other place
+ * (implementation, 6.7). */
+#define LT_SNAP_SINK_PLACES 4
+/* Snapshots sent at once to one member: each holds a place, a read
+ * transaction (the WAL cannot restart) and its stream's log from S + 1, so
+ * one member subscribing to many streams must not take every place and
+ * keep the other consumers behind the tail waiting. Two let a member catch
+ * up on two streams at a time; the others wait their turn as for a full
+ * table (implementation, 6.7). */
+#define LT_SNAP_MAX_PER_MEMBER 2
+/* A snapshot's or a sink's replacement's lifetime: it ends, as an idle one
+ * does, once it has run LT_SNAP_RUN_MS plus the time the records it sent
+ * take at LT_SNAP_MIN_RATE a second. A consumer that takes a part just
+ * often enough not to be idle would otherwise hold its place, the read
+ * transaction and the log for ever; one reading at least that rate ends
+ * its snapshot itself, within LT_SNAP_RUN_MS plus the state's records at
+ * that rate (implementation, 6.7, 8.2). */
+#define LT_SNAP_RUN_MS   (10 * 60 * 1000)
+#define LT_SNAP_MIN_RATE 50
 /* A snapshot sent to a peer that made no progress (no chunk left) for this
  * long ends, releasing its read transaction, its place among the above and
  * the log it keeps: a consumer gone without a word never returns credit. The

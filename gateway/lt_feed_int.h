@@ -89,6 +89,8 @@ typedef struct {
     int unsent; /* chunk is read (and signed) but not sent yet */
     int done;   /* every record was sent */
     int64_t progress_at; /* monotonic ms it started or last sent a part */
+    int64_t started_at;  /* monotonic ms it started (LT_SNAP_RUN_MS) */
+    int peer;            /* to a peer, not a local sink (LT_SNAP_SINK_PLACES) */
 } lt_feed_snap_t;
 
 /* Owner: one peer's subscription (keyed by routing id and stream). */
@@ -132,6 +134,7 @@ typedef enum {
     LT_SINK_REBUILT,  /* its replacement was ended by a store rebuild (8.2) */
     LT_SINK_STALE,    /* a view whose rebuild failed: not served (6.1, lt_feed_views.c) */
     LT_SINK_IDLE,     /* its replacement got no DeliverAck for LT_SNAP_IDLE_MS (8.2) */
+    LT_SINK_OVERDUE,  /* its replacement ran past its deadline (LT_SNAP_RUN_MS, 8.2) */
 } lt_feed_detach_t;
 
 /* Local: a sink adapter attached to a stream. */
@@ -270,6 +273,7 @@ struct _lt_feed_t {
     lt_arena_t *arena;    /* replica: one received record decoded at a time */
     uint8_t *leaves;      /* replica: the leaves of the batch being checked */
     size_t n_snaps;       /* snapshots and replacements being sent */
+    size_t n_peer_snaps;  /* of those, snapshots to peers */
     int64_t prune_at;     /* monotonic ms of the next pruning step */
     int64_t owner_at;     /* monotonic ms of the next look for lost consumers */
     size_t prune_next;    /* stream the next step looks at first */

@@ -284,7 +284,8 @@ void lt_feed_sink_tick(lt_feed_t *self)
  * Idle: its replacement made no progress for LT_SNAP_IDLE_MS
  * (lt_feed_snap_replace_idle): told in case it is there after all, as it
  * then attaches again, its table as before or, had it committed the last
- * part, as replaced (8.2).
+ * part, as replaced (8.2). Overdue: the same, for a replacement past its
+ * deadline (LT_SNAP_RUN_MS).
  * Stale: a view whose rebuild failed, refused with ERR_UNAVAILABLE as a
  * new attach is until the rebuild succeeds. */
 static void s_detach(lt_feed_t *self, void *sock, lt_feed_sink_t *k)
@@ -304,6 +305,10 @@ static void s_detach(lt_feed_t *self, void *sock, lt_feed_sink_t *k)
         (void)lt_wire_send_error(sock, k->rid, k->rid_len, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE,
                                  0, "%s: the replacement made no progress for %d s; attach again",
                                  k->stream->name, LT_SNAP_IDLE_MS / 1000);
+    } else if (k->detach == LT_SINK_OVERDUE) {
+        (void)lt_wire_send_error(sock, k->rid, k->rid_len, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE,
+                                 0, "%s: the replacement ran past its deadline; attach again",
+                                 k->stream->name);
     } else {
         lt_warn("local", "sink of %s detached at seq %llu: its replacement was ended by a store "
                 "rebuild", k->stream->name, (unsigned long long)k->acked);

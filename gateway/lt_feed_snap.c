@@ -21,8 +21,9 @@ static const uint8_t *s_history(const lt_feed_stream_t *st)
     return st->has_history ? st->history : NULL;
 }
 
-/* Starts a reading of st; NULL (logged) when the store fails. */
-static lt_feed_snap_t *s_start(lt_feed_t *self, lt_feed_stream_t *st)
+/* Starts a reading of st, for a peer or a local sink; NULL (logged) when
+ * the store fails. */
+static lt_feed_snap_t *s_start(lt_feed_t *self, lt_feed_stream_t *st, int peer)
 {
     char err[256];
     lt_feed_snap_t *sn = calloc(1, sizeof *sn);
@@ -32,9 +33,11 @@ static lt_feed_snap_t *s_start(lt_feed_t *self, lt_feed_stream_t *st)
         return NULL;
     }
     sn->seq = lt_store_snap_seq(sn->rd);
-    sn->progress_at = lt_clock_mono_ms();
+    sn->progress_at = sn->started_at = lt_clock_mono_ms();
+    sn->peer = peer;
     lt_snap_merkle_init(&sn->acc);
     self->n_snaps++;
+    self->n_peer_snaps += peer != 0;
     return sn;
 }
 
@@ -42,6 +45,7 @@ void lt_feed_snap_free(lt_feed_t *self, lt_feed_snap_t **snap_p)
 {
     if (!snap_p || !*snap_p)
         return;
+    self->n_peer_snaps -= (*snap_p)->peer != 0;
     lt_store_snap_destroy(&(*snap_p)->rd);
     free((*snap_p)->chunk.buf);
     free(*snap_p);
@@ -57,14 +61,43 @@ static int s_idle(const lt_feed_snap_t *sn, int64_t now)
     return sn && now - sn->progress_at >= LT_SNAP_IDLE_MS;
 }
 
+/* Whether sn ran past its deadline by now: LT_SNAP_RUN_MS plus its
+ * records sent at LT_SNAP_MIN_RATE (lt_limits.h). Progress now and then
+ * keeps it from idling out, not from this. */
+static int s_overdue(const lt_feed_snap_t *sn, int64_t now)
+{
+    return sn &&
+           now - sn->started_at >= LT_SNAP_RUN_MS + (int64_t)(sn->index * 1000 / LT_SNAP_MIN_RATE);
+}
+
+/* Writes why sn ends by now into why (idle: what it waited for), or
+ * returns 0 when it goes on. */
+static int s_ending(const lt_feed_snap_t *sn, int64_t now, const char *idle, char *why, size_t cap)
+{
+    if (s_idle(sn, now))
+        snprintf(why, cap, "%s for %d s", idle, LT_SNAP_IDLE_MS / 1000);
+    else if (s_overdue(sn, now))
+        snprintf(why, cap,
+                 "still running after %lld s, past its deadline (%d min, and 1 s "
+                 "for each %d records sent)",
+                 (long long)((now - sn->started_at) / 1000), LT_SNAP_RUN_MS / 60000,
+                 LT_SNAP_MIN_RATE);
+    else
+        return 0;
+    return 1;
+}
+
 void lt_feed_snap_idle(lt_feed_t *self, lt_feed_sub_t *s, int64_t now)
 {
-    if (!s_idle(s->snap, now))
+    char why[160];
+    if (!s_ending(s->snap, now, "no progress", why, sizeof why))
         return;
-    lt_info("feed", "snapshot of %s at seq %llu to %s ended: no progress for %d s (%llu records "
-            "sent); it restarts when credit comes", s->stream->name,
-            (unsigned long long)s->snap->seq, s->member, LT_SNAP_IDLE_MS / 1000,
-            (unsigned long long)s->snap->index);
+    /* Past its deadline is said louder: the consumer is slow, or holding it. */
+    lt_log(s_idle(s->snap, now) ? LT_LOG_INFO : LT_LOG_WARN, "feed",
+           "snapshot of %s at seq %llu to %s ended: %s (%llu records sent); it "
+           "restarts when credit comes",
+           s->stream->name, (unsigned long long)s->snap->seq, s->member, why,
+           (unsigned long long)s->snap->index);
     lt_feed_snap_free(self, &s->snap);
 }
 
@@ -146,6 +179,21 @@ static int s_read(lt_feed_t *self, lt_feed_stream_t *st, lt_feed_snap_t *sn, int
 
 /* ---- to a peer (6.7) ------------------------------------------------------------ */
 
+/* Whether a snapshot to member may start now: a place is free that a
+ * local sink does not keep (LT_SNAP_SINK_PLACES), and member has fewer
+ * than LT_SNAP_MAX_PER_MEMBER being sent. Otherwise it waits, as for a
+ * full table. */
+static int s_peer_place(const lt_feed_t *self, const char *member)
+{
+    if (self->n_snaps >= LT_SNAP_MAX_SENDING ||
+        self->n_peer_snaps >= LT_SNAP_MAX_SENDING - LT_SNAP_SINK_PLACES)
+        return 0;
+    size_t n = 0;
+    for (size_t i = 0; i < self->n_subs && n < LT_SNAP_MAX_PER_MEMBER; i++)
+        n += self->subs[i].snap && strcmp(self->subs[i].member, member) == 0;
+    return n < LT_SNAP_MAX_PER_MEMBER;
+}
+
 static int s_send_chunk(lt_feed_t *self, void *sock, lt_feed_sub_t *s, lt_feed_snap_t *sn)
 {
     lt_feed_chunk_t *c = &sn->chunk;
@@ -222,9 +270,9 @@ int lt_feed_snap_send(lt_feed_t *self, void *sock, lt_feed_sub_t *s)
         /* Without credit nothing could be sent: a read transaction held
          * for a consumer that may never return any would only pin the
          * store (the WAL, the log, a place among LT_SNAP_MAX_SENDING). */
-        if (s->credit <= 0 || self->n_snaps >= LT_SNAP_MAX_SENDING)
+        if (s->credit <= 0 || !s_peer_place(self, s->member))
             return 0; /* waits for credit, or until one ends */
-        if (!(s->snap = s_start(self, s->stream)))
+        if (!(s->snap = s_start(self, s->stream, 1)))
             return -1;
         lt_info("feed", "sending %s a snapshot of %s at seq %llu (it asked from seq %llu, the "
                 "log is kept from %llu)", s->member, s->stream->name,
@@ -298,7 +346,7 @@ int lt_feed_snap_replace(lt_feed_t *self, void *sock, lt_feed_sink_t *k)
     if (!k->snap) {
         if (self->n_snaps >= LT_SNAP_MAX_SENDING)
             return 0; /* waits until one ends */
-        if (!(k->snap = s_start(self, k->stream)))
+        if (!(k->snap = s_start(self, k->stream, 0)))
             return -1;
         if (k->rebuild)
             lt_info("local",
@@ -326,18 +374,18 @@ int lt_feed_snap_replace(lt_feed_t *self, void *sock, lt_feed_sink_t *k)
  * sink's side: it commits the replacement only at its last part (8.2). */
 void lt_feed_snap_replace_idle(lt_feed_t *self, lt_feed_sink_t *k, int64_t now)
 {
-    if (!s_idle(k->snap, now))
+    char why[160];
+    if (!s_ending(k->snap, now, k->awaiting ? "no DeliverAck" : "no part taken", why, sizeof why))
         return;
     lt_error("local",
-             "replacement of the sink of %s at seq %llu ended: %s for %d s (%llu records sent); "
-             "the sink is detached and takes the replacement again when it attaches",
-             k->stream->name, (unsigned long long)k->snap->seq,
-             k->awaiting ? "no DeliverAck" : "no part taken", LT_SNAP_IDLE_MS / 1000,
+             "replacement of the sink of %s at seq %llu ended: %s (%llu records sent); the sink "
+             "is detached and takes the replacement again when it attaches",
+             k->stream->name, (unsigned long long)k->snap->seq, why,
              (unsigned long long)k->snap->index);
+    if (k->detach == LT_SINK_KEEP)
+        k->detach = s_idle(k->snap, now) ? LT_SINK_IDLE : LT_SINK_OVERDUE;
     lt_feed_snap_free(self, &k->snap);
     k->awaiting = 0;
-    if (k->detach == LT_SINK_KEEP)
-        k->detach = LT_SINK_IDLE;
 }
 
 int lt_feed_snap_replace_ack(lt_feed_t *self, lt_feed_sink_t *k, uint64_t through_seq)

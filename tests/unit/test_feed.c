@@ -11,6 +11,7 @@
  * test_feeds.c covers replicas and sinks. */
 #include "unit_gw.h"
 #include "lt_batch.h"
+#include "lt_clock.h"
 #include "lt_feed.h"
 #include "lt_feed_int.h"
 #include "lt_peers.h"
@@ -508,6 +509,24 @@ static void *s_sink_on_other_history(const char *rid)
     return d;
 }
 
+/* Sends stderr to the file name in the test's directory (its path in log)
+ * until s_log_end; returns the saved stderr. */
+static int s_log_start(const char *name, char *log, size_t cap)
+{
+    snprintf(log, cap, "%s/%s", g.tmp, name);
+    int saved = dup(2), fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    CU_ASSERT_FATAL(saved >= 0 && fd >= 0 && dup2(fd, 2) == 2);
+    close(fd);
+    return saved;
+}
+
+/* Puts stderr back (saved, from s_log_start) and reads what log got. */
+static void s_log_end(int saved, const char *log, char *out, size_t cap)
+{
+    ut_captured(saved, log, out, cap);
+    close(saved);
+}
+
 /* A sink adapter that took a replacement's first part and is gone before
  * it acknowledged it (stopped for good, its database down) is sent nothing
  * more, so no send fails to tell. After LT_SNAP_IDLE_MS without progress
@@ -534,13 +553,9 @@ static void test_idle_replacement_ends(void)
     k->snap->progress_at -= LT_SNAP_IDLE_MS;
     char log[512];
     static char out[16384];
-    snprintf(log, sizeof log, "%s/idle-sink.log", g.tmp);
-    int saved = dup(2), fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    CU_ASSERT_FATAL(saved >= 0 && fd >= 0 && dup2(fd, 2) == 2);
-    close(fd);
+    int saved = s_log_start("idle-sink.log", log, sizeof log);
     lt_feed_tick(g_feed);
-    ut_captured(saved, log, out, sizeof out);
-    close(saved);
+    s_log_end(saved, log, out, sizeof out);
     CU_ASSERT(k->snap == NULL);
     CU_ASSERT_EQUAL(g_feed->n_snaps, snaps);
     CU_ASSERT_EQUAL(lt_feed_snap_floor(g_feed, s_pop()), floor);
@@ -559,6 +574,141 @@ static void test_idle_replacement_ends(void)
     lt_wire_free(&env);
     (void)zmq_setsockopt(d, ZMQ_LINGER, &linger, sizeof linger);
     zmq_close(d);
+}
+
+/* ---- places among the snapshots being sent (6.7, 8.2) -------------------------------- */
+
+/* A subscription of member to population on a routing id no peer holds,
+ * wanting a snapshot, with credit 1, added as lt_feed_on_subscribe would;
+ * its snapshot started if a place is free (the send itself fails: no one
+ * is there, but the snapshot stays until ended). */
+static lt_feed_sub_t *s_place_sub(const char *member, int i)
+{
+    CU_ASSERT_FATAL(g_feed->n_subs < LT_FEED_MAX_SUBS);
+    lt_feed_sub_t *s = &g_feed->subs[g_feed->n_subs++];
+    memset(s, 0, sizeof *s);
+    s->rid_len = (size_t)snprintf((char *)s->rid, sizeof s->rid, "place-%s-%d", member, i);
+    snprintf(s->member, sizeof s->member, "%s", member);
+    s->stream = s_pop();
+    s->next = 1;
+    s->credit = 1;
+    s->snap_wanted = 1;
+    (void)lt_feed_snap_send(g_feed, g.router, s);
+    return s;
+}
+
+/* A sink of population on a routing id no adapter holds, behind the tail,
+ * taking a replacement: started if a place is free. */
+static lt_feed_sink_t *s_place_sink(void)
+{
+    CU_ASSERT_FATAL(g_feed->n_sinks < LT_FEED_MAX_SINKS);
+    lt_feed_sink_t *k = &g_feed->sinks[g_feed->n_sinks++];
+    memset(k, 0, sizeof *k);
+    k->rid_len = (size_t)snprintf((char *)k->rid, sizeof k->rid, "place-sink");
+    k->stream = s_pop();
+    k->next = 1;
+    k->credit = 10;
+    k->replace_ok = 1;
+    (void)lt_feed_snap_replace(g_feed, g.router, k);
+    return k;
+}
+
+/* Ends what the cases below added from subs[subs] and sinks[sinks] on. */
+static void s_places_end(size_t subs, size_t sinks)
+{
+    for (size_t i = subs; i < g_feed->n_subs; i++)
+        lt_feed_snap_free(g_feed, &g_feed->subs[i].snap);
+    for (size_t i = sinks; i < g_feed->n_sinks; i++)
+        lt_feed_snap_free(g_feed, &g_feed->sinks[i].snap);
+    g_feed->n_subs = subs;
+    g_feed->n_sinks = sinks;
+}
+
+/* One member subscribing to many streams (here, on many connections) gets
+ * LT_SNAP_MAX_PER_MEMBER snapshots at once; the rest wait as for a full
+ * table, and other members are served meanwhile (before, one member could
+ * take all LT_SNAP_MAX_SENDING places, and hold them). */
+static void test_snapshots_per_member(void)
+{
+    lt_feed_snap_end_all(g_feed); /* what the cases before left */
+    size_t subs = g_feed->n_subs, sinks = g_feed->n_sinks, snaps = g_feed->n_snaps;
+    for (int i = 0; i < LT_SNAP_MAX_PER_MEMBER; i++)
+        CU_ASSERT(s_place_sub("VN/ONE", i)->snap != NULL);
+    lt_feed_sub_t *s = s_place_sub("VN/ONE", LT_SNAP_MAX_PER_MEMBER);
+    CU_ASSERT(s->snap == NULL && s->snap_wanted);
+    CU_ASSERT_EQUAL(g_feed->n_snaps, snaps + LT_SNAP_MAX_PER_MEMBER);
+    CU_ASSERT(s_place_sub("VN/TWO", 0)->snap != NULL);
+    /* One of its own ends: its next one starts. */
+    lt_feed_snap_free(g_feed, &g_feed->subs[subs].snap);
+    (void)lt_feed_snap_send(g_feed, g.router, s);
+    CU_ASSERT(s->snap != NULL);
+    s_places_end(subs, sinks);
+    CU_ASSERT_EQUAL(g_feed->n_snaps, snaps);
+    CU_ASSERT_EQUAL(g_feed->n_peer_snaps, 0);
+}
+
+/* Peers' snapshots, however many members ask, leave LT_SNAP_SINK_PLACES
+ * places to local sinks: a sink behind the tail is replaced at once
+ * (before, peers could take every place and the sink waited for ever). */
+static void test_snapshot_places_for_sinks(void)
+{
+    lt_feed_snap_end_all(g_feed); /* what the cases before left */
+    size_t subs = g_feed->n_subs, sinks = g_feed->n_sinks;
+    CU_ASSERT_FATAL(g_feed->n_snaps == 0 && g_feed->n_peer_snaps == 0);
+    char member[32];
+    for (int i = 0; i < LT_SNAP_MAX_SENDING; i++) {
+        snprintf(member, sizeof member, "VN/M%d", i / LT_SNAP_MAX_PER_MEMBER);
+        (void)s_place_sub(member, i);
+    }
+    CU_ASSERT_EQUAL(g_feed->n_snaps, LT_SNAP_MAX_SENDING - LT_SNAP_SINK_PLACES);
+    CU_ASSERT_EQUAL(g_feed->n_peer_snaps, LT_SNAP_MAX_SENDING - LT_SNAP_SINK_PLACES);
+    CU_ASSERT(g_feed->subs[g_feed->n_subs - 1].snap == NULL);
+    for (int i = 0; i < LT_SNAP_SINK_PLACES; i++)
+        CU_ASSERT(s_place_sink()->snap != NULL);
+    CU_ASSERT_EQUAL(g_feed->n_snaps, LT_SNAP_MAX_SENDING);
+    CU_ASSERT(s_place_sink()->snap == NULL); /* the table is full now */
+    s_places_end(subs, sinks);
+    CU_ASSERT_EQUAL(g_feed->n_snaps, 0);
+    CU_ASSERT_EQUAL(g_feed->n_peer_snaps, 0);
+}
+
+/* A consumer that takes a part just often enough not to idle out keeps its
+ * snapshot only until its deadline: LT_SNAP_RUN_MS, and 1 s for each
+ * LT_SNAP_MIN_RATE records sent; it ends then, logged, and restarts when
+ * credit comes. A sink's replacement too, the sink detached (before, both
+ * held their place, read transaction and log for ever). */
+static void test_snapshot_deadline(void)
+{
+    size_t subs = g_feed->n_subs, sinks = g_feed->n_sinks, snaps = g_feed->n_snaps;
+    lt_feed_sub_t *s = s_place_sub("VN/SLOW", 0);
+    CU_ASSERT_FATAL(s->snap != NULL);
+    int64_t now = lt_clock_mono_ms();
+    s->snap->index = 100 * LT_SNAP_MIN_RATE; /* 100 s more */
+    s->snap->started_at = now - LT_SNAP_RUN_MS - 99000;
+    s->snap->progress_at = now; /* it took a part just now */
+    lt_feed_snap_idle(g_feed, s, now);
+    CU_ASSERT_FATAL(s->snap != NULL); /* within its deadline */
+    s->snap->started_at -= 1000;
+    char log[512];
+    static char out[16384];
+    int saved = s_log_start("deadline.log", log, sizeof log);
+    lt_log_set_level(LT_LOG_WARN);
+    lt_feed_snap_idle(g_feed, s, now);
+    lt_feed_sink_t *k = s_place_sink();
+    CU_ASSERT_FATAL(k->snap != NULL);
+    k->snap->started_at = now - LT_SNAP_RUN_MS;
+    k->snap->progress_at = now;
+    lt_feed_snap_replace_idle(g_feed, k, now);
+    lt_log_set_level(LT_LOG_ERROR);
+    s_log_end(saved, log, out, sizeof out);
+    CU_ASSERT(s->snap == NULL && s->snap_wanted);
+    CU_ASSERT_EQUAL(ut_lines(out, "snapshot of " OD_POP " at seq"), 1);
+    CU_ASSERT_EQUAL(ut_lines(out, "still running after 700 s, past its deadline"), 1);
+    CU_ASSERT(k->snap == NULL && k->detach == LT_SINK_OVERDUE);
+    CU_ASSERT_EQUAL(ut_lines(out, "replacement of the sink of " OD_POP " at seq"), 1);
+    CU_ASSERT_EQUAL(ut_lines(out, "still running after 600 s, past its deadline"), 1);
+    s_places_end(subs, sinks);
+    CU_ASSERT_EQUAL(g_feed->n_snaps, snaps);
 }
 
 /* The member subscribes on a new connection: its subscriptions to the
@@ -1444,6 +1594,11 @@ int main(void)
         {"a snapshot idle for the bound ends; it restarts with credit", test_idle_snapshot_ends},
         {"a sink's replacement idle for the bound ends; the sink is detached",
          test_idle_replacement_ends},
+        {"one member gets at most LT_SNAP_MAX_PER_MEMBER snapshots at once",
+         test_snapshots_per_member},
+        {"peers' snapshots leave places to local sinks", test_snapshot_places_for_sinks},
+        {"a snapshot or replacement past its deadline ends, progress or not",
+         test_snapshot_deadline},
         {"a Subscribe on a new connection supersedes the old ones", test_new_connection_supersedes},
         {"a refused re-Subscribe stops the old subscription", test_refused_resubscribe_stops},
         {"a lost peer's subscriptions are dropped", test_lost_peer_dropped},
