@@ -207,6 +207,13 @@
  * that rate (implementation, 6.7, 8.2). */
 #define LT_SNAP_RUN_MS   (10 * 60 * 1000)
 #define LT_SNAP_MIN_RATE 50
+/* After a snapshot or a sink's replacement ends, the log is kept from the
+ * subscriber's next seq until it has caught up with the stream's last seq
+ * of when it ended, or for this long: records published during the
+ * snapshot beyond retain_records would otherwise be pruned (a busy prune
+ * goes fast) before its credit let it fetch them, and it would take a
+ * snapshot again, for ever with a large state (implementation, 6.8). */
+#define LT_SNAP_HOLD_MS (10 * 60 * 1000)
 /* A snapshot sent to a peer that made no progress (no chunk left) for this
  * long ends, releasing its read transaction, its place among the above and
  * the log it keeps: a consumer gone without a word never returns credit. The

@@ -93,6 +93,15 @@ typedef struct {
     int peer;            /* to a peer, not a local sink (LT_SNAP_SINK_PLACES) */
 } lt_feed_snap_t;
 
+/* The log kept for a subscriber after its snapshot or replacement ended
+ * (LT_SNAP_HOLD_MS, PROTOCOL.md 6.8): from its next seq, while that is
+ * within from..to (S + 1 to the stream's last seq when it ended) and
+ * until `until` (monotonic ms; 0: none). */
+typedef struct {
+    uint64_t from, to;
+    int64_t until;
+} lt_feed_hold_t;
+
 /* Owner: one peer's subscription (keyed by routing id and stream). */
 typedef struct {
     uint8_t rid[LT_RID_MAX];
@@ -104,6 +113,7 @@ typedef struct {
     int64_t credit;
     int snap_wanted;     /* Subscribe.snapshot: send a snapshot first */
     lt_feed_snap_t *snap; /* the snapshot being sent, or NULL */
+    lt_feed_hold_t hold;  /* the log kept after it ended */
     const char *fail;     /* why a send gave up (logged on the drop), or NULL */
     lt_stats_series_t *st_cursor, *st_lag; /* {stream, subscriber} */
 } lt_feed_sub_t;
@@ -146,6 +156,7 @@ typedef struct {
     int64_t credit;
     int replace_ok;       /* SinkAttach.replace: it can take a replacement */
     lt_feed_snap_t *snap; /* the replacement being sent, or NULL */
+    lt_feed_hold_t hold;  /* the log kept after it ended */
     int awaiting;         /* a replacement Deliver is not yet acknowledged */
     int rebuild;          /* its cursor is on another history: replaced from the start (8.2) */
     lt_feed_detach_t detach; /* set: detached, and told why, at the next pump */
@@ -487,7 +498,8 @@ void lt_feed_snap_idle(lt_feed_t *self, lt_feed_sub_t *s, int64_t now);
  * sinks are detached at the next pump, to attach again. */
 void lt_feed_snap_end_all(lt_feed_t *self);
 /* The lowest seq a snapshot or replacement of st being sent still needs
- * kept (S + 1), or UINT64_MAX. */
+ * kept (S + 1), or a subscriber whose one ended lately does (its next seq,
+ * lt_feed_hold_t), or UINT64_MAX. */
 uint64_t lt_feed_snap_floor(const lt_feed_t *self, const lt_feed_stream_t *st);
 
 /* ---- lt_feed_retain.c (retention, 6.8) ---- */

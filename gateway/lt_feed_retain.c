@@ -76,7 +76,9 @@ static uint64_t s_cutoff(const lt_feed_t *self, const lt_feed_stream_t *st)
         cut = st->last_seq - keep + 1;
     else if (keep)
         cut = 1;
-    uint64_t floor = lt_feed_snap_floor(self, st); /* a snapshot being sent reads on */
+    /* A snapshot being sent reads on; one that ended lately is followed
+     * by the tail from S + 1, which its subscriber has yet to fetch. */
+    uint64_t floor = lt_feed_snap_floor(self, st);
     return cut < floor ? cut : floor;
 }
 
@@ -191,7 +193,8 @@ out:
 
 /* 1 when a sweep below st's tail runs or is due: the stream grew enough
  * since the last one started, which was long enough ago. None while a
- * snapshot of st is being sent: it comes first. Another stream's snapshot
+ * snapshot of st is being sent, or its subscriber catches up after it
+ * (lt_feed_snap_floor): they come first. Another stream's snapshot
  * does not hold it back: its read transaction sees the store as it was
  * when it began whatever is deleted since, as the tail pruning, which
  * goes on meanwhile, already relies on. */

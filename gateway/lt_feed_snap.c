@@ -132,15 +132,40 @@ void lt_feed_snap_end_all(lt_feed_t *self)
     }
 }
 
+/* Starts the hold of the log for a subscriber of st whose snapshot or
+ * replacement at S = seq just ended (LT_SNAP_HOLD_MS). */
+static void s_hold(lt_feed_hold_t *h, const lt_feed_stream_t *st, uint64_t seq)
+{
+    h->from = seq + 1;
+    h->to = st->last_seq;
+    h->until = lt_clock_mono_ms() + LT_SNAP_HOLD_MS;
+}
+
+/* The lowest seq one subscriber of a stream needs kept by now: S + 1 of
+ * its snapshot or replacement being sent, else its next seq while held
+ * (s_hold); UINT64_MAX for none. */
+static uint64_t s_needs(const lt_feed_snap_t *sn, const lt_feed_hold_t *h, uint64_t next,
+                        int64_t now)
+{
+    if (sn)
+        return sn->seq + 1;
+    return now < h->until && next >= h->from && next <= h->to ? next : UINT64_MAX;
+}
+
 uint64_t lt_feed_snap_floor(const lt_feed_t *self, const lt_feed_stream_t *st)
 {
     uint64_t floor = UINT64_MAX;
-    for (size_t i = 0; i < self->n_subs; i++)
-        if (self->subs[i].stream == st && self->subs[i].snap && self->subs[i].snap->seq < floor)
-            floor = self->subs[i].snap->seq + 1;
-    for (size_t i = 0; i < self->n_sinks; i++)
-        if (self->sinks[i].stream == st && self->sinks[i].snap && self->sinks[i].snap->seq < floor)
-            floor = self->sinks[i].snap->seq + 1;
+    int64_t now = lt_clock_mono_ms();
+    for (size_t i = 0; i < self->n_subs; i++) {
+        const lt_feed_sub_t *s = &self->subs[i];
+        uint64_t need = s->stream == st ? s_needs(s->snap, &s->hold, s->next, now) : UINT64_MAX;
+        floor = need < floor ? need : floor;
+    }
+    for (size_t i = 0; i < self->n_sinks; i++) {
+        const lt_feed_sink_t *k = &self->sinks[i];
+        uint64_t need = k->stream == st ? s_needs(k->snap, &k->hold, k->next, now) : UINT64_MAX;
+        floor = need < floor ? need : floor;
+    }
     return floor;
 }
 
@@ -245,6 +270,7 @@ static int s_send_end(lt_feed_t *self, void *sock, lt_feed_sub_t *s, lt_feed_sna
             (unsigned long long)sn->seq, (unsigned long long)sn->index, s->member);
     /* The tail follows from S + 1, chained from the end (6.7). */
     s->next = sn->seq + 1;
+    s_hold(&s->hold, s->stream, sn->seq);
     memcpy(s->prev, hash, LT_HASH_BYTES);
     s->snap_wanted = 0;
     lt_feed_snap_free(self, &s->snap);
@@ -399,6 +425,7 @@ int lt_feed_snap_replace_ack(lt_feed_t *self, lt_feed_sink_t *k, uint64_t throug
                 k->stream->name, (unsigned long long)sn->seq, (unsigned long long)sn->index);
         k->acked = sn->seq;
         k->next = sn->seq + 1;
+        s_hold(&k->hold, k->stream, sn->seq);
         /* Its table is the stream's now, on the stream's history. */
         if (k->rebuild)
             k->stream->replaced = 0;

@@ -711,6 +711,76 @@ static void test_snapshot_deadline(void)
     CU_ASSERT_EQUAL(g_feed->n_snaps, snaps);
 }
 
+/* Retention ticks as if a second went by before each, as many as a busy
+ * prune runs in a while. */
+static void s_prune_busy(void)
+{
+    for (int i = 0; i < 20; i++) {
+        g_feed->prune_at = 0;
+        lt_feed_retain_tick(g_feed);
+    }
+}
+
+/* More records than retain_records are published while a snapshot is
+ * sent; once it ends, its subscriber, out of credit for now, still finds
+ * the log from its next seq (S + 1) however busy the pruning (before, the
+ * tail moved past it at once and it was sent a snapshot again), until it
+ * catches up with the last seq of when it ended or LT_SNAP_HOLD_MS passes
+ * (PROTOCOL.md 6.8). */
+static void test_log_kept_after_snapshot(void)
+{
+    lt_feed_snap_end_all(g_feed);
+    lt_feed_stream_t *st = s_pop();
+    /* The state whole again: 003's current version was damaged above. */
+    CU_ASSERT_FATAL(ug_publish(&g, "003", "Chi", lt_feed_advanced, g_feed) == 0);
+    /* The log as kept from here: the rows of the cases before stay below. */
+    CU_ASSERT_FATAL(lt_store_tail_set(g.ctx.store, st->id, st->last_seq + 1) == 0);
+    st->tail_first = st->last_seq + 1;
+    st->prune_wait_at = 0;
+    int linger = 0;
+    void *d = NULL;
+    s_subscribe_from("hold-01", 1, 1, &d);
+    lt_feed_sub_t *s = s_sub_on("hold-01");
+    CU_ASSERT_FATAL(s != NULL && s->snap != NULL);
+    uint64_t S = s->snap->seq;
+    for (int i = 0; i < 8; i++) /* one key, so that the versions can go */
+        CU_ASSERT_FATAL(ug_publish(&g, "hold-1", i % 2 ? "Ba" : "Tu", lt_feed_advanced, g_feed) ==
+                        0);
+    CU_ASSERT_FATAL(st->last_seq == S + 8);
+    int rc = 1;
+    for (int i = 0; i < 10000 && s->snap && rc == 1; i++) { /* a record a Credit */
+        s->credit = 1;
+        rc = lt_feed_snap_send(g_feed, g.router, s);
+    }
+    CU_ASSERT(rc == 1);
+    CU_ASSERT_FATAL(s->snap == NULL && s->next == S + 1);
+    s->credit = 0; /* its next Credit is on its way */
+    g.cfg.retain_records = 2;
+    s_prune_busy();
+    CU_ASSERT(st->tail_first <= S + 1);
+    uint8_t *rec = NULL;
+    size_t len = 0;
+    CU_ASSERT(lt_store_get(g.ctx.store, st->id, S + 1, &rec, &len) == 1);
+    free(rec);
+    /* Halfway: the log is kept from where it is. */
+    s->next = S + 5;
+    s_prune_busy();
+    CU_ASSERT_EQUAL(st->tail_first, S + 5);
+    /* Caught up: the settings alone bound the log again. */
+    s->next = S + 9;
+    s_prune_busy();
+    CU_ASSERT_EQUAL(st->tail_first, S + 7);
+    /* A subscriber that does not catch up is held for LT_SNAP_HOLD_MS only. */
+    s->next = S + 7;
+    s->hold.to = S + 100;
+    CU_ASSERT_EQUAL(lt_feed_snap_floor(g_feed, st), S + 7);
+    s->hold.until = lt_clock_mono_ms();
+    CU_ASSERT_EQUAL(lt_feed_snap_floor(g_feed, st), UINT64_MAX);
+    g.cfg.retain_records = 0;
+    (void)zmq_setsockopt(d, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_close(d);
+}
+
 /* The member subscribes on a new connection: its subscriptions to the
  * stream on older routing ids end (they held slots for ever before). */
 static void test_new_connection_supersedes(void)
@@ -1613,6 +1683,8 @@ int main(void)
         {"a range read out of bounds is an error, not an abort", test_range_read_bad_bounds},
         {"status: no record types for no dataset; out of memory, the names stay",
          test_status_types},
+        {"after a snapshot, the log is kept from its subscriber's next seq until it catches up",
+         test_log_kept_after_snapshot},
         {"pruning stops at a damaged record, reports it once, and goes on once repaired",
          test_prune_stops_at_damage},
         {"pruning stops at a record that passes its checksum but does not decode, as damage",
