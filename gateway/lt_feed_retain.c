@@ -148,9 +148,10 @@ static int s_step(lt_feed_t *self, lt_feed_stream_t *st, uint64_t cut, int64_t n
     uint64_t want = tail ? cut - st->tail_first : LT_RETAIN_STEP_ROWS;
     step_t s = {.rows = calloc(LT_RETAIN_STEP_ROWS, sizeof(row_t)), .tail = tail};
     size_t max = want < LT_RETAIN_STEP_ROWS ? (size_t)want : LT_RETAIN_STEP_ROWS;
+    uint64_t last = 0; /* the sweep's last row examined, a damaged one included */
     int n = !s.rows ? -1
             : tail  ? lt_store_read(store, st->id, from, max, SIZE_MAX, s_row, &s)
-                    : lt_store_scan(store, st->id, from, st->tail_first, max, s_row, &s);
+                    : lt_store_scan(store, st->id, from, st->tail_first, max, s_row, &s, &last);
     /* A row of the tail that does not decode ends the read as a checksum
      * failure does: the rows before it are pruned, and it is reported when
      * a read starts at it. */
@@ -174,8 +175,10 @@ static int s_step(lt_feed_t *self, lt_feed_stream_t *st, uint64_t cut, int64_t n
             lt_debug("feed", "%s: log kept from seq %llu", st->name, (unsigned long long)next);
         st->tail_first = next;
     } else {
-        rc = (size_t)n == max; /* a full step: the sweep goes on */
-        st->sweep_seq = rc ? next : 0;
+        /* A full step: the sweep goes on after the last row examined (a
+         * damaged row skipped is counted, not taken for the end). */
+        rc = (size_t)n == max;
+        st->sweep_seq = rc ? last + 1 : 0;
         st->sweep_kept += kept;
         if (!rc) {
             st->kept_below = st->sweep_kept;

@@ -1274,7 +1274,7 @@ int lt_store_get(lt_store_t *self, int64_t stream, uint64_t seq, uint8_t **rec, 
 /* ---- retention and snapshots (PROTOCOL.md 6.7, 6.8) ---------------------- */
 
 int lt_store_scan(lt_store_t *self, int64_t stream, uint64_t from_seq, uint64_t to_seq,
-                  size_t max_n, lt_store_rec_fn fn, void *arg)
+                  size_t max_n, lt_store_rec_fn fn, void *arg, uint64_t *last)
 {
     sqlite3_stmt *st = self->st[ST_SCAN];
     if (from_seq > SEQ_MAX || to_seq > SEQ_MAX + 1 || from_seq >= to_seq)
@@ -1285,15 +1285,16 @@ int lt_store_scan(lt_store_t *self, int64_t stream, uint64_t from_seq, uint64_t 
     int n = 0, rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         uint8_t leaf[LT_HASH_BYTES];
+        uint64_t seq = (uint64_t)(sqlite3_column_int64(st, 0) & ((1LL << SEQ_BITS) - 1));
+        *last = seq;
+        n++;
         if (!s_row_sound(st, leaf))
             continue; /* a damaged row is left for the reads to report */
-        uint64_t seq = (uint64_t)(sqlite3_column_int64(st, 0) & ((1LL << SEQ_BITS) - 1));
         if (fn(arg, seq, sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1),
                leaf) != 0) {
             rc = SQLITE_ERROR;
             break;
         }
-        n++;
     }
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? n : -1;

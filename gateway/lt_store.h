@@ -284,9 +284,11 @@ int lt_store_tail_set(lt_store_t *self, int64_t stream, uint64_t first)
     __attribute__((warn_unused_result));
 /* Reads the log rows that exist with from_seq <= seq < to_seq (holes are
  * skipped: the pruned part of a log), at most max_n, in seq order; damaged
- * rows are skipped. Returns the count, or -1. */
+ * rows are examined but not handed to fn. Returns the count examined,
+ * damaged ones included (so that a caller going on from *last, the seq of
+ * the last one examined, is not stopped short by one), or -1. */
 int lt_store_scan(lt_store_t *self, int64_t stream, uint64_t from_seq, uint64_t to_seq,
-                  size_t max_n, lt_store_rec_fn fn, void *arg);
+                  size_t max_n, lt_store_rec_fn fn, void *arg, uint64_t *last);
 /* Deletes the log row at seq (pruning). */
 int lt_store_log_delete(lt_store_t *self, int64_t stream, uint64_t seq)
     __attribute__((warn_unused_result));
