@@ -77,7 +77,13 @@ int lt_file_write_atomic(const char *path, const void *data, size_t size, mode_t
         errno = ENAMETOOLONG;
         return -1;
     }
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    /* Whatever is at tmp (a crashed run's file, or a link another user of
+     * the directory planted there) goes first, and tmp is created anew
+     * without following a link: written through one, the file's bytes
+     * would land wherever it points, with this process's rights. */
+    if (unlink(tmp) != 0 && errno != ENOENT)
+        return -1;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
     if (fd < 0)
         return -1;
     /* open() applies the umask; the mode must be exact for secret files. */

@@ -10,7 +10,11 @@
 #include "lt_history.h"
 #include "lt_store.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define OWNED "VN/GOV/BCA/population"
 #define VIEW  "VN/GOV/BCA/population.p38"
@@ -147,6 +151,28 @@ static void s_write(lt_store_t *s, const char *owned_line)
     CU_ASSERT_FATAL(lt_file_write_atomic(path, text, strlen(text), 0600) == 0);
 }
 
+/* The file is written through a temporary name beside it
+ * (lt_file_write_atomic): a link planted at that name is replaced, never
+ * written through. Before, the text went to the file the link named. */
+static void test_write_no_follow(void)
+{
+    char path[400], tmp[440], target[400], buf[64] = "";
+    snprintf(path, sizeof path, "%s/linked", g_dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+    snprintf(target, sizeof target, "%s/target", g_dir);
+    FILE *f = fopen(target, "w");
+    CU_ASSERT_FATAL(f && fputs("kept\n", f) >= 0 && fclose(f) == 0);
+    CU_ASSERT_FATAL(symlink(target, tmp) == 0);
+    CU_ASSERT_FATAL(lt_file_write_atomic(path, "new\n", 4, 0600) == 0);
+    f = fopen(target, "r");
+    CU_ASSERT_FATAL(f != NULL);
+    CU_ASSERT(fgets(buf, sizeof buf, f) && strcmp(buf, "kept\n") == 0);
+    fclose(f);
+    struct stat st;
+    CU_ASSERT(lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 4);
+    CU_ASSERT(lstat(tmp, &st) != 0);
+}
+
 /* A line of the high-water file that does not read is no alibi: the stream
  * it names is treated as rolled back (a new history), and a line whose
  * stream cannot be read at all casts doubt on every owned stream. Each
@@ -196,6 +222,8 @@ int main(void)
         {"owned streams and hex ids", test_owned},
         {"a stream behind the high-water file gets a new history, no other", test_check_and_rotate},
         {"a damaged line of the high-water file renews what it names", test_damaged_lines},
+        {"the file is written anew, never through a link at its temporary name",
+         test_write_no_follow},
         {NULL, NULL},
     };
     return ut_main("lt_history", suite_init, suite_clean, tests);
