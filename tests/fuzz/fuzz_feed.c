@@ -92,7 +92,32 @@ static struct {
     lt_linkrx_t rx;         /* the gateway's dispatch of the links */
     void *zctx, *owner_end; /* the members' ROUTER: Subscribe, Credit, Unsubscribe */
     unsigned runs;
+    /* The streams a Subscribe was sent for since an empty snapshot of them
+     * was last taken: only those take one (PROTOCOL.md 6.7). */
+    char asked[8][LT_STREAM_ID_MAX + 1];
+    size_t n_asked;
 } G;
+
+/* Whether a Subscribe for stream is outstanding (G.asked). */
+static int s_asked(const char *stream)
+{
+    for (size_t i = 0; i < G.n_asked; i++)
+        if (strcmp(G.asked[i], stream) == 0)
+            return 1;
+    return 0;
+}
+
+static void s_ask(const char *stream, int on)
+{
+    for (size_t i = 0; i < G.n_asked; i++)
+        if (strcmp(G.asked[i], stream) == 0) {
+            if (!on)
+                memcpy(G.asked[i], G.asked[--G.n_asked], sizeof G.asked[i]);
+            return;
+        }
+    if (on && G.n_asked < sizeof G.asked / sizeof G.asked[0])
+        snprintf(G.asked[G.n_asked++], sizeof G.asked[0], "%s", stream);
+}
 
 static void s_write_seeds(const char *dir);
 
@@ -111,6 +136,7 @@ static void s_feed_close(void)
     lt_feed_destroy(&G.feed);
     lt_peers_destroy(&G.ctx.peers); /* closes the links */
     lt_stats_destroy(&G.ctx.stats);
+    G.n_asked = 0; /* a new feed's replicas have asked for nothing yet */
 }
 
 static void s_cleanup(void)
@@ -229,6 +255,8 @@ static void s_drain(size_t *credit, const char *stream)
                                                   FUZZ_ENVELOPE_CAP, &code, err, sizeof err);
         if (!env)
             abort();
+        if (env->body_case == LIENTHONG__ENVELOPE__BODY_SUBSCRIBE)
+            s_ask(env->subscribe->stream, 1);
         if (credit && env->body_case == LIENTHONG__ENVELOPE__BODY_CREDIT &&
             strcmp(env->credit->stream, stream) == 0)
             *credit += env->credit->credit;
@@ -613,7 +641,8 @@ static void s_signed_snapshot(const char *stream, recs_t *r, int flags)
             seq = rs[i]->seq;
         lt_snap_merkle_add(&acc, r->recs[i].data, r->recs[i].len);
     }
-    int expect = s_snapshot_ok(rs, r->n, seq);
+    /* An empty one is taken only as the answer to a Subscribe (6.7). */
+    int expect = s_snapshot_ok(rs, r->n, seq) && (r->n > 0 || s_asked(stream));
     uint8_t prev[LT_HASH_BYTES] = {0}, root[LT_HASH_BYTES], sig[LT_SIG_BYTES], hash[LT_HASH_BYTES];
     size_t half = r->n / 2;
     if (half)
@@ -627,6 +656,8 @@ static void s_signed_snapshot(const char *stream, recs_t *r, int flags)
     s_drain(NULL, NULL);
     s_row(stream, &after);
     int replaced = !s_same_row(&before, &after);
+    if (replaced && r->n == 0)
+        s_ask(stream, 0);
     if (replaced != expect) {
         fprintf(stderr, "fuzz_feed: a snapshot that %s was %s\n",
                 expect ? "the consumer must take" : "holds a bad record",
