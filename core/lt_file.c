@@ -70,6 +70,24 @@ int lt_file_sync_dir(const char *path)
     return rc;
 }
 
+int lt_file_write_all(int fd, const void *data, size_t size)
+{
+    const uint8_t *p = data;
+    while (size > 0) {
+        ssize_t n = write(fd, p, size);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (n == 0)
+                errno = EIO;
+            return -1;
+        }
+        p += n;
+        size -= (size_t)n;
+    }
+    return 0;
+}
+
 int lt_file_write_atomic(const char *path, const void *data, size_t size, mode_t mode)
 {
     char tmp[4096];
@@ -89,18 +107,7 @@ int lt_file_write_atomic(const char *path, const void *data, size_t size, mode_t
     /* open() applies the umask; the mode must be exact for secret files. */
     if (fchmod(fd, mode) != 0)
         goto fail;
-    const uint8_t *p = data;
-    size_t left = size;
-    while (left > 0) {
-        ssize_t n = write(fd, p, left);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            goto fail;
-        p += n;
-        left -= (size_t)n;
-    }
-    if (fsync(fd) != 0)
+    if (lt_file_write_all(fd, data, size) != 0 || fsync(fd) != 0)
         goto fail;
     if (close(fd) != 0) {
         fd = -1;

@@ -12,6 +12,10 @@
 int lt_file_read(const char *path, size_t cap, uint8_t **data, size_t *size)
     __attribute__((warn_unused_result));
 
+/* Writes all size bytes of data to fd, again after a short write or a
+ * signal. Returns 0, or -1 with errno set. */
+int lt_file_write_all(int fd, const void *data, size_t size) __attribute__((warn_unused_result));
+
 /* Writes `size` bytes to `path` atomically: temp file with `mode`, fsync,
  * rename, fsync of the directory. Returns 0 or -1 with errno set. */
 int lt_file_write_atomic(const char *path, const void *data, size_t size, mode_t mode)

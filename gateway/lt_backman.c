@@ -19,31 +19,14 @@
 #define HEADER  "lienthong-backup 1"
 #define HEX_LEN (2 * LT_HASH_BYTES)
 
-/* Writes all of buf[n] to fd. */
-static int s_write_all(int fd, const uint8_t *buf, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, buf, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -1;
-        buf += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* Reads src whole into c and, when out >= 0, writes it to out as it goes:
- * one read both hashes and copies. Returns 0, or -1 with errno set and
- * *wrote set when it was the write that failed. */
-static int s_read_copy(int fd, int out, lt_backman_copy_t *c, int *wrote)
+/* Reads fd whole into c and, when out >= 0, writes it to out as it goes:
+ * one read both hashes and copies. Returns 0, or -1 with errno set. */
+static int s_read_copy(int fd, int out, lt_backman_copy_t *c)
 {
     static uint8_t buf[1 << 16];
     crypto_generichash_state st;
     crypto_generichash_init(&st, NULL, 0, LT_HASH_BYTES);
     c->size = 0;
-    *wrote = 0;
     for (;;) {
         ssize_t n = read(fd, buf, sizeof buf);
         if (n < 0 && errno == EINTR)
@@ -52,10 +35,8 @@ static int s_read_copy(int fd, int out, lt_backman_copy_t *c, int *wrote)
             return -1;
         if (n == 0)
             break;
-        if (out >= 0 && s_write_all(out, buf, (size_t)n) != 0) {
-            *wrote = 1;
+        if (out >= 0 && lt_file_write_all(out, buf, (size_t)n) != 0)
             return -1;
-        }
         crypto_generichash_update(&st, buf, (size_t)n);
         c->size += (uint64_t)n;
     }
@@ -67,10 +48,10 @@ static int s_read_copy(int fd, int out, lt_backman_copy_t *c, int *wrote)
 /* Reads path whole into c. Returns 0, or -1 with errno set. */
 static int s_measure(const char *path, lt_backman_copy_t *c)
 {
-    int wrote, fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -1;
-    int rc = s_read_copy(fd, -1, c, &wrote), saved = errno;
+    int rc = s_read_copy(fd, -1, c), saved = errno;
     close(fd);
     errno = saved;
     return rc;
@@ -79,7 +60,7 @@ static int s_measure(const char *path, lt_backman_copy_t *c)
 int lt_backman_copy(const char *src, const char *dst, lt_backman_copy_t *got, char *err,
                     size_t errlen)
 {
-    int wrote = 0, rc = -1, out = -1, fd = open(src, O_RDONLY | O_CLOEXEC);
+    int rc = -1, out = -1, fd = open(src, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         snprintf(err, errlen, "cannot read %.400s: %s", src, strerror(errno));
         return -1;
@@ -90,7 +71,7 @@ int lt_backman_copy(const char *src, const char *dst, lt_backman_copy_t *got, ch
         snprintf(err, errlen, "cannot create %.400s: %s", dst, strerror(errno));
         goto out;
     }
-    if (s_read_copy(fd, out, got, &wrote) != 0 || fsync(out) != 0) {
+    if (s_read_copy(fd, out, got) != 0 || fsync(out) != 0) {
         snprintf(err, errlen, "cannot copy %.400s to %.400s: %s", src, dst, strerror(errno));
         goto out;
     }
