@@ -264,7 +264,7 @@ static void s_proved(const char *what, const lt_audit_report_t *r)
 #define MAX_FILES 64 /* --file options */
 
 /* --signing-key options, or a member's keys with those of its past rotations. */
-#define MAX_KEYS 256
+#define MAX_KEYS LT_KEYS_HISTORY_MAX
 
 /* The public signing keys a log or file may be signed under. */
 typedef struct {

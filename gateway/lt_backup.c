@@ -433,8 +433,6 @@ static int s_save_high_water(const lt_gwcfg_t *cfg, const char *path, char *err,
     return rc;
 }
 
-/* The signing keys of past rotations a log may hold, as `audit --verify`. */
-#define AUDIT_KEYS 256
 
 /* The chain of the audit log db (a copy of the backup src) verifies under
  * this member's signing keys, current and earlier (lt_keys_signing_history):
@@ -442,12 +440,12 @@ static int s_save_high_water(const lt_gwcfg_t *cfg, const char *path, char *err,
 static int s_audit_chain(const lt_gwcfg_t *cfg, sqlite3 *db, const char *src, char *err,
                          size_t errlen)
 {
-    uint8_t keys[AUDIT_KEYS][LT_KEY_BYTES];
-    const uint8_t *pks[AUDIT_KEYS];
+    uint8_t keys[LT_KEYS_HISTORY_MAX][LT_KEY_BYTES];
+    const uint8_t *pks[LT_KEYS_HISTORY_MAX];
     size_t n = 0;
     char why[800];
     lt_audit_report_t rep;
-    if (lt_keys_signing_history(cfg->key_file, keys, AUDIT_KEYS, &n, why, sizeof why) != 0) {
+    if (lt_keys_signing_history(cfg->key_file, keys, LT_KEYS_HISTORY_MAX, &n, why, sizeof why) != 0) {
         snprintf(err, errlen, "cannot check %.400s: %.600s", src, why);
         return -1;
     }

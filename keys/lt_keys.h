@@ -153,6 +153,11 @@ int lt_keys_old_public(const char *key_file, uint8_t transport[LT_KEY_BYTES],
                        uint8_t signing[LT_KEY_BYTES], char *from, size_t fromlen, char *err,
                        size_t errlen) __attribute__((warn_unused_result));
 
+/* Room for the signing keys an audit log may have been signed under
+ * (lt_keys_signing_history plus any named by hand): what `audit --verify`
+ * and `restore` check a log under. */
+#define LT_KEYS_HISTORY_MAX 256
+
 /* The public signing keys key_file's member has signed its audit log's
  * checkpoints with (PROTOCOL.md 5.5): the key file's own first, then the
  * previous one `keys promote` kept (lt_keys_old_public), then those of the
