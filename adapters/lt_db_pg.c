@@ -2081,22 +2081,20 @@ static int s_send(s_pg_t *self, const s_step_t *s)
     return PQsendQueryPrepared(self->conn, name, s->n, s->vals, NULL, NULL, 0);
 }
 
-/* Reads the results of steps[0..sent-1], then the Sync's. Keeps the first
+/* Reads the results of the sent steps, then the Sync's. Keeps the first
  * that is not PGRES_COMMAND_OK in *fail (NULL when none came: the
- * connection failed) and its step in *at; sets *rolled_back when a COMMIT
- * ended a failed transaction (it "succeeds" as a ROLLBACK). Returns -1
+ * connection failed) and its step in *at. A COMMIT never ends a failed
+ * transaction here: after a failure the server skips every step up to the
+ * Sync, COMMIT included (PGRES_PIPELINE_ABORTED). Returns -1
  * when the results do not come as pipeline mode says (each result, then
  * NULL; the Sync's last), which only a failed connection does. */
-static int s_pipe_read(s_pg_t *self, const s_step_t *steps, int sent, PGresult **fail, int *at,
-                       int *rolled_back)
+static int s_pipe_read(s_pg_t *self, int sent, PGresult **fail, int *at)
 {
     PGresult *res, *end;
     for (int i = 0; i < sent; i++) {
         res = PQgetResult(self->conn);
         end = res ? PQgetResult(self->conn) : NULL;
         int ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
-        if (ok && steps[i].sql && strcmp(steps[i].sql, "COMMIT") == 0)
-            *rolled_back |= strcmp(PQcmdStatus(res), "COMMIT") != 0;
         if (*at < 0 && !ok) {
             *at = i;
             *fail = res;
@@ -2125,7 +2123,7 @@ static int s_pipe_read(s_pg_t *self, const s_step_t *steps, int sent, PGresult *
 static int s_pipeline(s_pg_t *self, const s_step_t *steps, int m, char *err, size_t errlen)
 {
     PGresult *fail = NULL;
-    int at = -1, sent = 0, rolled_back = 0;
+    int at = -1, sent = 0;
     for (int i = 0; i < m; i++)
         if (!steps[i].sql && s_prepare(self, steps[i].st, steps[i].n, err, errlen))
             return -1;
@@ -2136,8 +2134,7 @@ static int s_pipeline(s_pg_t *self, const s_step_t *steps, int m, char *err, siz
     }
     while (sent < m && s_send(self, &steps[sent]) == 1)
         sent++;
-    int broken = PQpipelineSync(self->conn) != 1 ||
-                 s_pipe_read(self, steps, sent, &fail, &at, &rolled_back) ||
+    int broken = PQpipelineSync(self->conn) != 1 || s_pipe_read(self, sent, &fail, &at) ||
                  PQexitPipelineMode(self->conn) != 1;
     if (at < 0 && sent < m)
         at = sent; /* not sent: libpq says why */
@@ -2157,9 +2154,7 @@ static int s_pipeline(s_pg_t *self, const s_step_t *steps, int m, char *err, siz
         return -1;
     self->lost = 0;
     self->state[0] = 0;
-    if (rolled_back)
-        lt_err_set(err, errlen, "cannot commit: the transaction was rolled back");
-    return rolled_back ? -1 : 0;
+    return 0;
 }
 
 /* Writes w[0..n-1] and the cursor in one round trip (s_pipeline): the
