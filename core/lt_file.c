@@ -299,7 +299,8 @@ int lt_file_private(const char *path)
 
 int lt_file_lock(const char *path)
 {
-    /* The file holds nothing: reading is all flock needs. */
+    /* Opened for reading: all flock needs. What the file holds is the
+     * callers' (an audit export writes its pid and file there, lt_auditarc). */
     int fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0)
         return -1;
