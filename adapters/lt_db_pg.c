@@ -294,13 +294,20 @@ static PGresult *s_query(s_pg_t *self, const char *sql, int n, const char *const
     return s_check(self, res, want, what, err, errlen);
 }
 
+/* The server-side name of prepared statement `st` ("lt_N"); s_explain_apply
+ * names ST_APPLY the same way in its EXECUTE. */
+static void s_stmt_name(int st, char name[16])
+{
+    snprintf(name, 16, "lt_%d", st);
+}
+
 /* Prepares statement `st` on this connection when it is not yet. */
 static int s_prepare(s_pg_t *self, int st, int n_params, char *err, size_t errlen)
 {
     if (self->prepared[st])
         return 0;
     char name[16];
-    snprintf(name, sizeof name, "lt_%d", st);
+    s_stmt_name(st, name);
     PGresult *res = s_check(self, PQprepare(self->conn, name, self->sql[st], n_params, NULL),
                             PGRES_COMMAND_OK, "cannot prepare a statement", err, errlen);
     PQclear(res);
@@ -315,7 +322,7 @@ static PGresult *s_run(s_pg_t *self, int st, int n, const char *const *vals, Exe
     if (s_prepare(self, st, n, err, errlen))
         return NULL;
     char name[16];
-    snprintf(name, sizeof name, "lt_%d", st);
+    s_stmt_name(st, name);
     PGresult *res = PQexecPrepared(self->conn, name, n, vals, NULL, NULL, 0);
     return s_check(self, res, want, what, err, errlen);
 }
@@ -2077,7 +2084,7 @@ static int s_send(s_pg_t *self, const s_step_t *s)
     char name[16];
     if (s->sql)
         return PQsendQueryParams(self->conn, s->sql, 0, NULL, NULL, NULL, NULL, 0);
-    snprintf(name, sizeof name, "lt_%d", s->st);
+    s_stmt_name(s->st, name);
     return PQsendQueryPrepared(self->conn, name, s->n, s->vals, NULL, NULL, 0);
 }
 

@@ -279,10 +279,12 @@ static int s_retire_old(const char *cmd, const char *key_file, const oldpub_t *o
     return 0;
 }
 
-/* 1 when a and b are the same keys. */
+/* 1 when a and b are the same keys: both pairs, since a key file that
+ * holds one of another set's keys is not that set. */
 static int s_same(const lt_keys_t *a, const lt_keys_t *b)
 {
-    return memcmp(lt_keys_transport_public(a), lt_keys_transport_public(b), LT_KEY_BYTES) == 0;
+    return memcmp(lt_keys_transport_public(a), lt_keys_transport_public(b), LT_KEY_BYTES) == 0 &&
+           memcmp(lt_keys_signing_public(a), lt_keys_signing_public(b), LT_KEY_BYTES) == 0;
 }
 
 /* 1 when the directory lists the signing key for m, as its current or
