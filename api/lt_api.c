@@ -60,8 +60,22 @@ static const struct {
     {"malformed", 400},    {"too_large", 413}, {"content_type", 415},
 };
 #define SUMMED (sizeof s_summed / sizeof s_summed[0])
+/* The reasons a request of an application can be refused 403 or its
+ * answer trimmed to its grant (s_outside, s_profile_outside,
+ * s_prefill_streams, lt_apicall's by_owner ones, s_within_grant's
+ * beyond_grant): the keys of the forbidden tally per application. */
+#define FORBIDDEN_REASONS 6
 /* Texts of libmicrohttpd's messages counted apart; beyond, one count. */
 #define MHD_MESSAGES 16
+
+/* A request refused 403, or an answer trimmed to the grant: its
+ * particulars, for the log's reports (the forbidden tally). */
+typedef struct {
+    char app[LT_APICFG_NAME_MAX];
+    char why[64];    /* "403 grant_field", or what was trimmed */
+    char line[1024]; /* the event in full, logged when first of its key */
+    int trimmed;     /* an answer trimmed, not a request refused */
+} forbidden_t;
 
 /* A counted refusal's particulars, for its reports. */
 typedef struct {
@@ -124,6 +138,8 @@ struct _lt_api_t {
     lt_apisum_t refused_sum, unauth_sum; /* how refused's and unauth's reports read */
     lt_tally_t *refused; /* by application (or none) and s_summed reason */
     lt_tally_t *unauth;  /* requests without a valid token, by client address */
+    lt_apisum_t forbidden_sum;
+    lt_tally_t *forbidden; /* 403s and trimmed answers, by reason and application: the log's */
     lt_tally_t *mhd_msgs; /* libmicrohttpd's messages once serving, by their text */
     atomic_int serving;   /* MHD_start_daemon has returned: its messages are about clients */
     atomic_int begun;     /* requests begun (s_uri) and not yet done (s_completed) */
@@ -255,17 +271,67 @@ static void s_audit_json(lt_api_t *self, const char *app, const char *officer, c
                                  "reason", reason ? reason : "", "message", msg ? msg : ""));
 }
 
-/* Requests the API refuses never reach the gateway, so they are recorded
- * here: one log line, and one JSON object per line of the audit file
- * (docs/ARCHITECTURE.md, "HTTP API"). reason is the metrics' token;
- * message, the answer's, names what was refused (a field, a dataset). */
+/* The words of a report of the forbidden tally (lt_apisum), under
+ * tally_lock: the log's only; each refusal has its own audit line
+ * (s_audit). */
+static void s_forbidden_describe(void *arg, const lt_tally_report_t *rep, lt_apisum_text_t *x)
+{
+    const forbidden_t *f = rep->info;
+    (void)arg;
+    snprintf(x->first, sizeof x->first, "%s", f->line);
+    if (rep->kind == LT_TALLY_OTHERS) {
+        snprintf(x->what, sizeof x->what, "requests refused or answers trimmed to a grant");
+        snprintf(x->last, sizeof x->last, "'%s', %s", f->app, f->why);
+        return;
+    }
+    snprintf(x->what, sizeof x->what,
+             f->trimmed ? "answers to application '%s' trimmed to its grant"
+                        : "requests of application '%s' refused",
+             f->app);
+    snprintf(x->why, sizeof x->why, "%s", f->why);
+}
+
+/* Counts, per application and reason, a request refused 403 or an answer
+ * trimmed, whose full text is line: the first logged, the others summed
+ * up every summary_interval, as a 429 is (s_refused). An application
+ * with a wrong grant retries at its rate, each answer alike: one WARN line
+ * each would fill the journal with what its first says, and /metrics
+ * counts each one. */
+static void s_forbidden(lt_api_t *self, const char *app, const char *reason, const char *why,
+                        int trimmed, const char *line)
+{
+    forbidden_t f = {.trimmed = trimmed};
+    char key[LT_APICFG_NAME_MAX + 64];
+    /* The reason first: names may hold '/'. */
+    snprintf(key, sizeof key, "%s/%s", reason, app);
+    snprintf(f.app, sizeof f.app, "%s", app);
+    snprintf(f.why, sizeof f.why, "%s", why);
+    snprintf(f.line, sizeof f.line, "%s", line);
+    pthread_mutex_lock(&self->tally_lock);
+    lt_tally_note(self->forbidden, key, &f);
+    pthread_mutex_unlock(&self->tally_lock);
+}
+
+/* Requests the API refuses 403 never reach the gateway (or the owner
+ * refused them), so they are recorded here, one JSON object per line of
+ * the audit file (docs/ARCHITECTURE.md, "HTTP API"). Each one, unlike a
+ * 429 or a bad request: an attempt at a record beyond the grant is what an
+ * audit is read for, and only its own line says which officer, case and
+ * key; its growth is bounded by the application's rate
+ * (docs/operations.md, "Rotating the API's audit file"). The log, read
+ * by the operator for what is wrong, gets them summed up (s_forbidden).
+ * reason is the metrics' token; message, the answer's, names what was
+ * refused (a field, a dataset). */
 static void s_audit(lt_api_t *self, const char *app, const char *officer, const char *case_ref,
                     const char *endpoint, const char *dataset, const char *key, const reply_t *r)
 {
     const char *msg = json_string_value(json_object_get(r->body, "message"));
-    lt_warn("api", "refused %s for application '%s' officer '%s': %d %s: %s", endpoint,
-            app ? app : "", officer ? officer : "", r->status, r->reason ? r->reason : "",
-            msg ? msg : "");
+    char line[1024], why[64];
+    snprintf(line, sizeof line, "refused %s for application '%s' officer '%s': %d %s: %s", endpoint,
+             app ? app : "", officer ? officer : "", r->status, r->reason ? r->reason : "",
+             msg ? msg : "");
+    snprintf(why, sizeof why, "%d %s", r->status, r->reason ? r->reason : "");
+    s_forbidden(self, app ? app : "", r->reason ? r->reason : "", why, 0, line);
     s_audit_json(self, app, officer, case_ref, endpoint, dataset, key, r->status, r->reason, msg);
 }
 
@@ -382,6 +448,7 @@ static void s_tick(void *arg)
     pthread_mutex_lock(&self->tally_lock);
     lt_tally_tick(self->refused);
     lt_tally_tick(self->unauth);
+    lt_tally_tick(self->forbidden);
     lt_tally_tick(self->mhd_msgs);
     pthread_mutex_unlock(&self->tally_lock);
     lt_apicall_tick(self->call);
@@ -600,14 +667,18 @@ static const char *s_outside(const lt_apicfg_app_t *app, lt_apireq_t *q, const c
 static int s_prefill_granted(void *arg, const char *stream, const char *field);
 
 /* Keeps the answer within the application's grant, and says when it was
- * not (the owner or the gateway released more than was asked). */
-static void s_within_grant(const lt_apicfg_app_t *app, const char *endpoint, const char *dataset,
-                           json_t *body)
+ * not (the owner or the gateway released more than was asked): summed up
+ * as the 403s are, since every answer of the same grant is trimmed alike. */
+static void s_within_grant(lt_api_t *self, const lt_apicfg_app_t *app, const char *endpoint,
+                           const char *dataset, json_t *body)
 {
     size_t n = lt_apicall_grant_filter(body, dataset, s_prefill_granted, (void *)app);
-    if (n)
-        lt_warn("api", "%s for application '%s': %zu field(s) beyond its grant not shown", endpoint,
-                app->name, n);
+    char line[256];
+    if (!n)
+        return;
+    snprintf(line, sizeof line, "%s for application '%s': %zu field(s) beyond its grant not shown",
+             endpoint, app->name, n);
+    s_forbidden(self, app->name, "beyond_grant", "fields beyond its grant not shown", 1, line);
 }
 
 /* The deadline of a query: the one asked for, never over the configured
@@ -653,7 +724,7 @@ static void s_query(lt_api_t *self, const lt_apicfg_app_t *app, const req_t *rq,
     lt_apicall_out_t out;
     lt_apicall_query(self->call, q, &who, s_timeout(self, q), &out);
     if (lq && out.body)
-        s_within_grant(app, endpoint, lq->dataset, out.body);
+        s_within_grant(self, app, endpoint, lq->dataset, out.body);
     s_reply_out(r, &out);
     lt_apireq_destroy(&q);
 }
@@ -910,7 +981,7 @@ static void s_profile(lt_api_t *self, const lt_apicfg_app_t *app, const req_t *r
     lt_apicall_out_t out;
     lt_apicall_profile(self->call, pq, &who, timeout > LT_PROFILE_MAX_MS ? LT_PROFILE_MAX_MS : timeout, &out);
     if (out.body)
-        s_within_grant(app, "profile", NULL, out.body);
+        s_within_grant(self, app, "profile", NULL, out.body);
     s_reply_out(r, &out);
     lt_apireq_destroy(&q);
 }
@@ -1502,9 +1573,16 @@ lt_api_t *lt_api_new(const lt_apicfg_t *cfg, char *err, size_t errlen)
                                      .keys = "addresses",
                                      .describe = s_unauth_describe,
                                      .arg = self};
+    self->forbidden_sum = (lt_apisum_t){.interval_ms = summary_ms,
+                                        .max_keys = (cfg->n_apps + 1) * FORBIDDEN_REASONS,
+                                        .others = "of it with this reason",
+                                        .keys = "applications and reasons",
+                                        .describe = s_forbidden_describe,
+                                        .arg = self};
     if (!(self->snap = s_snap_new(cfg, NULL, NULL)) ||
         !(self->refused = lt_apisum_tally(&self->refused_sum, sizeof(refusal_t))) ||
         !(self->unauth = lt_apisum_tally(&self->unauth_sum, sizeof(refusal_t))) ||
+        !(self->forbidden = lt_apisum_tally(&self->forbidden_sum, sizeof(forbidden_t))) ||
         !(self->mhd_msgs = lt_tally_new(summary_ms, MHD_MESSAGES, 0, s_mhd_report, self)) ||
         !(self->call = lt_apicall_new(cfg->local_socket, (int)conns, summary_ms)) ||
         s_stats_new(self) != 0 ||
@@ -1553,40 +1631,51 @@ fail:
     return NULL;
 }
 
-/* The table of refusals keeps keys by application name until they are
- * idle for a whole interval, and is never emptied by a reload that keeps
+/* A tally's table replaced by one of keys, each with info_size bytes of
+ * particulars, reporting through sum (both
+ * report through it: the old one has nothing left to report once flushed,
+ * and the count of keys it gives is the new table's, and back to the old
+ * one's if that cannot be made), under tally_lock. */
+static void s_tally_refit(lt_tally_t **t, lt_apisum_t *sum, size_t keys, size_t info_size,
+                          size_t n_apps)
+{
+    lt_tally_flush(*t);
+    size_t was = sum->max_keys;
+    sum->max_keys = keys;
+    lt_tally_t *fresh = lt_apisum_tally(sum, info_size);
+    if (fresh) {
+        lt_tally_destroy(t);
+        *t = fresh;
+    } else {
+        sum->max_keys = was;
+        lt_warn("api",
+                "out of memory for the refusals of %zu applications: those beyond are "
+                "summed up together",
+                n_apps);
+    }
+}
+
+/* The tables of refusals keep keys by application name until they are
+ * idle for a whole interval, and are never emptied by a reload that keeps
  * the names: those of an application renamed or added would stay, and
  * its refusals fall in the others though the table's size was right. So a
  * reload that brings a name the running configuration lacks reports the
- * pending counts and starts a new table (docs/operations.md, "Reloading
+ * pending counts and starts new tables (docs/operations.md, "Reloading
  * the HTTP API"), sized for the applications of both configurations:
  * requests begun under the running one still refuse under its names. One
- * that does not bring a new name keeps the table, whose size covers the
- * names since the last new one, and its counts. A table that cannot be
+ * that does not bring a new name keeps the tables, whose size covers the
+ * names since the last new one, and their counts. A table that cannot be
  * made leaves the old one: what overflows is counted as others. */
 static void s_refused_fit(lt_api_t *self, const lt_apicfg_t *run, const lt_apicfg_t *next)
 {
     if (!lt_apicfg_apps_added(run, next, NULL, 0))
         return;
-    size_t keys = (next->n_apps + run->n_apps + 1) * SUMMED;
+    size_t apps = next->n_apps + run->n_apps + 1;
     pthread_mutex_lock(&self->tally_lock);
-    lt_tally_flush(self->refused);
-    /* Both tables report through refused_sum (the old one has nothing
-     * left to report once flushed): the count of keys it gives is the
-     * new table's, and back to the old one's if that cannot be made. */
-    size_t was = self->refused_sum.max_keys;
-    self->refused_sum.max_keys = keys;
-    lt_tally_t *t = lt_apisum_tally(&self->refused_sum, sizeof(refusal_t));
-    if (t) {
-        lt_tally_destroy(&self->refused);
-        self->refused = t;
-    } else {
-        self->refused_sum.max_keys = was;
-        lt_warn("api",
-                "out of memory for the refusals of %zu applications: those beyond are "
-                "summed up together",
-                next->n_apps);
-    }
+    s_tally_refit(&self->refused, &self->refused_sum, apps * SUMMED, sizeof(refusal_t),
+                  next->n_apps);
+    s_tally_refit(&self->forbidden, &self->forbidden_sum, apps * FORBIDDEN_REASONS,
+                  sizeof(forbidden_t), next->n_apps);
     pthread_mutex_unlock(&self->tally_lock);
 }
 
@@ -1632,6 +1721,35 @@ out:
     return rc;
 }
 
+/* The connection threads write the audit file a line at a time under
+ * lock, each line flushed (s_audit_line): the new file is opened without
+ * the lock, swapped in under it, and the old one closed after, when no
+ * thread can hold it any more and nothing of it is left buffered. */
+int lt_api_reopen(lt_api_t *self, char *err, size_t errlen)
+{
+    const char *path = self->cfg->audit_file;
+    if (!self->audit) /* none configured; only this thread changes it */
+        return 0;
+    FILE *f = s_audit_open(path);
+    if (!f) {
+        snprintf(err, errlen,
+                 "cannot reopen the audit file %s: %s; still writing to the file open before "
+                 "(the rotated one, if it was renamed)",
+                 path, strerror(errno));
+        return -1;
+    }
+    pthread_mutex_lock(&self->lock);
+    FILE *was = self->audit;
+    self->audit = f;
+    pthread_mutex_unlock(&self->lock);
+    /* Its lines were flushed as written: a failure here loses none. */
+    if (fclose(was) != 0)
+        lt_warn("api", "closing the audit file open before %s was reopened: %s", path,
+                strerror(errno));
+    lt_info("api", "reopened the audit file %s", path);
+    return 0;
+}
+
 /* MHD_stop_daemon shuts every connection down, a request being served
  * included: its client got no answer (a reset) while the stop waited for
  * the gateway's anyway. So the listener closes first, and the requests
@@ -1674,10 +1792,13 @@ void lt_api_destroy(lt_api_t **self_p)
         lt_tally_flush(self->refused);
     if (self->unauth)
         lt_tally_flush(self->unauth);
+    if (self->forbidden)
+        lt_tally_flush(self->forbidden);
     if (self->mhd_msgs)
         lt_tally_flush(self->mhd_msgs);
     lt_tally_destroy(&self->refused);
     lt_tally_destroy(&self->unauth);
+    lt_tally_destroy(&self->forbidden);
     lt_tally_destroy(&self->mhd_msgs);
     lt_apicall_destroy(&self->call);
     lt_stats_destroy(&self->stats);

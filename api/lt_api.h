@@ -29,6 +29,14 @@ lt_api_t *lt_api_new(const lt_apicfg_t *cfg, char *err, size_t errlen);
  * lt_apicfg_load) whatever it returns. 0, or -1 with err (the running
  * applications stay in force). Not thread-safe: one thread reloads. */
 int lt_api_reload(lt_api_t *self, lt_apicfg_t *cfg, char *err, size_t errlen);
+/* SIGHUP, before the configuration is re-read (docs/operations.md,
+ * "Rotating the API's audit file"): opens audit_file again at its path (the
+ * start's, 0600, appended to), so that once logrotate has renamed it the
+ * lines go to a new file at the configured path; later lines go there,
+ * those being written finish in the old one. Logs the reopening. 0 (also
+ * without an audit_file), or -1 with err: the file open before stays in use.
+ * Not thread-safe: one thread reopens (the one that reloads). */
+int lt_api_reopen(lt_api_t *self, char *err, size_t errlen);
 /* Stops taking connections and waits for the requests begun to be
  * answered, up to request_timeout_ms plus LT_API_DRAIN_GRACE_MS, at most
  * LT_API_DRAIN_MAX_MS (docs/operations.md, "Running under systemd": the

@@ -64,14 +64,19 @@ static int s_token(int argc, char **argv)
     return 0;
 }
 
-/* SIGHUP: config re-read and checked as at start; its applications swapped
- * in, or, when it does not load, the running ones kept and why logged
- * (docs/operations.md, "Reloading the HTTP API"). */
+/* SIGHUP: the audit file reopened (after logrotate renamed it), then
+ * config re-read and checked as at start; its applications swapped in, or,
+ * when it does not load, the running ones kept and why logged
+ * (docs/operations.md, "Reloading the HTTP API" and "Rotating the API's
+ * audit file"). The reopening comes first and whatever the file holds: a
+ * rotation must not wait for a configuration being edited to load. */
 static void s_reload(lt_api_t *api, const char *config)
 {
     static char err[10000];
     lt_info("api", "SIGHUP: re-reading %s", config);
     lt_notify_reloading();
+    if (lt_api_reopen(api, err, sizeof err) != 0)
+        lt_error("api", "SIGHUP: %s", err);
     lt_apicfg_t *cfg = calloc(1, sizeof *cfg);
     if (!cfg)
         snprintf(err, sizeof err, "out of memory");

@@ -1318,6 +1318,107 @@ out:
     }
 }
 
+/* Writes api config "api-rotate" on port: application rotate (hash), granted
+ * full_name for KYC, its refusals summed up every second. */
+static int s_rotate_config(int port, const char *hash)
+{
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/api-rotate.conf", g_fed.dir);
+    return lt_it_write_fmt(
+        path,
+        "gateway_config = \"%s\";\nport = %d;\naudit_file = \"api-rotate-audit.jsonl\";\n"
+        "summary_interval = 1;\napps = (\n"
+        "  { name = \"rotate\"; token_hash = \"%s\"; datasets = [\"" DS "\"];\n"
+        "    fields = [\"full_name\"]; purposes = [\"KYC\"]; rate = 200; } );\n",
+        g_caller->conf_path, port, hash);
+}
+
+/* A lookup with token refused 403 grant_field (date_of_birth is not
+ * granted), on behalf of officer. 1 when it was. */
+static int s_refused_as(const char *url, const char *token, const char *officer)
+{
+    char body[512], out[PATH_MAX + 64];
+    snprintf(out, sizeof out, "%s/rotate.json", g_fed.dir);
+    snprintf(body, sizeof body,
+             "{\"dataset\":\"" DS "\",\"purpose\":\"KYC\",\"officer\":\"%s\",\"case_ref\":\"HS-1\","
+             "\"key\":\"" KEY "\",\"fields\":[\"date_of_birth\"]}",
+             officer);
+    return s_post(url, "/v1/lookup", token, body, out) == 403;
+}
+
+/* logrotate renames audit_file, then `systemctl reload lienthong-api`
+ * (docs/operations.md, "Rotating the API's audit file"). The API opened the
+ * file once: after the rename it went on writing into the rotated file,
+ * and nothing came at the configured path again until a restart. SIGHUP
+ * must reopen it, as a new 0600 file; a reopening that fails keeps the
+ * file open before, saying why. Grant refusals: each one audited, the log
+ * summing them up (one WARN line each before). */
+static void test_audit_rotated(void)
+{
+    char url[64], log[PATH_MAX + 64], audit[PATH_MAX + 64], old[PATH_MAX + 64], old2[PATH_MAX + 64],
+        token[65], hash[65];
+    pid_t api = 0;
+    int port = lt_it_free_port();
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
+    snprintf(log, sizeof log, "%s/api-rotate.log", g_fed.dir);
+    snprintf(audit, sizeof audit, "%s/api-rotate-audit.jsonl", g_fed.dir);
+    snprintf(old, sizeof old, "%s/api-rotate-audit.jsonl.1", g_fed.dir);
+    snprintf(old2, sizeof old2, "%s/api-rotate-audit.jsonl.2", g_fed.dir);
+    LT_IT_REQUIRE(lt_it_api_token(g_fed.dir, "rotate", token, hash) == 0);
+    LT_IT_REQUIRE(s_rotate_config(port, hash) == 0);
+    LT_IT_REQUIRE(s_start_api("api-rotate", url, "", 0, &api) == 0);
+    CU_ASSERT(s_refused_as(url, token, "before-rotate"));
+    CU_ASSERT(lt_it_file_contains(audit, "\"officer\":\"before-rotate\""));
+
+    /* Renamed, then SIGHUP: the next line is in a new file at the path. */
+    LT_IT_REQUIRE(rename(audit, old) == 0);
+    CU_ASSERT(s_hup_said(api, log, "reloaded .*api-rotate.conf", 1));
+    CU_ASSERT(s_refused_as(url, token, "after-rotate"));
+    CU_ASSERT(lt_it_file_contains(audit, "\"officer\":\"after-rotate\""));
+    CU_ASSERT(!lt_it_file_contains(audit, "before-rotate"));
+    CU_ASSERT(!lt_it_file_contains(old, "after-rotate"));
+    CU_ASSERT_EQUAL(lt_it_mode(audit), 0600);
+    CU_ASSERT(lt_it_file_count(log, 0, "reopened the audit file ", audit) == 1);
+
+    /* The path cannot be opened (a directory there): the API keeps writing
+     * to the file it had, and says so (the configuration's check refuses
+     * the path too: not reloaded); the next SIGHUP reopens it. */
+    LT_IT_REQUIRE(rename(audit, old2) == 0);
+    LT_IT_REQUIRE(mkdir(audit, 0700) == 0);
+    CU_ASSERT(s_hup_said(api, log,
+                         "SIGHUP: cannot reopen the audit file .*: Is a directory; "
+                         "still writing to the file open before",
+                         1));
+    CU_ASSERT(s_refused_as(url, token, "reopen-failed"));
+    CU_ASSERT(lt_it_file_contains(old2, "\"officer\":\"reopen-failed\""));
+    LT_IT_REQUIRE(rmdir(audit) == 0);
+    CU_ASSERT(s_hup_said(api, log, "reloaded .*api-rotate.conf", 2));
+    CU_ASSERT(s_refused_as(url, token, "reopened"));
+    CU_ASSERT(lt_it_file_contains(audit, "\"officer\":\"reopened\""));
+
+    /* Refusals of a wrong grant, as an application retrying would make:
+     * each in the audit file, the log's WARN lines summed up (at most the
+     * first in full: the key may be tracked still). */
+    struct stat st;
+    LT_IT_REQUIRE(stat(log, &st) == 0);
+    long mark = (long)st.st_size;
+    for (int i = 0; i < 5; i++)
+        CU_ASSERT(s_refused_as(url, token, "retrying"));
+    CU_ASSERT_EQUAL(lt_it_file_count(audit, 0, "\"officer\":\"retrying\"", NULL), 5);
+    CU_ASSERT(lt_it_file_count(log, mark, "refused lookup for application 'rotate'", NULL) <= 1);
+    int summed = 0;
+    for (int64_t end = lt_it_ms() + 5000; !summed && lt_it_ms() < end; usleep(100000))
+        summed = lt_it_file_count(log, mark, "more requests of application 'rotate' refused in",
+                                  "403 grant_field") > 0;
+    CU_ASSERT(summed);
+    CU_ASSERT_EQUAL(s_stop_api(&api, "api-rotate"), 0);
+out:
+    if (api > 0) {
+        kill(api, SIGTERM);
+        waitpid(api, NULL, 0);
+    }
+}
+
 /* A grant the directory cannot honour (a dataset it lacks, a field the
  * policy does not list) is logged when the API starts, with the file and
  * line of the grant, and the API still starts, as --check passes it with a
@@ -1388,6 +1489,8 @@ static const lt_it_test_t s_tests[] = {
      test_curl_and_audit},
     {"grants per dataset: a field granted for the dataset is refused for its view",
      test_grants_per_dataset},
+    {"SIGHUP reopens audit_file after a rotation; grant refusals audited each, logged summed",
+     test_audit_rotated},
     {"grants the directory cannot honour are logged at start, with their line",
      test_grants_logged_at_start},
     {"readyz turns unready when the store is not writable", test_readyz_store},
