@@ -28,6 +28,10 @@ install(FILES ${CMAKE_CURRENT_LIST_DIR}/lienthong.tmpfiles DESTINATION ${LT_TMPF
         RENAME lienthong.conf)
 install(FILES ${CMAKE_CURRENT_LIST_DIR}/lienthong.sysusers DESTINATION ${LT_SYSUSERSDIR}
         RENAME lienthong.conf)
+# The rotation of the API's audit_file (docs/operations.md, "Rotating the
+# API's audit file"); a conffile in the package, as everything under /etc.
+install(FILES ${CMAKE_CURRENT_LIST_DIR}/lienthong-api.logrotate
+        DESTINATION ${CMAKE_INSTALL_FULL_SYSCONFDIR}/logrotate.d RENAME lienthong-api)
 # Commented examples; an operator copies them into /etc/lienthong.
 install(FILES ${CMAKE_CURRENT_LIST_DIR}/examples/gateway.conf
               ${CMAKE_CURRENT_LIST_DIR}/examples/source.conf
