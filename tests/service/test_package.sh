@@ -285,6 +285,10 @@ say "6. remove"
 for p in "$T"/hosts/*/units/*.pid; do [ -f "$p" ] && kill -TERM "$(cat "$p")" 2>/dev/null; done
 sleep 1
 dpkg -L lienthong >"$T/files"
+# Its conffiles (/etc/logrotate.d/lienthong-api) stay after dpkg -r, as
+# Debian keeps every package's, and go with the purge.
+dpkg-query -W -f='${Conffiles}\n' lienthong | awk 'NF { print $1 }' >"$T/conffiles"
+check "the logrotate file is a conffile" grep -qx /etc/logrotate.d/lienthong-api "$T/conffiles"
 # What an agency keeps there: its databases (walkthrough step 6) and keys.
 mkdir -p /var/lib/lienthong/agency
 echo data >/var/lib/lienthong/agency/pkgtest.db
@@ -305,6 +309,8 @@ left=""
 while read -r f; do
     if [ -d "$f" ]; then
         case "$f" in /usr/share/lienthong*) left="$left $f" ;; esac
+    elif grep -qxF "$f" "$T/conffiles"; then
+        check "dpkg -r keeps the conffile $f" test -e "$f"
     elif [ -e "$f" ] || [ -L "$f" ]; then
         left="$left $f"
     fi
@@ -315,6 +321,9 @@ check "the runtime directory is gone" test ! -e /run/lienthong
 dpkg -P lienthong >"$T/dpkg-P.log" 2>&1 || { cat "$T/dpkg-P.log"; bad "dpkg -P"; }
 cat "$T/dpkg-P.log"
 rm -f "$MARK"
+while read -r f; do
+    check "purge removes the conffile $f" test ! -e "$f"
+done <"$T/conffiles"
 check "purge keeps the agency's data in /var/lib/lienthong" grep -qx data /var/lib/lienthong/agency/pkgtest.db
 check "... and the keys in /etc/lienthong" grep -qx key /etc/lienthong/pkgtest.key
 check "... and says where they are" sh -c "grep -q 'kept /var/lib/lienthong' '$T/dpkg-P.log' && grep -q 'kept /etc/lienthong' '$T/dpkg-P.log'"
