@@ -729,9 +729,36 @@ out:
     return rc;
 }
 
-int lt_publish_apply(lt_store_t *store, const lt_dir_t *dir, const char *member,
-                     Lienthong__Publish *const *pubs, size_t n, size_t max_record,
-                     lt_publish_result_t *res, lt_publish_advanced_fn advanced, void *arg)
+/* Why a group was not stored, for the log of lt_publish_job_finish. */
+typedef struct {
+    char why[200];    /* the store's message */
+    int cannot_write; /* lt_store_cannot_write: it passes once there is room */
+} group_fail_t;
+
+/* Answers every Publish of a group that was not stored: ERR_UNAVAILABLE
+ * naming the cause when the store cannot write (a full disk, an I/O
+ * error), which the adapter retries until there is room again, else
+ * ERR_INTERNAL (PROTOCOL.md 8.1, 9). Nothing is acknowledged either way. */
+static void s_refuse_group(lt_publish_result_t *res, size_t n, const group_fail_t *f)
+{
+    lt_publish_results_free(res, n);
+    for (size_t i = 0; i < n; i++) {
+        if (f->cannot_write) {
+            res[i].code = LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE;
+            snprintf(res[i].err, sizeof res[i].err, "the gateway's store cannot write: %s; retry",
+                     f->why);
+        } else {
+            res[i].code = LIENTHONG__ERROR_CODE__ERR_INTERNAL;
+            snprintf(res[i].err, sizeof res[i].err, "store failure; retry");
+        }
+    }
+}
+
+/* lt_publish_apply, saying in *f why when nothing was stored. */
+static int s_apply(lt_store_t *store, const lt_dir_t *dir, const char *member,
+                   Lienthong__Publish *const *pubs, size_t n, size_t max_record,
+                   lt_publish_result_t *res, lt_publish_advanced_fn advanced, void *arg,
+                   group_fail_t *f)
 {
     group_t g = {.store = store,
                  .dir = dir,
@@ -758,25 +785,35 @@ int lt_publish_apply(lt_store_t *store, const lt_dir_t *dir, const char *member,
     rc = 0;
     goto out;
 fail:
-    lt_error("publish", "store failure, nothing acknowledged: %s", lt_store_error(store));
+    /* Read before the rollback, which sets SQLite's last error again. */
+    f->cannot_write = lt_store_cannot_write(store);
+    snprintf(f->why, sizeof f->why, "%s", lt_store_error(store));
     lt_store_rollback(store);
-    lt_publish_results_free(res, n);
-    for (size_t i = 0; i < n; i++) {
-        res[i].code = LIENTHONG__ERROR_CODE__ERR_INTERNAL;
-        snprintf(res[i].err, sizeof res[i].err, "store failure; retry");
-    }
+    s_refuse_group(res, n, f);
 out:
     s_group_free(&g);
     return rc;
 }
 
-/* Acknowledges one Publish of a committed group, or says why not. */
-static void s_answer(void *sock, const lt_publish_pending_t *p, const lt_publish_result_t *r)
+int lt_publish_apply(lt_store_t *store, const lt_dir_t *dir, const char *member,
+                     Lienthong__Publish *const *pubs, size_t n, size_t max_record,
+                     lt_publish_result_t *res, lt_publish_advanced_fn advanced, void *arg)
+{
+    group_fail_t f;
+    return s_apply(store, dir, member, pubs, n, max_record, res, advanced, arg, &f);
+}
+
+/* Acknowledges one Publish of a committed group, or says why not; stored
+ * 0 when the group was not: its log line is the group's (s_store_failed),
+ * not one per Publish at each retry. */
+static void s_answer(void *sock, const lt_publish_pending_t *p, const lt_publish_result_t *r,
+                     int stored)
 {
     const Lienthong__Publish *pub = p->env->publish;
     if (r->code != LIENTHONG__ERROR_CODE__ERR_NONE) {
-        lt_warn("local", "refused publish %llu to %s: %s", (unsigned long long)pub->request_id,
-                pub->dataset, r->err);
+        if (stored)
+            lt_warn("local", "refused publish %llu to %s: %s", (unsigned long long)pub->request_id,
+                    pub->dataset, r->err);
         (void)lt_wire_send_error(sock, p->in.rid, p->in.rid_len, r->code, pub->request_id, "%s",
                                  r->err);
         return;
@@ -800,12 +837,28 @@ struct _lt_publish_obs_t {
     lt_stats_series_t *latency;
     lt_stats_family_t *refusals;
     lt_refuse_t *log;
+    /* Groups not stored, said once when it starts, at most once a minute
+     * while it lasts, and once when a group is stored again, so that
+     * adapters retrying against a full disk do not flood the log. */
+    lt_stats_series_t *writable; /* gauge: 0 while the store cannot write */
+    int64_t failing_since;       /* wall clock ms of the first failure; 0: none */
+    int64_t logged_at;           /* monotonic ms of the last line said */
+    uint64_t groups, publishes;  /* not stored since failing_since */
 };
+
+/* How often a failure of the store that lasts is said again. */
+#define STORE_LOG_AGAIN_MS 60000
 
 #define REFUSALS_FAMILY "lienthong_publish_refusals"
 
 lt_publish_obs_t *lt_publish_obs_new(lt_stats_t *stats)
 {
+    static const lt_stats_def_t writable = {
+        .name = "lienthong_store_writable",
+        .help = "1 while the store can be written; 0 since a group of published changes could "
+                "not be stored because it cannot (a full disk, an I/O error), until one is",
+        .unit = LT_STATS_UNIT_NONE,
+        .kind = LT_STATS_GAUGE};
     static const lt_stats_def_t def = {
         .name = REFUSALS_FAMILY,
         .help = "Published changes refused by a rule of their dataset (PROTOCOL.md 5.7)",
@@ -814,8 +867,11 @@ lt_publish_obs_t *lt_publish_obs_new(lt_stats_t *stats)
     lt_publish_obs_t *self = calloc(1, sizeof *self);
     if (!self || !(self->latency = lt_gwstats_commit(stats, "publish")) ||
         lt_stats_register(stats, &def, &self->refusals) != 0 ||
+        !(self->writable = lt_gwstats_series(stats, &writable, NULL)) ||
         !(self->log = lt_refuse_new("publish", "record", 0, REFUSAL_SERIES)))
         lt_publish_obs_destroy(&self);
+    else
+        lt_stats_set(self->writable, 1);
     return self;
 }
 
@@ -931,6 +987,7 @@ struct _lt_publish_job_t {
     /* Filled by the writer thread. */
     lt_publish_result_t res[LT_PUBLISH_GROUP];
     int rc;
+    group_fail_t fail; /* why, when rc is -1 */
     int64_t took_us;
     struct {
         char stream[LT_STREAM_ID_MAX];
@@ -1022,28 +1079,74 @@ void lt_publish_job_run(void *arg, lt_store_t *store)
         pubs[i] = job->group[i].env->publish;
     int64_t t0 = lt_clock_mono_us();
     job->rc = -1;
-    if (!store) { /* the writer cannot open the store (lt_writer_resume) */
-        lt_error("publish", "store unavailable, nothing acknowledged");
-        for (size_t i = 0; i < job->n; i++) {
-            job->res[i].code = LIENTHONG__ERROR_CODE__ERR_INTERNAL;
-            snprintf(job->res[i].err, sizeof job->res[i].err, "store failure; retry");
-        }
+    if (!store) { /* the writer cannot open the store (lt_writer_resume), and says why */
+        job->fail.cannot_write = 1;
+        snprintf(job->fail.why, sizeof job->fail.why, "it cannot be opened");
+        s_refuse_group(job->res, job->n, &job->fail);
         return;
     }
     /* An ack is only ever sent for records already durable: the poll loop
      * answers once this returns. */
-    job->rc = lt_publish_apply(store, job->dir, job->member, pubs, job->n, job->max_record,
-                               job->res, s_job_advanced, job);
+    job->rc = s_apply(store, job->dir, job->member, pubs, job->n, job->max_record, job->res,
+                      s_job_advanced, job, &job->fail);
     job->took_us = lt_clock_mono_us() - t0;
+}
+
+/* A group was not stored: said when the failure starts, then at most once
+ * a minute with what it cost so far (docs/operations.md, "Troubleshooting"). */
+static void s_store_failed(lt_publish_obs_t *obs, const lt_publish_job_t *job)
+{
+    int64_t now = lt_clock_mono_ms();
+    const group_fail_t *f = &job->fail;
+    obs->groups++;
+    obs->publishes += job->n;
+    if (f->cannot_write)
+        lt_stats_set(obs->writable, 0);
+    if (!obs->failing_since) {
+        obs->failing_since = lt_clock_now_ms();
+        obs->logged_at = now;
+        if (f->cannot_write)
+            lt_error("publish",
+                     "the store cannot write: %s; publishes are refused with "
+                     "ERR_UNAVAILABLE, nothing acknowledged, and adapters resend them until "
+                     "it can",
+                     f->why);
+        else
+            lt_error("publish", "store failure, nothing acknowledged: %s; adapters resend", f->why);
+    } else if (now - obs->logged_at >= STORE_LOG_AGAIN_MS) {
+        obs->logged_at = now;
+        lt_error("publish",
+                 "the store still cannot %s: %s (%llu groups of %llu publishes not "
+                 "stored in %lld s)",
+                 f->cannot_write ? "write" : "store publishes", f->why,
+                 (unsigned long long)obs->groups, (unsigned long long)obs->publishes,
+                 (long long)(lt_clock_now_ms() - obs->failing_since) / 1000);
+    }
+}
+
+/* A group was stored: ends a failure, saying what it cost. */
+static void s_store_ok(lt_publish_obs_t *obs, const lt_publish_job_t *job)
+{
+    lt_stats_observe_us(obs->latency, job->took_us);
+    if (!obs->failing_since)
+        return;
+    lt_info("publish",
+            "the store takes publishes again after %lld ms; %llu groups of %llu "
+            "publishes were refused meanwhile, none acknowledged",
+            (long long)(lt_clock_now_ms() - obs->failing_since), (unsigned long long)obs->groups,
+            (unsigned long long)obs->publishes);
+    obs->failing_since = 0;
+    obs->groups = obs->publishes = 0;
+    lt_stats_set(obs->writable, 1);
 }
 
 void lt_publish_job_finish(lt_publish_job_t *job, void *sock, lt_publish_obs_t *obs,
                            lt_publish_advanced_fn advanced, void *arg)
 {
     if (job->rc != 0)
-        lt_warn("local", "a group of %zu publishes was not stored; adapters will resend", job->n);
+        s_store_failed(obs, job);
     else
-        lt_stats_observe_us(obs->latency, job->took_us);
+        s_store_ok(obs, job);
     /* The store was rebuilt after this group committed (its job was kept
      * across it, lt_writer_suspend): the rebuild may have lost its rows,
      * which must read as damage, so the feed gets no records to send from
@@ -1060,7 +1163,7 @@ void lt_publish_job_finish(lt_publish_job_t *job, void *sock, lt_publish_obs_t *
     for (size_t i = 0; i < job->n; i++) {
         if (job->res[i].code == LIENTHONG__ERROR_CODE__ERR_NONE)
             s_observe_refusals(obs, job->group[i].env->publish->dataset, &job->res[i]);
-        s_answer(sock, &job->group[i], &job->res[i]);
+        s_answer(sock, &job->group[i], &job->res[i], job->rc == 0);
     }
     s_job_reset(job);
 }

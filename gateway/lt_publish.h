@@ -48,7 +48,10 @@ void lt_publish_results_free(lt_publish_result_t *res, size_t n);
  * (see lt_publish_max_record). Fills res[i] for each, and reports each
  * stream it advanced through `advanced` (may be NULL). Returns 0
  * when the transaction committed (individual publishes may still have been
- * refused, see res), -1 when it failed and nothing was stored. */
+ * refused, see res), -1 when it failed and nothing was stored: then every
+ * res[i] is ERR_UNAVAILABLE naming the cause when the store cannot write
+ * (lt_store_cannot_write), else ERR_INTERNAL; nothing is logged (the write
+ * path's log is lt_publish_job_finish's). */
 int lt_publish_apply(lt_store_t *store, const lt_dir_t *dir, const char *member,
                      Lienthong__Publish *const *pubs, size_t n, size_t max_record,
                      lt_publish_result_t *res, lt_publish_advanced_fn advanced, void *arg)
@@ -67,7 +70,10 @@ typedef struct {
 /* What the local write path reports besides its answers: the store commit
  * latency (what="publish"), refusals by dataset and rule
  * (lienthong_publish_refusals) and their log lines, the first of each
- * dataset and rule at once and the rest once per interval (lt_refuse). */
+ * dataset and rule at once and the rest once per interval (lt_refuse);
+ * groups not stored, logged once when it starts, at most once a minute
+ * while it lasts and once when a group is stored again, with
+ * lienthong_store_writable 0 while the store cannot write. */
 typedef struct _lt_publish_obs_t lt_publish_obs_t;
 /* NULL when registration failed or out of memory. */
 lt_publish_obs_t *lt_publish_obs_new(lt_stats_t *stats);

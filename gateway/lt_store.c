@@ -1586,6 +1586,13 @@ int lt_store_corrupt(lt_store_t *self)
     return rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB;
 }
 
+int lt_store_cannot_write(lt_store_t *self)
+{
+    int rc = sqlite3_extended_errcode(self->db) & 0xff;
+    return rc == SQLITE_FULL || rc == SQLITE_IOERR || rc == SQLITE_READONLY ||
+           rc == SQLITE_CANTOPEN;
+}
+
 /* Runs one statement with ?1 and ?2 bound (when lo <= hi). */
 static int s_exec2(sqlite3 *db, const char *sql, int64_t lo, int64_t hi)
 {

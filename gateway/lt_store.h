@@ -337,6 +337,13 @@ typedef int (*lt_store_stream_fn)(void *arg, const char *name, const lt_stream_t
 int lt_store_streams(lt_store_t *self, lt_store_stream_fn fn, void *arg);
 /* 1 when the last failure was SQLite finding the file corrupt. */
 int lt_store_corrupt(lt_store_t *self);
+/* 1 when the last failure was the store's files refusing a write: a full
+ * disk, an I/O error, a file system gone read-only or a file that cannot
+ * be opened. Such a failure passes once the operator makes room or repairs
+ * the disk, so a write refused for it is worth retrying (lt_publish_apply
+ * answers ERR_UNAVAILABLE, not ERR_INTERNAL). Read it before a rollback,
+ * which sets SQLite's last error again. */
+int lt_store_cannot_write(lt_store_t *self);
 /* Rebuilds the store file after SQLite found a page corrupt: copies every
  * readable row into a new file beside it, replaces the file atomically and
  * reopens. Log rows in corrupt pages are left behind (counted in *lost): the

@@ -209,8 +209,8 @@ static Lienthong__Envelope *s_recv(void *sock, int timeout_ms)
     return env;
 }
 
-int lt_ft_pub_send(lt_ft_pub_t *p, lt_it_gw_t *g, uint64_t *first_seq, uint64_t *last_seq,
-                   int timeout_ms)
+int lt_ft_pub_try(lt_ft_pub_t *p, lt_it_gw_t *g, uint64_t *first_seq, uint64_t *last_seq,
+                  int timeout_ms, Lienthong__ErrorCode *code, char *msg, size_t len)
 {
     static uint64_t request_id = 1000; /* callers may publish on several threads */
     char err[256];
@@ -220,7 +220,6 @@ int lt_ft_pub_send(lt_ft_pub_t *p, lt_it_gw_t *g, uint64_t *first_seq, uint64_t 
     void *s = lt_sock_local_client(lt_it_ctx(), g->sock_path, &o, err, sizeof err);
     if (!s) {
         fprintf(stderr, "feedtest: %s\n", err);
-        lt_ft_pub_clear(p);
         return -1;
     }
     Lienthong__Change changes[LT_FT_PUB_MAX], *ptrs[LT_FT_PUB_MAX];
@@ -241,7 +240,7 @@ int lt_ft_pub_send(lt_ft_pub_t *p, lt_it_gw_t *g, uint64_t *first_seq, uint64_t 
     int rc = -1;
     if (lt_wire_send_body(s, NULL, 0, LIENTHONG__ENVELOPE__BODY_PUBLISH, &pub) == 0) {
         int64_t deadline = lt_it_ms() + timeout_ms;
-        while (rc != 0 && lt_it_ms() < deadline) {
+        while (rc < 0 && lt_it_ms() < deadline) {
             Lienthong__Envelope *rep = s_recv(s, (int)(deadline - lt_it_ms()));
             if (!rep)
                 continue;
@@ -253,21 +252,32 @@ int lt_ft_pub_send(lt_ft_pub_t *p, lt_it_gw_t *g, uint64_t *first_seq, uint64_t 
                     *last_seq = rep->publish_ack->last_seq;
                 rc = 0;
             } else if (rep->body_case == LIENTHONG__ENVELOPE__BODY_ERROR) {
-                fprintf(stderr, "feedtest: publish %llu refused: %s (%s)\n",
-                        (unsigned long long)pub.request_id, rep->error->message,
-                        lt_wire_error_name(rep->error->code));
-                lt_wire_free(&rep);
-                break;
+                if (code)
+                    *code = rep->error->code;
+                if (msg)
+                    snprintf(msg, len, "%s", rep->error->message ? rep->error->message : "");
+                rc = 1;
             }
             lt_wire_free(&rep);
         }
     }
+    zmq_close(s);
+    return rc;
+}
+
+int lt_ft_pub_send(lt_ft_pub_t *p, lt_it_gw_t *g, uint64_t *first_seq, uint64_t *last_seq,
+                   int timeout_ms)
+{
+    Lienthong__ErrorCode code = LIENTHONG__ERROR_CODE__ERR_NONE;
+    char msg[512];
+    int rc = lt_ft_pub_try(p, g, first_seq, last_seq, timeout_ms, &code, msg, sizeof msg);
+    if (rc == 1)
+        fprintf(stderr, "feedtest: publish refused: %s (%s)\n", msg, lt_wire_error_name(code));
     if (rc != 0)
         fprintf(stderr, "feedtest: publish of %zu changes to %s not acknowledged\n", p->n,
                 g->member->id);
-    zmq_close(s);
     lt_ft_pub_clear(p);
-    return rc;
+    return rc == 0 ? 0 : -1;
 }
 
 /* ---- stores ------------------------------------------------------------------------ */

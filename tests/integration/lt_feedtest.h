@@ -91,6 +91,10 @@ int lt_ft_del_unknown(lt_ft_pub_t *p, lt_ft_model_t *m, const char *key);
  * the acknowledged dataset seq range. Clears p. 0, or -1 (refused, timeout). */
 int lt_ft_pub_send(lt_ft_pub_t *p, lt_it_gw_t *g, uint64_t *first_seq, uint64_t *last_seq,
                    int timeout_ms);
+/* The same, keeping p to be sent again: 0 acknowledged, 1 refused (the
+ * Error's code and message in *code and msg), -1 no answer in time. */
+int lt_ft_pub_try(lt_ft_pub_t *p, lt_it_gw_t *g, uint64_t *first_seq, uint64_t *last_seq,
+                  int timeout_ms, Lienthong__ErrorCode *code, char *msg, size_t len);
 
 /* ---- stores ------------------------------------------------------------- */
 

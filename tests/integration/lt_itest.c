@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sched.h>
 #include <sys/resource.h>
@@ -296,6 +297,38 @@ int lt_it_mode(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0 ? (int)(st.st_mode & 07777) : -1;
+}
+
+int lt_it_mount_small(const char *dir)
+{
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return -1;
+    if (mount("tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV, "size=4m,mode=0700") != 0) {
+        fprintf(stderr, "itest: cannot mount a tmpfs on %s: %s\n", dir, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+void lt_it_unmount(const char *dir)
+{
+    if (umount2(dir, MNT_DETACH) != 0)
+        fprintf(stderr, "itest: cannot unmount %s: %s\n", dir, strerror(errno));
+}
+
+int lt_it_fill_disk(const char *dir, char *path, size_t len)
+{
+    static char block[65536];
+    snprintf(path, len, "%s/filler", dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -1;
+    ssize_t w;
+    while ((w = write(fd, block, sizeof block)) > 0)
+        ;
+    int full = w < 0 && errno == ENOSPC;
+    close(fd);
+    return full ? 0 : -1;
 }
 
 /* ---- federation ------------------------------------------------------------ */

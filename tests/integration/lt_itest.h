@@ -328,6 +328,14 @@ int lt_it_file_contains(const char *path, const char *s);
 int lt_it_api_token(const char *dir, const char *app, char token[65], char hash[65]);
 /* Permission bits of path, or -1. */
 int lt_it_mode(const char *path);
+/* Mounts a 4 MiB tmpfs on dir (made 0700 when absent), so that a test can
+ * fill the disk of a gateway's data directory; needs root. 0, or -1 said
+ * on stderr. lt_it_unmount detaches it again. */
+int lt_it_mount_small(const char *dir);
+void lt_it_unmount(const char *dir);
+/* Fills the file system of dir with a file, whose path goes to path: 0
+ * once a write failed with ENOSPC, else -1. Removing it makes room again. */
+int lt_it_fill_disk(const char *dir, char *path, size_t len);
 int lt_it_write_file(const char *path, const char *text);
 /* The same with printf formatting (up to 8 KiB of text). */
 int lt_it_write_fmt(const char *path, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

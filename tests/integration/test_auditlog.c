@@ -50,7 +50,6 @@
 #include <sys/wait.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -299,31 +298,10 @@ static char g_mounted[PATH_MAX];
 /* The owner's data directory on its own 4 MiB file system. */
 static int s_mount_small(void)
 {
-    if (mkdir(g_owner->data_dir, 0700) != 0 && errno != EEXIST)
+    if (lt_it_mount_small(g_owner->data_dir) != 0)
         return -1;
-    if (mount("tmpfs", g_owner->data_dir, "tmpfs", MS_NOSUID | MS_NODEV, "size=4m,mode=0700") != 0) {
-        fprintf(stderr, "test_auditlog: cannot mount a tmpfs on %s: %s\n", g_owner->data_dir,
-                strerror(errno));
-        return -1;
-    }
     snprintf(g_mounted, sizeof g_mounted, "%s", g_owner->data_dir);
     return 0;
-}
-
-/* Fills the file system of the data directory; the filler's path in path. */
-static int s_fill_disk(char *path, size_t len)
-{
-    static char block[65536];
-    snprintf(path, len, "%s/filler", g_owner->data_dir);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return -1;
-    ssize_t w;
-    while ((w = write(fd, block, sizeof block)) > 0)
-        ;
-    int full = w < 0 && errno == ENOSPC;
-    close(fd);
-    return full ? 0 : -1;
 }
 
 /* The gateway's answer to ReadyRequest: 1 ready, 0 not (first problem in
@@ -415,7 +393,7 @@ static void test_full_disk(void)
     LT_IT_REQUIRE(s_setup(NULL, s_mount_small) == 0);
     LT_IT_REQUIRE(s_until_answered(REPLY_MS) == 0);
     long mark = lt_it_log_mark(g_owner);
-    LT_IT_REQUIRE(s_fill_disk(filler, sizeof filler) == 0);
+    LT_IT_REQUIRE(lt_it_fill_disk(g_owner->data_dir, filler, sizeof filler) == 0);
     /* Each lookup commits its entry: the log fills what room is left. */
     LT_IT_REQUIRE(s_until_refused(MAX_REQS - 100, msg, sizeof msg) == 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(msg, "audit log"));
@@ -451,8 +429,8 @@ static void test_full_disk(void)
 out:
     if (g_owner)
         lt_it_gw_kill(g_owner);
-    if (g_mounted[0] && umount2(g_mounted, MNT_DETACH) != 0)
-        fprintf(stderr, "test_auditlog: cannot unmount %s: %s\n", g_mounted, strerror(errno));
+    if (g_mounted[0])
+        lt_it_unmount(g_mounted);
     s_teardown();
 }
 

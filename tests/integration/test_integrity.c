@@ -18,6 +18,11 @@
  * takes new records again.
  * Store and audit files are created 0600, and a data directory open to
  * others is refused with a clear error.
+ * A full store disk (a small tmpfs on the data directory, mounted by the
+ * test, which needs root) refuses each Publish with ERR_UNAVAILABLE naming
+ * SQLite's cause, logs it once however often it is resent, reads 0 in
+ * lienthong_store_writable, and once there is room stores the resent
+ * Publish by itself with every acknowledged change kept.
  *
  * Usage: test_integrity /path/to/lienthong (or LIENTHONG_BIN=...). */
 #define _GNU_SOURCE
@@ -518,6 +523,128 @@ out:
     s_teardown_fed(&x);
 }
 
+/* ---- a full store disk ----------------------------------------------------------------- */
+
+#define FULL_BATCH    200 /* citizens per Publish while the disk fills */
+#define FULL_MAX      300 /* Publish messages at most before one is refused */
+#define FULL_RETRIES  20  /* the refused Publish resent, as an adapter would */
+#define FULL_CITIZENS (FULL_BATCH * FULL_MAX)
+
+/* The gateway's lienthong_store_writable, or -1. */
+static double s_writable(lt_it_gw_t *g)
+{
+    char *text = lt_it_gw_metrics(g, REPLY_MS);
+    double v = text ? lt_it_metric(text, "lienthong_store_writable") : -1;
+    free(text);
+    return v;
+}
+
+/* Publishes FULL_BATCH new citizens at a time until a Publish is refused;
+ * p keeps the refused one, *acked counts the changes acknowledged. 0 with
+ * the refusal in *code and msg, or -1. */
+static int s_until_refused_pub(fed_t *x, lt_ft_pub_t *p, size_t *acked, Lienthong__ErrorCode *code,
+                               char *msg, size_t len)
+{
+    for (size_t b = 0; b < FULL_MAX; b++) {
+        for (size_t i = 0; i < FULL_BATCH; i++)
+            if (lt_ft_put(p, &x->m, *acked + i, "Nguyễn Thị Hoa", "79", ALIVE) != 0)
+                return -1;
+        int rc = lt_ft_pub_try(p, x->gw_owner, NULL, NULL, PUBLISH_MS, code, msg, len);
+        if (rc != 0)
+            return rc == 1 ? 0 : -1;
+        *acked += p->n;
+        lt_ft_pub_clear(p);
+    }
+    return -1;
+}
+
+/* The Publish in p resent every 100 ms until acknowledged, within timeout_ms. */
+static int s_until_acked(fed_t *x, lt_ft_pub_t *p, int timeout_ms)
+{
+    for (int64_t end = lt_it_ms() + timeout_ms; lt_it_ms() < end; usleep(100000))
+        if (lt_ft_pub_try(p, x->gw_owner, NULL, NULL, PUBLISH_MS, NULL, NULL, 0) == 0)
+            return 0;
+    return -1;
+}
+
+/* A full store disk refuses publishes with ERR_UNAVAILABLE naming the
+ * cause, logs it once however often adapters resend, reads 0 in
+ * lienthong_store_writable, and recovers by itself once there is room,
+ * with every acknowledged change stored and the refused one too. */
+static void test_full_disk(void)
+{
+    fed_t x;
+    char filler[PATH_MAX + 16], msg[512], mounted[PATH_MAX] = "";
+    Lienthong__ErrorCode code = LIENTHONG__ERROR_CODE__ERR_NONE;
+    size_t acked = 0;
+    lt_ft_pub_t *p = calloc(1, sizeof *p);
+    memset(&x, 0, sizeof x);
+    if (geteuid() != 0) {
+        fprintf(stderr, "test_integrity: the full-disk test needs root (to mount a tmpfs); not "
+                        "run\n");
+        goto out;
+    }
+    LT_IT_REQUIRE(p && lt_it_fed_init(&x.f, FED) == 0);
+    x.f.extra_source = s_source;
+    x.owner = lt_it_member_add(&x.f, ID_OWNER, 1);
+    x.bhxh = lt_it_member_add(&x.f, ID_BHXH, 1);
+    LT_IT_REQUIRE(x.owner && x.bhxh && (x.gw_owner = lt_it_gw_new(&x.f, x.owner, 1, NULL, NULL)));
+    LT_IT_REQUIRE(lt_it_mount_small(x.gw_owner->data_dir) == 0);
+    snprintf(mounted, sizeof mounted, "%s", x.gw_owner->data_dir);
+    LT_IT_REQUIRE(lt_it_gw_run(x.gw_owner, READY_MS) == 0);
+    LT_IT_REQUIRE(lt_ft_model_init(&x.m, FULL_CITIZENS, 80000000000ULL) == 0);
+    lt_ft_pub_init(p, DS);
+    /* Some stored before the disk fills. */
+    for (size_t i = 0; i < FULL_BATCH; i++)
+        LT_IT_REQUIRE(lt_ft_put(p, &x.m, i, "Nguyễn Thị Hoa", "79", ALIVE) == 0);
+    LT_IT_REQUIRE(lt_ft_pub_send(p, x.gw_owner, NULL, NULL, PUBLISH_MS) == 0);
+    acked = FULL_BATCH;
+    CU_ASSERT_EQUAL(s_writable(x.gw_owner), 1);
+    long mark = lt_it_log_mark(x.gw_owner);
+    LT_IT_REQUIRE(lt_it_fill_disk(x.gw_owner->data_dir, filler, sizeof filler) == 0);
+    /* The write-ahead log fills what room it had. */
+    LT_IT_REQUIRE(s_until_refused_pub(&x, p, &acked, &code, msg, sizeof msg) == 0);
+    fprintf(stderr, "test_integrity: refused after %zu changes on the full disk: %s\n", acked, msg);
+    CU_ASSERT_EQUAL(code, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE);
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(msg, "the gateway's store cannot write: database or disk is full"));
+    /* Resent as an adapter does: refused the same, said once in the log. */
+    for (int i = 0; i < FULL_RETRIES; i++) {
+        CU_ASSERT_EQUAL(
+            lt_ft_pub_try(p, x.gw_owner, NULL, NULL, PUBLISH_MS, &code, msg, sizeof msg), 1);
+        CU_ASSERT_EQUAL(code, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE);
+    }
+    CU_ASSERT_EQUAL(s_writable(x.gw_owner), 0);
+    const char *log = x.gw_owner->log_path;
+    CU_ASSERT_EQUAL(lt_it_file_count(log, mark, "the store cannot write", "disk is full"), 1);
+    CU_ASSERT_EQUAL(lt_it_file_count(log, mark, "nothing acknowledged", NULL), 1);
+    CU_ASSERT_EQUAL(lt_it_file_count(log, mark, "refused publish", NULL), 0);
+    CU_ASSERT_EQUAL(lt_it_file_count(log, mark, "was not stored", NULL), 0);
+    /* Room again: the resent Publish is stored, and nothing was lost. */
+    LT_IT_REQUIRE(unlink(filler) == 0);
+    CU_ASSERT_EQUAL(s_until_acked(&x, p, 10000), 0);
+    acked += p->n;
+    CU_ASSERT_EQUAL(s_writable(x.gw_owner), 1);
+    CU_ASSERT(lt_it_log_has(x.gw_owner, mark, "the store takes publishes again", NULL));
+    CU_ASSERT_EQUAL(lt_ft_last_seq(x.gw_owner, DS), acked);
+    uint64_t seq;
+    int deleted;
+    for (size_t i = 0; i < acked; i += 97)
+        CU_ASSERT_EQUAL(lt_ft_state(x.gw_owner, DS, x.m.c[i].key, &seq, &deleted), 1);
+out:
+    if (p)
+        lt_ft_pub_clear(p);
+    free(p);
+    if (CU_get_number_of_failures())
+        lt_it_log_dump(x.gw_owner);
+    if (x.gw_owner)
+        lt_it_gw_kill(x.gw_owner);
+    if (mounted[0])
+        lt_it_unmount(mounted);
+    lt_ft_model_free(&x.m);
+    lt_it_fed_cleanup(&x.f);
+}
+
 int main(int argc, char **argv)
 {
     static const lt_it_test_t tests[] = {
@@ -527,6 +654,8 @@ int main(int argc, char **argv)
         {"damage the owner no longer keeps: repaired by snapshot, the live feed untouched",
          test_pruned_range},
         {"store and audit files 0600; a data directory open to others is refused", test_file_modes},
+        {"a full store disk refuses publishes as unavailable, says so once, and recovers",
+         test_full_disk},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {"store", NULL, NULL, NULL, NULL, tests};
