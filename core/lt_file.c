@@ -7,6 +7,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <pwd.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@ int lt_file_read(const char *path, size_t cap, uint8_t **data, size_t *size)
 {
     int rc = -1;
     uint8_t *buf = NULL;
+    size_t got = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -1;
@@ -33,7 +35,6 @@ int lt_file_read(const char *path, size_t cap, uint8_t **data, size_t *size)
     buf = malloc((size_t)st.st_size + 1);
     if (!buf)
         goto out;
-    size_t got = 0;
     while (got < (size_t)st.st_size) {
         ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
         if (n < 0 && errno == EINTR)
@@ -48,6 +49,10 @@ int lt_file_read(const char *path, size_t cap, uint8_t **data, size_t *size)
     buf = NULL;
     rc = 0;
 out:
+    /* What a failed read got so far is wiped: the file may be a secret
+     * (the API's tls_key), whose callers wipe only what they were given. */
+    if (buf)
+        sodium_memzero(buf, got);
     free(buf);
     close(fd);
     return rc;
