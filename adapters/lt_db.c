@@ -12,6 +12,7 @@
 #include <assert.h>
 #include <ctype.h>
 #include <limits.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,11 +117,12 @@ lt_db_t *lt_db_connect(const char *database, const char *config_file, lt_db_role
     }
     self->impl = self->ops->open(target, role, &self->table, create, self->name, sizeof self->name,
                                  err, errlen);
-    if (self->impl)
-        return self;
 fail:
-    lt_db_destroy(&self);
-    return NULL;
+    /* path holds a PostgreSQL setting, which may hold a password. */
+    sodium_memzero(path, sizeof path);
+    if (self && !self->impl)
+        lt_db_destroy(&self);
+    return self;
 }
 
 void lt_db_destroy(lt_db_t **self_p)

@@ -125,4 +125,10 @@ struct lt_db_ops_t {
 extern const lt_db_ops_t lt_db_sqlite_ops;
 extern const lt_db_ops_t lt_db_pg_ops;
 
+/* Wipes every value of libpq's parsed options (PQconninfoParse,
+ * PQconndefaults), the password among them, before PQconninfoFree: every
+ * use in lt_db_pg.c goes through it. Here for its unit test. */
+struct _PQconninfoOption;
+void lt_db_pg_opts_wipe(struct _PQconninfoOption *opts);
+
 #endif

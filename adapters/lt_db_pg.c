@@ -42,6 +42,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <libpq-fe.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -636,6 +637,30 @@ out:
 
 /* ---- connecting --------------------------------------------------------- */
 
+/* Wipes a string that may hold the password (the setting, libpq's values
+ * and messages) before it is freed. */
+static void s_wipe(char *s)
+{
+    if (s)
+        sodium_memzero(s, strlen(s));
+}
+
+void lt_db_pg_opts_wipe(PQconninfoOption *opts)
+{
+    /* Each value is libpq's own malloc'd copy, which PQconninfoFree frees
+     * unwiped; the array is the caller's to write through. */
+    for (PQconninfoOption *o = opts; o && o->keyword; o++)
+        s_wipe(o->val);
+}
+
+/* libpq's options with their values wiped first: they hold the password
+ * of the setting or of PGPASSWORD. */
+static void s_opts_free(PQconninfoOption *opts)
+{
+    lt_db_pg_opts_wipe(opts);
+    PQconninfoFree(opts);
+}
+
 /* The keywords for PQconnectdbParams: the waits of lt_limits.h that neither
  * the setting nor an environment variable (PGCONNECT_TIMEOUT) sets, those
  * this libpq knows, then the setting itself as "dbname", which libpq
@@ -652,7 +677,7 @@ static void s_conn_params(s_pg_t *self)
                 self->conn_kw[n] = s_conn_ours[i][0];
                 self->conn_val[n++] = s_conn_ours[i][1];
             }
-    PQconninfoFree(known);
+    s_opts_free(known);
     self->conn_kw[n] = "dbname";
     self->conn_val[n++] = self->conninfo;
     self->conn_kw[n] = self->conn_val[n] = NULL;
@@ -667,7 +692,7 @@ static void s_find_secret(s_pg_t *self)
     for (PQconninfoOption *o = opts; o && o->keyword; o++)
         if (strcmp(o->keyword, "password") == 0 && o->val)
             snprintf(self->secret, sizeof self->secret, "%s", o->val);
-    PQconninfoFree(opts);
+    s_opts_free(opts);
     const char *scheme = strstr(self->conninfo, "://");
     const char *at = scheme ? strchr(scheme + 3, '@') : NULL;
     const char *colon = scheme ? memchr(scheme + 3, ':', at ? (size_t)(at - scheme - 3) : 0) : NULL;
@@ -1065,7 +1090,9 @@ static void s_close(void *impl)
     s_pg_t *self = impl;
     PQfinish(self->conn);
     s_forget_table(self);
+    s_wipe(self->conninfo);
     free(self->conninfo);
+    sodium_memzero(self->secret, sizeof self->secret);
     free(self);
 }
 
@@ -1282,7 +1309,7 @@ static void *s_open(const char *target, lt_db_role_t role, const lt_db_table_t *
     }
     char *why = NULL;
     PQconninfoOption *opts = PQconninfoParse(target, &why);
-    PQconninfoFree(opts);
+    s_opts_free(opts);
     if (!opts) {
         /* libpq's message quotes the text it stopped at, which may be part
          * of a password it could not parse out and so cannot be masked
@@ -1298,6 +1325,7 @@ static void *s_open(const char *target, lt_db_role_t role, const lt_db_table_t *
             lt_err_set(err, errlen,
                        "'database' is not a valid PostgreSQL connection string or URI: %s",
                        why ? why : "out of memory");
+        s_wipe(why); /* it may quote the password */
         PQfreemem(why);
         s_clean(self, err);
         goto fail;

@@ -118,6 +118,7 @@ static int s_load(lt_sink_t *self, const char *path, char *err, size_t errlen)
     self->map = lt_rowmap_new(desc, cols, path, self->key_column, NULL, err, errlen);
     rc = self->map ? 0 : -1;
 out:
+    lt_cfgfile_wipe(&c, "database"); /* it may hold a password */
     config_destroy(&c);
     return rc;
 }
@@ -263,6 +264,7 @@ void lt_sink_destroy(lt_sink_t **self_p)
     lt_db_destroy(&self->db);
     lt_adapter_disconnect(&self->conn);
     lt_rowmap_destroy(&self->map);
+    sodium_memzero(self->database, sizeof self->database); /* it may hold a password */
     free(self);
     *self_p = NULL;
 }

@@ -43,6 +43,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -324,6 +325,7 @@ static int s_load(lt_source_t *self, const char *path, char *err, size_t errlen)
         rc = -1;
     if (rc == 0 && self->n_feeds > 1)
         lt_log_set_dataset(NULL);
+    lt_cfgfile_wipe(&c, "database"); /* it may hold a password */
     config_destroy(&c);
     return rc;
 }
@@ -421,6 +423,7 @@ void lt_source_destroy(lt_source_t **self_p)
         free(self->stale[i]);
     free(self->stale);
     lt_adapter_disconnect(&self->conn);
+    sodium_memzero(self->database, sizeof self->database); /* it may hold a password */
     free(self);
     *self_p = NULL;
 }

@@ -6,6 +6,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,6 +68,7 @@ const char *lt_cfgfile_shown(const config_setting_t *s, char *buf, size_t cap)
 typedef struct s_text {
     char *path;
     char *text;   /* the file, each '\n' made '\0'; NULL: not readable */
+    size_t len;   /* of text */
     char **lines; /* where each line starts in text */
     size_t n_lines;
     struct s_text *next;
@@ -77,6 +79,10 @@ static void s_texts_free(void *hook)
     for (s_text_t *t = hook, *next; t; t = next) {
         next = t->next;
         free(t->path);
+        /* The text may hold a secret (a password in an adapter's
+         * 'database'): wiped like every copy of one. */
+        if (t->text)
+            sodium_memzero(t->text, t->len);
         free(t->text);
         free(t->lines);
         free(t);
@@ -115,6 +121,7 @@ static s_text_t *s_text_read(const char *path)
     if (lt_file_read(path, LT_CFGFILE_MAX_BYTES, &data, &len) != 0)
         return t;
     t->text = (char *)data; /* NUL-terminated by lt_file_read */
+    t->len = len;
     if (s_text_lines(t, len) == 0)
         return t;
 fail:
@@ -162,6 +169,17 @@ int lt_cfgfile_read(config_t *c, const char *path, char *err, size_t errlen)
     config_set_destructor(c, s_texts_free);
     config_setting_set_hook(config_root_setting(c), t);
     return 0;
+}
+
+void lt_cfgfile_wipe(const config_t *c, const char *name)
+{
+    const config_setting_t *s = config_lookup(c, name);
+    const char *v = s ? config_setting_get_string(s) : NULL;
+    /* libconfig hands out a const pointer to the string it allocated for
+     * the setting and frees unwiped in config_destroy; nothing else shares
+     * it, and the caller destroys c next, so writing through it is safe. */
+    if (v)
+        sodium_memzero((char *)v, strlen(v));
 }
 
 int lt_cfgfile_unknown(const config_t *c, const char *file, const char *const *known, char *err,

@@ -25,6 +25,10 @@ const char *lt_cfgfile_shown(const config_setting_t *s, char *buf, size_t cap);
  * config_destroy) for lt_cfgfile_int. Returns 0, or -1 with err set. */
 int lt_cfgfile_read(config_t *c, const char *path, char *err, size_t errlen)
     __attribute__((warn_unused_result));
+/* Wipes the value of the string setting `name` (a secret) in c's memory,
+ * right before config_destroy(c); nothing when it is absent or not a
+ * string. The text lt_cfgfile_read kept is wiped by config_destroy. */
+void lt_cfgfile_wipe(const config_t *c, const char *name);
 /* Refuses any top-level setting not in the NULL-terminated `known`. */
 int lt_cfgfile_unknown(const config_t *c, const char *file, const char *const *known, char *err,
                     size_t errlen) __attribute__((warn_unused_result));

@@ -4,7 +4,8 @@
  * parsed: a file changed or removed on disk after lt_cfgfile_read does not
  * change what lt_cfgfile_int reads, also for a file it @includes; a
  * configuration read again reads the new file; the value may be written
- * on a line after the '=', and one that cannot be found is refused. */
+ * on a line after the '=', and one that cannot be found is refused; a
+ * secret setting is wiped in libconfig's memory by lt_cfgfile_wipe. */
 #include "unit_util.h"
 
 #include "lt_cfgfile.h"
@@ -122,6 +123,29 @@ static void test_included(void)
     config_destroy(&c);
 }
 
+/* lt_cfgfile_wipe leaves no byte of the string in libconfig's memory, and
+ * leaves a setting absent or not a string as it was. */
+static void test_wipe(void)
+{
+    char path[600], err[256] = "";
+    s_file(path, sizeof path, "secret.cfg",
+           "database = \"postgresql://agency:Sekret-pw-42@db.example/pop\";\nn = 1;\n");
+    config_t c;
+    config_init(&c);
+    CU_ASSERT_FATAL(lt_cfgfile_read(&c, path, err, sizeof err) == 0);
+    const char *v = NULL;
+    CU_ASSERT_FATAL(config_lookup_string(&c, "database", &v) == CONFIG_TRUE);
+    size_t n = strlen(v);
+    CU_ASSERT_FATAL(n > 0);
+    lt_cfgfile_wipe(&c, "database");
+    for (size_t k = 0; k < n; k++)
+        CU_ASSERT_EQUAL(v[k], 0);
+    lt_cfgfile_wipe(&c, "missing");
+    lt_cfgfile_wipe(&c, "n");
+    CU_ASSERT_EQUAL(s_int(&c, "n"), 1);
+    config_destroy(&c);
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -129,6 +153,7 @@ int main(void)
         {"the value on a line after the '=': the value as written", test_value_on_next_line},
         {"a file changed or removed after parsing: the parsed text's values", test_changed_on_disk},
         {"an @included file: its text, kept from the first look", test_included},
+        {"a secret setting wiped in libconfig's memory", test_wipe},
         {NULL, NULL},
     };
     return ut_main("lt_cfgfile", suite_init, suite_clean, tests);

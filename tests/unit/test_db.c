@@ -8,14 +8,18 @@
  * the epoch shift, a database from before the table column, the row accessor, and
  * lt_db_apply writing a batch and the sink's cursor all or nothing, a
  * sink's NOCASE key renamed in case (the row kept, spelt anew), a sink's
- * UNIQUE column besides the key (a swap refused, saying why). The
+ * UNIQUE column besides the key (a swap refused, saying why), libpq's
+ * parsed options of a PostgreSQL setting wiped (no byte of the password
+ * left). The
  * database is checked directly with SQLite beside the seam. (The
  * PostgreSQL backend has its own suite, test_db_pg.) */
 #include "unit_rejects.h"
 #include "unit_sqlite.h"
 
 #include "lt_db.h"
+#include "lt_db_backend.h"
 
+#include <libpq-fe.h>
 #include <math.h>
 
 static char g_dir[512];
@@ -1207,6 +1211,34 @@ static void test_sink_table_must_fit(void)
     CU_ASSERT(strstr(err, "the key is not one of its 2 columns") != NULL);
 }
 
+/* libpq's parsed options of a setting, its password among them, are wiped
+ * before the PostgreSQL backend frees them (lt_db_pg_opts_wipe, through
+ * which it frees each of them): no byte of the password is left. */
+static void test_pg_opts_wiped(void)
+{
+    static const char *const settings[] = {
+        "host=db.example user=agency password=Sekret-pw-42 dbname=pop",
+        "postgresql://agency:Sekret-pw-42@db.example/pop",
+    };
+    for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++) {
+        PQconninfoOption *opts = PQconninfoParse(settings[i], NULL);
+        CU_ASSERT_FATAL(opts != NULL);
+        char *pw = NULL;
+        for (PQconninfoOption *o = opts; o->keyword; o++)
+            if (strcmp(o->keyword, "password") == 0)
+                pw = o->val;
+        CU_ASSERT_FATAL(pw != NULL && strcmp(pw, "Sekret-pw-42") == 0);
+        size_t n = strlen(pw);
+        lt_db_pg_opts_wipe(opts);
+        for (size_t k = 0; k < n; k++)
+            CU_ASSERT_EQUAL(pw[k], 0);
+        for (PQconninfoOption *o = opts; o->keyword; o++)
+            CU_ASSERT(!o->val || !o->val[0]);
+        PQconninfoFree(opts);
+    }
+    lt_db_pg_opts_wipe(NULL); /* what a failed parse returns */
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -1239,6 +1271,7 @@ int main(void)
         {"a sink's NOCASE key renamed in case keeps its row, spelt anew", test_sink_nocase_key},
         {"a sink's UNIQUE column: a value passed on applies, a swap is refused and said why",
          test_sink_unique_column},
+        {"PostgreSQL: libpq's parsed options are wiped before they are freed", test_pg_opts_wiped},
         {NULL, NULL},
     };
     return ut_main("db", suite_init, suite_clean, tests);
