@@ -14,7 +14,9 @@
  *
  * Progress: a bar with rows/s and the time left on a terminal, a plain line
  * every 10 s otherwise. Exit: 0 every row published, 3 some rows rejected
- * (the others published), 1 failure, 2 usage or configuration error. */
+ * (the others published), 1 failure, 2 usage or configuration error, 4 the
+ * report could not be written whole (a full disk): the rows went as with 0
+ * or 3, but which were rejected is not all told. */
 #include "lt_adapter.h"
 #include "lt_clock.h"
 #include "lt_cli.h"
@@ -42,7 +44,9 @@
 #define LINE_MS        10000
 
 static const char *USAGE =
-    "lienthong import csv --config FILE [--delimiter C] [--report FILE] [--dry-run] CSV...";
+    "lienthong import csv --config FILE [--delimiter C] [--report FILE] [--dry-run] CSV...\n"
+    "exit status: 0 every row published, 3 some rows rejected (the others published),\n"
+    "             1 a failure, 2 a usage error, 4 the report could not be written whole";
 
 typedef struct {
     uint64_t request_id;
@@ -57,6 +61,8 @@ typedef struct {
     lt_adapter_conn_t conn;
     int dry_run;
     FILE *report;
+    const char *report_name; /* --report, or NULL: standard output */
+    int report_errno;        /* the report's first write error, 0: none */
     const char *file;
     /* the Publish being filled */
     Lienthong__Change *changes, **ptrs;
@@ -232,7 +238,27 @@ static int s_on_record(void *arg, const char *key, const uint8_t *payload, size_
 static void s_on_reject(void *arg, long line, const char *column, const char *reason)
 {
     s_import_t *im = arg;
-    fprintf(im->report, "%s:%ld: column %s: %s\n", im->file, line, column, reason);
+    errno = 0;
+    if (fprintf(im->report, "%s:%ld: column %s: %s\n", im->file, line, column, reason) < 0 &&
+        !im->report_errno)
+        im->report_errno = errno ? errno : EIO;
+}
+
+/* Closes the report (flushes standard output); 0, or -1 when a line of it
+ * was not written: a full disk shows only when a buffer is flushed, so
+ * the report's last write is checked as its first. */
+static int s_report_close(s_import_t *im)
+{
+    if (!im->report)
+        return 0;
+    errno = 0;
+    if ((ferror(im->report) || fflush(im->report) != 0) && !im->report_errno)
+        im->report_errno = errno ? errno : EIO;
+    errno = 0;
+    if (im->report != stdout && fclose(im->report) != 0 && !im->report_errno)
+        im->report_errno = errno ? errno : EIO;
+    im->report = NULL;
+    return im->report_errno ? -1 : 0;
 }
 
 /* ---- progress --------------------------------------------------------- */
@@ -335,6 +361,7 @@ static int s_setup(s_import_t *im, const char *config, int delimiter, const char
     im->changes = calloc(im->cap, sizeof *im->changes);
     im->ptrs = calloc(im->cap, sizeof *im->ptrs);
     im->report = report ? fopen(report, "w") : stdout;
+    im->report_name = report;
     if (!im->changes || !im->ptrs || !im->report) {
         snprintf(err, errlen, "%s%s%s", report && !im->report ? "cannot write " : "out of memory",
                  report && !im->report ? report : "", report && !im->report ? "" : "");
@@ -361,10 +388,7 @@ static void s_teardown(s_import_t *im)
     s_batch_clear(im);
     while (im->n_flight)
         s_flight_done(im, 0);
-    if (im->report && im->report != stdout)
-        fclose(im->report);
-    else if (im->report)
-        fflush(im->report);
+    (void)s_report_close(im); /* after a setup error: nothing written to lose */
     free(im->changes);
     free(im->ptrs);
     lt_adapter_disconnect(&im->conn);
@@ -435,6 +459,14 @@ int lt_cmd_import(int argc, char **argv)
     int rc = s_setup(&im, config, delimiter, report, err, sizeof err);
     if (rc == 0) {
         rc = s_summary(&im, s_run(&im, argv + optind, argc - optind));
+        /* The rows went (or were checked) whatever became of the report:
+         * its own exit status, 4, unless the import failed too. */
+        if (s_report_close(&im) != 0)
+            rc = lt_cli_fail(rc == 1 ? 1 : 4, "import",
+                             "cannot write the report of rejected rows to %s: %s; it may lack "
+                             "some of them (--dry-run with another --report lists them again)",
+                             im.report_name ? im.report_name : "standard output",
+                             strerror(im.report_errno));
     } else
         rc = lt_cli_fail(rc, "import", "%s", err);
     s_teardown(&im);

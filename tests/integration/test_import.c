@@ -13,7 +13,8 @@
  * their whole Publish (a key over 256 bytes, a record over 1 MiB) and an
  * enum number the type does not define are rejected alone, in a dry run and
  * an import, and every other row lands; a dataset the member does not own is
- * an error naming the gateway's refusal; no gateway is an error at once.
+ * an error naming the gateway's refusal; no gateway is an error at once; a
+ * report that cannot be written (a full disk) is an error naming it, exit 4.
  *
  * Usage: test_import /path/to/lienthong (or LIENTHONG_BIN=...). */
 #define _GNU_SOURCE
@@ -255,6 +256,24 @@ out:
     return;
 }
 
+/* A report on a full disk: the rejected rows are not lost in silence (the
+ * import used to exit 3 as with a good report, which held nothing). */
+static void test_report_full(void)
+{
+    world_t *w = &s_w;
+    LT_IT_REQUIRE(w->ready);
+    const char *args[] = {"import",    "csv",       "--config", w->conf, "--report",
+                          "/dev/full", "--dry-run", w->csv,     NULL};
+    int rc = lt_it_run_cli(w->f.dir, w->out, args, 60000);
+    CU_ASSERT_EQUAL(rc, 4);
+    CU_ASSERT(lt_it_file_contains(w->out, "cannot write the report of rejected rows to "
+                                          "/dev/full: No space left on device"));
+    if (rc != 4)
+        lt_it_file_dump(w->out);
+out:
+    return;
+}
+
 static void test_import(void)
 {
     world_t *w = &s_w;
@@ -486,6 +505,7 @@ int main(int argc, char **argv)
 {
     static const lt_it_test_t tests[] = {
         {"--dry-run: the report, nothing published", test_dry_run},
+        {"a report that cannot be written: an error naming it, exit 4", test_report_full},
         {"each kind of bad row reported; the good rows land", test_import},
         {"importing again leaves the same table; another delimiter", test_again},
         {"a stray quote rejects its row alone (dry run)", test_stray_quote},
