@@ -188,6 +188,23 @@ static void s_error(reply_t *r, int status, const char *reason, const char *code
     r->body = lt_apicall_error(code, "%s", msg);
 }
 
+/* The body of a 500 when memory ran out even for lt_apicall_error's. */
+static const char S_NOMEM_BODY[] = "{\"error\":\"INTERNAL\",\"message\":\"out of memory\"}";
+
+/* A handler that could not build its answer (memory ran out): a 500 with
+ * the usual error body, logged, never the status it meant with an empty
+ * body or with parts of the answer missing. */
+static void s_no_answer(reply_t *r, const char *endpoint)
+{
+    lt_error("api", "%s: the %d answer could not be built: out of memory; 500 INTERNAL sent",
+             endpoint, r->status);
+    s_error(r, 500, "internal", "INTERNAL", "out of memory");
+    if (!r->body) {
+        r->text_ptr = S_NOMEM_BODY;
+        r->text_len = sizeof S_NOMEM_BODY - 1;
+    }
+}
+
 /* The answer of a call to the gateway (or of its failure): its body taken. */
 static void s_reply_out(reply_t *r, const lt_apicall_out_t *out)
 {
@@ -1333,9 +1350,15 @@ static enum MHD_Result s_send(struct MHD_Connection *c, reply_t *r)
 {
     struct MHD_Response *resp;
     const char *type = "application/json";
-    if (r->body) {
-        char *s = json_dumps(r->body, JSON_COMPACT);
-        resp = s ? MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE) : NULL;
+    char *s = r->body ? json_dumps(r->body, JSON_COMPACT) : NULL;
+    if (r->body && !s) {
+        lt_error("api", "cannot write the body of a %d answer: out of memory; 500 INTERNAL sent",
+                 r->status);
+        r->status = 500;
+        resp = MHD_create_response_from_buffer(sizeof S_NOMEM_BODY - 1, (void *)S_NOMEM_BODY,
+                                               MHD_RESPMEM_PERSISTENT);
+    } else if (s) {
+        resp = MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE);
         if (!resp)
             free(s);
     } else if (r->text) {
@@ -1404,7 +1427,7 @@ static enum MHD_Result s_handler(void *cls, struct MHD_Connection *c, const char
         s_serve(self, c, url, rq->rt, rq, &r);
     const route_t *rt = rq->rt;
     if (!r.body && !r.text && !r.text_ptr)
-        s_error(&r, 500, "internal", "INTERNAL", "out of memory");
+        s_no_answer(&r, rt ? rt->endpoint : "other");
     s_count(self, rt ? rt->endpoint : "other", &r, rq->start_ms);
     s_refused(self, rq->app, rt ? rt->endpoint : "other", &r);
     enum MHD_Result ok = s_send(c, &r);

@@ -398,13 +398,18 @@ size_t lt_apicall_grant_filter(json_t *body, const char *dataset,
 
 /* ---- verify ------------------------------------------------------------------------ */
 
+/* One key's item of a verify answer; NULL when memory ran out (a claim
+ * left out would read as one never asked). */
 static json_t *s_verify_item(const lt_apireq_t *req, const Lienthong__VerifyAnswer *v)
 {
     json_t *claims = json_array();
-    for (size_t c = 0; c < v->n_results; c++)
-        json_array_append_new(claims, json_pack("{s:s,s:s}", "field",
-                                                lt_apireq_claim_field(req, v->index, c), "result",
-                                                lt_wire_claim_name(v->results[c])));
+    for (size_t c = 0; claims && c < v->n_results; c++)
+        if (json_array_append_new(
+                claims, json_pack("{s:s,s:s}", "field", lt_apireq_claim_field(req, v->index, c),
+                                  "result", lt_wire_claim_name(v->results[c]))) != 0) {
+            json_decref(claims);
+            return NULL;
+        }
     return json_pack("{s:s,s:i,s:s,s:o}", "key", v->key, "index", (int)v->index, "code",
                      s_code(v->code), "claims", claims);
 }
@@ -439,12 +444,19 @@ static void s_on_answer(lt_apicall_t *self, collect_t *k, const Lienthong__Envel
             k->done = 1;
             return;
         }
-        json_array_append_new(k->results, s_verify_item(k->req, v));
-        if (v->last) {
-            out->status = 200;
-            out->reason = "ok";
+        /* A key's result left out of a 200 would read as a key never
+         * asked: out of memory is the whole call's 500. */
+        if (json_array_append_new(k->results, s_verify_item(k->req, v)) != 0) {
+            s_fail(self, out, 500, "internal", "INTERNAL", "out of memory for a verify answer");
+            k->done = 1;
+        } else if (v->last) {
             out->body = json_pack("{s:s,s:s,s:s,s:O}", "dataset", vq->dataset, "owner", v->owner,
                                   "signature", "verified", "results", k->results);
+            if (out->body) {
+                out->status = 200;
+                out->reason = "ok";
+            } else
+                s_fail(self, out, 500, "internal", "INTERNAL", "out of memory for a verify answer");
             k->done = 1;
         }
     }
@@ -612,51 +624,70 @@ Lienthong__Envelope *lt_apicall_status(lt_apicall_t *self, int timeout_ms, lt_ap
                  LIENTHONG__ENVELOPE__BODY_STATUS_REPLY, timeout_ms, out);
 }
 
-/* One subscriber line; a disconnected one says since when and why (8.3). */
+/* One subscriber line; a disconnected one says since when and why (8.3).
+ * NULL when memory ran out. */
 static json_t *s_subscriber_json(const Lienthong__SubscriberStatus *sub)
 {
-    json_t *j = json_pack("{s:s,s:I,s:I,s:b}", "member", sub->member, "cursor",
+    json_t *j = json_pack("{s:s,s:I,s:I,s:b,s:f}", "member", sub->member, "cursor",
                           (json_int_t)sub->cursor, "lag", (json_int_t)sub->lag, "disconnected",
-                          sub->disconnected);
-    if (j)
-        json_object_set_new(j, "lag_seconds", json_real(sub->lag_seconds));
-    if (j && sub->disconnected) {
-        json_object_set_new(j, "disconnected_since_ms", json_integer(sub->disconnected_since_ms));
-        json_object_set_new(j, "reason", json_string(sub->reason));
-    }
+                          sub->disconnected, "lag_seconds", sub->lag_seconds);
+    if (j && sub->disconnected &&
+        (json_object_set_new(j, "disconnected_since_ms",
+                             json_integer(sub->disconnected_since_ms)) != 0 ||
+         json_object_set_new(j, "reason", json_string(sub->reason)) != 0))
+        json_decref(j), j = NULL;
     return j;
 }
 
-/* The quality figures of a stream (PROTOCOL.md 8.9) added to its object. */
-static void s_quality_json(json_t *j, const Lienthong__StreamStatus *s)
+/* The quality figures of a stream (PROTOCOL.md 8.9) added to its object;
+ * 0, or -1 when memory ran out. */
+static int s_quality_json(json_t *j, const Lienthong__StreamStatus *s)
 {
     const Lienthong__StreamCompleteness *c = s->completeness;
-    if (!j)
-        return;
-    json_object_set_new(j, "newest_change_ms", json_integer(s->newest_change_ms));
+    if (json_object_set_new(j, "newest_change_ms", json_integer(s->newest_change_ms)) != 0)
+        return -1;
     if (!c)
-        return;
+        return 0;
     json_t *fields = json_array();
     for (size_t i = 0; fields && i < c->n_fields; i++)
-        json_array_append_new(fields, json_pack("{s:s,s:i,s:I}", "field", c->fields[i]->field,
-                                                "number", (int)c->fields[i]->number, "present",
-                                                (json_int_t)c->fields[i]->present));
-    json_object_set_new(j, "records", json_integer((json_int_t)c->records));
-    if (fields)
-        json_object_set_new(j, "fields", fields);
+        if (json_array_append_new(fields, json_pack("{s:s,s:i,s:I}", "field", c->fields[i]->field,
+                                                    "number", (int)c->fields[i]->number, "present",
+                                                    (json_int_t)c->fields[i]->present)) != 0)
+            json_decref(fields), fields = NULL;
+    return json_object_set_new(j, "records", json_integer((json_int_t)c->records)) == 0 &&
+                   json_object_set_new(j, "fields", fields) == 0
+               ? 0
+               : -1;
 }
 
-/* Every peer with a link or an incoming connection, connected or not. */
+/* Every peer with a link or an incoming connection, connected or not;
+ * NULL when memory ran out. */
 static json_t *s_peers_json(const Lienthong__StatusReply *st)
 {
     json_t *peers = json_array();
     for (size_t i = 0; peers && i < st->n_peers; i++)
-        json_array_append_new(peers, json_pack("{s:s,s:b,s:I,s:I}", "member", st->peers[i]->member,
-                                               "connected", st->peers[i]->connected, "since_ms",
-                                               (json_int_t)st->peers[i]->since_ms,
-                                               "directory_version",
-                                               (json_int_t)st->peers[i]->directory_version));
+        if (json_array_append_new(peers,
+                                  json_pack("{s:s,s:b,s:I,s:I}", "member", st->peers[i]->member,
+                                            "connected", st->peers[i]->connected, "since_ms",
+                                            (json_int_t)st->peers[i]->since_ms, "directory_version",
+                                            (json_int_t)st->peers[i]->directory_version)) != 0)
+            json_decref(peers), peers = NULL;
     return peers;
+}
+
+/* One stream of a status; NULL when memory ran out. */
+static json_t *s_stream_json(const Lienthong__StreamStatus *s)
+{
+    json_t *subs = json_array();
+    for (size_t i = 0; subs && i < s->n_subscribers; i++)
+        if (json_array_append_new(subs, s_subscriber_json(s->subscribers[i])) != 0)
+            json_decref(subs), subs = NULL;
+    json_t *j = json_pack("{s:s,s:s,s:I,s:f,s:o}", "stream", s->stream, "role", s->role, "last_seq",
+                          (json_int_t)s->last_seq, "records_per_sec", s->records_per_sec,
+                          "subscribers", subs);
+    if (j && s_quality_json(j, s) != 0)
+        json_decref(j), j = NULL;
+    return j;
 }
 
 Lienthong__Envelope *lt_apicall_ready(lt_apicall_t *self, int timeout_ms, lt_apicall_out_t *out)
@@ -669,19 +700,13 @@ Lienthong__Envelope *lt_apicall_ready(lt_apicall_t *self, int timeout_ms, lt_api
 json_t *lt_apicall_status_json(const Lienthong__StatusReply *st)
 {
     json_t *streams = json_array(), *peers = json_array();
-    for (size_t i = 0; i < st->n_peers_connected; i++)
-        json_array_append_new(peers, json_string(st->peers_connected[i]));
-    for (size_t i = 0; i < st->n_streams; i++) {
-        const Lienthong__StreamStatus *s = st->streams[i];
-        json_t *subs = json_array();
-        for (size_t j = 0; j < s->n_subscribers; j++)
-            json_array_append_new(subs, s_subscriber_json(s->subscribers[j]));
-        json_t *j = json_pack("{s:s,s:s,s:I,s:f,s:o}", "stream", s->stream, "role", s->role,
-                              "last_seq", (json_int_t)s->last_seq, "records_per_sec",
-                              s->records_per_sec, "subscribers", subs);
-        s_quality_json(j, s);
-        json_array_append_new(streams, j);
-    }
+    /* A peer or a stream left out would pass for one the gateway lacks. */
+    for (size_t i = 0; peers && i < st->n_peers_connected; i++)
+        if (json_array_append_new(peers, json_string(st->peers_connected[i])) != 0)
+            json_decref(peers), peers = NULL;
+    for (size_t i = 0; streams && i < st->n_streams; i++)
+        if (json_array_append_new(streams, s_stream_json(st->streams[i])) != 0)
+            json_decref(streams), streams = NULL;
     return json_pack("{s:s,s:I,s:I,s:b,s:o,s:o,s:I,s:o}", "member", st->member,
                      "directory_version", (json_int_t)st->directory_version,
                      "directory_expires_at", (json_int_t)st->directory_expires_at,
@@ -767,6 +792,7 @@ static int s_prefill_part(const Lienthong__PrefillPart *p,
     }
     json_t *fields = json_object(), *withheld = json_array();
     char buf[1024];
+    int lost = 0;
     /* Every field of the stream not granted is withheld, set in this record
      * or not: listing only those set would tell whether the record has them
      * (a date of death). */
@@ -775,17 +801,27 @@ static int s_prefill_part(const Lienthong__PrefillPart *p,
         if (!s_in_stream(p, fd->name))
             continue;
         if (!granted(arg, p->stream, fd->name)) {
-            json_array_append_new(withheld, json_pack("{s:s,s:s}", "field", fd->name, "reason",
-                                                      "not granted to the application"));
+            lost |=
+                json_array_append_new(withheld, json_pack("{s:s,s:s}", "field", fd->name, "reason",
+                                                          "not granted to the application"));
             continue;
         }
         const char *val =
             rec && lt_schema_set(rec, fd) ? lt_schema_text(rec, fd, buf, sizeof buf) : NULL;
         if (val)
-            json_object_set_new(fields, fd->name, json_string(val));
+            lost |= json_object_set_new(fields, fd->name, json_string(val));
     }
     if (rec)
         protobuf_c_message_free_unpacked(rec, NULL);
+    /* A field missing from "fields" would read as one not set, and one
+     * missing from "withheld" as one the record lacks. */
+    if (lost) {
+        json_decref(fields);
+        json_decref(withheld);
+        *out = NULL;
+        snprintf(err, errlen, "out of memory");
+        return LT_PROFJSON_NOMEM;
+    }
     *out = json_pack("{s:s,s:s,s:s,s:s,s:b,s:I,s:I,s:o,s:o,s:{s:s,s:s,s:I,s:I,s:I}}", "stream",
                      p->stream, "dataset", p->dataset, "owner", p->owner, "record_type",
                      p->record_type, "found", p->found, "seq", (json_int_t)p->seq, "changed_at_ms",

@@ -59,7 +59,12 @@ static int s_released(json_t *fields, const Lienthong__LookupAnswer *a,
                      "field of %s", a->released[i], t->name);
             goto out;
         }
-        json_object_set_new(fields, a->released[i], json_string(val));
+        /* A field missing would pass for one the owner did not release. */
+        if (json_object_set_new(fields, a->released[i], json_string(val)) != 0) {
+            snprintf(err, errlen, "out of memory");
+            rc = LT_PROFJSON_NOMEM;
+            goto out;
+        }
     }
     rc = 0;
 out:
@@ -73,25 +78,29 @@ int lt_profjson_answer(json_t *j, const Lienthong__LookupAnswer *a, const char *
     json_t *fields = json_object(), *released = json_array(), *wh = json_array();
     int rc = 0;
     /* Nothing released (not found, all withheld): nothing to decode. */
-    if (a->n_released &&
-        (rc = s_released(fields, a, lt_schema_find(record_type), record_type, err, errlen)) != 0) {
+    if (a->n_released)
+        rc = s_released(fields, a, lt_schema_find(record_type), record_type, err, errlen);
+    /* Every element or none: an answer with one missing is never shown. */
+    for (size_t i = 0; rc == 0 && i < a->n_released; i++)
+        if (json_array_append_new(released, json_string(a->released[i])) != 0)
+            rc = LT_PROFJSON_NOMEM;
+    for (size_t i = 0; rc == 0 && i < a->n_withheld; i++)
+        if (json_array_append_new(wh, json_pack("{s:s,s:s}", "field", a->withheld[i]->field,
+                                                "reason", a->withheld[i]->reason)) != 0)
+            rc = LT_PROFJSON_NOMEM;
+    if (rc != 0) {
         json_decref(fields);
         json_decref(released);
         json_decref(wh);
-        return rc;
+    } else {
+        json_t *more = json_pack("{s:s,s:I,s:I,s:o,s:o,s:o,s:s}", "owner", a->owner, "record_seq",
+                                 (json_int_t)a->record_seq, "answered_at_ms",
+                                 (json_int_t)a->answered_at_ms, "fields", fields, "released",
+                                 released, "withheld", wh, "signature", "verified");
+        rc = more && json_object_update(j, more) == 0 ? 0 : LT_PROFJSON_NOMEM;
+        json_decref(more);
     }
-    for (size_t i = 0; i < a->n_released; i++)
-        json_array_append_new(released, json_string(a->released[i]));
-    for (size_t i = 0; i < a->n_withheld; i++)
-        json_array_append_new(wh, json_pack("{s:s,s:s}", "field", a->withheld[i]->field, "reason",
-                                            a->withheld[i]->reason));
-    json_t *more = json_pack("{s:s,s:I,s:I,s:o,s:o,s:o,s:s}", "owner", a->owner, "record_seq",
-                             (json_int_t)a->record_seq, "answered_at_ms",
-                             (json_int_t)a->answered_at_ms, "fields", fields, "released", released,
-                             "withheld", wh, "signature", "verified");
-    rc = more && json_object_update(j, more) == 0 ? 0 : LT_PROFJSON_NOMEM;
-    json_decref(more);
-    if (rc != 0)
+    if (rc == LT_PROFJSON_NOMEM)
         snprintf(err, errlen, "out of memory");
     return rc;
 }

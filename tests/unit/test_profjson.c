@@ -6,7 +6,9 @@
  * type (or a record type unknown to this program) is an error naming it,
  * never an answer "verified" with its fields missing: a profile's part
  * alone, the other parts kept. Also lt_apicall's failed calls, summed up
- * in the log. */
+ * in the log; and that memory running out at any allocation of jansson's
+ * gives an error, never an answer with a field, a part or a stream left
+ * out. */
 #include "unit_util.h"
 
 #include "lt_apicall.h"
@@ -524,6 +526,163 @@ static void test_prefill_streams(void)
     CU_ASSERT(strstr(err, "more than the 64 a pre-fill reads; name the streams") != NULL);
 }
 
+/* ---- memory running out ------------------------------------------------------ */
+
+/* jansson's allocations to pass before one fails; -1: none fails. Only
+ * that one: memory another thread frees lets the next succeed, and a
+ * builder that missed the failure would go on with a part left out. */
+static long g_allocs_left = -1;
+
+static void *failing_malloc(size_t n)
+{
+    if (g_allocs_left == 0) {
+        g_allocs_left = -2; /* failed */
+        return NULL;
+    }
+    if (g_allocs_left > 0)
+        g_allocs_left--;
+    return malloc(n);
+}
+
+/* Builds arg's JSON: the whole of it, or NULL after an error of its own. */
+typedef json_t *(*build_fn)(const void *arg);
+
+/* Builds once as it should, then again with jansson's n-th allocation
+ * failing, for every n until the build needs fewer: each is the error
+ * (NULL) or the whole answer, never one with something left out. */
+static void sweep(const char *what, build_fn build, const void *arg)
+{
+    json_t *whole = build(arg);
+    CU_ASSERT_FATAL(whole != NULL);
+    int partial = 0;
+    for (long n = 0; n < 100000; n++) {
+        g_allocs_left = n;
+        json_set_alloc_funcs(failing_malloc, free);
+        json_t *j = build(arg);
+        json_set_alloc_funcs(malloc, free);
+        int none_failed = g_allocs_left != -2;
+        g_allocs_left = -1;
+        if (j && !json_equal(j, whole) && !partial++) {
+            char *a = json_dumps(j, JSON_COMPACT), *b = json_dumps(whole, JSON_COMPACT);
+            fprintf(stderr, "\n  %s, allocation %ld failing: got %.400s\n  want %.400s\n", what, n,
+                    a ? a : "", b ? b : "");
+            free(a);
+            free(b);
+        }
+        json_decref(j);
+        if (none_failed)
+            break;
+    }
+    CU_ASSERT_EQUAL(partial, 0);
+    json_decref(whole);
+}
+
+static json_t *build_answer(const void *arg)
+{
+    char err[512];
+    json_t *j = json_object();
+    int rc = j ? lt_profjson_answer(j, arg, POPULATION, err, sizeof err) : LT_PROFJSON_NOMEM;
+    if (rc != 0) {
+        CU_ASSERT_EQUAL(rc, LT_PROFJSON_NOMEM);
+        CU_ASSERT(!j || strstr(err, "out of memory") != NULL);
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
+
+static json_t *build_reply(const void *arg)
+{
+    char err[512];
+    json_t *j = (json_t *)1;
+    int rc = lt_profjson_reply(arg, "038090001234", "KYC", &j, err, sizeof err);
+    CU_ASSERT(rc == 0 ? j != NULL : rc == LT_PROFJSON_NOMEM && j == NULL);
+    return j;
+}
+
+static json_t *build_prefill(const void *arg)
+{
+    char err[512];
+    size_t n;
+    json_t *j = (json_t *)1;
+    int rc =
+        lt_apicall_prefill_json(arg, "VN/GOV/DVCQG", name_granted, NULL, &n, &j, err, sizeof err);
+    CU_ASSERT(rc == 0 ? j != NULL : rc == LT_PROFJSON_NOMEM && j == NULL);
+    return j;
+}
+
+static json_t *build_status(const void *arg)
+{
+    return lt_apicall_status_json(arg);
+}
+
+/* A lookup answer, a profile, a pre-fill and a status (the HTTP API's
+ * answers), each with memory running out at every allocation in turn. */
+static void test_out_of_memory_never_partial(void)
+{
+    uint8_t person[256], packed[2][512];
+    Lienthong__Withheld wh[2], *whp[] = {&wh[0], &wh[1]};
+    for (size_t i = 0; i < 2; i++) {
+        lienthong__withheld__init(&wh[i]);
+        wh[i].field = i ? "date_of_death" : "current_address";
+        wh[i].reason = "not granted by policy";
+    }
+    Lienthong__LookupAnswer a;
+    answer_of(&a, person, pack_person(person, sizeof person));
+    a.withheld = whp;
+    a.n_withheld = 2;
+    sweep("lookup answer", build_answer, &a);
+
+    Lienthong__SignedAnswer sa[2];
+    Lienthong__ProfilePartReply part[2], *parts[] = {&part[0], &part[1]};
+    for (size_t i = 0; i < 2; i++)
+        part_of(&part[i], &sa[i], i ? "VN/GOV/BHXH/insurance" : "VN/GOV/BCA/population", person,
+                a.payload.len, packed[i], sizeof packed[i]);
+    Lienthong__ProfileReply r = LIENTHONG__PROFILE_REPLY__INIT;
+    r.parts = parts;
+    r.n_parts = 2;
+    sweep("profile", build_reply, &r);
+
+    Lienthong__PrefillPart pp = LIENTHONG__PREFILL_PART__INIT, *pps[] = {&pp, &pp};
+    pp.stream = "VN/GOV/BCA/population";
+    pp.record_type = POPULATION;
+    pp.found = 1;
+    pp.payload = a.payload;
+    Lienthong__PrefillReply pr = LIENTHONG__PREFILL_REPLY__INIT;
+    pr.key = "038090001234";
+    pr.parts = pps;
+    pr.n_parts = 2;
+    sweep("pre-fill", build_prefill, &pr);
+
+    Lienthong__SubscriberStatus sub = LIENTHONG__SUBSCRIBER_STATUS__INIT, *subs[] = {&sub, &sub};
+    sub.member = "VN/GOV/BHXH";
+    sub.disconnected = 1;
+    sub.reason = "gone";
+    Lienthong__FieldPresence fp = LIENTHONG__FIELD_PRESENCE__INIT, *fps[] = {&fp, &fp};
+    fp.field = "full_name";
+    Lienthong__StreamCompleteness comp = LIENTHONG__STREAM_COMPLETENESS__INIT;
+    comp.fields = fps;
+    comp.n_fields = 2;
+    Lienthong__StreamStatus ss = LIENTHONG__STREAM_STATUS__INIT, *sss[] = {&ss, &ss};
+    ss.stream = "VN/GOV/BCA/population";
+    ss.role = "owner";
+    ss.subscribers = subs;
+    ss.n_subscribers = 2;
+    ss.completeness = &comp;
+    Lienthong__PeerStatus peer = LIENTHONG__PEER_STATUS__INIT, *peers[] = {&peer, &peer};
+    peer.member = "VN/GOV/BHXH";
+    char *connected[] = {"VN/GOV/BHXH", "VN/GOV/BYT"};
+    Lienthong__StatusReply st = LIENTHONG__STATUS_REPLY__INIT;
+    st.member = "VN/GOV/BCA";
+    st.streams = sss;
+    st.n_streams = 2;
+    st.peers = peers;
+    st.n_peers = 2;
+    st.peers_connected = connected;
+    st.n_peers_connected = 2;
+    sweep("status", build_status, &st);
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -543,6 +702,8 @@ int main(void)
         {"lookup and profile: fields beyond the grant are dropped", test_grant_filter},
         {"pre-fill: more replicas than a pre-fill reads are refused, not cut",
          test_prefill_streams},
+        {"out of memory: an error, never an answer with parts left out",
+         test_out_of_memory_never_partial},
         {NULL, NULL},
     };
     return ut_main("lt_profjson", NULL, NULL, tests);
