@@ -262,12 +262,20 @@ static FILE *s_audit_open(const char *path)
     return lt_file_private(path) == 0 ? fopen(path, "ae") : NULL;
 }
 
-/* Appends the JSON object j (consumed) to the audit file as one line. */
-static void s_audit_line(lt_api_t *self, json_t *j)
+/* Appends the JSON object j (consumed; NULL when memory ran out) to the
+ * audit file as one line; a record lost is logged with what it was, the
+ * refusal of endpoint answered status and reason. */
+static void s_audit_line(lt_api_t *self, json_t *j, const char *endpoint, int status,
+                         const char *reason)
 {
     char *line = j ? json_dumps(j, JSON_COMPACT) : NULL;
     pthread_mutex_lock(&self->lock);
-    if (self->audit && line && (fprintf(self->audit, "%s\n", line) < 0 || fflush(self->audit) != 0))
+    if (self->audit && !line)
+        lt_error("api",
+                 "audit file %s: the record of a refusal of %s (%d %s) is lost: out of "
+                 "memory",
+                 self->cfg->audit_file, endpoint, status, reason ? reason : "");
+    else if (self->audit && (fprintf(self->audit, "%s\n", line) < 0 || fflush(self->audit) != 0))
         lt_error("api", "cannot write the audit file %s", self->cfg->audit_file);
     pthread_mutex_unlock(&self->lock);
     free(line);
@@ -280,12 +288,14 @@ static void s_audit_json(lt_api_t *self, const char *app, const char *officer, c
                          const char *endpoint, const char *dataset, const char *key, int status,
                          const char *reason, const char *msg)
 {
-    s_audit_line(self, json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:s,s:s}", "at_ms",
-                                 (json_int_t)lt_clock_now_ms(), "application", app ? app : "",
-                                 "officer", officer ? officer : "", "case_ref",
-                                 case_ref ? case_ref : "", "endpoint", endpoint, "dataset",
-                                 dataset ? dataset : "", "key", key ? key : "", "status", status,
-                                 "reason", reason ? reason : "", "message", msg ? msg : ""));
+    s_audit_line(self,
+                 json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:s,s:s}", "at_ms",
+                           (json_int_t)lt_clock_now_ms(), "application", app ? app : "", "officer",
+                           officer ? officer : "", "case_ref", case_ref ? case_ref : "", "endpoint",
+                           endpoint, "dataset", dataset ? dataset : "", "key", key ? key : "",
+                           "status", status, "reason", reason ? reason : "", "message",
+                           msg ? msg : ""),
+                 endpoint, status, reason);
 }
 
 /* The words of a report of the forbidden tally (lt_apisum), under
@@ -364,7 +374,7 @@ static void s_audit_count(lt_api_t *self, const char *app, const char *addr, int
         json_decref(j);
         j = NULL;
     }
-    s_audit_line(self, j);
+    s_audit_line(self, j, "*", status, reason);
 }
 
 /* The words of a report of the requests without a valid token
